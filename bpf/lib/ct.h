@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Connection tracking: TCP, UDP and ICMP echo flows in one LRU hash.
+ *
+ * A flow has two entries: the flow entry under its original tuple, which
+ * holds every piece of state, and a reply-key entry under the tuple its
+ * replies carry, which points back at the flow entry (TP_CT_F_REPLY_KEY).
+ * Packets in the original direction take one lookup; replies take two.
+ * An entry past expires_ns counts as absent.  A full table evicts the
+ * least recently used entries; a reply-key entry whose flow is gone, or
+ * whose flow no longer points back at it, is ignored.
+ */
+#ifndef TP_BPF_CT_H
+#define TP_BPF_CT_H
+
+#include "maps.h"
+#include "parse.h"
+
+static __always_inline bool tp_ct_key_eq(const struct tp_ct_key *a,
+					 const struct tp_ct_key *b)
+{
+	return tp_addr_eq(&a->saddr, &b->saddr) &&
+	       tp_addr_eq(&a->daddr, &b->daddr) && a->sport == b->sport &&
+	       a->dport == b->dport && a->proto == b->proto &&
+	       a->zone == b->zone;
+}
+
+/**
+ * tp_ct_reverse() - the tuple of packets flowing the other way.
+ * @k:   a tuple.
+ * @rev: filled with @k's addresses and ports swapped.
+ */
+static __always_inline void tp_ct_reverse(const struct tp_ct_key *k,
+					  struct tp_ct_key *rev)
+{
+	rev->saddr = k->daddr;
+	rev->daddr = k->saddr;
+	rev->sport = k->dport;
+	rev->dport = k->sport;
+	rev->proto = k->proto;
+	rev->pad = 0;
+	rev->zone = k->zone;
+}
+
+static __always_inline bool tp_ct_expired(const struct tp_ct_entry *e, __u64 now)
+{
+	return now >= e->expires_ns;
+}
+
+static __always_inline __u32 tp_ct_timeout(const struct tp_ct_entry *e,
+					   __u8 proto)
+{
+	switch (e->state) {
+	case TP_CT_SYN_SENT:
+	case TP_CT_SYN_RECV:
+		return ct_timeout_syn;
+	case TP_CT_ESTABLISHED:
+		return ct_timeout_established;
+	case TP_CT_FIN_WAIT:
+		return ct_timeout_fin;
+	case TP_CT_CLOSE:
+	case TP_CT_RESET:
+		return ct_timeout_close;
+	}
+	return proto == IPPROTO_UDP ? ct_timeout_udp : ct_timeout_icmp;
+}
+
+/* TCP state after a packet with @flags in direction @dir. */
+static __always_inline __u8 tp_ct_tcp_next(const struct tp_ct_entry *e,
+					   int dir, __u8 flags)
+{
+	__u8 fins = (e->tcp_flags[0] | (dir == TP_CT_DIR_ORIG ? flags : 0)) &
+		    (e->tcp_flags[1] | (dir == TP_CT_DIR_REPLY ? flags : 0)) &
+		    TCP_FLAG_FIN;
+	__u8 state = e->state;
+
+	if (flags & TCP_FLAG_RST)
+		return TP_CT_RESET;
+	if (state == TP_CT_RESET || state == TP_CT_CLOSE)
+		return state;
+	if (fins)
+		return TP_CT_CLOSE;
+	if (flags & TCP_FLAG_FIN)
+		return TP_CT_FIN_WAIT;
+	if (state == TP_CT_SYN_SENT && dir == TP_CT_DIR_REPLY &&
+	    (flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == (TCP_FLAG_SYN | TCP_FLAG_ACK))
+		return TP_CT_SYN_RECV;
+	if (state == TP_CT_SYN_RECV && dir == TP_CT_DIR_ORIG &&
+	    (flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_ACK)
+		return TP_CT_ESTABLISHED;
+	return state;
+}
+
+/**
+ * tp_ct_account() - update a flow entry for one of its packets.
+ * @e:     the flow entry (not a reply-key entry).
+ * @dir:   TP_CT_DIR_ORIG or TP_CT_DIR_REPLY.
+ * @p:     the parsed packet.
+ * @bytes: skb->len.
+ * @now:   tp_now().
+ */
+static __always_inline void tp_ct_account(struct tp_ct_entry *e, int dir,
+					  const struct tp_pkt *p, __u32 bytes,
+					  __u64 now)
+{
+	__u8 proto = p->tuple.proto;
+
+	if (proto == IPPROTO_TCP) {
+		/* later fragments carry no flags */
+		e->state = tp_ct_tcp_next(e, dir, p->tcp_flags);
+		e->tcp_flags[dir & 1] |= p->tcp_flags;
+	} else if (dir == TP_CT_DIR_REPLY) {
+		e->state = TP_CT_REPLIED;
+	}
+	e->expires_ns = now + (__u64)tp_ct_timeout(e, proto) * NSEC_PER_SEC;
+	__sync_fetch_and_add(&e->packets[dir & 1], 1);
+	__sync_fetch_and_add(&e->bytes[dir & 1], bytes);
+}
+
+/* Initial state of a new flow from its first packet. */
+static __always_inline __u8 tp_ct_initial_state(const struct tp_pkt *p)
+{
+	if (p->tuple.proto != IPPROTO_TCP)
+		return TP_CT_OPEN;
+	if ((p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
+		return TP_CT_SYN_SENT;
+	/* mid-stream pickup, e.g. after the entry was evicted */
+	return TP_CT_ESTABLISHED;
+}
+
+/**
+ * tp_ct_starts_flow() - may this packet create a flow?
+ * @p: the parsed packet (original direction, no entry found).
+ *
+ * TCP RST, ICMP echo replies and later fragments never create a flow:
+ * none of them can start a connection.
+ */
+static __always_inline bool tp_ct_starts_flow(const struct tp_pkt *p)
+{
+	if (p->frag == TP_FRAG_LATER)
+		return false;
+	if (p->tuple.proto == IPPROTO_TCP)
+		return !(p->tcp_flags & TCP_FLAG_RST);
+	if (p->tuple.proto == IPPROTO_UDP)
+		return true;
+	return p->tuple.sport != 0; /* echo request */
+}
+
+/**
+ * tp_ct_reopens() - does this packet start a new connection on a tuple
+ * whose old one is closed?  A SYN on a closed or reset TCP flow does.
+ */
+static __always_inline bool tp_ct_reopens(const struct tp_ct_entry *e,
+					  const struct tp_pkt *p)
+{
+	return p->tuple.proto == IPPROTO_TCP &&
+	       (e->state == TP_CT_CLOSE || e->state == TP_CT_RESET) &&
+	       (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+}
+
+/**
+ * tp_ct_lookup_reply() - find the flow a packet is a reply of.
+ * @key:  the packet's tuple.
+ * @now:  tp_now().
+ * @orig: set to the flow's original tuple.
+ *
+ * Return: the live flow entry whose reply tuple is @key, or NULL.
+ */
+static __always_inline struct tp_ct_entry *
+tp_ct_lookup_reply(const struct tp_ct_key *key, __u64 now, struct tp_ct_key *orig)
+{
+	struct tp_ct_entry *rk, *e;
+
+	rk = bpf_map_lookup_elem(&tp_ct, key);
+	if (!rk || !(rk->flags & TP_CT_F_REPLY_KEY))
+		return NULL;
+	*orig = rk->peer;
+	e = bpf_map_lookup_elem(&tp_ct, orig);
+	if (!e || (e->flags & TP_CT_F_REPLY_KEY) || tp_ct_expired(e, now) ||
+	    !tp_ct_key_eq(&e->peer, key))
+		return NULL;
+	return e;
+}
+
+/**
+ * tp_ct_create() - write a new flow's two entries.
+ * @key:   original tuple.
+ * @e:     the flow entry, peer (the reply tuple) and NAT fields filled in.
+ * @old_reply: reply tuple of the entry @key had before (expired or
+ *             reopened), or NULL: that reply-key entry is removed when the
+ *             reply tuple changes.
+ * @rk:        scratch space for the reply-key entry.
+ *
+ * Return: 0, or -TP_DROP_CT_FAIL.
+ */
+static __always_inline int tp_ct_create(const struct tp_ct_key *key,
+					struct tp_ct_entry *e,
+					const struct tp_ct_key *old_reply,
+					struct tp_ct_entry *rk)
+{
+	if (old_reply && !tp_ct_key_eq(old_reply, &e->peer))
+		bpf_map_delete_elem(&tp_ct, old_reply);
+
+	__builtin_memset(rk, 0, sizeof(*rk));
+	rk->peer = *key;
+	rk->flags = TP_CT_F_REPLY_KEY;
+	rk->state = e->state;
+	rk->created_ns = e->created_ns;
+	rk->expires_ns = e->expires_ns;
+	rk->ifindex = e->ifindex;
+	if (bpf_map_update_elem(&tp_ct, key, e, BPF_ANY))
+		return -TP_DROP_CT_FAIL;
+	if (bpf_map_update_elem(&tp_ct, &e->peer, rk, BPF_ANY)) {
+		bpf_map_delete_elem(&tp_ct, key);
+		return -TP_DROP_CT_FAIL;
+	}
+	return 0;
+}
+
+/* ---- fragments -------------------------------------------------------- */
+
+static __always_inline void tp_frag_key(const struct tp_pkt *p,
+					struct tp_frag_key *fk)
+{
+	fk->saddr = p->tuple.saddr;
+	fk->daddr = p->tuple.daddr;
+	fk->id = p->frag_id;
+	fk->proto = p->tuple.proto;
+	fk->pad = 0;
+	fk->zone = p->tuple.zone;
+}
+
+/**
+ * tp_frag_track() - remember a first fragment's ports, or give a later
+ * fragment the ports of its first.
+ * @p:   parsed packet, tuple.zone set.
+ * @now: tp_now().
+ *
+ * Return: true if @p's tuple is complete (not a fragment, a first
+ * fragment, or a later fragment whose first was seen); false for a later
+ * fragment without a record.
+ */
+static __always_inline bool tp_frag_track(struct tp_pkt *p, __u64 now)
+{
+	struct tp_frag_key fk;
+	struct tp_frag *f, nf = {};
+
+	if (p->frag == TP_FRAG_NONE)
+		return true;
+	tp_frag_key(p, &fk);
+	if (p->frag == TP_FRAG_FIRST) {
+		nf.sport = p->tuple.sport;
+		nf.dport = p->tuple.dport;
+		nf.seen_ns = now;
+		bpf_map_update_elem(&tp_frags, &fk, &nf, BPF_ANY);
+		return true;
+	}
+	f = bpf_map_lookup_elem(&tp_frags, &fk);
+	if (!f || now - f->seen_ns >= (__u64)frag_timeout * NSEC_PER_SEC)
+		return false;
+	p->tuple.sport = f->sport;
+	p->tuple.dport = f->dport;
+	return true;
+}
+
+#endif /* TP_BPF_CT_H */

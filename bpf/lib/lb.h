@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Service load balancing: frontend lookup, Maglev backend selection and
+ * ClientIP session affinity.  Runs once per new flow; established flows
+ * use the backend recorded in conntrack, so a backend that turns
+ * terminating or maintenance keeps its flows and gets no new ones (the
+ * Maglev table userspace writes holds active backends only).
+ */
+#ifndef TP_BPF_LB_H
+#define TP_BPF_LB_H
+
+#include "maps.h"
+#include "tailplane/hash.h"
+
+/**
+ * tp_lb_lookup() - the service a new flow's destination is, if any.
+ * @t: the flow's original tuple, zone set.
+ *
+ * ICMP echo reaches a service with port 0 and the ICMP protocol of its
+ * family.  A service bound to a zone is invisible from other zones.
+ *
+ * Return: the service or NULL.
+ */
+static __always_inline struct tp_svc *tp_lb_lookup(const struct tp_ct_key *t)
+{
+	struct tp_svc_key sk = {};
+	struct tp_svc *svc;
+
+	sk.vip = t->daddr;
+	sk.proto = t->proto;
+	sk.port = (t->proto == IPPROTO_TCP || t->proto == IPPROTO_UDP) ?
+			  t->dport : 0;
+	svc = bpf_map_lookup_elem(&tp_services, &sk);
+	if (svc && svc->zone && svc->zone != t->zone)
+		return NULL;
+	return svc;
+}
+
+static __always_inline struct tp_backend *
+tp_lb_affinity_backend(const struct tp_svc *svc, const struct tp_affinity_key *ak,
+		       __u64 now, __u32 *backend_id)
+{
+	struct tp_affinity *aff;
+	struct tp_backend *be;
+
+	aff = bpf_map_lookup_elem(&tp_affinity, ak);
+	if (!aff || now - aff->last_ns > (__u64)svc->affinity_timeout * NSEC_PER_SEC)
+		return NULL;
+	be = bpf_map_lookup_elem(&tp_backends, &aff->backend_id);
+	if (!be || be->svc_id != svc->id || be->state != TP_BACKEND_ACTIVE)
+		return NULL;
+	*backend_id = aff->backend_id;
+	return be;
+}
+
+static __always_inline struct tp_backend *
+tp_lb_maglev_backend(const struct tp_svc *svc, const struct tp_ct_key *t,
+		     __u32 *backend_id)
+{
+	__u32 m = maglev_size, idx, *id;
+
+	if (!m)
+		return NULL;
+	idx = TP_MAGLEV_INDEX(svc->id, svc->table & 1, tp_flow_hash(t) % m, m);
+	id = bpf_map_lookup_elem(&tp_maglev, &idx);
+	if (!id || !*id)
+		return NULL;
+	*backend_id = *id;
+	return bpf_map_lookup_elem(&tp_backends, id);
+}
+
+/**
+ * tp_lb_select() - choose the backend of a new flow.
+ * @svc:        the service.
+ * @t:          the flow's original tuple.
+ * @now:        tp_now().
+ * @backend_id: the chosen backend's id.
+ *
+ * With affinity, a client keeps the backend it had while it returns
+ * within the timeout and that backend stays active; the timeout runs
+ * from the client's last new flow.
+ *
+ * Return: the backend, or NULL when the service has none.
+ */
+static __always_inline struct tp_backend *
+tp_lb_select(const struct tp_svc *svc, const struct tp_ct_key *t, __u64 now,
+	     __u32 *backend_id)
+{
+	struct tp_affinity_key ak = {};
+	struct tp_affinity aff = {};
+	struct tp_backend *be = NULL;
+	bool affinity = svc->flags & TP_SVC_F_AFFINITY;
+
+	if (!svc->active)
+		return NULL;
+	if (affinity) {
+		ak.svc_id = svc->id;
+		ak.client = t->saddr;
+		be = tp_lb_affinity_backend(svc, &ak, now, backend_id);
+	}
+	if (!be)
+		be = tp_lb_maglev_backend(svc, t, backend_id);
+	if (be && affinity) {
+		aff.backend_id = *backend_id;
+		aff.last_ns = now;
+		bpf_map_update_elem(&tp_affinity, &ak, &aff, BPF_ANY);
+	}
+	return be;
+}
+
+#endif /* TP_BPF_LB_H */

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Every map of the datapath, pinned by name under the loader's pin root so
+ * that programs, the loader and tpctl share them and they outlive any one
+ * process.  Sizes are the ABI defaults; the loader may resize before load.
+ */
+#ifndef TP_BPF_MAPS_H
+#define TP_BPF_MAPS_H
+
+#include "common.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TP_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct tp_iface);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_ifaces SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TP_MAX_SERVICES);
+	__type(key, struct tp_svc_key);
+	__type(value, struct tp_svc);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TP_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct tp_backend);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_backends SEC(".maps");
+
+/* Two tables of maglev_size backend ids per service id; see the ABI. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TP_MAX_SERVICES * 2 * TP_MAGLEV_SIZE);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_maglev SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TP_AFFINITY_SIZE);
+	__type(key, struct tp_affinity_key);
+	__type(value, struct tp_affinity);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_affinity SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TP_CT_SIZE);
+	__type(key, struct tp_ct_key);
+	__type(value, struct tp_ct_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_ct SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TP_FRAGS_SIZE);
+	__type(key, struct tp_frag_key);
+	__type(value, struct tp_frag);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_frags SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TP_STAT_MAX);
+	__type(key, __u32);
+	__type(value, struct tp_stat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_stats SEC(".maps");
+
+/*
+ * Per-CPU scratch space for structures too big for the 512-byte stack.
+ * Not pinned: it holds nothing between two runs of a program.
+ */
+struct tp_scratch {
+	struct tp_ct_entry flow;
+	struct tp_ct_entry reply;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tp_scratch);
+} tp_scratch SEC(".maps");
+
+static __always_inline struct tp_scratch *tp_scratch_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&tp_scratch, &zero);
+}
+
+#endif /* TP_BPF_MAPS_H */

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Address and port translation with incremental checksum updates.
+ *
+ * Flow packets: addresses are rewritten with bpf_l4_csum_replace(...,
+ * BPF_F_PSEUDO_HDR) and ports without it, so CHECKSUM_PARTIAL packets
+ * (pods over veth, TUN GSO from tailscaled) stay correct; nothing is ever
+ * summed over the payload, so GSO super-packets cost the same as small
+ * ones.  UDP's zero checksum stays zero (BPF_F_MARK_MANGLED_0).
+ *
+ * ICMP errors: the quoted packet is rewritten too (address, port, its IPv4
+ * header checksum and its L4 checksum when quoted), and the ICMP checksum
+ * absorbs every byte changed inside it; for ICMPv6 also the outer address
+ * in its pseudo-header.  ICMP errors always carry full checksums.
+ */
+#ifndef TP_BPF_NAT_H
+#define TP_BPF_NAT_H
+
+#include "parse.h"
+
+/* ---- one's complement arithmetic on native-order words (RFC 1624) ---- */
+
+static __always_inline __u32 tp_csum_add(__u32 sum, __u32 x)
+{
+	sum += x;
+	return sum + (sum < x);
+}
+
+static __always_inline __u16 tp_csum_fold(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)sum;
+}
+
+/* Accumulate the change of a 32-bit word from @from to @to. */
+static __always_inline __u32 tp_csum_diff32(__u32 diff, __u32 from, __u32 to)
+{
+	return tp_csum_add(tp_csum_add(diff, ~from), to);
+}
+
+/* Accumulate the change of a 16-bit word from @from to @to. */
+static __always_inline __u32 tp_csum_diff16(__u32 diff, __u16 from, __u16 to)
+{
+	return tp_csum_add(tp_csum_add(diff, (__u16)~from), to);
+}
+
+static __always_inline __u32 tp_csum_diff_addr(__u32 diff, const struct tp_addr *from,
+					       const struct tp_addr *to, bool ipv6)
+{
+	if (ipv6) {
+		diff = tp_csum_diff32(diff, from->w[0], to->w[0]);
+		diff = tp_csum_diff32(diff, from->w[1], to->w[1]);
+		diff = tp_csum_diff32(diff, from->w[2], to->w[2]);
+	}
+	return tp_csum_diff32(diff, from->w[3], to->w[3]);
+}
+
+/* A checksum field after the bytes it covers changed by @diff. */
+static __always_inline __u16 tp_csum_apply(__u16 csum, __u32 diff)
+{
+	return ~tp_csum_fold(tp_csum_add((__u16)~csum, diff));
+}
+
+/* ---- flow packets ------------------------------------------------------ */
+
+/* Offset of the L4 checksum within its header, or 0 if it has none we keep. */
+static __always_inline __u32 tp_l4_csum_off(__u8 proto, bool ipv6)
+{
+	switch (proto) {
+	case IPPROTO_TCP:
+		return offsetof(struct tcphdr, check);
+	case IPPROTO_UDP:
+		return offsetof(struct udphdr, check);
+	case IPPROTO_ICMPV6:
+		/* ICMPv6 covers a pseudo-header; ICMPv4 does not */
+		return ipv6 ? 2 : 0;
+	}
+	return 0;
+}
+
+/**
+ * tp_nat_rewrite() - rewrite one side (address and port) of a packet.
+ * @skb:  the packet.
+ * @p:    its parse; its tuple still holds the old values.
+ * @src:  rewrite the source side (else the destination).
+ * @addr: new address.
+ * @port: new port (TCP/UDP only; ignored for ICMP echo).
+ *
+ * A later fragment has no L4 header: only its IP header changes.
+ *
+ * Return: 0 or -TP_DROP_REWRITE_FAIL.
+ */
+static __always_inline int tp_nat_rewrite(struct __sk_buff *skb,
+					  const struct tp_pkt *p, bool src,
+					  const struct tp_addr *addr, __be16 port)
+{
+	const struct tp_addr *old = src ? &p->tuple.saddr : &p->tuple.daddr;
+	__be16 old_port = src ? p->tuple.sport : p->tuple.dport;
+	__u8 proto = p->tuple.proto;
+	bool has_l4 = p->frag != TP_FRAG_LATER;
+	__u32 csum_off = tp_l4_csum_off(proto, p->ipv6);
+	__u64 flags = proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	int err = 0;
+
+	if (has_l4 && csum_off)
+		csum_off += p->l4_off;
+	else
+		csum_off = 0;
+
+	if (!tp_addr_eq(old, addr)) {
+		if (!p->ipv6) {
+			__u32 off = p->l3_off + (src ? offsetof(struct iphdr, saddr) :
+							offsetof(struct iphdr, daddr));
+
+			err |= bpf_skb_store_bytes(skb, off, &addr->w[3], 4, 0);
+			err |= bpf_l3_csum_replace(skb, p->l3_off + offsetof(struct iphdr, check),
+						   old->w[3], addr->w[3], 4);
+			if (csum_off)
+				err |= bpf_l4_csum_replace(skb, csum_off, old->w[3], addr->w[3],
+							   flags | BPF_F_PSEUDO_HDR | 4);
+		} else {
+			__u32 off = p->l3_off + (src ? offsetof(struct ipv6hdr, saddr) :
+							offsetof(struct ipv6hdr, daddr));
+			__s64 diff = bpf_csum_diff((__be32 *)old->w, 16, (__be32 *)addr->w, 16, 0);
+
+			err |= bpf_skb_store_bytes(skb, off, addr->b, 16, 0);
+			if (csum_off)
+				err |= bpf_l4_csum_replace(skb, csum_off, 0, diff,
+							   flags | BPF_F_PSEUDO_HDR);
+		}
+	}
+	if (has_l4 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) && old_port != port) {
+		err |= bpf_skb_store_bytes(skb, p->l4_off + (src ? 0 : 2), &port, 2, 0);
+		err |= bpf_l4_csum_replace(skb, csum_off, old_port, port, flags | 2);
+	}
+	return err ? -TP_DROP_REWRITE_FAIL : 0;
+}
+
+/* ---- ICMP errors ---------------------------------------------------------- */
+
+/* Rewrite a 16-bit checksum at @off by @diff; returns the change for the ICMP sum. */
+static __always_inline __u32 tp_nat_fix_csum16(struct __sk_buff *skb, __u32 off,
+					       __u32 diff, bool udp, int *err)
+{
+	__u16 old, new;
+
+	if (bpf_skb_load_bytes(skb, off, &old, 2)) {
+		*err = 1;
+		return 0;
+	}
+	if (udp && !old)
+		return 0; /* no UDP checksum: leave it so */
+	new = tp_csum_apply(old, diff);
+	if (udp && !new)
+		new = 0xffff;
+	*err |= bpf_skb_store_bytes(skb, off, &new, 2, 0);
+	return tp_csum_diff16(0, old, new);
+}
+
+/**
+ * tp_nat_icmp_error() - translate an ICMP error about a translated flow.
+ * @skb:       the packet.
+ * @p:         its parse, with the quoted packet in p->inner.
+ * @inner_src: rewrite the quoted packet's source side (the error is about a
+ *             packet that left us translated back: VIP -> client), else its
+ *             destination side (about a packet we translated: client ->
+ *             backend).
+ * @addr:      new address for that side.
+ * @port:      new port for that side (TCP/UDP).
+ *
+ * The outer address on the same side as the quoted one (outer destination
+ * when the quoted source changes, and vice versa) is rewritten only when
+ * it equals the quoted address: an error from a router on the way keeps
+ * the router's address.
+ *
+ * Return: 0 or -TP_DROP_REWRITE_FAIL.
+ */
+static __always_inline int tp_nat_icmp_error(struct __sk_buff *skb,
+					     const struct tp_pkt *p, bool inner_src,
+					     const struct tp_addr *addr, __be16 port)
+{
+	const struct tp_inner *in = &p->inner;
+	const struct tp_ct_key *t = &in->tuple;
+	const struct tp_addr *old = inner_src ? &t->saddr : &t->daddr;
+	const struct tp_addr *outer = inner_src ? &p->tuple.daddr : &p->tuple.saddr;
+	__be16 old_port = inner_src ? t->sport : t->dport;
+	bool ports = (t->proto == IPPROTO_TCP || t->proto == IPPROTO_UDP) &&
+		     old_port != port;
+	__u32 adiff = tp_csum_diff_addr(0, old, addr, p->ipv6);
+	__u32 pdiff = ports ? tp_csum_diff16(0, old_port, port) : 0;
+	__u32 icmp_diff = 0, off, lc_off = 0, l4_diff = pdiff;
+	int err = 0;
+
+	/* quoted IP header */
+	if (!p->ipv6) {
+		off = in->l3_off + (inner_src ? offsetof(struct iphdr, saddr) :
+						offsetof(struct iphdr, daddr));
+		err |= bpf_skb_store_bytes(skb, off, &addr->w[3], 4, 0);
+		icmp_diff = tp_csum_add(adiff, tp_nat_fix_csum16(skb,
+					in->l3_off + offsetof(struct iphdr, check),
+					adiff, false, &err));
+	} else {
+		off = in->l3_off + (inner_src ? offsetof(struct ipv6hdr, saddr) :
+						offsetof(struct ipv6hdr, daddr));
+		err |= bpf_skb_store_bytes(skb, off, addr->b, 16, 0);
+		icmp_diff = adiff;
+	}
+
+	/* quoted L4 header: ports, and its checksum when it was quoted */
+	if (ports) {
+		err |= bpf_skb_store_bytes(skb, in->l4_off + (inner_src ? 0 : 2), &port, 2, 0);
+		icmp_diff = tp_csum_add(icmp_diff, pdiff);
+	}
+	if (t->proto == IPPROTO_TCP && in->l4_len >= 18)
+		lc_off = offsetof(struct tcphdr, check);
+	else if (t->proto == IPPROTO_UDP)
+		lc_off = offsetof(struct udphdr, check);
+	else if (t->proto == IPPROTO_ICMPV6 && p->ipv6)
+		lc_off = 2;
+	if (t->proto != IPPROTO_ICMP)
+		l4_diff = tp_csum_add(l4_diff, adiff);
+	if (lc_off)
+		icmp_diff = tp_csum_add(icmp_diff,
+			tp_nat_fix_csum16(skb, in->l4_off + lc_off, l4_diff,
+					  t->proto == IPPROTO_UDP, &err));
+
+	/* outer header */
+	if (tp_addr_eq(outer, old)) {
+		if (!p->ipv6) {
+			off = p->l3_off + (inner_src ? offsetof(struct iphdr, daddr) :
+							offsetof(struct iphdr, saddr));
+			err |= bpf_skb_store_bytes(skb, off, &addr->w[3], 4, 0);
+			err |= bpf_l3_csum_replace(skb, p->l3_off + offsetof(struct iphdr, check),
+						   old->w[3], addr->w[3], 4);
+		} else {
+			off = p->l3_off + (inner_src ? offsetof(struct ipv6hdr, daddr) :
+							offsetof(struct ipv6hdr, saddr));
+			err |= bpf_skb_store_bytes(skb, off, addr->b, 16, 0);
+			icmp_diff = tp_csum_add(icmp_diff, adiff); /* pseudo-header */
+		}
+	}
+	tp_nat_fix_csum16(skb, p->l4_off + 2, icmp_diff, false, &err);
+	return err ? -TP_DROP_REWRITE_FAIL : 0;
+}
+
+#endif /* TP_BPF_NAT_H */

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The datapath's maps as userspace sees them: one struct of file
+ * descriptors, filled from a loaded skeleton or from the pins.
+ */
+#ifndef TAILPLANE_LIB_MAPS_H
+#define TAILPLANE_LIB_MAPS_H
+
+#include <linux/types.h>
+
+#include "tailplane/abi.h"
+
+/**
+ * struct tp_maps - file descriptors of the pinned maps.
+ * @ifaces, @services, @backends, @maglev, @affinity, @ct, @frags, @stats:
+ *               one per map of the same name; -1 when not open.
+ * @maglev_size: entries in one Maglev table (the datapath's knob).
+ */
+struct tp_maps {
+	int ifaces;
+	int services;
+	int backends;
+	int maglev;
+	int affinity;
+	int ct;
+	int frags;
+	int stats;
+	__u32 maglev_size;
+};
+
+struct bpf_object;
+
+void tp_maps_init(struct tp_maps *m);
+int tp_maps_from_object(struct tp_maps *m, const struct bpf_object *obj,
+			__u32 maglev_size);
+int tp_maps_open_pinned(struct tp_maps *m, const char *pin_root,
+			__u32 maglev_size);
+void tp_maps_close(struct tp_maps *m);
+
+#endif /* TAILPLANE_LIB_MAPS_H */

@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Writing a service so that no packet sees it half-written:
+ *
+ *   1. backends that are new or changed are written (new ids are not yet
+ *      referenced by anything the datapath reads);
+ *   2. the Maglev table is built and written into the service's idle
+ *      table (the live one keeps serving);
+ *   3. the service entry is written with the idle table made live;
+ *   4. backends no longer wanted are deleted, now that no table names them.
+ *
+ * Deleting a service removes its entry first, then its backends.
+ * Established flows never read these maps: conntrack holds their backend.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "maglev.h"
+#include "service.h"
+
+static bool tp_addr_equal(const struct tp_addr *a, const struct tp_addr *b)
+{
+	return memcmp(a, b, sizeof(*a)) == 0;
+}
+
+/* Lowest service id in 1..TP_MAX_SERVICES-1 no service uses. */
+static int tp_service_alloc_id(const struct tp_maps *m, __u32 *id)
+{
+	unsigned char used[TP_MAX_SERVICES] = {};
+	struct tp_svc_key k, next;
+	struct tp_svc svc;
+	void *prev = NULL;
+	__u32 i;
+
+	while (!bpf_map_get_next_key(m->services, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (!bpf_map_lookup_elem(m->services, &k, &svc) &&
+		    svc.id < TP_MAX_SERVICES)
+			used[svc.id] = 1;
+	}
+	for (i = 1; i < TP_MAX_SERVICES; i++) {
+		if (!used[i]) {
+			*id = i;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+/**
+ * tp_service_backends() - the backends of a service.
+ * @m:      maps.
+ * @svc_id: service id.
+ * @ids:    filled with backend ids.
+ * @bes:    filled with the backends.
+ * @cap:    room in @ids and @bes.
+ *
+ * Return: the number of backends (which may exceed @cap: only @cap are
+ * stored), or -errno.
+ */
+int tp_service_backends(const struct tp_maps *m, __u32 svc_id, __u32 *ids,
+			struct tp_backend *bes, size_t cap)
+{
+	__u32 k, next, *prev = NULL;
+	struct tp_backend be;
+	size_t n = 0;
+
+	while (!bpf_map_get_next_key(m->backends, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(m->backends, &k, &be) ||
+		    be.svc_id != svc_id)
+			continue;
+		if (n < cap) {
+			ids[n] = k;
+			bes[n] = be;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* Backend ids in use, as a bitmap of TP_MAX_BACKENDS bits. */
+static unsigned char *tp_backend_ids_used(const struct tp_maps *m)
+{
+	unsigned char *used = calloc(TP_MAX_BACKENDS / 8, 1);
+	__u32 k, next, *prev = NULL;
+
+	if (!used)
+		return NULL;
+	used[0] |= 1; /* id 0 is never a backend */
+	while (!bpf_map_get_next_key(m->backends, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (k < TP_MAX_BACKENDS)
+			used[k / 8] |= 1 << (k % 8);
+	}
+	return used;
+}
+
+static int tp_backend_alloc_id(unsigned char *used, __u32 *id)
+{
+	__u32 i;
+
+	for (i = 1; i < TP_MAX_BACKENDS; i++) {
+		if (!(used[i / 8] & (1 << (i % 8)))) {
+			used[i / 8] |= 1 << (i % 8);
+			*id = i;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+static int tp_maglev_write(const struct tp_maps *m, __u32 svc_id, __u8 table,
+			   const __u32 *entries)
+{
+	__u32 i, key;
+
+	for (i = 0; i < m->maglev_size; i++) {
+		key = TP_MAGLEV_INDEX(svc_id, table, i, m->maglev_size);
+		if (bpf_map_update_elem(m->maglev, &key, &entries[i], BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+static int tp_service_validate(const struct tp_svc_key *key,
+			       const struct tp_backend_spec *be, size_t n)
+{
+	size_t i, j;
+
+	if (n > TP_MAX_SVC_BACKENDS)
+		return -E2BIG;
+	if (key->pad)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (!be[i].weight || be[i].state > TP_BACKEND_MAINTENANCE)
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (tp_addr_equal(&be[i].addr, &be[j].addr) &&
+			    be[i].port == be[j].port)
+				return -EEXIST;
+	}
+	return 0;
+}
+
+struct tp_service_update {
+	__u32 ids[TP_MAX_SVC_BACKENDS];		/* id of each wanted backend */
+	__u32 old_ids[TP_MAX_SVC_BACKENDS];	/* ids the service had */
+	struct tp_backend old[TP_MAX_SVC_BACKENDS];
+	struct tp_maglev_backend mb[TP_MAX_SVC_BACKENDS];
+	int n_old;
+};
+
+/* Step 1: give every wanted backend an id (reusing matches) and write it. */
+static int tp_service_write_backends(const struct tp_maps *m, __u32 svc_id,
+				     __u8 owner, const struct tp_backend_spec *be,
+				     size_t n, struct tp_service_update *u)
+{
+	unsigned char *used = tp_backend_ids_used(m);
+	struct tp_backend nb;
+	size_t i;
+	int j, err = 0;
+
+	if (!used)
+		return -ENOMEM;
+	for (i = 0; i < n && !err; i++) {
+		u->ids[i] = 0;
+		for (j = 0; j < u->n_old; j++)
+			if (tp_addr_equal(&u->old[j].addr, &be[i].addr) &&
+			    u->old[j].port == be[i].port)
+				u->ids[i] = u->old_ids[j];
+		if (!u->ids[i])
+			err = tp_backend_alloc_id(used, &u->ids[i]);
+		if (err)
+			break;
+		memset(&nb, 0, sizeof(nb));
+		nb.addr = be[i].addr;
+		nb.port = be[i].port;
+		nb.state = be[i].state;
+		nb.owner = owner;
+		nb.weight = be[i].weight;
+		nb.svc_id = svc_id;
+		if (bpf_map_update_elem(m->backends, &u->ids[i], &nb, BPF_ANY))
+			err = -errno;
+	}
+	free(used);
+	return err;
+}
+
+/**
+ * tp_service_set() - make a service exactly what is given.
+ * @m:    maps.
+ * @key:  the frontend (VIP, port, protocol).
+ * @spec: attributes.
+ * @be:   the complete list of backends; active ones get new flows.
+ * @n:    their number, at most TP_MAX_SVC_BACKENDS.
+ *
+ * Backends are matched to the existing ones by address and port, so a
+ * backend keeps its id (and its flows' accounting) across updates.
+ *
+ * Return: 0 or -errno (-EINVAL bad input, -EEXIST duplicate backend,
+ * -E2BIG too many backends, -ENOSPC no free id).
+ */
+int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
+		   const struct tp_svc_spec *spec,
+		   const struct tp_backend_spec *be, size_t n)
+{
+	struct tp_service_update *u;
+	struct tp_svc svc = {};
+	__u32 *table = NULL;
+	size_t i, n_active = 0;
+	int j, err;
+
+	err = tp_service_validate(key, be, n);
+	if (err)
+		return err;
+	u = calloc(1, sizeof(*u));
+	table = calloc(m->maglev_size, sizeof(*table));
+	if (!u || !table) {
+		err = -ENOMEM;
+		goto out;
+	}
+
+	if (bpf_map_lookup_elem(m->services, key, &svc)) {
+		memset(&svc, 0, sizeof(svc));
+		err = tp_service_alloc_id(m, &svc.id);
+		if (err)
+			goto out;
+		svc.table = 1; /* so the first table written is table 0 */
+	}
+	u->n_old = tp_service_backends(m, svc.id, u->old_ids, u->old,
+				       TP_MAX_SVC_BACKENDS);
+	if (u->n_old > TP_MAX_SVC_BACKENDS)
+		u->n_old = TP_MAX_SVC_BACKENDS;
+	if (u->n_old < 0) {
+		err = u->n_old;
+		goto out;
+	}
+
+	err = tp_service_write_backends(m, svc.id, spec->owner, be, n, u);
+	if (err)
+		goto out;
+
+	for (i = 0; i < n; i++) {
+		if (be[i].state != TP_BACKEND_ACTIVE)
+			continue;
+		u->mb[n_active].id = u->ids[i];
+		u->mb[n_active].addr = be[i].addr;
+		u->mb[n_active].port = be[i].port;
+		u->mb[n_active].weight = be[i].weight;
+		n_active++;
+	}
+	err = tp_maglev_build(u->mb, n_active, m->maglev_size, table);
+	if (err)
+		goto out;
+	err = tp_maglev_write(m, svc.id, !svc.table, table);
+	if (err)
+		goto out;
+
+	svc.table = !svc.table;
+	svc.active = n_active;
+	svc.flags = spec->flags;
+	svc.zone = spec->zone;
+	svc.affinity_timeout = spec->affinity_timeout;
+	svc.owner = spec->owner;
+	svc.revision++;
+	if (bpf_map_update_elem(m->services, key, &svc, BPF_ANY)) {
+		err = -errno;
+		goto out;
+	}
+
+	/* step 4: backends the service no longer has */
+	for (j = 0; j < u->n_old; j++) {
+		for (i = 0; i < n; i++)
+			if (u->ids[i] == u->old_ids[j])
+				break;
+		if (i == n)
+			bpf_map_delete_elem(m->backends, &u->old_ids[j]);
+	}
+out:
+	free(table);
+	free(u);
+	return err;
+}
+
+/**
+ * tp_service_del() - remove a service and its backends.
+ * @m:   maps.
+ * @key: the frontend.
+ *
+ * Return: 0, -ENOENT when there is no such service, or -errno.
+ */
+int tp_service_del(const struct tp_maps *m, const struct tp_svc_key *key)
+{
+	__u32 ids[TP_MAX_SVC_BACKENDS];
+	struct tp_backend *bes;
+	struct tp_svc svc;
+	int n, i;
+
+	if (bpf_map_lookup_elem(m->services, key, &svc))
+		return -ENOENT;
+	if (bpf_map_delete_elem(m->services, key))
+		return -errno;
+	bes = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bes));
+	if (!bes)
+		return -ENOMEM;
+	n = tp_service_backends(m, svc.id, ids, bes, TP_MAX_SVC_BACKENDS);
+	for (i = 0; i < n && i < TP_MAX_SVC_BACKENDS; i++)
+		bpf_map_delete_elem(m->backends, &ids[i]);
+	free(bes);
+	return 0;
+}

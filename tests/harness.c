@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <linux/if_tun.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "harness.h"
+
+static char th_reason[256];
+static int th_tun_fd = -1;
+static int th_tun_ifindex;
+static bool th_env_done;
+
+static int th_silent(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return level == LIBBPF_WARN && getenv("TP_TEST_VERBOSE") ?
+		       vfprintf(stderr, fmt, ap) : 0;
+}
+
+/* Own network namespace with an up TUN device "tptun0". */
+static int th_make_env(void)
+{
+	struct ifreq ifr = {};
+	int s;
+
+	if (geteuid() != 0) {
+		snprintf(th_reason, sizeof(th_reason),
+			 "needs root (CAP_BPF, CAP_NET_ADMIN) for BPF_PROG_TEST_RUN");
+		return -EPERM;
+	}
+	if (unshare(CLONE_NEWNET)) {
+		snprintf(th_reason, sizeof(th_reason), "unshare(CLONE_NEWNET): %s",
+			 strerror(errno));
+		return -errno;
+	}
+	th_tun_fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (th_tun_fd < 0) {
+		snprintf(th_reason, sizeof(th_reason), "/dev/net/tun: %s",
+			 strerror(errno));
+		return -errno;
+	}
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	strcpy(ifr.ifr_name, "tptun0");
+	if (ioctl(th_tun_fd, TUNSETIFF, &ifr)) {
+		snprintf(th_reason, sizeof(th_reason), "TUNSETIFF: %s",
+			 strerror(errno));
+		return -errno;
+	}
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s >= 0) {
+		ifr.ifr_flags = IFF_UP;
+		ioctl(s, SIOCSIFFLAGS, &ifr);
+		close(s);
+	}
+	th_tun_ifindex = if_nametoindex("tptun0");
+	if (!th_tun_ifindex) {
+		snprintf(th_reason, sizeof(th_reason), "tptun0 has no ifindex");
+		return -ENODEV;
+	}
+	return 0;
+}
+
+/**
+ * th_unavailable() - why packet tests cannot run here, or NULL if they can.
+ */
+const char *th_unavailable(void)
+{
+	struct th h;
+
+	if (!th_env_done) {
+		th_env_done = true;
+		libbpf_set_print(th_silent);
+		if (!th_make_env() && th_open(&h, NULL) == 0)
+			th_close(&h);
+	}
+	return th_reason[0] ? th_reason : NULL;
+}
+
+/**
+ * th_open() - load a fresh datapath with empty maps.
+ * @h:     filled in.
+ * @knobs: load-time knobs or NULL.
+ *
+ * Return: 0 or -errno (the reason is kept for th_unavailable()).
+ */
+int th_open(struct th *h, const struct th_knobs *knobs)
+{
+	struct bpf_map *map;
+	struct tp_iface ifc = { .flags = TP_IFACE_F_L3 | TP_IFACE_F_TAILNET,
+				.zone = TH_ZONE };
+	__u32 key;
+	int err;
+
+	memset(h, 0, sizeof(*h));
+	h->skel = tailplane__open();
+	if (!h->skel) {
+		snprintf(th_reason, sizeof(th_reason), "open BPF object: %s",
+			 strerror(errno));
+		return -errno;
+	}
+	bpf_object__for_each_map(map, h->skel->obj)
+		bpf_map__set_pin_path(map, NULL);
+	if (knobs && knobs->maglev_size) {
+		h->skel->rodata->maglev_size = knobs->maglev_size;
+		bpf_map__set_max_entries(h->skel->maps.tp_maglev,
+					 TP_MAX_SERVICES * 2 * knobs->maglev_size);
+	}
+	if (knobs && knobs->ct_timeout_udp)
+		h->skel->rodata->ct_timeout_udp = knobs->ct_timeout_udp;
+	err = tailplane__load(h->skel);
+	if (err) {
+		snprintf(th_reason, sizeof(th_reason), "load BPF object: %s",
+			 strerror(-err));
+		tailplane__destroy(h->skel);
+		h->skel = NULL;
+		return err;
+	}
+	tp_maps_from_object(&h->maps, h->skel->obj, h->skel->rodata->maglev_size);
+	h->l3_ifindex = th_tun_ifindex;
+	key = th_tun_ifindex;
+	if (bpf_map_update_elem(h->maps.ifaces, &key, &ifc, BPF_ANY)) {
+		err = -errno;
+		th_close(h);
+		return err;
+	}
+	return 0;
+}
+
+void th_close(struct th *h)
+{
+	tailplane__destroy(h->skel);
+	h->skel = NULL;
+}
+
+/**
+ * th_run() - run one packet through a program.
+ * @h:       the datapath.
+ * @hook:    which program.
+ * @ifindex: skb->ifindex: h->l3_ifindex for the tailnet (L3) path, 0 for
+ *           an Ethernet frame on loopback.
+ * @in:      packet bytes (IP header first on L3, Ethernet on L2).
+ * @len:     their number, >= 14.
+ * @out:     the packet as the program left it (PKT_MAX bytes of room).
+ * @out_len: its length.
+ * @verdict: the program's return value (TC_ACT_*).
+ *
+ * Return: 0 or -errno from BPF_PROG_TEST_RUN.
+ */
+int th_run(struct th *h, enum th_hook hook, int ifindex, const void *in,
+	   size_t len, void *out, size_t *out_len, int *verdict)
+{
+	struct bpf_program *prog = hook == TH_FROM_TAILNET ?
+					   h->skel->progs.tp_from_tailnet :
+					   h->skel->progs.tp_to_tailnet;
+	struct __sk_buff ctx = { .ifindex = ifindex };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = len,
+		    .data_out = out, .data_size_out = 4096, .repeat = 1);
+	int err;
+
+	if (ifindex) {
+		opts.ctx_in = &ctx;
+		opts.ctx_size_in = sizeof(ctx);
+	}
+	err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+	if (err)
+		return -errno;
+	*out_len = opts.data_size_out;
+	*verdict = opts.retval;
+	return 0;
+}
+
+/** th_set_clock() - set the datapath's clock (ns), 0 for the real one. */
+void th_set_clock(struct th *h, __u64 ns)
+{
+	h->skel->bss->tp_clock_ns = ns;
+}
+
+/** th_stat() - a tp_stats counter's packets, summed over CPUs. */
+__u64 th_stat(struct th *h, __u32 id)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct tp_stat st[ncpu > 0 ? ncpu : 1];
+	__u64 sum = 0;
+	int i;
+
+	if (ncpu <= 0 || bpf_map_lookup_elem(h->maps.stats, &id, st))
+		return 0;
+	for (i = 0; i < ncpu; i++)
+		sum += st[i].packets;
+	return sum;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Packet-test harness: loads the datapath object (unpinned, so tests
+ * never touch bpffs), gives it an L3 device to run against, and runs
+ * packets through BPF_PROG_TEST_RUN.
+ *
+ * The process moves into a network namespace of its own on first use
+ * (unshare), where it creates a TUN device: test_run with that ifindex
+ * makes the programs see an L3 interface, exactly as on tailscale0.  The
+ * namespace and the device go away with the process.
+ */
+#ifndef TAILPLANE_TESTS_HARNESS_H
+#define TAILPLANE_TESTS_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "maps.h"
+#include "tailplane.skel.h"
+
+#define TH_ZONE 1 /* zone of the test TUN device */
+
+enum th_hook {
+	TH_FROM_TAILNET, /* tp_from_tailnet: TC ingress of the tailnet iface */
+	TH_TO_TAILNET,	 /* tp_to_tailnet: TC egress of the tailnet iface */
+};
+
+/**
+ * struct th - one loaded datapath.
+ * @skel:      the skeleton.
+ * @maps:      its map fds (owned by @skel).
+ * @l3_ifindex: ifindex of the test TUN device (L3, tailnet, zone TH_ZONE).
+ */
+struct th {
+	struct tailplane *skel;
+	struct tp_maps maps;
+	int l3_ifindex;
+};
+
+/**
+ * struct th_knobs - load-time knobs; zero fields keep the defaults.
+ */
+struct th_knobs {
+	__u32 maglev_size;
+	__u32 ct_timeout_udp;
+};
+
+const char *th_unavailable(void);
+int th_open(struct th *h, const struct th_knobs *knobs);
+void th_close(struct th *h);
+int th_run(struct th *h, enum th_hook hook, int ifindex, const void *in,
+	   size_t len, void *out, size_t *out_len, int *verdict);
+void th_set_clock(struct th *h, __u64 ns);
+__u64 th_stat(struct th *h, __u32 id);
+
+#endif /* TAILPLANE_TESTS_HARNESS_H */

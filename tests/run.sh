@@ -1,0 +1,28 @@
+#!/bin/sh
+# Run every cmocka test program in DIR, print their output, and end with
+# one summary line: "N passed, N failed, N skipped".  A program that dies
+# without a cmocka summary counts as one failure.
+set -u
+dir=${1:-build/tests}
+passed=0 failed=0 skipped=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT INT TERM
+for t in "$dir"/test_*; do
+	[ -x "$t" ] && [ ! -d "$t" ] || continue
+	case "$t" in *.o) continue ;; esac
+	echo "== $(basename "$t")"
+	"$t" >"$log" 2>&1 </dev/null
+	rc=$?
+	cat "$log"
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\..*/\1/p' "$log" | tail -1)
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p' "$log" | tail -1)
+	s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test(s).*/\1/p' "$log" | tail -1)
+	: "${p:=0}" "${f:=0}" "${s:=0}"
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "!! $(basename "$t") exited with status $rc without a failure count"
+		f=1
+	fi
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+done
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

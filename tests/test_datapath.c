@@ -1,0 +1,1348 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Packet tests of the datapath through BPF_PROG_TEST_RUN: map state and a
+ * packet in; the verdict, the whole output packet (byte for byte, built
+ * independently by tests/pktgen.c) and the map state out.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include <bpf/bpf.h>
+
+#include "harness.h"
+#include "pktgen.h"
+#include "service.h"
+
+#define PASS 0 /* TC_ACT_OK */
+#define DROP 2 /* TC_ACT_SHOT */
+#define SEC_NS 1000000000ULL
+#define T0 (1000 * SEC_NS) /* the fixed clock tests start at */
+
+#define CLIENT4 "100.64.0.1"
+#define CLIENT6 "fd7a:115c:a1e0::1"
+#define VIP4	"198.19.0.10"
+#define VIP6	"fd00:198:19::a"
+#define ROUTER4 "198.18.0.254"
+#define ROUTER6 "fd00:198:18::fe"
+
+static const char *BE4[] = { "198.18.1.1", "198.18.1.2", "198.18.1.3",
+			     "198.18.1.4", "198.18.1.5", "198.18.1.6",
+			     "198.18.1.7", "198.18.1.8", "198.18.1.9",
+			     "198.18.1.10" };
+static const char *BE6[] = { "fd00:198:18::1:1", "fd00:198:18::1:2",
+			     "fd00:198:18::1:3" };
+
+/* ---- fixture ------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+	struct th *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return -1;
+	*state = h;
+	if (th_unavailable())
+		return 0;
+	if (th_open(h, NULL))
+		return -1;
+	th_set_clock(h, T0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct th *h = *state;
+
+	if (h->skel)
+		th_close(h);
+	free(h);
+	return 0;
+}
+
+#define REQUIRE_BPF()                                                       \
+	do {                                                                \
+		if (th_unavailable()) {                                     \
+			print_message("skipped: %s\n", th_unavailable());   \
+			skip();                                             \
+		}                                                           \
+	} while (0)
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static struct tp_addr addr(const char *s)
+{
+	struct tp_addr a;
+
+	assert_int_equal(pkt_addr_parse(s, &a), 0);
+	return a;
+}
+
+static int family_of(const char *s)
+{
+	return strchr(s, ':') ? AF_INET6 : AF_INET;
+}
+
+static __u8 icmp_proto(const char *s)
+{
+	return family_of(s) == AF_INET6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+}
+
+static struct tp_svc_key svc_key(const char *vip, __u16 port, __u8 proto)
+{
+	struct tp_svc_key k = { .vip = addr(vip), .port = htons(port),
+				.proto = proto };
+
+	return k;
+}
+
+/* A service with backends @be[0..n) on @be_port, weights @w (NULL: 1). */
+static void service(struct th *h, const char *vip, __u16 port, __u8 proto,
+		    const char **be, size_t n, __u16 be_port, const __u16 *w,
+		    const __u8 *states, __u16 flags, __u32 affinity)
+{
+	struct tp_svc_key k = svc_key(vip, port, proto);
+	struct tp_svc_spec spec = { .flags = flags, .affinity_timeout = affinity,
+				    .owner = TP_OWNER_TPCTL };
+	struct tp_backend_spec bs[TP_MAX_SVC_BACKENDS] = {};
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		bs[i].addr = addr(be[i]);
+		bs[i].port = htons(be_port);
+		bs[i].weight = w ? w[i] : 1;
+		bs[i].state = states ? states[i] : TP_BACKEND_ACTIVE;
+	}
+	assert_int_equal(tp_service_set(&h->maps, &k, &spec, bs, n), 0);
+}
+
+static struct tp_ct_key ct_key(const char *s, __u16 sport, const char *d,
+			       __u16 dport, __u8 proto)
+{
+	struct tp_ct_key k = { .saddr = addr(s), .daddr = addr(d),
+			       .sport = htons(sport), .dport = htons(dport),
+			       .proto = proto, .zone = TH_ZONE };
+
+	return k;
+}
+
+static int ct_get(struct th *h, const struct tp_ct_key *k,
+		  struct tp_ct_entry *e)
+{
+	return bpf_map_lookup_elem(h->maps.ct, k, e) ? -errno : 0;
+}
+
+static unsigned int ct_count(struct th *h)
+{
+	struct tp_ct_key k, next;
+	unsigned int n = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(h->maps.ct, prev, &next)) {
+		k = next;
+		prev = &k;
+		n++;
+	}
+	return n;
+}
+
+static void build_at(const struct pkt_spec *s, struct pkt *p, int line)
+{
+	int err = pkt_build(s, p);
+
+	if (err)
+		fail_msg("line %d: pkt_build: %s", line, strerror(-err));
+}
+
+#define build(s, p) build_at(s, p, __LINE__)
+
+/*
+ * Run @in through @hook on the test TUN (or on loopback as Ethernet when
+ * @in->l2) and check the verdict and, when @want is given, the output.
+ */
+static void run_expect(struct th *h, enum th_hook hook, const struct pkt *in,
+		       int want_verdict, const struct pkt *want)
+{
+	uint8_t out[PKT_MAX];
+	size_t out_len = 0;
+	int verdict = -1;
+	char why[128];
+
+	assert_int_equal(th_run(h, hook, in->l2 ? 0 : h->l3_ifindex, in->data,
+				in->len, out, &out_len, &verdict), 0);
+	assert_int_equal(verdict, want_verdict);
+	if (!want)
+		return;
+	assert_pkt_eq(want->data, want->len, out, out_len);
+	if (pkt_verify_csums(want, want->l2, why, sizeof(why)))
+		fail_msg("expected packet has bad checksums: %s", why);
+}
+
+/* Run and return the output packet. */
+static void run(struct th *h, enum th_hook hook, const struct pkt *in,
+		struct pkt *out, int *verdict)
+{
+	out->l2 = in->l2;
+	assert_int_equal(th_run(h, hook, in->l2 ? 0 : h->l3_ifindex, in->data,
+				in->len, out->data, &out->len, verdict), 0);
+}
+
+/* A TCP/UDP packet spec. */
+static struct pkt_spec flow(const char *s, __u16 sport, const char *d,
+			    __u16 dport, __u8 proto, __u8 flags)
+{
+	struct pkt_spec sp = { .family = family_of(s), .saddr = s, .daddr = d,
+			       .proto = proto, .sport = sport, .dport = dport,
+			       .tcp_flags = flags, .seq = 1000, .ack_seq = 0,
+			       .ip_id = 0x1234, .payload = "tailplane",
+			       .payload_len = 9 };
+
+	return sp;
+}
+
+/* Address of a temporary flow spec. */
+#define FLOWP(...) (&(struct pkt_spec[]){ flow(__VA_ARGS__) }[0])
+
+/* Send @sp from the tailnet; expect its destination rewritten to @be:@port. */
+static void expect_dnat(struct th *h, struct pkt_spec sp, const char *be,
+			__u16 port)
+{
+	struct pkt in, want;
+
+	build(&sp, &in);
+	sp.daddr = be;
+	sp.dport = port;
+	build(&sp, &want);
+	run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
+}
+
+/* Send @sp to the tailnet; expect its source rewritten to @vip:@port. */
+static void expect_revnat(struct th *h, struct pkt_spec sp, const char *vip,
+			  __u16 port)
+{
+	struct pkt in, want;
+
+	build(&sp, &in);
+	sp.saddr = vip;
+	sp.sport = port;
+	build(&sp, &want);
+	run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
+}
+
+static void expect_untouched(struct th *h, enum th_hook hook,
+			     const struct pkt_spec *sp, int verdict)
+{
+	struct pkt in;
+
+	build(sp, &in);
+	run_expect(h, hook, &in, verdict, &in);
+}
+
+/* Which of @be[0..n) the output destination of @sp went to, or -1. */
+static int backend_of(struct th *h, const struct pkt_spec *sp, const char **be,
+		      size_t n)
+{
+	struct pkt in, out;
+	struct tp_addr got, want;
+	int verdict;
+	size_t i;
+
+	build(sp, &in);
+	run(h, TH_FROM_TAILNET, &in, &out, &verdict);
+	assert_int_equal(verdict, PASS);
+	if (family_of(sp->saddr) == AF_INET6) {
+		memcpy(got.b, out.data + 24, 16);
+	} else {
+		memset(&got, 0, sizeof(got));
+		got.w[2] = htonl(0xffff);
+		memcpy(&got.w[3], out.data + 16, 4);
+	}
+	for (i = 0; i < n; i++) {
+		want = addr(be[i]);
+		if (!memcmp(&want, &got, sizeof(got)))
+			return i;
+	}
+	return -1;
+}
+
+static void check_ct_dnat(struct th *h, const struct tp_ct_key *orig,
+			  const char *be, __u16 be_port, __u8 state)
+{
+	struct tp_ct_key reply = { .saddr = addr(be), .daddr = orig->saddr,
+				   .sport = htons(be_port), .dport = orig->sport,
+				   .proto = orig->proto, .zone = orig->zone };
+	struct tp_ct_entry e, r;
+	struct tp_addr b = addr(be);
+
+	assert_int_equal(ct_get(h, orig, &e), 0);
+	assert_int_equal(e.flags, TP_CT_F_DNAT);
+	assert_int_equal(e.state, state);
+	assert_memory_equal(&e.nat_addr, &b, sizeof(b));
+	assert_int_equal(e.nat_port, htons(be_port));
+	assert_memory_equal(&e.peer, &reply, sizeof(reply));
+	assert_int_not_equal(e.svc_id, 0);
+	assert_int_not_equal(e.backend_id, 0);
+	assert_int_equal(e.ifindex, h->l3_ifindex);
+
+	assert_int_equal(ct_get(h, &reply, &r), 0);
+	assert_int_equal(r.flags, TP_CT_F_REPLY_KEY);
+	assert_memory_equal(&r.peer, orig, sizeof(*orig));
+}
+
+/* ---- DNAT and reverse NAT ------------------------------------------------ */
+
+static void dnat_tcp(void **state, const char *client, const char *vip,
+		     const char *be)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(client, 40000, vip, 80, IPPROTO_TCP);
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	service(h, vip, 80, IPPROTO_TCP, &be, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(client, 40000, vip, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		    be, 8080);
+	check_ct_dnat(h, &k, be, 8080, TP_CT_SYN_SENT);
+
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.packets[0], 1);
+	assert_int_equal(e.created_ns, T0);
+	assert_int_equal(e.expires_ns, T0 + TP_CT_TIMEOUT_SYN * SEC_NS);
+	assert_int_equal(e.tcp_flags[0], PKT_TCP_SYN);
+	assert_int_equal(ct_count(h), 2);
+	assert_int_equal(th_stat(h, TP_STAT_DNAT), 1);
+	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 1);
+}
+
+static void test_dnat_tcp_v4(void **state)
+{
+	dnat_tcp(state, CLIENT4, VIP4, BE4[0]);
+}
+
+static void test_dnat_tcp_v6(void **state)
+{
+	dnat_tcp(state, CLIENT6, VIP6, BE6[0]);
+}
+
+static void udp_port_translation(void **state, const char *client,
+				 const char *vip, const char *be)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(client, 5000, vip, 53, IPPROTO_UDP);
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	service(h, vip, 53, IPPROTO_UDP, &be, 1, 5353, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(client, 5000, vip, 53, IPPROTO_UDP, 0), be, 5353);
+	check_ct_dnat(h, &k, be, 5353, TP_CT_OPEN);
+	expect_revnat(h, flow(be, 5353, client, 5000, IPPROTO_UDP, 0), vip, 53);
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.state, TP_CT_REPLIED);
+	assert_int_equal(e.packets[0], 1);
+	assert_int_equal(e.packets[1], 1);
+	assert_int_equal(th_stat(h, TP_STAT_REVNAT), 1);
+	/* a second packet of the flow takes conntrack, not the service */
+	expect_dnat(h, flow(client, 5000, vip, 53, IPPROTO_UDP, 0), be, 5353);
+	assert_int_equal(th_stat(h, TP_STAT_CT_HIT), 2);
+	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 1);
+}
+
+static void test_udp_port_translation_v4(void **state)
+{
+	udp_port_translation(state, CLIENT4, VIP4, BE4[0]);
+}
+
+static void test_udp_port_translation_v6(void **state)
+{
+	udp_port_translation(state, CLIENT6, VIP6, BE6[0]);
+}
+
+static void test_udp_zero_checksum(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec sp = flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0);
+
+	REQUIRE_BPF();
+	service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
+	sp.udp_zero_csum = 1;
+	expect_dnat(h, sp, BE4[0], 5353);
+}
+
+static void test_reply_reverse_nat_tcp(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		    BE4[0], 8080);
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
+			      PKT_TCP_SYN | PKT_TCP_ACK), VIP4, 80);
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.state, TP_CT_SYN_RECV);
+	assert_int_equal(e.tcp_flags[1], PKT_TCP_SYN | PKT_TCP_ACK);
+	/* a packet from the backend to another client port is no reply */
+	expect_untouched(h, TH_TO_TAILNET,
+			 FLOWP(BE4[0], 8080, CLIENT4, 40001,
+						IPPROTO_TCP, PKT_TCP_ACK), PASS);
+}
+
+static void test_non_service_untouched(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec sp = flow(CLIENT4, 40000, "198.19.0.11", 80,
+				  IPPROTO_TCP, PKT_TCP_SYN);
+	struct tp_ct_key k = ct_key(CLIENT4, 40000, "198.19.0.11", 80,
+				    IPPROTO_TCP);
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
+	/* same VIP, other port; same VIP and port, other protocol */
+	sp.daddr = VIP4;
+	sp.dport = 81;
+	expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
+	sp = flow(CLIENT4, 40000, VIP4, 80, IPPROTO_UDP, 0);
+	expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
+	/* tracked, not translated */
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.flags, 0);
+	assert_int_equal(e.state, TP_CT_SYN_SENT);
+	assert_int_equal(th_stat(h, TP_STAT_DNAT), 0);
+	assert_int_equal(th_stat(h, TP_STAT_PASS), 3);
+}
+
+static void test_service_zone(void **state)
+{
+	struct th *h = *state;
+	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_spec spec = { .zone = TH_ZONE + 1 };
+	struct tp_backend_spec b = { .addr = addr(BE4[0]), .port = htons(8080),
+				     .weight = 1 };
+	struct pkt_spec sp = flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
+				  PKT_TCP_SYN);
+
+	REQUIRE_BPF();
+	assert_int_equal(tp_service_set(&h->maps, &k, &spec, &b, 1), 0);
+	expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
+	spec.zone = TH_ZONE;
+	assert_int_equal(tp_service_set(&h->maps, &k, &spec, &b, 1), 0);
+	sp.sport = 40001;
+	expect_dnat(h, sp, BE4[0], 8080);
+}
+
+static void test_no_backend_drops(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec sp = flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
+				  PKT_TCP_SYN);
+	const __u8 st[] = { TP_BACKEND_TERMINATING };
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, NULL, 0, 0, NULL, NULL, 0, 0);
+	expect_untouched(h, TH_FROM_TAILNET, &sp, DROP);
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, st, 0, 0);
+	expect_untouched(h, TH_FROM_TAILNET, &sp, DROP);
+	assert_int_equal(th_stat(h, TP_STAT_DROP(TP_DROP_NO_BACKEND)), 2);
+	assert_int_equal(ct_count(h), 0);
+}
+
+static void test_dnat_ethernet(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec sp = flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
+				  PKT_TCP_SYN);
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	service(h, VIP6, 80, IPPROTO_TCP, BE6, 1, 8080, NULL, NULL, 0, 0);
+	sp.l2 = 1;
+	expect_dnat(h, sp, BE4[0], 8080);
+	sp = flow(CLIENT6, 40000, VIP6, 80, IPPROTO_TCP, PKT_TCP_SYN);
+	sp.l2 = 1;
+	expect_dnat(h, sp, BE6[0], 8080);
+	sp = flow(BE6[0], 8080, CLIENT6, 40000, IPPROTO_TCP,
+		  PKT_TCP_SYN | PKT_TCP_ACK);
+	sp.l2 = 1;
+	/* zone 0 on loopback: the flow's reply is found in zone 0 too */
+	expect_revnat(h, sp, VIP6, 80);
+}
+
+/* ---- Maglev ---------------------------------------------------------------- */
+
+#define FLOWS 10000
+
+static void distribution(struct th *h, size_t n, const __u16 *w)
+{
+	unsigned int hits[10] = {}, total_w = 0, i;
+	struct pkt_spec sp;
+	char src[64];
+	int b;
+
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, n, 8080, w, NULL, 0, 0);
+	for (i = 0; i < n; i++)
+		total_w += w ? w[i] : 1;
+	for (i = 0; i < FLOWS; i++) {
+		snprintf(src, sizeof(src), "100.64.%u.%u", i / 200, i % 200 + 1);
+		sp = flow(src, 10000 + i % 50000, VIP4, 80, IPPROTO_TCP,
+			  PKT_TCP_SYN);
+		b = backend_of(h, &sp, BE4, n);
+		assert_in_range(b, 0, n - 1);
+		hits[b]++;
+	}
+	for (i = 0; i < n; i++) {
+		double share = (double)(w ? w[i] : 1) / total_w;
+		double got = (double)hits[i] / FLOWS;
+
+		print_message("backend %u: weight %u, %.4f of flows, want %.4f\n",
+			      i, w ? w[i] : 1, got, share);
+		if (got < share * 0.95 || got > share * 1.05)
+			fail_msg("backend %u got %.4f of flows, not within 5%% of %.4f",
+				 i, got, share);
+	}
+}
+
+static void test_maglev_equal_weights(void **state)
+{
+	REQUIRE_BPF();
+	distribution(*state, 3, NULL);
+}
+
+static void test_maglev_weights_1_2_3(void **state)
+{
+	const __u16 w[] = { 1, 2, 3 };
+
+	REQUIRE_BPF();
+	distribution(*state, 3, w);
+}
+
+static void test_maglev_remove_one_of_ten(void **state)
+{
+	struct th *h = *state;
+	static signed char before[FLOWS];
+	unsigned int moved = 0, i;
+	struct pkt_spec sp;
+	char src[64];
+	int b;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_UDP, BE4, 10, 8080, NULL, NULL, 0, 0);
+	for (i = 0; i < FLOWS; i++) {
+		snprintf(src, sizeof(src), "100.65.%u.%u", i / 200, i % 200 + 1);
+		sp = flow(src, 20000, VIP4, 80, IPPROTO_UDP, 0);
+		before[i] = backend_of(h, &sp, BE4, 10);
+	}
+	/* drop backend 4: the other nine stay */
+	{
+		const char *nine[9];
+		unsigned int j, n = 0;
+
+		for (j = 0; j < 10; j++)
+			if (j != 4)
+				nine[n++] = BE4[j];
+		service(h, VIP4, 80, IPPROTO_UDP, nine, 9, 8080, NULL, NULL, 0, 0);
+	}
+	th_set_clock(h, T0 + (TP_CT_TIMEOUT_UDP + 1) * SEC_NS); /* new flows */
+	for (i = 0; i < FLOWS; i++) {
+		snprintf(src, sizeof(src), "100.65.%u.%u", i / 200, i % 200 + 1);
+		sp = flow(src, 20000, VIP4, 80, IPPROTO_UDP, 0);
+		b = backend_of(h, &sp, BE4, 10);
+		assert_int_not_equal(b, 4);
+		if (before[i] != 4 && b != before[i])
+			moved++;
+	}
+	print_message("flows of the remaining 9 backends that moved: %u of %u (%.2f%%)\n",
+		      moved, FLOWS, 100.0 * moved / FLOWS);
+	if (moved * 100 > FLOWS * 15)
+		fail_msg("%u of %u flows moved between remaining backends", moved, FLOWS);
+}
+
+static void test_affinity(void **state)
+{
+	struct th *h = *state;
+	struct tp_affinity_key ak = { .client = addr(CLIENT4) };
+	struct tp_affinity aff;
+	struct tp_svc svc;
+	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP);
+	struct pkt_spec sp;
+	int first, b, i, others = 0;
+	__u8 st[3] = { TP_BACKEND_ACTIVE, TP_BACKEND_ACTIVE, TP_BACKEND_ACTIVE };
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, NULL,
+		TP_SVC_F_AFFINITY, 100);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	ak.svc_id = svc.id;
+
+	sp = flow(CLIENT4, 30000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
+	first = backend_of(h, &sp, BE4, 3);
+	assert_in_range(first, 0, 2);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.affinity, &ak, &aff), 0);
+	assert_int_equal(aff.last_ns, T0);
+	/* every new flow of the client within the timeout: same backend */
+	for (i = 1; i < 50; i++) {
+		th_set_clock(h, T0 + i * SEC_NS);
+		sp.sport = 30000 + i;
+		assert_int_equal(backend_of(h, &sp, BE4, 3), first);
+	}
+	/* after the timeout Maglev decides again: some flows move */
+	for (i = 0; i < 50; i++) {
+		th_set_clock(h, T0 + (200 + 200 * i) * SEC_NS);
+		sp.sport = 31000 + i;
+		b = backend_of(h, &sp, BE4, 3);
+		if (b != first)
+			others++;
+		first = b; /* the new choice is remembered */
+		assert_int_equal(bpf_map_lookup_elem(h->maps.affinity, &ak, &aff), 0);
+		assert_int_equal(aff.last_ns, T0 + (200 + 200 * i) * SEC_NS);
+	}
+	assert_true(others > 0);
+	/* the client's backend turns terminating: it gets no new flow */
+	st[first] = TP_BACKEND_TERMINATING;
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, st,
+		TP_SVC_F_AFFINITY, 100);
+	for (i = 0; i < 20; i++) {
+		sp.sport = 32000 + i;
+		assert_int_not_equal(backend_of(h, &sp, BE4, 3), first);
+	}
+}
+
+static void test_terminating_backend_keeps_flows(void **state)
+{
+	struct th *h = *state;
+	__u8 st[3] = { TP_BACKEND_ACTIVE, TP_BACKEND_ACTIVE, TP_BACKEND_ACTIVE };
+	struct pkt_spec sp;
+	int i, b, victim = -1, port = 0;
+	char src[32];
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, NULL, 0, 0);
+	/* find a flow that went to backend 1 */
+	for (i = 0; i < 100 && victim < 0; i++) {
+		sp = flow(CLIENT4, 40000 + i, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
+		if (backend_of(h, &sp, BE4, 3) == 1) {
+			victim = 1;
+			port = 40000 + i;
+		}
+	}
+	assert_int_equal(victim, 1);
+	st[1] = TP_BACKEND_TERMINATING;
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, st, 0, 0);
+	/* the established flow stays on its backend */
+	sp = flow(CLIENT4, port, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK);
+	expect_dnat(h, sp, BE4[1], 8080);
+	/* new flows avoid it */
+	for (i = 0; i < 300; i++) {
+		snprintf(src, sizeof(src), "100.66.%d.%d", i / 200, i % 200 + 1);
+		sp = flow(src, 1234, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
+		b = backend_of(h, &sp, BE4, 3);
+		assert_int_not_equal(b, 1);
+	}
+	/* maintenance behaves the same */
+	st[1] = TP_BACKEND_MAINTENANCE;
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, st, 0, 0);
+	sp = flow(CLIENT4, port, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK);
+	expect_dnat(h, sp, BE4[1], 8080);
+}
+
+/* ---- TCP state machine and timeouts ----------------------------------------- */
+
+struct tcp_step {
+	int reply;		/* 0: client -> VIP, 1: backend -> client */
+	__u8 flags;
+	__u8 want_state;
+	__u32 want_timeout;	/* seconds */
+};
+
+static void tcp_sequence(struct th *h, const struct tcp_step *steps, size_t n)
+{
+	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_entry e;
+	__u64 now = T0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		now += SEC_NS;
+		th_set_clock(h, now);
+		if (!steps[i].reply)
+			expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
+					    steps[i].flags), BE4[0], 8080);
+		else
+			expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 40000,
+					      IPPROTO_TCP, steps[i].flags), VIP4, 80);
+		assert_int_equal(ct_get(h, &k, &e), 0);
+		if (e.state != steps[i].want_state)
+			fail_msg("step %zu: state %u, want %u", i, e.state,
+				 steps[i].want_state);
+		assert_int_equal(e.expires_ns, now + steps[i].want_timeout * SEC_NS);
+	}
+}
+
+static void test_tcp_states_full_close(void **state)
+{
+	const __u8 S = PKT_TCP_SYN, A = PKT_TCP_ACK, F = PKT_TCP_FIN;
+	const struct tcp_step steps[] = {
+		{ 0, S, TP_CT_SYN_SENT, TP_CT_TIMEOUT_SYN },
+		{ 0, S, TP_CT_SYN_SENT, TP_CT_TIMEOUT_SYN }, /* retransmit */
+		{ 1, S | A, TP_CT_SYN_RECV, TP_CT_TIMEOUT_SYN },
+		{ 0, A, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_ESTABLISHED },
+		{ 1, A, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_ESTABLISHED },
+		{ 0, F | A, TP_CT_FIN_WAIT, TP_CT_TIMEOUT_FIN },
+		{ 1, A, TP_CT_FIN_WAIT, TP_CT_TIMEOUT_FIN },
+		{ 1, F | A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
+		{ 0, A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
+	};
+
+	REQUIRE_BPF();
+	service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
+}
+
+static void test_tcp_states_reset(void **state)
+{
+	const __u8 S = PKT_TCP_SYN, A = PKT_TCP_ACK, R = PKT_TCP_RST;
+	const struct tcp_step steps[] = {
+		{ 0, S, TP_CT_SYN_SENT, TP_CT_TIMEOUT_SYN },
+		{ 1, S | A, TP_CT_SYN_RECV, TP_CT_TIMEOUT_SYN },
+		{ 0, A, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_ESTABLISHED },
+		{ 1, R | A, TP_CT_RESET, TP_CT_TIMEOUT_CLOSE },
+		{ 0, A, TP_CT_RESET, TP_CT_TIMEOUT_CLOSE },
+	};
+
+	REQUIRE_BPF();
+	service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
+}
+
+static void test_tcp_states_server_fin_first(void **state)
+{
+	const __u8 S = PKT_TCP_SYN, A = PKT_TCP_ACK, F = PKT_TCP_FIN;
+	const struct tcp_step steps[] = {
+		{ 0, A, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_ESTABLISHED }, /* pickup */
+		{ 1, F | A, TP_CT_FIN_WAIT, TP_CT_TIMEOUT_FIN },
+		{ 0, F | A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
+		{ 0, S | A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
+	};
+
+	REQUIRE_BPF();
+	service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
+}
+
+static void test_tcp_rst_starts_no_flow(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_untouched(h, TH_FROM_TAILNET,
+			 FLOWP(CLIENT4, 40000, VIP4, 80,
+						IPPROTO_TCP, PKT_TCP_RST), PASS);
+	assert_int_equal(ct_count(h), 0);
+}
+
+/* A timed-out flow counts as absent: its next packet is a new flow. */
+static void test_ct_timeouts(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_key ku = ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
+	struct tp_ct_entry e;
+	__u64 t;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		    BE4[0], 8080);
+	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 5353);
+
+	/* one ns before the SYN timeout: still the same flow */
+	t = T0 + TP_CT_TIMEOUT_SYN * SEC_NS - 1;
+	th_set_clock(h, t);
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
+			      PKT_TCP_SYN | PKT_TCP_ACK), VIP4, 80);
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.state, TP_CT_SYN_RECV);
+	assert_int_equal(e.created_ns, T0);
+
+	/* past it: the reply finds no flow and leaves untranslated ... */
+	t += TP_CT_TIMEOUT_SYN * SEC_NS;
+	th_set_clock(h, t);
+	expect_untouched(h, TH_TO_TAILNET,
+			 FLOWP(BE4[0], 8080, CLIENT4, 40000,
+						IPPROTO_TCP, PKT_TCP_ACK), PASS);
+	/* ... and the client's next packet creates a new flow */
+	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		    BE4[0], 8080);
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.created_ns, t);
+	assert_int_equal(e.state, TP_CT_SYN_SENT);
+	assert_int_equal(e.packets[0], 1);
+
+	/* UDP: 60 s since its last packet */
+	assert_int_equal(ct_get(h, &ku, &e), 0);
+	assert_int_equal(e.expires_ns, T0 + TP_CT_TIMEOUT_UDP * SEC_NS);
+	assert_true(e.expires_ns <= t);
+	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 5353);
+	assert_int_equal(ct_get(h, &ku, &e), 0);
+	assert_int_equal(e.created_ns, t);
+	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 4);
+}
+
+static void test_syn_after_close_is_new_flow(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		    BE4[0], 8080);
+	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_RST),
+		    BE4[0], 8080);
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.state, TP_CT_RESET);
+	th_set_clock(h, T0 + 5 * SEC_NS);
+	/* the backend moved meanwhile: the new connection goes to the new one */
+	service(h, VIP4, 80, IPPROTO_TCP, &BE4[1], 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		    BE4[1], 8080);
+	check_ct_dnat(h, &k, BE4[1], 8080, TP_CT_SYN_SENT);
+	/* the old reply key is gone */
+	k = ct_key(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP);
+	assert_int_equal(ct_get(h, &k, &e), -ENOENT);
+	assert_int_equal(ct_count(h), 2);
+}
+
+/* ---- ICMP echo ------------------------------------------------------------- */
+
+static void icmp_echo(void **state, const char *client, const char *vip,
+		      const char *be)
+{
+	struct th *h = *state;
+	__u8 proto = icmp_proto(client);
+	int v6 = proto == IPPROTO_ICMPV6;
+	struct pkt_spec sp = { .family = family_of(client), .saddr = client,
+			       .daddr = vip, .proto = proto,
+			       .icmp_type = v6 ? 128 : 8, .icmp_id = 0x4242,
+			       .icmp_seq = 1, .payload = "ping", .payload_len = 4 };
+	struct tp_ct_key k = ct_key(client, 0x4242, vip, 0, proto);
+	struct tp_ct_entry e;
+	struct pkt in, want;
+
+	REQUIRE_BPF();
+	service(h, vip, 0, proto, &be, 1, 0, NULL, NULL, 0, 0);
+	build(&sp, &in);
+	sp.daddr = be;
+	build(&sp, &want);
+	run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
+	check_ct_dnat(h, &k, be, 0, TP_CT_OPEN);
+
+	/* echo reply from the backend: source back to the VIP */
+	sp = (struct pkt_spec){ .family = family_of(client), .saddr = be,
+				.daddr = client, .proto = proto,
+				.icmp_type = v6 ? 129 : 0, .icmp_id = 0x4242,
+				.icmp_seq = 1, .payload = "ping", .payload_len = 4 };
+	build(&sp, &in);
+	sp.saddr = vip;
+	build(&sp, &want);
+	run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.state, TP_CT_REPLIED);
+	assert_int_equal(e.expires_ns, T0 + TP_CT_TIMEOUT_ICMP * SEC_NS);
+
+	/* an echo reply from the tailnet starts nothing */
+	sp.saddr = client;
+	sp.daddr = vip;
+	sp.icmp_id = 7;
+	expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
+	assert_int_equal(ct_count(h), 2);
+}
+
+static void test_icmp_echo_v4(void **state)
+{
+	icmp_echo(state, CLIENT4, VIP4, BE4[0]);
+}
+
+static void test_icmp_echo_v6(void **state)
+{
+	icmp_echo(state, CLIENT6, VIP6, BE6[0]);
+}
+
+/* ---- ICMP errors ------------------------------------------------------------- */
+
+/*
+ * An error about the translated forward packet (client -> backend),
+ * generated by @from (the backend or a router), leaving to the client:
+ * the quote must become client -> VIP:53 and the source the VIP when it
+ * was the backend.
+ */
+static void icmp_error_egress(struct th *h, const char *client, const char *vip,
+			      const char *be, const char *from, __u8 type,
+			      __u8 code, __u32 info, size_t quote)
+{
+	int v6 = family_of(client) == AF_INET6;
+	struct pkt_spec q = flow(client, 5000, be, 5353, IPPROTO_UDP, 0);
+	struct pkt_spec sp = { .family = family_of(client), .saddr = from,
+			       .daddr = client, .proto = icmp_proto(client),
+			       .icmp_type = type, .icmp_code = code,
+			       .icmp_info = info, .inner_len = quote };
+	struct pkt inner, in, want;
+
+	(void)v6;
+	build(&q, &inner);
+	sp.inner = &inner;
+	build(&sp, &in);
+	q.daddr = vip;
+	q.dport = 53;
+	build(&q, &inner);
+	if (!strcmp(from, be))
+		sp.saddr = vip;
+	build(&sp, &want);
+	run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
+}
+
+/*
+ * An error from the client about a reply it got (VIP:53 -> client),
+ * arriving from the tailnet: the quote must become backend:5353 ->
+ * client and the destination the backend.
+ */
+static void icmp_error_ingress(struct th *h, const char *client,
+			       const char *vip, const char *be, __u8 type,
+			       __u8 code, size_t quote)
+{
+	struct pkt_spec q = flow(vip, 53, client, 5000, IPPROTO_UDP, 0);
+	struct pkt_spec sp = { .family = family_of(client), .saddr = client,
+			       .daddr = vip, .proto = icmp_proto(client),
+			       .icmp_type = type, .icmp_code = code,
+			       .inner_len = quote };
+	struct pkt inner, in, want;
+
+	build(&q, &inner);
+	sp.inner = &inner;
+	build(&sp, &in);
+	q.saddr = be;
+	q.sport = 5353;
+	build(&q, &inner);
+	sp.daddr = be;
+	build(&sp, &want);
+	run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
+}
+
+static void icmp_errors(void **state, const char *client, const char *vip,
+			const char *be, const char *router)
+{
+	struct th *h = *state;
+	int v6 = family_of(client) == AF_INET6;
+
+	REQUIRE_BPF();
+	service(h, vip, 53, IPPROTO_UDP, &be, 1, 5353, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(client, 5000, vip, 53, IPPROTO_UDP, 0), be, 5353);
+
+	/* port unreachable from the backend, whole quote */
+	icmp_error_egress(h, client, vip, be, be, v6 ? 1 : 3, v6 ? 4 : 3, 0, 0);
+	/* fragmentation needed / packet too big from a router, MTU kept */
+	icmp_error_egress(h, client, vip, be, router, v6 ? 2 : 3, v6 ? 0 : 4,
+			  1200, 0);
+	/* time exceeded, quote cut to IP header + 8 bytes */
+	icmp_error_egress(h, client, vip, be, router, v6 ? 3 : 11, 0, 0,
+			  (v6 ? 40 : 20) + 8);
+	/* the client's own error about our reply */
+	icmp_error_ingress(h, client, vip, be, v6 ? 1 : 3, v6 ? 4 : 3, 0);
+	icmp_error_ingress(h, client, vip, be, v6 ? 2 : 3, v6 ? 0 : 4,
+			   (v6 ? 40 : 20) + 8);
+	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 5);
+}
+
+static void test_icmp_error_v4(void **state)
+{
+	icmp_errors(state, CLIENT4, VIP4, BE4[0], ROUTER4);
+}
+
+static void test_icmp_error_v6(void **state)
+{
+	icmp_errors(state, CLIENT6, VIP6, BE6[0], ROUTER6);
+}
+
+/* TCP quote with its checksum inside, and without (8 bytes only). */
+static void test_icmp_error_tcp_quote(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec q = flow(CLIENT4, 40000, BE4[0], 8080, IPPROTO_TCP,
+				 PKT_TCP_SYN);
+	struct pkt_spec sp = { .family = AF_INET, .saddr = BE4[0],
+			       .daddr = CLIENT4, .proto = IPPROTO_ICMP,
+			       .icmp_type = 3, .icmp_code = 4, .icmp_info = 1280 };
+	struct pkt inner, in, want;
+	size_t quotes[] = { 0, 28, 20 + 18 };
+	size_t i;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		    BE4[0], 8080);
+	for (i = 0; i < sizeof(quotes) / sizeof(quotes[0]); i++) {
+		q.daddr = BE4[0];
+		q.dport = 8080;
+		sp.saddr = BE4[0];
+		sp.inner_len = quotes[i];
+		build(&q, &inner);
+		sp.inner = &inner;
+		build(&sp, &in);
+		q.daddr = VIP4;
+		q.dport = 80;
+		build(&q, &inner);
+		sp.saddr = VIP4;
+		build(&sp, &want);
+		if (quotes[i] == 28) {
+			/* without the TCP checksum in the quote, it stays */
+			memcpy(want.data + 28 + 20 + 16, in.data + 28 + 20 + 16, 0);
+		}
+		run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
+	}
+}
+
+static void test_icmp_error_unknown_flow_untouched(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec q = flow(CLIENT4, 5001, BE4[0], 5353, IPPROTO_UDP, 0);
+	struct pkt_spec sp = { .family = AF_INET, .saddr = BE4[0],
+			       .daddr = CLIENT4, .proto = IPPROTO_ICMP,
+			       .icmp_type = 3, .icmp_code = 3 };
+	struct pkt inner;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 5353);
+	build(&q, &inner);
+	sp.inner = &inner;
+	expect_untouched(h, TH_TO_TAILNET, &sp, PASS);
+	/* a quote too short for ports */
+	q.sport = 5000;
+	build(&q, &inner);
+	sp.inner_len = 20 + 4;
+	expect_untouched(h, TH_TO_TAILNET, &sp, PASS);
+	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 0);
+}
+
+/* ---- fragments ------------------------------------------------------------- */
+
+static void fragments(void **state, const char *client, const char *vip,
+		      const char *be)
+{
+	struct th *h = *state;
+	static char payload[1200];
+	struct pkt_spec sp = flow(client, 5000, vip, 53, IPPROTO_UDP, 0);
+	struct pkt whole, whole_want, in, want;
+	size_t l3 = family_of(client) == AF_INET6 ? 40 : 20;
+	size_t l4_len;
+
+	REQUIRE_BPF();
+	memset(payload, 'x', sizeof(payload));
+	service(h, vip, 53, IPPROTO_UDP, &be, 1, 5353, NULL, NULL, 0, 0);
+	sp.payload = payload;
+	sp.payload_len = sizeof(payload);
+	build(&sp, &whole);
+	sp.daddr = be;
+	sp.dport = 5353;
+	build(&sp, &whole_want);
+	l4_len = whole.len - l3;
+
+	/* a later fragment before its first: untranslated, counted */
+	assert_int_equal(pkt_fragment(&whole, 600, l4_len - 600, 0, 77, &in), 0);
+	run_expect(h, TH_FROM_TAILNET, &in, PASS, &in);
+	assert_int_equal(th_stat(h, TP_STAT_FRAG_NO_RECORD), 1);
+
+	/* first fragment: a new flow, translated, ports recorded */
+	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 77, &in), 0);
+	assert_int_equal(pkt_fragment(&whole_want, 0, 600, 1, 77, &want), 0);
+	run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
+	/* the later one follows it: addresses only */
+	assert_int_equal(pkt_fragment(&whole, 600, l4_len - 600, 0, 77, &in), 0);
+	assert_int_equal(pkt_fragment(&whole_want, 600, l4_len - 600, 0, 77, &want), 0);
+	run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
+	assert_int_equal(th_stat(h, TP_STAT_DNAT), 2);
+	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 1);
+
+	/* reply fragments from the backend are translated back */
+	sp = flow(be, 5353, client, 5000, IPPROTO_UDP, 0);
+	sp.payload = payload;
+	sp.payload_len = sizeof(payload);
+	build(&sp, &whole);
+	sp.saddr = vip;
+	sp.sport = 53;
+	build(&sp, &whole_want);
+	assert_int_equal(pkt_fragment(&whole, 0, 608, 1, 99, &in), 0);
+	assert_int_equal(pkt_fragment(&whole_want, 0, 608, 1, 99, &want), 0);
+	run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
+	assert_int_equal(pkt_fragment(&whole, 608, l4_len - 608, 0, 99, &in), 0);
+	assert_int_equal(pkt_fragment(&whole_want, 608, l4_len - 608, 0, 99, &want), 0);
+	run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
+	assert_int_equal(th_stat(h, TP_STAT_REVNAT), 2);
+
+	/* a record older than the fragment timeout is no record */
+	th_set_clock(h, T0 + (TP_FRAG_TIMEOUT + 1) * SEC_NS);
+	assert_int_equal(pkt_fragment(&whole, 608, l4_len - 608, 0, 99, &in), 0);
+	run_expect(h, TH_TO_TAILNET, &in, PASS, &in);
+	assert_int_equal(th_stat(h, TP_STAT_FRAG_NO_RECORD), 2);
+}
+
+static void test_fragments_v4(void **state)
+{
+	fragments(state, CLIENT4, VIP4, BE4[0]);
+}
+
+static void test_fragments_v6(void **state)
+{
+	fragments(state, CLIENT6, VIP6, BE6[0]);
+}
+
+/* ---- IPv4 options and IPv6 extension headers ----------------------------------- */
+
+static void test_ipv4_options(void **state)
+{
+	struct th *h = *state;
+	const uint8_t opts[8] = { 1, 1, 1, 1, 1, 1, 1, 0 }; /* NOPs, EOL */
+	struct pkt_spec sp = flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
+				  PKT_TCP_SYN);
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	sp.ip_options = opts;
+	sp.ip_options_len = sizeof(opts);
+	expect_dnat(h, sp, BE4[0], 8080);
+}
+
+static void test_ipv6_exthdrs(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec sp = flow(CLIENT6, 40000, VIP6, 80, IPPROTO_TCP,
+				  PKT_TCP_SYN);
+
+	REQUIRE_BPF();
+	service(h, VIP6, 80, IPPROTO_TCP, BE6, 1, 8080, NULL, NULL, 0, 0);
+	sp.exthdr[0] = 0;
+	sp.exthdr[1] = 60;
+	sp.exthdr[2] = 43;
+	sp.exthdr[3] = 44; /* atomic fragment */
+	sp.exthdr[4] = 60;
+	sp.n_exthdr = 5;
+	expect_dnat(h, sp, BE6[0], 8080);
+	/* exactly the limit still parses */
+	sp.n_exthdr = 8;
+	sp.exthdr[5] = 60;
+	sp.exthdr[6] = 60;
+	sp.exthdr[7] = 60;
+	sp.sport = 40001;
+	expect_dnat(h, sp, BE6[0], 8080);
+}
+
+/* ---- bad input ------------------------------------------------------------- */
+
+/* Both programs drop @in and count it under @reason and nothing else. */
+static void expect_drop_at(struct th *h, const struct pkt *in, int reason,
+			   int line)
+{
+	__u64 before[TP_DROP_REASON_MAX], now;
+	int r, hook;
+
+	for (hook = TH_FROM_TAILNET; hook <= TH_TO_TAILNET; hook++) {
+		for (r = 1; r < TP_DROP_REASON_MAX; r++)
+			before[r] = th_stat(h, TP_STAT_DROP(r));
+		run_expect(h, hook, in, DROP, NULL);
+		for (r = 1; r < TP_DROP_REASON_MAX; r++) {
+			now = th_stat(h, TP_STAT_DROP(r));
+			if (now != before[r] + (r == reason))
+				fail_msg("line %d, hook %d: drop reason %d counted %llu, want reason %d",
+					 line, hook, r,
+					 (unsigned long long)(now - before[r]), reason);
+		}
+	}
+}
+
+#define expect_drop(h, in, reason) expect_drop_at(h, in, reason, __LINE__)
+
+static void test_bad_input(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec sp = flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
+				  PKT_TCP_SYN);
+	struct pkt p, good, frag;
+	int i;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	build(&sp, &good);
+
+	/* IPv4 header cut short (16 of 20 bytes) */
+	p = good;
+	p.len = 16;
+	expect_drop(h, &p, TP_DROP_TRUNCATED);
+	/* TCP header cut short: IP length says so too */
+	p = good;
+	p.len = 20 + 12;
+	p.data[2] = 0;
+	p.data[3] = 32;
+	expect_drop(h, &p, TP_DROP_TRUNCATED);
+	/* TCP data offset < 5 */
+	p = good;
+	p.data[20 + 12] = 4 << 4;
+	expect_drop(h, &p, TP_DROP_TRUNCATED);
+	/* IHL < 5 */
+	p = good;
+	p.data[0] = 0x44;
+	expect_drop(h, &p, TP_DROP_BAD_IHL);
+	/* total length past the packet, and shorter than the header */
+	p = good;
+	p.data[2] = 0x05;
+	expect_drop(h, &p, TP_DROP_BAD_LEN);
+	p = good;
+	p.data[2] = 0;
+	p.data[3] = 16;
+	expect_drop(h, &p, TP_DROP_BAD_LEN);
+	/* IP version 5 on an L3 interface */
+	p = good;
+	p.data[0] = 0x55;
+	expect_drop(h, &p, TP_DROP_BAD_VERSION);
+	/* IPv4 header behind an IPv6 EtherType */
+	sp.l2 = 1;
+	build(&sp, &p);
+	p.data[12] = 0x86;
+	p.data[13] = 0xdd;
+	expect_drop(h, &p, TP_DROP_BAD_VERSION);
+	sp.l2 = 0;
+	/* an IPv6 header cut short (test_run refuses such an L2 frame) */
+	p = good;
+	p.data[0] = 0x60;
+	p.len = 39;
+	expect_drop(h, &p, TP_DROP_TRUNCATED);
+	/* RFC 1858: TCP fragment at offset 8 */
+	assert_int_equal(pkt_fragment(&good, 8, good.len - 20 - 8, 0, 5, &frag), 0);
+	expect_drop(h, &frag, TP_DROP_BAD_FRAG);
+	/* IPv6: payload length past the packet */
+	sp = flow(CLIENT6, 40000, VIP6, 80, IPPROTO_TCP, PKT_TCP_SYN);
+	build(&sp, &good);
+	p = good;
+	p.data[4] = 0x10;
+	expect_drop(h, &p, TP_DROP_BAD_LEN);
+	/* IPv6: an extension header cut short */
+	sp.exthdr[0] = 0;
+	sp.n_exthdr = 1;
+	sp.proto = 59; /* no next header, no payload */
+	sp.payload_len = 0;
+	build(&sp, &p);
+	p.len -= 4;
+	p.data[5] -= 4;
+	expect_drop(h, &p, TP_DROP_TRUNCATED);
+	/* IPv6: nine extension headers */
+	sp = flow(CLIENT6, 40000, VIP6, 80, IPPROTO_TCP, PKT_TCP_SYN);
+	for (i = 0; i < 8; i++)
+		sp.exthdr[i] = 60;
+	sp.n_exthdr = 8;
+	build(&sp, &good);
+	/* make the 8th header's next header another dest-opts with room */
+	{
+		size_t last = 40 + 7 * 8;
+
+		memmove(p.data, good.data, good.len);
+		memmove(p.data + last + 8 + 8, good.data + last + 8,
+			good.len - last - 8);
+		memcpy(p.data + last + 8, good.data + last, 8);
+		p.data[last] = 60;
+		p.len = good.len + 8;
+		p.data[4] = (p.len - 40) >> 8;
+		p.data[5] = (p.len - 40) & 0xff;
+	}
+	expect_drop(h, &p, TP_DROP_EXTHDR_LIMIT);
+	/* nothing got tracked or translated */
+	assert_int_equal(ct_count(h), 0);
+	assert_int_equal(th_stat(h, TP_STAT_DNAT), 0);
+}
+
+static void test_other_protocols_pass(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec sp = { .family = AF_INET, .saddr = CLIENT4,
+			       .daddr = VIP4, .proto = 47 /* GRE */,
+			       .payload = "gre!", .payload_len = 4 };
+	struct pkt_spec ns = { .family = AF_INET6, .saddr = CLIENT6,
+			       .daddr = VIP6, .proto = IPPROTO_ICMPV6,
+			       .icmp_type = 135, .payload = "0123456789abcdef",
+			       .payload_len = 16 };
+	struct pkt arp, out;
+	int verdict;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 0, IPPROTO_ICMP, BE4, 1, 0, NULL, NULL, 0, 0);
+	expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
+	expect_untouched(h, TH_FROM_TAILNET, &ns, PASS);
+	assert_int_equal(th_stat(h, TP_STAT_OTHER_PROTO), 2);
+	/* ARP on Ethernet */
+	memset(&arp, 0, sizeof(arp));
+	arp.l2 = 1;
+	arp.len = 42;
+	arp.data[12] = 0x08;
+	arp.data[13] = 0x06;
+	run(h, TH_FROM_TAILNET, &arp, &out, &verdict);
+	assert_int_equal(verdict, PASS);
+	assert_pkt_eq(arp.data, arp.len, out.data, out.len);
+	assert_int_equal(th_stat(h, TP_STAT_NOT_IP), 1);
+	assert_int_equal(ct_count(h), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T(test_dnat_tcp_v4),
+		T(test_dnat_tcp_v6),
+		T(test_udp_port_translation_v4),
+		T(test_udp_port_translation_v6),
+		T(test_udp_zero_checksum),
+		T(test_reply_reverse_nat_tcp),
+		T(test_non_service_untouched),
+		T(test_service_zone),
+		T(test_no_backend_drops),
+		T(test_dnat_ethernet),
+		T(test_maglev_equal_weights),
+		T(test_maglev_weights_1_2_3),
+		T(test_maglev_remove_one_of_ten),
+		T(test_affinity),
+		T(test_terminating_backend_keeps_flows),
+		T(test_tcp_states_full_close),
+		T(test_tcp_states_reset),
+		T(test_tcp_states_server_fin_first),
+		T(test_tcp_rst_starts_no_flow),
+		T(test_ct_timeouts),
+		T(test_syn_after_close_is_new_flow),
+		T(test_icmp_echo_v4),
+		T(test_icmp_echo_v6),
+		T(test_icmp_error_v4),
+		T(test_icmp_error_v6),
+		T(test_icmp_error_tcp_quote),
+		T(test_icmp_error_unknown_flow_untouched),
+		T(test_fragments_v4),
+		T(test_fragments_v6),
+		T(test_ipv4_options),
+		T(test_ipv6_exthdrs),
+		T(test_bad_input),
+		T(test_other_protocols_pass),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
