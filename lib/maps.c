@@ -22,6 +22,11 @@ static const struct tp_map_slot tp_map_slots[] = {
 	SLOT(backends, TP_MAP_BACKENDS), SLOT(maglev, TP_MAP_MAGLEV),
 	SLOT(affinity, TP_MAP_AFFINITY), SLOT(ct, TP_MAP_CT),
 	SLOT(frags, TP_MAP_FRAGS),	 SLOT(stats, TP_MAP_STATS),
+	SLOT(identity, TP_MAP_IDENTITY), SLOT(policy, TP_MAP_POLICY),
+	SLOT(rules, TP_MAP_RULES),	 SLOT(zones, TP_MAP_ZONES),
+	SLOT(config, TP_MAP_CONFIG),	 SLOT(events, TP_MAP_EVENTS),
+	SLOT(rule_stats, TP_MAP_RULE_STATS), SLOT(svc_stats, TP_MAP_SVC_STATS),
+	SLOT(id_names, TP_MAP_ID_NAMES),
 };
 
 #define N_SLOTS (sizeof(tp_map_slots) / sizeof(tp_map_slots[0]))

@@ -12,8 +12,10 @@
 
 /**
  * struct tp_maps - file descriptors of the pinned maps.
- * @ifaces, @services, @backends, @maglev, @affinity, @ct, @frags, @stats:
- *               one per map of the same name; -1 when not open.
+ * @ifaces, @services, @backends, @maglev, @affinity, @ct, @frags, @stats,
+ * @identity, @policy, @rules, @zones, @config, @events, @rule_stats,
+ * @svc_stats, @id_names:
+ *               one per map of the same name (tp_<field>); -1 when not open.
  * @maglev_size: entries in one Maglev table (the datapath's knob).
  */
 struct tp_maps {
@@ -25,6 +27,15 @@ struct tp_maps {
 	int ct;
 	int frags;
 	int stats;
+	int identity;
+	int policy;
+	int rules;
+	int zones;
+	int config;
+	int events;
+	int rule_stats;
+	int svc_stats;
+	int id_names;
 	__u32 maglev_size;
 };
 

@@ -18,8 +18,8 @@
 #include "harness.h"
 
 static char th_reason[256];
-static int th_tun_fd = -1;
-static int th_tun_ifindex;
+static int th_tun_fd = -1, th_tun2_fd = -1;
+static int th_tun_ifindex, th_tun2_ifindex;
 static bool th_env_done;
 
 static int th_silent(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -28,11 +28,57 @@ static int th_silent(enum libbpf_print_level level, const char *fmt, va_list ap)
 		       vfprintf(stderr, fmt, ap) : 0;
 }
 
-/* Own network namespace with an up TUN device "tptun0". */
-static int th_make_env(void)
+/* A TUN device @name, up; returns its ifindex or -errno. */
+static int th_make_tun(const char *name, int *fd)
 {
 	struct ifreq ifr = {};
-	int s;
+	int s, ifindex;
+
+	*fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (*fd < 0) {
+		snprintf(th_reason, sizeof(th_reason), "/dev/net/tun: %s",
+			 strerror(errno));
+		return -errno;
+	}
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(*fd, TUNSETIFF, &ifr)) {
+		snprintf(th_reason, sizeof(th_reason), "TUNSETIFF: %s",
+			 strerror(errno));
+		return -errno;
+	}
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s >= 0) {
+		ifr.ifr_flags = IFF_UP;
+		ioctl(s, SIOCSIFFLAGS, &ifr);
+		close(s);
+	}
+	ifindex = if_nametoindex(name);
+	if (!ifindex) {
+		snprintf(th_reason, sizeof(th_reason), "%s has no ifindex", name);
+		return -ENODEV;
+	}
+	return ifindex;
+}
+
+static void th_sysctl(const char *path, const char *val)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f) {
+		fputs(val, f);
+		fclose(f);
+	}
+}
+
+/*
+ * Own network namespace with two up TUN devices: "tptun0" (zone
+ * TH_ZONE) and "tptun1" (zone TH_ZONE2, routes to TH_ZONE2_NET4/6), and
+ * forwarding on, so FIB lookups resolve the zone a packet leaves to.
+ */
+static int th_make_env(void)
+{
+	int ret;
 
 	if (geteuid() != 0) {
 		snprintf(th_reason, sizeof(th_reason),
@@ -44,29 +90,21 @@ static int th_make_env(void)
 			 strerror(errno));
 		return -errno;
 	}
-	th_tun_fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	if (th_tun_fd < 0) {
-		snprintf(th_reason, sizeof(th_reason), "/dev/net/tun: %s",
-			 strerror(errno));
-		return -errno;
-	}
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-	strcpy(ifr.ifr_name, "tptun0");
-	if (ioctl(th_tun_fd, TUNSETIFF, &ifr)) {
-		snprintf(th_reason, sizeof(th_reason), "TUNSETIFF: %s",
-			 strerror(errno));
-		return -errno;
-	}
-	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s >= 0) {
-		ifr.ifr_flags = IFF_UP;
-		ioctl(s, SIOCSIFFLAGS, &ifr);
-		close(s);
-	}
-	th_tun_ifindex = if_nametoindex("tptun0");
-	if (!th_tun_ifindex) {
-		snprintf(th_reason, sizeof(th_reason), "tptun0 has no ifindex");
-		return -ENODEV;
+	ret = th_make_tun("tptun0", &th_tun_fd);
+	if (ret < 0)
+		return ret;
+	th_tun_ifindex = ret;
+	ret = th_make_tun("tptun1", &th_tun2_fd);
+	if (ret < 0)
+		return ret;
+	th_tun2_ifindex = ret;
+	th_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
+	th_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+	if (system("ip route add " TH_ZONE2_NET4 " dev tptun1 && "
+		   "ip -6 route add " TH_ZONE2_NET6 " dev tptun1")) {
+		snprintf(th_reason, sizeof(th_reason),
+			 "cannot add routes in the test namespace (iproute2?)");
+		return -EIO;
 	}
 	return 0;
 }
@@ -118,6 +156,10 @@ int th_open(struct th *h, const struct th_knobs *knobs)
 	}
 	if (knobs && knobs->ct_timeout_udp)
 		h->skel->rodata->ct_timeout_udp = knobs->ct_timeout_udp;
+	if (knobs && knobs->events_per_sec)
+		h->skel->rodata->events_per_sec = knobs->events_per_sec;
+	if (knobs && knobs->events_burst)
+		h->skel->rodata->events_burst = knobs->events_burst;
 	err = tailplane__load(h->skel);
 	if (err) {
 		snprintf(th_reason, sizeof(th_reason), "load BPF object: %s",
@@ -128,8 +170,13 @@ int th_open(struct th *h, const struct th_knobs *knobs)
 	}
 	tp_maps_from_object(&h->maps, h->skel->obj, h->skel->rodata->maglev_size);
 	h->l3_ifindex = th_tun_ifindex;
+	h->l3_ifindex2 = th_tun2_ifindex;
 	key = th_tun_ifindex;
-	if (bpf_map_update_elem(h->maps.ifaces, &key, &ifc, BPF_ANY)) {
+	err = bpf_map_update_elem(h->maps.ifaces, &key, &ifc, BPF_ANY);
+	key = th_tun2_ifindex;
+	ifc.zone = TH_ZONE2;
+	err = err ?: bpf_map_update_elem(h->maps.ifaces, &key, &ifc, BPF_ANY);
+	if (err) {
 		err = -errno;
 		th_close(h);
 		return err;
@@ -160,15 +207,27 @@ void th_close(struct th *h)
 int th_run(struct th *h, enum th_hook hook, int ifindex, const void *in,
 	   size_t len, void *out, size_t *out_len, int *verdict)
 {
+	return th_run_from(h, hook, ifindex, 0, in, len, out, out_len, verdict);
+}
+
+/**
+ * th_run_from() - th_run() for a packet that arrived on @in_ifindex
+ * (skb->ingress_ifindex; 0: sent by this host).
+ */
+int th_run_from(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
+		const void *in, size_t len, void *out, size_t *out_len,
+		int *verdict)
+{
 	struct bpf_program *prog = hook == TH_FROM_TAILNET ?
 					   h->skel->progs.tp_from_tailnet :
 					   h->skel->progs.tp_to_tailnet;
-	struct __sk_buff ctx = { .ifindex = ifindex };
+	struct __sk_buff ctx = { .ifindex = ifindex,
+				 .ingress_ifindex = in_ifindex };
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = len,
 		    .data_out = out, .data_size_out = 4096, .repeat = 1);
 	int err;
 
-	if (ifindex) {
+	if (ifindex || in_ifindex) {
 		opts.ctx_in = &ctx;
 		opts.ctx_size_in = sizeof(ctx);
 	}

@@ -19,7 +19,10 @@
 #include "maps.h"
 #include "tailplane.skel.h"
 
-#define TH_ZONE 1 /* zone of the test TUN device */
+#define TH_ZONE	      1 /* zone of the test TUN device tptun0 */
+#define TH_ZONE2      2 /* zone of the second one, tptun1 */
+#define TH_ZONE2_NET4 "100.100.0.0/16" /* routed to tptun1 */
+#define TH_ZONE2_NET6 "fd7a:115c:a1e0:2::/64"
 
 enum th_hook {
 	TH_FROM_TAILNET, /* tp_from_tailnet: TC ingress of the tailnet iface */
@@ -31,11 +34,13 @@ enum th_hook {
  * @skel:      the skeleton.
  * @maps:      its map fds (owned by @skel).
  * @l3_ifindex: ifindex of the test TUN device (L3, tailnet, zone TH_ZONE).
+ * @l3_ifindex2: the second one (zone TH_ZONE2).
  */
 struct th {
 	struct tailplane *skel;
 	struct tp_maps maps;
 	int l3_ifindex;
+	int l3_ifindex2;
 };
 
 /**
@@ -44,6 +49,8 @@ struct th {
 struct th_knobs {
 	__u32 maglev_size;
 	__u32 ct_timeout_udp;
+	__u32 events_per_sec;
+	__u32 events_burst;
 };
 
 const char *th_unavailable(void);
@@ -51,6 +58,9 @@ int th_open(struct th *h, const struct th_knobs *knobs);
 void th_close(struct th *h);
 int th_run(struct th *h, enum th_hook hook, int ifindex, const void *in,
 	   size_t len, void *out, size_t *out_len, int *verdict);
+int th_run_from(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
+		const void *in, size_t len, void *out, size_t *out_len,
+		int *verdict);
 void th_set_clock(struct th *h, __u64 ns);
 __u64 th_stat(struct th *h, __u32 id);
 

@@ -22,21 +22,21 @@
 #include "tailplane/hash.h"
 #include "maglev.h"
 
-#define M_SMALL TP_MAGLEV_SIZE /* 1021 */
+#define M_SMALL TP_MAGLEV_SIZE	   /* 1021 */
 #define M_LARGE TP_MAGLEV_SIZE_MAX /* 65521 */
 
 /* Fail with a message that says what was checked, not only that it failed. */
-#define check(cond, fmt, ...)                          \
-	do {                                           \
-		if (!(cond))                           \
-			fail_msg(fmt, ##__VA_ARGS__);  \
+#define check(cond, fmt, ...)                         \
+	do {                                          \
+		if (!(cond))                          \
+			fail_msg(fmt, ##__VA_ARGS__); \
 	} while (0)
 
 /* ---- fixtures --------------------------------------------------------- */
 
 /* Backend i: 198.18.x.y or fd00:198:18::x:y, the design's pod ranges. */
-static struct tp_maglev_backend backend(__u32 id, __u32 i, bool v6,
-					__u16 port, __u16 weight)
+static struct tp_maglev_backend backend(__u32 id, __u32 i, bool v6, __u16 port,
+					__u16 weight)
 {
 	struct tp_maglev_backend b;
 
@@ -56,8 +56,8 @@ static struct tp_maglev_backend backend(__u32 id, __u32 i, bool v6,
 }
 
 /* n IPv4 backends, ids 1..n, port 8080, weights w[i % nw]. */
-static void backends(struct tp_maglev_backend *be, size_t n,
-		     const __u16 *w, size_t nw)
+static void backends(struct tp_maglev_backend *be, size_t n, const __u16 *w,
+		     size_t nw)
 {
 	size_t i;
 
@@ -103,8 +103,8 @@ static void build_ok(const struct tp_maglev_backend *be, size_t n, __u32 m,
 {
 	int err = tp_maglev_build(be, n, m, t);
 
-	check(err == 0, "tp_maglev_build(n=%zu, m=%u) returned %d, want 0",
-	      n, m, err);
+	check(err == 0, "tp_maglev_build(n=%zu, m=%u) returned %d, want 0", n,
+	      m, err);
 }
 
 /*
@@ -117,8 +117,9 @@ static void check_share(const char *what, __u32 id, size_t got, size_t total,
 	double share = (double)got / total;
 	double dev = (share - want) / want;
 
-	print_message("  %s: backend %u: %zu/%zu = %.4f, expected %.4f, deviation %+.2f%%\n",
-		      what, id, got, total, share, want, dev * 100);
+	print_message(
+		"  %s: backend %u: %zu/%zu = %.4f, expected %.4f, deviation %+.2f%%\n",
+		what, id, got, total, share, want, dev * 100);
 	check(dev <= tol && dev >= -tol,
 	      "%s: backend %u has share %.4f (%zu of %zu), not within %.0f%% of %.4f",
 	      what, id, share, got, total, tol * 100, want);
@@ -129,20 +130,28 @@ static void check_share(const char *what, __u32 id, size_t got, size_t total,
 static void test_size_valid(void **state)
 {
 	(void)state;
-	check(tp_maglev_size_valid(1021), "1021 (prime, default) is a valid size");
-	check(tp_maglev_size_valid(65521), "65521 (largest prime <= max) is a valid size");
-	check(tp_maglev_size_valid(3), "3 (smallest prime > 2) is a valid size");
+	check(tp_maglev_size_valid(1021),
+	      "1021 (prime, default) is a valid size");
+	check(tp_maglev_size_valid(65521),
+	      "65521 (largest prime <= max) is a valid size");
+	check(tp_maglev_size_valid(3),
+	      "3 (smallest prime > 2) is a valid size");
 	check(tp_maglev_size_valid(251), "251 (prime) is a valid size");
 	check(!tp_maglev_size_valid(1020), "1020 (even) is rejected");
 	check(!tp_maglev_size_valid(1023), "1023 (3 * 11 * 31) is rejected");
-	check(tp_maglev_size_valid(65519), "65519 (prime, below max) is a valid size");
-	check(!tp_maglev_size_valid(65535), "65535 (3 * 5 * 17 * 257) is rejected");
+	check(tp_maglev_size_valid(65519),
+	      "65519 (prime, below max) is a valid size");
+	check(!tp_maglev_size_valid(65535),
+	      "65535 (3 * 5 * 17 * 257) is rejected");
 	check(!tp_maglev_size_valid(65523), "65523 (3 * 21841) is rejected");
 	check(!tp_maglev_size_valid(0), "0 is rejected");
 	check(!tp_maglev_size_valid(1), "1 is rejected");
-	check(!tp_maglev_size_valid(2), "2 (prime, but skip has one value) is rejected");
-	check(!tp_maglev_size_valid(65537), "65537 (prime above TP_MAGLEV_SIZE_MAX) is rejected");
-	check(!tp_maglev_size_valid(0xfffffffb), "4294967291 (prime, far above max) is rejected");
+	check(!tp_maglev_size_valid(2),
+	      "2 (prime, but skip has one value) is rejected");
+	check(!tp_maglev_size_valid(65537),
+	      "65537 (prime above TP_MAGLEV_SIZE_MAX) is rejected");
+	check(!tp_maglev_size_valid(0xfffffffb),
+	      "4294967291 (prime, far above max) is rejected");
 }
 
 /* Every size up to past the limit, against a sieve of Eratosthenes. */
@@ -171,8 +180,8 @@ static void test_size_valid_sieve(void **state)
 
 /* Every entry holds an id of a backend with weight >= 1, and each such
  * backend owns at least one entry. */
-static void check_filled(const struct tp_maglev_backend *be, size_t n,
-			 __u32 m, const __u32 *t)
+static void check_filled(const struct tp_maglev_backend *be, size_t n, __u32 m,
+			 const __u32 *t)
 {
 	size_t i, owned;
 	__u32 s;
@@ -181,15 +190,17 @@ static void check_filled(const struct tp_maglev_backend *be, size_t n,
 		for (i = 0; i < n; i++)
 			if (be[i].weight && t[s] == be[i].id)
 				break;
-		check(i < n, "m=%u n=%zu: slot %u holds %u, not a listed id with weight >= 1",
+		check(i < n,
+		      "m=%u n=%zu: slot %u holds %u, not a listed id with weight >= 1",
 		      m, n, s, t[s]);
 	}
 	for (i = 0; i < n; i++) {
 		if (!be[i].weight)
 			continue;
 		owned = count_id(t, m, be[i].id);
-		check(owned >= 1, "m=%u n=%zu: backend %u (weight %u) owns no entry",
-		      m, n, be[i].id, be[i].weight);
+		check(owned >= 1,
+		      "m=%u n=%zu: backend %u (weight %u) owns no entry", m, n,
+		      be[i].id, be[i].weight);
 	}
 }
 
@@ -333,7 +344,8 @@ static void test_weighted_shares(void **state)
 	check_table_shares("weights 1:2:3, m=1021", w123, 3, M_SMALL, 0.02);
 	check_table_shares("weights 1:2:3, m=65521", w123, 3, M_LARGE, 0.02);
 	check_table_shares("weights 3:2:1, m=1021", w321, 3, M_SMALL, 0.02);
-	check_table_shares("weights 1000:2000:3000, m=1021", wbig, 3, M_SMALL, 0.02);
+	check_table_shares("weights 1000:2000:3000, m=1021", wbig, 3, M_SMALL,
+			   0.02);
 }
 
 /* Equal weights of any size give the paper's unweighted table. */
@@ -373,8 +385,8 @@ static size_t disruption(const struct tp_maglev_backend *be, size_t n,
 	build_ok(be, n, m, t0);
 	build_ok(rest, k, m, t1);
 	for (s = 0; s < m; s++) {
-		check(t1[s] != be[gone].id, "removed backend %u still owns slot %u",
-		      be[gone].id, s);
+		check(t1[s] != be[gone].id,
+		      "removed backend %u still owns slot %u", be[gone].id, s);
 		if (t0[s] != be[gone].id && t0[s] != t1[s])
 			moved++;
 	}
@@ -391,11 +403,13 @@ static void check_disruption(const char *what, const __u16 *w, size_t nw,
 	backends(be, 10, w, nw);
 	for (gone = 0; gone < 10; gone++) {
 		moved = disruption(be, 10, gone, m, t0, t1);
-		print_message("  %s: remove backend %u: %zu of %u entries of the others moved (%.2f%%)\n",
-			      what, be[gone].id, moved, m, 100.0 * moved / m);
+		print_message(
+			"  %s: remove backend %u: %zu of %u entries of the others moved (%.2f%%)\n",
+			what, be[gone].id, moved, m, 100.0 * moved / m);
 		check(moved < limit * m,
 		      "%s: removing backend %u moved %zu of %u entries of other backends (%.2f%%), limit %.0f%%",
-		      what, be[gone].id, moved, m, 100.0 * moved / m, limit * 100);
+		      what, be[gone].id, moved, m, 100.0 * moved / m,
+		      limit * 100);
 		sum += moved;
 		if (moved > max)
 			max = moved;
@@ -430,10 +444,10 @@ static void test_weight_zero(void **state)
 	be[2].weight = 0;
 	be[4].weight = 0;
 	build_ok(be, 6, M_SMALL, t0);
-	check(count_id(t0, M_SMALL, be[2].id) == 0, "weight-0 backend %u owns no entry",
-	      be[2].id);
-	check(count_id(t0, M_SMALL, be[4].id) == 0, "weight-0 backend %u owns no entry",
-	      be[4].id);
+	check(count_id(t0, M_SMALL, be[2].id) == 0,
+	      "weight-0 backend %u owns no entry", be[2].id);
+	check(count_id(t0, M_SMALL, be[4].id) == 0,
+	      "weight-0 backend %u owns no entry", be[4].id);
 	/* A weight-0 backend is as good as absent. */
 	be[2] = be[5];
 	be[4] = be[3];
@@ -481,7 +495,8 @@ static void check_error(const char *what, const struct tp_maglev_backend *be,
 	err = tp_maglev_build(be, n, m, t);
 	check(err == want, "%s: returned %d, want %d", what, err, want);
 	for (s = 0; s < M_SMALL; s++)
-		check(t[s] == 0x5a5a5a5a, "%s: error path wrote slot %u", what, s);
+		check(t[s] == 0x5a5a5a5a, "%s: error path wrote slot %u", what,
+		      s);
 }
 
 static void test_errors(void **state)
@@ -495,7 +510,8 @@ static void test_errors(void **state)
 	be[5].id = be[2].id;
 	check_error("duplicate id", be, 10, M_SMALL, t, -EINVAL);
 	be[5].weight = 0;
-	check_error("duplicate id of a weight-0 backend", be, 10, M_SMALL, t, -EINVAL);
+	check_error("duplicate id of a weight-0 backend", be, 10, M_SMALL, t,
+		    -EINVAL);
 	backends(be, TP_MAX_SVC_BACKENDS + 1, w, 1);
 	be[7].id = 0;
 	check_error("id 0", be, 10, M_SMALL, t, -EINVAL);
@@ -565,7 +581,8 @@ static void ref_build(const struct tp_maglev_backend *be, size_t n, __u32 m,
 			wmax = r[i].be->weight;
 	for (i = 0; i < k; i++) {
 		r[i].offset = ref_hash(r[i].be, TP_MAGLEV_SEED_OFFSET) % m;
-		r[i].skip = ref_hash(r[i].be, TP_MAGLEV_SEED_SKIP) % (m - 1) + 1;
+		r[i].skip =
+			ref_hash(r[i].be, TP_MAGLEV_SEED_SKIP) % (m - 1) + 1;
 		r[i].next = 0;
 		r[i].credit = wmax - r[i].be->weight;
 	}
@@ -577,7 +594,9 @@ static void ref_build(const struct tp_maglev_backend *be, size_t n, __u32 m,
 				continue;
 			r[i].credit -= wmax;
 			do {
-				slot = (r[i].offset + (__u64)r[i].next * r[i].skip) % m;
+				slot = (r[i].offset +
+					(__u64)r[i].next * r[i].skip) %
+				       m;
 				r[i].next++;
 			} while (t[slot]);
 			t[slot] = r[i].be->id;
@@ -586,8 +605,9 @@ static void ref_build(const struct tp_maglev_backend *be, size_t n, __u32 m,
 	}
 }
 
-static void check_reference(const char *what, const struct tp_maglev_backend *be,
-			    size_t n, __u32 m)
+static void check_reference(const char *what,
+			    const struct tp_maglev_backend *be, size_t n,
+			    __u32 m)
 {
 	__u32 *t0 = table_alloc(m), *t1 = table_alloc(m);
 	__u32 s;
@@ -619,8 +639,8 @@ static void test_reference_model(void **state)
 	check_reference("50 odd weights, m=65521", be, 50, M_LARGE);
 	for (i = 0; i < TP_MAX_SVC_BACKENDS; i++)
 		be[i] = backend(i + 1, i, i & 1, 443, i ? 1 : 65535);
-	check_reference("1 x 65535 + 255 x 1, m=65521", be,
-			TP_MAX_SVC_BACKENDS, M_LARGE);
+	check_reference("1 x 65535 + 255 x 1, m=65521", be, TP_MAX_SVC_BACKENDS,
+			M_LARGE);
 }
 
 /* ---- build time ------------------------------------------------------- */
@@ -633,8 +653,8 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void check_build_time(const char *what, const struct tp_maglev_backend *be,
-			     size_t n)
+static void check_build_time(const char *what,
+			     const struct tp_maglev_backend *be, size_t n)
 {
 	__u32 *t = table_alloc(M_LARGE);
 	double t0, ms, best = 1e9, worst = 0;
@@ -647,16 +667,18 @@ static void check_build_time(const char *what, const struct tp_maglev_backend *b
 		best = ms < best ? ms : best;
 		worst = ms > worst ? ms : worst;
 	}
-	print_message("  %s: build of m=65521 takes %.2f ms (best of 5), %.2f ms (worst)\n",
-		      what, best, worst);
-	check(worst < 100, "%s: build of m=65521 took %.2f ms, limit 100 ms", what,
-	      worst);
+	print_message(
+		"  %s: build of m=65521 takes %.2f ms (best of 5), %.2f ms (worst)\n",
+		what, best, worst);
+	check(worst < 100, "%s: build of m=65521 took %.2f ms, limit 100 ms",
+	      what, worst);
 	free(t);
 }
 
 static void test_build_time(void **state)
 {
-	static const __u16 w1[] = { 1 }, wmix[] = { 1, 2, 3, 5, 8, 13, 100, 1000 };
+	static const __u16 w1[] = { 1 },
+			   wmix[] = { 1, 2, 3, 5, 8, 13, 100, 1000 };
 	struct tp_maglev_backend be[TP_MAX_SVC_BACKENDS];
 	size_t i;
 
@@ -706,12 +728,13 @@ static void check_flow_shares(const char *what, const __u16 *w, size_t n)
 	for (i = 0; i < N_FLOWS; i++) {
 		flow_key(&key, i);
 		id = t[tp_flow_hash(&key) % M_SMALL];
-		check(id >= 1 && id <= n, "%s: flow %u hits id %u, not a backend",
-		      what, i, id);
+		check(id >= 1 && id <= n,
+		      "%s: flow %u hits id %u, not a backend", what, i, id);
 		hits[id - 1]++;
 	}
 	for (i = 0; i < n; i++)
-		check_share(what, be[i].id, hits[i], N_FLOWS, w[i] / wsum, 0.05);
+		check_share(what, be[i].id, hits[i], N_FLOWS, w[i] / wsum,
+			    0.05);
 	free(t);
 }
 

@@ -49,6 +49,9 @@
 
 #define NSEC_PER_SEC 1000000000ULL
 
+#define AF_INET	 2
+#define AF_INET6 10
+
 #ifndef IPPROTO_ICMPV6
 #define IPPROTO_ICMPV6 58 /* a #define in the kernel, absent from vmlinux.h */
 #endif
@@ -70,6 +73,9 @@ const volatile __u32 ct_timeout_udp = TP_CT_TIMEOUT_UDP;
 const volatile __u32 ct_timeout_icmp = TP_CT_TIMEOUT_ICMP;
 const volatile __u32 frag_timeout = TP_FRAG_TIMEOUT;
 const volatile __u32 maglev_size = TP_MAGLEV_SIZE;
+const volatile __u32 event_mask = TP_EVENT_F_ALLOW | TP_EVENT_F_DENY | TP_EVENT_F_AUDIT;
+const volatile __u32 events_per_sec = 1000; /* per CPU; 0: no limit */
+const volatile __u32 events_burst = 200;
 
 /*
  * The datapath's clock: 0 (always, in production) means CLOCK_MONOTONIC.

@@ -74,6 +74,93 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_stats SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, TP_IDENTITY_SIZE);
+	__type(key, struct tp_identity_key);
+	__type(value, struct tp_identity_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_identity SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, TP_POLICY_SIZE);
+	__type(key, struct tp_policy_key);
+	__type(value, struct tp_policy_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_policy SEC(".maps");
+
+/* The rules as written; userspace derives tp_policy from them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TP_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct tp_rule);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_rules SEC(".maps");
+
+/* Identity names for userspace; the datapath never reads them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TP_IDENTITY_SIZE);
+	__type(key, __u32);
+	__type(value, struct tp_identity_name);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_id_names SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TP_MAX_ZONES);
+	__type(key, __u32);
+	__type(value, struct tp_zone);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_zones SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tp_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, TP_EVENTS_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TP_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct tp_stat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_rule_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TP_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct tp_stat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_svc_stats SEC(".maps");
+
+/* Event rate limiter state: a token bucket per CPU (not pinned). */
+struct tp_evbucket {
+	__u64 credit_ns;
+	__u64 last_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tp_evbucket);
+} tp_evbucket SEC(".maps");
+
 /*
  * Per-CPU scratch space for structures too big for the 512-byte stack.
  * Not pinned: it holds nothing between two runs of a program.
@@ -81,6 +168,8 @@ struct {
 struct tp_scratch {
 	struct tp_ct_entry flow;
 	struct tp_ct_entry reply;
+	struct bpf_fib_lookup fib;
+	struct tp_event ev;
 };
 
 struct {

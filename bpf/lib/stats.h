@@ -20,6 +20,18 @@ static __always_inline void tp_stat_add(__u32 id, __u32 bytes)
 	}
 }
 
+
+/* Count a packet against a rule (0: the zone default) or a service. */
+static __always_inline void tp_stat_add_map(void *map, __u32 id, __u32 bytes)
+{
+	struct tp_stat *st = bpf_map_lookup_elem(map, &id);
+
+	if (st) {
+		st->packets++;
+		st->bytes += bytes;
+	}
+}
+
 /**
  * tp_drop() - count a drop for @reason and return the TC verdict for it.
  * @skb:    the packet.

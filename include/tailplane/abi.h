@@ -35,6 +35,15 @@
 #define TP_MAP_CT	"tp_ct"
 #define TP_MAP_FRAGS	"tp_frags"
 #define TP_MAP_STATS	"tp_stats"
+#define TP_MAP_IDENTITY "tp_identity"
+#define TP_MAP_POLICY	"tp_policy"
+#define TP_MAP_RULES	"tp_rules"
+#define TP_MAP_ZONES	"tp_zones"
+#define TP_MAP_CONFIG	"tp_config"
+#define TP_MAP_EVENTS	"tp_events"
+#define TP_MAP_RULE_STATS "tp_rule_stats"
+#define TP_MAP_SVC_STATS "tp_svc_stats"
+#define TP_MAP_ID_NAMES "tp_id_names"
 
 /* ---- sizes (defaults; the loader may resize before load) -------------- */
 
@@ -48,6 +57,11 @@
 #define TP_AFFINITY_SIZE     65536
 #define TP_FRAGS_SIZE	     8192
 #define TP_IPV6_EXTHDR_MAX   8 /* IPv6 extension headers walked */
+#define TP_IDENTITY_SIZE     65536 /* identity prefixes */
+#define TP_MAX_RULES	     16384 /* rule ids 1..TP_MAX_RULES-1 */
+#define TP_POLICY_SIZE	     131072 /* policy prefixes (ranges expand) */
+#define TP_MAX_ZONES	     256
+#define TP_EVENTS_SIZE	     (1 << 20) /* ring buffer bytes */
 
 /* ---- addresses -------------------------------------------------------- */
 
@@ -245,6 +259,7 @@ enum tp_ct_state {
 #define TP_CT_F_REPLY_KEY (1u << 0) /* this entry only indexes the reply tuple */
 #define TP_CT_F_DNAT	  (1u << 1) /* destination translated (service) */
 #define TP_CT_F_SNAT	  (1u << 2) /* source translated (later issue) */
+#define TP_CT_F_EGRESS	  (1u << 3) /* started by a packet leaving to the tailnet */
 
 /**
  * struct tp_ct_entry - map tp_ct value.
@@ -268,8 +283,13 @@ enum tp_ct_state {
  * @bytes:      bytes per direction, as skb->len.
  * @tcp_flags:  TCP flags seen per direction (ORed).
  * @pad:        zero.
- * @src_identity, @dst_identity, @rule_id, @policy_rev, @verdict,
- * @reserved:   policy state (identity issue); zero until then.
+ * @verdict:    enum tp_verdict the flow was decided with.
+ * @src_identity: identity of the flow's source.
+ * @dst_identity: identity of its destination (after translation).
+ * @rule_id:    rule that decided, 0 for the zone default.
+ * @policy_rev: tp_config.policy_rev the decision was made under.
+ * @out_zone:   zone the flow leaves to (0: not a tailnet interface).
+ * @pad2:       zero.
  */
 struct tp_ct_entry {
 	struct tp_ct_key peer;
@@ -291,7 +311,8 @@ struct tp_ct_entry {
 	__u32 dst_identity;
 	__u32 rule_id;
 	__u32 policy_rev;
-	__u32 reserved;
+	__u16 out_zone;
+	__u16 pad2;
 };
 _Static_assert(sizeof(struct tp_ct_entry) == 144, "tp_ct_entry size");
 
@@ -303,6 +324,237 @@ _Static_assert(sizeof(struct tp_ct_entry) == 144, "tp_ct_entry size");
 #define TP_CT_TIMEOUT_UDP	  60
 #define TP_CT_TIMEOUT_ICMP	  30
 #define TP_FRAG_TIMEOUT		  30
+
+/* ---- identities ------------------------------------------------------- */
+
+/* Reserved identities; user identities start at TP_ID_USER_MIN. */
+enum tp_identity_reserved {
+	TP_ID_UNKNOWN = 0,
+	TP_ID_HOST = 1,	   /* this node */
+	TP_ID_WORLD = 2,   /* anything not otherwise known */
+	TP_ID_TAILNET = 3, /* a tailnet peer without a more specific identity */
+	TP_ID_CLUSTER = 4, /* the cluster's pod/service ranges */
+	TP_ID_USER_MIN = 256,
+};
+
+/**
+ * struct tp_identity_key - map tp_identity (LPM trie) key.
+ * @prefixlen: 32 + prefix length in the 128-bit address space (an IPv4
+ *             /24 is 32 + 96 + 24); the zone is always matched whole.
+ * @zone:      the tailnet zone the address lives in; 0 for addresses on
+ *             the cluster/node side (pods, hosts).
+ * @pad:       zero.
+ * @addr:      the address.
+ */
+struct tp_identity_key {
+	__u32 prefixlen;
+	__u16 zone;
+	__u16 pad;
+	struct tp_addr addr;
+};
+_Static_assert(sizeof(struct tp_identity_key) == 24, "tp_identity_key size");
+
+#define TP_IDENTITY_PLEN(addr_plen) (32 + (addr_plen))
+
+/**
+ * struct tp_identity_val - map tp_identity value.
+ * @id:    the identity.
+ * @owner: enum tp_owner.
+ * @pad:   zero.
+ */
+struct tp_identity_val {
+	__u32 id;
+	__u8 owner;
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct tp_identity_val) == 8, "tp_identity_val size");
+
+#define TP_IDENTITY_NAME_LEN 48
+
+/**
+ * struct tp_identity_name - map tp_id_names value, key __u32 identity:
+ * the name userspace shows for an identity.  The datapath never reads it.
+ * @name:  NUL-terminated name ([A-Za-z0-9_.:/-], not all digits).
+ * @owner: enum tp_owner.
+ * @pad:   zero.
+ */
+struct tp_identity_name {
+	char name[TP_IDENTITY_NAME_LEN];
+	__u8 owner;
+	__u8 pad[7];
+};
+_Static_assert(sizeof(struct tp_identity_name) == 56, "tp_identity_name size");
+
+/* ---- policy -------------------------------------------------------------- */
+
+enum tp_verdict {
+	TP_VERDICT_NONE = 0,  /* no rule matched (the zone default applies) */
+	TP_VERDICT_ALLOW = 1,
+	TP_VERDICT_DENY = 2,
+	TP_VERDICT_AUDIT = 3, /* allow, and report that it would be denied */
+};
+
+#define TP_POLICY_ANY_ID   0 /* wildcard identity in a policy key */
+#define TP_POLICY_ANY_ZONE 0 /* rule for every zone */
+
+/**
+ * struct tp_policy_key - map tp_policy (LPM trie) key.
+ *
+ * A rule for (src, dst, zone) is one entry per aligned block of its port
+ * range.  The prefix always covers @src_id, @dst_id and @zone (80 bits);
+ * then @proto (any protocol: 80), then @pad and the port's leading bits
+ * (a protocol with any port: 88; a block of 2^(16-k) ports: 96 + k).
+ *
+ * @prefixlen: see above.
+ * @src_id:    source identity or TP_POLICY_ANY_ID.
+ * @dst_id:    destination identity or TP_POLICY_ANY_ID.
+ * @zone:      zone or TP_POLICY_ANY_ZONE.
+ * @proto:     IP protocol (ICMP rules name IPPROTO_ICMP/IPPROTO_ICMPV6).
+ * @pad:       zero.
+ * @dport:     destination port, network order.
+ * @pad2:      zero.
+ */
+struct tp_policy_key {
+	__u32 prefixlen;
+	__u32 src_id;
+	__u32 dst_id;
+	__u16 zone;
+	__u8 proto;
+	__u8 pad;
+	__be16 dport;
+	__u16 pad2;
+};
+_Static_assert(sizeof(struct tp_policy_key) == 20, "tp_policy_key size");
+
+#define TP_POLICY_PLEN_ANY_PROTO 80
+#define TP_POLICY_PLEN_ANY_PORT	 88
+#define TP_POLICY_PLEN_PORT(k)	 (96 + (k)) /* k leading port bits, 1..16 */
+
+/**
+ * struct tp_policy_val - map tp_policy value.
+ * @rule_id: the rule (tp_rules key) this entry comes from.
+ * @verdict: enum tp_verdict.
+ * @l4_plen: the entry's prefixlen - TP_POLICY_PLEN_ANY_PROTO (0..32):
+ *           how specific its protocol/port part is.
+ * @pad:     zero.
+ */
+struct tp_policy_val {
+	__u32 rule_id;
+	__u8 verdict;
+	__u8 l4_plen;
+	__u16 pad;
+};
+_Static_assert(sizeof(struct tp_policy_val) == 8, "tp_policy_val size");
+
+/**
+ * struct tp_rule - map tp_rules value, key __u32 rule id: a policy rule as
+ * written, the source of truth tp_policy is derived from.  The datapath
+ * never reads it.
+ * @src_id:     source identity or TP_POLICY_ANY_ID.
+ * @dst_id:     destination identity or TP_POLICY_ANY_ID.
+ * @zone:       zone or TP_POLICY_ANY_ZONE.
+ * @proto:      0 for any protocol.
+ * @verdict:    enum tp_verdict (not NONE).
+ * @port_lo:    first port, host order (0 with @port_hi 0: any port).
+ * @port_hi:    last port, host order.
+ * @owner:      enum tp_owner.
+ * @pad:        zero.
+ */
+struct tp_rule {
+	__u32 src_id;
+	__u32 dst_id;
+	__u16 zone;
+	__u8 proto;
+	__u8 verdict;
+	__u16 port_lo;
+	__u16 port_hi;
+	__u8 owner;
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct tp_rule) == 20, "tp_rule size");
+
+#define TP_ZONE_F_RULES (1u << 0) /* tp_policy has rules naming this zone */
+
+/**
+ * struct tp_zone - map tp_zones value, key __u32 zone.  A zone without an
+ * entry defaults to allow.
+ * @default_verdict: TP_VERDICT_ALLOW or TP_VERDICT_DENY.
+ * @flags:           TP_ZONE_F_*.
+ * @pad:             zero.
+ */
+struct tp_zone {
+	__u8 default_verdict;
+	__u8 flags;
+	__u16 pad;
+};
+_Static_assert(sizeof(struct tp_zone) == 4, "tp_zone size");
+
+/**
+ * struct tp_config - map tp_config value, the single entry at key 0.
+ * @policy_rev: bumped by userspace on every policy or identity change;
+ *              a flow decided under an older revision is decided again
+ *              on its next packet in the original direction.
+ * @pad:        zero.
+ */
+struct tp_config {
+	__u32 policy_rev;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct tp_config) == 8, "tp_config size");
+
+/* ---- events ---------------------------------------------------------------- */
+
+enum tp_event_type {
+	TP_EVENT_FLOW_ALLOW = 1, /* new flow allowed (translated or not) */
+	TP_EVENT_FLOW_DENY = 2,	 /* packet dropped by policy or zone isolation */
+	TP_EVENT_FLOW_AUDIT = 3, /* new flow allowed by an audit rule */
+};
+
+#define TP_EVENT_F_ALLOW (1u << TP_EVENT_FLOW_ALLOW) /* event_mask bits */
+#define TP_EVENT_F_DENY	 (1u << TP_EVENT_FLOW_DENY)
+#define TP_EVENT_F_AUDIT (1u << TP_EVENT_FLOW_AUDIT)
+
+#define TP_EVENT_HOOK_FROM_TAILNET 0
+#define TP_EVENT_HOOK_TO_TAILNET   1
+
+/**
+ * struct tp_event - one record of the tp_events ring buffer.
+ * @ts_ns:       CLOCK_MONOTONIC ns.
+ * @type:        enum tp_event_type.
+ * @verdict:     enum tp_verdict applied.
+ * @reason:      enum tp_drop_reason for drops, else 0.
+ * @hook:        TP_EVENT_HOOK_*.
+ * @zone:        zone of the flow (of the interface it uses).
+ * @out_zone:    zone it leaves to (0: not a tailnet).
+ * @ifindex:     interface of the hook.
+ * @src_id:      source identity.
+ * @dst_id:      destination identity.
+ * @rule_id:     rule that decided, 0 for the zone default.
+ * @svc_id:      service id, 0 when not translated.
+ * @tuple:       the flow's tuple before translation.
+ * @nat_addr:    destination after translation (= tuple.daddr if none).
+ * @nat_port:    destination port after translation.
+ * @pad:         zero.
+ */
+struct tp_event {
+	__u64 ts_ns;
+	__u8 type;
+	__u8 verdict;
+	__u8 reason;
+	__u8 hook;
+	__u16 zone;
+	__u16 out_zone;
+	__u32 ifindex;
+	__u32 src_id;
+	__u32 dst_id;
+	__u32 rule_id;
+	__u32 svc_id;
+	struct tp_ct_key tuple;
+	struct tp_addr nat_addr;
+	__be16 nat_port;
+	__u16 pad[3];
+};
+_Static_assert(sizeof(struct tp_event) == 104, "tp_event size");
 
 /* ---- fragments -------------------------------------------------------- */
 
@@ -357,6 +609,9 @@ enum tp_drop_reason {
 	TP_DROP_NO_BACKEND = 7,	   /* service without an active backend */
 	TP_DROP_CT_FAIL = 8,	   /* conntrack entry could not be written */
 	TP_DROP_REWRITE_FAIL = 9,  /* a packet write or checksum helper failed */
+	TP_DROP_POLICY = 10,	   /* denied by a rule or the zone default */
+	TP_DROP_ZONE = 11,	   /* crosses zones without a rule naming both */
+	TP_DROP_FRAG_NO_FLOW = 12, /* later fragment of an unknown flow, default deny */
 	TP_DROP_REASON_MAX,
 };
 
@@ -373,6 +628,13 @@ enum tp_stat_id {
 	TP_STAT_ICMP_ERR_NAT = 8,   /* ICMP errors whose inner packet was translated */
 	TP_STAT_NOT_IP = 9,	  /* non-IP traffic on an L2 interface: passed */
 	TP_STAT_OTHER_PROTO = 10, /* IP protocols we do not track: passed */
+	TP_STAT_VERDICT_ALLOW = 11, /* policy decisions: allow */
+	TP_STAT_VERDICT_DENY = 12,  /* policy decisions: deny */
+	TP_STAT_VERDICT_AUDIT = 13, /* policy decisions: audit */
+	TP_STAT_POLICY_RECHECK = 14, /* established flows decided again (revision) */
+	TP_STAT_EVENTS = 15,	    /* events written to the ring buffer */
+	TP_STAT_EVENTS_LIMITED = 16, /* events suppressed by the rate limit */
+	TP_STAT_EVENTS_LOST = 17,   /* events lost: ring buffer full */
 	TP_STAT_DROP_BASE = 32,
 	TP_STAT_MAX = TP_STAT_DROP_BASE + 32,
 };

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Identities: (zone, address) -> u32 by longest prefix, and the zone a
+ * destination leaves to.  Looked up once per flow, never per packet of an
+ * established flow.
+ */
+#ifndef TP_BPF_IDENTITY_H
+#define TP_BPF_IDENTITY_H
+
+#include "maps.h"
+#include "parse.h"
+
+/**
+ * tp_identity_of() - the identity of an address.
+ * @zone:     the zone the address lives in (0: cluster/node side).
+ * @addr:     the address.
+ * @fallback: identity when no prefix matches.
+ */
+static __always_inline __u32 tp_identity_of(__u16 zone, const struct tp_addr *addr,
+					    __u32 fallback)
+{
+	struct tp_identity_key k = {
+		.prefixlen = TP_IDENTITY_PLEN(128),
+		.zone = zone,
+		.addr = *addr,
+	};
+	struct tp_identity_val *v = bpf_map_lookup_elem(&tp_identity, &k);
+
+	return v ? v->id : fallback;
+}
+
+static __always_inline __u16 tp_zone_of_ifindex(__u32 ifindex)
+{
+	struct tp_iface *ifc;
+
+	if (!ifindex)
+		return 0;
+	ifc = bpf_map_lookup_elem(&tp_ifaces, &ifindex);
+	return ifc && (ifc->flags & TP_IFACE_F_TAILNET) ? ifc->zone : 0;
+}
+
+/**
+ * tp_out_zone() - the zone a packet to @daddr would leave through.
+ * @skb:   the packet (its ingress interface is the lookup's input).
+ * @p:     its parse.
+ * @daddr: destination after translation.
+ * @fib:   scratch space.
+ *
+ * A FIB lookup as the forwarding path would make it (policy routing
+ * included, so tailscaled's table 52 counts).  Destinations that are not
+ * forwarded (local, unroutable, forwarding disabled) are in zone 0.
+ */
+static __always_inline __u16 tp_out_zone(struct __sk_buff *skb,
+					 const struct tp_pkt *p,
+					 const struct tp_addr *daddr,
+					 struct bpf_fib_lookup *fib)
+{
+	long ret;
+
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->ifindex = skb->ifindex;
+	fib->l4_protocol = p->tuple.proto;
+	if (p->ipv6) {
+		fib->family = AF_INET6;
+		__builtin_memcpy(fib->ipv6_src, p->tuple.saddr.w, 16);
+		__builtin_memcpy(fib->ipv6_dst, daddr->w, 16);
+	} else {
+		fib->family = AF_INET;
+		fib->ipv4_src = p->tuple.saddr.w[3];
+		fib->ipv4_dst = daddr->w[3];
+	}
+	ret = bpf_fib_lookup(skb, fib, sizeof(*fib), 0);
+	if (ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return 0;
+	return tp_zone_of_ifindex(fib->ifindex);
+}
+
+#endif /* TP_BPF_IDENTITY_H */
