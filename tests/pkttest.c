@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Helpers shared by the packet tests; see pkttest.h. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <bpf/bpf.h>
+
+#include "pkttest.h"
+#include "service.h"
+
+const char *BE4[10] = { "198.18.1.1", "198.18.1.2", "198.18.1.3",
+			"198.18.1.4", "198.18.1.5", "198.18.1.6",
+			"198.18.1.7", "198.18.1.8", "198.18.1.9",
+			"198.18.1.10" };
+const char *BE6[3] = { "fd00:198:18::1:1", "fd00:198:18::1:2",
+		       "fd00:198:18::1:3" };
+
+/* ---- fixture ------------------------------------------------------------- */
+
+/**
+ * setup_knobs() - cmocka setup: a fresh datapath with @knobs, clock at T0.
+ * Without BPF it leaves an empty one so REQUIRE_BPF() can skip.
+ */
+int setup_knobs(void **state, const struct th_knobs *knobs)
+{
+	struct th *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return -1;
+	*state = h;
+	if (th_unavailable())
+		return 0;
+	if (th_open(h, knobs))
+		return -1;
+	th_set_clock(h, T0);
+	return 0;
+}
+
+/** setup() - cmocka setup with the default knobs. */
+int setup(void **state)
+{
+	return setup_knobs(state, NULL);
+}
+
+int teardown(void **state)
+{
+	struct th *h = *state;
+
+	if (h->skel)
+		th_close(h);
+	free(h);
+	return 0;
+}
+
+
+/* ---- helpers ------------------------------------------------------------- */
+
+struct tp_addr addr(const char *s)
+{
+	struct tp_addr a;
+
+	assert_int_equal(pkt_addr_parse(s, &a), 0);
+	return a;
+}
+
+int family_of(const char *s)
+{
+	return strchr(s, ':') ? AF_INET6 : AF_INET;
+}
+
+__u8 icmp_proto(const char *s)
+{
+	return family_of(s) == AF_INET6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+}
+
+struct tp_svc_key svc_key(const char *vip, __u16 port, __u8 proto)
+{
+	struct tp_svc_key k = { .vip = addr(vip), .port = htons(port),
+				.proto = proto };
+
+	return k;
+}
+
+/* A service with backends @be[0..n) on @be_port, weights @w (NULL: 1). */
+void service(struct th *h, const char *vip, __u16 port, __u8 proto,
+		    const char **be, size_t n, __u16 be_port, const __u16 *w,
+		    const __u8 *states, __u16 flags, __u32 affinity)
+{
+	struct tp_svc_key k = svc_key(vip, port, proto);
+	struct tp_svc_spec spec = { .flags = flags, .affinity_timeout = affinity,
+				    .owner = TP_OWNER_TPCTL };
+	struct tp_backend_spec bs[TP_MAX_SVC_BACKENDS] = {};
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		bs[i].addr = addr(be[i]);
+		bs[i].port = htons(be_port);
+		bs[i].weight = w ? w[i] : 1;
+		bs[i].state = states ? states[i] : TP_BACKEND_ACTIVE;
+	}
+	assert_int_equal(tp_service_set(&h->maps, &k, &spec, bs, n), 0);
+}
+
+struct tp_ct_key ct_key(const char *s, __u16 sport, const char *d,
+			       __u16 dport, __u8 proto)
+{
+	struct tp_ct_key k = { .saddr = addr(s), .daddr = addr(d),
+			       .sport = htons(sport), .dport = htons(dport),
+			       .proto = proto, .zone = TH_ZONE };
+
+	return k;
+}
+
+int ct_get(struct th *h, const struct tp_ct_key *k,
+		  struct tp_ct_entry *e)
+{
+	return bpf_map_lookup_elem(h->maps.ct, k, e) ? -errno : 0;
+}
+
+unsigned int ct_count(struct th *h)
+{
+	struct tp_ct_key k, next;
+	unsigned int n = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(h->maps.ct, prev, &next)) {
+		k = next;
+		prev = &k;
+		n++;
+	}
+	return n;
+}
+
+void build_at(const struct pkt_spec *s, struct pkt *p, int line)
+{
+	int err = pkt_build(s, p);
+
+	if (err)
+		fail_msg("line %d: pkt_build: %s", line, strerror(-err));
+}
+
+
+/*
+ * Run @in through @hook on the test TUN (or on loopback as Ethernet when
+ * @in->l2) and check the verdict and, when @want is given, the output.
+ */
+void run_expect(struct th *h, enum th_hook hook, const struct pkt *in,
+		       int want_verdict, const struct pkt *want)
+{
+	uint8_t out[PKT_MAX];
+	size_t out_len = 0;
+	int verdict = -1;
+	char why[128];
+
+	assert_int_equal(th_run(h, hook, in->l2 ? 0 : h->l3_ifindex, in->data,
+				in->len, out, &out_len, &verdict), 0);
+	assert_int_equal(verdict, want_verdict);
+	if (!want)
+		return;
+	assert_pkt_eq(want->data, want->len, out, out_len);
+	if (pkt_verify_csums(want, want->l2, why, sizeof(why)))
+		fail_msg("expected packet has bad checksums: %s", why);
+}
+
+/* Run and return the output packet. */
+void run(struct th *h, enum th_hook hook, const struct pkt *in,
+		struct pkt *out, int *verdict)
+{
+	out->l2 = in->l2;
+	assert_int_equal(th_run(h, hook, in->l2 ? 0 : h->l3_ifindex, in->data,
+				in->len, out->data, &out->len, verdict), 0);
+}
+
+/* A TCP/UDP packet spec. */
+struct pkt_spec flow(const char *s, __u16 sport, const char *d,
+			    __u16 dport, __u8 proto, __u8 flags)
+{
+	struct pkt_spec sp = { .family = family_of(s), .saddr = s, .daddr = d,
+			       .proto = proto, .sport = sport, .dport = dport,
+			       .tcp_flags = flags, .seq = 1000, .ack_seq = 0,
+			       .ip_id = 0x1234, .payload = "tailplane",
+			       .payload_len = 9 };
+
+	return sp;
+}
+
+
+/* Send @sp from the tailnet; expect its destination rewritten to @be:@port. */
+void expect_dnat(struct th *h, struct pkt_spec sp, const char *be,
+			__u16 port)
+{
+	struct pkt in, want;
+
+	build(&sp, &in);
+	sp.daddr = be;
+	sp.dport = port;
+	build(&sp, &want);
+	run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
+}
+
+/* Send @sp to the tailnet; expect its source rewritten to @vip:@port. */
+void expect_revnat(struct th *h, struct pkt_spec sp, const char *vip,
+			  __u16 port)
+{
+	struct pkt in, want;
+
+	build(&sp, &in);
+	sp.saddr = vip;
+	sp.sport = port;
+	build(&sp, &want);
+	run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
+}
+
+void expect_untouched(struct th *h, enum th_hook hook,
+			     const struct pkt_spec *sp, int verdict)
+{
+	struct pkt in;
+
+	build(sp, &in);
+	run_expect(h, hook, &in, verdict, &in);
+}
+
+/* Which of @be[0..n) the output destination of @sp went to, or -1. */
+int backend_of(struct th *h, const struct pkt_spec *sp, const char **be,
+		      size_t n)
+{
+	struct pkt in, out;
+	struct tp_addr got, want;
+	int verdict;
+	size_t i;
+
+	build(sp, &in);
+	run(h, TH_FROM_TAILNET, &in, &out, &verdict);
+	assert_int_equal(verdict, PASS);
+	if (family_of(sp->saddr) == AF_INET6) {
+		memcpy(got.b, out.data + 24, 16);
+	} else {
+		memset(&got, 0, sizeof(got));
+		got.w[2] = htonl(0xffff);
+		memcpy(&got.w[3], out.data + 16, 4);
+	}
+	for (i = 0; i < n; i++) {
+		want = addr(be[i]);
+		if (!memcmp(&want, &got, sizeof(got)))
+			return i;
+	}
+	return -1;
+}
+
+void check_ct_dnat(struct th *h, const struct tp_ct_key *orig,
+			  const char *be, __u16 be_port, __u8 state)
+{
+	struct tp_ct_key reply = { .saddr = addr(be), .daddr = orig->saddr,
+				   .sport = htons(be_port), .dport = orig->sport,
+				   .proto = orig->proto, .zone = orig->zone };
+	struct tp_ct_entry e, r;
+	struct tp_addr b = addr(be);
+
+	assert_int_equal(ct_get(h, orig, &e), 0);
+	assert_int_equal(e.flags, TP_CT_F_DNAT);
+	assert_int_equal(e.state, state);
+	assert_memory_equal(&e.nat_addr, &b, sizeof(b));
+	assert_int_equal(e.nat_port, htons(be_port));
+	assert_memory_equal(&e.peer, &reply, sizeof(reply));
+	assert_int_not_equal(e.svc_id, 0);
+	assert_int_not_equal(e.backend_id, 0);
+	assert_int_equal(e.ifindex, h->l3_ifindex);
+
+	assert_int_equal(ct_get(h, &reply, &r), 0);
+	assert_int_equal(r.flags, TP_CT_F_REPLY_KEY);
+	assert_memory_equal(&r.peer, orig, sizeof(*orig));
+}
+

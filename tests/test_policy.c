@@ -1,0 +1,708 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Packet tests of identities, zones and policy (docs/policy.md): the
+ * verdict of each rule form, statefulness, revision re-checks, zone
+ * isolation, fragment and extension-header bypass attempts, events and
+ * their rate limit, counters.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "identity.h"
+#include "pkttest.h"
+#include "policy.h"
+#include "service.h"
+
+#define ID_CLIENT 300 /* tailnet peer 100.64.0.0/24 (zone 1) */
+#define ID_ADMIN  301 /* tailnet peer 100.64.0.9/32 (zone 1) */
+#define ID_WEB	  400 /* pods 198.18.1.0/24 (zone 0) */
+#define ID_DB	  401 /* pod 198.18.2.1 (zone 0) */
+#define ID_OTHER  500 /* peers of zone 2, 100.100.0.0/16 */
+
+#define ANY TP_POLICY_ANY_ID
+#define POD "198.18.1.1"
+#define DB  "198.18.2.1"
+#define Z2PEER "100.100.0.5"
+
+static void ident(struct th *h, __u16 zone, const char *cidr, __u32 id)
+{
+	struct tp_addr a;
+	unsigned int plen;
+
+	assert_int_equal(pkt_prefix_parse(cidr, &a, &plen), 0);
+	assert_int_equal(tp_identity_set(&h->maps, zone, &a, plen, id,
+					 TP_OWNER_TPCTL), 0);
+}
+
+static __u32 rule(struct th *h, __u32 src, __u32 dst, __u16 zone, __u8 proto,
+		  __u16 lo, __u16 hi, __u8 verdict)
+{
+	struct tp_rule r = { .src_id = src, .dst_id = dst, .zone = zone,
+			     .proto = proto, .port_lo = lo, .port_hi = hi,
+			     .verdict = verdict, .owner = TP_OWNER_TPCTL };
+	__u32 id = 0;
+
+	assert_int_equal(tp_policy_rule_add(&h->maps, &r, &id), 0);
+	assert_int_not_equal(id, 0);
+	return id;
+}
+
+static void deflt(struct th *h, __u16 zone, __u8 verdict)
+{
+	assert_int_equal(tp_policy_default_set(&h->maps, zone, verdict), 0);
+}
+
+/* The standard identities: two tailnet peers, web pods, a database pod. */
+static void identities(struct th *h)
+{
+	ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
+	ident(h, TH_ZONE, "100.64.0.9/32", ID_ADMIN);
+	ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
+	ident(h, 0, "198.18.1.0/24", ID_WEB);
+	ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
+	ident(h, 0, "198.18.2.1/32", ID_DB);
+	ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
+}
+
+static int send_in(struct th *h, const char *src, __u16 sport, const char *dst,
+		   __u16 dport, __u8 proto, __u8 flags)
+{
+	struct pkt in, out;
+	int verdict;
+
+	build(FLOWP(src, sport, dst, dport, proto, flags), &in);
+	run(h, TH_FROM_TAILNET, &in, &out, &verdict);
+	return verdict;
+}
+
+static int send_out(struct th *h, const char *src, __u16 sport, const char *dst,
+		    __u16 dport, __u8 proto, __u8 flags)
+{
+	struct pkt in, out;
+	int verdict;
+
+	build(FLOWP(src, sport, dst, dport, proto, flags), &in);
+	run(h, TH_TO_TAILNET, &in, &out, &verdict);
+	return verdict;
+}
+
+#define SYN PKT_TCP_SYN
+#define ACK PKT_TCP_ACK
+#define TCP IPPROTO_TCP
+#define UDP IPPROTO_UDP
+
+static __u64 drops(struct th *h, int reason)
+{
+	return th_stat(h, TP_STAT_DROP(reason));
+}
+
+/* ---- verdicts ----------------------------------------------------------- */
+
+static void test_default_allow_and_deny(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	identities(h);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	assert_int_equal(send_in(h, CLIENT4, 1001, POD, 80, TCP, SYN), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+	/* a denied first packet leaves no state */
+	assert_int_equal(ct_count(h), 2);
+	/* the default of another zone is its own */
+	deflt(h, TH_ZONE2, TP_VERDICT_DENY);
+	deflt(h, TH_ZONE, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1002, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(th_stat(h, TP_STAT_VERDICT_ALLOW), 2);
+	assert_int_equal(th_stat(h, TP_STAT_VERDICT_DENY), 1);
+}
+
+static void test_exact_rule(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 80, TCP);
+	struct tp_ct_entry e;
+	__u32 id;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	id = rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.verdict, TP_VERDICT_ALLOW);
+	assert_int_equal(e.rule_id, id);
+	assert_int_equal(e.src_identity, ID_CLIENT);
+	assert_int_equal(e.dst_identity, ID_WEB);
+	assert_int_equal(e.out_zone, 0);
+	/* any other port, protocol, destination or source: default deny */
+	assert_int_equal(send_in(h, CLIENT4, 1001, POD, 81, TCP, SYN), DROP);
+	assert_int_equal(send_in(h, CLIENT4, 1002, POD, 80, UDP, 0), DROP);
+	assert_int_equal(send_in(h, CLIENT4, 1003, DB, 80, TCP, SYN), DROP);
+	assert_int_equal(send_in(h, "100.64.1.1", 1004, POD, 80, TCP, SYN), DROP);
+	/* the more specific /32 gives 100.64.0.9 another identity */
+	assert_int_equal(send_in(h, "100.64.0.9", 1005, POD, 80, TCP, SYN), DROP);
+	/* IPv6 source of the same identity */
+	ident(h, 0, "fd00:198:18::1:1/128", ID_WEB);
+	assert_int_equal(send_in(h, CLIENT6, 1006, BE6[0], 80, TCP, SYN), PASS);
+}
+
+static void test_wildcards(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	/* any source to the database on 5432 */
+	rule(h, ANY, ID_DB, 0, TCP, 5432, 5432, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, "100.64.7.7", 1, DB, 5432, TCP, SYN), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 2, DB, 5433, TCP, SYN), DROP);
+	/* the admin anywhere, any protocol */
+	rule(h, ID_ADMIN, ANY, 0, 0, 0, 0, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, "100.64.0.9", 3, POD, 9999, UDP, 0), PASS);
+	assert_int_equal(send_in(h, "100.64.0.9", 4, "198.18.9.9", 1, TCP, SYN), PASS);
+	/* clients to web, any port */
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 0, 0, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 5, POD, 12345, TCP, SYN), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 6, POD, 12345, UDP, 0), DROP);
+	/* anyone, anywhere, ICMP echo */
+	rule(h, ANY, ANY, 0, IPPROTO_ICMP, 0, 0, TP_VERDICT_ALLOW);
+	{
+		struct pkt_spec sp = { .family = AF_INET, .saddr = "100.64.5.5",
+				       .daddr = "198.18.9.9", .proto = IPPROTO_ICMP,
+				       .icmp_type = 8, .icmp_id = 7 };
+
+		expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
+		sp.proto = IPPROTO_UDP;
+		sp.sport = 7;
+		sp.dport = 7;
+		expect_untouched(h, TH_FROM_TAILNET, &sp, DROP);
+	}
+}
+
+static void test_port_range_edges(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	identities(h);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1000, 1999, TP_VERDICT_DENY);
+	assert_int_equal(send_in(h, CLIENT4, 1, POD, 999, TCP, SYN), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 2, POD, 1000, TCP, SYN), DROP);
+	assert_int_equal(send_in(h, CLIENT4, 3, POD, 1023, TCP, SYN), DROP);
+	assert_int_equal(send_in(h, CLIENT4, 4, POD, 1024, TCP, SYN), DROP);
+	assert_int_equal(send_in(h, CLIENT4, 5, POD, 1999, TCP, SYN), DROP);
+	assert_int_equal(send_in(h, CLIENT4, 6, POD, 2000, TCP, SYN), PASS);
+	/* ranges at the ends of the port space */
+	rule(h, ID_CLIENT, ID_WEB, 0, UDP, 0, 1, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, UDP, 65534, 65535, TP_VERDICT_DENY);
+	assert_int_equal(send_in(h, CLIENT4, 7, POD, 0, UDP, 0), DROP);
+	assert_int_equal(send_in(h, CLIENT4, 8, POD, 1, UDP, 0), DROP);
+	assert_int_equal(send_in(h, CLIENT4, 9, POD, 2, UDP, 0), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 10, POD, 65533, UDP, 0), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 11, POD, 65534, UDP, 0), DROP);
+	assert_int_equal(send_in(h, CLIENT4, 12, POD, 65535, UDP, 0), DROP);
+}
+
+static void test_specificity(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 3, POD, 1500, TCP);
+	struct tp_ct_entry e;
+	__u32 narrow;
+
+	REQUIRE_BPF();
+	identities(h);
+	/* named identities beat wildcards, whatever the ports */
+	rule(h, ANY, ANY, 0, TCP, 443, 443, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, 0, 0, 0, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1, POD, 443, TCP, SYN), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 2, DB, 443, TCP, SYN), DROP);
+	/* among equals in identities, the narrower port block wins */
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1000, 1999, TP_VERDICT_DENY);
+	narrow = rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1400, 1599, TP_VERDICT_AUDIT);
+	assert_int_equal(send_in(h, CLIENT4, 3, POD, 1500, TCP, SYN), PASS);
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.rule_id, narrow);
+	assert_int_equal(e.verdict, TP_VERDICT_AUDIT);
+	assert_int_equal(send_in(h, CLIENT4, 4, POD, 1999, TCP, SYN), DROP);
+	/* a rule for the zone beats the same rule for every zone */
+	rule(h, ID_CLIENT, ID_DB, 0, UDP, 53, 53, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_DB, TH_ZONE, UDP, 53, 53, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 5, DB, 53, UDP, 0), PASS);
+	rule(h, ID_CLIENT, ID_DB, TH_ZONE2, UDP, 54, 54, TP_VERDICT_DENY);
+	assert_int_equal(send_in(h, CLIENT4, 6, DB, 54, UDP, 0), PASS);
+}
+
+static void test_deny_wins_at_equal_specificity(void **state)
+{
+	struct th *h = *state;
+	__u32 deny;
+	struct tp_ct_key k = ct_key(CLIENT4, 3, POD, 80, TCP);
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	/* one named identity each, same port bits */
+	rule(h, ANY, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	deny = rule(h, ID_CLIENT, ANY, 0, TCP, 80, 80, TP_VERDICT_DENY);
+	assert_int_equal(send_in(h, CLIENT4, 1, POD, 80, TCP, SYN), DROP);
+	/* audit beats allow */
+	rule(h, ID_CLIENT, ANY, 0, TCP, 80, 80, TP_VERDICT_AUDIT);
+	assert_int_equal(send_in(h, CLIENT4, 3, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.verdict, TP_VERDICT_AUDIT);
+	assert_int_equal(e.rule_id, deny); /* same match: same rule, new verdict */
+	/* overlapping ranges of one group: the shared block is denied */
+	rule(h, ID_ADMIN, ID_WEB, 0, TCP, 0, 1023, TP_VERDICT_ALLOW);
+	rule(h, ID_ADMIN, ID_WEB, 0, TCP, 512, 1023, TP_VERDICT_DENY);
+	assert_int_equal(send_in(h, "100.64.0.9", 4, POD, 511, TCP, SYN), PASS);
+	assert_int_equal(send_in(h, "100.64.0.9", 5, POD, 512, TCP, SYN), DROP);
+}
+
+static void test_rule_delete_restores(void **state)
+{
+	struct th *h = *state;
+	struct tp_rule r = { .src_id = ID_CLIENT, .dst_id = ID_WEB, .proto = TCP,
+			     .port_lo = 512, .port_hi = 1023 };
+
+	REQUIRE_BPF();
+	identities(h);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 0, 1023, TP_VERDICT_ALLOW);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 512, 1023, TP_VERDICT_DENY);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	assert_int_equal(send_in(h, CLIENT4, 1, POD, 600, TCP, SYN), DROP);
+	assert_int_equal(tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE), 0);
+	assert_int_equal(send_in(h, CLIENT4, 2, POD, 600, TCP, SYN), PASS);
+	assert_int_equal(tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE), -ENOENT);
+	/* a rule with ports needs TCP or UDP */
+	r.proto = IPPROTO_ICMP;
+	r.verdict = TP_VERDICT_ALLOW;
+	assert_int_equal(tp_policy_rule_add(&h->maps, &r, &(__u32){ 0 }), -EINVAL);
+}
+
+/* ---- state ------------------------------------------------------------ */
+
+static void test_stateful_replies(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	/* the reply leaves: no rule allows web -> client, conntrack does */
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	/* a new connection from the pod to the client is a new flow: denied */
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1001, TCP, SYN), DROP);
+	/* established packets did no policy lookup */
+	assert_int_equal(th_stat(h, TP_STAT_VERDICT_ALLOW), 1);
+	assert_int_equal(th_stat(h, TP_STAT_VERDICT_DENY), 1);
+}
+
+static void test_egress_flows(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(POD, 5000, CLIENT4, 53, UDP);
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_WEB, ID_CLIENT, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
+	assert_int_equal(send_out(h, POD, 5000, CLIENT4, 53, UDP, 0), PASS);
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.flags, TP_CT_F_EGRESS);
+	assert_int_equal(e.src_identity, ID_WEB);
+	assert_int_equal(e.dst_identity, ID_CLIENT);
+	/* its replies come in through conntrack */
+	assert_int_equal(send_in(h, CLIENT4, 53, POD, 5000, UDP, 0), PASS);
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.state, TP_CT_REPLIED);
+	/* this host (no ingress interface, no identity): host */
+	rule(h, TP_ID_HOST, TP_ID_TAILNET, 0, TCP, 22, 22, TP_VERDICT_ALLOW);
+	assert_int_equal(send_out(h, "198.18.0.1", 4000, "100.64.9.9", 22, TCP, SYN), PASS);
+	assert_int_equal(send_out(h, "198.18.0.1", 4001, "100.64.9.9", 23, TCP, SYN), DROP);
+}
+
+static void test_revision_recheck(void **state)
+{
+	struct th *h = *state;
+	struct tp_rule r = { .src_id = ID_CLIENT, .dst_id = ID_WEB, .proto = TCP,
+			     .port_lo = 80, .port_hi = 80 };
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 80, TCP);
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
+	/* revoke: the next packet of the open flow is decided again */
+	assert_int_equal(tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE), 0);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), DROP);
+	assert_int_equal(th_stat(h, TP_STAT_POLICY_RECHECK), 1);
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.verdict, TP_VERDICT_DENY);
+	/* and its replies stop too */
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), DROP);
+	/* an identity change is a policy change as well */
+	rule(h, ID_ADMIN, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), DROP);
+	ident(h, TH_ZONE, "100.64.0.1/32", ID_ADMIN);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), PASS);
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.src_identity, ID_ADMIN);
+	/* no change: no re-check */
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	assert_int_equal(th_stat(h, TP_STAT_POLICY_RECHECK), 3);
+}
+
+static void test_policy_sees_backend(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	/* a rule on the service port does not allow the translated flow */
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1, VIP4, 80, TCP, SYN), DROP);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	expect_dnat(h, flow(CLIENT4, 2, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 2, TCP, SYN | ACK), VIP4, 80);
+	assert_int_equal(th_stat(h, TP_STAT_DROP(TP_DROP_POLICY)), 1);
+}
+
+/* ---- zones -------------------------------------------------------------- */
+
+static void test_zone_crossing(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 2, Z2PEER, 80, TCP);
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	identities(h);
+	/* default allow everywhere, yet zone 1 -> zone 2 is refused */
+	assert_int_equal(send_in(h, CLIENT4, 1, Z2PEER, 80, TCP, SYN), DROP);
+	assert_int_equal(drops(h, TP_DROP_ZONE), 1);
+	/* wildcard rules do not open it */
+	rule(h, ANY, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	rule(h, ID_CLIENT, ANY, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1, Z2PEER, 80, TCP, SYN), DROP);
+	/* a rule naming both identities does */
+	rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 2, Z2PEER, 80, TCP, SYN), PASS);
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.out_zone, TH_ZONE2);
+	assert_int_equal(e.dst_identity, ID_OTHER);
+	/* ... and only for what it names */
+	assert_int_equal(send_in(h, CLIENT4, 3, Z2PEER, 81, TCP, SYN), DROP);
+	/* a named deny keeps it closed */
+	rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_DENY);
+	assert_int_equal(send_in(h, CLIENT4, 4, Z2PEER, 80, TCP, SYN), DROP);
+	assert_int_equal(drops(h, TP_DROP_ZONE), 4);
+}
+
+/* The egress side: packets forwarded from one zone's interface to another's. */
+static void test_zone_forward_guard(void **state)
+{
+	struct th *h = *state;
+	struct pkt in;
+	uint8_t out[PKT_MAX];
+	size_t out_len;
+	int verdict;
+
+	REQUIRE_BPF();
+	identities(h);
+	rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	/* allowed at zone 1's ingress, leaving through zone 2's interface */
+	assert_int_equal(send_in(h, CLIENT4, 7, Z2PEER, 80, TCP, SYN), PASS);
+	build(FLOWP(CLIENT4, 7, Z2PEER, 80, TCP, ACK), &in);
+	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex,
+				     in.data, in.len, out, &out_len, &verdict), 0);
+	assert_int_equal(verdict, PASS);
+	/* zone 2's reply back to zone 1 belongs to it too */
+	build(FLOWP(Z2PEER, 80, CLIENT4, 7, TCP, ACK), &in);
+	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2,
+				     in.data, in.len, out, &out_len, &verdict), 0);
+	assert_int_equal(verdict, PASS);
+	/* a packet from zone 2 that no zone-2 flow explains is dropped */
+	build(FLOWP(Z2PEER, 99, CLIENT4, 22, TCP, SYN), &in);
+	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2,
+				     in.data, in.len, out, &out_len, &verdict), 0);
+	assert_int_equal(verdict, DROP);
+	assert_int_equal(drops(h, TP_DROP_ZONE), 1);
+}
+
+/* ---- bypass attempts ----------------------------------------------------- */
+
+static void test_fragment_bypass(void **state)
+{
+	struct th *h = *state;
+	static char payload[1000];
+	struct pkt_spec sp = flow(CLIENT4, 4000, POD, 22, UDP, 0);
+	struct pkt whole, frag;
+	size_t l4_len;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, UDP, 80, 80, TP_VERDICT_ALLOW);
+	sp.payload = payload;
+	sp.payload_len = sizeof(payload);
+	build(&sp, &whole);
+	l4_len = whole.len - 20;
+
+	/* the first fragment to a denied port is dropped, its followers too */
+	assert_int_equal(pkt_fragment(&whole, 0, 504, 1, 41, &frag), 0);
+	run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
+	assert_int_equal(pkt_fragment(&whole, 504, l4_len - 504, 0, 41, &frag), 0);
+	run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 2);
+	/* a later fragment with no first one: dropped under default deny */
+	assert_int_equal(pkt_fragment(&whole, 504, l4_len - 504, 0, 42, &frag), 0);
+	run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
+	assert_int_equal(drops(h, TP_DROP_FRAG_NO_FLOW), 1);
+	/* an allowed flow's fragments pass */
+	sp.dport = 80;
+	build(&sp, &whole);
+	assert_int_equal(pkt_fragment(&whole, 0, 504, 1, 43, &frag), 0);
+	run_expect(h, TH_FROM_TAILNET, &frag, PASS, &frag);
+	assert_int_equal(pkt_fragment(&whole, 504, l4_len - 504, 0, 43, &frag), 0);
+	run_expect(h, TH_FROM_TAILNET, &frag, PASS, &frag);
+	/* under default allow an unknown later fragment passes (counted) */
+	deflt(h, TH_ZONE, TP_VERDICT_ALLOW);
+	assert_int_equal(pkt_fragment(&whole, 504, l4_len - 504, 0, 44, &frag), 0);
+	run_expect(h, TH_FROM_TAILNET, &frag, PASS, &frag);
+	assert_int_equal(th_stat(h, TP_STAT_FRAG_NO_RECORD), 1);
+}
+
+static void test_ipv6_exthdr_bypass(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec sp = flow(CLIENT6, 4000, BE6[0], 22, TCP, SYN);
+	const __u8 chains[][4] = { { 0 }, { 60 }, { 0, 43, 60 }, { 44 } };
+	const int lens[] = { 1, 1, 3, 1 };
+	struct pkt in, whole, frag;
+	size_t i;
+
+	REQUIRE_BPF();
+	identities(h);
+	rule(h, ANY, ID_WEB, 0, TCP, 22, 22, TP_VERDICT_DENY);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		memcpy(sp.exthdr, chains[i], 4);
+		sp.n_exthdr = lens[i];
+		sp.sport = 4000 + i;
+		build(&sp, &in);
+		run_expect(h, TH_FROM_TAILNET, &in, DROP, NULL);
+	}
+	/* a real IPv6 fragment: same */
+	sp.n_exthdr = 1;
+	sp.exthdr[0] = 60;
+	sp.payload = "0123456789abcdef0123456789abcdef";
+	sp.payload_len = 32;
+	build(&sp, &whole);
+	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 77, &frag), 0);
+	run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
+	assert_int_equal(pkt_fragment(&whole, 24, whole.len - 40 - 8 - 24, 0, 77, &frag), 0);
+	run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 6);
+}
+
+/* ---- events --------------------------------------------------------------- */
+
+struct ev_log {
+	struct tp_event ev[64];
+	int n;
+};
+
+static int ev_collect(void *ctx, void *data, size_t len)
+{
+	struct ev_log *log = ctx;
+
+	assert_int_equal(len, sizeof(struct tp_event));
+	if (log->n < 64)
+		memcpy(&log->ev[log->n++], data, sizeof(struct tp_event));
+	return 0;
+}
+
+static void ev_drain(struct th *h, struct ev_log *log)
+{
+	struct ring_buffer *rb;
+
+	memset(log, 0, sizeof(*log));
+	rb = ring_buffer__new(h->maps.events, ev_collect, log, NULL);
+	assert_non_null(rb);
+	ring_buffer__consume(rb);
+	ring_buffer__free(rb);
+}
+
+static void test_events(void **state)
+{
+	struct th *h = *state;
+	struct tp_addr client = addr(CLIENT4), vip = addr(VIP4), be = addr(BE4[0]);
+	struct ev_log log;
+	__u32 allow, audit;
+	struct tp_svc svc;
+	struct tp_svc_key sk = svc_key(VIP4, 80, TCP);
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &sk, &svc), 0);
+	allow = rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	audit = rule(h, ID_CLIENT, ID_DB, 0, TCP, 0, 0, TP_VERDICT_AUDIT);
+
+	assert_int_equal(send_in(h, CLIENT4, 1000, VIP4, 80, TCP, SYN), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 1000, VIP4, 80, TCP, ACK), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 1001, DB, 5432, TCP, SYN), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 1002, POD, 22, TCP, SYN), DROP);
+	ev_drain(h, &log);
+	assert_int_equal(log.n, 3); /* one per decision, none for the ACK */
+
+	assert_int_equal(log.ev[0].type, TP_EVENT_FLOW_ALLOW);
+	assert_int_equal(log.ev[0].verdict, TP_VERDICT_ALLOW);
+	assert_int_equal(log.ev[0].hook, TP_EVENT_HOOK_FROM_TAILNET);
+	assert_int_equal(log.ev[0].ts_ns, T0);
+	assert_int_equal(log.ev[0].zone, TH_ZONE);
+	assert_int_equal(log.ev[0].out_zone, 0);
+	assert_int_equal(log.ev[0].ifindex, h->l3_ifindex);
+	assert_int_equal(log.ev[0].src_id, ID_CLIENT);
+	assert_int_equal(log.ev[0].dst_id, ID_WEB);
+	assert_int_equal(log.ev[0].rule_id, allow);
+	assert_int_equal(log.ev[0].svc_id, svc.id);
+	assert_memory_equal(&log.ev[0].tuple.saddr, &client, 16);
+	assert_memory_equal(&log.ev[0].tuple.daddr, &vip, 16);
+	assert_int_equal(log.ev[0].tuple.sport, htons(1000));
+	assert_int_equal(log.ev[0].tuple.dport, htons(80));
+	assert_int_equal(log.ev[0].tuple.proto, TCP);
+	assert_memory_equal(&log.ev[0].nat_addr, &be, 16);
+	assert_int_equal(log.ev[0].nat_port, htons(8080));
+
+	assert_int_equal(log.ev[1].type, TP_EVENT_FLOW_AUDIT);
+	assert_int_equal(log.ev[1].rule_id, audit);
+	assert_int_equal(log.ev[1].dst_id, ID_DB);
+	assert_int_equal(log.ev[1].svc_id, 0);
+
+	assert_int_equal(log.ev[2].type, TP_EVENT_FLOW_DENY);
+	assert_int_equal(log.ev[2].verdict, TP_VERDICT_DENY);
+	assert_int_equal(log.ev[2].reason, TP_DROP_POLICY);
+	assert_int_equal(log.ev[2].rule_id, 0);
+	assert_int_equal(log.ev[2].tuple.dport, htons(22));
+	assert_int_equal(th_stat(h, TP_STAT_EVENTS), 3);
+}
+
+static int setup_slow_events(void **state)
+{
+	const struct th_knobs k = { .events_per_sec = 10, .events_burst = 5 };
+
+	return setup_knobs(state, &k);
+}
+
+static void test_event_rate_limit(void **state)
+{
+	struct th *h = *state;
+	struct ev_log log;
+	int i;
+
+	REQUIRE_BPF();
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	/* a flood at one instant: the burst passes, the rest is counted */
+	for (i = 0; i < 20; i++)
+		assert_int_equal(send_in(h, CLIENT4, 2000 + i, POD, 22, TCP, SYN), DROP);
+	ev_drain(h, &log);
+	assert_int_equal(log.n, 5);
+	assert_int_equal(th_stat(h, TP_STAT_EVENTS_LIMITED), 15);
+	/* 0.3 s later: three more tokens */
+	th_set_clock(h, T0 + 300000000ULL);
+	for (i = 0; i < 20; i++)
+		send_in(h, CLIENT4, 3000 + i, POD, 22, TCP, SYN);
+	ev_drain(h, &log);
+	assert_int_equal(log.n, 3);
+	assert_int_equal(th_stat(h, TP_STAT_EVENTS), 8);
+	assert_int_equal(th_stat(h, TP_STAT_DROP(TP_DROP_POLICY)), 40);
+}
+
+/* ---- counters ---------------------------------------------------------------- */
+
+static __u64 map_stat(int fd, __u32 id)
+{
+	int ncpu = libbpf_num_possible_cpus(), i;
+	struct tp_stat st[ncpu];
+	__u64 sum = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(fd, &id, st), 0);
+	for (i = 0; i < ncpu; i++)
+		sum += st[i].packets;
+	return sum;
+}
+
+static void test_counters(void **state)
+{
+	struct th *h = *state;
+	struct tp_svc_key sk = svc_key(VIP4, 80, TCP);
+	struct tp_svc svc;
+	__u32 r;
+
+	REQUIRE_BPF();
+	identities(h);
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &sk, &svc), 0);
+	r = rule(h, ID_CLIENT, ANY, 0, TCP, 22, 22, TP_VERDICT_DENY);
+	send_in(h, CLIENT4, 1, POD, 22, TCP, SYN);
+	send_in(h, CLIENT4, 2, POD, 22, TCP, SYN);
+	send_in(h, CLIENT4, 3, VIP4, 80, TCP, SYN);
+	send_in(h, CLIENT4, 3, VIP4, 80, TCP, ACK);
+	send_out(h, BE4[0], 8080, CLIENT4, 3, TCP, ACK);
+	assert_int_equal(map_stat(h->maps.rule_stats, r), 2);
+	assert_int_equal(map_stat(h->maps.rule_stats, 0), 1); /* zone default */
+	assert_int_equal(map_stat(h->maps.svc_stats, svc.id), 3);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T(test_default_allow_and_deny),
+		T(test_exact_rule),
+		T(test_wildcards),
+		T(test_port_range_edges),
+		T(test_specificity),
+		T(test_deny_wins_at_equal_specificity),
+		T(test_rule_delete_restores),
+		T(test_stateful_replies),
+		T(test_egress_flows),
+		T(test_revision_recheck),
+		T(test_policy_sees_backend),
+		T(test_zone_crossing),
+		T(test_zone_forward_guard),
+		T(test_fragment_bypass),
+		T(test_ipv6_exthdr_bypass),
+		T(test_events),
+		cmocka_unit_test_setup_teardown(test_event_rate_limit,
+						setup_slow_events, teardown),
+		T(test_counters),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
