@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -136,40 +135,6 @@ const char *tp_owner_name(__u8 owner)
 const char *tp_event_type_name(__u8 type)
 {
 	return tp_name(tp_event_type_names, N(tp_event_type_names), type);
-}
-
-/** tp_proto_name() - "tcp", "udp", "icmp", "icmpv6", "any" (0) or "unknown". */
-const char *tp_proto_name(__u8 proto)
-{
-	switch (proto) {
-	case 0:
-		return "any";
-	case IPPROTO_TCP:
-		return "tcp";
-	case IPPROTO_UDP:
-		return "udp";
-	case IPPROTO_ICMP:
-		return "icmp";
-	case IPPROTO_ICMPV6:
-		return "icmpv6";
-	}
-	return "unknown";
-}
-
-/** tp_proto_parse() - the inverse of tp_proto_name() ("any" is 0). */
-int tp_proto_parse(const char *s, __u8 *proto)
-{
-	static const __u8 protos[] = { 0, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP,
-				       IPPROTO_ICMPV6 };
-	size_t i;
-
-	for (i = 0; i < N(protos); i++) {
-		if (!strcmp(s, tp_proto_name(protos[i]))) {
-			*proto = protos[i];
-			return 0;
-		}
-	}
-	return -EINVAL;
 }
 
 static int tp_parse_name(const char *const *tab, size_t n, size_t first,

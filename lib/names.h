@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Names of the ABI's enumerations, for people (tpctl tables, the loader's
- * logs and metrics).  One table per enum, here and nowhere else.
+ * logs and metrics).  One table per enum, here and nowhere else;
+ * protocols are in addr.h.
  */
 #ifndef TAILPLANE_LIB_NAMES_H
 #define TAILPLANE_LIB_NAMES_H
@@ -14,9 +15,7 @@ const char *tp_ct_state_name(__u8 state);
 const char *tp_verdict_name(__u8 verdict);
 const char *tp_backend_state_name(__u8 state);
 const char *tp_owner_name(__u8 owner);
-const char *tp_proto_name(__u8 proto);
 const char *tp_event_type_name(__u8 type);
-int tp_proto_parse(const char *s, __u8 *proto);
 int tp_verdict_parse(const char *s, __u8 *verdict);
 int tp_backend_state_parse(const char *s, __u8 *state);
 
