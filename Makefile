@@ -9,7 +9,7 @@ ARCH	:= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 
 CFLAGS	?= -O2 -g
-CFLAGS	+= -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+CFLAGS	+= -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation \
 	   -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -I$(OUT)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	   -I$(OUT) -Iinclude -Ibpf
@@ -18,7 +18,8 @@ LDLIBS	:= -lbpf -lelf -lz
 # Debian packages every target needs (build, tests, demo).
 DEB_PKGS := clang llvm bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev \
 	    libmnl-dev libcurl4-openssl-dev libyajl-dev libcmocka-dev pkg-config \
-	    iproute2 wireguard-tools wireguard-go iperf3 nftables iptables
+	    iproute2 wireguard-tools wireguard-go iperf3 nftables iptables \
+	    curl iputils-ping
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_HDRS   := $(wildcard bpf/lib/*.h) $(wildcard include/tailplane/*.h)
@@ -27,23 +28,36 @@ LIB_OBJS   := $(patsubst lib/%.c,$(OUT)/lib/%.o,$(LIB_SRCS))
 TEST_SRCS  := $(wildcard tests/test_*.c)
 TEST_BINS  := $(patsubst tests/%.c,$(OUT)/tests/%,$(TEST_SRCS))
 TEST_SUPPORT := $(patsubst tests/%.c,$(OUT)/tests/%.o,$(filter-out $(TEST_SRCS),$(wildcard tests/*.c)))
+LOADER_SRCS := $(wildcard loader/*.c)
+LOADER_OBJS := $(patsubst loader/%.c,$(OUT)/loader/%.o,$(LOADER_SRCS))
+# the loader minus main(): linked into test programs of its parts
+LOADER_LIB_OBJS := $(filter-out $(OUT)/loader/main.o,$(LOADER_OBJS))
+LOADER_LIBS := -lmnl -lcurl -lyajl
+TPCTL_OBJS := $(patsubst maps-cli/%.c,$(OUT)/maps-cli/%.o,$(wildcard maps-cli/*.c))
+# tpctl minus main(): linked into its unit tests
+TPCTL_CORE := $(filter-out $(OUT)/maps-cli/main.o,$(TPCTL_OBJS))
+PREFIX	?= /usr/local
 
-.PHONY: all deps test demo clean help
+.PHONY: all deps test demo clean help install
 .DELETE_ON_ERROR:
 
-all: $(OUT)/tailplane.bpf.o $(OUT)/tailplane.skel.h $(OUT)/libtailplane.a $(TEST_BINS)
+TOOLS := $(patsubst tests/tools/%.c,$(OUT)/tools/%,$(wildcard tests/tools/*.c))
+
+all: $(OUT)/tailplane.bpf.o $(OUT)/tailplane.skel.h $(OUT)/libtailplane.a \
+     $(OUT)/tailplaned $(OUT)/tpctl $(TEST_BINS) $(TOOLS) $(OUT)/upgrade/tailplaned
 
 help:
 	@echo "make deps     install build and test dependencies (apt-get, idempotent)"
 	@echo "make          build the BPF object, skeleton, library and tests into $(OUT)/"
 	@echo "make test     deps + build + every test; ends with 'N passed, N failed'"
 	@echo "make demo     the sandbox demo (with the loader)"
+	@echo "make install  install tpctl, its man page and bash completion (PREFIX, DESTDIR)"
 	@echo "make clean    remove $(OUT)/"
 
 deps:
 	@scripts/deps.sh $(DEB_PKGS)
 
-$(OUT) $(OUT)/lib $(OUT)/tests:
+$(OUT) $(OUT)/lib $(OUT)/tests $(OUT)/loader $(OUT)/tools $(OUT)/upgrade $(OUT)/maps-cli:
 	@mkdir -p $@
 
 $(OUT)/vmlinux.h: | $(OUT)
@@ -61,19 +75,66 @@ $(OUT)/lib/%.o: lib/%.c $(wildcard lib/*.h) $(wildcard include/tailplane/*.h) | 
 $(OUT)/libtailplane.a: $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
-$(OUT)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(wildcard lib/*.h) $(OUT)/tailplane.skel.h | $(OUT)/tests
-	$(CC) $(CFLAGS) -Itests -c $< -o $@
+$(OUT)/loader/%.o: loader/%.c $(wildcard loader/*.h) $(wildcard lib/*.h) $(wildcard include/tailplane/*.h) $(OUT)/tailplane.skel.h | $(OUT)/loader
+	$(CC) $(CFLAGS) -Iloader -c $< -o $@
 
-$(OUT)/tests/test_%: $(OUT)/tests/test_%.o $(TEST_SUPPORT) $(OUT)/libtailplane.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
+$(OUT)/libtailplaned.a: $(LOADER_LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(OUT)/tailplaned: $(OUT)/loader/main.o $(OUT)/libtailplaned.a $(OUT)/libtailplane.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(LOADER_LIBS)
+
+$(OUT)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(wildcard lib/*.h) $(wildcard loader/*.h) $(OUT)/tailplane.skel.h | $(OUT)/tests
+	$(CC) $(CFLAGS) -Itests -Iloader -c $< -o $@
+
+$(OUT)/tests/test_%: $(OUT)/tests/test_%.o $(TEST_SUPPORT) $(OUT)/libtailplaned.a $(OUT)/libtailplane.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(LOADER_LIBS) -lcmocka
+
+$(OUT)/maps-cli/%.o: maps-cli/%.c $(wildcard maps-cli/*.h) $(wildcard lib/*.h) $(wildcard include/tailplane/*.h) | $(OUT)/maps-cli
+	$(CC) $(CFLAGS) -Imaps-cli -c $< -o $@
+
+$(OUT)/tpctl: $(TPCTL_OBJS) $(OUT)/libtailplane.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lyajl
+
+# tpctl's unit tests link its parser and output code; its map tests run it
+$(OUT)/tests/test_tpctl_parse.o: CFLAGS += -Imaps-cli
+$(OUT)/tests/test_tpctl_parse: $(OUT)/tests/test_tpctl_parse.o $(TPCTL_CORE) $(TEST_SUPPORT) \
+			       $(OUT)/libtailplaned.a $(OUT)/libtailplane.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(LOADER_LIBS) -lcmocka
+$(OUT)/tests/test_tpctl_maps: | $(OUT)/tpctl
+
+# The upgrade test's "next version": the same loader around a program that
+# differs (TP_UPGRADE_VARIANT); only datapath.c embeds the skeleton.
+$(OUT)/upgrade/tailplane.bpf.o: bpf/tailplane.bpf.c $(BPF_HDRS) $(OUT)/vmlinux.h | $(OUT)/upgrade
+	$(CLANG) $(BPF_CFLAGS) -DTP_UPGRADE_VARIANT -c $< -o $@
+
+$(OUT)/upgrade/tailplane.skel.h: $(OUT)/upgrade/tailplane.bpf.o
+	$(BPFTOOL) gen skeleton $< name tailplane > $@
+
+$(OUT)/upgrade/datapath.o: loader/datapath.c $(wildcard loader/*.h) $(OUT)/upgrade/tailplane.skel.h
+	$(CC) $(CFLAGS:-I$(OUT)=) -I$(OUT)/upgrade -Iloader -c $< -o $@
+
+$(OUT)/upgrade/tailplaned: $(OUT)/loader/main.o $(OUT)/upgrade/datapath.o \
+			  $(filter-out $(OUT)/loader/datapath.o,$(LOADER_LIB_OBJS)) $(OUT)/libtailplane.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(LOADER_LIBS)
+
+# traffic tools of the end-to-end tests and the demo
+$(OUT)/tools/%: tests/tools/%.c | $(OUT)/tools
+	$(CC) $(CFLAGS) $< -o $@
 
 test: deps
 	@$(MAKE) --no-print-directory all
 	@tests/run.sh $(OUT)/tests
 
 demo: deps
-	@echo "make demo: the sandbox demo arrives with the loader (tailplaned); not built yet" >&2
-	@exit 1
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh
+
+install: $(OUT)/tpctl
+	install -D -m 0755 $(OUT)/tpctl $(DESTDIR)$(PREFIX)/sbin/tpctl
+	install -D -m 0644 docs/tpctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/tpctl.8
+	install -D -m 0644 deploy/tpctl.bash-completion \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/tpctl
 
 clean:
 	rm -rf $(OUT)

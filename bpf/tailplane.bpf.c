@@ -160,6 +160,12 @@ static __always_inline int tp_stateless(struct __sk_buff *skb, int hook,
 	return TC_ACT_OK;
 }
 
+/* Why a flow's packets are dropped when its verdict is deny. */
+static __always_inline int tp_flow_deny_reason(const struct tp_ct_entry *e, __u16 zone)
+{
+	return zone && e->out_zone && zone != e->out_zone ? TP_DROP_ZONE : TP_DROP_POLICY;
+}
+
 /*
  * Decide a flow again when the policy revision moved since it was decided
  * (packets in the original direction only; replies follow the flow).
@@ -331,7 +337,7 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb, struct tp_pkt 
 		tp_stat_add(TP_STAT_CT_HIT, skb->len);
 		tp_ct_account(e, TP_CT_DIR_ORIG, p, skb->len, now);
 		if (!tp_verdict_allows(tp_recheck(skb, TP_HOOK_FROM_TAILNET, p, e)))
-			return tp_drop(skb, TP_DROP_POLICY);
+			return tp_drop(skb, tp_flow_deny_reason(e, p->tuple.zone));
 		if (!(e->flags & TP_CT_F_DNAT)) {
 			tp_stat_add(TP_STAT_PASS, skb->len);
 			return TC_ACT_OK;
@@ -442,6 +448,10 @@ int tp_from_tailnet(struct __sk_buff *skb)
 	int ret;
 
 	tp_stat_add(TP_STAT_RX_TAILNET, skb->len);
+#ifdef TP_UPGRADE_VARIANT
+	/* test builds only: a program that differs from the release one */
+	bpf_get_prandom_u32();
+#endif
 	ret = tp_parse_skb(skb, &p);
 	switch (ret) {
 	case TP_PARSE_FLOW:
@@ -557,7 +567,7 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 		tp_stat_add(TP_STAT_CT_HIT, skb->len);
 		tp_ct_account(e, TP_CT_DIR_ORIG, p, skb->len, now);
 		if (!tp_verdict_allows(tp_recheck(skb, TP_HOOK_TO_TAILNET, p, e)))
-			return tp_drop(skb, TP_DROP_POLICY);
+			return tp_drop(skb, tp_flow_deny_reason(e, p->tuple.zone));
 		tp_stat_add(TP_STAT_PASS, skb->len);
 		return TC_ACT_OK;
 	}

@@ -62,6 +62,20 @@ int tp_policy_bump_rev(const struct tp_maps *m)
 	return 0;
 }
 
+/*
+ * The entry for exactly @k's prefix.  A lookup returns the longest entry
+ * covering the address no longer than @k's prefix; its own length tells
+ * whether that is @k's.
+ */
+static int tp_identity_get_exact(const struct tp_maps *m,
+				 const struct tp_identity_key *k,
+				 struct tp_identity_val *v)
+{
+	if (bpf_map_lookup_elem(m->identity, k, v))
+		return -ENOENT;
+	return TP_IDENTITY_PLEN(v->plen) == k->prefixlen ? 0 : -ENOENT;
+}
+
 static void tp_identity_key(struct tp_identity_key *k, __u16 zone,
 			    const struct tp_addr *prefix, unsigned int plen)
 {
@@ -88,13 +102,13 @@ int tp_identity_set(const struct tp_maps *m, __u16 zone,
 		    const struct tp_addr *prefix, unsigned int plen, __u32 id,
 		    __u8 owner)
 {
-	struct tp_identity_val v = { .id = id, .owner = owner }, old;
+	struct tp_identity_val v = { .id = id, .owner = owner, .plen = plen }, old;
 	struct tp_identity_key k;
 
 	if (plen > 128 || id == TP_ID_UNKNOWN)
 		return -EINVAL;
 	tp_identity_key(&k, zone, prefix, plen);
-	if (!bpf_map_lookup_elem(m->identity, &k, &old)) {
+	if (!tp_identity_get_exact(m, &k, &old)) {
 		if (old.owner != owner && owner != TP_OWNER_TPCTL)
 			return -EPERM;
 		if (old.id == id && old.owner == owner)
@@ -124,7 +138,7 @@ int tp_identity_del(const struct tp_maps *m, __u16 zone,
 	if (plen > 128)
 		return -EINVAL;
 	tp_identity_key(&k, zone, prefix, plen);
-	if (bpf_map_lookup_elem(m->identity, &k, &old))
+	if (tp_identity_get_exact(m, &k, &old))
 		return -ENOENT;
 	if (owner != TP_OWNER_NONE && old.owner != owner)
 		return -EPERM;

@@ -7,7 +7,8 @@ dir=${1:-build/tests}
 passed=0 failed=0 skipped=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT INT TERM
-for t in "$dir"/test_*; do
+e2e=$(cd "$(dirname "$0")" && pwd)/e2e
+for t in "$dir"/test_* "$e2e"/test_*.sh; do
 	[ -x "$t" ] && [ ! -d "$t" ] || continue
 	case "$t" in *.o) continue ;; esac
 	echo "== $(basename "$t")"

@@ -143,7 +143,7 @@ static __always_inline bool tp_ct_starts_flow(const struct tp_pkt *p)
 		return !(p->tcp_flags & TCP_FLAG_RST);
 	if (p->tuple.proto == IPPROTO_UDP)
 		return true;
-	return p->tuple.sport != 0; /* echo request */
+	return p->icmp_type == (p->ipv6 ? ICMPV6_ECHO_REQUEST : ICMP_ECHO);
 }
 
 /**

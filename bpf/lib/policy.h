@@ -12,7 +12,8 @@
  * Specificity, compared in this order: how many identities the rule names
  * (2, 1, 0); how many protocol/port bits it fixes (l4_plen); a rule for
  * the flow's zone over one for any zone.  At equal specificity deny beats
- * audit beats allow.  No match: the zone's default (allow when the zone
+ * audit beats allow, and among equal verdicts the lower rule id is the one
+ * reported.  No match: the zone's default (allow when the zone
  * has no entry).
  *
  * Zone crossing (the flow enters from one tailnet zone and leaves to
@@ -110,8 +111,9 @@ static __always_inline void tp_policy_decide(const struct tp_policy_query *q,
 			score = ((2 - (i == 3 ? 2 : i ? 1 : 0)) << 8 |
 				 (__u32)v->l4_plen << 1 | (z == 0)) + 1;
 			if (score > best ||
-			    (score == best && tp_verdict_rank(v->verdict) >
-						      tp_verdict_rank(d->verdict))) {
+			    (score == best &&
+			     (tp_verdict_rank(v->verdict) > tp_verdict_rank(d->verdict) ||
+			      (v->verdict == d->verdict && v->rule_id < d->rule_id)))) {
 				best = score;
 				d->rule_id = v->rule_id;
 				d->verdict = v->verdict;

@@ -354,18 +354,22 @@ struct tp_identity_key {
 };
 _Static_assert(sizeof(struct tp_identity_key) == 24, "tp_identity_key size");
 
-#define TP_IDENTITY_PLEN(addr_plen) (32 + (addr_plen))
+#define TP_IDENTITY_PLEN(addr_plen) (32u + (addr_plen))
 
 /**
  * struct tp_identity_val - map tp_identity value.
  * @id:    the identity.
  * @owner: enum tp_owner.
+ * @plen:  the entry's own prefix length (128-bit space): an LPM lookup
+ *         returns the longest covering entry, and this tells userspace
+ *         whether that is the exact prefix it asked for.
  * @pad:   zero.
  */
 struct tp_identity_val {
 	__u32 id;
 	__u8 owner;
-	__u8 pad[3];
+	__u8 plen;
+	__u8 pad[2];
 };
 _Static_assert(sizeof(struct tp_identity_val) == 8, "tp_identity_val size");
 

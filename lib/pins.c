@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The pin root: every map by name, the Maglev table size derived from
+ * tp_maglev's size, an advisory lock that serializes writers, and
+ * messages that say what is wrong with a pin root and how to fix it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <linux/magic.h>
+
+#include <bpf/bpf.h>
+
+#include "maglev.h"
+#include "pins.h"
+
+#define PIN(field, pin) { pin, __builtin_offsetof(struct tp_maps, field) }
+
+/* Every pinned map of the ABI, in abi.h order. */
+const struct tp_pin_map tp_pin_maps[] = {
+	PIN(ifaces, TP_MAP_IFACES),	    PIN(services, TP_MAP_SERVICES),
+	PIN(backends, TP_MAP_BACKENDS),	    PIN(maglev, TP_MAP_MAGLEV),
+	PIN(affinity, TP_MAP_AFFINITY),	    PIN(ct, TP_MAP_CT),
+	PIN(frags, TP_MAP_FRAGS),	    PIN(stats, TP_MAP_STATS),
+	PIN(identity, TP_MAP_IDENTITY),	    PIN(policy, TP_MAP_POLICY),
+	PIN(rules, TP_MAP_RULES),	    PIN(zones, TP_MAP_ZONES),
+	PIN(config, TP_MAP_CONFIG),	    PIN(events, TP_MAP_EVENTS),
+	PIN(rule_stats, TP_MAP_RULE_STATS), PIN(svc_stats, TP_MAP_SVC_STATS),
+	PIN(id_names, TP_MAP_ID_NAMES),
+};
+
+const size_t tp_pin_maps_n = sizeof(tp_pin_maps) / sizeof(tp_pin_maps[0]);
+
+/** tp_pins_map_fd() - the fd of tp_pin_maps[@i] in @m (-1: not open). */
+int tp_pins_map_fd(const struct tp_maps *m, size_t i)
+{
+	return *(const int *)((const char *)m + tp_pin_maps[i].fd_off);
+}
+
+/**
+ * tp_pins_maglev_size() - the Maglev table size of a tp_maglev map.
+ * @maglev_fd: the map.
+ * @size:      entries per table: max_entries / (TP_MAX_SERVICES * 2).
+ *
+ * Return: 0, -EINVAL when the map's size is not two tables per service
+ * of a valid (prime) size, or -errno.
+ */
+int tp_pins_maglev_size(int maglev_fd, __u32 *size)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), per = TP_MAX_SERVICES * 2;
+
+	if (bpf_obj_get_info_by_fd(maglev_fd, &info, &len))
+		return -errno;
+	if (info.max_entries % per ||
+	    !tp_maglev_size_valid(info.max_entries / per))
+		return -EINVAL;
+	*size = info.max_entries / per;
+	return 0;
+}
+
+/**
+ * tp_pins_open() - open every map pinned under @pin_root.
+ * @m:        filled in; close with tp_maps_close().
+ * @pin_root: e.g. TP_PIN_ROOT_DEFAULT.
+ *
+ * The Maglev table size is derived from the pinned tp_maglev.
+ *
+ * Return: 0 or -errno of the first failure (nothing stays open then);
+ * tp_pins_strerror() explains it.
+ */
+int tp_pins_open(struct tp_maps *m, const char *pin_root)
+{
+	char path[PATH_MAX];
+	__u32 maglev_size;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_root, TP_MAP_MAGLEV);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	err = tp_pins_maglev_size(fd, &maglev_size);
+	close(fd);
+	if (err)
+		return err;
+	return tp_maps_open_pinned(m, pin_root, maglev_size);
+}
+
+/**
+ * tp_pins_lock() - take the writers' lock of a pin root.
+ * @pin_root: the pin root directory.
+ *
+ * An exclusive flock on the directory, held until tp_pins_unlock() or
+ * the process ends.  Every writer of the pinned state takes it, so
+ * read-modify-write updates (a service's backend list, a rule group)
+ * never interleave.  Readers do not need it.  Blocks while another
+ * process holds it.
+ *
+ * Return: the lock's fd (>= 0) or -errno.
+ */
+int tp_pins_lock(const char *pin_root)
+{
+	int fd = open(pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX)) {
+		if (errno != EINTR) {
+			int err = -errno;
+
+			close(fd);
+			return err;
+		}
+	}
+	return fd;
+}
+
+/** tp_pins_unlock() - release a lock from tp_pins_lock() (< 0: none). */
+void tp_pins_unlock(int lock_fd)
+{
+	if (lock_fd < 0)
+		return;
+	flock(lock_fd, LOCK_UN);
+	close(lock_fd);
+}
+
+/* The first map of the ABI that is not pinned under @pin_root, or NULL. */
+static const char *tp_pins_first_missing(const char *pin_root)
+{
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < tp_pin_maps_n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_root,
+			 tp_pin_maps[i].name);
+		if (access(path, F_OK))
+			return tp_pin_maps[i].name;
+	}
+	return NULL;
+}
+
+static const char *tp_pins_strerror_noent(const char *pin_root, char *buf,
+					  size_t len)
+{
+	struct statfs fs;
+	const char *missing;
+
+	if (statfs(pin_root, &fs)) {
+		snprintf(buf, len,
+			 "no tailplane maps pinned: %s does not exist; start tailplaned, or give the right --pin-root",
+			 pin_root);
+	} else if (fs.f_type != BPF_FS_MAGIC) {
+		snprintf(buf, len,
+			 "%s is not on a BPF filesystem: mount one (mount -t bpf bpf /sys/fs/bpf) and start tailplaned",
+			 pin_root);
+	} else if ((missing = tp_pins_first_missing(pin_root)) &&
+		   strcmp(missing, tp_pin_maps[0].name)) {
+		snprintf(buf, len,
+			 "map %s is not pinned under %s: the pins are incomplete or from another version; restart tailplaned",
+			 missing, pin_root);
+	} else {
+		snprintf(buf, len,
+			 "no tailplane maps pinned under %s: start tailplaned, or give the right --pin-root",
+			 pin_root);
+	}
+	return buf;
+}
+
+/**
+ * tp_pins_strerror() - why the pins under @pin_root cannot be used, and
+ * what to do about it.
+ * @pin_root: the pin root.
+ * @err:      -errno from tp_pins_open() or tp_pins_lock().
+ * @buf:      room for the message.
+ * @len:      its size.
+ */
+const char *tp_pins_strerror(const char *pin_root, int err, char *buf,
+			     size_t len)
+{
+	switch (-err) {
+	case ENOENT:
+	case ENOTDIR:
+		return tp_pins_strerror_noent(pin_root, buf, len);
+	case EPERM:
+	case EACCES:
+		snprintf(buf, len,
+			 "permission denied on the pinned maps under %s: run tpctl as root (it needs CAP_BPF and access to the pins)",
+			 pin_root);
+		break;
+	case EINVAL:
+		snprintf(buf, len,
+			 "the maps pinned under %s do not have tailplane's layout (tp_maglev is not two tables per service): restart tailplaned",
+			 pin_root);
+		break;
+	default:
+		snprintf(buf, len, "cannot open the pinned maps under %s: %s",
+			 pin_root, strerror(-err));
+	}
+	return buf;
+}
+
+/**
+ * tp_pins_loader_pidfile() - the pid file of the loader serving @pin_root:
+ * TP_LOADER_RUN_DIR/tailplaned.pid for the default pin root, else
+ * tailplaned<pin root with '/' as '_'>.pid (as tailplaned names it).
+ * @pin_root: the pin root.
+ * @buf:      room for the path.
+ * @len:      its size.
+ */
+char *tp_pins_loader_pidfile(const char *pin_root, char *buf, size_t len)
+{
+	char name[PATH_MAX];
+	size_t i;
+
+	if (!strcmp(pin_root, TP_PIN_ROOT_DEFAULT)) {
+		snprintf(buf, len, "%s/tailplaned.pid", TP_LOADER_RUN_DIR);
+		return buf;
+	}
+	snprintf(name, sizeof(name), "%s", pin_root);
+	for (i = 0; name[i]; i++)
+		if (name[i] == '/')
+			name[i] = '_';
+	snprintf(buf, len, "%s/tailplaned%s.pid", TP_LOADER_RUN_DIR, name);
+	return buf;
+}
+
+/**
+ * tp_pins_loader_pid() - the pid of the loader serving @pin_root.
+ * @pin_root: the pin root.
+ *
+ * The loader holds an exclusive flock on its pid file while it runs, so
+ * a pid file that can be locked is stale.
+ *
+ * Return: the pid, 0 when no loader runs, or -errno when its pid file
+ * cannot be read.
+ */
+int tp_pins_loader_pid(const char *pin_root)
+{
+	char path[PATH_MAX], buf[32] = "";
+	ssize_t n;
+	int fd, pid = 0;
+
+	tp_pins_loader_pidfile(pin_root, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!flock(fd, LOCK_SH | LOCK_NB)) {
+		close(fd); /* nobody holds it: stale */
+		return 0;
+	}
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n > 0 && sscanf(buf, "%d", &pid) != 1)
+		pid = 0;
+	close(fd);
+	return pid > 0 ? pid : 0;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The pin root as a whole: opening every pinned map with the Maglev size
+ * the pins imply, the writers' lock, and explaining why the pins cannot
+ * be used.  Shared by tpctl and the loader.
+ */
+#ifndef TAILPLANE_LIB_PINS_H
+#define TAILPLANE_LIB_PINS_H
+
+#include <stddef.h>
+
+#include "maps.h"
+
+/* Where the loader keeps its pid files, one per pin root. */
+#ifndef TP_LOADER_RUN_DIR
+#define TP_LOADER_RUN_DIR "/run/tailplane"
+#endif
+
+/* Subdirectory of the pin root holding the loader's links. */
+#define TP_PIN_LINKS_DIR "links"
+
+/**
+ * struct tp_pin_map - one map of the ABI as pinned.
+ * @name:   its pin (and map) name, TP_MAP_*.
+ * @fd_off: offset of its fd in struct tp_maps.
+ */
+struct tp_pin_map {
+	const char *name;
+	size_t fd_off;
+};
+
+extern const struct tp_pin_map tp_pin_maps[];
+extern const size_t tp_pin_maps_n;
+
+int tp_pins_map_fd(const struct tp_maps *m, size_t i);
+int tp_pins_maglev_size(int maglev_fd, __u32 *size);
+int tp_pins_open(struct tp_maps *m, const char *pin_root);
+int tp_pins_lock(const char *pin_root);
+void tp_pins_unlock(int lock_fd);
+char *tp_pins_loader_pidfile(const char *pin_root, char *buf, size_t len);
+int tp_pins_loader_pid(const char *pin_root);
+const char *tp_pins_strerror(const char *pin_root, int err, char *buf,
+			     size_t len);
+
+#endif /* TAILPLANE_LIB_PINS_H */

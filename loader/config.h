@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * tailplaned's configuration file (JSON; docs/tailplaned.8 has the
+ * schema).  Parsing checks types, ranges and unknown keys; values that
+ * name addresses or identities are kept as text and resolved when applied.
+ */
+#ifndef TAILPLANED_CONFIG_H
+#define TAILPLANED_CONFIG_H
+
+#include <limits.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <linux/types.h>
+
+enum tpd_iface_kind { TPD_IFACE_TAILNET, TPD_IFACE_UPLINK };
+enum tpd_peer_source { TPD_PEERS_NONE, TPD_PEERS_WIREGUARD, TPD_PEERS_TAILSCALE };
+
+struct tpd_iface_cfg {
+	char name[IFNAMSIZ];
+	enum tpd_iface_kind kind;
+	__u16 zone;
+	enum tpd_peer_source peers;
+};
+
+struct tpd_ident_cfg {
+	char cidr[64];
+	__u32 id;
+	char name[48];
+	__u16 zone;
+};
+
+struct tpd_backend_cfg {
+	char addr[64]; /* ADDR:PORT */
+	__u16 weight;
+	__u8 state;
+};
+
+struct tpd_service_cfg {
+	char frontend[72]; /* VIP:PORT/PROTO */
+	__u32 affinity;
+	__u16 zone;
+	struct tpd_backend_cfg *backends;
+	size_t n_backends;
+};
+
+struct tpd_policy_cfg {
+	char from[48];
+	char to[48];
+	char proto[8];
+	char port[16];
+	char verdict[8];
+	__u16 zone;
+};
+
+struct tpd_map_cfg { /* public key or tag -> identity */
+	char key[72];
+	char identity[48];
+};
+
+struct tpd_config {
+	char pin_root[PATH_MAX];
+	__u8 default_policy; /* TP_VERDICT_ALLOW/DENY, 0: leave the zones as they are */
+	struct tpd_iface_cfg *ifaces;
+	size_t n_ifaces;
+	struct tpd_ident_cfg *idents;
+	size_t n_idents;
+	struct tpd_service_cfg *services;
+	size_t n_services;
+	struct tpd_policy_cfg *policies;
+	size_t n_policies;
+	struct tpd_map_cfg *wg_peers;
+	size_t n_wg_peers;
+	struct tpd_map_cfg *ts_tags;
+	size_t n_ts_tags;
+	char ts_socket[PATH_MAX];
+	char wg_sockdir[PATH_MAX];
+	__u32 ct_timeout[6]; /* syn, established, fin, close, udp, icmp */
+	__u32 gc_interval;
+	__u32 maglev_size;
+	__u32 sync_interval;
+	__u32 events_per_sec;
+	__u32 events_burst;
+	char metrics_path[PATH_MAX];
+	__u32 metrics_interval;
+	bool kubernetes; /* a "kubernetes" section was given (not supported yet) */
+};
+
+int tpd_config_load(const char *path, struct tpd_config *cfg, char *err,
+		    size_t errlen);
+int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
+		     size_t errlen);
+void tpd_config_free(struct tpd_config *cfg);
+const struct tpd_iface_cfg *tpd_config_iface(const struct tpd_config *cfg,
+					     const char *name);
+bool tpd_config_knobs_equal(const struct tpd_config *a,
+			    const struct tpd_config *b);
+
+#endif /* TAILPLANED_CONFIG_H */

@@ -1,0 +1,506 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Load, pin, migrate, attach, detach.
+ *
+ * Maps are pinned by name under the pin root.  On load, a pinned map whose
+ * type, key, value, size and flags match the new object's is reused as is
+ * (conntrack, services, NAT survive restarts and upgrades).  One that does
+ * not match is renamed aside, the new map is created and pinned, and the
+ * old entries are copied over when key and value layouts are unchanged
+ * (a resize); otherwise the map is replaced and a warning names it.
+ *
+ * TC programs are attached with tcx links (kernel >= 6.6), pinned under
+ * PIN_ROOT/links/IFNAME-{ingress,egress}; a later start swaps the program
+ * inside the pinned link (bpf_link_update), so there is no instant without
+ * a program.  Older kernels get clsact filters replaced in place.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <linux/if_arp.h>
+#include <linux/magic.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "datapath.h"
+#include "log.h"
+#include "tailplane.skel.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+
+/* Not in libbpf 1.1's headers; stable kernel ABI values. */
+#define TPD_BPF_TCX_INGRESS 46
+#define TPD_BPF_TCX_EGRESS  47
+
+#define TPD_TC_HANDLE 0x7470 /* "tp" */
+#define TPD_TC_PRIO   0x7470
+
+static bool tpd_is_bpffs(const char *path)
+{
+	struct statfs st;
+
+	return !statfs(path, &st) && st.f_type == BPF_FS_MAGIC;
+}
+
+static int tpd_mkdir(const char *path)
+{
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return -errno;
+	if (chmod(path, 0700))
+		return -errno;
+	return 0;
+}
+
+/**
+ * tpd_bpffs_prepare() - make sure @pin_root is a 0700 directory on bpffs,
+ * mounting bpffs at /sys/fs/bpf when nothing is mounted there.
+ *
+ * Return: 0 or -errno.
+ */
+int tpd_bpffs_prepare(const char *pin_root)
+{
+	char links[PATH_MAX];
+	int err;
+
+	if (!tpd_is_bpffs("/sys/fs/bpf")) {
+		if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
+			err = -errno;
+			log_error("cannot mount bpffs on /sys/fs/bpf", "error",
+				  strerror(-err));
+			return err;
+		}
+		log_info("mounted bpffs", "path", "/sys/fs/bpf");
+	}
+	err = tpd_mkdir(pin_root);
+	if (!err && !tpd_is_bpffs(pin_root))
+		err = -ENOTSUP;
+	snprintf(links, sizeof(links), "%s/links", pin_root);
+	err = err ?: tpd_mkdir(links);
+	if (err)
+		log_error("cannot prepare the pin root", "path", pin_root, "error",
+			  strerror(-err));
+	return err;
+}
+
+static void tpd_set_knobs(struct tailplane *skel, const struct tpd_config *cfg)
+{
+	skel->rodata->ct_timeout_syn = cfg->ct_timeout[0];
+	skel->rodata->ct_timeout_established = cfg->ct_timeout[1];
+	skel->rodata->ct_timeout_fin = cfg->ct_timeout[2];
+	skel->rodata->ct_timeout_close = cfg->ct_timeout[3];
+	skel->rodata->ct_timeout_udp = cfg->ct_timeout[4];
+	skel->rodata->ct_timeout_icmp = cfg->ct_timeout[5];
+	skel->rodata->maglev_size = cfg->maglev_size;
+	skel->rodata->events_per_sec = cfg->events_per_sec;
+	skel->rodata->events_burst = cfg->events_burst;
+	bpf_map__set_max_entries(skel->maps.tp_maglev,
+				 TP_MAX_SERVICES * 2 * cfg->maglev_size);
+}
+
+/* Does the pinned map at @path fit @map as libbpf would reuse it? */
+static int tpd_pin_compatible(const char *path, const struct bpf_map *map,
+			      struct bpf_map_info *old)
+{
+	__u32 len = sizeof(*old);
+	int fd, err;
+
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	memset(old, 0, sizeof(*old));
+	err = bpf_obj_get_info_by_fd(fd, old, &len);
+	close(fd);
+	if (err)
+		return -errno;
+	return old->type == bpf_map__type(map) &&
+	       old->key_size == bpf_map__key_size(map) &&
+	       old->value_size == bpf_map__value_size(map) &&
+	       old->max_entries == bpf_map__max_entries(map) &&
+	       old->map_flags == bpf_map__map_flags(map);
+}
+
+/* Copy every entry of @old_fd into @new_fd; returns the count or -errno. */
+static long tpd_copy_entries(int old_fd, int new_fd, const struct bpf_map_info *info)
+{
+	bool percpu = info->type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+		      info->type == BPF_MAP_TYPE_PERCPU_HASH ||
+		      info->type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+	size_t vsize = percpu ? ((info->value_size + 7) & ~7u) * libbpf_num_possible_cpus() :
+				info->value_size;
+	void *key = calloc(1, info->key_size), *next = calloc(1, info->key_size);
+	void *val = calloc(1, vsize);
+	long n = 0;
+	int err = 0;
+	void *prev = NULL;
+
+	if (!key || !next || !val) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (!bpf_map_get_next_key(old_fd, prev, next)) {
+		memcpy(key, next, info->key_size);
+		prev = key;
+		if (bpf_map_lookup_elem(old_fd, key, val))
+			continue;
+		if (bpf_map_update_elem(new_fd, key, val, BPF_ANY)) {
+			err = -errno;
+			if (err != -E2BIG && err != -ENOSPC)
+				break;
+			err = 0; /* smaller map: keep what fits */
+			continue;
+		}
+		n++;
+	}
+out:
+	free(key);
+	free(next);
+	free(val);
+	return err ? err : n;
+}
+
+struct tpd_aside {
+	char path[PATH_MAX];
+	char old[PATH_MAX];
+	struct bpf_map_info info;
+	const struct bpf_map *map;
+};
+
+/* Move pins that do not fit the new object aside; returns their count. */
+static int tpd_pins_aside(struct tailplane *skel, struct tpd_aside *aside, int cap)
+{
+	struct bpf_map *map;
+	const char *path;
+	int n = 0, ok;
+
+	bpf_object__for_each_map(map, skel->obj) {
+		path = bpf_map__pin_path(map);
+		if (!path || access(path, F_OK) || n == cap)
+			continue;
+		ok = tpd_pin_compatible(path, map, &aside[n].info);
+		if (ok == 1)
+			continue;
+		snprintf(aside[n].path, sizeof(aside[n].path), "%s", path);
+		snprintf(aside[n].old, sizeof(aside[n].old), "%s.old", path);
+		unlink(aside[n].old);
+		if (rename(path, aside[n].old)) {
+			log_error("cannot move an incompatible map aside", "map",
+				  bpf_map__name(map), "error", strerror(errno));
+			return -errno;
+		}
+		aside[n].map = map;
+		n++;
+	}
+	return n;
+}
+
+/* Bring entries of maps that were moved aside into their new maps. */
+static void tpd_migrate(struct tpd_aside *aside, int n)
+{
+	char count[32];
+	int i, old_fd;
+	long copied;
+
+	for (i = 0; i < n; i++) {
+		const struct bpf_map *map = aside[i].map;
+
+		old_fd = bpf_obj_get(aside[i].old);
+		if (old_fd < 0)
+			continue;
+		if (aside[i].info.type == bpf_map__type(map) &&
+		    aside[i].info.key_size == bpf_map__key_size(map) &&
+		    aside[i].info.value_size == bpf_map__value_size(map) &&
+		    aside[i].info.type != BPF_MAP_TYPE_RINGBUF) {
+			copied = tpd_copy_entries(old_fd, bpf_map__fd(map), &aside[i].info);
+			snprintf(count, sizeof(count), "%ld", copied);
+			log_info("map migrated to its new size", "map", bpf_map__name(map),
+				 "entries", count);
+		} else {
+			log_warn("map layout changed: replaced, old entries not convertible",
+				 "map", bpf_map__name(map));
+		}
+		close(old_fd);
+		unlink(aside[i].old);
+	}
+}
+
+/* Put moved pins back after a failed load. */
+static void tpd_pins_restore(struct tpd_aside *aside, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (rename(aside[i].old, aside[i].path))
+			log_error("cannot restore a map pin", "path", aside[i].path);
+}
+
+/**
+ * tpd_datapath_load() - load the object, reusing or migrating the pins.
+ * @dp:  filled in.
+ * @cfg: configuration (pin root, knobs).
+ *
+ * Return: 0 or -errno.
+ */
+int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = cfg->pin_root);
+	struct tpd_aside aside[32];
+	int n_aside, err;
+
+	memset(dp, 0, sizeof(*dp));
+	dp->skel = tailplane__open_opts(&opts);
+	if (!dp->skel) {
+		err = -errno;
+		log_error("cannot open the BPF object", "error", strerror(-err));
+		return err;
+	}
+	tpd_set_knobs(dp->skel, cfg);
+	n_aside = tpd_pins_aside(dp->skel, aside, 32);
+	if (n_aside < 0) {
+		err = n_aside;
+		goto fail;
+	}
+	err = tailplane__load(dp->skel);
+	if (err) {
+		log_error("cannot load the BPF object", "error", strerror(-err));
+		tpd_pins_restore(aside, n_aside);
+		goto fail;
+	}
+	tpd_migrate(aside, n_aside);
+	tp_maps_from_object(&dp->maps, dp->skel->obj, cfg->maglev_size);
+	return 0;
+fail:
+	tailplane__destroy(dp->skel);
+	dp->skel = NULL;
+	return err;
+}
+
+void tpd_datapath_close(struct tpd_datapath *dp)
+{
+	tailplane__destroy(dp->skel);
+	dp->skel = NULL;
+}
+
+static bool tpd_iface_is_l3(const char *ifname)
+{
+	char path[128], buf[16] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/type", ifname);
+	f = fopen(path, "r");
+	if (!f)
+		return true;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return atoi(buf) != ARPHRD_ETHER;
+}
+
+static void tpd_link_pin_path(char *path, size_t len, const char *pin_root,
+			      const char *ifname, const char *hook)
+{
+	snprintf(path, len, "%s/links/%s-%s", pin_root, ifname, hook);
+}
+
+/* Attach @prog by a pinned tcx link, swapping it into an existing link. */
+static int tpd_attach_tcx(int prog_fd, int ifindex, int type, const char *pin)
+{
+	int fd, err;
+
+	fd = bpf_obj_get(pin);
+	if (fd >= 0) {
+		err = bpf_link_update(fd, prog_fd, NULL);
+		close(fd);
+		if (!err)
+			return 0;
+		/* the link of a vanished interface: start over */
+		unlink(pin);
+	}
+	fd = bpf_link_create(prog_fd, ifindex, type, NULL);
+	if (fd < 0)
+		return -errno;
+	err = bpf_obj_pin(fd, pin) ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+static int tpd_attach_clsact(int prog_fd, int ifindex, enum bpf_tc_attach_point where)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TPD_TC_HANDLE,
+		    .priority = TPD_TC_PRIO, .prog_fd = prog_fd,
+		    .flags = BPF_TC_F_REPLACE);
+	int err;
+
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST)
+		return err;
+	return bpf_tc_attach(&hook, &opts);
+}
+
+static int tpd_attach_one(struct tpd_datapath *dp, const char *pin_root,
+			  const char *ifname, int ifindex, bool ingress)
+{
+	struct bpf_program *prog = ingress ? dp->skel->progs.tp_from_tailnet :
+					     dp->skel->progs.tp_to_tailnet;
+	char pin[PATH_MAX];
+	int err;
+
+	tpd_link_pin_path(pin, sizeof(pin), pin_root, ifname,
+			  ingress ? "ingress" : "egress");
+	err = tpd_attach_tcx(bpf_program__fd(prog), ifindex,
+			     ingress ? TPD_BPF_TCX_INGRESS : TPD_BPF_TCX_EGRESS, pin);
+	if (!err) {
+		dp->tcx = true;
+		return 0;
+	}
+	if (err != -EINVAL && err != -EOPNOTSUPP && err != -ENOTSUP)
+		return err;
+	return tpd_attach_clsact(bpf_program__fd(prog), ifindex,
+				 ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+}
+
+/**
+ * tpd_iface_attach() - describe an interface to the datapath and attach
+ * its programs.
+ * @dp:      the loaded datapath.
+ * @cfg:     configuration.
+ * @ifc:     the interface's configuration.
+ * @ifindex: its ifindex now.
+ *
+ * Uplinks are only described for now (their programs come with the uplink
+ * and SNAT work).
+ *
+ * Return: 0 or -errno.
+ */
+int tpd_iface_attach(struct tpd_datapath *dp, const struct tpd_config *cfg,
+		     const struct tpd_iface_cfg *ifc, int ifindex)
+{
+	struct tp_iface v = { .zone = ifc->zone };
+	__u32 key = ifindex;
+	int err;
+
+	if (ifc->kind == TPD_IFACE_TAILNET)
+		v.flags |= TP_IFACE_F_TAILNET;
+	else
+		v.flags |= TP_IFACE_F_UPLINK;
+	if (tpd_iface_is_l3(ifc->name))
+		v.flags |= TP_IFACE_F_L3;
+	/* describe it before any program can see its packets */
+	if (bpf_map_update_elem(dp->maps.ifaces, &key, &v, BPF_ANY))
+		return -errno;
+	if (ifc->kind != TPD_IFACE_TAILNET)
+		return 0;
+	err = tpd_attach_one(dp, cfg->pin_root, ifc->name, ifindex, true);
+	err = err ?: tpd_attach_one(dp, cfg->pin_root, ifc->name, ifindex, false);
+	return err;
+}
+
+static void tpd_detach_clsact(int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TPD_TC_HANDLE,
+		    .priority = TPD_TC_PRIO);
+
+	hook.attach_point = BPF_TC_INGRESS;
+	bpf_tc_detach(&hook, &opts);
+	hook.attach_point = BPF_TC_EGRESS;
+	bpf_tc_detach(&hook, &opts);
+}
+
+/**
+ * tpd_iface_detach() - remove an interface's programs and description.
+ * @pin_root: pin root.
+ * @ifname:   its name.
+ * @ifindex:  its ifindex, 0 when it no longer exists.
+ *
+ * Return: 0.
+ */
+int tpd_iface_detach(const char *pin_root, const char *ifname, int ifindex)
+{
+	char pin[PATH_MAX];
+
+	tpd_link_pin_path(pin, sizeof(pin), pin_root, ifname, "ingress");
+	unlink(pin);
+	tpd_link_pin_path(pin, sizeof(pin), pin_root, ifname, "egress");
+	unlink(pin);
+	if (ifindex)
+		tpd_detach_clsact(ifindex);
+	return 0;
+}
+
+/* Remove every pin under @dir (one level). */
+static void tpd_unpin_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' && (!de->d_name[1] || de->d_name[1] == '.'))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (de->d_type == DT_DIR)
+			continue;
+		unlink(path);
+	}
+	closedir(d);
+}
+
+/**
+ * tpd_detach_all() - `tailplaned --detach`: remove the programs from every
+ * interface, and with @purge the maps and the pin root too.
+ *
+ * Return: 0 or -errno.
+ */
+int tpd_detach_all(const struct tpd_config *cfg, bool purge)
+{
+	char links[PATH_MAX];
+	__u32 key, next, *prev = NULL;
+	char path[PATH_MAX];
+	size_t i;
+	int fd;
+
+	snprintf(links, sizeof(links), "%s/links", cfg->pin_root);
+	tpd_unpin_dir(links);
+	for (i = 0; i < cfg->n_ifaces; i++) {
+		int ifindex = if_nametoindex(cfg->ifaces[i].name);
+
+		if (ifindex)
+			tpd_detach_clsact(ifindex);
+	}
+	/* interfaces attached earlier under another configuration */
+	snprintf(path, sizeof(path), "%s/%s", cfg->pin_root, TP_MAP_IFACES);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		while (!bpf_map_get_next_key(fd, prev, &next)) {
+			key = next;
+			prev = &key;
+			tpd_detach_clsact(key);
+		}
+		close(fd);
+	}
+	log_info("detached", "pin_root", cfg->pin_root);
+	if (!purge)
+		return 0;
+	tpd_unpin_dir(cfg->pin_root);
+	rmdir(links);
+	if (rmdir(cfg->pin_root) && errno != ENOENT)
+		return -errno;
+	log_info("purged the pins", "pin_root", cfg->pin_root);
+	return 0;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Loading the datapath object against the pins, and attaching its
+ * programs to interfaces, so that a restart or an upgrade never leaves an
+ * interface without a program and never empties a map.
+ */
+#ifndef TAILPLANED_DATAPATH_H
+#define TAILPLANED_DATAPATH_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "maps.h"
+
+struct tailplane;
+
+/**
+ * struct tpd_datapath - the loaded object.
+ * @skel:  skeleton (programs and maps).
+ * @maps:  map fds (owned by @skel).
+ * @tcx:   the kernel attaches TC programs with tcx links.
+ */
+struct tpd_datapath {
+	struct tailplane *skel;
+	struct tp_maps maps;
+	bool tcx;
+};
+
+int tpd_bpffs_prepare(const char *pin_root);
+int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg);
+void tpd_datapath_close(struct tpd_datapath *dp);
+int tpd_iface_attach(struct tpd_datapath *dp, const struct tpd_config *cfg,
+		     const struct tpd_iface_cfg *ifc, int ifindex);
+int tpd_iface_detach(const char *pin_root, const char *ifname, int ifindex);
+int tpd_detach_all(const struct tpd_config *cfg, bool purge);
+
+#endif /* TAILPLANED_DATAPATH_H */

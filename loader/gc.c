@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Conntrack GC.  The datapath treats an expired entry as absent, so GC
+ * only frees room; it reads the table in batches (bpf_map_lookup_batch)
+ * and deletes in batches, never holding anything the datapath waits on.
+ * Deleted: expired flow entries with their reply keys, and reply keys
+ * whose flow is gone, expired or points elsewhere.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <bpf/bpf.h>
+
+#include "gc.h"
+
+#define TPD_GC_BATCH 1024
+
+/** tpd_monotonic_ns() - CLOCK_MONOTONIC in ns, the datapath's clock. */
+__u64 tpd_monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+struct tpd_gc_batch {
+	struct tp_ct_key keys[TPD_GC_BATCH];
+	struct tp_ct_entry vals[TPD_GC_BATCH];
+	struct tp_ct_key dead[2 * TPD_GC_BATCH];
+	__u32 n_dead;
+};
+
+static bool tpd_key_eq(const struct tp_ct_key *a, const struct tp_ct_key *b)
+{
+	return !memcmp(a, b, sizeof(*a));
+}
+
+/* Is the reply-key entry @k (pointing at @flow_key) an orphan? */
+static bool tpd_reply_key_dead(const struct tp_maps *m, const struct tp_ct_key *k,
+			       const struct tp_ct_key *flow_key, __u64 now)
+{
+	struct tp_ct_entry flow;
+
+	if (bpf_map_lookup_elem(m->ct, flow_key, &flow))
+		return true;
+	return (flow.flags & TP_CT_F_REPLY_KEY) || flow.expires_ns <= now ||
+	       !tpd_key_eq(&flow.peer, k);
+}
+
+static void tpd_gc_judge(const struct tp_maps *m, struct tpd_gc_batch *b, __u32 n,
+			 __u64 now, struct tpd_gc_result *res)
+{
+	__u32 i;
+
+	for (i = 0; i < n; i++) {
+		const struct tp_ct_entry *e = &b->vals[i];
+
+		res->ct_entries++;
+		if (e->flags & TP_CT_F_REPLY_KEY) {
+			if (tpd_reply_key_dead(m, &b->keys[i], &e->peer, now))
+				b->dead[b->n_dead++] = b->keys[i];
+			continue;
+		}
+		if (e->expires_ns > now) {
+			res->ct_flows++;
+			continue;
+		}
+		b->dead[b->n_dead++] = b->keys[i];
+		b->dead[b->n_dead++] = e->peer;
+	}
+}
+
+static void tpd_gc_delete(const struct tp_maps *m, struct tpd_gc_batch *b,
+			  struct tpd_gc_result *res)
+{
+	__u32 i, count = b->n_dead;
+
+	if (!count)
+		return;
+	if (!bpf_map_delete_batch(m->ct, b->dead, &count, NULL)) {
+		res->ct_deleted += count;
+	} else {
+		/*
+		 * A key already gone (a reply key listed twice, or evicted
+		 * meanwhile) stops the batch after @count deletions: finish
+		 * the rest one by one.
+		 */
+		res->ct_deleted += count;
+		for (i = count; i < b->n_dead; i++)
+			if (!bpf_map_delete_elem(m->ct, &b->dead[i]))
+				res->ct_deleted++;
+	}
+	b->n_dead = 0;
+}
+
+/* The same walk without batch operations (kernels or maps without them). */
+static int tpd_gc_ct_slow(const struct tp_maps *m, struct tpd_gc_batch *b,
+			  __u64 now, struct tpd_gc_result *res)
+{
+	struct tp_ct_key k, next, *prev = NULL;
+	__u32 n = 0;
+
+	while (!bpf_map_get_next_key(m->ct, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(m->ct, &k, &b->vals[n]))
+			continue;
+		b->keys[n++] = k;
+		if (n == TPD_GC_BATCH) {
+			tpd_gc_judge(m, b, n, now, res);
+			tpd_gc_delete(m, b, res);
+			n = 0;
+		}
+	}
+	tpd_gc_judge(m, b, n, now, res);
+	tpd_gc_delete(m, b, res);
+	return 0;
+}
+
+static int tpd_gc_ct(const struct tp_maps *m, __u64 now, struct tpd_gc_result *res)
+{
+	struct tpd_gc_batch *b = calloc(1, sizeof(*b));
+	__u32 token = 0, count;
+	bool first = true;
+	int err;
+
+	if (!b)
+		return -ENOMEM;
+	for (;;) {
+		count = TPD_GC_BATCH;
+		err = bpf_map_lookup_batch(m->ct, first ? NULL : &token, &token,
+					   b->keys, b->vals, &count, NULL);
+		if (err && errno != ENOENT) {
+			err = -errno;
+			break;
+		}
+		first = false;
+		tpd_gc_judge(m, b, count, now, res);
+		tpd_gc_delete(m, b, res);
+		if (err)
+			break; /* ENOENT: that was the last batch */
+	}
+	if (err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUP) {
+		memset(res, 0, sizeof(*res));
+		err = tpd_gc_ct_slow(m, b, now, res);
+	} else if (err == -ENOENT) {
+		err = 0;
+	}
+	free(b);
+	return err;
+}
+
+static void tpd_gc_frags(const struct tp_maps *m, __u64 now, __u32 timeout,
+			 struct tpd_gc_result *res)
+{
+	struct tp_frag_key k, next, *prev = NULL, dead[256];
+	struct tp_frag f;
+	int n = 0, i;
+
+	while (!bpf_map_get_next_key(m->frags, prev, &next) && n < 256) {
+		k = next;
+		prev = &k;
+		if (!bpf_map_lookup_elem(m->frags, &k, &f) &&
+		    now - f.seen_ns >= (__u64)timeout * 1000000000ULL)
+			dead[n++] = k;
+	}
+	for (i = 0; i < n; i++)
+		if (!bpf_map_delete_elem(m->frags, &dead[i]))
+			res->frags_deleted++;
+}
+
+/**
+ * tpd_gc() - one GC pass over conntrack and the fragment records.
+ * @m:            maps.
+ * @now_ns:       CLOCK_MONOTONIC now.
+ * @frag_timeout: seconds a fragment record lives.
+ * @res:          what it found and deleted.
+ *
+ * Return: 0 or -errno.
+ */
+int tpd_gc(const struct tp_maps *m, __u64 now_ns, __u32 frag_timeout,
+	   struct tpd_gc_result *res)
+{
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	err = tpd_gc_ct(m, now_ns, res);
+	tpd_gc_frags(m, now_ns, frag_timeout, res);
+	return err;
+}

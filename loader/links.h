@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Interfaces coming and going: RTNLGRP_LINK over rtnetlink with libmnl. */
+#ifndef TAILPLANED_LINKS_H
+#define TAILPLANED_LINKS_H
+
+#include <net/if.h>
+#include <stdbool.h>
+
+struct mnl_socket;
+
+/**
+ * struct tpd_link_event - one link message.
+ * @ifindex: the interface.
+ * @name:    its name.
+ * @up:      RTM_NEWLINK (exists); false for RTM_DELLINK.
+ */
+struct tpd_link_event {
+	int ifindex;
+	char name[IFNAMSIZ];
+	bool up;
+};
+
+typedef void (*tpd_link_cb)(const struct tpd_link_event *ev, void *ctx);
+
+struct mnl_socket *tpd_links_open(void);
+int tpd_links_fd(struct mnl_socket *nl);
+int tpd_links_read(struct mnl_socket *nl, tpd_link_cb cb, void *ctx);
+void tpd_links_close(struct mnl_socket *nl);
+
+#endif /* TAILPLANED_LINKS_H */

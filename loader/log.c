@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <yajl/yajl_gen.h>
+
+#include "log.h"
+
+enum tpd_log_level tpd_log_min = TPD_LOG_INFO;
+
+static const char *const tpd_level_names[] = { "debug", "info", "warn", "error" };
+
+/** tpd_log_level_parse() - "debug", "info", "warn" or "error". */
+int tpd_log_level_parse(const char *s, enum tpd_log_level *level)
+{
+	int i;
+
+	for (i = 0; i <= TPD_LOG_ERROR; i++) {
+		if (!strcmp(s, tpd_level_names[i])) {
+			*level = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void tpd_gen_str(yajl_gen g, const char *s)
+{
+	yajl_gen_string(g, (const unsigned char *)s, strlen(s));
+}
+
+/**
+ * tpd_log() - write one log line.
+ * @level: severity; lines below tpd_log_min are dropped.
+ * @msg:   the message.
+ * @...:   key, value, key, value, ..., NULL (all strings).
+ */
+void tpd_log(enum tpd_log_level level, const char *msg, ...)
+{
+	const unsigned char *buf;
+	struct timespec ts;
+	char stamp[40];
+	const char *k, *v;
+	size_t len;
+	struct tm tm;
+	yajl_gen g;
+	va_list ap;
+
+	if (level < tpd_log_min)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp), ".%03ldZ",
+		 ts.tv_nsec / 1000000);
+
+	g = yajl_gen_alloc(NULL);
+	if (!g)
+		return;
+	yajl_gen_map_open(g);
+	tpd_gen_str(g, "ts");
+	tpd_gen_str(g, stamp);
+	tpd_gen_str(g, "level");
+	tpd_gen_str(g, tpd_level_names[level]);
+	tpd_gen_str(g, "msg");
+	tpd_gen_str(g, msg);
+	va_start(ap, msg);
+	while ((k = va_arg(ap, const char *))) {
+		v = va_arg(ap, const char *);
+		tpd_gen_str(g, k);
+		tpd_gen_str(g, v ? v : "");
+	}
+	va_end(ap);
+	yajl_gen_map_close(g);
+	if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok)
+		fprintf(stderr, "%.*s\n", (int)len, buf);
+	yajl_gen_free(g);
+}

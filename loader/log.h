@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * JSON logs on stderr, one object per line:
+ *   {"ts":"2026-11-21T23:59:01.123Z","level":"info","msg":"...","iface":"wg0"}
+ * Extra fields come as NULL-terminated key/value string pairs.
+ */
+#ifndef TAILPLANED_LOG_H
+#define TAILPLANED_LOG_H
+
+enum tpd_log_level {
+	TPD_LOG_DEBUG = 0,
+	TPD_LOG_INFO = 1,
+	TPD_LOG_WARN = 2,
+	TPD_LOG_ERROR = 3,
+};
+
+extern enum tpd_log_level tpd_log_min;
+
+int tpd_log_level_parse(const char *s, enum tpd_log_level *level);
+void tpd_log(enum tpd_log_level level, const char *msg, ...)
+	__attribute__((sentinel));
+
+#define log_debug(...) tpd_log(TPD_LOG_DEBUG, __VA_ARGS__, NULL)
+#define log_info(...)  tpd_log(TPD_LOG_INFO, __VA_ARGS__, NULL)
+#define log_warn(...)  tpd_log(TPD_LOG_WARN, __VA_ARGS__, NULL)
+#define log_error(...) tpd_log(TPD_LOG_ERROR, __VA_ARGS__, NULL)
+
+#endif /* TAILPLANED_LOG_H */

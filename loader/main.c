@@ -1,0 +1,673 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * tailplaned: load and attach the datapath, keep its maps in sync with the
+ * configuration and the peer sources, collect garbage, write metrics.
+ *
+ * It is never the reason a packet is dropped: programs and maps stay when
+ * it exits or crashes, a restart swaps programs in place and reuses the
+ * maps, and a source that fails to answer keeps its last entries.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "config.h"
+#include "datapath.h"
+#include "gc.h"
+#include "identity.h"
+#include "links.h"
+#include "log.h"
+#include "metrics.h"
+#include "peers.h"
+#include "pins.h"
+#include "service.h"
+#include "sync.h"
+
+#define TPD_VERSION "0.1.0"
+#define TPD_RUN_DIR "/run/tailplane"
+
+struct tpd {
+	const char *config_path;
+	struct tpd_config cfg;
+	struct tpd_datapath dp;
+	int *ifindex; /* per cfg.ifaces: attached ifindex, 0 if not */
+	int lock_fd;
+	struct mnl_socket *links;
+	struct tpd_source_state src[TPD_SRC_MAX];
+	struct tpd_gc_result gc;
+	time_t next_sync, next_gc, next_metrics;
+	bool once;
+};
+
+static int tpd_libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t len;
+
+	if (level == LIBBPF_DEBUG && tpd_log_min > TPD_LOG_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	len = strlen(buf);
+	if (len && buf[len - 1] == '\n')
+		buf[len - 1] = 0;
+	tpd_log(level == LIBBPF_WARN ? TPD_LOG_WARN : TPD_LOG_DEBUG, "libbpf",
+		"detail", buf, NULL);
+	return 0;
+}
+
+/* ---- single instance ---------------------------------------------------------- */
+
+static void tpd_lock_path(const char *pin_root, char *path, size_t len)
+{
+	char name[200];
+	size_t i;
+
+	if (!strcmp(pin_root, TP_PIN_ROOT_DEFAULT)) {
+		snprintf(path, len, "%s/tailplaned.pid", TPD_RUN_DIR);
+		return;
+	}
+	snprintf(name, sizeof(name), "%s", pin_root);
+	for (i = 0; name[i]; i++)
+		if (name[i] == '/')
+			name[i] = '_';
+	snprintf(path, len, "%s/tailplaned%s.pid", TPD_RUN_DIR, name);
+}
+
+/* One instance per pin root: a locked pid file; returns its fd or -errno. */
+static int tpd_instance_lock(const char *pin_root)
+{
+	char path[PATH_MAX], pid[32];
+	int fd;
+
+	mkdir(TPD_RUN_DIR, 0755);
+	tpd_lock_path(pin_root, path, sizeof(path));
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		close(fd);
+		return -EBUSY;
+	}
+	snprintf(pid, sizeof(pid), "%d\n", getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, pid, strlen(pid), 0) < 0) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+static void tpd_instance_unlock(int fd, const char *pin_root)
+{
+	char path[PATH_MAX];
+
+	if (fd < 0)
+		return;
+	tpd_lock_path(pin_root, path, sizeof(path));
+	unlink(path);
+	close(fd);
+}
+
+/* ---- interfaces ------------------------------------------------------------------ */
+
+static void tpd_attach_iface(struct tpd *t, size_t i, int ifindex)
+{
+	const struct tpd_iface_cfg *ifc = &t->cfg.ifaces[i];
+	char idx[16];
+	int err;
+
+	snprintf(idx, sizeof(idx), "%d", ifindex);
+	err = tpd_iface_attach(&t->dp, &t->cfg, ifc, ifindex);
+	if (err) {
+		log_error("cannot attach", "iface", ifc->name, "error", strerror(-err));
+		t->ifindex[i] = 0;
+		return;
+	}
+	t->ifindex[i] = ifindex;
+	log_info("attached", "iface", ifc->name, "ifindex", idx, "mode",
+		 ifc->kind != TPD_IFACE_TAILNET ? "described" :
+		 t->dp.tcx ? "tcx" : "clsact");
+}
+
+static void tpd_forget_iface(struct tpd *t, size_t i)
+{
+	__u32 key = t->ifindex[i];
+
+	if (key)
+		bpf_map_delete_elem(t->dp.maps.ifaces, &key);
+	tpd_iface_detach(t->cfg.pin_root, t->cfg.ifaces[i].name, 0);
+	t->ifindex[i] = 0;
+	log_info("interface gone, forgotten", "iface", t->cfg.ifaces[i].name);
+}
+
+/* Attach every configured interface that exists now. */
+static void tpd_attach_present(struct tpd *t)
+{
+	size_t i;
+	int ifindex;
+
+	for (i = 0; i < t->cfg.n_ifaces; i++) {
+		ifindex = if_nametoindex(t->cfg.ifaces[i].name);
+		if (ifindex)
+			tpd_attach_iface(t, i, ifindex);
+		else if (!t->ifindex[i])
+			log_info("interface not present yet; attached when it appears",
+				 "iface", t->cfg.ifaces[i].name);
+	}
+}
+
+static void tpd_on_link(const struct tpd_link_event *ev, void *ctx)
+{
+	struct tpd *t = ctx;
+	size_t i;
+
+	for (i = 0; i < t->cfg.n_ifaces; i++) {
+		if (strcmp(t->cfg.ifaces[i].name, ev->name))
+			continue;
+		if (ev->up && t->ifindex[i] != ev->ifindex) {
+			if (t->ifindex[i])
+				tpd_forget_iface(t, i);
+			tpd_attach_iface(t, i, ev->ifindex);
+			t->next_sync = 0; /* its peers now */
+		} else if (!ev->up && t->ifindex[i] == ev->ifindex) {
+			tpd_forget_iface(t, i);
+			t->next_sync = 0;
+		}
+	}
+}
+
+/* ---- syncs ------------------------------------------------------------------------ */
+
+/* Rules mapping peers of @source to identities, from the configuration. */
+static size_t tpd_peer_rules(struct tpd *t, enum tpd_peer_source source,
+			     struct tp_peer_rule *rules, size_t cap)
+{
+	const struct tpd_map_cfg *map = source == TPD_PEERS_WIREGUARD ? t->cfg.wg_peers :
+									t->cfg.ts_tags;
+	size_t n_map = source == TPD_PEERS_WIREGUARD ? t->cfg.n_wg_peers : t->cfg.n_ts_tags;
+	size_t i, n = 0;
+
+	for (i = 0; i < n_map && n < cap; i++) {
+		__u32 id;
+
+		if (tpd_resolve_identity(&t->dp.maps, &t->cfg, map[i].identity, &id) || !id) {
+			log_warn("unknown identity in a peer mapping, ignored", "key",
+				 map[i].key, "identity", map[i].identity);
+			continue;
+		}
+		rules[n].match = source == TPD_PEERS_WIREGUARD ? TP_PEER_MATCH_KEY :
+				 strncmp(map[i].key, "tag:", 4) ? TP_PEER_MATCH_USER :
+								 TP_PEER_MATCH_TAG;
+		rules[n].value = map[i].key;
+		rules[n].id = id;
+		n++;
+	}
+	return n;
+}
+
+static int tpd_fetch_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
+			   struct tp_peer_list *peers)
+{
+	char *body = NULL;
+	size_t len = 0;
+	int err;
+
+	if (ifc->peers == TPD_PEERS_WIREGUARD) {
+		err = tp_wg_genl_dump(ifc->name, peers);
+		if (err == -ENOENT || err == -EOPNOTSUPP || err == -ENODEV)
+			err = tp_wg_uapi_dump(ifc->name, t->cfg.wg_sockdir, peers);
+		return err;
+	}
+	err = tp_ts_fetch_status(t->cfg.ts_socket, &body, &len);
+	if (!err)
+		err = tp_ts_parse_status(body, len, peers);
+	free(body);
+	return err;
+}
+
+/* Append @ifc's identity entries to @all; -errno when its source failed. */
+static int tpd_collect_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
+			     struct tp_ident_entry **all, size_t *n_all)
+{
+	struct tp_peer_rule rules[256];
+	struct tp_peer_list peers = {};
+	struct tp_ident_entry *ents = NULL;
+	size_t n_rules, n = 0, conflicts = 0;
+	void *grown;
+	int err;
+
+	err = tpd_fetch_peers(t, ifc, &peers);
+	if (err) {
+		log_warn("peer source failed; keeping its entries", "iface", ifc->name,
+			 "error", tp_peer_last_error());
+		return err;
+	}
+	n_rules = tpd_peer_rules(t, ifc->peers, rules, 256);
+	err = tp_peers_to_identities(&peers, ifc->zone, rules, n_rules, TP_ID_TAILNET,
+				     &ents, &n, &conflicts);
+	tp_peer_list_free(&peers);
+	if (err)
+		return err;
+	if (conflicts)
+		log_warn("peers claim the same prefix; the first keeps it", "iface",
+			 ifc->name);
+	grown = realloc(*all, (*n_all + n + 1) * sizeof(**all));
+	if (!grown) {
+		free(ents);
+		return -ENOMEM;
+	}
+	*all = grown;
+	memcpy(*all + *n_all, ents, n * sizeof(*ents));
+	*n_all += n;
+	free(ents);
+	return 0;
+}
+
+static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
+{
+	enum tpd_source s = source == TPD_PEERS_WIREGUARD ? TPD_SRC_WIREGUARD :
+							    TPD_SRC_TAILSCALE;
+	__u8 owner = source == TPD_PEERS_WIREGUARD ? TP_OWNER_WIREGUARD : TP_OWNER_TAILSCALE;
+	struct tpd_sync_result res = {};
+	struct tp_ident_entry *all = NULL;
+	size_t i, n_all = 0;
+	bool used = false;
+	int err = 0, lock;
+
+	for (i = 0; i < t->cfg.n_ifaces && !err; i++) {
+		if (t->cfg.ifaces[i].peers != source || !t->ifindex[i])
+			continue;
+		used = true;
+		err = tpd_collect_peers(t, &t->cfg.ifaces[i], &all, &n_all);
+	}
+	if (!used && !t->src[s].entries && !t->src[s].syncs) {
+		free(all);
+		return;
+	}
+	t->src[s].syncs++;
+	if (err) {
+		/* a source that did not answer keeps what it had */
+		t->src[s].errors++;
+		free(all);
+		return;
+	}
+	lock = tp_pins_lock(t->cfg.pin_root);
+	err = tpd_sync_identities(&t->dp.maps, owner, all, n_all, &res);
+	tp_pins_unlock(lock);
+	free(all);
+	if (err) {
+		t->src[s].errors++;
+		return;
+	}
+	t->src[s].last_ok = time(NULL);
+	t->src[s].entries = n_all;
+	if (res.added || res.changed || res.removed) {
+		char a[16], c[16], r[16];
+
+		snprintf(a, sizeof(a), "%u", res.added);
+		snprintf(c, sizeof(c), "%u", res.changed);
+		snprintf(r, sizeof(r), "%u", res.removed);
+		log_info("peers synced", "source", tpd_source_name(s), "added", a,
+			 "changed", c, "removed", r);
+	}
+}
+
+static void tpd_sync_static_now(struct tpd *t)
+{
+	struct tpd_sync_result res = {};
+	char buf[64];
+	int lock, err;
+
+	t->src[TPD_SRC_STATIC].syncs++;
+	lock = tp_pins_lock(t->cfg.pin_root);
+	err = tpd_sync_static(&t->dp.maps, &t->cfg, &res);
+	tp_pins_unlock(lock);
+	if (err || res.errors)
+		t->src[TPD_SRC_STATIC].errors++;
+	else
+		t->src[TPD_SRC_STATIC].last_ok = time(NULL);
+	snprintf(buf, sizeof(buf), "+%u ~%u -%u conflicts %u errors %u", res.added,
+		 res.changed, res.removed, res.conflicts, res.errors);
+	log_info("configuration applied", "result", buf);
+}
+
+static void tpd_housekeeping(struct tpd *t, time_t now)
+{
+	char a[32], b[32];
+
+	if (now >= t->next_sync) {
+		tpd_sync_source(t, TPD_PEERS_WIREGUARD);
+		tpd_sync_source(t, TPD_PEERS_TAILSCALE);
+		t->next_sync = now + t->cfg.sync_interval;
+	}
+	if (now >= t->next_gc) {
+		if (tpd_gc(&t->dp.maps, tpd_monotonic_ns(), TP_FRAG_TIMEOUT, &t->gc))
+			log_warn("conntrack GC failed");
+		if (t->gc.ct_deleted) {
+			snprintf(a, sizeof(a), "%lu", t->gc.ct_deleted);
+			snprintf(b, sizeof(b), "%lu", t->gc.ct_flows);
+			log_debug("conntrack GC", "deleted", a, "flows", b);
+		}
+		t->next_gc = now + t->cfg.gc_interval;
+	}
+	if (t->cfg.metrics_path[0] && now >= t->next_metrics) {
+		if (tpd_metrics_write(t->cfg.metrics_path, &t->dp.maps, &t->gc, t->src))
+			log_warn("cannot write metrics", "path", t->cfg.metrics_path);
+		t->next_metrics = now + t->cfg.metrics_interval;
+	}
+}
+
+/* ---- reload ---------------------------------------------------------------------- */
+
+/* After a Maglev size change every table must be rebuilt at the new size. */
+static void tpd_rebuild_services(struct tpd *t)
+{
+	struct tp_svc_key k, next, *prev = NULL;
+	struct tp_backend_spec *bs = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bs));
+	struct tp_backend *bes = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bes));
+	__u32 ids[TP_MAX_SVC_BACKENDS];
+	struct tp_svc_spec spec;
+	struct tp_svc svc;
+	int n, i;
+
+	while (bs && bes && !bpf_map_get_next_key(t->dp.maps.services, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(t->dp.maps.services, &k, &svc))
+			continue;
+		n = tp_service_backends(&t->dp.maps, svc.id, ids, bes, TP_MAX_SVC_BACKENDS);
+		for (i = 0; i < n && i < TP_MAX_SVC_BACKENDS; i++) {
+			bs[i].addr = bes[i].addr;
+			bs[i].port = bes[i].port;
+			bs[i].weight = bes[i].weight;
+			bs[i].state = bes[i].state;
+		}
+		spec = (struct tp_svc_spec){ .flags = svc.flags, .zone = svc.zone,
+					     .affinity_timeout = svc.affinity_timeout,
+					     .owner = svc.owner };
+		tp_service_set(&t->dp.maps, &k, &spec, bs, n);
+	}
+	free(bs);
+	free(bes);
+}
+
+/* Load a new object (same pins), move every attachment to it. */
+static int tpd_reload_programs(struct tpd *t, bool maglev_changed)
+{
+	struct tpd_datapath old = t->dp;
+	size_t i;
+	int err;
+
+	err = tpd_datapath_load(&t->dp, &t->cfg);
+	if (err) {
+		t->dp = old;
+		return err;
+	}
+	if (maglev_changed)
+		tpd_rebuild_services(t);
+	for (i = 0; i < t->cfg.n_ifaces; i++)
+		if (t->ifindex[i])
+			tpd_attach_iface(t, i, t->ifindex[i]);
+	tpd_datapath_close(&old);
+	return 0;
+}
+
+static void tpd_reload(struct tpd *t)
+{
+	struct tpd_config cfg;
+	char err[256];
+	int *ifindex;
+	size_t i, j;
+	bool knobs, maglev;
+
+	if (tpd_config_load(t->config_path, &cfg, err, sizeof(err))) {
+		log_error("reload: configuration rejected, keeping the old one",
+			  "error", err);
+		tpd_config_free(&cfg);
+		return;
+	}
+	if (strcmp(cfg.pin_root, t->cfg.pin_root)) {
+		log_error("reload: pin_root cannot change while running; restart instead");
+		tpd_config_free(&cfg);
+		return;
+	}
+	ifindex = calloc(cfg.n_ifaces + 1, sizeof(*ifindex));
+	if (!ifindex) {
+		tpd_config_free(&cfg);
+		return;
+	}
+	/* interfaces that left the configuration */
+	for (i = 0; i < t->cfg.n_ifaces; i++) {
+		const struct tpd_iface_cfg *now = tpd_config_iface(&cfg, t->cfg.ifaces[i].name);
+
+		if (!now && t->ifindex[i])
+			tpd_forget_iface(t, i);
+		for (j = 0; now && j < cfg.n_ifaces; j++)
+			if (&cfg.ifaces[j] == now)
+				ifindex[j] = t->ifindex[i];
+	}
+	knobs = !tpd_config_knobs_equal(&cfg, &t->cfg);
+	maglev = cfg.maglev_size != t->cfg.maglev_size;
+	tpd_config_free(&t->cfg);
+	free(t->ifindex);
+	t->cfg = cfg;
+	t->ifindex = ifindex;
+	if (knobs && tpd_reload_programs(t, maglev))
+		log_error("reload: new programs failed to load; the old ones stay");
+	tpd_attach_present(t);
+	tpd_sync_static_now(t);
+	t->next_sync = 0;
+	log_info("reloaded", "config", t->config_path);
+}
+
+/* ---- main ------------------------------------------------------------------------- */
+
+static int tpd_signalfd(void)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static int tpd_run(struct tpd *t)
+{
+	struct pollfd pfd[2];
+	struct signalfd_siginfo si;
+	int sfd = tpd_signalfd(), n;
+
+	pfd[0].fd = sfd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = t->links ? tpd_links_fd(t->links) : -1;
+	pfd[1].events = POLLIN;
+	for (;;) {
+		tpd_housekeeping(t, time(NULL));
+		n = poll(pfd, 2, 1000);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents & POLLIN) {
+			if (tpd_links_read(t->links, tpd_on_link, t) == -ENOBUFS)
+				tpd_attach_present(t); /* lost events: look again */
+		}
+		if (!(pfd[0].revents & POLLIN))
+			continue;
+		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGHUP) {
+				tpd_reload(t);
+			} else {
+				log_info("exiting; programs and maps stay in place");
+				close(sfd);
+				return 0;
+			}
+		}
+	}
+	close(sfd);
+	return 1;
+}
+
+static void tpd_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: tailplaned --config FILE [--log-level LEVEL] [--once]\n"
+		"       tailplaned --config FILE --detach [--purge]\n"
+		"       tailplaned --pin-root DIR --detach [--purge]\n"
+		"\n"
+		"  -c, --config FILE     JSON configuration (see tailplaned(8))\n"
+		"  -l, --log-level LVL   debug, info, warn or error (default info)\n"
+		"      --once            load, attach, sync once, and exit\n"
+		"  -d, --detach          remove the programs from every interface\n"
+		"      --purge           with --detach: remove the pinned maps too\n"
+		"      --pin-root DIR    pin root for --detach without a config\n"
+		"  -V, --version         print the version\n"
+		"  -h, --help            this text\n");
+}
+
+static int tpd_detach_cmd(struct tpd *t, bool purge)
+{
+	int lock = tpd_instance_lock(t->cfg.pin_root);
+
+	if (lock == -EBUSY) {
+		log_error("tailplaned is running for this pin root; stop it first");
+		return 1;
+	}
+	if (tpd_detach_all(&t->cfg, purge))
+		return 1;
+	tpd_instance_unlock(lock, t->cfg.pin_root);
+	return 0;
+}
+
+static int tpd_start(struct tpd *t)
+{
+	t->lock_fd = tpd_instance_lock(t->cfg.pin_root);
+	if (t->lock_fd < 0) {
+		log_error(t->lock_fd == -EBUSY ? "another tailplaned runs for this pin root" :
+						 "cannot take the instance lock",
+			  "pin_root", t->cfg.pin_root);
+		return -1;
+	}
+	if (tpd_bpffs_prepare(t->cfg.pin_root) || tpd_datapath_load(&t->dp, &t->cfg))
+		return -1;
+	t->ifindex = calloc(t->cfg.n_ifaces + 1, sizeof(*t->ifindex));
+	if (!t->ifindex)
+		return -1;
+	if (t->cfg.kubernetes)
+		log_warn("the kubernetes source is not supported yet; section ignored");
+	t->links = tpd_links_open();
+	if (!t->links)
+		log_warn("no link events; interfaces that appear later need a SIGHUP");
+	tpd_attach_present(t);
+	tpd_sync_static_now(t);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "detach", no_argument, NULL, 'd' },
+		{ "purge", no_argument, NULL, 'P' },
+		{ "pin-root", required_argument, NULL, 'r' },
+		{ "once", no_argument, NULL, 'o' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct tpd t = { .lock_fd = -1 };
+	const char *pin_root = NULL;
+	bool detach = false, purge = false;
+	char err[256];
+	int c, ret = 1;
+
+	while ((c = getopt_long(argc, argv, "c:l:dVh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			t.config_path = optarg;
+			break;
+		case 'l':
+			if (tpd_log_level_parse(optarg, &tpd_log_min)) {
+				fprintf(stderr, "Error: bad log level '%s': expected debug, info, warn or error\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'd':
+			detach = true;
+			break;
+		case 'P':
+			purge = true;
+			break;
+		case 'r':
+			pin_root = optarg;
+			break;
+		case 'o':
+			t.once = true;
+			break;
+		case 'V':
+			printf("tailplaned %s\n", TPD_VERSION);
+			return 0;
+		case 'h':
+			tpd_usage(stdout);
+			return 0;
+		default:
+			tpd_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc || (!t.config_path && !(detach && pin_root)) ||
+	    (purge && !detach)) {
+		tpd_usage(stderr);
+		return 2;
+	}
+	libbpf_set_print(tpd_libbpf_log);
+	if (t.config_path && tpd_config_load(t.config_path, &t.cfg, err, sizeof(err))) {
+		log_error("configuration rejected", "config", t.config_path, "error", err);
+		tpd_config_free(&t.cfg);
+		return 1;
+	}
+	if (!t.config_path) {
+		t.cfg.n_ifaces = 0;
+		snprintf(t.cfg.pin_root, sizeof(t.cfg.pin_root), "%s", pin_root);
+	} else if (pin_root) {
+		snprintf(t.cfg.pin_root, sizeof(t.cfg.pin_root), "%s", pin_root);
+	}
+	if (detach) {
+		ret = tpd_detach_cmd(&t, purge);
+		tpd_config_free(&t.cfg);
+		return ret;
+	}
+	if (!tpd_start(&t)) {
+		if (t.once) {
+			tpd_housekeeping(&t, time(NULL));
+			ret = 0;
+		} else {
+			log_info("running", "pin_root", t.cfg.pin_root, "version", TPD_VERSION);
+			ret = tpd_run(&t);
+		}
+	}
+	tpd_links_close(t.links);
+	if (t.dp.skel)
+		tpd_datapath_close(&t.dp);
+	tpd_instance_unlock(t.lock_fd, t.cfg.pin_root);
+	free(t.ifindex);
+	tpd_config_free(&t.cfg);
+	return ret;
+}

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "metrics.h"
+#include "names.h"
+
+static const char *const tpd_source_names[] = { "static", "wireguard", "tailscale" };
+
+const char *tpd_source_name(enum tpd_source s)
+{
+	return s < TPD_SRC_MAX ? tpd_source_names[s] : "unknown";
+}
+
+/* Sum a per-CPU struct tp_stat; false when the entry cannot be read. */
+static bool tpd_percpu_sum(int fd, __u32 id, struct tp_stat *sum)
+{
+	int ncpu = libbpf_num_possible_cpus(), i;
+	struct tp_stat st[ncpu > 0 ? ncpu : 1];
+
+	memset(sum, 0, sizeof(*sum));
+	if (ncpu <= 0 || bpf_map_lookup_elem(fd, &id, st))
+		return false;
+	for (i = 0; i < ncpu; i++) {
+		sum->packets += st[i].packets;
+		sum->bytes += st[i].bytes;
+	}
+	return true;
+}
+
+static void tpd_metrics_datapath(FILE *f, const struct tp_maps *m)
+{
+	struct tp_stat st;
+	__u32 id;
+
+	fprintf(f, "# HELP tailplane_packets_total Packets per datapath counter.\n"
+		   "# TYPE tailplane_packets_total counter\n");
+	for (id = 0; id < TP_STAT_DROP_BASE; id++)
+		if (strcmp(tp_stat_name(id), "unknown") && tpd_percpu_sum(m->stats, id, &st))
+			fprintf(f, "tailplane_packets_total{counter=\"%s\"} %llu\n",
+				tp_stat_name(id), (unsigned long long)st.packets);
+	fprintf(f, "# HELP tailplane_bytes_total Bytes per datapath counter.\n"
+		   "# TYPE tailplane_bytes_total counter\n");
+	for (id = 0; id < TP_STAT_DROP_BASE; id++)
+		if (strcmp(tp_stat_name(id), "unknown") && tpd_percpu_sum(m->stats, id, &st))
+			fprintf(f, "tailplane_bytes_total{counter=\"%s\"} %llu\n",
+				tp_stat_name(id), (unsigned long long)st.bytes);
+	fprintf(f, "# HELP tailplane_drops_total Packets dropped, per reason.\n"
+		   "# TYPE tailplane_drops_total counter\n");
+	for (id = 1; id < TP_DROP_REASON_MAX; id++)
+		if (tpd_percpu_sum(m->stats, TP_STAT_DROP(id), &st))
+			fprintf(f, "tailplane_drops_total{reason=\"%s\"} %llu\n",
+				tp_drop_reason_name(id), (unsigned long long)st.packets);
+}
+
+static void tpd_metrics_keyed(FILE *f, int fd, const char *name, const char *label,
+			      __u32 max, const char *help)
+{
+	struct tp_stat st;
+	__u32 id;
+
+	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (id = 0; id < max; id++)
+		if (tpd_percpu_sum(fd, id, &st) && st.packets)
+			fprintf(f, "%s{%s=\"%u\"} %llu\n", name, label, id,
+				(unsigned long long)st.packets);
+}
+
+static unsigned long tpd_map_count(int fd, __u32 key_size)
+{
+	char key[64], next[64];
+	unsigned long n = 0;
+	void *prev = NULL;
+
+	if (key_size > sizeof(key))
+		return 0;
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+static void tpd_metrics_maps(FILE *f, const struct tp_maps *m,
+			     const struct tpd_gc_result *gc)
+{
+	const struct { const char *name; int fd; } maps[] = {
+		{ TP_MAP_SERVICES, m->services }, { TP_MAP_BACKENDS, m->backends },
+		{ TP_MAP_IDENTITY, m->identity }, { TP_MAP_POLICY, m->policy },
+		{ TP_MAP_RULES, m->rules },	  { TP_MAP_AFFINITY, m->affinity },
+		{ TP_MAP_FRAGS, m->frags },
+	};
+	struct bpf_map_info info;
+	__u32 len;
+	size_t i;
+
+	fprintf(f, "# HELP tailplane_map_entries Entries in a map.\n"
+		   "# TYPE tailplane_map_entries gauge\n"
+		   "# HELP tailplane_map_capacity Entries a map can hold.\n"
+		   "# TYPE tailplane_map_capacity gauge\n");
+	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		len = sizeof(info);
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(maps[i].fd, &info, &len))
+			continue;
+		fprintf(f, "tailplane_map_entries{map=\"%s\"} %lu\n", maps[i].name,
+			tpd_map_count(maps[i].fd, info.key_size));
+		fprintf(f, "tailplane_map_capacity{map=\"%s\"} %u\n", maps[i].name,
+			info.max_entries);
+	}
+	len = sizeof(info);
+	memset(&info, 0, sizeof(info));
+	if (!bpf_obj_get_info_by_fd(m->ct, &info, &len)) {
+		/* counted by the last GC pass rather than a walk of its own */
+		fprintf(f, "tailplane_map_entries{map=\"%s\"} %lu\n", TP_MAP_CT,
+			gc->ct_entries);
+		fprintf(f, "tailplane_map_capacity{map=\"%s\"} %u\n", TP_MAP_CT,
+			info.max_entries);
+	}
+	fprintf(f, "# HELP tailplane_conntrack_flows Live flows at the last GC.\n"
+		   "# TYPE tailplane_conntrack_flows gauge\n"
+		   "tailplane_conntrack_flows %lu\n", gc->ct_flows);
+}
+
+static void tpd_metrics_sources(FILE *f, const struct tpd_source_state *src)
+{
+	int s;
+
+	fprintf(f, "# HELP tailplane_sync_total Syncs per source.\n"
+		   "# TYPE tailplane_sync_total counter\n");
+	for (s = 0; s < TPD_SRC_MAX; s++)
+		fprintf(f, "tailplane_sync_total{source=\"%s\"} %lu\n",
+			tpd_source_name(s), src[s].syncs);
+	fprintf(f, "# HELP tailplane_sync_errors_total Failed syncs per source.\n"
+		   "# TYPE tailplane_sync_errors_total counter\n");
+	for (s = 0; s < TPD_SRC_MAX; s++)
+		fprintf(f, "tailplane_sync_errors_total{source=\"%s\"} %lu\n",
+			tpd_source_name(s), src[s].errors);
+	fprintf(f, "# HELP tailplane_sync_last_success_timestamp_seconds Last good sync.\n"
+		   "# TYPE tailplane_sync_last_success_timestamp_seconds gauge\n");
+	for (s = 0; s < TPD_SRC_MAX; s++)
+		fprintf(f, "tailplane_sync_last_success_timestamp_seconds{source=\"%s\"} %ld\n",
+			tpd_source_name(s), (long)src[s].last_ok);
+}
+
+/**
+ * tpd_metrics_write() - write the textfile at @path (via a temporary file
+ * and rename, so node_exporter never reads half a file).
+ *
+ * Return: 0 or -errno.
+ */
+int tpd_metrics_write(const char *path, const struct tp_maps *m,
+		      const struct tpd_gc_result *gc,
+		      const struct tpd_source_state *src)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+	int err = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, getpid());
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	tpd_metrics_datapath(f, m);
+	tpd_metrics_keyed(f, m->rule_stats, "tailplane_rule_decisions_total", "rule",
+			  TP_MAX_RULES, "Policy decisions per rule (0: zone default).");
+	tpd_metrics_keyed(f, m->svc_stats, "tailplane_service_packets_total", "service",
+			  TP_MAX_SERVICES, "Packets translated per service id.");
+	tpd_metrics_maps(f, m, gc);
+	tpd_metrics_sources(f, src);
+	if (fflush(f) || ferror(f))
+		err = -EIO;
+	if (fclose(f) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}

@@ -1,0 +1,516 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Diff syncs of identities, and the static configuration (identities,
+ * zone defaults, services, policies) as one more source (TP_OWNER_STATIC).
+ */
+#include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "addr.h"
+#include "identity.h"
+#include "log.h"
+#include "names.h"
+#include "policy.h"
+#include "service.h"
+#include "sync.h"
+
+/* ---- identities ---------------------------------------------------------- */
+
+struct tpd_ident_have {
+	struct tp_identity_key key;
+	struct tp_identity_val val;
+	bool wanted;
+};
+
+static int tpd_identity_entries(const struct tp_maps *m, __u8 owner,
+				struct tpd_ident_have **out, size_t *n)
+{
+	struct tp_identity_key k, next, *prev = NULL;
+	struct tp_identity_val v;
+	struct tpd_ident_have *have = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	while (!bpf_map_get_next_key(m->identity, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(m->identity, &k, &v) || v.owner != owner)
+			continue;
+		if (*n == cap) {
+			void *p;
+
+			cap = cap ? cap * 2 : 64;
+			p = realloc(have, cap * sizeof(*have));
+			if (!p) {
+				free(have);
+				return -ENOMEM;
+			}
+			have = p;
+		}
+		have[*n].key = k;
+		have[*n].val = v;
+		have[*n].wanted = false;
+		(*n)++;
+	}
+	*out = have;
+	return 0;
+}
+
+static struct tpd_ident_have *tpd_ident_find(struct tpd_ident_have *have,
+					     size_t n, const struct tp_ident_entry *w)
+{
+	struct tp_addr masked = w->prefix;
+	size_t i;
+
+	tp_addr_mask(&masked, w->plen);
+	for (i = 0; i < n; i++)
+		if (have[i].key.zone == w->zone &&
+		    have[i].key.prefixlen == TP_IDENTITY_PLEN(w->plen) &&
+		    !memcmp(&have[i].key.addr, &masked, sizeof(masked)))
+			return &have[i];
+	return NULL;
+}
+
+/**
+ * tpd_sync_identities() - make @owner's identity entries exactly @want.
+ * @m:     maps.
+ * @owner: the source (enum tp_owner).
+ * @want:  its entries.
+ * @n:     their number.
+ * @res:   counts of what changed (added to).
+ *
+ * A wanted prefix that another owner holds is left to it (a conflict).
+ *
+ * Return: 0 or -errno when the maps could not be read.
+ */
+int tpd_sync_identities(const struct tp_maps *m, __u8 owner,
+			const struct tp_ident_entry *want, size_t n,
+			struct tpd_sync_result *res)
+{
+	struct tpd_ident_have *have, *h;
+	size_t n_have, i;
+	int err;
+
+	err = tpd_identity_entries(m, owner, &have, &n_have);
+	if (err)
+		return err;
+	for (i = 0; i < n; i++) {
+		h = tpd_ident_find(have, n_have, &want[i]);
+		if (h) {
+			h->wanted = true;
+			if (h->val.id == want[i].id)
+				continue;
+		}
+		err = tp_identity_set(m, want[i].zone, &want[i].prefix, want[i].plen,
+				      want[i].id, owner);
+		if (err == -EPERM)
+			res->conflicts++;
+		else if (err)
+			res->errors++;
+		else if (h)
+			res->changed++;
+		else
+			res->added++;
+	}
+	for (i = 0; i < n_have; i++) {
+		if (have[i].wanted)
+			continue;
+		if (tp_identity_del(m, have[i].key.zone, &have[i].key.addr,
+				    have[i].key.prefixlen - TP_IDENTITY_PLEN(0), owner))
+			res->errors++;
+		else
+			res->removed++;
+	}
+	free(have);
+	return 0;
+}
+
+/**
+ * tpd_resolve_identity() - an identity by number, reserved name, a name
+ * from the configuration, or a name in tp_id_names; "any" is
+ * TP_POLICY_ANY_ID.
+ *
+ * Return: 0 or -ENOENT.
+ */
+int tpd_resolve_identity(const struct tp_maps *m, const struct tpd_config *cfg,
+			 const char *s, __u32 *id)
+{
+	size_t i;
+
+	if (!strcmp(s, "any")) {
+		*id = TP_POLICY_ANY_ID;
+		return 0;
+	}
+	for (i = 0; i < cfg->n_idents; i++) {
+		if (cfg->idents[i].name[0] && !strcmp(cfg->idents[i].name, s)) {
+			*id = cfg->idents[i].id;
+			return 0;
+		}
+	}
+	return tp_identity_parse(m, s, id);
+}
+
+static int tpd_static_identities(const struct tp_maps *m,
+				 const struct tpd_config *cfg,
+				 struct tpd_sync_result *res)
+{
+	struct tp_ident_entry *want = calloc(cfg->n_idents + 1, sizeof(*want));
+	unsigned int plen;
+	size_t i, n = 0;
+	int err = 0;
+
+	if (!want)
+		return -ENOMEM;
+	for (i = 0; i < cfg->n_idents; i++) {
+		const struct tpd_ident_cfg *ic = &cfg->idents[i];
+
+		if (ic->name[0] &&
+		    tp_identity_name_set(m, ic->id, ic->name, TP_OWNER_STATIC)) {
+			log_error("static identity: name not set", "name", ic->name);
+			res->errors++;
+		}
+		if (!ic->cidr[0])
+			continue; /* a name only, e.g. for peers mapped to it */
+		if (tp_prefix_parse(ic->cidr, &want[n].prefix, &plen)) {
+			log_error("static identity: bad prefix, skipped", "cidr", ic->cidr);
+			res->errors++;
+			continue;
+		}
+		want[n].plen = plen;
+		want[n].id = ic->id;
+		want[n].zone = ic->zone;
+		n++;
+	}
+	err = tpd_sync_identities(m, TP_OWNER_STATIC, want, n, res);
+	free(want);
+	return err;
+}
+
+/* ---- zone defaults ------------------------------------------------------ */
+
+static void tpd_static_defaults(const struct tp_maps *m, const struct tpd_config *cfg,
+				struct tpd_sync_result *res)
+{
+	struct tp_zone z;
+	__u32 key;
+	size_t i;
+
+	if (!cfg->default_policy)
+		return;
+	for (i = 0; i < cfg->n_ifaces; i++) {
+		if (cfg->ifaces[i].kind != TPD_IFACE_TAILNET)
+			continue;
+		key = cfg->ifaces[i].zone;
+		if (!bpf_map_lookup_elem(m->zones, &key, &z) &&
+		    z.default_verdict == cfg->default_policy)
+			continue;
+		if (tp_policy_default_set(m, key, cfg->default_policy))
+			res->errors++;
+		else
+			res->changed++;
+	}
+}
+
+/* ---- services ------------------------------------------------------------ */
+
+/**
+ * tpd_purge_udp_backend() - delete the UDP flows of a backend that went
+ * away, so clients do not keep sending into it until the entries time out
+ * (kubernetes/kubernetes#48370).
+ */
+void tpd_purge_udp_backend(const struct tp_maps *m, __u32 backend_id)
+{
+	struct tp_ct_key k, next, *prev = NULL;
+	struct tp_ct_entry e;
+
+	while (!bpf_map_get_next_key(m->ct, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(m->ct, &k, &e) ||
+		    (e.flags & TP_CT_F_REPLY_KEY) || e.backend_id != backend_id ||
+		    k.proto != IPPROTO_UDP)
+			continue;
+		bpf_map_delete_elem(m->ct, &e.peer);
+		bpf_map_delete_elem(m->ct, &k);
+	}
+}
+
+/* Purge UDP flows of the backends @old had that @new_ids lacks. */
+static void tpd_purge_removed(const struct tp_maps *m, const __u32 *old, int n_old,
+			      const __u32 *new_ids, int n_new)
+{
+	int i, j;
+
+	for (i = 0; i < n_old; i++) {
+		for (j = 0; j < n_new; j++)
+			if (old[i] == new_ids[j])
+				break;
+		if (j == n_new)
+			tpd_purge_udp_backend(m, old[i]);
+	}
+}
+
+static int tpd_parse_backends(const struct tpd_service_cfg *sc,
+			      struct tp_backend_spec *bs)
+{
+	size_t i;
+
+	for (i = 0; i < sc->n_backends; i++) {
+		bool has_port;
+		__u16 port;
+
+		memset(&bs[i], 0, sizeof(bs[i]));
+		/* a bare address for ICMP echo services */
+		if (tp_endpoint_parse(sc->backends[i].addr, &bs[i].addr, &port, &has_port))
+			return -EINVAL;
+		bs[i].port = htons(port);
+		bs[i].weight = sc->backends[i].weight;
+		bs[i].state = sc->backends[i].state;
+	}
+	return 0;
+}
+
+struct tpd_svc_work {
+	__u32 old_ids[TP_MAX_SVC_BACKENDS];
+	__u32 new_ids[TP_MAX_SVC_BACKENDS];
+	struct tp_backend bes[TP_MAX_SVC_BACKENDS];
+	struct tp_backend_spec want[TP_MAX_SVC_BACKENDS];
+};
+
+static bool tpd_service_unchanged(const struct tp_svc *svc, const struct tp_svc_spec *spec,
+				  const struct tpd_svc_work *w, int n_old, size_t n)
+{
+	size_t i;
+	int j;
+
+	if ((size_t)n_old != n || svc->flags != spec->flags || svc->zone != spec->zone ||
+	    svc->affinity_timeout != spec->affinity_timeout)
+		return false;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < n_old; j++)
+			if (!memcmp(&w->bes[j].addr, &w->want[i].addr, sizeof(w->want[i].addr)) &&
+			    w->bes[j].port == w->want[i].port &&
+			    w->bes[j].weight == w->want[i].weight &&
+			    w->bes[j].state == w->want[i].state)
+				break;
+		if (j == n_old)
+			return false;
+	}
+	return true;
+}
+
+static int tpd_static_service(const struct tp_maps *m, const struct tpd_service_cfg *sc,
+			      struct tpd_svc_work *w, struct tpd_sync_result *res)
+{
+	struct tp_svc_spec spec = { .zone = sc->zone, .owner = TP_OWNER_STATIC };
+	struct tp_svc_key key;
+	struct tp_svc svc;
+	int n_old = 0, n_new, err;
+	bool exists;
+
+	if (tp_svc_key_parse(sc->frontend, &key) || tpd_parse_backends(sc, w->want)) {
+		log_error("static service: bad frontend or backend, skipped",
+			  "service", sc->frontend);
+		return -EINVAL;
+	}
+	if (sc->affinity) {
+		spec.flags |= TP_SVC_F_AFFINITY;
+		spec.affinity_timeout = sc->affinity;
+	}
+	exists = !bpf_map_lookup_elem(m->services, &key, &svc);
+	if (exists && svc.owner != TP_OWNER_STATIC) {
+		log_warn("static service: held by another owner, left alone",
+			 "service", sc->frontend, "owner", tp_owner_name(svc.owner));
+		res->conflicts++;
+		return 0;
+	}
+	if (exists) {
+		n_old = tp_service_backends(m, svc.id, w->old_ids, w->bes,
+					    TP_MAX_SVC_BACKENDS);
+		if (n_old > TP_MAX_SVC_BACKENDS)
+			n_old = TP_MAX_SVC_BACKENDS;
+		if (tpd_service_unchanged(&svc, &spec, w, n_old, sc->n_backends))
+			return 0;
+	}
+	err = tp_service_set(m, &key, &spec, w->want, sc->n_backends);
+	if (err) {
+		log_error("static service: not written", "service", sc->frontend,
+			  "error", strerror(-err));
+		return err;
+	}
+	n_new = tp_service_backends(m, svc.id, w->new_ids, w->bes, TP_MAX_SVC_BACKENDS);
+	if (exists)
+		tpd_purge_removed(m, w->old_ids, n_old, w->new_ids,
+				  n_new > TP_MAX_SVC_BACKENDS ? TP_MAX_SVC_BACKENDS : n_new);
+	if (exists)
+		res->changed++;
+	else
+		res->added++;
+	return 0;
+}
+
+static bool tpd_service_configured(const struct tpd_config *cfg,
+				   const struct tp_svc_key *key)
+{
+	struct tp_svc_key k;
+	size_t i;
+
+	for (i = 0; i < cfg->n_services; i++)
+		if (!tp_svc_key_parse(cfg->services[i].frontend, &k) &&
+		    !memcmp(&k, key, sizeof(k)))
+			return true;
+	return false;
+}
+
+/* Delete the static services the configuration no longer has. */
+static void tpd_static_services_prune(const struct tp_maps *m,
+				      const struct tpd_config *cfg,
+				      struct tpd_svc_work *w,
+				      struct tpd_sync_result *res)
+{
+	struct tp_svc_key k, next, *prev = NULL, gone[64];
+	struct tp_svc svc;
+	int n_gone = 0, i, j, n;
+
+	while (!bpf_map_get_next_key(m->services, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (!bpf_map_lookup_elem(m->services, &k, &svc) &&
+		    svc.owner == TP_OWNER_STATIC && !tpd_service_configured(cfg, &k) &&
+		    n_gone < 64)
+			gone[n_gone++] = k;
+	}
+	for (i = 0; i < n_gone; i++) {
+		if (bpf_map_lookup_elem(m->services, &gone[i], &svc))
+			continue;
+		n = tp_service_backends(m, svc.id, w->old_ids, w->bes, TP_MAX_SVC_BACKENDS);
+		if (tp_service_del(m, &gone[i])) {
+			res->errors++;
+			continue;
+		}
+		for (j = 0; j < n && j < TP_MAX_SVC_BACKENDS; j++)
+			tpd_purge_udp_backend(m, w->old_ids[j]);
+		res->removed++;
+	}
+}
+
+static int tpd_static_services(const struct tp_maps *m, const struct tpd_config *cfg,
+			       struct tpd_sync_result *res)
+{
+	struct tpd_svc_work *w = calloc(1, sizeof(*w));
+	size_t i;
+
+	if (!w)
+		return -ENOMEM;
+	for (i = 0; i < cfg->n_services; i++)
+		if (tpd_static_service(m, &cfg->services[i], w, res))
+			res->errors++;
+	tpd_static_services_prune(m, cfg, w, res);
+	free(w);
+	return 0;
+}
+
+/* ---- policies -------------------------------------------------------------- */
+
+static int tpd_policy_rule(const struct tp_maps *m, const struct tpd_config *cfg,
+			   const struct tpd_policy_cfg *pc, struct tp_rule *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->zone = pc->zone;
+	r->owner = TP_OWNER_STATIC;
+	if (tpd_resolve_identity(m, cfg, pc->from, &r->src_id) ||
+	    tpd_resolve_identity(m, cfg, pc->to, &r->dst_id) ||
+	    (strcmp(pc->proto, "any") && tp_proto_parse(pc->proto, &r->proto)) ||
+	    tp_verdict_parse(pc->verdict, &r->verdict))
+		return -EINVAL;
+	if (pc->port[0] && tp_port_range_parse(pc->port, &r->port_lo, &r->port_hi))
+		return -EINVAL;
+	return tp_rule_validate(r);
+}
+
+static bool tpd_rule_configured(const struct tp_maps *m, const struct tpd_config *cfg,
+				const struct tp_rule *have)
+{
+	struct tp_rule r;
+	size_t i;
+
+	for (i = 0; i < cfg->n_policies; i++)
+		if (!tpd_policy_rule(m, cfg, &cfg->policies[i], &r) &&
+		    tp_rule_same_match(&r, have))
+			return true;
+	return false;
+}
+
+static int tpd_static_policies(const struct tp_maps *m, const struct tpd_config *cfg,
+			       struct tpd_sync_result *res)
+{
+	__u32 id, nid, *pid = NULL, rule_id, gone[256];
+	struct tp_rule r, have;
+	int n_gone = 0, i;
+	size_t j;
+
+	for (j = 0; j < cfg->n_policies; j++) {
+		if (tpd_policy_rule(m, cfg, &cfg->policies[j], &r)) {
+			log_error("static policy: bad rule, skipped", "from",
+				  cfg->policies[j].from, "to", cfg->policies[j].to);
+			res->errors++;
+			continue;
+		}
+		if (!tp_policy_rule_find(m, &r, &rule_id) &&
+		    !bpf_map_lookup_elem(m->rules, &rule_id, &have)) {
+			if (have.owner != TP_OWNER_STATIC) {
+				res->conflicts++;
+				continue;
+			}
+			if (have.verdict == r.verdict)
+				continue;
+		}
+		if (tp_policy_rule_add(m, &r, &rule_id))
+			res->errors++;
+		else
+			res->added++;
+	}
+	while (!bpf_map_get_next_key(m->rules, pid, &nid)) {
+		id = nid;
+		pid = &id;
+		if (!bpf_map_lookup_elem(m->rules, &id, &have) &&
+		    have.owner == TP_OWNER_STATIC && !tpd_rule_configured(m, cfg, &have) &&
+		    n_gone < 256)
+			gone[n_gone++] = id;
+	}
+	for (i = 0; i < n_gone; i++) {
+		if (bpf_map_lookup_elem(m->rules, &gone[i], &have))
+			continue;
+		if (tp_policy_rule_del(m, &have, TP_OWNER_STATIC))
+			res->errors++;
+		else
+			res->removed++;
+	}
+	return 0;
+}
+
+/**
+ * tpd_sync_static() - apply the configuration's identities, zone
+ * defaults, services and policies (owner TP_OWNER_STATIC).
+ * @m:   maps.
+ * @cfg: configuration.
+ * @res: what changed.
+ *
+ * Return: 0 or -errno for a failure to read the maps.
+ */
+int tpd_sync_static(const struct tp_maps *m, const struct tpd_config *cfg,
+		    struct tpd_sync_result *res)
+{
+	int err;
+
+	err = tpd_static_identities(m, cfg, res);
+	tpd_static_defaults(m, cfg, res);
+	err = err ?: tpd_static_services(m, cfg, res);
+	err = err ?: tpd_static_policies(m, cfg, res);
+	return err;
+}

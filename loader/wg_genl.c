@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Peers of a kernel WireGuard interface through generic netlink
+ * (include/uapi/linux/wireguard.h): resolve the "wireguard" family with
+ * CTRL_CMD_GETFAMILY, then dump WG_CMD_GET_DEVICE for the interface.
+ *
+ * The dump comes as several NLM_F_MULTI messages.  A peer whose allowed IPs
+ * do not fit in one message is repeated at the start of the next with only
+ * its public key and the remaining allowed IPs; the peers that do not fit
+ * come in later messages whose device part is only the interface name.
+ * The final NLMSG_DONE carries 0 or a negative errno.  Each message is
+ * parsed on its own (tp_wg_genl_parse_msg()), appending to the list and
+ * coalescing a repeated peer into the previous one.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/genetlink.h>
+#include <linux/netlink.h>
+#include <linux/wireguard.h>
+
+#include "peers.h"
+
+#define TP_GENL_RECV_SIZE 65536 /* the kernel's dump messages stay <= 32 KiB */
+#define TP_GENL_DUMP_TRIES 3	/* restarts of an interrupted dump */
+
+/* ---- message parsing -------------------------------------------------------- */
+
+static int tp_genl_bad(const char *what)
+{
+	tp_peer_set_error("malformed WireGuard netlink message: %s", what);
+	return -EPROTO;
+}
+
+/**
+ * struct tp_genl_ip - the attributes of one allowed IP.
+ * @family: WGALLOWEDIP_A_FAMILY, -1 when absent.
+ * @cidr:   WGALLOWEDIP_A_CIDR_MASK, -1 when absent.
+ * @addr:   WGALLOWEDIP_A_IPADDR payload, NULL when absent.
+ * @len:    its length.
+ */
+struct tp_genl_ip {
+	int family;
+	int cidr;
+	const void *addr;
+	size_t len;
+};
+
+static int tp_genl_ip_attr(const struct nlattr *a, struct tp_genl_ip *ip)
+{
+	switch (mnl_attr_get_type(a)) {
+	case WGALLOWEDIP_A_FAMILY:
+		if (mnl_attr_validate(a, MNL_TYPE_U16) < 0)
+			return tp_genl_bad("allowed IP family is not a u16");
+		ip->family = mnl_attr_get_u16(a);
+		break;
+	case WGALLOWEDIP_A_CIDR_MASK:
+		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
+			return tp_genl_bad("allowed IP mask is not a u8");
+		ip->cidr = mnl_attr_get_u8(a);
+		break;
+	case WGALLOWEDIP_A_IPADDR:
+		ip->addr = mnl_attr_get_payload(a);
+		ip->len = mnl_attr_get_payload_len(a);
+		break;
+	}
+	return 0;
+}
+
+static int tp_genl_allowedip(const struct nlattr *nest, struct tp_peer *p)
+{
+	struct tp_genl_ip ip = { .family = -1, .cidr = -1 };
+	struct tp_addr addr = {};
+	const struct nlattr *a;
+	int err;
+
+	mnl_attr_for_each_nested(a, nest) {
+		err = tp_genl_ip_attr(a, &ip);
+		if (err)
+			return err;
+	}
+	if (!ip.addr || ip.cidr < 0)
+		return tp_genl_bad("allowed IP without address or mask");
+	if (ip.family == AF_INET && ip.len == 4 && ip.cidr <= 32) {
+		addr.w[2] = htonl(0xffff);
+		memcpy(&addr.w[3], ip.addr, 4);
+		return tp_peer_add_prefix(p, &addr, 96u + (unsigned int)ip.cidr);
+	}
+	if (ip.family == AF_INET6 && ip.len == 16 && ip.cidr <= 128) {
+		memcpy(addr.b, ip.addr, 16);
+		return tp_peer_add_prefix(p, &addr, (unsigned int)ip.cidr);
+	}
+	return tp_genl_bad("allowed IP with a bad family, length or mask");
+}
+
+/* The peer a message's peer attributes go to: the last one if repeated. */
+static struct tp_peer *tp_genl_peer_for(struct tp_peer_list *out,
+					const void *key)
+{
+	char b64[TP_WG_KEY_B64_LEN + 1];
+
+	tp_wg_key_to_base64(key, b64);
+	if (out->n && !strcmp(out->v[out->n - 1].key, b64))
+		return &out->v[out->n - 1];
+	return tp_peer_list_add(out, b64);
+}
+
+static int tp_genl_peer(const struct nlattr *nest, struct tp_peer_list *out)
+{
+	const struct nlattr *a, *ips = NULL;
+	const void *key = NULL;
+	struct tp_peer *p;
+	int err;
+
+	mnl_attr_for_each_nested(a, nest) {
+		switch (mnl_attr_get_type(a)) {
+		case WGPEER_A_PUBLIC_KEY:
+			if (mnl_attr_get_payload_len(a) != WG_KEY_LEN)
+				return tp_genl_bad("public key is not 32 bytes");
+			key = mnl_attr_get_payload(a);
+			break;
+		case WGPEER_A_ALLOWEDIPS:
+			if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0)
+				return tp_genl_bad("allowed IPs are not nested");
+			ips = a;
+			break;
+		}
+	}
+	if (!key)
+		return tp_genl_bad("peer without a public key");
+	p = tp_genl_peer_for(out, key);
+	if (!p)
+		return -errno;
+	if (!ips)
+		return 0;
+	mnl_attr_for_each_nested(a, ips) {
+		err = tp_genl_allowedip(a, p);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/**
+ * tp_wg_genl_parse_msg() - parse one message of a WG_CMD_GET_DEVICE dump.
+ * @nlh: the message (generic netlink header, then the device attributes).
+ * @out: peers are appended here; a peer repeated from the previous message
+ *       (same key as the last peer of @out) is coalesced into it.
+ *
+ * The list is left as parsed so far on error; call
+ * tp_peer_list_canonicalize() when the dump is complete.
+ *
+ * Return: 0, -EPROTO (malformed message) or -ENOMEM.
+ */
+int tp_wg_genl_parse_msg(const struct nlmsghdr *nlh, struct tp_peer_list *out)
+{
+	const struct genlmsghdr *genl;
+	const struct nlattr *a, *peer;
+	int err;
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*genl))
+		return tp_genl_bad("shorter than a generic netlink header");
+	genl = mnl_nlmsg_get_payload(nlh);
+	if (genl->cmd != WG_CMD_GET_DEVICE)
+		return tp_genl_bad("not a WG_CMD_GET_DEVICE answer");
+	mnl_attr_for_each(a, nlh, sizeof(*genl)) {
+		if (mnl_attr_get_type(a) != WGDEVICE_A_PEERS)
+			continue;
+		if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0)
+			return tp_genl_bad("peers are not nested");
+		mnl_attr_for_each_nested(peer, a) {
+			err = tp_genl_peer(peer, out);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+/* ---- message streams ---------------------------------------------------------- */
+
+/**
+ * struct tp_genl_ctx - state of one mnl_cb_run2() over received messages.
+ * @out: the peers.
+ * @err: the error a callback saw, negative; 0 for none.
+ */
+struct tp_genl_ctx {
+	struct tp_peer_list *out;
+	int err;
+};
+
+static int tp_genl_data_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct tp_genl_ctx *c = data;
+
+	c->err = tp_wg_genl_parse_msg(nlh, c->out);
+	return c->err ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+/* NLMSG_DONE of a WireGuard dump: its payload is 0 or a negative errno. */
+static int tp_genl_done_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct tp_genl_ctx *c = data;
+	int e = 0;
+
+	if (mnl_nlmsg_get_payload_len(nlh) >= sizeof(e))
+		memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof(e));
+	if (e >= 0)
+		return MNL_CB_STOP;
+	c->err = e;
+	tp_peer_set_error("the WireGuard dump ended with error %d (%s)", -e,
+			  strerror(-e));
+	return MNL_CB_ERROR;
+}
+
+static int tp_genl_error_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+	struct tp_genl_ctx *c = data;
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e)) {
+		c->err = tp_genl_bad("truncated NLMSG_ERROR");
+		return MNL_CB_ERROR;
+	}
+	if (!e->error)
+		return MNL_CB_STOP;
+	c->err = e->error < 0 ? e->error : -e->error;
+	tp_peer_set_error("netlink error %d (%s)", -c->err, strerror(-c->err));
+	return MNL_CB_ERROR;
+}
+
+static mnl_cb_t tp_genl_ctl_cbs[NLMSG_MIN_TYPE] = {
+	[NLMSG_ERROR] = tp_genl_error_cb,
+	[NLMSG_DONE] = tp_genl_done_cb,
+};
+
+/* Run the callbacks over a buffer: 1 done, 0 more to come, or -errno. */
+static int tp_genl_run(const void *buf, size_t len, unsigned int seq,
+		       unsigned int portid, struct tp_peer_list *out)
+{
+	struct tp_genl_ctx c = { .out = out };
+	int ret, err;
+
+	errno = 0;
+	ret = mnl_cb_run2(buf, len, seq, portid, tp_genl_data_cb, &c,
+			  tp_genl_ctl_cbs, NLMSG_MIN_TYPE);
+	if (ret == MNL_CB_STOP)
+		return 1;
+	if (ret != MNL_CB_ERROR)
+		return 0;
+	if (c.err)
+		return c.err;
+	err = errno ? errno : EPROTO;
+	tp_peer_set_error("%s", err == EINTR ? "the WireGuard dump was interrupted" :
+			  "bad netlink message sequence, port or length");
+	return -err;
+}
+
+/**
+ * tp_wg_genl_parse_buf() - parse a buffer of dump messages as received.
+ * @buf: one or more netlink messages.
+ * @len: their total length.
+ * @out: peers are appended (see tp_wg_genl_parse_msg()).
+ *
+ * Return: 1 when the buffer ended the dump (NLMSG_DONE or an
+ * acknowledgement), 0 when more messages are to come, or a negative errno:
+ * that of NLMSG_ERROR or of NLMSG_DONE, -EINTR for an interrupted dump
+ * (NLM_F_DUMP_INTR), -EPROTO for a malformed message.
+ */
+int tp_wg_genl_parse_buf(const void *buf, size_t len, struct tp_peer_list *out)
+{
+	return tp_genl_run(buf, len, 0, 0, out);
+}
+
+/* ---- socket --------------------------------------------------------------- */
+
+static int tp_genl_open(struct mnl_socket **nl)
+{
+	int err;
+
+	*nl = mnl_socket_open2(NETLINK_GENERIC, SOCK_CLOEXEC);
+	if (!*nl)
+		goto fail;
+	if (mnl_socket_bind(*nl, 0, MNL_SOCKET_AUTOPID) < 0)
+		goto fail;
+	return 0;
+fail:
+	err = errno;
+	tp_peer_set_error("generic netlink socket: %s", strerror(err));
+	if (*nl)
+		mnl_socket_close(*nl);
+	*nl = NULL;
+	return -err;
+}
+
+static struct nlmsghdr *tp_genl_msg(void *buf, __u16 type, __u16 flags,
+				    __u8 cmd, __u8 version, unsigned int seq)
+{
+	struct nlmsghdr *nlh;
+	struct genlmsghdr *genl;
+
+	memset(buf, 0, MNL_SOCKET_BUFFER_SIZE); /* attribute padding included */
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = flags;
+	nlh->nlmsg_seq = seq;
+	genl = mnl_nlmsg_put_extra_header(nlh, sizeof(*genl));
+	genl->cmd = cmd;
+	genl->version = version;
+	return nlh;
+}
+
+static int tp_genl_send(struct mnl_socket *nl, const struct nlmsghdr *nlh)
+{
+	int err;
+
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) >= 0)
+		return 0;
+	err = errno;
+	tp_peer_set_error("generic netlink send: %s", strerror(err));
+	return -err;
+}
+
+static int tp_genl_family_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *a;
+
+	mnl_attr_for_each(a, nlh, sizeof(struct genlmsghdr)) {
+		if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID &&
+		    mnl_attr_validate(a, MNL_TYPE_U16) >= 0)
+			*(__u16 *)data = mnl_attr_get_u16(a);
+	}
+	return MNL_CB_OK;
+}
+
+/* The id of the "wireguard" family; -ENOENT without kernel WireGuard. */
+static int tp_genl_family(struct mnl_socket *nl, void *buf, __u16 *id)
+{
+	unsigned int seq = (unsigned int)time(NULL);
+	struct nlmsghdr *nlh;
+	ssize_t n;
+	int err;
+
+	nlh = tp_genl_msg(buf, GENL_ID_CTRL, NLM_F_REQUEST, CTRL_CMD_GETFAMILY,
+			  1, seq);
+	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
+	err = tp_genl_send(nl, nlh);
+	if (err)
+		return err;
+	*id = 0;
+	errno = 0;
+	n = mnl_socket_recvfrom(nl, buf, TP_GENL_RECV_SIZE);
+	if (n < 0 || mnl_cb_run(buf, (size_t)n, seq, mnl_socket_get_portid(nl),
+				tp_genl_family_cb, id) < 0) {
+		err = errno ? errno : EPROTO;
+		if (err == ENOENT)
+			tp_peer_set_error("no generic netlink family \"wireguard\": no kernel WireGuard");
+		else
+			tp_peer_set_error("resolving the wireguard netlink family: %s",
+					  strerror(err));
+		return -err;
+	}
+	if (!*id)
+		return tp_genl_bad("CTRL_CMD_GETFAMILY answer without a family id");
+	return 0;
+}
+
+static void tp_genl_dump_error(const char *ifname, int err)
+{
+	if (err == -ENODEV)
+		tp_peer_set_error("no interface %s", ifname);
+	else if (err == -EOPNOTSUPP)
+		tp_peer_set_error("%s is not a kernel WireGuard interface", ifname);
+	else if (err == -EPERM)
+		tp_peer_set_error("reading %s's peers needs CAP_NET_ADMIN", ifname);
+}
+
+/* One complete dump of @ifname's device into @out. */
+static int tp_genl_dump_once(struct mnl_socket *nl, void *buf, __u16 family,
+			     const char *ifname, struct tp_peer_list *out)
+{
+	unsigned int seq = (unsigned int)time(NULL) + 1;
+	unsigned int portid = mnl_socket_get_portid(nl);
+	struct nlmsghdr *nlh;
+	ssize_t n;
+	int ret;
+
+	nlh = tp_genl_msg(buf, family, NLM_F_REQUEST | NLM_F_DUMP,
+			  WG_CMD_GET_DEVICE, WG_GENL_VERSION, seq);
+	mnl_attr_put_strz(nlh, WGDEVICE_A_IFNAME, ifname);
+	ret = tp_genl_send(nl, nlh);
+	while (!ret) {
+		n = mnl_socket_recvfrom(nl, buf, TP_GENL_RECV_SIZE);
+		if (n < 0) {
+			ret = -errno;
+			tp_peer_set_error("generic netlink receive: %s",
+					  strerror(errno));
+			break;
+		}
+		ret = tp_genl_run(buf, (size_t)n, seq, portid, out);
+	}
+	if (ret < 0)
+		tp_genl_dump_error(ifname, ret);
+	return ret < 0 ? ret : 0;
+}
+
+/**
+ * tp_wg_genl_dump() - the peers of a kernel WireGuard interface.
+ * @ifname: the interface (in the caller's network namespace).
+ * @out:    the peers, canonical (see peers.h); emptied first, empty on
+ *          error.
+ *
+ * An interrupted dump (the peers changed meanwhile) is restarted, up to
+ * three times.
+ *
+ * Return: 0; -ENOENT without kernel WireGuard (no "wireguard" generic
+ * netlink family); -ENODEV without such an interface; -EOPNOTSUPP when it
+ * is not a WireGuard interface; -EPERM without CAP_NET_ADMIN; -EINTR when
+ * every try was interrupted; -EPROTO, -ENOMEM, or another -errno.
+ */
+int tp_wg_genl_dump(const char *ifname, struct tp_peer_list *out)
+{
+	struct mnl_socket *nl = NULL;
+	void *buf = NULL;
+	__u16 family;
+	int ret, tries = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!ifname || !*ifname || strlen(ifname) >= IFNAMSIZ) {
+		tp_peer_set_error("\"%s\" is not an interface name",
+				  ifname ? ifname : "");
+		return -EINVAL;
+	}
+	buf = malloc(TP_GENL_RECV_SIZE);
+	if (!buf)
+		return -ENOMEM;
+	ret = tp_genl_open(&nl);
+	if (!ret)
+		ret = tp_genl_family(nl, buf, &family);
+	while (!ret) {
+		tp_peer_list_free(out);
+		ret = tp_genl_dump_once(nl, buf, family, ifname, out);
+		if (ret != -EINTR || ++tries >= TP_GENL_DUMP_TRIES)
+			break;
+		ret = 0;
+	}
+	if (!ret)
+		ret = tp_peer_list_canonicalize(out);
+	if (ret)
+		tp_peer_list_free(out);
+	if (nl)
+		mnl_socket_close(nl);
+	free(buf);
+	return ret;
+}

@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Peers of a userspace WireGuard (wireguard-go, boringtun, ...) through its
+ * UAPI socket, SOCKDIR/IFNAME.sock, with the cross-platform configuration
+ * protocol: we send "get=1\n\n"; the answer is "key=value\n" lines, device
+ * keys first, then per peer a "public_key=" line (64 hex digits) followed
+ * by that peer's keys (one "allowed_ip=ADDR/LEN" per allowed IP), ending
+ * with "errno=N\n" and an empty line.  The server keeps the connection
+ * open for further requests, so the empty line, not EOF, ends the answer.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "peers.h"
+
+#define TP_UAPI_TIMEOUT_S 5
+#define TP_UAPI_REPLY_MAX (16u << 20)
+
+/* ---- parser -------------------------------------------------------------- */
+
+/**
+ * struct tp_uapi_line - one "key=value" line of a reply.
+ * @key:  the key, not NUL-terminated.
+ * @klen: its length.
+ * @val:  the value, not NUL-terminated.
+ * @vlen: its length.
+ * @no:   line number, from 1.
+ */
+struct tp_uapi_line {
+	const char *key;
+	size_t klen;
+	const char *val;
+	size_t vlen;
+	size_t no;
+};
+
+static bool tp_uapi_key_is(const struct tp_uapi_line *l, const char *key)
+{
+	return l->klen == strlen(key) && !memcmp(l->key, key, l->klen);
+}
+
+/* Copy the value into @buf of @size bytes; -EINVAL when it does not fit. */
+static int tp_uapi_value(const struct tp_uapi_line *l, char *buf, size_t size)
+{
+	if (l->vlen >= size || memchr(l->val, '\0', l->vlen)) {
+		tp_peer_set_error("line %zu: value of %.*s is too long or has a NUL",
+				  l->no, (int)l->klen, l->key);
+		return -EINVAL;
+	}
+	memcpy(buf, l->val, l->vlen);
+	buf[l->vlen] = '\0';
+	return 0;
+}
+
+static int tp_uapi_public_key(const struct tp_uapi_line *l,
+			      struct tp_peer_list *out)
+{
+	char hex[TP_WG_KEY_HEX_LEN + 2], b64[TP_WG_KEY_B64_LEN + 1];
+	__u8 key[TP_WG_KEY_LEN];
+
+	if (tp_uapi_value(l, hex, sizeof(hex)) || tp_wg_key_from_hex(hex, key)) {
+		tp_peer_set_error("line %zu: public_key is not 64 hex digits",
+				  l->no);
+		return -EINVAL;
+	}
+	tp_wg_key_to_base64(key, b64);
+	if (!tp_peer_list_add(out, b64))
+		return -errno;
+	return 0;
+}
+
+static int tp_uapi_allowed_ip(const struct tp_uapi_line *l,
+			      struct tp_peer_list *out)
+{
+	char text[INET6_ADDRSTRLEN + 8];
+	struct tp_peer_prefix pp;
+
+	if (!out->n) {
+		tp_peer_set_error("line %zu: allowed_ip before any public_key",
+				  l->no);
+		return -EINVAL;
+	}
+	if (tp_uapi_value(l, text, sizeof(text)))
+		return -EINVAL;
+	if (tp_peer_prefix_parse(text, false, &pp)) {
+		tp_peer_set_error("line %zu: allowed_ip \"%s\" is not ADDR/LEN",
+				  l->no, text);
+		return -EINVAL;
+	}
+	return tp_peer_add_prefix(&out->v[out->n - 1], &pp.addr, pp.plen);
+}
+
+/* errno=N: N is an errno, written positive or (wireguard-go) negative. */
+static int tp_uapi_errno(const struct tp_uapi_line *l, long *err)
+{
+	char text[24], *end;
+	long v;
+
+	if (tp_uapi_value(l, text, sizeof(text)))
+		return -EINVAL;
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (!text[0] || *end || errno || v < -INT_MAX || v > INT_MAX) {
+		tp_peer_set_error("line %zu: errno \"%s\" is not a number",
+				  l->no, text);
+		return -EINVAL;
+	}
+	*err = v < 0 ? -v : v;
+	return 0;
+}
+
+static int tp_uapi_line(const struct tp_uapi_line *l, struct tp_peer_list *out,
+			long *err, bool *have_errno)
+{
+	if (!l->klen) {
+		tp_peer_set_error("line %zu: empty key", l->no);
+		return -EINVAL;
+	}
+	if (tp_uapi_key_is(l, "public_key"))
+		return tp_uapi_public_key(l, out);
+	if (tp_uapi_key_is(l, "allowed_ip"))
+		return tp_uapi_allowed_ip(l, out);
+	if (tp_uapi_key_is(l, "errno")) {
+		*have_errno = true;
+		return tp_uapi_errno(l, err);
+	}
+	return 0; /* endpoint, handshake times, counters, ...: not ours */
+}
+
+/* Split the line at @p (up to @end) into @l; sets *@next past it. */
+static int tp_uapi_split(const char *p, const char *end, size_t no,
+			 struct tp_uapi_line *l, const char **next)
+{
+	const char *nl = memchr(p, '\n', (size_t)(end - p)), *eq;
+
+	if (!nl) {
+		tp_peer_set_error("line %zu: not terminated by a newline (reply cut short?)",
+				  no);
+		return -EPROTO;
+	}
+	*next = nl + 1;
+	eq = memchr(p, '=', (size_t)(nl - p));
+	if (!eq) {
+		tp_peer_set_error("line %zu: \"%.*s\" is not key=value", no,
+				  (int)(nl - p > 80 ? 80 : nl - p), p);
+		return -EPROTO;
+	}
+	l->key = p;
+	l->klen = (size_t)(eq - p);
+	l->val = eq + 1;
+	l->vlen = (size_t)(nl - eq - 1);
+	l->no = no;
+	return 0;
+}
+
+static int tp_uapi_parse_lines(const char *text, size_t len,
+			       struct tp_peer_list *out, long *err,
+			       bool *have_errno)
+{
+	const char *p = text, *end = text + len;
+	struct tp_uapi_line l;
+	size_t no = 0;
+	int ret;
+
+	while (p < end && *p != '\n') {
+		ret = tp_uapi_split(p, end, ++no, &l, &p);
+		if (!ret)
+			ret = tp_uapi_line(&l, out, err, have_errno);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/**
+ * tp_wg_uapi_parse() - parse the answer of a UAPI "get=1" request.
+ * @text: the answer, up to and including its empty line (anything after
+ *        the empty line is ignored).
+ * @len:  its length.
+ * @out:  the peers, canonical (see peers.h); emptied first, and left empty
+ *        on error.
+ *
+ * Keys are read from "public_key" lines (hex, turned into base64),
+ * prefixes from "allowed_ip" lines (masked); other keys are ignored.
+ * The answer must end with an "errno=" line.
+ *
+ * Return: 0; -EPROTO for an answer that is not key=value lines or lacks its
+ * errno line; -EINVAL for a bad key, prefix or errno value; -N when the
+ * server answered errno=N (or -N); -ENOMEM.  tp_peer_last_error() says
+ * which line.
+ */
+int tp_wg_uapi_parse(const char *text, size_t len, struct tp_peer_list *out)
+{
+	bool have_errno = false;
+	long err = 0;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = tp_uapi_parse_lines(text, len, out, &err, &have_errno);
+	if (!ret && !have_errno) {
+		tp_peer_set_error("the reply ends without an errno= line");
+		ret = -EPROTO;
+	}
+	if (!ret && err) {
+		tp_peer_set_error("the WireGuard implementation answered errno=%ld (%s)",
+				  err, strerror((int)err));
+		ret = (int)-err;
+	}
+	if (!ret)
+		ret = tp_peer_list_canonicalize(out);
+	if (ret)
+		tp_peer_list_free(out);
+	return ret;
+}
+
+/* ---- socket -------------------------------------------------------------- */
+
+static int tp_uapi_path(const char *ifname, const char *sockdir,
+			struct sockaddr_un *sun)
+{
+	size_t n = ifname ? strlen(ifname) : 0;
+	int len;
+
+	if (!n || n >= IFNAMSIZ || strchr(ifname, '/') || ifname[0] == '.') {
+		tp_peer_set_error("\"%s\" is not an interface name",
+				  ifname ? ifname : "");
+		return -EINVAL;
+	}
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	len = snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s.sock",
+		       sockdir ? sockdir : TP_WG_SOCKDIR_DEFAULT, ifname);
+	if (len < 0 || (size_t)len >= sizeof(sun->sun_path)) {
+		tp_peer_set_error("UAPI socket path for %s is too long", ifname);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+static int tp_uapi_connect(const struct sockaddr_un *sun)
+{
+	struct timeval tv = { .tv_sec = TP_UAPI_TIMEOUT_S };
+	int fd, err;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
+	    connect(fd, (const struct sockaddr *)sun, sizeof(*sun)))
+		goto fail;
+	return fd;
+fail:
+	err = errno;
+	tp_peer_set_error("UAPI socket %s: %s%s", sun->sun_path, strerror(err),
+			  err == ENOENT ? " (no userspace WireGuard on this interface)" : "");
+	if (fd >= 0)
+		close(fd);
+	return -err;
+}
+
+static int tp_uapi_send(int fd, const char *msg)
+{
+	size_t off = 0, len = strlen(msg);
+	ssize_t n;
+
+	while (off < len) {
+		n = send(fd, msg + off, len - off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int err = errno == EAGAIN ? ETIMEDOUT : errno;
+
+			tp_peer_set_error("UAPI send: %s", strerror(err));
+			return -err;
+		}
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Whether the answer in @buf is complete: it has its empty line.  Only
+ * what came after the first @from bytes (and the byte before) is new.
+ */
+static bool tp_uapi_complete(const char *buf, size_t len, size_t from)
+{
+	if (len && buf[0] == '\n')
+		return true;
+	from = from ? from - 1 : 0;
+	return len >= 2 && memmem(buf + from, len - from, "\n\n", 2) != NULL;
+}
+
+static int tp_uapi_grow(char **buf, size_t *cap, size_t len)
+{
+	char *nb;
+
+	if (len + 1 < *cap)
+		return 0;
+	if (*cap >= TP_UAPI_REPLY_MAX) {
+		tp_peer_set_error("UAPI reply larger than %u bytes",
+				  TP_UAPI_REPLY_MAX);
+		return -EFBIG;
+	}
+	nb = realloc(*buf, *cap * 2);
+	if (!nb) {
+		tp_peer_set_error("out of memory");
+		return -ENOMEM;
+	}
+	*buf = nb;
+	*cap *= 2;
+	return 0;
+}
+
+/* Read the answer to its empty line (or EOF) into a new *@buf. */
+static int tp_uapi_recv(int fd, char **buf, size_t *len)
+{
+	size_t cap = 4096, prev = 0;
+	ssize_t n;
+	int err;
+
+	*len = 0;
+	*buf = malloc(cap);
+	if (!*buf)
+		return -ENOMEM;
+	while (!tp_uapi_complete(*buf, *len, prev)) {
+		err = tp_uapi_grow(buf, &cap, *len);
+		if (err)
+			return err;
+		prev = *len;
+		n = recv(fd, *buf + *len, cap - *len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = errno == EAGAIN ? ETIMEDOUT : errno;
+			tp_peer_set_error("UAPI receive: %s", strerror(err));
+			return -err;
+		}
+		if (!n)
+			break;
+		*len += (size_t)n;
+	}
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+/**
+ * tp_wg_uapi_dump() - the peers of a userspace WireGuard interface.
+ * @ifname:  the interface.
+ * @sockdir: directory of the UAPI sockets; NULL for /var/run/wireguard.
+ * @out:     the peers, canonical; emptied first, empty on error.
+ *
+ * Return: 0; -ENOENT when the interface has no UAPI socket (not a
+ * userspace WireGuard); -ECONNREFUSED for a stale socket; -ETIMEDOUT;
+ * or an error of tp_wg_uapi_parse().
+ */
+int tp_wg_uapi_dump(const char *ifname, const char *sockdir,
+		    struct tp_peer_list *out)
+{
+	struct sockaddr_un sun;
+	char *buf = NULL;
+	size_t len = 0;
+	int fd, ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = tp_uapi_path(ifname, sockdir, &sun);
+	if (ret)
+		return ret;
+	fd = tp_uapi_connect(&sun);
+	if (fd < 0)
+		return fd;
+	ret = tp_uapi_send(fd, "get=1\n\n");
+	if (!ret)
+		ret = tp_uapi_recv(fd, &buf, &len);
+	if (!ret)
+		ret = tp_wg_uapi_parse(buf, len, out);
+	if (buf)
+		explicit_bzero(buf, len); /* the reply has the private key */
+	free(buf);
+	close(fd);
+	return ret;
+}

@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# End-to-end tests: real TCP, UDP and ICMP between network namespaces,
+# through wireguard-go and tailplaned.  Prints cmocka-style results so
+# tests/run.sh counts them.  Needs root, wireguard-go and the build.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+P=tpe$$
+WG_CLIENT=tpc$$
+WG_NODE=tpn$$
+PIN_ROOT=/sys/fs/bpf/tp-e2e-$$
+# shellcheck source=env.sh
+. "$ROOT/tests/e2e/env.sh"
+
+PASSED=0 FAILED=0 SKIPPED=0 FAILED_NAMES=() SKIPPED_NAMES=()
+TPD_PID=
+
+fail() { echo "   FAIL: $*"; return 1; }
+tpctl() { "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
+
+tpd_start() { # tpd_start [BINARY]
+	local bin=${1:-$BUILD/tailplaned} i
+	env_bg "$P-node" "$ENV_DIR/tailplaned.log" "$bin" --config "$ENV_DIR/cfg.json"
+	TPD_PID=$ENV_LAST_PID
+	for i in $(seq 100); do
+		grep -q '"running"' "$ENV_DIR/tailplaned.log" 2>/dev/null && return 0
+		kill -0 "$TPD_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$ENV_DIR/tailplaned.log"
+	return 1
+}
+
+tpd_stop() { # tpd_stop [SIGNAL]
+	[ -n "$TPD_PID" ] || return 0
+	kill "-${1:-TERM}" "$TPD_PID" 2>/dev/null
+	wait "$TPD_PID" 2>/dev/null
+	TPD_PID=
+}
+
+client() { ns "$P-client" "$@"; }
+
+# ---- tests -------------------------------------------------------------------
+
+test_tcp_through_clusterip_v4_v6() {
+	local out seen=""
+	for _ in $(seq 9); do
+		out=$(client curl -s -m 3 http://198.19.0.10/) || fail "v4 request failed" || return 1
+		case "$out" in "hello from pod"[123]) seen="$seen ${out##* }" ;; *) fail "v4 answer '$out'"; return 1 ;; esac
+	done
+	[ "$(echo "$seen" | tr ' ' '\n' | sort -u | grep -c pod)" -ge 2 ] ||
+		fail "9 connections all went to one backend:$seen" || return 1
+	out=$(client curl -s -m 3 'http://[fd00:198:19::a]/') || fail "v6 request failed" || return 1
+	case "$out" in "hello from pod"[12]) ;; *) fail "v6 answer '$out'"; return 1 ;; esac
+}
+
+udp_stream() { # udp_stream TARGET: 100 datagrams, all echoed
+	local out
+	out=$(client "$BUILD/tools/tp-load" --udp "$1" --rate 100 --duration 1) ||
+		fail "tp-load failed" || return 1
+	echo "   $1: $out"
+	echo "$out" | grep -q '"udp_sent":100,' || fail "not 100 sent" || return 1
+	echo "$out" | grep -q '"udp_lost":0}' || fail "UDP loss" || return 1
+}
+
+test_udp_through_clusterip_v4_v6() {
+	udp_stream 198.19.0.10:53 && udp_stream '[fd00:198:19::a]:53'
+}
+
+test_icmp_echo_through_clusterip_v4_v6() {
+	client ping -c 3 -i 0.2 -W 1 198.19.0.10 >/dev/null || fail "ping 198.19.0.10" || return 1
+	client ping -6 -c 3 -i 0.2 -W 1 fd00:198:19::a >/dev/null || fail "ping fd00:198:19::a" || return 1
+}
+
+test_policy_allow_deny_audit() {
+	local drops before after
+	client curl -s -m 3 http://198.18.1.1:8080/ | grep -q pod1 || fail "allowed port" || return 1
+	before=$(tpctl -j stats | grep -o '"drop_policy":[0-9]*' | grep -o '[0-9]*$')
+	client curl -s -m 1 http://198.18.1.1:22/ && fail "denied port answered" && return 1
+	after=$(tpctl -j stats | grep -o '"drop_policy":[0-9]*' | grep -o '[0-9]*$')
+	[ "${after:-0}" -gt "${before:-0}" ] || fail "no policy drop counted ($before -> $after)" || return 1
+	# audit: the UDP rule is audit; the flow passes and says so
+	tpctl monitor audit count 1 >"$ENV_DIR/audit.log" 2>&1 &
+	local mon=$!
+	sleep 0.3
+	client "$BUILD/tools/tp-load" --udp 198.19.0.10:53 --rate 5 --duration 0.5 >/dev/null
+	for _ in $(seq 30); do kill -0 $mon 2>/dev/null || break; sleep 0.1; done
+	kill $mon 2>/dev/null
+	grep -qi audit "$ENV_DIR/audit.log" || { cat "$ENV_DIR/audit.log"; fail "no audit event"; return 1; }
+	drops=$(tpctl -j conntrack list | grep -c '"verdict":"audit"')
+	[ "$drops" -ge 1 ] || fail "no audited flow in conntrack" || return 1
+}
+
+test_identities_from_wireguard_uapi() {
+	local out
+	out=$(tpctl -j identity list)
+	echo "$out" | grep -q '100.64.0.2' || fail "client address not synced: $out" || return 1
+	echo "$out" | tr '{' '\n' | grep '100.64.0.2' | grep -q '301' ||
+		fail "client not identity 301 (laptop)" || return 1
+	echo "$out" | tr '{' '\n' | grep 'fd7a:115c:a1e0::2' | grep -q 'wireguard' ||
+		fail "IPv6 allowed-ip not synced by the wireguard source" || return 1
+	# a peer that leaves takes its entries with it
+	ns "$P-node" wg set "$WG_NODE" peer "$(wg genkey | wg pubkey)" allowed-ips 100.64.9.9/32
+	sleep 1.5
+	tpctl -j identity list | grep -q '100.64.9.9' || fail "new peer not synced" || return 1
+	ns "$P-node" wg set "$WG_NODE" peer "$(ns "$P-node" wg show "$WG_NODE" peers | grep -v "$CLIENT_PUB")" remove
+	sleep 1.5
+	tpctl -j identity list | grep -q '100.64.9.9' && fail "departed peer kept" && return 1
+	return 0
+}
+
+test_identities_from_kernel_wireguard() {
+	if ! grep -qw wireguard /proc/modules 2>/dev/null && ! modprobe -q wireguard 2>/dev/null; then
+		SKIP_REASON="no kernel WireGuard module on this kernel; runs in vmtests"
+		return 77
+	fi
+	SKIP_REASON="kernel WireGuard present but this suite uses wireguard-go; see vmtests"
+	return 77
+}
+
+# Long-lived traffic across kill -9, restart, upgrade and SIGHUP.
+test_restart_safety() {
+	local load_pid out ct_before ct_after prog_before prog_after
+	env_bg "$P-client" "$ENV_DIR/load.json" "$BUILD/tools/tp-load" --tcp 198.19.0.10:9000 \
+		--conns 50 --udp 198.19.0.10:53 --rate 100 --duration 14
+	load_pid=$ENV_LAST_PID
+	sleep 2
+	ct_before=$(tpctl -j conntrack list service 198.19.0.10:9000/tcp | grep -o '"backend":"[^"]*"' | sort | md5sum)
+	prog_before=$(bpftool -j link show pinned "$PIN_ROOT/links/$WG_NODE-ingress" | grep -o '"prog_id":[0-9]*')
+
+	tpd_stop KILL
+	sleep 1
+	tpd_start || fail "restart after kill -9" || return 1
+	sleep 1
+	tpd_stop TERM
+	tpd_start "$BUILD/upgrade/tailplaned" || fail "upgrade start" || return 1
+	prog_after=$(bpftool -j link show pinned "$PIN_ROOT/links/$WG_NODE-ingress" | grep -o '"prog_id":[0-9]*')
+	[ "$prog_before" != "$prog_after" ] || fail "the upgrade did not replace the program" || return 1
+	sleep 1
+	kill -HUP "$TPD_PID"
+	sleep 1
+	grep -q '"reloaded"' "$ENV_DIR/tailplaned.log" || fail "SIGHUP not handled" || return 1
+	tpd_stop TERM
+	tpd_start || fail "start after the upgrade" || return 1
+	ct_after=$(tpctl -j conntrack list service 198.19.0.10:9000/tcp | grep -o '"backend":"[^"]*"' | sort | md5sum)
+	wait "$load_pid" 2>/dev/null
+	out=$(cat "$ENV_DIR/load.json")
+	echo "   $out"
+	echo "$out" | grep -q '"tcp_conns":50,' || fail "not 50 connections" || return 1
+	echo "$out" | grep -q '"tcp_errors":0,' || fail "TCP errors" || return 1
+	echo "$out" | grep -q '"udp_lost":0}' || fail "UDP loss" || return 1
+	[ "$ct_before" = "$ct_after" ] || fail "conntrack entries changed across restarts" || return 1
+}
+
+test_interface_appearing_later() {
+	local late=tpl$$ i
+	sed "s/\"interfaces\": \\[/\"interfaces\": [ { \"name\": \"$late\", \"kind\": \"tailnet\", \"zone\": 2 },/" \
+		"$ENV_DIR/cfg.json" >"$ENV_DIR/cfg2.json"
+	mv "$ENV_DIR/cfg2.json" "$ENV_DIR/cfg.json"
+	kill -HUP "$TPD_PID"
+	sleep 0.5
+	[ -e "$PIN_ROOT/links/$late-ingress" ] && fail "attached before it exists" && return 1
+	env_wg "$P-node" "$late"
+	for i in $(seq 40); do
+		[ -e "$PIN_ROOT/links/$late-ingress" ] && break
+		sleep 0.05
+	done
+	[ -e "$PIN_ROOT/links/$late-ingress" ] || fail "not attached when it appeared" || return 1
+	ns "$P-node" ip link del "$late"
+	sleep 0.5
+	[ -e "$PIN_ROOT/links/$late-ingress" ] && fail "not forgotten when it left" && return 1
+	return 0
+}
+
+# ---- runner -------------------------------------------------------------------
+
+run_test() {
+	local name=$1 rc
+	SKIP_REASON=
+	echo "[ RUN      ] $name"
+	$name
+	rc=$?
+	if [ $rc = 0 ]; then
+		echo "[       OK ] $name"
+		PASSED=$((PASSED + 1))
+	elif [ $rc = 77 ]; then
+		echo "[  SKIPPED ] $name: $SKIP_REASON"
+		SKIPPED=$((SKIPPED + 1))
+		SKIPPED_NAMES+=("$name")
+	else
+		echo "[  FAILED  ] $name"
+		FAILED=$((FAILED + 1))
+		FAILED_NAMES+=("$name")
+		tail -5 "$ENV_DIR/tailplaned.log" 2>/dev/null | sed 's/^/   log: /'
+	fi
+}
+
+summary() {
+	echo "[==========] $((PASSED + FAILED + SKIPPED)) test(s) run."
+	echo "[  PASSED  ] $PASSED test(s)."
+	if [ "$SKIPPED" -gt 0 ]; then
+		echo "[  SKIPPED ] $SKIPPED test(s), listed below:"
+		printf '[  SKIPPED ] %s\n' "${SKIPPED_NAMES[@]}"
+	fi
+	if [ "$FAILED" -gt 0 ]; then
+		echo "[  FAILED  ] $FAILED test(s), listed below:"
+		printf '[  FAILED  ] %s\n' "${FAILED_NAMES[@]}"
+	fi
+}
+
+TESTS=(test_tcp_through_clusterip_v4_v6 test_udp_through_clusterip_v4_v6
+	test_icmp_echo_through_clusterip_v4_v6 test_policy_allow_deny_audit
+	test_identities_from_wireguard_uapi test_identities_from_kernel_wireguard
+	test_restart_safety test_interface_appearing_later)
+
+skip_all() {
+	local t
+	echo "[==========] ${#TESTS[@]} test(s) run."
+	echo "[  PASSED  ] 0 test(s)."
+	echo "[  SKIPPED ] ${#TESTS[@]} test(s), listed below:"
+	for t in "${TESTS[@]}"; do echo "[  SKIPPED ] $t: $1"; done
+	exit 0
+}
+
+[ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces, BPF)"
+command -v wireguard-go >/dev/null || skip_all "wireguard-go is not installed"
+[ -x "$BUILD/tpctl" ] && [ -x "$BUILD/tailplaned" ] && [ -x "$BUILD/upgrade/tailplaned" ] ||
+	skip_all "build first (make all)"
+
+trap 'tpd_stop; env_down' EXIT
+trap 'exit 130' INT TERM
+env_up >"/tmp/$P-setup.log" 2>&1 || { cat "/tmp/$P-setup.log"; rm -f "/tmp/$P-setup.log"; echo "[  FAILED  ] 1 test(s), listed below:"; exit 1; }
+rm -f "/tmp/$P-setup.log"
+env_config "$ENV_DIR/cfg.json" deny
+tpd_start || { echo "tailplaned did not start"; exit 1; }
+sleep 1.5 # first peer sync
+
+echo "[==========] Running ${#TESTS[@]} test(s)."
+for t in "${TESTS[@]}"; do
+	run_test "$t"
+done
+summary
+[ "$FAILED" = 0 ]

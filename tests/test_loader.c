@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Unit tests of tailplaned's parts: the configuration parser (every
+ * error), owner-aware identity syncs, the static source, conntrack GC and
+ * the metrics textfile, against a loaded (unpinned) datapath.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "config.h"
+#include "gc.h"
+#include "identity.h"
+#include "metrics.h"
+#include "pkttest.h"
+#include "policy.h"
+#include "service.h"
+#include "sync.h"
+
+/* ---- configuration ------------------------------------------------------ */
+
+static void test_config_minimal(void **state)
+{
+	struct tpd_config cfg;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(tpd_config_parse(
+		"{\"interfaces\":[{\"name\":\"tailscale0\",\"kind\":\"tailnet\",\"zone\":1,"
+		"\"peers\":\"tailscale\"},{\"name\":\"wg0\",\"kind\":\"tailnet\",\"zone\":1,"
+		"\"peers\":\"wireguard\"},{\"name\":\"eth0\",\"kind\":\"uplink\"}]}",
+		&cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.n_ifaces, 3);
+	assert_string_equal(cfg.pin_root, TP_PIN_ROOT_DEFAULT);
+	assert_int_equal(cfg.ifaces[0].peers, TPD_PEERS_TAILSCALE);
+	assert_int_equal(cfg.ifaces[1].peers, TPD_PEERS_WIREGUARD);
+	assert_int_equal(cfg.ifaces[2].kind, TPD_IFACE_UPLINK);
+	assert_int_equal(cfg.ifaces[2].zone, 0);
+	assert_int_equal(cfg.maglev_size, TP_MAGLEV_SIZE);
+	assert_int_equal(cfg.ct_timeout[1], TP_CT_TIMEOUT_ESTABLISHED);
+	tpd_config_free(&cfg);
+}
+
+static void test_config_example(void **state)
+{
+	struct tpd_config cfg;
+	char err[256] = "";
+
+	(void)state;
+	if (tpd_config_load("deploy/tailplaned.json", &cfg, err, sizeof(err)))
+		fail_msg("deploy/tailplaned.json: %s", err);
+	assert_int_equal(cfg.default_policy, TP_VERDICT_DENY);
+	assert_int_equal(cfg.n_services, 2);
+	assert_int_equal(cfg.services[0].backends[1].weight, 2);
+	assert_int_equal(cfg.services[1].backends[1].state, TP_BACKEND_TERMINATING);
+	assert_int_equal(cfg.n_policies, 4);
+	assert_string_equal(cfg.policies[0].port, "8080");
+	assert_int_equal(cfg.n_ts_tags, 2);
+	assert_string_equal(cfg.ts_tags[0].key, "tag:ops"); /* file order kept */
+	assert_int_equal(cfg.n_wg_peers, 1);
+	assert_int_equal(cfg.metrics_interval, 15);
+	tpd_config_free(&cfg);
+}
+
+static void test_config_errors(void **state)
+{
+	static const struct {
+		const char *json;
+		const char *want; /* substring of the error */
+	} cases[] = {
+		{ "{", "not valid JSON" },
+		{ "[]", "expected an object" },
+		{ "{}", "at least one interface" },
+		{ "{\"interfaces\":[],\"bogus\":1}", "unknown key 'bogus'" },
+		{ "{\"interfaces\":[{\"kind\":\"tailnet\"}]}", "interfaces[0]: missing 'name'" },
+		{ "{\"interfaces\":[{\"name\":\"x\",\"kind\":\"tun\"}]}", "expected tailnet or uplink" },
+		{ "{\"interfaces\":[{\"name\":\"x\",\"zone\":0}]}", "zone: 0 out of range" },
+		{ "{\"interfaces\":[{\"name\":\"x\",\"peers\":\"zerotier\"}]}", "expected none, wireguard or tailscale" },
+		{ "{\"interfaces\":[{\"name\":\"x\",\"kind\":\"uplink\",\"peers\":\"wireguard\"}]}", "an uplink has no peers" },
+		{ "{\"interfaces\":[{\"name\":7}]}", "interfaces[0].name: expected a string" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"default_policy\":\"audit\"}", "expected allow or deny" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"maglev_size\":70000}", "out of range" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"identities\":[{\"id\":300}]}", "needs a cidr, a name, or both" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"identities\":[{\"cidr\":\"1.2.3.4\",\"id\":3,\"name\":\"n\"}]}", "only user identities" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"services\":[{\"frontend\":\"1.2.3.4:80/tcp\",\"backends\":[{\"addr\":\"5.6.7.8:80\",\"state\":\"gone\"}]}]}", "expected active, terminating or maintenance" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"services\":[{\"backends\":[]}]}", "services[0]: missing 'frontend'" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"policies\":[{\"from\":\"a\",\"to\":\"b\"}]}", "missing 'verdict'" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"wireguard_peers\":{\"k\":[1]}}", "expected an identity name or number" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"conntrack\":{\"udp\":0}}", "conntrack.udp: 0 out of range" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"metrics\":{\"path\":\"/x\"}}", "metrics: unknown key 'path'" },
+	};
+	struct tpd_config cfg;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = 0;
+		if (!tpd_config_parse(cases[i].json, &cfg, err, sizeof(err)))
+			fail_msg("accepted: %s", cases[i].json);
+		if (!strstr(err, cases[i].want))
+			fail_msg("%s: error '%s', want '%s'", cases[i].json, err,
+				 cases[i].want);
+		tpd_config_free(&cfg);
+	}
+	/* a missing file is an error naming it */
+	assert_int_not_equal(tpd_config_load("/nonexistent/tp.json", &cfg, err,
+					     sizeof(err)), 0);
+	assert_non_null(strstr(err, "/nonexistent/tp.json"));
+	tpd_config_free(&cfg);
+}
+
+/* ---- identity syncs ------------------------------------------------------ */
+
+static struct tp_ident_entry ent(const char *cidr, __u32 id, __u16 zone)
+{
+	struct tp_ident_entry e = { .id = id, .zone = zone };
+	unsigned int plen;
+
+	assert_int_equal(pkt_prefix_parse(cidr, &e.prefix, &plen), 0);
+	e.plen = plen;
+	return e;
+}
+
+static __u32 ident_of(struct th *h, __u16 zone, const char *a)
+{
+	struct tp_addr addr_ = addr(a);
+	__u32 id = 0;
+
+	if (tp_identity_lookup(&h->maps, zone, &addr_, &id))
+		return 0;
+	return id;
+}
+
+static void test_sync_identities_diff(void **state)
+{
+	struct th *h = *state;
+	struct tpd_sync_result r = {};
+	struct tp_ident_entry want[3];
+	struct tp_addr a = addr("100.64.0.7");
+	__u32 rev0, zero = 0;
+	struct tp_config cfg;
+
+	REQUIRE_BPF();
+	/* tpctl owns one prefix the source will also want */
+	assert_int_equal(tp_identity_set(&h->maps, 1, &a, 128, 999, TP_OWNER_TPCTL), 0);
+	want[0] = ent("100.64.0.1/32", 300, 1);
+	want[1] = ent("fd7a:115c:a1e0::1/128", 300, 1);
+	want[2] = ent("100.64.0.7/32", 301, 1);
+	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, want, 3, &r), 0);
+	assert_int_equal(r.added, 2);
+	assert_int_equal(r.conflicts, 1);
+	assert_int_equal(ident_of(h, 1, "100.64.0.1"), 300);
+	assert_int_equal(ident_of(h, 1, "100.64.0.7"), 999); /* tpctl's stays */
+
+	/* the same again: nothing written, the revision does not move */
+	assert_int_equal(bpf_map_lookup_elem(h->maps.config, &zero, &cfg), 0);
+	rev0 = cfg.policy_rev;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, want, 2, &r), 0);
+	assert_int_equal(r.added + r.changed + r.removed, 0);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.config, &zero, &cfg), 0);
+	assert_int_equal(cfg.policy_rev, rev0);
+
+	/* a changed identity, a departed peer */
+	want[0].id = 302;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, want, 1, &r), 0);
+	assert_int_equal(r.changed, 1);
+	assert_int_equal(r.removed, 1);
+	assert_int_equal(ident_of(h, 1, "100.64.0.1"), 302);
+	assert_int_equal(ident_of(h, 1, "fd7a:115c:a1e0::1"), 0);
+	/* another source's sync never touches it */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_TAILSCALE, NULL, 0, &r), 0);
+	assert_int_equal(r.removed, 0);
+	assert_int_equal(ident_of(h, 1, "100.64.0.1"), 302);
+	assert_int_equal(ident_of(h, 1, "100.64.0.7"), 999);
+}
+
+/* ---- the static source ---------------------------------------------------- */
+
+static const char *static_cfg =
+	"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],\"default_policy\":\"deny\","
+	"\"identities\":[{\"cidr\":\"198.18.1.0/24\",\"id\":300,\"name\":\"web\"},"
+	"{\"id\":301,\"name\":\"laptop\"}],"
+	"\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":["
+	"{\"addr\":\"198.18.1.1:8080\"},{\"addr\":\"198.18.1.2:8080\",\"weight\":3}]},"
+	"{\"frontend\":\"198.19.0.10:53/udp\",\"backends\":[{\"addr\":\"198.18.1.1:53\"}]}],"
+	"\"policies\":[{\"from\":\"laptop\",\"to\":\"web\",\"proto\":\"tcp\",\"port\":8080,"
+	"\"verdict\":\"allow\"}]}";
+
+static void test_sync_static(void **state)
+{
+	struct th *h = *state;
+	struct tpd_sync_result r = {};
+	struct tpd_config cfg;
+	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc svc;
+	struct tp_zone z;
+	__u32 zone = 1, rule;
+	struct tp_rule match = { .src_id = 301, .dst_id = 300, .proto = IPPROTO_TCP,
+				 .port_lo = 8080, .port_hi = 8080 };
+	char err[256];
+	char *edited;
+
+	REQUIRE_BPF();
+	assert_int_equal(tpd_config_parse(static_cfg, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, &r), 0);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	assert_int_equal(svc.owner, TP_OWNER_STATIC);
+	assert_int_equal(svc.active, 2);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.zones, &zone, &z), 0);
+	assert_int_equal(z.default_verdict, TP_VERDICT_DENY);
+	assert_int_equal(tp_policy_rule_find(&h->maps, &match, &rule), 0);
+	assert_int_equal(ident_of(h, 0, "198.18.1.9"), 300);
+	/* the configuration is live: the laptop reaches web, nobody else */
+	expect_untouched(h, TH_FROM_TAILNET, FLOWP(CLIENT4, 1, VIP4, 80, IPPROTO_TCP,
+						   PKT_TCP_SYN), DROP);
+	{
+		struct tp_addr laptop = addr(CLIENT4);
+
+		assert_int_equal(tp_identity_set(&h->maps, TH_ZONE, &laptop, 128, 301,
+						 TP_OWNER_TPCTL), 0);
+	}
+	assert_in_range(backend_of(h, FLOWP(CLIENT4, 2, VIP4, 80, IPPROTO_TCP,
+					    PKT_TCP_SYN), BE4, 2), 0, 1);
+
+	/* applied again: nothing to do, the service keeps its table */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, &r), 0);
+	assert_int_equal(r.added + r.changed + r.removed, 0);
+	tpd_config_free(&cfg);
+
+	/* tpctl's service is not the static source's to delete */
+	{
+		struct tp_svc_key k2 = svc_key(VIP4, 443, IPPROTO_TCP);
+		struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+
+		assert_int_equal(tp_service_set(&h->maps, &k2, &spec, NULL, 0), 0);
+	}
+	/* drop the UDP service and the rule from the configuration */
+	edited = strdup(static_cfg);
+	assert_non_null(edited);
+	strcpy(strstr(edited, ",{\"frontend\":\"198.19.0.10:53/udp\""), "],\"policies\":[]}");
+	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, &r), 0);
+	assert_int_equal(r.removed, 2);
+	k = svc_key(VIP4, 53, IPPROTO_UDP);
+	assert_int_not_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	k = svc_key(VIP4, 443, IPPROTO_TCP);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	assert_int_equal(tp_policy_rule_find(&h->maps, &match, &rule), -ENOENT);
+	tpd_config_free(&cfg);
+	free(edited);
+}
+
+static void test_udp_purge_on_backend_removal(void **state)
+{
+	struct th *h = *state;
+	struct tpd_sync_result r = {};
+	struct tpd_config cfg;
+	struct tp_ct_key udp = ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
+	struct tp_ct_key tcp = ct_key(CLIENT4, 5000, VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_entry e;
+	char err[256], *edited, *at;
+	int b;
+
+	REQUIRE_BPF();
+	edited = strdup(static_cfg);
+	assert_non_null(edited);
+	at = strstr(edited, "\"deny\"");
+	memmove(at + 1, at + 5, strlen(at + 5) + 1); /* "deny" -> "" */
+	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, &r), 0);
+	tpd_config_free(&cfg);
+	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 53);
+	b = backend_of(h, FLOWP(CLIENT4, 5000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), BE4, 2);
+	assert_in_range(b, 0, 1);
+
+	/* both services lose 198.18.1.1 */
+	at = strstr(edited, "{\"addr\":\"198.18.1.1:8080\"},");
+	memmove(at, at + 27, strlen(at + 27) + 1);
+	at = strstr(edited, "198.18.1.1:53");
+	at[9] = '2';
+	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, &r), 0);
+	tpd_config_free(&cfg);
+	free(edited);
+	/* the UDP flow to the removed backend is gone; TCP flows are kept */
+	assert_int_equal(ct_get(h, &udp, &e), -ENOENT);
+	assert_int_equal(ct_get(h, &tcp, &e), 0);
+	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[1], 53);
+}
+
+static void test_gc(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 3, VIP4, 80, IPPROTO_TCP);
+	struct tpd_gc_result res;
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 53, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 1, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 53);
+	expect_dnat(h, flow(CLIENT4, 2, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK), BE4[0], 8080);
+	expect_dnat(h, flow(CLIENT4, 3, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK), BE4[0], 8080);
+	/* an orphan: flow 3's entry gone, its reply key left behind */
+	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &k), 0);
+	assert_int_equal(ct_count(h), 5);
+
+	assert_int_equal(tpd_gc(&h->maps, T0 + 10 * SEC_NS, 30, &res), 0);
+	assert_int_equal(res.ct_entries, 5);
+	assert_int_equal(res.ct_flows, 2);
+	assert_int_equal(res.ct_deleted, 1); /* the orphan */
+	/* past the UDP timeout, within the established one */
+	assert_int_equal(tpd_gc(&h->maps, T0 + (TP_CT_TIMEOUT_UDP + 1) * SEC_NS, 30, &res), 0);
+	assert_int_equal(res.ct_deleted, 2);
+	assert_int_equal(res.ct_flows, 1);
+	assert_int_equal(ct_count(h), 2);
+	k = ct_key(CLIENT4, 2, VIP4, 80, IPPROTO_TCP);
+	assert_int_equal(ct_get(h, &k, &e), 0);
+}
+
+static void test_metrics_textfile(void **state)
+{
+	struct th *h = *state;
+	struct tpd_source_state src[TPD_SRC_MAX] = { [TPD_SRC_WIREGUARD] = { .syncs = 3,
+						    .errors = 1, .last_ok = 1700000000 } };
+	struct tpd_gc_result gc = { .ct_entries = 4, .ct_flows = 2 };
+	char path[] = "/tmp/tp-metrics-XXXXXX", line[256];
+	bool dnat = false, drops = false, ct = false, sync = false;
+	FILE *f;
+	int fd;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 1, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), BE4[0], 8080);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(tpd_metrics_write(path, &h->maps, &gc, src), 0);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		dnat |= !strcmp(line, "tailplane_packets_total{counter=\"dnat\"} 1\n");
+		drops |= !strcmp(line, "tailplane_drops_total{reason=\"policy\"} 0\n");
+		ct |= !strcmp(line, "tailplane_map_entries{map=\"tp_ct\"} 4\n");
+		sync |= !strcmp(line, "tailplane_sync_errors_total{source=\"wireguard\"} 1\n");
+	}
+	fclose(f);
+	unlink(path);
+	assert_true(dnat);
+	assert_true(drops);
+	assert_true(ct);
+	assert_true(sync);
+	/* an unwritable place is an error, not a crash */
+	assert_int_not_equal(tpd_metrics_write("/nonexistent/dir/tp.prom", &h->maps, &gc, src), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_minimal),
+		cmocka_unit_test(test_config_example),
+		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test_setup_teardown(test_sync_identities_diff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_static, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_purge_on_backend_removal, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_textfile, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1348 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Unit tests of tailplaned's peer sources (loader/peers.h): WireGuard key
+ * encodings and prefixes, the UAPI "get=1" answer parser, the generic
+ * netlink dump parser on synthetic messages (one message, a dump split
+ * across messages and receive buffers, errors), the Tailscale status
+ * parser on tests/fixtures/tailscale-status-*.json, and the mapping of
+ * peers to identity entries.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libmnl/libmnl.h>
+#include <linux/genetlink.h>
+#include <linux/netlink.h>
+#include <linux/time_types.h>
+#include <linux/wireguard.h>
+
+#include "peers.h"
+
+#define check(cond, fmt, ...)                         \
+	do {                                          \
+		if (!(cond))                          \
+			fail_msg(fmt, ##__VA_ARGS__); \
+	} while (0)
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- keys: three real ones (wg genkey | wg pubkey), hex and base64 ------ */
+
+#define K1_HEX "68247057da097a469b378d19f0e44c4ba4f6901fc04dd16dba36336eb94a5b45"
+#define K1_B64 "aCRwV9oJekabN40Z8ORMS6T2kB/ATdFtujYzbrlKW0U="
+#define K2_HEX "bd340497980c2be8dbc4b1f56ba5911980776a5b6f56d538e9e245da45e77e2b"
+#define K2_B64 "vTQEl5gMK+jbxLH1a6WRGYB3altvVtU46eJF2kXnfis="
+#define K3_HEX "b4cb13f94d6278e14e3bfa09c422156deda1b2d670e9ad94afd870b112616310"
+#define K3_B64 "tMsT+U1ieOFOO/oJxCIVbe2hstZw6a2Ur9hwsRJhYxA="
+#define PRIV_HEX "e84b5a6e0a9d1c2f3b4a5968778695a4b3c2d1e0f1e2d3c4b5a69788796a5b40"
+#define ZERO_HEX "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* An independent hex decoder for building test input. */
+static void hex32(const char *hex, __u8 out[32])
+{
+	unsigned int i, v;
+
+	assert_int_equal(strlen(hex), 64);
+	for (i = 0; i < 32; i++) {
+		assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
+		out[i] = (__u8)v;
+	}
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void expect_prefixes(const struct tp_peer *p, const char *const *want,
+			    size_t n)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	size_t i;
+
+	check(p->n_prefixes == n, "peer %s: %zu prefixes, want %zu", p->key,
+	      p->n_prefixes, n);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(tp_peer_prefix_format(&p->prefixes[i], buf,
+						       sizeof(buf)), 0);
+		check(!strcmp(buf, want[i]), "peer %s prefix %zu: %s, want %s",
+		      p->key, i, buf, want[i]);
+	}
+}
+
+#define EXPECT_PREFIXES(p, ...)                                          \
+	do {                                                             \
+		static const char *const w_[] = { __VA_ARGS__ };         \
+		expect_prefixes(p, w_, ARRAY_SIZE(w_));                  \
+	} while (0)
+
+static void expect_no_prefixes(const struct tp_peer *p)
+{
+	check(p->n_prefixes == 0, "peer %s: %zu prefixes, want none", p->key,
+	      p->n_prefixes);
+}
+
+static void expect_tags(const struct tp_peer *p, const char *const *want,
+			size_t n)
+{
+	size_t i;
+
+	check(p->n_tags == n, "peer %s: %zu tags, want %zu", p->key, p->n_tags,
+	      n);
+	for (i = 0; i < n; i++)
+		check(!strcmp(p->tags[i], want[i]), "peer %s tag %zu: %s, want %s",
+		      p->key, i, p->tags[i], want[i]);
+}
+
+#define EXPECT_TAGS(p, ...)                                              \
+	do {                                                             \
+		static const char *const w_[] = { __VA_ARGS__ };         \
+		expect_tags(p, w_, ARRAY_SIZE(w_));                      \
+	} while (0)
+
+static void expect_error(int got, int want, const char *needle)
+{
+	check(got == want, "returned %d (%s), want %d (%s); error: %s", got,
+	      strerror(-got), want, strerror(-want), tp_peer_last_error());
+	check(strstr(tp_peer_last_error(), needle),
+	      "error \"%s\" does not mention \"%s\"", tp_peer_last_error(),
+	      needle);
+}
+
+/* Two lists are the same peers, field by field. */
+static void expect_same_lists(const struct tp_peer_list *a,
+			      const struct tp_peer_list *b)
+{
+	size_t i, j;
+
+	assert_int_equal(a->n, b->n);
+	for (i = 0; i < a->n; i++) {
+		const struct tp_peer *x = &a->v[i], *y = &b->v[i];
+
+		assert_string_equal(x->key, y->key);
+		assert_string_equal(x->name, y->name);
+		assert_string_equal(x->user, y->user);
+		assert_int_equal(x->n_tags, y->n_tags);
+		for (j = 0; j < x->n_tags; j++)
+			assert_string_equal(x->tags[j], y->tags[j]);
+		assert_int_equal(x->n_prefixes, y->n_prefixes);
+		for (j = 0; j < x->n_prefixes; j++) {
+			assert_memory_equal(&x->prefixes[j].addr,
+					    &y->prefixes[j].addr, 16);
+			assert_int_equal(x->prefixes[j].plen, y->prefixes[j].plen);
+		}
+	}
+}
+
+/* A fixture file: $TP_FIXTURES, tests/fixtures, or next to the program. */
+static char *read_fixture(const char *name, size_t *len)
+{
+	char exe[PATH_MAX], path[PATH_MAX * 2];
+	const char *dirs[3] = { getenv("TP_FIXTURES"), "tests/fixtures", NULL };
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *buf = NULL;
+	size_t i;
+	FILE *f;
+
+	if (n > 0) {
+		exe[n] = '\0';
+		snprintf(path, sizeof(path), "%s/../../tests/fixtures",
+			 dirname(exe));
+		dirs[2] = strdupa(path);
+	}
+	for (i = 0; i < ARRAY_SIZE(dirs); i++) {
+		if (!dirs[i])
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dirs[i], name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		buf = calloc(1, 1 << 20);
+		assert_non_null(buf);
+		*len = fread(buf, 1, (1 << 20) - 1, f);
+		fclose(f);
+		return buf;
+	}
+	fail_msg("fixture %s not found (run from the repository root or set TP_FIXTURES)",
+		 name);
+	return NULL;
+}
+
+static struct tp_peer *add_peer(struct tp_peer_list *l, const char *key,
+				const char *user)
+{
+	struct tp_peer *p = tp_peer_list_add(l, key);
+
+	assert_non_null(p);
+	if (user)
+		snprintf(p->user, sizeof(p->user), "%s", user);
+	return p;
+}
+
+static void add_prefix(struct tp_peer *p, const char *cidr)
+{
+	struct tp_peer_prefix pp;
+
+	assert_int_equal(tp_peer_prefix_parse(cidr, true, &pp), 0);
+	assert_int_equal(tp_peer_add_prefix(p, &pp.addr, pp.plen), 0);
+}
+
+/* ---- keys ----------------------------------------------------------------- */
+
+static void test_key_base64(void **state)
+{
+	static const struct {
+		const char *hex, *b64;
+	} vec[] = {
+		{ "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+		  "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" },
+		{ "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+		  "//////////////////////////////////////////8=" },
+		{ ZERO_HEX, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" },
+		{ K1_HEX, K1_B64 }, { K2_HEX, K2_B64 }, { K3_HEX, K3_B64 },
+	};
+	char b64[TP_WG_KEY_B64_LEN + 1];
+	__u8 key[32], back[32];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(vec); i++) {
+		hex32(vec[i].hex, key);
+		tp_wg_key_to_base64(key, b64);
+		assert_string_equal(b64, vec[i].b64);
+		assert_int_equal(tp_wg_key_from_base64(b64, back), 0);
+		assert_memory_equal(key, back, 32);
+		assert_int_equal(tp_wg_key_from_hex(vec[i].hex, back), 0);
+		assert_memory_equal(key, back, 32);
+	}
+	/* not canonical: wrong length, no '=', bad characters, spare bits */
+	assert_int_equal(tp_wg_key_from_base64("", back), -EINVAL);
+	assert_int_equal(tp_wg_key_from_base64(K1_B64 "=", back), -EINVAL);
+	assert_int_equal(tp_wg_key_from_base64("aCRwV9oJekabN40Z8ORMS6T2kB/ATdFtujYzbrlKW0UA",
+					       back), -EINVAL);
+	assert_int_equal(tp_wg_key_from_base64("aCRwV9oJekabN40Z8ORMS6T2kB_ATdFtujYzbrlKW0U=",
+					       back), -EINVAL);
+	assert_int_equal(tp_wg_key_from_base64("aCRwV9oJekabN40Z8ORMS6T2kB/ATdFtujYzbrlKW0V=",
+					       back), -EINVAL);
+	expect_error(tp_wg_key_from_base64("aCRw V9oJekabN40Z8ORMS6T2kB/ATdFtujYzbrlKW0=",
+					   back), -EINVAL, "base64");
+}
+
+static void test_key_hex(void **state)
+{
+	__u8 key[32], want[32];
+
+	hex32(K2_HEX, want);
+	assert_int_equal(tp_wg_key_from_hex("BD340497980C2BE8DBC4B1F56BA5911980776A5B6F56D538E9E245DA45E77E2B",
+					    key), 0);
+	assert_memory_equal(key, want, 32);
+	assert_int_equal(tp_wg_key_from_hex(K2_HEX "0", key), -EINVAL);
+	assert_int_equal(tp_wg_key_from_hex("bd34", key), -EINVAL);
+	expect_error(tp_wg_key_from_hex("zd340497980c2be8dbc4b1f56ba5911980776a5b6f56d538e9e245da45e77e2b",
+					key), -EINVAL, "hex");
+}
+
+/* ---- prefixes and lists ------------------------------------------------------ */
+
+static void test_prefix_parse(void **state)
+{
+	static const struct {
+		const char *in, *out;
+		unsigned int plen;
+	} ok[] = {
+		{ "100.64.1.7/24", "100.64.1.0/24", 120 },
+		{ "100.64.1.7/32", "100.64.1.7/32", 128 },
+		{ "100.64.1.7", "100.64.1.7/32", 128 },
+		{ "0.0.0.0/0", "0.0.0.0/0", 96 },
+		{ "fd7a:115c:a1e0::1/128", "fd7a:115c:a1e0::1/128", 128 },
+		{ "fd7a:115c:a1e0:ab12:4843:cd96:6258:b240/48", "fd7a:115c:a1e0::/48", 48 },
+		{ "FD7A:115C:A1E0::A", "fd7a:115c:a1e0::a/128", 128 },
+		{ "::/0", "::/0", 0 },
+		{ "::ffff:100.64.0.1/128", "100.64.0.1/32", 128 },
+	};
+	static const char *const bad[] = {
+		"100.64.1.7/33", "fd7a::1/129", "100.64.1.7/", "/24", "",
+		"100.64.1/24", "100.64.1.7/-1", "100.64.1.7/2x", "fd7a::1%eth0/64",
+		"100.64.1.7/1234", "host.example/32", "fd7a::1/64/64",
+	};
+	struct tp_peer_prefix p;
+	char buf[64];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(ok); i++) {
+		assert_int_equal(tp_peer_prefix_parse(ok[i].in, true, &p), 0);
+		assert_int_equal(p.plen, ok[i].plen);
+		assert_int_equal(tp_peer_prefix_format(&p, buf, sizeof(buf)), 0);
+		check(!strcmp(buf, ok[i].out), "%s -> %s, want %s", ok[i].in, buf,
+		      ok[i].out);
+	}
+	assert_int_equal(tp_peer_prefix_parse("100.64.1.7/24", false, &p), 0);
+	assert_int_equal(p.addr.w[2], htonl(0xffff));
+	assert_int_equal(p.addr.w[3], htonl(0x64400100));
+	assert_int_equal(p.addr.w[0] | p.addr.w[1], 0);
+	for (i = 0; i < ARRAY_SIZE(bad); i++)
+		check(tp_peer_prefix_parse(bad[i], true, &p) == -EINVAL,
+		      "\"%s\" accepted", bad[i]);
+	expect_error(tp_peer_prefix_parse("100.64.1.7", false, &p), -EINVAL,
+		     "\"100.64.1.7\"");
+	assert_int_equal(tp_peer_prefix_parse("100.64.1.7/24", false, &p), 0);
+	assert_int_equal(tp_peer_prefix_format(&p, buf, 8), -ENOSPC);
+}
+
+static void test_list_add_errors(void **state)
+{
+	struct tp_peer_list l = {};
+	char key[TP_PEER_KEY_LEN + 1];
+	struct tp_addr a = {};
+	struct tp_peer *p;
+
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = '\0';
+	errno = 0;
+	assert_null(tp_peer_list_add(&l, key));
+	assert_int_equal(errno, ENAMETOOLONG);
+	key[TP_PEER_KEY_LEN - 1] = '\0'; /* the longest that fits */
+	assert_non_null(tp_peer_list_add(&l, key));
+	assert_null(tp_peer_list_add(&l, ""));
+	assert_int_equal(errno, EINVAL);
+	/* a Tailscale node key fits */
+	p = tp_peer_list_add(&l, "nodekey:d413b83259d343f088956fb7bb885da0aa7083b93feea900bca9ab9670e1476d");
+	assert_non_null(p);
+	assert_int_equal(tp_peer_add_prefix(p, &a, 129), -EINVAL);
+	assert_int_equal(tp_peer_add_tag(p, ""), -EINVAL);
+	assert_int_equal(l.n, 2);
+	tp_peer_list_free(&l);
+	assert_null(l.v);
+	assert_int_equal(l.n, 0);
+	tp_peer_list_free(&l); /* twice is fine */
+	tp_peer_list_free(NULL);
+}
+
+static void test_canonicalize(void **state)
+{
+	struct tp_peer_list l = {};
+	struct tp_peer *p;
+	int i;
+
+	p = add_peer(&l, "c", NULL);
+	add_prefix(p, "fd7a:115c:a1e0::3/128");
+	add_prefix(p, "100.64.0.3/32");
+	add_prefix(p, "100.64.0.3/32");
+	p = add_peer(&l, "a", "alice@example.com");
+	add_prefix(p, "100.64.0.1/32");
+	assert_int_equal(tp_peer_add_tag(p, "tag:x"), 0);
+	p = add_peer(&l, "b", NULL);
+	for (i = 40; i > 0; i--) { /* grows the array several times */
+		char cidr[32];
+
+		snprintf(cidr, sizeof(cidr), "100.64.%d.0/24", i);
+		add_prefix(p, cidr);
+	}
+	p = add_peer(&l, "a", NULL); /* the same peer again: merged */
+	add_prefix(p, "100.64.0.2/32");
+	add_prefix(p, "100.64.0.1/32");
+	assert_int_equal(tp_peer_add_tag(p, "tag:y"), 0);
+	assert_int_equal(tp_peer_add_tag(p, "tag:x"), 0);
+
+	assert_int_equal(tp_peer_list_canonicalize(&l), 0);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.v[0].key, "a");
+	assert_string_equal(l.v[0].user, "alice@example.com");
+	EXPECT_PREFIXES(&l.v[0], "100.64.0.1/32", "100.64.0.2/32");
+	EXPECT_TAGS(&l.v[0], "tag:x", "tag:y");
+	assert_string_equal(l.v[1].key, "b");
+	assert_int_equal(l.v[1].n_prefixes, 40);
+	for (i = 1; i < 40; i++)
+		assert_true(memcmp(&l.v[1].prefixes[i - 1].addr,
+				   &l.v[1].prefixes[i].addr, 16) < 0);
+	assert_string_equal(l.v[2].key, "c");
+	EXPECT_PREFIXES(&l.v[2], "100.64.0.3/32", "fd7a:115c:a1e0::3/128");
+	/* idempotent */
+	assert_int_equal(tp_peer_list_canonicalize(&l), 0);
+	assert_int_equal(l.n, 3);
+	tp_peer_list_free(&l);
+}
+
+/* ---- UAPI ---------------------------------------------------------------------- */
+
+/* What wireguard-go answers to get=1 for a device with three peers. */
+static const char uapi_reply[] =
+	"private_key=" PRIV_HEX "\n"
+	"listen_port=51820\n"
+	"fwmark=0\n"
+	"public_key=" K2_HEX "\n"
+	"preshared_key=" ZERO_HEX "\n"
+	"protocol_version=1\n"
+	"endpoint=198.18.0.2:51820\n"
+	"last_handshake_time_sec=1763768400\n"
+	"last_handshake_time_nsec=512000000\n"
+	"tx_bytes=92\n"
+	"rx_bytes=180\n"
+	"persistent_keepalive_interval=25\n"
+	"allowed_ip=100.64.2.7/24\n"
+	"allowed_ip=fd7a:115c:a1e0::2/128\n"
+	"public_key=" K1_HEX "\n"
+	"preshared_key=" ZERO_HEX "\n"
+	"protocol_version=1\n"
+	"endpoint=[fd00:198:18::3]:51820\n"
+	"last_handshake_time_sec=0\n"
+	"last_handshake_time_nsec=0\n"
+	"tx_bytes=0\n"
+	"rx_bytes=0\n"
+	"persistent_keepalive_interval=0\n"
+	"allowed_ip=fd7a:115c:a1e0:1::/64\n"
+	"allowed_ip=100.64.1.1/32\n"
+	"allowed_ip=100.64.1.0/24\n"
+	"future_key=some=value=with=equals\n"
+	"public_key=" K3_HEX "\n"
+	"preshared_key=" ZERO_HEX "\n"
+	"protocol_version=1\n"
+	"last_handshake_time_sec=0\n"
+	"last_handshake_time_nsec=0\n"
+	"tx_bytes=0\n"
+	"rx_bytes=0\n"
+	"persistent_keepalive_interval=0\n"
+	"errno=0\n"
+	"\n";
+
+/* The peers of uapi_reply, canonical. */
+static void expect_three_peers(const struct tp_peer_list *l)
+{
+	assert_int_equal(l->n, 3);
+	assert_string_equal(l->v[0].key, K1_B64);
+	EXPECT_PREFIXES(&l->v[0], "100.64.1.0/24", "100.64.1.1/32",
+			"fd7a:115c:a1e0:1::/64");
+	assert_string_equal(l->v[1].key, K3_B64);
+	expect_no_prefixes(&l->v[1]);
+	assert_string_equal(l->v[2].key, K2_B64);
+	EXPECT_PREFIXES(&l->v[2], "100.64.2.0/24", "fd7a:115c:a1e0::2/128");
+	assert_string_equal(l->v[0].name, "");
+	assert_string_equal(l->v[0].user, "");
+	assert_int_equal(l->v[0].n_tags, 0);
+}
+
+static void test_uapi_reply(void **state)
+{
+	struct tp_peer_list l;
+
+	assert_int_equal(tp_wg_uapi_parse(uapi_reply, strlen(uapi_reply), &l), 0);
+	expect_three_peers(&l);
+	tp_peer_list_free(&l);
+}
+
+static void test_uapi_no_peers_and_trailing(void **state)
+{
+	static const char none[] = "private_key=" PRIV_HEX "\nlisten_port=41000\nerrno=0\n\n";
+	static const char trailing[] = "public_key=" K1_HEX "\nallowed_ip=100.64.1.1/32\n"
+				       "errno=0\n\npublic_key=" K2_HEX "\ngarbage\n";
+	struct tp_peer_list l;
+
+	assert_int_equal(tp_wg_uapi_parse(none, strlen(none), &l), 0);
+	assert_int_equal(l.n, 0);
+	assert_null(l.v);
+	/* the answer ends at its empty line: what follows is not parsed */
+	assert_int_equal(tp_wg_uapi_parse(trailing, strlen(trailing), &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.v[0].key, K1_B64);
+	EXPECT_PREFIXES(&l.v[0], "100.64.1.1/32");
+	tp_peer_list_free(&l);
+	/* the length bounds the text: the same reply cut before errno fails */
+	expect_error(tp_wg_uapi_parse(uapi_reply, strlen(uapi_reply) - 9, &l),
+		     -EPROTO, "errno");
+}
+
+static void test_uapi_errno(void **state)
+{
+	static const char enodev[] = "errno=19\n\n";
+	static const char neg[] = "public_key=" K1_HEX "\nerrno=-5\n\n";
+	struct tp_peer_list l;
+
+	expect_error(tp_wg_uapi_parse(enodev, strlen(enodev), &l), -ENODEV,
+		     "errno=19");
+	assert_int_equal(l.n, 0);
+	/* wireguard-go writes its error codes negative */
+	expect_error(tp_wg_uapi_parse(neg, strlen(neg), &l), -EIO, "errno=5");
+	assert_int_equal(l.n, 0);
+	assert_null(l.v);
+}
+
+static void test_uapi_malformed(void **state)
+{
+	static const struct {
+		const char *text;
+		int err;
+		const char *msg;
+	} cases[] = {
+		{ "public_key=" K1_HEX "\nallowed_ip\nerrno=0\n\n", -EPROTO, "line 2" },
+		{ "listen_port=1\nallowed_ip=100.64.0.1/32\nerrno=0\n\n", -EINVAL,
+		  "line 2: allowed_ip before any public_key" },
+		{ "public_key=" K1_HEX "0\nerrno=0\n\n", -EINVAL, "line 1: public_key" },
+		{ "public_key=xyz\nerrno=0\n\n", -EINVAL, "line 1: public_key" },
+		{ "public_key=" K1_HEX "\nallowed_ip=100.64.0.1/33\nerrno=0\n\n", -EINVAL,
+		  "line 2: allowed_ip \"100.64.0.1/33\"" },
+		{ "public_key=" K1_HEX "\nallowed_ip=fd7a::1/129\nerrno=0\n\n", -EINVAL,
+		  "line 2: allowed_ip" },
+		{ "public_key=" K1_HEX "\nallowed_ip=100.64.0.1\nerrno=0\n\n", -EINVAL,
+		  "line 2: allowed_ip" },
+		{ "public_key=" K1_HEX "\nallowed_ip=100.64.0.1/32\n\n", -EPROTO,
+		  "without an errno" },
+		{ "public_key=" K1_HEX "\nallowed_ip=100.64.0.1/32\nerrno=0", -EPROTO,
+		  "line 3: not terminated" },
+		{ "public_key=" K1_HEX "\nerrno=zero\n\n", -EINVAL, "line 2: errno" },
+		{ "public_key=" K1_HEX "\n=5\nerrno=0\n\n", -EINVAL, "line 2: empty key" },
+		{ "", -EPROTO, "errno" },
+		{ "\n", -EPROTO, "errno" },
+	};
+	struct tp_peer_list l;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		int ret = tp_wg_uapi_parse(cases[i].text, strlen(cases[i].text), &l);
+
+		check(ret == cases[i].err, "case %zu: %d, want %d (%s)", i, ret,
+		      cases[i].err, tp_peer_last_error());
+		check(strstr(tp_peer_last_error(), cases[i].msg),
+		      "case %zu: error \"%s\" lacks \"%s\"", i,
+		      tp_peer_last_error(), cases[i].msg);
+		check(l.n == 0 && !l.v, "case %zu: list not empty on error", i);
+	}
+}
+
+/* ---- generic netlink, synthetic dumps -------------------------------------- */
+
+#define FAMILY 0x1c /* any id >= NLMSG_MIN_TYPE */
+
+struct nlbuf {
+	char buf[32768] __attribute__((aligned(8)));
+	size_t len;
+};
+
+struct tip {
+	int family;
+	const char *addr;
+	__u8 cidr;
+};
+
+static struct nlmsghdr *nl_begin(struct nlbuf *b, __u8 cmd)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(b->buf + b->len);
+	struct genlmsghdr *genl;
+
+	nlh->nlmsg_type = FAMILY;
+	nlh->nlmsg_flags = NLM_F_MULTI;
+	nlh->nlmsg_seq = 7;
+	genl = mnl_nlmsg_put_extra_header(nlh, sizeof(*genl));
+	genl->cmd = cmd;
+	genl->version = WG_GENL_VERSION;
+	return nlh;
+}
+
+/* The device part of a first message: everything; of later ones: the name. */
+static struct nlmsghdr *nl_device(struct nlbuf *b, bool first)
+{
+	struct nlmsghdr *nlh = nl_begin(b, WG_CMD_GET_DEVICE);
+	__u8 key[32];
+
+	if (first) {
+		hex32(PRIV_HEX, key);
+		mnl_attr_put_u32(nlh, WGDEVICE_A_IFINDEX, 7);
+		mnl_attr_put_strz(nlh, WGDEVICE_A_IFNAME, "wg0");
+		mnl_attr_put(nlh, WGDEVICE_A_PRIVATE_KEY, 32, key);
+		mnl_attr_put(nlh, WGDEVICE_A_PUBLIC_KEY, 32, key);
+		mnl_attr_put_u16(nlh, WGDEVICE_A_LISTEN_PORT, 51820);
+		mnl_attr_put_u32(nlh, WGDEVICE_A_FWMARK, 0);
+	} else {
+		mnl_attr_put_strz(nlh, WGDEVICE_A_IFNAME, "wg0");
+	}
+	return nlh;
+}
+
+static void nl_end(struct nlbuf *b, struct nlmsghdr *nlh)
+{
+	b->len += nlh->nlmsg_len;
+	assert_true(b->len < sizeof(b->buf) - 512);
+}
+
+static void nl_ip(struct nlmsghdr *nlh, const struct tip *ip)
+{
+	struct nlattr *nest = mnl_attr_nest_start(nlh, 0);
+	__u8 addr[16];
+
+	assert_int_equal(inet_pton(ip->family, ip->addr, addr), 1);
+	mnl_attr_put_u16(nlh, WGALLOWEDIP_A_FAMILY, (__u16)ip->family);
+	mnl_attr_put(nlh, WGALLOWEDIP_A_IPADDR, ip->family == AF_INET ? 4 : 16,
+		     addr);
+	mnl_attr_put_u8(nlh, WGALLOWEDIP_A_CIDR_MASK, ip->cidr);
+	mnl_attr_nest_end(nlh, nest);
+}
+
+/* The attributes the kernel gives a peer besides its key and allowed IPs. */
+static void nl_peer_details(struct nlmsghdr *nlh)
+{
+	struct __kernel_timespec ts = { .tv_sec = 1763768400, .tv_nsec = 5 };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_port = htons(51820) };
+	__u8 psk[32] = {};
+
+	inet_pton(AF_INET, "198.18.0.2", &sin.sin_addr);
+	mnl_attr_put(nlh, WGPEER_A_PRESHARED_KEY, sizeof(psk), psk);
+	mnl_attr_put(nlh, WGPEER_A_ENDPOINT, sizeof(sin), &sin);
+	mnl_attr_put_u16(nlh, WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, 25);
+	mnl_attr_put(nlh, WGPEER_A_LAST_HANDSHAKE_TIME, sizeof(ts), &ts);
+	mnl_attr_put_u64(nlh, WGPEER_A_RX_BYTES, 180);
+	mnl_attr_put_u64(nlh, WGPEER_A_TX_BYTES, 92);
+	mnl_attr_put_u32(nlh, WGPEER_A_PROTOCOL_VERSION, 1);
+}
+
+/* One peer in the open WGDEVICE_A_PEERS nest of @nlh. */
+static void nl_peer(struct nlmsghdr *nlh, const char *hex, bool details,
+		    const struct tip *ips, size_t n)
+{
+	struct nlattr *peer = mnl_attr_nest_start(nlh, 0), *allowed;
+	__u8 key[32];
+	size_t i;
+
+	hex32(hex, key);
+	mnl_attr_put(nlh, WGPEER_A_PUBLIC_KEY, 32, key);
+	if (details)
+		nl_peer_details(nlh);
+	if (n) {
+		allowed = mnl_attr_nest_start(nlh, WGPEER_A_ALLOWEDIPS);
+		for (i = 0; i < n; i++)
+			nl_ip(nlh, &ips[i]);
+		mnl_attr_nest_end(nlh, allowed);
+	}
+	mnl_attr_nest_end(nlh, peer);
+}
+
+static void nl_done(struct nlbuf *b, int err)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(b->buf + b->len);
+	int *e;
+
+	nlh->nlmsg_type = NLMSG_DONE;
+	nlh->nlmsg_flags = NLM_F_MULTI;
+	e = mnl_nlmsg_put_extra_header(nlh, sizeof(*e));
+	*e = err;
+	b->len += nlh->nlmsg_len;
+}
+
+static void nl_error(struct nlbuf *b, int err)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(b->buf + b->len);
+	struct nlmsgerr *e;
+
+	nlh->nlmsg_type = NLMSG_ERROR;
+	e = mnl_nlmsg_put_extra_header(nlh, sizeof(*e));
+	e->error = err;
+	b->len += nlh->nlmsg_len;
+}
+
+static const struct tip k1_ips[] = {
+	{ AF_INET6, "fd7a:115c:a1e0:1::", 64 },
+	{ AF_INET, "100.64.1.1", 32 },
+	{ AF_INET, "100.64.1.0", 24 },
+};
+static const struct tip k2_ips[] = {
+	{ AF_INET, "100.64.2.7", 24 }, /* host bits set: masked by the parser */
+	{ AF_INET6, "fd7a:115c:a1e0::2", 128 },
+};
+
+/* uapi_reply's peers as a dump: K2, K1, K3 in one message. */
+static void nl_dump_one(struct nlbuf *b)
+{
+	struct nlmsghdr *nlh = nl_device(b, true);
+	struct nlattr *peers = mnl_attr_nest_start(nlh, WGDEVICE_A_PEERS);
+
+	nl_peer(nlh, K2_HEX, true, k2_ips, ARRAY_SIZE(k2_ips));
+	nl_peer(nlh, K1_HEX, true, k1_ips, ARRAY_SIZE(k1_ips));
+	nl_peer(nlh, K3_HEX, true, NULL, 0);
+	mnl_attr_nest_end(nlh, peers);
+	nl_end(b, nlh);
+	nl_done(b, 0);
+}
+
+static void test_genl_one_message(void **state)
+{
+	struct tp_peer_list l = {};
+	struct nlbuf *b = calloc(1, sizeof(*b));
+
+	nl_dump_one(b);
+	assert_int_equal(tp_wg_genl_parse_buf(b->buf, b->len, &l), 1);
+	assert_int_equal(l.n, 3); /* as dumped, before canonicalization */
+	assert_string_equal(l.v[0].key, K2_B64);
+	assert_int_equal(tp_peer_list_canonicalize(&l), 0);
+	expect_three_peers(&l);
+	tp_peer_list_free(&l);
+	free(b);
+}
+
+/*
+ * The same peers as the kernel splits them when they do not fit: K2
+ * whole; K1 with one allowed IP, then repeated (key and allowed IPs only)
+ * in the next message twice over; K3 in the last message.  With @bufs
+ * each message is its own receive buffer.
+ */
+static void nl_dump_split(struct nlbuf *msgs, size_t *n_msgs)
+{
+	struct nlmsghdr *nlh;
+	struct nlattr *peers;
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		nlh = nl_device(&msgs[i], i == 0);
+		peers = mnl_attr_nest_start(nlh, WGDEVICE_A_PEERS);
+		if (i == 0) {
+			nl_peer(nlh, K2_HEX, true, k2_ips, ARRAY_SIZE(k2_ips));
+			nl_peer(nlh, K1_HEX, true, &k1_ips[0], 1);
+		} else if (i == 1) {
+			nl_peer(nlh, K1_HEX, false, &k1_ips[1], 1);
+		} else if (i == 2) {
+			nl_peer(nlh, K1_HEX, false, &k1_ips[2], 1);
+			nl_peer(nlh, K3_HEX, true, NULL, 0);
+		}
+		mnl_attr_nest_end(nlh, peers);
+		nl_end(&msgs[i], nlh);
+	}
+	nl_done(&msgs[3], 0);
+	*n_msgs = 4;
+}
+
+static void test_genl_split_messages(void **state)
+{
+	struct nlbuf *msgs = calloc(4, sizeof(*msgs)), *all = calloc(1, sizeof(*all));
+	struct tp_peer_list l = {};
+	size_t i, n;
+
+	/* every message in one receive buffer */
+	nl_dump_split(msgs, &n);
+	for (i = 0; i < n; i++) {
+		memcpy(all->buf + all->len, msgs[i].buf, msgs[i].len);
+		all->len += msgs[i].len;
+	}
+	assert_int_equal(tp_wg_genl_parse_buf(all->buf, all->len, &l), 1);
+	assert_int_equal(l.n, 3); /* K1's repeats coalesced while parsing */
+	assert_int_equal(l.v[1].n_prefixes, 3);
+	assert_int_equal(tp_peer_list_canonicalize(&l), 0);
+	expect_three_peers(&l);
+	tp_peer_list_free(&l);
+
+	/* one message per receive: 0 until NLMSG_DONE, then 1 */
+	for (i = 0; i < n; i++)
+		assert_int_equal(tp_wg_genl_parse_buf(msgs[i].buf, msgs[i].len, &l),
+				 i + 1 == n);
+	assert_int_equal(tp_peer_list_canonicalize(&l), 0);
+	expect_three_peers(&l);
+	tp_peer_list_free(&l);
+	free(msgs);
+	free(all);
+}
+
+static void test_genl_equals_uapi(void **state)
+{
+	struct nlbuf *msgs = calloc(4, sizeof(*msgs));
+	struct tp_peer_list g = {}, u;
+	size_t i, n;
+
+	nl_dump_split(msgs, &n);
+	for (i = 0; i < n; i++)
+		assert_true(tp_wg_genl_parse_buf(msgs[i].buf, msgs[i].len, &g) >= 0);
+	assert_int_equal(tp_peer_list_canonicalize(&g), 0);
+	assert_int_equal(tp_wg_uapi_parse(uapi_reply, strlen(uapi_reply), &u), 0);
+	expect_same_lists(&g, &u);
+	tp_peer_list_free(&g);
+	tp_peer_list_free(&u);
+	free(msgs);
+}
+
+static void test_genl_errors(void **state)
+{
+	struct nlbuf *b = calloc(1, sizeof(*b));
+	struct tp_peer_list l = {};
+	struct nlmsghdr *nlh;
+	struct nlattr *peers;
+
+	/* NLMSG_DONE with an error after a peer */
+	nlh = nl_device(b, true);
+	peers = mnl_attr_nest_start(nlh, WGDEVICE_A_PEERS);
+	nl_peer(nlh, K1_HEX, true, k1_ips, 1);
+	mnl_attr_nest_end(nlh, peers);
+	nl_end(b, nlh);
+	nl_done(b, -EMSGSIZE);
+	expect_error(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EMSGSIZE,
+		     "dump ended with error");
+	tp_peer_list_free(&l);
+
+	/* NLMSG_ERROR instead of a dump: no device, not WireGuard */
+	memset(b, 0, sizeof(*b));
+	nl_error(b, -ENODEV);
+	assert_int_equal(tp_wg_genl_parse_buf(b->buf, b->len, &l), -ENODEV);
+	memset(b, 0, sizeof(*b));
+	nl_error(b, -EOPNOTSUPP);
+	expect_error(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EOPNOTSUPP,
+		     "netlink error");
+	/* an acknowledgement ends the stream */
+	memset(b, 0, sizeof(*b));
+	nl_error(b, 0);
+	assert_int_equal(tp_wg_genl_parse_buf(b->buf, b->len, &l), 1);
+
+	/* an interrupted dump */
+	memset(b, 0, sizeof(*b));
+	nl_dump_one(b);
+	((struct nlmsghdr *)b->buf)->nlmsg_flags |= NLM_F_DUMP_INTR;
+	expect_error(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EINTR,
+		     "interrupted");
+	tp_peer_list_free(&l);
+
+	/* a buffer cut in the middle of a message */
+	memset(b, 0, sizeof(*b));
+	nl_dump_one(b);
+	assert_true(tp_wg_genl_parse_buf(b->buf, 40, &l) <= 0);
+	tp_peer_list_free(&l);
+	free(b);
+}
+
+/* A message with one peer whose attributes @fill writes. */
+static int parse_bad_peer(void (*fill)(struct nlmsghdr *nlh))
+{
+	struct nlbuf *b = calloc(1, sizeof(*b));
+	struct tp_peer_list l = {};
+	struct nlmsghdr *nlh = nl_device(b, true);
+	struct nlattr *peers = mnl_attr_nest_start(nlh, WGDEVICE_A_PEERS);
+	struct nlattr *peer = mnl_attr_nest_start(nlh, 0);
+	int ret;
+
+	fill(nlh);
+	mnl_attr_nest_end(nlh, peer);
+	mnl_attr_nest_end(nlh, peers);
+	ret = tp_wg_genl_parse_msg(nlh, &l);
+	tp_peer_list_free(&l);
+	free(b);
+	return ret;
+}
+
+static void put_k1(struct nlmsghdr *nlh)
+{
+	__u8 key[32];
+
+	hex32(K1_HEX, key);
+	mnl_attr_put(nlh, WGPEER_A_PUBLIC_KEY, 32, key);
+}
+
+static void bad_short_key(struct nlmsghdr *nlh)
+{
+	__u8 key[31] = {};
+
+	mnl_attr_put(nlh, WGPEER_A_PUBLIC_KEY, sizeof(key), key);
+}
+
+static void bad_no_key(struct nlmsghdr *nlh)
+{
+	static const struct tip ip = { AF_INET, "100.64.0.1", 32 };
+	struct nlattr *a = mnl_attr_nest_start(nlh, WGPEER_A_ALLOWEDIPS);
+
+	nl_ip(nlh, &ip);
+	mnl_attr_nest_end(nlh, a);
+}
+
+/* An allowed IP with the given family, address length and mask. */
+static void bad_ip(struct nlmsghdr *nlh, __u16 family, size_t len, int cidr)
+{
+	struct nlattr *a, *ip;
+	__u8 addr[16] = { 100, 64, 0, 1 };
+
+	put_k1(nlh);
+	a = mnl_attr_nest_start(nlh, WGPEER_A_ALLOWEDIPS);
+	ip = mnl_attr_nest_start(nlh, 0);
+	mnl_attr_put_u16(nlh, WGALLOWEDIP_A_FAMILY, family);
+	mnl_attr_put(nlh, WGALLOWEDIP_A_IPADDR, len, addr);
+	if (cidr >= 0)
+		mnl_attr_put_u8(nlh, WGALLOWEDIP_A_CIDR_MASK, (__u8)cidr);
+	mnl_attr_nest_end(nlh, ip);
+	mnl_attr_nest_end(nlh, a);
+}
+
+static void bad_v4_len16(struct nlmsghdr *nlh)
+{
+	bad_ip(nlh, AF_INET, 16, 32);
+}
+
+static void bad_v4_mask33(struct nlmsghdr *nlh)
+{
+	bad_ip(nlh, AF_INET, 4, 33);
+}
+
+static void bad_v6_mask129(struct nlmsghdr *nlh)
+{
+	bad_ip(nlh, AF_INET6, 16, 129);
+}
+
+static void bad_no_mask(struct nlmsghdr *nlh)
+{
+	bad_ip(nlh, AF_INET, 4, -1);
+}
+
+static void bad_family(struct nlmsghdr *nlh)
+{
+	bad_ip(nlh, 99, 4, 8);
+}
+
+static void bad_family_u32(struct nlmsghdr *nlh)
+{
+	struct nlattr *a, *ip;
+
+	put_k1(nlh);
+	a = mnl_attr_nest_start(nlh, WGPEER_A_ALLOWEDIPS);
+	ip = mnl_attr_nest_start(nlh, 0);
+	mnl_attr_put_u32(nlh, WGALLOWEDIP_A_FAMILY, AF_INET);
+	mnl_attr_nest_end(nlh, ip);
+	mnl_attr_nest_end(nlh, a);
+}
+
+static void good_peer(struct nlmsghdr *nlh)
+{
+	static const struct tip ip = { AF_INET, "100.64.0.1", 32 };
+	struct nlattr *a;
+
+	put_k1(nlh);
+	a = mnl_attr_nest_start(nlh, WGPEER_A_ALLOWEDIPS);
+	nl_ip(nlh, &ip);
+	mnl_attr_nest_end(nlh, a);
+}
+
+static void test_genl_malformed(void **state)
+{
+	static void (*const bad[])(struct nlmsghdr *) = {
+		bad_short_key, bad_no_key,	bad_v4_len16, bad_v4_mask33,
+		bad_v6_mask129, bad_no_mask, bad_family,   bad_family_u32,
+	};
+	struct nlbuf *b = calloc(1, sizeof(*b));
+	struct tp_peer_list l = {};
+	struct nlmsghdr *nlh;
+	size_t i;
+
+	assert_int_equal(parse_bad_peer(good_peer), 0);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		int ret = parse_bad_peer(bad[i]);
+
+		check(ret == -EPROTO, "bad peer %zu: %d (%s)", i, ret,
+		      tp_peer_last_error());
+		check(strstr(tp_peer_last_error(), "malformed"),
+		      "bad peer %zu: error \"%s\"", i, tp_peer_last_error());
+	}
+	/* another command */
+	nlh = nl_begin(b, WG_CMD_SET_DEVICE);
+	expect_error(tp_wg_genl_parse_msg(nlh, &l), -EPROTO, "WG_CMD_GET_DEVICE");
+	/* no room for the generic netlink header */
+	memset(b, 0, sizeof(*b));
+	nlh = mnl_nlmsg_put_header(b->buf);
+	nlh->nlmsg_type = FAMILY;
+	expect_error(tp_wg_genl_parse_msg(nlh, &l), -EPROTO, "header");
+	/* peers not nested (a u32 where the nest should be) */
+	memset(b, 0, sizeof(*b));
+	nlh = nl_device(b, true);
+	mnl_attr_put_u8(nlh, WGDEVICE_A_PEERS, 1);
+	expect_error(tp_wg_genl_parse_msg(nlh, &l), -EPROTO, "nested");
+	assert_int_equal(l.n, 0);
+	free(b);
+}
+
+/* ---- Tailscale ---------------------------------------------------------------- */
+
+#define TS_ALICE "nodekey:29e0ea086e4abe4739cdbdd6c5829604c85c407dcdfcb54527a63fe37b61493c"
+#define TS_BOB	 "nodekey:3ed700451c32a17e1eb21143a0f5adcb4c070e0e59aab22fbe71bc613ff34f8a"
+#define TS_WEB1	 "nodekey:d413b83259d343f088956fb7bb885da0aa7083b93feea900bca9ab9670e1476d"
+#define TS_WEB2	 "nodekey:e4b85a5423554c24dca9c836c96d64e45801ad96aa91863039bbefb99ca54073"
+#define TS_DB1	 "nodekey:f440531eea26bfdfb367ec4d542c8759aa6e4dc79b7c420287e1000f6204578f"
+#define TS_SELF	 "nodekey:c69322ef6e82c849d932fbd33031c779d2c46ba5204cdee7603c342c794c350a"
+
+static void parse_fixture(const char *name, struct tp_peer_list *l)
+{
+	size_t len = 0;
+	char *doc = read_fixture(name, &len);
+	int ret = tp_ts_parse_status(doc, len, l);
+
+	check(ret == 0, "%s: %d (%s)", name, ret, tp_peer_last_error());
+	free(doc);
+}
+
+static void test_ts_running(void **state)
+{
+	struct tp_peer_list l;
+	size_t i;
+
+	parse_fixture("tailscale-status-running.json", &l);
+	assert_int_equal(l.n, 5);
+	for (i = 0; i < l.n; i++)
+		check(strcmp(l.v[i].key, TS_SELF), "Self is listed as a peer");
+
+	assert_string_equal(l.v[0].key, TS_ALICE);
+	assert_string_equal(l.v[0].name, "alice-laptop");
+	assert_string_equal(l.v[0].user, "alice@example.com");
+	assert_int_equal(l.v[0].n_tags, 0);
+	EXPECT_PREFIXES(&l.v[0], "100.64.0.30/32", "fd7a:115c:a1e0::1e/128");
+
+	assert_string_equal(l.v[1].key, TS_BOB);
+	assert_string_equal(l.v[1].name, "bob-phone");
+	assert_string_equal(l.v[1].user, "bob@example.com");
+	EXPECT_PREFIXES(&l.v[1], "100.64.0.40/32", "fd7a:115c:a1e0::28/128");
+
+	assert_string_equal(l.v[2].key, TS_WEB1);
+	assert_string_equal(l.v[2].name, "web-1");
+	assert_string_equal(l.v[2].user, "tagged-devices");
+	EXPECT_TAGS(&l.v[2], "tag:prod", "tag:web");
+	EXPECT_PREFIXES(&l.v[2], "100.64.0.10/32", "fd7a:115c:a1e0::a/128");
+
+	/* TailscaleIPs only: the subnet route in AllowedIPs is not the peer's */
+	assert_string_equal(l.v[3].key, TS_WEB2);
+	EXPECT_TAGS(&l.v[3], "tag:web");
+	EXPECT_PREFIXES(&l.v[3], "100.64.0.11/32", "fd7a:115c:a1e0::b/128");
+
+	assert_string_equal(l.v[4].key, TS_DB1);
+	assert_string_equal(l.v[4].name, "db-1");
+	EXPECT_TAGS(&l.v[4], "tag:db");
+	EXPECT_PREFIXES(&l.v[4], "100.64.0.20/32", "fd7a:115c:a1e0::14/128");
+
+	/* /128 in the 128-bit space, IPv4 mapped */
+	assert_int_equal(l.v[4].prefixes[0].plen, 128);
+	assert_int_equal(l.v[4].prefixes[0].addr.w[2], htonl(0xffff));
+	assert_int_equal(l.v[4].prefixes[0].addr.w[3], htonl(0x64400014));
+	tp_peer_list_free(&l);
+}
+
+static void test_ts_sparse(void **state)
+{
+	char name62[63];
+	struct tp_peer_list l;
+
+	memset(name62, 'a', 62);
+	name62[62] = '\0';
+	parse_fixture("tailscale-status-sparse.json", &l);
+	assert_int_equal(l.n, 5);
+	/* a user whose LoginName does not fit is left out, not cut */
+	assert_string_equal(l.v[0].key, "nodekey:20ea86e12fb9b875b533e89b9e5bb299c4a2bd88d306663ddd681f54de9294cf");
+	assert_string_equal(l.v[0].name, "sparse-e");
+	assert_string_equal(l.v[0].user, "");
+	assert_int_equal(l.v[0].n_tags, 0);
+	EXPECT_PREFIXES(&l.v[0], "100.64.1.5/32");
+	/* empty Tags, IPv6 only, extra objects ignored */
+	assert_string_equal(l.v[1].name, "sparse-c");
+	assert_string_equal(l.v[1].user, "carol@example.org");
+	assert_int_equal(l.v[1].n_tags, 0);
+	EXPECT_PREFIXES(&l.v[1], "fd7a:115c:a1e0::2:1/128");
+	/* empty HostName: DNSName without its dot; UserID not in User; null Tags */
+	assert_string_equal(l.v[2].name, "sparse-a.tail5678.ts.net");
+	assert_string_equal(l.v[2].user, "");
+	assert_int_equal(l.v[2].n_tags, 0);
+	EXPECT_PREFIXES(&l.v[2], "100.64.1.1/32");
+	/* long HostName cut before a split UTF-8 character; string UserID;
+	 * repeated tags and addresses once */
+	assert_string_equal(l.v[3].name, name62);
+	assert_string_equal(l.v[3].user, "carol@example.org");
+	EXPECT_TAGS(&l.v[3], "tag:web", "tag:ci");
+	EXPECT_PREFIXES(&l.v[3], "100.64.1.4/32", "fd7a:115c:a1e0::2:4/128");
+	/* nothing but null TailscaleIPs */
+	assert_string_equal(l.v[4].name, "");
+	assert_string_equal(l.v[4].user, "");
+	assert_int_equal(l.v[4].n_tags, 0);
+	expect_no_prefixes(&l.v[4]);
+	tp_peer_list_free(&l);
+}
+
+static void test_ts_needslogin(void **state)
+{
+	struct tp_peer_list l;
+
+	parse_fixture("tailscale-status-needslogin.json", &l);
+	assert_int_equal(l.n, 0);
+	assert_null(l.v);
+	assert_int_equal(tp_ts_parse_status("{}", 2, &l), 0);
+	assert_int_equal(l.n, 0);
+}
+
+static void test_ts_user_ids(void **state)
+{
+	static const char doc[] =
+		"{\"Peer\":{"
+		"\"nodekey:01\":{\"UserID\":6713373920474183,\"TailscaleIPs\":[\"100.64.3.1\"]},"
+		"\"nodekey:02\":{\"UserID\":\"42\"},"
+		"\"nodekey:03\":{\"UserID\":42.5},"
+		"\"nodekey:04\":{\"UserID\":null,\"HostName\":null,\"DNSName\":7}},"
+		"\"User\":{\"6713373920474183\":{\"LoginName\":\"dave@example.net\"},"
+		"\"42\":{\"LoginName\":\"erin@example.net\"},"
+		"\"42.5\":{\"LoginName\":7}}}";
+	struct tp_peer_list l;
+
+	assert_int_equal(tp_ts_parse_status(doc, strlen(doc), &l), 0);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.v[0].user, "dave@example.net");
+	assert_string_equal(l.v[1].user, "erin@example.net");
+	assert_string_equal(l.v[2].user, ""); /* LoginName not a string */
+	assert_string_equal(l.v[3].user, "");
+	assert_string_equal(l.v[3].name, "");
+	tp_peer_list_free(&l);
+}
+
+static void test_ts_malformed(void **state)
+{
+	static const struct {
+		const char *doc;
+		int err;
+		const char *msg;
+	} cases[] = {
+		{ "", -EBADMSG, "not JSON" },
+		{ "{\"Peer\":{", -EBADMSG, "not JSON" },
+		{ "{} {}", -EBADMSG, "not JSON" },
+		{ "[]", -EPROTO, "not a JSON object" },
+		{ "{\"Peer\":[]}", -EPROTO, "Peer is not an object" },
+		{ "{\"Peer\":{\"nodekey:01\":\"x\"}}", -EPROTO, "Peer[\"nodekey:01\"]" },
+		{ "{\"Peer\":{\"nodekey:01\":{\"Tags\":[\"tag:a\",1]}}}", -EPROTO,
+		  "Tags of peer nodekey:01" },
+		{ "{\"Peer\":{\"nodekey:01\":{\"Tags\":\"tag:a\"}}}", -EPROTO, "Tags" },
+		{ "{\"Peer\":{\"nodekey:01\":{\"TailscaleIPs\":[\"100.64.0.1/32\"]}}}",
+		  -EPROTO, "TailscaleIPs of peer nodekey:01" },
+		{ "{\"Peer\":{\"nodekey:01\":{\"TailscaleIPs\":[\"not-an-ip\"]}}}",
+		  -EPROTO, "TailscaleIPs" },
+		{ "{\"Peer\":{\"nodekey:01\":{\"TailscaleIPs\":{}}}}", -EPROTO,
+		  "TailscaleIPs" },
+		{ "{\"Peer\":{\"\":{}}}", -EINVAL, "peer key" },
+	};
+	static const char nul[] = "{\"Peer\":null}\0{}";
+	struct tp_peer_list l;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		int ret = tp_ts_parse_status(cases[i].doc, strlen(cases[i].doc), &l);
+
+		check(ret == cases[i].err, "case %zu: %d, want %d (%s)", i, ret,
+		      cases[i].err, tp_peer_last_error());
+		check(strstr(tp_peer_last_error(), cases[i].msg),
+		      "case %zu: error \"%s\" lacks \"%s\"", i,
+		      tp_peer_last_error(), cases[i].msg);
+		check(l.n == 0 && !l.v, "case %zu: list not empty on error", i);
+	}
+	expect_error(tp_ts_parse_status(nul, sizeof(nul) - 1, &l), -EBADMSG, "NUL");
+	/* the length bounds the document */
+	assert_int_equal(tp_ts_parse_status("{\"Peer\":null}xyz", 13, &l), 0);
+	expect_error(tp_ts_parse_status("{\"Peer\":null}", 12, &l), -EBADMSG,
+		     "not JSON");
+}
+
+/* ---- peers -> identities --------------------------------------------------------- */
+
+#define ID_DB	300
+#define ID_WEB	301
+#define ID_PROD 302
+#define ID_ALICE 310
+#define ID_KEY	320
+
+static void expect_entry(const struct tp_ident_entry *e, const char *cidr,
+			 __u32 id, __u16 zone)
+{
+	struct tp_peer_prefix want;
+
+	assert_int_equal(tp_peer_prefix_parse(cidr, true, &want), 0);
+	check(!memcmp(&e->prefix, &want.addr, 16) && e->plen == want.plen,
+	      "entry is not %s", cidr);
+	check(e->id == id, "%s: identity %u, want %u", cidr, e->id, id);
+	assert_int_equal(e->zone, zone);
+}
+
+static void test_map_rule_order(void **state)
+{
+	static const struct tp_peer_rule rules[] = {
+		{ TP_PEER_MATCH_TAG, "tag:db", ID_DB },
+		{ TP_PEER_MATCH_TAG, "tag:web", ID_WEB },
+		{ TP_PEER_MATCH_TAG, "tag:prod", ID_PROD },
+		{ TP_PEER_MATCH_USER, "alice@example.com", ID_ALICE },
+	};
+	struct tp_peer_list l = {};
+	struct tp_peer *p;
+
+	p = add_peer(&l, "p1", NULL); /* tags in the other order: config wins */
+	assert_int_equal(tp_peer_add_tag(p, "tag:web"), 0);
+	assert_int_equal(tp_peer_add_tag(p, "tag:db"), 0);
+	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_DB);
+	p = add_peer(&l, "p2", NULL);
+	assert_int_equal(tp_peer_add_tag(p, "tag:prod"), 0);
+	assert_int_equal(tp_peer_add_tag(p, "tag:web"), 0);
+	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_WEB);
+	p = add_peer(&l, "p3", NULL);
+	assert_int_equal(tp_peer_add_tag(p, "tag:prod"), 0);
+	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_PROD);
+	p = add_peer(&l, "p4", "alice@example.com");
+	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_ALICE);
+	/* a tag rule listed before the user rule wins over it */
+	assert_int_equal(tp_peer_add_tag(p, "tag:web"), 0);
+	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_WEB);
+	p = add_peer(&l, "p5", "bob@example.com");
+	assert_int_equal(tp_peer_add_tag(p, "tag:WEB"), 0); /* case matters */
+	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET),
+			 TP_ID_TAILNET);
+	assert_int_equal(tp_peer_identity(p, rules, 4, 0), 0);
+	assert_int_equal(tp_peer_identity(p, NULL, 0, 77), 77);
+	tp_peer_list_free(&l);
+}
+
+static void test_map_entries(void **state)
+{
+	static const struct tp_peer_rule rules[] = {
+		{ TP_PEER_MATCH_KEY, K2_B64, ID_KEY },
+		{ TP_PEER_MATCH_TAG, "tag:web", ID_WEB },
+	};
+	struct tp_ident_entry *e = NULL;
+	struct tp_peer_list l;
+	size_t n = 0, conflicts = 9;
+
+	assert_int_equal(tp_wg_uapi_parse(uapi_reply, strlen(uapi_reply), &l), 0);
+	assert_int_equal(tp_peers_to_identities(&l, 3, rules, 2, TP_ID_TAILNET,
+						&e, &n, &conflicts), 0);
+	assert_int_equal(conflicts, 0);
+	assert_int_equal(n, 5);
+	/* sorted by prefix: IPv4 (::ffff:0:0/96) before fd7a::/16 */
+	expect_entry(&e[0], "100.64.1.0/24", TP_ID_TAILNET, 3);
+	expect_entry(&e[1], "100.64.1.1/32", TP_ID_TAILNET, 3);
+	expect_entry(&e[2], "100.64.2.0/24", ID_KEY, 3);
+	expect_entry(&e[3], "fd7a:115c:a1e0::2/128", ID_KEY, 3);
+	expect_entry(&e[4], "fd7a:115c:a1e0:1::/64", TP_ID_TAILNET, 3);
+	free(e);
+
+	/* without a fallback the unmatched peers give nothing */
+	assert_int_equal(tp_peers_to_identities(&l, 3, rules, 2, 0, &e, &n, NULL), 0);
+	assert_int_equal(n, 2);
+	expect_entry(&e[0], "100.64.2.0/24", ID_KEY, 3);
+	free(e);
+	/* nothing at all */
+	assert_int_equal(tp_peers_to_identities(&l, 3, NULL, 0, 0, &e, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	assert_null(e);
+	tp_peer_list_free(&l);
+}
+
+static void test_map_conflicts(void **state)
+{
+	static const struct tp_peer_rule rules[] = {
+		{ TP_PEER_MATCH_TAG, "tag:db", ID_DB },
+	};
+	struct tp_ident_entry *e = NULL;
+	struct tp_peer_list l = {};
+	struct tp_peer *p;
+	size_t n = 0, conflicts = 0;
+
+	p = add_peer(&l, "first", NULL);
+	add_prefix(p, "100.64.0.5/32");
+	add_prefix(p, "100.64.0.0/24");
+	p = add_peer(&l, "second", NULL);
+	assert_int_equal(tp_peer_add_tag(p, "tag:db"), 0);
+	add_prefix(p, "100.64.0.5/32"); /* claimed by "first" */
+	add_prefix(p, "100.64.0.0/16"); /* other length: no conflict */
+	add_prefix(p, "100.64.0.0/16"); /* its own twice: no conflict */
+	p = add_peer(&l, "third", NULL);
+	add_prefix(p, "100.64.0.5/32"); /* claimed again */
+	add_prefix(p, "100.64.0.9/24"); /* = 100.64.0.0/24 once masked */
+
+	assert_int_equal(tp_peers_to_identities(&l, 2, rules, 1, TP_ID_TAILNET,
+						&e, &n, &conflicts), 0);
+	assert_int_equal(conflicts, 3);
+	assert_int_equal(n, 3);
+	expect_entry(&e[0], "100.64.0.0/16", ID_DB, 2);
+	expect_entry(&e[1], "100.64.0.0/24", TP_ID_TAILNET, 2);
+	expect_entry(&e[2], "100.64.0.5/32", TP_ID_TAILNET, 2); /* first's */
+	free(e);
+	tp_peer_list_free(&l);
+}
+
+static void test_map_bad_rules(void **state)
+{
+	static const struct tp_peer_rule zero_id[] = { { TP_PEER_MATCH_TAG, "tag:a", 0 } };
+	static const struct tp_peer_rule empty[] = { { TP_PEER_MATCH_TAG, "", 300 } };
+	static const struct tp_peer_rule null_value[] = { { TP_PEER_MATCH_USER, NULL, 300 } };
+	static const struct tp_peer_rule kind[] = { { (enum tp_peer_match)9, "x", 300 } };
+	struct tp_ident_entry *e = (void *)1;
+	struct tp_peer_list l = {};
+	size_t n = 1;
+
+	add_prefix(add_peer(&l, "p", NULL), "100.64.0.1/32");
+	assert_int_equal(tp_peers_to_identities(&l, 1, zero_id, 1, 3, &e, &n, NULL),
+			 -EINVAL);
+	assert_null(e);
+	assert_int_equal(n, 0);
+	assert_int_equal(tp_peers_to_identities(&l, 1, empty, 1, 3, &e, &n, NULL),
+			 -EINVAL);
+	assert_int_equal(tp_peers_to_identities(&l, 1, null_value, 1, 3, &e, &n, NULL),
+			 -EINVAL);
+	expect_error(tp_peers_to_identities(&l, 1, kind, 1, 3, &e, &n, NULL),
+		     -EINVAL, "unknown match kind");
+	tp_peer_list_free(&l);
+}
+
+/* Fixture -> entries, as the loader runs it for a tailscale0 in zone 1. */
+static void test_map_tailscale_fixture(void **state)
+{
+	static const struct tp_peer_rule rules[] = {
+		{ TP_PEER_MATCH_TAG, "tag:db", ID_DB },
+		{ TP_PEER_MATCH_TAG, "tag:web", ID_WEB },
+		{ TP_PEER_MATCH_USER, "alice@example.com", ID_ALICE },
+	};
+	struct tp_ident_entry *e = NULL;
+	struct tp_peer_list l;
+	size_t n = 0, conflicts = 1;
+
+	parse_fixture("tailscale-status-running.json", &l);
+	assert_int_equal(tp_peers_to_identities(&l, 1, rules, ARRAY_SIZE(rules),
+						TP_ID_TAILNET, &e, &n, &conflicts),
+			 0);
+	assert_int_equal(conflicts, 0);
+	assert_int_equal(n, 10);
+	expect_entry(&e[0], "100.64.0.10", ID_WEB, 1);
+	expect_entry(&e[1], "100.64.0.11", ID_WEB, 1);
+	expect_entry(&e[2], "100.64.0.20", ID_DB, 1);
+	expect_entry(&e[3], "100.64.0.30", ID_ALICE, 1);
+	expect_entry(&e[4], "100.64.0.40", TP_ID_TAILNET, 1);
+	expect_entry(&e[5], "fd7a:115c:a1e0::a", ID_WEB, 1);
+	expect_entry(&e[6], "fd7a:115c:a1e0::b", ID_WEB, 1);
+	expect_entry(&e[7], "fd7a:115c:a1e0::14", ID_DB, 1);
+	expect_entry(&e[8], "fd7a:115c:a1e0::1e", ID_ALICE, 1);
+	expect_entry(&e[9], "fd7a:115c:a1e0::28", TP_ID_TAILNET, 1);
+	free(e);
+	tp_peer_list_free(&l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_key_base64),
+		cmocka_unit_test(test_key_hex),
+		cmocka_unit_test(test_prefix_parse),
+		cmocka_unit_test(test_list_add_errors),
+		cmocka_unit_test(test_canonicalize),
+		cmocka_unit_test(test_uapi_reply),
+		cmocka_unit_test(test_uapi_no_peers_and_trailing),
+		cmocka_unit_test(test_uapi_errno),
+		cmocka_unit_test(test_uapi_malformed),
+		cmocka_unit_test(test_genl_one_message),
+		cmocka_unit_test(test_genl_split_messages),
+		cmocka_unit_test(test_genl_equals_uapi),
+		cmocka_unit_test(test_genl_errors),
+		cmocka_unit_test(test_genl_malformed),
+		cmocka_unit_test(test_ts_running),
+		cmocka_unit_test(test_ts_sparse),
+		cmocka_unit_test(test_ts_needslogin),
+		cmocka_unit_test(test_ts_user_ids),
+		cmocka_unit_test(test_ts_malformed),
+		cmocka_unit_test(test_map_rule_order),
+		cmocka_unit_test(test_map_entries),
+		cmocka_unit_test(test_map_conflicts),
+		cmocka_unit_test(test_map_bad_rules),
+		cmocka_unit_test(test_map_tailscale_fixture),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

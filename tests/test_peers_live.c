@@ -1,0 +1,896 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Peer sources against live servers:
+ *
+ * - a LocalAPI-speaking HTTP/1.1 server on a unix socket in a temporary
+ *   directory (a thread of this test), serving the status fixture at
+ *   /localapi/v0/status with tailscaled's Host check, plainly and
+ *   chunked; a 500, a 403, a server too slow (timeout), no socket and a
+ *   dead socket, all through tp_ts_fetch_status*() and the parser;
+ * - a fake UAPI server that, like wireguard-go, keeps the connection open
+ *   after its answer and sends it in small pieces;
+ * - generic netlink without kernel WireGuard (no "wireguard" family here);
+ * - when root with wireguard-go: a real wireguard-go in a fresh network
+ *   namespace, configured with wg(8), read with tp_wg_uapi_dump() and
+ *   compared with what was configured and with `wg show`.  The process is
+ *   stopped by its PID and everything made is removed in the teardown,
+ *   whether the test passed or not.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "peers.h"
+
+#define check(cond, fmt, ...)                         \
+	do {                                          \
+		if (!(cond))                          \
+			fail_msg(fmt, ##__VA_ARGS__); \
+	} while (0)
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A fixture file: $TP_FIXTURES, tests/fixtures, or next to the program. */
+static char *read_fixture(const char *name, size_t *len)
+{
+	char exe[PATH_MAX], path[PATH_MAX * 2];
+	const char *dirs[3] = { getenv("TP_FIXTURES"), "tests/fixtures", NULL };
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *buf;
+	size_t i;
+	FILE *f;
+
+	if (n > 0) {
+		exe[n] = '\0';
+		snprintf(path, sizeof(path), "%s/../../tests/fixtures",
+			 dirname(exe));
+		dirs[2] = strdupa(path);
+	}
+	for (i = 0; i < ARRAY_SIZE(dirs); i++) {
+		if (!dirs[i])
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dirs[i], name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		buf = calloc(1, 1 << 20);
+		assert_non_null(buf);
+		*len = fread(buf, 1, (1 << 20) - 1, f);
+		fclose(f);
+		return buf;
+	}
+	fail_msg("fixture %s not found (run from the repository root or set TP_FIXTURES)",
+		 name);
+	return NULL;
+}
+
+/* ---- a unix-socket server thread ------------------------------------------- */
+
+enum srv_mode {
+	SRV_OK,		/* 200, Content-Length */
+	SRV_CHUNKED,	/* 200, Transfer-Encoding: chunked */
+	SRV_500,	/* 500 with a message */
+	SRV_FORBIDDEN,	/* 403, as tailscaled to a user who is not the operator */
+	SRV_SLOW,	/* no answer until the client gives up */
+	SRV_UAPI,	/* the WireGuard UAPI: answer get=1, keep the connection */
+};
+
+/**
+ * struct srv - a test server on a unix socket in a temporary directory.
+ * @dir:      the directory (mkdtemp).
+ * @path:     the socket.
+ * @lfd:      listening socket, -1 when none.
+ * @thr:      the thread serving it.
+ * @running:  whether @thr was started.
+ * @stop:     tells @thr to end.
+ * @mode:     enum srv_mode.
+ * @body:     what to answer.
+ * @len:      its length.
+ * @lock:     guards the fields below.
+ * @requests: connections served.
+ * @request:  the last request's first line (HTTP) or bytes (UAPI).
+ * @host:     its Host header.
+ * @origin:   whether it had an Origin or Referer header.
+ */
+struct srv {
+	char dir[64];
+	char path[108];
+	int lfd;
+	pthread_t thr;
+	bool running;
+	atomic_int stop;
+	enum srv_mode mode;
+	const char *body;
+	size_t len;
+	pthread_mutex_t lock;
+	int requests;
+	char request[256];
+	char host[128];
+	bool origin;
+};
+
+static void write_all(int fd, const char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Read until @end is in the buffer, the peer closes, or 2 s pass. */
+static size_t read_until(int fd, char *buf, size_t size, const char *end)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t len = 0;
+	ssize_t n;
+
+	buf[0] = '\0';
+	while (len + 1 < size && !strstr(buf, end)) {
+		if (poll(&pfd, 1, 2000) <= 0)
+			break;
+		n = recv(fd, buf + len, size - len - 1, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+	}
+	return len;
+}
+
+/* Copy the value of header @name from the request @req into @out. */
+static void header_value(const char *req, const char *name, char *out,
+			 size_t size)
+{
+	const char *p = req, *eol;
+	size_t nlen = strlen(name), vlen;
+
+	out[0] = '\0';
+	while ((p = strstr(p, "\r\n")) != NULL) {
+		p += 2;
+		if (strncasecmp(p, name, nlen) || p[nlen] != ':')
+			continue;
+		p += nlen + 1;
+		while (*p == ' ')
+			p++;
+		eol = strstr(p, "\r\n");
+		vlen = eol ? (size_t)(eol - p) : strlen(p);
+		snprintf(out, size, "%.*s", (int)vlen, p);
+		return;
+	}
+}
+
+static void http_answer(int fd, int status, const char *reason,
+			const char *body, size_t len)
+{
+	char head[256];
+
+	snprintf(head, sizeof(head),
+		 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+		 "Tailscale-Version: 1.76.6-test\r\nContent-Length: %zu\r\n\r\n",
+		 status, reason, len);
+	write_all(fd, head, strlen(head));
+	write_all(fd, body, len);
+}
+
+static void http_chunked(int fd, const char *body, size_t len)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+				   "Transfer-Encoding: chunked\r\n\r\n";
+	char size[32];
+	size_t off, n;
+
+	write_all(fd, head, strlen(head));
+	for (off = 0; off < len; off += n) {
+		n = len - off < 1000 ? len - off : 1000;
+		snprintf(size, sizeof(size), "%zx\r\n", n);
+		write_all(fd, size, strlen(size));
+		write_all(fd, body + off, n);
+		write_all(fd, "\r\n", 2);
+	}
+	write_all(fd, "0\r\n\r\n", 5);
+}
+
+/* Wait for the client to hang up (it times out), at most 5 s. */
+static void wait_hangup(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char c;
+
+	if (poll(&pfd, 1, 5000) > 0)
+		(void)!recv(fd, &c, 1, 0);
+}
+
+/* Answer like tailscaled's LocalAPI: Host must be local-tailscaled.sock. */
+static void serve_http(struct srv *s, int fd)
+{
+	char req[4096], origin[128], referer[128];
+	bool ok;
+
+	read_until(fd, req, sizeof(req), "\r\n\r\n");
+	pthread_mutex_lock(&s->lock);
+	s->requests++;
+	snprintf(s->request, sizeof(s->request), "%.*s",
+		 (int)strcspn(req, "\r\n"), req);
+	header_value(req, "Host", s->host, sizeof(s->host));
+	header_value(req, "Origin", origin, sizeof(origin));
+	header_value(req, "Referer", referer, sizeof(referer));
+	s->origin = origin[0] || referer[0];
+	ok = !strcmp(s->host, "local-tailscaled.sock") && !s->origin;
+	pthread_mutex_unlock(&s->lock);
+
+	if (!ok)
+		http_answer(fd, 403, "Forbidden", "invalid localapi request\n", 25);
+	else if (strncmp(req, "GET /localapi/v0/status HTTP/1.1\r\n", 34))
+		http_answer(fd, 404, "Not Found", "404 page not found\n", 19);
+	else if (s->mode == SRV_OK)
+		http_answer(fd, 200, "OK", s->body, s->len);
+	else if (s->mode == SRV_CHUNKED)
+		http_chunked(fd, s->body, s->len);
+	else if (s->mode == SRV_500)
+		http_answer(fd, 500, "Internal Server Error",
+			    "boom: backend not ready\n", 24);
+	else if (s->mode == SRV_FORBIDDEN)
+		http_answer(fd, 403, "Forbidden",
+			    "Access denied: status access denied\n", 36);
+	else
+		wait_hangup(fd);
+}
+
+/* Answer get=1 in 7-byte pieces and keep the connection, as wireguard-go. */
+static void serve_uapi(struct srv *s, int fd)
+{
+	char req[64];
+	size_t off, n;
+
+	read_until(fd, req, sizeof(req), "\n\n");
+	pthread_mutex_lock(&s->lock);
+	s->requests++;
+	snprintf(s->request, sizeof(s->request), "%s", req);
+	pthread_mutex_unlock(&s->lock);
+	for (off = 0; off < s->len; off += n) {
+		n = s->len - off < 7 ? s->len - off : 7;
+		write_all(fd, s->body + off, n);
+		usleep(200);
+	}
+	wait_hangup(fd);
+}
+
+static void *srv_main(void *arg)
+{
+	struct srv *s = arg;
+	struct pollfd pfd = { .fd = s->lfd, .events = POLLIN };
+	int fd;
+
+	while (!atomic_load(&s->stop)) {
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (s->mode == SRV_UAPI)
+			serve_uapi(s, fd);
+		else
+			serve_http(s, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+static int srv_setup(void **state)
+{
+	struct srv *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -1;
+	snprintf(s->dir, sizeof(s->dir), "/tmp/tp-peers-XXXXXX");
+	if (!mkdtemp(s->dir)) {
+		free(s);
+		return -1;
+	}
+	snprintf(s->path, sizeof(s->path), "%s/tailscaled.sock", s->dir);
+	s->lfd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	*state = s;
+	return 0;
+}
+
+static void srv_start(struct srv *s, enum srv_mode mode, const char *body,
+		      size_t len)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	s->mode = mode;
+	s->body = body;
+	s->len = len;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", s->path);
+	s->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(s->lfd >= 0);
+	assert_int_equal(bind(s->lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(s->lfd, 8), 0);
+	assert_int_equal(pthread_create(&s->thr, NULL, srv_main, s), 0);
+	s->running = true;
+}
+
+static int srv_teardown(void **state)
+{
+	struct srv *s = *state;
+
+	atomic_store(&s->stop, 1);
+	if (s->running)
+		pthread_join(s->thr, NULL);
+	if (s->lfd >= 0)
+		close(s->lfd);
+	unlink(s->path);
+	rmdir(s->dir);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return 0;
+}
+
+/* ---- LocalAPI ------------------------------------------------------------------ */
+
+static void fetch_and_parse(struct srv *s, enum srv_mode mode)
+{
+	struct tp_peer_list l;
+	size_t flen = 0, len = 0;
+	char *doc = read_fixture("tailscale-status-running.json", &flen);
+	char *body = NULL;
+	int ret;
+
+	srv_start(s, mode, doc, flen);
+	ret = tp_ts_fetch_status(s->path, &body, &len);
+	check(ret == 0, "fetch: %d (%s)", ret, tp_peer_last_error());
+	assert_int_equal(len, flen);
+	assert_memory_equal(body, doc, flen);
+	assert_int_equal(body[len], '\0');
+	pthread_mutex_lock(&s->lock);
+	assert_int_equal(s->requests, 1);
+	assert_string_equal(s->request, "GET /localapi/v0/status HTTP/1.1");
+	assert_string_equal(s->host, "local-tailscaled.sock");
+	assert_false(s->origin);
+	pthread_mutex_unlock(&s->lock);
+
+	assert_int_equal(tp_ts_parse_status(body, len, &l), 0);
+	assert_int_equal(l.n, 5);
+	assert_string_equal(l.v[2].name, "web-1");
+	tp_peer_list_free(&l);
+	free(body);
+	free(doc);
+}
+
+static void test_localapi_status(void **state)
+{
+	fetch_and_parse(*state, SRV_OK);
+}
+
+static void test_localapi_chunked(void **state)
+{
+	fetch_and_parse(*state, SRV_CHUNKED);
+}
+
+static void expect_fetch_error(struct srv *s, enum srv_mode mode, int want,
+			       const char *needle)
+{
+	char *body = (char *)1;
+	size_t len = 1;
+	int ret;
+
+	srv_start(s, mode, NULL, 0);
+	ret = tp_ts_fetch_status(s->path, &body, &len);
+	check(ret == want, "fetch: %d, want %d (%s)", ret, want,
+	      tp_peer_last_error());
+	check(strstr(tp_peer_last_error(), needle), "error \"%s\" lacks \"%s\"",
+	      tp_peer_last_error(), needle);
+	assert_null(body);
+	assert_int_equal(len, 0);
+}
+
+static void test_localapi_500(void **state)
+{
+	expect_fetch_error(*state, SRV_500, -EIO,
+			   "HTTP 500: boom: backend not ready");
+}
+
+static void test_localapi_forbidden(void **state)
+{
+	expect_fetch_error(*state, SRV_FORBIDDEN, -EACCES, "HTTP 403: Access denied");
+}
+
+static void test_localapi_timeout(void **state)
+{
+	struct srv *s = *state;
+	char *body = NULL;
+	size_t len = 0;
+	double t0;
+	int ret;
+
+	srv_start(s, SRV_SLOW, NULL, 0);
+	t0 = now_s();
+	ret = tp_ts_fetch_status_timeout(s->path, 300, &body, &len);
+	check(ret == -ETIMEDOUT, "fetch: %d (%s)", ret, tp_peer_last_error());
+	check(now_s() - t0 < 3.0, "the 300 ms timeout took %.1f s", now_s() - t0);
+	assert_non_null(strstr(tp_peer_last_error(), "timed out"));
+	assert_null(body);
+	assert_int_equal(tp_ts_fetch_status_timeout(s->path, 0, &body, &len),
+			 -EINVAL);
+}
+
+static void test_localapi_no_server(void **state)
+{
+	struct srv *s = *state;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char *body = NULL;
+	size_t len = 0;
+	int fd, ret;
+
+	/* no socket at all */
+	ret = tp_ts_fetch_status(s->path, &body, &len);
+	check(ret == -ENOENT, "fetch: %d (%s)", ret, tp_peer_last_error());
+	assert_non_null(strstr(tp_peer_last_error(), "is tailscaled running?"));
+	/* a socket file nobody listens on (tailscaled died) */
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", s->path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	close(fd);
+	ret = tp_ts_fetch_status(s->path, &body, &len);
+	check(ret == -ECONNREFUSED, "fetch: %d (%s)", ret, tp_peer_last_error());
+	assert_null(body);
+}
+
+/* ---- UAPI against a fake server, genl without kernel WireGuard ---------------- */
+
+#define K1_HEX "68247057da097a469b378d19f0e44c4ba4f6901fc04dd16dba36336eb94a5b45"
+#define K1_B64 "aCRwV9oJekabN40Z8ORMS6T2kB/ATdFtujYzbrlKW0U="
+#define K2_HEX "bd340497980c2be8dbc4b1f56ba5911980776a5b6f56d538e9e245da45e77e2b"
+#define K2_B64 "vTQEl5gMK+jbxLH1a6WRGYB3altvVtU46eJF2kXnfis="
+
+static const char fake_reply[] =
+	"private_key=e84b5a6e0a9d1c2f3b4a5968778695a4b3c2d1e0f1e2d3c4b5a69788796a5b40\n"
+	"listen_port=51820\n"
+	"public_key=" K2_HEX "\n"
+	"protocol_version=1\n"
+	"last_handshake_time_sec=0\n"
+	"last_handshake_time_nsec=0\n"
+	"tx_bytes=0\n"
+	"rx_bytes=0\n"
+	"persistent_keepalive_interval=0\n"
+	"allowed_ip=100.64.2.0/24\n"
+	"public_key=" K1_HEX "\n"
+	"protocol_version=1\n"
+	"allowed_ip=fd7a:115c:a1e0::1/128\n"
+	"errno=0\n"
+	"\n";
+
+static void test_uapi_fake_server(void **state)
+{
+	struct srv *s = *state;
+	struct tp_peer_list l;
+	char sock[160];
+	double t0;
+	int ret;
+
+	/* the socket must be SOCKDIR/IFNAME.sock */
+	snprintf(s->path, sizeof(s->path), "%s/wgfake0.sock", s->dir);
+	srv_start(s, SRV_UAPI, fake_reply, strlen(fake_reply));
+	t0 = now_s();
+	ret = tp_wg_uapi_dump("wgfake0", s->dir, &l);
+	check(ret == 0, "dump: %d (%s)", ret, tp_peer_last_error());
+	/* the answer ends at its empty line, not at EOF (which never comes) */
+	check(now_s() - t0 < 2.0, "waited %.1f s for EOF", now_s() - t0);
+	pthread_mutex_lock(&s->lock);
+	assert_string_equal(s->request, "get=1\n\n");
+	pthread_mutex_unlock(&s->lock);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.v[0].key, K1_B64);
+	assert_int_equal(l.v[0].n_prefixes, 1);
+	assert_string_equal(l.v[1].key, K2_B64);
+	assert_int_equal(l.v[1].prefixes[0].plen, 120);
+	tp_peer_list_free(&l);
+
+	ret = tp_wg_uapi_dump("wgnone0", s->dir, &l);
+	check(ret == -ENOENT, "no socket: %d (%s)", ret, tp_peer_last_error());
+	assert_non_null(strstr(tp_peer_last_error(), "no userspace WireGuard"));
+	assert_int_equal(tp_wg_uapi_dump("../etc", s->dir, &l), -EINVAL);
+	assert_int_equal(tp_wg_uapi_dump("", s->dir, &l), -EINVAL);
+	memset(sock, 'd', sizeof(sock) - 1);
+	sock[sizeof(sock) - 1] = '\0';
+	assert_int_equal(tp_wg_uapi_dump("wg0", sock, &l), -ENAMETOOLONG);
+}
+
+static void test_genl_without_kernel_wireguard(void **state)
+{
+	struct tp_peer_list l;
+	int ret;
+
+	ret = tp_wg_genl_dump("tpnone0", &l);
+	if (ret == -ENOENT) {
+		assert_non_null(strstr(tp_peer_last_error(), "no kernel WireGuard"));
+	} else if (ret == -EPERM && geteuid()) {
+		/* a kernel with WireGuard: dumps need CAP_NET_ADMIN */
+		assert_non_null(strstr(tp_peer_last_error(), "CAP_NET_ADMIN"));
+	} else {
+		/* a kernel with WireGuard: the family resolves, the device not */
+		check(ret == -ENODEV, "dump: %d (%s)", ret, tp_peer_last_error());
+		assert_non_null(strstr(tp_peer_last_error(), "no interface tpnone0"));
+	}
+	assert_int_equal(l.n, 0);
+	assert_null(l.v);
+	assert_int_equal(tp_wg_genl_dump("an-interface-name-too-long", &l), -EINVAL);
+	/* lo exists but is no WireGuard device (when the family exists) */
+	ret = tp_wg_genl_dump("lo", &l);
+	check(ret == -ENOENT || ret == -EOPNOTSUPP || (ret == -EPERM && geteuid()),
+	      "lo: %d (%s)", ret, tp_peer_last_error());
+}
+
+/* ---- wireguard-go ------------------------------------------------------------ */
+
+#define WG_GO "/usr/bin/wireguard-go"
+#define WG    "/usr/bin/wg"
+#define WG_RUNDIR "/var/run/wireguard"
+
+/**
+ * struct wgt - what the wireguard-go test made, for its teardown.
+ * @dir:        temporary directory (log, private key).
+ * @ifname:     the interface, wgtp<pid>.
+ * @sock:       its UAPI socket.
+ * @pid:        wireguard-go's PID, 0 when not running.
+ * @made_rundir: whether /var/run/wireguard was made by it.
+ */
+struct wgt {
+	char dir[64];
+	char ifname[16];
+	char sock[96];
+	pid_t pid;
+	bool made_rundir;
+};
+
+static int wgt_setup(void **state)
+{
+	struct wgt *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return -1;
+	snprintf(w->dir, sizeof(w->dir), "/tmp/tp-wgtest-XXXXXX");
+	if (!mkdtemp(w->dir)) {
+		free(w);
+		return -1;
+	}
+	snprintf(w->ifname, sizeof(w->ifname), "wgtp%d", (int)getpid());
+	snprintf(w->sock, sizeof(w->sock), WG_RUNDIR "/%s.sock", w->ifname);
+	*state = w;
+	return 0;
+}
+
+static void wgt_stop(struct wgt *w)
+{
+	int i, status;
+
+	if (!w->pid)
+		return;
+	kill(w->pid, SIGTERM);
+	for (i = 0; i < 300; i++) {
+		if (waitpid(w->pid, &status, WNOHANG) == w->pid)
+			break;
+		usleep(10000);
+	}
+	if (i == 300) {
+		kill(w->pid, SIGKILL);
+		waitpid(w->pid, &status, 0);
+	}
+	w->pid = 0;
+}
+
+static int wgt_teardown(void **state)
+{
+	struct wgt *w = *state;
+	char path[128];
+
+	wgt_stop(w); /* its network namespace and TUN go with it */
+	unlink(w->sock);
+	if (w->made_rundir)
+		rmdir(WG_RUNDIR); /* only if empty: others may use it */
+	snprintf(path, sizeof(path), "%s/private.key", w->dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/wireguard-go.log", w->dir);
+	unlink(path);
+	rmdir(w->dir);
+	free(w);
+	return 0;
+}
+
+/* Run @argv; its stdout into @out (NUL-terminated).  Return: exit status. */
+static int run(char *out, size_t size, const char *const argv[])
+{
+	int pfd[2], status = -1;
+	size_t len = 0;
+	ssize_t n;
+	pid_t pid;
+
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		dup2(pfd[1], STDOUT_FILENO);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	while (out && len + 1 < size &&
+	       (n = read(pfd[0], out + len, size - len - 1)) > 0)
+		len += (size_t)n;
+	if (out)
+		out[len] = '\0';
+	close(pfd[0]);
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* A fresh key pair's public half, base64. */
+static void wg_pubkey(char out[TP_WG_KEY_B64_LEN + 1])
+{
+	char buf[128];
+	FILE *f = popen(WG " genkey | " WG " pubkey", "r");
+
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	assert_int_equal(pclose(f), 0);
+	buf[strcspn(buf, "\n")] = '\0';
+	assert_int_equal(strlen(buf), TP_WG_KEY_B64_LEN);
+	strcpy(out, buf);
+}
+
+/* A fresh private key in a 0600 file of the test's directory. */
+static void write_private_key(const struct wgt *w, char *path, size_t size)
+{
+	const char *const argv[] = { WG, "genkey", NULL };
+	char key[128];
+	int fd;
+
+	assert_int_equal(run(key, sizeof(key), argv), 0);
+	snprintf(path, size, "%s/private.key", w->dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, key, strlen(key)), (ssize_t)strlen(key));
+	close(fd);
+}
+
+/* Whether something accepts connections on the unix socket @path. */
+static bool sock_alive(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	ok = fd >= 0 && !connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* Start wireguard-go -f in a new network namespace; wait for its socket. */
+static void wgt_start(struct wgt *w)
+{
+	char log[128], text[2048] = "";
+	struct stat st;
+	int fd, i, status;
+	FILE *f;
+
+	w->made_rundir = stat(WG_RUNDIR, &st) != 0;
+	snprintf(log, sizeof(log), "%s/wireguard-go.log", w->dir);
+	w->pid = fork();
+	assert_true(w->pid >= 0);
+	if (!w->pid) {
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0 || unshare(CLONE_NEWNET))
+			_exit(126);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		execl(WG_GO, "wireguard-go", "-f", w->ifname, (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 500 && !sock_alive(w->sock); i++) {
+		if (waitpid(w->pid, &status, WNOHANG) == w->pid) {
+			w->pid = 0;
+			f = fopen(log, "r");
+			if (f) {
+				text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
+				fclose(f);
+			}
+			fail_msg("wireguard-go exited (status %d): %s", status, text);
+		}
+		usleep(10000);
+	}
+	check(i < 500, "no UAPI socket %s after 5 s", w->sock);
+}
+
+/* Every prefix `wg show IF allowed-ips` lists is the peer's in @l. */
+static void expect_wg_show(const struct wgt *w, const struct tp_peer_list *l)
+{
+	const char *const argv[] = { WG, "show", w->ifname, "allowed-ips", NULL };
+	char out[4096], *line, *save, *tok, *save2;
+	struct tp_peer_prefix pp;
+	size_t lines = 0, i, n;
+
+	assert_int_equal(run(out, sizeof(out), argv), 0);
+	for (line = strtok_r(out, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save), lines++) {
+		const struct tp_peer *p = NULL;
+
+		tok = strtok_r(line, "\t", &save2);
+		for (i = 0; i < l->n; i++)
+			if (!strcmp(l->v[i].key, tok))
+				p = &l->v[i];
+		check(p, "wg show lists peer %s, the dump does not", tok);
+		n = 0;
+		while ((tok = strtok_r(NULL, " \t", &save2)) && strcmp(tok, "(none)")) {
+			assert_int_equal(tp_peer_prefix_parse(tok, false, &pp), 0);
+			for (i = 0; i < p->n_prefixes; i++)
+				if (!memcmp(&p->prefixes[i].addr, &pp.addr, 16) &&
+				    p->prefixes[i].plen == pp.plen)
+					break;
+			check(i < p->n_prefixes, "peer %s: %s missing", p->key, tok);
+			n++;
+		}
+		check(n == p->n_prefixes, "peer %s: wg show has %zu prefixes, dump %zu",
+		      p->key, n, p->n_prefixes);
+	}
+	assert_int_equal(lines, l->n);
+}
+
+static void add_expected(struct tp_peer_list *l, const char *key,
+			 const char *const *cidrs, size_t n)
+{
+	struct tp_peer *p = tp_peer_list_add(l, key);
+	struct tp_peer_prefix pp;
+	size_t i;
+
+	assert_non_null(p);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(tp_peer_prefix_parse(cidrs[i], false, &pp), 0);
+		assert_int_equal(tp_peer_add_prefix(p, &pp.addr, pp.plen), 0);
+	}
+}
+
+static void expect_same(const struct tp_peer_list *a, const struct tp_peer_list *b)
+{
+	size_t i, j;
+
+	assert_int_equal(a->n, b->n);
+	for (i = 0; i < a->n; i++) {
+		assert_string_equal(a->v[i].key, b->v[i].key);
+		assert_int_equal(a->v[i].n_prefixes, b->v[i].n_prefixes);
+		for (j = 0; j < a->v[i].n_prefixes; j++) {
+			assert_memory_equal(&a->v[i].prefixes[j].addr,
+					    &b->v[i].prefixes[j].addr, 16);
+			assert_int_equal(a->v[i].prefixes[j].plen,
+					 b->v[i].prefixes[j].plen);
+		}
+	}
+}
+
+static void test_wireguard_go(void **state)
+{
+	static const char *const c1[] = { "100.64.10.1/32", "fd7a:115c:a1e0:10::/64" };
+	static const char *const c2[] = { "100.64.11.0/24", "fd7a:115c:a1e0:11::5/128",
+					  "100.64.12.0/22" };
+	struct wgt *w = *state;
+	char k1[48], k2[48], k3[48], priv[160], a1[128], a2[160];
+	struct tp_peer_list got, want = {};
+	int ret;
+
+	if (geteuid() != 0 || access(WG_GO, X_OK) || access(WG, X_OK) ||
+	    access("/dev/net/tun", R_OK | W_OK)) {
+		print_message("skipped: needs root, " WG_GO ", " WG " and /dev/net/tun\n");
+		skip();
+	}
+	wg_pubkey(k1);
+	wg_pubkey(k2);
+	wg_pubkey(k3);
+	write_private_key(w, priv, sizeof(priv));
+	wgt_start(w);
+
+	snprintf(a1, sizeof(a1), "%s,%s", c1[0], c1[1]);
+	snprintf(a2, sizeof(a2), "%s,%s,%s", c2[0], c2[1], c2[2]);
+	{
+		const char *const argv[] = {
+			WG, "set", w->ifname, "private-key", priv,
+			"peer", k1, "allowed-ips", a1, "endpoint", "198.18.0.2:51820",
+			"peer", k2, "allowed-ips", a2,
+			"peer", k3, NULL };
+
+		assert_int_equal(run(NULL, 0, argv), 0);
+	}
+
+	ret = tp_wg_uapi_dump(w->ifname, NULL, &got);
+	check(ret == 0, "dump: %d (%s)", ret, tp_peer_last_error());
+	add_expected(&want, k1, c1, ARRAY_SIZE(c1));
+	add_expected(&want, k2, c2, ARRAY_SIZE(c2));
+	add_expected(&want, k3, NULL, 0);
+	assert_int_equal(tp_peer_list_canonicalize(&want), 0);
+	expect_same(&got, &want);
+	expect_wg_show(w, &got);
+	tp_peer_list_free(&got);
+
+	/* a peer removed, allowed IPs replaced; read again, explicit sockdir */
+	{
+		const char *const argv[] = {
+			WG, "set", w->ifname, "peer", k3, "remove",
+			"peer", k1, "allowed-ips", "100.64.10.0/24", NULL };
+
+		assert_int_equal(run(NULL, 0, argv), 0);
+	}
+	ret = tp_wg_uapi_dump(w->ifname, WG_RUNDIR, &got);
+	check(ret == 0, "dump: %d (%s)", ret, tp_peer_last_error());
+	tp_peer_list_free(&want);
+	add_expected(&want, k1, (const char *const[]){ "100.64.10.0/24" }, 1);
+	add_expected(&want, k2, c2, ARRAY_SIZE(c2));
+	assert_int_equal(tp_peer_list_canonicalize(&want), 0);
+	expect_same(&got, &want);
+	expect_wg_show(w, &got);
+	tp_peer_list_free(&got);
+	tp_peer_list_free(&want);
+
+	/* stopped: the socket goes, and so does the source */
+	wgt_stop(w);
+	unlink(w->sock);
+	ret = tp_wg_uapi_dump(w->ifname, NULL, &got);
+	check(ret == -ENOENT || ret == -ECONNREFUSED, "dump after stop: %d", ret);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_localapi_status, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_chunked, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_500, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_forbidden, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_timeout, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_no_server, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_uapi_fake_server, srv_setup, srv_teardown),
+		cmocka_unit_test(test_genl_without_kernel_wireguard),
+		cmocka_unit_test_setup_teardown(test_wireguard_go, wgt_setup, wgt_teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

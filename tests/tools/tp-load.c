@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * tp-load: long-lived traffic for the restart tests.  Opens CONNS TCP
+ * connections to --tcp ADDR:PORT (a tp-echo --tcp) and keeps a message
+ * going round each of them every 100 ms; sends a UDP stream of RATE
+ * datagrams per second to --udp ADDR:PORT (a tp-echo --udp) and counts
+ * the echoes.  Stops after --duration seconds or on SIGTERM/SIGINT and
+ * prints one JSON line of counters.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CONNS 512
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* "198.19.0.10:80" or "[fd00::a]:80" -> sockaddr */
+static int resolve(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[128], *port;
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV }, *ai;
+
+	snprintf(host, sizeof(host), "%s", s[0] == '[' ? s + 1 : s);
+	port = strrchr(host, ':');
+	if (!port)
+		return -1;
+	*port++ = 0;
+	if (host[strlen(host) - 1] == ']')
+		host[strlen(host) - 1] = 0;
+	if (getaddrinfo(host, port, &hints, &ai))
+		return -1;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+struct conn {
+	int fd;
+	unsigned long seq;
+	bool waiting;
+	double sent_at;
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tcp", required_argument, NULL, 't' },
+		{ "udp", required_argument, NULL, 'u' },
+		{ "conns", required_argument, NULL, 'c' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "duration", required_argument, NULL, 'd' },
+		{},
+	};
+	struct sockaddr_storage tcp_sa, udp_sa;
+	socklen_t tcp_len = 0, udp_len = 0;
+	static struct conn conns[MAX_CONNS];
+	unsigned long tcp_ok = 0, tcp_err = 0, udp_sent = 0, udp_recv = 0, seq;
+	int n_conns = 0, rate = 0, udp_fd = -1, c, i, broken = 0;
+	double duration = 10, start, next_udp, next_tcp;
+	bool has_tcp = false, has_udp = false;
+	char buf[64];
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			has_tcp = !resolve(optarg, &tcp_sa, &tcp_len);
+			break;
+		case 'u':
+			has_udp = !resolve(optarg, &udp_sa, &udp_len);
+			break;
+		case 'c':
+			n_conns = atoi(optarg);
+			break;
+		case 'r':
+			rate = atoi(optarg);
+			break;
+		case 'd':
+			duration = atof(optarg);
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (n_conns > MAX_CONNS)
+		n_conns = MAX_CONNS;
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; has_tcp && i < n_conns; i++) {
+		conns[i].fd = socket(tcp_sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (conns[i].fd < 0 || connect(conns[i].fd, (struct sockaddr *)&tcp_sa, tcp_len)) {
+			fprintf(stderr, "tp-load: connect: %s\n", strerror(errno));
+			return 1;
+		}
+	}
+	if (has_udp) {
+		udp_fd = socket(udp_sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (udp_fd < 0 || connect(udp_fd, (struct sockaddr *)&udp_sa, udp_len))
+			return 1;
+	}
+	start = now_s();
+	next_udp = next_tcp = start;
+	while (!stop && now_s() - start < duration) {
+		double t = now_s();
+
+		if (has_udp && rate && t >= next_udp) {
+			snprintf(buf, sizeof(buf), "u%lu", udp_sent);
+			if (send(udp_fd, buf, strlen(buf), 0) > 0)
+				udp_sent++;
+			next_udp += 1.0 / rate;
+		}
+		if (has_tcp && t >= next_tcp) {
+			for (i = 0; i < n_conns; i++) {
+				if (conns[i].fd < 0 || conns[i].waiting)
+					continue;
+				snprintf(buf, sizeof(buf), "t%d.%lu\n", i, conns[i].seq);
+				if (write(conns[i].fd, buf, strlen(buf)) < 0) {
+					tcp_err++;
+					close(conns[i].fd);
+					conns[i].fd = -1;
+					broken++;
+					continue;
+				}
+				conns[i].waiting = true;
+			}
+			next_tcp += 0.1;
+		}
+		/* collect what came back */
+		for (i = 0; i < n_conns; i++) {
+			struct pollfd p = { .fd = conns[i].fd, .events = POLLIN };
+			ssize_t len;
+
+			if (conns[i].fd < 0 || !conns[i].waiting || poll(&p, 1, 0) <= 0)
+				continue;
+			len = read(conns[i].fd, buf, sizeof(buf));
+			if (len <= 0) {
+				tcp_err++;
+				close(conns[i].fd);
+				conns[i].fd = -1;
+				broken++;
+				continue;
+			}
+			conns[i].waiting = false;
+			conns[i].seq++;
+			tcp_ok++;
+		}
+		while (has_udp && recv(udp_fd, buf, sizeof(buf), 0) > 0)
+			udp_recv++;
+		usleep(2000);
+	}
+	/* late UDP echoes */
+	for (seq = 0; has_udp && seq < 50; seq++) {
+		while (recv(udp_fd, buf, sizeof(buf), 0) > 0)
+			udp_recv++;
+		usleep(10000);
+	}
+	printf("{\"tcp_conns\":%d,\"tcp_roundtrips\":%lu,\"tcp_errors\":%lu,\"tcp_broken\":%d,"
+	       "\"udp_sent\":%lu,\"udp_received\":%lu,\"udp_lost\":%lu}\n",
+	       n_conns, tcp_ok, tcp_err, broken, udp_sent, udp_recv,
+	       udp_sent > udp_recv ? udp_sent - udp_recv : 0);
+	return 0;
+}
