@@ -151,14 +151,16 @@ env_up() {
 	env_pods
 }
 
-# env_config FILE [DEFAULT_POLICY]: a tailplaned configuration for the sandbox.
+# env_config FILE [DEFAULT_POLICY]: a tailplaned configuration for the
+# sandbox; ENV_EXTRA_IFACES (interface objects, each followed by a comma)
+# and ENV_EXTRA_TOP (top-level members, each followed by a comma) add to it.
 env_config() {
 	local f=$1 dflt=${2:-deny}
 	cat >"$f" <<JSON
 {
   "pin_root": "$PIN_ROOT",
   "default_policy": "$dflt",
-  "interfaces": [
+  "interfaces": [ ${ENV_EXTRA_IFACES:-}
     { "name": "$WG_NODE", "kind": "tailnet", "zone": 1, "peers": "wireguard" }
   ],
   "identities": [
@@ -189,6 +191,7 @@ env_config() {
     { "from": "laptop", "to": "web", "proto": "icmp", "verdict": "allow" },
     { "from": "laptop", "to": "web", "proto": "icmpv6", "verdict": "allow" }
   ],
+  ${ENV_EXTRA_TOP:-}
   "conntrack": { "gc_interval": 5 },
   "sync_interval": 1
 }

@@ -112,6 +112,38 @@ test_identities_from_wireguard_uapi() {
 	return 0
 }
 
+test_identities_from_tailscale_localapi() {
+	local ts=tps$$ out i
+	cp "$ROOT/tests/fixtures/tailscale-status-running.json" "$ENV_DIR/ts.json"
+	env_bg "$P-node" "$ENV_DIR/localapi.log" "$BUILD/tools/tp-localapi" \
+		"$ENV_DIR/ts.sock" "$ENV_DIR/ts.json"
+	env_wg "$P-node" "$ts" || return 1
+	ENV_EXTRA_IFACES="{ \"name\": \"$ts\", \"kind\": \"tailnet\", \"zone\": 3, \"peers\": \"tailscale\" },"
+	ENV_EXTRA_TOP="\"tailscale\": { \"socket\": \"$ENV_DIR/ts.sock\",
+	  \"tags\": { \"tag:db\": 311, \"tag:web\": \"web-peers\" } },"
+	env_config "$ENV_DIR/cfg.json" deny
+	sed -i 's/{ "id": 301, "name": "laptop" }/&, { "id": 310, "name": "web-peers" }/' "$ENV_DIR/cfg.json"
+	kill -HUP "$TPD_PID"
+	for i in $(seq 40); do
+		out=$(tpctl -j identity list)
+		echo "$out" | grep -q '100.64.0.20' && break
+		sleep 0.1
+	done
+	entry() { echo "$out" | tr '{' '\n' | grep "\"$1/"; }
+	entry 100.64.0.10 | grep -q '310' || fail "web-1 (tag:prod, tag:web) not web-peers: $(entry 100.64.0.10)" || return 1
+	entry 100.64.0.20 | grep -q '311' || fail "db-1 not 311: $(entry 100.64.0.20)" || return 1
+	entry 100.64.0.30 | grep -q 'tailnet\|"3"\|:3,' || fail "untagged peer not tailnet: $(entry 100.64.0.30)" || return 1
+	entry fd7a:115c:a1e0::a | grep -q 'tailscale' || fail "IPv6 TailscaleIP not synced" || return 1
+	# tailscaled logs out: its peers go, the WireGuard ones stay
+	cp "$ROOT/tests/fixtures/tailscale-status-needslogin.json" "$ENV_DIR/ts.json"
+	sleep 1.5
+	out=$(tpctl -j identity list)
+	echo "$out" | grep -q '100.64.0.20' && fail "departed Tailscale peers kept" && return 1
+	echo "$out" | grep -q '100.64.0.2/' || fail "WireGuard entries touched by the Tailscale sync" || return 1
+	unset ENV_EXTRA_IFACES ENV_EXTRA_TOP
+	return 0
+}
+
 test_identities_from_kernel_wireguard() {
 	if ! grep -qw wireguard /proc/modules 2>/dev/null && ! modprobe -q wireguard 2>/dev/null; then
 		SKIP_REASON="no kernel WireGuard module on this kernel; runs in vmtests"
@@ -213,7 +245,8 @@ summary() {
 
 TESTS=(test_tcp_through_clusterip_v4_v6 test_udp_through_clusterip_v4_v6
 	test_icmp_echo_through_clusterip_v4_v6 test_policy_allow_deny_audit
-	test_identities_from_wireguard_uapi test_identities_from_kernel_wireguard
+	test_identities_from_wireguard_uapi test_identities_from_tailscale_localapi
+	test_identities_from_kernel_wireguard
 	test_restart_safety test_interface_appearing_later)
 
 skip_all() {
