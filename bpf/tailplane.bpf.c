@@ -441,32 +441,6 @@ static __always_inline int tp_other(struct __sk_buff *skb, int hook,
 	return tp_stateless(skb, hook, p, TP_STAT_OTHER_PROTO);
 }
 
-SEC("tc")
-int tp_from_tailnet(struct __sk_buff *skb)
-{
-	struct tp_pkt p = {};
-	int ret;
-
-	tp_stat_add(TP_STAT_RX_TAILNET, skb->len);
-#ifdef TP_UPGRADE_VARIANT
-	/* test builds only: a program that differs from the release one */
-	bpf_get_prandom_u32();
-#endif
-	ret = tp_parse_skb(skb, &p);
-	switch (ret) {
-	case TP_PARSE_FLOW:
-		return tp_ingress_flow(skb, &p);
-	case TP_PARSE_ICMP_ERR:
-		return tp_icmp_error(skb, TP_HOOK_FROM_TAILNET, &p);
-	case TP_PARSE_NOT_IP:
-		tp_stat_add(TP_STAT_NOT_IP, skb->len);
-		return TC_ACT_OK;
-	case TP_PARSE_OTHER:
-		return tp_other(skb, TP_HOOK_FROM_TAILNET, &p);
-	}
-	return tp_drop(skb, -ret);
-}
-
 /*
  * A packet forwarded from one tailnet interface to another (@in_zone to
  * the packet's zone): it must belong to a flow that entered in @in_zone,
@@ -580,24 +554,42 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 	return tp_egress_new(skb, p, now, have_old ? &orig : NULL);
 }
 
-SEC("tc")
-int tp_to_tailnet(struct __sk_buff *skb)
+/* Both programs: count, parse, hand the packet to its kind's handler. */
+static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
 {
 	struct tp_pkt p = {};
 	int ret;
 
-	tp_stat_add(TP_STAT_TX_TAILNET, skb->len);
+	tp_stat_add(hook == TP_HOOK_FROM_TAILNET ? TP_STAT_RX_TAILNET : TP_STAT_TX_TAILNET,
+		    skb->len);
 	ret = tp_parse_skb(skb, &p);
 	switch (ret) {
 	case TP_PARSE_FLOW:
-		return tp_egress_flow(skb, &p);
+		return hook == TP_HOOK_FROM_TAILNET ? tp_ingress_flow(skb, &p) :
+						      tp_egress_flow(skb, &p);
 	case TP_PARSE_ICMP_ERR:
-		return tp_icmp_error(skb, TP_HOOK_TO_TAILNET, &p);
+		return tp_icmp_error(skb, hook, &p);
 	case TP_PARSE_NOT_IP:
 		tp_stat_add(TP_STAT_NOT_IP, skb->len);
 		return TC_ACT_OK;
 	case TP_PARSE_OTHER:
-		return tp_other(skb, TP_HOOK_TO_TAILNET, &p);
+		return tp_other(skb, hook, &p);
 	}
 	return tp_drop(skb, -ret);
+}
+
+SEC("tc")
+int tp_from_tailnet(struct __sk_buff *skb)
+{
+#ifdef TP_UPGRADE_VARIANT
+	/* test builds only: a program that differs from the release one */
+	bpf_get_prandom_u32();
+#endif
+	return tp_handle(skb, TP_HOOK_FROM_TAILNET);
+}
+
+SEC("tc")
+int tp_to_tailnet(struct __sk_buff *skb)
+{
+	return tp_handle(skb, TP_HOOK_TO_TAILNET);
 }
