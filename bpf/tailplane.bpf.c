@@ -422,11 +422,11 @@ static __always_inline int tp_icmp_error(struct __sk_buff *skb, int hook,
 	return TC_ACT_OK;
 }
 
-/* IPv6 control traffic that policy never blocks: MLD and ND. */
+/* IPv6 control traffic that policy never blocks: MLD (v1, v2) and ND. */
 static __always_inline bool tp_is_ipv6_control(const struct tp_pkt *p)
 {
 	return p->ipv6 && p->tuple.proto == IPPROTO_ICMPV6 &&
-	       p->icmp_type >= 130 && p->icmp_type <= 137;
+	       ((p->icmp_type >= 130 && p->icmp_type <= 137) || p->icmp_type == 143);
 }
 
 static __always_inline int tp_other(struct __sk_buff *skb, int hook,

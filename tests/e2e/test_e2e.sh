@@ -79,7 +79,7 @@ test_policy_allow_deny_audit() {
 	local drops before after
 	client curl -s -m 3 http://198.18.1.1:8080/ | grep -q pod1 || fail "allowed port" || return 1
 	before=$(tpctl -j stats | grep -o '"drop_policy":[0-9]*' | grep -o '[0-9]*$')
-	client curl -s -m 1 http://198.18.1.1:22/ && fail "denied port answered" && return 1
+	client curl -s -m 1 http://198.18.1.1:22/ && { fail "denied port answered"; return 1; }
 	after=$(tpctl -j stats | grep -o '"drop_policy":[0-9]*' | grep -o '[0-9]*$')
 	[ "${after:-0}" -gt "${before:-0}" ] || fail "no policy drop counted ($before -> $after)" || return 1
 	# audit: the UDP rule is audit; the flow passes and says so
@@ -108,7 +108,7 @@ test_identities_from_wireguard_uapi() {
 	tpctl -j identity list | grep -q '100.64.9.9' || fail "new peer not synced" || return 1
 	ns "$P-node" wg set "$WG_NODE" peer "$(ns "$P-node" wg show "$WG_NODE" peers | grep -v "$CLIENT_PUB")" remove
 	sleep 1.5
-	tpctl -j identity list | grep -q '100.64.9.9' && fail "departed peer kept" && return 1
+	tpctl -j identity list | grep -q '100.64.9.9' && { fail "departed peer kept"; return 1; }
 	return 0
 }
 
@@ -138,7 +138,7 @@ test_identities_from_tailscale_localapi() {
 	cp "$ROOT/tests/fixtures/tailscale-status-needslogin.json" "$ENV_DIR/ts.json"
 	sleep 1.5
 	out=$(tpctl -j identity list)
-	echo "$out" | grep -q '100.64.0.20' && fail "departed Tailscale peers kept" && return 1
+	echo "$out" | grep -q '100.64.0.20' && { fail "departed Tailscale peers kept"; return 1; }
 	echo "$out" | grep -q '100.64.0.2/' || fail "WireGuard entries touched by the Tailscale sync" || return 1
 	unset ENV_EXTRA_IFACES ENV_EXTRA_TOP
 	return 0
@@ -194,7 +194,7 @@ test_interface_appearing_later() {
 	mv "$ENV_DIR/cfg2.json" "$ENV_DIR/cfg.json"
 	kill -HUP "$TPD_PID"
 	sleep 0.5
-	[ -e "$PIN_ROOT/links/$late-ingress" ] && fail "attached before it exists" && return 1
+	[ -e "$PIN_ROOT/links/$late-ingress" ] && { fail "attached before it exists"; return 1; }
 	env_wg "$P-node" "$late"
 	for i in $(seq 40); do
 		[ -e "$PIN_ROOT/links/$late-ingress" ] && break
@@ -203,7 +203,7 @@ test_interface_appearing_later() {
 	[ -e "$PIN_ROOT/links/$late-ingress" ] || fail "not attached when it appeared" || return 1
 	ns "$P-node" ip link del "$late"
 	sleep 0.5
-	[ -e "$PIN_ROOT/links/$late-ingress" ] && fail "not forgotten when it left" && return 1
+	[ -e "$PIN_ROOT/links/$late-ingress" ] && { fail "not forgotten when it left"; return 1; }
 	return 0
 }
 
@@ -226,7 +226,7 @@ run_test() {
 		echo "[  FAILED  ] $name"
 		FAILED=$((FAILED + 1))
 		FAILED_NAMES+=("$name")
-		tail -5 "$ENV_DIR/tailplaned.log" 2>/dev/null | sed 's/^/   log: /'
+		tail -${E2E_LOG_LINES:-5} "$ENV_DIR/tailplaned.log" 2>/dev/null | sed 's/^/   log: /'
 	fi
 }
 
@@ -248,6 +248,9 @@ TESTS=(test_tcp_through_clusterip_v4_v6 test_udp_through_clusterip_v4_v6
 	test_identities_from_wireguard_uapi test_identities_from_tailscale_localapi
 	test_identities_from_kernel_wireguard
 	test_restart_safety test_interface_appearing_later)
+
+# E2E_ONLY="test_a test_b" runs just those (debugging)
+[ -n "${E2E_ONLY:-}" ] && read -r -a TESTS <<<"$E2E_ONLY"
 
 skip_all() {
 	local t

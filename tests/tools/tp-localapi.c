@@ -27,7 +27,7 @@ static void on_signal(int sig)
 
 static void answer(int fd, const char *file)
 {
-	char req[4096], head[256], *body = NULL;
+	char req[4096] = "", head[256], *body = NULL;
 	size_t len = 0;
 	ssize_t n, got = 0;
 	FILE *f;
