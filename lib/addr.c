@@ -397,15 +397,20 @@ char *tp_endpoint_format(const struct tp_addr *a, __u16 port, char *buf,
 
 /**
  * tp_svc_key_format() - a frontend as tp_svc_key_parse() reads it back:
- * "198.19.0.10:80/tcp", "[fd00::a]:53/udp", "198.19.0.10/icmp".
+ * "198.19.0.10:80/tcp", "[fd00::a]:53/udp", "198.19.0.10/icmp",
+ * "[fd00::a]/icmp".
  */
 char *tp_svc_key_format(const struct tp_svc_key *key, char *buf, size_t len)
 {
-	char ep[TP_ENDPOINT_STRLEN], num[4];
+	char ep[TP_ENDPOINT_STRLEN], addr[TP_ADDR_STRLEN], num[4];
 	const char *proto;
 
 	if (key->proto == IPPROTO_ICMP || key->proto == IPPROTO_ICMPV6) {
-		tp_addr_format(&key->vip, ep, sizeof(ep));
+		if (tp_addr_is_v4(&key->vip))
+			tp_addr_format(&key->vip, ep, sizeof(ep));
+		else
+			snprintf(ep, sizeof(ep), "[%s]",
+				 tp_addr_format(&key->vip, addr, sizeof(addr)));
 		/* "icmp" is the VIP family's ICMP; a mismatch is shown as is */
 		if (tp_addr_is_v4(&key->vip) == (key->proto == IPPROTO_ICMP))
 			proto = "icmp";

@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * conntrack: the flows of tp_ct.  Each flow has a flow entry under its
+ * original tuple and a reply-key entry (TP_CT_F_REPLY_KEY) under its
+ * reply tuple (docs/datapath.md); listing shows live flow entries,
+ * flushing deletes both entries of each matching flow.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+
+#include "flags.h"
+#include "names.h"
+#include "table.h"
+#include "tpctl.h"
+
+#define NSEC_PER_SEC 1000000000ULL
+
+/** tpctl_now_ns() - CLOCK_MONOTONIC, the datapath's clock, in ns. */
+__u64 tpctl_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * NSEC_PER_SEC + (__u64)ts.tv_nsec;
+}
+
+/**
+ * struct tpctl_ct_filter - which flows a command is about.
+ * @a:      the parsed filters (src, dst, service, backend).
+ * @svc_id: with TPCTL_HAS_SVC, the service's id.
+ */
+struct tpctl_ct_filter {
+	const struct tpctl_args *a;
+	__u32 svc_id;
+};
+
+static bool ct_match(const struct tpctl_ct_filter *f, const struct tp_ct_key *k,
+		     const struct tp_ct_entry *e)
+{
+	const struct tpctl_args *a = f->a;
+	bool dnat = e->flags & TP_CT_F_DNAT;
+
+	if ((a->has & TPCTL_HAS_SRC) &&
+	    !tp_prefix_contains(&a->src, a->src_plen, &k->saddr))
+		return false;
+	if ((a->has & TPCTL_HAS_DST) &&
+	    !tp_prefix_contains(&a->dst, a->dst_plen, &k->daddr) &&
+	    !(dnat && tp_prefix_contains(&a->dst, a->dst_plen, &e->nat_addr)))
+		return false;
+	if ((a->has & TPCTL_HAS_SVC) && e->svc_id != f->svc_id)
+		return false;
+	if ((a->has & TPCTL_HAS_BACKEND) &&
+	    (!dnat || memcmp(&e->nat_addr, &a->be_addr, sizeof(a->be_addr)) ||
+	     (a->be_port && e->nat_port != htons(a->be_port))))
+		return false;
+	return true;
+}
+
+static int ct_filter_init(struct tpctl_ctx *ctx, const struct tpctl_args *a,
+			  struct tpctl_ct_filter *f)
+{
+	char name[TP_SVC_STRLEN];
+	struct tp_svc svc;
+
+	f->a = a;
+	f->svc_id = 0;
+	if (!(a->has & TPCTL_HAS_SVC))
+		return 0;
+	if (bpf_map_lookup_elem(ctx->maps.services, &a->svc, &svc))
+		return tpctl_err(
+			ctx, "no service %s",
+			tp_svc_key_format(&a->svc, name, sizeof(name)));
+	f->svc_id = svc.id;
+	return 0;
+}
+
+static int ct_row_cmp(const void *pa, const void *pb)
+{
+	const struct tpctl_ct_row *a = pa, *b = pb;
+
+	if (a->e.created_ns < b->e.created_ns)
+		return -1;
+	return a->e.created_ns > b->e.created_ns;
+}
+
+/* Live flow entries matching @f, oldest first. */
+static int ct_collect(const struct tp_maps *m, const struct tpctl_ct_filter *f,
+		      __u64 now, struct tpctl_ct_row **rows, size_t *n)
+{
+	struct tp_ct_key k, next, *prev = NULL;
+	struct tpctl_ct_row *r = NULL, *p;
+	size_t cap = 0, steps = 0;
+	struct tp_ct_entry e;
+
+	*n = 0;
+	/* an LRU under churn can restart the walk: bound it */
+	while (steps++ < 4 * (size_t)TP_CT_SIZE &&
+	       !bpf_map_get_next_key(m->ct, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(m->ct, &k, &e) ||
+		    (e.flags & TP_CT_F_REPLY_KEY) || e.expires_ns <= now ||
+		    !ct_match(f, &k, &e))
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 256;
+			p = realloc(r, cap * sizeof(*r));
+			if (!p) {
+				free(r);
+				return -ENOMEM;
+			}
+			r = p;
+		}
+		r[*n].key = k;
+		r[(*n)++].e = e;
+	}
+	if (*n)
+		qsort(r, *n, sizeof(*r), ct_row_cmp);
+	*rows = r;
+	return 0;
+}
+
+static char *ct_endpoint(const struct tp_addr *a, __be16 port, __u8 proto,
+			 char *buf)
+{
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP)
+		return tp_endpoint_format(a, ntohs(port), buf,
+					  TP_ENDPOINT_STRLEN);
+	return tp_addr_format(a, buf, TP_ENDPOINT_STRLEN);
+}
+
+static const struct tpctl_col ct_cols[] = {
+	{ "PROTO" },	     { "ZONE", true },	{ "SOURCE" },
+	{ "DESTINATION" },   { "BACKEND" },	{ "STATE" },
+	{ "FROM" },	     { "TO" },		{ "VERDICT" },
+	{ "PACKETS", true }, { "BYTES", true }, { "EXPIRES", true },
+};
+
+static void ct_plain_row(struct tpctl_table *t, const struct tp_maps *m,
+			 const struct tpctl_ct_row *r, __u64 now)
+{
+	const struct tp_ct_entry *e = &r->e;
+	char buf[TP_ENDPOINT_STRLEN], u1[TPCTL_UNIT_STRLEN],
+		u2[TPCTL_UNIT_STRLEN];
+	char id[TP_IDENTITY_NAME_LEN + 16];
+
+	tpctl_table_cell(t, "%s",
+			 tp_proto_name(r->key.proto, buf, sizeof(buf)));
+	tpctl_table_cell(t, "%u", r->key.zone);
+	tpctl_table_cell(
+		t, "%s",
+		ct_endpoint(&r->key.saddr, r->key.sport, r->key.proto, buf));
+	tpctl_table_cell(
+		t, "%s",
+		ct_endpoint(&r->key.daddr, r->key.dport, r->key.proto, buf));
+	if (e->flags & TP_CT_F_DNAT)
+		tpctl_table_cell(t, "%s",
+				 ct_endpoint(&e->nat_addr, e->nat_port,
+					     r->key.proto, buf));
+	else
+		tpctl_table_cell(t, "-");
+	tpctl_table_cell(t, "%s", tp_ct_state_name(e->state));
+	tpctl_table_cell(t, "%s",
+			 tpctl_id_label(m, e->src_identity, id, sizeof(id)));
+	tpctl_table_cell(t, "%s",
+			 tpctl_id_label(m, e->dst_identity, id, sizeof(id)));
+	tpctl_table_cell(t, "%s", tp_verdict_name(e->verdict));
+	tpctl_table_cell(t, "%s/%s",
+			 tpctl_fmt_count(e->packets[0], u1, sizeof(u1)),
+			 tpctl_fmt_count(e->packets[1], u2, sizeof(u2)));
+	tpctl_table_cell(t, "%s/%s",
+			 tpctl_fmt_bytes(e->bytes[0], u1, sizeof(u1)),
+			 tpctl_fmt_bytes(e->bytes[1], u2, sizeof(u2)));
+	if (e->expires_ns > now)
+		tpctl_table_cell(
+			t, "%s",
+			tpctl_fmt_duration((e->expires_ns - now) / NSEC_PER_SEC,
+					   u1, sizeof(u1)));
+	else
+		tpctl_table_cell(t, "expired");
+}
+
+static const struct tpctl_svc_row *svc_by_id(const struct tpctl_svc_row *svcs,
+					     size_t n, __u32 id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (svcs[i].svc.id == id)
+			return &svcs[i];
+	return NULL;
+}
+
+static void ct_json_row(struct tp_json *j, const struct tp_maps *m,
+			const struct tpctl_ct_row *r, __u64 now,
+			const struct tpctl_svc_row *svcs, size_t n_svcs)
+{
+	const struct tp_ct_entry *e = &r->e;
+	const struct tpctl_svc_row *s = svc_by_id(svcs, n_svcs, e->svc_id);
+	char buf[TP_SVC_STRLEN];
+
+	tp_json_obj_open(j);
+	tp_json_kv_str(j, "proto",
+		       tp_proto_name(r->key.proto, buf, sizeof(buf)));
+	tp_json_kv_u64(j, "zone", r->key.zone);
+	tp_json_kv_str(j, "src",
+		       tp_addr_format(&r->key.saddr, buf, sizeof(buf)));
+	tp_json_kv_u64(j, "sport", ntohs(r->key.sport));
+	tp_json_kv_str(j, "dst",
+		       tp_addr_format(&r->key.daddr, buf, sizeof(buf)));
+	tp_json_kv_u64(j, "dport", ntohs(r->key.dport));
+	tp_json_kv_str(j, "state", tp_ct_state_name(e->state));
+	tp_json_kv_str(j, "flags",
+		       tpctl_ct_flags_str(e->flags, buf, sizeof(buf)));
+	if (e->flags & TP_CT_F_DNAT) {
+		tp_json_kv_str(j, "backend",
+			       tp_addr_format(&e->nat_addr, buf, sizeof(buf)));
+		tp_json_kv_u64(j, "backend_port", ntohs(e->nat_port));
+		tp_json_kv_u64(j, "backend_id", e->backend_id);
+	}
+	tp_json_kv_u64(j, "service_id", e->svc_id);
+	if (s)
+		tp_json_kv_str(j, "service",
+			       tp_svc_key_format(&s->key, buf, sizeof(buf)));
+	tpctl_json_identity(j, "src", m, e->src_identity);
+	tpctl_json_identity(j, "dst", m, e->dst_identity);
+	tp_json_kv_str(j, "verdict", tp_verdict_name(e->verdict));
+	tp_json_kv_u64(j, "rule_id", e->rule_id);
+	tp_json_kv_u64(j, "ifindex", e->ifindex);
+	tp_json_kv_u64(j, "out_zone", e->out_zone);
+	tp_json_kv_u64(j, "packets_orig", e->packets[0]);
+	tp_json_kv_u64(j, "packets_reply", e->packets[1]);
+	tp_json_kv_u64(j, "bytes_orig", e->bytes[0]);
+	tp_json_kv_u64(j, "bytes_reply", e->bytes[1]);
+	tp_json_kv_s64(j, "expires_in_s",
+		       ((long long)e->expires_ns - (long long)now) /
+			       (long long)NSEC_PER_SEC);
+	tp_json_kv_u64(
+		j, "age_s",
+		now > e->created_ns ? (now - e->created_ns) / NSEC_PER_SEC : 0);
+	tp_json_obj_close(j);
+}
+
+/**
+ * tpctl_ct_render() - the output of `conntrack list`.
+ * @ctx:    the context.
+ * @m:      maps for identity names (may be NULL).
+ * @rows:   the flows.
+ * @n:      their number.
+ * @now:    CLOCK_MONOTONIC ns the expiries are relative to.
+ * @svcs:   services, to name a flow's service (may be NULL).
+ * @n_svcs: their number.
+ */
+void tpctl_ct_render(struct tpctl_ctx *ctx, const struct tp_maps *m,
+		     const struct tpctl_ct_row *rows, size_t n, __u64 now,
+		     const struct tpctl_svc_row *svcs, size_t n_svcs)
+{
+	struct tpctl_table t;
+	size_t i;
+
+	if (ctx->opts.json) {
+		tp_json_arr_open(&ctx->json);
+		for (i = 0; i < n; i++)
+			ct_json_row(&ctx->json, m, &rows[i], now, svcs, n_svcs);
+		tp_json_arr_close(&ctx->json);
+		return;
+	}
+	tpctl_table_init(&t, ct_cols, sizeof(ct_cols) / sizeof(ct_cols[0]));
+	for (i = 0; i < n; i++)
+		ct_plain_row(&t, m, &rows[i], now);
+	tpctl_table_print(&t, ctx->out);
+	tpctl_table_free(&t);
+}
+
+static size_t ct_services(const struct tp_maps *m, struct tpctl_svc_row *svcs)
+{
+	struct tp_svc_key k, next, *prev = NULL;
+	size_t n = 0;
+
+	while (n < TP_MAX_SERVICES &&
+	       !bpf_map_get_next_key(m->services, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (!bpf_map_lookup_elem(m->services, &k, &svcs[n].svc))
+			svcs[n++].key = k;
+	}
+	return n;
+}
+
+/** tpctl_ct_list() - the live flows matching the filters. */
+int tpctl_ct_list(struct tpctl_ctx *ctx, const struct tpctl_args *a)
+{
+	const struct tp_maps *m = tpctl_maps(ctx);
+	struct tpctl_svc_row *svcs = NULL;
+	struct tpctl_ct_row *rows = NULL;
+	struct tpctl_ct_filter f;
+	size_t n = 0, n_svcs = 0;
+	__u64 now = tpctl_now_ns();
+	int ret = -1;
+
+	if (!m || ct_filter_init(ctx, a, &f))
+		return -1;
+	svcs = calloc(TP_MAX_SERVICES, sizeof(*svcs));
+	if (!svcs || ct_collect(m, &f, now, &rows, &n)) {
+		tpctl_err(ctx, "out of memory");
+		goto cleanup;
+	}
+	n_svcs = ct_services(m, svcs);
+	tpctl_ct_render(ctx, m, rows, n, now, svcs, n_svcs);
+	ret = 0;
+cleanup:
+	free(rows);
+	free(svcs);
+	return ret;
+}
+
+/* Every key of tp_ct (a snapshot: deleting while walking restarts it). */
+static int ct_keys(const struct tp_maps *m, struct tp_ct_key **keys, size_t *n)
+{
+	struct tp_ct_key k, next, *prev = NULL, *p;
+	size_t cap = 0, steps = 0;
+
+	*keys = NULL;
+	*n = 0;
+	while (steps++ < 4 * (size_t)TP_CT_SIZE &&
+	       !bpf_map_get_next_key(m->ct, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			p = realloc(*keys, cap * sizeof(*p));
+			if (!p)
+				return -ENOMEM;
+			*keys = p;
+		}
+		(*keys)[(*n)++] = k;
+	}
+	return 0;
+}
+
+/* Delete flow @k and its reply-key entry if that still points back. */
+static bool ct_flush_flow(const struct tp_maps *m, const struct tp_ct_key *k,
+			  const struct tp_ct_entry *e)
+{
+	struct tp_ct_entry reply;
+
+	if (!bpf_map_lookup_elem(m->ct, &e->peer, &reply) &&
+	    (reply.flags & TP_CT_F_REPLY_KEY) &&
+	    !memcmp(&reply.peer, k, sizeof(*k)))
+		bpf_map_delete_elem(m->ct, &e->peer);
+	return !bpf_map_delete_elem(m->ct, k);
+}
+
+/**
+ * tpctl_ct_flush() - delete the flows of a service or backend, or all
+ * of tp_ct.
+ */
+int tpctl_ct_flush(struct tpctl_ctx *ctx, const struct tpctl_args *a)
+{
+	const struct tp_maps *m = &ctx->maps;
+	bool all = !(a->has & (TPCTL_HAS_SVC | TPCTL_HAS_BACKEND));
+	struct tp_ct_key *keys = NULL;
+	struct tpctl_ct_filter f;
+	struct tp_ct_entry e;
+	size_t n, i, flows = 0;
+	int ret = -1;
+
+	if (ct_filter_init(ctx, a, &f))
+		return -1;
+	if (ct_keys(m, &keys, &n)) {
+		tpctl_err(ctx, "out of memory");
+		goto cleanup;
+	}
+	for (i = 0; i < n; i++) {
+		if (bpf_map_lookup_elem(m->ct, &keys[i], &e))
+			continue;
+		if (all) {
+			if (!bpf_map_delete_elem(m->ct, &keys[i]) &&
+			    !(e.flags & TP_CT_F_REPLY_KEY))
+				flows++;
+		} else if (!(e.flags & TP_CT_F_REPLY_KEY) &&
+			   ct_match(&f, &keys[i], &e)) {
+			flows += ct_flush_flow(m, &keys[i], &e);
+		}
+	}
+	if (!ctx->opts.json)
+		fprintf(ctx->out, "flushed %zu flow%s\n", flows,
+			flows == 1 ? "" : "s");
+	ret = tpctl_ok(ctx);
+cleanup:
+	free(keys);
+	return ret;
+}

@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * tpctl: a bpftool-style CLI over tailplane's pinned maps.
+ *
+ * A command line goes through two steps: tpctl_parse() turns the words
+ * into a struct tpctl_args without touching any map (so every syntax
+ * error is found before anything is read or written), then tpctl_exec()
+ * resolves names against the maps and runs it.  Commands report errors
+ * with tpctl_err() and output through the context: plain text to
+ * ctx->out, or one JSON value to ctx->json.
+ */
+#ifndef TPCTL_TPCTL_H
+#define TPCTL_TPCTL_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <linux/bpf.h>
+
+#include "addr.h"
+#include "json.h"
+#include "maps.h"
+
+#ifndef TPCTL_VERSION
+#define TPCTL_VERSION "0.1.0"
+#endif
+
+#define TPCTL_ERR_LEN 512
+
+enum tpctl_obj {
+	TPCTL_OBJ_NONE,
+	TPCTL_OBJ_SERVICE,
+	TPCTL_OBJ_BACKEND,
+	TPCTL_OBJ_IDENTITY,
+	TPCTL_OBJ_POLICY,
+	TPCTL_OBJ_CONNTRACK,
+	TPCTL_OBJ_NAT,
+	TPCTL_OBJ_STATS,
+	TPCTL_OBJ_MONITOR,
+	TPCTL_OBJ_MAP,
+	TPCTL_OBJ_BATCH,
+	TPCTL_OBJ_STATUS,
+};
+
+enum tpctl_op {
+	TPCTL_OP_NONE,
+	TPCTL_OP_HELP, /* usage of args.obj (TPCTL_OBJ_NONE: all) */
+	TPCTL_OP_VERSION,
+	TPCTL_OP_SERVICE_ADD,
+	TPCTL_OP_SERVICE_DEL,
+	TPCTL_OP_SERVICE_LIST,
+	TPCTL_OP_BACKEND_ADD,
+	TPCTL_OP_BACKEND_SET,
+	TPCTL_OP_BACKEND_DEL,
+	TPCTL_OP_IDENTITY_ADD,
+	TPCTL_OP_IDENTITY_DEL,
+	TPCTL_OP_IDENTITY_LIST,
+	TPCTL_OP_POLICY_ADD,
+	TPCTL_OP_POLICY_DEL,
+	TPCTL_OP_POLICY_DEFAULT,
+	TPCTL_OP_POLICY_LIST,
+	TPCTL_OP_CT_LIST,
+	TPCTL_OP_CT_FLUSH,
+	TPCTL_OP_STATS_SHOW,
+	TPCTL_OP_STATS_RESET,
+	TPCTL_OP_MONITOR,
+	TPCTL_OP_MAP_LIST,
+	TPCTL_OP_MAP_DUMP,
+	TPCTL_OP_BATCH,
+	TPCTL_OP_STATUS,
+	TPCTL_OP_MAX,
+};
+
+/* Which optional parts a command line gave (struct tpctl_args.has). */
+#define TPCTL_HAS_AFFINITY (1u << 0)
+#define TPCTL_HAS_ZONE	   (1u << 1)
+#define TPCTL_HAS_WEIGHT   (1u << 2)
+#define TPCTL_HAS_STATE	   (1u << 3)
+#define TPCTL_HAS_NAME	   (1u << 4)
+#define TPCTL_HAS_PROTO	   (1u << 5)
+#define TPCTL_HAS_PORT	   (1u << 6)
+#define TPCTL_HAS_VERDICT  (1u << 7)
+#define TPCTL_HAS_SRC	   (1u << 8)
+#define TPCTL_HAS_DST	   (1u << 9)
+#define TPCTL_HAS_SVC	   (1u << 10)
+#define TPCTL_HAS_BACKEND  (1u << 11)
+#define TPCTL_HAS_COUNT	   (1u << 12)
+
+/* `policy ... proto icmp` means ICMP and ICMPv6: two rules. */
+#define TPCTL_PROTO_ICMP_BOTH 0x100
+
+enum tpctl_monitor_filter {
+	TPCTL_MONITOR_ALL,
+	TPCTL_MONITOR_DROPS,
+	TPCTL_MONITOR_AUDIT,
+};
+
+/**
+ * struct tpctl_args - a parsed command line.  Strings point into argv.
+ * @op:        what to do.
+ * @obj:       the object named (for help).
+ * @has:       TPCTL_HAS_* of the optional parts given.
+ * @svc:       service frontend (service, backend, conntrack filters).
+ * @affinity:  ClientIP affinity timeout, seconds.
+ * @zone:      ZONE word as given ("any", a number or an interface name).
+ * @be_addr:   backend address.
+ * @be_port:   backend port, host order (0 for ICMP services).
+ * @weight:    backend weight.
+ * @state:     enum tp_backend_state.
+ * @prefix:    identity prefix (conntrack: src filter uses @src).
+ * @plen:      its length, 128-bit space.
+ * @id:        identity word as given (number or name).
+ * @name:      identity name to set.
+ * @from:      policy source identity word ("any", number or name).
+ * @to:        policy destination identity word.
+ * @proto:     policy protocol, 0 any, or TPCTL_PROTO_ICMP_BOTH.
+ * @port_lo:   first port of a policy port range, host order.
+ * @port_hi:   last port.
+ * @verdict:   enum tp_verdict.
+ * @src:       conntrack source filter prefix.
+ * @src_plen:  its length.
+ * @dst:       conntrack destination filter prefix.
+ * @dst_plen:  its length.
+ * @filter:    enum tpctl_monitor_filter.
+ * @count:     monitor: stop after this many events.
+ * @map_name:  map dump: the map.
+ * @file:      batch: the file, "-" for stdin.
+ */
+struct tpctl_args {
+	enum tpctl_op op;
+	enum tpctl_obj obj;
+	unsigned int has;
+	struct tp_svc_key svc;
+	__u32 affinity;
+	const char *zone;
+	struct tp_addr be_addr;
+	__u16 be_port;
+	__u16 weight;
+	__u8 state;
+	struct tp_addr prefix;
+	unsigned int plen;
+	const char *id;
+	const char *name;
+	const char *from;
+	const char *to;
+	unsigned int proto;
+	__u16 port_lo;
+	__u16 port_hi;
+	__u8 verdict;
+	struct tp_addr src;
+	unsigned int src_plen;
+	struct tp_addr dst;
+	unsigned int dst_plen;
+	enum tpctl_monitor_filter filter;
+	__u64 count;
+	const char *map_name;
+	const char *file;
+};
+
+/**
+ * struct tpctl_opts - global options.
+ * @json:     -j: JSON output.
+ * @pretty:   -p: indented JSON (implies @json).
+ * @help:     -h.
+ * @version:  -V.
+ * @pin_root: --pin-root.
+ */
+struct tpctl_opts {
+	bool json;
+	bool pretty;
+	bool help;
+	bool version;
+	const char *pin_root;
+};
+
+/**
+ * struct tpctl_ctx - what a running command works with.
+ * @opts:       the global options.
+ * @out:        plain output (stdout).
+ * @json:       JSON writer on @out, with opts.json.
+ * @maps:       the pinned maps, once opened (@maps_open).
+ * @maps_open:  @maps is valid.
+ * @lock_fd:    the writers' lock while held, else -1.
+ * @in_batch:   running a line of a batch.
+ * @streamed:   the command ended its JSON documents itself (monitor).
+ * @err_shown:  the error was already written out (batch in JSON mode).
+ * @err:        the first error of the command, "" if none.
+ */
+struct tpctl_ctx {
+	struct tpctl_opts opts;
+	FILE *out;
+	struct tp_json json;
+	struct tp_maps maps;
+	bool maps_open;
+	int lock_fd;
+	bool in_batch;
+	bool streamed;
+	bool err_shown;
+	char err[TPCTL_ERR_LEN];
+};
+
+/* parse.c */
+int tpctl_parse_opts(int argc, char **argv, struct tpctl_opts *o, char **words,
+		     int *n, char *err, size_t errlen);
+int tpctl_parse(int argc, char **argv, struct tpctl_args *a, char *err,
+		size_t errlen);
+int tpctl_word(const char *word, const char *const *words, size_t n);
+bool tpctl_op_writes(enum tpctl_op op);
+
+/* ctx.c */
+int tpctl_ctx_init(struct tpctl_ctx *ctx, const struct tpctl_opts *opts,
+		   FILE *out);
+void tpctl_ctx_free(struct tpctl_ctx *ctx);
+int tpctl_err(struct tpctl_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+const struct tp_maps *tpctl_maps(struct tpctl_ctx *ctx);
+int tpctl_lock(struct tpctl_ctx *ctx);
+void tpctl_unlock(struct tpctl_ctx *ctx);
+int tpctl_ok(struct tpctl_ctx *ctx);
+int tpctl_run(struct tpctl_ctx *ctx, int argc, char **argv);
+int tpctl_finish(struct tpctl_ctx *ctx, int ret);
+int tpctl_zone_resolve(struct tpctl_ctx *ctx, const char *word, bool any_ok,
+		       __u16 *zone);
+int tpctl_identity_resolve(struct tpctl_ctx *ctx, const char *word, bool any_ok,
+			   __u32 *id);
+char *tpctl_id_label(const struct tp_maps *m, __u32 id, char *buf, size_t len);
+void tpctl_json_identity(struct tp_json *j, const char *base,
+			 const struct tp_maps *m, __u32 id);
+
+/**
+ * struct tpctl_svc_row - a service as listed.
+ * @key: its frontend.
+ * @svc: its entry.
+ */
+struct tpctl_svc_row {
+	struct tp_svc_key key;
+	struct tp_svc svc;
+};
+
+/**
+ * struct tpctl_be_row - a backend as listed.
+ * @id: its id.
+ * @be: its entry.
+ */
+struct tpctl_be_row {
+	__u32 id;
+	struct tp_backend be;
+};
+
+/* cmd_service.c: output of `service list`, from collected rows */
+void tpctl_services_render(struct tpctl_ctx *ctx,
+			   const struct tpctl_svc_row *svcs, size_t n_svcs,
+			   const struct tpctl_be_row *bes, size_t n_bes);
+
+/**
+ * struct tpctl_id_row - an identity prefix as listed.
+ * @key: the prefix (zone, length, address).
+ * @val: its identity.
+ */
+struct tpctl_id_row {
+	struct tp_identity_key key;
+	struct tp_identity_val val;
+};
+
+/* cmd_identity.c: output of `identity list` */
+void tpctl_identities_render(struct tpctl_ctx *ctx, const struct tp_maps *m,
+			     const struct tpctl_id_row *rows, size_t n);
+
+/**
+ * struct tpctl_rule_row - a policy rule as listed.
+ * @id:   its id.
+ * @rule: the rule.
+ * @st:   its counters, summed over CPUs.
+ */
+struct tpctl_rule_row {
+	__u32 id;
+	struct tp_rule rule;
+	struct tp_stat st;
+};
+
+/**
+ * struct tpctl_zone_row - a zone's policy settings as listed.
+ * @zone: the zone.
+ * @z:    its tp_zones entry.
+ */
+struct tpctl_zone_row {
+	__u32 zone;
+	struct tp_zone z;
+};
+
+/* cmd_policy.c: output of `policy list` */
+void tpctl_policy_render(struct tpctl_ctx *ctx, const struct tp_maps *m,
+			 const struct tpctl_rule_row *rules, size_t n,
+			 const struct tpctl_zone_row *zones, size_t nz);
+
+/**
+ * struct tpctl_ct_row - a conntrack flow as listed.
+ * @key: its original tuple.
+ * @e:   its flow entry.
+ */
+struct tpctl_ct_row {
+	struct tp_ct_key key;
+	struct tp_ct_entry e;
+};
+
+/* cmd_ct.c */
+__u64 tpctl_now_ns(void);
+void tpctl_ct_render(struct tpctl_ctx *ctx, const struct tp_maps *m,
+		     const struct tpctl_ct_row *rows, size_t n, __u64 now,
+		     const struct tpctl_svc_row *svcs, size_t n_svcs);
+
+enum tpctl_stats_section {
+	TPCTL_STATS_COUNTERS,
+	TPCTL_STATS_DROPS,
+	TPCTL_STATS_RULES,
+	TPCTL_STATS_SERVICES,
+	TPCTL_STATS_SECTIONS,
+};
+
+/**
+ * struct tpctl_stat_row - one counter as shown.
+ * @id:    counter index, rule id or service id.
+ * @label: its name, rule id or service frontend.
+ * @st:    packets and bytes, summed over CPUs.
+ */
+struct tpctl_stat_row {
+	__u32 id;
+	char label[TP_SVC_STRLEN];
+	struct tp_stat st;
+};
+
+/**
+ * struct tpctl_stats - the counters by section.
+ * @rows: the rows of each section.
+ * @n:    how many.
+ * @cap:  room.
+ */
+struct tpctl_stats {
+	struct tpctl_stat_row *rows[TPCTL_STATS_SECTIONS];
+	size_t n[TPCTL_STATS_SECTIONS];
+	size_t cap[TPCTL_STATS_SECTIONS];
+};
+
+/* cmd_stats.c */
+int tpctl_percpu_sum(int fd, __u32 key, struct tp_stat *sum);
+int tpctl_stats_add(struct tpctl_stats *s, enum tpctl_stats_section sec,
+		    __u32 id, const char *label, const struct tp_stat *st);
+void tpctl_stats_render(struct tpctl_ctx *ctx, const struct tpctl_stats *s);
+void tpctl_stats_free(struct tpctl_stats *s);
+
+/**
+ * struct tpctl_map_info - a pinned map as `map list` and `status` show it.
+ * @name:    its pin name.
+ * @err:     -errno when it could not be opened or read, else 0.
+ * @info:    the kernel's description.
+ * @entries: entries counted, -1 for arrays and ring buffers.
+ */
+struct tpctl_map_info {
+	const char *name;
+	int err;
+	struct bpf_map_info info;
+	long long entries;
+};
+
+/* cmd_map.c */
+void tpctl_map_infos(struct tpctl_ctx *ctx, struct tpctl_map_info *maps);
+void tpctl_maps_render(struct tpctl_ctx *ctx, const struct tpctl_map_info *maps,
+		       size_t n);
+
+/* cmd_monitor.c */
+void tpctl_event_plain(FILE *out, const struct tp_maps *m,
+		       const struct tp_event *ev, __s64 real_off);
+void tpctl_event_json(struct tp_json *j, const struct tp_maps *m,
+		      const struct tp_event *ev, __s64 real_off);
+
+/* cmd_batch.c */
+int tpctl_batch_split(char *line, char **words, int max);
+
+/* exec.c */
+int tpctl_exec(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+
+/* help.c */
+int tpctl_help(struct tpctl_ctx *ctx, enum tpctl_obj obj);
+int tpctl_version(struct tpctl_ctx *ctx);
+
+/* the objects' commands, cmd_*.c */
+int tpctl_service_add(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_service_del(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_service_list(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_backend_add(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_backend_set(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_backend_del(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_identity_add(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_identity_del(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_identity_list(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_policy_add(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_policy_del(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_policy_default(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_policy_list(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_ct_list(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_ct_flush(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_stats_show(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_stats_reset(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_monitor(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_map_list(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_map_dump(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_batch(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_status(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+
+#endif /* TPCTL_TPCTL_H */
