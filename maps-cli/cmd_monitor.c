@@ -39,6 +39,7 @@ struct tpctl_monitor {
 	const struct tpctl_args *a;
 	__u64 seen;
 	__s64 real_off;
+	bool draining; /* discarding what was queued before we started */
 };
 
 static __s64 tpctl_real_offset(void)
@@ -187,6 +188,8 @@ static int tpctl_monitor_event(void *priv, void *data, size_t len)
 	struct tpctl_ctx *ctx = mon->ctx;
 	struct tp_event ev = {};
 
+	if (mon->draining)
+		return 0;
 	memcpy(&ev, data, len < sizeof(ev) ? len : sizeof(ev));
 	if (!event_wanted(mon->a->filter, &ev))
 		return 0;
@@ -229,6 +232,13 @@ int tpctl_monitor(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 				 "cannot read the event ring buffer %s: %s",
 				 TP_MAP_EVENTS, strerror(errno));
 	ctx->streamed = true;
+	/*
+	 * The ring keeps what no reader took; those events are old news.
+	 * Show only what happens from now on.
+	 */
+	mon.draining = true;
+	ring_buffer__consume(rb);
+	mon.draining = false;
 	tpctl_monitor_stop = 0;
 	tpctl_monitor_signals();
 	while (!tpctl_monitor_stop) {
