@@ -116,17 +116,24 @@ static int tp_backend_alloc_id(unsigned char *used, __u32 *id)
 	return -ENOSPC;
 }
 
+/* Write a table in one batch (one syscall), element by element if need be. */
 static int tp_maglev_write(const struct tp_maps *m, __u32 svc_id, __u8 table,
 			   const __u32 *entries)
 {
-	__u32 i, key;
+	__u32 i, count = m->maglev_size, *keys = calloc(count, sizeof(*keys));
+	int err = 0;
 
-	for (i = 0; i < m->maglev_size; i++) {
-		key = TP_MAGLEV_INDEX(svc_id, table, i, m->maglev_size);
-		if (bpf_map_update_elem(m->maglev, &key, &entries[i], BPF_ANY))
-			return -errno;
+	if (!keys)
+		return -ENOMEM;
+	for (i = 0; i < count; i++)
+		keys[i] = TP_MAGLEV_INDEX(svc_id, table, i, m->maglev_size);
+	if (bpf_map_update_batch(m->maglev, keys, entries, &count, NULL)) {
+		for (i = 0; i < m->maglev_size && !err; i++)
+			if (bpf_map_update_elem(m->maglev, &keys[i], &entries[i], BPF_ANY))
+				err = -errno;
 	}
-	return 0;
+	free(keys);
+	return err;
 }
 
 static int tp_service_validate(const struct tp_svc_key *key,
@@ -151,6 +158,7 @@ static int tp_service_validate(const struct tp_svc_key *key,
 
 struct tp_service_update {
 	__u32 ids[TP_MAX_SVC_BACKENDS];		/* id of each wanted backend */
+	int was[TP_MAX_SVC_BACKENDS];		/* its index in @old, -1: new */
 	__u32 old_ids[TP_MAX_SVC_BACKENDS];	/* ids the service had */
 	struct tp_backend old[TP_MAX_SVC_BACKENDS];
 	struct tp_maglev_backend mb[TP_MAX_SVC_BACKENDS];
@@ -169,12 +177,17 @@ static int tp_service_write_backends(const struct tp_maps *m, __u32 svc_id,
 
 	if (!used)
 		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		u->was[i] = -1;
 	for (i = 0; i < n && !err; i++) {
 		u->ids[i] = 0;
-		for (j = 0; j < u->n_old; j++)
+		for (j = 0; j < u->n_old; j++) {
 			if (tp_addr_equal(&u->old[j].addr, &be[i].addr) &&
-			    u->old[j].port == be[i].port)
+			    u->old[j].port == be[i].port) {
 				u->ids[i] = u->old_ids[j];
+				u->was[i] = j;
+			}
+		}
 		if (!u->ids[i])
 			err = tp_backend_alloc_id(used, &u->ids[i]);
 		if (err)
@@ -191,6 +204,26 @@ static int tp_service_write_backends(const struct tp_maps *m, __u32 svc_id,
 	}
 	free(used);
 	return err;
+}
+
+/*
+ * Undo step 1 after a later step failed: new backends go, changed ones get
+ * their old values back, so no id is left pointing at the service.
+ */
+static void tp_service_rollback(const struct tp_maps *m,
+				const struct tp_service_update *u, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!u->ids[i])
+			continue;
+		if (u->was[i] < 0)
+			bpf_map_delete_elem(m->backends, &u->ids[i]);
+		else
+			bpf_map_update_elem(m->backends, &u->ids[i],
+					    &u->old[u->was[i]], BPF_ANY);
+	}
 }
 
 /**
@@ -245,7 +278,7 @@ int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
 
 	err = tp_service_write_backends(m, svc.id, spec->owner, be, n, u);
 	if (err)
-		goto out;
+		goto rollback;
 
 	for (i = 0; i < n; i++) {
 		if (be[i].state != TP_BACKEND_ACTIVE)
@@ -258,10 +291,10 @@ int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
 	}
 	err = tp_maglev_build(u->mb, n_active, m->maglev_size, table);
 	if (err)
-		goto out;
+		goto rollback;
 	err = tp_maglev_write(m, svc.id, !svc.table, table);
 	if (err)
-		goto out;
+		goto rollback;
 
 	svc.table = !svc.table;
 	svc.active = n_active;
@@ -272,7 +305,7 @@ int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
 	svc.revision++;
 	if (bpf_map_update_elem(m->services, key, &svc, BPF_ANY)) {
 		err = -errno;
-		goto out;
+		goto rollback;
 	}
 
 	/* step 4: backends the service no longer has */
@@ -283,6 +316,9 @@ int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
 		if (i == n)
 			bpf_map_delete_elem(m->backends, &u->old_ids[j]);
 	}
+	goto out;
+rollback:
+	tp_service_rollback(m, u, n);
 out:
 	free(table);
 	free(u);

@@ -199,6 +199,52 @@ static void test_dnat_ethernet(void **state)
 	expect_revnat(h, sp, VIP6, 80);
 }
 
+static int setup_small_maglev(void **state)
+{
+	const struct th_knobs k = { .maglev_size = 31 };
+
+	return setup_knobs(state, &k);
+}
+
+/* A service write that fails half-way leaves no backend behind. */
+static void test_service_set_failure_rolls_back(void **state)
+{
+	struct th *h = *state;
+	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+	struct tp_backend_spec bs[40] = {};
+	struct tp_backend be;
+	__u32 ids[64];
+	char a[32];
+	size_t i;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 2, 8080, NULL, NULL, 0, 0);
+	for (i = 0; i < 40; i++) {
+		snprintf(a, sizeof(a), "198.18.2.%zu", i + 1);
+		bs[i].addr = addr(a);
+		bs[i].port = htons(8080);
+		bs[i].weight = 1;
+	}
+	bs[0].addr = addr(BE4[0]);
+	bs[0].weight = 5;
+	/* 40 active backends do not fit a 31-slot table: refused at step 2 */
+	assert_int_equal(tp_service_set(&h->maps, &k, &spec, bs, 40), -EINVAL);
+	/* the service is as it was: two backends, the first unchanged */
+	{
+		struct tp_svc svc;
+
+		assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+		assert_int_equal(tp_service_backends(&h->maps, svc.id, ids, NULL, 0), 2);
+	}
+	for (i = 1; i < 64; i++)
+		if (!bpf_map_lookup_elem(h->maps.backends, &(__u32){ i }, &be))
+			assert_int_equal(be.weight, 1);
+	/* and still serves from them */
+	assert_in_range(backend_of(h, FLOWP(CLIENT4, 1, VIP4, 80, IPPROTO_TCP,
+					    PKT_TCP_SYN), BE4, 2), 0, 1);
+}
+
 /* ---- Maglev ---------------------------------------------------------------- */
 
 #define FLOWS 10000
@@ -1040,6 +1086,8 @@ int main(void)
 		T(test_service_zone),
 		T(test_no_backend_drops),
 		T(test_dnat_ethernet),
+		cmocka_unit_test_setup_teardown(test_service_set_failure_rolls_back,
+						setup_small_maglev, teardown),
 		T(test_maglev_equal_weights),
 		T(test_maglev_weights_1_2_3),
 		T(test_maglev_remove_one_of_ten),
