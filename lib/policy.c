@@ -359,17 +359,18 @@ int tp_policy_rule_del(const struct tp_maps *m, const struct tp_rule *match,
 /**
  * tp_policy_default_set() - a zone's verdict when no rule matches.
  * @m:       maps.
- * @zone:    zone.
+ * @zone:    zone, 1..65535.
  * @verdict: TP_VERDICT_ALLOW or TP_VERDICT_DENY.
  *
- * Return: 0 or -errno.
+ * Return: 0 or -errno (-EINVAL for zone 0 or another verdict).
  */
 int tp_policy_default_set(const struct tp_maps *m, __u16 zone, __u8 verdict)
 {
 	struct tp_zone z = {};
 	__u32 key = zone;
 
-	if (verdict != TP_VERDICT_ALLOW && verdict != TP_VERDICT_DENY)
+	/* zone 0 is no tailnet: the datapath gives it no default of its own */
+	if (!zone || (verdict != TP_VERDICT_ALLOW && verdict != TP_VERDICT_DENY))
 		return -EINVAL;
 	bpf_map_lookup_elem(m->zones, &key, &z);
 	z.default_verdict = verdict;

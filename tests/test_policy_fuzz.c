@@ -767,7 +767,7 @@ static void gen_policy(struct fz *z)
 		}
 		rule_add(z, &r);
 	}
-	for (zone = 0; zone <= TH_ZONE2; zone++) {
+	for (zone = TH_ZONE; zone <= TH_ZONE2; zone++) { /* zone 0 has no default */
 		if (chance(33))
 			continue; /* no entry: allow */
 		default_set(z, zone, chance(50) ? TP_VERDICT_ALLOW : TP_VERDICT_DENY);
