@@ -22,7 +22,8 @@ plain=$(tput sgr0 2>/dev/null || true)
 step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 say() { printf '   %s\n' "$*"; }
 run() { printf '%s$ %s%s\n' "$bold" "$*" "$plain"; "$@"; }
-tpctl() { "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
+# tpctl runs on the node, where the interfaces it names are
+tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
 
 cleanup() {
 	local rc=$?
@@ -31,12 +32,12 @@ cleanup() {
 		say "client shell:  nsenter --net=/run/netns/$P-client bash"
 		say "node shell:    nsenter --net=/run/netns/$P-node bash"
 		say "try:           nsenter --net=/run/netns/$P-client curl http://198.19.0.10/"
-		say "maps:          $BUILD/tpctl --pin-root $PIN_ROOT service list"
+		say "maps:          nsenter --net=/run/netns/$P-node $BUILD/tpctl --pin-root $PIN_ROOT service list"
 		say "loader log:    $ENV_DIR/tailplaned.log (pid ${TPD_PID:-?})"
-		say "tear down:     kill ${ENV_PIDS[*]}; ip netns del ...: or run"
-		say "               $ROOT/scripts/demo.sh --down"
+		say "tear down:     $ROOT/scripts/demo.sh --down"
 		printf '%s\n' "${ENV_PIDS[@]}" >"/run/$P.pids"
 		printf '%s\n' "${ENV_NETNS[@]}" >"/run/$P.netns"
+		printf '%s\n' "$ENV_DIR" >"/run/$P.dir"
 		return
 	fi
 	step "Cleaning up"
@@ -48,7 +49,10 @@ if [ "${1:-}" = --down ]; then
 	for pid in $(cat "/run/$P.pids" 2>/dev/null); do env_stop_pid "$pid"; done
 	for n in $(cat "/run/$P.netns" 2>/dev/null); do ip netns del "$n" 2>/dev/null || true; done
 	"$BUILD/tailplaned" --pin-root "$PIN_ROOT" --detach --purge >/dev/null 2>&1 || true
-	rm -f "/run/$P.pids" "/run/$P.netns" /var/run/wireguard/wg0.sock /var/run/wireguard/tailscale0.sock
+	dir=$(cat "/run/$P.dir" 2>/dev/null || true)
+	case "$dir" in /tmp/"$P".*) rm -rf "$dir" ;; esac
+	rm -f "/run/$P.pids" "/run/$P.netns" "/run/$P.dir" \
+		/var/run/wireguard/wg0.sock /var/run/wireguard/tailscale0.sock
 	echo "demo sandbox removed"
 	exit 0
 fi
@@ -96,9 +100,8 @@ run tpctl service list
 
 step "A port the policy does not allow: dropped, and the drop is an event"
 MON_LOG="$ENV_DIR/monitor.log"
-"$BUILD/tpctl" --pin-root "$PIN_ROOT" monitor drops count 1 >"$MON_LOG" 2>&1 &
-MON_PID=$!
-ENV_PIDS+=("$MON_PID")
+env_bg "$P-node" "$MON_LOG" "$BUILD/tpctl" --pin-root "$PIN_ROOT" monitor drops count 1
+MON_PID=$ENV_LAST_PID
 sleep 0.5
 printf '   %s curl http://198.18.1.1:22/  ->  ' "$P-client"
 if ns "$P-client" curl -s -m 2 http://198.18.1.1:22/; then echo "(answered?)"; else echo "no answer (dropped)"; fi
