@@ -35,6 +35,7 @@
 
 #include "datapath.h"
 #include "log.h"
+#include "service.h"
 #include "tailplane.skel.h"
 
 #ifndef BPF_FS_MAGIC
@@ -193,7 +194,8 @@ static int tpd_pins_aside(struct tailplane *skel, struct tpd_aside *aside, int c
 		if (ok == 1)
 			continue;
 		snprintf(aside[n].path, sizeof(aside[n].path), "%s", path);
-		snprintf(aside[n].old, sizeof(aside[n].old), "%s.old", path);
+		/* bpffs names take no dots */
+		snprintf(aside[n].old, sizeof(aside[n].old), "%s_old", path);
 		unlink(aside[n].old);
 		if (rename(path, aside[n].old)) {
 			log_error("cannot move an incompatible map aside", "map",
@@ -278,8 +280,13 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 		tpd_pins_restore(aside, n_aside);
 		goto fail;
 	}
+	for (err = 0; err < n_aside; err++)
+		if (aside[err].map == dp->skel->maps.tp_maglev)
+			dp->maglev_resized = true;
 	tpd_migrate(aside, n_aside);
 	tp_maps_from_object(&dp->maps, dp->skel->obj, cfg->maglev_size);
+	if (dp->maglev_resized)
+		tpd_rebuild_services(&dp->maps);
 	return 0;
 fail:
 	tailplane__destroy(dp->skel);
@@ -503,4 +510,46 @@ int tpd_detach_all(const struct tpd_config *cfg, bool purge)
 		return -errno;
 	log_info("purged the pins", "pin_root", cfg->pin_root);
 	return 0;
+}
+
+/**
+ * tpd_rebuild_services() - write every service's Maglev table again, after
+ * the table size changed (the old tables index the old size).
+ * @m: maps.
+ */
+void tpd_rebuild_services(const struct tp_maps *m)
+{
+	struct tp_svc_key k, next, *prev = NULL;
+	struct tp_backend_spec *bs = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bs));
+	struct tp_backend *bes = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bes));
+	__u32 ids[TP_MAX_SVC_BACKENDS];
+	struct tp_svc_spec spec;
+	struct tp_svc svc;
+	int n, i, rebuilt = 0;
+	char count[16];
+
+	while (bs && bes && !bpf_map_get_next_key(m->services, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(m->services, &k, &svc))
+			continue;
+		n = tp_service_backends(m, svc.id, ids, bes, TP_MAX_SVC_BACKENDS);
+		if (n > TP_MAX_SVC_BACKENDS)
+			n = TP_MAX_SVC_BACKENDS;
+		for (i = 0; i < n; i++) {
+			bs[i].addr = bes[i].addr;
+			bs[i].port = bes[i].port;
+			bs[i].weight = bes[i].weight;
+			bs[i].state = bes[i].state;
+		}
+		spec = (struct tp_svc_spec){ .flags = svc.flags, .zone = svc.zone,
+					     .affinity_timeout = svc.affinity_timeout,
+					     .owner = svc.owner };
+		if (!tp_service_set(m, &k, &spec, bs, n))
+			rebuilt++;
+	}
+	free(bs);
+	free(bes);
+	snprintf(count, sizeof(count), "%d", rebuilt);
+	log_info("Maglev size changed: service tables rebuilt", "services", count);
 }

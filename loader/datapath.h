@@ -19,11 +19,14 @@ struct tailplane;
  * @skel:  skeleton (programs and maps).
  * @maps:  map fds (owned by @skel).
  * @tcx:   the kernel attaches TC programs with tcx links.
+ * @maglev_resized: tp_maglev was pinned with another table size: every
+ *         service's tables must be rebuilt (tpd_rebuild_services()).
  */
 struct tpd_datapath {
 	struct tailplane *skel;
 	struct tp_maps maps;
 	bool tcx;
+	bool maglev_resized;
 };
 
 int tpd_bpffs_prepare(const char *pin_root);
@@ -33,5 +36,6 @@ int tpd_iface_attach(struct tpd_datapath *dp, const struct tpd_config *cfg,
 		     const struct tpd_iface_cfg *ifc, int ifindex);
 int tpd_iface_detach(const char *pin_root, const char *ifname, int ifindex);
 int tpd_detach_all(const struct tpd_config *cfg, bool purge);
+void tpd_rebuild_services(const struct tp_maps *m);
 
 #endif /* TAILPLANED_DATAPATH_H */

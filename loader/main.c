@@ -373,40 +373,8 @@ static void tpd_housekeeping(struct tpd *t, time_t now)
 
 /* ---- reload ---------------------------------------------------------------------- */
 
-/* After a Maglev size change every table must be rebuilt at the new size. */
-static void tpd_rebuild_services(struct tpd *t)
-{
-	struct tp_svc_key k, next, *prev = NULL;
-	struct tp_backend_spec *bs = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bs));
-	struct tp_backend *bes = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bes));
-	__u32 ids[TP_MAX_SVC_BACKENDS];
-	struct tp_svc_spec spec;
-	struct tp_svc svc;
-	int n, i;
-
-	while (bs && bes && !bpf_map_get_next_key(t->dp.maps.services, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(t->dp.maps.services, &k, &svc))
-			continue;
-		n = tp_service_backends(&t->dp.maps, svc.id, ids, bes, TP_MAX_SVC_BACKENDS);
-		for (i = 0; i < n && i < TP_MAX_SVC_BACKENDS; i++) {
-			bs[i].addr = bes[i].addr;
-			bs[i].port = bes[i].port;
-			bs[i].weight = bes[i].weight;
-			bs[i].state = bes[i].state;
-		}
-		spec = (struct tp_svc_spec){ .flags = svc.flags, .zone = svc.zone,
-					     .affinity_timeout = svc.affinity_timeout,
-					     .owner = svc.owner };
-		tp_service_set(&t->dp.maps, &k, &spec, bs, n);
-	}
-	free(bs);
-	free(bes);
-}
-
 /* Load a new object (same pins), move every attachment to it. */
-static int tpd_reload_programs(struct tpd *t, bool maglev_changed)
+static int tpd_reload_programs(struct tpd *t)
 {
 	struct tpd_datapath old = t->dp;
 	size_t i;
@@ -417,8 +385,6 @@ static int tpd_reload_programs(struct tpd *t, bool maglev_changed)
 		t->dp = old;
 		return err;
 	}
-	if (maglev_changed)
-		tpd_rebuild_services(t);
 	for (i = 0; i < t->cfg.n_ifaces; i++)
 		if (t->ifindex[i])
 			tpd_attach_iface(t, i, t->ifindex[i]);
@@ -432,7 +398,7 @@ static void tpd_reload(struct tpd *t)
 	char err[256];
 	int *ifindex;
 	size_t i, j;
-	bool knobs, maglev;
+	bool knobs;
 
 	if (tpd_config_load(t->config_path, &cfg, err, sizeof(err))) {
 		log_error("reload: configuration rejected, keeping the old one",
@@ -461,12 +427,11 @@ static void tpd_reload(struct tpd *t)
 				ifindex[j] = t->ifindex[i];
 	}
 	knobs = !tpd_config_knobs_equal(&cfg, &t->cfg);
-	maglev = cfg.maglev_size != t->cfg.maglev_size;
 	tpd_config_free(&t->cfg);
 	free(t->ifindex);
 	t->cfg = cfg;
 	t->ifindex = ifindex;
-	if (knobs && tpd_reload_programs(t, maglev))
+	if (knobs && tpd_reload_programs(t))
 		log_error("reload: new programs failed to load; the old ones stay");
 	tpd_attach_present(t);
 	tpd_sync_static_now(t);

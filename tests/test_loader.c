@@ -14,6 +14,7 @@
 #include <bpf/bpf.h>
 
 #include "config.h"
+#include "datapath.h"
 #include "gc.h"
 #include "identity.h"
 #include "metrics.h"
@@ -21,6 +22,7 @@
 #include "policy.h"
 #include "service.h"
 #include "sync.h"
+#include "tailplane.skel.h"
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -366,6 +368,120 @@ static void test_metrics_textfile(void **state)
 	assert_int_not_equal(tpd_metrics_write("/nonexistent/dir/tp.prom", &h->maps, &gc, src), 0);
 }
 
+/* ---- pins across loads ------------------------------------------------------ */
+
+static void pin_cfg(struct tpd_config *cfg, __u32 maglev_size)
+{
+	char err[256];
+
+	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"tp-none0\"}]}",
+					  cfg, err, sizeof(err)), 0);
+	snprintf(cfg->pin_root, sizeof(cfg->pin_root), "/sys/fs/bpf/tp-ldtest-%d",
+		 getpid());
+	cfg->maglev_size = maglev_size;
+}
+
+static int map_info(const char *pin_root, const char *name, struct bpf_map_info *info)
+{
+	char path[256];
+	__u32 len = sizeof(*info);
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_root, name);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	memset(info, 0, len);
+	err = bpf_obj_get_info_by_fd(fd, info, &len);
+	close(fd);
+	return err;
+}
+
+static int pins_teardown(void **state)
+{
+	struct tpd_config cfg;
+
+	(void)state;
+	if (th_unavailable())
+		return 0;
+	pin_cfg(&cfg, TP_MAGLEV_SIZE);
+	tpd_detach_all(&cfg, true); /* whatever a failed test left */
+	tpd_config_free(&cfg);
+	return 0;
+}
+
+/*
+ * A restart reuses every pin (state survives); a new Maglev size migrates
+ * tp_maglev and rebuilds the tables; a map whose layout changed is
+ * replaced, not left half-compatible.
+ */
+static void test_pins_survive_and_migrate(void **state)
+{
+	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+	struct tp_backend_spec bs[3] = {};
+	struct tpd_datapath dp;
+	struct tpd_config cfg;
+	struct bpf_map_info info;
+	struct tp_svc svc;
+	char path[300];
+	__u32 id, slot, key, frag_id;
+	int i, fd;
+
+	(void)state;
+	REQUIRE_BPF();
+	pin_cfg(&cfg, TP_MAGLEV_SIZE);
+	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	for (i = 0; i < 3; i++) {
+		bs[i].addr = addr(BE4[i]);
+		bs[i].port = htons(8080);
+		bs[i].weight = 1;
+	}
+	assert_int_equal(tp_service_set(&dp.maps, &k, &spec, bs, 3), 0);
+	tpd_datapath_close(&dp);
+
+	/* same layout: the service is still there */
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_false(dp.maglev_resized);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.services, &k, &svc), 0);
+	tpd_datapath_close(&dp);
+
+	/* another Maglev size: migrated, and the live table rebuilt at 31 */
+	cfg.maglev_size = 31;
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_true(dp.maglev_resized);
+	assert_int_equal(map_info(cfg.pin_root, TP_MAP_MAGLEV, &info), 0);
+	assert_int_equal(info.max_entries, TP_MAX_SERVICES * 2 * 31);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.services, &k, &svc), 0);
+	for (slot = 0; slot < 31; slot++) {
+		key = TP_MAGLEV_INDEX(svc.id, svc.table, slot, 31);
+		assert_int_equal(bpf_map_lookup_elem(dp.maps.maglev, &key, &id), 0);
+		assert_int_not_equal(id, 0);
+	}
+	tpd_datapath_close(&dp);
+
+	/* a pin of another layout under tp_frags: replaced by the right one */
+	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_FRAGS);
+	assert_int_equal(unlink(path), 0);
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, TP_MAP_FRAGS, sizeof(struct tp_frag_key),
+			    8, 16, NULL);
+	assert_true(fd >= 0);
+	frag_id = 0;
+	assert_int_equal(bpf_obj_pin(fd, path), 0);
+	close(fd);
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_int_equal(map_info(cfg.pin_root, TP_MAP_FRAGS, &info), 0);
+	assert_int_equal(info.value_size, sizeof(struct tp_frag));
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.services, &k, &svc), 0);
+	tpd_datapath_close(&dp);
+	(void)frag_id;
+
+	assert_int_equal(tpd_detach_all(&cfg, true), 0);
+	assert_int_not_equal(access(cfg.pin_root, F_OK), 0);
+	tpd_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -378,6 +494,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_textfile, setup, teardown),
+		cmocka_unit_test_teardown(test_pins_survive_and_migrate, pins_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
