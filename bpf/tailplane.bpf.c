@@ -241,7 +241,7 @@ static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *
 	e->policy_rev = tp_policy_rev();
 	e->out_zone = q->out_zone;
 
-	ret = tp_ct_create(&p->tuple, e, old_reply, &scr->reply);
+	ret = tp_ct_create(&p->tuple, e, old_reply, &scr->reply, now);
 	if (ret < 0)
 		return ret;
 	tp_stat_add(TP_STAT_CT_NEW, skb->len);
@@ -416,9 +416,11 @@ static __always_inline int tp_icmp_error(struct __sk_buff *skb, int hook,
 		ret = tp_nat_icmp_error(skb, p, true, &e->nat_addr, e->nat_port);
 	else if (hook == TP_HOOK_TO_TAILNET && !quote_is_reply)
 		ret = tp_nat_icmp_error(skb, p, false, &orig.daddr, orig.dport);
+	else
+		ret = 1; /* about a packet that was not translated */
 	if (ret < 0)
 		return tp_drop(skb, -ret);
-	tp_stat_add(TP_STAT_ICMP_ERR_NAT, skb->len);
+	tp_stat_add(ret ? TP_STAT_PASS : TP_STAT_ICMP_ERR_NAT, skb->len);
 	return TC_ACT_OK;
 }
 
@@ -488,8 +490,12 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
 		return tp_drop(skb, d.reason);
 	__builtin_memset(&scr->flow, 0, sizeof(scr->flow));
 	scr->flow.flags = TP_CT_F_EGRESS;
-	if (tp_flow_commit(skb, p, now, scr, &q, &d, old_reply) < 0)
-		return tp_drop(skb, TP_DROP_CT_FAIL);
+	/*
+	 * A tuple whose reverse is a live flow's (say, a packet from the VIP
+	 * of a flow from the tailnet) is not a flow of its own: it passes
+	 * as decided, untracked, and the live flow stays intact.
+	 */
+	tp_flow_commit(skb, p, now, scr, &q, &d, old_reply);
 	tp_stat_add(TP_STAT_PASS, skb->len);
 	return TC_ACT_OK;
 }

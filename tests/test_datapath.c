@@ -596,6 +596,28 @@ static void test_syn_after_close_is_new_flow(void **state)
 	assert_int_equal(ct_count(h), 2);
 }
 
+/*
+ * A packet leaving from the VIP to a client of a live flow is not a flow
+ * of its own: writing one would put its reply key over the live flow.
+ */
+static void test_tuple_clash_keeps_live_flow(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		    BE4[0], 8080);
+	expect_untouched(h, TH_TO_TAILNET,
+			 FLOWP(VIP4, 80, CLIENT4, 40000, IPPROTO_TCP,
+			       PKT_TCP_SYN | PKT_TCP_ACK), PASS);
+	check_ct_dnat(h, &k, BE4[0], 8080, TP_CT_SYN_SENT);
+	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK),
+		    BE4[0], 8080);
+	assert_int_equal(ct_count(h), 2);
+}
+
 /* ---- ICMP echo ------------------------------------------------------------- */
 
 static void icmp_echo(void **state, const char *client, const char *vip,
@@ -1099,6 +1121,7 @@ int main(void)
 		T(test_tcp_rst_starts_no_flow),
 		T(test_ct_timeouts),
 		T(test_syn_after_close_is_new_flow),
+		T(test_tuple_clash_keeps_live_flow),
 		T(test_icmp_echo_v4),
 		T(test_icmp_echo_v6),
 		T(test_icmp_error_v4),

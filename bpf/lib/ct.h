@@ -182,6 +182,33 @@ tp_ct_lookup_reply(const struct tp_ct_key *key, __u64 now, struct tp_ct_key *ori
 	return e;
 }
 
+/*
+ * Is @k taken by another live flow: its live flow entry, or the reply key
+ * of a live flow other than @self's?  Writing over it would break that
+ * flow (a tuple clash, as NAT without port allocation can make).  A flow
+ * from the tailnet may take over a flow this side started on exactly its
+ * reply tuple: that is the same connection seen from its other end (a
+ * late reply of an expired flow, say), and the tailnet side's view, with
+ * its translation, is the one that matters.
+ */
+static __always_inline bool tp_ct_key_live(const struct tp_ct_key *k,
+					   const struct tp_ct_key *self,
+					   bool may_take_egress, __u64 now)
+{
+	struct tp_ct_entry *e = bpf_map_lookup_elem(&tp_ct, k), *f;
+
+	if (!e)
+		return false;
+	if (!(e->flags & TP_CT_F_REPLY_KEY))
+		return !tp_ct_expired(e, now) &&
+		       !(may_take_egress && (e->flags & TP_CT_F_EGRESS));
+	if (tp_ct_key_eq(&e->peer, self))
+		return false;
+	f = bpf_map_lookup_elem(&tp_ct, &e->peer);
+	return f && !(f->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(f, now) &&
+	       tp_ct_key_eq(&f->peer, k);
+}
+
 /**
  * tp_ct_create() - write a new flow's two entries.
  * @key:   original tuple.
@@ -190,24 +217,24 @@ tp_ct_lookup_reply(const struct tp_ct_key *key, __u64 now, struct tp_ct_key *ori
  *             reopened), or NULL: that reply-key entry is removed when the
  *             reply tuple changes.
  * @rk:        scratch space for the reply-key entry.
+ * @now:       tp_now().
  *
- * Return: 0, or -TP_DROP_CT_FAIL.
+ * Return: 0, or -TP_DROP_CT_FAIL when an entry cannot be written or the
+ * reply tuple is another live flow's (a clash).
  */
 static __always_inline int tp_ct_create(const struct tp_ct_key *key,
 					struct tp_ct_entry *e,
 					const struct tp_ct_key *old_reply,
-					struct tp_ct_entry *rk)
+					struct tp_ct_entry *rk, __u64 now)
 {
 	if (old_reply && !tp_ct_key_eq(old_reply, &e->peer))
 		bpf_map_delete_elem(&tp_ct, old_reply);
 
+	if (tp_ct_key_live(&e->peer, key, !(e->flags & TP_CT_F_EGRESS), now))
+		return -TP_DROP_CT_FAIL; /* the reply tuple belongs to another flow */
 	__builtin_memset(rk, 0, sizeof(*rk));
 	rk->peer = *key;
 	rk->flags = TP_CT_F_REPLY_KEY;
-	rk->state = e->state;
-	rk->created_ns = e->created_ns;
-	rk->expires_ns = e->expires_ns;
-	rk->ifindex = e->ifindex;
 	if (bpf_map_update_elem(&tp_ct, key, e, BPF_ANY))
 		return -TP_DROP_CT_FAIL;
 	if (bpf_map_update_elem(&tp_ct, &e->peer, rk, BPF_ANY)) {

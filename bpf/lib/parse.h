@@ -225,18 +225,23 @@ static __always_inline int tp_parse_ipv6_exthdrs(struct __sk_buff *skb,
 		if (nexthdr == NEXTHDR_FRAGMENT) {
 			__u16 fo = bpf_ntohs(eh.frag_off);
 
-			p->frag_id = bpf_ntohl(eh.id);
-			if (fo & 0xfff8)
-				p->frag = TP_FRAG_LATER;
-			else if (fo & 1)
-				p->frag = TP_FRAG_FIRST;
-			/* an atomic fragment (offset 0, M 0) is a whole packet */
+			/*
+			 * The first real fragment header decides kind and id;
+			 * an atomic one (offset 0, M 0) is a whole packet, and
+			 * a second fragment header changes nothing.
+			 */
+			if (p->frag == TP_FRAG_NONE && (fo & 0xfff9)) {
+				p->frag_id = bpf_ntohl(eh.id);
+				p->frag = (fo & 0xfff8) ? TP_FRAG_LATER : TP_FRAG_FIRST;
+			}
 			off += 8;
 		} else if (nexthdr == NEXTHDR_AUTH) {
 			off += ((__u32)eh.hdrlen + 2) * 4;
 		} else {
 			off += ((__u32)eh.hdrlen + 1) * 8;
 		}
+		if (off > skb->len)
+			return -TP_DROP_TRUNCATED;
 		nexthdr = eh.nexthdr;
 		if (p->frag == TP_FRAG_LATER) {
 			/* what follows is payload, not headers */
