@@ -10,30 +10,32 @@
 
 #include "maps.h"
 
-struct tp_map_slot {
-	const char *name;
-	size_t off;
+#define PIN(field, pin) { pin, __builtin_offsetof(struct tp_maps, field) }
+
+/* Every pinned map of the ABI, in abi.h order. */
+const struct tp_pin_map tp_pin_maps[] = {
+	PIN(ifaces, TP_MAP_IFACES),	    PIN(services, TP_MAP_SERVICES),
+	PIN(backends, TP_MAP_BACKENDS),	    PIN(maglev, TP_MAP_MAGLEV),
+	PIN(affinity, TP_MAP_AFFINITY),	    PIN(ct, TP_MAP_CT),
+	PIN(frags, TP_MAP_FRAGS),	    PIN(stats, TP_MAP_STATS),
+	PIN(identity, TP_MAP_IDENTITY),	    PIN(policy, TP_MAP_POLICY),
+	PIN(rules, TP_MAP_RULES),	    PIN(zones, TP_MAP_ZONES),
+	PIN(config, TP_MAP_CONFIG),	    PIN(events, TP_MAP_EVENTS),
+	PIN(rule_stats, TP_MAP_RULE_STATS), PIN(svc_stats, TP_MAP_SVC_STATS),
+	PIN(id_names, TP_MAP_ID_NAMES),
 };
 
-#define SLOT(field, name) { name, __builtin_offsetof(struct tp_maps, field) }
+const size_t tp_pin_maps_n = sizeof(tp_pin_maps) / sizeof(tp_pin_maps[0]);
 
-static const struct tp_map_slot tp_map_slots[] = {
-	SLOT(ifaces, TP_MAP_IFACES),	 SLOT(services, TP_MAP_SERVICES),
-	SLOT(backends, TP_MAP_BACKENDS), SLOT(maglev, TP_MAP_MAGLEV),
-	SLOT(affinity, TP_MAP_AFFINITY), SLOT(ct, TP_MAP_CT),
-	SLOT(frags, TP_MAP_FRAGS),	 SLOT(stats, TP_MAP_STATS),
-	SLOT(identity, TP_MAP_IDENTITY), SLOT(policy, TP_MAP_POLICY),
-	SLOT(rules, TP_MAP_RULES),	 SLOT(zones, TP_MAP_ZONES),
-	SLOT(config, TP_MAP_CONFIG),	 SLOT(events, TP_MAP_EVENTS),
-	SLOT(rule_stats, TP_MAP_RULE_STATS), SLOT(svc_stats, TP_MAP_SVC_STATS),
-	SLOT(id_names, TP_MAP_ID_NAMES),
-};
-
-#define N_SLOTS (sizeof(tp_map_slots) / sizeof(tp_map_slots[0]))
+/** tp_pins_map_fd() - the fd of tp_pin_maps[@i] in @m (-1: not open). */
+int tp_pins_map_fd(const struct tp_maps *m, size_t i)
+{
+	return *(const int *)((const char *)m + tp_pin_maps[i].fd_off);
+}
 
 static int *tp_map_fd(struct tp_maps *m, size_t i)
 {
-	return (int *)((char *)m + tp_map_slots[i].off);
+	return (int *)((char *)m + tp_pin_maps[i].fd_off);
 }
 
 /** tp_maps_init() - mark every map as not open. */
@@ -41,7 +43,7 @@ void tp_maps_init(struct tp_maps *m)
 {
 	size_t i;
 
-	for (i = 0; i < N_SLOTS; i++)
+	for (i = 0; i < tp_pin_maps_n; i++)
 		*tp_map_fd(m, i) = -1;
 	m->maglev_size = TP_MAGLEV_SIZE;
 }
@@ -61,8 +63,8 @@ int tp_maps_from_object(struct tp_maps *m, const struct bpf_object *obj,
 	size_t i;
 
 	tp_maps_init(m);
-	for (i = 0; i < N_SLOTS; i++) {
-		map = bpf_object__find_map_by_name(obj, tp_map_slots[i].name);
+	for (i = 0; i < tp_pin_maps_n; i++) {
+		map = bpf_object__find_map_by_name(obj, tp_pin_maps[i].name);
 		if (!map)
 			return -ENOENT;
 		*tp_map_fd(m, i) = bpf_map__fd(map);
@@ -88,9 +90,9 @@ int tp_maps_open_pinned(struct tp_maps *m, const char *pin_root,
 	int fd;
 
 	tp_maps_init(m);
-	for (i = 0; i < N_SLOTS; i++) {
+	for (i = 0; i < tp_pin_maps_n; i++) {
 		snprintf(path, sizeof(path), "%s/%s", pin_root,
-			 tp_map_slots[i].name);
+			 tp_pin_maps[i].name);
 		fd = bpf_obj_get(path);
 		if (fd < 0) {
 			fd = -errno;
@@ -108,7 +110,7 @@ void tp_maps_close(struct tp_maps *m)
 {
 	size_t i;
 
-	for (i = 0; i < N_SLOTS; i++) {
+	for (i = 0; i < tp_pin_maps_n; i++) {
 		if (*tp_map_fd(m, i) >= 0)
 			close(*tp_map_fd(m, i));
 		*tp_map_fd(m, i) = -1;

@@ -39,6 +39,21 @@ struct tp_maps {
 	__u32 maglev_size;
 };
 
+/**
+ * struct tp_pin_map - one map of the ABI as pinned.
+ * @name:   its pin (and map) name, TP_MAP_*.
+ * @fd_off: offset of its fd in struct tp_maps.
+ */
+struct tp_pin_map {
+	const char *name;
+	size_t fd_off;
+};
+
+extern const struct tp_pin_map tp_pin_maps[];
+extern const size_t tp_pin_maps_n;
+
+int tp_pins_map_fd(const struct tp_maps *m, size_t i);
+
 struct bpf_object;
 
 void tp_maps_init(struct tp_maps *m);

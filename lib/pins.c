@@ -21,29 +21,6 @@
 #include "maglev.h"
 #include "pins.h"
 
-#define PIN(field, pin) { pin, __builtin_offsetof(struct tp_maps, field) }
-
-/* Every pinned map of the ABI, in abi.h order. */
-const struct tp_pin_map tp_pin_maps[] = {
-	PIN(ifaces, TP_MAP_IFACES),	    PIN(services, TP_MAP_SERVICES),
-	PIN(backends, TP_MAP_BACKENDS),	    PIN(maglev, TP_MAP_MAGLEV),
-	PIN(affinity, TP_MAP_AFFINITY),	    PIN(ct, TP_MAP_CT),
-	PIN(frags, TP_MAP_FRAGS),	    PIN(stats, TP_MAP_STATS),
-	PIN(identity, TP_MAP_IDENTITY),	    PIN(policy, TP_MAP_POLICY),
-	PIN(rules, TP_MAP_RULES),	    PIN(zones, TP_MAP_ZONES),
-	PIN(config, TP_MAP_CONFIG),	    PIN(events, TP_MAP_EVENTS),
-	PIN(rule_stats, TP_MAP_RULE_STATS), PIN(svc_stats, TP_MAP_SVC_STATS),
-	PIN(id_names, TP_MAP_ID_NAMES),
-};
-
-const size_t tp_pin_maps_n = sizeof(tp_pin_maps) / sizeof(tp_pin_maps[0]);
-
-/** tp_pins_map_fd() - the fd of tp_pin_maps[@i] in @m (-1: not open). */
-int tp_pins_map_fd(const struct tp_maps *m, size_t i)
-{
-	return *(const int *)((const char *)m + tp_pin_maps[i].fd_off);
-}
-
 /**
  * tp_pins_maglev_size() - the Maglev table size of a tp_maglev map.
  * @maglev_fd: the map.

@@ -19,20 +19,6 @@
 /* Subdirectory of the pin root holding the loader's links. */
 #define TP_PIN_LINKS_DIR "links"
 
-/**
- * struct tp_pin_map - one map of the ABI as pinned.
- * @name:   its pin (and map) name, TP_MAP_*.
- * @fd_off: offset of its fd in struct tp_maps.
- */
-struct tp_pin_map {
-	const char *name;
-	size_t fd_off;
-};
-
-extern const struct tp_pin_map tp_pin_maps[];
-extern const size_t tp_pin_maps_n;
-
-int tp_pins_map_fd(const struct tp_maps *m, size_t i);
 int tp_pins_maglev_size(int maglev_fd, __u32 *size);
 int tp_pins_open(struct tp_maps *m, const char *pin_root);
 int tp_pins_lock(const char *pin_root);
