@@ -51,7 +51,7 @@ help:
 	@echo "make          build the BPF object, skeleton, library and tests into $(OUT)/"
 	@echo "make test     deps + build + every test; ends with 'N passed, N failed'"
 	@echo "make demo     the sandbox demo (with the loader)"
-	@echo "make install  install tpctl, its man page and bash completion (PREFIX, DESTDIR)"
+	@echo "make install  install tpctl, tailplaned, man pages, completion, systemd unit (PREFIX, DESTDIR)"
 	@echo "make clean    remove $(OUT)/"
 
 deps:
@@ -130,9 +130,13 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh
 
-install: $(OUT)/tpctl
+install: $(OUT)/tpctl $(OUT)/tailplaned
 	install -D -m 0755 $(OUT)/tpctl $(DESTDIR)$(PREFIX)/sbin/tpctl
+	install -D -m 0755 $(OUT)/tailplaned $(DESTDIR)$(PREFIX)/sbin/tailplaned
 	install -D -m 0644 docs/tpctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/tpctl.8
+	install -D -m 0644 docs/tailplaned.8 $(DESTDIR)$(PREFIX)/share/man/man8/tailplaned.8
+	install -D -m 0644 deploy/tailplaned.service \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system/tailplaned.service
 	install -D -m 0644 deploy/tpctl.bash-completion \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/tpctl
 
