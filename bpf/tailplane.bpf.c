@@ -244,6 +244,17 @@ static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *
 	ret = tp_ct_create(&p->tuple, e, old_reply, &scr->reply, now);
 	if (ret < 0)
 		return ret;
+	if (tp_zone_crossing(q)) {
+		/*
+		 * Its replies come in through the other zone's interface:
+		 * index them there too, or they would be a new crossing.
+		 */
+		struct tp_ct_key there = e->peer;
+
+		there.zone = q->out_zone;
+		if (!tp_ct_key_live(&there, &p->tuple, false, now))
+			bpf_map_update_elem(&tp_ct, &there, &scr->reply, BPF_ANY);
+	}
 	tp_stat_add(TP_STAT_CT_NEW, skb->len);
 	return 0;
 }

@@ -44,10 +44,16 @@ static bool tpd_reply_key_dead(const struct tp_maps *m, const struct tp_ct_key *
 {
 	struct tp_ct_entry flow;
 
+	struct tp_ct_key there = *k;
+
 	if (bpf_map_lookup_elem(m->ct, flow_key, &flow))
 		return true;
-	return (flow.flags & TP_CT_F_REPLY_KEY) || flow.expires_ns <= now ||
-	       !tpd_key_eq(&flow.peer, k);
+	if ((flow.flags & TP_CT_F_REPLY_KEY) || flow.expires_ns <= now)
+		return true;
+	/* a crossing flow's replies are indexed in its out zone too */
+	if (flow.out_zone && k->zone == flow.out_zone)
+		there.zone = flow.peer.zone;
+	return !tpd_key_eq(&flow.peer, &there);
 }
 
 static void tpd_gc_judge(const struct tp_maps *m, struct tpd_gc_batch *b, __u32 n,

@@ -158,6 +158,24 @@ static __always_inline bool tp_ct_reopens(const struct tp_ct_entry *e,
 	       (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
 }
 
+/*
+ * Is @key a reply key of flow @e: its reply tuple, or, for a flow that
+ * crosses into another zone, the same tuple in the zone it leaves to
+ * (where its replies come in)?
+ */
+static __always_inline bool tp_ct_is_reply_key(const struct tp_ct_entry *e,
+					       const struct tp_ct_key *key)
+{
+	struct tp_ct_key k = *key;
+
+	if (tp_ct_key_eq(&e->peer, key))
+		return true;
+	if (!e->out_zone || key->zone != e->out_zone)
+		return false;
+	k.zone = e->peer.zone;
+	return tp_ct_key_eq(&e->peer, &k);
+}
+
 /**
  * tp_ct_lookup_reply() - find the flow a packet is a reply of.
  * @key:  the packet's tuple.
@@ -177,7 +195,7 @@ tp_ct_lookup_reply(const struct tp_ct_key *key, __u64 now, struct tp_ct_key *ori
 	*orig = rk->peer;
 	e = bpf_map_lookup_elem(&tp_ct, orig);
 	if (!e || (e->flags & TP_CT_F_REPLY_KEY) || tp_ct_expired(e, now) ||
-	    !tp_ct_key_eq(&e->peer, key))
+	    !tp_ct_is_reply_key(e, key))
 		return NULL;
 	return e;
 }

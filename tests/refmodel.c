@@ -1,0 +1,2344 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * refmodel: reference model of the tailplane datapath (docs/datapath.md)
+ * and of its policy layer (docs/policy.md).
+ *
+ * Kept deliberately plain: packets are read byte by byte at their RFC
+ * offsets, state lives in chained hash tables of fixed-size keys and
+ * values, and every rule of the documents is one visible piece of code in
+ * the order the documents give it.  Speed does not matter here.
+ *
+ * Policy decisions and identity lookups are tests/policyref.c's, the
+ * naive evaluator written from docs/policy.md; this file decides when a
+ * decision is made, with what query, and what becomes of it.
+ *
+ * Checksums are updated incrementally, never recomputed, as the document
+ * requires (a packet with a wrong checksum stays wrong by the same
+ * amount): RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), in one's complement
+ * arithmetic where, as in an end-around-carry adder and in Linux, a sum
+ * of changes is never +0, so the result is never 0xffff.
+ *
+ * Where the documents leave a choice open, the model takes the one named
+ * in a comment starting "Doc ambiguity:".
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+
+#include "tailplane/hash.h"
+#include "maglev.h"
+#include "policyref.h"
+#include "refmodel.h"
+
+#define NSEC 1000000000ULL
+
+#define ETH_HLEN     14
+#define ETHERTYPE_V4 0x0800
+#define ETHERTYPE_V6 0x86dd
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+
+#define REF_MAX_ROUTES 16
+/* Records the ring buffer holds: a reservation must leave one byte free. */
+#define REF_RING_RECORDS ((TP_EVENTS_SIZE - 1) / REF_EVENT_RECORD)
+
+enum { FRAG_NONE, FRAG_FIRST, FRAG_LATER };
+
+/* What parsing found; drop reasons are returned negated instead. */
+enum { P_NOT_IP, P_OTHER, P_FLOW, P_ICMP_ERR };
+
+/* ---- a small hash table of fixed-size keys and values ------------------- */
+
+struct ref_node {
+	struct ref_node *next;
+	unsigned char kv[]; /* key, then value */
+};
+
+struct ref_tab {
+	size_t ksz, vsz;
+	size_t mask;
+	size_t count;
+	struct ref_node **bucket;
+};
+
+static int tab_init(struct ref_tab *t, size_t ksz, size_t vsz, size_t nb)
+{
+	t->ksz = ksz;
+	t->vsz = vsz;
+	t->mask = nb - 1;
+	t->count = 0;
+	t->bucket = calloc(nb, sizeof(*t->bucket));
+	return t->bucket ? 0 : -ENOMEM;
+}
+
+static void tab_fini(struct ref_tab *t)
+{
+	struct ref_node *n, *next;
+	size_t i;
+
+	if (!t->bucket)
+		return;
+	for (i = 0; i <= t->mask; i++) {
+		for (n = t->bucket[i]; n; n = next) {
+			next = n->next;
+			free(n);
+		}
+	}
+	free(t->bucket);
+	t->bucket = NULL;
+}
+
+/* The link that points at @key's node, or the NULL ending its chain. */
+static struct ref_node **tab_link(const struct ref_tab *t, const void *key)
+{
+	struct ref_node **l;
+
+	l = &t->bucket[tp_hash_bytes(key, t->ksz, 0x5eed) & t->mask];
+	while (*l && memcmp((*l)->kv, key, t->ksz))
+		l = &(*l)->next;
+	return l;
+}
+
+static void *tab_find(const struct ref_tab *t, const void *key)
+{
+	struct ref_node *n = *tab_link(t, key);
+
+	return n ? n->kv + t->ksz : NULL;
+}
+
+/* Insert or overwrite; the value's address stays valid until deleted. */
+static void *tab_put(struct ref_tab *t, const void *key, const void *val)
+{
+	struct ref_node **l = tab_link(t, key);
+
+	if (!*l) {
+		*l = calloc(1, sizeof(**l) + t->ksz + t->vsz);
+		if (!*l)
+			abort();
+		memcpy((*l)->kv, key, t->ksz);
+		t->count++;
+	}
+	memcpy((*l)->kv + t->ksz, val, t->vsz);
+	return (*l)->kv + t->ksz;
+}
+
+static void tab_del(struct ref_tab *t, const void *key)
+{
+	struct ref_node **l = tab_link(t, key), *n = *l;
+
+	if (n) {
+		*l = n->next;
+		free(n);
+		t->count--;
+	}
+}
+
+/* ---- state -------------------------------------------------------------- */
+
+struct ref_iface {
+	__u32 ifindex;
+	struct tp_iface ifc;
+};
+
+struct ref_route {
+	bool v6;
+	struct tp_addr prefix;
+	unsigned int plen; /* 128-bit space */
+	__u32 ifindex;
+};
+
+struct ref_service {
+	struct tp_svc_key key;
+	struct ref_svc_attrs attrs;
+	struct ref_backend *be;
+	size_t n;
+	__u32 active; /* backends in the Maglev table */
+	__u32 *maglev;
+};
+
+struct ref_state {
+	struct ref_knobs k;
+	struct ref_iface ifaces[TP_MAX_IFACES];
+	size_t n_ifaces;
+	struct ref_route routes[REF_MAX_ROUTES];
+	size_t n_routes;
+	struct ref_service svc[TP_MAX_SERVICES];
+	size_t n_svc;
+	struct ref_tab ct;	 /* tp_ct_key -> tp_ct_entry */
+	struct ref_tab affinity; /* tp_affinity_key -> tp_affinity */
+	struct ref_tab frags;	 /* tp_frag_key -> tp_frag */
+	struct pref_policy pol;	 /* identities, rules, zone defaults */
+	__u32 policy_rev;	 /* tp_config.policy_rev */
+	struct tp_stat stats[TP_STAT_MAX];
+	struct tp_stat rule_stats[TP_MAX_RULES];
+	struct tp_stat svc_stats[TP_MAX_SERVICES];
+	struct {
+		__u64 credit_ns;
+		__u64 last_ns;
+	} bucket; /* the event token bucket (of the one CPU) */
+	struct tp_event *events; /* on the ring, not yet taken */
+	size_t n_events;
+	struct tp_ct_key last; /* tuple of the last flow packet */
+	bool last_valid;
+	char why[256];
+};
+
+/**
+ * ref_knobs_default() - the knobs' default values (include/tailplane/abi.h,
+ * bpf/lib/common.h).
+ * @k: filled in.
+ */
+void ref_knobs_default(struct ref_knobs *k)
+{
+	k->ct_timeout_syn = TP_CT_TIMEOUT_SYN;
+	k->ct_timeout_established = TP_CT_TIMEOUT_ESTABLISHED;
+	k->ct_timeout_fin = TP_CT_TIMEOUT_FIN;
+	k->ct_timeout_close = TP_CT_TIMEOUT_CLOSE;
+	k->ct_timeout_udp = TP_CT_TIMEOUT_UDP;
+	k->ct_timeout_icmp = TP_CT_TIMEOUT_ICMP;
+	k->frag_timeout = TP_FRAG_TIMEOUT;
+	k->maglev_size = TP_MAGLEV_SIZE;
+	k->events_per_sec = 1000;
+	k->events_burst = 200;
+	k->event_mask = TP_EVENT_F_ALLOW | TP_EVENT_F_DENY | TP_EVENT_F_AUDIT;
+}
+
+/**
+ * ref_new() - an empty model: no interfaces, routes, services, policy or
+ * state; policy revision 0.
+ * @k: knobs, or NULL for the defaults.
+ *
+ * Return: the model, or NULL when out of memory.
+ */
+struct ref_state *ref_new(const struct ref_knobs *k)
+{
+	struct ref_state *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return NULL;
+	if (k)
+		st->k = *k;
+	else
+		ref_knobs_default(&st->k);
+	pref_init(&st->pol);
+	st->events = calloc(REF_RING_RECORDS, sizeof(*st->events));
+	if (!st->events ||
+	    tab_init(&st->ct, sizeof(struct tp_ct_key),
+		     sizeof(struct tp_ct_entry), 1 << 16) ||
+	    tab_init(&st->affinity, sizeof(struct tp_affinity_key),
+		     sizeof(struct tp_affinity), 1 << 12) ||
+	    tab_init(&st->frags, sizeof(struct tp_frag_key),
+		     sizeof(struct tp_frag), 1 << 12)) {
+		ref_free(st);
+		return NULL;
+	}
+	return st;
+}
+
+static void svc_clear(struct ref_service *s)
+{
+	free(s->be);
+	free(s->maglev);
+	s->be = NULL;
+	s->maglev = NULL;
+	s->n = 0;
+}
+
+/** ref_free() - free a model. */
+void ref_free(struct ref_state *st)
+{
+	size_t i;
+
+	if (!st)
+		return;
+	for (i = 0; i < st->n_svc; i++)
+		svc_clear(&st->svc[i]);
+	tab_fini(&st->ct);
+	tab_fini(&st->affinity);
+	tab_fini(&st->frags);
+	pref_free(&st->pol);
+	free(st->events);
+	free(st);
+}
+
+/**
+ * ref_iface_set() - give an interface its settings (map tp_ifaces).
+ * @st:      the model.
+ * @ifindex: interface index.
+ * @ifc:     flags and zone.
+ *
+ * Return: 0, or -ENOSPC.
+ */
+int ref_iface_set(struct ref_state *st, __u32 ifindex,
+		  const struct tp_iface *ifc)
+{
+	size_t i;
+
+	for (i = 0; i < st->n_ifaces; i++) {
+		if (st->ifaces[i].ifindex == ifindex) {
+			st->ifaces[i].ifc = *ifc;
+			return 0;
+		}
+	}
+	if (st->n_ifaces == TP_MAX_IFACES)
+		return -ENOSPC;
+	st->ifaces[st->n_ifaces].ifindex = ifindex;
+	st->ifaces[st->n_ifaces].ifc = *ifc;
+	st->n_ifaces++;
+	return 0;
+}
+
+static const struct tp_iface *iface_find(const struct ref_state *st,
+					 __u32 ifindex)
+{
+	size_t i;
+
+	for (i = 0; i < st->n_ifaces; i++)
+		if (st->ifaces[i].ifindex == ifindex)
+			return &st->ifaces[i].ifc;
+	return NULL;
+}
+
+/*
+ * The tailnet zone of an interface: its zone when it is a tailnet
+ * interface, else 0 (policy.md: "the zone of the interface the kernel
+ * would forward its translated destination to"; "a packet forwarded from
+ * a tailnet interface of zone A").
+ *
+ * Doc ambiguity: whether "tailnet interface" means TP_IFACE_F_TAILNET or
+ * any interface with a zone; the model takes the flag.
+ */
+static __u16 tailnet_zone(const struct ref_state *st, __u32 ifindex)
+{
+	const struct tp_iface *ifc;
+
+	if (!ifindex)
+		return 0;
+	ifc = iface_find(st, ifindex);
+	return ifc && (ifc->flags & TP_IFACE_F_TAILNET) ? ifc->zone : 0;
+}
+
+/**
+ * ref_route_add() - a route of the test's namespace.
+ * @st:      the model.
+ * @prefix:  its prefix (IPv4-mapped for IPv4).
+ * @plen:    its length in the 128-bit space (an IPv4 /16 is 112).
+ * @v6:      an IPv6 route (else IPv4).
+ * @ifindex: the interface it leads to.
+ *
+ * Return: 0, or -ENOSPC.
+ */
+int ref_route_add(struct ref_state *st, const struct tp_addr *prefix,
+		  unsigned int plen, bool v6, __u32 ifindex)
+{
+	struct ref_route *r;
+
+	if (st->n_routes == REF_MAX_ROUTES || plen > 128)
+		return -ENOSPC;
+	r = &st->routes[st->n_routes++];
+	r->v6 = v6;
+	r->prefix = *prefix;
+	r->plen = plen;
+	r->ifindex = ifindex;
+	return 0;
+}
+
+static bool prefix_holds(const struct tp_addr *prefix, unsigned int plen,
+			 const struct tp_addr *a)
+{
+	unsigned int bit;
+
+	for (bit = 0; bit < plen; bit++) {
+		__u8 m = 0x80u >> (bit % 8);
+
+		if ((prefix->b[bit / 8] & m) != (a->b[bit / 8] & m))
+			return false;
+	}
+	return true;
+}
+
+/**
+ * ref_route_ifindex() - the interface the longest route to @daddr leads
+ * to, 0 when there is none.
+ */
+__u32 ref_route_ifindex(const struct ref_state *st, bool v6,
+			const struct tp_addr *daddr)
+{
+	const struct ref_route *best = NULL;
+	size_t i;
+
+	for (i = 0; i < st->n_routes; i++) {
+		const struct ref_route *r = &st->routes[i];
+
+		if (r->v6 != v6 || !prefix_holds(&r->prefix, r->plen, daddr))
+			continue;
+		if (!best || r->plen > best->plen)
+			best = r;
+	}
+	return best ? best->ifindex : 0;
+}
+
+/* IPv6 multicast, link-local or loopback: never forwarded (RFC 4291). */
+static bool v6_scoped(const struct tp_addr *a)
+{
+	static const __u8 lo[16] = { [15] = 1 };
+
+	return a->b[0] == 0xff || (a->b[0] == 0xfe && (a->b[1] & 0xc0) == 0x80) ||
+	       !memcmp(a->b, lo, 16);
+}
+
+/**
+ * ref_out_zone() - the out zone of docs/policy.md: the tailnet zone of
+ * the interface the kernel would forward @daddr to, 0 when it would not
+ * forward it.
+ * @st:    the model.
+ * @v6:    the packet is IPv6.
+ * @saddr: its source.
+ * @daddr: its destination after translation.
+ *
+ * The kernel forwards no IPv6 packet from or to a multicast, link-local
+ * or loopback address; everything else follows the routes the test gave
+ * (destinations without a route are not forwarded).
+ */
+__u16 ref_out_zone(const struct ref_state *st, bool v6,
+		   const struct tp_addr *saddr, const struct tp_addr *daddr)
+{
+	if (v6 && (v6_scoped(saddr) || v6_scoped(daddr)))
+		return 0;
+	return tailnet_zone(st, ref_route_ifindex(st, v6, daddr));
+}
+
+/** ref_policy() - the model's policy, for the test to mirror changes into. */
+struct pref_policy *ref_policy(struct ref_state *st)
+{
+	return &st->pol;
+}
+
+/** ref_policy_rev_set() - tp_config.policy_rev after a change. */
+void ref_policy_rev_set(struct ref_state *st, __u32 rev)
+{
+	st->policy_rev = rev;
+}
+
+/** ref_policy_rev() - the policy revision the model holds. */
+__u32 ref_policy_rev(const struct ref_state *st)
+{
+	return st->policy_rev;
+}
+
+
+static struct ref_service *svc_find(struct ref_state *st,
+				    const struct tp_svc_key *key)
+{
+	size_t i;
+
+	for (i = 0; i < st->n_svc; i++)
+		if (!memcmp(&st->svc[i].key, key, sizeof(*key)))
+			return &st->svc[i];
+	return NULL;
+}
+
+/**
+ * ref_service_set() - make a service exactly what is given.
+ * @st:    the model.
+ * @key:   its frontend.
+ * @attrs: its id and attributes.
+ * @be:    every backend it has, active or not, with the ids userspace
+ *         gave them.
+ * @n:     their number.
+ *
+ * The model's Maglev table is built here from the active backends, by
+ * lib/maglev.c's tp_maglev_build() with the knob's table size.
+ *
+ * Return: 0, -ENOSPC, -ENOMEM, or tp_maglev_build()'s error.
+ */
+int ref_service_set(struct ref_state *st, const struct tp_svc_key *key,
+		    const struct ref_svc_attrs *attrs,
+		    const struct ref_backend *be, size_t n)
+{
+	struct ref_service *s = svc_find(st, key);
+	struct tp_maglev_backend *mb;
+	size_t i, active = 0;
+	int err;
+
+	if (!s) {
+		if (st->n_svc == TP_MAX_SERVICES)
+			return -ENOSPC;
+		s = &st->svc[st->n_svc++];
+		memset(s, 0, sizeof(*s));
+		s->key = *key;
+	}
+	svc_clear(s);
+	s->attrs = *attrs;
+	s->be = calloc(n ? n : 1, sizeof(*be));
+	s->maglev = calloc(st->k.maglev_size, sizeof(*s->maglev));
+	mb = calloc(n ? n : 1, sizeof(*mb));
+	if (!s->be || !s->maglev || !mb) {
+		free(mb);
+		return -ENOMEM;
+	}
+	memcpy(s->be, be, n * sizeof(*be));
+	s->n = n;
+	for (i = 0; i < n; i++) {
+		if (be[i].state != TP_BACKEND_ACTIVE)
+			continue;
+		mb[active].id = be[i].id;
+		mb[active].addr = be[i].addr;
+		mb[active].port = be[i].port;
+		mb[active].weight = be[i].weight;
+		active++;
+	}
+	s->active = active;
+	err = tp_maglev_build(mb, active, st->k.maglev_size, s->maglev);
+	free(mb);
+	return err;
+}
+
+/**
+ * ref_service_del() - remove a service and its backends.
+ * @st:  the model.
+ * @key: its frontend.
+ *
+ * Return: 0 or -ENOENT.
+ */
+int ref_service_del(struct ref_state *st, const struct tp_svc_key *key)
+{
+	struct ref_service *s = svc_find(st, key);
+
+	if (!s)
+		return -ENOENT;
+	svc_clear(s);
+	*s = st->svc[--st->n_svc];
+	memset(&st->svc[st->n_svc], 0, sizeof(st->svc[0]));
+	return 0;
+}
+
+/* The backend with @id, in whichever service has it, and that service. */
+static const struct ref_backend *backend_find(const struct ref_state *st,
+					      __u32 id,
+					      const struct ref_service **owner)
+{
+	size_t i, j;
+
+	for (i = 0; i < st->n_svc; i++) {
+		for (j = 0; j < st->svc[i].n; j++) {
+			if (st->svc[i].be[j].id == id) {
+				*owner = &st->svc[i];
+				return &st->svc[i].be[j];
+			}
+		}
+	}
+	return NULL;
+}
+
+/* ---- bytes, addresses, checksums ------------------------------------------ */
+
+static __u16 rd16(const uint8_t *p)
+{
+	return (__u16)(p[0] << 8 | p[1]);
+}
+
+static __u32 rd32(const uint8_t *p)
+{
+	return (__u32)p[0] << 24 | (__u32)p[1] << 16 | (__u32)p[2] << 8 | p[3];
+}
+
+static void wr16(uint8_t *p, __u16 v)
+{
+	p[0] = v >> 8;
+	p[1] = v & 0xff;
+}
+
+/* An IPv4 address as the ABI keeps it: ::ffff:a.b.c.d. */
+static void addr_v4(struct tp_addr *a, const uint8_t *v4)
+{
+	memset(a, 0, sizeof(*a));
+	a->b[10] = 0xff;
+	a->b[11] = 0xff;
+	memcpy(&a->b[12], v4, 4);
+}
+
+/*
+ * The change of some 16-bit-aligned bytes of a checksummed region, as a
+ * one's complement sum of ~old and new words; @any says whether anything
+ * was added at all.
+ */
+struct csum_delta {
+	uint64_t sum;
+	bool any;
+};
+
+static void delta_add(struct csum_delta *d, const uint8_t *old,
+		      const uint8_t *new, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		d->sum += (uint16_t)~rd16(old + i) + (uint64_t)rd16(new + i);
+	d->any = true;
+}
+
+static void delta_merge(struct csum_delta *d, const struct csum_delta *e)
+{
+	if (!e->any)
+		return;
+	d->sum += e->sum;
+	d->any = true;
+}
+
+/*
+ * RFC 1624 eqn. 3.  The 0xffff added is a one's complement -0: it keeps
+ * the sum off +0, as an end-around-carry adder does.
+ */
+static __u16 csum_apply(__u16 hc, const struct csum_delta *d)
+{
+	uint64_t s = 0xffff + (uint16_t)~hc + d->sum;
+
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (__u16)~s;
+}
+
+/*
+ * Apply @d to the checksum at @field.  UDP (@udp): 0 means "no checksum"
+ * and stays 0, and a result of 0 is written 0xffff.  The field's own
+ * change is added to @outer when given (an ICMP error's checksum covers
+ * the quoted checksums).
+ */
+static void csum_fix(uint8_t *field, const struct csum_delta *d, bool udp,
+		     struct csum_delta *outer)
+{
+	uint8_t old[2];
+	__u16 v;
+
+	if (!d->any)
+		return;
+	v = rd16(field);
+	if (udp && !v)
+		return;
+	memcpy(old, field, 2);
+	v = csum_apply(v, d);
+	if (udp && !v)
+		v = 0xffff;
+	wr16(field, v);
+	if (outer)
+		delta_add(outer, old, field, 2);
+}
+
+/* ---- parsing -------------------------------------------------------------- */
+
+/**
+ * struct ref_pkt - one packet as the model parsed it.
+ * @b:        the bytes (the output buffer, rewritten in place).
+ * @len:      skb->len.
+ * @l3:       offset of the IP header.
+ * @l4:       offset of the upper-layer header (or of fragment data).
+ * @v6:       IPv6.
+ * @frag:     FRAG_*.
+ * @frag_id:  IPv4 identification or IPv6 fragment id.
+ * @tcp_flags: TCP flag byte.
+ * @icmp_type: ICMP type.
+ * @t:        the flow tuple (zone included).
+ * @q_l3:     ICMP error: offset of the quoted IP header.
+ * @q_l4:     ICMP error: offset of the quoted L4 header.
+ * @q:        ICMP error: the quoted packet's tuple.
+ */
+struct ref_pkt {
+	uint8_t *b;
+	size_t len;
+	size_t l3, l4;
+	bool v6;
+	int frag;
+	__u32 frag_id;
+	__u8 tcp_flags;
+	__u8 icmp_type;
+	struct tp_ct_key t;
+	size_t q_l3, q_l4;
+	struct tp_ct_key q;
+};
+
+static __u8 icmp_proto(bool v6)
+{
+	return v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+}
+
+static bool icmp_echo_request(bool v6, __u8 type)
+{
+	return type == (v6 ? 128 : 8);
+}
+
+static bool icmp_echo_reply(bool v6, __u8 type)
+{
+	return type == (v6 ? 129 : 0);
+}
+
+static bool icmp_error(bool v6, __u8 type)
+{
+	if (v6)
+		return type >= 1 && type <= 4;
+	return type == 3 || type == 11 || type == 12;
+}
+
+/* Echo ports: request (id, 0), reply (0, id).  False if not echo. */
+static bool echo_ports(bool v6, const uint8_t *icmp, struct tp_ct_key *t)
+{
+	if (icmp_echo_request(v6, icmp[0])) {
+		memcpy(&t->sport, icmp + 4, 2);
+		t->dport = 0;
+		return true;
+	}
+	if (icmp_echo_reply(v6, icmp[0])) {
+		t->sport = 0;
+		memcpy(&t->dport, icmp + 4, 2);
+		return true;
+	}
+	return false;
+}
+
+static int parse_ipv4(struct ref_pkt *p)
+{
+	const uint8_t *ip = p->b + p->l3;
+	size_t avail = p->len - p->l3, hlen, tot;
+	__u16 fo;
+
+	if (avail < 20)
+		return -TP_DROP_TRUNCATED;
+	if (ip[0] >> 4 != 4)
+		return -TP_DROP_BAD_VERSION;
+	if ((ip[0] & 0x0f) < 5)
+		return -TP_DROP_BAD_IHL;
+	hlen = (size_t)(ip[0] & 0x0f) * 4;
+	tot = rd16(ip + 2);
+	if (!tot)
+		tot = avail; /* BIG TCP: the rest of the packet */
+	if (tot < hlen || tot > avail)
+		return -TP_DROP_BAD_LEN;
+	p->v6 = false;
+	addr_v4(&p->t.saddr, ip + 12);
+	addr_v4(&p->t.daddr, ip + 16);
+	p->t.proto = ip[9];
+	p->l4 = p->l3 + hlen;
+	fo = rd16(ip + 6);
+	if (fo & 0x3fff) { /* MF or an offset */
+		p->frag_id = rd16(ip + 4);
+		p->frag = (fo & 0x1fff) ? FRAG_LATER : FRAG_FIRST;
+		if ((fo & 0x1fff) == 1 && p->t.proto == IPPROTO_TCP)
+			return -TP_DROP_BAD_FRAG;
+	}
+	return 0;
+}
+
+static bool ipv6_exthdr(__u8 nh)
+{
+	return nh == 0 || nh == 43 || nh == 44 || nh == 51 || nh == 60;
+}
+
+static int parse_ipv6(struct ref_pkt *p)
+{
+	const uint8_t *ip = p->b + p->l3, *h;
+	size_t pos, hl;
+	__u16 plen, fo;
+	__u8 nh;
+	int n;
+
+	if (p->len - p->l3 < 40)
+		return -TP_DROP_TRUNCATED;
+	if (ip[0] >> 4 != 6)
+		return -TP_DROP_BAD_VERSION;
+	plen = rd16(ip + 4);
+	if (plen && 40 + (size_t)plen > p->len - p->l3)
+		return -TP_DROP_BAD_LEN;
+	p->v6 = true;
+	memcpy(p->t.saddr.b, ip + 8, 16);
+	memcpy(p->t.daddr.b, ip + 24, 16);
+	nh = ip[6];
+	pos = p->l3 + 40;
+	for (n = 0; ipv6_exthdr(nh); n++) {
+		if (n == TP_IPV6_EXTHDR_MAX)
+			return -TP_DROP_EXTHDR_LIMIT;
+		if (pos + 8 > p->len)
+			return -TP_DROP_TRUNCATED;
+		h = p->b + pos;
+		if (nh == 44)
+			hl = 8;
+		else if (nh == 51)
+			hl = ((size_t)h[1] + 2) * 4;
+		else
+			hl = ((size_t)h[1] + 1) * 8;
+		/* the whole extension header must be in the packet */
+		if (pos + hl > p->len)
+			return -TP_DROP_TRUNCATED;
+		/*
+		 * "The first real fragment header decides the fragment kind
+		 * and id; later fragment headers in the same chain change
+		 * nothing."  Offset 0 and M 0: atomic, a whole packet.
+		 */
+		if (nh == 44 && p->frag == FRAG_NONE) {
+			fo = rd16(h + 2);
+			if (fo & 0xfff8) {
+				/* a later fragment: what follows is data */
+				p->frag = FRAG_LATER;
+				p->frag_id = rd32(h + 4);
+				nh = h[0];
+				pos += hl;
+				break;
+			}
+			if (fo & 1) {
+				p->frag = FRAG_FIRST;
+				p->frag_id = rd32(h + 4);
+			}
+		}
+		nh = h[0];
+		pos += hl;
+	}
+	p->t.proto = nh;
+	p->l4 = pos;
+	return 0;
+}
+
+/*
+ * The packet an ICMP error quotes: an IP header of the outer family
+ * (IPv4: IHL >= 5, not a later fragment; IPv6: no extension headers) and
+ * 8 bytes of TCP, UDP or ICMP echo.
+ *
+ * Doc ambiguity: the quote's family is not stated; the model takes the
+ * outer packet's (an ICMPv4 error quotes IPv4).  An error whose quote
+ * does not qualify counts TP_STAT_OTHER_PROTO (the document only says it
+ * "passes untranslated"; bpf/lib/parse.h counts it so).
+ */
+static int parse_quote(struct ref_pkt *p)
+{
+	size_t q = p->l4 + 8;
+	const uint8_t *ip = p->b + q;
+
+	p->q_l3 = q;
+	p->q.zone = p->t.zone;
+	if (!p->v6) {
+		if (q + 20 > p->len)
+			return P_OTHER;
+		if (ip[0] >> 4 != 4 || (ip[0] & 0x0f) < 5 ||
+		    (rd16(ip + 6) & 0x1fff))
+			return P_OTHER;
+		addr_v4(&p->q.saddr, ip + 12);
+		addr_v4(&p->q.daddr, ip + 16);
+		p->q.proto = ip[9];
+		p->q_l4 = q + (size_t)(ip[0] & 0x0f) * 4;
+	} else {
+		if (q + 40 > p->len)
+			return P_OTHER;
+		if (ip[0] >> 4 != 6)
+			return P_OTHER;
+		memcpy(p->q.saddr.b, ip + 8, 16);
+		memcpy(p->q.daddr.b, ip + 24, 16);
+		p->q.proto = ip[6];
+		p->q_l4 = q + 40;
+	}
+	if (p->q_l4 + 8 > p->len)
+		return P_OTHER;
+	switch (p->q.proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+		memcpy(&p->q.sport, p->b + p->q_l4, 2);
+		memcpy(&p->q.dport, p->b + p->q_l4 + 2, 2);
+		return P_ICMP_ERR;
+	default:
+		if (p->q.proto == icmp_proto(p->v6) &&
+		    echo_ports(p->v6, p->b + p->q_l4, &p->q))
+			return P_ICMP_ERR;
+		return P_OTHER;
+	}
+}
+
+/* The upper-layer header of a whole packet or a first fragment. */
+static int parse_l4(struct ref_pkt *p)
+{
+	const uint8_t *l4 = p->b + p->l4;
+
+	switch (p->t.proto) {
+	case IPPROTO_TCP:
+		if (p->l4 + 20 > p->len || (l4[12] >> 4) < 5)
+			return -TP_DROP_TRUNCATED;
+		memcpy(&p->t.sport, l4, 2);
+		memcpy(&p->t.dport, l4 + 2, 2);
+		p->tcp_flags = l4[13];
+		return P_FLOW;
+	case IPPROTO_UDP:
+		if (p->l4 + 8 > p->len)
+			return -TP_DROP_TRUNCATED;
+		memcpy(&p->t.sport, l4, 2);
+		memcpy(&p->t.dport, l4 + 2, 2);
+		return P_FLOW;
+	}
+	/* IPv4 proto 58 and IPv6 proto 1 are not ICMP of their family */
+	if (p->t.proto != icmp_proto(p->v6))
+		return P_OTHER;
+	if (p->l4 + 8 > p->len)
+		return -TP_DROP_TRUNCATED;
+	p->icmp_type = l4[0];
+	if (echo_ports(p->v6, l4, &p->t))
+		return P_FLOW;
+	if (!icmp_error(p->v6, p->icmp_type))
+		return P_OTHER;
+	/*
+	 * "ICMP errors that are fragments pass untranslated."  Doc
+	 * ambiguity: which counter; the model counts TP_STAT_OTHER_PROTO,
+	 * as for any error it cannot map to a flow.
+	 */
+	if (p->frag != FRAG_NONE)
+		return P_OTHER;
+	return parse_quote(p);
+}
+
+static int parse(const struct ref_state *st, __u32 ifindex, struct ref_pkt *p)
+{
+	const struct tp_iface *ifc = iface_find(st, ifindex);
+	int ret;
+
+	p->t.zone = ifc ? ifc->zone : 0;
+	if (ifc && (ifc->flags & TP_IFACE_F_L3)) {
+		p->l3 = 0;
+		if (p->len < 1)
+			return -TP_DROP_TRUNCATED;
+		if (p->b[0] >> 4 == 4)
+			ret = parse_ipv4(p);
+		else if (p->b[0] >> 4 == 6)
+			ret = parse_ipv6(p);
+		else
+			return -TP_DROP_BAD_VERSION;
+	} else {
+		/* Ethernet: the EtherType decides; VLAN tags are not IP */
+		p->l3 = ETH_HLEN;
+		if (p->len < ETH_HLEN)
+			return P_NOT_IP;
+		if (rd16(p->b + 12) == ETHERTYPE_V4)
+			ret = parse_ipv4(p);
+		else if (rd16(p->b + 12) == ETHERTYPE_V6)
+			ret = parse_ipv6(p);
+		else
+			return P_NOT_IP;
+	}
+	if (ret < 0)
+		return ret;
+	if (p->frag == FRAG_LATER) {
+		/*
+		 * No L4 header.  Doc ambiguity: which later fragments look
+		 * for a record; the model takes those of the tracked
+		 * protocols (TCP, UDP, ICMP of the family) and counts the
+		 * rest as other protocols.
+		 */
+		if (p->t.proto == IPPROTO_TCP || p->t.proto == IPPROTO_UDP ||
+		    p->t.proto == icmp_proto(p->v6))
+			return P_FLOW;
+		return P_OTHER;
+	}
+	return parse_l4(p);
+}
+
+/* ---- conntrack ------------------------------------------------------------ */
+
+static void tuple_reverse(const struct tp_ct_key *k, struct tp_ct_key *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->saddr = k->daddr;
+	r->daddr = k->saddr;
+	r->sport = k->dport;
+	r->dport = k->sport;
+	r->proto = k->proto;
+	r->zone = k->zone;
+}
+
+static bool ct_live(const struct tp_ct_entry *e, __u64 now)
+{
+	return e->expires_ns > now;
+}
+
+static __u32 ct_timeout(const struct ref_state *st, __u8 state, __u8 proto)
+{
+	switch (state) {
+	case TP_CT_SYN_SENT:
+	case TP_CT_SYN_RECV:
+		return st->k.ct_timeout_syn;
+	case TP_CT_ESTABLISHED:
+		return st->k.ct_timeout_established;
+	case TP_CT_FIN_WAIT:
+		return st->k.ct_timeout_fin;
+	case TP_CT_CLOSE:
+	case TP_CT_RESET:
+		return st->k.ct_timeout_close;
+	}
+	return proto == IPPROTO_UDP ? st->k.ct_timeout_udp
+				    : st->k.ct_timeout_icmp;
+}
+
+/* The live flow entry whose reply tuple is @key (a valid reply key). */
+static struct tp_ct_entry *ct_reply(const struct ref_state *st,
+				    const struct tp_ct_key *key, __u64 now,
+				    struct tp_ct_key *orig)
+{
+	struct tp_ct_entry *rk = tab_find(&st->ct, key), *e;
+
+	if (!rk || !(rk->flags & TP_CT_F_REPLY_KEY))
+		return NULL;
+	e = tab_find(&st->ct, &rk->peer);
+	if (!e || (e->flags & TP_CT_F_REPLY_KEY) || !ct_live(e, now))
+		return NULL;
+	if (memcmp(&e->peer, key, sizeof(*key))) {
+		/* or the reply tuple in the zone a crossing flow leaves to */
+		struct tp_ct_key k = *key;
+
+		if (!e->out_zone || key->zone != e->out_zone)
+			return NULL;
+		k.zone = e->peer.zone;
+		if (memcmp(&e->peer, &k, sizeof(k)))
+			return NULL;
+	}
+	*orig = rk->peer;
+	return e;
+}
+
+static bool syn_only(__u8 flags)
+{
+	return (flags & (TCP_SYN | TCP_ACK)) == TCP_SYN;
+}
+
+/* The TCP state machine of docs/datapath.md, first matching rule. */
+static __u8 tcp_next(const struct tp_ct_entry *e, int d, __u8 flags)
+{
+	__u8 seen0 = e->tcp_flags[0] | (d == 0 ? flags : 0);
+	__u8 seen1 = e->tcp_flags[1] | (d == 1 ? flags : 0);
+
+	if (flags & TCP_RST)
+		return TP_CT_RESET;
+	if (e->state == TP_CT_RESET || e->state == TP_CT_CLOSE)
+		return e->state;
+	if ((seen0 & TCP_FIN) && (seen1 & TCP_FIN))
+		return TP_CT_CLOSE;
+	if (flags & TCP_FIN)
+		return TP_CT_FIN_WAIT;
+	if (e->state == TP_CT_SYN_SENT && d == 1 &&
+	    (flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
+		return TP_CT_SYN_RECV;
+	if (e->state == TP_CT_SYN_RECV && d == 0 &&
+	    (flags & (TCP_SYN | TCP_ACK)) == TCP_ACK)
+		return TP_CT_ESTABLISHED;
+	return e->state;
+}
+
+/*
+ * A packet of a live flow in direction @d.  A later fragment carries no
+ * TCP flags (its tcp_flags are 0).
+ */
+static void ct_account(const struct ref_state *st, struct tp_ct_entry *e, int d,
+		       const struct ref_pkt *p, __u64 now)
+{
+	if (p->t.proto == IPPROTO_TCP) {
+		e->state = tcp_next(e, d, p->tcp_flags);
+		e->tcp_flags[d] |= p->tcp_flags;
+	} else if (d == TP_CT_DIR_REPLY) {
+		e->state = TP_CT_REPLIED;
+	}
+	e->expires_ns = now + ct_timeout(st, e->state, p->t.proto) * NSEC;
+	e->packets[d]++;
+	e->bytes[d] += p->len;
+}
+
+/* New flows: every TCP packet but a RST, UDP, ICMP echo requests. */
+static bool starts_flow(const struct ref_pkt *p)
+{
+	if (p->frag == FRAG_LATER)
+		return false;
+	if (p->t.proto == IPPROTO_TCP)
+		return !(p->tcp_flags & TCP_RST);
+	if (p->t.proto == IPPROTO_UDP)
+		return true;
+	return icmp_echo_request(p->v6, p->icmp_type);
+}
+
+/* A TCP SYN without ACK on a flow in CLOSE or RESET starts a new flow. */
+static bool reopens(const struct tp_ct_entry *e, const struct ref_pkt *p)
+{
+	return p->t.proto == IPPROTO_TCP &&
+	       (e->state == TP_CT_CLOSE || e->state == TP_CT_RESET) &&
+	       syn_only(p->tcp_flags);
+}
+
+/* ---- services ------------------------------------------------------------- */
+
+static struct ref_service *svc_lookup(struct ref_state *st,
+				      const struct tp_ct_key *t)
+{
+	struct tp_svc_key k;
+	struct ref_service *s;
+
+	memset(&k, 0, sizeof(k));
+	k.vip = t->daddr;
+	k.proto = t->proto;
+	if (t->proto == IPPROTO_TCP || t->proto == IPPROTO_UDP)
+		k.port = t->dport;
+	s = svc_find(st, &k);
+	if (s && s->attrs.zone && s->attrs.zone != t->zone)
+		return NULL;
+	return s;
+}
+
+/* Affinity, then Maglev; NULL means TP_DROP_NO_BACKEND. */
+static const struct ref_backend *backend_select(struct ref_state *st,
+						const struct ref_service *s,
+						const struct tp_ct_key *t,
+						__u64 now)
+{
+	const struct ref_backend *be = NULL;
+	const struct ref_service *owner;
+	struct tp_affinity_key ak;
+	struct tp_affinity *aff, na;
+	bool affinity = s->attrs.flags & TP_SVC_F_AFFINITY;
+	__u32 id;
+
+	if (!s->active)
+		return NULL;
+	memset(&ak, 0, sizeof(ak));
+	ak.svc_id = s->attrs.id;
+	ak.client = t->saddr;
+	if (affinity) {
+		aff = tab_find(&st->affinity, &ak);
+		if (aff && now - aff->last_ns <=
+				   (__u64)s->attrs.affinity_timeout * NSEC) {
+			be = backend_find(st, aff->backend_id, &owner);
+			if (be &&
+			    (owner != s || be->state != TP_BACKEND_ACTIVE))
+				be = NULL;
+		}
+	}
+	if (!be) {
+		id = s->maglev[tp_flow_hash(t) % st->k.maglev_size];
+		if (!id)
+			return NULL;
+		be = backend_find(st, id, &owner);
+		if (!be)
+			return NULL;
+	}
+	if (affinity) {
+		memset(&na, 0, sizeof(na));
+		na.backend_id = be->id;
+		na.last_ns = now;
+		tab_put(&st->affinity, &ak, &na);
+	}
+	return be;
+}
+
+/* ---- rewriting ------------------------------------------------------------ */
+
+static size_t addr_off(bool v6, bool src)
+{
+	if (v6)
+		return src ? 8 : 24;
+	return src ? 12 : 16;
+}
+
+static const uint8_t *addr_bytes(const struct tp_addr *a, bool v6)
+{
+	return v6 ? a->b : a->b + 12;
+}
+
+/*
+ * DNAT (@src false) or reverse NAT (@src true) of a flow packet: the
+ * address (IPv4 header checksum; TCP/UDP/ICMPv6 checksum through the
+ * pseudo-header) and, for TCP/UDP, the port.  A later fragment has no L4
+ * header: only its IP header changes.
+ */
+static void rewrite_flow(struct ref_pkt *p, bool src, const struct tp_addr *na,
+			 __be16 nport)
+{
+	uint8_t *ip = p->b + p->l3, *l4 = p->b + p->l4, *a, *port;
+	const uint8_t *nb = addr_bytes(na, p->v6);
+	size_t alen = p->v6 ? 16 : 4, csum_off = 0;
+	struct csum_delta ad = { 0 }, l4d = { 0 };
+	bool has_l4 = p->frag != FRAG_LATER;
+	__u8 proto = p->t.proto;
+
+	a = ip + addr_off(p->v6, src);
+	if (memcmp(a, nb, alen)) {
+		delta_add(&ad, a, nb, alen);
+		memcpy(a, nb, alen);
+		if (!p->v6)
+			csum_fix(ip + 10, &ad, false, NULL);
+	}
+	if (!has_l4)
+		return;
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+		csum_off = proto == IPPROTO_TCP ? 16 : 6;
+		delta_merge(&l4d, &ad);
+		port = l4 + (src ? 0 : 2);
+		if (memcmp(port, &nport, 2)) {
+			delta_add(&l4d, port, (const uint8_t *)&nport, 2);
+			memcpy(port, &nport, 2);
+		}
+	} else if (proto == IPPROTO_ICMPV6 && p->v6) {
+		csum_off = 2;
+		delta_merge(&l4d, &ad);
+	}
+	/* ICMPv4 echo: no pseudo-header, the checksum does not change */
+	if (csum_off)
+		csum_fix(l4 + csum_off, &l4d, proto == IPPROTO_UDP, NULL);
+}
+
+/*
+ * An ICMP error about a translated flow: one side of the quoted packet
+ * (@qsrc: its source, else its destination) becomes @na / @nport, with
+ * the quoted IPv4 header checksum and the quoted L4 checksum when it is
+ * in the quote; the outer address on the matching side follows when it
+ * equalled the quoted one; the ICMP checksum absorbs it all.
+ */
+static void rewrite_icmp_error(struct ref_pkt *p, bool qsrc,
+			       const struct tp_addr *na, __be16 nport)
+{
+	uint8_t *ip = p->b + p->l3, *q = p->b + p->q_l3, *ql4 = p->b + p->q_l4;
+	const uint8_t *nb = addr_bytes(na, p->v6);
+	size_t alen = p->v6 ? 16 : 4, quoted = p->len - p->q_l4, lc = 0;
+	struct csum_delta ad = { 0 }, l4d = { 0 }, icmp = { 0 };
+	uint8_t old[16], *a, *outer, *port;
+	__u8 proto = p->q.proto;
+
+	/* the quoted address */
+	a = q + addr_off(p->v6, qsrc);
+	memcpy(old, a, alen);
+	delta_add(&ad, old, nb, alen);
+	memcpy(a, nb, alen);
+	delta_merge(&icmp, &ad);
+	if (!p->v6)
+		csum_fix(q + 10, &ad, false, &icmp);
+
+	/* the quoted port */
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+		port = ql4 + (qsrc ? 0 : 2);
+		if (memcmp(port, &nport, 2)) {
+			delta_add(&l4d, port, (const uint8_t *)&nport, 2);
+			delta_add(&icmp, port, (const uint8_t *)&nport, 2);
+			memcpy(port, &nport, 2);
+		}
+	}
+
+	/*
+	 * The quoted L4 checksum, when it is inside the quote.  Doc
+	 * ambiguity: "quoted" is taken as "present in the packet" (the
+	 * same measure as every other length rule of the document).
+	 */
+	if (proto == IPPROTO_TCP && quoted >= 18)
+		lc = 16;
+	else if (proto == IPPROTO_UDP)
+		lc = 6;
+	else if (proto == IPPROTO_ICMPV6 && p->v6)
+		lc = 2;
+	if (lc) {
+		delta_merge(&l4d, &ad); /* its pseudo-header */
+		csum_fix(ql4 + lc, &l4d, proto == IPPROTO_UDP, &icmp);
+	}
+
+	/* the outer address, unless the error came from elsewhere */
+	outer = ip + addr_off(p->v6, !qsrc);
+	if (!memcmp(outer, old, alen)) {
+		memcpy(outer, nb, alen);
+		if (!p->v6)
+			csum_fix(ip + 10, &ad, false, NULL);
+		else
+			delta_merge(&icmp, &ad); /* ICMPv6 pseudo-header */
+	}
+	csum_fix(p->b + p->l4 + 2, &icmp, false, NULL);
+}
+
+/* ---- the programs ----------------------------------------------------------- */
+
+/* One packet being run: the model, the packet, where it is. */
+struct ref_run {
+	struct ref_state *st;
+	struct ref_pkt *p;
+	int hook;
+	__u32 ifindex;	  /* skb->ifindex */
+	__u32 in_ifindex; /* skb->ingress_ifindex */
+	__u64 now;
+};
+
+static void count(struct ref_state *st, __u32 id, size_t len)
+{
+	st->stats[id].packets++;
+	st->stats[id].bytes += len;
+}
+
+static void explain(struct ref_state *st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void explain(struct ref_state *st, const char *fmt, ...)
+{
+	size_t n = strlen(st->why);
+	va_list ap;
+
+	if (n + 1 >= sizeof(st->why))
+		return;
+	st->why[n++] = ' ';
+	st->why[n] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(st->why + n, sizeof(st->why) - n, fmt, ap);
+	va_end(ap);
+}
+
+static int pass(struct ref_run *r, __u32 id)
+{
+	count(r->st, id, r->p->len);
+	return REF_PASS;
+}
+
+static int drop(struct ref_run *r, int reason)
+{
+	count(r->st, TP_STAT_DROP(reason), r->p->len);
+	explain(r->st, "drop %d", reason);
+	return REF_DROP;
+}
+
+/* ---- policy ---- */
+
+/* What a decision is made from (docs/policy.md "Identities", "Rules"). */
+struct ref_query {
+	__u32 src_id, dst_id;
+	__u16 zone, out_zone;
+	__u8 proto;
+	__be16 dport;
+};
+
+struct ref_decision {
+	__u8 verdict;
+	__u8 reason;
+	__u32 rule_id;
+};
+
+static bool verdict_allows(__u8 v)
+{
+	return v == TP_VERDICT_ALLOW || v == TP_VERDICT_AUDIT;
+}
+
+static __u32 identity(const struct ref_state *st, __u16 zone,
+		      const struct tp_addr *a, __u32 fallback)
+{
+	return pref_identity_of(&st->pol, zone, a, fallback);
+}
+
+/*
+ * From the tailnet: source in the interface's zone, else tailnet;
+ * destination (after DNAT) in the out zone, else tailnet when that is a
+ * tailnet zone, else world.
+ */
+static void query_ingress(const struct ref_run *r, const struct tp_addr *daddr,
+			  __be16 dport, struct ref_query *q)
+{
+	const struct ref_pkt *p = r->p;
+
+	memset(q, 0, sizeof(*q));
+	q->zone = p->t.zone;
+	q->out_zone = ref_out_zone(r->st, p->v6, &p->t.saddr, daddr);
+	q->src_id = identity(r->st, q->zone, &p->t.saddr, TP_ID_TAILNET);
+	q->dst_id = identity(r->st, q->out_zone, daddr,
+			     q->out_zone ? TP_ID_TAILNET : TP_ID_WORLD);
+	q->proto = p->t.proto;
+	q->dport = dport;
+}
+
+/*
+ * To the tailnet, a flow this side starts: source in zone 0, else host
+ * when this host sent it (ingress_ifindex 0), else world; destination in
+ * the interface's zone, else tailnet.
+ *
+ * Doc ambiguity: the out zone of such a flow; the model takes the
+ * interface's zone (it leaves through that interface), so it is never a
+ * zone crossing.
+ */
+static void query_egress(const struct ref_run *r, struct ref_query *q)
+{
+	const struct ref_pkt *p = r->p;
+
+	memset(q, 0, sizeof(*q));
+	q->zone = p->t.zone;
+	q->out_zone = p->t.zone;
+	q->src_id = identity(r->st, 0, &p->t.saddr,
+			     r->in_ifindex ? TP_ID_WORLD : TP_ID_HOST);
+	q->dst_id = identity(r->st, q->zone, &p->t.daddr, TP_ID_TAILNET);
+	q->proto = p->t.proto;
+	q->dport = p->t.dport;
+}
+
+/* The decision (policyref), counted per verdict and per rule. */
+static void decide(struct ref_run *r, const struct ref_query *q,
+		   struct ref_decision *d)
+{
+	struct pref_query pq = {
+		.src_id = q->src_id,
+		.dst_id = q->dst_id,
+		.zone = q->zone,
+		.out_zone = q->out_zone,
+		.proto = q->proto,
+		.dport = ntohs(q->dport),
+	};
+	struct pref_decision pd;
+	struct ref_state *st = r->st;
+
+	pref_decide(&st->pol, &pq, &pd);
+	d->verdict = pd.verdict;
+	d->reason = pd.verdict == TP_VERDICT_DENY ? pd.reason : 0;
+	d->rule_id = pd.rule_id;
+	count(st,
+	      d->verdict == TP_VERDICT_DENY	 ? TP_STAT_VERDICT_DENY
+	      : d->verdict == TP_VERDICT_AUDIT ? TP_STAT_VERDICT_AUDIT
+						 : TP_STAT_VERDICT_ALLOW,
+	      r->p->len);
+	if (d->rule_id < TP_MAX_RULES) {
+		st->rule_stats[d->rule_id].packets++;
+		st->rule_stats[d->rule_id].bytes += r->p->len;
+	}
+	explain(st, "[%u->%u z%u/%u %s rule %u]", q->src_id, q->dst_id,
+		q->zone, q->out_zone, pref_verdict_str(d->verdict), d->rule_id);
+}
+
+/*
+ * The token bucket: events_per_sec tokens a second, at most events_burst
+ * of them, one per event; it starts full.
+ *
+ * Doc ambiguity: the bucket's arithmetic.  The model keeps its credit in
+ * nanoseconds (a token costs 1e9 / events_per_sec ns, integer division),
+ * capped at events_burst tokens (1 when 0), as bpf/lib/events.h does.
+ */
+static bool event_admit(struct ref_state *st, __u64 now)
+{
+	__u64 cost, cap, credit;
+
+	if (!st->k.events_per_sec)
+		return true;
+	cost = NSEC / st->k.events_per_sec;
+	cap = cost * (st->k.events_burst ? st->k.events_burst : 1);
+	credit = st->bucket.credit_ns + (now - st->bucket.last_ns);
+	if (now < st->bucket.last_ns || credit > cap)
+		credit = cap;
+	st->bucket.last_ns = now;
+	if (credit < cost) {
+		st->bucket.credit_ns = credit;
+		return false;
+	}
+	st->bucket.credit_ns = credit - cost;
+	return true;
+}
+
+/*
+ * A flow event (docs/policy.md "Events"): type from the verdict, the
+ * tuple before translation, the destination after it.
+ *
+ * Known conflict (reported): "each decision about a new flow (and each
+ * denied packet) produces a struct tp_event".  The model, as the BPF,
+ * reports decisions: new flows, packets of no flow that are denied, and
+ * re-checks that change a verdict.  Packets dropped because their flow is
+ * denied (in either direction, ICMP errors about it, a re-check that
+ * denies again), by tp_to_tailnet's zone guard, or as later fragments of
+ * no flow (TP_DROP_FRAG_NO_FLOW) produce none.
+ */
+static void event(struct ref_run *r, const struct ref_query *q,
+		  const struct ref_decision *d, __u32 svc_id,
+		  const struct tp_addr *nat_addr, __be16 nat_port)
+{
+	struct ref_state *st = r->st;
+	struct tp_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.ts_ns = r->now;
+	ev.type = d->verdict == TP_VERDICT_DENY	   ? TP_EVENT_FLOW_DENY
+		  : d->verdict == TP_VERDICT_AUDIT ? TP_EVENT_FLOW_AUDIT
+						   : TP_EVENT_FLOW_ALLOW;
+	ev.verdict = d->verdict;
+	ev.reason = d->verdict == TP_VERDICT_DENY ? d->reason : 0;
+	ev.hook = r->hook == REF_FROM_TAILNET ? TP_EVENT_HOOK_FROM_TAILNET
+					      : TP_EVENT_HOOK_TO_TAILNET;
+	ev.zone = q->zone;
+	ev.out_zone = q->out_zone;
+	ev.ifindex = r->ifindex;
+	ev.src_id = q->src_id;
+	ev.dst_id = q->dst_id;
+	ev.rule_id = d->rule_id;
+	ev.svc_id = svc_id;
+	ev.tuple = r->p->t;
+	ev.nat_addr = *nat_addr;
+	ev.nat_port = nat_port;
+
+	if (!(st->k.event_mask & (1u << ev.type)))
+		return;
+	if (!event_admit(st, r->now)) {
+		count(st, TP_STAT_EVENTS_LIMITED, 0);
+		explain(st, "event limited");
+		return;
+	}
+	if (st->n_events == REF_RING_RECORDS) {
+		count(st, TP_STAT_EVENTS_LOST, 0);
+		explain(st, "event lost");
+		return;
+	}
+	st->events[st->n_events++] = ev;
+	count(st, TP_STAT_EVENTS, 0);
+	explain(st, "event %u", ev.type);
+}
+
+/* A zone without a default of its own defaults to allow. */
+static bool zone_denies(const struct ref_state *st, __u16 zone)
+{
+	return zone < TP_MAX_ZONES && st->pol.zone_default[zone] == TP_VERDICT_DENY;
+}
+
+/*
+ * A packet of no flow that cannot start one: "decided one by one and
+ * never tracked".  Allowed, it counts @stat; denied, it is dropped with
+ * the decision's reason and reported.
+ *
+ * Doc ambiguity: whether an allowed or audited packet of no flow is
+ * reported; "each decision about a new flow (and each denied packet)"
+ * names neither, so the model reports denied ones only, as the BPF does.
+ * The event's destination after translation is the packet's own.
+ */
+static int stateless(struct ref_run *r, __u32 stat)
+{
+	struct ref_query q;
+	struct ref_decision d;
+
+	if (r->hook == REF_FROM_TAILNET)
+		query_ingress(r, &r->p->t.daddr, r->p->t.dport, &q);
+	else
+		query_egress(r, &q);
+	decide(r, &q, &d);
+	if (d.verdict == TP_VERDICT_DENY) {
+		event(r, &q, &d, 0, &r->p->t.daddr, r->p->t.dport);
+		return drop(r, d.reason);
+	}
+	return pass(r, stat);
+}
+
+/*
+ * A flow decided under an older revision is decided again on a packet in
+ * the original direction, identities looked up again; its out zone stays
+ * the one of its first packet ("a FIB lookup ... on the flow's first
+ * packet").  A decision that changes the verdict is reported.
+ *
+ * Doc ambiguity: "an older revision" is taken as "another revision" (the
+ * revision only grows).  The query of a flow this side started is that
+ * of its first packet (query_egress(), the ingress interface of the
+ * packet at hand); of a flow from the tailnet, that of query_ingress()
+ * with the flow's translated destination and its recorded out zone.
+ */
+static __u8 recheck(struct ref_run *r, struct tp_ct_entry *e)
+{
+	const struct ref_pkt *p = r->p;
+	bool dnat = e->flags & TP_CT_F_DNAT;
+	const struct tp_addr *da = dnat ? &e->nat_addr : &p->t.daddr;
+	__be16 dp = dnat ? e->nat_port : p->t.dport;
+	struct ref_query q;
+	struct ref_decision d;
+
+	if (e->policy_rev == r->st->policy_rev)
+		return e->verdict;
+	if (e->flags & TP_CT_F_EGRESS) {
+		query_egress(r, &q);
+	} else {
+		memset(&q, 0, sizeof(q));
+		q.zone = p->t.zone;
+		q.out_zone = e->out_zone;
+		q.src_id = identity(r->st, q.zone, &p->t.saddr, TP_ID_TAILNET);
+		q.dst_id = identity(r->st, q.out_zone, da,
+				    q.out_zone ? TP_ID_TAILNET : TP_ID_WORLD);
+		q.proto = p->t.proto;
+		q.dport = dp;
+	}
+	explain(r->st, "recheck");
+	decide(r, &q, &d);
+	count(r->st, TP_STAT_POLICY_RECHECK, p->len);
+	if (d.verdict != e->verdict)
+		event(r, &q, &d, e->svc_id, da, dp);
+	e->verdict = d.verdict;
+	e->rule_id = d.rule_id;
+	e->src_identity = q.src_id;
+	e->dst_identity = q.dst_id;
+	e->policy_rev = r->st->policy_rev;
+	return d.verdict;
+}
+
+/*
+ * Why the packets of a denied flow are dropped.
+ *
+ * Doc ambiguity: the reason for packets of a flow denied by a re-check.
+ * The model gives TP_DROP_ZONE to packets in the original direction of a
+ * flow that crosses zones and TP_DROP_POLICY otherwise, replies always
+ * TP_DROP_POLICY, as the BPF does.
+ */
+static int flow_deny_reason(const struct tp_ct_entry *e, __u16 zone)
+{
+	return zone && e->out_zone && zone != e->out_zone ? TP_DROP_ZONE
+							  : TP_DROP_POLICY;
+}
+
+/* ---- fragments ---- */
+
+/*
+ * Fragments: a first fragment records its ports; a later fragment takes
+ * the ports of a record younger than frag_timeout.  False: a later
+ * fragment without such a record.
+ *
+ * Doc ambiguity: the document does not say which program records; the
+ * model records (and looks up) in both, before conntrack, whatever
+ * becomes of the packet afterwards (a denied first fragment included:
+ * "one whose first fragment was denied is decided by policy with those
+ * ports").
+ */
+static bool frag_track(struct ref_run *r)
+{
+	struct ref_pkt *p = r->p;
+	struct tp_frag_key fk;
+	struct tp_frag f, *rec;
+
+	if (p->frag == FRAG_NONE)
+		return true;
+	memset(&fk, 0, sizeof(fk));
+	fk.saddr = p->t.saddr;
+	fk.daddr = p->t.daddr;
+	fk.id = p->frag_id;
+	fk.proto = p->t.proto;
+	fk.zone = p->t.zone;
+	if (p->frag == FRAG_FIRST) {
+		memset(&f, 0, sizeof(f));
+		f.sport = p->t.sport;
+		f.dport = p->t.dport;
+		f.seen_ns = r->now;
+		tab_put(&r->st->frags, &fk, &f);
+		return true;
+	}
+	rec = tab_find(&r->st->frags, &fk);
+	if (!rec || r->now - rec->seen_ns >= (__u64)r->st->k.frag_timeout * NSEC)
+		return false;
+	p->t.sport = rec->sport;
+	p->t.dport = rec->dport;
+	explain(r->st, "later fragment with record:");
+	return true;
+}
+
+/*
+ * A later fragment without a record: dropped with TP_DROP_FRAG_NO_FLOW
+ * when its zone defaults to deny, else passed and counted.
+ */
+static int frag_no_record(struct ref_run *r, __u32 stat)
+{
+	explain(r->st, "later fragment without record");
+	if (zone_denies(r->st, r->p->t.zone))
+		return drop(r, TP_DROP_FRAG_NO_FLOW);
+	return pass(r, stat);
+}
+
+/* ---- conntrack ---- */
+
+/*
+ * Is @k held by another live flow: a live flow entry, or the valid reply
+ * key of a flow other than @self (a clash)?  A flow from the tailnet
+ * (@may_take_egress) may take over a flow entry of TP_CT_F_EGRESS.
+ *
+ * Doc ambiguity: a new flow whose reply tuple is its own tuple, on a
+ * TCP SYN that reopens a closed flow: the entry it replaces is taken as
+ * "another live flow", as the BPF does.
+ */
+static bool ct_key_held(const struct ref_state *st, const struct tp_ct_key *k,
+			const struct tp_ct_key *self, bool may_take_egress,
+			__u64 now)
+{
+	const struct tp_ct_entry *e = tab_find(&st->ct, k), *f;
+
+	if (!e)
+		return false;
+	if (!(e->flags & TP_CT_F_REPLY_KEY))
+		return ct_live(e, now) &&
+		       !(may_take_egress && (e->flags & TP_CT_F_EGRESS));
+	if (!memcmp(&e->peer, self, sizeof(*self)))
+		return false;
+	f = tab_find(&st->ct, &e->peer);
+	return f && !(f->flags & TP_CT_F_REPLY_KEY) && ct_live(f, now) &&
+	       !memcmp(&f->peer, k, sizeof(*k));
+}
+
+/*
+ * Write a new flow's two entries.  @e has flags, NAT and service fields
+ * set; @old is the expired or replaced flow entry of the tuple, or NULL.
+ * Returns 0 or -TP_DROP_CT_FAIL (a clash).
+ *
+ * Doc ambiguity: whether a clash keeps the replaced entry's reply key;
+ * the model deletes it before it looks for a clash ("if the original
+ * tuple had an expired or replaced entry whose reply tuple differs, that
+ * reply-key entry is deleted"), as the BPF does.
+ */
+static int flow_commit(struct ref_run *r, struct tp_ct_entry *e,
+		       const struct ref_query *q, const struct ref_decision *d,
+		       const struct tp_ct_entry *old)
+{
+	struct ref_state *st = r->st;
+	struct ref_pkt *p = r->p;
+	struct tp_ct_key via = p->t;
+	struct tp_ct_entry rk;
+
+	if (e->flags & TP_CT_F_DNAT) {
+		via.daddr = e->nat_addr;
+		via.dport = e->nat_port;
+	}
+	tuple_reverse(&via, &e->peer);
+	if (p->t.proto == IPPROTO_TCP)
+		e->state = syn_only(p->tcp_flags) ? TP_CT_SYN_SENT
+						  : TP_CT_ESTABLISHED;
+	else
+		e->state = TP_CT_OPEN;
+	e->ifindex = r->ifindex;
+	e->created_ns = r->now;
+	e->tcp_flags[0] = p->tcp_flags;
+	e->packets[0] = 1;
+	e->bytes[0] = p->len;
+	e->expires_ns = r->now + ct_timeout(st, e->state, p->t.proto) * NSEC;
+	e->verdict = d->verdict;
+	e->src_identity = q->src_id;
+	e->dst_identity = q->dst_id;
+	e->rule_id = d->rule_id;
+	e->policy_rev = st->policy_rev;
+	e->out_zone = q->out_zone;
+
+	/* the replaced entry's reply key, if the reply tuple moved */
+	if (old && memcmp(&old->peer, &e->peer, sizeof(e->peer)))
+		tab_del(&st->ct, &old->peer);
+	if (ct_key_held(st, &e->peer, &p->t, !(e->flags & TP_CT_F_EGRESS),
+			r->now)) {
+		explain(st, "clash");
+		return -TP_DROP_CT_FAIL;
+	}
+	tab_put(&st->ct, &p->t, e);
+	memset(&rk, 0, sizeof(rk));
+	rk.flags = TP_CT_F_REPLY_KEY;
+	rk.peer = p->t;
+	tab_put(&st->ct, &e->peer, &rk);
+	/*
+	 * policy.md: a crossing flow's replies come in through the zone it
+	 * leaves to; its reply tuple is indexed there too (unless that key
+	 * is another live flow's).
+	 */
+	if (q->zone && q->out_zone && q->zone != q->out_zone) {
+		struct tp_ct_key there = e->peer;
+
+		there.zone = q->out_zone;
+		if (!ct_key_held(st, &there, &p->t, false, r->now))
+			tab_put(&st->ct, &there, &rk);
+	}
+	count(st, TP_STAT_CT_NEW, p->len);
+	return 0;
+}
+
+static void svc_count(struct ref_state *st, __u32 svc_id, size_t len)
+{
+	if (svc_id < TP_MAX_SERVICES) {
+		st->svc_stats[svc_id].packets++;
+		st->svc_stats[svc_id].bytes += len;
+	}
+}
+
+/*
+ * "Packets and bytes translated to and from each service."
+ *
+ * Doc ambiguity: whether translated ICMP errors count for their service;
+ * the model counts flow packets only (DNAT and reverse NAT), as the BPF
+ * does.
+ */
+static int dnat(struct ref_run *r, const struct tp_ct_entry *e)
+{
+	rewrite_flow(r->p, false, &e->nat_addr, e->nat_port);
+	svc_count(r->st, e->svc_id, r->p->len);
+	return pass(r, TP_STAT_DNAT);
+}
+
+/*
+ * A new flow from the tailnet: service and backend, then policy on the
+ * translated destination (reported whatever it decides), then the
+ * conntrack entries.  Denied first packets create no entry.
+ *
+ * Doc ambiguity: nat_addr and nat_port are defined "with TP_CT_F_DNAT"
+ * only.  Without a service the model keeps the destination there (the
+ * destination after translation is the original one), as the BPF does.
+ */
+static int from_tailnet_new(struct ref_run *r, const struct tp_ct_entry *old)
+{
+	struct ref_state *st = r->st;
+	struct ref_pkt *p = r->p;
+	const struct ref_backend *be;
+	struct ref_service *s;
+	struct tp_ct_entry e;
+	struct ref_query q;
+	struct ref_decision d;
+	int ret;
+
+	memset(&e, 0, sizeof(e));
+	e.nat_addr = p->t.daddr;
+	e.nat_port = p->t.dport;
+	s = svc_lookup(st, &p->t);
+	if (s) {
+		be = backend_select(st, s, &p->t, r->now);
+		if (!be) {
+			explain(st, "service without backend");
+			return drop(r, TP_DROP_NO_BACKEND);
+		}
+		e.flags = TP_CT_F_DNAT;
+		e.svc_id = s->attrs.id;
+		e.backend_id = be->id;
+		e.nat_addr = be->addr;
+		/* TCP/UDP: the backend port; ICMP echo keeps its id */
+		if (p->t.proto == IPPROTO_TCP || p->t.proto == IPPROTO_UDP)
+			e.nat_port = be->port;
+	}
+	/*
+	 * Doc ambiguity: a flow decided allowed whose entries then clash is
+	 * dropped (TP_DROP_CT_FAIL) after its decision was counted and
+	 * reported as allowed; backend selection (and the affinity entry it
+	 * writes) comes before the decision, so a denied flow refreshes its
+	 * client's affinity too.  Both as the BPF does.
+	 */
+	query_ingress(r, &e.nat_addr, e.nat_port, &q);
+	decide(r, &q, &d);
+	event(r, &q, &d, e.svc_id, &e.nat_addr, e.nat_port);
+	if (d.verdict == TP_VERDICT_DENY)
+		return drop(r, d.reason);
+	ret = flow_commit(r, &e, &q, &d, old);
+	if (ret < 0)
+		return drop(r, -ret);
+	if (!(e.flags & TP_CT_F_DNAT)) {
+		explain(st, "new flow, no service");
+		return pass(r, TP_STAT_PASS);
+	}
+	explain(st, "new flow, DNAT");
+	return dnat(r, &e);
+}
+
+static int from_tailnet_flow(struct ref_run *r)
+{
+	struct ref_state *st = r->st;
+	struct ref_pkt *p = r->p;
+	struct tp_ct_entry *e, *f, old;
+	struct tp_ct_key orig;
+	bool have_old = false;
+
+	if (!frag_track(r))
+		return frag_no_record(r, TP_STAT_FRAG_NO_RECORD);
+	e = tab_find(&st->ct, &p->t);
+	/*
+	 * "A packet whose tuple is a reply-key entry is a reply of a flow
+	 * that left through a tailnet interface: it updates that flow
+	 * (direction 1) and passes untranslated."  Doc ambiguity: what an
+	 * invalid reply key means here.  The model takes the general rule
+	 * ("valid only if ..."): an invalid one counts as absent, and the
+	 * packet may start a flow that replaces it.
+	 */
+	if (e && (e->flags & TP_CT_F_REPLY_KEY)) {
+		f = ct_reply(st, &p->t, r->now, &orig);
+		if (f) {
+			count(st, TP_STAT_CT_HIT, p->len);
+			ct_account(st, f, TP_CT_DIR_REPLY, p, r->now);
+			explain(st, "reply of a flow, untranslated");
+			/* "its packets in both directions are dropped" */
+			if (!verdict_allows(f->verdict))
+				return drop(r, TP_DROP_POLICY);
+			return pass(r, TP_STAT_PASS);
+		}
+		explain(st, "stale reply key:");
+		e = NULL;
+	}
+	if (e && ct_live(e, r->now) && !reopens(e, p)) {
+		count(st, TP_STAT_CT_HIT, p->len);
+		ct_account(st, e, TP_CT_DIR_ORIG, p, r->now);
+		if (!verdict_allows(recheck(r, e))) {
+			explain(st, "flow denied");
+			return drop(r, flow_deny_reason(e, p->t.zone));
+		}
+		if (!(e->flags & TP_CT_F_DNAT)) {
+			explain(st, "flow, not translated");
+			return pass(r, TP_STAT_PASS);
+		}
+		explain(st, "flow, DNAT");
+		return dnat(r, e);
+	}
+	if (e) {
+		old = *e;
+		have_old = true;
+	}
+	/*
+	 * Known conflict (reported): "Later packets and replies take the
+	 * conntrack verdict" and a zone crossing's replies.  The reply of a
+	 * flow from zone A to zone B comes in through zone B's interface;
+	 * its tuple (zone B) is no entry of the flow (zone A), so here it is
+	 * a new flow of zone B, a crossing to A that only a rule naming both
+	 * identities the other way lets through.  The documents define no
+	 * other way to find the flow, so the model does what the BPF does.
+	 */
+	if (!starts_flow(p)) {
+		explain(st, "cannot start a flow:");
+		return stateless(r, TP_STAT_PASS);
+	}
+	return from_tailnet_new(r, have_old ? &old : NULL);
+}
+
+/*
+ * tp_to_tailnet, a packet forwarded from a tailnet interface of zone
+ * @in_zone (not a reply of a flow): it must belong to a live, allowed
+ * flow of zone @in_zone whose out zone is the packet's zone; it belongs
+ * to the flow whose reply tuple (in zone @in_zone) is its own reversed.
+ *
+ * Doc ambiguity: "(or A = B)".  The model takes it as "a packet that
+ * stays in its zone needs no flow", a hairpin the zone's ingress decided;
+ * with a flow that is denied it is dropped all the same, as the BPF does.
+ * Such packets are neither counted as hits nor accounted to the flow.
+ *
+ * Known conflict (reported): "a packet forwarded from a tailnet interface
+ * of zone A ... out of an interface of zone B must belong to a live,
+ * allowed flow".  The model, as the BPF, guards flow packets only (TCP,
+ * UDP, ICMP echo, later fragments with a record): other protocols, ICMP
+ * errors and later fragments without a record are handled as if this
+ * side sent them (decided with the query of a flow from this side, or
+ * passed), whatever zone they were forwarded from.
+ */
+static int to_tailnet_forwarded(struct ref_run *r, __u16 in_zone)
+{
+	struct ref_pkt *p = r->p;
+	struct tp_ct_key rev, orig;
+	struct tp_ct_entry *f;
+
+	tuple_reverse(&p->t, &rev);
+	rev.zone = in_zone;
+	f = ct_reply(r->st, &rev, r->now, &orig);
+	if (f && verdict_allows(f->verdict) &&
+	    (in_zone == p->t.zone || f->out_zone == p->t.zone)) {
+		explain(r->st, "forwarded from zone %u, flow's", in_zone);
+		return pass(r, TP_STAT_PASS);
+	}
+	if (!f && in_zone == p->t.zone) {
+		explain(r->st, "forwarded in zone %u, no flow", in_zone);
+		return pass(r, TP_STAT_PASS);
+	}
+	explain(r->st, "forwarded from zone %u, %s", in_zone,
+		f ? "flow denied or of another zone" : "no flow");
+	return drop(r, TP_DROP_ZONE);
+}
+
+/*
+ * A flow this side starts toward the tailnet (TP_CT_F_EGRESS): decided,
+ * reported, tracked.  One whose reply tuple is another live flow's passes
+ * untracked ("leaving to the tailnet it passes untracked").
+ */
+static int to_tailnet_new(struct ref_run *r, const struct tp_ct_entry *old)
+{
+	struct tp_ct_entry e;
+	struct ref_query q;
+	struct ref_decision d;
+
+	query_egress(r, &q);
+	decide(r, &q, &d);
+	event(r, &q, &d, 0, &r->p->t.daddr, r->p->t.dport);
+	if (d.verdict == TP_VERDICT_DENY)
+		return drop(r, d.reason);
+	/*
+	 * Doc ambiguity: nat_addr and nat_port of a flow this side started
+	 * (not translated); the model leaves them 0, as the BPF does (a
+	 * flow from the tailnet without a service keeps its destination).
+	 */
+	memset(&e, 0, sizeof(e));
+	e.flags = TP_CT_F_EGRESS;
+	if (flow_commit(r, &e, &q, &d, old) == 0)
+		explain(r->st, "new egress flow");
+	else
+		explain(r->st, "untracked");
+	return pass(r, TP_STAT_PASS);
+}
+
+static int to_tailnet_flow(struct ref_run *r)
+{
+	struct ref_state *st = r->st;
+	struct ref_pkt *p = r->p;
+	struct tp_ct_entry *f, *e, old;
+	struct tp_ct_key orig;
+	bool have_old = false;
+	__u16 in_zone;
+
+	if (!frag_track(r))
+		return frag_no_record(r, TP_STAT_FRAG_NO_RECORD);
+	f = ct_reply(st, &p->t, r->now, &orig);
+	if (f) {
+		count(st, TP_STAT_CT_HIT, p->len);
+		ct_account(st, f, TP_CT_DIR_REPLY, p, r->now);
+		if (!verdict_allows(f->verdict)) {
+			explain(st, "reply of a denied flow");
+			return drop(r, TP_DROP_POLICY);
+		}
+		if (!(f->flags & TP_CT_F_DNAT)) {
+			explain(st, "reply, not translated");
+			return pass(r, TP_STAT_PASS);
+		}
+		explain(st, "reply, reverse NAT");
+		rewrite_flow(p, true, &orig.daddr, orig.dport);
+		svc_count(st, f->svc_id, p->len);
+		return pass(r, TP_STAT_REVNAT);
+	}
+	in_zone = tailnet_zone(st, r->in_ifindex);
+	if (in_zone)
+		return to_tailnet_forwarded(r, in_zone);
+
+	e = tab_find(&st->ct, &p->t);
+	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && ct_live(e, r->now) &&
+	    !reopens(e, p)) {
+		count(st, TP_STAT_CT_HIT, p->len);
+		ct_account(st, e, TP_CT_DIR_ORIG, p, r->now);
+		if (!verdict_allows(recheck(r, e))) {
+			explain(st, "egress flow denied");
+			return drop(r, flow_deny_reason(e, p->t.zone));
+		}
+		explain(st, "egress flow");
+		return pass(r, TP_STAT_PASS);
+	}
+	if (e && !(e->flags & TP_CT_F_REPLY_KEY)) {
+		old = *e;
+		have_old = true;
+	}
+	if (!starts_flow(p)) {
+		explain(st, "cannot start a flow:");
+		return stateless(r, TP_STAT_PASS);
+	}
+	return to_tailnet_new(r, have_old ? &old : NULL);
+}
+
+/*
+ * ICMP errors touch no conntrack state.  The quote is a packet that went
+ * the other way through this interface: a reply (its reversed tuple is a
+ * flow's original tuple, looked up first) or a packet in a flow's
+ * original direction (its reversed tuple is the flow's reply tuple).
+ * Errors about a known flow pass as related traffic when the flow is
+ * allowed: translated (TP_STAT_ICMP_ERR_NAT) when they are about a
+ * translated packet going the way this program translates, else
+ * TP_STAT_PASS.  Errors about no flow are decided like any packet of no
+ * flow.
+ *
+ * Doc ambiguity: no TP_STAT_CT_HIT for errors ("packets of a known flow"
+ * are the flow's own); an error about a denied flow is dropped with
+ * TP_DROP_POLICY; an error about no flow counts TP_STAT_OTHER_PROTO when
+ * allowed (like an error whose quote does not qualify).  tp_to_tailnet's
+ * zone guard is not applied to errors (see to_tailnet_forwarded()).
+ */
+static int icmp_err(struct ref_run *r)
+{
+	struct ref_state *st = r->st;
+	struct ref_pkt *p = r->p;
+	struct tp_ct_entry *e;
+	struct tp_ct_key rev, orig;
+	bool quote_is_reply;
+
+	tuple_reverse(&p->q, &rev);
+	e = tab_find(&st->ct, &rev);
+	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && ct_live(e, r->now)) {
+		quote_is_reply = true;
+		orig = rev;
+	} else {
+		quote_is_reply = false;
+		e = ct_reply(st, &rev, r->now, &orig);
+	}
+	if (!e) {
+		explain(st, "ICMP error, no flow:");
+		return stateless(r, TP_STAT_OTHER_PROTO);
+	}
+	if (!verdict_allows(e->verdict)) {
+		explain(st, "ICMP error about a denied flow");
+		return drop(r, TP_DROP_POLICY);
+	}
+	if (!(e->flags & TP_CT_F_DNAT)) {
+		explain(st, "ICMP error, flow not translated");
+		return pass(r, TP_STAT_PASS);
+	}
+	if (r->hook == REF_FROM_TAILNET && quote_is_reply) {
+		explain(st, "ICMP error, quote to backend");
+		rewrite_icmp_error(p, true, &e->nat_addr, e->nat_port);
+		return pass(r, TP_STAT_ICMP_ERR_NAT);
+	}
+	if (r->hook == REF_TO_TAILNET && !quote_is_reply) {
+		explain(st, "ICMP error, quote to VIP");
+		rewrite_icmp_error(p, false, &orig.daddr, orig.dport);
+		return pass(r, TP_STAT_ICMP_ERR_NAT);
+	}
+	explain(st, "ICMP error about an untranslated packet");
+	return pass(r, TP_STAT_PASS);
+}
+
+/* ICMPv6 neighbour discovery and MLD: types 130-137 and 143. */
+static bool v6_control(const struct ref_pkt *p)
+{
+	return p->v6 && p->t.proto == IPPROTO_ICMPV6 && p->frag != FRAG_LATER &&
+	       ((p->icmp_type >= 130 && p->icmp_type <= 137) ||
+		p->icmp_type == 143);
+}
+
+/*
+ * Everything else IP: other protocols, ICMP types we do not track, ICMP
+ * errors that are fragments or whose quote does not qualify, later
+ * fragments of untracked protocols.
+ *
+ * Doc ambiguity: a later fragment of an untracked protocol has no first
+ * fragment record (records are of flow packets); the model drops it with
+ * TP_DROP_FRAG_NO_FLOW when its zone defaults to deny and passes it
+ * otherwise, undecided, counted TP_STAT_OTHER_PROTO.
+ */
+static int other(struct ref_run *r)
+{
+	if (r->p->frag == FRAG_LATER) {
+		explain(r->st, "later fragment of another protocol");
+		if (zone_denies(r->st, r->p->t.zone))
+			return drop(r, TP_DROP_FRAG_NO_FLOW);
+		return pass(r, TP_STAT_OTHER_PROTO);
+	}
+	if (v6_control(r->p)) {
+		explain(r->st, "ND/MLD");
+		return pass(r, TP_STAT_OTHER_PROTO);
+	}
+	explain(r->st, "other protocol:");
+	return stateless(r, TP_STAT_OTHER_PROTO);
+}
+
+/**
+ * ref_process() - run one packet through the model.
+ * @st:         the model.
+ * @hook:       REF_FROM_TAILNET or REF_TO_TAILNET.
+ * @ifindex:    skb->ifindex (selects L3 or Ethernet and the zone).
+ * @in_ifindex: skb->ingress_ifindex (0: sent by this host).
+ * @in:         the packet: from the IP header on L3 interfaces, from the
+ *              Ethernet header otherwise; skb->len is @len.
+ * @len:        its length.
+ * @out:        the packet as the datapath must leave it (@len bytes).
+ * @out_len:    its length.
+ * @now:        the datapath's clock (tp_clock_ns).
+ *
+ * Return: REF_PASS or REF_DROP (TC_ACT_OK, TC_ACT_SHOT).
+ */
+int ref_process(struct ref_state *st, int hook, __u32 ifindex,
+		__u32 in_ifindex, const uint8_t *in, size_t len, uint8_t *out,
+		size_t *out_len, __u64 now)
+{
+	struct ref_pkt p;
+	struct ref_run r = { .st = st, .p = &p, .hook = hook,
+			     .ifindex = ifindex, .in_ifindex = in_ifindex,
+			     .now = now };
+	int ret;
+
+	memcpy(out, in, len);
+	*out_len = len;
+	memset(&p, 0, sizeof(p));
+	st->last_valid = false;
+	p.b = out;
+	p.len = len;
+	snprintf(st->why, sizeof(st->why), "%s:",
+		 hook == REF_FROM_TAILNET ? "from_tailnet" : "to_tailnet");
+	count(st,
+	      hook == REF_FROM_TAILNET ? TP_STAT_RX_TAILNET
+				       : TP_STAT_TX_TAILNET,
+	      len);
+	ret = parse(st, ifindex, &p);
+	if (ret < 0)
+		return drop(&r, -ret);
+	switch (ret) {
+	case P_NOT_IP:
+		explain(st, "not IP");
+		return pass(&r, TP_STAT_NOT_IP);
+	case P_OTHER:
+		return other(&r);
+	case P_ICMP_ERR:
+		return icmp_err(&r);
+	}
+	st->last_valid = true;
+	if (hook == REF_FROM_TAILNET)
+		ret = from_tailnet_flow(&r);
+	else
+		ret = to_tailnet_flow(&r);
+	st->last = p.t;
+	return ret;
+}
+
+/**
+ * ref_last_tuple() - the tuple of the last packet, if it was a flow packet.
+ * @st: the model.
+ * @k:  filled with the tuple (a later fragment's with its record's ports).
+ *
+ * Return: true when the last packet was a TCP, UDP or ICMP echo packet
+ * (or a later fragment of one) that got past parsing.
+ */
+bool ref_last_tuple(const struct ref_state *st, struct tp_ct_key *k)
+{
+	if (st->last_valid)
+		*k = st->last;
+	return st->last_valid;
+}
+
+/**
+ * ref_explain() - what the model did with the last packet, in words.
+ * @st: the model.
+ */
+const char *ref_explain(const struct ref_state *st)
+{
+	return st->why;
+}
+
+/* ---- looking at the state ------------------------------------------------------ */
+
+/**
+ * ref_ct_lookup() - a conntrack entry of the model, expired ones included.
+ * @st: the model.
+ * @k:  its key.
+ *
+ * Return: the entry or NULL.
+ */
+const struct tp_ct_entry *ref_ct_lookup(const struct ref_state *st,
+					const struct tp_ct_key *k)
+{
+	return tab_find(&st->ct, k);
+}
+
+/** ref_ct_count() - conntrack entries in the model (flow and reply keys). */
+size_t ref_ct_count(const struct ref_state *st)
+{
+	return st->ct.count;
+}
+
+/**
+ * ref_ct_foreach() - call @fn for every conntrack entry.
+ * @st:  the model.
+ * @fn:  callback; a non-zero return stops the walk and is returned.
+ * @ctx: passed to @fn.
+ *
+ * Return: 0 or @fn's non-zero return.
+ */
+int ref_ct_foreach(const struct ref_state *st, ref_ct_fn fn, void *ctx)
+{
+	const struct ref_node *n;
+	size_t i;
+	int ret;
+
+	for (i = 0; i <= st->ct.mask; i++) {
+		for (n = st->ct.bucket[i]; n; n = n->next) {
+			ret = fn((const struct tp_ct_key *)n->kv,
+				 (const struct tp_ct_entry *)(n->kv +
+							      st->ct.ksz),
+				 ctx);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+/** ref_affinity_lookup() - the model's affinity entry for @k, or NULL. */
+const struct tp_affinity *ref_affinity_lookup(const struct ref_state *st,
+					      const struct tp_affinity_key *k)
+{
+	return tab_find(&st->affinity, k);
+}
+
+/** ref_affinity_count() - affinity entries in the model. */
+size_t ref_affinity_count(const struct ref_state *st)
+{
+	return st->affinity.count;
+}
+
+/** ref_frag_lookup() - the model's fragment record for @k, or NULL. */
+const struct tp_frag *ref_frag_lookup(const struct ref_state *st,
+				      const struct tp_frag_key *k)
+{
+	return tab_find(&st->frags, k);
+}
+
+/** ref_frags_clear() - forget every fragment record (the test empties tp_frags). */
+void ref_frags_clear(struct ref_state *st)
+{
+	size_t nb = st->frags.mask + 1;
+
+	tab_fini(&st->frags);
+	if (tab_init(&st->frags, sizeof(struct tp_frag_key),
+		     sizeof(struct tp_frag), nb))
+		abort();
+}
+
+/** ref_ct_clear() - forget every conntrack entry (the test empties tp_ct). */
+void ref_ct_clear(struct ref_state *st)
+{
+	size_t nb = st->ct.mask + 1;
+
+	tab_fini(&st->ct);
+	if (tab_init(&st->ct, sizeof(struct tp_ct_key),
+		     sizeof(struct tp_ct_entry), nb))
+		abort();
+}
+
+/** ref_frag_count() - fragment records in the model. */
+size_t ref_frag_count(const struct ref_state *st)
+{
+	return st->frags.count;
+}
+
+/**
+ * ref_stat() - a counter of the model.
+ * @st:      the model.
+ * @id:      enum tp_stat_id (or TP_STAT_DROP(reason)).
+ * @packets: its packets.
+ * @bytes:   its bytes.
+ */
+void ref_stat(const struct ref_state *st, __u32 id, __u64 *packets,
+	      __u64 *bytes)
+{
+	*packets = id < TP_STAT_MAX ? st->stats[id].packets : 0;
+	*bytes = id < TP_STAT_MAX ? st->stats[id].bytes : 0;
+}
+
+/** ref_rule_stat() - tp_rule_stats[@rule_id] of the model. */
+void ref_rule_stat(const struct ref_state *st, __u32 rule_id, __u64 *packets,
+		   __u64 *bytes)
+{
+	*packets = rule_id < TP_MAX_RULES ? st->rule_stats[rule_id].packets : 0;
+	*bytes = rule_id < TP_MAX_RULES ? st->rule_stats[rule_id].bytes : 0;
+}
+
+/** ref_svc_stat() - tp_svc_stats[@svc_id] of the model. */
+void ref_svc_stat(const struct ref_state *st, __u32 svc_id, __u64 *packets,
+		  __u64 *bytes)
+{
+	*packets = svc_id < TP_MAX_SERVICES ? st->svc_stats[svc_id].packets : 0;
+	*bytes = svc_id < TP_MAX_SERVICES ? st->svc_stats[svc_id].bytes : 0;
+}
+
+/** ref_events_pending() - events on the model's ring, not yet taken. */
+size_t ref_events_pending(const struct ref_state *st)
+{
+	return st->n_events;
+}
+
+/**
+ * ref_events_take() - take the events off the model's ring, oldest first,
+ * as a reader that empties the ring does.
+ * @st:  the model.
+ * @out: where to copy them (or NULL).
+ * @max: room in @out; events past it are dropped from the ring all the
+ *       same.
+ *
+ * Return: the number of events the ring held.
+ */
+size_t ref_events_take(struct ref_state *st, struct tp_event *out, size_t max)
+{
+	size_t n = st->n_events;
+
+	if (out)
+		memcpy(out, st->events, (n < max ? n : max) * sizeof(*out));
+	st->n_events = 0;
+	return n;
+}
