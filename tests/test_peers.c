@@ -27,6 +27,7 @@
 #include <linux/time_types.h>
 #include <linux/wireguard.h>
 
+#include "fixture.h"
 #include "peers.h"
 
 #define check(cond, fmt, ...)                         \
@@ -140,40 +141,6 @@ static void expect_same_lists(const struct tp_peer_list *a,
 			assert_int_equal(x->prefixes[j].plen, y->prefixes[j].plen);
 		}
 	}
-}
-
-/* A fixture file: $TP_FIXTURES, tests/fixtures, or next to the program. */
-static char *read_fixture(const char *name, size_t *len)
-{
-	char exe[PATH_MAX], path[PATH_MAX * 2];
-	const char *dirs[3] = { getenv("TP_FIXTURES"), "tests/fixtures", NULL };
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *buf = NULL;
-	size_t i;
-	FILE *f;
-
-	if (n > 0) {
-		exe[n] = '\0';
-		snprintf(path, sizeof(path), "%s/../../tests/fixtures",
-			 dirname(exe));
-		dirs[2] = strdupa(path);
-	}
-	for (i = 0; i < ARRAY_SIZE(dirs); i++) {
-		if (!dirs[i])
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dirs[i], name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		buf = calloc(1, 1 << 20);
-		assert_non_null(buf);
-		*len = fread(buf, 1, (1 << 20) - 1, f);
-		fclose(f);
-		return buf;
-	}
-	fail_msg("fixture %s not found (run from the repository root or set TP_FIXTURES)",
-		 name);
-	return NULL;
 }
 
 static struct tp_peer *add_peer(struct tp_peer_list *l, const char *key,

@@ -43,6 +43,7 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "peers.h"
 
 #define check(cond, fmt, ...)                         \
@@ -59,40 +60,6 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* A fixture file: $TP_FIXTURES, tests/fixtures, or next to the program. */
-static char *read_fixture(const char *name, size_t *len)
-{
-	char exe[PATH_MAX], path[PATH_MAX * 2];
-	const char *dirs[3] = { getenv("TP_FIXTURES"), "tests/fixtures", NULL };
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *buf;
-	size_t i;
-	FILE *f;
-
-	if (n > 0) {
-		exe[n] = '\0';
-		snprintf(path, sizeof(path), "%s/../../tests/fixtures",
-			 dirname(exe));
-		dirs[2] = strdupa(path);
-	}
-	for (i = 0; i < ARRAY_SIZE(dirs); i++) {
-		if (!dirs[i])
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dirs[i], name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		buf = calloc(1, 1 << 20);
-		assert_non_null(buf);
-		*len = fread(buf, 1, (1 << 20) - 1, f);
-		fclose(f);
-		return buf;
-	}
-	fail_msg("fixture %s not found (run from the repository root or set TP_FIXTURES)",
-		 name);
-	return NULL;
 }
 
 /* ---- a unix-socket server thread ------------------------------------------- */

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Test fixtures from tests/fixtures. */
+#include <libgen.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fixture.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/**
+ * read_fixture() - a fixture file's contents (NUL-terminated, up to 1 MiB),
+ * from $TP_FIXTURES, tests/fixtures, or tests/fixtures next to the program;
+ * fails the test when none has it.
+ * @name: file name.
+ * @len:  its length.
+ */
+char *read_fixture(const char *name, size_t *len)
+{
+	char exe[PATH_MAX], path[PATH_MAX * 2];
+	const char *dirs[3] = { getenv("TP_FIXTURES"), "tests/fixtures", NULL };
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *buf = NULL;
+	size_t i;
+	FILE *f;
+
+	if (n > 0) {
+		exe[n] = '\0';
+		snprintf(path, sizeof(path), "%s/../../tests/fixtures",
+			 dirname(exe));
+		dirs[2] = strdupa(path);
+	}
+	for (i = 0; i < ARRAY_SIZE(dirs); i++) {
+		if (!dirs[i])
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dirs[i], name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		buf = calloc(1, 1 << 20);
+		assert_non_null(buf);
+		*len = fread(buf, 1, (1 << 20) - 1, f);
+		fclose(f);
+		return buf;
+	}
+	fail_msg("fixture %s not found (run from the repository root or set TP_FIXTURES)",
+		 name);
+	return NULL;
+}

@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+#ifndef TAILPLANE_TESTS_FIXTURE_H
+#define TAILPLANE_TESTS_FIXTURE_H
+
+#include <stddef.h>
+
+char *read_fixture(const char *name, size_t *len);
+
+#endif /* TAILPLANE_TESTS_FIXTURE_H */
