@@ -34,23 +34,28 @@ static bool tpd_percpu_sum(int fd, __u32 id, struct tp_stat *sum)
 	return true;
 }
 
+/* One counter family of tp_stats: packets or bytes of every named counter. */
+static void tpd_metrics_counters(FILE *f, const struct tp_maps *m, bool bytes)
+{
+	const char *name = bytes ? "tailplane_bytes_total" : "tailplane_packets_total";
+	struct tp_stat st;
+	__u32 id;
+
+	fprintf(f, "# HELP %s %s per datapath counter.\n# TYPE %s counter\n", name,
+		bytes ? "Bytes" : "Packets", name);
+	for (id = 0; id < TP_STAT_DROP_BASE; id++)
+		if (strcmp(tp_stat_name(id), "unknown") && tpd_percpu_sum(m->stats, id, &st))
+			fprintf(f, "%s{counter=\"%s\"} %llu\n", name, tp_stat_name(id),
+				(unsigned long long)(bytes ? st.bytes : st.packets));
+}
+
 static void tpd_metrics_datapath(FILE *f, const struct tp_maps *m)
 {
 	struct tp_stat st;
 	__u32 id;
 
-	fprintf(f, "# HELP tailplane_packets_total Packets per datapath counter.\n"
-		   "# TYPE tailplane_packets_total counter\n");
-	for (id = 0; id < TP_STAT_DROP_BASE; id++)
-		if (strcmp(tp_stat_name(id), "unknown") && tpd_percpu_sum(m->stats, id, &st))
-			fprintf(f, "tailplane_packets_total{counter=\"%s\"} %llu\n",
-				tp_stat_name(id), (unsigned long long)st.packets);
-	fprintf(f, "# HELP tailplane_bytes_total Bytes per datapath counter.\n"
-		   "# TYPE tailplane_bytes_total counter\n");
-	for (id = 0; id < TP_STAT_DROP_BASE; id++)
-		if (strcmp(tp_stat_name(id), "unknown") && tpd_percpu_sum(m->stats, id, &st))
-			fprintf(f, "tailplane_bytes_total{counter=\"%s\"} %llu\n",
-				tp_stat_name(id), (unsigned long long)st.bytes);
+	tpd_metrics_counters(f, m, false);
+	tpd_metrics_counters(f, m, true);
 	fprintf(f, "# HELP tailplane_drops_total Packets dropped, per reason.\n"
 		   "# TYPE tailplane_drops_total counter\n");
 	for (id = 1; id < TP_DROP_REASON_MAX; id++)
