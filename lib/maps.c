@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -115,4 +117,53 @@ void tp_maps_close(struct tp_maps *m)
 			close(*tp_map_fd(m, i));
 		*tp_map_fd(m, i) = -1;
 	}
+}
+
+/**
+ * tp_map_collect() - read every entry of a map into an array of rows.
+ * @fd:       the map.
+ * @key_size: its key size; the key goes at the start of each row.
+ * @val_off:  where in a row the value goes.
+ * @val_size: its value size.
+ * @row_size: size of one row.
+ * @rows:     the rows (zeroed past key and value; free() them), or NULL.
+ * @n:        how many.
+ *
+ * Entries deleted while the map is read are skipped.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int tp_map_collect(int fd, size_t key_size, size_t val_off, size_t val_size,
+		   size_t row_size, void **rows, size_t *n)
+{
+	char key[64], next[64];
+	char *r = NULL, *row;
+	size_t cap = 0;
+	void *prev = NULL, *grown;
+
+	*rows = NULL;
+	*n = 0;
+	if (key_size > sizeof(key))
+		return -EINVAL;
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 256;
+			grown = realloc(r, cap * row_size);
+			if (!grown) {
+				free(r);
+				return -ENOMEM;
+			}
+			r = grown;
+		}
+		row = r + *n * row_size;
+		memset(row, 0, row_size);
+		if (bpf_map_lookup_elem(fd, key, row + val_off))
+			continue;
+		memcpy(row, key, key_size);
+		(*n)++;
+	}
+	*rows = r;
+	return 0;
 }

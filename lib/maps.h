@@ -6,6 +6,8 @@
 #ifndef TAILPLANE_LIB_MAPS_H
 #define TAILPLANE_LIB_MAPS_H
 
+#include <stddef.h>
+
 #include <linux/types.h>
 
 #include "tailplane/abi.h"
@@ -62,5 +64,12 @@ int tp_maps_from_object(struct tp_maps *m, const struct bpf_object *obj,
 int tp_maps_open_pinned(struct tp_maps *m, const char *pin_root,
 			__u32 maglev_size);
 void tp_maps_close(struct tp_maps *m);
+int tp_map_collect(int fd, size_t key_size, size_t val_off, size_t val_size,
+		   size_t row_size, void **rows, size_t *n);
+
+/* tp_map_collect() into an array of struct @type { key @kf; value @vf; } */
+#define TP_MAP_COLLECT(fd, type, kf, vf, rows, n)                              \
+	tp_map_collect(fd, sizeof(((type *)0)->kf), offsetof(type, vf),        \
+		       sizeof(((type *)0)->vf), sizeof(type), (void **)(rows), n)
 
 #endif /* TAILPLANE_LIB_MAPS_H */

@@ -27,36 +27,20 @@ struct tpd_ident_have {
 	bool wanted;
 };
 
+/* The identity entries @owner holds. */
 static int tpd_identity_entries(const struct tp_maps *m, __u8 owner,
 				struct tpd_ident_have **out, size_t *n)
 {
-	struct tp_identity_key k, next, *prev = NULL;
-	struct tp_identity_val v;
-	struct tpd_ident_have *have = NULL;
-	size_t cap = 0;
+	struct tpd_ident_have *have;
+	size_t i, all;
+	int err;
 
-	*n = 0;
-	while (!bpf_map_get_next_key(m->identity, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(m->identity, &k, &v) || v.owner != owner)
-			continue;
-		if (*n == cap) {
-			void *p;
-
-			cap = cap ? cap * 2 : 64;
-			p = realloc(have, cap * sizeof(*have));
-			if (!p) {
-				free(have);
-				return -ENOMEM;
-			}
-			have = p;
-		}
-		have[*n].key = k;
-		have[*n].val = v;
-		have[*n].wanted = false;
-		(*n)++;
-	}
+	err = TP_MAP_COLLECT(m->identity, struct tpd_ident_have, key, val, &have, &all);
+	if (err)
+		return err;
+	for (i = 0, *n = 0; i < all; i++)
+		if (have[i].val.owner == owner)
+			have[(*n)++] = have[i];
 	*out = have;
 	return 0;
 }

@@ -188,31 +188,11 @@ void tpctl_identities_render(struct tpctl_ctx *ctx, const struct tp_maps *m,
 static int id_collect(const struct tp_maps *m, struct tpctl_id_row **rows,
 		      size_t *n)
 {
-	struct tp_identity_key k, next, *prev = NULL;
-	struct tpctl_id_row *r = NULL, *p;
-	size_t cap = 0;
+	int err = TP_MAP_COLLECT(m->identity, struct tpctl_id_row, key, val, rows, n);
 
-	*n = 0;
-	while (!bpf_map_get_next_key(m->identity, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 256;
-			p = realloc(r, cap * sizeof(*r));
-			if (!p) {
-				free(r);
-				return -ENOMEM;
-			}
-			r = p;
-		}
-		if (bpf_map_lookup_elem(m->identity, &k, &r[*n].val))
-			continue;
-		r[(*n)++].key = k;
-	}
-	if (*n)
-		qsort(r, *n, sizeof(*r), id_row_cmp);
-	*rows = r;
-	return 0;
+	if (!err && *n)
+		qsort(*rows, *n, sizeof(**rows), id_row_cmp);
+	return err;
 }
 
 /** tpctl_identity_list() - every prefix with its identity. */

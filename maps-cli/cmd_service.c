@@ -454,53 +454,21 @@ void tpctl_services_render(struct tpctl_ctx *ctx,
 static int svc_collect(const struct tp_maps *m, struct tpctl_svc_row **rows,
 		       size_t *n)
 {
-	struct tp_svc_key k, next, *prev = NULL;
-	struct tpctl_svc_row *r = calloc(TP_MAX_SERVICES, sizeof(*r));
+	int err = TP_MAP_COLLECT(m->services, struct tpctl_svc_row, key, svc, rows, n);
 
-	*n = 0;
-	if (!r)
-		return -ENOMEM;
-	while (*n < TP_MAX_SERVICES &&
-	       !bpf_map_get_next_key(m->services, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(m->services, &k, &r[*n].svc))
-			continue;
-		r[(*n)++].key = k;
-	}
-	qsort(r, *n, sizeof(*r), svc_row_cmp);
-	*rows = r;
-	return 0;
+	if (!err && *n)
+		qsort(*rows, *n, sizeof(**rows), svc_row_cmp);
+	return err;
 }
 
 static int be_collect(const struct tp_maps *m, struct tpctl_be_row **rows,
 		      size_t *n)
 {
-	__u32 k, next, *prev = NULL;
-	struct tpctl_be_row *r = NULL, *p;
-	size_t cap = 0;
+	int err = TP_MAP_COLLECT(m->backends, struct tpctl_be_row, id, be, rows, n);
 
-	*n = 0;
-	while (!bpf_map_get_next_key(m->backends, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 256;
-			p = realloc(r, cap * sizeof(*r));
-			if (!p) {
-				free(r);
-				return -ENOMEM;
-			}
-			r = p;
-		}
-		if (bpf_map_lookup_elem(m->backends, &k, &r[*n].be))
-			continue;
-		r[(*n)++].id = k;
-	}
-	if (*n)
-		qsort(r, *n, sizeof(*r), be_row_cmp);
-	*rows = r;
-	return 0;
+	if (!err && *n)
+		qsort(*rows, *n, sizeof(**rows), be_row_cmp);
+	return err;
 }
 
 /** tpctl_service_list() - every service with its backends. */
