@@ -21,6 +21,12 @@ DEB_PKGS := clang llvm bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g
 	    iproute2 wireguard-tools wireguard-go iperf3 nftables iptables \
 	    curl iputils-ping
 
+# Debian packages `make vmtest` needs on top: a 6.1 kernel with its modules
+# (wireguard.ko), qemu, and a static busybox for the initramfs.
+VM_DEB_PKGS := linux-image-amd64 qemu-system-x86 busybox-static kmod xz-utils
+# kernels `make vmtest` boots: version prefixes (newest /boot/vmlinuz-P.*) or paths
+VM_KERNELS ?= 6.1
+
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_HDRS   := $(wildcard bpf/lib/*.h) $(wildcard include/tailplane/*.h)
 LIB_SRCS   := $(wildcard lib/*.c)
@@ -38,7 +44,7 @@ TPCTL_OBJS := $(patsubst maps-cli/%.c,$(OUT)/maps-cli/%.o,$(wildcard maps-cli/*.
 TPCTL_CORE := $(filter-out $(OUT)/maps-cli/main.o,$(TPCTL_OBJS))
 PREFIX	?= /usr/local
 
-.PHONY: all deps test demo clean help install
+.PHONY: all deps test vmdeps vmtest demo clean help install
 .DELETE_ON_ERROR:
 
 TOOLS := $(patsubst tests/tools/%.c,$(OUT)/tools/%,$(wildcard tests/tools/*.c))
@@ -50,6 +56,8 @@ help:
 	@echo "make deps     install build and test dependencies (apt-get, idempotent)"
 	@echo "make          build the BPF object, skeleton, library and tests into $(OUT)/"
 	@echo "make test     deps + build + every test; ends with 'N passed, N failed'"
+	@echo "make vmtest   the packet, loader and kernel WireGuard suites in a qemu VM per kernel"
+	@echo "              in VM_KERNELS ($(VM_KERNELS)); ends with 'N passed, N failed, N skipped'"
 	@echo "make demo     the sandbox demo (with the loader)"
 	@echo "make install  install tpctl, tailplaned, man pages, completion, systemd unit (PREFIX, DESTDIR)"
 	@echo "make clean    remove $(OUT)/"
@@ -125,6 +133,13 @@ $(OUT)/tools/%: tests/tools/%.c | $(OUT)/tools
 test: deps
 	@$(MAKE) --no-print-directory all
 	@tests/run.sh $(OUT)/tests
+
+vmdeps: deps
+	@scripts/deps.sh $(VM_DEB_PKGS)
+
+vmtest: vmdeps
+	@$(MAKE) --no-print-directory all
+	@OUT=$(OUT) VM_KERNELS='$(VM_KERNELS)' vmtests/vmtest.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -351,6 +351,10 @@ static int tpd_attach_clsact(int prog_fd, int ifindex, enum bpf_tc_attach_point 
 		    .flags = BPF_TC_F_REPLACE);
 	int err;
 
+	/* the clsact qdisc is usually there from an earlier start */
+	if (!bpf_tc_attach(&hook, &opts))
+		return 0;
+	opts.prog_id = 0;
 	err = bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST)
 		return err;

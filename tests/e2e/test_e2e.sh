@@ -43,6 +43,20 @@ tpd_stop() { # tpd_stop [SIGNAL]
 
 client() { ns "$P-client" "$@"; }
 
+# The program on a node interface's TC ingress: a pinned tcx link (kernels
+# with tcx) or tailplaned's clsact filter (older kernels); empty if none.
+ingress_prog_id() {
+	if [ -e "$PIN_ROOT/links/$1-ingress" ]; then
+		bpftool -j link show pinned "$PIN_ROOT/links/$1-ingress" |
+			grep -o '"prog_id":[0-9]*' | grep -o '[0-9]*$'
+	else
+		ns "$P-node" tc filter show dev "$1" ingress 2>/dev/null |
+			grep 'tp_from_tailnet' | grep -o ' id [0-9]*' | grep -o '[0-9]*$'
+	fi
+}
+
+attached() { [ -n "$(ingress_prog_id "$1")" ]; }
+
 # ---- tests -------------------------------------------------------------------
 
 test_tcp_through_clusterip_v4_v6() {
@@ -157,11 +171,17 @@ test_identities_from_kernel_wireguard() {
 test_restart_safety() {
 	local load_pid out ct_before ct_after prog_before prog_after
 	env_bg "$P-client" "$ENV_DIR/load.json" "$BUILD/tools/tp-load" --tcp 198.19.0.10:9000 \
-		--conns 50 --udp 198.19.0.10:53 --rate 100 --duration 14
+		--conns 50 --udp 198.19.0.10:53 --rate 100 --duration 600
 	load_pid=$ENV_LAST_PID
-	sleep 2
+	# all 50 connections up (slow machines and VMs take a while)
+	for _ in $(seq 100); do
+		[ "$(tpctl -j conntrack list service 198.19.0.10:9000/tcp | grep -o '"backend":"[^"]*"' | wc -l)" -ge 50 ] && break
+		sleep 0.1
+	done
+	sleep 1
+	tpctl conntrack list service 198.19.0.10:9000/tcp >"$ENV_DIR/ct-before.txt"
 	ct_before=$(tpctl -j conntrack list service 198.19.0.10:9000/tcp | grep -o '"backend":"[^"]*"' | sort | md5sum)
-	prog_before=$(bpftool -j link show pinned "$PIN_ROOT/links/$WG_NODE-ingress" | grep -o '"prog_id":[0-9]*')
+	prog_before=$(ingress_prog_id "$WG_NODE")
 
 	tpd_stop KILL
 	sleep 1
@@ -169,22 +189,35 @@ test_restart_safety() {
 	sleep 1
 	tpd_stop TERM
 	tpd_start "$BUILD/upgrade/tailplaned" || fail "upgrade start" || return 1
-	prog_after=$(bpftool -j link show pinned "$PIN_ROOT/links/$WG_NODE-ingress" | grep -o '"prog_id":[0-9]*')
-	[ "$prog_before" != "$prog_after" ] || fail "the upgrade did not replace the program" || return 1
+	prog_after=$(ingress_prog_id "$WG_NODE")
+	[ -n "$prog_after" ] && [ "$prog_before" != "$prog_after" ] ||
+		fail "the upgrade did not replace the program ($prog_before -> $prog_after)" || return 1
 	sleep 1
 	kill -HUP "$TPD_PID"
 	sleep 1
 	grep -q '"reloaded"' "$ENV_DIR/tailplaned.log" || fail "SIGHUP not handled" || return 1
 	tpd_stop TERM
 	tpd_start || fail "start after the upgrade" || return 1
+	tpctl conntrack list service 198.19.0.10:9000/tcp >"$ENV_DIR/ct-after.txt"
 	ct_after=$(tpctl -j conntrack list service 198.19.0.10:9000/tcp | grep -o '"backend":"[^"]*"' | sort | md5sum)
+	# the traffic ran through all of it; stop it and read its counters
+	kill -0 "$load_pid" 2>/dev/null || fail "the traffic stopped early" || return 1
+	kill -TERM "$load_pid"
 	wait "$load_pid" 2>/dev/null
 	out=$(cat "$ENV_DIR/load.json")
 	echo "   $out"
 	echo "$out" | grep -q '"tcp_conns":50,' || fail "not 50 connections" || return 1
 	echo "$out" | grep -q '"tcp_errors":0,' || fail "TCP errors" || return 1
 	echo "$out" | grep -q '"udp_lost":0}' || fail "UDP loss" || return 1
-	[ "$ct_before" = "$ct_after" ] || fail "conntrack entries changed across restarts" || return 1
+	echo "$out" | grep -q '"tcp_roundtrips":0,' && { fail "no TCP traffic"; return 1; }
+	[ "$ct_before" = "$ct_after" ] || {
+		fail "conntrack entries changed across restarts"
+		awk '{print $3, $4, $5, $6}' "$ENV_DIR/ct-before.txt" | sort >"$ENV_DIR/ct-b"
+		awk '{print $3, $4, $5, $6}' "$ENV_DIR/ct-after.txt" | sort >"$ENV_DIR/ct-a"
+		diff "$ENV_DIR/ct-b" "$ENV_DIR/ct-a" | head -8
+		tpctl conntrack list 2>&1 | head -5
+		return 1
+	}
 }
 
 test_interface_appearing_later() {
@@ -194,16 +227,17 @@ test_interface_appearing_later() {
 	mv "$ENV_DIR/cfg2.json" "$ENV_DIR/cfg.json"
 	kill -HUP "$TPD_PID"
 	sleep 0.5
-	[ -e "$PIN_ROOT/links/$late-ingress" ] && { fail "attached before it exists"; return 1; }
+	attached "$late" && { fail "attached before it exists"; return 1; }
 	env_wg "$P-node" "$late"
 	for i in $(seq 40); do
-		[ -e "$PIN_ROOT/links/$late-ingress" ] && break
+		attached "$late" && break
 		sleep 0.05
 	done
-	[ -e "$PIN_ROOT/links/$late-ingress" ] || fail "not attached when it appeared" || return 1
+	attached "$late" || fail "not attached when it appeared" || return 1
 	ns "$P-node" ip link del "$late"
 	sleep 0.5
-	[ -e "$PIN_ROOT/links/$late-ingress" ] && { fail "not forgotten when it left"; return 1; }
+	attached "$late" && { fail "not forgotten when it left"; return 1; }
+	[ -e "$PIN_ROOT/links/$late-ingress" ] && { fail "its link pin was left"; return 1; }
 	return 0
 }
 

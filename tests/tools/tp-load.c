@@ -129,7 +129,9 @@ int main(int argc, char **argv)
 	while (!stop && now_s() - start < duration) {
 		double t = now_s();
 
-		if (has_udp && rate && t >= next_udp) {
+		/* exactly rate x duration datagrams, however slow the loop */
+		if (has_udp && rate && t >= next_udp &&
+		    udp_sent < (unsigned long)(rate * duration)) {
 			snprintf(buf, sizeof(buf), "u%lu", udp_sent);
 			if (send(udp_fd, buf, strlen(buf), 0) > 0)
 				udp_sent++;

@@ -1,0 +1,463 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * tp_wg_genl_dump() against kernel WireGuard: as root, in a fresh network
+ * namespace of this process, a wireguard link made with ip(8) and
+ * configured with wg(8) is read back through generic netlink and compared
+ * with what was configured and with `wg show IF allowed-ips`:
+ *
+ * - three peers, IPv4 and IPv6 allowed-ips, one without any; then a peer
+ *   removed and allowed-ips replaced;
+ * - a peer with 1024 allowed-ips and 60 small peers, so that the kernel
+ *   splits the dump over several netlink messages, one peer's allowed-ips
+ *   over more than one of them.
+ *
+ * Skipped, with the reason, without root, ip(8) or wg(8), or when this
+ * kernel has no WireGuard (`ip link add ... type wireguard` fails): so on a
+ * host without wireguard.ko it is skipped, and `make vmtest` runs it on a
+ * kernel that has it.  The teardown deletes the link and leaves the
+ * namespace, which then goes away; every child is waited for.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "peers.h"
+
+#define check(cond, fmt, ...)                         \
+	do {                                          \
+		if (!(cond))                          \
+			fail_msg(fmt, ##__VA_ARGS__); \
+	} while (0)
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define WG "/usr/bin/wg"
+#define IP "/usr/sbin/ip"
+
+#define MANY_V4	  768 /* allowed-ips of the big peer: 100.64.{0..2}.{0..255}/32 */
+#define MANY_V6	  256 /* and fd7a:115c:a1e0:1::{0..ff}/128 */
+#define SMALL_PEERS 60
+
+/**
+ * struct kwg - what a test made, for its teardown.
+ * @dir:     temporary directory (private key, command output).
+ * @ifname:  the link, wgtp<pid>.
+ * @orig_ns: this process's network namespace before the test, -1 if unset.
+ * @in_ns:   whether the process is in the test's own namespace.
+ * @link:    whether the link was made.
+ */
+struct kwg {
+	char dir[64];
+	char ifname[16];
+	int orig_ns;
+	bool in_ns;
+	bool link;
+};
+
+/*
+ * Run @argv with stdout (and stderr, when @err) into @out, NUL-terminated
+ * and truncated to @size.  Return: the exit status, -1 when killed.
+ */
+static int run(char *out, size_t size, bool err, const char *const argv[])
+{
+	int pfd[2], status = -1;
+	size_t len = 0;
+	ssize_t n;
+	char sink[512];
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC))
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (!pid) {
+		dup2(pfd[1], STDOUT_FILENO);
+		if (err)
+			dup2(pfd[1], STDERR_FILENO);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	for (;;) {
+		if (out && len + 1 < size)
+			n = read(pfd[0], out + len, size - len - 1);
+		else
+			n = read(pfd[0], sink, sizeof(sink));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (out && len + 1 < size)
+			len += (size_t)n;
+	}
+	if (out && size)
+		out[len] = '\0';
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int kwg_setup(void **state)
+{
+	struct kwg *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return -1;
+	k->orig_ns = -1;
+	snprintf(k->dir, sizeof(k->dir), "/tmp/tp-kwgtest-XXXXXX");
+	if (!mkdtemp(k->dir)) {
+		free(k);
+		return -1;
+	}
+	snprintf(k->ifname, sizeof(k->ifname), "wgtp%d", (int)getpid());
+	*state = k;
+	return 0;
+}
+
+static int kwg_teardown(void **state)
+{
+	struct kwg *k = *state;
+	const char *const del[] = { IP, "link", "del", k->ifname, NULL };
+	char path[128];
+	int ret = 0;
+
+	if (k->link && k->in_ns && run(NULL, 0, true, del))
+		ret = -1;
+	if (k->in_ns && setns(k->orig_ns, CLONE_NEWNET))
+		ret = -1; /* cannot leave: cmocka reports the teardown failed */
+	if (k->orig_ns >= 0)
+		close(k->orig_ns);
+	snprintf(path, sizeof(path), "%s/private.key", k->dir);
+	unlink(path);
+	rmdir(k->dir);
+	free(k);
+	return ret;
+}
+
+/*
+ * Enter a fresh network namespace and make the wireguard link there, or
+ * skip the test with the reason.
+ */
+static void kwg_start(struct kwg *k)
+{
+	const char *const add[] = { IP, "link", "add", k->ifname, "type",
+				    "wireguard", NULL };
+	char out[512];
+
+	if (geteuid() != 0 || access(WG, X_OK) || access(IP, X_OK)) {
+		print_message("skipped: needs root, " WG " and " IP "\n");
+		skip();
+	}
+	k->orig_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	assert_true(k->orig_ns >= 0);
+	check(!unshare(CLONE_NEWNET), "unshare: %s", strerror(errno));
+	k->in_ns = true;
+	if (run(out, sizeof(out), true, add)) {
+		out[strcspn(out, "\n")] = '\0';
+		print_message("skipped: no kernel WireGuard (ip link add %s type "
+			      "wireguard: %s)\n", k->ifname, out);
+		skip();
+	}
+	k->link = true;
+}
+
+/* A fresh key pair's public half, base64. */
+static void wg_pubkey(char out[TP_WG_KEY_B64_LEN + 1])
+{
+	char buf[128];
+	FILE *f = popen(WG " genkey | " WG " pubkey", "r");
+
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	assert_int_equal(pclose(f), 0);
+	buf[strcspn(buf, "\n")] = '\0';
+	assert_int_equal(strlen(buf), TP_WG_KEY_B64_LEN);
+	strcpy(out, buf);
+}
+
+/* A fresh private key in a 0600 file of the test's directory. */
+static void write_private_key(const struct kwg *k, char *path, size_t size)
+{
+	const char *const argv[] = { WG, "genkey", NULL };
+	char key[128];
+	int fd;
+
+	assert_int_equal(run(key, sizeof(key), false, argv), 0);
+	snprintf(path, size, "%s/private.key", k->dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, key, strlen(key)), (ssize_t)strlen(key));
+	close(fd);
+}
+
+/* Run wg(8) with @argv (WG first); fail with its output when it fails. */
+static void wg_set(const char *const argv[])
+{
+	char out[1024];
+
+	check(run(out, sizeof(out), true, argv) == 0, "wg set: %s", out);
+}
+
+static void add_expected(struct tp_peer_list *l, const char *key,
+			 const char *const *cidrs, size_t n)
+{
+	struct tp_peer *p = tp_peer_list_add(l, key);
+	struct tp_peer_prefix pp;
+	size_t i;
+
+	assert_non_null(p);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(tp_peer_prefix_parse(cidrs[i], false, &pp), 0);
+		assert_int_equal(tp_peer_add_prefix(p, &pp.addr, pp.plen), 0);
+	}
+}
+
+static void expect_same(const struct tp_peer_list *a, const struct tp_peer_list *b)
+{
+	size_t i, j;
+
+	assert_int_equal(a->n, b->n);
+	for (i = 0; i < a->n; i++) {
+		assert_string_equal(a->v[i].key, b->v[i].key);
+		check(a->v[i].n_prefixes == b->v[i].n_prefixes,
+		      "peer %s: %zu prefixes, expected %zu", a->v[i].key,
+		      a->v[i].n_prefixes, b->v[i].n_prefixes);
+		for (j = 0; j < a->v[i].n_prefixes; j++) {
+			assert_memory_equal(&a->v[i].prefixes[j].addr,
+					    &b->v[i].prefixes[j].addr, 16);
+			assert_int_equal(a->v[i].prefixes[j].plen,
+					 b->v[i].prefixes[j].plen);
+		}
+	}
+}
+
+/* Every peer and prefix `wg show IF allowed-ips` lists is in @l, and no more. */
+static void expect_wg_show(const struct kwg *k, const struct tp_peer_list *l)
+{
+	const char *const argv[] = { WG, "show", k->ifname, "allowed-ips", NULL };
+	const size_t size = 1 << 20;
+	char *out = malloc(size), *line, *save, *tok, *save2;
+	struct tp_peer_prefix pp;
+	size_t lines = 0, i, n;
+
+	assert_non_null(out);
+	assert_int_equal(run(out, size, false, argv), 0);
+	assert_true(strlen(out) + 1 < size);
+	for (line = strtok_r(out, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save), lines++) {
+		const struct tp_peer *p = NULL;
+
+		tok = strtok_r(line, "\t", &save2);
+		for (i = 0; tok && i < l->n; i++)
+			if (!strcmp(l->v[i].key, tok))
+				p = &l->v[i];
+		check(p, "wg show lists peer %s, the dump does not", tok);
+		n = 0;
+		while ((tok = strtok_r(NULL, " \t", &save2)) && strcmp(tok, "(none)")) {
+			assert_int_equal(tp_peer_prefix_parse(tok, false, &pp), 0);
+			for (i = 0; i < p->n_prefixes; i++)
+				if (!memcmp(&p->prefixes[i].addr, &pp.addr, 16) &&
+				    p->prefixes[i].plen == pp.plen)
+					break;
+			check(i < p->n_prefixes, "peer %s: %s missing", p->key, tok);
+			n++;
+		}
+		check(n == p->n_prefixes, "peer %s: wg show has %zu prefixes, dump %zu",
+		      p->key, n, p->n_prefixes);
+	}
+	assert_int_equal(lines, l->n);
+	free(out);
+}
+
+static void dump(const struct kwg *k, struct tp_peer_list *got)
+{
+	int ret = tp_wg_genl_dump(k->ifname, got);
+
+	check(ret == 0, "dump %s: %d (%s)", k->ifname, ret, tp_peer_last_error());
+}
+
+static void test_kernel_wg_peers(void **state)
+{
+	static const char *const c1[] = { "100.64.10.1/32", "fd7a:115c:a1e0:10::/64" };
+	static const char *const c2[] = { "100.64.11.0/24", "fd7a:115c:a1e0:11::5/128",
+					  "100.64.12.0/22" };
+	struct kwg *k = *state;
+	char k1[48], k2[48], k3[48], priv[160], a1[128], a2[160];
+	struct tp_peer_list got, want = {};
+	int ret;
+
+	kwg_start(k);
+
+	/* no peers yet: an empty list, not an error */
+	dump(k, &got);
+	assert_int_equal(got.n, 0);
+	tp_peer_list_free(&got);
+	/* lo is no WireGuard device; a missing link is -ENODEV */
+	ret = tp_wg_genl_dump("lo", &got);
+	check(ret == -EOPNOTSUPP, "lo: %d (%s)", ret, tp_peer_last_error());
+	ret = tp_wg_genl_dump("tpnone0", &got);
+	check(ret == -ENODEV, "tpnone0: %d (%s)", ret, tp_peer_last_error());
+
+	wg_pubkey(k1);
+	wg_pubkey(k2);
+	wg_pubkey(k3);
+	write_private_key(k, priv, sizeof(priv));
+	snprintf(a1, sizeof(a1), "%s,%s", c1[0], c1[1]);
+	snprintf(a2, sizeof(a2), "%s,%s,%s", c2[0], c2[1], c2[2]);
+	{
+		const char *const argv[] = {
+			WG, "set", k->ifname, "listen-port", "51820",
+			"private-key", priv,
+			"peer", k1, "allowed-ips", a1, "endpoint", "198.18.0.2:51820",
+			"peer", k2, "allowed-ips", a2,
+			"peer", k3, NULL };
+
+		wg_set(argv);
+	}
+	dump(k, &got);
+	add_expected(&want, k1, c1, ARRAY_SIZE(c1));
+	add_expected(&want, k2, c2, ARRAY_SIZE(c2));
+	add_expected(&want, k3, NULL, 0);
+	assert_int_equal(tp_peer_list_canonicalize(&want), 0);
+	expect_same(&got, &want);
+	expect_wg_show(k, &got);
+	tp_peer_list_free(&got);
+
+	/* a peer removed, allowed-ips replaced */
+	{
+		const char *const argv[] = {
+			WG, "set", k->ifname, "peer", k3, "remove",
+			"peer", k1, "allowed-ips", "100.64.10.0/24", NULL };
+
+		wg_set(argv);
+	}
+	dump(k, &got);
+	tp_peer_list_free(&want);
+	add_expected(&want, k1, (const char *const[]){ "100.64.10.0/24" }, 1);
+	add_expected(&want, k2, c2, ARRAY_SIZE(c2));
+	assert_int_equal(tp_peer_list_canonicalize(&want), 0);
+	expect_same(&got, &want);
+	expect_wg_show(k, &got);
+	tp_peer_list_free(&got);
+	tp_peer_list_free(&want);
+}
+
+/* Append @s and a comma to the list in @buf (of @size), or fail. */
+static void list_add(char *buf, size_t size, size_t *len, const char *s)
+{
+	int n = snprintf(buf + *len, size - *len, "%s%s", *len ? "," : "", s);
+
+	assert_true(n > 0 && (size_t)n < size - *len);
+	*len += (size_t)n;
+}
+
+static void test_kernel_wg_dump_split(void **state)
+{
+	struct kwg *k = *state;
+	const size_t size = (MANY_V4 + MANY_V6) * 48;
+	char big[48], small[SMALL_PEERS][48], cidr[64], priv[160];
+	char *list = malloc(size);
+	struct tp_peer_list got, want = {};
+	struct tp_peer_prefix pp;
+	struct tp_peer *p;
+	size_t len = 0, i;
+
+	assert_non_null(list);
+	kwg_start(k);
+	write_private_key(k, priv, sizeof(priv));
+	wg_pubkey(big);
+	p = tp_peer_list_add(&want, big);
+	assert_non_null(p);
+	for (i = 0; i < MANY_V4 + MANY_V6; i++) {
+		if (i < MANY_V4)
+			snprintf(cidr, sizeof(cidr), "100.64.%zu.%zu/32", i / 256,
+				 i % 256);
+		else
+			snprintf(cidr, sizeof(cidr), "fd7a:115c:a1e0:1::%zx/128",
+				 i - MANY_V4);
+		list_add(list, size, &len, cidr);
+		assert_int_equal(tp_peer_prefix_parse(cidr, false, &pp), 0);
+		assert_int_equal(tp_peer_add_prefix(p, &pp.addr, pp.plen), 0);
+	}
+	{
+		const char *const argv[] = {
+			WG, "set", k->ifname, "private-key", priv,
+			"peer", big, "allowed-ips", list, NULL };
+
+		wg_set(argv);
+	}
+
+	/* small peers, one v4 and one v6 prefix each, in batches of ten */
+	for (i = 0; i < SMALL_PEERS; i++) {
+		char c4[32], c6[48];
+		const char *const cidrs[] = { c4, c6 };
+
+		wg_pubkey(small[i]);
+		snprintf(c4, sizeof(c4), "100.65.%zu.0/24", i);
+		snprintf(c6, sizeof(c6), "fd7a:115c:a1e0:2:%zx::/80", i);
+		add_expected(&want, small[i], cidrs, ARRAY_SIZE(cidrs));
+		if (i % 10 == 9) {
+			const char *argv[4 + 10 * 4 + 1] = { WG, "set", k->ifname };
+			char a[10][96];
+			size_t j, n = 3;
+
+			for (j = 0; j < 10; j++) {
+				size_t pi = i - 9 + j;
+
+				snprintf(a[j], sizeof(a[j]),
+					 "100.65.%zu.0/24,fd7a:115c:a1e0:2:%zx::/80",
+					 pi, pi);
+				argv[n++] = "peer";
+				argv[n++] = small[pi];
+				argv[n++] = "allowed-ips";
+				argv[n++] = a[j];
+			}
+			argv[n] = NULL;
+			wg_set(argv);
+		}
+	}
+	assert_int_equal(tp_peer_list_canonicalize(&want), 0);
+
+	dump(k, &got);
+	assert_int_equal(got.n, SMALL_PEERS + 1);
+	expect_same(&got, &want);
+	expect_wg_show(k, &got);
+	tp_peer_list_free(&got);
+
+	/* the same dump twice gives the same list */
+	dump(k, &got);
+	expect_same(&got, &want);
+	tp_peer_list_free(&got);
+	tp_peer_list_free(&want);
+	free(list);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_kernel_wg_peers, kwg_setup,
+						kwg_teardown),
+		cmocka_unit_test_setup_teardown(test_kernel_wg_dump_split,
+						kwg_setup, kwg_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
