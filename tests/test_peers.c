@@ -29,14 +29,8 @@
 
 #include "fixture.h"
 #include "peers.h"
+#include "peertest.h"
 
-#define check(cond, fmt, ...)                         \
-	do {                                          \
-		if (!(cond))                          \
-			fail_msg(fmt, ##__VA_ARGS__); \
-	} while (0)
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- keys: three real ones (wg genkey | wg pubkey), hex and base64 ------ */
 
@@ -117,32 +111,6 @@ static void expect_error(int got, int want, const char *needle)
 	      "error \"%s\" does not mention \"%s\"", tp_peer_last_error(),
 	      needle);
 }
-
-/* Two lists are the same peers, field by field. */
-static void expect_same_lists(const struct tp_peer_list *a,
-			      const struct tp_peer_list *b)
-{
-	size_t i, j;
-
-	assert_int_equal(a->n, b->n);
-	for (i = 0; i < a->n; i++) {
-		const struct tp_peer *x = &a->v[i], *y = &b->v[i];
-
-		assert_string_equal(x->key, y->key);
-		assert_string_equal(x->name, y->name);
-		assert_string_equal(x->user, y->user);
-		assert_int_equal(x->n_tags, y->n_tags);
-		for (j = 0; j < x->n_tags; j++)
-			assert_string_equal(x->tags[j], y->tags[j]);
-		assert_int_equal(x->n_prefixes, y->n_prefixes);
-		for (j = 0; j < x->n_prefixes; j++) {
-			assert_memory_equal(&x->prefixes[j].addr,
-					    &y->prefixes[j].addr, 16);
-			assert_int_equal(x->prefixes[j].plen, y->prefixes[j].plen);
-		}
-	}
-}
-
 static struct tp_peer *add_peer(struct tp_peer_list *l, const char *key,
 				const char *user)
 {
@@ -723,7 +691,7 @@ static void test_genl_equals_uapi(void **state)
 		assert_true(tp_wg_genl_parse_buf(msgs[i].buf, msgs[i].len, &g) >= 0);
 	assert_int_equal(tp_peer_list_canonicalize(&g), 0);
 	assert_int_equal(tp_wg_uapi_parse(uapi_reply, strlen(uapi_reply), &u), 0);
-	expect_same_lists(&g, &u);
+	peer_expect_same(&g, &u);
 	tp_peer_list_free(&g);
 	tp_peer_list_free(&u);
 	free(msgs);

@@ -45,14 +45,8 @@
 
 #include "fixture.h"
 #include "peers.h"
+#include "peertest.h"
 
-#define check(cond, fmt, ...)                         \
-	do {                                          \
-		if (!(cond))                          \
-			fail_msg(fmt, ##__VA_ARGS__); \
-	} while (0)
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static double now_s(void)
 {
@@ -744,37 +738,6 @@ static void expect_wg_show(const struct wgt *w, const struct tp_peer_list *l)
 	assert_int_equal(lines, l->n);
 }
 
-static void add_expected(struct tp_peer_list *l, const char *key,
-			 const char *const *cidrs, size_t n)
-{
-	struct tp_peer *p = tp_peer_list_add(l, key);
-	struct tp_peer_prefix pp;
-	size_t i;
-
-	assert_non_null(p);
-	for (i = 0; i < n; i++) {
-		assert_int_equal(tp_peer_prefix_parse(cidrs[i], false, &pp), 0);
-		assert_int_equal(tp_peer_add_prefix(p, &pp.addr, pp.plen), 0);
-	}
-}
-
-static void expect_same(const struct tp_peer_list *a, const struct tp_peer_list *b)
-{
-	size_t i, j;
-
-	assert_int_equal(a->n, b->n);
-	for (i = 0; i < a->n; i++) {
-		assert_string_equal(a->v[i].key, b->v[i].key);
-		assert_int_equal(a->v[i].n_prefixes, b->v[i].n_prefixes);
-		for (j = 0; j < a->v[i].n_prefixes; j++) {
-			assert_memory_equal(&a->v[i].prefixes[j].addr,
-					    &b->v[i].prefixes[j].addr, 16);
-			assert_int_equal(a->v[i].prefixes[j].plen,
-					 b->v[i].prefixes[j].plen);
-		}
-	}
-}
-
 static void test_wireguard_go(void **state)
 {
 	static const char *const c1[] = { "100.64.10.1/32", "fd7a:115c:a1e0:10::/64" };
@@ -810,11 +773,11 @@ static void test_wireguard_go(void **state)
 
 	ret = tp_wg_uapi_dump(w->ifname, NULL, &got);
 	check(ret == 0, "dump: %d (%s)", ret, tp_peer_last_error());
-	add_expected(&want, k1, c1, ARRAY_SIZE(c1));
-	add_expected(&want, k2, c2, ARRAY_SIZE(c2));
-	add_expected(&want, k3, NULL, 0);
+	peer_add_expected(&want, k1, c1, ARRAY_SIZE(c1));
+	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
+	peer_add_expected(&want, k3, NULL, 0);
 	assert_int_equal(tp_peer_list_canonicalize(&want), 0);
-	expect_same(&got, &want);
+	peer_expect_same(&got, &want);
 	expect_wg_show(w, &got);
 	tp_peer_list_free(&got);
 
@@ -829,10 +792,10 @@ static void test_wireguard_go(void **state)
 	ret = tp_wg_uapi_dump(w->ifname, WG_RUNDIR, &got);
 	check(ret == 0, "dump: %d (%s)", ret, tp_peer_last_error());
 	tp_peer_list_free(&want);
-	add_expected(&want, k1, (const char *const[]){ "100.64.10.0/24" }, 1);
-	add_expected(&want, k2, c2, ARRAY_SIZE(c2));
+	peer_add_expected(&want, k1, (const char *const[]){ "100.64.10.0/24" }, 1);
+	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
 	assert_int_equal(tp_peer_list_canonicalize(&want), 0);
-	expect_same(&got, &want);
+	peer_expect_same(&got, &want);
 	expect_wg_show(w, &got);
 	tp_peer_list_free(&got);
 	tp_peer_list_free(&want);

@@ -40,6 +40,7 @@
 #include <bpf/bpf.h>
 #include <linux/pkt_cls.h>
 
+#include "addr.h"
 #include "harness.h"
 #include "identity.h"
 #include "pktgen.h"
@@ -123,20 +124,6 @@ static struct fz_space fz_spaces[SP_MAX] = {
 	[SP_OTHER6] = { "2001:db8::/32", 0 },
 };
 
-static bool addr_in(const struct tp_addr *a, const struct tp_addr *pfx,
-		    unsigned int plen)
-{
-	unsigned int bit;
-
-	for (bit = 0; bit < plen; bit++) {
-		__u8 m = 0x80u >> (bit % 8);
-
-		if ((a->b[bit / 8] & m) != (pfx->b[bit / 8] & m))
-			return false;
-	}
-	return true;
-}
-
 /* @a with every bit from @plen on random */
 static void addr_randomize(struct tp_addr *a, unsigned int plen)
 {
@@ -160,7 +147,8 @@ static __u16 out_zone_of(const struct tp_addr *a)
 {
 	const struct fz_space *z4 = &fz_spaces[SP_Z2_4], *z6 = &fz_spaces[SP_Z2_6];
 
-	if (addr_in(a, &z4->base, z4->plen) || addr_in(a, &z6->base, z6->plen))
+	if (tp_prefix_contains(&z4->base, z4->plen, a) ||
+	    tp_prefix_contains(&z6->base, z6->plen, a))
 		return TH_ZONE2;
 	return 0;
 }
@@ -783,7 +771,7 @@ static int space_of(const struct tp_addr *a)
 	size_t i;
 
 	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
-		if (addr_in(a, &fz_spaces[order[i]].base, fz_spaces[order[i]].plen))
+		if (tp_prefix_contains(&fz_spaces[order[i]].base, fz_spaces[order[i]].plen, a))
 			return order[i];
 	return -1;
 }
@@ -1026,7 +1014,7 @@ static void ident_print_map(struct fz *z, const struct tp_addr *a)
 	while (!bpf_map_get_next_key(z->h.maps.identity, prev, &next)) {
 		k = next;
 		prev = &k;
-		if (k.prefixlen < 32 || !addr_in(a, &k.addr, k.prefixlen - 32) ||
+		if (k.prefixlen < 32 || !tp_prefix_contains(&k.addr, k.prefixlen - 32, a) ||
 		    bpf_map_lookup_elem(z->h.maps.identity, &k, &v))
 			continue;
 		fprintf(stderr, "    map entry zone %u %s/%u -> %u\n", k.zone,
@@ -1056,7 +1044,7 @@ static void ident_print(struct fz *z, const char *what, __u16 zone,
 	for (i = 0; i < z->ref.n_idents; i++) {
 		const struct pref_ident *e = &z->ref.idents[i];
 
-		if (!addr_in(a, &e->prefix, e->plen))
+		if (!tp_prefix_contains(&e->prefix, e->plen, a))
 			continue;
 		fprintf(stderr, "    reference prefix zone %u %s/%u -> %u\n", e->zone,
 			pkt_addr_str(&e->prefix, buf, sizeof(buf)), e->plen, e->id);

@@ -35,14 +35,8 @@
 #include <cmocka.h>
 
 #include "peers.h"
+#include "peertest.h"
 
-#define check(cond, fmt, ...)                         \
-	do {                                          \
-		if (!(cond))                          \
-			fail_msg(fmt, ##__VA_ARGS__); \
-	} while (0)
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #define WG "/usr/bin/wg"
 #define IP "/usr/sbin/ip"
@@ -216,39 +210,6 @@ static void wg_set(const char *const argv[])
 	check(run(out, sizeof(out), true, argv) == 0, "wg set: %s", out);
 }
 
-static void add_expected(struct tp_peer_list *l, const char *key,
-			 const char *const *cidrs, size_t n)
-{
-	struct tp_peer *p = tp_peer_list_add(l, key);
-	struct tp_peer_prefix pp;
-	size_t i;
-
-	assert_non_null(p);
-	for (i = 0; i < n; i++) {
-		assert_int_equal(tp_peer_prefix_parse(cidrs[i], false, &pp), 0);
-		assert_int_equal(tp_peer_add_prefix(p, &pp.addr, pp.plen), 0);
-	}
-}
-
-static void expect_same(const struct tp_peer_list *a, const struct tp_peer_list *b)
-{
-	size_t i, j;
-
-	assert_int_equal(a->n, b->n);
-	for (i = 0; i < a->n; i++) {
-		assert_string_equal(a->v[i].key, b->v[i].key);
-		check(a->v[i].n_prefixes == b->v[i].n_prefixes,
-		      "peer %s: %zu prefixes, expected %zu", a->v[i].key,
-		      a->v[i].n_prefixes, b->v[i].n_prefixes);
-		for (j = 0; j < a->v[i].n_prefixes; j++) {
-			assert_memory_equal(&a->v[i].prefixes[j].addr,
-					    &b->v[i].prefixes[j].addr, 16);
-			assert_int_equal(a->v[i].prefixes[j].plen,
-					 b->v[i].prefixes[j].plen);
-		}
-	}
-}
-
 /* Every peer and prefix `wg show IF allowed-ips` lists is in @l, and no more. */
 static void expect_wg_show(const struct kwg *k, const struct tp_peer_list *l)
 {
@@ -333,11 +294,11 @@ static void test_kernel_wg_peers(void **state)
 		wg_set(argv);
 	}
 	dump(k, &got);
-	add_expected(&want, k1, c1, ARRAY_SIZE(c1));
-	add_expected(&want, k2, c2, ARRAY_SIZE(c2));
-	add_expected(&want, k3, NULL, 0);
+	peer_add_expected(&want, k1, c1, ARRAY_SIZE(c1));
+	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
+	peer_add_expected(&want, k3, NULL, 0);
 	assert_int_equal(tp_peer_list_canonicalize(&want), 0);
-	expect_same(&got, &want);
+	peer_expect_same(&got, &want);
 	expect_wg_show(k, &got);
 	tp_peer_list_free(&got);
 
@@ -351,10 +312,10 @@ static void test_kernel_wg_peers(void **state)
 	}
 	dump(k, &got);
 	tp_peer_list_free(&want);
-	add_expected(&want, k1, (const char *const[]){ "100.64.10.0/24" }, 1);
-	add_expected(&want, k2, c2, ARRAY_SIZE(c2));
+	peer_add_expected(&want, k1, (const char *const[]){ "100.64.10.0/24" }, 1);
+	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
 	assert_int_equal(tp_peer_list_canonicalize(&want), 0);
-	expect_same(&got, &want);
+	peer_expect_same(&got, &want);
 	expect_wg_show(k, &got);
 	tp_peer_list_free(&got);
 	tp_peer_list_free(&want);
@@ -413,7 +374,7 @@ static void test_kernel_wg_dump_split(void **state)
 		wg_pubkey(small[i]);
 		snprintf(c4, sizeof(c4), "100.65.%zu.0/24", i);
 		snprintf(c6, sizeof(c6), "fd7a:115c:a1e0:2:%zx::/80", i);
-		add_expected(&want, small[i], cidrs, ARRAY_SIZE(cidrs));
+		peer_add_expected(&want, small[i], cidrs, ARRAY_SIZE(cidrs));
 		if (i % 10 == 9) {
 			const char *argv[4 + 10 * 4 + 1] = { WG, "set", k->ifname };
 			char a[10][96];
@@ -438,13 +399,13 @@ static void test_kernel_wg_dump_split(void **state)
 
 	dump(k, &got);
 	assert_int_equal(got.n, SMALL_PEERS + 1);
-	expect_same(&got, &want);
+	peer_expect_same(&got, &want);
 	expect_wg_show(k, &got);
 	tp_peer_list_free(&got);
 
 	/* the same dump twice gives the same list */
 	dump(k, &got);
-	expect_same(&got, &want);
+	peer_expect_same(&got, &want);
 	tp_peer_list_free(&got);
 	tp_peer_list_free(&want);
 	free(list);

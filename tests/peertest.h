@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Helpers shared by the peer-source tests (test_peers*, test_wg_genl_live). */
+#ifndef TAILPLANE_TESTS_PEERTEST_H
+#define TAILPLANE_TESTS_PEERTEST_H
+
+#include <stddef.h>
+
+#include "peers.h"
+
+#define check(cond, fmt, ...)                         \
+	do {                                          \
+		if (!(cond))                          \
+			fail_msg(fmt, ##__VA_ARGS__); \
+	} while (0)
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
+void peer_add_expected(struct tp_peer_list *l, const char *key,
+		       const char *const *cidrs, size_t n);
+void peer_expect_same(const struct tp_peer_list *a, const struct tp_peer_list *b);
+
+#endif /* TAILPLANE_TESTS_PEERTEST_H */
