@@ -10,7 +10,9 @@
 
 #include <bpf/bpf.h>
 
+#include "identity.h"
 #include "pkttest.h"
+#include "policy.h"
 #include "service.h"
 
 const char *BE4[10] = { "198.18.1.1", "198.18.1.2", "198.18.1.3",
@@ -276,3 +278,64 @@ void check_ct_dnat(struct th *h, const struct tp_ct_key *orig,
 	assert_memory_equal(&r.peer, orig, sizeof(*orig));
 }
 
+/* ---- policy state and flows -------------------------------------------- */
+
+/* Identity @id for @cidr in @zone (owner tpctl). */
+void ident(struct th *h, __u16 zone, const char *cidr, __u32 id)
+{
+	struct tp_addr a;
+	unsigned int plen;
+
+	assert_int_equal(pkt_prefix_parse(cidr, &a, &plen), 0);
+	assert_int_equal(tp_identity_set(&h->maps, zone, &a, plen, id,
+					 TP_OWNER_TPCTL), 0);
+}
+
+/* A rule; returns its id. */
+__u32 rule(struct th *h, __u32 src, __u32 dst, __u16 zone, __u8 proto,
+	   __u16 lo, __u16 hi, __u8 verdict)
+{
+	struct tp_rule r = { .src_id = src, .dst_id = dst, .zone = zone,
+			     .proto = proto, .port_lo = lo, .port_hi = hi,
+			     .verdict = verdict, .owner = TP_OWNER_TPCTL };
+	__u32 id = 0;
+
+	assert_int_equal(tp_policy_rule_add(&h->maps, &r, &id), 0);
+	assert_int_not_equal(id, 0);
+	return id;
+}
+
+void deflt(struct th *h, __u16 zone, __u8 verdict)
+{
+	assert_int_equal(tp_policy_default_set(&h->maps, zone, verdict), 0);
+}
+
+/* A flow packet from the tailnet; returns the verdict. */
+int send_in(struct th *h, const char *src, __u16 sport, const char *dst,
+	    __u16 dport, __u8 proto, __u8 flags)
+{
+	struct pkt in, out;
+	int verdict;
+
+	build(FLOWP(src, sport, dst, dport, proto, flags), &in);
+	run(h, TH_FROM_TAILNET, &in, &out, &verdict);
+	return verdict;
+}
+
+/* A flow packet to the tailnet, sent by this host; returns the verdict. */
+int send_out(struct th *h, const char *src, __u16 sport, const char *dst,
+	     __u16 dport, __u8 proto, __u8 flags)
+{
+	struct pkt in, out;
+	int verdict;
+
+	build(FLOWP(src, sport, dst, dport, proto, flags), &in);
+	run(h, TH_TO_TAILNET, &in, &out, &verdict);
+	return verdict;
+}
+
+/* Drops counted for @reason. */
+__u64 drops(struct th *h, int reason)
+{
+	return th_stat(h, TP_STAT_DROP(reason));
+}

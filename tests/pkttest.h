@@ -78,4 +78,14 @@ int backend_of(struct th *h, const struct pkt_spec *sp, const char **be,
 void check_ct_dnat(struct th *h, const struct tp_ct_key *orig, const char *be,
 		   __u16 be_port, __u8 state);
 
+void ident(struct th *h, __u16 zone, const char *cidr, __u32 id);
+__u32 rule(struct th *h, __u32 src, __u32 dst, __u16 zone, __u8 proto,
+	   __u16 lo, __u16 hi, __u8 verdict);
+void deflt(struct th *h, __u16 zone, __u8 verdict);
+int send_in(struct th *h, const char *src, __u16 sport, const char *dst,
+	    __u16 dport, __u8 proto, __u8 flags);
+int send_out(struct th *h, const char *src, __u16 sport, const char *dst,
+	     __u16 dport, __u8 proto, __u8 flags);
+__u64 drops(struct th *h, int reason);
+
 #endif /* TAILPLANE_TESTS_PKTTEST_H */
