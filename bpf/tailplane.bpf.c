@@ -11,9 +11,12 @@
  *     isolation, or [new flow: identities, policy, ...] -> counters
  *
  * Established flows take one conntrack lookup (two for replies) and a
- * rewrite; policy and service lookups happen once per flow.  ICMP errors
- * belonging to a flow are translated in both directions, inner packet
- * included, and pass as related traffic.
+ * rewrite; policy and service lookups happen once per flow, and again
+ * when the policy revision moved.  ICMP errors belonging to a flow are
+ * translated in both directions, inner packet included, and pass as
+ * related traffic when they come from the flow's path and go to the
+ * endpoint that sent the quoted packet.  Every drop is counted; drops that
+ * are no policy decision are also reported (rate-limited) as drop events.
  */
 #include "lib/common.h"
 #include "lib/maps.h"
@@ -56,7 +59,7 @@ static __always_inline int tp_parse_skb(struct __sk_buff *skb, struct tp_pkt *p)
  * tp_event_flow() - report a decision about a flow.
  * @skb:      the packet.
  * @hook:     enum tp_hook.
- * @p:        its parse (the tuple before translation).
+ * @tuple:    the flow's original tuple (before translation).
  * @q:        the policy query.
  * @d:        the decision.
  * @svc_id:   service, 0 if none.
@@ -64,7 +67,7 @@ static __always_inline int tp_parse_skb(struct __sk_buff *skb, struct tp_pkt *p)
  * @nat_port: destination port after translation.
  */
 static __always_inline void tp_event_flow(struct __sk_buff *skb, int hook,
-					  const struct tp_pkt *p,
+					  const struct tp_ct_key *tuple,
 					  const struct tp_policy_query *q,
 					  const struct tp_decision *d, __u32 svc_id,
 					  const struct tp_addr *nat_addr, __be16 nat_port)
@@ -90,10 +93,42 @@ static __always_inline void tp_event_flow(struct __sk_buff *skb, int hook,
 	ev->dst_id = q->dst_id;
 	ev->rule_id = d->rule_id;
 	ev->svc_id = svc_id;
-	ev->tuple = p->tuple;
+	ev->tuple = *tuple;
 	ev->nat_addr = *nat_addr;
 	ev->nat_port = nat_port;
 	tp_event_emit(ev);
+}
+
+/**
+ * tp_drop_report() - drop a packet for a reason that is no policy
+ * decision, count it and report it as a drop event (rate-limited).
+ * @skb:    the packet.
+ * @hook:   enum tp_hook.
+ * @p:      its parse, as far as it got.
+ * @reason: enum tp_drop_reason.
+ */
+static __always_inline int tp_drop_report(struct __sk_buff *skb, int hook,
+					  const struct tp_pkt *p, int reason)
+{
+	struct tp_scratch *scr = tp_scratch_get();
+	struct tp_event *ev;
+
+	if (scr && (event_mask & TP_EVENT_F_DROP)) {
+		ev = &scr->ev;
+		__builtin_memset(ev, 0, sizeof(*ev));
+		ev->ts_ns = tp_now();
+		ev->type = TP_EVENT_DROP;
+		ev->reason = reason > 0 && reason < TP_DROP_REASON_MAX ? reason :
+									    TP_DROP_INTERNAL;
+		ev->hook = hook;
+		ev->zone = p->tuple.zone;
+		ev->ifindex = skb->ifindex;
+		ev->tuple = p->tuple;
+		ev->nat_addr = p->tuple.daddr;
+		ev->nat_port = p->tuple.dport;
+		tp_event_emit(ev);
+	}
+	return tp_drop(skb, reason);
 }
 
 /*
@@ -118,21 +153,46 @@ static __always_inline void tp_query_ingress(struct __sk_buff *skb,
 }
 
 /*
- * The policy query of a packet leaving to the tailnet: source on the
- * cluster side (this host when it originated here), destination in the
- * interface's zone.
+ * Where a packet leaving to the tailnet came from: this host
+ * (TP_CT_F_LOCAL), an uplink (TP_CT_F_UPLINK), or another interface of the
+ * node (a pod's, 0).  Kept in the flow, so a re-check asks the same.
  */
+static __always_inline __u8 tp_egress_origin(struct __sk_buff *skb)
+{
+	__u32 in = skb->ingress_ifindex;
+	const struct tp_iface *ifc;
+
+	if (!in)
+		return TP_CT_F_LOCAL;
+	ifc = bpf_map_lookup_elem(&tp_ifaces, &in);
+	return ifc && (ifc->flags & TP_IFACE_F_UPLINK) ? TP_CT_F_UPLINK : 0;
+}
+
+/*
+ * The policy query of a flow leaving to the tailnet (tuple @t): source on
+ * the cluster side by address, but never from an uplink, whose sources
+ * are anyone's to forge (world); this host when it originated here;
+ * destination in the interface's zone.
+ */
+static __always_inline void tp_query_egress_of(const struct tp_ct_key *t, __u8 origin,
+					       struct tp_policy_query *q)
+{
+	q->zone = t->zone;
+	q->out_zone = t->zone;
+	q->src_id = origin & TP_CT_F_UPLINK ?
+			    TP_ID_WORLD :
+			    tp_identity_of(0, &t->saddr,
+					   origin & TP_CT_F_LOCAL ? TP_ID_HOST : TP_ID_WORLD);
+	q->dst_id = tp_identity_of(q->zone, &t->daddr, TP_ID_TAILNET);
+	q->proto = t->proto;
+	q->dport = t->dport;
+}
+
 static __always_inline void tp_query_egress(struct __sk_buff *skb,
 					    const struct tp_pkt *p,
 					    struct tp_policy_query *q)
 {
-	q->zone = p->tuple.zone;
-	q->out_zone = p->tuple.zone;
-	q->src_id = tp_identity_of(0, &p->tuple.saddr,
-				   skb->ingress_ifindex ? TP_ID_WORLD : TP_ID_HOST);
-	q->dst_id = tp_identity_of(q->zone, &p->tuple.daddr, TP_ID_TAILNET);
-	q->proto = p->tuple.proto;
-	q->dport = p->tuple.dport;
+	tp_query_egress_of(&p->tuple, tp_egress_origin(skb), q);
 }
 
 /*
@@ -153,7 +213,8 @@ static __always_inline int tp_stateless(struct __sk_buff *skb, int hook,
 	tp_policy_decide(&q, &d);
 	tp_policy_count(&d, skb->len);
 	if (d.verdict == TP_VERDICT_DENY) {
-		tp_event_flow(skb, hook, p, &q, &d, 0, &p->tuple.daddr, p->tuple.dport);
+		tp_event_flow(skb, hook, &p->tuple, &q, &d, 0, &p->tuple.daddr,
+			      p->tuple.dport);
 		return tp_drop(skb, d.reason);
 	}
 	tp_stat_add(stat, skb->len);
@@ -167,12 +228,16 @@ static __always_inline int tp_flow_deny_reason(const struct tp_ct_entry *e, __u1
 }
 
 /*
- * Decide a flow again when the policy revision moved since it was decided
- * (packets in the original direction only; replies follow the flow).
+ * Decide a flow again when the policy revision moved since it was decided,
+ * on a packet in either direction (or an ICMP error about it): the query
+ * is rebuilt from the flow's original tuple @orig and what the flow
+ * recorded, so a reply asks exactly what the first packet asked.
  * Returns the flow's verdict.
  */
 static __always_inline __u8 tp_recheck(struct __sk_buff *skb, int hook,
-				       const struct tp_pkt *p, struct tp_ct_entry *e)
+				       const struct tp_pkt *p,
+				       const struct tp_ct_key *orig,
+				       struct tp_ct_entry *e)
 {
 	__u32 rev = tp_policy_rev();
 	struct tp_policy_query q = {};
@@ -182,24 +247,24 @@ static __always_inline __u8 tp_recheck(struct __sk_buff *skb, int hook,
 	if (e->policy_rev == rev)
 		return e->verdict;
 	if (e->flags & TP_CT_F_EGRESS) {
-		tp_query_egress(skb, p, &q);
+		tp_query_egress_of(orig, e->flags, &q);
 	} else {
-		q.zone = p->tuple.zone;
+		q.zone = orig->zone;
 		q.out_zone = e->out_zone;
-		q.src_id = tp_identity_of(q.zone, &p->tuple.saddr, TP_ID_TAILNET);
+		q.src_id = tp_identity_of(q.zone, &orig->saddr, TP_ID_TAILNET);
 		q.dst_id = tp_identity_of(q.out_zone,
-					  dnat ? &e->nat_addr : &p->tuple.daddr,
+					  dnat ? &e->nat_addr : &orig->daddr,
 					  q.out_zone ? TP_ID_TAILNET : TP_ID_WORLD);
-		q.proto = p->tuple.proto;
-		q.dport = dnat ? e->nat_port : p->tuple.dport;
+		q.proto = orig->proto;
+		q.dport = dnat ? e->nat_port : orig->dport;
 	}
 	tp_policy_decide(&q, &d);
 	tp_policy_count(&d, skb->len);
 	tp_stat_add(TP_STAT_POLICY_RECHECK, skb->len);
 	if (d.verdict != e->verdict)
-		tp_event_flow(skb, hook, p, &q, &d, e->svc_id,
-			      dnat ? &e->nat_addr : &p->tuple.daddr,
-			      dnat ? e->nat_port : p->tuple.dport);
+		tp_event_flow(skb, hook, orig, &q, &d, e->svc_id,
+			      dnat ? &e->nat_addr : &orig->daddr,
+			      dnat ? e->nat_port : orig->dport);
 	e->verdict = d.verdict;
 	e->rule_id = d.rule_id;
 	e->src_identity = q.src_id;
@@ -219,7 +284,7 @@ static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *
 					  const struct tp_ct_key *old_reply)
 {
 	struct tp_ct_entry *e = &scr->flow;
-	struct tp_ct_key reply_src = p->tuple;
+	struct tp_ct_key reply_src = p->tuple, there;
 	int ret;
 
 	if (e->flags & TP_CT_F_DNAT) {
@@ -231,32 +296,42 @@ static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *
 	e->ifindex = skb->ifindex;
 	e->created_ns = now;
 	e->tcp_flags[TP_CT_DIR_ORIG] = p->tcp_flags;
-	e->expires_ns = now + (__u64)tp_ct_timeout(e, p->tuple.proto) * NSEC_PER_SEC;
 	e->packets[TP_CT_DIR_ORIG] = 1;
 	e->bytes[TP_CT_DIR_ORIG] = skb->len;
+	e->expires_ns = now + (__u64)tp_ct_timeout(e, p->tuple.proto) * NSEC_PER_SEC;
 	e->verdict = d->verdict;
 	e->src_identity = q->src_id;
 	e->dst_identity = q->dst_id;
 	e->rule_id = d->rule_id;
 	e->policy_rev = tp_policy_rev();
 	e->out_zone = q->out_zone;
+	e->rk_check_s = (__u16)(now / NSEC_PER_SEC);
 
 	ret = tp_ct_create(&p->tuple, e, old_reply, &scr->reply, now);
 	if (ret < 0)
 		return ret;
-	if (tp_zone_crossing(q)) {
-		/*
-		 * Its replies come in through the other zone's interface:
-		 * index them there too, or they would be a new crossing.
-		 */
-		struct tp_ct_key there = e->peer;
-
-		there.zone = q->out_zone;
-		if (!tp_ct_key_live(&there, &p->tuple, false, now))
-			bpf_map_update_elem(&tp_ct, &there, &scr->reply, BPF_ANY);
-	}
+	/*
+	 * A crossing flow's replies come in through the other zone's
+	 * interface: index them there too, or they would be a new crossing.
+	 */
+	if (tp_ct_reply_there(e, &there))
+		tp_ct_write_reply_key(&there, &p->tuple, false, &scr->reply, now);
 	tp_stat_add(TP_STAT_CT_NEW, skb->len);
 	return 0;
+}
+
+/* Translate a packet of a DNATed flow toward its backend. */
+static __always_inline int tp_dnat(struct __sk_buff *skb, const struct tp_pkt *p,
+				   const struct tp_addr *addr, __be16 port,
+				   __u32 svc_id)
+{
+	int ret = tp_nat_rewrite(skb, p, false, addr, port);
+
+	if (ret < 0)
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
+	tp_stat_add(TP_STAT_DNAT, skb->len);
+	tp_stat_add_map(&tp_svc_stats, svc_id, skb->len);
+	return TC_ACT_OK;
 }
 
 /*
@@ -273,6 +348,7 @@ static __always_inline int tp_ingress_new(struct __sk_buff *skb, struct tp_pkt *
 	struct tp_backend *be;
 	struct tp_svc *svc;
 	__u32 backend_id = 0;
+	int ret;
 
 	__builtin_memset(e, 0, sizeof(*e));
 	e->nat_addr = p->tuple.daddr;
@@ -281,7 +357,8 @@ static __always_inline int tp_ingress_new(struct __sk_buff *skb, struct tp_pkt *
 	if (svc) {
 		be = tp_lb_select(svc, &p->tuple, now, &backend_id);
 		if (!be)
-			return -TP_DROP_NO_BACKEND;
+			return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
+					      TP_DROP_NO_BACKEND);
 		e->flags = TP_CT_F_DNAT;
 		e->svc_id = svc->id;
 		e->backend_id = backend_id;
@@ -293,24 +370,80 @@ static __always_inline int tp_ingress_new(struct __sk_buff *skb, struct tp_pkt *
 	tp_query_ingress(skb, p, &e->nat_addr, e->nat_port, &q);
 	tp_policy_decide(&q, &d);
 	tp_policy_count(&d, skb->len);
-	tp_event_flow(skb, TP_HOOK_FROM_TAILNET, p, &q, &d, e->svc_id,
+	tp_event_flow(skb, TP_HOOK_FROM_TAILNET, &p->tuple, &q, &d, e->svc_id,
 		      &e->nat_addr, e->nat_port);
 	if (d.verdict == TP_VERDICT_DENY)
-		return -d.reason;
-	return tp_flow_commit(skb, p, now, scr, &q, &d, old_reply);
+		return tp_drop(skb, d.reason);
+	ret = tp_flow_commit(skb, p, now, scr, &q, &d, old_reply);
+	if (ret < 0)
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
+	if (!(e->flags & TP_CT_F_DNAT)) {
+		tp_stat_add(TP_STAT_PASS, skb->len);
+		return TC_ACT_OK;
+	}
+	return tp_dnat(skb, p, &e->nat_addr, e->nat_port, e->svc_id);
 }
 
-/* Translate a packet of a DNATed flow toward its backend. */
-static __always_inline int tp_dnat(struct __sk_buff *skb, const struct tp_pkt *p,
-				   const struct tp_addr *addr, __be16 port,
-				   __u32 svc_id)
+/* A later fragment whose first fragment was not seen. */
+static __always_inline int tp_frag_no_record(struct __sk_buff *skb, int hook,
+					     const struct tp_pkt *p)
 {
-	int ret = tp_nat_rewrite(skb, p, false, addr, port);
+	if (tp_zone_denies(p->tuple.zone))
+		return tp_drop_report(skb, hook, p, TP_DROP_FRAG_NO_FLOW);
+	tp_stat_add(TP_STAT_FRAG_NO_RECORD, skb->len);
+	return TC_ACT_OK;
+}
 
+/*
+ * A packet in the original direction of live flow @e: re-checked when the
+ * policy moved, accounted only while allowed (so a revoked flow ages
+ * out), its reply keys kept, translated.
+ */
+static __always_inline int tp_flow_orig(struct __sk_buff *skb, int hook,
+					struct tp_pkt *p, struct tp_ct_entry *e,
+					__u64 now)
+{
+	struct tp_scratch *scr = tp_scratch_get();
+
+	tp_stat_add(TP_STAT_CT_HIT, skb->len);
+	if (!tp_verdict_allows(tp_recheck(skb, hook, p, &p->tuple, e)))
+		return tp_drop(skb, tp_flow_deny_reason(e, p->tuple.zone));
+	tp_ct_account(e, TP_CT_DIR_ORIG, p, skb->len, now);
+	if (scr)
+		tp_ct_keep_reply_keys(&p->tuple, e, &scr->reply, now);
+	if (!(e->flags & TP_CT_F_DNAT)) {
+		tp_stat_add(TP_STAT_PASS, skb->len);
+		return TC_ACT_OK;
+	}
+	return tp_dnat(skb, p, &e->nat_addr, e->nat_port, e->svc_id);
+}
+
+/*
+ * A reply of live flow @e (original tuple @orig): re-checked when the
+ * policy moved, accounted unless another hook of this node already did
+ * (@account false), reverse-translated when it leaves to the tailnet.
+ */
+static __always_inline int tp_flow_reply(struct __sk_buff *skb, int hook,
+					 struct tp_pkt *p, const struct tp_ct_key *orig,
+					 struct tp_ct_entry *e, __u64 now, bool account)
+{
+	int ret;
+
+	if (account)
+		tp_stat_add(TP_STAT_CT_HIT, skb->len);
+	if (!tp_verdict_allows(tp_recheck(skb, hook, p, orig, e)))
+		return tp_drop(skb, TP_DROP_POLICY);
+	if (account)
+		tp_ct_account(e, TP_CT_DIR_REPLY, p, skb->len, now);
+	if (hook == TP_HOOK_FROM_TAILNET || !(e->flags & TP_CT_F_DNAT)) {
+		tp_stat_add(TP_STAT_PASS, skb->len);
+		return TC_ACT_OK;
+	}
+	ret = tp_nat_rewrite(skb, p, true, &orig->daddr, orig->dport);
 	if (ret < 0)
-		return tp_drop(skb, -ret);
-	tp_stat_add(TP_STAT_DNAT, skb->len);
-	tp_stat_add_map(&tp_svc_stats, svc_id, skb->len);
+		return tp_drop_report(skb, hook, p, -ret);
+	tp_stat_add(TP_STAT_REVNAT, skb->len);
+	tp_stat_add_map(&tp_svc_stats, e->svc_id, skb->len);
 	return TC_ACT_OK;
 }
 
@@ -319,43 +452,36 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb, struct tp_pkt 
 {
 	__u64 now = tp_now();
 	struct tp_ct_entry *e;
-	struct tp_ct_key old_reply;
+	struct tp_ct_key orig;
 	struct tp_scratch *scr;
 	bool have_old = false;
-	int ret;
 
-	if (!tp_frag_track(p, now)) {
-		if (tp_zone_denies(p->tuple.zone))
-			return tp_drop(skb, TP_DROP_FRAG_NO_FLOW);
-		tp_stat_add(TP_STAT_FRAG_NO_RECORD, skb->len);
-		return TC_ACT_OK;
-	}
+	if (!tp_frag_track(p, now))
+		return tp_frag_no_record(skb, TP_HOOK_FROM_TAILNET, p);
 
 	e = bpf_map_lookup_elem(&tp_ct, &p->tuple);
 	if (e && (e->flags & TP_CT_F_REPLY_KEY)) {
-		/* a reply of a flow that left through this interface */
-		e = tp_ct_lookup_reply(&p->tuple, now, &old_reply);
-		if (e) {
-			tp_stat_add(TP_STAT_CT_HIT, skb->len);
-			tp_ct_account(e, TP_CT_DIR_REPLY, p, skb->len, now);
-			if (!tp_verdict_allows(e->verdict))
-				return tp_drop(skb, TP_DROP_POLICY);
-			tp_stat_add(TP_STAT_PASS, skb->len);
-			return TC_ACT_OK;
-		}
+		e = tp_ct_lookup_reply(&p->tuple, now, &orig);
+		if (e && tp_ct_replies_from_tailnet(e, p->tuple.zone))
+			return tp_flow_reply(skb, TP_HOOK_FROM_TAILNET, p, &orig, e,
+					     now, true);
+		/*
+		 * The reply tuple of a live flow whose replies never come
+		 * from here (a peer whose allowed IPs cover a backend, a
+		 * host of another zone): not that flow's, and not free.
+		 */
+		if (e)
+			return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
+					      TP_DROP_CT_CLASH);
 		/* a stale reply key: the tuple is free for a new flow */
 	} else if (e && !tp_ct_expired(e, now) && !tp_ct_reopens(e, p)) {
-		tp_stat_add(TP_STAT_CT_HIT, skb->len);
-		tp_ct_account(e, TP_CT_DIR_ORIG, p, skb->len, now);
-		if (!tp_verdict_allows(tp_recheck(skb, TP_HOOK_FROM_TAILNET, p, e)))
-			return tp_drop(skb, tp_flow_deny_reason(e, p->tuple.zone));
-		if (!(e->flags & TP_CT_F_DNAT)) {
-			tp_stat_add(TP_STAT_PASS, skb->len);
-			return TC_ACT_OK;
-		}
-		return tp_dnat(skb, p, &e->nat_addr, e->nat_port, e->svc_id);
+		/* a flow this side started never sends from the tailnet */
+		if (e->flags & TP_CT_F_EGRESS)
+			return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
+					      TP_DROP_CT_CLASH);
+		return tp_flow_orig(skb, TP_HOOK_FROM_TAILNET, p, e, now);
 	} else if (e) {
-		old_reply = e->peer;
+		orig = e->peer;
 		have_old = true;
 	}
 
@@ -363,23 +489,15 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb, struct tp_pkt 
 		return tp_stateless(skb, TP_HOOK_FROM_TAILNET, p, TP_STAT_PASS);
 	scr = tp_scratch_get();
 	if (!scr)
-		return tp_drop(skb, TP_DROP_CT_FAIL);
-	ret = tp_ingress_new(skb, p, now, scr, have_old ? &old_reply : NULL);
-	if (ret < 0)
-		return tp_drop(skb, -ret);
-	if (!(scr->flow.flags & TP_CT_F_DNAT)) {
-		tp_stat_add(TP_STAT_PASS, skb->len);
-		return TC_ACT_OK;
-	}
-	return tp_dnat(skb, p, &scr->flow.nat_addr, scr->flow.nat_port,
-		       scr->flow.svc_id);
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, TP_DROP_INTERNAL);
+	return tp_ingress_new(skb, p, now, scr, have_old ? &orig : NULL);
 }
 
 /*
  * The flow an ICMP error is about.  Its quote is a packet that went the
  * other way through this interface: a reply (its reverse is a flow's
  * original tuple) or an original-direction packet of a flow (its reverse
- * is that flow's reply tuple).  @reply_side says which to try first.
+ * is that flow's reply tuple).  @quote_is_reply says which it was.
  */
 static __always_inline struct tp_ct_entry *
 tp_icmp_error_flow(const struct tp_pkt *p, __u64 now, struct tp_ct_key *orig,
@@ -400,11 +518,52 @@ tp_icmp_error_flow(const struct tp_pkt *p, __u64 now, struct tp_ct_key *orig,
 }
 
 /*
+ * Is an ICMP error about flow @e really about it?  As Linux conntrack
+ * requires, the error goes to the endpoint that sent the quoted packet.
+ * The quoted packet must have passed this interface the other way: out to
+ * this zone's tailnet for an error coming in, in from it for an error
+ * going out.  An error coming in comes from the quoted packet's
+ * destination or from a router this zone's interface leads to; one going
+ * out comes from where the quoted packet went (the zone-forwarding guard:
+ * the cluster side, this host, or the tailnet zone the flow leaves to).
+ */
+static __always_inline bool tp_icmp_error_valid(struct __sk_buff *skb, int hook,
+						const struct tp_pkt *p,
+						const struct tp_ct_key *orig,
+						const struct tp_ct_entry *e,
+						bool quote_is_reply)
+{
+	const struct tp_ct_key *q = &p->inner.tuple;
+	bool egress = e->flags & TP_CT_F_EGRESS;
+	__u16 zone = p->tuple.zone;
+	struct tp_scratch *scr;
+
+	if (!tp_addr_eq(&p->tuple.daddr, &q->saddr))
+		return false;
+	if (hook == TP_HOOK_TO_TAILNET) {
+		if (quote_is_reply ? !egress : egress || orig->zone != zone)
+			return false;
+		return tp_zone_of_ifindex(skb->ingress_ifindex) ==
+		       (quote_is_reply ? 0 : e->out_zone);
+	}
+	if (quote_is_reply ? egress : !egress && !(e->out_zone && e->out_zone == zone))
+		return false;
+	if (tp_addr_eq(&p->tuple.saddr, &q->daddr))
+		return true;
+	scr = tp_scratch_get();
+	return scr && zone &&
+	       tp_route_zone(skb, p->ipv6, p->tuple.proto, &p->tuple.daddr,
+			     &p->tuple.saddr, &scr->fib) == zone;
+}
+
+/*
  * An ICMP error about a packet of a flow: related traffic, passed when the
  * flow is allowed.  When the flow is DNATed the quote is made to show
  * what the receiver sent or got: from the tailnet, a reply quoted as from
  * the VIP becomes from the backend; to the tailnet, a packet quoted as to
- * the backend becomes to the VIP.
+ * the backend becomes to the VIP.  An error that is about no flow, or
+ * fails tp_icmp_error_valid(), is decided on its own; one forwarded from
+ * another tailnet zone is dropped.
  */
 static __always_inline int tp_icmp_error(struct __sk_buff *skb, int hook,
 					 struct tp_pkt *p)
@@ -412,12 +571,23 @@ static __always_inline int tp_icmp_error(struct __sk_buff *skb, int hook,
 	struct tp_ct_key orig;
 	struct tp_ct_entry *e;
 	bool quote_is_reply;
+	__u16 in_zone;
 	int ret = 0;
 
 	e = tp_icmp_error_flow(p, tp_now(), &orig, &quote_is_reply);
-	if (!e)
+	if (!e || !tp_icmp_error_valid(skb, hook, p, &orig, e, quote_is_reply)) {
+		in_zone = hook == TP_HOOK_TO_TAILNET ?
+				  tp_zone_of_ifindex(skb->ingress_ifindex) : 0;
+		if (in_zone && in_zone != p->tuple.zone)
+			return tp_drop_report(skb, hook, p, TP_DROP_ZONE);
+		if (in_zone) {
+			/* a hairpin, decided at its ingress */
+			tp_stat_add(TP_STAT_OTHER_PROTO, skb->len);
+			return TC_ACT_OK;
+		}
 		return tp_stateless(skb, hook, p, TP_STAT_OTHER_PROTO);
-	if (!tp_verdict_allows(e->verdict))
+	}
+	if (!tp_verdict_allows(tp_recheck(skb, hook, p, &orig, e)))
 		return tp_drop(skb, TP_DROP_POLICY);
 	if (!(e->flags & TP_CT_F_DNAT)) {
 		tp_stat_add(TP_STAT_PASS, skb->len);
@@ -430,7 +600,7 @@ static __always_inline int tp_icmp_error(struct __sk_buff *skb, int hook,
 	else
 		ret = 1; /* about a packet that was not translated */
 	if (ret < 0)
-		return tp_drop(skb, -ret);
+		return tp_drop_report(skb, hook, p, -ret);
 	tp_stat_add(ret ? TP_STAT_PASS : TP_STAT_ICMP_ERR_NAT, skb->len);
 	return TC_ACT_OK;
 }
@@ -445,9 +615,7 @@ static __always_inline bool tp_is_ipv6_control(const struct tp_pkt *p)
 static __always_inline int tp_other(struct __sk_buff *skb, int hook,
 				    struct tp_pkt *p)
 {
-	if (p->frag == TP_FRAG_LATER && tp_zone_denies(p->tuple.zone))
-		return tp_drop(skb, TP_DROP_FRAG_NO_FLOW);
-	if (tp_is_ipv6_control(p) || p->frag == TP_FRAG_LATER) {
+	if (tp_is_ipv6_control(p)) {
 		tp_stat_add(TP_STAT_OTHER_PROTO, skb->len);
 		return TC_ACT_OK;
 	}
@@ -479,7 +647,7 @@ static __always_inline int tp_egress_forwarded(struct __sk_buff *skb,
 		tp_stat_add(TP_STAT_PASS, skb->len);
 		return TC_ACT_OK;
 	}
-	return tp_drop(skb, TP_DROP_ZONE);
+	return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, TP_DROP_ZONE);
 }
 
 /* A new flow from this host or the cluster side to the tailnet. */
@@ -489,18 +657,19 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
 	struct tp_scratch *scr = tp_scratch_get();
 	struct tp_policy_query q = {};
 	struct tp_decision d = {};
+	__u8 origin = tp_egress_origin(skb);
 
 	if (!scr)
-		return tp_drop(skb, TP_DROP_CT_FAIL);
-	tp_query_egress(skb, p, &q);
+		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, TP_DROP_INTERNAL);
+	tp_query_egress_of(&p->tuple, origin, &q);
 	tp_policy_decide(&q, &d);
 	tp_policy_count(&d, skb->len);
-	tp_event_flow(skb, TP_HOOK_TO_TAILNET, p, &q, &d, 0, &p->tuple.daddr,
-		      p->tuple.dport);
+	tp_event_flow(skb, TP_HOOK_TO_TAILNET, &p->tuple, &q, &d, 0,
+		      &p->tuple.daddr, p->tuple.dport);
 	if (d.verdict == TP_VERDICT_DENY)
 		return tp_drop(skb, d.reason);
 	__builtin_memset(&scr->flow, 0, sizeof(scr->flow));
-	scr->flow.flags = TP_CT_F_EGRESS;
+	scr->flow.flags = TP_CT_F_EGRESS | origin;
 	/*
 	 * A tuple whose reverse is a live flow's (say, a packet from the VIP
 	 * of a flow from the tailnet) is not a flow of its own: it passes
@@ -514,40 +683,26 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
 /* A flow packet leaving to the tailnet. */
 static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *p)
 {
+	__u16 in_zone = tp_zone_of_ifindex(skb->ingress_ifindex);
 	__u64 now = tp_now();
 	struct tp_ct_entry *e;
 	struct tp_ct_key orig;
-	__u16 in_zone;
 	bool have_old = false;
-	int ret;
 
-	if (!tp_frag_track(p, now)) {
-		if (tp_zone_denies(p->tuple.zone))
-			return tp_drop(skb, TP_DROP_FRAG_NO_FLOW);
-		tp_stat_add(TP_STAT_FRAG_NO_RECORD, skb->len);
-		return TC_ACT_OK;
-	}
+	if (!tp_frag_track(p, now))
+		return tp_frag_no_record(skb, TP_HOOK_TO_TAILNET, p);
 
-	/* a reply of a flow from the tailnet: the service answers */
+	/*
+	 * A reply of a flow from this zone's tailnet, coming from where the
+	 * flow went (the cluster side, or the tailnet zone it crossed to,
+	 * whose ingress has accounted it already).
+	 */
 	e = tp_ct_lookup_reply(&p->tuple, now, &orig);
-	if (e) {
-		tp_stat_add(TP_STAT_CT_HIT, skb->len);
-		tp_ct_account(e, TP_CT_DIR_REPLY, p, skb->len, now);
-		if (!tp_verdict_allows(e->verdict))
-			return tp_drop(skb, TP_DROP_POLICY);
-		if (!(e->flags & TP_CT_F_DNAT)) {
-			tp_stat_add(TP_STAT_PASS, skb->len);
-			return TC_ACT_OK;
-		}
-		ret = tp_nat_rewrite(skb, p, true, &orig.daddr, orig.dport);
-		if (ret < 0)
-			return tp_drop(skb, -ret);
-		tp_stat_add(TP_STAT_REVNAT, skb->len);
-		tp_stat_add_map(&tp_svc_stats, e->svc_id, skb->len);
-		return TC_ACT_OK;
-	}
+	if (e && !(e->flags & TP_CT_F_EGRESS) && orig.zone == p->tuple.zone &&
+	    in_zone == e->out_zone)
+		return tp_flow_reply(skb, TP_HOOK_TO_TAILNET, p, &orig, e, now,
+				     !in_zone);
 
-	in_zone = tp_zone_of_ifindex(skb->ingress_ifindex);
 	if (in_zone)
 		return tp_egress_forwarded(skb, p, in_zone, now);
 
@@ -555,12 +710,10 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 	e = bpf_map_lookup_elem(&tp_ct, &p->tuple);
 	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(e, now) &&
 	    !tp_ct_reopens(e, p)) {
-		tp_stat_add(TP_STAT_CT_HIT, skb->len);
-		tp_ct_account(e, TP_CT_DIR_ORIG, p, skb->len, now);
-		if (!tp_verdict_allows(tp_recheck(skb, TP_HOOK_TO_TAILNET, p, e)))
-			return tp_drop(skb, tp_flow_deny_reason(e, p->tuple.zone));
-		tp_stat_add(TP_STAT_PASS, skb->len);
-		return TC_ACT_OK;
+		/* a flow from the tailnet never sends from this side */
+		if (!(e->flags & TP_CT_F_EGRESS))
+			return tp_stateless(skb, TP_HOOK_TO_TAILNET, p, TP_STAT_PASS);
+		return tp_flow_orig(skb, TP_HOOK_TO_TAILNET, p, e, now);
 	}
 	if (e && !(e->flags & TP_CT_F_REPLY_KEY)) {
 		orig = e->peer;
@@ -592,7 +745,7 @@ static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
 	case TP_PARSE_OTHER:
 		return tp_other(skb, hook, &p);
 	}
-	return tp_drop(skb, -ret);
+	return tp_drop_report(skb, hook, &p, -ret);
 }
 
 SEC("tc")

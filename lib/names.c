@@ -38,11 +38,14 @@ static const char *const tp_drop_names[] = {
 	[TP_DROP_EXTHDR_LIMIT] = "ipv6_exthdr_limit",
 	[TP_DROP_BAD_FRAG] = "bad_fragment",
 	[TP_DROP_NO_BACKEND] = "no_backend",
-	[TP_DROP_CT_FAIL] = "conntrack_full",
+	[TP_DROP_CT_FULL] = "conntrack_full",
 	[TP_DROP_REWRITE_FAIL] = "rewrite_failed",
 	[TP_DROP_POLICY] = "policy",
 	[TP_DROP_ZONE] = "zone",
 	[TP_DROP_FRAG_NO_FLOW] = "fragment_no_flow",
+	[TP_DROP_CT_CLASH] = "conntrack_clash",
+	[TP_DROP_V4_MAPPED] = "ipv6_v4_mapped",
+	[TP_DROP_INTERNAL] = "internal",
 };
 
 static const char *const tp_ct_state_names[] = {
@@ -80,6 +83,7 @@ static const char *const tp_event_type_names[] = {
 	[TP_EVENT_FLOW_ALLOW] = "allow",
 	[TP_EVENT_FLOW_DENY] = "deny",
 	[TP_EVENT_FLOW_AUDIT] = "audit",
+	[TP_EVENT_DROP] = "drop",
 };
 
 static const char *tp_name(const char *const *tab, size_t n, __u32 v)

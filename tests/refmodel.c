@@ -657,6 +657,7 @@ struct ref_pkt {
 	bool v6;
 	int frag;
 	__u32 frag_id;
+	__u8 frag_nh; /* the fragment record's protocol */
 	__u8 tcp_flags;
 	__u8 icmp_type;
 	struct tp_ct_key t;
@@ -729,10 +730,23 @@ static int parse_ipv4(struct ref_pkt *p)
 	if (fo & 0x3fff) { /* MF or an offset */
 		p->frag_id = rd16(ip + 4);
 		p->frag = (fo & 0x1fff) ? FRAG_LATER : FRAG_FIRST;
+		p->frag_nh = p->t.proto;
 		if ((fo & 0x1fff) == 1 && p->t.proto == IPPROTO_TCP)
 			return -TP_DROP_BAD_FRAG;
 	}
 	return 0;
+}
+
+/* ::ffff:0:0/96, or ::/96 but :: and ::1 */
+static bool v4_embedded(const struct tp_addr *a)
+{
+	static const uint8_t zero[12], mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (!memcmp(a->b, mapped, 12))
+		return true;
+	if (memcmp(a->b, zero, 12))
+		return false;
+	return rd32(a->b + 12) > 1;
 }
 
 static bool ipv6_exthdr(__u8 nh)
@@ -755,9 +769,12 @@ static int parse_ipv6(struct ref_pkt *p)
 	plen = rd16(ip + 4);
 	if (plen && 40 + (size_t)plen > p->len - p->l3)
 		return -TP_DROP_BAD_LEN;
-	p->v6 = true;
 	memcpy(p->t.saddr.b, ip + 8, 16);
 	memcpy(p->t.daddr.b, ip + 24, 16);
+	/* "an IPv6 packet with a v4-mapped or v4-compatible address" */
+	if (v4_embedded(&p->t.saddr) || v4_embedded(&p->t.daddr))
+		return -TP_DROP_V4_MAPPED;
+	p->v6 = true;
 	nh = ip[6];
 	pos = p->l3 + 40;
 	for (n = 0; ipv6_exthdr(nh); n++) {
@@ -786,6 +803,7 @@ static int parse_ipv6(struct ref_pkt *p)
 				/* a later fragment: what follows is data */
 				p->frag = FRAG_LATER;
 				p->frag_id = rd32(h + 4);
+				p->frag_nh = h[0];
 				nh = h[0];
 				pos += hl;
 				break;
@@ -793,6 +811,7 @@ static int parse_ipv6(struct ref_pkt *p)
 			if (fo & 1) {
 				p->frag = FRAG_FIRST;
 				p->frag_id = rd32(h + 4);
+				p->frag_nh = h[0];
 			}
 		}
 		nh = h[0];
@@ -837,6 +856,8 @@ static int parse_quote(struct ref_pkt *p)
 			return P_OTHER;
 		memcpy(p->q.saddr.b, ip + 8, 16);
 		memcpy(p->q.daddr.b, ip + 24, 16);
+		if (v4_embedded(&p->q.saddr) || v4_embedded(&p->q.daddr))
+			return P_OTHER;
 		p->q.proto = ip[6];
 		p->q_l4 = q + 40;
 	}
@@ -926,18 +947,12 @@ static int parse(const struct ref_state *st, __u32 ifindex, struct ref_pkt *p)
 	}
 	if (ret < 0)
 		return ret;
-	if (p->frag == FRAG_LATER) {
-		/*
-		 * No L4 header.  Doc ambiguity: which later fragments look
-		 * for a record; the model takes those of the tracked
-		 * protocols (TCP, UDP, ICMP of the family) and counts the
-		 * rest as other protocols.
-		 */
-		if (p->t.proto == IPPROTO_TCP || p->t.proto == IPPROTO_UDP ||
-		    p->t.proto == icmp_proto(p->v6))
-			return P_FLOW;
-		return P_OTHER;
-	}
+	/*
+	 * No L4 header: every later fragment looks for its first's record,
+	 * which gives it ports and upper-layer protocol.
+	 */
+	if (p->frag == FRAG_LATER)
+		return P_FLOW;
 	return parse_l4(p);
 }
 
@@ -959,7 +974,7 @@ static bool ct_live(const struct tp_ct_entry *e, __u64 now)
 	return e->expires_ns > now;
 }
 
-static __u32 ct_timeout(const struct ref_state *st, __u8 state, __u8 proto)
+static __u32 state_timeout(const struct ref_state *st, __u8 state, __u8 proto)
 {
 	switch (state) {
 	case TP_CT_SYN_SENT:
@@ -975,6 +990,21 @@ static __u32 ct_timeout(const struct ref_state *st, __u8 state, __u8 proto)
 	}
 	return proto == IPPROTO_UDP ? st->k.ct_timeout_udp
 				    : st->k.ct_timeout_icmp;
+}
+
+/*
+ * "A TCP flow that has seen no reply yet keeps at most the SYN timeout,
+ * whatever its state."
+ */
+static __u32 ct_timeout(const struct ref_state *st, const struct tp_ct_entry *e,
+			__u8 proto)
+{
+	__u32 t = state_timeout(st, e->state, proto);
+
+	if (proto == IPPROTO_TCP && !e->packets[TP_CT_DIR_REPLY] &&
+	    t > st->k.ct_timeout_syn)
+		t = st->k.ct_timeout_syn;
+	return t;
 }
 
 /* The live flow entry whose reply tuple is @key (a valid reply key). */
@@ -1044,9 +1074,9 @@ static void ct_account(const struct ref_state *st, struct tp_ct_entry *e, int d,
 	} else if (d == TP_CT_DIR_REPLY) {
 		e->state = TP_CT_REPLIED;
 	}
-	e->expires_ns = now + ct_timeout(st, e->state, p->t.proto) * NSEC;
 	e->packets[d]++;
 	e->bytes[d] += p->len;
+	e->expires_ns = now + ct_timeout(st, e, p->t.proto) * NSEC;
 }
 
 /* New flows: every TCP packet but a RST, UDP, ICMP echo requests. */
@@ -1357,18 +1387,38 @@ static void query_ingress(const struct ref_run *r, const struct tp_addr *daddr,
  * interface's zone (it leaves through that interface), so it is never a
  * zone crossing.
  */
+static void query_egress_of(const struct ref_run *r, const struct tp_ct_key *t,
+			    __u8 origin, struct ref_query *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->zone = t->zone;
+	q->out_zone = t->zone;
+	/* "an uplink's sources are anyone's to forge: world" */
+	if (origin & TP_CT_F_UPLINK)
+		q->src_id = TP_ID_WORLD;
+	else
+		q->src_id = identity(r->st, 0, &t->saddr,
+				     origin & TP_CT_F_LOCAL ? TP_ID_HOST
+							    : TP_ID_WORLD);
+	q->dst_id = identity(r->st, q->zone, &t->daddr, TP_ID_TAILNET);
+	q->proto = t->proto;
+	q->dport = t->dport;
+}
+
+/* Where a packet leaving to the tailnet came from: TP_CT_F_LOCAL, _UPLINK or 0. */
+static __u8 egress_origin(const struct ref_run *r)
+{
+	const struct tp_iface *ifc;
+
+	if (!r->in_ifindex)
+		return TP_CT_F_LOCAL;
+	ifc = iface_find(r->st, r->in_ifindex);
+	return ifc && (ifc->flags & TP_IFACE_F_UPLINK) ? TP_CT_F_UPLINK : 0;
+}
+
 static void query_egress(const struct ref_run *r, struct ref_query *q)
 {
-	const struct ref_pkt *p = r->p;
-
-	memset(q, 0, sizeof(*q));
-	q->zone = p->t.zone;
-	q->out_zone = p->t.zone;
-	q->src_id = identity(r->st, 0, &p->t.saddr,
-			     r->in_ifindex ? TP_ID_WORLD : TP_ID_HOST);
-	q->dst_id = identity(r->st, q->zone, &p->t.daddr, TP_ID_TAILNET);
-	q->proto = p->t.proto;
-	q->dport = p->t.dport;
+	query_egress_of(r, &r->p->t, egress_origin(r), q);
 }
 
 /* The decision (policyref), counted per verdict and per rule. */
@@ -1443,11 +1493,13 @@ static bool event_admit(struct ref_state *st, __u64 now)
  * denies again), by tp_to_tailnet's zone guard, or as later fragments of
  * no flow (TP_DROP_FRAG_NO_FLOW) produce none.
  */
-static void event(struct ref_run *r, const struct ref_query *q,
-		  const struct ref_decision *d, __u32 svc_id,
-		  const struct tp_addr *nat_addr, __be16 nat_port)
+static void event_put(struct ref_run *r, const struct tp_event *ev);
+
+static void event_of(struct ref_run *r, const struct tp_ct_key *tuple,
+		     const struct ref_query *q, const struct ref_decision *d,
+		     __u32 svc_id, const struct tp_addr *nat_addr,
+		     __be16 nat_port)
 {
-	struct ref_state *st = r->st;
 	struct tp_event ev;
 
 	memset(&ev, 0, sizeof(ev));
@@ -1466,9 +1518,48 @@ static void event(struct ref_run *r, const struct ref_query *q,
 	ev.dst_id = q->dst_id;
 	ev.rule_id = d->rule_id;
 	ev.svc_id = svc_id;
-	ev.tuple = r->p->t;
+	ev.tuple = *tuple;
 	ev.nat_addr = *nat_addr;
 	ev.nat_port = nat_port;
+	event_put(r, &ev);
+}
+
+static void event(struct ref_run *r, const struct ref_query *q,
+		  const struct ref_decision *d, __u32 svc_id,
+		  const struct tp_addr *nat_addr, __be16 nat_port)
+{
+	event_of(r, &r->p->t, q, d, svc_id, nat_addr, nat_port);
+}
+
+/*
+ * "Drops that are no policy decision produce a drop event": type drop,
+ * the reason, hook, zone and interface, the packet's tuple as far as it
+ * was parsed (the destination after translation is its own), nothing
+ * else.
+ */
+static int drop_report(struct ref_run *r, int reason)
+{
+	struct tp_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.ts_ns = r->now;
+	ev.type = TP_EVENT_DROP;
+	ev.reason = reason;
+	ev.hook = r->hook == REF_FROM_TAILNET ? TP_EVENT_HOOK_FROM_TAILNET
+					      : TP_EVENT_HOOK_TO_TAILNET;
+	ev.zone = r->p->t.zone;
+	ev.ifindex = r->ifindex;
+	ev.tuple = r->p->t;
+	ev.nat_addr = r->p->t.daddr;
+	ev.nat_port = r->p->t.dport;
+	event_put(r, &ev);
+	return drop(r, reason);
+}
+
+static void event_put(struct ref_run *r, const struct tp_event *evp)
+{
+	struct ref_state *st = r->st;
+	struct tp_event ev = *evp;
 
 	if (!(st->k.event_mask & (1u << ev.type)))
 		return;
@@ -1521,45 +1612,45 @@ static int stateless(struct ref_run *r, __u32 stat)
 }
 
 /*
- * A flow decided under an older revision is decided again on a packet in
- * the original direction, identities looked up again; its out zone stays
- * the one of its first packet ("a FIB lookup ... on the flow's first
- * packet").  A decision that changes the verdict is reported.
+ * "A flow decided under an older revision is decided again on its next
+ * packet in either direction (or an ICMP error about it)", from its
+ * original tuple @orig and what it recorded: identities looked up again,
+ * its out zone the one of its first packet, the origin (this host, an
+ * uplink, another interface) of a flow this side started as recorded in
+ * its flags.  A decision that changes the verdict is reported, with the
+ * flow's original tuple.
  *
  * Doc ambiguity: "an older revision" is taken as "another revision" (the
- * revision only grows).  The query of a flow this side started is that
- * of its first packet (query_egress(), the ingress interface of the
- * packet at hand); of a flow from the tailnet, that of query_ingress()
- * with the flow's translated destination and its recorded out zone.
+ * revision only grows).
  */
-static __u8 recheck(struct ref_run *r, struct tp_ct_entry *e)
+static __u8 recheck(struct ref_run *r, const struct tp_ct_key *orig,
+		    struct tp_ct_entry *e)
 {
-	const struct ref_pkt *p = r->p;
 	bool dnat = e->flags & TP_CT_F_DNAT;
-	const struct tp_addr *da = dnat ? &e->nat_addr : &p->t.daddr;
-	__be16 dp = dnat ? e->nat_port : p->t.dport;
+	const struct tp_addr *da = dnat ? &e->nat_addr : &orig->daddr;
+	__be16 dp = dnat ? e->nat_port : orig->dport;
 	struct ref_query q;
 	struct ref_decision d;
 
 	if (e->policy_rev == r->st->policy_rev)
 		return e->verdict;
 	if (e->flags & TP_CT_F_EGRESS) {
-		query_egress(r, &q);
+		query_egress_of(r, orig, e->flags, &q);
 	} else {
 		memset(&q, 0, sizeof(q));
-		q.zone = p->t.zone;
+		q.zone = orig->zone;
 		q.out_zone = e->out_zone;
-		q.src_id = identity(r->st, q.zone, &p->t.saddr, TP_ID_TAILNET);
+		q.src_id = identity(r->st, q.zone, &orig->saddr, TP_ID_TAILNET);
 		q.dst_id = identity(r->st, q.out_zone, da,
 				    q.out_zone ? TP_ID_TAILNET : TP_ID_WORLD);
-		q.proto = p->t.proto;
+		q.proto = orig->proto;
 		q.dport = dp;
 	}
 	explain(r->st, "recheck");
 	decide(r, &q, &d);
-	count(r->st, TP_STAT_POLICY_RECHECK, p->len);
+	count(r->st, TP_STAT_POLICY_RECHECK, r->p->len);
 	if (d.verdict != e->verdict)
-		event(r, &q, &d, e->svc_id, da, dp);
+		event_of(r, orig, &q, &d, e->svc_id, da, dp);
 	e->verdict = d.verdict;
 	e->rule_id = d.rule_id;
 	e->src_identity = q.src_id;
@@ -1607,12 +1698,13 @@ static bool frag_track(struct ref_run *r)
 	fk.saddr = p->t.saddr;
 	fk.daddr = p->t.daddr;
 	fk.id = p->frag_id;
-	fk.proto = p->t.proto;
+	fk.proto = p->frag_nh;
 	fk.zone = p->t.zone;
 	if (p->frag == FRAG_FIRST) {
 		memset(&f, 0, sizeof(f));
 		f.sport = p->t.sport;
 		f.dport = p->t.dport;
+		f.proto = p->t.proto;
 		f.seen_ns = r->now;
 		tab_put(&r->st->frags, &fk, &f);
 		return true;
@@ -1622,6 +1714,7 @@ static bool frag_track(struct ref_run *r)
 		return false;
 	p->t.sport = rec->sport;
 	p->t.dport = rec->dport;
+	p->t.proto = rec->proto;
 	explain(r->st, "later fragment with record:");
 	return true;
 }
@@ -1634,11 +1727,24 @@ static int frag_no_record(struct ref_run *r, __u32 stat)
 {
 	explain(r->st, "later fragment without record");
 	if (zone_denies(r->st, r->p->t.zone))
-		return drop(r, TP_DROP_FRAG_NO_FLOW);
+		return drop_report(r, TP_DROP_FRAG_NO_FLOW);
 	return pass(r, stat);
 }
 
 /* ---- conntrack ---- */
+
+/* Is @k flow @f's reply tuple, or that tuple in the zone a crossing flow leaves to? */
+static bool is_reply_key(const struct tp_ct_entry *f, const struct tp_ct_key *k)
+{
+	struct tp_ct_key t = *k;
+
+	if (!memcmp(&f->peer, k, sizeof(*k)))
+		return true;
+	if (!f->out_zone || k->zone != f->out_zone)
+		return false;
+	t.zone = f->peer.zone;
+	return !memcmp(&f->peer, &t, sizeof(t));
+}
 
 /*
  * Is @k held by another live flow: a live flow entry, or the valid reply
@@ -1664,18 +1770,98 @@ static bool ct_key_held(const struct ref_state *st, const struct tp_ct_key *k,
 		return false;
 	f = tab_find(&st->ct, &e->peer);
 	return f && !(f->flags & TP_CT_F_REPLY_KEY) && ct_live(f, now) &&
-	       !memcmp(&f->peer, k, sizeof(*k));
+	       is_reply_key(f, k);
+}
+
+/* "Delete a reply key only when it points back at the flow being removed." */
+static void ct_delete_reply_key(struct ref_state *st, const struct tp_ct_key *rkey,
+				const struct tp_ct_key *key)
+{
+	const struct tp_ct_entry *rk = tab_find(&st->ct, rkey);
+
+	if (rk && (rk->flags & TP_CT_F_REPLY_KEY) &&
+	    !memcmp(&rk->peer, key, sizeof(*key)))
+		tab_del(&st->ct, rkey);
+}
+
+/*
+ * "A key about to hold a reply key whose entry is a flow (expired, or one
+ * this side started that a flow from the tailnet takes over): that flow
+ * goes, and with it its own reply key (when it points back)."
+ */
+static void ct_retire(struct ref_state *st, const struct tp_ct_key *k)
+{
+	const struct tp_ct_entry *cur = tab_find(&st->ct, k);
+	struct tp_ct_key peer;
+
+	if (cur && !(cur->flags & TP_CT_F_REPLY_KEY)) {
+		peer = cur->peer;
+		ct_delete_reply_key(st, &peer, k);
+	}
+}
+
+/*
+ * Write reply key @rkey of the flow at @key, unless it is there already
+ * or another live flow holds the tuple.
+ */
+static void ct_write_reply_key(struct ref_state *st, const struct tp_ct_key *rkey,
+			       const struct tp_ct_key *key, bool from_tailnet,
+			       __u64 now)
+{
+	const struct tp_ct_entry *cur = tab_find(&st->ct, rkey);
+	struct tp_ct_entry rk;
+
+	if (cur && (cur->flags & TP_CT_F_REPLY_KEY) &&
+	    !memcmp(&cur->peer, key, sizeof(*key)))
+		return;
+	if (ct_key_held(st, rkey, key, from_tailnet, now))
+		return;
+	ct_retire(st, rkey);
+	memset(&rk, 0, sizeof(rk));
+	rk.flags = TP_CT_F_REPLY_KEY;
+	rk.peer = *key;
+	tab_put(&st->ct, rkey, &rk);
+}
+
+/* A crossing flow's reply tuple in the zone it leaves to. */
+static bool ct_reply_there(const struct tp_ct_entry *e, struct tp_ct_key *there)
+{
+	if (!e->out_zone || !e->peer.zone || e->out_zone == e->peer.zone)
+		return false;
+	*there = e->peer;
+	there->zone = e->out_zone;
+	return true;
+}
+
+/*
+ * "An evicted reply key is written again by the flow's next packet in the
+ * original direction, checked at most once a second": the second is the
+ * clock's whole seconds, 16 bits of them, kept in rk_check_s.
+ */
+static void ct_keep_reply_keys(struct ref_state *st, const struct tp_ct_key *key,
+			       struct tp_ct_entry *e, __u64 now)
+{
+	__u16 sec = (__u16)(now / NSEC);
+	struct tp_ct_key there, peer = e->peer;
+	bool from_tailnet = !(e->flags & TP_CT_F_EGRESS);
+
+	if (e->rk_check_s == sec)
+		return;
+	e->rk_check_s = sec;
+	ct_write_reply_key(st, &peer, key, from_tailnet, now);
+	if (ct_reply_there(e, &there))
+		ct_write_reply_key(st, &there, key, false, now);
 }
 
 /*
  * Write a new flow's two entries.  @e has flags, NAT and service fields
  * set; @old is the expired or replaced flow entry of the tuple, or NULL.
- * Returns 0 or -TP_DROP_CT_FAIL (a clash).
+ * Returns 0 or -TP_DROP_CT_CLASH: the flow's own tuple is another live
+ * flow's reply tuple, or its reply tuple is held by another live flow.
  *
  * Doc ambiguity: whether a clash keeps the replaced entry's reply key;
- * the model deletes it before it looks for a clash ("if the original
- * tuple had an expired or replaced entry whose reply tuple differs, that
- * reply-key entry is deleted"), as the BPF does.
+ * the model deletes it (when it points back) before it looks for a
+ * clash, as the BPF does.
  */
 static int flow_commit(struct ref_run *r, struct tp_ct_entry *e,
 		       const struct ref_query *q, const struct ref_decision *d,
@@ -1683,7 +1869,7 @@ static int flow_commit(struct ref_run *r, struct tp_ct_entry *e,
 {
 	struct ref_state *st = r->st;
 	struct ref_pkt *p = r->p;
-	struct tp_ct_key via = p->t;
+	struct tp_ct_key via = p->t, there, orig;
 	struct tp_ct_entry rk;
 
 	if (e->flags & TP_CT_F_DNAT) {
@@ -1701,22 +1887,25 @@ static int flow_commit(struct ref_run *r, struct tp_ct_entry *e,
 	e->tcp_flags[0] = p->tcp_flags;
 	e->packets[0] = 1;
 	e->bytes[0] = p->len;
-	e->expires_ns = r->now + ct_timeout(st, e->state, p->t.proto) * NSEC;
+	e->expires_ns = r->now + ct_timeout(st, e, p->t.proto) * NSEC;
 	e->verdict = d->verdict;
 	e->src_identity = q->src_id;
 	e->dst_identity = q->dst_id;
 	e->rule_id = d->rule_id;
 	e->policy_rev = st->policy_rev;
 	e->out_zone = q->out_zone;
+	e->rk_check_s = (__u16)(r->now / NSEC);
 
 	/* the replaced entry's reply key, if the reply tuple moved */
 	if (old && memcmp(&old->peer, &e->peer, sizeof(e->peer)))
-		tab_del(&st->ct, &old->peer);
+		ct_delete_reply_key(st, &old->peer, &p->t);
 	if (ct_key_held(st, &e->peer, &p->t, !(e->flags & TP_CT_F_EGRESS),
-			r->now)) {
+			r->now) ||
+	    ct_reply(st, &p->t, r->now, &orig)) {
 		explain(st, "clash");
-		return -TP_DROP_CT_FAIL;
+		return -TP_DROP_CT_CLASH;
 	}
+	ct_retire(st, &e->peer);
 	tab_put(&st->ct, &p->t, e);
 	memset(&rk, 0, sizeof(rk));
 	rk.flags = TP_CT_F_REPLY_KEY;
@@ -1727,13 +1916,8 @@ static int flow_commit(struct ref_run *r, struct tp_ct_entry *e,
 	 * leaves to; its reply tuple is indexed there too (unless that key
 	 * is another live flow's).
 	 */
-	if (q->zone && q->out_zone && q->zone != q->out_zone) {
-		struct tp_ct_key there = e->peer;
-
-		there.zone = q->out_zone;
-		if (!ct_key_held(st, &there, &p->t, false, r->now))
-			tab_put(&st->ct, &there, &rk);
-	}
+	if (ct_reply_there(e, &there))
+		ct_write_reply_key(st, &there, &p->t, false, r->now);
 	count(st, TP_STAT_CT_NEW, p->len);
 	return 0;
 }
@@ -1788,7 +1972,7 @@ static int from_tailnet_new(struct ref_run *r, const struct tp_ct_entry *old)
 		be = backend_select(st, s, &p->t, r->now);
 		if (!be) {
 			explain(st, "service without backend");
-			return drop(r, TP_DROP_NO_BACKEND);
+			return drop_report(r, TP_DROP_NO_BACKEND);
 		}
 		e.flags = TP_CT_F_DNAT;
 		e.svc_id = s->attrs.id;
@@ -1800,7 +1984,7 @@ static int from_tailnet_new(struct ref_run *r, const struct tp_ct_entry *old)
 	}
 	/*
 	 * Doc ambiguity: a flow decided allowed whose entries then clash is
-	 * dropped (TP_DROP_CT_FAIL) after its decision was counted and
+	 * dropped (TP_DROP_CT_CLASH) after its decision was counted and
 	 * reported as allowed; backend selection (and the affinity entry it
 	 * writes) comes before the decision, so a denied flow refreshes its
 	 * client's affinity too.  Both as the BPF does.
@@ -1812,13 +1996,79 @@ static int from_tailnet_new(struct ref_run *r, const struct tp_ct_entry *old)
 		return drop(r, d.reason);
 	ret = flow_commit(r, &e, &q, &d, old);
 	if (ret < 0)
-		return drop(r, -ret);
+		return drop_report(r, -ret);
 	if (!(e.flags & TP_CT_F_DNAT)) {
 		explain(st, "new flow, no service");
 		return pass(r, TP_STAT_PASS);
 	}
 	explain(st, "new flow, DNAT");
 	return dnat(r, &e);
+}
+
+/*
+ * A packet in the original direction of live flow @e: "re-checked, then
+ * accounted only while allowed, so a revoked flow ages out"; its reply
+ * keys kept; translated.
+ */
+static int flow_orig(struct ref_run *r, struct tp_ct_entry *e)
+{
+	struct ref_state *st = r->st;
+	struct ref_pkt *p = r->p;
+	struct tp_ct_key key = p->t;
+
+	count(st, TP_STAT_CT_HIT, p->len);
+	if (!verdict_allows(recheck(r, &key, e))) {
+		explain(st, "flow denied");
+		return drop(r, flow_deny_reason(e, p->t.zone));
+	}
+	ct_account(st, e, TP_CT_DIR_ORIG, p, r->now);
+	ct_keep_reply_keys(st, &key, e, r->now);
+	if (!(e->flags & TP_CT_F_DNAT)) {
+		explain(st, "flow, not translated");
+		return pass(r, TP_STAT_PASS);
+	}
+	explain(st, "flow, DNAT");
+	return dnat(r, e);
+}
+
+/*
+ * A reply of live flow @e (original tuple @orig): re-checked, accounted
+ * unless another hook of the node did (@account), reverse-translated when
+ * it leaves to the tailnet.  "Replies of a denied flow are dropped"
+ * (TP_DROP_POLICY), unaccounted.
+ */
+static int flow_reply(struct ref_run *r, const struct tp_ct_key *orig,
+		      struct tp_ct_entry *e, bool account)
+{
+	struct ref_state *st = r->st;
+	struct ref_pkt *p = r->p;
+
+	if (account)
+		count(st, TP_STAT_CT_HIT, p->len);
+	if (!verdict_allows(recheck(r, orig, e))) {
+		explain(st, "reply of a denied flow");
+		return drop(r, TP_DROP_POLICY);
+	}
+	if (account)
+		ct_account(st, e, TP_CT_DIR_REPLY, p, r->now);
+	if (r->hook == REF_FROM_TAILNET || !(e->flags & TP_CT_F_DNAT)) {
+		explain(st, "reply, not translated");
+		return pass(r, TP_STAT_PASS);
+	}
+	explain(st, "reply, reverse NAT");
+	rewrite_flow(p, true, &orig->daddr, orig->dport);
+	svc_count(st, e->svc_id, p->len);
+	return pass(r, TP_STAT_REVNAT);
+}
+
+/*
+ * "A flow this side started gets its replies through its zone's tailnet
+ * interface; a flow from the tailnet gets them from the cluster side, or
+ * from the tailnet interface of its out zone."
+ */
+static bool replies_from_tailnet(const struct tp_ct_entry *e, __u16 zone)
+{
+	return (e->flags & TP_CT_F_EGRESS) || (e->out_zone && e->out_zone == zone);
 }
 
 static int from_tailnet_flow(struct ref_run *r)
@@ -1833,54 +2083,34 @@ static int from_tailnet_flow(struct ref_run *r)
 		return frag_no_record(r, TP_STAT_FRAG_NO_RECORD);
 	e = tab_find(&st->ct, &p->t);
 	/*
-	 * "A packet whose tuple is a reply-key entry is a reply of a flow
-	 * that left through a tailnet interface: it updates that flow
-	 * (direction 1) and passes untranslated."  Doc ambiguity: what an
-	 * invalid reply key means here.  The model takes the general rule
-	 * ("valid only if ..."): an invalid one counts as absent, and the
-	 * packet may start a flow that replaces it.
+	 * A valid reply key is a reply when the flow's replies come from
+	 * the tailnet of this zone; any other valid one is "the tuple of a
+	 * live flow's replies, which never come from here": a clash.  An
+	 * invalid one counts as absent, and the packet may start a flow
+	 * that replaces it.
 	 */
 	if (e && (e->flags & TP_CT_F_REPLY_KEY)) {
 		f = ct_reply(st, &p->t, r->now, &orig);
+		if (f && replies_from_tailnet(f, p->t.zone))
+			return flow_reply(r, &orig, f, true);
 		if (f) {
-			count(st, TP_STAT_CT_HIT, p->len);
-			ct_account(st, f, TP_CT_DIR_REPLY, p, r->now);
-			explain(st, "reply of a flow, untranslated");
-			/* "its packets in both directions are dropped" */
-			if (!verdict_allows(f->verdict))
-				return drop(r, TP_DROP_POLICY);
-			return pass(r, TP_STAT_PASS);
+			explain(st, "reply tuple of a flow whose replies come from elsewhere");
+			return drop_report(r, TP_DROP_CT_CLASH);
 		}
 		explain(st, "stale reply key:");
 		e = NULL;
 	}
 	if (e && ct_live(e, r->now) && !reopens(e, p)) {
-		count(st, TP_STAT_CT_HIT, p->len);
-		ct_account(st, e, TP_CT_DIR_ORIG, p, r->now);
-		if (!verdict_allows(recheck(r, e))) {
-			explain(st, "flow denied");
-			return drop(r, flow_deny_reason(e, p->t.zone));
+		if (e->flags & TP_CT_F_EGRESS) {
+			explain(st, "tuple of a flow this side started");
+			return drop_report(r, TP_DROP_CT_CLASH);
 		}
-		if (!(e->flags & TP_CT_F_DNAT)) {
-			explain(st, "flow, not translated");
-			return pass(r, TP_STAT_PASS);
-		}
-		explain(st, "flow, DNAT");
-		return dnat(r, e);
+		return flow_orig(r, e);
 	}
 	if (e) {
 		old = *e;
 		have_old = true;
 	}
-	/*
-	 * Known conflict (reported): "Later packets and replies take the
-	 * conntrack verdict" and a zone crossing's replies.  The reply of a
-	 * flow from zone A to zone B comes in through zone B's interface;
-	 * its tuple (zone B) is no entry of the flow (zone A), so here it is
-	 * a new flow of zone B, a crossing to A that only a rule naming both
-	 * identities the other way lets through.  The documents define no
-	 * other way to find the flow, so the model does what the BPF does.
-	 */
 	if (!starts_flow(p)) {
 		explain(st, "cannot start a flow:");
 		return stateless(r, TP_STAT_PASS);
@@ -1899,13 +2129,9 @@ static int from_tailnet_flow(struct ref_run *r)
  * with a flow that is denied it is dropped all the same, as the BPF does.
  * Such packets are neither counted as hits nor accounted to the flow.
  *
- * Known conflict (reported): "a packet forwarded from a tailnet interface
- * of zone A ... out of an interface of zone B must belong to a live,
- * allowed flow".  The model, as the BPF, guards flow packets only (TCP,
- * UDP, ICMP echo, later fragments with a record): other protocols, ICMP
- * errors and later fragments without a record are handled as if this
- * side sent them (decided with the query of a flow from this side, or
- * passed), whatever zone they were forwarded from.
+ * Known conflict (reported): the model, as the BPF, guards flow packets
+ * and ICMP errors only: other protocols forwarded between zones are
+ * handled as if this side sent them.
  */
 static int to_tailnet_forwarded(struct ref_run *r, __u16 in_zone)
 {
@@ -1927,21 +2153,22 @@ static int to_tailnet_forwarded(struct ref_run *r, __u16 in_zone)
 	}
 	explain(r->st, "forwarded from zone %u, %s", in_zone,
 		f ? "flow denied or of another zone" : "no flow");
-	return drop(r, TP_DROP_ZONE);
+	return drop_report(r, TP_DROP_ZONE);
 }
 
 /*
- * A flow this side starts toward the tailnet (TP_CT_F_EGRESS): decided,
- * reported, tracked.  One whose reply tuple is another live flow's passes
- * untracked ("leaving to the tailnet it passes untracked").
+ * A flow this side starts toward the tailnet (TP_CT_F_EGRESS, with its
+ * origin): decided, reported, tracked.  One that clashes passes untracked
+ * ("leaving to the tailnet it passes untracked").
  */
 static int to_tailnet_new(struct ref_run *r, const struct tp_ct_entry *old)
 {
+	__u8 origin = egress_origin(r);
 	struct tp_ct_entry e;
 	struct ref_query q;
 	struct ref_decision d;
 
-	query_egress(r, &q);
+	query_egress_of(r, &r->p->t, origin, &q);
 	decide(r, &q, &d);
 	event(r, &q, &d, 0, &r->p->t.daddr, r->p->t.dport);
 	if (d.verdict == TP_VERDICT_DENY)
@@ -1952,7 +2179,7 @@ static int to_tailnet_new(struct ref_run *r, const struct tp_ct_entry *old)
 	 * flow from the tailnet without a service keeps its destination).
 	 */
 	memset(&e, 0, sizeof(e));
-	e.flags = TP_CT_F_EGRESS;
+	e.flags = TP_CT_F_EGRESS | origin;
 	if (flow_commit(r, &e, &q, &d, old) == 0)
 		explain(r->st, "new egress flow");
 	else
@@ -1967,42 +2194,32 @@ static int to_tailnet_flow(struct ref_run *r)
 	struct tp_ct_entry *f, *e, old;
 	struct tp_ct_key orig;
 	bool have_old = false;
-	__u16 in_zone;
+	__u16 in_zone = tailnet_zone(st, r->in_ifindex);
 
 	if (!frag_track(r))
 		return frag_no_record(r, TP_STAT_FRAG_NO_RECORD);
+	/*
+	 * "A reply of a flow from this zone's tailnet, coming from where the
+	 * flow went": its reply key in the flow's own zone, and the
+	 * interface it was forwarded from in the flow's out zone (0: not
+	 * forwarded from a tailnet).  One forwarded from a tailnet was
+	 * accounted at that interface's ingress.
+	 */
 	f = ct_reply(st, &p->t, r->now, &orig);
-	if (f) {
-		count(st, TP_STAT_CT_HIT, p->len);
-		ct_account(st, f, TP_CT_DIR_REPLY, p, r->now);
-		if (!verdict_allows(f->verdict)) {
-			explain(st, "reply of a denied flow");
-			return drop(r, TP_DROP_POLICY);
-		}
-		if (!(f->flags & TP_CT_F_DNAT)) {
-			explain(st, "reply, not translated");
-			return pass(r, TP_STAT_PASS);
-		}
-		explain(st, "reply, reverse NAT");
-		rewrite_flow(p, true, &orig.daddr, orig.dport);
-		svc_count(st, f->svc_id, p->len);
-		return pass(r, TP_STAT_REVNAT);
-	}
-	in_zone = tailnet_zone(st, r->in_ifindex);
+	if (f && !(f->flags & TP_CT_F_EGRESS) && orig.zone == p->t.zone &&
+	    in_zone == f->out_zone)
+		return flow_reply(r, &orig, f, !in_zone);
 	if (in_zone)
 		return to_tailnet_forwarded(r, in_zone);
 
 	e = tab_find(&st->ct, &p->t);
 	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && ct_live(e, r->now) &&
 	    !reopens(e, p)) {
-		count(st, TP_STAT_CT_HIT, p->len);
-		ct_account(st, e, TP_CT_DIR_ORIG, p, r->now);
-		if (!verdict_allows(recheck(r, e))) {
-			explain(st, "egress flow denied");
-			return drop(r, flow_deny_reason(e, p->t.zone));
+		if (!(e->flags & TP_CT_F_EGRESS)) {
+			explain(st, "tuple of a flow from the tailnet:");
+			return stateless(r, TP_STAT_PASS);
 		}
-		explain(st, "egress flow");
-		return pass(r, TP_STAT_PASS);
+		return flow_orig(r, e);
 	}
 	if (e && !(e->flags & TP_CT_F_REPLY_KEY)) {
 		old = *e;
@@ -2016,21 +2233,54 @@ static int to_tailnet_flow(struct ref_run *r)
 }
 
 /*
- * ICMP errors touch no conntrack state.  The quote is a packet that went
- * the other way through this interface: a reply (its reversed tuple is a
- * flow's original tuple, looked up first) or a packet in a flow's
- * original direction (its reversed tuple is the flow's reply tuple).
- * Errors about a known flow pass as related traffic when the flow is
- * allowed: translated (TP_STAT_ICMP_ERR_NAT) when they are about a
- * translated packet going the way this program translates, else
- * TP_STAT_PASS.  Errors about no flow are decided like any packet of no
- * flow.
+ * "An ICMP error is about flow F only when it goes to the endpoint that
+ * sent the quoted packet, the quoted packet passed this interface the
+ * other way, and it comes from the quoted packet's path": coming in,
+ * from the quoted packet's destination or an address this zone's
+ * interface routes to; going out, forwarded from where the quoted packet
+ * went (the flow's out zone for a packet in the original direction, the
+ * cluster side for a reply).
+ */
+static bool icmp_err_valid(struct ref_run *r, const struct tp_ct_key *orig,
+			   const struct tp_ct_entry *e, bool quote_is_reply)
+{
+	const struct ref_pkt *p = r->p;
+	bool egress = e->flags & TP_CT_F_EGRESS;
+	__u16 zone = p->t.zone;
+
+	if (memcmp(&p->t.daddr, &p->q.saddr, sizeof(p->q.saddr)))
+		return false;
+	if (r->hook == REF_TO_TAILNET) {
+		if (quote_is_reply ? !egress : (egress || orig->zone != zone))
+			return false;
+		return tailnet_zone(r->st, r->in_ifindex) ==
+		       (quote_is_reply ? 0 : e->out_zone);
+	}
+	if (quote_is_reply ? egress
+			   : (!egress && !(e->out_zone && e->out_zone == zone)))
+		return false;
+	if (!memcmp(&p->t.saddr, &p->q.daddr, sizeof(p->q.daddr)))
+		return true;
+	return zone && ref_out_zone(r->st, p->v6, &p->t.daddr, &p->t.saddr) == zone;
+}
+
+/*
+ * ICMP errors touch no conntrack state but a re-check.  The quote is a
+ * packet that went the other way through this interface: a reply (its
+ * reversed tuple is a flow's original tuple, looked up first) or a packet
+ * in a flow's original direction (its reversed tuple is the flow's reply
+ * tuple).  Errors about a known flow that pass icmp_err_valid() are
+ * related traffic and pass when the flow is allowed: translated
+ * (TP_STAT_ICMP_ERR_NAT) when they are about a translated packet going
+ * the way this program translates, else TP_STAT_PASS.  Others: going out
+ * and forwarded from another tailnet zone, dropped (TP_DROP_ZONE);
+ * forwarded within this zone, passed (decided at its ingress); else
+ * decided like any packet of no flow.
  *
  * Doc ambiguity: no TP_STAT_CT_HIT for errors ("packets of a known flow"
  * are the flow's own); an error about a denied flow is dropped with
  * TP_DROP_POLICY; an error about no flow counts TP_STAT_OTHER_PROTO when
- * allowed (like an error whose quote does not qualify).  tp_to_tailnet's
- * zone guard is not applied to errors (see to_tailnet_forwarded()).
+ * allowed (like an error whose quote does not qualify).
  */
 static int icmp_err(struct ref_run *r)
 {
@@ -2039,6 +2289,7 @@ static int icmp_err(struct ref_run *r)
 	struct tp_ct_entry *e;
 	struct tp_ct_key rev, orig;
 	bool quote_is_reply;
+	__u16 in_zone;
 
 	tuple_reverse(&p->q, &rev);
 	e = tab_find(&st->ct, &rev);
@@ -2049,11 +2300,21 @@ static int icmp_err(struct ref_run *r)
 		quote_is_reply = false;
 		e = ct_reply(st, &rev, r->now, &orig);
 	}
-	if (!e) {
-		explain(st, "ICMP error, no flow:");
+	if (!e || !icmp_err_valid(r, &orig, e, quote_is_reply)) {
+		in_zone = r->hook == REF_TO_TAILNET ? tailnet_zone(st, r->in_ifindex) : 0;
+		if (in_zone && in_zone != p->t.zone) {
+			explain(st, "ICMP error forwarded from zone %u", in_zone);
+			return drop_report(r, TP_DROP_ZONE);
+		}
+		if (in_zone) {
+			explain(st, "ICMP error forwarded in its zone");
+			return pass(r, TP_STAT_OTHER_PROTO);
+		}
+		explain(st, e ? "ICMP error not from the flow's path:"
+			      : "ICMP error, no flow:");
 		return stateless(r, TP_STAT_OTHER_PROTO);
 	}
-	if (!verdict_allows(e->verdict)) {
+	if (!verdict_allows(recheck(r, &orig, e))) {
 		explain(st, "ICMP error about a denied flow");
 		return drop(r, TP_DROP_POLICY);
 	}
@@ -2078,29 +2339,18 @@ static int icmp_err(struct ref_run *r)
 /* ICMPv6 neighbour discovery and MLD: types 130-137 and 143. */
 static bool v6_control(const struct ref_pkt *p)
 {
-	return p->v6 && p->t.proto == IPPROTO_ICMPV6 && p->frag != FRAG_LATER &&
+	return p->v6 && p->t.proto == IPPROTO_ICMPV6 &&
 	       ((p->icmp_type >= 130 && p->icmp_type <= 137) ||
 		p->icmp_type == 143);
 }
 
 /*
  * Everything else IP: other protocols, ICMP types we do not track, ICMP
- * errors that are fragments or whose quote does not qualify, later
- * fragments of untracked protocols.
- *
- * Doc ambiguity: a later fragment of an untracked protocol has no first
- * fragment record (records are of flow packets); the model drops it with
- * TP_DROP_FRAG_NO_FLOW when its zone defaults to deny and passes it
- * otherwise, undecided, counted TP_STAT_OTHER_PROTO.
+ * errors that are fragments or whose quote does not qualify.  (Later
+ * fragments of any protocol take the flow path, for their record.)
  */
 static int other(struct ref_run *r)
 {
-	if (r->p->frag == FRAG_LATER) {
-		explain(r->st, "later fragment of another protocol");
-		if (zone_denies(r->st, r->p->t.zone))
-			return drop(r, TP_DROP_FRAG_NO_FLOW);
-		return pass(r, TP_STAT_OTHER_PROTO);
-	}
 	if (v6_control(r->p)) {
 		explain(r->st, "ND/MLD");
 		return pass(r, TP_STAT_OTHER_PROTO);
@@ -2148,7 +2398,7 @@ int ref_process(struct ref_state *st, int hook, __u32 ifindex,
 	      len);
 	ret = parse(st, ifindex, &p);
 	if (ret < 0)
-		return drop(&r, -ret);
+		return drop_report(&r, -ret);
 	switch (ret) {
 	case P_NOT_IP:
 		explain(st, "not IP");

@@ -495,7 +495,8 @@ static void test_tcp_states_server_fin_first(void **state)
 {
 	const __u8 S = PKT_TCP_SYN, A = PKT_TCP_ACK, F = PKT_TCP_FIN;
 	const struct tcp_step steps[] = {
-		{ 0, A, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_ESTABLISHED }, /* pickup */
+		/* a pickup keeps the SYN timeout until the other side answers */
+		{ 0, A, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_SYN },
 		{ 1, F | A, TP_CT_FIN_WAIT, TP_CT_TIMEOUT_FIN },
 		{ 0, F | A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
 		{ 0, S | A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },

@@ -961,6 +961,12 @@ static int flow_send(struct fz *z, const struct fz_flow *fl, enum fz_pkt_kind ki
 	sp.icmp_seq = kind == FZ_FIRST ? 1 : 2;
 	assert_int_equal(pkt_build(&sp, &z->pkt_in), 0);
 
+	/*
+	 * A reply to the tailnet comes from where the flow went: forwarded
+	 * from its out zone's interface when that is a tailnet zone.
+	 */
+	if (reply && hook == TH_FROM_TAILNET && fl->out_zone)
+		in_ifindex = fl->out_zone == TH_ZONE ? z->h.l3_ifindex : z->h.l3_ifindex2;
 	if (reply)
 		hook = hook == TH_FROM_TAILNET ? TH_TO_TAILNET : TH_FROM_TAILNET;
 	else if (hook == TH_TO_TAILNET)
@@ -1357,22 +1363,34 @@ static unsigned int alt_reason(const struct fz_flow *fl)
 	return fl->d.reason == TP_DROP_ZONE ? TP_DROP_POLICY : 0;
 }
 
-/* A reply of @fl: follows the flow's verdict, never re-decides. */
-static void reply(struct fz *z, const struct fz_flow *fl)
+/*
+ * A reply of @fl: decided again, as a packet in the original direction
+ * is, when the policy changed since the flow's last decision (revoking
+ * access stops both directions); replies of a denied flow are dropped
+ * with TP_DROP_POLICY.
+ */
+static void reply(struct fz *z, struct fz_flow *fl)
 {
-	int want = allows(fl->d.verdict) ? TC_ACT_OK : TC_ACT_SHOT;
-	int got = flow_send(z, fl, FZ_REPLY);
+	bool redecide = fl->gen != z->gen;
+	int want, got;
 
+	if (redecide) {
+		flow_decide(z, fl);
+		z->rechecks++;
+		fz_cov[C_RECHECK]++;
+	}
+	want = allows(fl->d.verdict) ? TC_ACT_OK : TC_ACT_SHOT;
+	got = flow_send(z, fl, FZ_REPLY);
 	z->n_later++;
 	fz_cov[C_REPLY_DROP] += want == TC_ACT_SHOT;
 	if (got != want)
 		mismatch(z, K_VERDICT_REPLY, fl,
-			 "reply: flow decided %s (rule %u, %s policy generation %u of %u); expected %s, got %s",
+			 "reply: flow decided %s (rule %u, %s); expected %s, got %s",
 			 pref_verdict_str(fl->d.verdict), fl->d.rule_id,
-			 fl->gen == z->gen ? "current" : "older", fl->gen, z->gen,
+			 redecide ? "policy changed, decided again" : "no change since decided",
 			 verdict_name(want), verdict_name(got));
 	if (want == TC_ACT_SHOT || got == TC_ACT_SHOT)
-		check_drops(z, K_REASON_REPLY, fl, fl->d.reason, alt_reason(fl),
+		check_drops(z, K_REASON_REPLY, fl, TP_DROP_POLICY, 0,
 			    "reply of a denied flow");
 }
 

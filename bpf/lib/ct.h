@@ -8,7 +8,16 @@
  * Packets in the original direction take one lookup; replies take two.
  * An entry past expires_ns counts as absent.  A full table evicts the
  * least recently used entries; a reply-key entry whose flow is gone, or
- * whose flow no longer points back at it, is ignored.
+ * whose flow no longer points back at it, is ignored, and one that was
+ * evicted while its flow lives is written again by the flow's next
+ * packet in the original direction (checked at most once a second).
+ *
+ * Sides: a flow from the tailnet enters through its zone's tailnet
+ * interface and leaves to the cluster side, or to the tailnet interface
+ * of its out zone; a flow this side started (TP_CT_F_EGRESS) leaves
+ * through its zone's interface.  Replies go the other way.  Packets and
+ * ICMP errors that claim a flow from a side its packets never come from
+ * are not the flow's.
  */
 #ifndef TP_BPF_CT_H
 #define TP_BPF_CT_H
@@ -47,10 +56,9 @@ static __always_inline bool tp_ct_expired(const struct tp_ct_entry *e, __u64 now
 	return now >= e->expires_ns;
 }
 
-static __always_inline __u32 tp_ct_timeout(const struct tp_ct_entry *e,
-					   __u8 proto)
+static __always_inline __u32 tp_ct_state_timeout(__u8 state, __u8 proto)
 {
-	switch (e->state) {
+	switch (state) {
 	case TP_CT_SYN_SENT:
 	case TP_CT_SYN_RECV:
 		return ct_timeout_syn;
@@ -63,6 +71,23 @@ static __always_inline __u32 tp_ct_timeout(const struct tp_ct_entry *e,
 		return ct_timeout_close;
 	}
 	return proto == IPPROTO_UDP ? ct_timeout_udp : ct_timeout_icmp;
+}
+
+/*
+ * A TCP flow the other side has not answered yet keeps at most the SYN
+ * timeout, whatever its state: a mid-stream pickup (a bare ACK, a
+ * SYN-ACK, a FIN) is not an established connection until a reply shows
+ * one, so a peer cannot fill the table with six-hour entries.
+ */
+static __always_inline __u32 tp_ct_timeout(const struct tp_ct_entry *e,
+					   __u8 proto)
+{
+	__u32 t = tp_ct_state_timeout(e->state, proto);
+
+	if (proto == IPPROTO_TCP && !e->packets[TP_CT_DIR_REPLY] &&
+	    t > ct_timeout_syn)
+		t = ct_timeout_syn;
+	return t;
 }
 
 /* TCP state after a packet with @flags in direction @dir. */
@@ -112,9 +137,9 @@ static __always_inline void tp_ct_account(struct tp_ct_entry *e, int dir,
 	} else if (dir == TP_CT_DIR_REPLY) {
 		e->state = TP_CT_REPLIED;
 	}
-	e->expires_ns = now + (__u64)tp_ct_timeout(e, proto) * NSEC_PER_SEC;
 	__sync_fetch_and_add(&e->packets[dir & 1], 1);
 	__sync_fetch_and_add(&e->bytes[dir & 1], bytes);
+	e->expires_ns = now + (__u64)tp_ct_timeout(e, proto) * NSEC_PER_SEC;
 }
 
 /* Initial state of a new flow from its first packet. */
@@ -124,7 +149,7 @@ static __always_inline __u8 tp_ct_initial_state(const struct tp_pkt *p)
 		return TP_CT_OPEN;
 	if ((p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
 		return TP_CT_SYN_SENT;
-	/* mid-stream pickup, e.g. after the entry was evicted */
+	/* mid-stream pickup: SYN timeout until the other side answers */
 	return TP_CT_ESTABLISHED;
 }
 
@@ -177,6 +202,23 @@ static __always_inline bool tp_ct_is_reply_key(const struct tp_ct_entry *e,
 }
 
 /**
+ * tp_ct_replies_from_tailnet() - do the flow's replies come in through the
+ * tailnet interface of @zone?
+ * @e:    the flow entry.
+ * @zone: zone of the interface.
+ *
+ * A flow this side started gets its replies from its own zone's tailnet
+ * interface (the flow's key zone, which a lookup in @zone implies); a flow
+ * from the tailnet gets them from the cluster side, unless it leaves to a
+ * tailnet interface (its out zone), whose ingress then brings them.
+ */
+static __always_inline bool tp_ct_replies_from_tailnet(const struct tp_ct_entry *e,
+						       __u16 zone)
+{
+	return (e->flags & TP_CT_F_EGRESS) || (e->out_zone && e->out_zone == zone);
+}
+
+/**
  * tp_ct_lookup_reply() - find the flow a packet is a reply of.
  * @key:  the packet's tuple.
  * @now:  tp_now().
@@ -224,7 +266,103 @@ static __always_inline bool tp_ct_key_live(const struct tp_ct_key *k,
 		return false;
 	f = bpf_map_lookup_elem(&tp_ct, &e->peer);
 	return f && !(f->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(f, now) &&
-	       tp_ct_key_eq(&f->peer, k);
+	       tp_ct_is_reply_key(f, k);
+}
+
+/* Is @k the reply tuple of a live flow (its valid reply-key entry)? */
+static __always_inline bool tp_ct_reply_key_live(const struct tp_ct_key *k, __u64 now)
+{
+	struct tp_ct_key orig;
+
+	return tp_ct_lookup_reply(k, now, &orig) != NULL;
+}
+
+/*
+ * Delete the reply-key entry @rkey of the flow at @key, but only while it
+ * still points back at that flow: another flow may have taken the tuple
+ * since (a client port reused toward a second VIP of the same backend).
+ */
+static __always_inline void tp_ct_delete_reply_key(const struct tp_ct_key *rkey,
+						   const struct tp_ct_key *key)
+{
+	struct tp_ct_entry *rk = bpf_map_lookup_elem(&tp_ct, rkey);
+
+	if (rk && (rk->flags & TP_CT_F_REPLY_KEY) && tp_ct_key_eq(&rk->peer, key))
+		bpf_map_delete_elem(&tp_ct, rkey);
+}
+
+/*
+ * @k is about to hold a reply key: if it holds a flow entry now (expired,
+ * or a flow this side started that a flow from the tailnet takes over),
+ * that flow goes, and with it its own reply key.
+ */
+static __always_inline void tp_ct_retire(const struct tp_ct_key *k)
+{
+	struct tp_ct_entry *cur = bpf_map_lookup_elem(&tp_ct, k);
+
+	if (cur && !(cur->flags & TP_CT_F_REPLY_KEY))
+		tp_ct_delete_reply_key(&cur->peer, k);
+}
+
+/*
+ * Write the reply-key entry @rkey of the flow at @key unless it is there
+ * already or another live flow holds the tuple.  @rk: scratch space.
+ */
+static __always_inline int tp_ct_write_reply_key(const struct tp_ct_key *rkey,
+						 const struct tp_ct_key *key,
+						 bool from_tailnet,
+						 struct tp_ct_entry *rk, __u64 now)
+{
+	struct tp_ct_entry *cur = bpf_map_lookup_elem(&tp_ct, rkey);
+
+	if (cur && (cur->flags & TP_CT_F_REPLY_KEY) && tp_ct_key_eq(&cur->peer, key))
+		return 0;
+	if (tp_ct_key_live(rkey, key, from_tailnet, now))
+		return -TP_DROP_CT_CLASH;
+	if (cur)
+		tp_ct_retire(rkey);
+	__builtin_memset(rk, 0, sizeof(*rk));
+	rk->peer = *key;
+	rk->flags = TP_CT_F_REPLY_KEY;
+	return bpf_map_update_elem(&tp_ct, rkey, rk, BPF_ANY) ? -TP_DROP_CT_FULL : 0;
+}
+
+/* The reply tuple of a crossing flow as it comes in through its out zone. */
+static __always_inline bool tp_ct_reply_there(const struct tp_ct_entry *e,
+					      struct tp_ct_key *there)
+{
+	if (!e->out_zone || !e->peer.zone || e->out_zone == e->peer.zone)
+		return false;
+	*there = e->peer;
+	there->zone = e->out_zone;
+	return true;
+}
+
+/**
+ * tp_ct_keep_reply_keys() - rebuild a flow's reply-key entries if the LRU
+ * evicted them (a one-way flow's are never looked up, so they go first).
+ * @key: the flow's original tuple.
+ * @e:   its live flow entry.
+ * @rk:  scratch space.
+ * @now: tp_now().
+ *
+ * At most once a second per flow: the check is one lookup, which also
+ * keeps the entry warm in the LRU.
+ */
+static __always_inline void tp_ct_keep_reply_keys(const struct tp_ct_key *key,
+						  struct tp_ct_entry *e,
+						  struct tp_ct_entry *rk, __u64 now)
+{
+	__u16 sec = (__u16)(now / NSEC_PER_SEC);
+	bool from_tailnet = !(e->flags & TP_CT_F_EGRESS);
+	struct tp_ct_key there;
+
+	if (e->rk_check_s == sec)
+		return;
+	e->rk_check_s = sec;
+	tp_ct_write_reply_key(&e->peer, key, from_tailnet, rk, now);
+	if (tp_ct_reply_there(e, &there))
+		tp_ct_write_reply_key(&there, key, false, rk, now);
 }
 
 /**
@@ -233,31 +371,36 @@ static __always_inline bool tp_ct_key_live(const struct tp_ct_key *k,
  * @e:     the flow entry, peer (the reply tuple) and NAT fields filled in.
  * @old_reply: reply tuple of the entry @key had before (expired or
  *             reopened), or NULL: that reply-key entry is removed when the
- *             reply tuple changes.
+ *             reply tuple changes and it still points back at @key.
  * @rk:        scratch space for the reply-key entry.
  * @now:       tp_now().
  *
- * Return: 0, or -TP_DROP_CT_FAIL when an entry cannot be written or the
- * reply tuple is another live flow's (a clash).
+ * Return: 0, -TP_DROP_CT_CLASH when @key is the live reply tuple of
+ * another flow or the reply tuple is another live flow's, or
+ * -TP_DROP_CT_FULL when an entry cannot be written.
  */
 static __always_inline int tp_ct_create(const struct tp_ct_key *key,
 					struct tp_ct_entry *e,
 					const struct tp_ct_key *old_reply,
 					struct tp_ct_entry *rk, __u64 now)
 {
-	if (old_reply && !tp_ct_key_eq(old_reply, &e->peer))
-		bpf_map_delete_elem(&tp_ct, old_reply);
+	bool from_tailnet = !(e->flags & TP_CT_F_EGRESS);
 
-	if (tp_ct_key_live(&e->peer, key, !(e->flags & TP_CT_F_EGRESS), now))
-		return -TP_DROP_CT_FAIL; /* the reply tuple belongs to another flow */
+	if (old_reply && !tp_ct_key_eq(old_reply, &e->peer))
+		tp_ct_delete_reply_key(old_reply, key);
+
+	if (tp_ct_key_live(&e->peer, key, from_tailnet, now) ||
+	    tp_ct_reply_key_live(key, now))
+		return -TP_DROP_CT_CLASH;
+	tp_ct_retire(&e->peer);
 	__builtin_memset(rk, 0, sizeof(*rk));
 	rk->peer = *key;
 	rk->flags = TP_CT_F_REPLY_KEY;
 	if (bpf_map_update_elem(&tp_ct, key, e, BPF_ANY))
-		return -TP_DROP_CT_FAIL;
+		return -TP_DROP_CT_FULL;
 	if (bpf_map_update_elem(&tp_ct, &e->peer, rk, BPF_ANY)) {
 		bpf_map_delete_elem(&tp_ct, key);
-		return -TP_DROP_CT_FAIL;
+		return -TP_DROP_CT_FULL;
 	}
 	return 0;
 }
@@ -270,14 +413,14 @@ static __always_inline void tp_frag_key(const struct tp_pkt *p,
 	fk->saddr = p->tuple.saddr;
 	fk->daddr = p->tuple.daddr;
 	fk->id = p->frag_id;
-	fk->proto = p->tuple.proto;
+	fk->proto = p->frag_nh;
 	fk->pad = 0;
 	fk->zone = p->tuple.zone;
 }
 
 /**
- * tp_frag_track() - remember a first fragment's ports, or give a later
- * fragment the ports of its first.
+ * tp_frag_track() - remember a first fragment's ports and upper-layer
+ * protocol, or give a later fragment those of its first.
  * @p:   parsed packet, tuple.zone set.
  * @now: tp_now().
  *
@@ -296,6 +439,7 @@ static __always_inline bool tp_frag_track(struct tp_pkt *p, __u64 now)
 	if (p->frag == TP_FRAG_FIRST) {
 		nf.sport = p->tuple.sport;
 		nf.dport = p->tuple.dport;
+		nf.proto = p->tuple.proto;
 		nf.seen_ns = now;
 		bpf_map_update_elem(&tp_frags, &fk, &nf, BPF_ANY);
 		return true;
@@ -305,6 +449,7 @@ static __always_inline bool tp_frag_track(struct tp_pkt *p, __u64 now)
 		return false;
 	p->tuple.sport = f->sport;
 	p->tuple.dport = f->dport;
+	p->tuple.proto = f->proto;
 	return true;
 }
 

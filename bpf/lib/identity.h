@@ -40,39 +40,58 @@ static __always_inline __u16 tp_zone_of_ifindex(__u32 ifindex)
 }
 
 /**
- * tp_out_zone() - the zone a packet to @daddr would leave through.
- * @skb:   the packet (its ingress interface is the lookup's input).
- * @p:     its parse.
- * @daddr: destination after translation.
+ * tp_route_zone() - the zone a packet from @saddr to @daddr would leave
+ * through.
+ * @skb:   the packet (its interface is the lookup's input interface).
+ * @ipv6:  the family.
+ * @proto: the IP protocol.
+ * @saddr: source address.
+ * @daddr: destination address.
  * @fib:   scratch space.
  *
  * A FIB lookup as the forwarding path would make it (policy routing
  * included, so tailscaled's table 52 counts).  Destinations that are not
  * forwarded (local, unroutable, forwarding disabled) are in zone 0.
  */
-static __always_inline __u16 tp_out_zone(struct __sk_buff *skb,
-					 const struct tp_pkt *p,
-					 const struct tp_addr *daddr,
-					 struct bpf_fib_lookup *fib)
+static __always_inline __u16 tp_route_zone(struct __sk_buff *skb, bool ipv6,
+					   __u8 proto, const struct tp_addr *saddr,
+					   const struct tp_addr *daddr,
+					   struct bpf_fib_lookup *fib)
 {
 	long ret;
 
 	__builtin_memset(fib, 0, sizeof(*fib));
 	fib->ifindex = skb->ifindex;
-	fib->l4_protocol = p->tuple.proto;
-	if (p->ipv6) {
+	fib->l4_protocol = proto;
+	if (ipv6) {
 		fib->family = AF_INET6;
-		__builtin_memcpy(fib->ipv6_src, p->tuple.saddr.w, 16);
+		__builtin_memcpy(fib->ipv6_src, saddr->w, 16);
 		__builtin_memcpy(fib->ipv6_dst, daddr->w, 16);
 	} else {
 		fib->family = AF_INET;
-		fib->ipv4_src = p->tuple.saddr.w[3];
+		fib->ipv4_src = saddr->w[3];
 		fib->ipv4_dst = daddr->w[3];
 	}
 	ret = bpf_fib_lookup(skb, fib, sizeof(*fib), 0);
 	if (ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return 0;
 	return tp_zone_of_ifindex(fib->ifindex);
+}
+
+/**
+ * tp_out_zone() - the zone a packet from the tailnet to @daddr (after
+ * translation) leaves to.
+ * @skb:   the packet.
+ * @p:     its parse.
+ * @daddr: destination after translation.
+ * @fib:   scratch space.
+ */
+static __always_inline __u16 tp_out_zone(struct __sk_buff *skb,
+					 const struct tp_pkt *p,
+					 const struct tp_addr *daddr,
+					 struct bpf_fib_lookup *fib)
+{
+	return tp_route_zone(skb, p->ipv6, p->tuple.proto, &p->tuple.saddr, daddr, fib);
 }
 
 #endif /* TP_BPF_IDENTITY_H */

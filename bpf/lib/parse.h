@@ -10,9 +10,11 @@
  * Rules for bad input (docs/datapath.md): a header that runs past the end
  * of the packet, IPv4 IHL < 5, an IP length field that disagrees with the
  * packet, an IP version other than 4/6 on an L3 interface, more than
- * TP_IPV6_EXTHDR_MAX IPv6 extension headers, and a TCP fragment at offset
- * 8 (RFC 1858) are dropped with their reason.  Anything else we do not
- * understand passes untouched.
+ * TP_IPV6_EXTHDR_MAX IPv6 extension headers, a TCP fragment at offset
+ * 8 (RFC 1858) and an IPv6 packet with an IPv4-mapped or IPv4-compatible
+ * address (our keys hold IPv4 that way, so it would alias an IPv4 flow)
+ * are dropped with their reason.  Anything else we do not understand is
+ * handed on as "other" and decided by policy like any untracked packet.
  */
 #ifndef TP_BPF_PARSE_H
 #define TP_BPF_PARSE_H
@@ -29,7 +31,7 @@ enum tp_frag_kind {
 enum tp_parse_result {
 	TP_PARSE_NOT_IP = 0, /* L2 frame that is not IPv4/IPv6 */
 	TP_PARSE_OTHER = 1,  /* IP, but a protocol we do not track */
-	TP_PARSE_FLOW = 2,   /* TCP, UDP or ICMP echo: @tuple is valid */
+	TP_PARSE_FLOW = 2,   /* TCP, UDP, ICMP echo, or a later fragment of any */
 	TP_PARSE_ICMP_ERR = 3, /* ICMP error with a parsed inner packet */
 };
 
@@ -55,6 +57,10 @@ struct tp_inner {
  * @frag_id:   fragment id when @frag is not TP_FRAG_NONE.
  * @ipv6:      the packet is IPv6.
  * @frag:      enum tp_frag_kind.
+ * @frag_nh:   fragments: the protocol every fragment carries (IPv4: the
+ *             protocol; IPv6: the Fragment header's next header), the
+ *             fragment record's key.  A later fragment's @tuple.proto is
+ *             this until its record supplies the upper-layer protocol.
  * @tcp_flags: TCP flags byte.
  * @icmp_type: ICMP/ICMPv6 type.
  * @inner:     ICMP errors: the embedded packet.
@@ -66,6 +72,7 @@ struct tp_pkt {
 	__u32 frag_id;
 	bool ipv6;
 	__u8 frag;
+	__u8 frag_nh;
 	__u8 tcp_flags;
 	__u8 icmp_type;
 	struct tp_inner inner;
@@ -186,6 +193,7 @@ static __always_inline int tp_parse_ipv4(struct __sk_buff *skb, struct tp_pkt *p
 	if (frag & (IP_MF | IP_OFFSET)) {
 		p->frag_id = bpf_ntohs(ip.id);
 		p->frag = (frag & IP_OFFSET) ? TP_FRAG_LATER : TP_FRAG_FIRST;
+		p->frag_nh = ip.protocol;
 		/* RFC 1858: offset 8 can overwrite the TCP flags */
 		if ((frag & IP_OFFSET) == 1 && ip.protocol == IPPROTO_TCP)
 			return -TP_DROP_BAD_FRAG;
@@ -233,6 +241,7 @@ static __always_inline int tp_parse_ipv6_exthdrs(struct __sk_buff *skb,
 			if (p->frag == TP_FRAG_NONE && (fo & 0xfff9)) {
 				p->frag_id = bpf_ntohl(eh.id);
 				p->frag = (fo & 0xfff8) ? TP_FRAG_LATER : TP_FRAG_FIRST;
+				p->frag_nh = eh.nexthdr;
 			}
 			off += 8;
 		} else if (nexthdr == NEXTHDR_AUTH) {
@@ -263,6 +272,19 @@ static __always_inline int tp_parse_ipv6_exthdrs(struct __sk_buff *skb,
 	return 0;
 }
 
+/*
+ * An IPv4-mapped (::ffff:0:0/96) or IPv4-compatible (::/96 but :: and
+ * ::1) address: the form our keys give IPv4, never a real IPv6 peer.
+ */
+static __always_inline bool tp_addr_v4_embedded(const struct tp_addr *a)
+{
+	if (a->w[0] | a->w[1])
+		return false;
+	if (a->w[2] == bpf_htonl(0xffff))
+		return true;
+	return !a->w[2] && a->w[3] != 0 && a->w[3] != bpf_htonl(1);
+}
+
 static __always_inline int tp_parse_ipv6(struct __sk_buff *skb, struct tp_pkt *p)
 {
 	struct ipv6hdr ip6;
@@ -279,6 +301,8 @@ static __always_inline int tp_parse_ipv6(struct __sk_buff *skb, struct tp_pkt *p
 
 	__builtin_memcpy(p->tuple.saddr.b, &ip6.saddr, 16);
 	__builtin_memcpy(p->tuple.daddr.b, &ip6.daddr, 16);
+	if (tp_addr_v4_embedded(&p->tuple.saddr) || tp_addr_v4_embedded(&p->tuple.daddr))
+		return -TP_DROP_V4_MAPPED;
 	p->ipv6 = true;
 	p->l4_off = p->l3_off + sizeof(ip6);
 	return tp_parse_ipv6_exthdrs(skb, p, ip6.nexthdr);
@@ -319,6 +343,8 @@ static __always_inline int tp_parse_inner(struct __sk_buff *skb, struct tp_pkt *
 			return TP_PARSE_OTHER;
 		__builtin_memcpy(t->saddr.b, &ip6.saddr, 16);
 		__builtin_memcpy(t->daddr.b, &ip6.daddr, 16);
+		if (tp_addr_v4_embedded(&t->saddr) || tp_addr_v4_embedded(&t->daddr))
+			return TP_PARSE_OTHER;
 		t->proto = ip6.nexthdr;
 		in->l4_off = in->l3_off + sizeof(ip6);
 	}
@@ -381,19 +407,12 @@ static __always_inline int tp_parse(struct __sk_buff *skb, bool l3,
 	if (ret < 0)
 		return ret;
 
-	if (p->frag == TP_FRAG_LATER) {
-		switch (p->tuple.proto) {
-		case IPPROTO_TCP:
-		case IPPROTO_UDP:
-			return TP_PARSE_FLOW;
-		case IPPROTO_ICMP:
-		case IPPROTO_ICMPV6:
-			/* echo only: errors are never fragmented in practice */
-			return (p->tuple.proto == IPPROTO_ICMPV6) == p->ipv6 ?
-				       TP_PARSE_FLOW : TP_PARSE_OTHER;
-		}
-		return TP_PARSE_OTHER;
-	}
+	/*
+	 * A later fragment has no L4 header: its ports, and for IPv6 its
+	 * upper-layer protocol, come from its first fragment's record.
+	 */
+	if (p->frag == TP_FRAG_LATER)
+		return TP_PARSE_FLOW;
 
 	ret = tp_parse_l4(skb, p->l4_off, p->ipv6, &p->tuple, &p->tcp_flags,
 			  &p->icmp_type);

@@ -40,7 +40,7 @@ static __always_inline void tp_stat_add_map(void *map, __u32 id, __u32 bytes)
 static __always_inline int tp_drop(struct __sk_buff *skb, int reason)
 {
 	if (reason <= 0 || reason >= TP_DROP_REASON_MAX)
-		reason = TP_DROP_REWRITE_FAIL;
+		reason = TP_DROP_INTERNAL;
 	tp_stat_add(TP_STAT_DROP(reason), skb->len);
 	return TC_ACT_SHOT;
 }

@@ -260,6 +260,8 @@ enum tp_ct_state {
 #define TP_CT_F_DNAT	  (1u << 1) /* destination translated (service) */
 #define TP_CT_F_SNAT	  (1u << 2) /* source translated (later issue) */
 #define TP_CT_F_EGRESS	  (1u << 3) /* started by a packet leaving to the tailnet */
+#define TP_CT_F_LOCAL	  (1u << 4) /* egress flow sent by this host itself */
+#define TP_CT_F_UPLINK	  (1u << 5) /* egress flow that came in on an uplink */
 
 /**
  * struct tp_ct_entry - map tp_ct value.
@@ -289,7 +291,9 @@ enum tp_ct_state {
  * @rule_id:    rule that decided, 0 for the zone default.
  * @policy_rev: tp_config.policy_rev the decision was made under.
  * @out_zone:   zone the flow leaves to (0: not a tailnet interface).
- * @pad2:       zero.
+ * @rk_check_s: flow entry: low 16 bits of the CLOCK_MONOTONIC second in
+ *              which the reply-key entry was last checked (and rebuilt
+ *              if the LRU had evicted it); reply-key entry: zero.
  */
 struct tp_ct_entry {
 	struct tp_ct_key peer;
@@ -312,7 +316,7 @@ struct tp_ct_entry {
 	__u32 rule_id;
 	__u32 policy_rev;
 	__u16 out_zone;
-	__u16 pad2;
+	__u16 rk_check_s;
 };
 _Static_assert(sizeof(struct tp_ct_entry) == 144, "tp_ct_entry size");
 
@@ -512,11 +516,13 @@ enum tp_event_type {
 	TP_EVENT_FLOW_ALLOW = 1, /* new flow allowed (translated or not) */
 	TP_EVENT_FLOW_DENY = 2,	 /* packet dropped by policy or zone isolation */
 	TP_EVENT_FLOW_AUDIT = 3, /* new flow allowed by an audit rule */
+	TP_EVENT_DROP = 4,	 /* packet dropped for a reason other than policy */
 };
 
 #define TP_EVENT_F_ALLOW (1u << TP_EVENT_FLOW_ALLOW) /* event_mask bits */
 #define TP_EVENT_F_DENY	 (1u << TP_EVENT_FLOW_DENY)
 #define TP_EVENT_F_AUDIT (1u << TP_EVENT_FLOW_AUDIT)
+#define TP_EVENT_F_DROP	 (1u << TP_EVENT_DROP)
 
 #define TP_EVENT_HOOK_FROM_TAILNET 0
 #define TP_EVENT_HOOK_TO_TAILNET   1
@@ -567,7 +573,9 @@ _Static_assert(sizeof(struct tp_event) == 104, "tp_event size");
  * @saddr: source address.
  * @daddr: destination address.
  * @id:    IPv4 identification (16 bits) or IPv6 fragment id.
- * @proto: upper-layer protocol.
+ * @proto: IPv4: the protocol; IPv6: the Fragment header's next header,
+ *         which every fragment carries (the upper-layer protocol may
+ *         follow further extension headers that only the first has).
  * @pad:   zero.
  * @zone:  zone of the interface.
  */
@@ -582,16 +590,19 @@ struct tp_frag_key {
 _Static_assert(sizeof(struct tp_frag_key) == 40, "tp_frag_key size");
 
 /**
- * struct tp_frag - map tp_frags value: the ports of the first fragment.
+ * struct tp_frag - map tp_frags value: what later fragments take from
+ * the first.
  * @sport:   source port (or ICMP echo id convention as in tp_ct_key).
  * @dport:   destination port.
+ * @proto:   the upper-layer protocol the first fragment carried.
  * @pad:     zero.
  * @seen_ns: CLOCK_MONOTONIC ns of the first fragment.
  */
 struct tp_frag {
 	__be16 sport;
 	__be16 dport;
-	__u32 pad;
+	__u8 proto;
+	__u8 pad[3];
 	__u64 seen_ns;
 };
 _Static_assert(sizeof(struct tp_frag) == 16, "tp_frag size");
@@ -611,11 +622,14 @@ enum tp_drop_reason {
 	TP_DROP_EXTHDR_LIMIT = 5,  /* more than TP_IPV6_EXTHDR_MAX extension headers */
 	TP_DROP_BAD_FRAG = 6,	   /* overlapping tiny fragment (RFC 1858) */
 	TP_DROP_NO_BACKEND = 7,	   /* service without an active backend */
-	TP_DROP_CT_FAIL = 8,	   /* conntrack entry could not be written */
+	TP_DROP_CT_FULL = 8,	   /* conntrack entry could not be written */
 	TP_DROP_REWRITE_FAIL = 9,  /* a packet write or checksum helper failed */
 	TP_DROP_POLICY = 10,	   /* denied by a rule or the zone default */
 	TP_DROP_ZONE = 11,	   /* crosses zones without a rule naming both */
 	TP_DROP_FRAG_NO_FLOW = 12, /* later fragment of an unknown flow, default deny */
+	TP_DROP_CT_CLASH = 13,	   /* tuple held by another live flow */
+	TP_DROP_V4_MAPPED = 14,	   /* IPv6 with a v4-mapped/-compatible address */
+	TP_DROP_INTERNAL = 15,	   /* a reason the datapath does not know (a bug) */
 	TP_DROP_REASON_MAX,
 };
 

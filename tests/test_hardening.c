@@ -1,0 +1,488 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Packet tests of the datapath hardening: each test is one fault a review
+ * reproduced with crafted packets (a forged ICMP error, a reply that is no
+ * reply, a spoofed source, an aliasing address, a flow that loses half of
+ * itself, ...), named after it, and failed on the code before its fix.
+ * The rules they check are in docs/datapath.md and docs/policy.md.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <bpf/bpf.h>
+
+#include "pkttest.h"
+#include "policy.h"
+#include "service.h"
+
+#define ID_CLIENT 300 /* tailnet peers 100.64.0.0/24 and fd7a:115c:a1e0::/64 (zone 1) */
+#define ID_WEB	  400 /* pods 198.18.1.0/24 and fd00:198:18::1:0/112 (zone 0) */
+#define ID_DB	  401 /* pod 198.18.2.1 (zone 0) */
+#define ID_OTHER  500 /* peers of zone 2, 100.100.0.0/16 */
+
+#define POD    "198.18.1.1"
+#define DB     "198.18.2.1"
+#define Z2PEER "100.100.0.5"
+#define VIP4B  "198.19.0.11" /* a second VIP (LoadBalancer IP) of a service */
+#define TCP    IPPROTO_TCP
+#define UDP    IPPROTO_UDP
+#define SYN    PKT_TCP_SYN
+#define ACK    PKT_TCP_ACK
+#define RST    PKT_TCP_RST
+
+#define UPLINK_IFINDEX 4242 /* an uplink, as the loader describes it in tp_ifaces */
+
+static void identities(struct th *h)
+{
+	ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
+	ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
+	ident(h, 0, "198.18.1.0/24", ID_WEB);
+	ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
+	ident(h, 0, "198.18.2.1/32", ID_DB);
+	ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
+}
+
+/* Run @in through @hook on @ifindex (arrived on @in_ifindex); the verdict. */
+static int send_on(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
+		   const struct pkt *in)
+{
+	static __u8 out[PKT_MAX];
+	size_t out_len = sizeof(out);
+	int verdict = -1;
+
+	assert_int_equal(th_run_from(h, hook, ifindex, in_ifindex, in->data, in->len,
+				     out, &out_len, &verdict), 0);
+	return verdict;
+}
+
+/* An ICMP error from @from to @to quoting @quote (a flow packet spec). */
+static void icmp_err(struct pkt *out, const char *from, const char *to,
+		     const struct pkt_spec *quote)
+{
+	static struct pkt inner;
+	struct pkt_spec sp = { .family = family_of(from), .saddr = from, .daddr = to,
+			       .proto = icmp_proto(from),
+			       .icmp_type = family_of(from) == AF_INET6 ? 1 : 3,
+			       .icmp_code = family_of(from) == AF_INET6 ? 4 : 3 };
+
+	build(quote, &inner);
+	sp.inner = &inner;
+	build(&sp, out);
+}
+
+static struct tp_ct_entry ct_must(struct th *h, const struct tp_ct_key *k)
+{
+	struct tp_ct_entry e;
+
+	assert_int_equal(ct_get(h, k, &e), 0);
+	return e;
+}
+
+/* ---- 1. forged ICMP errors --------------------------------------------- */
+
+static void test_h01_forged_icmp_error(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec reply = flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK);
+	struct pkt_spec orig = flow(CLIENT4, 1000, POD, 80, TCP, SYN);
+	struct pkt err;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	deflt(h, TH_ZONE2, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+
+	/* the client's own error about the pod's reply, to the pod: related */
+	icmp_err(&err, CLIENT4, POD, &reply);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	assert_int_equal(th_stat(h, TP_STAT_PASS), 2);
+
+	/* the same quote carried to a denied host: decided on its own */
+	icmp_err(&err, CLIENT4, DB, &reply);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+
+	/* from a tailnet address nothing routes to this interface: same */
+	icmp_err(&err, "100.64.0.77", POD, &reply);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 2);
+
+	/* a quote of the flow's original direction never left to the tailnet */
+	icmp_err(&err, POD, CLIENT4, &orig);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 3);
+
+	/*
+	 * Going out: an error about the client's packet must come from where
+	 * that packet went (the cluster side), not forwarded from zone 2.
+	 */
+	icmp_err(&err, POD, CLIENT4, &orig);
+	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &err),
+			 DROP);
+	assert_int_equal(drops(h, TP_DROP_ZONE), 1);
+	/* and go to the client that sent it */
+	icmp_err(&err, POD, "100.64.0.2", &orig);
+	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 4);
+}
+
+/* A crossing flow's original packets leave through zone 2: zone 1 peers cannot quote them. */
+static void test_h01_forged_icmp_error_crossing(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec orig = flow(CLIENT4, 1000, Z2PEER, 80, TCP, SYN);
+	struct pkt err;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
+
+	/* from zone 2, where the quoted packet went: related */
+	icmp_err(&err, Z2PEER, CLIENT4, &orig);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &err), PASS);
+	/* the same error injected in zone 1 is no error of that flow */
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+}
+
+/* ---- 2. revocation in both directions ----------------------------------------- */
+
+static void test_h02_revocation_stops_replies(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 80, TCP);
+	struct tp_rule match = { .src_id = ID_CLIENT, .dst_id = ID_WEB, .proto = TCP,
+				 .port_lo = 80, .port_hi = 80 };
+	struct tp_ct_entry e;
+	__u64 expires;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	expires = ct_must(h, &k).expires_ns;
+
+	/* revoke: the pod's next packet is dropped first, then the client's */
+	assert_int_equal(tp_policy_rule_del(&h->maps, &match, TP_OWNER_TPCTL), 0);
+	th_set_clock(h, T0 + 5 * SEC_NS);
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), DROP);
+	e = ct_must(h, &k);
+	assert_int_equal(e.verdict, TP_VERDICT_DENY);
+	assert_int_equal(th_stat(h, TP_STAT_POLICY_RECHECK), 1);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), DROP);
+	/* dropped packets do not keep the flow alive: it ages out */
+	e = ct_must(h, &k);
+	assert_int_equal(e.expires_ns, expires);
+	assert_int_equal(e.packets[0], 2);
+	assert_int_equal(e.packets[1], 1);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 2);
+}
+
+/* ---- 3. reply-key hits from the tailnet ----------------------------------------- */
+
+static void test_h03_reply_key_from_tailnet(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, TCP);
+	struct tp_ct_key kx = ct_key(CLIENT4, 1000, Z2PEER, 80, TCP);
+
+	REQUIRE_BPF();
+	identities(h);
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+
+	/* a peer whose allowed IPs cover the backend sends the "reply" */
+	expect_untouched(h, TH_FROM_TAILNET,
+			 FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP, RST), DROP);
+	assert_int_equal(drops(h, TP_DROP_CT_CLASH), 1);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_SENT);
+	assert_int_equal(ct_must(h, &k).packets[1], 0);
+	/* the real reply still works */
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK), VIP4, 80);
+
+	/* a crossing flow's replies come from zone 2, never from zone 1 */
+	rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
+	assert_int_equal(send_in(h, Z2PEER, 80, CLIENT4, 1000, TCP, RST), DROP);
+	assert_int_equal(drops(h, TP_DROP_CT_CLASH), 2);
+	assert_int_equal(ct_must(h, &kx).state, TP_CT_SYN_SENT);
+}
+
+/* ---- 4. identity from a spoofed source on the uplink ------------------------------ */
+
+static void test_h04_uplink_source_is_world(void **state)
+{
+	struct th *h = *state;
+	struct tp_iface up = { .flags = TP_IFACE_F_UPLINK };
+	__u32 upidx = UPLINK_IFINDEX;
+	struct tp_ct_key k = ct_key(POD, 5000, CLIENT4, 53, UDP);
+	struct pkt in;
+
+	REQUIRE_BPF();
+	identities(h);
+	assert_int_equal(bpf_map_update_elem(h->maps.ifaces, &upidx, &up, BPF_ANY), 0);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_WEB, ID_CLIENT, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
+
+	/* a pod's address arriving from the uplink is anyone's: world */
+	build(FLOWP(POD, 5000, CLIENT4, 53, UDP, 0), &in);
+	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX, &in),
+			 DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+	/* from the pod's own interface (no entry in tp_ifaces): web */
+	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, 77, &in), PASS);
+	assert_int_equal(ct_must(h, &k).src_identity, ID_WEB);
+	assert_int_equal(ct_must(h, &k).flags, TP_CT_F_EGRESS);
+	/* a world -> client rule is what lets the uplink through */
+	rule(h, TP_ID_WORLD, ID_CLIENT, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
+	build(FLOWP(POD, 5001, CLIENT4, 53, UDP, 0), &in);
+	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX, &in),
+			 PASS);
+	k.sport = htons(5001);
+	assert_int_equal(ct_must(h, &k).src_identity, TP_ID_WORLD);
+	assert_int_equal(ct_must(h, &k).flags, TP_CT_F_EGRESS | TP_CT_F_UPLINK);
+}
+
+/* ---- 5. IPv4-mapped IPv6 addresses ---------------------------------------------------- */
+
+static void test_h05_v4_mapped_ipv6(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, TCP);
+	const char *aliases[][2] = {
+		{ "::ffff:100.64.0.1", "::ffff:198.19.0.10" }, /* mapped */
+		{ "::100.64.0.1", "::198.19.0.10" },	       /* compatible */
+		{ CLIENT6, "::ffff:198.18.1.1" },	       /* one side only */
+	};
+	struct pkt_spec sp;
+	size_t i;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	for (i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
+		sp = flow(aliases[i][0], 40000, aliases[i][1], 80, TCP, RST);
+		expect_untouched(h, TH_FROM_TAILNET, &sp, DROP);
+		sp = flow(aliases[i][1], 80, aliases[i][0], 40000, TCP, RST);
+		expect_untouched(h, TH_TO_TAILNET, &sp, DROP);
+	}
+	assert_int_equal(drops(h, TP_DROP_V4_MAPPED), 6);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_SENT);
+	/* the unspecified address (duplicate address detection) is no alias */
+	sp = (struct pkt_spec){ .family = AF_INET6, .saddr = "::", .daddr = "ff02::1:ff00:1",
+				.proto = IPPROTO_ICMPV6, .icmp_type = 135 };
+	expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
+}
+
+/* ---- 8. deleting another flow's reply key ----------------------------------------------- */
+
+static void test_h08_reused_port_keeps_other_reply_key(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key kb = ct_key(CLIENT4, 40000, VIP4B, 80, TCP);
+
+	REQUIRE_BPF();
+	/* one Service, two VIPs (ClusterIP and LoadBalancer IP), one backend */
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	service(h, VIP4B, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	/* that flow expires; the client reuses its port toward the second VIP */
+	th_set_clock(h, T0 + (TP_CT_TIMEOUT_SYN + 1) * SEC_NS);
+	expect_dnat(h, flow(CLIENT4, 40000, VIP4B, 80, TCP, SYN), BE4[0], 8080);
+	check_ct_dnat(h, &kb, BE4[0], 8080, TP_CT_SYN_SENT);
+	/* the first VIP's backend moved; its old tuple starts a new flow */
+	service(h, VIP4, 80, TCP, &BE4[1], 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[1], 8080);
+	/* the second VIP's flow keeps its reply key: its replies are translated */
+	check_ct_dnat(h, &kb, BE4[0], 8080, TP_CT_SYN_SENT);
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK), VIP4B, 80);
+}
+
+/* ---- 9. a lost reply key is rebuilt ------------------------------------------------------- */
+
+static void test_h09_evicted_reply_key_rebuilt(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 5000, VIP4, 53, UDP);
+	struct tp_ct_key rk = ct_key(BE4[0], 5353, CLIENT4, 5000, UDP);
+
+	REQUIRE_BPF();
+	service(h, VIP4, 53, UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, UDP, 0), BE4[0], 5353);
+	/* the LRU evicts the reply key of a one-way flow first */
+	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &rk), 0);
+	/* a reply in the meantime is no flow's: it starts one of its own */
+	expect_untouched(h, TH_TO_TAILNET, FLOWP(BE4[0], 5353, CLIENT4, 5000, UDP, 0),
+			 PASS);
+	/* the flow's next packet, a second later, writes the reply key again */
+	th_set_clock(h, T0 + SEC_NS);
+	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, UDP, 0), BE4[0], 5353);
+	check_ct_dnat(h, &k, BE4[0], 5353, TP_CT_OPEN);
+	expect_revnat(h, flow(BE4[0], 5353, CLIENT4, 5000, UDP, 0), VIP4, 53);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_REPLIED);
+	assert_int_equal(ct_count(h), 2);
+}
+
+/* ---- 10. mid-stream pickups ------------------------------------------------------------------- */
+
+static void test_h10_pickup_gets_syn_timeout(void **state)
+{
+	struct th *h = *state;
+	const __u8 pickups[] = { ACK, SYN | ACK, PKT_TCP_FIN | ACK };
+	struct tp_ct_key k;
+	size_t i;
+
+	REQUIRE_BPF();
+	for (i = 0; i < sizeof(pickups); i++) {
+		k = ct_key(CLIENT4, 2000 + i, POD, 80, TCP);
+		assert_int_equal(send_in(h, CLIENT4, 2000 + i, POD, 80, TCP, pickups[i]), PASS);
+		assert_int_equal(ct_must(h, &k).expires_ns, T0 + TP_CT_TIMEOUT_SYN * SEC_NS);
+	}
+	/* once the other side answers, the state's own timeout */
+	k = ct_key(CLIENT4, 2000, POD, 80, TCP);
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 2000, TCP, ACK), PASS);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_ESTABLISHED);
+	assert_int_equal(ct_must(h, &k).expires_ns, T0 + TP_CT_TIMEOUT_ESTABLISHED * SEC_NS);
+	/* unanswered, the pickup is gone after the SYN timeout */
+	th_set_clock(h, T0 + TP_CT_TIMEOUT_SYN * SEC_NS);
+	k = ct_key(CLIENT4, 2001, POD, 80, TCP);
+	assert_int_equal(send_in(h, CLIENT4, 2001, POD, 80, TCP, ACK), PASS);
+	assert_int_equal(ct_must(h, &k).created_ns, T0 + TP_CT_TIMEOUT_SYN * SEC_NS);
+}
+
+/* ---- 11. replies counted twice ------------------------------------------------------------------ */
+
+static void test_h11_crossing_reply_counted_once(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, Z2PEER, 80, TCP);
+	struct tp_ct_entry e;
+	struct pkt in;
+
+	REQUIRE_BPF();
+	identities(h);
+	rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
+	/* the reply comes in through zone 2 ... */
+	build(FLOWP(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), &in);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
+	/* ... and leaves through zone 1, forwarded from zone 2 */
+	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &in),
+			 PASS);
+	e = ct_must(h, &k);
+	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 1);
+	assert_int_equal(e.bytes[TP_CT_DIR_REPLY], in.len);
+	assert_int_equal(e.state, TP_CT_SYN_RECV);
+	assert_int_equal(th_stat(h, TP_STAT_CT_HIT), 1);
+}
+
+/* ---- 12. IPv6 extension headers after the Fragment header ------------------------------------------ */
+
+/*
+ * An IPv6 fragment whose Fragment header is followed by a Destination
+ * Options header (in the fragmentable part): the first fragment carries
+ * Fragment, Destination Options (8 bytes), UDP (8) and 16 bytes of data;
+ * the later one, at offset 32, 8 bytes of data.
+ */
+static void v6_frag_dstopts(struct pkt *p, const char *src, const char *dst,
+			    __u16 sport, __u16 dport, int later)
+{
+	__u8 *b = p->data;
+	size_t n;
+
+	memset(p, 0, sizeof(*p));
+	b[0] = 0x60;
+	b[6] = 44; /* Fragment */
+	b[7] = 64;
+	assert_int_equal(inet_pton(AF_INET6, src, b + 8), 1);
+	assert_int_equal(inet_pton(AF_INET6, dst, b + 24), 1);
+	b[40] = 60; /* next: Destination Options */
+	b[42] = later ? 0 : 0;
+	b[43] = later ? (32 | 0) : 1; /* offset 32 bytes (4 units << 3), M */
+	b[42] = later ? 0 : 0;
+	b[44] = 0xab; /* id */
+	b[47] = 0x01;
+	n = 48;
+	if (!later) {
+		b[n] = IPPROTO_UDP; /* Destination Options: next UDP, 8 bytes */
+		b[n + 2] = 1;	    /* PadN, 4 bytes */
+		b[n + 3] = 4;
+		n += 8;
+		b[n] = sport >> 8;
+		b[n + 1] = sport & 0xff;
+		b[n + 2] = dport >> 8;
+		b[n + 3] = dport & 0xff;
+		b[n + 5] = 8 + 24; /* UDP length of the whole datagram */
+		n += 8 + 16;
+	} else {
+		n += 8;
+	}
+	b[4] = (n - 40) >> 8;
+	b[5] = (n - 40) & 0xff;
+	p->len = n;
+}
+
+static void test_h12_v6_exthdr_after_fragment_header(void **state)
+{
+	struct th *h = *state;
+	struct pkt first, later, want;
+	struct tp_addr be;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
+	v6_frag_dstopts(&first, CLIENT6, BE6[0], 4000, 53, 0);
+	v6_frag_dstopts(&later, CLIENT6, BE6[0], 4000, 53, 1);
+	run_expect(h, TH_FROM_TAILNET, &first, PASS, &first);
+	/* the later fragment follows its first: allowed, not "no flow" */
+	run_expect(h, TH_FROM_TAILNET, &later, PASS, &later);
+	assert_int_equal(drops(h, TP_DROP_FRAG_NO_FLOW), 0);
+	assert_int_equal(th_stat(h, TP_STAT_CT_HIT), 1);
+
+	/* to a service: the later fragment is translated like the first */
+	service(h, VIP6, 53, UDP, BE6, 1, 53, NULL, NULL, 0, 0);
+	v6_frag_dstopts(&first, CLIENT6, VIP6, 4001, 53, 0);
+	v6_frag_dstopts(&later, CLIENT6, VIP6, 4001, 53, 1);
+	later.data[44] = first.data[44] = 0xcd; /* another datagram */
+	run(h, TH_FROM_TAILNET, &first, &want, &(int){ 0 });
+	be = addr(BE6[0]);
+	assert_memory_equal(want.data + 24, be.b, 16);
+	want = later;
+	memcpy(want.data + 24, be.b, 16);
+	run_expect(h, TH_FROM_TAILNET, &later, PASS, &want);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T(test_h01_forged_icmp_error),
+		T(test_h01_forged_icmp_error_crossing),
+		T(test_h02_revocation_stops_replies),
+		T(test_h03_reply_key_from_tailnet),
+		T(test_h04_uplink_source_is_world),
+		T(test_h05_v4_mapped_ipv6),
+		T(test_h08_reused_port_keeps_other_reply_key),
+		T(test_h09_evicted_reply_key_rebuilt),
+		T(test_h10_pickup_gets_syn_timeout),
+		T(test_h11_crossing_reply_counted_once),
+		T(test_h12_v6_exthdr_after_fragment_header),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
