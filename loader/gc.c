@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Conntrack GC.  The datapath treats an expired entry as absent, so GC
- * only frees room; it reads the table in batches (bpf_map_lookup_batch)
- * and deletes in batches, never holding anything the datapath waits on.
- * Deleted: expired flow entries with their reply keys, and reply keys
- * whose flow is gone, expired or points elsewhere.
+ * only frees room; it reads the table in batches (bpf_map_lookup_batch),
+ * never holding anything the datapath waits on.  Deleted: expired flow
+ * entries with the reply keys that still point back at them, and reply
+ * keys whose flow is gone, expired or points elsewhere; each is judged
+ * again as it is taken out, so an entry the datapath replaced after the
+ * walk read it stays.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 
 #include <bpf/bpf.h>
 
+#include "conntrack.h"
 #include "gc.h"
 
 #define TPD_GC_BATCH 1024
@@ -29,33 +32,15 @@ __u64 tpd_monotonic_ns(void)
 struct tpd_gc_batch {
 	struct tp_ct_key keys[TPD_GC_BATCH];
 	struct tp_ct_entry vals[TPD_GC_BATCH];
-	struct tp_ct_key dead[2 * TPD_GC_BATCH];
+	struct tp_ct_key dead[3 * TPD_GC_BATCH];
 	__u32 n_dead;
 };
 
-static bool tpd_key_eq(const struct tp_ct_key *a, const struct tp_ct_key *b)
-{
-	return !memcmp(a, b, sizeof(*a));
-}
-
-/* Is the reply-key entry @k (pointing at @flow_key) an orphan? */
-static bool tpd_reply_key_dead(const struct tp_maps *m, const struct tp_ct_key *k,
-			       const struct tp_ct_key *flow_key, __u64 now)
-{
-	struct tp_ct_entry flow;
-
-	struct tp_ct_key there = *k;
-
-	if (bpf_map_lookup_elem(m->ct, flow_key, &flow))
-		return true;
-	if ((flow.flags & TP_CT_F_REPLY_KEY) || flow.expires_ns <= now)
-		return true;
-	/* a crossing flow's replies are indexed in its out zone too */
-	if (flow.out_zone && k->zone == flow.out_zone)
-		there.zone = flow.peer.zone;
-	return !tpd_key_eq(&flow.peer, &there);
-}
-
+/*
+ * Judge a batch from its copies: dead are expired flows, with their reply
+ * keys (the primary one and, for a zone crossing, the one in its out
+ * zone), and reply keys whose flow is gone, expired or points elsewhere.
+ */
 static void tpd_gc_judge(const struct tp_maps *m, struct tpd_gc_batch *b, __u32 n,
 			 __u64 now, struct tpd_gc_result *res)
 {
@@ -65,40 +50,34 @@ static void tpd_gc_judge(const struct tp_maps *m, struct tpd_gc_batch *b, __u32 
 		const struct tp_ct_entry *e = &b->vals[i];
 
 		res->ct_entries++;
-		if (e->flags & TP_CT_F_REPLY_KEY) {
-			if (tpd_reply_key_dead(m, &b->keys[i], &e->peer, now))
-				b->dead[b->n_dead++] = b->keys[i];
-			continue;
-		}
-		if (e->expires_ns > now) {
-			res->ct_flows++;
+		if (tp_ct_entry_live(m, &b->keys[i], e, now)) {
+			res->ct_flows += !(e->flags & TP_CT_F_REPLY_KEY);
 			continue;
 		}
 		b->dead[b->n_dead++] = b->keys[i];
+		if (e->flags & TP_CT_F_REPLY_KEY)
+			continue;
 		b->dead[b->n_dead++] = e->peer;
+		if (e->out_zone && e->peer.zone && e->out_zone != e->peer.zone) {
+			b->dead[b->n_dead] = e->peer;
+			b->dead[b->n_dead++].zone = e->out_zone;
+		}
 	}
 }
 
+/*
+ * Delete what the judge found, each entry judged again as it is taken
+ * out: a reply key another flow has taken since, or a flow a packet
+ * replaced or revived, stays (tp_ct_take_dead()).
+ */
 static void tpd_gc_delete(const struct tp_maps *m, struct tpd_gc_batch *b,
-			  struct tpd_gc_result *res)
+			  __u64 now, struct tpd_gc_result *res)
 {
-	__u32 i, count = b->n_dead;
+	__u32 i;
 
-	if (!count)
-		return;
-	if (!bpf_map_delete_batch(m->ct, b->dead, &count, NULL)) {
-		res->ct_deleted += count;
-	} else {
-		/*
-		 * A key already gone (a reply key listed twice, or evicted
-		 * meanwhile) stops the batch after @count deletions: finish
-		 * the rest one by one.
-		 */
-		res->ct_deleted += count;
-		for (i = count; i < b->n_dead; i++)
-			if (!bpf_map_delete_elem(m->ct, &b->dead[i]))
-				res->ct_deleted++;
-	}
+	for (i = 0; i < b->n_dead; i++)
+		if (tp_ct_take_dead(m, &b->dead[i], now) > 0)
+			res->ct_deleted++;
 	b->n_dead = 0;
 }
 
@@ -117,12 +96,12 @@ static int tpd_gc_ct_slow(const struct tp_maps *m, struct tpd_gc_batch *b,
 		b->keys[n++] = k;
 		if (n == TPD_GC_BATCH) {
 			tpd_gc_judge(m, b, n, now, res);
-			tpd_gc_delete(m, b, res);
+			tpd_gc_delete(m, b, now, res);
 			n = 0;
 		}
 	}
 	tpd_gc_judge(m, b, n, now, res);
-	tpd_gc_delete(m, b, res);
+	tpd_gc_delete(m, b, now, res);
 	return 0;
 }
 
@@ -145,7 +124,7 @@ static int tpd_gc_ct(const struct tp_maps *m, __u64 now, struct tpd_gc_result *r
 		}
 		first = false;
 		tpd_gc_judge(m, b, count, now, res);
-		tpd_gc_delete(m, b, res);
+		tpd_gc_delete(m, b, now, res);
 		if (err)
 			break; /* ENOENT: that was the last batch */
 	}

@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 
 #include "addr.h"
+#include "conntrack.h"
 #include "identity.h"
 #include "log.h"
 #include "names.h"
@@ -219,8 +220,7 @@ void tpd_purge_udp_backend(const struct tp_maps *m, __u32 backend_id)
 		    (e.flags & TP_CT_F_REPLY_KEY) || e.backend_id != backend_id ||
 		    k.proto != IPPROTO_UDP)
 			continue;
-		bpf_map_delete_elem(m->ct, &e.peer);
-		bpf_map_delete_elem(m->ct, &k);
+		tp_ct_flow_delete(m, &k, &e);
 	}
 }
 

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 
+#include "conntrack.h"
 #include "flags.h"
 #include "names.h"
 #include "table.h"
@@ -343,19 +344,6 @@ static int ct_keys(const struct tp_maps *m, struct tp_ct_key **keys, size_t *n)
 	return 0;
 }
 
-/* Delete flow @k and its reply-key entry if that still points back. */
-static bool ct_flush_flow(const struct tp_maps *m, const struct tp_ct_key *k,
-			  const struct tp_ct_entry *e)
-{
-	struct tp_ct_entry reply;
-
-	if (!bpf_map_lookup_elem(m->ct, &e->peer, &reply) &&
-	    (reply.flags & TP_CT_F_REPLY_KEY) &&
-	    !memcmp(&reply.peer, k, sizeof(*k)))
-		bpf_map_delete_elem(m->ct, &e->peer);
-	return !bpf_map_delete_elem(m->ct, k);
-}
-
 /**
  * tpctl_ct_flush() - delete the flows of a service or backend, or all
  * of tp_ct.
@@ -385,7 +373,7 @@ int tpctl_ct_flush(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 				flows++;
 		} else if (!(e.flags & TP_CT_F_REPLY_KEY) &&
 			   ct_match(&f, &keys[i], &e)) {
-			flows += ct_flush_flow(m, &keys[i], &e);
+			flows += !tp_ct_flow_delete(m, &keys[i], &e);
 		}
 	}
 	if (!ctx->opts.json)

@@ -315,6 +315,8 @@ static void test_gc(void **state)
 	expect_dnat(h, flow(CLIENT4, 1, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 53);
 	expect_dnat(h, flow(CLIENT4, 2, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK), BE4[0], 8080);
 	expect_dnat(h, flow(CLIENT4, 3, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK), BE4[0], 8080);
+	/* flow 2 answered: established, not a pickup with the SYN timeout */
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 2, IPPROTO_TCP, PKT_TCP_ACK), VIP4, 80);
 	/* an orphan: flow 3's entry gone, its reply key left behind */
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &k), 0);
 	assert_int_equal(ct_count(h), 5);
@@ -330,6 +332,34 @@ static void test_gc(void **state)
 	assert_int_equal(ct_count(h), 2);
 	k = ct_key(CLIENT4, 2, VIP4, 80, IPPROTO_TCP);
 	assert_int_equal(ct_get(h, &k, &e), 0);
+}
+
+/*
+ * An expired flow whose reply tuple another flow has taken since (the
+ * client reused its port toward a second VIP of the same backend): GC
+ * deletes the flow and leaves the other flow's reply key alone.
+ */
+static void test_gc_keeps_reply_key_of_other_flow(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key ka = ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	struct tpd_gc_result res;
+	struct tp_ct_entry e;
+	__u64 t = T0 + (TP_CT_TIMEOUT_SYN + 1) * SEC_NS;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	service(h, "198.19.0.11", 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		    BE4[0], 8080);
+	th_set_clock(h, t);
+	expect_dnat(h, flow(CLIENT4, 40000, "198.19.0.11", 80, IPPROTO_TCP, PKT_TCP_SYN),
+		    BE4[0], 8080);
+	assert_int_equal(tpd_gc(&h->maps, t + SEC_NS, 30, &res), 0);
+	assert_int_equal(res.ct_deleted, 1);
+	assert_int_equal(ct_get(h, &ka, &e), -ENOENT);
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
+			      PKT_TCP_SYN | PKT_TCP_ACK), "198.19.0.11", 80);
 }
 
 static void test_metrics_textfile(void **state)
@@ -493,6 +523,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_udp_purge_on_backend_removal, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gc_keeps_reply_key_of_other_flow,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_textfile, setup, teardown),
 		cmocka_unit_test_teardown(test_pins_survive_and_migrate, pins_teardown),
 	};
