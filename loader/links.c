@@ -1,13 +1,25 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * rtnetlink with libmnl: link events, and questions about interfaces
+ * asked of the kernel in the loader's own network namespace (never of
+ * /sys/class/net, which shows the namespace that mounted /sys).
+ */
 #include <errno.h>
+#include <net/if.h> /* before the linux/ headers: glibc's if.h wins */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <libmnl/libmnl.h>
+#include <linux/if_arp.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
 #include "links.h"
+
+/* Room for one receive: a link message with all its attributes fits. */
+#define TPD_RTNL_RECV_SIZE 32768
 
 /** tpd_links_open() - a non-blocking socket subscribed to link events. */
 struct mnl_socket *tpd_links_open(void)
@@ -87,4 +99,149 @@ void tpd_links_close(struct mnl_socket *nl)
 {
 	if (nl)
 		mnl_socket_close(nl);
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+/*
+ * Send @nlh on a socket of its own and run @cb over the answer, up to the
+ * end of a dump (NLMSG_DONE) or the acknowledgement of a request (which
+ * must ask for one, NLM_F_ACK).  Returns 0 or -errno: the kernel's error
+ * for the request, -EINTR for a dump interrupted by a change.
+ */
+static int tpd_rtnl_query(struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+{
+	struct mnl_socket *nl;
+	unsigned int portid;
+	char *buf = NULL;
+	ssize_t n;
+	int ret;
+
+	nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		ret = -errno;
+		goto cleanup;
+	}
+	buf = malloc(TPD_RTNL_RECV_SIZE);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	portid = mnl_socket_get_portid(nl);
+	nlh->nlmsg_seq = (unsigned int)time(NULL);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		ret = -errno;
+		goto cleanup;
+	}
+	do {
+		n = mnl_socket_recvfrom(nl, buf, TPD_RTNL_RECV_SIZE);
+		if (n < 0) {
+			ret = -errno;
+			goto cleanup;
+		}
+		errno = 0;
+		ret = mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, portid, cb, data);
+	} while (ret == MNL_CB_OK);
+	ret = ret == MNL_CB_STOP ? 0 : -(errno ? errno : EPROTO);
+cleanup:
+	free(buf);
+	mnl_socket_close(nl);
+	return ret;
+}
+
+/* ---- link type ---------------------------------------------------------- */
+
+struct tpd_link_type_ctx {
+	int ifindex;
+	unsigned short type;
+	bool found;
+};
+
+static int tpd_link_type_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct ifinfomsg *ifm = mnl_nlmsg_get_payload(nlh);
+	struct tpd_link_type_ctx *c = data;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK ||
+	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifm) ||
+	    ifm->ifi_index != c->ifindex)
+		return MNL_CB_OK;
+	c->type = ifm->ifi_type;
+	c->found = true;
+	return MNL_CB_OK;
+}
+
+/**
+ * tpd_link_type() - an interface's device type, from rtnetlink.
+ * @ifindex: the interface, in the caller's network namespace.
+ * @type:    its ARPHRD_* type (ifinfomsg.ifi_type).
+ *
+ * Return: 0, -ENODEV when there is no such interface, or -errno.
+ */
+int tpd_link_type(int ifindex, unsigned short *type)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct tpd_link_type_ctx c = { .ifindex = ifindex };
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifm;
+	int err;
+
+	if (ifindex <= 0)
+		return -ENODEV;
+	memset(buf, 0, sizeof(buf));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_family = AF_UNSPEC;
+	ifm->ifi_index = ifindex;
+	err = tpd_rtnl_query(nlh, tpd_link_type_cb, &c);
+	if (err)
+		return err;
+	if (!c.found)
+		return -ENODEV;
+	*type = c.type;
+	return 0;
+}
+
+/**
+ * tpd_link_is_l3() - whether an interface's packets start at the IP
+ * header (no link-layer header), from its device type.
+ * @ifindex: the interface, in the caller's network namespace.
+ * @l3:      true for IP-only devices: WireGuard and TUN (ARPHRD_NONE),
+ *           PPP, raw IP, and IP tunnels (ipip, ip6tnl, sit, gre, vti);
+ *           false for Ethernet (veth, bridges, TAP, VXLAN, ...) and
+ *           loopback, whose packets carry an Ethernet header.
+ *
+ * Return: 0; -ENODEV when there is no such interface; -EOPNOTSUPP for a
+ * device type with another link-layer header (InfiniBand, CAN, ...),
+ * which the datapath cannot parse; or -errno.
+ */
+int tpd_link_is_l3(int ifindex, bool *l3)
+{
+	unsigned short type;
+	int err = tpd_link_type(ifindex, &type);
+
+	if (err)
+		return err;
+	switch (type) {
+	case ARPHRD_ETHER:
+	case ARPHRD_LOOPBACK:
+		*l3 = false;
+		return 0;
+	case ARPHRD_NONE:
+	case ARPHRD_PPP:
+	case ARPHRD_RAWIP:
+	case ARPHRD_TUNNEL:
+	case ARPHRD_TUNNEL6:
+	case ARPHRD_SIT:
+	case ARPHRD_IPGRE:
+	case ARPHRD_IP6GRE:
+		*l3 = true;
+		return 0;
+	default:
+		return -EOPNOTSUPP;
+	}
 }

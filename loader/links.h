@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Interfaces coming and going: RTNLGRP_LINK over rtnetlink with libmnl. */
+/*
+ * Interfaces coming and going (RTNLGRP_LINK), and what the kernel says
+ * about an interface: rtnetlink with libmnl.
+ */
 #ifndef TAILPLANED_LINKS_H
 #define TAILPLANED_LINKS_H
 
@@ -26,5 +29,7 @@ struct mnl_socket *tpd_links_open(void);
 int tpd_links_fd(struct mnl_socket *nl);
 int tpd_links_read(struct mnl_socket *nl, tpd_link_cb cb, void *ctx);
 void tpd_links_close(struct mnl_socket *nl);
+int tpd_link_type(int ifindex, unsigned short *type);
+int tpd_link_is_l3(int ifindex, bool *l3);
 
 #endif /* TAILPLANED_LINKS_H */

@@ -6,17 +6,21 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <linux/if_arp.h>
 
 #include "config.h"
 #include "datapath.h"
 #include "gc.h"
 #include "identity.h"
+#include "links.h"
 #include "metrics.h"
 #include "pkttest.h"
 #include "policy.h"
@@ -368,6 +372,75 @@ static void test_metrics_textfile(void **state)
 	assert_int_not_equal(tpd_metrics_write("/nonexistent/dir/tp.prom", &h->maps, &gc, src), 0);
 }
 
+/* ---- interfaces --------------------------------------------------------------- */
+
+/* Run a shell command in the test's own network namespace; it must work. */
+static void sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd))
+		fail_msg("'%s' failed", cmd);
+}
+
+/* The tp_ifaces flags tpd_iface_attach() gives an uplink, or -errno. */
+static int uplink_flags(struct th *h, const char *name, int ifindex)
+{
+	struct tpd_datapath dp = { .skel = h->skel, .maps = h->maps };
+	struct tpd_iface_cfg ifc = { .kind = TPD_IFACE_UPLINK };
+	struct tpd_config cfg = { .pin_root = "/nonexistent" };
+	struct tp_iface v;
+	__u32 key = ifindex;
+	int err;
+
+	snprintf(ifc.name, sizeof(ifc.name), "%s", name);
+	err = tpd_iface_attach(&dp, &cfg, &ifc, ifindex);
+	if (err)
+		return err;
+	assert_int_equal(bpf_map_lookup_elem(h->maps.ifaces, &key, &v), 0);
+	return v.flags;
+}
+
+/*
+ * Whether an interface is L3 comes from rtnetlink in the loader's own
+ * namespace.  /sys/class/net shows the namespace that mounted /sys: here
+ * the root one, where eth0 is Ethernet and tpeth0 does not exist.
+ */
+static void test_iface_kind_own_netns(void **state)
+{
+	struct th *h = *state;
+	unsigned short type;
+	__u32 gone = 999999;
+	struct tp_iface v;
+	bool l3;
+
+	REQUIRE_BPF();
+	sh("ip link add tpeth0 type veth peer name tpeth1");
+	sh("ip tuntap add dev eth0 mode tun");
+	assert_int_equal(uplink_flags(h, "tpeth0", if_nametoindex("tpeth0")),
+			 TP_IFACE_F_UPLINK);
+	assert_int_equal(uplink_flags(h, "eth0", if_nametoindex("eth0")),
+			 TP_IFACE_F_UPLINK | TP_IFACE_F_L3);
+	assert_int_equal(uplink_flags(h, "tptun0", h->l3_ifindex),
+			 TP_IFACE_F_UPLINK | TP_IFACE_F_L3);
+	assert_int_equal(uplink_flags(h, "lo", if_nametoindex("lo")),
+			 TP_IFACE_F_UPLINK);
+	assert_int_equal(tpd_link_type(if_nametoindex("eth0"), &type), 0);
+	assert_int_equal(type, ARPHRD_NONE);
+	assert_int_equal(tpd_link_is_l3(if_nametoindex("tpeth0"), &l3), 0);
+	assert_false(l3);
+
+	/* an interface that does not exist is an error, not an L3 one */
+	assert_int_equal(tpd_link_is_l3(gone, &l3), -ENODEV);
+	assert_int_equal(uplink_flags(h, "tp-none0", gone), -ENODEV);
+	assert_int_not_equal(bpf_map_lookup_elem(h->maps.ifaces, &gone, &v), 0);
+	sh("ip link del tpeth0 && ip link del eth0");
+}
+
 /* ---- pins across loads ------------------------------------------------------ */
 
 static void pin_cfg(struct tpd_config *cfg, __u32 maglev_size)
@@ -494,6 +567,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_textfile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_iface_kind_own_netns, setup, teardown),
 		cmocka_unit_test_teardown(test_pins_survive_and_migrate, pins_teardown),
 	};
 
