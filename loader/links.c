@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+
 #include <libmnl/libmnl.h>
 #include <linux/if_arp.h>
 #include <linux/if_link.h>
@@ -21,14 +23,18 @@
 /* Room for one receive: a link message with all its attributes fits. */
 #define TPD_RTNL_RECV_SIZE 32768
 
-/** tpd_links_open() - a non-blocking socket subscribed to link events. */
+/**
+ * tpd_links_open() - a non-blocking socket subscribed to link events and
+ * to IPv4 and IPv6 address events.
+ */
 struct mnl_socket *tpd_links_open(void)
 {
 	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (!nl)
 		return NULL;
-	if (mnl_socket_bind(nl, RTMGRP_LINK, MNL_SOCKET_AUTOPID) < 0) {
+	if (mnl_socket_bind(nl, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
+			    MNL_SOCKET_AUTOPID) < 0) {
 		mnl_socket_close(nl);
 		return NULL;
 	}
@@ -55,6 +61,21 @@ static int tpd_link_attr(const struct nlattr *attr, void *data)
 	return MNL_CB_OK;
 }
 
+/* An address added or removed: which one does not matter to the caller. */
+static int tpd_addr_msg(const struct nlmsghdr *nlh, struct tpd_links_ctx *lc)
+{
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	struct tpd_link_event ev = {};
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa))
+		return MNL_CB_OK;
+	ev.ifindex = ifa->ifa_index;
+	ev.up = nlh->nlmsg_type == RTM_NEWADDR;
+	ev.addr = true;
+	lc->cb(&ev, lc->ctx);
+	return MNL_CB_OK;
+}
+
 static int tpd_link_msg(const struct nlmsghdr *nlh, void *data)
 {
 	const struct nlattr *tb[IFLA_MAX + 1] = {};
@@ -62,7 +83,11 @@ static int tpd_link_msg(const struct nlmsghdr *nlh, void *data)
 	struct ifinfomsg *ifm = mnl_nlmsg_get_payload(nlh);
 	struct tpd_link_event ev = {};
 
+	if (nlh->nlmsg_type == RTM_NEWADDR || nlh->nlmsg_type == RTM_DELADDR)
+		return tpd_addr_msg(nlh, lc);
 	if (nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK)
+		return MNL_CB_OK;
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifm))
 		return MNL_CB_OK;
 	mnl_attr_parse(nlh, sizeof(*ifm), tpd_link_attr, tb);
 	if (!tb[IFLA_IFNAME])
@@ -75,7 +100,7 @@ static int tpd_link_msg(const struct nlmsghdr *nlh, void *data)
 }
 
 /**
- * tpd_links_read() - handle every pending link message.
+ * tpd_links_read() - handle every pending link and address message.
  *
  * Return: 0, or -errno (-ENOBUFS: events were lost; the caller should
  * look at every interface again).
@@ -244,4 +269,145 @@ int tpd_link_is_l3(int ifindex, bool *l3)
 	default:
 		return -EOPNOTSUPP;
 	}
+}
+
+/* ---- this host's addresses ---------------------------------------------- */
+
+/**
+ * struct tpd_addrs_ctx - addresses collected from an RTM_GETADDR dump.
+ * @v:   the addresses.
+ * @n:   their number.
+ * @cap: room in @v.
+ * @err: -ENOMEM when one could not be stored.
+ */
+struct tpd_addrs_ctx {
+	struct tp_addr *v;
+	size_t n;
+	size_t cap;
+	int err;
+};
+
+static int tpd_addr_attr(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **tb = data;
+
+	if (mnl_attr_type_valid(attr, IFA_MAX) > 0)
+		tb[mnl_attr_get_type(attr)] = attr;
+	return MNL_CB_OK;
+}
+
+/* fe80::/10: one per link and the same on many, meaningless without one */
+static bool tpd_addr_link_local6(const struct tp_addr *a)
+{
+	return a->b[0] == 0xfe && (a->b[1] & 0xc0) == 0x80;
+}
+
+static int tpd_addrs_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *tb[IFA_MAX + 1] = {}, *at;
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	struct tpd_addrs_ctx *c = data;
+	struct tp_addr a = {};
+	__u32 flags;
+	void *grown;
+
+	if (nlh->nlmsg_type != RTM_NEWADDR ||
+	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa))
+		return MNL_CB_OK;
+	mnl_attr_parse(nlh, sizeof(*ifa), tpd_addr_attr, tb);
+	/* on a point-to-point link IFA_ADDRESS is the peer's, IFA_LOCAL ours */
+	at = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+	flags = tb[IFA_FLAGS] && mnl_attr_validate(tb[IFA_FLAGS], MNL_TYPE_U32) >= 0 ?
+			mnl_attr_get_u32(tb[IFA_FLAGS]) : ifa->ifa_flags;
+	if (!at || (flags & IFA_F_DADFAILED))
+		return MNL_CB_OK;
+	if (ifa->ifa_family == AF_INET && mnl_attr_get_payload_len(at) == 4) {
+		a.w[2] = htonl(0xffff);
+		memcpy(&a.w[3], mnl_attr_get_payload(at), 4);
+	} else if (ifa->ifa_family == AF_INET6 && mnl_attr_get_payload_len(at) == 16) {
+		memcpy(a.b, mnl_attr_get_payload(at), 16);
+		if (tpd_addr_link_local6(&a))
+			return MNL_CB_OK;
+	} else {
+		return MNL_CB_OK;
+	}
+	if (c->n == c->cap) {
+		grown = realloc(c->v, (c->cap ? c->cap * 2 : 16) * sizeof(*c->v));
+		if (!grown) {
+			c->err = -ENOMEM;
+			return MNL_CB_ERROR;
+		}
+		c->v = grown;
+		c->cap = c->cap ? c->cap * 2 : 16;
+	}
+	c->v[c->n++] = a;
+	return MNL_CB_OK;
+}
+
+static int tpd_addr_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct tp_addr));
+}
+
+/* One RTM_GETADDR dump of every family into @c, sorted and unique. */
+static int tpd_host_addrs_once(struct tpd_addrs_ctx *c)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	struct ifaddrmsg *ifa;
+	size_t i, j;
+	int err;
+
+	memset(buf, 0, sizeof(buf));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETADDR;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = AF_UNSPEC;
+	c->n = 0;
+	c->err = 0;
+	err = tpd_rtnl_query(nlh, tpd_addrs_cb, c);
+	if (c->err)
+		return c->err;
+	if (err)
+		return err;
+	if (!c->n)
+		return 0;
+	qsort(c->v, c->n, sizeof(*c->v), tpd_addr_cmp);
+	for (i = 1, j = 1; i < c->n; i++)
+		if (memcmp(&c->v[i], &c->v[j - 1], sizeof(c->v[i])))
+			c->v[j++] = c->v[i];
+	c->n = j;
+	return 0;
+}
+
+/**
+ * tpd_host_addrs() - every address of every interface in the caller's
+ * network namespace: IPv4 (IPv4-mapped) and IPv6, sorted, each once.
+ * @addrs: the addresses (free() them), NULL when there are none.
+ * @n:     their number.
+ *
+ * Left out: IPv6 link-local addresses (fe80::/10), which only mean
+ * something together with their link, and addresses whose duplicate
+ * address detection failed (another node has them).  A dump interrupted
+ * by a change is taken again.
+ *
+ * Return: 0 or -errno (@addrs NULL then).
+ */
+int tpd_host_addrs(struct tp_addr **addrs, size_t *n)
+{
+	struct tpd_addrs_ctx c = {};
+	int err, tries = 0;
+
+	do {
+		err = tpd_host_addrs_once(&c);
+	} while (err == -EINTR && ++tries < 3);
+	if (err) {
+		free(c.v);
+		c.v = NULL;
+		c.n = 0;
+	}
+	*addrs = c.v;
+	*n = c.n;
+	return err;
 }

@@ -217,7 +217,7 @@ static void test_sync_static(void **state)
 
 	REQUIRE_BPF();
 	assert_int_equal(tpd_config_parse(static_cfg, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
 	assert_int_equal(svc.owner, TP_OWNER_STATIC);
@@ -240,7 +240,7 @@ static void test_sync_static(void **state)
 
 	/* applied again: nothing to do, the service keeps its table */
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
 	assert_int_equal(r.added + r.changed + r.removed, 0);
 	tpd_config_free(&cfg);
 
@@ -257,7 +257,7 @@ static void test_sync_static(void **state)
 	strcpy(strstr(edited, ",{\"frontend\":\"198.19.0.10:53/udp\""), "],\"policies\":[]}");
 	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
 	assert_int_equal(r.removed, 2);
 	k = svc_key(VIP4, 53, IPPROTO_UDP);
 	assert_int_not_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
@@ -285,7 +285,7 @@ static void test_udp_purge_on_backend_removal(void **state)
 	at = strstr(edited, "\"deny\"");
 	memmove(at + 1, at + 5, strlen(at + 5) + 1); /* "deny" -> "" */
 	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
 	tpd_config_free(&cfg);
 	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 53);
 	b = backend_of(h, FLOWP(CLIENT4, 5000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), BE4, 2);
@@ -297,7 +297,7 @@ static void test_udp_purge_on_backend_removal(void **state)
 	at = strstr(edited, "198.18.1.1:53");
 	at[9] = '2';
 	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
 	tpd_config_free(&cfg);
 	free(edited);
 	/* the UDP flow to the removed backend is gone; TCP flows are kept */
@@ -441,6 +441,130 @@ static void test_iface_kind_own_netns(void **state)
 	sh("ip link del tpeth0 && ip link del eth0");
 }
 
+/* ---- this host's addresses ------------------------------------------------------- */
+
+static void on_addr_event(const struct tpd_link_event *ev, void *ctx)
+{
+	if (ev->addr)
+		*(bool *)ctx = true;
+}
+
+/* Read the pending rtnetlink events: did any say an address changed? */
+static bool addr_events(struct mnl_socket *nl)
+{
+	bool seen = false;
+
+	assert_int_equal(tpd_links_read(nl, on_addr_event, &seen), 0);
+	return seen;
+}
+
+/* The owner of exactly @cidr in zone 0, or -ENOENT. */
+static int owner_of(struct th *h, const char *cidr)
+{
+	struct tp_identity_key k = {};
+	struct tp_identity_val v;
+	unsigned int plen;
+
+	assert_int_equal(pkt_prefix_parse(cidr, &k.addr, &plen), 0);
+	k.prefixlen = TP_IDENTITY_PLEN(plen);
+	if (bpf_map_lookup_elem(h->maps.identity, &k, &v) ||
+	    TP_IDENTITY_PLEN(v.plen) != k.prefixlen)
+		return -ENOENT;
+	return v.owner;
+}
+
+/*
+ * Every address of the namespace is `host` in zone 0 (static owner), the
+ * node's tailnet address included, so a tailnet packet to it is
+ * host-bound; link-local IPv6 is not; a prefix the configuration or tpctl
+ * names keeps their identity; an address that goes is removed, and the
+ * static source and the host sync never remove each other's entries.
+ */
+static void test_host_addresses(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 4000, "100.64.0.5", 22, IPPROTO_TCP);
+	struct tp_addr a = addr("198.18.0.7"), *host = NULL;
+	struct tpd_sync_result r = {};
+	struct tpd_config cfg;
+	struct mnl_socket *nl;
+	struct tp_ct_entry e;
+	char err[256];
+	size_t n = 0;
+
+	REQUIRE_BPF();
+	assert_int_equal(tpd_config_parse(
+		"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
+		"\"identities\":[{\"cidr\":\"198.18.0.6/32\",\"id\":300}]}",
+		&cfg, err, sizeof(err)), 0);
+	assert_int_equal(tp_identity_set(&h->maps, 0, &a, 128, 301, TP_OWNER_TPCTL), 0);
+	nl = tpd_links_open();
+	assert_non_null(nl);
+	sh("ip link add tphost0 type veth peer name tphost1");
+	sh("ip addr add 198.18.0.5/24 dev tphost0 && ip addr add 198.18.0.6/24 dev tphost0 && "
+	   "ip addr add 198.18.0.7/24 dev tphost0");
+	sh("ip -6 addr add fd00:198:18::5/64 dev tphost0 nodad && "
+	   "ip -6 addr add fe80::5/64 dev tphost0 nodad");
+	sh("ip addr add 100.64.0.5/32 dev tptun0"); /* the node's tailnet address */
+	assert_true(addr_events(nl));
+
+	assert_int_equal(tpd_host_addrs(&host, &n), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, host, n, &r), 0);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(r.conflicts, 1); /* tpctl's 198.18.0.7 */
+	assert_int_equal(ident_of(h, 0, "198.18.0.5"), TP_ID_HOST);
+	assert_int_equal(owner_of(h, "198.18.0.5/32"), TP_OWNER_STATIC);
+	assert_int_equal(ident_of(h, 0, "fd00:198:18::5"), TP_ID_HOST);
+	assert_int_equal(ident_of(h, 0, "100.64.0.5"), TP_ID_HOST);
+	assert_int_equal(ident_of(h, 0, "198.18.0.6"), 300);
+	assert_int_equal(ident_of(h, 0, "198.18.0.7"), 301);
+	assert_int_equal(ident_of(h, 0, "198.18.0.4"), 0); /* the address, not its subnet */
+	assert_int_equal(ident_of(h, 0, "fe80::5"), 0);
+	assert_int_equal(ident_of(h, TH_ZONE, "100.64.0.5"), 0);
+
+	/* local to the node: out zone 0, so the destination is host */
+	expect_untouched(h, TH_FROM_TAILNET, FLOWP(CLIENT4, 4000, "100.64.0.5", 22,
+						   IPPROTO_TCP, PKT_TCP_SYN), PASS);
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.dst_identity, TP_ID_HOST);
+	assert_int_equal(e.out_zone, 0);
+
+	/* an address goes: the event says so, the next sync removes it */
+	sh("ip addr del 198.18.0.5/24 dev tphost0");
+	assert_true(addr_events(nl));
+	free(host);
+	assert_int_equal(tpd_host_addrs(&host, &n), 0);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_host(&h->maps, &cfg, host, n, &r), 0);
+	assert_int_equal(r.removed, 1);
+	assert_int_equal(r.added + r.changed, 0);
+	assert_int_equal(ident_of(h, 0, "198.18.0.5"), 0);
+	assert_int_equal(ident_of(h, 0, "fd00:198:18::5"), TP_ID_HOST);
+	assert_int_equal(ident_of(h, 0, "198.18.0.6"), 300);
+
+	/* the static source again (a SIGHUP): nothing of the host's goes */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, host, n, &r), 0);
+	assert_int_equal(r.added + r.changed + r.removed, 0);
+
+	/* the interface goes, and its addresses with it */
+	sh("ip link del tphost0");
+	assert_true(addr_events(nl));
+	free(host);
+	assert_int_equal(tpd_host_addrs(&host, &n), 0);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_host(&h->maps, &cfg, host, n, &r), 0);
+	assert_int_equal(ident_of(h, 0, "fd00:198:18::5"), 0);
+	assert_int_equal(ident_of(h, 0, "100.64.0.5"), TP_ID_HOST);
+	assert_int_equal(ident_of(h, 0, "198.18.0.6"), 300);
+	assert_int_equal(ident_of(h, 0, "198.18.0.7"), 301);
+
+	sh("ip addr del 100.64.0.5/32 dev tptun0");
+	free(host);
+	tpd_links_close(nl);
+	tpd_config_free(&cfg);
+}
+
 /* ---- pins across loads ------------------------------------------------------ */
 
 static void pin_cfg(struct tpd_config *cfg, __u32 maglev_size)
@@ -568,6 +692,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_textfile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iface_kind_own_netns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_addresses, setup, teardown),
 		cmocka_unit_test_teardown(test_pins_survive_and_migrate, pins_teardown),
 	};
 
