@@ -363,12 +363,20 @@ static int tpd_static_service(const struct tp_maps *m, const struct tpd_service_
 	struct tp_svc_key key;
 	struct tp_svc svc;
 	int n_old = 0, n_new, err;
+	char why[256];
 	bool exists;
 
 	if (tp_svc_key_parse(sc->frontend, &key) || tpd_parse_backends(sc, w->want)) {
 		log_error("static service: bad frontend or backend, skipped",
 			  "service", sc->frontend);
 		return -EINVAL;
+	}
+	/* what tp_service_set() would refuse, said the way every writer says it */
+	err = tp_service_check(&key, w->want, sc->n_backends, why, sizeof(why));
+	if (err) {
+		log_error("static service: not written", "service", sc->frontend,
+			  "error", why);
+		return err;
 	}
 	if (sc->affinity) {
 		spec.flags |= TP_SVC_F_AFFINITY;

@@ -372,6 +372,83 @@ static void test_metrics_textfile(void **state)
 	assert_int_not_equal(tpd_metrics_write("/nonexistent/dir/tp.prom", &h->maps, &gc, src), 0);
 }
 
+/* ---- services of one address family ------------------------------------------ */
+
+static unsigned int backend_count(struct th *h)
+{
+	__u32 k, next, *prev = NULL;
+	unsigned int n = 0;
+
+	while (!bpf_map_get_next_key(h->maps.backends, prev, &next)) {
+		k = next;
+		prev = &k;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Backends of the other address family (an IPv4 VIP DNATed to an IPv6
+ * address would be truncated) and ICMP of the other family are refused
+ * by lib/service.c for every writer, with nothing written.
+ */
+static void test_service_mixed_family(void **state)
+{
+	struct th *h = *state;
+	struct tp_svc_key k4 = svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_key k6 = svc_key(VIP6, 80, IPPROTO_TCP);
+	struct tp_svc_key icmp6on4 = svc_key(VIP4, 0, IPPROTO_ICMPV6);
+	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+	struct tp_backend_spec bs[2] = {
+		{ .addr = addr(BE4[0]), .port = htons(8080), .weight = 1 },
+		{ .addr = addr(BE6[0]), .port = htons(8080), .weight = 1 },
+	};
+	struct tpd_sync_result r = {};
+	struct tp_svc svc, before;
+	struct tpd_config cfg;
+	char why[256], err[256];
+
+	REQUIRE_BPF();
+	/* an IPv4 VIP with an IPv6 backend: nothing is written */
+	assert_int_equal(tp_service_set(&h->maps, &k4, &spec, &bs[1], 1), -EAFNOSUPPORT);
+	assert_int_not_equal(bpf_map_lookup_elem(h->maps.services, &k4, &svc), 0);
+	assert_int_equal(backend_count(h), 0);
+	assert_int_equal(tp_service_check(&k4, bs, 2, why, sizeof(why)), -EAFNOSUPPORT);
+	assert_string_equal(why, "backend [fd00:198:18::1:1]:8080 is IPv6 but the VIP "
+				 "198.19.0.10 is IPv4 (a service's backends must be of "
+				 "its VIP's address family)");
+
+	/* a good service keeps what it had when a bad backend is added */
+	assert_int_equal(tp_service_set(&h->maps, &k4, &spec, bs, 1), 0);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k4, &before), 0);
+	assert_int_equal(tp_service_set(&h->maps, &k4, &spec, bs, 2), -EAFNOSUPPORT);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k4, &svc), 0);
+	assert_memory_equal(&svc, &before, sizeof(svc));
+	assert_int_equal(backend_count(h), 1);
+
+	/* the other way round, and ICMPv6 on an IPv4 VIP */
+	assert_int_equal(tp_service_set(&h->maps, &k6, &spec, bs, 1), -EAFNOSUPPORT);
+	assert_int_equal(tp_service_set(&h->maps, &icmp6on4, &spec, NULL, 0), -EAFNOSUPPORT);
+	assert_int_equal(tp_service_check(&icmp6on4, NULL, 0, why, sizeof(why)),
+			 -EAFNOSUPPORT);
+	assert_string_equal(why, "protocol icmpv6 needs an IPv6 VIP, and 198.19.0.10 is IPv4");
+	assert_int_equal(tp_service_check(&k6, &bs[1], 1, why, sizeof(why)), 0);
+
+	/* the static configuration: the same refusal, nothing written */
+	assert_int_equal(tpd_config_parse(
+		"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
+		"\"services\":[{\"frontend\":\"198.19.0.11:80/tcp\",\"backends\":["
+		"{\"addr\":\"198.18.1.1:8080\"},{\"addr\":\"[fd00:198:18::1:1]:8080\"}]}]}",
+		&cfg, err, sizeof(err)), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
+	assert_int_equal(r.errors, 1);
+	assert_int_equal(r.added, 0);
+	k4 = svc_key("198.19.0.11", 80, IPPROTO_TCP);
+	assert_int_not_equal(bpf_map_lookup_elem(h->maps.services, &k4, &svc), 0);
+	assert_int_equal(backend_count(h), 1);
+	tpd_config_free(&cfg);
+}
+
 /* ---- interfaces --------------------------------------------------------------- */
 
 /* Run a shell command in the test's own network namespace; it must work. */
@@ -691,6 +768,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_textfile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_service_mixed_family, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iface_kind_own_netns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_addresses, setup, teardown),
 		cmocka_unit_test_teardown(test_pins_survive_and_migrate, pins_teardown),

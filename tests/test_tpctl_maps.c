@@ -653,6 +653,47 @@ static void test_backend_roundtrip(void **state)
 	assert_non_null(strstr(tm_ok("service list"), "198.19.0.10/icmp"));
 }
 
+/*
+ * A service an older writer left with a backend of the other address
+ * family: changing it through tpctl fails with lib/service.c's reason,
+ * and leaves it as it was.
+ */
+static void test_backend_mixed_family(void **state)
+{
+	struct tp_svc_key k = tm_key(TM_VIP);
+	struct tp_svc svc = { .id = 1, .active = 1, .owner = TP_OWNER_STATIC },
+		      after;
+	struct tp_backend be = { .addr = tm_addr("fd00:198:18::1:1"),
+				 .port = htons(8080), .weight = 1,
+				 .owner = TP_OWNER_STATIC, .svc_id = 1 };
+	__u32 id = 1;
+	struct tm_res r;
+
+	TM_REQUIRE();
+	assert_int_equal(bpf_map_update_elem(tm.maps.backends, &id, &be, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(tm.maps.services, &k, &svc, BPF_ANY), 0);
+	tm_fails("cannot write service 198.19.0.10:80/tcp: backend [fd00:198:18::1:1]:8080 "
+		 "is IPv6 but the VIP 198.19.0.10 is IPv4 (a service's backends must be "
+		 "of its VIP's address family)",
+		 "backend add " TM_VIP " 198.18.1.2:8080");
+	tm_fails("cannot write service 198.19.0.10:80/tcp: backend [fd00:198:18::1:1]:8080 "
+		 "is IPv6 but the VIP 198.19.0.10 is IPv4",
+		 "service add " TM_VIP " affinity 30");
+	tm_exec(&r, NULL, 0, tm.pin_root, "-j backend add " TM_VIP " 198.18.1.2:8080");
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.out, "{\"error\":\"cannot write service 198.19.0.10:80/tcp: "
+				      "backend [fd00:198:18::1:1]:8080 is IPv6"));
+	tm_res_free(&r);
+	assert_int_equal(bpf_map_lookup_elem(tm.maps.services, &k, &after), 0);
+	assert_memory_equal(&after, &svc, sizeof(svc));
+	assert_int_equal(tm_count(tm.maps.backends), 1);
+
+	/* a new backend of the other family is refused before any map is read */
+	tm_fails("backend '[fd00:198:18::1:2]:8080' and service 198.19.0.10:80/tcp are of "
+		 "different address families",
+		 "backend add " TM_VIP " [fd00:198:18::1:2]:8080");
+}
+
 /* ---- identities -------------------------------------------------------------------- */
 
 static int tm_identity(__u16 zone, const char *cidr, __u32 *id, __u8 *owner)
@@ -1477,6 +1518,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_service_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_backend_roundtrip, tm_setup),
+		cmocka_unit_test_setup(test_backend_mixed_family, tm_setup),
 		cmocka_unit_test_setup(test_identity_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_policy_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_conntrack, tm_setup),
