@@ -393,7 +393,7 @@ static void tm_run(struct tm_res *r, const char *in, const char *fmt,
 	tm_exec(r, in, 0, tm.pin_root, line);
 }
 
-static char *tm_last_out;
+static char *tm_last_out, *tm_last_err;
 
 /* Run; it must succeed; return its stdout (valid until the next call). */
 static const char *tm_ok(const char *fmt, ...)
@@ -1038,6 +1038,37 @@ static void test_map_list_dump(void **state)
 	tm_fails("unknown map 'nosuch'", "map dump nosuch");
 }
 
+/*
+ * Run `status`; it must exit with @want and, when that is not 0, say
+ * why in one "Error: ..." line on stderr (nothing there in JSON mode).
+ * Returns its stdout, which always holds the status (valid until the
+ * next call).
+ */
+static const char *tm_status(int want, const char *line)
+{
+	struct tm_res r;
+
+	tm_exec(&r, NULL, 0, tm.pin_root, line);
+	if (r.status != want)
+		fail_msg("tpctl %s: exit %d, want %d; stderr '%s'", line, r.status,
+			 want, r.err);
+	if (!r.out[0])
+		fail_msg("tpctl %s: no status on stdout", line);
+	if (strstr(line, "-j")) {
+		if (r.err[0])
+			fail_msg("tpctl %s: wrote to stderr: %s", line, r.err);
+	} else if (want ? strncmp(r.err, "Error: ", 7) ||
+				  strchr(r.err, '\n') != r.err + strlen(r.err) - 1 :
+			  r.err[0] != '\0') {
+		fail_msg("tpctl %s: stderr '%s'", line, r.err);
+	}
+	free(tm_last_out);
+	tm_last_out = r.out;
+	free(tm_last_err);
+	tm_last_err = r.err;
+	return tm_last_out;
+}
+
 /* A fake running loader: its pid file, locked, as tailplaned holds it. */
 static int tm_fake_loader(void)
 {
@@ -1061,6 +1092,7 @@ static void test_status(void **state)
 	const char *p_pinned[] = { "pinned", NULL };
 	const char *p_ifaces[] = { "interfaces", NULL };
 	const char *p_maps[] = { "maps", NULL };
+	const char *p_ok[] = { "health", "ok", NULL };
 	struct tp_iface ifc = { .zone = 1,
 				.flags = TP_IFACE_F_L3 | TP_IFACE_F_TAILNET };
 	__u32 lo = if_nametoindex("lo");
@@ -1072,7 +1104,7 @@ static void test_status(void **state)
 	TM_REQUIRE();
 	assert_int_equal(
 		bpf_map_update_elem(tm.maps.ifaces, &lo, &ifc, BPF_ANY), 0);
-	out = tm_ok("status");
+	out = tm_status(2, "status");
 	assert_non_null(strstr(out, "loader    not running"));
 	assert_non_null(strstr(out, "l3,tailnet"));
 
@@ -1090,6 +1122,7 @@ static void test_status(void **state)
 	}
 	fd = tm_fake_loader();
 	v = tm_json(tm_ok("-j status"));
+	assert_true(YAJL_IS_TRUE(yajl_tree_get(v, p_ok, yajl_t_any)));
 	assert_true(YAJL_IS_TRUE(yajl_tree_get(v, p_run, yajl_t_any)));
 	assert_int_equal(
 		YAJL_GET_INTEGER(yajl_tree_get(v, p_pid, yajl_t_number)),
@@ -1138,6 +1171,88 @@ static void test_status(void **state)
 		close(link);
 	}
 	rmdir(links);
+}
+
+/*
+ * `status` is the liveness and readiness probe: 0 healthy, 1 an error
+ * (it cannot tell), 2 tailplaned not running, 3 a map not pinned (the
+ * datapath is not loaded; before 2).  The status prints in every case.
+ */
+static void test_status_exit(void **state)
+{
+	const char *p_exit[] = { "health", "exit_status", NULL };
+	const char *p_ok[] = { "health", "ok", NULL };
+	const char *p_why[] = { "health", "error", NULL };
+	const char *p_run[] = { "loader", "running", NULL };
+	char pidfile[PATH_MAX], why[2 * PATH_MAX], want[2 * PATH_MAX + 16];
+	char pin[PATH_MAX], aside[PATH_MAX];
+	struct tm_res r;
+	yajl_val v;
+	int fd;
+
+	TM_REQUIRE();
+	tp_pins_loader_pidfile(tm.pin_root, pidfile, sizeof(pidfile));
+	tm_status(2, "status");
+	snprintf(why, sizeof(why), "tailplaned is not running for %s (no tailplaned holds %s)",
+		 tm.pin_root, pidfile);
+	snprintf(want, sizeof(want), "Error: %s\n", why);
+	assert_string_equal(tm_last_err, want);
+	v = tm_json(tm_status(2, "-j status"));
+	assert_true(YAJL_IS_FALSE(yajl_tree_get(v, p_run, yajl_t_any)));
+	assert_true(YAJL_IS_FALSE(yajl_tree_get(v, p_ok, yajl_t_any)));
+	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(v, p_exit, yajl_t_number)), 2);
+	assert_string_equal(YAJL_GET_STRING(yajl_tree_get(v, p_why, yajl_t_string)), why);
+	yajl_tree_free(v);
+
+	fd = tm_fake_loader();
+	tm_status(0, "status");
+	v = tm_json(tm_status(0, "-p status"));
+	assert_true(YAJL_IS_TRUE(yajl_tree_get(v, p_ok, yajl_t_any)));
+	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(v, p_exit, yajl_t_number)), 0);
+	assert_null(yajl_tree_get(v, p_why, yajl_t_any));
+	yajl_tree_free(v);
+
+	/* a map not pinned: 3, with the loader running or not */
+	snprintf(pin, sizeof(pin), "%s/%s", tm.pin_root, TP_MAP_FRAGS);
+	snprintf(aside, sizeof(aside), "%s/frags_aside", tm.pin_root);
+	assert_int_equal(rename(pin, aside), 0);
+	tm_status(3, "status");
+	snprintf(want, sizeof(want),
+		 "Error: map tp_frags is not pinned under %s: the pins are incomplete or from another version; restart tailplaned\n",
+		 tm.pin_root);
+	assert_string_equal(tm_last_err, want);
+	v = tm_json(tm_status(3, "-j status"));
+	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(v, p_exit, yajl_t_number)), 3);
+	yajl_tree_free(v);
+	unlink(pidfile);
+	close(fd);
+	tm_status(3, "status");
+	assert_int_equal(rename(aside, pin), 0);
+	tm_status(2, "status");
+
+	/* no pin root at all: 3 as well, with the usual advice */
+	tm_exec(&r, NULL, 0, "/nonexistent/pins", "status");
+	assert_int_equal(r.status, 3);
+	assert_non_null(strstr(r.out, "loader    not running"));
+	assert_string_equal(r.err,
+			    "Error: no tailplane maps pinned: /nonexistent/pins does not exist; start tailplaned, or give the right --pin-root\n");
+	tm_res_free(&r);
+
+	/* cannot read the maps (not root): it cannot tell, 1 */
+	tm_exec(&r, NULL, 65534, tm.pin_root, "status");
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.out, "pin root"));
+	assert_non_null(strstr(r.err, "Error: permission denied on the pinned maps under"));
+	tm_res_free(&r);
+
+	/* usage errors and help are as for every command */
+	tm_fails("unexpected 'now' after 'status'", "status now");
+	tm_ok("status help");
+	/* inside a batch, status is output: it does not fail the line */
+	tm_exec(&r, "status\n", 0, tm.pin_root, "batch -");
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "loader    not running"));
+	tm_res_free(&r);
 }
 
 /* ---- monitor -------------------------------------------------------------------- */
@@ -1525,6 +1640,7 @@ int main(void)
 		cmocka_unit_test_setup(test_stats, tm_setup),
 		cmocka_unit_test_setup(test_map_list_dump, tm_setup),
 		cmocka_unit_test_setup(test_status, tm_setup),
+		cmocka_unit_test_setup(test_status_exit, tm_setup),
 		cmocka_unit_test_setup(test_monitor, tm_setup),
 		cmocka_unit_test_setup(test_batch, tm_setup),
 		cmocka_unit_test_setup(test_batch_errors, tm_setup),
@@ -1535,5 +1651,6 @@ int main(void)
 		"tpctl_maps", tests, tm_group_setup, tm_group_teardown);
 
 	free(tm_last_out);
+	free(tm_last_err);
 	return ret;
 }
