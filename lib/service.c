@@ -13,11 +13,16 @@
  * Established flows never read these maps: conntrack holds their backend.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <bpf/bpf.h>
 
+#include "addr.h"
 #include "maglev.h"
 #include "service.h"
 
@@ -136,22 +141,87 @@ static int tp_maglev_write(const struct tp_maps *m, __u32 svc_id, __u8 table,
 	return err;
 }
 
-static int tp_service_validate(const struct tp_svc_key *key,
-			       const struct tp_backend_spec *be, size_t n)
+/* A backend as its service names it: ADDR:PORT, or ADDR for ICMP. */
+static char *tp_backend_str(const struct tp_svc_key *key,
+			    const struct tp_backend_spec *be, char *buf, size_t len)
 {
+	if (key->proto == IPPROTO_ICMP || key->proto == IPPROTO_ICMPV6)
+		return tp_addr_format(&be->addr, buf, len);
+	return tp_endpoint_format(&be->addr, ntohs(be->port), buf, len);
+}
+
+static const char *tp_family_str(const struct tp_addr *a)
+{
+	return tp_addr_is_v4(a) ? "IPv4" : "IPv6";
+}
+
+/**
+ * tp_service_check() - whether tp_service_set() would take a service,
+ * and why not.
+ * @key: the frontend.
+ * @be:  its backends.
+ * @n:   their number.
+ * @why: room for a one-line explanation naming what is wrong, or NULL.
+ * @len: its size.
+ *
+ * Every backend must be of the VIP's address family (the datapath
+ * rewrites addresses in place: an IPv6 backend of an IPv4 VIP would be
+ * truncated), an ICMP service's protocol must be the VIP family's, and
+ * backends must be unique with a weight and a known state.
+ *
+ * Return: 0; -EAFNOSUPPORT (families differ), -E2BIG (more than
+ * TP_MAX_SVC_BACKENDS), -EEXIST (a backend twice) or -EINVAL.
+ */
+int tp_service_check(const struct tp_svc_key *key, const struct tp_backend_spec *be,
+		     size_t n, char *why, size_t len)
+{
+	char b[TP_ENDPOINT_STRLEN], v[TP_ADDR_STRLEN];
+	bool v4 = tp_addr_is_v4(&key->vip);
 	size_t i, j;
 
-	if (n > TP_MAX_SVC_BACKENDS)
+	if (!why)
+		len = 0;
+	if (n > TP_MAX_SVC_BACKENDS) {
+		snprintf(why, len, "%zu backends, more than the %d a service can have",
+			 n, TP_MAX_SVC_BACKENDS);
 		return -E2BIG;
-	if (key->pad)
+	}
+	if (key->pad) {
+		snprintf(why, len, "bad service key: padding is not zero");
 		return -EINVAL;
+	}
+	if ((key->proto == IPPROTO_ICMP && !v4) || (key->proto == IPPROTO_ICMPV6 && v4)) {
+		snprintf(why, len, "protocol %s needs an %s VIP, and %s is %s",
+			 v4 ? "icmpv6" : "icmpv4", v4 ? "IPv6" : "IPv4",
+			 tp_addr_format(&key->vip, v, sizeof(v)), tp_family_str(&key->vip));
+		return -EAFNOSUPPORT;
+	}
 	for (i = 0; i < n; i++) {
-		if (!be[i].weight || be[i].state > TP_BACKEND_MAINTENANCE)
+		tp_backend_str(key, &be[i], b, sizeof(b));
+		if (tp_addr_is_v4(&be[i].addr) != v4) {
+			snprintf(why, len,
+				 "backend %s is %s but the VIP %s is %s (a service's backends must be of its VIP's address family)",
+				 b, tp_family_str(&be[i].addr),
+				 tp_addr_format(&key->vip, v, sizeof(v)),
+				 tp_family_str(&key->vip));
+			return -EAFNOSUPPORT;
+		}
+		if (!be[i].weight) {
+			snprintf(why, len, "backend %s has weight 0: expected 1-65535", b);
 			return -EINVAL;
-		for (j = 0; j < i; j++)
+		}
+		if (be[i].state > TP_BACKEND_MAINTENANCE) {
+			snprintf(why, len, "backend %s has an unknown state %u", b,
+				 be[i].state);
+			return -EINVAL;
+		}
+		for (j = 0; j < i; j++) {
 			if (tp_addr_equal(&be[i].addr, &be[j].addr) &&
-			    be[i].port == be[j].port)
+			    be[i].port == be[j].port) {
+				snprintf(why, len, "backend %s is listed twice", b);
 				return -EEXIST;
+			}
+		}
 	}
 	return 0;
 }
@@ -236,9 +306,11 @@ static void tp_service_rollback(const struct tp_maps *m,
  *
  * Backends are matched to the existing ones by address and port, so a
  * backend keeps its id (and its flows' accounting) across updates.
+ * Input tp_service_check() refuses is refused before anything is written.
  *
- * Return: 0 or -errno (-EINVAL bad input, -EEXIST duplicate backend,
- * -E2BIG too many backends, -ENOSPC no free id).
+ * Return: 0 or -errno (-EINVAL bad input, -EAFNOSUPPORT a backend or the
+ * ICMP protocol of another address family than the VIP's, -EEXIST
+ * duplicate backend, -E2BIG too many backends, -ENOSPC no free id).
  */
 int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
 		   const struct tp_svc_spec *spec,
@@ -250,7 +322,7 @@ int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
 	size_t i, n_active = 0;
 	int j, err;
 
-	err = tp_service_validate(key, be, n);
+	err = tp_service_check(key, be, n, NULL, 0);
 	if (err)
 		return err;
 	u = calloc(1, sizeof(*u));

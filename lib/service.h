@@ -39,6 +39,8 @@ struct tp_svc_spec {
 	__u8 owner;
 };
 
+int tp_service_check(const struct tp_svc_key *key, const struct tp_backend_spec *be,
+		     size_t n, char *why, size_t len);
 int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
 		   const struct tp_svc_spec *spec,
 		   const struct tp_backend_spec *be, size_t n);

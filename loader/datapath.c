@@ -27,13 +27,13 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include <linux/if_arp.h>
 #include <linux/magic.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "datapath.h"
+#include "links.h"
 #include "log.h"
 #include "service.h"
 #include "tailplane.skel.h"
@@ -300,21 +300,6 @@ void tpd_datapath_close(struct tpd_datapath *dp)
 	dp->skel = NULL;
 }
 
-static bool tpd_iface_is_l3(const char *ifname)
-{
-	char path[128], buf[16] = "";
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/class/net/%s/type", ifname);
-	f = fopen(path, "r");
-	if (!f)
-		return true;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	return atoi(buf) != ARPHRD_ETHER;
-}
-
 static void tpd_link_pin_path(char *path, size_t len, const char *pin_root,
 			      const char *ifname, const char *hook)
 {
@@ -392,22 +377,35 @@ static int tpd_attach_one(struct tpd_datapath *dp, const char *pin_root,
  * @ifindex: its ifindex now.
  *
  * Uplinks are only described for now (their programs come with the uplink
- * and SNAT work).
+ * and SNAT work).  Whether packets start at the IP header is the device
+ * type rtnetlink reports for @ifindex in the loader's namespace.
  *
- * Return: 0 or -errno.
+ * Return: 0 or -errno (-ENODEV: no interface @ifindex; -EOPNOTSUPP: a
+ * device type the datapath cannot parse).
  */
 int tpd_iface_attach(struct tpd_datapath *dp, const struct tpd_config *cfg,
 		     const struct tpd_iface_cfg *ifc, int ifindex)
 {
 	struct tp_iface v = { .zone = ifc->zone };
 	__u32 key = ifindex;
+	unsigned short type;
+	char num[16];
+	bool l3;
 	int err;
 
 	if (ifc->kind == TPD_IFACE_TAILNET)
 		v.flags |= TP_IFACE_F_TAILNET;
 	else
 		v.flags |= TP_IFACE_F_UPLINK;
-	if (tpd_iface_is_l3(ifc->name))
+	err = tpd_link_is_l3(ifindex, &l3);
+	if (err == -EOPNOTSUPP && !tpd_link_type(ifindex, &type)) {
+		snprintf(num, sizeof(num), "%u", type);
+		log_error("interface type not supported: packets start neither with Ethernet nor with IP",
+			  "iface", ifc->name, "arphrd", num);
+	}
+	if (err)
+		return err;
+	if (l3)
 		v.flags |= TP_IFACE_F_L3;
 	/* describe it before any program can see its packets */
 	if (bpf_map_update_elem(dp->maps.ifaces, &key, &v, BPF_ANY))

@@ -1,22 +1,40 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * rtnetlink with libmnl: link events, and questions about interfaces
+ * asked of the kernel in the loader's own network namespace (never of
+ * /sys/class/net, which shows the namespace that mounted /sys).
+ */
 #include <errno.h>
+#include <net/if.h> /* before the linux/ headers: glibc's if.h wins */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+
+#include <arpa/inet.h>
 
 #include <libmnl/libmnl.h>
+#include <linux/if_arp.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
 #include "links.h"
 
-/** tpd_links_open() - a non-blocking socket subscribed to link events. */
+/* Room for one receive: a link message with all its attributes fits. */
+#define TPD_RTNL_RECV_SIZE 32768
+
+/**
+ * tpd_links_open() - a non-blocking socket subscribed to link events and
+ * to IPv4 and IPv6 address events.
+ */
 struct mnl_socket *tpd_links_open(void)
 {
 	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (!nl)
 		return NULL;
-	if (mnl_socket_bind(nl, RTMGRP_LINK, MNL_SOCKET_AUTOPID) < 0) {
+	if (mnl_socket_bind(nl, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
+			    MNL_SOCKET_AUTOPID) < 0) {
 		mnl_socket_close(nl);
 		return NULL;
 	}
@@ -43,6 +61,21 @@ static int tpd_link_attr(const struct nlattr *attr, void *data)
 	return MNL_CB_OK;
 }
 
+/* An address added or removed: which one does not matter to the caller. */
+static int tpd_addr_msg(const struct nlmsghdr *nlh, struct tpd_links_ctx *lc)
+{
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	struct tpd_link_event ev = {};
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa))
+		return MNL_CB_OK;
+	ev.ifindex = ifa->ifa_index;
+	ev.up = nlh->nlmsg_type == RTM_NEWADDR;
+	ev.addr = true;
+	lc->cb(&ev, lc->ctx);
+	return MNL_CB_OK;
+}
+
 static int tpd_link_msg(const struct nlmsghdr *nlh, void *data)
 {
 	const struct nlattr *tb[IFLA_MAX + 1] = {};
@@ -50,7 +83,11 @@ static int tpd_link_msg(const struct nlmsghdr *nlh, void *data)
 	struct ifinfomsg *ifm = mnl_nlmsg_get_payload(nlh);
 	struct tpd_link_event ev = {};
 
+	if (nlh->nlmsg_type == RTM_NEWADDR || nlh->nlmsg_type == RTM_DELADDR)
+		return tpd_addr_msg(nlh, lc);
 	if (nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK)
+		return MNL_CB_OK;
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifm))
 		return MNL_CB_OK;
 	mnl_attr_parse(nlh, sizeof(*ifm), tpd_link_attr, tb);
 	if (!tb[IFLA_IFNAME])
@@ -63,7 +100,7 @@ static int tpd_link_msg(const struct nlmsghdr *nlh, void *data)
 }
 
 /**
- * tpd_links_read() - handle every pending link message.
+ * tpd_links_read() - handle every pending link and address message.
  *
  * Return: 0, or -errno (-ENOBUFS: events were lost; the caller should
  * look at every interface again).
@@ -87,4 +124,290 @@ void tpd_links_close(struct mnl_socket *nl)
 {
 	if (nl)
 		mnl_socket_close(nl);
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+/*
+ * Send @nlh on a socket of its own and run @cb over the answer, up to the
+ * end of a dump (NLMSG_DONE) or the acknowledgement of a request (which
+ * must ask for one, NLM_F_ACK).  Returns 0 or -errno: the kernel's error
+ * for the request, -EINTR for a dump interrupted by a change.
+ */
+static int tpd_rtnl_query(struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+{
+	struct mnl_socket *nl;
+	unsigned int portid;
+	char *buf = NULL;
+	ssize_t n;
+	int ret;
+
+	nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		ret = -errno;
+		goto cleanup;
+	}
+	buf = malloc(TPD_RTNL_RECV_SIZE);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	portid = mnl_socket_get_portid(nl);
+	nlh->nlmsg_seq = (unsigned int)time(NULL);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		ret = -errno;
+		goto cleanup;
+	}
+	do {
+		n = mnl_socket_recvfrom(nl, buf, TPD_RTNL_RECV_SIZE);
+		if (n < 0) {
+			ret = -errno;
+			goto cleanup;
+		}
+		errno = 0;
+		ret = mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, portid, cb, data);
+	} while (ret == MNL_CB_OK);
+	ret = ret == MNL_CB_STOP ? 0 : -(errno ? errno : EPROTO);
+cleanup:
+	free(buf);
+	mnl_socket_close(nl);
+	return ret;
+}
+
+/* ---- link type ---------------------------------------------------------- */
+
+struct tpd_link_type_ctx {
+	int ifindex;
+	unsigned short type;
+	bool found;
+};
+
+static int tpd_link_type_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct ifinfomsg *ifm = mnl_nlmsg_get_payload(nlh);
+	struct tpd_link_type_ctx *c = data;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK ||
+	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifm) ||
+	    ifm->ifi_index != c->ifindex)
+		return MNL_CB_OK;
+	c->type = ifm->ifi_type;
+	c->found = true;
+	return MNL_CB_OK;
+}
+
+/**
+ * tpd_link_type() - an interface's device type, from rtnetlink.
+ * @ifindex: the interface, in the caller's network namespace.
+ * @type:    its ARPHRD_* type (ifinfomsg.ifi_type).
+ *
+ * Return: 0, -ENODEV when there is no such interface, or -errno.
+ */
+int tpd_link_type(int ifindex, unsigned short *type)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct tpd_link_type_ctx c = { .ifindex = ifindex };
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifm;
+	int err;
+
+	if (ifindex <= 0)
+		return -ENODEV;
+	memset(buf, 0, sizeof(buf));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_family = AF_UNSPEC;
+	ifm->ifi_index = ifindex;
+	err = tpd_rtnl_query(nlh, tpd_link_type_cb, &c);
+	if (err)
+		return err;
+	if (!c.found)
+		return -ENODEV;
+	*type = c.type;
+	return 0;
+}
+
+/**
+ * tpd_link_is_l3() - whether an interface's packets start at the IP
+ * header (no link-layer header), from its device type.
+ * @ifindex: the interface, in the caller's network namespace.
+ * @l3:      true for IP-only devices: WireGuard and TUN (ARPHRD_NONE),
+ *           PPP, raw IP, and IP tunnels (ipip, ip6tnl, sit, gre, vti);
+ *           false for Ethernet (veth, bridges, TAP, VXLAN, ...) and
+ *           loopback, whose packets carry an Ethernet header.
+ *
+ * Return: 0; -ENODEV when there is no such interface; -EOPNOTSUPP for a
+ * device type with another link-layer header (InfiniBand, CAN, ...),
+ * which the datapath cannot parse; or -errno.
+ */
+int tpd_link_is_l3(int ifindex, bool *l3)
+{
+	unsigned short type;
+	int err = tpd_link_type(ifindex, &type);
+
+	if (err)
+		return err;
+	switch (type) {
+	case ARPHRD_ETHER:
+	case ARPHRD_LOOPBACK:
+		*l3 = false;
+		return 0;
+	case ARPHRD_NONE:
+	case ARPHRD_PPP:
+	case ARPHRD_RAWIP:
+	case ARPHRD_TUNNEL:
+	case ARPHRD_TUNNEL6:
+	case ARPHRD_SIT:
+	case ARPHRD_IPGRE:
+	case ARPHRD_IP6GRE:
+		*l3 = true;
+		return 0;
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+/* ---- this host's addresses ---------------------------------------------- */
+
+/**
+ * struct tpd_addrs_ctx - addresses collected from an RTM_GETADDR dump.
+ * @v:   the addresses.
+ * @n:   their number.
+ * @cap: room in @v.
+ * @err: -ENOMEM when one could not be stored.
+ */
+struct tpd_addrs_ctx {
+	struct tp_addr *v;
+	size_t n;
+	size_t cap;
+	int err;
+};
+
+static int tpd_addr_attr(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **tb = data;
+
+	if (mnl_attr_type_valid(attr, IFA_MAX) > 0)
+		tb[mnl_attr_get_type(attr)] = attr;
+	return MNL_CB_OK;
+}
+
+/* fe80::/10: one per link and the same on many, meaningless without one */
+static bool tpd_addr_link_local6(const struct tp_addr *a)
+{
+	return a->b[0] == 0xfe && (a->b[1] & 0xc0) == 0x80;
+}
+
+static int tpd_addrs_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *tb[IFA_MAX + 1] = {}, *at;
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	struct tpd_addrs_ctx *c = data;
+	struct tp_addr a = {};
+	__u32 flags;
+	void *grown;
+
+	if (nlh->nlmsg_type != RTM_NEWADDR ||
+	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa))
+		return MNL_CB_OK;
+	mnl_attr_parse(nlh, sizeof(*ifa), tpd_addr_attr, tb);
+	/* on a point-to-point link IFA_ADDRESS is the peer's, IFA_LOCAL ours */
+	at = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+	flags = tb[IFA_FLAGS] && mnl_attr_validate(tb[IFA_FLAGS], MNL_TYPE_U32) >= 0 ?
+			mnl_attr_get_u32(tb[IFA_FLAGS]) : ifa->ifa_flags;
+	if (!at || (flags & IFA_F_DADFAILED))
+		return MNL_CB_OK;
+	if (ifa->ifa_family == AF_INET && mnl_attr_get_payload_len(at) == 4) {
+		a.w[2] = htonl(0xffff);
+		memcpy(&a.w[3], mnl_attr_get_payload(at), 4);
+	} else if (ifa->ifa_family == AF_INET6 && mnl_attr_get_payload_len(at) == 16) {
+		memcpy(a.b, mnl_attr_get_payload(at), 16);
+		if (tpd_addr_link_local6(&a))
+			return MNL_CB_OK;
+	} else {
+		return MNL_CB_OK;
+	}
+	if (c->n == c->cap) {
+		grown = realloc(c->v, (c->cap ? c->cap * 2 : 16) * sizeof(*c->v));
+		if (!grown) {
+			c->err = -ENOMEM;
+			return MNL_CB_ERROR;
+		}
+		c->v = grown;
+		c->cap = c->cap ? c->cap * 2 : 16;
+	}
+	c->v[c->n++] = a;
+	return MNL_CB_OK;
+}
+
+static int tpd_addr_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct tp_addr));
+}
+
+/* One RTM_GETADDR dump of every family into @c, sorted and unique. */
+static int tpd_host_addrs_once(struct tpd_addrs_ctx *c)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	struct ifaddrmsg *ifa;
+	size_t i, j;
+	int err;
+
+	memset(buf, 0, sizeof(buf));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETADDR;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = AF_UNSPEC;
+	c->n = 0;
+	c->err = 0;
+	err = tpd_rtnl_query(nlh, tpd_addrs_cb, c);
+	if (c->err)
+		return c->err;
+	if (err)
+		return err;
+	if (!c->n)
+		return 0;
+	qsort(c->v, c->n, sizeof(*c->v), tpd_addr_cmp);
+	for (i = 1, j = 1; i < c->n; i++)
+		if (memcmp(&c->v[i], &c->v[j - 1], sizeof(c->v[i])))
+			c->v[j++] = c->v[i];
+	c->n = j;
+	return 0;
+}
+
+/**
+ * tpd_host_addrs() - every address of every interface in the caller's
+ * network namespace: IPv4 (IPv4-mapped) and IPv6, sorted, each once.
+ * @addrs: the addresses (free() them), NULL when there are none.
+ * @n:     their number.
+ *
+ * Left out: IPv6 link-local addresses (fe80::/10), which only mean
+ * something together with their link, and addresses whose duplicate
+ * address detection failed (another node has them).  A dump interrupted
+ * by a change is taken again.
+ *
+ * Return: 0 or -errno (@addrs NULL then).
+ */
+int tpd_host_addrs(struct tp_addr **addrs, size_t *n)
+{
+	struct tpd_addrs_ctx c = {};
+	int err, tries = 0;
+
+	do {
+		err = tpd_host_addrs_once(&c);
+	} while (err == -EINTR && ++tries < 3);
+	if (err) {
+		free(c.v);
+		c.v = NULL;
+		c.n = 0;
+	}
+	*addrs = c.v;
+	*n = c.n;
+	return err;
 }

@@ -48,6 +48,9 @@ struct tpd {
 	int *ifindex; /* per cfg.ifaces: attached ifindex, 0 if not */
 	int lock_fd;
 	struct mnl_socket *links;
+	struct tp_addr *host; /* this host's addresses, as last synced */
+	size_t n_host;
+	bool host_dirty; /* address events since, or the last read failed */
 	struct tpd_source_state src[TPD_SRC_MAX];
 	struct tpd_gc_result gc;
 	time_t next_sync, next_gc, next_metrics;
@@ -175,6 +178,11 @@ static void tpd_on_link(const struct tpd_link_event *ev, void *ctx)
 	struct tpd *t = ctx;
 	size_t i;
 
+	if (ev->addr) {
+		/* also sent for each address of an interface that goes */
+		t->host_dirty = true;
+		return;
+	}
 	for (i = 0; i < t->cfg.n_ifaces; i++) {
 		if (strcmp(t->cfg.ifaces[i].name, ev->name))
 			continue;
@@ -326,6 +334,49 @@ static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
 	}
 }
 
+/* Read this host's addresses again; the old list stays on failure. */
+static int tpd_host_refresh(struct tpd *t)
+{
+	struct tp_addr *host;
+	size_t n;
+	int err;
+
+	err = tpd_host_addrs(&host, &n);
+	t->host_dirty = err != 0;
+	if (err) {
+		log_warn("cannot read this host's addresses; keeping the last ones",
+			 "error", strerror(-err));
+		return err;
+	}
+	free(t->host);
+	t->host = host;
+	t->n_host = n;
+	return 0;
+}
+
+/* This host's addresses as the identity host, after address events. */
+static void tpd_sync_host_now(struct tpd *t)
+{
+	struct tpd_sync_result res = {};
+	char buf[64];
+	int lock, err;
+
+	if (tpd_host_refresh(t))
+		return;
+	lock = tp_pins_lock(t->cfg.pin_root);
+	err = tpd_sync_host(&t->dp.maps, &t->cfg, t->host, t->n_host, &res);
+	tp_pins_unlock(lock);
+	if (err) {
+		log_warn("cannot sync this host's addresses", "error", strerror(-err));
+		return;
+	}
+	if (!res.added && !res.changed && !res.removed && !res.errors)
+		return;
+	snprintf(buf, sizeof(buf), "+%u ~%u -%u conflicts %u errors %u", res.added,
+		 res.changed, res.removed, res.conflicts, res.errors);
+	log_info("host addresses synced", "result", buf);
+}
+
 static void tpd_sync_static_now(struct tpd *t)
 {
 	struct tpd_sync_result res = {};
@@ -333,8 +384,9 @@ static void tpd_sync_static_now(struct tpd *t)
 	int lock, err;
 
 	t->src[TPD_SRC_STATIC].syncs++;
+	tpd_host_refresh(t);
 	lock = tp_pins_lock(t->cfg.pin_root);
-	err = tpd_sync_static(&t->dp.maps, &t->cfg, &res);
+	err = tpd_sync_static(&t->dp.maps, &t->cfg, t->host, t->n_host, &res);
 	tp_pins_unlock(lock);
 	if (err || res.errors)
 		t->src[TPD_SRC_STATIC].errors++;
@@ -352,6 +404,8 @@ static void tpd_housekeeping(struct tpd *t, time_t now)
 	if (now >= t->next_sync) {
 		tpd_sync_source(t, TPD_PEERS_WIREGUARD);
 		tpd_sync_source(t, TPD_PEERS_TAILSCALE);
+		if (!t->links)
+			tpd_sync_host_now(t); /* no address events: look */
 		t->next_sync = now + t->cfg.sync_interval;
 	}
 	if (now >= t->next_gc) {
@@ -469,9 +523,13 @@ static int tpd_run(struct tpd *t)
 		if (n < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents & POLLIN) {
-			if (tpd_links_read(t->links, tpd_on_link, t) == -ENOBUFS)
+			if (tpd_links_read(t->links, tpd_on_link, t) == -ENOBUFS) {
 				tpd_attach_present(t); /* lost events: look again */
+				t->host_dirty = true;
+			}
 		}
+		if (t->host_dirty)
+			tpd_sync_host_now(t);
 		if (!(pfd[0].revents & POLLIN))
 			continue;
 		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -537,7 +595,8 @@ static int tpd_start(struct tpd *t)
 		log_warn("the kubernetes source is not supported yet; section ignored");
 	t->links = tpd_links_open();
 	if (!t->links)
-		log_warn("no link events; interfaces that appear later need a SIGHUP");
+		log_warn("no link events; interfaces that appear later need a SIGHUP, "
+			 "and address changes are seen at the next sync");
 	tpd_attach_present(t);
 	tpd_sync_static_now(t);
 	return 0;
@@ -632,6 +691,7 @@ int main(int argc, char **argv)
 	if (t.dp.skel)
 		tpd_datapath_close(&t.dp);
 	tpd_instance_unlock(t.lock_fd, t.cfg.pin_root);
+	free(t.host);
 	free(t.ifindex);
 	tpd_config_free(&t.cfg);
 	return ret;

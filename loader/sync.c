@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Diff syncs of identities, and the static configuration (identities,
- * zone defaults, services, policies) as one more source (TP_OWNER_STATIC).
+ * zone defaults, services, policies) as one more source (TP_OWNER_STATIC),
+ * which also holds this host's addresses as the identity `host`.
  */
 #include <errno.h>
 #include <arpa/inet.h>
@@ -140,17 +141,12 @@ int tpd_resolve_identity(const struct tp_maps *m, const struct tpd_config *cfg,
 	return tp_identity_parse(m, s, id);
 }
 
-static int tpd_static_identities(const struct tp_maps *m,
-				 const struct tpd_config *cfg,
-				 struct tpd_sync_result *res)
+/* The configuration's identity names. */
+static void tpd_static_names(const struct tp_maps *m, const struct tpd_config *cfg,
+			     struct tpd_sync_result *res)
 {
-	struct tp_ident_entry *want = calloc(cfg->n_idents + 1, sizeof(*want));
-	unsigned int plen;
-	size_t i, n = 0;
-	int err = 0;
+	size_t i;
 
-	if (!want)
-		return -ENOMEM;
 	for (i = 0; i < cfg->n_idents; i++) {
 		const struct tpd_ident_cfg *ic = &cfg->idents[i];
 
@@ -159,6 +155,43 @@ static int tpd_static_identities(const struct tp_maps *m,
 			log_error("static identity: name not set", "name", ic->name);
 			res->errors++;
 		}
+	}
+}
+
+/* Is (zone, prefix/plen) already among @want[0..n)? */
+static bool tpd_ident_wanted(const struct tp_ident_entry *want, size_t n,
+			     __u16 zone, const struct tp_addr *prefix, __u8 plen)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (want[i].zone == zone && want[i].plen == plen &&
+		    !memcmp(&want[i].prefix, prefix, sizeof(*prefix)))
+			return true;
+	return false;
+}
+
+/*
+ * The static owner's identity prefixes: the configuration's, then this
+ * host's addresses as `host` in zone 0, except where the configuration
+ * names exactly that prefix.  Both come from the one owner, so each sync
+ * of them diffs against the whole set and never removes the other's.
+ */
+static int tpd_static_identities(const struct tp_maps *m,
+				 const struct tpd_config *cfg,
+				 const struct tp_addr *host, size_t n_host,
+				 struct tpd_sync_result *res)
+{
+	struct tp_ident_entry *want = calloc(cfg->n_idents + n_host + 1, sizeof(*want));
+	unsigned int plen;
+	size_t i, n = 0, n_cfg;
+	int err = 0;
+
+	if (!want)
+		return -ENOMEM;
+	for (i = 0; i < cfg->n_idents; i++) {
+		const struct tpd_ident_cfg *ic = &cfg->idents[i];
+
 		if (!ic->cidr[0])
 			continue; /* a name only, e.g. for peers mapped to it */
 		if (tp_prefix_parse(ic->cidr, &want[n].prefix, &plen)) {
@@ -171,9 +204,44 @@ static int tpd_static_identities(const struct tp_maps *m,
 		want[n].zone = ic->zone;
 		n++;
 	}
+	for (i = 0, n_cfg = n; i < n_host; i++) {
+		if (tpd_ident_wanted(want, n_cfg, 0, &host[i], 128))
+			continue;
+		want[n].prefix = host[i];
+		want[n].plen = 128;
+		want[n].id = TP_ID_HOST;
+		want[n].zone = 0;
+		n++;
+	}
 	err = tpd_sync_identities(m, TP_OWNER_STATIC, want, n, res);
 	free(want);
 	return err;
+}
+
+/**
+ * tpd_sync_host() - give this host's addresses the identity `host`.
+ * @m:      maps.
+ * @cfg:    configuration (its static identities are kept).
+ * @host:   the addresses now (tpd_host_addrs()), each a /128 (an IPv4
+ *          address a /32) in zone 0.
+ * @n_host: their number.
+ * @res:    what changed (added to).
+ *
+ * The entries are the static source's (TP_OWNER_STATIC): one that another
+ * owner holds for the same prefix (tpctl's, say) is left to it, and a
+ * prefix the configuration names keeps the configuration's identity.
+ * Addresses that went are removed.  Zone 0 only: the datapath looks
+ * destinations that are local to the node up in zone 0 (their out zone),
+ * and a tailnet zone's entries are for its peers, which must not be able
+ * to become `host` by claiming the node's tailnet address as a source.
+ *
+ * Return: 0 or -errno when the maps could not be read.
+ */
+int tpd_sync_host(const struct tp_maps *m, const struct tpd_config *cfg,
+		  const struct tp_addr *host, size_t n_host,
+		  struct tpd_sync_result *res)
+{
+	return tpd_static_identities(m, cfg, host, n_host, res);
 }
 
 /* ---- zone defaults ------------------------------------------------------ */
@@ -295,12 +363,20 @@ static int tpd_static_service(const struct tp_maps *m, const struct tpd_service_
 	struct tp_svc_key key;
 	struct tp_svc svc;
 	int n_old = 0, n_new, err;
+	char why[256];
 	bool exists;
 
 	if (tp_svc_key_parse(sc->frontend, &key) || tpd_parse_backends(sc, w->want)) {
 		log_error("static service: bad frontend or backend, skipped",
 			  "service", sc->frontend);
 		return -EINVAL;
+	}
+	/* what tp_service_set() would refuse, said the way every writer says it */
+	err = tp_service_check(&key, w->want, sc->n_backends, why, sizeof(why));
+	if (err) {
+		log_error("static service: not written", "service", sc->frontend,
+			  "error", why);
+		return err;
 	}
 	if (sc->affinity) {
 		spec.flags |= TP_SVC_F_AFFINITY;
@@ -481,18 +557,22 @@ static int tpd_static_policies(const struct tp_maps *m, const struct tpd_config 
 /**
  * tpd_sync_static() - apply the configuration's identities, zone
  * defaults, services and policies (owner TP_OWNER_STATIC).
- * @m:   maps.
- * @cfg: configuration.
- * @res: what changed.
+ * @m:      maps.
+ * @cfg:    configuration.
+ * @host:   this host's addresses, kept as `host` (see tpd_sync_host()).
+ * @n_host: their number.
+ * @res:    what changed.
  *
  * Return: 0 or -errno for a failure to read the maps.
  */
 int tpd_sync_static(const struct tp_maps *m, const struct tpd_config *cfg,
+		    const struct tp_addr *host, size_t n_host,
 		    struct tpd_sync_result *res)
 {
 	int err;
 
-	err = tpd_static_identities(m, cfg, res);
+	tpd_static_names(m, cfg, res);
+	err = tpd_static_identities(m, cfg, host, n_host, res);
 	tpd_static_defaults(m, cfg, res);
 	err = err ?: tpd_static_services(m, cfg, res);
 	err = err ?: tpd_static_policies(m, cfg, res);

@@ -33,7 +33,11 @@ int tpd_sync_identities(const struct tp_maps *m, __u8 owner,
 			const struct tp_ident_entry *want, size_t n,
 			struct tpd_sync_result *res);
 int tpd_sync_static(const struct tp_maps *m, const struct tpd_config *cfg,
+		    const struct tp_addr *host, size_t n_host,
 		    struct tpd_sync_result *res);
+int tpd_sync_host(const struct tp_maps *m, const struct tpd_config *cfg,
+		  const struct tp_addr *host, size_t n_host,
+		  struct tpd_sync_result *res);
 int tpd_resolve_identity(const struct tp_maps *m, const struct tpd_config *cfg,
 			 const char *s, __u32 *id);
 void tpd_purge_udp_backend(const struct tp_maps *m, __u32 backend_id);

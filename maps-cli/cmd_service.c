@@ -87,7 +87,7 @@ static int svc_set(struct tpctl_ctx *ctx, const struct tp_svc_key *key,
 		   const struct tp_svc_spec *spec,
 		   const struct tpctl_svc_state *st)
 {
-	char name[TP_SVC_STRLEN];
+	char name[TP_SVC_STRLEN], why[256];
 	int err = tp_service_set(&ctx->maps, key, spec, st->be, st->n);
 
 	svc_str(key, name);
@@ -104,6 +104,10 @@ static int svc_set(struct tpctl_ctx *ctx, const struct tp_svc_key *key,
 			"cannot write service %s: every service id (%d) or backend id (%d) is in use",
 			name, TP_MAX_SERVICES - 1, TP_MAX_BACKENDS - 1);
 	default:
+		/* refused input: lib/service.c's reason, as every writer gives it */
+		if (tp_service_check(key, st->be, st->n, why, sizeof(why)))
+			return tpctl_err(ctx, "cannot write service %s: %s",
+					 name, why);
 		return tpctl_err(ctx, "cannot write service %s: %s", name,
 				 strerror(-err));
 	}

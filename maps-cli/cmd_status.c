@@ -5,6 +5,12 @@
  * PIN_ROOT/links/<ifname>-<hook>), the interfaces tailplane knows
  * (tp_ifaces) and how full each map is.  Works with whatever exists:
  * nothing here needs every map to be pinned.
+ *
+ * It is also the liveness and readiness probe (DaemonSet, systemd): the
+ * status always prints, and the exit status says whether the datapath is
+ * healthy (enum tpctl_exit): 0 yes; 3 a map is not pinned, so the
+ * datapath is not (fully) loaded; 2 the maps are there but tailplaned does
+ * not run (the datapath works, nothing syncs it); 1 it cannot tell.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -57,6 +63,7 @@ struct tpctl_pinned {
 /**
  * struct tpctl_status - everything `status` shows.
  * @loader_pid: the loader's pid, 0 when it is not running.
+ * @loader_err: -errno when its pid file could not be read, else 0.
  * @loader_why: why it is taken as not running.
  * @pinned:     pinned links and programs.
  * @n_pinned:   their number.
@@ -67,6 +74,7 @@ struct tpctl_pinned {
  */
 struct tpctl_status {
 	int loader_pid;
+	int loader_err;
 	char loader_why[PATH_MAX + 64];
 	struct tpctl_pinned pinned[TPCTL_MAX_PINNED];
 	size_t n_pinned;
@@ -84,6 +92,7 @@ static void status_loader(struct tpctl_ctx *ctx, struct tpctl_status *s)
 
 	tp_pins_loader_pidfile(ctx->opts.pin_root, path, sizeof(path));
 	s->loader_pid = pid > 0 ? pid : 0;
+	s->loader_err = pid < 0 ? pid : 0;
 	if (pid < 0)
 		snprintf(s->loader_why, sizeof(s->loader_why), "%s: %s", path,
 			 strerror(-pid));
@@ -276,6 +285,45 @@ static char *ifname(__u32 ifindex, char *buf)
 	return buf;
 }
 
+/*
+ * How healthy the datapath is (enum tpctl_exit), and in @why what is not:
+ * TPCTL_EXIT_ERROR when a map or the loader's pid file cannot be read (it
+ * cannot tell), else TPCTL_EXIT_NO_MAPS when a map is not pinned, else
+ * TPCTL_EXIT_NO_LOADER when no loader runs for the pin root.
+ */
+static int status_health(struct tpctl_ctx *ctx, const struct tpctl_status *s,
+			 char *why, size_t len)
+{
+	const char *root = ctx->opts.pin_root;
+	bool missing = false;
+	size_t i;
+
+	why[0] = '\0';
+	for (i = 0; i < tp_pin_maps_n; i++) {
+		if (s->maps[i].err == -ENOENT || s->maps[i].err == -ENOTDIR) {
+			missing = true;
+		} else if (s->maps[i].err) {
+			tp_pins_strerror(root, s->maps[i].err, why, len);
+			return TPCTL_EXIT_ERROR;
+		}
+	}
+	if (s->loader_err) {
+		snprintf(why, len, "cannot tell whether tailplaned runs for %s: %s",
+			 root, s->loader_why);
+		return TPCTL_EXIT_ERROR;
+	}
+	if (missing) {
+		tp_pins_strerror(root, -ENOENT, why, len);
+		return TPCTL_EXIT_NO_MAPS;
+	}
+	if (!s->loader_pid) {
+		snprintf(why, len, "tailplaned is not running for %s (%s)", root,
+			 s->loader_why);
+		return TPCTL_EXIT_NO_LOADER;
+	}
+	return TPCTL_EXIT_OK;
+}
+
 static const struct tpctl_col pinned_cols[] = {
 	{ "PINNED" }, { "KIND" },    { "TYPE" },	  { "INTERFACE" },
 	{ "HOOK" },   { "PROGRAM" }, { "PROG-ID", true },
@@ -337,7 +385,8 @@ static void status_plain(struct tpctl_ctx *ctx, const struct tpctl_status *s)
 	tpctl_maps_render(ctx, s->maps, tp_pin_maps_n);
 }
 
-static void status_json(struct tpctl_ctx *ctx, const struct tpctl_status *s)
+static void status_json(struct tpctl_ctx *ctx, const struct tpctl_status *s,
+			int health, const char *why)
 {
 	struct tp_json *j = &ctx->json;
 	char ifn[IF_NAMESIZE], flags[64];
@@ -345,6 +394,13 @@ static void status_json(struct tpctl_ctx *ctx, const struct tpctl_status *s)
 
 	tp_json_obj_open(j);
 	tp_json_kv_str(j, "pin_root", ctx->opts.pin_root);
+	tp_json_key(j, "health");
+	tp_json_obj_open(j);
+	tp_json_kv_bool(j, "ok", health == TPCTL_EXIT_OK);
+	tp_json_kv_u64(j, "exit_status", health);
+	if (health != TPCTL_EXIT_OK)
+		tp_json_kv_str(j, "error", why);
+	tp_json_obj_close(j);
 	tp_json_key(j, "loader");
 	tp_json_obj_open(j);
 	tp_json_kv_bool(j, "running", s->loader_pid);
@@ -390,10 +446,16 @@ static void status_json(struct tpctl_ctx *ctx, const struct tpctl_status *s)
 	tp_json_obj_close(j);
 }
 
-/** tpctl_status() - loader, attachments, interfaces, map fill. */
+/**
+ * tpctl_status() - loader, attachments, interfaces, map fill; and, for
+ * probes, the exit status of the datapath's health (enum tpctl_exit) with
+ * its reason, except inside a batch, where status is output only.
+ */
 int tpctl_status(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 {
 	struct tpctl_status *s = calloc(1, sizeof(*s));
+	char why[TPCTL_ERR_LEN - 8];
+	int health;
 
 	if (!s)
 		return tpctl_err(ctx, "out of memory");
@@ -401,10 +463,15 @@ int tpctl_status(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 	status_pinned(ctx, s, NULL);
 	status_ifaces(ctx, s);
 	tpctl_map_infos(ctx, s->maps);
+	health = status_health(ctx, s, why, sizeof(why));
 	if (ctx->opts.json)
-		status_json(ctx, s);
+		status_json(ctx, s, health, why);
 	else
 		status_plain(ctx, s);
+	if (health != TPCTL_EXIT_OK && !ctx->in_batch) {
+		tpctl_err(ctx, "%s", why);
+		ctx->exit_status = health;
+	}
 	free(s);
 	return 0;
 }

@@ -142,9 +142,11 @@ int tpctl_run(struct tpctl_ctx *ctx, int argc, char **argv)
  * @ret: what the command returned.
  *
  * Errors go to stderr as one "Error: ..." line, or in JSON mode to the
- * output as {"error": "..."}.
+ * output as {"error": "..."}.  A command that succeeded with a non-zero
+ * ctx->exit_status (status) keeps its output; its reason goes to stderr
+ * as an "Error: ..." line, in JSON mode only into that output.
  *
- * Return: the process exit status, 0 or 1.
+ * Return: the process exit status (enum tpctl_exit).
  */
 int tpctl_finish(struct tpctl_ctx *ctx, int ret)
 {
@@ -152,7 +154,11 @@ int tpctl_finish(struct tpctl_ctx *ctx, int ret)
 		if (ctx->opts.json && !ctx->streamed)
 			tp_json_doc_end(&ctx->json);
 		fflush(ctx->out);
-		return 0;
+		if (!ctx->exit_status)
+			return TPCTL_EXIT_OK;
+		if (!ctx->opts.json)
+			fprintf(stderr, "Error: %s\n", ctx->err);
+		return ctx->exit_status;
 	}
 	if (!ctx->err[0])
 		tpctl_err(ctx, "failed");
@@ -161,7 +167,7 @@ int tpctl_finish(struct tpctl_ctx *ctx, int ret)
 	else if (!ctx->err_shown)
 		tp_json_error_doc(&ctx->json, ctx->err);
 	fflush(ctx->out);
-	return 1;
+	return TPCTL_EXIT_ERROR;
 }
 
 /* The zone of an interface tailplane knows, by name. */

@@ -105,8 +105,19 @@ static const char tpctl_usage_batch[] =
 	"One command per line ('-': stdin), '#' comments; each line is applied\n"
 	"atomically and the batch stops at the first error, naming its line.\n";
 
-static const char tpctl_usage_status[] = "Usage: tpctl status\n"
-					 "       tpctl status help\n";
+static const char tpctl_usage_status[] =
+	"Usage: tpctl status\n"
+	"       tpctl status help\n"
+	"\n"
+	"The loader, pinned links, interfaces and maps.  Exit status, for\n"
+	"liveness and readiness probes (the status prints in every case; the\n"
+	"reason of a non-zero one is an 'Error: ...' line, with -j only in the\n"
+	"\"health\" object):\n"
+	"       0  healthy: every map pinned and tailplaned running\n"
+	"       1  error: bad usage, or it cannot tell (e.g. not root)\n"
+	"       2  tailplaned is not running for the pin root\n"
+	"       3  a map is not pinned: the datapath is not loaded\n"
+	"          (before 2 when both hold)\n";
 
 static const char *const tpctl_usages[] = {
 	[TPCTL_OBJ_NONE] = tpctl_usage_main,

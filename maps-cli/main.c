@@ -2,7 +2,8 @@
 /*
  * tpctl: read and edit tailplane's pinned state, bpftool-style.
  * See tpctl.h for how a command line is handled and docs/tpctl.8 for the
- * grammar.  Exit status: 0 on success, 1 on any error.
+ * grammar.  Exit status: 0 on success, 1 on any error; `status` also
+ * exits 2 and 3 (enum tpctl_exit).
  */
 #include <stdlib.h>
 

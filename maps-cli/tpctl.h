@@ -27,6 +27,17 @@
 
 #define TPCTL_ERR_LEN 512
 
+/*
+ * Exit statuses.  Every command exits 0 or TPCTL_EXIT_ERROR; `status`,
+ * the liveness and readiness probe, also says what is unhealthy.
+ */
+enum tpctl_exit {
+	TPCTL_EXIT_OK = 0,
+	TPCTL_EXIT_ERROR = 1,	  /* usage, or cannot do or tell */
+	TPCTL_EXIT_NO_LOADER = 2, /* status: tailplaned is not running */
+	TPCTL_EXIT_NO_MAPS = 3,	  /* status: a map of the datapath is not pinned */
+};
+
 enum tpctl_obj {
 	TPCTL_OBJ_NONE,
 	TPCTL_OBJ_SERVICE,
@@ -184,6 +195,8 @@ struct tpctl_opts {
  * @in_batch:   running a line of a batch.
  * @streamed:   the command ended its JSON documents itself (monitor).
  * @err_shown:  the error was already written out (batch in JSON mode).
+ * @exit_status: a command that succeeded (its output written) but exits
+ *              non-zero (enum tpctl_exit), with its reason in @err.
  * @err:        the first error of the command, "" if none.
  */
 struct tpctl_ctx {
@@ -196,6 +209,7 @@ struct tpctl_ctx {
 	bool in_batch;
 	bool streamed;
 	bool err_shown;
+	int exit_status;
 	char err[TPCTL_ERR_LEN];
 };
 

@@ -6,17 +6,21 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <linux/if_arp.h>
 
 #include "config.h"
 #include "datapath.h"
 #include "gc.h"
 #include "identity.h"
+#include "links.h"
 #include "metrics.h"
 #include "pkttest.h"
 #include "policy.h"
@@ -213,7 +217,7 @@ static void test_sync_static(void **state)
 
 	REQUIRE_BPF();
 	assert_int_equal(tpd_config_parse(static_cfg, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
 	assert_int_equal(svc.owner, TP_OWNER_STATIC);
@@ -236,7 +240,7 @@ static void test_sync_static(void **state)
 
 	/* applied again: nothing to do, the service keeps its table */
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
 	assert_int_equal(r.added + r.changed + r.removed, 0);
 	tpd_config_free(&cfg);
 
@@ -253,7 +257,7 @@ static void test_sync_static(void **state)
 	strcpy(strstr(edited, ",{\"frontend\":\"198.19.0.10:53/udp\""), "],\"policies\":[]}");
 	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
 	assert_int_equal(r.removed, 2);
 	k = svc_key(VIP4, 53, IPPROTO_UDP);
 	assert_int_not_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
@@ -281,7 +285,7 @@ static void test_udp_purge_on_backend_removal(void **state)
 	at = strstr(edited, "\"deny\"");
 	memmove(at + 1, at + 5, strlen(at + 5) + 1); /* "deny" -> "" */
 	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
 	tpd_config_free(&cfg);
 	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 53);
 	b = backend_of(h, FLOWP(CLIENT4, 5000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), BE4, 2);
@@ -293,7 +297,7 @@ static void test_udp_purge_on_backend_removal(void **state)
 	at = strstr(edited, "198.18.1.1:53");
 	at[9] = '2';
 	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
 	tpd_config_free(&cfg);
 	free(edited);
 	/* the UDP flow to the removed backend is gone; TCP flows are kept */
@@ -396,6 +400,276 @@ static void test_metrics_textfile(void **state)
 	assert_true(sync);
 	/* an unwritable place is an error, not a crash */
 	assert_int_not_equal(tpd_metrics_write("/nonexistent/dir/tp.prom", &h->maps, &gc, src), 0);
+}
+
+/* ---- services of one address family ------------------------------------------ */
+
+static unsigned int backend_count(struct th *h)
+{
+	__u32 k, next, *prev = NULL;
+	unsigned int n = 0;
+
+	while (!bpf_map_get_next_key(h->maps.backends, prev, &next)) {
+		k = next;
+		prev = &k;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Backends of the other address family (an IPv4 VIP DNATed to an IPv6
+ * address would be truncated) and ICMP of the other family are refused
+ * by lib/service.c for every writer, with nothing written.
+ */
+static void test_service_mixed_family(void **state)
+{
+	struct th *h = *state;
+	struct tp_svc_key k4 = svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_key k6 = svc_key(VIP6, 80, IPPROTO_TCP);
+	struct tp_svc_key icmp6on4 = svc_key(VIP4, 0, IPPROTO_ICMPV6);
+	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+	struct tp_backend_spec bs[2] = {
+		{ .addr = addr(BE4[0]), .port = htons(8080), .weight = 1 },
+		{ .addr = addr(BE6[0]), .port = htons(8080), .weight = 1 },
+	};
+	struct tpd_sync_result r = {};
+	struct tp_svc svc, before;
+	struct tpd_config cfg;
+	char why[256], err[256];
+
+	REQUIRE_BPF();
+	/* an IPv4 VIP with an IPv6 backend: nothing is written */
+	assert_int_equal(tp_service_set(&h->maps, &k4, &spec, &bs[1], 1), -EAFNOSUPPORT);
+	assert_int_not_equal(bpf_map_lookup_elem(h->maps.services, &k4, &svc), 0);
+	assert_int_equal(backend_count(h), 0);
+	assert_int_equal(tp_service_check(&k4, bs, 2, why, sizeof(why)), -EAFNOSUPPORT);
+	assert_string_equal(why, "backend [fd00:198:18::1:1]:8080 is IPv6 but the VIP "
+				 "198.19.0.10 is IPv4 (a service's backends must be of "
+				 "its VIP's address family)");
+
+	/* a good service keeps what it had when a bad backend is added */
+	assert_int_equal(tp_service_set(&h->maps, &k4, &spec, bs, 1), 0);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k4, &before), 0);
+	assert_int_equal(tp_service_set(&h->maps, &k4, &spec, bs, 2), -EAFNOSUPPORT);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k4, &svc), 0);
+	assert_memory_equal(&svc, &before, sizeof(svc));
+	assert_int_equal(backend_count(h), 1);
+
+	/* the other way round, and ICMPv6 on an IPv4 VIP */
+	assert_int_equal(tp_service_set(&h->maps, &k6, &spec, bs, 1), -EAFNOSUPPORT);
+	assert_int_equal(tp_service_set(&h->maps, &icmp6on4, &spec, NULL, 0), -EAFNOSUPPORT);
+	assert_int_equal(tp_service_check(&icmp6on4, NULL, 0, why, sizeof(why)),
+			 -EAFNOSUPPORT);
+	assert_string_equal(why, "protocol icmpv6 needs an IPv6 VIP, and 198.19.0.10 is IPv4");
+	assert_int_equal(tp_service_check(&k6, &bs[1], 1, why, sizeof(why)), 0);
+
+	/* the static configuration: the same refusal, nothing written */
+	assert_int_equal(tpd_config_parse(
+		"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
+		"\"services\":[{\"frontend\":\"198.19.0.11:80/tcp\",\"backends\":["
+		"{\"addr\":\"198.18.1.1:8080\"},{\"addr\":\"[fd00:198:18::1:1]:8080\"}]}]}",
+		&cfg, err, sizeof(err)), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
+	assert_int_equal(r.errors, 1);
+	assert_int_equal(r.added, 0);
+	k4 = svc_key("198.19.0.11", 80, IPPROTO_TCP);
+	assert_int_not_equal(bpf_map_lookup_elem(h->maps.services, &k4, &svc), 0);
+	assert_int_equal(backend_count(h), 1);
+	tpd_config_free(&cfg);
+}
+
+/* ---- interfaces --------------------------------------------------------------- */
+
+/* Run a shell command in the test's own network namespace; it must work. */
+static void sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd))
+		fail_msg("'%s' failed", cmd);
+}
+
+/* The tp_ifaces flags tpd_iface_attach() gives an uplink, or -errno. */
+static int uplink_flags(struct th *h, const char *name, int ifindex)
+{
+	struct tpd_datapath dp = { .skel = h->skel, .maps = h->maps };
+	struct tpd_iface_cfg ifc = { .kind = TPD_IFACE_UPLINK };
+	struct tpd_config cfg = { .pin_root = "/nonexistent" };
+	struct tp_iface v;
+	__u32 key = ifindex;
+	int err;
+
+	snprintf(ifc.name, sizeof(ifc.name), "%s", name);
+	err = tpd_iface_attach(&dp, &cfg, &ifc, ifindex);
+	if (err)
+		return err;
+	assert_int_equal(bpf_map_lookup_elem(h->maps.ifaces, &key, &v), 0);
+	return v.flags;
+}
+
+/*
+ * Whether an interface is L3 comes from rtnetlink in the loader's own
+ * namespace.  /sys/class/net shows the namespace that mounted /sys: here
+ * the root one, where eth0 is Ethernet and tpeth0 does not exist.
+ */
+static void test_iface_kind_own_netns(void **state)
+{
+	struct th *h = *state;
+	unsigned short type;
+	__u32 gone = 999999;
+	struct tp_iface v;
+	bool l3;
+
+	REQUIRE_BPF();
+	sh("ip link add tpeth0 type veth peer name tpeth1");
+	sh("ip tuntap add dev eth0 mode tun");
+	assert_int_equal(uplink_flags(h, "tpeth0", if_nametoindex("tpeth0")),
+			 TP_IFACE_F_UPLINK);
+	assert_int_equal(uplink_flags(h, "eth0", if_nametoindex("eth0")),
+			 TP_IFACE_F_UPLINK | TP_IFACE_F_L3);
+	assert_int_equal(uplink_flags(h, "tptun0", h->l3_ifindex),
+			 TP_IFACE_F_UPLINK | TP_IFACE_F_L3);
+	assert_int_equal(uplink_flags(h, "lo", if_nametoindex("lo")),
+			 TP_IFACE_F_UPLINK);
+	assert_int_equal(tpd_link_type(if_nametoindex("eth0"), &type), 0);
+	assert_int_equal(type, ARPHRD_NONE);
+	assert_int_equal(tpd_link_is_l3(if_nametoindex("tpeth0"), &l3), 0);
+	assert_false(l3);
+
+	/* an interface that does not exist is an error, not an L3 one */
+	assert_int_equal(tpd_link_is_l3(gone, &l3), -ENODEV);
+	assert_int_equal(uplink_flags(h, "tp-none0", gone), -ENODEV);
+	assert_int_not_equal(bpf_map_lookup_elem(h->maps.ifaces, &gone, &v), 0);
+	sh("ip link del tpeth0 && ip link del eth0");
+}
+
+/* ---- this host's addresses ------------------------------------------------------- */
+
+static void on_addr_event(const struct tpd_link_event *ev, void *ctx)
+{
+	if (ev->addr)
+		*(bool *)ctx = true;
+}
+
+/* Read the pending rtnetlink events: did any say an address changed? */
+static bool addr_events(struct mnl_socket *nl)
+{
+	bool seen = false;
+
+	assert_int_equal(tpd_links_read(nl, on_addr_event, &seen), 0);
+	return seen;
+}
+
+/* The owner of exactly @cidr in zone 0, or -ENOENT. */
+static int owner_of(struct th *h, const char *cidr)
+{
+	struct tp_identity_key k = {};
+	struct tp_identity_val v;
+	unsigned int plen;
+
+	assert_int_equal(pkt_prefix_parse(cidr, &k.addr, &plen), 0);
+	k.prefixlen = TP_IDENTITY_PLEN(plen);
+	if (bpf_map_lookup_elem(h->maps.identity, &k, &v) ||
+	    TP_IDENTITY_PLEN(v.plen) != k.prefixlen)
+		return -ENOENT;
+	return v.owner;
+}
+
+/*
+ * Every address of the namespace is `host` in zone 0 (static owner), the
+ * node's tailnet address included, so a tailnet packet to it is
+ * host-bound; link-local IPv6 is not; a prefix the configuration or tpctl
+ * names keeps their identity; an address that goes is removed, and the
+ * static source and the host sync never remove each other's entries.
+ */
+static void test_host_addresses(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 4000, "100.64.0.5", 22, IPPROTO_TCP);
+	struct tp_addr a = addr("198.18.0.7"), *host = NULL;
+	struct tpd_sync_result r = {};
+	struct tpd_config cfg;
+	struct mnl_socket *nl;
+	struct tp_ct_entry e;
+	char err[256];
+	size_t n = 0;
+
+	REQUIRE_BPF();
+	assert_int_equal(tpd_config_parse(
+		"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
+		"\"identities\":[{\"cidr\":\"198.18.0.6/32\",\"id\":300}]}",
+		&cfg, err, sizeof(err)), 0);
+	assert_int_equal(tp_identity_set(&h->maps, 0, &a, 128, 301, TP_OWNER_TPCTL), 0);
+	nl = tpd_links_open();
+	assert_non_null(nl);
+	sh("ip link add tphost0 type veth peer name tphost1");
+	sh("ip addr add 198.18.0.5/24 dev tphost0 && ip addr add 198.18.0.6/24 dev tphost0 && "
+	   "ip addr add 198.18.0.7/24 dev tphost0");
+	sh("ip -6 addr add fd00:198:18::5/64 dev tphost0 nodad && "
+	   "ip -6 addr add fe80::5/64 dev tphost0 nodad");
+	sh("ip addr add 100.64.0.5/32 dev tptun0"); /* the node's tailnet address */
+	assert_true(addr_events(nl));
+
+	assert_int_equal(tpd_host_addrs(&host, &n), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, host, n, &r), 0);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(r.conflicts, 1); /* tpctl's 198.18.0.7 */
+	assert_int_equal(ident_of(h, 0, "198.18.0.5"), TP_ID_HOST);
+	assert_int_equal(owner_of(h, "198.18.0.5/32"), TP_OWNER_STATIC);
+	assert_int_equal(ident_of(h, 0, "fd00:198:18::5"), TP_ID_HOST);
+	assert_int_equal(ident_of(h, 0, "100.64.0.5"), TP_ID_HOST);
+	assert_int_equal(ident_of(h, 0, "198.18.0.6"), 300);
+	assert_int_equal(ident_of(h, 0, "198.18.0.7"), 301);
+	assert_int_equal(ident_of(h, 0, "198.18.0.4"), 0); /* the address, not its subnet */
+	assert_int_equal(ident_of(h, 0, "fe80::5"), 0);
+	assert_int_equal(ident_of(h, TH_ZONE, "100.64.0.5"), 0);
+
+	/* local to the node: out zone 0, so the destination is host */
+	expect_untouched(h, TH_FROM_TAILNET, FLOWP(CLIENT4, 4000, "100.64.0.5", 22,
+						   IPPROTO_TCP, PKT_TCP_SYN), PASS);
+	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(e.dst_identity, TP_ID_HOST);
+	assert_int_equal(e.out_zone, 0);
+
+	/* an address goes: the event says so, the next sync removes it */
+	sh("ip addr del 198.18.0.5/24 dev tphost0");
+	assert_true(addr_events(nl));
+	free(host);
+	assert_int_equal(tpd_host_addrs(&host, &n), 0);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_host(&h->maps, &cfg, host, n, &r), 0);
+	assert_int_equal(r.removed, 1);
+	assert_int_equal(r.added + r.changed, 0);
+	assert_int_equal(ident_of(h, 0, "198.18.0.5"), 0);
+	assert_int_equal(ident_of(h, 0, "fd00:198:18::5"), TP_ID_HOST);
+	assert_int_equal(ident_of(h, 0, "198.18.0.6"), 300);
+
+	/* the static source again (a SIGHUP): nothing of the host's goes */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, host, n, &r), 0);
+	assert_int_equal(r.added + r.changed + r.removed, 0);
+
+	/* the interface goes, and its addresses with it */
+	sh("ip link del tphost0");
+	assert_true(addr_events(nl));
+	free(host);
+	assert_int_equal(tpd_host_addrs(&host, &n), 0);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_host(&h->maps, &cfg, host, n, &r), 0);
+	assert_int_equal(ident_of(h, 0, "fd00:198:18::5"), 0);
+	assert_int_equal(ident_of(h, 0, "100.64.0.5"), TP_ID_HOST);
+	assert_int_equal(ident_of(h, 0, "198.18.0.6"), 300);
+	assert_int_equal(ident_of(h, 0, "198.18.0.7"), 301);
+
+	sh("ip addr del 100.64.0.5/32 dev tptun0");
+	free(host);
+	tpd_links_close(nl);
+	tpd_config_free(&cfg);
 }
 
 /* ---- pins across loads ------------------------------------------------------ */
@@ -526,6 +800,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gc_keeps_reply_key_of_other_flow,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_textfile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_service_mixed_family, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_iface_kind_own_netns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_addresses, setup, teardown),
 		cmocka_unit_test_teardown(test_pins_survive_and_migrate, pins_teardown),
 	};
 

@@ -393,7 +393,7 @@ static void tm_run(struct tm_res *r, const char *in, const char *fmt,
 	tm_exec(r, in, 0, tm.pin_root, line);
 }
 
-static char *tm_last_out;
+static char *tm_last_out, *tm_last_err;
 
 /* Run; it must succeed; return its stdout (valid until the next call). */
 static const char *tm_ok(const char *fmt, ...)
@@ -651,6 +651,47 @@ static void test_backend_roundtrip(void **state)
 	tm_ok("backend add 198.19.0.10/icmp 198.18.1.1");
 	assert_int_equal(tm_check_service("198.19.0.10/icmp"), 1);
 	assert_non_null(strstr(tm_ok("service list"), "198.19.0.10/icmp"));
+}
+
+/*
+ * A service an older writer left with a backend of the other address
+ * family: changing it through tpctl fails with lib/service.c's reason,
+ * and leaves it as it was.
+ */
+static void test_backend_mixed_family(void **state)
+{
+	struct tp_svc_key k = tm_key(TM_VIP);
+	struct tp_svc svc = { .id = 1, .active = 1, .owner = TP_OWNER_STATIC },
+		      after;
+	struct tp_backend be = { .addr = tm_addr("fd00:198:18::1:1"),
+				 .port = htons(8080), .weight = 1,
+				 .owner = TP_OWNER_STATIC, .svc_id = 1 };
+	__u32 id = 1;
+	struct tm_res r;
+
+	TM_REQUIRE();
+	assert_int_equal(bpf_map_update_elem(tm.maps.backends, &id, &be, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(tm.maps.services, &k, &svc, BPF_ANY), 0);
+	tm_fails("cannot write service 198.19.0.10:80/tcp: backend [fd00:198:18::1:1]:8080 "
+		 "is IPv6 but the VIP 198.19.0.10 is IPv4 (a service's backends must be "
+		 "of its VIP's address family)",
+		 "backend add " TM_VIP " 198.18.1.2:8080");
+	tm_fails("cannot write service 198.19.0.10:80/tcp: backend [fd00:198:18::1:1]:8080 "
+		 "is IPv6 but the VIP 198.19.0.10 is IPv4",
+		 "service add " TM_VIP " affinity 30");
+	tm_exec(&r, NULL, 0, tm.pin_root, "-j backend add " TM_VIP " 198.18.1.2:8080");
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.out, "{\"error\":\"cannot write service 198.19.0.10:80/tcp: "
+				      "backend [fd00:198:18::1:1]:8080 is IPv6"));
+	tm_res_free(&r);
+	assert_int_equal(bpf_map_lookup_elem(tm.maps.services, &k, &after), 0);
+	assert_memory_equal(&after, &svc, sizeof(svc));
+	assert_int_equal(tm_count(tm.maps.backends), 1);
+
+	/* a new backend of the other family is refused before any map is read */
+	tm_fails("backend '[fd00:198:18::1:2]:8080' and service 198.19.0.10:80/tcp are of "
+		 "different address families",
+		 "backend add " TM_VIP " [fd00:198:18::1:2]:8080");
 }
 
 /* ---- identities -------------------------------------------------------------------- */
@@ -997,6 +1038,37 @@ static void test_map_list_dump(void **state)
 	tm_fails("unknown map 'nosuch'", "map dump nosuch");
 }
 
+/*
+ * Run `status`; it must exit with @want and, when that is not 0, say
+ * why in one "Error: ..." line on stderr (nothing there in JSON mode).
+ * Returns its stdout, which always holds the status (valid until the
+ * next call).
+ */
+static const char *tm_status(int want, const char *line)
+{
+	struct tm_res r;
+
+	tm_exec(&r, NULL, 0, tm.pin_root, line);
+	if (r.status != want)
+		fail_msg("tpctl %s: exit %d, want %d; stderr '%s'", line, r.status,
+			 want, r.err);
+	if (!r.out[0])
+		fail_msg("tpctl %s: no status on stdout", line);
+	if (strstr(line, "-j")) {
+		if (r.err[0])
+			fail_msg("tpctl %s: wrote to stderr: %s", line, r.err);
+	} else if (want ? strncmp(r.err, "Error: ", 7) ||
+				  strchr(r.err, '\n') != r.err + strlen(r.err) - 1 :
+			  r.err[0] != '\0') {
+		fail_msg("tpctl %s: stderr '%s'", line, r.err);
+	}
+	free(tm_last_out);
+	tm_last_out = r.out;
+	free(tm_last_err);
+	tm_last_err = r.err;
+	return tm_last_out;
+}
+
 /* A fake running loader: its pid file, locked, as tailplaned holds it. */
 static int tm_fake_loader(void)
 {
@@ -1020,6 +1092,7 @@ static void test_status(void **state)
 	const char *p_pinned[] = { "pinned", NULL };
 	const char *p_ifaces[] = { "interfaces", NULL };
 	const char *p_maps[] = { "maps", NULL };
+	const char *p_ok[] = { "health", "ok", NULL };
 	struct tp_iface ifc = { .zone = 1,
 				.flags = TP_IFACE_F_L3 | TP_IFACE_F_TAILNET };
 	__u32 lo = if_nametoindex("lo");
@@ -1031,7 +1104,7 @@ static void test_status(void **state)
 	TM_REQUIRE();
 	assert_int_equal(
 		bpf_map_update_elem(tm.maps.ifaces, &lo, &ifc, BPF_ANY), 0);
-	out = tm_ok("status");
+	out = tm_status(2, "status");
 	assert_non_null(strstr(out, "loader    not running"));
 	assert_non_null(strstr(out, "l3,tailnet"));
 
@@ -1049,6 +1122,7 @@ static void test_status(void **state)
 	}
 	fd = tm_fake_loader();
 	v = tm_json(tm_ok("-j status"));
+	assert_true(YAJL_IS_TRUE(yajl_tree_get(v, p_ok, yajl_t_any)));
 	assert_true(YAJL_IS_TRUE(yajl_tree_get(v, p_run, yajl_t_any)));
 	assert_int_equal(
 		YAJL_GET_INTEGER(yajl_tree_get(v, p_pid, yajl_t_number)),
@@ -1097,6 +1171,88 @@ static void test_status(void **state)
 		close(link);
 	}
 	rmdir(links);
+}
+
+/*
+ * `status` is the liveness and readiness probe: 0 healthy, 1 an error
+ * (it cannot tell), 2 tailplaned not running, 3 a map not pinned (the
+ * datapath is not loaded; before 2).  The status prints in every case.
+ */
+static void test_status_exit(void **state)
+{
+	const char *p_exit[] = { "health", "exit_status", NULL };
+	const char *p_ok[] = { "health", "ok", NULL };
+	const char *p_why[] = { "health", "error", NULL };
+	const char *p_run[] = { "loader", "running", NULL };
+	char pidfile[PATH_MAX], why[2 * PATH_MAX], want[2 * PATH_MAX + 16];
+	char pin[PATH_MAX], aside[PATH_MAX];
+	struct tm_res r;
+	yajl_val v;
+	int fd;
+
+	TM_REQUIRE();
+	tp_pins_loader_pidfile(tm.pin_root, pidfile, sizeof(pidfile));
+	tm_status(2, "status");
+	snprintf(why, sizeof(why), "tailplaned is not running for %s (no tailplaned holds %s)",
+		 tm.pin_root, pidfile);
+	snprintf(want, sizeof(want), "Error: %s\n", why);
+	assert_string_equal(tm_last_err, want);
+	v = tm_json(tm_status(2, "-j status"));
+	assert_true(YAJL_IS_FALSE(yajl_tree_get(v, p_run, yajl_t_any)));
+	assert_true(YAJL_IS_FALSE(yajl_tree_get(v, p_ok, yajl_t_any)));
+	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(v, p_exit, yajl_t_number)), 2);
+	assert_string_equal(YAJL_GET_STRING(yajl_tree_get(v, p_why, yajl_t_string)), why);
+	yajl_tree_free(v);
+
+	fd = tm_fake_loader();
+	tm_status(0, "status");
+	v = tm_json(tm_status(0, "-p status"));
+	assert_true(YAJL_IS_TRUE(yajl_tree_get(v, p_ok, yajl_t_any)));
+	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(v, p_exit, yajl_t_number)), 0);
+	assert_null(yajl_tree_get(v, p_why, yajl_t_any));
+	yajl_tree_free(v);
+
+	/* a map not pinned: 3, with the loader running or not */
+	snprintf(pin, sizeof(pin), "%s/%s", tm.pin_root, TP_MAP_FRAGS);
+	snprintf(aside, sizeof(aside), "%s/frags_aside", tm.pin_root);
+	assert_int_equal(rename(pin, aside), 0);
+	tm_status(3, "status");
+	snprintf(want, sizeof(want),
+		 "Error: map tp_frags is not pinned under %s: the pins are incomplete or from another version; restart tailplaned\n",
+		 tm.pin_root);
+	assert_string_equal(tm_last_err, want);
+	v = tm_json(tm_status(3, "-j status"));
+	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(v, p_exit, yajl_t_number)), 3);
+	yajl_tree_free(v);
+	unlink(pidfile);
+	close(fd);
+	tm_status(3, "status");
+	assert_int_equal(rename(aside, pin), 0);
+	tm_status(2, "status");
+
+	/* no pin root at all: 3 as well, with the usual advice */
+	tm_exec(&r, NULL, 0, "/nonexistent/pins", "status");
+	assert_int_equal(r.status, 3);
+	assert_non_null(strstr(r.out, "loader    not running"));
+	assert_string_equal(r.err,
+			    "Error: no tailplane maps pinned: /nonexistent/pins does not exist; start tailplaned, or give the right --pin-root\n");
+	tm_res_free(&r);
+
+	/* cannot read the maps (not root): it cannot tell, 1 */
+	tm_exec(&r, NULL, 65534, tm.pin_root, "status");
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.out, "pin root"));
+	assert_non_null(strstr(r.err, "Error: permission denied on the pinned maps under"));
+	tm_res_free(&r);
+
+	/* usage errors and help are as for every command */
+	tm_fails("unexpected 'now' after 'status'", "status now");
+	tm_ok("status help");
+	/* inside a batch, status is output: it does not fail the line */
+	tm_exec(&r, "status\n", 0, tm.pin_root, "batch -");
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "loader    not running"));
+	tm_res_free(&r);
 }
 
 /* ---- monitor -------------------------------------------------------------------- */
@@ -1477,12 +1633,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_service_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_backend_roundtrip, tm_setup),
+		cmocka_unit_test_setup(test_backend_mixed_family, tm_setup),
 		cmocka_unit_test_setup(test_identity_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_policy_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_conntrack, tm_setup),
 		cmocka_unit_test_setup(test_stats, tm_setup),
 		cmocka_unit_test_setup(test_map_list_dump, tm_setup),
 		cmocka_unit_test_setup(test_status, tm_setup),
+		cmocka_unit_test_setup(test_status_exit, tm_setup),
 		cmocka_unit_test_setup(test_monitor, tm_setup),
 		cmocka_unit_test_setup(test_batch, tm_setup),
 		cmocka_unit_test_setup(test_batch_errors, tm_setup),
@@ -1493,5 +1651,6 @@ int main(void)
 		"tpctl_maps", tests, tm_group_setup, tm_group_teardown);
 
 	free(tm_last_out);
+	free(tm_last_err);
 	return ret;
 }
