@@ -44,7 +44,7 @@ TPCTL_OBJS := $(patsubst maps-cli/%.c,$(OUT)/maps-cli/%.o,$(wildcard maps-cli/*.
 TPCTL_CORE := $(filter-out $(OUT)/maps-cli/main.o,$(TPCTL_OBJS))
 PREFIX	?= /usr/local
 
-.PHONY: all deps test vmdeps vmtest demo clean help install
+.PHONY: all deps test fuzz vmdeps vmtest demo clean help install
 .DELETE_ON_ERROR:
 
 TOOLS := $(patsubst tests/tools/%.c,$(OUT)/tools/%,$(wildcard tests/tools/*.c))
@@ -56,6 +56,8 @@ help:
 	@echo "make deps     install build and test dependencies (apt-get, idempotent)"
 	@echo "make          build the BPF object, skeleton, library and tests into $(OUT)/"
 	@echo "make test     deps + build + every test; ends with 'N passed, N failed'"
+	@echo "make fuzz     the differential fuzzers at length: FUZZ_ITERS (1000000) packets and"
+	@echo "              flows each, TP_FUZZ_SEED to replay; not part of make test"
 	@echo "make vmtest   the packet, loader and kernel WireGuard suites in a qemu VM per kernel"
 	@echo "              in VM_KERNELS ($(VM_KERNELS)); ends with 'N passed, N failed, N skipped'"
 	@echo "make demo     the sandbox demo (with the loader)"
@@ -133,6 +135,16 @@ $(OUT)/tools/%: tests/tools/%.c | $(OUT)/tools
 test: deps
 	@$(MAKE) --no-print-directory all
 	@tests/run.sh $(OUT)/tests
+
+# The datapath and policy differential fuzzers at full length (make test
+# runs them short).  Each prints its seed; TP_FUZZ_SEED replays a run.
+FUZZ_ITERS ?= 1000000
+fuzz: deps
+	@$(MAKE) --no-print-directory all
+	@set -e; for t in test_fuzz test_policy_fuzz; do \
+		echo "== $$t, $(FUZZ_ITERS) iterations"; \
+		TP_FUZZ_ITERS=$(FUZZ_ITERS) $(OUT)/tests/$$t; \
+	done
 
 vmdeps: deps
 	@scripts/deps.sh $(VM_DEB_PKGS)

@@ -117,12 +117,16 @@ void tpctl_event_plain(FILE *out, const struct tp_maps *m,
 		event_ifname(ev->ifindex, ifn), ev->zone);
 	if (ev->out_zone && ev->out_zone != ev->zone)
 		fprintf(out, "->%u", ev->out_zone);
-	fprintf(out, " %s %s -> %s%s %s -> %s %s",
+	fprintf(out, " %s %s -> %s%s",
 		tp_proto_name(proto, num, sizeof(num)),
 		event_endpoint(&ev->tuple.saddr, ev->tuple.sport, proto, src),
 		event_endpoint(&ev->tuple.daddr, ev->tuple.dport, proto, dst),
-		nat, tpctl_id_label(m, ev->src_id, sid, sizeof(sid)),
-		tpctl_id_label(m, ev->dst_id, did, sizeof(did)), rule);
+		nat);
+	/* a drop event is no decision: no identities, no rule */
+	if (ev->type != TP_EVENT_DROP)
+		fprintf(out, " %s -> %s %s",
+			tpctl_id_label(m, ev->src_id, sid, sizeof(sid)),
+			tpctl_id_label(m, ev->dst_id, did, sizeof(did)), rule);
 	if (ev->reason)
 		fprintf(out, " reason %s", tp_drop_reason_name(ev->reason));
 	fputc('\n', out);
@@ -174,7 +178,7 @@ static bool event_wanted(enum tpctl_monitor_filter f, const struct tp_event *ev)
 {
 	switch (f) {
 	case TPCTL_MONITOR_DROPS:
-		return ev->type == TP_EVENT_FLOW_DENY;
+		return ev->type == TP_EVENT_FLOW_DENY || ev->type == TP_EVENT_DROP;
 	case TPCTL_MONITOR_AUDIT:
 		return ev->type == TP_EVENT_FLOW_AUDIT;
 	default:

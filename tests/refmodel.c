@@ -207,7 +207,8 @@ void ref_knobs_default(struct ref_knobs *k)
 	k->maglev_size = TP_MAGLEV_SIZE;
 	k->events_per_sec = 1000;
 	k->events_burst = 200;
-	k->event_mask = TP_EVENT_F_ALLOW | TP_EVENT_F_DENY | TP_EVENT_F_AUDIT;
+	k->event_mask = TP_EVENT_F_ALLOW | TP_EVENT_F_DENY | TP_EVENT_F_AUDIT |
+			TP_EVENT_F_DROP;
 }
 
 /**

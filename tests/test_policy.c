@@ -571,6 +571,70 @@ static void test_events(void **state)
 	assert_int_equal(th_stat(h, TP_STAT_EVENTS), 3);
 }
 
+/*
+ * Drops that are no decision are reported too: a tuple clash (a tailnet
+ * packet on a DNAT flow's reply tuple), a service without backend, a
+ * malformed packet, the egress zone guard.  A denied flow's later packets
+ * are not.
+ */
+static void test_drop_events(void **state)
+{
+	struct th *h = *state;
+	struct tp_addr be = addr(BE4[0]), client = addr(CLIENT4);
+	struct pkt in, bad;
+	struct ev_log log;
+	int verdict;
+
+	REQUIRE_BPF();
+	identities(h);
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	service(h, VIP4, 81, TCP, NULL, 0, 0, NULL, NULL, 0, 0);
+	assert_int_equal(send_in(h, CLIENT4, 1000, VIP4, 80, TCP, SYN), PASS);
+	ev_drain(h, &log);
+	assert_int_equal(send_in(h, BE4[0], 8080, CLIENT4, 1000, TCP, ACK), DROP);
+	assert_int_equal(send_in(h, CLIENT4, 1001, VIP4, 81, TCP, SYN), DROP);
+	build(FLOWP(CLIENT4, 1002, POD, 80, TCP, SYN), &in);
+	bad = in;
+	bad.len = 30; /* cut short of its IP length */
+	run(h, TH_FROM_TAILNET, &bad, &in, &verdict);
+	assert_int_equal(verdict, DROP);
+	build(FLOWP(CLIENT4, 1003, Z2PEER, 80, TCP, SYN), &in);
+	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex,
+				     in.data, in.len, bad.data, &bad.len, &verdict), 0);
+	assert_int_equal(verdict, DROP);
+	ev_drain(h, &log);
+	assert_int_equal(log.n, 4);
+	assert_int_equal(log.ev[0].type, TP_EVENT_DROP);
+	assert_int_equal(log.ev[0].reason, TP_DROP_CT_CLASH);
+	assert_int_equal(log.ev[0].verdict, TP_VERDICT_NONE);
+	assert_int_equal(log.ev[0].hook, TP_EVENT_HOOK_FROM_TAILNET);
+	assert_int_equal(log.ev[0].zone, TH_ZONE);
+	assert_int_equal(log.ev[0].ifindex, h->l3_ifindex);
+	assert_memory_equal(&log.ev[0].tuple.saddr, &be, 16);
+	assert_memory_equal(&log.ev[0].tuple.daddr, &client, 16);
+	assert_int_equal(log.ev[0].tuple.sport, htons(8080));
+	assert_int_equal(log.ev[0].src_id, 0);
+	assert_int_equal(log.ev[0].rule_id, 0);
+	assert_int_equal(log.ev[1].reason, TP_DROP_NO_BACKEND);
+	assert_int_equal(log.ev[1].tuple.dport, htons(81));
+	/* the IP length disagrees: nothing of the header is taken */
+	assert_int_equal(log.ev[2].reason, TP_DROP_BAD_LEN);
+	assert_int_equal(log.ev[2].tuple.proto, 0);
+	assert_int_equal(log.ev[2].tuple.zone, TH_ZONE);
+	assert_int_equal(log.ev[3].reason, TP_DROP_ZONE);
+	assert_int_equal(log.ev[3].hook, TP_EVENT_HOOK_TO_TAILNET);
+	assert_int_equal(log.ev[3].zone, TH_ZONE2);
+	/* a denied flow's later packets: counted, not reported */
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	assert_int_equal(send_in(h, CLIENT4, 1000, VIP4, 80, TCP, ACK), DROP);
+	ev_drain(h, &log);
+	assert_int_equal(log.n, 1); /* the re-check's decision, not the drop */
+	assert_int_equal(log.ev[0].type, TP_EVENT_FLOW_DENY);
+	assert_int_equal(send_in(h, CLIENT4, 1000, VIP4, 80, TCP, ACK), DROP);
+	ev_drain(h, &log);
+	assert_int_equal(log.n, 0);
+}
+
 static int setup_slow_events(void **state)
 {
 	const struct th_knobs k = { .events_per_sec = 10, .events_burst = 5 };
@@ -663,6 +727,7 @@ int main(void)
 		T(test_fragment_bypass),
 		T(test_ipv6_exthdr_bypass),
 		T(test_events),
+		T(test_drop_events),
 		cmocka_unit_test_setup_teardown(test_event_rate_limit,
 						setup_slow_events, teardown),
 		T(test_counters),

@@ -940,6 +940,14 @@ static int flow_send(struct fz *z, const struct fz_flow *fl, enum fz_pkt_kind ki
 	sp.sport = reply ? fl->dport : fl->sport;
 	sp.dport = reply ? fl->sport : fl->dport;
 	sp.seq = 1000;
+	/*
+	 * test_run reads bytes 12-13 of the L3 packet as an EtherType: an
+	 * IPv6 source whose bytes 4-5 are 86dd makes it check for a whole
+	 * IPv6 header behind those 14 bytes.  A payload keeps every packet
+	 * long enough for that.
+	 */
+	sp.payload = "tailplane-fuzz..";
+	sp.payload_len = 16;
 	switch (kind) {
 	case FZ_FIRST:
 		sp.tcp_flags = PKT_TCP_SYN;

@@ -73,7 +73,8 @@ const volatile __u32 ct_timeout_udp = TP_CT_TIMEOUT_UDP;
 const volatile __u32 ct_timeout_icmp = TP_CT_TIMEOUT_ICMP;
 const volatile __u32 frag_timeout = TP_FRAG_TIMEOUT;
 const volatile __u32 maglev_size = TP_MAGLEV_SIZE;
-const volatile __u32 event_mask = TP_EVENT_F_ALLOW | TP_EVENT_F_DENY | TP_EVENT_F_AUDIT;
+const volatile __u32 event_mask =
+	TP_EVENT_F_ALLOW | TP_EVENT_F_DENY | TP_EVENT_F_AUDIT | TP_EVENT_F_DROP;
 const volatile __u32 events_per_sec = 1000; /* per CPU; 0: no limit */
 const volatile __u32 events_burst = 200;
 
