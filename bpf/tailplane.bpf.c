@@ -459,7 +459,7 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb, struct tp_pkt 
 	if (!tp_frag_track(p, now))
 		return tp_frag_no_record(skb, TP_HOOK_FROM_TAILNET, p);
 
-	e = bpf_map_lookup_elem(&tp_ct, &p->tuple);
+	e = tp_ct_get(&p->tuple);
 	if (e && (e->flags & TP_CT_F_REPLY_KEY)) {
 		e = tp_ct_lookup_reply(&p->tuple, now, &orig);
 		if (e && tp_ct_replies_from_tailnet(e, p->tuple.zone))
@@ -507,7 +507,7 @@ tp_icmp_error_flow(const struct tp_pkt *p, __u64 now, struct tp_ct_key *orig,
 	struct tp_ct_entry *e;
 
 	tp_ct_reverse(&p->inner.tuple, &rev);
-	e = bpf_map_lookup_elem(&tp_ct, &rev);
+	e = tp_ct_get(&rev);
 	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(e, now)) {
 		*orig = rev;
 		*quote_is_reply = true;
@@ -707,7 +707,7 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 		return tp_egress_forwarded(skb, p, in_zone, now);
 
 	/* a flow this host or the cluster side started */
-	e = bpf_map_lookup_elem(&tp_ct, &p->tuple);
+	e = tp_ct_get(&p->tuple);
 	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(e, now) &&
 	    !tp_ct_reopens(e, p)) {
 		/* a flow from the tailnet never sends from this side */

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,6 +239,47 @@ static void tpd_migrate(struct tpd_aside *aside, int n)
 	}
 }
 
+/*
+ * Pins from before conntrack was split by protocol: tp_ct holds every
+ * flow.  Move the non-TCP entries into the new tp_ct_any, where the
+ * programs look for them, so a restart across the change drops no UDP or
+ * ICMP flow.  The keys are collected first: deleting while walking a hash
+ * restarts the walk.
+ */
+static void tpd_ct_split(const struct tp_maps *m)
+{
+	struct tp_ct_key k, next, *prev = NULL, *keys = NULL, *p;
+	size_t n = 0, cap = 0, i, moved = 0;
+	struct tp_ct_entry e;
+	char count[32];
+
+	while (!bpf_map_get_next_key(m->ct, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (k.proto == IPPROTO_TCP)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			p = realloc(keys, cap * sizeof(*p));
+			if (!p)
+				break;
+			keys = p;
+		}
+		keys[n++] = k;
+	}
+	for (i = 0; i < n; i++) {
+		if (bpf_map_lookup_elem(m->ct, &keys[i], &e))
+			continue;
+		if (!bpf_map_update_elem(m->ct_any, &keys[i], &e, BPF_ANY))
+			moved++;
+		bpf_map_delete_elem(m->ct, &keys[i]);
+	}
+	free(keys);
+	snprintf(count, sizeof(count), "%zu", moved);
+	log_info("conntrack split by protocol: UDP and ICMP flows moved to tp_ct_any",
+		 "entries", count);
+}
+
 /* Put moved pins back after a failed load. */
 static void tpd_pins_restore(struct tpd_aside *aside, int n)
 {
@@ -259,6 +301,8 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = cfg->pin_root);
 	struct tpd_aside aside[32];
+	char ct_any_pin[PATH_MAX];
+	bool ct_split;
 	int n_aside, err;
 
 	memset(dp, 0, sizeof(*dp));
@@ -269,6 +313,10 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 		return err;
 	}
 	tpd_set_knobs(dp->skel, cfg);
+	/* pins of a version whose tp_ct held every protocol */
+	snprintf(ct_any_pin, sizeof(ct_any_pin), "%s/%s", cfg->pin_root, TP_MAP_CT_ANY);
+	ct_split = access(ct_any_pin, F_OK) && !access(bpf_map__pin_path(dp->skel->maps.tp_ct),
+						       F_OK);
 	n_aside = tpd_pins_aside(dp->skel, aside, 32);
 	if (n_aside < 0) {
 		err = n_aside;
@@ -285,6 +333,8 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 			dp->maglev_resized = true;
 	tpd_migrate(aside, n_aside);
 	tp_maps_from_object(&dp->maps, dp->skel->obj, cfg->maglev_size);
+	if (ct_split)
+		tpd_ct_split(&dp->maps);
 	if (dp->maglev_resized)
 		tpd_rebuild_services(&dp->maps);
 	return 0;

@@ -120,13 +120,21 @@ static void tpd_metrics_maps(FILE *f, const struct tp_maps *m,
 		fprintf(f, "tailplane_map_capacity{map=\"%s\"} %u\n", maps[i].name,
 			info.max_entries);
 	}
+	/* conntrack: counted by the last GC pass rather than a walk of its own */
 	len = sizeof(info);
 	memset(&info, 0, sizeof(info));
 	if (!bpf_obj_get_info_by_fd(m->ct, &info, &len)) {
-		/* counted by the last GC pass rather than a walk of its own */
 		fprintf(f, "tailplane_map_entries{map=\"%s\"} %lu\n", TP_MAP_CT,
-			gc->ct_entries);
+			gc->ct_entries - gc->ct_any_entries);
 		fprintf(f, "tailplane_map_capacity{map=\"%s\"} %u\n", TP_MAP_CT,
+			info.max_entries);
+	}
+	len = sizeof(info);
+	memset(&info, 0, sizeof(info));
+	if (!bpf_obj_get_info_by_fd(m->ct_any, &info, &len)) {
+		fprintf(f, "tailplane_map_entries{map=\"%s\"} %lu\n", TP_MAP_CT_ANY,
+			gc->ct_any_entries);
+		fprintf(f, "tailplane_map_capacity{map=\"%s\"} %u\n", TP_MAP_CT_ANY,
 			info.max_entries);
 	}
 	fprintf(f, "# HELP tailplane_conntrack_flows Live flows at the last GC.\n"

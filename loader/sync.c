@@ -281,10 +281,11 @@ void tpd_purge_udp_backend(const struct tp_maps *m, __u32 backend_id)
 	struct tp_ct_key k, next, *prev = NULL;
 	struct tp_ct_entry e;
 
-	while (!bpf_map_get_next_key(m->ct, prev, &next)) {
+	/* UDP flows live in tp_ct_any */
+	while (!bpf_map_get_next_key(m->ct_any, prev, &next)) {
 		k = next;
 		prev = &k;
-		if (bpf_map_lookup_elem(m->ct, &k, &e) ||
+		if (bpf_map_lookup_elem(m->ct_any, &k, &e) ||
 		    (e.flags & TP_CT_F_REPLY_KEY) || e.backend_id != backend_id ||
 		    k.proto != IPPROTO_UDP)
 			continue;

@@ -538,7 +538,7 @@ static int ct_missing_in_bpf(const struct tp_ct_key *k,
 	struct tp_ct_entry got;
 	char ks[200];
 
-	if (!bpf_map_lookup_elem(w->f->h.maps.ct, k, &got))
+	if (!bpf_map_lookup_elem(tp_ct_fd(&w->f->h.maps, k->proto), k, &got))
 		return 0;
 	if (w->reported++ < FZ_REPORT_MAX) {
 		key_str(k, ks, sizeof(ks));
@@ -557,12 +557,23 @@ static int fz_check_ct(struct fz *f)
 	struct tp_ct_entry got;
 	size_t n = 0;
 	char ks[200];
+	int fd = f->h.maps.ct;
 
-	while (!bpf_map_get_next_key(f->h.maps.ct, prev, &next)) {
+	/* tp_ct, then tp_ct_any; an entry in the other protocol's table differs */
+	for (;;) {
+		if (bpf_map_get_next_key(fd, prev, &next)) {
+			if (fd == f->h.maps.ct_any)
+				break;
+			fd = f->h.maps.ct_any;
+			prev = NULL;
+			continue;
+		}
 		k = next;
 		prev = &k;
-		if (bpf_map_lookup_elem(f->h.maps.ct, &k, &got))
+		if (bpf_map_lookup_elem(fd, &k, &got))
 			continue;
+		if (fd != tp_ct_fd(&f->h.maps, k.proto))
+			got.flags = 0xff;
 		n++;
 		want = ref_ct_lookup(f->m, &k);
 		if (want && ct_equal(want, &got))
@@ -781,6 +792,7 @@ static void fz_keep_small(struct fz *f)
 	}
 	if (ref_ct_count(f->m) > TP_CT_SIZE / 2) {
 		fz_map_clear(f->h.maps.ct);
+		fz_map_clear(f->h.maps.ct_any);
 		ref_ct_clear(f->m);
 	}
 }

@@ -765,6 +765,30 @@ static void test_pins_survive_and_migrate(void **state)
 	}
 	tpd_datapath_close(&dp);
 
+	/*
+	 * Pins from before conntrack was split by protocol: a UDP flow in
+	 * tp_ct and no tp_ct_any.  It is moved, a TCP flow stays.
+	 */
+	{
+		struct tp_ct_key ku = ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
+		struct tp_ct_key kt = ct_key(CLIENT4, 5001, VIP4, 80, IPPROTO_TCP);
+		struct tp_ct_entry ce = { .state = TP_CT_OPEN, .expires_ns = ~0ULL };
+
+		assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+		assert_int_equal(bpf_map_update_elem(dp.maps.ct, &ku, &ce, BPF_ANY), 0);
+		assert_int_equal(bpf_map_update_elem(dp.maps.ct, &kt, &ce, BPF_ANY), 0);
+		tpd_datapath_close(&dp);
+		snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_CT_ANY);
+		assert_int_equal(unlink(path), 0);
+		assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+		assert_int_equal(bpf_map_lookup_elem(dp.maps.ct_any, &ku, &ce), 0);
+		assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &ku, &ce), -ENOENT);
+		assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &kt, &ce), 0);
+		assert_int_equal(bpf_map_delete_elem(dp.maps.ct, &kt), 0);
+		assert_int_equal(bpf_map_delete_elem(dp.maps.ct_any, &ku), 0);
+		tpd_datapath_close(&dp);
+	}
+
 	/* a pin of another layout under tp_frags: replaced by the right one */
 	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_FRAGS);
 	assert_int_equal(unlink(path), 0);

@@ -1114,7 +1114,7 @@ static void check_ct(struct fz *z, enum fz_kind kind, const struct fz_flow *fl,
 	struct tp_ct_key k;
 
 	flow_key(fl, &k);
-	if (bpf_map_lookup_elem(z->h.maps.ct, &k, &e)) {
+	if (bpf_map_lookup_elem(tp_ct_fd(&z->h.maps, k.proto), &k, &e)) {
 		mismatch(z, K_CT_MISSING, fl, "%s: no conntrack entry", what);
 		return;
 	}
@@ -1313,8 +1313,8 @@ static void flow_fresh_port(struct fz *z, struct fz_flow *fl)
 		fl->sport = (__u16)(1024 + z->next_port++ % (65536 - 1024));
 		flow_key(fl, &k);
 		key_reverse(&k, &r);
-		if (bpf_map_lookup_elem(z->h.maps.ct, &k, &e) &&
-		    bpf_map_lookup_elem(z->h.maps.ct, &r, &e))
+		if (bpf_map_lookup_elem(tp_ct_fd(&z->h.maps, k.proto), &k, &e) &&
+		    bpf_map_lookup_elem(tp_ct_fd(&z->h.maps, r.proto), &r, &e))
 			return;
 	}
 }
@@ -1354,7 +1354,7 @@ static void new_flow(struct fz *z)
 		return;
 	}
 	flow_key(&fl, &k);
-	if (!bpf_map_lookup_elem(z->h.maps.ct, &k, &e))
+	if (!bpf_map_lookup_elem(tp_ct_fd(&z->h.maps, k.proto), &k, &e))
 		mismatch(z, K_CT_DENIED, &fl, "denied first packet: entry with verdict %s rule %u",
 			 pref_verdict_str(e.verdict), e.rule_id);
 }

@@ -50,6 +50,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_affinity SEC(".maps");
 
+/* Conntrack of TCP flows; tp_ct_any holds the other protocols' (abi.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, TP_CT_SIZE);
@@ -57,6 +58,14 @@ struct {
 	__type(value, struct tp_ct_entry);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_ct SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TP_CT_ANY_SIZE);
+	__type(key, struct tp_ct_key);
+	__type(value, struct tp_ct_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_ct_any SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
