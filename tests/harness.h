@@ -48,6 +48,8 @@ struct th {
  */
 struct th_knobs {
 	__u32 maglev_size;
+	__u32 ct_size;	   /* tp_ct entries */
+	__u32 ct_any_size; /* tp_ct_any entries */
 	__u32 ct_timeout_udp;
 	__u32 events_per_sec;
 	__u32 events_burst;
