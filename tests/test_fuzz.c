@@ -102,6 +102,7 @@
 #include "service.h"
 
 #define FZ_DEFAULT_ITERS 100000
+#define FZ_UPLINK	 4242 /* an ingress ifindex tp_ifaces describes as an uplink */
 #define FZ_CHECK_EVERY	 1000
 #define FZ_MAX_SVC	 14
 #define FZ_MAX_BE	 8
@@ -1492,8 +1493,9 @@ static __u32 fz_in_if(struct fz *f)
 
 	if (fz_skip & SKIP_POLICY)
 		return 0;
-	return p < 55	? 0
-	       : p < 78 ? f->lo_ifindex
+	return p < 50	? 0
+	       : p < 70 ? f->lo_ifindex
+	       : p < 80 ? FZ_UPLINK
 	       : p < 90 ? (__u32)f->h.l3_ifindex
 			: (__u32)f->h.l3_ifindex2;
 }
@@ -1530,8 +1532,9 @@ static void fz_flow_new(struct fz *f, struct fz_flow *fl)
 					       : PICK(&f->r, RULE_PORTS);
 		fl->cport = fz_client_port(f, fl->proto);
 		what = rn(&f->r, 100);
-		fl->in_if = what < 50	? 0
-			    : what < 85 ? f->lo_ifindex
+		fl->in_if = what < 45	? 0
+			    : what < 75 ? f->lo_ifindex
+			    : what < 85 ? FZ_UPLINK
 			    : what < 93 ? (__u32)f->h.l3_ifindex
 					: (__u32)f->h.l3_ifindex2;
 		return;
@@ -2485,6 +2488,14 @@ static void fz_setup(struct fz *f, const struct fz_profile *prof, int index)
 	assert_int_equal(ref_iface_set(f->m, f->h.l3_ifindex, &ifc), 0);
 	ifc.zone = TH_ZONE2;
 	assert_int_equal(ref_iface_set(f->m, f->h.l3_ifindex2, &ifc), 0);
+	/* an uplink, as the loader describes one: its sources are world */
+	{
+		struct tp_iface up = { .flags = TP_IFACE_F_UPLINK };
+		__u32 idx = FZ_UPLINK;
+
+		assert_int_equal(bpf_map_update_elem(f->h.maps.ifaces, &idx, &up, BPF_ANY), 0);
+		assert_int_equal(ref_iface_set(f->m, FZ_UPLINK, &up), 0);
+	}
 	for (i = 0; i < ARRAY_SIZE(ROUTES); i++) {
 		if (pkt_prefix_parse(ROUTES[i].prefix, &a, &plen))
 			fail_msg("bad route %s", ROUTES[i].prefix);
