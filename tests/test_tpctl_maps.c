@@ -368,12 +368,20 @@ static void tm_exec(struct tm_res *r, const char *in, uid_t uid,
 	pid = fork();
 	assert_true(pid >= 0);
 	if (!pid) {
+		/*
+		 * Open the binary before dropping privileges: the checkout
+		 * may sit under a directory only root can enter (a mktemp -d
+		 * folder, as CI uses), and a path exec as @uid would fail
+		 * there with 127 instead of tpctl's own answer.
+		 */
+		int xfd = open(argv[0], O_RDONLY);
+
 		dup2(fi, 0);
 		dup2(fo, 1);
 		dup2(fe, 2);
-		if (uid && (setgid(uid) || setuid(uid)))
+		if (xfd < 0 || (uid && (setgid(uid) || setuid(uid))))
 			_exit(127);
-		execv(argv[0], argv);
+		fexecve(xfd, argv, environ);
 		_exit(127);
 	}
 	close(fi);
