@@ -287,14 +287,14 @@ static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *
 					  const struct tp_ct_key *old_reply)
 {
 	struct tp_ct_entry *e = &scr->flow;
-	struct tp_ct_key reply_src = p->tuple, there;
 	int ret;
 
+	/* the reply tuple: from the destination after translation */
+	tp_ct_reverse(&p->tuple, &e->peer);
 	if (e->flags & TP_CT_F_DNAT) {
-		reply_src.daddr = e->nat_addr;
-		reply_src.dport = e->nat_port;
+		e->peer.saddr = e->nat_addr;
+		e->peer.sport = e->nat_port;
 	}
-	tp_ct_reverse(&reply_src, &e->peer);
 	e->state = tp_ct_initial_state(p);
 	e->ifindex = skb->ifindex;
 	e->created_ns = now;
@@ -317,8 +317,8 @@ static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *
 	 * A crossing flow's replies come in through the other zone's
 	 * interface: index them there too, or they would be a new crossing.
 	 */
-	if (tp_ct_reply_there(e, &there))
-		tp_ct_write_reply_key(&there, &p->tuple, false, &scr->reply, now);
+	if (tp_ct_reply_there(e, &scr->key))
+		tp_ct_write_reply_key(&scr->key, &p->tuple, false, &scr->reply, now);
 	tp_stat_add(TP_STAT_CT_NEW, skb->len);
 	return 0;
 }
@@ -413,7 +413,7 @@ static __always_inline int tp_flow_orig(struct __sk_buff *skb, int hook,
 		return tp_drop(skb, tp_flow_deny_reason(e, p->tuple.zone));
 	tp_ct_account(e, TP_CT_DIR_ORIG, p, skb->len, now);
 	if (scr)
-		tp_ct_keep_reply_keys(&p->tuple, e, &scr->reply, now);
+		tp_ct_keep_reply_keys(&p->tuple, e, scr, now);
 	if (!(e->flags & TP_CT_F_DNAT)) {
 		tp_stat_add(TP_STAT_PASS, skb->len);
 		return TC_ACT_OK;

@@ -30,26 +30,35 @@
  * The conntrack table of a key: tp_ct for TCP, tp_ct_any for the rest.
  * Every access goes through these three, so the split is in one place.
  */
+/* Keys of tp_ct_tables in read-only data: no stack slot per access. */
+static const volatile __u32 tp_ct_table_idx[2] = { 0, 1 };
+
+static __always_inline void *tp_ct_table(const struct tp_ct_key *k)
+{
+	return bpf_map_lookup_elem(&tp_ct_tables,
+				   (const void *)&tp_ct_table_idx[k->proto != IPPROTO_TCP]);
+}
+
 static __always_inline struct tp_ct_entry *tp_ct_get(const struct tp_ct_key *k)
 {
-	if (k->proto == IPPROTO_TCP)
-		return bpf_map_lookup_elem(&tp_ct, k);
-	return bpf_map_lookup_elem(&tp_ct_any, k);
+	void *t = tp_ct_table(k);
+
+	return t ? bpf_map_lookup_elem(t, k) : NULL;
 }
 
 static __always_inline long tp_ct_put(const struct tp_ct_key *k,
 				      const struct tp_ct_entry *e)
 {
-	if (k->proto == IPPROTO_TCP)
-		return bpf_map_update_elem(&tp_ct, k, e, BPF_ANY);
-	return bpf_map_update_elem(&tp_ct_any, k, e, BPF_ANY);
+	void *t = tp_ct_table(k);
+
+	return t ? bpf_map_update_elem(t, k, e, BPF_ANY) : -1;
 }
 
 static __always_inline long tp_ct_del(const struct tp_ct_key *k)
 {
-	if (k->proto == IPPROTO_TCP)
-		return bpf_map_delete_elem(&tp_ct, k);
-	return bpf_map_delete_elem(&tp_ct_any, k);
+	void *t = tp_ct_table(k);
+
+	return t ? bpf_map_delete_elem(t, k) : -1;
 }
 
 static __always_inline bool tp_ct_key_eq(const struct tp_ct_key *a,
@@ -370,7 +379,7 @@ static __always_inline bool tp_ct_reply_there(const struct tp_ct_entry *e,
  * evicted them (a one-way flow's are never looked up, so they go first).
  * @key: the flow's original tuple.
  * @e:   its live flow entry.
- * @rk:  scratch space.
+ * @scr: scratch space.
  * @now: tp_now().
  *
  * At most once a second per flow: the check is one lookup, which also
@@ -378,18 +387,17 @@ static __always_inline bool tp_ct_reply_there(const struct tp_ct_entry *e,
  */
 static __always_inline void tp_ct_keep_reply_keys(const struct tp_ct_key *key,
 						  struct tp_ct_entry *e,
-						  struct tp_ct_entry *rk, __u64 now)
+						  struct tp_scratch *scr, __u64 now)
 {
 	__u16 sec = (__u16)(now / NSEC_PER_SEC);
 	bool from_tailnet = !(e->flags & TP_CT_F_EGRESS);
-	struct tp_ct_key there;
 
 	if (e->rk_check_s == sec)
 		return;
 	e->rk_check_s = sec;
-	tp_ct_write_reply_key(&e->peer, key, from_tailnet, rk, now);
-	if (tp_ct_reply_there(e, &there))
-		tp_ct_write_reply_key(&there, key, false, rk, now);
+	tp_ct_write_reply_key(&e->peer, key, from_tailnet, &scr->reply, now);
+	if (tp_ct_reply_there(e, &scr->key))
+		tp_ct_write_reply_key(&scr->key, key, false, &scr->reply, now);
 }
 
 /**
