@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * tailplaned and tpctl against hostile or wrong files: each test is a
+ * fault a review reproduced, named after it, and failed on the code
+ * before its fix.
+ *
+ * - the metrics textfile, written by root into a directory another user
+ *   owns (node_exporter's), must not follow links planted there;
+ *
+ * Everything is made under a fresh directory of /tmp (and, for pins, of
+ * /sys/fs/bpf) and removed in the teardown, whether the test passed or
+ * not.  Tests that need root skip without it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "metrics.h"
+
+#define NOBODY 65534 /* a user that is not root */
+
+/**
+ * struct tf - a test's scratch directory.
+ * @dir: /tmp/tp-files-XXXXXX, removed with everything in it.
+ */
+struct tf {
+	char dir[64];
+};
+
+static int tf_setup(void **state)
+{
+	struct tf *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -1;
+	snprintf(t->dir, sizeof(t->dir), "/tmp/tp-files-XXXXXX");
+	if (!mkdtemp(t->dir)) {
+		free(t);
+		return -1;
+	}
+	*state = t;
+	return 0;
+}
+
+/* rm -r @path without following links. */
+static void rm_tree(const char *path)
+{
+	struct dirent *de;
+	char sub[PATH_MAX];
+	struct stat st;
+	DIR *d;
+
+	if (lstat(path, &st))
+		return;
+	if (!S_ISDIR(st.st_mode)) {
+		unlink(path);
+		return;
+	}
+	d = opendir(path);
+	while (d && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		rm_tree(sub);
+	}
+	if (d)
+		closedir(d);
+	rmdir(path);
+}
+
+static int tf_teardown(void **state)
+{
+	struct tf *t = *state;
+
+	rm_tree(t->dir);
+	free(t);
+	return 0;
+}
+
+#define REQUIRE_ROOT()                                         \
+	do {                                                   \
+		if (geteuid()) {                               \
+			print_message("needs root: skipped\n"); \
+			skip();                                \
+		}                                              \
+	} while (0)
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* The first @size - 1 bytes of @path, "" when it cannot be read. */
+static const char *read_text(const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	buf[0] = '\0';
+	if (fd < 0)
+		return buf;
+	n = read(fd, buf, size - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return buf;
+}
+
+/* ---- metrics textfile ----------------------------------------------------- */
+
+static int count_entries(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+/* A link at @dir/@name to @target, owned by nobody (as a planted one is). */
+static void plant(const char *dir, const char *name, const char *target)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(symlink(target, path), 0);
+	assert_int_equal(lchown(path, NOBODY, NOBODY), 0);
+}
+
+/*
+ * node_exporter's textfile directory is often owned by its own user.  That
+ * user can plant links at every name the writer predicts (the temporary
+ * PATH.tmp.PID and PATH itself); root writing the metrics must follow
+ * none of them: the files they point at stay as they were, or absent, and
+ * PATH ends up a regular 0644 file with the metrics.
+ */
+static void test_metrics_planted_links(void **state)
+{
+	struct tf *t = *state;
+	struct tp_maps m;
+	struct tpd_source_state src[TPD_SRC_MAX] = {};
+	struct tpd_gc_result gc = {};
+	char textdir[PATH_MAX], victim[PATH_MAX], absent[PATH_MAX];
+	char path[PATH_MAX], name[64], buf[4096];
+	struct stat st;
+	int pid;
+
+	REQUIRE_ROOT();
+	memset(&m, 0xff, sizeof(m)); /* no maps: every fd -1, families empty */
+	snprintf(textdir, sizeof(textdir), "%s/textfile", t->dir);
+	assert_int_equal(mkdir(textdir, 0755), 0);
+	assert_int_equal(chown(textdir, NOBODY, NOBODY), 0);
+	snprintf(victim, sizeof(victim), "%s/shadow", t->dir);
+	write_file(victim, "root:secret\n", 0600);
+	snprintf(absent, sizeof(absent), "%s/created-by-root", t->dir);
+	snprintf(path, sizeof(path), "%s/tailplane.prom", textdir);
+
+	snprintf(name, sizeof(name), "tailplane.prom.tmp.%d", getpid());
+	plant(textdir, name, victim);
+	for (pid = 1; pid < 64; pid++) { /* and whatever else is guessable */
+		snprintf(name, sizeof(name), "tailplane.prom.tmp.%d", getpid() + pid);
+		plant(textdir, name, absent);
+	}
+	plant(textdir, "tailplane.prom.tmp", absent);
+	plant(textdir, "tailplane.prom", victim);
+
+	assert_int_equal(tpd_metrics_write(path, &m, &gc, src), 0);
+	assert_string_equal(read_text(victim, buf, sizeof(buf)), "root:secret\n");
+	assert_int_equal(stat(victim, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_not_equal(access(absent, F_OK), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0644);
+	assert_non_null(strstr(read_text(path, buf, sizeof(buf)),
+			       "# TYPE tailplane_sync_total counter\n"));
+
+	/* a second write replaces the first; still nothing followed */
+	assert_int_equal(tpd_metrics_write(path, &m, &gc, src), 0);
+	assert_string_equal(read_text(victim, buf, sizeof(buf)), "root:secret\n");
+	assert_int_not_equal(access(absent, F_OK), 0);
+	assert_int_equal(count_entries(textdir), 1 + 63 + 1 + 1); /* no temporaries left */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_metrics_planted_links, tf_setup,
+						tf_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
