@@ -6,6 +6,8 @@
  *
  * - the metrics textfile, written by root into a directory another user
  *   owns (node_exporter's), must not follow links planted there;
+ * - a pin_root that is not on bpffs is refused before anything is made or
+ *   changed, and a directory the loader did not make keeps its mode;
  *
  * Everything is made under a fresh directory of /tmp (and, for pins, of
  * /sys/fs/bpf) and removed in the teardown, whether the test passed or
@@ -22,22 +24,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "datapath.h"
 #include "metrics.h"
 
 #define NOBODY 65534 /* a user that is not root */
+#define BPFFS  "/sys/fs/bpf"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
 
 /**
- * struct tf - a test's scratch directory.
+ * struct tf - a test's scratch directories.
  * @dir: /tmp/tp-files-XXXXXX, removed with everything in it.
+ * @pins: /sys/fs/bpf/tp-files-PID, removed likewise (bpffs takes no dots).
  */
 struct tf {
 	char dir[64];
+	char pins[64];
 };
 
 static int tf_setup(void **state)
@@ -51,6 +62,7 @@ static int tf_setup(void **state)
 		free(t);
 		return -1;
 	}
+	snprintf(t->pins, sizeof(t->pins), BPFFS "/tp-files-%d", getpid());
 	*state = t;
 	return 0;
 }
@@ -86,6 +98,7 @@ static int tf_teardown(void **state)
 	struct tf *t = *state;
 
 	rm_tree(t->dir);
+	rm_tree(t->pins);
 	free(t);
 	return 0;
 }
@@ -120,6 +133,52 @@ static const char *read_text(const char *path, char *buf, size_t size)
 	buf[n > 0 ? n : 0] = '\0';
 	close(fd);
 	return buf;
+}
+
+/* Whether /sys/fs/bpf is bpffs, for the tests that need it. */
+static bool bpffs_ready(void)
+{
+	struct statfs fs;
+
+	return !statfs(BPFFS, &fs) && fs.f_type == BPF_FS_MAGIC;
+}
+
+/**
+ * struct capture - stderr redirected to a file while a call runs.
+ * @saved: the original stderr.
+ * @fd:    the file.
+ * @text:  what was written, after capture_end().
+ */
+struct capture {
+	int saved;
+	int fd;
+	char text[4096];
+};
+
+static void capture_begin(struct capture *c)
+{
+	char path[] = "/tmp/tp-files-err-XXXXXX";
+
+	fflush(stderr);
+	c->fd = mkstemp(path);
+	assert_true(c->fd >= 0);
+	unlink(path);
+	c->saved = dup(2);
+	assert_true(c->saved >= 0);
+	assert_int_equal(dup2(c->fd, 2), 2);
+}
+
+static const char *capture_end(struct capture *c)
+{
+	ssize_t n;
+
+	fflush(stderr);
+	dup2(c->saved, 2);
+	close(c->saved);
+	n = pread(c->fd, c->text, sizeof(c->text) - 1, 0);
+	c->text[n > 0 ? n : 0] = '\0';
+	close(c->fd);
+	return c->text;
 }
 
 /* ---- metrics textfile ----------------------------------------------------- */
@@ -203,11 +262,97 @@ static void test_metrics_planted_links(void **state)
 	assert_int_equal(count_entries(textdir), 1 + 63 + 1 + 1); /* no temporaries left */
 }
 
+/* ---- pin root ---------------------------------------------------------------- */
+
+static mode_t mode_of(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(lstat(path, &st), 0);
+	return st.st_mode & 07777;
+}
+
+/* tpd_bpffs_prepare(@pin_root) fails, saying why and naming @pin_root. */
+static void expect_prepare_refused(const char *pin_root)
+{
+	struct capture c;
+	const char *err;
+	int ret;
+
+	capture_begin(&c);
+	ret = tpd_bpffs_prepare(pin_root);
+	err = capture_end(&c);
+	if (ret != -ENOTSUP)
+		fail_msg("%s: %d (%s), want -ENOTSUP", pin_root, ret, err);
+	if (!strstr(err, pin_root) || !strstr(err, "not on a BPF filesystem"))
+		fail_msg("%s: error '%s' does not say that it is not on bpffs", pin_root,
+			 err);
+}
+
+/*
+ * A pin_root given by mistake under /tmp (or any other filesystem) was
+ * created there, or when it existed chmod-ed to 0700 (/tmp itself became
+ * 0700), before the bpffs check refused it.  Now nothing is made and no
+ * mode changes: the check comes first.
+ */
+static void test_pin_root_not_bpffs(void **state)
+{
+	struct tf *t = *state;
+	char shared[PATH_MAX], pins[PATH_MAX];
+
+	REQUIRE_ROOT();
+	/* an existing directory, as /tmp is: refused, mode kept */
+	snprintf(shared, sizeof(shared), "%s/shared", t->dir);
+	assert_int_equal(mkdir(shared, 0755), 0);
+	assert_int_equal(chmod(shared, 01777), 0);
+	expect_prepare_refused(shared);
+	assert_int_equal(mode_of(shared), 01777);
+	snprintf(pins, sizeof(pins), "%s/", shared); /* spelt with a slash */
+	expect_prepare_refused(pins);
+	assert_int_equal(mode_of(shared), 01777);
+
+	/* a new directory on a filesystem that is not bpffs: not made */
+	snprintf(pins, sizeof(pins), "%s/tailplane", shared);
+	expect_prepare_refused(pins);
+	assert_int_not_equal(access(pins, F_OK), 0);
+	assert_int_equal(mode_of(shared), 01777);
+}
+
+/*
+ * On bpffs: a pin root the loader makes is 0700 whatever the umask; one
+ * an administrator made keeps the mode they gave it.
+ */
+static void test_pin_root_modes(void **state)
+{
+	struct tf *t = *state;
+	char links[PATH_MAX];
+	mode_t old;
+
+	REQUIRE_ROOT();
+	if (!bpffs_ready())
+		skip();
+	snprintf(links, sizeof(links), "%s/links", t->pins);
+	old = umask(0277);
+	assert_int_equal(tpd_bpffs_prepare(t->pins), 0);
+	umask(old);
+	assert_int_equal(mode_of(t->pins), 0700);
+	assert_int_equal(mode_of(links), 0700);
+
+	assert_int_equal(chmod(t->pins, 0750), 0);
+	assert_int_equal(chmod(links, 0755), 0);
+	assert_int_equal(tpd_bpffs_prepare(t->pins), 0);
+	assert_int_equal(mode_of(t->pins), 0750);
+	assert_int_equal(mode_of(links), 0755);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_metrics_planted_links, tf_setup,
 						tf_teardown),
+		cmocka_unit_test_setup_teardown(test_pin_root_not_bpffs, tf_setup,
+						tf_teardown),
+		cmocka_unit_test_setup_teardown(test_pin_root_modes, tf_setup, tf_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
