@@ -8,10 +8,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/magic.h>
@@ -70,33 +73,145 @@ int tp_pins_open(struct tp_maps *m, const char *pin_root)
 	return tp_maps_open_pinned(m, pin_root, maglev_size);
 }
 
+/*
+ * The deadline of tp_pins_lock(): TAILPLANE_LOCK_TIMEOUT (seconds, a
+ * decimal number, 0 for a single try) or TP_PINS_LOCK_TIMEOUT_MS.
+ */
+static long tp_pins_lock_timeout_env(void)
+{
+	const char *s = getenv("TAILPLANE_LOCK_TIMEOUT");
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return TP_PINS_LOCK_TIMEOUT_MS;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !(v >= 0) || v > 86400)
+		return TP_PINS_LOCK_TIMEOUT_MS;
+	return (long)(v * 1000);
+}
+
+static long long tp_pins_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /**
- * tp_pins_lock() - take the writers' lock of a pin root.
- * @pin_root: the pin root directory.
+ * tp_pins_lock_timeout() - take the writers' lock of a pin root, waiting
+ * at most @timeout_ms.
+ * @pin_root:   the pin root directory.
+ * @timeout_ms: total time to wait; 0 tries once.
  *
  * An exclusive flock on the directory, held until tp_pins_unlock() or
  * the process ends.  Every writer of the pinned state takes it, so
  * read-modify-write updates (a service's backend list, a rule group)
- * never interleave.  Readers do not need it.  Blocks while another
- * process holds it.
+ * never interleave.  Readers do not need it.
  *
- * Return: the lock's fd (>= 0) or -errno.
+ * A blocking flock() would wait for as long as the holder likes (a
+ * stopped tpctl, a stuck loader), and a loader waiting in it would not
+ * see SIGTERM; so the lock is tried without blocking, with short sleeps
+ * in between, until the deadline.
+ *
+ * Return: the lock's fd (>= 0); -ETIMEDOUT when another process still
+ * holds it at the deadline (tp_pins_strerror() names it); or -errno.
+ */
+int tp_pins_lock_timeout(const char *pin_root, long timeout_ms)
+{
+	long long deadline = tp_pins_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	long long left;
+	long nap_ms = 1;
+	struct timespec nap;
+	int fd, err;
+
+	fd = open(pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (!flock(fd, LOCK_EX | LOCK_NB))
+			return fd;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			err = -errno;
+			goto fail;
+		}
+		left = deadline - tp_pins_now_ms();
+		if (left <= 0) {
+			err = -ETIMEDOUT;
+			goto fail;
+		}
+		/* 1, 2, 4 ... 50 ms: quick for a short holder, cheap for a long one */
+		if (nap_ms > left)
+			nap_ms = (long)left;
+		nap.tv_sec = nap_ms / 1000;
+		nap.tv_nsec = (nap_ms % 1000) * 1000000L;
+		nanosleep(&nap, NULL);
+		nap_ms = nap_ms * 2 > 50 ? 50 : nap_ms * 2;
+	}
+fail:
+	close(fd);
+	return err;
+}
+
+/**
+ * tp_pins_lock() - take the writers' lock of a pin root, waiting at most
+ * TAILPLANE_LOCK_TIMEOUT seconds from the environment, or
+ * TP_PINS_LOCK_TIMEOUT_MS.
+ * @pin_root: the pin root directory.
+ *
+ * Return: as tp_pins_lock_timeout().
  */
 int tp_pins_lock(const char *pin_root)
 {
-	int fd = open(pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return tp_pins_lock_timeout(pin_root, tp_pins_lock_timeout_env());
+}
 
-	if (fd < 0)
-		return -errno;
-	while (flock(fd, LOCK_EX)) {
-		if (errno != EINTR) {
-			int err = -errno;
+/*
+ * The pid holding an exclusive flock on the file @st describes, from
+ * /proc/locks; 0 when none is listed or the holder is in another pid
+ * namespace.
+ */
+static int tp_pins_flock_holder(const struct stat *st)
+{
+	char line[256], type[16], how[16], rw[16];
+	unsigned int maj, min;
+	unsigned long ino;
+	int pid, found = 0;
+	FILE *f = fopen("/proc/locks", "re");
 
-			close(fd);
-			return err;
-		}
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		/* "1: FLOCK  ADVISORY  WRITE 1234 00:1f:5678 0 EOF"; waiters have "->" */
+		if (sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%lu", type, how, rw,
+			   &pid, &maj, &min, &ino) != 7)
+			continue;
+		if (!strcmp(type, "FLOCK") && !strcmp(rw, "WRITE") && pid > 0 &&
+		    maj == major(st->st_dev) && min == minor(st->st_dev) &&
+		    ino == st->st_ino)
+			found = pid;
 	}
-	return fd;
+	fclose(f);
+	return found;
+}
+
+/**
+ * tp_pins_lock_holder() - the process holding the writers' lock of
+ * @pin_root.
+ * @pin_root: the pin root directory.
+ *
+ * Return: its pid, or 0 when the lock is free or its holder cannot be
+ * known (/proc/locks unreadable, another pid namespace).
+ */
+int tp_pins_lock_holder(const char *pin_root)
+{
+	struct stat st;
+
+	if (stat(pin_root, &st))
+		return 0;
+	return tp_pins_flock_holder(&st);
 }
 
 /** tp_pins_unlock() - release a lock from tp_pins_lock() (< 0: none). */
@@ -150,6 +265,30 @@ static const char *tp_pins_strerror_noent(const char *pin_root, char *buf,
 	return buf;
 }
 
+/* Who holds the writers' lock we gave up on, as far as it can be known. */
+static void tp_pins_strerror_busy(const char *pin_root, char *buf, size_t len)
+{
+	char comm[64] = "", path[64];
+	int pid = tp_pins_lock_holder(pin_root);
+	FILE *f;
+
+	if (pid <= 0) {
+		snprintf(buf, len,
+			 "another process holds the writers' lock of %s; gave up waiting (TAILPLANE_LOCK_TIMEOUT sets the wait, in seconds)",
+			 pin_root);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	f = fopen(path, "re");
+	if (f && fgets(comm, sizeof(comm), f))
+		comm[strcspn(comm, "\n")] = '\0';
+	if (f)
+		fclose(f);
+	snprintf(buf, len,
+		 "pid %d%s%s%s holds the writers' lock of %s; gave up waiting (TAILPLANE_LOCK_TIMEOUT sets the wait, in seconds)",
+		 pid, comm[0] ? " (" : "", comm, comm[0] ? ")" : "", pin_root);
+}
+
 /**
  * tp_pins_strerror() - why the pins under @pin_root cannot be used, and
  * what to do about it.
@@ -170,6 +309,9 @@ const char *tp_pins_strerror(const char *pin_root, int err, char *buf,
 		snprintf(buf, len,
 			 "permission denied on the pinned maps under %s: run tpctl as root (it needs CAP_BPF and access to the pins)",
 			 pin_root);
+		break;
+	case ETIMEDOUT:
+		tp_pins_strerror_busy(pin_root, buf, len);
 		break;
 	case EINVAL:
 		snprintf(buf, len,

@@ -16,12 +16,20 @@
 #define TP_LOADER_RUN_DIR "/run/tailplane"
 #endif
 
+/*
+ * How long a writer waits for the writers' lock by default; the
+ * environment's TAILPLANE_LOCK_TIMEOUT (seconds) overrides it.
+ */
+#define TP_PINS_LOCK_TIMEOUT_MS 5000
+
 /* Subdirectory of the pin root holding the loader's links. */
 #define TP_PIN_LINKS_DIR "links"
 
 int tp_pins_maglev_size(int maglev_fd, __u32 *size);
 int tp_pins_open(struct tp_maps *m, const char *pin_root);
 int tp_pins_lock(const char *pin_root);
+int tp_pins_lock_timeout(const char *pin_root, long timeout_ms);
+int tp_pins_lock_holder(const char *pin_root);
 void tp_pins_unlock(int lock_fd);
 char *tp_pins_loader_pidfile(const char *pin_root, char *buf, size_t len);
 int tp_pins_loader_pid(const char *pin_root);

@@ -285,6 +285,22 @@ static int tpd_collect_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 	return 0;
 }
 
+/*
+ * The writers' lock around a sync.  It waits a bounded time (a stuck
+ * tpctl must not stall the loader, nor its SIGTERM); when it gives up,
+ * the sync is skipped, never done unlocked.
+ */
+static int tpd_pins_lock(struct tpd *t, const char *what)
+{
+	char why[PATH_MAX + 256];
+	int lock = tp_pins_lock(t->cfg.pin_root);
+
+	if (lock < 0)
+		log_warn("cannot take the writers' lock; sync skipped", "sync", what,
+			 "error", tp_pins_strerror(t->cfg.pin_root, lock, why, sizeof(why)));
+	return lock;
+}
+
 static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
 {
 	enum tpd_source s = source == TPD_PEERS_WIREGUARD ? TPD_SRC_WIREGUARD :
@@ -313,8 +329,8 @@ static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
 		free(all);
 		return;
 	}
-	lock = tp_pins_lock(t->cfg.pin_root);
-	err = tpd_sync_identities(&t->dp.maps, owner, all, n_all, &res);
+	lock = tpd_pins_lock(t, tpd_source_name(s));
+	err = lock < 0 ? lock : tpd_sync_identities(&t->dp.maps, owner, all, n_all, &res);
 	tp_pins_unlock(lock);
 	free(all);
 	if (err) {
@@ -363,7 +379,11 @@ static void tpd_sync_host_now(struct tpd *t)
 
 	if (tpd_host_refresh(t))
 		return;
-	lock = tp_pins_lock(t->cfg.pin_root);
+	lock = tpd_pins_lock(t, "host");
+	if (lock < 0) {
+		t->host_dirty = true; /* again at the next look */
+		return;
+	}
 	err = tpd_sync_host(&t->dp.maps, &t->cfg, t->host, t->n_host, &res);
 	tp_pins_unlock(lock);
 	if (err) {
@@ -385,7 +405,11 @@ static void tpd_sync_static_now(struct tpd *t)
 
 	t->src[TPD_SRC_STATIC].syncs++;
 	tpd_host_refresh(t);
-	lock = tp_pins_lock(t->cfg.pin_root);
+	lock = tpd_pins_lock(t, "static");
+	if (lock < 0) {
+		t->src[TPD_SRC_STATIC].errors++;
+		return;
+	}
 	err = tpd_sync_static(&t->dp.maps, &t->cfg, t->host, t->n_host, &res);
 	tp_pins_unlock(lock);
 	if (err || res.errors)

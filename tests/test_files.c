@@ -8,6 +8,8 @@
  *   owns (node_exporter's), must not follow links planted there;
  * - a pin_root that is not on bpffs is refused before anything is made or
  *   changed, and a directory the loader did not make keeps its mode;
+ * - the writers' lock of a pin root gives up after a deadline, naming the
+ *   process that holds it;
  *
  * Everything is made under a fresh directory of /tmp (and, for pins, of
  * /sys/fs/bpf) and removed in the teardown, whether the test passed or
@@ -18,21 +20,26 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "datapath.h"
 #include "metrics.h"
+#include "pins.h"
 
 #define NOBODY 65534 /* a user that is not root */
 #define BPFFS  "/sys/fs/bpf"
@@ -345,6 +352,117 @@ static void test_pin_root_modes(void **state)
 	assert_int_equal(mode_of(links), 0755);
 }
 
+/* ---- the writers' lock ------------------------------------------------------ */
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * A child that holds @dir's writers' lock until killed; its pid.  It
+ * takes the lock the way tpctl does and tells us when it has it.
+ */
+static pid_t hold_lock(const char *dir)
+{
+	int ready[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		int fd;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a killed test */
+		fd = tp_pins_lock(dir);
+
+		c = fd >= 0 ? 'y' : 'n';
+		(void)!write(ready[1], &c, 1);
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	assert_int_equal(c, 'y');
+	return pid;
+}
+
+static void stop_child(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/*
+ * tpctl and the loader waited on the writers' lock with no deadline (and
+ * the loader acted on SIGTERM only once it was free).  Now a second
+ * locker gives up within its deadline (TAILPLANE_LOCK_TIMEOUT seconds, or
+ * the default) with an error naming the holder's pid; the lock is still
+ * taken at once when it is free.  The alarm turns a hang into a failure.
+ */
+static void test_pins_lock_deadline(void **state)
+{
+	struct tf *t = *state;
+	char why[512], pid_s[32];
+	double t0, took;
+	pid_t holder;
+	int fd;
+
+	holder = hold_lock(t->dir);
+	setenv("TAILPLANE_LOCK_TIMEOUT", "0.3", 1);
+	alarm(10);
+	t0 = now_s();
+	fd = tp_pins_lock(t->dir);
+	took = now_s() - t0;
+	alarm(0);
+	unsetenv("TAILPLANE_LOCK_TIMEOUT");
+	if (fd >= 0) {
+		stop_child(holder);
+		fail_msg("took a lock another process holds");
+	}
+	assert_int_equal(fd, -ETIMEDOUT);
+	if (took < 0.25 || took > 2.0) {
+		stop_child(holder);
+		fail_msg("gave up after %.2f s, want 0.3 s", took);
+	}
+	tp_pins_strerror(t->dir, fd, why, sizeof(why));
+	snprintf(pid_s, sizeof(pid_s), "pid %d", (int)holder);
+	if (!strstr(why, pid_s) || !strstr(why, t->dir)) {
+		stop_child(holder);
+		fail_msg("error '%s' names neither the holder (%s) nor the pin root", why,
+			 pid_s);
+	}
+
+	/* an explicit deadline, and the default one */
+	t0 = now_s();
+	assert_int_equal(tp_pins_lock_timeout(t->dir, 100), -ETIMEDOUT);
+	took = now_s() - t0;
+	assert_true(took >= 0.09 && took < 1.5);
+	assert_int_equal(tp_pins_lock_holder(t->dir), holder);
+	t0 = now_s();
+	alarm(30);
+	assert_int_equal(tp_pins_lock(t->dir), -ETIMEDOUT);
+	alarm(0);
+	took = now_s() - t0;
+	assert_true(took >= TP_PINS_LOCK_TIMEOUT_MS / 1000.0 - 0.1 &&
+		    took < TP_PINS_LOCK_TIMEOUT_MS / 1000.0 + 2);
+	stop_child(holder);
+
+	/* free: taken at once */
+	assert_int_equal(tp_pins_lock_holder(t->dir), 0);
+	t0 = now_s();
+	fd = tp_pins_lock(t->dir);
+	assert_true(fd >= 0);
+	assert_true(now_s() - t0 < 0.5);
+	tp_pins_unlock(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +471,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pin_root_not_bpffs, tf_setup,
 						tf_teardown),
 		cmocka_unit_test_setup_teardown(test_pin_root_modes, tf_setup, tf_teardown),
+		cmocka_unit_test_setup_teardown(test_pins_lock_deadline, tf_setup,
+						tf_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
