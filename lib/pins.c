@@ -325,29 +325,165 @@ const char *tp_pins_strerror(const char *pin_root, int err, char *buf,
 	return buf;
 }
 
+/*
+ * @pin_root as one name per directory: its real path when it exists (so
+ * "X", "X/", "X/links/.." and a link to X agree), else the name given
+ * without trailing slashes.
+ */
+static void tp_pins_canonical(const char *pin_root, char *buf, size_t len)
+{
+	char real[PATH_MAX];
+	size_t n;
+
+	if (realpath(pin_root, real)) {
+		snprintf(buf, len, "%s", real);
+		return;
+	}
+	snprintf(buf, len, "%s", pin_root);
+	n = strlen(buf);
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = '\0';
+}
+
+/* FNV-1a: a stable name for a pin root too long to spell out. */
+static unsigned long long tp_pins_fnv1a(const char *s)
+{
+	unsigned long long h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return h;
+}
+
 /**
- * tp_pins_loader_pidfile() - the pid file of the loader serving @pin_root:
- * TP_LOADER_RUN_DIR/tailplaned.pid for the default pin root, else
- * tailplaned<pin root with '/' as '_'>.pid (as tailplaned names it).
- * @pin_root: the pin root.
+ * tp_pins_loader_pidfile() - the pid file of the loader serving @pin_root.
+ * @pin_root: the pin root, any spelling (it is resolved with realpath()).
  * @buf:      room for the path.
  * @len:      its size.
+ *
+ * TP_LOADER_RUN_DIR/tailplaned.pid for the default pin root; else
+ * tailplaned<NAME>.pid with NAME the resolved pin root, '/' written '_',
+ * '_' written "%5f" and '%' written "%25", so that two pin roots never
+ * share a pid file ("a/b" and "a_b" did); tailplaned-<hash>.pid when that
+ * is too long for a file name.
+ *
+ * Return: @buf.
  */
 char *tp_pins_loader_pidfile(const char *pin_root, char *buf, size_t len)
 {
-	char name[PATH_MAX];
-	size_t i;
+	char canon[PATH_MAX], name[NAME_MAX + 1];
+	size_t i, n = 0, room = sizeof(name) - sizeof("tailplaned.pid");
+	const char *rep;
+	char one[2] = "";
 
-	if (!strcmp(pin_root, TP_PIN_ROOT_DEFAULT)) {
+	tp_pins_canonical(pin_root, canon, sizeof(canon));
+	if (!strcmp(canon, TP_PIN_ROOT_DEFAULT)) {
 		snprintf(buf, len, "%s/tailplaned.pid", TP_LOADER_RUN_DIR);
 		return buf;
 	}
-	snprintf(name, sizeof(name), "%s", pin_root);
-	for (i = 0; name[i]; i++)
-		if (name[i] == '/')
-			name[i] = '_';
+	for (i = 0; canon[i]; i++) {
+		one[0] = canon[i];
+		rep = one[0] == '/' ? "_" : one[0] == '_' ? "%5f" :
+		      one[0] == '%' ? "%25" : one;
+		if (n + strlen(rep) > room) {
+			/* "-" never starts a spelt-out name (those start "_") */
+			snprintf(buf, len, "%s/tailplaned-%016llx.pid", TP_LOADER_RUN_DIR,
+				 tp_pins_fnv1a(canon));
+			return buf;
+		}
+		memcpy(name + n, rep, strlen(rep));
+		n += strlen(rep);
+	}
+	name[n] = '\0';
 	snprintf(buf, len, "%s/tailplaned%s.pid", TP_LOADER_RUN_DIR, name);
 	return buf;
+}
+
+/**
+ * tp_pins_instance_lock() - take the single-instance lock of the loader
+ * serving @pin_root.
+ * @pin_root: the pin root; it and its links directory must exist.
+ * @inst:     filled in; release with tp_pins_instance_unlock().
+ *
+ * The lock is an exclusive flock on PIN_ROOT/links, the directory of the
+ * loader's links: the lock is the directory, not a name for it, so every
+ * spelling of one pin root (and a link to it) meets the same lock, two
+ * pin roots never share one, and loaders in mount namespaces that share
+ * bpffs but not /run see each other.  (The pin root directory itself
+ * carries the writers' lock, taken and released around every sync.)
+ *
+ * The pid file (tp_pins_loader_pidfile()) is then locked and given our
+ * pid, for tpctl status; when another process holds it (a loader of an
+ * older version, which locked only its pid file) the instance lock is
+ * refused as well.  A pid file that cannot be written at all only costs
+ * tpctl status the pid.
+ *
+ * Return: the lock's fd (>= 0, also in @inst); -EBUSY when another loader
+ * holds it; -ENOENT when the pin root or its links directory does not
+ * exist; or another -errno.
+ */
+int tp_pins_instance_lock(const char *pin_root, struct tp_pins_instance *inst)
+{
+	char canon[PATH_MAX], path[PATH_MAX + 16], pid[32];
+	int fd, pfd = -1, err;
+
+	inst->lock_fd = -1;
+	inst->pid_fd = -1;
+	inst->pidfile[0] = '\0';
+	if (!realpath(pin_root, canon))
+		return -errno;
+	snprintf(path, sizeof(path), "%s/%s", canon, TP_PIN_LINKS_DIR);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto fail;
+	}
+	inst->lock_fd = fd;
+	mkdir(TP_LOADER_RUN_DIR, 0755);
+	tp_pins_loader_pidfile(canon, inst->pidfile, sizeof(inst->pidfile));
+	pfd = open(inst->pidfile, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (pfd < 0) {
+		inst->pidfile[0] = '\0';
+		return fd;
+	}
+	if (flock(pfd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto fail;
+	}
+	snprintf(pid, sizeof(pid), "%d\n", getpid());
+	if (ftruncate(pfd, 0) || pwrite(pfd, pid, strlen(pid), 0) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	inst->pid_fd = pfd;
+	return fd;
+fail:
+	if (pfd >= 0)
+		close(pfd);
+	close(fd);
+	inst->lock_fd = -1;
+	inst->pidfile[0] = '\0';
+	return err;
+}
+
+/**
+ * tp_pins_instance_unlock() - release tp_pins_instance_lock()'s locks and
+ * remove its pid file (by the name it had, even if the pin root is gone).
+ * @inst: the instance; its fds are -1 afterwards.
+ */
+void tp_pins_instance_unlock(struct tp_pins_instance *inst)
+{
+	if (inst->pid_fd >= 0) {
+		/* before the lock goes: the next loader's pid file is its own */
+		unlink(inst->pidfile);
+		close(inst->pid_fd);
+	}
+	if (inst->lock_fd >= 0)
+		close(inst->lock_fd);
+	inst->pid_fd = -1;
+	inst->lock_fd = -1;
 }
 
 /**

@@ -39,7 +39,6 @@
 #include "sync.h"
 
 #define TPD_VERSION "0.1.0"
-#define TPD_RUN_DIR "/run/tailplane"
 
 struct tpd {
 	const char *config_path;
@@ -75,54 +74,23 @@ static int tpd_libbpf_log(enum libbpf_print_level level, const char *fmt, va_lis
 
 /* ---- single instance ---------------------------------------------------------- */
 
-static void tpd_lock_path(const char *pin_root, char *path, size_t len)
-{
-	char name[200];
-	size_t i;
+/* The instance lock and the locked pid file tpctl status reads. */
+static struct tp_pins_instance tpd_instance = { .lock_fd = -1, .pid_fd = -1 };
 
-	if (!strcmp(pin_root, TP_PIN_ROOT_DEFAULT)) {
-		snprintf(path, len, "%s/tailplaned.pid", TPD_RUN_DIR);
-		return;
-	}
-	snprintf(name, sizeof(name), "%s", pin_root);
-	for (i = 0; name[i]; i++)
-		if (name[i] == '/')
-			name[i] = '_';
-	snprintf(path, len, "%s/tailplaned%s.pid", TPD_RUN_DIR, name);
-}
-
-/* One instance per pin root: a locked pid file; returns its fd or -errno. */
+/*
+ * One instance per pin root: a flock inside the pin root itself (see
+ * tp_pins_instance_lock()), so that any spelling of a pin root meets the
+ * same lock; returns its fd or -errno (-EBUSY: another loader holds it).
+ */
 static int tpd_instance_lock(const char *pin_root)
 {
-	char path[PATH_MAX], pid[32];
-	int fd;
-
-	mkdir(TPD_RUN_DIR, 0755);
-	tpd_lock_path(pin_root, path, sizeof(path));
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		close(fd);
-		return -EBUSY;
-	}
-	snprintf(pid, sizeof(pid), "%d\n", getpid());
-	if (ftruncate(fd, 0) || pwrite(fd, pid, strlen(pid), 0) < 0) {
-		close(fd);
-		return -errno;
-	}
-	return fd;
+	return tp_pins_instance_lock(pin_root, &tpd_instance);
 }
 
 static void tpd_instance_unlock(int fd, const char *pin_root)
 {
-	char path[PATH_MAX];
-
-	if (fd < 0)
-		return;
-	tpd_lock_path(pin_root, path, sizeof(path));
-	unlink(path);
-	close(fd);
+	if (fd >= 0 && fd == tpd_instance.lock_fd)
+		tp_pins_instance_unlock(&tpd_instance);
 }
 
 /* ---- interfaces ------------------------------------------------------------------ */
@@ -603,6 +571,9 @@ static int tpd_detach_cmd(struct tpd *t, bool purge)
 
 static int tpd_start(struct tpd *t)
 {
+	/* the instance lock lives in the pin root: make it first */
+	if (tpd_bpffs_prepare(t->cfg.pin_root))
+		return -1;
 	t->lock_fd = tpd_instance_lock(t->cfg.pin_root);
 	if (t->lock_fd < 0) {
 		log_error(t->lock_fd == -EBUSY ? "another tailplaned runs for this pin root" :
@@ -610,7 +581,7 @@ static int tpd_start(struct tpd *t)
 			  "pin_root", t->cfg.pin_root);
 		return -1;
 	}
-	if (tpd_bpffs_prepare(t->cfg.pin_root) || tpd_datapath_load(&t->dp, &t->cfg))
+	if (tpd_datapath_load(&t->dp, &t->cfg))
 		return -1;
 	t->ifindex = calloc(t->cfg.n_ifaces + 1, sizeof(*t->ifindex));
 	if (!t->ifindex)

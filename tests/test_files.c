@@ -10,12 +10,15 @@
  *   changed, and a directory the loader did not make keeps its mode;
  * - the writers' lock of a pin root gives up after a deadline, naming the
  *   process that holds it;
+ * - one tailplaned per pin root, however the pin root is spelt, and never
+ *   one pin root keeping another's loader out;
  *
  * Everything is made under a fresh directory of /tmp (and, for pins, of
  * /sys/fs/bpf) and removed in the teardown, whether the test passed or
  * not.  Tests that need root skip without it.
  */
 #include <dirent.h>
+#include <libgen.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -28,6 +31,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/types.h>
@@ -463,6 +467,236 @@ static void test_pins_lock_deadline(void **state)
 	tp_pins_unlock(fd);
 }
 
+/* ---- one loader per pin root -------------------------------------------------- */
+
+/* build/tailplaned, next to build/tests/ where this program is. */
+static const char *loader_path(void)
+{
+	static char path[PATH_MAX];
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	assert_true(n > 0);
+	self[n] = '\0';
+	snprintf(path, sizeof(path), "%s/../tailplaned", dirname(self));
+	return path;
+}
+
+/* A configuration for @pin_root with an interface that does not exist. */
+static void write_config(const char *path, const char *pin_root)
+{
+	char text[PATH_MAX + 256];
+
+	snprintf(text, sizeof(text),
+		 "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpfiles0\","
+		 "\"kind\":\"tailnet\",\"zone\":1}]}",
+		 pin_root);
+	write_file(path, text, 0644);
+}
+
+/*
+ * Start tailplaned with @config (and @extra, e.g. "--once", or NULL) in a
+ * network namespace of its own, so it attaches to nothing and sees no
+ * interface of ours; its log goes to @log.  Its pid.
+ */
+static pid_t start_loader(const char *config, const char *extra, const char *log)
+{
+	const char *argv[] = { loader_path(), "--config", config, extra, NULL };
+	pid_t pid = fork();
+	int fd;
+
+	assert_true(pid >= 0);
+	if (pid)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0 || dup2(fd, 2) < 0 || unshare(CLONE_NEWNET))
+		_exit(127);
+	execv(argv[0], (char *const *)argv);
+	_exit(127);
+}
+
+/* Wait up to @secs for @pid to exit; its exit status, or -1 if it runs. */
+static int wait_exit(pid_t pid, double secs)
+{
+	double end = now_s() + secs;
+	int st;
+
+	while (now_s() < end) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		usleep(20000);
+	}
+	return -1;
+}
+
+/* Wait until @log has @text (the loader got that far); false at @secs. */
+static bool wait_log(const char *log, const char *text, double secs)
+{
+	double end = now_s() + secs;
+	char buf[8192];
+
+	while (now_s() < end) {
+		if (strstr(read_text(log, buf, sizeof(buf)), text))
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+static void stop_loader(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	if (wait_exit(pid, 10) < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+/*
+ * The instance lock was a pid file named after the pin_root string, '/'
+ * made '_': "X" and "X/" ran two loaders on the same pins, while "a/b"
+ * and "a_b" kept each other out.  A second loader for the same pin root
+ * under another spelling must refuse to start; loaders of two pin roots
+ * whose names collided must both run.
+ */
+static void test_instance_lock_spellings(void **state)
+{
+	struct tf *t = *state;
+	char cfg_a[PATH_MAX], cfg_b[PATH_MAX], log[PATH_MAX], root[PATH_MAX];
+	char buf[8192];
+	pid_t a, b;
+	int rc;
+
+	REQUIRE_ROOT();
+	if (!bpffs_ready() || access(loader_path(), X_OK))
+		skip();
+	snprintf(cfg_a, sizeof(cfg_a), "%s/a.json", t->dir);
+	snprintf(cfg_b, sizeof(cfg_b), "%s/b.json", t->dir);
+	snprintf(log, sizeof(log), "%s/loader.log", t->dir);
+	assert_int_equal(mkdir(t->pins, 0700), 0);
+
+	/* one pin root, spelt X and X/ */
+	snprintf(root, sizeof(root), "%s/x", t->pins);
+	write_config(cfg_a, root);
+	snprintf(root, sizeof(root), "%s/x/", t->pins);
+	write_config(cfg_b, root);
+	a = start_loader(cfg_a, NULL, log);
+	if (!wait_log(log, "\"running\"", 30)) {
+		stop_loader(a);
+		fail_msg("the first loader did not start: %s", read_text(log, buf, sizeof(buf)));
+	}
+	b = start_loader(cfg_b, "--once", log);
+	rc = wait_exit(b, 30);
+	stop_loader(a);
+	if (rc < 0)
+		stop_loader(b);
+	read_text(log, buf, sizeof(buf));
+	if (rc != 1 || !strstr(buf, "another tailplaned runs for this pin root"))
+		fail_msg("a second loader for %s ran (exit %d): %s", root, rc, buf);
+
+	/* a/b and a_b: two pin roots, two loaders */
+	unlink(log);
+	snprintf(root, sizeof(root), "%s/a", t->pins);
+	assert_int_equal(mkdir(root, 0700), 0);
+	snprintf(root, sizeof(root), "%s/a/b", t->pins);
+	write_config(cfg_a, root);
+	snprintf(root, sizeof(root), "%s/a_b", t->pins);
+	write_config(cfg_b, root);
+	a = start_loader(cfg_a, NULL, log);
+	if (!wait_log(log, "\"running\"", 30)) {
+		stop_loader(a);
+		fail_msg("the first loader did not start: %s", read_text(log, buf, sizeof(buf)));
+	}
+	b = start_loader(cfg_b, "--once", log);
+	rc = wait_exit(b, 30);
+	stop_loader(a);
+	if (rc < 0)
+		stop_loader(b);
+	if (rc != 0)
+		fail_msg("the loader of %s did not run beside that of %s/a/b (exit %d): %s",
+			 root, t->pins, rc, read_text(log, buf, sizeof(buf)));
+}
+
+/* Make @pin_root (and its links directory) on bpffs. */
+static void make_pin_root(const char *pin_root)
+{
+	struct capture c;
+	int ret;
+
+	capture_begin(&c);
+	ret = tpd_bpffs_prepare(pin_root);
+	capture_end(&c);
+	if (ret)
+		fail_msg("%s: %s", pin_root, c.text);
+}
+
+/*
+ * The same lock, directly: X, X/, X/links/.. and a link to X are one pin
+ * root; a/b and a_b are two, with two pid files, and tpctl status finds
+ * the loader's pid under any spelling.
+ */
+static void test_instance_lock_lib(void **state)
+{
+	struct tf *t = *state;
+	struct tp_pins_instance a, b;
+	char x[PATH_MAX], other[PATH_MAX], ab[PATH_MAX], a_b[PATH_MAX];
+	char pa[PATH_MAX], pb[PATH_MAX];
+	const char *suffixes[] = { "/", "//", "/links/..", "/./" };
+	size_t i;
+
+	REQUIRE_ROOT();
+	if (!bpffs_ready())
+		skip();
+	assert_int_equal(mkdir(t->pins, 0700), 0);
+	snprintf(x, sizeof(x), "%s/x", t->pins);
+	make_pin_root(x);
+	assert_true(tp_pins_instance_lock(x, &a) >= 0);
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(other, sizeof(other), "%s%s", x, suffixes[i]);
+		assert_int_equal(tp_pins_instance_lock(other, &b), -EBUSY);
+		assert_int_equal(b.lock_fd, -1);
+		assert_int_equal(tp_pins_loader_pid(other), getpid());
+	}
+	snprintf(other, sizeof(other), "%s/link-to-x", t->dir);
+	assert_int_equal(symlink(x, other), 0);
+	assert_int_equal(tp_pins_instance_lock(other, &b), -EBUSY);
+	tp_pins_instance_unlock(&a);
+	assert_int_equal(tp_pins_loader_pid(x), 0);
+	/* free again: any spelling takes it */
+	snprintf(other, sizeof(other), "%s/", x);
+	assert_true(tp_pins_instance_lock(other, &a) >= 0);
+	assert_int_equal(tp_pins_loader_pid(x), getpid());
+	tp_pins_instance_unlock(&a);
+
+	/* two pin roots the old pid file names mixed up */
+	snprintf(ab, sizeof(ab), "%s/a", t->pins);
+	assert_int_equal(mkdir(ab, 0700), 0);
+	snprintf(ab, sizeof(ab), "%s/a/b", t->pins);
+	snprintf(a_b, sizeof(a_b), "%s/a_b", t->pins);
+	make_pin_root(ab);
+	make_pin_root(a_b);
+	assert_string_not_equal(tp_pins_loader_pidfile(ab, pa, sizeof(pa)),
+				tp_pins_loader_pidfile(a_b, pb, sizeof(pb)));
+	assert_true(tp_pins_instance_lock(ab, &a) >= 0);
+	assert_true(tp_pins_instance_lock(a_b, &b) >= 0);
+	assert_int_equal(tp_pins_loader_pid(ab), getpid());
+	assert_int_equal(tp_pins_loader_pid(a_b), getpid());
+	assert_int_equal(access(pa, F_OK), 0);
+	assert_int_equal(access(pb, F_OK), 0);
+	tp_pins_instance_unlock(&a);
+	tp_pins_instance_unlock(&b);
+	assert_int_not_equal(access(pa, F_OK), 0);
+	assert_int_not_equal(access(pb, F_OK), 0);
+
+	/* the default pin root keeps its documented pid file */
+	assert_string_equal(tp_pins_loader_pidfile(TP_PIN_ROOT_DEFAULT "/", pa, sizeof(pa)),
+			    TP_LOADER_RUN_DIR "/tailplaned.pid");
+	/* no pin root, no links directory: nothing to lock */
+	snprintf(other, sizeof(other), "%s/none", t->pins);
+	assert_int_equal(tp_pins_instance_lock(other, &a), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -472,6 +706,10 @@ int main(void)
 						tf_teardown),
 		cmocka_unit_test_setup_teardown(test_pin_root_modes, tf_setup, tf_teardown),
 		cmocka_unit_test_setup_teardown(test_pins_lock_deadline, tf_setup,
+						tf_teardown),
+		cmocka_unit_test_setup_teardown(test_instance_lock_spellings, tf_setup,
+						tf_teardown),
+		cmocka_unit_test_setup_teardown(test_instance_lock_lib, tf_setup,
 						tf_teardown),
 	};
 
