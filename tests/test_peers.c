@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -744,6 +745,96 @@ static void test_genl_errors(void **state)
 	free(b);
 }
 
+/*
+ * The kernel's framing is checked before anything is read: a message
+ * length of 0xffffffff looped forever (libmnl compares it as the int -1,
+ * and NLMSG_ALIGN wraps it to 0), 0x80000020 read far past the buffer,
+ * and lengths below a header or past the end were walked or ignored.
+ * Each bad message follows a good one and ends at an unmapped page, so
+ * a read past the buffer faults instead of passing unseen.
+ */
+static void test_genl_bad_framing(void **state)
+{
+	static const __u32 lens[] = {
+		0xffffffff, 0x80000020, 0xfffffff0, 0x7fffffff, 0, 8, 15, 64 + 4, 4096,
+	};
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), first, total, i;
+	struct nlbuf *b = calloc(1, sizeof(*b));
+	struct tp_peer_list l = {};
+	struct nlmsghdr *bad;
+	unsigned char *map, *p;
+	int ret;
+
+	map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mprotect(map + page, page, PROT_NONE), 0);
+	nl_dump_one(b);
+	first = NLMSG_ALIGN(((struct nlmsghdr *)b->buf)->nlmsg_len);
+	total = first + 64;
+	assert_true(total <= page);
+	for (i = 0; i < ARRAY_SIZE(lens); i++) {
+		p = map + page - total;
+		memcpy(p, b->buf, first);
+		memcpy(p + first, b->buf, 64); /* the start of another device message */
+		bad = (struct nlmsghdr *)(p + first);
+		bad->nlmsg_len = lens[i];
+		alarm(5); /* a walk that never ends fails the test, not the run */
+		ret = tp_wg_genl_parse_buf(p, total, &l);
+		alarm(0);
+		check(ret == -EPROTO, "nlmsg_len %#x: %d (%s)", lens[i], ret,
+		      tp_peer_last_error());
+		check(strstr(tp_peer_last_error(), "length"),
+		      "nlmsg_len %#x: error \"%s\"", lens[i], tp_peer_last_error());
+		tp_peer_list_free(&l);
+	}
+	/* bytes after the last message, too few for a header */
+	p = map + page - (first + 8);
+	memcpy(p, b->buf, first);
+	memset(p + first, 0, 8);
+	assert_int_equal(tp_wg_genl_parse_buf(p, first + 8, &l), -EPROTO);
+	tp_peer_list_free(&l);
+	munmap(map, 2 * page);
+	free(b);
+}
+
+/*
+ * Error codes from the kernel are errnos, 1..4095 negated; anything else
+ * (INT_MIN overflowed when negated) is a malformed message, not an errno.
+ */
+static void test_genl_bad_errno(void **state)
+{
+	static const int bad[] = { INT_MIN, INT_MIN + 1, -4096, -100000, INT_MAX, 4096 };
+	struct nlbuf *b = calloc(1, sizeof(*b));
+	struct tp_peer_list l = {};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		memset(b, 0, sizeof(*b));
+		nl_error(b, bad[i]);
+		expect_error(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EPROTO,
+			     "not an errno");
+		if (bad[i] > 0)
+			continue; /* NLMSG_DONE: >= 0 is success */
+		memset(b, 0, sizeof(*b));
+		nl_done(b, bad[i]);
+		expect_error(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EPROTO,
+			     "not an errno");
+	}
+	/* the edges of the range, and a positive errno as some senders write it */
+	memset(b, 0, sizeof(*b));
+	nl_error(b, -4095);
+	assert_int_equal(tp_wg_genl_parse_buf(b->buf, b->len, &l), -4095);
+	memset(b, 0, sizeof(*b));
+	nl_error(b, EPERM);
+	assert_int_equal(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EPERM);
+	memset(b, 0, sizeof(*b));
+	nl_done(b, -EPERM);
+	assert_int_equal(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EPERM);
+	tp_peer_list_free(&l);
+	free(b);
+}
+
 /* A message with one peer whose attributes @fill writes. */
 static int parse_bad_peer(void (*fill)(struct nlmsghdr *nlh))
 {
@@ -1266,6 +1357,8 @@ int main(void)
 		cmocka_unit_test(test_genl_split_messages),
 		cmocka_unit_test(test_genl_equals_uapi),
 		cmocka_unit_test(test_genl_errors),
+		cmocka_unit_test(test_genl_bad_framing),
+		cmocka_unit_test(test_genl_bad_errno),
 		cmocka_unit_test(test_genl_malformed),
 		cmocka_unit_test(test_ts_running),
 		cmocka_unit_test(test_ts_sparse),
