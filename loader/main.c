@@ -205,7 +205,8 @@ static int tpd_fetch_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 	if (ifc->peers == TPD_PEERS_WIREGUARD) {
 		err = tp_wg_genl_dump(ifc->name, peers);
 		if (err == -ENOENT || err == -EOPNOTSUPP || err == -ENODEV)
-			err = tp_wg_uapi_dump(ifc->name, t->cfg.wg_sockdir, peers);
+			err = tp_wg_uapi_dump_as(ifc->name, t->cfg.wg_sockdir,
+						 t->cfg.wg_socket_uid, peers);
 		return err;
 	}
 	err = tp_ts_fetch_status(t->cfg.ts_socket, &body, &len);

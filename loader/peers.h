@@ -20,6 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <sys/types.h>
+
 #include <linux/types.h>
 
 #include "tailplane/abi.h"
@@ -36,6 +38,9 @@
 #define TP_TS_SOCKET_DEFAULT  "/var/run/tailscale/tailscaled.sock"
 #define TP_TS_TIMEOUT_MS      5000 /* default LocalAPI request timeout */
 #define TP_TS_BODY_MAX	      (64u << 20) /* largest status document read */
+
+/* No user but root serves a peer source's socket (see tp_peer_check_cred()). */
+#define TP_PEER_UID_ROOT_ONLY ((uid_t)-1)
 
 /**
  * struct tp_peer_prefix - one address prefix of a peer.
@@ -105,6 +110,7 @@ int tp_wg_key_from_hex(const char *s, __u8 key[TP_WG_KEY_LEN]);
 const char *tp_peer_last_error(void);
 void tp_peer_set_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
+int tp_peer_check_cred(int fd, const char *what, const char *path, uid_t trust_uid);
 
 /* ---- kernel WireGuard, generic netlink (wg_genl.c) --------------------- */
 
@@ -118,6 +124,8 @@ int tp_wg_genl_parse_buf(const void *buf, size_t len, struct tp_peer_list *out);
 
 int tp_wg_uapi_dump(const char *ifname, const char *sockdir,
 		    struct tp_peer_list *out);
+int tp_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid,
+		       struct tp_peer_list *out);
 int tp_wg_uapi_parse(const char *text, size_t len, struct tp_peer_list *out);
 
 /* ---- Tailscale LocalAPI (tailscale.c) ---------------------------------- */

@@ -49,6 +49,54 @@ struct tp_ts_body {
 	int err;
 };
 
+/**
+ * struct tp_ts_conn - the connection to the LocalAPI socket.
+ * @path:      the socket.
+ * @trust_uid: a user trusted besides root to serve it.
+ * @fd:        libcurl's socket for it, -1 until made.
+ * @err:       why it was refused (negative), 0 if it was not; the error
+ *             is recorded then.
+ */
+struct tp_ts_conn {
+	const char *path;
+	uid_t trust_uid;
+	int fd;
+	int err;
+};
+
+/* Note libcurl's socket (made, not yet connected) for tp_ts_prereq_cb(). */
+static int tp_ts_sockopt_cb(void *arg, curl_socket_t fd, curlsocktype purpose)
+{
+	struct tp_ts_conn *c = arg;
+
+	if (purpose == CURLSOCKTYPE_IPCXN)
+		c->fd = fd;
+	return CURL_SOCKOPT_OK;
+}
+
+/*
+ * Connected, nothing sent yet: believe the server only if it is root or
+ * the trusted user.  The check is on the very socket the request will
+ * use, so no other server can be swapped in after it.  (Connecting our
+ * own socket in CURLOPT_OPENSOCKETFUNCTION and answering
+ * CURL_SOCKOPT_ALREADY_CONNECTED would do too, but libcurl 7.88 connects
+ * such a socket again and fails with EISCONN: curl/curl#10626.)
+ */
+static int tp_ts_prereq_cb(void *arg, char *conn_primary_ip, char *conn_local_ip,
+			   int conn_primary_port, int conn_local_port)
+{
+	struct tp_ts_conn *c = arg;
+
+	if (c->fd < 0) {
+		tp_peer_set_error("LocalAPI %s: no socket to check", c->path);
+		c->err = -EPROTO;
+	} else {
+		c->err = tp_peer_check_cred(c->fd, "LocalAPI socket", c->path,
+					    c->trust_uid);
+	}
+	return c->err ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+}
+
 static size_t tp_ts_write_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct tp_ts_body *b = arg;
@@ -76,8 +124,8 @@ static size_t tp_ts_write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static CURL *tp_ts_curl(const char *path, long timeout_ms, struct tp_ts_body *b,
-			char *errbuf)
+static CURL *tp_ts_curl(const char *path, long timeout_ms, struct tp_ts_conn *conn,
+			struct tp_ts_body *b, char *errbuf)
 {
 	CURL *c = curl_easy_init();
 
@@ -91,6 +139,10 @@ static CURL *tp_ts_curl(const char *path, long timeout_ms, struct tp_ts_body *b,
 	    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms) ||
 	    curl_easy_setopt(c, CURLOPT_USERAGENT, "tailplaned") ||
 	    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) ||
+	    curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, tp_ts_sockopt_cb) ||
+	    curl_easy_setopt(c, CURLOPT_SOCKOPTDATA, conn) ||
+	    curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, tp_ts_prereq_cb) ||
+	    curl_easy_setopt(c, CURLOPT_PREREQDATA, conn) ||
 	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tp_ts_write_cb) ||
 	    curl_easy_setopt(c, CURLOPT_WRITEDATA, b)) {
 		curl_easy_cleanup(c);
@@ -100,12 +152,15 @@ static CURL *tp_ts_curl(const char *path, long timeout_ms, struct tp_ts_body *b,
 }
 
 /* A failed transfer as -errno, with its reason recorded. */
-static int tp_ts_curl_error(CURL *c, CURLcode rc, const struct tp_ts_body *b,
-			    const char *path, const char *errbuf)
+static int tp_ts_curl_error(CURL *c, CURLcode rc, const struct tp_ts_conn *conn,
+			    const struct tp_ts_body *b, const char *path,
+			    const char *errbuf)
 {
 	const char *msg = errbuf[0] ? errbuf : curl_easy_strerror(rc);
 	long oserr = 0;
 
+	if (conn->err)
+		return conn->err; /* refused, already explained */
 	if (rc == CURLE_WRITE_ERROR && b->err) {
 		tp_peer_set_error("LocalAPI status: %s", b->err == -EFBIG ?
 				  "answer too large" : "out of memory");
@@ -150,8 +205,12 @@ static int tp_ts_http_status(CURL *c, const struct tp_ts_body *b)
  * @body:        the answer, NUL-terminated; free() it.  NULL on error.
  * @len:         its length (without the NUL).
  *
+ * The server must be root (its credentials are checked once connected,
+ * before the request is sent).
+ *
  * Return: 0; -ENOENT (no socket), -ECONNREFUSED or another connect error;
- * -ETIMEDOUT; -EACCES (HTTP 401/403: neither root nor the operator);
+ * -EPERM (the socket is served by another user); -ETIMEDOUT; -EACCES
+ * (HTTP 401/403: neither root nor the operator);
  * -EIO (another HTTP status or transfer error); -EFBIG (answer over
  * TP_TS_BODY_MAX); -ENOMEM; -EINVAL (bad timeout).
  */
@@ -159,6 +218,8 @@ int tp_ts_fetch_status_timeout(const char *socket_path, long timeout_ms,
 			       char **body, size_t *len)
 {
 	const char *path = socket_path ? socket_path : TP_TS_SOCKET_DEFAULT;
+	struct tp_ts_conn conn = { .path = path, .trust_uid = TP_PEER_UID_ROOT_ONLY,
+				   .fd = -1 };
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct tp_ts_body b = {};
 	CURLcode rc;
@@ -170,13 +231,13 @@ int tp_ts_fetch_status_timeout(const char *socket_path, long timeout_ms,
 	if (timeout_ms <= 0)
 		return -EINVAL;
 	pthread_once(&tp_curl_once, tp_curl_init);
-	c = tp_curl_init_rc ? NULL : tp_ts_curl(path, timeout_ms, &b, errbuf);
+	c = tp_curl_init_rc ? NULL : tp_ts_curl(path, timeout_ms, &conn, &b, errbuf);
 	if (!c) {
 		tp_peer_set_error("libcurl initialisation failed");
 		return -ENOMEM;
 	}
 	rc = curl_easy_perform(c);
-	ret = rc ? tp_ts_curl_error(c, rc, &b, path, errbuf) :
+	ret = rc ? tp_ts_curl_error(c, rc, &conn, &b, path, errbuf) :
 		   tp_ts_http_status(c, &b);
 	curl_easy_cleanup(c);
 	if (!ret && !b.p)

@@ -246,7 +246,8 @@ static int tp_uapi_path(const char *ifname, const char *sockdir,
 	return 0;
 }
 
-static int tp_uapi_connect(const struct sockaddr_un *sun)
+/* Connect to the UAPI server, and believe it only if it is root or @trust_uid. */
+static int tp_uapi_connect(const struct sockaddr_un *sun, uid_t trust_uid)
 {
 	struct timeval tv = { .tv_sec = TP_UAPI_TIMEOUT_S };
 	int fd, err;
@@ -258,6 +259,11 @@ static int tp_uapi_connect(const struct sockaddr_un *sun)
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
 	    connect(fd, (const struct sockaddr *)sun, sizeof(*sun)))
 		goto fail;
+	err = tp_peer_check_cred(fd, "UAPI socket", sun->sun_path, trust_uid);
+	if (err) {
+		close(fd);
+		return err;
+	}
 	return fd;
 fail:
 	err = errno;
@@ -354,17 +360,25 @@ static int tp_uapi_recv(int fd, char **buf, size_t *len)
 }
 
 /**
- * tp_wg_uapi_dump() - the peers of a userspace WireGuard interface.
- * @ifname:  the interface.
- * @sockdir: directory of the UAPI sockets; NULL for /var/run/wireguard.
- * @out:     the peers, canonical; emptied first, empty on error.
+ * tp_wg_uapi_dump_as() - the peers of a userspace WireGuard interface,
+ * served by root or by @trust_uid.
+ * @ifname:    the interface.
+ * @sockdir:   directory of the UAPI sockets; NULL for /var/run/wireguard.
+ * @trust_uid: a user trusted besides root to serve the socket (the one
+ *             wireguard-go runs as), or TP_PEER_UID_ROOT_ONLY.
+ * @out:       the peers, canonical; emptied first, empty on error.
+ *
+ * The server's credentials are checked before the request is sent.  The
+ * answer holds the interface's private key: every buffer it passed
+ * through is zeroed before it is freed.
  *
  * Return: 0; -ENOENT when the interface has no UAPI socket (not a
- * userspace WireGuard); -ECONNREFUSED for a stale socket; -ETIMEDOUT;
- * or an error of tp_wg_uapi_parse().
+ * userspace WireGuard); -ECONNREFUSED for a stale socket; -EPERM when
+ * the socket is served by another user; -ETIMEDOUT; or an error of
+ * tp_wg_uapi_parse().
  */
-int tp_wg_uapi_dump(const char *ifname, const char *sockdir,
-		    struct tp_peer_list *out)
+int tp_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid,
+		       struct tp_peer_list *out)
 {
 	struct sockaddr_un sun;
 	char *buf = NULL;
@@ -375,7 +389,7 @@ int tp_wg_uapi_dump(const char *ifname, const char *sockdir,
 	ret = tp_uapi_path(ifname, sockdir, &sun);
 	if (ret)
 		return ret;
-	fd = tp_uapi_connect(&sun);
+	fd = tp_uapi_connect(&sun, trust_uid);
 	if (fd < 0)
 		return fd;
 	ret = tp_uapi_send(fd, "get=1\n\n");
@@ -388,4 +402,19 @@ int tp_wg_uapi_dump(const char *ifname, const char *sockdir,
 	free(buf);
 	close(fd);
 	return ret;
+}
+
+/**
+ * tp_wg_uapi_dump() - the peers of a userspace WireGuard interface whose
+ * UAPI socket root serves.
+ * @ifname:  the interface.
+ * @sockdir: directory of the UAPI sockets; NULL for /var/run/wireguard.
+ * @out:     the peers, canonical; emptied first, empty on error.
+ *
+ * Return: as tp_wg_uapi_dump_as().
+ */
+int tp_wg_uapi_dump(const char *ifname, const char *sockdir,
+		    struct tp_peer_list *out)
+{
+	return tp_wg_uapi_dump_as(ifname, sockdir, TP_PEER_UID_ROOT_ONLY, out);
 }
