@@ -548,6 +548,8 @@ int tp_wg_genl_dump(const char *ifname, struct tp_peer_list *out)
 		tp_peer_list_free(out);
 	if (nl)
 		mnl_socket_close(nl);
+	/* the device part of the dump carries the interface's private key */
+	explicit_bzero(buf, TP_GENL_RECV_SIZE);
 	free(buf);
 	return ret;
 }

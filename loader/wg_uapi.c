@@ -306,6 +306,11 @@ static bool tp_uapi_complete(const char *buf, size_t len, size_t from)
 	return len >= 2 && memmem(buf + from, len - from, "\n\n", 2) != NULL;
 }
 
+/*
+ * Make room past @len in *@buf.  The answer holds the private key, so
+ * not realloc(), which would free the old block unzeroed: a new block,
+ * the bytes copied, the old one zeroed before it is freed.
+ */
 static int tp_uapi_grow(char **buf, size_t *cap, size_t len)
 {
 	char *nb;
@@ -317,29 +322,38 @@ static int tp_uapi_grow(char **buf, size_t *cap, size_t len)
 				  TP_UAPI_REPLY_MAX);
 		return -EFBIG;
 	}
-	nb = realloc(*buf, *cap * 2);
+	nb = malloc(*cap * 2);
 	if (!nb) {
 		tp_peer_set_error("out of memory");
 		return -ENOMEM;
 	}
+	memcpy(nb, *buf, len);
+	explicit_bzero(*buf, *cap);
+	free(*buf);
 	*buf = nb;
 	*cap *= 2;
 	return 0;
 }
 
-/* Read the answer to its empty line (or EOF) into a new *@buf. */
-static int tp_uapi_recv(int fd, char **buf, size_t *len)
+/*
+ * Read the answer to its empty line (or EOF) into a new *@buf of *@cap
+ * bytes; the caller zeroes and frees it, on error too.
+ */
+static int tp_uapi_recv(int fd, char **buf, size_t *len, size_t *cap_out)
 {
 	size_t cap = 4096, prev = 0;
 	ssize_t n;
 	int err;
 
 	*len = 0;
+	*cap_out = 0;
 	*buf = malloc(cap);
 	if (!*buf)
 		return -ENOMEM;
+	*cap_out = cap;
 	while (!tp_uapi_complete(*buf, *len, prev)) {
 		err = tp_uapi_grow(buf, &cap, *len);
+		*cap_out = cap;
 		if (err)
 			return err;
 		prev = *len;
@@ -381,8 +395,8 @@ int tp_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid,
 		       struct tp_peer_list *out)
 {
 	struct sockaddr_un sun;
+	size_t len = 0, cap = 0;
 	char *buf = NULL;
-	size_t len = 0;
 	int fd, ret;
 
 	memset(out, 0, sizeof(*out));
@@ -394,11 +408,11 @@ int tp_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid,
 		return fd;
 	ret = tp_uapi_send(fd, "get=1\n\n");
 	if (!ret)
-		ret = tp_uapi_recv(fd, &buf, &len);
+		ret = tp_uapi_recv(fd, &buf, &len, &cap);
 	if (!ret)
 		ret = tp_wg_uapi_parse(buf, len, out);
 	if (buf)
-		explicit_bzero(buf, len); /* the reply has the private key */
+		explicit_bzero(buf, cap); /* the reply has the private key */
 	free(buf);
 	close(fd);
 	return ret;

@@ -109,6 +109,7 @@ struct evil {
  * @host:     its Host header.
  * @origin:   whether it had an Origin or Referer header.
  * @evil:     a server of another user, when one was started.
+ * @owned:    freed in the teardown (a body the server thread may use).
  */
 struct srv {
 	char dir[64];
@@ -126,6 +127,7 @@ struct srv {
 	char host[128];
 	bool origin;
 	struct evil evil;
+	void *owned;
 };
 
 static void write_all(int fd, const char *p, size_t len)
@@ -358,6 +360,7 @@ static int srv_teardown(void **state)
 	if (s->running)
 		pthread_join(s->thr, NULL);
 	evil_stop(&s->evil);
+	free(s->owned);
 	if (s->lfd >= 0)
 		close(s->lfd);
 	unlink(s->path);
@@ -848,6 +851,87 @@ static void test_wireguard_go(void **state)
 	check(ret == -ENOENT || ret == -ECONNREFUSED, "dump after stop: %d", ret);
 }
 
+/* ---- no private key left in freed memory ------------------------------------- */
+
+/*
+ * free() and realloc() are wrapped for this program (-Wl,--wrap, see the
+ * Makefile): while a secret is watched, a block handed to either that
+ * still holds it counts as a leak.  realloc() counts even when it could
+ * grow in place: a buffer that held a key must never go through it, as
+ * it frees the old block without zeroing it.
+ */
+void __real_free(void *p);
+void *__real_realloc(void *p, size_t n);
+
+static const char *watch_secret;
+static atomic_int secret_leaks;
+
+static void watch_block(void *p)
+{
+	size_t n;
+
+	if (!watch_secret || !p)
+		return;
+	n = malloc_usable_size(p);
+	if (memmem(p, n, watch_secret, strlen(watch_secret)))
+		atomic_fetch_add(&secret_leaks, 1);
+}
+
+void __wrap_free(void *p)
+{
+	watch_block(p);
+	__real_free(p);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	watch_block(p);
+	return __real_realloc(p, n);
+}
+
+#define PRIV_HEX "e84b5a6e0a9d1c2f3b4a5968778695a4b3c2d1e0f1e2d3c4b5a69788796a5b40"
+
+/*
+ * The UAPI answer starts with the interface's private key; it was read
+ * into a buffer grown by realloc(), and only the last buffer was zeroed.
+ * An answer of many peers (tens of KiB) goes through several buffers:
+ * none may reach free() or realloc() with the key in it.
+ */
+static void test_uapi_key_zeroed(void **state)
+{
+	struct srv *s = *state;
+	struct tp_peer_list l = {};
+	size_t cap = 64 * 1024, len = 0, i;
+	char *reply = malloc(cap);
+	int ret;
+
+	assert_non_null(reply);
+	len += snprintf(reply + len, cap - len,
+			"private_key=" PRIV_HEX "\nlisten_port=51820\n");
+	for (i = 0; i < 300; i++)
+		len += snprintf(reply + len, cap - len,
+				"public_key=%064zx\npreshared_key=%064x\nprotocol_version=1\n"
+				"allowed_ip=100.64.%zu.%zu/32\n",
+				i + 1, 0, i / 256, i % 256);
+	len += snprintf(reply + len, cap - len, "errno=0\n\n");
+	assert_true(len < cap - 1 && len > 32 * 1024);
+
+	snprintf(s->path, sizeof(s->path), "%s/wgkey0.sock", s->dir);
+	srv_start(s, SRV_UAPI, reply, len);
+	atomic_store(&secret_leaks, 0);
+	watch_secret = PRIV_HEX;
+	ret = tp_wg_uapi_dump("wgkey0", s->dir, &l);
+	watch_secret = NULL;
+	check(ret == 0, "dump: %d (%s)", ret, tp_peer_last_error());
+	assert_int_equal(l.n, 300);
+	check(atomic_load(&secret_leaks) == 0,
+	      "%d freed or moved buffers still held the private key",
+	      atomic_load(&secret_leaks));
+	tp_peer_list_free(&l);
+	/* the server thread still sends from reply: it goes in the teardown */
+	s->owned = reply;
+}
+
 /* ---- servers of another user ---------------------------------------------------- */
 
 static void evil_serve(const struct evil *e, int ready, int report, bool http,
@@ -1030,6 +1114,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_localapi_untrusted_server, srv_setup,
 						srv_teardown),
 		cmocka_unit_test(test_socket_uid_config),
+		cmocka_unit_test_setup_teardown(test_uapi_key_zeroed, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_wireguard_go, wgt_setup, wgt_teardown),
 	};
 
