@@ -198,8 +198,6 @@ static size_t tpd_peer_rules(struct tpd *t, enum tpd_peer_source source,
 static int tpd_fetch_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 			   struct tp_peer_list *peers)
 {
-	char *body = NULL;
-	size_t len = 0;
 	int err;
 
 	if (ifc->peers == TPD_PEERS_WIREGUARD) {
@@ -209,11 +207,9 @@ static int tpd_fetch_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 						 t->cfg.wg_socket_uid, peers);
 		return err;
 	}
-	err = tp_ts_fetch_status(t->cfg.ts_socket, &body, &len);
-	if (!err)
-		err = tp_ts_parse_status(body, len, peers);
-	free(body);
-	return err;
+	/* parsed as it streams: a large tailnet's status is never held whole */
+	return tp_ts_fetch_peers(t->cfg.ts_socket, TP_TS_TIMEOUT_MS,
+				 t->cfg.ts_socket_uid, peers);
 }
 
 /* Append @ifc's identity entries to @all; -errno when its source failed. */

@@ -38,6 +38,7 @@
 #define TP_TS_SOCKET_DEFAULT  "/var/run/tailscale/tailscaled.sock"
 #define TP_TS_TIMEOUT_MS      5000 /* default LocalAPI request timeout */
 #define TP_TS_BODY_MAX	      (64u << 20) /* largest status document read */
+#define TP_TS_MAX_DEPTH	      64 /* deepest nesting of a status document read */
 
 /* No user but root serves a peer source's socket (see tp_peer_check_cred()). */
 #define TP_PEER_UID_ROOT_ONLY ((uid_t)-1)
@@ -133,7 +134,16 @@ int tp_wg_uapi_parse(const char *text, size_t len, struct tp_peer_list *out);
 int tp_ts_fetch_status(const char *socket_path, char **body, size_t *len);
 int tp_ts_fetch_status_timeout(const char *socket_path, long timeout_ms,
 			       char **body, size_t *len);
+int tp_ts_fetch_peers(const char *socket_path, long timeout_ms, uid_t trust_uid,
+		      struct tp_peer_list *out);
 int tp_ts_parse_status(const char *json, size_t len, struct tp_peer_list *out);
+
+struct tp_ts_parser;
+
+struct tp_ts_parser *tp_ts_parser_new(struct tp_peer_list *out);
+int tp_ts_parser_feed(struct tp_ts_parser *p, const char *text, size_t len);
+int tp_ts_parser_finish(struct tp_ts_parser *p);
+void tp_ts_parser_free(struct tp_ts_parser *p);
 
 /* ---- peers -> identities (peers.c) -------------------------------------- */
 

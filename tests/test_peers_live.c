@@ -40,6 +40,7 @@
 #include <grp.h>
 #include <malloc.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -479,6 +480,110 @@ static void test_localapi_no_server(void **state)
 	ret = tp_ts_fetch_status(s->path, &body, &len);
 	check(ret == -ECONNREFUSED, "fetch: %d (%s)", ret, tp_peer_last_error());
 	assert_null(body);
+}
+
+/* The loader's way: the status parsed as it streams, plainly and chunked. */
+static void test_localapi_fetch_peers(void **state)
+{
+	struct srv *s = *state;
+	struct tp_peer_list l, want;
+	size_t flen = 0;
+	char *doc = read_fixture("tailscale-status-running.json", &flen);
+	int ret, i;
+
+	assert_int_equal(tp_ts_parse_status(doc, flen, &want), 0);
+	srv_start(s, SRV_CHUNKED, doc, flen);
+	for (i = 0; i < 2; i++) {
+		s->mode = i ? SRV_OK : SRV_CHUNKED;
+		ret = tp_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
+		check(ret == 0, "fetch: %d (%s)", ret, tp_peer_last_error());
+		peer_expect_same(&l, &want);
+		tp_peer_list_free(&l);
+	}
+	/* an error answer is reported, not parsed */
+	s->mode = SRV_500;
+	ret = tp_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
+	check(ret == -EIO, "500: %d (%s)", ret, tp_peer_last_error());
+	assert_non_null(strstr(tp_peer_last_error(), "HTTP 500: boom: backend not ready"));
+	assert_int_equal(l.n, 0);
+	tp_peer_list_free(&want);
+	s->owned = doc;
+}
+
+/* A status that is not one: the parser's error, the list empty. */
+static void test_localapi_fetch_bad_status(void **state)
+{
+	static const char bad[] = "{\"Peer\":{\"nodekey:01\":{\"Tags\":\"tag:a\"}}}";
+	struct srv *s = *state;
+	struct tp_peer_list l;
+	int ret;
+
+	srv_start(s, SRV_OK, bad, strlen(bad));
+	ret = tp_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
+	check(ret == -EPROTO, "fetch: %d (%s)", ret, tp_peer_last_error());
+	assert_non_null(strstr(tp_peer_last_error(), "Tags of peer nodekey:01"));
+	assert_int_equal(l.n, 0);
+	assert_null(l.v);
+}
+
+struct big_res {
+	int ret;
+	double secs;
+	long rss_before_kib, rss_peak_kib;
+};
+
+/*
+ * 10,000 peers (about 11 MiB), served chunked by the thread of the parent
+ * and fetched by a child, so that the peak resident size is the fetch's
+ * own: curl's buffers and the parser, never the whole document.
+ */
+static void test_localapi_large_status(void **state)
+{
+	struct srv *s = *state;
+	size_t len = 0, n = 10000;
+	char *doc = ts_status_generate(n, &len);
+	struct big_res r = {};
+	int pfd[2], st;
+	pid_t pid;
+
+	srv_start(s, SRV_CHUNKED, doc, len);
+	s->owned = doc;
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		struct tp_peer_list l;
+		struct timespec t0, t1;
+		struct rusage ru;
+
+		close(pfd[0]);
+		alarm(60);
+		getrusage(RUSAGE_SELF, &ru);
+		r.rss_before_kib = ru.ru_maxrss;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		r.ret = tp_ts_fetch_peers(s->path, 10000, TP_PEER_UID_ROOT_ONLY, &l);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		getrusage(RUSAGE_SELF, &ru);
+		r.rss_peak_kib = ru.ru_maxrss;
+		r.secs = (double)(t1.tv_sec - t0.tv_sec) +
+			 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		if (!r.ret)
+			ts_status_check(&l, n);
+		(void)!write(pfd[1], &r, sizeof(r));
+		_exit(0);
+	}
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], &r, sizeof(r)), (ssize_t)sizeof(r));
+	close(pfd[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	check(WIFEXITED(st) && !WEXITSTATUS(st), "the child failed (status %#x)", st);
+	check(r.ret == 0, "fetch: %d", r.ret);
+	print_message("10,000 peers, %.1f MiB, fetched chunked and parsed in %.3f s, "
+		      "peak RSS %.1f MiB (+%.1f MiB)\n", len / 1048576.0, r.secs,
+		      r.rss_peak_kib / 1024.0, (r.rss_peak_kib - r.rss_before_kib) / 1024.0);
+	check(r.secs < 1.0, "took %.2f s", r.secs);
+	check(r.rss_peak_kib - r.rss_before_kib < 16 * 1024, "grew by %ld KiB",
+	      r.rss_peak_kib - r.rss_before_kib);
 }
 
 /* ---- UAPI against a fake server, genl without kernel WireGuard ---------------- */
@@ -1084,6 +1189,7 @@ static void test_localapi_untrusted_server(void **state)
 	size_t flen = 0, len = 1;
 	char *doc = read_fixture("tailscale-status-running.json", &flen);
 	char *body = (char *)1;
+	struct tp_peer_list l = {};
 	struct evil *e;
 	int ret;
 
@@ -1096,6 +1202,19 @@ static void test_localapi_untrusted_server(void **state)
 	assert_null(body);
 	assert_int_equal(len, 0);
 	assert_int_equal(evil_got(e), 0);
+	ret = tp_ts_fetch_peers(e->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
+	expect_refused(ret, "LocalAPI");
+	assert_int_equal(evil_got(e), 0);
+
+	/* trusted: another user is still refused; the configured one is read */
+	ret = tp_ts_fetch_peers(e->path, 2000, 1000, &l);
+	expect_refused(ret, "LocalAPI");
+	assert_int_equal(evil_got(e), 0);
+	ret = tp_ts_fetch_peers(e->path, 2000, NOBODY, &l);
+	check(ret == 0, "trusted: %d (%s)", ret, tp_peer_last_error());
+	assert_int_equal(l.n, 5);
+	assert_true(evil_got(e) > 0);
+	tp_peer_list_free(&l);
 }
 
 int main(void)
@@ -1107,6 +1226,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_localapi_forbidden, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_localapi_timeout, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_localapi_no_server, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_fetch_peers, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_fetch_bad_status, srv_setup,
+						srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_large_status, srv_setup,
+						srv_teardown),
 		cmocka_unit_test_setup_teardown(test_uapi_fake_server, srv_setup, srv_teardown),
 		cmocka_unit_test(test_genl_without_kernel_wireguard),
 		cmocka_unit_test_setup_teardown(test_uapi_untrusted_server, srv_setup,
