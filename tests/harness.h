@@ -24,25 +24,6 @@
 #define TH_ZONE2_NET4 "100.100.0.0/16" /* routed to tptun1 */
 #define TH_ZONE2_NET6 "fd7a:115c:a1e0:2::/64"
 
-enum th_hook {
-	TH_FROM_TAILNET, /* tp_from_tailnet: TC ingress of the tailnet iface */
-	TH_TO_TAILNET,	 /* tp_to_tailnet: TC egress of the tailnet iface */
-};
-
-/**
- * struct th - one loaded datapath.
- * @skel:      the skeleton.
- * @maps:      its map fds (owned by @skel).
- * @l3_ifindex: ifindex of the test TUN device (L3, tailnet, zone TH_ZONE).
- * @l3_ifindex2: the second one (zone TH_ZONE2).
- */
-struct th {
-	struct tailplane *skel;
-	struct tp_maps maps;
-	int l3_ifindex;
-	int l3_ifindex2;
-};
-
 /**
  * struct th_knobs - load-time knobs; zero fields keep the defaults.
  */
@@ -54,6 +35,28 @@ struct th_knobs {
 	__u32 events_per_sec;
 	__u32 events_burst;
 };
+
+enum th_hook {
+	TH_FROM_TAILNET, /* tp_from_tailnet: TC ingress of the tailnet iface */
+	TH_TO_TAILNET,	 /* tp_to_tailnet: TC egress of the tailnet iface */
+};
+
+/**
+ * struct th - one loaded datapath.
+ * @skel:      the skeleton.
+ * @maps:      its map fds (owned by @skel).
+ * @l3_ifindex: ifindex of the test TUN device (L3, tailnet, zone TH_ZONE).
+ * @l3_ifindex2: the second one (zone TH_ZONE2).
+ * @knobs:     the knobs it was loaded with.
+ */
+struct th {
+	struct tailplane *skel;
+	struct tp_maps maps;
+	int l3_ifindex;
+	int l3_ifindex2;
+	struct th_knobs knobs;
+};
+
 
 const char *th_unavailable(void);
 int th_open(struct th *h, const struct th_knobs *knobs);
