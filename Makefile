@@ -15,17 +15,18 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	   -I$(OUT) -Iinclude -Ibpf
 LDLIBS	:= -lbpf -lelf -lz
 
+# tests/e2e/test_deploy.sh renders deploy/kubernetes with kubectl: Debian's
+# kubernetes-client, unless a kubectl is installed already (another
+# package's /usr/bin/kubectl, such as the Cloud SDK's kubectl package, makes
+# dpkg refuse kubernetes-client's).
+KUBECTL_PKG := $(if $(shell command -v kubectl 2>/dev/null),,kubernetes-client)
+
 # Debian packages every target needs (build, tests, demo).
 DEB_PKGS := clang llvm bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev \
 	    libmnl-dev libcurl4-openssl-dev libyajl-dev libcmocka-dev pkg-config \
 	    iproute2 wireguard-tools wireguard-go iperf3 nftables iptables \
 	    curl iputils-ping \
 	    systemd python3 $(KUBECTL_PKG)
-# tests/e2e/test_deploy.sh renders deploy/kubernetes with kubectl: Debian's
-# kubernetes-client, unless a kubectl is installed already (another
-# package's /usr/bin/kubectl, such as the Cloud SDK's kubectl package, makes
-# dpkg refuse kubernetes-client's).
-KUBECTL_PKG := $(if $(shell command -v kubectl 2>/dev/null),,kubernetes-client)
 
 # Debian packages `make vmtest` needs on top: a 6.1 kernel with its modules
 # (wireguard.ko), qemu, and a static busybox for the initramfs.
