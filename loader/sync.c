@@ -427,29 +427,36 @@ static bool tpd_service_configured(const struct tpd_config *cfg,
 	return false;
 }
 
-/* Delete the static services the configuration no longer has. */
-static void tpd_static_services_prune(const struct tp_maps *m,
-				      const struct tpd_config *cfg,
-				      struct tpd_svc_work *w,
-				      struct tpd_sync_result *res)
-{
-	struct tp_svc_key k, next, *prev = NULL, gone[64];
+struct tpd_svc_have {
+	struct tp_svc_key key;
 	struct tp_svc svc;
-	int n_gone = 0, i, j, n;
+};
 
-	while (!bpf_map_get_next_key(m->services, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (!bpf_map_lookup_elem(m->services, &k, &svc) &&
-		    svc.owner == TP_OWNER_STATIC && !tpd_service_configured(cfg, &k) &&
-		    n_gone < 64)
-			gone[n_gone++] = k;
-	}
-	for (i = 0; i < n_gone; i++) {
-		if (bpf_map_lookup_elem(m->services, &gone[i], &svc))
+/*
+ * Delete the static services the configuration no longer has: all of
+ * them, however many, so a reload leaves nothing of the old file behind.
+ * The whole map is read first: deleting while walking it with
+ * get_next_key would restart the walk at every delete.
+ */
+static int tpd_static_services_prune(const struct tp_maps *m,
+				     const struct tpd_config *cfg,
+				     struct tpd_svc_work *w,
+				     struct tpd_sync_result *res)
+{
+	struct tpd_svc_have *have;
+	size_t n_have, i;
+	int j, n, err;
+
+	err = TP_MAP_COLLECT(m->services, struct tpd_svc_have, key, svc, &have, &n_have);
+	if (err)
+		return err;
+	for (i = 0; i < n_have; i++) {
+		if (have[i].svc.owner != TP_OWNER_STATIC ||
+		    tpd_service_configured(cfg, &have[i].key))
 			continue;
-		n = tp_service_backends(m, svc.id, w->old_ids, w->bes, TP_MAX_SVC_BACKENDS);
-		if (tp_service_del(m, &gone[i])) {
+		n = tp_service_backends(m, have[i].svc.id, w->old_ids, w->bes,
+					TP_MAX_SVC_BACKENDS);
+		if (tp_service_del(m, &have[i].key)) {
 			res->errors++;
 			continue;
 		}
@@ -457,6 +464,8 @@ static void tpd_static_services_prune(const struct tp_maps *m,
 			tpd_purge_udp_backend(m, w->old_ids[j]);
 		res->removed++;
 	}
+	free(have);
+	return 0;
 }
 
 static int tpd_static_services(const struct tp_maps *m, const struct tpd_config *cfg,
@@ -464,15 +473,16 @@ static int tpd_static_services(const struct tp_maps *m, const struct tpd_config 
 {
 	struct tpd_svc_work *w = calloc(1, sizeof(*w));
 	size_t i;
+	int err;
 
 	if (!w)
 		return -ENOMEM;
 	for (i = 0; i < cfg->n_services; i++)
 		if (tpd_static_service(m, &cfg->services[i], w, res))
 			res->errors++;
-	tpd_static_services_prune(m, cfg, w, res);
+	err = tpd_static_services_prune(m, cfg, w, res);
 	free(w);
-	return 0;
+	return err;
 }
 
 /* ---- policies -------------------------------------------------------------- */
@@ -506,12 +516,44 @@ static bool tpd_rule_configured(const struct tp_maps *m, const struct tpd_config
 	return false;
 }
 
+struct tpd_rule_have {
+	__u32 id;
+	struct tp_rule rule;
+};
+
+/*
+ * Delete the static rules the configuration no longer has, all of them;
+ * the map is read whole first, as for services.
+ */
+static int tpd_static_policies_prune(const struct tp_maps *m,
+				     const struct tpd_config *cfg,
+				     struct tpd_sync_result *res)
+{
+	struct tpd_rule_have *have;
+	size_t n_have, i;
+	int err;
+
+	err = TP_MAP_COLLECT(m->rules, struct tpd_rule_have, id, rule, &have, &n_have);
+	if (err)
+		return err;
+	for (i = 0; i < n_have; i++) {
+		if (have[i].rule.owner != TP_OWNER_STATIC ||
+		    tpd_rule_configured(m, cfg, &have[i].rule))
+			continue;
+		if (tp_policy_rule_del(m, &have[i].rule, TP_OWNER_STATIC))
+			res->errors++;
+		else
+			res->removed++;
+	}
+	free(have);
+	return 0;
+}
+
 static int tpd_static_policies(const struct tp_maps *m, const struct tpd_config *cfg,
 			       struct tpd_sync_result *res)
 {
-	__u32 id, nid, *pid = NULL, rule_id, gone[256];
 	struct tp_rule r, have;
-	int n_gone = 0, i;
+	__u32 rule_id;
 	size_t j;
 
 	for (j = 0; j < cfg->n_policies; j++) {
@@ -535,23 +577,7 @@ static int tpd_static_policies(const struct tp_maps *m, const struct tpd_config 
 		else
 			res->added++;
 	}
-	while (!bpf_map_get_next_key(m->rules, pid, &nid)) {
-		id = nid;
-		pid = &id;
-		if (!bpf_map_lookup_elem(m->rules, &id, &have) &&
-		    have.owner == TP_OWNER_STATIC && !tpd_rule_configured(m, cfg, &have) &&
-		    n_gone < 256)
-			gone[n_gone++] = id;
-	}
-	for (i = 0; i < n_gone; i++) {
-		if (bpf_map_lookup_elem(m->rules, &gone[i], &have))
-			continue;
-		if (tp_policy_rule_del(m, &have, TP_OWNER_STATIC))
-			res->errors++;
-		else
-			res->removed++;
-	}
-	return 0;
+	return tpd_static_policies_prune(m, cfg, res);
 }
 
 /**

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +267,92 @@ static void test_sync_static(void **state)
 	assert_int_equal(tp_policy_rule_find(&h->maps, &match, &rule), -ENOENT);
 	tpd_config_free(&cfg);
 	free(edited);
+}
+
+/*
+ * A configuration with @n_rules policies (identity 1000+i to 2000, TCP
+ * port 1000+i) and @n_svcs services (198.19.1.x:80/tcp, one backend):
+ * more than any fixed-size list of what a reload removes held.
+ */
+static char *big_cfg(size_t n_rules, size_t n_svcs)
+{
+	size_t cap = 256 + n_rules * 128 + n_svcs * 160, len, i;
+	char *s = malloc(cap);
+
+	assert_non_null(s);
+	len = snprintf(s, cap, "{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
+			       "\"policies\":[");
+	for (i = 0; i < n_rules; i++)
+		len += snprintf(s + len, cap - len,
+				"%s{\"from\":\"%zu\",\"to\":\"2000\",\"proto\":\"tcp\","
+				"\"port\":%zu,\"verdict\":\"allow\"}",
+				i ? "," : "", 1000 + i, 1000 + i);
+	len += snprintf(s + len, cap - len, "],\"services\":[");
+	for (i = 0; i < n_svcs; i++)
+		len += snprintf(s + len, cap - len,
+				"%s{\"frontend\":\"198.19.%zu.%zu:80/tcp\",\"backends\":"
+				"[{\"addr\":\"198.18.1.1:8080\"}]}",
+				i ? "," : "", 1 + i / 200, 1 + i % 200);
+	snprintf(s + len, cap - len, "]}");
+	return s;
+}
+
+static unsigned int count_owned(int fd, size_t key_size, size_t val_size,
+				size_t owner_off, __u8 owner)
+{
+	char key[64], next[64], val[256];
+	unsigned int n = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		assert_true(val_size <= sizeof(val));
+		if (!bpf_map_lookup_elem(fd, key, val) && (__u8)val[owner_off] == owner)
+			n++;
+	}
+	return n;
+}
+
+#define N_RULES_OWNED(h, o)                                                        \
+	count_owned((h)->maps.rules, sizeof(__u32), sizeof(struct tp_rule),         \
+		    offsetof(struct tp_rule, owner), o)
+#define N_SVCS_OWNED(h, o)                                                         \
+	count_owned((h)->maps.services, sizeof(struct tp_svc_key), sizeof(struct tp_svc), \
+		    offsetof(struct tp_svc, owner), o)
+
+/*
+ * A reload that drops 300 rules and 80 services removes every one of
+ * them, in one sync: no fixed-size list caps what a reload can remove.
+ */
+static void test_reload_removes_everything(void **state)
+{
+	struct th *h = *state;
+	struct tpd_sync_result r = {};
+	struct tpd_config cfg;
+	char err[256], *text;
+
+	REQUIRE_BPF();
+	text = big_cfg(300, 80);
+	assert_int_equal(tpd_config_parse(text, &cfg, err, sizeof(err)), 0);
+	free(text);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
+	tpd_config_free(&cfg);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(r.added, 380);
+	assert_int_equal(N_RULES_OWNED(h, TP_OWNER_STATIC), 300);
+	assert_int_equal(N_SVCS_OWNED(h, TP_OWNER_STATIC), 80);
+
+	text = big_cfg(0, 0);
+	assert_int_equal(tpd_config_parse(text, &cfg, err, sizeof(err)), 0);
+	free(text);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
+	tpd_config_free(&cfg);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(r.removed, 380);
+	assert_int_equal(N_RULES_OWNED(h, TP_OWNER_STATIC), 0);
+	assert_int_equal(N_SVCS_OWNED(h, TP_OWNER_STATIC), 0);
 }
 
 static void test_udp_purge_on_backend_removal(void **state)
@@ -794,6 +881,8 @@ int main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test_setup_teardown(test_sync_identities_diff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_static, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_removes_everything, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_udp_purge_on_backend_removal, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
