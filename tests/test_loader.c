@@ -355,6 +355,98 @@ static void test_reload_removes_everything(void **state)
 	assert_int_equal(N_SVCS_OWNED(h, TP_OWNER_STATIC), 0);
 }
 
+/* Fill tp_policy with entries of a group nothing else uses, but @room. */
+static __u32 fill_policy(struct th *h, __u32 room)
+{
+	struct tp_policy_key k = { .prefixlen = TP_POLICY_PLEN_ANY_PROTO, .dst_id = 1,
+				   .zone = 200 };
+	struct tp_policy_val v = { .verdict = TP_VERDICT_ALLOW };
+	__u32 n;
+
+	for (n = 0;; n++) {
+		k.src_id = 100000 + n;
+		if (bpf_map_update_elem(h->maps.policy, &k, &v, BPF_NOEXIST))
+			break;
+	}
+	assert_int_equal(errno, ENOSPC);
+	while (room--) {
+		k.src_id = 100000 + --n;
+		assert_int_equal(bpf_map_delete_elem(h->maps.policy, &k), 0);
+	}
+	return n;
+}
+
+static unsigned int policy_group_entries(struct th *h, __u32 src, __u32 dst)
+{
+	struct tp_policy_key k, next, *prev = NULL;
+	unsigned int n = 0;
+
+	while (!bpf_map_get_next_key(h->maps.policy, prev, &next)) {
+		k = next;
+		prev = &k;
+		n += k.src_id == src && k.dst_id == dst;
+	}
+	return n;
+}
+
+/*
+ * A rule is all or nothing: when tp_policy fills while its entries are
+ * written (ports 1000-1999 take 7 entries, there is room for 5), neither
+ * the rule nor any of its entries stay, and the next sync, with room,
+ * installs the whole rule.
+ */
+static void test_rule_all_or_nothing(void **state)
+{
+	struct th *h = *state;
+	struct tp_rule r = { .src_id = 300, .dst_id = 301, .zone = 1, .proto = IPPROTO_TCP,
+			     .port_lo = 1000, .port_hi = 1999, .verdict = TP_VERDICT_ALLOW,
+			     .owner = TP_OWNER_STATIC };
+	struct tp_port_block blocks[32];
+	struct tpd_sync_result res = {};
+	struct tpd_config cfg;
+	__u32 id, filled;
+	char err[256];
+
+	REQUIRE_BPF();
+	assert_int_equal(tp_port_blocks(1000, 1999, blocks, 32), 7);
+	filled = fill_policy(h, 5);
+	assert_int_equal(tp_policy_rule_add(&h->maps, &r, &id), -ENOSPC);
+	assert_int_equal(tp_policy_rule_find(&h->maps, &r, &id), -ENOENT);
+	assert_int_equal(policy_group_entries(h, 300, 301), 0);
+	assert_int_equal(N_RULES_OWNED(h, TP_OWNER_STATIC), 0);
+
+	/* the same through the static source: an error, then a retry */
+	assert_int_equal(tpd_config_parse(
+		"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
+		"\"policies\":[{\"from\":\"300\",\"to\":\"301\",\"proto\":\"tcp\","
+		"\"port\":\"1000-1999\",\"verdict\":\"allow\",\"zone\":1}]}",
+		&cfg, err, sizeof(err)), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &res), 0);
+	assert_int_equal(res.errors, 1);
+	assert_int_equal(res.added, 0);
+	assert_int_equal(tp_policy_rule_find(&h->maps, &r, &id), -ENOENT);
+	assert_int_equal(policy_group_entries(h, 300, 301), 0);
+
+	/* room again: the next sync installs it whole */
+	{
+		struct tp_policy_key k = { .prefixlen = TP_POLICY_PLEN_ANY_PROTO,
+					   .dst_id = 1, .zone = 200 };
+		__u32 i;
+
+		for (i = 0; i < 3; i++) {
+			k.src_id = 100000 + --filled;
+			assert_int_equal(bpf_map_delete_elem(h->maps.policy, &k), 0);
+		}
+	}
+	memset(&res, 0, sizeof(res));
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &res), 0);
+	assert_int_equal(res.errors, 0);
+	assert_int_equal(res.added, 1);
+	assert_int_equal(tp_policy_rule_find(&h->maps, &r, &id), 0);
+	assert_int_equal(policy_group_entries(h, 300, 301), 7);
+	tpd_config_free(&cfg);
+}
+
 static void test_udp_purge_on_backend_removal(void **state)
 {
 	struct th *h = *state;
@@ -883,6 +975,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sync_static, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_removes_everything, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_rule_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_purge_on_backend_removal, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
