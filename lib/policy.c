@@ -183,7 +183,7 @@ static int tp_policy_sync_group(const struct tp_maps *m, __u32 src, __u32 dst,
 	}
 	for (i = 0; i < g.n && !err; i++)
 		if (bpf_map_update_elem(m->policy, &g.e[i].key, &g.e[i].val, BPF_ANY))
-			err = -errno;
+			err = tp_limit_errno(-errno, TP_LIMIT_POLICY);
 
 	/* entries of the group no rule produces any more */
 	while (!err && !bpf_map_get_next_key(m->policy, prev, &next)) {
@@ -281,7 +281,7 @@ static int tp_rule_alloc_id(const struct tp_maps *m, __u32 *rule_id)
 		;
 	free(used);
 	if (id == TP_MAX_RULES)
-		return -ENOSPC;
+		return tp_limit_hit(TP_LIMIT_RULES);
 	*rule_id = id;
 	return 0;
 }
@@ -310,7 +310,7 @@ static int tp_policy_commit(const struct tp_maps *m, const struct tp_rule *r)
  * decides traffic and a later add finds nothing of it and tries again.
  *
  * Return: 0 or -errno (-EINVAL bad rule, -ENOSPC no free id or tp_policy
- * full).
+ * full: tp_strerror() names which).
  */
 int tp_policy_rule_add(const struct tp_maps *m, const struct tp_rule *r,
 		       __u32 *rule_id)
@@ -319,6 +319,7 @@ int tp_policy_rule_add(const struct tp_maps *m, const struct tp_rule *r,
 	bool had = false;
 	int err;
 
+	tp_limit_reset();
 	err = tp_rule_validate(r);
 	if (err)
 		return err;
@@ -336,7 +337,7 @@ int tp_policy_rule_add(const struct tp_maps *m, const struct tp_rule *r,
 		had = !bpf_map_lookup_elem(m->rules, rule_id, &old);
 	}
 	if (bpf_map_update_elem(m->rules, rule_id, &nr, BPF_ANY))
-		return -errno;
+		return tp_limit_errno(-errno, TP_LIMIT_RULES);
 	err = tp_policy_commit(m, &nr);
 	if (!err)
 		return 0;

@@ -394,7 +394,11 @@ static void tpd_sync_static_now(struct tpd *t)
 		t->src[TPD_SRC_STATIC].last_ok = time(NULL);
 	snprintf(buf, sizeof(buf), "+%u ~%u -%u conflicts %u errors %u", res.added,
 		 res.changed, res.removed, res.conflicts, res.errors);
-	log_info("configuration applied", "result", buf);
+	if (res.errors)
+		log_error("configuration applied with errors", "result", buf,
+			  "first_error", res.error);
+	else
+		log_info("configuration applied", "result", buf);
 }
 
 static void tpd_housekeeping(struct tpd *t, time_t now)

@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,15 +64,45 @@ static struct tpd_ident_have *tpd_ident_find(struct tpd_ident_have *have,
 	return NULL;
 }
 
+/* Count an error of @res; the first one is kept as text. */
+static void tpd_sync_error(struct tpd_sync_result *res, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void tpd_sync_error(struct tpd_sync_result *res, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!res->errors++) {
+		va_start(ap, fmt);
+		vsnprintf(res->error, sizeof(res->error), fmt, ap);
+		va_end(ap);
+	}
+}
+
+static void tpd_ident_error(struct tpd_sync_result *res, const struct tp_ident_entry *w,
+			    int err)
+{
+	char pfx[TP_PREFIX_STRLEN], why[256];
+
+	tp_prefix_format(&w->prefix, w->plen, pfx, sizeof(pfx));
+	tpd_sync_error(res, "identity of %s in zone %u not written: %s", pfx, w->zone,
+		       tp_strerror(err, why, sizeof(why)));
+}
+
 /**
  * tpd_sync_identities() - make @owner's identity entries exactly @want.
  * @m:     maps.
  * @owner: the source (enum tp_owner).
  * @want:  its entries.
  * @n:     their number.
- * @res:   counts of what changed (added to).
+ * @res:   counts of what changed (added to); its @error names the first
+ *         entry that could not be written and why (tp_identity full).
  *
  * A wanted prefix that another owner holds is left to it (a conflict).
+ * New and changed entries are written before departed ones are removed,
+ * so a peer that moves keeps an identity throughout; when tp_identity is
+ * full, the entries that did not fit are tried once more after the
+ * removals made room.
  *
  * Return: 0 or -errno when the maps could not be read.
  */
@@ -79,12 +111,18 @@ int tpd_sync_identities(const struct tp_maps *m, __u8 owner,
 			struct tpd_sync_result *res)
 {
 	struct tpd_ident_have *have, *h;
-	size_t n_have, i;
+	size_t n_have, n_retry = 0, i;
+	size_t *retry = NULL;
 	int err;
 
 	err = tpd_identity_entries(m, owner, &have, &n_have);
 	if (err)
 		return err;
+	retry = calloc(n + 1, sizeof(*retry));
+	if (!retry) {
+		free(have);
+		return -ENOMEM;
+	}
 	for (i = 0; i < n; i++) {
 		h = tpd_ident_find(have, n_have, &want[i]);
 		if (h) {
@@ -96,8 +134,10 @@ int tpd_sync_identities(const struct tp_maps *m, __u8 owner,
 				      want[i].id, owner);
 		if (err == -EPERM)
 			res->conflicts++;
+		else if (err == -ENOSPC)
+			retry[n_retry++] = i;
 		else if (err)
-			res->errors++;
+			tpd_ident_error(res, &want[i], err);
 		else if (h)
 			res->changed++;
 		else
@@ -106,12 +146,28 @@ int tpd_sync_identities(const struct tp_maps *m, __u8 owner,
 	for (i = 0; i < n_have; i++) {
 		if (have[i].wanted)
 			continue;
-		if (tp_identity_del(m, have[i].key.zone, &have[i].key.addr,
-				    have[i].key.prefixlen - TP_IDENTITY_PLEN(0), owner))
-			res->errors++;
-		else
+		err = tp_identity_del(m, have[i].key.zone, &have[i].key.addr,
+				      have[i].key.prefixlen - TP_IDENTITY_PLEN(0), owner);
+		if (err && err != -ENOENT)
+			tpd_sync_error(res, "identity entry not removed: %s",
+				       strerror(-err));
+		else if (!err)
 			res->removed++;
 	}
+	for (i = 0; i < n_retry; i++) {
+		const struct tp_ident_entry *w = &want[retry[i]];
+
+		err = tp_identity_set(m, w->zone, &w->prefix, w->plen, w->id, owner);
+		if (err == -EPERM)
+			res->conflicts++;
+		else if (err)
+			tpd_ident_error(res, w, err);
+		else if (tpd_ident_find(have, n_have, w))
+			res->changed++;
+		else
+			res->added++;
+	}
+	free(retry);
 	free(have);
 	return 0;
 }
@@ -150,10 +206,18 @@ static void tpd_static_names(const struct tp_maps *m, const struct tpd_config *c
 	for (i = 0; i < cfg->n_idents; i++) {
 		const struct tpd_ident_cfg *ic = &cfg->idents[i];
 
-		if (ic->name[0] &&
-		    tp_identity_name_set(m, ic->id, ic->name, TP_OWNER_STATIC)) {
-			log_error("static identity: name not set", "name", ic->name);
-			res->errors++;
+		char why[256];
+		int err;
+
+		if (!ic->name[0])
+			continue;
+		err = tp_identity_name_set(m, ic->id, ic->name, TP_OWNER_STATIC);
+		if (err) {
+			tp_strerror(err, why, sizeof(why));
+			log_error("static identity: name not set", "name", ic->name,
+				  "error", why);
+			tpd_sync_error(res, "identities: name '%s' not set: %s", ic->name,
+				       why);
 		}
 	}
 }
@@ -196,7 +260,8 @@ static int tpd_static_identities(const struct tp_maps *m,
 			continue; /* a name only, e.g. for peers mapped to it */
 		if (tp_prefix_parse(ic->cidr, &want[n].prefix, &plen)) {
 			log_error("static identity: bad prefix, skipped", "cidr", ic->cidr);
-			res->errors++;
+			tpd_sync_error(res, "identities[%zu].cidr: bad prefix '%s'", i,
+				       ic->cidr);
 			continue;
 		}
 		want[n].plen = plen;
@@ -263,7 +328,7 @@ static void tpd_static_defaults(const struct tp_maps *m, const struct tpd_config
 		    z.default_verdict == cfg->default_policy)
 			continue;
 		if (tp_policy_default_set(m, key, cfg->default_policy))
-			res->errors++;
+			tpd_sync_error(res, "default_policy: zone %u not set", key);
 		else
 			res->changed++;
 	}
@@ -356,7 +421,7 @@ static bool tpd_service_unchanged(const struct tp_svc *svc, const struct tp_svc_
 	return true;
 }
 
-static int tpd_static_service(const struct tp_maps *m, const struct tpd_service_cfg *sc,
+static void tpd_static_service(const struct tp_maps *m, const struct tpd_service_cfg *sc,
 			      struct tpd_svc_work *w, struct tpd_sync_result *res)
 {
 	struct tp_svc_spec spec = { .zone = sc->zone, .owner = TP_OWNER_STATIC };
@@ -369,14 +434,16 @@ static int tpd_static_service(const struct tp_maps *m, const struct tpd_service_
 	if (tp_svc_key_parse(sc->frontend, &key) || tpd_parse_backends(sc, w->want)) {
 		log_error("static service: bad frontend or backend, skipped",
 			  "service", sc->frontend);
-		return -EINVAL;
+		tpd_sync_error(res, "services: %s: bad frontend or backend", sc->frontend);
+		return;
 	}
 	/* what tp_service_set() would refuse, said the way every writer says it */
 	err = tp_service_check(&key, w->want, sc->n_backends, why, sizeof(why));
 	if (err) {
 		log_error("static service: not written", "service", sc->frontend,
 			  "error", why);
-		return err;
+		tpd_sync_error(res, "services: %s not written: %s", sc->frontend, why);
+		return;
 	}
 	if (sc->affinity) {
 		spec.flags |= TP_SVC_F_AFFINITY;
@@ -387,7 +454,7 @@ static int tpd_static_service(const struct tp_maps *m, const struct tpd_service_
 		log_warn("static service: held by another owner, left alone",
 			 "service", sc->frontend, "owner", tp_owner_name(svc.owner));
 		res->conflicts++;
-		return 0;
+		return;
 	}
 	if (exists) {
 		n_old = tp_service_backends(m, svc.id, w->old_ids, w->bes,
@@ -395,13 +462,15 @@ static int tpd_static_service(const struct tp_maps *m, const struct tpd_service_
 		if (n_old > TP_MAX_SVC_BACKENDS)
 			n_old = TP_MAX_SVC_BACKENDS;
 		if (tpd_service_unchanged(&svc, &spec, w, n_old, sc->n_backends))
-			return 0;
+			return;
 	}
 	err = tp_service_set(m, &key, &spec, w->want, sc->n_backends);
 	if (err) {
+		tp_strerror(err, why, sizeof(why));
 		log_error("static service: not written", "service", sc->frontend,
-			  "error", strerror(-err));
-		return err;
+			  "error", why);
+		tpd_sync_error(res, "services: %s not written: %s", sc->frontend, why);
+		return;
 	}
 	n_new = tp_service_backends(m, svc.id, w->new_ids, w->bes, TP_MAX_SVC_BACKENDS);
 	if (exists)
@@ -411,7 +480,6 @@ static int tpd_static_service(const struct tp_maps *m, const struct tpd_service_
 		res->changed++;
 	else
 		res->added++;
-	return 0;
 }
 
 static bool tpd_service_configured(const struct tpd_config *cfg,
@@ -456,8 +524,10 @@ static int tpd_static_services_prune(const struct tp_maps *m,
 			continue;
 		n = tp_service_backends(m, have[i].svc.id, w->old_ids, w->bes,
 					TP_MAX_SVC_BACKENDS);
-		if (tp_service_del(m, &have[i].key)) {
-			res->errors++;
+		err = tp_service_del(m, &have[i].key);
+		if (err) {
+			tpd_sync_error(res, "services: an old service not removed: %s",
+				       strerror(-err));
 			continue;
 		}
 		for (j = 0; j < n && j < TP_MAX_SVC_BACKENDS; j++)
@@ -478,8 +548,7 @@ static int tpd_static_services(const struct tp_maps *m, const struct tpd_config 
 	if (!w)
 		return -ENOMEM;
 	for (i = 0; i < cfg->n_services; i++)
-		if (tpd_static_service(m, &cfg->services[i], w, res))
-			res->errors++;
+		tpd_static_service(m, &cfg->services[i], w, res);
 	err = tpd_static_services_prune(m, cfg, w, res);
 	free(w);
 	return err;
@@ -540,9 +609,11 @@ static int tpd_static_policies_prune(const struct tp_maps *m,
 		if (have[i].rule.owner != TP_OWNER_STATIC ||
 		    tpd_rule_configured(m, cfg, &have[i].rule))
 			continue;
-		if (tp_policy_rule_del(m, &have[i].rule, TP_OWNER_STATIC))
-			res->errors++;
-		else
+		err = tp_policy_rule_del(m, &have[i].rule, TP_OWNER_STATIC);
+		if (err && err != -ENOENT)
+			tpd_sync_error(res, "policies: an old rule not removed: %s",
+				       strerror(-err));
+		else if (!err)
 			res->removed++;
 	}
 	free(have);
@@ -553,14 +624,16 @@ static int tpd_static_policies(const struct tp_maps *m, const struct tpd_config 
 			       struct tpd_sync_result *res)
 {
 	struct tp_rule r, have;
+	char why[256];
 	__u32 rule_id;
 	size_t j;
+	int err;
 
 	for (j = 0; j < cfg->n_policies; j++) {
 		if (tpd_policy_rule(m, cfg, &cfg->policies[j], &r)) {
 			log_error("static policy: bad rule, skipped", "from",
 				  cfg->policies[j].from, "to", cfg->policies[j].to);
-			res->errors++;
+			tpd_sync_error(res, "policies[%zu]: bad rule", j);
 			continue;
 		}
 		if (!tp_policy_rule_find(m, &r, &rule_id) &&
@@ -572,10 +645,16 @@ static int tpd_static_policies(const struct tp_maps *m, const struct tpd_config 
 			if (have.verdict == r.verdict)
 				continue;
 		}
-		if (tp_policy_rule_add(m, &r, &rule_id))
-			res->errors++;
-		else
+		err = tp_policy_rule_add(m, &r, &rule_id);
+		if (err) {
+			tp_strerror(err, why, sizeof(why));
+			log_error("static policy: rule not written", "from",
+				  cfg->policies[j].from, "to", cfg->policies[j].to,
+				  "error", why);
+			tpd_sync_error(res, "policies[%zu]: rule not written: %s", j, why);
+		} else {
 			res->added++;
+		}
 	}
 	return tpd_static_policies_prune(m, cfg, res);
 }

@@ -20,6 +20,8 @@
  * @added, @changed, @removed: entries written or deleted.
  * @conflicts: wanted entries another owner already holds (left alone).
  * @errors:    entries that could not be written.
+ * @error:     the first of those errors as text, naming the limit and
+ *             what raises it when a map was full; "" when none.
  */
 struct tpd_sync_result {
 	unsigned int added;
@@ -27,6 +29,7 @@ struct tpd_sync_result {
 	unsigned int removed;
 	unsigned int conflicts;
 	unsigned int errors;
+	char error[320];
 };
 
 int tpd_sync_identities(const struct tp_maps *m, __u8 owner,

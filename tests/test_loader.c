@@ -411,6 +411,10 @@ static void test_rule_all_or_nothing(void **state)
 	assert_int_equal(tp_port_blocks(1000, 1999, blocks, 32), 7);
 	filled = fill_policy(h, 5);
 	assert_int_equal(tp_policy_rule_add(&h->maps, &r, &id), -ENOSPC);
+	assert_string_equal(tp_strerror(-ENOSPC, err, sizeof(err)),
+			    "tp_policy is full: 131072 entries (a port range takes one per "
+			    "aligned block); no configuration key raises it yet, "
+			    "TP_POLICY_SIZE in include/tailplane/abi.h does (rebuild)");
 	assert_int_equal(tp_policy_rule_find(&h->maps, &r, &id), -ENOENT);
 	assert_int_equal(policy_group_entries(h, 300, 301), 0);
 	assert_int_equal(N_RULES_OWNED(h, TP_OWNER_STATIC), 0);
@@ -424,6 +428,7 @@ static void test_rule_all_or_nothing(void **state)
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &res), 0);
 	assert_int_equal(res.errors, 1);
 	assert_int_equal(res.added, 0);
+	assert_non_null(strstr(res.error, "policies[0]: rule not written: tp_policy is full"));
 	assert_int_equal(tp_policy_rule_find(&h->maps, &r, &id), -ENOENT);
 	assert_int_equal(policy_group_entries(h, 300, 301), 0);
 
@@ -445,6 +450,97 @@ static void test_rule_all_or_nothing(void **state)
 	assert_int_equal(tp_policy_rule_find(&h->maps, &r, &id), 0);
 	assert_int_equal(policy_group_entries(h, 300, 301), 7);
 	tpd_config_free(&cfg);
+}
+
+/* Fill tp_identity (zone 500, nothing else's) to the last entry. */
+static __u32 fill_identity(struct th *h)
+{
+	struct tp_identity_key k = { .prefixlen = TP_IDENTITY_PLEN(128), .zone = 500 };
+	struct tp_identity_val v = { .id = 999, .owner = TP_OWNER_TPCTL, .plen = 128 };
+	__u32 n;
+
+	for (n = 0;; n++) {
+		k.addr.w[3] = htonl(n);
+		if (bpf_map_update_elem(h->maps.identity, &k, &v, BPF_NOEXIST))
+			break;
+	}
+	assert_int_equal(errno, ENOSPC);
+	return n;
+}
+
+/*
+ * Every capacity a write runs into is named with what raises it, and a
+ * peer sync that finds tp_identity full makes room with its removals
+ * first: peers that were replaced by as many new ones all get in.
+ */
+static void test_limits_named(void **state)
+{
+	struct th *h = *state;
+	struct tp_ident_entry old[2] = { ent("100.64.0.1/32", 300, 1),
+					 ent("100.64.0.2/32", 300, 1) };
+	struct tp_ident_entry now[3] = { ent("100.64.0.3/32", 300, 1),
+					 ent("100.64.0.4/32", 300, 1),
+					 ent("100.64.0.5/32", 300, 1) };
+	struct tp_rule rl = { .src_id = 300, .dst_id = 301, .zone = 1,
+			      .verdict = TP_VERDICT_ALLOW, .owner = TP_OWNER_TPCTL };
+	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+	struct tpd_sync_result r = {};
+	char why[320];
+	__u32 id;
+
+	REQUIRE_BPF();
+	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, old, 2, &r), 0);
+	assert_int_equal(r.added, 2);
+	fill_identity(h);
+
+	/* two peers replaced by two others: the removals make the room */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, now, 2, &r), 0);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(r.added, 2);
+	assert_int_equal(r.removed, 2);
+	assert_int_equal(ident_of(h, 1, "100.64.0.4"), 300);
+
+	/* one more peer: no room, an error naming the limit */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, now, 3, &r), 0);
+	assert_int_equal(r.errors, 1);
+	assert_int_equal(r.added, 0);
+	assert_string_equal(r.error,
+			    "identity of 100.64.0.5/32 in zone 1 not written: tp_identity is "
+			    "full: 65536 prefixes; no configuration key raises it yet, "
+			    "TP_IDENTITY_SIZE in include/tailplane/abi.h does (rebuild)");
+
+	/* every rule id in use */
+	for (id = 1; id < TP_MAX_RULES; id++) {
+		struct tp_rule dummy = { .src_id = 1000000 + id, .dst_id = 1, .zone = 300,
+					 .verdict = TP_VERDICT_ALLOW };
+
+		assert_int_equal(bpf_map_update_elem(h->maps.rules, &id, &dummy, BPF_ANY), 0);
+	}
+	assert_int_equal(tp_policy_rule_add(&h->maps, &rl, &id), -ENOSPC);
+	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)),
+			    "every rule id is in use: 16383 rules; no configuration key "
+			    "raises it yet, TP_MAX_RULES in include/tailplane/abi.h does (rebuild)");
+
+	/* every service id in use */
+	for (id = 1; id < TP_MAX_SERVICES; id++) {
+		struct tp_svc_key fk = svc_key(VIP4, 1000 + id, IPPROTO_UDP);
+		struct tp_svc fs = { .id = id, .owner = TP_OWNER_TPCTL };
+
+		assert_int_equal(bpf_map_update_elem(h->maps.services, &fk, &fs, BPF_ANY), 0);
+	}
+	assert_int_equal(tp_service_set(&h->maps, &k, &spec, NULL, 0), -ENOSPC);
+	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)),
+			    "every service id is in use: 1023 services; no configuration key "
+			    "raises it yet, TP_MAX_SERVICES in include/tailplane/abi.h does "
+			    "(rebuild)");
+	/* an error of another kind is not taken for a full map */
+	assert_int_equal(tp_identity_set(&h->maps, 1, &now[0].prefix, 200, 300,
+					 TP_OWNER_TPCTL), -EINVAL);
+	assert_string_equal(tp_strerror(-EINVAL, why, sizeof(why)), strerror(EINVAL));
+	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)), strerror(ENOSPC));
 }
 
 static void test_udp_purge_on_backend_removal(void **state)
@@ -976,6 +1072,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload_removes_everything, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rule_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limits_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_purge_on_backend_removal, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),

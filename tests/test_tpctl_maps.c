@@ -1488,6 +1488,44 @@ static void test_batch_errors(void **state)
 	tm_res_free(&r);
 }
 
+/* ---- full maps ---------------------------------------------------------------------- */
+
+/*
+ * A full map is an error naming the limit and what raises it, and
+ * nothing is written: tp_identity full, every rule id in use.
+ */
+static void test_full_maps_named(void **state)
+{
+	struct tp_identity_key k = { .prefixlen = TP_IDENTITY_PLEN(128), .zone = 500 };
+	struct tp_identity_val v = { .id = 999, .owner = TP_OWNER_TPCTL, .plen = 128 };
+	__u32 n, id, owner_id;
+	__u8 owner;
+
+	TM_REQUIRE();
+	for (n = 0;; n++) {
+		k.addr.w[3] = htonl(n);
+		if (bpf_map_update_elem(tm.maps.identity, &k, &v, BPF_NOEXIST))
+			break;
+	}
+	assert_int_equal(errno, ENOSPC);
+	tm_fails("cannot set identity of 198.18.1.0/24 in zone 0: tp_identity is full: "
+		 "65536 prefixes; no configuration key raises it yet, TP_IDENTITY_SIZE in "
+		 "include/tailplane/abi.h does (rebuild)\n",
+		 "identity add 198.18.1.0/24 400");
+	assert_int_equal(tm_identity(0, "198.18.1.0/24", &owner_id, &owner), -ENOENT);
+
+	for (id = 1; id < TP_MAX_RULES; id++) {
+		struct tp_rule dummy = { .src_id = 1000000 + id, .dst_id = 1, .zone = 300,
+					 .verdict = TP_VERDICT_ALLOW };
+
+		assert_int_equal(bpf_map_update_elem(tm.maps.rules, &id, &dummy, BPF_ANY), 0);
+	}
+	tm_fails("cannot add rule from 300 to 301 proto tcp port 80: every rule id is "
+		 "in use: 16383 rules; no configuration key raises it yet, TP_MAX_RULES in "
+		 "include/tailplane/abi.h does (rebuild)\n",
+		 "policy add from 300 to 301 proto tcp port 80 allow");
+}
+
 /* ---- concurrent writers ------------------------------------------------------------ */
 
 #define TM_WORKER_BACKENDS 8
@@ -1644,6 +1682,7 @@ int main(void)
 		cmocka_unit_test_setup(test_monitor, tm_setup),
 		cmocka_unit_test_setup(test_batch, tm_setup),
 		cmocka_unit_test_setup(test_batch_errors, tm_setup),
+		cmocka_unit_test_setup(test_full_maps_named, tm_setup),
 		cmocka_unit_test_setup(test_concurrent_writers, tm_setup),
 		cmocka_unit_test_setup(test_access_errors, tm_setup),
 	};
