@@ -40,6 +40,12 @@
 
 #define TPD_VERSION "0.1.0"
 #define TPD_RUN_DIR "/run/tailplane"
+/*
+ * Conntrack entries the stale-UDP purge reads per main-loop turn, under
+ * the pin-root lock: a few milliseconds, so a purge over a full table
+ * spreads over turns instead of holding the lock and the loop.
+ */
+#define TPD_PURGE_BUDGET 16384
 
 struct tpd {
 	const char *config_path;
@@ -53,6 +59,7 @@ struct tpd {
 	bool host_dirty; /* address events since, or the last read failed */
 	struct tpd_source_state src[TPD_SRC_MAX];
 	struct tpd_gc_result gc;
+	struct tpd_purge purge; /* stale UDP flows still to delete */
 	time_t next_sync, next_gc, next_metrics;
 	bool once;
 };
@@ -386,7 +393,7 @@ static void tpd_sync_static_now(struct tpd *t)
 	t->src[TPD_SRC_STATIC].syncs++;
 	tpd_host_refresh(t);
 	lock = tp_pins_lock(t->cfg.pin_root);
-	err = tpd_sync_static(&t->dp.maps, &t->cfg, t->host, t->n_host, &res);
+	err = tpd_sync_static(&t->dp.maps, &t->cfg, t->host, t->n_host, &t->purge, &res);
 	tp_pins_unlock(lock);
 	if (err || res.errors)
 		t->src[TPD_SRC_STATIC].errors++;
@@ -401,9 +408,33 @@ static void tpd_sync_static_now(struct tpd *t)
 		log_info("configuration applied", "result", buf);
 }
 
+/* One bounded step of the stale UDP flow purge. */
+static void tpd_purge_now(struct tpd *t, size_t budget)
+{
+	unsigned long passes = t->purge.passes;
+	char n[32];
+	int lock, err;
+
+	if (!tpd_purge_pending(&t->purge))
+		return;
+	lock = tp_pins_lock(t->cfg.pin_root);
+	err = tpd_purge_step(&t->dp.maps, &t->purge, budget);
+	tp_pins_unlock(lock);
+	if (err)
+		log_warn("stale UDP flow purge: cannot read conntrack; trying again",
+			 "error", strerror(-err));
+	if (t->purge.passes != passes && !tpd_purge_pending(&t->purge)) {
+		snprintf(n, sizeof(n), "%lu", t->purge.deleted);
+		log_info("stale UDP flows of removed backends purged", "flows", n);
+		t->purge.deleted = 0;
+	}
+}
+
 static void tpd_housekeeping(struct tpd *t, time_t now)
 {
 	char a[32], b[32];
+
+	tpd_purge_now(t, TPD_PURGE_BUDGET);
 
 	if (now >= t->next_sync) {
 		tpd_sync_source(t, TPD_PEERS_WIREGUARD);
@@ -523,7 +554,8 @@ static int tpd_run(struct tpd *t)
 	pfd[1].events = POLLIN;
 	for (;;) {
 		tpd_housekeeping(t, time(NULL));
-		n = poll(pfd, 2, 1000);
+		/* with a purge under way, only look for events between its steps */
+		n = poll(pfd, 2, tpd_purge_pending(&t->purge) ? 0 : 1000);
 		if (n < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents & POLLIN) {
@@ -685,6 +717,7 @@ int main(int argc, char **argv)
 	if (!tpd_start(&t)) {
 		if (t.once) {
 			tpd_housekeeping(&t, time(NULL));
+			tpd_purge_now(&t, 0);
 			ret = 0;
 		} else {
 			log_info("running", "pin_root", t.cfg.pin_root, "version", TPD_VERSION);
@@ -695,6 +728,7 @@ int main(int argc, char **argv)
 	if (t.dp.skel)
 		tpd_datapath_close(&t.dp);
 	tpd_instance_unlock(t.lock_fd, t.cfg.pin_root);
+	tpd_purge_free(&t.purge);
 	free(t.host);
 	free(t.ifindex);
 	tpd_config_free(&t.cfg);

@@ -334,31 +334,250 @@ static void tpd_static_defaults(const struct tp_maps *m, const struct tpd_config
 	}
 }
 
-/* ---- services ------------------------------------------------------------ */
+/* ---- stale UDP flows ------------------------------------------------------- */
+
+/*
+ * When a UDP backend goes away its conntrack entries must go too, or
+ * clients keep sending into it until the entries time out
+ * (kubernetes/kubernetes#48370).  The table is read in batches and the
+ * matching flows deleted afterwards: deleting while walking it with
+ * get_next_key restarts the walk at every delete (the deleted key has no
+ * next), which made 2,000 deletes among 20,000 entries take minutes
+ * under the pin-root lock.  A pass is split into steps of a bounded
+ * number of entries, so the main loop stays responsive with a big table.
+ */
+
+#define TPD_PURGE_CHUNK 1024 /* entries asked of one lookup_batch */
+
+/* Does the flow entry @e under @k go to a target of @p? */
+static bool tpd_purge_match(const struct tpd_purge *p, const struct tp_ct_key *k,
+			    const struct tp_ct_entry *e)
+{
+	const struct tpd_purge_target *t;
+	size_t i;
+
+	if (k->proto != IPPROTO_UDP || (e->flags & TP_CT_F_REPLY_KEY) ||
+	    !(e->flags & TP_CT_F_DNAT))
+		return false;
+	for (i = 0; i < p->n_cur + p->n_next; i++) {
+		t = i < p->n_cur ? &p->cur[i] : &p->next[i - p->n_cur];
+		/* the address too: a backend id is reused once it is free */
+		if (e->backend_id == t->backend_id && e->nat_port == t->port &&
+		    !memcmp(&e->nat_addr, &t->addr, sizeof(t->addr)))
+			return true;
+	}
+	return false;
+}
+
+/**
+ * tpd_purge_add() - have the UDP flows of a backend that went deleted.
+ * @p:  the purge.
+ * @id: the backend's id.
+ * @be: the backend as it was (its address and port).
+ *
+ * A pass under way keeps going; the backend gets a whole pass of its own.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int tpd_purge_add(struct tpd_purge *p, __u32 id, const struct tp_backend *be)
+{
+	struct tpd_purge_target t = { .backend_id = id, .addr = be->addr, .port = be->port };
+	void *grown;
+	size_t i;
+
+	for (i = 0; i < p->n_next; i++)
+		if (!memcmp(&p->next[i], &t, sizeof(t)))
+			return 0;
+	grown = realloc(p->next, (p->n_next + 1) * sizeof(*p->next));
+	if (!grown)
+		return -ENOMEM;
+	p->next = grown;
+	p->next[p->n_next++] = t;
+	return 0;
+}
+
+/** tpd_purge_pending() - whether @p has flows left to look for. */
+bool tpd_purge_pending(const struct tpd_purge *p)
+{
+	return p->n_cur || p->n_next;
+}
+
+/** tpd_purge_free() - forget what @p had to do. */
+void tpd_purge_free(struct tpd_purge *p)
+{
+	free(p->cur);
+	free(p->next);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Delete flow @k if it still goes to a target (the copy read may be old). */
+static void tpd_purge_flow(const struct tp_maps *m, struct tpd_purge *p,
+			   const struct tp_ct_key *k)
+{
+	struct tp_ct_entry e;
+
+	if (!bpf_map_lookup_elem(m->ct, k, &e) && tpd_purge_match(p, k, &e) &&
+	    !tp_ct_flow_delete(m, k, &e))
+		p->deleted++;
+}
+
+/* The pass is over: its targets are done, the queued ones are next. */
+static void tpd_purge_pass_done(struct tpd_purge *p)
+{
+	free(p->cur);
+	p->cur = NULL;
+	p->n_cur = 0;
+	p->in_pass = false;
+	p->passes++;
+}
+
+/*
+ * A whole pass at once, for kernels without batch lookups on hash maps
+ * (before 5.6): the table is copied first, then the flows deleted.
+ */
+static int tpd_purge_pass_walk(const struct tp_maps *m, struct tpd_purge *p)
+{
+	struct tpd_ct_row {
+		struct tp_ct_key k;
+		struct tp_ct_entry e;
+	} *rows;
+	size_t n, i;
+	int err;
+
+	err = TP_MAP_COLLECT(m->ct, struct tpd_ct_row, k, e, &rows, &n);
+	if (err)
+		return err;
+	for (i = 0; i < n; i++)
+		if (tpd_purge_match(p, &rows[i].k, &rows[i].e))
+			tpd_purge_flow(m, p, &rows[i].k);
+	free(rows);
+	tpd_purge_pass_done(p);
+	return 0;
+}
+
+/**
+ * tpd_purge_step() - go on with the purge for up to @budget entries.
+ * @m:      maps.
+ * @p:      the purge.
+ * @budget: conntrack entries to read at most (a batch may read up to one
+ *          hash bucket more); 0: until every target had its pass.
+ *
+ * Without batch lookups (kernels before 5.6) a step is a whole pass.
+ *
+ * Return: 0 or -errno of reading the table (the pass starts over at the
+ * next step then).
+ */
+int tpd_purge_step(const struct tp_maps *m, struct tpd_purge *p, size_t budget)
+{
+	size_t left = budget ? budget : (size_t)-1, chunk = TPD_PURGE_CHUNK, least = 64, i;
+	struct tp_ct_entry *vals = NULL;
+	struct tp_ct_key *keys = NULL;
+	__u32 count, token;
+	int err = 0;
+
+	while (left && tpd_purge_pending(p)) {
+		if (!p->in_pass) {
+			/* the queued targets get a pass from the table's start */
+			free(p->cur);
+			p->cur = p->next;
+			p->n_cur = p->n_next;
+			p->next = NULL;
+			p->n_next = 0;
+			p->in_pass = true;
+			p->have_token = false;
+		}
+		if (!keys) {
+			keys = calloc(chunk, sizeof(*keys));
+			vals = calloc(chunk, sizeof(*vals));
+			if (!keys || !vals) {
+				err = -ENOMEM;
+				break;
+			}
+		}
+		/* whole hash buckets come at once: ask for at least @least */
+		count = left < chunk ? (left > least ? left : least) : chunk;
+		err = bpf_map_lookup_batch(m->ct, p->have_token ? &p->token : NULL, &token,
+					   keys, vals, &count, NULL);
+		err = err ? -errno : 0;
+		if (err == -ENOSPC && !count && least < (1u << 16)) {
+			/* one bucket holds more than asked for: ask for more */
+			least *= 4;
+			if (least > chunk) {
+				chunk = least;
+				free(keys);
+				free(vals);
+				keys = NULL;
+				vals = NULL;
+			}
+			continue;
+		}
+		if (err == -EINVAL || err == -EOPNOTSUPP || err == -524 /* ENOTSUPP */) {
+			err = tpd_purge_pass_walk(m, p);
+			if (err)
+				break;
+			continue;
+		}
+		if (err && err != -ENOENT) {
+			p->in_pass = false; /* start over, with the targets put back */
+			p->have_token = false;
+			break;
+		}
+		for (i = 0; i < count; i++)
+			if (tpd_purge_match(p, &keys[i], &vals[i]))
+				tpd_purge_flow(m, p, &keys[i]);
+		left -= count < left ? count : left;
+		if (err == -ENOENT) {
+			err = 0;
+			tpd_purge_pass_done(p);
+			continue;
+		}
+		p->token = token;
+		p->have_token = true;
+	}
+	if (err && p->n_cur && !p->in_pass) {
+		/* put this pass's targets back in front of the queue */
+		size_t n = p->n_cur + p->n_next;
+		struct tpd_purge_target *all = calloc(n, sizeof(*all));
+
+		if (all) {
+			memcpy(all, p->cur, p->n_cur * sizeof(*all));
+			memcpy(all + p->n_cur, p->next, p->n_next * sizeof(*all));
+			free(p->cur);
+			free(p->next);
+			p->cur = NULL;
+			p->n_cur = 0;
+			p->next = all;
+			p->n_next = n;
+		}
+	}
+	free(keys);
+	free(vals);
+	return err;
+}
 
 /**
  * tpd_purge_udp_backend() - delete the UDP flows of a backend that went
- * away, so clients do not keep sending into it until the entries time out
- * (kubernetes/kubernetes#48370).
+ * away, now, in one pass over the table.
+ * @m:  maps.
+ * @id: the backend's id.
+ * @be: the backend as it was.
+ *
+ * Return: 0 or -errno.
  */
-void tpd_purge_udp_backend(const struct tp_maps *m, __u32 backend_id)
+int tpd_purge_udp_backend(const struct tp_maps *m, __u32 id, const struct tp_backend *be)
 {
-	struct tp_ct_key k, next, *prev = NULL;
-	struct tp_ct_entry e;
+	struct tpd_purge p = {};
+	int err;
 
-	while (!bpf_map_get_next_key(m->ct, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(m->ct, &k, &e) ||
-		    (e.flags & TP_CT_F_REPLY_KEY) || e.backend_id != backend_id ||
-		    k.proto != IPPROTO_UDP)
-			continue;
-		tp_ct_flow_delete(m, &k, &e);
-	}
+	err = tpd_purge_add(&p, id, be);
+	err = err ?: tpd_purge_step(m, &p, 0);
+	tpd_purge_free(&p);
+	return err;
 }
 
-/* Purge UDP flows of the backends @old had that @new_ids lacks. */
-static void tpd_purge_removed(const struct tp_maps *m, const __u32 *old, int n_old,
+/* Have the UDP flows of the backends @old had that @new_ids lacks purged. */
+static void tpd_purge_removed(struct tpd_purge *purge, const __u32 *old,
+			      const struct tp_backend *old_bes, int n_old,
 			      const __u32 *new_ids, int n_new)
 {
 	int i, j;
@@ -367,10 +586,12 @@ static void tpd_purge_removed(const struct tp_maps *m, const __u32 *old, int n_o
 		for (j = 0; j < n_new; j++)
 			if (old[i] == new_ids[j])
 				break;
-		if (j == n_new)
-			tpd_purge_udp_backend(m, old[i]);
+		if (j == n_new && tpd_purge_add(purge, old[i], &old_bes[i]))
+			log_error("out of memory: stale UDP flows of a backend stay until they time out");
 	}
 }
+
+/* ---- services ------------------------------------------------------------ */
 
 static int tpd_parse_backends(const struct tpd_service_cfg *sc,
 			      struct tp_backend_spec *bs)
@@ -395,7 +616,8 @@ static int tpd_parse_backends(const struct tpd_service_cfg *sc,
 struct tpd_svc_work {
 	__u32 old_ids[TP_MAX_SVC_BACKENDS];
 	__u32 new_ids[TP_MAX_SVC_BACKENDS];
-	struct tp_backend bes[TP_MAX_SVC_BACKENDS];
+	struct tp_backend bes[TP_MAX_SVC_BACKENDS];	/* the old backends */
+	struct tp_backend new_bes[TP_MAX_SVC_BACKENDS];
 	struct tp_backend_spec want[TP_MAX_SVC_BACKENDS];
 };
 
@@ -422,7 +644,8 @@ static bool tpd_service_unchanged(const struct tp_svc *svc, const struct tp_svc_
 }
 
 static void tpd_static_service(const struct tp_maps *m, const struct tpd_service_cfg *sc,
-			      struct tpd_svc_work *w, struct tpd_sync_result *res)
+			       struct tpd_svc_work *w, struct tpd_purge *purge,
+			       struct tpd_sync_result *res)
 {
 	struct tp_svc_spec spec = { .zone = sc->zone, .owner = TP_OWNER_STATIC };
 	struct tp_svc_key key;
@@ -472,9 +695,9 @@ static void tpd_static_service(const struct tp_maps *m, const struct tpd_service
 		tpd_sync_error(res, "services: %s not written: %s", sc->frontend, why);
 		return;
 	}
-	n_new = tp_service_backends(m, svc.id, w->new_ids, w->bes, TP_MAX_SVC_BACKENDS);
+	n_new = tp_service_backends(m, svc.id, w->new_ids, w->new_bes, TP_MAX_SVC_BACKENDS);
 	if (exists)
-		tpd_purge_removed(m, w->old_ids, n_old, w->new_ids,
+		tpd_purge_removed(purge, w->old_ids, w->bes, n_old, w->new_ids,
 				  n_new > TP_MAX_SVC_BACKENDS ? TP_MAX_SVC_BACKENDS : n_new);
 	if (exists)
 		res->changed++;
@@ -508,12 +731,12 @@ struct tpd_svc_have {
  */
 static int tpd_static_services_prune(const struct tp_maps *m,
 				     const struct tpd_config *cfg,
-				     struct tpd_svc_work *w,
+				     struct tpd_svc_work *w, struct tpd_purge *purge,
 				     struct tpd_sync_result *res)
 {
 	struct tpd_svc_have *have;
 	size_t n_have, i;
-	int j, n, err;
+	int n, err;
 
 	err = TP_MAP_COLLECT(m->services, struct tpd_svc_have, key, svc, &have, &n_have);
 	if (err)
@@ -530,8 +753,8 @@ static int tpd_static_services_prune(const struct tp_maps *m,
 				       strerror(-err));
 			continue;
 		}
-		for (j = 0; j < n && j < TP_MAX_SVC_BACKENDS; j++)
-			tpd_purge_udp_backend(m, w->old_ids[j]);
+		tpd_purge_removed(purge, w->old_ids, w->bes,
+				  n < TP_MAX_SVC_BACKENDS ? n : TP_MAX_SVC_BACKENDS, NULL, 0);
 		res->removed++;
 	}
 	free(have);
@@ -539,7 +762,7 @@ static int tpd_static_services_prune(const struct tp_maps *m,
 }
 
 static int tpd_static_services(const struct tp_maps *m, const struct tpd_config *cfg,
-			       struct tpd_sync_result *res)
+			       struct tpd_purge *purge, struct tpd_sync_result *res)
 {
 	struct tpd_svc_work *w = calloc(1, sizeof(*w));
 	size_t i;
@@ -548,8 +771,8 @@ static int tpd_static_services(const struct tp_maps *m, const struct tpd_config 
 	if (!w)
 		return -ENOMEM;
 	for (i = 0; i < cfg->n_services; i++)
-		tpd_static_service(m, &cfg->services[i], w, res);
-	err = tpd_static_services_prune(m, cfg, w, res);
+		tpd_static_service(m, &cfg->services[i], w, purge, res);
+	err = tpd_static_services_prune(m, cfg, w, purge, res);
 	free(w);
 	return err;
 }
@@ -666,20 +889,28 @@ static int tpd_static_policies(const struct tp_maps *m, const struct tpd_config 
  * @cfg:    configuration.
  * @host:   this host's addresses, kept as `host` (see tpd_sync_host()).
  * @n_host: their number.
+ * @purge:  where the UDP flows of backends that went are queued, for
+ *          tpd_purge_step() to delete a bounded step at a time; NULL:
+ *          deleted before this returns.
  * @res:    what changed.
  *
  * Return: 0 or -errno for a failure to read the maps.
  */
 int tpd_sync_static(const struct tp_maps *m, const struct tpd_config *cfg,
-		    const struct tp_addr *host, size_t n_host,
+		    const struct tp_addr *host, size_t n_host, struct tpd_purge *purge,
 		    struct tpd_sync_result *res)
 {
-	int err;
+	struct tpd_purge now = {};
+	int err, perr;
 
 	tpd_static_names(m, cfg, res);
 	err = tpd_static_identities(m, cfg, host, n_host, res);
 	tpd_static_defaults(m, cfg, res);
-	err = err ?: tpd_static_services(m, cfg, res);
+	err = err ?: tpd_static_services(m, cfg, purge ? purge : &now, res);
 	err = err ?: tpd_static_policies(m, cfg, res);
+	perr = purge ? 0 : tpd_purge_step(m, &now, 0);
+	if (perr)
+		tpd_sync_error(res, "stale UDP flows not purged: %s", strerror(-perr));
+	tpd_purge_free(&now);
 	return err;
 }

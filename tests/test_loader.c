@@ -6,12 +6,21 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -23,6 +32,7 @@
 #include "identity.h"
 #include "links.h"
 #include "metrics.h"
+#include "peers.h"
 #include "pkttest.h"
 #include "policy.h"
 #include "service.h"
@@ -218,7 +228,7 @@ static void test_sync_static(void **state)
 
 	REQUIRE_BPF();
 	assert_int_equal(tpd_config_parse(static_cfg, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
 	assert_int_equal(svc.owner, TP_OWNER_STATIC);
@@ -241,7 +251,7 @@ static void test_sync_static(void **state)
 
 	/* applied again: nothing to do, the service keeps its table */
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	assert_int_equal(r.added + r.changed + r.removed, 0);
 	tpd_config_free(&cfg);
 
@@ -258,7 +268,7 @@ static void test_sync_static(void **state)
 	strcpy(strstr(edited, ",{\"frontend\":\"198.19.0.10:53/udp\""), "],\"policies\":[]}");
 	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	assert_int_equal(r.removed, 2);
 	k = svc_key(VIP4, 53, IPPROTO_UDP);
 	assert_int_not_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
@@ -336,7 +346,7 @@ static void test_reload_removes_everything(void **state)
 	text = big_cfg(300, 80);
 	assert_int_equal(tpd_config_parse(text, &cfg, err, sizeof(err)), 0);
 	free(text);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	tpd_config_free(&cfg);
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(r.added, 380);
@@ -347,7 +357,7 @@ static void test_reload_removes_everything(void **state)
 	assert_int_equal(tpd_config_parse(text, &cfg, err, sizeof(err)), 0);
 	free(text);
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	tpd_config_free(&cfg);
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(r.removed, 380);
@@ -425,7 +435,7 @@ static void test_rule_all_or_nothing(void **state)
 		"\"policies\":[{\"from\":\"300\",\"to\":\"301\",\"proto\":\"tcp\","
 		"\"port\":\"1000-1999\",\"verdict\":\"allow\",\"zone\":1}]}",
 		&cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &res), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &res), 0);
 	assert_int_equal(res.errors, 1);
 	assert_int_equal(res.added, 0);
 	assert_non_null(strstr(res.error, "policies[0]: rule not written: tp_policy is full"));
@@ -444,7 +454,7 @@ static void test_rule_all_or_nothing(void **state)
 		}
 	}
 	memset(&res, 0, sizeof(res));
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &res), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &res), 0);
 	assert_int_equal(res.errors, 0);
 	assert_int_equal(res.added, 1);
 	assert_int_equal(tp_policy_rule_find(&h->maps, &r, &id), 0);
@@ -560,7 +570,7 @@ static void test_udp_purge_on_backend_removal(void **state)
 	at = strstr(edited, "\"deny\"");
 	memmove(at + 1, at + 5, strlen(at + 5) + 1); /* "deny" -> "" */
 	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	tpd_config_free(&cfg);
 	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 53);
 	b = backend_of(h, FLOWP(CLIENT4, 5000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), BE4, 2);
@@ -572,13 +582,135 @@ static void test_udp_purge_on_backend_removal(void **state)
 	at = strstr(edited, "198.18.1.1:53");
 	at[9] = '2';
 	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	tpd_config_free(&cfg);
 	free(edited);
 	/* the UDP flow to the removed backend is gone; TCP flows are kept */
 	assert_int_equal(ct_get(h, &udp, &e), -ENOENT);
 	assert_int_equal(ct_get(h, &tcp, &e), 0);
 	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[1], 53);
+}
+
+/*
+ * Write a DNATed flow (client 100.64.x.y:port -> VIP4:53/udp, or TCP)
+ * to backend @be_id at 198.18.1.1:53 with its reply key: two entries.
+ */
+static void ct_flow(struct th *h, __u32 n, __u8 proto, __u32 be_id)
+{
+	struct tp_ct_key k = { .daddr = addr(VIP4), .sport = htons(1024 + n % 60000),
+			       .dport = htons(53), .proto = proto, .zone = TH_ZONE };
+	struct tp_ct_entry e = { .flags = TP_CT_F_DNAT, .backend_id = be_id,
+				 .nat_addr = addr("198.18.1.1"), .nat_port = htons(53),
+				 .svc_id = 1, .expires_ns = ~0ULL >> 1 };
+	struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY, .expires_ns = ~0ULL >> 1 };
+
+	k.saddr = addr("100.64.0.0");
+	k.saddr.w[3] = htonl(ntohl(k.saddr.w[3]) + n / 60000 * 65536 + n % 251);
+	e.peer.saddr = e.nat_addr;
+	e.peer.daddr = k.saddr;
+	e.peer.sport = e.nat_port;
+	e.peer.dport = k.sport;
+	e.peer.proto = proto;
+	e.peer.zone = TH_ZONE;
+	rk.peer = k;
+	assert_int_equal(bpf_map_update_elem(h->maps.ct, &k, &e, BPF_NOEXIST), 0);
+	assert_int_equal(bpf_map_update_elem(h->maps.ct, &e.peer, &rk, BPF_NOEXIST), 0);
+}
+
+/* 20,000 entries, @n_purge of them flows (with their reply keys) to purge. */
+static double purge_run(struct th *h, unsigned int n_purge)
+{
+	struct tp_backend be = { .addr = addr("198.18.1.1"), .port = htons(53) };
+	unsigned int total = 20000, n;
+	struct timespec t0, t1;
+	double secs;
+
+	for (n = 0; n < total / 2; n++)
+		ct_flow(h, n, n < n_purge ? IPPROTO_UDP : n % 2 ? IPPROTO_UDP : IPPROTO_TCP,
+			n < n_purge ? 7 : n % 2 ? 8 : 7);
+	assert_int_equal(ct_count(h), total);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(tpd_purge_udp_backend(&h->maps, 7, &be), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	print_message("purge of %u flows (%u entries) among %u entries: %.3f s\n",
+		      n_purge, 2 * n_purge, total, secs);
+	/* the UDP flows of backend 7 and their reply keys went, nothing else */
+	assert_int_equal(ct_count(h), total - 2 * n_purge);
+	return secs;
+}
+
+/*
+ * Purging a backend's UDP flows is linear in the table: 2,000 and 4,000
+ * of 20,000 entries in well under a second each (deleting while walking
+ * with get_next_key restarted the walk at each delete: minutes).
+ */
+static void test_udp_purge_linear(void **state)
+{
+	struct th *h = *state;
+	/* TP_PURGE_N: another number to purge, for measurements */
+	const char *env = getenv("TP_PURGE_N");
+
+	REQUIRE_BPF();
+	assert_true(purge_run(h, env ? (unsigned int)atoi(env) : 2000) < 2.0);
+}
+
+static void test_udp_purge_linear_4000(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	if (getenv("TP_PURGE_N"))
+		skip();
+	assert_true(purge_run(h, 4000) < 2.0);
+}
+
+/*
+ * The main loop's purge: a bounded number of entries per step, and a
+ * backend that goes while a pass is under way gets a whole pass of its
+ * own (its flows before the pass's position are found too).  A new
+ * backend that took a purged backend's id keeps its flows.
+ */
+static void test_udp_purge_steps(void **state)
+{
+	struct th *h = *state;
+	struct tp_backend be7 = { .addr = addr("198.18.1.1"), .port = htons(53) };
+	struct tp_backend other = { .addr = addr("198.18.1.2"), .port = htons(53) };
+	struct tpd_purge p = {};
+	unsigned int n, steps = 0;
+
+	REQUIRE_BPF();
+	for (n = 0; n < 10000; n++)
+		ct_flow(h, n, IPPROTO_UDP, n % 4 ? 8 : 7);
+	assert_int_equal(ct_count(h), 20000);
+	assert_int_equal(tpd_purge_add(&p, 7, &other), 0); /* id 7, another address */
+	assert_true(tpd_purge_pending(&p));
+	assert_int_equal(tpd_purge_step(&h->maps, &p, 3000), 0);
+	steps++;
+	assert_true(tpd_purge_pending(&p));
+	assert_int_equal(p.deleted, 0);
+	/* mid-pass, backend 8 goes (and 7 as it really was) */
+	assert_int_equal(tpd_purge_add(&p, 8, &be7), 0);
+	assert_int_equal(tpd_purge_add(&p, 7, &be7), 0);
+	while (tpd_purge_pending(&p)) {
+		assert_int_equal(tpd_purge_step(&h->maps, &p, 3000), 0);
+		assert_true(++steps < 100);
+	}
+	print_message("purge of 10000 flows in %u steps of 3000 entries\n", steps);
+	assert_true(steps >= 20000 / 3000);
+	assert_int_equal(p.deleted, 10000);
+	assert_int_equal(ct_count(h), 0);
+
+	/* budgets smaller than a hash bucket still make progress */
+	for (n = 0; n < 1000; n++)
+		ct_flow(h, n, IPPROTO_UDP, n % 2 ? 8 : 9);
+	assert_int_equal(tpd_purge_add(&p, 9, &be7), 0);
+	for (steps = 0; tpd_purge_pending(&p); steps++) {
+		assert_int_equal(tpd_purge_step(&h->maps, &p, 1 + steps % 3), 0);
+		assert_true(steps < 2000);
+	}
+	assert_int_equal(ct_count(h), 1000);
+	tpd_purge_free(&p);
 }
 
 static void test_gc(void **state)
@@ -745,7 +877,7 @@ static void test_service_mixed_family(void **state)
 		"\"services\":[{\"frontend\":\"198.19.0.11:80/tcp\",\"backends\":["
 		"{\"addr\":\"198.18.1.1:8080\"},{\"addr\":\"[fd00:198:18::1:1]:8080\"}]}]}",
 		&cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	assert_int_equal(r.errors, 1);
 	assert_int_equal(r.added, 0);
 	k4 = svc_key("198.19.0.11", 80, IPPROTO_TCP);
@@ -891,7 +1023,7 @@ static void test_host_addresses(void **state)
 	assert_true(addr_events(nl));
 
 	assert_int_equal(tpd_host_addrs(&host, &n), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, host, n, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, host, n, NULL, &r), 0);
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(r.conflicts, 1); /* tpctl's 198.18.0.7 */
 	assert_int_equal(ident_of(h, 0, "198.18.0.5"), TP_ID_HOST);
@@ -926,7 +1058,7 @@ static void test_host_addresses(void **state)
 
 	/* the static source again (a SIGHUP): nothing of the host's goes */
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, host, n, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, host, n, NULL, &r), 0);
 	assert_int_equal(r.added + r.changed + r.removed, 0);
 
 	/* the interface goes, and its addresses with it */
@@ -1075,6 +1207,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_limits_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_purge_on_backend_removal, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_udp_purge_linear, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_purge_linear_4000, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_purge_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc_keeps_reply_key_of_other_flow,
 						setup, teardown),
