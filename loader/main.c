@@ -207,33 +207,6 @@ static void tpd_on_link(const struct tpd_link_event *ev, void *ctx)
 
 /* ---- syncs ------------------------------------------------------------------------ */
 
-/* Rules mapping peers of @source to identities, from the configuration. */
-static size_t tpd_peer_rules(struct tpd *t, enum tpd_peer_source source,
-			     struct tp_peer_rule *rules, size_t cap)
-{
-	const struct tpd_map_cfg *map = source == TPD_PEERS_WIREGUARD ? t->cfg.wg_peers :
-									t->cfg.ts_tags;
-	size_t n_map = source == TPD_PEERS_WIREGUARD ? t->cfg.n_wg_peers : t->cfg.n_ts_tags;
-	size_t i, n = 0;
-
-	for (i = 0; i < n_map && n < cap; i++) {
-		__u32 id;
-
-		if (tpd_resolve_identity(&t->dp.maps, &t->cfg, map[i].identity, &id) || !id) {
-			log_warn("unknown identity in a peer mapping, ignored", "key",
-				 map[i].key, "identity", map[i].identity);
-			continue;
-		}
-		rules[n].match = source == TPD_PEERS_WIREGUARD ? TP_PEER_MATCH_KEY :
-				 strncmp(map[i].key, "tag:", 4) ? TP_PEER_MATCH_USER :
-								 TP_PEER_MATCH_TAG;
-		rules[n].value = map[i].key;
-		rules[n].id = id;
-		n++;
-	}
-	return n;
-}
-
 static int tpd_fetch_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 			   struct tp_peer_list *peers)
 {
@@ -258,10 +231,10 @@ static int tpd_fetch_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 static int tpd_collect_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 			     struct tp_ident_entry **all, size_t *n_all)
 {
-	struct tp_peer_rule rules[256];
+	struct tp_peer_rule *rules = NULL;
 	struct tp_peer_list peers = {};
 	struct tp_ident_entry *ents = NULL;
-	size_t n_rules, n = 0, conflicts = 0;
+	size_t n_rules = 0, n = 0, conflicts = 0;
 	void *grown;
 	int err;
 
@@ -271,10 +244,11 @@ static int tpd_collect_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 			 "error", tp_peer_last_error());
 		return err;
 	}
-	n_rules = tpd_peer_rules(t, ifc->peers, rules, 256);
-	err = tp_peers_to_identities(&peers, ifc->zone, rules, n_rules, TP_ID_TAILNET,
-				     &ents, &n, &conflicts);
+	err = tpd_peer_rules(&t->dp.maps, &t->cfg, ifc->peers, &rules, &n_rules);
+	err = err ?: tp_peers_to_identities(&peers, ifc->zone, rules, n_rules,
+					    TP_ID_TAILNET, &ents, &n, &conflicts);
 	tp_peer_list_free(&peers);
+	free(rules);
 	if (err)
 		return err;
 	if (conflicts)

@@ -197,6 +197,52 @@ int tpd_resolve_identity(const struct tp_maps *m, const struct tpd_config *cfg,
 	return tp_identity_parse(m, s, id);
 }
 
+/**
+ * tpd_peer_rules() - the rules mapping peers of a source to identities,
+ * from the configuration, in its order: every mapping it has, however
+ * many (a peer left out would fall back to `tailnet`: fail open).
+ * @m:      maps (for identity names tpctl gave).
+ * @cfg:    configuration.
+ * @source: TPD_PEERS_WIREGUARD (wireguard_peers) or TPD_PEERS_TAILSCALE
+ *          (tailscale.tags).
+ * @rules:  the rules (free() them); their values point into @cfg.
+ * @n:      their number.
+ *
+ * A mapping to an identity that does not resolve is left out, with a
+ * warning.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int tpd_peer_rules(const struct tp_maps *m, const struct tpd_config *cfg,
+		   enum tpd_peer_source source, struct tp_peer_rule **rules, size_t *n)
+{
+	const struct tpd_map_cfg *map = source == TPD_PEERS_WIREGUARD ? cfg->wg_peers :
+									 cfg->ts_tags;
+	size_t n_map = source == TPD_PEERS_WIREGUARD ? cfg->n_wg_peers : cfg->n_ts_tags;
+	struct tp_peer_rule *r;
+	size_t i;
+	__u32 id;
+
+	*n = 0;
+	*rules = r = calloc(n_map + 1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	for (i = 0; i < n_map; i++) {
+		if (tpd_resolve_identity(m, cfg, map[i].identity, &id) || !id) {
+			log_warn("unknown identity in a peer mapping, ignored", "key",
+				 map[i].key, "identity", map[i].identity);
+			continue;
+		}
+		r[*n].match = source == TPD_PEERS_WIREGUARD ? TP_PEER_MATCH_KEY :
+			      strncmp(map[i].key, "tag:", 4) ? TP_PEER_MATCH_USER :
+							      TP_PEER_MATCH_TAG;
+		r[*n].value = map[i].key;
+		r[*n].id = id;
+		(*n)++;
+	}
+	return 0;
+}
+
 /* The configuration's identity names. */
 static void tpd_static_names(const struct tp_maps *m, const struct tpd_config *cfg,
 			     struct tpd_sync_result *res)

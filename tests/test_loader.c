@@ -5,6 +5,7 @@
  * the metrics textfile, against a loaded (unpinned) datapath.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1193,6 +1194,382 @@ static void test_pins_survive_and_migrate(void **state)
 	tpd_config_free(&cfg);
 }
 
+/* ---- tailplaned itself ---------------------------------------------------------- */
+
+/*
+ * tailplaned run as a process of this test, in the test's network
+ * namespace, on a scratch pin root, with its peers from a fake UAPI
+ * server (a thread of this test) for the TUN device tpwg0.  It is
+ * stopped by its PID and its pins removed whatever the outcome.
+ */
+
+/**
+ * struct uapi_srv - a fake userspace WireGuard UAPI socket.
+ * @path:    the socket (DIR/tpwg0.sock).
+ * @lfd:     listening socket.
+ * @thr:     the serving thread.
+ * @stop:    tells it to end.
+ * @reply:   the answer to "get=1".
+ * @len:     its length.
+ * @trickle_ms: > 0: send one byte every that many ms (a stuck peer).
+ * @served:  connections answered.
+ */
+struct uapi_srv {
+	char path[108];
+	int lfd;
+	pthread_t thr;
+	atomic_int stop;
+	char *reply;
+	size_t len;
+	int trickle_ms;
+	atomic_int served;
+};
+
+static void *uapi_srv_main(void *arg)
+{
+	struct uapi_srv *u = arg;
+	struct pollfd pfd = { .fd = u->lfd, .events = POLLIN };
+	char req[256];
+	size_t off;
+	ssize_t n;
+	int fd;
+
+	while (!atomic_load(&u->stop)) {
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		fd = accept4(u->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = recv(fd, req, sizeof(req), 0); /* "get=1\n\n", in one piece */
+		for (off = 0; n > 0 && off < u->len && !atomic_load(&u->stop);) {
+			size_t chunk = u->trickle_ms ? 1 : u->len - off;
+
+			n = send(fd, u->reply + off, chunk, MSG_NOSIGNAL);
+			if (n > 0)
+				off += (size_t)n;
+			if (u->trickle_ms)
+				usleep(u->trickle_ms * 1000);
+		}
+		atomic_fetch_add(&u->served, 1);
+		/* like wireguard-go: the connection stays open; the client ends it */
+		pfd.fd = fd;
+		while (!atomic_load(&u->stop) && poll(&pfd, 1, 50) >= 0 &&
+		       !(pfd.revents & (POLLIN | POLLHUP)))
+			;
+		pfd.fd = u->lfd;
+		close(fd);
+	}
+	return NULL;
+}
+
+static void uapi_srv_start(struct uapi_srv *u, const char *dir, char *reply,
+			   int trickle_ms)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	memset(u, 0, sizeof(*u));
+	snprintf(u->path, sizeof(u->path), "%s/tpwg0.sock", dir);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", u->path);
+	u->reply = reply;
+	u->len = strlen(reply);
+	u->trickle_ms = trickle_ms;
+	u->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(u->lfd >= 0);
+	assert_int_equal(bind(u->lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(u->lfd, 8), 0);
+	assert_int_equal(pthread_create(&u->thr, NULL, uapi_srv_main, u), 0);
+}
+
+static void uapi_srv_stop(struct uapi_srv *u)
+{
+	atomic_store(&u->stop, 1);
+	pthread_join(u->thr, NULL);
+	close(u->lfd);
+	unlink(u->path);
+	free(u->reply);
+}
+
+/* Key of fake peer @i: 32 bytes, the first two its number. */
+static void peer_key(unsigned int i, char b64[TP_WG_KEY_B64_LEN + 1],
+		     char hex[TP_WG_KEY_HEX_LEN + 1])
+{
+	__u8 key[TP_WG_KEY_LEN] = { [0] = i >> 8, [1] = i & 0xff, [31] = 1 };
+	unsigned int j;
+
+	tp_wg_key_to_base64(key, b64);
+	for (j = 0; j < TP_WG_KEY_LEN; j++)
+		sprintf(hex + 2 * j, "%02x", key[j]);
+}
+
+/* A UAPI answer with @n peers, peer i at 100.64.(i / 256).(i % 256)/32. */
+static char *uapi_peers(unsigned int n)
+{
+	size_t cap = 128 + n * 128, len = 0;
+	char *s = malloc(cap), b64[64], hex[80];
+	unsigned int i;
+
+	assert_non_null(s);
+	len += snprintf(s + len, cap - len, "listen_port=51820\n");
+	for (i = 0; i < n; i++) {
+		peer_key(i, b64, hex);
+		len += snprintf(s + len, cap - len,
+				"public_key=%s\nallowed_ip=100.64.%u.%u/32\n", hex,
+				i / 256, i % 256);
+	}
+	snprintf(s + len, cap - len, "errno=0\n\n");
+	return s;
+}
+
+/**
+ * struct tpd_proc - a tailplaned this test runs.
+ * @pid:      its pid, 0 when not running.
+ * @dir:      scratch directory: config, log, UAPI socket, metrics.
+ * @cfg:      its configuration file.
+ * @log:      its stderr.
+ * @pin_root: its pin root.
+ */
+struct tpd_proc {
+	pid_t pid;
+	char dir[64];
+	char cfg[128];
+	char log[128];
+	char pin_root[128];
+};
+
+/* Pin roots of daemon tests of earlier runs whose process is gone. */
+static void tpd_proc_remove_stale(void)
+{
+	struct tpd_config cfg;
+	struct dirent *de;
+	DIR *dir = opendir("/sys/fs/bpf");
+	int pid;
+
+	while (dir && (de = readdir(dir))) {
+		if (sscanf(de->d_name, "tp-ldtest-%d-d", &pid) != 1 || !kill(pid, 0) ||
+		    errno != ESRCH)
+			continue;
+		memset(&cfg, 0, sizeof(cfg));
+		snprintf(cfg.pin_root, sizeof(cfg.pin_root), "/sys/fs/bpf/%s", de->d_name);
+		tpd_detach_all(&cfg, true);
+	}
+	if (dir)
+		closedir(dir);
+}
+
+static void tpd_proc_init(struct tpd_proc *d)
+{
+	tpd_proc_remove_stale();
+	memset(d, 0, sizeof(*d));
+	snprintf(d->dir, sizeof(d->dir), "/tmp/tp-ldtest-XXXXXX");
+	assert_non_null(mkdtemp(d->dir));
+	snprintf(d->cfg, sizeof(d->cfg), "%s/tailplaned.json", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/tailplaned.log", d->dir);
+	snprintf(d->pin_root, sizeof(d->pin_root), "/sys/fs/bpf/tp-ldtest-%d-d", getpid());
+	sh("ip tuntap add dev tpwg0 mode tun && ip link set tpwg0 up");
+}
+
+/* Write the configuration file. */
+static void tpd_proc_config(struct tpd_proc *d, const char *json)
+{
+	FILE *f = fopen(d->cfg, "w");
+
+	assert_non_null(f);
+	fputs(json, f);
+	fclose(f);
+}
+
+static void tpd_proc_path(char *path, size_t len)
+{
+	char self[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	assert_true(n > 0);
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	assert_non_null(slash);
+	*slash = '\0';
+	snprintf(path, len, "%s/../tailplaned", self);
+}
+
+/* Start tailplaned --config CFG [@arg]; its stderr goes to the log. */
+static void tpd_proc_start(struct tpd_proc *d, const char *arg)
+{
+	char bin[PATH_MAX];
+	int fd;
+
+	tpd_proc_path(bin, sizeof(bin));
+	d->pid = fork();
+	assert_true(d->pid >= 0);
+	if (!d->pid) {
+		fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		execl(bin, bin, "--config", d->cfg, arg, (char *)NULL);
+		_exit(127);
+	}
+}
+
+/* Wait up to @ms for it to exit; its exit status, or -1 if it still runs. */
+static int tpd_proc_wait(struct tpd_proc *d, int ms)
+{
+	int st;
+	pid_t r;
+
+	for (; ms >= 0; ms -= 10) {
+		r = waitpid(d->pid, &st, WNOHANG);
+		if (r == d->pid) {
+			d->pid = 0;
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* Whether the log has a line with @needle. */
+static bool tpd_proc_logged(const struct tpd_proc *d, const char *needle)
+{
+	char line[4096];
+	bool found = false;
+	FILE *f = fopen(d->log, "r");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* Wait up to @ms for @needle in the log. */
+static __attribute__((unused)) bool tpd_proc_await(const struct tpd_proc *d, const char *needle, int ms)
+{
+	for (; ms >= 0; ms -= 20) {
+		if (tpd_proc_logged(d, needle))
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+static void tpd_proc_dump_log(const struct tpd_proc *d)
+{
+	char line[4096];
+	FILE *f = fopen(d->log, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		print_message("tailplaned: %s", line);
+	fclose(f);
+}
+
+/* Stop it by its pid (TERM, then KILL), remove its pins and files. */
+static void tpd_proc_cleanup(struct tpd_proc *d)
+{
+	struct tpd_config cfg;
+	char path[300];
+
+	if (d->pid > 0) {
+		kill(d->pid, SIGTERM);
+		if (tpd_proc_wait(d, 5000) < 0) {
+			kill(d->pid, SIGKILL);
+			waitpid(d->pid, NULL, 0);
+		}
+		d->pid = 0;
+	}
+	if (d->pin_root[0]) {
+		memset(&cfg, 0, sizeof(cfg));
+		snprintf(cfg.pin_root, sizeof(cfg.pin_root), "%s", d->pin_root);
+		tpd_detach_all(&cfg, true);
+	}
+	system("ip link del tpwg0 2>/dev/null");
+	snprintf(path, sizeof(path), "%s/metrics.prom", d->dir);
+	unlink(path);
+	unlink(d->cfg);
+	unlink(d->log);
+	rmdir(d->dir);
+}
+
+/* What a daemon test started, for the teardown to stop even on failure. */
+static struct tpd_proc daemon_proc;
+static struct uapi_srv daemon_srv;
+static bool daemon_srv_running;
+
+static int daemon_teardown(void **state)
+{
+	(void)state;
+	if (daemon_proc.dir[0])
+		tpd_proc_cleanup(&daemon_proc);
+	memset(&daemon_proc, 0, sizeof(daemon_proc));
+	if (daemon_srv_running)
+		uapi_srv_stop(&daemon_srv);
+	daemon_srv_running = false;
+	return 0;
+}
+
+static void daemon_srv_start(const char *dir, char *reply, int trickle_ms)
+{
+	uapi_srv_start(&daemon_srv, dir, reply, trickle_ms);
+	daemon_srv_running = true;
+}
+
+/* The identity of @a in @zone in the pinned maps of @d, 0 for none. */
+static __u32 tpd_proc_ident(const struct tpd_proc *d, __u16 zone, const char *a)
+{
+	struct tp_addr ad = addr(a);
+	struct tp_maps m;
+	__u32 id = 0;
+
+	assert_int_equal(tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE), 0);
+	if (tp_identity_lookup(&m, zone, &ad, &id))
+		id = 0;
+	tp_maps_close(&m);
+	return id;
+}
+
+/* The start of a configuration; its arguments: the pin root and the directory. */
+#define TPD_CFG_WG                                                                   \
+	"{\"pin_root\":\"%s\",\"wireguard\":{\"socket_dir\":\"%s\"},"                \
+	"\"interfaces\":[{\"name\":\"tpwg0\",\"zone\":3,\"peers\":\"wireguard\"}]"
+
+/*
+ * 300 peers mapped to 300 identities: every one gets its own, the last
+ * as much as the first (a list of 256 mappings gave peer 299 `tailnet`).
+ */
+static void test_daemon_300_peer_mappings(void **state)
+{
+	struct tpd_proc *d = &daemon_proc;
+	char b64[64], hex[80], *json, *p;
+	size_t cap = 65536;
+	unsigned int i;
+	int st;
+
+	(void)state;
+	REQUIRE_BPF();
+	tpd_proc_init(d);
+	json = malloc(cap);
+	assert_non_null(json);
+	p = json + snprintf(json, cap, TPD_CFG_WG ",\"wireguard_peers\":{", d->pin_root,
+			    d->dir);
+	for (i = 0; i < 300; i++) {
+		peer_key(i, b64, hex);
+		p += snprintf(p, cap - (p - json), "%s\"%s\":%u", i ? "," : "", b64, 1000 + i);
+	}
+	snprintf(p, cap - (p - json), "}}");
+	tpd_proc_config(d, json);
+	free(json);
+	daemon_srv_start(d->dir, uapi_peers(300), 0);
+	tpd_proc_start(d, "--once");
+	st = tpd_proc_wait(d, 30000);
+	if (st)
+		tpd_proc_dump_log(d);
+	assert_int_equal(st, 0);
+	assert_int_equal(tpd_proc_ident(d, 3, "100.64.0.0"), 1000);
+	assert_int_equal(tpd_proc_ident(d, 3, "100.64.0.255"), 1255);
+	assert_int_equal(tpd_proc_ident(d, 3, "100.64.1.43"), 1299);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1218,6 +1595,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_iface_kind_own_netns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_addresses, setup, teardown),
 		cmocka_unit_test_teardown(test_pins_survive_and_migrate, pins_teardown),
+		cmocka_unit_test_teardown(test_daemon_300_peer_mappings, daemon_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
