@@ -53,6 +53,7 @@ struct tpd {
 	struct tpd_datapath dp;
 	int *ifindex; /* per cfg.ifaces: attached ifindex, 0 if not */
 	int lock_fd;
+	int sfd; /* signalfd of SIGHUP, SIGTERM and SIGINT; -1 for --once */
 	struct mnl_socket *links;
 	struct tp_addr *host; /* this host's addresses, as last synced */
 	size_t n_host;
@@ -504,25 +505,41 @@ static void tpd_reload(struct tpd *t)
 
 /* ---- main ------------------------------------------------------------------------- */
 
-static int tpd_signalfd(void)
+/*
+ * Block the signals the main loop handles and take them through a
+ * signalfd.  Done before anything slow (loading the datapath, the first
+ * sync): until the loop reads them they stay pending, where the default
+ * action of SIGHUP, an operator's reload at the wrong moment, would kill
+ * the daemon half-started.
+ *
+ * Return: the signalfd, or -errno (the signals are unblocked again).
+ */
+static int tpd_signals_open(void)
 {
 	sigset_t mask;
+	int fd;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL))
+		return -errno;
+	fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd < 0) {
+		fd = -errno;
+		sigprocmask(SIG_UNBLOCK, &mask, NULL);
+	}
+	return fd;
 }
 
 static int tpd_run(struct tpd *t)
 {
 	struct pollfd pfd[2];
 	struct signalfd_siginfo si;
-	int sfd = tpd_signalfd(), n;
+	int n;
 
-	pfd[0].fd = sfd;
+	pfd[0].fd = t->sfd;
 	pfd[0].events = POLLIN;
 	pfd[1].fd = t->links ? tpd_links_fd(t->links) : -1;
 	pfd[1].events = POLLIN;
@@ -542,17 +559,16 @@ static int tpd_run(struct tpd *t)
 			tpd_sync_host_now(t);
 		if (!(pfd[0].revents & POLLIN))
 			continue;
-		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+		while (read(t->sfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGHUP) {
 				tpd_reload(t);
 			} else {
 				log_info("exiting; programs and maps stay in place");
-				close(sfd);
 				return 0;
 			}
 		}
 	}
-	close(sfd);
+	log_error("main loop: poll failed", "error", strerror(errno));
 	return 1;
 }
 
@@ -625,7 +641,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct tpd t = { .lock_fd = -1 };
+	struct tpd t = { .lock_fd = -1, .sfd = -1 };
 	const char *pin_root = NULL;
 	bool detach = false, purge = false;
 	char err[256];
@@ -672,9 +688,19 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	libbpf_set_print(tpd_libbpf_log);
+	if (!detach && !t.once) {
+		t.sfd = tpd_signals_open();
+		if (t.sfd < 0) {
+			log_error("cannot take signals through a signalfd", "error",
+				  strerror(-t.sfd));
+			return 1;
+		}
+	}
 	if (t.config_path && tpd_config_load(t.config_path, &t.cfg, err, sizeof(err))) {
 		log_error("configuration rejected", "config", t.config_path, "error", err);
 		tpd_config_free(&t.cfg);
+		if (t.sfd >= 0)
+			close(t.sfd);
 		return 1;
 	}
 	if (!t.config_path) {
@@ -703,6 +729,8 @@ int main(int argc, char **argv)
 		tpd_datapath_close(&t.dp);
 	tpd_instance_unlock(t.lock_fd, t.cfg.pin_root);
 	tpd_purge_free(&t.purge);
+	if (t.sfd >= 0)
+		close(t.sfd);
 	free(t.host);
 	free(t.ifindex);
 	tpd_config_free(&t.cfg);

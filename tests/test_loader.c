@@ -1442,7 +1442,7 @@ static bool tpd_proc_logged(const struct tpd_proc *d, const char *needle)
 }
 
 /* Wait up to @ms for @needle in the log. */
-static __attribute__((unused)) bool tpd_proc_await(const struct tpd_proc *d, const char *needle, int ms)
+static bool tpd_proc_await(const struct tpd_proc *d, const char *needle, int ms)
 {
 	for (; ms >= 0; ms -= 20) {
 		if (tpd_proc_logged(d, needle))
@@ -1570,6 +1570,63 @@ static void test_daemon_300_peer_mappings(void **state)
 	assert_int_equal(tpd_proc_ident(d, 3, "100.64.1.43"), 1299);
 }
 
+/* The pid in tailplaned's pid file for @pin_root, 0 when none yet. */
+static pid_t tpd_proc_pidfile(const struct tpd_proc *d)
+{
+	char path[PATH_MAX], name[200];
+	FILE *f;
+	int pid = 0;
+	size_t i;
+
+	snprintf(name, sizeof(name), "%s", d->pin_root);
+	for (i = 0; name[i]; i++)
+		if (name[i] == '/')
+			name[i] = '_';
+	snprintf(path, sizeof(path), "/run/tailplane/tailplaned%s.pid", name);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	return pid;
+}
+
+/*
+ * A SIGHUP while tailplaned starts (it holds its pid file, the datapath
+ * is still loading) is kept for the main loop: the daemon survives and
+ * reloads; SIGTERM then ends it cleanly.
+ */
+static void test_daemon_sighup_at_start(void **state)
+{
+	struct tpd_proc *d = &daemon_proc;
+	char json[1024];
+	int i;
+
+	(void)state;
+	REQUIRE_BPF();
+	tpd_proc_init(d);
+	snprintf(json, sizeof(json), TPD_CFG_WG "}", d->pin_root, d->dir);
+	tpd_proc_config(d, json);
+	daemon_srv_start(d->dir, uapi_peers(3), 0);
+	tpd_proc_start(d, NULL);
+	for (i = 0; i < 10000 && tpd_proc_pidfile(d) != d->pid; i++)
+		usleep(100);
+	assert_int_equal(tpd_proc_pidfile(d), d->pid);
+	assert_false(tpd_proc_logged(d, "\"running\""));
+	assert_int_equal(kill(d->pid, SIGHUP), 0);
+	if (!tpd_proc_await(d, "\"reloaded\"", 15000)) {
+		tpd_proc_dump_log(d);
+		fail_msg("no reload; tailplaned %s",
+			 tpd_proc_wait(d, 0) < 0 ? "still runs" : "is gone");
+	}
+	assert_int_equal(tpd_proc_wait(d, 0), -1);
+	assert_true(tpd_proc_logged(d, "\"running\""));
+	assert_int_equal(kill(d->pid, SIGTERM), 0);
+	assert_int_equal(tpd_proc_wait(d, 10000), 0);
+	assert_true(tpd_proc_logged(d, "exiting; programs and maps stay in place"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1596,6 +1653,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_addresses, setup, teardown),
 		cmocka_unit_test_teardown(test_pins_survive_and_migrate, pins_teardown),
 		cmocka_unit_test_teardown(test_daemon_300_peer_mappings, daemon_teardown),
+		cmocka_unit_test_teardown(test_daemon_sighup_at_start, daemon_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
