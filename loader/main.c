@@ -46,12 +46,31 @@
  * spreads over turns instead of holding the lock and the loop.
  */
 #define TPD_PURGE_BUDGET 16384
+/*
+ * How long one interface's peers may take to read, all of it: a source
+ * that answers slowly (or trickles) is given up on after this and its
+ * entries kept; the loop goes on with the other interfaces.
+ */
+#define TPD_FETCH_TIMEOUT_MS 2000
+/* An interface whose source failed is asked again after at most this. */
+#define TPD_FETCH_BACKOFF_MAX 60
+
+/**
+ * struct tpd_fetch - how reading one interface's peers went.
+ * @fails:    failures in a row.
+ * @retry_at: not asked again before (backoff), 0: at the next sync.
+ */
+struct tpd_fetch {
+	unsigned int fails;
+	time_t retry_at;
+};
 
 struct tpd {
 	const char *config_path;
 	struct tpd_config cfg;
 	struct tpd_datapath dp;
 	int *ifindex; /* per cfg.ifaces: attached ifindex, 0 if not */
+	struct tpd_fetch *fetch; /* per cfg.ifaces: its peer source's health */
 	int lock_fd;
 	int sfd; /* signalfd of SIGHUP, SIGTERM and SIGINT; -1 for --once */
 	struct mnl_socket *links;
@@ -208,20 +227,28 @@ static void tpd_on_link(const struct tpd_link_event *ev, void *ctx)
 
 /* ---- syncs ------------------------------------------------------------------------ */
 
+/* Read @ifc's peers, all of it by @deadline (tp_deadline_after()). */
 static int tpd_fetch_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
-			   struct tp_peer_list *peers)
+			   __u64 deadline, struct tp_peer_list *peers)
 {
 	char *body = NULL;
 	size_t len = 0;
 	int err;
 
 	if (ifc->peers == TPD_PEERS_WIREGUARD) {
+		/* the kernel answers a dump at once: no deadline to give it */
 		err = tp_wg_genl_dump(ifc->name, peers);
 		if (err == -ENOENT || err == -EOPNOTSUPP || err == -ENODEV)
-			err = tp_wg_uapi_dump(ifc->name, t->cfg.wg_sockdir, peers);
+			err = tp_wg_uapi_dump_by(ifc->name, t->cfg.wg_sockdir, deadline,
+						 peers);
 		return err;
 	}
-	err = tp_ts_fetch_status(t->cfg.ts_socket, &body, &len);
+	if (!tp_deadline_left(deadline)) {
+		tp_peer_set_error("no time left to ask tailscaled");
+		return -ETIMEDOUT;
+	}
+	err = tp_ts_fetch_status_timeout(t->cfg.ts_socket, tp_deadline_left(deadline),
+					 &body, &len);
 	if (!err)
 		err = tp_ts_parse_status(body, len, peers);
 	free(body);
@@ -230,7 +257,7 @@ static int tpd_fetch_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 
 /* Append @ifc's identity entries to @all; -errno when its source failed. */
 static int tpd_collect_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
-			     struct tp_ident_entry **all, size_t *n_all)
+			     __u64 deadline, struct tp_ident_entry **all, size_t *n_all)
 {
 	struct tp_peer_rule *rules = NULL;
 	struct tp_peer_list peers = {};
@@ -239,12 +266,9 @@ static int tpd_collect_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 	void *grown;
 	int err;
 
-	err = tpd_fetch_peers(t, ifc, &peers);
-	if (err) {
-		log_warn("peer source failed; keeping its entries", "iface", ifc->name,
-			 "error", tp_peer_last_error());
+	err = tpd_fetch_peers(t, ifc, deadline, &peers);
+	if (err)
 		return err;
-	}
 	err = tpd_peer_rules(&t->dp.maps, &t->cfg, ifc->peers, &rules, &n_rules);
 	err = err ?: tp_peers_to_identities(&peers, ifc->zone, rules, n_rules,
 					    TP_ID_TAILNET, &ents, &n, &conflicts);
@@ -267,6 +291,31 @@ static int tpd_collect_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 	return 0;
 }
 
+/* Note that interface @i's source failed: back off, say so. */
+static void tpd_fetch_failed(struct tpd *t, size_t i, time_t now)
+{
+	struct tpd_fetch *f = &t->fetch[i];
+	unsigned int wait = t->cfg.sync_interval;
+	char in[16];
+
+	if (f->fails < 16)
+		f->fails++;
+	/* every failure doubles the wait, up to TPD_FETCH_BACKOFF_MAX */
+	for (unsigned int k = 1; k < f->fails && wait < TPD_FETCH_BACKOFF_MAX; k++)
+		wait *= 2;
+	if (wait > TPD_FETCH_BACKOFF_MAX)
+		wait = TPD_FETCH_BACKOFF_MAX;
+	f->retry_at = now + wait;
+	snprintf(in, sizeof(in), "%u", wait);
+	log_warn("peer source failed; keeping its entries", "iface", t->cfg.ifaces[i].name,
+		 "error", tp_peer_last_error(), "retry_in_s", in);
+}
+
+/*
+ * Sync one peer source over all its interfaces.  Each interface is read
+ * with a deadline of its own; one that fails (or is backing off) keeps
+ * its zone's entries and the others are synced all the same.
+ */
 static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
 {
 	enum tpd_source s = source == TPD_PEERS_WIREGUARD ? TPD_SRC_WIREGUARD :
@@ -274,36 +323,61 @@ static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
 	__u8 owner = source == TPD_PEERS_WIREGUARD ? TP_OWNER_WIREGUARD : TP_OWNER_TAILSCALE;
 	struct tpd_sync_result res = {};
 	struct tp_ident_entry *all = NULL;
-	size_t i, n_all = 0;
+	size_t i, n_all = 0, n_keep = 0;
+	__u16 *keep = NULL;
+	time_t now = time(NULL);
 	bool used = false;
 	int err = 0, lock;
 
-	for (i = 0; i < t->cfg.n_ifaces && !err; i++) {
-		if (t->cfg.ifaces[i].peers != source || !t->ifindex[i])
+	for (i = 0; i < t->cfg.n_ifaces; i++) {
+		const struct tpd_iface_cfg *ifc = &t->cfg.ifaces[i];
+
+		if (ifc->peers != source || !t->ifindex[i])
 			continue;
+		if (!keep) {
+			keep = calloc(t->cfg.n_ifaces, sizeof(*keep));
+			if (!keep) {
+				err = -ENOMEM;
+				break;
+			}
+		}
 		used = true;
-		err = tpd_collect_peers(t, &t->cfg.ifaces[i], &all, &n_all);
+		if (now < t->fetch[i].retry_at) {
+			keep[n_keep++] = ifc->zone;
+			continue;
+		}
+		err = tpd_collect_peers(t, ifc, tp_deadline_after(TPD_FETCH_TIMEOUT_MS),
+					&all, &n_all);
+		if (err == -ENOMEM)
+			break;
+		if (err) {
+			tpd_fetch_failed(t, i, now);
+			keep[n_keep++] = ifc->zone;
+			err = 0;
+			continue;
+		}
+		t->fetch[i].fails = 0;
+		t->fetch[i].retry_at = 0;
 	}
-	if (!used && !t->src[s].entries && !t->src[s].syncs) {
-		free(all);
-		return;
-	}
+	if (!used && !t->src[s].entries && !t->src[s].syncs)
+		goto out;
 	t->src[s].syncs++;
 	if (err) {
-		/* a source that did not answer keeps what it had */
+		/* out of memory: everything stays as it is */
 		t->src[s].errors++;
-		free(all);
-		return;
+		goto out;
 	}
 	lock = tp_pins_lock(t->cfg.pin_root);
-	err = tpd_sync_identities(&t->dp.maps, owner, all, n_all, &res);
+	err = tpd_sync_peer_source(&t->dp.maps, owner, all, n_all, keep, n_keep, &res);
 	tp_pins_unlock(lock);
-	free(all);
-	if (err) {
+	if (err || n_keep) {
+		/* a source with an interface that did not answer is not healthy */
 		t->src[s].errors++;
-		return;
+		if (err)
+			goto out;
+	} else {
+		t->src[s].last_ok = time(NULL);
 	}
-	t->src[s].last_ok = time(NULL);
 	t->src[s].entries = n_all;
 	if (res.added || res.changed || res.removed) {
 		char a[16], c[16], r[16];
@@ -314,6 +388,9 @@ static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
 		log_info("peers synced", "source", tpd_source_name(s), "added", a,
 			 "changed", c, "removed", r);
 	}
+out:
+	free(keep);
+	free(all);
 }
 
 /* Read this host's addresses again; the old list stays on failure. */
@@ -458,6 +535,7 @@ static int tpd_reload_programs(struct tpd *t)
 
 static void tpd_reload(struct tpd *t)
 {
+	struct tpd_fetch *fetch;
 	struct tpd_config cfg;
 	char err[256];
 	int *ifindex;
@@ -476,7 +554,11 @@ static void tpd_reload(struct tpd *t)
 		return;
 	}
 	ifindex = calloc(cfg.n_ifaces + 1, sizeof(*ifindex));
-	if (!ifindex) {
+	/* a reload asks every source again at once: no backoff carried over */
+	fetch = calloc(cfg.n_ifaces + 1, sizeof(*fetch));
+	if (!ifindex || !fetch) {
+		free(ifindex);
+		free(fetch);
 		tpd_config_free(&cfg);
 		return;
 	}
@@ -493,8 +575,10 @@ static void tpd_reload(struct tpd *t)
 	knobs = !tpd_config_knobs_equal(&cfg, &t->cfg);
 	tpd_config_free(&t->cfg);
 	free(t->ifindex);
+	free(t->fetch);
 	t->cfg = cfg;
 	t->ifindex = ifindex;
+	t->fetch = fetch;
 	if (knobs && tpd_reload_programs(t))
 		log_error("reload: new programs failed to load; the old ones stay");
 	tpd_attach_present(t);
@@ -615,7 +699,8 @@ static int tpd_start(struct tpd *t)
 	if (tpd_bpffs_prepare(t->cfg.pin_root) || tpd_datapath_load(&t->dp, &t->cfg))
 		return -1;
 	t->ifindex = calloc(t->cfg.n_ifaces + 1, sizeof(*t->ifindex));
-	if (!t->ifindex)
+	t->fetch = calloc(t->cfg.n_ifaces + 1, sizeof(*t->fetch));
+	if (!t->ifindex || !t->fetch)
 		return -1;
 	if (t->cfg.kubernetes)
 		log_warn("the kubernetes source is not supported yet; section ignored");
@@ -733,6 +818,7 @@ int main(int argc, char **argv)
 		close(t.sfd);
 	free(t.host);
 	free(t.ifindex);
+	free(t.fetch);
 	tpd_config_free(&t.cfg);
 	return ret;
 }

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <linux/types.h>
 
@@ -102,6 +103,10 @@ void tp_wg_key_to_base64(const __u8 key[TP_WG_KEY_LEN],
 int tp_wg_key_from_base64(const char *s, __u8 key[TP_WG_KEY_LEN]);
 int tp_wg_key_from_hex(const char *s, __u8 key[TP_WG_KEY_LEN]);
 
+__u64 tp_deadline_after(unsigned int ms);
+unsigned int tp_deadline_left(__u64 deadline);
+ssize_t tp_recv_by(int fd, void *buf, size_t len, __u64 deadline);
+
 const char *tp_peer_last_error(void);
 void tp_peer_set_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
@@ -118,6 +123,8 @@ int tp_wg_genl_parse_buf(const void *buf, size_t len, struct tp_peer_list *out);
 
 int tp_wg_uapi_dump(const char *ifname, const char *sockdir,
 		    struct tp_peer_list *out);
+int tp_wg_uapi_dump_by(const char *ifname, const char *sockdir, __u64 deadline,
+		       struct tp_peer_list *out);
 int tp_wg_uapi_parse(const char *text, size_t len, struct tp_peer_list *out);
 
 /* ---- Tailscale LocalAPI (tailscale.c) ---------------------------------- */

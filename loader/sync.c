@@ -197,6 +197,80 @@ int tpd_resolve_identity(const struct tp_maps *m, const struct tpd_config *cfg,
 	return tp_identity_parse(m, s, id);
 }
 
+/* Is (zone, prefix/plen) already among @want[0..n)? */
+static bool tpd_ident_wanted(const struct tp_ident_entry *want, size_t n,
+			     __u16 zone, const struct tp_addr *prefix, __u8 plen)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (want[i].zone == zone && want[i].plen == plen &&
+		    !memcmp(&want[i].prefix, prefix, sizeof(*prefix)))
+			return true;
+	return false;
+}
+
+/**
+ * tpd_sync_peer_source() - sync a peer source whose interfaces did not
+ * all answer.
+ * @m:          maps.
+ * @owner:      the source (enum tp_owner).
+ * @want:       the entries of the interfaces that answered.
+ * @n:          their number.
+ * @keep_zones: zones of interfaces that did not answer: the source's
+ *              entries there stay as they are.
+ * @n_keep:     their number.
+ * @res:        what changed (added to).
+ *
+ * One stuck interface must not freeze the others: their peers, departed
+ * ones included, are synced, while the stuck one's zone keeps what it
+ * had.  Entries carry a zone, not an interface, so a zone shared with a
+ * stuck interface keeps all of the source's entries until it answers.
+ *
+ * Return: 0 or -errno when the maps could not be read.
+ */
+int tpd_sync_peer_source(const struct tp_maps *m, __u8 owner,
+			 const struct tp_ident_entry *want, size_t n,
+			 const __u16 *keep_zones, size_t n_keep,
+			 struct tpd_sync_result *res)
+{
+	struct tp_ident_entry *all = NULL, e;
+	struct tpd_ident_have *have = NULL;
+	size_t n_have = 0, n_all = n, i, j;
+	int err;
+
+	if (n_keep) {
+		err = tpd_identity_entries(m, owner, &have, &n_have);
+		if (err)
+			return err;
+	}
+	all = calloc(n + n_have + 1, sizeof(*all));
+	if (!all) {
+		free(have);
+		return -ENOMEM;
+	}
+	if (n)
+		memcpy(all, want, n * sizeof(*want));
+	for (i = 0; i < n_have; i++) {
+		for (j = 0; j < n_keep; j++)
+			if (have[i].key.zone == keep_zones[j])
+				break;
+		if (j == n_keep)
+			continue;
+		memset(&e, 0, sizeof(e));
+		e.prefix = have[i].key.addr;
+		e.plen = have[i].key.prefixlen - TP_IDENTITY_PLEN(0);
+		e.zone = have[i].key.zone;
+		e.id = have[i].val.id;
+		if (!tpd_ident_wanted(want, n, e.zone, &e.prefix, e.plen))
+			all[n_all++] = e;
+	}
+	err = tpd_sync_identities(m, owner, all, n_all, res);
+	free(all);
+	free(have);
+	return err;
+}
+
 /**
  * tpd_peer_rules() - the rules mapping peers of a source to identities,
  * from the configuration, in its order: every mapping it has, however
@@ -268,18 +342,6 @@ static void tpd_static_names(const struct tp_maps *m, const struct tpd_config *c
 	}
 }
 
-/* Is (zone, prefix/plen) already among @want[0..n)? */
-static bool tpd_ident_wanted(const struct tp_ident_entry *want, size_t n,
-			     __u16 zone, const struct tp_addr *prefix, __u8 plen)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (want[i].zone == zone && want[i].plen == plen &&
-		    !memcmp(&want[i].prefix, prefix, sizeof(*prefix)))
-			return true;
-	return false;
-}
 
 /*
  * The static owner's identity prefixes: the configuration's, then this

@@ -72,6 +72,10 @@ struct tpd_purge {
 	unsigned long passes;
 };
 
+int tpd_sync_peer_source(const struct tp_maps *m, __u8 owner,
+			 const struct tp_ident_entry *want, size_t n,
+			 const __u16 *keep_zones, size_t n_keep,
+			 struct tpd_sync_result *res);
 int tpd_sync_static(const struct tp_maps *m, const struct tpd_config *cfg,
 		    const struct tp_addr *host, size_t n_host, struct tpd_purge *purge,
 		    struct tpd_sync_result *res);

@@ -246,9 +246,10 @@ static int tp_uapi_path(const char *ifname, const char *sockdir,
 	return 0;
 }
 
-static int tp_uapi_connect(const struct sockaddr_un *sun)
+static int tp_uapi_connect(const struct sockaddr_un *sun, __u64 deadline)
 {
-	struct timeval tv = { .tv_sec = TP_UAPI_TIMEOUT_S };
+	unsigned int ms = tp_deadline_left(deadline);
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 + 1 };
 	int fd, err;
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -321,8 +322,11 @@ static int tp_uapi_grow(char **buf, size_t *cap, size_t len)
 	return 0;
 }
 
-/* Read the answer to its empty line (or EOF) into a new *@buf. */
-static int tp_uapi_recv(int fd, char **buf, size_t *len)
+/*
+ * Read the answer to its empty line (or EOF) into a new *@buf, all of it
+ * by @deadline: a server that trickles bytes cannot hold the reader.
+ */
+static int tp_uapi_recv(int fd, char **buf, size_t *len, __u64 deadline)
 {
 	size_t cap = 4096, prev = 0;
 	ssize_t n;
@@ -337,13 +341,12 @@ static int tp_uapi_recv(int fd, char **buf, size_t *len)
 		if (err)
 			return err;
 		prev = *len;
-		n = recv(fd, *buf + *len, cap - *len - 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
+		n = tp_recv_by(fd, *buf + *len, cap - *len - 1, deadline);
 		if (n < 0) {
-			err = errno == EAGAIN ? ETIMEDOUT : errno;
-			tp_peer_set_error("UAPI receive: %s", strerror(err));
-			return -err;
+			tp_peer_set_error("UAPI receive: %s%s", strerror((int)-n),
+					  n == -ETIMEDOUT ? " (the whole answer, not one read)" :
+							    "");
+			return (int)n;
 		}
 		if (!n)
 			break;
@@ -354,17 +357,34 @@ static int tp_uapi_recv(int fd, char **buf, size_t *len)
 }
 
 /**
- * tp_wg_uapi_dump() - the peers of a userspace WireGuard interface.
+ * tp_wg_uapi_dump() - the peers of a userspace WireGuard interface, all
+ * read within TP_UAPI_TIMEOUT_S.
  * @ifname:  the interface.
  * @sockdir: directory of the UAPI sockets; NULL for /var/run/wireguard.
  * @out:     the peers, canonical; emptied first, empty on error.
  *
- * Return: 0; -ENOENT when the interface has no UAPI socket (not a
- * userspace WireGuard); -ECONNREFUSED for a stale socket; -ETIMEDOUT;
- * or an error of tp_wg_uapi_parse().
+ * Return: as tp_wg_uapi_dump_by().
  */
 int tp_wg_uapi_dump(const char *ifname, const char *sockdir,
 		    struct tp_peer_list *out)
+{
+	return tp_wg_uapi_dump_by(ifname, sockdir,
+				  tp_deadline_after(TP_UAPI_TIMEOUT_S * 1000), out);
+}
+
+/**
+ * tp_wg_uapi_dump_by() - the peers of a userspace WireGuard interface.
+ * @ifname:   the interface.
+ * @sockdir:  directory of the UAPI sockets; NULL for /var/run/wireguard.
+ * @deadline: when the whole exchange must be over (tp_deadline_after()).
+ * @out:      the peers, canonical; emptied first, empty on error.
+ *
+ * Return: 0; -ENOENT when the interface has no UAPI socket (not a
+ * userspace WireGuard); -ECONNREFUSED for a stale socket; -ETIMEDOUT when
+ * @deadline passed; or an error of tp_wg_uapi_parse().
+ */
+int tp_wg_uapi_dump_by(const char *ifname, const char *sockdir, __u64 deadline,
+		       struct tp_peer_list *out)
 {
 	struct sockaddr_un sun;
 	char *buf = NULL;
@@ -375,12 +395,12 @@ int tp_wg_uapi_dump(const char *ifname, const char *sockdir,
 	ret = tp_uapi_path(ifname, sockdir, &sun);
 	if (ret)
 		return ret;
-	fd = tp_uapi_connect(&sun);
+	fd = tp_uapi_connect(&sun, deadline);
 	if (fd < 0)
 		return fd;
 	ret = tp_uapi_send(fd, "get=1\n\n");
 	if (!ret)
-		ret = tp_uapi_recv(fd, &buf, &len);
+		ret = tp_uapi_recv(fd, &buf, &len, deadline);
 	if (!ret)
 		ret = tp_wg_uapi_parse(buf, len, out);
 	if (buf)

@@ -201,6 +201,40 @@ static void test_sync_identities_diff(void **state)
 	assert_int_equal(ident_of(h, 1, "100.64.0.7"), 999);
 }
 
+/*
+ * A source with a stuck interface: the zone of that interface keeps the
+ * source's entries, the other zones follow their peers (removals too).
+ */
+static void test_sync_peer_source_keeps_stuck_zone(void **state)
+{
+	struct th *h = *state;
+	struct tpd_sync_result r = {};
+	struct tp_ident_entry before[4] = { ent("100.64.0.1/32", 300, 1),
+					    ent("100.64.0.2/32", 300, 1),
+					    ent("100.64.0.1/32", 300, 2),
+					    ent("100.64.0.2/32", 300, 2) };
+	struct tp_ident_entry now[1] = { ent("100.64.0.1/32", 301, 2) };
+	__u16 keep = 1;
+
+	REQUIRE_BPF();
+	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_TAILSCALE, before, 4, &r), 0);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_peer_source(&h->maps, TP_OWNER_TAILSCALE, now, 1, &keep, 1,
+					      &r), 0);
+	assert_int_equal(r.changed, 1);
+	assert_int_equal(r.removed, 1);
+	assert_int_equal(ident_of(h, 2, "100.64.0.1"), 301);
+	assert_int_equal(ident_of(h, 2, "100.64.0.2"), 0);
+	assert_int_equal(ident_of(h, 1, "100.64.0.1"), 300);
+	assert_int_equal(ident_of(h, 1, "100.64.0.2"), 300);
+	/* it answers again, with no peers: its zone empties */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_peer_source(&h->maps, TP_OWNER_TAILSCALE, now, 1, NULL, 0,
+					      &r), 0);
+	assert_int_equal(r.removed, 2);
+	assert_int_equal(ident_of(h, 1, "100.64.0.1"), 0);
+}
+
 /* ---- the static source ---------------------------------------------------- */
 
 static const char *static_cfg =
@@ -1205,7 +1239,7 @@ static void test_pins_survive_and_migrate(void **state)
 
 /**
  * struct uapi_srv - a fake userspace WireGuard UAPI socket.
- * @path:    the socket (DIR/tpwg0.sock).
+ * @path:    the socket (DIR/IFNAME.sock).
  * @lfd:     listening socket.
  * @thr:     the serving thread.
  * @stop:    tells it to end.
@@ -1262,13 +1296,13 @@ static void *uapi_srv_main(void *arg)
 	return NULL;
 }
 
-static void uapi_srv_start(struct uapi_srv *u, const char *dir, char *reply,
-			   int trickle_ms)
+static void uapi_srv_start(struct uapi_srv *u, const char *dir, const char *ifname,
+			   char *reply, int trickle_ms)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
 	memset(u, 0, sizeof(*u));
-	snprintf(u->path, sizeof(u->path), "%s/tpwg0.sock", dir);
+	snprintf(u->path, sizeof(u->path), "%s/%s.sock", dir, ifname);
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", u->path);
 	u->reply = reply;
 	u->len = strlen(reply);
@@ -1301,8 +1335,11 @@ static void peer_key(unsigned int i, char b64[TP_WG_KEY_B64_LEN + 1],
 		sprintf(hex + 2 * j, "%02x", key[j]);
 }
 
-/* A UAPI answer with @n peers, peer i at 100.64.(i / 256).(i % 256)/32. */
-static char *uapi_peers(unsigned int n)
+/*
+ * A UAPI answer with peers @first..@first+@n-1, peer i at
+ * 100.64.(i / 256).(i % 256)/32.
+ */
+static char *uapi_peers_from(unsigned int first, unsigned int n)
 {
 	size_t cap = 128 + n * 128, len = 0;
 	char *s = malloc(cap), b64[64], hex[80];
@@ -1310,7 +1347,7 @@ static char *uapi_peers(unsigned int n)
 
 	assert_non_null(s);
 	len += snprintf(s + len, cap - len, "listen_port=51820\n");
-	for (i = 0; i < n; i++) {
+	for (i = first; i < first + n; i++) {
 		peer_key(i, b64, hex);
 		len += snprintf(s + len, cap - len,
 				"public_key=%s\nallowed_ip=100.64.%u.%u/32\n", hex,
@@ -1318,6 +1355,11 @@ static char *uapi_peers(unsigned int n)
 	}
 	snprintf(s + len, cap - len, "errno=0\n\n");
 	return s;
+}
+
+static char *uapi_peers(unsigned int n)
+{
+	return uapi_peers_from(0, n);
 }
 
 /**
@@ -1366,6 +1408,7 @@ static void tpd_proc_init(struct tpd_proc *d)
 	snprintf(d->log, sizeof(d->log), "%s/tailplaned.log", d->dir);
 	snprintf(d->pin_root, sizeof(d->pin_root), "/sys/fs/bpf/tp-ldtest-%d-d", getpid());
 	sh("ip tuntap add dev tpwg0 mode tun && ip link set tpwg0 up");
+	sh("ip tuntap add dev tpwg1 mode tun && ip link set tpwg1 up");
 }
 
 /* Write the configuration file. */
@@ -1483,7 +1526,8 @@ static void tpd_proc_cleanup(struct tpd_proc *d)
 		snprintf(cfg.pin_root, sizeof(cfg.pin_root), "%s", d->pin_root);
 		tpd_detach_all(&cfg, true);
 	}
-	system("ip link del tpwg0 2>/dev/null");
+	if (system("ip link del tpwg0 2>/dev/null; ip link del tpwg1 2>/dev/null"))
+		print_message("cannot remove tpwg0 or tpwg1\n");
 	snprintf(path, sizeof(path), "%s/metrics.prom", d->dir);
 	unlink(path);
 	unlink(d->cfg);
@@ -1493,25 +1537,38 @@ static void tpd_proc_cleanup(struct tpd_proc *d)
 
 /* What a daemon test started, for the teardown to stop even on failure. */
 static struct tpd_proc daemon_proc;
-static struct uapi_srv daemon_srv;
-static bool daemon_srv_running;
+static struct uapi_srv daemon_srv[2];
+static bool daemon_srv_running[2];
 
 static int daemon_teardown(void **state)
 {
+	int i;
+
 	(void)state;
 	if (daemon_proc.dir[0])
 		tpd_proc_cleanup(&daemon_proc);
 	memset(&daemon_proc, 0, sizeof(daemon_proc));
-	if (daemon_srv_running)
-		uapi_srv_stop(&daemon_srv);
-	daemon_srv_running = false;
+	for (i = 0; i < 2; i++) {
+		if (daemon_srv_running[i])
+			uapi_srv_stop(&daemon_srv[i]);
+		daemon_srv_running[i] = false;
+	}
 	return 0;
+}
+
+/* Serve @reply as the UAPI of tpwg<@i> (0 or 1). */
+static void daemon_srv_start_on(int i, const char *dir, char *reply, int trickle_ms)
+{
+	char ifname[16];
+
+	snprintf(ifname, sizeof(ifname), "tpwg%d", i);
+	uapi_srv_start(&daemon_srv[i], dir, ifname, reply, trickle_ms);
+	daemon_srv_running[i] = true;
 }
 
 static void daemon_srv_start(const char *dir, char *reply, int trickle_ms)
 {
-	uapi_srv_start(&daemon_srv, dir, reply, trickle_ms);
-	daemon_srv_running = true;
+	daemon_srv_start_on(0, dir, reply, trickle_ms);
 }
 
 /* The identity of @a in @zone in the pinned maps of @d, 0 for none. */
@@ -1521,7 +1578,8 @@ static __u32 tpd_proc_ident(const struct tpd_proc *d, __u16 zone, const char *a)
 	struct tp_maps m;
 	__u32 id = 0;
 
-	assert_int_equal(tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE), 0);
+	if (tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE))
+		return 0; /* not pinned (yet) */
 	if (tp_identity_lookup(&m, zone, &ad, &id))
 		id = 0;
 	tp_maps_close(&m);
@@ -1627,6 +1685,81 @@ static void test_daemon_sighup_at_start(void **state)
 	assert_true(tpd_proc_logged(d, "exiting; programs and maps stay in place"));
 }
 
+/* Wait up to @ms for the identity of @a in @zone to be @id. */
+static bool tpd_proc_await_ident(const struct tpd_proc *d, __u16 zone, const char *a,
+				 __u32 id, int ms)
+{
+	for (; ms >= 0; ms -= 50) {
+		if (tpd_proc_ident(d, zone, a) == id)
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * One interface's UAPI socket trickles a byte every 300 ms (a stuck
+ * userspace WireGuard).  Each read has a total deadline: the other
+ * interface of the same source still syncs, its departed peers go, the
+ * stuck one keeps its entries, and SIGTERM is answered in seconds.
+ */
+static void test_daemon_stuck_uapi(void **state)
+{
+	struct tpd_proc *d = &daemon_proc;
+	char json[1024];
+	double t0;
+
+	(void)state;
+	REQUIRE_BPF();
+	tpd_proc_init(d);
+	/* first both answer: 100.64.0.1 in zone 3, 100.64.0.10-12 in zone 4 */
+	snprintf(json, sizeof(json),
+		 "{\"pin_root\":\"%s\",\"wireguard\":{\"socket_dir\":\"%s\"},"
+		 "\"sync_interval\":1,\"interfaces\":["
+		 "{\"name\":\"tpwg0\",\"zone\":3,\"peers\":\"wireguard\"},"
+		 "{\"name\":\"tpwg1\",\"zone\":4,\"peers\":\"wireguard\"}]}",
+		 d->pin_root, d->dir);
+	tpd_proc_config(d, json);
+	daemon_srv_start_on(0, d->dir, uapi_peers_from(1, 1), 0);
+	daemon_srv_start_on(1, d->dir, uapi_peers_from(10, 3), 0);
+	tpd_proc_start(d, NULL);
+	if (!tpd_proc_await_ident(d, 4, "100.64.0.12", TP_ID_TAILNET, 15000) ||
+	    !tpd_proc_await_ident(d, 3, "100.64.0.1", TP_ID_TAILNET, 1000)) {
+		tpd_proc_dump_log(d);
+		fail_msg("the peers were not synced");
+	}
+
+	/* tpwg0 gets stuck; tpwg1 loses a peer and gains one */
+	uapi_srv_stop(&daemon_srv[0]);
+	daemon_srv_running[0] = false;
+	daemon_srv_start_on(0, d->dir, uapi_peers_from(1, 60), 300);
+	uapi_srv_stop(&daemon_srv[1]);
+	daemon_srv_running[1] = false;
+	daemon_srv_start_on(1, d->dir, uapi_peers_from(10, 2), 0);
+	if (!tpd_proc_await_ident(d, 4, "100.64.0.12", 0, 15000)) {
+		tpd_proc_dump_log(d);
+		fail_msg("tpwg1's departed peer is still there");
+	}
+	assert_int_equal(tpd_proc_ident(d, 4, "100.64.0.11"), TP_ID_TAILNET);
+	/* the stuck interface keeps what it had */
+	assert_int_equal(tpd_proc_ident(d, 3, "100.64.0.1"), TP_ID_TAILNET);
+	assert_true(tpd_proc_logged(d, "timed out"));
+
+	t0 = mono_s();
+	assert_int_equal(kill(d->pid, SIGTERM), 0);
+	assert_int_equal(tpd_proc_wait(d, 10000), 0);
+	print_message("SIGTERM answered in %.1f s with a stuck UAPI socket\n", mono_s() - t0);
+	assert_true(mono_s() - t0 < 4.0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1634,6 +1767,8 @@ int main(void)
 		cmocka_unit_test(test_config_example),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test_setup_teardown(test_sync_identities_diff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_peer_source_keeps_stuck_zone, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_sync_static, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_removes_everything, setup,
 						teardown),
@@ -1654,6 +1789,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_pins_survive_and_migrate, pins_teardown),
 		cmocka_unit_test_teardown(test_daemon_300_peer_mappings, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_sighup_at_start, daemon_teardown),
+		cmocka_unit_test_teardown(test_daemon_stuck_uapi, daemon_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
