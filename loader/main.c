@@ -78,6 +78,7 @@ struct tpd {
 	size_t n_host;
 	bool host_dirty; /* address events since, or the last read failed */
 	struct tpd_source_state src[TPD_SRC_MAX];
+	unsigned int src_conflicts[TPD_SRC_MAX]; /* at the last sync, to log changes */
 	struct tpd_gc_result gc;
 	struct tpd_purge purge; /* stale UDP flows still to delete */
 	time_t next_sync, next_gc, next_metrics;
@@ -311,6 +312,26 @@ static void tpd_fetch_failed(struct tpd *t, size_t i, time_t now)
 		 "error", tp_peer_last_error(), "retry_in_s", in);
 }
 
+/* Say what a peer sync could not do: entries not written, conflicts. */
+static void tpd_sync_source_report(struct tpd *t, enum tpd_source s,
+				   const struct tpd_sync_result *res)
+{
+	char n[16];
+
+	if (res->errors) {
+		snprintf(n, sizeof(n), "%u", res->errors);
+		log_error("peers left without their identity", "source", tpd_source_name(s),
+			  "entries", n, "first_error", res->error);
+	}
+	if (res->conflicts != t->src_conflicts[s]) {
+		snprintf(n, sizeof(n), "%u", res->conflicts);
+		/* tpctl's or another source's entry wins; say so when that changes */
+		log_warn("peer prefixes held by another owner, left to it", "source",
+			 tpd_source_name(s), "prefixes", n);
+		t->src_conflicts[s] = res->conflicts;
+	}
+}
+
 /*
  * Sync one peer source over all its interfaces.  Each interface is read
  * with a deadline of its own; one that fails (or is backing off) keeps
@@ -370,8 +391,15 @@ static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
 	lock = tp_pins_lock(t->cfg.pin_root);
 	err = tpd_sync_peer_source(&t->dp.maps, owner, all, n_all, keep, n_keep, &res);
 	tp_pins_unlock(lock);
-	if (err || n_keep) {
-		/* a source with an interface that did not answer is not healthy */
+	if (err)
+		log_error("peers not synced: cannot read the identity map", "source",
+			  tpd_source_name(s), "error", strerror(-err));
+	tpd_sync_source_report(t, s, &res);
+	if (err || n_keep || res.errors) {
+		/*
+		 * An interface that did not answer, or peers left without their
+		 * identity (tp_identity full): the source is not healthy.
+		 */
 		t->src[s].errors++;
 		if (err)
 			goto out;

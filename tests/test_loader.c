@@ -1760,6 +1760,88 @@ static void test_daemon_stuck_uapi(void **state)
 	assert_true(mono_s() - t0 < 4.0);
 }
 
+/* The value of metric line @prefix (up to the value) in @path, -1 if none. */
+static long metric(const char *path, const char *prefix)
+{
+	char line[512];
+	long v = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, prefix, strlen(prefix)) && line[strlen(prefix)] == ' ')
+			v = atol(line + strlen(prefix) + 1);
+	fclose(f);
+	return v;
+}
+
+/*
+ * tp_identity fills up: the WireGuard source says so in an error naming
+ * the limit, counts it in tailplane_sync_errors_total and no longer
+ * reports success; a prefix tpctl holds is a conflict, logged.
+ */
+static void test_daemon_identity_full(void **state)
+{
+	struct tpd_proc *d = &daemon_proc;
+	struct tp_identity_key k = { .prefixlen = TP_IDENTITY_PLEN(128), .zone = 500 };
+	struct tp_identity_val v = { .id = 999, .owner = TP_OWNER_TPCTL, .plen = 128 };
+	struct tp_addr held = addr("100.64.0.2");
+	char json[1024], prom[256];
+	struct tp_maps m;
+	long ok_before;
+	__u32 n;
+
+	(void)state;
+	REQUIRE_BPF();
+	tpd_proc_init(d);
+	snprintf(prom, sizeof(prom), "%s/metrics.prom", d->dir);
+	snprintf(json, sizeof(json), TPD_CFG_WG ",\"sync_interval\":1,"
+		 "\"metrics\":{\"textfile\":\"%s\",\"interval\":1}}",
+		 d->pin_root, d->dir, prom);
+	tpd_proc_config(d, json);
+	daemon_srv_start(d->dir, uapi_peers(0), 0);
+	tpd_proc_start(d, NULL);
+	assert_true(tpd_proc_await(d, "\"running\"", 15000));
+	for (n = 0; n < 100 && metric(prom, "tailplane_sync_last_success_timestamp_seconds"
+					    "{source=\"wireguard\"}") <= 0; n++)
+		usleep(100000);
+	ok_before = metric(prom, "tailplane_sync_last_success_timestamp_seconds"
+				 "{source=\"wireguard\"}");
+	assert_true(ok_before > 0);
+	assert_int_equal(metric(prom, "tailplane_sync_errors_total{source=\"wireguard\"}"), 0);
+
+	/* fill tp_identity, tpctl holding one of the peers' prefixes */
+	assert_int_equal(tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE), 0);
+	assert_int_equal(tp_identity_set(&m, 3, &held, 128, 400, TP_OWNER_TPCTL), 0);
+	for (n = 0;; n++) {
+		k.addr.w[3] = htonl(n);
+		if (bpf_map_update_elem(m.identity, &k, &v, BPF_NOEXIST))
+			break;
+	}
+	assert_int_equal(errno, ENOSPC);
+	tp_maps_close(&m);
+	uapi_srv_stop(&daemon_srv[0]);
+	daemon_srv_running[0] = false;
+	daemon_srv_start(d->dir, uapi_peers(3), 0);
+
+	if (!tpd_proc_await(d, "tp_identity is full: 65536 prefixes", 10000)) {
+		tpd_proc_dump_log(d);
+		fail_msg("the full identity map was not logged");
+	}
+	assert_true(tpd_proc_await(d, "TP_IDENTITY_SIZE", 1000));
+	assert_true(tpd_proc_await(d, "held by another owner", 1000));
+	for (n = 0; n < 50 && metric(prom, "tailplane_sync_errors_total"
+					   "{source=\"wireguard\"}") <= 0; n++)
+		usleep(100000);
+	assert_true(metric(prom, "tailplane_sync_errors_total{source=\"wireguard\"}") > 0);
+	sleep(2);
+	/* no success since */
+	assert_true(metric(prom, "tailplane_sync_last_success_timestamp_seconds"
+				 "{source=\"wireguard\"}") <= ok_before + 1);
+	assert_int_equal(tpd_proc_ident(d, 3, "100.64.0.2"), 400);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1790,6 +1872,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_daemon_300_peer_mappings, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_sighup_at_start, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_stuck_uapi, daemon_teardown),
+		cmocka_unit_test_teardown(test_daemon_identity_full, daemon_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
