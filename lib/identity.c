@@ -183,6 +183,23 @@ static bool tp_identity_name_valid(const char *name)
 }
 
 /**
+ * tp_identity_name_ok() - whether @name can name a user identity:
+ * letters, digits and "_.:/-", not all digits, shorter than
+ * TP_IDENTITY_NAME_LEN, and neither a reserved name nor "any".
+ */
+bool tp_identity_name_ok(const char *name)
+{
+	size_t i;
+
+	if (!tp_identity_name_valid(name) || !strcmp(name, "any"))
+		return false;
+	for (i = 0; i < N_RESERVED; i++)
+		if (!strcmp(name, tp_reserved_ids[i].name))
+			return false;
+	return true;
+}
+
+/**
  * tp_identity_name_set() - name an identity.
  * @m:     maps.
  * @id:    a user identity (>= TP_ID_USER_MIN).
@@ -197,14 +214,10 @@ int tp_identity_name_set(const struct tp_maps *m, __u32 id, const char *name,
 {
 	struct tp_identity_name v = { .owner = owner };
 	__u32 other;
-	size_t i;
 
 	tp_limit_reset();
-	if (id < TP_ID_USER_MIN || !tp_identity_name_valid(name))
+	if (id < TP_ID_USER_MIN || !tp_identity_name_ok(name))
 		return -EINVAL;
-	for (i = 0; i < N_RESERVED; i++)
-		if (!strcmp(name, tp_reserved_ids[i].name) || !strcmp(name, "any"))
-			return -EINVAL;
 	if (!tp_identity_parse(m, name, &other) && other != id)
 		return -EEXIST;
 	snprintf(v.name, sizeof(v.name), "%s", name);

@@ -464,7 +464,8 @@ static void tpd_sync_host_now(struct tpd *t)
 	log_info("host addresses synced", "result", buf);
 }
 
-static void tpd_sync_static_now(struct tpd *t)
+/* Apply the configuration's static part; the number of entries that failed. */
+static unsigned int tpd_sync_static_now(struct tpd *t)
 {
 	struct tpd_sync_result res = {};
 	char buf[64];
@@ -486,6 +487,7 @@ static void tpd_sync_static_now(struct tpd *t)
 			  "first_error", res.error);
 	else
 		log_info("configuration applied", "result", buf);
+	return res.errors + (err != 0);
 }
 
 /* One bounded step of the stale UDP flow purge. */
@@ -565,7 +567,8 @@ static void tpd_reload(struct tpd *t)
 {
 	struct tpd_fetch *fetch;
 	struct tpd_config cfg;
-	char err[256];
+	unsigned int errors;
+	char err[512];
 	int *ifindex;
 	size_t i, j;
 	bool knobs;
@@ -610,9 +613,13 @@ static void tpd_reload(struct tpd *t)
 	if (knobs && tpd_reload_programs(t))
 		log_error("reload: new programs failed to load; the old ones stay");
 	tpd_attach_present(t);
-	tpd_sync_static_now(t);
+	errors = tpd_sync_static_now(t);
 	t->next_sync = 0;
-	log_info("reloaded", "config", t->config_path);
+	if (errors)
+		log_error("reloaded, but not all of it could be applied (see above)", "config",
+			  t->config_path);
+	else
+		log_info("reloaded", "config", t->config_path);
 }
 
 /* ---- main ------------------------------------------------------------------------- */
@@ -690,8 +697,11 @@ static void tpd_usage(FILE *f)
 		"Usage: tailplaned --config FILE [--log-level LEVEL] [--once]\n"
 		"       tailplaned --config FILE --detach [--purge]\n"
 		"       tailplaned --pin-root DIR --detach [--purge]\n"
+		"       tailplaned --check-config FILE\n"
 		"\n"
 		"  -c, --config FILE     JSON configuration (see tailplaned(8))\n"
+		"      --check-config FILE  check FILE as a start or reload would, touch\n"
+		"                        nothing; exit 0 if it would be taken\n"
 		"  -l, --log-level LVL   debug, info, warn or error (default info)\n"
 		"      --once            load, attach, sync once, and exit\n"
 		"  -d, --detach          remove the programs from every interface\n"
@@ -699,6 +709,28 @@ static void tpd_usage(FILE *f)
 		"      --pin-root DIR    pin root for --detach without a config\n"
 		"  -V, --version         print the version\n"
 		"  -h, --help            this text\n");
+}
+
+/*
+ * --check-config: the validation a start or a reload runs on the file
+ * (tpd_config_load()), and nothing else: no pins, lock, interface or map
+ * is touched, so it is safe to run next to a live tailplaned before a
+ * SIGHUP.
+ */
+static int tpd_check_config(const char *path)
+{
+	struct tpd_config cfg;
+	char err[512];
+	int ret;
+
+	ret = tpd_config_load(path, &cfg, err, sizeof(err));
+	tpd_config_free(&cfg);
+	if (ret) {
+		fprintf(stderr, "Error: %s: %s\n", path, err);
+		return 1;
+	}
+	printf("%s: configuration OK\n", path);
+	return 0;
 }
 
 static int tpd_detach_cmd(struct tpd *t, bool purge)
@@ -750,14 +782,15 @@ int main(int argc, char **argv)
 		{ "purge", no_argument, NULL, 'P' },
 		{ "pin-root", required_argument, NULL, 'r' },
 		{ "once", no_argument, NULL, 'o' },
+		{ "check-config", required_argument, NULL, 'C' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	struct tpd t = { .lock_fd = -1, .sfd = -1 };
-	const char *pin_root = NULL;
+	const char *pin_root = NULL, *check = NULL;
 	bool detach = false, purge = false;
-	char err[256];
+	char err[512];
 	int c, ret = 1;
 
 	while ((c = getopt_long(argc, argv, "c:l:dVh", opts, NULL)) != -1) {
@@ -784,6 +817,9 @@ int main(int argc, char **argv)
 		case 'o':
 			t.once = true;
 			break;
+		case 'C':
+			check = optarg;
+			break;
 		case 'V':
 			printf("tailplaned %s\n", TPD_VERSION);
 			return 0;
@@ -794,6 +830,13 @@ int main(int argc, char **argv)
 			tpd_usage(stderr);
 			return 2;
 		}
+	}
+	if (check) {
+		if (optind < argc || t.config_path || detach || purge || pin_root || t.once) {
+			tpd_usage(stderr);
+			return 2;
+		}
+		return tpd_check_config(check);
 	}
 	if (optind < argc || (!t.config_path && !(detach && pin_root)) ||
 	    (purge && !detach)) {

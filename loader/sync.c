@@ -355,7 +355,6 @@ static int tpd_static_identities(const struct tp_maps *m,
 				 struct tpd_sync_result *res)
 {
 	struct tp_ident_entry *want = calloc(cfg->n_idents + n_host + 1, sizeof(*want));
-	unsigned int plen;
 	size_t i, n = 0, n_cfg;
 	int err = 0;
 
@@ -366,13 +365,9 @@ static int tpd_static_identities(const struct tp_maps *m,
 
 		if (!ic->cidr[0])
 			continue; /* a name only, e.g. for peers mapped to it */
-		if (tp_prefix_parse(ic->cidr, &want[n].prefix, &plen)) {
-			log_error("static identity: bad prefix, skipped", "cidr", ic->cidr);
-			tpd_sync_error(res, "identities[%zu].cidr: bad prefix '%s'", i,
-				       ic->cidr);
-			continue;
-		}
-		want[n].plen = plen;
+		/* parsed and checked when the configuration was read */
+		want[n].prefix = ic->prefix;
+		want[n].plen = ic->plen;
 		want[n].id = ic->id;
 		want[n].zone = ic->zone;
 		n++;
@@ -816,12 +811,10 @@ static void tpd_static_service(const struct tp_maps *m, const struct tpd_service
 static bool tpd_service_configured(const struct tpd_config *cfg,
 				   const struct tp_svc_key *key)
 {
-	struct tp_svc_key k;
 	size_t i;
 
 	for (i = 0; i < cfg->n_services; i++)
-		if (!tp_svc_key_parse(cfg->services[i].frontend, &k) &&
-		    !memcmp(&k, key, sizeof(k)))
+		if (!memcmp(&cfg->services[i].key, key, sizeof(*key)))
 			return true;
 	return false;
 }
@@ -887,31 +880,13 @@ static int tpd_static_services(const struct tp_maps *m, const struct tpd_config 
 
 /* ---- policies -------------------------------------------------------------- */
 
-static int tpd_policy_rule(const struct tp_maps *m, const struct tpd_config *cfg,
-			   const struct tpd_policy_cfg *pc, struct tp_rule *r)
+/* Rules were resolved and checked when the configuration was read. */
+static bool tpd_rule_configured(const struct tpd_config *cfg, const struct tp_rule *have)
 {
-	memset(r, 0, sizeof(*r));
-	r->zone = pc->zone;
-	r->owner = TP_OWNER_STATIC;
-	if (tpd_resolve_identity(m, cfg, pc->from, &r->src_id) ||
-	    tpd_resolve_identity(m, cfg, pc->to, &r->dst_id) ||
-	    (strcmp(pc->proto, "any") && tp_proto_parse(pc->proto, &r->proto)) ||
-	    tp_verdict_parse(pc->verdict, &r->verdict))
-		return -EINVAL;
-	if (pc->port[0] && tp_port_range_parse(pc->port, &r->port_lo, &r->port_hi))
-		return -EINVAL;
-	return tp_rule_validate(r);
-}
-
-static bool tpd_rule_configured(const struct tp_maps *m, const struct tpd_config *cfg,
-				const struct tp_rule *have)
-{
-	struct tp_rule r;
 	size_t i;
 
 	for (i = 0; i < cfg->n_policies; i++)
-		if (!tpd_policy_rule(m, cfg, &cfg->policies[i], &r) &&
-		    tp_rule_same_match(&r, have))
+		if (tp_rule_same_match(&cfg->policies[i].rule, have))
 			return true;
 	return false;
 }
@@ -938,7 +913,7 @@ static int tpd_static_policies_prune(const struct tp_maps *m,
 		return err;
 	for (i = 0; i < n_have; i++) {
 		if (have[i].rule.owner != TP_OWNER_STATIC ||
-		    tpd_rule_configured(m, cfg, &have[i].rule))
+		    tpd_rule_configured(cfg, &have[i].rule))
 			continue;
 		err = tp_policy_rule_del(m, &have[i].rule, TP_OWNER_STATIC);
 		if (err && err != -ENOENT)
@@ -961,12 +936,7 @@ static int tpd_static_policies(const struct tp_maps *m, const struct tpd_config 
 	int err;
 
 	for (j = 0; j < cfg->n_policies; j++) {
-		if (tpd_policy_rule(m, cfg, &cfg->policies[j], &r)) {
-			log_error("static policy: bad rule, skipped", "from",
-				  cfg->policies[j].from, "to", cfg->policies[j].to);
-			tpd_sync_error(res, "policies[%zu]: bad rule", j);
-			continue;
-		}
+		r = cfg->policies[j].rule;
 		if (!tp_policy_rule_find(m, &r, &rule_id) &&
 		    !bpf_map_lookup_elem(m->rules, &rule_id, &have)) {
 			if (have.owner != TP_OWNER_STATIC) {

@@ -133,6 +133,193 @@ static void test_config_errors(void **state)
 	tpd_config_free(&cfg);
 }
 
+/*
+ * A configuration with @n_rules policies (identity 1000+i to 2000, TCP
+ * port 1000+i) and @n_svcs services (198.19.1.x:80/tcp, one backend):
+ * more than any fixed-size list of what a reload removes held.
+ */
+static char *big_cfg(size_t n_rules, size_t n_svcs)
+{
+	size_t cap = 256 + n_rules * 128 + n_svcs * 160, len, i;
+	char *s = malloc(cap);
+
+	assert_non_null(s);
+	len = snprintf(s, cap, "{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
+			       "\"policies\":[");
+	for (i = 0; i < n_rules; i++)
+		len += snprintf(s + len, cap - len,
+				"%s{\"from\":\"%zu\",\"to\":\"2000\",\"proto\":\"tcp\","
+				"\"port\":%zu,\"verdict\":\"allow\"}",
+				i ? "," : "", 1000 + i, 1000 + i);
+	len += snprintf(s + len, cap - len, "],\"services\":[");
+	for (i = 0; i < n_svcs; i++)
+		len += snprintf(s + len, cap - len,
+				"%s{\"frontend\":\"198.19.%zu.%zu:80/tcp\",\"backends\":"
+				"[{\"addr\":\"198.18.1.1:8080\"}]}",
+				i ? "," : "", 1 + i / 200, 1 + i % 200);
+	snprintf(s + len, cap - len, "]}");
+	return s;
+}
+
+#define CFG_IF "{\"interfaces\":[{\"name\":\"x\",\"zone\":1}],"
+#define WG_KEY "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+
+/*
+ * Every value is checked when the configuration is read, before anything
+ * is applied: a bad one rejects the whole file with an error naming it
+ * (a reload keeps what runs).  Before, ports, prefixes, frontends and
+ * names were checked only while applying, and a bad entry was skipped.
+ */
+static void test_config_bad_values(void **state)
+{
+	static const struct {
+		const char *json;
+		const char *want; /* the start of the error */
+	} cases[] = {
+		/* identities */
+		{ CFG_IF "\"identities\":[{\"cidr\":\"10.0.0.0/33\",\"id\":300}]}",
+		  "identities[0].cidr: '10.0.0.0/33' is not a prefix" },
+		{ CFG_IF "\"identities\":[{\"cidr\":\"10.0.0.300\",\"id\":300}]}",
+		  "identities[0].cidr: '10.0.0.300' is not a prefix" },
+		{ CFG_IF "\"identities\":[{\"id\":300,\"name\":\"web server\"}]}",
+		  "identities[0].name: 'web server' is not a name" },
+		{ CFG_IF "\"identities\":[{\"id\":300,\"name\":\"any\"}]}",
+		  "identities[0].name: 'any' is not a name" },
+		{ CFG_IF "\"identities\":[{\"id\":300,\"name\":\"web\"},{\"id\":301,\"name\":\"web\"}]}",
+		  "identities[1].name: 'web' already names identity 300" },
+		{ CFG_IF "\"identities\":[{\"cidr\":\"10.0.0.0/8\",\"id\":300},"
+		  "{\"cidr\":\"10.0.0.0/8\",\"id\":301}]}",
+		  "identities[1].cidr: 10.0.0.0/8 in zone 0 is already identity 300" },
+		/* services */
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tpc\",\"backends\":[]}]}",
+		  "services[0].frontend: '198.19.0.10:80/tpc' is not VIP:PORT/PROTO" },
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:0/tcp\",\"backends\":[]}]}",
+		  "services[0].frontend: '198.19.0.10:0/tcp' is not VIP:PORT/PROTO" },
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":["
+		  "{\"addr\":\"198.18.1.300:80\"}]}]}",
+		  "services[0].backends[0].addr: '198.18.1.300:80' is not ADDR:PORT" },
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":["
+		  "{\"addr\":\"198.18.1.3\"}]}]}",
+		  "services[0].backends[0].addr: '198.18.1.3' is not ADDR:PORT" },
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10/icmp\",\"backends\":["
+		  "{\"addr\":\"198.18.1.3:80\"}]}]}",
+		  "services[0].backends[0].addr: '198.18.1.3:80' is not an address" },
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":["
+		  "{\"addr\":\"[fd00:198:18::1:1]:8080\"}]}]}",
+		  "services[0]: backend [fd00:198:18::1:1]:8080 is IPv6 but the VIP" },
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":[]},"
+		  "{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":[]}]}",
+		  "services[1].frontend: 198.19.0.10:80/tcp is services[0] already" },
+		/* policies */
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"tcp\","
+		  "\"port\":\"80-70\",\"verdict\":\"allow\"}]}",
+		  "policies[0].port: '80-70' is not a port or range" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"tcp\","
+		  "\"port\":\"8o80\",\"verdict\":\"allow\"}]}",
+		  "policies[0].port: '8o80' is not a port or range" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"tcp\","
+		  "\"port\":70000,\"verdict\":\"allow\"}]}",
+		  "policies[0].port: '70000' is not a port or range" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"tpc\","
+		  "\"verdict\":\"allow\"}]}",
+		  "policies[0].proto: 'tpc' is not a protocol" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"icmp\","
+		  "\"port\":80,\"verdict\":\"allow\"}]}",
+		  "policies[0].port: ports need proto tcp or udp" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"port\":80,"
+		  "\"verdict\":\"allow\"}]}",
+		  "policies[0].port: ports need proto tcp or udp" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"verdict\":\"alow\"}]}",
+		  "policies[0].verdict: 'alow' is not allow, deny or audit" },
+		{ CFG_IF "\"policies\":[{\"from\":\"lpatop\",\"to\":\"any\",\"verdict\":\"allow\"}]}",
+		  "policies[0].from: 'lpatop' is not an identity" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"unknown\",\"verdict\":\"allow\"}]}",
+		  "policies[0].to: 'unknown' is not an identity" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"0\",\"verdict\":\"allow\"}]}",
+		  "policies[0].to: '0' is not an identity" },
+		{ CFG_IF "\"policies\":[{\"from\":\"300\",\"to\":\"any\",\"proto\":\"tcp\",\"port\":80,"
+		  "\"verdict\":\"allow\"},{\"from\":\"300\",\"to\":\"any\",\"proto\":\"tcp\","
+		  "\"port\":\"80\",\"verdict\":\"deny\"}]}",
+		  "policies[1]: matches the same traffic as policies[0]" },
+		/* peer mappings */
+		{ CFG_IF "\"wireguard_peers\":{\"notakey\":\"300\"}}",
+		  "wireguard_peers: 'notakey' is not a WireGuard public key" },
+		{ CFG_IF "\"wireguard_peers\":{\"" WG_KEY "\":\"nobody\"}}",
+		  "wireguard_peers." WG_KEY ": 'nobody' is not an identity" },
+		{ CFG_IF "\"tailscale\":{\"tags\":{\"tag:web\":\"nobody\"}}}",
+		  "tailscale.tags.tag:web: 'nobody' is not an identity" },
+		{ CFG_IF "\"tailscale\":{\"tags\":{\"tag:\":300}}}",
+		  "tailscale.tags: 'tag:' is not a tag or a login name" },
+		/* interfaces */
+		{ "{\"interfaces\":[{\"name\":\"wg0\"},{\"name\":\"wg0\",\"zone\":2}]}",
+		  "interfaces[1].name: 'wg0' is interfaces[0] already" },
+		{ "{\"interfaces\":[{\"name\":\"wg/0\"}]}",
+		  "interfaces[0].name: 'wg/0' is not an interface name" },
+		/* duplicate keys, anywhere */
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"interfaces\":[{\"name\":\"y\"}]}",
+		  "config: duplicate key 'interfaces'" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"verdict\":\"allow\","
+		  "\"verdict\":\"deny\"}]}",
+		  "policies[0]: duplicate key 'verdict'" },
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":["
+		  "{\"addr\":\"198.18.1.1:80\",\"weight\":1,\"weight\":2}]}]}",
+		  "services[0].backends[0]: duplicate key 'weight'" },
+		{ CFG_IF "\"wireguard_peers\":{\"" WG_KEY "\":\"300\",\"" WG_KEY "\":\"301\"}}",
+		  "wireguard_peers: duplicate key '" WG_KEY "'" },
+	};
+	struct tpd_config cfg;
+	char err[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = 0;
+		if (!tpd_config_parse(cases[i].json, &cfg, err, sizeof(err)))
+			fail_msg("accepted: %s", cases[i].json);
+		if (strncmp(err, cases[i].want, strlen(cases[i].want)))
+			fail_msg("%s:\n error '%s'\n want  '%s...'", cases[i].json, err,
+				 cases[i].want);
+		tpd_config_free(&cfg);
+	}
+}
+
+/* The nesting of a document is bounded, and so are the counts of things. */
+static void test_config_limits(void **state)
+{
+	struct tpd_config cfg;
+	size_t n = 100000, i, len;
+	char err[512], *text;
+
+	(void)state;
+	/* deep nesting, in a value nothing reads: refused before it is parsed */
+	text = malloc(2 * n + 64);
+	assert_non_null(text);
+	len = sprintf(text, CFG_IF "\"kubernetes\":");
+	for (i = 0; i < n; i++)
+		text[len++] = '[';
+	for (i = 0; i < n; i++)
+		text[len++] = ']';
+	strcpy(text + len, "}");
+	assert_int_not_equal(tpd_config_parse(text, &cfg, err, sizeof(err)), 0);
+	assert_string_equal(err, "config: nested deeper than 16 levels");
+	tpd_config_free(&cfg);
+	free(text);
+	/* a '[' in a string is no nesting */
+	assert_int_equal(tpd_config_parse(CFG_IF "\"identities\":[{\"id\":300,"
+					  "\"name\":\"a\"}],\"kubernetes\":{\"x\":"
+					  "\"[[[[[[[[[[[[[[[[[[[[[[\\\"[[[\"}}",
+					  &cfg, err, sizeof(err)), 0);
+	tpd_config_free(&cfg);
+
+	/* more rules than rule ids */
+	text = big_cfg(TP_MAX_RULES, 0);
+	assert_int_not_equal(tpd_config_parse(text, &cfg, err, sizeof(err)), 0);
+	assert_string_equal(err, "policies: 16384 rules, more than the 16383 rule ids "
+				 "(TP_MAX_RULES; no configuration key raises it yet)");
+	tpd_config_free(&cfg);
+	free(text);
+}
+
 /* ---- identity syncs ------------------------------------------------------ */
 
 static struct tp_ident_entry ent(const char *cidr, __u32 id, __u16 zone)
@@ -314,33 +501,6 @@ static void test_sync_static(void **state)
 	free(edited);
 }
 
-/*
- * A configuration with @n_rules policies (identity 1000+i to 2000, TCP
- * port 1000+i) and @n_svcs services (198.19.1.x:80/tcp, one backend):
- * more than any fixed-size list of what a reload removes held.
- */
-static char *big_cfg(size_t n_rules, size_t n_svcs)
-{
-	size_t cap = 256 + n_rules * 128 + n_svcs * 160, len, i;
-	char *s = malloc(cap);
-
-	assert_non_null(s);
-	len = snprintf(s, cap, "{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
-			       "\"policies\":[");
-	for (i = 0; i < n_rules; i++)
-		len += snprintf(s + len, cap - len,
-				"%s{\"from\":\"%zu\",\"to\":\"2000\",\"proto\":\"tcp\","
-				"\"port\":%zu,\"verdict\":\"allow\"}",
-				i ? "," : "", 1000 + i, 1000 + i);
-	len += snprintf(s + len, cap - len, "],\"services\":[");
-	for (i = 0; i < n_svcs; i++)
-		len += snprintf(s + len, cap - len,
-				"%s{\"frontend\":\"198.19.%zu.%zu:80/tcp\",\"backends\":"
-				"[{\"addr\":\"198.18.1.1:8080\"}]}",
-				i ? "," : "", 1 + i / 200, 1 + i % 200);
-	snprintf(s + len, cap - len, "]}");
-	return s;
-}
 
 static unsigned int count_owned(int fd, size_t key_size, size_t val_size,
 				size_t owner_off, __u8 owner)
@@ -906,19 +1066,17 @@ static void test_service_mixed_family(void **state)
 	assert_string_equal(why, "protocol icmpv6 needs an IPv6 VIP, and 198.19.0.10 is IPv4");
 	assert_int_equal(tp_service_check(&k6, &bs[1], 1, why, sizeof(why)), 0);
 
-	/* the static configuration: the same refusal, nothing written */
-	assert_int_equal(tpd_config_parse(
+	/* the static configuration: the same refusal, when the file is read */
+	assert_int_not_equal(tpd_config_parse(
 		"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
 		"\"services\":[{\"frontend\":\"198.19.0.11:80/tcp\",\"backends\":["
 		"{\"addr\":\"198.18.1.1:8080\"},{\"addr\":\"[fd00:198:18::1:1]:8080\"}]}]}",
 		&cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
-	assert_int_equal(r.errors, 1);
-	assert_int_equal(r.added, 0);
-	k4 = svc_key("198.19.0.11", 80, IPPROTO_TCP);
-	assert_int_not_equal(bpf_map_lookup_elem(h->maps.services, &k4, &svc), 0);
-	assert_int_equal(backend_count(h), 1);
+	assert_string_equal(err, "services[0]: backend [fd00:198:18::1:1]:8080 is IPv6 but "
+				 "the VIP 198.19.0.11 is IPv4 (a service's backends must be "
+				 "of its VIP's address family)");
 	tpd_config_free(&cfg);
+	(void)r;
 }
 
 /* ---- interfaces --------------------------------------------------------------- */
@@ -1842,12 +2000,165 @@ static void test_daemon_identity_full(void **state)
 	assert_int_equal(tpd_proc_ident(d, 3, "100.64.0.2"), 400);
 }
 
+#define TPD_CFG_RULES                                                                \
+	TPD_CFG_WG ",\"identities\":[{\"id\":300,\"name\":\"web\"},{\"id\":301,"       \
+	"\"name\":\"laptop\"}],\"policies\":["                                        \
+	"{\"from\":\"laptop\",\"to\":\"web\",\"proto\":\"tcp\",\"port\":%s,\"verdict\":\"allow\"}," \
+	"{\"from\":\"laptop\",\"to\":\"web\",\"proto\":\"udp\",\"port\":%s,\"verdict\":\"allow\"}]}"
+
+/* Whether the pinned tp_rules of @d has laptop -> web @proto @port. */
+static bool tpd_proc_has_rule(const struct tpd_proc *d, __u8 proto, __u16 port)
+{
+	struct tp_rule r = { .src_id = 301, .dst_id = 300, .proto = proto, .port_lo = port,
+			     .port_hi = port };
+	struct tp_maps m;
+	__u32 id;
+	bool has;
+
+	if (tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE))
+		return false;
+	has = !tp_policy_rule_find(&m, &r, &id);
+	tp_maps_close(&m);
+	return has;
+}
+
+/*
+ * A reloaded configuration with a typo (a port of 8O80) is rejected
+ * whole, naming the key: both running rules stay, nothing of the new
+ * file is applied, and the log does not say "reloaded".
+ */
+static void test_daemon_reload_rejects_typo(void **state)
+{
+	struct tpd_proc *d = &daemon_proc;
+	char json[2048];
+
+	(void)state;
+	REQUIRE_BPF();
+	tpd_proc_init(d);
+	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "8080", "53");
+	tpd_proc_config(d, json);
+	daemon_srv_start(d->dir, uapi_peers(0), 0);
+	tpd_proc_start(d, NULL);
+	assert_true(tpd_proc_await(d, "\"running\"", 15000));
+	assert_true(tpd_proc_has_rule(d, IPPROTO_TCP, 8080));
+	assert_true(tpd_proc_has_rule(d, IPPROTO_UDP, 53));
+
+	/* the TCP rule moves to 9090, the UDP one gets a typo */
+	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "9090", "\"5e\"");
+	tpd_proc_config(d, json);
+	assert_int_equal(kill(d->pid, SIGHUP), 0);
+	if (!tpd_proc_await(d, "reload: configuration rejected, keeping the old one", 10000)) {
+		tpd_proc_dump_log(d);
+		fail_msg("the reload was not rejected");
+	}
+	assert_true(tpd_proc_logged(d, "policies[1].port: '5e' is not a port or range"));
+	usleep(300000);
+	assert_false(tpd_proc_logged(d, "\"reloaded\""));
+	assert_true(tpd_proc_has_rule(d, IPPROTO_TCP, 8080));
+	assert_true(tpd_proc_has_rule(d, IPPROTO_UDP, 53));
+	assert_false(tpd_proc_has_rule(d, IPPROTO_TCP, 9090));
+
+	/* fixed: applied */
+	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "9090", "5353");
+	tpd_proc_config(d, json);
+	assert_int_equal(kill(d->pid, SIGHUP), 0);
+	assert_true(tpd_proc_await(d, "\"reloaded\"", 10000));
+	assert_true(tpd_proc_has_rule(d, IPPROTO_TCP, 9090));
+	assert_true(tpd_proc_has_rule(d, IPPROTO_UDP, 5353));
+	assert_false(tpd_proc_has_rule(d, IPPROTO_TCP, 8080));
+}
+
+/* Run tailplaned with @args (NULL-terminated); its exit status. */
+static int tpd_run_args(const char *out, const char *err, const char *const *args)
+{
+	char bin[PATH_MAX];
+	const char *argv[8] = { bin };
+	int st, i;
+	pid_t pid;
+
+	tpd_proc_path(bin, sizeof(bin));
+	for (i = 0; args[i] && i < 6; i++)
+		argv[i + 1] = args[i];
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		if (!freopen(out, "w", stdout) || !freopen(err, "w", stderr))
+			_exit(126);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = calloc(1, 65536);
+
+	assert_non_null(f);
+	assert_non_null(buf);
+	if (!fread(buf, 1, 65535, f) && ferror(f))
+		buf[0] = 0;
+	fclose(f);
+	return buf;
+}
+
+/*
+ * --check-config runs the validation a start or reload does, and
+ * nothing else: exit 0, or 1 with the error naming the key; no pins, no
+ * pid file, no interface touched.
+ */
+static void test_check_config(void **state)
+{
+	struct tpd_proc *d = &daemon_proc;
+	char json[2048], out[160], err[160], *o, *e;
+
+	(void)state;
+	REQUIRE_BPF();
+	tpd_proc_init(d);
+	snprintf(out, sizeof(out), "%s/out", d->dir);
+	snprintf(err, sizeof(err), "%s/err", d->dir);
+	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "8080", "53");
+	tpd_proc_config(d, json);
+	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--check-config", d->cfg,
+								   NULL }), 0);
+	o = slurp(out);
+	e = slurp(err);
+	assert_string_equal(e, "");
+	assert_non_null(strstr(o, "configuration OK"));
+	free(o);
+	free(e);
+
+	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "8080", "\"53-\"");
+	tpd_proc_config(d, json);
+	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--check-config", d->cfg,
+								   NULL }), 1);
+	o = slurp(out);
+	e = slurp(err);
+	assert_string_equal(o, "");
+	assert_non_null(strstr(e, "policies[1].port: '53-' is not a port or range"));
+	assert_non_null(strstr(e, d->cfg));
+	free(o);
+	free(e);
+
+	/* nothing was touched */
+	assert_int_not_equal(access(d->pin_root, F_OK), 0);
+	assert_int_equal(tpd_proc_pidfile(d), 0);
+	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--check-config",
+								   "/nonexistent.json", NULL }), 1);
+	unlink(out);
+	unlink(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_minimal),
 		cmocka_unit_test(test_config_example),
 		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_config_bad_values),
+		cmocka_unit_test(test_config_limits),
 		cmocka_unit_test_setup_teardown(test_sync_identities_diff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_peer_source_keeps_stuck_zone, setup,
 						teardown),
@@ -1873,6 +2184,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_daemon_sighup_at_start, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_stuck_uapi, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_identity_full, daemon_teardown),
+		cmocka_unit_test_teardown(test_daemon_reload_rejects_typo, daemon_teardown),
+		cmocka_unit_test_teardown(test_check_config, daemon_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
