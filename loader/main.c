@@ -296,13 +296,13 @@ static int tpd_collect_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 static void tpd_fetch_failed(struct tpd *t, size_t i, time_t now)
 {
 	struct tpd_fetch *f = &t->fetch[i];
-	unsigned int wait = t->cfg.sync_interval;
+	unsigned int wait = t->cfg.sync_interval, k;
 	char in[16];
 
 	if (f->fails < 16)
 		f->fails++;
 	/* every failure doubles the wait, up to TPD_FETCH_BACKOFF_MAX */
-	for (unsigned int k = 1; k < f->fails && wait < TPD_FETCH_BACKOFF_MAX; k++)
+	for (k = 1; k < f->fails && wait < TPD_FETCH_BACKOFF_MAX; k++)
 		wait *= 2;
 	if (wait > TPD_FETCH_BACKOFF_MAX)
 		wait = TPD_FETCH_BACKOFF_MAX;
