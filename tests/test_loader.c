@@ -1703,14 +1703,15 @@ static int daemon_teardown(void **state)
 	int i;
 
 	(void)state;
-	if (daemon_proc.dir[0])
-		tpd_proc_cleanup(&daemon_proc);
-	memset(&daemon_proc, 0, sizeof(daemon_proc));
+	/* the servers first: their sockets are in the directory removed next */
 	for (i = 0; i < 2; i++) {
 		if (daemon_srv_running[i])
 			uapi_srv_stop(&daemon_srv[i]);
 		daemon_srv_running[i] = false;
 	}
+	if (daemon_proc.dir[0])
+		tpd_proc_cleanup(&daemon_proc);
+	memset(&daemon_proc, 0, sizeof(daemon_proc));
 	return 0;
 }
 
