@@ -112,6 +112,9 @@ $(OUT)/tests/test_tpctl_parse: $(OUT)/tests/test_tpctl_parse.o $(TPCTL_CORE) $(T
 			       $(OUT)/libtailplaned.a $(OUT)/libtailplane.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(LOADER_LIBS) -lcmocka
 $(OUT)/tests/test_tpctl_maps: | $(OUT)/tpctl
+# test_peers_live watches free() and realloc() for blocks that still hold a
+# WireGuard private key
+$(OUT)/tests/test_peers_live: LDLIBS += -Wl,--wrap=free -Wl,--wrap=realloc
 
 # The upgrade test's "next version": the same loader around a program that
 # differs (TP_UPGRADE_VARIANT); only datapath.c embeds the skeleton.

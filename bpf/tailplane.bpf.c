@@ -274,24 +274,27 @@ static __always_inline __u8 tp_recheck(struct __sk_buff *skb, int hook,
 }
 
 /*
- * Write a new flow's entries.  @e has the NAT fields set; @old_reply is
- * the reply tuple of an entry this flow replaces.
+ * Write a new flow's entries.  @e has the NAT fields set; @rev is the
+ * policy revision read before the decision @d (userspace bumps it after
+ * writing the rules, so a rule written meanwhile is seen by the next
+ * packet's re-check); @old_reply is the reply tuple of an entry this flow
+ * replaces.
  */
 static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *p,
 					  __u64 now, struct tp_scratch *scr,
 					  const struct tp_policy_query *q,
-					  const struct tp_decision *d,
+					  const struct tp_decision *d, __u32 rev,
 					  const struct tp_ct_key *old_reply)
 {
 	struct tp_ct_entry *e = &scr->flow;
-	struct tp_ct_key reply_src = p->tuple, there;
 	int ret;
 
+	/* the reply tuple: from the destination after translation */
+	tp_ct_reverse(&p->tuple, &e->peer);
 	if (e->flags & TP_CT_F_DNAT) {
-		reply_src.daddr = e->nat_addr;
-		reply_src.dport = e->nat_port;
+		e->peer.saddr = e->nat_addr;
+		e->peer.sport = e->nat_port;
 	}
-	tp_ct_reverse(&reply_src, &e->peer);
 	e->state = tp_ct_initial_state(p);
 	e->ifindex = skb->ifindex;
 	e->created_ns = now;
@@ -303,7 +306,7 @@ static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *
 	e->src_identity = q->src_id;
 	e->dst_identity = q->dst_id;
 	e->rule_id = d->rule_id;
-	e->policy_rev = tp_policy_rev();
+	e->policy_rev = rev;
 	e->out_zone = q->out_zone;
 	e->rk_check_s = (__u16)(now / NSEC_PER_SEC);
 
@@ -314,8 +317,8 @@ static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *
 	 * A crossing flow's replies come in through the other zone's
 	 * interface: index them there too, or they would be a new crossing.
 	 */
-	if (tp_ct_reply_there(e, &there))
-		tp_ct_write_reply_key(&there, &p->tuple, false, &scr->reply, now);
+	if (tp_ct_reply_there(e, &scr->key))
+		tp_ct_write_reply_key(&scr->key, &p->tuple, false, &scr->reply, now);
 	tp_stat_add(TP_STAT_CT_NEW, skb->len);
 	return 0;
 }
@@ -345,9 +348,9 @@ static __always_inline int tp_ingress_new(struct __sk_buff *skb, struct tp_pkt *
 	struct tp_ct_entry *e = &scr->flow;
 	struct tp_policy_query q = {};
 	struct tp_decision d = {};
+	__u32 backend_id = 0, rev = tp_policy_rev();
 	struct tp_backend *be;
 	struct tp_svc *svc;
-	__u32 backend_id = 0;
 	int ret;
 
 	__builtin_memset(e, 0, sizeof(*e));
@@ -374,7 +377,7 @@ static __always_inline int tp_ingress_new(struct __sk_buff *skb, struct tp_pkt *
 		      &e->nat_addr, e->nat_port);
 	if (d.verdict == TP_VERDICT_DENY)
 		return tp_drop(skb, d.reason);
-	ret = tp_flow_commit(skb, p, now, scr, &q, &d, old_reply);
+	ret = tp_flow_commit(skb, p, now, scr, &q, &d, rev, old_reply);
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
 	if (!(e->flags & TP_CT_F_DNAT)) {
@@ -410,7 +413,7 @@ static __always_inline int tp_flow_orig(struct __sk_buff *skb, int hook,
 		return tp_drop(skb, tp_flow_deny_reason(e, p->tuple.zone));
 	tp_ct_account(e, TP_CT_DIR_ORIG, p, skb->len, now);
 	if (scr)
-		tp_ct_keep_reply_keys(&p->tuple, e, &scr->reply, now);
+		tp_ct_keep_reply_keys(&p->tuple, e, scr, now);
 	if (!(e->flags & TP_CT_F_DNAT)) {
 		tp_stat_add(TP_STAT_PASS, skb->len);
 		return TC_ACT_OK;
@@ -459,7 +462,7 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb, struct tp_pkt 
 	if (!tp_frag_track(p, now))
 		return tp_frag_no_record(skb, TP_HOOK_FROM_TAILNET, p);
 
-	e = bpf_map_lookup_elem(&tp_ct, &p->tuple);
+	e = tp_ct_get(&p->tuple);
 	if (e && (e->flags & TP_CT_F_REPLY_KEY)) {
 		e = tp_ct_lookup_reply(&p->tuple, now, &orig);
 		if (e && tp_ct_replies_from_tailnet(e, p->tuple.zone))
@@ -474,11 +477,13 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb, struct tp_pkt 
 			return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
 					      TP_DROP_CT_CLASH);
 		/* a stale reply key: the tuple is free for a new flow */
+	} else if (e && !tp_ct_expired(e, now) && (e->flags & TP_CT_F_EGRESS)) {
+		/*
+		 * A flow this side started never sends from the tailnet,
+		 * nor is it reopened from there (a SYN on its RESET tuple).
+		 */
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, TP_DROP_CT_CLASH);
 	} else if (e && !tp_ct_expired(e, now) && !tp_ct_reopens(e, p)) {
-		/* a flow this side started never sends from the tailnet */
-		if (e->flags & TP_CT_F_EGRESS)
-			return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
-					      TP_DROP_CT_CLASH);
 		return tp_flow_orig(skb, TP_HOOK_FROM_TAILNET, p, e, now);
 	} else if (e) {
 		orig = e->peer;
@@ -494,20 +499,21 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb, struct tp_pkt 
 }
 
 /*
- * The flow an ICMP error is about.  Its quote is a packet that went the
- * other way through this interface: a reply (its reverse is a flow's
- * original tuple) or an original-direction packet of a flow (its reverse
- * is that flow's reply tuple).  @quote_is_reply says which it was.
+ * The flow an ICMP error is about, its quote looked up in @zone.  The
+ * quote is a packet that went the other way: a reply (its reverse is a
+ * flow's original tuple) or an original-direction packet of a flow (its
+ * reverse is that flow's reply tuple).  @quote_is_reply says which.
  */
 static __always_inline struct tp_ct_entry *
-tp_icmp_error_flow(const struct tp_pkt *p, __u64 now, struct tp_ct_key *orig,
-		   bool *quote_is_reply)
+tp_icmp_error_flow(const struct tp_pkt *p, __u16 zone, __u64 now,
+		   struct tp_ct_key *orig, bool *quote_is_reply)
 {
 	struct tp_ct_key rev;
 	struct tp_ct_entry *e;
 
 	tp_ct_reverse(&p->inner.tuple, &rev);
-	e = bpf_map_lookup_elem(&tp_ct, &rev);
+	rev.zone = zone;
+	e = tp_ct_get(&rev);
 	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(e, now)) {
 		*orig = rev;
 		*quote_is_reply = true;
@@ -518,17 +524,50 @@ tp_icmp_error_flow(const struct tp_pkt *p, __u64 now, struct tp_ct_key *orig,
 }
 
 /*
- * Is an ICMP error about flow @e really about it?  As Linux conntrack
- * requires, the error goes to the endpoint that sent the quoted packet.
- * The quoted packet must have passed this interface the other way: out to
- * this zone's tailnet for an error coming in, in from it for an error
- * going out.  An error coming in comes from the quoted packet's
- * destination or from a router this zone's interface leads to; one going
- * out comes from where the quoted packet went (the zone-forwarding guard:
- * the cluster side, this host, or the tailnet zone the flow leaves to).
+ * Where to look for the flow of an ICMP error.  Coming in: this zone.
+ * Going out, forwarded from a tailnet interface: the zone it came in
+ * through, where its ingress found the flow.  Going out from this host or
+ * the cluster side: this zone, and when nothing is there and this host
+ * made the error (forwarding a crossing flow's packet to the other zone's
+ * interface, say), the zone the quoted packet was on its way to.
+ */
+static __always_inline struct tp_ct_entry *
+tp_icmp_error_find(struct __sk_buff *skb, int hook, const struct tp_pkt *p,
+		   __u16 in_zone, struct tp_ct_key *orig, bool *quote_is_reply)
+{
+	const struct tp_ct_key *q = &p->inner.tuple;
+	__u64 now = tp_now();
+	struct tp_scratch *scr;
+	struct tp_ct_entry *e;
+	__u16 zone;
+
+	if (hook == TP_HOOK_TO_TAILNET && in_zone)
+		return tp_icmp_error_flow(p, in_zone, now, orig, quote_is_reply);
+	e = tp_icmp_error_flow(p, p->tuple.zone, now, orig, quote_is_reply);
+	if (e || hook == TP_HOOK_FROM_TAILNET || skb->ingress_ifindex)
+		return e;
+	scr = tp_scratch_get();
+	if (!scr)
+		return NULL;
+	zone = tp_route_zone(skb, p->ipv6, q->proto, &q->saddr, &q->daddr, &scr->fib);
+	if (!zone || zone == p->tuple.zone)
+		return NULL;
+	return tp_icmp_error_flow(p, zone, now, orig, quote_is_reply);
+}
+
+/*
+ * Is an ICMP error about flow @e (original tuple @orig) really about it?
+ * As Linux conntrack requires, it goes to the endpoint that sent the
+ * quoted packet.  The quoted packet passed this interface the other way:
+ * out to this zone's tailnet for an error coming in, in from it for an
+ * error going out.  And the error comes from the quoted packet's path:
+ * coming in, from its destination or a router this zone's interface
+ * leads to; going out, made by this host (which is on every path), or
+ * forwarded from where the quoted packet went: the tailnet zone it left
+ * to (the zone guard), or the interface the FIB sends its destination to.
  */
 static __always_inline bool tp_icmp_error_valid(struct __sk_buff *skb, int hook,
-						const struct tp_pkt *p,
+						const struct tp_pkt *p, __u16 in_zone,
 						const struct tp_ct_key *orig,
 						const struct tp_ct_entry *e,
 						bool quote_is_reply)
@@ -541,10 +580,19 @@ static __always_inline bool tp_icmp_error_valid(struct __sk_buff *skb, int hook,
 	if (!tp_addr_eq(&p->tuple.daddr, &q->saddr))
 		return false;
 	if (hook == TP_HOOK_TO_TAILNET) {
-		if (quote_is_reply ? !egress : egress || orig->zone != zone)
+		/* a reply came in here: an egress flow's, or a crossing's */
+		if (quote_is_reply ? (egress ? orig->zone != zone :
+					       !e->out_zone || e->out_zone != zone) :
+				     egress || orig->zone != zone)
 			return false;
-		return tp_zone_of_ifindex(skb->ingress_ifindex) ==
-		       (quote_is_reply ? 0 : e->out_zone);
+		if (!skb->ingress_ifindex)
+			return true;
+		if (in_zone || (quote_is_reply ? !egress : e->out_zone))
+			return in_zone == (quote_is_reply ? (egress ? 0 : orig->zone) :
+							     e->out_zone);
+		scr = tp_scratch_get();
+		return scr && tp_route_ifindex(skb, p->ipv6, q->proto, &q->saddr,
+					       &q->daddr, &scr->fib) == skb->ingress_ifindex;
 	}
 	if (quote_is_reply ? egress : !egress && !(e->out_zone && e->out_zone == zone))
 		return false;
@@ -568,16 +616,15 @@ static __always_inline bool tp_icmp_error_valid(struct __sk_buff *skb, int hook,
 static __always_inline int tp_icmp_error(struct __sk_buff *skb, int hook,
 					 struct tp_pkt *p)
 {
+	__u16 in_zone = hook == TP_HOOK_TO_TAILNET ?
+				tp_zone_of_ifindex(skb->ingress_ifindex) : 0;
 	struct tp_ct_key orig;
 	struct tp_ct_entry *e;
 	bool quote_is_reply;
-	__u16 in_zone;
 	int ret = 0;
 
-	e = tp_icmp_error_flow(p, tp_now(), &orig, &quote_is_reply);
-	if (!e || !tp_icmp_error_valid(skb, hook, p, &orig, e, quote_is_reply)) {
-		in_zone = hook == TP_HOOK_TO_TAILNET ?
-				  tp_zone_of_ifindex(skb->ingress_ifindex) : 0;
+	e = tp_icmp_error_find(skb, hook, p, in_zone, &orig, &quote_is_reply);
+	if (!e || !tp_icmp_error_valid(skb, hook, p, in_zone, &orig, e, quote_is_reply)) {
 		if (in_zone && in_zone != p->tuple.zone)
 			return tp_drop_report(skb, hook, p, TP_DROP_ZONE);
 		if (in_zone) {
@@ -615,7 +662,13 @@ static __always_inline bool tp_is_ipv6_control(const struct tp_pkt *p)
 static __always_inline int tp_other(struct __sk_buff *skb, int hook,
 				    struct tp_pkt *p)
 {
-	if (tp_is_ipv6_control(p)) {
+	/*
+	 * ND and MLD always pass; so does what is forwarded from another
+	 * tailnet interface: its ingress decided it, a zone crossing by a
+	 * rule naming both identities.
+	 */
+	if (tp_is_ipv6_control(p) ||
+	    (hook == TP_HOOK_TO_TAILNET && tp_zone_of_ifindex(skb->ingress_ifindex))) {
 		tp_stat_add(TP_STAT_OTHER_PROTO, skb->len);
 		return TC_ACT_OK;
 	}
@@ -658,6 +711,7 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
 	struct tp_policy_query q = {};
 	struct tp_decision d = {};
 	__u8 origin = tp_egress_origin(skb);
+	__u32 rev = tp_policy_rev();
 
 	if (!scr)
 		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, TP_DROP_INTERNAL);
@@ -675,7 +729,7 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
 	 * of a flow from the tailnet) is not a flow of its own: it passes
 	 * as decided, untracked, and the live flow stays intact.
 	 */
-	tp_flow_commit(skb, p, now, scr, &q, &d, old_reply);
+	tp_flow_commit(skb, p, now, scr, &q, &d, rev, old_reply);
 	tp_stat_add(TP_STAT_PASS, skb->len);
 	return TC_ACT_OK;
 }
@@ -689,8 +743,12 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 	struct tp_ct_key orig;
 	bool have_old = false;
 
-	if (!tp_frag_track(p, now))
+	if (!tp_frag_track(p, now)) {
+		/* no flow of the zone it came from leads here: the zone guard */
+		if (in_zone && in_zone != p->tuple.zone)
+			return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, TP_DROP_ZONE);
 		return tp_frag_no_record(skb, TP_HOOK_TO_TAILNET, p);
+	}
 
 	/*
 	 * A reply of a flow from this zone's tailnet, coming from where the
@@ -707,13 +765,13 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 		return tp_egress_forwarded(skb, p, in_zone, now);
 
 	/* a flow this host or the cluster side started */
-	e = bpf_map_lookup_elem(&tp_ct, &p->tuple);
-	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(e, now) &&
-	    !tp_ct_reopens(e, p)) {
-		/* a flow from the tailnet never sends from this side */
+	e = tp_ct_get(&p->tuple);
+	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(e, now)) {
+		/* a flow from the tailnet never sends from this side, nor reopens */
 		if (!(e->flags & TP_CT_F_EGRESS))
 			return tp_stateless(skb, TP_HOOK_TO_TAILNET, p, TP_STAT_PASS);
-		return tp_flow_orig(skb, TP_HOOK_TO_TAILNET, p, e, now);
+		if (!tp_ct_reopens(e, p))
+			return tp_flow_orig(skb, TP_HOOK_TO_TAILNET, p, e, now);
 	}
 	if (e && !(e->flags & TP_CT_F_REPLY_KEY)) {
 		orig = e->peer;

@@ -40,7 +40,7 @@ bool tp_ct_entry_live(const struct tp_maps *m, const struct tp_ct_key *k,
 
 	if (!(e->flags & TP_CT_F_REPLY_KEY))
 		return e->expires_ns > now_ns;
-	if (bpf_map_lookup_elem(m->ct, &e->peer, &flow))
+	if (bpf_map_lookup_elem(tp_ct_fd(m, k->proto), &e->peer, &flow))
 		return false;
 	return !(flow.flags & TP_CT_F_REPLY_KEY) && flow.expires_ns > now_ns &&
 	       tp_ct_is_reply_key(&flow, k);
@@ -50,11 +50,12 @@ bool tp_ct_entry_live(const struct tp_maps *m, const struct tp_ct_key *k,
 static void tp_ct_reply_key_delete(const struct tp_maps *m, const struct tp_ct_key *rk,
 				   const struct tp_ct_key *k)
 {
+	int fd = tp_ct_fd(m, k->proto);
 	struct tp_ct_entry e;
 
-	if (!bpf_map_lookup_elem(m->ct, rk, &e) && (e.flags & TP_CT_F_REPLY_KEY) &&
+	if (!bpf_map_lookup_elem(fd, rk, &e) && (e.flags & TP_CT_F_REPLY_KEY) &&
 	    tp_ct_key_eq(&e.peer, k))
-		bpf_map_delete_elem(m->ct, rk);
+		bpf_map_delete_elem(fd, rk);
 }
 
 /**
@@ -75,7 +76,7 @@ int tp_ct_flow_delete(const struct tp_maps *m, const struct tp_ct_key *k,
 		there.zone = e->out_zone;
 		tp_ct_reply_key_delete(m, &there, k);
 	}
-	return bpf_map_delete_elem(m->ct, k) ? -errno : 0;
+	return bpf_map_delete_elem(tp_ct_fd(m, k->proto), k) ? -errno : 0;
 }
 
 /**
@@ -91,21 +92,22 @@ int tp_ct_flow_delete(const struct tp_maps *m, const struct tp_ct_key *k,
  */
 int tp_ct_take_dead(const struct tp_maps *m, const struct tp_ct_key *k, __u64 now_ns)
 {
+	int fd = tp_ct_fd(m, k->proto);
 	struct tp_ct_entry e;
 
-	if (!bpf_map_lookup_and_delete_elem(m->ct, k, &e)) {
+	if (!bpf_map_lookup_and_delete_elem(fd, k, &e)) {
 		if (!tp_ct_entry_live(m, k, &e, now_ns))
 			return 1;
-		bpf_map_update_elem(m->ct, k, &e, BPF_NOEXIST);
+		bpf_map_update_elem(fd, k, &e, BPF_NOEXIST);
 		return 0;
 	}
 	if (errno == ENOENT)
 		return 0;
 	if (errno != EINVAL && errno != EOPNOTSUPP && errno != 524 /* ENOTSUPP */)
 		return -errno;
-	if (bpf_map_lookup_elem(m->ct, k, &e))
+	if (bpf_map_lookup_elem(fd, k, &e))
 		return 0;
 	if (tp_ct_entry_live(m, k, &e, now_ns))
 		return 0;
-	return bpf_map_delete_elem(m->ct, k) ? (errno == ENOENT ? 0 : -errno) : 1;
+	return bpf_map_delete_elem(fd, k) ? (errno == ENOENT ? 0 : -errno) : 1;
 }

@@ -19,12 +19,13 @@ const struct tp_pin_map tp_pin_maps[] = {
 	PIN(ifaces, TP_MAP_IFACES),	    PIN(services, TP_MAP_SERVICES),
 	PIN(backends, TP_MAP_BACKENDS),	    PIN(maglev, TP_MAP_MAGLEV),
 	PIN(affinity, TP_MAP_AFFINITY),	    PIN(ct, TP_MAP_CT),
-	PIN(frags, TP_MAP_FRAGS),	    PIN(stats, TP_MAP_STATS),
-	PIN(identity, TP_MAP_IDENTITY),	    PIN(policy, TP_MAP_POLICY),
-	PIN(rules, TP_MAP_RULES),	    PIN(zones, TP_MAP_ZONES),
-	PIN(config, TP_MAP_CONFIG),	    PIN(events, TP_MAP_EVENTS),
-	PIN(rule_stats, TP_MAP_RULE_STATS), PIN(svc_stats, TP_MAP_SVC_STATS),
-	PIN(id_names, TP_MAP_ID_NAMES),
+	PIN(ct_any, TP_MAP_CT_ANY),	    PIN(frags, TP_MAP_FRAGS),
+	PIN(stats, TP_MAP_STATS),
+	PIN(identity, TP_MAP_IDENTITY),
+	PIN(policy, TP_MAP_POLICY),	    PIN(rules, TP_MAP_RULES),
+	PIN(zones, TP_MAP_ZONES),	    PIN(config, TP_MAP_CONFIG),
+	PIN(events, TP_MAP_EVENTS),	    PIN(rule_stats, TP_MAP_RULE_STATS),
+	PIN(svc_stats, TP_MAP_SVC_STATS),   PIN(id_names, TP_MAP_ID_NAMES),
 };
 
 const size_t tp_pin_maps_n = sizeof(tp_pin_maps) / sizeof(tp_pin_maps[0]);

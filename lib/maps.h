@@ -14,7 +14,7 @@
 
 /**
  * struct tp_maps - file descriptors of the pinned maps.
- * @ifaces, @services, @backends, @maglev, @affinity, @ct, @frags, @stats,
+ * @ifaces, @services, @backends, @maglev, @affinity, @ct, @ct_any, @frags, @stats,
  * @identity, @policy, @rules, @zones, @config, @events, @rule_stats,
  * @svc_stats, @id_names:
  *               one per map of the same name (tp_<field>); -1 when not open.
@@ -27,6 +27,7 @@ struct tp_maps {
 	int maglev;
 	int affinity;
 	int ct;
+	int ct_any;
 	int frags;
 	int stats;
 	int identity;
@@ -64,6 +65,12 @@ int tp_maps_from_object(struct tp_maps *m, const struct bpf_object *obj,
 int tp_maps_open_pinned(struct tp_maps *m, const char *pin_root,
 			__u32 maglev_size);
 void tp_maps_close(struct tp_maps *m);
+
+/* The conntrack table of @proto: tp_ct for TCP, tp_ct_any for the rest. */
+static inline int tp_ct_fd(const struct tp_maps *m, __u8 proto)
+{
+	return proto == 6 /* IPPROTO_TCP */ ? m->ct : m->ct_any;
+}
 int tp_map_collect(int fd, size_t key_size, size_t val_off, size_t val_size,
 		   size_t row_size, void **rows, size_t *n);
 

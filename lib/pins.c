@@ -8,10 +8,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/magic.h>
@@ -70,33 +73,145 @@ int tp_pins_open(struct tp_maps *m, const char *pin_root)
 	return tp_maps_open_pinned(m, pin_root, maglev_size);
 }
 
+/*
+ * The deadline of tp_pins_lock(): TAILPLANE_LOCK_TIMEOUT (seconds, a
+ * decimal number, 0 for a single try) or TP_PINS_LOCK_TIMEOUT_MS.
+ */
+static long tp_pins_lock_timeout_env(void)
+{
+	const char *s = getenv("TAILPLANE_LOCK_TIMEOUT");
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return TP_PINS_LOCK_TIMEOUT_MS;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !(v >= 0) || v > 86400)
+		return TP_PINS_LOCK_TIMEOUT_MS;
+	return (long)(v * 1000);
+}
+
+static long long tp_pins_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /**
- * tp_pins_lock() - take the writers' lock of a pin root.
- * @pin_root: the pin root directory.
+ * tp_pins_lock_timeout() - take the writers' lock of a pin root, waiting
+ * at most @timeout_ms.
+ * @pin_root:   the pin root directory.
+ * @timeout_ms: total time to wait; 0 tries once.
  *
  * An exclusive flock on the directory, held until tp_pins_unlock() or
  * the process ends.  Every writer of the pinned state takes it, so
  * read-modify-write updates (a service's backend list, a rule group)
- * never interleave.  Readers do not need it.  Blocks while another
- * process holds it.
+ * never interleave.  Readers do not need it.
  *
- * Return: the lock's fd (>= 0) or -errno.
+ * A blocking flock() would wait for as long as the holder likes (a
+ * stopped tpctl, a stuck loader), and a loader waiting in it would not
+ * see SIGTERM; so the lock is tried without blocking, with short sleeps
+ * in between, until the deadline.
+ *
+ * Return: the lock's fd (>= 0); -ETIMEDOUT when another process still
+ * holds it at the deadline (tp_pins_strerror() names it); or -errno.
+ */
+int tp_pins_lock_timeout(const char *pin_root, long timeout_ms)
+{
+	long long deadline = tp_pins_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	long long left;
+	long nap_ms = 1;
+	struct timespec nap;
+	int fd, err;
+
+	fd = open(pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (!flock(fd, LOCK_EX | LOCK_NB))
+			return fd;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			err = -errno;
+			goto fail;
+		}
+		left = deadline - tp_pins_now_ms();
+		if (left <= 0) {
+			err = -ETIMEDOUT;
+			goto fail;
+		}
+		/* 1, 2, 4 ... 50 ms: quick for a short holder, cheap for a long one */
+		if (nap_ms > left)
+			nap_ms = (long)left;
+		nap.tv_sec = nap_ms / 1000;
+		nap.tv_nsec = (nap_ms % 1000) * 1000000L;
+		nanosleep(&nap, NULL);
+		nap_ms = nap_ms * 2 > 50 ? 50 : nap_ms * 2;
+	}
+fail:
+	close(fd);
+	return err;
+}
+
+/**
+ * tp_pins_lock() - take the writers' lock of a pin root, waiting at most
+ * TAILPLANE_LOCK_TIMEOUT seconds from the environment, or
+ * TP_PINS_LOCK_TIMEOUT_MS.
+ * @pin_root: the pin root directory.
+ *
+ * Return: as tp_pins_lock_timeout().
  */
 int tp_pins_lock(const char *pin_root)
 {
-	int fd = open(pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return tp_pins_lock_timeout(pin_root, tp_pins_lock_timeout_env());
+}
 
-	if (fd < 0)
-		return -errno;
-	while (flock(fd, LOCK_EX)) {
-		if (errno != EINTR) {
-			int err = -errno;
+/*
+ * The pid holding an exclusive flock on the file @st describes, from
+ * /proc/locks; 0 when none is listed or the holder is in another pid
+ * namespace.
+ */
+static int tp_pins_flock_holder(const struct stat *st)
+{
+	char line[256], type[16], how[16], rw[16];
+	unsigned int maj, min;
+	unsigned long ino;
+	int pid, found = 0;
+	FILE *f = fopen("/proc/locks", "re");
 
-			close(fd);
-			return err;
-		}
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		/* "1: FLOCK  ADVISORY  WRITE 1234 00:1f:5678 0 EOF"; waiters have "->" */
+		if (sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%lu", type, how, rw,
+			   &pid, &maj, &min, &ino) != 7)
+			continue;
+		if (!strcmp(type, "FLOCK") && !strcmp(rw, "WRITE") && pid > 0 &&
+		    maj == major(st->st_dev) && min == minor(st->st_dev) &&
+		    ino == st->st_ino)
+			found = pid;
 	}
-	return fd;
+	fclose(f);
+	return found;
+}
+
+/**
+ * tp_pins_lock_holder() - the process holding the writers' lock of
+ * @pin_root.
+ * @pin_root: the pin root directory.
+ *
+ * Return: its pid, or 0 when the lock is free or its holder cannot be
+ * known (/proc/locks unreadable, another pid namespace).
+ */
+int tp_pins_lock_holder(const char *pin_root)
+{
+	struct stat st;
+
+	if (stat(pin_root, &st))
+		return 0;
+	return tp_pins_flock_holder(&st);
 }
 
 /** tp_pins_unlock() - release a lock from tp_pins_lock() (< 0: none). */
@@ -150,6 +265,30 @@ static const char *tp_pins_strerror_noent(const char *pin_root, char *buf,
 	return buf;
 }
 
+/* Who holds the writers' lock we gave up on, as far as it can be known. */
+static void tp_pins_strerror_busy(const char *pin_root, char *buf, size_t len)
+{
+	char comm[64] = "", path[64];
+	int pid = tp_pins_lock_holder(pin_root);
+	FILE *f;
+
+	if (pid <= 0) {
+		snprintf(buf, len,
+			 "another process holds the writers' lock of %s; gave up waiting (TAILPLANE_LOCK_TIMEOUT sets the wait, in seconds)",
+			 pin_root);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	f = fopen(path, "re");
+	if (f && fgets(comm, sizeof(comm), f))
+		comm[strcspn(comm, "\n")] = '\0';
+	if (f)
+		fclose(f);
+	snprintf(buf, len,
+		 "pid %d%s%s%s holds the writers' lock of %s; gave up waiting (TAILPLANE_LOCK_TIMEOUT sets the wait, in seconds)",
+		 pid, comm[0] ? " (" : "", comm, comm[0] ? ")" : "", pin_root);
+}
+
 /**
  * tp_pins_strerror() - why the pins under @pin_root cannot be used, and
  * what to do about it.
@@ -171,6 +310,9 @@ const char *tp_pins_strerror(const char *pin_root, int err, char *buf,
 			 "permission denied on the pinned maps under %s: run tpctl as root (it needs CAP_BPF and access to the pins)",
 			 pin_root);
 		break;
+	case ETIMEDOUT:
+		tp_pins_strerror_busy(pin_root, buf, len);
+		break;
 	case EINVAL:
 		snprintf(buf, len,
 			 "the maps pinned under %s do not have tailplane's layout (tp_maglev is not two tables per service): restart tailplaned",
@@ -183,29 +325,165 @@ const char *tp_pins_strerror(const char *pin_root, int err, char *buf,
 	return buf;
 }
 
+/*
+ * @pin_root as one name per directory: its real path when it exists (so
+ * "X", "X/", "X/links/.." and a link to X agree), else the name given
+ * without trailing slashes.
+ */
+static void tp_pins_canonical(const char *pin_root, char *buf, size_t len)
+{
+	char real[PATH_MAX];
+	size_t n;
+
+	if (realpath(pin_root, real)) {
+		snprintf(buf, len, "%s", real);
+		return;
+	}
+	snprintf(buf, len, "%s", pin_root);
+	n = strlen(buf);
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = '\0';
+}
+
+/* FNV-1a: a stable name for a pin root too long to spell out. */
+static unsigned long long tp_pins_fnv1a(const char *s)
+{
+	unsigned long long h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return h;
+}
+
 /**
- * tp_pins_loader_pidfile() - the pid file of the loader serving @pin_root:
- * TP_LOADER_RUN_DIR/tailplaned.pid for the default pin root, else
- * tailplaned<pin root with '/' as '_'>.pid (as tailplaned names it).
- * @pin_root: the pin root.
+ * tp_pins_loader_pidfile() - the pid file of the loader serving @pin_root.
+ * @pin_root: the pin root, any spelling (it is resolved with realpath()).
  * @buf:      room for the path.
  * @len:      its size.
+ *
+ * TP_LOADER_RUN_DIR/tailplaned.pid for the default pin root; else
+ * tailplaned<NAME>.pid with NAME the resolved pin root, '/' written '_',
+ * '_' written "%5f" and '%' written "%25", so that two pin roots never
+ * share a pid file ("a/b" and "a_b" did); tailplaned-<hash>.pid when that
+ * is too long for a file name.
+ *
+ * Return: @buf.
  */
 char *tp_pins_loader_pidfile(const char *pin_root, char *buf, size_t len)
 {
-	char name[PATH_MAX];
-	size_t i;
+	char canon[PATH_MAX], name[NAME_MAX + 1];
+	size_t i, n = 0, room = sizeof(name) - sizeof("tailplaned.pid");
+	const char *rep;
+	char one[2] = "";
 
-	if (!strcmp(pin_root, TP_PIN_ROOT_DEFAULT)) {
+	tp_pins_canonical(pin_root, canon, sizeof(canon));
+	if (!strcmp(canon, TP_PIN_ROOT_DEFAULT)) {
 		snprintf(buf, len, "%s/tailplaned.pid", TP_LOADER_RUN_DIR);
 		return buf;
 	}
-	snprintf(name, sizeof(name), "%s", pin_root);
-	for (i = 0; name[i]; i++)
-		if (name[i] == '/')
-			name[i] = '_';
+	for (i = 0; canon[i]; i++) {
+		one[0] = canon[i];
+		rep = one[0] == '/' ? "_" : one[0] == '_' ? "%5f" :
+		      one[0] == '%' ? "%25" : one;
+		if (n + strlen(rep) > room) {
+			/* "-" never starts a spelt-out name (those start "_") */
+			snprintf(buf, len, "%s/tailplaned-%016llx.pid", TP_LOADER_RUN_DIR,
+				 tp_pins_fnv1a(canon));
+			return buf;
+		}
+		memcpy(name + n, rep, strlen(rep));
+		n += strlen(rep);
+	}
+	name[n] = '\0';
 	snprintf(buf, len, "%s/tailplaned%s.pid", TP_LOADER_RUN_DIR, name);
 	return buf;
+}
+
+/**
+ * tp_pins_instance_lock() - take the single-instance lock of the loader
+ * serving @pin_root.
+ * @pin_root: the pin root; it and its links directory must exist.
+ * @inst:     filled in; release with tp_pins_instance_unlock().
+ *
+ * The lock is an exclusive flock on PIN_ROOT/links, the directory of the
+ * loader's links: the lock is the directory, not a name for it, so every
+ * spelling of one pin root (and a link to it) meets the same lock, two
+ * pin roots never share one, and loaders in mount namespaces that share
+ * bpffs but not /run see each other.  (The pin root directory itself
+ * carries the writers' lock, taken and released around every sync.)
+ *
+ * The pid file (tp_pins_loader_pidfile()) is then locked and given our
+ * pid, for tpctl status; when another process holds it (a loader of an
+ * older version, which locked only its pid file) the instance lock is
+ * refused as well.  A pid file that cannot be written at all only costs
+ * tpctl status the pid.
+ *
+ * Return: the lock's fd (>= 0, also in @inst); -EBUSY when another loader
+ * holds it; -ENOENT when the pin root or its links directory does not
+ * exist; or another -errno.
+ */
+int tp_pins_instance_lock(const char *pin_root, struct tp_pins_instance *inst)
+{
+	char canon[PATH_MAX], path[PATH_MAX + 16], pid[32];
+	int fd, pfd = -1, err;
+
+	inst->lock_fd = -1;
+	inst->pid_fd = -1;
+	inst->pidfile[0] = '\0';
+	if (!realpath(pin_root, canon))
+		return -errno;
+	snprintf(path, sizeof(path), "%s/%s", canon, TP_PIN_LINKS_DIR);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto fail;
+	}
+	inst->lock_fd = fd;
+	mkdir(TP_LOADER_RUN_DIR, 0755);
+	tp_pins_loader_pidfile(canon, inst->pidfile, sizeof(inst->pidfile));
+	pfd = open(inst->pidfile, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (pfd < 0) {
+		inst->pidfile[0] = '\0';
+		return fd;
+	}
+	if (flock(pfd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto fail;
+	}
+	snprintf(pid, sizeof(pid), "%d\n", getpid());
+	if (ftruncate(pfd, 0) || pwrite(pfd, pid, strlen(pid), 0) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	inst->pid_fd = pfd;
+	return fd;
+fail:
+	if (pfd >= 0)
+		close(pfd);
+	close(fd);
+	inst->lock_fd = -1;
+	inst->pidfile[0] = '\0';
+	return err;
+}
+
+/**
+ * tp_pins_instance_unlock() - release tp_pins_instance_lock()'s locks and
+ * remove its pid file (by the name it had, even if the pin root is gone).
+ * @inst: the instance; its fds are -1 afterwards.
+ */
+void tp_pins_instance_unlock(struct tp_pins_instance *inst)
+{
+	if (inst->pid_fd >= 0) {
+		/* before the lock goes: the next loader's pid file is its own */
+		unlink(inst->pidfile);
+		close(inst->pid_fd);
+	}
+	if (inst->lock_fd >= 0)
+		close(inst->lock_fd);
+	inst->pid_fd = -1;
+	inst->lock_fd = -1;
 }
 
 /**

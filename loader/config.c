@@ -336,8 +336,8 @@ static int tpd_parse_conntrack(struct tpd_parse *ps, yajl_val o,
 static int tpd_parse_sections(struct tpd_parse *ps, yajl_val root,
 			      struct tpd_config *cfg)
 {
-	static const char *const ts_keys[] = { "socket", "tags", NULL };
-	static const char *const wg_keys[] = { "socket_dir", NULL };
+	static const char *const ts_keys[] = { "socket", "socket_uid", "tags", NULL };
+	static const char *const wg_keys[] = { "socket_dir", "socket_uid", NULL };
 	static const char *const m_keys[] = { "textfile", "interval", NULL };
 	static const char *const ev_keys[] = { "rate", "burst", NULL };
 	yajl_val v;
@@ -347,6 +347,8 @@ static int tpd_parse_sections(struct tpd_parse *ps, yajl_val root,
 		err = tpd_check_keys(ps, v, "tailscale", ts_keys);
 		err = err ?: tpd_get_str(ps, v, "tailscale", "socket", cfg->ts_socket,
 					 sizeof(cfg->ts_socket), false);
+		err = err ?: tpd_get_u32(ps, v, "tailscale", "socket_uid",
+					 &cfg->ts_socket_uid, 0, 0xfffffffe, false);
 		err = err ?: tpd_parse_map(ps, tpd_get(v, "tags"), "tailscale.tags",
 					   &cfg->ts_tags, &cfg->n_ts_tags);
 	}
@@ -354,6 +356,8 @@ static int tpd_parse_sections(struct tpd_parse *ps, yajl_val root,
 		err = tpd_check_keys(ps, v, "wireguard", wg_keys);
 		err = err ?: tpd_get_str(ps, v, "wireguard", "socket_dir", cfg->wg_sockdir,
 					 sizeof(cfg->wg_sockdir), false);
+		err = err ?: tpd_get_u32(ps, v, "wireguard", "socket_uid",
+					 &cfg->wg_socket_uid, 0, 0xfffffffe, false);
 	}
 	if (!err && (v = tpd_get(root, "metrics"))) {
 		err = tpd_check_keys(ps, v, "metrics", m_keys);
@@ -723,6 +727,8 @@ static void tpd_config_defaults(struct tpd_config *cfg)
 	strcpy(cfg->pin_root, TP_PIN_ROOT_DEFAULT);
 	strcpy(cfg->ts_socket, "/var/run/tailscale/tailscaled.sock");
 	strcpy(cfg->wg_sockdir, "/var/run/wireguard");
+	cfg->wg_socket_uid = (__u32)-1; /* root only */
+	cfg->ts_socket_uid = (__u32)-1;
 	memcpy(cfg->ct_timeout, timeouts, sizeof(timeouts));
 	cfg->gc_interval = 30;
 	cfg->maglev_size = TP_MAGLEV_SIZE;

@@ -83,7 +83,9 @@ struct tpd_config {
 	struct tpd_map_cfg *ts_tags;
 	size_t n_ts_tags;
 	char ts_socket[PATH_MAX];
+	__u32 ts_socket_uid; /* trusted besides root to serve the LocalAPI; (__u32)-1: none */
 	char wg_sockdir[PATH_MAX];
+	__u32 wg_socket_uid; /* trusted besides root to serve UAPI sockets; (__u32)-1: none */
 	__u32 ct_timeout[6]; /* syn, established, fin, close, udp, icmp */
 	__u32 gc_interval;
 	__u32 maglev_size;

@@ -17,7 +17,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,7 @@
 #include "datapath.h"
 #include "links.h"
 #include "log.h"
+#include "pins.h"
 #include "service.h"
 #include "tailplane.skel.h"
 
@@ -56,24 +59,111 @@ static bool tpd_is_bpffs(const char *path)
 	return !statfs(path, &st) && st.f_type == BPF_FS_MAGIC;
 }
 
-static int tpd_mkdir(const char *path)
+static bool tpd_fd_is_bpffs(int fd)
 {
-	if (mkdir(path, 0700) && errno != EEXIST)
-		return -errno;
-	if (chmod(path, 0700))
-		return -errno;
-	return 0;
+	struct statfs st;
+
+	return !fstatfs(fd, &st) && st.f_type == BPF_FS_MAGIC;
+}
+
+/*
+ * Make sure @path is a directory on bpffs, making it (mode 0700) when it
+ * does not exist and its parent is on bpffs.  Nothing is made or changed
+ * before bpffs is checked, and only a directory made here gets a mode: a
+ * pin_root given by mistake (/tmp) or made by an administrator keeps its
+ * own.  Every step after the parent is opened is relative to it.
+ *
+ * Return: 0 or -errno, with @why saying what is wrong.
+ */
+static int tpd_bpffs_dir(const char *path, char *why, size_t len)
+{
+	char parent[PATH_MAX], name[PATH_MAX];
+	const char *dir, *base;
+	int pfd = -1, fd, err = 0;
+	bool made = false;
+
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT) {
+		err = -errno;
+		snprintf(why, len, "%s: %s", path, strerror(-err));
+		goto cleanup;
+	}
+	if (fd < 0) {
+		/* POSIX dirname() and basename() ignore trailing slashes */
+		snprintf(parent, sizeof(parent), "%s", path);
+		snprintf(name, sizeof(name), "%s", path);
+		dir = dirname(parent);
+		base = basename(name);
+		if (!*base || strchr(base, '/') || !strcmp(base, ".") ||
+		    !strcmp(base, "..")) {
+			err = -EINVAL;
+			snprintf(why, len, "%s: not a directory name", path);
+			goto cleanup;
+		}
+		pfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (pfd < 0) {
+			err = -errno;
+			snprintf(why, len, "%s: parent directory %s: %s", path, dir,
+				 strerror(-err));
+			goto cleanup;
+		}
+		if (!tpd_fd_is_bpffs(pfd)) {
+			err = -ENOTSUP;
+			snprintf(why, len,
+				 "%s is not on a BPF filesystem (%s is not bpffs): give a pin_root under /sys/fs/bpf",
+				 path, dir);
+			goto cleanup;
+		}
+		if (!mkdirat(pfd, base, 0700))
+			made = true;
+		else if (errno != EEXIST) /* EEXIST: made meanwhile, not by us */
+			err = -errno;
+		fd = err ? -1 : openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						  O_CLOEXEC);
+		if (!err && fd < 0)
+			err = -errno;
+		if (err) {
+			snprintf(why, len, "%s: %s", path, strerror(-err));
+			goto cleanup;
+		}
+	}
+	if (!tpd_fd_is_bpffs(fd)) {
+		err = -ENOTSUP;
+		snprintf(why, len,
+			 "%s is not on a BPF filesystem (bpffs): give a pin_root under /sys/fs/bpf",
+			 path);
+		goto cleanup;
+	}
+	/* mkdir's mode went through the umask; ours must not */
+	if (made && fchmod(fd, 0700)) {
+		err = -errno;
+		snprintf(why, len, "%s: chmod: %s", path, strerror(-err));
+	}
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	if (pfd >= 0)
+		close(pfd);
+	return err;
 }
 
 /**
- * tpd_bpffs_prepare() - make sure @pin_root is a 0700 directory on bpffs,
- * mounting bpffs at /sys/fs/bpf when nothing is mounted there.
+ * tpd_bpffs_prepare() - make sure @pin_root and its links directory are
+ * directories on bpffs, mounting bpffs at /sys/fs/bpf when nothing is
+ * mounted there.
+ * @pin_root: the pin root.
  *
- * Return: 0 or -errno.
+ * The directories are made 0700 when missing.  Existing ones are used as
+ * they are: a pin_root that is not on bpffs is refused without being
+ * touched, and the mode of a directory this function did not make is
+ * never changed.
+ *
+ * Return: 0 or -errno (-ENOTSUP: not on bpffs); the error is logged with
+ * the path.
  */
 int tpd_bpffs_prepare(const char *pin_root)
 {
-	char links[PATH_MAX];
+	char links[PATH_MAX], why[PATH_MAX * 2 + 128];
 	int err;
 
 	if (!tpd_is_bpffs("/sys/fs/bpf")) {
@@ -85,14 +175,13 @@ int tpd_bpffs_prepare(const char *pin_root)
 		}
 		log_info("mounted bpffs", "path", "/sys/fs/bpf");
 	}
-	err = tpd_mkdir(pin_root);
-	if (!err && !tpd_is_bpffs(pin_root))
-		err = -ENOTSUP;
-	snprintf(links, sizeof(links), "%s/links", pin_root);
-	err = err ?: tpd_mkdir(links);
+	err = tpd_bpffs_dir(pin_root, why, sizeof(why));
+	if (!err) {
+		snprintf(links, sizeof(links), "%s/%s", pin_root, TP_PIN_LINKS_DIR);
+		err = tpd_bpffs_dir(links, why, sizeof(why));
+	}
 	if (err)
-		log_error("cannot prepare the pin root", "path", pin_root, "error",
-			  strerror(-err));
+		log_error("cannot prepare the pin root", "path", pin_root, "error", why);
 	return err;
 }
 
@@ -238,6 +327,47 @@ static void tpd_migrate(struct tpd_aside *aside, int n)
 	}
 }
 
+/*
+ * Pins from before conntrack was split by protocol: tp_ct holds every
+ * flow.  Move the non-TCP entries into the new tp_ct_any, where the
+ * programs look for them, so a restart across the change drops no UDP or
+ * ICMP flow.  The keys are collected first: deleting while walking a hash
+ * restarts the walk.
+ */
+static void tpd_ct_split(const struct tp_maps *m)
+{
+	struct tp_ct_key k, next, *prev = NULL, *keys = NULL, *p;
+	size_t n = 0, cap = 0, i, moved = 0;
+	struct tp_ct_entry e;
+	char count[32];
+
+	while (!bpf_map_get_next_key(m->ct, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (k.proto == IPPROTO_TCP)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			p = realloc(keys, cap * sizeof(*p));
+			if (!p)
+				break;
+			keys = p;
+		}
+		keys[n++] = k;
+	}
+	for (i = 0; i < n; i++) {
+		if (bpf_map_lookup_elem(m->ct, &keys[i], &e))
+			continue;
+		if (!bpf_map_update_elem(m->ct_any, &keys[i], &e, BPF_ANY))
+			moved++;
+		bpf_map_delete_elem(m->ct, &keys[i]);
+	}
+	free(keys);
+	snprintf(count, sizeof(count), "%zu", moved);
+	log_info("conntrack split by protocol: UDP and ICMP flows moved to tp_ct_any",
+		 "entries", count);
+}
+
 /* Put moved pins back after a failed load. */
 static void tpd_pins_restore(struct tpd_aside *aside, int n)
 {
@@ -259,6 +389,8 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = cfg->pin_root);
 	struct tpd_aside aside[32];
+	char ct_any_pin[PATH_MAX];
+	bool ct_split;
 	int n_aside, err;
 
 	memset(dp, 0, sizeof(*dp));
@@ -269,6 +401,10 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 		return err;
 	}
 	tpd_set_knobs(dp->skel, cfg);
+	/* pins of a version whose tp_ct held every protocol */
+	snprintf(ct_any_pin, sizeof(ct_any_pin), "%s/%s", cfg->pin_root, TP_MAP_CT_ANY);
+	ct_split = access(ct_any_pin, F_OK) && !access(bpf_map__pin_path(dp->skel->maps.tp_ct),
+						       F_OK);
 	n_aside = tpd_pins_aside(dp->skel, aside, 32);
 	if (n_aside < 0) {
 		err = n_aside;
@@ -285,6 +421,8 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 			dp->maglev_resized = true;
 	tpd_migrate(aside, n_aside);
 	tp_maps_from_object(&dp->maps, dp->skel->obj, cfg->maglev_size);
+	if (ct_split)
+		tpd_ct_split(&dp->maps);
 	if (dp->maglev_resized)
 		tpd_rebuild_services(&dp->maps);
 	return 0;

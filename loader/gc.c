@@ -82,16 +82,16 @@ static void tpd_gc_delete(const struct tp_maps *m, struct tpd_gc_batch *b,
 }
 
 /* The same walk without batch operations (kernels or maps without them). */
-static int tpd_gc_ct_slow(const struct tp_maps *m, struct tpd_gc_batch *b,
+static int tpd_gc_ct_slow(const struct tp_maps *m, int fd, struct tpd_gc_batch *b,
 			  __u64 now, struct tpd_gc_result *res)
 {
 	struct tp_ct_key k, next, *prev = NULL;
 	__u32 n = 0;
 
-	while (!bpf_map_get_next_key(m->ct, prev, &next)) {
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		k = next;
 		prev = &k;
-		if (bpf_map_lookup_elem(m->ct, &k, &b->vals[n]))
+		if (bpf_map_lookup_elem(fd, &k, &b->vals[n]))
 			continue;
 		b->keys[n++] = k;
 		if (n == TPD_GC_BATCH) {
@@ -105,9 +105,12 @@ static int tpd_gc_ct_slow(const struct tp_maps *m, struct tpd_gc_batch *b,
 	return 0;
 }
 
-static int tpd_gc_ct(const struct tp_maps *m, __u64 now, struct tpd_gc_result *res)
+/* One conntrack table (tp_ct or tp_ct_any), its counts added to @total. */
+static int tpd_gc_ct(const struct tp_maps *m, int fd, __u64 now,
+		     struct tpd_gc_result *total)
 {
 	struct tpd_gc_batch *b = calloc(1, sizeof(*b));
+	struct tpd_gc_result one = {}, *res = &one;
 	__u32 token = 0, count;
 	bool first = true;
 	int err;
@@ -116,7 +119,7 @@ static int tpd_gc_ct(const struct tp_maps *m, __u64 now, struct tpd_gc_result *r
 		return -ENOMEM;
 	for (;;) {
 		count = TPD_GC_BATCH;
-		err = bpf_map_lookup_batch(m->ct, first ? NULL : &token, &token,
+		err = bpf_map_lookup_batch(fd, first ? NULL : &token, &token,
 					   b->keys, b->vals, &count, NULL);
 		if (err && errno != ENOENT) {
 			err = -errno;
@@ -130,10 +133,13 @@ static int tpd_gc_ct(const struct tp_maps *m, __u64 now, struct tpd_gc_result *r
 	}
 	if (err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUP) {
 		memset(res, 0, sizeof(*res));
-		err = tpd_gc_ct_slow(m, b, now, res);
+		err = tpd_gc_ct_slow(m, fd, b, now, res);
 	} else if (err == -ENOENT) {
 		err = 0;
 	}
+	total->ct_entries += one.ct_entries;
+	total->ct_flows += one.ct_flows;
+	total->ct_deleted += one.ct_deleted;
 	free(b);
 	return err;
 }
@@ -172,7 +178,9 @@ int tpd_gc(const struct tp_maps *m, __u64 now_ns, __u32 frag_timeout,
 	int err;
 
 	memset(res, 0, sizeof(*res));
-	err = tpd_gc_ct(m, now_ns, res);
+	err = tpd_gc_ct(m, m->ct_any, now_ns, res);
+	res->ct_any_entries = res->ct_entries;
+	err = tpd_gc_ct(m, m->ct, now_ns, res) ?: err;
 	tpd_gc_frags(m, now_ns, frag_timeout, res);
 	return err;
 }

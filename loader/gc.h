@@ -7,13 +7,15 @@
 
 /**
  * struct tpd_gc_result - one GC pass.
- * @ct_entries: conntrack entries seen (the table's fill level).
+ * @ct_entries: conntrack entries seen in tp_ct and tp_ct_any (their fill).
+ * @ct_any_entries: those of them in tp_ct_any.
  * @ct_flows:   live flows among them.
  * @ct_deleted: entries deleted (expired flows, their reply keys, orphans).
  * @frags_deleted: fragment records deleted.
  */
 struct tpd_gc_result {
 	unsigned long ct_entries;
+	unsigned long ct_any_entries;
 	unsigned long ct_flows;
 	unsigned long ct_deleted;
 	unsigned long frags_deleted;

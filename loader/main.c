@@ -39,7 +39,6 @@
 #include "sync.h"
 
 #define TPD_VERSION "0.1.0"
-#define TPD_RUN_DIR "/run/tailplane"
 /*
  * Conntrack entries the stale-UDP purge reads per main-loop turn, under
  * the pin-root lock: a few milliseconds, so a purge over a full table
@@ -103,54 +102,23 @@ static int tpd_libbpf_log(enum libbpf_print_level level, const char *fmt, va_lis
 
 /* ---- single instance ---------------------------------------------------------- */
 
-static void tpd_lock_path(const char *pin_root, char *path, size_t len)
-{
-	char name[200];
-	size_t i;
+/* The instance lock and the locked pid file tpctl status reads. */
+static struct tp_pins_instance tpd_instance = { .lock_fd = -1, .pid_fd = -1 };
 
-	if (!strcmp(pin_root, TP_PIN_ROOT_DEFAULT)) {
-		snprintf(path, len, "%s/tailplaned.pid", TPD_RUN_DIR);
-		return;
-	}
-	snprintf(name, sizeof(name), "%s", pin_root);
-	for (i = 0; name[i]; i++)
-		if (name[i] == '/')
-			name[i] = '_';
-	snprintf(path, len, "%s/tailplaned%s.pid", TPD_RUN_DIR, name);
-}
-
-/* One instance per pin root: a locked pid file; returns its fd or -errno. */
+/*
+ * One instance per pin root: a flock inside the pin root itself (see
+ * tp_pins_instance_lock()), so that any spelling of a pin root meets the
+ * same lock; returns its fd or -errno (-EBUSY: another loader holds it).
+ */
 static int tpd_instance_lock(const char *pin_root)
 {
-	char path[PATH_MAX], pid[32];
-	int fd;
-
-	mkdir(TPD_RUN_DIR, 0755);
-	tpd_lock_path(pin_root, path, sizeof(path));
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		close(fd);
-		return -EBUSY;
-	}
-	snprintf(pid, sizeof(pid), "%d\n", getpid());
-	if (ftruncate(fd, 0) || pwrite(fd, pid, strlen(pid), 0) < 0) {
-		close(fd);
-		return -errno;
-	}
-	return fd;
+	return tp_pins_instance_lock(pin_root, &tpd_instance);
 }
 
 static void tpd_instance_unlock(int fd, const char *pin_root)
 {
-	char path[PATH_MAX];
-
-	if (fd < 0)
-		return;
-	tpd_lock_path(pin_root, path, sizeof(path));
-	unlink(path);
-	close(fd);
+	if (fd >= 0 && fd == tpd_instance.lock_fd)
+		tp_pins_instance_unlock(&tpd_instance);
 }
 
 /* ---- interfaces ------------------------------------------------------------------ */
@@ -232,28 +200,23 @@ static void tpd_on_link(const struct tpd_link_event *ev, void *ctx)
 static int tpd_fetch_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 			   __u64 deadline, struct tp_peer_list *peers)
 {
-	char *body = NULL;
-	size_t len = 0;
 	int err;
 
 	if (ifc->peers == TPD_PEERS_WIREGUARD) {
 		/* the kernel answers a dump at once: no deadline to give it */
 		err = tp_wg_genl_dump(ifc->name, peers);
 		if (err == -ENOENT || err == -EOPNOTSUPP || err == -ENODEV)
-			err = tp_wg_uapi_dump_by(ifc->name, t->cfg.wg_sockdir, deadline,
-						 peers);
+			err = tp_wg_uapi_dump_by(ifc->name, t->cfg.wg_sockdir,
+						 t->cfg.wg_socket_uid, deadline, peers);
 		return err;
 	}
 	if (!tp_deadline_left(deadline)) {
 		tp_peer_set_error("no time left to ask tailscaled");
 		return -ETIMEDOUT;
 	}
-	err = tp_ts_fetch_status_timeout(t->cfg.ts_socket, tp_deadline_left(deadline),
-					 &body, &len);
-	if (!err)
-		err = tp_ts_parse_status(body, len, peers);
-	free(body);
-	return err;
+	/* parsed as it streams: a large tailnet's status is never held whole */
+	return tp_ts_fetch_peers(t->cfg.ts_socket, tp_deadline_left(deadline),
+				 t->cfg.ts_socket_uid, peers);
 }
 
 /* Append @ifc's identity entries to @all; -errno when its source failed. */
@@ -290,6 +253,22 @@ static int tpd_collect_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 	*n_all += n;
 	free(ents);
 	return 0;
+}
+
+/*
+ * The writers' lock around a sync.  It waits a bounded time (a stuck
+ * tpctl must not stall the loader, nor its SIGTERM); when it gives up,
+ * the sync is skipped, never done unlocked.
+ */
+static int tpd_pins_lock(struct tpd *t, const char *what)
+{
+	char why[PATH_MAX + 256];
+	int lock = tp_pins_lock(t->cfg.pin_root);
+
+	if (lock < 0)
+		log_warn("cannot take the writers' lock; sync skipped", "sync", what,
+			 "error", tp_pins_strerror(t->cfg.pin_root, lock, why, sizeof(why)));
+	return lock;
 }
 
 /* Note that interface @i's source failed: back off, say so. */
@@ -388,7 +367,12 @@ static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
 		t->src[s].errors++;
 		goto out;
 	}
-	lock = tp_pins_lock(t->cfg.pin_root);
+	lock = tpd_pins_lock(t, tpd_source_name(s));
+	if (lock < 0) {
+		/* skipped, never done unlocked: the entries stay as they are */
+		t->src[s].errors++;
+		goto out;
+	}
 	err = tpd_sync_peer_source(&t->dp.maps, owner, all, n_all, keep, n_keep, &res);
 	tp_pins_unlock(lock);
 	if (err)
@@ -450,7 +434,11 @@ static void tpd_sync_host_now(struct tpd *t)
 
 	if (tpd_host_refresh(t))
 		return;
-	lock = tp_pins_lock(t->cfg.pin_root);
+	lock = tpd_pins_lock(t, "host");
+	if (lock < 0) {
+		t->host_dirty = true; /* again at the next look */
+		return;
+	}
 	err = tpd_sync_host(&t->dp.maps, &t->cfg, t->host, t->n_host, &res);
 	tp_pins_unlock(lock);
 	if (err) {
@@ -473,7 +461,12 @@ static unsigned int tpd_sync_static_now(struct tpd *t)
 
 	t->src[TPD_SRC_STATIC].syncs++;
 	tpd_host_refresh(t);
-	lock = tp_pins_lock(t->cfg.pin_root);
+	lock = tpd_pins_lock(t, "static");
+	if (lock < 0) {
+		/* skipped, never done unlocked: applied at the next SIGHUP */
+		t->src[TPD_SRC_STATIC].errors++;
+		return 1;
+	}
 	err = tpd_sync_static(&t->dp.maps, &t->cfg, t->host, t->n_host, &t->purge, &res);
 	tp_pins_unlock(lock);
 	if (err || res.errors)
@@ -499,7 +492,9 @@ static void tpd_purge_now(struct tpd *t, size_t budget)
 
 	if (!tpd_purge_pending(&t->purge))
 		return;
-	lock = tp_pins_lock(t->cfg.pin_root);
+	lock = tpd_pins_lock(t, "udp-purge");
+	if (lock < 0)
+		return; /* the purge stays pending: it goes on at the next turn */
 	err = tpd_purge_step(&t->dp.maps, &t->purge, budget);
 	tp_pins_unlock(lock);
 	if (err)
@@ -749,6 +744,9 @@ static int tpd_detach_cmd(struct tpd *t, bool purge)
 
 static int tpd_start(struct tpd *t)
 {
+	/* the instance lock lives in the pin root: make it first */
+	if (tpd_bpffs_prepare(t->cfg.pin_root))
+		return -1;
 	t->lock_fd = tpd_instance_lock(t->cfg.pin_root);
 	if (t->lock_fd < 0) {
 		log_error(t->lock_fd == -EBUSY ? "another tailplaned runs for this pin root" :
@@ -756,7 +754,7 @@ static int tpd_start(struct tpd *t)
 			  "pin_root", t->cfg.pin_root);
 		return -1;
 	}
-	if (tpd_bpffs_prepare(t->cfg.pin_root) || tpd_datapath_load(&t->dp, &t->cfg))
+	if (tpd_datapath_load(&t->dp, &t->cfg))
 		return -1;
 	t->ifindex = calloc(t->cfg.n_ifaces + 1, sizeof(*t->ifindex));
 	t->fetch = calloc(t->cfg.n_ifaces + 1, sizeof(*t->fetch));

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -120,13 +123,21 @@ static void tpd_metrics_maps(FILE *f, const struct tp_maps *m,
 		fprintf(f, "tailplane_map_capacity{map=\"%s\"} %u\n", maps[i].name,
 			info.max_entries);
 	}
+	/* conntrack: counted by the last GC pass rather than a walk of its own */
 	len = sizeof(info);
 	memset(&info, 0, sizeof(info));
 	if (!bpf_obj_get_info_by_fd(m->ct, &info, &len)) {
-		/* counted by the last GC pass rather than a walk of its own */
 		fprintf(f, "tailplane_map_entries{map=\"%s\"} %lu\n", TP_MAP_CT,
-			gc->ct_entries);
+			gc->ct_entries - gc->ct_any_entries);
 		fprintf(f, "tailplane_map_capacity{map=\"%s\"} %u\n", TP_MAP_CT,
+			info.max_entries);
+	}
+	len = sizeof(info);
+	memset(&info, 0, sizeof(info));
+	if (!bpf_obj_get_info_by_fd(m->ct_any, &info, &len)) {
+		fprintf(f, "tailplane_map_entries{map=\"%s\"} %lu\n", TP_MAP_CT_ANY,
+			gc->ct_any_entries);
+		fprintf(f, "tailplane_map_capacity{map=\"%s\"} %u\n", TP_MAP_CT_ANY,
 			info.max_entries);
 	}
 	fprintf(f, "# HELP tailplane_conntrack_flows Live flows at the last GC.\n"
@@ -155,9 +166,44 @@ static void tpd_metrics_sources(FILE *f, const struct tpd_source_state *src)
 			tpd_source_name(s), (long)src[s].last_ok);
 }
 
+/*
+ * Create a temporary file next to @base in the directory @dirfd, under a
+ * name nobody can guess: that directory may belong to another user (the
+ * textfile collector's), who could otherwise plant a link at the name and
+ * have root write through it.  O_EXCL (which also refuses a link at the
+ * name) and O_NOFOLLOW make sure the file is a new one of ours.
+ */
+static int tpd_metrics_tmp(int dirfd, const char *base, char *tmp, size_t len)
+{
+	unsigned long long r;
+	int fd, tries;
+
+	for (tries = 0; tries < 16; tries++) {
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			return -EIO;
+		snprintf(tmp, len, ".%s.tmp.%016llx", base, r);
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+					O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
 /**
- * tpd_metrics_write() - write the textfile at @path (via a temporary file
- * and rename, so node_exporter never reads half a file).
+ * tpd_metrics_write() - write the textfile at @path.
+ * @path: the textfile, e.g. /var/lib/node_exporter/textfile/tailplane.prom.
+ * @m:    the maps to read.
+ * @gc:   the last GC pass.
+ * @src:  the sync sources' health.
+ *
+ * The metrics go to a new temporary file in @path's directory (a hidden
+ * name with a random part, created exclusively, so nothing planted there
+ * is followed), made 0644, synced, and renamed over @path: node_exporter
+ * never reads half a file, and a link at @path is replaced, not followed.
+ * The directory is opened once and every step is relative to it.
  *
  * Return: 0 or -errno.
  */
@@ -165,14 +211,41 @@ int tpd_metrics_write(const char *path, const struct tp_maps *m,
 		      const struct tpd_gc_result *gc,
 		      const struct tpd_source_state *src)
 {
-	char tmp[PATH_MAX];
-	FILE *f;
-	int err = 0;
+	char dir[PATH_MAX], tmp[NAME_MAX + 1];
+	const char *base, *slash = strrchr(path, '/');
+	int dirfd = -1, fd = -1, err = 0;
+	FILE *f = NULL;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, getpid());
-	f = fopen(tmp, "w");
-	if (!f)
+	tmp[0] = '\0';
+	if (slash) {
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path) ?: 1, path);
+		base = slash + 1;
+	} else {
+		snprintf(dir, sizeof(dir), ".");
+		base = path;
+	}
+	if (!*base || strlen(base) > NAME_MAX - 22)
+		return -EINVAL;
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
 		return -errno;
+	fd = tpd_metrics_tmp(dirfd, base, tmp, sizeof(tmp));
+	if (fd < 0) {
+		err = fd;
+		tmp[0] = '\0';
+		goto cleanup;
+	}
+	/* umask must not decide whether node_exporter can read it */
+	if (fchmod(fd, 0644)) {
+		err = -errno;
+		goto cleanup;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		err = -errno;
+		goto cleanup;
+	}
+	fd = -1; /* owned by f now */
 	tpd_metrics_datapath(f, m);
 	tpd_metrics_keyed(f, m->rule_stats, "tailplane_rule_decisions_total", "rule",
 			  TP_MAX_RULES, "Policy decisions per rule (0: zone default).");
@@ -182,11 +255,23 @@ int tpd_metrics_write(const char *path, const struct tp_maps *m,
 	tpd_metrics_sources(f, src);
 	if (fflush(f) || ferror(f))
 		err = -EIO;
+	/* the rename must not be seen before the data it names */
+	if (!err && fsync(fileno(f)))
+		err = -errno;
 	if (fclose(f) && !err)
 		err = -errno;
-	if (!err && rename(tmp, path))
+	f = NULL;
+	if (!err && renameat(dirfd, tmp, dirfd, base))
 		err = -errno;
-	if (err)
-		unlink(tmp);
+	if (!err)
+		tmp[0] = '\0';
+cleanup:
+	if (f)
+		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	if (tmp[0])
+		unlinkat(dirfd, tmp, 0);
+	close(dirfd);
 	return err;
 }

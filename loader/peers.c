@@ -785,3 +785,43 @@ out:
 	free(t);
 	return err;
 }
+
+/**
+ * tp_peer_check_cred() - whether the server at the other end of a
+ * connected unix socket may be believed.
+ * @fd:        the connected socket.
+ * @what:      what it is, for the error ("UAPI socket").
+ * @path:      its path, for the error.
+ * @trust_uid: a user trusted besides root, or TP_PEER_UID_ROOT_ONLY.
+ *
+ * Peer sources find their server by a path only (a socket in
+ * /var/run/wireguard or /var/run/tailscale), and whoever could bind that
+ * name (a directory others can write, a stale socket whose name was taken)
+ * would decide the identities of the tailnet.  So the listener's
+ * credentials (SO_PEERCRED, fixed when it called listen()) must be root's
+ * or @trust_uid's, checked before anything is sent.
+ *
+ * Return: 0; -EPERM (with the error naming the uid and pid) when the
+ * server is someone else; -errno when the credentials cannot be read.
+ */
+int tp_peer_check_cred(int fd, const char *what, const char *path, uid_t trust_uid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char also[48] = "";
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || len != sizeof(cred)) {
+		int err = errno ? errno : EPROTO;
+
+		tp_peer_set_error("%s %s: cannot read the server's credentials: %s",
+				  what, path, strerror(err));
+		return -err;
+	}
+	if (cred.uid == 0 || (trust_uid != TP_PEER_UID_ROOT_ONLY && cred.uid == trust_uid))
+		return 0;
+	if (trust_uid != TP_PEER_UID_ROOT_ONLY)
+		snprintf(also, sizeof(also), " or uid %u", (unsigned int)trust_uid);
+	tp_peer_set_error("%s %s: its server runs as uid %u (pid %d), not root%s: refused",
+			  what, path, (unsigned int)cred.uid, (int)cred.pid, also);
+	return -EPERM;
+}

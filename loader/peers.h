@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
 #include <sys/types.h>
 
 #include <linux/types.h>
@@ -37,6 +38,10 @@
 #define TP_TS_SOCKET_DEFAULT  "/var/run/tailscale/tailscaled.sock"
 #define TP_TS_TIMEOUT_MS      5000 /* default LocalAPI request timeout */
 #define TP_TS_BODY_MAX	      (64u << 20) /* largest status document read */
+#define TP_TS_MAX_DEPTH	      64 /* deepest nesting of a status document read */
+
+/* No user but root serves a peer source's socket (see tp_peer_check_cred()). */
+#define TP_PEER_UID_ROOT_ONLY ((uid_t)-1)
 
 /**
  * struct tp_peer_prefix - one address prefix of a peer.
@@ -110,6 +115,7 @@ ssize_t tp_recv_by(int fd, void *buf, size_t len, __u64 deadline);
 const char *tp_peer_last_error(void);
 void tp_peer_set_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
+int tp_peer_check_cred(int fd, const char *what, const char *path, uid_t trust_uid);
 
 /* ---- kernel WireGuard, generic netlink (wg_genl.c) --------------------- */
 
@@ -123,8 +129,10 @@ int tp_wg_genl_parse_buf(const void *buf, size_t len, struct tp_peer_list *out);
 
 int tp_wg_uapi_dump(const char *ifname, const char *sockdir,
 		    struct tp_peer_list *out);
-int tp_wg_uapi_dump_by(const char *ifname, const char *sockdir, __u64 deadline,
+int tp_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid,
 		       struct tp_peer_list *out);
+int tp_wg_uapi_dump_by(const char *ifname, const char *sockdir, uid_t trust_uid,
+		       __u64 deadline, struct tp_peer_list *out);
 int tp_wg_uapi_parse(const char *text, size_t len, struct tp_peer_list *out);
 
 /* ---- Tailscale LocalAPI (tailscale.c) ---------------------------------- */
@@ -132,7 +140,16 @@ int tp_wg_uapi_parse(const char *text, size_t len, struct tp_peer_list *out);
 int tp_ts_fetch_status(const char *socket_path, char **body, size_t *len);
 int tp_ts_fetch_status_timeout(const char *socket_path, long timeout_ms,
 			       char **body, size_t *len);
+int tp_ts_fetch_peers(const char *socket_path, long timeout_ms, uid_t trust_uid,
+		      struct tp_peer_list *out);
 int tp_ts_parse_status(const char *json, size_t len, struct tp_peer_list *out);
+
+struct tp_ts_parser;
+
+struct tp_ts_parser *tp_ts_parser_new(struct tp_peer_list *out);
+int tp_ts_parser_feed(struct tp_ts_parser *p, const char *text, size_t len);
+int tp_ts_parser_finish(struct tp_ts_parser *p);
+void tp_ts_parser_free(struct tp_ts_parser *p);
 
 /* ---- peers -> identities (peers.c) -------------------------------------- */
 

@@ -448,6 +448,8 @@ static void tpd_static_defaults(const struct tp_maps *m, const struct tpd_config
  * next), which made 2,000 deletes among 20,000 entries take minutes
  * under the pin-root lock.  A pass is split into steps of a bounded
  * number of entries, so the main loop stays responsive with a big table.
+ * UDP flows live in tp_ct_any (tp_ct_fd()), with ICMP ones; tp_ct holds
+ * only TCP and is never read here.
  */
 
 #define TPD_PURGE_CHUNK 1024 /* entries asked of one lookup_batch */
@@ -519,8 +521,8 @@ static void tpd_purge_flow(const struct tp_maps *m, struct tpd_purge *p,
 {
 	struct tp_ct_entry e;
 
-	if (!bpf_map_lookup_elem(m->ct, k, &e) && tpd_purge_match(p, k, &e) &&
-	    !tp_ct_flow_delete(m, k, &e))
+	if (!bpf_map_lookup_elem(tp_ct_fd(m, IPPROTO_UDP), k, &e) &&
+	    tpd_purge_match(p, k, &e) && !tp_ct_flow_delete(m, k, &e))
 		p->deleted++;
 }
 
@@ -547,7 +549,8 @@ static int tpd_purge_pass_walk(const struct tp_maps *m, struct tpd_purge *p)
 	size_t n, i;
 	int err;
 
-	err = TP_MAP_COLLECT(m->ct, struct tpd_ct_row, k, e, &rows, &n);
+	err = TP_MAP_COLLECT(tp_ct_fd(m, IPPROTO_UDP), struct tpd_ct_row, k, e, &rows,
+			     &n);
 	if (err)
 		return err;
 	for (i = 0; i < n; i++)
@@ -573,6 +576,7 @@ static int tpd_purge_pass_walk(const struct tp_maps *m, struct tpd_purge *p)
 int tpd_purge_step(const struct tp_maps *m, struct tpd_purge *p, size_t budget)
 {
 	size_t left = budget ? budget : (size_t)-1, chunk = TPD_PURGE_CHUNK, least = 64, i;
+	int ct = tp_ct_fd(m, IPPROTO_UDP); /* tp_ct_any */
 	struct tp_ct_entry *vals = NULL;
 	struct tp_ct_key *keys = NULL;
 	__u32 count, token;
@@ -599,7 +603,7 @@ int tpd_purge_step(const struct tp_maps *m, struct tpd_purge *p, size_t budget)
 		}
 		/* whole hash buckets come at once: ask for at least @least */
 		count = left < chunk ? (left > least ? left : least) : chunk;
-		err = bpf_map_lookup_batch(m->ct, p->have_token ? &p->token : NULL, &token,
+		err = bpf_map_lookup_batch(ct, p->have_token ? &p->token : NULL, &token,
 					   keys, vals, &count, NULL);
 		err = err ? -errno : 0;
 		if (err == -ENOSPC && !count && least < (1u << 16)) {

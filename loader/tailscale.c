@@ -12,18 +12,721 @@
  *     "User": { "<UserID>": { "LoginName", ... }, ... } }
  *
  * Every field may be missing or null; unknown fields are ignored.
+ *
+ * The document is parsed as it streams in, with yajl's callback parser:
+ * only the fields above are kept, so memory follows the number of peers,
+ * not the size of the document (a large tailnet's status is tens of MiB,
+ * most of it fields we do not read), and nesting is bounded
+ * (TP_TS_MAX_DEPTH) so no document can exhaust a stack.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
-#include <yajl/yajl_tree.h>
+#include <yajl/yajl_parse.h>
 
 #include "peers.h"
 
 #define TP_TS_URL "http://local-tailscaled.sock/localapi/v0/status"
+#define TP_TS_ERR_KEEP 128 /* bytes of an error answer kept for the message */
+
+/* ---- status document ----------------------------------------------------- */
+
+/* Where in the document the parser is. */
+enum tp_ts_where {
+	TS_TOP,	  /* before the root */
+	TS_ROOT,  /* in the root object */
+	TS_PEERS, /* in "Peer" */
+	TS_PEER,  /* in one peer */
+	TS_TAGS,  /* in a peer's "Tags" */
+	TS_IPS,	  /* in a peer's "TailscaleIPs" */
+	TS_USERS, /* in "User" */
+	TS_USER,  /* in one user */
+	TS_SKIP,  /* in a value nobody reads */
+	TS_END,	  /* after the root */
+};
+
+/* What the value after the last key is to us. */
+enum tp_ts_next {
+	TN_SKIP,
+	TN_PEERS,
+	TN_USERS,
+	TN_PEER,
+	TN_HOSTNAME,
+	TN_DNSNAME,
+	TN_USERID,
+	TN_TAGS,
+	TN_IPS,
+	TN_USER,
+	TN_LOGIN,
+};
+
+/* The kinds of JSON value, as the callbacks see them. */
+enum tp_ts_kind { TK_NULL, TK_BOOL, TK_NUMBER, TK_STRING, TK_MAP, TK_ARRAY };
+
+/**
+ * struct tp_ts_user - one entry of "User".
+ * @id:    its key (the UserID as text).
+ * @login: its LoginName; empty when missing, not a string or too long.
+ * @order: its position, so that the first of equal ids wins.
+ */
+struct tp_ts_user {
+	char *id;
+	char login[TP_PEER_USER_LEN];
+	size_t order;
+};
+
+/**
+ * struct tp_ts_cur - the peer being read.
+ * @idx:      its index in the list.
+ * @seen:     the fields met so far (TN_* bits); the first of a name counts,
+ *            as a lookup by name in the whole object would find it.
+ * @host_set: HostName was a non-empty string.
+ * @dns_set:  DNSName was a string.
+ * @host:     HostName, cut to fit.
+ * @dns:      DNSName without its trailing dot, cut to fit.
+ */
+struct tp_ts_cur {
+	size_t idx;
+	unsigned int seen;
+	bool host_set;
+	bool dns_set;
+	char host[TP_PEER_NAME_LEN];
+	char dns[TP_PEER_NAME_LEN];
+};
+
+/**
+ * struct tp_ts_parser - a status document being parsed.
+ * @h:          yajl's parser.
+ * @out:        the peers.
+ * @where:      enum tp_ts_where.
+ * @skip_from:  where to return once the skipped value ends.
+ * @next:       enum tp_ts_next, for the value after the last key.
+ * @depth:      open objects and arrays.
+ * @skip_depth: open objects and arrays of the skipped value.
+ * @seen_peer:  the root's "Peer" was met (only the first counts).
+ * @seen_user:  the root's "User" was met.
+ * @seen_login: the current user's "LoginName" was met.
+ * @key:        the last key of "Peer" or "User", NUL-terminated.
+ * @key_cap:    its buffer's size.
+ * @cur:        the peer being read.
+ * @uids:       per peer of @out, its UserID as text or NULL; users are
+ *              looked up at the end ("User" comes after "Peer").
+ * @uids_cap:   entries of @uids.
+ * @users:      the entries of "User".
+ * @n_users:    their number.
+ * @users_cap:  entries allocated.
+ * @err:        the first error (negative), 0 for none; recorded with
+ *              tp_peer_set_error().
+ */
+struct tp_ts_parser {
+	yajl_handle h;
+	struct tp_peer_list *out;
+	enum tp_ts_where where, skip_from;
+	enum tp_ts_next next;
+	unsigned int depth, skip_depth;
+	bool seen_peer, seen_user, seen_login;
+	char *key;
+	size_t key_cap;
+	struct tp_ts_cur cur;
+	char **uids;
+	size_t uids_cap;
+	struct tp_ts_user *users;
+	size_t n_users, users_cap;
+	int err;
+};
+
+/* Stop the parse with @err (its reason already recorded). */
+static int tp_ts_stop(struct tp_ts_parser *p, int err)
+{
+	if (!p->err)
+		p->err = err;
+	return 0;
+}
+
+static int tp_ts_nomem(struct tp_ts_parser *p)
+{
+	tp_peer_set_error("out of memory");
+	return tp_ts_stop(p, -ENOMEM);
+}
+
+/* Copy @len bytes of @src, cut to fit @size without splitting a UTF-8 char. */
+static void tp_copy_cut(char *dst, size_t size, const char *src, size_t len)
+{
+	if (len >= size) {
+		len = size - 1;
+		while (len && ((unsigned char)src[len] & 0xc0) == 0x80)
+			len--;
+	}
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+/*
+ * A JSON string or key as C sees it: up to its first NUL ("\u0000"), as
+ * a document tree would have handed it over.
+ */
+static size_t tp_ts_clen(const unsigned char *s, size_t len)
+{
+	return strnlen((const char *)s, len);
+}
+
+static bool tp_ts_key_is(const unsigned char *key, size_t len, const char *name)
+{
+	return len == strlen(name) && !memcmp(key, name, len);
+}
+
+/* Grow @*v (of @*cap entries of @size) to hold @n entries. */
+static int tp_ts_grow(void **v, size_t *cap, size_t n, size_t size)
+{
+	size_t want = *cap ? *cap : 16;
+	void *nv;
+
+	if (n <= *cap)
+		return 0;
+	while (want < n)
+		want *= 2;
+	nv = realloc(*v, want * size);
+	if (!nv)
+		return -ENOMEM;
+	memset((char *)nv + *cap * size, 0, (want - *cap) * size);
+	*v = nv;
+	*cap = want;
+	return 0;
+}
+
+static struct tp_ts_parser *tp_ts_of(void *ctx)
+{
+	return ctx;
+}
+
+/* A value of "Peer": a peer object, whose key is the node key. */
+static int tp_ts_peer_start(struct tp_ts_parser *p, enum tp_ts_kind k)
+{
+	if (k != TK_MAP) {
+		tp_peer_set_error("status: Peer[\"%.80s\"] is not an object", p->key);
+		return tp_ts_stop(p, -EPROTO);
+	}
+	if (!tp_peer_list_add(p->out, p->key))
+		return tp_ts_stop(p, -errno); /* recorded by tp_peer_list_add() */
+	if (tp_ts_grow((void **)&p->uids, &p->uids_cap, p->out->n, sizeof(*p->uids)))
+		return tp_ts_nomem(p);
+	memset(&p->cur, 0, sizeof(p->cur));
+	p->cur.idx = p->out->n - 1;
+	p->where = TS_PEER;
+	return 1;
+}
+
+/* The end of a peer: its name is HostName, else DNSName. */
+static void tp_ts_peer_end(struct tp_ts_parser *p)
+{
+	struct tp_peer *peer = &p->out->v[p->cur.idx];
+
+	if (p->cur.host_set)
+		strcpy(peer->name, p->cur.host);
+	else if (p->cur.dns_set)
+		strcpy(peer->name, p->cur.dns);
+}
+
+static int tp_ts_tag(struct tp_ts_parser *p, enum tp_ts_kind k,
+		     const unsigned char *s, size_t len)
+{
+	struct tp_peer *peer = &p->out->v[p->cur.idx];
+	char *tag;
+	int err;
+
+	if (k != TK_STRING) {
+		tp_peer_set_error("status: Tags of peer %s is not a list of strings",
+				  peer->key);
+		return tp_ts_stop(p, -EPROTO);
+	}
+	len = tp_ts_clen(s, len);
+	if (!len)
+		return 1;
+	tag = strndup((const char *)s, len);
+	if (!tag)
+		return tp_ts_nomem(p);
+	err = tp_peer_add_tag(peer, tag);
+	free(tag);
+	return err ? tp_ts_stop(p, err) : 1;
+}
+
+static int tp_ts_ip(struct tp_ts_parser *p, enum tp_ts_kind k,
+		    const unsigned char *s, size_t len)
+{
+	struct tp_peer *peer = &p->out->v[p->cur.idx];
+	struct tp_peer_prefix pp;
+	char text[64];
+
+	len = k == TK_STRING ? tp_ts_clen(s, len) : 0;
+	if (k != TK_STRING || len >= sizeof(text))
+		goto bad;
+	memcpy(text, s, len);
+	text[len] = '\0';
+	if (strchr(text, '/') || tp_peer_prefix_parse(text, true, &pp))
+		goto bad;
+	if (tp_peer_add_prefix(peer, &pp.addr, 128))
+		return tp_ts_nomem(p);
+	return 1;
+bad:
+	tp_peer_set_error("status: TailscaleIPs of peer %s is not a list of addresses",
+			  peer->key);
+	return tp_ts_stop(p, -EPROTO);
+}
+
+/* A value of "User": its key is a UserID; the first of an id counts. */
+static int tp_ts_user_start(struct tp_ts_parser *p, enum tp_ts_kind k)
+{
+	struct tp_ts_user *u;
+
+	if (tp_ts_grow((void **)&p->users, &p->users_cap, p->n_users + 1,
+		       sizeof(*p->users)))
+		return tp_ts_nomem(p);
+	u = &p->users[p->n_users];
+	u->id = strdup(p->key);
+	if (!u->id)
+		return tp_ts_nomem(p);
+	u->login[0] = '\0';
+	u->order = p->n_users++;
+	if (k == TK_MAP) {
+		p->where = TS_USER;
+		p->seen_login = false;
+	}
+	return 1;
+}
+
+/* The value after a key, or an element of "Tags" or "TailscaleIPs". */
+static int tp_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
+		       const unsigned char *s, size_t len)
+{
+	bool open = k == TK_MAP || k == TK_ARRAY;
+	enum tp_ts_next next = p->next;
+	struct tp_ts_user *u;
+	int ret = 1;
+
+	if (open && ++p->depth > TP_TS_MAX_DEPTH) {
+		tp_peer_set_error("status: nested deeper than %d levels", TP_TS_MAX_DEPTH);
+		return tp_ts_stop(p, -EPROTO);
+	}
+	if (p->where == TS_SKIP) {
+		p->skip_depth += open;
+		return 1;
+	}
+	p->next = TN_SKIP;
+	switch (p->where) {
+	case TS_TOP:
+		if (k != TK_MAP) {
+			tp_peer_set_error("status: the document is not a JSON object");
+			return tp_ts_stop(p, -EPROTO);
+		}
+		p->where = TS_ROOT;
+		return 1;
+	case TS_TAGS:
+		return tp_ts_tag(p, k, s, len);
+	case TS_IPS:
+		return tp_ts_ip(p, k, s, len);
+	default:
+		break;
+	}
+	switch (next) {
+	case TN_PEERS:
+		if (k == TK_NULL)
+			return 1;
+		if (k != TK_MAP) {
+			tp_peer_set_error("status: Peer is not an object");
+			return tp_ts_stop(p, -EPROTO);
+		}
+		p->where = TS_PEERS;
+		return 1;
+	case TN_USERS:
+		if (k == TK_MAP) {
+			p->where = TS_USERS;
+			return 1;
+		}
+		break; /* anything else: no users */
+	case TN_PEER:
+		return tp_ts_peer_start(p, k);
+	case TN_HOSTNAME:
+		if (k == TK_STRING && tp_ts_clen(s, len)) {
+			tp_copy_cut(p->cur.host, sizeof(p->cur.host), (const char *)s,
+				    tp_ts_clen(s, len));
+			p->cur.host_set = true;
+		}
+		break;
+	case TN_DNSNAME:
+		if (k == TK_STRING) {
+			len = tp_ts_clen(s, len);
+			if (len && s[len - 1] == '.')
+				len--;
+			tp_copy_cut(p->cur.dns, sizeof(p->cur.dns), (const char *)s, len);
+			p->cur.dns_set = true;
+		}
+		break;
+	case TN_USERID:
+		/* a number as written ("42", "42.5"), or a string */
+		if (k == TK_NUMBER || k == TK_STRING) {
+			p->uids[p->cur.idx] = strndup((const char *)s, tp_ts_clen(s, len));
+			if (!p->uids[p->cur.idx])
+				return tp_ts_nomem(p);
+		}
+		break;
+	case TN_TAGS:
+	case TN_IPS:
+		if (k == TK_NULL)
+			return 1;
+		if (k == TK_ARRAY) {
+			p->where = next == TN_TAGS ? TS_TAGS : TS_IPS;
+			return 1;
+		}
+		if (next == TN_TAGS)
+			tp_peer_set_error("status: Tags of peer %s is not a list of strings",
+					  p->out->v[p->cur.idx].key);
+		else
+			tp_peer_set_error("status: TailscaleIPs of peer %s is not a list of addresses",
+					  p->out->v[p->cur.idx].key);
+		return tp_ts_stop(p, -EPROTO);
+	case TN_USER:
+		ret = tp_ts_user_start(p, k);
+		if (!ret || k == TK_MAP)
+			return ret;
+		break;
+	case TN_LOGIN:
+		u = &p->users[p->n_users - 1];
+		if (k == TK_STRING && tp_ts_clen(s, len) < sizeof(u->login)) {
+			memcpy(u->login, s, tp_ts_clen(s, len));
+			u->login[tp_ts_clen(s, len)] = '\0';
+		}
+		break;
+	case TN_SKIP:
+		break;
+	}
+	if (open) {
+		p->skip_from = p->where;
+		p->where = TS_SKIP;
+		p->skip_depth = 1;
+	}
+	return ret;
+}
+
+static int tp_ts_cb_null(void *ctx)
+{
+	return tp_ts_value(tp_ts_of(ctx), TK_NULL, NULL, 0);
+}
+
+static int tp_ts_cb_bool(void *ctx, int v)
+{
+	return tp_ts_value(tp_ts_of(ctx), TK_BOOL, NULL, 0);
+}
+
+static int tp_ts_cb_number(void *ctx, const char *s, size_t len)
+{
+	return tp_ts_value(tp_ts_of(ctx), TK_NUMBER, (const unsigned char *)s, len);
+}
+
+static int tp_ts_cb_string(void *ctx, const unsigned char *s, size_t len)
+{
+	return tp_ts_value(tp_ts_of(ctx), TK_STRING, s, len);
+}
+
+static int tp_ts_cb_start_map(void *ctx)
+{
+	return tp_ts_value(tp_ts_of(ctx), TK_MAP, NULL, 0);
+}
+
+static int tp_ts_cb_start_array(void *ctx)
+{
+	return tp_ts_value(tp_ts_of(ctx), TK_ARRAY, NULL, 0);
+}
+
+/* Keep the key of a peer or a user, NUL-terminated. */
+static int tp_ts_keep_key(struct tp_ts_parser *p, const unsigned char *key, size_t len)
+{
+	len = tp_ts_clen(key, len);
+	if (tp_ts_grow((void **)&p->key, &p->key_cap, len + 1, 1))
+		return tp_ts_nomem(p);
+	memcpy(p->key, key, len);
+	p->key[len] = '\0';
+	return 1;
+}
+
+/* The first of a peer's fields of one name counts (@bit of cur.seen). */
+static enum tp_ts_next tp_ts_peer_field(struct tp_ts_parser *p, enum tp_ts_next f)
+{
+	unsigned int bit = 1u << f;
+
+	if (p->cur.seen & bit)
+		return TN_SKIP;
+	p->cur.seen |= bit;
+	return f;
+}
+
+static int tp_ts_cb_map_key(void *ctx, const unsigned char *key, size_t len)
+{
+	struct tp_ts_parser *p = tp_ts_of(ctx);
+
+	len = tp_ts_clen(key, len);
+	p->next = TN_SKIP;
+	switch (p->where) {
+	case TS_ROOT:
+		if (!p->seen_peer && tp_ts_key_is(key, len, "Peer")) {
+			p->seen_peer = true;
+			p->next = TN_PEERS;
+		} else if (!p->seen_user && tp_ts_key_is(key, len, "User")) {
+			p->seen_user = true;
+			p->next = TN_USERS;
+		}
+		return 1;
+	case TS_PEERS:
+		p->next = TN_PEER;
+		return tp_ts_keep_key(p, key, len);
+	case TS_PEER:
+		if (tp_ts_key_is(key, len, "HostName"))
+			p->next = tp_ts_peer_field(p, TN_HOSTNAME);
+		else if (tp_ts_key_is(key, len, "DNSName"))
+			p->next = tp_ts_peer_field(p, TN_DNSNAME);
+		else if (tp_ts_key_is(key, len, "UserID"))
+			p->next = tp_ts_peer_field(p, TN_USERID);
+		else if (tp_ts_key_is(key, len, "Tags"))
+			p->next = tp_ts_peer_field(p, TN_TAGS);
+		else if (tp_ts_key_is(key, len, "TailscaleIPs"))
+			p->next = tp_ts_peer_field(p, TN_IPS);
+		return 1;
+	case TS_USERS:
+		p->next = TN_USER;
+		return tp_ts_keep_key(p, key, len);
+	case TS_USER:
+		if (!p->seen_login && tp_ts_key_is(key, len, "LoginName")) {
+			p->seen_login = true;
+			p->next = TN_LOGIN;
+		}
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+static int tp_ts_cb_end(void *ctx)
+{
+	struct tp_ts_parser *p = tp_ts_of(ctx);
+
+	p->depth--;
+	switch (p->where) {
+	case TS_SKIP:
+		if (!--p->skip_depth)
+			p->where = p->skip_from;
+		break;
+	case TS_PEER:
+		tp_ts_peer_end(p);
+		p->where = TS_PEERS;
+		break;
+	case TS_TAGS:
+	case TS_IPS:
+		p->where = TS_PEER;
+		break;
+	case TS_USER:
+		p->where = TS_USERS;
+		break;
+	case TS_PEERS:
+	case TS_USERS:
+		p->where = TS_ROOT;
+		break;
+	default:
+		p->where = TS_END;
+		break;
+	}
+	return 1;
+}
+
+static const yajl_callbacks tp_ts_callbacks = {
+	.yajl_null = tp_ts_cb_null,
+	.yajl_boolean = tp_ts_cb_bool,
+	.yajl_number = tp_ts_cb_number, /* numbers as written: no integer/double */
+	.yajl_string = tp_ts_cb_string,
+	.yajl_start_map = tp_ts_cb_start_map,
+	.yajl_map_key = tp_ts_cb_map_key,
+	.yajl_end_map = tp_ts_cb_end,
+	.yajl_start_array = tp_ts_cb_start_array,
+	.yajl_end_array = tp_ts_cb_end,
+};
+
+/**
+ * tp_ts_parser_new() - start parsing a status document.
+ * @out: the peers; emptied.
+ *
+ * Return: the parser (tp_ts_parser_feed(), tp_ts_parser_finish(),
+ * tp_ts_parser_free()), or NULL when out of memory.
+ */
+struct tp_ts_parser *tp_ts_parser_new(struct tp_peer_list *out)
+{
+	struct tp_ts_parser *p = calloc(1, sizeof(*p));
+
+	memset(out, 0, sizeof(*out));
+	if (!p)
+		goto nomem;
+	p->out = out;
+	p->h = yajl_alloc(&tp_ts_callbacks, NULL, p);
+	if (!p->h)
+		goto nomem;
+	yajl_config(p->h, yajl_allow_comments, 1); /* as yajl's tree parser did */
+	return p;
+nomem:
+	free(p);
+	tp_peer_set_error("out of memory");
+	return NULL;
+}
+
+/* yajl's status as -errno, with the reason recorded. */
+static int tp_ts_parser_status(struct tp_ts_parser *p, yajl_status st,
+			       const char *text, size_t len)
+{
+	unsigned char *msg;
+	char *c;
+
+	if (st == yajl_status_ok || p->err)
+		return p->err;
+	if (st == yajl_status_client_canceled)
+		return (p->err = -EPROTO); /* not reached: callbacks set err */
+	msg = yajl_get_error(p->h, text != NULL, (const unsigned char *)text, len);
+	for (c = (char *)msg; c && *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	tp_peer_set_error("status: not JSON: %s", msg ? (char *)msg : "parse error");
+	if (msg)
+		yajl_free_error(p->h, msg);
+	return (p->err = -EBADMSG);
+}
+
+/**
+ * tp_ts_parser_feed() - parse the next @len bytes of the document.
+ * @p:    the parser.
+ * @text: the bytes (no NUL needed).
+ * @len:  their number.
+ *
+ * Return: 0, or the error that ended the parse (see tp_ts_parse_status());
+ * every later call returns it too.
+ */
+int tp_ts_parser_feed(struct tp_ts_parser *p, const char *text, size_t len)
+{
+	if (p->err)
+		return p->err;
+	if (memchr(text, '\0', len)) {
+		tp_peer_set_error("status: NUL byte in the document");
+		return (p->err = -EBADMSG);
+	}
+	return tp_ts_parser_status(p, yajl_parse(p->h, (const unsigned char *)text, len),
+				   text, len);
+}
+
+static int tp_ts_user_cmp(const void *a, const void *b)
+{
+	const struct tp_ts_user *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+
+	return c ? c : x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Each peer's user: the LoginName of the first "User" entry of its id. */
+static void tp_ts_resolve_users(struct tp_ts_parser *p)
+{
+	struct tp_ts_user key, *u;
+	size_t i, lo, hi, mid;
+
+	qsort(p->users, p->n_users, sizeof(*p->users), tp_ts_user_cmp);
+	for (i = 0; i < p->out->n; i++) {
+		if (!p->uids[i])
+			continue;
+		key.id = p->uids[i];
+		key.order = 0;
+		lo = 0;
+		hi = p->n_users;
+		while (lo < hi) { /* the first entry not below (id, 0) */
+			mid = lo + (hi - lo) / 2;
+			if (tp_ts_user_cmp(&p->users[mid], &key) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		u = lo < p->n_users ? &p->users[lo] : NULL;
+		if (u && !strcmp(u->id, key.id))
+			strcpy(p->out->v[i].user, u->login);
+	}
+}
+
+/**
+ * tp_ts_parser_finish() - end the document: check it is complete, give
+ * every peer its user, and make the list canonical.
+ * @p: the parser.
+ *
+ * Return: 0, or an error of tp_ts_parse_status(); the list is empty then.
+ */
+int tp_ts_parser_finish(struct tp_ts_parser *p)
+{
+	if (!p->err)
+		tp_ts_parser_status(p, yajl_complete_parse(p->h), NULL, 0);
+	if (!p->err) {
+		tp_ts_resolve_users(p);
+		p->err = tp_peer_list_canonicalize(p->out);
+	}
+	if (p->err)
+		tp_peer_list_free(p->out);
+	return p->err;
+}
+
+/** tp_ts_parser_free() - free a parser (not its list). */
+void tp_ts_parser_free(struct tp_ts_parser *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->uids_cap; i++)
+		free(p->uids[i]);
+	free(p->uids);
+	for (i = 0; i < p->n_users; i++)
+		free(p->users[i].id);
+	free(p->users);
+	free(p->key);
+	if (p->h)
+		yajl_free(p->h);
+	free(p);
+}
+
+/**
+ * tp_ts_parse_status() - the peers of a LocalAPI status document.
+ * @json: the document (`tailscale status --json` has the same shape).
+ * @len:  its length.
+ * @out:  the peers, canonical (see peers.h); emptied first, empty on error.
+ *
+ * Every entry of "Peer" becomes a peer: key = its map key, name = HostName
+ * (or DNSName), user = "User"[UserID].LoginName, tags = Tags, prefixes =
+ * TailscaleIPs as /128.  "Self" is not a peer.  Missing or null fields
+ * leave the peer's field empty; a null or missing "Peer" gives no peers.
+ * Where an object has a name twice, the first counts.
+ *
+ * Return: 0; -EBADMSG (not JSON); -EPROTO (not a status document: the root
+ * or "Peer" not an object, a peer not an object, Tags not strings,
+ * TailscaleIPs not addresses, nested deeper than TP_TS_MAX_DEPTH);
+ * -EINVAL (an empty peer key); -ENOMEM.  The parse stops at the first
+ * error.
+ */
+int tp_ts_parse_status(const char *json, size_t len, struct tp_peer_list *out)
+{
+	struct tp_ts_parser *p = tp_ts_parser_new(out);
+	int ret;
+
+	if (!p)
+		return -ENOMEM;
+	ret = tp_ts_parser_feed(p, json, len);
+	if (ret)
+		tp_peer_list_free(out);
+	else
+		ret = tp_ts_parser_finish(p);
+	tp_ts_parser_free(p);
+	return ret;
+}
 
 /* ---- LocalAPI request --------------------------------------------------- */
 
@@ -36,48 +739,122 @@ static void tp_curl_init(void)
 }
 
 /**
- * struct tp_ts_body - the response body being received.
- * @p:   the bytes, NUL-terminated once complete.
- * @len: bytes so far.
- * @cap: allocated size of @p.
- * @err: why the write callback stopped the transfer (negative), or 0.
+ * struct tp_ts_sink - where the answer goes.
+ * @curl:   the transfer.
+ * @parser: the status parser, fed as the answer comes; NULL to keep the
+ *          whole answer in @p.
+ * @p:      the answer (NUL-terminated), or with @parser the start of an
+ *          answer that is not a 200, for the error message.
+ * @len:    bytes in @p.
+ * @cap:    allocated size of @p.
+ * @total:  bytes received.
+ * @status: the HTTP status, 0 until known.
+ * @err:    why the write callback stopped the transfer (negative), or 0.
  */
-struct tp_ts_body {
+struct tp_ts_sink {
+	CURL *curl;
+	struct tp_ts_parser *parser;
 	char *p;
 	size_t len;
 	size_t cap;
+	size_t total;
+	long status;
 	int err;
 };
 
-static size_t tp_ts_write_cb(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct tp_ts_body *b = arg;
-	size_t n = size * nmemb, cap = b->cap ? b->cap : 16384;
-	char *np;
+/**
+ * struct tp_ts_conn - the connection to the LocalAPI socket.
+ * @path:      the socket.
+ * @trust_uid: a user trusted besides root to serve it.
+ * @fd:        libcurl's socket for it, -1 until made.
+ * @err:       why it was refused (negative), 0 if it was not; the error
+ *             is recorded then.
+ */
+struct tp_ts_conn {
+	const char *path;
+	uid_t trust_uid;
+	int fd;
+	int err;
+};
 
-	if (n > TP_TS_BODY_MAX - b->len) {
-		b->err = -EFBIG;
-		return 0;
-	}
-	while (cap < b->len + n + 1)
-		cap *= 2;
-	if (cap != b->cap) {
-		np = realloc(b->p, cap);
-		if (!np) {
-			b->err = -ENOMEM;
-			return 0;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return n;
+/* Note libcurl's socket (made, not yet connected) for tp_ts_prereq_cb(). */
+static int tp_ts_sockopt_cb(void *arg, curl_socket_t fd, curlsocktype purpose)
+{
+	struct tp_ts_conn *c = arg;
+
+	if (purpose == CURLSOCKTYPE_IPCXN)
+		c->fd = fd;
+	return CURL_SOCKOPT_OK;
 }
 
-static CURL *tp_ts_curl(const char *path, long timeout_ms, struct tp_ts_body *b,
-			char *errbuf)
+/*
+ * Connected, nothing sent yet: believe the server only if it is root or
+ * the trusted user.  The check is on the very socket the request will
+ * use, so no other server can be swapped in after it.  (Connecting our
+ * own socket in CURLOPT_OPENSOCKETFUNCTION and answering
+ * CURL_SOCKOPT_ALREADY_CONNECTED would do too, but libcurl 7.88 connects
+ * such a socket again and fails with EISCONN: curl/curl#10626.)
+ */
+static int tp_ts_prereq_cb(void *arg, char *conn_primary_ip, char *conn_local_ip,
+			   int conn_primary_port, int conn_local_port)
+{
+	struct tp_ts_conn *c = arg;
+
+	if (c->fd < 0) {
+		tp_peer_set_error("LocalAPI %s: no socket to check", c->path);
+		c->err = -EPROTO;
+	} else {
+		c->err = tp_peer_check_cred(c->fd, "LocalAPI socket", c->path,
+					    c->trust_uid);
+	}
+	return c->err ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+}
+
+/* Append @n bytes to @s->p, keeping it NUL-terminated. */
+static int tp_ts_keep(struct tp_ts_sink *s, const char *data, size_t n)
+{
+	size_t cap = s->cap ? s->cap : 16384;
+	char *np;
+
+	while (cap < s->len + n + 1)
+		cap *= 2;
+	if (cap != s->cap) {
+		np = realloc(s->p, cap);
+		if (!np)
+			return -ENOMEM;
+		s->p = np;
+		s->cap = cap;
+	}
+	memcpy(s->p + s->len, data, n);
+	s->len += n;
+	s->p[s->len] = '\0';
+	return 0;
+}
+
+static size_t tp_ts_write_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct tp_ts_sink *s = arg;
+	size_t n = size * nmemb;
+
+	if (n > TP_TS_BODY_MAX - s->total) {
+		s->err = -EFBIG;
+		return 0;
+	}
+	s->total += n;
+	if (!s->status)
+		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &s->status);
+	if (s->parser && s->status == 200) {
+		s->err = tp_ts_parser_feed(s->parser, data, n);
+		return s->err ? 0 : n;
+	}
+	if (s->parser) /* an error answer: its start is enough */
+		n = n < TP_TS_ERR_KEEP - s->len ? n : TP_TS_ERR_KEEP - s->len;
+	s->err = tp_ts_keep(s, data, n);
+	return s->err ? 0 : size * nmemb;
+}
+
+static CURL *tp_ts_curl(const char *path, long timeout_ms, struct tp_ts_conn *conn,
+			struct tp_ts_sink *s, char *errbuf)
 {
 	CURL *c = curl_easy_init();
 
@@ -91,25 +868,35 @@ static CURL *tp_ts_curl(const char *path, long timeout_ms, struct tp_ts_body *b,
 	    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms) ||
 	    curl_easy_setopt(c, CURLOPT_USERAGENT, "tailplaned") ||
 	    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) ||
+	    curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, tp_ts_sockopt_cb) ||
+	    curl_easy_setopt(c, CURLOPT_SOCKOPTDATA, conn) ||
+	    curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, tp_ts_prereq_cb) ||
+	    curl_easy_setopt(c, CURLOPT_PREREQDATA, conn) ||
 	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tp_ts_write_cb) ||
-	    curl_easy_setopt(c, CURLOPT_WRITEDATA, b)) {
+	    curl_easy_setopt(c, CURLOPT_WRITEDATA, s)) {
 		curl_easy_cleanup(c);
 		return NULL;
 	}
+	s->curl = c;
 	return c;
 }
 
 /* A failed transfer as -errno, with its reason recorded. */
-static int tp_ts_curl_error(CURL *c, CURLcode rc, const struct tp_ts_body *b,
-			    const char *path, const char *errbuf)
+static int tp_ts_curl_error(CURL *c, CURLcode rc, const struct tp_ts_conn *conn,
+			    const struct tp_ts_sink *s, const char *path,
+			    const char *errbuf)
 {
 	const char *msg = errbuf[0] ? errbuf : curl_easy_strerror(rc);
 	long oserr = 0;
 
-	if (rc == CURLE_WRITE_ERROR && b->err) {
-		tp_peer_set_error("LocalAPI status: %s", b->err == -EFBIG ?
-				  "answer too large" : "out of memory");
-		return b->err;
+	if (conn->err)
+		return conn->err; /* refused, already explained */
+	if (rc == CURLE_WRITE_ERROR && s->err) {
+		if (s->err == -EFBIG)
+			tp_peer_set_error("LocalAPI status: answer too large");
+		else if (s->err == -ENOMEM)
+			tp_peer_set_error("LocalAPI status: out of memory");
+		return s->err; /* else the parser's, already explained */
 	}
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
 		tp_peer_set_error("LocalAPI %s: timed out (%s)", path, msg);
@@ -126,7 +913,7 @@ static int tp_ts_curl_error(CURL *c, CURLcode rc, const struct tp_ts_body *b,
 }
 
 /* Any answer but 200 as -errno, with the start of its body recorded. */
-static int tp_ts_http_status(CURL *c, const struct tp_ts_body *b)
+static int tp_ts_http_status(CURL *c, const struct tp_ts_sink *s)
 {
 	long status = 0;
 	int n;
@@ -134,12 +921,75 @@ static int tp_ts_http_status(CURL *c, const struct tp_ts_body *b)
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (status == 200)
 		return 0;
-	n = b->len > 120 ? 120 : (int)b->len;
-	while (n && (b->p[n - 1] == '\n' || b->p[n - 1] == '\r'))
+	n = s->len > 120 ? 120 : (int)s->len;
+	while (n && (s->p[n - 1] == '\n' || s->p[n - 1] == '\r'))
 		n--;
 	tp_peer_set_error("LocalAPI answered HTTP %ld: %.*s", status, n,
-			  b->p ? b->p : "");
+			  s->p ? s->p : "");
 	return status == 401 || status == 403 ? -EACCES : -EIO;
+}
+
+/* GET the status into @s; 0 or -errno with the reason recorded. */
+static int tp_ts_get(const char *socket_path, long timeout_ms, uid_t trust_uid,
+		     struct tp_ts_sink *s)
+{
+	const char *path = socket_path ? socket_path : TP_TS_SOCKET_DEFAULT;
+	struct tp_ts_conn conn = { .path = path, .trust_uid = trust_uid, .fd = -1 };
+	char errbuf[CURL_ERROR_SIZE] = "";
+	CURLcode rc;
+	CURL *c;
+	int ret;
+
+	if (timeout_ms <= 0)
+		return -EINVAL;
+	pthread_once(&tp_curl_once, tp_curl_init);
+	c = tp_curl_init_rc ? NULL : tp_ts_curl(path, timeout_ms, &conn, s, errbuf);
+	if (!c) {
+		tp_peer_set_error("libcurl initialisation failed");
+		return -ENOMEM;
+	}
+	rc = curl_easy_perform(c);
+	ret = rc ? tp_ts_curl_error(c, rc, &conn, s, path, errbuf) :
+		   tp_ts_http_status(c, s);
+	curl_easy_cleanup(c);
+	return ret;
+}
+
+/**
+ * tp_ts_fetch_peers() - the peers of tailscaled, parsed as its status
+ * streams in.
+ * @socket_path: tailscaled's LocalAPI socket; NULL for
+ *               /var/run/tailscale/tailscaled.sock.
+ * @timeout_ms:  limit of the whole request (connection included), > 0.
+ * @trust_uid:   a user trusted besides root to serve the socket (the one
+ *               tailscaled runs as), or TP_PEER_UID_ROOT_ONLY.
+ * @out:         the peers, canonical (see tp_ts_parse_status()); emptied
+ *               first, empty on error.
+ *
+ * The server's credentials are checked once connected, before the
+ * request is sent.  The document is never held whole: memory follows
+ * the peers kept.
+ *
+ * Return: 0; an error of tp_ts_fetch_status_timeout() or of
+ * tp_ts_parse_status().
+ */
+int tp_ts_fetch_peers(const char *socket_path, long timeout_ms, uid_t trust_uid,
+		      struct tp_peer_list *out)
+{
+	struct tp_ts_sink s = {};
+	int ret;
+
+	s.parser = tp_ts_parser_new(out);
+	if (!s.parser)
+		return -ENOMEM;
+	ret = tp_ts_get(socket_path, timeout_ms, trust_uid, &s);
+	if (!ret)
+		ret = tp_ts_parser_finish(s.parser);
+	if (ret)
+		tp_peer_list_free(out);
+	tp_ts_parser_free(s.parser);
+	free(s.p);
+	return ret;
 }
 
 /**
@@ -150,45 +1000,35 @@ static int tp_ts_http_status(CURL *c, const struct tp_ts_body *b)
  * @body:        the answer, NUL-terminated; free() it.  NULL on error.
  * @len:         its length (without the NUL).
  *
+ * The whole answer, for tools and tests; the loader uses
+ * tp_ts_fetch_peers().  The server must be root (its credentials are
+ * checked once connected, before the request is sent).
+ *
  * Return: 0; -ENOENT (no socket), -ECONNREFUSED or another connect error;
- * -ETIMEDOUT; -EACCES (HTTP 401/403: neither root nor the operator);
+ * -EPERM (the socket is served by another user); -ETIMEDOUT; -EACCES
+ * (HTTP 401/403: neither root nor the operator);
  * -EIO (another HTTP status or transfer error); -EFBIG (answer over
  * TP_TS_BODY_MAX); -ENOMEM; -EINVAL (bad timeout).
  */
 int tp_ts_fetch_status_timeout(const char *socket_path, long timeout_ms,
 			       char **body, size_t *len)
 {
-	const char *path = socket_path ? socket_path : TP_TS_SOCKET_DEFAULT;
-	char errbuf[CURL_ERROR_SIZE] = "";
-	struct tp_ts_body b = {};
-	CURLcode rc;
-	CURL *c;
+	struct tp_ts_sink s = {};
 	int ret;
 
 	*body = NULL;
 	*len = 0;
-	if (timeout_ms <= 0)
-		return -EINVAL;
-	pthread_once(&tp_curl_once, tp_curl_init);
-	c = tp_curl_init_rc ? NULL : tp_ts_curl(path, timeout_ms, &b, errbuf);
-	if (!c) {
-		tp_peer_set_error("libcurl initialisation failed");
-		return -ENOMEM;
-	}
-	rc = curl_easy_perform(c);
-	ret = rc ? tp_ts_curl_error(c, rc, &b, path, errbuf) :
-		   tp_ts_http_status(c, &b);
-	curl_easy_cleanup(c);
-	if (!ret && !b.p)
-		b.p = calloc(1, 1);
-	if (!ret && !b.p)
+	ret = tp_ts_get(socket_path, timeout_ms, TP_PEER_UID_ROOT_ONLY, &s);
+	if (!ret && !s.p)
+		s.p = calloc(1, 1);
+	if (!ret && !s.p)
 		ret = -ENOMEM;
 	if (ret) {
-		free(b.p);
+		free(s.p);
 		return ret;
 	}
-	*body = b.p;
-	*len = b.len;
+	*body = s.p;
+	*len = s.len;
 	return 0;
 }
 
@@ -205,228 +1045,4 @@ int tp_ts_fetch_status(const char *socket_path, char **body, size_t *len)
 {
 	return tp_ts_fetch_status_timeout(socket_path, TP_TS_TIMEOUT_MS, body,
 					  len);
-}
-
-/* ---- status document ----------------------------------------------------- */
-
-static yajl_val tp_json_get(yajl_val obj, const char *key)
-{
-	size_t i;
-
-	if (!YAJL_IS_OBJECT(obj))
-		return NULL;
-	for (i = 0; i < obj->u.object.len; i++)
-		if (!strcmp(obj->u.object.keys[i], key))
-			return obj->u.object.values[i];
-	return NULL;
-}
-
-/* Missing and null are the same to us. */
-static bool tp_json_absent(yajl_val v)
-{
-	return !v || YAJL_IS_NULL(v);
-}
-
-/* Copy @len bytes of @src, cut to fit @size without splitting a UTF-8 char. */
-static void tp_copy_cut(char *dst, size_t size, const char *src, size_t len)
-{
-	if (len >= size) {
-		len = size - 1;
-		while (len && ((unsigned char)src[len] & 0xc0) == 0x80)
-			len--;
-	}
-	memcpy(dst, src, len);
-	dst[len] = '\0';
-}
-
-static void tp_ts_name(struct tp_peer *p, yajl_val v)
-{
-	const char *s = YAJL_GET_STRING(tp_json_get(v, "HostName"));
-	size_t n;
-
-	if (s && *s) {
-		tp_copy_cut(p->name, sizeof(p->name), s, strlen(s));
-		return;
-	}
-	s = YAJL_GET_STRING(tp_json_get(v, "DNSName"));
-	if (!s)
-		return;
-	n = strlen(s);
-	if (n && s[n - 1] == '.')
-		n--;
-	tp_copy_cut(p->name, sizeof(p->name), s, n);
-}
-
-/* The LoginName of User[UserID]; left empty when unknown or too long. */
-static void tp_ts_user(struct tp_peer *p, yajl_val v, yajl_val users)
-{
-	yajl_val uid = tp_json_get(v, "UserID");
-	const char *id = NULL, *login;
-
-	if (YAJL_IS_NUMBER(uid))
-		id = YAJL_GET_NUMBER(uid);
-	else if (YAJL_IS_STRING(uid))
-		id = YAJL_GET_STRING(uid);
-	if (!id)
-		return;
-	login = YAJL_GET_STRING(tp_json_get(tp_json_get(users, id), "LoginName"));
-	if (login && strlen(login) < sizeof(p->user))
-		strcpy(p->user, login);
-}
-
-static int tp_ts_tags(struct tp_peer *p, yajl_val tags)
-{
-	const char *t;
-	size_t i;
-	int err;
-
-	if (tp_json_absent(tags))
-		return 0;
-	if (!YAJL_IS_ARRAY(tags))
-		goto bad;
-	for (i = 0; i < tags->u.array.len; i++) {
-		t = YAJL_GET_STRING(tags->u.array.values[i]);
-		if (!t)
-			goto bad;
-		if (!*t)
-			continue;
-		err = tp_peer_add_tag(p, t);
-		if (err)
-			return err;
-	}
-	return 0;
-bad:
-	tp_peer_set_error("status: Tags of peer %s is not a list of strings",
-			  p->key);
-	return -EPROTO;
-}
-
-static int tp_ts_ips(struct tp_peer *p, yajl_val ips)
-{
-	struct tp_peer_prefix pp;
-	const char *s;
-	size_t i;
-
-	if (tp_json_absent(ips))
-		return 0;
-	if (!YAJL_IS_ARRAY(ips))
-		goto bad;
-	for (i = 0; i < ips->u.array.len; i++) {
-		s = YAJL_GET_STRING(ips->u.array.values[i]);
-		if (!s || strchr(s, '/') || tp_peer_prefix_parse(s, true, &pp))
-			goto bad;
-		if (tp_peer_add_prefix(p, &pp.addr, 128))
-			return -ENOMEM;
-	}
-	return 0;
-bad:
-	tp_peer_set_error("status: TailscaleIPs of peer %s is not a list of addresses",
-			  p->key);
-	return -EPROTO;
-}
-
-static int tp_ts_peer(const char *key, yajl_val v, yajl_val users,
-		      struct tp_peer_list *out)
-{
-	struct tp_peer *p;
-	int err;
-
-	if (!YAJL_IS_OBJECT(v)) {
-		tp_peer_set_error("status: Peer[\"%.80s\"] is not an object", key);
-		return -EPROTO;
-	}
-	p = tp_peer_list_add(out, key);
-	if (!p)
-		return -errno;
-	tp_ts_name(p, v);
-	tp_ts_user(p, v, users);
-	err = tp_ts_tags(p, tp_json_get(v, "Tags"));
-	if (!err)
-		err = tp_ts_ips(p, tp_json_get(v, "TailscaleIPs"));
-	return err;
-}
-
-static int tp_ts_peers(yajl_val root, struct tp_peer_list *out)
-{
-	yajl_val peers = tp_json_get(root, "Peer");
-	yajl_val users = tp_json_get(root, "User");
-	size_t i;
-	int err;
-
-	if (tp_json_absent(peers))
-		return 0;
-	if (!YAJL_IS_OBJECT(peers)) {
-		tp_peer_set_error("status: Peer is not an object");
-		return -EPROTO;
-	}
-	for (i = 0; i < peers->u.object.len; i++) {
-		err = tp_ts_peer(peers->u.object.keys[i],
-				 peers->u.object.values[i], users, out);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-/* Parse @len bytes of JSON (which need no NUL) into a tree. */
-static int tp_ts_tree(const char *json, size_t len, yajl_val *root)
-{
-	char errbuf[256], *text, *c;
-
-	*root = NULL;
-	if (memchr(json, '\0', len)) {
-		tp_peer_set_error("status: NUL byte in the document");
-		return -EBADMSG;
-	}
-	text = strndup(json, len);
-	if (!text)
-		return -ENOMEM;
-	errbuf[0] = '\0';
-	*root = yajl_tree_parse(text, errbuf, sizeof(errbuf));
-	free(text);
-	if (*root)
-		return 0;
-	for (c = errbuf; *c; c++)
-		if (*c == '\n' || *c == '\r')
-			*c = ' ';
-	tp_peer_set_error("status: not JSON: %s", errbuf);
-	return -EBADMSG;
-}
-
-/**
- * tp_ts_parse_status() - the peers of a LocalAPI status document.
- * @json: the document (`tailscale status --json` has the same shape).
- * @len:  its length.
- * @out:  the peers, canonical (see peers.h); emptied first, empty on error.
- *
- * Every entry of "Peer" becomes a peer: key = its map key, name = HostName
- * (or DNSName), user = "User"[UserID].LoginName, tags = Tags, prefixes =
- * TailscaleIPs as /128.  "Self" is not a peer.  Missing or null fields
- * leave the peer's field empty; a null or missing "Peer" gives no peers.
- *
- * Return: 0; -EBADMSG (not JSON); -EPROTO (not a status document: the root
- * or "Peer" not an object, a peer not an object, Tags not strings,
- * TailscaleIPs not addresses); -ENOMEM.
- */
-int tp_ts_parse_status(const char *json, size_t len, struct tp_peer_list *out)
-{
-	yajl_val root;
-	int ret;
-
-	memset(out, 0, sizeof(*out));
-	ret = tp_ts_tree(json, len, &root);
-	if (ret)
-		return ret;
-	if (!YAJL_IS_OBJECT(root)) {
-		tp_peer_set_error("status: the document is not a JSON object");
-		ret = -EPROTO;
-	}
-	if (!ret)
-		ret = tp_ts_peers(root, out);
-	if (!ret)
-		ret = tp_peer_list_canonicalize(out);
-	if (ret)
-		tp_peer_list_free(out);
-	yajl_tree_free(root);
-	return ret;
 }

@@ -13,6 +13,7 @@
  * coalescing a repeated peer into the previous one.
  */
 #include <errno.h>
+#include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -203,6 +204,29 @@ static int tp_genl_data_cb(const struct nlmsghdr *nlh, void *data)
 	return c->err ? MNL_CB_ERROR : MNL_CB_OK;
 }
 
+/*
+ * A netlink error code as -errno in *@err: the kernel sends -1..-4095
+ * (some senders the positive value).  Anything else is no errno, and
+ * negating it (INT_MIN) or handing it to strerror() would be wrong: false,
+ * with *@err -EPROTO and the error recorded.
+ */
+#define TP_GENL_MAX_ERRNO 4095
+
+static bool tp_genl_errno(int e, int *err)
+{
+	if (e < 0 && e >= -TP_GENL_MAX_ERRNO) {
+		*err = e;
+		return true;
+	}
+	if (e > 0 && e <= TP_GENL_MAX_ERRNO) {
+		*err = -e;
+		return true;
+	}
+	tp_peer_set_error("malformed netlink message: error code %d is not an errno", e);
+	*err = -EPROTO;
+	return false;
+}
+
 /* NLMSG_DONE of a WireGuard dump: its payload is 0 or a negative errno. */
 static int tp_genl_done_cb(const struct nlmsghdr *nlh, void *data)
 {
@@ -213,9 +237,9 @@ static int tp_genl_done_cb(const struct nlmsghdr *nlh, void *data)
 		memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof(e));
 	if (e >= 0)
 		return MNL_CB_STOP;
-	c->err = e;
-	tp_peer_set_error("the WireGuard dump ended with error %d (%s)", -e,
-			  strerror(-e));
+	if (tp_genl_errno(e, &c->err))
+		tp_peer_set_error("the WireGuard dump ended with error %d (%s)",
+				  -c->err, strerror(-c->err));
 	return MNL_CB_ERROR;
 }
 
@@ -230,8 +254,8 @@ static int tp_genl_error_cb(const struct nlmsghdr *nlh, void *data)
 	}
 	if (!e->error)
 		return MNL_CB_STOP;
-	c->err = e->error < 0 ? e->error : -e->error;
-	tp_peer_set_error("netlink error %d (%s)", -c->err, strerror(-c->err));
+	if (tp_genl_errno(e->error, &c->err))
+		tp_peer_set_error("netlink error %d (%s)", -c->err, strerror(-c->err));
 	return MNL_CB_ERROR;
 }
 
@@ -240,6 +264,46 @@ static mnl_cb_t tp_genl_ctl_cbs[NLMSG_MIN_TYPE] = {
 	[NLMSG_DONE] = tp_genl_done_cb,
 };
 
+/*
+ * Check the framing of the messages in @buf before libmnl walks them.
+ * mnl_nlmsg_ok() compares nlmsg_len with the bytes left as ints, so a
+ * length of 0xffffffff passes as -1 (and NLMSG_ALIGN() wraps it to 0:
+ * the walk never moves) and 0x80000020 as a negative number (the message
+ * is read far past the buffer).  Here each message must hold its header
+ * and fit in the bytes left, compared unsigned, and nothing may follow
+ * the last one.
+ *
+ * Return: 0 or -EPROTO.
+ */
+static int tp_genl_check_frames(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	const struct nlmsghdr *nlh;
+	size_t left = len, step;
+
+	if (len > INT_MAX) /* libmnl counts in ints */
+		return tp_genl_bad("buffer too large");
+	while (left >= sizeof(*nlh)) {
+		nlh = (const struct nlmsghdr *)p;
+		if (nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > left) {
+			tp_peer_set_error("malformed netlink message: length %u with %zu bytes left",
+					  nlh->nlmsg_len, left);
+			return -EPROTO;
+		}
+		/* the last message may come without its padding */
+		step = NLMSG_ALIGN((size_t)nlh->nlmsg_len);
+		step = step < left ? step : left;
+		p += step;
+		left -= step;
+	}
+	if (left) {
+		tp_peer_set_error("malformed netlink message: length of %zu trailing bytes",
+				  left);
+		return -EPROTO;
+	}
+	return 0;
+}
+
 /* Run the callbacks over a buffer: 1 done, 0 more to come, or -errno. */
 static int tp_genl_run(const void *buf, size_t len, unsigned int seq,
 		       unsigned int portid, struct tp_peer_list *out)
@@ -247,6 +311,9 @@ static int tp_genl_run(const void *buf, size_t len, unsigned int seq,
 	struct tp_genl_ctx c = { .out = out };
 	int ret, err;
 
+	ret = tp_genl_check_frames(buf, len);
+	if (ret)
+		return ret;
 	errno = 0;
 	ret = mnl_cb_run2(buf, len, seq, portid, tp_genl_data_cb, &c,
 			  tp_genl_ctl_cbs, NLMSG_MIN_TYPE);
@@ -327,14 +394,27 @@ static int tp_genl_send(struct mnl_socket *nl, const struct nlmsghdr *nlh)
 	return -err;
 }
 
+/**
+ * struct tp_genl_family_ctx - state of the family lookup.
+ * @c:  error state, first so that tp_genl_ctl_cbs can use it.
+ * @id: the family id, 0 until found.
+ */
+struct tp_genl_family_ctx {
+	struct tp_genl_ctx c;
+	__u16 id;
+};
+
 static int tp_genl_family_cb(const struct nlmsghdr *nlh, void *data)
 {
+	struct tp_genl_family_ctx *fc = data;
 	const struct nlattr *a;
 
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(struct genlmsghdr))
+		return MNL_CB_OK;
 	mnl_attr_for_each(a, nlh, sizeof(struct genlmsghdr)) {
 		if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID &&
 		    mnl_attr_validate(a, MNL_TYPE_U16) >= 0)
-			*(__u16 *)data = mnl_attr_get_u16(a);
+			fc->id = mnl_attr_get_u16(a);
 	}
 	return MNL_CB_OK;
 }
@@ -343,6 +423,7 @@ static int tp_genl_family_cb(const struct nlmsghdr *nlh, void *data)
 static int tp_genl_family(struct mnl_socket *nl, void *buf, __u16 *id)
 {
 	unsigned int seq = (unsigned int)time(NULL);
+	struct tp_genl_family_ctx fc = {};
 	struct nlmsghdr *nlh;
 	ssize_t n;
 	int err;
@@ -354,20 +435,31 @@ static int tp_genl_family(struct mnl_socket *nl, void *buf, __u16 *id)
 	if (err)
 		return err;
 	*id = 0;
-	errno = 0;
 	n = mnl_socket_recvfrom(nl, buf, TP_GENL_RECV_SIZE);
-	if (n < 0 || mnl_cb_run(buf, (size_t)n, seq, mnl_socket_get_portid(nl),
-				tp_genl_family_cb, id) < 0) {
-		err = errno ? errno : EPROTO;
-		if (err == ENOENT)
-			tp_peer_set_error("no generic netlink family \"wireguard\": no kernel WireGuard");
-		else
-			tp_peer_set_error("resolving the wireguard netlink family: %s",
-					  strerror(err));
-		return -err;
+	if (n < 0) {
+		err = -errno;
+		tp_peer_set_error("resolving the wireguard netlink family: %s",
+				  strerror(-err));
+		return err;
 	}
-	if (!*id)
+	err = tp_genl_check_frames(buf, (size_t)n);
+	if (err)
+		return err;
+	errno = 0;
+	if (mnl_cb_run2(buf, (size_t)n, seq, mnl_socket_get_portid(nl),
+			tp_genl_family_cb, &fc, tp_genl_ctl_cbs,
+			NLMSG_MIN_TYPE) == MNL_CB_ERROR) {
+		err = fc.c.err ? fc.c.err : -(errno ? errno : EPROTO);
+		if (err == -ENOENT)
+			tp_peer_set_error("no generic netlink family \"wireguard\": no kernel WireGuard");
+		else if (err != -EPROTO)
+			tp_peer_set_error("resolving the wireguard netlink family: %s",
+					  strerror(-err));
+		return err;
+	}
+	if (!fc.id)
 		return tp_genl_bad("CTRL_CMD_GETFAMILY answer without a family id");
+	*id = fc.id;
 	return 0;
 }
 
@@ -456,6 +548,8 @@ int tp_wg_genl_dump(const char *ifname, struct tp_peer_list *out)
 		tp_peer_list_free(out);
 	if (nl)
 		mnl_socket_close(nl);
+	/* the device part of the dump carries the interface's private key */
+	explicit_bzero(buf, TP_GENL_RECV_SIZE);
 	free(buf);
 	return ret;
 }

@@ -246,7 +246,12 @@ static int tp_uapi_path(const char *ifname, const char *sockdir,
 	return 0;
 }
 
-static int tp_uapi_connect(const struct sockaddr_un *sun, __u64 deadline)
+/*
+ * Connect to the UAPI server, and believe it only if it is root or
+ * @trust_uid; connecting and sending may take until @deadline.
+ */
+static int tp_uapi_connect(const struct sockaddr_un *sun, uid_t trust_uid,
+			   __u64 deadline)
 {
 	unsigned int ms = tp_deadline_left(deadline);
 	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 + 1 };
@@ -259,6 +264,11 @@ static int tp_uapi_connect(const struct sockaddr_un *sun, __u64 deadline)
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
 	    connect(fd, (const struct sockaddr *)sun, sizeof(*sun)))
 		goto fail;
+	err = tp_peer_check_cred(fd, "UAPI socket", sun->sun_path, trust_uid);
+	if (err) {
+		close(fd);
+		return err;
+	}
 	return fd;
 fail:
 	err = errno;
@@ -301,6 +311,11 @@ static bool tp_uapi_complete(const char *buf, size_t len, size_t from)
 	return len >= 2 && memmem(buf + from, len - from, "\n\n", 2) != NULL;
 }
 
+/*
+ * Make room past @len in *@buf.  The answer holds the private key, so
+ * not realloc(), which would free the old block unzeroed: a new block,
+ * the bytes copied, the old one zeroed before it is freed.
+ */
 static int tp_uapi_grow(char **buf, size_t *cap, size_t len)
 {
 	char *nb;
@@ -312,32 +327,40 @@ static int tp_uapi_grow(char **buf, size_t *cap, size_t len)
 				  TP_UAPI_REPLY_MAX);
 		return -EFBIG;
 	}
-	nb = realloc(*buf, *cap * 2);
+	nb = malloc(*cap * 2);
 	if (!nb) {
 		tp_peer_set_error("out of memory");
 		return -ENOMEM;
 	}
+	memcpy(nb, *buf, len);
+	explicit_bzero(*buf, *cap);
+	free(*buf);
 	*buf = nb;
 	*cap *= 2;
 	return 0;
 }
 
 /*
- * Read the answer to its empty line (or EOF) into a new *@buf, all of it
- * by @deadline: a server that trickles bytes cannot hold the reader.
+ * Read the answer to its empty line (or EOF) into a new *@buf of *@cap_out
+ * bytes, all of it by @deadline: a server that trickles bytes cannot hold
+ * the reader.  The caller zeroes and frees the buffer, on error too.
  */
-static int tp_uapi_recv(int fd, char **buf, size_t *len, __u64 deadline)
+static int tp_uapi_recv(int fd, char **buf, size_t *len, size_t *cap_out,
+			__u64 deadline)
 {
 	size_t cap = 4096, prev = 0;
 	ssize_t n;
 	int err;
 
 	*len = 0;
+	*cap_out = 0;
 	*buf = malloc(cap);
 	if (!*buf)
 		return -ENOMEM;
+	*cap_out = cap;
 	while (!tp_uapi_complete(*buf, *len, prev)) {
 		err = tp_uapi_grow(buf, &cap, *len);
+		*cap_out = cap;
 		if (err)
 			return err;
 		prev = *len;
@@ -357,55 +380,79 @@ static int tp_uapi_recv(int fd, char **buf, size_t *len, __u64 deadline)
 }
 
 /**
- * tp_wg_uapi_dump() - the peers of a userspace WireGuard interface, all
- * read within TP_UAPI_TIMEOUT_S.
- * @ifname:  the interface.
- * @sockdir: directory of the UAPI sockets; NULL for /var/run/wireguard.
- * @out:     the peers, canonical; emptied first, empty on error.
+ * tp_wg_uapi_dump_by() - the peers of a userspace WireGuard interface,
+ * served by root or by @trust_uid, all of it read by @deadline.
+ * @ifname:    the interface.
+ * @sockdir:   directory of the UAPI sockets; NULL for /var/run/wireguard.
+ * @trust_uid: a user trusted besides root to serve the socket (the one
+ *             wireguard-go runs as), or TP_PEER_UID_ROOT_ONLY.
+ * @deadline:  when the whole exchange must be over (tp_deadline_after()).
+ * @out:       the peers, canonical; emptied first, empty on error.
  *
- * Return: as tp_wg_uapi_dump_by().
- */
-int tp_wg_uapi_dump(const char *ifname, const char *sockdir,
-		    struct tp_peer_list *out)
-{
-	return tp_wg_uapi_dump_by(ifname, sockdir,
-				  tp_deadline_after(TP_UAPI_TIMEOUT_S * 1000), out);
-}
-
-/**
- * tp_wg_uapi_dump_by() - the peers of a userspace WireGuard interface.
- * @ifname:   the interface.
- * @sockdir:  directory of the UAPI sockets; NULL for /var/run/wireguard.
- * @deadline: when the whole exchange must be over (tp_deadline_after()).
- * @out:      the peers, canonical; emptied first, empty on error.
+ * The server's credentials are checked before the request is sent.  The
+ * answer holds the interface's private key: every buffer it passed
+ * through is zeroed before it is freed.
  *
  * Return: 0; -ENOENT when the interface has no UAPI socket (not a
- * userspace WireGuard); -ECONNREFUSED for a stale socket; -ETIMEDOUT when
- * @deadline passed; or an error of tp_wg_uapi_parse().
+ * userspace WireGuard); -ECONNREFUSED for a stale socket; -EPERM when
+ * the socket is served by another user; -ETIMEDOUT when @deadline passed;
+ * or an error of tp_wg_uapi_parse().
  */
-int tp_wg_uapi_dump_by(const char *ifname, const char *sockdir, __u64 deadline,
-		       struct tp_peer_list *out)
+int tp_wg_uapi_dump_by(const char *ifname, const char *sockdir, uid_t trust_uid,
+		       __u64 deadline, struct tp_peer_list *out)
 {
 	struct sockaddr_un sun;
+	size_t len = 0, cap = 0;
 	char *buf = NULL;
-	size_t len = 0;
 	int fd, ret;
 
 	memset(out, 0, sizeof(*out));
 	ret = tp_uapi_path(ifname, sockdir, &sun);
 	if (ret)
 		return ret;
-	fd = tp_uapi_connect(&sun, deadline);
+	fd = tp_uapi_connect(&sun, trust_uid, deadline);
 	if (fd < 0)
 		return fd;
 	ret = tp_uapi_send(fd, "get=1\n\n");
 	if (!ret)
-		ret = tp_uapi_recv(fd, &buf, &len, deadline);
+		ret = tp_uapi_recv(fd, &buf, &len, &cap, deadline);
 	if (!ret)
 		ret = tp_wg_uapi_parse(buf, len, out);
 	if (buf)
-		explicit_bzero(buf, len); /* the reply has the private key */
+		explicit_bzero(buf, cap); /* the reply has the private key */
 	free(buf);
 	close(fd);
 	return ret;
+}
+
+/**
+ * tp_wg_uapi_dump_as() - the peers of a userspace WireGuard interface,
+ * served by root or by @trust_uid, all read within TP_UAPI_TIMEOUT_S.
+ * @ifname:    the interface.
+ * @sockdir:   directory of the UAPI sockets; NULL for /var/run/wireguard.
+ * @trust_uid: a user trusted besides root, or TP_PEER_UID_ROOT_ONLY.
+ * @out:       the peers, canonical; emptied first, empty on error.
+ *
+ * Return: as tp_wg_uapi_dump_by().
+ */
+int tp_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid,
+		       struct tp_peer_list *out)
+{
+	return tp_wg_uapi_dump_by(ifname, sockdir, trust_uid,
+				  tp_deadline_after(TP_UAPI_TIMEOUT_S * 1000), out);
+}
+
+/**
+ * tp_wg_uapi_dump() - the peers of a userspace WireGuard interface whose
+ * UAPI socket root serves, all read within TP_UAPI_TIMEOUT_S.
+ * @ifname:  the interface.
+ * @sockdir: directory of the UAPI sockets; NULL for /var/run/wireguard.
+ * @out:     the peers, canonical; emptied first, empty on error.
+ *
+ * Return: as tp_wg_uapi_dump_as().
+ */
+int tp_wg_uapi_dump(const char *ifname, const char *sockdir,
+		    struct tp_peer_list *out)
+{
+	return tp_wg_uapi_dump_as(ifname, sockdir, TP_PEER_UID_ROOT_ONLY, out);
 }

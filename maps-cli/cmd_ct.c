@@ -89,36 +89,49 @@ static int ct_row_cmp(const void *pa, const void *pb)
 	return a->e.created_ns > b->e.created_ns;
 }
 
-/* Live flow entries matching @f, oldest first. */
-static int ct_collect(const struct tp_maps *m, const struct tpctl_ct_filter *f,
-		      __u64 now, struct tpctl_ct_row **rows, size_t *n)
+/* Live flow entries of one conntrack table matching @f, appended to @r. */
+static int ct_collect_table(int fd, const struct tpctl_ct_filter *f, __u64 now,
+			    struct tpctl_ct_row **r, size_t *n, size_t *cap)
 {
 	struct tp_ct_key k, next, *prev = NULL;
-	struct tpctl_ct_row *r = NULL, *p;
-	size_t cap = 0, steps = 0;
+	struct tpctl_ct_row *p;
 	struct tp_ct_entry e;
+	size_t steps = 0;
 
-	*n = 0;
 	/* an LRU under churn can restart the walk: bound it */
 	while (steps++ < 4 * (size_t)TP_CT_SIZE &&
-	       !bpf_map_get_next_key(m->ct, prev, &next)) {
+	       !bpf_map_get_next_key(fd, prev, &next)) {
 		k = next;
 		prev = &k;
-		if (bpf_map_lookup_elem(m->ct, &k, &e) ||
+		if (bpf_map_lookup_elem(fd, &k, &e) ||
 		    (e.flags & TP_CT_F_REPLY_KEY) || e.expires_ns <= now ||
 		    !ct_match(f, &k, &e))
 			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 256;
-			p = realloc(r, cap * sizeof(*r));
-			if (!p) {
-				free(r);
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 256;
+			p = realloc(*r, *cap * sizeof(*p));
+			if (!p)
 				return -ENOMEM;
-			}
-			r = p;
+			*r = p;
 		}
-		r[*n].key = k;
-		r[(*n)++].e = e;
+		(*r)[*n].key = k;
+		(*r)[(*n)++].e = e;
+	}
+	return 0;
+}
+
+/* Live flow entries of tp_ct and tp_ct_any matching @f, oldest first. */
+static int ct_collect(const struct tp_maps *m, const struct tpctl_ct_filter *f,
+		      __u64 now, struct tpctl_ct_row **rows, size_t *n)
+{
+	struct tpctl_ct_row *r = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	if (ct_collect_table(m->ct, f, now, &r, n, &cap) ||
+	    ct_collect_table(m->ct_any, f, now, &r, n, &cap)) {
+		free(r);
+		return -ENOMEM;
 	}
 	if (*n)
 		qsort(r, *n, sizeof(*r), ct_row_cmp);
@@ -320,21 +333,19 @@ cleanup:
 	return ret;
 }
 
-/* Every key of tp_ct (a snapshot: deleting while walking restarts it). */
-static int ct_keys(const struct tp_maps *m, struct tp_ct_key **keys, size_t *n)
+/* Every key of one conntrack table, appended to @keys. */
+static int ct_keys_table(int fd, struct tp_ct_key **keys, size_t *n, size_t *cap)
 {
 	struct tp_ct_key k, next, *prev = NULL, *p;
-	size_t cap = 0, steps = 0;
+	size_t steps = 0;
 
-	*keys = NULL;
-	*n = 0;
 	while (steps++ < 4 * (size_t)TP_CT_SIZE &&
-	       !bpf_map_get_next_key(m->ct, prev, &next)) {
+	       !bpf_map_get_next_key(fd, prev, &next)) {
 		k = next;
 		prev = &k;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 1024;
-			p = realloc(*keys, cap * sizeof(*p));
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 1024;
+			p = realloc(*keys, *cap * sizeof(*p));
 			if (!p)
 				return -ENOMEM;
 			*keys = p;
@@ -342,6 +353,17 @@ static int ct_keys(const struct tp_maps *m, struct tp_ct_key **keys, size_t *n)
 		(*keys)[(*n)++] = k;
 	}
 	return 0;
+}
+
+/* Every key of tp_ct and tp_ct_any (a snapshot: deleting while walking restarts it). */
+static int ct_keys(const struct tp_maps *m, struct tp_ct_key **keys, size_t *n)
+{
+	size_t cap = 0;
+
+	*keys = NULL;
+	*n = 0;
+	return ct_keys_table(m->ct, keys, n, &cap) ?:
+	       ct_keys_table(m->ct_any, keys, n, &cap);
 }
 
 /**
@@ -365,10 +387,12 @@ int tpctl_ct_flush(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 		goto cleanup;
 	}
 	for (i = 0; i < n; i++) {
-		if (bpf_map_lookup_elem(m->ct, &keys[i], &e))
+		int fd = tp_ct_fd(m, keys[i].proto);
+
+		if (bpf_map_lookup_elem(fd, &keys[i], &e))
 			continue;
 		if (all) {
-			if (!bpf_map_delete_elem(m->ct, &keys[i]) &&
+			if (!bpf_map_delete_elem(fd, &keys[i]) &&
 			    !(e.flags & TP_CT_F_REPLY_KEY))
 				flows++;
 		} else if (!(e.flags & TP_CT_F_REPLY_KEY) &&

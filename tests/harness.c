@@ -125,6 +125,150 @@ const char *th_unavailable(void)
 	return th_reason[0] ? th_reason : NULL;
 }
 
+/*
+ * Loading the object is most of a packet test's time (the verifier: a
+ * second here, much more in a TCG VM), so th_close() keeps the last one
+ * loaded and th_open() takes it back for the same knobs, its maps emptied
+ * to exactly what a fresh load has.  TP_TEST_FRESH_LOAD=1 loads anew for
+ * every test.
+ */
+static struct tailplane *th_cached;
+static struct th_knobs th_cached_knobs;
+
+static int th_noop_event(void *ctx, void *data, size_t len)
+{
+	return 0;
+}
+
+/* Zero entries @from .. @from + @n - 1 of array map @fd, in batches. */
+static int th_zero_array(int fd, __u32 from, __u32 n, size_t vsize)
+{
+	const __u32 chunk = 65536;
+	__u32 *keys = calloc(chunk, sizeof(*keys)), i, done, count;
+	void *vals = calloc(chunk, vsize);
+	int err = 0;
+
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (done = 0; done < n && !err; done += count) {
+		count = n - done < chunk ? n - done : chunk;
+		for (i = 0; i < count; i++)
+			keys[i] = from + done + i;
+		if (bpf_map_update_batch(fd, keys, vals, &count, NULL))
+			err = -errno;
+	}
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+/* Delete every key of hash-like map @fd (collected first, then deleted). */
+static int th_empty_map(int fd, size_t ksize)
+{
+	size_t n = 0, cap = 0;
+	char *keys = NULL, *p;
+	void *prev = NULL;
+	__u32 count;
+	int err = 0;
+
+	for (;;) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			p = realloc(keys, cap * ksize);
+			if (!p) {
+				free(keys);
+				return -ENOMEM;
+			}
+			keys = p;
+		}
+		if (bpf_map_get_next_key(fd, prev, keys + n * ksize))
+			break;
+		prev = keys + n * ksize;
+		n++;
+	}
+	count = n;
+	if (n && bpf_map_delete_batch(fd, keys, &count, NULL)) {
+		/* LPM tries have no batch delete: one by one */
+		for (count = 0; count < n; count++)
+			if (bpf_map_delete_elem(fd, keys + count * ksize) && errno != ENOENT)
+				err = -errno;
+	}
+	free(keys);
+	return err;
+}
+
+/*
+ * Zero the Maglev tables of the services @skel has (two million slots in
+ * all, too many to zero per test).  A table of a service deleted during
+ * the test stays: no lookup reaches it (a table is found through its
+ * service), and a new service of that id writes its table before use.
+ */
+static int th_reset_maglev(struct tailplane *skel)
+{
+	int sfd = bpf_map__fd(skel->maps.tp_services), err = 0;
+	__u32 m = skel->rodata->maglev_size;
+	struct tp_svc_key k, next, *prev = NULL;
+	struct tp_svc svc;
+
+	while (!err && !bpf_map_get_next_key(sfd, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (!bpf_map_lookup_elem(sfd, &k, &svc))
+			err = th_zero_array(bpf_map__fd(skel->maps.tp_maglev),
+					    TP_MAGLEV_INDEX(svc.id, 0, 0, m), 2 * m,
+					    sizeof(__u32));
+	}
+	return err;
+}
+
+/* Every map of @skel as a fresh load has it: empty, zero, nothing queued. */
+static int th_reset(struct tailplane *skel)
+{
+	int ncpus = libbpf_num_possible_cpus(), fd, err;
+	struct ring_buffer *rb;
+	struct bpf_map *map;
+	size_t vsize;
+
+	err = th_reset_maglev(skel);
+
+	bpf_object__for_each_map(map, skel->obj) {
+		if (err)
+			break;
+		if (bpf_map__is_internal(map))
+			continue;
+		fd = bpf_map__fd(map);
+		vsize = bpf_map__value_size(map);
+		switch (bpf_map__type(map)) {
+		case BPF_MAP_TYPE_RINGBUF:
+			rb = ring_buffer__new(fd, th_noop_event, NULL, NULL);
+			if (!rb)
+				return -errno;
+			ring_buffer__consume(rb);
+			ring_buffer__free(rb);
+			break;
+		case BPF_MAP_TYPE_ARRAY_OF_MAPS:
+			break;
+		case BPF_MAP_TYPE_ARRAY:
+			if (map == skel->maps.tp_maglev)
+				break; /* th_reset_maglev() */
+			err = th_zero_array(fd, 0, bpf_map__max_entries(map), vsize);
+			break;
+		case BPF_MAP_TYPE_PERCPU_ARRAY:
+			vsize = ((vsize + 7) & ~7u) * ncpus;
+			err = th_zero_array(fd, 0, bpf_map__max_entries(map), vsize);
+			break;
+		default:
+			err = th_empty_map(fd, bpf_map__key_size(map));
+		}
+	}
+	if (skel->bss)
+		memset(skel->bss, 0, sizeof(*skel->bss));
+	return err;
+}
+
 /**
  * th_open() - load a fresh datapath with empty maps.
  * @h:     filled in.
@@ -141,6 +285,18 @@ int th_open(struct th *h, const struct th_knobs *knobs)
 	int err;
 
 	memset(h, 0, sizeof(*h));
+	if (knobs)
+		h->knobs = *knobs;
+	if (th_cached && !memcmp(&h->knobs, &th_cached_knobs, sizeof(h->knobs)) &&
+	    !getenv("TP_TEST_FRESH_LOAD")) {
+		h->skel = th_cached;
+		th_cached = NULL;
+		if (!th_reset(h->skel))
+			goto ready;
+		tailplane__destroy(h->skel);
+	}
+	tailplane__destroy(th_cached);
+	th_cached = NULL;
 	h->skel = tailplane__open();
 	if (!h->skel) {
 		snprintf(th_reason, sizeof(th_reason), "open BPF object: %s",
@@ -154,6 +310,10 @@ int th_open(struct th *h, const struct th_knobs *knobs)
 		bpf_map__set_max_entries(h->skel->maps.tp_maglev,
 					 TP_MAX_SERVICES * 2 * knobs->maglev_size);
 	}
+	if (knobs && knobs->ct_size)
+		bpf_map__set_max_entries(h->skel->maps.tp_ct, knobs->ct_size);
+	if (knobs && knobs->ct_any_size)
+		bpf_map__set_max_entries(h->skel->maps.tp_ct_any, knobs->ct_any_size);
 	if (knobs && knobs->ct_timeout_udp)
 		h->skel->rodata->ct_timeout_udp = knobs->ct_timeout_udp;
 	if (knobs && knobs->events_per_sec)
@@ -168,6 +328,7 @@ int th_open(struct th *h, const struct th_knobs *knobs)
 		h->skel = NULL;
 		return err;
 	}
+ready:
 	tp_maps_from_object(&h->maps, h->skel->obj, h->skel->rodata->maglev_size);
 	h->l3_ifindex = th_tun_ifindex;
 	h->l3_ifindex2 = th_tun2_ifindex;
@@ -184,9 +345,14 @@ int th_open(struct th *h, const struct th_knobs *knobs)
 	return 0;
 }
 
+/* Done with @h: its object is kept for the next th_open() (see th_cached). */
 void th_close(struct th *h)
 {
-	tailplane__destroy(h->skel);
+	if (!h->skel)
+		return;
+	tailplane__destroy(th_cached);
+	th_cached = h->skel;
+	th_cached_knobs = h->knobs;
 	h->skel = NULL;
 }
 

@@ -24,6 +24,18 @@
 #define TH_ZONE2_NET4 "100.100.0.0/16" /* routed to tptun1 */
 #define TH_ZONE2_NET6 "fd7a:115c:a1e0:2::/64"
 
+/**
+ * struct th_knobs - load-time knobs; zero fields keep the defaults.
+ */
+struct th_knobs {
+	__u32 maglev_size;
+	__u32 ct_size;	   /* tp_ct entries */
+	__u32 ct_any_size; /* tp_ct_any entries */
+	__u32 ct_timeout_udp;
+	__u32 events_per_sec;
+	__u32 events_burst;
+};
+
 enum th_hook {
 	TH_FROM_TAILNET, /* tp_from_tailnet: TC ingress of the tailnet iface */
 	TH_TO_TAILNET,	 /* tp_to_tailnet: TC egress of the tailnet iface */
@@ -35,23 +47,16 @@ enum th_hook {
  * @maps:      its map fds (owned by @skel).
  * @l3_ifindex: ifindex of the test TUN device (L3, tailnet, zone TH_ZONE).
  * @l3_ifindex2: the second one (zone TH_ZONE2).
+ * @knobs:     the knobs it was loaded with.
  */
 struct th {
 	struct tailplane *skel;
 	struct tp_maps maps;
 	int l3_ifindex;
 	int l3_ifindex2;
+	struct th_knobs knobs;
 };
 
-/**
- * struct th_knobs - load-time knobs; zero fields keep the defaults.
- */
-struct th_knobs {
-	__u32 maglev_size;
-	__u32 ct_timeout_udp;
-	__u32 events_per_sec;
-	__u32 events_burst;
-};
 
 const char *th_unavailable(void);
 int th_open(struct th *h, const struct th_knobs *knobs);

@@ -4,6 +4,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -49,5 +52,116 @@ void peer_expect_same(const struct tp_peer_list *a, const struct tp_peer_list *b
 					    &y->prefixes[j].addr, 16);
 			assert_int_equal(x->prefixes[j].plen, y->prefixes[j].plen);
 		}
+	}
+}
+
+/* Append to a growing buffer, doubling it as needed. */
+static void buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+		va_end(ap);
+		assert_true(n >= 0);
+		if ((size_t)n < *cap - *len)
+			break;
+		*cap *= 2;
+		*buf = realloc(*buf, *cap);
+		assert_non_null(*buf);
+	}
+	*len += (size_t)n;
+}
+
+/**
+ * ts_status_generate() - a LocalAPI status of @n_peers peers, shaped like
+ * tailscaled's (every field a peer has, about 1.3 KiB each): peer i is
+ * "nodekey:<i as 64 hex digits>", host "host-<i>", addresses
+ * 100.64.<i/256>.<i%256> and fd7a:115c:a1e0::<i>, tagged "tag:web" when
+ * i is even, else user <i % 100> ("user<i%100>@example.com").
+ * @n_peers: peers, at most 65536.
+ * @len:     the document's length.
+ *
+ * Return: the document, NUL-terminated; free() it.
+ */
+char *ts_status_generate(size_t n_peers, size_t *len)
+{
+	size_t cap = 4096 + n_peers * 1536, i;
+	char *buf = malloc(cap);
+
+	assert_non_null(buf);
+	*len = 0;
+	buf_printf(&buf, len, &cap,
+		   "{\"Version\":\"1.80.3-t\",\"TUN\":true,\"BackendState\":\"Running\","
+		   "\"TailscaleIPs\":[\"100.127.0.1\",\"fd7a:115c:a1e0::ffff\"],"
+		   "\"Self\":{\"ID\":\"nSelf\",\"HostName\":\"self\",\"UserID\":1,"
+		   "\"TailscaleIPs\":[\"100.127.0.1\"]},\"Health\":[],"
+		   "\"MagicDNSSuffix\":\"tail0000.ts.net\",\"Peer\":{");
+	for (i = 0; i < n_peers; i++) {
+		buf_printf(&buf, len, &cap,
+			   "%s\"nodekey:%064zx\":{\"ID\":\"n%zuCNTRL\",\"PublicKey\":\"nodekey:%064zx\","
+			   "\"HostName\":\"host-%zu\",\"DNSName\":\"host-%zu.tail0000.ts.net.\","
+			   "\"OS\":\"linux\",\"UserID\":%zu,"
+			   "\"TailscaleIPs\":[\"100.64.%zu.%zu\",\"fd7a:115c:a1e0::%zx\"],"
+			   "\"AllowedIPs\":[\"100.64.%zu.%zu/32\",\"fd7a:115c:a1e0::%zx/128\"],"
+			   "\"Addrs\":[\"198.51.100.%zu:41641\",\"[2001:db8::%zx]:41641\"],"
+			   "\"CurAddr\":\"198.51.100.%zu:41641\",\"Relay\":\"fra\",\"RxBytes\":%zu,"
+			   "\"TxBytes\":%zu,\"Created\":\"2025-01-01T00:00:00.000000000Z\","
+			   "\"LastWrite\":\"2025-06-01T12:00:00.000000000Z\","
+			   "\"LastSeen\":\"2025-06-01T12:00:00Z\","
+			   "\"LastHandshake\":\"2025-06-01T11:59:00.000000000Z\",\"Online\":true,"
+			   "\"ExitNode\":false,\"ExitNodeOption\":false,\"Active\":%s,"
+			   "\"PeerAPIURL\":[\"http://100.64.%zu.%zu:36145\"],"
+			   "\"Capabilities\":[\"https://tailscale.com/cap/file-sharing\","
+			   "\"https://tailscale.com/cap/ssh\"],"
+			   "\"CapMap\":{\"https://tailscale.com/cap/file-sharing\":null,"
+			   "\"https://tailscale.com/cap/ssh\":null},"
+			   "\"Location\":{\"Country\":\"Germany\",\"CountryCode\":\"DE\","
+			   "\"City\":\"Frankfurt\",\"Priority\":%zu},"
+			   "\"Tags\":%s,\"PrimaryRoutes\":[],\"InNetworkMap\":true,"
+			   "\"InMagicSock\":true,\"InEngine\":true,\"KeyExpiry\":\"2026-01-01T00:00:00Z\"}",
+			   i ? "," : "", i, i, i, i, i, i % 2 ? 1000 + i % 100 : 999,
+			   i / 256, i % 256, i, i / 256, i % 256, i, i % 256, i, i % 256,
+			   i * 1000, i * 2000, i % 3 ? "true" : "false", i / 256, i % 256, i % 7,
+			   i % 2 ? "null" : "[\"tag:web\"]");
+	}
+	buf_printf(&buf, len, &cap, "},\"User\":{\"999\":{\"ID\":999,"
+		   "\"LoginName\":\"tagged-devices\",\"DisplayName\":\"Tagged Devices\"}");
+	for (i = 0; i < 100; i++)
+		buf_printf(&buf, len, &cap,
+			   ",\"%zu\":{\"ID\":%zu,\"LoginName\":\"user%zu@example.com\","
+			   "\"DisplayName\":\"User %zu\",\"ProfilePicURL\":\"\"}",
+			   1000 + i, 1000 + i, i, i);
+	buf_printf(&buf, len, &cap, "},\"ClientVersion\":{\"RunningLatest\":true}}");
+	return buf;
+}
+
+/**
+ * ts_status_check() - @l is the canonical list of ts_status_generate(@n).
+ * Spot checks: the count, and peers 0, 1 and n-1 in full.
+ */
+void ts_status_check(const struct tp_peer_list *l, size_t n)
+{
+	char key[TP_PEER_KEY_LEN], name[32], user[64];
+	size_t idx[3] = { 0, 1, n - 1 }, k, i;
+	const struct tp_peer *p;
+
+	assert_int_equal(l->n, n);
+	for (k = 0; k < 3; k++) {
+		i = idx[k];
+		snprintf(key, sizeof(key), "nodekey:%064zx", i);
+		p = &l->v[i]; /* keys sort as the numbers do */
+		assert_string_equal(p->key, key);
+		snprintf(name, sizeof(name), "host-%zu", i);
+		assert_string_equal(p->name, name);
+		if (i % 2)
+			snprintf(user, sizeof(user), "user%zu@example.com", i % 100);
+		else
+			snprintf(user, sizeof(user), "tagged-devices");
+		assert_string_equal(p->user, user);
+		assert_int_equal(p->n_tags, i % 2 ? 0 : 1);
+		assert_int_equal(p->n_prefixes, 2);
 	}
 }

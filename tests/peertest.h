@@ -20,5 +20,7 @@
 void peer_add_expected(struct tp_peer_list *l, const char *key,
 		       const char *const *cidrs, size_t n);
 void peer_expect_same(const struct tp_peer_list *a, const struct tp_peer_list *b);
+char *ts_status_generate(size_t n_peers, size_t *len);
+void ts_status_check(const struct tp_peer_list *l, size_t n);
 
 #endif /* TAILPLANE_TESTS_PEERTEST_H */

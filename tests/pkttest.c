@@ -121,21 +121,27 @@ struct tp_ct_key ct_key(const char *s, __u16 sport, const char *d,
 int ct_get(struct th *h, const struct tp_ct_key *k,
 		  struct tp_ct_entry *e)
 {
-	return bpf_map_lookup_elem(h->maps.ct, k, e) ? -errno : 0;
+	return bpf_map_lookup_elem(tp_ct_fd(&h->maps, k->proto), k, e) ? -errno : 0;
 }
 
-unsigned int ct_count(struct th *h)
+static unsigned int map_count(int fd)
 {
 	struct tp_ct_key k, next;
 	unsigned int n = 0;
 	void *prev = NULL;
 
-	while (!bpf_map_get_next_key(h->maps.ct, prev, &next)) {
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		k = next;
 		prev = &k;
 		n++;
 	}
 	return n;
+}
+
+/* Entries of both conntrack tables. */
+unsigned int ct_count(struct th *h)
+{
+	return map_count(h->maps.ct) + map_count(h->maps.ct_any);
 }
 
 void build_at(const struct pkt_spec *s, struct pkt *p, int line)

@@ -663,6 +663,7 @@ struct ref_pkt {
 	__u8 icmp_type;
 	struct tp_ct_key t;
 	size_t q_l3, q_l4;
+	size_t end; /* end of the datagram: headers are read up to here */
 	struct tp_ct_key q;
 };
 
@@ -722,6 +723,7 @@ static int parse_ipv4(struct ref_pkt *p)
 		tot = avail; /* BIG TCP: the rest of the packet */
 	if (tot < hlen || tot > avail)
 		return -TP_DROP_BAD_LEN;
+	p->end = p->l3 + tot;
 	p->v6 = false;
 	addr_v4(&p->t.saddr, ip + 12);
 	addr_v4(&p->t.daddr, ip + 16);
@@ -770,6 +772,8 @@ static int parse_ipv6(struct ref_pkt *p)
 	plen = rd16(ip + 4);
 	if (plen && 40 + (size_t)plen > p->len - p->l3)
 		return -TP_DROP_BAD_LEN;
+	/* "headers are read up to the end of the datagram" (0: jumbo, BIG TCP) */
+	p->end = plen ? p->l3 + 40 + plen : p->len;
 	memcpy(p->t.saddr.b, ip + 8, 16);
 	memcpy(p->t.daddr.b, ip + 24, 16);
 	/* "an IPv6 packet with a v4-mapped or v4-compatible address" */
@@ -781,7 +785,7 @@ static int parse_ipv6(struct ref_pkt *p)
 	for (n = 0; ipv6_exthdr(nh); n++) {
 		if (n == TP_IPV6_EXTHDR_MAX)
 			return -TP_DROP_EXTHDR_LIMIT;
-		if (pos + 8 > p->len)
+		if (pos + 8 > p->end)
 			return -TP_DROP_TRUNCATED;
 		h = p->b + pos;
 		if (nh == 44)
@@ -791,7 +795,7 @@ static int parse_ipv6(struct ref_pkt *p)
 		else
 			hl = ((size_t)h[1] + 1) * 8;
 		/* the whole extension header must be in the packet */
-		if (pos + hl > p->len)
+		if (pos + hl > p->end)
 			return -TP_DROP_TRUNCATED;
 		/*
 		 * "The first real fragment header decides the fragment kind
@@ -841,7 +845,7 @@ static int parse_quote(struct ref_pkt *p)
 	p->q_l3 = q;
 	p->q.zone = p->t.zone;
 	if (!p->v6) {
-		if (q + 20 > p->len)
+		if (q + 20 > p->end)
 			return P_OTHER;
 		if (ip[0] >> 4 != 4 || (ip[0] & 0x0f) < 5 ||
 		    (rd16(ip + 6) & 0x1fff))
@@ -851,7 +855,7 @@ static int parse_quote(struct ref_pkt *p)
 		p->q.proto = ip[9];
 		p->q_l4 = q + (size_t)(ip[0] & 0x0f) * 4;
 	} else {
-		if (q + 40 > p->len)
+		if (q + 40 > p->end)
 			return P_OTHER;
 		if (ip[0] >> 4 != 6)
 			return P_OTHER;
@@ -862,7 +866,7 @@ static int parse_quote(struct ref_pkt *p)
 		p->q.proto = ip[6];
 		p->q_l4 = q + 40;
 	}
-	if (p->q_l4 + 8 > p->len)
+	if (p->q_l4 + 8 > p->end)
 		return P_OTHER;
 	switch (p->q.proto) {
 	case IPPROTO_TCP:
@@ -885,14 +889,14 @@ static int parse_l4(struct ref_pkt *p)
 
 	switch (p->t.proto) {
 	case IPPROTO_TCP:
-		if (p->l4 + 20 > p->len || (l4[12] >> 4) < 5)
+		if (p->l4 + 20 > p->end || (l4[12] >> 4) < 5)
 			return -TP_DROP_TRUNCATED;
 		memcpy(&p->t.sport, l4, 2);
 		memcpy(&p->t.dport, l4 + 2, 2);
 		p->tcp_flags = l4[13];
 		return P_FLOW;
 	case IPPROTO_UDP:
-		if (p->l4 + 8 > p->len)
+		if (p->l4 + 8 > p->end)
 			return -TP_DROP_TRUNCATED;
 		memcpy(&p->t.sport, l4, 2);
 		memcpy(&p->t.dport, l4 + 2, 2);
@@ -901,7 +905,7 @@ static int parse_l4(struct ref_pkt *p)
 	/* IPv4 proto 58 and IPv6 proto 1 are not ICMP of their family */
 	if (p->t.proto != icmp_proto(p->v6))
 		return P_OTHER;
-	if (p->l4 + 8 > p->len)
+	if (p->l4 + 8 > p->end)
 		return -TP_DROP_TRUNCATED;
 	p->icmp_type = l4[0];
 	if (echo_ports(p->v6, l4, &p->t))
@@ -1232,7 +1236,7 @@ static void rewrite_icmp_error(struct ref_pkt *p, bool qsrc,
 {
 	uint8_t *ip = p->b + p->l3, *q = p->b + p->q_l3, *ql4 = p->b + p->q_l4;
 	const uint8_t *nb = addr_bytes(na, p->v6);
-	size_t alen = p->v6 ? 16 : 4, quoted = p->len - p->q_l4, lc = 0;
+	size_t alen = p->v6 ? 16 : 4, quoted = p->end - p->q_l4, lc = 0;
 	struct csum_delta ad = { 0 }, l4d = { 0 }, icmp = { 0 };
 	uint8_t old[16], *a, *outer, *port;
 	__u8 proto = p->q.proto;
@@ -2101,13 +2105,13 @@ static int from_tailnet_flow(struct ref_run *r)
 		explain(st, "stale reply key:");
 		e = NULL;
 	}
-	if (e && ct_live(e, r->now) && !reopens(e, p)) {
-		if (e->flags & TP_CT_F_EGRESS) {
-			explain(st, "tuple of a flow this side started");
-			return drop_report(r, TP_DROP_CT_CLASH);
-		}
-		return flow_orig(r, e);
+	/* "... never sends from the tailnet, nor is it reopened from there" */
+	if (e && ct_live(e, r->now) && (e->flags & TP_CT_F_EGRESS)) {
+		explain(st, "tuple of a flow this side started");
+		return drop_report(r, TP_DROP_CT_CLASH);
 	}
+	if (e && ct_live(e, r->now) && !reopens(e, p))
+		return flow_orig(r, e);
 	if (e) {
 		old = *e;
 		have_old = true;
@@ -2197,8 +2201,13 @@ static int to_tailnet_flow(struct ref_run *r)
 	bool have_old = false;
 	__u16 in_zone = tailnet_zone(st, r->in_ifindex);
 
-	if (!frag_track(r))
+	if (!frag_track(r)) {
+		if (in_zone && in_zone != p->t.zone) {
+			explain(st, "later fragment without record from zone %u", in_zone);
+			return drop_report(r, TP_DROP_ZONE);
+		}
 		return frag_no_record(r, TP_STAT_FRAG_NO_RECORD);
+	}
 	/*
 	 * "A reply of a flow from this zone's tailnet, coming from where the
 	 * flow went": its reply key in the flow's own zone, and the
@@ -2214,13 +2223,13 @@ static int to_tailnet_flow(struct ref_run *r)
 		return to_tailnet_forwarded(r, in_zone);
 
 	e = tab_find(&st->ct, &p->t);
-	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && ct_live(e, r->now) &&
-	    !reopens(e, p)) {
+	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && ct_live(e, r->now)) {
 		if (!(e->flags & TP_CT_F_EGRESS)) {
 			explain(st, "tuple of a flow from the tailnet:");
 			return stateless(r, TP_STAT_PASS);
 		}
-		return flow_orig(r, e);
+		if (!reopens(e, p))
+			return flow_orig(r, e);
 	}
 	if (e && !(e->flags & TP_CT_F_REPLY_KEY)) {
 		old = *e;
@@ -2233,16 +2242,69 @@ static int to_tailnet_flow(struct ref_run *r)
 	return to_tailnet_new(r, have_old ? &old : NULL);
 }
 
+/* The interface the kernel would forward a packet @saddr -> @daddr to, 0 if none. */
+static __u32 route_ifindex(const struct ref_state *st, bool v6,
+			   const struct tp_addr *saddr, const struct tp_addr *daddr)
+{
+	if (v6 && (v6_scoped(saddr) || v6_scoped(daddr)))
+		return 0;
+	return ref_route_ifindex(st, v6, daddr);
+}
+
+/* The flow an ICMP error quotes, looked up in @zone (see icmp_err()). */
+static struct tp_ct_entry *icmp_err_flow(struct ref_run *r, __u16 zone,
+					 struct tp_ct_key *orig, bool *quote_is_reply)
+{
+	struct tp_ct_entry *e;
+	struct tp_ct_key rev;
+
+	tuple_reverse(&r->p->q, &rev);
+	rev.zone = zone;
+	e = tab_find(&r->st->ct, &rev);
+	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && ct_live(e, r->now)) {
+		*quote_is_reply = true;
+		*orig = rev;
+		return e;
+	}
+	*quote_is_reply = false;
+	return ct_reply(r->st, &rev, r->now, orig);
+}
+
+/*
+ * "Where the flow of an ICMP error is looked up: coming in, this zone;
+ * going out and forwarded from a tailnet interface, the zone it came in
+ * through; going out from this host or the cluster side, this zone, and
+ * for an error this host made, the zone the quoted packet was on its way
+ * to."
+ */
+static struct tp_ct_entry *icmp_err_find(struct ref_run *r, __u16 in_zone,
+					 struct tp_ct_key *orig, bool *quote_is_reply)
+{
+	const struct ref_pkt *p = r->p;
+	struct tp_ct_entry *e;
+	__u16 zone;
+
+	if (r->hook == REF_TO_TAILNET && in_zone)
+		return icmp_err_flow(r, in_zone, orig, quote_is_reply);
+	e = icmp_err_flow(r, p->t.zone, orig, quote_is_reply);
+	if (e || r->hook == REF_FROM_TAILNET || r->in_ifindex)
+		return e;
+	zone = ref_out_zone(r->st, p->v6, &p->q.saddr, &p->q.daddr);
+	if (!zone || zone == p->t.zone)
+		return NULL;
+	return icmp_err_flow(r, zone, orig, quote_is_reply);
+}
+
 /*
  * "An ICMP error is about flow F only when it goes to the endpoint that
  * sent the quoted packet, the quoted packet passed this interface the
  * other way, and it comes from the quoted packet's path": coming in,
  * from the quoted packet's destination or an address this zone's
- * interface routes to; going out, forwarded from where the quoted packet
- * went (the flow's out zone for a packet in the original direction, the
- * cluster side for a reply).
+ * interface routes to; going out, made by this host, or forwarded from
+ * where the quoted packet went (the tailnet zone it left to, or the
+ * interface the FIB sends its destination to).
  */
-static bool icmp_err_valid(struct ref_run *r, const struct tp_ct_key *orig,
+static bool icmp_err_valid(struct ref_run *r, __u16 in_zone, const struct tp_ct_key *orig,
 			   const struct tp_ct_entry *e, bool quote_is_reply)
 {
 	const struct ref_pkt *p = r->p;
@@ -2252,10 +2314,22 @@ static bool icmp_err_valid(struct ref_run *r, const struct tp_ct_key *orig,
 	if (memcmp(&p->t.daddr, &p->q.saddr, sizeof(p->q.saddr)))
 		return false;
 	if (r->hook == REF_TO_TAILNET) {
-		if (quote_is_reply ? !egress : (egress || orig->zone != zone))
+		if (quote_is_reply) {
+			if (egress ? orig->zone != zone
+				   : !e->out_zone || e->out_zone != zone)
+				return false;
+		} else if (egress || orig->zone != zone) {
 			return false;
-		return tailnet_zone(r->st, r->in_ifindex) ==
-		       (quote_is_reply ? 0 : e->out_zone);
+		}
+		if (!r->in_ifindex)
+			return true;
+		if (quote_is_reply && egress && !in_zone)
+			return route_ifindex(r->st, p->v6, &p->q.saddr, &p->q.daddr) ==
+			       r->in_ifindex;
+		if (!quote_is_reply && !e->out_zone && !in_zone)
+			return route_ifindex(r->st, p->v6, &p->q.saddr, &p->q.daddr) ==
+			       r->in_ifindex;
+		return in_zone == (quote_is_reply ? (egress ? 0 : orig->zone) : e->out_zone);
 	}
 	if (quote_is_reply ? egress
 			   : (!egress && !(e->out_zone && e->out_zone == zone)))
@@ -2266,17 +2340,13 @@ static bool icmp_err_valid(struct ref_run *r, const struct tp_ct_key *orig,
 }
 
 /*
- * ICMP errors touch no conntrack state but a re-check.  The quote is a
- * packet that went the other way through this interface: a reply (its
- * reversed tuple is a flow's original tuple, looked up first) or a packet
- * in a flow's original direction (its reversed tuple is the flow's reply
- * tuple).  Errors about a known flow that pass icmp_err_valid() are
- * related traffic and pass when the flow is allowed: translated
- * (TP_STAT_ICMP_ERR_NAT) when they are about a translated packet going
- * the way this program translates, else TP_STAT_PASS.  Others: going out
- * and forwarded from another tailnet zone, dropped (TP_DROP_ZONE);
- * forwarded within this zone, passed (decided at its ingress); else
- * decided like any packet of no flow.
+ * ICMP errors touch no conntrack state but a re-check.  Errors about a
+ * known flow that pass icmp_err_valid() are related traffic and pass when
+ * the flow is allowed: translated (TP_STAT_ICMP_ERR_NAT) when they are
+ * about a translated packet going the way this program translates, else
+ * TP_STAT_PASS.  Others: going out and forwarded from another tailnet
+ * zone, dropped (TP_DROP_ZONE); forwarded within this zone, passed
+ * (decided at its ingress); else decided like any packet of no flow.
  *
  * Doc ambiguity: no TP_STAT_CT_HIT for errors ("packets of a known flow"
  * are the flow's own); an error about a denied flow is dropped with
@@ -2287,22 +2357,13 @@ static int icmp_err(struct ref_run *r)
 {
 	struct ref_state *st = r->st;
 	struct ref_pkt *p = r->p;
+	__u16 in_zone = r->hook == REF_TO_TAILNET ? tailnet_zone(st, r->in_ifindex) : 0;
 	struct tp_ct_entry *e;
-	struct tp_ct_key rev, orig;
+	struct tp_ct_key orig;
 	bool quote_is_reply;
-	__u16 in_zone;
 
-	tuple_reverse(&p->q, &rev);
-	e = tab_find(&st->ct, &rev);
-	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && ct_live(e, r->now)) {
-		quote_is_reply = true;
-		orig = rev;
-	} else {
-		quote_is_reply = false;
-		e = ct_reply(st, &rev, r->now, &orig);
-	}
-	if (!e || !icmp_err_valid(r, &orig, e, quote_is_reply)) {
-		in_zone = r->hook == REF_TO_TAILNET ? tailnet_zone(st, r->in_ifindex) : 0;
+	e = icmp_err_find(r, in_zone, &orig, &quote_is_reply);
+	if (!e || !icmp_err_valid(r, in_zone, &orig, e, quote_is_reply)) {
 		if (in_zone && in_zone != p->t.zone) {
 			explain(st, "ICMP error forwarded from zone %u", in_zone);
 			return drop_report(r, TP_DROP_ZONE);
@@ -2354,6 +2415,11 @@ static int other(struct ref_run *r)
 {
 	if (v6_control(r->p)) {
 		explain(r->st, "ND/MLD");
+		return pass(r, TP_STAT_OTHER_PROTO);
+	}
+	/* "forwarded from another tailnet interface: decided at its ingress" */
+	if (r->hook == REF_TO_TAILNET && tailnet_zone(r->st, r->in_ifindex)) {
+		explain(r->st, "other protocol, forwarded from a tailnet");
 		return pass(r, TP_STAT_OTHER_PROTO);
 	}
 	explain(r->st, "other protocol:");

@@ -102,6 +102,7 @@
 #include "service.h"
 
 #define FZ_DEFAULT_ITERS 100000
+#define FZ_UPLINK	 4242 /* an ingress ifindex tp_ifaces describes as an uplink */
 #define FZ_CHECK_EVERY	 1000
 #define FZ_MAX_SVC	 14
 #define FZ_MAX_BE	 8
@@ -538,7 +539,7 @@ static int ct_missing_in_bpf(const struct tp_ct_key *k,
 	struct tp_ct_entry got;
 	char ks[200];
 
-	if (!bpf_map_lookup_elem(w->f->h.maps.ct, k, &got))
+	if (!bpf_map_lookup_elem(tp_ct_fd(&w->f->h.maps, k->proto), k, &got))
 		return 0;
 	if (w->reported++ < FZ_REPORT_MAX) {
 		key_str(k, ks, sizeof(ks));
@@ -557,12 +558,23 @@ static int fz_check_ct(struct fz *f)
 	struct tp_ct_entry got;
 	size_t n = 0;
 	char ks[200];
+	int fd = f->h.maps.ct;
 
-	while (!bpf_map_get_next_key(f->h.maps.ct, prev, &next)) {
+	/* tp_ct, then tp_ct_any; an entry in the other protocol's table differs */
+	for (;;) {
+		if (bpf_map_get_next_key(fd, prev, &next)) {
+			if (fd == f->h.maps.ct_any)
+				break;
+			fd = f->h.maps.ct_any;
+			prev = NULL;
+			continue;
+		}
 		k = next;
 		prev = &k;
-		if (bpf_map_lookup_elem(f->h.maps.ct, &k, &got))
+		if (bpf_map_lookup_elem(fd, &k, &got))
 			continue;
+		if (fd != tp_ct_fd(&f->h.maps, k.proto))
+			got.flags = 0xff;
 		n++;
 		want = ref_ct_lookup(f->m, &k);
 		if (want && ct_equal(want, &got))
@@ -781,6 +793,7 @@ static void fz_keep_small(struct fz *f)
 	}
 	if (ref_ct_count(f->m) > TP_CT_SIZE / 2) {
 		fz_map_clear(f->h.maps.ct);
+		fz_map_clear(f->h.maps.ct_any);
 		ref_ct_clear(f->m);
 	}
 }
@@ -1480,8 +1493,9 @@ static __u32 fz_in_if(struct fz *f)
 
 	if (fz_skip & SKIP_POLICY)
 		return 0;
-	return p < 55	? 0
-	       : p < 78 ? f->lo_ifindex
+	return p < 50	? 0
+	       : p < 70 ? f->lo_ifindex
+	       : p < 80 ? FZ_UPLINK
 	       : p < 90 ? (__u32)f->h.l3_ifindex
 			: (__u32)f->h.l3_ifindex2;
 }
@@ -1518,8 +1532,9 @@ static void fz_flow_new(struct fz *f, struct fz_flow *fl)
 					       : PICK(&f->r, RULE_PORTS);
 		fl->cport = fz_client_port(f, fl->proto);
 		what = rn(&f->r, 100);
-		fl->in_if = what < 50	? 0
-			    : what < 85 ? f->lo_ifindex
+		fl->in_if = what < 45	? 0
+			    : what < 75 ? f->lo_ifindex
+			    : what < 85 ? FZ_UPLINK
 			    : what < 93 ? (__u32)f->h.l3_ifindex
 					: (__u32)f->h.l3_ifindex2;
 		return;
@@ -2473,6 +2488,14 @@ static void fz_setup(struct fz *f, const struct fz_profile *prof, int index)
 	assert_int_equal(ref_iface_set(f->m, f->h.l3_ifindex, &ifc), 0);
 	ifc.zone = TH_ZONE2;
 	assert_int_equal(ref_iface_set(f->m, f->h.l3_ifindex2, &ifc), 0);
+	/* an uplink, as the loader describes one: its sources are world */
+	{
+		struct tp_iface up = { .flags = TP_IFACE_F_UPLINK };
+		__u32 idx = FZ_UPLINK;
+
+		assert_int_equal(bpf_map_update_elem(f->h.maps.ifaces, &idx, &up, BPF_ANY), 0);
+		assert_int_equal(ref_iface_set(f->m, FZ_UPLINK, &up), 0);
+	}
 	for (i = 0; i < ARRAY_SIZE(ROUTES); i++) {
 		if (pkt_prefix_parse(ROUTES[i].prefix, &a, &plen))
 			fail_msg("bad route %s", ROUTES[i].prefix);

@@ -323,7 +323,7 @@ static void test_h09_evicted_reply_key_rebuilt(void **state)
 	service(h, VIP4, 53, UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
 	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, UDP, 0), BE4[0], 5353);
 	/* the LRU evicts the reply key of a one-way flow first */
-	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &rk), 0);
+	assert_int_equal(bpf_map_delete_elem(h->maps.ct_any, &rk), 0);
 	/* a reply in the meantime is no flow's: it starts one of its own */
 	expect_untouched(h, TH_TO_TAILNET, FLOWP(BE4[0], 5353, CLIENT4, 5000, UDP, 0),
 			 PASS);
@@ -361,6 +361,49 @@ static void test_h10_pickup_gets_syn_timeout(void **state)
 	k = ct_key(CLIENT4, 2001, POD, 80, TCP);
 	assert_int_equal(send_in(h, CLIENT4, 2001, POD, 80, TCP, ACK), PASS);
 	assert_int_equal(ct_must(h, &k).created_ns, T0 + TP_CT_TIMEOUT_SYN * SEC_NS);
+}
+
+#define SMALL_CT     4096
+#define SMALL_CT_ANY 1024
+
+static int setup_small_ct(void **state)
+{
+	const struct th_knobs k = { .ct_size = SMALL_CT, .ct_any_size = SMALL_CT_ANY };
+
+	return setup_knobs(state, &k);
+}
+
+/*
+ * A flood of UDP flows from an allowed peer fills its own table
+ * (tp_ct_any) and evicts there; the TCP connection in tp_ct stays.  One
+ * shared LRU would have evicted it: the flood is larger than both tables.
+ */
+static void test_h10_udp_flood_keeps_tcp_flows(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 40000, POD, 80, TCP);
+	const unsigned int flows = SMALL_CT + SMALL_CT_ANY;
+	static __u8 out[PKT_MAX];
+	struct pkt in;
+	unsigned int i;
+	int verdict;
+
+	REQUIRE_BPF();
+	assert_int_equal(send_in(h, CLIENT4, 40000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 40000, TCP, SYN | ACK), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 40000, POD, 80, TCP, ACK), PASS);
+	build(FLOWP(CLIENT4, 1, POD, 53, UDP, 0), &in);
+	for (i = 0; i < flows; i++) {
+		/* a new source port, and address, per packet */
+		in.data[14] = i >> 16;
+		in.data[20] = i >> 8;
+		in.data[21] = i;
+		assert_int_equal(th_run(h, TH_FROM_TAILNET, h->l3_ifindex, in.data, in.len,
+					out, &(size_t){ 0 }, &verdict), 0);
+		assert_int_equal(verdict, PASS);
+	}
+	assert_int_equal(ct_must(h, &k).state, TP_CT_ESTABLISHED);
+	assert_true(ct_count(h) <= SMALL_CT_ANY + 2);
 }
 
 /* ---- 11. replies counted twice ------------------------------------------------------------------ */
@@ -479,6 +522,8 @@ int main(void)
 		T(test_h08_reused_port_keeps_other_reply_key),
 		T(test_h09_evicted_reply_key_rebuilt),
 		T(test_h10_pickup_gets_syn_timeout),
+		cmocka_unit_test_setup_teardown(test_h10_udp_flood_keeps_tcp_flows,
+						setup_small_ct, teardown),
 		T(test_h11_crossing_reply_counted_once),
 		T(test_h12_v6_exthdr_after_fragment_header),
 #undef T

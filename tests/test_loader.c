@@ -788,7 +788,8 @@ static void test_udp_purge_on_backend_removal(void **state)
 
 /*
  * Write a DNATed flow (client 100.64.x.y:port -> VIP4:53/udp, or TCP)
- * to backend @be_id at 198.18.1.1:53 with its reply key: two entries.
+ * to backend @be_id at 198.18.1.1:53 with its reply key: two entries, in
+ * the table of @proto (tp_ct_fd()).
  */
 static void ct_flow(struct th *h, __u32 n, __u8 proto, __u32 be_id)
 {
@@ -808,8 +809,11 @@ static void ct_flow(struct th *h, __u32 n, __u8 proto, __u32 be_id)
 	e.peer.proto = proto;
 	e.peer.zone = TH_ZONE;
 	rk.peer = k;
-	assert_int_equal(bpf_map_update_elem(h->maps.ct, &k, &e, BPF_NOEXIST), 0);
-	assert_int_equal(bpf_map_update_elem(h->maps.ct, &e.peer, &rk, BPF_NOEXIST), 0);
+	/* where the datapath keeps them: tp_ct for TCP, tp_ct_any for UDP */
+	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &k, &e, BPF_NOEXIST),
+			 0);
+	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &e.peer, &rk,
+					     BPF_NOEXIST), 0);
 }
 
 /* 20,000 entries, @n_purge of them flows (with their reply keys) to purge. */
@@ -1364,6 +1368,30 @@ static void test_pins_survive_and_migrate(void **state)
 		assert_int_not_equal(id, 0);
 	}
 	tpd_datapath_close(&dp);
+
+	/*
+	 * Pins from before conntrack was split by protocol: a UDP flow in
+	 * tp_ct and no tp_ct_any.  It is moved, a TCP flow stays.
+	 */
+	{
+		struct tp_ct_key ku = ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
+		struct tp_ct_key kt = ct_key(CLIENT4, 5001, VIP4, 80, IPPROTO_TCP);
+		struct tp_ct_entry ce = { .state = TP_CT_OPEN, .expires_ns = ~0ULL };
+
+		assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+		assert_int_equal(bpf_map_update_elem(dp.maps.ct, &ku, &ce, BPF_ANY), 0);
+		assert_int_equal(bpf_map_update_elem(dp.maps.ct, &kt, &ce, BPF_ANY), 0);
+		tpd_datapath_close(&dp);
+		snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_CT_ANY);
+		assert_int_equal(unlink(path), 0);
+		assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+		assert_int_equal(bpf_map_lookup_elem(dp.maps.ct_any, &ku, &ce), 0);
+		assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &ku, &ce), -ENOENT);
+		assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &kt, &ce), 0);
+		assert_int_equal(bpf_map_delete_elem(dp.maps.ct, &kt), 0);
+		assert_int_equal(bpf_map_delete_elem(dp.maps.ct_any, &ku), 0);
+		tpd_datapath_close(&dp);
+	}
 
 	/* a pin of another layout under tp_frags: replaced by the right one */
 	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_FRAGS);

@@ -18,11 +18,15 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -750,6 +754,96 @@ static void test_genl_errors(void **state)
 	free(b);
 }
 
+/*
+ * The kernel's framing is checked before anything is read: a message
+ * length of 0xffffffff looped forever (libmnl compares it as the int -1,
+ * and NLMSG_ALIGN wraps it to 0), 0x80000020 read far past the buffer,
+ * and lengths below a header or past the end were walked or ignored.
+ * Each bad message follows a good one and ends at an unmapped page, so
+ * a read past the buffer faults instead of passing unseen.
+ */
+static void test_genl_bad_framing(void **state)
+{
+	static const __u32 lens[] = {
+		0xffffffff, 0x80000020, 0xfffffff0, 0x7fffffff, 0, 8, 15, 64 + 4, 4096,
+	};
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), first, total, i;
+	struct nlbuf *b = calloc(1, sizeof(*b));
+	struct tp_peer_list l = {};
+	struct nlmsghdr *bad;
+	unsigned char *map, *p;
+	int ret;
+
+	map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mprotect(map + page, page, PROT_NONE), 0);
+	nl_dump_one(b);
+	first = NLMSG_ALIGN(((struct nlmsghdr *)b->buf)->nlmsg_len);
+	total = first + 64;
+	assert_true(total <= page);
+	for (i = 0; i < ARRAY_SIZE(lens); i++) {
+		p = map + page - total;
+		memcpy(p, b->buf, first);
+		memcpy(p + first, b->buf, 64); /* the start of another device message */
+		bad = (struct nlmsghdr *)(p + first);
+		bad->nlmsg_len = lens[i];
+		alarm(5); /* a walk that never ends fails the test, not the run */
+		ret = tp_wg_genl_parse_buf(p, total, &l);
+		alarm(0);
+		check(ret == -EPROTO, "nlmsg_len %#x: %d (%s)", lens[i], ret,
+		      tp_peer_last_error());
+		check(strstr(tp_peer_last_error(), "length"),
+		      "nlmsg_len %#x: error \"%s\"", lens[i], tp_peer_last_error());
+		tp_peer_list_free(&l);
+	}
+	/* bytes after the last message, too few for a header */
+	p = map + page - (first + 8);
+	memcpy(p, b->buf, first);
+	memset(p + first, 0, 8);
+	assert_int_equal(tp_wg_genl_parse_buf(p, first + 8, &l), -EPROTO);
+	tp_peer_list_free(&l);
+	munmap(map, 2 * page);
+	free(b);
+}
+
+/*
+ * Error codes from the kernel are errnos, 1..4095 negated; anything else
+ * (INT_MIN overflowed when negated) is a malformed message, not an errno.
+ */
+static void test_genl_bad_errno(void **state)
+{
+	static const int bad[] = { INT_MIN, INT_MIN + 1, -4096, -100000, INT_MAX, 4096 };
+	struct nlbuf *b = calloc(1, sizeof(*b));
+	struct tp_peer_list l = {};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		memset(b, 0, sizeof(*b));
+		nl_error(b, bad[i]);
+		expect_error(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EPROTO,
+			     "not an errno");
+		if (bad[i] > 0)
+			continue; /* NLMSG_DONE: >= 0 is success */
+		memset(b, 0, sizeof(*b));
+		nl_done(b, bad[i]);
+		expect_error(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EPROTO,
+			     "not an errno");
+	}
+	/* the edges of the range, and a positive errno as some senders write it */
+	memset(b, 0, sizeof(*b));
+	nl_error(b, -4095);
+	assert_int_equal(tp_wg_genl_parse_buf(b->buf, b->len, &l), -4095);
+	memset(b, 0, sizeof(*b));
+	nl_error(b, EPERM);
+	assert_int_equal(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EPERM);
+	memset(b, 0, sizeof(*b));
+	nl_done(b, -EPERM);
+	assert_int_equal(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EPERM);
+	tp_peer_list_free(&l);
+	free(b);
+}
+
 /* A message with one peer whose attributes @fill writes. */
 static int parse_bad_peer(void (*fill)(struct nlmsghdr *nlh))
 {
@@ -1076,6 +1170,141 @@ static void test_ts_malformed(void **state)
 		     "not JSON");
 }
 
+/*
+ * Run @fn in a child (a crash or a hang fails the test, not the run) and
+ * return what it wrote to its pipe: @size bytes.
+ */
+static void in_child(void (*fn)(int out, void *arg), void *arg, void *res,
+		     size_t size, const char *what)
+{
+	int pfd[2], st;
+	ssize_t n;
+	pid_t pid;
+
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		close(pfd[0]);
+		alarm(60);
+		fn(pfd[1], arg);
+		_exit(0);
+	}
+	close(pfd[1]);
+	n = read(pfd[0], res, size);
+	close(pfd[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (WIFSIGNALED(st))
+		fail_msg("%s: the parser died of signal %d (%s)", what, WTERMSIG(st),
+			 strsignal(WTERMSIG(st)));
+	check(n == (ssize_t)size, "%s: the child reported nothing", what);
+}
+
+struct deep_res {
+	int ret;
+	char err[200];
+};
+
+static void deep_child(int out, void *arg)
+{
+	size_t depth = *(size_t *)arg, i, len = 0;
+	char *doc = malloc(2 * depth + 32);
+	struct deep_res r = {};
+	struct tp_peer_list l;
+
+	len += sprintf(doc, "{\"Peer\":{},\"x\":");
+	for (i = 0; i < depth; i++)
+		doc[len++] = '[';
+	for (i = 0; i < depth; i++)
+		doc[len++] = ']';
+	doc[len++] = '}';
+	r.ret = tp_ts_parse_status(doc, len, &l);
+	snprintf(r.err, sizeof(r.err), "%s", tp_peer_last_error());
+	(void)!write(out, &r, sizeof(r));
+	free(doc);
+}
+
+/*
+ * yajl's tree recursed in yajl_tree_free(): a status nested 400,000
+ * levels deep (in a field nobody reads) crashed the loader.  Nesting is
+ * limited, and the document refused, with or without the rest of it.
+ */
+static void test_ts_deep_nesting(void **state)
+{
+	size_t depths[] = { 400000, TP_TS_MAX_DEPTH }, i;
+	struct deep_res r;
+
+	for (i = 0; i < ARRAY_SIZE(depths); i++) {
+		in_child(deep_child, &depths[i], &r, sizeof(r), "deep nesting");
+		check(r.ret == -EPROTO, "%zu levels: %d (%s)", depths[i], r.ret, r.err);
+		check(strstr(r.err, "nested deeper than"), "%zu levels: error \"%s\"",
+		      depths[i], r.err);
+	}
+	/* as deep as allowed (the root is the first level): fine */
+	{
+		size_t depth = TP_TS_MAX_DEPTH - 1;
+
+		in_child(deep_child, &depth, &r, sizeof(r), "deep nesting");
+		check(r.ret == 0, "%zu levels: %d (%s)", depth, r.ret, r.err);
+	}
+}
+
+struct big_res {
+	int ret;
+	double secs;
+	long rss_before_kib, rss_peak_kib;
+	size_t doc_len;
+};
+
+static void big_child(int out, void *arg)
+{
+	size_t n = *(size_t *)arg;
+	struct big_res r = {};
+	struct tp_peer_list l;
+	struct timespec t0, t1;
+	struct rusage ru;
+	char *doc;
+
+	doc = ts_status_generate(n, &r.doc_len);
+	getrusage(RUSAGE_SELF, &ru);
+	r.rss_before_kib = ru.ru_maxrss;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r.ret = tp_ts_parse_status(doc, r.doc_len, &l);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	getrusage(RUSAGE_SELF, &ru);
+	r.rss_peak_kib = ru.ru_maxrss;
+	r.secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (!r.ret)
+		ts_status_check(&l, n);
+	(void)!write(out, &r, sizeof(r));
+	tp_peer_list_free(&l);
+	free(doc);
+}
+
+/*
+ * A 32 MiB status took 1.5 GiB and 23 s through yajl's tree.  10,000
+ * peers shaped like tailscaled's (about 13 MiB) must parse in well under
+ * a second, and the parser's memory is that of the peers it keeps, not a
+ * multiple of the document's.  Measured in a child so that the peak
+ * resident size (getrusage) is this parse's own.
+ */
+static void test_ts_large_status(void **state)
+{
+	size_t n = 10000;
+	struct big_res r;
+	long grew;
+
+	in_child(big_child, &n, &r, sizeof(r), "10,000 peers");
+	check(r.ret == 0, "10,000 peers: %d", r.ret);
+	grew = r.rss_peak_kib - r.rss_before_kib;
+	print_message("10,000 peers, %.1f MiB: parsed in %.3f s, peak RSS %.1f MiB "
+		      "(%.1f MiB with the document, +%.1f MiB parsing)\n",
+		      r.doc_len / 1048576.0, r.secs, r.rss_peak_kib / 1024.0,
+		      r.rss_before_kib / 1024.0, grew / 1024.0);
+	check(r.secs < 1.0, "took %.2f s", r.secs);
+	check(grew < 16 * 1024, "parsing grew the peak resident size by %ld KiB", grew);
+}
+
 /* ---- peers -> identities --------------------------------------------------------- */
 
 #define ID_DB	300
@@ -1302,7 +1531,11 @@ static double mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Read wgtrickle0 through @deadline_ms (0: tp_wg_uapi_dump()); seconds taken. */
+/*
+ * Read wgtrickle0 through @deadline_ms (0: the default deadline of
+ * tp_wg_uapi_dump_as()); seconds taken.  The fake server is this process,
+ * so its uid is the one trusted (root's anyway when run as root).
+ */
 static double trickle_read(unsigned int deadline_ms)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -1322,10 +1555,10 @@ static double trickle_read(unsigned int deadline_ms)
 	assert_int_equal(pthread_create(&t.thr, NULL, trickle_main, &t), 0);
 	t0 = mono_s();
 	if (deadline_ms)
-		ret = tp_wg_uapi_dump_by("wgtrickle0", t.dir, tp_deadline_after(deadline_ms),
-					 &l);
+		ret = tp_wg_uapi_dump_by("wgtrickle0", t.dir, geteuid(),
+					 tp_deadline_after(deadline_ms), &l);
 	else
-		ret = tp_wg_uapi_dump("wgtrickle0", t.dir, &l);
+		ret = tp_wg_uapi_dump_as("wgtrickle0", t.dir, geteuid(), &l);
 	secs = mono_s() - t0;
 	atomic_store(&t.stop, 1);
 	pthread_join(t.thr, NULL);
@@ -1372,12 +1605,16 @@ int main(void)
 		cmocka_unit_test(test_genl_split_messages),
 		cmocka_unit_test(test_genl_equals_uapi),
 		cmocka_unit_test(test_genl_errors),
+		cmocka_unit_test(test_genl_bad_framing),
+		cmocka_unit_test(test_genl_bad_errno),
 		cmocka_unit_test(test_genl_malformed),
 		cmocka_unit_test(test_ts_running),
 		cmocka_unit_test(test_ts_sparse),
 		cmocka_unit_test(test_ts_needslogin),
 		cmocka_unit_test(test_ts_user_ids),
 		cmocka_unit_test(test_ts_malformed),
+		cmocka_unit_test(test_ts_deep_nesting),
+		cmocka_unit_test(test_ts_large_status),
 		cmocka_unit_test(test_map_rule_order),
 		cmocka_unit_test(test_map_entries),
 		cmocka_unit_test(test_map_conflicts),

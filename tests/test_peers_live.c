@@ -10,6 +10,9 @@
  * - a fake UAPI server that, like wireguard-go, keeps the connection open
  *   after its answer and sends it in small pieces;
  * - generic netlink without kernel WireGuard (no "wireguard" family here);
+ * - LocalAPI and UAPI servers run by another user (a child as nobody)
+ *   refused by their peer credentials, before anything is sent to them;
+ *   and no buffer that held a WireGuard private key freed unzeroed;
  * - when root with wireguard-go: a real wireguard-go in a fresh network
  *   namespace, configured with wg(8), read with tp_wg_uapi_dump() and
  *   compared with what was configured and with `wg show`.  The process is
@@ -34,6 +37,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <grp.h>
+#include <malloc.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -43,6 +50,7 @@
 
 #include <cmocka.h>
 
+#include "config.h"
 #include "fixture.h"
 #include "peers.h"
 #include "peertest.h"
@@ -67,6 +75,24 @@ enum srv_mode {
 	SRV_UAPI,	/* the WireGuard UAPI: answer get=1, keep the connection */
 };
 
+#define NOBODY 65534
+
+/**
+ * struct evil - a server run by another user: a child that dropped to
+ * nobody before making its socket (SO_PEERCRED is the listener's).
+ * @dir:    its directory, s->dir/nobody, owned by nobody.
+ * @path:   its socket.
+ * @pid:    the child.
+ * @report: read end of a pipe: per connection, how many request bytes
+ *          the server received (capped at 255).
+ */
+struct evil {
+	char dir[96];
+	char path[120];
+	pid_t pid;
+	int report;
+};
+
 /**
  * struct srv - a test server on a unix socket in a temporary directory.
  * @dir:      the directory (mkdtemp).
@@ -83,6 +109,8 @@ enum srv_mode {
  * @request:  the last request's first line (HTTP) or bytes (UAPI).
  * @host:     its Host header.
  * @origin:   whether it had an Origin or Referer header.
+ * @evil:     a server of another user, when one was started.
+ * @owned:    freed in the teardown (a body the server thread may use).
  */
 struct srv {
 	char dir[64];
@@ -99,6 +127,8 @@ struct srv {
 	char request[256];
 	char host[128];
 	bool origin;
+	struct evil evil;
+	void *owned;
 };
 
 static void write_all(int fd, const char *p, size_t len)
@@ -310,6 +340,19 @@ static void srv_start(struct srv *s, enum srv_mode mode, const char *body,
 	s->running = true;
 }
 
+/* Stop it by its pid and remove its socket and directory (the teardown). */
+static void evil_stop(struct evil *e)
+{
+	if (e->pid > 0) {
+		kill(e->pid, SIGKILL);
+		waitpid(e->pid, NULL, 0);
+		close(e->report);
+		unlink(e->path);
+		rmdir(e->dir);
+	}
+	e->pid = 0;
+}
+
 static int srv_teardown(void **state)
 {
 	struct srv *s = *state;
@@ -317,6 +360,8 @@ static int srv_teardown(void **state)
 	atomic_store(&s->stop, 1);
 	if (s->running)
 		pthread_join(s->thr, NULL);
+	evil_stop(&s->evil);
+	free(s->owned);
 	if (s->lfd >= 0)
 		close(s->lfd);
 	unlink(s->path);
@@ -435,6 +480,110 @@ static void test_localapi_no_server(void **state)
 	ret = tp_ts_fetch_status(s->path, &body, &len);
 	check(ret == -ECONNREFUSED, "fetch: %d (%s)", ret, tp_peer_last_error());
 	assert_null(body);
+}
+
+/* The loader's way: the status parsed as it streams, plainly and chunked. */
+static void test_localapi_fetch_peers(void **state)
+{
+	struct srv *s = *state;
+	struct tp_peer_list l, want;
+	size_t flen = 0;
+	char *doc = read_fixture("tailscale-status-running.json", &flen);
+	int ret, i;
+
+	assert_int_equal(tp_ts_parse_status(doc, flen, &want), 0);
+	srv_start(s, SRV_CHUNKED, doc, flen);
+	for (i = 0; i < 2; i++) {
+		s->mode = i ? SRV_OK : SRV_CHUNKED;
+		ret = tp_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
+		check(ret == 0, "fetch: %d (%s)", ret, tp_peer_last_error());
+		peer_expect_same(&l, &want);
+		tp_peer_list_free(&l);
+	}
+	/* an error answer is reported, not parsed */
+	s->mode = SRV_500;
+	ret = tp_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
+	check(ret == -EIO, "500: %d (%s)", ret, tp_peer_last_error());
+	assert_non_null(strstr(tp_peer_last_error(), "HTTP 500: boom: backend not ready"));
+	assert_int_equal(l.n, 0);
+	tp_peer_list_free(&want);
+	s->owned = doc;
+}
+
+/* A status that is not one: the parser's error, the list empty. */
+static void test_localapi_fetch_bad_status(void **state)
+{
+	static const char bad[] = "{\"Peer\":{\"nodekey:01\":{\"Tags\":\"tag:a\"}}}";
+	struct srv *s = *state;
+	struct tp_peer_list l;
+	int ret;
+
+	srv_start(s, SRV_OK, bad, strlen(bad));
+	ret = tp_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
+	check(ret == -EPROTO, "fetch: %d (%s)", ret, tp_peer_last_error());
+	assert_non_null(strstr(tp_peer_last_error(), "Tags of peer nodekey:01"));
+	assert_int_equal(l.n, 0);
+	assert_null(l.v);
+}
+
+struct big_res {
+	int ret;
+	double secs;
+	long rss_before_kib, rss_peak_kib;
+};
+
+/*
+ * 10,000 peers (about 11 MiB), served chunked by the thread of the parent
+ * and fetched by a child, so that the peak resident size is the fetch's
+ * own: curl's buffers and the parser, never the whole document.
+ */
+static void test_localapi_large_status(void **state)
+{
+	struct srv *s = *state;
+	size_t len = 0, n = 10000;
+	char *doc = ts_status_generate(n, &len);
+	struct big_res r = {};
+	int pfd[2], st;
+	pid_t pid;
+
+	srv_start(s, SRV_CHUNKED, doc, len);
+	s->owned = doc;
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		struct tp_peer_list l;
+		struct timespec t0, t1;
+		struct rusage ru;
+
+		close(pfd[0]);
+		alarm(60);
+		getrusage(RUSAGE_SELF, &ru);
+		r.rss_before_kib = ru.ru_maxrss;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		r.ret = tp_ts_fetch_peers(s->path, 10000, TP_PEER_UID_ROOT_ONLY, &l);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		getrusage(RUSAGE_SELF, &ru);
+		r.rss_peak_kib = ru.ru_maxrss;
+		r.secs = (double)(t1.tv_sec - t0.tv_sec) +
+			 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		if (!r.ret)
+			ts_status_check(&l, n);
+		(void)!write(pfd[1], &r, sizeof(r));
+		_exit(0);
+	}
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], &r, sizeof(r)), (ssize_t)sizeof(r));
+	close(pfd[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	check(WIFEXITED(st) && !WEXITSTATUS(st), "the child failed (status %#x)", st);
+	check(r.ret == 0, "fetch: %d", r.ret);
+	print_message("10,000 peers, %.1f MiB, fetched chunked and parsed in %.3f s, "
+		      "peak RSS %.1f MiB (+%.1f MiB)\n", len / 1048576.0, r.secs,
+		      r.rss_peak_kib / 1024.0, (r.rss_peak_kib - r.rss_before_kib) / 1024.0);
+	check(r.secs < 1.0, "took %.2f s", r.secs);
+	check(r.rss_peak_kib - r.rss_before_kib < 16 * 1024, "grew by %ld KiB",
+	      r.rss_peak_kib - r.rss_before_kib);
 }
 
 /* ---- UAPI against a fake server, genl without kernel WireGuard ---------------- */
@@ -807,6 +956,267 @@ static void test_wireguard_go(void **state)
 	check(ret == -ENOENT || ret == -ECONNREFUSED, "dump after stop: %d", ret);
 }
 
+/* ---- no private key left in freed memory ------------------------------------- */
+
+/*
+ * free() and realloc() are wrapped for this program (-Wl,--wrap, see the
+ * Makefile): while a secret is watched, a block handed to either that
+ * still holds it counts as a leak.  realloc() counts even when it could
+ * grow in place: a buffer that held a key must never go through it, as
+ * it frees the old block without zeroing it.
+ */
+void __real_free(void *p);
+void *__real_realloc(void *p, size_t n);
+
+static const char *watch_secret;
+static atomic_int secret_leaks;
+
+static void watch_block(void *p)
+{
+	size_t n;
+
+	if (!watch_secret || !p)
+		return;
+	n = malloc_usable_size(p);
+	if (memmem(p, n, watch_secret, strlen(watch_secret)))
+		atomic_fetch_add(&secret_leaks, 1);
+}
+
+void __wrap_free(void *p)
+{
+	watch_block(p);
+	__real_free(p);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	watch_block(p);
+	return __real_realloc(p, n);
+}
+
+#define PRIV_HEX "e84b5a6e0a9d1c2f3b4a5968778695a4b3c2d1e0f1e2d3c4b5a69788796a5b40"
+
+/*
+ * The UAPI answer starts with the interface's private key; it was read
+ * into a buffer grown by realloc(), and only the last buffer was zeroed.
+ * An answer of many peers (tens of KiB) goes through several buffers:
+ * none may reach free() or realloc() with the key in it.
+ */
+static void test_uapi_key_zeroed(void **state)
+{
+	struct srv *s = *state;
+	struct tp_peer_list l = {};
+	size_t cap = 64 * 1024, len = 0, i;
+	char *reply = malloc(cap);
+	int ret;
+
+	assert_non_null(reply);
+	len += snprintf(reply + len, cap - len,
+			"private_key=" PRIV_HEX "\nlisten_port=51820\n");
+	for (i = 0; i < 300; i++)
+		len += snprintf(reply + len, cap - len,
+				"public_key=%064zx\npreshared_key=%064x\nprotocol_version=1\n"
+				"allowed_ip=100.64.%zu.%zu/32\n",
+				i + 1, 0, i / 256, i % 256);
+	len += snprintf(reply + len, cap - len, "errno=0\n\n");
+	assert_true(len < cap - 1 && len > 32 * 1024);
+
+	snprintf(s->path, sizeof(s->path), "%s/wgkey0.sock", s->dir);
+	srv_start(s, SRV_UAPI, reply, len);
+	atomic_store(&secret_leaks, 0);
+	watch_secret = PRIV_HEX;
+	ret = tp_wg_uapi_dump("wgkey0", s->dir, &l);
+	watch_secret = NULL;
+	check(ret == 0, "dump: %d (%s)", ret, tp_peer_last_error());
+	assert_int_equal(l.n, 300);
+	check(atomic_load(&secret_leaks) == 0,
+	      "%d freed or moved buffers still held the private key",
+	      atomic_load(&secret_leaks));
+	tp_peer_list_free(&l);
+	/* the server thread still sends from reply: it goes in the teardown */
+	s->owned = reply;
+}
+
+/* ---- servers of another user ---------------------------------------------------- */
+
+static void evil_serve(const struct evil *e, int ready, int report, bool http,
+		       const char *body, size_t len)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char req[4096], c;
+	size_t n;
+	int lfd, fd;
+
+	if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
+	    setresuid(NOBODY, NOBODY, NOBODY))
+		_exit(126);
+	/* after the uid change, which clears it */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() == 1)
+		_exit(124);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", e->path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) || listen(lfd, 8))
+		_exit(125);
+	c = 'y';
+	(void)!write(ready, &c, 1);
+	for (;;) {
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read_until(fd, req, sizeof(req), http ? "\r\n\r\n" : "\n\n");
+		if (n && http)
+			http_answer(fd, 200, "OK", body, len);
+		else if (n)
+			write_all(fd, body, len);
+		c = (char)(n > 255 ? 255 : n);
+		(void)!write(report, &c, 1);
+		if (n)
+			wait_hangup(fd);
+		close(fd);
+	}
+}
+
+/* Start a server as nobody at s->dir/nobody/@name answering @body. */
+static struct evil *evil_start(struct srv *s, const char *name, bool http,
+			       const char *body, size_t len)
+{
+	struct evil *e = &s->evil;
+	int ready[2], report[2];
+	char c = 0;
+
+	snprintf(e->dir, sizeof(e->dir), "%s/nobody", s->dir);
+	snprintf(e->path, sizeof(e->path), "%s/%s", e->dir, name);
+	assert_int_equal(chmod(s->dir, 0711), 0);
+	assert_int_equal(mkdir(e->dir, 0755), 0);
+	assert_int_equal(chown(e->dir, NOBODY, NOBODY), 0);
+	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(report, O_CLOEXEC), 0);
+	e->pid = fork();
+	assert_true(e->pid >= 0);
+	if (!e->pid)
+		evil_serve(e, ready[1], report[1], http, body, len);
+	close(ready[1]);
+	close(report[1]);
+	e->report = report[0];
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	assert_int_equal(c, 'y');
+	return e;
+}
+
+/* Request bytes the server got on its next connection; -1 if none came. */
+static int evil_got(struct evil *e)
+{
+	struct pollfd pfd = { .fd = e->report, .events = POLLIN };
+	unsigned char c;
+
+	if (poll(&pfd, 1, 5000) <= 0 || read(e->report, &c, 1) != 1)
+		return -1;
+	return c;
+}
+
+/* The last error names uid nobody and says the server was refused. */
+static void expect_refused(int ret, const char *what)
+{
+	char uid[32];
+
+	snprintf(uid, sizeof(uid), "uid %d", NOBODY);
+	check(ret == -EPERM, "%s: %d, want -EPERM (%s)", what, ret, tp_peer_last_error());
+	check(strstr(tp_peer_last_error(), uid) && strstr(tp_peer_last_error(), "refused"),
+	      "%s: error \"%s\" does not say uid %d was refused", what,
+	      tp_peer_last_error(), NOBODY);
+}
+
+/*
+ * A UAPI socket is trusted by its path only, and /var/run/wireguard may be
+ * reachable by others (or the socket stale and its name taken).  A server
+ * that is not root is refused before the request goes out, so it gets
+ * nothing, and its answer (which could name any peers) is not read.
+ */
+static void test_uapi_untrusted_server(void **state)
+{
+	struct srv *s = *state;
+	struct tp_peer_list l = {};
+	struct evil *e;
+	int ret;
+
+	if (geteuid())
+		skip();
+	e = evil_start(s, "wgevil0.sock", false, fake_reply, strlen(fake_reply));
+	ret = tp_wg_uapi_dump("wgevil0", e->dir, &l);
+	expect_refused(ret, "UAPI");
+	assert_int_equal(l.n, 0);
+	assert_int_equal(evil_got(e), 0);
+
+	/* trusted: another user is still refused; the configured one is read */
+	ret = tp_wg_uapi_dump_as("wgevil0", e->dir, 1000, &l);
+	expect_refused(ret, "UAPI");
+	assert_non_null(strstr(tp_peer_last_error(), "not root or uid 1000"));
+	assert_int_equal(evil_got(e), 0);
+	ret = tp_wg_uapi_dump_as("wgevil0", e->dir, NOBODY, &l);
+	check(ret == 0, "trusted: %d (%s)", ret, tp_peer_last_error());
+	assert_int_equal(l.n, 2);
+	assert_int_equal(evil_got(e), 7); /* "get=1\n\n" */
+	tp_peer_list_free(&l);
+}
+
+/* wireguard.socket_uid names the user trusted besides root; root only by default. */
+static void test_socket_uid_config(void **state)
+{
+	struct tpd_config cfg;
+	char err[256] = "";
+
+	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"wg0\"}]}", &cfg,
+					  err, sizeof(err)), 0);
+	assert_int_equal(cfg.wg_socket_uid, TP_PEER_UID_ROOT_ONLY);
+	tpd_config_free(&cfg);
+	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"wg0\"}],"
+					  "\"wireguard\":{\"socket_uid\":65534}}",
+					  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.wg_socket_uid, 65534);
+	tpd_config_free(&cfg);
+	assert_int_not_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"wg0\"}],"
+					      "\"wireguard\":{\"socket_uid\":-1}}",
+					      &cfg, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "wireguard.socket_uid"));
+	tpd_config_free(&cfg);
+}
+
+/* The same for tailscaled's LocalAPI, through libcurl. */
+static void test_localapi_untrusted_server(void **state)
+{
+	struct srv *s = *state;
+	size_t flen = 0, len = 1;
+	char *doc = read_fixture("tailscale-status-running.json", &flen);
+	char *body = (char *)1;
+	struct tp_peer_list l = {};
+	struct evil *e;
+	int ret;
+
+	if (geteuid())
+		skip();
+	e = evil_start(s, "tailscaled.sock", true, doc, flen);
+	free(doc); /* the child has its copy */
+	ret = tp_ts_fetch_status(e->path, &body, &len);
+	expect_refused(ret, "LocalAPI");
+	assert_null(body);
+	assert_int_equal(len, 0);
+	assert_int_equal(evil_got(e), 0);
+	ret = tp_ts_fetch_peers(e->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
+	expect_refused(ret, "LocalAPI");
+	assert_int_equal(evil_got(e), 0);
+
+	/* trusted: another user is still refused; the configured one is read */
+	ret = tp_ts_fetch_peers(e->path, 2000, 1000, &l);
+	expect_refused(ret, "LocalAPI");
+	assert_int_equal(evil_got(e), 0);
+	ret = tp_ts_fetch_peers(e->path, 2000, NOBODY, &l);
+	check(ret == 0, "trusted: %d (%s)", ret, tp_peer_last_error());
+	assert_int_equal(l.n, 5);
+	assert_true(evil_got(e) > 0);
+	tp_peer_list_free(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -816,8 +1226,19 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_localapi_forbidden, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_localapi_timeout, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_localapi_no_server, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_fetch_peers, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_fetch_bad_status, srv_setup,
+						srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_large_status, srv_setup,
+						srv_teardown),
 		cmocka_unit_test_setup_teardown(test_uapi_fake_server, srv_setup, srv_teardown),
 		cmocka_unit_test(test_genl_without_kernel_wireguard),
+		cmocka_unit_test_setup_teardown(test_uapi_untrusted_server, srv_setup,
+						srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_untrusted_server, srv_setup,
+						srv_teardown),
+		cmocka_unit_test(test_socket_uid_config),
+		cmocka_unit_test_setup_teardown(test_uapi_key_zeroed, srv_setup, srv_teardown),
 		cmocka_unit_test_setup_teardown(test_wireguard_go, wgt_setup, wgt_teardown),
 	};
 

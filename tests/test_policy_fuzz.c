@@ -49,6 +49,7 @@
 
 #define FZ_T0		(1000ULL * 1000000000ULL) /* fixed datapath clock */
 #define FZ_ITERS	120000	/* new flows over all rounds */
+#define FZ_UPLINK	4242	/* an ingress ifindex described as an uplink */
 #define FZ_ROUNDS	12	/* fresh datapaths */
 #define FZ_BATCH	1000	/* new flows between policy changes */
 #define FZ_REVISIT	200	/* earlier flows sent again after a change */
@@ -355,7 +356,8 @@ static void flow_print(FILE *f, const struct fz_flow *fl)
 		fl->hook == TH_FROM_TAILNET ? "tp_from_tailnet" : "tp_to_tailnet",
 		fl->ifindex, fl->zone,
 		fl->hook == TH_TO_TAILNET ?
-			(fl->in_ifindex ? " ingress_ifindex 1" : " ingress_ifindex 0") : "",
+			(fl->in_ifindex == FZ_UPLINK ? " ingress_ifindex uplink" :
+			 fl->in_ifindex ? " ingress_ifindex 1" : " ingress_ifindex 0") : "",
 		proto_name(fl->proto), fl->v6 ? "[" : "", s, fl->v6 ? "]" : "",
 		fl->sport, fl->v6 ? "[" : "", d, fl->v6 ? "]" : "", fl->dport,
 		fl->out_zone);
@@ -376,6 +378,11 @@ static void flow_query(const struct fz *z, const struct fz_flow *fl,
 		q->dst_id = pref_identity_of(&z->ref, fl->out_zone, &fl->daddr,
 					     fl->out_zone ? TP_ID_TAILNET :
 							    TP_ID_WORLD);
+	} else if (fl->in_ifindex == FZ_UPLINK) {
+		/* policy.md: from an uplink, world whatever the source */
+		q->src_id = TP_ID_WORLD;
+		q->dst_id = pref_identity_of(&z->ref, fl->zone, &fl->daddr,
+					     TP_ID_TAILNET);
 	} else {
 		q->src_id = pref_identity_of(&z->ref, 0, &fl->saddr,
 					     fl->in_ifindex ? TP_ID_WORLD :
@@ -1114,7 +1121,7 @@ static void check_ct(struct fz *z, enum fz_kind kind, const struct fz_flow *fl,
 	struct tp_ct_key k;
 
 	flow_key(fl, &k);
-	if (bpf_map_lookup_elem(z->h.maps.ct, &k, &e)) {
+	if (bpf_map_lookup_elem(tp_ct_fd(&z->h.maps, k.proto), &k, &e)) {
 		mismatch(z, K_CT_MISSING, fl, "%s: no conntrack entry", what);
 		return;
 	}
@@ -1183,8 +1190,11 @@ static void flow_decide(struct fz *z, struct fz_flow *fl)
 
 	flow_query(z, fl, &q);
 	mq = q;
-	mq.src_id = map_identity(z, szone, &fl->saddr,
-				 in ? TP_ID_TAILNET : fl->in_ifindex ? TP_ID_WORLD : TP_ID_HOST);
+	mq.src_id = !in && fl->in_ifindex == FZ_UPLINK ?
+			    TP_ID_WORLD :
+			    map_identity(z, szone, &fl->saddr,
+					 in ? TP_ID_TAILNET :
+					 fl->in_ifindex ? TP_ID_WORLD : TP_ID_HOST);
 	mq.dst_id = map_identity(z, dzone, &fl->daddr,
 				 !in || fl->out_zone ? TP_ID_TAILNET : TP_ID_WORLD);
 	fl->q = q;
@@ -1266,7 +1276,8 @@ static void gen_flow(struct fz *z, struct fz_flow *fl)
 		/* this host or the cluster side to zone 1 */
 		fl->hook = TH_TO_TAILNET;
 		fl->ifindex = z->h.l3_ifindex;
-		fl->in_ifindex = chance(15) ? 1 : 0; /* lo: not this host */
+		/* lo: not this host; or an uplink, whose sources are world */
+		fl->in_ifindex = chance(10) ? FZ_UPLINK : chance(15) ? 1 : 0;
 		fl->zone = TH_ZONE;
 		sp_s = chance(85) ? (v6 ? SP_POD6 : SP_POD4) :
 				    (v6 ? SP_OTHER6 : SP_OTHER4A);
@@ -1313,8 +1324,8 @@ static void flow_fresh_port(struct fz *z, struct fz_flow *fl)
 		fl->sport = (__u16)(1024 + z->next_port++ % (65536 - 1024));
 		flow_key(fl, &k);
 		key_reverse(&k, &r);
-		if (bpf_map_lookup_elem(z->h.maps.ct, &k, &e) &&
-		    bpf_map_lookup_elem(z->h.maps.ct, &r, &e))
+		if (bpf_map_lookup_elem(tp_ct_fd(&z->h.maps, k.proto), &k, &e) &&
+		    bpf_map_lookup_elem(tp_ct_fd(&z->h.maps, r.proto), &r, &e))
 			return;
 	}
 }
@@ -1354,7 +1365,7 @@ static void new_flow(struct fz *z)
 		return;
 	}
 	flow_key(&fl, &k);
-	if (!bpf_map_lookup_elem(z->h.maps.ct, &k, &e))
+	if (!bpf_map_lookup_elem(tp_ct_fd(&z->h.maps, k.proto), &k, &e))
 		mismatch(z, K_CT_DENIED, &fl, "denied first packet: entry with verdict %s rule %u",
 			 pref_verdict_str(e.verdict), e.rule_id);
 }
@@ -1500,6 +1511,12 @@ static void fz_round(int round, unsigned long n_new)
 	z->next_port = rnd(65536);
 	pref_init(&z->ref);
 	assert_int_equal(th_open(&z->h, NULL), 0);
+	{
+		struct tp_iface up = { .flags = TP_IFACE_F_UPLINK };
+		__u32 idx = FZ_UPLINK;
+
+		assert_int_equal(bpf_map_update_elem(z->h.maps.ifaces, &idx, &up, BPF_ANY), 0);
+	}
 	th_set_clock(&z->h, FZ_T0);
 
 	gen_identities(z);

@@ -368,12 +368,20 @@ static void tm_exec(struct tm_res *r, const char *in, uid_t uid,
 	pid = fork();
 	assert_true(pid >= 0);
 	if (!pid) {
+		/*
+		 * Open the binary before dropping privileges: the checkout
+		 * may sit under a directory only root can enter (a mktemp -d
+		 * folder, as CI uses), and a path exec as @uid would fail
+		 * there with 127 instead of tpctl's own answer.
+		 */
+		int xfd = open(argv[0], O_RDONLY);
+
 		dup2(fi, 0);
 		dup2(fo, 1);
 		dup2(fe, 2);
-		if (uid && (setgid(uid) || setuid(uid)))
+		if (xfd < 0 || (uid && (setgid(uid) || setuid(uid))))
 			_exit(127);
-		execv(argv[0], argv);
+		fexecve(xfd, argv, environ);
 		_exit(127);
 	}
 	close(fi);
@@ -849,22 +857,26 @@ static void test_policy_roundtrip(void **state)
 
 /* ---- conntrack ------------------------------------------------------------------- */
 
-/* A DNATed flow @c:@cport -> VIP:80 via @be:8080, with its reply key. */
-static void tm_flow(const char *c, __u16 cport, const char *be, __u32 svc_id,
-		    __s64 ttl_s)
+/*
+ * A DNATed flow @c:@cport -> VIP:80 via @be:8080 of protocol @proto, with
+ * its reply key, in the conntrack table of that protocol.
+ */
+static void tm_flow_proto(const char *c, __u16 cport, const char *be, __u32 svc_id,
+			  __s64 ttl_s, __u8 proto)
 {
 	struct tp_ct_key orig = { .saddr = tm_addr(c),
 				  .daddr = tm_addr("198.19.0.10"),
 				  .sport = htons(cport),
 				  .dport = htons(80),
-				  .proto = IPPROTO_TCP,
+				  .proto = proto,
 				  .zone = 1 };
 	struct tp_ct_key reply = { .saddr = tm_addr(be),
 				   .daddr = orig.saddr,
 				   .sport = htons(8080),
 				   .dport = orig.sport,
-				   .proto = IPPROTO_TCP,
+				   .proto = proto,
 				   .zone = 1 };
+	int fd = tp_ct_fd(&tm.maps, proto);
 	__u64 now = tm_now(CLOCK_MONOTONIC);
 	struct tp_ct_entry e = { .peer = reply,
 				 .nat_addr = tm_addr(be),
@@ -881,10 +893,14 @@ static void tm_flow(const char *c, __u16 cport, const char *be, __u32 svc_id,
 				 .src_identity = TP_ID_TAILNET };
 	struct tp_ct_entry r = { .peer = orig, .flags = TP_CT_F_REPLY_KEY };
 
-	assert_int_equal(bpf_map_update_elem(tm.maps.ct, &orig, &e, BPF_ANY),
-			 0);
-	assert_int_equal(bpf_map_update_elem(tm.maps.ct, &reply, &r, BPF_ANY),
-			 0);
+	assert_int_equal(bpf_map_update_elem(fd, &orig, &e, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(fd, &reply, &r, BPF_ANY), 0);
+}
+
+static void tm_flow(const char *c, __u16 cport, const char *be, __u32 svc_id,
+		    __s64 ttl_s)
+{
+	tm_flow_proto(c, cport, be, svc_id, ttl_s, IPPROTO_TCP);
 }
 
 static void test_conntrack(void **state)
@@ -934,8 +950,14 @@ static void test_conntrack(void **state)
 	assert_int_equal(tm_count(tm.maps.ct), 0);
 	tm_flow("100.64.0.1", 40000, "198.18.1.1", svc.id, 60);
 	tm_flow("100.64.0.2", 40001, "198.18.1.2", 77, 60);
-	assert_string_equal(tm_ok("conntrack flush"), "flushed 2 flows\n");
+	/* UDP flows are in tp_ct_any: listed and flushed with the rest */
+	tm_flow_proto("100.64.0.4", 40004, "198.18.1.1", svc.id, 60, IPPROTO_UDP);
+	out = tm_ok("conntrack list");
+	assert_non_null(strstr(out, "100.64.0.4:40004"));
+	assert_int_equal(tm_json_len(tm_ok("-j conntrack list")), 3);
+	assert_string_equal(tm_ok("conntrack flush"), "flushed 3 flows\n");
 	assert_int_equal(tm_count(tm.maps.ct), 0);
+	assert_int_equal(tm_count(tm.maps.ct_any), 0);
 }
 
 /* ---- stats, maps, status ------------------------------------------------------ */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Connection tracking: TCP, UDP and ICMP echo flows in one LRU hash.
+ * Connection tracking: TCP flows in one LRU hash, UDP and ICMP echo flows
+ * in another of the same layout (tp_ct, tp_ct_any: see abi.h).
  *
  * A flow has two entries: the flow entry under its original tuple, which
  * holds every piece of state, and a reply-key entry under the tuple its
@@ -24,6 +25,41 @@
 
 #include "maps.h"
 #include "parse.h"
+
+/*
+ * The conntrack table of a key: tp_ct for TCP, tp_ct_any for the rest.
+ * Every access goes through these three, so the split is in one place.
+ */
+/* Keys of tp_ct_tables in read-only data: no stack slot per access. */
+static const volatile __u32 tp_ct_table_idx[2] = { 0, 1 };
+
+static __always_inline void *tp_ct_table(const struct tp_ct_key *k)
+{
+	return bpf_map_lookup_elem(&tp_ct_tables,
+				   (const void *)&tp_ct_table_idx[k->proto != IPPROTO_TCP]);
+}
+
+static __always_inline struct tp_ct_entry *tp_ct_get(const struct tp_ct_key *k)
+{
+	void *t = tp_ct_table(k);
+
+	return t ? bpf_map_lookup_elem(t, k) : NULL;
+}
+
+static __always_inline long tp_ct_put(const struct tp_ct_key *k,
+				      const struct tp_ct_entry *e)
+{
+	void *t = tp_ct_table(k);
+
+	return t ? bpf_map_update_elem(t, k, e, BPF_ANY) : -1;
+}
+
+static __always_inline long tp_ct_del(const struct tp_ct_key *k)
+{
+	void *t = tp_ct_table(k);
+
+	return t ? bpf_map_delete_elem(t, k) : -1;
+}
 
 static __always_inline bool tp_ct_key_eq(const struct tp_ct_key *a,
 					 const struct tp_ct_key *b)
@@ -231,11 +267,11 @@ tp_ct_lookup_reply(const struct tp_ct_key *key, __u64 now, struct tp_ct_key *ori
 {
 	struct tp_ct_entry *rk, *e;
 
-	rk = bpf_map_lookup_elem(&tp_ct, key);
+	rk = tp_ct_get(key);
 	if (!rk || !(rk->flags & TP_CT_F_REPLY_KEY))
 		return NULL;
 	*orig = rk->peer;
-	e = bpf_map_lookup_elem(&tp_ct, orig);
+	e = tp_ct_get(orig);
 	if (!e || (e->flags & TP_CT_F_REPLY_KEY) || tp_ct_expired(e, now) ||
 	    !tp_ct_is_reply_key(e, key))
 		return NULL;
@@ -255,7 +291,7 @@ static __always_inline bool tp_ct_key_live(const struct tp_ct_key *k,
 					   const struct tp_ct_key *self,
 					   bool may_take_egress, __u64 now)
 {
-	struct tp_ct_entry *e = bpf_map_lookup_elem(&tp_ct, k), *f;
+	struct tp_ct_entry *e = tp_ct_get(k), *f;
 
 	if (!e)
 		return false;
@@ -264,7 +300,7 @@ static __always_inline bool tp_ct_key_live(const struct tp_ct_key *k,
 		       !(may_take_egress && (e->flags & TP_CT_F_EGRESS));
 	if (tp_ct_key_eq(&e->peer, self))
 		return false;
-	f = bpf_map_lookup_elem(&tp_ct, &e->peer);
+	f = tp_ct_get(&e->peer);
 	return f && !(f->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(f, now) &&
 	       tp_ct_is_reply_key(f, k);
 }
@@ -285,10 +321,10 @@ static __always_inline bool tp_ct_reply_key_live(const struct tp_ct_key *k, __u6
 static __always_inline void tp_ct_delete_reply_key(const struct tp_ct_key *rkey,
 						   const struct tp_ct_key *key)
 {
-	struct tp_ct_entry *rk = bpf_map_lookup_elem(&tp_ct, rkey);
+	struct tp_ct_entry *rk = tp_ct_get(rkey);
 
 	if (rk && (rk->flags & TP_CT_F_REPLY_KEY) && tp_ct_key_eq(&rk->peer, key))
-		bpf_map_delete_elem(&tp_ct, rkey);
+		tp_ct_del(rkey);
 }
 
 /*
@@ -298,7 +334,7 @@ static __always_inline void tp_ct_delete_reply_key(const struct tp_ct_key *rkey,
  */
 static __always_inline void tp_ct_retire(const struct tp_ct_key *k)
 {
-	struct tp_ct_entry *cur = bpf_map_lookup_elem(&tp_ct, k);
+	struct tp_ct_entry *cur = tp_ct_get(k);
 
 	if (cur && !(cur->flags & TP_CT_F_REPLY_KEY))
 		tp_ct_delete_reply_key(&cur->peer, k);
@@ -313,7 +349,7 @@ static __always_inline int tp_ct_write_reply_key(const struct tp_ct_key *rkey,
 						 bool from_tailnet,
 						 struct tp_ct_entry *rk, __u64 now)
 {
-	struct tp_ct_entry *cur = bpf_map_lookup_elem(&tp_ct, rkey);
+	struct tp_ct_entry *cur = tp_ct_get(rkey);
 
 	if (cur && (cur->flags & TP_CT_F_REPLY_KEY) && tp_ct_key_eq(&cur->peer, key))
 		return 0;
@@ -324,7 +360,7 @@ static __always_inline int tp_ct_write_reply_key(const struct tp_ct_key *rkey,
 	__builtin_memset(rk, 0, sizeof(*rk));
 	rk->peer = *key;
 	rk->flags = TP_CT_F_REPLY_KEY;
-	return bpf_map_update_elem(&tp_ct, rkey, rk, BPF_ANY) ? -TP_DROP_CT_FULL : 0;
+	return tp_ct_put(rkey, rk) ? -TP_DROP_CT_FULL : 0;
 }
 
 /* The reply tuple of a crossing flow as it comes in through its out zone. */
@@ -343,7 +379,7 @@ static __always_inline bool tp_ct_reply_there(const struct tp_ct_entry *e,
  * evicted them (a one-way flow's are never looked up, so they go first).
  * @key: the flow's original tuple.
  * @e:   its live flow entry.
- * @rk:  scratch space.
+ * @scr: scratch space.
  * @now: tp_now().
  *
  * At most once a second per flow: the check is one lookup, which also
@@ -351,18 +387,17 @@ static __always_inline bool tp_ct_reply_there(const struct tp_ct_entry *e,
  */
 static __always_inline void tp_ct_keep_reply_keys(const struct tp_ct_key *key,
 						  struct tp_ct_entry *e,
-						  struct tp_ct_entry *rk, __u64 now)
+						  struct tp_scratch *scr, __u64 now)
 {
 	__u16 sec = (__u16)(now / NSEC_PER_SEC);
 	bool from_tailnet = !(e->flags & TP_CT_F_EGRESS);
-	struct tp_ct_key there;
 
 	if (e->rk_check_s == sec)
 		return;
 	e->rk_check_s = sec;
-	tp_ct_write_reply_key(&e->peer, key, from_tailnet, rk, now);
-	if (tp_ct_reply_there(e, &there))
-		tp_ct_write_reply_key(&there, key, false, rk, now);
+	tp_ct_write_reply_key(&e->peer, key, from_tailnet, &scr->reply, now);
+	if (tp_ct_reply_there(e, &scr->key))
+		tp_ct_write_reply_key(&scr->key, key, false, &scr->reply, now);
 }
 
 /**
@@ -396,10 +431,10 @@ static __always_inline int tp_ct_create(const struct tp_ct_key *key,
 	__builtin_memset(rk, 0, sizeof(*rk));
 	rk->peer = *key;
 	rk->flags = TP_CT_F_REPLY_KEY;
-	if (bpf_map_update_elem(&tp_ct, key, e, BPF_ANY))
+	if (tp_ct_put(key, e))
 		return -TP_DROP_CT_FULL;
-	if (bpf_map_update_elem(&tp_ct, &e->peer, rk, BPF_ANY)) {
-		bpf_map_delete_elem(&tp_ct, key);
+	if (tp_ct_put(&e->peer, rk)) {
+		tp_ct_del(key);
 		return -TP_DROP_CT_FULL;
 	}
 	return 0;

@@ -40,8 +40,8 @@ static __always_inline __u16 tp_zone_of_ifindex(__u32 ifindex)
 }
 
 /**
- * tp_route_zone() - the zone a packet from @saddr to @daddr would leave
- * through.
+ * tp_route_ifindex() - the interface a packet from @saddr to @daddr would
+ * be forwarded through.
  * @skb:   the packet (its interface is the lookup's input interface).
  * @ipv6:  the family.
  * @proto: the IP protocol.
@@ -51,12 +51,12 @@ static __always_inline __u16 tp_zone_of_ifindex(__u32 ifindex)
  *
  * A FIB lookup as the forwarding path would make it (policy routing
  * included, so tailscaled's table 52 counts).  Destinations that are not
- * forwarded (local, unroutable, forwarding disabled) are in zone 0.
+ * forwarded (local, unroutable, forwarding disabled) give 0.
  */
-static __always_inline __u16 tp_route_zone(struct __sk_buff *skb, bool ipv6,
-					   __u8 proto, const struct tp_addr *saddr,
-					   const struct tp_addr *daddr,
-					   struct bpf_fib_lookup *fib)
+static __always_inline __u32 tp_route_ifindex(struct __sk_buff *skb, bool ipv6,
+					      __u8 proto, const struct tp_addr *saddr,
+					      const struct tp_addr *daddr,
+					      struct bpf_fib_lookup *fib)
 {
 	long ret;
 
@@ -75,7 +75,16 @@ static __always_inline __u16 tp_route_zone(struct __sk_buff *skb, bool ipv6,
 	ret = bpf_fib_lookup(skb, fib, sizeof(*fib), 0);
 	if (ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return 0;
-	return tp_zone_of_ifindex(fib->ifindex);
+	return fib->ifindex;
+}
+
+/* The zone of tp_route_ifindex()'s interface (0: none, or not forwarded). */
+static __always_inline __u16 tp_route_zone(struct __sk_buff *skb, bool ipv6,
+					   __u8 proto, const struct tp_addr *saddr,
+					   const struct tp_addr *daddr,
+					   struct bpf_fib_lookup *fib)
+{
+	return tp_zone_of_ifindex(tp_route_ifindex(skb, ipv6, proto, saddr, daddr, fib));
 }
 
 /**

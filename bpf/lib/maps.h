@@ -50,6 +50,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_affinity SEC(".maps");
 
+/* Conntrack of TCP flows; tp_ct_any holds the other protocols' (abi.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, TP_CT_SIZE);
@@ -57,6 +58,37 @@ struct {
 	__type(value, struct tp_ct_entry);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_ct SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TP_CT_ANY_SIZE);
+	__type(key, struct tp_ct_key);
+	__type(value, struct tp_ct_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_ct_any SEC(".maps");
+
+/*
+ * The two conntrack tables by index (0 TCP, 1 the rest), so a lookup picks
+ * its table through one array of maps instead of a branch per access: the
+ * verifier then sees one kind of conntrack value, not one per table, and
+ * the program verifies in half the steps.  Not pinned: every load builds
+ * it around the pinned tables.
+ */
+struct tp_ct_table {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TP_CT_ANY_SIZE);
+	__type(key, struct tp_ct_key);
+	__type(value, struct tp_ct_entry);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct tp_ct_table);
+} tp_ct_tables SEC(".maps") = {
+	.values = { (void *)&tp_ct, (void *)&tp_ct_any },
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -168,6 +200,7 @@ struct {
 struct tp_scratch {
 	struct tp_ct_entry flow;
 	struct tp_ct_entry reply;
+	struct tp_ct_key key; /* a crossing flow's reply key in its out zone */
 	struct bpf_fib_lookup fib;
 	struct tp_event ev;
 };

@@ -54,6 +54,10 @@ struct tp_inner {
  * @tuple:     addresses, ports (or echo id), protocol; zone left 0.
  * @l3_off:    offset of the IP header (0 on L3 interfaces, 14 on L2).
  * @l4_off:    offset of the L4 header (valid unless a later fragment).
+ * @end:       end of the IP datagram as its length field says: headers
+ *             are read up to here, never from bytes after it (padding, or
+ *             bytes a sender appended to smuggle a header past the
+ *             payload length).
  * @frag_id:   fragment id when @frag is not TP_FRAG_NONE.
  * @ipv6:      the packet is IPv6.
  * @frag:      enum tp_frag_kind.
@@ -69,6 +73,7 @@ struct tp_pkt {
 	struct tp_ct_key tuple;
 	__u32 l3_off;
 	__u32 l4_off;
+	__u32 end;
 	__u32 frag_id;
 	bool ipv6;
 	__u8 frag;
@@ -113,7 +118,7 @@ static __always_inline bool tp_icmp_echo_ports(bool ipv6, __u8 type, __be16 id,
  * drop reason when the header is cut short.
  */
 static __always_inline int tp_parse_l4(struct __sk_buff *skb, __u32 off,
-				       bool ipv6, struct tp_ct_key *t,
+				       __u32 end, bool ipv6, struct tp_ct_key *t,
 				       __u8 *tcp_flags, __u8 *icmp_type)
 {
 	struct {
@@ -134,8 +139,8 @@ static __always_inline int tp_parse_l4(struct __sk_buff *skb, __u32 off,
 
 	switch (t->proto) {
 	case IPPROTO_TCP:
-		if (bpf_skb_load_bytes(skb, off, &l4, sizeof(l4)) ||
-		    off + sizeof(struct tcphdr) > skb->len)
+		if (off + sizeof(struct tcphdr) > end ||
+		    bpf_skb_load_bytes(skb, off, &l4, sizeof(l4)))
 			return -TP_DROP_TRUNCATED;
 		if ((l4.doff >> 4) < 5)
 			return -TP_DROP_TRUNCATED;
@@ -144,7 +149,8 @@ static __always_inline int tp_parse_l4(struct __sk_buff *skb, __u32 off,
 		*tcp_flags = l4.flags;
 		return TP_PARSE_FLOW;
 	case IPPROTO_UDP:
-		if (bpf_skb_load_bytes(skb, off, &l4, sizeof(struct udphdr)))
+		if (off + sizeof(struct udphdr) > end ||
+		    bpf_skb_load_bytes(skb, off, &l4, sizeof(struct udphdr)))
 			return -TP_DROP_TRUNCATED;
 		t->sport = l4.sport;
 		t->dport = l4.dport;
@@ -153,7 +159,8 @@ static __always_inline int tp_parse_l4(struct __sk_buff *skb, __u32 off,
 	case IPPROTO_ICMPV6:
 		if ((t->proto == IPPROTO_ICMPV6) != ipv6)
 			return TP_PARSE_OTHER;
-		if (bpf_skb_load_bytes(skb, off, &icmp, sizeof(icmp)))
+		if (off + sizeof(icmp) > end ||
+		    bpf_skb_load_bytes(skb, off, &icmp, sizeof(icmp)))
 			return -TP_DROP_TRUNCATED;
 		*icmp_type = icmp.type;
 		if (tp_icmp_echo_ports(ipv6, icmp.type, icmp.id, t))
@@ -183,6 +190,7 @@ static __always_inline int tp_parse_ipv4(struct __sk_buff *skb, struct tp_pkt *p
 		tot = skb->len - p->l3_off;
 	if (tot < hlen || p->l3_off + tot > skb->len)
 		return -TP_DROP_BAD_LEN;
+	p->end = p->l3_off + tot;
 
 	tp_addr_set_v4(&p->tuple.saddr, ip.saddr);
 	tp_addr_set_v4(&p->tuple.daddr, ip.daddr);
@@ -228,7 +236,7 @@ static __always_inline int tp_parse_ipv6_exthdrs(struct __sk_buff *skb,
 			p->l4_off = off;
 			return 0;
 		}
-		if (bpf_skb_load_bytes(skb, off, &eh, sizeof(eh)))
+		if (off + sizeof(eh) > p->end || bpf_skb_load_bytes(skb, off, &eh, sizeof(eh)))
 			return -TP_DROP_TRUNCATED;
 		if (nexthdr == NEXTHDR_FRAGMENT) {
 			__u16 fo = bpf_ntohs(eh.frag_off);
@@ -249,7 +257,7 @@ static __always_inline int tp_parse_ipv6_exthdrs(struct __sk_buff *skb,
 		} else {
 			off += ((__u32)eh.hdrlen + 1) * 8;
 		}
-		if (off > skb->len)
+		if (off > p->end)
 			return -TP_DROP_TRUNCATED;
 		nexthdr = eh.nexthdr;
 		if (p->frag == TP_FRAG_LATER) {
@@ -298,6 +306,7 @@ static __always_inline int tp_parse_ipv6(struct __sk_buff *skb, struct tp_pkt *p
 	/* payload_len 0: jumbogram or BIG TCP; the skb gives the length */
 	if (plen && p->l3_off + sizeof(ip6) + plen > skb->len)
 		return -TP_DROP_BAD_LEN;
+	p->end = plen ? p->l3_off + sizeof(ip6) + plen : skb->len;
 
 	__builtin_memcpy(p->tuple.saddr.b, &ip6.saddr, 16);
 	__builtin_memcpy(p->tuple.daddr.b, &ip6.daddr, 16);
@@ -310,7 +319,7 @@ static __always_inline int tp_parse_ipv6(struct __sk_buff *skb, struct tp_pkt *p
 
 /*
  * The packet quoted by an ICMP error: IP header and at least the 8 bytes
- * of L4 header that carry the ports.  Returns TP_PARSE_ICMP_ERR when it
+ * of L4 header that carry the ports, inside the error's datagram.  Returns TP_PARSE_ICMP_ERR when it
  * can be mapped to a flow, TP_PARSE_OTHER when not (truncated quote,
  * inner IPv6 extension headers, untracked protocol): such errors pass.
  */
@@ -325,7 +334,8 @@ static __always_inline int tp_parse_inner(struct __sk_buff *skb, struct tp_pkt *
 	if (!p->ipv6) {
 		struct iphdr ip;
 
-		if (bpf_skb_load_bytes(skb, in->l3_off, &ip, sizeof(ip)))
+		if (in->l3_off + sizeof(ip) > p->end ||
+		    bpf_skb_load_bytes(skb, in->l3_off, &ip, sizeof(ip)))
 			return TP_PARSE_OTHER;
 		if (ip.version != 4 || ip.ihl < 5 ||
 		    (bpf_ntohs(ip.frag_off) & IP_OFFSET))
@@ -337,7 +347,8 @@ static __always_inline int tp_parse_inner(struct __sk_buff *skb, struct tp_pkt *
 	} else {
 		struct ipv6hdr ip6;
 
-		if (bpf_skb_load_bytes(skb, in->l3_off, &ip6, sizeof(ip6)))
+		if (in->l3_off + sizeof(ip6) > p->end ||
+		    bpf_skb_load_bytes(skb, in->l3_off, &ip6, sizeof(ip6)))
 			return TP_PARSE_OTHER;
 		if (ip6.version != 6)
 			return TP_PARSE_OTHER;
@@ -348,9 +359,9 @@ static __always_inline int tp_parse_inner(struct __sk_buff *skb, struct tp_pkt *
 		t->proto = ip6.nexthdr;
 		in->l4_off = in->l3_off + sizeof(ip6);
 	}
-	if (in->l4_off + 8 > skb->len)
+	if (in->l4_off + 8 > p->end)
 		return TP_PARSE_OTHER;
-	in->l4_len = skb->len - in->l4_off;
+	in->l4_len = p->end - in->l4_off;
 	if (in->l4_len > 20)
 		in->l4_len = 20;
 
@@ -360,7 +371,7 @@ static __always_inline int tp_parse_inner(struct __sk_buff *skb, struct tp_pkt *
 			return TP_PARSE_OTHER;
 		return TP_PARSE_ICMP_ERR;
 	}
-	ret = tp_parse_l4(skb, in->l4_off, p->ipv6, t, &tcp_flags, &icmp_type);
+	ret = tp_parse_l4(skb, in->l4_off, p->end, p->ipv6, t, &tcp_flags, &icmp_type);
 	return ret == TP_PARSE_FLOW ? TP_PARSE_ICMP_ERR : TP_PARSE_OTHER;
 }
 
@@ -414,7 +425,7 @@ static __always_inline int tp_parse(struct __sk_buff *skb, bool l3,
 	if (p->frag == TP_FRAG_LATER)
 		return TP_PARSE_FLOW;
 
-	ret = tp_parse_l4(skb, p->l4_off, p->ipv6, &p->tuple, &p->tcp_flags,
+	ret = tp_parse_l4(skb, p->l4_off, p->end, p->ipv6, &p->tuple, &p->tcp_flags,
 			  &p->icmp_type);
 	if (ret == TP_PARSE_ICMP_ERR && p->frag == TP_FRAG_NONE)
 		return tp_parse_inner(skb, p);

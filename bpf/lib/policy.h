@@ -75,16 +75,20 @@ static __always_inline bool tp_zone_crossing(const struct tp_policy_query *q)
  * @q: the query.
  * @d: the decision.
  */
-static __always_inline void tp_policy_decide(const struct tp_policy_query *q,
-					     struct tp_decision *d)
+__noinline int tp_policy_decide(const struct tp_policy_query *q,
+				struct tp_decision *d)
 {
 	struct tp_policy_key k = {};
 	struct tp_policy_val *v;
 	struct tp_zone *zone = NULL;
-	bool crossing = tp_zone_crossing(q);
-	__u32 zone_key = q->zone, score, best = 0;
+	__u32 zone_key, score, best = 0;
+	bool crossing;
 	int z, i;
 
+	if (!q || !d)
+		return 0; /* a global function's pointers may be NULL to the verifier */
+	crossing = tp_zone_crossing(q);
+	zone_key = q->zone;
 	if (zone_key)
 		zone = bpf_map_lookup_elem(&tp_zones, &zone_key);
 	d->rule_id = 0;
@@ -125,12 +129,13 @@ static __always_inline void tp_policy_decide(const struct tp_policy_query *q,
 			d->verdict = TP_VERDICT_DENY;
 			d->reason = TP_DROP_ZONE;
 		}
-		return;
+		return 0;
 	}
 	if (d->verdict == TP_VERDICT_NONE)
 		d->verdict = zone && zone->default_verdict == TP_VERDICT_DENY ?
 				     TP_VERDICT_DENY : TP_VERDICT_ALLOW;
 	d->reason = d->verdict == TP_VERDICT_DENY ? TP_DROP_POLICY : 0;
+	return 0;
 }
 
 /* Count a decision: per verdict and per rule. */

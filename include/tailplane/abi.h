@@ -33,6 +33,7 @@
 #define TP_MAP_MAGLEV	"tp_maglev"
 #define TP_MAP_AFFINITY "tp_affinity"
 #define TP_MAP_CT	"tp_ct"
+#define TP_MAP_CT_ANY	"tp_ct_any"
 #define TP_MAP_FRAGS	"tp_frags"
 #define TP_MAP_STATS	"tp_stats"
 #define TP_MAP_IDENTITY "tp_identity"
@@ -53,7 +54,8 @@
 #define TP_MAX_SVC_BACKENDS  256 /* backends per service */
 #define TP_MAGLEV_SIZE	     1021 /* default table size, a prime */
 #define TP_MAGLEV_SIZE_MAX   65521 /* largest accepted prime */
-#define TP_CT_SIZE	     262144
+#define TP_CT_SIZE	     262144 /* TCP flow and reply-key entries */
+#define TP_CT_ANY_SIZE	     65536 /* the same for UDP and ICMP echo */
 #define TP_AFFINITY_SIZE     65536
 #define TP_FRAGS_SIZE	     8192
 #define TP_IPV6_EXTHDR_MAX   8 /* IPv6 extension headers walked */
@@ -218,8 +220,16 @@ _Static_assert(sizeof(struct tp_affinity) == 16, "tp_affinity size");
 
 /* ---- conntrack -------------------------------------------------------- */
 
+/*
+ * Conntrack is two LRU hashes of the same layout: tp_ct for TCP, tp_ct_any
+ * for every other protocol (UDP, ICMP echo).  A key's protocol names its
+ * table, so a flood of one kind (UDP from any allowed peer, say) evicts
+ * only its own kind's entries and never an established TCP connection.
+ */
+
 /**
- * struct tp_ct_key - a flow tuple as seen on the wire, map tp_ct key.
+ * struct tp_ct_key - a flow tuple as seen on the wire, key of tp_ct and
+ * tp_ct_any.
  * @saddr: source address.
  * @daddr: destination address.
  * @sport: source port; ICMP echo request: the echo id, echo reply: 0.
