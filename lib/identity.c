@@ -96,7 +96,7 @@ static void tp_identity_key(struct tp_identity_key *k, __u16 zone,
  * @owner:  enum tp_owner.
  *
  * Return: 0 or -errno (-EINVAL bad input, -EPERM the prefix belongs to
- * another owner).
+ * another owner, -ENOSPC tp_identity is full: tp_strerror() says so).
  */
 int tp_identity_set(const struct tp_maps *m, __u16 zone,
 		    const struct tp_addr *prefix, unsigned int plen, __u32 id,
@@ -105,6 +105,7 @@ int tp_identity_set(const struct tp_maps *m, __u16 zone,
 	struct tp_identity_val v = { .id = id, .owner = owner, .plen = plen }, old;
 	struct tp_identity_key k;
 
+	tp_limit_reset();
 	if (plen > 128 || id == TP_ID_UNKNOWN)
 		return -EINVAL;
 	tp_identity_key(&k, zone, prefix, plen);
@@ -115,7 +116,7 @@ int tp_identity_set(const struct tp_maps *m, __u16 zone,
 			return 0;
 	}
 	if (bpf_map_update_elem(m->identity, &k, &v, BPF_ANY))
-		return -errno;
+		return tp_limit_errno(-errno, TP_LIMIT_IDENTITY);
 	return tp_policy_bump_rev(m);
 }
 
@@ -182,6 +183,23 @@ static bool tp_identity_name_valid(const char *name)
 }
 
 /**
+ * tp_identity_name_ok() - whether @name can name a user identity:
+ * letters, digits and "_.:/-", not all digits, shorter than
+ * TP_IDENTITY_NAME_LEN, and neither a reserved name nor "any".
+ */
+bool tp_identity_name_ok(const char *name)
+{
+	size_t i;
+
+	if (!tp_identity_name_valid(name) || !strcmp(name, "any"))
+		return false;
+	for (i = 0; i < N_RESERVED; i++)
+		if (!strcmp(name, tp_reserved_ids[i].name))
+			return false;
+	return true;
+}
+
+/**
  * tp_identity_name_set() - name an identity.
  * @m:     maps.
  * @id:    a user identity (>= TP_ID_USER_MIN).
@@ -189,25 +207,22 @@ static bool tp_identity_name_valid(const char *name)
  * @owner: enum tp_owner.
  *
  * Return: 0, -EINVAL (bad name or reserved id), -EEXIST (the name names
- * another identity), or -errno.
+ * another identity), -ENOSPC (tp_id_names is full), or -errno.
  */
 int tp_identity_name_set(const struct tp_maps *m, __u32 id, const char *name,
 			 __u8 owner)
 {
 	struct tp_identity_name v = { .owner = owner };
 	__u32 other;
-	size_t i;
 
-	if (id < TP_ID_USER_MIN || !tp_identity_name_valid(name))
+	tp_limit_reset();
+	if (id < TP_ID_USER_MIN || !tp_identity_name_ok(name))
 		return -EINVAL;
-	for (i = 0; i < N_RESERVED; i++)
-		if (!strcmp(name, tp_reserved_ids[i].name) || !strcmp(name, "any"))
-			return -EINVAL;
 	if (!tp_identity_parse(m, name, &other) && other != id)
 		return -EEXIST;
 	snprintf(v.name, sizeof(v.name), "%s", name);
 	if (bpf_map_update_elem(m->id_names, &id, &v, BPF_ANY))
-		return -errno;
+		return tp_limit_errno(-errno, TP_LIMIT_ID_NAMES);
 	return 0;
 }
 

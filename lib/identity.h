@@ -3,6 +3,7 @@
 #ifndef TAILPLANE_LIB_IDENTITY_H
 #define TAILPLANE_LIB_IDENTITY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "maps.h"
@@ -14,6 +15,7 @@ int tp_identity_del(const struct tp_maps *m, __u16 zone,
 		    const struct tp_addr *prefix, unsigned int plen, __u8 owner);
 int tp_identity_lookup(const struct tp_maps *m, __u16 zone,
 		       const struct tp_addr *addr, __u32 *id);
+bool tp_identity_name_ok(const char *name);
 int tp_identity_name_set(const struct tp_maps *m, __u32 id, const char *name,
 			 __u8 owner);
 int tp_identity_name_del(const struct tp_maps *m, __u32 id);

@@ -168,3 +168,124 @@ int tp_map_collect(int fd, size_t key_size, size_t val_off, size_t val_size,
 	*rows = r;
 	return 0;
 }
+
+/* ---- limits --------------------------------------------------------------- */
+
+/*
+ * Which limit the last failing write of this thread ran into.  A full map
+ * is only -ENOSPC or -E2BIG to the caller; this says which map and what
+ * raises it, so every writer can name both.
+ */
+static __thread enum tp_limit tp_limit_seen;
+
+static const struct {
+	const char *what;	/* what ran out */
+	unsigned long size;	/* how many there are */
+	const char *unit;
+	const char *constant;	/* what raises it */
+} tp_limits[TP_LIMIT_MAX] = {
+	[TP_LIMIT_IDENTITY] = { TP_MAP_IDENTITY " is full", TP_IDENTITY_SIZE, "prefixes",
+				"TP_IDENTITY_SIZE" },
+	[TP_LIMIT_ID_NAMES] = { TP_MAP_ID_NAMES " is full", TP_IDENTITY_SIZE, "names",
+				"TP_IDENTITY_SIZE" },
+	[TP_LIMIT_POLICY] = { TP_MAP_POLICY " is full", TP_POLICY_SIZE,
+			      "entries (a port range takes one per aligned block)",
+			      "TP_POLICY_SIZE" },
+	[TP_LIMIT_RULES] = { "every rule id is in use", TP_MAX_RULES - 1, "rules",
+			     "TP_MAX_RULES" },
+	[TP_LIMIT_SERVICES] = { "every service id is in use", TP_MAX_SERVICES - 1,
+				"services", "TP_MAX_SERVICES" },
+	[TP_LIMIT_BACKENDS] = { "every backend id is in use", TP_MAX_BACKENDS - 1,
+				"backends", "TP_MAX_BACKENDS" },
+	[TP_LIMIT_SVC_BACKENDS] = { "too many backends for one service",
+				    TP_MAX_SVC_BACKENDS, "backends at most",
+				    "TP_MAX_SVC_BACKENDS" },
+};
+
+/**
+ * tp_limit_reset() - forget the last limit; writers call it first, so an
+ * -ENOSPC of theirs never names a limit an earlier write ran into.
+ */
+void tp_limit_reset(void)
+{
+	tp_limit_seen = TP_LIMIT_NONE;
+}
+
+/**
+ * tp_limit_hit() - record that a write ran into @which.
+ * @which: the limit.
+ *
+ * Return: -ENOSPC, for the writer to return.
+ */
+int tp_limit_hit(enum tp_limit which)
+{
+	tp_limit_seen = which;
+	return -ENOSPC;
+}
+
+/**
+ * tp_limit_errno() - turn a failed map update into the writer's error.
+ * @err:   -errno of the update.
+ * @which: the limit a full map means here.
+ *
+ * A hash map says full with -E2BIG, an LPM trie with -ENOSPC: both become
+ * -ENOSPC with @which recorded.  Other errors are returned as they are.
+ *
+ * Return: @err, or -ENOSPC.
+ */
+int tp_limit_errno(int err, enum tp_limit which)
+{
+	if (err == -E2BIG || err == -ENOSPC)
+		return tp_limit_hit(which);
+	return err;
+}
+
+/** tp_limit_last() - the limit this thread's last full write ran into. */
+enum tp_limit tp_limit_last(void)
+{
+	return tp_limit_seen;
+}
+
+/**
+ * tp_limit_describe() - say what ran out and what raises it.
+ * @which: the limit.
+ * @buf:   the text.
+ * @len:   its room; 256 is always enough.
+ *
+ * None of these sizes has a configuration key yet: each names the
+ * compile-time constant of include/tailplane/abi.h that sets it.
+ *
+ * Return: @buf.
+ */
+const char *tp_limit_describe(enum tp_limit which, char *buf, size_t len)
+{
+	if (which <= TP_LIMIT_NONE || which >= TP_LIMIT_MAX) {
+		snprintf(buf, len, "%s", strerror(ENOSPC));
+		return buf;
+	}
+	snprintf(buf, len,
+		 "%s: %lu %s; no configuration key raises it yet, %s in "
+		 "include/tailplane/abi.h does (rebuild)",
+		 tp_limits[which].what, tp_limits[which].size, tp_limits[which].unit,
+		 tp_limits[which].constant);
+	return buf;
+}
+
+/**
+ * tp_strerror() - an error of a map writer as text.
+ * @err: its -errno.
+ * @buf: the text.
+ * @len: its room; 256 is always enough.
+ *
+ * -ENOSPC after a limit was recorded names the limit (tp_limit_describe());
+ * anything else is strerror().
+ *
+ * Return: @buf.
+ */
+const char *tp_strerror(int err, char *buf, size_t len)
+{
+	if (err == -ENOSPC && tp_limit_seen != TP_LIMIT_NONE)
+		return tp_limit_describe(tp_limit_seen, buf, len);
+	snprintf(buf, len, "%s", strerror(err < 0 ? -err : err));
+	return buf;
+}

@@ -74,6 +74,36 @@ static inline int tp_ct_fd(const struct tp_maps *m, __u8 proto)
 int tp_map_collect(int fd, size_t key_size, size_t val_off, size_t val_size,
 		   size_t row_size, void **rows, size_t *n);
 
+/**
+ * enum tp_limit - a capacity of the maps a write can run into.
+ * @TP_LIMIT_NONE:         none.
+ * @TP_LIMIT_IDENTITY:     tp_identity prefixes (TP_IDENTITY_SIZE).
+ * @TP_LIMIT_ID_NAMES:     tp_id_names names (TP_IDENTITY_SIZE).
+ * @TP_LIMIT_POLICY:       tp_policy entries (TP_POLICY_SIZE).
+ * @TP_LIMIT_RULES:        rule ids (TP_MAX_RULES).
+ * @TP_LIMIT_SERVICES:     service ids (TP_MAX_SERVICES).
+ * @TP_LIMIT_BACKENDS:     backend ids (TP_MAX_BACKENDS).
+ * @TP_LIMIT_SVC_BACKENDS: backends of one service (TP_MAX_SVC_BACKENDS).
+ */
+enum tp_limit {
+	TP_LIMIT_NONE,
+	TP_LIMIT_IDENTITY,
+	TP_LIMIT_ID_NAMES,
+	TP_LIMIT_POLICY,
+	TP_LIMIT_RULES,
+	TP_LIMIT_SERVICES,
+	TP_LIMIT_BACKENDS,
+	TP_LIMIT_SVC_BACKENDS,
+	TP_LIMIT_MAX,
+};
+
+void tp_limit_reset(void);
+int tp_limit_hit(enum tp_limit which);
+int tp_limit_errno(int err, enum tp_limit which);
+enum tp_limit tp_limit_last(void);
+const char *tp_limit_describe(enum tp_limit which, char *buf, size_t len);
+const char *tp_strerror(int err, char *buf, size_t len);
+
 /* tp_map_collect() into an array of struct @type { key @kf; value @vf; } */
 #define TP_MAP_COLLECT(fd, type, kf, vf, rows, n)                              \
 	tp_map_collect(fd, sizeof(((type *)0)->kf), offsetof(type, vf),        \

@@ -183,7 +183,7 @@ static int tp_policy_sync_group(const struct tp_maps *m, __u32 src, __u32 dst,
 	}
 	for (i = 0; i < g.n && !err; i++)
 		if (bpf_map_update_elem(m->policy, &g.e[i].key, &g.e[i].val, BPF_ANY))
-			err = -errno;
+			err = tp_limit_errno(-errno, TP_LIMIT_POLICY);
 
 	/* entries of the group no rule produces any more */
 	while (!err && !bpf_map_get_next_key(m->policy, prev, &next)) {
@@ -281,7 +281,7 @@ static int tp_rule_alloc_id(const struct tp_maps *m, __u32 *rule_id)
 		;
 	free(used);
 	if (id == TP_MAX_RULES)
-		return -ENOSPC;
+		return tp_limit_hit(TP_LIMIT_RULES);
 	*rule_id = id;
 	return 0;
 }
@@ -304,14 +304,22 @@ static int tp_policy_commit(const struct tp_maps *m, const struct tp_rule *r)
  * @r:       the rule.
  * @rule_id: its id.
  *
- * Return: 0 or -errno (-EINVAL bad rule, -ENOSPC no free id).
+ * All or nothing: when its entries cannot all be written (tp_policy
+ * full), the rule's tp_rules entry is put back as it was (removed, or its
+ * old verdict) and its group rewritten from that, so no half of a rule
+ * decides traffic and a later add finds nothing of it and tries again.
+ *
+ * Return: 0 or -errno (-EINVAL bad rule, -ENOSPC no free id or tp_policy
+ * full: tp_strerror() names which).
  */
 int tp_policy_rule_add(const struct tp_maps *m, const struct tp_rule *r,
 		       __u32 *rule_id)
 {
-	struct tp_rule nr = *r;
+	struct tp_rule nr = *r, old;
+	bool had = false;
 	int err;
 
+	tp_limit_reset();
 	err = tp_rule_validate(r);
 	if (err)
 		return err;
@@ -325,10 +333,26 @@ int tp_policy_rule_add(const struct tp_maps *m, const struct tp_rule *r,
 		err = tp_rule_alloc_id(m, rule_id);
 		if (err)
 			return err;
+	} else {
+		had = !bpf_map_lookup_elem(m->rules, rule_id, &old);
 	}
 	if (bpf_map_update_elem(m->rules, rule_id, &nr, BPF_ANY))
-		return -errno;
-	return tp_policy_commit(m, &nr);
+		return tp_limit_errno(-errno, TP_LIMIT_RULES);
+	err = tp_policy_commit(m, &nr);
+	if (!err)
+		return 0;
+
+	/*
+	 * Put the rule back as it was and derive its group again: every entry
+	 * the old rules produce existed before, so rewriting them needs no room
+	 * and the entries written for the new rule go as stale.
+	 */
+	if (had)
+		bpf_map_update_elem(m->rules, rule_id, &old, BPF_ANY);
+	else
+		bpf_map_delete_elem(m->rules, rule_id);
+	tp_policy_commit(m, had ? &old : &nr);
+	return err;
 }
 
 /**

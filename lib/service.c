@@ -53,7 +53,7 @@ static int tp_service_alloc_id(const struct tp_maps *m, __u32 *id)
 			return 0;
 		}
 	}
-	return -ENOSPC;
+	return tp_limit_hit(TP_LIMIT_SERVICES);
 }
 
 /**
@@ -118,7 +118,7 @@ static int tp_backend_alloc_id(unsigned char *used, __u32 *id)
 			return 0;
 		}
 	}
-	return -ENOSPC;
+	return tp_limit_hit(TP_LIMIT_BACKENDS);
 }
 
 /* Write a table in one batch (one syscall), element by element if need be. */
@@ -182,8 +182,11 @@ int tp_service_check(const struct tp_svc_key *key, const struct tp_backend_spec 
 	if (!why)
 		len = 0;
 	if (n > TP_MAX_SVC_BACKENDS) {
-		snprintf(why, len, "%zu backends, more than the %d a service can have",
+		snprintf(why, len,
+			 "%zu backends, more than the %d a service can have "
+			 "(TP_MAX_SVC_BACKENDS; no configuration key raises it yet)",
 			 n, TP_MAX_SVC_BACKENDS);
+		tp_limit_hit(TP_LIMIT_SVC_BACKENDS);
 		return -E2BIG;
 	}
 	if (key->pad) {
@@ -270,7 +273,7 @@ static int tp_service_write_backends(const struct tp_maps *m, __u32 svc_id,
 		nb.weight = be[i].weight;
 		nb.svc_id = svc_id;
 		if (bpf_map_update_elem(m->backends, &u->ids[i], &nb, BPF_ANY))
-			err = -errno;
+			err = tp_limit_errno(-errno, TP_LIMIT_BACKENDS);
 	}
 	free(used);
 	return err;
@@ -310,7 +313,8 @@ static void tp_service_rollback(const struct tp_maps *m,
  *
  * Return: 0 or -errno (-EINVAL bad input, -EAFNOSUPPORT a backend or the
  * ICMP protocol of another address family than the VIP's, -EEXIST
- * duplicate backend, -E2BIG too many backends, -ENOSPC no free id).
+ * duplicate backend, -E2BIG too many backends, -ENOSPC no free id or a
+ * map full: tp_strerror() names which).
  */
 int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
 		   const struct tp_svc_spec *spec,
@@ -322,6 +326,7 @@ int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
 	size_t i, n_active = 0;
 	int j, err;
 
+	tp_limit_reset();
 	err = tp_service_check(key, be, n, NULL, 0);
 	if (err)
 		return err;
@@ -376,7 +381,7 @@ int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
 	svc.owner = spec->owner;
 	svc.revision++;
 	if (bpf_map_update_elem(m->services, key, &svc, BPF_ANY)) {
-		err = -errno;
+		err = tp_limit_errno(-errno, TP_LIMIT_SERVICES);
 		goto rollback;
 	}
 

@@ -5,11 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
+
 #include <yajl/yajl_tree.h>
 
+#include "addr.h"
 #include "config.h"
+#include "identity.h"
 #include "names.h"
+#include "peers.h"
+#include "policy.h"
+#include "service.h"
 #include "tailplane/abi.h"
+
+/*
+ * Nesting a configuration may have.  The schema needs 5 (services,
+ * backends); the bound keeps a hostile or broken file from costing
+ * unbounded recursion, here and in yajl_tree_free().
+ */
+#define TPD_CONFIG_MAX_DEPTH 16
 
 struct tpd_parse {
 	char *err;
@@ -362,6 +376,346 @@ static int tpd_parse_sections(struct tpd_parse *ps, yajl_val root,
 	return err ?: tpd_parse_conntrack(ps, tpd_get(root, "conntrack"), cfg);
 }
 
+/* ---- the document's shape --------------------------------------------------- */
+
+/*
+ * Whether @text nests arrays and objects deeper than @max, counted before
+ * yajl builds a tree of it: brackets inside strings do not count.
+ */
+static bool tpd_too_deep(const char *text, unsigned int max)
+{
+	unsigned int depth = 0;
+	bool in_str = false;
+	const char *p;
+
+	for (p = text; *p; p++) {
+		if (in_str) {
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '"')
+				in_str = false;
+			continue;
+		}
+		if (*p == '"')
+			in_str = true;
+		else if ((*p == '[' || *p == '{') && ++depth > max)
+			return true;
+		else if ((*p == ']' || *p == '}') && depth)
+			depth--;
+	}
+	return false;
+}
+
+/*
+ * No object anywhere may have a key twice: yajl keeps both and a lookup
+ * finds the first, so the second of two "verdict"s would be ignored
+ * without a word.  @where names @v as the errors do.
+ */
+static int tpd_check_dup_keys(struct tpd_parse *ps, yajl_val v, const char *where,
+			      bool root)
+{
+	char sub[256];
+	size_t i, j;
+	int err = 0;
+
+	if (YAJL_IS_ARRAY(v)) {
+		for (i = 0; i < v->u.array.len && !err; i++) {
+			snprintf(sub, sizeof(sub), "%s[%zu]", where, i);
+			err = tpd_check_dup_keys(ps, v->u.array.values[i], sub, false);
+		}
+		return err;
+	}
+	if (!YAJL_IS_OBJECT(v))
+		return 0;
+	for (i = 0; i < v->u.object.len; i++)
+		for (j = 0; j < i; j++)
+			if (!strcmp(v->u.object.keys[i], v->u.object.keys[j]))
+				return tpd_fail(ps, "%s: duplicate key '%s'", where,
+						v->u.object.keys[i]);
+	for (i = 0; i < v->u.object.len && !err; i++) {
+		if (root)
+			snprintf(sub, sizeof(sub), "%s", v->u.object.keys[i]);
+		else
+			snprintf(sub, sizeof(sub), "%s.%s", where, v->u.object.keys[i]);
+		err = tpd_check_dup_keys(ps, v->u.object.values[i], sub, false);
+	}
+	return err;
+}
+
+/* ---- values ------------------------------------------------------------------ */
+
+/*
+ * Everything that names an address, a port, a protocol or an identity is
+ * checked here, when the file is read, so that a start or a reload
+ * either takes the whole file or changes nothing: checked only while
+ * applying, a bad entry was skipped and the rule it replaced pruned.
+ */
+
+static int tpd_check_iface_names(struct tpd_parse *ps, const struct tpd_config *cfg)
+{
+	const char *name;
+	size_t i, j;
+
+	for (i = 0; i < cfg->n_ifaces; i++) {
+		name = cfg->ifaces[i].name;
+		if (!name[0] || !strcmp(name, ".") || !strcmp(name, "..") ||
+		    strpbrk(name, "/: \t\n"))
+			return tpd_fail(ps, "interfaces[%zu].name: '%s' is not an interface name",
+					i, name);
+		for (j = 0; j < i; j++)
+			if (!strcmp(cfg->ifaces[j].name, name))
+				return tpd_fail(ps, "interfaces[%zu].name: '%s' is interfaces[%zu] already",
+						i, name, j);
+	}
+	return 0;
+}
+
+static int tpd_check_idents(struct tpd_parse *ps, struct tpd_config *cfg)
+{
+	struct tpd_ident_cfg *ic;
+	char pfx[TP_PREFIX_STRLEN];
+	size_t i, j, n_cidr = 0;
+
+	for (i = 0; i < cfg->n_idents; i++) {
+		ic = &cfg->idents[i];
+		if (ic->name[0] && !tp_identity_name_ok(ic->name))
+			return tpd_fail(ps, "identities[%zu].name: '%s' is not a name (letters, "
+					"digits and _.:/-, not all digits, not a reserved name or any)",
+					i, ic->name);
+		for (j = 0; ic->name[0] && j < i; j++)
+			if (!strcmp(cfg->idents[j].name, ic->name) && cfg->idents[j].id != ic->id)
+				return tpd_fail(ps, "identities[%zu].name: '%s' already names identity %u",
+						i, ic->name, cfg->idents[j].id);
+		if (!ic->cidr[0])
+			continue;
+		if (tp_prefix_parse(ic->cidr, &ic->prefix, &ic->plen))
+			return tpd_fail(ps, "identities[%zu].cidr: '%s' is not a prefix (ADDR/LEN)",
+					i, ic->cidr);
+		tp_addr_mask(&ic->prefix, ic->plen);
+		n_cidr++;
+		for (j = 0; j < i; j++) {
+			const struct tpd_ident_cfg *o = &cfg->idents[j];
+
+			if (o->cidr[0] && o->zone == ic->zone && o->plen == ic->plen &&
+			    !memcmp(&o->prefix, &ic->prefix, sizeof(o->prefix)) && o->id != ic->id)
+				return tpd_fail(ps, "identities[%zu].cidr: %s in zone %u is already identity %u",
+						i, tp_prefix_format(&ic->prefix, ic->plen, pfx,
+								    sizeof(pfx)),
+						ic->zone, o->id);
+		}
+	}
+	if (n_cidr > TP_IDENTITY_SIZE)
+		return tpd_fail(ps, "identities: %zu prefixes, more than the %d tp_identity holds "
+				"(TP_IDENTITY_SIZE; no configuration key raises it yet)",
+				n_cidr, TP_IDENTITY_SIZE);
+	return 0;
+}
+
+/**
+ * tpd_config_identity() - an identity as the configuration names it: a
+ * number, a reserved name, "any" (TP_POLICY_ANY_ID) or a name of its
+ * identities; never 0 (unknown), which as a policy key would mean any.
+ * @cfg: configuration.
+ * @s:   the text.
+ * @id:  the identity.
+ *
+ * Return: 0 or -ENOENT.
+ */
+int tpd_config_identity(const struct tpd_config *cfg, const char *s, __u32 *id)
+{
+	size_t i;
+
+	if (!strcmp(s, "any")) {
+		*id = TP_POLICY_ANY_ID;
+		return 0;
+	}
+	for (i = 0; i < cfg->n_idents; i++) {
+		if (cfg->idents[i].name[0] && !strcmp(cfg->idents[i].name, s)) {
+			*id = cfg->idents[i].id;
+			return 0;
+		}
+	}
+	/* numbers and reserved names only: no map is read */
+	if (tp_identity_parse(NULL, s, id) || *id == TP_ID_UNKNOWN)
+		return -ENOENT;
+	return 0;
+}
+
+static int tpd_bad_identity(struct tpd_parse *ps, const char *where, const char *s)
+{
+	return tpd_fail(ps, "%s: '%s' is not an identity (a number, a reserved name, "
+			"or a name from identities)", where, s);
+}
+
+static int tpd_check_backends(struct tpd_parse *ps, struct tpd_service_cfg *sc,
+			      size_t i, struct tp_backend_spec *bs)
+{
+	bool icmp = sc->key.proto == IPPROTO_ICMP || sc->key.proto == IPPROTO_ICMPV6;
+	char why[256];
+	bool has_port;
+	__u16 port;
+	size_t j;
+
+	for (j = 0; j < sc->n_backends; j++) {
+		const char *a = sc->backends[j].addr;
+
+		memset(&bs[j], 0, sizeof(bs[j]));
+		if (tp_endpoint_parse(a, &bs[j].addr, &port, &has_port) ||
+		    (!icmp && (!has_port || !port)))
+			return tpd_fail(ps, "services[%zu].backends[%zu].addr: '%s' is not ADDR:PORT "
+					"(port 1-65535; an IPv6 address in brackets)", i, j, a);
+		if (icmp && has_port)
+			return tpd_fail(ps, "services[%zu].backends[%zu].addr: '%s' is not an address "
+					"(an ICMP service's backends have no port)", i, j, a);
+		bs[j].port = htons(port);
+		bs[j].weight = sc->backends[j].weight;
+		bs[j].state = sc->backends[j].state;
+	}
+	if (tp_service_check(&sc->key, bs, sc->n_backends, why, sizeof(why)))
+		return tpd_fail(ps, "services[%zu]: %s", i, why);
+	return 0;
+}
+
+static int tpd_check_services(struct tpd_parse *ps, struct tpd_config *cfg)
+{
+	struct tp_backend_spec *bs = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bs));
+	struct tpd_service_cfg *sc;
+	size_t i, j, n_be = 0;
+	int err = 0;
+
+	if (!bs)
+		return -ENOMEM;
+	if (cfg->n_services > TP_MAX_SERVICES - 1) {
+		err = tpd_fail(ps, "services: %zu services, more than the %d service ids "
+			       "(TP_MAX_SERVICES; no configuration key raises it yet)",
+			       cfg->n_services, TP_MAX_SERVICES - 1);
+		goto out;
+	}
+	for (i = 0; i < cfg->n_services && !err; i++) {
+		sc = &cfg->services[i];
+		if (tp_svc_key_parse(sc->frontend, &sc->key)) {
+			err = tpd_fail(ps, "services[%zu].frontend: '%s' is not VIP:PORT/PROTO "
+				       "(e.g. 198.19.0.10:80/tcp, [fd00::a]:53/udp, 198.19.0.10/icmp)",
+				       i, sc->frontend);
+			break;
+		}
+		for (j = 0; j < i; j++)
+			if (!memcmp(&cfg->services[j].key, &sc->key, sizeof(sc->key)))
+				break;
+		if (j < i) {
+			err = tpd_fail(ps, "services[%zu].frontend: %s is services[%zu] already",
+				       i, sc->frontend, j);
+			break;
+		}
+		err = tpd_check_backends(ps, sc, i, bs);
+		n_be += sc->n_backends;
+	}
+	if (!err && n_be > TP_MAX_BACKENDS - 1)
+		err = tpd_fail(ps, "services: %zu backends in all, more than the %d backend ids "
+			       "(TP_MAX_BACKENDS; no configuration key raises it yet)",
+			       n_be, TP_MAX_BACKENDS - 1);
+out:
+	free(bs);
+	return err;
+}
+
+static int tpd_check_policy(struct tpd_parse *ps, const struct tpd_config *cfg, size_t i,
+			    struct tpd_policy_cfg *pc)
+{
+	struct tp_rule *r = &pc->rule;
+	char where[48];
+
+	memset(r, 0, sizeof(*r));
+	r->zone = pc->zone;
+	r->owner = TP_OWNER_STATIC;
+	snprintf(where, sizeof(where), "policies[%zu].from", i);
+	if (tpd_config_identity(cfg, pc->from, &r->src_id))
+		return tpd_bad_identity(ps, where, pc->from);
+	snprintf(where, sizeof(where), "policies[%zu].to", i);
+	if (tpd_config_identity(cfg, pc->to, &r->dst_id))
+		return tpd_bad_identity(ps, where, pc->to);
+	if (strcmp(pc->proto, "any") && (tp_proto_parse(pc->proto, &r->proto) || !r->proto))
+		return tpd_fail(ps, "policies[%zu].proto: '%s' is not a protocol (any, tcp, udp, "
+				"icmp, icmpv6 or a number 1-255)", i, pc->proto);
+	if (tp_verdict_parse(pc->verdict, &r->verdict))
+		return tpd_fail(ps, "policies[%zu].verdict: '%s' is not allow, deny or audit",
+				i, pc->verdict);
+	if (pc->port[0]) {
+		/* port 0 would be no port at all: the rule would match every port */
+		if (tp_port_range_parse(pc->port, &r->port_lo, &r->port_hi) || !r->port_lo)
+			return tpd_fail(ps, "policies[%zu].port: '%s' is not a port or range "
+					"(PORT or LO-HI, 1-65535)", i, pc->port);
+		if (r->proto != IPPROTO_TCP && r->proto != IPPROTO_UDP)
+			return tpd_fail(ps, "policies[%zu].port: ports need proto tcp or udp", i);
+	}
+	if (tp_rule_validate(r))
+		return tpd_fail(ps, "policies[%zu]: not a rule the datapath can hold", i);
+	return 0;
+}
+
+static int tpd_check_policies(struct tpd_parse *ps, struct tpd_config *cfg)
+{
+	size_t i, j;
+	int err;
+
+	if (cfg->n_policies > TP_MAX_RULES - 1)
+		return tpd_fail(ps, "policies: %zu rules, more than the %d rule ids "
+				"(TP_MAX_RULES; no configuration key raises it yet)",
+				cfg->n_policies, TP_MAX_RULES - 1);
+	for (i = 0; i < cfg->n_policies; i++) {
+		err = tpd_check_policy(ps, cfg, i, &cfg->policies[i]);
+		if (err)
+			return err;
+		/* two verdicts for the same traffic: which one holds would be chance */
+		for (j = 0; j < i; j++)
+			if (tp_rule_same_match(&cfg->policies[j].rule, &cfg->policies[i].rule) &&
+			    cfg->policies[j].rule.verdict != cfg->policies[i].rule.verdict)
+				return tpd_fail(ps, "policies[%zu]: matches the same traffic as "
+						"policies[%zu], with another verdict", i, j);
+	}
+	return 0;
+}
+
+static int tpd_check_peer_map(struct tpd_parse *ps, const struct tpd_config *cfg,
+			      const struct tpd_map_cfg *map, size_t n, const char *where,
+			      bool wireguard)
+{
+	__u8 key[TP_WG_KEY_LEN];
+	char sub[160];
+	__u32 id;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const char *k = map[i].key;
+
+		if (wireguard && tp_wg_key_from_base64(k, key))
+			return tpd_fail(ps, "%s: '%s' is not a WireGuard public key (base64, "
+					"44 characters)", where, k);
+		if (!wireguard && (!k[0] || !strcmp(k, "tag:")))
+			return tpd_fail(ps, "%s: '%s' is not a tag or a login name", where, k);
+		snprintf(sub, sizeof(sub), "%s.%s", where, k);
+		if (tpd_config_identity(cfg, map[i].identity, &id) || id == TP_POLICY_ANY_ID)
+			return tpd_bad_identity(ps, sub, map[i].identity);
+	}
+	return 0;
+}
+
+/* Everything a value names, before anything is applied. */
+static int tpd_config_validate(struct tpd_parse *ps, struct tpd_config *cfg)
+{
+	int err;
+
+	err = tpd_check_iface_names(ps, cfg);
+	err = err ?: tpd_check_idents(ps, cfg);
+	err = err ?: tpd_check_services(ps, cfg);
+	err = err ?: tpd_check_policies(ps, cfg);
+	err = err ?: tpd_check_peer_map(ps, cfg, cfg->wg_peers, cfg->n_wg_peers,
+					"wireguard_peers", true);
+	err = err ?: tpd_check_peer_map(ps, cfg, cfg->ts_tags, cfg->n_ts_tags,
+					"tailscale.tags", false);
+	return err;
+}
+
 static void tpd_config_defaults(struct tpd_config *cfg)
 {
 	static const __u32 timeouts[6] = {
@@ -419,6 +773,9 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 	int ret;
 
 	tpd_config_defaults(cfg);
+	if (tpd_too_deep(text, TPD_CONFIG_MAX_DEPTH))
+		return tpd_fail(&ps, "config: nested deeper than %d levels",
+				TPD_CONFIG_MAX_DEPTH);
 	root = yajl_tree_parse(text, yerr, sizeof(yerr));
 	if (!root) {
 		char *nl = strchr(yerr, '\n');
@@ -427,7 +784,8 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 			*nl = 0;
 		return tpd_fail(&ps, "not valid JSON: %s", yerr);
 	}
-	ret = tpd_check_keys(&ps, root, "config", keys);
+	ret = tpd_check_dup_keys(&ps, root, "config", true);
+	ret = ret ?: tpd_check_keys(&ps, root, "config", keys);
 	ret = ret ?: tpd_get_str(&ps, root, "config", "pin_root", cfg->pin_root,
 				 sizeof(cfg->pin_root), false);
 	ret = ret ?: tpd_get_str(&ps, root, "config", "default_policy", dflt,
@@ -453,6 +811,7 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 	cfg->kubernetes = YAJL_IS_OBJECT(root) && tpd_get(root, "kubernetes");
 	if (!ret && !cfg->n_ifaces)
 		ret = tpd_fail(&ps, "interfaces: at least one interface is needed");
+	ret = ret ?: tpd_config_validate(&ps, cfg);
 	yajl_tree_free(root);
 	return ret;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * tailplaned's configuration file (JSON; docs/tailplaned.8 has the
- * schema).  Parsing checks types, ranges and unknown keys; values that
- * name addresses or identities are kept as text and resolved when applied.
+ * schema).  Reading it checks everything before anything is applied:
+ * types, ranges, unknown and duplicate keys, nesting, and every address,
+ * port, protocol, frontend and identity a value names (against the
+ * file's own names).  A start or reload takes a file whole or not at all.
  */
 #ifndef TAILPLANED_CONFIG_H
 #define TAILPLANED_CONFIG_H
@@ -13,6 +15,8 @@
 #include <stddef.h>
 
 #include <linux/types.h>
+
+#include "tailplane/abi.h"
 
 enum tpd_iface_kind { TPD_IFACE_TAILNET, TPD_IFACE_UPLINK };
 enum tpd_peer_source { TPD_PEERS_NONE, TPD_PEERS_WIREGUARD, TPD_PEERS_TAILSCALE };
@@ -29,6 +33,8 @@ struct tpd_ident_cfg {
 	__u32 id;
 	char name[48];
 	__u16 zone;
+	struct tp_addr prefix; /* @cidr, parsed and masked when read */
+	unsigned int plen;
 };
 
 struct tpd_backend_cfg {
@@ -39,6 +45,7 @@ struct tpd_backend_cfg {
 
 struct tpd_service_cfg {
 	char frontend[72]; /* VIP:PORT/PROTO */
+	struct tp_svc_key key; /* @frontend, parsed when read */
 	__u32 affinity;
 	__u16 zone;
 	struct tpd_backend_cfg *backends;
@@ -52,6 +59,7 @@ struct tpd_policy_cfg {
 	char port[16];
 	char verdict[8];
 	__u16 zone;
+	struct tp_rule rule; /* the rule, resolved against the file's names when read */
 };
 
 struct tpd_map_cfg { /* public key or tag -> identity */
@@ -94,6 +102,7 @@ int tpd_config_load(const char *path, struct tpd_config *cfg, char *err,
 int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 		     size_t errlen);
 void tpd_config_free(struct tpd_config *cfg);
+int tpd_config_identity(const struct tpd_config *cfg, const char *s, __u32 *id);
 const struct tpd_iface_cfg *tpd_config_iface(const struct tpd_config *cfg,
 					     const char *name);
 bool tpd_config_knobs_equal(const struct tpd_config *a,

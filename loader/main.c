@@ -39,19 +39,47 @@
 #include "sync.h"
 
 #define TPD_VERSION "0.1.0"
+/*
+ * Conntrack entries the stale-UDP purge reads per main-loop turn, under
+ * the pin-root lock: a few milliseconds, so a purge over a full table
+ * spreads over turns instead of holding the lock and the loop.
+ */
+#define TPD_PURGE_BUDGET 16384
+/*
+ * How long one interface's peers may take to read, all of it: a source
+ * that answers slowly (or trickles) is given up on after this and its
+ * entries kept; the loop goes on with the other interfaces.
+ */
+#define TPD_FETCH_TIMEOUT_MS 2000
+/* An interface whose source failed is asked again after at most this. */
+#define TPD_FETCH_BACKOFF_MAX 60
+
+/**
+ * struct tpd_fetch - how reading one interface's peers went.
+ * @fails:    failures in a row.
+ * @retry_at: not asked again before (backoff), 0: at the next sync.
+ */
+struct tpd_fetch {
+	unsigned int fails;
+	time_t retry_at;
+};
 
 struct tpd {
 	const char *config_path;
 	struct tpd_config cfg;
 	struct tpd_datapath dp;
 	int *ifindex; /* per cfg.ifaces: attached ifindex, 0 if not */
+	struct tpd_fetch *fetch; /* per cfg.ifaces: its peer source's health */
 	int lock_fd;
+	int sfd; /* signalfd of SIGHUP, SIGTERM and SIGINT; -1 for --once */
 	struct mnl_socket *links;
 	struct tp_addr *host; /* this host's addresses, as last synced */
 	size_t n_host;
 	bool host_dirty; /* address events since, or the last read failed */
 	struct tpd_source_state src[TPD_SRC_MAX];
+	unsigned int src_conflicts[TPD_SRC_MAX]; /* at the last sync, to log changes */
 	struct tpd_gc_result gc;
+	struct tpd_purge purge; /* stale UDP flows still to delete */
 	time_t next_sync, next_gc, next_metrics;
 	bool once;
 };
@@ -168,71 +196,48 @@ static void tpd_on_link(const struct tpd_link_event *ev, void *ctx)
 
 /* ---- syncs ------------------------------------------------------------------------ */
 
-/* Rules mapping peers of @source to identities, from the configuration. */
-static size_t tpd_peer_rules(struct tpd *t, enum tpd_peer_source source,
-			     struct tp_peer_rule *rules, size_t cap)
-{
-	const struct tpd_map_cfg *map = source == TPD_PEERS_WIREGUARD ? t->cfg.wg_peers :
-									t->cfg.ts_tags;
-	size_t n_map = source == TPD_PEERS_WIREGUARD ? t->cfg.n_wg_peers : t->cfg.n_ts_tags;
-	size_t i, n = 0;
-
-	for (i = 0; i < n_map && n < cap; i++) {
-		__u32 id;
-
-		if (tpd_resolve_identity(&t->dp.maps, &t->cfg, map[i].identity, &id) || !id) {
-			log_warn("unknown identity in a peer mapping, ignored", "key",
-				 map[i].key, "identity", map[i].identity);
-			continue;
-		}
-		rules[n].match = source == TPD_PEERS_WIREGUARD ? TP_PEER_MATCH_KEY :
-				 strncmp(map[i].key, "tag:", 4) ? TP_PEER_MATCH_USER :
-								 TP_PEER_MATCH_TAG;
-		rules[n].value = map[i].key;
-		rules[n].id = id;
-		n++;
-	}
-	return n;
-}
-
+/* Read @ifc's peers, all of it by @deadline (tp_deadline_after()). */
 static int tpd_fetch_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
-			   struct tp_peer_list *peers)
+			   __u64 deadline, struct tp_peer_list *peers)
 {
 	int err;
 
 	if (ifc->peers == TPD_PEERS_WIREGUARD) {
+		/* the kernel answers a dump at once: no deadline to give it */
 		err = tp_wg_genl_dump(ifc->name, peers);
 		if (err == -ENOENT || err == -EOPNOTSUPP || err == -ENODEV)
-			err = tp_wg_uapi_dump_as(ifc->name, t->cfg.wg_sockdir,
-						 t->cfg.wg_socket_uid, peers);
+			err = tp_wg_uapi_dump_by(ifc->name, t->cfg.wg_sockdir,
+						 t->cfg.wg_socket_uid, deadline, peers);
 		return err;
 	}
+	if (!tp_deadline_left(deadline)) {
+		tp_peer_set_error("no time left to ask tailscaled");
+		return -ETIMEDOUT;
+	}
 	/* parsed as it streams: a large tailnet's status is never held whole */
-	return tp_ts_fetch_peers(t->cfg.ts_socket, TP_TS_TIMEOUT_MS,
+	return tp_ts_fetch_peers(t->cfg.ts_socket, tp_deadline_left(deadline),
 				 t->cfg.ts_socket_uid, peers);
 }
 
 /* Append @ifc's identity entries to @all; -errno when its source failed. */
 static int tpd_collect_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
-			     struct tp_ident_entry **all, size_t *n_all)
+			     __u64 deadline, struct tp_ident_entry **all, size_t *n_all)
 {
-	struct tp_peer_rule rules[256];
+	struct tp_peer_rule *rules = NULL;
 	struct tp_peer_list peers = {};
 	struct tp_ident_entry *ents = NULL;
-	size_t n_rules, n = 0, conflicts = 0;
+	size_t n_rules = 0, n = 0, conflicts = 0;
 	void *grown;
 	int err;
 
-	err = tpd_fetch_peers(t, ifc, &peers);
-	if (err) {
-		log_warn("peer source failed; keeping its entries", "iface", ifc->name,
-			 "error", tp_peer_last_error());
+	err = tpd_fetch_peers(t, ifc, deadline, &peers);
+	if (err)
 		return err;
-	}
-	n_rules = tpd_peer_rules(t, ifc->peers, rules, 256);
-	err = tp_peers_to_identities(&peers, ifc->zone, rules, n_rules, TP_ID_TAILNET,
-				     &ents, &n, &conflicts);
+	err = tpd_peer_rules(&t->dp.maps, &t->cfg, ifc->peers, &rules, &n_rules);
+	err = err ?: tp_peers_to_identities(&peers, ifc->zone, rules, n_rules,
+					    TP_ID_TAILNET, &ents, &n, &conflicts);
 	tp_peer_list_free(&peers);
+	free(rules);
 	if (err)
 		return err;
 	if (conflicts)
@@ -266,6 +271,51 @@ static int tpd_pins_lock(struct tpd *t, const char *what)
 	return lock;
 }
 
+/* Note that interface @i's source failed: back off, say so. */
+static void tpd_fetch_failed(struct tpd *t, size_t i, time_t now)
+{
+	struct tpd_fetch *f = &t->fetch[i];
+	unsigned int wait = t->cfg.sync_interval, k;
+	char in[16];
+
+	if (f->fails < 16)
+		f->fails++;
+	/* every failure doubles the wait, up to TPD_FETCH_BACKOFF_MAX */
+	for (k = 1; k < f->fails && wait < TPD_FETCH_BACKOFF_MAX; k++)
+		wait *= 2;
+	if (wait > TPD_FETCH_BACKOFF_MAX)
+		wait = TPD_FETCH_BACKOFF_MAX;
+	f->retry_at = now + wait;
+	snprintf(in, sizeof(in), "%u", wait);
+	log_warn("peer source failed; keeping its entries", "iface", t->cfg.ifaces[i].name,
+		 "error", tp_peer_last_error(), "retry_in_s", in);
+}
+
+/* Say what a peer sync could not do: entries not written, conflicts. */
+static void tpd_sync_source_report(struct tpd *t, enum tpd_source s,
+				   const struct tpd_sync_result *res)
+{
+	char n[16];
+
+	if (res->errors) {
+		snprintf(n, sizeof(n), "%u", res->errors);
+		log_error("peers left without their identity", "source", tpd_source_name(s),
+			  "entries", n, "first_error", res->error);
+	}
+	if (res->conflicts != t->src_conflicts[s]) {
+		snprintf(n, sizeof(n), "%u", res->conflicts);
+		/* tpctl's or another source's entry wins; say so when that changes */
+		log_warn("peer prefixes held by another owner, left to it", "source",
+			 tpd_source_name(s), "prefixes", n);
+		t->src_conflicts[s] = res->conflicts;
+	}
+}
+
+/*
+ * Sync one peer source over all its interfaces.  Each interface is read
+ * with a deadline of its own; one that fails (or is backing off) keeps
+ * its zone's entries and the others are synced all the same.
+ */
 static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
 {
 	enum tpd_source s = source == TPD_PEERS_WIREGUARD ? TPD_SRC_WIREGUARD :
@@ -273,36 +323,73 @@ static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
 	__u8 owner = source == TPD_PEERS_WIREGUARD ? TP_OWNER_WIREGUARD : TP_OWNER_TAILSCALE;
 	struct tpd_sync_result res = {};
 	struct tp_ident_entry *all = NULL;
-	size_t i, n_all = 0;
+	size_t i, n_all = 0, n_keep = 0;
+	__u16 *keep = NULL;
+	time_t now = time(NULL);
 	bool used = false;
 	int err = 0, lock;
 
-	for (i = 0; i < t->cfg.n_ifaces && !err; i++) {
-		if (t->cfg.ifaces[i].peers != source || !t->ifindex[i])
+	for (i = 0; i < t->cfg.n_ifaces; i++) {
+		const struct tpd_iface_cfg *ifc = &t->cfg.ifaces[i];
+
+		if (ifc->peers != source || !t->ifindex[i])
 			continue;
+		if (!keep) {
+			keep = calloc(t->cfg.n_ifaces, sizeof(*keep));
+			if (!keep) {
+				err = -ENOMEM;
+				break;
+			}
+		}
 		used = true;
-		err = tpd_collect_peers(t, &t->cfg.ifaces[i], &all, &n_all);
+		if (now < t->fetch[i].retry_at) {
+			keep[n_keep++] = ifc->zone;
+			continue;
+		}
+		err = tpd_collect_peers(t, ifc, tp_deadline_after(TPD_FETCH_TIMEOUT_MS),
+					&all, &n_all);
+		if (err == -ENOMEM)
+			break;
+		if (err) {
+			tpd_fetch_failed(t, i, now);
+			keep[n_keep++] = ifc->zone;
+			err = 0;
+			continue;
+		}
+		t->fetch[i].fails = 0;
+		t->fetch[i].retry_at = 0;
 	}
-	if (!used && !t->src[s].entries && !t->src[s].syncs) {
-		free(all);
-		return;
-	}
+	if (!used && !t->src[s].entries && !t->src[s].syncs)
+		goto out;
 	t->src[s].syncs++;
 	if (err) {
-		/* a source that did not answer keeps what it had */
+		/* out of memory: everything stays as it is */
 		t->src[s].errors++;
-		free(all);
-		return;
+		goto out;
 	}
 	lock = tpd_pins_lock(t, tpd_source_name(s));
-	err = lock < 0 ? lock : tpd_sync_identities(&t->dp.maps, owner, all, n_all, &res);
-	tp_pins_unlock(lock);
-	free(all);
-	if (err) {
+	if (lock < 0) {
+		/* skipped, never done unlocked: the entries stay as they are */
 		t->src[s].errors++;
-		return;
+		goto out;
 	}
-	t->src[s].last_ok = time(NULL);
+	err = tpd_sync_peer_source(&t->dp.maps, owner, all, n_all, keep, n_keep, &res);
+	tp_pins_unlock(lock);
+	if (err)
+		log_error("peers not synced: cannot read the identity map", "source",
+			  tpd_source_name(s), "error", strerror(-err));
+	tpd_sync_source_report(t, s, &res);
+	if (err || n_keep || res.errors) {
+		/*
+		 * An interface that did not answer, or peers left without their
+		 * identity (tp_identity full): the source is not healthy.
+		 */
+		t->src[s].errors++;
+		if (err)
+			goto out;
+	} else {
+		t->src[s].last_ok = time(NULL);
+	}
 	t->src[s].entries = n_all;
 	if (res.added || res.changed || res.removed) {
 		char a[16], c[16], r[16];
@@ -313,6 +400,9 @@ static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
 		log_info("peers synced", "source", tpd_source_name(s), "added", a,
 			 "changed", c, "removed", r);
 	}
+out:
+	free(keep);
+	free(all);
 }
 
 /* Read this host's addresses again; the old list stays on failure. */
@@ -362,7 +452,8 @@ static void tpd_sync_host_now(struct tpd *t)
 	log_info("host addresses synced", "result", buf);
 }
 
-static void tpd_sync_static_now(struct tpd *t)
+/* Apply the configuration's static part; the number of entries that failed. */
+static unsigned int tpd_sync_static_now(struct tpd *t)
 {
 	struct tpd_sync_result res = {};
 	char buf[64];
@@ -372,10 +463,11 @@ static void tpd_sync_static_now(struct tpd *t)
 	tpd_host_refresh(t);
 	lock = tpd_pins_lock(t, "static");
 	if (lock < 0) {
+		/* skipped, never done unlocked: applied at the next SIGHUP */
 		t->src[TPD_SRC_STATIC].errors++;
-		return;
+		return 1;
 	}
-	err = tpd_sync_static(&t->dp.maps, &t->cfg, t->host, t->n_host, &res);
+	err = tpd_sync_static(&t->dp.maps, &t->cfg, t->host, t->n_host, &t->purge, &res);
 	tp_pins_unlock(lock);
 	if (err || res.errors)
 		t->src[TPD_SRC_STATIC].errors++;
@@ -383,12 +475,43 @@ static void tpd_sync_static_now(struct tpd *t)
 		t->src[TPD_SRC_STATIC].last_ok = time(NULL);
 	snprintf(buf, sizeof(buf), "+%u ~%u -%u conflicts %u errors %u", res.added,
 		 res.changed, res.removed, res.conflicts, res.errors);
-	log_info("configuration applied", "result", buf);
+	if (res.errors)
+		log_error("configuration applied with errors", "result", buf,
+			  "first_error", res.error);
+	else
+		log_info("configuration applied", "result", buf);
+	return res.errors + (err != 0);
+}
+
+/* One bounded step of the stale UDP flow purge. */
+static void tpd_purge_now(struct tpd *t, size_t budget)
+{
+	unsigned long passes = t->purge.passes;
+	char n[32];
+	int lock, err;
+
+	if (!tpd_purge_pending(&t->purge))
+		return;
+	lock = tpd_pins_lock(t, "udp-purge");
+	if (lock < 0)
+		return; /* the purge stays pending: it goes on at the next turn */
+	err = tpd_purge_step(&t->dp.maps, &t->purge, budget);
+	tp_pins_unlock(lock);
+	if (err)
+		log_warn("stale UDP flow purge: cannot read conntrack; trying again",
+			 "error", strerror(-err));
+	if (t->purge.passes != passes && !tpd_purge_pending(&t->purge)) {
+		snprintf(n, sizeof(n), "%lu", t->purge.deleted);
+		log_info("stale UDP flows of removed backends purged", "flows", n);
+		t->purge.deleted = 0;
+	}
 }
 
 static void tpd_housekeeping(struct tpd *t, time_t now)
 {
 	char a[32], b[32];
+
+	tpd_purge_now(t, TPD_PURGE_BUDGET);
 
 	if (now >= t->next_sync) {
 		tpd_sync_source(t, TPD_PEERS_WIREGUARD);
@@ -437,8 +560,10 @@ static int tpd_reload_programs(struct tpd *t)
 
 static void tpd_reload(struct tpd *t)
 {
+	struct tpd_fetch *fetch;
 	struct tpd_config cfg;
-	char err[256];
+	unsigned int errors;
+	char err[512];
 	int *ifindex;
 	size_t i, j;
 	bool knobs;
@@ -455,7 +580,11 @@ static void tpd_reload(struct tpd *t)
 		return;
 	}
 	ifindex = calloc(cfg.n_ifaces + 1, sizeof(*ifindex));
-	if (!ifindex) {
+	/* a reload asks every source again at once: no backoff carried over */
+	fetch = calloc(cfg.n_ifaces + 1, sizeof(*fetch));
+	if (!ifindex || !fetch) {
+		free(ifindex);
+		free(fetch);
 		tpd_config_free(&cfg);
 		return;
 	}
@@ -472,43 +601,66 @@ static void tpd_reload(struct tpd *t)
 	knobs = !tpd_config_knobs_equal(&cfg, &t->cfg);
 	tpd_config_free(&t->cfg);
 	free(t->ifindex);
+	free(t->fetch);
 	t->cfg = cfg;
 	t->ifindex = ifindex;
+	t->fetch = fetch;
 	if (knobs && tpd_reload_programs(t))
 		log_error("reload: new programs failed to load; the old ones stay");
 	tpd_attach_present(t);
-	tpd_sync_static_now(t);
+	errors = tpd_sync_static_now(t);
 	t->next_sync = 0;
-	log_info("reloaded", "config", t->config_path);
+	if (errors)
+		log_error("reloaded, but not all of it could be applied (see above)", "config",
+			  t->config_path);
+	else
+		log_info("reloaded", "config", t->config_path);
 }
 
 /* ---- main ------------------------------------------------------------------------- */
 
-static int tpd_signalfd(void)
+/*
+ * Block the signals the main loop handles and take them through a
+ * signalfd.  Done before anything slow (loading the datapath, the first
+ * sync): until the loop reads them they stay pending, where the default
+ * action of SIGHUP, an operator's reload at the wrong moment, would kill
+ * the daemon half-started.
+ *
+ * Return: the signalfd, or -errno (the signals are unblocked again).
+ */
+static int tpd_signals_open(void)
 {
 	sigset_t mask;
+	int fd;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL))
+		return -errno;
+	fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd < 0) {
+		fd = -errno;
+		sigprocmask(SIG_UNBLOCK, &mask, NULL);
+	}
+	return fd;
 }
 
 static int tpd_run(struct tpd *t)
 {
 	struct pollfd pfd[2];
 	struct signalfd_siginfo si;
-	int sfd = tpd_signalfd(), n;
+	int n;
 
-	pfd[0].fd = sfd;
+	pfd[0].fd = t->sfd;
 	pfd[0].events = POLLIN;
 	pfd[1].fd = t->links ? tpd_links_fd(t->links) : -1;
 	pfd[1].events = POLLIN;
 	for (;;) {
 		tpd_housekeeping(t, time(NULL));
-		n = poll(pfd, 2, 1000);
+		/* with a purge under way, only look for events between its steps */
+		n = poll(pfd, 2, tpd_purge_pending(&t->purge) ? 0 : 1000);
 		if (n < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents & POLLIN) {
@@ -521,17 +673,16 @@ static int tpd_run(struct tpd *t)
 			tpd_sync_host_now(t);
 		if (!(pfd[0].revents & POLLIN))
 			continue;
-		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+		while (read(t->sfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGHUP) {
 				tpd_reload(t);
 			} else {
 				log_info("exiting; programs and maps stay in place");
-				close(sfd);
 				return 0;
 			}
 		}
 	}
-	close(sfd);
+	log_error("main loop: poll failed", "error", strerror(errno));
 	return 1;
 }
 
@@ -541,8 +692,11 @@ static void tpd_usage(FILE *f)
 		"Usage: tailplaned --config FILE [--log-level LEVEL] [--once]\n"
 		"       tailplaned --config FILE --detach [--purge]\n"
 		"       tailplaned --pin-root DIR --detach [--purge]\n"
+		"       tailplaned --check-config FILE\n"
 		"\n"
 		"  -c, --config FILE     JSON configuration (see tailplaned(8))\n"
+		"      --check-config FILE  check FILE as a start or reload would, touch\n"
+		"                        nothing; exit 0 if it would be taken\n"
 		"  -l, --log-level LVL   debug, info, warn or error (default info)\n"
 		"      --once            load, attach, sync once, and exit\n"
 		"  -d, --detach          remove the programs from every interface\n"
@@ -550,6 +704,28 @@ static void tpd_usage(FILE *f)
 		"      --pin-root DIR    pin root for --detach without a config\n"
 		"  -V, --version         print the version\n"
 		"  -h, --help            this text\n");
+}
+
+/*
+ * --check-config: the validation a start or a reload runs on the file
+ * (tpd_config_load()), and nothing else: no pins, lock, interface or map
+ * is touched, so it is safe to run next to a live tailplaned before a
+ * SIGHUP.
+ */
+static int tpd_check_config(const char *path)
+{
+	struct tpd_config cfg;
+	char err[512];
+	int ret;
+
+	ret = tpd_config_load(path, &cfg, err, sizeof(err));
+	tpd_config_free(&cfg);
+	if (ret) {
+		fprintf(stderr, "Error: %s: %s\n", path, err);
+		return 1;
+	}
+	printf("%s: configuration OK\n", path);
+	return 0;
 }
 
 static int tpd_detach_cmd(struct tpd *t, bool purge)
@@ -581,7 +757,8 @@ static int tpd_start(struct tpd *t)
 	if (tpd_datapath_load(&t->dp, &t->cfg))
 		return -1;
 	t->ifindex = calloc(t->cfg.n_ifaces + 1, sizeof(*t->ifindex));
-	if (!t->ifindex)
+	t->fetch = calloc(t->cfg.n_ifaces + 1, sizeof(*t->fetch));
+	if (!t->ifindex || !t->fetch)
 		return -1;
 	if (t->cfg.kubernetes)
 		log_warn("the kubernetes source is not supported yet; section ignored");
@@ -603,14 +780,15 @@ int main(int argc, char **argv)
 		{ "purge", no_argument, NULL, 'P' },
 		{ "pin-root", required_argument, NULL, 'r' },
 		{ "once", no_argument, NULL, 'o' },
+		{ "check-config", required_argument, NULL, 'C' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct tpd t = { .lock_fd = -1 };
-	const char *pin_root = NULL;
+	struct tpd t = { .lock_fd = -1, .sfd = -1 };
+	const char *pin_root = NULL, *check = NULL;
 	bool detach = false, purge = false;
-	char err[256];
+	char err[512];
 	int c, ret = 1;
 
 	while ((c = getopt_long(argc, argv, "c:l:dVh", opts, NULL)) != -1) {
@@ -637,6 +815,9 @@ int main(int argc, char **argv)
 		case 'o':
 			t.once = true;
 			break;
+		case 'C':
+			check = optarg;
+			break;
 		case 'V':
 			printf("tailplaned %s\n", TPD_VERSION);
 			return 0;
@@ -648,15 +829,32 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (check) {
+		if (optind < argc || t.config_path || detach || purge || pin_root || t.once) {
+			tpd_usage(stderr);
+			return 2;
+		}
+		return tpd_check_config(check);
+	}
 	if (optind < argc || (!t.config_path && !(detach && pin_root)) ||
 	    (purge && !detach)) {
 		tpd_usage(stderr);
 		return 2;
 	}
 	libbpf_set_print(tpd_libbpf_log);
+	if (!detach && !t.once) {
+		t.sfd = tpd_signals_open();
+		if (t.sfd < 0) {
+			log_error("cannot take signals through a signalfd", "error",
+				  strerror(-t.sfd));
+			return 1;
+		}
+	}
 	if (t.config_path && tpd_config_load(t.config_path, &t.cfg, err, sizeof(err))) {
 		log_error("configuration rejected", "config", t.config_path, "error", err);
 		tpd_config_free(&t.cfg);
+		if (t.sfd >= 0)
+			close(t.sfd);
 		return 1;
 	}
 	if (!t.config_path) {
@@ -673,6 +871,7 @@ int main(int argc, char **argv)
 	if (!tpd_start(&t)) {
 		if (t.once) {
 			tpd_housekeeping(&t, time(NULL));
+			tpd_purge_now(&t, 0);
 			ret = 0;
 		} else {
 			log_info("running", "pin_root", t.cfg.pin_root, "version", TPD_VERSION);
@@ -683,8 +882,12 @@ int main(int argc, char **argv)
 	if (t.dp.skel)
 		tpd_datapath_close(&t.dp);
 	tpd_instance_unlock(t.lock_fd, t.cfg.pin_root);
+	tpd_purge_free(&t.purge);
+	if (t.sfd >= 0)
+		close(t.sfd);
 	free(t.host);
 	free(t.ifindex);
+	free(t.fetch);
 	tpd_config_free(&t.cfg);
 	return ret;
 }

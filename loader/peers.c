@@ -6,11 +6,14 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "identity.h"
 #include "peers.h"
@@ -42,6 +45,85 @@ void tp_peer_set_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(tp_peer_err, sizeof(tp_peer_err), fmt, ap);
 	va_end(ap);
+}
+
+/* ---- deadlines ------------------------------------------------------------ */
+
+/*
+ * A source that answers slowly must not hold the loader: a timeout per
+ * read lets a socket that trickles a byte now and then keep a reader
+ * forever.  Readers get one deadline for the whole request instead.
+ */
+
+static __u64 tp_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000 + (__u64)ts.tv_nsec / 1000000;
+}
+
+/**
+ * tp_deadline_after() - the deadline @ms milliseconds from now.
+ * @ms: milliseconds.
+ *
+ * Return: a CLOCK_MONOTONIC time in milliseconds.
+ */
+__u64 tp_deadline_after(unsigned int ms)
+{
+	return tp_now_ms() + ms;
+}
+
+/**
+ * tp_deadline_left() - milliseconds left until @deadline.
+ * @deadline: from tp_deadline_after().
+ *
+ * Return: the milliseconds left, 0 when it has passed.
+ */
+unsigned int tp_deadline_left(__u64 deadline)
+{
+	__u64 now = tp_now_ms();
+
+	if (now >= deadline)
+		return 0;
+	return deadline - now > 0x7fffffff ? 0x7fffffff : (unsigned int)(deadline - now);
+}
+
+/**
+ * tp_recv_by() - receive what there is on a socket, waiting until
+ * @deadline at most.
+ * @fd:       the socket.
+ * @buf:      where to.
+ * @len:      its room.
+ * @deadline: from tp_deadline_after().
+ *
+ * Return: the bytes received, 0 at EOF, -ETIMEDOUT when @deadline passed
+ * first, or -errno.
+ */
+ssize_t tp_recv_by(int fd, void *buf, size_t len, __u64 deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	unsigned int left;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		left = tp_deadline_left(deadline);
+		if (!left)
+			return -ETIMEDOUT;
+		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (!r)
+			return -ETIMEDOUT;
+		n = recv(fd, buf, len, MSG_DONTWAIT);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR && errno != EAGAIN)
+			return -errno;
+	}
 }
 
 /* ---- lists --------------------------------------------------------------- */

@@ -108,6 +108,10 @@ void tp_wg_key_to_base64(const __u8 key[TP_WG_KEY_LEN],
 int tp_wg_key_from_base64(const char *s, __u8 key[TP_WG_KEY_LEN]);
 int tp_wg_key_from_hex(const char *s, __u8 key[TP_WG_KEY_LEN]);
 
+__u64 tp_deadline_after(unsigned int ms);
+unsigned int tp_deadline_left(__u64 deadline);
+ssize_t tp_recv_by(int fd, void *buf, size_t len, __u64 deadline);
+
 const char *tp_peer_last_error(void);
 void tp_peer_set_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
@@ -127,6 +131,8 @@ int tp_wg_uapi_dump(const char *ifname, const char *sockdir,
 		    struct tp_peer_list *out);
 int tp_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid,
 		       struct tp_peer_list *out);
+int tp_wg_uapi_dump_by(const char *ifname, const char *sockdir, uid_t trust_uid,
+		       __u64 deadline, struct tp_peer_list *out);
 int tp_wg_uapi_parse(const char *text, size_t len, struct tp_peer_list *out);
 
 /* ---- Tailscale LocalAPI (tailscale.c) ---------------------------------- */

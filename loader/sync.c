@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,15 +64,45 @@ static struct tpd_ident_have *tpd_ident_find(struct tpd_ident_have *have,
 	return NULL;
 }
 
+/* Count an error of @res; the first one is kept as text. */
+static void tpd_sync_error(struct tpd_sync_result *res, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void tpd_sync_error(struct tpd_sync_result *res, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!res->errors++) {
+		va_start(ap, fmt);
+		vsnprintf(res->error, sizeof(res->error), fmt, ap);
+		va_end(ap);
+	}
+}
+
+static void tpd_ident_error(struct tpd_sync_result *res, const struct tp_ident_entry *w,
+			    int err)
+{
+	char pfx[TP_PREFIX_STRLEN], why[256];
+
+	tp_prefix_format(&w->prefix, w->plen, pfx, sizeof(pfx));
+	tpd_sync_error(res, "identity of %s in zone %u not written: %s", pfx, w->zone,
+		       tp_strerror(err, why, sizeof(why)));
+}
+
 /**
  * tpd_sync_identities() - make @owner's identity entries exactly @want.
  * @m:     maps.
  * @owner: the source (enum tp_owner).
  * @want:  its entries.
  * @n:     their number.
- * @res:   counts of what changed (added to).
+ * @res:   counts of what changed (added to); its @error names the first
+ *         entry that could not be written and why (tp_identity full).
  *
  * A wanted prefix that another owner holds is left to it (a conflict).
+ * New and changed entries are written before departed ones are removed,
+ * so a peer that moves keeps an identity throughout; when tp_identity is
+ * full, the entries that did not fit are tried once more after the
+ * removals made room.
  *
  * Return: 0 or -errno when the maps could not be read.
  */
@@ -79,12 +111,18 @@ int tpd_sync_identities(const struct tp_maps *m, __u8 owner,
 			struct tpd_sync_result *res)
 {
 	struct tpd_ident_have *have, *h;
-	size_t n_have, i;
+	size_t n_have, n_retry = 0, i;
+	size_t *retry = NULL;
 	int err;
 
 	err = tpd_identity_entries(m, owner, &have, &n_have);
 	if (err)
 		return err;
+	retry = calloc(n + 1, sizeof(*retry));
+	if (!retry) {
+		free(have);
+		return -ENOMEM;
+	}
 	for (i = 0; i < n; i++) {
 		h = tpd_ident_find(have, n_have, &want[i]);
 		if (h) {
@@ -96,8 +134,10 @@ int tpd_sync_identities(const struct tp_maps *m, __u8 owner,
 				      want[i].id, owner);
 		if (err == -EPERM)
 			res->conflicts++;
+		else if (err == -ENOSPC)
+			retry[n_retry++] = i;
 		else if (err)
-			res->errors++;
+			tpd_ident_error(res, &want[i], err);
 		else if (h)
 			res->changed++;
 		else
@@ -106,12 +146,28 @@ int tpd_sync_identities(const struct tp_maps *m, __u8 owner,
 	for (i = 0; i < n_have; i++) {
 		if (have[i].wanted)
 			continue;
-		if (tp_identity_del(m, have[i].key.zone, &have[i].key.addr,
-				    have[i].key.prefixlen - TP_IDENTITY_PLEN(0), owner))
-			res->errors++;
-		else
+		err = tp_identity_del(m, have[i].key.zone, &have[i].key.addr,
+				      have[i].key.prefixlen - TP_IDENTITY_PLEN(0), owner);
+		if (err && err != -ENOENT)
+			tpd_sync_error(res, "identity entry not removed: %s",
+				       strerror(-err));
+		else if (!err)
 			res->removed++;
 	}
+	for (i = 0; i < n_retry; i++) {
+		const struct tp_ident_entry *w = &want[retry[i]];
+
+		err = tp_identity_set(m, w->zone, &w->prefix, w->plen, w->id, owner);
+		if (err == -EPERM)
+			res->conflicts++;
+		else if (err)
+			tpd_ident_error(res, w, err);
+		else if (tpd_ident_find(have, n_have, w))
+			res->changed++;
+		else
+			res->added++;
+	}
+	free(retry);
 	free(have);
 	return 0;
 }
@@ -141,23 +197,6 @@ int tpd_resolve_identity(const struct tp_maps *m, const struct tpd_config *cfg,
 	return tp_identity_parse(m, s, id);
 }
 
-/* The configuration's identity names. */
-static void tpd_static_names(const struct tp_maps *m, const struct tpd_config *cfg,
-			     struct tpd_sync_result *res)
-{
-	size_t i;
-
-	for (i = 0; i < cfg->n_idents; i++) {
-		const struct tpd_ident_cfg *ic = &cfg->idents[i];
-
-		if (ic->name[0] &&
-		    tp_identity_name_set(m, ic->id, ic->name, TP_OWNER_STATIC)) {
-			log_error("static identity: name not set", "name", ic->name);
-			res->errors++;
-		}
-	}
-}
-
 /* Is (zone, prefix/plen) already among @want[0..n)? */
 static bool tpd_ident_wanted(const struct tp_ident_entry *want, size_t n,
 			     __u16 zone, const struct tp_addr *prefix, __u8 plen)
@@ -171,6 +210,139 @@ static bool tpd_ident_wanted(const struct tp_ident_entry *want, size_t n,
 	return false;
 }
 
+/**
+ * tpd_sync_peer_source() - sync a peer source whose interfaces did not
+ * all answer.
+ * @m:          maps.
+ * @owner:      the source (enum tp_owner).
+ * @want:       the entries of the interfaces that answered.
+ * @n:          their number.
+ * @keep_zones: zones of interfaces that did not answer: the source's
+ *              entries there stay as they are.
+ * @n_keep:     their number.
+ * @res:        what changed (added to).
+ *
+ * One stuck interface must not freeze the others: their peers, departed
+ * ones included, are synced, while the stuck one's zone keeps what it
+ * had.  Entries carry a zone, not an interface, so a zone shared with a
+ * stuck interface keeps all of the source's entries until it answers.
+ *
+ * Return: 0 or -errno when the maps could not be read.
+ */
+int tpd_sync_peer_source(const struct tp_maps *m, __u8 owner,
+			 const struct tp_ident_entry *want, size_t n,
+			 const __u16 *keep_zones, size_t n_keep,
+			 struct tpd_sync_result *res)
+{
+	struct tp_ident_entry *all = NULL, e;
+	struct tpd_ident_have *have = NULL;
+	size_t n_have = 0, n_all = n, i, j;
+	int err;
+
+	if (n_keep) {
+		err = tpd_identity_entries(m, owner, &have, &n_have);
+		if (err)
+			return err;
+	}
+	all = calloc(n + n_have + 1, sizeof(*all));
+	if (!all) {
+		free(have);
+		return -ENOMEM;
+	}
+	if (n)
+		memcpy(all, want, n * sizeof(*want));
+	for (i = 0; i < n_have; i++) {
+		for (j = 0; j < n_keep; j++)
+			if (have[i].key.zone == keep_zones[j])
+				break;
+		if (j == n_keep)
+			continue;
+		memset(&e, 0, sizeof(e));
+		e.prefix = have[i].key.addr;
+		e.plen = have[i].key.prefixlen - TP_IDENTITY_PLEN(0);
+		e.zone = have[i].key.zone;
+		e.id = have[i].val.id;
+		if (!tpd_ident_wanted(want, n, e.zone, &e.prefix, e.plen))
+			all[n_all++] = e;
+	}
+	err = tpd_sync_identities(m, owner, all, n_all, res);
+	free(all);
+	free(have);
+	return err;
+}
+
+/**
+ * tpd_peer_rules() - the rules mapping peers of a source to identities,
+ * from the configuration, in its order: every mapping it has, however
+ * many (a peer left out would fall back to `tailnet`: fail open).
+ * @m:      maps (for identity names tpctl gave).
+ * @cfg:    configuration.
+ * @source: TPD_PEERS_WIREGUARD (wireguard_peers) or TPD_PEERS_TAILSCALE
+ *          (tailscale.tags).
+ * @rules:  the rules (free() them); their values point into @cfg.
+ * @n:      their number.
+ *
+ * A mapping to an identity that does not resolve is left out, with a
+ * warning.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int tpd_peer_rules(const struct tp_maps *m, const struct tpd_config *cfg,
+		   enum tpd_peer_source source, struct tp_peer_rule **rules, size_t *n)
+{
+	const struct tpd_map_cfg *map = source == TPD_PEERS_WIREGUARD ? cfg->wg_peers :
+									 cfg->ts_tags;
+	size_t n_map = source == TPD_PEERS_WIREGUARD ? cfg->n_wg_peers : cfg->n_ts_tags;
+	struct tp_peer_rule *r;
+	size_t i;
+	__u32 id;
+
+	*n = 0;
+	*rules = r = calloc(n_map + 1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	for (i = 0; i < n_map; i++) {
+		if (tpd_resolve_identity(m, cfg, map[i].identity, &id) || !id) {
+			log_warn("unknown identity in a peer mapping, ignored", "key",
+				 map[i].key, "identity", map[i].identity);
+			continue;
+		}
+		r[*n].match = source == TPD_PEERS_WIREGUARD ? TP_PEER_MATCH_KEY :
+			      strncmp(map[i].key, "tag:", 4) ? TP_PEER_MATCH_USER :
+							      TP_PEER_MATCH_TAG;
+		r[*n].value = map[i].key;
+		r[*n].id = id;
+		(*n)++;
+	}
+	return 0;
+}
+
+/* The configuration's identity names. */
+static void tpd_static_names(const struct tp_maps *m, const struct tpd_config *cfg,
+			     struct tpd_sync_result *res)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_idents; i++) {
+		const struct tpd_ident_cfg *ic = &cfg->idents[i];
+
+		char why[256];
+		int err;
+
+		if (!ic->name[0])
+			continue;
+		err = tp_identity_name_set(m, ic->id, ic->name, TP_OWNER_STATIC);
+		if (err) {
+			tp_strerror(err, why, sizeof(why));
+			log_error("static identity: name not set", "name", ic->name,
+				  "error", why);
+			tpd_sync_error(res, "identities: name '%s' not set: %s", ic->name,
+				       why);
+		}
+	}
+}
+
+
 /*
  * The static owner's identity prefixes: the configuration's, then this
  * host's addresses as `host` in zone 0, except where the configuration
@@ -183,7 +355,6 @@ static int tpd_static_identities(const struct tp_maps *m,
 				 struct tpd_sync_result *res)
 {
 	struct tp_ident_entry *want = calloc(cfg->n_idents + n_host + 1, sizeof(*want));
-	unsigned int plen;
 	size_t i, n = 0, n_cfg;
 	int err = 0;
 
@@ -194,12 +365,9 @@ static int tpd_static_identities(const struct tp_maps *m,
 
 		if (!ic->cidr[0])
 			continue; /* a name only, e.g. for peers mapped to it */
-		if (tp_prefix_parse(ic->cidr, &want[n].prefix, &plen)) {
-			log_error("static identity: bad prefix, skipped", "cidr", ic->cidr);
-			res->errors++;
-			continue;
-		}
-		want[n].plen = plen;
+		/* parsed and checked when the configuration was read */
+		want[n].prefix = ic->prefix;
+		want[n].plen = ic->plen;
 		want[n].id = ic->id;
 		want[n].zone = ic->zone;
 		n++;
@@ -263,38 +431,260 @@ static void tpd_static_defaults(const struct tp_maps *m, const struct tpd_config
 		    z.default_verdict == cfg->default_policy)
 			continue;
 		if (tp_policy_default_set(m, key, cfg->default_policy))
-			res->errors++;
+			tpd_sync_error(res, "default_policy: zone %u not set", key);
 		else
 			res->changed++;
 	}
 }
 
-/* ---- services ------------------------------------------------------------ */
+/* ---- stale UDP flows ------------------------------------------------------- */
+
+/*
+ * When a UDP backend goes away its conntrack entries must go too, or
+ * clients keep sending into it until the entries time out
+ * (kubernetes/kubernetes#48370).  The table is read in batches and the
+ * matching flows deleted afterwards: deleting while walking it with
+ * get_next_key restarts the walk at every delete (the deleted key has no
+ * next), which made 2,000 deletes among 20,000 entries take minutes
+ * under the pin-root lock.  A pass is split into steps of a bounded
+ * number of entries, so the main loop stays responsive with a big table.
+ * UDP flows live in tp_ct_any (tp_ct_fd()), with ICMP ones; tp_ct holds
+ * only TCP and is never read here.
+ */
+
+#define TPD_PURGE_CHUNK 1024 /* entries asked of one lookup_batch */
+
+/* Does the flow entry @e under @k go to a target of @p? */
+static bool tpd_purge_match(const struct tpd_purge *p, const struct tp_ct_key *k,
+			    const struct tp_ct_entry *e)
+{
+	const struct tpd_purge_target *t;
+	size_t i;
+
+	if (k->proto != IPPROTO_UDP || (e->flags & TP_CT_F_REPLY_KEY) ||
+	    !(e->flags & TP_CT_F_DNAT))
+		return false;
+	for (i = 0; i < p->n_cur + p->n_next; i++) {
+		t = i < p->n_cur ? &p->cur[i] : &p->next[i - p->n_cur];
+		/* the address too: a backend id is reused once it is free */
+		if (e->backend_id == t->backend_id && e->nat_port == t->port &&
+		    !memcmp(&e->nat_addr, &t->addr, sizeof(t->addr)))
+			return true;
+	}
+	return false;
+}
+
+/**
+ * tpd_purge_add() - have the UDP flows of a backend that went deleted.
+ * @p:  the purge.
+ * @id: the backend's id.
+ * @be: the backend as it was (its address and port).
+ *
+ * A pass under way keeps going; the backend gets a whole pass of its own.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int tpd_purge_add(struct tpd_purge *p, __u32 id, const struct tp_backend *be)
+{
+	struct tpd_purge_target t = { .backend_id = id, .addr = be->addr, .port = be->port };
+	void *grown;
+	size_t i;
+
+	for (i = 0; i < p->n_next; i++)
+		if (!memcmp(&p->next[i], &t, sizeof(t)))
+			return 0;
+	grown = realloc(p->next, (p->n_next + 1) * sizeof(*p->next));
+	if (!grown)
+		return -ENOMEM;
+	p->next = grown;
+	p->next[p->n_next++] = t;
+	return 0;
+}
+
+/** tpd_purge_pending() - whether @p has flows left to look for. */
+bool tpd_purge_pending(const struct tpd_purge *p)
+{
+	return p->n_cur || p->n_next;
+}
+
+/** tpd_purge_free() - forget what @p had to do. */
+void tpd_purge_free(struct tpd_purge *p)
+{
+	free(p->cur);
+	free(p->next);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Delete flow @k if it still goes to a target (the copy read may be old). */
+static void tpd_purge_flow(const struct tp_maps *m, struct tpd_purge *p,
+			   const struct tp_ct_key *k)
+{
+	struct tp_ct_entry e;
+
+	if (!bpf_map_lookup_elem(tp_ct_fd(m, IPPROTO_UDP), k, &e) &&
+	    tpd_purge_match(p, k, &e) && !tp_ct_flow_delete(m, k, &e))
+		p->deleted++;
+}
+
+/* The pass is over: its targets are done, the queued ones are next. */
+static void tpd_purge_pass_done(struct tpd_purge *p)
+{
+	free(p->cur);
+	p->cur = NULL;
+	p->n_cur = 0;
+	p->in_pass = false;
+	p->passes++;
+}
+
+/*
+ * A whole pass at once, for kernels without batch lookups on hash maps
+ * (before 5.6): the table is copied first, then the flows deleted.
+ */
+static int tpd_purge_pass_walk(const struct tp_maps *m, struct tpd_purge *p)
+{
+	struct tpd_ct_row {
+		struct tp_ct_key k;
+		struct tp_ct_entry e;
+	} *rows;
+	size_t n, i;
+	int err;
+
+	err = TP_MAP_COLLECT(tp_ct_fd(m, IPPROTO_UDP), struct tpd_ct_row, k, e, &rows,
+			     &n);
+	if (err)
+		return err;
+	for (i = 0; i < n; i++)
+		if (tpd_purge_match(p, &rows[i].k, &rows[i].e))
+			tpd_purge_flow(m, p, &rows[i].k);
+	free(rows);
+	tpd_purge_pass_done(p);
+	return 0;
+}
+
+/**
+ * tpd_purge_step() - go on with the purge for up to @budget entries.
+ * @m:      maps.
+ * @p:      the purge.
+ * @budget: conntrack entries to read at most (a batch may read up to one
+ *          hash bucket more); 0: until every target had its pass.
+ *
+ * Without batch lookups (kernels before 5.6) a step is a whole pass.
+ *
+ * Return: 0 or -errno of reading the table (the pass starts over at the
+ * next step then).
+ */
+int tpd_purge_step(const struct tp_maps *m, struct tpd_purge *p, size_t budget)
+{
+	size_t left = budget ? budget : (size_t)-1, chunk = TPD_PURGE_CHUNK, least = 64, i;
+	int ct = tp_ct_fd(m, IPPROTO_UDP); /* tp_ct_any */
+	struct tp_ct_entry *vals = NULL;
+	struct tp_ct_key *keys = NULL;
+	__u32 count, token;
+	int err = 0;
+
+	while (left && tpd_purge_pending(p)) {
+		if (!p->in_pass) {
+			/* the queued targets get a pass from the table's start */
+			free(p->cur);
+			p->cur = p->next;
+			p->n_cur = p->n_next;
+			p->next = NULL;
+			p->n_next = 0;
+			p->in_pass = true;
+			p->have_token = false;
+		}
+		if (!keys) {
+			keys = calloc(chunk, sizeof(*keys));
+			vals = calloc(chunk, sizeof(*vals));
+			if (!keys || !vals) {
+				err = -ENOMEM;
+				break;
+			}
+		}
+		/* whole hash buckets come at once: ask for at least @least */
+		count = left < chunk ? (left > least ? left : least) : chunk;
+		err = bpf_map_lookup_batch(ct, p->have_token ? &p->token : NULL, &token,
+					   keys, vals, &count, NULL);
+		err = err ? -errno : 0;
+		if (err == -ENOSPC && !count && least < (1u << 16)) {
+			/* one bucket holds more than asked for: ask for more */
+			least *= 4;
+			if (least > chunk) {
+				chunk = least;
+				free(keys);
+				free(vals);
+				keys = NULL;
+				vals = NULL;
+			}
+			continue;
+		}
+		if (err == -EINVAL || err == -EOPNOTSUPP || err == -524 /* ENOTSUPP */) {
+			err = tpd_purge_pass_walk(m, p);
+			if (err)
+				break;
+			continue;
+		}
+		if (err && err != -ENOENT) {
+			p->in_pass = false; /* start over, with the targets put back */
+			p->have_token = false;
+			break;
+		}
+		for (i = 0; i < count; i++)
+			if (tpd_purge_match(p, &keys[i], &vals[i]))
+				tpd_purge_flow(m, p, &keys[i]);
+		left -= count < left ? count : left;
+		if (err == -ENOENT) {
+			err = 0;
+			tpd_purge_pass_done(p);
+			continue;
+		}
+		p->token = token;
+		p->have_token = true;
+	}
+	if (err && p->n_cur && !p->in_pass) {
+		/* put this pass's targets back in front of the queue */
+		size_t n = p->n_cur + p->n_next;
+		struct tpd_purge_target *all = calloc(n, sizeof(*all));
+
+		if (all) {
+			memcpy(all, p->cur, p->n_cur * sizeof(*all));
+			memcpy(all + p->n_cur, p->next, p->n_next * sizeof(*all));
+			free(p->cur);
+			free(p->next);
+			p->cur = NULL;
+			p->n_cur = 0;
+			p->next = all;
+			p->n_next = n;
+		}
+	}
+	free(keys);
+	free(vals);
+	return err;
+}
 
 /**
  * tpd_purge_udp_backend() - delete the UDP flows of a backend that went
- * away, so clients do not keep sending into it until the entries time out
- * (kubernetes/kubernetes#48370).
+ * away, now, in one pass over the table.
+ * @m:  maps.
+ * @id: the backend's id.
+ * @be: the backend as it was.
+ *
+ * Return: 0 or -errno.
  */
-void tpd_purge_udp_backend(const struct tp_maps *m, __u32 backend_id)
+int tpd_purge_udp_backend(const struct tp_maps *m, __u32 id, const struct tp_backend *be)
 {
-	struct tp_ct_key k, next, *prev = NULL;
-	struct tp_ct_entry e;
+	struct tpd_purge p = {};
+	int err;
 
-	/* UDP flows live in tp_ct_any */
-	while (!bpf_map_get_next_key(m->ct_any, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(m->ct_any, &k, &e) ||
-		    (e.flags & TP_CT_F_REPLY_KEY) || e.backend_id != backend_id ||
-		    k.proto != IPPROTO_UDP)
-			continue;
-		tp_ct_flow_delete(m, &k, &e);
-	}
+	err = tpd_purge_add(&p, id, be);
+	err = err ?: tpd_purge_step(m, &p, 0);
+	tpd_purge_free(&p);
+	return err;
 }
 
-/* Purge UDP flows of the backends @old had that @new_ids lacks. */
-static void tpd_purge_removed(const struct tp_maps *m, const __u32 *old, int n_old,
+/* Have the UDP flows of the backends @old had that @new_ids lacks purged. */
+static void tpd_purge_removed(struct tpd_purge *purge, const __u32 *old,
+			      const struct tp_backend *old_bes, int n_old,
 			      const __u32 *new_ids, int n_new)
 {
 	int i, j;
@@ -303,10 +693,12 @@ static void tpd_purge_removed(const struct tp_maps *m, const __u32 *old, int n_o
 		for (j = 0; j < n_new; j++)
 			if (old[i] == new_ids[j])
 				break;
-		if (j == n_new)
-			tpd_purge_udp_backend(m, old[i]);
+		if (j == n_new && tpd_purge_add(purge, old[i], &old_bes[i]))
+			log_error("out of memory: stale UDP flows of a backend stay until they time out");
 	}
 }
+
+/* ---- services ------------------------------------------------------------ */
 
 static int tpd_parse_backends(const struct tpd_service_cfg *sc,
 			      struct tp_backend_spec *bs)
@@ -331,7 +723,8 @@ static int tpd_parse_backends(const struct tpd_service_cfg *sc,
 struct tpd_svc_work {
 	__u32 old_ids[TP_MAX_SVC_BACKENDS];
 	__u32 new_ids[TP_MAX_SVC_BACKENDS];
-	struct tp_backend bes[TP_MAX_SVC_BACKENDS];
+	struct tp_backend bes[TP_MAX_SVC_BACKENDS];	/* the old backends */
+	struct tp_backend new_bes[TP_MAX_SVC_BACKENDS];
 	struct tp_backend_spec want[TP_MAX_SVC_BACKENDS];
 };
 
@@ -357,8 +750,9 @@ static bool tpd_service_unchanged(const struct tp_svc *svc, const struct tp_svc_
 	return true;
 }
 
-static int tpd_static_service(const struct tp_maps *m, const struct tpd_service_cfg *sc,
-			      struct tpd_svc_work *w, struct tpd_sync_result *res)
+static void tpd_static_service(const struct tp_maps *m, const struct tpd_service_cfg *sc,
+			       struct tpd_svc_work *w, struct tpd_purge *purge,
+			       struct tpd_sync_result *res)
 {
 	struct tp_svc_spec spec = { .zone = sc->zone, .owner = TP_OWNER_STATIC };
 	struct tp_svc_key key;
@@ -370,14 +764,16 @@ static int tpd_static_service(const struct tp_maps *m, const struct tpd_service_
 	if (tp_svc_key_parse(sc->frontend, &key) || tpd_parse_backends(sc, w->want)) {
 		log_error("static service: bad frontend or backend, skipped",
 			  "service", sc->frontend);
-		return -EINVAL;
+		tpd_sync_error(res, "services: %s: bad frontend or backend", sc->frontend);
+		return;
 	}
 	/* what tp_service_set() would refuse, said the way every writer says it */
 	err = tp_service_check(&key, w->want, sc->n_backends, why, sizeof(why));
 	if (err) {
 		log_error("static service: not written", "service", sc->frontend,
 			  "error", why);
-		return err;
+		tpd_sync_error(res, "services: %s not written: %s", sc->frontend, why);
+		return;
 	}
 	if (sc->affinity) {
 		spec.flags |= TP_SVC_F_AFFINITY;
@@ -388,7 +784,7 @@ static int tpd_static_service(const struct tp_maps *m, const struct tpd_service_
 		log_warn("static service: held by another owner, left alone",
 			 "service", sc->frontend, "owner", tp_owner_name(svc.owner));
 		res->conflicts++;
-		return 0;
+		return;
 	}
 	if (exists) {
 		n_old = tp_service_backends(m, svc.id, w->old_ids, w->bes,
@@ -396,132 +792,155 @@ static int tpd_static_service(const struct tp_maps *m, const struct tpd_service_
 		if (n_old > TP_MAX_SVC_BACKENDS)
 			n_old = TP_MAX_SVC_BACKENDS;
 		if (tpd_service_unchanged(&svc, &spec, w, n_old, sc->n_backends))
-			return 0;
+			return;
 	}
 	err = tp_service_set(m, &key, &spec, w->want, sc->n_backends);
 	if (err) {
+		tp_strerror(err, why, sizeof(why));
 		log_error("static service: not written", "service", sc->frontend,
-			  "error", strerror(-err));
-		return err;
+			  "error", why);
+		tpd_sync_error(res, "services: %s not written: %s", sc->frontend, why);
+		return;
 	}
-	n_new = tp_service_backends(m, svc.id, w->new_ids, w->bes, TP_MAX_SVC_BACKENDS);
+	n_new = tp_service_backends(m, svc.id, w->new_ids, w->new_bes, TP_MAX_SVC_BACKENDS);
 	if (exists)
-		tpd_purge_removed(m, w->old_ids, n_old, w->new_ids,
+		tpd_purge_removed(purge, w->old_ids, w->bes, n_old, w->new_ids,
 				  n_new > TP_MAX_SVC_BACKENDS ? TP_MAX_SVC_BACKENDS : n_new);
 	if (exists)
 		res->changed++;
 	else
 		res->added++;
-	return 0;
 }
 
 static bool tpd_service_configured(const struct tpd_config *cfg,
 				   const struct tp_svc_key *key)
 {
-	struct tp_svc_key k;
 	size_t i;
 
 	for (i = 0; i < cfg->n_services; i++)
-		if (!tp_svc_key_parse(cfg->services[i].frontend, &k) &&
-		    !memcmp(&k, key, sizeof(k)))
+		if (!memcmp(&cfg->services[i].key, key, sizeof(*key)))
 			return true;
 	return false;
 }
 
-/* Delete the static services the configuration no longer has. */
-static void tpd_static_services_prune(const struct tp_maps *m,
-				      const struct tpd_config *cfg,
-				      struct tpd_svc_work *w,
-				      struct tpd_sync_result *res)
-{
-	struct tp_svc_key k, next, *prev = NULL, gone[64];
+struct tpd_svc_have {
+	struct tp_svc_key key;
 	struct tp_svc svc;
-	int n_gone = 0, i, j, n;
+};
 
-	while (!bpf_map_get_next_key(m->services, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (!bpf_map_lookup_elem(m->services, &k, &svc) &&
-		    svc.owner == TP_OWNER_STATIC && !tpd_service_configured(cfg, &k) &&
-		    n_gone < 64)
-			gone[n_gone++] = k;
-	}
-	for (i = 0; i < n_gone; i++) {
-		if (bpf_map_lookup_elem(m->services, &gone[i], &svc))
+/*
+ * Delete the static services the configuration no longer has: all of
+ * them, however many, so a reload leaves nothing of the old file behind.
+ * The whole map is read first: deleting while walking it with
+ * get_next_key would restart the walk at every delete.
+ */
+static int tpd_static_services_prune(const struct tp_maps *m,
+				     const struct tpd_config *cfg,
+				     struct tpd_svc_work *w, struct tpd_purge *purge,
+				     struct tpd_sync_result *res)
+{
+	struct tpd_svc_have *have;
+	size_t n_have, i;
+	int n, err;
+
+	err = TP_MAP_COLLECT(m->services, struct tpd_svc_have, key, svc, &have, &n_have);
+	if (err)
+		return err;
+	for (i = 0; i < n_have; i++) {
+		if (have[i].svc.owner != TP_OWNER_STATIC ||
+		    tpd_service_configured(cfg, &have[i].key))
 			continue;
-		n = tp_service_backends(m, svc.id, w->old_ids, w->bes, TP_MAX_SVC_BACKENDS);
-		if (tp_service_del(m, &gone[i])) {
-			res->errors++;
+		n = tp_service_backends(m, have[i].svc.id, w->old_ids, w->bes,
+					TP_MAX_SVC_BACKENDS);
+		err = tp_service_del(m, &have[i].key);
+		if (err) {
+			tpd_sync_error(res, "services: an old service not removed: %s",
+				       strerror(-err));
 			continue;
 		}
-		for (j = 0; j < n && j < TP_MAX_SVC_BACKENDS; j++)
-			tpd_purge_udp_backend(m, w->old_ids[j]);
+		tpd_purge_removed(purge, w->old_ids, w->bes,
+				  n < TP_MAX_SVC_BACKENDS ? n : TP_MAX_SVC_BACKENDS, NULL, 0);
 		res->removed++;
 	}
+	free(have);
+	return 0;
 }
 
 static int tpd_static_services(const struct tp_maps *m, const struct tpd_config *cfg,
-			       struct tpd_sync_result *res)
+			       struct tpd_purge *purge, struct tpd_sync_result *res)
 {
 	struct tpd_svc_work *w = calloc(1, sizeof(*w));
 	size_t i;
+	int err;
 
 	if (!w)
 		return -ENOMEM;
 	for (i = 0; i < cfg->n_services; i++)
-		if (tpd_static_service(m, &cfg->services[i], w, res))
-			res->errors++;
-	tpd_static_services_prune(m, cfg, w, res);
+		tpd_static_service(m, &cfg->services[i], w, purge, res);
+	err = tpd_static_services_prune(m, cfg, w, purge, res);
 	free(w);
-	return 0;
+	return err;
 }
 
 /* ---- policies -------------------------------------------------------------- */
 
-static int tpd_policy_rule(const struct tp_maps *m, const struct tpd_config *cfg,
-			   const struct tpd_policy_cfg *pc, struct tp_rule *r)
+/* Rules were resolved and checked when the configuration was read. */
+static bool tpd_rule_configured(const struct tpd_config *cfg, const struct tp_rule *have)
 {
-	memset(r, 0, sizeof(*r));
-	r->zone = pc->zone;
-	r->owner = TP_OWNER_STATIC;
-	if (tpd_resolve_identity(m, cfg, pc->from, &r->src_id) ||
-	    tpd_resolve_identity(m, cfg, pc->to, &r->dst_id) ||
-	    (strcmp(pc->proto, "any") && tp_proto_parse(pc->proto, &r->proto)) ||
-	    tp_verdict_parse(pc->verdict, &r->verdict))
-		return -EINVAL;
-	if (pc->port[0] && tp_port_range_parse(pc->port, &r->port_lo, &r->port_hi))
-		return -EINVAL;
-	return tp_rule_validate(r);
-}
-
-static bool tpd_rule_configured(const struct tp_maps *m, const struct tpd_config *cfg,
-				const struct tp_rule *have)
-{
-	struct tp_rule r;
 	size_t i;
 
 	for (i = 0; i < cfg->n_policies; i++)
-		if (!tpd_policy_rule(m, cfg, &cfg->policies[i], &r) &&
-		    tp_rule_same_match(&r, have))
+		if (tp_rule_same_match(&cfg->policies[i].rule, have))
 			return true;
 	return false;
+}
+
+struct tpd_rule_have {
+	__u32 id;
+	struct tp_rule rule;
+};
+
+/*
+ * Delete the static rules the configuration no longer has, all of them;
+ * the map is read whole first, as for services.
+ */
+static int tpd_static_policies_prune(const struct tp_maps *m,
+				     const struct tpd_config *cfg,
+				     struct tpd_sync_result *res)
+{
+	struct tpd_rule_have *have;
+	size_t n_have, i;
+	int err;
+
+	err = TP_MAP_COLLECT(m->rules, struct tpd_rule_have, id, rule, &have, &n_have);
+	if (err)
+		return err;
+	for (i = 0; i < n_have; i++) {
+		if (have[i].rule.owner != TP_OWNER_STATIC ||
+		    tpd_rule_configured(cfg, &have[i].rule))
+			continue;
+		err = tp_policy_rule_del(m, &have[i].rule, TP_OWNER_STATIC);
+		if (err && err != -ENOENT)
+			tpd_sync_error(res, "policies: an old rule not removed: %s",
+				       strerror(-err));
+		else if (!err)
+			res->removed++;
+	}
+	free(have);
+	return 0;
 }
 
 static int tpd_static_policies(const struct tp_maps *m, const struct tpd_config *cfg,
 			       struct tpd_sync_result *res)
 {
-	__u32 id, nid, *pid = NULL, rule_id, gone[256];
 	struct tp_rule r, have;
-	int n_gone = 0, i;
+	char why[256];
+	__u32 rule_id;
 	size_t j;
+	int err;
 
 	for (j = 0; j < cfg->n_policies; j++) {
-		if (tpd_policy_rule(m, cfg, &cfg->policies[j], &r)) {
-			log_error("static policy: bad rule, skipped", "from",
-				  cfg->policies[j].from, "to", cfg->policies[j].to);
-			res->errors++;
-			continue;
-		}
+		r = cfg->policies[j].rule;
 		if (!tp_policy_rule_find(m, &r, &rule_id) &&
 		    !bpf_map_lookup_elem(m->rules, &rule_id, &have)) {
 			if (have.owner != TP_OWNER_STATIC) {
@@ -531,28 +950,18 @@ static int tpd_static_policies(const struct tp_maps *m, const struct tpd_config 
 			if (have.verdict == r.verdict)
 				continue;
 		}
-		if (tp_policy_rule_add(m, &r, &rule_id))
-			res->errors++;
-		else
+		err = tp_policy_rule_add(m, &r, &rule_id);
+		if (err) {
+			tp_strerror(err, why, sizeof(why));
+			log_error("static policy: rule not written", "from",
+				  cfg->policies[j].from, "to", cfg->policies[j].to,
+				  "error", why);
+			tpd_sync_error(res, "policies[%zu]: rule not written: %s", j, why);
+		} else {
 			res->added++;
+		}
 	}
-	while (!bpf_map_get_next_key(m->rules, pid, &nid)) {
-		id = nid;
-		pid = &id;
-		if (!bpf_map_lookup_elem(m->rules, &id, &have) &&
-		    have.owner == TP_OWNER_STATIC && !tpd_rule_configured(m, cfg, &have) &&
-		    n_gone < 256)
-			gone[n_gone++] = id;
-	}
-	for (i = 0; i < n_gone; i++) {
-		if (bpf_map_lookup_elem(m->rules, &gone[i], &have))
-			continue;
-		if (tp_policy_rule_del(m, &have, TP_OWNER_STATIC))
-			res->errors++;
-		else
-			res->removed++;
-	}
-	return 0;
+	return tpd_static_policies_prune(m, cfg, res);
 }
 
 /**
@@ -562,20 +971,28 @@ static int tpd_static_policies(const struct tp_maps *m, const struct tpd_config 
  * @cfg:    configuration.
  * @host:   this host's addresses, kept as `host` (see tpd_sync_host()).
  * @n_host: their number.
+ * @purge:  where the UDP flows of backends that went are queued, for
+ *          tpd_purge_step() to delete a bounded step at a time; NULL:
+ *          deleted before this returns.
  * @res:    what changed.
  *
  * Return: 0 or -errno for a failure to read the maps.
  */
 int tpd_sync_static(const struct tp_maps *m, const struct tpd_config *cfg,
-		    const struct tp_addr *host, size_t n_host,
+		    const struct tp_addr *host, size_t n_host, struct tpd_purge *purge,
 		    struct tpd_sync_result *res)
 {
-	int err;
+	struct tpd_purge now = {};
+	int err, perr;
 
 	tpd_static_names(m, cfg, res);
 	err = tpd_static_identities(m, cfg, host, n_host, res);
 	tpd_static_defaults(m, cfg, res);
-	err = err ?: tpd_static_services(m, cfg, res);
+	err = err ?: tpd_static_services(m, cfg, purge ? purge : &now, res);
 	err = err ?: tpd_static_policies(m, cfg, res);
+	perr = purge ? 0 : tpd_purge_step(m, &now, 0);
+	if (perr)
+		tpd_sync_error(res, "stale UDP flows not purged: %s", strerror(-perr));
+	tpd_purge_free(&now);
 	return err;
 }

@@ -8,6 +8,7 @@
 #ifndef TAILPLANED_SYNC_H
 #define TAILPLANED_SYNC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -20,6 +21,8 @@
  * @added, @changed, @removed: entries written or deleted.
  * @conflicts: wanted entries another owner already holds (left alone).
  * @errors:    entries that could not be written.
+ * @error:     the first of those errors as text, naming the limit and
+ *             what raises it when a map was full; "" when none.
  */
 struct tpd_sync_result {
 	unsigned int added;
@@ -27,19 +30,66 @@ struct tpd_sync_result {
 	unsigned int removed;
 	unsigned int conflicts;
 	unsigned int errors;
+	char error[320];
 };
 
 int tpd_sync_identities(const struct tp_maps *m, __u8 owner,
 			const struct tp_ident_entry *want, size_t n,
 			struct tpd_sync_result *res);
+/**
+ * struct tpd_purge_target - a backend that went: its id and what it was.
+ */
+struct tpd_purge_target {
+	__u32 backend_id;
+	struct tp_addr addr;
+	__be16 port;
+	__u16 pad;
+};
+
+/**
+ * struct tpd_purge - UDP flows of backends that went, deleted a bounded
+ * step at a time (tpd_purge_step()).  Zero-initialised is empty.
+ * @cur:        the targets the pass under way looks for.
+ * @n_cur:      their number.
+ * @next:       targets added since that pass began: each needs a pass
+ *              that starts after it was added.
+ * @n_next:     their number.
+ * @in_pass:    a pass is under way.
+ * @have_token: @token holds where it is.
+ * @token:      the batch position (bpf_map_lookup_batch()).
+ * @deleted:    flows deleted.
+ * @passes:     passes completed.
+ */
+struct tpd_purge {
+	struct tpd_purge_target *cur;
+	size_t n_cur;
+	struct tpd_purge_target *next;
+	size_t n_next;
+	bool in_pass;
+	bool have_token;
+	__u32 token;
+	unsigned long deleted;
+	unsigned long passes;
+};
+
+int tpd_sync_peer_source(const struct tp_maps *m, __u8 owner,
+			 const struct tp_ident_entry *want, size_t n,
+			 const __u16 *keep_zones, size_t n_keep,
+			 struct tpd_sync_result *res);
 int tpd_sync_static(const struct tp_maps *m, const struct tpd_config *cfg,
-		    const struct tp_addr *host, size_t n_host,
+		    const struct tp_addr *host, size_t n_host, struct tpd_purge *purge,
 		    struct tpd_sync_result *res);
 int tpd_sync_host(const struct tp_maps *m, const struct tpd_config *cfg,
 		  const struct tp_addr *host, size_t n_host,
 		  struct tpd_sync_result *res);
+int tpd_peer_rules(const struct tp_maps *m, const struct tpd_config *cfg,
+		   enum tpd_peer_source source, struct tp_peer_rule **rules, size_t *n);
 int tpd_resolve_identity(const struct tp_maps *m, const struct tpd_config *cfg,
 			 const char *s, __u32 *id);
-void tpd_purge_udp_backend(const struct tp_maps *m, __u32 backend_id);
+int tpd_purge_add(struct tpd_purge *p, __u32 id, const struct tp_backend *be);
+bool tpd_purge_pending(const struct tpd_purge *p);
+int tpd_purge_step(const struct tp_maps *m, struct tpd_purge *p, size_t budget);
+void tpd_purge_free(struct tpd_purge *p);
+int tpd_purge_udp_backend(const struct tp_maps *m, __u32 id, const struct tp_backend *be);
 
 #endif /* TAILPLANED_SYNC_H */

@@ -246,10 +246,15 @@ static int tp_uapi_path(const char *ifname, const char *sockdir,
 	return 0;
 }
 
-/* Connect to the UAPI server, and believe it only if it is root or @trust_uid. */
-static int tp_uapi_connect(const struct sockaddr_un *sun, uid_t trust_uid)
+/*
+ * Connect to the UAPI server, and believe it only if it is root or
+ * @trust_uid; connecting and sending may take until @deadline.
+ */
+static int tp_uapi_connect(const struct sockaddr_un *sun, uid_t trust_uid,
+			   __u64 deadline)
 {
-	struct timeval tv = { .tv_sec = TP_UAPI_TIMEOUT_S };
+	unsigned int ms = tp_deadline_left(deadline);
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 + 1 };
 	int fd, err;
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -336,10 +341,12 @@ static int tp_uapi_grow(char **buf, size_t *cap, size_t len)
 }
 
 /*
- * Read the answer to its empty line (or EOF) into a new *@buf of *@cap
- * bytes; the caller zeroes and frees it, on error too.
+ * Read the answer to its empty line (or EOF) into a new *@buf of *@cap_out
+ * bytes, all of it by @deadline: a server that trickles bytes cannot hold
+ * the reader.  The caller zeroes and frees the buffer, on error too.
  */
-static int tp_uapi_recv(int fd, char **buf, size_t *len, size_t *cap_out)
+static int tp_uapi_recv(int fd, char **buf, size_t *len, size_t *cap_out,
+			__u64 deadline)
 {
 	size_t cap = 4096, prev = 0;
 	ssize_t n;
@@ -357,13 +364,12 @@ static int tp_uapi_recv(int fd, char **buf, size_t *len, size_t *cap_out)
 		if (err)
 			return err;
 		prev = *len;
-		n = recv(fd, *buf + *len, cap - *len - 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
+		n = tp_recv_by(fd, *buf + *len, cap - *len - 1, deadline);
 		if (n < 0) {
-			err = errno == EAGAIN ? ETIMEDOUT : errno;
-			tp_peer_set_error("UAPI receive: %s", strerror(err));
-			return -err;
+			tp_peer_set_error("UAPI receive: %s%s", strerror((int)-n),
+					  n == -ETIMEDOUT ? " (the whole answer, not one read)" :
+							    "");
+			return (int)n;
 		}
 		if (!n)
 			break;
@@ -374,12 +380,13 @@ static int tp_uapi_recv(int fd, char **buf, size_t *len, size_t *cap_out)
 }
 
 /**
- * tp_wg_uapi_dump_as() - the peers of a userspace WireGuard interface,
- * served by root or by @trust_uid.
+ * tp_wg_uapi_dump_by() - the peers of a userspace WireGuard interface,
+ * served by root or by @trust_uid, all of it read by @deadline.
  * @ifname:    the interface.
  * @sockdir:   directory of the UAPI sockets; NULL for /var/run/wireguard.
  * @trust_uid: a user trusted besides root to serve the socket (the one
  *             wireguard-go runs as), or TP_PEER_UID_ROOT_ONLY.
+ * @deadline:  when the whole exchange must be over (tp_deadline_after()).
  * @out:       the peers, canonical; emptied first, empty on error.
  *
  * The server's credentials are checked before the request is sent.  The
@@ -388,11 +395,11 @@ static int tp_uapi_recv(int fd, char **buf, size_t *len, size_t *cap_out)
  *
  * Return: 0; -ENOENT when the interface has no UAPI socket (not a
  * userspace WireGuard); -ECONNREFUSED for a stale socket; -EPERM when
- * the socket is served by another user; -ETIMEDOUT; or an error of
- * tp_wg_uapi_parse().
+ * the socket is served by another user; -ETIMEDOUT when @deadline passed;
+ * or an error of tp_wg_uapi_parse().
  */
-int tp_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid,
-		       struct tp_peer_list *out)
+int tp_wg_uapi_dump_by(const char *ifname, const char *sockdir, uid_t trust_uid,
+		       __u64 deadline, struct tp_peer_list *out)
 {
 	struct sockaddr_un sun;
 	size_t len = 0, cap = 0;
@@ -403,12 +410,12 @@ int tp_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid,
 	ret = tp_uapi_path(ifname, sockdir, &sun);
 	if (ret)
 		return ret;
-	fd = tp_uapi_connect(&sun, trust_uid);
+	fd = tp_uapi_connect(&sun, trust_uid, deadline);
 	if (fd < 0)
 		return fd;
 	ret = tp_uapi_send(fd, "get=1\n\n");
 	if (!ret)
-		ret = tp_uapi_recv(fd, &buf, &len, &cap);
+		ret = tp_uapi_recv(fd, &buf, &len, &cap, deadline);
 	if (!ret)
 		ret = tp_wg_uapi_parse(buf, len, out);
 	if (buf)
@@ -419,8 +426,25 @@ int tp_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid,
 }
 
 /**
+ * tp_wg_uapi_dump_as() - the peers of a userspace WireGuard interface,
+ * served by root or by @trust_uid, all read within TP_UAPI_TIMEOUT_S.
+ * @ifname:    the interface.
+ * @sockdir:   directory of the UAPI sockets; NULL for /var/run/wireguard.
+ * @trust_uid: a user trusted besides root, or TP_PEER_UID_ROOT_ONLY.
+ * @out:       the peers, canonical; emptied first, empty on error.
+ *
+ * Return: as tp_wg_uapi_dump_by().
+ */
+int tp_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid,
+		       struct tp_peer_list *out)
+{
+	return tp_wg_uapi_dump_by(ifname, sockdir, trust_uid,
+				  tp_deadline_after(TP_UAPI_TIMEOUT_S * 1000), out);
+}
+
+/**
  * tp_wg_uapi_dump() - the peers of a userspace WireGuard interface whose
- * UAPI socket root serves.
+ * UAPI socket root serves, all read within TP_UAPI_TIMEOUT_S.
  * @ifname:  the interface.
  * @sockdir: directory of the UAPI sockets; NULL for /var/run/wireguard.
  * @out:     the peers, canonical; emptied first, empty on error.

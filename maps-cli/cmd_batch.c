@@ -2,12 +2,17 @@
 /*
  * batch: one command per line, as on the command line without "tpctl"
  * and options.  '#' starts a comment; words may be quoted with ' or ".
- * Each line is atomic (it holds the writers' lock while it runs) and the
- * batch stops at the first failing line, naming it.  The maps are opened
- * once for the whole file.  In JSON mode the output is one array of
- * {"command": [...], "output": ...}, as bpftool's.
+ * Each line is atomic (it holds the writers' lock while it runs), the
+ * batch as a whole is not: it stops at the first failing line, and the
+ * error names that line and says how many commands before it were
+ * applied (they stay).  A file that cannot be read to its end, or a line
+ * with a NUL byte, is such a failure too, never a quiet end of file.
+ * The maps are opened once for the whole file.  In JSON mode the output
+ * is one array of {"command": [...], "output": ...}, as bpftool's.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,41 +95,76 @@ static int batch_line(struct tpctl_ctx *ctx, char **words, int n)
 	return tpctl_exec(ctx, &a);
 }
 
-/* The line's error, prefixed with its number; in JSON, as its output. */
-static int batch_fail(struct tpctl_ctx *ctx, unsigned long line_no)
-{
-	char msg[TPCTL_ERR_LEN];
+/*
+ * Stop the batch: the error, then what was applied, since the lines
+ * before stay applied (a batch is not atomic).  In JSON the error is the
+ * output of the open command object (@in_cmd), or an element of its own.
+ */
+static int batch_stop(struct tpctl_ctx *ctx, unsigned long done, bool in_cmd,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-	snprintf(msg, sizeof(msg), "line %lu: %s", line_no,
-		 ctx->err[0] ? ctx->err : "failed");
-	snprintf(ctx->err, sizeof(ctx->err), "%s", msg);
+static int batch_stop(struct tpctl_ctx *ctx, unsigned long done, bool in_cmd,
+		      const char *fmt, ...)
+{
+	char msg[TPCTL_ERR_LEN], what[96];
+	va_list ap;
+
+	if (!done)
+		snprintf(what, sizeof(what), "nothing was applied");
+	else
+		snprintf(what, sizeof(what), "the %lu command%s before it %s applied", done,
+			 done == 1 ? "" : "s", done == 1 ? "was" : "were");
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(ctx->err, sizeof(ctx->err), "%s (the batch stopped there; %s)", msg, what);
 	if (!ctx->opts.json)
 		return -1;
 	tp_json_obj_open(&ctx->json);
-	tp_json_kv_str(&ctx->json, "error", msg);
+	tp_json_kv_str(&ctx->json, "error", ctx->err);
 	tp_json_obj_close(&ctx->json);
-	tp_json_obj_close(&ctx->json);
+	if (in_cmd)
+		tp_json_obj_close(&ctx->json);
 	tp_json_arr_close(&ctx->json);
 	tp_json_doc_end(&ctx->json);
 	ctx->err_shown = true;
 	return -1;
 }
 
-static int batch_run(struct tpctl_ctx *ctx, FILE *f, unsigned long *done)
+/* The line's error, prefixed with its number. */
+static int batch_fail(struct tpctl_ctx *ctx, unsigned long line_no, unsigned long done,
+		      bool in_cmd)
 {
-	char *words[TPCTL_BATCH_MAX_WORDS], *line = NULL;
+	char msg[TPCTL_ERR_LEN];
+
+	snprintf(msg, sizeof(msg), "%s", ctx->err[0] ? ctx->err : "failed");
+	return batch_stop(ctx, done, in_cmd, "line %lu: %s", line_no, msg);
+}
+
+static int batch_run(struct tpctl_ctx *ctx, FILE *f, const char *name,
+		     unsigned long *done)
+{
+	char *words[TPCTL_BATCH_MAX_WORDS], *line = NULL, *nul;
 	unsigned long line_no = 0;
 	size_t cap = 0;
+	ssize_t len;
 	int n, ret = 0;
 
-	while (getline(&line, &cap, f) >= 0) {
+	while ((len = getline(&line, &cap, f)) >= 0) {
 		line_no++;
+		/* the words after a NUL would be dropped without a word */
+		nul = memchr(line, '\0', (size_t)len);
+		if (nul) {
+			tpctl_err(ctx, "a NUL byte at column %zu", (size_t)(nul - line) + 1);
+			ret = batch_fail(ctx, line_no, *done, false);
+			break;
+		}
 		n = tpctl_batch_split(line, words, TPCTL_BATCH_MAX_WORDS);
 		if (n < 0) {
 			tpctl_err(ctx,
 				  "unterminated quote or more than %d words",
 				  TPCTL_BATCH_MAX_WORDS);
-			ret = batch_fail(ctx, line_no);
+			ret = batch_fail(ctx, line_no, *done, false);
 			break;
 		}
 		if (!n)
@@ -132,12 +172,20 @@ static int batch_run(struct tpctl_ctx *ctx, FILE *f, unsigned long *done)
 		if (ctx->opts.json)
 			batch_json_command(&ctx->json, words, n);
 		if (batch_line(ctx, words, n)) {
-			ret = batch_fail(ctx, line_no);
+			ret = batch_fail(ctx, line_no, *done, true);
 			break;
 		}
 		if (ctx->opts.json)
 			tp_json_obj_close(&ctx->json);
 		(*done)++;
+	}
+	/* getline() says -1 for an error as for the end: tell them apart */
+	if (!ret && ferror(f)) {
+		int err = errno;
+
+		ctx->err[0] = '\0';
+		ret = batch_stop(ctx, *done, false, "reading batch file '%s' at line %lu: %s",
+				 name, line_no + 1, strerror(err));
 	}
 	free(line);
 	return ret;
@@ -157,15 +205,12 @@ int tpctl_batch(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 	ctx->in_batch = true;
 	if (ctx->opts.json)
 		tp_json_arr_open(&ctx->json);
-	ret = batch_run(ctx, f, &done);
+	ret = batch_run(ctx, f, a->file, &done);
 	if (!ret && ctx->opts.json)
 		tp_json_arr_close(&ctx->json);
 	else if (!ret)
 		fprintf(ctx->out, "processed %lu command%s\n", done,
 			done == 1 ? "" : "s");
-	if (!ret && ferror(f))
-		ret = tpctl_err(ctx, "reading batch file '%s': %s", a->file,
-				strerror(errno));
 	if (!is_stdin)
 		fclose(f);
 	ctx->in_batch = false;

@@ -25,6 +25,7 @@ static int id_name_set(struct tpctl_ctx *ctx, __u32 id, const char *name,
 		       struct tp_identity_name *old, bool *had_old)
 {
 	const struct tp_maps *m = &ctx->maps;
+	char why[256];
 	__u32 other;
 	int err;
 
@@ -40,7 +41,7 @@ static int id_name_set(struct tpctl_ctx *ctx, __u32 id, const char *name,
 			id, TP_ID_USER_MIN);
 	if (err)
 		return tpctl_err(ctx, "cannot name identity %u: %s", id,
-				 strerror(-err));
+				 tp_strerror(err, why, sizeof(why)));
 	return 0;
 }
 
@@ -60,7 +61,7 @@ static void id_name_restore(struct tpctl_ctx *ctx, __u32 id,
 int tpctl_identity_add(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 {
 	struct tp_identity_name old;
-	char pfx[TP_PREFIX_STRLEN];
+	char pfx[TP_PREFIX_STRLEN], why[256];
 	bool had_old = false;
 	__u16 zone = 0;
 	__u32 id;
@@ -79,7 +80,7 @@ int tpctl_identity_add(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 			id_name_restore(ctx, id, &old, had_old);
 		return tpctl_err(ctx,
 				 "cannot set identity of %s in zone %u: %s",
-				 prefix_str(a, pfx), zone, strerror(-err));
+				 prefix_str(a, pfx), zone, tp_strerror(err, why, sizeof(why)));
 	}
 	return tpctl_ok(ctx);
 }

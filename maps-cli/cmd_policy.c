@@ -89,14 +89,12 @@ static void rule_restore(struct tpctl_ctx *ctx, const struct tp_rule *r,
 static int rule_add_err(struct tpctl_ctx *ctx, const struct tpctl_args *a,
 			int err)
 {
-	char desc[256];
+	char desc[256], why[256];
 
 	rule_str(a, desc, sizeof(desc));
-	if (err == -ENOSPC)
-		return tpctl_err(
-			ctx, "cannot add rule %s: every rule id (%d) is in use",
-			desc, TP_MAX_RULES - 1);
-	return tpctl_err(ctx, "cannot add rule %s: %s", desc, strerror(-err));
+	/* a full map or id space is named, with what raises it */
+	return tpctl_err(ctx, "cannot add rule %s: %s", desc,
+			 tp_strerror(err, why, sizeof(why)));
 }
 
 /**

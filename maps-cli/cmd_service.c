@@ -96,13 +96,13 @@ static int svc_set(struct tpctl_ctx *ctx, const struct tp_svc_key *key,
 		return tpctl_ok(ctx);
 	case -E2BIG:
 		return tpctl_err(ctx,
-				 "service %s cannot have more than %d backends",
+				 "service %s cannot have more than %d backends "
+				 "(TP_MAX_SVC_BACKENDS; no configuration key raises it yet)",
 				 name, TP_MAX_SVC_BACKENDS);
 	case -ENOSPC:
-		return tpctl_err(
-			ctx,
-			"cannot write service %s: every service id (%d) or backend id (%d) is in use",
-			name, TP_MAX_SERVICES - 1, TP_MAX_BACKENDS - 1);
+		/* which of the service or backend ids ran out, and what raises it */
+		return tpctl_err(ctx, "cannot write service %s: %s", name,
+				 tp_strerror(err, why, sizeof(why)));
 	default:
 		/* refused input: lib/service.c's reason, as every writer gives it */
 		if (tp_service_check(key, st->be, st->n, why, sizeof(why)))

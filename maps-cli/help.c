@@ -103,7 +103,8 @@ static const char tpctl_usage_batch[] =
 	"       tpctl batch help\n"
 	"\n"
 	"One command per line ('-': stdin), '#' comments; each line is applied\n"
-	"atomically and the batch stops at the first error, naming its line.\n";
+	"atomically, the batch is not: it stops at the first error, naming its\n"
+	"line, and the lines before it stay applied.\n";
 
 static const char tpctl_usage_status[] =
 	"Usage: tpctl status\n"

@@ -5,12 +5,23 @@
  * the metrics textfile, against a loaded (unpinned) datapath.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -22,6 +33,7 @@
 #include "identity.h"
 #include "links.h"
 #include "metrics.h"
+#include "peers.h"
 #include "pkttest.h"
 #include "policy.h"
 #include "service.h"
@@ -121,6 +133,193 @@ static void test_config_errors(void **state)
 	tpd_config_free(&cfg);
 }
 
+/*
+ * A configuration with @n_rules policies (identity 1000+i to 2000, TCP
+ * port 1000+i) and @n_svcs services (198.19.1.x:80/tcp, one backend):
+ * more than any fixed-size list of what a reload removes held.
+ */
+static char *big_cfg(size_t n_rules, size_t n_svcs)
+{
+	size_t cap = 256 + n_rules * 128 + n_svcs * 160, len, i;
+	char *s = malloc(cap);
+
+	assert_non_null(s);
+	len = snprintf(s, cap, "{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
+			       "\"policies\":[");
+	for (i = 0; i < n_rules; i++)
+		len += snprintf(s + len, cap - len,
+				"%s{\"from\":\"%zu\",\"to\":\"2000\",\"proto\":\"tcp\","
+				"\"port\":%zu,\"verdict\":\"allow\"}",
+				i ? "," : "", 1000 + i, 1000 + i);
+	len += snprintf(s + len, cap - len, "],\"services\":[");
+	for (i = 0; i < n_svcs; i++)
+		len += snprintf(s + len, cap - len,
+				"%s{\"frontend\":\"198.19.%zu.%zu:80/tcp\",\"backends\":"
+				"[{\"addr\":\"198.18.1.1:8080\"}]}",
+				i ? "," : "", 1 + i / 200, 1 + i % 200);
+	snprintf(s + len, cap - len, "]}");
+	return s;
+}
+
+#define CFG_IF "{\"interfaces\":[{\"name\":\"x\",\"zone\":1}],"
+#define WG_KEY "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+
+/*
+ * Every value is checked when the configuration is read, before anything
+ * is applied: a bad one rejects the whole file with an error naming it
+ * (a reload keeps what runs).  Before, ports, prefixes, frontends and
+ * names were checked only while applying, and a bad entry was skipped.
+ */
+static void test_config_bad_values(void **state)
+{
+	static const struct {
+		const char *json;
+		const char *want; /* the start of the error */
+	} cases[] = {
+		/* identities */
+		{ CFG_IF "\"identities\":[{\"cidr\":\"10.0.0.0/33\",\"id\":300}]}",
+		  "identities[0].cidr: '10.0.0.0/33' is not a prefix" },
+		{ CFG_IF "\"identities\":[{\"cidr\":\"10.0.0.300\",\"id\":300}]}",
+		  "identities[0].cidr: '10.0.0.300' is not a prefix" },
+		{ CFG_IF "\"identities\":[{\"id\":300,\"name\":\"web server\"}]}",
+		  "identities[0].name: 'web server' is not a name" },
+		{ CFG_IF "\"identities\":[{\"id\":300,\"name\":\"any\"}]}",
+		  "identities[0].name: 'any' is not a name" },
+		{ CFG_IF "\"identities\":[{\"id\":300,\"name\":\"web\"},{\"id\":301,\"name\":\"web\"}]}",
+		  "identities[1].name: 'web' already names identity 300" },
+		{ CFG_IF "\"identities\":[{\"cidr\":\"10.0.0.0/8\",\"id\":300},"
+		  "{\"cidr\":\"10.0.0.0/8\",\"id\":301}]}",
+		  "identities[1].cidr: 10.0.0.0/8 in zone 0 is already identity 300" },
+		/* services */
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tpc\",\"backends\":[]}]}",
+		  "services[0].frontend: '198.19.0.10:80/tpc' is not VIP:PORT/PROTO" },
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:0/tcp\",\"backends\":[]}]}",
+		  "services[0].frontend: '198.19.0.10:0/tcp' is not VIP:PORT/PROTO" },
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":["
+		  "{\"addr\":\"198.18.1.300:80\"}]}]}",
+		  "services[0].backends[0].addr: '198.18.1.300:80' is not ADDR:PORT" },
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":["
+		  "{\"addr\":\"198.18.1.3\"}]}]}",
+		  "services[0].backends[0].addr: '198.18.1.3' is not ADDR:PORT" },
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10/icmp\",\"backends\":["
+		  "{\"addr\":\"198.18.1.3:80\"}]}]}",
+		  "services[0].backends[0].addr: '198.18.1.3:80' is not an address" },
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":["
+		  "{\"addr\":\"[fd00:198:18::1:1]:8080\"}]}]}",
+		  "services[0]: backend [fd00:198:18::1:1]:8080 is IPv6 but the VIP" },
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":[]},"
+		  "{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":[]}]}",
+		  "services[1].frontend: 198.19.0.10:80/tcp is services[0] already" },
+		/* policies */
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"tcp\","
+		  "\"port\":\"80-70\",\"verdict\":\"allow\"}]}",
+		  "policies[0].port: '80-70' is not a port or range" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"tcp\","
+		  "\"port\":\"8o80\",\"verdict\":\"allow\"}]}",
+		  "policies[0].port: '8o80' is not a port or range" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"tcp\","
+		  "\"port\":70000,\"verdict\":\"allow\"}]}",
+		  "policies[0].port: '70000' is not a port or range" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"tpc\","
+		  "\"verdict\":\"allow\"}]}",
+		  "policies[0].proto: 'tpc' is not a protocol" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"icmp\","
+		  "\"port\":80,\"verdict\":\"allow\"}]}",
+		  "policies[0].port: ports need proto tcp or udp" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"port\":80,"
+		  "\"verdict\":\"allow\"}]}",
+		  "policies[0].port: ports need proto tcp or udp" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"verdict\":\"alow\"}]}",
+		  "policies[0].verdict: 'alow' is not allow, deny or audit" },
+		{ CFG_IF "\"policies\":[{\"from\":\"lpatop\",\"to\":\"any\",\"verdict\":\"allow\"}]}",
+		  "policies[0].from: 'lpatop' is not an identity" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"unknown\",\"verdict\":\"allow\"}]}",
+		  "policies[0].to: 'unknown' is not an identity" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"0\",\"verdict\":\"allow\"}]}",
+		  "policies[0].to: '0' is not an identity" },
+		{ CFG_IF "\"policies\":[{\"from\":\"300\",\"to\":\"any\",\"proto\":\"tcp\",\"port\":80,"
+		  "\"verdict\":\"allow\"},{\"from\":\"300\",\"to\":\"any\",\"proto\":\"tcp\","
+		  "\"port\":\"80\",\"verdict\":\"deny\"}]}",
+		  "policies[1]: matches the same traffic as policies[0]" },
+		/* peer mappings */
+		{ CFG_IF "\"wireguard_peers\":{\"notakey\":\"300\"}}",
+		  "wireguard_peers: 'notakey' is not a WireGuard public key" },
+		{ CFG_IF "\"wireguard_peers\":{\"" WG_KEY "\":\"nobody\"}}",
+		  "wireguard_peers." WG_KEY ": 'nobody' is not an identity" },
+		{ CFG_IF "\"tailscale\":{\"tags\":{\"tag:web\":\"nobody\"}}}",
+		  "tailscale.tags.tag:web: 'nobody' is not an identity" },
+		{ CFG_IF "\"tailscale\":{\"tags\":{\"tag:\":300}}}",
+		  "tailscale.tags: 'tag:' is not a tag or a login name" },
+		/* interfaces */
+		{ "{\"interfaces\":[{\"name\":\"wg0\"},{\"name\":\"wg0\",\"zone\":2}]}",
+		  "interfaces[1].name: 'wg0' is interfaces[0] already" },
+		{ "{\"interfaces\":[{\"name\":\"wg/0\"}]}",
+		  "interfaces[0].name: 'wg/0' is not an interface name" },
+		/* duplicate keys, anywhere */
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"interfaces\":[{\"name\":\"y\"}]}",
+		  "config: duplicate key 'interfaces'" },
+		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"verdict\":\"allow\","
+		  "\"verdict\":\"deny\"}]}",
+		  "policies[0]: duplicate key 'verdict'" },
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":["
+		  "{\"addr\":\"198.18.1.1:80\",\"weight\":1,\"weight\":2}]}]}",
+		  "services[0].backends[0]: duplicate key 'weight'" },
+		{ CFG_IF "\"wireguard_peers\":{\"" WG_KEY "\":\"300\",\"" WG_KEY "\":\"301\"}}",
+		  "wireguard_peers: duplicate key '" WG_KEY "'" },
+	};
+	struct tpd_config cfg;
+	char err[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = 0;
+		if (!tpd_config_parse(cases[i].json, &cfg, err, sizeof(err)))
+			fail_msg("accepted: %s", cases[i].json);
+		if (strncmp(err, cases[i].want, strlen(cases[i].want)))
+			fail_msg("%s:\n error '%s'\n want  '%s...'", cases[i].json, err,
+				 cases[i].want);
+		tpd_config_free(&cfg);
+	}
+}
+
+/* The nesting of a document is bounded, and so are the counts of things. */
+static void test_config_limits(void **state)
+{
+	struct tpd_config cfg;
+	size_t n = 100000, i, len;
+	char err[512], *text;
+
+	(void)state;
+	/* deep nesting, in a value nothing reads: refused before it is parsed */
+	text = malloc(2 * n + 64);
+	assert_non_null(text);
+	len = sprintf(text, CFG_IF "\"kubernetes\":");
+	for (i = 0; i < n; i++)
+		text[len++] = '[';
+	for (i = 0; i < n; i++)
+		text[len++] = ']';
+	strcpy(text + len, "}");
+	assert_int_not_equal(tpd_config_parse(text, &cfg, err, sizeof(err)), 0);
+	assert_string_equal(err, "config: nested deeper than 16 levels");
+	tpd_config_free(&cfg);
+	free(text);
+	/* a '[' in a string is no nesting */
+	assert_int_equal(tpd_config_parse(CFG_IF "\"identities\":[{\"id\":300,"
+					  "\"name\":\"a\"}],\"kubernetes\":{\"x\":"
+					  "\"[[[[[[[[[[[[[[[[[[[[[[\\\"[[[\"}}",
+					  &cfg, err, sizeof(err)), 0);
+	tpd_config_free(&cfg);
+
+	/* more rules than rule ids */
+	text = big_cfg(TP_MAX_RULES, 0);
+	assert_int_not_equal(tpd_config_parse(text, &cfg, err, sizeof(err)), 0);
+	assert_string_equal(err, "policies: 16384 rules, more than the 16383 rule ids "
+				 "(TP_MAX_RULES; no configuration key raises it yet)");
+	tpd_config_free(&cfg);
+	free(text);
+}
+
 /* ---- identity syncs ------------------------------------------------------ */
 
 static struct tp_ident_entry ent(const char *cidr, __u32 id, __u16 zone)
@@ -189,6 +388,40 @@ static void test_sync_identities_diff(void **state)
 	assert_int_equal(ident_of(h, 1, "100.64.0.7"), 999);
 }
 
+/*
+ * A source with a stuck interface: the zone of that interface keeps the
+ * source's entries, the other zones follow their peers (removals too).
+ */
+static void test_sync_peer_source_keeps_stuck_zone(void **state)
+{
+	struct th *h = *state;
+	struct tpd_sync_result r = {};
+	struct tp_ident_entry before[4] = { ent("100.64.0.1/32", 300, 1),
+					    ent("100.64.0.2/32", 300, 1),
+					    ent("100.64.0.1/32", 300, 2),
+					    ent("100.64.0.2/32", 300, 2) };
+	struct tp_ident_entry now[1] = { ent("100.64.0.1/32", 301, 2) };
+	__u16 keep = 1;
+
+	REQUIRE_BPF();
+	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_TAILSCALE, before, 4, &r), 0);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_peer_source(&h->maps, TP_OWNER_TAILSCALE, now, 1, &keep, 1,
+					      &r), 0);
+	assert_int_equal(r.changed, 1);
+	assert_int_equal(r.removed, 1);
+	assert_int_equal(ident_of(h, 2, "100.64.0.1"), 301);
+	assert_int_equal(ident_of(h, 2, "100.64.0.2"), 0);
+	assert_int_equal(ident_of(h, 1, "100.64.0.1"), 300);
+	assert_int_equal(ident_of(h, 1, "100.64.0.2"), 300);
+	/* it answers again, with no peers: its zone empties */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_peer_source(&h->maps, TP_OWNER_TAILSCALE, now, 1, NULL, 0,
+					      &r), 0);
+	assert_int_equal(r.removed, 2);
+	assert_int_equal(ident_of(h, 1, "100.64.0.1"), 0);
+}
+
 /* ---- the static source ---------------------------------------------------- */
 
 static const char *static_cfg =
@@ -217,7 +450,7 @@ static void test_sync_static(void **state)
 
 	REQUIRE_BPF();
 	assert_int_equal(tpd_config_parse(static_cfg, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
 	assert_int_equal(svc.owner, TP_OWNER_STATIC);
@@ -240,7 +473,7 @@ static void test_sync_static(void **state)
 
 	/* applied again: nothing to do, the service keeps its table */
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	assert_int_equal(r.added + r.changed + r.removed, 0);
 	tpd_config_free(&cfg);
 
@@ -257,7 +490,7 @@ static void test_sync_static(void **state)
 	strcpy(strstr(edited, ",{\"frontend\":\"198.19.0.10:53/udp\""), "],\"policies\":[]}");
 	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	assert_int_equal(r.removed, 2);
 	k = svc_key(VIP4, 53, IPPROTO_UDP);
 	assert_int_not_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
@@ -266,6 +499,253 @@ static void test_sync_static(void **state)
 	assert_int_equal(tp_policy_rule_find(&h->maps, &match, &rule), -ENOENT);
 	tpd_config_free(&cfg);
 	free(edited);
+}
+
+
+static unsigned int count_owned(int fd, size_t key_size, size_t val_size,
+				size_t owner_off, __u8 owner)
+{
+	char key[64], next[64], val[256];
+	unsigned int n = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		assert_true(val_size <= sizeof(val));
+		if (!bpf_map_lookup_elem(fd, key, val) && (__u8)val[owner_off] == owner)
+			n++;
+	}
+	return n;
+}
+
+#define N_RULES_OWNED(h, o)                                                        \
+	count_owned((h)->maps.rules, sizeof(__u32), sizeof(struct tp_rule),         \
+		    offsetof(struct tp_rule, owner), o)
+#define N_SVCS_OWNED(h, o)                                                         \
+	count_owned((h)->maps.services, sizeof(struct tp_svc_key), sizeof(struct tp_svc), \
+		    offsetof(struct tp_svc, owner), o)
+
+/*
+ * A reload that drops 300 rules and 80 services removes every one of
+ * them, in one sync: no fixed-size list caps what a reload can remove.
+ */
+static void test_reload_removes_everything(void **state)
+{
+	struct th *h = *state;
+	struct tpd_sync_result r = {};
+	struct tpd_config cfg;
+	char err[256], *text;
+
+	REQUIRE_BPF();
+	text = big_cfg(300, 80);
+	assert_int_equal(tpd_config_parse(text, &cfg, err, sizeof(err)), 0);
+	free(text);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
+	tpd_config_free(&cfg);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(r.added, 380);
+	assert_int_equal(N_RULES_OWNED(h, TP_OWNER_STATIC), 300);
+	assert_int_equal(N_SVCS_OWNED(h, TP_OWNER_STATIC), 80);
+
+	text = big_cfg(0, 0);
+	assert_int_equal(tpd_config_parse(text, &cfg, err, sizeof(err)), 0);
+	free(text);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
+	tpd_config_free(&cfg);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(r.removed, 380);
+	assert_int_equal(N_RULES_OWNED(h, TP_OWNER_STATIC), 0);
+	assert_int_equal(N_SVCS_OWNED(h, TP_OWNER_STATIC), 0);
+}
+
+/* Fill tp_policy with entries of a group nothing else uses, but @room. */
+static __u32 fill_policy(struct th *h, __u32 room)
+{
+	struct tp_policy_key k = { .prefixlen = TP_POLICY_PLEN_ANY_PROTO, .dst_id = 1,
+				   .zone = 200 };
+	struct tp_policy_val v = { .verdict = TP_VERDICT_ALLOW };
+	__u32 n;
+
+	for (n = 0;; n++) {
+		k.src_id = 100000 + n;
+		if (bpf_map_update_elem(h->maps.policy, &k, &v, BPF_NOEXIST))
+			break;
+	}
+	assert_int_equal(errno, ENOSPC);
+	while (room--) {
+		k.src_id = 100000 + --n;
+		assert_int_equal(bpf_map_delete_elem(h->maps.policy, &k), 0);
+	}
+	return n;
+}
+
+static unsigned int policy_group_entries(struct th *h, __u32 src, __u32 dst)
+{
+	struct tp_policy_key k, next, *prev = NULL;
+	unsigned int n = 0;
+
+	while (!bpf_map_get_next_key(h->maps.policy, prev, &next)) {
+		k = next;
+		prev = &k;
+		n += k.src_id == src && k.dst_id == dst;
+	}
+	return n;
+}
+
+/*
+ * A rule is all or nothing: when tp_policy fills while its entries are
+ * written (ports 1000-1999 take 7 entries, there is room for 5), neither
+ * the rule nor any of its entries stay, and the next sync, with room,
+ * installs the whole rule.
+ */
+static void test_rule_all_or_nothing(void **state)
+{
+	struct th *h = *state;
+	struct tp_rule r = { .src_id = 300, .dst_id = 301, .zone = 1, .proto = IPPROTO_TCP,
+			     .port_lo = 1000, .port_hi = 1999, .verdict = TP_VERDICT_ALLOW,
+			     .owner = TP_OWNER_STATIC };
+	struct tp_port_block blocks[32];
+	struct tpd_sync_result res = {};
+	struct tpd_config cfg;
+	__u32 id, filled;
+	char err[256];
+
+	REQUIRE_BPF();
+	assert_int_equal(tp_port_blocks(1000, 1999, blocks, 32), 7);
+	filled = fill_policy(h, 5);
+	assert_int_equal(tp_policy_rule_add(&h->maps, &r, &id), -ENOSPC);
+	assert_string_equal(tp_strerror(-ENOSPC, err, sizeof(err)),
+			    "tp_policy is full: 131072 entries (a port range takes one per "
+			    "aligned block); no configuration key raises it yet, "
+			    "TP_POLICY_SIZE in include/tailplane/abi.h does (rebuild)");
+	assert_int_equal(tp_policy_rule_find(&h->maps, &r, &id), -ENOENT);
+	assert_int_equal(policy_group_entries(h, 300, 301), 0);
+	assert_int_equal(N_RULES_OWNED(h, TP_OWNER_STATIC), 0);
+
+	/* the same through the static source: an error, then a retry */
+	assert_int_equal(tpd_config_parse(
+		"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
+		"\"policies\":[{\"from\":\"300\",\"to\":\"301\",\"proto\":\"tcp\","
+		"\"port\":\"1000-1999\",\"verdict\":\"allow\",\"zone\":1}]}",
+		&cfg, err, sizeof(err)), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &res), 0);
+	assert_int_equal(res.errors, 1);
+	assert_int_equal(res.added, 0);
+	assert_non_null(strstr(res.error, "policies[0]: rule not written: tp_policy is full"));
+	assert_int_equal(tp_policy_rule_find(&h->maps, &r, &id), -ENOENT);
+	assert_int_equal(policy_group_entries(h, 300, 301), 0);
+
+	/* room again: the next sync installs it whole */
+	{
+		struct tp_policy_key k = { .prefixlen = TP_POLICY_PLEN_ANY_PROTO,
+					   .dst_id = 1, .zone = 200 };
+		__u32 i;
+
+		for (i = 0; i < 3; i++) {
+			k.src_id = 100000 + --filled;
+			assert_int_equal(bpf_map_delete_elem(h->maps.policy, &k), 0);
+		}
+	}
+	memset(&res, 0, sizeof(res));
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &res), 0);
+	assert_int_equal(res.errors, 0);
+	assert_int_equal(res.added, 1);
+	assert_int_equal(tp_policy_rule_find(&h->maps, &r, &id), 0);
+	assert_int_equal(policy_group_entries(h, 300, 301), 7);
+	tpd_config_free(&cfg);
+}
+
+/* Fill tp_identity (zone 500, nothing else's) to the last entry. */
+static __u32 fill_identity(struct th *h)
+{
+	struct tp_identity_key k = { .prefixlen = TP_IDENTITY_PLEN(128), .zone = 500 };
+	struct tp_identity_val v = { .id = 999, .owner = TP_OWNER_TPCTL, .plen = 128 };
+	__u32 n;
+
+	for (n = 0;; n++) {
+		k.addr.w[3] = htonl(n);
+		if (bpf_map_update_elem(h->maps.identity, &k, &v, BPF_NOEXIST))
+			break;
+	}
+	assert_int_equal(errno, ENOSPC);
+	return n;
+}
+
+/*
+ * Every capacity a write runs into is named with what raises it, and a
+ * peer sync that finds tp_identity full makes room with its removals
+ * first: peers that were replaced by as many new ones all get in.
+ */
+static void test_limits_named(void **state)
+{
+	struct th *h = *state;
+	struct tp_ident_entry old[2] = { ent("100.64.0.1/32", 300, 1),
+					 ent("100.64.0.2/32", 300, 1) };
+	struct tp_ident_entry now[3] = { ent("100.64.0.3/32", 300, 1),
+					 ent("100.64.0.4/32", 300, 1),
+					 ent("100.64.0.5/32", 300, 1) };
+	struct tp_rule rl = { .src_id = 300, .dst_id = 301, .zone = 1,
+			      .verdict = TP_VERDICT_ALLOW, .owner = TP_OWNER_TPCTL };
+	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+	struct tpd_sync_result r = {};
+	char why[320];
+	__u32 id;
+
+	REQUIRE_BPF();
+	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, old, 2, &r), 0);
+	assert_int_equal(r.added, 2);
+	fill_identity(h);
+
+	/* two peers replaced by two others: the removals make the room */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, now, 2, &r), 0);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(r.added, 2);
+	assert_int_equal(r.removed, 2);
+	assert_int_equal(ident_of(h, 1, "100.64.0.4"), 300);
+
+	/* one more peer: no room, an error naming the limit */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, now, 3, &r), 0);
+	assert_int_equal(r.errors, 1);
+	assert_int_equal(r.added, 0);
+	assert_string_equal(r.error,
+			    "identity of 100.64.0.5/32 in zone 1 not written: tp_identity is "
+			    "full: 65536 prefixes; no configuration key raises it yet, "
+			    "TP_IDENTITY_SIZE in include/tailplane/abi.h does (rebuild)");
+
+	/* every rule id in use */
+	for (id = 1; id < TP_MAX_RULES; id++) {
+		struct tp_rule dummy = { .src_id = 1000000 + id, .dst_id = 1, .zone = 300,
+					 .verdict = TP_VERDICT_ALLOW };
+
+		assert_int_equal(bpf_map_update_elem(h->maps.rules, &id, &dummy, BPF_ANY), 0);
+	}
+	assert_int_equal(tp_policy_rule_add(&h->maps, &rl, &id), -ENOSPC);
+	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)),
+			    "every rule id is in use: 16383 rules; no configuration key "
+			    "raises it yet, TP_MAX_RULES in include/tailplane/abi.h does (rebuild)");
+
+	/* every service id in use */
+	for (id = 1; id < TP_MAX_SERVICES; id++) {
+		struct tp_svc_key fk = svc_key(VIP4, 1000 + id, IPPROTO_UDP);
+		struct tp_svc fs = { .id = id, .owner = TP_OWNER_TPCTL };
+
+		assert_int_equal(bpf_map_update_elem(h->maps.services, &fk, &fs, BPF_ANY), 0);
+	}
+	assert_int_equal(tp_service_set(&h->maps, &k, &spec, NULL, 0), -ENOSPC);
+	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)),
+			    "every service id is in use: 1023 services; no configuration key "
+			    "raises it yet, TP_MAX_SERVICES in include/tailplane/abi.h does "
+			    "(rebuild)");
+	/* an error of another kind is not taken for a full map */
+	assert_int_equal(tp_identity_set(&h->maps, 1, &now[0].prefix, 200, 300,
+					 TP_OWNER_TPCTL), -EINVAL);
+	assert_string_equal(tp_strerror(-EINVAL, why, sizeof(why)), strerror(EINVAL));
+	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)), strerror(ENOSPC));
 }
 
 static void test_udp_purge_on_backend_removal(void **state)
@@ -285,7 +765,7 @@ static void test_udp_purge_on_backend_removal(void **state)
 	at = strstr(edited, "\"deny\"");
 	memmove(at + 1, at + 5, strlen(at + 5) + 1); /* "deny" -> "" */
 	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	tpd_config_free(&cfg);
 	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 53);
 	b = backend_of(h, FLOWP(CLIENT4, 5000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), BE4, 2);
@@ -297,13 +777,139 @@ static void test_udp_purge_on_backend_removal(void **state)
 	at = strstr(edited, "198.18.1.1:53");
 	at[9] = '2';
 	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	tpd_config_free(&cfg);
 	free(edited);
 	/* the UDP flow to the removed backend is gone; TCP flows are kept */
 	assert_int_equal(ct_get(h, &udp, &e), -ENOENT);
 	assert_int_equal(ct_get(h, &tcp, &e), 0);
 	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[1], 53);
+}
+
+/*
+ * Write a DNATed flow (client 100.64.x.y:port -> VIP4:53/udp, or TCP)
+ * to backend @be_id at 198.18.1.1:53 with its reply key: two entries, in
+ * the table of @proto (tp_ct_fd()).
+ */
+static void ct_flow(struct th *h, __u32 n, __u8 proto, __u32 be_id)
+{
+	struct tp_ct_key k = { .daddr = addr(VIP4), .sport = htons(1024 + n % 60000),
+			       .dport = htons(53), .proto = proto, .zone = TH_ZONE };
+	struct tp_ct_entry e = { .flags = TP_CT_F_DNAT, .backend_id = be_id,
+				 .nat_addr = addr("198.18.1.1"), .nat_port = htons(53),
+				 .svc_id = 1, .expires_ns = ~0ULL >> 1 };
+	struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY, .expires_ns = ~0ULL >> 1 };
+
+	k.saddr = addr("100.64.0.0");
+	k.saddr.w[3] = htonl(ntohl(k.saddr.w[3]) + n / 60000 * 65536 + n % 251);
+	e.peer.saddr = e.nat_addr;
+	e.peer.daddr = k.saddr;
+	e.peer.sport = e.nat_port;
+	e.peer.dport = k.sport;
+	e.peer.proto = proto;
+	e.peer.zone = TH_ZONE;
+	rk.peer = k;
+	/* where the datapath keeps them: tp_ct for TCP, tp_ct_any for UDP */
+	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &k, &e, BPF_NOEXIST),
+			 0);
+	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &e.peer, &rk,
+					     BPF_NOEXIST), 0);
+}
+
+/* 20,000 entries, @n_purge of them flows (with their reply keys) to purge. */
+static double purge_run(struct th *h, unsigned int n_purge)
+{
+	struct tp_backend be = { .addr = addr("198.18.1.1"), .port = htons(53) };
+	unsigned int total = 20000, n;
+	struct timespec t0, t1;
+	double secs;
+
+	for (n = 0; n < total / 2; n++)
+		ct_flow(h, n, n < n_purge ? IPPROTO_UDP : n % 2 ? IPPROTO_UDP : IPPROTO_TCP,
+			n < n_purge ? 7 : n % 2 ? 8 : 7);
+	assert_int_equal(ct_count(h), total);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(tpd_purge_udp_backend(&h->maps, 7, &be), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	print_message("purge of %u flows (%u entries) among %u entries: %.3f s\n",
+		      n_purge, 2 * n_purge, total, secs);
+	/* the UDP flows of backend 7 and their reply keys went, nothing else */
+	assert_int_equal(ct_count(h), total - 2 * n_purge);
+	return secs;
+}
+
+/*
+ * Purging a backend's UDP flows is linear in the table: 2,000 and 4,000
+ * of 20,000 entries in well under a second each (deleting while walking
+ * with get_next_key restarted the walk at each delete: minutes).
+ */
+static void test_udp_purge_linear(void **state)
+{
+	struct th *h = *state;
+	/* TP_PURGE_N: another number to purge, for measurements */
+	const char *env = getenv("TP_PURGE_N");
+
+	REQUIRE_BPF();
+	assert_true(purge_run(h, env ? (unsigned int)atoi(env) : 2000) < 2.0);
+}
+
+static void test_udp_purge_linear_4000(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	if (getenv("TP_PURGE_N"))
+		skip();
+	assert_true(purge_run(h, 4000) < 2.0);
+}
+
+/*
+ * The main loop's purge: a bounded number of entries per step, and a
+ * backend that goes while a pass is under way gets a whole pass of its
+ * own (its flows before the pass's position are found too).  A new
+ * backend that took a purged backend's id keeps its flows.
+ */
+static void test_udp_purge_steps(void **state)
+{
+	struct th *h = *state;
+	struct tp_backend be7 = { .addr = addr("198.18.1.1"), .port = htons(53) };
+	struct tp_backend other = { .addr = addr("198.18.1.2"), .port = htons(53) };
+	struct tpd_purge p = {};
+	unsigned int n, steps = 0;
+
+	REQUIRE_BPF();
+	for (n = 0; n < 10000; n++)
+		ct_flow(h, n, IPPROTO_UDP, n % 4 ? 8 : 7);
+	assert_int_equal(ct_count(h), 20000);
+	assert_int_equal(tpd_purge_add(&p, 7, &other), 0); /* id 7, another address */
+	assert_true(tpd_purge_pending(&p));
+	assert_int_equal(tpd_purge_step(&h->maps, &p, 3000), 0);
+	steps++;
+	assert_true(tpd_purge_pending(&p));
+	assert_int_equal(p.deleted, 0);
+	/* mid-pass, backend 8 goes (and 7 as it really was) */
+	assert_int_equal(tpd_purge_add(&p, 8, &be7), 0);
+	assert_int_equal(tpd_purge_add(&p, 7, &be7), 0);
+	while (tpd_purge_pending(&p)) {
+		assert_int_equal(tpd_purge_step(&h->maps, &p, 3000), 0);
+		assert_true(++steps < 100);
+	}
+	print_message("purge of 10000 flows in %u steps of 3000 entries\n", steps);
+	assert_true(steps >= 20000 / 3000);
+	assert_int_equal(p.deleted, 10000);
+	assert_int_equal(ct_count(h), 0);
+
+	/* budgets smaller than a hash bucket still make progress */
+	for (n = 0; n < 1000; n++)
+		ct_flow(h, n, IPPROTO_UDP, n % 2 ? 8 : 9);
+	assert_int_equal(tpd_purge_add(&p, 9, &be7), 0);
+	for (steps = 0; tpd_purge_pending(&p); steps++) {
+		assert_int_equal(tpd_purge_step(&h->maps, &p, 1 + steps % 3), 0);
+		assert_true(steps < 2000);
+	}
+	assert_int_equal(ct_count(h), 1000);
+	tpd_purge_free(&p);
 }
 
 static void test_gc(void **state)
@@ -464,19 +1070,17 @@ static void test_service_mixed_family(void **state)
 	assert_string_equal(why, "protocol icmpv6 needs an IPv6 VIP, and 198.19.0.10 is IPv4");
 	assert_int_equal(tp_service_check(&k6, &bs[1], 1, why, sizeof(why)), 0);
 
-	/* the static configuration: the same refusal, nothing written */
-	assert_int_equal(tpd_config_parse(
+	/* the static configuration: the same refusal, when the file is read */
+	assert_int_not_equal(tpd_config_parse(
 		"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
 		"\"services\":[{\"frontend\":\"198.19.0.11:80/tcp\",\"backends\":["
 		"{\"addr\":\"198.18.1.1:8080\"},{\"addr\":\"[fd00:198:18::1:1]:8080\"}]}]}",
 		&cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, &r), 0);
-	assert_int_equal(r.errors, 1);
-	assert_int_equal(r.added, 0);
-	k4 = svc_key("198.19.0.11", 80, IPPROTO_TCP);
-	assert_int_not_equal(bpf_map_lookup_elem(h->maps.services, &k4, &svc), 0);
-	assert_int_equal(backend_count(h), 1);
+	assert_string_equal(err, "services[0]: backend [fd00:198:18::1:1]:8080 is IPv6 but "
+				 "the VIP 198.19.0.11 is IPv4 (a service's backends must be "
+				 "of its VIP's address family)");
 	tpd_config_free(&cfg);
+	(void)r;
 }
 
 /* ---- interfaces --------------------------------------------------------------- */
@@ -616,7 +1220,7 @@ static void test_host_addresses(void **state)
 	assert_true(addr_events(nl));
 
 	assert_int_equal(tpd_host_addrs(&host, &n), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, host, n, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, host, n, NULL, &r), 0);
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(r.conflicts, 1); /* tpctl's 198.18.0.7 */
 	assert_int_equal(ident_of(h, 0, "198.18.0.5"), TP_ID_HOST);
@@ -651,7 +1255,7 @@ static void test_host_addresses(void **state)
 
 	/* the static source again (a SIGHUP): nothing of the host's goes */
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, host, n, &r), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, host, n, NULL, &r), 0);
 	assert_int_equal(r.added + r.changed + r.removed, 0);
 
 	/* the interface goes, and its addresses with it */
@@ -810,16 +1414,793 @@ static void test_pins_survive_and_migrate(void **state)
 	tpd_config_free(&cfg);
 }
 
+/* ---- tailplaned itself ---------------------------------------------------------- */
+
+/*
+ * tailplaned run as a process of this test, in the test's network
+ * namespace, on a scratch pin root, with its peers from a fake UAPI
+ * server (a thread of this test) for the TUN device tpwg0.  It is
+ * stopped by its PID and its pins removed whatever the outcome.
+ */
+
+/**
+ * struct uapi_srv - a fake userspace WireGuard UAPI socket.
+ * @path:    the socket (DIR/IFNAME.sock).
+ * @lfd:     listening socket.
+ * @thr:     the serving thread.
+ * @stop:    tells it to end.
+ * @reply:   the answer to "get=1".
+ * @len:     its length.
+ * @trickle_ms: > 0: send one byte every that many ms (a stuck peer).
+ * @served:  connections answered.
+ */
+struct uapi_srv {
+	char path[108];
+	int lfd;
+	pthread_t thr;
+	atomic_int stop;
+	char *reply;
+	size_t len;
+	int trickle_ms;
+	atomic_int served;
+};
+
+static void *uapi_srv_main(void *arg)
+{
+	struct uapi_srv *u = arg;
+	struct pollfd pfd = { .fd = u->lfd, .events = POLLIN };
+	char req[256];
+	size_t off;
+	ssize_t n;
+	int fd;
+
+	while (!atomic_load(&u->stop)) {
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		fd = accept4(u->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = recv(fd, req, sizeof(req), 0); /* "get=1\n\n", in one piece */
+		for (off = 0; n > 0 && off < u->len && !atomic_load(&u->stop);) {
+			size_t chunk = u->trickle_ms ? 1 : u->len - off;
+
+			n = send(fd, u->reply + off, chunk, MSG_NOSIGNAL);
+			if (n > 0)
+				off += (size_t)n;
+			if (u->trickle_ms)
+				usleep(u->trickle_ms * 1000);
+		}
+		atomic_fetch_add(&u->served, 1);
+		/* like wireguard-go: the connection stays open; the client ends it */
+		pfd.fd = fd;
+		while (!atomic_load(&u->stop) && poll(&pfd, 1, 50) >= 0 &&
+		       !(pfd.revents & (POLLIN | POLLHUP)))
+			;
+		pfd.fd = u->lfd;
+		close(fd);
+	}
+	return NULL;
+}
+
+static void uapi_srv_start(struct uapi_srv *u, const char *dir, const char *ifname,
+			   char *reply, int trickle_ms)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	memset(u, 0, sizeof(*u));
+	snprintf(u->path, sizeof(u->path), "%s/%s.sock", dir, ifname);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", u->path);
+	u->reply = reply;
+	u->len = strlen(reply);
+	u->trickle_ms = trickle_ms;
+	u->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(u->lfd >= 0);
+	assert_int_equal(bind(u->lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(u->lfd, 8), 0);
+	assert_int_equal(pthread_create(&u->thr, NULL, uapi_srv_main, u), 0);
+}
+
+static void uapi_srv_stop(struct uapi_srv *u)
+{
+	atomic_store(&u->stop, 1);
+	pthread_join(u->thr, NULL);
+	close(u->lfd);
+	unlink(u->path);
+	free(u->reply);
+}
+
+/* Key of fake peer @i: 32 bytes, the first two its number. */
+static void peer_key(unsigned int i, char b64[TP_WG_KEY_B64_LEN + 1],
+		     char hex[TP_WG_KEY_HEX_LEN + 1])
+{
+	__u8 key[TP_WG_KEY_LEN] = { [0] = i >> 8, [1] = i & 0xff, [31] = 1 };
+	unsigned int j;
+
+	tp_wg_key_to_base64(key, b64);
+	for (j = 0; j < TP_WG_KEY_LEN; j++)
+		sprintf(hex + 2 * j, "%02x", key[j]);
+}
+
+/*
+ * A UAPI answer with peers @first..@first+@n-1, peer i at
+ * 100.64.(i / 256).(i % 256)/32.
+ */
+static char *uapi_peers_from(unsigned int first, unsigned int n)
+{
+	size_t cap = 128 + n * 128, len = 0;
+	char *s = malloc(cap), b64[64], hex[80];
+	unsigned int i;
+
+	assert_non_null(s);
+	len += snprintf(s + len, cap - len, "listen_port=51820\n");
+	for (i = first; i < first + n; i++) {
+		peer_key(i, b64, hex);
+		len += snprintf(s + len, cap - len,
+				"public_key=%s\nallowed_ip=100.64.%u.%u/32\n", hex,
+				i / 256, i % 256);
+	}
+	snprintf(s + len, cap - len, "errno=0\n\n");
+	return s;
+}
+
+static char *uapi_peers(unsigned int n)
+{
+	return uapi_peers_from(0, n);
+}
+
+/**
+ * struct tpd_proc - a tailplaned this test runs.
+ * @pid:      its pid, 0 when not running.
+ * @dir:      scratch directory: config, log, UAPI socket, metrics.
+ * @cfg:      its configuration file.
+ * @log:      its stderr.
+ * @pin_root: its pin root.
+ */
+struct tpd_proc {
+	pid_t pid;
+	char dir[64];
+	char cfg[128];
+	char log[128];
+	char pin_root[128];
+};
+
+/* Pin roots of daemon tests of earlier runs whose process is gone. */
+static void tpd_proc_remove_stale(void)
+{
+	struct tpd_config cfg;
+	struct dirent *de;
+	DIR *dir = opendir("/sys/fs/bpf");
+	int pid;
+
+	while (dir && (de = readdir(dir))) {
+		if (sscanf(de->d_name, "tp-ldtest-%d-d", &pid) != 1 || !kill(pid, 0) ||
+		    errno != ESRCH)
+			continue;
+		memset(&cfg, 0, sizeof(cfg));
+		snprintf(cfg.pin_root, sizeof(cfg.pin_root), "/sys/fs/bpf/%s", de->d_name);
+		tpd_detach_all(&cfg, true);
+	}
+	if (dir)
+		closedir(dir);
+}
+
+static void tpd_proc_init(struct tpd_proc *d)
+{
+	tpd_proc_remove_stale();
+	memset(d, 0, sizeof(*d));
+	snprintf(d->dir, sizeof(d->dir), "/tmp/tp-ldtest-XXXXXX");
+	assert_non_null(mkdtemp(d->dir));
+	snprintf(d->cfg, sizeof(d->cfg), "%s/tailplaned.json", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/tailplaned.log", d->dir);
+	snprintf(d->pin_root, sizeof(d->pin_root), "/sys/fs/bpf/tp-ldtest-%d-d", getpid());
+	sh("ip tuntap add dev tpwg0 mode tun && ip link set tpwg0 up");
+	sh("ip tuntap add dev tpwg1 mode tun && ip link set tpwg1 up");
+}
+
+/* Write the configuration file. */
+static void tpd_proc_config(struct tpd_proc *d, const char *json)
+{
+	FILE *f = fopen(d->cfg, "w");
+
+	assert_non_null(f);
+	fputs(json, f);
+	fclose(f);
+}
+
+static void tpd_proc_path(char *path, size_t len)
+{
+	char self[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	assert_true(n > 0);
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	assert_non_null(slash);
+	*slash = '\0';
+	snprintf(path, len, "%s/../tailplaned", self);
+}
+
+/* Start tailplaned --config CFG [@arg]; its stderr goes to the log. */
+static void tpd_proc_start(struct tpd_proc *d, const char *arg)
+{
+	char bin[PATH_MAX];
+	int fd;
+
+	tpd_proc_path(bin, sizeof(bin));
+	d->pid = fork();
+	assert_true(d->pid >= 0);
+	if (!d->pid) {
+		fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		execl(bin, bin, "--config", d->cfg, arg, (char *)NULL);
+		_exit(127);
+	}
+}
+
+/* Wait up to @ms for it to exit; its exit status, or -1 if it still runs. */
+static int tpd_proc_wait(struct tpd_proc *d, int ms)
+{
+	int st;
+	pid_t r;
+
+	for (; ms >= 0; ms -= 10) {
+		r = waitpid(d->pid, &st, WNOHANG);
+		if (r == d->pid) {
+			d->pid = 0;
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* Whether the log has a line with @needle. */
+static bool tpd_proc_logged(const struct tpd_proc *d, const char *needle)
+{
+	char line[4096];
+	bool found = false;
+	FILE *f = fopen(d->log, "r");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* Wait up to @ms for @needle in the log. */
+static bool tpd_proc_await(const struct tpd_proc *d, const char *needle, int ms)
+{
+	for (; ms >= 0; ms -= 20) {
+		if (tpd_proc_logged(d, needle))
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+static void tpd_proc_dump_log(const struct tpd_proc *d)
+{
+	char line[4096];
+	FILE *f = fopen(d->log, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		print_message("tailplaned: %s", line);
+	fclose(f);
+}
+
+/* Stop it by its pid (TERM, then KILL), remove its pins and files. */
+static void tpd_proc_cleanup(struct tpd_proc *d)
+{
+	struct tpd_config cfg;
+	char path[300];
+
+	if (d->pid > 0) {
+		kill(d->pid, SIGTERM);
+		if (tpd_proc_wait(d, 5000) < 0) {
+			kill(d->pid, SIGKILL);
+			waitpid(d->pid, NULL, 0);
+		}
+		d->pid = 0;
+	}
+	if (d->pin_root[0]) {
+		memset(&cfg, 0, sizeof(cfg));
+		snprintf(cfg.pin_root, sizeof(cfg.pin_root), "%s", d->pin_root);
+		tpd_detach_all(&cfg, true);
+	}
+	if (system("ip link del tpwg0 2>/dev/null; ip link del tpwg1 2>/dev/null"))
+		print_message("cannot remove tpwg0 or tpwg1\n");
+	snprintf(path, sizeof(path), "%s/metrics.prom", d->dir);
+	unlink(path);
+	unlink(d->cfg);
+	unlink(d->log);
+	rmdir(d->dir);
+}
+
+/* What a daemon test started, for the teardown to stop even on failure. */
+static struct tpd_proc daemon_proc;
+static struct uapi_srv daemon_srv[2];
+static bool daemon_srv_running[2];
+
+static int daemon_teardown(void **state)
+{
+	int i;
+
+	(void)state;
+	/* the servers first: their sockets are in the directory removed next */
+	for (i = 0; i < 2; i++) {
+		if (daemon_srv_running[i])
+			uapi_srv_stop(&daemon_srv[i]);
+		daemon_srv_running[i] = false;
+	}
+	if (daemon_proc.dir[0])
+		tpd_proc_cleanup(&daemon_proc);
+	memset(&daemon_proc, 0, sizeof(daemon_proc));
+	return 0;
+}
+
+/* Serve @reply as the UAPI of tpwg<@i> (0 or 1). */
+static void daemon_srv_start_on(int i, const char *dir, char *reply, int trickle_ms)
+{
+	char ifname[16];
+
+	snprintf(ifname, sizeof(ifname), "tpwg%d", i);
+	uapi_srv_start(&daemon_srv[i], dir, ifname, reply, trickle_ms);
+	daemon_srv_running[i] = true;
+}
+
+static void daemon_srv_start(const char *dir, char *reply, int trickle_ms)
+{
+	daemon_srv_start_on(0, dir, reply, trickle_ms);
+}
+
+/* The identity of @a in @zone in the pinned maps of @d, 0 for none. */
+static __u32 tpd_proc_ident(const struct tpd_proc *d, __u16 zone, const char *a)
+{
+	struct tp_addr ad = addr(a);
+	struct tp_maps m;
+	__u32 id = 0;
+
+	if (tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE))
+		return 0; /* not pinned (yet) */
+	if (tp_identity_lookup(&m, zone, &ad, &id))
+		id = 0;
+	tp_maps_close(&m);
+	return id;
+}
+
+/* The start of a configuration; its arguments: the pin root and the directory. */
+#define TPD_CFG_WG                                                                   \
+	"{\"pin_root\":\"%s\",\"wireguard\":{\"socket_dir\":\"%s\"},"                \
+	"\"interfaces\":[{\"name\":\"tpwg0\",\"zone\":3,\"peers\":\"wireguard\"}]"
+
+/*
+ * 300 peers mapped to 300 identities: every one gets its own, the last
+ * as much as the first (a list of 256 mappings gave peer 299 `tailnet`).
+ */
+static void test_daemon_300_peer_mappings(void **state)
+{
+	struct tpd_proc *d = &daemon_proc;
+	char b64[64], hex[80], *json, *p;
+	size_t cap = 65536;
+	unsigned int i;
+	int st;
+
+	(void)state;
+	REQUIRE_BPF();
+	tpd_proc_init(d);
+	json = malloc(cap);
+	assert_non_null(json);
+	p = json + snprintf(json, cap, TPD_CFG_WG ",\"wireguard_peers\":{", d->pin_root,
+			    d->dir);
+	for (i = 0; i < 300; i++) {
+		peer_key(i, b64, hex);
+		p += snprintf(p, cap - (p - json), "%s\"%s\":%u", i ? "," : "", b64, 1000 + i);
+	}
+	snprintf(p, cap - (p - json), "}}");
+	tpd_proc_config(d, json);
+	free(json);
+	daemon_srv_start(d->dir, uapi_peers(300), 0);
+	tpd_proc_start(d, "--once");
+	st = tpd_proc_wait(d, 30000);
+	if (st)
+		tpd_proc_dump_log(d);
+	assert_int_equal(st, 0);
+	assert_int_equal(tpd_proc_ident(d, 3, "100.64.0.0"), 1000);
+	assert_int_equal(tpd_proc_ident(d, 3, "100.64.0.255"), 1255);
+	assert_int_equal(tpd_proc_ident(d, 3, "100.64.1.43"), 1299);
+}
+
+/* The pid in tailplaned's pid file for @pin_root, 0 when none yet. */
+static pid_t tpd_proc_pidfile(const struct tpd_proc *d)
+{
+	char path[PATH_MAX], name[200];
+	FILE *f;
+	int pid = 0;
+	size_t i;
+
+	snprintf(name, sizeof(name), "%s", d->pin_root);
+	for (i = 0; name[i]; i++)
+		if (name[i] == '/')
+			name[i] = '_';
+	snprintf(path, sizeof(path), "/run/tailplane/tailplaned%s.pid", name);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	return pid;
+}
+
+/*
+ * A SIGHUP while tailplaned starts (it holds its pid file, the datapath
+ * is still loading) is kept for the main loop: the daemon survives and
+ * reloads; SIGTERM then ends it cleanly.
+ */
+static void test_daemon_sighup_at_start(void **state)
+{
+	struct tpd_proc *d = &daemon_proc;
+	char json[1024];
+	int i;
+
+	(void)state;
+	REQUIRE_BPF();
+	tpd_proc_init(d);
+	snprintf(json, sizeof(json), TPD_CFG_WG "}", d->pin_root, d->dir);
+	tpd_proc_config(d, json);
+	daemon_srv_start(d->dir, uapi_peers(3), 0);
+	tpd_proc_start(d, NULL);
+	for (i = 0; i < 10000 && tpd_proc_pidfile(d) != d->pid; i++)
+		usleep(100);
+	assert_int_equal(tpd_proc_pidfile(d), d->pid);
+	assert_false(tpd_proc_logged(d, "\"running\""));
+	assert_int_equal(kill(d->pid, SIGHUP), 0);
+	if (!tpd_proc_await(d, "\"reloaded\"", 15000)) {
+		tpd_proc_dump_log(d);
+		fail_msg("no reload; tailplaned %s",
+			 tpd_proc_wait(d, 0) < 0 ? "still runs" : "is gone");
+	}
+	assert_int_equal(tpd_proc_wait(d, 0), -1);
+	assert_true(tpd_proc_logged(d, "\"running\""));
+	assert_int_equal(kill(d->pid, SIGTERM), 0);
+	assert_int_equal(tpd_proc_wait(d, 10000), 0);
+	assert_true(tpd_proc_logged(d, "exiting; programs and maps stay in place"));
+}
+
+/* Wait up to @ms for the identity of @a in @zone to be @id. */
+static bool tpd_proc_await_ident(const struct tpd_proc *d, __u16 zone, const char *a,
+				 __u32 id, int ms)
+{
+	for (; ms >= 0; ms -= 50) {
+		if (tpd_proc_ident(d, zone, a) == id)
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * One interface's UAPI socket trickles a byte every 300 ms (a stuck
+ * userspace WireGuard).  Each read has a total deadline: the other
+ * interface of the same source still syncs, its departed peers go, the
+ * stuck one keeps its entries, and SIGTERM is answered in seconds.
+ */
+static void test_daemon_stuck_uapi(void **state)
+{
+	struct tpd_proc *d = &daemon_proc;
+	char json[1024];
+	double t0;
+
+	(void)state;
+	REQUIRE_BPF();
+	tpd_proc_init(d);
+	/* first both answer: 100.64.0.1 in zone 3, 100.64.0.10-12 in zone 4 */
+	snprintf(json, sizeof(json),
+		 "{\"pin_root\":\"%s\",\"wireguard\":{\"socket_dir\":\"%s\"},"
+		 "\"sync_interval\":1,\"interfaces\":["
+		 "{\"name\":\"tpwg0\",\"zone\":3,\"peers\":\"wireguard\"},"
+		 "{\"name\":\"tpwg1\",\"zone\":4,\"peers\":\"wireguard\"}]}",
+		 d->pin_root, d->dir);
+	tpd_proc_config(d, json);
+	daemon_srv_start_on(0, d->dir, uapi_peers_from(1, 1), 0);
+	daemon_srv_start_on(1, d->dir, uapi_peers_from(10, 3), 0);
+	tpd_proc_start(d, NULL);
+	if (!tpd_proc_await_ident(d, 4, "100.64.0.12", TP_ID_TAILNET, 15000) ||
+	    !tpd_proc_await_ident(d, 3, "100.64.0.1", TP_ID_TAILNET, 1000)) {
+		tpd_proc_dump_log(d);
+		fail_msg("the peers were not synced");
+	}
+
+	/* tpwg0 gets stuck; tpwg1 loses a peer and gains one */
+	uapi_srv_stop(&daemon_srv[0]);
+	daemon_srv_running[0] = false;
+	daemon_srv_start_on(0, d->dir, uapi_peers_from(1, 60), 300);
+	uapi_srv_stop(&daemon_srv[1]);
+	daemon_srv_running[1] = false;
+	daemon_srv_start_on(1, d->dir, uapi_peers_from(10, 2), 0);
+	if (!tpd_proc_await_ident(d, 4, "100.64.0.12", 0, 15000)) {
+		tpd_proc_dump_log(d);
+		fail_msg("tpwg1's departed peer is still there");
+	}
+	assert_int_equal(tpd_proc_ident(d, 4, "100.64.0.11"), TP_ID_TAILNET);
+	/* the stuck interface keeps what it had */
+	assert_int_equal(tpd_proc_ident(d, 3, "100.64.0.1"), TP_ID_TAILNET);
+	assert_true(tpd_proc_logged(d, "timed out"));
+
+	t0 = mono_s();
+	assert_int_equal(kill(d->pid, SIGTERM), 0);
+	assert_int_equal(tpd_proc_wait(d, 10000), 0);
+	print_message("SIGTERM answered in %.1f s with a stuck UAPI socket\n", mono_s() - t0);
+	assert_true(mono_s() - t0 < 4.0);
+}
+
+/* The value of metric line @prefix (up to the value) in @path, -1 if none. */
+static long metric(const char *path, const char *prefix)
+{
+	char line[512];
+	long v = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, prefix, strlen(prefix)) && line[strlen(prefix)] == ' ')
+			v = atol(line + strlen(prefix) + 1);
+	fclose(f);
+	return v;
+}
+
+/*
+ * tp_identity fills up: the WireGuard source says so in an error naming
+ * the limit, counts it in tailplane_sync_errors_total and no longer
+ * reports success; a prefix tpctl holds is a conflict, logged.
+ */
+static void test_daemon_identity_full(void **state)
+{
+	struct tpd_proc *d = &daemon_proc;
+	struct tp_identity_key k = { .prefixlen = TP_IDENTITY_PLEN(128), .zone = 500 };
+	struct tp_identity_val v = { .id = 999, .owner = TP_OWNER_TPCTL, .plen = 128 };
+	struct tp_addr held = addr("100.64.0.2");
+	char json[1024], prom[256];
+	struct tp_maps m;
+	long ok_before;
+	__u32 n;
+
+	(void)state;
+	REQUIRE_BPF();
+	tpd_proc_init(d);
+	snprintf(prom, sizeof(prom), "%s/metrics.prom", d->dir);
+	snprintf(json, sizeof(json), TPD_CFG_WG ",\"sync_interval\":1,"
+		 "\"metrics\":{\"textfile\":\"%s\",\"interval\":1}}",
+		 d->pin_root, d->dir, prom);
+	tpd_proc_config(d, json);
+	daemon_srv_start(d->dir, uapi_peers(0), 0);
+	tpd_proc_start(d, NULL);
+	assert_true(tpd_proc_await(d, "\"running\"", 15000));
+	for (n = 0; n < 100 && metric(prom, "tailplane_sync_last_success_timestamp_seconds"
+					    "{source=\"wireguard\"}") <= 0; n++)
+		usleep(100000);
+	ok_before = metric(prom, "tailplane_sync_last_success_timestamp_seconds"
+				 "{source=\"wireguard\"}");
+	assert_true(ok_before > 0);
+	assert_int_equal(metric(prom, "tailplane_sync_errors_total{source=\"wireguard\"}"), 0);
+
+	/* fill tp_identity, tpctl holding one of the peers' prefixes */
+	assert_int_equal(tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE), 0);
+	assert_int_equal(tp_identity_set(&m, 3, &held, 128, 400, TP_OWNER_TPCTL), 0);
+	for (n = 0;; n++) {
+		k.addr.w[3] = htonl(n);
+		if (bpf_map_update_elem(m.identity, &k, &v, BPF_NOEXIST))
+			break;
+	}
+	assert_int_equal(errno, ENOSPC);
+	tp_maps_close(&m);
+	uapi_srv_stop(&daemon_srv[0]);
+	daemon_srv_running[0] = false;
+	daemon_srv_start(d->dir, uapi_peers(3), 0);
+
+	if (!tpd_proc_await(d, "tp_identity is full: 65536 prefixes", 10000)) {
+		tpd_proc_dump_log(d);
+		fail_msg("the full identity map was not logged");
+	}
+	assert_true(tpd_proc_await(d, "TP_IDENTITY_SIZE", 1000));
+	assert_true(tpd_proc_await(d, "held by another owner", 1000));
+	for (n = 0; n < 50 && metric(prom, "tailplane_sync_errors_total"
+					   "{source=\"wireguard\"}") <= 0; n++)
+		usleep(100000);
+	assert_true(metric(prom, "tailplane_sync_errors_total{source=\"wireguard\"}") > 0);
+	sleep(2);
+	/* no success since */
+	assert_true(metric(prom, "tailplane_sync_last_success_timestamp_seconds"
+				 "{source=\"wireguard\"}") <= ok_before + 1);
+	assert_int_equal(tpd_proc_ident(d, 3, "100.64.0.2"), 400);
+}
+
+#define TPD_CFG_RULES                                                                \
+	TPD_CFG_WG ",\"identities\":[{\"id\":300,\"name\":\"web\"},{\"id\":301,"       \
+	"\"name\":\"laptop\"}],\"policies\":["                                        \
+	"{\"from\":\"laptop\",\"to\":\"web\",\"proto\":\"tcp\",\"port\":%s,\"verdict\":\"allow\"}," \
+	"{\"from\":\"laptop\",\"to\":\"web\",\"proto\":\"udp\",\"port\":%s,\"verdict\":\"allow\"}]}"
+
+/* Whether the pinned tp_rules of @d has laptop -> web @proto @port. */
+static bool tpd_proc_has_rule(const struct tpd_proc *d, __u8 proto, __u16 port)
+{
+	struct tp_rule r = { .src_id = 301, .dst_id = 300, .proto = proto, .port_lo = port,
+			     .port_hi = port };
+	struct tp_maps m;
+	__u32 id;
+	bool has;
+
+	if (tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE))
+		return false;
+	has = !tp_policy_rule_find(&m, &r, &id);
+	tp_maps_close(&m);
+	return has;
+}
+
+/*
+ * A reloaded configuration with a typo (a port of 8O80) is rejected
+ * whole, naming the key: both running rules stay, nothing of the new
+ * file is applied, and the log does not say "reloaded".
+ */
+static void test_daemon_reload_rejects_typo(void **state)
+{
+	struct tpd_proc *d = &daemon_proc;
+	char json[2048];
+
+	(void)state;
+	REQUIRE_BPF();
+	tpd_proc_init(d);
+	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "8080", "53");
+	tpd_proc_config(d, json);
+	daemon_srv_start(d->dir, uapi_peers(0), 0);
+	tpd_proc_start(d, NULL);
+	assert_true(tpd_proc_await(d, "\"running\"", 15000));
+	assert_true(tpd_proc_has_rule(d, IPPROTO_TCP, 8080));
+	assert_true(tpd_proc_has_rule(d, IPPROTO_UDP, 53));
+
+	/* the TCP rule moves to 9090, the UDP one gets a typo */
+	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "9090", "\"5e\"");
+	tpd_proc_config(d, json);
+	assert_int_equal(kill(d->pid, SIGHUP), 0);
+	if (!tpd_proc_await(d, "reload: configuration rejected, keeping the old one", 10000)) {
+		tpd_proc_dump_log(d);
+		fail_msg("the reload was not rejected");
+	}
+	assert_true(tpd_proc_logged(d, "policies[1].port: '5e' is not a port or range"));
+	usleep(300000);
+	assert_false(tpd_proc_logged(d, "\"reloaded\""));
+	assert_true(tpd_proc_has_rule(d, IPPROTO_TCP, 8080));
+	assert_true(tpd_proc_has_rule(d, IPPROTO_UDP, 53));
+	assert_false(tpd_proc_has_rule(d, IPPROTO_TCP, 9090));
+
+	/* fixed: applied */
+	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "9090", "5353");
+	tpd_proc_config(d, json);
+	assert_int_equal(kill(d->pid, SIGHUP), 0);
+	assert_true(tpd_proc_await(d, "\"reloaded\"", 10000));
+	assert_true(tpd_proc_has_rule(d, IPPROTO_TCP, 9090));
+	assert_true(tpd_proc_has_rule(d, IPPROTO_UDP, 5353));
+	assert_false(tpd_proc_has_rule(d, IPPROTO_TCP, 8080));
+}
+
+/* Run tailplaned with @args (NULL-terminated); its exit status. */
+static int tpd_run_args(const char *out, const char *err, const char *const *args)
+{
+	char bin[PATH_MAX];
+	const char *argv[8] = { bin };
+	int st, i;
+	pid_t pid;
+
+	tpd_proc_path(bin, sizeof(bin));
+	for (i = 0; args[i] && i < 6; i++)
+		argv[i + 1] = args[i];
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		if (!freopen(out, "w", stdout) || !freopen(err, "w", stderr))
+			_exit(126);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = calloc(1, 65536);
+
+	assert_non_null(f);
+	assert_non_null(buf);
+	if (!fread(buf, 1, 65535, f) && ferror(f))
+		buf[0] = 0;
+	fclose(f);
+	return buf;
+}
+
+/*
+ * --check-config runs the validation a start or reload does, and
+ * nothing else: exit 0, or 1 with the error naming the key; no pins, no
+ * pid file, no interface touched.
+ */
+static void test_check_config(void **state)
+{
+	struct tpd_proc *d = &daemon_proc;
+	char json[2048], out[160], err[160], *o, *e;
+
+	(void)state;
+	REQUIRE_BPF();
+	tpd_proc_init(d);
+	snprintf(out, sizeof(out), "%s/out", d->dir);
+	snprintf(err, sizeof(err), "%s/err", d->dir);
+	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "8080", "53");
+	tpd_proc_config(d, json);
+	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--check-config", d->cfg,
+								   NULL }), 0);
+	o = slurp(out);
+	e = slurp(err);
+	assert_string_equal(e, "");
+	assert_non_null(strstr(o, "configuration OK"));
+	free(o);
+	free(e);
+
+	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "8080", "\"53-\"");
+	tpd_proc_config(d, json);
+	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--check-config", d->cfg,
+								   NULL }), 1);
+	o = slurp(out);
+	e = slurp(err);
+	assert_string_equal(o, "");
+	assert_non_null(strstr(e, "policies[1].port: '53-' is not a port or range"));
+	assert_non_null(strstr(e, d->cfg));
+	free(o);
+	free(e);
+
+	/* nothing was touched */
+	assert_int_not_equal(access(d->pin_root, F_OK), 0);
+	assert_int_equal(tpd_proc_pidfile(d), 0);
+	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--check-config",
+								   "/nonexistent.json", NULL }), 1);
+	unlink(out);
+	unlink(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_minimal),
 		cmocka_unit_test(test_config_example),
 		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_config_bad_values),
+		cmocka_unit_test(test_config_limits),
 		cmocka_unit_test_setup_teardown(test_sync_identities_diff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_peer_source_keeps_stuck_zone, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_sync_static, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_removes_everything, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rule_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limits_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_purge_on_backend_removal, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_udp_purge_linear, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_purge_linear_4000, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_purge_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc_keeps_reply_key_of_other_flow,
 						setup, teardown),
@@ -828,6 +2209,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_iface_kind_own_netns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_addresses, setup, teardown),
 		cmocka_unit_test_teardown(test_pins_survive_and_migrate, pins_teardown),
+		cmocka_unit_test_teardown(test_daemon_300_peer_mappings, daemon_teardown),
+		cmocka_unit_test_teardown(test_daemon_sighup_at_start, daemon_teardown),
+		cmocka_unit_test_teardown(test_daemon_stuck_uapi, daemon_teardown),
+		cmocka_unit_test_teardown(test_daemon_identity_full, daemon_teardown),
+		cmocka_unit_test_teardown(test_daemon_reload_rejects_typo, daemon_teardown),
+		cmocka_unit_test_teardown(test_check_config, daemon_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

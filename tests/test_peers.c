@@ -11,8 +11,11 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <signal.h>
@@ -21,6 +24,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1480,6 +1485,109 @@ static void test_map_tailscale_fixture(void **state)
 	tp_peer_list_free(&l);
 }
 
+/* ---- a UAPI socket that trickles ----------------------------------------- */
+
+/*
+ * A stuck userspace WireGuard: it takes the request, then sends uapi_reply
+ * one byte every TRICKLE_MS and never finishes in time.  A thread of this
+ * test, stopped through @stop.
+ */
+#define TRICKLE_MS 200
+
+struct trickle {
+	char dir[64];
+	char path[108];
+	int lfd;
+	pthread_t thr;
+	atomic_int stop;
+};
+
+static void *trickle_main(void *arg)
+{
+	struct trickle *t = arg;
+	struct pollfd pfd = { .fd = t->lfd, .events = POLLIN };
+	size_t off = 0, len = strlen(uapi_reply);
+	char req[64];
+	int fd;
+
+	if (poll(&pfd, 1, 10000) <= 0)
+		return NULL;
+	fd = accept(t->lfd, NULL, NULL);
+	if (fd < 0)
+		return NULL;
+	if (recv(fd, req, sizeof(req), 0) > 0)
+		while (!atomic_load(&t->stop) && off < len &&
+		       send(fd, uapi_reply + off++, 1, MSG_NOSIGNAL) == 1)
+			usleep(TRICKLE_MS * 1000);
+	close(fd);
+	return NULL;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Read wgtrickle0 through @deadline_ms (0: the default deadline of
+ * tp_wg_uapi_dump_as()); seconds taken.  The fake server is this process,
+ * so its uid is the one trusted (root's anyway when run as root).
+ */
+static double trickle_read(unsigned int deadline_ms)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct tp_peer_list l = {};
+	struct trickle t = { .lfd = -1 };
+	double t0, secs;
+	int ret;
+
+	snprintf(t.dir, sizeof(t.dir), "/tmp/tp-trickle-XXXXXX");
+	assert_non_null(mkdtemp(t.dir));
+	snprintf(t.path, sizeof(t.path), "%s/wgtrickle0.sock", t.dir);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", t.path);
+	t.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(t.lfd >= 0);
+	assert_int_equal(bind(t.lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(t.lfd, 1), 0);
+	assert_int_equal(pthread_create(&t.thr, NULL, trickle_main, &t), 0);
+	t0 = mono_s();
+	if (deadline_ms)
+		ret = tp_wg_uapi_dump_by("wgtrickle0", t.dir, geteuid(),
+					 tp_deadline_after(deadline_ms), &l);
+	else
+		ret = tp_wg_uapi_dump_as("wgtrickle0", t.dir, geteuid(), &l);
+	secs = mono_s() - t0;
+	atomic_store(&t.stop, 1);
+	pthread_join(t.thr, NULL);
+	close(t.lfd);
+	unlink(t.path);
+	rmdir(t.dir);
+	check(ret == -ETIMEDOUT, "a trickling socket: %d (%s) after %.1f s", ret,
+	      tp_peer_last_error(), secs);
+	assert_non_null(strstr(tp_peer_last_error(), "timed out"));
+	assert_int_equal(l.n, 0);
+	return secs;
+}
+
+/*
+ * A socket that trickles a byte every 200 ms never lets a read time out;
+ * the whole answer has a deadline: TP_UAPI_TIMEOUT_S (5 s) by default, or
+ * the caller's.
+ */
+static void test_uapi_trickle_deadline(void **state)
+{
+	double secs;
+
+	(void)state;
+	secs = trickle_read(600);
+	check(secs >= 0.5 && secs < 1.5, "deadline of 0.6 s: took %.1f s", secs);
+	secs = trickle_read(0);
+	check(secs >= 4.5 && secs < 6.5, "default deadline of 5 s: took %.1f s", secs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1492,6 +1600,7 @@ int main(void)
 		cmocka_unit_test(test_uapi_no_peers_and_trailing),
 		cmocka_unit_test(test_uapi_errno),
 		cmocka_unit_test(test_uapi_malformed),
+		cmocka_unit_test(test_uapi_trickle_deadline),
 		cmocka_unit_test(test_genl_one_message),
 		cmocka_unit_test(test_genl_split_messages),
 		cmocka_unit_test(test_genl_equals_uapi),

@@ -1486,7 +1486,8 @@ static void test_batch_errors(void **state)
 	assert_int_equal(r.status, 1);
 	assert_string_equal(
 		r.err,
-		"Error: line 4: bad backend address '198.18.1.300:8080': expected ADDR:PORT\n");
+		"Error: line 4: bad backend address '198.18.1.300:8080': expected ADDR:PORT "
+		"(the batch stopped there; the 2 commands before it were applied)\n");
 	tm_res_free(&r);
 	assert_int_equal(tm_check_service(TM_VIP), 1);
 
@@ -1501,13 +1502,144 @@ static void test_batch_errors(void **state)
 
 	tm_exec(&r, "monitor\n", 0, tm.pin_root, "batch -");
 	assert_string_equal(
-		r.err, "Error: line 1: 'monitor' cannot run inside a batch\n");
+		r.err, "Error: line 1: 'monitor' cannot run inside a batch "
+		       "(the batch stopped there; nothing was applied)\n");
 	tm_res_free(&r);
 	tm_exec(&r, NULL, 0, tm.pin_root, "batch /nonexistent/file");
 	assert_string_equal(
 		r.err,
 		"Error: cannot open batch file '/nonexistent/file': No such file or directory\n");
 	tm_res_free(&r);
+}
+
+/*
+ * Run tpctl with stdin a unix socket that delivers @in and then fails
+ * with ECONNRESET (its peer closed with data of ours unread): a read
+ * error after some lines.
+ */
+static void tm_exec_reset(struct tm_res *r, const char *in, const char *line)
+{
+	char buf[1024], *argv[64];
+	int fo = memfd_create("out", 0), fe = memfd_create("err", 0), sv[2], st;
+	pid_t pid;
+
+	assert_true(fo >= 0 && fe >= 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[1], in, strlen(in)), (ssize_t)strlen(in));
+	assert_int_equal(write(sv[0], "x", 1), 1); /* left unread in sv[1] */
+	assert_int_equal(close(sv[1]), 0);
+	snprintf(buf, sizeof(buf), "%s", line);
+	tm_argv(buf, argv, TM_ARRAY_SIZE(argv), tm.pin_root);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		dup2(sv[0], 0);
+		dup2(fo, 1);
+		dup2(fe, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(sv[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	r->out = tm_slurp(fo);
+	r->err = tm_slurp(fe);
+}
+
+/*
+ * A batch file that cannot be read is an error naming where it stopped,
+ * not an end of file ("processed 0 commands", exit 0); a NUL byte is an
+ * error naming its line, not the end of the line.
+ */
+static void test_batch_read_errors(void **state)
+{
+	static const char nul[] = "service add " TM_VIP "\n"
+				  "backend add " TM_VIP " 198.18.1.1:8080\0 weight 9\n"
+				  "backend add " TM_VIP " 198.18.1.2:8080\n";
+	char path[PATH_MAX], line[PATH_MAX + 16];
+	struct tm_res r;
+	int fd;
+
+	TM_REQUIRE();
+	/* a directory */
+	tm_exec(&r, NULL, 0, tm.pin_root, "batch /");
+	assert_int_equal(r.status, 1);
+	assert_string_equal(r.out, "");
+	assert_string_equal(r.err, "Error: reading batch file '/' at line 1: Is a directory "
+				   "(the batch stopped there; nothing was applied)\n");
+	tm_res_free(&r);
+	tm_exec(&r, NULL, 0, tm.pin_root, "-j batch /");
+	assert_int_equal(r.status, 1);
+	assert_string_equal(r.out, "[{\"error\":\"reading batch file '/' at line 1: Is a "
+				   "directory (the batch stopped there; nothing was "
+				   "applied)\"}]\n");
+	assert_string_equal(r.err, "");
+	tm_res_free(&r);
+
+	/* a read error after two lines */
+	tm_exec_reset(&r, "service add " TM_VIP "\nbackend add " TM_VIP " 198.18.1.1:8080\n",
+		      "batch -");
+	assert_int_equal(r.status, 1);
+	assert_string_equal(r.out, "");
+	assert_string_equal(r.err, "Error: reading batch file '-' at line 3: Connection reset "
+				   "by peer (the batch stopped there; the 2 commands before "
+				   "it were applied)\n");
+	tm_res_free(&r);
+	assert_int_equal(tm_check_service(TM_VIP), 1);
+	tm_ok("service del " TM_VIP);
+
+	/* a NUL byte in line 2: its words after the NUL are not dropped */
+	snprintf(path, sizeof(path), "/tmp/tpctl-test-nul.%d", getpid());
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, nul, sizeof(nul) - 1), (ssize_t)sizeof(nul) - 1);
+	close(fd);
+	snprintf(line, sizeof(line), "batch %s", path);
+	tm_exec(&r, NULL, 0, tm.pin_root, line);
+	unlink(path);
+	assert_int_equal(r.status, 1);
+	assert_string_equal(r.err, "Error: line 2: a NUL byte at column 47 (the batch stopped "
+				   "there; the 1 command before it was applied)\n");
+	tm_res_free(&r);
+	assert_int_equal(tm_check_service(TM_VIP), 0);
+}
+
+/* ---- full maps ---------------------------------------------------------------------- */
+
+/*
+ * A full map is an error naming the limit and what raises it, and
+ * nothing is written: tp_identity full, every rule id in use.
+ */
+static void test_full_maps_named(void **state)
+{
+	struct tp_identity_key k = { .prefixlen = TP_IDENTITY_PLEN(128), .zone = 500 };
+	struct tp_identity_val v = { .id = 999, .owner = TP_OWNER_TPCTL, .plen = 128 };
+	__u32 n, id, owner_id;
+	__u8 owner;
+
+	TM_REQUIRE();
+	for (n = 0;; n++) {
+		k.addr.w[3] = htonl(n);
+		if (bpf_map_update_elem(tm.maps.identity, &k, &v, BPF_NOEXIST))
+			break;
+	}
+	assert_int_equal(errno, ENOSPC);
+	tm_fails("cannot set identity of 198.18.1.0/24 in zone 0: tp_identity is full: "
+		 "65536 prefixes; no configuration key raises it yet, TP_IDENTITY_SIZE in "
+		 "include/tailplane/abi.h does (rebuild)\n",
+		 "identity add 198.18.1.0/24 400");
+	assert_int_equal(tm_identity(0, "198.18.1.0/24", &owner_id, &owner), -ENOENT);
+
+	for (id = 1; id < TP_MAX_RULES; id++) {
+		struct tp_rule dummy = { .src_id = 1000000 + id, .dst_id = 1, .zone = 300,
+					 .verdict = TP_VERDICT_ALLOW };
+
+		assert_int_equal(bpf_map_update_elem(tm.maps.rules, &id, &dummy, BPF_ANY), 0);
+	}
+	tm_fails("cannot add rule from 300 to 301 proto tcp port 80: every rule id is "
+		 "in use: 16383 rules; no configuration key raises it yet, TP_MAX_RULES in "
+		 "include/tailplane/abi.h does (rebuild)\n",
+		 "policy add from 300 to 301 proto tcp port 80 allow");
 }
 
 /* ---- concurrent writers ------------------------------------------------------------ */
@@ -1666,6 +1798,8 @@ int main(void)
 		cmocka_unit_test_setup(test_monitor, tm_setup),
 		cmocka_unit_test_setup(test_batch, tm_setup),
 		cmocka_unit_test_setup(test_batch_errors, tm_setup),
+		cmocka_unit_test_setup(test_full_maps_named, tm_setup),
+		cmocka_unit_test_setup(test_batch_read_errors, tm_setup),
 		cmocka_unit_test_setup(test_concurrent_writers, tm_setup),
 		cmocka_unit_test_setup(test_access_errors, tm_setup),
 	};
