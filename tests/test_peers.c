@@ -1301,7 +1301,11 @@ static void test_ts_large_status(void **state)
 		      "(%.1f MiB with the document, +%.1f MiB parsing)\n",
 		      r.doc_len / 1048576.0, r.secs, r.rss_peak_kib / 1024.0,
 		      r.rss_before_kib / 1024.0, grew / 1024.0);
-	check(r.secs < 1.0, "took %.2f s", r.secs);
+	/*
+	 * The time is printed, not asserted: a test asserts no absolute
+	 * time (a loaded machine or a TCG VM takes longer); the memory
+	 * bound holds anywhere.
+	 */
 	check(grew < 16 * 1024, "parsing grew the peak resident size by %ld KiB", grew);
 }
 

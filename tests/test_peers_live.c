@@ -581,7 +581,11 @@ static void test_localapi_large_status(void **state)
 	print_message("10,000 peers, %.1f MiB, fetched chunked and parsed in %.3f s, "
 		      "peak RSS %.1f MiB (+%.1f MiB)\n", len / 1048576.0, r.secs,
 		      r.rss_peak_kib / 1024.0, (r.rss_peak_kib - r.rss_before_kib) / 1024.0);
-	check(r.secs < 1.0, "took %.2f s", r.secs);
+	/*
+	 * The time is printed, not asserted: a test asserts no absolute
+	 * time (a loaded machine or a TCG VM takes longer); the memory
+	 * bound holds anywhere.
+	 */
 	check(r.rss_peak_kib - r.rss_before_kib < 16 * 1024, "grew by %ld KiB",
 	      r.rss_peak_kib - r.rss_before_kib);
 }
