@@ -182,18 +182,9 @@ int tpd_sync_identities(const struct tp_maps *m, __u8 owner,
 int tpd_resolve_identity(const struct tp_maps *m, const struct tpd_config *cfg,
 			 const char *s, __u32 *id)
 {
-	size_t i;
-
-	if (!strcmp(s, "any")) {
-		*id = TP_POLICY_ANY_ID;
+	/* the file's own names, numbers and reserved names; then the maps' names */
+	if (!tpd_config_identity(cfg, s, id))
 		return 0;
-	}
-	for (i = 0; i < cfg->n_idents; i++) {
-		if (cfg->idents[i].name[0] && !strcmp(cfg->idents[i].name, s)) {
-			*id = cfg->idents[i].id;
-			return 0;
-		}
-	}
 	return tp_identity_parse(m, s, id);
 }
 

@@ -345,3 +345,68 @@ __u64 drops(struct th *h, int reason)
 {
 	return th_stat(h, TP_STAT_DROP(reason));
 }
+
+/* ---- packets on chosen interfaces, ICMP errors ------------------------------ */
+
+/* Describe @ifindex as an uplink in tp_ifaces, as the loader does. */
+void uplink(struct th *h, __u32 ifindex)
+{
+	struct tp_iface up = { .flags = TP_IFACE_F_UPLINK };
+
+	assert_int_equal(bpf_map_update_elem(h->maps.ifaces, &ifindex, &up, BPF_ANY), 0);
+}
+
+/* Run @in through @hook on @ifindex (arrived on @in_ifindex); the verdict. */
+int send_on(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
+	    const struct pkt *in)
+{
+	static __u8 out[PKT_MAX];
+	size_t out_len = sizeof(out);
+	int verdict = -1;
+
+	assert_int_equal(th_run_from(h, hook, ifindex, in_ifindex, in->data, in->len,
+				     out, &out_len, &verdict), 0);
+	return verdict;
+}
+
+/* send_on() of the packet @sp builds. */
+int send_spec(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
+	      struct pkt_spec sp)
+{
+	struct pkt p;
+
+	build(&sp, &p);
+	return send_on(h, hook, ifindex, in_ifindex, &p);
+}
+
+/* An ICMP error @type/@code (@info: MTU and the like) from @from to @to quoting @quote. */
+void icmp_err_t(struct pkt *out, const char *from, const char *to,
+		const struct pkt_spec *quote, __u8 type, __u8 code, __u32 info)
+{
+	static struct pkt inner;
+	struct pkt_spec sp = { .family = family_of(from), .saddr = from, .daddr = to,
+			       .proto = icmp_proto(from), .icmp_type = type,
+			       .icmp_code = code, .icmp_info = info };
+
+	build(quote, &inner);
+	sp.inner = &inner;
+	build(&sp, out);
+}
+
+/* Port unreachable (ICMPv6: address unreachable) from @from to @to quoting @quote. */
+void icmp_err(struct pkt *out, const char *from, const char *to,
+	      const struct pkt_spec *quote)
+{
+	int v6 = family_of(from) == AF_INET6;
+
+	icmp_err_t(out, from, to, quote, v6 ? 1 : 3, v6 ? 4 : 3, 0);
+}
+
+/* The conntrack entry under @k, which must be there. */
+struct tp_ct_entry ct_must(struct th *h, const struct tp_ct_key *k)
+{
+	struct tp_ct_entry e;
+
+	assert_int_equal(ct_get(h, k, &e), 0);
+	return e;
+}

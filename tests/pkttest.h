@@ -87,5 +87,15 @@ int send_in(struct th *h, const char *src, __u16 sport, const char *dst,
 int send_out(struct th *h, const char *src, __u16 sport, const char *dst,
 	     __u16 dport, __u8 proto, __u8 flags);
 __u64 drops(struct th *h, int reason);
+void uplink(struct th *h, __u32 ifindex);
+int send_on(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
+	    const struct pkt *in);
+int send_spec(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
+	      struct pkt_spec sp);
+void icmp_err_t(struct pkt *out, const char *from, const char *to,
+		const struct pkt_spec *quote, __u8 type, __u8 code, __u32 info);
+void icmp_err(struct pkt *out, const char *from, const char *to,
+	      const struct pkt_spec *quote);
+struct tp_ct_entry ct_must(struct th *h, const struct tp_ct_key *k);
 
 #endif /* TAILPLANE_TESTS_PKTTEST_H */

@@ -51,65 +51,6 @@ static void identities(struct th *h)
 	ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
 }
 
-static void uplink(struct th *h)
-{
-	struct tp_iface up = { .flags = TP_IFACE_F_UPLINK };
-	__u32 idx = UPLINK_IFINDEX;
-
-	assert_int_equal(bpf_map_update_elem(h->maps.ifaces, &idx, &up, BPF_ANY), 0);
-}
-
-static int send_on(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
-		   const struct pkt *in)
-{
-	static __u8 out[PKT_MAX];
-	size_t out_len = sizeof(out);
-	int verdict = -1;
-
-	assert_int_equal(th_run_from(h, hook, ifindex, in_ifindex, in->data, in->len,
-				     out, &out_len, &verdict), 0);
-	return verdict;
-}
-
-static int send_spec(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
-		     struct pkt_spec sp)
-{
-	struct pkt p;
-
-	build(&sp, &p);
-	return send_on(h, hook, ifindex, in_ifindex, &p);
-}
-
-/* ICMP error (IPv4 3/@code or IPv6 1/4) from @from to @to quoting @quote. */
-static void icmp_err_t(struct pkt *out, const char *from, const char *to,
-		       const struct pkt_spec *quote, __u8 type, __u8 code, __u32 info)
-{
-	static struct pkt inner;
-	struct pkt_spec sp = { .family = family_of(from), .saddr = from, .daddr = to,
-			       .proto = icmp_proto(from), .icmp_type = type,
-			       .icmp_code = code, .icmp_info = info };
-
-	build(quote, &inner);
-	sp.inner = &inner;
-	build(&sp, out);
-}
-
-static void icmp_err(struct pkt *out, const char *from, const char *to,
-		     const struct pkt_spec *quote)
-{
-	int v6 = family_of(from) == AF_INET6;
-
-	icmp_err_t(out, from, to, quote, v6 ? 1 : 3, v6 ? 4 : 3, 0);
-}
-
-static struct tp_ct_entry ct_must(struct th *h, const struct tp_ct_key *k)
-{
-	struct tp_ct_entry e;
-
-	assert_int_equal(ct_get(h, k, &e), 0);
-	return e;
-}
-
 /* zone 1's tailnet routed through tptun0, as tailscaled's table 52 does */
 static void route_zone1(void)
 {
@@ -131,7 +72,7 @@ static void test_fault01_egress_error_from_bystander(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	uplink(h);
+	uplink(h, UPLINK_IFINDEX);
 	deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);

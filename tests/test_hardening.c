@@ -47,42 +47,6 @@ static void identities(struct th *h)
 	ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
 }
 
-/* Run @in through @hook on @ifindex (arrived on @in_ifindex); the verdict. */
-static int send_on(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
-		   const struct pkt *in)
-{
-	static __u8 out[PKT_MAX];
-	size_t out_len = sizeof(out);
-	int verdict = -1;
-
-	assert_int_equal(th_run_from(h, hook, ifindex, in_ifindex, in->data, in->len,
-				     out, &out_len, &verdict), 0);
-	return verdict;
-}
-
-/* An ICMP error from @from to @to quoting @quote (a flow packet spec). */
-static void icmp_err(struct pkt *out, const char *from, const char *to,
-		     const struct pkt_spec *quote)
-{
-	static struct pkt inner;
-	struct pkt_spec sp = { .family = family_of(from), .saddr = from, .daddr = to,
-			       .proto = icmp_proto(from),
-			       .icmp_type = family_of(from) == AF_INET6 ? 1 : 3,
-			       .icmp_code = family_of(from) == AF_INET6 ? 4 : 3 };
-
-	build(quote, &inner);
-	sp.inner = &inner;
-	build(&sp, out);
-}
-
-static struct tp_ct_entry ct_must(struct th *h, const struct tp_ct_key *k)
-{
-	struct tp_ct_entry e;
-
-	assert_int_equal(ct_get(h, k, &e), 0);
-	return e;
-}
-
 /* ---- 1. forged ICMP errors --------------------------------------------- */
 
 static void test_h01_forged_icmp_error(void **state)
@@ -226,14 +190,12 @@ static void test_h03_reply_key_from_tailnet(void **state)
 static void test_h04_uplink_source_is_world(void **state)
 {
 	struct th *h = *state;
-	struct tp_iface up = { .flags = TP_IFACE_F_UPLINK };
-	__u32 upidx = UPLINK_IFINDEX;
 	struct tp_ct_key k = ct_key(POD, 5000, CLIENT4, 53, UDP);
 	struct pkt in;
 
 	REQUIRE_BPF();
 	identities(h);
-	assert_int_equal(bpf_map_update_elem(h->maps.ifaces, &upidx, &up, BPF_ANY), 0);
+	uplink(h, UPLINK_IFINDEX);
 	deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	rule(h, ID_WEB, ID_CLIENT, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
 
