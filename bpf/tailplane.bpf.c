@@ -580,16 +580,24 @@ static __always_inline bool tp_icmp_error_valid(struct __sk_buff *skb, int hook,
 	if (!tp_addr_eq(&p->tuple.daddr, &q->saddr))
 		return false;
 	if (hook == TP_HOOK_TO_TAILNET) {
-		/* a reply came in here: an egress flow's, or a crossing's */
-		if (quote_is_reply ? (egress ? orig->zone != zone :
-					       !e->out_zone || e->out_zone != zone) :
-				     egress || orig->zone != zone)
-			return false;
+		__u16 went_to; /* the zone the quoted packet went to (0: cluster side) */
+
+		if (quote_is_reply) {
+			/* a reply that came in here: an egress flow's, or a crossing's */
+			if (egress ? orig->zone != zone : !e->out_zone || e->out_zone != zone)
+				return false;
+			went_to = egress ? 0 : orig->zone;
+		} else {
+			/* a packet of a flow from this zone's tailnet */
+			if (egress || orig->zone != zone)
+				return false;
+			went_to = e->out_zone;
+		}
 		if (!skb->ingress_ifindex)
-			return true;
-		if (in_zone || (quote_is_reply ? !egress : e->out_zone))
-			return in_zone == (quote_is_reply ? (egress ? 0 : orig->zone) :
-							     e->out_zone);
+			return true; /* this host made it: it is on every path */
+		if (in_zone || went_to)
+			return in_zone == went_to;
+		/* from the cluster side: the interface the quote's destination is behind */
 		scr = tp_scratch_get();
 		return scr && tp_route_ifindex(skb, p->ipv6, q->proto, &q->saddr,
 					       &q->daddr, &scr->fib) == skb->ingress_ifindex;
