@@ -431,7 +431,8 @@ static void test_pins_lock_deadline(void **state)
 		fail_msg("took a lock another process holds");
 	}
 	assert_int_equal(fd, -ETIMEDOUT);
-	if (took < 0.25 || took > 2.0) {
+	/* the upper bound catches a lock without deadline, not a slow machine */
+	if (took < 0.25 || took > 10.0) {
 		stop_child(holder);
 		fail_msg("gave up after %.2f s, want 0.3 s", took);
 	}
@@ -447,7 +448,7 @@ static void test_pins_lock_deadline(void **state)
 	t0 = now_s();
 	assert_int_equal(tp_pins_lock_timeout(t->dir, 100), -ETIMEDOUT);
 	took = now_s() - t0;
-	assert_true(took >= 0.09 && took < 1.5);
+	assert_true(took >= 0.09 && took < 10.0);
 	assert_int_equal(tp_pins_lock_holder(t->dir), holder);
 	t0 = now_s();
 	alarm(30);
@@ -455,7 +456,7 @@ static void test_pins_lock_deadline(void **state)
 	alarm(0);
 	took = now_s() - t0;
 	assert_true(took >= TP_PINS_LOCK_TIMEOUT_MS / 1000.0 - 0.1 &&
-		    took < TP_PINS_LOCK_TIMEOUT_MS / 1000.0 + 2);
+		    took < TP_PINS_LOCK_TIMEOUT_MS / 1000.0 + 10);
 	stop_child(holder);
 
 	/* free: taken at once */

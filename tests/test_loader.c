@@ -1671,6 +1671,13 @@ static bool tpd_proc_logged(const struct tpd_proc *d, const char *needle)
 }
 
 /* Wait up to @ms for @needle in the log. */
+/*
+ * How long to wait for a daemon to say it did something (started,
+ * reloaded, failed): a cap, not a speed requirement; a loaded machine or
+ * the TCG VM of make vmtest takes many times longer than a quiet one.
+ */
+#define TPD_AWAIT_MS 60000
+
 static bool tpd_proc_await(const struct tpd_proc *d, const char *needle, int ms)
 {
 	for (; ms >= 0; ms -= 20) {
@@ -1860,7 +1867,7 @@ static void test_daemon_sighup_at_start(void **state)
 	assert_int_equal(tpd_proc_pidfile(d), d->pid);
 	assert_false(tpd_proc_logged(d, "\"running\""));
 	assert_int_equal(kill(d->pid, SIGHUP), 0);
-	if (!tpd_proc_await(d, "\"reloaded\"", 15000)) {
+	if (!tpd_proc_await(d, "\"reloaded\"", TPD_AWAIT_MS)) {
 		tpd_proc_dump_log(d);
 		fail_msg("no reload; tailplaned %s",
 			 tpd_proc_wait(d, 0) < 0 ? "still runs" : "is gone");
@@ -1989,7 +1996,7 @@ static void test_daemon_identity_full(void **state)
 	tpd_proc_config(d, json);
 	daemon_srv_start(d->dir, uapi_peers(0), 0);
 	tpd_proc_start(d, NULL);
-	assert_true(tpd_proc_await(d, "\"running\"", 15000));
+	assert_true(tpd_proc_await(d, "\"running\"", TPD_AWAIT_MS));
 	for (n = 0; n < 100 && metric(prom, "tailplane_sync_last_success_timestamp_seconds"
 					    "{source=\"wireguard\"}") <= 0; n++)
 		usleep(100000);
@@ -2012,7 +2019,7 @@ static void test_daemon_identity_full(void **state)
 	daemon_srv_running[0] = false;
 	daemon_srv_start(d->dir, uapi_peers(3), 0);
 
-	if (!tpd_proc_await(d, "tp_identity is full: 65536 prefixes", 10000)) {
+	if (!tpd_proc_await(d, "tp_identity is full: 65536 prefixes", TPD_AWAIT_MS)) {
 		tpd_proc_dump_log(d);
 		fail_msg("the full identity map was not logged");
 	}
@@ -2068,7 +2075,7 @@ static void test_daemon_reload_rejects_typo(void **state)
 	tpd_proc_config(d, json);
 	daemon_srv_start(d->dir, uapi_peers(0), 0);
 	tpd_proc_start(d, NULL);
-	assert_true(tpd_proc_await(d, "\"running\"", 15000));
+	assert_true(tpd_proc_await(d, "\"running\"", TPD_AWAIT_MS));
 	assert_true(tpd_proc_has_rule(d, IPPROTO_TCP, 8080));
 	assert_true(tpd_proc_has_rule(d, IPPROTO_UDP, 53));
 
@@ -2076,7 +2083,7 @@ static void test_daemon_reload_rejects_typo(void **state)
 	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "9090", "\"5e\"");
 	tpd_proc_config(d, json);
 	assert_int_equal(kill(d->pid, SIGHUP), 0);
-	if (!tpd_proc_await(d, "reload: configuration rejected, keeping the old one", 10000)) {
+	if (!tpd_proc_await(d, "reload: configuration rejected, keeping the old one", TPD_AWAIT_MS)) {
 		tpd_proc_dump_log(d);
 		fail_msg("the reload was not rejected");
 	}
@@ -2091,7 +2098,7 @@ static void test_daemon_reload_rejects_typo(void **state)
 	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "9090", "5353");
 	tpd_proc_config(d, json);
 	assert_int_equal(kill(d->pid, SIGHUP), 0);
-	assert_true(tpd_proc_await(d, "\"reloaded\"", 10000));
+	assert_true(tpd_proc_await(d, "\"reloaded\"", TPD_AWAIT_MS));
 	assert_true(tpd_proc_has_rule(d, IPPROTO_TCP, 9090));
 	assert_true(tpd_proc_has_rule(d, IPPROTO_UDP, 5353));
 	assert_false(tpd_proc_has_rule(d, IPPROTO_TCP, 8080));

@@ -1586,10 +1586,15 @@ static void test_uapi_trickle_deadline(void **state)
 	double secs;
 
 	(void)state;
+	/*
+	 * Upper bounds far from the deadline: they catch a reader without
+	 * one (the trickling server goes on for a minute), not a slow
+	 * machine.
+	 */
 	secs = trickle_read(600);
-	check(secs >= 0.5 && secs < 1.5, "deadline of 0.6 s: took %.1f s", secs);
+	check(secs >= 0.5 && secs < 10, "deadline of 0.6 s: took %.1f s", secs);
 	secs = trickle_read(0);
-	check(secs >= 4.5 && secs < 6.5, "default deadline of 5 s: took %.1f s", secs);
+	check(secs >= 4.5 && secs < 20, "default deadline of 5 s: took %.1f s", secs);
 }
 
 int main(void)
