@@ -51,7 +51,7 @@ TPCTL_OBJS := $(patsubst maps-cli/%.c,$(OUT)/maps-cli/%.o,$(wildcard maps-cli/*.
 TPCTL_CORE := $(filter-out $(OUT)/maps-cli/main.o,$(TPCTL_OBJS))
 PREFIX	?= /usr/local
 
-.PHONY: all deps test fuzz vmdeps vmtest demo clean help install
+.PHONY: all deps test fuzz fuzz-build vmdeps vmtest demo clean help install
 .DELETE_ON_ERROR:
 
 TOOLS := $(patsubst tests/tools/%.c,$(OUT)/tools/%,$(wildcard tests/tools/*.c))
@@ -137,6 +137,39 @@ $(OUT)/upgrade/datapath.o: loader/datapath.c $(wildcard loader/*.h) $(OUT)/upgra
 $(OUT)/upgrade/tailplaned: $(OUT)/loader/main.o $(OUT)/upgrade/datapath.o \
 			  $(filter-out $(OUT)/loader/datapath.o,$(LOADER_LIB_OBJS)) $(OUT)/libtailplane.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(LOADER_LIBS)
+
+# libFuzzer targets, tests/fuzz/fuzz_NAME.c (seeds in tests/fuzz/corpus/NAME/):
+# the parsers they reach are compiled again with clang's sanitizers into
+# $(OUT)/fuzz/obj/, never taken from $(OUT)/*.o.  No BPF, no root.
+FUZZ_CC	?= clang
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	   -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+	   -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -Iloader -Imaps-cli -Itests/fuzz
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(addprefix $(OUT)/fuzz/fuzz_,$(FUZZ_NAMES))
+FUZZ_MAIN_OBJS := $(patsubst %,$(OUT)/fuzz/obj/tests/fuzz/fuzz_%.o,$(FUZZ_NAMES))
+# what the targets parse with: the library, the loader's parsers, tpctl's
+# grammar and batch reader; each target links what it uses from the archive
+FUZZ_DEP_SRCS := $(LIB_SRCS) loader/config.c loader/peers.c loader/tailscale.c \
+		 loader/wg_uapi.c loader/wg_genl.c maps-cli/parse.c maps-cli/cmd_batch.c \
+		 maps-cli/ctx.c maps-cli/help.c
+FUZZ_DEP_OBJS := $(patsubst %.c,$(OUT)/fuzz/obj/%.o,$(FUZZ_DEP_SRCS))
+.SECONDARY: $(FUZZ_MAIN_OBJS)
+
+$(OUT)/fuzz/obj/%.o: %.c $(wildcard lib/*.h loader/*.h maps-cli/*.h tests/fuzz/*.h) \
+		     $(wildcard include/tailplane/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(OUT)/fuzz/libfuzzdeps.a: $(FUZZ_DEP_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(OUT)/fuzz/fuzz_%: $(OUT)/fuzz/obj/tests/fuzz/fuzz_%.o $(OUT)/fuzz/libfuzzdeps.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS) $(LOADER_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
 
 # traffic tools of the end-to-end tests and the demo
 $(OUT)/tools/%: tests/tools/%.c | $(OUT)/tools
