@@ -21,8 +21,9 @@ LDLIBS	:= -lbpf -lelf -lz
 # dpkg refuse kubernetes-client's).
 KUBECTL_PKG := $(if $(shell command -v kubectl 2>/dev/null),,kubernetes-client)
 
-# Debian packages every target needs (build, tests, demo).
-DEB_PKGS := clang llvm bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev \
+# Debian packages every target needs (build, tests, demo); libclang-rt-dev
+# is clang's libFuzzer and sanitizer runtimes (make fuzz, the fuzz smoke test).
+DEB_PKGS := clang libclang-rt-dev llvm bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev \
 	    libmnl-dev libcurl4-openssl-dev libyajl-dev libcmocka-dev pkg-config \
 	    iproute2 wireguard-tools wireguard-go iperf3 nftables iptables \
 	    curl iputils-ping \
@@ -64,7 +65,10 @@ help:
 	@echo "make          build the BPF object, skeleton, library and tests into $(OUT)/"
 	@echo "make test     deps + build + every test; ends with 'N passed, N failed'"
 	@echo "make fuzz     the differential fuzzers at length: FUZZ_ITERS (1000000) packets and"
-	@echo "              flows each, TP_FUZZ_SEED to replay; not part of make test"
+	@echo "              flows each, TP_FUZZ_SEED to replay; then the libFuzzer targets of"
+	@echo "              tests/fuzz/ (config, Tailscale, UAPI, genl, tpctl, address parsers)"
+	@echo "              FUZZ_SECONDS ($(FUZZ_SECONDS)) s each, a crash fails it naming its"
+	@echo "              reproducer; not part of make test (which runs their seeds only)"
 	@echo "make vmtest   the packet, loader and kernel WireGuard suites in a qemu VM per kernel"
 	@echo "              in VM_KERNELS ($(VM_KERNELS)); ends with 'N passed, N failed, N skipped'"
 	@echo "make demo     the sandbox demo (with the loader)"
@@ -181,13 +185,17 @@ test: deps
 
 # The datapath and policy differential fuzzers at full length (make test
 # runs them short).  Each prints its seed; TP_FUZZ_SEED replays a run.
+# Then each libFuzzer target for FUZZ_SECONDS on a copy of its seeds in
+# $(OUT)/fuzz/corpus/NAME (make test runs them over their seeds only).
 FUZZ_ITERS ?= 1000000
+FUZZ_SECONDS ?= 60
 fuzz: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all fuzz-build
 	@set -e; for t in test_fuzz test_policy_fuzz; do \
 		echo "== $$t, $(FUZZ_ITERS) iterations"; \
 		TP_FUZZ_ITERS=$(FUZZ_ITERS) $(OUT)/tests/$$t; \
 	done
+	@tests/fuzz/run.sh $(OUT) $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 vmdeps: deps
 	@scripts/deps.sh $(VM_DEB_PKGS)
