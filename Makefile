@@ -126,6 +126,8 @@ $(OUT)/tests/test_tpctl_maps: | $(OUT)/tpctl
 # test_peers_live watches free() and realloc() for blocks that still hold a
 # WireGuard private key
 $(OUT)/tests/test_peers_live: LDLIBS += -Wl,--wrap=free -Wl,--wrap=realloc
+# test_peers watches qsort() for NULL arrays
+$(OUT)/tests/test_peers: LDLIBS += -Wl,--wrap=qsort
 
 # The upgrade test's "next version": the same loader around a program that
 # differs (TP_UPGRADE_VARIANT); only datapath.c embeds the skeleton.

@@ -1125,6 +1125,50 @@ static void test_ts_user_ids(void **state)
 	tp_peer_list_free(&l);
 }
 
+/*
+ * qsort() of a NULL array is undefined even for no elements (C11 7.22.5;
+ * glibc declares it nonnull), and a status without users ("User" null,
+ * {} or missing, as a logged-out node answers) sorted its NULL user array
+ * (make fuzz, UBSan).  This program links qsort() wrapped
+ * (-Wl,--wrap=qsort) to see such calls.
+ */
+void __real_qsort(void *base, size_t n, size_t size,
+		  int (*cmp)(const void *, const void *));
+static unsigned int qsort_null_calls;
+
+void __wrap_qsort(void *base, size_t n, size_t size,
+		  int (*cmp)(const void *, const void *))
+{
+	if (!base) {
+		qsort_null_calls++;
+		return;
+	}
+	__real_qsort(base, n, size, cmp);
+}
+
+static void test_ts_no_users(void **state)
+{
+	static const char *const docs[] = {
+		"{\"Peer\":{\"nodekey:01\":{\"UserID\":42,\"TailscaleIPs\":[\"100.64.3.1\"]}}}",
+		"{\"Peer\":{\"nodekey:01\":{\"UserID\":42}},\"User\":null}",
+		"{\"Peer\":{\"nodekey:01\":{\"UserID\":42}},\"User\":{}}",
+		"{\"Peer\":null,\"User\":null}",
+	};
+	struct tp_peer_list l;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(docs); i++) {
+		qsort_null_calls = 0;
+		check(tp_ts_parse_status(docs[i], strlen(docs[i]), &l) == 0, "doc %zu: %s",
+		      i, tp_peer_last_error());
+		check(!qsort_null_calls, "doc %zu: qsort() of a NULL array", i);
+		check(l.n == (i < 3), "doc %zu: %zu peers", i, l.n);
+		if (l.n)
+			assert_string_equal(l.v[0].user, "");
+		tp_peer_list_free(&l);
+	}
+}
+
 static void test_ts_malformed(void **state)
 {
 	static const struct {
@@ -1616,6 +1660,7 @@ int main(void)
 		cmocka_unit_test(test_ts_sparse),
 		cmocka_unit_test(test_ts_needslogin),
 		cmocka_unit_test(test_ts_user_ids),
+		cmocka_unit_test(test_ts_no_users),
 		cmocka_unit_test(test_ts_malformed),
 		cmocka_unit_test(test_ts_deep_nesting),
 		cmocka_unit_test(test_ts_large_status),
