@@ -131,6 +131,25 @@ static void test_config_errors(void **state)
 					     sizeof(err)), 0);
 	assert_non_null(strstr(err, "/nonexistent/tp.json"));
 	tpd_config_free(&cfg);
+	/*
+	 * an empty file was read fine: it is no configuration, not "cannot
+	 * read" (-EIO, as for an I/O error), which sent the reader after
+	 * permissions and disks (make fuzz: load and parse disagreed)
+	 */
+	{
+		char path[] = "/tmp/tp-config-empty-XXXXXX";
+		int fd = mkstemp(path), ret;
+
+		assert_true(fd >= 0);
+		close(fd);
+		err[0] = 0;
+		ret = tpd_config_load(path, &cfg, err, sizeof(err));
+		unlink(path);
+		assert_int_equal(ret, -EINVAL);
+		if (!strstr(err, "not valid JSON"))
+			fail_msg("empty file: error '%s'", err);
+		tpd_config_free(&cfg);
+	}
 }
 
 /*
