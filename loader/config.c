@@ -33,13 +33,44 @@ struct tpd_parse {
 static int tpd_fail(struct tpd_parse *ps, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * @src into @dst (@len bytes) on one line: the values and keys a reason
+ * quotes may hold any character, and a newline or an escape sequence
+ * would break the line callers print or log (--check-config writes it
+ * to a terminal).  Control characters become \xHH.
+ */
+static void tpd_one_line(char *dst, size_t len, const char *src)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char c;
+	size_t o = 0;
+
+	if (!len)
+		return;
+	for (; (c = (unsigned char)*src) && o + 1 < len; src++) {
+		if (c >= 0x20 && c != 0x7f) {
+			dst[o++] = (char)c;
+			continue;
+		}
+		if (o + 4 >= len)
+			break;
+		dst[o++] = '\\';
+		dst[o++] = 'x';
+		dst[o++] = hex[c >> 4];
+		dst[o++] = hex[c & 0xf];
+	}
+	dst[o] = '\0';
+}
+
 static int tpd_fail(struct tpd_parse *ps, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(ps->err, ps->errlen, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	tpd_one_line(ps->err, ps->errlen, msg);
 	return -EINVAL;
 }
 

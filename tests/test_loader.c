@@ -274,6 +274,13 @@ static void test_config_bad_values(void **state)
 		  "interfaces[1].name: 'wg0' is interfaces[0] already" },
 		{ "{\"interfaces\":[{\"name\":\"wg/0\"}]}",
 		  "interfaces[0].name: 'wg/0' is not an interface name" },
+		/*
+		 * a value or key quoted in the reason: control characters
+		 * escaped, so that it stays one line (make fuzz)
+		 */
+		{ CFG_IF "\"default_policy\":\"de\\ny\"}",
+		  "default_policy: 'de\\x0ay': expected allow or deny" },
+		{ CFG_IF "\"bo\\u001b[2Jgus\":1}", "config: unknown key 'bo\\x1b[2Jgus'" },
 		/* duplicate keys, anywhere */
 		{ "{\"interfaces\":[{\"name\":\"x\"}],\"interfaces\":[{\"name\":\"y\"}]}",
 		  "config: duplicate key 'interfaces'" },
