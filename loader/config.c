@@ -12,6 +12,7 @@
 #include "addr.h"
 #include "config.h"
 #include "identity.h"
+#include "log.h"
 #include "names.h"
 #include "peers.h"
 #include "policy.h"
@@ -33,35 +34,6 @@ struct tpd_parse {
 static int tpd_fail(struct tpd_parse *ps, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/*
- * @src into @dst (@len bytes) on one line: the values and keys a reason
- * quotes may hold any character, and a newline or an escape sequence
- * would break the line callers print or log (--check-config writes it
- * to a terminal).  Control characters become \xHH.
- */
-static void tpd_one_line(char *dst, size_t len, const char *src)
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char c;
-	size_t o = 0;
-
-	if (!len)
-		return;
-	for (; (c = (unsigned char)*src) && o + 1 < len; src++) {
-		if (c >= 0x20 && c != 0x7f) {
-			dst[o++] = (char)c;
-			continue;
-		}
-		if (o + 4 >= len)
-			break;
-		dst[o++] = '\\';
-		dst[o++] = 'x';
-		dst[o++] = hex[c >> 4];
-		dst[o++] = hex[c & 0xf];
-	}
-	dst[o] = '\0';
-}
-
 static int tpd_fail(struct tpd_parse *ps, const char *fmt, ...)
 {
 	char msg[1024];
@@ -70,7 +42,7 @@ static int tpd_fail(struct tpd_parse *ps, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	tpd_one_line(ps->err, ps->errlen, msg);
+	tpd_one_line(ps->err, ps->errlen, msg); /* config.h: a one-line reason */
 	return -EINVAL;
 }
 

@@ -1214,6 +1214,40 @@ static void test_ts_malformed(void **state)
 		     "not JSON");
 }
 
+/* No control character in the reason of the last error. */
+static void expect_one_line_reason(const char *what)
+{
+	const char *c;
+
+	for (c = tp_peer_last_error(); *c; c++)
+		check((unsigned char)*c >= 0x20 && *c != 0x7f,
+		      "%s: control character 0x%02x in the reason", what, (unsigned char)*c);
+}
+
+/*
+ * The reason of an error quotes what the source sent (a node key, a UAPI
+ * line, yajl's view of the text), which may hold any character: a
+ * newline broke the one-line reason peers.h promises, and an escape
+ * sequence went to whoever printed it (make fuzz).  Control characters
+ * are written \xHH.
+ */
+static void test_reason_one_line(void **state)
+{
+	static const char ts_key[] = "{\"Peer\":{\"nodekey:\\n01\\u001b[2J\":\"x\"}}";
+	static const char ts_lex[] = "{\"Peer\":{\"a\x05" "b\":{}}}";
+	static const char uapi[] = "public_key=" K1_HEX "\nbad\x1b[2J\r\nerrno=0\n\n";
+	struct tp_peer_list l;
+
+	expect_error(tp_ts_parse_status(ts_key, strlen(ts_key), &l), -EPROTO,
+		     "Peer[\"nodekey:\\x0a01\\x1b[2J\"]");
+	expect_one_line_reason("Tailscale peer key");
+	assert_int_equal(tp_ts_parse_status(ts_lex, strlen(ts_lex), &l), -EBADMSG);
+	expect_one_line_reason("yajl's message");
+	expect_error(tp_wg_uapi_parse(uapi, strlen(uapi), &l), -EPROTO,
+		     "line 2: \"bad\\x1b[2J\\x0d\" is not key=value");
+	expect_one_line_reason("UAPI line");
+}
+
 /*
  * Run @fn in a child (a crash or a hang fails the test, not the run) and
  * return what it wrote to its pipe: @size bytes.
@@ -1662,6 +1696,7 @@ int main(void)
 		cmocka_unit_test(test_ts_user_ids),
 		cmocka_unit_test(test_ts_no_users),
 		cmocka_unit_test(test_ts_malformed),
+		cmocka_unit_test(test_reason_one_line),
 		cmocka_unit_test(test_ts_deep_nesting),
 		cmocka_unit_test(test_ts_large_status),
 		cmocka_unit_test(test_map_rule_order),
