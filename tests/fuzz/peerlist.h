@@ -18,6 +18,18 @@ static inline int fuzz_prefix_cmp(const struct tp_peer_prefix *a,
 	return c ? c : (int)a->plen - (int)b->plen;
 }
 
+/* The reason of error @ret: one line, no control characters (peers.h). */
+static inline void fuzz_check_reason(int ret)
+{
+	const char *e = tp_peer_last_error(), *c;
+
+	FUZZ_CHECK(e[0], "error %d without a reason", ret);
+	for (c = e; *c; c++)
+		FUZZ_CHECK((unsigned char)*c >= 0x20 && *c != 0x7f,
+			   "error %d: control character 0x%02x in the reason '%s'", ret,
+			   (unsigned char)*c, e);
+}
+
 /* The list a parser returned with @ret. */
 static inline void fuzz_check_peers(const struct tp_peer_list *l, int ret)
 {
@@ -27,7 +39,7 @@ static inline void fuzz_check_peers(const struct tp_peer_list *l, int ret)
 	if (ret) {
 		FUZZ_CHECK(ret < 0, "returned %d", ret);
 		FUZZ_CHECK(!l->n && !l->v, "error %d, but %zu peers", ret, l->n);
-		FUZZ_CHECK(tp_peer_last_error()[0], "error %d without a reason", ret);
+		fuzz_check_reason(ret);
 		return;
 	}
 	FUZZ_CHECK(!l->n == !l->v, "%zu peers at %p", l->n, (void *)l->v);
