@@ -21,8 +21,8 @@ fail() { echo "   FAIL: $*"; return 1; }
 
 # The lines of a libFuzzer log that say what went wrong, and its reproducer.
 show_failure() {
-	grep -E 'runtime error|check failed|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|^SUMMARY|Test unit written' \
-		"$1" | head -8 | sed 's/^/   /'
+	grep -a -E 'runtime error|check failed|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|^SUMMARY|Test unit written' \
+		"$1" | head -8 | cut -c1-300 | sed 's/^/   /'
 }
 
 fuzz_one() { # fuzz_one NAME
@@ -48,7 +48,7 @@ fuzz_one() { # fuzz_one NAME
 		fail "$RUNS runs from the seeds"
 		return 1
 	fi
-	echo "   $(grep -E '^#[0-9]+[[:space:]]+DONE' "$dir/runs.log" | tail -1)"
+	echo "   $(grep -a -E '^#[0-9]+[[:space:]]+DONE' "$dir/runs.log" | tail -1)"
 }
 
 # ---- runner ------------------------------------------------------------------

@@ -23,12 +23,12 @@ for name in "$@"; do
 	"$bin" -max_total_time="$secs" -timeout=25 -print_final_stats=1 \
 		-artifact_prefix="$art/" "$corpus" >"$log" 2>&1
 	rc=$?
-	grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1
-	grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' "$log"
+	grep -a -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1
+	grep -a -E '^stat::(number_of_executed_units|average_exec_per_sec)' "$log"
 	[ "$rc" -eq 0 ] && continue
 	repro=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
-	grep -E 'runtime error|check failed|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|^SUMMARY' \
-		"$log" | head -6 | sed 's/^/   /'
+	grep -a -E 'runtime error|check failed|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|^SUMMARY' \
+		"$log" | head -6 | cut -c1-300 | sed 's/^/   /'
 	echo "!! fuzz_$name failed (status $rc); log: $log"
 	echo "!! reproducer: ${repro:-none written}"
 	[ -n "$repro" ] && echo "!! replay: $bin $repro"
