@@ -21,8 +21,9 @@ LDLIBS	:= -lbpf -lelf -lz
 # dpkg refuse kubernetes-client's).
 KUBECTL_PKG := $(if $(shell command -v kubectl 2>/dev/null),,kubernetes-client)
 
-# Debian packages every target needs (build, tests, demo).
-DEB_PKGS := clang llvm bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev \
+# Debian packages every target needs (build, tests, demo); libclang-rt-dev
+# is clang's libFuzzer and sanitizer runtimes (make fuzz, the fuzz smoke test).
+DEB_PKGS := clang libclang-rt-dev llvm bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev \
 	    libmnl-dev libcurl4-openssl-dev libyajl-dev libcmocka-dev pkg-config \
 	    iproute2 wireguard-tools wireguard-go iperf3 nftables iptables \
 	    curl iputils-ping \
@@ -51,7 +52,7 @@ TPCTL_OBJS := $(patsubst maps-cli/%.c,$(OUT)/maps-cli/%.o,$(wildcard maps-cli/*.
 TPCTL_CORE := $(filter-out $(OUT)/maps-cli/main.o,$(TPCTL_OBJS))
 PREFIX	?= /usr/local
 
-.PHONY: all deps test fuzz vmdeps vmtest demo clean help install
+.PHONY: all deps test fuzz fuzz-build vmdeps vmtest demo clean help install
 .DELETE_ON_ERROR:
 
 TOOLS := $(patsubst tests/tools/%.c,$(OUT)/tools/%,$(wildcard tests/tools/*.c))
@@ -64,7 +65,10 @@ help:
 	@echo "make          build the BPF object, skeleton, library and tests into $(OUT)/"
 	@echo "make test     deps + build + every test; ends with 'N passed, N failed'"
 	@echo "make fuzz     the differential fuzzers at length: FUZZ_ITERS (1000000) packets and"
-	@echo "              flows each, TP_FUZZ_SEED to replay; not part of make test"
+	@echo "              flows each, TP_FUZZ_SEED to replay; then the libFuzzer targets of"
+	@echo "              tests/fuzz/ (config, Tailscale, UAPI, genl, tpctl, address parsers)"
+	@echo "              FUZZ_SECONDS ($(FUZZ_SECONDS)) s each, a crash fails it naming its"
+	@echo "              reproducer; not part of make test (which runs their seeds only)"
 	@echo "make vmtest   the packet, loader and kernel WireGuard suites in a qemu VM per kernel"
 	@echo "              in VM_KERNELS ($(VM_KERNELS)); ends with 'N passed, N failed, N skipped'"
 	@echo "make demo     the sandbox demo (with the loader)"
@@ -122,6 +126,8 @@ $(OUT)/tests/test_tpctl_maps: | $(OUT)/tpctl
 # test_peers_live watches free() and realloc() for blocks that still hold a
 # WireGuard private key
 $(OUT)/tests/test_peers_live: LDLIBS += -Wl,--wrap=free -Wl,--wrap=realloc
+# test_peers watches qsort() for NULL arrays
+$(OUT)/tests/test_peers: LDLIBS += -Wl,--wrap=qsort
 
 # The upgrade test's "next version": the same loader around a program that
 # differs (TP_UPGRADE_VARIANT); only datapath.c embeds the skeleton.
@@ -138,6 +144,39 @@ $(OUT)/upgrade/tailplaned: $(OUT)/loader/main.o $(OUT)/upgrade/datapath.o \
 			  $(filter-out $(OUT)/loader/datapath.o,$(LOADER_LIB_OBJS)) $(OUT)/libtailplane.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(LOADER_LIBS)
 
+# libFuzzer targets, tests/fuzz/fuzz_NAME.c (seeds in tests/fuzz/corpus/NAME/):
+# the parsers they reach are compiled again with clang's sanitizers into
+# $(OUT)/fuzz/obj/, never taken from $(OUT)/*.o.  No BPF, no root.
+FUZZ_CC	?= clang
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	   -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+	   -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -Iloader -Imaps-cli -Itests/fuzz
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(addprefix $(OUT)/fuzz/fuzz_,$(FUZZ_NAMES))
+FUZZ_MAIN_OBJS := $(patsubst %,$(OUT)/fuzz/obj/tests/fuzz/fuzz_%.o,$(FUZZ_NAMES))
+# what the targets parse with: the library, the loader's parsers, tpctl's
+# grammar and batch reader; each target links what it uses from the archive
+FUZZ_DEP_SRCS := $(LIB_SRCS) loader/config.c loader/log.c loader/peers.c loader/tailscale.c \
+		 loader/wg_uapi.c loader/wg_genl.c maps-cli/parse.c maps-cli/cmd_batch.c \
+		 maps-cli/ctx.c maps-cli/help.c
+FUZZ_DEP_OBJS := $(patsubst %.c,$(OUT)/fuzz/obj/%.o,$(FUZZ_DEP_SRCS))
+.SECONDARY: $(FUZZ_MAIN_OBJS)
+
+$(OUT)/fuzz/obj/%.o: %.c $(wildcard lib/*.h loader/*.h maps-cli/*.h tests/fuzz/*.h) \
+		     $(wildcard include/tailplane/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(OUT)/fuzz/libfuzzdeps.a: $(FUZZ_DEP_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(OUT)/fuzz/fuzz_%: $(OUT)/fuzz/obj/tests/fuzz/fuzz_%.o $(OUT)/fuzz/libfuzzdeps.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS) $(LOADER_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
 # traffic tools of the end-to-end tests and the demo
 $(OUT)/tools/%: tests/tools/%.c | $(OUT)/tools
 	$(CC) $(CFLAGS) $< -o $@
@@ -148,13 +187,17 @@ test: deps
 
 # The datapath and policy differential fuzzers at full length (make test
 # runs them short).  Each prints its seed; TP_FUZZ_SEED replays a run.
+# Then each libFuzzer target for FUZZ_SECONDS on a copy of its seeds in
+# $(OUT)/fuzz/corpus/NAME (make test runs them over their seeds only).
 FUZZ_ITERS ?= 1000000
+FUZZ_SECONDS ?= 60
 fuzz: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all fuzz-build
 	@set -e; for t in test_fuzz test_policy_fuzz; do \
 		echo "== $$t, $(FUZZ_ITERS) iterations"; \
 		TP_FUZZ_ITERS=$(FUZZ_ITERS) $(OUT)/tests/$$t; \
 	done
+	@tests/fuzz/run.sh $(OUT) $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 vmdeps: deps
 	@scripts/deps.sh $(VM_DEB_PKGS)

@@ -12,6 +12,7 @@
 #include "addr.h"
 #include "config.h"
 #include "identity.h"
+#include "log.h"
 #include "names.h"
 #include "peers.h"
 #include "policy.h"
@@ -35,11 +36,13 @@ static int tpd_fail(struct tpd_parse *ps, const char *fmt, ...)
 
 static int tpd_fail(struct tpd_parse *ps, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(ps->err, ps->errlen, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	tpd_one_line(ps->err, ps->errlen, msg); /* config.h: a one-line reason */
 	return -EINVAL;
 }
 
@@ -822,6 +825,7 @@ int tpd_config_load(const char *path, struct tpd_config *cfg, char *err,
 {
 	char *text = NULL;
 	size_t len = 0;
+	ssize_t n;
 	FILE *f;
 	int ret;
 
@@ -831,14 +835,19 @@ int tpd_config_load(const char *path, struct tpd_config *cfg, char *err,
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -errno;
 	}
-	ret = getdelim(&text, &len, '\0', f) < 0 ? -EIO : 0;
-	fclose(f);
-	if (ret) {
-		snprintf(err, errlen, "%s: cannot read", path);
+	/* -1 for an empty file as for an error (ENOMEM too): tell them apart */
+	errno = 0;
+	n = getdelim(&text, &len, '\0', f);
+	if (n < 0 && (ferror(f) || errno)) {
+		ret = errno ? -errno : -EIO;
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-ret));
+		fclose(f);
 		free(text);
 		return ret;
 	}
-	ret = tpd_config_parse(text, cfg, err, errlen);
+	fclose(f);
+	/* an empty file was read fine, and is no configuration: parse says so */
+	ret = tpd_config_parse(n < 0 ? "" : text, cfg, err, errlen);
 	free(text);
 	return ret;
 }

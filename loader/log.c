@@ -26,6 +26,39 @@ int tpd_log_level_parse(const char *s, enum tpd_log_level *level)
 	return -1;
 }
 
+/**
+ * tpd_one_line() - a message made safe to print as one line.
+ * @dst: where it goes, NUL-terminated (cut to fit, never in an escape).
+ * @len: its size.
+ * @src: the message.
+ *
+ * Reasons quote what was read (a configuration value, a node key, a UAPI
+ * line), which may hold any character: control characters (a newline, an
+ * escape sequence) become \\xHH.
+ */
+void tpd_one_line(char *dst, size_t len, const char *src)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char c;
+	size_t o = 0;
+
+	if (!len)
+		return;
+	for (; (c = (unsigned char)*src) && o + 1 < len; src++) {
+		if (c >= 0x20 && c != 0x7f) {
+			dst[o++] = (char)c;
+			continue;
+		}
+		if (o + 4 >= len)
+			break;
+		dst[o++] = '\\';
+		dst[o++] = 'x';
+		dst[o++] = hex[c >> 4];
+		dst[o++] = hex[c & 0xf];
+	}
+	dst[o] = '\0';
+}
+
 static void tpd_gen_str(yajl_gen g, const char *s)
 {
 	yajl_gen_string(g, (const unsigned char *)s, strlen(s));

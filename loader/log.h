@@ -7,6 +7,8 @@
 #ifndef TAILPLANED_LOG_H
 #define TAILPLANED_LOG_H
 
+#include <stddef.h>
+
 enum tpd_log_level {
 	TPD_LOG_DEBUG = 0,
 	TPD_LOG_INFO = 1,
@@ -17,6 +19,7 @@ enum tpd_log_level {
 extern enum tpd_log_level tpd_log_min;
 
 int tpd_log_level_parse(const char *s, enum tpd_log_level *level);
+void tpd_one_line(char *dst, size_t len, const char *src);
 void tpd_log(enum tpd_log_level level, const char *msg, ...)
 	__attribute__((sentinel));
 

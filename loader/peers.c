@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "identity.h"
+#include "log.h"
 #include "peers.h"
 
 /* ---- errors ------------------------------------------------------------ */
@@ -40,11 +41,14 @@ const char *tp_peer_last_error(void)
  */
 void tp_peer_set_error(const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(tp_peer_err, sizeof(tp_peer_err), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* one line, whatever the source sent (keys, lines, yajl's excerpt) */
+	tpd_one_line(tp_peer_err, sizeof(tp_peer_err), msg);
 }
 
 /* ---- deadlines ------------------------------------------------------------ */

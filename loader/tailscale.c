@@ -634,7 +634,8 @@ static void tp_ts_resolve_users(struct tp_ts_parser *p)
 	struct tp_ts_user key, *u;
 	size_t i, lo, hi, mid;
 
-	qsort(p->users, p->n_users, sizeof(*p->users), tp_ts_user_cmp);
+	if (p->n_users) /* no "User", or an empty one: users is NULL */
+		qsort(p->users, p->n_users, sizeof(*p->users), tp_ts_user_cmp);
 	for (i = 0; i < p->out->n; i++) {
 		if (!p->uids[i])
 			continue;

@@ -106,18 +106,22 @@ static int batch_stop(struct tpctl_ctx *ctx, unsigned long done, bool in_cmd,
 static int batch_stop(struct tpctl_ctx *ctx, unsigned long done, bool in_cmd,
 		      const char *fmt, ...)
 {
-	char msg[TPCTL_ERR_LEN], what[96];
+	char msg[TPCTL_ERR_LEN], what[96], tail[128];
 	va_list ap;
+	int room;
 
 	if (!done)
 		snprintf(what, sizeof(what), "nothing was applied");
 	else
 		snprintf(what, sizeof(what), "the %lu command%s before it %s applied", done,
 			 done == 1 ? "" : "s", done == 1 ? "was" : "were");
+	snprintf(tail, sizeof(tail), " (the batch stopped there; %s)", what);
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(ctx->err, sizeof(ctx->err), "%s (the batch stopped there; %s)", msg, what);
+	/* a long message (a long word quoted back) is cut, not what was applied */
+	room = (int)(sizeof(ctx->err) - 1 - strlen(tail));
+	snprintf(ctx->err, sizeof(ctx->err), "%.*s%s", room, msg, tail);
 	if (!ctx->opts.json)
 		return -1;
 	tp_json_obj_open(&ctx->json);

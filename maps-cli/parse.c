@@ -887,19 +887,19 @@ struct tpctl_object {
 	enum tpctl_obj obj;
 	const struct tpctl_cmd *cmds;
 	size_t n_cmds;
-	const struct tpctl_cmd dflt;
+	const struct tpctl_cmd *dflt;
 };
 
-#define OBJ(w, o, c, d)                   \
-	{                                 \
-		w, o, c, ARRAY_SIZE(c), d \
+#define OBJ(w, o, c, d)                    \
+	{                                  \
+		w, o, c, ARRAY_SIZE(c), &d \
 	}
-#define DIRECT(w, o, op, fn)      \
-	{                         \
-		w, o, NULL, 0,    \
-		{                 \
-			w, op, fn \
-		}                 \
+#define DIRECT(w, o, op, fn)                                \
+	{                                                   \
+		w, o, NULL, 0, &(const struct tpctl_cmd)    \
+		{                                           \
+			w, op, fn                           \
+		}                                           \
 	}
 
 static const struct tpctl_object tpctl_objects[] = {
@@ -930,8 +930,8 @@ static int parse_command(struct tpctl_parser *p, struct tpctl_args *a,
 	int i;
 
 	if (!s) {
-		a->op = o->dflt.op;
-		return o->dflt.parse(p, a);
+		a->op = o->dflt->op;
+		return o->dflt->parse(p, a);
 	}
 	for (k = 0; k < o->n_cmds; k++)
 		words[k] = o->cmds[k].word;
@@ -989,14 +989,14 @@ int tpctl_parse(int argc, char **argv, struct tpctl_args *a, char *err,
 	what_add(&p, o->word);
 	if (o->cmds)
 		return parse_command(&p, a, o);
-	if (peek(&p) && o->dflt.op != TPCTL_OP_HELP &&
-	    o->dflt.op != TPCTL_OP_VERSION && !strcmp(peek(&p), "help")) {
+	if (peek(&p) && o->dflt->op != TPCTL_OP_HELP &&
+	    o->dflt->op != TPCTL_OP_VERSION && !strcmp(peek(&p), "help")) {
 		a->op = TPCTL_OP_HELP;
 		p.i++;
 		return no_more(&p);
 	}
-	a->op = o->dflt.op;
-	return o->dflt.parse(&p, a);
+	a->op = o->dflt->op;
+	return o->dflt->parse(&p, a);
 }
 
 /* ---- options ------------------------------------------------------------ */

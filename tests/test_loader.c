@@ -131,6 +131,25 @@ static void test_config_errors(void **state)
 					     sizeof(err)), 0);
 	assert_non_null(strstr(err, "/nonexistent/tp.json"));
 	tpd_config_free(&cfg);
+	/*
+	 * an empty file was read fine: it is no configuration, not "cannot
+	 * read" (-EIO, as for an I/O error), which sent the reader after
+	 * permissions and disks (make fuzz: load and parse disagreed)
+	 */
+	{
+		char path[] = "/tmp/tp-config-empty-XXXXXX";
+		int fd = mkstemp(path), ret;
+
+		assert_true(fd >= 0);
+		close(fd);
+		err[0] = 0;
+		ret = tpd_config_load(path, &cfg, err, sizeof(err));
+		unlink(path);
+		assert_int_equal(ret, -EINVAL);
+		if (!strstr(err, "not valid JSON"))
+			fail_msg("empty file: error '%s'", err);
+		tpd_config_free(&cfg);
+	}
 }
 
 /*
@@ -255,6 +274,13 @@ static void test_config_bad_values(void **state)
 		  "interfaces[1].name: 'wg0' is interfaces[0] already" },
 		{ "{\"interfaces\":[{\"name\":\"wg/0\"}]}",
 		  "interfaces[0].name: 'wg/0' is not an interface name" },
+		/*
+		 * a value or key quoted in the reason: control characters
+		 * escaped, so that it stays one line (make fuzz)
+		 */
+		{ CFG_IF "\"default_policy\":\"de\\ny\"}",
+		  "default_policy: 'de\\x0ay': expected allow or deny" },
+		{ CFG_IF "\"bo\\u001b[2Jgus\":1}", "config: unknown key 'bo\\x1b[2Jgus'" },
 		/* duplicate keys, anywhere */
 		{ "{\"interfaces\":[{\"name\":\"x\"}],\"interfaces\":[{\"name\":\"y\"}]}",
 		  "config: duplicate key 'interfaces'" },

@@ -1125,6 +1125,50 @@ static void test_ts_user_ids(void **state)
 	tp_peer_list_free(&l);
 }
 
+/*
+ * qsort() of a NULL array is undefined even for no elements (C11 7.22.5;
+ * glibc declares it nonnull), and a status without users ("User" null,
+ * {} or missing, as a logged-out node answers) sorted its NULL user array
+ * (make fuzz, UBSan).  This program links qsort() wrapped
+ * (-Wl,--wrap=qsort) to see such calls.
+ */
+void __real_qsort(void *base, size_t n, size_t size,
+		  int (*cmp)(const void *, const void *));
+static unsigned int qsort_null_calls;
+
+void __wrap_qsort(void *base, size_t n, size_t size,
+		  int (*cmp)(const void *, const void *))
+{
+	if (!base) {
+		qsort_null_calls++;
+		return;
+	}
+	__real_qsort(base, n, size, cmp);
+}
+
+static void test_ts_no_users(void **state)
+{
+	static const char *const docs[] = {
+		"{\"Peer\":{\"nodekey:01\":{\"UserID\":42,\"TailscaleIPs\":[\"100.64.3.1\"]}}}",
+		"{\"Peer\":{\"nodekey:01\":{\"UserID\":42}},\"User\":null}",
+		"{\"Peer\":{\"nodekey:01\":{\"UserID\":42}},\"User\":{}}",
+		"{\"Peer\":null,\"User\":null}",
+	};
+	struct tp_peer_list l;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(docs); i++) {
+		qsort_null_calls = 0;
+		check(tp_ts_parse_status(docs[i], strlen(docs[i]), &l) == 0, "doc %zu: %s",
+		      i, tp_peer_last_error());
+		check(!qsort_null_calls, "doc %zu: qsort() of a NULL array", i);
+		check(l.n == (i < 3), "doc %zu: %zu peers", i, l.n);
+		if (l.n)
+			assert_string_equal(l.v[0].user, "");
+		tp_peer_list_free(&l);
+	}
+}
+
 static void test_ts_malformed(void **state)
 {
 	static const struct {
@@ -1168,6 +1212,40 @@ static void test_ts_malformed(void **state)
 	assert_int_equal(tp_ts_parse_status("{\"Peer\":null}xyz", 13, &l), 0);
 	expect_error(tp_ts_parse_status("{\"Peer\":null}", 12, &l), -EBADMSG,
 		     "not JSON");
+}
+
+/* No control character in the reason of the last error. */
+static void expect_one_line_reason(const char *what)
+{
+	const char *c;
+
+	for (c = tp_peer_last_error(); *c; c++)
+		check((unsigned char)*c >= 0x20 && *c != 0x7f,
+		      "%s: control character 0x%02x in the reason", what, (unsigned char)*c);
+}
+
+/*
+ * The reason of an error quotes what the source sent (a node key, a UAPI
+ * line, yajl's view of the text), which may hold any character: a
+ * newline broke the one-line reason peers.h promises, and an escape
+ * sequence went to whoever printed it (make fuzz).  Control characters
+ * are written \xHH.
+ */
+static void test_reason_one_line(void **state)
+{
+	static const char ts_key[] = "{\"Peer\":{\"nodekey:\\n01\\u001b[2J\":\"x\"}}";
+	static const char ts_lex[] = "{\"Peer\":{\"a\x05" "b\":{}}}";
+	static const char uapi[] = "public_key=" K1_HEX "\nbad\x1b[2J\r\nerrno=0\n\n";
+	struct tp_peer_list l;
+
+	expect_error(tp_ts_parse_status(ts_key, strlen(ts_key), &l), -EPROTO,
+		     "Peer[\"nodekey:\\x0a01\\x1b[2J\"]");
+	expect_one_line_reason("Tailscale peer key");
+	assert_int_equal(tp_ts_parse_status(ts_lex, strlen(ts_lex), &l), -EBADMSG);
+	expect_one_line_reason("yajl's message");
+	expect_error(tp_wg_uapi_parse(uapi, strlen(uapi), &l), -EPROTO,
+		     "line 2: \"bad\\x1b[2J\\x0d\" is not key=value");
+	expect_one_line_reason("UAPI line");
 }
 
 /*
@@ -1621,7 +1699,9 @@ int main(void)
 		cmocka_unit_test(test_ts_sparse),
 		cmocka_unit_test(test_ts_needslogin),
 		cmocka_unit_test(test_ts_user_ids),
+		cmocka_unit_test(test_ts_no_users),
 		cmocka_unit_test(test_ts_malformed),
+		cmocka_unit_test(test_reason_one_line),
 		cmocka_unit_test(test_ts_deep_nesting),
 		cmocka_unit_test(test_ts_large_status),
 		cmocka_unit_test(test_map_rule_order),

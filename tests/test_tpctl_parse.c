@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <yajl/yajl_tree.h>
@@ -1649,6 +1650,42 @@ static void test_batch_split(void **state)
 	assert_int_equal(tpctl_batch_split(line, w, 3), -1);
 }
 
+/*
+ * A batch's error says which line failed and how many commands before it
+ * were applied; a line whose own message filled the error (a long word
+ * quoted back) cut that off (make fuzz).  The line's message is cut
+ * instead.
+ */
+static void test_batch_error_keeps_applied(void **state)
+{
+	char path[] = "/tmp/tpctl-batch-XXXXXX", *want;
+	struct tpctl_args a = { .op = TPCTL_OP_BATCH, .obj = TPCTL_OBJ_BATCH };
+	struct tt_out o;
+	FILE *f;
+	int fd, ret, i;
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fputs("version\nservice add 198.19.0.10:80/tcp zone ", f);
+	for (i = 0; i < 600; i++)
+		fputc('x', f);
+	fputc('\n', f);
+	fclose(f);
+	a.file = path;
+	tt_out_open(&o, false, false);
+	ret = tpctl_batch(&o.ctx, &a);
+	unlink(path);
+	assert_int_equal(ret, -1);
+	assert_int_equal(strncmp(o.ctx.err, "line 2: bad zone 'xxx", 21), 0);
+	want = "(the batch stopped there; the 1 command before it was applied)";
+	if (strlen(o.ctx.err) < strlen(want) ||
+	    strcmp(o.ctx.err + strlen(o.ctx.err) - strlen(want), want))
+		fail_msg("error '%s' does not end with '%s'", o.ctx.err, want);
+	tt_out_close(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1681,6 +1718,7 @@ int main(void)
 		cmocka_unit_test(test_json_misuse),
 		cmocka_unit_test(test_cmd_cycle),
 		cmocka_unit_test(test_batch_split),
+		cmocka_unit_test(test_batch_error_keeps_applied),
 	};
 
 	return cmocka_run_group_tests_name("tpctl_parse", tests, NULL, NULL);

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# A short run of every libFuzzer target (tests/fuzz/fuzz_NAME.c), one test
+# each: build it (make), run it over its seeds (tests/fuzz/corpus/NAME),
+# then 2000 inputs more from them.  `make fuzz` runs them at length.
+# Prints cmocka-style results so tests/run.sh counts them; skipped when
+# clang cannot build a libFuzzer program (libclang-rt-dev missing).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+RUNS=${FUZZ_SMOKE_RUNS:-2000}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT TERM
+
+PASSED=0 FAILED=0 SKIPPED=0 FAILED_NAMES=() SKIPPED_NAMES=()
+
+fail() { echo "   FAIL: $*"; return 1; }
+
+# The lines of a libFuzzer log that say what went wrong, and its reproducer.
+show_failure() {
+	grep -a -E 'runtime error|check failed|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|^SUMMARY|Test unit written' \
+		"$1" | head -8 | cut -c1-300 | sed 's/^/   /'
+}
+
+fuzz_one() { # fuzz_one NAME
+	local name=$1 bin=$BUILD/fuzz/fuzz_$1 dir=$TMP/$1
+	mkdir -p "$dir/corpus" "$dir/artifacts"
+	# outside any make that runs this test: no jobserver to inherit
+	if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		make -C "$ROOT" --no-print-directory -j2 OUT="$BUILD" "$bin" >"$dir/build.log" 2>&1; then
+		tail -15 "$dir/build.log" | sed 's/^/   /'
+		fail "make $bin"
+		return 1
+	fi
+	cp "$ROOT/tests/fuzz/corpus/$name"/* "$dir/corpus/"
+	if ! "$bin" -runs=0 -seed=1 -timeout=25 -artifact_prefix="$dir/artifacts/" \
+		"$dir/corpus" >"$dir/seeds.log" 2>&1; then
+		show_failure "$dir/seeds.log"
+		fail "a seed of tests/fuzz/corpus/$name fails"
+		return 1
+	fi
+	if ! "$bin" -runs="$RUNS" -seed=1 -timeout=25 -artifact_prefix="$dir/artifacts/" \
+		"$dir/corpus" >"$dir/runs.log" 2>&1; then
+		show_failure "$dir/runs.log"
+		fail "$RUNS runs from the seeds"
+		return 1
+	fi
+	echo "   $(grep -a -E '^#[0-9]+[[:space:]]+DONE' "$dir/runs.log" | tail -1)"
+}
+
+# ---- runner ------------------------------------------------------------------
+
+run_test() {
+	local name=$1 rc
+	SKIP_REASON=
+	echo "[ RUN      ] fuzz_$name"
+	fuzz_one "$name"
+	rc=$?
+	if [ $rc = 0 ]; then
+		echo "[       OK ] fuzz_$name"
+		PASSED=$((PASSED + 1))
+	elif [ $rc = 77 ]; then
+		echo "[  SKIPPED ] fuzz_$name: $SKIP_REASON"
+		SKIPPED=$((SKIPPED + 1))
+		SKIPPED_NAMES+=("fuzz_$name")
+	else
+		echo "[  FAILED  ] fuzz_$name"
+		FAILED=$((FAILED + 1))
+		FAILED_NAMES+=("fuzz_$name")
+	fi
+}
+
+summary() {
+	echo "[==========] $((PASSED + FAILED + SKIPPED)) test(s) run."
+	echo "[  PASSED  ] $PASSED test(s)."
+	if [ "$SKIPPED" -gt 0 ]; then
+		echo "[  SKIPPED ] $SKIPPED test(s), listed below:"
+		printf '[  SKIPPED ] %s\n' "${SKIPPED_NAMES[@]}"
+	fi
+	if [ "$FAILED" -gt 0 ]; then
+		echo "[  FAILED  ] $FAILED test(s), listed below:"
+		printf '[  FAILED  ] %s\n' "${FAILED_NAMES[@]}"
+	fi
+}
+
+NAMES=()
+for f in "$ROOT"/tests/fuzz/fuzz_*.c; do
+	f=${f##*/fuzz_}
+	NAMES+=("${f%.c}")
+done
+
+skip_all() {
+	local t
+	echo "[==========] ${#NAMES[@]} test(s) run."
+	echo "[  PASSED  ] 0 test(s)."
+	echo "[  SKIPPED ] ${#NAMES[@]} test(s), listed below:"
+	for t in "${NAMES[@]}"; do echo "[  SKIPPED ] fuzz_$t: $1"; done
+	exit 0
+}
+
+# clang with its libFuzzer and sanitizer runtimes, or nothing to run
+CC_FUZZ=${FUZZ_CC:-clang}
+command -v "$CC_FUZZ" >/dev/null || skip_all "$CC_FUZZ is not installed"
+printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' >"$TMP/probe.c"
+"$CC_FUZZ" -fsanitize=fuzzer,address,undefined "$TMP/probe.c" -o "$TMP/probe" >"$TMP/probe.log" 2>&1 ||
+	skip_all "$CC_FUZZ cannot link a libFuzzer program (clang's fuzzer runtime, libclang-rt-dev, missing?): $(head -1 "$TMP/probe.log")"
+
+echo "[==========] Running ${#NAMES[@]} test(s)."
+for t in "${NAMES[@]}"; do
+	run_test "$t"
+done
+summary
+[ "$FAILED" = 0 ]
