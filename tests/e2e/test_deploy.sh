@@ -19,7 +19,7 @@ PIN_ROOT=/sys/fs/bpf/tp-deploy-$$
 TPD_PID=
 export KUBECONFIG=$TMP/no-cluster
 
-PASSED=0 FAILED=0 SKIPPED=0 FAILED_NAMES=() SKIPPED_NAMES=()
+. "$ROOT/tests/e2e/runner.sh"
 
 fail() { echo "   FAIL: $*"; return 1; }
 skip() { SKIP_REASON=$*; return 77; }
@@ -327,38 +327,7 @@ test_dockerfile_runtime_libraries() {
 
 # ---- runner -------------------------------------------------------------------
 
-run_test() {
-	local name=$1 rc
-	SKIP_REASON=
-	echo "[ RUN      ] $name"
-	$name
-	rc=$?
-	if [ $rc = 0 ]; then
-		echo "[       OK ] $name"
-		PASSED=$((PASSED + 1))
-	elif [ $rc = 77 ]; then
-		echo "[  SKIPPED ] $name: $SKIP_REASON"
-		SKIPPED=$((SKIPPED + 1))
-		SKIPPED_NAMES+=("$name: $SKIP_REASON")
-	else
-		echo "[  FAILED  ] $name"
-		FAILED=$((FAILED + 1))
-		FAILED_NAMES+=("$name")
-	fi
-}
 
-summary() {
-	echo "[==========] $((PASSED + FAILED + SKIPPED)) test(s) run."
-	echo "[  PASSED  ] $PASSED test(s)."
-	if [ "$SKIPPED" -gt 0 ]; then
-		echo "[  SKIPPED ] $SKIPPED test(s), listed below:"
-		printf '[  SKIPPED ] %s\n' "${SKIPPED_NAMES[@]}"
-	fi
-	if [ "$FAILED" -gt 0 ]; then
-		echo "[  FAILED  ] $FAILED test(s), listed below:"
-		printf '[  FAILED  ] %s\n' "${FAILED_NAMES[@]}"
-	fi
-}
 
 TESTS=(test_kustomize_renders test_objects_and_namespace
 	test_rbac_reads_exactly_the_synced_resources

@@ -15,7 +15,7 @@ PIN_ROOT=/sys/fs/bpf/tp-e2e-$$
 # shellcheck source=env.sh
 . "$ROOT/tests/e2e/env.sh"
 
-PASSED=0 FAILED=0 SKIPPED=0 FAILED_NAMES=() SKIPPED_NAMES=()
+. "$ROOT/tests/e2e/runner.sh"
 TPD_PID=
 
 fail() { echo "   FAIL: $*"; return 1; }
@@ -243,39 +243,11 @@ test_interface_appearing_later() {
 
 # ---- runner -------------------------------------------------------------------
 
-run_test() {
-	local name=$1 rc
-	SKIP_REASON=
-	echo "[ RUN      ] $name"
-	$name
-	rc=$?
-	if [ $rc = 0 ]; then
-		echo "[       OK ] $name"
-		PASSED=$((PASSED + 1))
-	elif [ $rc = 77 ]; then
-		echo "[  SKIPPED ] $name: $SKIP_REASON"
-		SKIPPED=$((SKIPPED + 1))
-		SKIPPED_NAMES+=("$name")
-	else
-		echo "[  FAILED  ] $name"
-		FAILED=$((FAILED + 1))
-		FAILED_NAMES+=("$name")
-		tail -${E2E_LOG_LINES:-5} "$ENV_DIR/tailplaned.log" 2>/dev/null | sed 's/^/   log: /'
-	fi
+on_test_failed() {
+	tail -${E2E_LOG_LINES:-5} "$ENV_DIR/tailplaned.log" 2>/dev/null | sed 's/^/   log: /'
 }
 
-summary() {
-	echo "[==========] $((PASSED + FAILED + SKIPPED)) test(s) run."
-	echo "[  PASSED  ] $PASSED test(s)."
-	if [ "$SKIPPED" -gt 0 ]; then
-		echo "[  SKIPPED ] $SKIPPED test(s), listed below:"
-		printf '[  SKIPPED ] %s\n' "${SKIPPED_NAMES[@]}"
-	fi
-	if [ "$FAILED" -gt 0 ]; then
-		echo "[  FAILED  ] $FAILED test(s), listed below:"
-		printf '[  FAILED  ] %s\n' "${FAILED_NAMES[@]}"
-	fi
-}
+
 
 TESTS=(test_tcp_through_clusterip_v4_v6 test_udp_through_clusterip_v4_v6
 	test_icmp_echo_through_clusterip_v4_v6 test_policy_allow_deny_audit

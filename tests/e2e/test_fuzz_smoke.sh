@@ -15,7 +15,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
 
-PASSED=0 FAILED=0 SKIPPED=0 FAILED_NAMES=() SKIPPED_NAMES=()
+. "$ROOT/tests/e2e/runner.sh"
 
 fail() { echo "   FAIL: $*"; return 1; }
 
@@ -53,38 +53,7 @@ fuzz_one() { # fuzz_one NAME
 
 # ---- runner ------------------------------------------------------------------
 
-run_test() {
-	local name=$1 rc
-	SKIP_REASON=
-	echo "[ RUN      ] fuzz_$name"
-	fuzz_one "$name"
-	rc=$?
-	if [ $rc = 0 ]; then
-		echo "[       OK ] fuzz_$name"
-		PASSED=$((PASSED + 1))
-	elif [ $rc = 77 ]; then
-		echo "[  SKIPPED ] fuzz_$name: $SKIP_REASON"
-		SKIPPED=$((SKIPPED + 1))
-		SKIPPED_NAMES+=("fuzz_$name")
-	else
-		echo "[  FAILED  ] fuzz_$name"
-		FAILED=$((FAILED + 1))
-		FAILED_NAMES+=("fuzz_$name")
-	fi
-}
 
-summary() {
-	echo "[==========] $((PASSED + FAILED + SKIPPED)) test(s) run."
-	echo "[  PASSED  ] $PASSED test(s)."
-	if [ "$SKIPPED" -gt 0 ]; then
-		echo "[  SKIPPED ] $SKIPPED test(s), listed below:"
-		printf '[  SKIPPED ] %s\n' "${SKIPPED_NAMES[@]}"
-	fi
-	if [ "$FAILED" -gt 0 ]; then
-		echo "[  FAILED  ] $FAILED test(s), listed below:"
-		printf '[  FAILED  ] %s\n' "${FAILED_NAMES[@]}"
-	fi
-}
 
 NAMES=()
 for f in "$ROOT"/tests/fuzz/fuzz_*.c; do
@@ -110,7 +79,7 @@ printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }
 
 echo "[==========] Running ${#NAMES[@]} test(s)."
 for t in "${NAMES[@]}"; do
-	run_test "$t"
+	run_test_as "fuzz_$t" fuzz_one "$t"
 done
 summary
 [ "$FAILED" = 0 ]
