@@ -108,6 +108,25 @@ int tp_maps_open_pinned(struct tp_maps *m, const char *pin_root,
 	return 0;
 }
 
+/**
+ * tp_map_max_entries() - a map's capacity as created.
+ * @fd: the map.
+ *
+ * Userspace takes capacities from the maps, never from the ABI's default
+ * sizes: the loader sizes the maps from its configuration.
+ *
+ * Return: max_entries, or 0 when @fd is not a map.
+ */
+__u32 tp_map_max_entries(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	return info.max_entries;
+}
+
 /** tp_maps_close() - close every open map fd. */
 void tp_maps_close(struct tp_maps *m)
 {

@@ -65,6 +65,7 @@ int tp_maps_from_object(struct tp_maps *m, const struct bpf_object *obj,
 int tp_maps_open_pinned(struct tp_maps *m, const char *pin_root,
 			__u32 maglev_size);
 void tp_maps_close(struct tp_maps *m);
+__u32 tp_map_max_entries(int fd);
 
 /* The conntrack table of @proto: tp_ct for TCP, tp_ct_any for the rest. */
 static inline int tp_ct_fd(const struct tp_maps *m, __u8 proto)
