@@ -318,6 +318,41 @@ static int tpd_parse_map(struct tpd_parse *ps, yajl_val o, const char *where,
 	return 0;
 }
 
+/*
+ * Bounds: a table below the minimum cannot hold what one node's own
+ * configuration writes; above the maximum a typo costs gigabytes of
+ * kernel memory (docs/tailplaned.8 gives the bytes per entry of each).
+ */
+const struct tpd_capacity_def tpd_capacities[TPD_CAP_MAX] = {
+	[TPD_CAP_SERVICES] = { "services", TP_MAX_SERVICES, 16, 1u << 24 },
+	[TPD_CAP_BACKENDS] = { "backends", TP_MAX_BACKENDS, 16, 1u << 24 },
+	[TPD_CAP_IDENTITIES] = { "identities", TP_IDENTITY_SIZE, 64, 1u << 24 },
+	[TPD_CAP_RULES] = { "rules", TP_MAX_RULES, 64, 1u << 24 },
+	[TPD_CAP_POLICY_ENTRIES] = { "policy_entries", TP_POLICY_SIZE, 64, 1u << 26 },
+	[TPD_CAP_CONNTRACK_TCP] = { "conntrack_tcp", TP_CT_SIZE, 1024, 1u << 26 },
+	[TPD_CAP_CONNTRACK_OTHER] = { "conntrack_other", TP_CT_ANY_SIZE, 1024, 1u << 26 },
+	[TPD_CAP_AFFINITY] = { "affinity", TP_AFFINITY_SIZE, 1024, 1u << 24 },
+	[TPD_CAP_FRAGMENTS] = { "fragments", TP_FRAGS_SIZE, 1024, 1u << 22 },
+};
+
+static int tpd_parse_capacity(struct tpd_parse *ps, yajl_val o,
+			      struct tpd_config *cfg)
+{
+	const char *keys[TPD_CAP_MAX + 1];
+	int i, err;
+
+	if (!o)
+		return 0;
+	for (i = 0; i < TPD_CAP_MAX; i++)
+		keys[i] = tpd_capacities[i].key;
+	keys[TPD_CAP_MAX] = NULL;
+	err = tpd_check_keys(ps, o, "capacity", keys);
+	for (i = 0; i < TPD_CAP_MAX && !err; i++)
+		err = tpd_get_u32(ps, o, "capacity", keys[i], &cfg->capacity[i],
+				  tpd_capacities[i].min, tpd_capacities[i].max, false);
+	return err;
+}
+
 static int tpd_parse_conntrack(struct tpd_parse *ps, yajl_val o,
 			       struct tpd_config *cfg)
 {
@@ -725,6 +760,7 @@ static void tpd_config_defaults(struct tpd_config *cfg)
 		TP_CT_TIMEOUT_SYN, TP_CT_TIMEOUT_ESTABLISHED, TP_CT_TIMEOUT_FIN,
 		TP_CT_TIMEOUT_CLOSE, TP_CT_TIMEOUT_UDP, TP_CT_TIMEOUT_ICMP,
 	};
+	int i;
 
 	memset(cfg, 0, sizeof(*cfg));
 	strcpy(cfg->pin_root, TP_PIN_ROOT_DEFAULT);
@@ -735,6 +771,8 @@ static void tpd_config_defaults(struct tpd_config *cfg)
 	memcpy(cfg->ct_timeout, timeouts, sizeof(timeouts));
 	cfg->gc_interval = 30;
 	cfg->maglev_size = TP_MAGLEV_SIZE;
+	for (i = 0; i < TPD_CAP_MAX; i++)
+		cfg->capacity[i] = tpd_capacities[i].dflt;
 	cfg->sync_interval = 5;
 	cfg->events_per_sec = 1000;
 	cfg->events_burst = 200;
@@ -767,8 +805,8 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 	static const char *const keys[] = {
 		"pin_root", "default_policy", "interfaces", "identities", "services",
 		"policies", "wireguard_peers", "wireguard", "tailscale", "conntrack",
-		"metrics", "maglev_size", "sync_interval", "events", "kubernetes",
-		NULL,
+		"metrics", "maglev_size", "capacity", "sync_interval", "events",
+		"kubernetes", NULL,
 	};
 	struct tpd_parse ps = { err, errlen };
 	char yerr[256], dflt[8] = "";
@@ -811,6 +849,7 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 	ret = ret ?: tpd_parse_map(&ps, tpd_get(root, "wireguard_peers"),
 				   "wireguard_peers", &cfg->wg_peers, &cfg->n_wg_peers);
 	ret = ret ?: tpd_parse_sections(&ps, root, cfg);
+	ret = ret ?: tpd_parse_capacity(&ps, tpd_get(root, "capacity"), cfg);
 	cfg->kubernetes = YAJL_IS_OBJECT(root) && tpd_get(root, "kubernetes");
 	if (!ret && !cfg->n_ifaces)
 		ret = tpd_fail(&ps, "interfaces: at least one interface is needed");
@@ -885,6 +924,7 @@ bool tpd_config_knobs_equal(const struct tpd_config *a,
 {
 	return !memcmp(a->ct_timeout, b->ct_timeout, sizeof(a->ct_timeout)) &&
 	       a->maglev_size == b->maglev_size &&
+	       !memcmp(a->capacity, b->capacity, sizeof(a->capacity)) &&
 	       a->events_per_sec == b->events_per_sec &&
 	       a->events_burst == b->events_burst &&
 	       !strcmp(a->pin_root, b->pin_root);

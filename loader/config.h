@@ -21,6 +21,38 @@
 enum tpd_iface_kind { TPD_IFACE_TAILNET, TPD_IFACE_UPLINK };
 enum tpd_peer_source { TPD_PEERS_NONE, TPD_PEERS_WIREGUARD, TPD_PEERS_TAILSCALE };
 
+/*
+ * Map capacities the configuration's "capacity" section sets (entries).
+ * tpd_capacities[] names them with their defaults and bounds; the loader
+ * sizes each map from one of them (loader/datapath.c tpd_capacity_maps[]).
+ */
+enum tpd_capacity {
+	TPD_CAP_SERVICES,
+	TPD_CAP_BACKENDS,
+	TPD_CAP_IDENTITIES,
+	TPD_CAP_RULES,
+	TPD_CAP_POLICY_ENTRIES,
+	TPD_CAP_CONNTRACK_TCP,
+	TPD_CAP_CONNTRACK_OTHER,
+	TPD_CAP_AFFINITY,
+	TPD_CAP_FRAGMENTS,
+	TPD_CAP_MAX,
+};
+
+/**
+ * struct tpd_capacity_def - one capacity of the "capacity" section.
+ * @key:  its JSON key.
+ * @dflt: the default, the ABI's size (TP_*).
+ * @min:  smallest accepted.
+ * @max:  largest accepted.
+ */
+struct tpd_capacity_def {
+	const char *key;
+	__u32 dflt, min, max;
+};
+
+extern const struct tpd_capacity_def tpd_capacities[TPD_CAP_MAX];
+
 struct tpd_iface_cfg {
 	char name[IFNAMSIZ];
 	enum tpd_iface_kind kind;
@@ -89,6 +121,7 @@ struct tpd_config {
 	__u32 ct_timeout[6]; /* syn, established, fin, close, udp, icmp */
 	__u32 gc_interval;
 	__u32 maglev_size;
+	__u32 capacity[TPD_CAP_MAX]; /* enum tpd_capacity */
 	__u32 sync_interval;
 	__u32 events_per_sec;
 	__u32 events_burst;

@@ -185,6 +185,37 @@ int tpd_bpffs_prepare(const char *pin_root)
 	return err;
 }
 
+/* Which capacity of the configuration sizes which map: one row per map. */
+static const struct {
+	const char *map;
+	enum tpd_capacity cap;
+} tpd_capacity_maps[] = {
+	{ TP_MAP_SERVICES, TPD_CAP_SERVICES },
+	{ TP_MAP_SVC_STATS, TPD_CAP_SERVICES },
+	{ TP_MAP_BACKENDS, TPD_CAP_BACKENDS },
+	{ TP_MAP_IDENTITY, TPD_CAP_IDENTITIES },
+	{ TP_MAP_ID_NAMES, TPD_CAP_IDENTITIES },
+	{ TP_MAP_RULES, TPD_CAP_RULES },
+	{ TP_MAP_RULE_STATS, TPD_CAP_RULES },
+	{ TP_MAP_POLICY, TPD_CAP_POLICY_ENTRIES },
+	{ TP_MAP_CT, TPD_CAP_CONNTRACK_TCP },
+	{ TP_MAP_CT_ANY, TPD_CAP_CONNTRACK_OTHER },
+	{ TP_MAP_AFFINITY, TPD_CAP_AFFINITY },
+	{ TP_MAP_FRAGS, TPD_CAP_FRAGMENTS },
+};
+
+static void tpd_set_capacities(struct tailplane *skel, const struct tpd_config *cfg)
+{
+	struct bpf_map *map;
+	size_t i;
+
+	for (i = 0; i < sizeof(tpd_capacity_maps) / sizeof(tpd_capacity_maps[0]); i++) {
+		map = bpf_object__find_map_by_name(skel->obj, tpd_capacity_maps[i].map);
+		if (map)
+			bpf_map__set_max_entries(map, cfg->capacity[tpd_capacity_maps[i].cap]);
+	}
+}
+
 static void tpd_set_knobs(struct tailplane *skel, const struct tpd_config *cfg)
 {
 	skel->rodata->ct_timeout_syn = cfg->ct_timeout[0];
@@ -198,6 +229,7 @@ static void tpd_set_knobs(struct tailplane *skel, const struct tpd_config *cfg)
 	skel->rodata->events_burst = cfg->events_burst;
 	bpf_map__set_max_entries(skel->maps.tp_maglev,
 				 TP_MAX_SERVICES * 2 * cfg->maglev_size);
+	tpd_set_capacities(skel, cfg);
 }
 
 /* Does the pinned map at @path fit @map as libbpf would reuse it? */
@@ -222,14 +254,10 @@ static int tpd_pin_compatible(const char *path, const struct bpf_map *map,
 	       old->map_flags == bpf_map__map_flags(map);
 }
 
-/* Copy every entry of @old_fd into @new_fd; returns the count or -errno. */
-static long tpd_copy_entries(int old_fd, int new_fd, const struct bpf_map_info *info)
+/* One entry at a time: maps without batch operations (LPM tries). */
+static long tpd_copy_each(int old_fd, int new_fd, const struct bpf_map_info *info,
+			  size_t vsize)
 {
-	bool percpu = info->type == BPF_MAP_TYPE_PERCPU_ARRAY ||
-		      info->type == BPF_MAP_TYPE_PERCPU_HASH ||
-		      info->type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
-	size_t vsize = percpu ? ((info->value_size + 7) & ~7u) * libbpf_num_possible_cpus() :
-				info->value_size;
 	void *key = calloc(1, info->key_size), *next = calloc(1, info->key_size);
 	void *val = calloc(1, vsize);
 	long n = 0;
@@ -259,6 +287,82 @@ out:
 	free(next);
 	free(val);
 	return err ? err : n;
+}
+
+/* Write @count entries; a smaller map keeps what fits. */
+static long tpd_put_chunk(int fd, void *keys, void *vals, __u32 count,
+			  __u32 key_size, size_t vsize)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+	__u32 done = count, i;
+	long n;
+
+	if (!bpf_map_update_batch(fd, keys, vals, &done, &opts))
+		return count;
+	/* it stopped at an entry that did not fit: the rest one by one */
+	n = done;
+	for (i = done; i < count; i++)
+		if (!bpf_map_update_elem(fd, (char *)keys + (size_t)i * key_size,
+					 (char *)vals + (size_t)i * vsize, BPF_ANY))
+			n++;
+		else if (errno != E2BIG && errno != ENOSPC)
+			return -errno;
+	return n;
+}
+
+/*
+ * Copy every entry of @old_fd into @new_fd, 4096 at a time with the batch
+ * operations (a 2M-entry map entry by entry took seconds); maps without
+ * them one by one.  Returns the count or -errno.
+ */
+static long tpd_copy_entries(int old_fd, int new_fd, const struct bpf_map_info *info)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	bool percpu = info->type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+		      info->type == BPF_MAP_TYPE_PERCPU_HASH ||
+		      info->type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+	size_t vsize = percpu ? ((info->value_size + 7) & ~7u) * libbpf_num_possible_cpus() :
+				info->value_size;
+	size_t tok = info->key_size > 8 ? info->key_size : 8;
+	const __u32 chunk = 4096;
+	void *keys = calloc(chunk, info->key_size), *vals = calloc(chunk, vsize);
+	void *in = calloc(1, tok), *out = calloc(1, tok);
+	bool first = true, last = false;
+	long n = 0, put;
+	__u32 count;
+	int err;
+
+	if (!keys || !vals || !in || !out) {
+		n = -ENOMEM;
+		goto done;
+	}
+	while (!last) {
+		count = chunk;
+		err = bpf_map_lookup_batch(old_fd, first ? NULL : in, out, keys, vals,
+					   &count, &opts);
+		if (err && errno != ENOENT) {
+			/* no batch operations for this map type */
+			n = first ? tpd_copy_each(old_fd, new_fd, info, vsize) : -errno;
+			goto done;
+		}
+		last = err; /* ENOENT: this was the last chunk */
+		first = false;
+		memcpy(in, out, tok);
+		if (!count)
+			continue;
+		put = tpd_put_chunk(new_fd, keys, vals, count, info->key_size, vsize);
+		if (put < 0) {
+			n = put;
+			goto done;
+		}
+		n += put;
+	}
+done:
+	free(keys);
+	free(vals);
+	free(in);
+	free(out);
+	return n;
 }
 
 struct tpd_aside {

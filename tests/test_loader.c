@@ -85,6 +85,30 @@ static void test_config_example(void **state)
 	tpd_config_free(&cfg);
 }
 
+static void test_config_capacity(void **state)
+{
+	struct tpd_config cfg;
+	char err[256] = "";
+	int i;
+
+	(void)state;
+	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"x\"}]}", &cfg, err,
+					  sizeof(err)), 0);
+	for (i = 0; i < TPD_CAP_MAX; i++)
+		assert_int_equal(cfg.capacity[i], tpd_capacities[i].dflt);
+	assert_int_equal(cfg.capacity[TPD_CAP_CONNTRACK_TCP], TP_CT_SIZE);
+	tpd_config_free(&cfg);
+	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":"
+					  "{\"services\":65536,\"conntrack_tcp\":1048576,"
+					  "\"rules\":131072}}",
+					  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.capacity[TPD_CAP_SERVICES], 65536);
+	assert_int_equal(cfg.capacity[TPD_CAP_CONNTRACK_TCP], 1048576);
+	assert_int_equal(cfg.capacity[TPD_CAP_RULES], 131072);
+	assert_int_equal(cfg.capacity[TPD_CAP_BACKENDS], TP_MAX_BACKENDS);
+	tpd_config_free(&cfg);
+}
+
 static void test_config_errors(void **state)
 {
 	static const struct {
@@ -103,6 +127,10 @@ static void test_config_errors(void **state)
 		{ "{\"interfaces\":[{\"name\":7}]}", "interfaces[0].name: expected a string" },
 		{ "{\"interfaces\":[{\"name\":\"x\"}],\"default_policy\":\"audit\"}", "expected allow or deny" },
 		{ "{\"interfaces\":[{\"name\":\"x\"}],\"maglev_size\":70000}", "out of range" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":{\"flows\":1}}", "capacity: unknown key 'flows'" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":{\"conntrack_tcp\":10}}", "capacity.conntrack_tcp: 10 out of range" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":{\"services\":\"many\"}}", "capacity.services: expected an integer" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":[]}", "capacity: expected an object" },
 		{ "{\"interfaces\":[{\"name\":\"x\"}],\"identities\":[{\"id\":300}]}", "needs a cidr, a name, or both" },
 		{ "{\"interfaces\":[{\"name\":\"x\"}],\"identities\":[{\"cidr\":\"1.2.3.4\",\"id\":3,\"name\":\"n\"}]}", "only user identities" },
 		{ "{\"interfaces\":[{\"name\":\"x\"}],\"services\":[{\"frontend\":\"1.2.3.4:80/tcp\",\"backends\":[{\"addr\":\"5.6.7.8:80\",\"state\":\"gone\"}]}]}", "expected active, terminating or maintenance" },
@@ -1440,6 +1468,96 @@ static void test_pins_survive_and_migrate(void **state)
 	tpd_config_free(&cfg);
 }
 
+/* Entries of a map, by walking its keys. */
+static long count_keys(int fd, size_t key_size)
+{
+	unsigned char key[64], next[64];
+	void *prev = NULL;
+	long n = 0;
+
+	assert_true(key_size <= sizeof(key));
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * The "capacity" section sizes the maps; a restart with other capacities
+ * migrates every entry into the resized maps (batch operations for hashes
+ * and per-CPU arrays, one by one for the LPM tries), and a smaller table
+ * keeps what fits.
+ */
+static void test_pins_capacity_resize(void **state)
+{
+	struct tp_identity_key ik = { .prefixlen = TP_IDENTITY_PLEN(128), .addr = addr(CLIENT4) };
+	struct tp_identity_val iv = { .id = 300, .plen = 128 }, got_iv;
+	int ncpu = libbpf_num_possible_cpus();
+	struct tp_stat *per_cpu = calloc(ncpu, sizeof(*per_cpu));
+	struct tp_ct_entry ce;
+	struct tpd_datapath dp;
+	struct tpd_config cfg;
+	struct bpf_map_info info;
+	struct tp_ct_key k;
+	__u32 i, rule = 100;
+
+	(void)state;
+	REQUIRE_BPF();
+	assert_non_null(per_cpu);
+	pin_cfg(&cfg, TP_MAGLEV_SIZE);
+	cfg.capacity[TPD_CAP_CONNTRACK_TCP] = 4096;
+	cfg.capacity[TPD_CAP_RULES] = 128;
+	cfg.capacity[TPD_CAP_IDENTITIES] = 64;
+	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_int_equal(tp_map_max_entries(dp.maps.ct), 4096);
+	assert_int_equal(tp_map_max_entries(dp.maps.rule_stats), 128);
+	memset(&ce, 0, sizeof(ce));
+	ce.state = TP_CT_ESTABLISHED;
+	for (i = 0; i < 3000; i++) {
+		k = ct_key(CLIENT4, 1024 + i, VIP4, 80, IPPROTO_TCP);
+		assert_int_equal(bpf_map_update_elem(dp.maps.ct, &k, &ce, BPF_ANY), 0);
+	}
+	per_cpu[ncpu - 1].packets = 7;
+	assert_int_equal(bpf_map_update_elem(dp.maps.rule_stats, &rule, per_cpu, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(dp.maps.identity, &ik, &iv, BPF_ANY), 0);
+	tpd_datapath_close(&dp);
+
+	/* bigger: every entry moved over */
+	cfg.capacity[TPD_CAP_CONNTRACK_TCP] = 8192;
+	cfg.capacity[TPD_CAP_RULES] = 256;
+	cfg.capacity[TPD_CAP_IDENTITIES] = 128;
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_int_equal(map_info(cfg.pin_root, TP_MAP_CT, &info), 0);
+	assert_int_equal(info.max_entries, 8192);
+	assert_int_equal(count_keys(dp.maps.ct, sizeof(k)), 3000);
+	k = ct_key(CLIENT4, 1024 + 2999, VIP4, 80, IPPROTO_TCP);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &k, &ce), 0);
+	assert_int_equal(ce.state, TP_CT_ESTABLISHED);
+	assert_int_equal(tp_map_max_entries(dp.maps.rule_stats), 256);
+	memset(per_cpu, 0, ncpu * sizeof(*per_cpu));
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.rule_stats, &rule, per_cpu), 0);
+	assert_int_equal(per_cpu[ncpu - 1].packets, 7);
+	assert_int_equal(tp_map_max_entries(dp.maps.identity), 128);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.identity, &ik, &got_iv), 0);
+	assert_int_equal(got_iv.id, 300);
+	tpd_datapath_close(&dp);
+
+	/* smaller: what fits stays, the load does not fail */
+	cfg.capacity[TPD_CAP_CONNTRACK_TCP] = 2048;
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_int_equal(tp_map_max_entries(dp.maps.ct), 2048);
+	assert_true(count_keys(dp.maps.ct, sizeof(k)) > 0);
+	assert_true(count_keys(dp.maps.ct, sizeof(k)) <= 2048);
+	tpd_datapath_close(&dp);
+
+	assert_int_equal(tpd_detach_all(&cfg, true), 0);
+	tpd_config_free(&cfg);
+	free(per_cpu);
+}
+
 /* ---- tailplaned itself ---------------------------------------------------------- */
 
 /*
@@ -2225,6 +2343,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_minimal),
 		cmocka_unit_test(test_config_example),
+		cmocka_unit_test(test_config_capacity),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_config_bad_values),
 		cmocka_unit_test(test_config_limits),
@@ -2249,6 +2368,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_iface_kind_own_netns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_addresses, setup, teardown),
 		cmocka_unit_test_teardown(test_pins_survive_and_migrate, pins_teardown),
+		cmocka_unit_test_teardown(test_pins_capacity_resize, pins_teardown),
 		cmocka_unit_test_teardown(test_daemon_300_peer_mappings, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_sighup_at_start, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_stuck_uapi, daemon_teardown),
