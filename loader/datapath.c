@@ -27,6 +27,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/magic.h>
@@ -327,6 +328,9 @@ static long tpd_copy_entries(int old_fd, int new_fd, const struct bpf_map_info *
 	const __u32 chunk = 4096;
 	void *keys = calloc(chunk, info->key_size), *vals = calloc(chunk, vsize);
 	void *in = calloc(1, tok), *out = calloc(1, tok);
+	bool is_array = info->type == BPF_MAP_TYPE_ARRAY ||
+			info->type == BPF_MAP_TYPE_PERCPU_ARRAY;
+	__u32 new_max = tp_map_max_entries(new_fd);
 	bool first = true, last = false;
 	long n = 0, put;
 	__u32 count;
@@ -348,6 +352,15 @@ static long tpd_copy_entries(int old_fd, int new_fd, const struct bpf_map_info *
 		last = err; /* ENOENT: this was the last chunk */
 		first = false;
 		memcpy(in, out, tok);
+		if (is_array) {
+			/* keys come in order: stop at the new map's end */
+			__u32 first_key = *(__u32 *)keys;
+
+			if (first_key >= new_max)
+				break;
+			if (count > new_max - first_key)
+				count = new_max - first_key;
+		}
 		if (!count)
 			continue;
 		put = tpd_put_chunk(new_fd, keys, vals, count, info->key_size, vsize);
@@ -418,10 +431,17 @@ static void tpd_migrate(struct tpd_aside *aside, int n)
 		    aside[i].info.key_size == bpf_map__key_size(map) &&
 		    aside[i].info.value_size == bpf_map__value_size(map) &&
 		    aside[i].info.type != BPF_MAP_TYPE_RINGBUF) {
+			struct timespec t0, t1;
+			char ms[32];
+
+			clock_gettime(CLOCK_MONOTONIC, &t0);
 			copied = tpd_copy_entries(old_fd, bpf_map__fd(map), &aside[i].info);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
 			snprintf(count, sizeof(count), "%ld", copied);
+			snprintf(ms, sizeof(ms), "%.1f", (t1.tv_sec - t0.tv_sec) * 1e3 +
+							 (t1.tv_nsec - t0.tv_nsec) / 1e6);
 			log_info("map migrated to its new size", "map", bpf_map__name(map),
-				 "entries", count);
+				 "entries", count, "ms", ms);
 		} else {
 			log_warn("map layout changed: replaced, old entries not convertible",
 				 "map", bpf_map__name(map));

@@ -30,6 +30,25 @@ static bool map_is_percpu(__u32 type)
 	       type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
 }
 
+/* The value of "@field:" in /proc/self/fdinfo/@fd, or -1. */
+long long tpctl_fdinfo_field(int fd, const char *field)
+{
+	char path[64], line[256];
+	size_t len = strlen(field);
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, len) && line[len] == ':')
+			v = strtoll(line + len + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
 /* Entries of a map that has keys to walk; -1 for arrays and ring buffers. */
 static long long map_count(int fd, const struct bpf_map_info *info)
 {
@@ -80,6 +99,7 @@ void tpctl_map_infos(struct tpctl_ctx *ctx, struct tpctl_map_info *maps)
 			maps[i].err = -errno;
 		else
 			maps[i].entries = map_count(fd, &maps[i].info);
+		maps[i].memlock = tpctl_fdinfo_field(fd, "memlock");
 		close(fd);
 	}
 }
@@ -94,8 +114,29 @@ static const char *map_type_str(__u32 type)
 static const struct tpctl_col map_cols[] = {
 	{ "NAME" },	     { "TYPE" },	{ "ID", true },
 	{ "KEY", true },     { "VALUE", true }, { "MAX", true },
-	{ "ENTRIES", true }, { "FILL", true },
+	{ "ENTRIES", true }, { "FILL", true },	{ "MEMORY", true },
 };
+
+/* @bytes as B, KiB, MiB or GiB with one decimal. */
+static void map_memory_cell(struct tpctl_table *t, long long bytes)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB" };
+	double v = bytes;
+	int u = 0;
+
+	if (bytes < 0) {
+		tpctl_table_cell(t, "-");
+		return;
+	}
+	while (v >= 1024 && u < 3) {
+		v /= 1024;
+		u++;
+	}
+	if (u)
+		tpctl_table_cell(t, "%.1f%s", v, units[u]);
+	else
+		tpctl_table_cell(t, "%lldB", bytes);
+}
 
 static void map_plain_row(struct tpctl_table *t,
 			  const struct tpctl_map_info *mi)
@@ -107,7 +148,7 @@ static void map_plain_row(struct tpctl_table *t,
 		tpctl_table_cell(t, "%s",
 				 mi->err == -ENOENT ? "(not pinned)"
 						    : strerror(-mi->err));
-		tpctl_table_blank(t, 6);
+		tpctl_table_blank(t, 7);
 		return;
 	}
 	tpctl_table_cell(t, "%s", map_type_str(in->type));
@@ -118,12 +159,13 @@ static void map_plain_row(struct tpctl_table *t,
 	if (mi->entries < 0) {
 		tpctl_table_cell(t, "-");
 		tpctl_table_cell(t, "-");
-		return;
+	} else {
+		tpctl_table_cell(t, "%lld", mi->entries);
+		tpctl_table_cell(t, "%.1f%%",
+				 in->max_entries ? 100.0 * mi->entries / in->max_entries
+						 : 0.0);
 	}
-	tpctl_table_cell(t, "%lld", mi->entries);
-	tpctl_table_cell(t, "%.1f%%",
-			 in->max_entries ? 100.0 * mi->entries / in->max_entries
-					 : 0.0);
+	map_memory_cell(t, mi->memlock);
 }
 
 static void map_json_row(struct tp_json *j, const struct tpctl_map_info *mi,
@@ -149,6 +191,10 @@ static void map_json_row(struct tp_json *j, const struct tpctl_map_info *mi,
 		tp_json_kv_u64(j, "entries", mi->entries);
 	else
 		tp_json_kv_null(j, "entries");
+	if (mi->memlock >= 0)
+		tp_json_kv_u64(j, "bytes_memlock", mi->memlock);
+	else
+		tp_json_kv_null(j, "bytes_memlock");
 	tp_json_obj_close(j);
 }
 

@@ -101,25 +101,6 @@ static void status_loader(struct tpctl_ctx *ctx, struct tpctl_status *s)
 			 "no tailplaned holds %s", path);
 }
 
-/* The value of "@field:" in /proc/self/fdinfo/@fd, or -1. */
-static long long fdinfo_field(int fd, const char *field)
-{
-	char path[64], line[256];
-	size_t len = strlen(field);
-	long long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, len) && line[len] == ':')
-			v = strtoll(line + len + 1, NULL, 10);
-	fclose(f);
-	return v;
-}
-
 static const char *link_type_str(__u32 type)
 {
 	const char *s = libbpf_bpf_link_type_str(type);
@@ -214,10 +195,10 @@ static void status_pinned_one(struct tpctl_ctx *ctx, struct tpctl_status *s,
 		return;
 	memset(p, 0, sizeof(*p));
 	snprintf(p->path, sizeof(p->path), "%s", rel);
-	if (fdinfo_field(fd, "link_type") >= 0 ||
-	    fdinfo_field(fd, "link_id") >= 0)
+	if (tpctl_fdinfo_field(fd, "link_type") >= 0 ||
+	    tpctl_fdinfo_field(fd, "link_id") >= 0)
 		pinned_link(fd, p);
-	else if (fdinfo_field(fd, "prog_type") >= 0)
+	else if (tpctl_fdinfo_field(fd, "prog_type") >= 0)
 		pinned_prog(fd, p);
 	else
 		p->kind = NULL; /* a map that is not ours: not shown */

@@ -368,15 +368,19 @@ void tpctl_stats_free(struct tpctl_stats *s);
  * @err:     -errno when it could not be opened or read, else 0.
  * @info:    the kernel's description.
  * @entries: entries counted, -1 for arrays and ring buffers.
+ * @memlock: kernel memory it holds, as /proc/PID/fdinfo says (what
+ *           `bpftool map show` reports); -1 if unknown.
  */
 struct tpctl_map_info {
 	const char *name;
 	int err;
 	struct bpf_map_info info;
 	long long entries;
+	long long memlock;
 };
 
 /* cmd_map.c */
+long long tpctl_fdinfo_field(int fd, const char *field);
 void tpctl_map_infos(struct tpctl_ctx *ctx, struct tpctl_map_info *maps);
 void tpctl_maps_render(struct tpctl_ctx *ctx, const struct tpctl_map_info *maps,
 		       size_t n);

@@ -1031,13 +1031,17 @@ static void test_map_list_dump(void **state)
 	assert_int_equal(YAJL_GET_ARRAY(v)->len, tp_pin_maps_n);
 	for (i = 0; i < YAJL_GET_ARRAY(v)->len; i++) {
 		const char *path[] = { "name", NULL },
-			   *pe[] = { "entries", NULL };
+			   *pe[] = { "entries", NULL }, *pm[] = { "bytes_memlock", NULL };
 
 		const char *name;
 
 		m = YAJL_GET_ARRAY(v)->values[i];
 		name = YAJL_GET_STRING(yajl_tree_get(m, path, yajl_t_string));
 		assert_non_null(name);
+		/* every map says what it costs, as bpftool does (an empty LPM trie: 0) */
+		assert_non_null(yajl_tree_get(m, pm, yajl_t_number));
+		assert_true(YAJL_GET_INTEGER(yajl_tree_get(m, pm, yajl_t_number)) >=
+			    (strcmp(name, TP_MAP_CT) ? 0 : 4096));
 		if (strcmp(name, TP_MAP_SERVICES))
 			continue;
 		assert_int_equal(

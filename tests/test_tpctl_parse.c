@@ -1400,6 +1400,7 @@ static void test_render_maps(void **state)
 	m[0].info.value_size = 144;
 	m[0].info.max_entries = 1000;
 	m[0].entries = 250;
+	m[0].memlock = 253952 + 512; /* 248 KiB + 512 B */
 	m[1].name = "tp_stats";
 	m[1].info.type = BPF_MAP_TYPE_PERCPU_ARRAY;
 	m[1].info.id = 8;
@@ -1407,6 +1408,7 @@ static void test_render_maps(void **state)
 	m[1].info.value_size = 16;
 	m[1].info.max_entries = 64;
 	m[1].entries = -1;
+	m[1].memlock = 1000;
 	m[2].name = "tp_frags";
 	m[2].err = -ENOENT;
 
@@ -1414,9 +1416,9 @@ static void test_render_maps(void **state)
 	tpctl_maps_render(&o.ctx, m, 3);
 	assert_string_equal(
 		tt_out_text(&o, 0),
-		"NAME      TYPE          ID  KEY  VALUE   MAX  ENTRIES   FILL\n"
-		"tp_ct     lru_hash       7  40B   144B  1000      250  25.0%\n"
-		"tp_stats  percpu_array   8   4B    16B    64        -      -\n"
+		"NAME      TYPE          ID  KEY  VALUE   MAX  ENTRIES   FILL    MEMORY\n"
+		"tp_ct     lru_hash       7  40B   144B  1000      250  25.0%  248.5KiB\n"
+		"tp_stats  percpu_array   8   4B    16B    64        -      -     1000B\n"
 		"tp_frags  (not pinned)\n");
 	tt_out_close(&o);
 
@@ -1424,6 +1426,7 @@ static void test_render_maps(void **state)
 	tpctl_maps_render(&o.ctx, m, 3);
 	v = tt_json(tt_out_text(&o, 0));
 	assert_int_equal(tt_jint(YAJL_GET_ARRAY(v)->values[0], "entries"), 250);
+	assert_int_equal(tt_jint(YAJL_GET_ARRAY(v)->values[0], "bytes_memlock"), 254464);
 	assert_string_equal(tt_jstr(YAJL_GET_ARRAY(v)->values[2], "error"),
 			    strerror(ENOENT));
 	yajl_tree_free(v);
