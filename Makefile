@@ -52,7 +52,7 @@ TPCTL_OBJS := $(patsubst maps-cli/%.c,$(OUT)/maps-cli/%.o,$(wildcard maps-cli/*.
 TPCTL_CORE := $(filter-out $(OUT)/maps-cli/main.o,$(TPCTL_OBJS))
 PREFIX	?= /usr/local
 
-.PHONY: all deps test fuzz fuzz-build vmdeps vmtest demo clean help install
+.PHONY: all deps test fuzz fuzz-build bench bench-build vmdeps vmtest demo clean help install
 .DELETE_ON_ERROR:
 
 TOOLS := $(patsubst tests/tools/%.c,$(OUT)/tools/%,$(wildcard tests/tools/*.c))
@@ -69,6 +69,8 @@ help:
 	@echo "              tests/fuzz/ (config, Tailscale, UAPI, genl, tpctl, address parsers)"
 	@echo "              FUZZ_SECONDS ($(FUZZ_SECONDS)) s each, a crash fails it naming its"
 	@echo "              reproducer; not part of make test (which runs their seeds only)"
+	@echo "make bench    program cost per path beside reference programs, and its scaling"
+	@echo "              with services, rules and flows; QUICK=1 for a reduced set"
 	@echo "make vmtest   the packet, loader and kernel WireGuard suites in a qemu VM per kernel"
 	@echo "              in VM_KERNELS ($(VM_KERNELS)); ends with 'N passed, N failed, N skipped'"
 	@echo "make demo     the sandbox demo (with the loader)"
@@ -116,6 +118,30 @@ $(OUT)/maps-cli/%.o: maps-cli/%.c $(wildcard maps-cli/*.h) $(wildcard lib/*.h) $
 
 $(OUT)/tpctl: $(TPCTL_OBJS) $(OUT)/libtailplane.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lyajl
+
+# make bench: reference programs and the program-cost runner (bench/)
+$(OUT)/bench:
+	@mkdir -p $@
+
+$(OUT)/bench/ref.bpf.o: bench/ref.bpf.c $(BPF_HDRS) $(OUT)/vmlinux.h | $(OUT)/bench
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/bench/ref.skel.h: $(OUT)/bench/ref.bpf.o
+	$(BPFTOOL) gen skeleton $< name ref > $@
+
+$(OUT)/bench/bench_prog: bench/bench_prog.c $(OUT)/bench/ref.skel.h $(TEST_SUPPORT) \
+			 $(OUT)/libtailplaned.a $(OUT)/libtailplane.a $(wildcard tests/*.h)
+	$(CC) $(CFLAGS) -Itests -Iloader -I$(OUT)/bench $(filter %.c %.o %.a,$^) -o $@ \
+		$(LDLIBS) $(LOADER_LIBS) -lcmocka
+
+bench-build: $(OUT)/bench/bench_prog
+
+# Program cost beside references, and its scaling (bench/bench_prog.c).
+# QUICK=1: fewer runs and sizes.  Results: bench/results/latest.{md,json}.
+bench: deps
+	@$(MAKE) --no-print-directory all bench-build
+	@mkdir -p bench/results
+	@$(OUT)/bench/bench_prog $(if $(QUICK),-q) -o bench/results
 
 # tpctl's unit tests link its parser and output code; its map tests run it
 $(OUT)/tests/test_tpctl_parse.o: CFLAGS += -Imaps-cli

@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * make bench, program cost: ns per packet of each tailplane path beside
+ * reference programs (bench/ref.bpf.c) in the same run, through
+ * BPF_PROG_TEST_RUN, reported as ratios.
+ *
+ * Every figure is the median of single runs (repeat 1) on a fresh copy
+ * of the packet: `repeat N` would run a rewriting program on its own
+ * output (a DNATed packet becomes a new flow to the backend).  The
+ * kernel reports each run's duration; the empty program's median in the
+ * same round is subtracted.  ROUNDS rounds give min / median / max.
+ *
+ * Then the scaling rows: the same paths with 10 .. 100,000 services,
+ * identities and rules, and with conntrack holding 10k .. 1M flows (one
+ * hot flow, and keys cycled through the table), with the time it took to
+ * write each table.  A size the build cannot hold is reported as such.
+ *
+ * Usage: bench_prog [-q] [-o DIR]   (-q: QUICK, fewer runs and sizes)
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "pkttest.h"
+#include "identity.h"
+#include "policy.h"
+#include "service.h"
+#include "ref.skel.h"
+
+#define POD4	 "198.18.2.1" /* a pod that is no service */
+#define DENIED4	 "100.64.0.2" /* a client whose identity is denied */
+#define ID_DENY	 300
+#define MAX_FIGS 128
+#define FILL_BUDGET_S 120.0 /* a table that fills slower than this is reported, not waited for */
+
+static int rounds = 5, runs = 2000;
+static bool quick;
+
+struct fig {
+	char name[64];
+	double min, med, max; /* ns over the floor */
+	double ratio;	      /* med / the reference's med, 0: none */
+	char ref[16];
+	char note[64];
+};
+
+static struct fig figs[MAX_FIGS];
+static int n_figs;
+static struct ref *refs;
+static struct th H;
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Builds the packet of run @i (distinct tuples for new-flow paths). */
+typedef void (*pkt_fn)(int i, struct pkt *p, void *arg);
+
+struct path {
+	int prog_fd;
+	pkt_fn make;
+	void *arg;
+	int want; /* expected verdict, -1: any */
+};
+
+/* One run: its duration in ns as the kernel measured it. */
+static __u32 run_once(const struct path *pa, const struct pkt *p)
+{
+	static unsigned char out[4096];
+	struct __sk_buff ctx = { .ifindex = H.l3_ifindex };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->data, .data_size_in = p->len,
+		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+	if (bpf_prog_test_run_opts(pa->prog_fd, &o)) {
+		fprintf(stderr, "bench: test run failed: %s\n", strerror(errno));
+		exit(1);
+	}
+	if (pa->want >= 0 && (int)o.retval != pa->want) {
+		fprintf(stderr, "bench: verdict %u, expected %d: the path is not what it claims\n",
+			o.retval, pa->want);
+		exit(1);
+	}
+	return o.duration;
+}
+
+/* Median of @runs single runs. */
+static double median_of(const struct path *pa, int *seq)
+{
+	__u32 *d = calloc(runs, sizeof(*d));
+	struct pkt p;
+	double m;
+	int i;
+
+	for (i = 0; i < runs; i++) {
+		pa->make((*seq)++, &p, pa->arg);
+		d[i] = run_once(pa, &p);
+	}
+	qsort(d, runs, sizeof(*d), cmp_u32);
+	m = d[runs / 2];
+	free(d);
+	return m;
+}
+
+static struct fig *fig_add(const char *name)
+{
+	struct fig *f = &figs[n_figs < MAX_FIGS - 1 ? n_figs++ : n_figs];
+
+	memset(f, 0, sizeof(*f));
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	return f;
+}
+
+static void pkt_const(int i, struct pkt *p, void *arg)
+{
+	*p = *(const struct pkt *)arg;
+}
+
+static struct pkt floor_pkt;
+
+/* Measure @pa for ROUNDS rounds, the floor subtracted round by round. */
+static struct fig *measure(const char *name, const struct path *pa)
+{
+	struct path fl = { bpf_program__fd(refs->progs.ref_empty), pkt_const, &floor_pkt, -1 };
+	double *v = calloc(rounds, sizeof(*v));
+	struct fig *f = fig_add(name);
+	int r, seq = 0, fseq = 0;
+
+	for (r = 0; r < rounds; r++) {
+		double floor_ns = median_of(&fl, &fseq);
+
+		v[r] = median_of(pa, &seq) - floor_ns;
+	}
+	qsort(v, rounds, sizeof(*v), cmp_dbl);
+	fprintf(stderr, "bench: %s %.0f ns\n", name, v[rounds / 2]);
+	f->min = v[0];
+	f->med = v[rounds / 2];
+	f->max = v[rounds - 1];
+	free(v);
+	return f;
+}
+
+static void ratio_to(struct fig *f, const struct fig *ref)
+{
+	if (ref && ref->med > 0) {
+		f->ratio = f->med / ref->med;
+		snprintf(f->ref, sizeof(f->ref), "%s", ref->name);
+	}
+}
+
+/* ---- packets -------------------------------------------------------------- */
+
+static void mk(struct pkt *p, const char *s, __u16 sp, const char *d, __u16 dp, __u8 flags)
+{
+	build(FLOWP(s, sp, d, dp, IPPROTO_TCP, flags), p);
+}
+
+/* The @i-th flow tuple: the client port walks 1024..65535, then the client. */
+static void pkt_flow_n(__u32 i, struct pkt *p, const char *dst)
+{
+	char client[32];
+
+	snprintf(client, sizeof(client), "100.64.%u.%u", 1 + (i / 64512) / 250,
+		 1 + (i / 64512) % 250);
+	mk(p, client, 1024 + i % 64512, dst, 80, PKT_TCP_SYN);
+}
+
+/* A flow no run used before: new-flow paths never hit an old entry. */
+static __u32 next_new_flow = 2000000;
+
+static void pkt_new_flow(int i, struct pkt *p, void *arg)
+{
+	pkt_flow_n(next_new_flow++, p, arg);
+}
+
+/* Client ports of the established flows, one pair per measured row. */
+static __u16 next_port = 30000;
+
+/* Established: a handshake through both hooks, from_tailnet first. */
+static void handshake(const char *client, __u16 cport, const char *dst, __u16 dport,
+		      const char *replier, __u16 rport)
+{
+	assert_int_equal(send_in(&H, client, cport, dst, dport, IPPROTO_TCP, PKT_TCP_SYN), PASS);
+	assert_int_equal(send_out(&H, replier, rport, client, cport, IPPROTO_TCP,
+				  PKT_TCP_SYN | PKT_TCP_ACK), PASS);
+	assert_int_equal(send_in(&H, client, cport, dst, dport, IPPROTO_TCP, PKT_TCP_ACK), PASS);
+}
+
+/* ---- the paths ------------------------------------------------------------ */
+
+static int tp_in, tp_out;
+static struct fig *ref_lookup_fig, *ref_nat_fig;
+
+static void ref_paths(void)
+{
+	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	struct { __u64 packets; struct tp_addr a; __be16 port; __u16 pad[3]; } v = {
+		.a = addr(BE4[0]), .port = htons(8080),
+	};
+	static struct pkt ack;
+	struct path pa = { 0, pkt_const, &ack, PASS };
+
+	k.zone = 1;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(refs->maps.ref_flows), &k, &v,
+					     BPF_ANY), 0);
+	mk(&ack, CLIENT4, 40000, VIP4, 80, PKT_TCP_ACK);
+	floor_pkt = ack;
+	pa.prog_fd = bpf_program__fd(refs->progs.ref_lookup);
+	ref_lookup_fig = measure("ref_lookup", &pa);
+	pa.prog_fd = bpf_program__fd(refs->progs.ref_nat);
+	ref_nat_fig = measure("ref_nat", &pa);
+}
+
+static const char *BE_ONE[1] = { "198.18.1.1" };
+
+static void tp_paths(const char *suffix, const char *vip)
+{
+	static struct pkt pass_ack, dnat_ack, reply_ack, deny_syn;
+	char name[64];
+	struct path pa;
+	struct fig *f;
+	const char *be;
+
+	__u16 pass_port = next_port++, dnat_port = next_port++;
+
+	mk(&pass_ack, CLIENT4, pass_port, POD4, 80, PKT_TCP_ACK);
+	handshake(CLIENT4, pass_port, POD4, 80, POD4, 80);
+	snprintf(name, sizeof(name), "pass_established%s", suffix);
+	pa = (struct path){ tp_in, pkt_const, &pass_ack, PASS };
+	ratio_to(measure(name, &pa), ref_lookup_fig);
+
+	/* every service has the one backend; its reply comes from there */
+	be = BE_ONE[0];
+	handshake(CLIENT4, dnat_port, vip, 80, be, 8080);
+	mk(&dnat_ack, CLIENT4, dnat_port, vip, 80, PKT_TCP_ACK);
+	snprintf(name, sizeof(name), "dnat_established%s", suffix);
+	pa = (struct path){ tp_in, pkt_const, &dnat_ack, PASS };
+	ratio_to(measure(name, &pa), ref_nat_fig);
+
+	mk(&reply_ack, be, 8080, CLIENT4, dnat_port, PKT_TCP_ACK);
+	snprintf(name, sizeof(name), "reply_revnat%s", suffix);
+	pa = (struct path){ tp_out, pkt_const, &reply_ack, PASS };
+	ratio_to(measure(name, &pa), ref_nat_fig);
+
+	snprintf(name, sizeof(name), "new_flow_dnat%s", suffix);
+	pa = (struct path){ tp_in, pkt_new_flow, (void *)vip, PASS };
+	f = measure(name, &pa);
+	ratio_to(f, ref_nat_fig);
+
+	mk(&deny_syn, DENIED4, next_port++, POD4, 80, PKT_TCP_SYN);
+	snprintf(name, sizeof(name), "policy_deny%s", suffix);
+	pa = (struct path){ tp_in, pkt_const, &deny_syn, DROP };
+	ratio_to(measure(name, &pa), ref_lookup_fig);
+}
+
+/* ---- set-up ---------------------------------------------------------------- */
+
+static int open_all(__u32 ct_size)
+{
+	struct th_knobs k = { .ct_size = ct_size };
+
+	if (th_unavailable()) {
+		fprintf(stderr, "bench: skipped: %s\n", th_unavailable());
+		return -1;
+	}
+	if (H.skel)
+		th_close(&H);
+	if (th_open(&H, ct_size ? &k : NULL))
+		return -1;
+	th_set_clock(&H, T0);
+	tp_in = bpf_program__fd(H.skel->progs.tp_from_tailnet);
+	tp_out = bpf_program__fd(H.skel->progs.tp_to_tailnet);
+	/* one service with one backend, a denied client, default allow */
+	service(&H, VIP4, 80, IPPROTO_TCP, BE_ONE, 1, 8080, NULL, NULL, 0, 0);
+	ident(&H, TH_ZONE, DENIED4 "/32", ID_DENY);
+	rule(&H, ID_DENY, TP_POLICY_ANY_ID, 0, 0, 0, 0, TP_VERDICT_DENY);
+	return 0;
+}
+
+/* The @i-th VIP of the scale rows: 198.19.128.0/17 and up, never VIP4. */
+static void scale_vip(__u32 i, char *buf, size_t len)
+{
+	__u32 a = 0xc6138000u + i; /* 198.19.128.0 */
+
+	snprintf(buf, len, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+}
+
+/* Add services up to @n; returns seconds taken, or -1 (with @note) at a limit. */
+static double fill_services(__u32 have, __u32 n, char *note, size_t len)
+{
+	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+	struct tp_backend_spec bs = { .port = htons(8080), .weight = 1 };
+	double t0 = now_s();
+	char vip[32];
+	__u32 i;
+	int err;
+
+	for (i = have; i < n; i++) {
+		struct tp_svc_key k;
+
+		scale_vip(i, vip, sizeof(vip));
+		k = svc_key(vip, 80, IPPROTO_TCP);
+		bs.addr = addr("198.18.1.1");
+		err = tp_service_set(&H.maps, &k, &spec, &bs, 1);
+		if (err) {
+			snprintf(note, len, "stopped at %u services: %s", i, strerror(-err));
+			return -1;
+		}
+		if (now_s() - t0 > FILL_BUDGET_S) {
+			snprintf(note, len, "stopped: %u services took %.0f s", i + 1 - have,
+				 now_s() - t0);
+			return -1;
+		}
+	}
+	return now_s() - t0;
+}
+
+/* Identities 100.80.0.0/12 one /32 each, and a rule per identity. */
+static double fill_rules(__u32 have, __u32 n, char *note, size_t len)
+{
+	double t0 = now_s();
+	char cidr[40];
+	__u32 i, a;
+	int err;
+
+	for (i = have; i < n; i++) {
+		struct tp_rule r = { .src_id = 1000 + i, .dst_id = TP_POLICY_ANY_ID,
+				     .proto = IPPROTO_TCP, .port_lo = 80, .port_hi = 80,
+				     .verdict = TP_VERDICT_ALLOW, .owner = TP_OWNER_TPCTL };
+		struct tp_addr ad;
+		unsigned int plen;
+		__u32 id;
+
+		a = 0x64500000u + i; /* 100.80.0.0 */
+		snprintf(cidr, sizeof(cidr), "%u.%u.%u.%u/32", a >> 24, (a >> 16) & 255,
+			 (a >> 8) & 255, a & 255);
+		if (pkt_prefix_parse(cidr, &ad, &plen) ||
+		    (err = tp_identity_set(&H.maps, TH_ZONE, &ad, plen, 1000 + i,
+					   TP_OWNER_TPCTL)) ||
+		    (err = tp_policy_rule_add(&H.maps, &r, &id))) {
+			snprintf(note, len, "stopped at %u rules: %s", i, strerror(-err));
+			return -1;
+		}
+		if (now_s() - t0 > FILL_BUDGET_S) {
+			snprintf(note, len, "stopped: %u rules took %.0f s", i + 1 - have,
+				 now_s() - t0);
+			return -1;
+		}
+	}
+	return now_s() - t0;
+}
+
+static void scale_rows(void)
+{
+	static const __u32 sizes[] = { 10, 1000, 10000, 100000 };
+	__u32 have_s = 0, have_r = 0, n;
+	char suffix[32], note[64], vip[32];
+	size_t i, n_sizes = quick ? 3 : 4;
+	double t;
+	bool svc_ok = true, rule_ok = true;
+
+	for (i = 0; i < n_sizes; i++) {
+		n = sizes[i];
+		note[0] = 0;
+		if (svc_ok) {
+			t = fill_services(have_s, n, note, sizeof(note));
+			svc_ok = t >= 0;
+			if (svc_ok) {
+				struct fig *f;
+
+				snprintf(suffix, sizeof(suffix), "fill_services_%u", n);
+				f = fig_add(suffix);
+				f->min = f->med = f->max = t * 1e9 / (n - have_s);
+				snprintf(f->note, sizeof(f->note), "ns per service added, %u present",
+					 have_s);
+				have_s = n;
+			} else {
+				snprintf(suffix, sizeof(suffix), "services_%u", n);
+				snprintf(fig_add(suffix)->note, sizeof(figs[0].note), "%s", note);
+			}
+		}
+		if (rule_ok) {
+			t = fill_rules(have_r, n, note, sizeof(note));
+			rule_ok = t >= 0;
+			if (rule_ok) {
+				struct fig *f;
+
+				snprintf(suffix, sizeof(suffix), "fill_rules_%u", n);
+				f = fig_add(suffix);
+				f->min = f->med = f->max = t * 1e9 / (n - have_r);
+				snprintf(f->note, sizeof(f->note),
+					 "ns per identity + rule added, %u present", have_r);
+				have_r = n;
+			} else {
+				snprintf(suffix, sizeof(suffix), "rules_%u", n);
+				snprintf(fig_add(suffix)->note, sizeof(figs[0].note), "%s", note);
+			}
+		}
+		if (!svc_ok && !rule_ok)
+			break;
+		/* the paths through the last service written, with this many present */
+		snprintf(suffix, sizeof(suffix), "@%us_%ur", have_s, have_r);
+		scale_vip(have_s - 1, vip, sizeof(vip));
+		tp_paths(suffix, vip);
+	}
+}
+
+/* Flows through conntrack: one hot flow, and keys cycled through @n flows. */
+struct cyc {
+	__u32 n;
+};
+
+static void pkt_cycled(int i, struct pkt *p, void *arg)
+{
+	const struct cyc *c = arg;
+
+	pkt_flow_n(i % c->n, p, POD4);
+}
+
+static void ct_rows(void)
+{
+	static const __u32 sizes[] = { 10000, 100000, 1000000 };
+	size_t i, n_sizes = quick ? 2 : 3;
+	struct pkt p;
+	struct path pa;
+	struct cyc c;
+	char name[64];
+	int seq;
+
+	for (i = 0; i < n_sizes; i++) {
+		c.n = sizes[i];
+		if (open_all(c.n < 262144 ? 262144 : 1u << 21))
+			return;
+		for (seq = 0; seq < (int)c.n; seq++) {
+			pkt_flow_n(seq, &p, POD4);
+			pa = (struct path){ tp_in, pkt_const, &p, PASS };
+			run_once(&pa, &p);
+		}
+		snprintf(name, sizeof(name), "ct_hit_cycled@%uflows", c.n);
+		pa = (struct path){ tp_in, pkt_cycled, &c, PASS };
+		ratio_to(measure(name, &pa), ref_lookup_fig);
+		snprintf(name, sizeof(name), "ct_hit_hot@%uflows", c.n);
+		pkt_flow_n(0, &p, POD4);
+		pa = (struct path){ tp_in, pkt_const, &p, PASS };
+		ratio_to(measure(name, &pa), ref_lookup_fig);
+	}
+}
+
+/* ---- output ----------------------------------------------------------------- */
+
+static void write_results(const char *dir)
+{
+	char path[512], date[64];
+	struct utsname u;
+	time_t t = time(NULL);
+	FILE *md, *js;
+	int i;
+
+	uname(&u);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+	snprintf(path, sizeof(path), "%s/latest.md", dir);
+	md = fopen(path, "w");
+	snprintf(path, sizeof(path), "%s/latest.json", dir);
+	js = fopen(path, "w");
+	if (!md || !js) {
+		fprintf(stderr, "bench: cannot write %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	fprintf(md, "# tailplane program cost\n\n%s, kernel %s, %ld CPUs, %s; %d rounds of %d "
+		    "single runs, ns over the empty program\n\n"
+		    "| path | min | median | max | ratio | to | note |\n|---|---|---|---|---|---|---|\n",
+		date, u.release, sysconf(_SC_NPROCESSORS_ONLN), quick ? "QUICK" : "full",
+		rounds, runs);
+	fprintf(js, "{\"date\":\"%s\",\"kernel\":\"%s\",\"cpus\":%ld,\"quick\":%s,"
+		    "\"rounds\":%d,\"runs\":%d,\"figures\":[",
+		date, u.release, sysconf(_SC_NPROCESSORS_ONLN), quick ? "true" : "false",
+		rounds, runs);
+	for (i = 0; i < n_figs; i++) {
+		const struct fig *f = &figs[i];
+
+		fprintf(md, "| %s | %.0f | %.0f | %.0f | %s%.2f | %s | %s |\n", f->name, f->min,
+			f->med, f->max, "", f->ratio, f->ref, f->note);
+		fprintf(js, "%s{\"name\":\"%s\",\"min\":%.1f,\"median\":%.1f,\"max\":%.1f,"
+			    "\"ratio\":%.3f,\"to\":\"%s\",\"note\":\"%s\"}",
+			i ? "," : "", f->name, f->min, f->med, f->max, f->ratio, f->ref, f->note);
+	}
+	fprintf(js, "]}\n");
+	fclose(md);
+	fclose(js);
+}
+
+static void print_table(void)
+{
+	int i;
+
+	printf("%-40s %9s %9s %9s %7s  %s\n", "PATH", "MIN", "MEDIAN", "MAX", "RATIO", "TO / NOTE");
+	for (i = 0; i < n_figs; i++) {
+		const struct fig *f = &figs[i];
+
+		if (f->ratio > 0)
+			printf("%-40s %9.0f %9.0f %9.0f %7.2f  %s %s\n", f->name, f->min, f->med,
+			       f->max, f->ratio, f->ref, f->note);
+		else
+			printf("%-40s %9.0f %9.0f %9.0f %7s  %s\n", f->name, f->min, f->med,
+			       f->max, "-", f->note);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *dir = "bench/results";
+	int c;
+
+	while ((c = getopt(argc, argv, "qo:")) != -1) {
+		if (c == 'q')
+			quick = true;
+		else if (c == 'o')
+			dir = optarg;
+		else
+			return 2;
+	}
+	if (quick) {
+		rounds = 5;
+		runs = 500;
+	}
+	refs = ref__open_and_load();
+	if (!refs) {
+		fprintf(stderr, "bench: cannot load the reference programs: %s\n", strerror(errno));
+		return 1;
+	}
+	if (open_all(0))
+		return 1;
+	ref_paths();
+	tp_paths("", VIP4);
+	scale_rows();
+	ct_rows();
+	print_table();
+	write_results(dir);
+	th_close(&H);
+	ref__destroy(refs);
+	return 0;
+}

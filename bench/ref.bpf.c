@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Reference programs `make bench` sets tailplane's paths beside, run on
+ * the same packets (IPv4 at the start of the data, as on a TUN device):
+ *
+ *   ref_empty:  returns; the floor every figure has subtracted.
+ *   ref_lookup: the tuple as a conntrack-sized key (struct tp_ct_key),
+ *               one hash lookup that hits, and a counter add.
+ *   ref_nat:    ref_lookup plus the least a DNAT does: destination
+ *               address and port rewritten with the kernel's incremental
+ *               checksum helpers.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "tailplane/abi.h"
+
+#define TC_ACT_OK     0
+#define TC_ACT_SHOT   2
+
+struct ref_val {
+	__u64 packets;
+	struct tp_addr nat_addr;
+	__be16 nat_port;
+	__u16 pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct tp_ct_key);
+	__type(value, struct ref_val);
+} ref_flows SEC(".maps");
+
+/* The packet's tuple as tailplane keys it; 0, or -1 if it is not TCP/IPv4. */
+static __always_inline int ref_tuple(struct __sk_buff *skb, struct tp_ct_key *k)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data;
+	struct tcphdr *th;
+
+	if ((void *)(ip + 1) > end || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
+		return -1;
+	th = (void *)(ip + 1);
+	if ((void *)(th + 1) > end)
+		return -1;
+	__builtin_memset(k, 0, sizeof(*k));
+	k->saddr.w[2] = bpf_htonl(0xffff);
+	k->saddr.w[3] = ip->saddr;
+	k->daddr.w[2] = bpf_htonl(0xffff);
+	k->daddr.w[3] = ip->daddr;
+	k->sport = th->source;
+	k->dport = th->dest;
+	k->proto = IPPROTO_TCP;
+	k->zone = 1;
+	return 0;
+}
+
+SEC("tc")
+int ref_empty(struct __sk_buff *skb)
+{
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int ref_lookup(struct __sk_buff *skb)
+{
+	struct tp_ct_key k;
+	struct ref_val *v;
+
+	if (ref_tuple(skb, &k))
+		return TC_ACT_OK;
+	v = bpf_map_lookup_elem(&ref_flows, &k);
+	if (!v)
+		return TC_ACT_SHOT;
+	__sync_fetch_and_add(&v->packets, 1);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int ref_nat(struct __sk_buff *skb)
+{
+	const int daddr_off = offsetof(struct iphdr, daddr);
+	const int dport_off = sizeof(struct iphdr) + offsetof(struct tcphdr, dest);
+	const int tcsum_off = sizeof(struct iphdr) + offsetof(struct tcphdr, check);
+	struct tp_ct_key k;
+	struct ref_val *v;
+	__be32 new_addr;
+	__be16 new_port;
+
+	if (ref_tuple(skb, &k))
+		return TC_ACT_OK;
+	v = bpf_map_lookup_elem(&ref_flows, &k);
+	if (!v)
+		return TC_ACT_SHOT;
+	__sync_fetch_and_add(&v->packets, 1);
+	new_addr = v->nat_addr.w[3];
+	new_port = v->nat_port;
+	if (bpf_l4_csum_replace(skb, tcsum_off, k.daddr.w[3], new_addr,
+				BPF_F_PSEUDO_HDR | sizeof(new_addr)) ||
+	    bpf_l4_csum_replace(skb, tcsum_off, k.dport, new_port, sizeof(new_port)) ||
+	    bpf_l3_csum_replace(skb, offsetof(struct iphdr, check), k.daddr.w[3],
+				new_addr, sizeof(new_addr)) ||
+	    bpf_skb_store_bytes(skb, daddr_off, &new_addr, sizeof(new_addr), 0) ||
+	    bpf_skb_store_bytes(skb, dport_off, &new_port, sizeof(new_port), 0))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
