@@ -9,9 +9,9 @@ ARCH	:= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 
 CFLAGS	?= -O2 -g
-CFLAGS	+= -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation \
+CFLAGS	+= -MMD -MP -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation \
 	   -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -I$(OUT)
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+BPF_CFLAGS := -MMD -MP -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	   -I$(OUT) -Iinclude -Ibpf
 LDLIBS	:= -lbpf -lelf -lz
 
@@ -36,7 +36,6 @@ VM_DEB_PKGS := linux-image-amd64 qemu-system-x86 busybox-static kmod xz-utils
 VM_KERNELS ?= 6.1
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
-BPF_HDRS   := $(wildcard bpf/lib/*.h) $(wildcard include/tailplane/*.h)
 LIB_SRCS   := $(wildcard lib/*.c)
 LIB_OBJS   := $(patsubst lib/%.c,$(OUT)/lib/%.o,$(LIB_SRCS))
 TEST_SRCS  := $(wildcard tests/test_*.c)
@@ -52,8 +51,18 @@ TPCTL_OBJS := $(patsubst maps-cli/%.c,$(OUT)/maps-cli/%.o,$(wildcard maps-cli/*.
 TPCTL_CORE := $(filter-out $(OUT)/maps-cli/main.o,$(TPCTL_OBJS))
 PREFIX	?= /usr/local
 
+# V=1 prints every command line in full; by default one short line each
+# (msg's @ silences the whole recipe line it starts)
+ifeq ($(V),1)
+msg =
+else
+msg = @printf '  %-8s %s\n' '$(1)' '$(2)';
+endif
+
 .PHONY: all deps test fuzz fuzz-build bench bench-build vmdeps vmtest demo clean help install
 .DELETE_ON_ERROR:
+# keep intermediates (objects, skeletons) between runs
+.SECONDARY:
 
 TOOLS := $(patsubst tests/tools/%.c,$(OUT)/tools/%,$(wildcard tests/tools/*.c))
 
@@ -84,54 +93,54 @@ $(OUT) $(OUT)/lib $(OUT)/tests $(OUT)/loader $(OUT)/tools $(OUT)/upgrade $(OUT)/
 	@mkdir -p $@
 
 $(OUT)/vmlinux.h: | $(OUT)
-	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+	$(call msg,GEN,$@)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
 
-$(OUT)/tailplane.bpf.o: bpf/tailplane.bpf.c $(BPF_HDRS) $(OUT)/vmlinux.h
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(OUT)/tailplane.bpf.o: bpf/tailplane.bpf.c $(OUT)/vmlinux.h
+	$(call msg,CLANG,$@)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(OUT)/tailplane.skel.h: $(OUT)/tailplane.bpf.o
-	$(BPFTOOL) gen skeleton $< name tailplane > $@
+	$(call msg,GEN,$@)$(BPFTOOL) gen skeleton $< name tailplane > $@
 
-$(OUT)/lib/%.o: lib/%.c $(wildcard lib/*.h) $(wildcard include/tailplane/*.h) | $(OUT)/lib
-	$(CC) $(CFLAGS) -c $< -o $@
+$(OUT)/lib/%.o: lib/%.c | $(OUT)/lib
+	$(call msg,CC,$@)$(CC) $(CFLAGS) -c $< -o $@
 
 $(OUT)/libtailplane.a: $(LIB_OBJS)
-	$(AR) rcs $@ $^
+	$(call msg,AR,$@)$(AR) rcs $@ $^
 
-$(OUT)/loader/%.o: loader/%.c $(wildcard loader/*.h) $(wildcard lib/*.h) $(wildcard include/tailplane/*.h) $(OUT)/tailplane.skel.h | $(OUT)/loader
-	$(CC) $(CFLAGS) -Iloader -c $< -o $@
+$(OUT)/loader/%.o: loader/%.c $(OUT)/tailplane.skel.h | $(OUT)/loader
+	$(call msg,CC,$@)$(CC) $(CFLAGS) -Iloader -c $< -o $@
 
 $(OUT)/libtailplaned.a: $(LOADER_LIB_OBJS)
-	$(AR) rcs $@ $^
+	$(call msg,AR,$@)$(AR) rcs $@ $^
 
 $(OUT)/tailplaned: $(OUT)/loader/main.o $(OUT)/libtailplaned.a $(OUT)/libtailplane.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(LOADER_LIBS)
+	$(call msg,CC,$@)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(LOADER_LIBS)
 
-$(OUT)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(wildcard lib/*.h) $(wildcard loader/*.h) $(OUT)/tailplane.skel.h | $(OUT)/tests
-	$(CC) $(CFLAGS) -Itests -Iloader -c $< -o $@
+$(OUT)/tests/%.o: tests/%.c $(OUT)/tailplane.skel.h | $(OUT)/tests
+	$(call msg,CC,$@)$(CC) $(CFLAGS) -Itests -Iloader -c $< -o $@
 
 $(OUT)/tests/test_%: $(OUT)/tests/test_%.o $(TEST_SUPPORT) $(OUT)/libtailplaned.a $(OUT)/libtailplane.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(LOADER_LIBS) -lcmocka
+	$(call msg,CC,$@)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(LOADER_LIBS) -lcmocka
 
-$(OUT)/maps-cli/%.o: maps-cli/%.c $(wildcard maps-cli/*.h) $(wildcard lib/*.h) $(wildcard include/tailplane/*.h) | $(OUT)/maps-cli
-	$(CC) $(CFLAGS) -Imaps-cli -c $< -o $@
+$(OUT)/maps-cli/%.o: maps-cli/%.c | $(OUT)/maps-cli
+	$(call msg,CC,$@)$(CC) $(CFLAGS) -Imaps-cli -c $< -o $@
 
 $(OUT)/tpctl: $(TPCTL_OBJS) $(OUT)/libtailplane.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lyajl
+	$(call msg,CC,$@)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lyajl
 
 # make bench: reference programs and the program-cost runner (bench/)
 $(OUT)/bench:
 	@mkdir -p $@
 
-$(OUT)/bench/ref.bpf.o: bench/ref.bpf.c $(BPF_HDRS) $(OUT)/vmlinux.h | $(OUT)/bench
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(OUT)/bench/ref.bpf.o: bench/ref.bpf.c $(OUT)/vmlinux.h | $(OUT)/bench
+	$(call msg,CLANG,$@)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(OUT)/bench/ref.skel.h: $(OUT)/bench/ref.bpf.o
-	$(BPFTOOL) gen skeleton $< name ref > $@
+	$(call msg,GEN,$@)$(BPFTOOL) gen skeleton $< name ref > $@
 
 $(OUT)/bench/bench_prog: bench/bench_prog.c $(OUT)/bench/ref.skel.h $(TEST_SUPPORT) \
-			 $(OUT)/libtailplaned.a $(OUT)/libtailplane.a $(wildcard tests/*.h)
-	$(CC) $(CFLAGS) -Itests -Iloader -I$(OUT)/bench $(filter %.c %.o %.a,$^) -o $@ \
+			 $(OUT)/libtailplaned.a $(OUT)/libtailplane.a
+	$(call msg,CC,$@)$(CC) $(CFLAGS) -Itests -Iloader -I$(OUT)/bench $(filter %.c %.o %.a,$^) -o $@ \
 		$(LDLIBS) $(LOADER_LIBS) -lcmocka
 
 bench-build: $(OUT)/bench/bench_prog
@@ -147,7 +156,7 @@ bench: deps
 $(OUT)/tests/test_tpctl_parse.o: CFLAGS += -Imaps-cli
 $(OUT)/tests/test_tpctl_parse: $(OUT)/tests/test_tpctl_parse.o $(TPCTL_CORE) $(TEST_SUPPORT) \
 			       $(OUT)/libtailplaned.a $(OUT)/libtailplane.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(LOADER_LIBS) -lcmocka
+	$(call msg,CC,$@)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(LOADER_LIBS) -lcmocka
 $(OUT)/tests/test_tpctl_maps: | $(OUT)/tpctl
 # test_peers_live watches free() and realloc() for blocks that still hold a
 # WireGuard private key
@@ -157,25 +166,25 @@ $(OUT)/tests/test_peers: LDLIBS += -Wl,--wrap=qsort
 
 # The upgrade test's "next version": the same loader around a program that
 # differs (TP_UPGRADE_VARIANT); only datapath.c embeds the skeleton.
-$(OUT)/upgrade/tailplane.bpf.o: bpf/tailplane.bpf.c $(BPF_HDRS) $(OUT)/vmlinux.h | $(OUT)/upgrade
-	$(CLANG) $(BPF_CFLAGS) -DTP_UPGRADE_VARIANT -c $< -o $@
+$(OUT)/upgrade/tailplane.bpf.o: bpf/tailplane.bpf.c $(OUT)/vmlinux.h | $(OUT)/upgrade
+	$(call msg,CLANG,$@)$(CLANG) $(BPF_CFLAGS) -DTP_UPGRADE_VARIANT -c $< -o $@
 
 $(OUT)/upgrade/tailplane.skel.h: $(OUT)/upgrade/tailplane.bpf.o
-	$(BPFTOOL) gen skeleton $< name tailplane > $@
+	$(call msg,GEN,$@)$(BPFTOOL) gen skeleton $< name tailplane > $@
 
-$(OUT)/upgrade/datapath.o: loader/datapath.c $(wildcard loader/*.h) $(OUT)/upgrade/tailplane.skel.h
-	$(CC) $(CFLAGS:-I$(OUT)=) -I$(OUT)/upgrade -Iloader -c $< -o $@
+$(OUT)/upgrade/datapath.o: loader/datapath.c $(OUT)/upgrade/tailplane.skel.h
+	$(call msg,CC,$@)$(CC) $(CFLAGS:-I$(OUT)=) -I$(OUT)/upgrade -Iloader -c $< -o $@
 
 $(OUT)/upgrade/tailplaned: $(OUT)/loader/main.o $(OUT)/upgrade/datapath.o \
 			  $(filter-out $(OUT)/loader/datapath.o,$(LOADER_LIB_OBJS)) $(OUT)/libtailplane.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(LOADER_LIBS)
+	$(call msg,CC,$@)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(LOADER_LIBS)
 
 # libFuzzer targets, tests/fuzz/fuzz_NAME.c (seeds in tests/fuzz/corpus/NAME/):
 # the parsers they reach are compiled again with clang's sanitizers into
 # $(OUT)/fuzz/obj/, never taken from $(OUT)/*.o.  No BPF, no root.
 FUZZ_CC	?= clang
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+FUZZ_CFLAGS := -MMD -MP -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
 	   -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
 	   -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -Iloader -Imaps-cli -Itests/fuzz
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -187,25 +196,23 @@ FUZZ_DEP_SRCS := $(LIB_SRCS) loader/config.c loader/log.c loader/peers.c loader/
 		 loader/wg_uapi.c loader/wg_genl.c maps-cli/parse.c maps-cli/cmd_batch.c \
 		 maps-cli/ctx.c maps-cli/help.c
 FUZZ_DEP_OBJS := $(patsubst %.c,$(OUT)/fuzz/obj/%.o,$(FUZZ_DEP_SRCS))
-.SECONDARY: $(FUZZ_MAIN_OBJS)
 
-$(OUT)/fuzz/obj/%.o: %.c $(wildcard lib/*.h loader/*.h maps-cli/*.h tests/fuzz/*.h) \
-		     $(wildcard include/tailplane/*.h)
+$(OUT)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+	$(call msg,FUZZCC,$@)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
 $(OUT)/fuzz/libfuzzdeps.a: $(FUZZ_DEP_OBJS)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(call msg,AR,$@)$(AR) rcs $@ $^
 
 $(OUT)/fuzz/fuzz_%: $(OUT)/fuzz/obj/tests/fuzz/fuzz_%.o $(OUT)/fuzz/libfuzzdeps.a
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS) $(LOADER_LIBS)
+	$(call msg,FUZZCC,$@)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS) $(LOADER_LIBS)
 
 fuzz-build: $(FUZZ_BINS)
 
 # traffic tools of the end-to-end tests and the demo
 $(OUT)/tools/%: tests/tools/%.c | $(OUT)/tools
-	$(CC) $(CFLAGS) $< -o $@
+	$(call msg,CC,$@)$(CC) $(CFLAGS) $< -o $@
 
 test: deps
 	@$(MAKE) --no-print-directory all
@@ -248,3 +255,6 @@ install: $(OUT)/tpctl $(OUT)/tailplaned
 
 clean:
 	rm -rf $(OUT)
+
+# header dependencies the compilers wrote (-MMD -MP)
+-include $(shell find $(OUT) -name '*.d' 2>/dev/null)

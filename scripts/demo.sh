@@ -17,8 +17,12 @@ KEEP=${KEEP:-0}
 # shellcheck source=../tests/e2e/env.sh
 . "$ROOT/tests/e2e/env.sh"
 
-bold=$(tput bold 2>/dev/null || true)
-plain=$(tput sgr0 2>/dev/null || true)
+# escape sequences only for a terminal: a log or CI gets plain text
+bold="" plain=""
+if [ -t 1 ]; then
+	bold=$(tput bold 2>/dev/null || true)
+	plain=$(tput sgr0 2>/dev/null || true)
+fi
 step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 say() { printf '   %s\n' "$*"; }
 run() { printf '%s$ %s%s\n' "$bold" "$*" "$plain"; "$@"; }

@@ -4,7 +4,7 @@
 # without a cmocka summary counts as one failure.
 set -u
 dir=${1:-build/tests}
-passed=0 failed=0 skipped=0
+passed=0 failed=0 skipped=0 failed_names=""
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT INT TERM
 e2e=$(cd "$(dirname "$0")" && pwd)/e2e
@@ -22,8 +22,14 @@ for t in "$dir"/test_* "$e2e"/test_*.sh; do
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		echo "!! $(basename "$t") exited with status $rc without a failure count"
 		f=1
+		failed_names="$failed_names $(basename "$t")(status $rc)"
 	fi
+	# cmocka lists each failed test as "[  FAILED  ] name"
+	for n in $(sed -n 's/^\[  FAILED  \] \([A-Za-z_][A-Za-z0-9_]*\)$/\1/p' "$log" | sort -u); do
+		failed_names="$failed_names $(basename "$t"):$n"
+	done
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 done
+[ -n "$failed_names" ] && echo "failed:$failed_names"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
