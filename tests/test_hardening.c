@@ -137,7 +137,7 @@ static void test_h02_revocation_stops_replies(void **state)
 	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
 	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
 	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
-	expires = ct_must(h, &k).expires_ns;
+	expires = ct_must(h, &k).expires_s;
 
 	/* revoke: the pod's next packet is dropped first, then the client's */
 	assert_int_equal(tp_policy_rule_del(&h->maps, &match, TP_OWNER_TPCTL), 0);
@@ -149,7 +149,7 @@ static void test_h02_revocation_stops_replies(void **state)
 	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), DROP);
 	/* dropped packets do not keep the flow alive: it ages out */
 	e = ct_must(h, &k);
-	assert_int_equal(e.expires_ns, expires);
+	assert_int_equal(e.expires_s, expires);
 	assert_int_equal(e.packets[0], 2);
 	assert_int_equal(e.packets[1], 1);
 	assert_int_equal(drops(h, TP_DROP_POLICY), 2);
@@ -311,18 +311,18 @@ static void test_h10_pickup_gets_syn_timeout(void **state)
 	for (i = 0; i < sizeof(pickups); i++) {
 		k = ct_key(CLIENT4, 2000 + i, POD, 80, TCP);
 		assert_int_equal(send_in(h, CLIENT4, 2000 + i, POD, 80, TCP, pickups[i]), PASS);
-		assert_int_equal(ct_must(h, &k).expires_ns, T0 + TP_CT_TIMEOUT_SYN * SEC_NS);
+		assert_int_equal(ct_must(h, &k).expires_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_SYN);
 	}
 	/* once the other side answers, the state's own timeout */
 	k = ct_key(CLIENT4, 2000, POD, 80, TCP);
 	assert_int_equal(send_out(h, POD, 80, CLIENT4, 2000, TCP, ACK), PASS);
 	assert_int_equal(ct_must(h, &k).state, TP_CT_ESTABLISHED);
-	assert_int_equal(ct_must(h, &k).expires_ns, T0 + TP_CT_TIMEOUT_ESTABLISHED * SEC_NS);
+	assert_int_equal(ct_must(h, &k).expires_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_ESTABLISHED);
 	/* unanswered, the pickup is gone after the SYN timeout */
 	th_set_clock(h, T0 + TP_CT_TIMEOUT_SYN * SEC_NS);
 	k = ct_key(CLIENT4, 2001, POD, 80, TCP);
 	assert_int_equal(send_in(h, CLIENT4, 2001, POD, 80, TCP, ACK), PASS);
-	assert_int_equal(ct_must(h, &k).created_ns, T0 + TP_CT_TIMEOUT_SYN * SEC_NS);
+	assert_int_equal(ct_must(h, &k).created_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_SYN);
 }
 
 #define SMALL_CT     4096

@@ -28,6 +28,7 @@
 #include <linux/if_arp.h>
 
 #include "config.h"
+#include "conntrack.h"
 #include "datapath.h"
 #include "gc.h"
 #include "identity.h"
@@ -823,22 +824,20 @@ static void ct_flow(struct th *h, __u32 n, __u8 proto, __u32 be_id)
 			       .dport = htons(53), .proto = proto, .zone = TH_ZONE };
 	struct tp_ct_entry e = { .flags = TP_CT_F_DNAT, .backend_id = be_id,
 				 .nat_addr = addr("198.18.1.1"), .nat_port = htons(53),
-				 .svc_id = 1, .expires_ns = ~0ULL >> 1 };
-	struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY, .expires_ns = ~0ULL >> 1 };
+				 .svc_id = 1, .expires_s = ~0u };
+	struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY };
+	struct tp_ct_key reply;
 
 	k.saddr = addr("100.64.0.0");
 	k.saddr.w[3] = htonl(ntohl(k.saddr.w[3]) + n / 60000 * 65536 + n % 251);
-	e.peer.saddr = e.nat_addr;
-	e.peer.daddr = k.saddr;
-	e.peer.sport = e.nat_port;
-	e.peer.dport = k.sport;
-	e.peer.proto = proto;
-	e.peer.zone = TH_ZONE;
-	rk.peer = k;
+	tp_ct_reply_tuple(&k, &e, &reply);
+	rk.orig_daddr = k.daddr;
+	rk.orig_dport = k.dport;
+	rk.orig_zone = k.zone;
 	/* where the datapath keeps them: tp_ct for TCP, tp_ct_any for UDP */
 	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &k, &e, BPF_NOEXIST),
 			 0);
-	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &e.peer, &rk,
+	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &reply, &rk,
 					     BPF_NOEXIST), 0);
 }
 
@@ -1402,7 +1401,7 @@ static void test_pins_survive_and_migrate(void **state)
 	{
 		struct tp_ct_key ku = ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
 		struct tp_ct_key kt = ct_key(CLIENT4, 5001, VIP4, 80, IPPROTO_TCP);
-		struct tp_ct_entry ce = { .state = TP_CT_OPEN, .expires_ns = ~0ULL };
+		struct tp_ct_entry ce = { .state = TP_CT_OPEN, .expires_s = ~0u };
 
 		assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
 		assert_int_equal(bpf_map_update_elem(dp.maps.ct, &ku, &ce, BPF_ANY), 0);
