@@ -97,10 +97,10 @@ static int ct_collect_table(int fd, const struct tpctl_ct_filter *f, __u64 now,
 	struct tp_ct_key k, next, *prev = NULL;
 	struct tpctl_ct_row *p;
 	struct tp_ct_entry e;
-	size_t steps = 0;
+	size_t steps = 0, max_steps = 4 * (size_t)tp_map_max_entries(fd);
 
-	/* an LRU under churn can restart the walk: bound it */
-	while (steps++ < 4 * (size_t)TP_CT_SIZE &&
+	/* an LRU under churn can restart the walk: bound it by its size */
+	while (steps++ < max_steps &&
 	       !bpf_map_get_next_key(fd, prev, &next)) {
 		k = next;
 		prev = &k;
@@ -336,9 +336,9 @@ cleanup:
 static int ct_keys_table(int fd, struct tp_ct_key **keys, size_t *n, size_t *cap)
 {
 	struct tp_ct_key k, next, *prev = NULL, *p;
-	size_t steps = 0;
+	size_t steps = 0, max_steps = 4 * (size_t)tp_map_max_entries(fd);
 
-	while (steps++ < 4 * (size_t)TP_CT_SIZE &&
+	while (steps++ < max_steps &&
 	       !bpf_map_get_next_key(fd, prev, &next)) {
 		k = next;
 		prev = &k;
