@@ -1615,6 +1615,53 @@ static void test_ct_v1_pins_converted(void **state)
 	tpd_config_free(&cfg);
 }
 
+/*
+ * Pins older still: one tp_ct of the 144-byte layout for every protocol,
+ * no tp_ct_any.  Converted flows land in the table of their protocol.
+ */
+static void test_ct_v1_unsplit_pins_converted(void **state)
+{
+	const __u64 now = tpd_monotonic_ns();
+	struct tp_ct_key ku = ct_key(CLIENT4, 5000, "198.18.0.20", 53, IPPROTO_UDP);
+	struct tp_ct_key kt = ct_key(CLIENT4, 5001, "198.18.0.20", 80, IPPROTO_TCP);
+	struct tp_ct_entry_v1 e1 = { .state = TP_CT_OPEN, .expires_ns = now + 60 * SEC_NS };
+	struct tp_ct_key ru, rt;
+	struct tpd_datapath dp;
+	struct tpd_config cfg;
+	struct tp_ct_entry e;
+	struct th t;
+	int ct;
+
+	(void)state;
+	REQUIRE_BPF();
+	pin_cfg(&cfg, TP_MAGLEV_SIZE);
+	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	ct = v1_table(cfg.pin_root, TP_MAP_CT);
+	ku.zone = kt.zone = 0;
+	ru = (struct tp_ct_key){ .saddr = ku.daddr, .daddr = ku.saddr, .sport = ku.dport,
+				 .dport = ku.sport, .proto = ku.proto };
+	rt = ru;
+	rt.sport = kt.dport;
+	rt.dport = kt.sport;
+	rt.proto = kt.proto;
+	v1_flow(ct, &ku, &e1, &ru);
+	e1.state = TP_CT_ESTABLISHED;
+	v1_flow(ct, &kt, &e1, &rt);
+	close(ct);
+
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct_any, &ku, &e), 0);
+	assert_int_equal(e.state, TP_CT_OPEN);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &kt, &e), 0);
+	assert_int_equal(e.state, TP_CT_ESTABLISHED);
+	memset(&t, 0, sizeof(t));
+	t.maps = dp.maps;
+	assert_int_equal(ct_count(&t), 2);
+	tpd_datapath_close(&dp);
+	assert_int_equal(tpd_detach_all(&cfg, true), 0);
+	tpd_config_free(&cfg);
+}
+
 /* ---- tailplaned itself ---------------------------------------------------------- */
 
 /*
@@ -2425,6 +2472,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_addresses, setup, teardown),
 		cmocka_unit_test_teardown(test_pins_survive_and_migrate, pins_teardown),
 		cmocka_unit_test_teardown(test_ct_v1_pins_converted, pins_teardown),
+		cmocka_unit_test_teardown(test_ct_v1_unsplit_pins_converted, pins_teardown),
 		cmocka_unit_test_teardown(test_daemon_300_peer_mappings, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_sighup_at_start, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_stuck_uapi, daemon_teardown),
