@@ -11,8 +11,8 @@
  *     isolation, or [new flow: identities, policy, ...] -> counters
  *
  * Established flows take one conntrack lookup (two or three for
- * replies) and a rewrite; policy and service lookups happen once per flow, and again
- * when the policy revision moved.  ICMP errors belonging to a flow are
+ * replies) and a rewrite; policy and service lookups happen once per
+ * flow, and again when the policy revision moved.  ICMP errors belonging to a flow are
  * translated in both directions, inner packet included, and pass as
  * related traffic when they come from the flow's path and go to the
  * endpoint that sent the quoted packet.  Every drop is counted; drops that
