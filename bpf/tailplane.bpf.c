@@ -10,9 +10,9 @@
  *     parse -> fragments -> conntrack (reply) -> reverse NAT, or zone
  *     isolation, or [new flow: identities, policy, ...] -> counters
  *
- * Established flows take one conntrack lookup (two for replies) and a
- * rewrite; policy and service lookups happen once per flow, and again
- * when the policy revision moved.  ICMP errors belonging to a flow are
+ * Established flows take one conntrack lookup (two or three for
+ * replies) and a rewrite; policy and service lookups happen once per
+ * flow, and again when the policy revision moved.  ICMP errors belonging to a flow are
  * translated in both directions, inner packet included, and pass as
  * related traffic when they come from the flow's path and go to the
  * endpoint that sent the quoted packet.  Every drop is counted; drops that
@@ -277,48 +277,44 @@ static __always_inline __u8 tp_recheck(struct __sk_buff *skb, int hook,
  * Write a new flow's entries.  @e has the NAT fields set; @rev is the
  * policy revision read before the decision @d (userspace bumps it after
  * writing the rules, so a rule written meanwhile is seen by the next
- * packet's re-check); @old_reply is the reply tuple of an entry this flow
- * replaces.
+ * packet's re-check).
  */
 static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *p,
 					  __u64 now, struct tp_scratch *scr,
 					  const struct tp_policy_query *q,
-					  const struct tp_decision *d, __u32 rev,
-					  const struct tp_ct_key *old_reply)
+					  const struct tp_decision *d, __u32 rev)
 {
 	struct tp_ct_entry *e = &scr->flow;
+	__u32 sec = tp_ct_sec(now);
 	int ret;
 
-	/* the reply tuple: from the destination after translation */
-	tp_ct_reverse(&p->tuple, &e->peer);
-	if (e->flags & TP_CT_F_DNAT) {
-		e->peer.saddr = e->nat_addr;
-		e->peer.sport = e->nat_port;
-	}
 	e->state = tp_ct_initial_state(p);
 	e->ifindex = skb->ifindex;
-	e->created_ns = now;
+	e->created_s = sec;
 	e->tcp_flags[TP_CT_DIR_ORIG] = p->tcp_flags;
 	e->packets[TP_CT_DIR_ORIG] = 1;
 	e->bytes[TP_CT_DIR_ORIG] = skb->len;
-	e->expires_ns = now + (__u64)tp_ct_timeout(e, p->tuple.proto) * NSEC_PER_SEC;
+	e->expires_s = sec + tp_ct_timeout(e, p->tuple.proto);
 	e->verdict = d->verdict;
 	e->src_identity = q->src_id;
 	e->dst_identity = q->dst_id;
 	e->rule_id = d->rule_id;
 	e->policy_rev = rev;
 	e->out_zone = q->out_zone;
-	e->rk_check_s = (__u16)(now / NSEC_PER_SEC);
+	e->rk_check_s = (__u16)sec;
 
-	ret = tp_ct_create(&p->tuple, e, old_reply, &scr->reply, now);
+	ret = tp_ct_create(&p->tuple, e, scr, now);
 	if (ret < 0)
 		return ret;
 	/*
 	 * A crossing flow's replies come in through the other zone's
 	 * interface: index them there too, or they would be a new crossing.
 	 */
-	if (tp_ct_reply_there(e, &scr->key))
-		tp_ct_write_reply_key(&scr->key, &p->tuple, false, &scr->reply, now);
+	if (tp_ct_crosses(&p->tuple, e)) {
+		tp_ct_reply_tuple(&p->tuple, e, &scr->rkey);
+		scr->rkey.zone = e->out_zone;
+		tp_ct_write_reply_key(&p->tuple, false, scr, now);
+	}
 	tp_stat_add(TP_STAT_CT_NEW, skb->len);
 	return 0;
 }
@@ -342,8 +338,7 @@ static __always_inline int tp_dnat(struct __sk_buff *skb, const struct tp_pkt *p
  * on the translated destination, then its conntrack entries.
  */
 static __always_inline int tp_ingress_new(struct __sk_buff *skb, struct tp_pkt *p,
-					  __u64 now, struct tp_scratch *scr,
-					  const struct tp_ct_key *old_reply)
+					  __u64 now, struct tp_scratch *scr)
 {
 	struct tp_ct_entry *e = &scr->flow;
 	struct tp_policy_query q = {};
@@ -377,7 +372,7 @@ static __always_inline int tp_ingress_new(struct __sk_buff *skb, struct tp_pkt *
 		      &e->nat_addr, e->nat_port);
 	if (d.verdict == TP_VERDICT_DENY)
 		return tp_drop(skb, d.reason);
-	ret = tp_flow_commit(skb, p, now, scr, &q, &d, rev, old_reply);
+	ret = tp_flow_commit(skb, p, now, scr, &q, &d, rev);
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
 	if (!(e->flags & TP_CT_F_DNAT)) {
@@ -457,14 +452,23 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb, struct tp_pkt 
 	struct tp_ct_entry *e;
 	struct tp_ct_key orig;
 	struct tp_scratch *scr;
-	bool have_old = false;
 
 	if (!tp_frag_track(p, now))
 		return tp_frag_no_record(skb, TP_HOOK_FROM_TAILNET, p);
 
 	e = tp_ct_get(&p->tuple);
-	if (e && (e->flags & TP_CT_F_REPLY_KEY)) {
-		e = tp_ct_lookup_reply(&p->tuple, now, &orig);
+	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(e, now)) {
+		/*
+		 * A flow this side started never sends from the tailnet,
+		 * nor is it reopened from there (a SYN on its RESET tuple).
+		 */
+		if (e->flags & TP_CT_F_EGRESS)
+			return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
+					      TP_DROP_CT_CLASH);
+		if (!tp_ct_reopens(e, p))
+			return tp_flow_orig(skb, TP_HOOK_FROM_TAILNET, p, e, now);
+	} else {
+		e = tp_ct_reply_of(&p->tuple, e, now, &orig);
 		if (e && tp_ct_replies_from_tailnet(e, p->tuple.zone))
 			return tp_flow_reply(skb, TP_HOOK_FROM_TAILNET, p, &orig, e,
 					     now, true);
@@ -476,18 +480,7 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb, struct tp_pkt 
 		if (e)
 			return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
 					      TP_DROP_CT_CLASH);
-		/* a stale reply key: the tuple is free for a new flow */
-	} else if (e && !tp_ct_expired(e, now) && (e->flags & TP_CT_F_EGRESS)) {
-		/*
-		 * A flow this side started never sends from the tailnet,
-		 * nor is it reopened from there (a SYN on its RESET tuple).
-		 */
-		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, TP_DROP_CT_CLASH);
-	} else if (e && !tp_ct_expired(e, now) && !tp_ct_reopens(e, p)) {
-		return tp_flow_orig(skb, TP_HOOK_FROM_TAILNET, p, e, now);
-	} else if (e) {
-		orig = e->peer;
-		have_old = true;
+		/* nothing, an expired flow or a stale reply key: free */
 	}
 
 	if (!tp_ct_starts_flow(p))
@@ -495,7 +488,7 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb, struct tp_pkt 
 	scr = tp_scratch_get();
 	if (!scr)
 		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, TP_DROP_INTERNAL);
-	return tp_ingress_new(skb, p, now, scr, have_old ? &orig : NULL);
+	return tp_ingress_new(skb, p, now, scr);
 }
 
 /*
@@ -520,7 +513,7 @@ tp_icmp_error_flow(const struct tp_pkt *p, __u16 zone, __u64 now,
 		return e;
 	}
 	*quote_is_reply = false;
-	return tp_ct_lookup_reply(&rev, now, orig);
+	return tp_ct_reply_of(&rev, e, now, orig);
 }
 
 /*
@@ -713,7 +706,7 @@ static __always_inline int tp_egress_forwarded(struct __sk_buff *skb,
 
 /* A new flow from this host or the cluster side to the tailnet. */
 static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p,
-					 __u64 now, const struct tp_ct_key *old_reply)
+					 __u64 now)
 {
 	struct tp_scratch *scr = tp_scratch_get();
 	struct tp_policy_query q = {};
@@ -737,7 +730,7 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
 	 * of a flow from the tailnet) is not a flow of its own: it passes
 	 * as decided, untracked, and the live flow stays intact.
 	 */
-	tp_flow_commit(skb, p, now, scr, &q, &d, rev, old_reply);
+	tp_flow_commit(skb, p, now, scr, &q, &d, rev);
 	tp_stat_add(TP_STAT_PASS, skb->len);
 	return TC_ACT_OK;
 }
@@ -749,7 +742,6 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 	__u64 now = tp_now();
 	struct tp_ct_entry *e;
 	struct tp_ct_key orig;
-	bool have_old = false;
 
 	if (!tp_frag_track(p, now)) {
 		/* no flow of the zone it came from leads here: the zone guard */
@@ -781,13 +773,9 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 		if (!tp_ct_reopens(e, p))
 			return tp_flow_orig(skb, TP_HOOK_TO_TAILNET, p, e, now);
 	}
-	if (e && !(e->flags & TP_CT_F_REPLY_KEY)) {
-		orig = e->peer;
-		have_old = true;
-	}
 	if (!tp_ct_starts_flow(p))
 		return tp_stateless(skb, TP_HOOK_TO_TAILNET, p, TP_STAT_PASS);
-	return tp_egress_new(skb, p, now, have_old ? &orig : NULL);
+	return tp_egress_new(skb, p, now);
 }
 
 /* Both programs: count, parse, hand the packet to its kind's handler. */

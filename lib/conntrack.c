@@ -7,26 +7,74 @@
 
 #include "conntrack.h"
 
+#define TP_NSEC_PER_SEC 1000000000ULL
+
 static bool tp_ct_key_eq(const struct tp_ct_key *a, const struct tp_ct_key *b)
 {
 	return !memcmp(a, b, sizeof(*a));
 }
 
-/**
- * tp_ct_is_reply_key() - is @k a reply key of the flow entry @flow: its
- * reply tuple, or for a flow crossing into another zone the same tuple in
- * the zone it leaves to?
- */
-bool tp_ct_is_reply_key(const struct tp_ct_entry *flow, const struct tp_ct_key *k)
+static void tp_ct_reverse(const struct tp_ct_key *k, struct tp_ct_key *r)
 {
-	struct tp_ct_key there = *k;
+	memset(r, 0, sizeof(*r));
+	r->saddr = k->daddr;
+	r->daddr = k->saddr;
+	r->sport = k->dport;
+	r->dport = k->sport;
+	r->proto = k->proto;
+	r->zone = k->zone;
+}
 
-	if (tp_ct_key_eq(&flow->peer, k))
-		return true;
-	if (!flow->out_zone || k->zone != flow->out_zone)
-		return false;
-	there.zone = flow->peer.zone;
-	return tp_ct_key_eq(&flow->peer, &there);
+/**
+ * tp_ct_reply_tuple() - the tuple the replies of the flow entry @e under
+ * @orig carry in @orig's zone: @orig reversed, from the backend after DNAT.
+ */
+void tp_ct_reply_tuple(const struct tp_ct_key *orig, const struct tp_ct_entry *e,
+		       struct tp_ct_key *r)
+{
+	tp_ct_reverse(orig, r);
+	if (e->flags & TP_CT_F_DNAT) {
+		r->saddr = e->nat_addr;
+		r->sport = e->nat_port;
+	}
+}
+
+/** tp_ct_crosses() - does the flow leave to another zone's tailnet? */
+bool tp_ct_crosses(const struct tp_ct_key *orig, const struct tp_ct_entry *e)
+{
+	return e->out_zone && orig->zone && e->out_zone != orig->zone;
+}
+
+/**
+ * tp_ct_rk_orig() - the original tuple of the flow the reply-key entry
+ * @rk under @rkey points at.
+ */
+void tp_ct_rk_orig(const struct tp_ct_key *rkey, const struct tp_ct_entry *rk,
+		   struct tp_ct_key *orig)
+{
+	memset(orig, 0, sizeof(*orig));
+	orig->saddr = rkey->daddr;
+	orig->daddr = rk->orig_daddr;
+	orig->sport = rkey->dport;
+	orig->dport = rk->orig_dport;
+	orig->proto = rkey->proto;
+	orig->zone = rk->orig_zone;
+}
+
+/**
+ * tp_ct_is_reply_key() - is @k a reply tuple of the flow entry @flow under
+ * @orig: its reply tuple, or for a flow crossing into another zone the same
+ * tuple in the zone it leaves to?
+ */
+bool tp_ct_is_reply_key(const struct tp_ct_entry *flow, const struct tp_ct_key *orig,
+			const struct tp_ct_key *k)
+{
+	struct tp_ct_key r;
+
+	tp_ct_reply_tuple(orig, flow, &r);
+	if (flow->out_zone && k->zone == flow->out_zone)
+		r.zone = k->zone;
+	return tp_ct_key_eq(&r, k);
 }
 
 /**
@@ -36,14 +84,17 @@ bool tp_ct_is_reply_key(const struct tp_ct_entry *flow, const struct tp_ct_key *
 bool tp_ct_entry_live(const struct tp_maps *m, const struct tp_ct_key *k,
 		      const struct tp_ct_entry *e, __u64 now_ns)
 {
+	__u32 now_s = TP_CT_SEC(now_ns);
 	struct tp_ct_entry flow;
+	struct tp_ct_key orig;
 
 	if (!(e->flags & TP_CT_F_REPLY_KEY))
-		return e->expires_ns > now_ns;
-	if (bpf_map_lookup_elem(tp_ct_fd(m, k->proto), &e->peer, &flow))
+		return e->expires_s > now_s;
+	tp_ct_rk_orig(k, e, &orig);
+	if (bpf_map_lookup_elem(tp_ct_fd(m, k->proto), &orig, &flow))
 		return false;
-	return !(flow.flags & TP_CT_F_REPLY_KEY) && flow.expires_ns > now_ns &&
-	       tp_ct_is_reply_key(&flow, k);
+	return !(flow.flags & TP_CT_F_REPLY_KEY) && flow.expires_s > now_s &&
+	       tp_ct_is_reply_key(&flow, &orig, k);
 }
 
 /* Delete reply key @rk of the flow at @k while it still points back at it. */
@@ -51,30 +102,35 @@ static void tp_ct_reply_key_delete(const struct tp_maps *m, const struct tp_ct_k
 				   const struct tp_ct_key *k)
 {
 	int fd = tp_ct_fd(m, k->proto);
+	struct tp_ct_key orig;
 	struct tp_ct_entry e;
 
-	if (!bpf_map_lookup_elem(fd, rk, &e) && (e.flags & TP_CT_F_REPLY_KEY) &&
-	    tp_ct_key_eq(&e.peer, k))
+	if (bpf_map_lookup_elem(fd, rk, &e) || !(e.flags & TP_CT_F_REPLY_KEY))
+		return;
+	tp_ct_rk_orig(rk, &e, &orig);
+	if (tp_ct_key_eq(&orig, k))
 		bpf_map_delete_elem(fd, rk);
 }
 
 /**
  * tp_ct_flow_delete() - delete the flow entry @e under @k and those of its
- * reply keys that still point back at it (a reply tuple may belong to
- * another flow by now: a client port reused toward a second VIP of the
- * same backend).
+ * reply-key entries (DNAT, zone crossing) that still point back at it (a
+ * reply tuple may belong to another flow by now: a client port reused
+ * toward a second VIP of the same backend).
  *
  * Return: 0, or -errno of deleting the flow entry.
  */
 int tp_ct_flow_delete(const struct tp_maps *m, const struct tp_ct_key *k,
 		      const struct tp_ct_entry *e)
 {
-	struct tp_ct_key there = e->peer;
+	struct tp_ct_key r;
 
-	tp_ct_reply_key_delete(m, &e->peer, k);
-	if (e->out_zone && e->out_zone != e->peer.zone && e->peer.zone) {
-		there.zone = e->out_zone;
-		tp_ct_reply_key_delete(m, &there, k);
+	tp_ct_reply_tuple(k, e, &r);
+	if (e->flags & TP_CT_F_DNAT)
+		tp_ct_reply_key_delete(m, &r, k);
+	if (tp_ct_crosses(k, e)) {
+		r.zone = e->out_zone;
+		tp_ct_reply_key_delete(m, &r, k);
 	}
 	return bpf_map_delete_elem(tp_ct_fd(m, k->proto), k) ? -errno : 0;
 }
@@ -110,4 +166,85 @@ int tp_ct_take_dead(const struct tp_maps *m, const struct tp_ct_key *k, __u64 no
 	if (tp_ct_entry_live(m, k, &e, now_ns))
 		return 0;
 	return bpf_map_delete_elem(fd, k) ? (errno == ENOENT ? 0 : -errno) : 1;
+}
+
+/* ns to the seconds of the new layout: expiry rounded up, saturated. */
+static __u32 tp_ct_v1_sec(__u64 ns, bool round_up)
+{
+	__u64 s = ns / TP_NSEC_PER_SEC + (round_up && ns % TP_NSEC_PER_SEC);
+
+	return s > 0xffffffffULL ? 0xffffffffu : (__u32)s;
+}
+
+static __u32 tp_ct_v1_count(__u64 n)
+{
+	return n > 0xffffffffULL ? 0xffffffffu : (__u32)n;
+}
+
+/**
+ * tp_ct_entry_from_v1() - convert an entry of the old layout.
+ * @k:    its key.
+ * @old:  the old entry.
+ * @flow: for a reply-key entry, the old flow entry under old->peer, or
+ *        NULL when there is none.
+ * @e:    filled with the new entry (TP_CT_V1_FLOW, TP_CT_V1_REPLY_KEY).
+ *
+ * A flow entry keeps every field but @peer (now computed), its times in
+ * seconds (the expiry rounded up, so no flow expires earlier than it
+ * would have) and its packet counts saturated at 2^32 - 1.  A reply-key
+ * entry is kept when the new layout still needs it: it is the reply tuple
+ * of a DNAT flow, or a crossing flow's in its out zone; the reply tuple of
+ * an untranslated flow is found by reversing the packet's tuple now.
+ *
+ * Return: enum tp_ct_v1_kind.
+ */
+enum tp_ct_v1_kind tp_ct_entry_from_v1(const struct tp_ct_key *k,
+				       const struct tp_ct_entry_v1 *old,
+				       const struct tp_ct_entry_v1 *flow,
+				       struct tp_ct_entry *e)
+{
+	struct tp_ct_key orig, rev;
+	struct tp_ct_entry f;
+
+	memset(e, 0, sizeof(*e));
+	if (old->flags & TP_CT_F_REPLY_KEY) {
+		if (!flow || (flow->flags & TP_CT_F_REPLY_KEY))
+			return TP_CT_V1_DROP;
+		orig = old->peer;
+		tp_ct_entry_from_v1(&orig, flow, NULL, &f);
+		/* not the flow's (any more), or found by reversing now */
+		if (!tp_ct_is_reply_key(&f, &orig, k))
+			return TP_CT_V1_DROP;
+		tp_ct_reverse(&orig, &rev);
+		if (!(flow->flags & TP_CT_F_DNAT) && tp_ct_key_eq(&rev, k))
+			return TP_CT_V1_DROP;
+		e->flags = TP_CT_F_REPLY_KEY;
+		e->orig_daddr = orig.daddr;
+		e->orig_dport = orig.dport;
+		e->orig_zone = orig.zone;
+		return TP_CT_V1_REPLY_KEY;
+	}
+	e->nat_addr = old->nat_addr;
+	e->nat_port = old->nat_port;
+	e->state = old->state;
+	e->flags = old->flags;
+	e->svc_id = old->svc_id;
+	e->backend_id = old->backend_id;
+	e->ifindex = old->ifindex;
+	e->expires_s = tp_ct_v1_sec(old->expires_ns, true);
+	e->created_s = tp_ct_v1_sec(old->created_ns, false);
+	e->packets[0] = tp_ct_v1_count(old->packets[0]);
+	e->packets[1] = tp_ct_v1_count(old->packets[1]);
+	e->bytes[0] = old->bytes[0];
+	e->bytes[1] = old->bytes[1];
+	e->tcp_flags[0] = old->tcp_flags[0];
+	e->tcp_flags[1] = old->tcp_flags[1];
+	e->verdict = old->verdict;
+	e->src_identity = old->src_identity;
+	e->dst_identity = old->dst_identity;
+	e->rule_id = old->rule_id;
+	e->policy_rev = old->policy_rev;
+	e->out_zone = old->out_zone;
+	e->rk_check_s = old->rk_check_s;
+	return TP_CT_V1_FLOW;
 }

@@ -35,6 +35,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "conntrack.h"
 #include "datapath.h"
 #include "links.h"
 #include "log.h"
@@ -414,10 +415,90 @@ static int tpd_pins_aside(struct tailplane *skel, struct tpd_aside *aside, int c
 	return n;
 }
 
-/* Bring entries of maps that were moved aside into their new maps. */
-static void tpd_migrate(struct tpd_aside *aside, int n)
+/*
+ * Every key of the map @fd (key size @ksize, at most @max_entries of them);
+ * what fits in memory.
+ */
+static void *tpd_map_keys(int fd, size_t ksize, size_t max_entries, size_t *n)
 {
-	char count[32];
+	char *keys = NULL, *p, *prev = NULL;
+	size_t cap = 0, steps = 0;
+
+	*n = 0;
+	for (;;) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 4096;
+			p = realloc(keys, cap * ksize);
+			if (!p)
+				break;
+			keys = p;
+			prev = *n ? keys + (*n - 1) * ksize : NULL;
+		}
+		/* the old programs may still write: a restarted walk is bounded */
+		if (steps++ > 4 * max_entries ||
+		    bpf_map_get_next_key(fd, prev, keys + *n * ksize))
+			break;
+		prev = keys + (*n)++ * ksize;
+	}
+	return keys;
+}
+
+/*
+ * Pinned conntrack of the layout before one entry per flow (struct
+ * tp_ct_entry_v1, lib/conntrack.h), moved aside as @old_fd: every flow
+ * entry converted into the new table of its protocol (an old tp_ct may
+ * hold every protocol), the reply-key entries the new layout still needs
+ * (DNAT, zone crossing) converted, those of untranslated flows dropped:
+ * the reversed lookup finds their flows now.  Returns the flows kept.
+ */
+static long tpd_ct_convert_v1(int old_fd, const struct bpf_map_info *info,
+			      struct tailplane *skel, long *rks)
+{
+	int ct = bpf_map__fd(skel->maps.tp_ct), ct_any = bpf_map__fd(skel->maps.tp_ct_any);
+	struct tp_ct_entry_v1 old, flow;
+	struct tp_ct_key *keys;
+	struct tp_ct_entry e;
+	enum tp_ct_v1_kind kind;
+	size_t n, i;
+	long flows = 0;
+
+	*rks = 0;
+	keys = tpd_map_keys(old_fd, sizeof(*keys), info->max_entries, &n);
+	for (i = 0; i < n; i++) {
+		const struct tp_ct_key *k = &keys[i];
+		bool have_flow;
+
+		if (bpf_map_lookup_elem(old_fd, k, &old))
+			continue;
+		have_flow = (old.flags & TP_CT_F_REPLY_KEY) &&
+			    !bpf_map_lookup_elem(old_fd, &old.peer, &flow);
+		kind = tp_ct_entry_from_v1(k, &old, have_flow ? &flow : NULL, &e);
+		if (kind == TP_CT_V1_DROP ||
+		    bpf_map_update_elem(k->proto == IPPROTO_TCP ? ct : ct_any, k, &e, BPF_ANY))
+			continue;
+		if (kind == TP_CT_V1_FLOW)
+			flows++;
+		else
+			(*rks)++;
+	}
+	free(keys);
+	return flows;
+}
+
+/* Is @a a conntrack pin of the layout before one entry per flow? */
+static bool tpd_ct_is_v1(const struct tpd_aside *a, struct tailplane *skel)
+{
+	return (a->map == skel->maps.tp_ct || a->map == skel->maps.tp_ct_any) &&
+	       a->info.type == BPF_MAP_TYPE_LRU_HASH &&
+	       a->info.key_size == sizeof(struct tp_ct_key) &&
+	       a->info.value_size == sizeof(struct tp_ct_entry_v1);
+}
+
+/* Bring entries of maps that were moved aside into their new maps. */
+static void tpd_migrate(struct tailplane *skel, struct tpd_aside *aside, int n)
+{
+	char count[32], rk_count[32];
+	long rks;
 	int i, old_fd;
 	long copied;
 
@@ -427,7 +508,13 @@ static void tpd_migrate(struct tpd_aside *aside, int n)
 		old_fd = bpf_obj_get(aside[i].old);
 		if (old_fd < 0)
 			continue;
-		if (aside[i].info.type == bpf_map__type(map) &&
+		if (tpd_ct_is_v1(&aside[i], skel)) {
+			copied = tpd_ct_convert_v1(old_fd, &aside[i].info, skel, &rks);
+			snprintf(count, sizeof(count), "%ld", copied);
+			snprintf(rk_count, sizeof(rk_count), "%ld", rks);
+			log_info("conntrack converted to one entry per flow", "map",
+				 bpf_map__name(map), "flows", count, "reply_keys", rk_count);
+		} else if (aside[i].info.type == bpf_map__type(map) &&
 		    aside[i].info.key_size == bpf_map__key_size(map) &&
 		    aside[i].info.value_size == bpf_map__value_size(map) &&
 		    aside[i].info.type != BPF_MAP_TYPE_RINGBUF) {
@@ -543,7 +630,7 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	for (err = 0; err < n_aside; err++)
 		if (aside[err].map == dp->skel->maps.tp_maglev)
 			dp->maglev_resized = true;
-	tpd_migrate(aside, n_aside);
+	tpd_migrate(dp->skel, aside, n_aside);
 	tp_maps_from_object(&dp->maps, dp->skel->obj, cfg->maglev_size);
 	if (ct_split)
 		tpd_ct_split(&dp->maps);

@@ -37,13 +37,15 @@ struct tpd_gc_batch {
 };
 
 /*
- * Judge a batch from its copies: dead are expired flows, with their reply
- * keys (the primary one and, for a zone crossing, the one in its out
- * zone), and reply keys whose flow is gone, expired or points elsewhere.
+ * Judge a batch from its copies: dead are expired flows, with their
+ * reply-key entries (a DNAT flow's reply tuple and, for a zone crossing,
+ * the one in its out zone), and reply keys whose flow is gone, expired or
+ * points elsewhere.
  */
 static void tpd_gc_judge(const struct tp_maps *m, struct tpd_gc_batch *b, __u32 n,
 			 __u64 now, struct tpd_gc_result *res)
 {
+	struct tp_ct_key reply;
 	__u32 i;
 
 	for (i = 0; i < n; i++) {
@@ -57,9 +59,11 @@ static void tpd_gc_judge(const struct tp_maps *m, struct tpd_gc_batch *b, __u32 
 		b->dead[b->n_dead++] = b->keys[i];
 		if (e->flags & TP_CT_F_REPLY_KEY)
 			continue;
-		b->dead[b->n_dead++] = e->peer;
-		if (e->out_zone && e->peer.zone && e->out_zone != e->peer.zone) {
-			b->dead[b->n_dead] = e->peer;
+		tp_ct_reply_tuple(&b->keys[i], e, &reply);
+		if (e->flags & TP_CT_F_DNAT)
+			b->dead[b->n_dead++] = reply;
+		if (tp_ct_crosses(&b->keys[i], e)) {
+			b->dead[b->n_dead] = reply;
 			b->dead[b->n_dead++].zone = e->out_zone;
 		}
 	}

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * conntrack: the flows of tp_ct.  Each flow has a flow entry under its
- * original tuple and a reply-key entry (TP_CT_F_REPLY_KEY) under its
- * reply tuple (docs/datapath.md); listing shows live flow entries,
- * flushing deletes both entries of each matching flow.
+ * conntrack: the flows of tp_ct and tp_ct_any.  Each flow has a flow entry
+ * under its original tuple, and DNAT and zone-crossing flows a reply-key
+ * entry (TP_CT_F_REPLY_KEY) under a reply tuple (docs/datapath.md);
+ * listing shows live flow entries, flushing deletes every entry of each
+ * matching flow.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -84,9 +85,9 @@ static int ct_row_cmp(const void *pa, const void *pb)
 {
 	const struct tpctl_ct_row *a = pa, *b = pb;
 
-	if (a->e.created_ns < b->e.created_ns)
+	if (a->e.created_s < b->e.created_s)
 		return -1;
-	return a->e.created_ns > b->e.created_ns;
+	return a->e.created_s > b->e.created_s;
 }
 
 /* Live flow entries of one conntrack table matching @f, appended to @r. */
@@ -96,15 +97,15 @@ static int ct_collect_table(int fd, const struct tpctl_ct_filter *f, __u64 now,
 	struct tp_ct_key k, next, *prev = NULL;
 	struct tpctl_ct_row *p;
 	struct tp_ct_entry e;
-	size_t steps = 0;
+	size_t steps = 0, max_steps = 4 * (size_t)tp_map_max_entries(fd);
 
-	/* an LRU under churn can restart the walk: bound it */
-	while (steps++ < 4 * (size_t)TP_CT_SIZE &&
+	/* an LRU under churn can restart the walk: bound it by its size */
+	while (steps++ < max_steps &&
 	       !bpf_map_get_next_key(fd, prev, &next)) {
 		k = next;
 		prev = &k;
 		if (bpf_map_lookup_elem(fd, &k, &e) ||
-		    (e.flags & TP_CT_F_REPLY_KEY) || e.expires_ns <= now ||
+		    (e.flags & TP_CT_F_REPLY_KEY) || e.expires_s <= TP_CT_SEC(now) ||
 		    !ct_match(f, &k, &e))
 			continue;
 		if (*n == *cap) {
@@ -190,10 +191,10 @@ static void ct_plain_row(struct tpctl_table *t, const struct tp_maps *m,
 	tpctl_table_cell(t, "%s/%s",
 			 tpctl_fmt_bytes(e->bytes[0], u1, sizeof(u1)),
 			 tpctl_fmt_bytes(e->bytes[1], u2, sizeof(u2)));
-	if (e->expires_ns > now)
+	if (e->expires_s > TP_CT_SEC(now))
 		tpctl_table_cell(
 			t, "%s",
-			tpctl_fmt_duration((e->expires_ns - now) / NSEC_PER_SEC,
+			tpctl_fmt_duration(e->expires_s - TP_CT_SEC(now),
 					   u1, sizeof(u1)));
 	else
 		tpctl_table_cell(t, "expired");
@@ -252,11 +253,9 @@ static void ct_json_row(struct tp_json *j, const struct tp_maps *m,
 	tp_json_kv_u64(j, "bytes_orig", e->bytes[0]);
 	tp_json_kv_u64(j, "bytes_reply", e->bytes[1]);
 	tp_json_kv_s64(j, "expires_in_s",
-		       ((long long)e->expires_ns - (long long)now) /
-			       (long long)NSEC_PER_SEC);
-	tp_json_kv_u64(
-		j, "age_s",
-		now > e->created_ns ? (now - e->created_ns) / NSEC_PER_SEC : 0);
+		       (long long)e->expires_s - (long long)TP_CT_SEC(now));
+	tp_json_kv_u64(j, "age_s",
+		       TP_CT_SEC(now) > e->created_s ? TP_CT_SEC(now) - e->created_s : 0);
 	tp_json_obj_close(j);
 }
 
@@ -337,9 +336,9 @@ cleanup:
 static int ct_keys_table(int fd, struct tp_ct_key **keys, size_t *n, size_t *cap)
 {
 	struct tp_ct_key k, next, *prev = NULL, *p;
-	size_t steps = 0;
+	size_t steps = 0, max_steps = 4 * (size_t)tp_map_max_entries(fd);
 
-	while (steps++ < 4 * (size_t)TP_CT_SIZE &&
+	while (steps++ < max_steps &&
 	       !bpf_map_get_next_key(fd, prev, &next)) {
 		k = next;
 		prev = &k;

@@ -976,7 +976,7 @@ static void tuple_reverse(const struct tp_ct_key *k, struct tp_ct_key *r)
 
 static bool ct_live(const struct tp_ct_entry *e, __u64 now)
 {
-	return e->expires_ns > now;
+	return e->expires_s > TP_CT_SEC(now);
 }
 
 static __u32 state_timeout(const struct ref_state *st, __u8 state, __u8 proto)
@@ -1010,32 +1010,6 @@ static __u32 ct_timeout(const struct ref_state *st, const struct tp_ct_entry *e,
 	    t > st->k.ct_timeout_syn)
 		t = st->k.ct_timeout_syn;
 	return t;
-}
-
-/* The live flow entry whose reply tuple is @key (a valid reply key). */
-static struct tp_ct_entry *ct_reply(const struct ref_state *st,
-				    const struct tp_ct_key *key, __u64 now,
-				    struct tp_ct_key *orig)
-{
-	struct tp_ct_entry *rk = tab_find(&st->ct, key), *e;
-
-	if (!rk || !(rk->flags & TP_CT_F_REPLY_KEY))
-		return NULL;
-	e = tab_find(&st->ct, &rk->peer);
-	if (!e || (e->flags & TP_CT_F_REPLY_KEY) || !ct_live(e, now))
-		return NULL;
-	if (memcmp(&e->peer, key, sizeof(*key))) {
-		/* or the reply tuple in the zone a crossing flow leaves to */
-		struct tp_ct_key k = *key;
-
-		if (!e->out_zone || key->zone != e->out_zone)
-			return NULL;
-		k.zone = e->peer.zone;
-		if (memcmp(&e->peer, &k, sizeof(k)))
-			return NULL;
-	}
-	*orig = rk->peer;
-	return e;
 }
 
 static bool syn_only(__u8 flags)
@@ -1081,7 +1055,7 @@ static void ct_account(const struct ref_state *st, struct tp_ct_entry *e, int d,
 	}
 	e->packets[d]++;
 	e->bytes[d] += p->len;
-	e->expires_ns = now + ct_timeout(st, e, p->t.proto) * NSEC;
+	e->expires_s = TP_CT_SEC(now) + ct_timeout(st, e, p->t.proto);
 }
 
 /* New flows: every TCP packet but a RST, UDP, ICMP echo requests. */
@@ -1738,23 +1712,103 @@ static int frag_no_record(struct ref_run *r, __u32 stat)
 
 /* ---- conntrack ---- */
 
-/* Is @k flow @f's reply tuple, or that tuple in the zone a crossing flow leaves to? */
-static bool is_reply_key(const struct tp_ct_entry *f, const struct tp_ct_key *k)
+/*
+ * "The reply tuple is computed: the original reversed, with the backend
+ * as source after DNAT."
+ */
+static void reply_tuple(const struct tp_ct_key *orig, const struct tp_ct_entry *e,
+			struct tp_ct_key *r)
 {
-	struct tp_ct_key t = *k;
+	tuple_reverse(orig, r);
+	if (e->flags & TP_CT_F_DNAT) {
+		r->saddr = e->nat_addr;
+		r->sport = e->nat_port;
+	}
+}
 
-	if (!memcmp(&f->peer, k, sizeof(*k)))
-		return true;
-	if (!f->out_zone || k->zone != f->out_zone)
+/* Does the flow leave to another zone's tailnet (it then has a reply key there)? */
+static bool crosses(const struct tp_ct_key *orig, const struct tp_ct_entry *e)
+{
+	return e->out_zone && orig->zone && e->out_zone != orig->zone;
+}
+
+/* "A reply-key entry holds what its tuple lacks of the original tuple." */
+static void rk_orig(const struct tp_ct_key *rkey, const struct tp_ct_entry *rk,
+		    struct tp_ct_key *orig)
+{
+	memset(orig, 0, sizeof(*orig));
+	orig->saddr = rkey->daddr;
+	orig->daddr = rk->orig_daddr;
+	orig->sport = rkey->dport;
+	orig->dport = rk->orig_dport;
+	orig->proto = rkey->proto;
+	orig->zone = rk->orig_zone;
+}
+
+static bool rk_points_at(const struct tp_ct_key *rkey, const struct tp_ct_entry *rk,
+			 const struct tp_ct_key *key)
+{
+	struct tp_ct_key o;
+
+	if (!(rk->flags & TP_CT_F_REPLY_KEY))
 		return false;
-	t.zone = f->peer.zone;
-	return !memcmp(&f->peer, &t, sizeof(t));
+	rk_orig(rkey, rk, &o);
+	return !memcmp(&o, key, sizeof(o));
 }
 
 /*
- * Is @k held by another live flow: a live flow entry, or the valid reply
- * key of a flow other than @self (a clash)?  A flow from the tailnet
- * (@may_take_egress) may take over a flow entry of TP_CT_F_EGRESS.
+ * Is @k flow @f's (original tuple @orig) reply tuple, or that tuple in
+ * the zone a crossing flow leaves to?
+ */
+static bool is_reply_key(const struct tp_ct_entry *f, const struct tp_ct_key *orig,
+			 const struct tp_ct_key *k)
+{
+	struct tp_ct_key r;
+
+	reply_tuple(orig, f, &r);
+	if (f->out_zone && k->zone == f->out_zone)
+		r.zone = k->zone;
+	return !memcmp(&r, k, sizeof(r));
+}
+
+/*
+ * The live flow entry whose reply tuple is @key, given @cur, the entry
+ * under @key: a reply key names it; nothing or an expired flow leaves the
+ * reversed tuple (an untranslated flow's); a live flow is no reply.
+ */
+static struct tp_ct_entry *ct_reply_of(const struct ref_state *st,
+				       const struct tp_ct_key *key,
+				       const struct tp_ct_entry *cur, __u64 now,
+				       struct tp_ct_key *orig)
+{
+	struct tp_ct_entry *e;
+
+	if (cur && (cur->flags & TP_CT_F_REPLY_KEY))
+		rk_orig(key, cur, orig);
+	else if (cur && ct_live(cur, now))
+		return NULL;
+	else
+		tuple_reverse(key, orig);
+	e = tab_find(&st->ct, orig);
+	if (!e || (e->flags & TP_CT_F_REPLY_KEY) || !ct_live(e, now) ||
+	    !is_reply_key(e, orig, key))
+		return NULL;
+	return e;
+}
+
+/* The live flow entry whose reply tuple is @key. */
+static struct tp_ct_entry *ct_reply(const struct ref_state *st,
+				    const struct tp_ct_key *key, __u64 now,
+				    struct tp_ct_key *orig)
+{
+	return ct_reply_of(st, key, tab_find(&st->ct, key), now, orig);
+}
+
+/*
+ * Is @k held by another live flow: a live flow entry, or the reply tuple
+ * of a live flow other than @self, by its reply key or reversed (a
+ * clash)?  A flow from the tailnet (@may_take_egress) may take over a
+ * flow entry of TP_CT_F_EGRESS.
  *
  * Doc ambiguity: a new flow whose reply tuple is its own tuple, on a
  * TCP SYN that reopens a closed flow: the entry it replaces is taken as
@@ -1765,17 +1819,20 @@ static bool ct_key_held(const struct ref_state *st, const struct tp_ct_key *k,
 			__u64 now)
 {
 	const struct tp_ct_entry *e = tab_find(&st->ct, k), *f;
+	struct tp_ct_key other;
 
-	if (!e)
-		return false;
-	if (!(e->flags & TP_CT_F_REPLY_KEY))
+	if (e && !(e->flags & TP_CT_F_REPLY_KEY))
 		return ct_live(e, now) &&
 		       !(may_take_egress && (e->flags & TP_CT_F_EGRESS));
-	if (!memcmp(&e->peer, self, sizeof(*self)))
+	if (e)
+		rk_orig(k, e, &other);
+	else
+		tuple_reverse(k, &other);
+	if (!memcmp(&other, self, sizeof(*self)))
 		return false;
-	f = tab_find(&st->ct, &e->peer);
+	f = tab_find(&st->ct, &other);
 	return f && !(f->flags & TP_CT_F_REPLY_KEY) && ct_live(f, now) &&
-	       is_reply_key(f, k);
+	       is_reply_key(f, &other, k);
 }
 
 /* "Delete a reply key only when it points back at the flow being removed." */
@@ -1784,25 +1841,49 @@ static void ct_delete_reply_key(struct ref_state *st, const struct tp_ct_key *rk
 {
 	const struct tp_ct_entry *rk = tab_find(&st->ct, rkey);
 
-	if (rk && (rk->flags & TP_CT_F_REPLY_KEY) &&
-	    !memcmp(&rk->peer, key, sizeof(*key)))
+	if (rk && rk_points_at(rkey, rk, key))
 		tab_del(&st->ct, rkey);
 }
 
+/* The reply keys of flow @e at @key: a DNAT flow's reply tuple, a crossing's there. */
+static void ct_drop_reply_keys(struct ref_state *st, const struct tp_ct_key *key,
+			       const struct tp_ct_entry *e)
+{
+	struct tp_ct_key r;
+
+	reply_tuple(key, e, &r);
+	if (e->flags & TP_CT_F_DNAT)
+		ct_delete_reply_key(st, &r, key);
+	if (crosses(key, e)) {
+		r.zone = e->out_zone;
+		ct_delete_reply_key(st, &r, key);
+	}
+}
+
 /*
- * "A key about to hold a reply key whose entry is a flow (expired, or one
- * this side started that a flow from the tailnet takes over): that flow
- * goes, and with it its own reply key (when it points back)."
+ * "A key about to hold a reply key, or to be a new flow's reply tuple,
+ * whose entry is a flow (expired, or one this side started that a flow
+ * from the tailnet takes over): that flow goes, and with it its own reply
+ * keys (when they point back)."
  */
 static void ct_retire(struct ref_state *st, const struct tp_ct_key *k)
 {
 	const struct tp_ct_entry *cur = tab_find(&st->ct, k);
-	struct tp_ct_key peer;
+	struct tp_ct_entry copy;
 
 	if (cur && !(cur->flags & TP_CT_F_REPLY_KEY)) {
-		peer = cur->peer;
-		ct_delete_reply_key(st, &peer, k);
+		copy = *cur;
+		ct_drop_reply_keys(st, k, &copy);
 	}
+}
+
+static void rk_fill(struct tp_ct_entry *rk, const struct tp_ct_key *key)
+{
+	memset(rk, 0, sizeof(*rk));
+	rk->flags = TP_CT_F_REPLY_KEY;
+	rk->orig_daddr = key->daddr;
+	rk->orig_dport = key->dport;
+	rk->orig_zone = key->zone;
 }
 
 /*
@@ -1816,83 +1897,71 @@ static void ct_write_reply_key(struct ref_state *st, const struct tp_ct_key *rke
 	const struct tp_ct_entry *cur = tab_find(&st->ct, rkey);
 	struct tp_ct_entry rk;
 
-	if (cur && (cur->flags & TP_CT_F_REPLY_KEY) &&
-	    !memcmp(&cur->peer, key, sizeof(*key)))
+	if (cur && rk_points_at(rkey, cur, key))
 		return;
 	if (ct_key_held(st, rkey, key, from_tailnet, now))
 		return;
 	ct_retire(st, rkey);
-	memset(&rk, 0, sizeof(rk));
-	rk.flags = TP_CT_F_REPLY_KEY;
-	rk.peer = *key;
+	rk_fill(&rk, key);
 	tab_put(&st->ct, rkey, &rk);
-}
-
-/* A crossing flow's reply tuple in the zone it leaves to. */
-static bool ct_reply_there(const struct tp_ct_entry *e, struct tp_ct_key *there)
-{
-	if (!e->out_zone || !e->peer.zone || e->out_zone == e->peer.zone)
-		return false;
-	*there = e->peer;
-	there->zone = e->out_zone;
-	return true;
 }
 
 /*
  * "An evicted reply key is written again by the flow's next packet in the
  * original direction, checked at most once a second": the second is the
- * clock's whole seconds, 16 bits of them, kept in rk_check_s.
+ * clock's whole seconds, 16 bits of them, kept in rk_check_s; flows
+ * without reply keys (untranslated, not crossing) check nothing.
  */
 static void ct_keep_reply_keys(struct ref_state *st, const struct tp_ct_key *key,
 			       struct tp_ct_entry *e, __u64 now)
 {
 	__u16 sec = (__u16)(now / NSEC);
-	struct tp_ct_key there, peer = e->peer;
 	bool from_tailnet = !(e->flags & TP_CT_F_EGRESS);
+	bool dnat = e->flags & TP_CT_F_DNAT, cross = crosses(key, e);
+	struct tp_ct_key r;
 
-	if (e->rk_check_s == sec)
+	if ((!dnat && !cross) || e->rk_check_s == sec)
 		return;
 	e->rk_check_s = sec;
-	ct_write_reply_key(st, &peer, key, from_tailnet, now);
-	if (ct_reply_there(e, &there))
-		ct_write_reply_key(st, &there, key, false, now);
+	reply_tuple(key, e, &r);
+	if (dnat)
+		ct_write_reply_key(st, &r, key, from_tailnet, now);
+	if (cross) {
+		r.zone = e->out_zone;
+		ct_write_reply_key(st, &r, key, false, now);
+	}
 }
 
 /*
- * Write a new flow's two entries.  @e has flags, NAT and service fields
- * set; @old is the expired or replaced flow entry of the tuple, or NULL.
- * Returns 0 or -TP_DROP_CT_CLASH: the flow's own tuple is another live
- * flow's reply tuple, or its reply tuple is held by another live flow.
+ * Write a new flow's entries: its flow entry, a reply key when DNATed.
+ * @e has flags, NAT and service fields set.  Returns 0 or
+ * -TP_DROP_CT_CLASH: the flow's own tuple is another live flow's reply
+ * tuple, or its reply tuple is held by another live flow.
  *
- * Doc ambiguity: whether a clash keeps the replaced entry's reply key;
- * the model deletes it (when it points back) before it looks for a
+ * Doc ambiguity: whether a clash keeps the replaced entry's reply keys;
+ * the model deletes them (when they point back) before it looks for a
  * clash, as the BPF does.
  */
 static int flow_commit(struct ref_run *r, struct tp_ct_entry *e,
-		       const struct ref_query *q, const struct ref_decision *d,
-		       const struct tp_ct_entry *old)
+		       const struct ref_query *q, const struct ref_decision *d)
 {
 	struct ref_state *st = r->st;
 	struct ref_pkt *p = r->p;
-	struct tp_ct_key via = p->t, there, orig;
-	struct tp_ct_entry rk;
+	const struct tp_ct_entry *cur = tab_find(&st->ct, &p->t);
+	struct tp_ct_key rt, there, orig;
+	struct tp_ct_entry rk, old;
 
-	if (e->flags & TP_CT_F_DNAT) {
-		via.daddr = e->nat_addr;
-		via.dport = e->nat_port;
-	}
-	tuple_reverse(&via, &e->peer);
 	if (p->t.proto == IPPROTO_TCP)
 		e->state = syn_only(p->tcp_flags) ? TP_CT_SYN_SENT
 						  : TP_CT_ESTABLISHED;
 	else
 		e->state = TP_CT_OPEN;
 	e->ifindex = r->ifindex;
-	e->created_ns = r->now;
+	e->created_s = TP_CT_SEC(r->now);
 	e->tcp_flags[0] = p->tcp_flags;
 	e->packets[0] = 1;
 	e->bytes[0] = p->len;
-	e->expires_ns = r->now + ct_timeout(st, e, p->t.proto) * NSEC;
+	e->expires_s = TP_CT_SEC(r->now) + ct_timeout(st, e, p->t.proto);
 	e->verdict = d->verdict;
 	e->src_identity = q->src_id;
 	e->dst_identity = q->dst_id;
@@ -1901,28 +1970,36 @@ static int flow_commit(struct ref_run *r, struct tp_ct_entry *e,
 	e->out_zone = q->out_zone;
 	e->rk_check_s = (__u16)(r->now / NSEC);
 
-	/* the replaced entry's reply key, if the reply tuple moved */
-	if (old && memcmp(&old->peer, &e->peer, sizeof(e->peer)))
-		ct_delete_reply_key(st, &old->peer, &p->t);
-	if (ct_key_held(st, &e->peer, &p->t, !(e->flags & TP_CT_F_EGRESS),
-			r->now) ||
+	/* the replaced entry's reply keys */
+	if (cur && !(cur->flags & TP_CT_F_REPLY_KEY)) {
+		old = *cur;
+		ct_drop_reply_keys(st, &p->t, &old);
+	}
+	reply_tuple(&p->t, e, &rt);
+	if (ct_key_held(st, &rt, &p->t, !(e->flags & TP_CT_F_EGRESS), r->now) ||
 	    ct_reply(st, &p->t, r->now, &orig)) {
 		explain(st, "clash");
 		return -TP_DROP_CT_CLASH;
 	}
-	ct_retire(st, &e->peer);
+	ct_retire(st, &rt);
+	/* "an untranslated flow's reply tuple is found by reversing: nothing sits there" */
+	if (!(e->flags & TP_CT_F_DNAT))
+		tab_del(&st->ct, &rt);
 	tab_put(&st->ct, &p->t, e);
-	memset(&rk, 0, sizeof(rk));
-	rk.flags = TP_CT_F_REPLY_KEY;
-	rk.peer = p->t;
-	tab_put(&st->ct, &e->peer, &rk);
+	if (e->flags & TP_CT_F_DNAT) {
+		rk_fill(&rk, &p->t);
+		tab_put(&st->ct, &rt, &rk);
+	}
 	/*
 	 * policy.md: a crossing flow's replies come in through the zone it
 	 * leaves to; its reply tuple is indexed there too (unless that key
 	 * is another live flow's).
 	 */
-	if (ct_reply_there(e, &there))
+	if (crosses(&p->t, e)) {
+		there = rt;
+		there.zone = e->out_zone;
 		ct_write_reply_key(st, &there, &p->t, false, r->now);
+	}
 	count(st, TP_STAT_CT_NEW, p->len);
 	return 0;
 }
@@ -1958,7 +2035,7 @@ static int dnat(struct ref_run *r, const struct tp_ct_entry *e)
  * only.  Without a service the model keeps the destination there (the
  * destination after translation is the original one), as the BPF does.
  */
-static int from_tailnet_new(struct ref_run *r, const struct tp_ct_entry *old)
+static int from_tailnet_new(struct ref_run *r)
 {
 	struct ref_state *st = r->st;
 	struct ref_pkt *p = r->p;
@@ -1999,7 +2076,7 @@ static int from_tailnet_new(struct ref_run *r, const struct tp_ct_entry *old)
 	event(r, &q, &d, e.svc_id, &e.nat_addr, e.nat_port);
 	if (d.verdict == TP_VERDICT_DENY)
 		return drop(r, d.reason);
-	ret = flow_commit(r, &e, &q, &d, old);
+	ret = flow_commit(r, &e, &q, &d);
 	if (ret < 0)
 		return drop_report(r, -ret);
 	if (!(e.flags & TP_CT_F_DNAT)) {
@@ -2080,47 +2157,44 @@ static int from_tailnet_flow(struct ref_run *r)
 {
 	struct ref_state *st = r->st;
 	struct ref_pkt *p = r->p;
-	struct tp_ct_entry *e, *f, old;
+	struct tp_ct_entry *e, *f;
 	struct tp_ct_key orig;
-	bool have_old = false;
 
 	if (!frag_track(r))
 		return frag_no_record(r, TP_STAT_FRAG_NO_RECORD);
 	e = tab_find(&st->ct, &p->t);
-	/*
-	 * A valid reply key is a reply when the flow's replies come from
-	 * the tailnet of this zone; any other valid one is "the tuple of a
-	 * live flow's replies, which never come from here": a clash.  An
-	 * invalid one counts as absent, and the packet may start a flow
-	 * that replaces it.
-	 */
-	if (e && (e->flags & TP_CT_F_REPLY_KEY)) {
-		f = ct_reply(st, &p->t, r->now, &orig);
+	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && ct_live(e, r->now)) {
+		/* "... never sends from the tailnet, nor is it reopened from there" */
+		if (e->flags & TP_CT_F_EGRESS) {
+			explain(st, "tuple of a flow this side started");
+			return drop_report(r, TP_DROP_CT_CLASH);
+		}
+		if (!reopens(e, p))
+			return flow_orig(r, e);
+	} else {
+		/*
+		 * A reply (by its reply key, or the reversed tuple an
+		 * untranslated flow's) when the flow's replies come from the
+		 * tailnet of this zone; any other is "the tuple of a live
+		 * flow's replies, which never come from here": a clash.
+		 * Nothing, an expired flow or an invalid reply key count as
+		 * absent, and the packet may start a flow that replaces it.
+		 */
+		f = ct_reply_of(st, &p->t, e, r->now, &orig);
 		if (f && replies_from_tailnet(f, p->t.zone))
 			return flow_reply(r, &orig, f, true);
 		if (f) {
 			explain(st, "reply tuple of a flow whose replies come from elsewhere");
 			return drop_report(r, TP_DROP_CT_CLASH);
 		}
-		explain(st, "stale reply key:");
-		e = NULL;
-	}
-	/* "... never sends from the tailnet, nor is it reopened from there" */
-	if (e && ct_live(e, r->now) && (e->flags & TP_CT_F_EGRESS)) {
-		explain(st, "tuple of a flow this side started");
-		return drop_report(r, TP_DROP_CT_CLASH);
-	}
-	if (e && ct_live(e, r->now) && !reopens(e, p))
-		return flow_orig(r, e);
-	if (e) {
-		old = *e;
-		have_old = true;
+		if (e)
+			explain(st, "stale entry:");
 	}
 	if (!starts_flow(p)) {
 		explain(st, "cannot start a flow:");
 		return stateless(r, TP_STAT_PASS);
 	}
-	return from_tailnet_new(r, have_old ? &old : NULL);
+	return from_tailnet_new(r);
 }
 
 /*
@@ -2166,7 +2240,7 @@ static int to_tailnet_forwarded(struct ref_run *r, __u16 in_zone)
  * origin): decided, reported, tracked.  One that clashes passes untracked
  * ("leaving to the tailnet it passes untracked").
  */
-static int to_tailnet_new(struct ref_run *r, const struct tp_ct_entry *old)
+static int to_tailnet_new(struct ref_run *r)
 {
 	__u8 origin = egress_origin(r);
 	struct tp_ct_entry e;
@@ -2185,7 +2259,7 @@ static int to_tailnet_new(struct ref_run *r, const struct tp_ct_entry *old)
 	 */
 	memset(&e, 0, sizeof(e));
 	e.flags = TP_CT_F_EGRESS | origin;
-	if (flow_commit(r, &e, &q, &d, old) == 0)
+	if (flow_commit(r, &e, &q, &d) == 0)
 		explain(r->st, "new egress flow");
 	else
 		explain(r->st, "untracked");
@@ -2196,9 +2270,8 @@ static int to_tailnet_flow(struct ref_run *r)
 {
 	struct ref_state *st = r->st;
 	struct ref_pkt *p = r->p;
-	struct tp_ct_entry *f, *e, old;
+	struct tp_ct_entry *f, *e;
 	struct tp_ct_key orig;
-	bool have_old = false;
 	__u16 in_zone = tailnet_zone(st, r->in_ifindex);
 
 	if (!frag_track(r)) {
@@ -2231,15 +2304,11 @@ static int to_tailnet_flow(struct ref_run *r)
 		if (!reopens(e, p))
 			return flow_orig(r, e);
 	}
-	if (e && !(e->flags & TP_CT_F_REPLY_KEY)) {
-		old = *e;
-		have_old = true;
-	}
 	if (!starts_flow(p)) {
 		explain(st, "cannot start a flow:");
 		return stateless(r, TP_STAT_PASS);
 	}
-	return to_tailnet_new(r, have_old ? &old : NULL);
+	return to_tailnet_new(r);
 }
 
 /* The interface the kernel would forward a packet @saddr -> @daddr to, 0 if none. */
@@ -2267,7 +2336,7 @@ static struct tp_ct_entry *icmp_err_flow(struct ref_run *r, __u16 zone,
 		return e;
 	}
 	*quote_is_reply = false;
-	return ct_reply(r->st, &rev, r->now, orig);
+	return ct_reply_of(r->st, &rev, e, r->now, orig);
 }
 
 /*

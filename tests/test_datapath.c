@@ -34,8 +34,8 @@ static void dnat_tcp(void **state, const char *client, const char *vip,
 
 	assert_int_equal(ct_get(h, &k, &e), 0);
 	assert_int_equal(e.packets[0], 1);
-	assert_int_equal(e.created_ns, T0);
-	assert_int_equal(e.expires_ns, T0 + TP_CT_TIMEOUT_SYN * SEC_NS);
+	assert_int_equal(e.created_s, TP_CT_SEC(T0));
+	assert_int_equal(e.expires_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_SYN);
 	assert_int_equal(e.tcp_flags[0], PKT_TCP_SYN);
 	assert_int_equal(ct_count(h), 2);
 	assert_int_equal(th_stat(h, TP_STAT_DNAT), 1);
@@ -141,6 +141,106 @@ static void test_non_service_untouched(void **state)
 	assert_int_equal(e.state, TP_CT_SYN_SENT);
 	assert_int_equal(th_stat(h, TP_STAT_DNAT), 0);
 	assert_int_equal(th_stat(h, TP_STAT_PASS), 3);
+}
+
+/* ---- conntrack memory ------------------------------------------------------ */
+
+/* The map memory the kernel charges for map @fd (bpftool's "memlock"). */
+static unsigned long long map_memlock(int fd)
+{
+	unsigned long long v = 0;
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/*
+ * The scale requirement: at most 192 bytes of map memory per conntrack
+ * entry, the kernel's own overhead included, as the kernel reports it for
+ * both tables at their power-of-two default sizes.  One entry is one
+ * untranslated flow (test_ct_one_entry_per_flow).
+ */
+static void test_ct_memory_per_entry(void **state)
+{
+	struct th *h = *state;
+	const struct {
+		const char *name;
+		int fd;
+	} maps[] = { { TP_MAP_CT, h->maps.ct }, { TP_MAP_CT_ANY, h->maps.ct_any } };
+	struct bpf_map_info info;
+	unsigned long long memlock;
+	__u32 len;
+	size_t i;
+
+	REQUIRE_BPF();
+	assert_int_equal(TP_CT_ENTRY_COST, 192);
+	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		len = sizeof(info);
+		memset(&info, 0, sizeof(info));
+		assert_int_equal(bpf_obj_get_info_by_fd(maps[i].fd, &info, &len), 0);
+		/* the bucket array is one per entry only at a power of two */
+		assert_int_equal(info.max_entries & (info.max_entries - 1), 0);
+		memlock = map_memlock(maps[i].fd);
+		printf("%s: max_entries %u memlock %llu: %.2f bytes an entry\n",
+		       maps[i].name, info.max_entries, memlock,
+		       (double)memlock / info.max_entries);
+		assert_true(memlock / info.max_entries <= 192);
+	}
+}
+
+/*
+ * One entry per untranslated flow, its replies found by reversing their
+ * tuple; two per DNAT flow (the reply-key entry under backend -> client).
+ */
+static void test_ct_one_entry_per_flow(void **state)
+{
+	struct th *h = *state;
+	const unsigned int n = 64;
+	struct tp_ct_key k;
+	unsigned int i;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	for (i = 0; i < n; i++) {
+		expect_untouched(h, TH_FROM_TAILNET,
+				 FLOWP(CLIENT4, 20000 + i, "198.19.0.11", 80,
+				       IPPROTO_TCP, PKT_TCP_SYN), PASS);
+		expect_untouched(h, TH_FROM_TAILNET,
+				 FLOWP(CLIENT4, 20000 + i, "198.19.0.11", 53,
+				       IPPROTO_UDP, 0), PASS);
+	}
+	assert_int_equal(ct_count(h), 2 * n);
+	/* each reply is its flow's: accounted there, nothing new written */
+	for (i = 0; i < n; i++) {
+		expect_untouched(h, TH_TO_TAILNET,
+				 FLOWP("198.19.0.11", 80, CLIENT4, 20000 + i,
+				       IPPROTO_TCP, PKT_TCP_SYN | PKT_TCP_ACK), PASS);
+		expect_untouched(h, TH_TO_TAILNET,
+				 FLOWP("198.19.0.11", 53, CLIENT4, 20000 + i,
+				       IPPROTO_UDP, 0), PASS);
+		k = ct_key(CLIENT4, 20000 + i, "198.19.0.11", 80, IPPROTO_TCP);
+		assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
+		k = ct_key(CLIENT4, 20000 + i, "198.19.0.11", 53, IPPROTO_UDP);
+		assert_int_equal(ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
+	}
+	assert_int_equal(ct_count(h), 2 * n);
+	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 2 * n);
+
+	for (i = 0; i < n; i++)
+		expect_dnat(h, flow(CLIENT4, 30000 + i, VIP4, 80, IPPROTO_TCP,
+				    PKT_TCP_SYN), BE4[0], 8080);
+	assert_int_equal(ct_count(h), 2 * n + 2 * n);
+	printf("%u untranslated flows, %u DNAT flows: %u entries (%u bytes a flow "
+	       "untranslated, %u DNAT)\n", 2 * n, n, ct_count(h),
+	       (unsigned int)TP_CT_ENTRY_COST, 2 * (unsigned int)TP_CT_ENTRY_COST);
 }
 
 static void test_service_zone(void **state)
@@ -451,7 +551,7 @@ static void tcp_sequence(struct th *h, const struct tcp_step *steps, size_t n)
 		if (e.state != steps[i].want_state)
 			fail_msg("step %zu: state %u, want %u", i, e.state,
 				 steps[i].want_state);
-		assert_int_equal(e.expires_ns, now + steps[i].want_timeout * SEC_NS);
+		assert_int_equal(e.expires_s, TP_CT_SEC(now) + steps[i].want_timeout);
 	}
 }
 
@@ -542,7 +642,7 @@ static void test_ct_timeouts(void **state)
 			      PKT_TCP_SYN | PKT_TCP_ACK), VIP4, 80);
 	assert_int_equal(ct_get(h, &k, &e), 0);
 	assert_int_equal(e.state, TP_CT_SYN_RECV);
-	assert_int_equal(e.created_ns, T0);
+	assert_int_equal(e.created_s, TP_CT_SEC(T0));
 
 	/*
 	 * past it: the reply finds no flow and leaves untranslated (as a new
@@ -557,17 +657,17 @@ static void test_ct_timeouts(void **state)
 	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
 		    BE4[0], 8080);
 	assert_int_equal(ct_get(h, &k, &e), 0);
-	assert_int_equal(e.created_ns, t);
+	assert_int_equal(e.created_s, TP_CT_SEC(t));
 	assert_int_equal(e.state, TP_CT_SYN_SENT);
 	assert_int_equal(e.packets[0], 1);
 
 	/* UDP: 60 s since its last packet */
 	assert_int_equal(ct_get(h, &ku, &e), 0);
-	assert_int_equal(e.expires_ns, T0 + TP_CT_TIMEOUT_UDP * SEC_NS);
-	assert_true(e.expires_ns <= t);
+	assert_int_equal(e.expires_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_UDP);
+	assert_true(e.expires_s <= TP_CT_SEC(t));
 	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 5353);
 	assert_int_equal(ct_get(h, &ku, &e), 0);
-	assert_int_equal(e.created_ns, t);
+	assert_int_equal(e.created_s, TP_CT_SEC(t));
 	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 5);
 }
 
@@ -654,7 +754,7 @@ static void icmp_echo(void **state, const char *client, const char *vip,
 	run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
 	assert_int_equal(ct_get(h, &k, &e), 0);
 	assert_int_equal(e.state, TP_CT_REPLIED);
-	assert_int_equal(e.expires_ns, T0 + TP_CT_TIMEOUT_ICMP * SEC_NS);
+	assert_int_equal(e.expires_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_ICMP);
 
 	/* an echo reply from the tailnet starts nothing */
 	sp.saddr = client;
@@ -1106,6 +1206,8 @@ int main(void)
 		T(test_udp_zero_checksum),
 		T(test_reply_reverse_nat_tcp),
 		T(test_non_service_untouched),
+		T(test_ct_memory_per_entry),
+		T(test_ct_one_entry_per_flow),
 		T(test_service_zone),
 		T(test_no_backend_drops),
 		T(test_dnat_ethernet),

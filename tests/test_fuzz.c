@@ -60,7 +60,7 @@
  *                  "exthdr-trunc"  no IPv6 packets with an extension header
  *                                  that runs past the packet;
  *                  "multi-frag"    no IPv6 packets with two fragment headers;
- *                  "rk-fields"     compare only flags and peer of reply keys;
+ *                  "rk-fields"     compare only flags and orig_* of reply keys;
  *                  "icmp-dir"      ICMP errors only to the program their
  *                                  direction is meant for;
  *                  "policy"        docs/datapath.md only: no identities,
@@ -93,6 +93,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "conntrack.h"
 #include "harness.h"
 #include "identity.h"
 #include "pktgen.h"
@@ -465,9 +466,9 @@ static const struct {
 	const char *name;
 	size_t off, size;
 } CT_FIELDS[] = {
-	CT_F(peer), CT_F(nat_addr), CT_F(nat_port), CT_F(state), CT_F(flags),
-	CT_F(svc_id), CT_F(backend_id), CT_F(ifindex), CT_F(expires_ns),
-	CT_F(created_ns), CT_F(packets[0]), CT_F(packets[1]), CT_F(bytes[0]),
+	CT_F(nat_addr), CT_F(nat_port), CT_F(state), CT_F(flags),
+	CT_F(svc_id), CT_F(backend_id), CT_F(ifindex), CT_F(expires_s),
+	CT_F(created_s), CT_F(packets[0]), CT_F(packets[1]), CT_F(bytes[0]),
 	CT_F(bytes[1]), CT_F(tcp_flags[0]), CT_F(tcp_flags[1]), CT_F(verdict),
 	CT_F(src_identity), CT_F(dst_identity), CT_F(rule_id),
 	CT_F(policy_rev), CT_F(out_zone),
@@ -498,7 +499,9 @@ static void ct_print_diff(const struct tp_ct_entry *want,
 
 	for (i = 0; i < N_CT_FIELDS; i++) {
 		off = CT_FIELDS[i].off;
-		if (rk_only && off != offsetof(struct tp_ct_entry, peer) &&
+		if (rk_only && off != offsetof(struct tp_ct_entry, orig_daddr) &&
+		    off != offsetof(struct tp_ct_entry, orig_dport) &&
+		    off != offsetof(struct tp_ct_entry, out_zone) &&
 		    off != offsetof(struct tp_ct_entry, flags))
 			continue;
 		if (!memcmp(w + off, g + off, CT_FIELDS[i].size))
@@ -522,7 +525,10 @@ static bool ct_equal(const struct tp_ct_entry *want,
 {
 	if ((fz_skip & SKIP_RK_FIELDS) && (want->flags & TP_CT_F_REPLY_KEY))
 		return want->flags == got->flags &&
-		       !memcmp(&want->peer, &got->peer, sizeof(want->peer));
+		       !memcmp(&want->orig_daddr, &got->orig_daddr,
+			       sizeof(want->orig_daddr)) &&
+		       want->orig_dport == got->orig_dport &&
+		       want->orig_zone == got->orig_zone;
 	return !memcmp(want, got, sizeof(*want));
 }
 
@@ -1623,10 +1629,13 @@ static void fz_flow_ends(struct fz *f, const struct fz_flow *fl, int dir,
 	fz_flow_key(fl, &k);
 	ce = ref_ct_lookup(f->m, &k);
 	if (ce && !(ce->flags & TP_CT_F_REPLY_KEY) && pct(&f->r, 95)) {
-		e->s = ce->peer.saddr;
-		e->d = ce->peer.daddr;
-		e->sport = ntohs(ce->peer.sport);
-		e->dport = ntohs(ce->peer.dport);
+		struct tp_ct_key reply;
+
+		tp_ct_reply_tuple(&k, ce, &reply);
+		e->s = reply.saddr;
+		e->d = reply.daddr;
+		e->sport = ntohs(reply.sport);
+		e->dport = ntohs(reply.dport);
 		return;
 	}
 	e->s = fl->d;
@@ -1922,7 +1931,7 @@ static struct fz_flow *fz_pick_error_flow(struct fz *f)
 		fz_flow_key(fl, &k);
 		ce = ref_ct_lookup(f->m, &k);
 		if (ce && (ce->flags & TP_CT_F_DNAT) &&
-		    ce->expires_ns > f->now && pct(&f->r, 85))
+		    ce->expires_s > TP_CT_SEC(f->now) && pct(&f->r, 85))
 			break;
 	}
 	return fl;
@@ -2360,7 +2369,7 @@ static bool fz_boundary(struct fz *f, __u64 *t)
 		e = ref_ct_lookup(f->m, &k);
 		if (!e || (e->flags & TP_CT_F_REPLY_KEY))
 			return false;
-		*t = e->expires_ns;
+		*t = (__u64)e->expires_s * SEC;
 		return true;
 	case 1:
 		if (!f->n_pend)

@@ -16,6 +16,7 @@
 
 #include <bpf/bpf.h>
 
+#include "gc.h"
 #include "pkttest.h"
 #include "policy.h"
 #include "service.h"
@@ -137,7 +138,7 @@ static void test_h02_revocation_stops_replies(void **state)
 	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
 	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
 	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
-	expires = ct_must(h, &k).expires_ns;
+	expires = ct_must(h, &k).expires_s;
 
 	/* revoke: the pod's next packet is dropped first, then the client's */
 	assert_int_equal(tp_policy_rule_del(&h->maps, &match, TP_OWNER_TPCTL), 0);
@@ -149,7 +150,7 @@ static void test_h02_revocation_stops_replies(void **state)
 	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), DROP);
 	/* dropped packets do not keep the flow alive: it ages out */
 	e = ct_must(h, &k);
-	assert_int_equal(e.expires_ns, expires);
+	assert_int_equal(e.expires_s, expires);
 	assert_int_equal(e.packets[0], 2);
 	assert_int_equal(e.packets[1], 1);
 	assert_int_equal(drops(h, TP_DROP_POLICY), 2);
@@ -311,18 +312,18 @@ static void test_h10_pickup_gets_syn_timeout(void **state)
 	for (i = 0; i < sizeof(pickups); i++) {
 		k = ct_key(CLIENT4, 2000 + i, POD, 80, TCP);
 		assert_int_equal(send_in(h, CLIENT4, 2000 + i, POD, 80, TCP, pickups[i]), PASS);
-		assert_int_equal(ct_must(h, &k).expires_ns, T0 + TP_CT_TIMEOUT_SYN * SEC_NS);
+		assert_int_equal(ct_must(h, &k).expires_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_SYN);
 	}
 	/* once the other side answers, the state's own timeout */
 	k = ct_key(CLIENT4, 2000, POD, 80, TCP);
 	assert_int_equal(send_out(h, POD, 80, CLIENT4, 2000, TCP, ACK), PASS);
 	assert_int_equal(ct_must(h, &k).state, TP_CT_ESTABLISHED);
-	assert_int_equal(ct_must(h, &k).expires_ns, T0 + TP_CT_TIMEOUT_ESTABLISHED * SEC_NS);
+	assert_int_equal(ct_must(h, &k).expires_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_ESTABLISHED);
 	/* unanswered, the pickup is gone after the SYN timeout */
 	th_set_clock(h, T0 + TP_CT_TIMEOUT_SYN * SEC_NS);
 	k = ct_key(CLIENT4, 2001, POD, 80, TCP);
 	assert_int_equal(send_in(h, CLIENT4, 2001, POD, 80, TCP, ACK), PASS);
-	assert_int_equal(ct_must(h, &k).created_ns, T0 + TP_CT_TIMEOUT_SYN * SEC_NS);
+	assert_int_equal(ct_must(h, &k).created_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_SYN);
 }
 
 #define SMALL_CT     4096
@@ -471,6 +472,118 @@ static void test_h12_v6_exthdr_after_fragment_header(void **state)
 	run_expect(h, TH_FROM_TAILNET, &later, PASS, &want);
 }
 
+/* ---- 13. one entry per untranslated flow: reversed lookups ------------------------------------------- */
+
+/*
+ * A client sends from the port of its live DNAT flow straight to the
+ * backend: that flow's reply tuple (backend -> client) is a live reply-key
+ * entry, so the new untranslated flow, whose replies would carry the same
+ * tuple, clashes, and the DNAT flow keeps its replies.
+ */
+static void test_h13_untranslated_onto_dnat_reply_key(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, TCP);
+	struct tp_ct_key kd = ct_key(CLIENT4, 40000, BE4[0], 8080, TCP);
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	expect_untouched(h, TH_FROM_TAILNET,
+			 FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN), DROP);
+	assert_int_equal(drops(h, TP_DROP_CT_CLASH), 1);
+	assert_int_equal(ct_get(h, &kd, &e), -ENOENT);
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK), VIP4, 80);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
+	assert_int_equal(ct_count(h), 2);
+}
+
+/*
+ * The other way round: a live untranslated flow client -> backend, and a
+ * new DNAT flow from the same client port whose backend is that one: its
+ * reply tuple is the untranslated flow's, found by reversing; a clash,
+ * and the untranslated flow keeps its replies.
+ */
+static void test_h13_dnat_onto_untranslated_flow(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, TCP);
+	struct tp_ct_key kd = ct_key(CLIENT4, 40000, BE4[0], 8080, TCP);
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_untouched(h, TH_FROM_TAILNET,
+			 FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN), PASS);
+	expect_untouched(h, TH_FROM_TAILNET,
+			 FLOWP(CLIENT4, 40000, VIP4, 80, TCP, SYN), DROP);
+	assert_int_equal(drops(h, TP_DROP_CT_CLASH), 1);
+	assert_int_equal(ct_get(h, &k, &e), -ENOENT);
+	/* the backend's answer is the untranslated flow's, untouched */
+	expect_untouched(h, TH_TO_TAILNET,
+			 FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK), PASS);
+	assert_int_equal(ct_must(h, &kd).state, TP_CT_SYN_RECV);
+	assert_int_equal(ct_count(h), 1);
+}
+
+/*
+ * A flow this side started is answered from the tailnet through the
+ * reversed lookup.  Once it expired, the same tuple from the tailnet is a
+ * new flow, and the expired entry under its reply tuple goes: left there
+ * it would be found before the reversed lookup.
+ */
+static void test_h13_expired_reply_tuple_cleared(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 40000, POD, 80, TCP);
+	struct tp_ct_key ke = ct_key(POD, 80, CLIENT4, 40000, TCP);
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 40000, TCP, SYN), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 40000, POD, 80, TCP, SYN | ACK), PASS);
+	e = ct_must(h, &ke);
+	assert_int_equal(e.flags & TP_CT_F_EGRESS, TP_CT_F_EGRESS);
+	assert_int_equal(e.state, TP_CT_SYN_RECV);
+	assert_int_equal(ct_count(h), 1);
+
+	th_set_clock(h, T0 + (TP_CT_TIMEOUT_SYN + 1) * SEC_NS);
+	assert_int_equal(send_in(h, CLIENT4, 40000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(ct_get(h, &ke, &e), -ENOENT);
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 40000, TCP, SYN | ACK), PASS);
+	e = ct_must(h, &k);
+	assert_int_equal(e.state, TP_CT_SYN_RECV);
+	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 1);
+	assert_int_equal(ct_count(h), 1);
+}
+
+/* GC takes an expired DNAT flow with its reply key, an untranslated one alone. */
+static void test_h13_gc_takes_flow_with_reply_key(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key ku = ct_key(CLIENT4, 40001, POD, 80, TCP);
+	struct tpd_gc_result res;
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	assert_int_equal(send_in(h, CLIENT4, 40001, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(ct_count(h), 3);
+	assert_int_equal(tpd_gc(&h->maps, T0 + SEC_NS, TP_FRAG_TIMEOUT, &res), 0);
+	assert_int_equal(res.ct_flows, 2);
+	assert_int_equal(res.ct_deleted, 0);
+	/* the untranslated flow lives on (its client answered), the DNAT one expires */
+	th_set_clock(h, T0 + 30 * SEC_NS);
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 40001, TCP, SYN | ACK), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 40001, POD, 80, TCP, ACK), PASS);
+	assert_int_equal(tpd_gc(&h->maps, T0 + (TP_CT_TIMEOUT_SYN + 1) * SEC_NS,
+				TP_FRAG_TIMEOUT, &res), 0);
+	assert_int_equal(res.ct_deleted, 2);
+	assert_int_equal(ct_count(h), 1);
+	assert_int_equal(ct_must(h, &ku).state, TP_CT_ESTABLISHED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -488,6 +601,10 @@ int main(void)
 						setup_small_ct, teardown),
 		T(test_h11_crossing_reply_counted_once),
 		T(test_h12_v6_exthdr_after_fragment_header),
+		T(test_h13_untranslated_onto_dnat_reply_key),
+		T(test_h13_dnat_onto_untranslated_flow),
+		T(test_h13_expired_reply_tuple_cleared),
+		T(test_h13_gc_takes_flow_with_reply_key),
 #undef T
 	};
 

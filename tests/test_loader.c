@@ -28,6 +28,7 @@
 #include <linux/if_arp.h>
 
 #include "config.h"
+#include "conntrack.h"
 #include "datapath.h"
 #include "gc.h"
 #include "identity.h"
@@ -851,22 +852,20 @@ static void ct_flow(struct th *h, __u32 n, __u8 proto, __u32 be_id)
 			       .dport = htons(53), .proto = proto, .zone = TH_ZONE };
 	struct tp_ct_entry e = { .flags = TP_CT_F_DNAT, .backend_id = be_id,
 				 .nat_addr = addr("198.18.1.1"), .nat_port = htons(53),
-				 .svc_id = 1, .expires_ns = ~0ULL >> 1 };
-	struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY, .expires_ns = ~0ULL >> 1 };
+				 .svc_id = 1, .expires_s = ~0u };
+	struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY };
+	struct tp_ct_key reply;
 
 	k.saddr = addr("100.64.0.0");
 	k.saddr.w[3] = htonl(ntohl(k.saddr.w[3]) + n / 60000 * 65536 + n % 251);
-	e.peer.saddr = e.nat_addr;
-	e.peer.daddr = k.saddr;
-	e.peer.sport = e.nat_port;
-	e.peer.dport = k.sport;
-	e.peer.proto = proto;
-	e.peer.zone = TH_ZONE;
-	rk.peer = k;
+	tp_ct_reply_tuple(&k, &e, &reply);
+	rk.orig_daddr = k.daddr;
+	rk.orig_dport = k.dport;
+	rk.orig_zone = k.zone;
 	/* where the datapath keeps them: tp_ct for TCP, tp_ct_any for UDP */
 	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &k, &e, BPF_NOEXIST),
 			 0);
-	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &e.peer, &rk,
+	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &reply, &rk,
 					     BPF_NOEXIST), 0);
 }
 
@@ -1430,7 +1429,7 @@ static void test_pins_survive_and_migrate(void **state)
 	{
 		struct tp_ct_key ku = ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
 		struct tp_ct_key kt = ct_key(CLIENT4, 5001, VIP4, 80, IPPROTO_TCP);
-		struct tp_ct_entry ce = { .state = TP_CT_OPEN, .expires_ns = ~0ULL };
+		struct tp_ct_entry ce = { .state = TP_CT_OPEN, .expires_s = ~0u };
 
 		assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
 		assert_int_equal(bpf_map_update_elem(dp.maps.ct, &ku, &ce, BPF_ANY), 0);
@@ -1556,6 +1555,229 @@ static void test_pins_capacity_resize(void **state)
 	assert_int_equal(tpd_detach_all(&cfg, true), 0);
 	tpd_config_free(&cfg);
 	free(per_cpu);
+}
+
+/* An old-layout (struct tp_ct_entry_v1) entry @e under @k in @fd. */
+static void v1_put(int fd, const struct tp_ct_key *k, const struct tp_ct_entry_v1 *e)
+{
+	assert_int_equal(bpf_map_update_elem(fd, k, e, BPF_NOEXIST), 0);
+}
+
+/* An old-layout flow entry @e under @k with its reply-key entry under @reply. */
+static void v1_flow(int fd, const struct tp_ct_key *k, struct tp_ct_entry_v1 *e,
+		    const struct tp_ct_key *reply)
+{
+	struct tp_ct_entry_v1 rk = { .peer = *k, .flags = TP_CT_F_REPLY_KEY };
+
+	e->peer = *reply;
+	v1_put(fd, k, e);
+	v1_put(fd, reply, &rk);
+}
+
+/* A pinned conntrack table of the old layout (144-byte values). */
+static int v1_table(const char *pin_root, const char *name)
+{
+	char path[300];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_root, name);
+	unlink(path);
+	fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, name, sizeof(struct tp_ct_key),
+			    sizeof(struct tp_ct_entry_v1), 4096, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_obj_pin(fd, path), 0);
+	return fd;
+}
+
+/* Run @sp (Ethernet, zone 0) through @hook of @dp's programs. */
+static int v1_send(struct tpd_datapath *dp, enum th_hook hook, struct pkt_spec sp)
+{
+	struct th t = { .skel = dp->skel, .maps = dp->maps };
+	struct pkt in, out;
+	int verdict;
+
+	sp.l2 = 1;
+	build(&sp, &in);
+	run(&t, hook, &in, &out, &verdict);
+	return verdict;
+}
+
+/*
+ * Pins of the conntrack layout before one entry per flow (two 144-byte
+ * entries per flow, times in ns) are converted on load, not dropped: an
+ * untranslated TCP flow keeps its flow entry and loses its reply key (its
+ * replies are found by reversing their tuple), a DNAT UDP flow keeps both
+ * in the new layout, a zone-crossing flow keeps its reply key in the
+ * zone it leaves to, an orphan reply key goes; the expiry is rounded up
+ * to the second.  Then the replies of both flows are theirs.
+ */
+static void test_ct_v1_pins_converted(void **state)
+{
+	const __u64 now = tpd_monotonic_ns();
+	struct tp_ct_key kt = ct_key(CLIENT4, 40000, "198.18.0.20", 80, IPPROTO_TCP);
+	struct tp_ct_key ku = ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
+	struct tp_ct_key kx = ct_key(CLIENT4, 40001, "100.64.9.9", 22, IPPROTO_TCP);
+	struct tp_ct_key rt, ru, rx, rx2, orphan;
+	struct tp_ct_entry_v1 et = { .state = TP_CT_ESTABLISHED, .verdict = TP_VERDICT_ALLOW,
+				     .expires_ns = now + 100 * SEC_NS + 1,
+				     .created_ns = now - 5 * SEC_NS, .packets = { 7, 6 },
+				     .bytes = { 700, 600 }, .tcp_flags = { 0x18, 0x18 },
+				     .src_identity = 300, .dst_identity = 400, .rule_id = 9,
+				     .policy_rev = 3, .ifindex = 42, .rk_check_s = 77 };
+	struct tp_ct_entry_v1 eu = { .state = TP_CT_OPEN, .verdict = TP_VERDICT_ALLOW,
+				     .flags = TP_CT_F_DNAT, .svc_id = 1, .backend_id = 2,
+				     .nat_addr = addr(BE4[0]), .nat_port = htons(5353),
+				     .expires_ns = now + 60 * SEC_NS,
+				     .created_ns = now, .packets = { 1, 0 }, .bytes = { 64, 0 } };
+	struct tp_ct_entry_v1 ex = { .state = TP_CT_ESTABLISHED, .verdict = TP_VERDICT_ALLOW,
+				     .out_zone = 2, .expires_ns = now + 100 * SEC_NS,
+				     .packets = { 1, 1 } };
+	struct tp_ct_entry_v1 lone = { .flags = TP_CT_F_REPLY_KEY };
+	struct tpd_datapath dp;
+	struct tpd_config cfg;
+	struct tp_ct_entry e;
+	struct tp_ct_key orig;
+	int ct, ct_any;
+
+	(void)state;
+	REQUIRE_BPF();
+	pin_cfg(&cfg, TP_MAGLEV_SIZE);
+	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	ct = v1_table(cfg.pin_root, TP_MAP_CT);
+	ct_any = v1_table(cfg.pin_root, TP_MAP_CT_ANY);
+
+	kt.zone = ku.zone = 0;
+	kx.zone = 1;
+	rt = (struct tp_ct_key){ .saddr = kt.daddr, .daddr = kt.saddr, .sport = kt.dport,
+				 .dport = kt.sport, .proto = kt.proto };
+	ru = (struct tp_ct_key){ .saddr = addr(BE4[0]), .daddr = ku.saddr,
+				 .sport = htons(5353), .dport = ku.sport, .proto = ku.proto };
+	rx = (struct tp_ct_key){ .saddr = kx.daddr, .daddr = kx.saddr, .sport = kx.dport,
+				 .dport = kx.sport, .proto = kx.proto, .zone = 1 };
+	rx2 = rx;
+	rx2.zone = 2;
+	v1_flow(ct, &kt, &et, &rt);
+	v1_flow(ct_any, &ku, &eu, &ru);
+	v1_flow(ct, &kx, &ex, &rx);
+	lone.peer = kx;
+	v1_put(ct, &rx2, &lone); /* the crossing flow's reply key in zone 2 */
+	orphan = rt;
+	orphan.sport = htons(81);
+	lone.peer = kt;
+	lone.peer.dport = htons(81);
+	v1_put(ct, &orphan, &lone);
+	close(ct);
+	close(ct_any);
+
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	/* the untranslated flow: every field, times in seconds; no reply key */
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &kt, &e), 0);
+	assert_int_equal(e.flags, 0);
+	assert_int_equal(e.state, TP_CT_ESTABLISHED);
+	assert_int_equal(e.expires_s, TP_CT_SEC(et.expires_ns) + 1);
+	assert_int_equal(e.created_s, TP_CT_SEC(et.created_ns));
+	assert_int_equal(e.packets[0], 7);
+	assert_int_equal(e.packets[1], 6);
+	assert_int_equal(e.bytes[0], 700);
+	assert_int_equal(e.bytes[1], 600);
+	assert_int_equal(e.tcp_flags[1], 0x18);
+	assert_int_equal(e.src_identity, 300);
+	assert_int_equal(e.dst_identity, 400);
+	assert_int_equal(e.rule_id, 9);
+	assert_int_equal(e.policy_rev, 3);
+	assert_int_equal(e.ifindex, 42);
+	assert_int_equal(e.rk_check_s, 77);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &rt, &e), -ENOENT);
+	/* the DNAT flow and its reply key, in tp_ct_any */
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct_any, &ku, &e), 0);
+	assert_int_equal(e.flags, TP_CT_F_DNAT);
+	assert_int_equal(e.nat_port, htons(5353));
+	assert_int_equal(e.expires_s, TP_CT_SEC(eu.expires_ns) +
+					      (eu.expires_ns % SEC_NS != 0));
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct_any, &ru, &e), 0);
+	assert_int_equal(e.flags, TP_CT_F_REPLY_KEY);
+	tp_ct_rk_orig(&ru, &e, &orig);
+	assert_memory_equal(&orig, &ku, sizeof(orig));
+	assert_true(tp_ct_entry_live(&dp.maps, &ru, &e, tpd_monotonic_ns()));
+	/* the crossing flow: its reply key in zone 2 only */
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &kx, &e), 0);
+	assert_int_equal(e.out_zone, 2);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &rx, &e), -ENOENT);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &rx2, &e), 0);
+	tp_ct_rk_orig(&rx2, &e, &orig);
+	assert_memory_equal(&orig, &kx, sizeof(orig));
+	/* the orphan is gone; no _old pin is left */
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &orphan, &e), -ENOENT);
+	{
+		struct th t = { .maps = dp.maps };
+
+		/* three flows, two reply keys */
+		assert_int_equal(ct_count(&t), 5);
+	}
+
+	/* live: the replies are found and accounted, the DNAT one translated back */
+	assert_int_equal(v1_send(&dp, TH_TO_TAILNET,
+				 flow("198.18.0.20", 80, CLIENT4, 40000, IPPROTO_TCP,
+				      PKT_TCP_ACK)), PASS);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &kt, &e), 0);
+	assert_int_equal(e.packets[1], 7);
+	assert_int_equal(v1_send(&dp, TH_TO_TAILNET,
+				 flow(BE4[0], 5353, CLIENT4, 5000, IPPROTO_UDP, 0)),
+			 PASS);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct_any, &ku, &e), 0);
+	assert_int_equal(e.packets[1], 1);
+	assert_int_equal(e.state, TP_CT_REPLIED);
+	tpd_datapath_close(&dp);
+
+	assert_int_equal(tpd_detach_all(&cfg, true), 0);
+	tpd_config_free(&cfg);
+}
+
+/*
+ * Pins older still: one tp_ct of the 144-byte layout for every protocol,
+ * no tp_ct_any.  Converted flows land in the table of their protocol.
+ */
+static void test_ct_v1_unsplit_pins_converted(void **state)
+{
+	const __u64 now = tpd_monotonic_ns();
+	struct tp_ct_key ku = ct_key(CLIENT4, 5000, "198.18.0.20", 53, IPPROTO_UDP);
+	struct tp_ct_key kt = ct_key(CLIENT4, 5001, "198.18.0.20", 80, IPPROTO_TCP);
+	struct tp_ct_entry_v1 e1 = { .state = TP_CT_OPEN, .expires_ns = now + 60 * SEC_NS };
+	struct tp_ct_key ru, rt;
+	struct tpd_datapath dp;
+	struct tpd_config cfg;
+	struct tp_ct_entry e;
+	struct th t;
+	int ct;
+
+	(void)state;
+	REQUIRE_BPF();
+	pin_cfg(&cfg, TP_MAGLEV_SIZE);
+	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	ct = v1_table(cfg.pin_root, TP_MAP_CT);
+	ku.zone = kt.zone = 0;
+	ru = (struct tp_ct_key){ .saddr = ku.daddr, .daddr = ku.saddr, .sport = ku.dport,
+				 .dport = ku.sport, .proto = ku.proto };
+	rt = ru;
+	rt.sport = kt.dport;
+	rt.dport = kt.sport;
+	rt.proto = kt.proto;
+	v1_flow(ct, &ku, &e1, &ru);
+	e1.state = TP_CT_ESTABLISHED;
+	v1_flow(ct, &kt, &e1, &rt);
+	close(ct);
+
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct_any, &ku, &e), 0);
+	assert_int_equal(e.state, TP_CT_OPEN);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &kt, &e), 0);
+	assert_int_equal(e.state, TP_CT_ESTABLISHED);
+	memset(&t, 0, sizeof(t));
+	t.maps = dp.maps;
+	assert_int_equal(ct_count(&t), 2);
+	tpd_datapath_close(&dp);
+	assert_int_equal(tpd_detach_all(&cfg, true), 0);
+	tpd_config_free(&cfg);
 }
 
 /* ---- tailplaned itself ---------------------------------------------------------- */
@@ -2369,6 +2591,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_addresses, setup, teardown),
 		cmocka_unit_test_teardown(test_pins_survive_and_migrate, pins_teardown),
 		cmocka_unit_test_teardown(test_pins_capacity_resize, pins_teardown),
+		cmocka_unit_test_teardown(test_ct_v1_pins_converted, pins_teardown),
+		cmocka_unit_test_teardown(test_ct_v1_unsplit_pins_converted, pins_teardown),
 		cmocka_unit_test_teardown(test_daemon_300_peer_mappings, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_sighup_at_start, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_stuck_uapi, daemon_teardown),

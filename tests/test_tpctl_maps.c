@@ -878,20 +878,22 @@ static void tm_flow_proto(const char *c, __u16 cport, const char *be, __u32 svc_
 				   .zone = 1 };
 	int fd = tp_ct_fd(&tm.maps, proto);
 	__u64 now = tm_now(CLOCK_MONOTONIC);
-	struct tp_ct_entry e = { .peer = reply,
-				 .nat_addr = tm_addr(be),
+	struct tp_ct_entry e = { .nat_addr = tm_addr(be),
 				 .nat_port = htons(8080),
 				 .state = TP_CT_ESTABLISHED,
 				 .flags = TP_CT_F_DNAT,
 				 .svc_id = svc_id,
 				 .backend_id = 1,
-				 .created_ns = now,
-				 .expires_ns = now + ttl_s * (__s64)TM_NSEC,
+				 .created_s = TP_CT_SEC(now),
+				 .expires_s = TP_CT_SEC(now) + ttl_s,
 				 .packets = { 3, 2 },
 				 .bytes = { 300, 200 },
 				 .verdict = TP_VERDICT_ALLOW,
 				 .src_identity = TP_ID_TAILNET };
-	struct tp_ct_entry r = { .peer = orig, .flags = TP_CT_F_REPLY_KEY };
+	struct tp_ct_entry r = { .flags = TP_CT_F_REPLY_KEY,
+				 .orig_daddr = orig.daddr,
+				 .orig_dport = orig.dport,
+				 .orig_zone = orig.zone };
 
 	assert_int_equal(bpf_map_update_elem(fd, &orig, &e, BPF_ANY), 0);
 	assert_int_equal(bpf_map_update_elem(fd, &reply, &r, BPF_ANY), 0);

@@ -1281,9 +1281,8 @@ static void test_render_conntrack(void **state)
 				      .flags = TP_CT_F_DNAT,
 				      .svc_id = 1,
 				      .backend_id = 5,
-				      .expires_ns =
-					      now + 21599ULL * 1000000000ULL,
-				      .created_ns = now - 10ULL * 1000000000ULL,
+				      .expires_s = TP_CT_SEC(now) + 21599,
+				      .created_s = TP_CT_SEC(now) - 10,
 				      .packets = { 12, 10 },
 				      .bytes = { 1500, 120000 },
 				      .verdict = TP_VERDICT_ALLOW,
@@ -1296,8 +1295,8 @@ static void test_render_conntrack(void **state)
 				       .zone = 1 };
 	r[1].e =
 		(struct tp_ct_entry){ .state = TP_CT_OPEN,
-				      .expires_ns = now + 30ULL * 1000000000ULL,
-				      .created_ns = now,
+				      .expires_s = TP_CT_SEC(now) + 30,
+				      .created_s = TP_CT_SEC(now),
 				      .packets = { 1, 0 },
 				      .bytes = { 64, 0 },
 				      .verdict = TP_VERDICT_AUDIT,

@@ -199,8 +199,9 @@ struct {
  */
 struct tp_scratch {
 	struct tp_ct_entry flow;
-	struct tp_ct_entry reply;
-	struct tp_ct_key key; /* a crossing flow's reply key in its out zone */
+	struct tp_ct_entry reply; /* a reply-key entry being written */
+	struct tp_ct_key rkey;	  /* a flow's reply tuple (in one zone or another) */
+	struct tp_ct_key rev;	  /* another flow's tuple, found by a lookup */
 	struct bpf_fib_lookup fib;
 	struct tp_event ev;
 };

@@ -274,49 +274,68 @@ enum tp_ct_state {
 #define TP_CT_F_UPLINK	  (1u << 5) /* egress flow that came in on an uplink */
 
 /**
- * struct tp_ct_entry - map tp_ct value.
+ * struct tp_ct_entry - map tp_ct and tp_ct_any value.
  *
- * Each flow has two entries: the flow entry under its original tuple and a
- * reply-key entry under the tuple its replies carry (after DNAT, the
- * backend's).  The reply-key entry has TP_CT_F_REPLY_KEY and @peer only;
- * the flow entry holds all state.
+ * A flow entry sits under the flow's original tuple and holds all its
+ * state.  Its reply tuple is computed, not stored: the original tuple
+ * reversed, with the source replaced by @nat_addr:@nat_port when
+ * TP_CT_F_DNAT.  A flow whose replies carry a tuple that cannot be found
+ * from the reply itself (a DNAT flow: backend -> client; a flow crossing
+ * into another zone: the reply tuple in its out zone) also has a reply-key
+ * entry (TP_CT_F_REPLY_KEY) under that tuple, which holds just enough to
+ * find the flow entry: the original tuple is (reply key's daddr,
+ * @orig_daddr, reply key's dport, @orig_dport, proto, @orig_zone).
  *
- * @peer:       flow entry: the reply tuple; reply-key entry: the original.
- * @nat_addr:   with TP_CT_F_DNAT, the backend address.
- * @nat_port:   with TP_CT_F_DNAT, the backend port.
+ * Memory: an LRU hash entry costs 48 bytes of kernel element header, the
+ * 40-byte key, this 88-byte value and a 16-byte bucket: 192 bytes.
+ *
+ * @nat_addr:   flow entry with TP_CT_F_DNAT: the backend address.
+ * @orig_daddr: reply-key entry: the original tuple's destination (the VIP).
+ * @nat_port:   flow entry with TP_CT_F_DNAT: the backend port.
+ * @orig_dport: reply-key entry: the original tuple's destination port.
  * @state:      enum tp_ct_state.
  * @flags:      TP_CT_F_*.
  * @svc_id:     service id, 0 when not translated.
  * @backend_id: backend id, 0 when not translated.
  * @ifindex:    interface the flow's first packet arrived on.
- * @expires_ns: CLOCK_MONOTONIC ns after which the entry counts as absent.
- * @created_ns: CLOCK_MONOTONIC ns of the first packet.
- * @packets:    packets per direction (TP_CT_DIR_*).
+ * @expires_s:  CLOCK_MONOTONIC second from which the entry counts as
+ *              absent (now_s >= expires_s, now_s = ns / 10^9 rounded down).
+ * @created_s:  CLOCK_MONOTONIC second of the first packet.
+ * @packets:    packets per direction (TP_CT_DIR_*), modulo 2^32.
  * @bytes:      bytes per direction, as skb->len.
  * @tcp_flags:  TCP flags seen per direction (ORed).
- * @pad:        zero.
  * @verdict:    enum tp_verdict the flow was decided with.
+ * @pad:        zero.
  * @src_identity: identity of the flow's source.
  * @dst_identity: identity of its destination (after translation).
  * @rule_id:    rule that decided, 0 for the zone default.
  * @policy_rev: tp_config.policy_rev the decision was made under.
- * @out_zone:   zone the flow leaves to (0: not a tailnet interface).
+ * @out_zone:   flow entry: zone the flow leaves to (0: not a tailnet
+ *              interface).
+ * @orig_zone:  reply-key entry: the zone of the original tuple.
  * @rk_check_s: flow entry: low 16 bits of the CLOCK_MONOTONIC second in
- *              which the reply-key entry was last checked (and rebuilt
- *              if the LRU had evicted it); reply-key entry: zero.
+ *              which its reply-key entries were last checked (and rebuilt
+ *              if the LRU had evicted them); reply-key entry: zero.
+ *
+ * A reply-key entry has every other field zero.
  */
 struct tp_ct_entry {
-	struct tp_ct_key peer;
-	struct tp_addr nat_addr;
-	__be16 nat_port;
+	union {
+		struct tp_addr nat_addr;
+		struct tp_addr orig_daddr;
+	};
+	union {
+		__be16 nat_port;
+		__be16 orig_dport;
+	};
 	__u8 state;
 	__u8 flags;
 	__u32 svc_id;
 	__u32 backend_id;
 	__u32 ifindex;
-	__u64 expires_ns;
-	__u64 created_ns;
-	__u64 packets[2];
+	__u32 expires_s;
+	__u32 created_s;
+	__u32 packets[2];
 	__u64 bytes[2];
 	__u8 tcp_flags[2];
 	__u8 verdict;
@@ -325,10 +344,26 @@ struct tp_ct_entry {
 	__u32 dst_identity;
 	__u32 rule_id;
 	__u32 policy_rev;
-	__u16 out_zone;
+	union {
+		__u16 out_zone;
+		__u16 orig_zone;
+	};
 	__u16 rk_check_s;
 };
-_Static_assert(sizeof(struct tp_ct_entry) == 144, "tp_ct_entry size");
+_Static_assert(sizeof(struct tp_ct_entry) == 88, "tp_ct_entry size");
+_Static_assert(__builtin_offsetof(struct tp_ct_entry, bytes) % 8 == 0,
+	       "tp_ct_entry bytes aligned");
+
+/*
+ * Per-flow map memory (kernel 6.x, htab_map_mem_usage(), max_entries a
+ * power of two): TP_CT_ENTRY_COST bytes an entry.  An untranslated flow
+ * has one entry, a DNAT or zone-crossing flow two, a DNAT flow crossing
+ * zones three.
+ */
+#define TP_CT_ENTRY_COST (48 + sizeof(struct tp_ct_key) + sizeof(struct tp_ct_entry) + 16)
+
+/* CLOCK_MONOTONIC seconds of a ns time, the unit of expires_s/created_s. */
+#define TP_CT_SEC(ns) ((__u32)((ns) / 1000000000ULL))
 
 /* Default timeouts in seconds (const volatile knobs in the programs). */
 #define TP_CT_TIMEOUT_SYN	  60
