@@ -507,14 +507,13 @@ static unsigned int tm_count(int fd)
 static int tm_check_service(const char *svc_str)
 {
 	struct tp_svc_key k = tm_key(svc_str);
-	__u32 ids[TP_MAX_SVC_BACKENDS], m = tm.maps.maglev_size, i, key, id;
+	__u32 ids[TP_MAX_SVC_BACKENDS], m, i, key, id, inner;
 	struct tp_backend bes[TP_MAX_SVC_BACKENDS];
 	struct tp_maglev_backend mb[TP_MAX_SVC_BACKENDS];
-	__u32 *want = calloc(m, sizeof(*want));
+	__u32 *want;
 	struct tp_svc svc;
-	int n, j, active = 0;
+	int n, j, active = 0, tfd;
 
-	assert_non_null(want);
 	assert_int_equal(bpf_map_lookup_elem(tm.maps.services, &k, &svc), 0);
 	n = tp_service_backends(&tm.maps, svc.id, ids, bes,
 				TP_MAX_SVC_BACKENDS);
@@ -530,15 +529,29 @@ static int tm_check_service(const char *svc_str)
 		active++;
 	}
 	assert_int_equal(svc.active, active);
+	m = active ? tp_maglev_table_size(active, tp_service_maglev_cap(&tm.maps)) : 0;
+	assert_int_equal(svc.table_size, m);
+	if (!m) {
+		/* no active backend, no table */
+		assert_int_equal(bpf_map_lookup_elem(tm.maps.maglev, &svc.id, &inner), -ENOENT);
+		return n;
+	}
+	want = calloc(m, sizeof(*want));
+	assert_non_null(want);
 	assert_int_equal(tp_maglev_build(mb, active, m, want), 0);
+	/* the live table, read back as root (no production path does) */
+	assert_int_equal(bpf_map_lookup_elem(tm.maps.maglev, &svc.id, &inner), 0);
+	tfd = bpf_map_get_fd_by_id(inner);
+	assert_true(tfd >= 0);
+	assert_int_equal(tp_map_max_entries(tfd), m);
 	for (i = 0; i < m; i++) {
-		key = TP_MAGLEV_INDEX(svc.id, svc.table, i, m);
-		assert_int_equal(bpf_map_lookup_elem(tm.maps.maglev, &key, &id),
-				 0);
+		key = i;
+		assert_int_equal(bpf_map_lookup_elem(tfd, &key, &id), 0);
 		if (id != want[i])
 			fail_msg("%s: slot %u holds backend %u, want %u",
 				 svc_str, i, id, want[i]);
 	}
+	close(tfd);
 	free(want);
 	return n;
 }
@@ -679,6 +692,7 @@ static void test_backend_mixed_family(void **state)
 
 	TM_REQUIRE();
 	assert_int_equal(bpf_map_update_elem(tm.maps.backends, &id, &be, BPF_ANY), 0);
+	assert_int_equal(tp_svc_index_write(&tm.maps, svc.id, &id, 1, -1), 0);
 	assert_int_equal(bpf_map_update_elem(tm.maps.services, &k, &svc, BPF_ANY), 0);
 	tm_fails("cannot write service 198.19.0.10:80/tcp: backend [fd00:198:18::1:1]:8080 "
 		 "is IPv6 but the VIP 198.19.0.10 is IPv4 (a service's backends must be "
