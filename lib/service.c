@@ -489,6 +489,19 @@ static int tp_svc_batch_mark(struct tp_svc_batch *b, __u32 svc_id,
 	return 0;
 }
 
+/**
+ * tp_svc_batch_add() - have the next flush build a service's table again.
+ * @b:      the batch.
+ * @svc_id: the service's id.
+ * @key:    its frontend.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int tp_svc_batch_add(struct tp_svc_batch *b, __u32 svc_id, const struct tp_svc_key *key)
+{
+	return tp_svc_batch_mark(b, svc_id, key, 0);
+}
+
 static int tp_svc_batch_doom(struct tp_svc_batch *b, __u32 svc_id, __u32 backend_id)
 {
 	struct tp_svc_doomed *x;
@@ -671,21 +684,31 @@ out:
 }
 
 /*
- * Steps 4 and 5 for one service: its table built from the index, made
- * live in the order that keeps lookups inside it.
+ * One service's new table, built and not live yet.  @fd < 0: no table
+ * (no active backend).
  */
-static int tp_service_flush_one(const struct tp_maps *m, const struct tp_svc_key *key,
-				__u32 svc_id, __u32 cap)
+struct tp_svc_ready {
+	struct tp_svc_key key;
+	struct tp_svc svc; /* as it is; table_size the live table's */
+	__u32 size;
+	__u16 active;
+	int fd;
+};
+
+/* Step 4 for one service: its table built from the index. */
+static int tp_service_prepare(const struct tp_maps *m, const struct tp_svc_key *key,
+			      __u32 svc_id, __u32 cap, struct tp_svc_ready *r)
 {
 	struct tp_maglev_backend *mb = NULL;
 	struct tp_backend *bes = NULL;
-	__u32 ids[TP_MAX_SVC_BACKENDS], size = 0, *table = NULL;
-	struct tp_svc svc;
-	int n, i, n_active = 0, fd = -1, err;
-	bool grow;
+	__u32 ids[TP_MAX_SVC_BACKENDS], *table = NULL;
+	int n, i, n_active = 0, err = 0;
 
-	if (bpf_map_lookup_elem(m->services, key, &svc) || svc.id != svc_id)
-		return 0; /* deleted (or replaced) since: nothing to build */
+	r->fd = -1;
+	r->size = 0;
+	if (bpf_map_lookup_elem(m->services, key, &r->svc) || r->svc.id != svc_id)
+		return -ENOENT; /* deleted (or replaced) since: nothing to build */
+	r->key = *key;
 	bes = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bes));
 	mb = calloc(TP_MAX_SVC_BACKENDS, sizeof(*mb));
 	if (!bes || !mb) {
@@ -706,44 +729,110 @@ static int tp_service_flush_one(const struct tp_maps *m, const struct tp_svc_key
 		mb[n_active].weight = bes[i].weight;
 		n_active++;
 	}
-	if (n_active) {
-		size = tp_maglev_table_size((__u32)n_active, cap);
-		table = calloc(size, sizeof(*table));
-		err = table ? tp_maglev_build(mb, (size_t)n_active, size, table) : -ENOMEM;
-		if (err)
-			goto out;
-		fd = tp_maglev_table_create(table, size);
-		if (fd < 0) {
-			err = fd;
-			goto out;
-		}
-	}
-	/* a growing table goes live before the entry names its size ... */
-	grow = size >= svc.table_size;
-	if (grow && fd >= 0 && bpf_map_update_elem(m->maglev, &svc_id, &fd, BPF_ANY)) {
-		err = -errno;
+	r->active = (__u16)n_active;
+	if (!n_active)
 		goto out;
+	r->size = tp_maglev_table_size((__u32)n_active, cap);
+	table = calloc(r->size, sizeof(*table));
+	err = table ? tp_maglev_build(mb, (size_t)n_active, r->size, table) : -ENOMEM;
+	if (!err) {
+		r->fd = tp_maglev_table_create(table, r->size);
+		if (r->fd < 0)
+			err = r->fd;
 	}
-	svc.active = (__u16)n_active;
-	svc.table_size = size;
-	if (bpf_map_update_elem(m->services, key, &svc, BPF_ANY)) {
-		err = -errno;
-		goto out;
-	}
-	/* ... a shrinking one after the entry stopped naming the larger size */
-	err = 0;
-	if (fd < 0)
-		bpf_map_delete_elem(m->maglev, &svc_id);
-	else if (!grow && bpf_map_update_elem(m->maglev, &svc_id, &fd, BPF_ANY))
-		err = -errno;
 out:
-	if (fd >= 0)
-		close(fd);
 	free(table);
 	free(mb);
 	free(bes);
 	return err;
 }
+
+/* Does the entry of @r go before its table (a table that shrinks)? */
+static bool tp_svc_ready_shrinks(const struct tp_svc_ready *r)
+{
+	return r->size < r->svc.table_size;
+}
+
+static int tp_svc_ready_entry(const struct tp_maps *m, struct tp_svc_ready *r)
+{
+	r->svc.active = r->active;
+	r->svc.table_size = r->size;
+	if (bpf_map_update_elem(m->services, &r->key, &r->svc, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+/*
+ * Every slot update of a map of maps waits for an RCU grace period
+ * (milliseconds), so the slots of many services are written in one batch
+ * update, which waits once; element by element where batches are not
+ * supported.
+ */
+static int tp_maglev_slots_write(const struct tp_maps *m, const __u32 *keys,
+				 const int *fds, __u32 n)
+{
+	__u32 count = n, i;
+
+	if (!n || !bpf_map_update_batch(m->maglev, keys, fds, &count, NULL))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (bpf_map_update_elem(m->maglev, &keys[i], &fds[i], BPF_ANY))
+			return -errno;
+	return 0;
+}
+
+static void tp_maglev_slots_clear(const struct tp_maps *m, const __u32 *keys, __u32 n)
+{
+	__u32 count = n, i;
+
+	if (!n || !bpf_map_delete_batch(m->maglev, keys, &count, NULL))
+		return;
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(m->maglev, &keys[i]);
+}
+
+/*
+ * Step 5 for prepared services: shrinking tables' entries first, then
+ * every slot in one batch, then the other entries, so no lookup ever
+ * runs past the end of a live table.
+ */
+static int tp_svc_ready_apply(const struct tp_maps *m, struct tp_svc_ready *r, size_t n)
+{
+	__u32 *set_keys = calloc(n + 1, sizeof(__u32)), *clr_keys = calloc(n + 1, sizeof(__u32));
+	int *fds = calloc(n + 1, sizeof(int)), err = 0;
+	__u32 n_set = 0, n_clr = 0;
+	size_t i;
+
+	if (!set_keys || !clr_keys || !fds) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n && !err; i++) {
+		if (r[i].fd >= 0) {
+			set_keys[n_set] = r[i].svc.id;
+			fds[n_set++] = r[i].fd;
+		} else if (r[i].svc.table_size) {
+			clr_keys[n_clr++] = r[i].svc.id;
+		}
+		if (tp_svc_ready_shrinks(&r[i]))
+			err = tp_svc_ready_entry(m, &r[i]);
+	}
+	if (!err)
+		err = tp_maglev_slots_write(m, set_keys, fds, n_set);
+	if (!err)
+		tp_maglev_slots_clear(m, clr_keys, n_clr);
+	for (i = 0; i < n && !err; i++)
+		if (!tp_svc_ready_shrinks(&r[i]))
+			err = tp_svc_ready_entry(m, &r[i]);
+out:
+	free(set_keys);
+	free(clr_keys);
+	free(fds);
+	return err;
+}
+
+/* Tables built at once, each holding an fd: well inside RLIMIT_NOFILE. */
+#define TP_SVC_FLUSH_CHUNK 256
 
 static int tp_svc_dirty_cmp(const void *pa, const void *pb)
 {
@@ -781,34 +870,76 @@ static void tp_svc_doomed_delete(const struct tp_maps *m, const struct tp_svc_do
 int tp_svc_batch_flush(const struct tp_maps *m, struct tp_svc_batch *b,
 		       struct tp_svc_key *failed_key, unsigned long *failed_tag)
 {
-	__u32 cap = tp_service_maglev_cap(m);
-	const struct tp_svc_dirty *d;
-	size_t i, j;
-	int err = 0;
+	__u32 cap = tp_service_maglev_cap(m), failed_id = 0;
+	struct tp_svc_ready *r = NULL;
+	const struct tp_svc_dirty *d = NULL;
+	size_t i, j, n = 0;
+	int err = 0, e = 0;
 
 	if (!b)
 		return 0;
+	r = calloc(TP_SVC_FLUSH_CHUNK, sizeof(*r));
+	if (!r && b->n_dirty) {
+		err = -ENOMEM;
+		failed_id = b->dirty[0].svc_id;
+		d = &b->dirty[0];
+		goto failed;
+	}
 	/* per service id, the last staging names the key and the tag */
 	qsort(b->dirty, b->n_dirty, sizeof(*b->dirty), tp_svc_dirty_cmp);
 	for (i = 0; i < b->n_dirty && !err; i++) {
 		if (i + 1 < b->n_dirty && b->dirty[i + 1].svc_id == b->dirty[i].svc_id)
 			continue;
 		d = &b->dirty[i];
-		err = tp_service_flush_one(m, &d->key, d->svc_id, cap);
-		if (err) {
-			if (failed_key)
-				*failed_key = d->key;
-			if (failed_tag)
-				*failed_tag = d->tag;
-			/* keep what its old table may still name */
-			for (j = 0; j < b->n_doomed; j++)
-				if (b->doomed[j].svc_id >= d->svc_id)
-					b->doomed[j].backend_id = 0;
+		e = tp_service_prepare(m, &d->key, d->svc_id, cap, &r[n]);
+		if (e == -ENOENT)
+			continue;
+		if (e) {
+			/* the services prepared before it still go live */
+			if (r[n].fd >= 0)
+				close(r[n].fd);
+			break;
 		}
+		if (++n < TP_SVC_FLUSH_CHUNK)
+			continue;
+		err = tp_svc_ready_apply(m, r, n);
+		if (err)
+			failed_id = r[0].svc.id; /* the chunk's first */
+		for (j = 0; j < n; j++)
+			if (r[j].fd >= 0)
+				close(r[j].fd);
+		n = 0;
+	}
+	if (!err && n) {
+		err = tp_svc_ready_apply(m, r, n);
+		if (err)
+			failed_id = r[0].svc.id;
+	}
+	for (j = 0; j < n; j++)
+		if (r[j].fd >= 0)
+			close(r[j].fd);
+	if (!err && e && e != -ENOENT && d) {
+		err = e;
+		failed_id = d->svc_id;
+	}
+	if (err) {
+		for (i = 0; i < b->n_dirty && b->dirty[i].svc_id != failed_id; i++)
+			;
+		d = &b->dirty[i < b->n_dirty ? i : 0];
+failed:
+		if (failed_key)
+			*failed_key = d->key;
+		if (failed_tag)
+			*failed_tag = d->tag;
+		/* keep what the unflushed services' old tables may still name */
+		for (j = 0; j < b->n_doomed; j++)
+			if (b->doomed[j].svc_id >= failed_id)
+				b->doomed[j].backend_id = 0;
 	}
 	for (i = 0; i < b->n_doomed; i++)
 		if (b->doomed[i].backend_id)
 			tp_svc_doomed_delete(m, &b->doomed[i]);
+	free(r);
 	b->n_dirty = 0;
 	b->n_doomed = 0;
 	return err;
@@ -854,9 +985,17 @@ int tp_service_rebuild(const struct tp_maps *m, const struct tp_svc_key *key)
 {
 	struct tp_svc svc;
 
+	struct tp_svc_ready r;
+	int err;
+
 	if (bpf_map_lookup_elem(m->services, key, &svc))
 		return -ENOENT;
-	return tp_service_flush_one(m, key, svc.id, tp_service_maglev_cap(m));
+	err = tp_service_prepare(m, key, svc.id, tp_service_maglev_cap(m), &r);
+	if (!err)
+		err = tp_svc_ready_apply(m, &r, 1);
+	if (r.fd >= 0)
+		close(r.fd);
+	return err;
 }
 
 /**

@@ -731,18 +731,30 @@ int tpd_detach_all(const struct tpd_config *cfg, bool purge)
 void tpd_rebuild_services(const struct tp_maps *m)
 {
 	struct tp_svc_key k, next, *prev = NULL;
-	int rebuilt = 0, failed = 0;
-	char count[16], bad[16];
+	struct tp_svc_batch *b = tp_svc_batch_new();
+	struct tp_svc_key bad;
+	struct tp_svc svc;
+	int services = 0, err;
+	char count[16];
 
+	if (!b) {
+		log_error("cannot rebuild the Maglev tables", "error", strerror(ENOMEM));
+		return;
+	}
 	while (!bpf_map_get_next_key(m->services, prev, &next)) {
 		k = next;
 		prev = &k;
-		if (tp_service_rebuild(m, &k))
-			failed++;
-		else
-			rebuilt++;
+		if (!bpf_map_lookup_elem(m->services, &k, &svc) &&
+		    !tp_svc_batch_add(b, svc.id, &k))
+			services++;
 	}
-	snprintf(count, sizeof(count), "%d", rebuilt);
-	snprintf(bad, sizeof(bad), "%d", failed);
-	log_info("Maglev tables rebuilt", "services", count, "failed", bad);
+	/* one flush: the tables go live in batches, not one grace period each */
+	err = tp_svc_batch_flush(m, b, &bad, NULL);
+	tp_svc_batch_free(b);
+	snprintf(count, sizeof(count), "%d", services);
+	if (err)
+		log_error("cannot rebuild every Maglev table", "services", count, "error",
+			  strerror(-err));
+	else
+		log_info("Maglev tables rebuilt", "services", count);
 }

@@ -209,14 +209,29 @@ static int th_reset_maglev(struct tailplane *skel)
 {
 	int sfd = bpf_map__fd(skel->maps.tp_services);
 	struct tp_svc_key k, next, *prev = NULL;
+	__u32 *ids = NULL, *grown, n = 0, cap = 0, count, i;
 	struct tp_svc svc;
 
 	while (!bpf_map_get_next_key(sfd, prev, &next)) {
 		k = next;
 		prev = &k;
-		if (!bpf_map_lookup_elem(sfd, &k, &svc))
-			bpf_map_delete_elem(bpf_map__fd(skel->maps.tp_maglev), &svc.id);
+		if (bpf_map_lookup_elem(sfd, &k, &svc) || !svc.table_size)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			grown = realloc(ids, cap * sizeof(*ids));
+			if (!grown)
+				break;
+			ids = grown;
+		}
+		ids[n++] = svc.id;
 	}
+	/* one batch: every map-of-maps update waits for a grace period */
+	count = n;
+	if (n && bpf_map_delete_batch(bpf_map__fd(skel->maps.tp_maglev), ids, &count, NULL))
+		for (i = 0; i < n; i++)
+			bpf_map_delete_elem(bpf_map__fd(skel->maps.tp_maglev), &ids[i]);
+	free(ids);
 	return 0;
 }
 
