@@ -200,41 +200,6 @@ static int th_empty_map(int fd, size_t ksize)
 	return err;
 }
 
-/*
- * Drop the Maglev tables of the services @skel has (a walk of 65,535
- * slots per test would cost more than the test).  A service deleted
- * during the test took its table with it (tp_service_del()).
- */
-static int th_reset_maglev(struct tailplane *skel)
-{
-	int sfd = bpf_map__fd(skel->maps.tp_services);
-	struct tp_svc_key k, next, *prev = NULL;
-	__u32 *ids = NULL, *grown, n = 0, cap = 0, count, i;
-	struct tp_svc svc;
-
-	while (!bpf_map_get_next_key(sfd, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(sfd, &k, &svc) || !svc.table_size)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			grown = realloc(ids, cap * sizeof(*ids));
-			if (!grown)
-				break;
-			ids = grown;
-		}
-		ids[n++] = svc.id;
-	}
-	/* one batch: every map-of-maps update waits for a grace period */
-	count = n;
-	if (n && bpf_map_delete_batch(bpf_map__fd(skel->maps.tp_maglev), ids, &count, NULL))
-		for (i = 0; i < n; i++)
-			bpf_map_delete_elem(bpf_map__fd(skel->maps.tp_maglev), &ids[i]);
-	free(ids);
-	return 0;
-}
-
 /* Every map of @skel as a fresh load has it: empty, zero, nothing queued. */
 static int th_reset(struct tailplane *skel)
 {
@@ -243,8 +208,14 @@ static int th_reset(struct tailplane *skel)
 	struct bpf_map *map;
 	size_t vsize;
 
-	err = th_reset_maglev(skel);
-
+	/*
+	 * tp_maglev keeps its tables: a table is only found through its
+	 * service (which is gone), a new service of that id gets a new
+	 * table before its entry names a size, and emptying the slots
+	 * would wait a grace period per slot (maps of maps have no batch
+	 * delete).
+	 */
+	err = 0;
 	bpf_object__for_each_map(map, skel->obj) {
 		if (err)
 			break;
@@ -261,7 +232,7 @@ static int th_reset(struct tailplane *skel)
 			ring_buffer__free(rb);
 			break;
 		case BPF_MAP_TYPE_ARRAY_OF_MAPS:
-			break; /* tp_ct_tables is fixed, tp_maglev: th_reset_maglev() */
+			break; /* tp_ct_tables is fixed, tp_maglev: see above */
 		case BPF_MAP_TYPE_ARRAY:
 			err = th_zero_array(fd, 0, bpf_map__max_entries(map), vsize);
 			break;
