@@ -74,6 +74,37 @@ static int tp_svc_index_count(const struct tp_maps *m, __u32 svc_id)
 	return n > TP_MAX_SVC_BACKENDS ? TP_MAX_SVC_BACKENDS : (int)n;
 }
 
+/*
+ * tp_svc_index_write() with the slots' present contents @old (n_old of
+ * them, NULL: unknown): slots that already hold their id are not written
+ * again, so adding one backend writes one slot, not the whole list.
+ */
+static int tp_svc_index_update(const struct tp_maps *m, __u32 svc_id, const __u32 *ids,
+			       size_t n, const __u32 *old, int n_old)
+{
+	struct tp_svc_be_key k;
+	__u32 count = (__u32)n;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (old && (int)i < n_old && old[i] == ids[i])
+			continue;
+		k = tp_svc_be_key(svc_id, (__u32)i);
+		if (bpf_map_update_elem(m->svc_backends, &k, &ids[i], BPF_ANY))
+			return tp_limit_errno(-errno, TP_LIMIT_BACKENDS);
+	}
+	if (!old || (int)n != n_old) {
+		k = tp_svc_be_key(svc_id, TP_SVC_BE_HEAD);
+		if (bpf_map_update_elem(m->svc_backends, &k, &count, BPF_ANY))
+			return tp_limit_errno(-errno, TP_LIMIT_SERVICES);
+	}
+	for (i = n; n_old > 0 && i < (size_t)n_old; i++) {
+		k = tp_svc_be_key(svc_id, (__u32)i);
+		bpf_map_delete_elem(m->svc_backends, &k);
+	}
+	return 0;
+}
+
 /**
  * tp_svc_index_write() - make the index of a service list @ids.
  * @m:      maps.
@@ -91,23 +122,7 @@ static int tp_svc_index_count(const struct tp_maps *m, __u32 svc_id)
 int tp_svc_index_write(const struct tp_maps *m, __u32 svc_id, const __u32 *ids,
 		       size_t n, int n_old)
 {
-	struct tp_svc_be_key k;
-	__u32 count = (__u32)n;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		k = tp_svc_be_key(svc_id, (__u32)i);
-		if (bpf_map_update_elem(m->svc_backends, &k, &ids[i], BPF_ANY))
-			return tp_limit_errno(-errno, TP_LIMIT_BACKENDS);
-	}
-	k = tp_svc_be_key(svc_id, TP_SVC_BE_HEAD);
-	if (bpf_map_update_elem(m->svc_backends, &k, &count, BPF_ANY))
-		return tp_limit_errno(-errno, TP_LIMIT_SERVICES);
-	for (i = n; n_old > 0 && i < (size_t)n_old; i++) {
-		k = tp_svc_be_key(svc_id, (__u32)i);
-		bpf_map_delete_elem(m->svc_backends, &k);
-	}
-	return 0;
+	return tp_svc_index_update(m, svc_id, ids, n, NULL, n_old);
 }
 
 /* Drop a service from the index: its slots, then its head (its id). */
@@ -437,6 +452,7 @@ struct tp_svc_doomed {
  * @n_doomed: their number.
  * @cap_d:    room in @dirty.
  * @cap_x:    room in @doomed.
+ * @built:    tables its flushes built, for tests and logs.
  */
 struct tp_svc_batch {
 	struct tp_svc_dirty *dirty;
@@ -445,7 +461,14 @@ struct tp_svc_batch {
 	size_t n_doomed;
 	size_t cap_d;
 	size_t cap_x;
+	unsigned long built;
 };
+
+/** tp_svc_batch_built() - how many tables the flushes of @b have built. */
+unsigned long tp_svc_batch_built(const struct tp_svc_batch *b)
+{
+	return b ? b->built : 0;
+}
 
 /** tp_svc_batch_new() - an empty batch, or NULL without memory. */
 struct tp_svc_batch *tp_svc_batch_new(void)
@@ -618,8 +641,8 @@ int tp_service_stage(const struct tp_maps *m, struct tp_svc_batch *b,
 	struct tp_service_update *u;
 	struct tp_svc svc = {};
 	bool created = false;
+	int j, err, n_slots;
 	size_t i;
-	int j, err;
 
 	tp_limit_reset();
 	err = tp_service_check(key, be, n, NULL, 0);
@@ -645,11 +668,15 @@ int tp_service_stage(const struct tp_maps *m, struct tp_svc_batch *b,
 	}
 	if (u->n_old > TP_MAX_SVC_BACKENDS)
 		u->n_old = TP_MAX_SVC_BACKENDS;
+	n_slots = created ? -1 : tp_svc_index_count(m, svc.id);
 
 	err = tp_service_write_backends(m, svc.id, spec->owner, be, n, u);
-	if (!err)
-		err = tp_svc_index_write(m, svc.id, u->ids, n,
-					 created ? -1 : tp_svc_index_count(m, svc.id));
+	if (!err && created)
+		err = tp_svc_index_update(m, svc.id, u->ids, n, NULL, -1);
+	else if (!err)
+		/* the listed ids are the slots' unless a slot was broken */
+		err = tp_svc_index_update(m, svc.id, u->ids, n,
+					  n_slots == u->n_old ? u->old_ids : NULL, n_slots);
 	if (err)
 		goto rollback;
 
@@ -894,6 +921,8 @@ int tp_svc_batch_flush(const struct tp_maps *m, struct tp_svc_batch *b,
 		e = tp_service_prepare(m, &d->key, d->svc_id, cap, &r[n]);
 		if (e == -ENOENT)
 			continue;
+		if (!e && r[n].fd >= 0)
+			b->built++;
 		if (e) {
 			/* the services prepared before it still go live */
 			if (r[n].fd >= 0)

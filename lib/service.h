@@ -56,6 +56,7 @@ int tp_service_stage(const struct tp_maps *m, struct tp_svc_batch *b,
 struct tp_svc_batch *tp_svc_batch_new(void);
 void tp_svc_batch_free(struct tp_svc_batch *b);
 bool tp_svc_batch_pending(const struct tp_svc_batch *b);
+unsigned long tp_svc_batch_built(const struct tp_svc_batch *b);
 int tp_svc_batch_add(struct tp_svc_batch *b, __u32 svc_id, const struct tp_svc_key *key);
 int tp_svc_batch_flush(const struct tp_maps *m, struct tp_svc_batch *b,
 		       struct tp_svc_key *failed_key, unsigned long *failed_tag);

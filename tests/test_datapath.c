@@ -506,6 +506,75 @@ static void test_service_index_model(void **state)
 	}
 }
 
+/*
+ * A batch builds each service's table once, however many writes staged
+ * it, from the backends it has at the flush, and deletes the backends
+ * dropped on the way only then.
+ */
+static void test_batch_one_build_per_service(void **state)
+{
+	struct th *h = *state;
+	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+	struct tp_backend_spec bs[10] = {};
+	struct tp_svc_batch *b = tp_svc_batch_new();
+	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP), k2 = svc_key(VIP6, 80, IPPROTO_TCP);
+	struct tp_svc svc;
+	__u32 ids[16];
+	char a[32];
+	size_t i;
+
+	REQUIRE_BPF();
+	assert_non_null(b);
+	for (i = 0; i < 10; i++) {
+		snprintf(a, sizeof(a), "198.18.3.%zu", i + 1);
+		bs[i].addr = addr(a);
+		bs[i].port = htons(8080);
+		bs[i].weight = 1;
+	}
+	/* ten writes, one backend more each time, as "backend add" lines do */
+	for (i = 1; i <= 10; i++)
+		assert_int_equal(tp_service_stage(&h->maps, b, &k, &spec, bs, i, i), 0);
+	/* staged, not live: no table yet */
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	assert_int_equal(svc.active, 0);
+	assert_int_equal(svc.table_size, 0);
+	assert_int_equal(tp_svc_batch_flush(&h->maps, b, NULL, NULL), 0);
+	assert_int_equal(tp_svc_batch_built(b), 1);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	assert_int_equal(svc.active, 10);
+	assert_int_equal(svc.table_size, 1021);
+	assert_in_range(backend_of(h, FLOWP(CLIENT4, 1, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+				   (const char *[]){ "198.18.3.1", "198.18.3.2", "198.18.3.3",
+						     "198.18.3.4", "198.18.3.5", "198.18.3.6",
+						     "198.18.3.7", "198.18.3.8", "198.18.3.9",
+						     "198.18.3.10" }, 10), 0, 9);
+	/* shrink to 1 in steps, and a second service: two builds */
+	for (i = 9; i >= 1; i--)
+		assert_int_equal(tp_service_stage(&h->maps, b, &k, &spec, &bs[10 - i], i, i), 0);
+	assert_int_equal(tp_service_stage(&h->maps, b, &k2, &spec, NULL, 0, 99), 0);
+	/* the dropped backends stay until the flush: the live table names them */
+	assert_int_equal(tp_service_backends(&h->maps, svc.id, ids, NULL, 16), 1);
+	{
+		__u32 n = 0, bk, next, *prev = NULL;
+
+		while (!bpf_map_get_next_key(h->maps.backends, prev, &next)) {
+			bk = next;
+			prev = &bk;
+			n++;
+		}
+		assert_int_equal(n, 10);
+	}
+	assert_int_equal(tp_svc_batch_flush(&h->maps, b, NULL, NULL), 0);
+	assert_int_equal(tp_svc_batch_built(b), 2); /* k2 has no backend: no table */
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	assert_int_equal(svc.active, 1);
+	assert_int_equal(svc.table_size, 131);
+	assert_int_equal(bpf_map_get_next_key(h->maps.backends, NULL, &ids[0]), 0);
+	assert_int_equal(bpf_map_get_next_key(h->maps.backends, &ids[0], &ids[1]), -ENOENT);
+	expect_dnat(h, flow(CLIENT4, 2, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), "198.18.3.10", 8080);
+	tp_svc_batch_free(b);
+}
+
 /* ---- Maglev ---------------------------------------------------------------- */
 
 #define FLOWS 10000
@@ -1374,6 +1443,7 @@ int main(void)
 						setup_small_maglev, teardown),
 		T(test_services_past_1023),
 		T(test_service_index_model),
+		T(test_batch_one_build_per_service),
 		T(test_maglev_equal_weights),
 		T(test_maglev_weights_1_2_3),
 		T(test_maglev_remove_one_of_ten),
