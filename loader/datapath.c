@@ -443,8 +443,9 @@ static void tpd_services_upgrade(struct tpd_datapath *dp, const struct tpd_confi
 			dp->maglev_resized = true;
 	if (was != cfg->maglev_size)
 		dp->maglev_resized = true;
-	if (tp_service_maglev_cap_set(&dp->maps, cfg->maglev_size))
-		log_error("cannot record the Maglev table size", "error", strerror(errno));
+	n = tp_service_maglev_cap_set(&dp->maps, cfg->maglev_size);
+	if (n)
+		log_error("cannot record the Maglev table size", "error", strerror(-n));
 	if (dp->maglev_resized)
 		tpd_rebuild_services(&dp->maps);
 }
