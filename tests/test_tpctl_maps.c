@@ -1547,6 +1547,46 @@ static void test_batch_services_10k(void **state)
 	}
 }
 
+/*
+ * A line that reads services back sees the tables of the lines before it:
+ * the batch builds them first.
+ */
+static void test_batch_flush_before_read(void **state)
+{
+	static const char *const p_out[] = { "output", NULL };
+	static const char *const p_active[] = { "active", NULL };
+	static const char *const p_size[] = { "table_size", NULL };
+	yajl_val v, list, out;
+	struct tm_res r;
+
+	TM_REQUIRE();
+	tm_exec(&r,
+		"service add " TM_VIP "\n"
+		"backend add " TM_VIP " 198.18.1.1:8080\n"
+		"backend add " TM_VIP " 198.18.1.2:8080\n"
+		"service list\n"
+		"backend add " TM_VIP " 198.18.1.3:8080\n",
+		0, tm.pin_root, "-j batch -");
+	if (r.status)
+		fail_msg("batch failed: %s", r.err);
+	v = tm_json(r.out);
+	assert_int_equal(YAJL_GET_ARRAY(v)->len, 5);
+	list = YAJL_GET_ARRAY(v)->values[3];
+	out = yajl_tree_get(list, (const char **)p_out, yajl_t_array);
+	assert_non_null(out);
+	assert_int_equal(YAJL_GET_ARRAY(out)->len, 1);
+	out = YAJL_GET_ARRAY(out)->values[0];
+	assert_non_null(yajl_tree_get(out, (const char **)p_active, yajl_t_number));
+	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(out, (const char **)p_active,
+							yajl_t_number)), 2);
+	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(out, (const char **)p_size,
+							yajl_t_number)), 257);
+	yajl_tree_free(v);
+	tm_res_free(&r);
+	/* and the end of the batch built the last change */
+	assert_int_equal(tm_check_service(TM_VIP), 3);
+}
+
 static void test_batch_errors(void **state)
 {
 	const char *file = "service add " TM_VIP "\n"
@@ -2076,6 +2116,7 @@ int main(void)
 		cmocka_unit_test_setup(test_monitor, tm_setup),
 		cmocka_unit_test_setup(test_batch, tm_setup),
 		cmocka_unit_test_setup(test_batch_services_10k, tm_setup),
+		cmocka_unit_test_setup(test_batch_flush_before_read, tm_setup),
 		cmocka_unit_test_setup(test_batch_errors, tm_setup),
 		cmocka_unit_test_setup(test_full_maps_named, tm_setup),
 		cmocka_unit_test_setup(test_batch_read_errors, tm_setup),
