@@ -72,6 +72,30 @@ bool tp_maglev_size_valid(__u32 m)
 	return true;
 }
 
+/**
+ * tp_maglev_table_size() - the table size of a service.
+ * @n_active: its active backends, >= 1.
+ * @cap:      the configured maglev_size (a valid size).
+ *
+ * The smallest prime of TP_MAGLEV_PRIMES with at least
+ * TP_MAGLEV_SLOTS_PER_BACKEND entries per backend, so a service with few
+ * backends costs a small table; never more than @cap, which also stands
+ * when no listed prime is large enough.
+ *
+ * Return: the size.
+ */
+__u32 tp_maglev_table_size(__u32 n_active, __u32 cap)
+{
+	static const __u32 primes[] = TP_MAGLEV_PRIMES;
+	__u64 want = (__u64)n_active * TP_MAGLEV_SLOTS_PER_BACKEND;
+	size_t i;
+
+	for (i = 0; i < sizeof(primes) / sizeof(primes[0]); i++)
+		if (primes[i] >= want)
+			return primes[i] < cap ? primes[i] : cap;
+	return cap;
+}
+
 /* The bytes a backend's permutation is derived from: addr, then port. */
 static __u32 maglev_hash(const struct tp_maglev_backend *be, __u32 seed)
 {

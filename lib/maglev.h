@@ -41,6 +41,7 @@ struct tp_maglev_backend {
 };
 
 bool tp_maglev_size_valid(__u32 m);
+__u32 tp_maglev_table_size(__u32 n_active, __u32 cap);
 int tp_maglev_build(const struct tp_maglev_backend *be, size_t n, __u32 m,
 		    __u32 *table);
 

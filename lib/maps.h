@@ -16,9 +16,10 @@
  * struct tp_maps - file descriptors of the pinned maps.
  * @ifaces, @services, @backends, @maglev, @affinity, @ct, @ct_any, @frags, @stats,
  * @identity, @policy, @rules, @zones, @config, @events, @rule_stats,
- * @svc_stats, @id_names:
+ * @svc_stats, @id_names, @svc_backends:
  *               one per map of the same name (tp_<field>); -1 when not open.
- * @maglev_size: entries in one Maglev table (the datapath's knob).
+ * @maglev_size: the largest Maglev table (the loader's maglev_size); see
+ *               tp_service_maglev_cap() for the one writers use.
  */
 struct tp_maps {
 	int ifaces;
@@ -39,6 +40,7 @@ struct tp_maps {
 	int rule_stats;
 	int svc_stats;
 	int id_names;
+	int svc_backends;
 	__u32 maglev_size;
 };
 

@@ -23,26 +23,27 @@
 
 #include "maglev.h"
 #include "pins.h"
+#include "service.h"
 
 /**
- * tp_pins_maglev_size() - the Maglev table size of a tp_maglev map.
+ * tp_pins_maglev_size() - check a tp_maglev map's layout.
  * @maglev_fd: the map.
- * @size:      entries per table: max_entries / (TP_MAX_SERVICES * 2).
+ * @size:      set to TP_MAGLEV_SIZE; the size writers use is recorded in
+ *             tp_svc_backends (tp_service_maglev_cap()).
  *
- * Return: 0, -EINVAL when the map's size is not two tables per service
- * of a valid (prime) size, or -errno.
+ * Return: 0, -EINVAL when the map is not an array of per-service tables
+ * (pins of an older tailplane), or -errno.
  */
 int tp_pins_maglev_size(int maglev_fd, __u32 *size)
 {
 	struct bpf_map_info info = {};
-	__u32 len = sizeof(info), per = TP_MAX_SERVICES * 2;
+	__u32 len = sizeof(info);
 
 	if (bpf_obj_get_info_by_fd(maglev_fd, &info, &len))
 		return -errno;
-	if (info.max_entries % per ||
-	    !tp_maglev_size_valid(info.max_entries / per))
+	if (info.type != BPF_MAP_TYPE_ARRAY_OF_MAPS)
 		return -EINVAL;
-	*size = info.max_entries / per;
+	*size = TP_MAGLEV_SIZE;
 	return 0;
 }
 
@@ -51,7 +52,7 @@ int tp_pins_maglev_size(int maglev_fd, __u32 *size)
  * @m:        filled in; close with tp_maps_close().
  * @pin_root: e.g. TP_PIN_ROOT_DEFAULT.
  *
- * The Maglev table size is derived from the pinned tp_maglev.
+ * The Maglev table size is the one the loader recorded in the maps.
  *
  * Return: 0 or -errno of the first failure (nothing stays open then);
  * tp_pins_strerror() explains it.
@@ -70,7 +71,10 @@ int tp_pins_open(struct tp_maps *m, const char *pin_root)
 	close(fd);
 	if (err)
 		return err;
-	return tp_maps_open_pinned(m, pin_root, maglev_size);
+	err = tp_maps_open_pinned(m, pin_root, maglev_size);
+	if (!err)
+		m->maglev_size = tp_service_maglev_cap(m);
+	return err;
 }
 
 /*
@@ -315,7 +319,7 @@ const char *tp_pins_strerror(const char *pin_root, int err, char *buf,
 		break;
 	case EINVAL:
 		snprintf(buf, len,
-			 "the maps pinned under %s do not have tailplane's layout (tp_maglev is not two tables per service): restart tailplaned",
+			 "the maps pinned under %s do not have tailplane's layout (tp_maglev is not one table per service): restart tailplaned",
 			 pin_root);
 		break;
 	default:

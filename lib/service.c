@@ -1,21 +1,42 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Writing a service so that no packet sees it half-written:
+ * Writing a service so that no packet sees it half-written.  A write has
+ * two halves:
  *
+ * Staging (tp_service_stage()):
  *   1. backends that are new or changed are written (new ids are not yet
  *      referenced by anything the datapath reads);
- *   2. the Maglev table is built and written into the service's idle
- *      table (the live one keeps serving);
- *   3. the service entry is written with the idle table made live;
- *   4. backends no longer wanted are deleted, now that no table names them.
+ *   2. the service's index in tp_svc_backends is rewritten to the new
+ *      list (the datapath never reads it);
+ *   3. the service entry gets its new attributes; a new service gets no
+ *      table yet (active 0: its new flows are dropped, as before it
+ *      existed).  Backends the service no longer has are remembered, not
+ *      deleted: the live table may still name them.
  *
- * Deleting a service removes its entry first, then its backends.
- * Established flows never read these maps: conntrack holds their backend.
+ * Flushing (tp_svc_batch_flush()), once per staged service however often
+ * it was staged:
+ *   4. the Maglev table is built from the backends the index lists, into
+ *      a new inner map of the size tp_maglev_table_size() picks;
+ *   5. the table goes live by one update of the service's tp_maglev slot,
+ *      and the service entry gets the new size and active count.  Of the
+ *      two writes the one that keeps every lookup inside the live table
+ *      goes first: a growing table before the entry, a shrinking one
+ *      after it;
+ *   6. the remembered backends are deleted, now that no table names them.
+ *
+ * tp_service_set() is both halves at once.  tpctl's batch stages every
+ * line and flushes once, so a service touched by many lines of a batch is
+ * built once.  Nothing here reads a table back (that needs CAP_SYS_ADMIN):
+ * tables are always built again from the backends, Maglev being
+ * deterministic.  Deleting a service removes its entry first, then its
+ * table, its backends and its index.  Established flows never read these
+ * maps: conntrack holds their backend.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -23,6 +44,7 @@
 #include <bpf/bpf.h>
 
 #include "addr.h"
+#include "idalloc.h"
 #include "maglev.h"
 #include "service.h"
 
@@ -31,114 +53,290 @@ static bool tp_addr_equal(const struct tp_addr *a, const struct tp_addr *b)
 	return memcmp(a, b, sizeof(*a)) == 0;
 }
 
-/* Lowest service id in 1..TP_MAX_SERVICES-1 no service uses. */
-static int tp_service_alloc_id(const struct tp_maps *m, __u32 *id)
-{
-	unsigned char used[TP_MAX_SERVICES] = {};
-	struct tp_svc_key k, next;
-	struct tp_svc svc;
-	void *prev = NULL;
-	__u32 i;
+/* ---- the per-service index -------------------------------------------- */
 
-	while (!bpf_map_get_next_key(m->services, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (!bpf_map_lookup_elem(m->services, &k, &svc) &&
-		    svc.id < TP_MAX_SERVICES)
-			used[svc.id] = 1;
+static struct tp_svc_be_key tp_svc_be_key(__u32 svc_id, __u32 slot)
+{
+	return (struct tp_svc_be_key){ .svc_id = svc_id, .slot = slot };
+}
+
+/*
+ * How many backends service @svc_id has in the index: 0.., or -ENOENT
+ * when the service id is not in use.
+ */
+static int tp_svc_index_count(const struct tp_maps *m, __u32 svc_id)
+{
+	struct tp_svc_be_key k = tp_svc_be_key(svc_id, TP_SVC_BE_HEAD);
+	__u32 n;
+
+	if (bpf_map_lookup_elem(m->svc_backends, &k, &n))
+		return -errno;
+	return n > TP_MAX_SVC_BACKENDS ? TP_MAX_SVC_BACKENDS : (int)n;
+}
+
+/*
+ * tp_svc_index_write() with the slots' present contents @old (n_old of
+ * them, NULL: unknown): slots that already hold their id are not written
+ * again, so adding one backend writes one slot, not the whole list.
+ */
+static int tp_svc_index_update(const struct tp_maps *m, __u32 svc_id, const __u32 *ids,
+			       size_t n, const __u32 *old, int n_old)
+{
+	struct tp_svc_be_key k;
+	__u32 count = (__u32)n;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (old && (int)i < n_old && old[i] == ids[i])
+			continue;
+		k = tp_svc_be_key(svc_id, (__u32)i);
+		if (bpf_map_update_elem(m->svc_backends, &k, &ids[i], BPF_ANY))
+			return tp_limit_errno(-errno, TP_LIMIT_BACKENDS);
 	}
-	for (i = 1; i < TP_MAX_SERVICES; i++) {
-		if (!used[i]) {
-			*id = i;
-			return 0;
-		}
+	if (!old || (int)n != n_old) {
+		k = tp_svc_be_key(svc_id, TP_SVC_BE_HEAD);
+		if (bpf_map_update_elem(m->svc_backends, &k, &count, BPF_ANY))
+			return tp_limit_errno(-errno, TP_LIMIT_SERVICES);
 	}
-	return tp_limit_hit(TP_LIMIT_SERVICES);
+	for (i = n; n_old > 0 && i < (size_t)n_old; i++) {
+		k = tp_svc_be_key(svc_id, (__u32)i);
+		bpf_map_delete_elem(m->svc_backends, &k);
+	}
+	return 0;
 }
 
 /**
- * tp_service_backends() - the backends of a service.
+ * tp_svc_index_write() - make the index of a service list @ids.
+ * @m:      maps.
+ * @svc_id: the service.
+ * @ids:    its backends' ids.
+ * @n:      their number.
+ * @n_old:  how many it listed before (slots past @n are deleted), or -1
+ *          for a service not in the index yet.
+ *
+ * The slots are written before the head, so a reader that trusts the
+ * head never reads a slot that is not there yet.
+ *
+ * Return: 0 or -errno (-ENOSPC with TP_LIMIT_BACKENDS: the index is full).
+ */
+int tp_svc_index_write(const struct tp_maps *m, __u32 svc_id, const __u32 *ids,
+		       size_t n, int n_old)
+{
+	return tp_svc_index_update(m, svc_id, ids, n, NULL, n_old);
+}
+
+/* Drop a service from the index: its slots, then its head (its id). */
+static void tp_svc_index_del(const struct tp_maps *m, __u32 svc_id, int n)
+{
+	struct tp_svc_be_key k;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		k = tp_svc_be_key(svc_id, (__u32)i);
+		bpf_map_delete_elem(m->svc_backends, &k);
+	}
+	k = tp_svc_be_key(svc_id, TP_SVC_BE_HEAD);
+	bpf_map_delete_elem(m->svc_backends, &k);
+}
+
+/**
+ * tp_service_backends() - the backends of a service, from its index.
  * @m:      maps.
  * @svc_id: service id.
  * @ids:    filled with backend ids.
- * @bes:    filled with the backends.
+ * @bes:    filled with the backends, or NULL.
  * @cap:    room in @ids and @bes.
  *
+ * Costs O(the service's backends), whatever the node holds.  An index
+ * slot whose backend is gone (a writer died half-way) is skipped.
+ *
  * Return: the number of backends (which may exceed @cap: only @cap are
- * stored), or -errno.
+ * stored), 0 for a service id without an index, or -errno.
  */
 int tp_service_backends(const struct tp_maps *m, __u32 svc_id, __u32 *ids,
 			struct tp_backend *bes, size_t cap)
 {
-	__u32 k, next, *prev = NULL;
+	int count = tp_svc_index_count(m, svc_id), i;
+	struct tp_svc_be_key k;
 	struct tp_backend be;
 	size_t n = 0;
+	__u32 id;
 
-	while (!bpf_map_get_next_key(m->backends, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(m->backends, &k, &be) ||
-		    be.svc_id != svc_id)
+	if (count == -ENOENT)
+		return 0;
+	if (count < 0)
+		return count;
+	for (i = 0; i < count; i++) {
+		k = tp_svc_be_key(svc_id, (__u32)i);
+		if (bpf_map_lookup_elem(m->svc_backends, &k, &id) ||
+		    bpf_map_lookup_elem(m->backends, &id, &be) || be.svc_id != svc_id)
 			continue;
 		if (n < cap) {
-			ids[n] = k;
-			bes[n] = be;
+			ids[n] = id;
+			if (bes)
+				bes[n] = be;
 		}
 		n++;
 	}
-	return n;
+	return (int)n;
 }
 
-/* Backend ids in use, as a bitmap of TP_MAX_BACKENDS bits. */
-static unsigned char *tp_backend_ids_used(const struct tp_maps *m)
+/**
+ * tp_service_index_rebuild() - build tp_svc_backends from one walk of
+ * tp_backends and tp_services (pins from before the index existed).
+ * @m: maps.
+ *
+ * Return: the number of services indexed, or -errno.
+ */
+int tp_service_index_rebuild(const struct tp_maps *m)
 {
-	unsigned char *used = calloc(TP_MAX_BACKENDS / 8, 1);
-	__u32 k, next, *prev = NULL;
+	struct tp_svc_be_key k;
+	struct tp_svc_key sk, snext, *sprev = NULL;
+	__u32 bk, bnext, *bprev = NULL, cap = tp_map_max_entries(m->maglev), *count;
+	struct tp_backend be;
+	struct tp_svc svc;
+	int services = 0, err = 0;
 
-	if (!used)
-		return NULL;
-	used[0] |= 1; /* id 0 is never a backend */
-	while (!bpf_map_get_next_key(m->backends, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (k < TP_MAX_BACKENDS)
-			used[k / 8] |= 1 << (k % 8);
-	}
-	return used;
-}
-
-static int tp_backend_alloc_id(unsigned char *used, __u32 *id)
-{
-	__u32 i;
-
-	for (i = 1; i < TP_MAX_BACKENDS; i++) {
-		if (!(used[i / 8] & (1 << (i % 8)))) {
-			used[i / 8] |= 1 << (i % 8);
-			*id = i;
-			return 0;
-		}
-	}
-	return tp_limit_hit(TP_LIMIT_BACKENDS);
-}
-
-/* Write a table in one batch (one syscall), element by element if need be. */
-static int tp_maglev_write(const struct tp_maps *m, __u32 svc_id, __u8 table,
-			   const __u32 *entries)
-{
-	__u32 i, count = m->maglev_size, *keys = calloc(count, sizeof(*keys));
-	int err = 0;
-
-	if (!keys)
+	count = calloc(cap ? cap : 1, sizeof(*count));
+	if (!count)
 		return -ENOMEM;
-	for (i = 0; i < count; i++)
-		keys[i] = TP_MAGLEV_INDEX(svc_id, table, i, m->maglev_size);
-	if (bpf_map_update_batch(m->maglev, keys, entries, &count, NULL)) {
-		for (i = 0; i < m->maglev_size && !err; i++)
-			if (bpf_map_update_elem(m->maglev, &keys[i], &entries[i], BPF_ANY))
+	while (!bpf_map_get_next_key(m->backends, bprev, &bnext)) {
+		bk = bnext;
+		bprev = &bk;
+		if (bpf_map_lookup_elem(m->backends, &bk, &be) || be.svc_id >= cap ||
+		    count[be.svc_id] >= TP_MAX_SVC_BACKENDS)
+			continue;
+		k = tp_svc_be_key(be.svc_id, count[be.svc_id]);
+		if (bpf_map_update_elem(m->svc_backends, &k, &bk, BPF_ANY)) {
+			err = tp_limit_errno(-errno, TP_LIMIT_BACKENDS);
+			break;
+		}
+		count[be.svc_id]++;
+	}
+	while (!err && !bpf_map_get_next_key(m->services, sprev, &snext)) {
+		sk = snext;
+		sprev = &sk;
+		if (bpf_map_lookup_elem(m->services, &sk, &svc) || svc.id >= cap)
+			continue;
+		k = tp_svc_be_key(svc.id, TP_SVC_BE_HEAD);
+		if (bpf_map_update_elem(m->svc_backends, &k, &count[svc.id], BPF_ANY))
+			err = tp_limit_errno(-errno, TP_LIMIT_SERVICES);
+		services++;
+	}
+	free(count);
+	return err ? err : services;
+}
+
+/* ---- ids ---------------------------------------------------------------- */
+
+/* A service id is in use while the index has its head. */
+static int tp_svc_id_used(void *ctx, __u32 id)
+{
+	const struct tp_maps *m = ctx;
+	int n = tp_svc_index_count(m, id);
+
+	if (n == -ENOENT)
+		return 0;
+	return n < 0 ? n : 1;
+}
+
+static int tp_backend_id_used(void *ctx, __u32 id)
+{
+	const struct tp_maps *m = ctx;
+	struct tp_backend be;
+
+	if (!bpf_map_lookup_elem(m->backends, &id, &be))
+		return 1;
+	return errno == ENOENT ? 0 : -errno;
+}
+
+/*
+ * A free service id: 1..max_entries(tp_maglev)-1, tp_maglev's slot being
+ * where the id leads.
+ */
+static int tp_service_alloc_id(const struct tp_maps *m, __u32 *id)
+{
+	int err = tp_id_alloc(1, tp_map_max_entries(m->maglev), tp_svc_id_used,
+			      (void *)m, id);
+
+	return err == -ENOSPC || err == -EINVAL ? tp_limit_hit(TP_LIMIT_SERVICES) : err;
+}
+
+static int tp_backend_alloc_id(const struct tp_maps *m, __u32 *id)
+{
+	int err = tp_id_alloc(1, tp_map_max_entries(m->backends), tp_backend_id_used,
+			      (void *)m, id);
+
+	return err == -ENOSPC || err == -EINVAL ? tp_limit_hit(TP_LIMIT_BACKENDS) : err;
+}
+
+/* ---- tables --------------------------------------------------------------- */
+
+/* A new inner map holding @table (@size entries); returns its fd or -errno. */
+static int tp_maglev_table_create(const __u32 *table, __u32 size)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP);
+	__u32 i, count = size, *keys;
+	int fd, err = 0;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "tp_maglev_tbl", sizeof(__u32),
+			    sizeof(__u32), size, &opts);
+	if (fd < 0)
+		return -errno;
+	keys = malloc(size * sizeof(*keys));
+	if (!keys) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (i = 0; i < size; i++)
+		keys[i] = i;
+	/* one syscall; element by element where batches are not supported */
+	if (bpf_map_update_batch(fd, keys, table, &count, NULL)) {
+		for (i = 0; i < size && !err; i++)
+			if (bpf_map_update_elem(fd, &keys[i], &table[i], BPF_ANY))
 				err = -errno;
 	}
 	free(keys);
-	return err;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/**
+ * tp_service_maglev_cap() - the largest table size of the maps' loader.
+ * @m: maps.
+ *
+ * Return: the maglev_size the loader recorded in tp_svc_backends, or
+ * @m->maglev_size when none is recorded.
+ */
+__u32 tp_service_maglev_cap(const struct tp_maps *m)
+{
+	struct tp_svc_be_key k = tp_svc_be_key(0, TP_SVC_BE_HEAD);
+	__u32 size;
+
+	if (m->svc_backends >= 0 && !bpf_map_lookup_elem(m->svc_backends, &k, &size) &&
+	    tp_maglev_size_valid(size))
+		return size;
+	return m->maglev_size;
+}
+
+/**
+ * tp_service_maglev_cap_set() - record the configured table size for
+ * every later writer (tpctl learns it from the maps).
+ * @m:    maps.
+ * @size: the loader's maglev_size.
+ *
+ * Return: 0 or -errno.
+ */
+int tp_service_maglev_cap_set(const struct tp_maps *m, __u32 size)
+{
+	struct tp_svc_be_key k = tp_svc_be_key(0, TP_SVC_BE_HEAD);
+
+	if (bpf_map_update_elem(m->svc_backends, &k, &size, BPF_ANY))
+		return -errno;
+	return 0;
 }
 
 /* A backend as its service names it: ADDR:PORT, or ADDR for ICMP. */
@@ -229,12 +427,124 @@ int tp_service_check(const struct tp_svc_key *key, const struct tp_backend_spec 
 	return 0;
 }
 
+/* ---- staging ------------------------------------------------------------- */
+
+/* A service whose table is due; @tag says who staged it last. */
+struct tp_svc_dirty {
+	__u32 svc_id;
+	struct tp_svc_key key;
+	unsigned long tag;
+	size_t order;
+};
+
+/* A backend its service dropped, deleted once the new table is live. */
+struct tp_svc_doomed {
+	__u32 svc_id;
+	__u32 backend_id;
+};
+
+/**
+ * struct tp_svc_batch - services staged and not flushed yet.
+ * @dirty:    services whose table is due, in staging order (repeats
+ *            allowed: the flush builds each once).
+ * @n_dirty:  their number.
+ * @doomed:   backends to delete after the tables.
+ * @n_doomed: their number.
+ * @cap_d:    room in @dirty.
+ * @cap_x:    room in @doomed.
+ * @built:    tables its flushes built, for tests and logs.
+ */
+struct tp_svc_batch {
+	struct tp_svc_dirty *dirty;
+	size_t n_dirty;
+	struct tp_svc_doomed *doomed;
+	size_t n_doomed;
+	size_t cap_d;
+	size_t cap_x;
+	unsigned long built;
+};
+
+/** tp_svc_batch_built() - how many tables the flushes of @b have built. */
+unsigned long tp_svc_batch_built(const struct tp_svc_batch *b)
+{
+	return b ? b->built : 0;
+}
+
+/** tp_svc_batch_new() - an empty batch, or NULL without memory. */
+struct tp_svc_batch *tp_svc_batch_new(void)
+{
+	return calloc(1, sizeof(struct tp_svc_batch));
+}
+
+/** tp_svc_batch_free() - forget a batch (flush it first to apply it). */
+void tp_svc_batch_free(struct tp_svc_batch *b)
+{
+	if (!b)
+		return;
+	free(b->dirty);
+	free(b->doomed);
+	free(b);
+}
+
+/** tp_svc_batch_pending() - whether @b holds anything to flush. */
+bool tp_svc_batch_pending(const struct tp_svc_batch *b)
+{
+	return b && (b->n_dirty || b->n_doomed);
+}
+
+static int tp_svc_batch_mark(struct tp_svc_batch *b, __u32 svc_id,
+			     const struct tp_svc_key *key, unsigned long tag)
+{
+	struct tp_svc_dirty *d;
+
+	if (b->n_dirty == b->cap_d) {
+		b->cap_d = b->cap_d ? b->cap_d * 2 : 16;
+		d = realloc(b->dirty, b->cap_d * sizeof(*d));
+		if (!d)
+			return -ENOMEM;
+		b->dirty = d;
+	}
+	d = &b->dirty[b->n_dirty];
+	d->svc_id = svc_id;
+	d->key = *key;
+	d->tag = tag;
+	d->order = b->n_dirty++;
+	return 0;
+}
+
+/**
+ * tp_svc_batch_add() - have the next flush build a service's table again.
+ * @b:      the batch.
+ * @svc_id: the service's id.
+ * @key:    its frontend.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int tp_svc_batch_add(struct tp_svc_batch *b, __u32 svc_id, const struct tp_svc_key *key)
+{
+	return tp_svc_batch_mark(b, svc_id, key, 0);
+}
+
+static int tp_svc_batch_doom(struct tp_svc_batch *b, __u32 svc_id, __u32 backend_id)
+{
+	struct tp_svc_doomed *x;
+
+	if (b->n_doomed == b->cap_x) {
+		b->cap_x = b->cap_x ? b->cap_x * 2 : 16;
+		x = realloc(b->doomed, b->cap_x * sizeof(*x));
+		if (!x)
+			return -ENOMEM;
+		b->doomed = x;
+	}
+	b->doomed[b->n_doomed++] = (struct tp_svc_doomed){ svc_id, backend_id };
+	return 0;
+}
+
 struct tp_service_update {
 	__u32 ids[TP_MAX_SVC_BACKENDS];		/* id of each wanted backend */
 	int was[TP_MAX_SVC_BACKENDS];		/* its index in @old, -1: new */
 	__u32 old_ids[TP_MAX_SVC_BACKENDS];	/* ids the service had */
 	struct tp_backend old[TP_MAX_SVC_BACKENDS];
-	struct tp_maglev_backend mb[TP_MAX_SVC_BACKENDS];
 	int n_old;
 };
 
@@ -243,17 +553,15 @@ static int tp_service_write_backends(const struct tp_maps *m, __u32 svc_id,
 				     __u8 owner, const struct tp_backend_spec *be,
 				     size_t n, struct tp_service_update *u)
 {
-	unsigned char *used = tp_backend_ids_used(m);
 	struct tp_backend nb;
 	size_t i;
 	int j, err = 0;
 
-	if (!used)
-		return -ENOMEM;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		u->was[i] = -1;
-	for (i = 0; i < n && !err; i++) {
 		u->ids[i] = 0;
+	}
+	for (i = 0; i < n && !err; i++) {
 		for (j = 0; j < u->n_old; j++) {
 			if (tp_addr_equal(&u->old[j].addr, &be[i].addr) &&
 			    u->old[j].port == be[i].port) {
@@ -261,10 +569,6 @@ static int tp_service_write_backends(const struct tp_maps *m, __u32 svc_id,
 				u->was[i] = j;
 			}
 		}
-		if (!u->ids[i])
-			err = tp_backend_alloc_id(used, &u->ids[i]);
-		if (err)
-			break;
 		memset(&nb, 0, sizeof(nb));
 		nb.addr = be[i].addr;
 		nb.port = be[i].port;
@@ -272,10 +576,18 @@ static int tp_service_write_backends(const struct tp_maps *m, __u32 svc_id,
 		nb.owner = owner;
 		nb.weight = be[i].weight;
 		nb.svc_id = svc_id;
-		if (bpf_map_update_elem(m->backends, &u->ids[i], &nb, BPF_ANY))
+		if (u->was[i] >= 0 && !memcmp(&nb, &u->old[u->was[i]], sizeof(nb)))
+			continue; /* unchanged */
+		if (!u->ids[i])
+			err = tp_backend_alloc_id(m, &u->ids[i]);
+		if (err)
+			break;
+		if (bpf_map_update_elem(m->backends, &u->ids[i], &nb, BPF_ANY)) {
 			err = tp_limit_errno(-errno, TP_LIMIT_BACKENDS);
+			if (u->was[i] < 0)
+				u->ids[i] = 0;
+		}
 	}
-	free(used);
 	return err;
 }
 
@@ -300,15 +612,21 @@ static void tp_service_rollback(const struct tp_maps *m,
 }
 
 /**
- * tp_service_set() - make a service exactly what is given.
+ * tp_service_stage() - make a service's backends and attributes what is
+ * given; its Maglev table follows at the next tp_svc_batch_flush().
  * @m:    maps.
+ * @b:    the batch that remembers what the flush has to do.
  * @key:  the frontend (VIP, port, protocol).
  * @spec: attributes.
  * @be:   the complete list of backends; active ones get new flows.
  * @n:    their number, at most TP_MAX_SVC_BACKENDS.
+ * @tag:  the caller's name for this write (tpctl: the batch line), given
+ *        back by a flush that fails on this service.
  *
- * Backends are matched to the existing ones by address and port, so a
- * backend keeps its id (and its flows' accounting) across updates.
+ * Until the flush, new flows keep going by the service's previous table
+ * (a new service drops them), so each packet sees either the old or the
+ * new backend set.  Backends are matched to the existing ones by address
+ * and port, so a backend keeps its id (and its flows' accounting).
  * Input tp_service_check() refuses is refused before anything is written.
  *
  * Return: 0 or -errno (-EINVAL bad input, -EAFNOSUPPORT a backend or the
@@ -316,65 +634,52 @@ static void tp_service_rollback(const struct tp_maps *m,
  * duplicate backend, -E2BIG too many backends, -ENOSPC no free id or a
  * map full: tp_strerror() names which).
  */
-int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
-		   const struct tp_svc_spec *spec,
-		   const struct tp_backend_spec *be, size_t n)
+int tp_service_stage(const struct tp_maps *m, struct tp_svc_batch *b,
+		     const struct tp_svc_key *key, const struct tp_svc_spec *spec,
+		     const struct tp_backend_spec *be, size_t n, unsigned long tag)
 {
 	struct tp_service_update *u;
 	struct tp_svc svc = {};
-	__u32 *table = NULL;
-	size_t i, n_active = 0;
-	int j, err;
+	bool created = false;
+	int j, err, n_slots;
+	size_t i;
 
 	tp_limit_reset();
 	err = tp_service_check(key, be, n, NULL, 0);
 	if (err)
 		return err;
+	if (n > tp_service_maglev_cap(m))
+		return -EINVAL; /* more backends than table entries */
 	u = calloc(1, sizeof(*u));
-	table = calloc(m->maglev_size, sizeof(*table));
-	if (!u || !table) {
-		err = -ENOMEM;
-		goto out;
-	}
-
+	if (!u)
+		return -ENOMEM;
 	if (bpf_map_lookup_elem(m->services, key, &svc)) {
 		memset(&svc, 0, sizeof(svc));
 		err = tp_service_alloc_id(m, &svc.id);
 		if (err)
 			goto out;
-		svc.table = 1; /* so the first table written is table 0 */
+		created = true;
 	}
 	u->n_old = tp_service_backends(m, svc.id, u->old_ids, u->old,
 				       TP_MAX_SVC_BACKENDS);
-	if (u->n_old > TP_MAX_SVC_BACKENDS)
-		u->n_old = TP_MAX_SVC_BACKENDS;
 	if (u->n_old < 0) {
 		err = u->n_old;
 		goto out;
 	}
+	if (u->n_old > TP_MAX_SVC_BACKENDS)
+		u->n_old = TP_MAX_SVC_BACKENDS;
+	n_slots = created ? -1 : tp_svc_index_count(m, svc.id);
 
 	err = tp_service_write_backends(m, svc.id, spec->owner, be, n, u);
+	if (!err && created)
+		err = tp_svc_index_update(m, svc.id, u->ids, n, NULL, -1);
+	else if (!err)
+		/* the listed ids are the slots' unless a slot was broken */
+		err = tp_svc_index_update(m, svc.id, u->ids, n,
+					  n_slots == u->n_old ? u->old_ids : NULL, n_slots);
 	if (err)
 		goto rollback;
 
-	for (i = 0; i < n; i++) {
-		if (be[i].state != TP_BACKEND_ACTIVE)
-			continue;
-		u->mb[n_active].id = u->ids[i];
-		u->mb[n_active].addr = be[i].addr;
-		u->mb[n_active].port = be[i].port;
-		u->mb[n_active].weight = be[i].weight;
-		n_active++;
-	}
-	err = tp_maglev_build(u->mb, n_active, m->maglev_size, table);
-	if (err)
-		goto rollback;
-	err = tp_maglev_write(m, svc.id, !svc.table, table);
-	if (err)
-		goto rollback;
-
-	svc.table = !svc.table;
-	svc.active = n_active;
 	svc.flags = spec->flags;
 	svc.zone = spec->zone;
 	svc.affinity_timeout = spec->affinity_timeout;
@@ -384,26 +689,346 @@ int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
 		err = tp_limit_errno(-errno, TP_LIMIT_SERVICES);
 		goto rollback;
 	}
-
-	/* step 4: backends the service no longer has */
-	for (j = 0; j < u->n_old; j++) {
+	err = tp_svc_batch_mark(b, svc.id, key, tag);
+	/* backends the service no longer has: deleted after the flush */
+	for (j = 0; j < u->n_old && !err; j++) {
 		for (i = 0; i < n; i++)
 			if (u->ids[i] == u->old_ids[j])
 				break;
 		if (i == n)
-			bpf_map_delete_elem(m->backends, &u->old_ids[j]);
+			err = tp_svc_batch_doom(b, svc.id, u->old_ids[j]);
 	}
 	goto out;
 rollback:
 	tp_service_rollback(m, u, n);
+	if (created)
+		tp_svc_index_del(m, svc.id, (int)n);
+	else
+		tp_svc_index_write(m, svc.id, u->old_ids, u->n_old, (int)n);
 out:
-	free(table);
 	free(u);
 	return err;
 }
 
+/*
+ * One service's new table, built and not live yet.  @fd < 0: no table
+ * (no active backend).
+ */
+struct tp_svc_ready {
+	struct tp_svc_key key;
+	struct tp_svc svc; /* as it is; table_size the live table's */
+	__u32 size;
+	__u16 active;
+	int fd;
+};
+
+/* Step 4 for one service: its table built from the index. */
+static int tp_service_prepare(const struct tp_maps *m, const struct tp_svc_key *key,
+			      __u32 svc_id, __u32 cap, struct tp_svc_ready *r)
+{
+	struct tp_maglev_backend *mb = NULL;
+	struct tp_backend *bes = NULL;
+	__u32 ids[TP_MAX_SVC_BACKENDS], *table = NULL;
+	int n, i, n_active = 0, err = 0;
+
+	r->fd = -1;
+	r->size = 0;
+	if (bpf_map_lookup_elem(m->services, key, &r->svc) || r->svc.id != svc_id)
+		return -ENOENT; /* deleted (or replaced) since: nothing to build */
+	r->key = *key;
+	bes = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bes));
+	mb = calloc(TP_MAX_SVC_BACKENDS, sizeof(*mb));
+	if (!bes || !mb) {
+		err = -ENOMEM;
+		goto out;
+	}
+	n = tp_service_backends(m, svc_id, ids, bes, TP_MAX_SVC_BACKENDS);
+	if (n < 0) {
+		err = n;
+		goto out;
+	}
+	for (i = 0; i < n && i < TP_MAX_SVC_BACKENDS; i++) {
+		if (bes[i].state != TP_BACKEND_ACTIVE)
+			continue;
+		mb[n_active].id = ids[i];
+		mb[n_active].addr = bes[i].addr;
+		mb[n_active].port = bes[i].port;
+		mb[n_active].weight = bes[i].weight;
+		n_active++;
+	}
+	r->active = (__u16)n_active;
+	if (!n_active)
+		goto out;
+	r->size = tp_maglev_table_size((__u32)n_active, cap);
+	table = calloc(r->size, sizeof(*table));
+	err = table ? tp_maglev_build(mb, (size_t)n_active, r->size, table) : -ENOMEM;
+	if (!err) {
+		r->fd = tp_maglev_table_create(table, r->size);
+		if (r->fd < 0)
+			err = r->fd;
+	}
+out:
+	free(table);
+	free(mb);
+	free(bes);
+	return err;
+}
+
+/* Does the entry of @r go before its table (a table that shrinks)? */
+static bool tp_svc_ready_shrinks(const struct tp_svc_ready *r)
+{
+	return r->size < r->svc.table_size;
+}
+
+static int tp_svc_ready_entry(const struct tp_maps *m, struct tp_svc_ready *r)
+{
+	r->svc.active = r->active;
+	r->svc.table_size = r->size;
+	if (bpf_map_update_elem(m->services, &r->key, &r->svc, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+/*
+ * Every slot update of a map of maps waits for an RCU grace period
+ * (milliseconds), so the slots of many services are written in one batch
+ * update, which waits once; element by element where batches are not
+ * supported.
+ */
+static int tp_maglev_slots_write(const struct tp_maps *m, const __u32 *keys,
+				 const int *fds, __u32 n)
+{
+	__u32 count = n, i;
+
+	if (!n || !bpf_map_update_batch(m->maglev, keys, fds, &count, NULL))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (bpf_map_update_elem(m->maglev, &keys[i], &fds[i], BPF_ANY))
+			return -errno;
+	return 0;
+}
+
+static void tp_maglev_slots_clear(const struct tp_maps *m, const __u32 *keys, __u32 n)
+{
+	__u32 count = n, i;
+
+	if (!n || !bpf_map_delete_batch(m->maglev, keys, &count, NULL))
+		return;
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(m->maglev, &keys[i]);
+}
+
+/*
+ * Step 5 for prepared services: shrinking tables' entries first, then
+ * every slot in one batch, then the other entries, so no lookup ever
+ * runs past the end of a live table.
+ */
+static int tp_svc_ready_apply(const struct tp_maps *m, struct tp_svc_ready *r, size_t n)
+{
+	__u32 *set_keys = calloc(n + 1, sizeof(__u32)), *clr_keys = calloc(n + 1, sizeof(__u32));
+	int *fds = calloc(n + 1, sizeof(int)), err = 0;
+	__u32 n_set = 0, n_clr = 0;
+	size_t i;
+
+	if (!set_keys || !clr_keys || !fds) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n && !err; i++) {
+		if (r[i].fd >= 0) {
+			set_keys[n_set] = r[i].svc.id;
+			fds[n_set++] = r[i].fd;
+		} else if (r[i].svc.table_size) {
+			clr_keys[n_clr++] = r[i].svc.id;
+		}
+		if (tp_svc_ready_shrinks(&r[i]))
+			err = tp_svc_ready_entry(m, &r[i]);
+	}
+	if (!err)
+		err = tp_maglev_slots_write(m, set_keys, fds, n_set);
+	if (!err)
+		tp_maglev_slots_clear(m, clr_keys, n_clr);
+	for (i = 0; i < n && !err; i++)
+		if (!tp_svc_ready_shrinks(&r[i]))
+			err = tp_svc_ready_entry(m, &r[i]);
+out:
+	free(set_keys);
+	free(clr_keys);
+	free(fds);
+	return err;
+}
+
+/* Tables built at once, each holding an fd: well inside RLIMIT_NOFILE. */
+#define TP_SVC_FLUSH_CHUNK 256
+
+static int tp_svc_dirty_cmp(const void *pa, const void *pb)
+{
+	const struct tp_svc_dirty *a = pa, *b = pb;
+
+	if (a->svc_id != b->svc_id)
+		return a->svc_id < b->svc_id ? -1 : 1;
+	return (a->order > b->order) - (a->order < b->order);
+}
+
+/* Step 6: a dropped backend goes unless it has changed hands since. */
+static void tp_svc_doomed_delete(const struct tp_maps *m, const struct tp_svc_doomed *x)
+{
+	struct tp_backend be;
+
+	if (!bpf_map_lookup_elem(m->backends, &x->backend_id, &be) &&
+	    be.svc_id == x->svc_id)
+		bpf_map_delete_elem(m->backends, &x->backend_id);
+}
+
 /**
- * tp_service_del() - remove a service and its backends.
+ * tp_svc_batch_flush() - build and make live the table of every service
+ * staged in @b, once each, then delete the backends they dropped.
+ * @m:          maps.
+ * @b:          the batch; empty afterwards, whatever the result.
+ * @failed_key: set to the service a failure happened on, or NULL.
+ * @failed_tag: set to the tag it was last staged with, or NULL.
+ *
+ * A failure stops at that service: services before it are live, it and
+ * those after keep their previous tables (and the backends they dropped,
+ * so those tables stay valid).
+ *
+ * Return: 0 or -errno.
+ */
+int tp_svc_batch_flush(const struct tp_maps *m, struct tp_svc_batch *b,
+		       struct tp_svc_key *failed_key, unsigned long *failed_tag)
+{
+	__u32 cap = tp_service_maglev_cap(m), failed_id = 0;
+	struct tp_svc_ready *r = NULL;
+	const struct tp_svc_dirty *d = NULL;
+	size_t i, j, n = 0;
+	int err = 0, e = 0;
+
+	if (!b)
+		return 0;
+	r = calloc(TP_SVC_FLUSH_CHUNK, sizeof(*r));
+	if (!r && b->n_dirty) {
+		err = -ENOMEM;
+		failed_id = b->dirty[0].svc_id;
+		d = &b->dirty[0];
+		goto failed;
+	}
+	/* per service id, the last staging names the key and the tag */
+	qsort(b->dirty, b->n_dirty, sizeof(*b->dirty), tp_svc_dirty_cmp);
+	for (i = 0; i < b->n_dirty && !err; i++) {
+		if (i + 1 < b->n_dirty && b->dirty[i + 1].svc_id == b->dirty[i].svc_id)
+			continue;
+		d = &b->dirty[i];
+		e = tp_service_prepare(m, &d->key, d->svc_id, cap, &r[n]);
+		if (e == -ENOENT)
+			continue;
+		if (!e && r[n].fd >= 0)
+			b->built++;
+		if (e) {
+			/* the services prepared before it still go live */
+			if (r[n].fd >= 0)
+				close(r[n].fd);
+			break;
+		}
+		if (++n < TP_SVC_FLUSH_CHUNK)
+			continue;
+		err = tp_svc_ready_apply(m, r, n);
+		if (err)
+			failed_id = r[0].svc.id; /* the chunk's first */
+		for (j = 0; j < n; j++)
+			if (r[j].fd >= 0)
+				close(r[j].fd);
+		n = 0;
+	}
+	if (!err && n) {
+		err = tp_svc_ready_apply(m, r, n);
+		if (err)
+			failed_id = r[0].svc.id;
+	}
+	for (j = 0; j < n; j++)
+		if (r[j].fd >= 0)
+			close(r[j].fd);
+	if (!err && e && e != -ENOENT && d) {
+		err = e;
+		failed_id = d->svc_id;
+	}
+	if (err) {
+		for (i = 0; i < b->n_dirty && b->dirty[i].svc_id != failed_id; i++)
+			;
+		d = &b->dirty[i < b->n_dirty ? i : 0];
+failed:
+		if (failed_key)
+			*failed_key = d->key;
+		if (failed_tag)
+			*failed_tag = d->tag;
+		/* keep what the unflushed services' old tables may still name */
+		for (j = 0; j < b->n_doomed; j++)
+			if (b->doomed[j].svc_id >= failed_id)
+				b->doomed[j].backend_id = 0;
+	}
+	for (i = 0; i < b->n_doomed; i++)
+		if (b->doomed[i].backend_id)
+			tp_svc_doomed_delete(m, &b->doomed[i]);
+	free(r);
+	b->n_dirty = 0;
+	b->n_doomed = 0;
+	return err;
+}
+
+/**
+ * tp_service_set() - make a service exactly what is given, table and all.
+ * @m:    maps.
+ * @key:  the frontend (VIP, port, protocol).
+ * @spec: attributes.
+ * @be:   the complete list of backends; active ones get new flows.
+ * @n:    their number, at most TP_MAX_SVC_BACKENDS.
+ *
+ * tp_service_stage() and tp_svc_batch_flush() of that one service.
+ *
+ * Return: 0 or -errno, as tp_service_stage() says.
+ */
+int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
+		   const struct tp_svc_spec *spec,
+		   const struct tp_backend_spec *be, size_t n)
+{
+	struct tp_svc_batch b = {};
+	int err;
+
+	err = tp_service_stage(m, &b, key, spec, be, n, 0);
+	if (!err)
+		err = tp_svc_batch_flush(m, &b, NULL, NULL);
+	free(b.dirty);
+	free(b.doomed);
+	return err;
+}
+
+/**
+ * tp_service_rebuild() - build a service's table again from its backends.
+ * @m:   maps.
+ * @key: the service.
+ *
+ * For the loader after an upgrade or a change of maglev_size.
+ *
+ * Return: 0, -ENOENT when there is no such service, or -errno.
+ */
+int tp_service_rebuild(const struct tp_maps *m, const struct tp_svc_key *key)
+{
+	struct tp_svc svc;
+
+	struct tp_svc_ready r;
+	int err;
+
+	if (bpf_map_lookup_elem(m->services, key, &svc))
+		return -ENOENT;
+	err = tp_service_prepare(m, key, svc.id, tp_service_maglev_cap(m), &r);
+	if (!err)
+		err = tp_svc_ready_apply(m, &r, 1);
+	if (r.fd >= 0)
+		close(r.fd);
+	return err;
+}
+
+/**
+ * tp_service_del() - remove a service, its table and its backends.
  * @m:   maps.
  * @key: the frontend.
  *
@@ -412,20 +1037,18 @@ out:
 int tp_service_del(const struct tp_maps *m, const struct tp_svc_key *key)
 {
 	__u32 ids[TP_MAX_SVC_BACKENDS];
-	struct tp_backend *bes;
 	struct tp_svc svc;
-	int n, i;
+	int n, i, count;
 
 	if (bpf_map_lookup_elem(m->services, key, &svc))
 		return -ENOENT;
 	if (bpf_map_delete_elem(m->services, key))
 		return -errno;
-	bes = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bes));
-	if (!bes)
-		return -ENOMEM;
-	n = tp_service_backends(m, svc.id, ids, bes, TP_MAX_SVC_BACKENDS);
+	bpf_map_delete_elem(m->maglev, &svc.id);
+	count = tp_svc_index_count(m, svc.id);
+	n = tp_service_backends(m, svc.id, ids, NULL, TP_MAX_SVC_BACKENDS);
 	for (i = 0; i < n && i < TP_MAX_SVC_BACKENDS; i++)
 		bpf_map_delete_elem(m->backends, &ids[i]);
-	free(bes);
+	tp_svc_index_del(m, svc.id, count < 0 ? 0 : count);
 	return 0;
 }

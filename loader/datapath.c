@@ -187,34 +187,47 @@ int tpd_bpffs_prepare(const char *pin_root)
 	return err;
 }
 
-/* Which capacity of the configuration sizes which map: one row per map. */
+/*
+ * Which capacities size which map, one row per map: max_entries is the
+ * capacity @cap, plus @cap2 when it is not TPD_CAP_MAX, plus @plus.  Maps
+ * indexed by an id (ids start at 1) take one more entry than the count.
+ */
 static const struct {
 	const char *map;
-	enum tpd_capacity cap;
+	enum tpd_capacity cap, cap2;
+	__u32 plus;
 } tpd_capacity_maps[] = {
-	{ TP_MAP_SERVICES, TPD_CAP_SERVICES },
-	{ TP_MAP_SVC_STATS, TPD_CAP_SERVICES },
-	{ TP_MAP_BACKENDS, TPD_CAP_BACKENDS },
-	{ TP_MAP_IDENTITY, TPD_CAP_IDENTITIES },
-	{ TP_MAP_ID_NAMES, TPD_CAP_IDENTITIES },
-	{ TP_MAP_RULES, TPD_CAP_RULES },
-	{ TP_MAP_RULE_STATS, TPD_CAP_RULES },
-	{ TP_MAP_POLICY, TPD_CAP_POLICY_ENTRIES },
-	{ TP_MAP_CT, TPD_CAP_CONNTRACK_TCP },
-	{ TP_MAP_CT_ANY, TPD_CAP_CONNTRACK_OTHER },
-	{ TP_MAP_AFFINITY, TPD_CAP_AFFINITY },
-	{ TP_MAP_FRAGS, TPD_CAP_FRAGMENTS },
+	{ TP_MAP_SERVICES, TPD_CAP_SERVICES, TPD_CAP_MAX, 0 },
+	{ TP_MAP_MAGLEV, TPD_CAP_SERVICES, TPD_CAP_MAX, 1 },
+	{ TP_MAP_SVC_STATS, TPD_CAP_SERVICES, TPD_CAP_MAX, 1 },
+	{ TP_MAP_BACKENDS, TPD_CAP_BACKENDS, TPD_CAP_MAX, 1 },
+	/* a head per service and a slot per backend */
+	{ TP_MAP_SVC_BACKENDS, TPD_CAP_SERVICES, TPD_CAP_BACKENDS, 1 },
+	{ TP_MAP_IDENTITY, TPD_CAP_IDENTITIES, TPD_CAP_MAX, 0 },
+	{ TP_MAP_ID_NAMES, TPD_CAP_IDENTITIES, TPD_CAP_MAX, 0 },
+	{ TP_MAP_RULES, TPD_CAP_RULES, TPD_CAP_MAX, 0 },
+	{ TP_MAP_RULE_STATS, TPD_CAP_RULES, TPD_CAP_MAX, 0 },
+	{ TP_MAP_POLICY, TPD_CAP_POLICY_ENTRIES, TPD_CAP_MAX, 0 },
+	{ TP_MAP_CT, TPD_CAP_CONNTRACK_TCP, TPD_CAP_MAX, 0 },
+	{ TP_MAP_CT_ANY, TPD_CAP_CONNTRACK_OTHER, TPD_CAP_MAX, 0 },
+	{ TP_MAP_AFFINITY, TPD_CAP_AFFINITY, TPD_CAP_MAX, 0 },
+	{ TP_MAP_FRAGS, TPD_CAP_FRAGMENTS, TPD_CAP_MAX, 0 },
 };
 
 static void tpd_set_capacities(struct tailplane *skel, const struct tpd_config *cfg)
 {
 	struct bpf_map *map;
+	__u64 max;
 	size_t i;
 
 	for (i = 0; i < sizeof(tpd_capacity_maps) / sizeof(tpd_capacity_maps[0]); i++) {
 		map = bpf_object__find_map_by_name(skel->obj, tpd_capacity_maps[i].map);
-		if (map)
-			bpf_map__set_max_entries(map, cfg->capacity[tpd_capacity_maps[i].cap]);
+		if (!map)
+			continue;
+		max = (__u64)cfg->capacity[tpd_capacity_maps[i].cap] + tpd_capacity_maps[i].plus;
+		if (tpd_capacity_maps[i].cap2 != TPD_CAP_MAX)
+			max += cfg->capacity[tpd_capacity_maps[i].cap2];
+		bpf_map__set_max_entries(map, max > UINT32_MAX ? UINT32_MAX : (__u32)max);
 	}
 }
 
@@ -229,8 +242,6 @@ static void tpd_set_knobs(struct tailplane *skel, const struct tpd_config *cfg)
 	skel->rodata->maglev_size = cfg->maglev_size;
 	skel->rodata->events_per_sec = cfg->events_per_sec;
 	skel->rodata->events_burst = cfg->events_burst;
-	bpf_map__set_max_entries(skel->maps.tp_maglev,
-				 TP_MAX_SERVICES * 2 * cfg->maglev_size);
 	tpd_set_capacities(skel, cfg);
 }
 
@@ -416,6 +427,36 @@ static int tpd_pins_aside(struct tailplane *skel, struct tpd_aside *aside, int c
 }
 
 /*
+ * tp_services of the layout before per-service tables (TP_SVC_V1_SIZE):
+ * the same fields up to @revision, a table flag where @pad now is, and no
+ * @table_size.  Every service keeps its id (conntrack's svc_id names it);
+ * its table is rebuilt from its backends before the new programs attach,
+ * and until then the old programs keep serving from the old maps.
+ */
+static long tpd_services_convert(int old_fd, int new_fd)
+{
+	struct tp_svc_key k, next, *prev = NULL;
+	__u8 old[TP_SVC_V1_SIZE];
+	struct tp_svc svc;
+	long n = 0;
+
+	while (!bpf_map_get_next_key(old_fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(old_fd, &k, old))
+			continue;
+		memset(&svc, 0, sizeof(svc));
+		memcpy(&svc, old, sizeof(old));
+		svc.pad = 0;	    /* was the live-table flag */
+		svc.table_size = 0; /* no table yet: tpd_datapath_load() builds it */
+		if (bpf_map_update_elem(new_fd, &k, &svc, BPF_ANY))
+			return -errno;
+		n++;
+	}
+	return n;
+}
+
+/*
  * Every key of the map @fd (key size @ksize, at most @max_entries of them);
  * what fits in memory.
  */
@@ -529,6 +570,13 @@ static void tpd_migrate(struct tailplane *skel, struct tpd_aside *aside, int n)
 							 (t1.tv_nsec - t0.tv_nsec) / 1e6);
 			log_info("map migrated to its new size", "map", bpf_map__name(map),
 				 "entries", count, "ms", ms);
+		} else if (!strcmp(bpf_map__name(map), TP_MAP_SERVICES) &&
+			   aside[i].info.value_size == TP_SVC_V1_SIZE &&
+			   aside[i].info.key_size == bpf_map__key_size(map)) {
+			copied = tpd_services_convert(old_fd, bpf_map__fd(map));
+			snprintf(count, sizeof(count), "%ld", copied);
+			log_info("services converted to per-service Maglev tables", "entries",
+				 count);
 		} else {
 			log_warn("map layout changed: replaced, old entries not convertible",
 				 "map", bpf_map__name(map));
@@ -589,6 +637,43 @@ static void tpd_pins_restore(struct tpd_aside *aside, int n)
 			log_error("cannot restore a map pin", "path", aside[i].path);
 }
 
+/*
+ * Bring services to this version's layout before any program of it runs:
+ * the per-service index built when its map is new (one walk of the
+ * backends), the configured table size recorded for tpctl, and every
+ * table built again when tp_maglev was replaced (older layout) or the
+ * configured size changed.  Tables are built from the backends, never
+ * read back (that would need CAP_SYS_ADMIN).
+ */
+static void tpd_services_upgrade(struct tpd_datapath *dp, const struct tpd_config *cfg,
+				 const struct tpd_aside *aside, int n_aside, bool index_fresh)
+{
+	/* the size recorded by the last loader; cfg's when none is */
+	__u32 was = tp_service_maglev_cap(&dp->maps);
+	char count[16];
+	int i, n;
+
+	if (index_fresh) {
+		n = tp_service_index_rebuild(&dp->maps);
+		snprintf(count, sizeof(count), "%d", n);
+		if (n < 0)
+			log_error("cannot index the services' backends", "error",
+				  strerror(-n));
+		else
+			log_info("services' backends indexed", "services", count);
+	}
+	for (i = 0; i < n_aside; i++)
+		if (aside[i].map == dp->skel->maps.tp_maglev)
+			dp->maglev_resized = true;
+	if (was != cfg->maglev_size)
+		dp->maglev_resized = true;
+	n = tp_service_maglev_cap_set(&dp->maps, cfg->maglev_size);
+	if (n)
+		log_error("cannot record the Maglev table size", "error", strerror(-n));
+	if (dp->maglev_resized)
+		tpd_rebuild_services(&dp->maps);
+}
+
 /**
  * tpd_datapath_load() - load the object, reusing or migrating the pins.
  * @dp:  filled in.
@@ -601,7 +686,7 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = cfg->pin_root);
 	struct tpd_aside aside[32];
 	char ct_any_pin[PATH_MAX];
-	bool ct_split;
+	bool ct_split, index_fresh;
 	int n_aside, err;
 
 	memset(dp, 0, sizeof(*dp));
@@ -616,6 +701,7 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	snprintf(ct_any_pin, sizeof(ct_any_pin), "%s/%s", cfg->pin_root, TP_MAP_CT_ANY);
 	ct_split = access(ct_any_pin, F_OK) && !access(bpf_map__pin_path(dp->skel->maps.tp_ct),
 						       F_OK);
+	index_fresh = access(bpf_map__pin_path(dp->skel->maps.tp_svc_backends), F_OK) != 0;
 	n_aside = tpd_pins_aside(dp->skel, aside, 32);
 	if (n_aside < 0) {
 		err = n_aside;
@@ -627,15 +713,11 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 		tpd_pins_restore(aside, n_aside);
 		goto fail;
 	}
-	for (err = 0; err < n_aside; err++)
-		if (aside[err].map == dp->skel->maps.tp_maglev)
-			dp->maglev_resized = true;
 	tpd_migrate(dp->skel, aside, n_aside);
 	tp_maps_from_object(&dp->maps, dp->skel->obj, cfg->maglev_size);
 	if (ct_split)
 		tpd_ct_split(&dp->maps);
-	if (dp->maglev_resized)
-		tpd_rebuild_services(&dp->maps);
+	tpd_services_upgrade(dp, cfg, aside, n_aside, index_fresh);
 	return 0;
 fail:
 	tailplane__destroy(dp->skel);
@@ -864,43 +946,40 @@ int tpd_detach_all(const struct tpd_config *cfg, bool purge)
 }
 
 /**
- * tpd_rebuild_services() - write every service's Maglev table again, after
- * the table size changed (the old tables index the old size).
+ * tpd_rebuild_services() - build every service's Maglev table again from
+ * its backends, after the layout or the configured size changed.
  * @m: maps.
+ *
+ * Each table goes live as tp_service_set() makes it (the service never
+ * lacks one); its size follows the service's active backends.
  */
 void tpd_rebuild_services(const struct tp_maps *m)
 {
 	struct tp_svc_key k, next, *prev = NULL;
-	struct tp_backend_spec *bs = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bs));
-	struct tp_backend *bes = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bes));
-	__u32 ids[TP_MAX_SVC_BACKENDS];
-	struct tp_svc_spec spec;
+	struct tp_svc_batch *b = tp_svc_batch_new();
+	struct tp_svc_key bad;
 	struct tp_svc svc;
-	int n, i, rebuilt = 0;
+	int services = 0, err;
 	char count[16];
 
-	while (bs && bes && !bpf_map_get_next_key(m->services, prev, &next)) {
+	if (!b) {
+		log_error("cannot rebuild the Maglev tables", "error", strerror(ENOMEM));
+		return;
+	}
+	while (!bpf_map_get_next_key(m->services, prev, &next)) {
 		k = next;
 		prev = &k;
-		if (bpf_map_lookup_elem(m->services, &k, &svc))
-			continue;
-		n = tp_service_backends(m, svc.id, ids, bes, TP_MAX_SVC_BACKENDS);
-		if (n > TP_MAX_SVC_BACKENDS)
-			n = TP_MAX_SVC_BACKENDS;
-		for (i = 0; i < n; i++) {
-			bs[i].addr = bes[i].addr;
-			bs[i].port = bes[i].port;
-			bs[i].weight = bes[i].weight;
-			bs[i].state = bes[i].state;
-		}
-		spec = (struct tp_svc_spec){ .flags = svc.flags, .zone = svc.zone,
-					     .affinity_timeout = svc.affinity_timeout,
-					     .owner = svc.owner };
-		if (!tp_service_set(m, &k, &spec, bs, n))
-			rebuilt++;
+		if (!bpf_map_lookup_elem(m->services, &k, &svc) &&
+		    !tp_svc_batch_add(b, svc.id, &k))
+			services++;
 	}
-	free(bs);
-	free(bes);
-	snprintf(count, sizeof(count), "%d", rebuilt);
-	log_info("Maglev size changed: service tables rebuilt", "services", count);
+	/* one flush: the tables go live in batches, not one grace period each */
+	err = tp_svc_batch_flush(m, b, &bad, NULL);
+	tp_svc_batch_free(b);
+	snprintf(count, sizeof(count), "%d", services);
+	if (err)
+		log_error("cannot rebuild every Maglev table", "services", count, "error",
+			  strerror(-err));
+	else
+		log_info("Maglev tables rebuilt", "services", count);
 }

@@ -19,8 +19,9 @@ struct tailplane;
  * @skel:  skeleton (programs and maps).
  * @maps:  map fds (owned by @skel).
  * @tcx:   the kernel attaches TC programs with tcx links.
- * @maglev_resized: tp_maglev was pinned with another table size: every
- *         service's tables must be rebuilt (tpd_rebuild_services()).
+ * @maglev_resized: tp_maglev was pinned with an older layout, or the
+ *         configured table size changed: every service's table was
+ *         rebuilt from its backends (tpd_rebuild_services()).
  */
 struct tpd_datapath {
 	struct tailplane *skel;

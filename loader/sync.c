@@ -741,9 +741,9 @@ static bool tpd_service_unchanged(const struct tp_svc *svc, const struct tp_svc_
 	return true;
 }
 
-static void tpd_static_service(const struct tp_maps *m, const struct tpd_service_cfg *sc,
-			       struct tpd_svc_work *w, struct tpd_purge *purge,
-			       struct tpd_sync_result *res)
+static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
+			       const struct tpd_service_cfg *sc, struct tpd_svc_work *w,
+			       struct tpd_purge *purge, struct tpd_sync_result *res)
 {
 	struct tp_svc_spec spec = { .zone = sc->zone, .owner = TP_OWNER_STATIC };
 	struct tp_svc_key key;
@@ -785,7 +785,8 @@ static void tpd_static_service(const struct tp_maps *m, const struct tpd_service
 		if (tpd_service_unchanged(&svc, &spec, w, n_old, sc->n_backends))
 			return;
 	}
-	err = tp_service_set(m, &key, &spec, w->want, sc->n_backends);
+	/* staged: tpd_static_services() builds every table in one flush */
+	err = tp_service_stage(m, b, &key, &spec, w->want, sc->n_backends, 0);
 	if (err) {
 		tp_strerror(err, why, sizeof(why));
 		log_error("static service: not written", "service", sc->frontend,
@@ -793,7 +794,8 @@ static void tpd_static_service(const struct tp_maps *m, const struct tpd_service
 		tpd_sync_error(res, "services: %s not written: %s", sc->frontend, why);
 		return;
 	}
-	n_new = tp_service_backends(m, svc.id, w->new_ids, w->new_bes, TP_MAX_SVC_BACKENDS);
+	n_new = exists ? tp_service_backends(m, svc.id, w->new_ids, w->new_bes,
+					     TP_MAX_SVC_BACKENDS) : 0;
 	if (exists)
 		tpd_purge_removed(purge, w->old_ids, w->bes, n_old, w->new_ids,
 				  n_new > TP_MAX_SVC_BACKENDS ? TP_MAX_SVC_BACKENDS : n_new);
@@ -861,14 +863,34 @@ static int tpd_static_services(const struct tp_maps *m, const struct tpd_config 
 			       struct tpd_purge *purge, struct tpd_sync_result *res)
 {
 	struct tpd_svc_work *w = calloc(1, sizeof(*w));
+	struct tp_svc_batch *b = tp_svc_batch_new();
+	char name[TP_SVC_STRLEN], why[256];
+	struct tp_svc_key bad;
 	size_t i;
-	int err;
+	int err, ferr;
 
-	if (!w)
+	if (!w || !b) {
+		free(w);
+		tp_svc_batch_free(b);
 		return -ENOMEM;
+	}
 	for (i = 0; i < cfg->n_services; i++)
-		tpd_static_service(m, &cfg->services[i], w, purge, res);
+		tpd_static_service(m, b, &cfg->services[i], w, purge, res);
 	err = tpd_static_services_prune(m, cfg, w, purge, res);
+	/*
+	 * Every changed service's table at once: a table goes live by an
+	 * update of tp_maglev that waits for an RCU grace period, and the
+	 * flush waits once per few hundred services, not once per service.
+	 */
+	ferr = tp_svc_batch_flush(m, b, &bad, NULL);
+	if (ferr) {
+		tp_svc_key_format(&bad, name, sizeof(name));
+		snprintf(why, sizeof(why), "%s", strerror(-ferr));
+		log_error("static service: Maglev table not built", "service", name, "error",
+			  why);
+		tpd_sync_error(res, "services: %s: Maglev table not built: %s", name, why);
+	}
+	tp_svc_batch_free(b);
 	free(w);
 	return err;
 }

@@ -9,6 +9,16 @@
  * with a NUL byte, is such a failure too, never a quiet end of file.
  * The maps are opened once for the whole file.  In JSON mode the output
  * is one array of {"command": [...], "output": ...}, as bpftool's.
+ *
+ * Maglev tables are built once per service per batch: a service or
+ * backend line writes the backends, the index and the service's
+ * attributes at once but only stages the table (lib/service.c), and the
+ * staged tables are built and go live at the end of the batch, before
+ * any line that reads services back (a list, a dump, conntrack, stats,
+ * status), and before a failing line's error, so what the error says was
+ * applied is live.  Until then new flows of a changed service keep its
+ * previous table.  Should building a table fail, the error names the
+ * last line that changed that service.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -16,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "service.h"
 #include "tpctl.h"
 
 #define TPCTL_BATCH_MAX_WORDS 64
@@ -81,8 +92,52 @@ static void batch_json_command(struct tp_json *j, char **words, int n)
 	tp_json_key(j, "output");
 }
 
+/* Lines that neither read services back nor need their tables live. */
+static bool batch_op_stages(enum tpctl_op op)
+{
+	switch (op) {
+	case TPCTL_OP_SERVICE_ADD:
+	case TPCTL_OP_SERVICE_DEL:
+	case TPCTL_OP_BACKEND_ADD:
+	case TPCTL_OP_BACKEND_SET:
+	case TPCTL_OP_BACKEND_DEL:
+	case TPCTL_OP_IDENTITY_ADD:
+	case TPCTL_OP_IDENTITY_DEL:
+	case TPCTL_OP_POLICY_ADD:
+	case TPCTL_OP_POLICY_DEL:
+	case TPCTL_OP_POLICY_DEFAULT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Build and make live every staged table, under the writers' lock.  A
+ * failure is left in ctx->err, naming the service and the last line
+ * that changed it (*@bad_line).
+ */
+static int batch_flush(struct tpctl_ctx *ctx, unsigned long *bad_line)
+{
+	char name[TP_SVC_STRLEN];
+	struct tp_svc_key key;
+	int err;
+
+	if (!tp_svc_batch_pending(ctx->svc_batch))
+		return 0;
+	if (!tpctl_maps(ctx) || tpctl_lock(ctx))
+		return -1;
+	err = tp_svc_batch_flush(&ctx->maps, ctx->svc_batch, &key, bad_line);
+	tpctl_unlock(ctx);
+	if (!err)
+		return 0;
+	return tpctl_err(ctx, "cannot build the Maglev table of service %s: %s",
+			 tp_svc_key_format(&key, name, sizeof(name)), strerror(-err));
+}
+
 /* Run the words of one line; errors are left in ctx->err. */
-static int batch_line(struct tpctl_ctx *ctx, char **words, int n)
+static int batch_line(struct tpctl_ctx *ctx, char **words, int n,
+		      unsigned long *bad_line)
 {
 	struct tpctl_args a;
 	char err[TPCTL_ERR_LEN];
@@ -92,6 +147,8 @@ static int batch_line(struct tpctl_ctx *ctx, char **words, int n)
 	if (batch_nested(a.op))
 		return tpctl_err(ctx, "'%s' cannot run inside a batch",
 				 words[0]);
+	if (!batch_op_stages(a.op) && batch_flush(ctx, bad_line))
+		return -1;
 	return tpctl_exec(ctx, &a);
 }
 
@@ -145,22 +202,40 @@ static int batch_fail(struct tpctl_ctx *ctx, unsigned long line_no, unsigned lon
 	return batch_stop(ctx, done, in_cmd, "line %lu: %s", line_no, msg);
 }
 
+/*
+ * A failing line: the tables its predecessors staged go live first, so
+ * they are applied as the error says.  Should that fail too, the error
+ * stays the line's own.
+ */
+static int batch_fail_flushed(struct tpctl_ctx *ctx, unsigned long line_no,
+			      unsigned long done, bool in_cmd)
+{
+	char err[TPCTL_ERR_LEN];
+	unsigned long bad = 0;
+
+	snprintf(err, sizeof(err), "%s", ctx->err);
+	if (batch_flush(ctx, &bad))
+		snprintf(ctx->err, sizeof(ctx->err), "%s", err);
+	return batch_fail(ctx, line_no, done, in_cmd);
+}
+
 static int batch_run(struct tpctl_ctx *ctx, FILE *f, const char *name,
 		     unsigned long *done)
 {
 	char *words[TPCTL_BATCH_MAX_WORDS], *line = NULL, *nul;
-	unsigned long line_no = 0;
+	unsigned long line_no = 0, bad_line = 0;
 	size_t cap = 0;
 	ssize_t len;
 	int n, ret = 0;
 
 	while ((len = getline(&line, &cap, f)) >= 0) {
 		line_no++;
+		ctx->line_no = line_no;
 		/* the words after a NUL would be dropped without a word */
 		nul = memchr(line, '\0', (size_t)len);
 		if (nul) {
 			tpctl_err(ctx, "a NUL byte at column %zu", (size_t)(nul - line) + 1);
-			ret = batch_fail(ctx, line_no, *done, false);
+			ret = batch_fail_flushed(ctx, line_no, *done, false);
 			break;
 		}
 		n = tpctl_batch_split(line, words, TPCTL_BATCH_MAX_WORDS);
@@ -168,25 +243,31 @@ static int batch_run(struct tpctl_ctx *ctx, FILE *f, const char *name,
 			tpctl_err(ctx,
 				  "unterminated quote or more than %d words",
 				  TPCTL_BATCH_MAX_WORDS);
-			ret = batch_fail(ctx, line_no, *done, false);
+			ret = batch_fail_flushed(ctx, line_no, *done, false);
 			break;
 		}
 		if (!n)
 			continue;
 		if (ctx->opts.json)
 			batch_json_command(&ctx->json, words, n);
-		if (batch_line(ctx, words, n)) {
-			ret = batch_fail(ctx, line_no, *done, true);
+		bad_line = 0;
+		if (batch_line(ctx, words, n, &bad_line)) {
+			ret = batch_fail_flushed(ctx, bad_line ? bad_line : line_no, *done,
+						 true);
 			break;
 		}
 		if (ctx->opts.json)
 			tp_json_obj_close(&ctx->json);
 		(*done)++;
 	}
+	/* what was staged before the end, or before the line that failed */
+	if (!ret && !ferror(f) && batch_flush(ctx, &bad_line))
+		ret = batch_fail(ctx, bad_line, *done, false);
 	/* getline() says -1 for an error as for the end: tell them apart */
 	if (!ret && ferror(f)) {
 		int err = errno;
 
+		batch_flush(ctx, &bad_line);
 		ctx->err[0] = '\0';
 		ret = batch_stop(ctx, *done, false, "reading batch file '%s' at line %lu: %s",
 				 name, line_no + 1, strerror(err));
@@ -206,6 +287,12 @@ int tpctl_batch(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 	if (!f)
 		return tpctl_err(ctx, "cannot open batch file '%s': %s",
 				 a->file, strerror(errno));
+	ctx->svc_batch = tp_svc_batch_new();
+	if (!ctx->svc_batch) {
+		if (!is_stdin)
+			fclose(f);
+		return tpctl_err(ctx, "out of memory");
+	}
 	ctx->in_batch = true;
 	if (ctx->opts.json)
 		tp_json_arr_open(&ctx->json);
@@ -218,5 +305,7 @@ int tpctl_batch(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 	if (!is_stdin)
 		fclose(f);
 	ctx->in_batch = false;
+	tp_svc_batch_free(ctx->svc_batch);
+	ctx->svc_batch = NULL;
 	return ret;
 }

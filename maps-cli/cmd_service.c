@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * service and backend: every change goes through lib/service.c's
- * tp_service_set(), which writes new backends and the idle Maglev table
- * before the service entry flips to them, and deletes dropped backends
- * only after.  A backend command reads the service's current backends,
+ * tp_service_set(), which writes new backends, then a new Maglev table
+ * and the service entry in the order that keeps lookups inside the live
+ * table, and deletes dropped backends only after.  In a batch the same
+ * write is staged (tp_service_stage()) and the table built at the end.  A backend command reads the service's current backends,
  * changes the list and sets it whole, keeping the service's attributes.
  */
 #include <errno.h>
@@ -88,7 +89,14 @@ static int svc_set(struct tpctl_ctx *ctx, const struct tp_svc_key *key,
 		   const struct tpctl_svc_state *st)
 {
 	char name[TP_SVC_STRLEN], why[256];
-	int err = tp_service_set(&ctx->maps, key, spec, st->be, st->n);
+	int err;
+
+	/* in a batch the table is built once, at its end (cmd_batch.c) */
+	if (ctx->svc_batch)
+		err = tp_service_stage(&ctx->maps, ctx->svc_batch, key, spec, st->be, st->n,
+				       ctx->line_no);
+	else
+		err = tp_service_set(&ctx->maps, key, spec, st->be, st->n);
 
 	svc_str(key, name);
 	switch (err) {
@@ -342,7 +350,7 @@ static void svc_json(struct tp_json *j, const struct tpctl_svc_row *s,
 	tp_json_kv_u64(j, "affinity_timeout", s->svc.affinity_timeout);
 	tp_json_kv_bool(j, "snat", s->svc.flags & TP_SVC_F_SNAT);
 	tp_json_kv_u64(j, "active", s->svc.active);
-	tp_json_kv_u64(j, "table", s->svc.table);
+	tp_json_kv_u64(j, "table_size", s->svc.table_size);
 	tp_json_kv_str(j, "owner", tp_owner_name(s->svc.owner));
 	tp_json_kv_u64(j, "revision", s->svc.revision);
 	tp_json_key(j, "backends");

@@ -193,6 +193,9 @@ struct tpctl_opts {
  * @maps_open:  @maps is valid.
  * @lock_fd:    the writers' lock while held, else -1.
  * @in_batch:   running a line of a batch.
+ * @svc_batch:  in a batch, the services whose Maglev tables are due at
+ *              its end (lib/service.c's staging); NULL otherwise.
+ * @line_no:    in a batch, the number of the line running.
  * @streamed:   the command ended its JSON documents itself (monitor).
  * @err_shown:  the error was already written out (batch in JSON mode).
  * @exit_status: a command that succeeded (its output written) but exits
@@ -207,6 +210,8 @@ struct tpctl_ctx {
 	bool maps_open;
 	int lock_fd;
 	bool in_batch;
+	struct tp_svc_batch *svc_batch;
+	unsigned long line_no;
 	bool streamed;
 	bool err_shown;
 	int exit_status;

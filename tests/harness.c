@@ -200,30 +200,6 @@ static int th_empty_map(int fd, size_t ksize)
 	return err;
 }
 
-/*
- * Zero the Maglev tables of the services @skel has (two million slots in
- * all, too many to zero per test).  A table of a service deleted during
- * the test stays: no lookup reaches it (a table is found through its
- * service), and a new service of that id writes its table before use.
- */
-static int th_reset_maglev(struct tailplane *skel)
-{
-	int sfd = bpf_map__fd(skel->maps.tp_services), err = 0;
-	__u32 m = skel->rodata->maglev_size;
-	struct tp_svc_key k, next, *prev = NULL;
-	struct tp_svc svc;
-
-	while (!err && !bpf_map_get_next_key(sfd, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (!bpf_map_lookup_elem(sfd, &k, &svc))
-			err = th_zero_array(bpf_map__fd(skel->maps.tp_maglev),
-					    TP_MAGLEV_INDEX(svc.id, 0, 0, m), 2 * m,
-					    sizeof(__u32));
-	}
-	return err;
-}
-
 /* Every map of @skel as a fresh load has it: empty, zero, nothing queued. */
 static int th_reset(struct tailplane *skel)
 {
@@ -232,8 +208,14 @@ static int th_reset(struct tailplane *skel)
 	struct bpf_map *map;
 	size_t vsize;
 
-	err = th_reset_maglev(skel);
-
+	/*
+	 * tp_maglev keeps its tables: a table is only found through its
+	 * service (which is gone), a new service of that id gets a new
+	 * table before its entry names a size, and emptying the slots
+	 * would wait a grace period per slot (maps of maps have no batch
+	 * delete).
+	 */
+	err = 0;
 	bpf_object__for_each_map(map, skel->obj) {
 		if (err)
 			break;
@@ -250,10 +232,8 @@ static int th_reset(struct tailplane *skel)
 			ring_buffer__free(rb);
 			break;
 		case BPF_MAP_TYPE_ARRAY_OF_MAPS:
-			break;
+			break; /* tp_ct_tables is fixed, tp_maglev: see above */
 		case BPF_MAP_TYPE_ARRAY:
-			if (map == skel->maps.tp_maglev)
-				break; /* th_reset_maglev() */
 			err = th_zero_array(fd, 0, bpf_map__max_entries(map), vsize);
 			break;
 		case BPF_MAP_TYPE_PERCPU_ARRAY:
@@ -305,11 +285,8 @@ int th_open(struct th *h, const struct th_knobs *knobs)
 	}
 	bpf_object__for_each_map(map, h->skel->obj)
 		bpf_map__set_pin_path(map, NULL);
-	if (knobs && knobs->maglev_size) {
+	if (knobs && knobs->maglev_size)
 		h->skel->rodata->maglev_size = knobs->maglev_size;
-		bpf_map__set_max_entries(h->skel->maps.tp_maglev,
-					 TP_MAX_SERVICES * 2 * knobs->maglev_size);
-	}
 	if (knobs && knobs->ct_size)
 		bpf_map__set_max_entries(h->skel->maps.tp_ct, knobs->ct_size);
 	if (knobs && knobs->ct_any_size)

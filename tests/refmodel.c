@@ -161,6 +161,7 @@ struct ref_service {
 	size_t n;
 	__u32 active; /* backends in the Maglev table */
 	__u32 *maglev;
+	__u32 table_size;
 };
 
 struct ref_state {
@@ -479,7 +480,13 @@ int ref_service_set(struct ref_state *st, const struct tp_svc_key *key,
 	svc_clear(s);
 	s->attrs = *attrs;
 	s->be = calloc(n ? n : 1, sizeof(*be));
-	s->maglev = calloc(st->k.maglev_size, sizeof(*s->maglev));
+	/* the table size lib/service.c picks for this many active backends */
+	for (i = 0; i < n; i++)
+		active += be[i].state == TP_BACKEND_ACTIVE;
+	s->table_size = active ? tp_maglev_table_size((__u32)active, st->k.maglev_size) :
+				 st->k.maglev_size;
+	active = 0;
+	s->maglev = calloc(s->table_size, sizeof(*s->maglev));
 	mb = calloc(n ? n : 1, sizeof(*mb));
 	if (!s->be || !s->maglev || !mb) {
 		free(mb);
@@ -497,7 +504,7 @@ int ref_service_set(struct ref_state *st, const struct tp_svc_key *key,
 		active++;
 	}
 	s->active = active;
-	err = tp_maglev_build(mb, active, st->k.maglev_size, s->maglev);
+	err = tp_maglev_build(mb, active, s->table_size, s->maglev);
 	free(mb);
 	return err;
 }
@@ -1126,7 +1133,7 @@ static const struct ref_backend *backend_select(struct ref_state *st,
 		}
 	}
 	if (!be) {
-		id = s->maglev[tp_flow_hash(t) % st->k.maglev_size];
+		id = s->maglev[tp_flow_hash(t) % s->table_size];
 		if (!id)
 			return NULL;
 		be = backend_find(st, id, &owner);

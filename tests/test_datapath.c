@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <time.h>
+
 #include <bpf/bpf.h>
 
 #include "pkttest.h"
@@ -343,6 +345,334 @@ static void test_service_set_failure_rolls_back(void **state)
 	/* and still serves from them */
 	assert_in_range(backend_of(h, FLOWP(CLIENT4, 1, VIP4, 80, IPPROTO_TCP,
 					    PKT_TCP_SYN), BE4, 2), 0, 1);
+}
+
+/* ---- services at scale ---------------------------------------------------- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* 198.19.(i / 250).(i % 250 + 1), and its backend in 198.18.0.0/16 */
+static void scale_addrs(unsigned int i, char *vip, char *be, size_t len)
+{
+	snprintf(vip, len, "198.19.%u.%u", i / 250, i % 250 + 1);
+	snprintf(be, len, "198.18.%u.%u", i / 250, i % 250 + 1);
+}
+
+/*
+ * Services past the old 1,023: 2,000, each with its own backend, and the
+ * datapath reaches the last one (and the first) through its table.
+ */
+static void test_services_past_1023(void **state)
+{
+	struct th *h = *state;
+	char vip[32], be[32];
+	const char *bep = be;
+	struct tp_svc_key k;
+	struct tp_svc svc;
+	unsigned int i, n = 2000;
+	double t0;
+
+	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+	struct tp_backend_spec bs = { .port = htons(8080), .weight = 1 };
+	struct tp_svc_batch *b = tp_svc_batch_new();
+
+	REQUIRE_BPF();
+	assert_non_null(b);
+	/* one at a time: each table goes live by its own tp_maglev update */
+	t0 = now_s();
+	for (i = 0; i < 100; i++) {
+		scale_addrs(i, vip, be, sizeof(vip));
+		service(h, vip, 80, IPPROTO_TCP, &bep, 1, 8080, NULL, NULL, 0, 0);
+	}
+	print_message("  100 services of one backend by tp_service_set(): %.3f s\n",
+		      now_s() - t0);
+	/* the rest staged and flushed at once, as a batch or a sync does */
+	t0 = now_s();
+	for (; i < n; i++) {
+		scale_addrs(i, vip, be, sizeof(vip));
+		k = svc_key(vip, 80, IPPROTO_TCP);
+		bs.addr = addr(be);
+		assert_int_equal(tp_service_stage(&h->maps, b, &k, &spec, &bs, 1, i), 0);
+	}
+	assert_int_equal(tp_svc_batch_flush(&h->maps, b, NULL, NULL), 0);
+	tp_svc_batch_free(b);
+	print_message("  %u more staged and flushed at once: %.3f s\n", n - 100, now_s() - t0);
+	scale_addrs(n - 1, vip, be, sizeof(vip));
+	k = svc_key(vip, 80, IPPROTO_TCP);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	assert_int_equal(svc.table_size, 131);
+	expect_dnat(h, flow(CLIENT4, 40000, vip, 80, IPPROTO_TCP, PKT_TCP_SYN), be, 8080);
+	scale_addrs(0, vip, be, sizeof(vip));
+	expect_dnat(h, flow(CLIENT4, 40001, vip, 80, IPPROTO_TCP, PKT_TCP_SYN), be, 8080);
+	assert_int_equal(th_stat(h, TP_STAT_DNAT), 2);
+}
+
+/* The old way to list a service's backends: a walk of every backend. */
+static int naive_backends(const struct tp_maps *m, __u32 svc_id, __u32 *ids)
+{
+	__u32 k, next, *prev = NULL;
+	struct tp_backend be;
+	int n = 0;
+
+	while (!bpf_map_get_next_key(m->backends, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (!bpf_map_lookup_elem(m->backends, &k, &be) && be.svc_id == svc_id)
+			ids[n++] = k;
+	}
+	return n;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return (x > y) - (x < y);
+}
+
+#define IDX_SVCS 12
+#define IDX_POOL 24
+
+/* What the model says service @s has: backends of the pool, by bit. */
+struct idx_model {
+	bool exists;
+	__u32 set; /* bit j: pool address j */
+	__u16 weight[IDX_POOL];
+	__u8 state[IDX_POOL];
+};
+
+static void idx_check(struct th *h, const struct idx_model *mod, unsigned long long seed,
+		      int step)
+{
+	__u32 ids[TP_MAX_SVC_BACKENDS], naive[TP_MAX_SVC_BACKENDS];
+	struct tp_backend bes[TP_MAX_SVC_BACKENDS];
+	struct tp_svc_key k;
+	struct tp_svc svc;
+	char vip[32], be[32];
+	int s, n, nn, j, total = 0, found;
+	__u32 count = 0;
+
+	for (s = 0; s < IDX_SVCS; s++) {
+		scale_addrs((unsigned int)s, vip, be, sizeof(vip));
+		k = svc_key(vip, 80, IPPROTO_TCP);
+		if (!mod[s].exists) {
+			if (!bpf_map_lookup_elem(h->maps.services, &k, &svc))
+				fail_msg("seed %llu step %d: service %d exists", seed, step, s);
+			continue;
+		}
+		if (bpf_map_lookup_elem(h->maps.services, &k, &svc))
+			fail_msg("seed %llu step %d: service %d missing", seed, step, s);
+		n = tp_service_backends(&h->maps, svc.id, ids, bes, TP_MAX_SVC_BACKENDS);
+		nn = naive_backends(&h->maps, svc.id, naive);
+		if (n != __builtin_popcount(mod[s].set) || nn != n)
+			fail_msg("seed %llu step %d: service %d: index %d, walk %d, model %d",
+				 seed, step, s, n, nn, __builtin_popcount(mod[s].set));
+		total += n;
+		for (j = 0; j < n; j++) {
+			char a[32];
+			int p;
+
+			for (p = 0, found = 0; p < IDX_POOL && !found; p++) {
+				struct tp_addr pa;
+
+				snprintf(a, sizeof(a), "198.18.200.%d", p + 1);
+				pa = addr(a);
+				found = !memcmp(&bes[j].addr, &pa, sizeof(pa)) &&
+					(mod[s].set >> p & 1) &&
+					bes[j].weight == mod[s].weight[p] &&
+					bes[j].state == mod[s].state[p] &&
+					bes[j].svc_id == svc.id;
+			}
+			if (!found)
+				fail_msg("seed %llu step %d: service %d: backend %u not in the model",
+					 seed, step, s, ids[j]);
+		}
+		qsort(ids, n, sizeof(ids[0]), u32_cmp);
+		qsort(naive, nn, sizeof(naive[0]), u32_cmp);
+		assert_memory_equal(ids, naive, n * sizeof(ids[0]));
+	}
+	/* nothing left behind: every backend belongs to a listed service */
+	{
+		__u32 bk, bnext, *bprev = NULL;
+
+		while (!bpf_map_get_next_key(h->maps.backends, bprev, &bnext)) {
+			bk = bnext;
+			bprev = &bk;
+			count++;
+		}
+	}
+	if (count != (__u32)total)
+		fail_msg("seed %llu step %d: %u backends in the map, %d listed", seed, step,
+			 count, total);
+}
+static __u64 idx_rand(__u64 *x)
+{
+	*x ^= *x >> 12;
+	*x ^= *x << 25;
+	*x ^= *x >> 27;
+	return *x * 0x2545f4914f6cdd1dULL;
+}
+
+/* A random new backend set of service @s, written to the model and staged. */
+static void idx_set(struct th *h, struct tp_svc_batch *b, struct idx_model *mod, int s,
+		    __u64 *rng)
+{
+	struct tp_backend_spec bs[IDX_POOL] = {};
+	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+	char vip[32], be[32], a[32];
+	struct tp_svc_key k;
+	size_t n = 0;
+	int p;
+
+	scale_addrs((unsigned int)s, vip, be, sizeof(vip));
+	k = svc_key(vip, 80, IPPROTO_TCP);
+	/* mostly small edits of the set the service has: how batches go */
+	mod[s].set ^= (__u32)(idx_rand(rng) % 4 ? 1u << (idx_rand(rng) % IDX_POOL) :
+						 idx_rand(rng) & ((1u << IDX_POOL) - 1));
+	mod[s].exists = true;
+	for (p = 0; p < IDX_POOL; p++) {
+		if (!(mod[s].set >> p & 1))
+			continue;
+		if (idx_rand(rng) % 3 == 0) {
+			mod[s].weight[p] = 1 + idx_rand(rng) % 5;
+			mod[s].state[p] = idx_rand(rng) % 4 == 0 ? TP_BACKEND_TERMINATING :
+								    TP_BACKEND_ACTIVE;
+		}
+		if (!mod[s].weight[p])
+			mod[s].weight[p] = 1;
+		snprintf(a, sizeof(a), "198.18.200.%d", p + 1);
+		bs[n].addr = addr(a);
+		bs[n].port = htons(8080);
+		bs[n].weight = mod[s].weight[p];
+		bs[n].state = mod[s].state[p];
+		n++;
+	}
+	if (b)
+		assert_int_equal(tp_service_stage(&h->maps, b, &k, &spec, bs, n, 1), 0);
+	else
+		assert_int_equal(tp_service_set(&h->maps, &k, &spec, bs, n), 0);
+}
+
+/*
+ * The per-service index against a model and against a walk of every
+ * backend, through random sets, deletes and staged batches (seed printed;
+ * TP_TEST_SEED repeats a run).
+ */
+static void test_service_index_model(void **state)
+{
+	struct th *h = *state;
+	struct idx_model mod[IDX_SVCS] = {};
+	struct tp_svc_batch *b;
+	unsigned long long seed;
+	char vip[32], be[32];
+	struct tp_svc_key k;
+	__u64 rng;
+	int step, s, i, n;
+
+	REQUIRE_BPF();
+	seed = getenv("TP_TEST_SEED") ? strtoull(getenv("TP_TEST_SEED"), NULL, 0) :
+					(unsigned long long)time(NULL);
+	print_message("  seed %llu (TP_TEST_SEED=%llu repeats it)\n", seed, seed);
+	rng = seed | 1;
+	for (step = 0; step < 400; step++) {
+		s = (int)(idx_rand(&rng) % IDX_SVCS);
+		switch (idx_rand(&rng) % 5) {
+		case 0: /* delete */
+			scale_addrs((unsigned int)s, vip, be, sizeof(vip));
+			k = svc_key(vip, 80, IPPROTO_TCP);
+			assert_int_equal(tp_service_del(&h->maps, &k),
+					 mod[s].exists ? 0 : -ENOENT);
+			memset(&mod[s], 0, sizeof(mod[s]));
+			break;
+		case 1: /* a batch: several staged writes, some to one service */
+			b = tp_svc_batch_new();
+			assert_non_null(b);
+			n = 1 + (int)(idx_rand(&rng) % 8);
+			for (i = 0; i < n; i++)
+				idx_set(h, b, mod, (int)(idx_rand(&rng) % 3), &rng);
+			assert_int_equal(tp_svc_batch_flush(&h->maps, b, NULL, NULL), 0);
+			tp_svc_batch_free(b);
+			break;
+		default:
+			idx_set(h, NULL, mod, s, &rng);
+		}
+		idx_check(h, mod, seed, step);
+	}
+}
+
+/*
+ * A batch builds each service's table once, however many writes staged
+ * it, from the backends it has at the flush, and deletes the backends
+ * dropped on the way only then.
+ */
+static void test_batch_one_build_per_service(void **state)
+{
+	struct th *h = *state;
+	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+	struct tp_backend_spec bs[10] = {};
+	struct tp_svc_batch *b = tp_svc_batch_new();
+	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP), k2 = svc_key(VIP6, 80, IPPROTO_TCP);
+	struct tp_svc svc;
+	__u32 ids[16];
+	char a[32];
+	size_t i;
+
+	REQUIRE_BPF();
+	assert_non_null(b);
+	for (i = 0; i < 10; i++) {
+		snprintf(a, sizeof(a), "198.18.3.%zu", i + 1);
+		bs[i].addr = addr(a);
+		bs[i].port = htons(8080);
+		bs[i].weight = 1;
+	}
+	/* ten writes, one backend more each time, as "backend add" lines do */
+	for (i = 1; i <= 10; i++)
+		assert_int_equal(tp_service_stage(&h->maps, b, &k, &spec, bs, i, i), 0);
+	/* staged, not live: no table yet */
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	assert_int_equal(svc.active, 0);
+	assert_int_equal(svc.table_size, 0);
+	assert_int_equal(tp_svc_batch_flush(&h->maps, b, NULL, NULL), 0);
+	assert_int_equal(tp_svc_batch_built(b), 1);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	assert_int_equal(svc.active, 10);
+	assert_int_equal(svc.table_size, 1021);
+	assert_in_range(backend_of(h, FLOWP(CLIENT4, 1, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+				   (const char *[]){ "198.18.3.1", "198.18.3.2", "198.18.3.3",
+						     "198.18.3.4", "198.18.3.5", "198.18.3.6",
+						     "198.18.3.7", "198.18.3.8", "198.18.3.9",
+						     "198.18.3.10" }, 10), 0, 9);
+	/* shrink to 1 in steps, and a second service: two builds */
+	for (i = 9; i >= 1; i--)
+		assert_int_equal(tp_service_stage(&h->maps, b, &k, &spec, &bs[10 - i], i, i), 0);
+	assert_int_equal(tp_service_stage(&h->maps, b, &k2, &spec, NULL, 0, 99), 0);
+	/* the dropped backends stay until the flush: the live table names them */
+	assert_int_equal(tp_service_backends(&h->maps, svc.id, ids, NULL, 16), 1);
+	{
+		__u32 n = 0, bk, next, *prev = NULL;
+
+		while (!bpf_map_get_next_key(h->maps.backends, prev, &next)) {
+			bk = next;
+			prev = &bk;
+			n++;
+		}
+		assert_int_equal(n, 10);
+	}
+	assert_int_equal(tp_svc_batch_flush(&h->maps, b, NULL, NULL), 0);
+	assert_int_equal(tp_svc_batch_built(b), 2); /* k2 has no backend: no table */
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	assert_int_equal(svc.active, 1);
+	assert_int_equal(svc.table_size, 131);
+	assert_int_equal(bpf_map_get_next_key(h->maps.backends, NULL, &ids[0]), 0);
+	assert_int_equal(bpf_map_get_next_key(h->maps.backends, &ids[0], &ids[1]), -ENOENT);
+	expect_dnat(h, flow(CLIENT4, 2, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), "198.18.3.10", 8080);
+	tp_svc_batch_free(b);
 }
 
 /* ---- Maglev ---------------------------------------------------------------- */
@@ -1213,6 +1543,9 @@ int main(void)
 		T(test_dnat_ethernet),
 		cmocka_unit_test_setup_teardown(test_service_set_failure_rolls_back,
 						setup_small_maglev, teardown),
+		T(test_services_past_1023),
+		T(test_service_index_model),
+		T(test_batch_one_build_per_service),
 		T(test_maglev_equal_weights),
 		T(test_maglev_weights_1_2_3),
 		T(test_maglev_remove_one_of_ten),

@@ -33,6 +33,7 @@
 #include "gc.h"
 #include "identity.h"
 #include "links.h"
+#include "maglev.h"
 #include "metrics.h"
 #include "peers.h"
 #include "pkttest.h"
@@ -790,10 +791,12 @@ static void test_limits_named(void **state)
 		struct tp_svc fs = { .id = id, .owner = TP_OWNER_TPCTL };
 
 		assert_int_equal(bpf_map_update_elem(h->maps.services, &fk, &fs, BPF_ANY), 0);
+		/* the index's head is the record of a service id in use */
+		assert_int_equal(tp_svc_index_write(&h->maps, id, NULL, 0, -1), 0);
 	}
 	assert_int_equal(tp_service_set(&h->maps, &k, &spec, NULL, 0), -ENOSPC);
 	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)),
-			    "every service id is in use: 1023 services; no configuration key "
+			    "every service id is in use: 65535 services; no configuration key "
 			    "raises it yet, TP_MAX_SERVICES in include/tailplane/abi.h does "
 			    "(rebuild)");
 	/* an error of another kind is not taken for a full map */
@@ -1413,12 +1416,23 @@ static void test_pins_survive_and_migrate(void **state)
 	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
 	assert_true(dp.maglev_resized);
 	assert_int_equal(map_info(cfg.pin_root, TP_MAP_MAGLEV, &info), 0);
-	assert_int_equal(info.max_entries, TP_MAX_SERVICES * 2 * 31);
+	assert_int_equal(info.type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	assert_int_equal(bpf_map_lookup_elem(dp.maps.services, &k, &svc), 0);
-	for (slot = 0; slot < 31; slot++) {
-		key = TP_MAGLEV_INDEX(svc.id, svc.table, slot, 31);
-		assert_int_equal(bpf_map_lookup_elem(dp.maps.maglev, &key, &id), 0);
-		assert_int_not_equal(id, 0);
+	assert_int_equal(svc.table_size, 31);
+	{
+		/* the live table, read back as root (the loader never does) */
+		__u32 inner_id;
+		int tfd;
+
+		assert_int_equal(bpf_map_lookup_elem(dp.maps.maglev, &svc.id, &inner_id), 0);
+		tfd = bpf_map_get_fd_by_id(inner_id);
+		assert_true(tfd >= 0);
+		for (slot = 0; slot < 31; slot++) {
+			key = slot;
+			assert_int_equal(bpf_map_lookup_elem(tfd, &key, &id), 0);
+			assert_int_not_equal(id, 0);
+		}
+		close(tfd);
 	}
 	tpd_datapath_close(&dp);
 
@@ -1775,6 +1789,140 @@ static void test_ct_v1_unsplit_pins_converted(void **state)
 	memset(&t, 0, sizeof(t));
 	t.maps = dp.maps;
 	assert_int_equal(ct_count(&t), 2);
+	tpd_datapath_close(&dp);
+	assert_int_equal(tpd_detach_all(&cfg, true), 0);
+	tpd_config_free(&cfg);
+}
+
+/* Replace the pin @name under @root by a new map of the given shape. */
+static int pin_old_map(const char *root, const char *name, enum bpf_map_type type,
+		       __u32 key_size, __u32 value_size, __u32 max_entries)
+{
+	char path[300];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", root, name);
+	unlink(path);
+	fd = bpf_map_create(type, name, key_size, value_size, max_entries, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_obj_pin(fd, path), 0);
+	return fd;
+}
+
+/*
+ * Pins of the layout before per-service tables: a flat tp_maglev array,
+ * 20-byte tp_services values with the two-table flag, preallocated
+ * tp_backends and no tp_svc_backends.  The load converts them before any
+ * program of the new object runs (until the new programs attach, the old
+ * ones keep serving from the old maps, which hold a table): the service
+ * keeps its id (conntrack's svc_id), gets an index and a table built
+ * from its backends, so the first packet the new programs see finds it.
+ */
+static void test_pins_upgrade_services(void **state)
+{
+	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP);
+	struct {
+		__u32 id;
+		__u16 flags, zone;
+		__u32 affinity_timeout;
+		__u16 active;
+		__u8 table, owner;
+		__u32 revision;
+	} old = { .id = 7, .active = 2, .table = 1, .owner = TP_OWNER_TPCTL, .revision = 3,
+		  .zone = 0, .affinity_timeout = 30, .flags = TP_SVC_F_AFFINITY };
+	struct tp_backend be[2] = {};
+	struct tp_maglev_backend mb[2] = {};
+	__u32 ids[2] = { 5, 6 }, got[4], want[1021], inner, slot, id, size;
+	struct tpd_datapath dp;
+	struct tpd_config cfg;
+	struct bpf_map_info info;
+	struct tp_svc svc;
+	char path[300];
+	int fd, i, tfd, n;
+
+	(void)state;
+	REQUIRE_BPF();
+	_Static_assert(sizeof(old) == TP_SVC_V1_SIZE, "old tp_svc layout");
+	pin_cfg(&cfg, TP_MAGLEV_SIZE);
+	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	tpd_datapath_close(&dp);
+
+	fd = pin_old_map(cfg.pin_root, TP_MAP_SERVICES, BPF_MAP_TYPE_HASH, sizeof(k),
+			 TP_SVC_V1_SIZE, 1024);
+	assert_int_equal(bpf_map_update_elem(fd, &k, &old, BPF_ANY), 0);
+	close(fd);
+	fd = pin_old_map(cfg.pin_root, TP_MAP_BACKENDS, BPF_MAP_TYPE_HASH, sizeof(__u32),
+			 sizeof(struct tp_backend), 65536);
+	for (i = 0; i < 2; i++) {
+		be[i].addr = addr(BE4[i]);
+		be[i].port = htons(8080);
+		be[i].weight = 1;
+		be[i].owner = TP_OWNER_TPCTL;
+		be[i].svc_id = 7;
+		assert_int_equal(bpf_map_update_elem(fd, &ids[i], &be[i], BPF_ANY), 0);
+		mb[i].id = ids[i];
+		mb[i].addr = be[i].addr;
+		mb[i].port = be[i].port;
+		mb[i].weight = 1;
+	}
+	close(fd);
+	close(pin_old_map(cfg.pin_root, TP_MAP_MAGLEV, BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+			  sizeof(__u32), 1024 * 2 * 31));
+	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_SVC_BACKENDS);
+	assert_int_equal(unlink(path), 0);
+
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_true(dp.maglev_resized);
+	assert_int_equal(map_info(cfg.pin_root, TP_MAP_MAGLEV, &info), 0);
+	assert_int_equal(info.type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	assert_int_equal(map_info(cfg.pin_root, TP_MAP_BACKENDS, &info), 0);
+	assert_int_equal(info.map_flags, BPF_F_NO_PREALLOC);
+	/* the service as it was, id and all, with a table of its two backends */
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.services, &k, &svc), 0);
+	assert_int_equal(svc.id, 7);
+	assert_int_equal(svc.flags, TP_SVC_F_AFFINITY);
+	assert_int_equal(svc.affinity_timeout, 30);
+	assert_int_equal(svc.owner, TP_OWNER_TPCTL);
+	assert_int_equal(svc.pad, 0);
+	assert_int_equal(svc.active, 2);
+	size = tp_maglev_table_size(2, TP_MAGLEV_SIZE);
+	assert_int_equal(svc.table_size, size);
+	n = tp_service_backends(&dp.maps, 7, got, NULL, 4);
+	assert_int_equal(n, 2);
+	assert_true((got[0] == 5 && got[1] == 6) || (got[0] == 6 && got[1] == 5));
+	assert_int_equal(tp_maglev_build(mb, 2, size, want), 0);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.maglev, &svc.id, &inner), 0);
+	tfd = bpf_map_get_fd_by_id(inner);
+	assert_true(tfd >= 0);
+	for (slot = 0; slot < size; slot++) {
+		assert_int_equal(bpf_map_lookup_elem(tfd, &slot, &id), 0);
+		assert_int_equal(id, want[slot]);
+	}
+	close(tfd);
+	/* tpctl learns the table size from the maps */
+	assert_int_equal(tp_service_maglev_cap(&dp.maps), TP_MAGLEV_SIZE);
+	/* and writes go on from there: a third backend, ids kept */
+	{
+		struct tp_backend_spec bs[3] = {};
+		struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+
+		for (i = 0; i < 3; i++) {
+			bs[i].addr = addr(BE4[i]);
+			bs[i].port = htons(8080);
+			bs[i].weight = 1;
+		}
+		assert_int_equal(tp_service_set(&dp.maps, &k, &spec, bs, 3), 0);
+		assert_int_equal(tp_service_backends(&dp.maps, 7, got, NULL, 4), 3);
+		assert_int_equal(bpf_map_lookup_elem(dp.maps.services, &k, &svc), 0);
+		assert_int_equal(svc.id, 7);
+		assert_int_equal(svc.active, 3);
+	}
+	tpd_datapath_close(&dp);
+
+	/* a second load changes nothing: no rebuild */
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_false(dp.maglev_resized);
 	tpd_datapath_close(&dp);
 	assert_int_equal(tpd_detach_all(&cfg, true), 0);
 	tpd_config_free(&cfg);
@@ -2593,6 +2741,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_pins_capacity_resize, pins_teardown),
 		cmocka_unit_test_teardown(test_ct_v1_pins_converted, pins_teardown),
 		cmocka_unit_test_teardown(test_ct_v1_unsplit_pins_converted, pins_teardown),
+		cmocka_unit_test_teardown(test_pins_upgrade_services, pins_teardown),
 		cmocka_unit_test_teardown(test_daemon_300_peer_mappings, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_sighup_at_start, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_stuck_uapi, daemon_teardown),

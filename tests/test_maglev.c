@@ -431,6 +431,55 @@ static void test_minimal_disruption(void **state)
 	check_disruption("10 weighted 1:2:3, m=65521", w123, 3, M_LARGE, 0.15);
 }
 
+/*
+ * Every table size lib/service.c may pick keeps the bound: a service with
+ * few backends gets a small table, and removing one of ten backends still
+ * moves under 15% of the others' flows at the smallest size of the list.
+ */
+static void test_disruption_every_table_size(void **state)
+{
+	static const __u32 primes[] = TP_MAGLEV_PRIMES;
+	static const __u16 w1[] = { 1 }, w123[] = { 1, 2, 3 };
+	char what[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(primes) / sizeof(primes[0]); i++) {
+		check(tp_maglev_size_valid(primes[i]), "%u is not a valid size", primes[i]);
+		snprintf(what, sizeof(what), "10 equal, m=%u", primes[i]);
+		check_disruption(what, w1, 1, primes[i], 0.15);
+		snprintf(what, sizeof(what), "10 weighted 1:2:3, m=%u", primes[i]);
+		check_disruption(what, w123, 3, primes[i], 0.15);
+	}
+}
+
+/* Table sizes: >= 100 entries per backend from the list, capped. */
+static void test_table_size(void **state)
+{
+	static const __u32 primes[] = TP_MAGLEV_PRIMES;
+	size_t i;
+	__u32 n;
+
+	(void)state;
+	assert_int_equal(tp_maglev_table_size(1, M_LARGE), 131);
+	assert_int_equal(tp_maglev_table_size(2, M_LARGE), 257);
+	assert_int_equal(tp_maglev_table_size(10, M_LARGE), 1021);
+	assert_int_equal(tp_maglev_table_size(11, M_LARGE), 2039);
+	assert_int_equal(tp_maglev_table_size(TP_MAX_SVC_BACKENDS, M_LARGE), 32749);
+	assert_int_equal(tp_maglev_table_size(1, 31), 31);
+	assert_int_equal(tp_maglev_table_size(50, M_SMALL), M_SMALL);
+	assert_int_equal(tp_maglev_table_size(1000, M_LARGE), M_LARGE);
+	for (n = 1; n <= TP_MAX_SVC_BACKENDS; n++) {
+		__u32 m = tp_maglev_table_size(n, M_LARGE);
+
+		check(m >= n * TP_MAGLEV_SLOTS_PER_BACKEND && tp_maglev_size_valid(m),
+		      "%u backends: size %u", n, m);
+		for (i = 0; i < sizeof(primes) / sizeof(primes[0]); i++)
+			check(primes[i] >= m || primes[i] < n * TP_MAGLEV_SLOTS_PER_BACKEND,
+			      "%u backends: %u, but %u would do", n, m, primes[i]);
+	}
+}
+
 /* ---- weight 0, empty tables, errors ------------------------------------- */
 
 static void test_weight_zero(void **state)
@@ -760,6 +809,8 @@ int main(void)
 		cmocka_unit_test(test_weighted_shares),
 		cmocka_unit_test(test_weight_scale),
 		cmocka_unit_test(test_minimal_disruption),
+		cmocka_unit_test(test_disruption_every_table_size),
+		cmocka_unit_test(test_table_size),
 		cmocka_unit_test(test_weight_zero),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_errors),

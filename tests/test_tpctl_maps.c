@@ -26,6 +26,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -88,6 +89,7 @@ struct tm_res {
 	char *out;
 	char *err;
 	__u64 ns;
+	__u64 cpu_ns;
 };
 
 #define TM_REQUIRE()                                             \
@@ -291,6 +293,22 @@ static void tm_clear_map(int fd)
 	}
 }
 
+/*
+ * Drop every Maglev table: a map of maps has every slot as a key, so
+ * get_next_key does not find the used ones.  Each delete waits for a
+ * grace period, and maps of maps have no batch delete: only the tests
+ * that leave few tables behind come before test_scale_memory, which is
+ * last and leaves its 65,535 to the end of the process.
+ */
+static void tm_clear_maglev(int fd)
+{
+	__u32 max = tp_map_max_entries(fd), k, inner;
+
+	for (k = 0; k < max; k++)
+		if (!bpf_map_lookup_elem(fd, &k, &inner))
+			bpf_map_delete_elem(fd, &k);
+}
+
 /* Each test starts from empty maps. */
 static int tm_setup(void **state)
 {
@@ -300,6 +318,7 @@ static int tm_setup(void **state)
 		return 0;
 	for (i = 0; i < tp_pin_maps_n; i++)
 		tm_clear_map(tp_pins_map_fd(&tm.maps, i));
+	tm_clear_maglev(tm.maps.maglev);
 	return 0;
 }
 
@@ -354,6 +373,7 @@ static void tm_exec(struct tm_res *r, const char *in, uid_t uid,
 	char buf[8192], *argv[64];
 	int fo = memfd_create("out", 0), fe = memfd_create("err", 0);
 	int fi = memfd_create("in", 0), st;
+	struct rusage ru;
 	__u64 t0;
 	pid_t pid;
 
@@ -385,8 +405,11 @@ static void tm_exec(struct tm_res *r, const char *in, uid_t uid,
 		_exit(127);
 	}
 	close(fi);
-	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_int_equal(wait4(pid, &st, 0, &ru), pid);
 	r->ns = tm_now(CLOCK_MONOTONIC) - t0;
+	/* user + system time: what a run costs, whatever else the CPUs do */
+	r->cpu_ns = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * TM_NSEC +
+		    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ULL;
 	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 	r->out = tm_slurp(fo);
 	r->err = tm_slurp(fe);
@@ -507,14 +530,13 @@ static unsigned int tm_count(int fd)
 static int tm_check_service(const char *svc_str)
 {
 	struct tp_svc_key k = tm_key(svc_str);
-	__u32 ids[TP_MAX_SVC_BACKENDS], m = tm.maps.maglev_size, i, key, id;
+	__u32 ids[TP_MAX_SVC_BACKENDS], m, i, key, id, inner;
 	struct tp_backend bes[TP_MAX_SVC_BACKENDS];
 	struct tp_maglev_backend mb[TP_MAX_SVC_BACKENDS];
-	__u32 *want = calloc(m, sizeof(*want));
+	__u32 *want;
 	struct tp_svc svc;
-	int n, j, active = 0;
+	int n, j, active = 0, tfd;
 
-	assert_non_null(want);
 	assert_int_equal(bpf_map_lookup_elem(tm.maps.services, &k, &svc), 0);
 	n = tp_service_backends(&tm.maps, svc.id, ids, bes,
 				TP_MAX_SVC_BACKENDS);
@@ -530,15 +552,29 @@ static int tm_check_service(const char *svc_str)
 		active++;
 	}
 	assert_int_equal(svc.active, active);
+	m = active ? tp_maglev_table_size(active, tp_service_maglev_cap(&tm.maps)) : 0;
+	assert_int_equal(svc.table_size, m);
+	if (!m) {
+		/* no active backend, no table */
+		assert_int_equal(bpf_map_lookup_elem(tm.maps.maglev, &svc.id, &inner), -ENOENT);
+		return n;
+	}
+	want = calloc(m, sizeof(*want));
+	assert_non_null(want);
 	assert_int_equal(tp_maglev_build(mb, active, m, want), 0);
+	/* the live table, read back as root (no production path does) */
+	assert_int_equal(bpf_map_lookup_elem(tm.maps.maglev, &svc.id, &inner), 0);
+	tfd = bpf_map_get_fd_by_id(inner);
+	assert_true(tfd >= 0);
+	assert_int_equal(tp_map_max_entries(tfd), m);
 	for (i = 0; i < m; i++) {
-		key = TP_MAGLEV_INDEX(svc.id, svc.table, i, m);
-		assert_int_equal(bpf_map_lookup_elem(tm.maps.maglev, &key, &id),
-				 0);
+		key = i;
+		assert_int_equal(bpf_map_lookup_elem(tfd, &key, &id), 0);
 		if (id != want[i])
 			fail_msg("%s: slot %u holds backend %u, want %u",
 				 svc_str, i, id, want[i]);
 	}
+	close(tfd);
 	free(want);
 	return n;
 }
@@ -679,6 +715,7 @@ static void test_backend_mixed_family(void **state)
 
 	TM_REQUIRE();
 	assert_int_equal(bpf_map_update_elem(tm.maps.backends, &id, &be, BPF_ANY), 0);
+	assert_int_equal(tp_svc_index_write(&tm.maps, svc.id, &id, 1, -1), 0);
 	assert_int_equal(bpf_map_update_elem(tm.maps.services, &k, &svc, BPF_ANY), 0);
 	tm_fails("cannot write service 198.19.0.10:80/tcp: backend [fd00:198:18::1:1]:8080 "
 		 "is IPv6 but the VIP 198.19.0.10 is IPv4 (a service's backends must be "
@@ -1462,7 +1499,8 @@ static void test_batch(void **state)
 	if (r.status)
 		fail_msg("batch failed: %s", r.err);
 	assert_string_equal(r.out, "processed 10000 commands\n");
-	print_message("batch of 10,000 lines: %.3f s\n", r.ns / 1e9);
+	print_message("batch of 10,000 lines: %.3f s (CPU %.3f s)\n", r.ns / 1e9,
+		      r.cpu_ns / 1e9);
 	assert_true(r.ns < TM_NSEC);
 	tm_res_free(&r);
 	assert_int_equal(tm_count(tm.maps.services), 10);
@@ -1475,6 +1513,84 @@ static void test_batch(void **state)
 		snprintf(svc, sizeof(svc), "198.19.1.%d:80/tcp", s + 1);
 		assert_int_equal(tm_check_service(svc), 10);
 	}
+}
+
+/*
+ * A batch of services only: 1,000 services of 9 backends, 10,000 lines,
+ * each service's table built once at the end (timing recorded).
+ */
+static void test_batch_services_10k(void **state)
+{
+	size_t cap = 1 << 20, len = 0;
+	char *b = malloc(cap), svc[32];
+	struct tm_res r;
+	int s, i;
+
+	TM_REQUIRE();
+	assert_non_null(b);
+	for (s = 0; s < 1000; s++) {
+		len += snprintf(b + len, cap - len, "service add 198.19.%d.%d:80/tcp\n", s / 250,
+				s % 250 + 1);
+		for (i = 0; i < 9; i++)
+			len += snprintf(b + len, cap - len,
+					"backend add 198.19.%d.%d:80/tcp 198.18.%d.%d:%d\n",
+					s / 250, s % 250 + 1, s / 250, s % 250 + 1, 8080 + i);
+	}
+	assert_true(len < cap);
+	tm_exec(&r, b, 0, tm.pin_root, "batch -");
+	free(b);
+	if (r.status)
+		fail_msg("batch failed: %s", r.err);
+	assert_string_equal(r.out, "processed 10000 commands\n");
+	print_message("batch of 10,000 service and backend lines (1,000 services): %.3f s "
+		      "(CPU %.3f s)\n", r.ns / 1e9, r.cpu_ns / 1e9);
+	tm_res_free(&r);
+	assert_int_equal(tm_count(tm.maps.services), 1000);
+	assert_int_equal(tm_count(tm.maps.backends), 9000);
+	for (s = 0; s < 1000; s += 333) {
+		snprintf(svc, sizeof(svc), "198.19.%d.%d:80/tcp", s / 250, s % 250 + 1);
+		assert_int_equal(tm_check_service(svc), 9);
+	}
+}
+
+/*
+ * A line that reads services back sees the tables of the lines before it:
+ * the batch builds them first.
+ */
+static void test_batch_flush_before_read(void **state)
+{
+	static const char *const p_out[] = { "output", NULL };
+	static const char *const p_active[] = { "active", NULL };
+	static const char *const p_size[] = { "table_size", NULL };
+	yajl_val v, list, out;
+	struct tm_res r;
+
+	TM_REQUIRE();
+	tm_exec(&r,
+		"service add " TM_VIP "\n"
+		"backend add " TM_VIP " 198.18.1.1:8080\n"
+		"backend add " TM_VIP " 198.18.1.2:8080\n"
+		"service list\n"
+		"backend add " TM_VIP " 198.18.1.3:8080\n",
+		0, tm.pin_root, "-j batch -");
+	if (r.status)
+		fail_msg("batch failed: %s", r.err);
+	v = tm_json(r.out);
+	assert_int_equal(YAJL_GET_ARRAY(v)->len, 5);
+	list = YAJL_GET_ARRAY(v)->values[3];
+	out = yajl_tree_get(list, (const char **)p_out, yajl_t_array);
+	assert_non_null(out);
+	assert_int_equal(YAJL_GET_ARRAY(out)->len, 1);
+	out = YAJL_GET_ARRAY(out)->values[0];
+	assert_non_null(yajl_tree_get(out, (const char **)p_active, yajl_t_number));
+	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(out, (const char **)p_active,
+							yajl_t_number)), 2);
+	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(out, (const char **)p_size,
+							yajl_t_number)), 257);
+	yajl_tree_free(v);
+	tm_res_free(&r);
+	/* and the end of the batch built the last change */
+	assert_int_equal(tm_check_service(TM_VIP), 3);
 }
 
 static void test_batch_errors(void **state)
@@ -1608,6 +1724,208 @@ static void test_batch_read_errors(void **state)
 				   "there; the 1 command before it was applied)\n");
 	tm_res_free(&r);
 	assert_int_equal(tm_check_service(TM_VIP), 0);
+}
+
+/* ---- services at scale -------------------------------------------------------------- */
+
+/* The frontend and the backend of scale service @i: 10.(i>>16).(i>>8).i and 172.x */
+static void tm_scale_key(unsigned int i, struct tp_svc_key *k)
+{
+	char a[32];
+
+	snprintf(a, sizeof(a), "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+	memset(k, 0, sizeof(*k));
+	k->vip = tm_addr(a);
+	k->port = htons(80);
+	k->proto = IPPROTO_TCP;
+}
+
+/*
+ * Services [@from, @to) staged and flushed, each with @n_be backends
+ * (172.16.x.y:8080 upwards); returns the seconds it took.
+ */
+static double tm_scale_fill(const struct tp_maps *m, unsigned int from, unsigned int to,
+			    unsigned int n_be)
+{
+	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+	struct tp_backend_spec bs[TP_MAX_SVC_BACKENDS] = {};
+	struct tp_svc_batch *b = tp_svc_batch_new();
+	struct tp_svc_key k;
+	unsigned int i, j;
+	char a[32];
+	__u64 t0 = tm_now(CLOCK_MONOTONIC);
+
+	assert_non_null(b);
+	for (j = 0; j < n_be; j++) {
+		snprintf(a, sizeof(a), "172.16.%u.%u", j / 250, j % 250 + 1);
+		bs[j].addr = tm_addr(a);
+		bs[j].port = htons(8080);
+		bs[j].weight = 1;
+	}
+	for (i = from; i < to; i++) {
+		tm_scale_key(i, &k);
+		assert_int_equal(tp_service_stage(m, b, &k, &spec, bs, n_be, i), 0);
+		/* flush now and then: each table holds an fd until then */
+		if ((i - from) % 4096 == 4095)
+			assert_int_equal(tp_svc_batch_flush(m, b, NULL, NULL), 0);
+	}
+	assert_int_equal(tp_svc_batch_flush(m, b, NULL, NULL), 0);
+	tp_svc_batch_free(b);
+	return (tm_now(CLOCK_MONOTONIC) - t0) / 1e9;
+}
+
+static int tm_double_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+#define TM_SCALE_REPS 5
+
+/*
+ * The median time of tpctl adding then deleting a service, adding then
+ * deleting a backend of an existing service, against pin root @root.
+ */
+static void tm_scale_ops(const char *root, const char *label, double *med)
+{
+	static const char *const ops[4] = {
+		"service add 198.19.250.1:80/tcp",
+		"backend add 10.0.0.1:80/tcp 172.17.0.1:8080",
+		"backend del 10.0.0.1:80/tcp 172.17.0.1:8080",
+		"service del 198.19.250.1:80/tcp",
+	};
+	double t[4][TM_SCALE_REPS];
+	struct tm_res r;
+	int rep, op;
+
+	for (rep = 0; rep < TM_SCALE_REPS; rep++) {
+		for (op = 0; op < 4; op++) {
+			tm_exec(&r, NULL, 0, root, ops[op]);
+			if (r.status)
+				fail_msg("tpctl %s: %s", ops[op], r.err);
+			t[op][rep] = r.ns / 1e6;
+			tm_res_free(&r);
+		}
+	}
+	for (op = 0; op < 4; op++) {
+		qsort(t[op], TM_SCALE_REPS, sizeof(double), tm_double_cmp);
+		med[op] = t[op][TM_SCALE_REPS / 2];
+		print_message("  %s: tpctl %-45s median %.2f ms (min %.2f, max %.2f)\n", label,
+			      ops[op], med[op], t[op][0], t[op][TM_SCALE_REPS - 1]);
+	}
+}
+
+/*
+ * One write costs the same with 10 or 100,000 services (and 100,000
+ * backends) present: times recorded, not asserted.  A datapath of its
+ * own under the scratch root, with room for 131,072 services.
+ */
+static void test_scale_writes(void **state)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts);
+	char root[PATH_MAX + 8];
+	struct tailplane *skel;
+	struct tp_maps sm;
+	double small[4], big[4], fill;
+	int op;
+
+	TM_REQUIRE();
+	snprintf(root, sizeof(root), "%s/scale", tm.pin_root);
+	assert_int_equal(mkdir(root, 0700), 0);
+	opts.pin_root_path = root;
+	skel = tailplane__open_opts(&opts);
+	assert_non_null(skel);
+	bpf_map__set_max_entries(skel->maps.tp_services, 131072);
+	bpf_map__set_max_entries(skel->maps.tp_maglev, 131072);
+	bpf_map__set_max_entries(skel->maps.tp_svc_stats, 131072);
+	bpf_map__set_max_entries(skel->maps.tp_svc_backends, 131072 + TP_MAX_BACKENDS);
+	assert_int_equal(tailplane__load(skel), 0);
+	assert_int_equal(tp_pins_open(&sm, root), 0);
+	assert_int_equal(tp_service_maglev_cap_set(&sm, TP_MAGLEV_SIZE), 0);
+
+	tm_scale_fill(&sm, 0, 10, 1);
+	tm_scale_ops(root, "10 services", small);
+	/* 1,000 services of 100 backends, 99,000 more of none */
+	fill = tm_scale_fill(&sm, 10, 1000, 100);
+	fill += tm_scale_fill(&sm, 1000, 100000, 0);
+	print_message("  filled to %u services and %u backends in %.2f s\n",
+		      tm_count(sm.services), tm_count(sm.backends), fill);
+	tm_scale_ops(root, "100,000 services", big);
+	for (op = 0; op < 4; op++)
+		print_message("  op %d: %.2fx the time at 100,000 services\n", op, big[op] / small[op]);
+	tp_maps_close(&sm);
+	tailplane__destroy(skel);
+}
+
+/* memlock of a map, from /proc/self/fdinfo */
+static unsigned long long tm_memlock(int fd)
+{
+	char path[64], line[256];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/* memlock of tp_maglev and of every table in it (read back as root). */
+static unsigned long long tm_maglev_memlock(const struct tp_maps *m, unsigned int *tables)
+{
+	unsigned long long sum = tm_memlock(m->maglev);
+	__u32 slot, inner, max = tp_map_max_entries(m->maglev);
+	int fd;
+
+	*tables = 0;
+	for (slot = 1; slot < max; slot++) {
+		if (bpf_map_lookup_elem(m->maglev, &slot, &inner))
+			continue;
+		fd = bpf_map_get_fd_by_id(inner);
+		if (fd < 0)
+			continue;
+		sum += tm_memlock(fd);
+		close(fd);
+		(*tables)++;
+	}
+	return sum;
+}
+
+/*
+ * Maglev memory in proportion to the services that exist: memlock of the
+ * outer map and the tables at 1, 1,000 and 65,535 services of one
+ * backend each (recorded, not asserted; the flat layout before took
+ * TP_MAX_SERVICES * 2 * maglev_size slots of 8 bytes whatever existed).
+ */
+static void test_scale_memory(void **state)
+{
+	static const unsigned int at[] = { 1, 1000, 65535 };
+	unsigned long long mg, other;
+	unsigned int i, from = 0, tables;
+	double t;
+
+	TM_REQUIRE();
+	for (i = 0; i < 3; i++) {
+		t = tm_scale_fill(&tm.maps, from, at[i], 1);
+		from = at[i];
+		mg = tm_maglev_memlock(&tm.maps, &tables);
+		other = tm_memlock(tm.maps.services) + tm_memlock(tm.maps.backends) +
+			tm_memlock(tm.maps.svc_backends);
+		print_message("  %u services (filled in %.2f s): tp_maglev + %u tables %.1f MiB; "
+			      "tp_services + tp_backends + tp_svc_backends %.1f MiB\n",
+			      at[i], t, tables, mg / 1048576.0, other / 1048576.0);
+	}
+	print_message("  the flat layout: %.1f MiB at 1,023 services (maglev_size %u), "
+		      "%.1f MiB for 65,535 of them, %.1f MiB at maglev_size 65521\n",
+		      1024.0 * 2 * TP_MAGLEV_SIZE * 8 / 1048576,
+		      TP_MAGLEV_SIZE, 65536.0 * 2 * TP_MAGLEV_SIZE * 8 / 1048576,
+		      65536.0 * 2 * 65521 * 8 / 1048576);
 }
 
 /* ---- full maps ---------------------------------------------------------------------- */
@@ -1803,11 +2121,16 @@ int main(void)
 		cmocka_unit_test_setup(test_status_exit, tm_setup),
 		cmocka_unit_test_setup(test_monitor, tm_setup),
 		cmocka_unit_test_setup(test_batch, tm_setup),
+		cmocka_unit_test_setup(test_batch_services_10k, tm_setup),
+		cmocka_unit_test_setup(test_batch_flush_before_read, tm_setup),
 		cmocka_unit_test_setup(test_batch_errors, tm_setup),
 		cmocka_unit_test_setup(test_full_maps_named, tm_setup),
 		cmocka_unit_test_setup(test_batch_read_errors, tm_setup),
 		cmocka_unit_test_setup(test_concurrent_writers, tm_setup),
+		cmocka_unit_test_setup(test_scale_writes, tm_setup),
 		cmocka_unit_test_setup(test_access_errors, tm_setup),
+		/* last: it leaves 65,535 tables behind (see tm_clear_maglev()) */
+		cmocka_unit_test_setup(test_scale_memory, tm_setup),
 	};
 	int ret = cmocka_run_group_tests_name(
 		"tpctl_maps", tests, tm_group_setup, tm_group_teardown);

@@ -72,6 +72,10 @@ const volatile __u32 ct_timeout_close = TP_CT_TIMEOUT_CLOSE;
 const volatile __u32 ct_timeout_udp = TP_CT_TIMEOUT_UDP;
 const volatile __u32 ct_timeout_icmp = TP_CT_TIMEOUT_ICMP;
 const volatile __u32 frag_timeout = TP_FRAG_TIMEOUT;
+/*
+ * The largest Maglev table userspace builds; the datapath takes each
+ * table's size from its service entry and never reads this.
+ */
 const volatile __u32 maglev_size = TP_MAGLEV_SIZE;
 const volatile __u32 event_mask =
 	TP_EVENT_F_ALLOW | TP_EVENT_F_DENY | TP_EVENT_F_AUDIT | TP_EVENT_F_DROP;

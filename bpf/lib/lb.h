@@ -53,16 +53,25 @@ tp_lb_affinity_backend(const struct tp_svc *svc, const struct tp_affinity_key *a
 	return be;
 }
 
+/*
+ * The service's own table, through its tp_maglev slot; the slot is taken
+ * modulo the size the service entry names (userspace never makes that
+ * larger than the live table, and a lookup past the end finds nothing).
+ */
 static __always_inline struct tp_backend *
 tp_lb_maglev_backend(const struct tp_svc *svc, const struct tp_ct_key *t,
 		     __u32 *backend_id)
 {
-	__u32 m = maglev_size, idx, *id;
+	__u32 m = svc->table_size, svc_id = svc->id, slot, *id;
+	void *table;
 
 	if (!m)
 		return NULL;
-	idx = TP_MAGLEV_INDEX(svc->id, svc->table & 1, tp_flow_hash(t) % m, m);
-	id = bpf_map_lookup_elem(&tp_maglev, &idx);
+	table = bpf_map_lookup_elem(&tp_maglev, &svc_id);
+	if (!table)
+		return NULL;
+	slot = tp_flow_hash(t) % m;
+	id = bpf_map_lookup_elem(table, &slot);
 	if (!id || !*id)
 		return NULL;
 	*backend_id = *id;

@@ -17,11 +17,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_ifaces SEC(".maps");
 
+/*
+ * Services and backends are written by userspace only and read on a
+ * flow's first packet: hashes without preallocation cost memory in
+ * proportion to the entries that exist, not to the capacity.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, TP_MAX_SERVICES);
 	__type(key, struct tp_svc_key);
 	__type(value, struct tp_svc);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_services SEC(".maps");
 
@@ -30,17 +36,44 @@ struct {
 	__uint(max_entries, TP_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct tp_backend);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_backends SEC(".maps");
 
-/* Two tables of maglev_size backend ids per service id; see the ABI. */
-struct {
+/*
+ * One Maglev table per service with active backends, see the ABI.  The
+ * template's size is only a default: BPF_F_INNER_MAP lets tables of any
+ * size fill the slots.
+ */
+struct tp_maglev_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, TP_MAX_SERVICES * 2 * TP_MAGLEV_SIZE);
+	__uint(max_entries, TP_MAGLEV_SIZE);
 	__type(key, __u32);
 	__type(value, __u32);
+	__uint(map_flags, BPF_F_INNER_MAP);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, TP_MAX_SERVICES);
+	__type(key, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct tp_maglev_table);
 } tp_maglev SEC(".maps");
+
+/*
+ * Per-service index of backends (struct tp_svc_be_key), userspace only:
+ * a service's write costs O(its backends), not a walk of tp_backends.
+ * Room for every backend plus a head per service.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TP_MAX_SERVICES + TP_MAX_BACKENDS);
+	__type(key, struct tp_svc_be_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_svc_backends SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -45,12 +45,13 @@
 #define TP_MAP_RULE_STATS "tp_rule_stats"
 #define TP_MAP_SVC_STATS "tp_svc_stats"
 #define TP_MAP_ID_NAMES "tp_id_names"
+#define TP_MAP_SVC_BACKENDS "tp_svc_backends"
 
 /* ---- sizes (defaults; the loader may resize before load) -------------- */
 
 #define TP_MAX_IFACES	     256
-#define TP_MAX_SERVICES	     1024 /* service ids 1..TP_MAX_SERVICES-1 */
-#define TP_MAX_BACKENDS	     65536 /* backend ids 1..TP_MAX_BACKENDS-1 */
+#define TP_MAX_SERVICES	     65536 /* service ids 1..TP_MAX_SERVICES-1 */
+#define TP_MAX_BACKENDS	     262144 /* backend ids 1..TP_MAX_BACKENDS-1 */
 #define TP_MAX_SVC_BACKENDS  256 /* backends per service */
 #define TP_MAGLEV_SIZE	     1021 /* default table size, a prime */
 #define TP_MAGLEV_SIZE_MAX   65521 /* largest accepted prime */
@@ -133,17 +134,24 @@ _Static_assert(sizeof(struct tp_svc_key) == 20, "tp_svc_key size");
 
 /**
  * struct tp_svc - map tp_services value.
- * @id:               service id, 1..TP_MAX_SERVICES-1, selects the Maglev slots.
+ * @id:               service id, 1..max_entries(tp_maglev)-1: its slot in
+ *                    tp_maglev, tp_svc_stats and tp_svc_backends.  32 bits,
+ *                    so capacities can grow without a layout change.
  * @flags:            TP_SVC_F_*.
  * @zone:             tailnet zone the service is exposed to, 0 for all.
  * @affinity_timeout: ClientIP affinity timeout in seconds (with
  *                    TP_SVC_F_AFFINITY).
  * @active:           active backends in the live Maglev table; 0 means the
- *                    service has no backend and new flows are dropped.
- * @table:            which of the service's two Maglev tables is live (0|1).
- *                    Userspace writes the other one, then flips this.
+ *                    service has no backend (and no table) and new flows
+ *                    are dropped.
+ * @pad:              zero.
  * @owner:            enum tp_owner.
  * @revision:         bumped by userspace on every change of the service.
+ * @table_size:       entries of the service's table in tp_maglev, a prime
+ *                    (tp_maglev_table_size()); the datapath takes a flow's
+ *                    slot modulo this, never from the inner map.  Userspace
+ *                    orders its writes so that the live table is never
+ *                    smaller than this (see lib/service.c).
  */
 struct tp_svc {
 	__u32 id;
@@ -151,11 +159,15 @@ struct tp_svc {
 	__u16 zone;
 	__u32 affinity_timeout;
 	__u16 active;
-	__u8 table;
+	__u8 pad;
 	__u8 owner;
 	__u32 revision;
+	__u32 table_size;
 };
-_Static_assert(sizeof(struct tp_svc) == 20, "tp_svc size");
+_Static_assert(sizeof(struct tp_svc) == 24, "tp_svc size");
+
+/* The layout of struct tp_svc before per-service tables, for migration. */
+#define TP_SVC_V1_SIZE 20
 
 enum tp_backend_state {
 	TP_BACKEND_ACTIVE = 0,	    /* gets new flows */
@@ -185,12 +197,40 @@ struct tp_backend {
 _Static_assert(sizeof(struct tp_backend) == 28, "tp_backend size");
 
 /*
- * tp_maglev: array of __u32 backend ids.  Service @id owns two tables of
- * maglev_size entries each, table t of service id starts at
- * TP_MAGLEV_INDEX(id, t, 0, m).  0 is never a backend id.
+ * tp_maglev: BPF_MAP_TYPE_ARRAY_OF_MAPS indexed by service id.  The inner
+ * map of a service with active backends is a BPF_MAP_TYPE_ARRAY of
+ * tp_svc.table_size __u32 backend ids (created with BPF_F_INNER_MAP, so
+ * sizes differ between services); a service without one has no table.
+ * Userspace replaces a table by one update of the outer slot, which the
+ * datapath sees atomically.  0 is never a backend id.
+ *
+ * Table sizes come from TP_MAGLEV_PRIMES: the smallest listed prime of at
+ * least TP_MAGLEV_SLOTS_PER_BACKEND entries per active backend, capped by
+ * the configured maglev_size.  With 100 entries a backend, removing one
+ * of ten backends moves under 15% of the other backends' flows
+ * (tests/test_maglev.c checks every size of the list).
  */
-#define TP_MAGLEV_INDEX(id, t, slot, m) \
-	(((__u32)(id) * 2 + (__u32)(t)) * (__u32)(m) + (__u32)(slot))
+#define TP_MAGLEV_SLOTS_PER_BACKEND 100
+#define TP_MAGLEV_PRIMES                                                        \
+	{ 131, 257, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521 }
+
+/**
+ * struct tp_svc_be_key - map tp_svc_backends key: the per-service index
+ * of backends, written and read by userspace only.
+ * @svc_id: service id (0: see TP_SVC_BE_HEAD).
+ * @slot:   0..n-1: the value is the id of the service's slot-th backend;
+ *          TP_SVC_BE_HEAD: the value is n, the number of backends.  Every
+ *          service has a head, so the head is also the record of which
+ *          service ids are in use.  The head of service id 0 (never a
+ *          service) holds the maglev_size the loader was configured with.
+ */
+struct tp_svc_be_key {
+	__u32 svc_id;
+	__u32 slot;
+};
+_Static_assert(sizeof(struct tp_svc_be_key) == 8, "tp_svc_be_key size");
+
+#define TP_SVC_BE_HEAD 0xffffffffu
 
 /**
  * struct tp_affinity_key - map tp_affinity key (ClientIP affinity).
