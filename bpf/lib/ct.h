@@ -274,6 +274,23 @@ static __always_inline bool tp_ct_starts_flow(const struct tp_pkt *p)
 }
 
 /**
+ * tp_ct_is_echo_request() - is this packet an ICMP echo request?
+ * @p: the parsed packet.
+ *
+ * Echo keys are (id, 0) for a request and (0, id) for a reply, so a
+ * request with id 0 has the tuple of the reply to the other side's
+ * request with id 0.  A request is never a reply (Linux conntrack keeps
+ * the type in its tuple for the same reason): it is never looked up as
+ * one.
+ */
+static __always_inline bool tp_ct_is_echo_request(const struct tp_pkt *p)
+{
+	return p->frag != TP_FRAG_LATER &&
+	       p->tuple.proto == (p->ipv6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP) &&
+	       p->icmp_type == (p->ipv6 ? ICMPV6_ECHO_REQUEST : ICMP_ECHO);
+}
+
+/**
  * tp_ct_reopens() - does this packet start a new connection on a tuple
  * whose old one is closed?  A SYN on a closed or reset TCP flow does.
  */

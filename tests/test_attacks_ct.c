@@ -1,0 +1,343 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Attack packet tests from a hostile review of the one-entry conntrack
+ * layout (c97c754): one entry per untranslated flow, replies found by
+ * reversing their tuple, reply-key entries only for DNAT and zone
+ * crossing, 32-bit seconds and packet counts.  A tailnet peer and a pod
+ * try to pass as someone's reply, take over or expire someone's entry,
+ * or get past policy through the reversed lookup.  The tests named
+ * test_fault_* failed on c97c754 and pin its fix; test_holds_* are
+ * attacks that held and must go on holding.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <bpf/bpf.h>
+
+#include "pkttest.h"
+#include "policy.h"
+#include "service.h"
+
+#define ID_CLIENT 300 /* zone 1: 100.64.0.0/24 */
+#define ID_WEB	  400 /* zone 0: 198.18.1.0/24 */
+#define ID_OTHER  500 /* zone 2: 100.100.0.0/16 */
+
+#define POD    "198.18.1.1"
+#define Z2PEER "100.100.0.5"
+#define TCP    IPPROTO_TCP
+#define UDP    IPPROTO_UDP
+#define ICMP   IPPROTO_ICMP
+#define SYN    PKT_TCP_SYN
+#define ACK    PKT_TCP_ACK
+#define RST    PKT_TCP_RST
+#define FIN    PKT_TCP_FIN
+
+#define POD_VETH 77 /* a pod's host-side veth: no tp_ifaces entry */
+
+static void identities(struct th *h)
+{
+	ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
+	ident(h, 0, "198.18.1.0/24", ID_WEB);
+	ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
+}
+
+/* An ICMP echo packet (@type 8 request, 0 reply) with id @id. */
+static struct pkt_spec echo(const char *s, const char *d, __u8 type, __u16 id)
+{
+	return (struct pkt_spec){ .family = AF_INET, .saddr = s, .daddr = d,
+				  .proto = ICMP, .icmp_type = type, .icmp_id = id,
+				  .icmp_seq = 1 };
+}
+
+/* A pod's packet leaving to zone 1's tailnet, sent from its veth. */
+static int pod_out(struct th *h, struct pkt_spec sp)
+{
+	return send_spec(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, sp);
+}
+
+static int peer_in(struct th *h, struct pkt_spec sp)
+{
+	return send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0, sp);
+}
+
+/* ---- faults ------------------------------------------------------------ */
+
+/*
+ * ICMP echo keys are (id, 0) for a request and (0, id) for a reply, so a
+ * request with id 0 from A to B has the tuple of the reply to B's request
+ * with id 0 to A.  The reversed lookup took a peer's echo request for the
+ * reply of a pod's ping: while the pod pings the client with id 0, the
+ * client gets its own echo requests with id 0 to the pod through, though
+ * policy denies client -> pod.  (Linux conntrack keeps the type in the
+ * tuple: an echo request is never a reply.)  A hostile peer gains a
+ * policy bypass for echo requests; the pod answers them too.
+ */
+static void test_fault_echo_request_id0_as_reply_ingress(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_WEB, ID_CLIENT, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	/* control: the client may not ping the pod */
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 7)), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+
+	/* the pod pings the client with id 0; the client answers */
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 0)), PASS);
+	/* the client's echo request with id 0 is no reply of that ping */
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 2);
+	/* the ping goes on */
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 0)), PASS);
+	/* allowed, the client's request passes, decided on its own */
+	rule(h, ID_CLIENT, ID_WEB, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), PASS);
+	assert_int_equal(ct_count(h), 1);
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 0)), PASS);
+}
+
+/*
+ * The same from a hostile pod: while an allowed client pings it with id
+ * 0, its own echo requests with id 0 to the client pass as replies of the
+ * client's ping, though policy denies pod -> client.
+ */
+static void test_fault_echo_request_id0_as_reply_egress(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 7)), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), PASS);
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 0, 0)), PASS);
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 2);
+	/* allowed, the same request passes, decided on its own */
+	rule(h, ID_WEB, ID_CLIENT, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
+	/* and the client's ping is still answered */
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), PASS);
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 0, 0)), PASS);
+}
+
+/* ---- attacks that held ---------------------------------------------------- */
+
+/*
+ * A zone-1 peer claims the zone-2 destination's address (overlapping
+ * address space, or allowed IPs too wide) and sends the crossing flow's
+ * reply tuple, with a RST, into zone 1: that tuple's replies come in
+ * through zone 2 only.  A clash, and the flow keeps its state.
+ */
+static void test_holds_crossing_reply_from_own_zone(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, Z2PEER, 80, TCP);
+	struct pkt in;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	deflt(h, TH_ZONE2, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
+	assert_int_equal(ct_count(h), 2); /* the flow, its reply key in zone 2 */
+
+	assert_int_equal(send_in(h, Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), DROP);
+	assert_int_equal(send_in(h, Z2PEER, 80, CLIENT4, 1000, TCP, RST), DROP);
+	assert_int_equal(drops(h, TP_DROP_CT_CLASH), 2);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_SENT);
+	assert_int_equal(ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
+
+	/* the real reply, in zone 2 */
+	build(FLOWP(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), &in);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
+}
+
+/*
+ * Overlapping tailnets: zone 2 has a peer with the zone-1 client's
+ * address.  Its packets on the same 5-tuple are a flow of their own
+ * (zone is in the key): they neither answer nor reset the zone-1 flow.
+ */
+static void test_holds_overlapping_zones(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k1 = ct_key(CLIENT4, 1000, POD, 80, TCP), k2 = k1;
+	struct pkt in;
+
+	REQUIRE_BPF();
+	identities(h);
+	k2.zone = TH_ZONE2;
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	assert_int_equal(ct_must(h, &k1).state, TP_CT_ESTABLISHED);
+
+	/* zone 2's 100.64.0.1 resets "its" connection, then opens one */
+	build(FLOWP(CLIENT4, 1000, POD, 80, TCP, RST), &in);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
+	assert_int_equal(ct_must(h, &k1).state, TP_CT_ESTABLISHED);
+	build(FLOWP(CLIENT4, 1000, POD, 80, TCP, SYN), &in);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
+	assert_int_equal(ct_must(h, &k2).state, TP_CT_SYN_SENT);
+	/* the pod's reply leaving through zone 1 is zone 1's flow's */
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), PASS);
+	assert_int_equal(ct_must(h, &k1).packets[TP_CT_DIR_REPLY], 2);
+	assert_int_equal(ct_must(h, &k2).packets[TP_CT_DIR_REPLY], 0);
+	assert_int_equal(ct_must(h, &k1).state, TP_CT_ESTABLISHED);
+}
+
+/*
+ * Simultaneous open: the pod and the client send SYNs on the same
+ * connection from both ends.  One entry, the second SYN is the first
+ * flow's reply, whichever side started.
+ */
+static void test_holds_simultaneous_open(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key kin = ct_key(CLIENT4, 1000, POD, 80, TCP);
+	struct tp_ct_key kout = ct_key(POD, 2000, CLIENT4, 3000, TCP);
+
+	REQUIRE_BPF();
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN), PASS);
+	assert_int_equal(ct_count(h), 1);
+	assert_int_equal(ct_must(h, &kin).packets[TP_CT_DIR_REPLY], 1);
+
+	assert_int_equal(send_out(h, POD, 2000, CLIENT4, 3000, TCP, SYN), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 3000, POD, 2000, TCP, SYN), PASS);
+	assert_int_equal(ct_count(h), 2);
+	assert_int_equal(ct_must(h, &kout).packets[TP_CT_DIR_REPLY], 1);
+	assert_true(ct_must(h, &kout).flags & TP_CT_F_EGRESS);
+}
+
+/*
+ * A DNAT flow's reply-key entry evicted from the LRU (deleted here): the
+ * backend's reply finds no flow and is decided as a new flow of its own
+ * (denied: pod -> client is not allowed), never leaking the backend's
+ * address.  The client's next packet, a second later, writes the reply
+ * key again, and the replies are translated again.
+ */
+static void test_holds_dnat_reply_key_evicted(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, VIP4, 80, TCP);
+	struct tp_ct_key rk = ct_key(BE4[0], 8080, CLIENT4, 1000, TCP);
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	assert_int_equal(ct_get(h, &rk, &e), 0);
+	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &rk), 0);
+
+	assert_int_equal(send_out(h, BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+	assert_int_equal(ct_get(h, &rk, &e), -ENOENT);
+	/* the client retransmits in the same second: not checked again yet */
+	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	assert_int_equal(ct_get(h, &rk, &e), -ENOENT);
+	th_set_clock(h, T0 + SEC_NS);
+	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	assert_true(ct_must(h, &rk).flags & TP_CT_F_REPLY_KEY);
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
+}
+
+/*
+ * Expiry in whole seconds: an entry is live through the second before
+ * expires_s and absent from its first nanosecond on.  A reply at the edge
+ * is the flow's or a new flow decided by policy (denied), never both.
+ */
+static void test_holds_expiry_second_edge(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 53, UDP);
+	__u32 exp;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
+	th_set_clock(h, T0 + SEC_NS / 2);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 53, UDP, 0), PASS);
+	exp = ct_must(h, &k).expires_s;
+	assert_int_equal(exp, TP_CT_SEC(T0) + TP_CT_TIMEOUT_UDP);
+
+	th_set_clock(h, (__u64)exp * SEC_NS - 1);
+	assert_int_equal(send_out(h, POD, 53, CLIENT4, 1000, UDP, 0), PASS);
+	assert_int_equal(ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
+	exp = ct_must(h, &k).expires_s;
+	th_set_clock(h, (__u64)exp * SEC_NS);
+	assert_int_equal(send_out(h, POD, 53, CLIENT4, 1000, UDP, 0), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+	assert_int_equal(ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
+}
+
+/*
+ * A pod (that may not reach the client) tries the reversed tuple of a
+ * live DNAT flow's reply key, and the reply key's tuple from the wrong
+ * side (leaving to the tailnet forwarded from zone 2): neither is the
+ * DNAT flow's, and the flow's replies are still translated.
+ */
+static void test_holds_dnat_reply_key_from_wrong_side(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, VIP4, 80, TCP);
+	struct pkt in;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	deflt(h, TH_ZONE2, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+
+	/* the reply key's tuple from a zone-2 peer, forwarded into zone 1 */
+	build(FLOWP(BE4[0], 8080, CLIENT4, 1000, TCP, RST), &in);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), DROP);
+	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &in), DROP);
+	/* the reply key's tuple from the tailnet: replies come from the backend */
+	assert_int_equal(send_in(h, BE4[0], 8080, CLIENT4, 1000, TCP, RST), DROP);
+	/* the VIP's tuple reversed, from a pod */
+	assert_int_equal(pod_out(h, flow(VIP4, 80, CLIENT4, 1000, TCP, RST)), DROP);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_SENT);
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T(test_fault_echo_request_id0_as_reply_ingress),
+		T(test_fault_echo_request_id0_as_reply_egress),
+		T(test_holds_crossing_reply_from_own_zone),
+		T(test_holds_overlapping_zones),
+		T(test_holds_simultaneous_open),
+		T(test_holds_dnat_reply_key_evicted),
+		T(test_holds_expiry_second_edge),
+		T(test_holds_dnat_reply_key_from_wrong_side),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
