@@ -1016,7 +1016,8 @@ static __u32 ct_timeout(const struct ref_state *st, const struct tp_ct_entry *e,
 {
 	__u32 t = state_timeout(st, e->state, proto);
 
-	if (proto == IPPROTO_TCP && !e->packets[TP_CT_DIR_REPLY] &&
+	/* "seen a reply": a reply byte counted (the packet count wraps) */
+	if (proto == IPPROTO_TCP && !e->bytes[TP_CT_DIR_REPLY] &&
 	    t > st->k.ct_timeout_syn)
 		t = st->k.ct_timeout_syn;
 	return t;

@@ -134,6 +134,40 @@ static void test_fault_echo_request_id0_as_reply_egress(void **state)
 	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 0, 0)), PASS);
 }
 
+/*
+ * Packet counts are 32 bits now, and "no reply seen yet" was read as
+ * packets[reply] == 0: the reply that wraps the count made an answered,
+ * established TCP connection look unanswered, and its timeout fell from
+ * 6 h to the SYN timeout (60 s).  A backend (or a client, for a flow
+ * this side started) that sends 2^32 packets gets the connection dropped
+ * after a minute of silence; more to the point, the reply count is no
+ * record of having answered.  The byte count (64 bits) is.
+ */
+static void test_fault_reply_count_wrap_is_unanswered(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 80, TCP);
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	e = ct_must(h, &k);
+	assert_int_equal(e.state, TP_CT_ESTABLISHED);
+	/* 2^32 - 1 replies later */
+	e.packets[TP_CT_DIR_REPLY] = 0xffffffffu;
+	assert_int_equal(bpf_map_update_elem(h->maps.ct, &k, &e, BPF_EXIST), 0);
+	th_set_clock(h, T0 + 10 * SEC_NS);
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), PASS);
+	e = ct_must(h, &k);
+	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 0);
+	assert_int_equal(e.expires_s, TP_CT_SEC(T0) + 10 + TP_CT_TIMEOUT_ESTABLISHED);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	e = ct_must(h, &k);
+	assert_int_equal(e.expires_s, TP_CT_SEC(T0) + 10 + TP_CT_TIMEOUT_ESTABLISHED);
+}
+
 /* ---- attacks that held ---------------------------------------------------- */
 
 /*
@@ -330,6 +364,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_fault_echo_request_id0_as_reply_ingress),
 		T(test_fault_echo_request_id0_as_reply_egress),
+		T(test_fault_reply_count_wrap_is_unanswered),
 		T(test_holds_crossing_reply_from_own_zone),
 		T(test_holds_overlapping_zones),
 		T(test_holds_simultaneous_open),

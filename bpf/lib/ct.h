@@ -179,14 +179,16 @@ static __always_inline __u32 tp_ct_state_timeout(__u8 state, __u8 proto)
  * A TCP flow the other side has not answered yet keeps at most the SYN
  * timeout, whatever its state: a mid-stream pickup (a bare ACK, a
  * SYN-ACK, a FIN) is not an established connection until a reply shows
- * one, so a peer cannot fill the table with six-hour entries.
+ * one, so a peer cannot fill the table with six-hour entries.  Answered
+ * means a reply byte counted: the reply packet count is 32 bits and
+ * wraps to 0.
  */
 static __always_inline __u32 tp_ct_timeout(const struct tp_ct_entry *e,
 					   __u8 proto)
 {
 	__u32 t = tp_ct_state_timeout(e->state, proto);
 
-	if (proto == IPPROTO_TCP && !e->packets[TP_CT_DIR_REPLY] &&
+	if (proto == IPPROTO_TCP && !e->bytes[TP_CT_DIR_REPLY] &&
 	    t > ct_timeout_syn)
 		t = ct_timeout_syn;
 	return t;
