@@ -37,7 +37,8 @@
 #define RST    PKT_TCP_RST
 #define FIN    PKT_TCP_FIN
 
-#define POD_VETH 77 /* a pod's host-side veth: no tp_ifaces entry */
+#define POD_VETH	  77 /* a pod's host-side veth: no tp_ifaces entry */
+#define UPLINK_IFINDEX 4242
 
 static void identities(struct th *h)
 {
@@ -166,6 +167,55 @@ static void test_fault_reply_count_wrap_is_unanswered(void **state)
 	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
 	e = ct_must(h, &k);
 	assert_int_equal(e.expires_s, TP_CT_SEC(T0) + 10 + TP_CT_TIMEOUT_ESTABLISHED);
+}
+
+/*
+ * A fault the review found without a small, clear fix: the test is
+ * skipped with a "FAULT:" message unless TP_RUN_FAULTS is set, when it
+ * runs (and fails) as written.
+ */
+#define FAULT_UNFIXED(msg)                                            \
+	do {                                                          \
+		if (!getenv("TP_RUN_FAULTS")) {                       \
+			print_message("FAULT: %s\n", msg);           \
+			skip();                                       \
+		}                                                     \
+	} while (0)
+
+/*
+ * A host on the uplink forges the pod's reply (RST, or data) to a
+ * client's flow.  Nothing ties a reply to the side it comes from but the
+ * hook and the zone: any non-tailnet interface may bring the replies of a
+ * flow from the tailnet (an off-node pod's come through the uplink), so
+ * the forged reply is the flow's, resets it and reaches the client, where
+ * the same packet as a new flow would be the world's and denied.  A host
+ * on the uplink segment that guesses a client port gains blind injection
+ * into (and reset of) tailnet clients' connections to pods.  Linux's
+ * answer is rp_filter; the ICMP error path already checks the FIB
+ * (tp_icmp_error_valid()), a flow reply would need the same strict
+ * reverse-path check per reply, or the reply side's interface recorded
+ * in the flow: not a small change, left for a decision.
+ */
+static void test_fault_uplink_forges_pod_reply(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 80, TCP);
+
+	REQUIRE_BPF();
+	FAULT_UNFIXED("uplink_forges_pod_reply: a reply from the uplink with a "
+		      "pod's source is the flow's (no reverse-path check)");
+	identities(h);
+	uplink(h, UPLINK_IFINDEX);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(pod_out(h, flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK)), PASS);
+	/* control: the world on the uplink may not reach the client */
+	assert_int_equal(send_spec(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX,
+				   flow(POD, 81, CLIENT4, 1000, TCP, SYN)), DROP);
+	assert_int_equal(send_spec(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX,
+				   flow(POD, 80, CLIENT4, 1000, TCP, RST)), DROP);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
 }
 
 /* ---- attacks that held ---------------------------------------------------- */
@@ -358,6 +408,37 @@ static void test_holds_dnat_reply_key_from_wrong_side(void **state)
 	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
 }
 
+/*
+ * v4-mapped and v4-compatible IPv6 addresses carry a v4 flow's tuple
+ * (keys hold v4 addresses in the same 16 bytes): a v6 packet with them,
+ * from the tailnet or a pod, in either direction of a live v4 flow, is
+ * dropped before any lookup, and the v4 flow is untouched.
+ */
+static void test_holds_v4_mapped_reversed_tuple(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 80, TCP);
+	static const char *const m[][2] = {
+		{ "::ffff:198.18.1.1", "::ffff:100.64.0.1" },
+		{ "::198.18.1.1", "::100.64.0.1" },
+	};
+	size_t i;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pod_out(h, flow(m[i][0], 80, m[i][1], 1000, TCP, RST)), DROP);
+		assert_int_equal(peer_in(h, flow(m[i][0], 80, m[i][1], 1000, TCP, RST)), DROP);
+		assert_int_equal(peer_in(h, flow(m[i][1], 1000, m[i][0], 80, TCP, RST)), DROP);
+	}
+	assert_int_equal(drops(h, TP_DROP_V4_MAPPED), 6);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_SENT);
+	assert_int_equal(ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -365,12 +446,14 @@ int main(void)
 		T(test_fault_echo_request_id0_as_reply_ingress),
 		T(test_fault_echo_request_id0_as_reply_egress),
 		T(test_fault_reply_count_wrap_is_unanswered),
+		T(test_fault_uplink_forges_pod_reply),
 		T(test_holds_crossing_reply_from_own_zone),
 		T(test_holds_overlapping_zones),
 		T(test_holds_simultaneous_open),
 		T(test_holds_dnat_reply_key_evicted),
 		T(test_holds_expiry_second_edge),
 		T(test_holds_dnat_reply_key_from_wrong_side),
+		T(test_holds_v4_mapped_reversed_tuple),
 #undef T
 	};
 
