@@ -439,6 +439,73 @@ static void test_holds_v4_mapped_reversed_tuple(void **state)
 	assert_int_equal(ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
 }
 
+/*
+ * ICMP errors about a flow a pod started (one entry, under the pod's
+ * tuple; its replies found by reversing), quoting either direction.  The
+ * client's error about the pod's packet, and this host's about the
+ * client's reply, are related; the client quoting its own reply, or the
+ * pod's packet sent to another client, is not (decided on its own:
+ * denied).
+ */
+static void test_holds_icmp_errors_egress_flow(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec out = flow(POD, 5000, CLIENT4, 80, TCP, SYN);
+	struct pkt_spec back = flow(CLIENT4, 80, POD, 5000, TCP, SYN | ACK);
+	struct pkt err;
+
+	REQUIRE_BPF();
+	identities(h);
+	ident(h, 0, "198.18.0.1/32", TP_ID_HOST);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_WEB, ID_CLIENT, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pod_out(h, out), PASS);
+	assert_int_equal(peer_in(h, back), PASS);
+
+	icmp_err_t(&err, CLIENT4, POD, &out, 3, 3, 0);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	icmp_err_t(&err, "198.18.0.1", CLIENT4, &back, 3, 4, 1280);
+	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 0);
+
+	/* the client's error about its own reply: it never got that packet */
+	icmp_err_t(&err, CLIENT4, POD, &back, 3, 3, 0);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	/* another client's error about the pod's packet to the first */
+	icmp_err_t(&err, "100.64.0.2", POD, &out, 3, 3, 0);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	/* an error toward the client about the pod's own packet */
+	icmp_err_t(&err, "198.18.0.1", CLIENT4, &out, 3, 4, 1280);
+	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 3);
+}
+
+/*
+ * ICMP echo ids against the key convention: a client's echo reply whose
+ * id matches no ping of the pod's, or answers the pod's ping to another
+ * client, starts nothing and is decided on its own; the real reply is
+ * the ping's.
+ */
+static void test_holds_echo_reply_games(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = { 0 };
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_WEB, ID_CLIENT, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 4242)), PASS);
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 4243)), DROP);
+	assert_int_equal(peer_in(h, echo("100.64.0.2", POD, 0, 4242)), DROP);
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 4242)), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 3);
+	assert_int_equal(ct_count(h), 1);
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 4242)), PASS);
+	k = ct_key(POD, 4242, CLIENT4, 0, ICMP);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_REPLIED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -454,6 +521,8 @@ int main(void)
 		T(test_holds_expiry_second_edge),
 		T(test_holds_dnat_reply_key_from_wrong_side),
 		T(test_holds_v4_mapped_reversed_tuple),
+		T(test_holds_icmp_errors_egress_flow),
+		T(test_holds_echo_reply_games),
 #undef T
 	};
 
