@@ -107,6 +107,30 @@ static void test_fault_echo_request_id0_as_reply_ingress(void **state)
 	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 0)), PASS);
 }
 
+/* The same with ICMPv6 echo (128/129). */
+static void test_fault_echo_request_id0_as_reply_v6(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec req_out = { .family = AF_INET6, .saddr = BE6[0], .daddr = CLIENT6,
+				    .proto = IPPROTO_ICMPV6, .icmp_type = 128, .icmp_id = 0,
+				    .icmp_seq = 1 };
+	struct pkt_spec req_in = req_out, rep_in;
+
+	REQUIRE_BPF();
+	ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
+	ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_WEB, ID_CLIENT, 0, IPPROTO_ICMPV6, 0, 0, TP_VERDICT_ALLOW);
+	req_in.saddr = CLIENT6;
+	req_in.daddr = BE6[0];
+	rep_in = req_in;
+	rep_in.icmp_type = 129;
+	assert_int_equal(pod_out(h, req_out), PASS);
+	assert_int_equal(peer_in(h, rep_in), PASS);
+	assert_int_equal(peer_in(h, req_in), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+}
+
 /*
  * The same from a hostile pod: while an allowed client pings it with id
  * 0, its own echo requests with id 0 to the client pass as replies of the
@@ -512,6 +536,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_fault_echo_request_id0_as_reply_ingress),
 		T(test_fault_echo_request_id0_as_reply_egress),
+		T(test_fault_echo_request_id0_as_reply_v6),
 		T(test_fault_reply_count_wrap_is_unanswered),
 		T(test_fault_uplink_forges_pod_reply),
 		T(test_holds_crossing_reply_from_own_zone),
