@@ -530,6 +530,66 @@ static void test_holds_echo_reply_games(void **state)
 	assert_int_equal(ct_must(h, &k).state, TP_CT_REPLIED);
 }
 
+#define SMALL_CT 4096
+
+static int setup_small_ct(void **state)
+{
+	const struct th_knobs k = { .ct_size = SMALL_CT };
+
+	return setup_knobs(state, &k);
+}
+
+/*
+ * Table exhaustion: an allowed peer opens twice as many TCP flows as the
+ * (small) table holds, evicting a DNAT flow's entries, either or both.
+ * Whatever went, the backend's reply never leaves untranslated (it is
+ * the flow's, reverse-translated, or a new pod -> client flow, denied),
+ * and the client's next packet a second later brings the flow back.
+ */
+static void test_holds_exhaustion_evicts_dnat_entries(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec reply = flow(BE4[0], 8080, CLIENT4, 1000, TCP, ACK);
+	struct pkt_spec want_sp = flow(VIP4, 80, CLIENT4, 1000, TCP, ACK);
+	static __u8 out[PKT_MAX];
+	struct pkt in, got, want;
+	unsigned int i;
+	int verdict;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 8080, TP_VERDICT_ALLOW);
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+
+	build(FLOWP("100.64.0.2", 1, POD, 80, TCP, SYN), &in);
+	for (i = 0; i < 2 * SMALL_CT; i++) {
+		in.data[20] = (2000 + i) >> 8;
+		in.data[21] = (2000 + i);
+		assert_int_equal(th_run(h, TH_FROM_TAILNET, h->l3_ifindex, in.data, in.len,
+					out, &(size_t){ 0 }, &verdict), 0);
+		assert_int_equal(verdict, PASS);
+	}
+	assert_true(ct_count(h) <= SMALL_CT);
+
+	build(&reply, &in);
+	build(&want_sp, &want);
+	run(h, TH_TO_TAILNET, &in, &got, &verdict);
+	printf("after the flood the reply was %s\n",
+	       verdict == DROP ? "dropped" : "reverse-translated");
+	if (verdict == PASS) {
+		assert_int_equal(got.len, want.len);
+		assert_memory_equal(got.data, want.data, want.len);
+	} else {
+		assert_int_equal(verdict, DROP);
+	}
+	th_set_clock(h, T0 + SEC_NS);
+	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, ACK), BE4[0], 8080);
+	expect_revnat(h, reply, VIP4, 80);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -548,6 +608,8 @@ int main(void)
 		T(test_holds_v4_mapped_reversed_tuple),
 		T(test_holds_icmp_errors_egress_flow),
 		T(test_holds_echo_reply_games),
+		cmocka_unit_test_setup_teardown(test_holds_exhaustion_evicts_dnat_entries,
+						setup_small_ct, teardown),
 #undef T
 	};
 
