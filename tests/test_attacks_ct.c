@@ -107,6 +107,34 @@ static void test_fault_echo_request_id0_as_reply_ingress(void **state)
 	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 0)), PASS);
 }
 
+/*
+ * The same through a DNAT flow: a client pings a service's VIP with id
+ * 0; the backend's own echo request with id 0 to the client carried the
+ * reply-key tuple, was taken for the ping's reply and left translated,
+ * from the VIP, though policy denies backend -> client.
+ */
+static void test_fault_echo_request_id0_as_dnat_reply(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec ping = echo(CLIENT4, VIP4, 8, 0);
+	struct pkt in, want;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	service(h, VIP4, 0, ICMP, BE4, 1, 0, NULL, NULL, 0, 0);
+	build(&ping, &in);
+	ping.daddr = BE4[0];
+	build(&ping, &want);
+	run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
+
+	assert_int_equal(pod_out(h, echo(BE4[0], CLIENT4, 8, 0)), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+	/* the backend's echo reply is the ping's */
+	expect_revnat(h, echo(BE4[0], CLIENT4, 0, 0), VIP4, 0);
+}
+
 /* The same with ICMPv6 echo (128/129). */
 static void test_fault_echo_request_id0_as_reply_v6(void **state)
 {
@@ -597,6 +625,7 @@ int main(void)
 		T(test_fault_echo_request_id0_as_reply_ingress),
 		T(test_fault_echo_request_id0_as_reply_egress),
 		T(test_fault_echo_request_id0_as_reply_v6),
+		T(test_fault_echo_request_id0_as_dnat_reply),
 		T(test_fault_reply_count_wrap_is_unanswered),
 		T(test_fault_uplink_forges_pod_reply),
 		T(test_holds_crossing_reply_from_own_zone),
