@@ -558,6 +558,45 @@ static void test_holds_echo_reply_games(void **state)
 	assert_int_equal(ct_must(h, &k).state, TP_CT_REPLIED);
 }
 
+/*
+ * Policy revisions reach replies found both ways: a DNAT flow's (by its
+ * reply key) and a pod's flow's (by reversing the client's tuple), and
+ * ICMP errors about them, once the rule that allowed each flow is gone;
+ * a rule written back brings them back.
+ */
+static void test_holds_revocation_reaches_reversed_replies(void **state)
+{
+	struct th *h = *state;
+	struct tp_rule in_rule = { .src_id = ID_CLIENT, .dst_id = ID_WEB, .proto = TCP,
+				   .port_lo = 8080, .port_hi = 8080 };
+	struct tp_rule out_rule = { .src_id = ID_WEB, .dst_id = ID_CLIENT, .proto = TCP,
+				    .port_lo = 443, .port_hi = 443 };
+	struct pkt_spec out = flow(POD, 5000, CLIENT4, 443, TCP, SYN);
+	struct pkt err;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	rule(h, ID_WEB, ID_CLIENT, 0, TCP, 443, 443, TP_VERDICT_ALLOW);
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	assert_int_equal(pod_out(h, out), PASS);
+
+	assert_int_equal(tp_policy_rule_del(&h->maps, &in_rule, TP_OWNER_TPCTL), 0);
+	assert_int_equal(tp_policy_rule_del(&h->maps, &out_rule, TP_OWNER_TPCTL), 0);
+	assert_int_equal(send_out(h, BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), DROP);
+	assert_int_equal(send_in(h, CLIENT4, 443, POD, 5000, TCP, SYN | ACK), DROP);
+	icmp_err_t(&err, CLIENT4, POD, &out, 3, 3, 0);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 3);
+
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	rule(h, ID_WEB, ID_CLIENT, 0, TCP, 443, 443, TP_VERDICT_ALLOW);
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+	assert_int_equal(send_in(h, CLIENT4, 443, POD, 5000, TCP, SYN | ACK), PASS);
+}
+
 #define SMALL_CT 4096
 
 static int setup_small_ct(void **state)
@@ -637,6 +676,7 @@ int main(void)
 		T(test_holds_v4_mapped_reversed_tuple),
 		T(test_holds_icmp_errors_egress_flow),
 		T(test_holds_echo_reply_games),
+		T(test_holds_revocation_reaches_reversed_replies),
 		cmocka_unit_test_setup_teardown(test_holds_exhaustion_evicts_dnat_entries,
 						setup_small_ct, teardown),
 #undef T
