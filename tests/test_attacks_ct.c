@@ -597,6 +597,37 @@ static void test_holds_revocation_reaches_reversed_replies(void **state)
 	assert_int_equal(send_in(h, CLIENT4, 443, POD, 5000, TCP, SYN | ACK), PASS);
 }
 
+/*
+ * The opposite order of a DNAT flow and a pod's flow on its reply tuple:
+ * the backend pod first opens backend:8080 -> client:1000, then the
+ * client opens client:1000 -> VIP, translated to that backend.  The
+ * client's flow takes the tuple over (the same endpoints: the tailnet
+ * side's view wins, bpf/lib/ct.h), its replies are translated; another
+ * client's identical attempt touches nothing of the first's.
+ */
+static void test_holds_dnat_after_pod_flow_on_reply_tuple(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key e_key = ct_key(BE4[0], 8080, CLIENT4, 1000, TCP);
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, VIP4, 80, TCP);
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	assert_int_equal(pod_out(h, flow(BE4[0], 8080, "100.64.0.2", 1000, TCP, SYN)), PASS);
+	assert_int_equal(pod_out(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN)), PASS);
+	assert_true(ct_must(h, &e_key).flags & TP_CT_F_EGRESS);
+	assert_int_equal(ct_count(h), 2);
+
+	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	assert_true(ct_must(h, &e_key).flags & TP_CT_F_REPLY_KEY);
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
+	/* the pod's flow to the other client is untouched */
+	e_key = ct_key(BE4[0], 8080, "100.64.0.2", 1000, TCP);
+	assert_int_equal(ct_must(h, &e_key).state, TP_CT_SYN_SENT);
+	assert_int_equal(ct_count(h), 3);
+}
+
 #define SMALL_CT 4096
 
 static int setup_small_ct(void **state)
@@ -677,6 +708,7 @@ int main(void)
 		T(test_holds_icmp_errors_egress_flow),
 		T(test_holds_echo_reply_games),
 		T(test_holds_revocation_reaches_reversed_replies),
+		T(test_holds_dnat_after_pod_flow_on_reply_tuple),
 		cmocka_unit_test_setup_teardown(test_holds_exhaustion_evicts_dnat_entries,
 						setup_small_ct, teardown),
 #undef T
