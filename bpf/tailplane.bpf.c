@@ -469,6 +469,14 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb, struct tp_pkt 
 			return tp_flow_orig(skb, TP_HOOK_FROM_TAILNET, p, e, now);
 	} else {
 		e = tp_ct_reply_of(&p->tuple, e, now, &orig);
+		/*
+		 * An echo request is no reply, though with id 0 it carries
+		 * the reply tuple of the other side's ping: decided on its
+		 * own, nothing kept, the ping left alone.
+		 */
+		if (e && tp_ct_is_echo_request(p))
+			return tp_stateless(skb, TP_HOOK_FROM_TAILNET, p,
+					    TP_STAT_PASS);
 		if (e && tp_ct_replies_from_tailnet(e, p->tuple.zone))
 			return tp_flow_reply(skb, TP_HOOK_FROM_TAILNET, p, &orig, e,
 					     now, true);
@@ -755,7 +763,10 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 	 * flow went (the cluster side, or the tailnet zone it crossed to,
 	 * whose ingress has accounted it already).
 	 */
-	e = tp_ct_lookup_reply(&p->tuple, now, &orig);
+	e = NULL;
+	/* an echo request is no reply (tp_ct_is_echo_request()) */
+	if (!tp_ct_is_echo_request(p))
+		e = tp_ct_lookup_reply(&p->tuple, now, &orig);
 	if (e && !(e->flags & TP_CT_F_EGRESS) && orig.zone == p->tuple.zone &&
 	    in_zone == e->out_zone)
 		return tp_flow_reply(skb, TP_HOOK_TO_TAILNET, p, &orig, e, now,

@@ -689,6 +689,16 @@ static bool icmp_echo_reply(bool v6, __u8 type)
 	return type == (v6 ? 129 : 0);
 }
 
+/*
+ * "A request is never a reply": echo keys are (id, 0) and (0, id), so a
+ * request with id 0 carries the reply tuple of the other side's.
+ */
+static bool is_echo_request(const struct ref_pkt *p)
+{
+	return p->frag != FRAG_LATER && p->t.proto == icmp_proto(p->v6) &&
+	       icmp_echo_request(p->v6, p->icmp_type);
+}
+
 static bool icmp_error(bool v6, __u8 type)
 {
 	if (v6)
@@ -1013,7 +1023,8 @@ static __u32 ct_timeout(const struct ref_state *st, const struct tp_ct_entry *e,
 {
 	__u32 t = state_timeout(st, e->state, proto);
 
-	if (proto == IPPROTO_TCP && !e->packets[TP_CT_DIR_REPLY] &&
+	/* "seen a reply": a reply byte counted (the packet count wraps) */
+	if (proto == IPPROTO_TCP && !e->bytes[TP_CT_DIR_REPLY] &&
 	    t > st->k.ct_timeout_syn)
 		t = st->k.ct_timeout_syn;
 	return t;
@@ -2188,6 +2199,10 @@ static int from_tailnet_flow(struct ref_run *r)
 		 * absent, and the packet may start a flow that replaces it.
 		 */
 		f = ct_reply_of(st, &p->t, e, r->now, &orig);
+		if (f && is_echo_request(p)) {
+			explain(st, "echo request with a reply's tuple (id 0):");
+			return stateless(r, TP_STAT_PASS);
+		}
 		if (f && replies_from_tailnet(f, p->t.zone))
 			return flow_reply(r, &orig, f, true);
 		if (f) {
@@ -2295,7 +2310,7 @@ static int to_tailnet_flow(struct ref_run *r)
 	 * forwarded from a tailnet).  One forwarded from a tailnet was
 	 * accounted at that interface's ingress.
 	 */
-	f = ct_reply(st, &p->t, r->now, &orig);
+	f = is_echo_request(p) ? NULL : ct_reply(st, &p->t, r->now, &orig);
 	if (f && !(f->flags & TP_CT_F_EGRESS) && orig.zone == p->t.zone &&
 	    in_zone == f->out_zone)
 		return flow_reply(r, &orig, f, !in_zone);

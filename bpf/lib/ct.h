@@ -179,14 +179,16 @@ static __always_inline __u32 tp_ct_state_timeout(__u8 state, __u8 proto)
  * A TCP flow the other side has not answered yet keeps at most the SYN
  * timeout, whatever its state: a mid-stream pickup (a bare ACK, a
  * SYN-ACK, a FIN) is not an established connection until a reply shows
- * one, so a peer cannot fill the table with six-hour entries.
+ * one, so a peer cannot fill the table with six-hour entries.  Answered
+ * means a reply byte counted: the reply packet count is 32 bits and
+ * wraps to 0.
  */
 static __always_inline __u32 tp_ct_timeout(const struct tp_ct_entry *e,
 					   __u8 proto)
 {
 	__u32 t = tp_ct_state_timeout(e->state, proto);
 
-	if (proto == IPPROTO_TCP && !e->packets[TP_CT_DIR_REPLY] &&
+	if (proto == IPPROTO_TCP && !e->bytes[TP_CT_DIR_REPLY] &&
 	    t > ct_timeout_syn)
 		t = ct_timeout_syn;
 	return t;
@@ -271,6 +273,23 @@ static __always_inline bool tp_ct_starts_flow(const struct tp_pkt *p)
 	if (p->tuple.proto == IPPROTO_UDP)
 		return true;
 	return p->icmp_type == (p->ipv6 ? ICMPV6_ECHO_REQUEST : ICMP_ECHO);
+}
+
+/**
+ * tp_ct_is_echo_request() - is this packet an ICMP echo request?
+ * @p: the parsed packet.
+ *
+ * Echo keys are (id, 0) for a request and (0, id) for a reply, so a
+ * request with id 0 has the tuple of the reply to the other side's
+ * request with id 0.  A request is never a reply (Linux conntrack keeps
+ * the type in its tuple for the same reason): it is never looked up as
+ * one.
+ */
+static __always_inline bool tp_ct_is_echo_request(const struct tp_pkt *p)
+{
+	return p->frag != TP_FRAG_LATER &&
+	       p->tuple.proto == (p->ipv6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP) &&
+	       p->icmp_type == (p->ipv6 ? ICMPV6_ECHO_REQUEST : ICMP_ECHO);
 }
 
 /**

@@ -1,0 +1,718 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Attack packet tests from a hostile review of the one-entry conntrack
+ * layout (c97c754): one entry per untranslated flow, replies found by
+ * reversing their tuple, reply-key entries only for DNAT and zone
+ * crossing, 32-bit seconds and packet counts.  A tailnet peer and a pod
+ * try to pass as someone's reply, take over or expire someone's entry,
+ * or get past policy through the reversed lookup.  The tests named
+ * test_fault_* failed on c97c754 and pin its fix; test_holds_* are
+ * attacks that held and must go on holding.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <bpf/bpf.h>
+
+#include "pkttest.h"
+#include "policy.h"
+#include "service.h"
+
+#define ID_CLIENT 300 /* zone 1: 100.64.0.0/24 */
+#define ID_WEB	  400 /* zone 0: 198.18.1.0/24 */
+#define ID_OTHER  500 /* zone 2: 100.100.0.0/16 */
+
+#define POD    "198.18.1.1"
+#define Z2PEER "100.100.0.5"
+#define TCP    IPPROTO_TCP
+#define UDP    IPPROTO_UDP
+#define ICMP   IPPROTO_ICMP
+#define SYN    PKT_TCP_SYN
+#define ACK    PKT_TCP_ACK
+#define RST    PKT_TCP_RST
+#define FIN    PKT_TCP_FIN
+
+#define POD_VETH	  77 /* a pod's host-side veth: no tp_ifaces entry */
+#define UPLINK_IFINDEX 4242
+
+static void identities(struct th *h)
+{
+	ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
+	ident(h, 0, "198.18.1.0/24", ID_WEB);
+	ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
+}
+
+/* An ICMP echo packet (@type 8 request, 0 reply) with id @id. */
+static struct pkt_spec echo(const char *s, const char *d, __u8 type, __u16 id)
+{
+	return (struct pkt_spec){ .family = AF_INET, .saddr = s, .daddr = d,
+				  .proto = ICMP, .icmp_type = type, .icmp_id = id,
+				  .icmp_seq = 1 };
+}
+
+/* A pod's packet leaving to zone 1's tailnet, sent from its veth. */
+static int pod_out(struct th *h, struct pkt_spec sp)
+{
+	return send_spec(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, sp);
+}
+
+static int peer_in(struct th *h, struct pkt_spec sp)
+{
+	return send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0, sp);
+}
+
+/* ---- faults ------------------------------------------------------------ */
+
+/*
+ * ICMP echo keys are (id, 0) for a request and (0, id) for a reply, so a
+ * request with id 0 from A to B has the tuple of the reply to B's request
+ * with id 0 to A.  The reversed lookup took a peer's echo request for the
+ * reply of a pod's ping: while the pod pings the client with id 0, the
+ * client gets its own echo requests with id 0 to the pod through, though
+ * policy denies client -> pod.  (Linux conntrack keeps the type in the
+ * tuple: an echo request is never a reply.)  A hostile peer gains a
+ * policy bypass for echo requests; the pod answers them too.
+ */
+static void test_fault_echo_request_id0_as_reply_ingress(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_WEB, ID_CLIENT, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	/* control: the client may not ping the pod */
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 7)), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+
+	/* the pod pings the client with id 0; the client answers */
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 0)), PASS);
+	/* the client's echo request with id 0 is no reply of that ping */
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 2);
+	/* the ping goes on */
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 0)), PASS);
+	/* allowed, the client's request passes, decided on its own */
+	rule(h, ID_CLIENT, ID_WEB, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), PASS);
+	assert_int_equal(ct_count(h), 1);
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 0)), PASS);
+}
+
+/*
+ * The same through a DNAT flow: a client pings a service's VIP with id
+ * 0; the backend's own echo request with id 0 to the client carried the
+ * reply-key tuple, was taken for the ping's reply and left translated,
+ * from the VIP, though policy denies backend -> client.
+ */
+static void test_fault_echo_request_id0_as_dnat_reply(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec ping = echo(CLIENT4, VIP4, 8, 0);
+	struct pkt in, want;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	service(h, VIP4, 0, ICMP, BE4, 1, 0, NULL, NULL, 0, 0);
+	build(&ping, &in);
+	ping.daddr = BE4[0];
+	build(&ping, &want);
+	run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
+
+	assert_int_equal(pod_out(h, echo(BE4[0], CLIENT4, 8, 0)), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+	/* the backend's echo reply is the ping's */
+	expect_revnat(h, echo(BE4[0], CLIENT4, 0, 0), VIP4, 0);
+}
+
+/* The same with ICMPv6 echo (128/129). */
+static void test_fault_echo_request_id0_as_reply_v6(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec req_out = { .family = AF_INET6, .saddr = BE6[0], .daddr = CLIENT6,
+				    .proto = IPPROTO_ICMPV6, .icmp_type = 128, .icmp_id = 0,
+				    .icmp_seq = 1 };
+	struct pkt_spec req_in = req_out, rep_in;
+
+	REQUIRE_BPF();
+	ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
+	ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_WEB, ID_CLIENT, 0, IPPROTO_ICMPV6, 0, 0, TP_VERDICT_ALLOW);
+	req_in.saddr = CLIENT6;
+	req_in.daddr = BE6[0];
+	rep_in = req_in;
+	rep_in.icmp_type = 129;
+	assert_int_equal(pod_out(h, req_out), PASS);
+	assert_int_equal(peer_in(h, rep_in), PASS);
+	assert_int_equal(peer_in(h, req_in), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+}
+
+/*
+ * The same from a hostile pod: while an allowed client pings it with id
+ * 0, its own echo requests with id 0 to the client pass as replies of the
+ * client's ping, though policy denies pod -> client.
+ */
+static void test_fault_echo_request_id0_as_reply_egress(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 7)), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), PASS);
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 0, 0)), PASS);
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 2);
+	/* allowed, the same request passes, decided on its own */
+	rule(h, ID_WEB, ID_CLIENT, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
+	/* and the client's ping is still answered */
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), PASS);
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 0, 0)), PASS);
+}
+
+/*
+ * Packet counts are 32 bits now, and "no reply seen yet" was read as
+ * packets[reply] == 0: the reply that wraps the count made an answered,
+ * established TCP connection look unanswered, and its timeout fell from
+ * 6 h to the SYN timeout (60 s).  A backend (or a client, for a flow
+ * this side started) that sends 2^32 packets gets the connection dropped
+ * after a minute of silence; more to the point, the reply count is no
+ * record of having answered.  The byte count (64 bits) is.
+ */
+static void test_fault_reply_count_wrap_is_unanswered(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 80, TCP);
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	e = ct_must(h, &k);
+	assert_int_equal(e.state, TP_CT_ESTABLISHED);
+	/* 2^32 - 1 replies later */
+	e.packets[TP_CT_DIR_REPLY] = 0xffffffffu;
+	assert_int_equal(bpf_map_update_elem(h->maps.ct, &k, &e, BPF_EXIST), 0);
+	th_set_clock(h, T0 + 10 * SEC_NS);
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), PASS);
+	e = ct_must(h, &k);
+	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 0);
+	assert_int_equal(e.expires_s, TP_CT_SEC(T0) + 10 + TP_CT_TIMEOUT_ESTABLISHED);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	e = ct_must(h, &k);
+	assert_int_equal(e.expires_s, TP_CT_SEC(T0) + 10 + TP_CT_TIMEOUT_ESTABLISHED);
+}
+
+/*
+ * A fault the review found without a small, clear fix: the test is
+ * skipped with a "FAULT:" message unless TP_RUN_FAULTS is set, when it
+ * runs (and fails) as written.
+ */
+#define FAULT_UNFIXED(msg)                                            \
+	do {                                                          \
+		if (!getenv("TP_RUN_FAULTS")) {                       \
+			print_message("FAULT: %s\n", msg);           \
+			skip();                                       \
+		}                                                     \
+	} while (0)
+
+/*
+ * A host on the uplink forges the pod's reply (RST, or data) to a
+ * client's flow.  Nothing ties a reply to the side it comes from but the
+ * hook and the zone: any non-tailnet interface may bring the replies of a
+ * flow from the tailnet (an off-node pod's come through the uplink), so
+ * the forged reply is the flow's, resets it and reaches the client, where
+ * the same packet as a new flow would be the world's and denied.  A host
+ * on the uplink segment that guesses a client port gains blind injection
+ * into (and reset of) tailnet clients' connections to pods.  Linux's
+ * answer is rp_filter; the ICMP error path already checks the FIB
+ * (tp_icmp_error_valid()), a flow reply would need the same strict
+ * reverse-path check per reply, or the reply side's interface recorded
+ * in the flow: not a small change, left for a decision.
+ */
+static void test_fault_uplink_forges_pod_reply(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 80, TCP);
+
+	REQUIRE_BPF();
+	FAULT_UNFIXED("uplink_forges_pod_reply: a reply from the uplink with a "
+		      "pod's source is the flow's (no reverse-path check)");
+	identities(h);
+	uplink(h, UPLINK_IFINDEX);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(pod_out(h, flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK)), PASS);
+	/* control: the world on the uplink may not reach the client */
+	assert_int_equal(send_spec(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX,
+				   flow(POD, 81, CLIENT4, 1000, TCP, SYN)), DROP);
+	assert_int_equal(send_spec(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX,
+				   flow(POD, 80, CLIENT4, 1000, TCP, RST)), DROP);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
+}
+
+/* ---- attacks that held ---------------------------------------------------- */
+
+/*
+ * A zone-1 peer claims the zone-2 destination's address (overlapping
+ * address space, or allowed IPs too wide) and sends the crossing flow's
+ * reply tuple, with a RST, into zone 1: that tuple's replies come in
+ * through zone 2 only.  A clash, and the flow keeps its state.
+ */
+static void test_holds_crossing_reply_from_own_zone(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, Z2PEER, 80, TCP);
+	struct pkt in;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	deflt(h, TH_ZONE2, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
+	assert_int_equal(ct_count(h), 2); /* the flow, its reply key in zone 2 */
+
+	assert_int_equal(send_in(h, Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), DROP);
+	assert_int_equal(send_in(h, Z2PEER, 80, CLIENT4, 1000, TCP, RST), DROP);
+	assert_int_equal(drops(h, TP_DROP_CT_CLASH), 2);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_SENT);
+	assert_int_equal(ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
+
+	/* the real reply, in zone 2 */
+	build(FLOWP(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), &in);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
+}
+
+/*
+ * Overlapping tailnets: zone 2 has a peer with the zone-1 client's
+ * address.  Its packets on the same 5-tuple are a flow of their own
+ * (zone is in the key): they neither answer nor reset the zone-1 flow.
+ */
+static void test_holds_overlapping_zones(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k1 = ct_key(CLIENT4, 1000, POD, 80, TCP), k2 = k1;
+	struct pkt in;
+
+	REQUIRE_BPF();
+	identities(h);
+	k2.zone = TH_ZONE2;
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	assert_int_equal(ct_must(h, &k1).state, TP_CT_ESTABLISHED);
+
+	/* zone 2's 100.64.0.1 resets "its" connection, then opens one */
+	build(FLOWP(CLIENT4, 1000, POD, 80, TCP, RST), &in);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
+	assert_int_equal(ct_must(h, &k1).state, TP_CT_ESTABLISHED);
+	build(FLOWP(CLIENT4, 1000, POD, 80, TCP, SYN), &in);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
+	assert_int_equal(ct_must(h, &k2).state, TP_CT_SYN_SENT);
+	/* the pod's reply leaving through zone 1 is zone 1's flow's */
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), PASS);
+	assert_int_equal(ct_must(h, &k1).packets[TP_CT_DIR_REPLY], 2);
+	assert_int_equal(ct_must(h, &k2).packets[TP_CT_DIR_REPLY], 0);
+	assert_int_equal(ct_must(h, &k1).state, TP_CT_ESTABLISHED);
+}
+
+/*
+ * Simultaneous open: the pod and the client send SYNs on the same
+ * connection from both ends.  One entry, the second SYN is the first
+ * flow's reply, whichever side started.
+ */
+static void test_holds_simultaneous_open(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key kin = ct_key(CLIENT4, 1000, POD, 80, TCP);
+	struct tp_ct_key kout = ct_key(POD, 2000, CLIENT4, 3000, TCP);
+
+	REQUIRE_BPF();
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN), PASS);
+	assert_int_equal(ct_count(h), 1);
+	assert_int_equal(ct_must(h, &kin).packets[TP_CT_DIR_REPLY], 1);
+
+	assert_int_equal(send_out(h, POD, 2000, CLIENT4, 3000, TCP, SYN), PASS);
+	assert_int_equal(send_in(h, CLIENT4, 3000, POD, 2000, TCP, SYN), PASS);
+	assert_int_equal(ct_count(h), 2);
+	assert_int_equal(ct_must(h, &kout).packets[TP_CT_DIR_REPLY], 1);
+	assert_true(ct_must(h, &kout).flags & TP_CT_F_EGRESS);
+}
+
+/*
+ * A DNAT flow's reply-key entry evicted from the LRU (deleted here): the
+ * backend's reply finds no flow and is decided as a new flow of its own
+ * (denied: pod -> client is not allowed), never leaking the backend's
+ * address.  The client's next packet, a second later, writes the reply
+ * key again, and the replies are translated again.
+ */
+static void test_holds_dnat_reply_key_evicted(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, VIP4, 80, TCP);
+	struct tp_ct_key rk = ct_key(BE4[0], 8080, CLIENT4, 1000, TCP);
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	assert_int_equal(ct_get(h, &rk, &e), 0);
+	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &rk), 0);
+
+	assert_int_equal(send_out(h, BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+	assert_int_equal(ct_get(h, &rk, &e), -ENOENT);
+	/* the client retransmits in the same second: not checked again yet */
+	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	assert_int_equal(ct_get(h, &rk, &e), -ENOENT);
+	th_set_clock(h, T0 + SEC_NS);
+	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	assert_true(ct_must(h, &rk).flags & TP_CT_F_REPLY_KEY);
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
+}
+
+/*
+ * Expiry in whole seconds: an entry is live through the second before
+ * expires_s and absent from its first nanosecond on.  A reply at the edge
+ * is the flow's or a new flow decided by policy (denied), never both.
+ */
+static void test_holds_expiry_second_edge(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 53, UDP);
+	__u32 exp;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
+	th_set_clock(h, T0 + SEC_NS / 2);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 53, UDP, 0), PASS);
+	exp = ct_must(h, &k).expires_s;
+	assert_int_equal(exp, TP_CT_SEC(T0) + TP_CT_TIMEOUT_UDP);
+
+	th_set_clock(h, (__u64)exp * SEC_NS - 1);
+	assert_int_equal(send_out(h, POD, 53, CLIENT4, 1000, UDP, 0), PASS);
+	assert_int_equal(ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
+	exp = ct_must(h, &k).expires_s;
+	th_set_clock(h, (__u64)exp * SEC_NS);
+	assert_int_equal(send_out(h, POD, 53, CLIENT4, 1000, UDP, 0), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+	assert_int_equal(ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
+}
+
+/*
+ * A pod (that may not reach the client) tries the reversed tuple of a
+ * live DNAT flow's reply key, and the reply key's tuple from the wrong
+ * side (leaving to the tailnet forwarded from zone 2): neither is the
+ * DNAT flow's, and the flow's replies are still translated.
+ */
+static void test_holds_dnat_reply_key_from_wrong_side(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, VIP4, 80, TCP);
+	struct pkt in;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	deflt(h, TH_ZONE2, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+
+	/* the reply key's tuple from a zone-2 peer, forwarded into zone 1 */
+	build(FLOWP(BE4[0], 8080, CLIENT4, 1000, TCP, RST), &in);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), DROP);
+	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &in), DROP);
+	/* the reply key's tuple from the tailnet: replies come from the backend */
+	assert_int_equal(send_in(h, BE4[0], 8080, CLIENT4, 1000, TCP, RST), DROP);
+	/* the VIP's tuple reversed, from a pod */
+	assert_int_equal(pod_out(h, flow(VIP4, 80, CLIENT4, 1000, TCP, RST)), DROP);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_SENT);
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
+}
+
+/*
+ * v4-mapped and v4-compatible IPv6 addresses carry a v4 flow's tuple
+ * (keys hold v4 addresses in the same 16 bytes): a v6 packet with them,
+ * from the tailnet or a pod, in either direction of a live v4 flow, is
+ * dropped before any lookup, and the v4 flow is untouched.
+ */
+static void test_holds_v4_mapped_reversed_tuple(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 80, TCP);
+	static const char *const m[][2] = {
+		{ "::ffff:198.18.1.1", "::ffff:100.64.0.1" },
+		{ "::198.18.1.1", "::100.64.0.1" },
+	};
+	size_t i;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pod_out(h, flow(m[i][0], 80, m[i][1], 1000, TCP, RST)), DROP);
+		assert_int_equal(peer_in(h, flow(m[i][0], 80, m[i][1], 1000, TCP, RST)), DROP);
+		assert_int_equal(peer_in(h, flow(m[i][1], 1000, m[i][0], 80, TCP, RST)), DROP);
+	}
+	assert_int_equal(drops(h, TP_DROP_V4_MAPPED), 6);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_SENT);
+	assert_int_equal(ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
+}
+
+/*
+ * ICMP errors about a flow a pod started (one entry, under the pod's
+ * tuple; its replies found by reversing), quoting either direction.  The
+ * client's error about the pod's packet, and this host's about the
+ * client's reply, are related; the client quoting its own reply, or the
+ * pod's packet sent to another client, is not (decided on its own:
+ * denied).
+ */
+static void test_holds_icmp_errors_egress_flow(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec out = flow(POD, 5000, CLIENT4, 80, TCP, SYN);
+	struct pkt_spec back = flow(CLIENT4, 80, POD, 5000, TCP, SYN | ACK);
+	struct pkt err;
+
+	REQUIRE_BPF();
+	identities(h);
+	ident(h, 0, "198.18.0.1/32", TP_ID_HOST);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_WEB, ID_CLIENT, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pod_out(h, out), PASS);
+	assert_int_equal(peer_in(h, back), PASS);
+
+	icmp_err_t(&err, CLIENT4, POD, &out, 3, 3, 0);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	icmp_err_t(&err, "198.18.0.1", CLIENT4, &back, 3, 4, 1280);
+	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 0);
+
+	/* the client's error about its own reply: it never got that packet */
+	icmp_err_t(&err, CLIENT4, POD, &back, 3, 3, 0);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	/* another client's error about the pod's packet to the first */
+	icmp_err_t(&err, "100.64.0.2", POD, &out, 3, 3, 0);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	/* an error toward the client about the pod's own packet */
+	icmp_err_t(&err, "198.18.0.1", CLIENT4, &out, 3, 4, 1280);
+	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 3);
+}
+
+/*
+ * ICMP echo ids against the key convention: a client's echo reply whose
+ * id matches no ping of the pod's, or answers the pod's ping to another
+ * client, starts nothing and is decided on its own; the real reply is
+ * the ping's.
+ */
+static void test_holds_echo_reply_games(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = { 0 };
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_WEB, ID_CLIENT, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 4242)), PASS);
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 4243)), DROP);
+	assert_int_equal(peer_in(h, echo("100.64.0.2", POD, 0, 4242)), DROP);
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 4242)), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 3);
+	assert_int_equal(ct_count(h), 1);
+	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 4242)), PASS);
+	k = ct_key(POD, 4242, CLIENT4, 0, ICMP);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_REPLIED);
+}
+
+/*
+ * Policy revisions reach replies found both ways: a DNAT flow's (by its
+ * reply key) and a pod's flow's (by reversing the client's tuple), and
+ * ICMP errors about them, once the rule that allowed each flow is gone;
+ * a rule written back brings them back.
+ */
+static void test_holds_revocation_reaches_reversed_replies(void **state)
+{
+	struct th *h = *state;
+	struct tp_rule in_rule = { .src_id = ID_CLIENT, .dst_id = ID_WEB, .proto = TCP,
+				   .port_lo = 8080, .port_hi = 8080 };
+	struct tp_rule out_rule = { .src_id = ID_WEB, .dst_id = ID_CLIENT, .proto = TCP,
+				    .port_lo = 443, .port_hi = 443 };
+	struct pkt_spec out = flow(POD, 5000, CLIENT4, 443, TCP, SYN);
+	struct pkt err;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	rule(h, ID_WEB, ID_CLIENT, 0, TCP, 443, 443, TP_VERDICT_ALLOW);
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	assert_int_equal(pod_out(h, out), PASS);
+
+	assert_int_equal(tp_policy_rule_del(&h->maps, &in_rule, TP_OWNER_TPCTL), 0);
+	assert_int_equal(tp_policy_rule_del(&h->maps, &out_rule, TP_OWNER_TPCTL), 0);
+	assert_int_equal(send_out(h, BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), DROP);
+	assert_int_equal(send_in(h, CLIENT4, 443, POD, 5000, TCP, SYN | ACK), DROP);
+	icmp_err_t(&err, CLIENT4, POD, &out, 3, 3, 0);
+	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(drops(h, TP_DROP_POLICY), 3);
+
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	rule(h, ID_WEB, ID_CLIENT, 0, TCP, 443, 443, TP_VERDICT_ALLOW);
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+	assert_int_equal(send_in(h, CLIENT4, 443, POD, 5000, TCP, SYN | ACK), PASS);
+}
+
+/*
+ * The opposite order of a DNAT flow and a pod's flow on its reply tuple:
+ * the backend pod first opens backend:8080 -> client:1000, then the
+ * client opens client:1000 -> VIP, translated to that backend.  The
+ * client's flow takes the tuple over (the same endpoints: the tailnet
+ * side's view wins, bpf/lib/ct.h), its replies are translated; another
+ * client's identical attempt touches nothing of the first's.
+ */
+static void test_holds_dnat_after_pod_flow_on_reply_tuple(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key e_key = ct_key(BE4[0], 8080, CLIENT4, 1000, TCP);
+	struct tp_ct_key k = ct_key(CLIENT4, 1000, VIP4, 80, TCP);
+
+	REQUIRE_BPF();
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	assert_int_equal(pod_out(h, flow(BE4[0], 8080, "100.64.0.2", 1000, TCP, SYN)), PASS);
+	assert_int_equal(pod_out(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN)), PASS);
+	assert_true(ct_must(h, &e_key).flags & TP_CT_F_EGRESS);
+	assert_int_equal(ct_count(h), 2);
+
+	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	assert_true(ct_must(h, &e_key).flags & TP_CT_F_REPLY_KEY);
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
+	/* the pod's flow to the other client is untouched */
+	e_key = ct_key(BE4[0], 8080, "100.64.0.2", 1000, TCP);
+	assert_int_equal(ct_must(h, &e_key).state, TP_CT_SYN_SENT);
+	assert_int_equal(ct_count(h), 3);
+}
+
+#define SMALL_CT 4096
+
+static int setup_small_ct(void **state)
+{
+	const struct th_knobs k = { .ct_size = SMALL_CT };
+
+	return setup_knobs(state, &k);
+}
+
+/*
+ * Table exhaustion: an allowed peer opens twice as many TCP flows as the
+ * (small) table holds, evicting a DNAT flow's entries, either or both.
+ * Whatever went, the backend's reply never leaves untranslated (it is
+ * the flow's, reverse-translated, or a new pod -> client flow, denied),
+ * and the client's next packet a second later brings the flow back.
+ */
+static void test_holds_exhaustion_evicts_dnat_entries(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec reply = flow(BE4[0], 8080, CLIENT4, 1000, TCP, ACK);
+	struct pkt_spec want_sp = flow(VIP4, 80, CLIENT4, 1000, TCP, ACK);
+	static __u8 out[PKT_MAX];
+	struct pkt in, got, want;
+	unsigned int i;
+	int verdict;
+
+	REQUIRE_BPF();
+	identities(h);
+	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 8080, TP_VERDICT_ALLOW);
+	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+
+	build(FLOWP("100.64.0.2", 1, POD, 80, TCP, SYN), &in);
+	for (i = 0; i < 2 * SMALL_CT; i++) {
+		in.data[20] = (2000 + i) >> 8;
+		in.data[21] = (2000 + i);
+		assert_int_equal(th_run(h, TH_FROM_TAILNET, h->l3_ifindex, in.data, in.len,
+					out, &(size_t){ 0 }, &verdict), 0);
+		assert_int_equal(verdict, PASS);
+	}
+	assert_true(ct_count(h) <= SMALL_CT);
+
+	build(&reply, &in);
+	build(&want_sp, &want);
+	run(h, TH_TO_TAILNET, &in, &got, &verdict);
+	printf("after the flood the reply was %s\n",
+	       verdict == DROP ? "dropped" : "reverse-translated");
+	if (verdict == PASS) {
+		assert_int_equal(got.len, want.len);
+		assert_memory_equal(got.data, want.data, want.len);
+	} else {
+		assert_int_equal(verdict, DROP);
+	}
+	th_set_clock(h, T0 + SEC_NS);
+	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, ACK), BE4[0], 8080);
+	expect_revnat(h, reply, VIP4, 80);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T(test_fault_echo_request_id0_as_reply_ingress),
+		T(test_fault_echo_request_id0_as_reply_egress),
+		T(test_fault_echo_request_id0_as_reply_v6),
+		T(test_fault_echo_request_id0_as_dnat_reply),
+		T(test_fault_reply_count_wrap_is_unanswered),
+		T(test_fault_uplink_forges_pod_reply),
+		T(test_holds_crossing_reply_from_own_zone),
+		T(test_holds_overlapping_zones),
+		T(test_holds_simultaneous_open),
+		T(test_holds_dnat_reply_key_evicted),
+		T(test_holds_expiry_second_edge),
+		T(test_holds_dnat_reply_key_from_wrong_side),
+		T(test_holds_v4_mapped_reversed_tuple),
+		T(test_holds_icmp_errors_egress_flow),
+		T(test_holds_echo_reply_games),
+		T(test_holds_revocation_reaches_reversed_replies),
+		T(test_holds_dnat_after_pod_flow_on_reply_tuple),
+		cmocka_unit_test_setup_teardown(test_holds_exhaustion_evicts_dnat_entries,
+						setup_small_ct, teardown),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
