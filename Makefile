@@ -8,10 +8,15 @@ BPFTOOL	?= bpftool
 ARCH	:= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 
+# Header dependencies: each compile writes its .d, naming the object by
+# the path make was given and by its absolute path (a run with OUT=/abs
+# must see what one with OUT=build recorded, and the other way round).
+DEPFLAGS = -MMD -MP -MT '$@' -MT '$(abspath $@)'
+
 CFLAGS	?= -O2 -g
-CFLAGS	+= -MMD -MP -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation \
+CFLAGS	+= $(DEPFLAGS) -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation \
 	   -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -I$(OUT)
-BPF_CFLAGS := -MMD -MP -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+BPF_CFLAGS = $(DEPFLAGS) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	   -I$(OUT) -Iinclude -Ibpf
 LDLIBS	:= -lbpf -lelf -lz
 
@@ -184,7 +189,7 @@ $(OUT)/upgrade/tailplaned: $(OUT)/loader/main.o $(OUT)/upgrade/datapath.o \
 # $(OUT)/fuzz/obj/, never taken from $(OUT)/*.o.  No BPF, no root.
 FUZZ_CC	?= clang
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_CFLAGS := -MMD -MP -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+FUZZ_CFLAGS = $(DEPFLAGS) -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
 	   -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
 	   -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -Iloader -Imaps-cli -Itests/fuzz
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
