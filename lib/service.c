@@ -262,9 +262,14 @@ static int tp_service_alloc_id(const struct tp_maps *m, __u32 *id)
 	return err == -ENOSPC || err == -EINVAL ? tp_limit_hit(TP_LIMIT_SERVICES) : err;
 }
 
+/*
+ * Backend ids 1..max_entries: tp_backends is a hash, so its capacity is
+ * the count of backends, a power of two by default (the kernel rounds a
+ * hash's buckets up to one: a +1 would double them).
+ */
 static int tp_backend_alloc_id(const struct tp_maps *m, __u32 *id)
 {
-	int err = tp_id_alloc(1, tp_map_max_entries(m->backends), tp_backend_id_used,
+	int err = tp_id_alloc(1, tp_map_max_entries(m->backends) + 1, tp_backend_id_used,
 			      (void *)m, id);
 
 	return err == -ENOSPC || err == -EINVAL ? tp_limit_hit(TP_LIMIT_BACKENDS) : err;
