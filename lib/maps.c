@@ -26,6 +26,7 @@ const struct tp_pin_map tp_pin_maps[] = {
 	PIN(zones, TP_MAP_ZONES),	    PIN(config, TP_MAP_CONFIG),
 	PIN(events, TP_MAP_EVENTS),	    PIN(rule_stats, TP_MAP_RULE_STATS),
 	PIN(svc_stats, TP_MAP_SVC_STATS),   PIN(id_names, TP_MAP_ID_NAMES),
+	PIN(rule_index, TP_MAP_RULE_INDEX), PIN(id_by_name, TP_MAP_ID_BY_NAME),
 };
 
 const size_t tp_pin_maps_n = sizeof(tp_pin_maps) / sizeof(tp_pin_maps[0]);

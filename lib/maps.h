@@ -16,7 +16,7 @@
  * struct tp_maps - file descriptors of the pinned maps.
  * @ifaces, @services, @backends, @maglev, @affinity, @ct, @ct_any, @frags, @stats,
  * @identity, @policy, @rules, @zones, @config, @events, @rule_stats,
- * @svc_stats, @id_names:
+ * @svc_stats, @id_names, @rule_index, @id_by_name:
  *               one per map of the same name (tp_<field>); -1 when not open.
  * @maglev_size: entries in one Maglev table (the datapath's knob).
  */
@@ -39,6 +39,8 @@ struct tp_maps {
 	int rule_stats;
 	int svc_stats;
 	int id_names;
+	int rule_index;
+	int id_by_name;
 	__u32 maglev_size;
 };
 

@@ -29,6 +29,7 @@ int tp_policy_rule_del(const struct tp_maps *m, const struct tp_rule *match,
 		       __u8 owner);
 int tp_policy_rule_find(const struct tp_maps *m, const struct tp_rule *match,
 			__u32 *rule_id);
+long tp_policy_index_rebuild(const struct tp_maps *m);
 int tp_policy_default_set(const struct tp_maps *m, __u16 zone, __u8 verdict);
 
 #endif /* TAILPLANE_LIB_POLICY_H */

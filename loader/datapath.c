@@ -35,9 +35,11 @@
 #include <bpf/libbpf.h>
 
 #include "datapath.h"
+#include "identity.h"
 #include "links.h"
 #include "log.h"
 #include "pins.h"
+#include "policy.h"
 #include "service.h"
 #include "tailplane.skel.h"
 
@@ -368,6 +370,46 @@ static void tpd_ct_split(const struct tp_maps *m)
 		 "entries", count);
 }
 
+/*
+ * Pins from before the writers' indexes (tp_rule_index, tp_id_by_name), or
+ * indexes replaced by a layout change: build them from tp_rules and
+ * tp_id_names, once, so no existing rule or name is missing from them.
+ */
+static void tpd_index_rebuild(const struct tp_maps *m, bool rules, bool names)
+{
+	char count[32];
+	long n;
+
+	if (rules) {
+		n = tp_policy_index_rebuild(m);
+		snprintf(count, sizeof(count), "%ld", n);
+		if (n < 0)
+			log_error("cannot index the rules", "error", strerror((int)-n));
+		else
+			log_info("rule index built from tp_rules", "rules", count);
+	}
+	if (names) {
+		n = tp_identity_names_rebuild(m);
+		snprintf(count, sizeof(count), "%ld", n);
+		if (n < 0)
+			log_error("cannot index the identity names", "error",
+				  strerror((int)-n));
+		else
+			log_info("name index built from tp_id_names", "names", count);
+	}
+}
+
+/* Is @map's pin missing, or among the @n pins moved aside? */
+static bool tpd_pin_new(const struct bpf_map *map, const struct tpd_aside *aside, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (aside[i].map == map)
+			return true;
+	return access(bpf_map__pin_path(map), F_OK) != 0;
+}
+
 /* Put moved pins back after a failed load. */
 static void tpd_pins_restore(struct tpd_aside *aside, int n)
 {
@@ -390,7 +432,7 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = cfg->pin_root);
 	struct tpd_aside aside[32];
 	char ct_any_pin[PATH_MAX];
-	bool ct_split;
+	bool ct_split, rules_index, names_index;
 	int n_aside, err;
 
 	memset(dp, 0, sizeof(*dp));
@@ -410,6 +452,8 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 		err = n_aside;
 		goto fail;
 	}
+	rules_index = tpd_pin_new(dp->skel->maps.tp_rule_index, aside, n_aside);
+	names_index = tpd_pin_new(dp->skel->maps.tp_id_by_name, aside, n_aside);
 	err = tailplane__load(dp->skel);
 	if (err) {
 		log_error("cannot load the BPF object", "error", strerror(-err));
@@ -423,6 +467,7 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	tp_maps_from_object(&dp->maps, dp->skel->obj, cfg->maglev_size);
 	if (ct_split)
 		tpd_ct_split(&dp->maps);
+	tpd_index_rebuild(&dp->maps, rules_index, names_index);
 	if (dp->maglev_resized)
 		tpd_rebuild_services(&dp->maps);
 	return 0;
