@@ -172,28 +172,49 @@ static int tp_ridx_set_count(const struct tp_maps *m, const struct tp_rule_index
 }
 
 /*
- * Count @r into its zone.  Kept apart from the group entries and written
- * first on insert, last on removal: a writer killed in between leaves the
- * count too high, which only costs the datapath a lookup (TP_ZONE_F_RULES
- * set without rules), never too low, which would hide the zone's rules.
+ * Count a rule into or out of @zone; *@flip says whether the count went
+ * from or to zero, when TP_ZONE_F_RULES must follow.  Written first on
+ * insert, last on removal: a writer killed in between leaves the count
+ * too high, which only costs the datapath a lookup (the flag set without
+ * rules), never too low, which would hide the zone's rules.
  */
-static int tp_ridx_zone_add(const struct tp_maps *m, __u16 zone, int delta)
-{
-	struct tp_rule_index_key k;
-
-	if (!zone)
-		return 0; /* zone 0 has no TP_ZONE_F_RULES */
-	tp_ridx_zone_key(&k, zone);
-	return tp_ridx_set_count(m, &k, tp_ridx_count(m, &k) + delta);
-}
-
-static void tp_ridx_total_add(const struct tp_maps *m, int delta)
+static int tp_ridx_zone_add(const struct tp_maps *m, __u16 zone, int delta,
+			    bool *flip)
 {
 	struct tp_rule_index_key k;
 	__u32 n;
 
-	tp_ridx_key(&k, TP_RIDX_TOTAL, 0, 0, 0);
+	*flip = false;
+	if (!zone)
+		return 0; /* zone 0 has no TP_ZONE_F_RULES */
+	tp_ridx_zone_key(&k, zone);
 	n = tp_ridx_count(m, &k);
+	if (delta < 0 && !n) {
+		*flip = true; /* nothing counted: let the flag follow the count */
+		return 0;
+	}
+	*flip = delta > 0 ? n == 0 : n == 1;
+	return tp_ridx_set_count(m, &k, n + delta);
+}
+
+#define TP_RIDX_TOTAL_UNKNOWN ((__u32)-1)
+
+static __u32 tp_ridx_total(const struct tp_maps *m)
+{
+	struct tp_rule_index_key k;
+
+	tp_ridx_key(&k, TP_RIDX_TOTAL, 0, 0, 0);
+	return tp_ridx_count(m, &k);
+}
+
+/* @n: the total as the caller just read it, or TP_RIDX_TOTAL_UNKNOWN. */
+static void tp_ridx_total_add(const struct tp_maps *m, __u32 n, int delta)
+{
+	struct tp_rule_index_key k;
+
+	tp_ridx_key(&k, TP_RIDX_TOTAL, 0, 0, 0);
+	if (n == TP_RIDX_TOTAL_UNKNOWN)
+		n = tp_ridx_count(m, &k);
 	/* only a hint (rule ids stay dense): never fails a write */
 	if (delta > 0 || n)
 		tp_ridx_set_count(m, &k, n + delta);
@@ -202,10 +223,14 @@ static void tp_ridx_total_add(const struct tp_maps *m, int delta)
 /*
  * Index rule @id (normalized @r, already in tp_rules): zone count, the
  * next slot of its group, its match, the group's count.  All or nothing.
+ * @total: the rule count before, or TP_RIDX_TOTAL_UNKNOWN.  *@zone_flip:
+ * the first rule of its zone.
  */
-static int tp_ridx_insert(const struct tp_maps *m, const struct tp_rule *r, __u32 id)
+static int tp_ridx_insert(const struct tp_maps *m, const struct tp_rule *r, __u32 id,
+			  __u32 total, bool *zone_flip)
 {
 	struct tp_rule_index_key gk, sk, mk;
+	bool undo_flip;
 	__u32 n;
 	int err;
 
@@ -213,7 +238,7 @@ static int tp_ridx_insert(const struct tp_maps *m, const struct tp_rule *r, __u3
 	n = tp_ridx_count(m, &gk);
 	tp_ridx_slot_key(&sk, r, n);
 	tp_ridx_match_key(&mk, r);
-	err = tp_ridx_zone_add(m, r->zone, 1);
+	err = tp_ridx_zone_add(m, r->zone, 1, zone_flip);
 	if (err)
 		return err;
 	err = tp_ridx_put(m, &sk, id, 0);
@@ -222,23 +247,25 @@ static int tp_ridx_insert(const struct tp_maps *m, const struct tp_rule *r, __u3
 		if (!err) {
 			err = tp_ridx_put(m, &gk, 0, n + 1);
 			if (!err) {
-				tp_ridx_total_add(m, 1);
+				tp_ridx_total_add(m, total, 1);
 				return 0;
 			}
 			bpf_map_delete_elem(m->rule_index, &mk);
 		}
 		bpf_map_delete_elem(m->rule_index, &sk);
 	}
-	tp_ridx_zone_add(m, r->zone, -1);
+	tp_ridx_zone_add(m, r->zone, -1, &undo_flip);
 	return err;
 }
 
 /*
  * Take normalized rule @r out of the index: the group's last rule moves
  * into its slot.  Only deletes and updates of existing entries: it never
- * needs room, so it does not fail.
+ * needs room, so it does not fail.  *@zone_flip: the last rule of its
+ * zone went.
  */
-static void tp_ridx_remove(const struct tp_maps *m, const struct tp_rule *r)
+static void tp_ridx_remove(const struct tp_maps *m, const struct tp_rule *r,
+			   bool *zone_flip)
 {
 	struct tp_rule_index_key gk, sk, mk, lk;
 	struct tp_rule_index_val mv, lv;
@@ -264,8 +291,8 @@ static void tp_ridx_remove(const struct tp_maps *m, const struct tp_rule *r)
 		tp_ridx_set_count(m, &gk, n - 1);
 	}
 	bpf_map_delete_elem(m->rule_index, &mk);
-	tp_ridx_total_add(m, -1);
-	tp_ridx_zone_add(m, r->zone, -1);
+	tp_ridx_total_add(m, TP_RIDX_TOTAL_UNKNOWN, -1);
+	tp_ridx_zone_add(m, r->zone, -1, zone_flip);
 }
 
 /**
@@ -283,6 +310,7 @@ long tp_policy_index_rebuild(const struct tp_maps *m)
 {
 	__u32 id, nid, *pid = NULL;
 	struct tp_rule r;
+	bool flip;
 	long n = 0;
 	int err = 0;
 
@@ -296,7 +324,7 @@ long tp_policy_index_rebuild(const struct tp_maps *m)
 		if (bpf_map_lookup_elem(m->rules, &id, &r))
 			continue;
 		tp_rule_normalize(&r);
-		err = tp_ridx_insert(m, &r, id);
+		err = tp_ridx_insert(m, &r, id, (__u32)n, &flip);
 		n++;
 	}
 	return err ? err : n;
@@ -433,32 +461,44 @@ static int tp_group_derive(const struct tp_maps *m, const struct tp_rule *like,
 }
 
 /*
+ * Is @e in @g (sorted) with the same value?  @pos is where the previous
+ * search of ascending keys stopped, so a whole walk is linear.
+ */
+static bool tp_group_has(const struct tp_policy_group *g, size_t *pos,
+			 const struct tp_policy_entry *e, bool same_val)
+{
+	int c = 1;
+
+	while (*pos < g->n &&
+	       (c = memcmp(&g->e[*pos].key, &e->key, sizeof(e->key))) < 0)
+		(*pos)++;
+	return !c && (!same_val || !memcmp(&g->e[*pos].val, &e->val, sizeof(e->val)));
+}
+
+/*
  * Rewrite the tp_policy entries of @like's group after rule @id changed
- * from @prev (NULL: it is new): every entry the group produces now, then
- * the deletion of those it produced before and no longer does.  Written
- * before deleted, so traffic of a changed rule never falls through to a
- * less specific entry in between.
+ * from @prev (NULL: it is new): write the entries that are new or changed,
+ * then delete those the group produced before and no longer does.
+ * Written before deleted, so traffic of a changed rule never falls
+ * through to a less specific entry in between.
  */
 static int tp_policy_sync_group(const struct tp_maps *m, const struct tp_rule *like,
 				__u32 id, const struct tp_rule *prev)
 {
 	struct tp_policy_group now = {}, before = {};
-	size_t i, j = 0;
-	int err, c;
+	size_t i, pos = 0;
+	int err;
 
 	err = tp_group_derive(m, like, id, prev, &now, &before);
-	for (i = 0; i < now.n && !err; i++)
+	for (i = 0; i < now.n && !err; i++) {
+		if (tp_group_has(&before, &pos, &now.e[i], true))
+			continue;
 		if (bpf_map_update_elem(m->policy, &now.e[i].key, &now.e[i].val, BPF_ANY))
 			err = tp_limit_errno(-errno, TP_LIMIT_POLICY);
-	for (i = 0; i < before.n && !err; i++) {
-		/* both sorted by key: walk them side by side */
-		c = 1;
-		while (j < now.n &&
-		       (c = memcmp(&now.e[j].key, &before.e[i].key, sizeof(now.e[j].key))) < 0)
-			j++;
-		if (c)
-			bpf_map_delete_elem(m->policy, &before.e[i].key);
 	}
+	for (i = 0, pos = 0; i < before.n && !err; i++)
+		if (!tp_group_has(&now, &pos, &before.e[i], false))
+			bpf_map_delete_elem(m->policy, &before.e[i].key);
 	free(now.e);
 	free(before.e);
 	return err;
@@ -519,22 +559,35 @@ static int tp_rule_id_used(void *ctx, __u32 id)
 }
 
 /*
- * A free rule id below tp_rule_stats' size (ids index it), by random
- * probing (lib/idalloc.c).  Probes go first below twice the rules in use
- * (+64), so ids stay as dense as they were with lowest-first allocation
- * while a probe still hits a free id at least half the time.
+ * tp_rule_stats' size, which bounds rule ids (they index it); asked of
+ * the kernel once per process and map.
  */
-static int tp_rule_alloc_id(const struct tp_maps *m, __u32 *rule_id)
+static __u32 tp_rule_ids_end(const struct tp_maps *m)
 {
-	struct tp_rule_index_key k;
-	__u32 hi = tp_map_max_entries(m->rule_stats), window;
+	static __thread int fd = -1;
+	static __thread __u32 end;
+
+	if (fd != m->rule_stats || !end) {
+		end = tp_map_max_entries(m->rule_stats);
+		fd = m->rule_stats;
+	}
+	return end ? end : TP_MAX_RULES;
+}
+
+/*
+ * A free rule id below tp_rule_stats' size, by random probing
+ * (lib/idalloc.c).  Probes go first below twice the rules in use (+64),
+ * so ids stay as dense as they were with lowest-first allocation while a
+ * probe still hits a free id at least half the time.  *@total: the rule
+ * count it read.
+ */
+static int tp_rule_alloc_id(const struct tp_maps *m, __u32 *rule_id, __u32 *total)
+{
+	__u32 hi = tp_rule_ids_end(m), window;
 	int err;
 
-	if (!hi)
-		hi = TP_MAX_RULES;
-	tp_ridx_key(&k, TP_RIDX_TOTAL, 0, 0, 0);
-	window = tp_ridx_count(m, &k);
-	window = window < hi / 2 ? window * 2 + 64 : hi;
+	*total = tp_ridx_total(m);
+	window = *total < hi / 2 ? *total * 2 + 64 : hi;
 	if (window > hi)
 		window = hi;
 	err = tp_id_alloc(1, window, tp_rule_id_used, (void *)m, rule_id);
@@ -545,45 +598,128 @@ static int tp_rule_alloc_id(const struct tp_maps *m, __u32 *rule_id)
 	return err;
 }
 
-/* Derive @r's group after rule @id changed from @prev, then zone and revision. */
+/*
+ * Derive @r's group after rule @id changed from @prev, then the zone's
+ * flag when its rule count went from or to zero (@zone_flip), then the
+ * revision.
+ */
 static int tp_policy_commit(const struct tp_maps *m, const struct tp_rule *r,
-			    __u32 id, const struct tp_rule *prev)
+			    __u32 id, const struct tp_rule *prev, bool zone_flip)
 {
 	int err = tp_policy_sync_group(m, r, id, prev);
 
-	if (!err)
+	if (!err && zone_flip)
 		err = tp_zone_refresh(m, r->zone);
 	if (!err)
 		err = tp_policy_bump_rev(m);
 	return err;
 }
 
-/* A new rule: an id, tp_rules, the index, its entries; all or nothing. */
+/*
+ * The tp_policy entry at exactly @k: an LPM lookup returns the longest
+ * entry no longer than @k's prefix that covers it; its l4_plen says
+ * whether that is @k's own.
+ */
+static bool tp_policy_get_exact(const struct tp_maps *m, const struct tp_policy_key *k,
+				struct tp_policy_val *v)
+{
+	return !bpf_map_lookup_elem(m->policy, k, v) &&
+	       (__u32)TP_POLICY_PLEN_ANY_PROTO + v->l4_plen == k->prefixlen;
+}
+
+/* Does @a win over @b for the same entry: deny, audit, allow, lower id? */
+static bool tp_entry_wins(const struct tp_policy_val *a, const struct tp_policy_val *b)
+{
+	int ra = tp_verdict_rank(a->verdict), rb = tp_verdict_rank(b->verdict);
+
+	return ra > rb || (ra == rb && a->rule_id < b->rule_id);
+}
+
+/*
+ * Merge the entries of new rule @id into tp_policy.  An entry's value is
+ * the winner among the rules of its group producing it, and adding a
+ * rule can only make it the new winner: so each entry takes one exact
+ * lookup and at most one write, without reading the group's other rules.
+ * All or nothing: on a failed write the entries written are put back.
+ */
+static int tp_policy_merge_new(const struct tp_maps *m, const struct tp_rule *r,
+			       __u32 id)
+{
+	struct tp_policy_group g = {};
+	struct tp_policy_val *old = NULL;
+	bool *had = NULL;
+	size_t i, done = 0;
+	int err;
+
+	err = tp_group_add_rule(&g, r, id);
+	if (!err && g.n) {
+		old = calloc(g.n, sizeof(*old));
+		had = calloc(g.n, sizeof(*had));
+		if (!old || !had)
+			err = -ENOMEM;
+	}
+	for (i = 0; i < g.n && !err; i++, done++) {
+		had[i] = tp_policy_get_exact(m, &g.e[i].key, &old[i]);
+		if (had[i] && !tp_entry_wins(&g.e[i].val, &old[i]))
+			continue;
+		if (bpf_map_update_elem(m->policy, &g.e[i].key, &g.e[i].val, BPF_ANY))
+			err = tp_limit_errno(-errno, TP_LIMIT_POLICY);
+	}
+	if (err) {
+		/* @done entries were looked at; the one that failed was not written */
+		for (i = 0; i + 1 < done; i++) {
+			if (!had[i])
+				bpf_map_delete_elem(m->policy, &g.e[i].key);
+			else if (tp_entry_wins(&g.e[i].val, &old[i]))
+				bpf_map_update_elem(m->policy, &g.e[i].key, &old[i], BPF_ANY);
+		}
+	}
+	free(had);
+	free(old);
+	free(g.e);
+	return err;
+}
+
+/*
+ * A new rule: an id, tp_rules, the index, its entries; all or nothing.
+ * Costs a few lookups and writes per entry of the rule, whatever the
+ * size of its group or of the policy.
+ */
 static int tp_policy_rule_insert(const struct tp_maps *m, const struct tp_rule *nr,
 				 __u32 *rule_id)
 {
-	int err = tp_rule_alloc_id(m, rule_id);
+	bool flip, merged = false;
+	__u32 total;
+	int err = tp_rule_alloc_id(m, rule_id, &total);
 
 	if (err)
 		return err;
 	if (bpf_map_update_elem(m->rules, rule_id, nr, BPF_NOEXIST))
 		return tp_limit_errno(-errno, TP_LIMIT_RULES);
-	err = tp_ridx_insert(m, nr, *rule_id);
+	err = tp_ridx_insert(m, nr, *rule_id, total, &flip);
 	if (err) {
 		bpf_map_delete_elem(m->rules, rule_id);
 		return err;
 	}
-	err = tp_policy_commit(m, nr, *rule_id, NULL);
-	if (!err)
-		return 0;
+	err = tp_policy_merge_new(m, nr, *rule_id);
+	if (!err) {
+		merged = true;
+		if (flip)
+			err = tp_zone_refresh(m, nr->zone);
+		if (!err)
+			return tp_policy_bump_rev(m);
+	}
 	/*
-	 * Take the rule out again and derive its group as it was: the entries
-	 * written for it go as stale, the others existed before and need no
-	 * room.
+	 * Out again.  A failed merge put its entries back itself; after a
+	 * merge the group is derived without the rule, which deletes its
+	 * entries and needs no room.
 	 */
 	bpf_map_delete_elem(m->rules, rule_id);
-	tp_ridx_remove(m, nr);
-	tp_policy_commit(m, nr, *rule_id, nr);
+	tp_ridx_remove(m, nr, &flip);
+	if (merged)
+		tp_policy_sync_group(m, nr, *rule_id, nr);
+	if (flip)
+		tp_zone_refresh(m, nr->zone);
 	return err;
 }
 
@@ -624,11 +760,11 @@ int tp_policy_rule_add(const struct tp_maps *m, const struct tp_rule *r,
 	/* same match: a new verdict (or owner) in place, same id and slot */
 	if (bpf_map_update_elem(m->rules, rule_id, &nr, BPF_EXIST))
 		return -errno;
-	err = tp_policy_commit(m, &nr, *rule_id, &old);
+	err = tp_policy_commit(m, &nr, *rule_id, &old, false);
 	if (!err)
 		return 0;
 	bpf_map_update_elem(m->rules, rule_id, &old, BPF_EXIST);
-	tp_policy_commit(m, &old, *rule_id, &nr);
+	tp_policy_commit(m, &old, *rule_id, &nr, false);
 	return err;
 }
 
@@ -646,6 +782,7 @@ int tp_policy_rule_del(const struct tp_maps *m, const struct tp_rule *match,
 		       __u8 owner)
 {
 	struct tp_rule r;
+	bool flip;
 	__u32 id;
 
 	if (tp_policy_rule_find(m, match, &id))
@@ -657,8 +794,8 @@ int tp_policy_rule_del(const struct tp_maps *m, const struct tp_rule *match,
 	if (bpf_map_delete_elem(m->rules, &id))
 		return -errno;
 	tp_rule_normalize(&r);
-	tp_ridx_remove(m, &r);
-	return tp_policy_commit(m, &r, id, &r);
+	tp_ridx_remove(m, &r, &flip);
+	return tp_policy_commit(m, &r, id, &r, flip);
 }
 
 /**
