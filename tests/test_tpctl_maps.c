@@ -26,6 +26,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -88,6 +89,7 @@ struct tm_res {
 	char *out;
 	char *err;
 	__u64 ns;
+	__u64 cpu_ns; /* the child's user + system time */
 };
 
 #define TM_REQUIRE()                                             \
@@ -354,6 +356,7 @@ static void tm_exec(struct tm_res *r, const char *in, uid_t uid,
 	char buf[8192], *argv[64];
 	int fo = memfd_create("out", 0), fe = memfd_create("err", 0);
 	int fi = memfd_create("in", 0), st;
+	struct rusage ru;
 	__u64 t0;
 	pid_t pid;
 
@@ -385,8 +388,10 @@ static void tm_exec(struct tm_res *r, const char *in, uid_t uid,
 		_exit(127);
 	}
 	close(fi);
-	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_int_equal(wait4(pid, &st, 0, &ru), pid);
 	r->ns = tm_now(CLOCK_MONOTONIC) - t0;
+	r->cpu_ns = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * TM_NSEC +
+		    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ULL;
 	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 	r->out = tm_slurp(fo);
 	r->err = tm_slurp(fe);
@@ -1680,11 +1685,16 @@ static double tm_median_ms(__u64 *ns, int n)
 	return ns[n / 2] / 1e6;
 }
 
-/* Run tpctl @add then @del TM_SCALE_REPS times; median ms of each. */
-static void tm_add_del_ms(const char *add, const char *del, double *add_ms,
-			  double *del_ms)
+/* Median wall and CPU ms of one write, over TM_SCALE_REPS fresh tpctl runs. */
+struct tm_ms {
+	double wall, cpu;
+};
+
+/* Run tpctl @add then @del TM_SCALE_REPS times; medians of each. */
+static void tm_add_del_ms(const char *add, const char *del, struct tm_ms *a_ms,
+			  struct tm_ms *d_ms)
 {
-	__u64 a[TM_SCALE_REPS], d[TM_SCALE_REPS];
+	__u64 a[TM_SCALE_REPS], d[TM_SCALE_REPS], ac[TM_SCALE_REPS], dc[TM_SCALE_REPS];
 	struct tm_res r;
 	int i;
 
@@ -1693,19 +1703,23 @@ static void tm_add_del_ms(const char *add, const char *del, double *add_ms,
 		if (r.status)
 			fail_msg("tpctl %s: %s", add, r.err);
 		a[i] = r.ns;
+		ac[i] = r.cpu_ns;
 		tm_res_free(&r);
 		tm_exec(&r, NULL, 0, tm.pin_root, del);
 		if (r.status)
 			fail_msg("tpctl %s: %s", del, r.err);
 		d[i] = r.ns;
+		dc[i] = r.cpu_ns;
 		tm_res_free(&r);
 	}
-	*add_ms = tm_median_ms(a, TM_SCALE_REPS);
-	*del_ms = tm_median_ms(d, TM_SCALE_REPS);
+	a_ms->wall = tm_median_ms(a, TM_SCALE_REPS);
+	a_ms->cpu = tm_median_ms(ac, TM_SCALE_REPS);
+	d_ms->wall = tm_median_ms(d, TM_SCALE_REPS);
+	d_ms->cpu = tm_median_ms(dc, TM_SCALE_REPS);
 }
 
 struct tm_single {
-	double rule_add, rule_del, id_add, id_del;
+	struct tm_ms rule_add, rule_del, id_add, id_del;
 };
 
 /*
@@ -1722,6 +1736,12 @@ static void tm_single_writes(struct tm_single *t)
 		      &t->rule_add, &t->rule_del);
 	tm_add_del_ms("identity add 192.168.77.1/32 99999 name scale-probe",
 		      "identity del 192.168.77.1/32", &t->id_add, &t->id_del);
+}
+
+static void tm_print_ms(const char *what, const struct tm_ms *a, const struct tm_ms *b)
+{
+	print_message("  %-13s %6.2f (%5.2f) | %6.2f (%5.2f)\n", what, a->wall, a->cpu,
+		      b->wall, b->cpu);
 }
 
 /*
@@ -1749,8 +1769,6 @@ static void test_scale_writes(void **state)
 	free(lines);
 	tm_single_writes(&small);
 
-	print_message("with 10: rule add %.2f del %.2f ms, identity add %.2f del %.2f ms\n",
-		      small.rule_add, small.rule_del, small.id_add, small.id_del);
 
 	lines = tm_scale_lines(10, TM_SCALE_N - 10, false);
 	t_ids = tm_batch_file(lines, TM_SCALE_N - 10);
@@ -1767,12 +1785,12 @@ static void test_scale_writes(void **state)
 	assert_int_equal(tp_policy_rule_find(&tm.maps, &match, &id), 0);
 	tm_single_writes(&big);
 
-	print_message("median of %d fresh tpctl runs, ms, with 10 | with %d present:\n",
+	print_message("median of %d fresh tpctl runs, ms wall (cpu), with 10 | with %d present:\n",
 		      TM_SCALE_REPS, TM_SCALE_N);
-	print_message("  policy add     %7.2f | %7.2f\n", small.rule_add, big.rule_add);
-	print_message("  policy del     %7.2f | %7.2f\n", small.rule_del, big.rule_del);
-	print_message("  identity add   %7.2f | %7.2f\n", small.id_add, big.id_add);
-	print_message("  identity del   %7.2f | %7.2f\n", small.id_del, big.id_del);
+	tm_print_ms("policy add", &small.rule_add, &big.rule_add);
+	tm_print_ms("policy del", &small.rule_del, &big.rule_del);
+	tm_print_ms("identity add", &small.id_add, &big.id_add);
+	tm_print_ms("identity del", &small.id_del, &big.id_del);
 }
 
 /* ---- full maps ---------------------------------------------------------------------- */
