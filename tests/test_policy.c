@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -14,10 +15,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "config.h"
+#include "datapath.h"
 #include "identity.h"
 #include "pkttest.h"
 #include "policy.h"
@@ -1048,6 +1052,114 @@ static void test_name_index(void **state)
 	assert_int_equal(id, 1000);
 }
 
+/* ---- upgrade: pins from before the indexes ------------------------------- */
+
+static __u32 up_rule(const struct tp_maps *m, __u32 src, __u32 dst, __u16 lo, __u16 hi,
+		     __u8 verdict)
+{
+	struct tp_rule r = { .src_id = src, .dst_id = dst, .zone = 1, .proto = TCP,
+			     .port_lo = lo, .port_hi = hi, .verdict = verdict,
+			     .owner = TP_OWNER_TPCTL };
+	__u32 id;
+
+	assert_int_equal(tp_policy_rule_add(m, &r, &id), 0);
+	return id;
+}
+
+static int up_find(const struct tp_maps *m, __u32 src, __u32 dst, __u16 lo, __u16 hi,
+		   __u32 *id)
+{
+	struct tp_rule r = { .src_id = src, .dst_id = dst, .zone = 1, .proto = TCP,
+			     .port_lo = lo, .port_hi = hi };
+
+	return tp_policy_rule_find(m, &r, id);
+}
+
+static size_t up_count(int fd, size_t key_size)
+{
+	char k[64], next[64];
+	void *prev = NULL;
+	size_t n = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(k, next, key_size);
+		prev = k;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * A loader starting on pins without tp_rule_index and tp_id_by_name (an
+ * upgrade from before them) builds both from tp_rules and tp_id_names, so
+ * every existing rule and name is found, deleted and grouped as if the
+ * index had always been there; a later start on the same pins keeps them.
+ */
+static void test_index_built_on_upgrade(void **state)
+{
+	struct tp_rule_index_key gk = { .kind = TP_RIDX_GROUP, .zone = 1, .src_id = 300,
+					.dst_id = 400 };
+	struct tp_rule_index_val gv;
+	struct tpd_datapath dp;
+	struct tpd_config cfg;
+	char err[256], path[PATH_MAX];
+	__u32 a, b, c, id;
+
+	(void)state;
+	REQUIRE_BPF();
+	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"tp-none0\"}]}",
+					  &cfg, err, sizeof(err)), 0);
+	snprintf(cfg.pin_root, sizeof(cfg.pin_root), "/sys/fs/bpf/tp-poltest-%d", getpid());
+	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	a = up_rule(&dp.maps, 300, 400, 80, 80, TP_VERDICT_ALLOW);
+	b = up_rule(&dp.maps, 300, 400, 1000, 1999, TP_VERDICT_DENY);
+	c = up_rule(&dp.maps, 301, 400, 443, 443, TP_VERDICT_ALLOW);
+	assert_int_equal(tp_identity_name_set(&dp.maps, 1000, "web", TP_OWNER_TPCTL), 0);
+	tpd_datapath_close(&dp);
+
+	/* the pins of a version without the indexes */
+	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_RULE_INDEX);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_ID_BY_NAME);
+	assert_int_equal(unlink(path), 0);
+
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_int_equal(up_find(&dp.maps, 300, 400, 80, 80, &id), 0);
+	assert_int_equal(id, a);
+	assert_int_equal(up_find(&dp.maps, 300, 400, 1000, 1999, &id), 0);
+	assert_int_equal(id, b);
+	assert_int_equal(up_find(&dp.maps, 301, 400, 443, 443, &id), 0);
+	assert_int_equal(id, c);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.rule_index, &gk, &gv), 0);
+	assert_int_equal(gv.n, 2);
+	assert_int_equal(tp_identity_parse(&dp.maps, "web", &id), 0);
+	assert_int_equal(id, 1000);
+	/* 1 + 7 + 1 entries; a delete finds its group and takes its 7 */
+	assert_int_equal(up_count(dp.maps.policy, sizeof(struct tp_policy_key)), 9);
+	{
+		struct tp_rule r = { .src_id = 300, .dst_id = 400, .zone = 1, .proto = TCP,
+				     .port_lo = 1000, .port_hi = 1999 };
+
+		assert_int_equal(tp_policy_rule_del(&dp.maps, &r, TP_OWNER_NONE), 0);
+	}
+	assert_int_equal(up_count(dp.maps.policy, sizeof(struct tp_policy_key)), 2);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.rule_index, &gk, &gv), 0);
+	assert_int_equal(gv.n, 1);
+	tpd_datapath_close(&dp);
+
+	/* a restart on pins that have them: kept as they are */
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_int_equal(up_find(&dp.maps, 300, 400, 80, 80, &id), 0);
+	assert_int_equal(id, a);
+	assert_int_equal(up_find(&dp.maps, 300, 400, 1000, 1999, &id), -ENOENT);
+	assert_int_equal(tp_identity_parse(&dp.maps, "web", &id), 0);
+	tpd_datapath_close(&dp);
+
+	assert_int_equal(tpd_detach_all(&cfg, true), 0);
+	tpd_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1074,6 +1186,7 @@ int main(void)
 		T(test_counters),
 		T(test_rule_index_model),
 		T(test_name_index),
+		T(test_index_built_on_upgrade),
 #undef T
 	};
 
