@@ -106,6 +106,25 @@ static void tp_rule_normalize(struct tp_rule *r)
 	}
 }
 
+/**
+ * tp_rule_match() - what @r matches, as one comparable value.
+ * @r:     a rule.
+ * @match: @r normalized (any port 0-0, one port lo-lo), verdict, owner
+ *         and padding zero: rules matching the same traffic give equal
+ *         bytes, so sets of matches can be sorted and searched.
+ */
+void tp_rule_match(const struct tp_rule *r, struct tp_rule *match)
+{
+	memset(match, 0, sizeof(*match));
+	match->src_id = r->src_id;
+	match->dst_id = r->dst_id;
+	match->zone = r->zone;
+	match->proto = r->proto;
+	match->port_lo = r->port_lo;
+	match->port_hi = r->port_hi;
+	tp_rule_normalize(match);
+}
+
 static void tp_ridx_key(struct tp_rule_index_key *k, __u8 kind, __u32 src,
 			__u32 dst, __u16 zone)
 {
