@@ -7,6 +7,7 @@
 #ifndef TAILPLANE_LIB_POLICY_H
 #define TAILPLANE_LIB_POLICY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "maps.h"
