@@ -1052,6 +1052,86 @@ static void test_name_index(void **state)
 	assert_int_equal(id, 1000);
 }
 
+/* ---- all or nothing, with entries shared with another rule ----------------- */
+
+struct ao_entry {
+	struct tp_policy_key key;
+	struct tp_policy_val val;
+};
+
+/* The tp_policy entries of group (@src, @dst), in walk order. */
+static size_t ao_group(struct th *h, __u32 src, __u32 dst, struct ao_entry *out, size_t cap)
+{
+	struct tp_policy_key k, next, *prev = NULL;
+	size_t n = 0;
+
+	while (!bpf_map_get_next_key(h->maps.policy, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (k.src_id != src || k.dst_id != dst)
+			continue;
+		assert_true(n < cap);
+		out[n].key = k;
+		assert_int_equal(bpf_map_lookup_elem(h->maps.policy, &k, &out[n].val), 0);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * A new deny rule whose first entry takes over one of an allow rule's
+ * (1536-1791) and whose second needs room tp_policy does not have: the
+ * add fails, the taken-over entry is the allow rule's again, nothing of
+ * the new rule stays in tp_policy, tp_rules or the index (issue 9).
+ */
+static void test_add_all_or_nothing_shared(void **state)
+{
+	struct th *h = *state;
+	struct tp_rule a = { .src_id = 300, .dst_id = 400, .zone = 1, .proto = TCP,
+			     .port_lo = 1000, .port_hi = 1999, .verdict = TP_VERDICT_ALLOW,
+			     .owner = TP_OWNER_TPCTL };
+	struct tp_rule b = a;
+	struct tp_policy_key fk = { .prefixlen = TP_POLICY_PLEN_ANY_PROTO, .dst_id = 1,
+				    .zone = 200 };
+	struct tp_policy_val fv = { .verdict = TP_VERDICT_ALLOW };
+	struct tp_rule_index_key gk = { .kind = TP_RIDX_GROUP, .zone = 1, .src_id = 300,
+					.dst_id = 400 };
+	struct tp_rule_index_val gv;
+	struct ao_entry before[16], after[16];
+	size_t n_before, n_after;
+	__u32 ida, id, n;
+
+	REQUIRE_BPF();
+	assert_int_equal(tp_policy_rule_add(&h->maps, &a, &ida), 0);
+	n_before = ao_group(h, 300, 400, before, 16);
+	assert_int_equal(n_before, 7);
+	for (n = 0;; n++) {
+		fk.src_id = 100000 + n;
+		if (bpf_map_update_elem(h->maps.policy, &fk, &fv, BPF_NOEXIST))
+			break;
+	}
+	assert_int_equal(errno, ENOSPC);
+
+	b.port_lo = 1536;
+	b.port_hi = 1799; /* 1536-1791, A's block, then 1792-1799, new */
+	b.verdict = TP_VERDICT_DENY;
+	assert_int_equal(tp_policy_rule_add(&h->maps, &b, &id), -ENOSPC);
+	n_after = ao_group(h, 300, 400, after, 16);
+	assert_int_equal(n_after, n_before);
+	assert_memory_equal(after, before, n_before * sizeof(before[0]));
+	assert_int_equal(tp_policy_rule_find(&h->maps, &b, &id), -ENOENT);
+	assert_int_equal(tp_policy_rule_find(&h->maps, &a, &id), 0);
+	assert_int_equal(id, ida);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.rule_index, &gk, &gv), 0);
+	assert_int_equal(gv.n, 1);
+
+	/* with room, the same add goes in whole */
+	fk.src_id = 100000 + n - 1;
+	assert_int_equal(bpf_map_delete_elem(h->maps.policy, &fk), 0);
+	assert_int_equal(tp_policy_rule_add(&h->maps, &b, &id), 0);
+	assert_int_equal(ao_group(h, 300, 400, after, 16), 8);
+}
+
 /* ---- upgrade: pins from before the indexes ------------------------------- */
 
 static __u32 up_rule(const struct tp_maps *m, __u32 src, __u32 dst, __u16 lo, __u16 hi,
@@ -1186,6 +1266,7 @@ int main(void)
 		T(test_counters),
 		T(test_rule_index_model),
 		T(test_name_index),
+		T(test_add_all_or_nothing_shared),
 		T(test_index_built_on_upgrade),
 #undef T
 	};
