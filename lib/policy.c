@@ -161,7 +161,16 @@ static void tp_ridx_zone_key(struct tp_rule_index_key *k, __u16 zone)
 	tp_ridx_key(k, TP_RIDX_ZONE, 0, 0, zone);
 }
 
-/* The count a GROUP, ZONE or TOTAL entry holds; 0 when it has none. */
+/* The SHARED key of tp_policy entry @pk. */
+static void tp_ridx_shared_key(struct tp_rule_index_key *k, const struct tp_policy_key *pk)
+{
+	tp_ridx_key(k, TP_RIDX_SHARED, pk->src_id, pk->dst_id, pk->zone);
+	k->proto = pk->proto;
+	k->port_lo = ntohs(pk->dport);
+	k->slot = pk->prefixlen;
+}
+
+/* The count a GROUP, ZONE, TOTAL or SHARED entry holds; 0 when it has none. */
 static __u32 tp_ridx_count(const struct tp_maps *m, const struct tp_rule_index_key *k)
 {
 	struct tp_rule_index_val v;
@@ -314,41 +323,6 @@ static void tp_ridx_remove(const struct tp_maps *m, const struct tp_rule *r,
 	tp_ridx_zone_add(m, r->zone, -1, zone_flip);
 }
 
-/**
- * tp_policy_index_rebuild() - build tp_rule_index from tp_rules.
- * @m: maps.
- *
- * For pins from before the index (the loader calls it once, at load) and
- * after anything that wrote tp_rules without it.  Empties the index
- * first.  Walks every rule: O(rules), never on a write path.
- *
- * Return: the number of rules indexed, or -errno (-ENOSPC: the index is
- * smaller than TP_RULE_INDEX_ENTRIES(rules)).
- */
-long tp_policy_index_rebuild(const struct tp_maps *m)
-{
-	__u32 id, nid, *pid = NULL;
-	struct tp_rule r;
-	bool flip;
-	long n = 0;
-	int err = 0;
-
-	err = tp_map_empty(m->rule_index, sizeof(struct tp_rule_index_key));
-	if (err)
-		return err;
-	tp_limit_reset();
-	while (!err && !bpf_map_get_next_key(m->rules, pid, &nid)) {
-		id = nid;
-		pid = &id;
-		if (bpf_map_lookup_elem(m->rules, &id, &r))
-			continue;
-		tp_rule_normalize(&r);
-		err = tp_ridx_insert(m, &r, id, (__u32)n, &flip);
-		n++;
-	}
-	return err ? err : n;
-}
-
 /* ---- deriving a group's tp_policy entries --------------------------------- */
 
 struct tp_policy_entry {
@@ -440,6 +414,60 @@ static void tp_group_merge(struct tp_policy_group *g)
 		if (!out || memcmp(&g->e[out - 1].key, &g->e[i].key, sizeof(g->e[i].key)))
 			g->e[out++] = g->e[i];
 	g->n = out;
+}
+
+/**
+ * tp_policy_index_rebuild() - build tp_rule_index from tp_rules.
+ * @m: maps.
+ *
+ * For pins from before the index (the loader calls it once, at load) and
+ * after anything that wrote tp_rules without it.  Empties the index
+ * first.  Walks every rule: O(rules), never on a write path.
+ *
+ * Return: the number of rules indexed, or -errno (-ENOSPC: the index is
+ * smaller than TP_RULE_INDEX_ENTRIES(rules)).
+ */
+long tp_policy_index_rebuild(const struct tp_maps *m)
+{
+	struct tp_policy_group all = {};
+	__u32 id, nid, *pid = NULL;
+	struct tp_rule_index_key k;
+	struct tp_rule r;
+	size_t i, run;
+	bool flip;
+	long n = 0;
+	int err = 0;
+
+	err = tp_map_empty(m->rule_index, sizeof(struct tp_rule_index_key));
+	if (err)
+		return err;
+	tp_limit_reset();
+	while (!err && !bpf_map_get_next_key(m->rules, pid, &nid)) {
+		id = nid;
+		pid = &id;
+		if (bpf_map_lookup_elem(m->rules, &id, &r))
+			continue;
+		tp_rule_normalize(&r);
+		err = tp_ridx_insert(m, &r, id, (__u32)n, &flip);
+		if (!err)
+			err = tp_group_add_rule(&all, &r, id);
+		n++;
+	}
+	/* entries several rules produce: their SHARED counts */
+	if (!err && all.n)
+		qsort(all.e, all.n, sizeof(*all.e), tp_entry_cmp);
+	for (i = 0; i < all.n && !err; i += run) {
+		for (run = 1; i + run < all.n &&
+			      !memcmp(&all.e[i].key, &all.e[i + run].key, sizeof(all.e[i].key));
+		     run++)
+			;
+		if (run < 2)
+			continue;
+		tp_ridx_shared_key(&k, &all.e[i].key);
+		err = tp_ridx_put(m, &k, 0, run);
+	}
+	free(all.e);
+	return err ? err : n;
 }
 
 /*
@@ -655,18 +683,50 @@ static bool tp_entry_wins(const struct tp_policy_val *a, const struct tp_policy_
 }
 
 /*
+ * Count one more rule producing tp_policy entry @pk, which exists: its
+ * SHARED count, absent for one rule, becomes 2 or grows.
+ */
+static int tp_shared_inc(const struct tp_maps *m, const struct tp_policy_key *pk)
+{
+	struct tp_rule_index_key k;
+	__u32 n;
+
+	tp_ridx_shared_key(&k, pk);
+	n = tp_ridx_count(m, &k);
+	return tp_ridx_put(m, &k, 0, n ? n + 1 : 2);
+}
+
+/*
+ * One rule fewer producing @pk.  Return: whether others still do (it
+ * had a SHARED count).
+ */
+static bool tp_shared_dec(const struct tp_maps *m, const struct tp_policy_key *pk)
+{
+	struct tp_rule_index_key k;
+	__u32 n;
+
+	tp_ridx_shared_key(&k, pk);
+	n = tp_ridx_count(m, &k);
+	if (!n)
+		return false;
+	tp_ridx_set_count(m, &k, n > 2 ? n - 1 : 0);
+	return true;
+}
+
+/*
  * Merge the entries of new rule @id into tp_policy.  An entry's value is
  * the winner among the rules of its group producing it, and adding a
  * rule can only make it the new winner: so each entry takes one exact
  * lookup and at most one write, without reading the group's other rules.
- * All or nothing: on a failed write the entries written are put back.
+ * An entry that existed is now shared: its SHARED count says so, for a
+ * delete.  All or nothing: on a failure what was written is put back.
  */
 static int tp_policy_merge_new(const struct tp_maps *m, const struct tp_rule *r,
 			       __u32 id)
 {
 	struct tp_policy_group g = {};
 	struct tp_policy_val *old = NULL;
-	bool *had = NULL;
+	bool *had = NULL, *wrote = NULL;
 	size_t i, done = 0;
 	int err;
 
@@ -674,28 +734,83 @@ static int tp_policy_merge_new(const struct tp_maps *m, const struct tp_rule *r,
 	if (!err && g.n) {
 		old = calloc(g.n, sizeof(*old));
 		had = calloc(g.n, sizeof(*had));
-		if (!old || !had)
+		wrote = calloc(g.n, sizeof(*wrote));
+		if (!old || !had || !wrote)
 			err = -ENOMEM;
 	}
-	for (i = 0; i < g.n && !err; i++, done++) {
+	for (i = 0; i < g.n && !err; i++) {
 		had[i] = tp_policy_get_exact(m, &g.e[i].key, &old[i]);
+		if (had[i]) {
+			err = tp_shared_inc(m, &g.e[i].key);
+			if (err)
+				break;
+		}
+		done = i + 1; /* counted: undone below on a failure */
 		if (had[i] && !tp_entry_wins(&g.e[i].val, &old[i]))
 			continue;
 		if (bpf_map_update_elem(m->policy, &g.e[i].key, &g.e[i].val, BPF_ANY))
 			err = tp_limit_errno(-errno, TP_LIMIT_POLICY);
+		else
+			wrote[i] = true;
 	}
-	if (err) {
-		/* @done entries were looked at; the one that failed was not written */
-		for (i = 0; i + 1 < done; i++) {
-			if (!had[i])
-				bpf_map_delete_elem(m->policy, &g.e[i].key);
-			else if (tp_entry_wins(&g.e[i].val, &old[i]))
-				bpf_map_update_elem(m->policy, &g.e[i].key, &old[i], BPF_ANY);
-		}
+	for (i = 0; err && i < done; i++) {
+		if (had[i])
+			tp_shared_dec(m, &g.e[i].key);
+		if (wrote[i] && had[i])
+			bpf_map_update_elem(m->policy, &g.e[i].key, &old[i], BPF_ANY);
+		else if (wrote[i])
+			bpf_map_delete_elem(m->policy, &g.e[i].key);
 	}
+	free(wrote);
 	free(had);
 	free(old);
 	free(g.e);
+	return err;
+}
+
+/*
+ * Take the entries of rule @id (@r, already out of tp_rules and the
+ * index) out of tp_policy: an entry it alone produced goes; a shared one
+ * loses a count and, when @r was its winner, needs its group derived for
+ * the next winner (*@derive).  O(entries of @r) unless that happens.
+ */
+static int tp_policy_unmerge(const struct tp_maps *m, const struct tp_rule *r,
+			     __u32 id, bool *derive)
+{
+	struct tp_policy_group g = {};
+	struct tp_policy_val cur;
+	size_t i;
+	int err;
+
+	*derive = false;
+	err = tp_group_add_rule(&g, r, id);
+	for (i = 0; i < g.n && !err; i++) {
+		if (!tp_policy_get_exact(m, &g.e[i].key, &cur))
+			continue;
+		if (tp_shared_dec(m, &g.e[i].key))
+			*derive |= cur.rule_id == id;
+		else if (cur.rule_id == id)
+			bpf_map_delete_elem(m->policy, &g.e[i].key);
+	}
+	free(g.e);
+	return err;
+}
+
+/*
+ * Remove rule @id (normalized @r) from tp_rules, the index and
+ * tp_policy; *@zone_flip as tp_ridx_remove().
+ */
+static int tp_policy_rule_out(const struct tp_maps *m, const struct tp_rule *r,
+			      __u32 id, bool *zone_flip)
+{
+	bool derive;
+	int err;
+
+	bpf_map_delete_elem(m->rules, &id);
+	tp_ridx_remove(m, r, zone_flip);
+	err = tp_policy_unmerge(m, r, id, &derive);
+	if (!err && derive)
+		err = tp_policy_sync_group(m, r, id, r);
 	return err;
 }
 
@@ -730,13 +845,14 @@ static int tp_policy_rule_insert(const struct tp_maps *m, const struct tp_rule *
 	}
 	/*
 	 * Out again.  A failed merge put its entries back itself; after a
-	 * merge the group is derived without the rule, which deletes its
-	 * entries and needs no room.
+	 * merge they are taken out as a delete would, which needs no room.
 	 */
-	bpf_map_delete_elem(m->rules, rule_id);
-	tp_ridx_remove(m, nr, &flip);
-	if (merged)
-		tp_policy_sync_group(m, nr, *rule_id, nr);
+	if (merged) {
+		tp_policy_rule_out(m, nr, *rule_id, &flip);
+	} else {
+		bpf_map_delete_elem(m->rules, rule_id);
+		tp_ridx_remove(m, nr, &flip);
+	}
 	if (flip)
 		tp_zone_refresh(m, nr->zone);
 	return err;
@@ -793,7 +909,8 @@ int tp_policy_rule_add(const struct tp_maps *m, const struct tp_rule *r,
  * @match: the match fields (verdict ignored).
  * @owner: remove only if this owner wrote it; TP_OWNER_NONE: any.
  *
- * Cost as tp_policy_rule_add(): O(rules of its group).
+ * Cost: O(entries of the rule); O(rules of its group) only when it was
+ * the winner of an entry other rules of the group produce too.
  *
  * Return: 0, -ENOENT, -EPERM, or -errno.
  */
@@ -803,6 +920,7 @@ int tp_policy_rule_del(const struct tp_maps *m, const struct tp_rule *match,
 	struct tp_rule r;
 	bool flip;
 	__u32 id;
+	int err;
 
 	if (tp_policy_rule_find(m, match, &id))
 		return -ENOENT;
@@ -810,11 +928,13 @@ int tp_policy_rule_del(const struct tp_maps *m, const struct tp_rule *match,
 		return -ENOENT;
 	if (owner != TP_OWNER_NONE && r.owner != owner)
 		return -EPERM;
-	if (bpf_map_delete_elem(m->rules, &id))
-		return -errno;
 	tp_rule_normalize(&r);
-	tp_ridx_remove(m, &r, &flip);
-	return tp_policy_commit(m, &r, id, &r, flip);
+	err = tp_policy_rule_out(m, &r, id, &flip);
+	if (!err && flip)
+		err = tp_zone_refresh(m, r.zone);
+	if (!err)
+		err = tp_policy_bump_rev(m);
+	return err;
 }
 
 /**

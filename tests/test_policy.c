@@ -834,8 +834,12 @@ static size_t ix_rule_entries(const struct tp_rule *r, __u32 id, struct ix_entry
 	return n;
 }
 
-/* Every entry the model's rules give, merged pairwise: O(n^2), plainly. */
-static size_t ix_expected(const struct ix_model *x, struct ix_entry *all, size_t cap)
+/*
+ * Every entry the model's rules give, merged pairwise: O(n^2), plainly.
+ * @cnt: how many rules produce each (may be NULL).
+ */
+static size_t ix_expected(const struct ix_model *x, struct ix_entry *all, __u32 *cnt,
+			  size_t cap)
 {
 	struct ix_entry one[32];
 	size_t n = 0, i, j, k, m;
@@ -846,6 +850,8 @@ static size_t ix_expected(const struct ix_model *x, struct ix_entry *all, size_t
 			for (k = 0; k < n; k++)
 				if (!memcmp(&all[k].key, &one[j].key, sizeof(one[j].key)))
 					break;
+			if (cnt)
+				cnt[k] = k == n ? 1 : cnt[k] + 1;
 			if (k == n) {
 				assert_true(n < cap);
 				all[n++] = one[j];
@@ -864,7 +870,7 @@ static void ix_check_policy(struct th *h, const struct ix_model *x)
 	static struct ix_entry want[IX_MAX * 32];
 	struct tp_policy_key k, next, *prev = NULL;
 	struct tp_policy_val v;
-	size_t n = ix_expected(x, want, IX_MAX * 32), seen = 0, i;
+	size_t n = ix_expected(x, want, NULL, IX_MAX * 32), seen = 0, i;
 
 	for (i = 0; i < n; i++) {
 		if (bpf_map_lookup_elem(h->maps.policy, &want[i].key, &v) ||
@@ -888,7 +894,10 @@ static void ix_check_index(struct th *h, const struct ix_model *x)
 {
 	struct tp_rule_index_key k, next, *prev = NULL;
 	struct tp_rule_index_val v;
-	size_t i, j, in_group, matches = 0, slots = 0;
+	static struct ix_entry want[IX_MAX * 32];
+	static __u32 cnt[IX_MAX * 32];
+	size_t n_want = ix_expected(x, want, cnt, IX_MAX * 32);
+	size_t i, j, in_group, matches = 0, slots = 0, shared = 0;
 	__u32 id, hi = tp_map_max_entries(h->maps.rule_stats);
 	__u32 zone_n[3] = {};
 	struct tp_zone z;
@@ -935,12 +944,27 @@ static void ix_check_index(struct th *h, const struct ix_model *x)
 		case TP_RIDX_TOTAL:
 			assert_int_equal(v.n, x->n);
 			break;
+		case TP_RIDX_SHARED:
+			shared++;
+			for (j = 0; j < n_want; j++)
+				if (want[j].key.src_id == k.src_id &&
+				    want[j].key.dst_id == k.dst_id &&
+				    want[j].key.zone == k.zone && want[j].key.proto == k.proto &&
+				    ntohs(want[j].key.dport) == k.port_lo &&
+				    want[j].key.prefixlen == k.slot)
+					break;
+			assert_true(j < n_want);
+			assert_int_equal(v.n, cnt[j]);
+			break;
 		default:
 			fail_msg("tp_rule_index: an entry of kind %u", k.kind);
 		}
 	}
 	assert_int_equal(matches, x->n);
 	assert_int_equal(slots, x->n); /* with the GROUP counts: each slot once */
+	for (j = 0, in_group = 0; j < n_want; j++)
+		in_group += cnt[j] > 1;
+	assert_int_equal(shared, in_group); /* and none for an entry of one rule */
 	for (i = 1; i < 3; i++) {
 		__u32 key = i;
 

@@ -73,8 +73,12 @@
 #define TP_POLICY_ENTRIES(rules) ((rules) * 8)
 #define TP_POLICY_SIZE	     TP_POLICY_ENTRIES(TP_MAX_RULES)
 #define TP_MAX_ZONES	     256
-/* tp_rule_index entries: 3 per rule at most, 1 per zone, 1 total (below) */
-#define TP_RULE_INDEX_ENTRIES(rules) (3 * (rules) + TP_MAX_ZONES + 1)
+/*
+ * tp_rule_index entries (below): 3 per rule, 1 per zone, 1 total, and 1
+ * per tp_policy entry that several rules share: room for one such a rule
+ * on average (overlapping port ranges of one group share blocks).
+ */
+#define TP_RULE_INDEX_ENTRIES(rules) (4 * (rules) + TP_MAX_ZONES + 1)
 #define TP_RULE_INDEX_SIZE   TP_RULE_INDEX_ENTRIES(TP_MAX_RULES)
 #define TP_EVENTS_SIZE	     (1 << 20) /* ring buffer bytes */
 
@@ -557,6 +561,11 @@ _Static_assert(sizeof(struct tp_config) == 8, "tp_config size");
  * @TP_RIDX_ZONE:  a zone -> how many rules name it (TP_ZONE_F_RULES).
  * @TP_RIDX_TOTAL: key all zero but the kind -> how many rules there are
  *                 (keeps rule ids dense, see lib/policy.c).
+ * @TP_RIDX_SHARED: a tp_policy entry (src, dst, zone, proto, @port_lo =
+ *                 its port, @slot = its prefixlen) that 2 or more rules
+ *                 of its group produce -> how many; absent for one.  A
+ *                 delete then knows, per entry, whether it goes with the
+ *                 rule without reading the group.
  */
 enum tp_rule_index_kind {
 	TP_RIDX_MATCH = 1,
@@ -564,19 +573,21 @@ enum tp_rule_index_kind {
 	TP_RIDX_SLOT = 3,
 	TP_RIDX_ZONE = 4,
 	TP_RIDX_TOTAL = 5,
+	TP_RIDX_SHARED = 6,
 };
 
 /**
  * struct tp_rule_index_key - map tp_rule_index key.  Fields a kind does
  * not use are zero.
  * @kind:    enum tp_rule_index_kind.
- * @proto:   MATCH: the rule's protocol.
- * @zone:    MATCH, GROUP, SLOT, ZONE: the zone.
- * @src_id:  MATCH, GROUP, SLOT: source identity.
- * @dst_id:  MATCH, GROUP, SLOT: destination identity.
- * @port_lo: MATCH: first port (0 with @port_hi 0: any port).
+ * @proto:   MATCH, SHARED: the protocol.
+ * @zone:    MATCH, GROUP, SLOT, ZONE, SHARED: the zone.
+ * @src_id:  MATCH, GROUP, SLOT, SHARED: source identity.
+ * @dst_id:  MATCH, GROUP, SLOT, SHARED: destination identity.
+ * @port_lo: MATCH: first port (0 with @port_hi 0: any port); SHARED: the
+ *           entry's port, host order.
  * @port_hi: MATCH: last port.
- * @slot:    SLOT: the slot.
+ * @slot:    SLOT: the slot; SHARED: the entry's prefixlen.
  */
 struct tp_rule_index_key {
 	__u8 kind;
@@ -593,8 +604,8 @@ _Static_assert(sizeof(struct tp_rule_index_key) == 20, "tp_rule_index_key size")
 /**
  * struct tp_rule_index_val - map tp_rule_index value.
  * @rule_id: MATCH, SLOT: the rule id.
- * @n:       MATCH: the rule's slot in its group; GROUP, ZONE, TOTAL: the
- *           count.
+ * @n:       MATCH: the rule's slot in its group; GROUP, ZONE, TOTAL,
+ *           SHARED: the count.
  */
 struct tp_rule_index_val {
 	__u32 rule_id;
