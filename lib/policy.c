@@ -605,19 +605,11 @@ static int tp_rule_id_used(void *ctx, __u32 id)
 	return errno == ENOENT ? 0 : -errno;
 }
 
-/*
- * tp_rule_stats' size, which bounds rule ids (they index it); asked of
- * the kernel once per process and map.
- */
+/* tp_rule_stats' size, which bounds rule ids: they index it. */
 static __u32 tp_rule_ids_end(const struct tp_maps *m)
 {
-	static __thread int fd = -1;
-	static __thread __u32 end;
+	__u32 end = tp_map_max_entries(m->rule_stats);
 
-	if (fd != m->rule_stats || !end) {
-		end = tp_map_max_entries(m->rule_stats);
-		fd = m->rule_stats;
-	}
 	return end ? end : TP_MAX_RULES;
 }
 
