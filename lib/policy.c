@@ -711,48 +711,64 @@ static bool tp_shared_dec(const struct tp_maps *m, const struct tp_policy_key *p
  * rule can only make it the new winner: so each entry takes one exact
  * lookup and at most one write, without reading the group's other rules.
  * An entry that existed is now shared: its SHARED count says so, for a
- * delete.  All or nothing: on a failure what was written is put back.
+ * delete.
+ *
+ * All or nothing.  Entries new to the trie are written first, so that a
+ * full trie stops the merge before any existing entry changed; taking
+ * over existing entries needs no room.  On a failure the new entries are
+ * deleted first, which makes room for putting back the ones taken over
+ * (kernels before 6.13 refuse even an in-place update of a full trie).
  */
 static int tp_policy_merge_new(const struct tp_maps *m, const struct tp_rule *r,
 			       __u32 id)
 {
 	struct tp_policy_group g = {};
 	struct tp_policy_val *old = NULL;
-	bool *had = NULL, *wrote = NULL;
-	size_t i, done = 0;
-	int err;
+	bool *had = NULL, *wrote = NULL, *counted = NULL;
+	size_t i;
+	int err, pass;
 
 	err = tp_group_add_rule(&g, r, id);
 	if (!err && g.n) {
 		old = calloc(g.n, sizeof(*old));
 		had = calloc(g.n, sizeof(*had));
 		wrote = calloc(g.n, sizeof(*wrote));
-		if (!old || !had || !wrote)
+		counted = calloc(g.n, sizeof(*counted));
+		if (!old || !had || !wrote || !counted)
 			err = -ENOMEM;
 	}
 	for (i = 0; i < g.n && !err; i++) {
 		had[i] = tp_policy_get_exact(m, &g.e[i].key, &old[i]);
 		if (had[i]) {
 			err = tp_shared_inc(m, &g.e[i].key);
-			if (err)
-				break;
+			counted[i] = !err;
 		}
-		done = i + 1; /* counted: undone below on a failure */
-		if (had[i] && !tp_entry_wins(&g.e[i].val, &old[i]))
-			continue;
-		if (bpf_map_update_elem(m->policy, &g.e[i].key, &g.e[i].val, BPF_ANY))
-			err = tp_limit_errno(-errno, TP_LIMIT_POLICY);
-		else
-			wrote[i] = true;
 	}
-	for (i = 0; err && i < done; i++) {
-		if (had[i])
+	/* pass 0: entries new to the trie; pass 1: existing ones it now wins */
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < g.n && !err; i++) {
+			if (had[i] != pass || (had[i] && !tp_entry_wins(&g.e[i].val, &old[i])))
+				continue;
+			if (bpf_map_update_elem(m->policy, &g.e[i].key, &g.e[i].val, BPF_ANY))
+				err = tp_limit_errno(-errno, TP_LIMIT_POLICY);
+			else
+				wrote[i] = true;
+		}
+	}
+	for (pass = 0; err && pass < 2; pass++) {
+		for (i = 0; i < g.n; i++) {
+			if (!wrote[i] || had[i] != pass)
+				continue;
+			if (had[i])
+				bpf_map_update_elem(m->policy, &g.e[i].key, &old[i], BPF_ANY);
+			else
+				bpf_map_delete_elem(m->policy, &g.e[i].key);
+		}
+	}
+	for (i = 0; err && i < g.n; i++)
+		if (counted[i])
 			tp_shared_dec(m, &g.e[i].key);
-		if (wrote[i] && had[i])
-			bpf_map_update_elem(m->policy, &g.e[i].key, &old[i], BPF_ANY);
-		else if (wrote[i])
-			bpf_map_delete_elem(m->policy, &g.e[i].key);
-	}
+	free(counted);
 	free(wrote);
 	free(had);
 	free(old);
@@ -862,9 +878,9 @@ static int tp_policy_rule_insert(const struct tp_maps *m, const struct tp_rule *
  * old verdict) and its group rewritten from that, so no half of a rule
  * decides traffic and a later add finds nothing of it and tries again.
  *
- * Cost: a few lookups to find the rule and an id, then O(rules of its
- * (src, dst, zone) group) to derive the group; never a walk of tp_rules
- * or tp_policy.
+ * Cost: a new rule, a few lookups and writes per entry it produces; a
+ * new verdict for an existing match, O(rules of its (src, dst, zone)
+ * group) to derive the group.  Never a walk of tp_rules or tp_policy.
  *
  * Return: 0 or -errno (-EINVAL bad rule, -ENOSPC no free id or tp_policy
  * full: tp_strerror() names which).
@@ -884,6 +900,9 @@ int tp_policy_rule_add(const struct tp_maps *m, const struct tp_rule *r,
 	    bpf_map_lookup_elem(m->rules, rule_id, &old))
 		return tp_policy_rule_insert(m, &nr, rule_id);
 
+	/* the same rule again: nothing to derive (syncs re-apply rules) */
+	if (!memcmp(&old, &nr, sizeof(nr)))
+		return tp_policy_bump_rev(m);
 	/* same match: a new verdict (or owner) in place, same id and slot */
 	if (bpf_map_update_elem(m->rules, rule_id, &nr, BPF_EXIST))
 		return -errno;
