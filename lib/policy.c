@@ -737,23 +737,32 @@ static int tp_policy_merge_new(const struct tp_maps *m, const struct tp_rule *r,
 		if (!old || !had || !wrote || !counted)
 			err = -ENOMEM;
 	}
+	/* entries new to the trie, in one write each: an existing one says so */
 	for (i = 0; i < g.n && !err; i++) {
+		if (!bpf_map_update_elem(m->policy, &g.e[i].key, &g.e[i].val, BPF_NOEXIST)) {
+			wrote[i] = true;
+			continue;
+		}
+		if (errno != EEXIST) {
+			err = tp_limit_errno(-errno, TP_LIMIT_POLICY);
+			break;
+		}
 		had[i] = tp_policy_get_exact(m, &g.e[i].key, &old[i]);
-		if (had[i]) {
-			err = tp_shared_inc(m, &g.e[i].key);
-			counted[i] = !err;
-		}
+		if (!had[i])
+			err = -EIO; /* the trie said it has the entry, then had not */
 	}
-	/* pass 0: entries new to the trie; pass 1: existing ones it now wins */
-	for (pass = 0; pass < 2; pass++) {
-		for (i = 0; i < g.n && !err; i++) {
-			if (had[i] != pass || (had[i] && !tp_entry_wins(&g.e[i].val, &old[i])))
-				continue;
-			if (bpf_map_update_elem(m->policy, &g.e[i].key, &g.e[i].val, BPF_ANY))
-				err = tp_limit_errno(-errno, TP_LIMIT_POLICY);
-			else
-				wrote[i] = true;
-		}
+	/* then the existing ones: shared now, and taken over where it wins */
+	for (i = 0; i < g.n && !err; i++) {
+		if (!had[i])
+			continue;
+		err = tp_shared_inc(m, &g.e[i].key);
+		counted[i] = !err;
+		if (err || !tp_entry_wins(&g.e[i].val, &old[i]))
+			continue;
+		if (bpf_map_update_elem(m->policy, &g.e[i].key, &g.e[i].val, BPF_ANY))
+			err = tp_limit_errno(-errno, TP_LIMIT_POLICY);
+		else
+			wrote[i] = true;
 	}
 	for (pass = 0; err && pass < 2; pass++) {
 		for (i = 0; i < g.n; i++) {
