@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Identities: (zone, prefix) -> identity in the tp_identity LPM trie, and
- * identity -> name in tp_id_names.  Every change bumps the policy
- * revision: an identity change can change a flow's decision.
+ * identity -> name in tp_id_names, with tp_id_by_name its inverse so a
+ * name resolves in one lookup however many there are.  Every prefix
+ * change bumps the policy revision: an identity change can change a
+ * flow's decision.  No write walks a map.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -166,6 +168,62 @@ int tp_identity_lookup(const struct tp_maps *m, __u16 zone,
 	return 0;
 }
 
+/**
+ * tp_map_empty() - delete every entry of hash @fd.
+ * @fd:       the map.
+ * @key_size: its key size.
+ *
+ * Keys are collected first: deleting while walking restarts the walk at
+ * every delete.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int tp_map_empty(int fd, size_t key_size)
+{
+	char *keys = NULL, *p;
+	size_t n = 0, cap = 0, i;
+	void *prev = NULL;
+
+	for (;;) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			p = realloc(keys, cap * key_size);
+			if (!p) {
+				free(keys);
+				return -ENOMEM;
+			}
+			keys = p;
+		}
+		if (bpf_map_get_next_key(fd, prev, keys + n * key_size))
+			break;
+		prev = keys + n * key_size;
+		n++;
+	}
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, keys + i * key_size);
+	free(keys);
+	return 0;
+}
+
+/* tp_id_by_name's key of @name: NUL-padded, so equal names are equal keys. */
+static void tp_id_name_key(struct tp_id_name_key *k, const char *name)
+{
+	size_t len = strnlen(name, sizeof(k->name) - 1);
+
+	memset(k, 0, sizeof(*k));
+	memcpy(k->name, name, len);
+}
+
+/* Drop @k from tp_id_by_name if it still says @id. */
+static void tp_id_by_name_forget(const struct tp_maps *m,
+				 const struct tp_id_name_key *k, __u32 id)
+{
+	__u32 cur;
+
+	if (!bpf_map_lookup_elem(m->id_by_name, k, &cur) && cur == id)
+		bpf_map_delete_elem(m->id_by_name, k);
+}
+
 static bool tp_identity_name_valid(const char *name)
 {
 	size_t i, len = strlen(name);
@@ -212,7 +270,9 @@ bool tp_identity_name_ok(const char *name)
 int tp_identity_name_set(const struct tp_maps *m, __u32 id, const char *name,
 			 __u8 owner)
 {
-	struct tp_identity_name v = { .owner = owner };
+	struct tp_identity_name v = { .owner = owner }, old;
+	struct tp_id_name_key nk, ok;
+	bool had;
 	__u32 other;
 
 	tp_limit_reset();
@@ -221,17 +281,72 @@ int tp_identity_name_set(const struct tp_maps *m, __u32 id, const char *name,
 	if (!tp_identity_parse(m, name, &other) && other != id)
 		return -EEXIST;
 	snprintf(v.name, sizeof(v.name), "%s", name);
-	if (bpf_map_update_elem(m->id_names, &id, &v, BPF_ANY))
+	tp_id_name_key(&nk, name);
+	had = !bpf_map_lookup_elem(m->id_names, &id, &old);
+	/* the index first: a name never resolves to nothing it names */
+	if (bpf_map_update_elem(m->id_by_name, &nk, &id, BPF_ANY))
 		return tp_limit_errno(-errno, TP_LIMIT_ID_NAMES);
+	if (bpf_map_update_elem(m->id_names, &id, &v, BPF_ANY)) {
+		int err = tp_limit_errno(-errno, TP_LIMIT_ID_NAMES);
+
+		if (!had || strcmp(old.name, name))
+			bpf_map_delete_elem(m->id_by_name, &nk);
+		return err;
+	}
+	if (had && strcmp(old.name, name)) {
+		tp_id_name_key(&ok, old.name);
+		tp_id_by_name_forget(m, &ok, id);
+	}
 	return 0;
 }
 
 /** tp_identity_name_del() - forget an identity's name. */
 int tp_identity_name_del(const struct tp_maps *m, __u32 id)
 {
+	struct tp_identity_name v;
+	struct tp_id_name_key nk;
+
+	if (bpf_map_lookup_elem(m->id_names, &id, &v))
+		return -errno;
 	if (bpf_map_delete_elem(m->id_names, &id))
 		return -errno;
+	tp_id_name_key(&nk, v.name);
+	tp_id_by_name_forget(m, &nk, id);
 	return 0;
+}
+
+/**
+ * tp_identity_names_rebuild() - build tp_id_by_name from tp_id_names.
+ * @m: maps.
+ *
+ * For pins from before the index (the loader calls it once, at load).
+ * O(names), never on a write path.
+ *
+ * Return: the number of names indexed, or -errno.
+ */
+long tp_identity_names_rebuild(const struct tp_maps *m)
+{
+	__u32 id, nid, *pid = NULL;
+	struct tp_identity_name v;
+	struct tp_id_name_key nk;
+	long n = 0;
+	int err;
+
+	err = tp_map_empty(m->id_by_name, sizeof(nk));
+	tp_limit_reset();
+	while (!err && !bpf_map_get_next_key(m->id_names, pid, &nid)) {
+		id = nid;
+		pid = &id;
+		if (bpf_map_lookup_elem(m->id_names, &id, &v))
+			continue;
+		v.name[sizeof(v.name) - 1] = '\0';
+		tp_id_name_key(&nk, v.name);
+		if (bpf_map_update_elem(m->id_by_name, &nk, &id, BPF_ANY))
+			err = tp_limit_errno(-errno, TP_LIMIT_ID_NAMES);
+		else
+			n++;
+	}
+	return err ? err : n;
 }
 
 /**
@@ -292,6 +407,21 @@ int tp_identity_parse(const struct tp_maps *m, const char *s, __u32 *id)
 	}
 	if (!m || m->id_names < 0)
 		return -ENOENT;
+	if (m->id_by_name >= 0) {
+		struct tp_id_name_key nk;
+
+		/* one lookup, checked against tp_id_names, which decides */
+		if (strlen(s) >= sizeof(nk.name))
+			return -ENOENT;
+		tp_id_name_key(&nk, s);
+		if (bpf_map_lookup_elem(m->id_by_name, &nk, &k) ||
+		    bpf_map_lookup_elem(m->id_names, &k, &v) ||
+		    strncmp(v.name, s, sizeof(v.name)))
+			return -ENOENT;
+		*id = k;
+		return 0;
+	}
+	/* maps without the index (not from the pins or an object): walk */
 	while (!bpf_map_get_next_key(m->id_names, prev, &next)) {
 		k = next;
 		prev = &k;

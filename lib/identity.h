@@ -19,6 +19,8 @@ bool tp_identity_name_ok(const char *name);
 int tp_identity_name_set(const struct tp_maps *m, __u32 id, const char *name,
 			 __u8 owner);
 int tp_identity_name_del(const struct tp_maps *m, __u32 id);
+long tp_identity_names_rebuild(const struct tp_maps *m);
+int tp_map_empty(int fd, size_t key_size);
 const char *tp_identity_name(const struct tp_maps *m, __u32 id, char *buf,
 			     size_t len);
 int tp_identity_parse(const struct tp_maps *m, const char *s, __u32 *id);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Open the datapath's maps by name from an object or from their pins. */
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,14 @@
 #include <bpf/libbpf.h>
 
 #include "maps.h"
+
+/*
+ * The maps the limits are read from (tp_limit_describe()): a copy of the
+ * last set this thread opened; tpctl and the loader each use one set for
+ * their whole run.  A copy, not a pointer: the set may live on a stack.
+ */
+static __thread struct tp_maps tp_limit_maps;
+static __thread bool tp_limit_maps_set;
 
 #define PIN(field, pin) { pin, __builtin_offsetof(struct tp_maps, field) }
 
@@ -27,6 +37,7 @@ const struct tp_pin_map tp_pin_maps[] = {
 	PIN(events, TP_MAP_EVENTS),	    PIN(rule_stats, TP_MAP_RULE_STATS),
 	PIN(svc_stats, TP_MAP_SVC_STATS),   PIN(id_names, TP_MAP_ID_NAMES),
 	PIN(svc_backends, TP_MAP_SVC_BACKENDS),
+	PIN(rule_index, TP_MAP_RULE_INDEX), PIN(id_by_name, TP_MAP_ID_BY_NAME),
 };
 
 const size_t tp_pin_maps_n = sizeof(tp_pin_maps) / sizeof(tp_pin_maps[0]);
@@ -74,6 +85,8 @@ int tp_maps_from_object(struct tp_maps *m, const struct bpf_object *obj,
 		*tp_map_fd(m, i) = bpf_map__fd(map);
 	}
 	m->maglev_size = maglev_size;
+	tp_limit_maps = *m;
+	tp_limit_maps_set = true;
 	return 0;
 }
 
@@ -106,6 +119,8 @@ int tp_maps_open_pinned(struct tp_maps *m, const char *pin_root,
 		*tp_map_fd(m, i) = fd;
 	}
 	m->maglev_size = maglev_size;
+	tp_limit_maps = *m;
+	tp_limit_maps_set = true;
 	return 0;
 }
 
@@ -133,6 +148,8 @@ void tp_maps_close(struct tp_maps *m)
 {
 	size_t i;
 
+	if (tp_limit_maps_set && !memcmp(&tp_limit_maps, m, sizeof(*m)))
+		tp_limit_maps_set = false;
 	for (i = 0; i < tp_pin_maps_n; i++) {
 		if (*tp_map_fd(m, i) >= 0)
 			close(*tp_map_fd(m, i));
@@ -198,28 +215,36 @@ int tp_map_collect(int fd, size_t key_size, size_t val_off, size_t val_size,
  */
 static __thread enum tp_limit tp_limit_seen;
 
+#define TP_LIMIT_FD(f) offsetof(struct tp_maps, f)
+
+/*
+ * What each limit is: a map's capacity (its max_entries, + @adj for id
+ * ranges of arrays indexed from 1) and the "capacity" key of the
+ * tailplaned configuration that raises it; @dflt when no maps are open.
+ */
 static const struct {
-	const char *what;	/* what ran out */
-	unsigned long size;	/* how many there are */
+	const char *what; /* what ran out */
 	const char *unit;
-	const char *constant;	/* what raises it */
+	size_t fd_off;	  /* the map, in struct tp_maps; 0: a fixed limit */
+	int adj;
+	unsigned long dflt;
+	const char *key; /* capacity.KEY, or the ABI constant of a fixed limit */
 } tp_limits[TP_LIMIT_MAX] = {
-	[TP_LIMIT_IDENTITY] = { TP_MAP_IDENTITY " is full", TP_IDENTITY_SIZE, "prefixes",
-				"TP_IDENTITY_SIZE" },
-	[TP_LIMIT_ID_NAMES] = { TP_MAP_ID_NAMES " is full", TP_IDENTITY_SIZE, "names",
-				"TP_IDENTITY_SIZE" },
-	[TP_LIMIT_POLICY] = { TP_MAP_POLICY " is full", TP_POLICY_SIZE,
+	[TP_LIMIT_IDENTITY] = { TP_MAP_IDENTITY " is full", "prefixes", TP_LIMIT_FD(identity),
+				0, TP_IDENTITY_SIZE, "identities" },
+	[TP_LIMIT_ID_NAMES] = { TP_MAP_ID_NAMES " is full", "names", TP_LIMIT_FD(id_names), 0,
+				TP_IDENTITY_SIZE, "identities" },
+	[TP_LIMIT_POLICY] = { TP_MAP_POLICY " is full",
 			      "entries (a port range takes one per aligned block)",
-			      "TP_POLICY_SIZE" },
-	[TP_LIMIT_RULES] = { "every rule id is in use", TP_MAX_RULES - 1, "rules",
-			     "TP_MAX_RULES" },
-	[TP_LIMIT_SERVICES] = { "every service id is in use", TP_MAX_SERVICES - 1,
-				"services", "TP_MAX_SERVICES" },
-	[TP_LIMIT_BACKENDS] = { "every backend id is in use", TP_MAX_BACKENDS - 1,
-				"backends", "TP_MAX_BACKENDS" },
-	[TP_LIMIT_SVC_BACKENDS] = { "too many backends for one service",
-				    TP_MAX_SVC_BACKENDS, "backends at most",
-				    "TP_MAX_SVC_BACKENDS" },
+			      TP_LIMIT_FD(policy), 0, TP_POLICY_SIZE, "policy_entries" },
+	[TP_LIMIT_RULES] = { "every rule id is in use", "rules", TP_LIMIT_FD(rule_stats), -1,
+			     TP_MAX_RULES - 1, "rules" },
+	[TP_LIMIT_SERVICES] = { "every service id is in use", "services", TP_LIMIT_FD(maglev),
+				-1, TP_MAX_SERVICES - 1, "services" },
+	[TP_LIMIT_BACKENDS] = { "every backend id is in use", "backends", TP_LIMIT_FD(backends),
+				0, TP_MAX_BACKENDS, "backends" },
+	[TP_LIMIT_SVC_BACKENDS] = { "too many backends for one service", "backends at most", 0,
+				    0, TP_MAX_SVC_BACKENDS, "TP_MAX_SVC_BACKENDS" },
 };
 
 /**
@@ -272,22 +297,36 @@ enum tp_limit tp_limit_last(void)
  * @buf:   the text.
  * @len:   its room; 256 is always enough.
  *
- * None of these sizes has a configuration key yet: each names the
- * compile-time constant of include/tailplane/abi.h that sets it.
+ * The size is the capacity of the maps this thread opened last (the
+ * loader sizes them from its configuration), and the text names the
+ * configuration key that raises it; the per-service backend limit is
+ * fixed by the ABI.
  *
  * Return: @buf.
  */
 const char *tp_limit_describe(enum tp_limit which, char *buf, size_t len)
 {
+	unsigned long size;
+	int fd;
+
 	if (which <= TP_LIMIT_NONE || which >= TP_LIMIT_MAX) {
 		snprintf(buf, len, "%s", strerror(ENOSPC));
 		return buf;
 	}
-	snprintf(buf, len,
-		 "%s: %lu %s; no configuration key raises it yet, %s in "
-		 "include/tailplane/abi.h does (rebuild)",
-		 tp_limits[which].what, tp_limits[which].size, tp_limits[which].unit,
-		 tp_limits[which].constant);
+	size = tp_limits[which].dflt;
+	if (!tp_limits[which].fd_off) {
+		snprintf(buf, len, "%s: %lu %s; fixed (%s in include/tailplane/abi.h)",
+			 tp_limits[which].what, size, tp_limits[which].unit,
+			 tp_limits[which].key);
+		return buf;
+	}
+	if (tp_limit_maps_set) {
+		fd = *(const int *)((const char *)&tp_limit_maps + tp_limits[which].fd_off);
+		if (tp_map_max_entries(fd))
+			size = tp_map_max_entries(fd) + tp_limits[which].adj;
+	}
+	snprintf(buf, len, "%s: %lu %s; capacity.%s in the tailplaned configuration raises it",
+		 tp_limits[which].what, size, tp_limits[which].unit, tp_limits[which].key);
 	return buf;
 }
 

@@ -350,6 +350,13 @@ static int tpd_parse_capacity(struct tpd_parse *ps, yajl_val o,
 	for (i = 0; i < TPD_CAP_MAX && !err; i++)
 		err = tpd_get_u32(ps, o, "capacity", keys[i], &cfg->capacity[i],
 				  tpd_capacities[i].min, tpd_capacities[i].max, false);
+	/* unless given, the policy trie grows with the rules it holds */
+	if (!err && !tpd_get(o, "policy_entries")) {
+		__u64 n = TP_POLICY_ENTRIES((__u64)cfg->capacity[TPD_CAP_RULES]);
+		__u32 max = tpd_capacities[TPD_CAP_POLICY_ENTRIES].max;
+
+		cfg->capacity[TPD_CAP_POLICY_ENTRIES] = n > max ? max : (__u32)n;
+	}
 	return err;
 }
 
@@ -542,10 +549,10 @@ static int tpd_check_idents(struct tpd_parse *ps, struct tpd_config *cfg)
 						ic->zone, o->id);
 		}
 	}
-	if (n_cidr > TP_IDENTITY_SIZE)
-		return tpd_fail(ps, "identities: %zu prefixes, more than the %d tp_identity holds "
-				"(TP_IDENTITY_SIZE; no configuration key raises it yet)",
-				n_cidr, TP_IDENTITY_SIZE);
+	if (n_cidr > cfg->capacity[TPD_CAP_IDENTITIES])
+		return tpd_fail(ps, "identities: %zu prefixes, more than the %u tp_identity holds "
+				"(capacity.identities raises it)",
+				n_cidr, cfg->capacity[TPD_CAP_IDENTITIES]);
 	return 0;
 }
 
@@ -623,10 +630,10 @@ static int tpd_check_services(struct tpd_parse *ps, struct tpd_config *cfg)
 
 	if (!bs)
 		return -ENOMEM;
-	if (cfg->n_services > TP_MAX_SERVICES - 1) {
-		err = tpd_fail(ps, "services: %zu services, more than the %d service ids "
-			       "(TP_MAX_SERVICES; no configuration key raises it yet)",
-			       cfg->n_services, TP_MAX_SERVICES - 1);
+	if (cfg->n_services > cfg->capacity[TPD_CAP_SERVICES]) {
+		err = tpd_fail(ps, "services: %zu services, more than the %u service ids "
+			       "(capacity.services raises it)",
+			       cfg->n_services, cfg->capacity[TPD_CAP_SERVICES]);
 		goto out;
 	}
 	for (i = 0; i < cfg->n_services && !err; i++) {
@@ -648,10 +655,10 @@ static int tpd_check_services(struct tpd_parse *ps, struct tpd_config *cfg)
 		err = tpd_check_backends(ps, sc, i, bs);
 		n_be += sc->n_backends;
 	}
-	if (!err && n_be > TP_MAX_BACKENDS - 1)
-		err = tpd_fail(ps, "services: %zu backends in all, more than the %d backend ids "
-			       "(TP_MAX_BACKENDS; no configuration key raises it yet)",
-			       n_be, TP_MAX_BACKENDS - 1);
+	if (!err && n_be > cfg->capacity[TPD_CAP_BACKENDS])
+		err = tpd_fail(ps, "services: %zu backends in all, more than the %u backend ids "
+			       "(capacity.backends raises it)",
+			       n_be, cfg->capacity[TPD_CAP_BACKENDS]);
 out:
 	free(bs);
 	return err;
@@ -696,10 +703,10 @@ static int tpd_check_policies(struct tpd_parse *ps, struct tpd_config *cfg)
 	size_t i, j;
 	int err;
 
-	if (cfg->n_policies > TP_MAX_RULES - 1)
-		return tpd_fail(ps, "policies: %zu rules, more than the %d rule ids "
-				"(TP_MAX_RULES; no configuration key raises it yet)",
-				cfg->n_policies, TP_MAX_RULES - 1);
+	if (cfg->n_policies > cfg->capacity[TPD_CAP_RULES])
+		return tpd_fail(ps, "policies: %zu rules, more than the %u rule ids "
+				"(capacity.rules raises it)",
+				cfg->n_policies, cfg->capacity[TPD_CAP_RULES]);
 	for (i = 0; i < cfg->n_policies; i++) {
 		err = tpd_check_policy(ps, cfg, i, &cfg->policies[i]);
 		if (err)

@@ -37,9 +37,11 @@
 
 #include "conntrack.h"
 #include "datapath.h"
+#include "identity.h"
 #include "links.h"
 #include "log.h"
 #include "pins.h"
+#include "policy.h"
 #include "service.h"
 #include "tailplane.skel.h"
 
@@ -188,31 +190,38 @@ int tpd_bpffs_prepare(const char *pin_root)
 }
 
 /*
- * Which capacities size which map, one row per map: max_entries is the
- * capacity @cap, plus @cap2 when it is not TPD_CAP_MAX, plus @plus.  Maps
- * indexed by an id (ids start at 1) take one more entry than the count.
+ * Which capacities size which map, one row per map: max_entries is
+ * @mult times the capacity @cap, plus the capacity @cap2 when it is not
+ * TPD_CAP_MAX, plus @plus.  Arrays indexed by an id (ids start at 1) take
+ * one entry more than the count.
  */
 static const struct {
 	const char *map;
 	enum tpd_capacity cap, cap2;
-	__u32 plus;
+	__u32 mult, plus;
 } tpd_capacity_maps[] = {
-	{ TP_MAP_SERVICES, TPD_CAP_SERVICES, TPD_CAP_MAX, 0 },
-	{ TP_MAP_MAGLEV, TPD_CAP_SERVICES, TPD_CAP_MAX, 1 },
-	{ TP_MAP_SVC_STATS, TPD_CAP_SERVICES, TPD_CAP_MAX, 1 },
-	{ TP_MAP_BACKENDS, TPD_CAP_BACKENDS, TPD_CAP_MAX, 0 }, /* a hash: ids 1..B */
-	/* a head per service and a slot per backend */
-	{ TP_MAP_SVC_BACKENDS, TPD_CAP_SERVICES, TPD_CAP_BACKENDS, 1 },
-	{ TP_MAP_IDENTITY, TPD_CAP_IDENTITIES, TPD_CAP_MAX, 0 },
-	{ TP_MAP_ID_NAMES, TPD_CAP_IDENTITIES, TPD_CAP_MAX, 0 },
-	{ TP_MAP_RULES, TPD_CAP_RULES, TPD_CAP_MAX, 0 },
-	{ TP_MAP_RULE_STATS, TPD_CAP_RULES, TPD_CAP_MAX, 0 },
-	{ TP_MAP_POLICY, TPD_CAP_POLICY_ENTRIES, TPD_CAP_MAX, 0 },
-	{ TP_MAP_CT, TPD_CAP_CONNTRACK_TCP, TPD_CAP_MAX, 0 },
-	{ TP_MAP_CT_ANY, TPD_CAP_CONNTRACK_OTHER, TPD_CAP_MAX, 0 },
-	{ TP_MAP_AFFINITY, TPD_CAP_AFFINITY, TPD_CAP_MAX, 0 },
-	{ TP_MAP_FRAGS, TPD_CAP_FRAGMENTS, TPD_CAP_MAX, 0 },
+	{ TP_MAP_SERVICES, TPD_CAP_SERVICES, TPD_CAP_MAX, 1, 0 },
+	{ TP_MAP_MAGLEV, TPD_CAP_SERVICES, TPD_CAP_MAX, 1, 1 },
+	{ TP_MAP_SVC_STATS, TPD_CAP_SERVICES, TPD_CAP_MAX, 1, 1 },
+	{ TP_MAP_BACKENDS, TPD_CAP_BACKENDS, TPD_CAP_MAX, 1, 0 }, /* a hash: ids 1..B */
+	/* a head per service (and id 0's) and a slot per backend */
+	{ TP_MAP_SVC_BACKENDS, TPD_CAP_SERVICES, TPD_CAP_BACKENDS, 1, 1 },
+	{ TP_MAP_IDENTITY, TPD_CAP_IDENTITIES, TPD_CAP_MAX, 1, 0 },
+	{ TP_MAP_ID_NAMES, TPD_CAP_IDENTITIES, TPD_CAP_MAX, 1, 0 },
+	{ TP_MAP_ID_BY_NAME, TPD_CAP_IDENTITIES, TPD_CAP_MAX, 1, 0 },
+	{ TP_MAP_RULES, TPD_CAP_RULES, TPD_CAP_MAX, 1, 0 },
+	/* rule ids are 1..max_entries(tp_rule_stats) - 1 */
+	{ TP_MAP_RULE_STATS, TPD_CAP_RULES, TPD_CAP_MAX, 1, 1 },
+	/* TP_RULE_INDEX_ENTRIES(rules) */
+	{ TP_MAP_RULE_INDEX, TPD_CAP_RULES, TPD_CAP_MAX, 4, TP_MAX_ZONES + 1 },
+	{ TP_MAP_POLICY, TPD_CAP_POLICY_ENTRIES, TPD_CAP_MAX, 1, 0 },
+	{ TP_MAP_CT, TPD_CAP_CONNTRACK_TCP, TPD_CAP_MAX, 1, 0 },
+	{ TP_MAP_CT_ANY, TPD_CAP_CONNTRACK_OTHER, TPD_CAP_MAX, 1, 0 },
+	{ TP_MAP_AFFINITY, TPD_CAP_AFFINITY, TPD_CAP_MAX, 1, 0 },
+	{ TP_MAP_FRAGS, TPD_CAP_FRAGMENTS, TPD_CAP_MAX, 1, 0 },
 };
+_Static_assert(TP_RULE_INDEX_ENTRIES(1) == 4 + TP_MAX_ZONES + 1,
+	       "tpd_capacity_maps follows TP_RULE_INDEX_ENTRIES");
 
 static void tpd_set_capacities(struct tailplane *skel, const struct tpd_config *cfg)
 {
@@ -224,7 +233,8 @@ static void tpd_set_capacities(struct tailplane *skel, const struct tpd_config *
 		map = bpf_object__find_map_by_name(skel->obj, tpd_capacity_maps[i].map);
 		if (!map)
 			continue;
-		max = (__u64)cfg->capacity[tpd_capacity_maps[i].cap] + tpd_capacity_maps[i].plus;
+		max = (__u64)cfg->capacity[tpd_capacity_maps[i].cap] * tpd_capacity_maps[i].mult +
+		      tpd_capacity_maps[i].plus;
 		if (tpd_capacity_maps[i].cap2 != TPD_CAP_MAX)
 			max += cfg->capacity[tpd_capacity_maps[i].cap2];
 		bpf_map__set_max_entries(map, max > UINT32_MAX ? UINT32_MAX : (__u32)max);
@@ -627,6 +637,46 @@ static void tpd_ct_split(const struct tp_maps *m)
 		 "entries", count);
 }
 
+/*
+ * Pins from before the writers' indexes (tp_rule_index, tp_id_by_name), or
+ * indexes replaced by a layout change: build them from tp_rules and
+ * tp_id_names, once, so no existing rule or name is missing from them.
+ */
+static void tpd_index_rebuild(const struct tp_maps *m, bool rules, bool names)
+{
+	char count[32];
+	long n;
+
+	if (rules) {
+		n = tp_policy_index_rebuild(m);
+		snprintf(count, sizeof(count), "%ld", n);
+		if (n < 0)
+			log_error("cannot index the rules", "error", strerror((int)-n));
+		else
+			log_info("rule index built from tp_rules", "rules", count);
+	}
+	if (names) {
+		n = tp_identity_names_rebuild(m);
+		snprintf(count, sizeof(count), "%ld", n);
+		if (n < 0)
+			log_error("cannot index the identity names", "error",
+				  strerror((int)-n));
+		else
+			log_info("name index built from tp_id_names", "names", count);
+	}
+}
+
+/* Is @map's pin missing, or among the @n pins moved aside? */
+static bool tpd_pin_new(const struct bpf_map *map, const struct tpd_aside *aside, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (aside[i].map == map)
+			return true;
+	return access(bpf_map__pin_path(map), F_OK) != 0;
+}
+
 /* Put moved pins back after a failed load. */
 static void tpd_pins_restore(struct tpd_aside *aside, int n)
 {
@@ -686,7 +736,7 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = cfg->pin_root);
 	struct tpd_aside aside[32];
 	char ct_any_pin[PATH_MAX];
-	bool ct_split, index_fresh;
+	bool ct_split, index_fresh, rules_index, names_index;
 	int n_aside, err;
 
 	memset(dp, 0, sizeof(*dp));
@@ -707,6 +757,8 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 		err = n_aside;
 		goto fail;
 	}
+	rules_index = tpd_pin_new(dp->skel->maps.tp_rule_index, aside, n_aside);
+	names_index = tpd_pin_new(dp->skel->maps.tp_id_by_name, aside, n_aside);
 	err = tailplane__load(dp->skel);
 	if (err) {
 		log_error("cannot load the BPF object", "error", strerror(-err));
@@ -717,6 +769,7 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	tp_maps_from_object(&dp->maps, dp->skel->obj, cfg->maglev_size);
 	if (ct_split)
 		tpd_ct_split(&dp->maps);
+	tpd_index_rebuild(&dp->maps, rules_index, names_index);
 	tpd_services_upgrade(dp, cfg, aside, n_aside, index_fresh);
 	return 0;
 fail:

@@ -48,8 +48,9 @@ static int id_name_set(struct tpctl_ctx *ctx, __u32 id, const char *name,
 static void id_name_restore(struct tpctl_ctx *ctx, __u32 id,
 			    const struct tp_identity_name *old, bool had_old)
 {
+	/* through lib/identity.c: tp_id_by_name follows */
 	if (had_old)
-		bpf_map_update_elem(ctx->maps.id_names, &id, old, BPF_ANY);
+		tp_identity_name_set(&ctx->maps, id, old->name, old->owner);
 	else
 		tp_identity_name_del(&ctx->maps, id);
 }

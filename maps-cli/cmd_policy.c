@@ -116,7 +116,8 @@ int tpctl_policy_add(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 	for (i = 0; i < n; i++) {
 		r[i] = r[0];
 		r[i].proto = protos[i];
-		had[i] = !tp_policy_rule_find(&ctx->maps, &r[i], &id) &&
+		/* what to put back: only a second rule's failure undoes a first */
+		had[i] = n > 1 && !tp_policy_rule_find(&ctx->maps, &r[i], &id) &&
 			 !bpf_map_lookup_elem(ctx->maps.rules, &id, &old[i]);
 	}
 	for (i = 0; i < n && !err; i++)

@@ -108,6 +108,13 @@ static void test_config_capacity(void **state)
 	assert_int_equal(cfg.capacity[TPD_CAP_CONNTRACK_TCP], 1048576);
 	assert_int_equal(cfg.capacity[TPD_CAP_RULES], 131072);
 	assert_int_equal(cfg.capacity[TPD_CAP_BACKENDS], TP_MAX_BACKENDS);
+	/* the policy trie follows the rules unless it is given */
+	assert_int_equal(cfg.capacity[TPD_CAP_POLICY_ENTRIES], TP_POLICY_ENTRIES(131072));
+	tpd_config_free(&cfg);
+	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":"
+					  "{\"rules\":1000,\"policy_entries\":500}}",
+					  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.capacity[TPD_CAP_POLICY_ENTRIES], 500);
 	tpd_config_free(&cfg);
 }
 
@@ -344,7 +351,7 @@ static void test_config_limits(void **state)
 {
 	struct tpd_config cfg;
 	size_t n = 100000, i, len;
-	char err[512], *text;
+	char err[512], want[512], *text;
 
 	(void)state;
 	/* deep nesting, in a value nothing reads: refused before it is parsed */
@@ -368,10 +375,13 @@ static void test_config_limits(void **state)
 	tpd_config_free(&cfg);
 
 	/* more rules than rule ids */
-	text = big_cfg(TP_MAX_RULES, 0);
+	text = big_cfg(TP_MAX_RULES + 1, 0);
 	assert_int_not_equal(tpd_config_parse(text, &cfg, err, sizeof(err)), 0);
-	assert_string_equal(err, "policies: 16384 rules, more than the 16383 rule ids "
-				 "(TP_MAX_RULES; no configuration key raises it yet)");
+	snprintf(want, sizeof(want),
+		 "policies: %d rules, more than the %d rule ids "
+		 "(capacity.rules raises it)",
+		 TP_MAX_RULES + 1, TP_MAX_RULES);
+	assert_string_equal(err, want);
 	tpd_config_free(&cfg);
 	free(text);
 }
@@ -666,16 +676,18 @@ static void test_rule_all_or_nothing(void **state)
 	struct tpd_sync_result res = {};
 	struct tpd_config cfg;
 	__u32 id, filled;
-	char err[256];
+	char err[256], want[320];
 
 	REQUIRE_BPF();
 	assert_int_equal(tp_port_blocks(1000, 1999, blocks, 32), 7);
 	filled = fill_policy(h, 5);
 	assert_int_equal(tp_policy_rule_add(&h->maps, &r, &id), -ENOSPC);
-	assert_string_equal(tp_strerror(-ENOSPC, err, sizeof(err)),
-			    "tp_policy is full: 131072 entries (a port range takes one per "
-			    "aligned block); no configuration key raises it yet, "
-			    "TP_POLICY_SIZE in include/tailplane/abi.h does (rebuild)");
+	snprintf(want, sizeof(want),
+		 "tp_policy is full: %u entries (a port range takes one per "
+		 "aligned block); capacity.policy_entries in the tailplaned "
+		 "configuration raises it",
+		 tp_map_max_entries(h->maps.policy));
+	assert_string_equal(tp_strerror(-ENOSPC, err, sizeof(err)), want);
 	assert_int_equal(tp_policy_rule_find(&h->maps, &r, &id), -ENOENT);
 	assert_int_equal(policy_group_entries(h, 300, 301), 0);
 	assert_int_equal(N_RULES_OWNED(h, TP_OWNER_STATIC), 0);
@@ -747,7 +759,7 @@ static void test_limits_named(void **state)
 	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP);
 	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
 	struct tpd_sync_result r = {};
-	char why[320];
+	char why[320], want[320];
 	__u32 id;
 
 	REQUIRE_BPF();
@@ -768,10 +780,13 @@ static void test_limits_named(void **state)
 	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, now, 3, &r), 0);
 	assert_int_equal(r.errors, 1);
 	assert_int_equal(r.added, 0);
-	assert_string_equal(r.error,
-			    "identity of 100.64.0.5/32 in zone 1 not written: tp_identity is "
-			    "full: 65536 prefixes; no configuration key raises it yet, "
-			    "TP_IDENTITY_SIZE in include/tailplane/abi.h does (rebuild)");
+	/* the sizes from abi.h: the wording is the test, not the numbers */
+	snprintf(why, sizeof(why),
+		 "identity of 100.64.0.5/32 in zone 1 not written: tp_identity is "
+		 "full: %u prefixes; capacity.identities in the tailplaned "
+		 "configuration raises it",
+		 tp_map_max_entries(h->maps.identity));
+	assert_string_equal(r.error, why);
 
 	/* every rule id in use */
 	for (id = 1; id < TP_MAX_RULES; id++) {
@@ -781,9 +796,11 @@ static void test_limits_named(void **state)
 		assert_int_equal(bpf_map_update_elem(h->maps.rules, &id, &dummy, BPF_ANY), 0);
 	}
 	assert_int_equal(tp_policy_rule_add(&h->maps, &rl, &id), -ENOSPC);
-	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)),
-			    "every rule id is in use: 16383 rules; no configuration key "
-			    "raises it yet, TP_MAX_RULES in include/tailplane/abi.h does (rebuild)");
+	snprintf(want, sizeof(want),
+		 "every rule id is in use: %u rules; capacity.rules in the "
+		 "tailplaned configuration raises it",
+		 tp_map_max_entries(h->maps.rule_stats) - 1);
+	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)), want);
 
 	/* every service id in use */
 	for (id = 1; id < TP_MAX_SERVICES; id++) {
@@ -796,9 +813,8 @@ static void test_limits_named(void **state)
 	}
 	assert_int_equal(tp_service_set(&h->maps, &k, &spec, NULL, 0), -ENOSPC);
 	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)),
-			    "every service id is in use: 65535 services; no configuration key "
-			    "raises it yet, TP_MAX_SERVICES in include/tailplane/abi.h does "
-			    "(rebuild)");
+			    "every service id is in use: 65535 services; capacity.services in "
+			    "the tailplaned configuration raises it");
 	/* an error of another kind is not taken for a full map */
 	assert_int_equal(tp_identity_set(&h->maps, 1, &now[0].prefix, 200, 300,
 					 TP_OWNER_TPCTL), -EINVAL);
@@ -1526,7 +1542,9 @@ static void test_pins_capacity_resize(void **state)
 	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
 	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
 	assert_int_equal(tp_map_max_entries(dp.maps.ct), 4096);
-	assert_int_equal(tp_map_max_entries(dp.maps.rule_stats), 128);
+	/* ids 1..128: one more entry than the rules */
+	assert_int_equal(tp_map_max_entries(dp.maps.rule_stats), 129);
+	assert_int_equal(tp_map_max_entries(dp.maps.rules), 128);
 	memset(&ce, 0, sizeof(ce));
 	ce.state = TP_CT_ESTABLISHED;
 	for (i = 0; i < 3000; i++) {
@@ -1549,7 +1567,7 @@ static void test_pins_capacity_resize(void **state)
 	k = ct_key(CLIENT4, 1024 + 2999, VIP4, 80, IPPROTO_TCP);
 	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &k, &ce), 0);
 	assert_int_equal(ce.state, TP_CT_ESTABLISHED);
-	assert_int_equal(tp_map_max_entries(dp.maps.rule_stats), 256);
+	assert_int_equal(tp_map_max_entries(dp.maps.rule_stats), 257);
 	memset(per_cpu, 0, ncpu * sizeof(*per_cpu));
 	assert_int_equal(bpf_map_lookup_elem(dp.maps.rule_stats, &rule, per_cpu), 0);
 	assert_int_equal(per_cpu[ncpu - 1].packets, 7);
@@ -2495,7 +2513,7 @@ static void test_daemon_identity_full(void **state)
 	struct tp_identity_key k = { .prefixlen = TP_IDENTITY_PLEN(128), .zone = 500 };
 	struct tp_identity_val v = { .id = 999, .owner = TP_OWNER_TPCTL, .plen = 128 };
 	struct tp_addr held = addr("100.64.0.2");
-	char json[1024], prom[256];
+	char json[1024], prom[256], full[64];
 	struct tp_maps m;
 	long ok_before;
 	__u32 n;
@@ -2533,11 +2551,12 @@ static void test_daemon_identity_full(void **state)
 	daemon_srv_running[0] = false;
 	daemon_srv_start(d->dir, uapi_peers(3), 0);
 
-	if (!tpd_proc_await(d, "tp_identity is full: 65536 prefixes", TPD_AWAIT_MS)) {
+	snprintf(full, sizeof(full), "tp_identity is full: %u prefixes", TP_IDENTITY_SIZE);
+	if (!tpd_proc_await(d, full, TPD_AWAIT_MS)) {
 		tpd_proc_dump_log(d);
 		fail_msg("the full identity map was not logged");
 	}
-	assert_true(tpd_proc_await(d, "TP_IDENTITY_SIZE", 1000));
+	assert_true(tpd_proc_await(d, "capacity.identities", 1000));
 	assert_true(tpd_proc_await(d, "held by another owner", 1000));
 	for (n = 0; n < 50 && metric(prom, "tailplane_sync_errors_total"
 					   "{source=\"wireguard\"}") <= 0; n++)

@@ -7,16 +7,21 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "config.h"
+#include "datapath.h"
 #include "identity.h"
 #include "pkttest.h"
 #include "policy.h"
@@ -707,6 +712,558 @@ static void test_counters(void **state)
 	assert_int_equal(map_stat(h->maps.svc_stats, svc.id), 3);
 }
 
+/* ---- the writers' index against a naive model ---------------------------- */
+
+/*
+ * Every operation randomized: rules added (new, or a new verdict for an
+ * existing match), deleted (present or not), the index rebuilt from
+ * tp_rules now and then.  The model is a plain list of rules; after each
+ * step the index must say exactly what the list implies (every match
+ * found, every group's slots its rules, every zone's count), tp_policy
+ * must hold exactly the entries an O(n^2) merge of the list gives, and
+ * each zone's TP_ZONE_F_RULES must follow its rules.  The seed is
+ * printed; TP_TEST_SEED repeats a run.
+ */
+
+#define IX_STEPS 1500
+#define IX_MAX	 160
+
+struct ix_rule {
+	__u32 id;
+	struct tp_rule r;
+};
+
+struct ix_model {
+	struct ix_rule rule[IX_MAX];
+	size_t n;
+	__u64 rng;
+};
+
+static __u32 ix_rand(struct ix_model *x, __u32 n)
+{
+	x->rng ^= x->rng << 13;
+	x->rng ^= x->rng >> 7;
+	x->rng ^= x->rng << 17;
+	return (__u32)(x->rng % n);
+}
+
+/* Small domains, so matches, groups and overlapping port blocks repeat. */
+static struct tp_rule ix_random_rule(struct ix_model *x)
+{
+	static const __u32 srcs[] = { ANY, 300, 301, 302 };
+	static const __u32 dsts[] = { ANY, 400, 401 };
+	static const __u8 protos[] = { 0, TCP, TCP, TCP, UDP, IPPROTO_ICMP };
+	struct tp_rule r = { .owner = TP_OWNER_TPCTL };
+	__u32 lo;
+
+	r.src_id = srcs[ix_rand(x, 4)];
+	r.dst_id = dsts[ix_rand(x, 3)];
+	r.zone = ix_rand(x, 3);
+	r.proto = protos[ix_rand(x, 6)];
+	r.verdict = TP_VERDICT_ALLOW + ix_rand(x, 3);
+	if (r.proto == TCP || r.proto == UDP) {
+		switch (ix_rand(x, 4)) {
+		case 0: /* any port */
+			break;
+		case 1:
+			r.port_lo = r.port_hi = 1000 + ix_rand(x, 40);
+			break;
+		case 2: /* single port, written with port_hi 0 */
+			r.port_lo = 1000 + ix_rand(x, 40);
+			break;
+		default:
+			lo = 992 + ix_rand(x, 48);
+			r.port_lo = lo;
+			r.port_hi = lo + ix_rand(x, 70);
+		}
+	}
+	return r;
+}
+
+static int ix_find(const struct ix_model *x, const struct tp_rule *m)
+{
+	size_t i;
+
+	for (i = 0; i < x->n; i++)
+		if (tp_rule_same_match(&x->rule[i].r, m))
+			return (int)i;
+	return -1;
+}
+
+struct ix_entry {
+	struct tp_policy_key key;
+	struct tp_policy_val val;
+};
+
+static int ix_rank(__u8 v)
+{
+	return v == TP_VERDICT_DENY ? 3 : v == TP_VERDICT_AUDIT ? 2 : 1;
+}
+
+/* The entries of @r, by the ABI's description of tp_policy_key. */
+static size_t ix_rule_entries(const struct tp_rule *r, __u32 id, struct ix_entry *out)
+{
+	struct tp_port_block b[32];
+	size_t n = 0, i, nb;
+
+	memset(out, 0, sizeof(*out));
+	out[0].key.src_id = r->src_id;
+	out[0].key.dst_id = r->dst_id;
+	out[0].key.zone = r->zone;
+	out[0].val.rule_id = id;
+	out[0].val.verdict = r->verdict;
+	if (!r->proto) {
+		out[0].key.prefixlen = TP_POLICY_PLEN_ANY_PROTO;
+		n = 1;
+	} else if (!r->port_lo && (!r->port_hi || r->port_hi == 0xffff)) {
+		out[0].key.prefixlen = TP_POLICY_PLEN_ANY_PORT;
+		out[0].key.proto = r->proto;
+		n = 1;
+	} else {
+		nb = tp_port_blocks(r->port_lo, r->port_hi ? r->port_hi : r->port_lo, b, 32);
+		for (i = 0; i < nb; i++) {
+			out[i] = out[0];
+			out[i].key.prefixlen = TP_POLICY_PLEN_PORT(b[i].bits);
+			out[i].key.proto = r->proto;
+			out[i].key.dport = htons(b[i].port);
+		}
+		n = nb;
+	}
+	for (i = 0; i < n; i++)
+		out[i].val.l4_plen = out[i].key.prefixlen - TP_POLICY_PLEN_ANY_PROTO;
+	return n;
+}
+
+/*
+ * Every entry the model's rules give, merged pairwise: O(n^2), plainly.
+ * @cnt: how many rules produce each (may be NULL).
+ */
+static size_t ix_expected(const struct ix_model *x, struct ix_entry *all, __u32 *cnt,
+			  size_t cap)
+{
+	struct ix_entry one[32];
+	size_t n = 0, i, j, k, m;
+
+	for (i = 0; i < x->n; i++) {
+		m = ix_rule_entries(&x->rule[i].r, x->rule[i].id, one);
+		for (j = 0; j < m; j++) {
+			for (k = 0; k < n; k++)
+				if (!memcmp(&all[k].key, &one[j].key, sizeof(one[j].key)))
+					break;
+			if (cnt)
+				cnt[k] = k == n ? 1 : cnt[k] + 1;
+			if (k == n) {
+				assert_true(n < cap);
+				all[n++] = one[j];
+			} else if (ix_rank(one[j].val.verdict) > ix_rank(all[k].val.verdict) ||
+				   (one[j].val.verdict == all[k].val.verdict &&
+				    one[j].val.rule_id < all[k].val.rule_id)) {
+				all[k].val = one[j].val;
+			}
+		}
+	}
+	return n;
+}
+
+static void ix_check_policy(struct th *h, const struct ix_model *x)
+{
+	static struct ix_entry want[IX_MAX * 32];
+	struct tp_policy_key k, next, *prev = NULL;
+	struct tp_policy_val v;
+	size_t n = ix_expected(x, want, NULL, IX_MAX * 32), seen = 0, i;
+
+	for (i = 0; i < n; i++) {
+		if (bpf_map_lookup_elem(h->maps.policy, &want[i].key, &v) ||
+		    memcmp(&v, &want[i].val, sizeof(v)))
+			fail_msg("tp_policy: entry %zu (src %u dst %u zone %u proto %u port %u/%u) "
+				 "is rule %u verdict %u, want rule %u verdict %u", i,
+				 want[i].key.src_id, want[i].key.dst_id, want[i].key.zone,
+				 want[i].key.proto, ntohs(want[i].key.dport),
+				 want[i].key.prefixlen, v.rule_id, v.verdict,
+				 want[i].val.rule_id, want[i].val.verdict);
+	}
+	while (!bpf_map_get_next_key(h->maps.policy, prev, &next)) {
+		k = next;
+		prev = &k;
+		seen++;
+	}
+	assert_int_equal(seen, n);
+}
+
+static void ix_check_index(struct th *h, const struct ix_model *x)
+{
+	struct tp_rule_index_key k, next, *prev = NULL;
+	struct tp_rule_index_val v;
+	static struct ix_entry want[IX_MAX * 32];
+	static __u32 cnt[IX_MAX * 32];
+	size_t n_want = ix_expected(x, want, cnt, IX_MAX * 32);
+	size_t i, j, in_group, matches = 0, slots = 0, shared = 0;
+	__u32 id, hi = tp_map_max_entries(h->maps.rule_stats);
+	__u32 zone_n[3] = {};
+	struct tp_zone z;
+
+	for (i = 0; i < x->n; i++) {
+		const struct tp_rule *r = &x->rule[i].r;
+
+		assert_int_equal(tp_policy_rule_find(&h->maps, r, &id), 0);
+		assert_int_equal(id, x->rule[i].id);
+		assert_true(id >= 1 && id < hi);
+		zone_n[r->zone]++;
+	}
+	while (!bpf_map_get_next_key(h->maps.rule_index, prev, &next)) {
+		k = next;
+		prev = &k;
+		assert_int_equal(bpf_map_lookup_elem(h->maps.rule_index, &k, &v), 0);
+		switch (k.kind) {
+		case TP_RIDX_MATCH:
+			matches++;
+			break;
+		case TP_RIDX_SLOT:
+			slots++;
+			/* the slot's rule is of the slot's group */
+			for (j = 0; j < x->n; j++)
+				if (x->rule[j].id == v.rule_id)
+					break;
+			assert_true(j < x->n);
+			assert_int_equal(x->rule[j].r.src_id, k.src_id);
+			assert_int_equal(x->rule[j].r.dst_id, k.dst_id);
+			assert_int_equal(x->rule[j].r.zone, k.zone);
+			break;
+		case TP_RIDX_GROUP:
+			for (j = 0, in_group = 0; j < x->n; j++)
+				in_group += x->rule[j].r.src_id == k.src_id &&
+					    x->rule[j].r.dst_id == k.dst_id &&
+					    x->rule[j].r.zone == k.zone;
+			assert_int_equal(v.n, in_group);
+			assert_true(v.n > 0);
+			break;
+		case TP_RIDX_ZONE:
+			assert_true(k.zone == 1 || k.zone == 2);
+			assert_int_equal(v.n, zone_n[k.zone]);
+			break;
+		case TP_RIDX_TOTAL:
+			assert_int_equal(v.n, x->n);
+			break;
+		case TP_RIDX_SHARED:
+			shared++;
+			for (j = 0; j < n_want; j++)
+				if (want[j].key.src_id == k.src_id &&
+				    want[j].key.dst_id == k.dst_id &&
+				    want[j].key.zone == k.zone && want[j].key.proto == k.proto &&
+				    ntohs(want[j].key.dport) == k.port_lo &&
+				    want[j].key.prefixlen == k.slot)
+					break;
+			assert_true(j < n_want);
+			assert_int_equal(v.n, cnt[j]);
+			break;
+		default:
+			fail_msg("tp_rule_index: an entry of kind %u", k.kind);
+		}
+	}
+	assert_int_equal(matches, x->n);
+	assert_int_equal(slots, x->n); /* with the GROUP counts: each slot once */
+	for (j = 0, in_group = 0; j < n_want; j++)
+		in_group += cnt[j] > 1;
+	assert_int_equal(shared, in_group); /* and none for an entry of one rule */
+	for (i = 1; i < 3; i++) {
+		__u32 key = i;
+
+		memset(&z, 0, sizeof(z));
+		bpf_map_lookup_elem(h->maps.zones, &key, &z);
+		assert_int_equal(!!(z.flags & TP_ZONE_F_RULES), zone_n[i] > 0);
+	}
+}
+
+static void ix_step(struct th *h, struct ix_model *x)
+{
+	struct tp_rule r;
+	__u32 id;
+	int i, op = ix_rand(x, 10);
+
+	if (op < 6 && x->n < IX_MAX) {
+		r = ix_random_rule(x);
+		i = ix_find(x, &r);
+		assert_int_equal(tp_policy_rule_add(&h->maps, &r, &id), 0);
+		if (r.port_lo && !r.port_hi)
+			r.port_hi = r.port_lo;
+		if (r.proto && !r.port_lo && r.port_hi == 0xffff)
+			r.port_hi = 0;
+		if (i >= 0) {
+			assert_int_equal(id, x->rule[i].id);
+			x->rule[i].r = r;
+		} else {
+			for (i = 0; i < (int)x->n; i++)
+				assert_int_not_equal(x->rule[i].id, id);
+			x->rule[x->n].id = id;
+			x->rule[x->n++].r = r;
+		}
+	} else if (op < 9 && x->n) {
+		i = ix_rand(x, x->n);
+		r = x->rule[i].r;
+		r.verdict = TP_VERDICT_NONE; /* ignored by a delete */
+		assert_int_equal(tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE), 0);
+		x->rule[i] = x->rule[--x->n];
+	} else if (op < 9) {
+		r = ix_random_rule(x);
+		if (ix_find(x, &r) < 0)
+			assert_int_equal(tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE),
+					 -ENOENT);
+	} else {
+		assert_int_equal(tp_policy_index_rebuild(&h->maps), (long)x->n);
+	}
+}
+
+static void test_rule_index_model(void **state)
+{
+	struct th *h = *state;
+	struct ix_model *x = calloc(1, sizeof(*x));
+	const char *env = getenv("TP_TEST_SEED");
+	__u64 seed = env ? strtoull(env, NULL, 0) : (__u64)time(NULL) * 2654435761u;
+	int step;
+
+	REQUIRE_BPF();
+	assert_non_null(x);
+	x->rng = seed | 1;
+	print_message("rule index model: seed %llu (TP_TEST_SEED repeats it)\n",
+		      (unsigned long long)seed);
+	for (step = 0; step < IX_STEPS; step++) {
+		ix_step(h, x);
+		ix_check_index(h, x);
+		if (step % 10 == 0 || step == IX_STEPS - 1)
+			ix_check_policy(h, x);
+	}
+	print_message("rule index model: %d steps, %zu rules at the end\n", IX_STEPS, x->n);
+	free(x);
+}
+
+/*
+ * Names: one lookup finds an identity by name; renaming, deleting and
+ * rebuilding tp_id_by_name keep it the exact inverse of tp_id_names.
+ */
+static void test_name_index(void **state)
+{
+	struct th *h = *state;
+	struct tp_id_name_key nk = {};
+	__u32 id;
+
+	REQUIRE_BPF();
+	assert_int_equal(tp_identity_name_set(&h->maps, 1000, "web", TP_OWNER_TPCTL), 0);
+	assert_int_equal(tp_identity_name_set(&h->maps, 1001, "db", TP_OWNER_TPCTL), 0);
+	assert_int_equal(tp_identity_parse(&h->maps, "web", &id), 0);
+	assert_int_equal(id, 1000);
+	/* a name names one identity */
+	assert_int_equal(tp_identity_name_set(&h->maps, 1001, "web", TP_OWNER_TPCTL), -EEXIST);
+	/* renamed: the old name resolves to nothing */
+	assert_int_equal(tp_identity_name_set(&h->maps, 1000, "frontend", TP_OWNER_TPCTL), 0);
+	assert_int_equal(tp_identity_parse(&h->maps, "web", &id), -ENOENT);
+	assert_int_equal(tp_identity_parse(&h->maps, "frontend", &id), 0);
+	assert_int_equal(id, 1000);
+	/* now free for another */
+	assert_int_equal(tp_identity_name_set(&h->maps, 1001, "web", TP_OWNER_TPCTL), 0);
+	assert_int_equal(tp_identity_parse(&h->maps, "db", &id), -ENOENT);
+	assert_int_equal(tp_identity_name_del(&h->maps, 1001), 0);
+	assert_int_equal(tp_identity_parse(&h->maps, "web", &id), -ENOENT);
+	snprintf(nk.name, sizeof(nk.name), "web");
+	assert_int_not_equal(bpf_map_lookup_elem(h->maps.id_by_name, &nk, &id), 0);
+	/* an index entry tp_id_names does not back is not believed */
+	assert_int_equal(bpf_map_update_elem(h->maps.id_by_name, &nk, &(__u32){ 1000 },
+					     BPF_ANY), 0);
+	assert_int_equal(tp_identity_parse(&h->maps, "web", &id), -ENOENT);
+	/* rebuilt from tp_id_names: only "frontend" */
+	assert_int_equal(tp_identity_names_rebuild(&h->maps), 1);
+	assert_int_not_equal(bpf_map_lookup_elem(h->maps.id_by_name, &nk, &id), 0);
+	assert_int_equal(tp_identity_parse(&h->maps, "frontend", &id), 0);
+	assert_int_equal(id, 1000);
+}
+
+/* ---- all or nothing, with entries shared with another rule ----------------- */
+
+struct ao_entry {
+	struct tp_policy_key key;
+	struct tp_policy_val val;
+};
+
+/* The tp_policy entries of group (@src, @dst), in walk order. */
+static size_t ao_group(struct th *h, __u32 src, __u32 dst, struct ao_entry *out, size_t cap)
+{
+	struct tp_policy_key k, next, *prev = NULL;
+	size_t n = 0;
+
+	while (!bpf_map_get_next_key(h->maps.policy, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (k.src_id != src || k.dst_id != dst)
+			continue;
+		assert_true(n < cap);
+		out[n].key = k;
+		assert_int_equal(bpf_map_lookup_elem(h->maps.policy, &k, &out[n].val), 0);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * A new deny rule whose first entry takes over one of an allow rule's
+ * (1536-1791) and whose second needs room tp_policy does not have: the
+ * add fails, the taken-over entry is the allow rule's again, nothing of
+ * the new rule stays in tp_policy, tp_rules or the index (issue 9).
+ */
+static void test_add_all_or_nothing_shared(void **state)
+{
+	struct th *h = *state;
+	struct tp_rule a = { .src_id = 300, .dst_id = 400, .zone = 1, .proto = TCP,
+			     .port_lo = 1000, .port_hi = 1999, .verdict = TP_VERDICT_ALLOW,
+			     .owner = TP_OWNER_TPCTL };
+	struct tp_rule b = a;
+	struct tp_policy_key fk = { .prefixlen = TP_POLICY_PLEN_ANY_PROTO, .dst_id = 1,
+				    .zone = 200 };
+	struct tp_policy_val fv = { .verdict = TP_VERDICT_ALLOW };
+	struct tp_rule_index_key gk = { .kind = TP_RIDX_GROUP, .zone = 1, .src_id = 300,
+					.dst_id = 400 };
+	struct tp_rule_index_val gv;
+	struct ao_entry before[16], after[16];
+	size_t n_before, n_after;
+	__u32 ida, id, n;
+
+	REQUIRE_BPF();
+	assert_int_equal(tp_policy_rule_add(&h->maps, &a, &ida), 0);
+	n_before = ao_group(h, 300, 400, before, 16);
+	assert_int_equal(n_before, 7);
+	for (n = 0;; n++) {
+		fk.src_id = 100000 + n;
+		if (bpf_map_update_elem(h->maps.policy, &fk, &fv, BPF_NOEXIST))
+			break;
+	}
+	assert_int_equal(errno, ENOSPC);
+
+	b.port_lo = 1536;
+	b.port_hi = 1799; /* 1536-1791, A's block, then 1792-1799, new */
+	b.verdict = TP_VERDICT_DENY;
+	assert_int_equal(tp_policy_rule_add(&h->maps, &b, &id), -ENOSPC);
+	n_after = ao_group(h, 300, 400, after, 16);
+	assert_int_equal(n_after, n_before);
+	assert_memory_equal(after, before, n_before * sizeof(before[0]));
+	assert_int_equal(tp_policy_rule_find(&h->maps, &b, &id), -ENOENT);
+	assert_int_equal(tp_policy_rule_find(&h->maps, &a, &id), 0);
+	assert_int_equal(id, ida);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.rule_index, &gk, &gv), 0);
+	assert_int_equal(gv.n, 1);
+
+	/* with room, the same add goes in whole */
+	fk.src_id = 100000 + n - 1;
+	assert_int_equal(bpf_map_delete_elem(h->maps.policy, &fk), 0);
+	assert_int_equal(tp_policy_rule_add(&h->maps, &b, &id), 0);
+	assert_int_equal(ao_group(h, 300, 400, after, 16), 8);
+}
+
+/* ---- upgrade: pins from before the indexes ------------------------------- */
+
+static __u32 up_rule(const struct tp_maps *m, __u32 src, __u32 dst, __u16 lo, __u16 hi,
+		     __u8 verdict)
+{
+	struct tp_rule r = { .src_id = src, .dst_id = dst, .zone = 1, .proto = TCP,
+			     .port_lo = lo, .port_hi = hi, .verdict = verdict,
+			     .owner = TP_OWNER_TPCTL };
+	__u32 id;
+
+	assert_int_equal(tp_policy_rule_add(m, &r, &id), 0);
+	return id;
+}
+
+static int up_find(const struct tp_maps *m, __u32 src, __u32 dst, __u16 lo, __u16 hi,
+		   __u32 *id)
+{
+	struct tp_rule r = { .src_id = src, .dst_id = dst, .zone = 1, .proto = TCP,
+			     .port_lo = lo, .port_hi = hi };
+
+	return tp_policy_rule_find(m, &r, id);
+}
+
+static size_t up_count(int fd, size_t key_size)
+{
+	char k[64], next[64];
+	void *prev = NULL;
+	size_t n = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(k, next, key_size);
+		prev = k;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * A loader starting on pins without tp_rule_index and tp_id_by_name (an
+ * upgrade from before them) builds both from tp_rules and tp_id_names, so
+ * every existing rule and name is found, deleted and grouped as if the
+ * index had always been there; a later start on the same pins keeps them.
+ */
+static void test_index_built_on_upgrade(void **state)
+{
+	struct tp_rule_index_key gk = { .kind = TP_RIDX_GROUP, .zone = 1, .src_id = 300,
+					.dst_id = 400 };
+	struct tp_rule_index_val gv;
+	struct tpd_datapath dp;
+	struct tpd_config cfg;
+	char err[256], path[PATH_MAX];
+	__u32 a, b, c, id;
+
+	(void)state;
+	REQUIRE_BPF();
+	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"tp-none0\"}]}",
+					  &cfg, err, sizeof(err)), 0);
+	snprintf(cfg.pin_root, sizeof(cfg.pin_root), "/sys/fs/bpf/tp-poltest-%d", getpid());
+	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	a = up_rule(&dp.maps, 300, 400, 80, 80, TP_VERDICT_ALLOW);
+	b = up_rule(&dp.maps, 300, 400, 1000, 1999, TP_VERDICT_DENY);
+	c = up_rule(&dp.maps, 301, 400, 443, 443, TP_VERDICT_ALLOW);
+	assert_int_equal(tp_identity_name_set(&dp.maps, 1000, "web", TP_OWNER_TPCTL), 0);
+	tpd_datapath_close(&dp);
+
+	/* the pins of a version without the indexes */
+	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_RULE_INDEX);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_ID_BY_NAME);
+	assert_int_equal(unlink(path), 0);
+
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_int_equal(up_find(&dp.maps, 300, 400, 80, 80, &id), 0);
+	assert_int_equal(id, a);
+	assert_int_equal(up_find(&dp.maps, 300, 400, 1000, 1999, &id), 0);
+	assert_int_equal(id, b);
+	assert_int_equal(up_find(&dp.maps, 301, 400, 443, 443, &id), 0);
+	assert_int_equal(id, c);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.rule_index, &gk, &gv), 0);
+	assert_int_equal(gv.n, 2);
+	assert_int_equal(tp_identity_parse(&dp.maps, "web", &id), 0);
+	assert_int_equal(id, 1000);
+	/* 1 + 7 + 1 entries; a delete finds its group and takes its 7 */
+	assert_int_equal(up_count(dp.maps.policy, sizeof(struct tp_policy_key)), 9);
+	{
+		struct tp_rule r = { .src_id = 300, .dst_id = 400, .zone = 1, .proto = TCP,
+				     .port_lo = 1000, .port_hi = 1999 };
+
+		assert_int_equal(tp_policy_rule_del(&dp.maps, &r, TP_OWNER_NONE), 0);
+	}
+	assert_int_equal(up_count(dp.maps.policy, sizeof(struct tp_policy_key)), 2);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.rule_index, &gk, &gv), 0);
+	assert_int_equal(gv.n, 1);
+	tpd_datapath_close(&dp);
+
+	/* a restart on pins that have them: kept as they are */
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_int_equal(up_find(&dp.maps, 300, 400, 80, 80, &id), 0);
+	assert_int_equal(id, a);
+	assert_int_equal(up_find(&dp.maps, 300, 400, 1000, 1999, &id), -ENOENT);
+	assert_int_equal(tp_identity_parse(&dp.maps, "web", &id), 0);
+	tpd_datapath_close(&dp);
+
+	assert_int_equal(tpd_detach_all(&cfg, true), 0);
+	tpd_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -731,6 +1288,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_event_rate_limit,
 						setup_slow_events, teardown),
 		T(test_counters),
+		T(test_rule_index_model),
+		T(test_name_index),
+		T(test_add_all_or_nothing_shared),
+		T(test_index_built_on_upgrade),
 #undef T
 	};
 

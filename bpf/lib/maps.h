@@ -157,14 +157,29 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_policy SEC(".maps");
 
-/* The rules as written; userspace derives tp_policy from them. */
+/*
+ * The rules as written; userspace derives tp_policy from them.  This and
+ * the other userspace-only hashes are not preallocated: at their sizes
+ * that would hold tens of MB whether used or not.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, TP_MAX_RULES);
 	__type(key, __u32);
 	__type(value, struct tp_rule);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_rules SEC(".maps");
+
+/* Writers' index of tp_rules (abi.h); the datapath never reads it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TP_RULE_INDEX_SIZE);
+	__type(key, struct tp_rule_index_key);
+	__type(value, struct tp_rule_index_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_rule_index SEC(".maps");
 
 /* Identity names for userspace; the datapath never reads them. */
 struct {
@@ -172,8 +187,19 @@ struct {
 	__uint(max_entries, TP_IDENTITY_SIZE);
 	__type(key, __u32);
 	__type(value, struct tp_identity_name);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_id_names SEC(".maps");
+
+/* name -> identity, the inverse of tp_id_names, for writers and parsers. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TP_IDENTITY_SIZE);
+	__type(key, struct tp_id_name_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_id_by_name SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

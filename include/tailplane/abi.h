@@ -46,12 +46,14 @@
 #define TP_MAP_SVC_STATS "tp_svc_stats"
 #define TP_MAP_ID_NAMES "tp_id_names"
 #define TP_MAP_SVC_BACKENDS "tp_svc_backends"
+#define TP_MAP_RULE_INDEX "tp_rule_index"
+#define TP_MAP_ID_BY_NAME "tp_id_by_name"
 
 /* ---- sizes (defaults; the loader may resize before load) -------------- */
 
 #define TP_MAX_IFACES	     256
 #define TP_MAX_SERVICES	     65536 /* service ids 1..TP_MAX_SERVICES-1 */
-#define TP_MAX_BACKENDS	     262144 /* backend ids 1..TP_MAX_BACKENDS-1 */
+#define TP_MAX_BACKENDS	     262144 /* backends; ids 1..max_entries of tp_backends */
 #define TP_MAX_SVC_BACKENDS  256 /* backends per service */
 #define TP_MAGLEV_SIZE	     1021 /* default table size, a prime */
 #define TP_MAGLEV_SIZE_MAX   65521 /* largest accepted prime */
@@ -60,10 +62,25 @@
 #define TP_AFFINITY_SIZE     65536
 #define TP_FRAGS_SIZE	     8192
 #define TP_IPV6_EXTHDR_MAX   8 /* IPv6 extension headers walked */
-#define TP_IDENTITY_SIZE     65536 /* identity prefixes */
-#define TP_MAX_RULES	     16384 /* rule ids 1..TP_MAX_RULES-1 */
-#define TP_POLICY_SIZE	     131072 /* policy prefixes (ranges expand) */
+#define TP_IDENTITY_SIZE     262144 /* identity prefixes; also names */
+#define TP_MAX_RULES	     131072 /* rules; rule ids 1..TP_MAX_RULES-1 */
+/*
+ * tp_policy entries: a rule takes one per aligned block of its port range
+ * (one for any protocol, any port or a single port; [lo, hi] takes at most
+ * 2 * log2(hi - lo + 1), 30 for the worst range, 6 for 1024-65535 or
+ * 8000-8999).  rules * 8 holds 100,000 rules averaging up to 10 blocks.
+ * The trie is not preallocated: unused room costs nothing.
+ */
+#define TP_POLICY_ENTRIES(rules) ((rules) * 8)
+#define TP_POLICY_SIZE	     TP_POLICY_ENTRIES(TP_MAX_RULES)
 #define TP_MAX_ZONES	     256
+/*
+ * tp_rule_index entries (below): 3 per rule, 1 per zone, 1 total, and 1
+ * per tp_policy entry that several rules share: room for one such a rule
+ * on average (overlapping port ranges of one group share blocks).
+ */
+#define TP_RULE_INDEX_ENTRIES(rules) (4 * (rules) + TP_MAX_ZONES + 1)
+#define TP_RULE_INDEX_SIZE   TP_RULE_INDEX_ENTRIES(TP_MAX_RULES)
 #define TP_EVENTS_SIZE	     (1 << 20) /* ring buffer bytes */
 
 /* ---- addresses -------------------------------------------------------- */
@@ -594,6 +611,92 @@ struct tp_config {
 	__u32 pad;
 };
 _Static_assert(sizeof(struct tp_config) == 8, "tp_config size");
+
+/* ---- policy and identity indexes (userspace only) ------------------- */
+
+/*
+ * Writers find a rule by its match, a group's rules, a zone's rule count
+ * and an identity by its name through these hashes, so that one write
+ * costs the same with 10 or 100,000 rules and identities present, in a
+ * fresh tpctl process as in the loader.  The maps are the index (no
+ * process keeps one in memory); every writer of tp_rules and tp_id_names
+ * keeps them current under the writers' lock (lib/policy.c,
+ * lib/identity.c), and a loader starting on pins from before them builds
+ * them from tp_rules and tp_id_names.  The datapath never reads them.
+ */
+
+/**
+ * enum tp_rule_index_kind - what a tp_rule_index entry indexes.
+ * @TP_RIDX_MATCH: a rule's match (src, dst, zone, proto, ports as stored)
+ *                 -> the rule id and its slot in its group.
+ * @TP_RIDX_GROUP: a (src, dst, zone) group -> how many rules it has;
+ *                 they sit in slots 0..n-1.
+ * @TP_RIDX_SLOT:  (group, slot) -> the rule id in that slot.  A removed
+ *                 rule's slot takes the group's last rule.
+ * @TP_RIDX_ZONE:  a zone -> how many rules name it (TP_ZONE_F_RULES).
+ * @TP_RIDX_TOTAL: key all zero but the kind -> how many rules there are
+ *                 (keeps rule ids dense, see lib/policy.c).
+ * @TP_RIDX_SHARED: a tp_policy entry (src, dst, zone, proto, @port_lo =
+ *                 its port, @slot = its prefixlen) that 2 or more rules
+ *                 of its group produce -> how many; absent for one.  A
+ *                 delete then knows, per entry, whether it goes with the
+ *                 rule without reading the group.
+ */
+enum tp_rule_index_kind {
+	TP_RIDX_MATCH = 1,
+	TP_RIDX_GROUP = 2,
+	TP_RIDX_SLOT = 3,
+	TP_RIDX_ZONE = 4,
+	TP_RIDX_TOTAL = 5,
+	TP_RIDX_SHARED = 6,
+};
+
+/**
+ * struct tp_rule_index_key - map tp_rule_index key.  Fields a kind does
+ * not use are zero.
+ * @kind:    enum tp_rule_index_kind.
+ * @proto:   MATCH, SHARED: the protocol.
+ * @zone:    MATCH, GROUP, SLOT, ZONE, SHARED: the zone.
+ * @src_id:  MATCH, GROUP, SLOT, SHARED: source identity.
+ * @dst_id:  MATCH, GROUP, SLOT, SHARED: destination identity.
+ * @port_lo: MATCH: first port (0 with @port_hi 0: any port); SHARED: the
+ *           entry's port, host order.
+ * @port_hi: MATCH: last port.
+ * @slot:    SLOT: the slot; SHARED: the entry's prefixlen.
+ */
+struct tp_rule_index_key {
+	__u8 kind;
+	__u8 proto;
+	__u16 zone;
+	__u32 src_id;
+	__u32 dst_id;
+	__u16 port_lo;
+	__u16 port_hi;
+	__u32 slot;
+};
+_Static_assert(sizeof(struct tp_rule_index_key) == 20, "tp_rule_index_key size");
+
+/**
+ * struct tp_rule_index_val - map tp_rule_index value.
+ * @rule_id: MATCH, SLOT: the rule id.
+ * @n:       MATCH: the rule's slot in its group; GROUP, ZONE, TOTAL,
+ *           SHARED: the count.
+ */
+struct tp_rule_index_val {
+	__u32 rule_id;
+	__u32 n;
+};
+_Static_assert(sizeof(struct tp_rule_index_val) == 8, "tp_rule_index_val size");
+
+/**
+ * struct tp_id_name_key - map tp_id_by_name key (value __u32 identity):
+ * the inverse of tp_id_names.
+ * @name: the name, NUL-padded to its whole length.
+ */
+struct tp_id_name_key {
+	char name[TP_IDENTITY_NAME_LEN];
+};
+_Static_assert(sizeof(struct tp_id_name_key) == 48, "tp_id_name_key size");
 
 /* ---- events ---------------------------------------------------------------- */
 
