@@ -303,7 +303,7 @@ static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *
 	e->out_zone = q->out_zone;
 	e->rk_check_s = (__u16)sec;
 
-	ret = tp_ct_create(&p->tuple, e, scr, now);
+	ret = tp_ct_create(&p->tuple, now); /* writes scr->flow, e */
 	if (ret < 0)
 		return ret;
 	/*
@@ -313,7 +313,7 @@ static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *
 	if (tp_ct_crosses(&p->tuple, e)) {
 		tp_ct_reply_tuple(&p->tuple, e, &scr->rkey);
 		scr->rkey.zone = e->out_zone;
-		tp_ct_write_reply_key(&p->tuple, false, scr, now);
+		tp_ct_write_reply_key(&p->tuple, false, now);
 	}
 	tp_stat_add(TP_STAT_CT_NEW, skb->len);
 	return 0;

@@ -471,18 +471,39 @@ static __always_inline void tp_ct_retire(const struct tp_ct_key *k, struct tp_ct
 }
 
 /*
- * Write the reply-key entry of the flow at @key under scr->rkey unless it
- * is there already or another live flow holds the tuple.  A global
- * function, verified once (scr->reply and scr->rev are its scratch).
+ * A global function's pointer arguments are plain memory to the
+ * verifier, and kernels before 6.3 or so refuse plain memory as a map
+ * key or value: the functions below take the per-CPU scratch themselves
+ * (the caller's, the same memory on this CPU) and copy their key there.
  */
-__noinline int tp_ct_write_reply_key(const struct tp_ct_key *key, bool from_tailnet,
-				     struct tp_scratch *scr, __u64 now)
+static __always_inline struct tp_scratch *tp_ct_fn_scratch(const struct tp_ct_key *key)
 {
-	const struct tp_ct_key *rkey;
+	struct tp_scratch *scr;
+
+	if (!key)
+		return NULL; /* a global function's pointers may be NULL */
+	scr = tp_scratch_get();
+	if (scr)
+		__builtin_memcpy(&scr->okey, key, sizeof(scr->okey));
+	return scr;
+}
+
+/*
+ * Write the reply-key entry of the flow at @key_arg under scr->rkey
+ * (which the caller set) unless it is there already or another live flow
+ * holds the tuple.  A global function, verified once (scr->reply and
+ * scr->rev are its scratch, scr->okey its copy of @key_arg).
+ */
+__noinline int tp_ct_write_reply_key(const struct tp_ct_key *key_arg, bool from_tailnet,
+				     __u64 now)
+{
+	struct tp_scratch *scr = tp_ct_fn_scratch(key_arg);
+	const struct tp_ct_key *rkey, *key;
 	struct tp_ct_entry *cur, *rk;
 
-	if (!key || !scr)
-		return -TP_DROP_INTERNAL; /* a global function's pointers may be NULL */
+	if (!scr)
+		return -TP_DROP_INTERNAL;
+	key = &scr->okey;
 	rkey = &scr->rkey;
 	rk = &scr->reply;
 	cur = tp_ct_get(rkey);
@@ -525,20 +546,21 @@ static __always_inline void tp_ct_keep_reply_keys(const struct tp_ct_key *key,
 	e->rk_check_s = sec;
 	tp_ct_reply_tuple(key, e, &scr->rkey);
 	if (dnat)
-		tp_ct_write_reply_key(key, from_tailnet, scr, now);
+		tp_ct_write_reply_key(key, from_tailnet, now);
 	if (cross) {
 		tp_ct_reply_tuple(key, e, &scr->rkey);
 		scr->rkey.zone = e->out_zone;
-		tp_ct_write_reply_key(key, false, scr, now);
+		tp_ct_write_reply_key(key, false, now);
 	}
 }
 
 /**
  * tp_ct_create() - write a new flow's entries.
- * @key: original tuple.
- * @e:   the flow entry, NAT fields and out_zone filled in.
- * @scr: scratch space (@e may be scr->flow; scr->rkey, rev, reply are used).
- * @now: tp_now().
+ * @key_arg: original tuple.
+ * @now:     tp_now().
+ *
+ * The flow entry is the per-CPU scratch's flow (NAT fields and out_zone
+ * filled in); scr->okey, rkey, rev and reply are used.
  *
  * The entry @key holds before (expired, or a closed flow reopened) loses
  * its reply keys.  What holds the new reply tuple (an expired flow, an
@@ -554,14 +576,18 @@ static __always_inline void tp_ct_keep_reply_keys(const struct tp_ct_key *key,
  * another flow or the reply tuple is another live flow's, or
  * -TP_DROP_CT_FULL when an entry cannot be written.
  */
-__noinline int tp_ct_create(const struct tp_ct_key *key, const struct tp_ct_entry *e,
-			    struct tp_scratch *scr, __u64 now)
+__noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now)
 {
+	struct tp_scratch *scr = tp_ct_fn_scratch(key_arg);
+	const struct tp_ct_key *key;
+	const struct tp_ct_entry *e;
 	bool from_tailnet, dnat;
 	struct tp_ct_entry *old;
 
-	if (!key || !e || !scr)
-		return -TP_DROP_INTERNAL; /* a global function's pointers may be NULL */
+	if (!scr)
+		return -TP_DROP_INTERNAL;
+	key = &scr->okey;
+	e = &scr->flow;
 	from_tailnet = !(e->flags & TP_CT_F_EGRESS);
 	dnat = e->flags & TP_CT_F_DNAT;
 	old = tp_ct_get(key);

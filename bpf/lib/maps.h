@@ -258,6 +258,7 @@ struct {
  */
 struct tp_scratch {
 	struct tp_ct_entry flow;
+	struct tp_ct_key okey;	  /* a global function's copy of its key argument */
 	struct tp_ct_entry reply; /* a reply-key entry being written */
 	struct tp_ct_key rkey;	  /* a flow's reply tuple (in one zone or another) */
 	struct tp_ct_key rev;	  /* another flow's tuple, found by a lookup */
