@@ -70,6 +70,8 @@ int tp_maps_open_pinned(struct tp_maps *m, const char *pin_root,
 			__u32 maglev_size);
 void tp_maps_close(struct tp_maps *m);
 __u32 tp_map_max_entries(int fd);
+int tp_stats_walk(int fd, int (*fn)(void *ctx, __u32 id, const struct tp_stat *sum),
+		  void *ctx);
 
 /* The conntrack table of @proto: tp_ct for TCP, tp_ct_any for the rest. */
 static inline int tp_ct_fd(const struct tp_maps *m, __u8 proto)

@@ -67,17 +67,29 @@ static void tpd_metrics_datapath(FILE *f, const struct tp_maps *m)
 				tp_drop_reason_name(id), (unsigned long long)st.packets);
 }
 
-static void tpd_metrics_keyed(FILE *f, int fd, const char *name, const char *label,
-			      __u32 max, const char *help)
+struct tpd_keyed {
+	FILE *f;
+	const char *name, *label;
+};
+
+static int tpd_metrics_keyed_one(void *ctx, __u32 id, const struct tp_stat *st)
 {
-	struct tp_stat st;
-	__u32 id;
+	const struct tpd_keyed *k = ctx;
+
+	if (st->packets)
+		fprintf(k->f, "%s{%s=\"%u\"} %llu\n", k->name, k->label, id,
+			(unsigned long long)st->packets);
+	return 0;
+}
+
+/* The counters of every id that counted, as many as the map holds. */
+static void tpd_metrics_keyed(FILE *f, int fd, const char *name, const char *label,
+			      const char *help)
+{
+	struct tpd_keyed k = { f, name, label };
 
 	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
-	for (id = 0; id < max; id++)
-		if (tpd_percpu_sum(fd, id, &st) && st.packets)
-			fprintf(f, "%s{%s=\"%u\"} %llu\n", name, label, id,
-				(unsigned long long)st.packets);
+	tp_stats_walk(fd, tpd_metrics_keyed_one, &k);
 }
 
 static unsigned long tpd_map_count(int fd, __u32 key_size)
@@ -248,9 +260,9 @@ int tpd_metrics_write(const char *path, const struct tp_maps *m,
 	fd = -1; /* owned by f now */
 	tpd_metrics_datapath(f, m);
 	tpd_metrics_keyed(f, m->rule_stats, "tailplane_rule_decisions_total", "rule",
-			  TP_MAX_RULES, "Policy decisions per rule (0: zone default).");
+			  "Policy decisions per rule (0: zone default).");
 	tpd_metrics_keyed(f, m->svc_stats, "tailplane_service_packets_total", "service",
-			  TP_MAX_SERVICES, "Packets translated per service id.");
+			  "Packets translated per service id.");
 	tpd_metrics_maps(f, m, gc);
 	tpd_metrics_sources(f, src);
 	if (fflush(f) || ferror(f))

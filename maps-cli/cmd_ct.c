@@ -292,11 +292,10 @@ void tpctl_ct_render(struct tpctl_ctx *ctx, const struct tp_maps *m,
 
 static size_t ct_services(const struct tp_maps *m, struct tpctl_svc_row *svcs)
 {
+	size_t n = 0, cap = tp_map_max_entries(m->services);
 	struct tp_svc_key k, next, *prev = NULL;
-	size_t n = 0;
 
-	while (n < TP_MAX_SERVICES &&
-	       !bpf_map_get_next_key(m->services, prev, &next)) {
+	while (n < cap && !bpf_map_get_next_key(m->services, prev, &next)) {
 		k = next;
 		prev = &k;
 		if (!bpf_map_lookup_elem(m->services, &k, &svcs[n].svc))
@@ -318,7 +317,7 @@ int tpctl_ct_list(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 
 	if (!m || ct_filter_init(ctx, a, &f))
 		return -1;
-	svcs = calloc(TP_MAX_SERVICES, sizeof(*svcs));
+	svcs = calloc(tp_map_max_entries(m->services) + 1, sizeof(*svcs));
 	if (!svcs || ct_collect(m, &f, now, &rows, &n)) {
 		tpctl_err(ctx, "out of memory");
 		goto cleanup;

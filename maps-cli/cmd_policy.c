@@ -388,13 +388,14 @@ static int zone_row_cmp(const void *pa, const void *pb)
 static int rules_collect(const struct tp_maps *m, struct tpctl_rule_row **rows,
 			 size_t *n)
 {
-	struct tpctl_rule_row *r = calloc(TP_MAX_RULES, sizeof(*r));
+	size_t cap = tp_map_max_entries(m->rules);
+	struct tpctl_rule_row *r = calloc(cap + 1, sizeof(*r));
 	__u32 k, next, *prev = NULL;
 
 	*n = 0;
 	if (!r)
 		return -ENOMEM;
-	while (*n < TP_MAX_RULES &&
+	while (*n < cap &&
 	       !bpf_map_get_next_key(m->rules, prev, &next)) {
 		k = next;
 		prev = &k;

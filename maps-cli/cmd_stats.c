@@ -234,21 +234,18 @@ static int stats_collect_main(const struct tp_maps *m, struct tpctl_stats *s)
 	return err;
 }
 
-static int stats_collect_rules(const struct tp_maps *m, struct tpctl_stats *s)
+static int stats_rule_one(void *ctx, __u32 id, const struct tp_stat *st)
 {
 	char label[32];
-	struct tp_stat st;
-	__u32 i;
-	int err = 0;
 
-	for (i = 0; i < TP_MAX_RULES && !err; i++) {
-		if (tpctl_percpu_sum(m->rule_stats, i, &st) ||
-		    (!st.packets && !st.bytes))
-			continue;
-		snprintf(label, sizeof(label), i ? "%u" : "%u (defaults)", i);
-		err = tpctl_stats_add(s, TPCTL_STATS_RULES, i, label, &st);
-	}
-	return err;
+	snprintf(label, sizeof(label), id ? "%u" : "%u (defaults)", id);
+	return tpctl_stats_add(ctx, TPCTL_STATS_RULES, id, label, st);
+}
+
+/* Every rule id that decided something, however many the map holds. */
+static int stats_collect_rules(const struct tp_maps *m, struct tpctl_stats *s)
+{
+	return tp_stats_walk(m->rule_stats, stats_rule_one, s);
 }
 
 static int stats_collect_services(const struct tp_maps *m,
@@ -322,8 +319,8 @@ int tpctl_stats_reset(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 	int err;
 
 	err = stats_zero(m->stats, TP_STAT_MAX) ?:
-	      stats_zero(m->rule_stats, TP_MAX_RULES) ?:
-	      stats_zero(m->svc_stats, TP_MAX_SERVICES);
+	      stats_zero(m->rule_stats, tp_map_max_entries(m->rule_stats)) ?:
+	      stats_zero(m->svc_stats, tp_map_max_entries(m->svc_stats));
 	if (err)
 		return tpctl_err(ctx, "cannot reset the counters: %s",
 				 strerror(-err));
