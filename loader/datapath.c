@@ -213,14 +213,14 @@ static const struct {
 	/* rule ids are 1..max_entries(tp_rule_stats) - 1 */
 	{ TP_MAP_RULE_STATS, TPD_CAP_RULES, TPD_CAP_MAX, 1, 1 },
 	/* TP_RULE_INDEX_ENTRIES(rules) */
-	{ TP_MAP_RULE_INDEX, TPD_CAP_RULES, TPD_CAP_MAX, 4, TP_MAX_ZONES + 1 },
+	{ TP_MAP_RULE_INDEX, TPD_CAP_RULES, TPD_CAP_MAX, 4, 0 },
 	{ TP_MAP_POLICY, TPD_CAP_POLICY_ENTRIES, TPD_CAP_MAX, 1, 0 },
 	{ TP_MAP_CT, TPD_CAP_CONNTRACK_TCP, TPD_CAP_MAX, 1, 0 },
 	{ TP_MAP_CT_ANY, TPD_CAP_CONNTRACK_OTHER, TPD_CAP_MAX, 1, 0 },
 	{ TP_MAP_AFFINITY, TPD_CAP_AFFINITY, TPD_CAP_MAX, 1, 0 },
 	{ TP_MAP_FRAGS, TPD_CAP_FRAGMENTS, TPD_CAP_MAX, 1, 0 },
 };
-_Static_assert(TP_RULE_INDEX_ENTRIES(1) == 4 + TP_MAX_ZONES + 1,
+_Static_assert(TP_RULE_INDEX_ENTRIES(1) == 4,
 	       "tpd_capacity_maps follows TP_RULE_INDEX_ENTRIES");
 
 static void tpd_set_capacities(struct tailplane *skel, const struct tpd_config *cfg)
