@@ -261,5 +261,14 @@ install: $(OUT)/tpctl $(OUT)/tailplaned
 clean:
 	rm -rf $(OUT)
 
+# A build directory from before the compilers wrote dependency files has
+# objects nothing would ever rebuild on a header change: start it afresh.
+STALE_DIRS := $(foreach d,$(OUT)/lib $(OUT)/fuzz/obj/lib,\
+	$(if $(wildcard $(d)/*.o),$(if $(wildcard $(d)/*.d),,$(d))))
+ifneq ($(strip $(STALE_DIRS)),)
+$(info $(OUT)/ predates header dependency files: removed, to be built anew)
+$(shell rm -rf $(OUT))
+endif
+
 # header dependencies the compilers wrote (-MMD -MP)
 -include $(shell find $(OUT) -name '*.d' 2>/dev/null)
