@@ -2522,7 +2522,9 @@ static void test_daemon_identity_full(void **state)
 	REQUIRE_BPF();
 	tpd_proc_init(d);
 	snprintf(prom, sizeof(prom), "%s/metrics.prom", d->dir);
+	/* a small tp_identity: filling the default 262,144 takes long in a VM */
 	snprintf(json, sizeof(json), TPD_CFG_WG ",\"sync_interval\":1,"
+		 "\"capacity\":{\"identities\":4096},"
 		 "\"metrics\":{\"textfile\":\"%s\",\"interval\":1}}",
 		 d->pin_root, d->dir, prom);
 	tpd_proc_config(d, json);
@@ -2551,15 +2553,16 @@ static void test_daemon_identity_full(void **state)
 	daemon_srv_running[0] = false;
 	daemon_srv_start(d->dir, uapi_peers(3), 0);
 
-	snprintf(full, sizeof(full), "tp_identity is full: %u prefixes", TP_IDENTITY_SIZE);
+	snprintf(full, sizeof(full), "tp_identity is full: %u prefixes", 4096);
 	if (!tpd_proc_await(d, full, TPD_AWAIT_MS)) {
 		tpd_proc_dump_log(d);
 		fail_msg("the full identity map was not logged");
 	}
 	assert_true(tpd_proc_await(d, "capacity.identities", 1000));
 	assert_true(tpd_proc_await(d, "held by another owner", 1000));
-	for (n = 0; n < 50 && metric(prom, "tailplane_sync_errors_total"
-					   "{source=\"wireguard\"}") <= 0; n++)
+	/* the textfile is written every second: as long as the log waits */
+	for (n = 0; n < TPD_AWAIT_MS / 100 && metric(prom, "tailplane_sync_errors_total"
+						       "{source=\"wireguard\"}") <= 0; n++)
 		usleep(100000);
 	assert_true(metric(prom, "tailplane_sync_errors_total{source=\"wireguard\"}") > 0);
 	/*
