@@ -13,7 +13,7 @@
 #   VM_KERNELS  kernels to boot: a version prefix ("6.1": the newest
 #               /boot/vmlinuz-6.1.* by version) or a path to a vmlinuz;
 #               default "6.1"
-#   VM_TIMEOUT  time limit of one VM boot, seconds (default 1200)
+#   VM_TIMEOUT  time limit of one VM boot, seconds (default 1800)
 #   VM_TEST_TIMEOUT  time limit of one suite inside the VM (default 600)
 #   VM_E2E      0: leave tests/e2e/test_e2e.sh out (default 1)
 #   VM_TESTS    the test command lines, one a line (overrides the default)
@@ -26,7 +26,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 OUT=${OUT:-build}
 VM_KERNELS=${VM_KERNELS:-6.1}
-VM_TIMEOUT=${VM_TIMEOUT:-1200}
+VM_TIMEOUT=${VM_TIMEOUT:-1800}
 VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-600}
 VM_MEM=${VM_MEM:-2G}
 if [ -z "${VM_SMP:-}" ]; then
