@@ -14,53 +14,6 @@ static bool tp_ct_key_eq(const struct tp_ct_key *a, const struct tp_ct_key *b)
 	return !memcmp(a, b, sizeof(*a));
 }
 
-static void tp_ct_reverse(const struct tp_ct_key *k, struct tp_ct_key *r)
-{
-	memset(r, 0, sizeof(*r));
-	r->saddr = k->daddr;
-	r->daddr = k->saddr;
-	r->sport = k->dport;
-	r->dport = k->sport;
-	r->proto = k->proto;
-	r->zone = k->zone;
-}
-
-/**
- * tp_ct_reply_tuple() - the tuple the replies of the flow entry @e under
- * @orig carry in @orig's zone: @orig reversed, from the backend after DNAT.
- */
-void tp_ct_reply_tuple(const struct tp_ct_key *orig, const struct tp_ct_entry *e,
-		       struct tp_ct_key *r)
-{
-	tp_ct_reverse(orig, r);
-	if (e->flags & TP_CT_F_DNAT) {
-		r->saddr = e->nat_addr;
-		r->sport = e->nat_port;
-	}
-}
-
-/** tp_ct_crosses() - does the flow leave to another zone's tailnet? */
-bool tp_ct_crosses(const struct tp_ct_key *orig, const struct tp_ct_entry *e)
-{
-	return e->out_zone && orig->zone && e->out_zone != orig->zone;
-}
-
-/**
- * tp_ct_rk_orig() - the original tuple of the flow the reply-key entry
- * @rk under @rkey points at.
- */
-void tp_ct_rk_orig(const struct tp_ct_key *rkey, const struct tp_ct_entry *rk,
-		   struct tp_ct_key *orig)
-{
-	memset(orig, 0, sizeof(*orig));
-	orig->saddr = rkey->daddr;
-	orig->daddr = rk->orig_daddr;
-	orig->sport = rkey->dport;
-	orig->dport = rk->orig_dport;
-	orig->proto = rkey->proto;
-	orig->zone = rk->orig_zone;
-}
-
 /**
  * tp_ct_is_reply_key() - is @k a reply tuple of the flow entry @flow under
  * @orig: its reply tuple, or for a flow crossing into another zone the same

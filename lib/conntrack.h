@@ -11,12 +11,8 @@
 #include <stdbool.h>
 
 #include "maps.h"
+#include "tailplane/tuple.h" /* tp_ct_reverse, _reply_tuple, _crosses, _rk_orig */
 
-void tp_ct_reply_tuple(const struct tp_ct_key *orig, const struct tp_ct_entry *e,
-		       struct tp_ct_key *r);
-bool tp_ct_crosses(const struct tp_ct_key *orig, const struct tp_ct_entry *e);
-void tp_ct_rk_orig(const struct tp_ct_key *rkey, const struct tp_ct_entry *rk,
-		   struct tp_ct_key *orig);
 bool tp_ct_is_reply_key(const struct tp_ct_entry *flow, const struct tp_ct_key *orig,
 			const struct tp_ct_key *k);
 bool tp_ct_entry_live(const struct tp_maps *m, const struct tp_ct_key *k,

@@ -92,24 +92,14 @@ static void batch_json_command(struct tp_json *j, char **words, int n)
 	tp_json_key(j, "output");
 }
 
-/* Lines that neither read services back nor need their tables live. */
+/*
+ * Lines that neither read services back nor need their tables live: the
+ * writers (tpctl_op_writes()), but for the two that act on what the
+ * datapath did with the live tables.
+ */
 static bool batch_op_stages(enum tpctl_op op)
 {
-	switch (op) {
-	case TPCTL_OP_SERVICE_ADD:
-	case TPCTL_OP_SERVICE_DEL:
-	case TPCTL_OP_BACKEND_ADD:
-	case TPCTL_OP_BACKEND_SET:
-	case TPCTL_OP_BACKEND_DEL:
-	case TPCTL_OP_IDENTITY_ADD:
-	case TPCTL_OP_IDENTITY_DEL:
-	case TPCTL_OP_POLICY_ADD:
-	case TPCTL_OP_POLICY_DEL:
-	case TPCTL_OP_POLICY_DEFAULT:
-		return true;
-	default:
-		return false;
-	}
+	return tpctl_op_writes(op) && op != TPCTL_OP_CT_FLUSH && op != TPCTL_OP_STATS_RESET;
 }
 
 /*

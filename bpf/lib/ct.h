@@ -30,6 +30,8 @@
 #ifndef TP_BPF_CT_H
 #define TP_BPF_CT_H
 
+#include "tailplane/tuple.h"
+
 #include "maps.h"
 #include "parse.h"
 
@@ -77,23 +79,6 @@ static __always_inline bool tp_ct_key_eq(const struct tp_ct_key *a,
 	       a->zone == b->zone;
 }
 
-/**
- * tp_ct_reverse() - the tuple of packets flowing the other way.
- * @k:   a tuple.
- * @rev: filled with @k's addresses and ports swapped.
- */
-static __always_inline void tp_ct_reverse(const struct tp_ct_key *k,
-					  struct tp_ct_key *rev)
-{
-	rev->saddr = k->daddr;
-	rev->daddr = k->saddr;
-	rev->sport = k->dport;
-	rev->dport = k->sport;
-	rev->proto = k->proto;
-	rev->pad = 0;
-	rev->zone = k->zone;
-}
-
 /* CLOCK_MONOTONIC second of @now (ns), the unit of expires_s and created_s. */
 static __always_inline __u32 tp_ct_sec(__u64 now)
 {
@@ -103,47 +88,6 @@ static __always_inline __u32 tp_ct_sec(__u64 now)
 static __always_inline bool tp_ct_expired(const struct tp_ct_entry *e, __u64 now)
 {
 	return tp_ct_sec(now) >= e->expires_s;
-}
-
-/**
- * tp_ct_reply_tuple() - the tuple a flow's replies carry in its own zone.
- * @orig: the flow's original tuple.
- * @e:    its flow entry.
- * @r:    filled with @orig reversed, the source the backend after DNAT.
- */
-static __always_inline void tp_ct_reply_tuple(const struct tp_ct_key *orig,
-					      const struct tp_ct_entry *e,
-					      struct tp_ct_key *r)
-{
-	tp_ct_reverse(orig, r);
-	if (e->flags & TP_CT_F_DNAT) {
-		r->saddr = e->nat_addr;
-		r->sport = e->nat_port;
-	}
-}
-
-/* Does flow @e (original tuple @orig) leave to another zone's tailnet? */
-static __always_inline bool tp_ct_crosses(const struct tp_ct_key *orig,
-					  const struct tp_ct_entry *e)
-{
-	return e->out_zone && orig->zone && e->out_zone != orig->zone;
-}
-
-/*
- * The original tuple of the flow the reply-key entry @rk under @rkey
- * points at: the client side from the reply key, the rest from @rk.
- */
-static __always_inline void tp_ct_rk_orig(const struct tp_ct_key *rkey,
-					  const struct tp_ct_entry *rk,
-					  struct tp_ct_key *orig)
-{
-	orig->saddr = rkey->daddr;
-	orig->daddr = rk->orig_daddr;
-	orig->sport = rkey->dport;
-	orig->dport = rk->orig_dport;
-	orig->proto = rkey->proto;
-	orig->pad = 0;
-	orig->zone = rk->orig_zone;
 }
 
 /* Is @rk under @rkey a reply-key entry pointing at the flow at @key? */
