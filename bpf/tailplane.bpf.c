@@ -301,7 +301,7 @@ static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *
 	e->rule_id = d->rule_id;
 	e->policy_rev = rev;
 	e->out_zone = q->out_zone;
-	e->rk_check_s = (__u16)sec;
+	e->rk_check_s = (__u8)sec;
 
 	ret = tp_ct_create(&p->tuple, now); /* writes scr->flow, e */
 	if (ret < 0)
@@ -311,7 +311,7 @@ static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *
 	 * interface: index them there too, or they would be a new crossing.
 	 */
 	if (tp_ct_crosses(&p->tuple, e)) {
-		tp_ct_reply_tuple(&p->tuple, e, &scr->rkey);
+		tp_ct_reply_tuple(&p->tuple, e, NULL, &scr->rkey);
 		scr->rkey.zone = e->out_zone;
 		tp_ct_write_reply_key(&p->tuple, false, now);
 	}

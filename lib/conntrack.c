@@ -24,7 +24,7 @@ bool tp_ct_is_reply_key(const struct tp_ct_entry *flow, const struct tp_ct_key *
 {
 	struct tp_ct_key r;
 
-	tp_ct_reply_tuple(orig, flow, &r);
+	tp_ct_reply_tuple(orig, flow, NULL, &r);
 	if (flow->out_zone && k->zone == flow->out_zone)
 		r.zone = k->zone;
 	return tp_ct_key_eq(&r, k);
@@ -78,7 +78,7 @@ int tp_ct_flow_delete(const struct tp_maps *m, const struct tp_ct_key *k,
 {
 	struct tp_ct_key r;
 
-	tp_ct_reply_tuple(k, e, &r);
+	tp_ct_reply_tuple(k, e, NULL, &r);
 	if (e->flags & TP_CT_F_DNAT)
 		tp_ct_reply_key_delete(m, &r, k);
 	if (tp_ct_crosses(k, e)) {
@@ -198,6 +198,6 @@ enum tp_ct_v1_kind tp_ct_entry_from_v1(const struct tp_ct_key *k,
 	e->rule_id = old->rule_id;
 	e->policy_rev = old->policy_rev;
 	e->out_zone = old->out_zone;
-	e->rk_check_s = old->rk_check_s;
+	e->rk_check_s = (__u8)old->rk_check_s;
 	return TP_CT_V1_FLOW;
 }

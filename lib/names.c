@@ -27,6 +27,12 @@ static const char *const tp_stat_names[] = {
 	[TP_STAT_EVENTS] = "events",
 	[TP_STAT_EVENTS_LIMITED] = "events_rate_limited",
 	[TP_STAT_EVENTS_LOST] = "events_lost",
+	[TP_STAT_SNAT] = "snat",
+	[TP_STAT_REVSNAT] = "revsnat",
+	[TP_STAT_RX_UPLINK] = "rx_uplink",
+	[TP_STAT_GUARD_PASS] = "guard_pass",
+	[TP_STAT_GUARD_LISTED] = "guard_listed",
+	[TP_STAT_GUARD_RATE_LIMITED] = "guard_rate_limited",
 };
 
 static const char *const tp_drop_names[] = {
@@ -46,6 +52,10 @@ static const char *const tp_drop_names[] = {
 	[TP_DROP_CT_CLASH] = "conntrack_clash",
 	[TP_DROP_V4_MAPPED] = "ipv6_v4_mapped",
 	[TP_DROP_INTERNAL] = "internal",
+	[TP_DROP_SNAT_EXHAUSTED] = "snat_exhausted",
+	[TP_DROP_NO_SNAT_ADDR] = "no_snat_address",
+	[TP_DROP_NO_ROUTE] = "no_route",
+	[TP_DROP_FRAG_NEEDED] = "fragmentation_needed",
 };
 
 static const char *const tp_ct_state_names[] = {

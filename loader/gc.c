@@ -59,7 +59,7 @@ static void tpd_gc_judge(const struct tp_maps *m, struct tpd_gc_batch *b, __u32 
 		b->dead[b->n_dead++] = b->keys[i];
 		if (e->flags & TP_CT_F_REPLY_KEY)
 			continue;
-		tp_ct_reply_tuple(&b->keys[i], e, &reply);
+		tp_ct_reply_tuple(&b->keys[i], e, NULL, &reply);
 		if (e->flags & TP_CT_F_DNAT)
 			b->dead[b->n_dead++] = reply;
 		if (tp_ct_crosses(&b->keys[i], e)) {

@@ -99,6 +99,7 @@
 #include "pktgen.h"
 #include "policy.h"
 #include "policyref.h"
+#include "names.h"
 #include "refmodel.h"
 #include "service.h"
 
@@ -699,24 +700,6 @@ static void fz_percpu_stat(int fd, __u32 id, __u64 *packets, __u64 *bytes)
 	}
 }
 
-static const char *stat_name(__u32 id)
-{
-	static const char *const N[] = {
-		"rx_tailnet",	 "tx_tailnet",	   "pass",
-		"dnat",		 "revnat",	   "ct_new",
-		"ct_hit",	 "frag_no_record", "icmp_err_nat",
-		"not_ip",	 "other_proto",	   "verdict_allow",
-		"verdict_deny",	 "verdict_audit",  "policy_recheck",
-		"events",	 "events_limited", "events_lost",
-	};
-	static char buf[16];
-
-	if (id < ARRAY_SIZE(N))
-		return N[id];
-	snprintf(buf, sizeof(buf), "drop%u", id - TP_STAT_DROP_BASE);
-	return buf;
-}
-
 static int fz_check_stats(struct fz *f)
 {
 	__u64 mp, mb, bp, bb;
@@ -731,7 +714,7 @@ static int fz_check_stats(struct fz *f)
 		bad++;
 		fprintf(stderr,
 			"  stat %u (%s): model %llu packets %llu bytes, bpf %llu packets %llu bytes\n",
-			id, stat_name(id), (unsigned long long)mp,
+			id, tp_stat_name(id), (unsigned long long)mp,
 			(unsigned long long)mb, (unsigned long long)bp,
 			(unsigned long long)bb);
 	}
@@ -1631,7 +1614,7 @@ static void fz_flow_ends(struct fz *f, const struct fz_flow *fl, int dir,
 	if (ce && !(ce->flags & TP_CT_F_REPLY_KEY) && pct(&f->r, 95)) {
 		struct tp_ct_key reply;
 
-		tp_ct_reply_tuple(&k, ce, &reply);
+		tp_ct_reply_tuple(&k, ce, NULL, &reply);
 		e->s = reply.saddr;
 		e->d = reply.daddr;
 		e->sport = ntohs(reply.sport);
@@ -2553,7 +2536,7 @@ static void fz_summary(struct fz *f)
 	for (i = 0; i < ARRAY_SIZE(S); i++) {
 		ref_stat(f->m, S[i], &p, &b);
 		n += snprintf(buf + n, sizeof(buf) - n, " %s %llu",
-			      stat_name(S[i]), (unsigned long long)p);
+			      tp_stat_name(S[i]), (unsigned long long)p);
 	}
 	for (r = 1; r < TP_DROP_REASON_MAX && n < sizeof(buf); r++) {
 		ref_stat(f->m, TP_STAT_DROP(r), &p, &b);

@@ -877,7 +877,7 @@ static void ct_flow(struct th *h, __u32 n, __u8 proto, __u32 be_id)
 
 	k.saddr = addr("100.64.0.0");
 	k.saddr.w[3] = htonl(ntohl(k.saddr.w[3]) + n / 60000 * 65536 + n % 251);
-	tp_ct_reply_tuple(&k, &e, &reply);
+	tp_ct_reply_tuple(&k, &e, NULL, &reply);
 	rk.orig_daddr = k.daddr;
 	rk.orig_dport = k.dport;
 	rk.orig_zone = k.zone;

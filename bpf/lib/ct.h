@@ -391,7 +391,7 @@ static __always_inline void tp_ct_drop_reply_keys(const struct tp_ct_key *key,
 
 	if (!dnat && !cross)
 		return;
-	tp_ct_reply_tuple(key, e, buf);
+	tp_ct_reply_tuple(key, e, NULL, buf);
 	if (dnat)
 		tp_ct_delete_reply_key(buf, key);
 	if (cross) {
@@ -481,18 +481,18 @@ static __always_inline void tp_ct_keep_reply_keys(const struct tp_ct_key *key,
 						  struct tp_ct_entry *e,
 						  struct tp_scratch *scr, __u64 now)
 {
-	__u16 sec = (__u16)tp_ct_sec(now);
+	__u8 sec = (__u8)tp_ct_sec(now);
 	bool from_tailnet = !(e->flags & TP_CT_F_EGRESS);
 	bool dnat = e->flags & TP_CT_F_DNAT, cross = tp_ct_crosses(key, e);
 
 	if ((!dnat && !cross) || e->rk_check_s == sec)
 		return;
 	e->rk_check_s = sec;
-	tp_ct_reply_tuple(key, e, &scr->rkey);
+	tp_ct_reply_tuple(key, e, NULL, &scr->rkey);
 	if (dnat)
 		tp_ct_write_reply_key(key, from_tailnet, now);
 	if (cross) {
-		tp_ct_reply_tuple(key, e, &scr->rkey);
+		tp_ct_reply_tuple(key, e, NULL, &scr->rkey);
 		scr->rkey.zone = e->out_zone;
 		tp_ct_write_reply_key(key, false, now);
 	}
@@ -538,7 +538,7 @@ __noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now)
 
 	if (old && !(old->flags & TP_CT_F_REPLY_KEY))
 		tp_ct_drop_reply_keys(key, old, &scr->rkey);
-	tp_ct_reply_tuple(key, e, &scr->rkey);
+	tp_ct_reply_tuple(key, e, NULL, &scr->rkey);
 	if (tp_ct_key_live(&scr->rkey, key, from_tailnet, now, &scr->rev) ||
 	    tp_ct_reply_of(key, old, now, &scr->rev))
 		return -TP_DROP_CT_CLASH;

@@ -150,7 +150,7 @@ struct tp_svc_key {
 _Static_assert(sizeof(struct tp_svc_key) == 20, "tp_svc_key size");
 
 #define TP_SVC_F_AFFINITY (1u << 0) /* ClientIP session affinity */
-#define TP_SVC_F_SNAT	  (1u << 1) /* always SNAT to the node (later issue) */
+#define TP_SVC_F_SNAT	  (1u << 1) /* always SNAT new flows to the node */
 
 /**
  * struct tp_svc - map tp_services value.
@@ -328,7 +328,7 @@ enum tp_ct_state {
 
 #define TP_CT_F_REPLY_KEY (1u << 0) /* this entry only indexes the reply tuple */
 #define TP_CT_F_DNAT	  (1u << 1) /* destination translated (service) */
-#define TP_CT_F_SNAT	  (1u << 2) /* source translated (later issue) */
+#define TP_CT_F_SNAT	  (1u << 2) /* source translated to the node (SNAT) */
 #define TP_CT_F_EGRESS	  (1u << 3) /* started by a packet leaving to the tailnet */
 #define TP_CT_F_LOCAL	  (1u << 4) /* egress flow sent by this host itself */
 #define TP_CT_F_UPLINK	  (1u << 5) /* egress flow that came in on an uplink */
@@ -373,9 +373,28 @@ enum tp_ct_state {
  * @out_zone:   flow entry: zone the flow leaves to (0: not a tailnet
  *              interface).
  * @orig_zone:  reply-key entry: the zone of the original tuple.
- * @rk_check_s: flow entry: low 16 bits of the CLOCK_MONOTONIC second in
+ * @rk_check_s: flow entry: low 8 bits of the CLOCK_MONOTONIC second in
  *              which its reply-key entries were last checked (and rebuilt
  *              if the LRU had evicted them); reply-key entry: zero.
+ * @snat_port:  flow entry with TP_CT_F_SNAT: the source port its packets
+ *              leave with (network order); the source address is the
+ *              node's SNAT address of the family (struct tp_config).
+ * @orig_saddr: reply-key entry with TP_CT_F_SNAT: the original tuple's
+ *              source (the client), which the reply key no longer holds.
+ * @orig_sport: reply-key entry with TP_CT_F_SNAT: the original source port.
+ * @rk_pad:     zero.
+ *
+ * SNAT (TP_CT_F_SNAT): a flow whose source was rewritten to the node's
+ * address and a port of the SNAT range.  Its reply tuple is the original
+ * reversed, the source the backend (with TP_CT_F_DNAT), the destination
+ * the SNAT address and @snat_port, in zone 0 (the cluster side); its
+ * reply-key entry carries TP_CT_F_REPLY_KEY | TP_CT_F_SNAT.  Inserting
+ * that reply key with BPF_NOEXIST is what reserves the port.
+ *
+ * Layout history: version 2 (before SNAT) had a zero pad byte where
+ * @rk_check_s is and a 16-bit rk_check_s where @snat_port is; read as
+ * this layout a version-2 entry has no TP_CT_F_SNAT (so @snat_port is
+ * never read) and rk_check_s 0 (one early check): no conversion needed.
  *
  * A reply-key entry has every other field zero.
  */
@@ -395,11 +414,20 @@ struct tp_ct_entry {
 	__u32 ifindex;
 	__u32 expires_s;
 	__u32 created_s;
-	__u32 packets[2];
-	__u64 bytes[2];
+	union {
+		struct { /* flow entry */
+			__u32 packets[2];
+			__u64 bytes[2];
+		};
+		struct { /* reply-key entry with TP_CT_F_SNAT */
+			struct tp_addr orig_saddr;
+			__be16 orig_sport;
+			__u8 rk_pad[6];
+		};
+	};
 	__u8 tcp_flags[2];
 	__u8 verdict;
-	__u8 pad;
+	__u8 rk_check_s;
 	__u32 src_identity;
 	__u32 dst_identity;
 	__u32 rule_id;
@@ -408,7 +436,7 @@ struct tp_ct_entry {
 		__u16 out_zone;
 		__u16 orig_zone;
 	};
-	__u16 rk_check_s;
+	__be16 snat_port;
 };
 _Static_assert(sizeof(struct tp_ct_entry) == 88, "tp_ct_entry size");
 _Static_assert(__builtin_offsetof(struct tp_ct_entry, bytes) % 8 == 0,
@@ -602,18 +630,40 @@ struct tp_zone {
 };
 _Static_assert(sizeof(struct tp_zone) == 4, "tp_zone size");
 
+#define TP_CFG_F_SNAT_AUTO (1u << 0) /* SNAT flows whose backend the FIB puts behind an uplink */
+
+/* Default SNAT source port range (inclusive), as Cilium's and the issue's. */
+#define TP_SNAT_PORT_MIN 61000
+#define TP_SNAT_PORT_MAX 65000
+
 /**
  * struct tp_config - map tp_config value, the single entry at key 0.
- * @policy_rev: bumped by userspace on every policy or identity change;
- *              a flow decided under an older revision is decided again
- *              on its next packet in the original direction.
- * @pad:        zero.
+ * @policy_rev:    bumped by userspace on every policy or identity change;
+ *                 a flow decided under an older revision is decided again
+ *                 on its next packet in the original direction.
+ * @flags:         TP_CFG_F_*.
+ * @snat_addr4:    the node's IPv4 SNAT address (v4-mapped), all zero for
+ *                 none: then IPv4 flows that need SNAT are dropped
+ *                 (TP_DROP_NO_SNAT_ADDR).
+ * @snat_addr6:    the node's IPv6 SNAT address, all zero for none.
+ * @snat_port_min: first port of the SNAT range (host order).
+ * @snat_port_max: last port of the SNAT range (host order, >= min).
+ * @pad:           zero.
+ *
+ * Layout history: version 1 was 8 bytes (@policy_rev and a pad); the
+ * loader carries @policy_rev over, plus one, when it replaces it.
  */
 struct tp_config {
 	__u32 policy_rev;
+	__u32 flags;
+	struct tp_addr snat_addr4;
+	struct tp_addr snat_addr6;
+	__u16 snat_port_min;
+	__u16 snat_port_max;
 	__u32 pad;
 };
-_Static_assert(sizeof(struct tp_config) == 8, "tp_config size");
+_Static_assert(sizeof(struct tp_config) == 48, "tp_config size");
+#define TP_CONFIG_V1_SIZE 8
 
 /* ---- policy and identity indexes (userspace only) ------------------- */
 
@@ -821,6 +871,10 @@ enum tp_drop_reason {
 	TP_DROP_CT_CLASH = 13,	   /* tuple held by another live flow */
 	TP_DROP_V4_MAPPED = 14,	   /* IPv6 with a v4-mapped/-compatible address */
 	TP_DROP_INTERNAL = 15,	   /* a reason the datapath does not know (a bug) */
+	TP_DROP_SNAT_EXHAUSTED = 16, /* no free port in the SNAT range */
+	TP_DROP_NO_SNAT_ADDR = 17, /* SNAT needed, no SNAT address of the family */
+	TP_DROP_NO_ROUTE = 18,	   /* the FIB has no usable route for a translated flow */
+	TP_DROP_FRAG_NEEDED = 19,  /* too big for the tailnet MTU; ICMP error sent back */
 	TP_DROP_REASON_MAX,
 };
 
@@ -844,6 +898,12 @@ enum tp_stat_id {
 	TP_STAT_EVENTS = 15,	    /* events written to the ring buffer */
 	TP_STAT_EVENTS_LIMITED = 16, /* events suppressed by the rate limit */
 	TP_STAT_EVENTS_LOST = 17,   /* events lost: ring buffer full */
+	TP_STAT_SNAT = 18,	    /* packets source-translated to the node */
+	TP_STAT_REVSNAT = 19,	    /* replies restored on an uplink (tp_from_uplink) */
+	TP_STAT_RX_UPLINK = 20,	    /* packets into tp_from_uplink */
+	TP_STAT_GUARD_PASS = 21,    /* tp_xdp_guard: passed */
+	TP_STAT_GUARD_LISTED = 22,  /* tp_xdp_guard: dropped, source on the drop list */
+	TP_STAT_GUARD_RATE_LIMITED = 23, /* tp_xdp_guard: dropped, over its source's rate */
 	TP_STAT_DROP_BASE = 32,
 	TP_STAT_MAX = TP_STAT_DROP_BASE + 32,
 };

@@ -33,20 +33,58 @@ TP_TUPLE_INLINE void tp_ct_reverse(const struct tp_ct_key *k, struct tp_ct_key *
 	rev->zone = k->zone;
 }
 
+/* Is @a an IPv4 address (v4-mapped, ::ffff:0:0/96)?  Byte-wise: no byte order. */
+TP_TUPLE_INLINE bool tp_tuple_is_v4(const struct tp_addr *a)
+{
+	return !a->w[0] && !a->w[1] && !a->b[8] && !a->b[9] && a->b[10] == 0xff &&
+	       a->b[11] == 0xff;
+}
+
 /**
- * tp_ct_reply_tuple() - the tuple a flow's replies carry in its own zone.
+ * tp_ct_snat_addr() - the address a SNAT flow's packets leave with.
+ * @orig: the flow's original tuple.
+ * @cfg:  the datapath configuration (tp_config), or NULL.
+ *
+ * Return: the node's SNAT address of @orig's family, NULL without @cfg.
+ */
+TP_TUPLE_INLINE const struct tp_addr *tp_ct_snat_addr(const struct tp_ct_key *orig,
+						      const struct tp_config *cfg)
+{
+	if (!cfg)
+		return 0;
+	return tp_tuple_is_v4(&orig->saddr) ? &cfg->snat_addr4 : &cfg->snat_addr6;
+}
+
+/**
+ * tp_ct_reply_tuple() - the tuple a flow's replies carry.
  * @orig: the flow's original tuple.
  * @e:    its flow entry.
- * @r:    filled with @orig reversed, the source the backend after DNAT.
+ * @cfg:  the datapath configuration (for a SNAT flow's address), or NULL.
+ * @r:    filled with @orig reversed, the source the backend after DNAT,
+ *        the destination the node's SNAT address and port in zone 0
+ *        after SNAT.
+ *
+ * Return: false for a SNAT flow when @cfg is NULL (no address to use).
  */
-TP_TUPLE_INLINE void tp_ct_reply_tuple(const struct tp_ct_key *orig,
-				       const struct tp_ct_entry *e, struct tp_ct_key *r)
+TP_TUPLE_INLINE bool tp_ct_reply_tuple(const struct tp_ct_key *orig, const struct tp_ct_entry *e,
+				       const struct tp_config *cfg, struct tp_ct_key *r)
 {
+	const struct tp_addr *snat;
+
 	tp_ct_reverse(orig, r);
 	if (e->flags & TP_CT_F_DNAT) {
 		r->saddr = e->nat_addr;
 		r->sport = e->nat_port;
 	}
+	if (!(e->flags & TP_CT_F_SNAT))
+		return true;
+	snat = tp_ct_snat_addr(orig, cfg);
+	if (!snat)
+		return false;
+	r->daddr = *snat;
+	r->dport = e->snat_port;
+	r->zone = 0;
+	return true;
 }
 
 /* Does flow @e (original tuple @orig) leave to another zone's tailnet? */
@@ -57,14 +95,20 @@ TP_TUPLE_INLINE bool tp_ct_crosses(const struct tp_ct_key *orig, const struct tp
 
 /*
  * The original tuple of the flow the reply-key entry @rk under @rkey
- * points at: the client side from the reply key, the rest from @rk.
+ * points at: the client side from the reply key (from @rk after SNAT,
+ * which replaced it), the rest from @rk.
  */
 TP_TUPLE_INLINE void tp_ct_rk_orig(const struct tp_ct_key *rkey, const struct tp_ct_entry *rk,
 				   struct tp_ct_key *orig)
 {
-	orig->saddr = rkey->daddr;
+	if (rk->flags & TP_CT_F_SNAT) {
+		orig->saddr = rk->orig_saddr;
+		orig->sport = rk->orig_sport;
+	} else {
+		orig->saddr = rkey->daddr;
+		orig->sport = rkey->dport;
+	}
 	orig->daddr = rk->orig_daddr;
-	orig->sport = rkey->dport;
 	orig->dport = rk->orig_dport;
 	orig->proto = rkey->proto;
 	orig->pad = 0;
