@@ -15,16 +15,44 @@ static bool tp_ct_key_eq(const struct tp_ct_key *a, const struct tp_ct_key *b)
 }
 
 /**
+ * tp_ct_config() - the datapath configuration, read once for a walk.
+ * @m:   maps.
+ * @buf: filled with tp_config.
+ *
+ * A SNAT flow's reply tuple holds the node's SNAT address from tp_config
+ * (tp_ct_reply_tuple()); callers that walk conntrack read it once and pass
+ * it to every function below.
+ *
+ * Return: @buf, or NULL when tp_config cannot be read (SNAT flows then
+ * have no reply tuple: their reply keys are left to the GC).
+ */
+const struct tp_config *tp_ct_config(const struct tp_maps *m, struct tp_config *buf)
+{
+	__u32 zero = 0;
+
+	memset(buf, 0, sizeof(*buf));
+	if (m->config < 0 || bpf_map_lookup_elem(m->config, &zero, buf))
+		return NULL;
+	return buf;
+}
+
+/**
  * tp_ct_is_reply_key() - is @k a reply tuple of the flow entry @flow under
  * @orig: its reply tuple, or for a flow crossing into another zone the same
  * tuple in the zone it leaves to?
+ * @flow: the flow entry.
+ * @orig: its key.
+ * @cfg:  tp_config (tp_ct_config()), for a SNAT flow's address; NULL: a
+ *        SNAT flow has no reply key.
+ * @k:    the key in question.
  */
 bool tp_ct_is_reply_key(const struct tp_ct_entry *flow, const struct tp_ct_key *orig,
-			const struct tp_ct_key *k)
+			const struct tp_config *cfg, const struct tp_ct_key *k)
 {
 	struct tp_ct_key r;
 
-	tp_ct_reply_tuple(orig, flow, NULL, &r);
+	if (!tp_ct_reply_tuple(orig, flow, cfg, &r))
+		return false;
 	if (flow->out_zone && k->zone == flow->out_zone)
 		r.zone = k->zone;
 	return tp_ct_key_eq(&r, k);
@@ -33,9 +61,15 @@ bool tp_ct_is_reply_key(const struct tp_ct_entry *flow, const struct tp_ct_key *
 /**
  * tp_ct_entry_live() - is entry @e under @k live at @now_ns: a flow entry
  * not expired, or a reply key whose flow is live and points back at it?
+ * @m:      maps.
+ * @cfg:    tp_config (tp_ct_config()): a SNAT flow's reply key points back
+ *          at it only through the SNAT address there.
+ * @k:      the entry's key.
+ * @e:      the entry.
+ * @now_ns: CLOCK_MONOTONIC now.
  */
-bool tp_ct_entry_live(const struct tp_maps *m, const struct tp_ct_key *k,
-		      const struct tp_ct_entry *e, __u64 now_ns)
+bool tp_ct_entry_live(const struct tp_maps *m, const struct tp_config *cfg,
+		      const struct tp_ct_key *k, const struct tp_ct_entry *e, __u64 now_ns)
 {
 	__u32 now_s = TP_CT_SEC(now_ns);
 	struct tp_ct_entry flow;
@@ -47,7 +81,7 @@ bool tp_ct_entry_live(const struct tp_maps *m, const struct tp_ct_key *k,
 	if (bpf_map_lookup_elem(tp_ct_fd(m, k->proto), &orig, &flow))
 		return false;
 	return !(flow.flags & TP_CT_F_REPLY_KEY) && flow.expires_s > now_s &&
-	       tp_ct_is_reply_key(&flow, &orig, k);
+	       tp_ct_is_reply_key(&flow, &orig, cfg, k);
 }
 
 /* Delete reply key @rk of the flow at @k while it still points back at it. */
@@ -67,21 +101,26 @@ static void tp_ct_reply_key_delete(const struct tp_maps *m, const struct tp_ct_k
 
 /**
  * tp_ct_flow_delete() - delete the flow entry @e under @k and those of its
- * reply-key entries (DNAT, zone crossing) that still point back at it (a
- * reply tuple may belong to another flow by now: a client port reused
- * toward a second VIP of the same backend).
+ * reply-key entries (DNAT, SNAT, zone crossing) that still point back at
+ * it (a reply tuple may belong to another flow by now: a client port
+ * reused toward a second VIP of the same backend).
+ * @m:   maps.
+ * @cfg: tp_config (tp_ct_config()), for a SNAT flow's reply key; with
+ *       NULL that reply key stays for the GC.
+ * @k:   the flow's key.
+ * @e:   its entry.
  *
  * Return: 0, or -errno of deleting the flow entry.
  */
-int tp_ct_flow_delete(const struct tp_maps *m, const struct tp_ct_key *k,
-		      const struct tp_ct_entry *e)
+int tp_ct_flow_delete(const struct tp_maps *m, const struct tp_config *cfg,
+		      const struct tp_ct_key *k, const struct tp_ct_entry *e)
 {
 	struct tp_ct_key r;
+	bool have_reply = tp_ct_reply_tuple(k, e, cfg, &r);
 
-	tp_ct_reply_tuple(k, e, NULL, &r);
-	if (e->flags & TP_CT_F_DNAT)
+	if (have_reply && (e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT)))
 		tp_ct_reply_key_delete(m, &r, k);
-	if (tp_ct_crosses(k, e)) {
+	if (have_reply && tp_ct_crosses(k, e)) {
 		r.zone = e->out_zone;
 		tp_ct_reply_key_delete(m, &r, k);
 	}
@@ -90,6 +129,10 @@ int tp_ct_flow_delete(const struct tp_maps *m, const struct tp_ct_key *k,
 
 /**
  * tp_ct_take_dead() - delete entry @k if it is dead (not live at @now_ns).
+ * @m:      maps.
+ * @cfg:    tp_config (tp_ct_config()), for SNAT flows' reply keys.
+ * @k:      the entry's key.
+ * @now_ns: CLOCK_MONOTONIC now.
  *
  * A walk judges entries from a copy; the datapath may have replaced or
  * revived one since.  So the entry is taken out atomically and judged
@@ -99,13 +142,14 @@ int tp_ct_flow_delete(const struct tp_maps *m, const struct tp_ct_key *k,
  *
  * Return: 1 deleted, 0 kept or gone already, -errno on errors.
  */
-int tp_ct_take_dead(const struct tp_maps *m, const struct tp_ct_key *k, __u64 now_ns)
+int tp_ct_take_dead(const struct tp_maps *m, const struct tp_config *cfg,
+		    const struct tp_ct_key *k, __u64 now_ns)
 {
 	int fd = tp_ct_fd(m, k->proto);
 	struct tp_ct_entry e;
 
 	if (!bpf_map_lookup_and_delete_elem(fd, k, &e)) {
-		if (!tp_ct_entry_live(m, k, &e, now_ns))
+		if (!tp_ct_entry_live(m, cfg, k, &e, now_ns))
 			return 1;
 		bpf_map_update_elem(fd, k, &e, BPF_NOEXIST);
 		return 0;
@@ -116,7 +160,7 @@ int tp_ct_take_dead(const struct tp_maps *m, const struct tp_ct_key *k, __u64 no
 		return -errno;
 	if (bpf_map_lookup_elem(fd, k, &e))
 		return 0;
-	if (tp_ct_entry_live(m, k, &e, now_ns))
+	if (tp_ct_entry_live(m, cfg, k, &e, now_ns))
 		return 0;
 	return bpf_map_delete_elem(fd, k) ? (errno == ENOENT ? 0 : -errno) : 1;
 }
@@ -166,7 +210,7 @@ enum tp_ct_v1_kind tp_ct_entry_from_v1(const struct tp_ct_key *k,
 		orig = old->peer;
 		tp_ct_entry_from_v1(&orig, flow, NULL, &f);
 		/* not the flow's (any more), or found by reversing now */
-		if (!tp_ct_is_reply_key(&f, &orig, k))
+		if (!tp_ct_is_reply_key(&f, &orig, NULL, k)) /* no SNAT before v2 */
 			return TP_CT_V1_DROP;
 		tp_ct_reverse(&orig, &rev);
 		if (!(flow->flags & TP_CT_F_DNAT) && tp_ct_key_eq(&rev, k))

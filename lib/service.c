@@ -653,6 +653,9 @@ int tp_service_stage(const struct tp_maps *m, struct tp_svc_batch *b,
 	err = tp_service_check(key, be, n, NULL, 0);
 	if (err)
 		return err;
+	/* a flag the datapath does not know would mean nothing, silently */
+	if (spec->flags & ~(TP_SVC_F_AFFINITY | TP_SVC_F_SNAT))
+		return -EINVAL;
 	if (n > tp_service_maglev_cap(m))
 		return -EINVAL; /* more backends than table entries */
 	u = calloc(1, sizeof(*u));

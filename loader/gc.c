@@ -3,7 +3,9 @@
  * Conntrack GC.  The datapath treats an expired entry as absent, so GC
  * only frees room; it reads the table in batches (bpf_map_lookup_batch),
  * never holding anything the datapath waits on.  Deleted: expired flow
- * entries with the reply keys that still point back at them, and reply
+ * entries with the reply keys that still point back at them (a SNAT
+ * flow's is found through the SNAT address in tp_config, read once a
+ * pass), and reply
  * keys whose flow is gone, expired or points elsewhere; each is judged
  * again as it is taken out, so an entry the datapath replaced after the
  * walk read it stays.
@@ -30,6 +32,7 @@ __u64 tpd_monotonic_ns(void)
 }
 
 struct tpd_gc_batch {
+	const struct tp_config *cfg; /* read once per pass: SNAT reply tuples */
 	struct tp_ct_key keys[TPD_GC_BATCH];
 	struct tp_ct_entry vals[TPD_GC_BATCH];
 	struct tp_ct_key dead[3 * TPD_GC_BATCH];
@@ -52,15 +55,17 @@ static void tpd_gc_judge(const struct tp_maps *m, struct tpd_gc_batch *b, __u32 
 		const struct tp_ct_entry *e = &b->vals[i];
 
 		res->ct_entries++;
-		if (tp_ct_entry_live(m, &b->keys[i], e, now)) {
+		if (tp_ct_entry_live(m, b->cfg, &b->keys[i], e, now)) {
 			res->ct_flows += !(e->flags & TP_CT_F_REPLY_KEY);
 			continue;
 		}
 		b->dead[b->n_dead++] = b->keys[i];
 		if (e->flags & TP_CT_F_REPLY_KEY)
 			continue;
-		tp_ct_reply_tuple(&b->keys[i], e, NULL, &reply);
-		if (e->flags & TP_CT_F_DNAT)
+		/* a SNAT flow without the configuration: its reply key is an orphan later */
+		if (!tp_ct_reply_tuple(&b->keys[i], e, b->cfg, &reply))
+			continue;
+		if (e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT))
 			b->dead[b->n_dead++] = reply;
 		if (tp_ct_crosses(&b->keys[i], e)) {
 			b->dead[b->n_dead] = reply;
@@ -80,7 +85,7 @@ static void tpd_gc_delete(const struct tp_maps *m, struct tpd_gc_batch *b,
 	__u32 i;
 
 	for (i = 0; i < b->n_dead; i++)
-		if (tp_ct_take_dead(m, &b->dead[i], now) > 0)
+		if (tp_ct_take_dead(m, b->cfg, &b->dead[i], now) > 0)
 			res->ct_deleted++;
 	b->n_dead = 0;
 }
@@ -110,8 +115,8 @@ static int tpd_gc_ct_slow(const struct tp_maps *m, int fd, struct tpd_gc_batch *
 }
 
 /* One conntrack table (tp_ct or tp_ct_any), its counts added to @total. */
-static int tpd_gc_ct(const struct tp_maps *m, int fd, __u64 now,
-		     struct tpd_gc_result *total)
+static int tpd_gc_ct(const struct tp_maps *m, const struct tp_config *cfg, int fd,
+		     __u64 now, struct tpd_gc_result *total)
 {
 	struct tpd_gc_batch *b = calloc(1, sizeof(*b));
 	struct tpd_gc_result one = {}, *res = &one;
@@ -121,6 +126,7 @@ static int tpd_gc_ct(const struct tp_maps *m, int fd, __u64 now,
 
 	if (!b)
 		return -ENOMEM;
+	b->cfg = cfg;
 	for (;;) {
 		count = TPD_GC_BATCH;
 		err = bpf_map_lookup_batch(fd, first ? NULL : &token, &token,
@@ -179,12 +185,14 @@ static void tpd_gc_frags(const struct tp_maps *m, __u64 now, __u32 timeout,
 int tpd_gc(const struct tp_maps *m, __u64 now_ns, __u32 frag_timeout,
 	   struct tpd_gc_result *res)
 {
+	struct tp_config buf;
+	const struct tp_config *cfg = tp_ct_config(m, &buf);
 	int err;
 
 	memset(res, 0, sizeof(*res));
-	err = tpd_gc_ct(m, m->ct_any, now_ns, res);
+	err = tpd_gc_ct(m, cfg, m->ct_any, now_ns, res);
 	res->ct_any_entries = res->ct_entries;
-	err = tpd_gc_ct(m, m->ct, now_ns, res) ?: err;
+	err = tpd_gc_ct(m, cfg, m->ct, now_ns, res) ?: err;
 	tpd_gc_frags(m, now_ns, frag_timeout, res);
 	return err;
 }

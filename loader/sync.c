@@ -513,7 +513,8 @@ static void tpd_purge_flow(const struct tp_maps *m, struct tpd_purge *p,
 	struct tp_ct_entry e;
 
 	if (!bpf_map_lookup_elem(tp_ct_fd(m, IPPROTO_UDP), k, &e) &&
-	    tpd_purge_match(p, k, &e) && !tp_ct_flow_delete(m, k, &e))
+	    tpd_purge_match(p, k, &e) &&
+	    !tp_ct_flow_delete(m, p->have_cfg ? &p->cfg : NULL, k, &e))
 		p->deleted++;
 }
 
@@ -544,6 +545,7 @@ static int tpd_purge_pass_walk(const struct tp_maps *m, struct tpd_purge *p)
 			     &n);
 	if (err)
 		return err;
+	p->have_cfg = tp_ct_config(m, &p->cfg) != NULL;
 	for (i = 0; i < n; i++)
 		if (tpd_purge_match(p, &rows[i].k, &rows[i].e))
 			tpd_purge_flow(m, p, &rows[i].k);
@@ -583,6 +585,8 @@ int tpd_purge_step(const struct tp_maps *m, struct tpd_purge *p, size_t budget)
 			p->n_next = 0;
 			p->in_pass = true;
 			p->have_token = false;
+			/* once a pass, not once an entry */
+			p->have_cfg = tp_ct_config(m, &p->cfg) != NULL;
 		}
 		if (!keys) {
 			keys = calloc(chunk, sizeof(*keys));
@@ -770,6 +774,8 @@ static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
 		spec.flags |= TP_SVC_F_AFFINITY;
 		spec.affinity_timeout = sc->affinity;
 	}
+	if (sc->snat)
+		spec.flags |= TP_SVC_F_SNAT;
 	exists = !bpf_map_lookup_elem(m->services, &key, &svc);
 	if (exists && svc.owner != TP_OWNER_STATIC) {
 		log_warn("static service: held by another owner, left alone",

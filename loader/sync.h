@@ -68,6 +68,8 @@ struct tpd_purge {
 	bool in_pass;
 	bool have_token;
 	__u32 token;
+	struct tp_config cfg; /* tp_config as the pass began: SNAT reply keys */
+	bool have_cfg;
 	unsigned long deleted;
 	unsigned long passes;
 };

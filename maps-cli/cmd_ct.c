@@ -2,7 +2,8 @@
 /*
  * conntrack: the flows of tp_ct and tp_ct_any.  Each flow has a flow entry
  * under its original tuple, and DNAT and zone-crossing flows a reply-key
- * entry (TP_CT_F_REPLY_KEY) under a reply tuple (docs/datapath.md);
+ * entry (TP_CT_F_REPLY_KEY) under a reply tuple, SNAT flows one under
+ * the tuple toward the node's SNAT address (docs/datapath.md);
  * listing shows live flow entries, flushing deletes every entry of each
  * matching flow.
  */
@@ -91,9 +92,11 @@ static int ct_row_cmp(const void *pa, const void *pb)
 }
 
 /* Live flow entries of one conntrack table matching @f, appended to @r. */
-static int ct_collect_table(int fd, const struct tpctl_ct_filter *f, __u64 now,
+static int ct_collect_table(int fd, const struct tpctl_ct_filter *f,
+			    const struct tp_config *cfg, __u64 now,
 			    struct tpctl_ct_row **r, size_t *n, size_t *cap)
 {
+	const struct tp_addr *snat;
 	struct tp_ct_key k, next, *prev = NULL;
 	struct tpctl_ct_row *p;
 	struct tp_ct_entry e;
@@ -115,6 +118,10 @@ static int ct_collect_table(int fd, const struct tpctl_ct_filter *f, __u64 now,
 				return -ENOMEM;
 			*r = p;
 		}
+		memset(&(*r)[*n], 0, sizeof(**r));
+		snat = (e.flags & TP_CT_F_SNAT) ? tp_ct_snat_addr(&k, cfg) : NULL;
+		if (snat)
+			(*r)[*n].snat_addr = *snat;
 		(*r)[*n].key = k;
 		(*r)[(*n)++].e = e;
 	}
@@ -126,11 +133,13 @@ static int ct_collect(const struct tp_maps *m, const struct tpctl_ct_filter *f,
 		      __u64 now, struct tpctl_ct_row **rows, size_t *n)
 {
 	struct tpctl_ct_row *r = NULL;
+	struct tp_config buf;
+	const struct tp_config *cfg = tp_ct_config(m, &buf);
 	size_t cap = 0;
 
 	*n = 0;
-	if (ct_collect_table(m->ct, f, now, &r, n, &cap) ||
-	    ct_collect_table(m->ct_any, f, now, &r, n, &cap)) {
+	if (ct_collect_table(m->ct, f, cfg, now, &r, n, &cap) ||
+	    ct_collect_table(m->ct_any, f, cfg, now, &r, n, &cap)) {
 		free(r);
 		return -ENOMEM;
 	}
@@ -150,7 +159,7 @@ static char *ct_endpoint(const struct tp_addr *a, __be16 port, __u8 proto,
 }
 
 static const struct tpctl_col ct_cols[] = {
-	{ "PROTO" },	     { "ZONE", true },	{ "SOURCE" },
+	{ "PROTO" },	     { "ZONE", true },	{ "SOURCE" },	{ "SNAT" },
 	{ "DESTINATION" },   { "BACKEND" },	{ "STATE" },
 	{ "FROM" },	     { "TO" },		{ "VERDICT" },
 	{ "PACKETS", true }, { "BYTES", true }, { "EXPIRES", true },
@@ -170,6 +179,13 @@ static void ct_plain_row(struct tpctl_table *t, const struct tp_maps *m,
 	tpctl_table_cell(
 		t, "%s",
 		ct_endpoint(&r->key.saddr, r->key.sport, r->key.proto, buf));
+	/* the source the backend sees (the ICMP echo id for echo flows) */
+	if (e->flags & TP_CT_F_SNAT)
+		tpctl_table_cell(t, "%s",
+				 ct_endpoint(&r->snat_addr, e->snat_port,
+					     r->key.proto, buf));
+	else
+		tpctl_table_cell(t, "-");
 	tpctl_table_cell(
 		t, "%s",
 		ct_endpoint(&r->key.daddr, r->key.dport, r->key.proto, buf));
@@ -237,6 +253,11 @@ static void ct_json_row(struct tp_json *j, const struct tp_maps *m,
 			       tp_addr_format(&e->nat_addr, buf, sizeof(buf)));
 		tp_json_kv_u64(j, "backend_port", ntohs(e->nat_port));
 		tp_json_kv_u64(j, "backend_id", e->backend_id);
+	}
+	if (e->flags & TP_CT_F_SNAT) {
+		tp_json_kv_str(j, "snat_addr",
+			       tp_addr_format(&r->snat_addr, buf, sizeof(buf)));
+		tp_json_kv_u64(j, "snat_port", ntohs(e->snat_port));
 	}
 	tp_json_kv_u64(j, "service_id", e->svc_id);
 	if (s)
@@ -372,6 +393,8 @@ int tpctl_ct_flush(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 {
 	const struct tp_maps *m = &ctx->maps;
 	bool all = !(a->has & (TPCTL_HAS_SVC | TPCTL_HAS_BACKEND));
+	struct tp_config cfg_buf;
+	const struct tp_config *cfg = tp_ct_config(m, &cfg_buf);
 	struct tp_ct_key *keys = NULL;
 	struct tpctl_ct_filter f;
 	struct tp_ct_entry e;
@@ -395,7 +418,7 @@ int tpctl_ct_flush(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 				flows++;
 		} else if (!(e.flags & TP_CT_F_REPLY_KEY) &&
 			   ct_match(&f, &keys[i], &e)) {
-			flows += !tp_ct_flow_delete(m, &keys[i], &e);
+			flows += !tp_ct_flow_delete(m, cfg, &keys[i], &e);
 		}
 	}
 	if (!ctx->opts.json)

@@ -149,6 +149,8 @@ int tpctl_service_add(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 		spec.flags |= TP_SVC_F_AFFINITY;
 		spec.affinity_timeout = a->affinity;
 	}
+	if (a->has & TPCTL_HAS_SNAT)
+		spec.flags |= TP_SVC_F_SNAT;
 	err = svc_load(ctx, &a->svc, st);
 	if (err && err != -ENOENT)
 		goto cleanup;
@@ -374,14 +376,14 @@ static void svc_json(struct tp_json *j, const struct tpctl_svc_row *s,
 
 static const struct tpctl_col svc_cols[] = {
 	{ "SERVICE" },	   { "ID", true },     { "ZONE" },
-	{ "AFFINITY" },	   { "OWNER" },	       { "BACKEND" },
+	{ "AFFINITY" },	   { "FLAGS" },	       { "OWNER" },	       { "BACKEND" },
 	{ "BE-ID", true }, { "WEIGHT", true }, { "STATE" },
 };
 
-/* The service's own columns: frontend, id, zone, affinity, owner. */
+/* The service's own columns: frontend, id, zone, affinity, flags, owner. */
 static void svc_cells(struct tpctl_table *t, const struct tpctl_svc_row *s)
 {
-	char buf[TP_SVC_STRLEN], dur[TPCTL_UNIT_STRLEN];
+	char buf[TP_SVC_STRLEN], dur[TPCTL_UNIT_STRLEN], flags[32];
 
 	tpctl_table_cell(t, "%s", svc_str(&s->key, buf));
 	tpctl_table_cell(t, "%u", s->svc.id);
@@ -394,10 +396,11 @@ static void svc_cells(struct tpctl_table *t, const struct tpctl_svc_row *s)
 	else
 		snprintf(dur, sizeof(dur), "-");
 	tpctl_table_cell(t, "%s", dur);
+	tpctl_table_cell(t, "%s", tpctl_svc_flags_str(s->svc.flags, flags, sizeof(flags)));
 	tpctl_table_cell(t, "%s", tp_owner_name(s->svc.owner));
 }
 
-#define SVC_OWN_COLS 5 /* the columns svc_cells() fills */
+#define SVC_OWN_COLS 6 /* the columns svc_cells() fills */
 
 static void be_cells(struct tpctl_table *t, const struct tp_svc_key *k,
 		     const struct tpctl_be_row *b)

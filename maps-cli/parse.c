@@ -370,12 +370,10 @@ static int kw_affinity(struct tpctl_parser *p, struct tpctl_args *a)
 	return 0;
 }
 
+/* A flag without a value: TPCTL_HAS_SNAT says it all. */
 static int kw_snat(struct tpctl_parser *p, struct tpctl_args *a)
 {
-	return perr(
-		p,
-		"%s: snat: not supported yet (arrives with the SNAT/static NAT issue)",
-		p->what);
+	return 0;
 }
 
 static int kw_zone(struct tpctl_parser *p, struct tpctl_args *a)
@@ -588,7 +586,7 @@ static int p_service_add(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	static const struct tpctl_kw kws[] = {
 		KW("affinity", TPCTL_HAS_AFFINITY, kw_affinity),
-		KW("snat", 0, kw_snat),
+		KW("snat", TPCTL_HAS_SNAT, kw_snat),
 		KW("zone", TPCTL_HAS_ZONE, kw_zone),
 	};
 

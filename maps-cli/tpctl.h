@@ -96,6 +96,7 @@ enum tpctl_op {
 #define TPCTL_HAS_SVC	   (1u << 10)
 #define TPCTL_HAS_BACKEND  (1u << 11)
 #define TPCTL_HAS_COUNT	   (1u << 12)
+#define TPCTL_HAS_SNAT	   (1u << 13) /* service add ... snat: TP_SVC_F_SNAT */
 
 /* `policy ... proto icmp` means ICMP and ICMPv6: two rules. */
 #define TPCTL_PROTO_ICMP_BOTH 0x100
@@ -314,12 +315,16 @@ void tpctl_policy_render(struct tpctl_ctx *ctx, const struct tp_maps *m,
 
 /**
  * struct tpctl_ct_row - a conntrack flow as listed.
- * @key: its original tuple.
- * @e:   its flow entry.
+ * @key:       its original tuple.
+ * @e:         its flow entry.
+ * @snat_addr: with TP_CT_F_SNAT, the source address its packets leave
+ *             with (tp_config's of the family when listed); the port is
+ *             @e.snat_port.
  */
 struct tpctl_ct_row {
 	struct tp_ct_key key;
 	struct tp_ct_entry e;
+	struct tp_addr snat_addr;
 };
 
 /* cmd_ct.c */

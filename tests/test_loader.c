@@ -1730,7 +1730,7 @@ static void test_ct_v1_pins_converted(void **state)
 	assert_int_equal(e.flags, TP_CT_F_REPLY_KEY);
 	tp_ct_rk_orig(&ru, &e, &orig);
 	assert_memory_equal(&orig, &ku, sizeof(orig));
-	assert_true(tp_ct_entry_live(&dp.maps, &ru, &e, tpd_monotonic_ns()));
+	assert_true(tp_ct_entry_live(&dp.maps, NULL, &ru, &e, tpd_monotonic_ns()));
 	/* the crossing flow: its reply key in zone 2 only */
 	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &kx, &e), 0);
 	assert_int_equal(e.out_zone, 2);

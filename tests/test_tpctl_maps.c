@@ -604,6 +604,7 @@ static void test_service_roundtrip(void **state)
 {
 	struct tp_svc_key k = tm_key(TM_VIP);
 	struct tp_svc svc;
+	struct tm_res r;
 	yajl_val v, s;
 
 	TM_REQUIRE();
@@ -643,9 +644,27 @@ static void test_service_roundtrip(void **state)
 	tm_fails("no service 198.19.0.10:80/tcp", "service del " TM_VIP);
 	tm_fails("bad address '198.19.0.300:80/tcp': expected ADDR:PORT/PROTO",
 		 "service add 198.19.0.300:80/tcp");
-	tm_fails("service add: snat: not supported yet",
-		 "service add " TM_VIP " snat");
 	assert_int_equal(tm_count(tm.maps.services), 2);
+
+	/* snat marks the service; adding it again without takes it away */
+	tm_ok("service add " TM_VIP " snat");
+	tm_ok("backend add " TM_VIP " 198.18.1.1:8080");
+	assert_int_equal(bpf_map_lookup_elem(tm.maps.services, &k, &svc), 0);
+	assert_int_equal(svc.flags, TP_SVC_F_SNAT);
+	assert_non_null(strstr(tm_ok("service list"), " snat "));
+	assert_non_null(strstr(tm_ok("-j service list"), "\"snat\":true"));
+	tm_fails("'snat' given twice", "service add " TM_VIP " snat snat");
+	tm_ok("service add " TM_VIP " affinity 60");
+	assert_int_equal(bpf_map_lookup_elem(tm.maps.services, &k, &svc), 0);
+	assert_int_equal(svc.flags, TP_SVC_F_AFFINITY);
+	assert_int_equal(tm_check_service(TM_VIP), 1);
+	/* the batch reads lines with the same grammar */
+	tm_exec(&r, "service add " TM_VIP " snat zone 1\n", 0, tm.pin_root, "batch -");
+	assert_int_equal(r.status, 0);
+	tm_res_free(&r);
+	assert_int_equal(bpf_map_lookup_elem(tm.maps.services, &k, &svc), 0);
+	assert_int_equal(svc.flags, TP_SVC_F_SNAT);
+	assert_int_equal(svc.zone, 1);
 }
 
 static void test_backend_roundtrip(void **state)
@@ -959,6 +978,87 @@ static void tm_flow(const char *c, __u16 cport, const char *be, __u32 svc_id,
 		    __s64 ttl_s)
 {
 	tm_flow_proto(c, cport, be, svc_id, ttl_s, IPPROTO_TCP);
+}
+
+/*
+ * A SNAT flow: its reply key is backend:8080 -> the node's SNAT address
+ * and port in zone 0, and holds the client the reply tuple no longer has.
+ */
+static void tm_flow_snat(const char *c, __u16 cport, const char *be, const char *snat,
+			 __u16 sport, __u32 svc_id)
+{
+	struct tp_ct_key orig = { .saddr = tm_addr(c),
+				  .daddr = tm_addr("198.19.0.10"),
+				  .sport = htons(cport),
+				  .dport = htons(80),
+				  .proto = IPPROTO_TCP,
+				  .zone = 1 };
+	struct tp_ct_key reply = { .saddr = tm_addr(be),
+				   .daddr = tm_addr(snat),
+				   .sport = htons(8080),
+				   .dport = htons(sport),
+				   .proto = IPPROTO_TCP };
+	__u64 now = tm_now(CLOCK_MONOTONIC);
+	struct tp_ct_entry e = { .nat_addr = tm_addr(be),
+				 .nat_port = htons(8080),
+				 .state = TP_CT_ESTABLISHED,
+				 .flags = TP_CT_F_DNAT | TP_CT_F_SNAT,
+				 .svc_id = svc_id,
+				 .backend_id = 1,
+				 .created_s = TP_CT_SEC(now),
+				 .expires_s = TP_CT_SEC(now) + 60,
+				 .verdict = TP_VERDICT_ALLOW,
+				 .snat_port = htons(sport) };
+	struct tp_ct_entry r = { .flags = TP_CT_F_REPLY_KEY | TP_CT_F_SNAT,
+				 .orig_daddr = orig.daddr,
+				 .orig_dport = orig.dport,
+				 .orig_zone = orig.zone,
+				 .orig_saddr = orig.saddr,
+				 .orig_sport = orig.sport };
+
+	assert_int_equal(bpf_map_update_elem(tm.maps.ct, &orig, &e, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(tm.maps.ct, &reply, &r, BPF_ANY), 0);
+}
+
+/*
+ * tpctl shows a SNAT flow's source and deletes its reply key with it,
+ * found through the SNAT address in tp_config (without it the reply key
+ * would stay behind, holding the port).
+ */
+static void test_conntrack_snat(void **state)
+{
+	struct tp_config cfg, saved;
+	struct tp_svc_key k = tm_key(TM_VIP);
+	struct tp_svc svc;
+	__u32 zero = 0;
+	const char *out;
+
+	TM_REQUIRE();
+	assert_int_equal(bpf_map_lookup_elem(tm.maps.config, &zero, &saved), 0);
+	cfg = saved;
+	cfg.snat_addr4 = tm_addr("198.18.0.1");
+	cfg.snat_port_min = TP_SNAT_PORT_MIN;
+	cfg.snat_port_max = TP_SNAT_PORT_MAX;
+	assert_int_equal(bpf_map_update_elem(tm.maps.config, &zero, &cfg, BPF_ANY), 0);
+	tm_ok("service add " TM_VIP " snat");
+	assert_int_equal(bpf_map_lookup_elem(tm.maps.services, &k, &svc), 0);
+	tm_flow_snat("100.64.0.1", 40000, "198.18.1.1", "198.18.0.1", 61234, svc.id);
+	tm_flow_snat("100.64.0.2", 40000, "198.18.1.2", "198.18.0.1", 61235, svc.id);
+	assert_int_equal(tm_count(tm.maps.ct), 4);
+
+	out = tm_ok("conntrack list");
+	assert_non_null(strstr(out, "SNAT"));
+	assert_non_null(strstr(out, "198.18.0.1:61234"));
+	out = tm_ok("-j conntrack list src 100.64.0.1");
+	assert_non_null(strstr(out, "\"snat_addr\":\"198.18.0.1\""));
+	assert_non_null(strstr(out, "\"snat_port\":61234"));
+	assert_non_null(strstr(out, "\"flags\":\"dnat,snat\""));
+
+	assert_string_equal(tm_ok("conntrack flush backend 198.18.1.1"), "flushed 1 flow\n");
+	assert_int_equal(tm_count(tm.maps.ct), 2);
+	assert_string_equal(tm_ok("conntrack flush service " TM_VIP), "flushed 1 flow\n");
+	assert_int_equal(tm_count(tm.maps.ct), 0);
+	assert_int_equal(bpf_map_update_elem(tm.maps.config, &zero, &saved, BPF_ANY), 0);
 }
 
 static void test_conntrack(void **state)
@@ -2370,6 +2470,7 @@ int main(void)
 		cmocka_unit_test_setup(test_identity_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_policy_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_conntrack, tm_setup),
+		cmocka_unit_test_setup(test_conntrack_snat, tm_setup),
 		cmocka_unit_test_setup(test_stats, tm_setup),
 		cmocka_unit_test_setup(test_map_list_dump, tm_setup),
 		cmocka_unit_test_setup(test_status, tm_setup),

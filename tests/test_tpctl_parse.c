@@ -338,6 +338,12 @@ static void test_parse_service(void **state)
 	assert_int_equal(a.affinity, 86400);
 	tt_parse_ok("service add 198.19.0.10:80/tcp zone any", &a);
 	assert_string_equal(a.zone, "any");
+	assert_false(a.has & TPCTL_HAS_SNAT);
+	tt_parse_ok("service add 198.19.0.10:80/tcp snat affinity 30", &a);
+	assert_true(a.has & TPCTL_HAS_SNAT);
+	assert_int_equal(a.affinity, 30);
+	tt_parse_ok("serv a 198.19.0.10:80/tcp zone 2 sn", &a);
+	assert_true(a.has & TPCTL_HAS_SNAT);
 
 	tt_parse_ok("service add [fd00:198:19::a]:53/udp", &a);
 	assert_int_equal(a.svc.proto, IPPROTO_UDP);
@@ -613,8 +619,7 @@ static const struct {
 	  "bad affinity timeout '1h': expected a number 1-86400" },
 	{ "service add 198.19.0.10:80/tcp affinity 1 affinity 2",
 	  "'affinity' given twice" },
-	{ "service add 198.19.0.10:80/tcp snat",
-	  "service add: snat: not supported yet (arrives with the SNAT/static NAT issue)" },
+	{ "service add 198.19.0.10:80/tcp snat snat", "'snat' given twice" },
 	{ "service add 198.19.0.10:80/tcp zone",
 	  "missing ZONE after 'service add'" },
 	{ "service add 198.19.0.10:80/tcp zone 65536",
@@ -1089,7 +1094,7 @@ static void tt_services(struct tpctl_svc_row *s, struct tpctl_be_row *b)
 			 0);
 	s[1].svc = (struct tp_svc){ .id = 2,
 				    .zone = 1,
-				    .flags = TP_SVC_F_AFFINITY,
+				    .flags = TP_SVC_F_AFFINITY | TP_SVC_F_SNAT,
 				    .affinity_timeout = 10800,
 				    .owner = TP_OWNER_KUBERNETES };
 	b[0].id = 5;
@@ -1120,10 +1125,10 @@ static void test_render_services(void **state)
 	tpctl_services_render(&o.ctx, s, 2, b, 2);
 	assert_string_equal(
 		tt_out_text(&o, 0),
-		"SERVICE                  ID  ZONE  AFFINITY  OWNER       BACKEND          BE-ID  WEIGHT  STATE\n"
-		"198.19.0.10:80/tcp        1  all   -         tpctl       198.18.1.1:8080      5       1  active\n"
-		"                                                         198.18.1.2:8080      6     300  terminating\n"
-		"[fd00:198:19::a]:53/udp   2  1     3h00m     kubernetes  (no backends)\n");
+		"SERVICE                  ID  ZONE  AFFINITY  FLAGS          OWNER       BACKEND          BE-ID  WEIGHT  STATE\n"
+		"198.19.0.10:80/tcp        1  all   -         -              tpctl       198.18.1.1:8080      5       1  active\n"
+		"                                                                        198.18.1.2:8080      6     300  terminating\n"
+		"[fd00:198:19::a]:53/udp   2  1     3h00m     affinity,snat  kubernetes  (no backends)\n");
 	tt_out_close(&o);
 
 	tt_out_open(&o, true, false);
@@ -1145,6 +1150,10 @@ static void test_render_services(void **state)
 	svc = YAJL_GET_ARRAY(v)->values[1];
 	assert_int_equal(tt_jint(svc, "affinity_timeout"), 10800);
 	assert_string_equal(tt_jstr(svc, "owner"), "kubernetes");
+	assert_true(YAJL_IS_TRUE(yajl_tree_get(svc, (const char *[]){ "snat", NULL },
+					       yajl_t_any)));
+	assert_true(YAJL_IS_FALSE(yajl_tree_get(YAJL_GET_ARRAY(v)->values[0],
+						(const char *[]){ "snat", NULL }, yajl_t_any)));
 	yajl_tree_free(v);
 	tt_out_close(&o);
 
@@ -1261,7 +1270,7 @@ static void test_render_policy(void **state)
 static void test_render_conntrack(void **state)
 {
 	const __u64 now = 5000ULL * 1000000000ULL;
-	struct tpctl_ct_row r[2] = {};
+	struct tpctl_ct_row r[3] = {};
 	struct tpctl_svc_row s[2];
 	struct tpctl_be_row b[2];
 	struct tt_out o;
@@ -1302,18 +1311,41 @@ static void test_render_conntrack(void **state)
 				      .verdict = TP_VERDICT_AUDIT,
 				      .src_identity = TP_ID_TAILNET,
 				      .dst_identity = TP_ID_WORLD };
+	/* a SNAT flow: the backend sees the node's address and port */
+	r[2].key = (struct tp_ct_key){ .saddr = tt_addr("100.64.0.2"),
+				       .daddr = tt_addr("198.19.0.10"),
+				       .sport = htons(40001),
+				       .dport = htons(80),
+				       .proto = IPPROTO_TCP,
+				       .zone = 1 };
+	r[2].e = (struct tp_ct_entry){ .nat_addr = tt_addr("198.18.2.1"),
+				       .nat_port = htons(8080),
+				       .state = TP_CT_SYN_SENT,
+				       .flags = TP_CT_F_DNAT | TP_CT_F_SNAT,
+				       .svc_id = 1,
+				       .backend_id = 7,
+				       .expires_s = TP_CT_SEC(now) + 60,
+				       .created_s = TP_CT_SEC(now),
+				       .packets = { 1, 0 },
+				       .bytes = { 60, 0 },
+				       .verdict = TP_VERDICT_ALLOW,
+				       .src_identity = TP_ID_TAILNET,
+				       .dst_identity = 400,
+				       .snat_port = htons(61234) };
+	r[2].snat_addr = tt_addr("198.18.0.1");
 
 	tt_out_open(&o, false, false);
-	tpctl_ct_render(&o.ctx, NULL, r, 2, now, s, 2);
+	tpctl_ct_render(&o.ctx, NULL, r, 3, now, s, 2);
 	assert_string_equal(
 		tt_out_text(&o, 0),
-		"PROTO   ZONE  SOURCE             DESTINATION       BACKEND          STATE        FROM        TO        VERDICT  PACKETS          BYTES  EXPIRES\n"
-		"tcp        1  100.64.0.1:40000   198.19.0.10:80    198.18.1.1:8080  established  tailnet(3)  400       allow      12/10  1.5KiB/117KiB    5h59m\n"
-		"icmpv6     1  fd7a:115c:a1e0::1  fd00:198:18::1:1  -                open         tailnet(3)  world(2)  audit        1/0         64B/0B      30s\n");
+		"PROTO   ZONE  SOURCE             SNAT              DESTINATION       BACKEND          STATE        FROM        TO        VERDICT  PACKETS          BYTES  EXPIRES\n"
+		"tcp        1  100.64.0.1:40000   -                 198.19.0.10:80    198.18.1.1:8080  established  tailnet(3)  400       allow      12/10  1.5KiB/117KiB    5h59m\n"
+		"icmpv6     1  fd7a:115c:a1e0::1  -                 fd00:198:18::1:1  -                open         tailnet(3)  world(2)  audit        1/0         64B/0B      30s\n"
+		"tcp        1  100.64.0.2:40001   198.18.0.1:61234  198.19.0.10:80    198.18.2.1:8080  syn_sent     tailnet(3)  400       allow        1/0         60B/0B    1m00s\n");
 	tt_out_close(&o);
 
 	tt_out_open(&o, true, false);
-	tpctl_ct_render(&o.ctx, NULL, r, 2, now, s, 2);
+	tpctl_ct_render(&o.ctx, NULL, r, 3, now, s, 2);
 	v = tt_json(tt_out_text(&o, 0));
 	row = YAJL_GET_ARRAY(v)->values[0];
 	assert_string_equal(tt_jstr(row, "service"), "198.19.0.10:80/tcp");
@@ -1325,9 +1357,15 @@ static void test_render_conntrack(void **state)
 	assert_int_equal(tt_jint(row, "expires_in_s"), 21599);
 	assert_int_equal(tt_jint(row, "age_s"), 10);
 	assert_string_equal(tt_jstr(row, "src_name"), "tailnet");
+	assert_null(yajl_tree_get(row, (const char *[]){ "snat_addr", NULL }, yajl_t_any));
 	row = YAJL_GET_ARRAY(v)->values[1];
 	assert_string_equal(tt_jstr(row, "proto"), "icmpv6");
 	assert_string_equal(tt_jstr(row, "verdict"), "audit");
+	row = YAJL_GET_ARRAY(v)->values[2];
+	assert_string_equal(tt_jstr(row, "flags"), "dnat,snat");
+	assert_string_equal(tt_jstr(row, "snat_addr"), "198.18.0.1");
+	assert_int_equal(tt_jint(row, "snat_port"), 61234);
+	assert_string_equal(tt_jstr(row, "backend"), "198.18.2.1");
 	yajl_tree_free(v);
 	tt_out_close(&o);
 }
