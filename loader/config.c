@@ -109,6 +109,19 @@ static int tpd_get_u32(struct tpd_parse *ps, yajl_val obj, const char *where,
 	return 0;
 }
 
+static int tpd_get_bool(struct tpd_parse *ps, yajl_val obj, const char *where,
+			const char *key, bool *out)
+{
+	yajl_val v = tpd_get(obj, key);
+
+	if (!v)
+		return 0;
+	if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
+		return tpd_fail(ps, "%s.%s: expected true or false", where, key);
+	*out = YAJL_IS_TRUE(v);
+	return 0;
+}
+
 static int tpd_get_u16(struct tpd_parse *ps, yajl_val obj, const char *where,
 		       const char *key, __u16 *out, __u32 min, __u32 max)
 {
@@ -230,7 +243,8 @@ static int tpd_parse_backend(struct tpd_parse *ps, yajl_val o, const char *svc,
 static int tpd_parse_service(struct tpd_parse *ps, yajl_val o, size_t i,
 			     struct tpd_service_cfg *svc)
 {
-	static const char *const keys[] = { "frontend", "backends", "affinity", "zone", NULL };
+	static const char *const keys[] = { "frontend", "backends", "affinity", "zone",
+					    "snat", NULL };
 	char where[48];
 	yajl_val bes;
 	size_t j;
@@ -242,6 +256,7 @@ static int tpd_parse_service(struct tpd_parse *ps, yajl_val o, size_t i,
 				 sizeof(svc->frontend), true);
 	err = err ?: tpd_get_u32(ps, o, where, "affinity", &svc->affinity, 0, 86400, false);
 	err = err ?: tpd_get_u16(ps, o, where, "zone", &svc->zone, 0, 65535);
+	err = err ?: tpd_get_bool(ps, o, where, "snat", &svc->snat);
 	if (err)
 		return err;
 	svc->backends = tpd_array(ps, o, "backends", sizeof(*svc->backends),
@@ -419,6 +434,156 @@ static int tpd_parse_sections(struct tpd_parse *ps, yajl_val root,
 					 1, 1000000, false);
 	}
 	return err ?: tpd_parse_conntrack(ps, tpd_get(root, "conntrack"), cfg);
+}
+
+/* ---- snat ---------------------------------------------------------------- */
+
+static int tpd_snat_mode(struct tpd_parse *ps, const char *where, const char *mode,
+			 struct tpd_snat_cfg *sn)
+{
+	if (!strcmp(mode, "auto"))
+		sn->auto_mode = true;
+	else if (!strcmp(mode, "off"))
+		sn->auto_mode = false;
+	else
+		return tpd_fail(ps, "%s: '%s': expected auto or off", where, mode);
+	return 0;
+}
+
+/*
+ * An address of one family for "snat.ipv4"/"snat.ipv6": a unicast
+ * address the node can send from, never the unspecified one (all zero
+ * means none to the datapath) nor a multicast one.
+ */
+static int tpd_snat_addr(struct tpd_parse *ps, yajl_val o, const char *key, bool v4,
+			 struct tp_addr *a, bool *has)
+{
+	char text[64] = "";
+	int err = tpd_get_str(ps, o, "snat", key, text, sizeof(text), false);
+	bool bad;
+
+	if (err || !text[0])
+		return err;
+	bad = tp_addr_parse(text, a) || tp_addr_is_v4(a) != v4;
+	if (!bad && v4)
+		bad = !a->w[3] || (a->b[12] & 0xf0) == 0xe0 || a->w[3] == 0xffffffff;
+	else if (!bad)
+		bad = (!a->w[0] && !a->w[1] && !a->w[2] && !a->w[3]) || a->b[0] == 0xff;
+	if (bad)
+		return tpd_fail(ps, "snat.%s: '%s' is not a unicast %s address", key, text,
+				v4 ? "IPv4" : "IPv6");
+	*has = true;
+	return 0;
+}
+
+/*
+ * "snat": "auto" | "off" | {"mode", "ipv4", "ipv6", "ports"}.  Ports
+ * below 1024 are refused: a SNAT range there would shadow the well-known
+ * ports of the node's own services.
+ */
+static int tpd_parse_snat(struct tpd_parse *ps, yajl_val v, struct tpd_snat_cfg *sn)
+{
+	static const char *const keys[] = { "mode", "ipv4", "ipv6", "ports", NULL };
+	char mode[16] = "off", ports[32] = "";
+	int err;
+
+	sn->port_min = TP_SNAT_PORT_MIN;
+	sn->port_max = TP_SNAT_PORT_MAX;
+	if (!v)
+		return 0;
+	if (YAJL_IS_STRING(v))
+		return tpd_snat_mode(ps, "snat", v->u.string, sn);
+	if (!YAJL_IS_OBJECT(v))
+		return tpd_fail(ps, "snat: expected \"auto\", \"off\" or an object");
+	err = tpd_check_keys(ps, v, "snat", keys);
+	err = err ?: tpd_get_str(ps, v, "snat", "mode", mode, sizeof(mode), false);
+	err = err ?: tpd_snat_mode(ps, "snat.mode", mode, sn);
+	err = err ?: tpd_snat_addr(ps, v, "ipv4", true, &sn->addr4, &sn->has_addr4);
+	err = err ?: tpd_snat_addr(ps, v, "ipv6", false, &sn->addr6, &sn->has_addr6);
+	err = err ?: tpd_get_str(ps, v, "snat", "ports", ports, sizeof(ports), false);
+	if (err || !ports[0])
+		return err;
+	if (tp_port_range_parse(ports, &sn->port_min, &sn->port_max)) {
+		__u16 lo, hi;
+		char *dash = strchr(ports, '-');
+
+		/* say why when it is only the order that is wrong */
+		if (dash && !tp_port_range_parse(dash + 1, &hi, &hi)) {
+			*dash = 0;
+			if (!tp_port_range_parse(ports, &lo, &lo) && lo > hi)
+				return tpd_fail(ps, "snat.ports: '%s-%s': the first port is above the last",
+						ports, dash + 1);
+			*dash = '-';
+		}
+		return tpd_fail(ps, "snat.ports: '%s' is not a port range (LO-HI, 1024-65535)",
+				ports);
+	}
+	if (sn->port_min < 1024)
+		return tpd_fail(ps, "snat.ports: '%s' reaches below 1024 (the well-known ports)",
+				ports);
+	return 0;
+}
+
+/** tpd_config_first_uplink() - the first "uplink" interface, or NULL. */
+const struct tpd_iface_cfg *tpd_config_first_uplink(const struct tpd_config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_ifaces; i++)
+		if (cfg->ifaces[i].kind == TPD_IFACE_UPLINK)
+			return &cfg->ifaces[i];
+	return NULL;
+}
+
+/**
+ * tpd_config_warnings() - what a configuration asks for that works, but
+ * probably not as meant, on this host: read from the host, so kept out of
+ * tpd_config_parse() (which stays a pure function of the text).
+ * @cfg:             a parsed configuration.
+ * @port_range_path: the ephemeral port range file, TPD_LOCAL_PORT_RANGE
+ *                   (tests pass their own).
+ * @msg:             the first warning, one line.
+ * @len:             its room.
+ *
+ * Warned about: a SNAT range overlapping the kernel's ephemeral port range
+ * (local connections would then compete with SNAT for those ports; the
+ * loader reserves the SNAT range, which shrinks the ephemeral one); a
+ * configuration that SNATs without an uplink to take an address from.
+ *
+ * Return: the number of warnings (0: @msg untouched).
+ */
+int tpd_config_warnings(const struct tpd_config *cfg, const char *port_range_path,
+			char *msg, size_t len)
+{
+	const struct tpd_snat_cfg *sn = &cfg->snat;
+	unsigned int lo, hi;
+	int n = 0;
+	size_t i;
+	bool snat = sn->auto_mode;
+	FILE *f;
+
+	for (i = 0; i < cfg->n_services; i++)
+		snat |= cfg->services[i].snat;
+	f = fopen(port_range_path, "r");
+	if (f && fscanf(f, "%u %u", &lo, &hi) == 2 && sn->port_min <= hi &&
+	    sn->port_max >= lo) {
+		snprintf(msg, len, "snat.ports: %u-%u overlaps the ephemeral port range %u-%u "
+			 "(%s); reserving it takes those ports from local connections",
+			 sn->port_min, sn->port_max, lo, hi, port_range_path);
+		n++;
+	}
+	if (f)
+		fclose(f);
+	if (snat && !tpd_config_first_uplink(cfg) && (!sn->has_addr4 || !sn->has_addr6)) {
+		if (!n)
+			snprintf(msg, len, "snat: no \"uplink\" interface to take the SNAT "
+				 "address from and no address configured for %s: such flows "
+				 "are dropped (no_snat_address)",
+				 !sn->has_addr4 && !sn->has_addr6 ? "either family" :
+				 sn->has_addr4 ? "IPv6" : "IPv4");
+		n++;
+	}
+	return n;
 }
 
 /* ---- the document's shape --------------------------------------------------- */
@@ -784,6 +949,8 @@ static void tpd_config_defaults(struct tpd_config *cfg)
 	cfg->events_per_sec = 1000;
 	cfg->events_burst = 200;
 	cfg->metrics_interval = 15;
+	cfg->snat.port_min = TP_SNAT_PORT_MIN;
+	cfg->snat.port_max = TP_SNAT_PORT_MAX;
 }
 
 #define TPD_ARRAY(ps, root, key, field, n, fn)                               \
@@ -813,7 +980,7 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 		"pin_root", "default_policy", "interfaces", "identities", "services",
 		"policies", "wireguard_peers", "wireguard", "tailscale", "conntrack",
 		"metrics", "maglev_size", "capacity", "sync_interval", "events",
-		"kubernetes", NULL,
+		"kubernetes", "snat", NULL,
 	};
 	struct tpd_parse ps = { err, errlen };
 	char yerr[256], dflt[8] = "";
@@ -857,6 +1024,7 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 				   "wireguard_peers", &cfg->wg_peers, &cfg->n_wg_peers);
 	ret = ret ?: tpd_parse_sections(&ps, root, cfg);
 	ret = ret ?: tpd_parse_capacity(&ps, tpd_get(root, "capacity"), cfg);
+	ret = ret ?: tpd_parse_snat(&ps, tpd_get(root, "snat"), &cfg->snat);
 	cfg->kubernetes = YAJL_IS_OBJECT(root) && tpd_get(root, "kubernetes");
 	if (!ret && !cfg->n_ifaces)
 		ret = tpd_fail(&ps, "interfaces: at least one interface is needed");

@@ -80,6 +80,7 @@ struct tpd_service_cfg {
 	struct tp_svc_key key; /* @frontend, parsed when read */
 	__u32 affinity;
 	__u16 zone;
+	bool snat; /* TP_SVC_F_SNAT: always SNAT its new flows */
 	struct tpd_backend_cfg *backends;
 	size_t n_backends;
 };
@@ -97,6 +98,30 @@ struct tpd_policy_cfg {
 struct tpd_map_cfg { /* public key or tag -> identity */
 	char key[72];
 	char identity[48];
+};
+
+/**
+ * struct tpd_snat_cfg - the "snat" key: SNAT of flows toward backends
+ * behind an uplink (docs/tailplaned.8).
+ * @auto_mode: "auto": every new service flow whose backend the FIB puts
+ *             behind an uplink (TP_CFG_F_SNAT_AUTO); "off": only services
+ *             marked snat.
+ * @has_addr4: @addr4 was configured; else the first uplink's primary
+ *             IPv4 address is used, kept current.
+ * @has_addr6: the same for @addr6.
+ * @addr4:     configured IPv4 SNAT address (v4-mapped).
+ * @addr6:     configured IPv6 SNAT address.
+ * @port_min:  first port of the SNAT range.
+ * @port_max:  last port of the SNAT range (>= @port_min).
+ */
+struct tpd_snat_cfg {
+	bool auto_mode;
+	bool has_addr4;
+	bool has_addr6;
+	struct tp_addr addr4;
+	struct tp_addr addr6;
+	__u16 port_min;
+	__u16 port_max;
 };
 
 struct tpd_config {
@@ -128,6 +153,7 @@ struct tpd_config {
 	char metrics_path[PATH_MAX];
 	__u32 metrics_interval;
 	bool kubernetes; /* a "kubernetes" section was given (not supported yet) */
+	struct tpd_snat_cfg snat;
 };
 
 int tpd_config_load(const char *path, struct tpd_config *cfg, char *err,
@@ -140,5 +166,11 @@ const struct tpd_iface_cfg *tpd_config_iface(const struct tpd_config *cfg,
 					     const char *name);
 bool tpd_config_knobs_equal(const struct tpd_config *a,
 			    const struct tpd_config *b);
+const struct tpd_iface_cfg *tpd_config_first_uplink(const struct tpd_config *cfg);
+int tpd_config_warnings(const struct tpd_config *cfg, const char *port_range_path,
+			char *msg, size_t len);
+
+/* The kernel's ephemeral port range, which a SNAT range should avoid. */
+#define TPD_LOCAL_PORT_RANGE "/proc/sys/net/ipv4/ip_local_port_range"
 
 #endif /* TAILPLANED_CONFIG_H */

@@ -10,7 +10,8 @@
  * (a resize); otherwise the map is replaced and a warning names it.
  *
  * TC programs are attached with tcx links (kernel >= 6.6), pinned under
- * PIN_ROOT/links/IFNAME-{ingress,egress}; a later start swaps the program
+ * PIN_ROOT/links/IFNAME-{ingress,egress} (a tailnet interface has both,
+ * an uplink only ingress: tp_from_uplink); a later start swaps the program
  * inside the pinned link (bpf_link_update), so there is no instant without
  * a program.  Older kernels get clsact filters replaced in place.
  */
@@ -52,6 +53,13 @@
 /* Not in libbpf 1.1's headers; stable kernel ABI values. */
 #define TPD_BPF_TCX_INGRESS 46
 #define TPD_BPF_TCX_EGRESS  47
+
+/*
+ * Looked up by name, not through the skeleton: an object built without it
+ * (before the uplink datapath) still loads, and its uplinks are only
+ * described.
+ */
+#define TPD_PROG_FROM_UPLINK "tp_from_uplink"
 
 #define TPD_TC_HANDLE 0x7470 /* "tp" */
 #define TPD_TC_PRIO   0x7470
@@ -467,6 +475,30 @@ static long tpd_services_convert(int old_fd, int new_fd)
 }
 
 /*
+ * tp_config of the layout before SNAT (TP_CONFIG_V1_SIZE bytes: the
+ * policy revision and a pad).  The revision carries over, plus one: a
+ * policy change tpctl made through the old map while the new one was
+ * being created is then not lost on flows decided under it, which are
+ * all decided again.  The SNAT fields are written by the loader after the
+ * load (tpd_snat_config_write()).  Returns the new revision or -errno.
+ */
+static long tpd_config_convert_v1(int old_fd, int new_fd)
+{
+	__u8 old[TP_CONFIG_V1_SIZE];
+	struct tp_config cfg = {};
+	__u32 zero = 0;
+
+	_Static_assert(TP_CONFIG_V1_SIZE >= sizeof(cfg.policy_rev), "policy_rev first");
+	if (bpf_map_lookup_elem(old_fd, &zero, old))
+		return -errno;
+	memcpy(&cfg.policy_rev, old, sizeof(cfg.policy_rev));
+	cfg.policy_rev++;
+	if (bpf_map_update_elem(new_fd, &zero, &cfg, BPF_ANY))
+		return -errno;
+	return cfg.policy_rev;
+}
+
+/*
  * Every key of the map @fd (key size @ksize, at most @max_entries of them);
  * what fits in memory.
  */
@@ -587,6 +619,17 @@ static void tpd_migrate(struct tailplane *skel, struct tpd_aside *aside, int n)
 			snprintf(count, sizeof(count), "%ld", copied);
 			log_info("services converted to per-service Maglev tables", "entries",
 				 count);
+		} else if (!strcmp(bpf_map__name(map), TP_MAP_CONFIG) &&
+			   aside[i].info.value_size == TP_CONFIG_V1_SIZE &&
+			   aside[i].info.key_size == bpf_map__key_size(map)) {
+			copied = tpd_config_convert_v1(old_fd, bpf_map__fd(map));
+			snprintf(count, sizeof(count), "%ld", copied);
+			if (copied < 0)
+				log_error("tp_config not converted: policy revision lost",
+					  "error", strerror((int)-copied));
+			else
+				log_info("tp_config converted to the SNAT layout",
+					 "policy_rev", count);
 		} else {
 			log_warn("map layout changed: replaced, old entries not convertible",
 				 "map", bpf_map__name(map));
@@ -767,6 +810,11 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	}
 	tpd_migrate(dp->skel, aside, n_aside);
 	tp_maps_from_object(&dp->maps, dp->skel->obj, cfg->maglev_size);
+	dp->uplink_prog = bpf_object__find_program_by_name(dp->skel->obj,
+							   TPD_PROG_FROM_UPLINK) != NULL;
+	if (!dp->uplink_prog)
+		log_info("the object has no tp_from_uplink (not built): uplinks are described, "
+			 "replies of SNAT flows are not restored");
 	if (ct_split)
 		tpd_ct_split(&dp->maps);
 	tpd_index_rebuild(&dp->maps, rules_index, names_index);
@@ -830,11 +878,9 @@ static int tpd_attach_clsact(int prog_fd, int ifindex, enum bpf_tc_attach_point 
 	return bpf_tc_attach(&hook, &opts);
 }
 
-static int tpd_attach_one(struct tpd_datapath *dp, const char *pin_root,
-			  const char *ifname, int ifindex, bool ingress)
+static int tpd_attach_one(struct tpd_datapath *dp, const struct bpf_program *prog,
+			  const char *pin_root, const char *ifname, int ifindex, bool ingress)
 {
-	struct bpf_program *prog = ingress ? dp->skel->progs.tp_from_tailnet :
-					     dp->skel->progs.tp_to_tailnet;
 	char pin[PATH_MAX];
 	int err;
 
@@ -860,9 +906,11 @@ static int tpd_attach_one(struct tpd_datapath *dp, const char *pin_root,
  * @ifc:     the interface's configuration.
  * @ifindex: its ifindex now.
  *
- * Uplinks are only described for now (their programs come with the uplink
- * and SNAT work).  Whether packets start at the IP header is the device
- * type rtnetlink reports for @ifindex in the loader's namespace.
+ * A tailnet interface gets tp_from_tailnet at ingress and tp_to_tailnet
+ * at egress; an uplink gets tp_from_uplink at ingress (replies of SNAT
+ * flows), or is only described when the object has no such program
+ * (@dp->uplink_prog).  Whether packets start at the IP header is the
+ * device type rtnetlink reports for @ifindex in the loader's namespace.
  *
  * Return: 0 or -errno (-ENODEV: no interface @ifindex; -EOPNOTSUPP: a
  * device type the datapath cannot parse).
@@ -871,6 +919,7 @@ int tpd_iface_attach(struct tpd_datapath *dp, const struct tpd_config *cfg,
 		     const struct tpd_iface_cfg *ifc, int ifindex)
 {
 	struct tp_iface v = { .zone = ifc->zone };
+	const struct bpf_program *prog;
 	__u32 key = ifindex;
 	unsigned short type;
 	char num[16];
@@ -894,10 +943,15 @@ int tpd_iface_attach(struct tpd_datapath *dp, const struct tpd_config *cfg,
 	/* describe it before any program can see its packets */
 	if (bpf_map_update_elem(dp->maps.ifaces, &key, &v, BPF_ANY))
 		return -errno;
-	if (ifc->kind != TPD_IFACE_TAILNET)
-		return 0;
-	err = tpd_attach_one(dp, cfg->pin_root, ifc->name, ifindex, true);
-	err = err ?: tpd_attach_one(dp, cfg->pin_root, ifc->name, ifindex, false);
+	if (ifc->kind != TPD_IFACE_TAILNET) {
+		prog = bpf_object__find_program_by_name(dp->skel->obj, TPD_PROG_FROM_UPLINK);
+		return prog ? tpd_attach_one(dp, prog, cfg->pin_root, ifc->name, ifindex, true) :
+			      0;
+	}
+	err = tpd_attach_one(dp, dp->skel->progs.tp_from_tailnet, cfg->pin_root, ifc->name,
+			     ifindex, true);
+	err = err ?: tpd_attach_one(dp, dp->skel->progs.tp_to_tailnet, cfg->pin_root,
+				    ifc->name, ifindex, false);
 	return err;
 }
 

@@ -19,6 +19,8 @@ struct tailplane;
  * @skel:  skeleton (programs and maps).
  * @maps:  map fds (owned by @skel).
  * @tcx:   the kernel attaches TC programs with tcx links.
+ * @uplink_prog: the object has tp_from_uplink (TP_PROG_FROM_UPLINK), which
+ *         goes on the TC ingress of every uplink.
  * @maglev_resized: tp_maglev was pinned with an older layout, or the
  *         configured table size changed: every service's table was
  *         rebuilt from its backends (tpd_rebuild_services()).
@@ -27,6 +29,7 @@ struct tpd_datapath {
 	struct tailplane *skel;
 	struct tp_maps maps;
 	bool tcx;
+	bool uplink_prog;
 	bool maglev_resized;
 };
 

@@ -411,3 +411,94 @@ int tpd_host_addrs(struct tp_addr **addrs, size_t *n)
 	*n = c.n;
 	return err;
 }
+
+/* ---- an interface's primary addresses ------------------------------------- */
+
+/**
+ * struct tpd_primary_ctx - the first usable address of each family of one
+ * interface, from an RTM_GETADDR dump.
+ * @ifindex: the interface.
+ * @v4:      its primary IPv4 address (v4-mapped), with @has4.
+ * @v6:      its primary IPv6 address, with @has6.
+ * @has4:    @v4 was found.
+ * @has6:    @v6 was found.
+ */
+struct tpd_primary_ctx {
+	int ifindex;
+	struct tp_addr v4, v6;
+	bool has4, has6;
+};
+
+static int tpd_primary_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *tb[IFA_MAX + 1] = {}, *at;
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	struct tpd_primary_ctx *c = data;
+	struct tp_addr a = {};
+	__u32 flags;
+
+	if (nlh->nlmsg_type != RTM_NEWADDR ||
+	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa) ||
+	    (int)ifa->ifa_index != c->ifindex || ifa->ifa_scope != RT_SCOPE_UNIVERSE)
+		return MNL_CB_OK;
+	mnl_attr_parse(nlh, sizeof(*ifa), tpd_addr_attr, tb);
+	at = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+	flags = tb[IFA_FLAGS] && mnl_attr_validate(tb[IFA_FLAGS], MNL_TYPE_U32) >= 0 ?
+			mnl_attr_get_u32(tb[IFA_FLAGS]) : ifa->ifa_flags;
+	/* secondary (IPv4), or not usable as a source: deprecated, in or failed DAD */
+	if (!at || (flags & (IFA_F_SECONDARY | IFA_F_DEPRECATED | IFA_F_TENTATIVE |
+			     IFA_F_DADFAILED)))
+		return MNL_CB_OK;
+	if (ifa->ifa_family == AF_INET && mnl_attr_get_payload_len(at) == 4 && !c->has4) {
+		a.w[2] = htonl(0xffff);
+		memcpy(&a.w[3], mnl_attr_get_payload(at), 4);
+		c->v4 = a;
+		c->has4 = true;
+	} else if (ifa->ifa_family == AF_INET6 && mnl_attr_get_payload_len(at) == 16 &&
+		   !c->has6) {
+		memcpy(c->v6.b, mnl_attr_get_payload(at), 16);
+		c->has6 = true;
+	}
+	return MNL_CB_OK;
+}
+
+/**
+ * tpd_iface_primary_addrs() - an interface's primary address of each
+ * family: the first global one the kernel lists that is not secondary,
+ * deprecated, tentative or a failed duplicate, in the caller's network
+ * namespace.
+ * @ifindex: the interface.
+ * @v4:      its IPv4 address (v4-mapped), zero when it has none.
+ * @v6:      its IPv6 address, zero when it has none.
+ *
+ * Return: 0, or -errno (a dump interrupted by a change is asked again).
+ */
+int tpd_iface_primary_addrs(int ifindex, struct tp_addr *v4, struct tp_addr *v6)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct tpd_primary_ctx c;
+	struct nlmsghdr *nlh;
+	struct ifaddrmsg *ifa;
+	int err, tries = 0;
+
+	do {
+		memset(&c, 0, sizeof(c));
+		c.ifindex = ifindex;
+		memset(buf, 0, sizeof(buf));
+		nlh = mnl_nlmsg_put_header(buf);
+		nlh->nlmsg_type = RTM_GETADDR;
+		nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+		ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+		ifa->ifa_family = AF_UNSPEC;
+		err = tpd_rtnl_query(nlh, tpd_primary_cb, &c);
+	} while (err == -EINTR && ++tries < 3);
+	memset(v4, 0, sizeof(*v4));
+	memset(v6, 0, sizeof(*v6));
+	if (err)
+		return err;
+	if (c.has4)
+		*v4 = c.v4;
+	if (c.has6)
+		*v6 = c.v6;
+	return 0;
+}

@@ -26,6 +26,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "addr.h"
 #include "config.h"
 #include "datapath.h"
 #include "gc.h"
@@ -36,6 +37,7 @@
 #include "peers.h"
 #include "pins.h"
 #include "service.h"
+#include "snat.h"
 #include "sync.h"
 
 #define TPD_VERSION "0.1.0"
@@ -76,6 +78,8 @@ struct tpd {
 	struct tp_addr *host; /* this host's addresses, as last synced */
 	size_t n_host;
 	bool host_dirty; /* address events since, or the last read failed */
+	bool snat_dirty; /* the SNAT addresses may have changed: write tp_config */
+	struct tpd_snat_addrs snat; /* as last written */
 	struct tpd_source_state src[TPD_SRC_MAX];
 	unsigned int src_conflicts[TPD_SRC_MAX]; /* at the last sync, to log changes */
 	struct tpd_gc_result gc;
@@ -137,9 +141,13 @@ static void tpd_attach_iface(struct tpd *t, size_t i, int ifindex)
 		return;
 	}
 	t->ifindex[i] = ifindex;
+	/* until the object has tp_from_uplink, an uplink is only described */
 	log_info("attached", "iface", ifc->name, "ifindex", idx, "mode",
-		 ifc->kind != TPD_IFACE_TAILNET ? "described" :
-		 t->dp.tcx ? "tcx" : "clsact");
+		 ifc->kind != TPD_IFACE_TAILNET && !t->dp.uplink_prog ?
+			 "described (tp_from_uplink not built)" :
+		 t->dp.tcx ? "tcx" : "clsact",
+		 "program", ifc->kind == TPD_IFACE_TAILNET ? "tp_from_tailnet,tp_to_tailnet" :
+			    t->dp.uplink_prog ? "tp_from_uplink" : "none");
 }
 
 static void tpd_forget_iface(struct tpd *t, size_t i)
@@ -177,6 +185,7 @@ static void tpd_on_link(const struct tpd_link_event *ev, void *ctx)
 	if (ev->addr) {
 		/* also sent for each address of an interface that goes */
 		t->host_dirty = true;
+		t->snat_dirty = true;
 		return;
 	}
 	for (i = 0; i < t->cfg.n_ifaces; i++) {
@@ -187,6 +196,7 @@ static void tpd_on_link(const struct tpd_link_event *ev, void *ctx)
 				tpd_forget_iface(t, i);
 			tpd_attach_iface(t, i, ev->ifindex);
 			t->next_sync = 0; /* its peers now */
+			t->snat_dirty = true; /* an uplink's addresses come with it */
 		} else if (!ev->up && t->ifindex[i] == ev->ifindex) {
 			tpd_forget_iface(t, i);
 			t->next_sync = 0;
@@ -483,6 +493,90 @@ static unsigned int tpd_sync_static_now(struct tpd *t)
 	return res.errors + (err != 0);
 }
 
+/* ---- SNAT ------------------------------------------------------------------------- */
+
+static void tpd_snat_log(const struct tpd *t, const struct tpd_snat_addrs *a)
+{
+	char v4[64], v6[64], ports[16];
+
+	snprintf(ports, sizeof(ports), "%u-%u", t->cfg.snat.port_min, t->cfg.snat.port_max);
+	tp_addr_format(&a->v4, v4, sizeof(v4));
+	tp_addr_format(&a->v6, v6, sizeof(v6));
+	log_info("SNAT source addresses", "mode", t->cfg.snat.auto_mode ? "auto" : "off",
+		 "ipv4", a->v4.w[3] ? v4 : "none",
+		 "ipv6", a->v6.w[0] || a->v6.w[1] || a->v6.w[2] || a->v6.w[3] ? v6 : "none",
+		 "from", a->from, "ports", ports);
+}
+
+/*
+ * Write the SNAT part of tp_config: the mode, the port range and the
+ * addresses, taken from the first uplink unless configured.  Logged when
+ * the addresses change; kept for later (snat_dirty) when the writers'
+ * lock cannot be had.
+ */
+static void tpd_snat_apply(struct tpd *t)
+{
+	struct tpd_snat_addrs a;
+	bool changed;
+	int lock, err;
+
+	t->snat_dirty = false;
+	err = tpd_snat_addrs(&t->cfg, &a);
+	if (err) {
+		log_warn("cannot read the uplink's addresses for SNAT; trying again",
+			 "error", strerror(-err));
+		t->snat_dirty = true;
+		return;
+	}
+	lock = tpd_pins_lock(t, "snat");
+	if (lock < 0) {
+		t->snat_dirty = true;
+		return;
+	}
+	err = tpd_snat_config_write(&t->dp.maps, &t->cfg, &a, &changed);
+	tp_pins_unlock(lock);
+	if (err) {
+		log_error("cannot write the SNAT configuration (tp_config)", "error",
+			  strerror(-err));
+		t->snat_dirty = true;
+		return;
+	}
+	if (changed || memcmp(&a, &t->snat, sizeof(a)))
+		tpd_snat_log(t, &a);
+	t->snat = a;
+}
+
+/*
+ * Reserve the SNAT range from local sockets (ip_local_reserved_ports of
+ * this network namespace), so no connection of the node takes a port a
+ * SNAT flow holds; said in the log, undone by --detach --purge.
+ */
+static void tpd_snat_reserve(struct tpd *t)
+{
+	char record[PATH_MAX + 16], added[256];
+	int err;
+
+	tpd_snat_record_path(t->cfg.pin_root, record, sizeof(record));
+	err = tpd_ports_reserve(TPD_RESERVED_PORTS, record, t->cfg.snat.port_min,
+				t->cfg.snat.port_max, added, sizeof(added));
+	if (err)
+		log_warn("cannot reserve the SNAT ports from local sockets; a local socket "
+			 "may take one and clash with a SNAT flow",
+			 "sysctl", TPD_RESERVED_PORTS, "error", strerror(-err));
+	else
+		log_info("SNAT ports reserved from local sockets", "sysctl",
+			 TPD_RESERVED_PORTS, "added_by_us", added[0] ? added : "none");
+}
+
+/* Log what --check-config would warn about. */
+static void tpd_config_warn(const struct tpd_config *cfg)
+{
+	char msg[512];
+
+	if (tpd_config_warnings(cfg, TPD_LOCAL_PORT_RANGE, msg, sizeof(msg)))
+		log_warn("configuration", "warning", msg);
+}
+
 /* One bounded step of the stale UDP flow purge. */
 static void tpd_purge_now(struct tpd *t, size_t budget)
 {
@@ -516,8 +610,10 @@ static void tpd_housekeeping(struct tpd *t, time_t now)
 	if (now >= t->next_sync) {
 		tpd_sync_source(t, TPD_PEERS_WIREGUARD);
 		tpd_sync_source(t, TPD_PEERS_TAILSCALE);
-		if (!t->links)
+		if (!t->links) {
 			tpd_sync_host_now(t); /* no address events: look */
+			t->snat_dirty = true;
+		}
 		t->next_sync = now + t->cfg.sync_interval;
 	}
 	if (now >= t->next_gc) {
@@ -609,6 +705,9 @@ static void tpd_reload(struct tpd *t)
 		log_error("reload: new programs failed to load; the old ones stay");
 	tpd_attach_present(t);
 	errors = tpd_sync_static_now(t);
+	tpd_config_warn(&t->cfg);
+	tpd_snat_apply(t);
+	tpd_snat_reserve(t);
 	t->next_sync = 0;
 	if (errors)
 		log_error("reloaded, but not all of it could be applied (see above)", "config",
@@ -671,6 +770,8 @@ static int tpd_run(struct tpd *t)
 		}
 		if (t->host_dirty)
 			tpd_sync_host_now(t);
+		if (t->snat_dirty)
+			tpd_snat_apply(t);
 		if (!(pfd[0].revents & POLLIN))
 			continue;
 		while (read(t->sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -719,6 +820,8 @@ static int tpd_check_config(const char *path)
 	int ret;
 
 	ret = tpd_config_load(path, &cfg, err, sizeof(err));
+	if (!ret && tpd_config_warnings(&cfg, TPD_LOCAL_PORT_RANGE, err, sizeof(err)))
+		fprintf(stderr, "Warning: %s: %s\n", path, err);
 	tpd_config_free(&cfg);
 	if (ret) {
 		fprintf(stderr, "Error: %s: %s\n", path, err);
@@ -726,6 +829,22 @@ static int tpd_check_config(const char *path)
 	}
 	printf("%s: configuration OK\n", path);
 	return 0;
+}
+
+/* --detach --purge: the SNAT ports this loader reserved, and only those. */
+static void tpd_snat_release(const char *pin_root)
+{
+	char record[PATH_MAX + 16], removed[256];
+	int err;
+
+	tpd_snat_record_path(pin_root, record, sizeof(record));
+	err = tpd_ports_release(TPD_RESERVED_PORTS, record, removed, sizeof(removed));
+	if (err)
+		log_warn("cannot release the reserved SNAT ports", "sysctl",
+			 TPD_RESERVED_PORTS, "error", strerror(-err));
+	else if (removed[0])
+		log_info("reserved SNAT ports released", "sysctl", TPD_RESERVED_PORTS,
+			 "ports", removed);
 }
 
 static int tpd_detach_cmd(struct tpd *t, bool purge)
@@ -738,6 +857,8 @@ static int tpd_detach_cmd(struct tpd *t, bool purge)
 	}
 	if (tpd_detach_all(&t->cfg, purge))
 		return 1;
+	if (purge)
+		tpd_snat_release(t->cfg.pin_root);
 	tpd_instance_unlock(lock, t->cfg.pin_root);
 	return 0;
 }
@@ -768,6 +889,9 @@ static int tpd_start(struct tpd *t)
 			 "and address changes are seen at the next sync");
 	tpd_attach_present(t);
 	tpd_sync_static_now(t);
+	tpd_config_warn(&t->cfg);
+	tpd_snat_apply(t);
+	tpd_snat_reserve(t);
 	return 0;
 }
 

@@ -39,6 +39,7 @@
 #include "pkttest.h"
 #include "policy.h"
 #include "service.h"
+#include "snat.h"
 #include "sync.h"
 #include "tailplane.skel.h"
 
@@ -1155,6 +1156,241 @@ static void test_service_mixed_family(void **state)
 	(void)r;
 }
 
+/* ---- SNAT ------------------------------------------------------------------------ */
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "snat": the string and the object, their defaults, and the per-service flag. */
+static void test_config_snat(void **state)
+{
+	struct tpd_config cfg;
+	char err[256] = "";
+	struct tp_addr a4 = addr("198.18.0.9"), a6 = addr("fd00:198:18::9");
+
+	(void)state;
+	assert_int_equal(tpd_config_parse(CFG_IF "\"services\":[{\"frontend\":"
+					  "\"198.19.0.10:80/tcp\",\"snat\":true},{\"frontend\":"
+					  "\"198.19.0.10:81/tcp\",\"snat\":false}]}",
+					  &cfg, err, sizeof(err)), 0);
+	assert_false(cfg.snat.auto_mode);
+	assert_false(cfg.snat.has_addr4 || cfg.snat.has_addr6);
+	assert_int_equal(cfg.snat.port_min, TP_SNAT_PORT_MIN);
+	assert_int_equal(cfg.snat.port_max, TP_SNAT_PORT_MAX);
+	assert_true(cfg.services[0].snat);
+	assert_false(cfg.services[1].snat);
+	tpd_config_free(&cfg);
+
+	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":\"auto\"}", &cfg, err, sizeof(err)),
+			 0);
+	assert_true(cfg.snat.auto_mode);
+	assert_int_equal(cfg.snat.port_min, TP_SNAT_PORT_MIN);
+	tpd_config_free(&cfg);
+	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":\"off\"}", &cfg, err, sizeof(err)),
+			 0);
+	assert_false(cfg.snat.auto_mode);
+	tpd_config_free(&cfg);
+
+	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":{\"mode\":\"auto\",\"ipv4\":"
+					  "\"198.18.0.9\",\"ipv6\":\"fd00:198:18::9\",\"ports\":"
+					  "\"40000-40099\"}}", &cfg, err, sizeof(err)), 0);
+	assert_true(cfg.snat.auto_mode);
+	assert_true(cfg.snat.has_addr4 && cfg.snat.has_addr6);
+	assert_memory_equal(&cfg.snat.addr4, &a4, sizeof(a4));
+	assert_memory_equal(&cfg.snat.addr6, &a6, sizeof(a6));
+	assert_int_equal(cfg.snat.port_min, 40000);
+	assert_int_equal(cfg.snat.port_max, 40099);
+	tpd_config_free(&cfg);
+	/* an object without mode is off; one port is a range of one */
+	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":{\"ports\":\"50000\"}}", &cfg, err,
+					  sizeof(err)), 0);
+	assert_false(cfg.snat.auto_mode);
+	assert_int_equal(cfg.snat.port_min, 50000);
+	assert_int_equal(cfg.snat.port_max, 50000);
+	tpd_config_free(&cfg);
+}
+
+/* Every bad "snat" names its key and says what is wrong. */
+static void test_config_snat_errors(void **state)
+{
+	static const struct {
+		const char *json;
+		const char *want;
+	} cases[] = {
+		{ CFG_IF "\"snat\":\"on\"}", "snat: 'on': expected auto or off" },
+		{ CFG_IF "\"snat\":true}", "snat: expected \"auto\", \"off\" or an object" },
+		{ CFG_IF "\"snat\":{\"mode\":\"always\"}}",
+		  "snat.mode: 'always': expected auto or off" },
+		{ CFG_IF "\"snat\":{\"mode\":1}}", "snat.mode: expected a string" },
+		{ CFG_IF "\"snat\":{\"port\":\"1-2\"}}", "snat: unknown key 'port'" },
+		{ CFG_IF "\"snat\":{\"ports\":\"65000-61000\"}}",
+		  "snat.ports: '65000-61000': the first port is above the last" },
+		{ CFG_IF "\"snat\":{\"ports\":\"61000-70000\"}}",
+		  "snat.ports: '61000-70000' is not a port range (LO-HI, 1024-65535)" },
+		{ CFG_IF "\"snat\":{\"ports\":\"61000-\"}}",
+		  "snat.ports: '61000-' is not a port range" },
+		{ CFG_IF "\"snat\":{\"ports\":\"0-100\"}}",
+		  "snat.ports: '0-100' reaches below 1024" },
+		{ CFG_IF "\"snat\":{\"ports\":\"80-2000\"}}",
+		  "snat.ports: '80-2000' reaches below 1024" },
+		{ CFG_IF "\"snat\":{\"ports\":61000}}", "snat.ports: expected a string" },
+		{ CFG_IF "\"snat\":{\"ipv4\":\"fd00::1\"}}",
+		  "snat.ipv4: 'fd00::1' is not a unicast IPv4 address" },
+		{ CFG_IF "\"snat\":{\"ipv4\":\"198.18.0.300\"}}",
+		  "snat.ipv4: '198.18.0.300' is not a unicast IPv4 address" },
+		{ CFG_IF "\"snat\":{\"ipv4\":\"0.0.0.0\"}}",
+		  "snat.ipv4: '0.0.0.0' is not a unicast IPv4 address" },
+		{ CFG_IF "\"snat\":{\"ipv4\":\"224.0.0.1\"}}",
+		  "snat.ipv4: '224.0.0.1' is not a unicast IPv4 address" },
+		{ CFG_IF "\"snat\":{\"ipv6\":\"198.18.0.1\"}}",
+		  "snat.ipv6: '198.18.0.1' is not a unicast IPv6 address" },
+		{ CFG_IF "\"snat\":{\"ipv6\":\"::ffff:198.18.0.1\"}}",
+		  "snat.ipv6: '::ffff:198.18.0.1' is not a unicast IPv6 address" },
+		{ CFG_IF "\"snat\":{\"ipv6\":\"::\"}}", "snat.ipv6: '::' is not a unicast" },
+		{ CFG_IF "\"snat\":{\"ipv6\":\"ff02::1\"}}", "snat.ipv6: 'ff02::1' is not a unicast" },
+		{ CFG_IF "\"snat\":{\"mode\":\"auto\",\"mode\":\"off\"}}",
+		  "snat: duplicate key 'mode'" },
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"snat\":1}]}",
+		  "services[0].snat: expected true or false" },
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"snat\":\"yes\"}]}",
+		  "services[0].snat: expected true or false" },
+	};
+	struct tpd_config cfg;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = 0;
+		if (!tpd_config_parse(cases[i].json, &cfg, err, sizeof(err)))
+			fail_msg("accepted: %s", cases[i].json);
+		if (strncmp(err, cases[i].want, strlen(cases[i].want)))
+			fail_msg("%s\n  got:  %s\n  want: %s", cases[i].json, err, cases[i].want);
+		tpd_config_free(&cfg);
+	}
+}
+
+/* Write @text to a new file under /tmp; its path in @path. */
+static void tmp_file(char *path, size_t len, const char *text)
+{
+	int fd;
+
+	snprintf(path, len, "/tmp/tp-ldtest-snat-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/*
+ * Warnings come from the host, never make a configuration fail: a range
+ * overlapping the ephemeral ports, SNAT with nowhere to take an address.
+ */
+static void test_config_snat_warnings(void **state)
+{
+	struct tpd_config cfg;
+	char range[64], msg[512] = "", err[256];
+
+	(void)state;
+	tmp_file(range, sizeof(range), "32768\t60999\n");
+	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":\"off\"}", &cfg, err, sizeof(err)),
+			 0);
+	assert_int_equal(tpd_config_warnings(&cfg, range, msg, sizeof(msg)), 0);
+	tpd_config_free(&cfg);
+
+	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":{\"ports\":\"60000-62000\"}}", &cfg,
+					  err, sizeof(err)), 0);
+	assert_int_equal(tpd_config_warnings(&cfg, range, msg, sizeof(msg)), 1);
+	assert_non_null(strstr(msg, "snat.ports: 60000-62000 overlaps the ephemeral port "
+				    "range 32768-60999"));
+	tpd_config_free(&cfg);
+
+	/* auto without an uplink and without addresses */
+	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":\"auto\"}", &cfg, err, sizeof(err)),
+			 0);
+	assert_int_equal(tpd_config_warnings(&cfg, range, msg, sizeof(msg)), 1);
+	assert_non_null(strstr(msg, "no \"uplink\" interface"));
+	assert_non_null(strstr(msg, "either family"));
+	tpd_config_free(&cfg);
+	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"x\"},{\"name\":\"e\","
+					  "\"kind\":\"uplink\"}],\"snat\":\"auto\"}",
+					  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(tpd_config_warnings(&cfg, range, msg, sizeof(msg)), 0);
+	tpd_config_free(&cfg);
+	unlink(range);
+}
+
+/* The sysctl's contents (a file standing in for it), without the newline. */
+static char *ports_of(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+
+	assert_non_null(f);
+	if (!fgets(buf, (int)len, f))
+		buf[0] = 0;
+	fclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+	return buf;
+}
+
+/*
+ * The reserved ports are merged with others', and only what the loader
+ * added is recorded and taken out again: first against a file, then the
+ * real sysctl of this test's network namespace.
+ */
+static void test_snat_reserved_ports(void **state)
+{
+	char sysctl[64], record[128], got[256], added[256], saved[256];
+	const char *real = TPD_RESERVED_PORTS;
+
+	(void)state;
+	REQUIRE_BPF(); /* its own network namespace */
+	tmp_file(sysctl, sizeof(sysctl), "1000,61000-61010\n");
+	snprintf(record, sizeof(record), "%s.record", sysctl);
+	unlink(record);
+
+	assert_int_equal(tpd_ports_reserve(sysctl, record, 61000, 65000, added, sizeof(added)),
+			 0);
+	assert_string_equal(ports_of(sysctl, got, sizeof(got)), "1000,61000-65000");
+	assert_string_equal(added, "61011-65000");
+	assert_string_equal(ports_of(record, got, sizeof(got)), "61011-65000");
+	/* a restart: nothing new, the record stays */
+	assert_int_equal(tpd_ports_reserve(sysctl, record, 61000, 65000, added, sizeof(added)),
+			 0);
+	assert_string_equal(added, "61011-65000");
+	assert_string_equal(ports_of(sysctl, got, sizeof(got)), "1000,61000-65000");
+	/* a reload with a smaller range gives back what it no longer needs */
+	assert_int_equal(tpd_ports_reserve(sysctl, record, 62000, 63000, added, sizeof(added)),
+			 0);
+	assert_string_equal(ports_of(sysctl, got, sizeof(got)), "1000,61000-61010,62000-63000");
+	assert_string_equal(added, "62000-63000");
+	assert_int_equal(tpd_ports_release(sysctl, record, added, sizeof(added)), 0);
+	assert_string_equal(added, "62000-63000");
+	assert_string_equal(ports_of(sysctl, got, sizeof(got)), "1000,61000-61010");
+	assert_int_not_equal(access(record, F_OK), 0);
+	/* released twice: nothing to do */
+	assert_int_equal(tpd_ports_release(sysctl, record, added, sizeof(added)), 0);
+	assert_string_equal(added, "");
+	assert_string_equal(ports_of(sysctl, got, sizeof(got)), "1000,61000-61010");
+	/* a broken sysctl text is an error, and nothing is written */
+	tmp_file(got, sizeof(got), "x");
+	assert_int_equal(tpd_ports_reserve(got, record, 61000, 65000, added, sizeof(added)),
+			 -EINVAL);
+	assert_int_not_equal(access(record, F_OK), 0);
+	unlink(got);
+	unlink(sysctl);
+
+	/* the kernel's own, in this namespace (it keeps automatic binds off those ports) */
+	ports_of(real, saved, sizeof(saved));
+	sh("echo 7000,7005 > %s", real);
+	assert_int_equal(tpd_ports_reserve(real, record, 61000, 65000, added, sizeof(added)),
+			 0);
+	assert_string_equal(ports_of(real, got, sizeof(got)), "7000,7005,61000-65000");
+	assert_string_equal(added, "61000-65000");
+	assert_int_equal(tpd_ports_release(real, record, added, sizeof(added)), 0);
+	assert_string_equal(ports_of(real, got, sizeof(got)), "7000,7005");
+	sh("echo '%s' > %s", saved, real);
+}
+
 /* ---- interfaces --------------------------------------------------------------- */
 
 /* Run a shell command in the test's own network namespace; it must work. */
@@ -1175,13 +1411,19 @@ static int uplink_flags(struct th *h, const char *name, int ifindex)
 {
 	struct tpd_datapath dp = { .skel = h->skel, .maps = h->maps };
 	struct tpd_iface_cfg ifc = { .kind = TPD_IFACE_UPLINK };
-	struct tpd_config cfg = { .pin_root = "/nonexistent" };
+	struct tpd_config cfg = {};
 	struct tp_iface v;
 	__u32 key = ifindex;
 	int err;
 
+	/* a pin root of its own: an object with tp_from_uplink pins the link */
+	dp.uplink_prog = bpf_object__find_program_by_name(h->skel->obj, "tp_from_uplink");
+	snprintf(cfg.pin_root, sizeof(cfg.pin_root), "/sys/fs/bpf/tp-ldtest-%d-up", getpid());
+	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
 	snprintf(ifc.name, sizeof(ifc.name), "%s", name);
 	err = tpd_iface_attach(&dp, &cfg, &ifc, ifindex);
+	tpd_iface_detach(cfg.pin_root, ifc.name, err ? 0 : ifindex);
+	tpd_detach_all(&cfg, true);
 	if (err)
 		return err;
 	assert_int_equal(bpf_map_lookup_elem(h->maps.ifaces, &key, &v), 0);
@@ -1222,6 +1464,104 @@ static void test_iface_kind_own_netns(void **state)
 	assert_int_equal(uplink_flags(h, "tp-none0", gone), -ENODEV);
 	assert_int_not_equal(bpf_map_lookup_elem(h->maps.ifaces, &gone, &v), 0);
 	sh("ip link del tpeth0 && ip link del eth0");
+}
+
+/* tp_config, read from the maps. */
+static struct tp_config config_of(const struct tp_maps *m)
+{
+	struct tp_config c;
+	__u32 zero = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(m->config, &zero, &c), 0);
+	return c;
+}
+
+/*
+ * The SNAT addresses come from the first uplink's primary addresses (not
+ * secondary, deprecated or tentative), a configured one wins, and writing
+ * them keeps the policy revision tpctl bumps.
+ */
+static void test_snat_addresses(void **state)
+{
+	struct th *h = *state;
+	struct tp_addr v4 = addr("198.18.0.5"), v6 = addr("fd00:198:18::5");
+	struct tp_addr v4b = addr("198.18.0.7"), conf4 = addr("198.18.9.9"), zero = {};
+	struct tpd_snat_addrs a;
+	struct tpd_config cfg;
+	struct tp_config c;
+	char err[256];
+	bool changed;
+	__u32 key = 0;
+
+	REQUIRE_BPF();
+	sh("ip link add tpsn0 type veth peer name tpsn1 && ip link set tpsn0 up && "
+	   "ip link set tpsn1 up && ip addr add 198.18.0.5/24 dev tpsn0 && "
+	   "ip addr add 198.18.0.6/24 dev tpsn0 && "
+	   "ip -6 addr add fd00:198:18::4/64 dev tpsn0 nodad preferred_lft 0 && "
+	   "ip -6 addr add fd00:198:18::5/64 dev tpsn0 nodad && "
+	   "ip -6 addr add fd00:198:18::6/64 dev tpsn0");
+	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"x\"},{\"name\":"
+					  "\"tpsn0\",\"kind\":\"uplink\"},{\"name\":\"lo\","
+					  "\"kind\":\"uplink\"}],\"snat\":\"auto\"}",
+					  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(tpd_snat_addrs(&cfg, &a), 0);
+	assert_memory_equal(&a.v4, &v4, sizeof(v4));
+	assert_memory_equal(&a.v6, &v6, sizeof(v6));
+	assert_string_equal(a.from, "tpsn0");
+
+	c = config_of(&h->maps);
+	c.policy_rev = 17;
+	assert_int_equal(bpf_map_update_elem(h->maps.config, &key, &c, BPF_ANY), 0);
+	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &a, &changed), 0);
+	assert_true(changed);
+	c = config_of(&h->maps);
+	assert_int_equal(c.policy_rev, 17);
+	assert_int_equal(c.flags, TP_CFG_F_SNAT_AUTO);
+	assert_memory_equal(&c.snat_addr4, &v4, sizeof(v4));
+	assert_memory_equal(&c.snat_addr6, &v6, sizeof(v6));
+	assert_int_equal(c.snat_port_min, TP_SNAT_PORT_MIN);
+	assert_int_equal(c.snat_port_max, TP_SNAT_PORT_MAX);
+	assert_int_equal(c.pad, 0);
+	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &a, &changed), 0);
+	assert_false(changed);
+	/* a tpctl bump in between survives the next write, and the other way round */
+	assert_int_equal(tp_policy_bump_rev(&h->maps), 0);
+	sh("ip addr flush dev tpsn0 scope global to 198.18.0.0/24 && "
+	   "ip addr add 198.18.0.7/24 dev tpsn0");
+	assert_int_equal(tpd_snat_addrs(&cfg, &a), 0);
+	assert_memory_equal(&a.v4, &v4b, sizeof(v4b));
+	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &a, &changed), 0);
+	assert_true(changed);
+	c = config_of(&h->maps);
+	assert_int_equal(c.policy_rev, 18);
+	assert_memory_equal(&c.snat_addr4, &v4b, sizeof(v4b));
+	tpd_config_free(&cfg);
+
+	/* a configured address as is; the other family still from the uplink; off */
+	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"tpsn0\",\"kind\":"
+					  "\"uplink\"}],\"snat\":{\"ipv4\":\"198.18.9.9\","
+					  "\"ports\":\"40000-40010\"}}",
+					  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(tpd_snat_addrs(&cfg, &a), 0);
+	assert_memory_equal(&a.v4, &conf4, sizeof(conf4));
+	assert_memory_equal(&a.v6, &v6, sizeof(v6));
+	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &a, &changed), 0);
+	c = config_of(&h->maps);
+	assert_int_equal(c.flags, 0);
+	assert_int_equal(c.snat_port_min, 40000);
+	assert_int_equal(c.snat_port_max, 40010);
+	assert_int_equal(c.policy_rev, 18);
+	tpd_config_free(&cfg);
+
+	/* an uplink that is not there: no address, not an error */
+	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"tp-none0\",\"kind\":"
+					  "\"uplink\"}]}", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(tpd_snat_addrs(&cfg, &a), 0);
+	assert_memory_equal(&a.v4, &zero, sizeof(zero));
+	assert_memory_equal(&a.v6, &zero, sizeof(zero));
+	assert_string_equal(a.from, "none");
+	tpd_config_free(&cfg);
+	sh("ip link del tpsn0");
 }
 
 /* ---- this host's addresses ------------------------------------------------------- */
@@ -1941,6 +2281,51 @@ static void test_pins_upgrade_services(void **state)
 	/* a second load changes nothing: no rebuild */
 	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
 	assert_false(dp.maglev_resized);
+	tpd_datapath_close(&dp);
+	assert_int_equal(tpd_detach_all(&cfg, true), 0);
+	tpd_config_free(&cfg);
+}
+
+/*
+ * tp_config of the layout before SNAT (8 bytes): replaced by the new one,
+ * the policy revision carried over plus one, the SNAT fields zero until
+ * the loader writes them.
+ */
+static void test_pins_upgrade_config(void **state)
+{
+	struct {
+		__u32 policy_rev;
+		__u32 pad;
+	} old = { .policy_rev = 41 };
+	struct tpd_datapath dp;
+	struct tpd_config cfg;
+	struct bpf_map_info info;
+	struct tp_config c, none = {};
+	__u32 zero = 0;
+	int fd;
+
+	(void)state;
+	REQUIRE_BPF();
+	_Static_assert(sizeof(old) == TP_CONFIG_V1_SIZE, "old tp_config layout");
+	pin_cfg(&cfg, TP_MAGLEV_SIZE);
+	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	fd = pin_old_map(cfg.pin_root, TP_MAP_CONFIG, BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+			 TP_CONFIG_V1_SIZE, 1);
+	assert_int_equal(bpf_map_update_elem(fd, &zero, &old, BPF_ANY), 0);
+	close(fd);
+
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_int_equal(map_info(cfg.pin_root, TP_MAP_CONFIG, &info), 0);
+	assert_int_equal(info.value_size, sizeof(struct tp_config));
+	c = config_of(&dp.maps);
+	assert_int_equal(c.policy_rev, 42);
+	none.policy_rev = 42;
+	assert_memory_equal(&c, &none, sizeof(c));
+	tpd_datapath_close(&dp);
+
+	/* a second load reuses it: nothing carried over twice */
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_int_equal(config_of(&dp.maps).policy_rev, 42);
 	tpd_datapath_close(&dp);
 	assert_int_equal(tpd_detach_all(&cfg, true), 0);
 	tpd_config_free(&cfg);
@@ -2730,6 +3115,148 @@ static void test_check_config(void **state)
 	unlink(err);
 }
 
+/* The pinned tp_config of @d. */
+static struct tp_config tpd_proc_config_map(const struct tpd_proc *d)
+{
+	struct tp_config c = {};
+	struct tp_maps m;
+	__u32 zero = 0;
+
+	if (!tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE)) {
+		bpf_map_lookup_elem(m.config, &zero, &c);
+		tp_maps_close(&m);
+	}
+	return c;
+}
+
+/*
+ * tailplaned with "snat": "auto" and an uplink: tp_config gets the mode,
+ * the range and the uplink's address, and follows it when it changes;
+ * the range is reserved from local sockets and --detach --purge takes out
+ * exactly what was added; an uplink program missing from the object is
+ * said in the log.
+ */
+static void test_daemon_snat(void **state)
+{
+	struct tpd_proc *d = &daemon_proc;
+	struct tp_addr v4 = addr("198.18.0.5"), v4b = addr("198.18.0.8");
+	char json[2048], out[160], err[160], got[256], saved[256], record[PATH_MAX + 16];
+	const char *real = TPD_RESERVED_PORTS;
+	struct tp_config c;
+	int n;
+
+	(void)state;
+	REQUIRE_BPF();
+	tpd_proc_init(d);
+	ports_of(real, saved, sizeof(saved));
+	sh("echo 7000 > %s", real);
+	sh("ip link add tpsn0 type veth peer name tpsn1 && ip link set tpsn0 up && "
+	   "ip link set tpsn1 up && ip addr add 198.18.0.5/24 dev tpsn0");
+	snprintf(json, sizeof(json),
+		 "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"},"
+		 "{\"name\":\"tpsn0\",\"kind\":\"uplink\"}],\"snat\":\"auto\","
+		 "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"snat\":true,"
+		 "\"backends\":[{\"addr\":\"198.18.1.1:8080\"}]}]}",
+		 d->pin_root);
+	tpd_proc_config(d, json);
+	tpd_proc_start(d, NULL);
+	if (!tpd_proc_await(d, "\"running\"", TPD_AWAIT_MS)) {
+		tpd_proc_dump_log(d);
+		fail_msg("tailplaned did not start");
+	}
+	assert_true(tpd_proc_logged(d, "SNAT ports reserved from local sockets"));
+	assert_true(tpd_proc_logged(d, "\"added_by_us\":\"61000-65000\""));
+	assert_true(tpd_proc_logged(d, "\"ipv4\":\"198.18.0.5\""));
+	assert_true(tpd_proc_logged(d, "tp_from_uplink"));
+	assert_string_equal(ports_of(real, got, sizeof(got)), "7000,61000-65000");
+	c = tpd_proc_config_map(d);
+	assert_int_equal(c.flags, TP_CFG_F_SNAT_AUTO);
+	assert_memory_equal(&c.snat_addr4, &v4, sizeof(v4));
+	assert_int_equal(c.snat_port_min, TP_SNAT_PORT_MIN);
+	assert_int_equal(c.snat_port_max, TP_SNAT_PORT_MAX);
+	{
+		struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP);
+		struct tp_maps m;
+		struct tp_svc svc;
+
+		assert_int_equal(tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE), 0);
+		assert_int_equal(bpf_map_lookup_elem(m.services, &k, &svc), 0);
+		assert_int_equal(svc.flags, TP_SVC_F_SNAT);
+		tp_maps_close(&m);
+	}
+
+	/* the uplink's address changes: tp_config follows */
+	sh("ip addr del 198.18.0.5/24 dev tpsn0 && ip addr add 198.18.0.8/24 dev tpsn0");
+	for (n = 0; n < TPD_AWAIT_MS / 20; n++) {
+		c = tpd_proc_config_map(d);
+		if (!memcmp(&c.snat_addr4, &v4b, sizeof(v4b)))
+			break;
+		usleep(20000);
+	}
+	assert_memory_equal(&c.snat_addr4, &v4b, sizeof(v4b));
+	assert_true(tpd_proc_await(d, "\"ipv4\":\"198.18.0.8\"", TPD_AWAIT_MS));
+
+	kill(d->pid, SIGTERM);
+	assert_int_equal(tpd_proc_wait(d, 10000), 0);
+	/* a restart finds its own range reserved, and still owns it */
+	assert_int_equal(truncate(d->log, 0), 0);
+	tpd_proc_start(d, NULL);
+	assert_true(tpd_proc_await(d, "\"running\"", TPD_AWAIT_MS));
+	assert_true(tpd_proc_logged(d, "\"added_by_us\":\"61000-65000\""));
+	kill(d->pid, SIGTERM);
+	assert_int_equal(tpd_proc_wait(d, 10000), 0);
+	assert_string_equal(ports_of(real, got, sizeof(got)), "7000,61000-65000");
+
+	snprintf(out, sizeof(out), "%s/out", d->dir);
+	snprintf(err, sizeof(err), "%s/err", d->dir);
+	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--config", d->cfg,
+								   "--detach", "--purge", NULL }),
+			 0);
+	assert_string_equal(ports_of(real, got, sizeof(got)), "7000");
+	tpd_snat_record_path(d->pin_root, record, sizeof(record));
+	assert_int_not_equal(access(record, F_OK), 0);
+	unlink(out);
+	unlink(err);
+	sh("ip link del tpsn0; echo '%s' > %s", saved, real);
+}
+
+/* --check-config covers "snat": an error names the key, a warning is only one. */
+static void test_check_config_snat(void **state)
+{
+	struct tpd_proc *d = &daemon_proc;
+	char json[1024], out[160], err[160], *o, *e;
+
+	(void)state;
+	REQUIRE_BPF();
+	tpd_proc_init(d);
+	snprintf(out, sizeof(out), "%s/out", d->dir);
+	snprintf(err, sizeof(err), "%s/err", d->dir);
+	sh("echo '32768 60999' > /proc/sys/net/ipv4/ip_local_port_range");
+	snprintf(json, sizeof(json), "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"}],"
+		 "\"snat\":{\"ports\":\"60000-62000\"}}", d->pin_root);
+	tpd_proc_config(d, json);
+	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--check-config", d->cfg,
+								   NULL }), 0);
+	o = slurp(out);
+	e = slurp(err);
+	assert_non_null(strstr(o, "configuration OK"));
+	assert_non_null(strstr(e, "Warning: "));
+	assert_non_null(strstr(e, "overlaps the ephemeral port range 32768-60999"));
+	free(o);
+	free(e);
+
+	snprintf(json, sizeof(json), "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"}],"
+		 "\"snat\":{\"mode\":\"auto\",\"ports\":\"62000-61000\"}}", d->pin_root);
+	tpd_proc_config(d, json);
+	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--check-config", d->cfg,
+								   NULL }), 1);
+	e = slurp(err);
+	assert_non_null(strstr(e, "snat.ports: '62000-61000': the first port is above the last"));
+	free(e);
+	unlink(out);
+	unlink(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2739,6 +3266,10 @@ int main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_config_bad_values),
 		cmocka_unit_test(test_config_limits),
+		cmocka_unit_test(test_config_snat),
+		cmocka_unit_test(test_config_snat_errors),
+		cmocka_unit_test(test_config_snat_warnings),
+		cmocka_unit_test(test_snat_reserved_ports),
 		cmocka_unit_test_setup_teardown(test_sync_identities_diff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_peer_source_keeps_stuck_zone, setup,
 						teardown),
@@ -2759,17 +3290,21 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_service_mixed_family, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iface_kind_own_netns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_addresses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snat_addresses, setup, teardown),
 		cmocka_unit_test_teardown(test_pins_survive_and_migrate, pins_teardown),
 		cmocka_unit_test_teardown(test_pins_capacity_resize, pins_teardown),
 		cmocka_unit_test_teardown(test_ct_v1_pins_converted, pins_teardown),
 		cmocka_unit_test_teardown(test_ct_v1_unsplit_pins_converted, pins_teardown),
 		cmocka_unit_test_teardown(test_pins_upgrade_services, pins_teardown),
+		cmocka_unit_test_teardown(test_pins_upgrade_config, pins_teardown),
 		cmocka_unit_test_teardown(test_daemon_300_peer_mappings, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_sighup_at_start, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_stuck_uapi, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_identity_full, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_reload_rejects_typo, daemon_teardown),
 		cmocka_unit_test_teardown(test_check_config, daemon_teardown),
+		cmocka_unit_test_teardown(test_daemon_snat, daemon_teardown),
+		cmocka_unit_test_teardown(test_check_config_snat, daemon_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * SNAT, the loader's part (see snat.h).  The datapath reads the SNAT
+ * addresses and the port range from tp_config; the loader writes them on
+ * start, on SIGHUP and when the uplink's addresses change, always as a
+ * read-modify-write of the whole entry under the writers' lock, so that
+ * the policy revision tpctl bumps is never lost.
+ *
+ * Reserved ports: the range goes into ip_local_reserved_ports of the
+ * loader's network namespace, merged with what is there, so no local
+ * socket binds a port SNAT may hand out.  What the loader added (and only
+ * that: a port someone else had reserved before is not ours) is recorded
+ * next to its pid file, so that `tailplaned --detach --purge` takes out
+ * exactly that, in whichever process runs it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "addr.h"
+#include "links.h"
+#include "pins.h"
+#include "snat.h"
+
+/**
+ * tpd_snat_addrs() - the SNAT addresses the configuration asks for now.
+ * @cfg: configuration.
+ * @out: the addresses: a configured one as is, else the primary address
+ *       of its family on the first uplink (tpd_iface_primary_addrs()),
+ *       zero when there is none.
+ *
+ * Return: 0, or -errno of asking rtnetlink (@out then has the configured
+ * addresses only).
+ */
+int tpd_snat_addrs(const struct tpd_config *cfg, struct tpd_snat_addrs *out)
+{
+	const struct tpd_iface_cfg *up = tpd_config_first_uplink(cfg);
+	const struct tpd_snat_cfg *sn = &cfg->snat;
+	struct tp_addr v4, v6;
+	int ifindex, err = 0;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->from, sizeof(out->from), "none");
+	if (!sn->has_addr4 || !sn->has_addr6) {
+		ifindex = up ? (int)if_nametoindex(up->name) : 0;
+		err = ifindex ? tpd_iface_primary_addrs(ifindex, &v4, &v6) : 0;
+		if (ifindex && !err) {
+			out->v4 = v4;
+			out->v6 = v6;
+			snprintf(out->from, sizeof(out->from), "%s", up->name);
+		}
+	}
+	if (sn->has_addr4)
+		out->v4 = sn->addr4;
+	if (sn->has_addr6)
+		out->v6 = sn->addr6;
+	if (sn->has_addr4 && sn->has_addr6)
+		snprintf(out->from, sizeof(out->from), "config");
+	return err;
+}
+
+/**
+ * tpd_snat_config_write() - write the SNAT part of tp_config.
+ * @m:       maps.
+ * @cfg:     configuration (mode, port range).
+ * @addrs:   the addresses (tpd_snat_addrs()).
+ * @changed: set when the entry changed.
+ *
+ * The caller holds the writers' lock: tpctl bumps the policy revision by
+ * a read-modify-write of the same entry, which keeps what is written here
+ * and which this keeps in turn.
+ *
+ * Return: 0 or -errno.
+ */
+int tpd_snat_config_write(const struct tp_maps *m, const struct tpd_config *cfg,
+			  const struct tpd_snat_addrs *addrs, bool *changed)
+{
+	struct tp_config now = {}, want;
+	__u32 zero = 0;
+
+	*changed = false;
+	if (bpf_map_lookup_elem(m->config, &zero, &now))
+		return -errno;
+	want = now;
+	want.flags &= ~TP_CFG_F_SNAT_AUTO;
+	if (cfg->snat.auto_mode)
+		want.flags |= TP_CFG_F_SNAT_AUTO;
+	want.snat_addr4 = addrs->v4;
+	want.snat_addr6 = addrs->v6;
+	want.snat_port_min = cfg->snat.port_min;
+	want.snat_port_max = cfg->snat.port_max;
+	want.pad = 0;
+	if (!memcmp(&now, &want, sizeof(now)))
+		return 0;
+	if (bpf_map_update_elem(m->config, &zero, &want, BPF_ANY))
+		return -errno;
+	*changed = true;
+	return 0;
+}
+
+/* ---- reserved ports ------------------------------------------------------ */
+
+#define TPD_PORT_WORDS (65536 / 64)
+
+struct tpd_ports {
+	__u64 w[TPD_PORT_WORDS];
+};
+
+static void tpd_ports_set(struct tpd_ports *p, unsigned int lo, unsigned int hi)
+{
+	unsigned int i;
+
+	for (i = lo; i <= hi && i < 65536; i++)
+		p->w[i / 64] |= 1ULL << (i % 64);
+}
+
+static bool tpd_ports_has(const struct tpd_ports *p, unsigned int i)
+{
+	return p->w[i / 64] & (1ULL << (i % 64));
+}
+
+/* "A,B-C,..." as the sysctl writes it (commas, maybe spaces, a newline). */
+static int tpd_ports_parse(const char *s, struct tpd_ports *p)
+{
+	unsigned long lo, hi;
+	char *end;
+
+	memset(p, 0, sizeof(*p));
+	for (;;) {
+		while (*s == ' ' || *s == ',' || *s == '\t' || *s == '\n')
+			s++;
+		if (!*s)
+			return 0;
+		lo = strtoul(s, &end, 10);
+		if (end == s || lo > 65535)
+			return -EINVAL;
+		hi = lo;
+		s = end;
+		if (*s == '-') {
+			hi = strtoul(s + 1, &end, 10);
+			if (end == s + 1 || hi > 65535 || hi < lo)
+				return -EINVAL;
+			s = end;
+		}
+		tpd_ports_set(p, (unsigned int)lo, (unsigned int)hi);
+	}
+}
+
+static void tpd_ports_format(const struct tpd_ports *p, char *buf, size_t len)
+{
+	unsigned int i = 0, j;
+	size_t n = 0;
+
+	buf[0] = 0;
+	while (i < 65536) {
+		if (!tpd_ports_has(p, i)) {
+			i++;
+			continue;
+		}
+		for (j = i; j + 1 < 65536 && tpd_ports_has(p, j + 1); j++)
+			;
+		if (n < len)
+			n += snprintf(buf + n, len - n, "%s%u", n ? "," : "", i);
+		if (j > i && n < len)
+			n += snprintf(buf + n, len - n, "-%u", j);
+		i = j + 1;
+	}
+}
+
+/* Read a port list file; a missing record reads as empty. */
+static int tpd_ports_read(const char *path, struct tpd_ports *p, bool missing_ok)
+{
+	char buf[8192];
+	ssize_t n;
+	int fd;
+
+	memset(p, 0, sizeof(*p));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT && missing_ok ? 0 : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return tpd_ports_parse(buf, p);
+}
+
+static int tpd_ports_write(const char *path, const struct tpd_ports *p, int flags)
+{
+	char buf[8192];
+	size_t len;
+	int fd, err = 0;
+
+	tpd_ports_format(p, buf, sizeof(buf) - 1);
+	len = strlen(buf);
+	buf[len++] = '\n';
+	fd = open(path, O_WRONLY | O_CLOEXEC | flags, 0644);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, buf, len) != (ssize_t)len)
+		err = errno ? -errno : -EIO;
+	if (close(fd) && !err)
+		err = -errno;
+	return err;
+}
+
+/**
+ * tpd_snat_record_path() - where the loader of @pin_root records the
+ * ports it reserved: its pid file's name (tp_pins_loader_pidfile()) with
+ * ".snat-ports" for ".pid".
+ * @pin_root: the pin root.
+ * @buf:      room for the path.
+ * @len:      its size.
+ *
+ * Return: @buf.
+ */
+char *tpd_snat_record_path(const char *pin_root, char *buf, size_t len)
+{
+	size_t n;
+
+	tp_pins_loader_pidfile(pin_root, buf, len);
+	n = strlen(buf);
+	if (n > 4 && !strcmp(buf + n - 4, ".pid"))
+		buf[n - 4] = 0;
+	strncat(buf, ".snat-ports", len - strlen(buf) - 1);
+	return buf;
+}
+
+/* Write @rec as the record, or remove it when empty. */
+static int tpd_record_write(const char *record, const struct tpd_ports *rec)
+{
+	char tmp[PATH_MAX + 8], dir[PATH_MAX], *slash;
+	static const struct tpd_ports none;
+	int err;
+
+	if (!memcmp(rec, &none, sizeof(none)))
+		return unlink(record) && errno != ENOENT ? -errno : 0;
+	snprintf(dir, sizeof(dir), "%s", record);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		mkdir(dir, 0755);
+	}
+	/* a crash mid-write must not leave half a record: write, then rename */
+	snprintf(tmp, sizeof(tmp), "%s.new", record);
+	err = tpd_ports_write(tmp, rec, O_CREAT | O_TRUNC);
+	if (!err && rename(tmp, record))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+/**
+ * tpd_ports_reserve() - reserve [@lo, @hi] in the sysctl @sysctl, merged
+ * with what is reserved there, and record which ports were added.
+ * @sysctl: TPD_RESERVED_PORTS (tests pass a file of their own).
+ * @record: the record (tpd_snat_record_path()).
+ * @lo:     first port of the SNAT range.
+ * @hi:     last port.
+ * @added:  the ports this loader holds reserved now, "" for none (the
+ *          ones it added earlier and still needs count too).
+ * @len:    room in @added.
+ *
+ * Ports the record holds that are no longer in the range (a reload
+ * changed it) are released; ports reserved by others are never touched.
+ *
+ * Return: 0 or -errno (nothing changed in the sysctl then, unless the
+ * record could not be written after it: -errno of the record).
+ */
+int tpd_ports_reserve(const char *sysctl, const char *record, __u16 lo, __u16 hi,
+		      char *added, size_t len)
+{
+	struct tpd_ports *now = calloc(3, sizeof(*now)), *rec, *want;
+	int err, i;
+
+	if (!now)
+		return -ENOMEM;
+	rec = now + 1;
+	want = now + 2;
+	added[0] = 0;
+	err = tpd_ports_read(sysctl, now, false);
+	err = err ?: tpd_ports_read(record, rec, true);
+	if (err)
+		goto out;
+	tpd_ports_set(want, lo, hi);
+	for (i = 0; i < TPD_PORT_WORDS; i++) {
+		__u64 drop = rec->w[i] & ~want->w[i]; /* ours, no longer wanted */
+		__u64 fresh = want->w[i] & ~now->w[i]; /* wanted, not reserved yet */
+
+		rec->w[i] = (rec->w[i] & want->w[i]) | fresh;
+		drop = now->w[i] & drop;
+		now->w[i] = (now->w[i] & ~drop) | want->w[i];
+	}
+	err = tpd_ports_write(sysctl, now, 0);
+	err = err ?: tpd_record_write(record, rec);
+	if (!err)
+		tpd_ports_format(rec, added, len);
+out:
+	free(now);
+	return err;
+}
+
+/**
+ * tpd_ports_release() - take the recorded ports out of @sysctl and remove
+ * the record (`tailplaned --detach --purge`).
+ * @sysctl:  TPD_RESERVED_PORTS.
+ * @record:  the record (tpd_snat_record_path()).
+ * @removed: the ports taken out, "" for none.
+ * @len:     room in @removed.
+ *
+ * Return: 0 or -errno (the record stays then).
+ */
+int tpd_ports_release(const char *sysctl, const char *record, char *removed, size_t len)
+{
+	struct tpd_ports *now = calloc(2, sizeof(*now)), *rec;
+	static const struct tpd_ports none;
+	int err, i;
+
+	if (!now)
+		return -ENOMEM;
+	rec = now + 1;
+	removed[0] = 0;
+	err = tpd_ports_read(record, rec, true);
+	if (err || !memcmp(rec, &none, sizeof(none)))
+		goto out;
+	err = tpd_ports_read(sysctl, now, false);
+	if (err)
+		goto out;
+	for (i = 0; i < TPD_PORT_WORDS; i++)
+		now->w[i] &= ~rec->w[i];
+	err = tpd_ports_write(sysctl, now, 0);
+	if (!err) {
+		tpd_ports_format(rec, removed, len);
+		unlink(record);
+	}
+out:
+	free(now);
+	return err;
+}
