@@ -1017,6 +1017,67 @@ static void test_gc(void **state)
 	assert_int_equal(ct_get(h, &k, &e), 0);
 }
 
+/* A SNAT flow of @client:@cport via @be:8080, source @snat:@sport, and its reply key. */
+static void snat_flow(struct th *h, const char *client, __u16 cport, const char *be,
+		      const char *snat, __u16 sport, __u32 expires_s)
+{
+	struct tp_ct_key k = ct_key(client, cport, VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_key r = ct_key(be, 8080, snat, sport, IPPROTO_TCP);
+	struct tp_ct_entry e = { .nat_addr = addr(be), .nat_port = htons(8080),
+				 .state = TP_CT_ESTABLISHED,
+				 .flags = TP_CT_F_DNAT | TP_CT_F_SNAT, .svc_id = 1,
+				 .backend_id = 1, .expires_s = expires_s,
+				 .snat_port = htons(sport) };
+	struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY | TP_CT_F_SNAT,
+				  .orig_daddr = k.daddr, .orig_dport = k.dport,
+				  .orig_zone = k.zone, .orig_saddr = k.saddr,
+				  .orig_sport = k.sport };
+
+	r.zone = 0; /* the cluster side */
+	assert_int_equal(bpf_map_update_elem(h->maps.ct, &k, &e, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(h->maps.ct, &r, &rk, BPF_ANY), 0);
+}
+
+/*
+ * SNAT flows: GC finds their reply keys through tp_config's SNAT address
+ * (read once a pass), so a live flow keeps its reply key (the port stays
+ * held), an expired one loses both entries, and a reply key whose flow is
+ * gone goes too.
+ */
+static void test_gc_snat(void **state)
+{
+	struct th *h = *state;
+	struct tp_config c = {};
+	struct tpd_gc_result res;
+	struct tp_ct_key r = ct_key(BE4[0], 8080, "198.18.0.1", 61000, IPPROTO_TCP);
+	struct tp_ct_entry e;
+	__u64 now = T0 + 10 * SEC_NS;
+	__u32 zero = 0, now_s = TP_CT_SEC(now);
+
+	REQUIRE_BPF();
+	c.snat_addr4 = addr("198.18.0.1");
+	c.snat_port_min = TP_SNAT_PORT_MIN;
+	c.snat_port_max = TP_SNAT_PORT_MAX;
+	assert_int_equal(bpf_map_update_elem(h->maps.config, &zero, &c, BPF_ANY), 0);
+	snat_flow(h, CLIENT4, 1, BE4[0], "198.18.0.1", 61000, now_s + 1000); /* live */
+	snat_flow(h, CLIENT4, 2, BE4[0], "198.18.0.1", 61001, now_s - 1);    /* expired */
+	snat_flow(h, CLIENT4, 3, BE4[0], "198.18.0.1", 61002, now_s + 1000);
+	{
+		struct tp_ct_key k3 = ct_key(CLIENT4, 3, VIP4, 80, IPPROTO_TCP);
+
+		/* flow 3's entry gone: its reply key is an orphan */
+		assert_int_equal(bpf_map_delete_elem(h->maps.ct, &k3), 0);
+	}
+	assert_int_equal(ct_count(h), 5);
+	assert_int_equal(tpd_gc(&h->maps, now, 30, &res), 0);
+	assert_int_equal(res.ct_flows, 1);
+	assert_int_equal(res.ct_deleted, 3);
+	assert_int_equal(ct_count(h), 2);
+	r.zone = 0;
+	assert_int_equal(bpf_map_lookup_elem(h->maps.ct, &r, &e), 0);
+	assert_int_equal(e.flags, TP_CT_F_REPLY_KEY | TP_CT_F_SNAT);
+}
+
 /*
  * An expired flow whose reply tuple another flow has taken since (the
  * client reused its port toward a second VIP of the same backend): GC
@@ -3284,6 +3345,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_udp_purge_linear_4000, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_purge_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gc_snat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc_keeps_reply_key_of_other_flow,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_textfile, setup, teardown),
