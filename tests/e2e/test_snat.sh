@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# End-to-end test of SNAT toward a backend on another node: real TCP, UDP
+# and ICMP echo, v4 and v6, from a tailnet client through wireguard-go and
+# tailplaned to a backend that can only answer through SNAT.
+#
+#   client ($P-client) --- underlay veth ---  node ($P-node)  --- uplink veth ---  remote ($P-remote)
+#     $WG_CLIENT 100.64.0.2  <-- WireGuard -->  $WG_NODE 100.64.0.1
+#                                               $P-u 198.18.2.1/24            $P-r 198.18.2.2/24
+#                                                    fd00:198:18:2::1/64           fd00:198:18:2::2/64
+#                                                                             tp-echo (the backend)
+#
+# The remote namespace has no route to the tailnet (100.64.0.0/10,
+# fd7a:115c:a1e0::/48): a reply reaches the client only when its flow was
+# SNATed to the node's uplink address, restored by tp_from_uplink and sent
+# back into the tunnel.  The loader runs with "snat": "auto" and takes the
+# SNAT address from the uplink.  Names are this suite's own (tpsn*, tsn*),
+# so it runs next to the other suites.  Prints cmocka-style results so
+# tests/run.sh counts them.  Needs root, wireguard-go and the build.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+P=tpsn$$
+WG_CLIENT=tsnc$$
+WG_NODE=tsnn$$
+PIN_ROOT=/sys/fs/bpf/tp-snat-$$
+# shellcheck source=env.sh
+. "$ROOT/tests/e2e/env.sh"
+# shellcheck source=runner.sh
+. "$ROOT/tests/e2e/runner.sh"
+TPD_PID=
+VIP4=198.19.0.20
+VIP6=fd00:198:19::14
+SNAT4=198.18.2.1
+SNAT6=fd00:198:18:2::1
+BACKEND4=198.18.2.2
+BACKEND6=fd00:198:18:2::2
+
+fail() { echo "   FAIL: $*"; return 1; }
+tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
+client() { ns "$P-client" "$@"; }
+remote() { ns "$P-remote" "$@"; }
+
+tpd_start() {
+	local i
+	: >"$ENV_DIR/tailplaned.log"
+	env_bg "$P-node" "$ENV_DIR/tailplaned.log" "$BUILD/tailplaned" --config "$ENV_DIR/cfg.json"
+	TPD_PID=$ENV_LAST_PID
+	for i in $(seq 200); do
+		grep -q '"running"' "$ENV_DIR/tailplaned.log" 2>/dev/null && return 0
+		kill -0 "$TPD_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$ENV_DIR/tailplaned.log"
+	return 1
+}
+
+tpd_stop() { # tpd_stop [SIGNAL]
+	[ -n "$TPD_PID" ] || return 0
+	kill "-${1:-TERM}" "$TPD_PID" 2>/dev/null
+	wait "$TPD_PID" 2>/dev/null
+	TPD_PID=
+}
+
+# The remote node: an uplink veth from the node, the backend behind it,
+# and nothing that leads back to the tailnet.
+env_remote() {
+	env_netns "$P-remote"
+	ip link add "$P-u" type veth peer name "$P-r"
+	ip link set "$P-u" netns "$P-node"
+	ip link set "$P-r" netns "$P-remote"
+	ns "$P-node" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	ns "$P-node" ip addr add "$SNAT4/24" dev "$P-u"
+	ns "$P-node" ip -6 addr add "$SNAT6/64" dev "$P-u" nodad
+	ns "$P-node" ip link set "$P-u" up
+	remote ip addr add "$BACKEND4/24" dev "$P-r"
+	remote ip -6 addr add "$BACKEND6/64" dev "$P-r" nodad
+	remote ip link set "$P-r" up
+	env_bg "$P-remote" "$ENV_DIR/backend.log" "$BUILD/tools/tp-echo" \
+		--http 8080 --tcp 9000 --udp 9001 --name remote
+}
+
+snat_config() {
+	cat >"$1" <<JSON
+{
+  "pin_root": "$PIN_ROOT",
+  "default_policy": "allow",
+  "interfaces": [
+    { "name": "$WG_NODE", "kind": "tailnet", "zone": 1, "peers": "wireguard" },
+    { "name": "$P-u", "kind": "uplink" }
+  ],
+  "snat": "auto",
+  "services": [
+    { "frontend": "$VIP4:80/tcp", "backends": [ { "addr": "$BACKEND4:8080" } ] },
+    { "frontend": "$VIP4:9000/tcp", "backends": [ { "addr": "$BACKEND4:9000" } ] },
+    { "frontend": "$VIP4:53/udp", "backends": [ { "addr": "$BACKEND4:9001" } ] },
+    { "frontend": "$VIP4/icmp", "backends": [ { "addr": "$BACKEND4" } ] },
+    { "frontend": "[$VIP6]:80/tcp", "backends": [ { "addr": "[$BACKEND6]:8080" } ] },
+    { "frontend": "[$VIP6]:53/udp", "backends": [ { "addr": "[$BACKEND6]:9001" } ] },
+    { "frontend": "[$VIP6]/icmp", "backends": [ { "addr": "$BACKEND6" } ] }
+  ],
+  "conntrack": { "gc_interval": 5 },
+  "sync_interval": 1
+}
+JSON
+}
+
+# ---- tests -------------------------------------------------------------------
+
+# The premise: without SNAT the backend's replies have nowhere to go.
+test_remote_has_no_route_to_the_tailnet() {
+	remote ip route get 100.64.0.2 >/dev/null 2>&1 && { fail "the remote routes to the tailnet"; return 1; }
+	remote ip -6 route get fd7a:115c:a1e0::2 >/dev/null 2>&1 && {
+		fail "the remote routes to the tailnet (v6)"
+		return 1
+	}
+	return 0
+}
+
+test_snat_configured_from_the_uplink() {
+	grep -q "\"SNAT source addresses\".*\"ipv4\":\"$SNAT4\".*\"ipv6\":\"$SNAT6\"" "$ENV_DIR/tailplaned.log" ||
+		fail "no SNAT address from $P-u in the log" || return 1
+	grep -q '"SNAT ports reserved from local sockets"' "$ENV_DIR/tailplaned.log" ||
+		fail "reserved ports not logged" || return 1
+	ns "$P-node" cat /proc/sys/net/ipv4/ip_local_reserved_ports | grep -q '61000-65000' ||
+		fail "61000-65000 not in ip_local_reserved_ports" || return 1
+	# the uplink carries tp_from_uplink (a pinned tcx link, or a clsact filter)
+	if [ -e "$PIN_ROOT/links/$P-u-ingress" ]; then
+		bpftool link show pinned "$PIN_ROOT/links/$P-u-ingress" >/dev/null 2>&1 ||
+			fail "the uplink's link pin is not a link" || return 1
+	else
+		ns "$P-node" tc filter show dev "$P-u" ingress | grep -q tp_from_uplink ||
+			fail "no tp_from_uplink on $P-u" || return 1
+	fi
+}
+
+test_tcp_v4_v6() {
+	local out
+	out=$(client curl -s -m 3 "http://$VIP4/") || fail "v4 request failed" || return 1
+	[ "$out" = "hello from remote" ] || fail "v4 answer '$out'" || return 1
+	out=$(client curl -s -m 3 "http://[$VIP6]/") || fail "v6 request failed" || return 1
+	[ "$out" = "hello from remote" ] || fail "v6 answer '$out'" || return 1
+}
+
+udp_stream() { # udp_stream TARGET: 100 datagrams, all echoed
+	local out
+	out=$(client "$BUILD/tools/tp-load" --udp "$1" --rate 100 --duration 1) ||
+		fail "tp-load failed" || return 1
+	echo "   $1: $out"
+	echo "$out" | grep -q '"udp_sent":100,' || fail "not 100 sent" || return 1
+	echo "$out" | grep -q '"udp_lost":0}' || fail "UDP loss" || return 1
+}
+
+test_udp_v4_v6() {
+	udp_stream "$VIP4:53" && udp_stream "[$VIP6]:53"
+}
+
+test_icmp_echo_v4_v6() {
+	client ping -c 3 -i 0.2 -W 1 "$VIP4" >/dev/null || fail "ping $VIP4" || return 1
+	client ping -6 -c 3 -i 0.2 -W 1 "$VIP6" >/dev/null || fail "ping $VIP6" || return 1
+}
+
+# The node's conntrack shows each SNAT flow with the source the backend saw.
+test_conntrack_shows_snat() {
+	local out
+	client curl -s -m 3 "http://$VIP4/" >/dev/null
+	client curl -s -m 3 "http://[$VIP6]/" >/dev/null
+	out=$(tpctl -j conntrack list)
+	echo "$out" | tr '{' '\n' | grep "\"backend\":\"$BACKEND4\"" | grep -q "\"snat_addr\":\"$SNAT4\"" ||
+		fail "no v4 flow with snat_addr $SNAT4: $out" || return 1
+	echo "$out" | tr '{' '\n' | grep "\"backend\":\"$BACKEND6\"" | grep -q "\"snat_addr\":\"$SNAT6\"" ||
+		fail "no v6 flow with snat_addr $SNAT6" || return 1
+	echo "$out" | grep -q '"flags":"dnat,snat"' || fail "flags do not say snat" || return 1
+	echo "$out" | grep -o '"snat_port":[0-9]*' | grep -o '[0-9]*$' | while read -r port; do
+		[ "$port" -ge 61000 ] && [ "$port" -le 65000 ] || { fail "port $port outside the range"; exit 1; }
+	done || return 1
+	tpctl conntrack list | grep -q "$SNAT4:6[0-9]*" || fail "the table has no SNAT column value" || return 1
+}
+
+# A live TCP connection keeps working across a loader restart: the flow
+# and its NAT state are in the pinned maps, the programs stay attached.
+test_live_tcp_across_restart() {
+	local load_pid out peers
+	env_bg "$P-client" "$ENV_DIR/load.json" "$BUILD/tools/tp-load" --tcp "$VIP4:9000" \
+		--conns 5 --duration 600
+	load_pid=$ENV_LAST_PID
+	for _ in $(seq 100); do
+		[ "$(tpctl -j conntrack list service "$VIP4:9000/tcp" | grep -o '"snat_port"' | wc -l)" -ge 5 ] && break
+		sleep 0.1
+	done
+	# the backend sees the node's address, never the client's
+	peers=$(remote ss -Htn state established "( sport = :9000 )" | awk '{print $4}')
+	echo "$peers" | grep -q "^$SNAT4:" || fail "backend peers: $peers" || return 1
+	echo "$peers" | grep -q "100\.64\." && { fail "the backend saw a tailnet address"; return 1; }
+	sleep 1
+	tpd_stop TERM
+	sleep 1
+	tpd_start || fail "restart" || return 1
+	sleep 1
+	kill -0 "$load_pid" 2>/dev/null || fail "the traffic stopped early" || return 1
+	kill -TERM "$load_pid"
+	wait "$load_pid" 2>/dev/null
+	out=$(cat "$ENV_DIR/load.json")
+	echo "   $out"
+	echo "$out" | grep -q '"tcp_conns":5,' || fail "not 5 connections" || return 1
+	echo "$out" | grep -q '"tcp_errors":0,' || fail "TCP errors" || return 1
+	echo "$out" | grep -q '"tcp_roundtrips":0,' && { fail "no TCP traffic"; return 1; }
+	return 0
+}
+
+# --detach --purge takes the programs, the pins and exactly the reserved
+# ports it added (7000 was someone else's).
+test_detach_purge() {
+	local ports
+	tpd_stop TERM
+	ns "$P-node" "$BUILD/tailplaned" --config "$ENV_DIR/cfg.json" --detach --purge \
+		>"$ENV_DIR/detach.log" 2>&1 || { cat "$ENV_DIR/detach.log"; fail "--detach --purge"; return 1; }
+	ports=$(ns "$P-node" cat /proc/sys/net/ipv4/ip_local_reserved_ports)
+	[ "$ports" = "7000" ] || fail "reserved ports after purge: '$ports'" || return 1
+	[ -e "$PIN_ROOT" ] && { fail "pins left"; return 1; }
+	ns "$P-node" tc filter show dev "$P-u" ingress | grep -q tp_from_uplink &&
+		{ fail "tp_from_uplink left on $P-u"; return 1; }
+	return 0
+}
+
+# ---- runner -------------------------------------------------------------------
+
+on_test_failed() {
+	tail -"${E2E_LOG_LINES:-5}" "$ENV_DIR/tailplaned.log" 2>/dev/null | sed 's/^/   log: /'
+}
+
+TESTS=(test_remote_has_no_route_to_the_tailnet test_snat_configured_from_the_uplink
+	test_tcp_v4_v6 test_udp_v4_v6 test_icmp_echo_v4_v6 test_conntrack_shows_snat
+	test_live_tcp_across_restart test_detach_purge)
+
+# E2E_ONLY="test_a test_b" runs just those (debugging)
+[ -n "${E2E_ONLY:-}" ] && read -r -a TESTS <<<"$E2E_ONLY"
+
+skip_all() {
+	local t
+	echo "[==========] ${#TESTS[@]} test(s) run."
+	echo "[  PASSED  ] 0 test(s)."
+	echo "[  SKIPPED ] ${#TESTS[@]} test(s), listed below:"
+	for t in "${TESTS[@]}"; do echo "[  SKIPPED ] $t: $1"; done
+	exit 0
+}
+
+[ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces, BPF)"
+command -v wireguard-go >/dev/null || skip_all "wireguard-go is not installed"
+[ -x "$BUILD/tpctl" ] && [ -x "$BUILD/tailplaned" ] && [ -x "$BUILD/tools/tp-echo" ] ||
+	skip_all "build first (make all)"
+
+trap 'tpd_stop; env_down' EXIT
+trap 'exit 130' INT TERM
+ENV_DIR=$(mktemp -d "/tmp/$P.XXXXXX")
+ENV_FILES+=("$ENV_DIR")
+{
+	env_netns "$P-client" && env_netns "$P-node" && env_underlay && env_wireguard && env_remote &&
+		ns "$P-node" sh -c 'echo 7000 > /proc/sys/net/ipv4/ip_local_reserved_ports'
+} >"$ENV_DIR/setup.log" 2>&1 || {
+	cat "$ENV_DIR/setup.log"
+	echo "[  FAILED  ] 1 test(s), listed below:"
+	exit 1
+}
+snat_config "$ENV_DIR/cfg.json"
+tpd_start || { echo "tailplaned did not start"; exit 1; }
+sleep 1.5 # first peer sync
+
+echo "[==========] Running ${#TESTS[@]} test(s)."
+for t in "${TESTS[@]}"; do
+	run_test "$t"
+done
+summary
+[ "$FAILED" = 0 ]
