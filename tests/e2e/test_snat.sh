@@ -120,19 +120,21 @@ test_remote_has_no_route_to_the_tailnet() {
 }
 
 test_snat_configured_from_the_uplink() {
+	local out
 	grep -q "\"SNAT source addresses\".*\"ipv4\":\"$SNAT4\".*\"ipv6\":\"$SNAT6\"" "$ENV_DIR/tailplaned.log" ||
 		fail "no SNAT address from $P-u in the log" || return 1
 	grep -q '"SNAT ports reserved from local sockets"' "$ENV_DIR/tailplaned.log" ||
 		fail "reserved ports not logged" || return 1
-	ns "$P-node" cat /proc/sys/net/ipv4/ip_local_reserved_ports | grep -q '61000-65000' ||
-		fail "61000-65000 not in ip_local_reserved_ports" || return 1
+	out=$(ns "$P-node" cat /proc/sys/net/ipv4/ip_local_reserved_ports)
+	echo "$out" | grep -q '61000-65000' ||
+		fail "61000-65000 not in ip_local_reserved_ports: $out" || return 1
 	# the uplink carries tp_from_uplink (a pinned tcx link, or a clsact filter)
 	if [ -e "$PIN_ROOT/links/$P-u-ingress" ]; then
 		bpftool link show pinned "$PIN_ROOT/links/$P-u-ingress" >/dev/null 2>&1 ||
 			fail "the uplink's link pin is not a link" || return 1
 	else
-		ns "$P-node" tc filter show dev "$P-u" ingress | grep -q tp_from_uplink ||
-			fail "no tp_from_uplink on $P-u" || return 1
+		out=$(ns "$P-node" tc filter show dev "$P-u" ingress)
+		echo "$out" | grep -q tp_from_uplink || fail "no tp_from_uplink on $P-u" || return 1
 	fi
 }
 
@@ -176,7 +178,9 @@ test_conntrack_shows_snat() {
 	echo "$out" | grep -o '"snat_port":[0-9]*' | grep -o '[0-9]*$' | while read -r port; do
 		[ "$port" -ge 61000 ] && [ "$port" -le 65000 ] || { fail "port $port outside the range"; exit 1; }
 	done || return 1
-	tpctl conntrack list | grep -q "$SNAT4:6[0-9]*" || fail "the table has no SNAT column value" || return 1
+	# whole outputs, then grep: grep -q leaving early would fail the pipeline (pipefail)
+	out=$(tpctl conntrack list)
+	echo "$out" | grep -q "$SNAT4:6[0-9]*" || fail "the table has no SNAT column value" || return 1
 }
 
 # A live TCP connection keeps working across a loader restart: the flow
@@ -222,8 +226,8 @@ test_detach_purge() {
 	ports=$(ns "$P-node" cat /proc/sys/net/ipv4/ip_local_reserved_ports)
 	[ "$ports" = "7000" ] || fail "reserved ports after purge: '$ports'" || return 1
 	[ -e "$PIN_ROOT" ] && { fail "pins left"; return 1; }
-	ns "$P-node" tc filter show dev "$P-u" ingress | grep -q tp_from_uplink &&
-		{ fail "tp_from_uplink left on $P-u"; return 1; }
+	ports=$(ns "$P-node" tc filter show dev "$P-u" ingress)
+	echo "$ports" | grep -q tp_from_uplink && { fail "tp_from_uplink left on $P-u"; return 1; }
 	return 0
 }
 
