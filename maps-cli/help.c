@@ -30,7 +30,10 @@ static const char tpctl_usage_service[] =
 	"       ZONE := { any | ZONE-ID | IFNAME }   (default any: every zone)\n"
 	"\n"
 	"'service add' on an existing service sets its attributes and keeps its\n"
-	"backends.  snat is not supported yet.\n";
+	"backends.  snat: the service's new flows leave with the node's SNAT\n"
+	"address and a port of its range (tailplaned's \"snat\"), wherever the\n"
+	"backend is; without it, only tailplaned's \"snat\": \"auto\" SNATs, and\n"
+	"only flows to backends behind an uplink.\n";
 
 static const char tpctl_usage_backend[] =
 	"Usage: tpctl backend add VIP:PORT/PROTO ADDR:PORT [weight W] [state STATE]\n"
@@ -74,7 +77,8 @@ static const char tpctl_usage_conntrack[] =
 	"       tpctl conntrack help\n"
 	"\n"
 	"'dst' matches the original or the translated destination.  'flush'\n"
-	"without a filter empties the table.\n";
+	"without a filter empties the table.  SNAT shows the source a SNAT flow\n"
+	"leaves with (the node's address and port).\n";
 
 static const char tpctl_usage_nat[] =
 	"Usage: tpctl nat list\n"
