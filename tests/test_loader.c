@@ -76,9 +76,13 @@ static void test_config_example(void **state)
 	if (tpd_config_load("deploy/tailplaned.json", &cfg, err, sizeof(err)))
 		fail_msg("deploy/tailplaned.json: %s", err);
 	assert_int_equal(cfg.default_policy, TP_VERDICT_DENY);
-	assert_int_equal(cfg.n_services, 2);
+	assert_int_equal(cfg.n_services, 3);
 	assert_int_equal(cfg.services[0].backends[1].weight, 2);
 	assert_int_equal(cfg.services[1].backends[1].state, TP_BACKEND_TERMINATING);
+	assert_false(cfg.services[1].snat);
+	assert_true(cfg.services[2].snat);
+	assert_true(cfg.snat.auto_mode);
+	assert_int_equal(cfg.snat.port_min, 61000);
 	assert_int_equal(cfg.n_policies, 4);
 	assert_string_equal(cfg.policies[0].port, "8080");
 	assert_int_equal(cfg.n_ts_tags, 2);
