@@ -216,6 +216,43 @@ test_live_tcp_across_restart() {
 	return 0
 }
 
+# An uplink's TC ingress carries tp_from_uplink: a pinned tcx link, or
+# tailplaned's clsact filter on kernels without tcx.
+uplink_attached() {
+	local out
+	[ -e "$PIN_ROOT/links/$1-ingress" ] && return 0
+	out=$(ns "$P-node" tc filter show dev "$1" ingress 2>/dev/null)
+	echo "$out" | grep -q tp_from_uplink
+}
+
+# An uplink named in the configuration before it exists is attached when
+# it appears, and forgotten when it goes, as a tailnet interface is.
+test_uplink_appearing_later() {
+	local late=$P-l curl_out
+	sed "s/\"interfaces\": \[/\"interfaces\": [ { \"name\": \"$late\", \"kind\": \"uplink\" },/" \
+		"$ENV_DIR/cfg.json" >"$ENV_DIR/cfg2.json"
+	mv "$ENV_DIR/cfg2.json" "$ENV_DIR/cfg.json"
+	kill -HUP "$TPD_PID"
+	for _ in $(seq 100); do
+		grep -q '"reloaded"' "$ENV_DIR/tailplaned.log" && break
+		sleep 0.05
+	done
+	uplink_attached "$late" && { fail "attached before it exists"; return 1; }
+	ns "$P-node" ip link add "$late" type veth peer name "$P-m"
+	for _ in $(seq 100); do
+		uplink_attached "$late" && break
+		sleep 0.05
+	done
+	uplink_attached "$late" || fail "not attached when it appeared" || return 1
+	# the first uplink still gives the SNAT address
+	curl_out=$(client curl -s -m 3 "http://$VIP4/") || fail "request after the reload" || return 1
+	[ "$curl_out" = "hello from remote" ] || fail "answer after the reload: '$curl_out'" || return 1
+	ns "$P-node" ip link del "$late"
+	sleep 0.5
+	[ -e "$PIN_ROOT/links/$late-ingress" ] && { fail "its link pin was left"; return 1; }
+	return 0
+}
+
 # --detach --purge takes the programs, the pins and exactly the reserved
 # ports it added (7000 was someone else's).
 test_detach_purge() {
@@ -239,7 +276,7 @@ on_test_failed() {
 
 TESTS=(test_remote_has_no_route_to_the_tailnet test_snat_configured_from_the_uplink
 	test_tcp_v4_v6 test_udp_v4_v6 test_icmp_echo_v4_v6 test_conntrack_shows_snat
-	test_live_tcp_across_restart test_detach_purge)
+	test_live_tcp_across_restart test_uplink_appearing_later test_detach_purge)
 
 # E2E_ONLY="test_a test_b" runs just those (debugging)
 [ -n "${E2E_ONLY:-}" ] && read -r -a TESTS <<<"$E2E_ONLY"
