@@ -106,8 +106,8 @@ struct tpd_map_cfg { /* public key or tag -> identity */
  * @auto_mode: "auto": every new service flow whose backend the FIB puts
  *             behind an uplink (TP_CFG_F_SNAT_AUTO); "off": only services
  *             marked snat.
- * @has_addr4: @addr4 was configured; else the first uplink's primary
- *             IPv4 address is used, kept current.
+ * @has_addr4: @addr4 was configured; else the primary IPv4 address of
+ *             the first uplink that has one is used, kept current.
  * @has_addr6: the same for @addr6.
  * @addr4:     configured IPv4 SNAT address (v4-mapped).
  * @addr6:     configured IPv6 SNAT address.

@@ -28,32 +28,51 @@
 #include "pins.h"
 #include "snat.h"
 
+static bool tpd_addr_zero(const struct tp_addr *a)
+{
+	return !(a->w[0] | a->w[1] | a->w[2] | a->w[3]);
+}
+
 /**
  * tpd_snat_addrs() - the SNAT addresses the configuration asks for now.
  * @cfg: configuration.
- * @out: the addresses: a configured one as is, else the primary address
- *       of its family on the first uplink (tpd_iface_primary_addrs()),
- *       zero when there is none.
+ * @out: the addresses: a configured one as is; else the primary address
+ *       of its family (tpd_iface_primary_addrs()) on the first uplink, in
+ *       the configuration's order, that exists and has one (an uplink not
+ *       there yet, or without an address of the family, is passed over);
+ *       zero when none has.  @out->from names where they came from.
  *
- * Return: 0, or -errno of asking rtnetlink (@out then has the configured
- * addresses only).
+ * Return: 0, or -errno of asking rtnetlink (@out then has what was found
+ * before the error).
  */
 int tpd_snat_addrs(const struct tpd_config *cfg, struct tpd_snat_addrs *out)
 {
-	const struct tpd_iface_cfg *up = tpd_config_first_uplink(cfg);
 	const struct tpd_snat_cfg *sn = &cfg->snat;
 	struct tp_addr v4, v6;
+	bool need4 = !sn->has_addr4, need6 = !sn->has_addr6;
 	int ifindex, err = 0;
+	size_t i;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(out->from, sizeof(out->from), "none");
-	if (!sn->has_addr4 || !sn->has_addr6) {
-		ifindex = up ? (int)if_nametoindex(up->name) : 0;
-		err = ifindex ? tpd_iface_primary_addrs(ifindex, &v4, &v6) : 0;
-		if (ifindex && !err) {
+	for (i = 0; i < cfg->n_ifaces && (need4 || need6) && !err; i++) {
+		if (cfg->ifaces[i].kind != TPD_IFACE_UPLINK)
+			continue;
+		ifindex = (int)if_nametoindex(cfg->ifaces[i].name);
+		if (!ifindex)
+			continue;
+		err = tpd_iface_primary_addrs(ifindex, &v4, &v6);
+		if (err || (!(need4 && !tpd_addr_zero(&v4)) && !(need6 && !tpd_addr_zero(&v6))))
+			continue;
+		if (!strcmp(out->from, "none"))
+			snprintf(out->from, sizeof(out->from), "%s", cfg->ifaces[i].name);
+		if (need4 && !tpd_addr_zero(&v4)) {
 			out->v4 = v4;
+			need4 = false;
+		}
+		if (need6 && !tpd_addr_zero(&v6)) {
 			out->v6 = v6;
-			snprintf(out->from, sizeof(out->from), "%s", up->name);
+			need6 = false;
 		}
 	}
 	if (sn->has_addr4)
