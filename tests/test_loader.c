@@ -866,6 +866,48 @@ static void test_udp_purge_on_backend_removal(void **state)
 }
 
 /*
+ * A removed backend's SNAT UDP flows go with their SNAT reply keys (found
+ * through tp_config, read once a pass): the ports they held are free.
+ */
+static void test_udp_purge_snat(void **state)
+{
+	struct th *h = *state;
+	struct tp_backend be7 = { .addr = addr("198.18.1.1"), .port = htons(53) };
+	struct tp_config c = {};
+	struct tpd_purge p = {};
+	__u32 zero = 0, i;
+
+	REQUIRE_BPF();
+	c.snat_addr4 = addr("198.18.0.1");
+	assert_int_equal(bpf_map_update_elem(h->maps.config, &zero, &c, BPF_ANY), 0);
+	for (i = 0; i < 4; i++) {
+		struct tp_ct_key k = ct_key(CLIENT4, 5000 + i, VIP4, 53, IPPROTO_UDP);
+		struct tp_ct_key r = ct_key("198.18.1.1", 53, "198.18.0.1", 62000 + i,
+					    IPPROTO_UDP);
+		struct tp_ct_entry e = { .flags = TP_CT_F_DNAT | TP_CT_F_SNAT,
+					 .backend_id = i % 2 ? 8 : 7, .svc_id = 1,
+					 .nat_addr = addr("198.18.1.1"), .nat_port = htons(53),
+					 .snat_port = htons(62000 + i), .expires_s = ~0u };
+		struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY | TP_CT_F_SNAT,
+					  .orig_daddr = k.daddr, .orig_dport = k.dport,
+					  .orig_zone = k.zone, .orig_saddr = k.saddr,
+					  .orig_sport = k.sport };
+
+		r.zone = 0;
+		assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &k, &e, BPF_NOEXIST), 0);
+		assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &r, &rk, BPF_NOEXIST), 0);
+	}
+	assert_int_equal(ct_count(h), 8);
+	assert_int_equal(tpd_purge_add(&p, 7, &be7), 0);
+	while (tpd_purge_pending(&p))
+		assert_int_equal(tpd_purge_step(&h->maps, &p, 0), 0);
+	assert_int_equal(p.deleted, 2);
+	/* backend 8's two flows and their reply keys stay; nothing else */
+	assert_int_equal(ct_count(h), 4);
+	tpd_purge_free(&p);
+}
+
+/*
  * Write a DNATed flow (client 100.64.x.y:port -> VIP4:53/udp, or TCP)
  * to backend @be_id at 198.18.1.1:53 with its reply key: two entries, in
  * the table of @proto (tp_ct_fd()).
@@ -3350,6 +3392,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_udp_purge_linear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_purge_linear_4000, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_purge_steps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_purge_snat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc_snat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc_keeps_reply_key_of_other_flow,
