@@ -159,10 +159,10 @@ static char *ct_endpoint(const struct tp_addr *a, __be16 port, __u8 proto,
 }
 
 static const struct tpctl_col ct_cols[] = {
-	{ "PROTO" },	     { "ZONE", true },	{ "SOURCE" },	{ "SNAT" },
-	{ "DESTINATION" },   { "BACKEND" },	{ "STATE" },
-	{ "FROM" },	     { "TO" },		{ "VERDICT" },
-	{ "PACKETS", true }, { "BYTES", true }, { "EXPIRES", true },
+	{ "PROTO" },	     { "ZONE", true },	{ "SOURCE" },  { "SNAT" },
+	{ "DESTINATION" },   { "BACKEND" },	{ "STATE" },   { "FROM" },
+	{ "TO" },	     { "VERDICT" },	{ "PACKETS", true },
+	{ "BYTES", true },   { "EXPIRES", true },
 };
 
 static void ct_plain_row(struct tpctl_table *t, const struct tp_maps *m,

@@ -376,7 +376,8 @@ static void svc_json(struct tp_json *j, const struct tpctl_svc_row *s,
 
 static const struct tpctl_col svc_cols[] = {
 	{ "SERVICE" },	   { "ID", true },     { "ZONE" },
-	{ "AFFINITY" },	   { "FLAGS" },	       { "OWNER" },	       { "BACKEND" },
+	{ "AFFINITY" },	   { "FLAGS" },	       { "OWNER" },
+	{ "BACKEND" },
 	{ "BE-ID", true }, { "WEIGHT", true }, { "STATE" },
 };
 
