@@ -49,6 +49,11 @@ void tp_addr_mask(struct tp_addr *a, unsigned int plen)
  * its next packet.
  * @m: maps.
  *
+ * A read-modify-write of the whole tp_config entry, which also holds the
+ * SNAT fields the loader writes (tpd_snat_config_write()) the same way:
+ * both run under the writers' lock (tp_pins_lock()), so neither loses the
+ * other's change.
+ *
  * Return: 0 or -errno.
  */
 int tp_policy_bump_rev(const struct tp_maps *m)

@@ -706,8 +706,8 @@ static void tpd_reload(struct tpd *t)
 	tpd_attach_present(t);
 	errors = tpd_sync_static_now(t);
 	tpd_config_warn(&t->cfg);
+	tpd_snat_reserve(t); /* a new range is reserved before it is used */
 	tpd_snat_apply(t);
-	tpd_snat_reserve(t);
 	t->next_sync = 0;
 	if (errors)
 		log_error("reloaded, but not all of it could be applied (see above)", "config",
@@ -887,11 +887,16 @@ static int tpd_start(struct tpd *t)
 	if (!t->links)
 		log_warn("no link events; interfaces that appear later need a SIGHUP, "
 			 "and address changes are seen at the next sync");
+	/*
+	 * SNAT before the first attach: no flow of a first start is decided
+	 * without its addresses, and no local socket takes a port once SNAT
+	 * hands them out
+	 */
+	tpd_config_warn(&t->cfg);
+	tpd_snat_reserve(t);
+	tpd_snat_apply(t);
 	tpd_attach_present(t);
 	tpd_sync_static_now(t);
-	tpd_config_warn(&t->cfg);
-	tpd_snat_apply(t);
-	tpd_snat_reserve(t);
 	return 0;
 }
 
