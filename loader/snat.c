@@ -126,6 +126,12 @@ int tpd_snat_config_write(const struct tp_maps *m, const struct tpd_config *cfg,
 /* ---- reserved ports ------------------------------------------------------ */
 
 #define TPD_PORT_WORDS (65536 / 64)
+/*
+ * Room for a port list as text.  A list that does not fit, read or
+ * written, is an error: writing back a list cut short would drop ports
+ * others reserved.
+ */
+#define TPD_PORTS_TEXT 65536
 
 struct tpd_ports {
 	__u64 w[TPD_PORT_WORDS];
@@ -171,7 +177,8 @@ static int tpd_ports_parse(const char *s, struct tpd_ports *p)
 	}
 }
 
-static void tpd_ports_format(const struct tpd_ports *p, char *buf, size_t len)
+/* Return: 0, or -E2BIG when the list did not fit in @len (cut short). */
+static int tpd_ports_format(const struct tpd_ports *p, char *buf, size_t len)
 {
 	unsigned int i = 0, j;
 	size_t n = 0;
@@ -190,43 +197,70 @@ static void tpd_ports_format(const struct tpd_ports *p, char *buf, size_t len)
 			n += snprintf(buf + n, len - n, "-%u", j);
 		i = j + 1;
 	}
+	return n < len ? 0 : -E2BIG;
 }
 
 /* Read a port list file; a missing record reads as empty. */
 static int tpd_ports_read(const char *path, struct tpd_ports *p, bool missing_ok)
 {
-	char buf[8192];
-	ssize_t n;
-	int fd;
+	char *buf = malloc(TPD_PORTS_TEXT);
+	ssize_t n = 0, got;
+	int fd, err;
 
 	memset(p, 0, sizeof(*p));
+	if (!buf)
+		return -ENOMEM;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT && missing_ok ? 0 : -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
+	if (fd < 0) {
+		err = errno == ENOENT && missing_ok ? 0 : -errno;
+		goto out;
+	}
+	while ((got = read(fd, buf + n, TPD_PORTS_TEXT - 1 - n)) > 0)
+		n += got;
+	err = got < 0 ? -errno : n == TPD_PORTS_TEXT - 1 ? -E2BIG : 0;
 	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	return tpd_ports_parse(buf, p);
+	if (!err) {
+		buf[n] = 0;
+		err = tpd_ports_parse(buf, p);
+	}
+out:
+	free(buf);
+	return err;
 }
 
 static int tpd_ports_write(const char *path, const struct tpd_ports *p, int flags)
 {
-	char buf[8192];
-	size_t len;
-	int fd, err = 0;
+	char *buf = malloc(TPD_PORTS_TEXT);
+	size_t len, off;
+	ssize_t n;
+	int fd, err;
 
-	tpd_ports_format(p, buf, sizeof(buf) - 1);
+	if (!buf)
+		return -ENOMEM;
+	err = tpd_ports_format(p, buf, TPD_PORTS_TEXT - 1);
+	if (err)
+		goto out;
 	len = strlen(buf);
 	buf[len++] = '\n';
 	fd = open(path, O_WRONLY | O_CLOEXEC | flags, 0644);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, buf, len) != (ssize_t)len)
-		err = errno ? -errno : -EIO;
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	/*
+	 * The sysctl takes a page a write(): the first sets the list, the
+	 * following ones (at an offset) add to it, a number cut at the page's
+	 * end left for the next one.
+	 */
+	for (off = 0; off < len && !err; off += (size_t)n) {
+		n = write(fd, buf + off, len - off);
+		if (n <= 0)
+			err = n < 0 ? -errno : -EIO;
+	}
 	if (close(fd) && !err)
 		err = -errno;
+out:
+	free(buf);
 	return err;
 }
 

@@ -1495,6 +1495,40 @@ static void test_snat_reserved_ports(void **state)
 	assert_string_equal(added, "61000-65000");
 	assert_int_equal(tpd_ports_release(real, record, added, sizeof(added)), 0);
 	assert_string_equal(ports_of(real, got, sizeof(got)), "7000,7005");
+
+	/* others' list longer than a page (the sysctl takes a page a write) */
+	{
+		char *many = malloc(65536), *back = malloc(65536);
+		size_t len = 0, off = 0;
+		ssize_t n;
+		int fd;
+		unsigned int port;
+
+		assert_non_null(many);
+		assert_non_null(back);
+		for (port = 10000; port < 20000; port += 2)
+			len += snprintf(many + len, 65536 - len, "%s%u", len ? "," : "", port);
+		fd = open(real, O_WRONLY);
+		assert_true(fd >= 0);
+		for (; off < len; off += (size_t)n)
+			assert_true((n = write(fd, many + off, len - off)) > 0);
+		close(fd);
+		assert_int_equal(tpd_ports_reserve(real, record, 61000, 65000, added,
+						   sizeof(added)), 0);
+		assert_string_equal(added, "61000-65000");
+		assert_int_equal(tpd_ports_release(real, record, added, sizeof(added)), 0);
+		fd = open(real, O_RDONLY);
+		assert_true(fd >= 0);
+		for (off = 0; (n = read(fd, back + off, 65535 - off)) > 0; off += (size_t)n)
+			;
+		close(fd);
+		back[off] = 0;
+		back[strcspn(back, "\n")] = 0;
+		print_message("reserved ports of others: %zu bytes of text, kept whole\n", len);
+		assert_string_equal(back, many);
+		free(many);
+		free(back);
+	}
 	sh("echo '%s' > %s", saved, real);
 }
 
