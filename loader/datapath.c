@@ -44,6 +44,7 @@
 #include "pins.h"
 #include "policy.h"
 #include "service.h"
+#include "snat.h"
 #include "tailplane.skel.h"
 
 #ifndef BPF_FS_MAGIC
@@ -1008,9 +1009,29 @@ static void tpd_unpin_dir(const char *dir)
 	closedir(d);
 }
 
+/* The SNAT ports the loader of @pin_root reserved, and only those. */
+static void tpd_snat_release(const char *pin_root)
+{
+	char record[PATH_MAX + 16], removed[256];
+	int err;
+
+	tpd_snat_record_path(pin_root, record, sizeof(record));
+	err = tpd_ports_release(TPD_RESERVED_PORTS, record, removed, sizeof(removed));
+	if (err < 0)
+		log_warn("cannot release the reserved SNAT ports", "sysctl",
+			 TPD_RESERVED_PORTS, "error", strerror(-err));
+	else if (err)
+		log_warn("the reserved SNAT ports were in another network namespace: "
+			 "left there, record dropped", "record", record);
+	else if (removed[0])
+		log_info("reserved SNAT ports released", "sysctl", TPD_RESERVED_PORTS,
+			 "ports", removed);
+}
+
 /**
  * tpd_detach_all() - `tailplaned --detach`: remove the programs from every
- * interface, and with @purge the maps and the pin root too.
+ * interface, and with @purge the maps, the pin root and the SNAT ports
+ * the loader reserved (in the caller's network namespace) too.
  *
  * Return: 0 or -errno.
  */
@@ -1044,6 +1065,7 @@ int tpd_detach_all(const struct tpd_config *cfg, bool purge)
 	log_info("detached", "pin_root", cfg->pin_root);
 	if (!purge)
 		return 0;
+	tpd_snat_release(cfg->pin_root);
 	tpd_unpin_dir(cfg->pin_root);
 	rmdir(links);
 	if (rmdir(cfg->pin_root) && errno != ENOENT)

@@ -831,22 +831,6 @@ static int tpd_check_config(const char *path)
 	return 0;
 }
 
-/* --detach --purge: the SNAT ports this loader reserved, and only those. */
-static void tpd_snat_release(const char *pin_root)
-{
-	char record[PATH_MAX + 16], removed[256];
-	int err;
-
-	tpd_snat_record_path(pin_root, record, sizeof(record));
-	err = tpd_ports_release(TPD_RESERVED_PORTS, record, removed, sizeof(removed));
-	if (err)
-		log_warn("cannot release the reserved SNAT ports", "sysctl",
-			 TPD_RESERVED_PORTS, "error", strerror(-err));
-	else if (removed[0])
-		log_info("reserved SNAT ports released", "sysctl", TPD_RESERVED_PORTS,
-			 "ports", removed);
-}
-
 static int tpd_detach_cmd(struct tpd *t, bool purge)
 {
 	int lock = tpd_instance_lock(t->cfg.pin_root);
@@ -857,8 +841,6 @@ static int tpd_detach_cmd(struct tpd *t, bool purge)
 	}
 	if (tpd_detach_all(&t->cfg, purge))
 		return 1;
-	if (purge)
-		tpd_snat_release(t->cfg.pin_root);
 	tpd_instance_unlock(lock, t->cfg.pin_root);
 	return 0;
 }

@@ -11,7 +11,9 @@
  * socket binds a port SNAT may hand out.  What the loader added (and only
  * that: a port someone else had reserved before is not ours) is recorded
  * next to its pid file, so that `tailplaned --detach --purge` takes out
- * exactly that, in whichever process runs it.
+ * exactly that, in whichever process runs it.  The record names the
+ * network namespace too (the sysctl is per namespace): a purge run in
+ * another one leaves that one's list alone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -150,7 +152,10 @@ static bool tpd_ports_has(const struct tpd_ports *p, unsigned int i)
 	return p->w[i / 64] & (1ULL << (i % 64));
 }
 
-/* "A,B-C,..." as the sysctl writes it (commas, maybe spaces, a newline). */
+/*
+ * "A,B-C,..." as the sysctl writes it (commas, maybe spaces), up to the
+ * end of the first line.
+ */
 static int tpd_ports_parse(const char *s, struct tpd_ports *p)
 {
 	unsigned long lo, hi;
@@ -158,9 +163,9 @@ static int tpd_ports_parse(const char *s, struct tpd_ports *p)
 
 	memset(p, 0, sizeof(*p));
 	for (;;) {
-		while (*s == ' ' || *s == ',' || *s == '\t' || *s == '\n')
+		while (*s == ' ' || *s == ',' || *s == '\t')
 			s++;
-		if (!*s)
+		if (!*s || *s == '\n')
 			return 0;
 		lo = strtoul(s, &end, 10);
 		if (end == s || lo > 65535)
@@ -286,9 +291,38 @@ char *tpd_snat_record_path(const char *pin_root, char *buf, size_t len)
 	return buf;
 }
 
+/* The network namespace this process is in, as the record names it. */
+static unsigned long long tpd_netns_id(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/net", &st) ? 0 : (unsigned long long)st.st_ino;
+}
+
+/*
+ * Whether the record @record was written in another network namespace
+ * than this process's (a record without one counts as this one's).
+ */
+static bool tpd_record_foreign(const char *record)
+{
+	unsigned long long id;
+	char line[128];
+	bool foreign = false;
+	FILE *f = fopen(record, "re");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "netns %llu", &id) == 1)
+			foreign = id != tpd_netns_id();
+	fclose(f);
+	return foreign;
+}
+
 /* Write @rec as the record, or remove it when empty. */
 static int tpd_record_write(const char *record, const struct tpd_ports *rec)
 {
+	FILE *f;
 	char tmp[PATH_MAX + 8], dir[PATH_MAX], *slash;
 	static const struct tpd_ports none;
 	int err;
@@ -304,6 +338,11 @@ static int tpd_record_write(const char *record, const struct tpd_ports *rec)
 	/* a crash mid-write must not leave half a record: write, then rename */
 	snprintf(tmp, sizeof(tmp), "%s.new", record);
 	err = tpd_ports_write(tmp, rec, O_CREAT | O_TRUNC);
+	f = err ? NULL : fopen(tmp, "ae");
+	if (!err && (!f || fprintf(f, "netns %llu\n", tpd_netns_id()) < 0))
+		err = -EIO;
+	if (f && fclose(f) && !err)
+		err = -errno;
 	if (!err && rename(tmp, record))
 		err = -errno;
 	if (err)
@@ -340,7 +379,9 @@ int tpd_ports_reserve(const char *sysctl, const char *record, __u16 lo, __u16 hi
 	want = now + 2;
 	added[0] = 0;
 	err = tpd_ports_read(sysctl, now, false);
-	err = err ?: tpd_ports_read(record, rec, true);
+	/* another namespace's record: nothing of this list is ours yet */
+	if (!err && !tpd_record_foreign(record))
+		err = tpd_ports_read(record, rec, true);
 	if (err)
 		goto out;
 	tpd_ports_set(want, lo, hi);
@@ -369,7 +410,11 @@ out:
  * @removed: the ports taken out, "" for none.
  * @len:     room in @removed.
  *
- * Return: 0 or -errno (the record stays then).
+ * A record written in another network namespace is removed and this
+ * namespace's list left alone: those ports were reserved there.
+ *
+ * Return: 0; 1 when the record was another namespace's; or -errno (the
+ * record stays then).
  */
 int tpd_ports_release(const char *sysctl, const char *record, char *removed, size_t len)
 {
@@ -381,6 +426,11 @@ int tpd_ports_release(const char *sysctl, const char *record, char *removed, siz
 		return -ENOMEM;
 	rec = now + 1;
 	removed[0] = 0;
+	if (tpd_record_foreign(record)) {
+		unlink(record);
+		err = 1;
+		goto out;
+	}
 	err = tpd_ports_read(record, rec, true);
 	if (err || !memcmp(rec, &none, sizeof(none)))
 		goto out;

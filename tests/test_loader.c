@@ -1529,6 +1529,18 @@ static void test_snat_reserved_ports(void **state)
 		free(many);
 		free(back);
 	}
+
+	/* a record of another network namespace: never this one's ports */
+	sh("echo 7000,61000-65000 > %s", real);
+	sh("printf '61000-65000\\nnetns 1\\n' > %s", record);
+	assert_int_equal(tpd_ports_release(real, record, added, sizeof(added)), 1);
+	assert_string_equal(ports_of(real, got, sizeof(got)), "7000,61000-65000");
+	assert_int_not_equal(access(record, F_OK), 0);
+	sh("printf '61000-65000\\nnetns 1\\n' > %s", record);
+	assert_int_equal(tpd_ports_reserve(real, record, 61000, 65000, added, sizeof(added)),
+			 0);
+	assert_string_equal(added, ""); /* all there before: none of it ours */
+	assert_int_not_equal(access(record, F_OK), 0);
 	sh("echo '%s' > %s", saved, real);
 }
 
