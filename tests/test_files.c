@@ -104,12 +104,38 @@ static void rm_tree(const char *path)
 	rmdir(path);
 }
 
+/*
+ * The SNAT port records of the loaders this test ran (tailplaned keeps
+ * them next to its pid file for --detach --purge; the loaders ran in
+ * network namespaces of their own, gone with them).
+ */
+static void tf_remove_snat_records(void)
+{
+	char mine[32], path[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(TP_LOADER_RUN_DIR);
+	size_t n;
+
+	snprintf(mine, sizeof(mine), "tp-files-%d", getpid());
+	while (d && (de = readdir(d))) {
+		n = strlen(de->d_name);
+		if (!strstr(de->d_name, mine) || n < 11 ||
+		    strcmp(de->d_name + n - 11, ".snat-ports"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", TP_LOADER_RUN_DIR, de->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+}
+
 static int tf_teardown(void **state)
 {
 	struct tf *t = *state;
 
 	rm_tree(t->dir);
 	rm_tree(t->pins);
+	tf_remove_snat_records();
 	free(t);
 	return 0;
 }
