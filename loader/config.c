@@ -170,16 +170,10 @@ static int tpd_parse_iface(struct tpd_parse *ps, yajl_val o, size_t i,
 			  ifc->kind == TPD_IFACE_TAILNET ? 1 : 0, 65535);
 	if (err)
 		return err;
-	if (!strcmp(peers, "none"))
-		ifc->peers = TPD_PEERS_NONE;
-	else if (!strcmp(peers, "wireguard"))
-		ifc->peers = TPD_PEERS_WIREGUARD;
-	else if (!strcmp(peers, "tailscale"))
-		ifc->peers = TPD_PEERS_TAILSCALE;
-	else
+	if (tpd_peer_source_parse(peers, &ifc->peers))
 		return tpd_fail(ps, "%s.peers: '%s': expected none, wireguard or tailscale",
 				where, peers);
-	if (ifc->kind == TPD_IFACE_UPLINK && ifc->peers != TPD_PEERS_NONE)
+	if (ifc->kind == TPD_IFACE_UPLINK && ifc->peers != TPD_SRC_NONE)
 		return tpd_fail(ps, "%s: an uplink has no peers", where);
 	return 0;
 }
@@ -733,7 +727,7 @@ static int tpd_check_peer_map(struct tpd_parse *ps, const struct tpd_config *cfg
 	for (i = 0; i < n; i++) {
 		const char *k = map[i].key;
 
-		if (wireguard && tp_wg_key_from_base64(k, key))
+		if (wireguard && tpd_wg_key_from_base64(k, key))
 			return tpd_fail(ps, "%s: '%s' is not a WireGuard public key (base64, "
 					"44 characters)", where, k);
 		if (!wireguard && (!k[0] || !strcmp(k, "tag:")))

@@ -16,10 +16,10 @@
 
 #include <linux/types.h>
 
+#include "source.h"
 #include "tailplane/abi.h"
 
 enum tpd_iface_kind { TPD_IFACE_TAILNET, TPD_IFACE_UPLINK };
-enum tpd_peer_source { TPD_PEERS_NONE, TPD_PEERS_WIREGUARD, TPD_PEERS_TAILSCALE };
 
 /*
  * Map capacities the configuration's "capacity" section sets (entries).
@@ -57,7 +57,7 @@ struct tpd_iface_cfg {
 	char name[IFNAMSIZ];
 	enum tpd_iface_kind kind;
 	__u16 zone;
-	enum tpd_peer_source peers;
+	enum tpd_source peers; /* TPD_SRC_NONE or a source of peers */
 };
 
 struct tpd_ident_cfg {

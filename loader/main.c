@@ -200,23 +200,7 @@ static void tpd_on_link(const struct tpd_link_event *ev, void *ctx)
 static int tpd_fetch_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 			   __u64 deadline, struct tp_peer_list *peers)
 {
-	int err;
-
-	if (ifc->peers == TPD_PEERS_WIREGUARD) {
-		/* the kernel answers a dump at once: no deadline to give it */
-		err = tp_wg_genl_dump(ifc->name, peers);
-		if (err == -ENOENT || err == -EOPNOTSUPP || err == -ENODEV)
-			err = tp_wg_uapi_dump_by(ifc->name, t->cfg.wg_sockdir,
-						 t->cfg.wg_socket_uid, deadline, peers);
-		return err;
-	}
-	if (!tp_deadline_left(deadline)) {
-		tp_peer_set_error("no time left to ask tailscaled");
-		return -ETIMEDOUT;
-	}
-	/* parsed as it streams: a large tailnet's status is never held whole */
-	return tp_ts_fetch_peers(t->cfg.ts_socket, tp_deadline_left(deadline),
-				 t->cfg.ts_socket_uid, peers);
+	return tpd_sources[ifc->peers].fetch(&t->cfg, ifc, deadline, peers);
 }
 
 /* Append @ifc's identity entries to @all; -errno when its source failed. */
@@ -234,9 +218,9 @@ static int tpd_collect_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 	if (err)
 		return err;
 	err = tpd_peer_rules(&t->dp.maps, &t->cfg, ifc->peers, &rules, &n_rules);
-	err = err ?: tp_peers_to_identities(&peers, ifc->zone, rules, n_rules,
+	err = err ?: tpd_peers_to_identities(&peers, ifc->zone, rules, n_rules,
 					    TP_ID_TAILNET, &ents, &n, &conflicts);
-	tp_peer_list_free(&peers);
+	tpd_peer_list_free(&peers);
 	free(rules);
 	if (err)
 		return err;
@@ -316,11 +300,9 @@ static void tpd_sync_source_report(struct tpd *t, enum tpd_source s,
  * with a deadline of its own; one that fails (or is backing off) keeps
  * its zone's entries and the others are synced all the same.
  */
-static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
+static void tpd_sync_source(struct tpd *t, enum tpd_source s)
 {
-	enum tpd_source s = source == TPD_PEERS_WIREGUARD ? TPD_SRC_WIREGUARD :
-							    TPD_SRC_TAILSCALE;
-	__u8 owner = source == TPD_PEERS_WIREGUARD ? TP_OWNER_WIREGUARD : TP_OWNER_TAILSCALE;
+	__u8 owner = tpd_sources[s].owner;
 	struct tpd_sync_result res = {};
 	struct tp_ident_entry *all = NULL;
 	size_t i, n_all = 0, n_keep = 0;
@@ -332,7 +314,7 @@ static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
 	for (i = 0; i < t->cfg.n_ifaces; i++) {
 		const struct tpd_iface_cfg *ifc = &t->cfg.ifaces[i];
 
-		if (ifc->peers != source || !t->ifindex[i])
+		if (ifc->peers != s || !t->ifindex[i])
 			continue;
 		if (!keep) {
 			keep = calloc(t->cfg.n_ifaces, sizeof(*keep));
@@ -509,13 +491,15 @@ static void tpd_purge_now(struct tpd *t, size_t budget)
 
 static void tpd_housekeeping(struct tpd *t, time_t now)
 {
+	enum tpd_source s;
 	char a[32], b[32];
 
 	tpd_purge_now(t, TPD_PURGE_BUDGET);
 
 	if (now >= t->next_sync) {
-		tpd_sync_source(t, TPD_PEERS_WIREGUARD);
-		tpd_sync_source(t, TPD_PEERS_TAILSCALE);
+		for (s = 0; s < TPD_SRC_MAX; s++)
+			if (tpd_source_has_peers(s))
+				tpd_sync_source(t, s);
 		if (!t->links)
 			tpd_sync_host_now(t); /* no address events: look */
 		t->next_sync = now + t->cfg.sync_interval;

@@ -14,13 +14,6 @@
 #include "metrics.h"
 #include "names.h"
 
-static const char *const tpd_source_names[] = { "static", "wireguard", "tailscale" };
-
-const char *tpd_source_name(enum tpd_source s)
-{
-	return s < TPD_SRC_MAX ? tpd_source_names[s] : "unknown";
-}
-
 /* Sum a per-CPU struct tp_stat; false when the entry cannot be read. */
 static bool tpd_percpu_sum(int fd, __u32 id, struct tp_stat *sum)
 {

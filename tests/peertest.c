@@ -24,8 +24,8 @@ void peer_add_expected(struct tp_peer_list *l, const char *key,
 
 	assert_non_null(p);
 	for (i = 0; i < n; i++) {
-		assert_int_equal(tp_peer_prefix_parse(cidrs[i], false, &pp), 0);
-		assert_int_equal(tp_peer_add_prefix(p, &pp.addr, pp.plen), 0);
+		assert_int_equal(tpd_peer_prefix_parse(cidrs[i], false, &pp), 0);
+		assert_int_equal(tpd_peer_add_prefix(p, &pp.addr, pp.plen), 0);
 	}
 }
 

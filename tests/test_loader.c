@@ -57,8 +57,8 @@ static void test_config_minimal(void **state)
 		&cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg.n_ifaces, 3);
 	assert_string_equal(cfg.pin_root, TP_PIN_ROOT_DEFAULT);
-	assert_int_equal(cfg.ifaces[0].peers, TPD_PEERS_TAILSCALE);
-	assert_int_equal(cfg.ifaces[1].peers, TPD_PEERS_WIREGUARD);
+	assert_int_equal(cfg.ifaces[0].peers, TPD_SRC_TAILSCALE);
+	assert_int_equal(cfg.ifaces[1].peers, TPD_SRC_WIREGUARD);
 	assert_int_equal(cfg.ifaces[2].kind, TPD_IFACE_UPLINK);
 	assert_int_equal(cfg.ifaces[2].zone, 0);
 	assert_int_equal(cfg.maglev_size, TP_MAGLEV_SIZE);
@@ -2048,7 +2048,7 @@ static void peer_key(unsigned int i, char b64[TP_WG_KEY_B64_LEN + 1],
 	__u8 key[TP_WG_KEY_LEN] = { [0] = i >> 8, [1] = i & 0xff, [31] = 1 };
 	unsigned int j;
 
-	tp_wg_key_to_base64(key, b64);
+	tpd_wg_key_to_base64(key, b64);
 	for (j = 0; j < TP_WG_KEY_LEN; j++)
 		sprintf(hex + 2 * j, "%02x", key[j]);
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * tp_wg_genl_dump() against kernel WireGuard: as root, in a fresh network
+ * tpd_wg_genl_dump() against kernel WireGuard: as root, in a fresh network
  * namespace of this process, a wireguard link made with ip(8) and
  * configured with wg(8) is read back through generic netlink and compared
  * with what was configured and with `wg show IF allowed-ips`:
@@ -233,7 +233,7 @@ static void expect_wg_show(const struct kwg *k, const struct tp_peer_list *l)
 		check(p, "wg show lists peer %s, the dump does not", tok);
 		n = 0;
 		while ((tok = strtok_r(NULL, " \t", &save2)) && strcmp(tok, "(none)")) {
-			assert_int_equal(tp_peer_prefix_parse(tok, false, &pp), 0);
+			assert_int_equal(tpd_peer_prefix_parse(tok, false, &pp), 0);
 			for (i = 0; i < p->n_prefixes; i++)
 				if (!memcmp(&p->prefixes[i].addr, &pp.addr, 16) &&
 				    p->prefixes[i].plen == pp.plen)
@@ -250,7 +250,7 @@ static void expect_wg_show(const struct kwg *k, const struct tp_peer_list *l)
 
 static void dump(const struct kwg *k, struct tp_peer_list *got)
 {
-	int ret = tp_wg_genl_dump(k->ifname, got);
+	int ret = tpd_wg_genl_dump(k->ifname, got);
 
 	check(ret == 0, "dump %s: %d (%s)", k->ifname, ret, tp_peer_last_error());
 }
@@ -270,11 +270,11 @@ static void test_kernel_wg_peers(void **state)
 	/* no peers yet: an empty list, not an error */
 	dump(k, &got);
 	assert_int_equal(got.n, 0);
-	tp_peer_list_free(&got);
+	tpd_peer_list_free(&got);
 	/* lo is no WireGuard device; a missing link is -ENODEV */
-	ret = tp_wg_genl_dump("lo", &got);
+	ret = tpd_wg_genl_dump("lo", &got);
 	check(ret == -EOPNOTSUPP, "lo: %d (%s)", ret, tp_peer_last_error());
-	ret = tp_wg_genl_dump("tpnone0", &got);
+	ret = tpd_wg_genl_dump("tpnone0", &got);
 	check(ret == -ENODEV, "tpnone0: %d (%s)", ret, tp_peer_last_error());
 
 	wg_pubkey(k1);
@@ -297,10 +297,10 @@ static void test_kernel_wg_peers(void **state)
 	peer_add_expected(&want, k1, c1, ARRAY_SIZE(c1));
 	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
 	peer_add_expected(&want, k3, NULL, 0);
-	assert_int_equal(tp_peer_list_canonicalize(&want), 0);
+	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
 	peer_expect_same(&got, &want);
 	expect_wg_show(k, &got);
-	tp_peer_list_free(&got);
+	tpd_peer_list_free(&got);
 
 	/* a peer removed, allowed-ips replaced */
 	{
@@ -311,14 +311,14 @@ static void test_kernel_wg_peers(void **state)
 		wg_set(argv);
 	}
 	dump(k, &got);
-	tp_peer_list_free(&want);
+	tpd_peer_list_free(&want);
 	peer_add_expected(&want, k1, (const char *const[]){ "100.64.10.0/24" }, 1);
 	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
-	assert_int_equal(tp_peer_list_canonicalize(&want), 0);
+	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
 	peer_expect_same(&got, &want);
 	expect_wg_show(k, &got);
-	tp_peer_list_free(&got);
-	tp_peer_list_free(&want);
+	tpd_peer_list_free(&got);
+	tpd_peer_list_free(&want);
 }
 
 /* Append @s and a comma to the list in @buf (of @size), or fail. */
@@ -355,8 +355,8 @@ static void test_kernel_wg_dump_split(void **state)
 			snprintf(cidr, sizeof(cidr), "fd7a:115c:a1e0:1::%zx/128",
 				 i - MANY_V4);
 		list_add(list, size, &len, cidr);
-		assert_int_equal(tp_peer_prefix_parse(cidr, false, &pp), 0);
-		assert_int_equal(tp_peer_add_prefix(p, &pp.addr, pp.plen), 0);
+		assert_int_equal(tpd_peer_prefix_parse(cidr, false, &pp), 0);
+		assert_int_equal(tpd_peer_add_prefix(p, &pp.addr, pp.plen), 0);
 	}
 	{
 		const char *const argv[] = {
@@ -395,19 +395,19 @@ static void test_kernel_wg_dump_split(void **state)
 			wg_set(argv);
 		}
 	}
-	assert_int_equal(tp_peer_list_canonicalize(&want), 0);
+	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
 
 	dump(k, &got);
 	assert_int_equal(got.n, SMALL_PEERS + 1);
 	peer_expect_same(&got, &want);
 	expect_wg_show(k, &got);
-	tp_peer_list_free(&got);
+	tpd_peer_list_free(&got);
 
 	/* the same dump twice gives the same list */
 	dump(k, &got);
 	peer_expect_same(&got, &want);
-	tp_peer_list_free(&got);
-	tp_peer_list_free(&want);
+	tpd_peer_list_free(&got);
+	tpd_peer_list_free(&want);
 	free(list);
 }
 

@@ -3,9 +3,9 @@
  * The Tailscale status parser (loader/tailscale.c).  The first byte of
  * the input chooses how the rest, the document, is cut: chunks of
  * 1 + (byte % 64) bytes, or whole for a multiple of 64.  The document goes
- * to tp_ts_parse_status() whole and through the push interface
- * (tp_ts_parser_feed() chunk by chunk, as libcurl hands the answer over,
- * then tp_ts_parser_finish()): both must give the same answer, whatever
+ * to tpd_ts_parse_status() whole and through the push interface
+ * (tpd_ts_parser_feed() chunk by chunk, as libcurl hands the answer over,
+ * then tpd_ts_parser_finish()): both must give the same answer, whatever
  * the cuts, and a list that is canonical, or empty on error.
  */
 #include <errno.h>
@@ -15,7 +15,7 @@
 #include "peerlist.h"
 #include "peers.h"
 
-/* As tp_ts_fetch_peers() does, with the answer arriving in @chunk bytes. */
+/* As tpd_ts_fetch_peers() does, with the answer arriving in @chunk bytes. */
 static int fuzz_push(const char *doc, size_t len, size_t chunk,
 		     struct tp_peer_list *out)
 {
@@ -28,14 +28,14 @@ static int fuzz_push(const char *doc, size_t len, size_t chunk,
 	for (off = 0; off < len && !ret; off += n) {
 		n = len - off < chunk ? len - off : chunk;
 		piece = fuzz_dup(doc + off, n); /* overreads are caught per chunk */
-		ret = tp_ts_parser_feed(p, piece, n);
+		ret = tpd_ts_parser_feed(p, piece, n);
 		free(piece);
 	}
 	if (!ret)
-		ret = tp_ts_parser_finish(p);
+		ret = tpd_ts_parser_finish(p);
 	if (ret)
-		tp_peer_list_free(out);
-	tp_ts_parser_free(p);
+		tpd_peer_list_free(out);
+	tpd_ts_parser_free(p);
 	return ret;
 }
 
@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	doc = fuzz_dup(data + 1, len - 1);
 	len--;
 
-	ret = tp_ts_parse_status(doc, len, &whole);
+	ret = tpd_ts_parse_status(doc, len, &whole);
 	FUZZ_CHECK(ret == 0 || ret == -EBADMSG || ret == -EPROTO || ret == -EINVAL ||
 			   ret == -ENAMETOOLONG || ret == -ENOMEM,
 		   "returned %d (%s)", ret, tp_peer_last_error());
@@ -68,8 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	} else {
 		FUZZ_CHECK(ret == -EBADMSG && ret2, "a NUL: %d, in chunks: %d", ret, ret2);
 	}
-	tp_peer_list_free(&whole);
-	tp_peer_list_free(&pushed);
+	tpd_peer_list_free(&whole);
+	tpd_peer_list_free(&pushed);
 	free(doc);
 	return 0;
 }
