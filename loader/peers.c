@@ -24,19 +24,19 @@
 static __thread char tp_peer_err[256];
 
 /**
- * tp_peer_last_error() - what the last failing peer function of this
+ * tpd_peer_last_error() - what the last failing peer function of this
  * thread said.
  *
  * Return: a one-line message, "" when none has failed yet.
  */
-const char *tp_peer_last_error(void)
+const char *tpd_peer_last_error(void)
 {
 	return tp_peer_err;
 }
 
 /**
  * tpd_peer_set_error() - record the reason of a failure for
- * tp_peer_last_error().
+ * tpd_peer_last_error().
  * @fmt: printf format.
  */
 void tpd_peer_set_error(const char *fmt, ...)
@@ -59,7 +59,7 @@ void tpd_peer_set_error(const char *fmt, ...)
  * forever.  Readers get one deadline for the whole request instead.
  */
 
-static __u64 tp_now_ms(void)
+static __u64 tpd_now_ms(void)
 {
 	struct timespec ts;
 
@@ -68,25 +68,25 @@ static __u64 tp_now_ms(void)
 }
 
 /**
- * tp_deadline_after() - the deadline @ms milliseconds from now.
+ * tpd_deadline_after() - the deadline @ms milliseconds from now.
  * @ms: milliseconds.
  *
  * Return: a CLOCK_MONOTONIC time in milliseconds.
  */
-__u64 tp_deadline_after(unsigned int ms)
+__u64 tpd_deadline_after(unsigned int ms)
 {
-	return tp_now_ms() + ms;
+	return tpd_now_ms() + ms;
 }
 
 /**
  * tpd_deadline_left() - milliseconds left until @deadline.
- * @deadline: from tp_deadline_after().
+ * @deadline: from tpd_deadline_after().
  *
  * Return: the milliseconds left, 0 when it has passed.
  */
 unsigned int tpd_deadline_left(__u64 deadline)
 {
-	__u64 now = tp_now_ms();
+	__u64 now = tpd_now_ms();
 
 	if (now >= deadline)
 		return 0;
@@ -99,7 +99,7 @@ unsigned int tpd_deadline_left(__u64 deadline)
  * @fd:       the socket.
  * @buf:      where to.
  * @len:      its room.
- * @deadline: from tp_deadline_after().
+ * @deadline: from tpd_deadline_after().
  *
  * Return: the bytes received, 0 at EOF, -ETIMEDOUT when @deadline passed
  * first, or -errno.
@@ -183,14 +183,14 @@ void tpd_peer_list_free(struct tp_peer_list *l)
 }
 
 /**
- * tp_peer_list_add() - append an empty peer.
+ * tpd_peer_list_add() - append an empty peer.
  * @l:   the list.
  * @key: its key, 1..TP_PEER_KEY_LEN-1 characters.
  *
  * Return: the new peer, zeroed but for its key (valid until the next
  * append), or NULL with errno set (EINVAL, ENAMETOOLONG, ENOMEM).
  */
-struct tp_peer *tp_peer_list_add(struct tp_peer_list *l, const char *key)
+struct tp_peer *tpd_peer_list_add(struct tp_peer_list *l, const char *key)
 {
 	size_t klen = key ? strlen(key) : 0;
 	struct tp_peer *p;
@@ -420,7 +420,7 @@ static int tpd_parse_plen(const char *s, unsigned int max, unsigned int *plen)
  * @bare_ok: also accept a bare address, as a full-length prefix.
  * @p:       the result: IPv4 mapped, plen in the 128-bit space, masked.
  *
- * Return: 0 or -EINVAL (with tp_peer_last_error() set).
+ * Return: 0 or -EINVAL (with tpd_peer_last_error() set).
  */
 int tpd_peer_prefix_parse(const char *s, bool bare_ok, struct tp_peer_prefix *p)
 {
@@ -639,7 +639,7 @@ static bool tpd_peer_rule_matches(const struct tp_peer *p,
 }
 
 /**
- * tp_peer_identity() - the identity of a peer: that of the first rule it
+ * tpd_peer_identity() - the identity of a peer: that of the first rule it
  * matches, in rule order, else the fallback.
  * @p:           the peer.
  * @rules:       the zone's rules, in configured order.
@@ -648,7 +648,7 @@ static bool tpd_peer_rule_matches(const struct tp_peer *p,
  *
  * Return: the identity, 0 when neither a rule nor the fallback gives one.
  */
-__u32 tp_peer_identity(const struct tp_peer *p, const struct tp_peer_rule *rules,
+__u32 tpd_peer_identity(const struct tp_peer *p, const struct tp_peer_rule *rules,
 		       size_t n_rules, __u32 fallback_id)
 {
 	size_t i;
@@ -696,7 +696,7 @@ static size_t tpd_ident_collect(const struct tp_peer_list *peers, __u16 zone,
 
 	for (i = 0; i < peers->n; i++) {
 		p = &peers->v[i];
-		id = tp_peer_identity(p, rules, n_rules, fallback_id);
+		id = tpd_peer_identity(p, rules, n_rules, fallback_id);
 		if (id == TP_ID_UNKNOWN)
 			continue;
 		for (j = 0; j < p->n_prefixes; j++, n++) {

@@ -12,7 +12,7 @@
  * characters), whichever way it was read.
  *
  * Errors are negative errno values; the function that fails also leaves a
- * one-line description in tp_peer_last_error() (per thread).
+ * one-line description in tpd_peer_last_error() (per thread).
  */
 #ifndef TAILPLANE_LOADER_PEERS_H
 #define TAILPLANE_LOADER_PEERS_H
@@ -92,7 +92,7 @@ struct tp_peer_list {
 /* ---- peer lists (peers.c) ---------------------------------------------- */
 
 void tpd_peer_list_free(struct tp_peer_list *l);
-struct tp_peer *tp_peer_list_add(struct tp_peer_list *l, const char *key);
+struct tp_peer *tpd_peer_list_add(struct tp_peer_list *l, const char *key);
 int tpd_peer_add_prefix(struct tp_peer *p, const struct tp_addr *addr,
 		       unsigned int plen);
 int tpd_peer_add_tag(struct tp_peer *p, const char *tag);
@@ -108,11 +108,11 @@ void tpd_wg_key_to_base64(const __u8 key[TP_WG_KEY_LEN],
 int tpd_wg_key_from_base64(const char *s, __u8 key[TP_WG_KEY_LEN]);
 int tpd_wg_key_from_hex(const char *s, __u8 key[TP_WG_KEY_LEN]);
 
-__u64 tp_deadline_after(unsigned int ms);
+__u64 tpd_deadline_after(unsigned int ms);
 unsigned int tpd_deadline_left(__u64 deadline);
 ssize_t tpd_recv_by(int fd, void *buf, size_t len, __u64 deadline);
 
-const char *tp_peer_last_error(void);
+const char *tpd_peer_last_error(void);
 void tpd_peer_set_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 int tpd_peer_check_cred(int fd, const char *what, const char *path, uid_t trust_uid);
@@ -146,7 +146,7 @@ int tpd_ts_parse_status(const char *json, size_t len, struct tp_peer_list *out);
 
 struct tp_ts_parser;
 
-struct tp_ts_parser *tp_ts_parser_new(struct tp_peer_list *out);
+struct tp_ts_parser *tpd_ts_parser_new(struct tp_peer_list *out);
 int tpd_ts_parser_feed(struct tp_ts_parser *p, const char *text, size_t len);
 int tpd_ts_parser_finish(struct tp_ts_parser *p);
 void tpd_ts_parser_free(struct tp_ts_parser *p);
@@ -201,7 +201,7 @@ struct tp_ident_entry {
 };
 
 int tpd_peer_rules_validate(const struct tp_peer_rule *rules, size_t n_rules);
-__u32 tp_peer_identity(const struct tp_peer *p, const struct tp_peer_rule *rules,
+__u32 tpd_peer_identity(const struct tp_peer *p, const struct tp_peer_rule *rules,
 		       size_t n_rules, __u32 fallback_id);
 int tpd_peers_to_identities(const struct tp_peer_list *peers, __u16 zone,
 			   const struct tp_peer_rule *rules, size_t n_rules,

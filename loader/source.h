@@ -34,8 +34,8 @@ enum tpd_source {
  * @owner:    TP_OWNER_* its map entries carry (a sync never deletes what
  *            another owner wrote).
  * @fetch:    peer sources: read @ifc's peers by @deadline (a
- *            tp_deadline_after() time); 0 or -errno with
- *            tp_peer_last_error() saying why.  NULL for other sources.
+ *            tpd_deadline_after() time); 0 or -errno with
+ *            tpd_peer_last_error() saying why.  NULL for other sources.
  * @mappings: peer sources: the configuration's peer -> identity mappings
  *            (wireguard_peers, tailscale.tags) and their number.
  * @match:    peer sources: how a mapping's key is matched against a peer.

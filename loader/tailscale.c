@@ -198,7 +198,7 @@ static int tpd_ts_grow(void **v, size_t *cap, size_t n, size_t size)
 	return 0;
 }
 
-static struct tp_ts_parser *tp_ts_of(void *ctx)
+static struct tp_ts_parser *tpd_ts_of(void *ctx)
 {
 	return ctx;
 }
@@ -210,8 +210,8 @@ static int tpd_ts_peer_start(struct tp_ts_parser *p, enum tp_ts_kind k)
 		tpd_peer_set_error("status: Peer[\"%.80s\"] is not an object", p->key);
 		return tpd_ts_stop(p, -EPROTO);
 	}
-	if (!tp_peer_list_add(p->out, p->key))
-		return tpd_ts_stop(p, -errno); /* recorded by tp_peer_list_add() */
+	if (!tpd_peer_list_add(p->out, p->key))
+		return tpd_ts_stop(p, -errno); /* recorded by tpd_peer_list_add() */
 	if (tpd_ts_grow((void **)&p->uids, &p->uids_cap, p->out->n, sizeof(*p->uids)))
 		return tpd_ts_nomem(p);
 	memset(&p->cur, 0, sizeof(p->cur));
@@ -413,32 +413,32 @@ static int tpd_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 
 static int tpd_ts_cb_null(void *ctx)
 {
-	return tpd_ts_value(tp_ts_of(ctx), TK_NULL, NULL, 0);
+	return tpd_ts_value(tpd_ts_of(ctx), TK_NULL, NULL, 0);
 }
 
 static int tpd_ts_cb_bool(void *ctx, int v)
 {
-	return tpd_ts_value(tp_ts_of(ctx), TK_BOOL, NULL, 0);
+	return tpd_ts_value(tpd_ts_of(ctx), TK_BOOL, NULL, 0);
 }
 
 static int tpd_ts_cb_number(void *ctx, const char *s, size_t len)
 {
-	return tpd_ts_value(tp_ts_of(ctx), TK_NUMBER, (const unsigned char *)s, len);
+	return tpd_ts_value(tpd_ts_of(ctx), TK_NUMBER, (const unsigned char *)s, len);
 }
 
 static int tpd_ts_cb_string(void *ctx, const unsigned char *s, size_t len)
 {
-	return tpd_ts_value(tp_ts_of(ctx), TK_STRING, s, len);
+	return tpd_ts_value(tpd_ts_of(ctx), TK_STRING, s, len);
 }
 
 static int tpd_ts_cb_start_map(void *ctx)
 {
-	return tpd_ts_value(tp_ts_of(ctx), TK_MAP, NULL, 0);
+	return tpd_ts_value(tpd_ts_of(ctx), TK_MAP, NULL, 0);
 }
 
 static int tpd_ts_cb_start_array(void *ctx)
 {
-	return tpd_ts_value(tp_ts_of(ctx), TK_ARRAY, NULL, 0);
+	return tpd_ts_value(tpd_ts_of(ctx), TK_ARRAY, NULL, 0);
 }
 
 /* Keep the key of a peer or a user, NUL-terminated. */
@@ -465,7 +465,7 @@ static enum tpd_ts_next tpd_ts_peer_field(struct tp_ts_parser *p, enum tpd_ts_ne
 
 static int tpd_ts_cb_map_key(void *ctx, const unsigned char *key, size_t len)
 {
-	struct tp_ts_parser *p = tp_ts_of(ctx);
+	struct tp_ts_parser *p = tpd_ts_of(ctx);
 
 	len = tpd_ts_clen(key, len);
 	p->next = TN_SKIP;
@@ -510,7 +510,7 @@ static int tpd_ts_cb_map_key(void *ctx, const unsigned char *key, size_t len)
 
 static int tpd_ts_cb_end(void *ctx)
 {
-	struct tp_ts_parser *p = tp_ts_of(ctx);
+	struct tp_ts_parser *p = tpd_ts_of(ctx);
 
 	p->depth--;
 	switch (p->where) {
@@ -553,13 +553,13 @@ static const yajl_callbacks tp_ts_callbacks = {
 };
 
 /**
- * tp_ts_parser_new() - start parsing a status document.
+ * tpd_ts_parser_new() - start parsing a status document.
  * @out: the peers; emptied.
  *
  * Return: the parser (tpd_ts_parser_feed(), tpd_ts_parser_finish(),
  * tpd_ts_parser_free()), or NULL when out of memory.
  */
-struct tp_ts_parser *tp_ts_parser_new(struct tp_peer_list *out)
+struct tp_ts_parser *tpd_ts_parser_new(struct tp_peer_list *out)
 {
 	struct tp_ts_parser *p = calloc(1, sizeof(*p));
 
@@ -715,7 +715,7 @@ void tpd_ts_parser_free(struct tp_ts_parser *p)
  */
 int tpd_ts_parse_status(const char *json, size_t len, struct tp_peer_list *out)
 {
-	struct tp_ts_parser *p = tp_ts_parser_new(out);
+	struct tp_ts_parser *p = tpd_ts_parser_new(out);
 	int ret;
 
 	if (!p)
@@ -854,7 +854,7 @@ static size_t tpd_ts_write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	return s->err ? 0 : size * nmemb;
 }
 
-static CURL *tp_ts_curl(const char *path, long timeout_ms, struct tp_ts_conn *conn,
+static CURL *tpd_ts_curl(const char *path, long timeout_ms, struct tp_ts_conn *conn,
 			struct tp_ts_sink *s, char *errbuf)
 {
 	CURL *c = curl_easy_init();
@@ -944,7 +944,7 @@ static int tpd_ts_get(const char *socket_path, long timeout_ms, uid_t trust_uid,
 	if (timeout_ms <= 0)
 		return -EINVAL;
 	pthread_once(&tp_curl_once, tpd_curl_init);
-	c = tp_curl_init_rc ? NULL : tp_ts_curl(path, timeout_ms, &conn, s, errbuf);
+	c = tp_curl_init_rc ? NULL : tpd_ts_curl(path, timeout_ms, &conn, s, errbuf);
 	if (!c) {
 		tpd_peer_set_error("libcurl initialisation failed");
 		return -ENOMEM;
@@ -980,7 +980,7 @@ int tpd_ts_fetch_peers(const char *socket_path, long timeout_ms, uid_t trust_uid
 	struct tp_ts_sink s = {};
 	int ret;
 
-	s.parser = tp_ts_parser_new(out);
+	s.parser = tpd_ts_parser_new(out);
 	if (!s.parser)
 		return -ENOMEM;
 	ret = tpd_ts_get(socket_path, timeout_ms, trust_uid, &s);

@@ -101,7 +101,7 @@ static int tpd_genl_allowedip(const struct nlattr *nest, struct tp_peer *p)
 }
 
 /* The peer a message's peer attributes go to: the last one if repeated. */
-static struct tp_peer *tp_genl_peer_for(struct tp_peer_list *out,
+static struct tp_peer *tpd_genl_peer_for(struct tp_peer_list *out,
 					const void *key)
 {
 	char b64[TP_WG_KEY_B64_LEN + 1];
@@ -109,7 +109,7 @@ static struct tp_peer *tp_genl_peer_for(struct tp_peer_list *out,
 	tpd_wg_key_to_base64(key, b64);
 	if (out->n && !strcmp(out->v[out->n - 1].key, b64))
 		return &out->v[out->n - 1];
-	return tp_peer_list_add(out, b64);
+	return tpd_peer_list_add(out, b64);
 }
 
 static int tpd_genl_peer(const struct nlattr *nest, struct tp_peer_list *out)
@@ -135,7 +135,7 @@ static int tpd_genl_peer(const struct nlattr *nest, struct tp_peer_list *out)
 	}
 	if (!key)
 		return tpd_genl_bad("peer without a public key");
-	p = tp_genl_peer_for(out, key);
+	p = tpd_genl_peer_for(out, key);
 	if (!p)
 		return -errno;
 	if (!ips)
@@ -366,7 +366,7 @@ fail:
 	return -err;
 }
 
-static struct nlmsghdr *tp_genl_msg(void *buf, __u16 type, __u16 flags,
+static struct nlmsghdr *tpd_genl_msg(void *buf, __u16 type, __u16 flags,
 				    __u8 cmd, __u8 version, unsigned int seq)
 {
 	struct nlmsghdr *nlh;
@@ -428,7 +428,7 @@ static int tpd_genl_family(struct mnl_socket *nl, void *buf, __u16 *id)
 	ssize_t n;
 	int err;
 
-	nlh = tp_genl_msg(buf, GENL_ID_CTRL, NLM_F_REQUEST, CTRL_CMD_GETFAMILY,
+	nlh = tpd_genl_msg(buf, GENL_ID_CTRL, NLM_F_REQUEST, CTRL_CMD_GETFAMILY,
 			  1, seq);
 	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
 	err = tpd_genl_send(nl, nlh);
@@ -483,7 +483,7 @@ static int tpd_genl_dump_once(struct mnl_socket *nl, void *buf, __u16 family,
 	ssize_t n;
 	int ret;
 
-	nlh = tp_genl_msg(buf, family, NLM_F_REQUEST | NLM_F_DUMP,
+	nlh = tpd_genl_msg(buf, family, NLM_F_REQUEST | NLM_F_DUMP,
 			  WG_CMD_GET_DEVICE, WG_GENL_VERSION, seq);
 	mnl_attr_put_strz(nlh, WGDEVICE_A_IFNAME, ifname);
 	ret = tpd_genl_send(nl, nlh);

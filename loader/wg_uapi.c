@@ -73,7 +73,7 @@ static int tpd_uapi_public_key(const struct tpd_uapi_line *l,
 		return -EINVAL;
 	}
 	tpd_wg_key_to_base64(key, b64);
-	if (!tp_peer_list_add(out, b64))
+	if (!tpd_peer_list_add(out, b64))
 		return -errno;
 	return 0;
 }
@@ -195,7 +195,7 @@ static int tpd_uapi_parse_lines(const char *text, size_t len,
  *
  * Return: 0; -EPROTO for an answer that is not key=value lines or lacks its
  * errno line; -EINVAL for a bad key, prefix or errno value; -N when the
- * server answered errno=N (or -N); -ENOMEM.  tp_peer_last_error() says
+ * server answered errno=N (or -N); -ENOMEM.  tpd_peer_last_error() says
  * which line.
  */
 int tpd_wg_uapi_parse(const char *text, size_t len, struct tp_peer_list *out)
@@ -386,7 +386,7 @@ static int tpd_uapi_recv(int fd, char **buf, size_t *len, size_t *cap_out,
  * @sockdir:   directory of the UAPI sockets; NULL for /var/run/wireguard.
  * @trust_uid: a user trusted besides root to serve the socket (the one
  *             wireguard-go runs as), or TP_PEER_UID_ROOT_ONLY.
- * @deadline:  when the whole exchange must be over (tp_deadline_after()).
+ * @deadline:  when the whole exchange must be over (tpd_deadline_after()).
  * @out:       the peers, canonical; emptied first, empty on error.
  *
  * The server's credentials are checked before the request is sent.  The
@@ -439,7 +439,7 @@ int tpd_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid
 		       struct tp_peer_list *out)
 {
 	return tpd_wg_uapi_dump_by(ifname, sockdir, trust_uid,
-				  tp_deadline_after(TP_UAPI_TIMEOUT_S * 1000), out);
+				  tpd_deadline_after(TP_UAPI_TIMEOUT_S * 1000), out);
 }
 
 /**

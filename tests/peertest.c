@@ -18,7 +18,7 @@
 void peer_add_expected(struct tp_peer_list *l, const char *key,
 		       const char *const *cidrs, size_t n)
 {
-	struct tp_peer *p = tp_peer_list_add(l, key);
+	struct tp_peer *p = tpd_peer_list_add(l, key);
 	struct tp_peer_prefix pp;
 	size_t i;
 

@@ -116,15 +116,15 @@ static void expect_tags(const struct tp_peer *p, const char *const *want,
 static void expect_error(int got, int want, const char *needle)
 {
 	check(got == want, "returned %d (%s), want %d (%s); error: %s", got,
-	      strerror(-got), want, strerror(-want), tp_peer_last_error());
-	check(strstr(tp_peer_last_error(), needle),
-	      "error \"%s\" does not mention \"%s\"", tp_peer_last_error(),
+	      strerror(-got), want, strerror(-want), tpd_peer_last_error());
+	check(strstr(tpd_peer_last_error(), needle),
+	      "error \"%s\" does not mention \"%s\"", tpd_peer_last_error(),
 	      needle);
 }
 static struct tp_peer *add_peer(struct tp_peer_list *l, const char *key,
 				const char *user)
 {
-	struct tp_peer *p = tp_peer_list_add(l, key);
+	struct tp_peer *p = tpd_peer_list_add(l, key);
 
 	assert_non_null(p);
 	if (user)
@@ -251,14 +251,14 @@ static void test_list_add_errors(void **state)
 	memset(key, 'k', sizeof(key) - 1);
 	key[sizeof(key) - 1] = '\0';
 	errno = 0;
-	assert_null(tp_peer_list_add(&l, key));
+	assert_null(tpd_peer_list_add(&l, key));
 	assert_int_equal(errno, ENAMETOOLONG);
 	key[TP_PEER_KEY_LEN - 1] = '\0'; /* the longest that fits */
-	assert_non_null(tp_peer_list_add(&l, key));
-	assert_null(tp_peer_list_add(&l, ""));
+	assert_non_null(tpd_peer_list_add(&l, key));
+	assert_null(tpd_peer_list_add(&l, ""));
 	assert_int_equal(errno, EINVAL);
 	/* a Tailscale node key fits */
-	p = tp_peer_list_add(&l, "nodekey:d413b83259d343f088956fb7bb885da0aa7083b93feea900bca9ab9670e1476d");
+	p = tpd_peer_list_add(&l, "nodekey:d413b83259d343f088956fb7bb885da0aa7083b93feea900bca9ab9670e1476d");
 	assert_non_null(p);
 	assert_int_equal(tpd_peer_add_prefix(p, &a, 129), -EINVAL);
 	assert_int_equal(tpd_peer_add_tag(p, ""), -EINVAL);
@@ -452,10 +452,10 @@ static void test_uapi_malformed(void **state)
 		int ret = tpd_wg_uapi_parse(cases[i].text, strlen(cases[i].text), &l);
 
 		check(ret == cases[i].err, "case %zu: %d, want %d (%s)", i, ret,
-		      cases[i].err, tp_peer_last_error());
-		check(strstr(tp_peer_last_error(), cases[i].msg),
+		      cases[i].err, tpd_peer_last_error());
+		check(strstr(tpd_peer_last_error(), cases[i].msg),
 		      "case %zu: error \"%s\" lacks \"%s\"", i,
-		      tp_peer_last_error(), cases[i].msg);
+		      tpd_peer_last_error(), cases[i].msg);
 		check(l.n == 0 && !l.v, "case %zu: list not empty on error", i);
 	}
 }
@@ -792,9 +792,9 @@ static void test_genl_bad_framing(void **state)
 		ret = tpd_wg_genl_parse_buf(p, total, &l);
 		alarm(0);
 		check(ret == -EPROTO, "nlmsg_len %#x: %d (%s)", lens[i], ret,
-		      tp_peer_last_error());
-		check(strstr(tp_peer_last_error(), "length"),
-		      "nlmsg_len %#x: error \"%s\"", lens[i], tp_peer_last_error());
+		      tpd_peer_last_error());
+		check(strstr(tpd_peer_last_error(), "length"),
+		      "nlmsg_len %#x: error \"%s\"", lens[i], tpd_peer_last_error());
 		tpd_peer_list_free(&l);
 	}
 	/* bytes after the last message, too few for a header */
@@ -968,9 +968,9 @@ static void test_genl_malformed(void **state)
 		int ret = parse_bad_peer(bad[i]);
 
 		check(ret == -EPROTO, "bad peer %zu: %d (%s)", i, ret,
-		      tp_peer_last_error());
-		check(strstr(tp_peer_last_error(), "malformed"),
-		      "bad peer %zu: error \"%s\"", i, tp_peer_last_error());
+		      tpd_peer_last_error());
+		check(strstr(tpd_peer_last_error(), "malformed"),
+		      "bad peer %zu: error \"%s\"", i, tpd_peer_last_error());
 	}
 	/* another command */
 	nlh = nl_begin(b, WG_CMD_SET_DEVICE);
@@ -1004,7 +1004,7 @@ static void parse_fixture(const char *name, struct tp_peer_list *l)
 	char *doc = read_fixture(name, &len);
 	int ret = tpd_ts_parse_status(doc, len, l);
 
-	check(ret == 0, "%s: %d (%s)", name, ret, tp_peer_last_error());
+	check(ret == 0, "%s: %d (%s)", name, ret, tpd_peer_last_error());
 	free(doc);
 }
 
@@ -1160,7 +1160,7 @@ static void test_ts_no_users(void **state)
 	for (i = 0; i < ARRAY_SIZE(docs); i++) {
 		qsort_null_calls = 0;
 		check(tpd_ts_parse_status(docs[i], strlen(docs[i]), &l) == 0, "doc %zu: %s",
-		      i, tp_peer_last_error());
+		      i, tpd_peer_last_error());
 		check(!qsort_null_calls, "doc %zu: qsort() of a NULL array", i);
 		check(l.n == (i < 3), "doc %zu: %zu peers", i, l.n);
 		if (l.n)
@@ -1201,10 +1201,10 @@ static void test_ts_malformed(void **state)
 		int ret = tpd_ts_parse_status(cases[i].doc, strlen(cases[i].doc), &l);
 
 		check(ret == cases[i].err, "case %zu: %d, want %d (%s)", i, ret,
-		      cases[i].err, tp_peer_last_error());
-		check(strstr(tp_peer_last_error(), cases[i].msg),
+		      cases[i].err, tpd_peer_last_error());
+		check(strstr(tpd_peer_last_error(), cases[i].msg),
 		      "case %zu: error \"%s\" lacks \"%s\"", i,
-		      tp_peer_last_error(), cases[i].msg);
+		      tpd_peer_last_error(), cases[i].msg);
 		check(l.n == 0 && !l.v, "case %zu: list not empty on error", i);
 	}
 	expect_error(tpd_ts_parse_status(nul, sizeof(nul) - 1, &l), -EBADMSG, "NUL");
@@ -1219,7 +1219,7 @@ static void expect_one_line_reason(const char *what)
 {
 	const char *c;
 
-	for (c = tp_peer_last_error(); *c; c++)
+	for (c = tpd_peer_last_error(); *c; c++)
 		check((unsigned char)*c >= 0x20 && *c != 0x7f,
 		      "%s: control character 0x%02x in the reason", what, (unsigned char)*c);
 }
@@ -1297,7 +1297,7 @@ static void deep_child(int out, void *arg)
 		doc[len++] = ']';
 	doc[len++] = '}';
 	r.ret = tpd_ts_parse_status(doc, len, &l);
-	snprintf(r.err, sizeof(r.err), "%s", tp_peer_last_error());
+	snprintf(r.err, sizeof(r.err), "%s", tpd_peer_last_error());
 	(void)!write(out, &r, sizeof(r));
 	free(doc);
 }
@@ -1421,25 +1421,25 @@ static void test_map_rule_order(void **state)
 	p = add_peer(&l, "p1", NULL); /* tags in the other order: config wins */
 	assert_int_equal(tpd_peer_add_tag(p, "tag:web"), 0);
 	assert_int_equal(tpd_peer_add_tag(p, "tag:db"), 0);
-	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_DB);
+	assert_int_equal(tpd_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_DB);
 	p = add_peer(&l, "p2", NULL);
 	assert_int_equal(tpd_peer_add_tag(p, "tag:prod"), 0);
 	assert_int_equal(tpd_peer_add_tag(p, "tag:web"), 0);
-	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_WEB);
+	assert_int_equal(tpd_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_WEB);
 	p = add_peer(&l, "p3", NULL);
 	assert_int_equal(tpd_peer_add_tag(p, "tag:prod"), 0);
-	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_PROD);
+	assert_int_equal(tpd_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_PROD);
 	p = add_peer(&l, "p4", "alice@example.com");
-	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_ALICE);
+	assert_int_equal(tpd_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_ALICE);
 	/* a tag rule listed before the user rule wins over it */
 	assert_int_equal(tpd_peer_add_tag(p, "tag:web"), 0);
-	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_WEB);
+	assert_int_equal(tpd_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_WEB);
 	p = add_peer(&l, "p5", "bob@example.com");
 	assert_int_equal(tpd_peer_add_tag(p, "tag:WEB"), 0); /* case matters */
-	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET),
+	assert_int_equal(tpd_peer_identity(p, rules, 4, TP_ID_TAILNET),
 			 TP_ID_TAILNET);
-	assert_int_equal(tp_peer_identity(p, rules, 4, 0), 0);
-	assert_int_equal(tp_peer_identity(p, NULL, 0, 77), 77);
+	assert_int_equal(tpd_peer_identity(p, rules, 4, 0), 0);
+	assert_int_equal(tpd_peer_identity(p, NULL, 0, 77), 77);
 	tpd_peer_list_free(&l);
 }
 
@@ -1638,7 +1638,7 @@ static double trickle_read(unsigned int deadline_ms)
 	t0 = mono_s();
 	if (deadline_ms)
 		ret = tpd_wg_uapi_dump_by("wgtrickle0", t.dir, geteuid(),
-					 tp_deadline_after(deadline_ms), &l);
+					 tpd_deadline_after(deadline_ms), &l);
 	else
 		ret = tpd_wg_uapi_dump_as("wgtrickle0", t.dir, geteuid(), &l);
 	secs = mono_s() - t0;
@@ -1648,8 +1648,8 @@ static double trickle_read(unsigned int deadline_ms)
 	unlink(t.path);
 	rmdir(t.dir);
 	check(ret == -ETIMEDOUT, "a trickling socket: %d (%s) after %.1f s", ret,
-	      tp_peer_last_error(), secs);
-	assert_non_null(strstr(tp_peer_last_error(), "timed out"));
+	      tpd_peer_last_error(), secs);
+	assert_non_null(strstr(tpd_peer_last_error(), "timed out"));
 	assert_int_equal(l.n, 0);
 	return secs;
 }

@@ -383,7 +383,7 @@ static void fetch_and_parse(struct srv *s, enum srv_mode mode)
 
 	srv_start(s, mode, doc, flen);
 	ret = tpd_ts_fetch_status(s->path, &body, &len);
-	check(ret == 0, "fetch: %d (%s)", ret, tp_peer_last_error());
+	check(ret == 0, "fetch: %d (%s)", ret, tpd_peer_last_error());
 	assert_int_equal(len, flen);
 	assert_memory_equal(body, doc, flen);
 	assert_int_equal(body[len], '\0');
@@ -422,9 +422,9 @@ static void expect_fetch_error(struct srv *s, enum srv_mode mode, int want,
 	srv_start(s, mode, NULL, 0);
 	ret = tpd_ts_fetch_status(s->path, &body, &len);
 	check(ret == want, "fetch: %d, want %d (%s)", ret, want,
-	      tp_peer_last_error());
-	check(strstr(tp_peer_last_error(), needle), "error \"%s\" lacks \"%s\"",
-	      tp_peer_last_error(), needle);
+	      tpd_peer_last_error());
+	check(strstr(tpd_peer_last_error(), needle), "error \"%s\" lacks \"%s\"",
+	      tpd_peer_last_error(), needle);
 	assert_null(body);
 	assert_int_equal(len, 0);
 }
@@ -451,9 +451,9 @@ static void test_localapi_timeout(void **state)
 	srv_start(s, SRV_SLOW, NULL, 0);
 	t0 = now_s();
 	ret = tpd_ts_fetch_status_timeout(s->path, 300, &body, &len);
-	check(ret == -ETIMEDOUT, "fetch: %d (%s)", ret, tp_peer_last_error());
+	check(ret == -ETIMEDOUT, "fetch: %d (%s)", ret, tpd_peer_last_error());
 	check(now_s() - t0 < 10.0, "the 300 ms timeout took %.1f s", now_s() - t0);
-	assert_non_null(strstr(tp_peer_last_error(), "timed out"));
+	assert_non_null(strstr(tpd_peer_last_error(), "timed out"));
 	assert_null(body);
 	assert_int_equal(tpd_ts_fetch_status_timeout(s->path, 0, &body, &len),
 			 -EINVAL);
@@ -469,8 +469,8 @@ static void test_localapi_no_server(void **state)
 
 	/* no socket at all */
 	ret = tpd_ts_fetch_status(s->path, &body, &len);
-	check(ret == -ENOENT, "fetch: %d (%s)", ret, tp_peer_last_error());
-	assert_non_null(strstr(tp_peer_last_error(), "is tailscaled running?"));
+	check(ret == -ENOENT, "fetch: %d (%s)", ret, tpd_peer_last_error());
+	assert_non_null(strstr(tpd_peer_last_error(), "is tailscaled running?"));
 	/* a socket file nobody listens on (tailscaled died) */
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", s->path);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -478,7 +478,7 @@ static void test_localapi_no_server(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	close(fd);
 	ret = tpd_ts_fetch_status(s->path, &body, &len);
-	check(ret == -ECONNREFUSED, "fetch: %d (%s)", ret, tp_peer_last_error());
+	check(ret == -ECONNREFUSED, "fetch: %d (%s)", ret, tpd_peer_last_error());
 	assert_null(body);
 }
 
@@ -496,15 +496,15 @@ static void test_localapi_fetch_peers(void **state)
 	for (i = 0; i < 2; i++) {
 		s->mode = i ? SRV_OK : SRV_CHUNKED;
 		ret = tpd_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
-		check(ret == 0, "fetch: %d (%s)", ret, tp_peer_last_error());
+		check(ret == 0, "fetch: %d (%s)", ret, tpd_peer_last_error());
 		peer_expect_same(&l, &want);
 		tpd_peer_list_free(&l);
 	}
 	/* an error answer is reported, not parsed */
 	s->mode = SRV_500;
 	ret = tpd_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
-	check(ret == -EIO, "500: %d (%s)", ret, tp_peer_last_error());
-	assert_non_null(strstr(tp_peer_last_error(), "HTTP 500: boom: backend not ready"));
+	check(ret == -EIO, "500: %d (%s)", ret, tpd_peer_last_error());
+	assert_non_null(strstr(tpd_peer_last_error(), "HTTP 500: boom: backend not ready"));
 	assert_int_equal(l.n, 0);
 	tpd_peer_list_free(&want);
 	s->owned = doc;
@@ -520,8 +520,8 @@ static void test_localapi_fetch_bad_status(void **state)
 
 	srv_start(s, SRV_OK, bad, strlen(bad));
 	ret = tpd_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
-	check(ret == -EPROTO, "fetch: %d (%s)", ret, tp_peer_last_error());
-	assert_non_null(strstr(tp_peer_last_error(), "Tags of peer nodekey:01"));
+	check(ret == -EPROTO, "fetch: %d (%s)", ret, tpd_peer_last_error());
+	assert_non_null(strstr(tpd_peer_last_error(), "Tags of peer nodekey:01"));
 	assert_int_equal(l.n, 0);
 	assert_null(l.v);
 }
@@ -627,7 +627,7 @@ static void test_uapi_fake_server(void **state)
 	srv_start(s, SRV_UAPI, fake_reply, strlen(fake_reply));
 	t0 = now_s();
 	ret = tpd_wg_uapi_dump("wgfake0", s->dir, &l);
-	check(ret == 0, "dump: %d (%s)", ret, tp_peer_last_error());
+	check(ret == 0, "dump: %d (%s)", ret, tpd_peer_last_error());
 	/* the answer ends at its empty line, not at EOF (which never comes) */
 	check(now_s() - t0 < 2.0, "waited %.1f s for EOF", now_s() - t0);
 	pthread_mutex_lock(&s->lock);
@@ -641,8 +641,8 @@ static void test_uapi_fake_server(void **state)
 	tpd_peer_list_free(&l);
 
 	ret = tpd_wg_uapi_dump("wgnone0", s->dir, &l);
-	check(ret == -ENOENT, "no socket: %d (%s)", ret, tp_peer_last_error());
-	assert_non_null(strstr(tp_peer_last_error(), "no userspace WireGuard"));
+	check(ret == -ENOENT, "no socket: %d (%s)", ret, tpd_peer_last_error());
+	assert_non_null(strstr(tpd_peer_last_error(), "no userspace WireGuard"));
 	assert_int_equal(tpd_wg_uapi_dump("../etc", s->dir, &l), -EINVAL);
 	assert_int_equal(tpd_wg_uapi_dump("", s->dir, &l), -EINVAL);
 	memset(sock, 'd', sizeof(sock) - 1);
@@ -657,14 +657,14 @@ static void test_genl_without_kernel_wireguard(void **state)
 
 	ret = tpd_wg_genl_dump("tpnone0", &l);
 	if (ret == -ENOENT) {
-		assert_non_null(strstr(tp_peer_last_error(), "no kernel WireGuard"));
+		assert_non_null(strstr(tpd_peer_last_error(), "no kernel WireGuard"));
 	} else if (ret == -EPERM && geteuid()) {
 		/* a kernel with WireGuard: dumps need CAP_NET_ADMIN */
-		assert_non_null(strstr(tp_peer_last_error(), "CAP_NET_ADMIN"));
+		assert_non_null(strstr(tpd_peer_last_error(), "CAP_NET_ADMIN"));
 	} else {
 		/* a kernel with WireGuard: the family resolves, the device not */
-		check(ret == -ENODEV, "dump: %d (%s)", ret, tp_peer_last_error());
-		assert_non_null(strstr(tp_peer_last_error(), "no interface tpnone0"));
+		check(ret == -ENODEV, "dump: %d (%s)", ret, tpd_peer_last_error());
+		assert_non_null(strstr(tpd_peer_last_error(), "no interface tpnone0"));
 	}
 	assert_int_equal(l.n, 0);
 	assert_null(l.v);
@@ -672,7 +672,7 @@ static void test_genl_without_kernel_wireguard(void **state)
 	/* lo exists but is no WireGuard device (when the family exists) */
 	ret = tpd_wg_genl_dump("lo", &l);
 	check(ret == -ENOENT || ret == -EOPNOTSUPP || (ret == -EPERM && geteuid()),
-	      "lo: %d (%s)", ret, tp_peer_last_error());
+	      "lo: %d (%s)", ret, tpd_peer_last_error());
 }
 
 /* ---- wireguard-go ------------------------------------------------------------ */
@@ -925,7 +925,7 @@ static void test_wireguard_go(void **state)
 	}
 
 	ret = tpd_wg_uapi_dump(w->ifname, NULL, &got);
-	check(ret == 0, "dump: %d (%s)", ret, tp_peer_last_error());
+	check(ret == 0, "dump: %d (%s)", ret, tpd_peer_last_error());
 	peer_add_expected(&want, k1, c1, ARRAY_SIZE(c1));
 	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
 	peer_add_expected(&want, k3, NULL, 0);
@@ -943,7 +943,7 @@ static void test_wireguard_go(void **state)
 		assert_int_equal(run(NULL, 0, argv), 0);
 	}
 	ret = tpd_wg_uapi_dump(w->ifname, WG_RUNDIR, &got);
-	check(ret == 0, "dump: %d (%s)", ret, tp_peer_last_error());
+	check(ret == 0, "dump: %d (%s)", ret, tpd_peer_last_error());
 	tpd_peer_list_free(&want);
 	peer_add_expected(&want, k1, (const char *const[]){ "100.64.10.0/24" }, 1);
 	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
@@ -1031,9 +1031,9 @@ static void test_uapi_key_zeroed(void **state)
 	watch_secret = PRIV_HEX;
 	/* a deadline for slow machines: zeroing is what this test is about */
 	ret = tpd_wg_uapi_dump_by("wgkey0", s->dir, TP_PEER_UID_ROOT_ONLY,
-				 tp_deadline_after(60000), &l);
+				 tpd_deadline_after(60000), &l);
 	watch_secret = NULL;
-	check(ret == 0, "dump: %d (%s)", ret, tp_peer_last_error());
+	check(ret == 0, "dump: %d (%s)", ret, tpd_peer_last_error());
 	assert_int_equal(l.n, 300);
 	check(atomic_load(&secret_leaks) == 0,
 	      "%d freed or moved buffers still held the private key",
@@ -1127,10 +1127,10 @@ static void expect_refused(int ret, const char *what)
 	char uid[32];
 
 	snprintf(uid, sizeof(uid), "uid %d", NOBODY);
-	check(ret == -EPERM, "%s: %d, want -EPERM (%s)", what, ret, tp_peer_last_error());
-	check(strstr(tp_peer_last_error(), uid) && strstr(tp_peer_last_error(), "refused"),
+	check(ret == -EPERM, "%s: %d, want -EPERM (%s)", what, ret, tpd_peer_last_error());
+	check(strstr(tpd_peer_last_error(), uid) && strstr(tpd_peer_last_error(), "refused"),
 	      "%s: error \"%s\" does not say uid %d was refused", what,
-	      tp_peer_last_error(), NOBODY);
+	      tpd_peer_last_error(), NOBODY);
 }
 
 /*
@@ -1157,10 +1157,10 @@ static void test_uapi_untrusted_server(void **state)
 	/* trusted: another user is still refused; the configured one is read */
 	ret = tpd_wg_uapi_dump_as("wgevil0", e->dir, 1000, &l);
 	expect_refused(ret, "UAPI");
-	assert_non_null(strstr(tp_peer_last_error(), "not root or uid 1000"));
+	assert_non_null(strstr(tpd_peer_last_error(), "not root or uid 1000"));
 	assert_int_equal(evil_got(e), 0);
 	ret = tpd_wg_uapi_dump_as("wgevil0", e->dir, NOBODY, &l);
-	check(ret == 0, "trusted: %d (%s)", ret, tp_peer_last_error());
+	check(ret == 0, "trusted: %d (%s)", ret, tpd_peer_last_error());
 	assert_int_equal(l.n, 2);
 	assert_int_equal(evil_got(e), 7); /* "get=1\n\n" */
 	tpd_peer_list_free(&l);
@@ -1217,7 +1217,7 @@ static void test_localapi_untrusted_server(void **state)
 	expect_refused(ret, "LocalAPI");
 	assert_int_equal(evil_got(e), 0);
 	ret = tpd_ts_fetch_peers(e->path, 2000, NOBODY, &l);
-	check(ret == 0, "trusted: %d (%s)", ret, tp_peer_last_error());
+	check(ret == 0, "trusted: %d (%s)", ret, tpd_peer_last_error());
 	assert_int_equal(l.n, 5);
 	assert_true(evil_got(e) > 0);
 	tpd_peer_list_free(&l);

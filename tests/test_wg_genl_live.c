@@ -252,7 +252,7 @@ static void dump(const struct kwg *k, struct tp_peer_list *got)
 {
 	int ret = tpd_wg_genl_dump(k->ifname, got);
 
-	check(ret == 0, "dump %s: %d (%s)", k->ifname, ret, tp_peer_last_error());
+	check(ret == 0, "dump %s: %d (%s)", k->ifname, ret, tpd_peer_last_error());
 }
 
 static void test_kernel_wg_peers(void **state)
@@ -273,9 +273,9 @@ static void test_kernel_wg_peers(void **state)
 	tpd_peer_list_free(&got);
 	/* lo is no WireGuard device; a missing link is -ENODEV */
 	ret = tpd_wg_genl_dump("lo", &got);
-	check(ret == -EOPNOTSUPP, "lo: %d (%s)", ret, tp_peer_last_error());
+	check(ret == -EOPNOTSUPP, "lo: %d (%s)", ret, tpd_peer_last_error());
 	ret = tpd_wg_genl_dump("tpnone0", &got);
-	check(ret == -ENODEV, "tpnone0: %d (%s)", ret, tp_peer_last_error());
+	check(ret == -ENODEV, "tpnone0: %d (%s)", ret, tpd_peer_last_error());
 
 	wg_pubkey(k1);
 	wg_pubkey(k2);
@@ -345,7 +345,7 @@ static void test_kernel_wg_dump_split(void **state)
 	kwg_start(k);
 	write_private_key(k, priv, sizeof(priv));
 	wg_pubkey(big);
-	p = tp_peer_list_add(&want, big);
+	p = tpd_peer_list_add(&want, big);
 	assert_non_null(p);
 	for (i = 0; i < MANY_V4 + MANY_V6; i++) {
 		if (i < MANY_V4)

@@ -19,12 +19,12 @@
 static int fuzz_push(const char *doc, size_t len, size_t chunk,
 		     struct tp_peer_list *out)
 {
-	struct tp_ts_parser *p = tp_ts_parser_new(out);
+	struct tp_ts_parser *p = tpd_ts_parser_new(out);
 	size_t off, n;
 	char *piece;
 	int ret = 0;
 
-	FUZZ_CHECK(p, "tp_ts_parser_new");
+	FUZZ_CHECK(p, "tpd_ts_parser_new");
 	for (off = 0; off < len && !ret; off += n) {
 		n = len - off < chunk ? len - off : chunk;
 		piece = fuzz_dup(doc + off, n); /* overreads are caught per chunk */
@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	ret = tpd_ts_parse_status(doc, len, &whole);
 	FUZZ_CHECK(ret == 0 || ret == -EBADMSG || ret == -EPROTO || ret == -EINVAL ||
 			   ret == -ENAMETOOLONG || ret == -ENOMEM,
-		   "returned %d (%s)", ret, tp_peer_last_error());
+		   "returned %d (%s)", ret, tpd_peer_last_error());
 	fuzz_check_peers(&whole, ret);
 
 	ret2 = fuzz_push(doc, len, chunk, &pushed);
@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	/* a NUL is refused when its chunk comes: an earlier error may win */
 	if (!memchr(doc, '\0', len)) {
 		FUZZ_CHECK(ret == ret2, "whole: %d, in chunks of %zu: %d (%s)", ret, chunk,
-			   ret2, tp_peer_last_error());
+			   ret2, tpd_peer_last_error());
 		fuzz_same_peers(&whole, &pushed);
 	} else {
 		FUZZ_CHECK(ret == -EBADMSG && ret2, "a NUL: %d, in chunks: %d", ret, ret2);
