@@ -751,33 +751,6 @@ static int wgt_teardown(void **state)
 	return 0;
 }
 
-/* Run @argv; its stdout into @out (NUL-terminated).  Return: exit status. */
-static int run(char *out, size_t size, const char *const argv[])
-{
-	int pfd[2], status = -1;
-	size_t len = 0;
-	ssize_t n;
-	pid_t pid;
-
-	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (!pid) {
-		dup2(pfd[1], STDOUT_FILENO);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	while (out && len + 1 < size &&
-	       (n = read(pfd[0], out + len, size - len - 1)) > 0)
-		len += (size_t)n;
-	if (out)
-		out[len] = '\0';
-	close(pfd[0]);
-	waitpid(pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* A fresh key pair's public half, base64. */
 static void wg_pubkey(char out[TP_WG_KEY_B64_LEN + 1])
 {
@@ -799,7 +772,7 @@ static void write_private_key(const struct wgt *w, char *path, size_t size)
 	char key[128];
 	int fd;
 
-	assert_int_equal(run(key, sizeof(key), argv), 0);
+	assert_int_equal(peer_run_cmd(key, sizeof(key), false, argv), 0);
 	snprintf(path, size, "%s/private.key", w->dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
@@ -865,7 +838,7 @@ static void expect_wg_show(const struct wgt *w, const struct tp_peer_list *l)
 	struct tp_peer_prefix pp;
 	size_t lines = 0, i, n;
 
-	assert_int_equal(run(out, sizeof(out), argv), 0);
+	assert_int_equal(peer_run_cmd(out, sizeof(out), false, argv), 0);
 	for (line = strtok_r(out, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save), lines++) {
 		const struct tp_peer *p = NULL;
@@ -921,7 +894,7 @@ static void test_wireguard_go(void **state)
 			"peer", k2, "allowed-ips", a2,
 			"peer", k3, NULL };
 
-		assert_int_equal(run(NULL, 0, argv), 0);
+		assert_int_equal(peer_run_cmd(NULL, 0, false, argv), 0);
 	}
 
 	ret = tpd_wg_uapi_dump(w->ifname, NULL, &got);
@@ -940,7 +913,7 @@ static void test_wireguard_go(void **state)
 			WG, "set", w->ifname, "peer", k3, "remove",
 			"peer", k1, "allowed-ips", "100.64.10.0/24", NULL };
 
-		assert_int_equal(run(NULL, 0, argv), 0);
+		assert_int_equal(peer_run_cmd(NULL, 0, false, argv), 0);
 	}
 	ret = tpd_wg_uapi_dump(w->ifname, WG_RUNDIR, &got);
 	check(ret == 0, "dump: %d (%s)", ret, tpd_peer_last_error());

@@ -61,54 +61,6 @@ struct kwg {
 	bool link;
 };
 
-/*
- * Run @argv with stdout (and stderr, when @err) into @out, NUL-terminated
- * and truncated to @size.  Return: the exit status, -1 when killed.
- */
-static int run(char *out, size_t size, bool err, const char *const argv[])
-{
-	int pfd[2], status = -1;
-	size_t len = 0;
-	ssize_t n;
-	char sink[512];
-	pid_t pid;
-
-	if (pipe2(pfd, O_CLOEXEC))
-		return -1;
-	pid = fork();
-	if (pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return -1;
-	}
-	if (!pid) {
-		dup2(pfd[1], STDOUT_FILENO);
-		if (err)
-			dup2(pfd[1], STDERR_FILENO);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	for (;;) {
-		if (out && len + 1 < size)
-			n = read(pfd[0], out + len, size - len - 1);
-		else
-			n = read(pfd[0], sink, sizeof(sink));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (out && len + 1 < size)
-			len += (size_t)n;
-	}
-	if (out && size)
-		out[len] = '\0';
-	close(pfd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static int kwg_setup(void **state)
 {
 	struct kwg *k = calloc(1, sizeof(*k));
@@ -133,7 +85,7 @@ static int kwg_teardown(void **state)
 	char path[128];
 	int ret = 0;
 
-	if (k->link && k->in_ns && run(NULL, 0, true, del))
+	if (k->link && k->in_ns && peer_run_cmd(NULL, 0, true, del))
 		ret = -1;
 	if (k->in_ns && setns(k->orig_ns, CLONE_NEWNET))
 		ret = -1; /* cannot leave: cmocka reports the teardown failed */
@@ -164,7 +116,7 @@ static void kwg_start(struct kwg *k)
 	assert_true(k->orig_ns >= 0);
 	check(!unshare(CLONE_NEWNET), "unshare: %s", strerror(errno));
 	k->in_ns = true;
-	if (run(out, sizeof(out), true, add)) {
+	if (peer_run_cmd(out, sizeof(out), true, add)) {
 		out[strcspn(out, "\n")] = '\0';
 		print_message("skipped: no kernel WireGuard (ip link add %s type "
 			      "wireguard: %s)\n", k->ifname, out);
@@ -194,7 +146,7 @@ static void write_private_key(const struct kwg *k, char *path, size_t size)
 	char key[128];
 	int fd;
 
-	assert_int_equal(run(key, sizeof(key), false, argv), 0);
+	assert_int_equal(peer_run_cmd(key, sizeof(key), false, argv), 0);
 	snprintf(path, size, "%s/private.key", k->dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
@@ -207,7 +159,7 @@ static void wg_set(const char *const argv[])
 {
 	char out[1024];
 
-	check(run(out, sizeof(out), true, argv) == 0, "wg set: %s", out);
+	check(peer_run_cmd(out, sizeof(out), true, argv) == 0, "wg set: %s", out);
 }
 
 /* Every peer and prefix `wg show IF allowed-ips` lists is in @l, and no more. */
@@ -220,7 +172,7 @@ static void expect_wg_show(const struct kwg *k, const struct tp_peer_list *l)
 	size_t lines = 0, i, n;
 
 	assert_non_null(out);
-	assert_int_equal(run(out, size, false, argv), 0);
+	assert_int_equal(peer_run_cmd(out, size, false, argv), 0);
 	assert_true(strlen(out) + 1 < size);
 	for (line = strtok_r(out, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save), lines++) {
