@@ -1262,6 +1262,19 @@ static void test_status(void **state)
  * (it cannot tell), 2 tailplaned not running, 3 a map not pinned (the
  * datapath is not loaded; before 2).  The status prints in every case.
  */
+/* No arguments: the usage on stdout and status 0, as bpftool does. */
+static void test_no_arguments_prints_usage(void **state)
+{
+	const char *out;
+
+	(void)state;
+	out = tm_ok("");
+	assert_non_null(strstr(out, "Usage: tpctl [OPTIONS] OBJECT"));
+	/* in JSON mode help is null, as bpftool's */
+	out = tm_ok("-j");
+	assert_string_equal(out, "null\n");
+}
+
 static void test_status_exit(void **state)
 {
 	const char *p_exit[] = { "health", "exit_status", NULL };
@@ -2373,6 +2386,7 @@ int main(void)
 		cmocka_unit_test_setup(test_stats, tm_setup),
 		cmocka_unit_test_setup(test_map_list_dump, tm_setup),
 		cmocka_unit_test_setup(test_status, tm_setup),
+		cmocka_unit_test_setup(test_no_arguments_prints_usage, tm_setup),
 		cmocka_unit_test_setup(test_status_exit, tm_setup),
 		cmocka_unit_test_setup(test_monitor, tm_setup),
 		cmocka_unit_test_setup(test_batch, tm_setup),
