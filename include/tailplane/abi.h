@@ -492,6 +492,10 @@ struct tp_identity_key {
 _Static_assert(sizeof(struct tp_identity_key) == 24, "tp_identity_key size");
 
 #define TP_IDENTITY_PLEN(addr_plen) (32u + (addr_plen))
+/* An LPM key's prefix counts bits from the byte after @prefixlen. */
+#define TP_LPM_BIT(type, field) ((__builtin_offsetof(type, field) - 4) * 8)
+_Static_assert(TP_LPM_BIT(struct tp_identity_key, addr) == TP_IDENTITY_PLEN(0),
+	       "tp_identity_key: the address starts after zone and pad");
 
 /**
  * struct tp_identity_val - map tp_identity value.
@@ -570,6 +574,11 @@ _Static_assert(sizeof(struct tp_policy_key) == 20, "tp_policy_key size");
 #define TP_POLICY_PLEN_ANY_PROTO 80
 #define TP_POLICY_PLEN_ANY_PORT	 88
 #define TP_POLICY_PLEN_PORT(k)	 (96 + (k)) /* k leading port bits, 1..16 */
+_Static_assert(TP_LPM_BIT(struct tp_policy_key, src_id) == 0 &&
+		       TP_LPM_BIT(struct tp_policy_key, proto) == TP_POLICY_PLEN_ANY_PROTO &&
+		       TP_LPM_BIT(struct tp_policy_key, pad) == TP_POLICY_PLEN_ANY_PORT &&
+		       TP_LPM_BIT(struct tp_policy_key, dport) == TP_POLICY_PLEN_PORT(0),
+	       "tp_policy_key: the prefix lengths follow the field order");
 
 /**
  * struct tp_policy_val - map tp_policy value.
