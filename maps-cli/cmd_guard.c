@@ -161,20 +161,20 @@ static void guard_show_plain(struct tpctl_ctx *ctx, const struct tpctl_guard_sta
 {
 	unsigned int i;
 
-	fprintf(ctx->out, "ports     ");
+	fprintf(ctx->out, "ports        ");
 	for (i = 0; i < g->cfg.n_ports && i < TP_GUARD_MAX_PORTS; i++)
 		fprintf(ctx->out, "%s%u", i ? " " : "", ntohs(g->cfg.ports[i]));
 	fprintf(ctx->out, "%s (udp, WireGuard handshakes: message types 1-3)\n",
 		g->cfg.n_ports ? "" : "none");
 	if (g->cfg.rate)
-		fprintf(ctx->out, "rate      %u/s per source, burst %u\n", g->cfg.rate,
+		fprintf(ctx->out, "rate         %u/s per source, burst %u\n", g->cfg.rate,
 			g->cfg.burst);
 	else
-		fprintf(ctx->out, "rate      no limit\n");
-	fprintf(ctx->out, "drop list %lld prefixes\n", g->prefixes);
-	fprintf(ctx->out, "sources   %lld of %u tracked\n", g->sources, g->max_sources);
+		fprintf(ctx->out, "rate         no limit\n");
+	fprintf(ctx->out, "drop list    %lld prefixes\n", g->prefixes);
+	fprintf(ctx->out, "sources      %lld of %u tracked\n", g->sources, g->max_sources);
 	for (i = 0; i < 3; i++)
-		fprintf(ctx->out, "%-9s %llu packets, %llu bytes\n", guard_counter_keys[i],
+		fprintf(ctx->out, "%-12s %llu packets, %llu bytes\n", guard_counter_keys[i],
 			(unsigned long long)g->st[i].packets,
 			(unsigned long long)g->st[i].bytes);
 }

@@ -15,13 +15,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
+#include <net/if.h>
+
+#include <linux/if_link.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "addr.h"
+#include "config.h"
 #include "guard.h"
 #include "pkttest.h"
+#include "sync.h"
+#include "xdp.h"
 
 #define XDP_DROP_V 1
 #define XDP_PASS_V 2
@@ -468,6 +475,272 @@ static void test_fragments_and_exthdrs(void **state)
 	assert_int_equal(g_limited(h), 3);
 }
 
+/* ---- the loader: configuration, sync, attach ------------------------------- */
+
+#define GCFG_IF "{\"interfaces\":[{\"name\":\"up0\",\"kind\":\"uplink\"}]"
+
+static void test_config_guard_defaults(void **state)
+{
+	struct tpd_config cfg;
+	char err[256] = "";
+
+	(void)state;
+	/* no section: no guard (nothing attaches on an upgrade by surprise) */
+	assert_int_equal(tpd_config_parse(GCFG_IF "}", &cfg, err, sizeof(err)), 0);
+	assert_false(cfg.guard.enabled);
+	assert_int_equal(cfg.capacity[TPD_CAP_GUARD_SOURCES], TP_GUARD_BUCKETS_SIZE);
+	assert_int_equal(cfg.capacity[TPD_CAP_GUARD_PREFIXES], TP_GUARD_DROP_SIZE);
+	tpd_config_free(&cfg);
+	/* a section: on, with the defaults */
+	assert_int_equal(tpd_config_parse(GCFG_IF ",\"guard\":{}}", &cfg, err, sizeof(err)), 0);
+	assert_true(cfg.guard.enabled);
+	assert_int_equal(cfg.guard.mode, TPD_XDP_AUTO);
+	assert_int_equal(cfg.guard.n_ports, 2);
+	assert_int_equal(cfg.guard.ports[0], 51820);
+	assert_int_equal(cfg.guard.ports[1], 41641);
+	assert_int_equal(cfg.guard.rate, TP_GUARD_RATE_DEFAULT);
+	assert_int_equal(cfg.guard.burst, TP_GUARD_BURST_DEFAULT);
+	assert_int_equal(cfg.guard.n_drop, 0);
+	tpd_config_free(&cfg);
+}
+
+static void test_config_guard_full(void **state)
+{
+	struct tpd_config cfg;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(tpd_config_parse(GCFG_IF ",\"guard\":{\"enabled\":true,\"mode\":\"generic\","
+					  "\"ports\":[51820,51821,41641],\"rate\":0,\"burst\":7,"
+					  "\"drop\":[\"198.18.9.0/24\",\"fd00:198:18::9:0/112\"]},"
+					  "\"capacity\":{\"guard_sources\":4096,"
+					  "\"guard_prefixes\":64}}",
+					  &cfg, err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg.guard.mode, TPD_XDP_GENERIC);
+	assert_int_equal(cfg.guard.n_ports, 3);
+	assert_int_equal(cfg.guard.ports[1], 51821);
+	assert_int_equal(cfg.guard.rate, 0);
+	assert_int_equal(cfg.guard.burst, 7);
+	assert_int_equal(cfg.guard.n_drop, 2);
+	assert_int_equal(cfg.guard.drop[0].plen, 96 + 24);
+	assert_int_equal(cfg.guard.drop[1].plen, 112);
+	assert_int_equal(cfg.capacity[TPD_CAP_GUARD_SOURCES], 4096);
+	tpd_config_free(&cfg);
+	/* off, and no port: the list alone when on */
+	assert_int_equal(tpd_config_parse(GCFG_IF ",\"guard\":{\"enabled\":false,\"ports\":[]}}",
+					  &cfg, err, sizeof(err)),
+			 0);
+	assert_false(cfg.guard.enabled);
+	assert_int_equal(cfg.guard.n_ports, 0);
+	tpd_config_free(&cfg);
+}
+
+/* Every bad value is refused whole, and the error names its key. */
+static void test_config_guard_errors(void **state)
+{
+	static const struct {
+		const char *guard;
+		const char *want;
+	} cases[] = {
+		{ "[]", "guard: expected an object" },
+		{ "{\"rates\":1}", "guard: unknown key 'rates'" },
+		{ "{\"enabled\":1}", "guard.enabled: expected true or false" },
+		{ "{\"mode\":\"offload\"}", "guard.mode: 'offload': expected auto, native or generic" },
+		{ "{\"ports\":51820}", "guard.ports: expected an array of ports" },
+		{ "{\"ports\":[0]}", "guard.ports[0]: 0 out of range 1..65535" },
+		{ "{\"ports\":[51820,\"x\"]}", "guard.ports[1]: expected a port number" },
+		{ "{\"ports\":[1,2,3,4,5,6,7,8,9]}", "guard.ports: 9 ports, at most 8" },
+		{ "{\"ports\":[51820,51820]}", "guard.ports[1]: 51820 is guard.ports[0] already" },
+		{ "{\"rate\":10000001}", "guard.rate: 10000001 out of range 0..10000000" },
+		{ "{\"rate\":-1}", "guard.rate: -1 out of range" },
+		{ "{\"burst\":0}", "guard.burst: 0 out of range 1..1000000" },
+		{ "{\"drop\":\"1.2.3.4\"}", "guard.drop: expected an array of prefixes" },
+		{ "{\"drop\":[\"1.2.3.4/33\"]}", "guard.drop[0]: '1.2.3.4/33' is not a prefix" },
+		{ "{\"drop\":[7]}", "guard.drop[0]: expected a prefix" },
+		{ "{\"drop\":[\"198.18.9.1/24\"]}",
+		  "guard.drop[0]: '198.18.9.1/24' has bits set past its length (did you mean 198.18.9.0/24?)" },
+		{ "{\"drop\":[\"198.18.9.0/24\",\"198.18.9.0/24\"]}",
+		  "guard.drop[1]: '198.18.9.0/24' is guard.drop[0] already" },
+	};
+	char json[512], err[256];
+	struct tpd_config cfg;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(json, sizeof(json), GCFG_IF ",\"guard\":%s}", cases[i].guard);
+		err[0] = 0;
+		if (!tpd_config_parse(json, &cfg, err, sizeof(err)))
+			fail_msg("accepted: %s", json);
+		if (strncmp(err, cases[i].want, strlen(cases[i].want)))
+			fail_msg("%s: error '%s', want '%s'", json, err, cases[i].want);
+		tpd_config_free(&cfg);
+	}
+	/* more prefixes than the list holds */
+	snprintf(json, sizeof(json), GCFG_IF ",\"capacity\":{\"guard_prefixes\":16},\"guard\":"
+		 "{\"drop\":[\"10.0.0.0/32\",\"10.0.0.1/32\",\"10.0.0.2/32\",\"10.0.0.3/32\","
+		 "\"10.0.0.4/32\",\"10.0.0.5/32\",\"10.0.0.6/32\",\"10.0.0.7/32\",\"10.0.0.8/32\","
+		 "\"10.0.0.9/32\",\"10.0.0.10/32\",\"10.0.0.11/32\",\"10.0.0.12/32\","
+		 "\"10.0.0.13/32\",\"10.0.0.14/32\",\"10.0.0.15/32\",\"10.0.0.16/32\"]}}");
+	assert_int_not_equal(tpd_config_parse(json, &cfg, err, sizeof(err)), 0);
+	if (!strstr(err, "guard.drop: 17 prefixes, more than the 16"))
+		fail_msg("error '%s'", err);
+	tpd_config_free(&cfg);
+}
+
+/* The static sync: the section's values, its own prefixes, no one else's. */
+static void test_guard_sync(void **state)
+{
+	struct th *h = *state;
+	struct tpd_sync_result res = {};
+	struct tp_guard_config c;
+	struct tp_guard_row *rows;
+	struct tpd_config cfg;
+	char err[256] = "";
+	size_t n;
+
+	REQUIRE_BPF();
+	drop_add(h, "198.18.5.0/24"); /* tpctl's */
+	drop_add(h, "198.18.6.0/24"); /* tpctl's, and also in the configuration */
+	assert_int_equal(tpd_config_parse(GCFG_IF ",\"guard\":{\"rate\":3,\"burst\":9,"
+					  "\"drop\":[\"198.18.6.0/24\",\"198.18.7.0/24\"]}}",
+					  &cfg, err, sizeof(err)),
+			 0);
+	assert_int_equal(tpd_guard_sync(&h->maps, &cfg, &res), 0);
+	assert_int_equal(res.added, 1);
+	assert_int_equal(res.conflicts, 1);
+	assert_int_equal(res.changed, 1);
+	assert_int_equal(tp_guard_config_get(&h->maps, &c), 0);
+	assert_int_equal(c.rate, 3);
+	assert_int_equal(c.burst, 9);
+	assert_int_equal(c.cost_ns, SEC_NS / 3);
+	assert_int_equal(c.n_ports, 2);
+	tpd_config_free(&cfg);
+
+	/* a reload without 198.18.7.0/24: only the static entry goes */
+	memset(&res, 0, sizeof(res));
+	assert_int_equal(tpd_config_parse(GCFG_IF ",\"guard\":{\"rate\":3,\"burst\":9}}", &cfg,
+					  err, sizeof(err)),
+			 0);
+	assert_int_equal(tpd_guard_sync(&h->maps, &cfg, &res), 0);
+	assert_int_equal(res.removed, 1);
+	assert_int_equal(res.changed, 0);
+	assert_int_equal(tp_guard_drop_list(&h->maps, &rows, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(rows[0].val.owner, TP_OWNER_TPCTL);
+	assert_int_equal(rows[1].val.owner, TP_OWNER_TPCTL);
+	free(rows);
+	tpd_config_free(&cfg);
+}
+
+/* The program attached at XDP to @ifindex: its id and name, 0 if none. */
+static __u32 xdp_attached(int ifindex, char *name, __u32 *mode)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), id;
+	int fd;
+
+	name[0] = 0;
+	assert_int_equal(bpf_xdp_query(ifindex, 0, &q), 0);
+	*mode = q.attach_mode;
+	id = q.prog_id;
+	if (!id)
+		return 0;
+	fd = bpf_prog_get_fd_by_id(id);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	close(fd);
+	snprintf(name, BPF_OBJ_NAME_LEN, "%s", info.name);
+	return id;
+}
+
+/*
+ * The loader's attach on a veth of the test's own namespace: generic
+ * mode as configured, the dispatcher where libxdp can load it (not
+ * here), a second attach replaces the program in place (another id, no
+ * moment without one is the kernel's XDP_FLAGS_REPLACE), a disabled guard
+ * and a detach take it off, and a foreign program is left alone.
+ */
+static void test_guard_attach_veth(void **state)
+{
+	struct th *h = *state;
+	struct tpd_config cfg;
+	char err[256] = "", name[BPF_OBJ_NAME_LEN];
+	__u32 id, id2, mode;
+	int ifindex;
+
+	REQUIRE_BPF();
+	(void)!system("ip link del gdt0 2>/dev/null");
+	assert_int_equal(system("ip link add gdt0 type veth peer name gdt1 && "
+				"ip link set gdt0 up && ip link set gdt1 up"), 0);
+	ifindex = if_nametoindex("gdt0");
+	assert_true(ifindex > 0);
+	assert_int_equal(tpd_config_parse(GCFG_IF ",\"guard\":{\"mode\":\"generic\"}}", &cfg, err,
+					  sizeof(err)),
+			 0);
+	assert_int_equal(tpd_guard_attach(h->skel->obj, h->skel->skeleton->data,
+					  h->skel->skeleton->data_sz, &cfg, "gdt0", ifindex),
+			 0);
+	id = xdp_attached(ifindex, name, &mode);
+	assert_true(id > 0);
+	assert_int_equal(mode, XDP_ATTACHED_SKB);
+	/* alone here (no freplace); in libxdp's dispatcher where it loads */
+	if (strcmp(name, "xdp_dispatcher"))
+		assert_string_equal(name, "tp_xdp_guard");
+	print_message("guard attached: %s, generic\n",
+		      strcmp(name, "xdp_dispatcher") ? "alone" : "in the dispatcher");
+
+	assert_int_equal(tpd_guard_attach(h->skel->obj, h->skel->skeleton->data,
+					  h->skel->skeleton->data_sz, &cfg, "gdt0", ifindex),
+			 0);
+	id2 = xdp_attached(ifindex, name, &mode);
+	assert_true(id2 > 0);
+	if (strcmp(name, "xdp_dispatcher"))
+		assert_int_not_equal(id2, id);
+
+	/* disabled: off */
+	cfg.guard.enabled = false;
+	assert_int_equal(tpd_guard_attach(h->skel->obj, h->skel->skeleton->data,
+					  h->skel->skeleton->data_sz, &cfg, "gdt0", ifindex),
+			 0);
+	assert_int_equal(xdp_attached(ifindex, name, &mode), 0);
+	cfg.guard.enabled = true;
+	cfg.guard.mode = TPD_XDP_AUTO; /* veth has native XDP */
+	assert_int_equal(tpd_guard_attach(h->skel->obj, h->skel->skeleton->data,
+					  h->skel->skeleton->data_sz, &cfg, "gdt0", ifindex),
+			 0);
+	assert_true(xdp_attached(ifindex, name, &mode) > 0);
+	assert_int_equal(mode, XDP_ATTACHED_DRV);
+	assert_int_equal(tpd_guard_detach(ifindex), 0);
+	assert_int_equal(xdp_attached(ifindex, name, &mode), 0);
+
+	/* someone else's program, attached without libxdp: left alone */
+	{
+		struct bpf_insn pass[] = {
+			{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0,
+			  .imm = XDP_PASS_V },
+			{ .code = BPF_JMP | BPF_EXIT },
+		};
+		int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "foreign", "GPL", pass, 2, NULL);
+
+		assert_true(fd >= 0);
+		assert_int_equal(bpf_xdp_attach(ifindex, fd, XDP_FLAGS_SKB_MODE, NULL), 0);
+		assert_int_equal(tpd_guard_attach(h->skel->obj, h->skel->skeleton->data,
+						  h->skel->skeleton->data_sz, &cfg, "gdt0",
+						  ifindex),
+				 -EBUSY);
+		assert_int_equal(tpd_guard_detach(ifindex), 0);
+		assert_true(xdp_attached(ifindex, name, &mode) > 0);
+		assert_string_equal(name, "foreign");
+		assert_int_equal(bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL), 0);
+		close(fd);
+	}
+	tpd_config_free(&cfg);
+	(void)!system("ip link del gdt0 2>/dev/null");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -484,6 +757,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_second_source_unaffected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rate_changed_live, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fragments_and_exthdrs, setup, teardown),
+		cmocka_unit_test(test_config_guard_defaults),
+		cmocka_unit_test(test_config_guard_full),
+		cmocka_unit_test(test_config_guard_errors),
+		cmocka_unit_test_setup_teardown(test_guard_sync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guard_attach_veth, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
