@@ -58,6 +58,16 @@ static int tpd_libxdp_log(enum libxdp_print_level level, const char *fmt, va_lis
 	return 0;
 }
 
+/*
+ * libbpf's messages while libxdp probes its dispatcher (an EPERM for the
+ * freplace program it tries, where the kernel refuses them) are not the
+ * loader's errors: debug level, as libxdp's own.
+ */
+static int tpd_guard_libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return tpd_libxdp_log(LIBXDP_DEBUG, fmt, ap);
+}
+
 static const char *tpd_xdp_mode_name(enum xdp_attach_mode mode)
 {
 	return mode == XDP_MODE_NATIVE ? "native" : mode == XDP_MODE_SKB ? "generic" :
@@ -263,6 +273,7 @@ int tpd_guard_attach(struct bpf_object *live, const void *elf, size_t elf_size,
 {
 	struct xdp_multiprog *mp;
 	struct bpf_object *obj;
+	libbpf_print_fn_t print;
 	int err;
 
 	libxdp_set_print(tpd_libxdp_log);
@@ -276,7 +287,9 @@ int tpd_guard_attach(struct bpf_object *live, const void *elf, size_t elf_size,
 		return err;
 	}
 	mp = tpd_xdp_current(ifindex);
+	print = libbpf_set_print(tpd_guard_libbpf_log);
 	err = tpd_guard_place(obj, mp, cfg, ifname, ifindex);
+	libbpf_set_print(print);
 	xdp_multiprog__close(mp);
 	bpf_object__close(obj);
 	if (err && err != -EBUSY)
