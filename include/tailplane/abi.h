@@ -937,13 +937,16 @@ _Static_assert(sizeof(struct tp_stat) == 16, "tp_stat size");
 
 #define TP_GUARD_DROP_SIZE    16384 /* drop-list prefixes (LPM, not preallocated) */
 /*
- * Sources with bucket state (LRU, preallocated, about 100 bytes each).  A
+ * Sources with bucket state (LRU, preallocated: 96 bytes each as the
+ * kernel accounts it, 1.5 MiB at this default; the maps exist whether the
+ * guard is on or not, so the default is sized for thousands of peers, and
+ * capacity.guard_sources raises it).  A
  * flood from more spoofed sources than this evicts only buckets: an
  * evicted source starts again with a full bucket, which is the cost of
  * LRU, and WireGuard's own cookie reply under load is the answer to
  * spoofed sources (they cannot complete it).
  */
-#define TP_GUARD_BUCKETS_SIZE 65536
+#define TP_GUARD_BUCKETS_SIZE 16384
 #define TP_GUARD_MAX_PORTS    8
 #define TP_GUARD_PORT_WG      51820 /* WireGuard's usual port */
 #define TP_GUARD_PORT_TS      41641 /* tailscaled's default port */
