@@ -27,7 +27,8 @@
  */
 int tp_guard_config_fill(struct tp_guard_config *c, __u32 rate, __u32 burst)
 {
-	if (rate > TP_GUARD_RATE_MAX || burst > TP_GUARD_BURST_MAX || (rate && !burst))
+	if (rate > TP_GUARD_RATE_MAX || burst > TP_GUARD_BURST_MAX ||
+	    (rate && !burst))
 		return -EINVAL;
 	c->rate = rate;
 	c->burst = burst;
@@ -46,11 +47,13 @@ int tp_guard_config_get(const struct tp_maps *m, struct tp_guard_config *c)
 }
 
 /** tp_guard_config_put() - write the guard's configuration whole. */
-int tp_guard_config_put(const struct tp_maps *m, const struct tp_guard_config *c)
+int tp_guard_config_put(const struct tp_maps *m,
+			const struct tp_guard_config *c)
 {
 	__u32 zero = 0;
 
-	return bpf_map_update_elem(m->guard_config, &zero, c, BPF_ANY) ? -errno : 0;
+	return bpf_map_update_elem(m->guard_config, &zero, c, BPF_ANY) ? -errno
+								       : 0;
 }
 
 /**
@@ -100,8 +103,8 @@ int tp_guard_ports_set(struct tp_guard_config *c, const __u16 *ports, size_t n)
 	return 0;
 }
 
-static void tp_guard_key_of(struct tp_guard_key *k, const struct tp_addr *prefix,
-			    unsigned int plen)
+static void tp_guard_key_of(struct tp_guard_key *k,
+			    const struct tp_addr *prefix, unsigned int plen)
 {
 	memset(k, 0, sizeof(*k));
 	k->prefixlen = plen;
@@ -110,7 +113,8 @@ static void tp_guard_key_of(struct tp_guard_key *k, const struct tp_addr *prefix
 }
 
 /* The entry of exactly @k, not a shorter one covering it. */
-static int tp_guard_get_exact(const struct tp_maps *m, const struct tp_guard_key *k,
+static int tp_guard_get_exact(const struct tp_maps *m,
+			      const struct tp_guard_key *k,
 			      struct tp_guard_drop_val *v)
 {
 	if (bpf_map_lookup_elem(m->guard_drop, k, v))
@@ -180,7 +184,8 @@ static int tp_guard_row_cmp(const void *pa, const void *pb)
 
 	if (c)
 		return c;
-	return (a->key.prefixlen > b->key.prefixlen) - (a->key.prefixlen < b->key.prefixlen);
+	return (a->key.prefixlen > b->key.prefixlen) -
+	       (a->key.prefixlen < b->key.prefixlen);
 }
 
 /**
@@ -191,9 +196,11 @@ static int tp_guard_row_cmp(const void *pa, const void *pb)
  *
  * Return: 0 or -ENOMEM.
  */
-int tp_guard_drop_list(const struct tp_maps *m, struct tp_guard_row **rows, size_t *n)
+int tp_guard_drop_list(const struct tp_maps *m, struct tp_guard_row **rows,
+		       size_t *n)
 {
-	int err = TP_MAP_COLLECT(m->guard_drop, struct tp_guard_row, key, val, rows, n);
+	int err = TP_MAP_COLLECT(m->guard_drop, struct tp_guard_row, key, val,
+				 rows, n);
 
 	if (!err && *n)
 		qsort(*rows, *n, sizeof(**rows), tp_guard_row_cmp);

@@ -22,13 +22,15 @@ struct tp_guard_row {
 
 int tp_guard_config_fill(struct tp_guard_config *c, __u32 rate, __u32 burst);
 int tp_guard_config_get(const struct tp_maps *m, struct tp_guard_config *c);
-int tp_guard_config_put(const struct tp_maps *m, const struct tp_guard_config *c);
+int tp_guard_config_put(const struct tp_maps *m,
+			const struct tp_guard_config *c);
 int tp_guard_rate_set(const struct tp_maps *m, __u32 rate, __u32 burst);
 int tp_guard_ports_set(struct tp_guard_config *c, const __u16 *ports, size_t n);
 int tp_guard_drop_add(const struct tp_maps *m, const struct tp_addr *prefix,
 		      unsigned int plen, __u8 owner);
 int tp_guard_drop_del(const struct tp_maps *m, const struct tp_addr *prefix,
 		      unsigned int plen, __u8 owner);
-int tp_guard_drop_list(const struct tp_maps *m, struct tp_guard_row **rows, size_t *n);
+int tp_guard_drop_list(const struct tp_maps *m, struct tp_guard_row **rows,
+		       size_t *n);
 
 #endif /* TAILPLANE_LIB_GUARD_H */

@@ -42,7 +42,8 @@
 
 #define TPD_GUARD_PROG "tp_xdp_guard"
 
-static int tpd_libxdp_log(enum libxdp_print_level level, const char *fmt, va_list ap)
+static int tpd_libxdp_log(enum libxdp_print_level level, const char *fmt,
+			  va_list ap)
 {
 	char buf[512];
 	size_t len;
@@ -63,15 +64,18 @@ static int tpd_libxdp_log(enum libxdp_print_level level, const char *fmt, va_lis
  * freplace program it tries, where the kernel refuses them) are not the
  * loader's errors: debug level, as libxdp's own.
  */
-static int tpd_guard_libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+static int tpd_guard_libbpf_log(enum libbpf_print_level level, const char *fmt,
+				va_list ap)
 {
 	return tpd_libxdp_log(LIBXDP_DEBUG, fmt, ap);
 }
 
 static const char *tpd_xdp_mode_name(enum xdp_attach_mode mode)
 {
-	return mode == XDP_MODE_NATIVE ? "native" : mode == XDP_MODE_SKB ? "generic" :
-	       mode == XDP_MODE_HW     ? "offload" : "unspec";
+	return mode == XDP_MODE_NATIVE ? "native"
+	       : mode == XDP_MODE_SKB  ? "generic"
+	       : mode == XDP_MODE_HW   ? "offload"
+				       : "unspec";
 }
 
 /*
@@ -79,8 +83,8 @@ static const char *tpd_xdp_mode_name(enum xdp_attach_mode mode)
  * (see the top of this file).  Internal maps (.rodata, .bss) are its own:
  * the guard reads no knob, and its clock override is 0.
  */
-static struct bpf_object *tpd_guard_open(struct bpf_object *live, const void *elf,
-					 size_t size)
+static struct bpf_object *tpd_guard_open(struct bpf_object *live,
+					 const void *elf, size_t size)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "tailplane");
 	struct bpf_object *obj = bpf_object__open_mem(elf, size, &opts);
@@ -91,13 +95,15 @@ static struct bpf_object *tpd_guard_open(struct bpf_object *live, const void *el
 	if (!obj)
 		return NULL;
 	bpf_object__for_each_program(prog, obj)
-		bpf_program__set_autoload(prog, !strcmp(bpf_program__name(prog), TPD_GUARD_PROG));
+		bpf_program__set_autoload(prog,
+					  !strcmp(bpf_program__name(prog), TPD_GUARD_PROG));
 	bpf_object__for_each_map(map, obj) {
 		bpf_map__set_pin_path(map, NULL);
 		if (bpf_map__is_internal(map))
 			continue;
 		same = bpf_object__find_map_by_name(live, bpf_map__name(map));
-		err = same ? bpf_map__reuse_fd(map, bpf_map__fd(same)) : -ENOENT;
+		err = same ? bpf_map__reuse_fd(map, bpf_map__fd(same))
+			   : -ENOENT;
 		if (err)
 			break;
 	}
@@ -124,7 +130,8 @@ static bool tpd_is_guard(const struct xdp_program *p)
 
 /* Attach @prog afresh: native where it works (auto), else generic. */
 static int tpd_guard_attach_new(struct xdp_program *prog, int ifindex,
-				enum tpd_xdp_mode want, enum xdp_attach_mode *mode)
+				enum tpd_xdp_mode want,
+				enum xdp_attach_mode *mode)
 {
 	int err;
 
@@ -142,11 +149,14 @@ static int tpd_guard_attach_new(struct xdp_program *prog, int ifindex,
  * one step: the kernel replaces the program only if @old is still there.
  */
 static int tpd_guard_replace(struct bpf_object *obj, int ifindex,
-			     const struct xdp_program *old, enum xdp_attach_mode mode)
+			     const struct xdp_program *old,
+			     enum xdp_attach_mode mode)
 {
-	LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = xdp_program__fd(old));
-	__u32 flags = XDP_FLAGS_REPLACE |
-		      (mode == XDP_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
+	LIBBPF_OPTS(bpf_xdp_attach_opts, opts,
+		    .old_prog_fd = xdp_program__fd(old));
+	__u32 flags =
+		XDP_FLAGS_REPLACE | (mode == XDP_MODE_SKB ? XDP_FLAGS_SKB_MODE
+							  : XDP_FLAGS_DRV_MODE);
 	struct bpf_program *prog;
 	int err;
 
@@ -166,8 +176,8 @@ static int tpd_guard_replace(struct bpf_object *obj, int ifindex,
  * without a guard (for that moment there are two, and a handshake takes
  * a token from each).
  */
-static int tpd_guard_renew_in(struct xdp_multiprog *mp, struct xdp_program *prog,
-			      int ifindex)
+static int tpd_guard_renew_in(struct xdp_multiprog *mp,
+			      struct xdp_program *prog, int ifindex)
 {
 	enum xdp_attach_mode mode = xdp_multiprog__attach_mode(mp);
 	struct xdp_program *p, *old[8];
@@ -181,8 +191,10 @@ static int tpd_guard_renew_in(struct xdp_multiprog *mp, struct xdp_program *prog
 	err = xdp_program__attach(prog, ifindex, mode, 0);
 	for (i = 0; !err && i < n; i++)
 		if (xdp_program__detach(old[i], ifindex, mode, 0))
-			log_warn("guard: cannot remove the old guard from the dispatcher; "
-				 "both run", "prog", xdp_program__name(old[i]));
+			log_warn(
+				"guard: cannot remove the old guard from the dispatcher; "
+				"both run",
+				"prog", xdp_program__name(old[i]));
 	return err;
 }
 
@@ -193,27 +205,33 @@ static void tpd_guard_report(const char *ifname, int ifindex, const char *how)
 	char id[16];
 
 	if (!mp) {
-		log_error("guard: nothing attached after attaching", "iface", ifname);
+		log_error("guard: nothing attached after attaching", "iface",
+			  ifname);
 		return;
 	}
 	snprintf(id, sizeof(id), "%u",
 		 xdp_program__id(xdp_multiprog__main_prog(mp)));
 	log_info("guard attached", "iface", ifname, "how", how, "mode",
-		 tpd_xdp_mode_name(xdp_multiprog__attach_mode(mp)), "dispatcher",
-		 xdp_multiprog__is_legacy(mp) ? "no (libxdp's dispatcher cannot load here: "
-						"the program runs alone)" :
-						"yes",
+		 tpd_xdp_mode_name(xdp_multiprog__attach_mode(mp)),
+		 "dispatcher",
+		 xdp_multiprog__is_legacy(mp)
+			 ? "no (libxdp's dispatcher cannot load here: "
+			   "the program runs alone)"
+			 : "yes",
 		 "prog_id", id);
 	xdp_multiprog__close(mp);
 }
 
 /* With @mp on @ifindex (NULL: nothing), put the guard of @obj there. */
 static int tpd_guard_place(struct bpf_object *obj, struct xdp_multiprog *mp,
-			   const struct tpd_config *cfg, const char *ifname, int ifindex)
+			   const struct tpd_config *cfg, const char *ifname,
+			   int ifindex)
 {
-	DECLARE_LIBXDP_OPTS(xdp_program_opts, xopts, .obj = obj, .prog_name = TPD_GUARD_PROG);
+	DECLARE_LIBXDP_OPTS(xdp_program_opts, xopts, .obj = obj,
+			    .prog_name = TPD_GUARD_PROG);
 	enum tpd_xdp_mode want = cfg->guard.mode;
-	struct xdp_program *main_prog = mp ? xdp_multiprog__main_prog(mp) : NULL;
+	struct xdp_program *main_prog =
+		mp ? xdp_multiprog__main_prog(mp) : NULL;
 	enum xdp_attach_mode mode;
 	struct xdp_program *prog;
 	int err;
@@ -221,20 +239,25 @@ static int tpd_guard_place(struct bpf_object *obj, struct xdp_multiprog *mp,
 	if (mp && xdp_multiprog__is_legacy(mp)) {
 		mode = xdp_multiprog__attach_mode(mp);
 		if (!tpd_is_guard(main_prog)) {
-			log_error("guard not attached: another XDP program runs on the uplink "
-				  "without libxdp's dispatcher", "iface", ifname, "prog",
-				  main_prog ? xdp_program__name(main_prog) : "?");
+			log_error(
+				"guard not attached: another XDP program runs on the uplink "
+				"without libxdp's dispatcher",
+				"iface", ifname, "prog",
+				main_prog ? xdp_program__name(main_prog) : "?");
 			return -EBUSY;
 		}
-		if (want == TPD_XDP_AUTO || (want == TPD_XDP_NATIVE) == (mode == XDP_MODE_NATIVE)) {
+		if (want == TPD_XDP_AUTO ||
+		    (want == TPD_XDP_NATIVE) == (mode == XDP_MODE_NATIVE)) {
 			err = tpd_guard_replace(obj, ifindex, main_prog, mode);
 			if (!err)
-				tpd_guard_report(ifname, ifindex, "replaced in place");
+				tpd_guard_report(ifname, ifindex,
+						 "replaced in place");
 			return err;
 		}
 		/* another mode: the kernel cannot swap across modes */
-		log_warn("guard: changing its XDP mode, the uplink is unguarded for a moment",
-			 "iface", ifname);
+		log_warn(
+			"guard: changing its XDP mode, the uplink is unguarded for a moment",
+			"iface", ifname);
 		xdp_multiprog__detach(mp);
 		mp = NULL;
 	}
@@ -247,7 +270,8 @@ static int tpd_guard_place(struct bpf_object *obj, struct xdp_multiprog *mp,
 	else
 		err = tpd_guard_attach_new(prog, ifindex, want, &mode);
 	if (!err)
-		tpd_guard_report(ifname, ifindex, mp ? "renewed in the dispatcher" : "attached");
+		tpd_guard_report(ifname, ifindex,
+				 mp ? "renewed in the dispatcher" : "attached");
 	xdp_program__close(prog);
 	return err;
 }
@@ -269,7 +293,8 @@ static int tpd_guard_place(struct bpf_object *obj, struct xdp_multiprog *mp,
  * Return: 0 or -errno.
  */
 int tpd_guard_attach(struct bpf_object *live, const void *elf, size_t elf_size,
-		     const struct tpd_config *cfg, const char *ifname, int ifindex)
+		     const struct tpd_config *cfg, const char *ifname,
+		     int ifindex)
 {
 	struct xdp_multiprog *mp;
 	struct bpf_object *obj;
@@ -282,8 +307,8 @@ int tpd_guard_attach(struct bpf_object *live, const void *elf, size_t elf_size,
 	obj = tpd_guard_open(live, elf, elf_size);
 	if (!obj) {
 		err = -errno;
-		log_error("guard: cannot open its program", "iface", ifname, "error",
-			  strerror(-err));
+		log_error("guard: cannot open its program", "iface", ifname,
+			  "error", strerror(-err));
 		return err;
 	}
 	mp = tpd_xdp_current(ifindex);
@@ -293,7 +318,8 @@ int tpd_guard_attach(struct bpf_object *live, const void *elf, size_t elf_size,
 	xdp_multiprog__close(mp);
 	bpf_object__close(obj);
 	if (err && err != -EBUSY)
-		log_error("guard: cannot attach", "iface", ifname, "error", strerror(-err));
+		log_error("guard: cannot attach", "iface", ifname, "error",
+			  strerror(-err));
 	return err;
 }
 
@@ -362,7 +388,8 @@ void tpd_guard_detach_all(const struct tpd_config *cfg)
 
 /* ---- configuration ------------------------------------------------------------ */
 
-static bool tpd_guard_configured(const struct tpd_config *cfg, const struct tp_guard_row *r)
+static bool tpd_guard_configured(const struct tpd_config *cfg,
+				 const struct tp_guard_row *r)
 {
 	struct tp_addr masked;
 	size_t i;
@@ -377,8 +404,9 @@ static bool tpd_guard_configured(const struct tpd_config *cfg, const struct tp_g
 }
 
 /* Put configured prefix @i on the list, counting what happened in @res. */
-static void tpd_guard_sync_prefix(const struct tp_maps *m, const struct tpd_config *cfg,
-				  size_t i, struct tpd_sync_result *res)
+static void tpd_guard_sync_prefix(const struct tp_maps *m,
+				  const struct tpd_config *cfg, size_t i,
+				  struct tpd_sync_result *res)
 {
 	const struct tpd_guard_prefix *d = &cfg->guard.drop[i];
 	struct tp_guard_key k = { .prefixlen = d->plen, .addr = d->prefix };
@@ -397,11 +425,14 @@ static void tpd_guard_sync_prefix(const struct tp_maps *m, const struct tpd_conf
 		return;
 	}
 	if (!res->errors++)
-		snprintf(res->error, sizeof(res->error), "guard.drop[%zu]: %s not written: %s",
-			 i, tp_prefix_format(&d->prefix, d->plen, pfx, sizeof(pfx)),
-			 err == -ENOSPC ? TP_MAP_GUARD_DROP " is full (capacity.guard_prefixes "
-					  "raises it)" :
-					  strerror(-err));
+		snprintf(
+			res->error, sizeof(res->error),
+			"guard.drop[%zu]: %s not written: %s", i,
+			tp_prefix_format(&d->prefix, d->plen, pfx, sizeof(pfx)),
+			err == -ENOSPC ? TP_MAP_GUARD_DROP
+				" is full (capacity.guard_prefixes "
+				"raises it)"
+				       : strerror(-err));
 }
 
 /**
@@ -436,9 +467,10 @@ int tpd_guard_sync(const struct tp_maps *m, const struct tpd_config *cfg,
 	if (err)
 		return err;
 	for (i = 0; i < n; i++)
-		if (rows[i].val.owner == TP_OWNER_STATIC && !tpd_guard_configured(cfg, &rows[i]) &&
-		    !tp_guard_drop_del(m, &rows[i].key.addr, rows[i].key.prefixlen,
-				       TP_OWNER_STATIC))
+		if (rows[i].val.owner == TP_OWNER_STATIC &&
+		    !tpd_guard_configured(cfg, &rows[i]) &&
+		    !tp_guard_drop_del(m, &rows[i].key.addr,
+				       rows[i].key.prefixlen, TP_OWNER_STATIC))
 			res->removed++;
 	free(rows);
 	for (i = 0; i < cfg->guard.n_drop; i++)

@@ -15,7 +15,8 @@
 struct bpf_object;
 
 int tpd_guard_attach(struct bpf_object *live, const void *elf, size_t elf_size,
-		     const struct tpd_config *cfg, const char *ifname, int ifindex);
+		     const struct tpd_config *cfg, const char *ifname,
+		     int ifindex);
 int tpd_guard_detach(int ifindex);
 void tpd_guard_detach_all(const struct tpd_config *cfg);
 int tpd_guard_sync(const struct tp_maps *m, const struct tpd_config *cfg,

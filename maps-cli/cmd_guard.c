@@ -30,20 +30,23 @@ int tpctl_guard_add(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 	__u32 max;
 	int err;
 
-	err = tp_guard_drop_add(&ctx->maps, &a->prefix, a->plen, TP_OWNER_TPCTL);
+	err = tp_guard_drop_add(&ctx->maps, &a->prefix, a->plen,
+				TP_OWNER_TPCTL);
 	if (err == -EEXIST)
 		return tpctl_err(ctx, "%s is on the drop list already",
 				 guard_prefix_str(a, pfx));
 	if (err == -ENOSPC) {
 		max = tp_map_max_entries(ctx->maps.guard_drop);
-		return tpctl_err(ctx,
-				 "cannot add %s: " TP_MAP_GUARD_DROP " is full: %u prefixes; "
-				 "capacity.guard_prefixes in the tailplaned configuration raises it",
-				 guard_prefix_str(a, pfx), max);
+		return tpctl_err(
+			ctx,
+			"cannot add %s: " TP_MAP_GUARD_DROP
+			" is full: %u prefixes; "
+			"capacity.guard_prefixes in the tailplaned configuration raises it",
+			guard_prefix_str(a, pfx), max);
 	}
 	if (err)
-		return tpctl_err(ctx, "cannot add %s: %s", guard_prefix_str(a, pfx),
-				 strerror(-err));
+		return tpctl_err(ctx, "cannot add %s: %s",
+				 guard_prefix_str(a, pfx), strerror(-err));
 	return tpctl_ok(ctx);
 }
 
@@ -55,10 +58,11 @@ int tpctl_guard_del(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 
 	err = tp_guard_drop_del(&ctx->maps, &a->prefix, a->plen, TP_OWNER_NONE);
 	if (err == -ENOENT)
-		return tpctl_err(ctx, "%s is not on the drop list", guard_prefix_str(a, pfx));
+		return tpctl_err(ctx, "%s is not on the drop list",
+				 guard_prefix_str(a, pfx));
 	if (err)
-		return tpctl_err(ctx, "cannot delete %s: %s", guard_prefix_str(a, pfx),
-				 strerror(-err));
+		return tpctl_err(ctx, "cannot delete %s: %s",
+				 guard_prefix_str(a, pfx), strerror(-err));
 	return tpctl_ok(ctx);
 }
 
@@ -68,7 +72,8 @@ int tpctl_guard_rate(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 	int err = tp_guard_rate_set(&ctx->maps, a->rate, a->burst);
 
 	if (err)
-		return tpctl_err(ctx, "cannot set the guard's rate: %s", strerror(-err));
+		return tpctl_err(ctx, "cannot set the guard's rate: %s",
+				 strerror(-err));
 	return tpctl_ok(ctx);
 }
 
@@ -77,8 +82,8 @@ static const struct tpctl_col guard_cols[] = {
 	{ "OWNER" },
 };
 
-static void guard_list_render(struct tpctl_ctx *ctx, const struct tp_guard_row *rows,
-			      size_t n)
+static void guard_list_render(struct tpctl_ctx *ctx,
+			      const struct tp_guard_row *rows, size_t n)
 {
 	char pfx[TP_PREFIX_STRLEN];
 	struct tpctl_table t;
@@ -89,18 +94,22 @@ static void guard_list_render(struct tpctl_ctx *ctx, const struct tp_guard_row *
 		for (i = 0; i < n; i++) {
 			tp_json_obj_open(&ctx->json);
 			tp_json_kv_str(&ctx->json, "prefix",
-				       tp_prefix_format(&rows[i].key.addr, rows[i].key.prefixlen,
+				       tp_prefix_format(&rows[i].key.addr,
+							rows[i].key.prefixlen,
 							pfx, sizeof(pfx)));
-			tp_json_kv_str(&ctx->json, "owner", tp_owner_name(rows[i].val.owner));
+			tp_json_kv_str(&ctx->json, "owner",
+				       tp_owner_name(rows[i].val.owner));
 			tp_json_obj_close(&ctx->json);
 		}
 		tp_json_arr_close(&ctx->json);
 		return;
 	}
-	tpctl_table_init(&t, guard_cols, sizeof(guard_cols) / sizeof(guard_cols[0]));
+	tpctl_table_init(&t, guard_cols,
+			 sizeof(guard_cols) / sizeof(guard_cols[0]));
 	for (i = 0; i < n; i++) {
 		tpctl_table_cell(&t, "%s",
-				 tp_prefix_format(&rows[i].key.addr, rows[i].key.prefixlen, pfx,
+				 tp_prefix_format(&rows[i].key.addr,
+						  rows[i].key.prefixlen, pfx,
 						  sizeof(pfx)));
 		tpctl_table_cell(&t, "%s", tp_owner_name(rows[i].val.owner));
 	}
@@ -155,9 +164,11 @@ struct tpctl_guard_state {
 	struct tp_stat st[3];
 };
 
-static const char *const guard_counter_keys[3] = { "pass", "listed", "rate_limited" };
+static const char *const guard_counter_keys[3] = { "pass", "listed",
+						   "rate_limited" };
 
-static void guard_show_plain(struct tpctl_ctx *ctx, const struct tpctl_guard_state *g)
+static void guard_show_plain(struct tpctl_ctx *ctx,
+			     const struct tpctl_guard_state *g)
 {
 	unsigned int i;
 
@@ -167,19 +178,22 @@ static void guard_show_plain(struct tpctl_ctx *ctx, const struct tpctl_guard_sta
 	fprintf(ctx->out, "%s (udp, WireGuard handshakes: message types 1-3)\n",
 		g->cfg.n_ports ? "" : "none");
 	if (g->cfg.rate)
-		fprintf(ctx->out, "rate         %u/s per source, burst %u\n", g->cfg.rate,
-			g->cfg.burst);
+		fprintf(ctx->out, "rate         %u/s per source, burst %u\n",
+			g->cfg.rate, g->cfg.burst);
 	else
 		fprintf(ctx->out, "rate         no limit\n");
 	fprintf(ctx->out, "drop list    %lld prefixes\n", g->prefixes);
-	fprintf(ctx->out, "sources      %lld of %u tracked\n", g->sources, g->max_sources);
+	fprintf(ctx->out, "sources      %lld of %u tracked\n", g->sources,
+		g->max_sources);
 	for (i = 0; i < 3; i++)
-		fprintf(ctx->out, "%-12s %llu packets, %llu bytes\n", guard_counter_keys[i],
+		fprintf(ctx->out, "%-12s %llu packets, %llu bytes\n",
+			guard_counter_keys[i],
 			(unsigned long long)g->st[i].packets,
 			(unsigned long long)g->st[i].bytes);
 }
 
-static void guard_show_json(struct tpctl_ctx *ctx, const struct tpctl_guard_state *g)
+static void guard_show_json(struct tpctl_ctx *ctx,
+			    const struct tpctl_guard_state *g)
 {
 	struct tp_json *j = &ctx->json;
 	unsigned int i;

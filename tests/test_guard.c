@@ -52,14 +52,20 @@ static void wg_payload(__u8 *buf, __u8 type, size_t len)
 }
 
 /* An Ethernet frame: UDP @src -> @dst:@dport carrying a WireGuard message. */
-static void wg_frame(struct pkt *p, const char *src, const char *dst, __u16 dport,
-		     __u8 type, size_t len)
+static void wg_frame(struct pkt *p, const char *src, const char *dst,
+		     __u16 dport, __u8 type, size_t len)
 {
 	static __u8 payload[2048];
 	struct pkt_spec s = {
-		.l2 = 1, .family = family_of(src), .saddr = src, .daddr = dst,
-		.proto = IPPROTO_UDP, .sport = 40000, .dport = dport,
-		.payload = payload, .payload_len = len,
+		.l2 = 1,
+		.family = family_of(src),
+		.saddr = src,
+		.daddr = dst,
+		.proto = IPPROTO_UDP,
+		.sport = 40000,
+		.dport = dport,
+		.payload = payload,
+		.payload_len = len,
 	};
 
 	wg_payload(payload, type, len);
@@ -75,12 +81,13 @@ static void initiation(struct pkt *p, const char *src)
 /* Run @len bytes through tp_xdp_guard; returns its XDP verdict. */
 static int xdp_run_bytes(struct th *h, const void *data, size_t len)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data, .data_size_in = len,
-		    .repeat = 1);
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data,
+		    .data_size_in = len, .repeat = 1);
 
-	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(h->skel->progs.tp_xdp_guard),
-						&opts),
-			 0);
+	assert_int_equal(
+		bpf_prog_test_run_opts(
+			bpf_program__fd(h->skel->progs.tp_xdp_guard), &opts),
+		0);
 	return opts.retval;
 }
 
@@ -106,7 +113,8 @@ static void drop_add(struct th *h, const char *cidr)
 	unsigned int plen;
 
 	assert_int_equal(tp_prefix_parse(cidr, &a, &plen), 0);
-	assert_int_equal(tp_guard_drop_add(&h->maps, &a, plen, TP_OWNER_TPCTL), 0);
+	assert_int_equal(tp_guard_drop_add(&h->maps, &a, plen, TP_OWNER_TPCTL),
+			 0);
 }
 
 static void drop_del(struct th *h, const char *cidr)
@@ -115,7 +123,8 @@ static void drop_del(struct th *h, const char *cidr)
 	unsigned int plen;
 
 	assert_int_equal(tp_prefix_parse(cidr, &a, &plen), 0);
-	assert_int_equal(tp_guard_drop_del(&h->maps, &a, plen, TP_OWNER_NONE), 0);
+	assert_int_equal(tp_guard_drop_del(&h->maps, &a, plen, TP_OWNER_NONE),
+			 0);
 }
 
 static __u64 g_pass(struct th *h)
@@ -136,8 +145,9 @@ static __u64 g_limited(struct th *h)
 /* A TCP frame from @src, any port. */
 static void tcp_frame(struct pkt *p, const char *src, __u16 dport)
 {
-	struct pkt_spec s = flow(src, 1234, family_of(src) == AF_INET6 ? NODE6 : NODE4,
-				 dport, IPPROTO_TCP, PKT_TCP_SYN);
+	struct pkt_spec s =
+		flow(src, 1234, family_of(src) == AF_INET6 ? NODE6 : NODE4,
+		     dport, IPPROTO_TCP, PKT_TCP_SYN);
 
 	s.l2 = 1;
 	build(&s, p);
@@ -243,10 +253,12 @@ static void test_other_port_passes(void **state)
 	guard_config(h, 1, 2);
 	exhaust(h, ATTACKER4, 2);
 	/* the same source, a handshake to a port that is not guarded */
-	wg_frame(&p, ATTACKER4, NODE4, 51821, TP_WG_MSG_INITIATION, TP_WG_INITIATION_LEN);
+	wg_frame(&p, ATTACKER4, NODE4, 51821, TP_WG_MSG_INITIATION,
+		 TP_WG_INITIATION_LEN);
 	assert_int_equal(xdp_run(h, &p), XDP_PASS_V);
 	/* the second guarded port shares the source's bucket */
-	wg_frame(&p, ATTACKER4, NODE4, TS_PORT, TP_WG_MSG_INITIATION, TP_WG_INITIATION_LEN);
+	wg_frame(&p, ATTACKER4, NODE4, TS_PORT, TP_WG_MSG_INITIATION,
+		 TP_WG_INITIATION_LEN);
 	assert_int_equal(xdp_run(h, &p), XDP_DROP_V);
 	assert_int_equal(g_pass(h), 2);
 	assert_int_equal(g_limited(h), 2);
@@ -256,8 +268,13 @@ static void test_non_udp_passes(void **state)
 {
 	struct th *h = *state;
 	struct pkt p;
-	struct pkt_spec s = { .l2 = 1, .family = AF_INET, .saddr = ATTACKER4, .daddr = NODE4,
-			      .proto = IPPROTO_ICMP, .icmp_type = 8, .icmp_id = 1 };
+	struct pkt_spec s = { .l2 = 1,
+			      .family = AF_INET,
+			      .saddr = ATTACKER4,
+			      .daddr = NODE4,
+			      .proto = IPPROTO_ICMP,
+			      .icmp_type = 8,
+			      .icmp_id = 1 };
 	static const __u8 arp[60] = { [12] = 0x08, [13] = 0x06 };
 
 	REQUIRE_BPF();
@@ -289,13 +306,15 @@ static void test_data_not_limited(void **state)
 	wg_frame(&p, ATTACKER4, NODE4, WG_PORT, TP_WG_MSG_INITIATION, 149);
 	assert_int_equal(xdp_run(h, &p), XDP_PASS_V);
 	/* a response and a cookie reply are handshakes too */
-	wg_frame(&p, ATTACKER4, NODE4, WG_PORT, TP_WG_MSG_RESPONSE, TP_WG_RESPONSE_LEN);
+	wg_frame(&p, ATTACKER4, NODE4, WG_PORT, TP_WG_MSG_RESPONSE,
+		 TP_WG_RESPONSE_LEN);
 	assert_int_equal(xdp_run(h, &p), XDP_DROP_V);
 	wg_frame(&p, ATTACKER4, NODE4, WG_PORT, TP_WG_MSG_COOKIE_REPLY,
 		 TP_WG_COOKIE_REPLY_LEN);
 	assert_int_equal(xdp_run(h, &p), XDP_DROP_V);
 	/* reserved bytes set: no WireGuard message */
-	wg_frame(&p, ATTACKER4, NODE4, WG_PORT, TP_WG_MSG_INITIATION, TP_WG_INITIATION_LEN);
+	wg_frame(&p, ATTACKER4, NODE4, WG_PORT, TP_WG_MSG_INITIATION,
+		 TP_WG_INITIATION_LEN);
 	p.data[p.len - TP_WG_INITIATION_LEN + 1] = 1;
 	assert_int_equal(xdp_run(h, &p), XDP_PASS_V);
 	assert_int_equal(g_pass(h), 1);
@@ -381,12 +400,15 @@ static void test_drop_refills_from_now(void **state)
 	REQUIRE_BPF();
 	guard_config(h, 1, 3);
 	exhaust(h, ATTACKER4, 3);
-	assert_int_equal(bpf_map_lookup_elem(h->maps.guard_buckets, &src, &b), 0);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.guard_buckets, &src, &b),
+			 0);
 	assert_int_equal(b.last_ns, T0);
 	assert_true(b.credit_ns < SEC_NS);
 	/* the refill runs from the bucket's time: write it back by 2 tokens */
 	b.last_ns -= 2 * SEC_NS;
-	assert_int_equal(bpf_map_update_elem(h->maps.guard_buckets, &src, &b, BPF_EXIST), 0);
+	assert_int_equal(
+		bpf_map_update_elem(h->maps.guard_buckets, &src, &b, BPF_EXIST),
+		0);
 	exhaust(h, ATTACKER4, 2);
 }
 
@@ -460,15 +482,22 @@ static void test_fragments_and_exthdrs(void **state)
 	assert_int_equal(pkt_fragment(&whole, 0, 8, 1, 7, &frag), 0);
 	assert_int_equal(frag.len, l4 + 8);
 	assert_int_equal(xdp_run(h, &frag), XDP_DROP_V);
-	assert_int_equal(pkt_fragment(&whole, 8, TP_WG_INITIATION_LEN, 0, 7, &frag), 0);
+	assert_int_equal(
+		pkt_fragment(&whole, 8, TP_WG_INITIATION_LEN, 0, 7, &frag), 0);
 	assert_int_equal(xdp_run(h, &frag), XDP_PASS_V);
 
 	wg_payload(payload, TP_WG_MSG_INITIATION, sizeof(payload));
-	s = (struct pkt_spec){ .l2 = 1, .family = AF_INET6, .saddr = ATTACKER6,
-			       .daddr = NODE6, .proto = IPPROTO_UDP, .sport = 1,
-			       .dport = WG_PORT, .payload = payload,
+	s = (struct pkt_spec){ .l2 = 1,
+			       .family = AF_INET6,
+			       .saddr = ATTACKER6,
+			       .daddr = NODE6,
+			       .proto = IPPROTO_UDP,
+			       .sport = 1,
+			       .dport = WG_PORT,
+			       .payload = payload,
 			       .payload_len = sizeof(payload),
-			       .exthdr = { 0, 60, 43, 44 }, .n_exthdr = 4 };
+			       .exthdr = { 0, 60, 43, 44 },
+			       .n_exthdr = 4 };
 	build(&s, &whole);
 	assert_int_equal(xdp_run(h, &whole), XDP_PASS_V);
 	assert_int_equal(xdp_run(h, &whole), XDP_DROP_V);
@@ -486,13 +515,18 @@ static void test_config_guard_defaults(void **state)
 
 	(void)state;
 	/* no section: no guard (nothing attaches on an upgrade by surprise) */
-	assert_int_equal(tpd_config_parse(GCFG_IF "}", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(tpd_config_parse(GCFG_IF "}", &cfg, err, sizeof(err)),
+			 0);
 	assert_false(cfg.guard.enabled);
-	assert_int_equal(cfg.capacity[TPD_CAP_GUARD_SOURCES], TP_GUARD_BUCKETS_SIZE);
-	assert_int_equal(cfg.capacity[TPD_CAP_GUARD_PREFIXES], TP_GUARD_DROP_SIZE);
+	assert_int_equal(cfg.capacity[TPD_CAP_GUARD_SOURCES],
+			 TP_GUARD_BUCKETS_SIZE);
+	assert_int_equal(cfg.capacity[TPD_CAP_GUARD_PREFIXES],
+			 TP_GUARD_DROP_SIZE);
 	tpd_config_free(&cfg);
 	/* a section: on, with the defaults */
-	assert_int_equal(tpd_config_parse(GCFG_IF ",\"guard\":{}}", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(tpd_config_parse(GCFG_IF ",\"guard\":{}}", &cfg, err,
+					  sizeof(err)),
+			 0);
 	assert_true(cfg.guard.enabled);
 	assert_int_equal(cfg.guard.mode, TPD_XDP_AUTO);
 	assert_int_equal(cfg.guard.n_ports, 2);
@@ -510,13 +544,16 @@ static void test_config_guard_full(void **state)
 	char err[256] = "";
 
 	(void)state;
-	assert_int_equal(tpd_config_parse(GCFG_IF ",\"guard\":{\"enabled\":true,\"mode\":\"generic\","
-					  "\"ports\":[51820,51821,41641],\"rate\":0,\"burst\":7,"
-					  "\"drop\":[\"198.18.9.0/24\",\"fd00:198:18::9:0/112\"]},"
-					  "\"capacity\":{\"guard_sources\":4096,"
-					  "\"guard_prefixes\":64}}",
-					  &cfg, err, sizeof(err)),
-			 0);
+	assert_int_equal(
+		tpd_config_parse(
+			GCFG_IF
+			",\"guard\":{\"enabled\":true,\"mode\":\"generic\","
+			"\"ports\":[51820,51821,41641],\"rate\":0,\"burst\":7,"
+			"\"drop\":[\"198.18.9.0/24\",\"fd00:198:18::9:0/112\"]},"
+			"\"capacity\":{\"guard_sources\":4096,"
+			"\"guard_prefixes\":64}}",
+			&cfg, err, sizeof(err)),
+		0);
 	assert_int_equal(cfg.guard.mode, TPD_XDP_GENERIC);
 	assert_int_equal(cfg.guard.n_ports, 3);
 	assert_int_equal(cfg.guard.ports[1], 51821);
@@ -528,9 +565,11 @@ static void test_config_guard_full(void **state)
 	assert_int_equal(cfg.capacity[TPD_CAP_GUARD_SOURCES], 4096);
 	tpd_config_free(&cfg);
 	/* off, and no port: the list alone when on */
-	assert_int_equal(tpd_config_parse(GCFG_IF ",\"guard\":{\"enabled\":false,\"ports\":[]}}",
-					  &cfg, err, sizeof(err)),
-			 0);
+	assert_int_equal(
+		tpd_config_parse(GCFG_IF
+				 ",\"guard\":{\"enabled\":false,\"ports\":[]}}",
+				 &cfg, err, sizeof(err)),
+		0);
 	assert_false(cfg.guard.enabled);
 	assert_int_equal(cfg.guard.n_ports, 0);
 	tpd_config_free(&cfg);
@@ -546,17 +585,26 @@ static void test_config_guard_errors(void **state)
 		{ "[]", "guard: expected an object" },
 		{ "{\"rates\":1}", "guard: unknown key 'rates'" },
 		{ "{\"enabled\":1}", "guard.enabled: expected true or false" },
-		{ "{\"mode\":\"offload\"}", "guard.mode: 'offload': expected auto, native or generic" },
-		{ "{\"ports\":51820}", "guard.ports: expected an array of ports" },
-		{ "{\"ports\":[0]}", "guard.ports[0]: 0 out of range 1..65535" },
-		{ "{\"ports\":[51820,\"x\"]}", "guard.ports[1]: expected a port number" },
-		{ "{\"ports\":[1,2,3,4,5,6,7,8,9]}", "guard.ports: 9 ports, at most 8" },
-		{ "{\"ports\":[51820,51820]}", "guard.ports[1]: 51820 is guard.ports[0] already" },
-		{ "{\"rate\":10000001}", "guard.rate: 10000001 out of range 0..10000000" },
+		{ "{\"mode\":\"offload\"}",
+		  "guard.mode: 'offload': expected auto, native or generic" },
+		{ "{\"ports\":51820}",
+		  "guard.ports: expected an array of ports" },
+		{ "{\"ports\":[0]}",
+		  "guard.ports[0]: 0 out of range 1..65535" },
+		{ "{\"ports\":[51820,\"x\"]}",
+		  "guard.ports[1]: expected a port number" },
+		{ "{\"ports\":[1,2,3,4,5,6,7,8,9]}",
+		  "guard.ports: 9 ports, at most 8" },
+		{ "{\"ports\":[51820,51820]}",
+		  "guard.ports[1]: 51820 is guard.ports[0] already" },
+		{ "{\"rate\":10000001}",
+		  "guard.rate: 10000001 out of range 0..10000000" },
 		{ "{\"rate\":-1}", "guard.rate: -1 out of range" },
 		{ "{\"burst\":0}", "guard.burst: 0 out of range 1..1000000" },
-		{ "{\"drop\":\"1.2.3.4\"}", "guard.drop: expected an array of prefixes" },
-		{ "{\"drop\":[\"1.2.3.4/33\"]}", "guard.drop[0]: '1.2.3.4/33' is not a prefix" },
+		{ "{\"drop\":\"1.2.3.4\"}",
+		  "guard.drop: expected an array of prefixes" },
+		{ "{\"drop\":[\"1.2.3.4/33\"]}",
+		  "guard.drop[0]: '1.2.3.4/33' is not a prefix" },
 		{ "{\"drop\":[7]}", "guard.drop[0]: expected a prefix" },
 		{ "{\"drop\":[\"198.18.9.1/24\"]}",
 		  "guard.drop[0]: '198.18.9.1/24' has bits set past its length (did you mean 198.18.9.0/24?)" },
@@ -569,20 +617,25 @@ static void test_config_guard_errors(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		snprintf(json, sizeof(json), GCFG_IF ",\"guard\":%s}", cases[i].guard);
+		snprintf(json, sizeof(json), GCFG_IF ",\"guard\":%s}",
+			 cases[i].guard);
 		err[0] = 0;
 		if (!tpd_config_parse(json, &cfg, err, sizeof(err)))
 			fail_msg("accepted: %s", json);
 		if (strncmp(err, cases[i].want, strlen(cases[i].want)))
-			fail_msg("%s: error '%s', want '%s'", json, err, cases[i].want);
+			fail_msg("%s: error '%s', want '%s'", json, err,
+				 cases[i].want);
 		tpd_config_free(&cfg);
 	}
 	/* more prefixes than the list holds */
-	snprintf(json, sizeof(json), GCFG_IF ",\"capacity\":{\"guard_prefixes\":16},\"guard\":"
-		 "{\"drop\":[\"10.0.0.0/32\",\"10.0.0.1/32\",\"10.0.0.2/32\",\"10.0.0.3/32\","
-		 "\"10.0.0.4/32\",\"10.0.0.5/32\",\"10.0.0.6/32\",\"10.0.0.7/32\",\"10.0.0.8/32\","
-		 "\"10.0.0.9/32\",\"10.0.0.10/32\",\"10.0.0.11/32\",\"10.0.0.12/32\","
-		 "\"10.0.0.13/32\",\"10.0.0.14/32\",\"10.0.0.15/32\",\"10.0.0.16/32\"]}}");
+	snprintf(
+		json, sizeof(json),
+		GCFG_IF
+		",\"capacity\":{\"guard_prefixes\":16},\"guard\":"
+		"{\"drop\":[\"10.0.0.0/32\",\"10.0.0.1/32\",\"10.0.0.2/32\",\"10.0.0.3/32\","
+		"\"10.0.0.4/32\",\"10.0.0.5/32\",\"10.0.0.6/32\",\"10.0.0.7/32\",\"10.0.0.8/32\","
+		"\"10.0.0.9/32\",\"10.0.0.10/32\",\"10.0.0.11/32\",\"10.0.0.12/32\","
+		"\"10.0.0.13/32\",\"10.0.0.14/32\",\"10.0.0.15/32\",\"10.0.0.16/32\"]}}");
 	assert_int_not_equal(tpd_config_parse(json, &cfg, err, sizeof(err)), 0);
 	if (!strstr(err, "guard.drop: 17 prefixes, more than the 16"))
 		fail_msg("error '%s'", err);
@@ -602,11 +655,15 @@ static void test_guard_sync(void **state)
 
 	REQUIRE_BPF();
 	drop_add(h, "198.18.5.0/24"); /* tpctl's */
-	drop_add(h, "198.18.6.0/24"); /* tpctl's, and also in the configuration */
-	assert_int_equal(tpd_config_parse(GCFG_IF ",\"guard\":{\"rate\":3,\"burst\":9,"
-					  "\"drop\":[\"198.18.6.0/24\",\"198.18.7.0/24\"]}}",
-					  &cfg, err, sizeof(err)),
-			 0);
+	drop_add(h,
+		 "198.18.6.0/24"); /* tpctl's, and also in the configuration */
+	assert_int_equal(
+		tpd_config_parse(
+			GCFG_IF
+			",\"guard\":{\"rate\":3,\"burst\":9,"
+			"\"drop\":[\"198.18.6.0/24\",\"198.18.7.0/24\"]}}",
+			&cfg, err, sizeof(err)),
+		0);
 	assert_int_equal(tpd_guard_sync(&h->maps, &cfg, &res), 0);
 	assert_int_equal(res.added, 1);
 	assert_int_equal(res.conflicts, 1);
@@ -620,9 +677,10 @@ static void test_guard_sync(void **state)
 
 	/* a reload without 198.18.7.0/24: only the static entry goes */
 	memset(&res, 0, sizeof(res));
-	assert_int_equal(tpd_config_parse(GCFG_IF ",\"guard\":{\"rate\":3,\"burst\":9}}", &cfg,
-					  err, sizeof(err)),
-			 0);
+	assert_int_equal(
+		tpd_config_parse(GCFG_IF ",\"guard\":{\"rate\":3,\"burst\":9}}",
+				 &cfg, err, sizeof(err)),
+		0);
 	assert_int_equal(tpd_guard_sync(&h->maps, &cfg, &res), 0);
 	assert_int_equal(res.removed, 1);
 	assert_int_equal(res.changed, 0);
@@ -674,14 +732,17 @@ static void test_guard_attach_veth(void **state)
 	REQUIRE_BPF();
 	(void)!system("ip link del gdt0 2>/dev/null");
 	assert_int_equal(system("ip link add gdt0 type veth peer name gdt1 && "
-				"ip link set gdt0 up && ip link set gdt1 up"), 0);
+				"ip link set gdt0 up && ip link set gdt1 up"),
+			 0);
 	ifindex = if_nametoindex("gdt0");
 	assert_true(ifindex > 0);
-	assert_int_equal(tpd_config_parse(GCFG_IF ",\"guard\":{\"mode\":\"generic\"}}", &cfg, err,
-					  sizeof(err)),
+	assert_int_equal(tpd_config_parse(GCFG_IF
+					  ",\"guard\":{\"mode\":\"generic\"}}",
+					  &cfg, err, sizeof(err)),
 			 0);
 	assert_int_equal(tpd_guard_attach(h->skel->obj, h->skel->skeleton->data,
-					  h->skel->skeleton->data_sz, &cfg, "gdt0", ifindex),
+					  h->skel->skeleton->data_sz, &cfg,
+					  "gdt0", ifindex),
 			 0);
 	id = xdp_attached(ifindex, name, &mode);
 	assert_true(id > 0);
@@ -690,10 +751,12 @@ static void test_guard_attach_veth(void **state)
 	if (strcmp(name, "xdp_dispatcher"))
 		assert_string_equal(name, "tp_xdp_guard");
 	print_message("guard attached: %s, generic\n",
-		      strcmp(name, "xdp_dispatcher") ? "alone" : "in the dispatcher");
+		      strcmp(name, "xdp_dispatcher") ? "alone"
+						     : "in the dispatcher");
 
 	assert_int_equal(tpd_guard_attach(h->skel->obj, h->skel->skeleton->data,
-					  h->skel->skeleton->data_sz, &cfg, "gdt0", ifindex),
+					  h->skel->skeleton->data_sz, &cfg,
+					  "gdt0", ifindex),
 			 0);
 	id2 = xdp_attached(ifindex, name, &mode);
 	assert_true(id2 > 0);
@@ -703,13 +766,15 @@ static void test_guard_attach_veth(void **state)
 	/* disabled: off */
 	cfg.guard.enabled = false;
 	assert_int_equal(tpd_guard_attach(h->skel->obj, h->skel->skeleton->data,
-					  h->skel->skeleton->data_sz, &cfg, "gdt0", ifindex),
+					  h->skel->skeleton->data_sz, &cfg,
+					  "gdt0", ifindex),
 			 0);
 	assert_int_equal(xdp_attached(ifindex, name, &mode), 0);
 	cfg.guard.enabled = true;
 	cfg.guard.mode = TPD_XDP_AUTO; /* veth has native XDP */
 	assert_int_equal(tpd_guard_attach(h->skel->obj, h->skel->skeleton->data,
-					  h->skel->skeleton->data_sz, &cfg, "gdt0", ifindex),
+					  h->skel->skeleton->data_sz, &cfg,
+					  "gdt0", ifindex),
 			 0);
 	assert_true(xdp_attached(ifindex, name, &mode) > 0);
 	assert_int_equal(mode, XDP_ATTACHED_DRV);
@@ -719,22 +784,28 @@ static void test_guard_attach_veth(void **state)
 	/* someone else's program, attached without libxdp: left alone */
 	{
 		struct bpf_insn pass[] = {
-			{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0,
+			{ .code = BPF_ALU64 | BPF_MOV | BPF_K,
+			  .dst_reg = BPF_REG_0,
 			  .imm = XDP_PASS_V },
 			{ .code = BPF_JMP | BPF_EXIT },
 		};
-		int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "foreign", "GPL", pass, 2, NULL);
+		int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "foreign", "GPL",
+				       pass, 2, NULL);
 
 		assert_true(fd >= 0);
-		assert_int_equal(bpf_xdp_attach(ifindex, fd, XDP_FLAGS_SKB_MODE, NULL), 0);
-		assert_int_equal(tpd_guard_attach(h->skel->obj, h->skel->skeleton->data,
-						  h->skel->skeleton->data_sz, &cfg, "gdt0",
-						  ifindex),
+		assert_int_equal(
+			bpf_xdp_attach(ifindex, fd, XDP_FLAGS_SKB_MODE, NULL),
+			0);
+		assert_int_equal(tpd_guard_attach(h->skel->obj,
+						  h->skel->skeleton->data,
+						  h->skel->skeleton->data_sz,
+						  &cfg, "gdt0", ifindex),
 				 -EBUSY);
 		assert_int_equal(tpd_guard_detach(ifindex), 0);
 		assert_true(xdp_attached(ifindex, name, &mode) > 0);
 		assert_string_equal(name, "foreign");
-		assert_int_equal(bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL), 0);
+		assert_int_equal(
+			bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL), 0);
 		close(fd);
 	}
 	tpd_config_free(&cfg);
@@ -744,24 +815,39 @@ static void test_guard_attach_veth(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_list_hit_v4, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_list_hit_v6, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_list_miss, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_list_longest_prefix, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_other_port_passes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_non_udp_passes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_data_not_limited, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rate_edges, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_drop_refills_from_now, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_second_source_unaffected, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rate_changed_live, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fragments_and_exthdrs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_hit_v4, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_list_hit_v6, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_list_miss, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_list_longest_prefix, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_other_port_passes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_non_udp_passes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_data_not_limited, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_truncated, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rate_edges, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_drop_refills_from_now,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_second_source_unaffected,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rate_changed_live, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fragments_and_exthdrs,
+						setup, teardown),
 		cmocka_unit_test(test_config_guard_defaults),
 		cmocka_unit_test(test_config_guard_full),
 		cmocka_unit_test(test_config_guard_errors),
-		cmocka_unit_test_setup_teardown(test_guard_sync, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guard_attach_veth, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guard_sync, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_guard_attach_veth, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

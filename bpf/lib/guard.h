@@ -90,8 +90,9 @@ static __always_inline bool tp_guard_parse_v6(void *data, void *data_end,
 	__builtin_memcpy(&g->saddr, &ip6->saddr, sizeof(g->saddr));
 	nh = ip6->nexthdr;
 	for (i = 0; i < TP_IPV6_EXTHDR_MAX; i++) {
-		if (nh != NEXTHDR_HOP && nh != NEXTHDR_ROUTING && nh != NEXTHDR_DEST &&
-		    nh != NEXTHDR_AUTH && nh != NEXTHDR_FRAGMENT)
+		if (nh != NEXTHDR_HOP && nh != NEXTHDR_ROUTING &&
+		    nh != NEXTHDR_DEST && nh != NEXTHDR_AUTH &&
+		    nh != NEXTHDR_FRAGMENT)
 			break;
 		if (off > TP_GUARD_L4_MAX) {
 			g->hidden_l4 = true;
@@ -123,7 +124,8 @@ static __always_inline bool tp_guard_parse_v6(void *data, void *data_end,
 }
 
 /* Is @port (network order) one of the configured guarded ports? */
-static __always_inline bool tp_guard_port(const struct tp_guard_config *cfg, __be16 port)
+static __always_inline bool tp_guard_port(const struct tp_guard_config *cfg,
+					  __be16 port)
 {
 	int i;
 
@@ -144,12 +146,15 @@ static __always_inline bool tp_guard_handshake(__u32 udp_len, int type)
 
 	if (udp_len < 8)
 		return false;
-	if (type < 0) /* a first fragment cut before the type: judge by length */
-		return len == TP_WG_INITIATION_LEN || len == TP_WG_RESPONSE_LEN ||
+	if (type <
+	    0) /* a first fragment cut before the type: judge by length */
+		return len == TP_WG_INITIATION_LEN ||
+		       len == TP_WG_RESPONSE_LEN ||
 		       len == TP_WG_COOKIE_REPLY_LEN;
 	return (type == TP_WG_MSG_INITIATION && len == TP_WG_INITIATION_LEN) ||
 	       (type == TP_WG_MSG_RESPONSE && len == TP_WG_RESPONSE_LEN) ||
-	       (type == TP_WG_MSG_COOKIE_REPLY && len == TP_WG_COOKIE_REPLY_LEN);
+	       (type == TP_WG_MSG_COOKIE_REPLY &&
+		len == TP_WG_COOKIE_REPLY_LEN);
 }
 
 /*
@@ -185,7 +190,9 @@ static __always_inline bool tp_guard_admit(const struct tp_guard_config *cfg,
 
 	b = bpf_map_lookup_elem(&tp_guard_buckets, src);
 	if (!b) {
-		nb.credit_ns = cfg->cap_ns > cfg->cost_ns ? cfg->cap_ns - cfg->cost_ns : 0;
+		nb.credit_ns = cfg->cap_ns > cfg->cost_ns
+				       ? cfg->cap_ns - cfg->cost_ns
+				       : 0;
 		nb.last_ns = now;
 		bpf_map_update_elem(&tp_guard_buckets, src, &nb, BPF_ANY);
 		return true;
@@ -206,7 +213,8 @@ static __always_inline bool tp_guard_admit(const struct tp_guard_config *cfg,
 
 /* A UDP packet (or one whose L4 is hidden) from @g: guarded port? rate? */
 static __always_inline int tp_guard_udp(void *data, void *data_end,
-					const struct tp_guard_pkt *g, __u32 bytes)
+					const struct tp_guard_pkt *g,
+					__u32 bytes)
 {
 	const struct tp_guard_config *cfg;
 	struct udphdr *udp;

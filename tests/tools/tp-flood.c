@@ -33,7 +33,8 @@ static double now_s(void)
 static int resolve(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[128], *port;
-	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV }, *ai;
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV },
+			*ai;
 
 	snprintf(host, sizeof(host), "%s", s[0] == '[' ? s + 1 : s);
 	port = strrchr(host, ':');
@@ -52,7 +53,8 @@ static int resolve(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 
 static void usage(void)
 {
-	fprintf(stderr, "Usage: tp-flood --dst ADDR:PORT --count N [--pps N] [--max-seconds S]\n");
+	fprintf(stderr,
+		"Usage: tp-flood --dst ADDR:PORT --count N [--pps N] [--max-seconds S]\n");
 	exit(2);
 }
 
@@ -75,11 +77,20 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'd': dst = optarg; break;
-		case 'c': count = strtoul(optarg, NULL, 10); break;
-		case 'r': pps = strtoul(optarg, NULL, 10); break;
-		case 't': max_s = atof(optarg); break;
-		default: usage();
+		case 'd':
+			dst = optarg;
+			break;
+		case 'c':
+			count = strtoul(optarg, NULL, 10);
+			break;
+		case 'r':
+			pps = strtoul(optarg, NULL, 10);
+			break;
+		case 't':
+			max_s = atof(optarg);
+			break;
+		default:
+			usage();
 		}
 	}
 	if (!dst || !count || max_s <= 0 || resolve(dst, &ss, &sslen))
@@ -106,14 +117,17 @@ int main(int argc, char **argv)
 		}
 		for (i = 0; i < BATCH && sent + errors < count; i++) {
 			/* a fresh sender index each time, as a real initiation has */
-			memcpy(msg + 4, &sent, sizeof(sent) < 4 ? sizeof(sent) : 4);
-			if (sendto(fd, msg, sizeof(msg), 0, (struct sockaddr *)&ss, sslen) < 0)
+			memcpy(msg + 4, &sent,
+			       sizeof(sent) < 4 ? sizeof(sent) : 4);
+			if (sendto(fd, msg, sizeof(msg), 0,
+				   (struct sockaddr *)&ss, sslen) < 0)
 				errors++;
 			else
 				sent++;
 		}
 	}
-	printf("{\"sent\":%lu,\"errors\":%lu,\"seconds\":%.3f}\n", sent, errors, now_s() - t0);
+	printf("{\"sent\":%lu,\"errors\":%lu,\"seconds\":%.3f}\n", sent, errors,
+	       now_s() - t0);
 	close(fd);
 	return 0;
 }
