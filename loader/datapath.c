@@ -865,8 +865,9 @@ static int tpd_attach_one(struct tpd_datapath *dp, const char *pin_root,
  *
  * Uplinks are described and get the XDP guard when the configuration has
  * one (loader/xdp.c; its errors are logged, never this function's); their
- * TC programs come with the uplink and SNAT work.  Whether packets start at the IP header is the device
- * type rtnetlink reports for @ifindex in the loader's namespace.
+ * TC programs come with the uplink and SNAT work.  Whether packets start
+ * at the IP header is the device type rtnetlink reports for @ifindex in
+ * the loader's namespace.
  *
  * Return: 0 or -errno (-ENODEV: no interface @ifindex; -EOPNOTSUPP: a
  * device type the datapath cannot parse).
