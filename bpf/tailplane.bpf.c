@@ -828,3 +828,17 @@ int tp_to_tailnet(struct __sk_buff *skb)
 {
 	return tp_handle(skb, TP_HOOK_TO_TAILNET);
 }
+
+/*
+ * tp_xdp_guard (XDP of each uplink, before the stack): drop list, then a
+ * per-source token bucket for WireGuard handshakes to the guarded ports
+ * (bpf/lib/guard.h).  It shares only tp_stats and its own maps with the
+ * programs above.
+ */
+#include "lib/guard.h"
+
+SEC("xdp")
+int tp_xdp_guard(struct xdp_md *ctx)
+{
+	return tp_guard(ctx);
+}

@@ -108,7 +108,8 @@ static void tpd_metrics_maps(FILE *f, const struct tp_maps *m,
 		{ TP_MAP_SERVICES, m->services }, { TP_MAP_BACKENDS, m->backends },
 		{ TP_MAP_IDENTITY, m->identity }, { TP_MAP_POLICY, m->policy },
 		{ TP_MAP_RULES, m->rules },	  { TP_MAP_AFFINITY, m->affinity },
-		{ TP_MAP_FRAGS, m->frags },
+		{ TP_MAP_FRAGS, m->frags },	  { TP_MAP_GUARD_DROP, m->guard_drop },
+		{ TP_MAP_GUARD_BUCKETS, m->guard_buckets },
 	};
 	struct bpf_map_info info;
 	__u32 len;

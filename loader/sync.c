@@ -22,6 +22,7 @@
 #include "policy.h"
 #include "service.h"
 #include "sync.h"
+#include "xdp.h"
 
 /* ---- identities ---------------------------------------------------------- */
 
@@ -1004,7 +1005,7 @@ static int tpd_static_policies(const struct tp_maps *m, const struct tpd_config 
 
 /**
  * tpd_sync_static() - apply the configuration's identities, zone
- * defaults, services and policies (owner TP_OWNER_STATIC).
+ * defaults, services, policies and guard (owner TP_OWNER_STATIC).
  * @m:      maps.
  * @cfg:    configuration.
  * @host:   this host's addresses, kept as `host` (see tpd_sync_host()).
@@ -1028,6 +1029,7 @@ int tpd_sync_static(const struct tp_maps *m, const struct tpd_config *cfg,
 	tpd_static_defaults(m, cfg, res);
 	err = err ?: tpd_static_services(m, cfg, purge ? purge : &now, res);
 	err = err ?: tpd_static_policies(m, cfg, res);
+	err = err ?: tpd_guard_sync(m, cfg, res);
 	perr = purge ? 0 : tpd_purge_step(m, &now, 0);
 	if (perr)
 		tpd_sync_error(res, "stale UDP flows not purged: %s", strerror(-perr));
