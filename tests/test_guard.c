@@ -58,7 +58,7 @@ static void wg_frame(struct pkt *p, const char *src, const char *dst,
 	static __u8 payload[2048];
 	struct pkt_spec s = {
 		.l2 = 1,
-		.family = family_of(src),
+		.family = pt_family_of(src),
 		.saddr = src,
 		.daddr = dst,
 		.proto = IPPROTO_UDP,
@@ -69,12 +69,12 @@ static void wg_frame(struct pkt *p, const char *src, const char *dst,
 	};
 
 	wg_payload(payload, type, len);
-	build(&s, p);
+	pt_build(&s, p);
 }
 
 static void initiation(struct pkt *p, const char *src)
 {
-	wg_frame(p, src, family_of(src) == AF_INET6 ? NODE6 : NODE4, WG_PORT,
+	wg_frame(p, src, pt_family_of(src) == AF_INET6 ? NODE6 : NODE4, WG_PORT,
 		 TP_WG_MSG_INITIATION, TP_WG_INITIATION_LEN);
 }
 
@@ -146,11 +146,11 @@ static __u64 g_limited(struct th *h)
 static void tcp_frame(struct pkt *p, const char *src, __u16 dport)
 {
 	struct pkt_spec s =
-		flow(src, 1234, family_of(src) == AF_INET6 ? NODE6 : NODE4,
+		pt_flow(src, 1234, pt_family_of(src) == AF_INET6 ? NODE6 : NODE4,
 		     dport, IPPROTO_TCP, PKT_TCP_SYN);
 
 	s.l2 = 1;
-	build(&s, p);
+	pt_build(&s, p);
 }
 
 static void test_list_hit_v4(void **state)
@@ -282,7 +282,7 @@ static void test_non_udp_passes(void **state)
 	exhaust(h, ATTACKER4, 1);
 	tcp_frame(&p, ATTACKER4, WG_PORT);
 	assert_int_equal(xdp_run(h, &p), XDP_PASS_V);
-	build(&s, &p);
+	pt_build(&s, &p);
 	assert_int_equal(xdp_run(h, &p), XDP_PASS_V);
 	assert_int_equal(xdp_run_bytes(h, arp, sizeof(arp)), XDP_PASS_V);
 	assert_int_equal(g_pass(h), 1);
@@ -395,7 +395,7 @@ static void test_drop_refills_from_now(void **state)
 {
 	struct th *h = *state;
 	struct tp_guard_bucket b;
-	struct tp_addr src = addr(ATTACKER4);
+	struct tp_addr src = pt_addr(ATTACKER4);
 
 	REQUIRE_BPF();
 	guard_config(h, 1, 3);
@@ -498,7 +498,7 @@ static void test_fragments_and_exthdrs(void **state)
 			       .payload_len = sizeof(payload),
 			       .exthdr = { 0, 60, 43, 44 },
 			       .n_exthdr = 4 };
-	build(&s, &whole);
+	pt_build(&s, &whole);
 	assert_int_equal(xdp_run(h, &whole), XDP_PASS_V);
 	assert_int_equal(xdp_run(h, &whole), XDP_DROP_V);
 	assert_int_equal(g_limited(h), 3);
@@ -815,39 +815,39 @@ static void test_guard_attach_veth(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_list_hit_v4, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_list_hit_v6, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_list_miss, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_list_longest_prefix, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_other_port_passes, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_non_udp_passes, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_data_not_limited, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_truncated, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_rate_edges, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(test_list_hit_v4, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_list_hit_v6, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_list_miss, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_list_longest_prefix, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_other_port_passes, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_non_udp_passes, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_data_not_limited, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_truncated, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_rate_edges, pt_setup,
+						pt_teardown),
 		cmocka_unit_test_setup_teardown(test_drop_refills_from_now,
-						setup, teardown),
+						pt_setup, pt_teardown),
 		cmocka_unit_test_setup_teardown(test_second_source_unaffected,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rate_changed_live, setup,
-						teardown),
+						pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_rate_changed_live, pt_setup,
+						pt_teardown),
 		cmocka_unit_test_setup_teardown(test_fragments_and_exthdrs,
-						setup, teardown),
+						pt_setup, pt_teardown),
 		cmocka_unit_test(test_config_guard_defaults),
 		cmocka_unit_test(test_config_guard_full),
 		cmocka_unit_test(test_config_guard_errors),
-		cmocka_unit_test_setup_teardown(test_guard_sync, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_guard_attach_veth, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(test_guard_sync, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_guard_attach_veth, pt_setup,
+						pt_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
