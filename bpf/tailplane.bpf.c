@@ -911,21 +911,36 @@ static __always_inline int tp_uplink_redirect(struct __sk_buff *skb, const struc
 }
 
 /*
+ * A reply too big for the tailnet interface: dropped and counted
+ * (TP_DROP_FRAG_NEEDED), and turned into the ICMP error the kernel would
+ * send its sender as a router (tp_snat_too_big()) where one is due.
+ */
+static __always_inline int tp_uplink_too_big(struct __sk_buff *skb, const struct tp_pkt *p,
+					     __u32 mtu)
+{
+	int ret;
+
+	tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_FRAG_NEEDED);
+	ret = tp_snat_too_big(skb, p, mtu);
+	return ret < 0 ? TC_ACT_SHOT : ret;
+}
+
+/*
  * A reply of SNAT flow @e (original tuple @orig) on an uplink: re-checked
- * when the policy moved, accounted, restored to VIP -> client.  Too big
- * for the tailnet interface, it is dropped (TP_DROP_FRAG_NEEDED).
+ * when the policy moved, accounted, restored to VIP -> client.
  */
 static __always_inline int tp_uplink_reply(struct __sk_buff *skb, struct tp_pkt *p,
 					   const struct tp_ct_key *orig,
 					   struct tp_ct_entry *e, __u64 now)
 {
+	__u32 mtu;
 	int ret;
 
 	tp_stat_add(TP_STAT_CT_HIT, skb->len);
 	if (!tp_verdict_allows(tp_recheck(skb, TP_HOOK_FROM_UPLINK, p, orig, e)))
 		return tp_drop(skb, TP_DROP_POLICY);
-	if (!tp_snat_mtu_ok(skb, p, e->ifindex))
-		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_FRAG_NEEDED);
+	if (!tp_snat_mtu_ok(skb, p, e->ifindex, &mtu))
+		return tp_uplink_too_big(skb, p, mtu);
 	tp_ct_account(e, TP_CT_DIR_REPLY, p, skb->len, now);
 	ret = tp_snat_rewrite(skb, p, true, &orig->daddr, orig->dport);
 	if (!ret)

@@ -614,30 +614,80 @@ static void test_no_route_ttl_and_neigh(void **state)
 	assert_int_equal(out.len, 14 + 20 + 8 + 9);
 }
 
-/* A reply too big for the tailnet interface's MTU: FRAG_NEEDED, not delivered. */
-static void test_reply_over_mtu(void **state)
+/*
+ * A reply too big for the tailnet interface's MTU: counted FRAG_NEEDED,
+ * never delivered, and answered as a router would: frag-needed (IPv4 with
+ * DF) or packet-too-big (IPv6) from the node's address to the backend,
+ * quoting the reply's IP header and 8 bytes, back out the uplink with the
+ * Ethernet addresses swapped.  IPv4 without DF: only dropped.
+ */
+static void snat_over_mtu(struct th *h, const char *client, const char *vip, const char *be,
+			  const char *snat)
+{
+	int v6 = family_of(client) == AF_INET6;
+	struct tp_ct_key k = ct_key(client, 1001, vip, VPORT, UDP);
+	static char big[1400];
+	struct pkt in, out, want;
+	struct pkt_spec r;
+	__u32 hdrs = v6 ? 48 : 28;
+	__u16 port;
+
+	snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
+	assert_int_equal(tailnet_in(h, flow(client, 1001, vip, VPORT, UDP, 0), &out), REDIRECT);
+	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
+	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
+	r = flow(be, BE_PORT, snat, port, UDP, 0);
+	r.l2 = 1;
+	r.df = 1;
+	r.payload = big;
+	r.payload_len = 1280 - hdrs + 1;
+	build(&r, &in);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), REDIRECT);
+	assert_int_equal(drops(h, TP_DROP_FRAG_NEEDED), 1);
+	/* the quote: IP header and 8 bytes */
+	{
+		struct pkt_spec sp = { .l2 = 1, .family = family_of(be), .saddr = snat,
+				       .daddr = be, .proto = icmp_proto(be),
+				       .icmp_type = v6 ? 2 : 3, .icmp_code = v6 ? 0 : 4,
+				       .icmp_info = 1280, .inner = &in, .inner_len = hdrs };
+		static const uint8_t up_mac[6] = TH_UPLINK_MAC, gw_mac[6] = TH_UPLINK_GW_MAC;
+
+		build(&sp, &want);
+		memcpy(want.data, up_mac, 6);
+		memcpy(want.data + 6, gw_mac, 6);
+	}
+	assert_pkt_eq(want.data, want.len, out.data, out.len);
+	if (pkt_verify_csums(&out, 1, (char[128]){ 0 }, 128))
+		fail_msg("error has bad checksums");
+	/* one byte less fits */
+	r.payload_len = 1280 - hdrs;
+	assert_int_equal(uplink_in(h, r, &out), REDIRECT);
+	assert_int_equal(drops(h, TP_DROP_FRAG_NEEDED), 1);
+	if (!v6) {
+		r.df = 0;
+		r.payload_len = 1280 - hdrs + 1;
+		assert_int_equal(uplink_in(h, r, &out), DROP);
+		assert_int_equal(drops(h, TP_DROP_FRAG_NEEDED), 2);
+	}
+	assert_int_equal(system("ip link set tptun0 mtu 1500"), 0);
+}
+
+static void test_reply_over_mtu_v4(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
-	static char big[1400];
-	struct pkt_spec r;
-	struct pkt out;
-	__u16 port;
 
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
-	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
-	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
-	r = flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
-	r.payload = big;
-	r.payload_len = 1280 - 28 + 1;
-	assert_int_equal(uplink_in(h, r, &out), DROP);
-	assert_int_equal(drops(h, TP_DROP_FRAG_NEEDED), 1);
-	r.payload_len = 1280 - 28;
-	assert_int_equal(uplink_in(h, r, &out), REDIRECT);
-	assert_int_equal(system("ip link set tptun0 mtu 1500"), 0);
+	snat_over_mtu(h, CLIENT4, VIP4, BE4[0], SNAT4);
+}
+
+static void test_reply_over_mtu_v6(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	snat_env(h, PORT_LO, PORT_HI, 0);
+	snat_over_mtu(h, CLIENT6, VIP6, BE6[0], SNAT6);
 }
 
 /* ---- ICMP errors --------------------------------------------------------- */
@@ -928,7 +978,8 @@ int main(void)
 		T(test_auto_by_route),
 		T(test_no_snat_address),
 		T(test_no_route_ttl_and_neigh),
-		T(test_reply_over_mtu),
+		T(test_reply_over_mtu_v4),
+		T(test_reply_over_mtu_v6),
 		T(test_uplink_error_v4),
 		T(test_uplink_error_router_v4),
 		T(test_uplink_error_v6),

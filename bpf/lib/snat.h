@@ -234,14 +234,145 @@ __noinline int tp_snat_route(struct __sk_buff *skb, const struct tp_pkt *p,
  * @skb:     the packet (Ethernet, from an uplink).
  * @p:       its parse.
  * @ifindex: the tailnet interface (L3: the Ethernet header goes).
+ * @mtu:     set to that interface's MTU.
  */
 static __always_inline bool tp_snat_mtu_ok(struct __sk_buff *skb, const struct tp_pkt *p,
-					   __u32 ifindex)
+					   __u32 ifindex, __u32 *mtu)
 {
-	__u32 mtu_len = 0;
-
-	return bpf_check_mtu(skb, ifindex, &mtu_len, -(__s32)p->l3_off, 0) ==
+	*mtu = 0;
+	return bpf_check_mtu(skb, ifindex, mtu, -(__s32)p->l3_off, 0) ==
 	       BPF_MTU_CHK_RET_SUCCESS;
+}
+
+/*
+ * The ICMP errors tp_snat_too_big() makes: IP header, ICMP header, and the
+ * start of the packet that was too big (its IP header and 8 bytes more,
+ * what the sender's stack needs to find the socket).  Plain layouts, not
+ * the kernel's (CO-RE) structs: these are written, not read.
+ */
+struct tp_too_big4 {
+	__u8 ver_ihl;
+	__u8 tos;
+	__be16 tot_len;
+	__be16 id;
+	__be16 frag_off;
+	__u8 ttl;
+	__u8 protocol;
+	__sum16 check;
+	__be32 saddr;
+	__be32 daddr;
+	__u8 type;
+	__u8 code;
+	__sum16 csum;
+	__be16 unused;
+	__be16 mtu;
+	__u8 quote[28];
+};
+
+struct tp_too_big6 {
+	__be32 ver_tc_flow;
+	__be16 payload_len;
+	__u8 nexthdr;
+	__u8 hop_limit;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u8 type;
+	__u8 code;
+	__sum16 csum;
+	__be32 mtu;
+	__u8 quote[48];
+};
+
+/* Write the error @b (@len bytes) over the frame from an uplink and send it back. */
+static __always_inline int tp_too_big_send(struct __sk_buff *skb, const void *b, __u32 len)
+{
+	__u8 mac[12], swapped[12];
+
+	if (bpf_skb_load_bytes(skb, 0, mac, sizeof(mac)))
+		return -TP_DROP_TRUNCATED;
+	__builtin_memcpy(swapped, mac + 6, 6);
+	__builtin_memcpy(swapped + 6, mac, 6);
+	if (bpf_skb_change_tail(skb, ETH_HLEN + len, 0) ||
+	    bpf_skb_store_bytes(skb, 0, swapped, sizeof(swapped), BPF_F_RECOMPUTE_CSUM) ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN, b, len, BPF_F_RECOMPUTE_CSUM))
+		return -TP_DROP_REWRITE_FAIL;
+	return bpf_redirect(skb->ifindex, 0);
+}
+
+static __always_inline __sum16 tp_csum_of(const void *data, __u32 len, __u32 seed)
+{
+	return ~tp_csum_fold((__u32)bpf_csum_diff(NULL, 0, (__be32 *)data, len, seed));
+}
+
+static __always_inline int tp_too_big4(struct __sk_buff *skb, const struct tp_pkt *p, __u32 mtu)
+{
+	struct tp_too_big4 b = {};
+
+	if (bpf_skb_load_bytes(skb, p->l3_off, b.quote, sizeof(b.quote)))
+		return -TP_DROP_TRUNCATED;
+	/* no DF: the kernel would fragment it (we cannot); options: not quoted here */
+	if (b.quote[0] != 0x45 || !(b.quote[6] & 0x40))
+		return -TP_DROP_FRAG_NEEDED;
+	b.ver_ihl = 0x45;
+	b.tot_len = bpf_htons(sizeof(b));
+	b.ttl = 64;
+	b.protocol = IPPROTO_ICMP;
+	b.saddr = p->tuple.daddr.w[3];
+	b.daddr = p->tuple.saddr.w[3];
+	b.check = tp_csum_of(&b, 20, 0);
+	b.type = ICMP_DEST_UNREACH;
+	b.code = 4; /* fragmentation needed */
+	b.mtu = bpf_htons((__u16)mtu);
+	b.csum = tp_csum_of(&b.type, sizeof(b) - 20, 0);
+	return tp_too_big_send(skb, &b, sizeof(b));
+}
+
+static __always_inline int tp_too_big6(struct __sk_buff *skb, const struct tp_pkt *p, __u32 mtu)
+{
+	struct tp_too_big6 b = {};
+	__u32 sum;
+
+	if (bpf_skb_load_bytes(skb, p->l3_off, b.quote, sizeof(b.quote)))
+		return -TP_DROP_TRUNCATED;
+	b.ver_tc_flow = bpf_htonl(6u << 28);
+	b.payload_len = bpf_htons(sizeof(b) - 40);
+	b.nexthdr = IPPROTO_ICMPV6;
+	b.hop_limit = 64;
+	__builtin_memcpy(b.saddr, p->tuple.daddr.b, 16);
+	__builtin_memcpy(b.daddr, p->tuple.saddr.b, 16);
+	b.type = ICMPV6_PKT_TOOBIG;
+	b.mtu = bpf_htonl(mtu);
+	/* pseudo-header: addresses, upper-layer length, next header */
+	sum = (__u32)bpf_csum_diff(NULL, 0, (__be32 *)b.saddr, 32, 0);
+	sum = tp_csum_add(sum, bpf_htonl(sizeof(b) - 40));
+	sum = tp_csum_add(sum, bpf_htonl(IPPROTO_ICMPV6));
+	b.csum = tp_csum_of(&b.type, sizeof(b) - 40, sum);
+	return tp_too_big_send(skb, &b, sizeof(b));
+}
+
+/**
+ * tp_snat_too_big() - turn a reply too big for the tailnet interface into
+ * the error a router on its path sends: ICMP fragmentation needed (IPv4,
+ * when the reply has DF) or ICMPv6 packet too big, from the node's address
+ * (the reply's destination) back to its sender, quoting the reply as it
+ * came, and redirected back out the uplink it came in on.
+ * @skb: the reply (Ethernet, from an uplink), untranslated.
+ * @p:   its parse.
+ * @mtu: the tailnet interface's MTU.
+ *
+ * No error for a later fragment, nor for an IPv4 reply without DF (the
+ * kernel would fragment it) or with options.  Replies are flow packets
+ * (TCP, UDP, echo), never ICMP errors: no error about an error.
+ *
+ * Return: TC_ACT_REDIRECT, or a negative drop reason (the reply is
+ * dropped without an error).
+ */
+static __always_inline int tp_snat_too_big(struct __sk_buff *skb, const struct tp_pkt *p,
+					   __u32 mtu)
+{
+	if (p->frag == TP_FRAG_LATER || p->l3_off != ETH_HLEN)
+		return -TP_DROP_FRAG_NEEDED;
+	return p->ipv6 ? tp_too_big6(skb, p, mtu) : tp_too_big4(skb, p, mtu);
 }
 
 #endif /* TP_BPF_SNAT_H */
