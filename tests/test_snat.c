@@ -835,6 +835,82 @@ static void test_client_error_v6(void **state)
 	snat_client_error(h, CLIENT6, VIP6, BE6[0], SNAT6);
 }
 
+/* ---- cost of the uplink's pass path ------------------------------------ */
+
+/* Mean ns of @n runs of @in through tp_from_uplink (a path that rewrites nothing). */
+static double uplink_ns(struct th *h, const struct pkt *in, int n, int *verdict)
+{
+	struct __sk_buff ctx = { .ifindex = up_ifindex };
+	uint8_t out[PKT_MAX];
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in->data, .data_size_in = in->len,
+		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = n);
+
+	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(h->skel->progs.tp_from_uplink),
+						&opts), 0);
+	*verdict = opts.retval;
+	return opts.duration;
+}
+
+/*
+ * What every packet of the node pays on an uplink that is not ours: a
+ * parse and one conntrack lookup (counted, not asserted: times are the
+ * machine's).  With 20,000 flows in the tables, a foreign TCP packet, a
+ * UDP one, an ARP frame; and for scale a reply of ours (single runs: it
+ * rewrites its packet).
+ */
+static void test_uplink_pass_cost(void **state)
+{
+	struct th *h = *state;
+	struct pkt tcp, udp, arp, reply, out;
+	struct tp_ct_entry e = { .flags = TP_CT_F_REPLY_KEY, .expires_s = 1 };
+	struct tp_ct_key k;
+	double ns_tcp, ns_udp, ns_arp, ns_ours = 0;
+	struct pkt_spec sp;
+	int i, verdict, n = 200000;
+	__u16 port;
+
+	REQUIRE_BPF();
+	snat_env(h, PORT_LO, PORT_HI, 0);
+	for (i = 0; i < 10000; i++) {
+		k = key_z(CLIENT4, 1000 + i % 50000, VIP4, VPORT, TCP, TH_ZONE);
+		k.saddr.w[3] = htonl(0x64400000 + i);
+		assert_int_equal(bpf_map_update_elem(h->maps.ct, &k, &e, BPF_ANY), 0);
+		k.proto = UDP;
+		assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &k, &e, BPF_ANY), 0);
+	}
+	sp = flow("198.18.0.50", 22, SNAT4, 50000, TCP, ACK);
+	sp.l2 = 1;
+	build(&sp, &tcp);
+	sp = flow("198.18.0.50", 53, SNAT4, 50000, UDP, 0);
+	sp.l2 = 1;
+	build(&sp, &udp);
+	arp = tcp;
+	arp.data[12] = 0x08, arp.data[13] = 0x06;
+	ns_tcp = uplink_ns(h, &tcp, n, &verdict);
+	assert_int_equal(verdict, PASS);
+	ns_udp = uplink_ns(h, &udp, n, &verdict);
+	assert_int_equal(verdict, PASS);
+	ns_arp = uplink_ns(h, &arp, n, &verdict);
+	assert_int_equal(verdict, PASS);
+
+	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
+	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	k = ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
+	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
+	sp = flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
+	sp.l2 = 1;
+	build(&sp, &reply);
+	for (i = 0; i < 1000; i++) {
+		ns_ours += uplink_ns(h, &reply, 1, &verdict);
+		assert_int_equal(verdict, REDIRECT);
+	}
+	print_message("tp_from_uplink ns/packet: foreign tcp %.1f, foreign udp %.1f, arp %.1f "
+		      "(%d runs each, 20000 flows); our reply %.1f (1000 single runs, "
+		      "test_run's own cost included)\n",
+		      ns_tcp, ns_udp, ns_arp, n, ns_ours / 1000);
+}
+
 /* ---- through real devices ------------------------------------------------ */
 
 static int attach(int ifindex, enum bpf_tc_attach_point where, int prog_fd)
@@ -986,6 +1062,7 @@ int main(void)
 		T(test_uplink_error_echo),
 		T(test_client_error_v4),
 		T(test_client_error_v6),
+		T(test_uplink_pass_cost),
 		T(test_live_devices),
 #undef T
 	};
