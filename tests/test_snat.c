@@ -460,6 +460,87 @@ static void test_reply_key_rebuilt(void **state)
 			 REDIRECT);
 }
 
+/*
+ * Fragments.  A fragmented reply: the first fragment is ours by its ports
+ * and leaves a record; the later one (no L4 header) is restored by that
+ * record.  A later fragment with no first fragment of ours passes
+ * untouched.  The client's fragments both leave SNATed and forwarded.
+ */
+static void snat_fragments(struct th *h, const char *client, const char *vip,
+				  const char *be, const char *snat)
+{
+	struct tp_ct_key k = ct_key(client, 1001, vip, VPORT, UDP);
+	static char data[64] = "0123456789abcdef0123456789abcdef0123456789abcdef";
+	struct pkt whole, twhole, f1, f2, want, out;
+	struct pkt_spec r;
+	__u16 port;
+
+	snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
+	assert_int_equal(tailnet_in(h, flow(client, 1001, vip, VPORT, UDP, 0), &out), REDIRECT);
+	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
+	r = flow(be, BE_PORT, snat, port, UDP, 0);
+	r.l2 = 1;
+	r.payload = data;
+	r.payload_len = 48;
+	build(&r, &whole);
+	r.saddr = vip;
+	r.sport = VPORT;
+	r.daddr = client;
+	r.dport = 1001;
+	build(&r, &twhole);
+
+	/* a later fragment before any first: no record, not ours */
+	assert_int_equal(pkt_fragment(&whole, 24, 32, 0, 99, &f2), 0);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &f2, &out), PASS);
+	assert_pkt_eq(f2.data, f2.len, out.data, out.len);
+
+	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 99, &f1), 0);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &f1, &out), REDIRECT);
+	assert_int_equal(pkt_fragment(&twhole, 0, 24, 1, 99, &want), 0);
+	assert_pkt_eq(want.data, want.len, out.data, out.len);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &f2, &out), REDIRECT);
+	assert_int_equal(pkt_fragment(&twhole, 24, 32, 0, 99, &want), 0);
+	assert_pkt_eq(want.data, want.len, out.data, out.len);
+	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 2);
+
+	/* the client's fragments: both leave SNATed, the later one by its record */
+	r = flow(client, 1001, vip, VPORT, UDP, 0);
+	r.payload = data;
+	r.payload_len = 48;
+	build(&r, &whole);
+	{
+		struct pkt_spec t = snat_out(r, snat, port, be);
+
+		build(&t, &twhole);
+	}
+	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 7, &f1), 0);
+	assert_int_equal(run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &f1, &out), REDIRECT);
+	assert_int_equal(pkt_fragment(&twhole, 0, 24, 1, 7, &want), 0);
+	assert_pkt_eq(want.data, want.len, out.data, out.len);
+	assert_int_equal(pkt_fragment(&whole, 24, 32, 0, 7, &f2), 0);
+	assert_int_equal(run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &f2, &out), REDIRECT);
+	assert_int_equal(pkt_fragment(&twhole, 24, 32, 0, 7, &want), 0);
+	assert_pkt_eq(want.data, want.len, out.data, out.len);
+}
+
+static void test_fragments_v4(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	snat_env(h, PORT_LO, PORT_HI, 0);
+	snat_fragments(h, CLIENT4, VIP4, BE4[0], SNAT4);
+}
+
+static void test_fragments_v6(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	snat_env(h, PORT_LO, PORT_HI, 0);
+	snat_fragments(h, CLIENT6, VIP6, BE6[0], SNAT6);
+}
+
 /* ---- forged and foreign packets on the uplink ---------------------------- */
 
 static void test_forged_replies(void **state)
@@ -1049,6 +1130,8 @@ int main(void)
 		T(test_clash_live_and_dead),
 		T(test_expired_flow_reuse),
 		T(test_reply_key_rebuilt),
+		T(test_fragments_v4),
+		T(test_fragments_v6),
 		T(test_forged_replies),
 		T(test_revoked_reply),
 		T(test_auto_by_route),
