@@ -934,12 +934,16 @@ static __always_inline int tp_uplink_reply(struct __sk_buff *skb, struct tp_pkt 
 					   struct tp_ct_entry *e, __u64 now)
 {
 	__u32 mtu;
+	long fit;
 	int ret;
 
 	tp_stat_add(TP_STAT_CT_HIT, skb->len);
 	if (!tp_verdict_allows(tp_recheck(skb, TP_HOOK_FROM_UPLINK, p, orig, e)))
 		return tp_drop(skb, TP_DROP_POLICY);
-	if (!tp_snat_mtu_ok(skb, p, e->ifindex, &mtu))
+	fit = tp_snat_mtu_check(skb, p, e->ifindex, &mtu);
+	if (fit < 0) /* the flow's tailnet interface is gone */
+		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_NO_ROUTE);
+	if (fit)
 		return tp_uplink_too_big(skb, p, mtu);
 	tp_ct_account(e, TP_CT_DIR_REPLY, p, skb->len, now);
 	ret = tp_snat_rewrite(skb, p, true, &orig->daddr, orig->dport);

@@ -618,6 +618,28 @@ static void test_revoked_reply(void **state)
 			 REDIRECT);
 }
 
+/* The flow's tailnet interface is gone: its reply is dropped, NO_ROUTE. */
+static void test_reply_tailnet_gone(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
+	struct tp_ct_entry e;
+	struct pkt out;
+	__u16 port;
+
+	REQUIRE_BPF();
+	snat_env(h, PORT_LO, PORT_HI, 0);
+	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
+	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
+	e = ct_must(h, &k);
+	e.ifindex = 0x7ffffff0;
+	assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &k, &e, BPF_EXIST), 0);
+	assert_int_equal(uplink_in(h, flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), &out), DROP);
+	assert_int_equal(drops(h, TP_DROP_NO_ROUTE), 1);
+	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
+}
+
 /* ---- decisions and forwarding edges ------------------------------------------ */
 
 /*
@@ -1134,6 +1156,7 @@ int main(void)
 		T(test_fragments_v6),
 		T(test_forged_replies),
 		T(test_revoked_reply),
+		T(test_reply_tailnet_gone),
 		T(test_auto_by_route),
 		T(test_no_snat_address),
 		T(test_no_route_ttl_and_neigh),

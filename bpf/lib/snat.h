@@ -229,19 +229,21 @@ __noinline int tp_snat_route(struct __sk_buff *skb, const struct tp_pkt *p,
 }
 
 /**
- * tp_snat_mtu_ok() - does a restored reply fit the tailnet interface it
+ * tp_snat_mtu_check() - does a restored reply fit the tailnet interface it
  * is redirected to?  A GSO packet fits when its segments do.
  * @skb:     the packet (Ethernet, from an uplink).
  * @p:       its parse.
  * @ifindex: the tailnet interface (L3: the Ethernet header goes).
  * @mtu:     set to that interface's MTU.
+ *
+ * Return: 0 when it fits, > 0 when it is too big, < 0 when the interface
+ * is gone.
  */
-static __always_inline bool tp_snat_mtu_ok(struct __sk_buff *skb, const struct tp_pkt *p,
-					   __u32 ifindex, __u32 *mtu)
+static __always_inline long tp_snat_mtu_check(struct __sk_buff *skb, const struct tp_pkt *p,
+					      __u32 ifindex, __u32 *mtu)
 {
 	*mtu = 0;
-	return bpf_check_mtu(skb, ifindex, mtu, -(__s32)p->l3_off, 0) ==
-	       BPF_MTU_CHK_RET_SUCCESS;
+	return bpf_check_mtu(skb, ifindex, mtu, -(__s32)p->l3_off, 0);
 }
 
 /*
