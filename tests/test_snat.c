@@ -938,6 +938,150 @@ static void test_client_error_v6(void **state)
 	snat_client_error(h, CLIENT6, VIP6, BE6[0], SNAT6);
 }
 
+/* ---- randomized: ports are never shared by live flows ------------------- */
+
+struct rnd_flow {
+	int live;
+	__u8 proto;
+	int client; /* 100.64.0.<client> */
+	__u16 cport;
+	__u32 be;   /* backend address, network order */
+	__u16 port; /* SNAT port */
+};
+
+static __u32 rnd_next(__u64 *s)
+{
+	*s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (__u32)(*s >> 33);
+}
+
+/*
+ * Random flows of two services (TCP and UDP, two backends each) through
+ * an 8-port range, replies to them and to ports no flow holds, and time
+ * passing.  A model of the live flows checks: a flow keeps its backend
+ * and port; no two live flows share (protocol, backend, port); a drop is
+ * SNAT_EXHAUSTED only when the backend it would go to has all 8 ports;
+ * every reply to a live flow comes back restored to its client; any other
+ * uplink packet passes untouched.  TP_FUZZ_SEED replays a run.
+ */
+static void test_random_flows(void **state)
+{
+	struct th *h = *state;
+	static struct rnd_flow m[2 * 20 * 4];
+	const char *env = getenv("TP_FUZZ_SEED");
+	__u64 seed = env ? strtoull(env, NULL, 0) : (__u64)time(NULL) ^ (__u64)getpid() << 16;
+	__u64 rs = seed, now = T0;
+	const char *bes[2] = { BE4[0], BE4[1] };
+	unsigned int n_new = 0, n_drop = 0, n_reply = 0, n_foreign = 0, n_expire = 0;
+	struct pkt in, out;
+	char cbuf[32];
+	int i, j;
+
+	REQUIRE_BPF();
+	print_message("seed %llu (TP_FUZZ_SEED to replay)\n", (unsigned long long)seed);
+	snat_env(h, PORT_LO, PORT_LO + 7, 0);
+	service(h, VIP4, VPORT, TCP, bes, 2, BE_PORT, NULL, NULL, TP_SVC_F_SNAT, 0);
+	service(h, VIP4, VPORT, UDP, bes, 2, BE_PORT, NULL, NULL, TP_SVC_F_SNAT, 0);
+	for (i = 0; i < 600; i++) {
+		__u32 r = rnd_next(&rs) % 100;
+		struct rnd_flow *f;
+		int idx;
+
+		if (r < 60) { /* a packet of a random flow from the tailnet */
+			__u8 proto = rnd_next(&rs) & 1 ? TCP : UDP;
+			int client = 1 + rnd_next(&rs) % 20;
+			__u16 cport = 1000 + rnd_next(&rs) % 4;
+			int verdict, taken;
+			__u32 be;
+			__u16 port;
+
+			idx = ((proto == TCP) * 20 + client - 1) * 4 + (cport - 1000);
+			f = &m[idx];
+			snprintf(cbuf, sizeof(cbuf), "100.64.0.%d", client);
+			verdict = tailnet_in(h, flow(cbuf, cport, VIP4, VPORT, proto, SYN), &out);
+			if (verdict == DROP) {
+				assert_false(f->live);
+				/* only when a backend has all 8 ports of this protocol */
+				for (j = 0, taken = 0; j < 2; j++) {
+					__u32 b = addr(bes[j]).w[3];
+					int c = 0;
+
+					for (size_t x = 0; x < ARRAY_SIZE(m); x++)
+						c += m[x].live && m[x].proto == proto && m[x].be == b;
+					taken |= c == 8;
+				}
+				assert_true(taken);
+				n_drop++;
+				assert_int_equal(drops(h, TP_DROP_SNAT_EXHAUSTED), n_drop);
+				continue;
+			}
+			assert_int_equal(verdict, REDIRECT);
+			memcpy(&be, out.data + 14 + 16, 4);
+			memcpy(&port, out.data + 14 + 20, 2);
+			port = ntohs(port);
+			assert_in_range(port, PORT_LO, PORT_LO + 7);
+			if (f->live) {
+				assert_int_equal(f->be, be);
+				assert_int_equal(f->port, port);
+				continue;
+			}
+			for (size_t x = 0; x < ARRAY_SIZE(m); x++)
+				if (m[x].live && m[x].proto == proto && m[x].be == be &&
+				    m[x].port == port)
+					fail_msg("port %u to backend %08x given twice (seed %llu)",
+						 port, ntohl(be), (unsigned long long)seed);
+			*f = (struct rnd_flow){ 1, proto, client, cport, be, port };
+			n_new++;
+		} else if (r < 85) { /* a reply to a live flow */
+			struct pkt_spec sp;
+			char bbuf[16];
+			int start = rnd_next(&rs) % ARRAY_SIZE(m);
+
+			for (j = 0, f = NULL; j < (int)ARRAY_SIZE(m) && !f; j++)
+				if (m[(start + j) % ARRAY_SIZE(m)].live)
+					f = &m[(start + j) % ARRAY_SIZE(m)];
+			if (!f)
+				continue;
+			inet_ntop(AF_INET, &f->be, bbuf, sizeof(bbuf));
+			snprintf(cbuf, sizeof(cbuf), "100.64.0.%d", f->client);
+			sp = flow(bbuf, BE_PORT, SNAT4, f->port, f->proto,
+				  f->proto == TCP ? SYN | ACK : 0);
+			assert_int_equal(uplink_in(h, sp, &out), REDIRECT);
+			sp = flow(VIP4, VPORT, cbuf, f->cport, f->proto,
+				  f->proto == TCP ? SYN | ACK : 0);
+			sp.l2 = 1;
+			expect_pkt(sp, &out);
+			n_reply++;
+		} else if (r < 97) { /* to a port or from a backend no flow has */
+			__u8 proto = rnd_next(&rs) & 1 ? TCP : UDP;
+			__u16 port = PORT_LO + rnd_next(&rs) % 10;
+			const char *from = rnd_next(&rs) & 1 ? BE4[0] : BE4[2];
+			__u32 b = addr(from).w[3];
+			int held = 0;
+			struct pkt_spec sp;
+
+			for (size_t x = 0; x < ARRAY_SIZE(m); x++)
+				held |= m[x].live && m[x].proto == proto && m[x].be == b &&
+					m[x].port == port;
+			if (held)
+				continue;
+			sp = flow(from, BE_PORT, SNAT4, port, proto, proto == TCP ? ACK : 0);
+			sp.l2 = 1;
+			build(&sp, &in);
+			assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), PASS);
+			assert_pkt_eq(in.data, in.len, out.data, out.len);
+			n_foreign++;
+		} else { /* time passes: every flow expires */
+			now += (__u64)(TP_CT_TIMEOUT_SYN + TP_CT_TIMEOUT_UDP) * SEC_NS;
+			th_set_clock(h, now);
+			memset(m, 0, sizeof(m));
+			n_expire++;
+		}
+	}
+	print_message("%u new flows, %u exhausted, %u replies, %u foreign packets, %u expiries\n",
+		      n_new, n_drop, n_reply, n_foreign, n_expire);
+}
+
 /* ---- cost of the uplink's pass path ------------------------------------ */
 
 /* Mean ns of @n runs of @in through tp_from_uplink (a path that rewrites nothing). */
@@ -1168,6 +1312,7 @@ int main(void)
 		T(test_uplink_error_echo),
 		T(test_client_error_v4),
 		T(test_client_error_v6),
+		T(test_random_flows),
 		T(test_uplink_pass_cost),
 		T(test_live_devices),
 #undef T

@@ -574,7 +574,9 @@ __noinline int tp_ct_snat_reclaim(const struct tp_ct_key *key_arg, __u64 now)
  *
  * The flow entry is scr->flow (TP_CT_F_DNAT | TP_CT_F_SNAT, backend set).
  * Each try takes a random port of the configured range (the defaults when
- * the range is unset or inverted) and inserts the reply key (backend ->
+ * the range is unset or inverted; a range of at most TP_SNAT_TRIES ports
+ * is walked from a random start, so a free port is always found) and
+ * inserts the reply key (backend ->
  * node:port, zone 0) with BPF_NOEXIST: that insert is the reservation, so
  * two flows never share a port toward one backend.  The flow entry is
  * written first, pointing at the port it tries, so that anyone who finds
@@ -594,7 +596,7 @@ __noinline int tp_ct_snat_reserve(const struct tp_ct_key *key_arg, __u64 now)
 	struct tp_scratch *scr = tp_ct_fn_scratch(key_arg);
 	const struct tp_config *cfg = tp_ct_cfg();
 	const struct tp_ct_key *key;
-	__u32 lo, hi, span, i;
+	__u32 lo, hi, span, start, off, i;
 	struct tp_ct_entry *e;
 	long ret = -EEXIST;
 
@@ -609,9 +611,12 @@ __noinline int tp_ct_snat_reserve(const struct tp_ct_key *key_arg, __u64 now)
 		hi = TP_SNAT_PORT_MAX;
 	}
 	span = hi - lo + 1;
+	start = bpf_get_prandom_u32() % span;
 	tp_ct_reply_entry(key, true, &scr->reply);
 	for (i = 0; i < TP_SNAT_TRIES; i++) {
-		e->snat_port = bpf_htons((__u16)(lo + bpf_get_prandom_u32() % span));
+		/* a range no larger than the tries is walked whole */
+		off = span <= TP_SNAT_TRIES ? (start + i) % span : bpf_get_prandom_u32() % span;
+		e->snat_port = bpf_htons((__u16)(lo + off));
 		if (!tp_ct_reply_tuple(key, e, cfg, &scr->rkey))
 			return -TP_DROP_NO_SNAT_ADDR;
 		if (tp_ct_put(key, e))
