@@ -8,6 +8,7 @@
 #define TP_BPF_MAPS_H
 
 #include "common.h"
+#include "parse.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -264,6 +265,7 @@ struct tp_scratch {
 	struct tp_ct_key rev;	  /* another flow's tuple, found by a lookup */
 	struct bpf_fib_lookup fib;
 	struct tp_event ev;
+	struct tp_pkt pkt;	  /* the program's packet parse (tp_pkt_get()) */
 };
 
 struct {

@@ -776,6 +776,7 @@ enum tp_event_type {
 
 #define TP_EVENT_HOOK_FROM_TAILNET 0
 #define TP_EVENT_HOOK_TO_TAILNET   1
+#define TP_EVENT_HOOK_FROM_UPLINK  2 /* tp_from_uplink: replies to SNAT flows */
 
 /**
  * struct tp_event - one record of the tp_events ring buffer.
@@ -884,6 +885,7 @@ enum tp_drop_reason {
 	TP_DROP_NO_SNAT_ADDR = 17, /* SNAT needed, no SNAT address of the family */
 	TP_DROP_NO_ROUTE = 18,	   /* the FIB has no usable route for a translated flow */
 	TP_DROP_FRAG_NEEDED = 19,  /* too big for the tailnet MTU; ICMP error sent back */
+	TP_DROP_TTL_EXCEEDED = 20, /* a packet we forward ourselves (SNAT) would leave with TTL 0 */
 	TP_DROP_REASON_MAX,
 };
 
