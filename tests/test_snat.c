@@ -73,7 +73,7 @@ static void snat_service(struct th *h, const char *vip, __u8 proto, const char *
 	const char *bes[1] = { be };
 	int echo = proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
 
-	service(h, vip, echo ? 0 : VPORT, proto, bes, 1, echo ? 0 : BE_PORT, NULL, NULL,
+	pt_service(h, vip, echo ? 0 : VPORT, proto, bes, 1, echo ? 0 : BE_PORT, NULL, NULL,
 		flags, 0);
 }
 
@@ -94,7 +94,7 @@ static int tailnet_in(struct th *h, struct pkt_spec sp, struct pkt *out)
 {
 	struct pkt in;
 
-	build(&sp, &in);
+	pt_build(&sp, &in);
 	return run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &in, out);
 }
 
@@ -104,7 +104,7 @@ static int uplink_in(struct th *h, struct pkt_spec sp, struct pkt *out)
 	struct pkt in;
 
 	sp.l2 = 1;
-	build(&sp, &in);
+	pt_build(&sp, &in);
 	return run_on(h, TH_FROM_UPLINK, up_ifindex, &in, out);
 }
 
@@ -114,7 +114,7 @@ static void expect_pkt(struct pkt_spec want_sp, const struct pkt *got)
 	struct pkt want;
 	char why[128];
 
-	build(&want_sp, &want);
+	pt_build(&want_sp, &want);
 	assert_pkt_eq(want.data, want.len, got->data, got->len);
 	if (pkt_verify_csums(got, want.l2, why, sizeof(why)))
 		fail_msg("output has bad checksums: %s", why);
@@ -123,7 +123,7 @@ static void expect_pkt(struct pkt_spec want_sp, const struct pkt *got)
 static struct tp_ct_key key_z(const char *s, __u16 sport, const char *d, __u16 dport,
 			      __u8 proto, __u16 zone)
 {
-	struct tp_ct_key k = ct_key(s, sport, d, dport, proto);
+	struct tp_ct_key k = pt_ct_key(s, sport, d, dport, proto);
 
 	k.zone = zone;
 	return k;
@@ -132,7 +132,7 @@ static struct tp_ct_key key_z(const char *s, __u16 sport, const char *d, __u16 d
 /* The SNAT port (host order) of the flow at @orig, checked in range. */
 static __u16 snat_port_of(struct th *h, const struct tp_ct_key *orig, __u16 lo, __u16 hi)
 {
-	struct tp_ct_entry e = ct_must(h, orig);
+	struct tp_ct_entry e = pt_ct_must(h, orig);
 	__u16 port = ntohs(e.snat_port);
 
 	assert_int_equal(e.flags, TP_CT_F_DNAT | TP_CT_F_SNAT);
@@ -145,7 +145,7 @@ static void check_snat_key(struct th *h, const struct tp_ct_key *orig, const cha
 			   __u16 bport, const char *snat, __u16 port)
 {
 	struct tp_ct_key rk = key_z(be, bport, snat, port, orig->proto, 0);
-	struct tp_ct_entry r = ct_must(h, &rk);
+	struct tp_ct_entry r = pt_ct_must(h, &rk);
 
 	assert_int_equal(r.flags, TP_CT_F_REPLY_KEY | TP_CT_F_SNAT);
 	assert_memory_equal(&r.orig_saddr, &orig->saddr, sizeof(orig->saddr));
@@ -178,8 +178,8 @@ static struct pkt_spec snat_out(struct pkt_spec sp, const char *snat, __u16 port
 static void snat_tcp_roundtrip(struct th *h, const char *client, const char *vip,
 			       const char *be, const char *snat)
 {
-	struct pkt_spec syn = flow(client, CPORT, vip, VPORT, TCP, SYN);
-	struct tp_ct_key k = ct_key(client, CPORT, vip, VPORT, TCP);
+	struct pkt_spec syn = pt_flow(client, CPORT, vip, VPORT, TCP, SYN);
+	struct tp_ct_key k = pt_ct_key(client, CPORT, vip, VPORT, TCP);
 	struct pkt_spec sa, ack;
 	struct pkt out;
 	__u16 port;
@@ -192,15 +192,15 @@ static void snat_tcp_roundtrip(struct th *h, const char *client, const char *vip
 	check_snat_key(h, &k, be, BE_PORT, snat, port);
 	/* a SNAT flow has no DNAT reply key (backend -> client) */
 	{
-		struct tp_ct_key dk = ct_key(be, BE_PORT, client, CPORT, TCP);
+		struct tp_ct_key dk = pt_ct_key(be, BE_PORT, client, CPORT, TCP);
 		struct tp_ct_entry r;
 
-		assert_int_equal(ct_get(h, &dk, &r), -ENOENT);
+		assert_int_equal(pt_ct_get(h, &dk, &r), -ENOENT);
 	}
 	assert_int_equal(th_stat(h, TP_STAT_SNAT), 1);
 
 	/* the reply on the uplink: VIP -> client, Ethernet header as it came */
-	sa = flow(be, BE_PORT, snat, port, TCP, SYN | ACK);
+	sa = pt_flow(be, BE_PORT, snat, port, TCP, SYN | ACK);
 	assert_int_equal(uplink_in(h, sa, &out), REDIRECT);
 	sa.l2 = 1;
 	sa.saddr = vip;
@@ -208,14 +208,14 @@ static void snat_tcp_roundtrip(struct th *h, const char *client, const char *vip
 	sa.daddr = client;
 	sa.dport = CPORT;
 	expect_pkt(sa, &out);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 1);
 
 	/* the established original direction keeps its port */
-	ack = flow(client, CPORT, vip, VPORT, TCP, ACK);
+	ack = pt_flow(client, CPORT, vip, VPORT, TCP, ACK);
 	assert_int_equal(tailnet_in(h, ack, &out), REDIRECT);
 	expect_pkt(snat_out(ack, snat, port, be), &out);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_ESTABLISHED);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_ESTABLISHED);
 	assert_int_equal(snat_port_of(h, &k, port, port), port);
 	assert_int_equal(th_stat(h, TP_STAT_SNAT), 2);
 }
@@ -241,8 +241,8 @@ static void test_tcp_v6(void **state)
 static void snat_udp_roundtrip(struct th *h, const char *client, const char *vip,
 			       const char *be, const char *snat)
 {
-	struct pkt_spec q = flow(client, CPORT, vip, VPORT, UDP, 0);
-	struct tp_ct_key k = ct_key(client, CPORT, vip, VPORT, UDP);
+	struct pkt_spec q = pt_flow(client, CPORT, vip, VPORT, UDP, 0);
+	struct tp_ct_key k = pt_ct_key(client, CPORT, vip, VPORT, UDP);
 	struct pkt_spec r;
 	struct pkt out;
 	__u16 port;
@@ -252,7 +252,7 @@ static void snat_udp_roundtrip(struct th *h, const char *client, const char *vip
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	expect_pkt(snat_out(q, snat, port, be), &out);
 	check_snat_key(h, &k, be, BE_PORT, snat, port);
-	r = flow(be, BE_PORT, snat, port, UDP, 0);
+	r = pt_flow(be, BE_PORT, snat, port, UDP, 0);
 	assert_int_equal(uplink_in(h, r, &out), REDIRECT);
 	r.l2 = 1;
 	r.saddr = vip;
@@ -260,7 +260,7 @@ static void snat_udp_roundtrip(struct th *h, const char *client, const char *vip
 	r.daddr = client;
 	r.dport = CPORT;
 	expect_pkt(r, &out);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_REPLIED);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_REPLIED);
 }
 
 static void test_udp_v4(void **state)
@@ -285,13 +285,13 @@ static void test_udp_v6(void **state)
 static void snat_echo_roundtrip(struct th *h, const char *client, const char *vip,
 				const char *be, const char *snat)
 {
-	int v6 = family_of(client) == AF_INET6;
-	__u8 proto = icmp_proto(client);
-	struct pkt_spec req = { .family = family_of(client), .saddr = client, .daddr = vip,
+	int v6 = pt_family_of(client) == AF_INET6;
+	__u8 proto = pt_icmp_proto(client);
+	struct pkt_spec req = { .family = pt_family_of(client), .saddr = client, .daddr = vip,
 				.proto = proto, .icmp_type = v6 ? 128 : 8, .icmp_id = 77,
 				.icmp_seq = 5, .payload = "ping", .payload_len = 4 };
 	struct pkt_spec rep = req;
-	struct tp_ct_key k = ct_key(client, 77, vip, 0, proto);
+	struct tp_ct_key k = pt_ct_key(client, 77, vip, 0, proto);
 	struct pkt out;
 	__u16 port;
 
@@ -340,9 +340,9 @@ static void test_echo_v6(void **state)
 static void test_exhaustion(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k1 = ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
-	struct tp_ct_key k2 = ct_key(CLIENT4, 1002, VIP4, VPORT, UDP);
-	struct tp_ct_key k3 = ct_key(CLIENT4, 1003, VIP4, VPORT, UDP);
+	struct tp_ct_key k1 = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
+	struct tp_ct_key k2 = pt_ct_key(CLIENT4, 1002, VIP4, VPORT, UDP);
+	struct tp_ct_key k3 = pt_ct_key(CLIENT4, 1003, VIP4, VPORT, UDP);
 	struct tp_ct_entry e;
 	struct pkt_spec r;
 	struct pkt out;
@@ -351,25 +351,25 @@ static void test_exhaustion(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_LO + 1, 0);
 	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
-	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1002, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1002, VIP4, VPORT, UDP, 0), &out), REDIRECT);
 	p1 = snat_port_of(h, &k1, PORT_LO, PORT_LO + 1);
 	p2 = snat_port_of(h, &k2, PORT_LO, PORT_LO + 1);
 	assert_int_not_equal(p1, p2);
-	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0), &out), DROP);
-	assert_int_equal(drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
-	assert_int_equal(ct_get(h, &k3, &e), -ENOENT);
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0), &out), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
+	assert_int_equal(pt_ct_get(h, &k3, &e), -ENOENT);
 	check_snat_key(h, &k1, BE4[0], BE_PORT, SNAT4, p1);
 	check_snat_key(h, &k2, BE4[0], BE_PORT, SNAT4, p2);
 	/* both still get their replies */
-	r = flow(BE4[0], BE_PORT, SNAT4, p2, UDP, 0);
+	r = pt_flow(BE4[0], BE_PORT, SNAT4, p2, UDP, 0);
 	assert_int_equal(uplink_in(h, r, &out), REDIRECT);
-	r = (struct pkt_spec)flow(VIP4, VPORT, CLIENT4, 1002, UDP, 0);
+	r = (struct pkt_spec)pt_flow(VIP4, VPORT, CLIENT4, 1002, UDP, 0);
 	r.l2 = 1;
 	expect_pkt(r, &out);
 	/* another backend is another port space */
 	snat_service(h, VIP4, UDP, BE4[1], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0), &out), REDIRECT);
 }
 
 /*
@@ -379,7 +379,7 @@ static void test_exhaustion(void **state)
 static void test_clash_live_and_dead(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k1 = ct_key(CLIENT4, 1001, VIP4, VPORT, TCP);
+	struct tp_ct_key k1 = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, TCP);
 	struct tp_ct_key rk = key_z(BE4[0], BE_PORT, SNAT4, PORT_LO, TCP, 0);
 	struct tp_ct_entry e;
 	struct pkt out;
@@ -387,29 +387,29 @@ static void test_clash_live_and_dead(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_LO, 0);
 	snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &out),
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &out),
 			 REDIRECT);
 	assert_int_equal(snat_port_of(h, &k1, PORT_LO, PORT_LO), PORT_LO);
 	/* another client, same backend: the only port is live */
-	assert_int_equal(tailnet_in(h, flow("100.64.0.2", 1001, VIP4, VPORT, TCP, SYN), &out),
+	assert_int_equal(tailnet_in(h, pt_flow("100.64.0.2", 1001, VIP4, VPORT, TCP, SYN), &out),
 			 DROP);
-	assert_int_equal(drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
+	assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
 	check_snat_key(h, &k1, BE4[0], BE_PORT, SNAT4, PORT_LO);
 
 	/* the first flow's entry goes (evicted): its key is dead, the next flow takes it */
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &k1), 0);
-	assert_int_equal(tailnet_in(h, flow("100.64.0.2", 1001, VIP4, VPORT, TCP, SYN), &out),
+	assert_int_equal(tailnet_in(h, pt_flow("100.64.0.2", 1001, VIP4, VPORT, TCP, SYN), &out),
 			 REDIRECT);
-	e = ct_must(h, &rk);
-	assert_int_equal(e.orig_saddr.w[3], addr("100.64.0.2").w[3]);
-	assert_int_equal(drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
+	e = pt_ct_must(h, &rk);
+	assert_int_equal(e.orig_saddr.w[3], pt_addr("100.64.0.2").w[3]);
+	assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
 }
 
 /* A new flow on the tuple of an expired SNAT flow drops the old reply key. */
 static void test_expired_flow_reuse(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
 	struct tp_ct_key old_rk, new_rk;
 	struct tp_ct_entry e;
 	struct pkt out;
@@ -418,17 +418,17 @@ static void test_expired_flow_reuse(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
 	p1 = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	th_set_clock(h, T0 + (__u64)(TP_CT_TIMEOUT_UDP + 1) * SEC_NS);
-	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
 	p2 = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	print_message("ports %u then %u\n", p1, p2);
 	old_rk = key_z(BE4[0], BE_PORT, SNAT4, p1, UDP, 0);
 	new_rk = key_z(BE4[0], BE_PORT, SNAT4, p2, UDP, 0);
 	check_snat_key(h, &k, BE4[0], BE_PORT, SNAT4, p2);
 	if (p1 != p2)
-		assert_int_equal(ct_get(h, &old_rk, &e), -ENOENT);
+		assert_int_equal(pt_ct_get(h, &old_rk, &e), -ENOENT);
 	(void)new_rk;
 }
 
@@ -439,7 +439,7 @@ static void test_expired_flow_reuse(void **state)
 static void test_reply_key_rebuilt(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
 	struct tp_ct_key rk;
 	struct pkt out;
 	__u16 port;
@@ -447,16 +447,16 @@ static void test_reply_key_rebuilt(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	rk = key_z(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct_any, &rk), 0);
 	/* no key: the reply is no one's, untouched */
-	assert_int_equal(uplink_in(h, flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), &out), PASS);
+	assert_int_equal(uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), &out), PASS);
 	th_set_clock(h, T0 + 2 * SEC_NS);
-	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
 	check_snat_key(h, &k, BE4[0], BE_PORT, SNAT4, port);
-	assert_int_equal(uplink_in(h, flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), &out),
+	assert_int_equal(uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), &out),
 			 REDIRECT);
 }
 
@@ -469,25 +469,25 @@ static void test_reply_key_rebuilt(void **state)
 static void snat_fragments(struct th *h, const char *client, const char *vip,
 				  const char *be, const char *snat)
 {
-	struct tp_ct_key k = ct_key(client, 1001, vip, VPORT, UDP);
+	struct tp_ct_key k = pt_ct_key(client, 1001, vip, VPORT, UDP);
 	static char data[64] = "0123456789abcdef0123456789abcdef0123456789abcdef";
 	struct pkt whole, twhole, f1, f2, want, out;
 	struct pkt_spec r;
 	__u16 port;
 
 	snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, flow(client, 1001, vip, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h, pt_flow(client, 1001, vip, VPORT, UDP, 0), &out), REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
-	r = flow(be, BE_PORT, snat, port, UDP, 0);
+	r = pt_flow(be, BE_PORT, snat, port, UDP, 0);
 	r.l2 = 1;
 	r.payload = data;
 	r.payload_len = 48;
-	build(&r, &whole);
+	pt_build(&r, &whole);
 	r.saddr = vip;
 	r.sport = VPORT;
 	r.daddr = client;
 	r.dport = 1001;
-	build(&r, &twhole);
+	pt_build(&r, &twhole);
 
 	/* a later fragment before any first: no record, not ours */
 	assert_int_equal(pkt_fragment(&whole, 24, 32, 0, 99, &f2), 0);
@@ -504,14 +504,14 @@ static void snat_fragments(struct th *h, const char *client, const char *vip,
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 2);
 
 	/* the client's fragments: both leave SNATed, the later one by its record */
-	r = flow(client, 1001, vip, VPORT, UDP, 0);
+	r = pt_flow(client, 1001, vip, VPORT, UDP, 0);
 	r.payload = data;
 	r.payload_len = 48;
-	build(&r, &whole);
+	pt_build(&r, &whole);
 	{
 		struct pkt_spec t = snat_out(r, snat, port, be);
 
-		build(&t, &twhole);
+		pt_build(&t, &twhole);
 	}
 	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 7, &f1), 0);
 	assert_int_equal(run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &f1, &out), REDIRECT);
@@ -546,7 +546,7 @@ static void test_fragments_v6(void **state)
 static void test_forged_replies(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 1001, VIP4, VPORT, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, TCP);
 	struct pkt in, out;
 	struct pkt_spec sp;
 	__u16 port;
@@ -554,39 +554,39 @@ static void test_forged_replies(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &out),
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &out),
 			 REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 
 	/* another host, the backend's other port, another node port, UDP: untouched */
 	struct pkt_spec forged[] = {
-		flow(BE4[1], BE_PORT, SNAT4, port, TCP, SYN | ACK),
-		flow(BE4[0], BE_PORT + 1, SNAT4, port, TCP, SYN | ACK),
-		flow(BE4[0], BE_PORT, SNAT4, port == PORT_HI ? PORT_LO : port + 1, TCP,
+		pt_flow(BE4[1], BE_PORT, SNAT4, port, TCP, SYN | ACK),
+		pt_flow(BE4[0], BE_PORT + 1, SNAT4, port, TCP, SYN | ACK),
+		pt_flow(BE4[0], BE_PORT, SNAT4, port == PORT_HI ? PORT_LO : port + 1, TCP,
 		     SYN | ACK),
-		flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
-		flow(BE4[0], BE_PORT, "198.18.0.7", port, TCP, SYN | ACK),
+		pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
+		pt_flow(BE4[0], BE_PORT, "198.18.0.7", port, TCP, SYN | ACK),
 		/* the DNAT reply a non-SNAT flow would get, from the uplink */
-		flow(BE4[0], BE_PORT, CLIENT4, 1001, TCP, SYN | ACK),
+		pt_flow(BE4[0], BE_PORT, CLIENT4, 1001, TCP, SYN | ACK),
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(forged); i++) {
 		sp = forged[i];
 		sp.l2 = 1;
-		build(&sp, &in);
+		pt_build(&sp, &in);
 		assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), PASS);
 		assert_pkt_eq(in.data, in.len, out.data, out.len);
 	}
 	/* the flow gone, its key left behind: no one's either */
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &k), 0);
-	assert_int_equal(uplink_in(h, flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK), &out),
+	assert_int_equal(uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK), &out),
 			 PASS);
 	/* not IP at all, and a truncated header: passed to the kernel */
-	sp = flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK);
+	sp = pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK);
 	sp.l2 = 1;
-	build(&sp, &in);
+	pt_build(&sp, &in);
 	in.data[12] = 0x88, in.data[13] = 0xcc; /* LLDP */
 	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), PASS);
-	build(&sp, &in);
+	pt_build(&sp, &in);
 	in.len = 14 + 20 + 10;
 	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), PASS);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
@@ -597,24 +597,24 @@ static void test_forged_replies(void **state)
 static void test_revoked_reply(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 1001, VIP4, VPORT, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, TCP);
 	struct pkt out;
 	__u16 port;
 
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
-	ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
-	ident(h, 0, "198.18.1.0/24", ID_WEB);
+	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
+	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
 	snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &out),
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &out),
 			 REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	assert_int_equal(uplink_in(h, flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK), &out),
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	assert_int_equal(uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK), &out),
 			 DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, BE_PORT, BE_PORT, TP_VERDICT_ALLOW);
-	assert_int_equal(uplink_in(h, flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK), &out),
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, BE_PORT, BE_PORT, TP_VERDICT_ALLOW);
+	assert_int_equal(uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK), &out),
 			 REDIRECT);
 }
 
@@ -622,7 +622,7 @@ static void test_revoked_reply(void **state)
 static void test_reply_tailnet_gone(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
 	struct tp_ct_entry e;
 	struct pkt out;
 	__u16 port;
@@ -630,13 +630,13 @@ static void test_reply_tailnet_gone(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
-	e = ct_must(h, &k);
+	e = pt_ct_must(h, &k);
 	e.ifindex = 0x7ffffff0;
 	assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &k, &e, BPF_EXIST), 0);
-	assert_int_equal(uplink_in(h, flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), &out), DROP);
-	assert_int_equal(drops(h, TP_DROP_NO_ROUTE), 1);
+	assert_int_equal(uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), &out), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_NO_ROUTE), 1);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
 }
 
@@ -649,8 +649,8 @@ static void test_reply_tailnet_gone(void **state)
 static void test_auto_by_route(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 1001, VIP4, VPORT, TCP);
-	struct tp_ct_key k2 = ct_key(CLIENT4, 1001, "198.19.0.11", VPORT, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, TCP);
+	struct tp_ct_key k2 = pt_ct_key(CLIENT4, 1001, "198.19.0.11", VPORT, TCP);
 	const char *pod = "198.18.5.1";
 
 	REQUIRE_BPF();
@@ -663,16 +663,16 @@ static void test_auto_by_route(void **state)
 	{
 		struct pkt out;
 
-		assert_int_equal(tailnet_in(h, flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &out),
+		assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &out),
 				 REDIRECT);
 	}
 	snat_port_of(h, &k, PORT_LO, PORT_HI);
-	expect_dnat(h, flow(CLIENT4, 1001, "198.19.0.11", VPORT, TCP, SYN), pod, BE_PORT);
-	check_ct_dnat(h, &k2, pod, BE_PORT, TP_CT_SYN_SENT);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1001, "198.19.0.11", VPORT, TCP, SYN), pod, BE_PORT);
+	pt_check_ct_dnat(h, &k2, pod, BE_PORT, TP_CT_SYN_SENT);
 
 	/* without auto the uplink backend is plain DNAT too */
 	assert_int_equal(th_snat_config(h, SNAT4, SNAT6, PORT_LO, PORT_HI, 0), 0);
-	expect_dnat(h, flow(CLIENT4, 1002, VIP4, VPORT, TCP, SYN), BE4[0], BE_PORT);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1002, VIP4, VPORT, TCP, SYN), BE4[0], BE_PORT);
 }
 
 static void test_no_snat_address(void **state)
@@ -684,9 +684,9 @@ static void test_no_snat_address(void **state)
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	assert_int_equal(th_snat_config(h, NULL, SNAT6, PORT_LO, PORT_HI, 0), 0);
 	snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &out), DROP);
-	assert_int_equal(drops(h, TP_DROP_NO_SNAT_ADDR), 1);
-	assert_int_equal(ct_count(h), 0);
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &out), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_NO_SNAT_ADDR), 1);
+	assert_int_equal(pt_ct_count(h), 0);
 }
 
 static void test_no_route_ttl_and_neigh(void **state)
@@ -698,22 +698,22 @@ static void test_no_route_ttl_and_neigh(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, UDP, FARHOST4, TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), DROP);
-	assert_int_equal(drops(h, TP_DROP_NO_ROUTE), 1);
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_NO_ROUTE), 1);
 
 	/* TTL 1 would leave with 0 */
 	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	sp = flow(CLIENT4, 1002, VIP4, VPORT, UDP, 0);
+	sp = pt_flow(CLIENT4, 1002, VIP4, VPORT, UDP, 0);
 	sp.ttl = 1;
 	assert_int_equal(tailnet_in(h, sp, &out), DROP);
-	assert_int_equal(drops(h, TP_DROP_TTL_EXCEEDED), 1);
+	assert_int_equal(pt_drops(h, TP_DROP_TTL_EXCEEDED), 1);
 	sp.ttl = 2;
 	assert_int_equal(tailnet_in(h, sp, &out), REDIRECT);
 	assert_int_equal(out.data[14 + 8], 1);
 
 	/* an on-link backend without a neighbour entry: bpf_redirect_neigh() */
 	snat_service(h, VIP4, UDP, "198.18.2.9", TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0), &out), REDIRECT);
 	assert_int_equal(out.len, 14 + 20 + 8 + 9);
 }
 
@@ -727,8 +727,8 @@ static void test_no_route_ttl_and_neigh(void **state)
 static void snat_over_mtu(struct th *h, const char *client, const char *vip, const char *be,
 			  const char *snat)
 {
-	int v6 = family_of(client) == AF_INET6;
-	struct tp_ct_key k = ct_key(client, 1001, vip, VPORT, UDP);
+	int v6 = pt_family_of(client) == AF_INET6;
+	struct tp_ct_key k = pt_ct_key(client, 1001, vip, VPORT, UDP);
 	static char big[1400];
 	struct pkt in, out, want;
 	struct pkt_spec r;
@@ -736,26 +736,26 @@ static void snat_over_mtu(struct th *h, const char *client, const char *vip, con
 	__u16 port;
 
 	snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, flow(client, 1001, vip, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h, pt_flow(client, 1001, vip, VPORT, UDP, 0), &out), REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
-	r = flow(be, BE_PORT, snat, port, UDP, 0);
+	r = pt_flow(be, BE_PORT, snat, port, UDP, 0);
 	r.l2 = 1;
 	r.df = 1;
 	r.payload = big;
 	r.payload_len = 1280 - hdrs + 1;
-	build(&r, &in);
+	pt_build(&r, &in);
 	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), REDIRECT);
-	assert_int_equal(drops(h, TP_DROP_FRAG_NEEDED), 1);
+	assert_int_equal(pt_drops(h, TP_DROP_FRAG_NEEDED), 1);
 	/* the quote: IP header and 8 bytes */
 	{
-		struct pkt_spec sp = { .l2 = 1, .family = family_of(be), .saddr = snat,
-				       .daddr = be, .proto = icmp_proto(be),
+		struct pkt_spec sp = { .l2 = 1, .family = pt_family_of(be), .saddr = snat,
+				       .daddr = be, .proto = pt_icmp_proto(be),
 				       .icmp_type = v6 ? 2 : 3, .icmp_code = v6 ? 0 : 4,
 				       .icmp_info = 1280, .inner = &in, .inner_len = hdrs };
 		static const uint8_t up_mac[6] = TH_UPLINK_MAC, gw_mac[6] = TH_UPLINK_GW_MAC;
 
-		build(&sp, &want);
+		pt_build(&sp, &want);
 		memcpy(want.data, up_mac, 6);
 		memcpy(want.data + 6, gw_mac, 6);
 	}
@@ -765,12 +765,12 @@ static void snat_over_mtu(struct th *h, const char *client, const char *vip, con
 	/* one byte less fits */
 	r.payload_len = 1280 - hdrs;
 	assert_int_equal(uplink_in(h, r, &out), REDIRECT);
-	assert_int_equal(drops(h, TP_DROP_FRAG_NEEDED), 1);
+	assert_int_equal(pt_drops(h, TP_DROP_FRAG_NEEDED), 1);
 	if (!v6) {
 		r.df = 0;
 		r.payload_len = 1280 - hdrs + 1;
 		assert_int_equal(uplink_in(h, r, &out), DROP);
-		assert_int_equal(drops(h, TP_DROP_FRAG_NEEDED), 2);
+		assert_int_equal(pt_drops(h, TP_DROP_FRAG_NEEDED), 2);
 	}
 	assert_int_equal(system("ip link set tptun0 mtu 1500"), 0);
 }
@@ -799,13 +799,13 @@ static void icmp_err_l2(struct pkt *out, const char *from, const char *to,
 			const struct pkt_spec *quote, __u8 type, __u8 code, __u32 info, int l2)
 {
 	static struct pkt inner;
-	struct pkt_spec sp = { .l2 = l2, .family = family_of(from), .saddr = from,
-			       .daddr = to, .proto = icmp_proto(from), .icmp_type = type,
+	struct pkt_spec sp = { .l2 = l2, .family = pt_family_of(from), .saddr = from,
+			       .daddr = to, .proto = pt_icmp_proto(from), .icmp_type = type,
 			       .icmp_code = code, .icmp_info = info };
 
-	build(quote, &inner);
+	pt_build(quote, &inner);
 	sp.inner = &inner;
-	build(&sp, out);
+	pt_build(&sp, out);
 }
 
 /*
@@ -815,10 +815,10 @@ static void icmp_err_l2(struct pkt *out, const char *from, const char *to,
 static void snat_uplink_error(struct th *h, const char *client, const char *vip,
 			      const char *be, const char *snat, const char *from, __u8 proto)
 {
-	int v6 = family_of(client) == AF_INET6;
+	int v6 = pt_family_of(client) == AF_INET6;
 	__u8 type = v6 ? 1 : 3, code = v6 ? 4 : 3;
-	struct tp_ct_key k = ct_key(client, CPORT, vip, VPORT, proto);
-	struct pkt_spec q = flow(client, CPORT, vip, VPORT, proto, SYN);
+	struct tp_ct_key k = pt_ct_key(client, CPORT, vip, VPORT, proto);
+	struct pkt_spec q = pt_flow(client, CPORT, vip, VPORT, proto, SYN);
 	struct pkt err, out, want;
 	struct pkt_spec quoted, orig_q;
 	__u16 port;
@@ -871,7 +871,7 @@ static void test_uplink_error_echo(void **state)
 	struct pkt_spec req = { .family = AF_INET, .saddr = CLIENT4, .daddr = VIP4,
 				.proto = IPPROTO_ICMP, .icmp_type = 8, .icmp_id = 77,
 				.icmp_seq = 1, .payload = "ping", .payload_len = 4 };
-	struct tp_ct_key k = ct_key(CLIENT4, 77, VIP4, 0, IPPROTO_ICMP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 77, VIP4, 0, IPPROTO_ICMP);
 	struct pkt_spec quoted;
 	struct pkt err, out, want;
 	__u16 port;
@@ -894,19 +894,19 @@ static void test_uplink_error_echo(void **state)
 static void snat_client_error(struct th *h, const char *client, const char *vip,
 			      const char *be, const char *snat)
 {
-	int v6 = family_of(client) == AF_INET6;
-	struct tp_ct_key k = ct_key(client, CPORT, vip, VPORT, UDP);
-	struct pkt_spec reply = flow(vip, VPORT, client, CPORT, UDP, 0);
+	int v6 = pt_family_of(client) == AF_INET6;
+	struct tp_ct_key k = pt_ct_key(client, CPORT, vip, VPORT, UDP);
+	struct pkt_spec reply = pt_flow(vip, VPORT, client, CPORT, UDP, 0);
 	struct pkt_spec quoted;
 	struct pkt err, out, want;
 	__u16 port;
 
 	snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, flow(client, CPORT, vip, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h, pt_flow(client, CPORT, vip, VPORT, UDP, 0), &out), REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	icmp_err_l2(&err, client, vip, &reply, v6 ? 1 : 3, v6 ? 4 : 3, 0, 0);
 	assert_int_equal(run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &err, &out), REDIRECT);
-	quoted = flow(be, BE_PORT, snat, port, UDP, 0);
+	quoted = pt_flow(be, BE_PORT, snat, port, UDP, 0);
 	icmp_err_l2(&want, snat, be, &quoted, v6 ? 1 : 3, v6 ? 4 : 3, 0, 1);
 	/* forwarded by us: one hop less */
 	want.data[14 + (v6 ? 7 : 8)]--;
@@ -980,8 +980,8 @@ static void test_random_flows(void **state)
 	REQUIRE_BPF();
 	print_message("seed %llu (TP_FUZZ_SEED to replay)\n", (unsigned long long)seed);
 	snat_env(h, PORT_LO, PORT_LO + 7, 0);
-	service(h, VIP4, VPORT, TCP, bes, 2, BE_PORT, NULL, NULL, TP_SVC_F_SNAT, 0);
-	service(h, VIP4, VPORT, UDP, bes, 2, BE_PORT, NULL, NULL, TP_SVC_F_SNAT, 0);
+	pt_service(h, VIP4, VPORT, TCP, bes, 2, BE_PORT, NULL, NULL, TP_SVC_F_SNAT, 0);
+	pt_service(h, VIP4, VPORT, UDP, bes, 2, BE_PORT, NULL, NULL, TP_SVC_F_SNAT, 0);
 	for (i = 0; i < 600; i++) {
 		__u32 r = rnd_next(&rs) % 100;
 		struct rnd_flow *f;
@@ -998,12 +998,12 @@ static void test_random_flows(void **state)
 			idx = ((proto == TCP) * 20 + client - 1) * 4 + (cport - 1000);
 			f = &m[idx];
 			snprintf(cbuf, sizeof(cbuf), "100.64.0.%d", client);
-			verdict = tailnet_in(h, flow(cbuf, cport, VIP4, VPORT, proto, SYN), &out);
+			verdict = tailnet_in(h, pt_flow(cbuf, cport, VIP4, VPORT, proto, SYN), &out);
 			if (verdict == DROP) {
 				assert_false(f->live);
 				/* only when a backend has all 8 ports of this protocol */
 				for (j = 0, taken = 0; j < 2; j++) {
-					__u32 b = addr(bes[j]).w[3];
+					__u32 b = pt_addr(bes[j]).w[3];
 					int c = 0;
 
 					for (size_t x = 0; x < ARRAY_SIZE(m); x++)
@@ -1012,7 +1012,7 @@ static void test_random_flows(void **state)
 				}
 				assert_true(taken);
 				n_drop++;
-				assert_int_equal(drops(h, TP_DROP_SNAT_EXHAUSTED), n_drop);
+				assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), n_drop);
 				continue;
 			}
 			assert_int_equal(verdict, REDIRECT);
@@ -1044,10 +1044,10 @@ static void test_random_flows(void **state)
 				continue;
 			inet_ntop(AF_INET, &f->be, bbuf, sizeof(bbuf));
 			snprintf(cbuf, sizeof(cbuf), "100.64.0.%d", f->client);
-			sp = flow(bbuf, BE_PORT, SNAT4, f->port, f->proto,
+			sp = pt_flow(bbuf, BE_PORT, SNAT4, f->port, f->proto,
 				  f->proto == TCP ? SYN | ACK : 0);
 			assert_int_equal(uplink_in(h, sp, &out), REDIRECT);
-			sp = flow(VIP4, VPORT, cbuf, f->cport, f->proto,
+			sp = pt_flow(VIP4, VPORT, cbuf, f->cport, f->proto,
 				  f->proto == TCP ? SYN | ACK : 0);
 			sp.l2 = 1;
 			expect_pkt(sp, &out);
@@ -1056,7 +1056,7 @@ static void test_random_flows(void **state)
 			__u8 proto = rnd_next(&rs) & 1 ? TCP : UDP;
 			__u16 port = PORT_LO + rnd_next(&rs) % 10;
 			const char *from = rnd_next(&rs) & 1 ? BE4[0] : BE4[2];
-			__u32 b = addr(from).w[3];
+			__u32 b = pt_addr(from).w[3];
 			int held = 0;
 			struct pkt_spec sp;
 
@@ -1065,9 +1065,9 @@ static void test_random_flows(void **state)
 					m[x].port == port;
 			if (held)
 				continue;
-			sp = flow(from, BE_PORT, SNAT4, port, proto, proto == TCP ? ACK : 0);
+			sp = pt_flow(from, BE_PORT, SNAT4, port, proto, proto == TCP ? ACK : 0);
 			sp.l2 = 1;
-			build(&sp, &in);
+			pt_build(&sp, &in);
 			assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), PASS);
 			assert_pkt_eq(in.data, in.len, out.data, out.len);
 			n_foreign++;
@@ -1126,12 +1126,12 @@ static void test_uplink_pass_cost(void **state)
 		k.proto = UDP;
 		assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &k, &e, BPF_ANY), 0);
 	}
-	sp = flow("198.18.0.50", 22, SNAT4, 50000, TCP, ACK);
+	sp = pt_flow("198.18.0.50", 22, SNAT4, 50000, TCP, ACK);
 	sp.l2 = 1;
-	build(&sp, &tcp);
-	sp = flow("198.18.0.50", 53, SNAT4, 50000, UDP, 0);
+	pt_build(&sp, &tcp);
+	sp = pt_flow("198.18.0.50", 53, SNAT4, 50000, UDP, 0);
 	sp.l2 = 1;
-	build(&sp, &udp);
+	pt_build(&sp, &udp);
 	arp = tcp;
 	arp.data[12] = 0x08, arp.data[13] = 0x06;
 	ns_tcp = uplink_ns(h, &tcp, n, &verdict);
@@ -1142,12 +1142,12 @@ static void test_uplink_pass_cost(void **state)
 	assert_int_equal(verdict, PASS);
 
 	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
-	k = ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
-	sp = flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
+	sp = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	sp.l2 = 1;
-	build(&sp, &reply);
+	pt_build(&sp, &reply);
 	for (i = 0; i < 1000; i++) {
 		ns_ours += uplink_ns(h, &reply, 1, &verdict);
 		assert_int_equal(verdict, REDIRECT);
@@ -1207,8 +1207,8 @@ static ssize_t read_match(int fd, uint8_t *buf, size_t cap, const uint8_t *want,
 static void test_live_devices(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, CPORT, VIP4, VPORT, UDP);
-	struct pkt_spec q = flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), r;
+	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, UDP);
+	struct pkt_spec q = pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), r;
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET };
 	struct pkt in, want;
 	uint8_t buf[2048];
@@ -1220,10 +1220,10 @@ static void test_live_devices(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	peer = th_uplink_peer();
-	ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
-	ident(h, 0, "198.18.1.0/24", ID_WEB);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, UDP, BE_PORT, BE_PORT, TP_VERDICT_ALLOW);
+	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
+	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, BE_PORT, BE_PORT, TP_VERDICT_ALLOW);
 	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 
 	sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
@@ -1239,7 +1239,7 @@ static void test_live_devices(void **state)
 				bpf_program__fd(h->skel->progs.tp_from_uplink)), 0);
 	th_set_clock(h, 0); /* real time: the kernel's packets, not test_run's */
 
-	build(&q, &in);
+	pt_build(&q, &in);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(write(tun, in.data, in.len), (ssize_t)in.len);
 	/* the frame on the far end: to the gateway's MAC */
@@ -1251,31 +1251,31 @@ static void test_live_devices(void **state)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_true(n > 0);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
-	build(FLOWP(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &want);
+	pt_build(FLOWP(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &want);
 	{
 		struct pkt_spec w = snat_out(q, SNAT4, port, BE4[0]);
 
-		build(&w, &want);
+		pt_build(&w, &want);
 	}
 	assert_pkt_eq(want.data, want.len, buf, (size_t)n);
 	print_message("tailnet -> uplink frame after %ld us\n",
 		      (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
 
 	/* the reply into tpup1, to tpup0's MAC */
-	r = flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
+	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	r.l2 = 1;
-	build(&r, &in);
+	pt_build(&r, &in);
 	memcpy(in.data, (uint8_t[6])TH_UPLINK_MAC, 6);
 	memcpy(in.data + 6, (uint8_t[6])TH_UPLINK_GW_MAC, 6);
 	assert_int_equal(sendto(sock, in.data, in.len, 0, (struct sockaddr *)&sll, sizeof(sll)),
 			 (ssize_t)in.len);
-	build(FLOWP(VIP4, VPORT, CLIENT4, CPORT, UDP, 0), &want);
+	pt_build(FLOWP(VIP4, VPORT, CLIENT4, CPORT, UDP, 0), &want);
 	n = read_match(tun, buf, sizeof(buf), want.data, 20);
 	assert_true(n > 0);
 	assert_pkt_eq(want.data, want.len, buf, (size_t)n);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 1);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 0);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_REPLIED);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 0);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_REPLIED);
 
 	detach_all(h->l3_ifindex);
 	detach_all(up_ifindex);
@@ -1285,7 +1285,7 @@ static void test_live_devices(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 		T(test_tcp_v4),
 		T(test_tcp_v6),
 		T(test_udp_v4),
