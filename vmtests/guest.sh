@@ -1,18 +1,25 @@
 #!/bin/sh
 # PID 1 of a vmtest VM, in the host's root (9p, read-only; tmpfs on /tmp
-# and /run): mount what the tests need, load the modules they use, run each
-# test command of /run/tp-vm/tests from the repository with a time limit,
-# framing its output with marker lines on the console, and power off.
+# and /run; the checkout over its own share): mount what the tests need,
+# load the modules they use, run the test commands of /run/tp-vm/tests
+# from the repository, TP_JOBS at a time, each with a time limit, and power
+# off.  Every result goes to the writable share /run/tp-vm/out:
 #
-#   @@tp-vm begin NAME
-#   ...output...
-#   @@tp-vm end NAME rc=N
-#   @@tp-vm done
+#   NAME.log      the command's output
+#   NAME.rc       "RC SECS" once it has ended (missing: it never did)
+#   kernel        uname -r
+#   object.sha256 the BPF object the tests load, as the VM reads it
+#   verifier.txt  verified instructions per program (vmtests/verifier.sh)
+#   done          written last
+#
+# The console gets one line per event (@@tp-vm begin/end NAME, @@tp-vm
+# done), so that a VM that dies shows how far it came.
 set -u
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root TERM=dumb LANG=C.UTF-8
 # shellcheck source=/dev/null
 . /run/tp-vm/conf
+OUTDIR=/run/tp-vm/out
 
 poweroff_now() {
 	sync
@@ -25,7 +32,7 @@ mount -t sysfs sysfs /sys
 mount -t bpf bpf /sys/fs/bpf
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
-mkdir -p /dev/pts /dev/shm /run/netns /run/lock
+mkdir -p /dev/pts /dev/shm /run/netns /run/lock /run/tp-vm/claim
 mount -t devpts devpts /dev/pts 2>/dev/null
 mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs tmpfs /var/tmp 2>/dev/null
@@ -33,23 +40,66 @@ echo 1 >/proc/sys/kernel/sysrq
 ip link set lo up
 hostname tp-vm 2>/dev/null
 # best effort: a module that is built in or missing is not an error here
-for m in tun wireguard veth sch_ingress cls_bpf act_bpf nf_tables \
+for m in tun wireguard veth bridge sch_ingress cls_bpf act_bpf nf_tables \
 	nft_chain_nat nft_ct nf_nat nf_conntrack; do
 	modprobe -q "$m" 2>/dev/null
 done
+# the end-to-end suite builds its tunnels on kernel WireGuard here, so that
+# the loader's generic-netlink sync runs against the real thing
+if [ -d /sys/module/wireguard ]; then
+	export E2E_WG=kernel
+else
+	echo "@@tp-vm no wireguard module: the end-to-end suite uses wireguard-go"
+fi
+export BUILD="$TP_BUILD"
+[ -z "${E2E_ONLY:-}" ] || export E2E_ONLY
 
-echo "@@tp-vm kernel $(uname -r)"
+uname -r >"$OUTDIR/kernel"
+echo "@@tp-vm kernel $(uname -r) cpus $(nproc)"
 cd "$TP_REPO" || { echo "@@tp-vm no repository $TP_REPO"; poweroff_now; }
-while IFS= read -r cmd; do
-	[ -n "$cmd" ] || continue
+# which object the VM loads: the host compares it with the one it built
+sha256sum "$TP_BUILD/tailplane.bpf.o" >"$OUTDIR/object.sha256" 2>&1
+
+# run_one CMD: a test command, its output and status into $OUTDIR
+run_one() {
+	cmd=$1
 	name=${cmd%% *}
 	name=${name##*/}
 	echo "@@tp-vm begin $name"
 	start=$(date +%s)
 	# shellcheck disable=SC2086 # a command line with its arguments
-	timeout -k 10 "$TP_TEST_TIMEOUT" $cmd </dev/null 2>&1
+	timeout -k 10 "$TP_TEST_TIMEOUT" $cmd </dev/null >"$OUTDIR/$name.log" 2>&1
 	rc=$?
-	echo "@@tp-vm end $name rc=$rc secs=$(($(date +%s) - start))"
-done </run/tp-vm/tests
+	secs=$(($(date +%s) - start))
+	echo "$rc $secs" >"$OUTDIR/$name.rc"
+	echo "@@tp-vm end $name rc=$rc secs=$secs"
+}
+
+# worker: take each test nobody has taken yet (mkdir is atomic: the first
+# worker to make claim/N runs test N), in list order, so the longest
+# suites, listed first, start first
+worker() {
+	i=0
+	while IFS= read -r cmd; do
+		[ -n "$cmd" ] || continue
+		i=$((i + 1))
+		mkdir "/run/tp-vm/claim/$i" 2>/dev/null || continue
+		run_one "$cmd"
+	done </run/tp-vm/tests
+}
+
+w=0
+while [ "$w" -lt "$TP_JOBS" ]; do
+	worker &
+	w=$((w + 1))
+done
+wait
+# verifier statistics last, alone, so that their load does not slow a suite
+if [ "${TP_VERIFIER:-1}" = 1 ]; then
+	timeout -k 10 "$TP_TEST_TIMEOUT" sh "$TP_REPO/vmtests/verifier.sh" \
+		"$TP_BUILD" >"$OUTDIR/verifier.txt" 2>"$OUTDIR/verifier.err"
+	echo "$?" >"$OUTDIR/verifier.rc"
+fi
+echo ok >"$OUTDIR/done"
 echo "@@tp-vm done"
 poweroff_now
