@@ -1,9 +1,16 @@
 #!/bin/sh
-# PID 1 of a vmtest VM, in the host's root (9p, read-only; tmpfs on /tmp
-# and /run; the checkout over its own share): mount what the tests need,
-# load the modules they use, run the test commands of /run/tp-vm/tests
-# from the repository, TP_JOBS at a time, each with a time limit, and power
-# off.  Every result goes to the writable share /run/tp-vm/out:
+# The test list of a vmtest VM, run as root inside it:
+#
+#   sh vmtests/guest.sh OUTDIR
+#
+# OUTDIR is the writable share of the host's $OUT/vm/<kernel>/out, holding
+# the settings (conf) and the test commands (tests) the host wrote.  As PID
+# 1 (the qemu runner's init switched to the host's root, read-only, with
+# tmpfs on /tmp and /run and the checkout over a share of its own) it also
+# mounts what the tests need and powers off at the end.  It loads the
+# modules the tests use, runs the test commands from the repository,
+# TP_JOBS at a time, each with a time limit, and writes every result to
+# OUTDIR:
 #
 #   NAME.log      the command's output
 #   NAME.rc       "RC SECS" once it has ended (missing: it never did)
@@ -17,28 +24,33 @@
 set -u
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root TERM=dumb LANG=C.UTF-8
+OUTDIR=${1:-/run/tp-vm/out}
 # shellcheck source=/dev/null
-. /run/tp-vm/conf
-OUTDIR=/run/tp-vm/out
+. "$OUTDIR/conf"
 
+# PID 1 has no one to return to: it powers the VM off
 poweroff_now() {
 	sync
+	[ "$$" = 1 ] || exit 0
 	echo o >/proc/sysrq-trigger
 	sleep 10 2>/dev/null
 }
 
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t bpf bpf /sys/fs/bpf
-mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
-mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
-mkdir -p /dev/pts /dev/shm /run/netns /run/lock /run/tp-vm/claim
-mount -t devpts devpts /dev/pts 2>/dev/null
-mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs tmpfs /var/tmp 2>/dev/null
-echo 1 >/proc/sys/kernel/sysrq
+if [ "$$" = 1 ]; then
+	mount -t proc proc /proc
+	mount -t sysfs sysfs /sys
+	mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+	mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+	mkdir -p /dev/pts /dev/shm
+	mount -t devpts devpts /dev/pts 2>/dev/null
+	mount -t tmpfs tmpfs /dev/shm
+	mount -t tmpfs tmpfs /var/tmp 2>/dev/null
+	echo 1 >/proc/sys/kernel/sysrq
+	hostname tp-vm 2>/dev/null
+fi
+grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
+mkdir -p /run/netns /run/lock /run/tp-vm/claim
 ip link set lo up
-hostname tp-vm 2>/dev/null
 # best effort: a module that is built in or missing is not an error here
 for m in tun wireguard veth bridge sch_ingress cls_bpf act_bpf nf_tables \
 	nft_chain_nat nft_ct nf_nat nf_conntrack; do
@@ -48,10 +60,18 @@ done
 # the loader's generic-netlink sync runs against the real thing
 if [ -d /sys/module/wireguard ]; then
 	export E2E_WG=kernel
+	# under TCG, kernel WireGuard's crypto for the restart test's 50
+	# connections starves the loader's restarts for minutes each: 10 keep
+	# the test (conntrack, no TCP error, no UDP loss across kill -9,
+	# restart, upgrade, SIGHUP) and its time
+	export E2E_LOAD_CONNS="${E2E_LOAD_CONNS:-10}"
 else
 	echo "@@tp-vm no wireguard module: the end-to-end suite uses wireguard-go"
 fi
 export BUILD="$TP_BUILD"
+# a loader start is the verifier's load of the object: a minute or more
+# under TCG, against 10 s on the host
+export E2E_START_SECS="${E2E_START_SECS:-300}"
 [ -z "${E2E_ONLY:-}" ] || export E2E_ONLY
 
 uname -r >"$OUTDIR/kernel"
@@ -85,7 +105,7 @@ worker() {
 		i=$((i + 1))
 		mkdir "/run/tp-vm/claim/$i" 2>/dev/null || continue
 		run_one "$cmd"
-	done </run/tp-vm/tests
+	done <"$OUTDIR/tests"
 }
 
 w=0

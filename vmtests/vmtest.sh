@@ -18,8 +18,8 @@
 #   VM_KERNELS  kernels to boot: a version prefix ("6.1": the newest
 #               /boot/vmlinuz-6.1.* by version) or a path to a vmlinuz
 #               (its modules in /lib/modules/VERSION); default "6.1"
-#   VM_TIMEOUT  time limit of one VM boot, seconds (default 1200)
-#   VM_TEST_TIMEOUT  time limit of one suite inside the VM (default 600)
+#   VM_TIMEOUT  time limit of one VM boot, seconds (default 1800)
+#   VM_TEST_TIMEOUT  time limit of one suite inside the VM (default 1200)
 #   VM_E2E      0: leave tests/e2e/test_e2e.sh out (default 1)
 #   VM_TESTS    the test command lines, one a line (overrides the default)
 #   E2E_ONLY    passed to the end-to-end suite: just those tests
@@ -37,8 +37,8 @@ OUT=${OUT:-build}
 mkdir -p "$OUT/vm"
 OUT_ABS=$(cd "$OUT" && pwd)
 VM_KERNELS=${VM_KERNELS:-6.1}
-VM_TIMEOUT=${VM_TIMEOUT:-1200}
-VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-600}
+VM_TIMEOUT=${VM_TIMEOUT:-1800}
+VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-1200}
 VM_VERIFIER=${VM_VERIFIER:-1}
 VM_MEM=${VM_MEM:-2G}
 if [ -z "${VM_SMP:-}" ]; then
@@ -124,6 +124,15 @@ add_module() {
 	echo "$file" >>"$root/modules/order"
 }
 
+# The guest's settings, sourced by vmtests/init and vmtests/guest.sh.
+write_conf() {
+	printf "TP_REPO='%s'\nTP_BUILD='%s'\nTP_BUILD_SHARED=%s\n" \
+		"$repo" "$OUT_ABS" "$build_shared"
+	printf 'TP_TEST_TIMEOUT=%s\nTP_JOBS=%s\nTP_VERIFIER=%s\n' \
+		"$VM_TEST_TIMEOUT" "$VM_JOBS" "$VM_VERIFIER"
+	[ -z "${E2E_ONLY:-}" ] || printf "E2E_ONLY='%s'\n" "$E2E_ONLY"
+}
+
 # Build $vmdir/initramfs.cpio.gz for kernel $ver.
 build_initramfs() {
 	root=$vmdir/root
@@ -137,14 +146,7 @@ build_initramfs() {
 	for m in $BOOT_MODULES; do
 		add_module "$m" || return 1
 	done
-	{
-		printf "TP_REPO='%s'\nTP_BUILD='%s'\nTP_BUILD_SHARED=%s\n" \
-			"$repo" "$OUT_ABS" "$build_shared"
-		printf 'TP_TEST_TIMEOUT=%s\nTP_JOBS=%s\nTP_VERIFIER=%s\n' \
-			"$VM_TEST_TIMEOUT" "$VM_JOBS" "$VM_VERIFIER"
-		[ -z "${E2E_ONLY:-}" ] || printf "E2E_ONLY='%s'\n" "$E2E_ONLY"
-	} >"$root/tp-vm.conf" || return 1
-	printf '%s\n' "$tests" >"$root/tp-vm.tests" || return 1
+	write_conf >"$root/tp-vm.conf" || return 1
 	(cd "$root" && find . | LC_ALL=C sort | "$BUSYBOX" cpio -o -H newc) \
 		>"$vmdir/initramfs.cpio" 2>"$vmdir/cpio.log" || return 1
 	gzip -1f "$vmdir/initramfs.cpio"
@@ -254,6 +256,8 @@ run_vm() {
 	# results of an earlier run must not pass for this one's
 	rm -rf "$vmdir/out"
 	mkdir -p "$vmdir/out"
+	write_conf >"$vmdir/out/conf"
+	printf '%s\n' "$tests" >"$vmdir/out/tests"
 	if ! build_initramfs; then
 		skip_all "$ver" "could not build the initramfs"
 		return
