@@ -95,9 +95,19 @@ run_one() {
 	echo "@@tp-vm end $name rc=$rc secs=$secs"
 }
 
+# The verifier's counts: deterministic, so they may share the CPUs with
+# a suite; they run on the first worker that runs out of suites.
+verifier() {
+	echo "@@tp-vm begin verifier"
+	timeout -k 10 "$TP_TEST_TIMEOUT" sh "$TP_REPO/vmtests/verifier.sh" \
+		"$TP_BUILD" >"$OUTDIR/verifier.txt" 2>"$OUTDIR/verifier.err"
+	echo "$?" >"$OUTDIR/verifier.rc"
+	echo "@@tp-vm end verifier rc=$(cat "$OUTDIR/verifier.rc")"
+}
+
 # worker: take each test nobody has taken yet (mkdir is atomic: the first
 # worker to make claim/N runs test N), in list order, so the longest
-# suites, listed first, start first
+# suites, listed first, start first; then the verifier's counts
 worker() {
 	i=0
 	while IFS= read -r cmd; do
@@ -106,6 +116,9 @@ worker() {
 		mkdir "/run/tp-vm/claim/$i" 2>/dev/null || continue
 		run_one "$cmd"
 	done <"$OUTDIR/tests"
+	if [ "${TP_VERIFIER:-1}" = 1 ] && mkdir /run/tp-vm/claim/verifier 2>/dev/null; then
+		verifier
+	fi
 }
 
 w=0
@@ -114,12 +127,6 @@ while [ "$w" -lt "$TP_JOBS" ]; do
 	w=$((w + 1))
 done
 wait
-# verifier statistics last, alone, so that their load does not slow a suite
-if [ "${TP_VERIFIER:-1}" = 1 ]; then
-	timeout -k 10 "$TP_TEST_TIMEOUT" sh "$TP_REPO/vmtests/verifier.sh" \
-		"$TP_BUILD" >"$OUTDIR/verifier.txt" 2>"$OUTDIR/verifier.err"
-	echo "$?" >"$OUTDIR/verifier.rc"
-fi
 echo ok >"$OUTDIR/done"
 echo "@@tp-vm done"
 poweroff_now
