@@ -37,8 +37,10 @@ DEB_PKGS := clang libclang-rt-dev llvm bpftool libbpf-dev libxdp-dev xdp-tools l
 # Debian packages `make vmtest` needs on top: a 6.1 kernel with its modules
 # (wireguard.ko), qemu, and a static busybox for the initramfs.
 VM_DEB_PKGS := linux-image-amd64 qemu-system-x86 busybox-static kmod xz-utils
-# kernels `make vmtest` boots: version prefixes (newest /boot/vmlinuz-P.*) or paths
+# kernels `make vmtest` boots: version prefixes (newest /boot/vmlinuz-P.*) or paths;
+# KERNELS adds to them (KERNELS=/boot/vmlinuz-X: its modules in /lib/modules/X)
 VM_KERNELS ?= 6.1
+KERNELS ?=
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 LIB_SRCS   := $(wildcard lib/*.c)
@@ -85,8 +87,9 @@ help:
 	@echo "              reproducer; not part of make test (which runs their seeds only)"
 	@echo "make bench    program cost per path beside reference programs, and its scaling"
 	@echo "              with services, rules and flows; QUICK=1 for a reduced set"
-	@echo "make vmtest   the packet, loader and kernel WireGuard suites in a qemu VM per kernel"
-	@echo "              in VM_KERNELS ($(VM_KERNELS)); ends with 'N passed, N failed, N skipped'"
+	@echo "make vmtest   the packet, loader, kernel WireGuard and end-to-end suites in a qemu VM"
+	@echo "              per kernel of VM_KERNELS ($(VM_KERNELS)) and KERNELS; ends with"
+	@echo "              'N passed, N failed, N skipped'"
 	@echo "make demo     the sandbox demo (with the loader)"
 	@echo "make install  install tpctl, tailplaned, man pages, completion, systemd unit (PREFIX, DESTDIR)"
 	@echo "make clean    remove $(OUT)/"
@@ -240,9 +243,14 @@ fuzz: deps
 vmdeps: deps
 	@scripts/deps.sh $(VM_DEB_PKGS)
 
+# the verifier's instruction counts per program (vmtests/verifier.sh)
+$(OUT)/vm/tp-progstat: vmtests/progstat.c
+	@mkdir -p $(@D)
+	$(call msg,CC,$@)$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
 vmtest: vmdeps
-	@$(MAKE) --no-print-directory all
-	@OUT=$(OUT) VM_KERNELS='$(VM_KERNELS)' vmtests/vmtest.sh
+	@$(MAKE) --no-print-directory all $(OUT)/vm/tp-progstat
+	@OUT=$(OUT) VM_KERNELS='$(strip $(VM_KERNELS) $(KERNELS))' vmtests/vmtest.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all
