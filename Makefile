@@ -37,8 +37,10 @@ DEB_PKGS := clang libclang-rt-dev llvm bpftool libbpf-dev libxdp-dev xdp-tools l
 # Debian packages `make vmtest` needs on top: a 6.1 kernel with its modules
 # (wireguard.ko), qemu, and a static busybox for the initramfs.
 VM_DEB_PKGS := linux-image-amd64 qemu-system-x86 busybox-static kmod xz-utils
-# kernels `make vmtest` boots: version prefixes (newest /boot/vmlinuz-P.*) or paths
+# kernels `make vmtest` boots: version prefixes (newest /boot/vmlinuz-P.*) or paths;
+# KERNELS adds to them (KERNELS=/boot/vmlinuz-X: its modules in /lib/modules/X)
 VM_KERNELS ?= 6.1
+KERNELS ?=
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 LIB_SRCS   := $(wildcard lib/*.c)
@@ -50,7 +52,7 @@ LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(OUT)/loader/%.o,$(LOADER_SRCS))
 # the loader minus main(): linked into test programs of its parts
 LOADER_LIB_OBJS := $(filter-out $(OUT)/loader/main.o,$(LOADER_OBJS))
-LOADER_LIBS := -lmnl -lcurl -lyajl
+LOADER_LIBS := -lmnl -lcurl -lyajl -lxdp
 TPCTL_OBJS := $(patsubst maps-cli/%.c,$(OUT)/maps-cli/%.o,$(wildcard maps-cli/*.c))
 # tpctl minus main(): linked into its unit tests
 TPCTL_CORE := $(filter-out $(OUT)/maps-cli/main.o,$(TPCTL_OBJS))
@@ -85,8 +87,9 @@ help:
 	@echo "              reproducer; not part of make test (which runs their seeds only)"
 	@echo "make bench    program cost per path beside reference programs, and its scaling"
 	@echo "              with services, rules and flows; QUICK=1 for a reduced set"
-	@echo "make vmtest   the packet, loader and kernel WireGuard suites in a qemu VM per kernel"
-	@echo "              in VM_KERNELS ($(VM_KERNELS)); ends with 'N passed, N failed, N skipped'"
+	@echo "make vmtest   the packet, loader, kernel WireGuard and end-to-end suites in a qemu VM"
+	@echo "              per kernel of VM_KERNELS ($(VM_KERNELS)) and KERNELS; ends with"
+	@echo "              'N passed, N failed, N skipped'"
 	@echo "make demo     the sandbox demo (with the loader)"
 	@echo "make install  install tpctl, tailplaned, man pages, completion, systemd unit (PREFIX, DESTDIR)"
 	@echo "make clean    remove $(OUT)/"
@@ -197,7 +200,7 @@ FUZZ_BINS := $(addprefix $(OUT)/fuzz/fuzz_,$(FUZZ_NAMES))
 FUZZ_MAIN_OBJS := $(patsubst %,$(OUT)/fuzz/obj/tests/fuzz/fuzz_%.o,$(FUZZ_NAMES))
 # what the targets parse with: the library, the loader's parsers, tpctl's
 # grammar and batch reader; each target links what it uses from the archive
-FUZZ_DEP_SRCS := $(LIB_SRCS) loader/config.c loader/log.c loader/peers.c loader/tailscale.c \
+FUZZ_DEP_SRCS := $(LIB_SRCS) loader/config.c loader/log.c loader/peers.c loader/source.c loader/tailscale.c \
 		 loader/wg_uapi.c loader/wg_genl.c maps-cli/parse.c maps-cli/cmd_batch.c \
 		 maps-cli/ctx.c maps-cli/help.c
 FUZZ_DEP_OBJS := $(patsubst %.c,$(OUT)/fuzz/obj/%.o,$(FUZZ_DEP_SRCS))
@@ -240,9 +243,14 @@ fuzz: deps
 vmdeps: deps
 	@scripts/deps.sh $(VM_DEB_PKGS)
 
+# the verifier's instruction counts per program (vmtests/verifier.sh)
+$(OUT)/vm/tp-progstat: vmtests/progstat.c
+	@mkdir -p $(@D)
+	$(call msg,CC,$@)$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
 vmtest: vmdeps
-	@$(MAKE) --no-print-directory all
-	@OUT=$(OUT) VM_KERNELS='$(VM_KERNELS)' vmtests/vmtest.sh
+	@$(MAKE) --no-print-directory all $(OUT)/vm/tp-progstat
+	@OUT=$(OUT) VM_KERNELS='$(strip $(VM_KERNELS) $(KERNELS))' vmtests/vmtest.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -55,8 +55,17 @@ env_netns() {
 	ns "$1" ip link set lo up
 }
 
-env_wg() { # env_wg NS IFACE: a wireguard-go interface, waits for its UAPI socket
+# E2E_WG=kernel: the tunnels are kernel WireGuard interfaces (make vmtest,
+# where wireguard.ko loads) and tailplaned syncs them over generic netlink;
+# by default wireguard-go, whose UAPI socket it reads.
+E2E_WG=${E2E_WG:-wireguard-go}
+
+env_wg() { # env_wg NS IFACE: a WireGuard interface (wireguard-go: waits for its UAPI socket)
 	local n=$1 ifc=$2 i
+	if [ "$E2E_WG" = kernel ]; then
+		ns "$n" ip link add "$ifc" type wireguard
+		return
+	fi
 	env_bg "$n" "$ENV_DIR/wg-$ifc.log" wireguard-go -f "$ifc"
 	ENV_FILES+=("/var/run/wireguard/$ifc.sock")
 	for i in $(seq 100); do
@@ -139,6 +148,7 @@ env_up() {
 	ENV_FILES+=("$ENV_DIR")
 	local s
 	for s in "$WG_CLIENT" "$WG_NODE"; do
+		[ "$E2E_WG" = kernel ] && break
 		if [ -e "/var/run/wireguard/$s.sock" ]; then
 			echo "env: /var/run/wireguard/$s.sock exists: another $s is running" >&2
 			return 1

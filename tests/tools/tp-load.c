@@ -82,7 +82,8 @@ int main(int argc, char **argv)
 	static struct conn conns[MAX_CONNS];
 	unsigned long tcp_ok = 0, tcp_err = 0, udp_sent = 0, udp_recv = 0, seq;
 	int n_conns = 0, rate = 0, udp_fd = -1, c, i, broken = 0;
-	double duration = 10, start, next_udp, next_tcp;
+	double duration = 10, start, end, next_udp, next_tcp;
+	unsigned long udp_total;
 	bool has_tcp = false, has_udp = false;
 	char buf[64];
 
@@ -124,17 +125,21 @@ int main(int argc, char **argv)
 		if (udp_fd < 0 || connect(udp_fd, (struct sockaddr *)&udp_sa, udp_len))
 			return 1;
 	}
+	udp_total = (unsigned long)(rate * duration);
 	start = now_s();
 	next_udp = next_tcp = start;
 	while (!stop && now_s() - start < duration) {
 		double t = now_s();
 
-		/* exactly rate x duration datagrams, however slow the loop */
-		if (has_udp && rate && t >= next_udp &&
-		    udp_sent < (unsigned long)(rate * duration)) {
+		/*
+		 * every datagram due by now: exactly rate x duration, however
+		 * slow the loop (a loaded VM takes more than 1/rate a round)
+		 */
+		while (has_udp && rate && t >= next_udp && udp_sent < udp_total) {
 			snprintf(buf, sizeof(buf), "u%lu", udp_sent);
-			if (send(udp_fd, buf, strlen(buf), 0) > 0)
-				udp_sent++;
+			if (send(udp_fd, buf, strlen(buf), 0) <= 0)
+				break; /* again next round */
+			udp_sent++;
 			next_udp += 1.0 / rate;
 		}
 		if (has_tcp && t >= next_tcp) {
@@ -176,8 +181,17 @@ int main(int argc, char **argv)
 			udp_recv++;
 		usleep(2000);
 	}
-	/* late UDP echoes */
-	for (seq = 0; has_udp && seq < 50; seq++) {
+	/* the last due ones, when the clock ended the loop between two rounds */
+	for (seq = 0; has_udp && !stop && udp_sent < udp_total && seq < 1000; seq++) {
+		snprintf(buf, sizeof(buf), "u%lu", udp_sent);
+		if (send(udp_fd, buf, strlen(buf), 0) > 0)
+			udp_sent++;
+		else
+			usleep(1000);
+	}
+	/* late UDP echoes: until every one is back, or 5 s */
+	end = now_s();
+	while (has_udp && udp_recv < udp_sent && now_s() - end < 5) {
 		while (recv(udp_fd, buf, sizeof(buf), 0) > 0)
 			udp_recv++;
 		usleep(10000);
