@@ -46,7 +46,9 @@ BUILD=$(cd "$BUILD" && pwd)
 RES=$(mkdir -p "$RES" && cd "$RES" && pwd)
 
 RUNS=5
-NS_C=tpb-cl NS_N=tpb-node NS_B=tpb-be
+WHOS="iptables nftables tailplane"
+NS_C= NS_N= NS_B= # the namespaces of the contender in use (use_ns)
+declare -A SERVER # connbench server pid per contender
 PIN=/sys/fs/bpf/tpb-bench
 SVC_PORT=80
 POD_PORT=8080
@@ -54,13 +56,18 @@ TMP=
 PIDS=""
 
 if [ $QUICK = 1 ]; then
-	SIZES="10 10000"
+	SIZES="10 1000"
 	CRR_SECS=0.5 CRR_MAX=8000 RR_COUNT=1000 IPERF_SECS=1 IPERF_SIZES="10"
 else
 	SIZES="10 1000 10000"
 	CRR_SECS=2 CRR_MAX=30000 RR_COUNT=5000 IPERF_SECS=2 IPERF_SIZES="10 10000"
 fi
 CRR_PAR=16
+# kube-proxy runs either iptables backend.  iptables-nft 1.8.9 (bookworm's
+# default) took 1.8 s to restore the 1k-service ruleset and had not
+# finished the 10k one after 13 minutes here; the legacy backend restores
+# it in seconds, so the iptables rows are iptables-legacy's.
+IPT=iptables-legacy
 # for trying the script out only: figures need RUNS >= 5 and every size
 SIZES=${TPB_SIZES:-$SIZES}
 RUNS=${TPB_RUNS:-$RUNS}
@@ -85,10 +92,23 @@ cleanup() {
 	if [ -d "$PIN" ]; then
 		"$BUILD"/tailplaned --pin-root "$PIN" --detach --purge >/dev/null 2>&1
 	fi
-	for ns in $NS_C $NS_N $NS_B; do
-		ip netns del "$ns" 2>/dev/null
-	done
+	teardown_netns
 	[ -n "$TMP" ] && rm -rf "$TMP"
+}
+
+# use_ns WHO: the client, node and backend namespaces of one contender;
+# each has its own three, all there at once, so their runs can alternate
+use_ns() {
+	NS_C=tpb-$1-c NS_N=tpb-$1-n NS_B=tpb-$1-b
+}
+
+MADE_NS="" # the namespaces this run made: the only ones it removes
+teardown_netns() {
+	local ns
+	for ns in $MADE_NS; do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	MADE_NS=""
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -119,6 +139,7 @@ setup_netns() {
 	done
 	for ns in $NS_C $NS_N $NS_B; do
 		ip netns add "$ns"
+		MADE_NS="$MADE_NS $ns"
 		in_ns "$ns" ip link set lo up
 	done
 	# client <-> node: the node's end is the "tailnet" interface
@@ -148,9 +169,10 @@ setup_netns() {
 	in_ns $NS_B sysctl -qw net.core.somaxconn=4096
 }
 
+# start_server WHO
 start_server() {
 	spawn $NS_B "$BUILD"/bench/connbench serve $POD_PORT
-	SERVER_PID=$LAST_PID
+	SERVER[$1]=$LAST_PID
 	sleep 0.2
 }
 
@@ -188,46 +210,64 @@ time_ms() {
 
 TUPLE=0 # next source tuple of the client: never reused within a run
 
-measure_traffic() {
-	local who=$1 n=$2 vip=$3 i out vals="" p50s="" p99s="" mbs=""
+# traffic N: every figure of the traffic, the contenders' runs alternating
+# (iptables, nftables, tailplane, iptables, ...) so that the load others
+# put on the machine falls on all three alike
+traffic() {
+	local n=$1 i who out
+	declare -A crr p50 p99 gbs
 	for i in $(seq $RUNS); do
-		out=$(in_ns $NS_C "$BUILD"/bench/connbench crr "$vip:$SVC_PORT" 100.64.4.0 16 \
-			$TUPLE $CRR_MAX $CRR_SECS $CRR_PAR) || {
-			log "$who@$n: crr failed: $out"
-			exit 1
-		}
-		TUPLE=$(echo "$out" | awk '{ print $10 }')
-		vals="$vals $(echo "$out" | awk '{ print $8 }')"
+		for who in $WHOS; do
+			use_ns "$who"
+			out=$(in_ns $NS_C "$BUILD"/bench/connbench crr "$VIP_M:$SVC_PORT" 100.64.4.0 16 \
+				$TUPLE $CRR_MAX $CRR_SECS $CRR_PAR) || {
+				log "$who@$n: crr failed: $out"
+				exit 1
+			}
+			TUPLE=$(echo "$out" | awk '{ print $10 }')
+			crr[$who]="${crr[$who]:-} $(echo "$out" | awk '{ print $8 }')"
+		done
 	done
-	# shellcheck disable=SC2086
-	stats "crr@${n}s:$who" "conn/s" $vals
 	for i in $(seq $RUNS); do
-		out=$(in_ns $NS_C "$BUILD"/bench/connbench rr "$vip:$SVC_PORT" $RR_COUNT 5)
-		p50s="$p50s $(echo "$out" | awk '{ print $4 }')"
-		p99s="$p99s $(echo "$out" | awk '{ print $6 }')"
+		for who in $WHOS; do
+			use_ns "$who"
+			out=$(in_ns $NS_C "$BUILD"/bench/connbench rr "$VIP_M:$SVC_PORT" $RR_COUNT 5)
+			p50[$who]="${p50[$who]:-} $(echo "$out" | awk '{ print $4 }')"
+			p99[$who]="${p99[$who]:-} $(echo "$out" | awk '{ print $6 }')"
+		done
 	done
-	# shellcheck disable=SC2086
-	stats "rr_p50@${n}s:$who" "us" $p50s
-	# shellcheck disable=SC2086
-	stats "rr_p99@${n}s:$who" "us" $p99s
+	for who in $WHOS; do
+		# shellcheck disable=SC2086
+		stats "crr@${n}s:$who" "conn/s" ${crr[$who]}
+		# shellcheck disable=SC2086
+		stats "rr_p50@${n}s:$who" "us" ${p50[$who]}
+		# shellcheck disable=SC2086
+		stats "rr_p99@${n}s:$who" "us" ${p99[$who]}
+	done
 	case " $IPERF_SIZES " in *" $n "*) ;; *) return 0 ;; esac
 	# iperf3 serves the backend port in place of connbench: both backends
 	# are addresses of the one backend namespace, so either choice reaches it
-	stop_pid "$SERVER_PID"
-	for i in $(seq $RUNS); do
-		spawn $NS_B iperf3 -s -1 -p $POD_PORT >/dev/null 2>&1
-		sleep 0.3
-		out=$(in_ns $NS_C iperf3 -c "$vip" -p $SVC_PORT -t $IPERF_SECS -f m 2>&1) || {
-			log "$who@$n: iperf3 failed: $out"
-			exit 1
-		}
-		stop_pid "$LAST_PID"
-		mbs="$mbs $(echo "$out" | awk '/receiver/ { for (f = 1; f < NF; f++)
-			if ($(f + 1) == "Mbits/sec") print $f / 1000 }')"
+	for who in $WHOS; do
+		stop_pid "${SERVER[$who]}"
 	done
-	# shellcheck disable=SC2086
-	stats "iperf@${n}s:$who" "Gbit/s" $mbs
-	start_server
+	for i in $(seq $RUNS); do
+		for who in $WHOS; do
+			use_ns "$who"
+			spawn $NS_B iperf3 -s -1 -p $POD_PORT >/dev/null 2>&1
+			sleep 0.3
+			out=$(in_ns $NS_C iperf3 -c "$VIP_M" -p $SVC_PORT -t $IPERF_SECS -f m 2>&1) || {
+				log "$who@$n: iperf3 failed: $out"
+				exit 1
+			}
+			stop_pid "$LAST_PID"
+			gbs[$who]="${gbs[$who]:-} $(echo "$out" | awk '/receiver/ { for (f = 1; f < NF; f++)
+				if ($(f + 1) == "Mbits/sec") print $f / 1000 }')"
+		done
+	done
+	for who in $WHOS; do
+		# shellcheck disable=SC2086
+		stats "iperf@${n}s:$who" "Gbit/s" ${gbs[$who]}
+	done
 }
 
 VIP_M= # the ClusterIP the traffic goes to: service N/2
@@ -236,7 +276,19 @@ vip_of() {
 	echo "198.19.$((i / 256)).$((i % 256))"
 }
 
-flush_netfilter() {
+# empty the node's tables between runs of one contender.  Each contender
+# gets namespaces of its own: a legacy table, once made, keeps its hooks
+# (and conntrack) on in its namespace until the namespace goes, so it must
+# not be touched where nftables or tailplane are measured.
+flush_ipt() {
+	local t
+	for t in nat filter; do
+		in_ns $NS_N $IPT -t $t -F
+		in_ns $NS_N $IPT -t $t -X
+	done
+}
+
+flush_nft() {
 	in_ns $NS_N nft flush ruleset
 }
 
@@ -273,28 +325,26 @@ bench_iptables() {
 		COMMIT
 	EOF
 	for i in $(seq $RUNS); do
-		flush_netfilter
-		in_ns $NS_N iptables-restore --noflush <"$f.jumps"
-		vals="$vals $(time_ms in_ns $NS_N iptables-restore --noflush "$f")"
+		flush_ipt
+		in_ns $NS_N $IPT-restore --noflush <"$f.jumps"
+		vals="$vals $(time_ms in_ns $NS_N $IPT-restore --noflush "$f")"
 	done
 	# shellcheck disable=SC2086
 	stats "sync@${n}s:iptables" "ms" $vals
 	vals=""
 	for i in $(seq $RUNS); do
 		"$BUILD"/bench/kpgen iptables-add "$((n + i - 1))" "$((n + i - 1))" >"$f.add$i"
-		vals="$vals $(time_ms in_ns $NS_N iptables-restore --noflush "$f.add$i")"
+		vals="$vals $(time_ms in_ns $NS_N $IPT-restore --noflush "$f.add$i")"
 	done
 	# shellcheck disable=SC2086
 	stats "add1@${n}s:iptables" "ms" $vals
 	vals=""
 	for i in $(seq $RUNS); do
 		"$BUILD"/bench/kpgen iptables-min "$((n + RUNS + i - 1))" "$((n + RUNS + i - 1))" >"$f.min$i"
-		vals="$vals $(time_ms in_ns $NS_N iptables-restore --noflush "$f.min$i")"
+		vals="$vals $(time_ms in_ns $NS_N $IPT-restore --noflush "$f.min$i")"
 	done
 	# shellcheck disable=SC2086
 	stats "add1min@${n}s:iptables" "ms" $vals
-	measure_traffic iptables "$n" "$VIP_M"
-	flush_netfilter
 	rm -f "$f"*
 }
 
@@ -305,7 +355,7 @@ bench_nftables() {
 	f=$TMP/nft-$n
 	"$BUILD"/bench/kpgen nft "$n" $((n / 2)) >"$f"
 	for i in $(seq $RUNS); do
-		flush_netfilter
+		flush_nft
 		vals="$vals $(time_ms in_ns $NS_N nft -f "$f")"
 	done
 	# shellcheck disable=SC2086
@@ -317,8 +367,6 @@ bench_nftables() {
 	done
 	# shellcheck disable=SC2086
 	stats "add1@${n}s:nftables" "ms" $vals
-	measure_traffic nftables "$n" "$VIP_M"
-	flush_netfilter
 	rm -f "$f"*
 }
 
@@ -327,24 +375,15 @@ bench_nftables() {
 TPD() { in_ns $NS_N "$BUILD"/tailplaned "$@"; }
 purge() { "$BUILD"/tailplaned --pin-root "$PIN" --detach --purge >/dev/null 2>&1 || true; }
 
-# tailplaned --once under /usr/bin/time: its peak RSS in KiB
-loader_rss() {
-	local out
-	out=$(/usr/bin/time -f 'TPBTIME %e %M' nsenter --net=/run/netns/$NS_N \
-		"$BUILD"/tailplaned --config "$1" --once --log-level error 2>&1) || {
-		log "tailplaned failed: $out"
-		exit 1
-	}
-	echo "$out" | awk '/^TPBTIME/ { print $3 }'
-}
-
-# loader_ms CONFIG: "total attached applied", the wall clock of one
-# tailplaned --once in ms, and when (ms from its start) its log said the
-# programs were attached and the configuration applied
-loader_ms() {
+# loader_run CONFIG: "total attached applied rss" of one tailplaned --once:
+# its wall clock in ms, when (ms from its start) its log said the programs
+# were attached and the configuration applied, and its peak RSS in KiB
+# (GNU time's maxrss: nsenter execs tailplaned in the same process)
+loader_run() {
 	local t0 t1 log_f=$TMP/loader.log
 	t0=$(now_us)
-	in_ns $NS_N "$BUILD"/tailplaned --config "$1" --once --log-level info 2>"$log_f" || {
+	/usr/bin/time -f 'TPBTIME %e %M' nsenter --net=/run/netns/$NS_N \
+		"$BUILD"/tailplaned --config "$1" --once --log-level info 2>"$log_f" || {
 		log "tailplaned failed: $(cat "$log_f")"
 		exit 1
 	}
@@ -352,10 +391,12 @@ loader_ms() {
 	# log times are UTC with ms; the start's too, from bash's clock
 	awk -v t0="$t0" -v t1="$t1" '
 		function ms(s,  a) { split(s, a, /[T:Z]/); return ((a[2] * 60 + a[3]) * 60 + a[4]) * 1000 }
+		function ts(  x) { match($0, /"ts":"[^"]*"/); return ms(substr($0, RSTART + 6, RLENGTH - 7)) }
 		BEGIN { s0 = (t0 / 1000) % 86400000 }
-		/"msg":"attached"/ && !att { match($0, /"ts":"[^"]*"/); att = ms(substr($0, RSTART + 6, RLENGTH - 7)) }
-		/"msg":"configuration applied"/ { match($0, /"ts":"[^"]*"/); app = ms(substr($0, RSTART + 6, RLENGTH - 7)) }
-		END { printf "%.1f %.1f %.1f\n", (t1 - t0) / 1000, att - s0, app - s0 }' "$log_f"
+		/"msg":"attached"/ && !att { att = ts() }
+		/"msg":"configuration applied"/ { app = ts() }
+		/^TPBTIME/ { rss = $3 }
+		END { printf "%.1f %.1f %.1f %d\n", (t1 - t0) / 1000, att - s0, app - s0, rss }' "$log_f"
 }
 
 bench_tailplane() {
@@ -380,12 +421,11 @@ bench_tailplane() {
 	local tot="" att="" app=""
 	for i in $(seq $RUNS); do
 		purge
-		out=$(loader_ms "$f.default.json")
+		out=$(loader_run "$f.default.json")
 		tot="$tot $(echo "$out" | cut -d' ' -f1)"
 		att="$att $(echo "$out" | cut -d' ' -f2)"
 		app="$app $(echo "$out" | cut -d' ' -f3)"
-		purge
-		rss="$rss $(loader_rss "$f.default.json" | awk '{ print $1 / 1024 }')"
+		rss="$rss $(echo "$out" | awk '{ print $4 / 1024 }')"
 	done
 	# shellcheck disable=SC2086
 	stats "loader_cold@${n}s:tailplane" "ms" $tot
@@ -396,12 +436,16 @@ bench_tailplane() {
 	# shellcheck disable=SC2086
 	stats "loader_rss@${n}s:tailplane" "MiB" $rss
 	# ... and restart with the pins kept (the maps hold the N already)
-	tot=""
+	tot="" rss=""
 	for i in $(seq $RUNS); do
-		tot="$tot $(loader_ms "$f.default.json" | cut -d' ' -f1)"
+		out=$(loader_run "$f.default.json")
+		tot="$tot $(echo "$out" | cut -d' ' -f1)"
+		rss="$rss $(echo "$out" | awk '{ print $4 / 1024 }')"
 	done
 	# shellcheck disable=SC2086
 	stats "loader_restart@${n}s:tailplane" "ms" $tot
+	# shellcheck disable=SC2086
+	stats "loader_restart_rss@${n}s:tailplane" "MiB" $rss
 	# the traffic's configuration: a conntrack big enough (a restart that
 	# resizes, untimed)
 	purge
@@ -418,11 +462,6 @@ bench_tailplane() {
 		log "tailplane is not attached to tpb-nc: $out"
 		exit 1
 	}
-	measure_traffic tailplane "$n" "$VIP_M"
-	if [ "$n" = "${SIZES##* }" ]; then
-		memory_rows "$n"
-	fi
-	purge
 	rm -f "$f"*
 }
 
@@ -548,21 +587,33 @@ write_results() {
 # ---- main ------------------------------------------------------------------------
 
 main() {
-	local n
+	local n who
 	TMP=$(mktemp -d /tmp/tpb-kubeproxy.XXXXXX)
 	ROWS=$TMP/rows
 	: >"$ROWS"
 	purge
-	setup_netns
-	start_server
 	for n in $SIZES; do
 		VIP_M=$(vip_of $((n / 2)))
-		log "$n services: iptables"
-		bench_iptables "$n"
-		log "$n services: nftables"
-		bench_nftables "$n"
-		log "$n services: tailplane"
-		bench_tailplane "$n"
+		for who in $WHOS; do
+			log "$n services: $who: tables"
+			use_ns "$who"
+			setup_netns
+			start_server "$who"
+			bench_"$who" "$n"
+		done
+		log "$n services: traffic"
+		traffic "$n"
+		if [ "$n" = "${SIZES##* }" ]; then
+			use_ns tailplane
+			memory_rows "$n"
+		fi
+		purge
+		for who in $WHOS; do
+			if [ -n "${SERVER[$who]:-}" ]; then
+				stop_pid "${SERVER[$who]}"
+			fi
+		done
+		teardown_netns
 	done
 	write_results
 	if command -v gnuplot >/dev/null; then
