@@ -72,7 +72,8 @@ IPT=iptables-legacy
 SIZES=${TPB_SIZES:-$SIZES}
 RUNS=${TPB_RUNS:-$RUNS}
 
-log() { printf 'kubeproxy: %s\n' "$*" >&2; }
+START=$SECONDS
+log() { printf 'kubeproxy: %3ds %s\n' $((SECONDS - START)) "$*" >&2; }
 
 in_ns() {
 	local ns=$1
@@ -292,6 +293,12 @@ flush_nft() {
 	in_ns $NS_N nft flush ruleset
 }
 
+# timed N: whether the table timings are taken at N (QUICK: the largest
+# size only; the smaller ones get their tables, untimed, for the traffic)
+timed() {
+	[ $QUICK = 0 ] || [ "$1" = "${SIZES##* }" ]
+}
+
 # ---- iptables ----------------------------------------------------------------
 
 bench_iptables() {
@@ -324,6 +331,11 @@ bench_iptables() {
 		-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING
 		COMMIT
 	EOF
+	if ! timed "$n"; then
+		in_ns $NS_N $IPT-restore --noflush <"$f.jumps"
+		in_ns $NS_N $IPT-restore --noflush "$f"
+		return 0
+	fi
 	for i in $(seq $RUNS); do
 		flush_ipt
 		in_ns $NS_N $IPT-restore --noflush <"$f.jumps"
@@ -354,6 +366,10 @@ bench_nftables() {
 	local n=$1 i vals="" f
 	f=$TMP/nft-$n
 	"$BUILD"/bench/kpgen nft "$n" $((n / 2)) >"$f"
+	if ! timed "$n"; then
+		in_ns $NS_N nft -f "$f"
+		return 0
+	fi
 	for i in $(seq $RUNS); do
 		flush_nft
 		vals="$vals $(time_ms in_ns $NS_N nft -f "$f")"
@@ -404,10 +420,17 @@ bench_tailplane() {
 	f=$TMP/tp-$n
 	cfg0=$TMP/tp-0.json
 	cfg=$f.json
-	"$BUILD"/bench/kpgen json 0 0 tpb-nc "$PIN" | capacity >"$cfg0"
+	"$BUILD"/bench/kpgen json 0 0 tpb-nc "$PIN" >"$cfg0"
 	"$BUILD"/bench/kpgen json "$n" $((n / 2)) tpb-nc "$PIN" | capacity >"$cfg"
 	"$BUILD"/bench/kpgen tpctl "$n" $((n / 2)) >"$f"
+	if ! timed "$n"; then
+		purge
+		TPD --config "$cfg" --once --log-level error
+		return 0
+	fi
 	# sync all N from nothing: tpctl batch into freshly loaded, empty maps
+	# (of the default capacities; deleting every service instead would
+	# take longer: a service del walks conntrack, 15 ms each with 1M flows)
 	for i in $(seq $RUNS); do
 		purge
 		TPD --config "$cfg0" --once --log-level error
@@ -435,9 +458,10 @@ bench_tailplane() {
 	stats "loader_cold_applied@${n}s:tailplane" "ms" $app
 	# shellcheck disable=SC2086
 	stats "loader_rss@${n}s:tailplane" "MiB" $rss
-	# ... and restart with the pins kept (the maps hold the N already)
+	# ... and restart with the pins kept (the maps hold the N already;
+	# not in QUICK)
 	tot="" rss=""
-	for i in $(seq $RUNS); do
+	for i in $(seq $((QUICK ? 0 : RUNS))); do
 		out=$(loader_run "$f.default.json")
 		tot="$tot $(echo "$out" | cut -d' ' -f1)"
 		rss="$rss $(echo "$out" | awk '{ print $4 / 1024 }')"
@@ -450,7 +474,12 @@ bench_tailplane() {
 	# resizes, untimed)
 	purge
 	TPD --config "$cfg" --once --log-level error
-	vals=""
+	tpctl_add_one "$n" "$f"
+}
+
+# tpctl_add_one N FILE: time adding one service to the N present
+tpctl_add_one() {
+	local n=$1 f=$2 i vals="" out
 	for i in $(seq $RUNS); do
 		"$BUILD"/bench/kpgen tpctl-add "$((n + i - 1))" "$((n + i - 1))" >"$f.add$i"
 		vals="$vals $(time_ms "$BUILD"/tpctl --pin-root "$PIN" batch "$f.add$i")"
@@ -482,22 +511,41 @@ map_entries() {
 	bpftool -j map show pinned "$PIN/$1" | sed -n 's/.*"max_entries":\([0-9]*\).*/\1/p'
 }
 
+# maglev_mem: the memory of the services' Maglev tables, inner maps of
+# tp_maglev that no pin names (found by the ids tp_maglev holds)
+maglev_mem() {
+	python3 - "$PIN/tp_maglev" <<-'EOF'
+		import json, subprocess, sys
+		dump = json.loads(subprocess.check_output(["bpftool", "-j", "map", "dump", "pinned", sys.argv[1]]))
+		ids = {int.from_bytes(bytes(int(b, 16) for b in e["value"]), "little") for e in dump}
+		maps = json.loads(subprocess.check_output(["bpftool", "-j", "map", "show"]))
+		print(sum(m["bytes_memlock"] for m in maps if m["id"] in ids))
+	EOF
+}
+
+# svc_mem: services, backends, their indexes and Maglev tables
+svc_mem() {
+	local k m=0
+	for k in tp_services tp_svc_backends tp_maglev tp_backends; do
+		m=$((m + $(map_mem $k)))
+	done
+	echo $((m + $(maglev_mem)))
+}
+
 # memory_rows N: with N services of 2 backends loaded: per service, per
 # backend (from N services of 2 and of 3 backends), per flow, per identity
 # and per rule, each the growth of the maps it writes over the entries
 # added; beside nf_conntrack's slab object
 memory_rows() {
-	local n=$1 m0 m1 maps_svc="tp_services tp_svc_backends tp_maglev tp_backends" b k
+	local n=$1 m0 m1 b k
 	local f=$TMP/mem
 	purge
 	TPD --config "$TMP/tp-0.json" --once --log-level error
-	m0=0
-	for k in $maps_svc; do m0=$((m0 + $(map_mem $k))); done
+	m0=$(svc_mem)
 	"$BUILD"/bench/kpgen tpctl "$n" $((n / 2)) >"$f"
 	"$BUILD"/tpctl --pin-root "$PIN" batch "$f" >/dev/null
-	m1=0
-	for k in $maps_svc; do m1=$((m1 + $(map_mem $k))); done
-	stats "mem_per_service:tailplane" "B" "$(((m1 - m0) / n))"
+	m1=$(svc_mem)
+	stats "mem_per_service_2be:tailplane" "B" "$(((m1 - m0) / n))"
 	# a third backend on every service: what one backend adds (its entry,
 	# its slot, and the bigger Maglev table it leads to)
 	for b in $(seq 0 $((n - 1))); do
@@ -505,11 +553,13 @@ memory_rows() {
 	done >"$f.b"
 	m0=$m1
 	"$BUILD"/tpctl --pin-root "$PIN" batch "$f.b" >/dev/null
-	m1=0
-	for k in $maps_svc; do m1=$((m1 + $(map_mem $k))); done
+	m1=$(svc_mem)
 	stats "mem_per_backend:tailplane" "B" "$(((m1 - m0) / n))"
 	# conntrack is preallocated: what the kernel charges, over its entries
-	stats "mem_per_flow_entry:tailplane" "B" "$(($(map_mem tp_ct) / $(map_entries tp_ct)))"
+	k=$(($(map_mem tp_ct) / $(map_entries tp_ct)))
+	stats "mem_per_flow_entry:tailplane" "B" "$k"
+	# a DNAT flow holds two entries (its tuple and its reply's)
+	stats "mem_per_dnat_flow:tailplane" "B" "$((2 * k))"
 	m0=$(($(map_mem tp_identity) + $(map_mem tp_id_names) + $(map_mem tp_id_by_name)))
 	for b in $(seq 0 $((n - 1))); do
 		echo "identity add 198.18.$((64 + b / 256)).$((b % 256))/32 $((1000 + b)) name tpb$b"
