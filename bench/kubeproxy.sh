@@ -170,11 +170,25 @@ setup_netns() {
 	in_ns $NS_B sysctl -qw net.core.somaxconn=4096
 }
 
+# wait_listen PORT: until something listens on PORT in the backend ns
+# (a loaded machine can take a while to start a server), at most 10 s
+wait_listen() {
+	local i
+	for i in $(seq 100); do
+		if in_ns $NS_B ss -Hltn "sport = :$1" | grep -q .; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	log "nothing listens on port $1 in $NS_B"
+	exit 1
+}
+
 # start_server WHO
 start_server() {
 	spawn $NS_B "$BUILD"/bench/connbench serve $POD_PORT
 	SERVER[$1]=$LAST_PID
-	sleep 0.2
+	wait_listen $POD_PORT
 }
 
 # ---- figures -----------------------------------------------------------------
@@ -255,7 +269,7 @@ traffic() {
 		for who in $WHOS; do
 			use_ns "$who"
 			spawn $NS_B iperf3 -s -1 -p $POD_PORT >/dev/null 2>&1
-			sleep 0.3
+			wait_listen $POD_PORT
 			out=$(in_ns $NS_C iperf3 -c "$VIP_M" -p $SVC_PORT -t $IPERF_SECS -f m 2>&1) || {
 				log "$who@$n: iperf3 failed: $out"
 				exit 1
