@@ -52,6 +52,7 @@ main() {
 		set output "$RES/latest.png"
 		set multiplot layout 1,3 title "tailplane vs kube-proxy shapes, ClusterIP over veth, $(nproc) shared CPUs, $when (median, min-max bars)"
 		set logscale x
+		set xrange [5:20000]
 		set xlabel "services"
 		set key top left
 		set grid
@@ -62,6 +63,7 @@ main() {
 		     "$TMP/crr-iptables" using 1:3:2:4 with yerrorlines lw 2 title "iptables", \\
 		     "$TMP/crr-nftables" using 1:3:2:4 with yerrorlines lw 2 title "nftables"
 		set title "add one service with N present"
+		set key top left font "sans,8"
 		set ylabel "ms"
 		set logscale y
 		set yrange [*:*]
