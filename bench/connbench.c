@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #define PORTS_PER_ADDR (65536 - 1024)
-#define MAX_PAR 256
+#define MAX_PAR	       256
 
 static double now_s(void)
 {
@@ -72,7 +72,8 @@ static void die(const char *what)
 
 static int serve(int port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(port) };
 	struct epoll_event ev, evs[64];
 	int lfd, ep, on = 1, i, n;
 	char buf[4096];
@@ -97,9 +98,14 @@ static int serve(int port)
 				int c;
 
 				while ((c = accept4(lfd, NULL, NULL,
-						    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-					setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-					ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = c };
+						    SOCK_NONBLOCK |
+							    SOCK_CLOEXEC)) >=
+				       0) {
+					setsockopt(c, IPPROTO_TCP, TCP_NODELAY,
+						   &on, sizeof(on));
+					ev = (struct epoll_event){
+						.events = EPOLLIN, .data.fd = c
+					};
 					epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev);
 				}
 				continue;
@@ -136,7 +142,8 @@ static int crr(int argc, char **argv)
 	uint32_t src0;
 	int par, ep, i, n, on = 1;
 
-	if (argc != 9 || parse_addr(argv[2], &dst) || inet_pton(AF_INET, argv[3], &src.sin_addr) != 1)
+	if (argc != 9 || parse_addr(argv[2], &dst) ||
+	    inet_pton(AF_INET, argv[3], &src.sin_addr) != 1)
 		return 2;
 	src0 = ntohl(src.sin_addr.s_addr);
 	nsrc = strtoul(argv[4], NULL, 0);
@@ -156,16 +163,22 @@ static int crr(int argc, char **argv)
 			struct conn *c = &conns[i];
 			unsigned long tup;
 
-			if (c->state != IDLE || started >= count || now_s() >= t_end)
+			if (c->state != IDLE || started >= count ||
+			    now_s() >= t_end)
 				continue;
 			tup = (next++) % (nsrc * PORTS_PER_ADDR);
-			src.sin_addr.s_addr = htonl(src0 + tup / PORTS_PER_ADDR);
+			src.sin_addr.s_addr =
+				htonl(src0 + tup / PORTS_PER_ADDR);
 			src.sin_port = htons(1024 + tup % PORTS_PER_ADDR);
-			c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			c->fd = socket(
+				AF_INET,
+				SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 			if (c->fd < 0)
 				die("socket");
-			setsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-			setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+			setsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &on,
+				   sizeof(on));
+			setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on,
+				   sizeof(on));
 			if (bind(c->fd, (struct sockaddr *)&src, sizeof(src))) {
 				/* a tuple still held locally (TIME_WAIT of an earlier run) */
 				close(c->fd);
@@ -176,14 +189,17 @@ static int crr(int argc, char **argv)
 				continue;
 			}
 			started++;
-			if (connect(c->fd, (struct sockaddr *)&dst, sizeof(dst)) && errno != EINPROGRESS) {
+			if (connect(c->fd, (struct sockaddr *)&dst,
+				    sizeof(dst)) &&
+			    errno != EINPROGRESS) {
 				close(c->fd);
 				c->fd = -1;
 				failed++;
 				continue;
 			}
 			c->state = CONNECTING;
-			ev = (struct epoll_event){ .events = EPOLLOUT, .data.u32 = i };
+			ev = (struct epoll_event){ .events = EPOLLOUT,
+						   .data.u32 = i };
 			epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
 		}
 		for (i = 0, n = 0; i < par; i++)
@@ -208,11 +224,15 @@ static int crr(int argc, char **argv)
 			socklen_t len = sizeof(err);
 
 			if (c->state == CONNECTING) {
-				getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+				getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err,
+					   &len);
 				if (err || write(c->fd, &b, 1) != 1)
 					goto fail;
 				c->state = WAITING;
-				ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = evs[i].data.u32 };
+				ev = (struct epoll_event){
+					.events = EPOLLIN,
+					.data.u32 = evs[i].data.u32
+				};
 				epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
 				continue;
 			}
@@ -222,15 +242,15 @@ static int crr(int argc, char **argv)
 			c->state = IDLE;
 			done++;
 			continue;
-fail:
+		fail:
 			close(c->fd);
 			c->state = IDLE;
 			failed++;
 		}
 	}
 	secs = now_s() - t0;
-	printf("conns %lu failed %lu secs %.3f rate %.1f next %lu\n", done, failed, secs, done / secs,
-	       next);
+	printf("conns %lu failed %lu secs %.3f rate %.1f next %lu\n", done,
+	       failed, secs, done / secs, next);
 	return !done || failed * 100 > done + failed;
 }
 
@@ -274,7 +294,8 @@ static int rr(int argc, char **argv)
 	if (!n)
 		return 1;
 	qsort(lat, n, sizeof(*lat), cmp_dbl);
-	printf("requests %lu p50_us %.1f p99_us %.1f\n", n, lat[n / 2], lat[n * 99 / 100]);
+	printf("requests %lu p50_us %.1f p99_us %.1f\n", n, lat[n / 2],
+	       lat[n * 99 / 100]);
 	free(lat);
 	return 0;
 }
@@ -290,8 +311,9 @@ int main(int argc, char **argv)
 	else if (argc >= 2 && !strcmp(argv[1], "rr"))
 		rc = rr(argc, argv);
 	if (rc == 2)
-		fprintf(stderr, "usage: connbench serve PORT\n"
-				"       connbench crr VIP:PORT SRC NSRC OFFSET COUNT SECONDS PARALLEL\n"
-				"       connbench rr VIP:PORT COUNT SECONDS\n");
+		fprintf(stderr,
+			"usage: connbench serve PORT\n"
+			"       connbench crr VIP:PORT SRC NSRC OFFSET COUNT SECONDS PARALLEL\n"
+			"       connbench rr VIP:PORT COUNT SECONDS\n");
 	return rc;
 }

@@ -52,7 +52,8 @@ static void vip(unsigned long i, char *b, size_t len)
 {
 	uint32_t a = (198u << 24) | (19u << 16) | (uint32_t)(i + 1);
 
-	snprintf(b, len, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+	snprintf(b, len, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255,
+		 (a >> 8) & 255, a & 255);
 }
 
 static void ep(unsigned long i, int j, char *b, size_t len)
@@ -65,7 +66,8 @@ static void ep(unsigned long i, int j, char *b, size_t len)
 	}
 	a = (198u << 24) | (18u << 16) | (16u << 8);
 	a += (uint32_t)(2 * i + j);
-	snprintf(b, len, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+	snprintf(b, len, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255,
+		 (a >> 8) & 255, a & 255);
 }
 
 /* kube-proxy's chain hash: base32 of a digest, cut to @n characters */
@@ -156,15 +158,17 @@ static void ipt_chains_rules(unsigned long i)
 	for (j = 0; j < 2; j++) {
 		ep(i, j, e, sizeof(e));
 		sep_chain(i, j, s, sizeof(s));
-		printf("-A %s -m comment --comment \"ns%lu/svc%lu:p80 -> %s:%d\"%s -j %s\n", c, i, i,
-		       e, POD_PORT, j ? "" : " -m statistic --mode random --probability 0.5000000000",
+		printf("-A %s -m comment --comment \"ns%lu/svc%lu:p80 -> %s:%d\"%s -j %s\n",
+		       c, i, i, e, POD_PORT,
+		       j ? ""
+			 : " -m statistic --mode random --probability 0.5000000000",
 		       s);
 	}
 	for (j = 0; j < 2; j++) {
 		ep(i, j, e, sizeof(e));
 		sep_chain(i, j, s, sizeof(s));
-		printf("-A %s -m comment --comment ns%lu/svc%lu:p80 -s %s -j KUBE-MARK-MASQ\n", s, i, i,
-		       e);
+		printf("-A %s -m comment --comment ns%lu/svc%lu:p80 -s %s -j KUBE-MARK-MASQ\n",
+		       s, i, i, e);
 		printf("-A %s -m comment --comment ns%lu/svc%lu:p80 -m tcp -p tcp -j DNAT "
 		       "--to-destination %s:%d\n",
 		       s, i, i, e, POD_PORT);
@@ -238,44 +242,69 @@ static void iptables_min(unsigned long k)
 static void nft_base(void)
 {
 	printf("add table " T " { comment \"rules for kube-proxy\" ; }\n"
-	       "add set " T " cluster-ips { type ipv4_addr ; comment \"Active ClusterIPs\" ; }\n"
-	       "add set " T " nodeport-ips { type ipv4_addr ; comment \"IPs that accept NodePort "
+	       "add set " T
+	       " cluster-ips { type ipv4_addr ; comment \"Active ClusterIPs\" ; }\n"
+	       "add set " T
+	       " nodeport-ips { type ipv4_addr ; comment \"IPs that accept NodePort "
 	       "traffic\" ; }\n"
-	       "add map " T " firewall-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }\n"
-	       "add map " T " no-endpoint-nodeports { type inet_proto . inet_service : verdict ; }\n"
-	       "add map " T " no-endpoint-services { type ipv4_addr . inet_proto . inet_service : "
+	       "add map " T
+	       " firewall-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }\n"
+	       "add map " T
+	       " no-endpoint-nodeports { type inet_proto . inet_service : verdict ; }\n"
+	       "add map " T
+	       " no-endpoint-services { type ipv4_addr . inet_proto . inet_service : "
 	       "verdict ; }\n"
-	       "add map " T " service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; "
+	       "add map " T
+	       " service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; "
 	       "comment \"ClusterIP, ExternalIP and LoadBalancer IP traffic\" ; }\n"
-	       "add map " T " service-nodeports { type inet_proto . inet_service : verdict ; }\n"
+	       "add map " T
+	       " service-nodeports { type inet_proto . inet_service : verdict ; }\n"
 	       "add chain " T " cluster-ips-check\n"
-	       "add chain " T " filter-prerouting-pre-dnat { type filter hook prerouting priority "
+	       "add chain " T
+	       " filter-prerouting-pre-dnat { type filter hook prerouting priority "
 	       "-110 ; }\n"
-	       "add chain " T " filter-output-pre-dnat { type filter hook output priority -110 ; }\n"
-	       "add chain " T " filter-forward { type filter hook forward priority 0 ; }\n"
-	       "add chain " T " filter-input { type filter hook input priority 0 ; }\n"
-	       "add chain " T " filter-output { type filter hook output priority 0 ; }\n"
+	       "add chain " T
+	       " filter-output-pre-dnat { type filter hook output priority -110 ; }\n"
+	       "add chain " T
+	       " filter-forward { type filter hook forward priority 0 ; }\n"
+	       "add chain " T
+	       " filter-input { type filter hook input priority 0 ; }\n"
+	       "add chain " T
+	       " filter-output { type filter hook output priority 0 ; }\n"
 	       "add chain " T " firewall-check\n"
 	       "add chain " T " mark-for-masquerade\n"
 	       "add chain " T " masquerading\n"
-	       "add chain " T " nat-output { type nat hook output priority -100 ; }\n"
-	       "add chain " T " nat-postrouting { type nat hook postrouting priority 100 ; }\n"
-	       "add chain " T " nat-prerouting { type nat hook prerouting priority -100 ; }\n"
+	       "add chain " T
+	       " nat-output { type nat hook output priority -100 ; }\n"
+	       "add chain " T
+	       " nat-postrouting { type nat hook postrouting priority 100 ; }\n"
+	       "add chain " T
+	       " nat-prerouting { type nat hook prerouting priority -100 ; }\n"
 	       "add chain " T " nodeport-endpoints-check\n"
 	       "add chain " T " reject-chain\n"
 	       "add chain " T " services\n"
 	       "add chain " T " service-endpoints-check\n"
 	       "add rule " T " cluster-ips-check ip daddr @cluster-ips reject\n"
-	       "add rule " T " cluster-ips-check ip daddr { 198.19.0.0/16 } drop\n"
-	       "add rule " T " filter-prerouting-pre-dnat ct state new jump firewall-check\n"
-	       "add rule " T " filter-forward ct state new jump service-endpoints-check\n"
-	       "add rule " T " filter-forward ct state new jump cluster-ips-check\n"
-	       "add rule " T " filter-input ct state new jump nodeport-endpoints-check\n"
-	       "add rule " T " filter-input ct state new jump service-endpoints-check\n"
-	       "add rule " T " filter-output ct state new jump service-endpoints-check\n"
-	       "add rule " T " filter-output-pre-dnat ct state new jump firewall-check\n"
-	       "add rule " T " filter-output ct state new jump cluster-ips-check\n"
-	       "add rule " T " firewall-check ip daddr . meta l4proto . th dport vmap @firewall-ips\n"
+	       "add rule " T
+	       " cluster-ips-check ip daddr { 198.19.0.0/16 } drop\n"
+	       "add rule " T
+	       " filter-prerouting-pre-dnat ct state new jump firewall-check\n"
+	       "add rule " T
+	       " filter-forward ct state new jump service-endpoints-check\n"
+	       "add rule " T
+	       " filter-forward ct state new jump cluster-ips-check\n"
+	       "add rule " T
+	       " filter-input ct state new jump nodeport-endpoints-check\n"
+	       "add rule " T
+	       " filter-input ct state new jump service-endpoints-check\n"
+	       "add rule " T
+	       " filter-output ct state new jump service-endpoints-check\n"
+	       "add rule " T
+	       " filter-output-pre-dnat ct state new jump firewall-check\n"
+	       "add rule " T
+	       " filter-output ct state new jump cluster-ips-check\n"
+	       "add rule " T
+	       " firewall-check ip daddr . meta l4proto . th dport vmap @firewall-ips\n"
 	       "add rule " T " mark-for-masquerade mark set mark or 0x4000\n"
 	       "add rule " T " masquerading mark and 0x4000 == 0 return\n"
 	       "add rule " T " masquerading mark set mark xor 0x4000\n"
@@ -283,14 +312,18 @@ static void nft_base(void)
 	       "add rule " T " nat-output jump services\n"
 	       "add rule " T " nat-postrouting jump masquerading\n"
 	       "add rule " T " nat-prerouting jump services\n"
-	       "add rule " T " nodeport-endpoints-check ip daddr @nodeport-ips meta l4proto . th "
+	       "add rule " T
+	       " nodeport-endpoints-check ip daddr @nodeport-ips meta l4proto . th "
 	       "dport vmap @no-endpoint-nodeports\n"
 	       "add rule " T " reject-chain reject\n"
-	       "add rule " T " services ip daddr . meta l4proto . th dport vmap @service-ips\n"
-	       "add rule " T " services ip daddr @nodeport-ips meta l4proto . th dport vmap "
+	       "add rule " T
+	       " services ip daddr . meta l4proto . th dport vmap @service-ips\n"
+	       "add rule " T
+	       " services ip daddr @nodeport-ips meta l4proto . th dport vmap "
 	       "@service-nodeports\n"
 	       "add element " T " nodeport-ips { 198.18.0.1 }\n"
-	       "add rule " T " service-endpoints-check ip daddr . meta l4proto . th dport vmap "
+	       "add rule " T
+	       " service-endpoints-check ip daddr . meta l4proto . th dport vmap "
 	       "@no-endpoint-services\n");
 }
 
@@ -304,9 +337,11 @@ static void nft_names(unsigned long i, char *svc, char ep_ch[2][96], size_t len)
 	snprintf(svc, len, "service-%s-ns%lu/svc%lu/tcp/p80", h, i, i);
 	for (j = 0; j < 2; j++) {
 		ep(i, j, e, sizeof(e));
-		snprintf(s, sizeof(s), "ns%lu/svc%lu/tcp/p80__%s/%d", i, i, e, POD_PORT);
+		snprintf(s, sizeof(s), "ns%lu/svc%lu/tcp/p80__%s/%d", i, i, e,
+			 POD_PORT);
 		hash_name(s, 8, h);
-		snprintf(ep_ch[j], 96, "endpoint-%s-ns%lu/svc%lu/tcp/p80__%s/%d", h, i, i, e,
+		snprintf(ep_ch[j], 96,
+			 "endpoint-%s-ns%lu/svc%lu/tcp/p80__%s/%d", h, i, i, e,
 			 POD_PORT);
 	}
 }
@@ -322,18 +357,24 @@ static void nft_svc(unsigned long i)
 	printf("add chain " T " %s\n", svc);
 	for (j = 0; j < 2; j++)
 		printf("add chain " T " %s\n", epc[j]);
-	printf("add rule " T " %s ip daddr %s tcp dport 80 iifname != \"" LOCAL_IF
+	printf("add rule " T
+	       " %s ip daddr %s tcp dport 80 iifname != \"" LOCAL_IF
 	       "*\" jump mark-for-masquerade\n",
 	       svc, v);
-	printf("add rule " T " %s numgen random mod 2 vmap { 0 : goto %s , 1 : goto %s }\n", svc,
-	       epc[0], epc[1]);
+	printf("add rule " T
+	       " %s numgen random mod 2 vmap { 0 : goto %s , 1 : goto %s }\n",
+	       svc, epc[0], epc[1]);
 	for (j = 0; j < 2; j++) {
 		ep(i, j, e, sizeof(e));
-		printf("add rule " T " %s ip saddr %s jump mark-for-masquerade\n", epc[j], e);
-		printf("add rule " T " %s meta l4proto tcp dnat to %s:%d\n", epc[j], e, POD_PORT);
+		printf("add rule " T
+		       " %s ip saddr %s jump mark-for-masquerade\n",
+		       epc[j], e);
+		printf("add rule " T " %s meta l4proto tcp dnat to %s:%d\n",
+		       epc[j], e, POD_PORT);
 	}
 	printf("add element " T " cluster-ips { %s }\n", v);
-	printf("add element " T " service-ips { %s . tcp . 80 : goto %s }\n", v, svc);
+	printf("add element " T " service-ips { %s . tcp . 80 : goto %s }\n", v,
+	       svc);
 }
 
 /* ---- tailplane -------------------------------------------------------------------- */
@@ -406,7 +447,8 @@ int main(int argc, char **argv)
 	}
 	return fflush(stdout) ? 1 : 0;
 usage:
-	fprintf(stderr, "usage: kpgen {iptables|nft|tpctl} N M | "
-			"{iptables-add|iptables-min|nft-add|tpctl-add} N K | json N M IFACE PIN\n");
+	fprintf(stderr,
+		"usage: kpgen {iptables|nft|tpctl} N M | "
+		"{iptables-add|iptables-min|nft-add|tpctl-add} N K | json N M IFACE PIN\n");
 	return 2;
 }
