@@ -50,7 +50,7 @@ LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(OUT)/loader/%.o,$(LOADER_SRCS))
 # the loader minus main(): linked into test programs of its parts
 LOADER_LIB_OBJS := $(filter-out $(OUT)/loader/main.o,$(LOADER_OBJS))
-LOADER_LIBS := -lmnl -lcurl -lyajl
+LOADER_LIBS := -lmnl -lcurl -lyajl -lxdp
 TPCTL_OBJS := $(patsubst maps-cli/%.c,$(OUT)/maps-cli/%.o,$(wildcard maps-cli/*.c))
 # tpctl minus main(): linked into its unit tests
 TPCTL_CORE := $(filter-out $(OUT)/maps-cli/main.o,$(TPCTL_OBJS))
@@ -207,7 +207,7 @@ FUZZ_BINS := $(addprefix $(OUT)/fuzz/fuzz_,$(FUZZ_NAMES))
 FUZZ_MAIN_OBJS := $(patsubst %,$(OUT)/fuzz/obj/tests/fuzz/fuzz_%.o,$(FUZZ_NAMES))
 # what the targets parse with: the library, the loader's parsers, tpctl's
 # grammar and batch reader; each target links what it uses from the archive
-FUZZ_DEP_SRCS := $(LIB_SRCS) loader/config.c loader/log.c loader/peers.c loader/tailscale.c \
+FUZZ_DEP_SRCS := $(LIB_SRCS) loader/config.c loader/log.c loader/peers.c loader/source.c loader/tailscale.c \
 		 loader/wg_uapi.c loader/wg_genl.c maps-cli/parse.c maps-cli/cmd_batch.c \
 		 maps-cli/ctx.c maps-cli/help.c
 FUZZ_DEP_OBJS := $(patsubst %.c,$(OUT)/fuzz/obj/%.o,$(FUZZ_DEP_SRCS))

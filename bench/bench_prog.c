@@ -15,7 +15,9 @@
  * hot flow, and keys cycled through the table), with the time it took to
  * write each table.  A size the build cannot hold is reported as such.
  *
- * Usage: bench_prog [-q] [-o DIR]   (-q: QUICK, fewer runs and sizes)
+ * Usage: bench_prog [-q] [-g] [-o DIR]   (-q: QUICK, fewer runs and sizes;
+ * -g: the references and the XDP guard's rows only, printed, no results
+ * written)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +38,7 @@
 #include <bpf/libbpf.h>
 
 #include "pkttest.h"
+#include "guard.h"
 #include "identity.h"
 #include "policy.h"
 #include "service.h"
@@ -93,6 +96,7 @@ struct path {
 	pkt_fn make;
 	void *arg;
 	int want; /* expected verdict, -1: any */
+	bool xdp; /* an XDP program: an Ethernet frame, no __sk_buff */
 };
 
 /* One run: its duration in ns as the kernel measured it. */
@@ -104,6 +108,10 @@ static __u32 run_once(const struct path *pa, const struct pkt *p)
 		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx), .repeat = 1);
 
+	if (pa->xdp) {
+		o.ctx_in = NULL;
+		o.ctx_size_in = 0;
+	}
 	if (bpf_prog_test_run_opts(pa->prog_fd, &o)) {
 		fprintf(stderr, "bench: test run failed: %s\n", strerror(errno));
 		exit(1);
@@ -150,16 +158,16 @@ static void pkt_const(int i, struct pkt *p, void *arg)
 
 static struct pkt floor_pkt;
 
-/* Measure @pa for ROUNDS rounds, the floor subtracted round by round. */
-static struct fig *measure(const char *name, const struct path *pa)
+/* Measure @pa for ROUNDS rounds, floor @fl subtracted round by round. */
+static struct fig *measure_over(const char *name, const struct path *pa,
+				const struct path *fl)
 {
-	struct path fl = { bpf_program__fd(refs->progs.ref_empty), pkt_const, &floor_pkt, -1 };
 	double *v = calloc(rounds, sizeof(*v));
 	struct fig *f = fig_add(name);
 	int r, seq = 0, fseq = 0;
 
 	for (r = 0; r < rounds; r++) {
-		double floor_ns = median_of(&fl, &fseq);
+		double floor_ns = median_of(fl, &fseq);
 
 		v[r] = median_of(pa, &seq) - floor_ns;
 	}
@@ -170,6 +178,14 @@ static struct fig *measure(const char *name, const struct path *pa)
 	f->max = v[rounds - 1];
 	free(v);
 	return f;
+}
+
+/* Measure @pa over the empty TC program. */
+static struct fig *measure(const char *name, const struct path *pa)
+{
+	struct path fl = { bpf_program__fd(refs->progs.ref_empty), pkt_const, &floor_pkt, -1 };
+
+	return measure_over(name, pa, &fl);
 }
 
 static void ratio_to(struct fig *f, const struct fig *ref)
@@ -283,6 +299,71 @@ static void tp_paths(const char *suffix, const char *vip)
 	snprintf(name, sizeof(name), "policy_deny%s", suffix);
 	pa = (struct path){ tp_in, pkt_const, &deny_syn, DROP };
 	ratio_to(measure(name, &pa), ref_lookup_fig);
+}
+
+/* ---- the uplink's XDP guard --------------------------------------------------- */
+
+/* An Ethernet frame from @src: a WireGuard initiation to 51820, or TCP. */
+static void guard_frame(struct pkt *p, const char *src, bool handshake)
+{
+	static __u8 init[TP_WG_INITIATION_LEN] = { TP_WG_MSG_INITIATION };
+	struct pkt_spec s = { .l2 = 1, .family = AF_INET, .saddr = src, .daddr = "198.18.0.1",
+			      .proto = IPPROTO_UDP, .sport = 40000, .dport = 51820,
+			      .payload = init, .payload_len = sizeof(init) };
+
+	if (!handshake) {
+		s = flow(src, 40000, "198.18.0.1", 443, IPPROTO_TCP, PKT_TCP_ACK);
+		s.l2 = 1;
+	}
+	build(&s, p);
+}
+
+static void guard_rate(__u32 rate, __u32 burst)
+{
+	static const __u16 ports[] = { TP_GUARD_PORT_WG, TP_GUARD_PORT_TS };
+	struct tp_guard_config c = {};
+
+	assert_int_equal(tp_guard_ports_set(&c, ports, 2), 0);
+	assert_int_equal(tp_guard_config_fill(&c, rate, burst), 0);
+	assert_int_equal(tp_guard_config_put(&H.maps, &c), 0);
+}
+
+/*
+ * tp_xdp_guard over an empty XDP program, the clock fixed (no refill
+ * between runs): a handshake that takes a token (the LRU bucket's lookup
+ * and update), one over the rate, a listed source, and what every other
+ * uplink packet costs (parse, an empty drop list's lookup).
+ */
+static void guard_rows(void)
+{
+	static struct pkt pass, drop, listed, other;
+	struct path fl = { bpf_program__fd(refs->progs.ref_xdp_empty), pkt_const, &other, -1,
+			   true };
+	int fd = bpf_program__fd(H.skel->progs.tp_xdp_guard);
+	struct path pa = { fd, pkt_const, &pass, 2 /* XDP_PASS */, true };
+	struct tp_addr a;
+	unsigned int plen;
+
+	guard_frame(&pass, "198.18.7.7", true);
+	guard_frame(&drop, "198.18.9.9", true);
+	guard_frame(&listed, "198.18.6.6", true);
+	guard_frame(&other, "198.18.7.7", false);
+	guard_rate(1, TP_GUARD_BURST_MAX); /* a token for every run */
+	ratio_to(measure_over("xdp_guard_pass", &pa, &fl), ref_lookup_fig);
+	guard_rate(1, 1);
+	pa.arg = &drop;
+	pa.want = -1;
+	run_once(&pa, &drop); /* its one token */
+	pa.want = 1; /* XDP_DROP */
+	ratio_to(measure_over("xdp_guard_drop", &pa, &fl), ref_lookup_fig);
+	assert_int_equal(pkt_prefix_parse("198.18.6.0/24", &a, &plen), 0);
+	assert_int_equal(tp_guard_drop_add(&H.maps, &a, plen, TP_OWNER_TPCTL), 0);
+	pa.arg = &listed;
+	ratio_to(measure_over("xdp_guard_listed", &pa, &fl), ref_lookup_fig);
+	assert_int_equal(tp_guard_drop_del(&H.maps, &a, plen, TP_OWNER_NONE), 0);
+	pa.arg = &other;
+	pa.want = 2;
+	ratio_to(measure_over("xdp_guard_unguarded", &pa, &fl), ref_lookup_fig);
 }
 
 /* ---- set-up ---------------------------------------------------------------- */
@@ -558,11 +639,14 @@ static void print_table(void)
 int main(int argc, char **argv)
 {
 	const char *dir = "bench/results";
+	bool guard_only = false;
 	int c;
 
-	while ((c = getopt(argc, argv, "qo:")) != -1) {
+	while ((c = getopt(argc, argv, "qgo:")) != -1) {
 		if (c == 'q')
 			quick = true;
+		else if (c == 'g')
+			guard_only = true;
 		else if (c == 'o')
 			dir = optarg;
 		else
@@ -580,7 +664,15 @@ int main(int argc, char **argv)
 	if (open_all(0))
 		return 1;
 	ref_paths();
+	if (guard_only) {
+		guard_rows();
+		print_table();
+		th_close(&H);
+		ref__destroy(refs);
+		return 0;
+	}
 	tp_paths("", VIP4);
+	guard_rows();
 	scale_rows();
 	ct_rows();
 	print_table();

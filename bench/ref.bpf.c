@@ -9,6 +9,7 @@
  *   ref_nat:    ref_lookup plus the least a DNAT does: destination
  *               address and port rewritten with the kernel's incremental
  *               checksum helpers.
+ *   ref_xdp_empty: returns XDP_PASS; the floor of the XDP guard's rows.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -109,3 +110,10 @@ int ref_nat(struct __sk_buff *skb)
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* The XDP floor: the guard's rows (tp_xdp_guard) have it subtracted. */
+SEC("xdp")
+int ref_xdp_empty(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}

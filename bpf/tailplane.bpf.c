@@ -7,8 +7,17 @@
  *     parse -> fragments -> conntrack -> [new flow: service, backend,
  *     identities, policy, conntrack entry, event] -> DNAT -> counters
  *   tp_to_tailnet (TC egress of wg0/tailscale0):
- *     parse -> fragments -> conntrack (reply) -> reverse NAT, or zone
- *     isolation, or [new flow: identities, policy, ...] -> counters
+ *     [a reply tp_from_uplink restored: passes] parse -> fragments ->
+ *     conntrack (reply) -> reverse NAT, or zone isolation, or [new flow:
+ *     identities, policy, ...] -> counters
+ *   tp_from_uplink (TC ingress of the uplinks, Ethernet):
+ *     parse -> conntrack (zone 0) -> [a reply of a SNAT flow: reverse
+ *     SNAT and DNAT, redirect to the flow's tailnet interface]; anything
+ *     else passes untouched after that one lookup
+ *
+ * SNAT flows (lib/snat.h) are DNAT flows whose source becomes the node's
+ * address and a port of the SNAT range; tp_from_tailnet forwards their
+ * packets itself (FIB, Ethernet header, redirect to the uplink).
  *
  * Established flows take one conntrack lookup (two or three for
  * replies) and a rewrite; policy and service lookups happen once per
@@ -26,6 +35,7 @@
 #include "lib/lb.h"
 #include "lib/nat.h"
 #include "lib/identity.h"
+#include "lib/snat.h"
 #include "lib/policy.h"
 #include "lib/events.h"
 
@@ -34,6 +44,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 enum tp_hook {
 	TP_HOOK_FROM_TAILNET = TP_EVENT_HOOK_FROM_TAILNET,
 	TP_HOOK_TO_TAILNET = TP_EVENT_HOOK_TO_TAILNET,
+	TP_HOOK_FROM_UPLINK = TP_EVENT_HOOK_FROM_UPLINK,
 };
 
 static __always_inline const struct tp_iface *tp_iface_of(struct __sk_buff *skb)
@@ -41,6 +52,21 @@ static __always_inline const struct tp_iface *tp_iface_of(struct __sk_buff *skb)
 	__u32 ifindex = skb->ifindex;
 
 	return bpf_map_lookup_elem(&tp_ifaces, &ifindex);
+}
+
+/*
+ * The packet's parse, zeroed: it lives in the per-CPU scratch, not on the
+ * stack, which the programs' deepest paths and the global functions they
+ * call (Linux 6.1 adds their frames up) need whole.
+ */
+static __always_inline struct tp_pkt *tp_pkt_get(void)
+{
+	struct tp_scratch *scr = tp_scratch_get();
+
+	if (!scr)
+		return NULL;
+	__builtin_memset(&scr->pkt, 0, sizeof(scr->pkt));
+	return &scr->pkt;
 }
 
 /* Parse and set the zone; returns enum tp_parse_result or -reason. */
@@ -304,6 +330,8 @@ static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *
 	e->rk_check_s = (__u8)sec;
 
 	ret = tp_ct_create(&p->tuple, now); /* writes scr->flow, e */
+	if (!ret && (e->flags & TP_CT_F_SNAT))
+		ret = tp_ct_snat_reserve(&p->tuple, now); /* sets e->snat_port */
 	if (ret < 0)
 		return ret;
 	/*
@@ -313,23 +341,45 @@ static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *
 	if (tp_ct_crosses(&p->tuple, e)) {
 		tp_ct_reply_tuple(&p->tuple, e, NULL, &scr->rkey);
 		scr->rkey.zone = e->out_zone;
-		tp_ct_write_reply_key(&p->tuple, false, now);
+		tp_ct_write_reply_key(&p->tuple, false, false, now);
 	}
 	tp_stat_add(TP_STAT_CT_NEW, skb->len);
 	return 0;
 }
 
-/* Translate a packet of a DNATed flow toward its backend. */
-static __always_inline int tp_dnat(struct __sk_buff *skb, const struct tp_pkt *p,
-				   const struct tp_addr *addr, __be16 port,
-				   __u32 svc_id)
+/*
+ * The source side of a SNAT flow's packet (DNATed already): from the
+ * node's address and the flow's port, then forwarded by us.
+ */
+static __always_inline int tp_snat_out(struct __sk_buff *skb, const struct tp_pkt *p,
+				       const struct tp_ct_entry *e)
 {
-	int ret = tp_nat_rewrite(skb, p, false, addr, port);
+	const struct tp_addr *snat = tp_snat_addr(tp_ct_cfg(), p);
+	int ret;
+
+	if (!snat)
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, TP_DROP_NO_SNAT_ADDR);
+	ret = tp_snat_rewrite(skb, p, true, snat, e->snat_port);
+	if (!ret)
+		ret = tp_snat_route(skb, p, snat, &e->nat_addr);
+	if (ret < 0)
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
+	tp_stat_add(TP_STAT_SNAT, skb->len);
+	return ret;
+}
+
+/* Translate a packet of DNAT flow @e toward its backend (and SNAT it). */
+static __always_inline int tp_dnat(struct __sk_buff *skb, const struct tp_pkt *p,
+				   const struct tp_ct_entry *e)
+{
+	int ret = tp_nat_rewrite(skb, p, false, &e->nat_addr, e->nat_port);
 
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
 	tp_stat_add(TP_STAT_DNAT, skb->len);
-	tp_stat_add_map(&tp_svc_stats, svc_id, skb->len);
+	tp_stat_add_map(&tp_svc_stats, e->svc_id, skb->len);
+	if (e->flags & TP_CT_F_SNAT)
+		return tp_snat_out(skb, p, e);
 	return TC_ACT_OK;
 }
 
@@ -372,14 +422,20 @@ static __always_inline int tp_ingress_new(struct __sk_buff *skb, struct tp_pkt *
 		      &e->nat_addr, e->nat_port);
 	if (d.verdict == TP_VERDICT_DENY)
 		return tp_drop(skb, d.reason);
-	ret = tp_flow_commit(skb, p, now, scr, &q, &d, rev);
+	if (svc && tp_snat_wanted(skb, p, svc, e, q.out_zone, &scr->fib)) {
+		if (!tp_snat_addr(tp_ct_cfg(), p))
+			return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
+					      TP_DROP_NO_SNAT_ADDR);
+		e->flags |= TP_CT_F_SNAT;
+	}
+	ret = tp_flow_commit(skb, p, now, scr, &q, &d, rev); /* SNAT: takes a port */
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
 	if (!(e->flags & TP_CT_F_DNAT)) {
 		tp_stat_add(TP_STAT_PASS, skb->len);
 		return TC_ACT_OK;
 	}
-	return tp_dnat(skb, p, &e->nat_addr, e->nat_port, e->svc_id);
+	return tp_dnat(skb, p, e);
 }
 
 /* A later fragment whose first fragment was not seen. */
@@ -413,7 +469,7 @@ static __always_inline int tp_flow_orig(struct __sk_buff *skb, int hook,
 		tp_stat_add(TP_STAT_PASS, skb->len);
 		return TC_ACT_OK;
 	}
-	return tp_dnat(skb, p, &e->nat_addr, e->nat_port, e->svc_id);
+	return tp_dnat(skb, p, e);
 }
 
 /*
@@ -614,6 +670,36 @@ static __always_inline bool tp_icmp_error_valid(struct __sk_buff *skb, int hook,
 }
 
 /*
+ * An ICMP error from the tailnet about a reply of SNAT flow @e, its quoted
+ * source translated to the backend already: the quoted destination (the
+ * client) becomes the node's address and port, the outer source too when
+ * the client sent the error itself; then it leaves like the flow's own
+ * packets, forwarded by us.
+ */
+static __always_inline int tp_snat_icmp_error_out(struct __sk_buff *skb,
+						  const struct tp_pkt *p,
+						  const struct tp_ct_entry *e)
+{
+	const struct tp_addr *snat = tp_snat_addr(tp_ct_cfg(), p);
+	const struct tp_ct_key *q = &p->inner.tuple;
+	const struct tp_addr *saddr, *daddr;
+	int ret;
+
+	if (!snat)
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, TP_DROP_NO_SNAT_ADDR);
+	saddr = tp_addr_eq(&p->tuple.saddr, &q->daddr) ? snat : &p->tuple.saddr;
+	daddr = tp_addr_eq(&p->tuple.daddr, &q->saddr) ? &e->nat_addr : &p->tuple.daddr;
+	ret = tp_nat_icmp_error(skb, p, false, snat, e->snat_port);
+	if (!ret)
+		ret = tp_snat_route(skb, p, saddr, daddr);
+	if (ret < 0)
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
+	tp_stat_add(TP_STAT_ICMP_ERR_NAT, skb->len);
+	tp_stat_add(TP_STAT_SNAT, skb->len);
+	return ret;
+}
+
+/*
  * An ICMP error about a packet of a flow: related traffic, passed when the
  * flow is allowed.  When the flow is DNATed the quote is made to show
  * what the receiver sent or got: from the tailnet, a reply quoted as from
@@ -649,9 +735,11 @@ static __always_inline int tp_icmp_error(struct __sk_buff *skb, int hook,
 		tp_stat_add(TP_STAT_PASS, skb->len);
 		return TC_ACT_OK;
 	}
-	if (hook == TP_HOOK_FROM_TAILNET && quote_is_reply)
+	if (hook == TP_HOOK_FROM_TAILNET && quote_is_reply) {
 		ret = tp_nat_icmp_error(skb, p, true, &e->nat_addr, e->nat_port);
-	else if (hook == TP_HOOK_TO_TAILNET && !quote_is_reply)
+		if (!ret && (e->flags & TP_CT_F_SNAT))
+			return tp_snat_icmp_error_out(skb, p, e);
+	} else if (hook == TP_HOOK_TO_TAILNET && !quote_is_reply)
 		ret = tp_nat_icmp_error(skb, p, false, &orig.daddr, orig.dport);
 	else
 		ret = 1; /* about a packet that was not translated */
@@ -789,28 +877,153 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 	return tp_egress_new(skb, p, now);
 }
 
+/* ---- tp_from_uplink: replies of SNAT flows ------------------------------ */
+
+/*
+ * The SNAT flow whose reply tuple @rkey is (zone 0), if a live one is:
+ * its reply-key entry must carry TP_CT_F_SNAT and the flow must point
+ * back at it (backend, port, node port).  Anything else is not ours.
+ */
+static __always_inline struct tp_ct_entry *tp_uplink_flow_of(const struct tp_ct_key *rkey,
+							      __u64 now,
+							      struct tp_ct_key *orig)
+{
+	const __u32 want = TP_CT_F_REPLY_KEY | TP_CT_F_SNAT;
+	struct tp_ct_entry *rk = tp_ct_get(rkey), *e;
+
+	if (!rk || (rk->flags & want) != want)
+		return NULL;
+	tp_ct_rk_orig(rkey, rk, orig);
+	e = tp_ct_get(orig);
+	if (!e || (e->flags & TP_CT_F_REPLY_KEY) || tp_ct_expired(e, now) ||
+	    !tp_ct_is_reply_key(e, orig, rkey))
+		return NULL;
+	return e;
+}
+
+/* Hand a restored packet of flow @e to its tailnet interface. */
+static __always_inline int tp_uplink_redirect(struct __sk_buff *skb, const struct tp_ct_entry *e)
+{
+	tp_stat_add(TP_STAT_REVSNAT, skb->len);
+	tp_stat_add_map(&tp_svc_stats, e->svc_id, skb->len);
+	skb->tc_index |= TP_TC_INDEX_F_REVSNAT; /* tp_to_tailnet: decided here */
+	return bpf_redirect(e->ifindex, 0);
+}
+
+/*
+ * A reply too big for the tailnet interface: dropped and counted
+ * (TP_DROP_FRAG_NEEDED), and turned into the ICMP error the kernel would
+ * send its sender as a router (tp_snat_too_big()) where one is due.
+ */
+static __always_inline int tp_uplink_too_big(struct __sk_buff *skb, const struct tp_pkt *p,
+					     __u32 mtu)
+{
+	int ret;
+
+	tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_FRAG_NEEDED);
+	ret = tp_snat_too_big(skb, p, mtu);
+	return ret < 0 ? TC_ACT_SHOT : ret;
+}
+
+/*
+ * A reply of SNAT flow @e (original tuple @orig) on an uplink: re-checked
+ * when the policy moved, accounted, restored to VIP -> client.
+ */
+static __always_inline int tp_uplink_reply(struct __sk_buff *skb, struct tp_pkt *p,
+					   const struct tp_ct_key *orig,
+					   struct tp_ct_entry *e, __u64 now)
+{
+	__u32 mtu;
+	long fit;
+	int ret;
+
+	tp_stat_add(TP_STAT_CT_HIT, skb->len);
+	if (!tp_verdict_allows(tp_recheck(skb, TP_HOOK_FROM_UPLINK, p, orig, e)))
+		return tp_drop(skb, TP_DROP_POLICY);
+	fit = tp_snat_mtu_check(skb, p, e->ifindex, &mtu);
+	if (fit < 0) /* the flow's tailnet interface is gone */
+		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_NO_ROUTE);
+	if (fit)
+		return tp_uplink_too_big(skb, p, mtu);
+	tp_ct_account(e, TP_CT_DIR_REPLY, p, skb->len, now);
+	ret = tp_snat_rewrite(skb, p, true, &orig->daddr, orig->dport);
+	if (!ret)
+		ret = tp_snat_rewrite(skb, p, false, &orig->saddr, orig->sport);
+	if (ret < 0)
+		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, -ret);
+	return tp_uplink_redirect(skb, e);
+}
+
+/* A flow packet on an uplink: a SNAT flow's reply, or none of ours. */
+static __always_inline int tp_uplink_flow(struct __sk_buff *skb, struct tp_pkt *p)
+{
+	__u64 now = tp_now();
+	struct tp_ct_entry *e;
+	struct tp_ct_key orig;
+
+	/* a later fragment has a record only if its first fragment was ours */
+	if (p->frag == TP_FRAG_LATER && !tp_frag_track(p, now))
+		return TC_ACT_OK;
+	e = tp_uplink_flow_of(&p->tuple, now, &orig);
+	if (!e)
+		return TC_ACT_OK;
+	if (p->frag == TP_FRAG_FIRST)
+		tp_frag_track(p, now);
+	return tp_uplink_reply(skb, p, &orig, e, now);
+}
+
+/*
+ * An ICMP error on an uplink about a packet of a SNAT flow (quoted as
+ * node:port -> backend), sent to the node: the quote is restored to
+ * client -> VIP, the outer destination to the client, the outer source to
+ * the VIP when the backend itself sent it (a router keeps its address).
+ */
+static __always_inline int tp_uplink_icmp_error(struct __sk_buff *skb, struct tp_pkt *p)
+{
+	struct tp_ct_key rkey, orig;
+	struct tp_ct_entry *e;
+	int ret;
+
+	tp_ct_reverse(&p->inner.tuple, &rkey);
+	rkey.zone = 0;
+	e = tp_uplink_flow_of(&rkey, tp_now(), &orig);
+	if (!e || !tp_addr_eq(&p->tuple.daddr, &p->inner.tuple.saddr))
+		return TC_ACT_OK;
+	if (!tp_verdict_allows(tp_recheck(skb, TP_HOOK_FROM_UPLINK, p, &orig, e)))
+		return tp_drop(skb, TP_DROP_POLICY);
+	ret = tp_nat_icmp_error(skb, p, true, &orig.saddr, orig.sport);
+	if (!ret)
+		ret = tp_nat_icmp_error(skb, p, false, &orig.daddr, orig.dport);
+	if (ret < 0)
+		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, -ret);
+	tp_stat_add(TP_STAT_ICMP_ERR_NAT, skb->len);
+	return tp_uplink_redirect(skb, e);
+}
+
 /* Both programs: count, parse, hand the packet to its kind's handler. */
 static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
 {
-	struct tp_pkt p = {};
+	struct tp_pkt *p = tp_pkt_get();
 	int ret;
 
 	tp_stat_add(hook == TP_HOOK_FROM_TAILNET ? TP_STAT_RX_TAILNET : TP_STAT_TX_TAILNET,
 		    skb->len);
-	ret = tp_parse_skb(skb, &p);
+	if (!p)
+		return tp_drop(skb, TP_DROP_INTERNAL);
+	ret = tp_parse_skb(skb, p);
 	switch (ret) {
 	case TP_PARSE_FLOW:
-		return hook == TP_HOOK_FROM_TAILNET ? tp_ingress_flow(skb, &p) :
-						      tp_egress_flow(skb, &p);
+		return hook == TP_HOOK_FROM_TAILNET ? tp_ingress_flow(skb, p) :
+						      tp_egress_flow(skb, p);
 	case TP_PARSE_ICMP_ERR:
-		return tp_icmp_error(skb, hook, &p);
+		return tp_icmp_error(skb, hook, p);
 	case TP_PARSE_NOT_IP:
 		tp_stat_add(TP_STAT_NOT_IP, skb->len);
 		return TC_ACT_OK;
 	case TP_PARSE_OTHER:
-		return tp_other(skb, hook, &p);
+		return tp_other(skb, hook, p);
 	}
-	return tp_drop_report(skb, hook, &p, -ret);
+	return tp_drop_report(skb, hook, p, -ret);
 }
 
 SEC("tc")
@@ -823,8 +1036,51 @@ int tp_from_tailnet(struct __sk_buff *skb)
 	return tp_handle(skb, TP_HOOK_FROM_TAILNET);
 }
 
+/*
+ * Replies of SNAT flows: everything the uplinks bring in passes this,
+ * so what is not ours costs a parse and one lookup.
+ */
+SEC("tc")
+int tp_from_uplink(struct __sk_buff *skb)
+{
+	struct tp_pkt *p = tp_pkt_get();
+
+	tp_stat_add(TP_STAT_RX_UPLINK, skb->len);
+	if (!p)
+		return TC_ACT_OK;
+	switch (tp_parse_skb(skb, p)) {
+	case TP_PARSE_FLOW:
+		p->tuple.zone = 0; /* the cluster side, whatever the entry says */
+		return tp_uplink_flow(skb, p);
+	case TP_PARSE_ICMP_ERR:
+		p->tuple.zone = 0;
+		return tp_uplink_icmp_error(skb, p);
+	}
+	return TC_ACT_OK; /* not ours to judge: the kernel does */
+}
+
 SEC("tc")
 int tp_to_tailnet(struct __sk_buff *skb)
 {
+	/* a reply tp_from_uplink restored, decided and accounted there */
+	if (skb->tc_index & TP_TC_INDEX_F_REVSNAT) {
+		skb->tc_index &= ~TP_TC_INDEX_F_REVSNAT;
+		tp_stat_add(TP_STAT_TX_TAILNET, skb->len);
+		return TC_ACT_OK;
+	}
 	return tp_handle(skb, TP_HOOK_TO_TAILNET);
+}
+
+/*
+ * tp_xdp_guard (XDP of each uplink, before the stack): drop list, then a
+ * per-source token bucket for WireGuard handshakes to the guarded ports
+ * (bpf/lib/guard.h).  It shares only tp_stats and its own maps with the
+ * programs above.
+ */
+#include "lib/guard.h"
+
+SEC("xdp")
+int tp_xdp_guard(struct xdp_md *ctx)
+{
+	return tp_guard(ctx);
 }

@@ -42,6 +42,8 @@ int tp_endpoint_parse(const char *s, struct tp_addr *a, __u16 *port,
 		      bool *has_port);
 int tp_proto_parse(const char *s, __u8 *proto);
 const char *tp_proto_name(__u8 proto, char *buf, size_t len);
+/* tp_proto_name() into a temporary that lives as long as the enclosing block. */
+#define tp_proto_str(proto) tp_proto_name((proto), (char[4]){ 0 }, 4)
 int tp_svc_key_parse(const char *s, struct tp_svc_key *key);
 
 char *tp_addr_format(const struct tp_addr *a, char *buf, size_t len);

@@ -38,6 +38,8 @@ const struct tp_pin_map tp_pin_maps[] = {
 	PIN(svc_stats, TP_MAP_SVC_STATS),   PIN(id_names, TP_MAP_ID_NAMES),
 	PIN(svc_backends, TP_MAP_SVC_BACKENDS),
 	PIN(rule_index, TP_MAP_RULE_INDEX), PIN(id_by_name, TP_MAP_ID_BY_NAME),
+	PIN(guard_drop, TP_MAP_GUARD_DROP), PIN(guard_buckets, TP_MAP_GUARD_BUCKETS),
+	PIN(guard_config, TP_MAP_GUARD_CONFIG),
 };
 
 const size_t tp_pin_maps_n = sizeof(tp_pin_maps) / sizeof(tp_pin_maps[0]);

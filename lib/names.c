@@ -56,6 +56,7 @@ static const char *const tp_drop_names[] = {
 	[TP_DROP_NO_SNAT_ADDR] = "no_snat_address",
 	[TP_DROP_NO_ROUTE] = "no_route",
 	[TP_DROP_FRAG_NEEDED] = "fragmentation_needed",
+	[TP_DROP_TTL_EXCEEDED] = "ttl_exceeded",
 };
 
 static const char *const tp_ct_state_names[] = {

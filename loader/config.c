@@ -170,16 +170,10 @@ static int tpd_parse_iface(struct tpd_parse *ps, yajl_val o, size_t i,
 			  ifc->kind == TPD_IFACE_TAILNET ? 1 : 0, 65535);
 	if (err)
 		return err;
-	if (!strcmp(peers, "none"))
-		ifc->peers = TPD_PEERS_NONE;
-	else if (!strcmp(peers, "wireguard"))
-		ifc->peers = TPD_PEERS_WIREGUARD;
-	else if (!strcmp(peers, "tailscale"))
-		ifc->peers = TPD_PEERS_TAILSCALE;
-	else
+	if (tpd_peer_source_parse(peers, &ifc->peers))
 		return tpd_fail(ps, "%s.peers: '%s': expected none, wireguard or tailscale",
 				where, peers);
-	if (ifc->kind == TPD_IFACE_UPLINK && ifc->peers != TPD_PEERS_NONE)
+	if (ifc->kind == TPD_IFACE_UPLINK && ifc->peers != TPD_SRC_NONE)
 		return tpd_fail(ps, "%s: an uplink has no peers", where);
 	return 0;
 }
@@ -333,6 +327,8 @@ const struct tpd_capacity_def tpd_capacities[TPD_CAP_MAX] = {
 	[TPD_CAP_CONNTRACK_OTHER] = { "conntrack_other", TP_CT_ANY_SIZE, 1024, 1u << 26 },
 	[TPD_CAP_AFFINITY] = { "affinity", TP_AFFINITY_SIZE, 1024, 1u << 24 },
 	[TPD_CAP_FRAGMENTS] = { "fragments", TP_FRAGS_SIZE, 1024, 1u << 22 },
+	[TPD_CAP_GUARD_PREFIXES] = { "guard_prefixes", TP_GUARD_DROP_SIZE, 16, 1u << 20 },
+	[TPD_CAP_GUARD_SOURCES] = { "guard_sources", TP_GUARD_BUCKETS_SIZE, 1024, 1u << 24 },
 };
 
 static int tpd_parse_capacity(struct tpd_parse *ps, yajl_val o,
@@ -419,6 +415,121 @@ static int tpd_parse_sections(struct tpd_parse *ps, yajl_val root,
 					 1, 1000000, false);
 	}
 	return err ?: tpd_parse_conntrack(ps, tpd_get(root, "conntrack"), cfg);
+}
+
+/* ---- guard -------------------------------------------------------------------- */
+
+static int tpd_parse_guard_ports(struct tpd_parse *ps, yajl_val v, struct tpd_guard_cfg *g)
+{
+	size_t i, j;
+	long long n;
+
+	if (!v)
+		return 0;
+	if (!YAJL_IS_ARRAY(v))
+		return tpd_fail(ps, "guard.ports: expected an array of ports");
+	if (v->u.array.len > TP_GUARD_MAX_PORTS)
+		return tpd_fail(ps, "guard.ports: %zu ports, at most %d", v->u.array.len,
+				TP_GUARD_MAX_PORTS);
+	for (i = 0; i < v->u.array.len; i++) {
+		if (!YAJL_IS_INTEGER(v->u.array.values[i]))
+			return tpd_fail(ps, "guard.ports[%zu]: expected a port number", i);
+		n = YAJL_GET_INTEGER(v->u.array.values[i]);
+		if (n < 1 || n > 65535)
+			return tpd_fail(ps, "guard.ports[%zu]: %lld out of range 1..65535", i, n);
+		g->ports[i] = n;
+		for (j = 0; j < i; j++)
+			if (g->ports[j] == g->ports[i])
+				return tpd_fail(ps, "guard.ports[%zu]: %lld is guard.ports[%zu] already",
+						i, n, j);
+	}
+	g->n_ports = v->u.array.len;
+	return 0;
+}
+
+static int tpd_parse_guard_drop(struct tpd_parse *ps, yajl_val v, struct tpd_guard_cfg *g)
+{
+	struct tpd_guard_prefix *d;
+	struct tp_addr masked;
+	char fix[TP_PREFIX_STRLEN];
+	size_t i, j;
+	int err;
+
+	if (!v)
+		return 0;
+	if (!YAJL_IS_ARRAY(v))
+		return tpd_fail(ps, "guard.drop: expected an array of prefixes");
+	if (!v->u.array.len)
+		return 0;
+	g->drop = calloc(v->u.array.len, sizeof(*g->drop));
+	if (!g->drop)
+		return -ENOMEM;
+	for (i = 0; i < v->u.array.len; i++) {
+		d = &g->drop[i];
+		if (!YAJL_IS_STRING(v->u.array.values[i]) ||
+		    strlen(v->u.array.values[i]->u.string) >= sizeof(d->cidr))
+			return tpd_fail(ps, "guard.drop[%zu]: expected a prefix (ADDR/LEN)", i);
+		strcpy(d->cidr, v->u.array.values[i]->u.string);
+		err = tp_prefix_parse(d->cidr, &d->prefix, &d->plen);
+		if (err == -EDOM) {
+			masked = d->prefix;
+			tp_addr_mask(&masked, d->plen);
+			return tpd_fail(ps, "guard.drop[%zu]: '%s' has bits set past its length "
+					"(did you mean %s?)", i, d->cidr,
+					tp_prefix_format(&masked, d->plen, fix, sizeof(fix)));
+		}
+		if (err)
+			return tpd_fail(ps, "guard.drop[%zu]: '%s' is not a prefix (ADDR/LEN)", i,
+					d->cidr);
+		for (j = 0; j < i; j++)
+			if (g->drop[j].plen == d->plen &&
+			    !memcmp(&g->drop[j].prefix, &d->prefix, sizeof(d->prefix)))
+				return tpd_fail(ps, "guard.drop[%zu]: '%s' is guard.drop[%zu] already",
+						i, d->cidr, j);
+		g->n_drop++;
+	}
+	return 0;
+}
+
+/*
+ * "guard": {"enabled", "mode", "ports", "rate", "burst", "drop"}.  The
+ * section's presence turns the guard on unless "enabled" says otherwise.
+ */
+static int tpd_parse_guard(struct tpd_parse *ps, yajl_val o, struct tpd_guard_cfg *g)
+{
+	static const char *const keys[] = { "enabled", "mode", "ports", "rate", "burst",
+					    "drop", NULL };
+	char mode[16] = "auto";
+	yajl_val v;
+	int err;
+
+	if (!o)
+		return 0;
+	err = tpd_check_keys(ps, o, "guard", keys);
+	if (err)
+		return err;
+	g->enabled = true;
+	v = tpd_get(o, "enabled");
+	if (v && !YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
+		return tpd_fail(ps, "guard.enabled: expected true or false");
+	if (v)
+		g->enabled = YAJL_IS_TRUE(v);
+	err = tpd_get_str(ps, o, "guard", "mode", mode, sizeof(mode), false);
+	if (err)
+		return err;
+	if (!strcmp(mode, "auto"))
+		g->mode = TPD_XDP_AUTO;
+	else if (!strcmp(mode, "native"))
+		g->mode = TPD_XDP_NATIVE;
+	else if (!strcmp(mode, "generic"))
+		g->mode = TPD_XDP_GENERIC;
+	else
+		return tpd_fail(ps, "guard.mode: '%s': expected auto, native or generic", mode);
+	err = tpd_get_u32(ps, o, "guard", "rate", &g->rate, 0, TP_GUARD_RATE_MAX, false);
+	err = err ?: tpd_get_u32(ps, o, "guard", "burst", &g->burst, 1, TP_GUARD_BURST_MAX,
+				 false);
+	err = err ?: tpd_parse_guard_ports(ps, tpd_get(o, "ports"), g);
+	return err ?: tpd_parse_guard_drop(ps, tpd_get(o, "drop"), g);
 }
 
 /* ---- the document's shape --------------------------------------------------- */
@@ -733,7 +844,7 @@ static int tpd_check_peer_map(struct tpd_parse *ps, const struct tpd_config *cfg
 	for (i = 0; i < n; i++) {
 		const char *k = map[i].key;
 
-		if (wireguard && tp_wg_key_from_base64(k, key))
+		if (wireguard && tpd_wg_key_from_base64(k, key))
 			return tpd_fail(ps, "%s: '%s' is not a WireGuard public key (base64, "
 					"44 characters)", where, k);
 		if (!wireguard && (!k[0] || !strcmp(k, "tag:")))
@@ -758,6 +869,10 @@ static int tpd_config_validate(struct tpd_parse *ps, struct tpd_config *cfg)
 					"wireguard_peers", true);
 	err = err ?: tpd_check_peer_map(ps, cfg, cfg->ts_tags, cfg->n_ts_tags,
 					"tailscale.tags", false);
+	if (!err && cfg->guard.n_drop > cfg->capacity[TPD_CAP_GUARD_PREFIXES])
+		err = tpd_fail(ps, "guard.drop: %zu prefixes, more than the %u tp_guard_drop "
+			       "holds (capacity.guard_prefixes raises it)",
+			       cfg->guard.n_drop, cfg->capacity[TPD_CAP_GUARD_PREFIXES]);
 	return err;
 }
 
@@ -784,6 +899,11 @@ static void tpd_config_defaults(struct tpd_config *cfg)
 	cfg->events_per_sec = 1000;
 	cfg->events_burst = 200;
 	cfg->metrics_interval = 15;
+	cfg->guard.ports[0] = TP_GUARD_PORT_WG;
+	cfg->guard.ports[1] = TP_GUARD_PORT_TS;
+	cfg->guard.n_ports = 2;
+	cfg->guard.rate = TP_GUARD_RATE_DEFAULT;
+	cfg->guard.burst = TP_GUARD_BURST_DEFAULT;
 }
 
 #define TPD_ARRAY(ps, root, key, field, n, fn)                               \
@@ -813,7 +933,7 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 		"pin_root", "default_policy", "interfaces", "identities", "services",
 		"policies", "wireguard_peers", "wireguard", "tailscale", "conntrack",
 		"metrics", "maglev_size", "capacity", "sync_interval", "events",
-		"kubernetes", NULL,
+		"kubernetes", "guard", NULL,
 	};
 	struct tpd_parse ps = { err, errlen };
 	char yerr[256], dflt[8] = "";
@@ -857,6 +977,8 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 				   "wireguard_peers", &cfg->wg_peers, &cfg->n_wg_peers);
 	ret = ret ?: tpd_parse_sections(&ps, root, cfg);
 	ret = ret ?: tpd_parse_capacity(&ps, tpd_get(root, "capacity"), cfg);
+	ret = ret ?: tpd_parse_guard(&ps, YAJL_IS_OBJECT(root) ? tpd_get(root, "guard") : NULL,
+				     &cfg->guard);
 	cfg->kubernetes = YAJL_IS_OBJECT(root) && tpd_get(root, "kubernetes");
 	if (!ret && !cfg->n_ifaces)
 		ret = tpd_fail(&ps, "interfaces: at least one interface is needed");
@@ -910,6 +1032,7 @@ void tpd_config_free(struct tpd_config *cfg)
 	free(cfg->policies);
 	free(cfg->wg_peers);
 	free(cfg->ts_tags);
+	free(cfg->guard.drop);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

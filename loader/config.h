@@ -16,10 +16,10 @@
 
 #include <linux/types.h>
 
+#include "source.h"
 #include "tailplane/abi.h"
 
 enum tpd_iface_kind { TPD_IFACE_TAILNET, TPD_IFACE_UPLINK };
-enum tpd_peer_source { TPD_PEERS_NONE, TPD_PEERS_WIREGUARD, TPD_PEERS_TAILSCALE };
 
 /*
  * Map capacities the configuration's "capacity" section sets (entries).
@@ -36,6 +36,8 @@ enum tpd_capacity {
 	TPD_CAP_CONNTRACK_OTHER,
 	TPD_CAP_AFFINITY,
 	TPD_CAP_FRAGMENTS,
+	TPD_CAP_GUARD_PREFIXES,
+	TPD_CAP_GUARD_SOURCES,
 	TPD_CAP_MAX,
 };
 
@@ -57,7 +59,7 @@ struct tpd_iface_cfg {
 	char name[IFNAMSIZ];
 	enum tpd_iface_kind kind;
 	__u16 zone;
-	enum tpd_peer_source peers;
+	enum tpd_source peers; /* TPD_SRC_NONE or a source of peers */
 };
 
 struct tpd_ident_cfg {
@@ -99,6 +101,44 @@ struct tpd_map_cfg { /* public key or tag -> identity */
 	char identity[48];
 };
 
+/* How the guard attaches: native XDP where the driver has it, else generic. */
+enum tpd_xdp_mode { TPD_XDP_AUTO, TPD_XDP_NATIVE, TPD_XDP_GENERIC };
+
+/**
+ * struct tpd_guard_prefix - a prefix of the guard's drop list.
+ * @cidr:   as written.
+ * @prefix: parsed and checked when read.
+ * @plen:   its length, 128-bit space.
+ */
+struct tpd_guard_prefix {
+	char cidr[64];
+	struct tp_addr prefix;
+	unsigned int plen;
+};
+
+/**
+ * struct tpd_guard_cfg - the "guard" section: the XDP guard of the uplinks.
+ * @enabled: attach tp_xdp_guard to every uplink (default: true when the
+ *           section is given, false without it).
+ * @mode:    enum tpd_xdp_mode.
+ * @ports:   guarded UDP ports (default 51820 and 41641).
+ * @n_ports: how many, at most TP_GUARD_MAX_PORTS (0: the list alone).
+ * @rate:    handshakes a second per source, 0: no limit.
+ * @burst:   the bucket size.
+ * @drop:    the drop list (owner TP_OWNER_STATIC).
+ * @n_drop:  its length.
+ */
+struct tpd_guard_cfg {
+	bool enabled;
+	enum tpd_xdp_mode mode;
+	__u16 ports[TP_GUARD_MAX_PORTS];
+	size_t n_ports;
+	__u32 rate;
+	__u32 burst;
+	struct tpd_guard_prefix *drop;
+	size_t n_drop;
+};
+
 struct tpd_config {
 	char pin_root[PATH_MAX];
 	__u8 default_policy; /* TP_VERDICT_ALLOW/DENY, 0: leave the zones as they are */
@@ -128,6 +168,7 @@ struct tpd_config {
 	char metrics_path[PATH_MAX];
 	__u32 metrics_interval;
 	bool kubernetes; /* a "kubernetes" section was given (not supported yet) */
+	struct tpd_guard_cfg guard;
 };
 
 int tpd_config_load(const char *path, struct tpd_config *cfg, char *err,

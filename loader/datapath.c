@@ -44,6 +44,7 @@
 #include "policy.h"
 #include "service.h"
 #include "tailplane.skel.h"
+#include "xdp.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -219,6 +220,8 @@ static const struct {
 	{ TP_MAP_CT_ANY, TPD_CAP_CONNTRACK_OTHER, TPD_CAP_MAX, 1, 0 },
 	{ TP_MAP_AFFINITY, TPD_CAP_AFFINITY, TPD_CAP_MAX, 1, 0 },
 	{ TP_MAP_FRAGS, TPD_CAP_FRAGMENTS, TPD_CAP_MAX, 1, 0 },
+	{ TP_MAP_GUARD_DROP, TPD_CAP_GUARD_PREFIXES, TPD_CAP_MAX, 1, 0 },
+	{ TP_MAP_GUARD_BUCKETS, TPD_CAP_GUARD_SOURCES, TPD_CAP_MAX, 1, 0 },
 };
 _Static_assert(TP_RULE_INDEX_ENTRIES(1) == 4,
 	       "tpd_capacity_maps follows TP_RULE_INDEX_ENTRIES");
@@ -860,9 +863,11 @@ static int tpd_attach_one(struct tpd_datapath *dp, const char *pin_root,
  * @ifc:     the interface's configuration.
  * @ifindex: its ifindex now.
  *
- * Uplinks are only described for now (their programs come with the uplink
- * and SNAT work).  Whether packets start at the IP header is the device
- * type rtnetlink reports for @ifindex in the loader's namespace.
+ * Uplinks are described and get the XDP guard when the configuration has
+ * one (loader/xdp.c; its errors are logged, never this function's); their
+ * TC programs come with the uplink and SNAT work.  Whether packets start
+ * at the IP header is the device type rtnetlink reports for @ifindex in
+ * the loader's namespace.
  *
  * Return: 0 or -errno (-ENODEV: no interface @ifindex; -EOPNOTSUPP: a
  * device type the datapath cannot parse).
@@ -894,6 +899,10 @@ int tpd_iface_attach(struct tpd_datapath *dp, const struct tpd_config *cfg,
 	/* describe it before any program can see its packets */
 	if (bpf_map_update_elem(dp->maps.ifaces, &key, &v, BPF_ANY))
 		return -errno;
+	/* the uplink's XDP guard (loader/xdp.c); it logs its own errors */
+	if (ifc->kind == TPD_IFACE_UPLINK)
+		tpd_guard_attach(dp->skel->obj, dp->skel->skeleton->data,
+				 dp->skel->skeleton->data_sz, cfg, ifc->name, ifindex);
 	if (ifc->kind != TPD_IFACE_TAILNET)
 		return 0;
 	err = tpd_attach_one(dp, cfg->pin_root, ifc->name, ifindex, true);
@@ -931,6 +940,8 @@ int tpd_iface_detach(const char *pin_root, const char *ifname, int ifindex)
 	unlink(pin);
 	if (ifindex)
 		tpd_detach_clsact(ifindex);
+	/* an uplink left the configuration while it still exists */
+	tpd_guard_detach(ifindex ?: (int)if_nametoindex(ifname));
 	return 0;
 }
 
@@ -970,6 +981,7 @@ int tpd_detach_all(const struct tpd_config *cfg, bool purge)
 
 	snprintf(links, sizeof(links), "%s/links", cfg->pin_root);
 	tpd_unpin_dir(links);
+	tpd_guard_detach_all(cfg);
 	for (i = 0; i < cfg->n_ifaces; i++) {
 		int ifindex = if_nametoindex(cfg->ifaces[i].name);
 

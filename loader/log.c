@@ -70,6 +70,24 @@ static void tpd_gen_str(yajl_gen g, const char *s)
  * @msg:   the message.
  * @...:   key, value, key, value, ..., NULL (all strings).
  */
+/**
+ * tpd_log_fmt() - format a log field's value into @buf (see log_fmt()).
+ * @buf: where.
+ * @len: its size; longer text is cut.
+ * @fmt: printf format.
+ *
+ * Return: @buf.
+ */
+const char *tpd_log_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return buf;
+}
+
 void tpd_log(enum tpd_log_level level, const char *msg, ...)
 {
 	const unsigned char *buf;

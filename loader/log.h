@@ -23,6 +23,18 @@ void tpd_one_line(char *dst, size_t len, const char *src);
 void tpd_log(enum tpd_log_level level, const char *msg, ...)
 	__attribute__((sentinel));
 
+const char *tpd_log_fmt(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * A formatted field value, for the key/value pairs of the log_*() calls:
+ *   log_info("peers synced", "added", log_fmt("%u", n));
+ * The text lives in a compound literal, until the end of the enclosing
+ * block: long enough for the call it is an argument of.
+ */
+#define TPD_LOG_FMT_MAX 96
+#define log_fmt(...) tpd_log_fmt((char[TPD_LOG_FMT_MAX]){ 0 }, TPD_LOG_FMT_MAX, __VA_ARGS__)
+
 #define log_debug(...) tpd_log(TPD_LOG_DEBUG, __VA_ARGS__, NULL)
 #define log_info(...)  tpd_log(TPD_LOG_INFO, __VA_ARGS__, NULL)
 #define log_warn(...)  tpd_log(TPD_LOG_WARN, __VA_ARGS__, NULL)

@@ -126,10 +126,8 @@ static void tpd_instance_unlock(int fd, const char *pin_root)
 static void tpd_attach_iface(struct tpd *t, size_t i, int ifindex)
 {
 	const struct tpd_iface_cfg *ifc = &t->cfg.ifaces[i];
-	char idx[16];
 	int err;
 
-	snprintf(idx, sizeof(idx), "%d", ifindex);
 	err = tpd_iface_attach(&t->dp, &t->cfg, ifc, ifindex);
 	if (err) {
 		log_error("cannot attach", "iface", ifc->name, "error", strerror(-err));
@@ -137,7 +135,7 @@ static void tpd_attach_iface(struct tpd *t, size_t i, int ifindex)
 		return;
 	}
 	t->ifindex[i] = ifindex;
-	log_info("attached", "iface", ifc->name, "ifindex", idx, "mode",
+	log_info("attached", "iface", ifc->name, "ifindex", log_fmt("%d", ifindex), "mode",
 		 ifc->kind != TPD_IFACE_TAILNET ? "described" :
 		 t->dp.tcx ? "tcx" : "clsact");
 }
@@ -196,27 +194,11 @@ static void tpd_on_link(const struct tpd_link_event *ev, void *ctx)
 
 /* ---- syncs ------------------------------------------------------------------------ */
 
-/* Read @ifc's peers, all of it by @deadline (tp_deadline_after()). */
+/* Read @ifc's peers, all of it by @deadline (tpd_deadline_after()). */
 static int tpd_fetch_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 			   __u64 deadline, struct tp_peer_list *peers)
 {
-	int err;
-
-	if (ifc->peers == TPD_PEERS_WIREGUARD) {
-		/* the kernel answers a dump at once: no deadline to give it */
-		err = tp_wg_genl_dump(ifc->name, peers);
-		if (err == -ENOENT || err == -EOPNOTSUPP || err == -ENODEV)
-			err = tp_wg_uapi_dump_by(ifc->name, t->cfg.wg_sockdir,
-						 t->cfg.wg_socket_uid, deadline, peers);
-		return err;
-	}
-	if (!tp_deadline_left(deadline)) {
-		tp_peer_set_error("no time left to ask tailscaled");
-		return -ETIMEDOUT;
-	}
-	/* parsed as it streams: a large tailnet's status is never held whole */
-	return tp_ts_fetch_peers(t->cfg.ts_socket, tp_deadline_left(deadline),
-				 t->cfg.ts_socket_uid, peers);
+	return tpd_sources[ifc->peers].fetch(&t->cfg, ifc, deadline, peers);
 }
 
 /* Append @ifc's identity entries to @all; -errno when its source failed. */
@@ -234,9 +216,9 @@ static int tpd_collect_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 	if (err)
 		return err;
 	err = tpd_peer_rules(&t->dp.maps, &t->cfg, ifc->peers, &rules, &n_rules);
-	err = err ?: tp_peers_to_identities(&peers, ifc->zone, rules, n_rules,
+	err = err ?: tpd_peers_to_identities(&peers, ifc->zone, rules, n_rules,
 					    TP_ID_TAILNET, &ents, &n, &conflicts);
-	tp_peer_list_free(&peers);
+	tpd_peer_list_free(&peers);
 	free(rules);
 	if (err)
 		return err;
@@ -276,7 +258,6 @@ static void tpd_fetch_failed(struct tpd *t, size_t i, time_t now)
 {
 	struct tpd_fetch *f = &t->fetch[i];
 	unsigned int wait = t->cfg.sync_interval, k;
-	char in[16];
 
 	if (f->fails < 16)
 		f->fails++;
@@ -286,27 +267,21 @@ static void tpd_fetch_failed(struct tpd *t, size_t i, time_t now)
 	if (wait > TPD_FETCH_BACKOFF_MAX)
 		wait = TPD_FETCH_BACKOFF_MAX;
 	f->retry_at = now + wait;
-	snprintf(in, sizeof(in), "%u", wait);
 	log_warn("peer source failed; keeping its entries", "iface", t->cfg.ifaces[i].name,
-		 "error", tp_peer_last_error(), "retry_in_s", in);
+		 "error", tpd_peer_last_error(), "retry_in_s", log_fmt("%u", wait));
 }
 
 /* Say what a peer sync could not do: entries not written, conflicts. */
 static void tpd_sync_source_report(struct tpd *t, enum tpd_source s,
 				   const struct tpd_sync_result *res)
 {
-	char n[16];
-
-	if (res->errors) {
-		snprintf(n, sizeof(n), "%u", res->errors);
+	if (res->errors)
 		log_error("peers left without their identity", "source", tpd_source_name(s),
-			  "entries", n, "first_error", res->error);
-	}
+			  "entries", log_fmt("%u", res->errors), "first_error", res->error);
 	if (res->conflicts != t->src_conflicts[s]) {
-		snprintf(n, sizeof(n), "%u", res->conflicts);
 		/* tpctl's or another source's entry wins; say so when that changes */
 		log_warn("peer prefixes held by another owner, left to it", "source",
-			 tpd_source_name(s), "prefixes", n);
+			 tpd_source_name(s), "prefixes", log_fmt("%u", res->conflicts));
 		t->src_conflicts[s] = res->conflicts;
 	}
 }
@@ -316,11 +291,9 @@ static void tpd_sync_source_report(struct tpd *t, enum tpd_source s,
  * with a deadline of its own; one that fails (or is backing off) keeps
  * its zone's entries and the others are synced all the same.
  */
-static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
+static void tpd_sync_source(struct tpd *t, enum tpd_source s)
 {
-	enum tpd_source s = source == TPD_PEERS_WIREGUARD ? TPD_SRC_WIREGUARD :
-							    TPD_SRC_TAILSCALE;
-	__u8 owner = source == TPD_PEERS_WIREGUARD ? TP_OWNER_WIREGUARD : TP_OWNER_TAILSCALE;
+	__u8 owner = tpd_sources[s].owner;
 	struct tpd_sync_result res = {};
 	struct tp_ident_entry *all = NULL;
 	size_t i, n_all = 0, n_keep = 0;
@@ -332,7 +305,7 @@ static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
 	for (i = 0; i < t->cfg.n_ifaces; i++) {
 		const struct tpd_iface_cfg *ifc = &t->cfg.ifaces[i];
 
-		if (ifc->peers != source || !t->ifindex[i])
+		if (ifc->peers != s || !t->ifindex[i])
 			continue;
 		if (!keep) {
 			keep = calloc(t->cfg.n_ifaces, sizeof(*keep));
@@ -346,7 +319,7 @@ static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
 			keep[n_keep++] = ifc->zone;
 			continue;
 		}
-		err = tpd_collect_peers(t, ifc, tp_deadline_after(TPD_FETCH_TIMEOUT_MS),
+		err = tpd_collect_peers(t, ifc, tpd_deadline_after(TPD_FETCH_TIMEOUT_MS),
 					&all, &n_all);
 		if (err == -ENOMEM)
 			break;
@@ -391,18 +364,21 @@ static void tpd_sync_source(struct tpd *t, enum tpd_peer_source source)
 		t->src[s].last_ok = time(NULL);
 	}
 	t->src[s].entries = n_all;
-	if (res.added || res.changed || res.removed) {
-		char a[16], c[16], r[16];
-
-		snprintf(a, sizeof(a), "%u", res.added);
-		snprintf(c, sizeof(c), "%u", res.changed);
-		snprintf(r, sizeof(r), "%u", res.removed);
-		log_info("peers synced", "source", tpd_source_name(s), "added", a,
-			 "changed", c, "removed", r);
-	}
+	if (res.added || res.changed || res.removed)
+		log_info("peers synced", "source", tpd_source_name(s), "added",
+			 log_fmt("%u", res.added), "changed", log_fmt("%u", res.changed),
+			 "removed", log_fmt("%u", res.removed));
 out:
 	free(keep);
 	free(all);
+}
+
+/* "+added ~changed -removed conflicts N errors N" of a sync, in @buf. */
+static const char *tpd_sync_result_fmt(const struct tpd_sync_result *res, char *buf, size_t len)
+{
+	snprintf(buf, len, "+%u ~%u -%u conflicts %u errors %u", res->added, res->changed,
+		 res->removed, res->conflicts, res->errors);
+	return buf;
 }
 
 /* Read this host's addresses again; the old list stays on failure. */
@@ -447,9 +423,7 @@ static void tpd_sync_host_now(struct tpd *t)
 	}
 	if (!res.added && !res.changed && !res.removed && !res.errors)
 		return;
-	snprintf(buf, sizeof(buf), "+%u ~%u -%u conflicts %u errors %u", res.added,
-		 res.changed, res.removed, res.conflicts, res.errors);
-	log_info("host addresses synced", "result", buf);
+	log_info("host addresses synced", "result", tpd_sync_result_fmt(&res, buf, sizeof(buf)));
 }
 
 /* Apply the configuration's static part; the number of entries that failed. */
@@ -473,8 +447,7 @@ static unsigned int tpd_sync_static_now(struct tpd *t)
 		t->src[TPD_SRC_STATIC].errors++;
 	else
 		t->src[TPD_SRC_STATIC].last_ok = time(NULL);
-	snprintf(buf, sizeof(buf), "+%u ~%u -%u conflicts %u errors %u", res.added,
-		 res.changed, res.removed, res.conflicts, res.errors);
+	tpd_sync_result_fmt(&res, buf, sizeof(buf));
 	if (res.errors)
 		log_error("configuration applied with errors", "result", buf,
 			  "first_error", res.error);
@@ -487,7 +460,6 @@ static unsigned int tpd_sync_static_now(struct tpd *t)
 static void tpd_purge_now(struct tpd *t, size_t budget)
 {
 	unsigned long passes = t->purge.passes;
-	char n[32];
 	int lock, err;
 
 	if (!tpd_purge_pending(&t->purge))
@@ -501,21 +473,22 @@ static void tpd_purge_now(struct tpd *t, size_t budget)
 		log_warn("stale UDP flow purge: cannot read conntrack; trying again",
 			 "error", strerror(-err));
 	if (t->purge.passes != passes && !tpd_purge_pending(&t->purge)) {
-		snprintf(n, sizeof(n), "%lu", t->purge.deleted);
-		log_info("stale UDP flows of removed backends purged", "flows", n);
+		log_info("stale UDP flows of removed backends purged", "flows",
+			 log_fmt("%lu", t->purge.deleted));
 		t->purge.deleted = 0;
 	}
 }
 
 static void tpd_housekeeping(struct tpd *t, time_t now)
 {
-	char a[32], b[32];
+	enum tpd_source s;
 
 	tpd_purge_now(t, TPD_PURGE_BUDGET);
 
 	if (now >= t->next_sync) {
-		tpd_sync_source(t, TPD_PEERS_WIREGUARD);
-		tpd_sync_source(t, TPD_PEERS_TAILSCALE);
+		for (s = 0; s < TPD_SRC_MAX; s++)
+			if (tpd_source_has_peers(s))
+				tpd_sync_source(t, s);
 		if (!t->links)
 			tpd_sync_host_now(t); /* no address events: look */
 		t->next_sync = now + t->cfg.sync_interval;
@@ -523,11 +496,9 @@ static void tpd_housekeeping(struct tpd *t, time_t now)
 	if (now >= t->next_gc) {
 		if (tpd_gc(&t->dp.maps, tpd_monotonic_ns(), TP_FRAG_TIMEOUT, &t->gc))
 			log_warn("conntrack GC failed");
-		if (t->gc.ct_deleted) {
-			snprintf(a, sizeof(a), "%lu", t->gc.ct_deleted);
-			snprintf(b, sizeof(b), "%lu", t->gc.ct_flows);
-			log_debug("conntrack GC", "deleted", a, "flows", b);
-		}
+		if (t->gc.ct_deleted)
+			log_debug("conntrack GC", "deleted", log_fmt("%lu", t->gc.ct_deleted),
+				  "flows", log_fmt("%lu", t->gc.ct_flows));
 		t->next_gc = now + t->cfg.gc_interval;
 	}
 	if (t->cfg.metrics_path[0] && now >= t->next_metrics) {

@@ -14,13 +14,6 @@
 #include "metrics.h"
 #include "names.h"
 
-static const char *const tpd_source_names[] = { "static", "wireguard", "tailscale" };
-
-const char *tpd_source_name(enum tpd_source s)
-{
-	return s < TPD_SRC_MAX ? tpd_source_names[s] : "unknown";
-}
-
 /* Sum a per-CPU struct tp_stat; false when the entry cannot be read. */
 static bool tpd_percpu_sum(int fd, __u32 id, struct tp_stat *sum)
 {
@@ -115,7 +108,8 @@ static void tpd_metrics_maps(FILE *f, const struct tp_maps *m,
 		{ TP_MAP_SERVICES, m->services }, { TP_MAP_BACKENDS, m->backends },
 		{ TP_MAP_IDENTITY, m->identity }, { TP_MAP_POLICY, m->policy },
 		{ TP_MAP_RULES, m->rules },	  { TP_MAP_AFFINITY, m->affinity },
-		{ TP_MAP_FRAGS, m->frags },
+		{ TP_MAP_FRAGS, m->frags },	  { TP_MAP_GUARD_DROP, m->guard_drop },
+		{ TP_MAP_GUARD_BUCKETS, m->guard_buckets },
 	};
 	struct bpf_map_info info;
 	__u32 len;

@@ -7,8 +7,8 @@
 
 #include "gc.h"
 #include "maps.h"
+#include "source.h"
 
-enum tpd_source { TPD_SRC_STATIC, TPD_SRC_WIREGUARD, TPD_SRC_TAILSCALE, TPD_SRC_MAX };
 
 /**
  * struct tpd_source_state - health of one sync source.
@@ -27,6 +27,5 @@ struct tpd_source_state {
 int tpd_metrics_write(const char *path, const struct tp_maps *m,
 		      const struct tpd_gc_result *gc,
 		      const struct tpd_source_state *src);
-const char *tpd_source_name(enum tpd_source s);
 
 #endif /* TAILPLANED_METRICS_H */

@@ -24,22 +24,22 @@
 static __thread char tp_peer_err[256];
 
 /**
- * tp_peer_last_error() - what the last failing peer function of this
+ * tpd_peer_last_error() - what the last failing peer function of this
  * thread said.
  *
  * Return: a one-line message, "" when none has failed yet.
  */
-const char *tp_peer_last_error(void)
+const char *tpd_peer_last_error(void)
 {
 	return tp_peer_err;
 }
 
 /**
- * tp_peer_set_error() - record the reason of a failure for
- * tp_peer_last_error().
+ * tpd_peer_set_error() - record the reason of a failure for
+ * tpd_peer_last_error().
  * @fmt: printf format.
  */
-void tp_peer_set_error(const char *fmt, ...)
+void tpd_peer_set_error(const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -59,7 +59,7 @@ void tp_peer_set_error(const char *fmt, ...)
  * forever.  Readers get one deadline for the whole request instead.
  */
 
-static __u64 tp_now_ms(void)
+static __u64 tpd_now_ms(void)
 {
 	struct timespec ts;
 
@@ -68,25 +68,25 @@ static __u64 tp_now_ms(void)
 }
 
 /**
- * tp_deadline_after() - the deadline @ms milliseconds from now.
+ * tpd_deadline_after() - the deadline @ms milliseconds from now.
  * @ms: milliseconds.
  *
  * Return: a CLOCK_MONOTONIC time in milliseconds.
  */
-__u64 tp_deadline_after(unsigned int ms)
+__u64 tpd_deadline_after(unsigned int ms)
 {
-	return tp_now_ms() + ms;
+	return tpd_now_ms() + ms;
 }
 
 /**
- * tp_deadline_left() - milliseconds left until @deadline.
- * @deadline: from tp_deadline_after().
+ * tpd_deadline_left() - milliseconds left until @deadline.
+ * @deadline: from tpd_deadline_after().
  *
  * Return: the milliseconds left, 0 when it has passed.
  */
-unsigned int tp_deadline_left(__u64 deadline)
+unsigned int tpd_deadline_left(__u64 deadline)
 {
-	__u64 now = tp_now_ms();
+	__u64 now = tpd_now_ms();
 
 	if (now >= deadline)
 		return 0;
@@ -94,17 +94,17 @@ unsigned int tp_deadline_left(__u64 deadline)
 }
 
 /**
- * tp_recv_by() - receive what there is on a socket, waiting until
+ * tpd_recv_by() - receive what there is on a socket, waiting until
  * @deadline at most.
  * @fd:       the socket.
  * @buf:      where to.
  * @len:      its room.
- * @deadline: from tp_deadline_after().
+ * @deadline: from tpd_deadline_after().
  *
  * Return: the bytes received, 0 at EOF, -ETIMEDOUT when @deadline passed
  * first, or -errno.
  */
-ssize_t tp_recv_by(int fd, void *buf, size_t len, __u64 deadline)
+ssize_t tpd_recv_by(int fd, void *buf, size_t len, __u64 deadline)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	unsigned int left;
@@ -112,7 +112,7 @@ ssize_t tp_recv_by(int fd, void *buf, size_t len, __u64 deadline)
 	int r;
 
 	for (;;) {
-		left = tp_deadline_left(deadline);
+		left = tpd_deadline_left(deadline);
 		if (!left)
 			return -ETIMEDOUT;
 		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
@@ -137,7 +137,7 @@ ssize_t tp_recv_by(int fd, void *buf, size_t len, __u64 deadline)
  * capacity is implied by @n: arrays grow to 4, then double at each power
  * of two, so only the count has to be stored.
  */
-static int tp_grow(void **v, size_t n, size_t size)
+static int tpd_grow(void **v, size_t n, size_t size)
 {
 	size_t cap;
 	void *nv;
@@ -154,7 +154,7 @@ static int tp_grow(void **v, size_t n, size_t size)
 	return 0;
 }
 
-static void tp_peer_free(struct tp_peer *p)
+static void tpd_peer_free(struct tp_peer *p)
 {
 	size_t i;
 
@@ -166,43 +166,43 @@ static void tp_peer_free(struct tp_peer *p)
 }
 
 /**
- * tp_peer_list_free() - free the peers of @l and empty it.
+ * tpd_peer_list_free() - free the peers of @l and empty it.
  * @l: the list; may be NULL.
  */
-void tp_peer_list_free(struct tp_peer_list *l)
+void tpd_peer_list_free(struct tp_peer_list *l)
 {
 	size_t i;
 
 	if (!l)
 		return;
 	for (i = 0; i < l->n; i++)
-		tp_peer_free(&l->v[i]);
+		tpd_peer_free(&l->v[i]);
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
 }
 
 /**
- * tp_peer_list_add() - append an empty peer.
+ * tpd_peer_list_add() - append an empty peer.
  * @l:   the list.
  * @key: its key, 1..TP_PEER_KEY_LEN-1 characters.
  *
  * Return: the new peer, zeroed but for its key (valid until the next
  * append), or NULL with errno set (EINVAL, ENAMETOOLONG, ENOMEM).
  */
-struct tp_peer *tp_peer_list_add(struct tp_peer_list *l, const char *key)
+struct tp_peer *tpd_peer_list_add(struct tp_peer_list *l, const char *key)
 {
 	size_t klen = key ? strlen(key) : 0;
 	struct tp_peer *p;
 
 	if (!klen || klen >= TP_PEER_KEY_LEN) {
-		tp_peer_set_error("peer key of %zu characters (1..%d allowed)",
+		tpd_peer_set_error("peer key of %zu characters (1..%d allowed)",
 				  klen, TP_PEER_KEY_LEN - 1);
 		errno = klen ? ENAMETOOLONG : EINVAL;
 		return NULL;
 	}
-	if (tp_grow((void **)&l->v, l->n, sizeof(*l->v))) {
-		tp_peer_set_error("out of memory");
+	if (tpd_grow((void **)&l->v, l->n, sizeof(*l->v))) {
+		tpd_peer_set_error("out of memory");
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -213,24 +213,24 @@ struct tp_peer *tp_peer_list_add(struct tp_peer_list *l, const char *key)
 }
 
 /**
- * tp_peer_add_prefix() - append a prefix to a peer.
+ * tpd_peer_add_prefix() - append a prefix to a peer.
  * @p:    the peer.
  * @addr: the address (IPv4 mapped); bits past @plen are cleared.
  * @plen: prefix length in the 128-bit space.
  *
  * Return: 0, -EINVAL or -ENOMEM.
  */
-int tp_peer_add_prefix(struct tp_peer *p, const struct tp_addr *addr,
+int tpd_peer_add_prefix(struct tp_peer *p, const struct tp_addr *addr,
 		       unsigned int plen)
 {
 	struct tp_peer_prefix *pp;
 
 	if (plen > 128) {
-		tp_peer_set_error("prefix length %u > 128", plen);
+		tpd_peer_set_error("prefix length %u > 128", plen);
 		return -EINVAL;
 	}
-	if (tp_grow((void **)&p->prefixes, p->n_prefixes, sizeof(*pp))) {
-		tp_peer_set_error("out of memory");
+	if (tpd_grow((void **)&p->prefixes, p->n_prefixes, sizeof(*pp))) {
+		tpd_peer_set_error("out of memory");
 		return -ENOMEM;
 	}
 	pp = &p->prefixes[p->n_prefixes++];
@@ -242,23 +242,23 @@ int tp_peer_add_prefix(struct tp_peer *p, const struct tp_addr *addr,
 }
 
 /**
- * tp_peer_add_tag() - append a tag to a peer, unless it has it already.
+ * tpd_peer_add_tag() - append a tag to a peer, unless it has it already.
  * @p:   the peer.
  * @tag: the tag, not empty.
  *
  * Return: 0, -EINVAL or -ENOMEM.
  */
-int tp_peer_add_tag(struct tp_peer *p, const char *tag)
+int tpd_peer_add_tag(struct tp_peer *p, const char *tag)
 {
 	char *t;
 
 	if (!tag || !*tag) {
-		tp_peer_set_error("empty tag");
+		tpd_peer_set_error("empty tag");
 		return -EINVAL;
 	}
-	if (tp_peer_has_tag(p, tag))
+	if (tpd_peer_has_tag(p, tag))
 		return 0;
-	if (tp_grow((void **)&p->tags, p->n_tags, sizeof(*p->tags)))
+	if (tpd_grow((void **)&p->tags, p->n_tags, sizeof(*p->tags)))
 		goto nomem;
 	t = strdup(tag);
 	if (!t)
@@ -266,18 +266,18 @@ int tp_peer_add_tag(struct tp_peer *p, const char *tag)
 	p->tags[p->n_tags++] = t;
 	return 0;
 nomem:
-	tp_peer_set_error("out of memory");
+	tpd_peer_set_error("out of memory");
 	return -ENOMEM;
 }
 
 /**
- * tp_peer_has_tag() - whether a peer carries a tag.
+ * tpd_peer_has_tag() - whether a peer carries a tag.
  * @p:   the peer.
  * @tag: the tag, compared exactly.
  *
  * Return: true if it does.
  */
-bool tp_peer_has_tag(const struct tp_peer *p, const char *tag)
+bool tpd_peer_has_tag(const struct tp_peer *p, const char *tag)
 {
 	size_t i;
 
@@ -289,7 +289,7 @@ bool tp_peer_has_tag(const struct tp_peer *p, const char *tag)
 
 /* ---- canonical form ------------------------------------------------------ */
 
-static int tp_prefix_cmp(const void *a, const void *b)
+static int tpd_prefix_cmp(const void *a, const void *b)
 {
 	const struct tp_peer_prefix *x = a, *y = b;
 	int c = memcmp(&x->addr, &y->addr, sizeof(x->addr));
@@ -299,21 +299,21 @@ static int tp_prefix_cmp(const void *a, const void *b)
 	return (int)x->plen - (int)y->plen;
 }
 
-static void tp_peer_sort_prefixes(struct tp_peer *p)
+static void tpd_peer_sort_prefixes(struct tp_peer *p)
 {
 	size_t i, n = 0;
 
 	if (p->n_prefixes < 2)
 		return;
-	qsort(p->prefixes, p->n_prefixes, sizeof(*p->prefixes), tp_prefix_cmp);
+	qsort(p->prefixes, p->n_prefixes, sizeof(*p->prefixes), tpd_prefix_cmp);
 	for (i = 0; i < p->n_prefixes; i++)
-		if (!n || tp_prefix_cmp(&p->prefixes[n - 1], &p->prefixes[i]))
+		if (!n || tpd_prefix_cmp(&p->prefixes[n - 1], &p->prefixes[i]))
 			p->prefixes[n++] = p->prefixes[i];
 	p->n_prefixes = n;
 }
 
 /* Order of peer indices: by key, then by position (a stable sort). */
-static int tp_peer_idx_cmp(const void *a, const void *b, void *arg)
+static int tpd_peer_idx_cmp(const void *a, const void *b, void *arg)
 {
 	const struct tp_peer *v = arg;
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
@@ -325,7 +325,7 @@ static int tp_peer_idx_cmp(const void *a, const void *b, void *arg)
 }
 
 /* Move what @src has into @dst (the same peer, seen again); frees @src. */
-static int tp_peer_merge(struct tp_peer *dst, struct tp_peer *src)
+static int tpd_peer_merge(struct tp_peer *dst, struct tp_peer *src)
 {
 	size_t i;
 	int err = 0;
@@ -335,16 +335,16 @@ static int tp_peer_merge(struct tp_peer *dst, struct tp_peer *src)
 	if (!dst->user[0])
 		memcpy(dst->user, src->user, sizeof(dst->user));
 	for (i = 0; i < src->n_prefixes && !err; i++)
-		err = tp_peer_add_prefix(dst, &src->prefixes[i].addr,
+		err = tpd_peer_add_prefix(dst, &src->prefixes[i].addr,
 					 src->prefixes[i].plen);
 	for (i = 0; i < src->n_tags && !err; i++)
-		err = tp_peer_add_tag(dst, src->tags[i]);
-	tp_peer_free(src);
+		err = tpd_peer_add_tag(dst, src->tags[i]);
+	tpd_peer_free(src);
 	return err;
 }
 
 /**
- * tp_peer_list_canonicalize() - bring a list into the canonical form.
+ * tpd_peer_list_canonicalize() - bring a list into the canonical form.
  * @l: the list.
  *
  * Sorts the peers by key (strcmp), merges peers with the same key into the
@@ -354,7 +354,7 @@ static int tp_peer_merge(struct tp_peer *dst, struct tp_peer *src)
  * Return: 0 or -ENOMEM (the list is then still valid, but may be left
  * unsorted or a merged peer may miss some of its prefixes or tags).
  */
-int tp_peer_list_canonicalize(struct tp_peer_list *l)
+int tpd_peer_list_canonicalize(struct tp_peer_list *l)
 {
 	struct tp_peer *nv = NULL;
 	size_t *idx, i, n = 0;
@@ -365,27 +365,27 @@ int tp_peer_list_canonicalize(struct tp_peer_list *l)
 	idx = calloc(l->n, sizeof(*idx));
 	nv = calloc(l->n, sizeof(*nv));
 	if (!idx || !nv) {
-		tp_peer_set_error("out of memory");
+		tpd_peer_set_error("out of memory");
 		err = -ENOMEM;
 		goto out;
 	}
 	for (i = 0; i < l->n; i++)
 		idx[i] = i;
-	qsort_r(idx, l->n, sizeof(*idx), tp_peer_idx_cmp, l->v);
+	qsort_r(idx, l->n, sizeof(*idx), tpd_peer_idx_cmp, l->v);
 	for (i = 0; i < l->n; i++) {
 		struct tp_peer *p = &l->v[idx[i]];
 
 		if (n && !strcmp(nv[n - 1].key, p->key)) {
 			if (!err)
-				err = tp_peer_merge(&nv[n - 1], p);
+				err = tpd_peer_merge(&nv[n - 1], p);
 			else
-				tp_peer_free(p);
+				tpd_peer_free(p);
 			continue;
 		}
 		nv[n++] = *p;
 	}
 	for (i = 0; i < n; i++)
-		tp_peer_sort_prefixes(&nv[i]);
+		tpd_peer_sort_prefixes(&nv[i]);
 	free(l->v);
 	l->v = nv;
 	l->n = n;
@@ -398,7 +398,7 @@ out:
 
 /* ---- prefixes -------------------------------------------------------------- */
 
-static int tp_parse_plen(const char *s, unsigned int max, unsigned int *plen)
+static int tpd_parse_plen(const char *s, unsigned int max, unsigned int *plen)
 {
 	unsigned int v = 0;
 	size_t i;
@@ -415,14 +415,14 @@ static int tp_parse_plen(const char *s, unsigned int max, unsigned int *plen)
 }
 
 /**
- * tp_peer_prefix_parse() - parse "ADDR/LEN" (IPv4 or IPv6).
+ * tpd_peer_prefix_parse() - parse "ADDR/LEN" (IPv4 or IPv6).
  * @s:       the text.
  * @bare_ok: also accept a bare address, as a full-length prefix.
  * @p:       the result: IPv4 mapped, plen in the 128-bit space, masked.
  *
- * Return: 0 or -EINVAL (with tp_peer_last_error() set).
+ * Return: 0 or -EINVAL (with tpd_peer_last_error() set).
  */
-int tp_peer_prefix_parse(const char *s, bool bare_ok, struct tp_peer_prefix *p)
+int tpd_peer_prefix_parse(const char *s, bool bare_ok, struct tp_peer_prefix *p)
 {
 	const char *slash = strchr(s, '/');
 	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
@@ -435,7 +435,7 @@ int tp_peer_prefix_parse(const char *s, bool bare_ok, struct tp_peer_prefix *p)
 		goto bad;
 	memcpy(abuf, s, alen);
 	abuf[alen] = '\0';
-	if (slash && tp_parse_plen(slash + 1, plen, &plen))
+	if (slash && tpd_parse_plen(slash + 1, plen, &plen))
 		goto bad;
 	if (v6) {
 		if (inet_pton(AF_INET6, abuf, p->addr.b) != 1)
@@ -450,18 +450,18 @@ int tp_peer_prefix_parse(const char *s, bool bare_ok, struct tp_peer_prefix *p)
 	tp_addr_mask(&p->addr, plen);
 	return 0;
 bad:
-	tp_peer_set_error("\"%s\" is not an IPv4 or IPv6 %s", s,
+	tpd_peer_set_error("\"%s\" is not an IPv4 or IPv6 %s", s,
 			  bare_ok ? "address or prefix" : "prefix (ADDR/LEN)");
 	return -EINVAL;
 }
 
-static bool tp_peer_addr_is_v4(const struct tp_addr *a)
+static bool tpd_peer_addr_is_v4(const struct tp_addr *a)
 {
 	return !a->w[0] && !a->w[1] && a->w[2] == htonl(0xffff);
 }
 
 /**
- * tp_peer_prefix_format() - write a prefix as "ADDR/LEN", IPv4 as such
+ * tpd_peer_prefix_format() - write a prefix as "ADDR/LEN", IPv4 as such
  * when its length covers the mapping (>= 96).
  * @p:   the prefix.
  * @buf: the output.
@@ -469,10 +469,10 @@ static bool tp_peer_addr_is_v4(const struct tp_addr *a)
  *
  * Return: 0 or -ENOSPC.
  */
-int tp_peer_prefix_format(const struct tp_peer_prefix *p, char *buf, size_t len)
+int tpd_peer_prefix_format(const struct tp_peer_prefix *p, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
-	bool v4 = tp_peer_addr_is_v4(&p->addr) && p->plen >= 96;
+	bool v4 = tpd_peer_addr_is_v4(&p->addr) && p->plen >= 96;
 	int n;
 
 	if (v4)
@@ -489,11 +489,11 @@ static const char tp_b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /**
- * tp_wg_key_to_base64() - encode a WireGuard key as wg(8) shows it.
+ * tpd_wg_key_to_base64() - encode a WireGuard key as wg(8) shows it.
  * @key: 32 bytes.
  * @out: 44 characters and a NUL.
  */
-void tp_wg_key_to_base64(const __u8 key[TP_WG_KEY_LEN],
+void tpd_wg_key_to_base64(const __u8 key[TP_WG_KEY_LEN],
 			 char out[TP_WG_KEY_B64_LEN + 1])
 {
 	unsigned int i, v, o = 0;
@@ -512,7 +512,7 @@ void tp_wg_key_to_base64(const __u8 key[TP_WG_KEY_LEN],
 	out[o] = '\0';
 }
 
-static int tp_b64_val(char c)
+static int tpd_b64_val(char c)
 {
 	const char *p = c ? strchr(tp_b64, c) : NULL;
 
@@ -520,14 +520,14 @@ static int tp_b64_val(char c)
 }
 
 /**
- * tp_wg_key_from_base64() - decode a WireGuard key in canonical base64:
+ * tpd_wg_key_from_base64() - decode a WireGuard key in canonical base64:
  * 43 characters, '=', and zero unused bits.
  * @s:   the text.
  * @key: 32 bytes out.
  *
  * Return: 0 or -EINVAL.
  */
-int tp_wg_key_from_base64(const char *s, __u8 key[TP_WG_KEY_LEN])
+int tpd_wg_key_from_base64(const char *s, __u8 key[TP_WG_KEY_LEN])
 {
 	unsigned int v = 0, bits = 0, o = 0, i;
 	int d;
@@ -535,7 +535,7 @@ int tp_wg_key_from_base64(const char *s, __u8 key[TP_WG_KEY_LEN])
 	if (strlen(s) != TP_WG_KEY_B64_LEN || s[TP_WG_KEY_B64_LEN - 1] != '=')
 		goto bad;
 	for (i = 0; i < TP_WG_KEY_B64_LEN - 1; i++) {
-		d = tp_b64_val(s[i]);
+		d = tpd_b64_val(s[i]);
 		if (d < 0)
 			goto bad;
 		v = (v << 6) | (unsigned int)d;
@@ -550,11 +550,11 @@ int tp_wg_key_from_base64(const char *s, __u8 key[TP_WG_KEY_LEN])
 		goto bad;
 	return 0;
 bad:
-	tp_peer_set_error("\"%s\" is not a base64 WireGuard key", s);
+	tpd_peer_set_error("\"%s\" is not a base64 WireGuard key", s);
 	return -EINVAL;
 }
 
-static int tp_hex_val(char c)
+static int tpd_hex_val(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -566,14 +566,14 @@ static int tp_hex_val(char c)
 }
 
 /**
- * tp_wg_key_from_hex() - decode a WireGuard key in hex (64 digits), as
+ * tpd_wg_key_from_hex() - decode a WireGuard key in hex (64 digits), as
  * the UAPI protocol writes keys.
  * @s:   the text.
  * @key: 32 bytes out.
  *
  * Return: 0 or -EINVAL.
  */
-int tp_wg_key_from_hex(const char *s, __u8 key[TP_WG_KEY_LEN])
+int tpd_wg_key_from_hex(const char *s, __u8 key[TP_WG_KEY_LEN])
 {
 	unsigned int i;
 	int hi, lo;
@@ -581,29 +581,29 @@ int tp_wg_key_from_hex(const char *s, __u8 key[TP_WG_KEY_LEN])
 	if (strlen(s) != TP_WG_KEY_HEX_LEN)
 		goto bad;
 	for (i = 0; i < TP_WG_KEY_LEN; i++) {
-		hi = tp_hex_val(s[2 * i]);
-		lo = tp_hex_val(s[2 * i + 1]);
+		hi = tpd_hex_val(s[2 * i]);
+		lo = tpd_hex_val(s[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			goto bad;
 		key[i] = (__u8)(hi << 4 | lo);
 	}
 	return 0;
 bad:
-	tp_peer_set_error("\"%.80s\" is not a hex WireGuard key (64 digits)", s);
+	tpd_peer_set_error("\"%.80s\" is not a hex WireGuard key (64 digits)", s);
 	return -EINVAL;
 }
 
 /* ---- peers -> identities --------------------------------------------------- */
 
 /**
- * tp_peer_rules_validate() - check a zone's rules.
+ * tpd_peer_rules_validate() - check a zone's rules.
  * @rules:   the rules.
  * @n_rules: their number.
  *
  * Return: 0, or -EINVAL for an unknown match kind, an empty value, or
  * identity 0.
  */
-int tp_peer_rules_validate(const struct tp_peer_rule *rules, size_t n_rules)
+int tpd_peer_rules_validate(const struct tp_peer_rule *rules, size_t n_rules)
 {
 	const struct tp_peer_rule *r;
 	size_t i;
@@ -611,12 +611,12 @@ int tp_peer_rules_validate(const struct tp_peer_rule *rules, size_t n_rules)
 	for (i = 0; i < n_rules; i++) {
 		r = &rules[i];
 		if (r->match < TP_PEER_MATCH_KEY || r->match > TP_PEER_MATCH_USER) {
-			tp_peer_set_error("peer rule %zu: unknown match kind %d",
+			tpd_peer_set_error("peer rule %zu: unknown match kind %d",
 					  i, (int)r->match);
 			return -EINVAL;
 		}
 		if (!r->value || !*r->value || r->id == TP_ID_UNKNOWN) {
-			tp_peer_set_error("peer rule %zu: empty value or identity 0",
+			tpd_peer_set_error("peer rule %zu: empty value or identity 0",
 					  i);
 			return -EINVAL;
 		}
@@ -624,14 +624,14 @@ int tp_peer_rules_validate(const struct tp_peer_rule *rules, size_t n_rules)
 	return 0;
 }
 
-static bool tp_peer_rule_matches(const struct tp_peer *p,
+static bool tpd_peer_rule_matches(const struct tp_peer *p,
 				 const struct tp_peer_rule *r)
 {
 	switch (r->match) {
 	case TP_PEER_MATCH_KEY:
 		return !strcmp(p->key, r->value);
 	case TP_PEER_MATCH_TAG:
-		return tp_peer_has_tag(p, r->value);
+		return tpd_peer_has_tag(p, r->value);
 	case TP_PEER_MATCH_USER:
 		return p->user[0] && !strcmp(p->user, r->value);
 	}
@@ -639,7 +639,7 @@ static bool tp_peer_rule_matches(const struct tp_peer *p,
 }
 
 /**
- * tp_peer_identity() - the identity of a peer: that of the first rule it
+ * tpd_peer_identity() - the identity of a peer: that of the first rule it
  * matches, in rule order, else the fallback.
  * @p:           the peer.
  * @rules:       the zone's rules, in configured order.
@@ -648,13 +648,13 @@ static bool tp_peer_rule_matches(const struct tp_peer *p,
  *
  * Return: the identity, 0 when neither a rule nor the fallback gives one.
  */
-__u32 tp_peer_identity(const struct tp_peer *p, const struct tp_peer_rule *rules,
+__u32 tpd_peer_identity(const struct tp_peer *p, const struct tp_peer_rule *rules,
 		       size_t n_rules, __u32 fallback_id)
 {
 	size_t i;
 
 	for (i = 0; i < n_rules; i++)
-		if (tp_peer_rule_matches(p, &rules[i]))
+		if (tpd_peer_rule_matches(p, &rules[i]))
 			return rules[i].id;
 	return fallback_id;
 }
@@ -665,7 +665,7 @@ struct tp_ident_tmp {
 	size_t peer;
 };
 
-static int tp_ident_tmp_cmp(const void *a, const void *b)
+static int tpd_ident_tmp_cmp(const void *a, const void *b)
 {
 	const struct tp_ident_tmp *x = a, *y = b;
 	int c = memcmp(&x->e.prefix, &y->e.prefix, sizeof(x->e.prefix));
@@ -677,7 +677,7 @@ static int tp_ident_tmp_cmp(const void *a, const void *b)
 	return x->peer < y->peer ? -1 : x->peer > y->peer;
 }
 
-static size_t tp_count_prefixes(const struct tp_peer_list *peers)
+static size_t tpd_count_prefixes(const struct tp_peer_list *peers)
 {
 	size_t i, n = 0;
 
@@ -686,7 +686,7 @@ static size_t tp_count_prefixes(const struct tp_peer_list *peers)
 	return n;
 }
 
-static size_t tp_ident_collect(const struct tp_peer_list *peers, __u16 zone,
+static size_t tpd_ident_collect(const struct tp_peer_list *peers, __u16 zone,
 			       const struct tp_peer_rule *rules, size_t n_rules,
 			       __u32 fallback_id, struct tp_ident_tmp *t)
 {
@@ -696,7 +696,7 @@ static size_t tp_ident_collect(const struct tp_peer_list *peers, __u16 zone,
 
 	for (i = 0; i < peers->n; i++) {
 		p = &peers->v[i];
-		id = tp_peer_identity(p, rules, n_rules, fallback_id);
+		id = tpd_peer_identity(p, rules, n_rules, fallback_id);
 		if (id == TP_ID_UNKNOWN)
 			continue;
 		for (j = 0; j < p->n_prefixes; j++, n++) {
@@ -716,7 +716,7 @@ static size_t tp_ident_collect(const struct tp_peer_list *peers, __u16 zone,
  * Keep the first entry of each prefix; count prefixes claimed again by
  * another peer.
  */
-static size_t tp_ident_dedup(const struct tp_ident_tmp *t, size_t n,
+static size_t tpd_ident_dedup(const struct tp_ident_tmp *t, size_t n,
 			     struct tp_ident_entry *out, size_t *conflicts)
 {
 	size_t i, k = 0, c = 0;
@@ -737,7 +737,7 @@ static size_t tp_ident_dedup(const struct tp_ident_tmp *t, size_t n,
 }
 
 /**
- * tp_peers_to_identities() - the identity entries of a zone's peers.
+ * tpd_peers_to_identities() - the identity entries of a zone's peers.
  * @peers:       the peers; on a prefix claimed by several, the one listed
  *               first keeps it (canonical lists: the lowest key).
  * @zone:        the zone every entry gets.
@@ -753,12 +753,12 @@ static size_t tp_ident_dedup(const struct tp_ident_tmp *t, size_t n,
  *
  * Return: 0, -EINVAL (bad rules) or -ENOMEM.
  */
-int tp_peers_to_identities(const struct tp_peer_list *peers, __u16 zone,
+int tpd_peers_to_identities(const struct tp_peer_list *peers, __u16 zone,
 			   const struct tp_peer_rule *rules, size_t n_rules,
 			   __u32 fallback_id, struct tp_ident_entry **out,
 			   size_t *n_out, size_t *conflicts)
 {
-	size_t total = tp_count_prefixes(peers), n;
+	size_t total = tpd_count_prefixes(peers), n;
 	struct tp_ident_tmp *t = NULL;
 	int err;
 
@@ -766,7 +766,7 @@ int tp_peers_to_identities(const struct tp_peer_list *peers, __u16 zone,
 	*n_out = 0;
 	if (conflicts)
 		*conflicts = 0;
-	err = tp_peer_rules_validate(rules, n_rules);
+	err = tpd_peer_rules_validate(rules, n_rules);
 	if (err || !total)
 		return err;
 	t = calloc(total, sizeof(*t));
@@ -775,12 +775,12 @@ int tp_peers_to_identities(const struct tp_peer_list *peers, __u16 zone,
 		free(*out);
 		*out = NULL;
 		err = -ENOMEM;
-		tp_peer_set_error("out of memory");
+		tpd_peer_set_error("out of memory");
 		goto out;
 	}
-	n = tp_ident_collect(peers, zone, rules, n_rules, fallback_id, t);
-	qsort(t, n, sizeof(*t), tp_ident_tmp_cmp);
-	*n_out = tp_ident_dedup(t, n, *out, conflicts);
+	n = tpd_ident_collect(peers, zone, rules, n_rules, fallback_id, t);
+	qsort(t, n, sizeof(*t), tpd_ident_tmp_cmp);
+	*n_out = tpd_ident_dedup(t, n, *out, conflicts);
 	if (!*n_out) {
 		free(*out);
 		*out = NULL;
@@ -791,7 +791,7 @@ out:
 }
 
 /**
- * tp_peer_check_cred() - whether the server at the other end of a
+ * tpd_peer_check_cred() - whether the server at the other end of a
  * connected unix socket may be believed.
  * @fd:        the connected socket.
  * @what:      what it is, for the error ("UAPI socket").
@@ -808,7 +808,7 @@ out:
  * Return: 0; -EPERM (with the error naming the uid and pid) when the
  * server is someone else; -errno when the credentials cannot be read.
  */
-int tp_peer_check_cred(int fd, const char *what, const char *path, uid_t trust_uid)
+int tpd_peer_check_cred(int fd, const char *what, const char *path, uid_t trust_uid)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -817,7 +817,7 @@ int tp_peer_check_cred(int fd, const char *what, const char *path, uid_t trust_u
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || len != sizeof(cred)) {
 		int err = errno ? errno : EPROTO;
 
-		tp_peer_set_error("%s %s: cannot read the server's credentials: %s",
+		tpd_peer_set_error("%s %s: cannot read the server's credentials: %s",
 				  what, path, strerror(err));
 		return -err;
 	}
@@ -825,7 +825,7 @@ int tp_peer_check_cred(int fd, const char *what, const char *path, uid_t trust_u
 		return 0;
 	if (trust_uid != TP_PEER_UID_ROOT_ONLY)
 		snprintf(also, sizeof(also), " or uid %u", (unsigned int)trust_uid);
-	tp_peer_set_error("%s %s: its server runs as uid %u (pid %d), not root%s: refused",
+	tpd_peer_set_error("%s %s: its server runs as uid %u (pid %d), not root%s: refused",
 			  what, path, (unsigned int)cred.uid, (int)cred.pid, also);
 	return -EPERM;
 }

@@ -12,7 +12,7 @@
  * characters), whichever way it was read.
  *
  * Errors are negative errno values; the function that fails also leaves a
- * one-line description in tp_peer_last_error() (per thread).
+ * one-line description in tpd_peer_last_error() (per thread).
  */
 #ifndef TAILPLANE_LOADER_PEERS_H
 #define TAILPLANE_LOADER_PEERS_H
@@ -40,7 +40,7 @@
 #define TP_TS_BODY_MAX	      (64u << 20) /* largest status document read */
 #define TP_TS_MAX_DEPTH	      64 /* deepest nesting of a status document read */
 
-/* No user but root serves a peer source's socket (see tp_peer_check_cred()). */
+/* No user but root serves a peer source's socket (see tpd_peer_check_cred()). */
 #define TP_PEER_UID_ROOT_ONLY ((uid_t)-1)
 
 /**
@@ -91,65 +91,65 @@ struct tp_peer_list {
 
 /* ---- peer lists (peers.c) ---------------------------------------------- */
 
-void tp_peer_list_free(struct tp_peer_list *l);
-struct tp_peer *tp_peer_list_add(struct tp_peer_list *l, const char *key);
-int tp_peer_add_prefix(struct tp_peer *p, const struct tp_addr *addr,
+void tpd_peer_list_free(struct tp_peer_list *l);
+struct tp_peer *tpd_peer_list_add(struct tp_peer_list *l, const char *key);
+int tpd_peer_add_prefix(struct tp_peer *p, const struct tp_addr *addr,
 		       unsigned int plen);
-int tp_peer_add_tag(struct tp_peer *p, const char *tag);
-bool tp_peer_has_tag(const struct tp_peer *p, const char *tag);
-int tp_peer_list_canonicalize(struct tp_peer_list *l);
+int tpd_peer_add_tag(struct tp_peer *p, const char *tag);
+bool tpd_peer_has_tag(const struct tp_peer *p, const char *tag);
+int tpd_peer_list_canonicalize(struct tp_peer_list *l);
 
-int tp_peer_prefix_parse(const char *s, bool bare_ok, struct tp_peer_prefix *p);
-int tp_peer_prefix_format(const struct tp_peer_prefix *p, char *buf,
+int tpd_peer_prefix_parse(const char *s, bool bare_ok, struct tp_peer_prefix *p);
+int tpd_peer_prefix_format(const struct tp_peer_prefix *p, char *buf,
 			  size_t len);
 
-void tp_wg_key_to_base64(const __u8 key[TP_WG_KEY_LEN],
+void tpd_wg_key_to_base64(const __u8 key[TP_WG_KEY_LEN],
 			 char out[TP_WG_KEY_B64_LEN + 1]);
-int tp_wg_key_from_base64(const char *s, __u8 key[TP_WG_KEY_LEN]);
-int tp_wg_key_from_hex(const char *s, __u8 key[TP_WG_KEY_LEN]);
+int tpd_wg_key_from_base64(const char *s, __u8 key[TP_WG_KEY_LEN]);
+int tpd_wg_key_from_hex(const char *s, __u8 key[TP_WG_KEY_LEN]);
 
-__u64 tp_deadline_after(unsigned int ms);
-unsigned int tp_deadline_left(__u64 deadline);
-ssize_t tp_recv_by(int fd, void *buf, size_t len, __u64 deadline);
+__u64 tpd_deadline_after(unsigned int ms);
+unsigned int tpd_deadline_left(__u64 deadline);
+ssize_t tpd_recv_by(int fd, void *buf, size_t len, __u64 deadline);
 
-const char *tp_peer_last_error(void);
-void tp_peer_set_error(const char *fmt, ...)
+const char *tpd_peer_last_error(void);
+void tpd_peer_set_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
-int tp_peer_check_cred(int fd, const char *what, const char *path, uid_t trust_uid);
+int tpd_peer_check_cred(int fd, const char *what, const char *path, uid_t trust_uid);
 
 /* ---- kernel WireGuard, generic netlink (wg_genl.c) --------------------- */
 
 struct nlmsghdr;
 
-int tp_wg_genl_dump(const char *ifname, struct tp_peer_list *out);
-int tp_wg_genl_parse_msg(const struct nlmsghdr *nlh, struct tp_peer_list *out);
-int tp_wg_genl_parse_buf(const void *buf, size_t len, struct tp_peer_list *out);
+int tpd_wg_genl_dump(const char *ifname, struct tp_peer_list *out);
+int tpd_wg_genl_parse_msg(const struct nlmsghdr *nlh, struct tp_peer_list *out);
+int tpd_wg_genl_parse_buf(const void *buf, size_t len, struct tp_peer_list *out);
 
 /* ---- userspace WireGuard, UAPI socket (wg_uapi.c) ---------------------- */
 
-int tp_wg_uapi_dump(const char *ifname, const char *sockdir,
+int tpd_wg_uapi_dump(const char *ifname, const char *sockdir,
 		    struct tp_peer_list *out);
-int tp_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid,
+int tpd_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid,
 		       struct tp_peer_list *out);
-int tp_wg_uapi_dump_by(const char *ifname, const char *sockdir, uid_t trust_uid,
+int tpd_wg_uapi_dump_by(const char *ifname, const char *sockdir, uid_t trust_uid,
 		       __u64 deadline, struct tp_peer_list *out);
-int tp_wg_uapi_parse(const char *text, size_t len, struct tp_peer_list *out);
+int tpd_wg_uapi_parse(const char *text, size_t len, struct tp_peer_list *out);
 
 /* ---- Tailscale LocalAPI (tailscale.c) ---------------------------------- */
 
-int tp_ts_fetch_status(const char *socket_path, char **body, size_t *len);
-int tp_ts_fetch_status_timeout(const char *socket_path, long timeout_ms,
+int tpd_ts_fetch_status(const char *socket_path, char **body, size_t *len);
+int tpd_ts_fetch_status_timeout(const char *socket_path, long timeout_ms,
 			       char **body, size_t *len);
-int tp_ts_fetch_peers(const char *socket_path, long timeout_ms, uid_t trust_uid,
+int tpd_ts_fetch_peers(const char *socket_path, long timeout_ms, uid_t trust_uid,
 		      struct tp_peer_list *out);
-int tp_ts_parse_status(const char *json, size_t len, struct tp_peer_list *out);
+int tpd_ts_parse_status(const char *json, size_t len, struct tp_peer_list *out);
 
 struct tp_ts_parser;
 
-struct tp_ts_parser *tp_ts_parser_new(struct tp_peer_list *out);
-int tp_ts_parser_feed(struct tp_ts_parser *p, const char *text, size_t len);
-int tp_ts_parser_finish(struct tp_ts_parser *p);
-void tp_ts_parser_free(struct tp_ts_parser *p);
+struct tp_ts_parser *tpd_ts_parser_new(struct tp_peer_list *out);
+int tpd_ts_parser_feed(struct tp_ts_parser *p, const char *text, size_t len);
+int tpd_ts_parser_finish(struct tp_ts_parser *p);
+void tpd_ts_parser_free(struct tp_ts_parser *p);
 
 /* ---- peers -> identities (peers.c) -------------------------------------- */
 
@@ -200,10 +200,10 @@ struct tp_ident_entry {
 	__u8 plen;
 };
 
-int tp_peer_rules_validate(const struct tp_peer_rule *rules, size_t n_rules);
-__u32 tp_peer_identity(const struct tp_peer *p, const struct tp_peer_rule *rules,
+int tpd_peer_rules_validate(const struct tp_peer_rule *rules, size_t n_rules);
+__u32 tpd_peer_identity(const struct tp_peer *p, const struct tp_peer_rule *rules,
 		       size_t n_rules, __u32 fallback_id);
-int tp_peers_to_identities(const struct tp_peer_list *peers, __u16 zone,
+int tpd_peers_to_identities(const struct tp_peer_list *peers, __u16 zone,
 			   const struct tp_peer_rule *rules, size_t n_rules,
 			   __u32 fallback_id, struct tp_ident_entry **out,
 			   size_t *n_out, size_t *conflicts);

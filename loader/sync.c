@@ -22,6 +22,7 @@
 #include "policy.h"
 #include "service.h"
 #include "sync.h"
+#include "xdp.h"
 
 /* ---- identities ---------------------------------------------------------- */
 
@@ -268,8 +269,7 @@ int tpd_sync_peer_source(const struct tp_maps *m, __u8 owner,
  * many (a peer left out would fall back to `tailnet`: fail open).
  * @m:      maps (for identity names tpctl gave).
  * @cfg:    configuration.
- * @source: TPD_PEERS_WIREGUARD (wireguard_peers) or TPD_PEERS_TAILSCALE
- *          (tailscale.tags).
+ * @source: a source of peers (tpd_sources[]: its mappings and match).
  * @rules:  the rules (free() them); their values point into @cfg.
  * @n:      their number.
  *
@@ -279,11 +279,11 @@ int tpd_sync_peer_source(const struct tp_maps *m, __u8 owner,
  * Return: 0 or -ENOMEM.
  */
 int tpd_peer_rules(const struct tp_maps *m, const struct tpd_config *cfg,
-		   enum tpd_peer_source source, struct tp_peer_rule **rules, size_t *n)
+		   enum tpd_source source, struct tp_peer_rule **rules, size_t *n)
 {
-	const struct tpd_map_cfg *map = source == TPD_PEERS_WIREGUARD ? cfg->wg_peers :
-									 cfg->ts_tags;
-	size_t n_map = source == TPD_PEERS_WIREGUARD ? cfg->n_wg_peers : cfg->n_ts_tags;
+	const struct tpd_source_ops *ops = &tpd_sources[source];
+	size_t n_map;
+	const struct tpd_map_cfg *map = ops->mappings(cfg, &n_map);
 	struct tp_peer_rule *r;
 	size_t i;
 	__u32 id;
@@ -298,9 +298,7 @@ int tpd_peer_rules(const struct tp_maps *m, const struct tpd_config *cfg,
 				 map[i].key, "identity", map[i].identity);
 			continue;
 		}
-		r[*n].match = source == TPD_PEERS_WIREGUARD ? TP_PEER_MATCH_KEY :
-			      strncmp(map[i].key, "tag:", 4) ? TP_PEER_MATCH_USER :
-							      TP_PEER_MATCH_TAG;
+		r[*n].match = ops->match(map[i].key);
 		r[*n].value = map[i].key;
 		r[*n].id = id;
 		(*n)++;
@@ -1007,7 +1005,7 @@ static int tpd_static_policies(const struct tp_maps *m, const struct tpd_config 
 
 /**
  * tpd_sync_static() - apply the configuration's identities, zone
- * defaults, services and policies (owner TP_OWNER_STATIC).
+ * defaults, services, policies and guard (owner TP_OWNER_STATIC).
  * @m:      maps.
  * @cfg:    configuration.
  * @host:   this host's addresses, kept as `host` (see tpd_sync_host()).
@@ -1031,6 +1029,7 @@ int tpd_sync_static(const struct tp_maps *m, const struct tpd_config *cfg,
 	tpd_static_defaults(m, cfg, res);
 	err = err ?: tpd_static_services(m, cfg, purge ? purge : &now, res);
 	err = err ?: tpd_static_policies(m, cfg, res);
+	err = err ?: tpd_guard_sync(m, cfg, res);
 	perr = purge ? 0 : tpd_purge_step(m, &now, 0);
 	if (perr)
 		tpd_sync_error(res, "stale UDP flows not purged: %s", strerror(-perr));

@@ -83,7 +83,7 @@ int tpd_sync_host(const struct tp_maps *m, const struct tpd_config *cfg,
 		  const struct tp_addr *host, size_t n_host,
 		  struct tpd_sync_result *res);
 int tpd_peer_rules(const struct tp_maps *m, const struct tpd_config *cfg,
-		   enum tpd_peer_source source, struct tp_peer_rule **rules, size_t *n);
+		   enum tpd_source source, struct tp_peer_rule **rules, size_t *n);
 int tpd_resolve_identity(const struct tp_maps *m, const struct tpd_config *cfg,
 			 const char *s, __u32 *id);
 int tpd_purge_add(struct tpd_purge *p, __u32 id, const struct tp_backend *be);

@@ -50,7 +50,7 @@ enum tp_ts_where {
 };
 
 /* What the value after the last key is to us. */
-enum tp_ts_next {
+enum tpd_ts_next {
 	TN_SKIP,
 	TN_PEERS,
 	TN_USERS,
@@ -104,7 +104,7 @@ struct tp_ts_cur {
  * @out:        the peers.
  * @where:      enum tp_ts_where.
  * @skip_from:  where to return once the skipped value ends.
- * @next:       enum tp_ts_next, for the value after the last key.
+ * @next:       enum tpd_ts_next, for the value after the last key.
  * @depth:      open objects and arrays.
  * @skip_depth: open objects and arrays of the skipped value.
  * @seen_peer:  the root's "Peer" was met (only the first counts).
@@ -120,13 +120,13 @@ struct tp_ts_cur {
  * @n_users:    their number.
  * @users_cap:  entries allocated.
  * @err:        the first error (negative), 0 for none; recorded with
- *              tp_peer_set_error().
+ *              tpd_peer_set_error().
  */
 struct tp_ts_parser {
 	yajl_handle h;
 	struct tp_peer_list *out;
 	enum tp_ts_where where, skip_from;
-	enum tp_ts_next next;
+	enum tpd_ts_next next;
 	unsigned int depth, skip_depth;
 	bool seen_peer, seen_user, seen_login;
 	char *key;
@@ -140,21 +140,21 @@ struct tp_ts_parser {
 };
 
 /* Stop the parse with @err (its reason already recorded). */
-static int tp_ts_stop(struct tp_ts_parser *p, int err)
+static int tpd_ts_stop(struct tp_ts_parser *p, int err)
 {
 	if (!p->err)
 		p->err = err;
 	return 0;
 }
 
-static int tp_ts_nomem(struct tp_ts_parser *p)
+static int tpd_ts_nomem(struct tp_ts_parser *p)
 {
-	tp_peer_set_error("out of memory");
-	return tp_ts_stop(p, -ENOMEM);
+	tpd_peer_set_error("out of memory");
+	return tpd_ts_stop(p, -ENOMEM);
 }
 
 /* Copy @len bytes of @src, cut to fit @size without splitting a UTF-8 char. */
-static void tp_copy_cut(char *dst, size_t size, const char *src, size_t len)
+static void tpd_copy_cut(char *dst, size_t size, const char *src, size_t len)
 {
 	if (len >= size) {
 		len = size - 1;
@@ -169,18 +169,18 @@ static void tp_copy_cut(char *dst, size_t size, const char *src, size_t len)
  * A JSON string or key as C sees it: up to its first NUL ("\u0000"), as
  * a document tree would have handed it over.
  */
-static size_t tp_ts_clen(const unsigned char *s, size_t len)
+static size_t tpd_ts_clen(const unsigned char *s, size_t len)
 {
 	return strnlen((const char *)s, len);
 }
 
-static bool tp_ts_key_is(const unsigned char *key, size_t len, const char *name)
+static bool tpd_ts_key_is(const unsigned char *key, size_t len, const char *name)
 {
 	return len == strlen(name) && !memcmp(key, name, len);
 }
 
 /* Grow @*v (of @*cap entries of @size) to hold @n entries. */
-static int tp_ts_grow(void **v, size_t *cap, size_t n, size_t size)
+static int tpd_ts_grow(void **v, size_t *cap, size_t n, size_t size)
 {
 	size_t want = *cap ? *cap : 16;
 	void *nv;
@@ -198,22 +198,22 @@ static int tp_ts_grow(void **v, size_t *cap, size_t n, size_t size)
 	return 0;
 }
 
-static struct tp_ts_parser *tp_ts_of(void *ctx)
+static struct tp_ts_parser *tpd_ts_of(void *ctx)
 {
 	return ctx;
 }
 
 /* A value of "Peer": a peer object, whose key is the node key. */
-static int tp_ts_peer_start(struct tp_ts_parser *p, enum tp_ts_kind k)
+static int tpd_ts_peer_start(struct tp_ts_parser *p, enum tp_ts_kind k)
 {
 	if (k != TK_MAP) {
-		tp_peer_set_error("status: Peer[\"%.80s\"] is not an object", p->key);
-		return tp_ts_stop(p, -EPROTO);
+		tpd_peer_set_error("status: Peer[\"%.80s\"] is not an object", p->key);
+		return tpd_ts_stop(p, -EPROTO);
 	}
-	if (!tp_peer_list_add(p->out, p->key))
-		return tp_ts_stop(p, -errno); /* recorded by tp_peer_list_add() */
-	if (tp_ts_grow((void **)&p->uids, &p->uids_cap, p->out->n, sizeof(*p->uids)))
-		return tp_ts_nomem(p);
+	if (!tpd_peer_list_add(p->out, p->key))
+		return tpd_ts_stop(p, -errno); /* recorded by tpd_peer_list_add() */
+	if (tpd_ts_grow((void **)&p->uids, &p->uids_cap, p->out->n, sizeof(*p->uids)))
+		return tpd_ts_nomem(p);
 	memset(&p->cur, 0, sizeof(p->cur));
 	p->cur.idx = p->out->n - 1;
 	p->where = TS_PEER;
@@ -221,7 +221,7 @@ static int tp_ts_peer_start(struct tp_ts_parser *p, enum tp_ts_kind k)
 }
 
 /* The end of a peer: its name is HostName, else DNSName. */
-static void tp_ts_peer_end(struct tp_ts_parser *p)
+static void tpd_ts_peer_end(struct tp_ts_parser *p)
 {
 	struct tp_peer *peer = &p->out->v[p->cur.idx];
 
@@ -231,7 +231,7 @@ static void tp_ts_peer_end(struct tp_ts_parser *p)
 		strcpy(peer->name, p->cur.dns);
 }
 
-static int tp_ts_tag(struct tp_ts_parser *p, enum tp_ts_kind k,
+static int tpd_ts_tag(struct tp_ts_parser *p, enum tp_ts_kind k,
 		     const unsigned char *s, size_t len)
 {
 	struct tp_peer *peer = &p->out->v[p->cur.idx];
@@ -239,56 +239,56 @@ static int tp_ts_tag(struct tp_ts_parser *p, enum tp_ts_kind k,
 	int err;
 
 	if (k != TK_STRING) {
-		tp_peer_set_error("status: Tags of peer %s is not a list of strings",
+		tpd_peer_set_error("status: Tags of peer %s is not a list of strings",
 				  peer->key);
-		return tp_ts_stop(p, -EPROTO);
+		return tpd_ts_stop(p, -EPROTO);
 	}
-	len = tp_ts_clen(s, len);
+	len = tpd_ts_clen(s, len);
 	if (!len)
 		return 1;
 	tag = strndup((const char *)s, len);
 	if (!tag)
-		return tp_ts_nomem(p);
-	err = tp_peer_add_tag(peer, tag);
+		return tpd_ts_nomem(p);
+	err = tpd_peer_add_tag(peer, tag);
 	free(tag);
-	return err ? tp_ts_stop(p, err) : 1;
+	return err ? tpd_ts_stop(p, err) : 1;
 }
 
-static int tp_ts_ip(struct tp_ts_parser *p, enum tp_ts_kind k,
+static int tpd_ts_ip(struct tp_ts_parser *p, enum tp_ts_kind k,
 		    const unsigned char *s, size_t len)
 {
 	struct tp_peer *peer = &p->out->v[p->cur.idx];
 	struct tp_peer_prefix pp;
 	char text[64];
 
-	len = k == TK_STRING ? tp_ts_clen(s, len) : 0;
+	len = k == TK_STRING ? tpd_ts_clen(s, len) : 0;
 	if (k != TK_STRING || len >= sizeof(text))
 		goto bad;
 	memcpy(text, s, len);
 	text[len] = '\0';
-	if (strchr(text, '/') || tp_peer_prefix_parse(text, true, &pp))
+	if (strchr(text, '/') || tpd_peer_prefix_parse(text, true, &pp))
 		goto bad;
-	if (tp_peer_add_prefix(peer, &pp.addr, 128))
-		return tp_ts_nomem(p);
+	if (tpd_peer_add_prefix(peer, &pp.addr, 128))
+		return tpd_ts_nomem(p);
 	return 1;
 bad:
-	tp_peer_set_error("status: TailscaleIPs of peer %s is not a list of addresses",
+	tpd_peer_set_error("status: TailscaleIPs of peer %s is not a list of addresses",
 			  peer->key);
-	return tp_ts_stop(p, -EPROTO);
+	return tpd_ts_stop(p, -EPROTO);
 }
 
 /* A value of "User": its key is a UserID; the first of an id counts. */
-static int tp_ts_user_start(struct tp_ts_parser *p, enum tp_ts_kind k)
+static int tpd_ts_user_start(struct tp_ts_parser *p, enum tp_ts_kind k)
 {
 	struct tp_ts_user *u;
 
-	if (tp_ts_grow((void **)&p->users, &p->users_cap, p->n_users + 1,
+	if (tpd_ts_grow((void **)&p->users, &p->users_cap, p->n_users + 1,
 		       sizeof(*p->users)))
-		return tp_ts_nomem(p);
+		return tpd_ts_nomem(p);
 	u = &p->users[p->n_users];
 	u->id = strdup(p->key);
 	if (!u->id)
-		return tp_ts_nomem(p);
+		return tpd_ts_nomem(p);
 	u->login[0] = '\0';
 	u->order = p->n_users++;
 	if (k == TK_MAP) {
@@ -299,17 +299,17 @@ static int tp_ts_user_start(struct tp_ts_parser *p, enum tp_ts_kind k)
 }
 
 /* The value after a key, or an element of "Tags" or "TailscaleIPs". */
-static int tp_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
+static int tpd_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 		       const unsigned char *s, size_t len)
 {
 	bool open = k == TK_MAP || k == TK_ARRAY;
-	enum tp_ts_next next = p->next;
+	enum tpd_ts_next next = p->next;
 	struct tp_ts_user *u;
 	int ret = 1;
 
 	if (open && ++p->depth > TP_TS_MAX_DEPTH) {
-		tp_peer_set_error("status: nested deeper than %d levels", TP_TS_MAX_DEPTH);
-		return tp_ts_stop(p, -EPROTO);
+		tpd_peer_set_error("status: nested deeper than %d levels", TP_TS_MAX_DEPTH);
+		return tpd_ts_stop(p, -EPROTO);
 	}
 	if (p->where == TS_SKIP) {
 		p->skip_depth += open;
@@ -319,15 +319,15 @@ static int tp_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 	switch (p->where) {
 	case TS_TOP:
 		if (k != TK_MAP) {
-			tp_peer_set_error("status: the document is not a JSON object");
-			return tp_ts_stop(p, -EPROTO);
+			tpd_peer_set_error("status: the document is not a JSON object");
+			return tpd_ts_stop(p, -EPROTO);
 		}
 		p->where = TS_ROOT;
 		return 1;
 	case TS_TAGS:
-		return tp_ts_tag(p, k, s, len);
+		return tpd_ts_tag(p, k, s, len);
 	case TS_IPS:
-		return tp_ts_ip(p, k, s, len);
+		return tpd_ts_ip(p, k, s, len);
 	default:
 		break;
 	}
@@ -336,8 +336,8 @@ static int tp_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 		if (k == TK_NULL)
 			return 1;
 		if (k != TK_MAP) {
-			tp_peer_set_error("status: Peer is not an object");
-			return tp_ts_stop(p, -EPROTO);
+			tpd_peer_set_error("status: Peer is not an object");
+			return tpd_ts_stop(p, -EPROTO);
 		}
 		p->where = TS_PEERS;
 		return 1;
@@ -348,29 +348,29 @@ static int tp_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 		}
 		break; /* anything else: no users */
 	case TN_PEER:
-		return tp_ts_peer_start(p, k);
+		return tpd_ts_peer_start(p, k);
 	case TN_HOSTNAME:
-		if (k == TK_STRING && tp_ts_clen(s, len)) {
-			tp_copy_cut(p->cur.host, sizeof(p->cur.host), (const char *)s,
-				    tp_ts_clen(s, len));
+		if (k == TK_STRING && tpd_ts_clen(s, len)) {
+			tpd_copy_cut(p->cur.host, sizeof(p->cur.host), (const char *)s,
+				    tpd_ts_clen(s, len));
 			p->cur.host_set = true;
 		}
 		break;
 	case TN_DNSNAME:
 		if (k == TK_STRING) {
-			len = tp_ts_clen(s, len);
+			len = tpd_ts_clen(s, len);
 			if (len && s[len - 1] == '.')
 				len--;
-			tp_copy_cut(p->cur.dns, sizeof(p->cur.dns), (const char *)s, len);
+			tpd_copy_cut(p->cur.dns, sizeof(p->cur.dns), (const char *)s, len);
 			p->cur.dns_set = true;
 		}
 		break;
 	case TN_USERID:
 		/* a number as written ("42", "42.5"), or a string */
 		if (k == TK_NUMBER || k == TK_STRING) {
-			p->uids[p->cur.idx] = strndup((const char *)s, tp_ts_clen(s, len));
+			p->uids[p->cur.idx] = strndup((const char *)s, tpd_ts_clen(s, len));
 			if (!p->uids[p->cur.idx])
-				return tp_ts_nomem(p);
+				return tpd_ts_nomem(p);
 		}
 		break;
 	case TN_TAGS:
@@ -382,22 +382,22 @@ static int tp_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 			return 1;
 		}
 		if (next == TN_TAGS)
-			tp_peer_set_error("status: Tags of peer %s is not a list of strings",
+			tpd_peer_set_error("status: Tags of peer %s is not a list of strings",
 					  p->out->v[p->cur.idx].key);
 		else
-			tp_peer_set_error("status: TailscaleIPs of peer %s is not a list of addresses",
+			tpd_peer_set_error("status: TailscaleIPs of peer %s is not a list of addresses",
 					  p->out->v[p->cur.idx].key);
-		return tp_ts_stop(p, -EPROTO);
+		return tpd_ts_stop(p, -EPROTO);
 	case TN_USER:
-		ret = tp_ts_user_start(p, k);
+		ret = tpd_ts_user_start(p, k);
 		if (!ret || k == TK_MAP)
 			return ret;
 		break;
 	case TN_LOGIN:
 		u = &p->users[p->n_users - 1];
-		if (k == TK_STRING && tp_ts_clen(s, len) < sizeof(u->login)) {
-			memcpy(u->login, s, tp_ts_clen(s, len));
-			u->login[tp_ts_clen(s, len)] = '\0';
+		if (k == TK_STRING && tpd_ts_clen(s, len) < sizeof(u->login)) {
+			memcpy(u->login, s, tpd_ts_clen(s, len));
+			u->login[tpd_ts_clen(s, len)] = '\0';
 		}
 		break;
 	case TN_SKIP:
@@ -411,49 +411,49 @@ static int tp_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 	return ret;
 }
 
-static int tp_ts_cb_null(void *ctx)
+static int tpd_ts_cb_null(void *ctx)
 {
-	return tp_ts_value(tp_ts_of(ctx), TK_NULL, NULL, 0);
+	return tpd_ts_value(tpd_ts_of(ctx), TK_NULL, NULL, 0);
 }
 
-static int tp_ts_cb_bool(void *ctx, int v)
+static int tpd_ts_cb_bool(void *ctx, int v)
 {
-	return tp_ts_value(tp_ts_of(ctx), TK_BOOL, NULL, 0);
+	return tpd_ts_value(tpd_ts_of(ctx), TK_BOOL, NULL, 0);
 }
 
-static int tp_ts_cb_number(void *ctx, const char *s, size_t len)
+static int tpd_ts_cb_number(void *ctx, const char *s, size_t len)
 {
-	return tp_ts_value(tp_ts_of(ctx), TK_NUMBER, (const unsigned char *)s, len);
+	return tpd_ts_value(tpd_ts_of(ctx), TK_NUMBER, (const unsigned char *)s, len);
 }
 
-static int tp_ts_cb_string(void *ctx, const unsigned char *s, size_t len)
+static int tpd_ts_cb_string(void *ctx, const unsigned char *s, size_t len)
 {
-	return tp_ts_value(tp_ts_of(ctx), TK_STRING, s, len);
+	return tpd_ts_value(tpd_ts_of(ctx), TK_STRING, s, len);
 }
 
-static int tp_ts_cb_start_map(void *ctx)
+static int tpd_ts_cb_start_map(void *ctx)
 {
-	return tp_ts_value(tp_ts_of(ctx), TK_MAP, NULL, 0);
+	return tpd_ts_value(tpd_ts_of(ctx), TK_MAP, NULL, 0);
 }
 
-static int tp_ts_cb_start_array(void *ctx)
+static int tpd_ts_cb_start_array(void *ctx)
 {
-	return tp_ts_value(tp_ts_of(ctx), TK_ARRAY, NULL, 0);
+	return tpd_ts_value(tpd_ts_of(ctx), TK_ARRAY, NULL, 0);
 }
 
 /* Keep the key of a peer or a user, NUL-terminated. */
-static int tp_ts_keep_key(struct tp_ts_parser *p, const unsigned char *key, size_t len)
+static int tpd_ts_keep_key(struct tp_ts_parser *p, const unsigned char *key, size_t len)
 {
-	len = tp_ts_clen(key, len);
-	if (tp_ts_grow((void **)&p->key, &p->key_cap, len + 1, 1))
-		return tp_ts_nomem(p);
+	len = tpd_ts_clen(key, len);
+	if (tpd_ts_grow((void **)&p->key, &p->key_cap, len + 1, 1))
+		return tpd_ts_nomem(p);
 	memcpy(p->key, key, len);
 	p->key[len] = '\0';
 	return 1;
 }
 
 /* The first of a peer's fields of one name counts (@bit of cur.seen). */
-static enum tp_ts_next tp_ts_peer_field(struct tp_ts_parser *p, enum tp_ts_next f)
+static enum tpd_ts_next tpd_ts_peer_field(struct tp_ts_parser *p, enum tpd_ts_next f)
 {
 	unsigned int bit = 1u << f;
 
@@ -463,42 +463,42 @@ static enum tp_ts_next tp_ts_peer_field(struct tp_ts_parser *p, enum tp_ts_next 
 	return f;
 }
 
-static int tp_ts_cb_map_key(void *ctx, const unsigned char *key, size_t len)
+static int tpd_ts_cb_map_key(void *ctx, const unsigned char *key, size_t len)
 {
-	struct tp_ts_parser *p = tp_ts_of(ctx);
+	struct tp_ts_parser *p = tpd_ts_of(ctx);
 
-	len = tp_ts_clen(key, len);
+	len = tpd_ts_clen(key, len);
 	p->next = TN_SKIP;
 	switch (p->where) {
 	case TS_ROOT:
-		if (!p->seen_peer && tp_ts_key_is(key, len, "Peer")) {
+		if (!p->seen_peer && tpd_ts_key_is(key, len, "Peer")) {
 			p->seen_peer = true;
 			p->next = TN_PEERS;
-		} else if (!p->seen_user && tp_ts_key_is(key, len, "User")) {
+		} else if (!p->seen_user && tpd_ts_key_is(key, len, "User")) {
 			p->seen_user = true;
 			p->next = TN_USERS;
 		}
 		return 1;
 	case TS_PEERS:
 		p->next = TN_PEER;
-		return tp_ts_keep_key(p, key, len);
+		return tpd_ts_keep_key(p, key, len);
 	case TS_PEER:
-		if (tp_ts_key_is(key, len, "HostName"))
-			p->next = tp_ts_peer_field(p, TN_HOSTNAME);
-		else if (tp_ts_key_is(key, len, "DNSName"))
-			p->next = tp_ts_peer_field(p, TN_DNSNAME);
-		else if (tp_ts_key_is(key, len, "UserID"))
-			p->next = tp_ts_peer_field(p, TN_USERID);
-		else if (tp_ts_key_is(key, len, "Tags"))
-			p->next = tp_ts_peer_field(p, TN_TAGS);
-		else if (tp_ts_key_is(key, len, "TailscaleIPs"))
-			p->next = tp_ts_peer_field(p, TN_IPS);
+		if (tpd_ts_key_is(key, len, "HostName"))
+			p->next = tpd_ts_peer_field(p, TN_HOSTNAME);
+		else if (tpd_ts_key_is(key, len, "DNSName"))
+			p->next = tpd_ts_peer_field(p, TN_DNSNAME);
+		else if (tpd_ts_key_is(key, len, "UserID"))
+			p->next = tpd_ts_peer_field(p, TN_USERID);
+		else if (tpd_ts_key_is(key, len, "Tags"))
+			p->next = tpd_ts_peer_field(p, TN_TAGS);
+		else if (tpd_ts_key_is(key, len, "TailscaleIPs"))
+			p->next = tpd_ts_peer_field(p, TN_IPS);
 		return 1;
 	case TS_USERS:
 		p->next = TN_USER;
-		return tp_ts_keep_key(p, key, len);
+		return tpd_ts_keep_key(p, key, len);
 	case TS_USER:
-		if (!p->seen_login && tp_ts_key_is(key, len, "LoginName")) {
+		if (!p->seen_login && tpd_ts_key_is(key, len, "LoginName")) {
 			p->seen_login = true;
 			p->next = TN_LOGIN;
 		}
@@ -508,9 +508,9 @@ static int tp_ts_cb_map_key(void *ctx, const unsigned char *key, size_t len)
 	}
 }
 
-static int tp_ts_cb_end(void *ctx)
+static int tpd_ts_cb_end(void *ctx)
 {
-	struct tp_ts_parser *p = tp_ts_of(ctx);
+	struct tp_ts_parser *p = tpd_ts_of(ctx);
 
 	p->depth--;
 	switch (p->where) {
@@ -519,7 +519,7 @@ static int tp_ts_cb_end(void *ctx)
 			p->where = p->skip_from;
 		break;
 	case TS_PEER:
-		tp_ts_peer_end(p);
+		tpd_ts_peer_end(p);
 		p->where = TS_PEERS;
 		break;
 	case TS_TAGS:
@@ -541,25 +541,25 @@ static int tp_ts_cb_end(void *ctx)
 }
 
 static const yajl_callbacks tp_ts_callbacks = {
-	.yajl_null = tp_ts_cb_null,
-	.yajl_boolean = tp_ts_cb_bool,
-	.yajl_number = tp_ts_cb_number, /* numbers as written: no integer/double */
-	.yajl_string = tp_ts_cb_string,
-	.yajl_start_map = tp_ts_cb_start_map,
-	.yajl_map_key = tp_ts_cb_map_key,
-	.yajl_end_map = tp_ts_cb_end,
-	.yajl_start_array = tp_ts_cb_start_array,
-	.yajl_end_array = tp_ts_cb_end,
+	.yajl_null = tpd_ts_cb_null,
+	.yajl_boolean = tpd_ts_cb_bool,
+	.yajl_number = tpd_ts_cb_number, /* numbers as written: no integer/double */
+	.yajl_string = tpd_ts_cb_string,
+	.yajl_start_map = tpd_ts_cb_start_map,
+	.yajl_map_key = tpd_ts_cb_map_key,
+	.yajl_end_map = tpd_ts_cb_end,
+	.yajl_start_array = tpd_ts_cb_start_array,
+	.yajl_end_array = tpd_ts_cb_end,
 };
 
 /**
- * tp_ts_parser_new() - start parsing a status document.
+ * tpd_ts_parser_new() - start parsing a status document.
  * @out: the peers; emptied.
  *
- * Return: the parser (tp_ts_parser_feed(), tp_ts_parser_finish(),
- * tp_ts_parser_free()), or NULL when out of memory.
+ * Return: the parser (tpd_ts_parser_feed(), tpd_ts_parser_finish(),
+ * tpd_ts_parser_free()), or NULL when out of memory.
  */
-struct tp_ts_parser *tp_ts_parser_new(struct tp_peer_list *out)
+struct tp_ts_parser *tpd_ts_parser_new(struct tp_peer_list *out)
 {
 	struct tp_ts_parser *p = calloc(1, sizeof(*p));
 
@@ -574,12 +574,12 @@ struct tp_ts_parser *tp_ts_parser_new(struct tp_peer_list *out)
 	return p;
 nomem:
 	free(p);
-	tp_peer_set_error("out of memory");
+	tpd_peer_set_error("out of memory");
 	return NULL;
 }
 
 /* yajl's status as -errno, with the reason recorded. */
-static int tp_ts_parser_status(struct tp_ts_parser *p, yajl_status st,
+static int tpd_ts_parser_status(struct tp_ts_parser *p, yajl_status st,
 			       const char *text, size_t len)
 {
 	unsigned char *msg;
@@ -593,34 +593,34 @@ static int tp_ts_parser_status(struct tp_ts_parser *p, yajl_status st,
 	for (c = (char *)msg; c && *c; c++)
 		if (*c == '\n' || *c == '\r')
 			*c = ' ';
-	tp_peer_set_error("status: not JSON: %s", msg ? (char *)msg : "parse error");
+	tpd_peer_set_error("status: not JSON: %s", msg ? (char *)msg : "parse error");
 	if (msg)
 		yajl_free_error(p->h, msg);
 	return (p->err = -EBADMSG);
 }
 
 /**
- * tp_ts_parser_feed() - parse the next @len bytes of the document.
+ * tpd_ts_parser_feed() - parse the next @len bytes of the document.
  * @p:    the parser.
  * @text: the bytes (no NUL needed).
  * @len:  their number.
  *
- * Return: 0, or the error that ended the parse (see tp_ts_parse_status());
+ * Return: 0, or the error that ended the parse (see tpd_ts_parse_status());
  * every later call returns it too.
  */
-int tp_ts_parser_feed(struct tp_ts_parser *p, const char *text, size_t len)
+int tpd_ts_parser_feed(struct tp_ts_parser *p, const char *text, size_t len)
 {
 	if (p->err)
 		return p->err;
 	if (memchr(text, '\0', len)) {
-		tp_peer_set_error("status: NUL byte in the document");
+		tpd_peer_set_error("status: NUL byte in the document");
 		return (p->err = -EBADMSG);
 	}
-	return tp_ts_parser_status(p, yajl_parse(p->h, (const unsigned char *)text, len),
+	return tpd_ts_parser_status(p, yajl_parse(p->h, (const unsigned char *)text, len),
 				   text, len);
 }
 
-static int tp_ts_user_cmp(const void *a, const void *b)
+static int tpd_ts_user_cmp(const void *a, const void *b)
 {
 	const struct tp_ts_user *x = a, *y = b;
 	int c = strcmp(x->id, y->id);
@@ -629,13 +629,13 @@ static int tp_ts_user_cmp(const void *a, const void *b)
 }
 
 /* Each peer's user: the LoginName of the first "User" entry of its id. */
-static void tp_ts_resolve_users(struct tp_ts_parser *p)
+static void tpd_ts_resolve_users(struct tp_ts_parser *p)
 {
 	struct tp_ts_user key, *u;
 	size_t i, lo, hi, mid;
 
 	if (p->n_users) /* no "User", or an empty one: users is NULL */
-		qsort(p->users, p->n_users, sizeof(*p->users), tp_ts_user_cmp);
+		qsort(p->users, p->n_users, sizeof(*p->users), tpd_ts_user_cmp);
 	for (i = 0; i < p->out->n; i++) {
 		if (!p->uids[i])
 			continue;
@@ -645,7 +645,7 @@ static void tp_ts_resolve_users(struct tp_ts_parser *p)
 		hi = p->n_users;
 		while (lo < hi) { /* the first entry not below (id, 0) */
 			mid = lo + (hi - lo) / 2;
-			if (tp_ts_user_cmp(&p->users[mid], &key) < 0)
+			if (tpd_ts_user_cmp(&p->users[mid], &key) < 0)
 				lo = mid + 1;
 			else
 				hi = mid;
@@ -657,27 +657,27 @@ static void tp_ts_resolve_users(struct tp_ts_parser *p)
 }
 
 /**
- * tp_ts_parser_finish() - end the document: check it is complete, give
+ * tpd_ts_parser_finish() - end the document: check it is complete, give
  * every peer its user, and make the list canonical.
  * @p: the parser.
  *
- * Return: 0, or an error of tp_ts_parse_status(); the list is empty then.
+ * Return: 0, or an error of tpd_ts_parse_status(); the list is empty then.
  */
-int tp_ts_parser_finish(struct tp_ts_parser *p)
+int tpd_ts_parser_finish(struct tp_ts_parser *p)
 {
 	if (!p->err)
-		tp_ts_parser_status(p, yajl_complete_parse(p->h), NULL, 0);
+		tpd_ts_parser_status(p, yajl_complete_parse(p->h), NULL, 0);
 	if (!p->err) {
-		tp_ts_resolve_users(p);
-		p->err = tp_peer_list_canonicalize(p->out);
+		tpd_ts_resolve_users(p);
+		p->err = tpd_peer_list_canonicalize(p->out);
 	}
 	if (p->err)
-		tp_peer_list_free(p->out);
+		tpd_peer_list_free(p->out);
 	return p->err;
 }
 
-/** tp_ts_parser_free() - free a parser (not its list). */
-void tp_ts_parser_free(struct tp_ts_parser *p)
+/** tpd_ts_parser_free() - free a parser (not its list). */
+void tpd_ts_parser_free(struct tp_ts_parser *p)
 {
 	size_t i;
 
@@ -696,7 +696,7 @@ void tp_ts_parser_free(struct tp_ts_parser *p)
 }
 
 /**
- * tp_ts_parse_status() - the peers of a LocalAPI status document.
+ * tpd_ts_parse_status() - the peers of a LocalAPI status document.
  * @json: the document (`tailscale status --json` has the same shape).
  * @len:  its length.
  * @out:  the peers, canonical (see peers.h); emptied first, empty on error.
@@ -713,19 +713,19 @@ void tp_ts_parser_free(struct tp_ts_parser *p)
  * -EINVAL (an empty peer key); -ENOMEM.  The parse stops at the first
  * error.
  */
-int tp_ts_parse_status(const char *json, size_t len, struct tp_peer_list *out)
+int tpd_ts_parse_status(const char *json, size_t len, struct tp_peer_list *out)
 {
-	struct tp_ts_parser *p = tp_ts_parser_new(out);
+	struct tp_ts_parser *p = tpd_ts_parser_new(out);
 	int ret;
 
 	if (!p)
 		return -ENOMEM;
-	ret = tp_ts_parser_feed(p, json, len);
+	ret = tpd_ts_parser_feed(p, json, len);
 	if (ret)
-		tp_peer_list_free(out);
+		tpd_peer_list_free(out);
 	else
-		ret = tp_ts_parser_finish(p);
-	tp_ts_parser_free(p);
+		ret = tpd_ts_parser_finish(p);
+	tpd_ts_parser_free(p);
 	return ret;
 }
 
@@ -734,7 +734,7 @@ int tp_ts_parse_status(const char *json, size_t len, struct tp_peer_list *out)
 static pthread_once_t tp_curl_once = PTHREAD_ONCE_INIT;
 static CURLcode tp_curl_init_rc;
 
-static void tp_curl_init(void)
+static void tpd_curl_init(void)
 {
 	tp_curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
@@ -778,8 +778,8 @@ struct tp_ts_conn {
 	int err;
 };
 
-/* Note libcurl's socket (made, not yet connected) for tp_ts_prereq_cb(). */
-static int tp_ts_sockopt_cb(void *arg, curl_socket_t fd, curlsocktype purpose)
+/* Note libcurl's socket (made, not yet connected) for tpd_ts_prereq_cb(). */
+static int tpd_ts_sockopt_cb(void *arg, curl_socket_t fd, curlsocktype purpose)
 {
 	struct tp_ts_conn *c = arg;
 
@@ -796,23 +796,23 @@ static int tp_ts_sockopt_cb(void *arg, curl_socket_t fd, curlsocktype purpose)
  * CURL_SOCKOPT_ALREADY_CONNECTED would do too, but libcurl 7.88 connects
  * such a socket again and fails with EISCONN: curl/curl#10626.)
  */
-static int tp_ts_prereq_cb(void *arg, char *conn_primary_ip, char *conn_local_ip,
+static int tpd_ts_prereq_cb(void *arg, char *conn_primary_ip, char *conn_local_ip,
 			   int conn_primary_port, int conn_local_port)
 {
 	struct tp_ts_conn *c = arg;
 
 	if (c->fd < 0) {
-		tp_peer_set_error("LocalAPI %s: no socket to check", c->path);
+		tpd_peer_set_error("LocalAPI %s: no socket to check", c->path);
 		c->err = -EPROTO;
 	} else {
-		c->err = tp_peer_check_cred(c->fd, "LocalAPI socket", c->path,
+		c->err = tpd_peer_check_cred(c->fd, "LocalAPI socket", c->path,
 					    c->trust_uid);
 	}
 	return c->err ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
 }
 
 /* Append @n bytes to @s->p, keeping it NUL-terminated. */
-static int tp_ts_keep(struct tp_ts_sink *s, const char *data, size_t n)
+static int tpd_ts_keep(struct tp_ts_sink *s, const char *data, size_t n)
 {
 	size_t cap = s->cap ? s->cap : 16384;
 	char *np;
@@ -832,7 +832,7 @@ static int tp_ts_keep(struct tp_ts_sink *s, const char *data, size_t n)
 	return 0;
 }
 
-static size_t tp_ts_write_cb(char *data, size_t size, size_t nmemb, void *arg)
+static size_t tpd_ts_write_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct tp_ts_sink *s = arg;
 	size_t n = size * nmemb;
@@ -845,16 +845,16 @@ static size_t tp_ts_write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	if (!s->status)
 		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &s->status);
 	if (s->parser && s->status == 200) {
-		s->err = tp_ts_parser_feed(s->parser, data, n);
+		s->err = tpd_ts_parser_feed(s->parser, data, n);
 		return s->err ? 0 : n;
 	}
 	if (s->parser) /* an error answer: its start is enough */
 		n = n < TP_TS_ERR_KEEP - s->len ? n : TP_TS_ERR_KEEP - s->len;
-	s->err = tp_ts_keep(s, data, n);
+	s->err = tpd_ts_keep(s, data, n);
 	return s->err ? 0 : size * nmemb;
 }
 
-static CURL *tp_ts_curl(const char *path, long timeout_ms, struct tp_ts_conn *conn,
+static CURL *tpd_ts_curl(const char *path, long timeout_ms, struct tp_ts_conn *conn,
 			struct tp_ts_sink *s, char *errbuf)
 {
 	CURL *c = curl_easy_init();
@@ -869,11 +869,11 @@ static CURL *tp_ts_curl(const char *path, long timeout_ms, struct tp_ts_conn *co
 	    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms) ||
 	    curl_easy_setopt(c, CURLOPT_USERAGENT, "tailplaned") ||
 	    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) ||
-	    curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, tp_ts_sockopt_cb) ||
+	    curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, tpd_ts_sockopt_cb) ||
 	    curl_easy_setopt(c, CURLOPT_SOCKOPTDATA, conn) ||
-	    curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, tp_ts_prereq_cb) ||
+	    curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, tpd_ts_prereq_cb) ||
 	    curl_easy_setopt(c, CURLOPT_PREREQDATA, conn) ||
-	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tp_ts_write_cb) ||
+	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tpd_ts_write_cb) ||
 	    curl_easy_setopt(c, CURLOPT_WRITEDATA, s)) {
 		curl_easy_cleanup(c);
 		return NULL;
@@ -883,7 +883,7 @@ static CURL *tp_ts_curl(const char *path, long timeout_ms, struct tp_ts_conn *co
 }
 
 /* A failed transfer as -errno, with its reason recorded. */
-static int tp_ts_curl_error(CURL *c, CURLcode rc, const struct tp_ts_conn *conn,
+static int tpd_ts_curl_error(CURL *c, CURLcode rc, const struct tp_ts_conn *conn,
 			    const struct tp_ts_sink *s, const char *path,
 			    const char *errbuf)
 {
@@ -894,19 +894,19 @@ static int tp_ts_curl_error(CURL *c, CURLcode rc, const struct tp_ts_conn *conn,
 		return conn->err; /* refused, already explained */
 	if (rc == CURLE_WRITE_ERROR && s->err) {
 		if (s->err == -EFBIG)
-			tp_peer_set_error("LocalAPI status: answer too large");
+			tpd_peer_set_error("LocalAPI status: answer too large");
 		else if (s->err == -ENOMEM)
-			tp_peer_set_error("LocalAPI status: out of memory");
+			tpd_peer_set_error("LocalAPI status: out of memory");
 		return s->err; /* else the parser's, already explained */
 	}
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
-		tp_peer_set_error("LocalAPI %s: timed out (%s)", path, msg);
+		tpd_peer_set_error("LocalAPI %s: timed out (%s)", path, msg);
 		return -ETIMEDOUT;
 	}
 	if (rc == CURLE_OUT_OF_MEMORY)
 		return -ENOMEM;
 	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &oserr);
-	tp_peer_set_error("LocalAPI %s: %s%s", path, msg,
+	tpd_peer_set_error("LocalAPI %s: %s%s", path, msg,
 			  oserr == ENOENT ? " (is tailscaled running?)" : "");
 	if (rc == CURLE_COULDNT_CONNECT)
 		return oserr > 0 ? (int)-oserr : -ECONNREFUSED;
@@ -914,7 +914,7 @@ static int tp_ts_curl_error(CURL *c, CURLcode rc, const struct tp_ts_conn *conn,
 }
 
 /* Any answer but 200 as -errno, with the start of its body recorded. */
-static int tp_ts_http_status(CURL *c, const struct tp_ts_sink *s)
+static int tpd_ts_http_status(CURL *c, const struct tp_ts_sink *s)
 {
 	long status = 0;
 	int n;
@@ -925,13 +925,13 @@ static int tp_ts_http_status(CURL *c, const struct tp_ts_sink *s)
 	n = s->len > 120 ? 120 : (int)s->len;
 	while (n && (s->p[n - 1] == '\n' || s->p[n - 1] == '\r'))
 		n--;
-	tp_peer_set_error("LocalAPI answered HTTP %ld: %.*s", status, n,
+	tpd_peer_set_error("LocalAPI answered HTTP %ld: %.*s", status, n,
 			  s->p ? s->p : "");
 	return status == 401 || status == 403 ? -EACCES : -EIO;
 }
 
 /* GET the status into @s; 0 or -errno with the reason recorded. */
-static int tp_ts_get(const char *socket_path, long timeout_ms, uid_t trust_uid,
+static int tpd_ts_get(const char *socket_path, long timeout_ms, uid_t trust_uid,
 		     struct tp_ts_sink *s)
 {
 	const char *path = socket_path ? socket_path : TP_TS_SOCKET_DEFAULT;
@@ -943,58 +943,58 @@ static int tp_ts_get(const char *socket_path, long timeout_ms, uid_t trust_uid,
 
 	if (timeout_ms <= 0)
 		return -EINVAL;
-	pthread_once(&tp_curl_once, tp_curl_init);
-	c = tp_curl_init_rc ? NULL : tp_ts_curl(path, timeout_ms, &conn, s, errbuf);
+	pthread_once(&tp_curl_once, tpd_curl_init);
+	c = tp_curl_init_rc ? NULL : tpd_ts_curl(path, timeout_ms, &conn, s, errbuf);
 	if (!c) {
-		tp_peer_set_error("libcurl initialisation failed");
+		tpd_peer_set_error("libcurl initialisation failed");
 		return -ENOMEM;
 	}
 	rc = curl_easy_perform(c);
-	ret = rc ? tp_ts_curl_error(c, rc, &conn, s, path, errbuf) :
-		   tp_ts_http_status(c, s);
+	ret = rc ? tpd_ts_curl_error(c, rc, &conn, s, path, errbuf) :
+		   tpd_ts_http_status(c, s);
 	curl_easy_cleanup(c);
 	return ret;
 }
 
 /**
- * tp_ts_fetch_peers() - the peers of tailscaled, parsed as its status
+ * tpd_ts_fetch_peers() - the peers of tailscaled, parsed as its status
  * streams in.
  * @socket_path: tailscaled's LocalAPI socket; NULL for
  *               /var/run/tailscale/tailscaled.sock.
  * @timeout_ms:  limit of the whole request (connection included), > 0.
  * @trust_uid:   a user trusted besides root to serve the socket (the one
  *               tailscaled runs as), or TP_PEER_UID_ROOT_ONLY.
- * @out:         the peers, canonical (see tp_ts_parse_status()); emptied
+ * @out:         the peers, canonical (see tpd_ts_parse_status()); emptied
  *               first, empty on error.
  *
  * The server's credentials are checked once connected, before the
  * request is sent.  The document is never held whole: memory follows
  * the peers kept.
  *
- * Return: 0; an error of tp_ts_fetch_status_timeout() or of
- * tp_ts_parse_status().
+ * Return: 0; an error of tpd_ts_fetch_status_timeout() or of
+ * tpd_ts_parse_status().
  */
-int tp_ts_fetch_peers(const char *socket_path, long timeout_ms, uid_t trust_uid,
+int tpd_ts_fetch_peers(const char *socket_path, long timeout_ms, uid_t trust_uid,
 		      struct tp_peer_list *out)
 {
 	struct tp_ts_sink s = {};
 	int ret;
 
-	s.parser = tp_ts_parser_new(out);
+	s.parser = tpd_ts_parser_new(out);
 	if (!s.parser)
 		return -ENOMEM;
-	ret = tp_ts_get(socket_path, timeout_ms, trust_uid, &s);
+	ret = tpd_ts_get(socket_path, timeout_ms, trust_uid, &s);
 	if (!ret)
-		ret = tp_ts_parser_finish(s.parser);
+		ret = tpd_ts_parser_finish(s.parser);
 	if (ret)
-		tp_peer_list_free(out);
-	tp_ts_parser_free(s.parser);
+		tpd_peer_list_free(out);
+	tpd_ts_parser_free(s.parser);
 	free(s.p);
 	return ret;
 }
 
 /**
- * tp_ts_fetch_status_timeout() - GET /localapi/v0/status from tailscaled.
+ * tpd_ts_fetch_status_timeout() - GET /localapi/v0/status from tailscaled.
  * @socket_path: tailscaled's LocalAPI socket; NULL for
  *               /var/run/tailscale/tailscaled.sock.
  * @timeout_ms:  limit of the whole request (connection included), > 0.
@@ -1002,7 +1002,7 @@ int tp_ts_fetch_peers(const char *socket_path, long timeout_ms, uid_t trust_uid,
  * @len:         its length (without the NUL).
  *
  * The whole answer, for tools and tests; the loader uses
- * tp_ts_fetch_peers().  The server must be root (its credentials are
+ * tpd_ts_fetch_peers().  The server must be root (its credentials are
  * checked once connected, before the request is sent).
  *
  * Return: 0; -ENOENT (no socket), -ECONNREFUSED or another connect error;
@@ -1011,7 +1011,7 @@ int tp_ts_fetch_peers(const char *socket_path, long timeout_ms, uid_t trust_uid,
  * -EIO (another HTTP status or transfer error); -EFBIG (answer over
  * TP_TS_BODY_MAX); -ENOMEM; -EINVAL (bad timeout).
  */
-int tp_ts_fetch_status_timeout(const char *socket_path, long timeout_ms,
+int tpd_ts_fetch_status_timeout(const char *socket_path, long timeout_ms,
 			       char **body, size_t *len)
 {
 	struct tp_ts_sink s = {};
@@ -1019,7 +1019,7 @@ int tp_ts_fetch_status_timeout(const char *socket_path, long timeout_ms,
 
 	*body = NULL;
 	*len = 0;
-	ret = tp_ts_get(socket_path, timeout_ms, TP_PEER_UID_ROOT_ONLY, &s);
+	ret = tpd_ts_get(socket_path, timeout_ms, TP_PEER_UID_ROOT_ONLY, &s);
 	if (!ret && !s.p)
 		s.p = calloc(1, 1);
 	if (!ret && !s.p)
@@ -1034,16 +1034,16 @@ int tp_ts_fetch_status_timeout(const char *socket_path, long timeout_ms,
 }
 
 /**
- * tp_ts_fetch_status() - GET /localapi/v0/status with the default timeout
+ * tpd_ts_fetch_status() - GET /localapi/v0/status with the default timeout
  * (TP_TS_TIMEOUT_MS).
  * @socket_path: tailscaled's socket; NULL for the default.
  * @body:        the answer, NUL-terminated; free() it.
  * @len:         its length.
  *
- * Return: as tp_ts_fetch_status_timeout().
+ * Return: as tpd_ts_fetch_status_timeout().
  */
-int tp_ts_fetch_status(const char *socket_path, char **body, size_t *len)
+int tpd_ts_fetch_status(const char *socket_path, char **body, size_t *len)
 {
-	return tp_ts_fetch_status_timeout(socket_path, TP_TS_TIMEOUT_MS, body,
+	return tpd_ts_fetch_status_timeout(socket_path, TP_TS_TIMEOUT_MS, body,
 					  len);
 }

@@ -9,7 +9,7 @@
  * its public key and the remaining allowed IPs; the peers that do not fit
  * come in later messages whose device part is only the interface name.
  * The final NLMSG_DONE carries 0 or a negative errno.  Each message is
- * parsed on its own (tp_wg_genl_parse_msg()), appending to the list and
+ * parsed on its own (tpd_wg_genl_parse_msg()), appending to the list and
  * coalescing a repeated peer into the previous one.
  */
 #include <errno.h>
@@ -33,9 +33,9 @@
 
 /* ---- message parsing -------------------------------------------------------- */
 
-static int tp_genl_bad(const char *what)
+static int tpd_genl_bad(const char *what)
 {
-	tp_peer_set_error("malformed WireGuard netlink message: %s", what);
+	tpd_peer_set_error("malformed WireGuard netlink message: %s", what);
 	return -EPROTO;
 }
 
@@ -53,17 +53,17 @@ struct tp_genl_ip {
 	size_t len;
 };
 
-static int tp_genl_ip_attr(const struct nlattr *a, struct tp_genl_ip *ip)
+static int tpd_genl_ip_attr(const struct nlattr *a, struct tp_genl_ip *ip)
 {
 	switch (mnl_attr_get_type(a)) {
 	case WGALLOWEDIP_A_FAMILY:
 		if (mnl_attr_validate(a, MNL_TYPE_U16) < 0)
-			return tp_genl_bad("allowed IP family is not a u16");
+			return tpd_genl_bad("allowed IP family is not a u16");
 		ip->family = mnl_attr_get_u16(a);
 		break;
 	case WGALLOWEDIP_A_CIDR_MASK:
 		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
-			return tp_genl_bad("allowed IP mask is not a u8");
+			return tpd_genl_bad("allowed IP mask is not a u8");
 		ip->cidr = mnl_attr_get_u8(a);
 		break;
 	case WGALLOWEDIP_A_IPADDR:
@@ -74,7 +74,7 @@ static int tp_genl_ip_attr(const struct nlattr *a, struct tp_genl_ip *ip)
 	return 0;
 }
 
-static int tp_genl_allowedip(const struct nlattr *nest, struct tp_peer *p)
+static int tpd_genl_allowedip(const struct nlattr *nest, struct tp_peer *p)
 {
 	struct tp_genl_ip ip = { .family = -1, .cidr = -1 };
 	struct tp_addr addr = {};
@@ -82,37 +82,37 @@ static int tp_genl_allowedip(const struct nlattr *nest, struct tp_peer *p)
 	int err;
 
 	mnl_attr_for_each_nested(a, nest) {
-		err = tp_genl_ip_attr(a, &ip);
+		err = tpd_genl_ip_attr(a, &ip);
 		if (err)
 			return err;
 	}
 	if (!ip.addr || ip.cidr < 0)
-		return tp_genl_bad("allowed IP without address or mask");
+		return tpd_genl_bad("allowed IP without address or mask");
 	if (ip.family == AF_INET && ip.len == 4 && ip.cidr <= 32) {
 		addr.w[2] = htonl(0xffff);
 		memcpy(&addr.w[3], ip.addr, 4);
-		return tp_peer_add_prefix(p, &addr, 96u + (unsigned int)ip.cidr);
+		return tpd_peer_add_prefix(p, &addr, 96u + (unsigned int)ip.cidr);
 	}
 	if (ip.family == AF_INET6 && ip.len == 16 && ip.cidr <= 128) {
 		memcpy(addr.b, ip.addr, 16);
-		return tp_peer_add_prefix(p, &addr, (unsigned int)ip.cidr);
+		return tpd_peer_add_prefix(p, &addr, (unsigned int)ip.cidr);
 	}
-	return tp_genl_bad("allowed IP with a bad family, length or mask");
+	return tpd_genl_bad("allowed IP with a bad family, length or mask");
 }
 
 /* The peer a message's peer attributes go to: the last one if repeated. */
-static struct tp_peer *tp_genl_peer_for(struct tp_peer_list *out,
+static struct tp_peer *tpd_genl_peer_for(struct tp_peer_list *out,
 					const void *key)
 {
 	char b64[TP_WG_KEY_B64_LEN + 1];
 
-	tp_wg_key_to_base64(key, b64);
+	tpd_wg_key_to_base64(key, b64);
 	if (out->n && !strcmp(out->v[out->n - 1].key, b64))
 		return &out->v[out->n - 1];
-	return tp_peer_list_add(out, b64);
+	return tpd_peer_list_add(out, b64);
 }
 
-static int tp_genl_peer(const struct nlattr *nest, struct tp_peer_list *out)
+static int tpd_genl_peer(const struct nlattr *nest, struct tp_peer_list *out)
 {
 	const struct nlattr *a, *ips = NULL;
 	const void *key = NULL;
@@ -123,25 +123,25 @@ static int tp_genl_peer(const struct nlattr *nest, struct tp_peer_list *out)
 		switch (mnl_attr_get_type(a)) {
 		case WGPEER_A_PUBLIC_KEY:
 			if (mnl_attr_get_payload_len(a) != WG_KEY_LEN)
-				return tp_genl_bad("public key is not 32 bytes");
+				return tpd_genl_bad("public key is not 32 bytes");
 			key = mnl_attr_get_payload(a);
 			break;
 		case WGPEER_A_ALLOWEDIPS:
 			if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0)
-				return tp_genl_bad("allowed IPs are not nested");
+				return tpd_genl_bad("allowed IPs are not nested");
 			ips = a;
 			break;
 		}
 	}
 	if (!key)
-		return tp_genl_bad("peer without a public key");
-	p = tp_genl_peer_for(out, key);
+		return tpd_genl_bad("peer without a public key");
+	p = tpd_genl_peer_for(out, key);
 	if (!p)
 		return -errno;
 	if (!ips)
 		return 0;
 	mnl_attr_for_each_nested(a, ips) {
-		err = tp_genl_allowedip(a, p);
+		err = tpd_genl_allowedip(a, p);
 		if (err)
 			return err;
 	}
@@ -149,34 +149,34 @@ static int tp_genl_peer(const struct nlattr *nest, struct tp_peer_list *out)
 }
 
 /**
- * tp_wg_genl_parse_msg() - parse one message of a WG_CMD_GET_DEVICE dump.
+ * tpd_wg_genl_parse_msg() - parse one message of a WG_CMD_GET_DEVICE dump.
  * @nlh: the message (generic netlink header, then the device attributes).
  * @out: peers are appended here; a peer repeated from the previous message
  *       (same key as the last peer of @out) is coalesced into it.
  *
  * The list is left as parsed so far on error; call
- * tp_peer_list_canonicalize() when the dump is complete.
+ * tpd_peer_list_canonicalize() when the dump is complete.
  *
  * Return: 0, -EPROTO (malformed message) or -ENOMEM.
  */
-int tp_wg_genl_parse_msg(const struct nlmsghdr *nlh, struct tp_peer_list *out)
+int tpd_wg_genl_parse_msg(const struct nlmsghdr *nlh, struct tp_peer_list *out)
 {
 	const struct genlmsghdr *genl;
 	const struct nlattr *a, *peer;
 	int err;
 
 	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*genl))
-		return tp_genl_bad("shorter than a generic netlink header");
+		return tpd_genl_bad("shorter than a generic netlink header");
 	genl = mnl_nlmsg_get_payload(nlh);
 	if (genl->cmd != WG_CMD_GET_DEVICE)
-		return tp_genl_bad("not a WG_CMD_GET_DEVICE answer");
+		return tpd_genl_bad("not a WG_CMD_GET_DEVICE answer");
 	mnl_attr_for_each(a, nlh, sizeof(*genl)) {
 		if (mnl_attr_get_type(a) != WGDEVICE_A_PEERS)
 			continue;
 		if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0)
-			return tp_genl_bad("peers are not nested");
+			return tpd_genl_bad("peers are not nested");
 		mnl_attr_for_each_nested(peer, a) {
-			err = tp_genl_peer(peer, out);
+			err = tpd_genl_peer(peer, out);
 			if (err)
 				return err;
 		}
@@ -196,11 +196,11 @@ struct tp_genl_ctx {
 	int err;
 };
 
-static int tp_genl_data_cb(const struct nlmsghdr *nlh, void *data)
+static int tpd_genl_data_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct tp_genl_ctx *c = data;
 
-	c->err = tp_wg_genl_parse_msg(nlh, c->out);
+	c->err = tpd_wg_genl_parse_msg(nlh, c->out);
 	return c->err ? MNL_CB_ERROR : MNL_CB_OK;
 }
 
@@ -212,7 +212,7 @@ static int tp_genl_data_cb(const struct nlmsghdr *nlh, void *data)
  */
 #define TP_GENL_MAX_ERRNO 4095
 
-static bool tp_genl_errno(int e, int *err)
+static bool tpd_genl_errno(int e, int *err)
 {
 	if (e < 0 && e >= -TP_GENL_MAX_ERRNO) {
 		*err = e;
@@ -222,13 +222,13 @@ static bool tp_genl_errno(int e, int *err)
 		*err = -e;
 		return true;
 	}
-	tp_peer_set_error("malformed netlink message: error code %d is not an errno", e);
+	tpd_peer_set_error("malformed netlink message: error code %d is not an errno", e);
 	*err = -EPROTO;
 	return false;
 }
 
 /* NLMSG_DONE of a WireGuard dump: its payload is 0 or a negative errno. */
-static int tp_genl_done_cb(const struct nlmsghdr *nlh, void *data)
+static int tpd_genl_done_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct tp_genl_ctx *c = data;
 	int e = 0;
@@ -237,31 +237,31 @@ static int tp_genl_done_cb(const struct nlmsghdr *nlh, void *data)
 		memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof(e));
 	if (e >= 0)
 		return MNL_CB_STOP;
-	if (tp_genl_errno(e, &c->err))
-		tp_peer_set_error("the WireGuard dump ended with error %d (%s)",
+	if (tpd_genl_errno(e, &c->err))
+		tpd_peer_set_error("the WireGuard dump ended with error %d (%s)",
 				  -c->err, strerror(-c->err));
 	return MNL_CB_ERROR;
 }
 
-static int tp_genl_error_cb(const struct nlmsghdr *nlh, void *data)
+static int tpd_genl_error_cb(const struct nlmsghdr *nlh, void *data)
 {
 	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 	struct tp_genl_ctx *c = data;
 
 	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e)) {
-		c->err = tp_genl_bad("truncated NLMSG_ERROR");
+		c->err = tpd_genl_bad("truncated NLMSG_ERROR");
 		return MNL_CB_ERROR;
 	}
 	if (!e->error)
 		return MNL_CB_STOP;
-	if (tp_genl_errno(e->error, &c->err))
-		tp_peer_set_error("netlink error %d (%s)", -c->err, strerror(-c->err));
+	if (tpd_genl_errno(e->error, &c->err))
+		tpd_peer_set_error("netlink error %d (%s)", -c->err, strerror(-c->err));
 	return MNL_CB_ERROR;
 }
 
 static mnl_cb_t tp_genl_ctl_cbs[NLMSG_MIN_TYPE] = {
-	[NLMSG_ERROR] = tp_genl_error_cb,
-	[NLMSG_DONE] = tp_genl_done_cb,
+	[NLMSG_ERROR] = tpd_genl_error_cb,
+	[NLMSG_DONE] = tpd_genl_done_cb,
 };
 
 /*
@@ -275,18 +275,18 @@ static mnl_cb_t tp_genl_ctl_cbs[NLMSG_MIN_TYPE] = {
  *
  * Return: 0 or -EPROTO.
  */
-static int tp_genl_check_frames(const void *buf, size_t len)
+static int tpd_genl_check_frames(const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
 	const struct nlmsghdr *nlh;
 	size_t left = len, step;
 
 	if (len > INT_MAX) /* libmnl counts in ints */
-		return tp_genl_bad("buffer too large");
+		return tpd_genl_bad("buffer too large");
 	while (left >= sizeof(*nlh)) {
 		nlh = (const struct nlmsghdr *)p;
 		if (nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > left) {
-			tp_peer_set_error("malformed netlink message: length %u with %zu bytes left",
+			tpd_peer_set_error("malformed netlink message: length %u with %zu bytes left",
 					  nlh->nlmsg_len, left);
 			return -EPROTO;
 		}
@@ -297,7 +297,7 @@ static int tp_genl_check_frames(const void *buf, size_t len)
 		left -= step;
 	}
 	if (left) {
-		tp_peer_set_error("malformed netlink message: length of %zu trailing bytes",
+		tpd_peer_set_error("malformed netlink message: length of %zu trailing bytes",
 				  left);
 		return -EPROTO;
 	}
@@ -305,17 +305,17 @@ static int tp_genl_check_frames(const void *buf, size_t len)
 }
 
 /* Run the callbacks over a buffer: 1 done, 0 more to come, or -errno. */
-static int tp_genl_run(const void *buf, size_t len, unsigned int seq,
+static int tpd_genl_run(const void *buf, size_t len, unsigned int seq,
 		       unsigned int portid, struct tp_peer_list *out)
 {
 	struct tp_genl_ctx c = { .out = out };
 	int ret, err;
 
-	ret = tp_genl_check_frames(buf, len);
+	ret = tpd_genl_check_frames(buf, len);
 	if (ret)
 		return ret;
 	errno = 0;
-	ret = mnl_cb_run2(buf, len, seq, portid, tp_genl_data_cb, &c,
+	ret = mnl_cb_run2(buf, len, seq, portid, tpd_genl_data_cb, &c,
 			  tp_genl_ctl_cbs, NLMSG_MIN_TYPE);
 	if (ret == MNL_CB_STOP)
 		return 1;
@@ -324,30 +324,30 @@ static int tp_genl_run(const void *buf, size_t len, unsigned int seq,
 	if (c.err)
 		return c.err;
 	err = errno ? errno : EPROTO;
-	tp_peer_set_error("%s", err == EINTR ? "the WireGuard dump was interrupted" :
+	tpd_peer_set_error("%s", err == EINTR ? "the WireGuard dump was interrupted" :
 			  "bad netlink message sequence, port or length");
 	return -err;
 }
 
 /**
- * tp_wg_genl_parse_buf() - parse a buffer of dump messages as received.
+ * tpd_wg_genl_parse_buf() - parse a buffer of dump messages as received.
  * @buf: one or more netlink messages.
  * @len: their total length.
- * @out: peers are appended (see tp_wg_genl_parse_msg()).
+ * @out: peers are appended (see tpd_wg_genl_parse_msg()).
  *
  * Return: 1 when the buffer ended the dump (NLMSG_DONE or an
  * acknowledgement), 0 when more messages are to come, or a negative errno:
  * that of NLMSG_ERROR or of NLMSG_DONE, -EINTR for an interrupted dump
  * (NLM_F_DUMP_INTR), -EPROTO for a malformed message.
  */
-int tp_wg_genl_parse_buf(const void *buf, size_t len, struct tp_peer_list *out)
+int tpd_wg_genl_parse_buf(const void *buf, size_t len, struct tp_peer_list *out)
 {
-	return tp_genl_run(buf, len, 0, 0, out);
+	return tpd_genl_run(buf, len, 0, 0, out);
 }
 
 /* ---- socket --------------------------------------------------------------- */
 
-static int tp_genl_open(struct mnl_socket **nl)
+static int tpd_genl_open(struct mnl_socket **nl)
 {
 	int err;
 
@@ -359,14 +359,14 @@ static int tp_genl_open(struct mnl_socket **nl)
 	return 0;
 fail:
 	err = errno;
-	tp_peer_set_error("generic netlink socket: %s", strerror(err));
+	tpd_peer_set_error("generic netlink socket: %s", strerror(err));
 	if (*nl)
 		mnl_socket_close(*nl);
 	*nl = NULL;
 	return -err;
 }
 
-static struct nlmsghdr *tp_genl_msg(void *buf, __u16 type, __u16 flags,
+static struct nlmsghdr *tpd_genl_msg(void *buf, __u16 type, __u16 flags,
 				    __u8 cmd, __u8 version, unsigned int seq)
 {
 	struct nlmsghdr *nlh;
@@ -383,14 +383,14 @@ static struct nlmsghdr *tp_genl_msg(void *buf, __u16 type, __u16 flags,
 	return nlh;
 }
 
-static int tp_genl_send(struct mnl_socket *nl, const struct nlmsghdr *nlh)
+static int tpd_genl_send(struct mnl_socket *nl, const struct nlmsghdr *nlh)
 {
 	int err;
 
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) >= 0)
 		return 0;
 	err = errno;
-	tp_peer_set_error("generic netlink send: %s", strerror(err));
+	tpd_peer_set_error("generic netlink send: %s", strerror(err));
 	return -err;
 }
 
@@ -404,7 +404,7 @@ struct tp_genl_family_ctx {
 	__u16 id;
 };
 
-static int tp_genl_family_cb(const struct nlmsghdr *nlh, void *data)
+static int tpd_genl_family_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct tp_genl_family_ctx *fc = data;
 	const struct nlattr *a;
@@ -420,7 +420,7 @@ static int tp_genl_family_cb(const struct nlmsghdr *nlh, void *data)
 }
 
 /* The id of the "wireguard" family; -ENOENT without kernel WireGuard. */
-static int tp_genl_family(struct mnl_socket *nl, void *buf, __u16 *id)
+static int tpd_genl_family(struct mnl_socket *nl, void *buf, __u16 *id)
 {
 	unsigned int seq = (unsigned int)time(NULL);
 	struct tp_genl_family_ctx fc = {};
@@ -428,53 +428,53 @@ static int tp_genl_family(struct mnl_socket *nl, void *buf, __u16 *id)
 	ssize_t n;
 	int err;
 
-	nlh = tp_genl_msg(buf, GENL_ID_CTRL, NLM_F_REQUEST, CTRL_CMD_GETFAMILY,
+	nlh = tpd_genl_msg(buf, GENL_ID_CTRL, NLM_F_REQUEST, CTRL_CMD_GETFAMILY,
 			  1, seq);
 	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
-	err = tp_genl_send(nl, nlh);
+	err = tpd_genl_send(nl, nlh);
 	if (err)
 		return err;
 	*id = 0;
 	n = mnl_socket_recvfrom(nl, buf, TP_GENL_RECV_SIZE);
 	if (n < 0) {
 		err = -errno;
-		tp_peer_set_error("resolving the wireguard netlink family: %s",
+		tpd_peer_set_error("resolving the wireguard netlink family: %s",
 				  strerror(-err));
 		return err;
 	}
-	err = tp_genl_check_frames(buf, (size_t)n);
+	err = tpd_genl_check_frames(buf, (size_t)n);
 	if (err)
 		return err;
 	errno = 0;
 	if (mnl_cb_run2(buf, (size_t)n, seq, mnl_socket_get_portid(nl),
-			tp_genl_family_cb, &fc, tp_genl_ctl_cbs,
+			tpd_genl_family_cb, &fc, tp_genl_ctl_cbs,
 			NLMSG_MIN_TYPE) == MNL_CB_ERROR) {
 		err = fc.c.err ? fc.c.err : -(errno ? errno : EPROTO);
 		if (err == -ENOENT)
-			tp_peer_set_error("no generic netlink family \"wireguard\": no kernel WireGuard");
+			tpd_peer_set_error("no generic netlink family \"wireguard\": no kernel WireGuard");
 		else if (err != -EPROTO)
-			tp_peer_set_error("resolving the wireguard netlink family: %s",
+			tpd_peer_set_error("resolving the wireguard netlink family: %s",
 					  strerror(-err));
 		return err;
 	}
 	if (!fc.id)
-		return tp_genl_bad("CTRL_CMD_GETFAMILY answer without a family id");
+		return tpd_genl_bad("CTRL_CMD_GETFAMILY answer without a family id");
 	*id = fc.id;
 	return 0;
 }
 
-static void tp_genl_dump_error(const char *ifname, int err)
+static void tpd_genl_dump_error(const char *ifname, int err)
 {
 	if (err == -ENODEV)
-		tp_peer_set_error("no interface %s", ifname);
+		tpd_peer_set_error("no interface %s", ifname);
 	else if (err == -EOPNOTSUPP)
-		tp_peer_set_error("%s is not a kernel WireGuard interface", ifname);
+		tpd_peer_set_error("%s is not a kernel WireGuard interface", ifname);
 	else if (err == -EPERM)
-		tp_peer_set_error("reading %s's peers needs CAP_NET_ADMIN", ifname);
+		tpd_peer_set_error("reading %s's peers needs CAP_NET_ADMIN", ifname);
 }
 
 /* One complete dump of @ifname's device into @out. */
-static int tp_genl_dump_once(struct mnl_socket *nl, void *buf, __u16 family,
+static int tpd_genl_dump_once(struct mnl_socket *nl, void *buf, __u16 family,
 			     const char *ifname, struct tp_peer_list *out)
 {
 	unsigned int seq = (unsigned int)time(NULL) + 1;
@@ -483,27 +483,27 @@ static int tp_genl_dump_once(struct mnl_socket *nl, void *buf, __u16 family,
 	ssize_t n;
 	int ret;
 
-	nlh = tp_genl_msg(buf, family, NLM_F_REQUEST | NLM_F_DUMP,
+	nlh = tpd_genl_msg(buf, family, NLM_F_REQUEST | NLM_F_DUMP,
 			  WG_CMD_GET_DEVICE, WG_GENL_VERSION, seq);
 	mnl_attr_put_strz(nlh, WGDEVICE_A_IFNAME, ifname);
-	ret = tp_genl_send(nl, nlh);
+	ret = tpd_genl_send(nl, nlh);
 	while (!ret) {
 		n = mnl_socket_recvfrom(nl, buf, TP_GENL_RECV_SIZE);
 		if (n < 0) {
 			ret = -errno;
-			tp_peer_set_error("generic netlink receive: %s",
+			tpd_peer_set_error("generic netlink receive: %s",
 					  strerror(errno));
 			break;
 		}
-		ret = tp_genl_run(buf, (size_t)n, seq, portid, out);
+		ret = tpd_genl_run(buf, (size_t)n, seq, portid, out);
 	}
 	if (ret < 0)
-		tp_genl_dump_error(ifname, ret);
+		tpd_genl_dump_error(ifname, ret);
 	return ret < 0 ? ret : 0;
 }
 
 /**
- * tp_wg_genl_dump() - the peers of a kernel WireGuard interface.
+ * tpd_wg_genl_dump() - the peers of a kernel WireGuard interface.
  * @ifname: the interface (in the caller's network namespace).
  * @out:    the peers, canonical (see peers.h); emptied first, empty on
  *          error.
@@ -516,7 +516,7 @@ static int tp_genl_dump_once(struct mnl_socket *nl, void *buf, __u16 family,
  * is not a WireGuard interface; -EPERM without CAP_NET_ADMIN; -EINTR when
  * every try was interrupted; -EPROTO, -ENOMEM, or another -errno.
  */
-int tp_wg_genl_dump(const char *ifname, struct tp_peer_list *out)
+int tpd_wg_genl_dump(const char *ifname, struct tp_peer_list *out)
 {
 	struct mnl_socket *nl = NULL;
 	void *buf = NULL;
@@ -525,27 +525,27 @@ int tp_wg_genl_dump(const char *ifname, struct tp_peer_list *out)
 
 	memset(out, 0, sizeof(*out));
 	if (!ifname || !*ifname || strlen(ifname) >= IFNAMSIZ) {
-		tp_peer_set_error("\"%s\" is not an interface name",
+		tpd_peer_set_error("\"%s\" is not an interface name",
 				  ifname ? ifname : "");
 		return -EINVAL;
 	}
 	buf = malloc(TP_GENL_RECV_SIZE);
 	if (!buf)
 		return -ENOMEM;
-	ret = tp_genl_open(&nl);
+	ret = tpd_genl_open(&nl);
 	if (!ret)
-		ret = tp_genl_family(nl, buf, &family);
+		ret = tpd_genl_family(nl, buf, &family);
 	while (!ret) {
-		tp_peer_list_free(out);
-		ret = tp_genl_dump_once(nl, buf, family, ifname, out);
+		tpd_peer_list_free(out);
+		ret = tpd_genl_dump_once(nl, buf, family, ifname, out);
 		if (ret != -EINTR || ++tries >= TP_GENL_DUMP_TRIES)
 			break;
 		ret = 0;
 	}
 	if (!ret)
-		ret = tp_peer_list_canonicalize(out);
+		ret = tpd_peer_list_canonicalize(out);
 	if (ret)
-		tp_peer_list_free(out);
+		tpd_peer_list_free(out);
 	if (nl)
 		mnl_socket_close(nl);
 	/* the device part of the dump carries the interface's private key */

@@ -28,14 +28,14 @@
 /* ---- parser -------------------------------------------------------------- */
 
 /**
- * struct tp_uapi_line - one "key=value" line of a reply.
+ * struct tpd_uapi_line - one "key=value" line of a reply.
  * @key:  the key, not NUL-terminated.
  * @klen: its length.
  * @val:  the value, not NUL-terminated.
  * @vlen: its length.
  * @no:   line number, from 1.
  */
-struct tp_uapi_line {
+struct tpd_uapi_line {
 	const char *key;
 	size_t klen;
 	const char *val;
@@ -43,16 +43,16 @@ struct tp_uapi_line {
 	size_t no;
 };
 
-static bool tp_uapi_key_is(const struct tp_uapi_line *l, const char *key)
+static bool tpd_uapi_key_is(const struct tpd_uapi_line *l, const char *key)
 {
 	return l->klen == strlen(key) && !memcmp(l->key, key, l->klen);
 }
 
 /* Copy the value into @buf of @size bytes; -EINVAL when it does not fit. */
-static int tp_uapi_value(const struct tp_uapi_line *l, char *buf, size_t size)
+static int tpd_uapi_value(const struct tpd_uapi_line *l, char *buf, size_t size)
 {
 	if (l->vlen >= size || memchr(l->val, '\0', l->vlen)) {
-		tp_peer_set_error("line %zu: value of %.*s is too long or has a NUL",
+		tpd_peer_set_error("line %zu: value of %.*s is too long or has a NUL",
 				  l->no, (int)l->klen, l->key);
 		return -EINVAL;
 	}
@@ -61,56 +61,56 @@ static int tp_uapi_value(const struct tp_uapi_line *l, char *buf, size_t size)
 	return 0;
 }
 
-static int tp_uapi_public_key(const struct tp_uapi_line *l,
+static int tpd_uapi_public_key(const struct tpd_uapi_line *l,
 			      struct tp_peer_list *out)
 {
 	char hex[TP_WG_KEY_HEX_LEN + 2], b64[TP_WG_KEY_B64_LEN + 1];
 	__u8 key[TP_WG_KEY_LEN];
 
-	if (tp_uapi_value(l, hex, sizeof(hex)) || tp_wg_key_from_hex(hex, key)) {
-		tp_peer_set_error("line %zu: public_key is not 64 hex digits",
+	if (tpd_uapi_value(l, hex, sizeof(hex)) || tpd_wg_key_from_hex(hex, key)) {
+		tpd_peer_set_error("line %zu: public_key is not 64 hex digits",
 				  l->no);
 		return -EINVAL;
 	}
-	tp_wg_key_to_base64(key, b64);
-	if (!tp_peer_list_add(out, b64))
+	tpd_wg_key_to_base64(key, b64);
+	if (!tpd_peer_list_add(out, b64))
 		return -errno;
 	return 0;
 }
 
-static int tp_uapi_allowed_ip(const struct tp_uapi_line *l,
+static int tpd_uapi_allowed_ip(const struct tpd_uapi_line *l,
 			      struct tp_peer_list *out)
 {
 	char text[INET6_ADDRSTRLEN + 8];
 	struct tp_peer_prefix pp;
 
 	if (!out->n) {
-		tp_peer_set_error("line %zu: allowed_ip before any public_key",
+		tpd_peer_set_error("line %zu: allowed_ip before any public_key",
 				  l->no);
 		return -EINVAL;
 	}
-	if (tp_uapi_value(l, text, sizeof(text)))
+	if (tpd_uapi_value(l, text, sizeof(text)))
 		return -EINVAL;
-	if (tp_peer_prefix_parse(text, false, &pp)) {
-		tp_peer_set_error("line %zu: allowed_ip \"%s\" is not ADDR/LEN",
+	if (tpd_peer_prefix_parse(text, false, &pp)) {
+		tpd_peer_set_error("line %zu: allowed_ip \"%s\" is not ADDR/LEN",
 				  l->no, text);
 		return -EINVAL;
 	}
-	return tp_peer_add_prefix(&out->v[out->n - 1], &pp.addr, pp.plen);
+	return tpd_peer_add_prefix(&out->v[out->n - 1], &pp.addr, pp.plen);
 }
 
 /* errno=N: N is an errno, written positive or (wireguard-go) negative. */
-static int tp_uapi_errno(const struct tp_uapi_line *l, long *err)
+static int tpd_uapi_errno(const struct tpd_uapi_line *l, long *err)
 {
 	char text[24], *end;
 	long v;
 
-	if (tp_uapi_value(l, text, sizeof(text)))
+	if (tpd_uapi_value(l, text, sizeof(text)))
 		return -EINVAL;
 	errno = 0;
 	v = strtol(text, &end, 10);
 	if (!text[0] || *end || errno || v < -INT_MAX || v > INT_MAX) {
-		tp_peer_set_error("line %zu: errno \"%s\" is not a number",
+		tpd_peer_set_error("line %zu: errno \"%s\" is not a number",
 				  l->no, text);
 		return -EINVAL;
 	}
@@ -118,39 +118,39 @@ static int tp_uapi_errno(const struct tp_uapi_line *l, long *err)
 	return 0;
 }
 
-static int tp_uapi_line(const struct tp_uapi_line *l, struct tp_peer_list *out,
+static int tpd_uapi_line(const struct tpd_uapi_line *l, struct tp_peer_list *out,
 			long *err, bool *have_errno)
 {
 	if (!l->klen) {
-		tp_peer_set_error("line %zu: empty key", l->no);
+		tpd_peer_set_error("line %zu: empty key", l->no);
 		return -EINVAL;
 	}
-	if (tp_uapi_key_is(l, "public_key"))
-		return tp_uapi_public_key(l, out);
-	if (tp_uapi_key_is(l, "allowed_ip"))
-		return tp_uapi_allowed_ip(l, out);
-	if (tp_uapi_key_is(l, "errno")) {
+	if (tpd_uapi_key_is(l, "public_key"))
+		return tpd_uapi_public_key(l, out);
+	if (tpd_uapi_key_is(l, "allowed_ip"))
+		return tpd_uapi_allowed_ip(l, out);
+	if (tpd_uapi_key_is(l, "errno")) {
 		*have_errno = true;
-		return tp_uapi_errno(l, err);
+		return tpd_uapi_errno(l, err);
 	}
 	return 0; /* endpoint, handshake times, counters, ...: not ours */
 }
 
 /* Split the line at @p (up to @end) into @l; sets *@next past it. */
-static int tp_uapi_split(const char *p, const char *end, size_t no,
-			 struct tp_uapi_line *l, const char **next)
+static int tpd_uapi_split(const char *p, const char *end, size_t no,
+			 struct tpd_uapi_line *l, const char **next)
 {
 	const char *nl = memchr(p, '\n', (size_t)(end - p)), *eq;
 
 	if (!nl) {
-		tp_peer_set_error("line %zu: not terminated by a newline (reply cut short?)",
+		tpd_peer_set_error("line %zu: not terminated by a newline (reply cut short?)",
 				  no);
 		return -EPROTO;
 	}
 	*next = nl + 1;
 	eq = memchr(p, '=', (size_t)(nl - p));
 	if (!eq) {
-		tp_peer_set_error("line %zu: \"%.*s\" is not key=value", no,
+		tpd_peer_set_error("line %zu: \"%.*s\" is not key=value", no,
 				  (int)(nl - p > 80 ? 80 : nl - p), p);
 		return -EPROTO;
 	}
@@ -162,19 +162,19 @@ static int tp_uapi_split(const char *p, const char *end, size_t no,
 	return 0;
 }
 
-static int tp_uapi_parse_lines(const char *text, size_t len,
+static int tpd_uapi_parse_lines(const char *text, size_t len,
 			       struct tp_peer_list *out, long *err,
 			       bool *have_errno)
 {
 	const char *p = text, *end = text + len;
-	struct tp_uapi_line l;
+	struct tpd_uapi_line l;
 	size_t no = 0;
 	int ret;
 
 	while (p < end && *p != '\n') {
-		ret = tp_uapi_split(p, end, ++no, &l, &p);
+		ret = tpd_uapi_split(p, end, ++no, &l, &p);
 		if (!ret)
-			ret = tp_uapi_line(&l, out, err, have_errno);
+			ret = tpd_uapi_line(&l, out, err, have_errno);
 		if (ret)
 			return ret;
 	}
@@ -182,7 +182,7 @@ static int tp_uapi_parse_lines(const char *text, size_t len,
 }
 
 /**
- * tp_wg_uapi_parse() - parse the answer of a UAPI "get=1" request.
+ * tpd_wg_uapi_parse() - parse the answer of a UAPI "get=1" request.
  * @text: the answer, up to and including its empty line (anything after
  *        the empty line is ignored).
  * @len:  its length.
@@ -195,43 +195,43 @@ static int tp_uapi_parse_lines(const char *text, size_t len,
  *
  * Return: 0; -EPROTO for an answer that is not key=value lines or lacks its
  * errno line; -EINVAL for a bad key, prefix or errno value; -N when the
- * server answered errno=N (or -N); -ENOMEM.  tp_peer_last_error() says
+ * server answered errno=N (or -N); -ENOMEM.  tpd_peer_last_error() says
  * which line.
  */
-int tp_wg_uapi_parse(const char *text, size_t len, struct tp_peer_list *out)
+int tpd_wg_uapi_parse(const char *text, size_t len, struct tp_peer_list *out)
 {
 	bool have_errno = false;
 	long err = 0;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = tp_uapi_parse_lines(text, len, out, &err, &have_errno);
+	ret = tpd_uapi_parse_lines(text, len, out, &err, &have_errno);
 	if (!ret && !have_errno) {
-		tp_peer_set_error("the reply ends without an errno= line");
+		tpd_peer_set_error("the reply ends without an errno= line");
 		ret = -EPROTO;
 	}
 	if (!ret && err) {
-		tp_peer_set_error("the WireGuard implementation answered errno=%ld (%s)",
+		tpd_peer_set_error("the WireGuard implementation answered errno=%ld (%s)",
 				  err, strerror((int)err));
 		ret = (int)-err;
 	}
 	if (!ret)
-		ret = tp_peer_list_canonicalize(out);
+		ret = tpd_peer_list_canonicalize(out);
 	if (ret)
-		tp_peer_list_free(out);
+		tpd_peer_list_free(out);
 	return ret;
 }
 
 /* ---- socket -------------------------------------------------------------- */
 
-static int tp_uapi_path(const char *ifname, const char *sockdir,
+static int tpd_uapi_path(const char *ifname, const char *sockdir,
 			struct sockaddr_un *sun)
 {
 	size_t n = ifname ? strlen(ifname) : 0;
 	int len;
 
 	if (!n || n >= IFNAMSIZ || strchr(ifname, '/') || ifname[0] == '.') {
-		tp_peer_set_error("\"%s\" is not an interface name",
+		tpd_peer_set_error("\"%s\" is not an interface name",
 				  ifname ? ifname : "");
 		return -EINVAL;
 	}
@@ -240,7 +240,7 @@ static int tp_uapi_path(const char *ifname, const char *sockdir,
 	len = snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s.sock",
 		       sockdir ? sockdir : TP_WG_SOCKDIR_DEFAULT, ifname);
 	if (len < 0 || (size_t)len >= sizeof(sun->sun_path)) {
-		tp_peer_set_error("UAPI socket path for %s is too long", ifname);
+		tpd_peer_set_error("UAPI socket path for %s is too long", ifname);
 		return -ENAMETOOLONG;
 	}
 	return 0;
@@ -250,10 +250,10 @@ static int tp_uapi_path(const char *ifname, const char *sockdir,
  * Connect to the UAPI server, and believe it only if it is root or
  * @trust_uid; connecting and sending may take until @deadline.
  */
-static int tp_uapi_connect(const struct sockaddr_un *sun, uid_t trust_uid,
+static int tpd_uapi_connect(const struct sockaddr_un *sun, uid_t trust_uid,
 			   __u64 deadline)
 {
-	unsigned int ms = tp_deadline_left(deadline);
+	unsigned int ms = tpd_deadline_left(deadline);
 	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 + 1 };
 	int fd, err;
 
@@ -264,7 +264,7 @@ static int tp_uapi_connect(const struct sockaddr_un *sun, uid_t trust_uid,
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
 	    connect(fd, (const struct sockaddr *)sun, sizeof(*sun)))
 		goto fail;
-	err = tp_peer_check_cred(fd, "UAPI socket", sun->sun_path, trust_uid);
+	err = tpd_peer_check_cred(fd, "UAPI socket", sun->sun_path, trust_uid);
 	if (err) {
 		close(fd);
 		return err;
@@ -272,14 +272,14 @@ static int tp_uapi_connect(const struct sockaddr_un *sun, uid_t trust_uid,
 	return fd;
 fail:
 	err = errno;
-	tp_peer_set_error("UAPI socket %s: %s%s", sun->sun_path, strerror(err),
+	tpd_peer_set_error("UAPI socket %s: %s%s", sun->sun_path, strerror(err),
 			  err == ENOENT ? " (no userspace WireGuard on this interface)" : "");
 	if (fd >= 0)
 		close(fd);
 	return -err;
 }
 
-static int tp_uapi_send(int fd, const char *msg)
+static int tpd_uapi_send(int fd, const char *msg)
 {
 	size_t off = 0, len = strlen(msg);
 	ssize_t n;
@@ -291,7 +291,7 @@ static int tp_uapi_send(int fd, const char *msg)
 		if (n < 0) {
 			int err = errno == EAGAIN ? ETIMEDOUT : errno;
 
-			tp_peer_set_error("UAPI send: %s", strerror(err));
+			tpd_peer_set_error("UAPI send: %s", strerror(err));
 			return -err;
 		}
 		off += (size_t)n;
@@ -303,7 +303,7 @@ static int tp_uapi_send(int fd, const char *msg)
  * Whether the answer in @buf is complete: it has its empty line.  Only
  * what came after the first @from bytes (and the byte before) is new.
  */
-static bool tp_uapi_complete(const char *buf, size_t len, size_t from)
+static bool tpd_uapi_complete(const char *buf, size_t len, size_t from)
 {
 	if (len && buf[0] == '\n')
 		return true;
@@ -316,20 +316,20 @@ static bool tp_uapi_complete(const char *buf, size_t len, size_t from)
  * not realloc(), which would free the old block unzeroed: a new block,
  * the bytes copied, the old one zeroed before it is freed.
  */
-static int tp_uapi_grow(char **buf, size_t *cap, size_t len)
+static int tpd_uapi_grow(char **buf, size_t *cap, size_t len)
 {
 	char *nb;
 
 	if (len + 1 < *cap)
 		return 0;
 	if (*cap >= TP_UAPI_REPLY_MAX) {
-		tp_peer_set_error("UAPI reply larger than %u bytes",
+		tpd_peer_set_error("UAPI reply larger than %u bytes",
 				  TP_UAPI_REPLY_MAX);
 		return -EFBIG;
 	}
 	nb = malloc(*cap * 2);
 	if (!nb) {
-		tp_peer_set_error("out of memory");
+		tpd_peer_set_error("out of memory");
 		return -ENOMEM;
 	}
 	memcpy(nb, *buf, len);
@@ -345,7 +345,7 @@ static int tp_uapi_grow(char **buf, size_t *cap, size_t len)
  * bytes, all of it by @deadline: a server that trickles bytes cannot hold
  * the reader.  The caller zeroes and frees the buffer, on error too.
  */
-static int tp_uapi_recv(int fd, char **buf, size_t *len, size_t *cap_out,
+static int tpd_uapi_recv(int fd, char **buf, size_t *len, size_t *cap_out,
 			__u64 deadline)
 {
 	size_t cap = 4096, prev = 0;
@@ -358,15 +358,15 @@ static int tp_uapi_recv(int fd, char **buf, size_t *len, size_t *cap_out,
 	if (!*buf)
 		return -ENOMEM;
 	*cap_out = cap;
-	while (!tp_uapi_complete(*buf, *len, prev)) {
-		err = tp_uapi_grow(buf, &cap, *len);
+	while (!tpd_uapi_complete(*buf, *len, prev)) {
+		err = tpd_uapi_grow(buf, &cap, *len);
 		*cap_out = cap;
 		if (err)
 			return err;
 		prev = *len;
-		n = tp_recv_by(fd, *buf + *len, cap - *len - 1, deadline);
+		n = tpd_recv_by(fd, *buf + *len, cap - *len - 1, deadline);
 		if (n < 0) {
-			tp_peer_set_error("UAPI receive: %s%s", strerror((int)-n),
+			tpd_peer_set_error("UAPI receive: %s%s", strerror((int)-n),
 					  n == -ETIMEDOUT ? " (the whole answer, not one read)" :
 							    "");
 			return (int)n;
@@ -380,13 +380,13 @@ static int tp_uapi_recv(int fd, char **buf, size_t *len, size_t *cap_out,
 }
 
 /**
- * tp_wg_uapi_dump_by() - the peers of a userspace WireGuard interface,
+ * tpd_wg_uapi_dump_by() - the peers of a userspace WireGuard interface,
  * served by root or by @trust_uid, all of it read by @deadline.
  * @ifname:    the interface.
  * @sockdir:   directory of the UAPI sockets; NULL for /var/run/wireguard.
  * @trust_uid: a user trusted besides root to serve the socket (the one
  *             wireguard-go runs as), or TP_PEER_UID_ROOT_ONLY.
- * @deadline:  when the whole exchange must be over (tp_deadline_after()).
+ * @deadline:  when the whole exchange must be over (tpd_deadline_after()).
  * @out:       the peers, canonical; emptied first, empty on error.
  *
  * The server's credentials are checked before the request is sent.  The
@@ -396,9 +396,9 @@ static int tp_uapi_recv(int fd, char **buf, size_t *len, size_t *cap_out,
  * Return: 0; -ENOENT when the interface has no UAPI socket (not a
  * userspace WireGuard); -ECONNREFUSED for a stale socket; -EPERM when
  * the socket is served by another user; -ETIMEDOUT when @deadline passed;
- * or an error of tp_wg_uapi_parse().
+ * or an error of tpd_wg_uapi_parse().
  */
-int tp_wg_uapi_dump_by(const char *ifname, const char *sockdir, uid_t trust_uid,
+int tpd_wg_uapi_dump_by(const char *ifname, const char *sockdir, uid_t trust_uid,
 		       __u64 deadline, struct tp_peer_list *out)
 {
 	struct sockaddr_un sun;
@@ -407,17 +407,17 @@ int tp_wg_uapi_dump_by(const char *ifname, const char *sockdir, uid_t trust_uid,
 	int fd, ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = tp_uapi_path(ifname, sockdir, &sun);
+	ret = tpd_uapi_path(ifname, sockdir, &sun);
 	if (ret)
 		return ret;
-	fd = tp_uapi_connect(&sun, trust_uid, deadline);
+	fd = tpd_uapi_connect(&sun, trust_uid, deadline);
 	if (fd < 0)
 		return fd;
-	ret = tp_uapi_send(fd, "get=1\n\n");
+	ret = tpd_uapi_send(fd, "get=1\n\n");
 	if (!ret)
-		ret = tp_uapi_recv(fd, &buf, &len, &cap, deadline);
+		ret = tpd_uapi_recv(fd, &buf, &len, &cap, deadline);
 	if (!ret)
-		ret = tp_wg_uapi_parse(buf, len, out);
+		ret = tpd_wg_uapi_parse(buf, len, out);
 	if (buf)
 		explicit_bzero(buf, cap); /* the reply has the private key */
 	free(buf);
@@ -426,33 +426,33 @@ int tp_wg_uapi_dump_by(const char *ifname, const char *sockdir, uid_t trust_uid,
 }
 
 /**
- * tp_wg_uapi_dump_as() - the peers of a userspace WireGuard interface,
+ * tpd_wg_uapi_dump_as() - the peers of a userspace WireGuard interface,
  * served by root or by @trust_uid, all read within TP_UAPI_TIMEOUT_S.
  * @ifname:    the interface.
  * @sockdir:   directory of the UAPI sockets; NULL for /var/run/wireguard.
  * @trust_uid: a user trusted besides root, or TP_PEER_UID_ROOT_ONLY.
  * @out:       the peers, canonical; emptied first, empty on error.
  *
- * Return: as tp_wg_uapi_dump_by().
+ * Return: as tpd_wg_uapi_dump_by().
  */
-int tp_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid,
+int tpd_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid,
 		       struct tp_peer_list *out)
 {
-	return tp_wg_uapi_dump_by(ifname, sockdir, trust_uid,
-				  tp_deadline_after(TP_UAPI_TIMEOUT_S * 1000), out);
+	return tpd_wg_uapi_dump_by(ifname, sockdir, trust_uid,
+				  tpd_deadline_after(TP_UAPI_TIMEOUT_S * 1000), out);
 }
 
 /**
- * tp_wg_uapi_dump() - the peers of a userspace WireGuard interface whose
+ * tpd_wg_uapi_dump() - the peers of a userspace WireGuard interface whose
  * UAPI socket root serves, all read within TP_UAPI_TIMEOUT_S.
  * @ifname:  the interface.
  * @sockdir: directory of the UAPI sockets; NULL for /var/run/wireguard.
  * @out:     the peers, canonical; emptied first, empty on error.
  *
- * Return: as tp_wg_uapi_dump_as().
+ * Return: as tpd_wg_uapi_dump_as().
  */
-int tp_wg_uapi_dump(const char *ifname, const char *sockdir,
+int tpd_wg_uapi_dump(const char *ifname, const char *sockdir,
 		    struct tp_peer_list *out)
 {
-	return tp_wg_uapi_dump_as(ifname, sockdir, TP_PEER_UID_ROOT_ONLY, out);
+	return tpd_wg_uapi_dump_as(ifname, sockdir, TP_PEER_UID_ROOT_ONLY, out);
 }

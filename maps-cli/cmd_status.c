@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <linux/if_link.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -61,6 +63,25 @@ struct tpctl_pinned {
 };
 
 /**
+ * struct tpctl_xdp - the XDP program of an uplink, as the kernel reports it
+ * (the loader attaches tp_xdp_guard through libxdp, which makes no link
+ * to pin: this asks the interface itself).
+ * @ifindex:    the uplink.
+ * @mode:       "native", "generic", "offload", "several" or "none".
+ * @prog_id:    the program attached (in native mode when several are).
+ * @prog:       its name: tp_xdp_guard alone, xdp_dispatcher when libxdp's
+ *              dispatcher holds it (and maybe other programs).
+ * @dispatcher: @prog is libxdp's dispatcher.
+ */
+struct tpctl_xdp {
+	__u32 ifindex;
+	const char *mode;
+	__u32 prog_id;
+	char prog[BPF_OBJ_NAME_LEN];
+	bool dispatcher;
+};
+
+/**
  * struct tpctl_status - everything `status` shows.
  * @loader_pid: the loader's pid, 0 when it is not running.
  * @loader_err: -errno when its pid file could not be read, else 0.
@@ -71,6 +92,8 @@ struct tpctl_pinned {
  * @ifindex:    their keys.
  * @n_ifaces:   their number.
  * @maps:       the maps.
+ * @xdp:        the XDP program of each uplink.
+ * @n_xdp:      their number.
  */
 struct tpctl_status {
 	int loader_pid;
@@ -81,7 +104,9 @@ struct tpctl_status {
 	struct tp_iface ifaces[TP_MAX_IFACES];
 	__u32 ifindex[TP_MAX_IFACES];
 	size_t n_ifaces;
-	struct tpctl_map_info maps[32];
+	struct tpctl_map_info maps[48];
+	struct tpctl_xdp xdp[TP_MAX_IFACES];
+	size_t n_xdp;
 };
 
 /* The loader's pid, from its locked pid file. */
@@ -259,6 +284,33 @@ static void status_ifaces(struct tpctl_ctx *ctx, struct tpctl_status *s)
 	close(fd);
 }
 
+/* What runs at XDP on each uplink tp_ifaces knows. */
+static void status_xdp(struct tpctl_status *s)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	struct tpctl_xdp *x;
+	size_t i;
+
+	s->n_xdp = 0;
+	for (i = 0; i < s->n_ifaces; i++) {
+		if (!(s->ifaces[i].flags & TP_IFACE_F_UPLINK))
+			continue;
+		x = &s->xdp[s->n_xdp++];
+		memset(x, 0, sizeof(*x));
+		x->ifindex = s->ifindex[i];
+		x->mode = "none";
+		if (bpf_xdp_query(x->ifindex, 0, &q))
+			continue;
+		x->mode = q.attach_mode == XDP_ATTACHED_DRV ? "native" :
+			  q.attach_mode == XDP_ATTACHED_SKB ? "generic" :
+			  q.attach_mode == XDP_ATTACHED_HW  ? "offload" :
+			  q.attach_mode == XDP_ATTACHED_MULTI ? "several" : "none";
+		x->prog_id = q.drv_prog_id ?: q.skb_prog_id ?: q.hw_prog_id;
+		prog_name(x->prog_id, x->prog, sizeof(x->prog));
+		x->dispatcher = !strcmp(x->prog, "xdp_dispatcher");
+	}
+}
+
 static char *ifname(__u32 ifindex, char *buf)
 {
 	if (!ifindex || !if_indextoname(ifindex, buf))
@@ -317,6 +369,53 @@ static const struct tpctl_col iface_cols[] = {
 	{ "FLAGS" },
 };
 
+static const struct tpctl_col xdp_cols[] = {
+	{ "UPLINK" }, { "XDP" }, { "DISPATCHER" }, { "PROGRAM" }, { "PROG-ID", true },
+};
+
+static void status_xdp_plain(struct tpctl_ctx *ctx, const struct tpctl_status *s)
+{
+	char ifn[IF_NAMESIZE];
+	struct tpctl_table t;
+	size_t i;
+
+	if (!s->n_xdp)
+		return;
+	tpctl_table_init(&t, xdp_cols, sizeof(xdp_cols) / sizeof(xdp_cols[0]));
+	for (i = 0; i < s->n_xdp; i++) {
+		tpctl_table_cell(&t, "%s", ifname(s->xdp[i].ifindex, ifn));
+		tpctl_table_cell(&t, "%s", s->xdp[i].mode);
+		tpctl_table_cell(&t, "%s", !s->xdp[i].prog_id ? "-" :
+					   s->xdp[i].dispatcher ? "yes" : "no (single program)");
+		tpctl_table_cell(&t, "%s", s->xdp[i].prog[0] ? s->xdp[i].prog : "-");
+		tpctl_table_cell(&t, "%u", s->xdp[i].prog_id);
+	}
+	tpctl_table_print(&t, ctx->out);
+	tpctl_table_free(&t);
+	fputc('\n', ctx->out);
+}
+
+static void status_xdp_json(struct tpctl_ctx *ctx, const struct tpctl_status *s)
+{
+	struct tp_json *j = &ctx->json;
+	char ifn[IF_NAMESIZE];
+	size_t i;
+
+	tp_json_key(j, "xdp");
+	tp_json_arr_open(j);
+	for (i = 0; i < s->n_xdp; i++) {
+		tp_json_obj_open(j);
+		tp_json_kv_u64(j, "ifindex", s->xdp[i].ifindex);
+		tp_json_kv_str(j, "ifname", ifname(s->xdp[i].ifindex, ifn));
+		tp_json_kv_str(j, "mode", s->xdp[i].mode);
+		tp_json_kv_bool(j, "dispatcher", s->xdp[i].dispatcher);
+		tp_json_kv_u64(j, "prog_id", s->xdp[i].prog_id);
+		tp_json_kv_str(j, "prog", s->xdp[i].prog);
+		tp_json_obj_close(j);
+	}
+	tp_json_arr_close(j);
+}
+
 static void status_plain(struct tpctl_ctx *ctx, const struct tpctl_status *s)
 {
 	char ifn[IF_NAMESIZE], flags[64];
@@ -363,6 +462,7 @@ static void status_plain(struct tpctl_ctx *ctx, const struct tpctl_status *s)
 	tpctl_table_print(&t, ctx->out);
 	tpctl_table_free(&t);
 	fputc('\n', ctx->out);
+	status_xdp_plain(ctx, s);
 	tpctl_maps_render(ctx, s->maps, tp_pin_maps_n);
 }
 
@@ -422,6 +522,7 @@ static void status_json(struct tpctl_ctx *ctx, const struct tpctl_status *s,
 		tp_json_obj_close(j);
 	}
 	tp_json_arr_close(j);
+	status_xdp_json(ctx, s);
 	tp_json_key(j, "maps");
 	tpctl_maps_render(ctx, s->maps, tp_pin_maps_n);
 	tp_json_obj_close(j);
@@ -443,6 +544,7 @@ int tpctl_status(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 	status_loader(ctx, s);
 	status_pinned(ctx, s, NULL);
 	status_ifaces(ctx, s);
+	status_xdp(s);
 	tpctl_map_infos(ctx, s->maps);
 	health = status_health(ctx, s, why, sizeof(why));
 	if (ctx->opts.json)

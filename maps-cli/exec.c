@@ -32,6 +32,11 @@ static const tpctl_fn tpctl_fns[TPCTL_OP_MAX] = {
 	[TPCTL_OP_MAP_DUMP] = tpctl_map_dump,
 	[TPCTL_OP_BATCH] = tpctl_batch,
 	[TPCTL_OP_STATUS] = tpctl_status,
+	[TPCTL_OP_GUARD_LIST] = tpctl_guard_list,
+	[TPCTL_OP_GUARD_ADD] = tpctl_guard_add,
+	[TPCTL_OP_GUARD_DEL] = tpctl_guard_del,
+	[TPCTL_OP_GUARD_RATE] = tpctl_guard_rate,
+	[TPCTL_OP_GUARD_SHOW] = tpctl_guard_show,
 };
 
 /**

@@ -15,12 +15,13 @@ static const char *tpctl_name_of(const char *const *names, size_t n, __u32 v)
 	return v < n && names[v] ? names[v] : "?";
 }
 
-/** tpctl_hook_name() - "from-tailnet" or "to-tailnet" (TP_EVENT_HOOK_*). */
+/** tpctl_hook_name() - "from-tailnet", "to-tailnet" or "from-uplink" (TP_EVENT_HOOK_*). */
 const char *tpctl_hook_name(__u8 hook)
 {
 	static const char *const hooks[] = {
 		[TP_EVENT_HOOK_FROM_TAILNET] = "from-tailnet",
 		[TP_EVENT_HOOK_TO_TAILNET] = "to-tailnet",
+		[TP_EVENT_HOOK_FROM_UPLINK] = "from-uplink",
 	};
 
 	return tpctl_name_of(hooks, ARRAY_SIZE(hooks), hook);

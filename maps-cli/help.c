@@ -10,7 +10,7 @@ static const char tpctl_usage_main[] =
 	"       tpctl { -V | --version }\n"
 	"\n"
 	"       OBJECT := { service | backend | identity | policy | conntrack | nat |\n"
-	"                   stats | monitor | map | batch | status }\n"
+	"                   stats | monitor | map | batch | status | guard }\n"
 	"       OPTIONS := { -j | --json } | { -p | --pretty } | --pin-root DIR |\n"
 	"                  { -h | --help } | { -V | --version }\n"
 	"\n"
@@ -120,6 +120,23 @@ static const char tpctl_usage_status[] =
 	"       3  a map is not pinned: the datapath is not loaded\n"
 	"          (before 2 when both hold)\n";
 
+static const char tpctl_usage_guard[] =
+	"Usage: tpctl guard list\n"
+	"       tpctl guard add PREFIX\n"
+	"       tpctl guard del PREFIX\n"
+	"       tpctl guard rate PPS BURST\n"
+	"       tpctl guard show\n"
+	"       tpctl guard help\n"
+	"\n"
+	"       PREFIX := { 198.18.9.0/24 | 198.18.9.9 | fd00:198:18::/48 }\n"
+	"       PPS := 0-10000000   handshakes a second per source, 0: no limit\n"
+	"       BURST := 1-1000000  (may be left out with PPS 0)\n"
+	"\n"
+	"The uplink's XDP guard: every IP packet from a listed source is dropped;\n"
+	"WireGuard handshakes (message types 1-3) to a guarded port are limited\n"
+	"per source, data is not.  Changes apply to the next packet; the loader\n"
+	"writes its configuration's values again when it starts or reloads.\n";
+
 static const char *const tpctl_usages[] = {
 	[TPCTL_OBJ_NONE] = tpctl_usage_main,
 	[TPCTL_OBJ_SERVICE] = tpctl_usage_service,
@@ -133,6 +150,7 @@ static const char *const tpctl_usages[] = {
 	[TPCTL_OBJ_MAP] = tpctl_usage_map,
 	[TPCTL_OBJ_BATCH] = tpctl_usage_batch,
 	[TPCTL_OBJ_STATUS] = tpctl_usage_status,
+	[TPCTL_OBJ_GUARD] = tpctl_usage_guard,
 };
 
 /**

@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 	}
 	if (opts.version)
 		ret = tpctl_version(&ctx);
-	else if (opts.help)
+	else if (opts.help || !n) /* no OBJECT: the usage, as bpftool */
 		ret = tpctl_help(&ctx, TPCTL_OBJ_NONE);
 	else
 		ret = tpctl_run(&ctx, n, words);

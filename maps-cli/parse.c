@@ -811,6 +811,35 @@ static int p_batch(struct tpctl_parser *p, struct tpctl_args *a)
 	return a->file ? no_more(p) : -1;
 }
 
+/* guard add|del PREFIX: an address alone is its /32 or /128 */
+static int p_guard_prefix(struct tpctl_parser *p, struct tpctl_args *a)
+{
+	const char *s = need(p, "PREFIX");
+
+	if (!s || parse_prefix(p, s, &a->prefix, &a->plen))
+		return -1;
+	return no_more(p);
+}
+
+/* guard rate PPS BURST; BURST may go with PPS 0 (no limit) */
+static int p_guard_rate(struct tpctl_parser *p, struct tpctl_args *a)
+{
+	const char *s = need(p, "PPS (0: no limit)");
+	__u64 v;
+
+	if (!s || number(p, s, 0, TP_GUARD_RATE_MAX, "rate", &v))
+		return -1;
+	a->rate = (__u32)v;
+	s = peek(p);
+	if (!s && !a->rate)
+		return 0;
+	s = need(p, "BURST");
+	if (!s || number(p, s, 1, TP_GUARD_BURST_MAX, "burst", &v))
+		return -1;
+	a->burst = (__u32)v;
+	return no_more(p);
+}
+
 /* ---- objects ------------------------------------------------------------ */
 
 /**
@@ -872,6 +901,14 @@ static const struct tpctl_cmd map_cmds[] = {
 	{ "dump", TPCTL_OP_MAP_DUMP, p_map_dump },
 };
 
+static const struct tpctl_cmd guard_cmds[] = {
+	{ "list", TPCTL_OP_GUARD_LIST, p_none },
+	{ "add", TPCTL_OP_GUARD_ADD, p_guard_prefix },
+	{ "del", TPCTL_OP_GUARD_DEL, p_guard_prefix },
+	{ "rate", TPCTL_OP_GUARD_RATE, p_guard_rate },
+	{ "show", TPCTL_OP_GUARD_SHOW, p_none },
+};
+
 /**
  * struct tpctl_object - an OBJECT word.
  * @word:   the object ("service").
@@ -914,6 +951,7 @@ static const struct tpctl_object tpctl_objects[] = {
 	OBJ("map", TPCTL_OBJ_MAP, map_cmds, map_cmds[0]),
 	DIRECT("batch", TPCTL_OBJ_BATCH, TPCTL_OP_BATCH, p_batch),
 	DIRECT("status", TPCTL_OBJ_STATUS, TPCTL_OP_STATUS, p_none),
+	OBJ("guard", TPCTL_OBJ_GUARD, guard_cmds, guard_cmds[0]),
 	DIRECT("help", TPCTL_OBJ_NONE, TPCTL_OP_HELP, p_none),
 	DIRECT("version", TPCTL_OBJ_NONE, TPCTL_OP_VERSION, p_none),
 };
@@ -1124,6 +1162,9 @@ bool tpctl_op_writes(enum tpctl_op op)
 	case TPCTL_OP_POLICY_DEFAULT:
 	case TPCTL_OP_CT_FLUSH:
 	case TPCTL_OP_STATS_RESET:
+	case TPCTL_OP_GUARD_ADD:
+	case TPCTL_OP_GUARD_DEL:
+	case TPCTL_OP_GUARD_RATE:
 		return true;
 	default:
 		return false;

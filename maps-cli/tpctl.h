@@ -51,6 +51,7 @@ enum tpctl_obj {
 	TPCTL_OBJ_MAP,
 	TPCTL_OBJ_BATCH,
 	TPCTL_OBJ_STATUS,
+	TPCTL_OBJ_GUARD,
 };
 
 enum tpctl_op {
@@ -79,6 +80,11 @@ enum tpctl_op {
 	TPCTL_OP_MAP_DUMP,
 	TPCTL_OP_BATCH,
 	TPCTL_OP_STATUS,
+	TPCTL_OP_GUARD_LIST,
+	TPCTL_OP_GUARD_ADD,
+	TPCTL_OP_GUARD_DEL,
+	TPCTL_OP_GUARD_RATE,
+	TPCTL_OP_GUARD_SHOW,
 	TPCTL_OP_MAX,
 };
 
@@ -136,6 +142,8 @@ enum tpctl_monitor_filter {
  * @count:     monitor: stop after this many events.
  * @map_name:  map dump: the map.
  * @file:      batch: the file, "-" for stdin.
+ * @rate:      guard rate: handshakes a second per source, 0: no limit.
+ * @burst:     guard rate: the bucket size.
  */
 struct tpctl_args {
 	enum tpctl_op op;
@@ -166,6 +174,8 @@ struct tpctl_args {
 	__u64 count;
 	const char *map_name;
 	const char *file;
+	__u32 rate;
+	__u32 burst;
 };
 
 /**
@@ -429,5 +439,10 @@ int tpctl_map_list(struct tpctl_ctx *ctx, const struct tpctl_args *a);
 int tpctl_map_dump(struct tpctl_ctx *ctx, const struct tpctl_args *a);
 int tpctl_batch(struct tpctl_ctx *ctx, const struct tpctl_args *a);
 int tpctl_status(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_guard_list(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_guard_add(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_guard_del(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_guard_rate(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_guard_show(struct tpctl_ctx *ctx, const struct tpctl_args *a);
 
 #endif /* TPCTL_TPCTL_H */

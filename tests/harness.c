@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <linux/if_tun.h>
 
 #include <bpf/bpf.h>
@@ -361,9 +362,9 @@ int th_run_from(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
 		const void *in, size_t len, void *out, size_t *out_len,
 		int *verdict)
 {
-	struct bpf_program *prog = hook == TH_FROM_TAILNET ?
-					   h->skel->progs.tp_from_tailnet :
-					   h->skel->progs.tp_to_tailnet;
+	struct bpf_program *prog = hook == TH_FROM_TAILNET ? h->skel->progs.tp_from_tailnet :
+				   hook == TH_TO_TAILNET   ? h->skel->progs.tp_to_tailnet :
+							     h->skel->progs.tp_from_uplink;
 	struct __sk_buff ctx = { .ifindex = ifindex,
 				 .ingress_ifindex = in_ifindex };
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = len,
@@ -401,4 +402,101 @@ __u64 th_stat(struct th *h, __u32 id)
 	for (i = 0; i < ncpu; i++)
 		sum += st[i].packets;
 	return sum;
+}
+
+static int th_uplink_ifindex, th_uplink_peer_ifindex;
+
+/*
+ * The test uplink, made once per process in its namespace (see
+ * harness.h): only tests that ask for it see its routes.
+ */
+static int th_make_uplink(void)
+{
+	if (th_uplink_ifindex)
+		return th_uplink_ifindex;
+	if (system("ip link add tpup0 address 02:00:00:00:00:01 type veth "
+		   "peer name tpup1 address 02:00:00:00:00:03 && "
+		   "ip link set tpup0 up && ip link set tpup1 up && "
+		   "ip addr add " TH_UPLINK_NET4 " dev tpup0 && "
+		   "ip -6 addr add " TH_UPLINK_NET6 " dev tpup0 nodad && "
+		   "ip neigh add " TH_UPLINK_GW4 " lladdr 02:00:00:00:00:02 dev tpup0 nud permanent && "
+		   "ip -6 neigh add " TH_UPLINK_GW6 " lladdr 02:00:00:00:00:02 dev tpup0 nud permanent && "
+		   "ip route add " TH_UPLINK_ROUTED4 " via " TH_UPLINK_GW4 " dev tpup0 && "
+		   "ip -6 route add " TH_UPLINK_ROUTED6 " via " TH_UPLINK_GW6 " dev tpup0 && "
+		   "ip route add " TH_UPLINK_DIRECT4 " dev tpup0"))
+		return -EIO;
+	th_uplink_ifindex = if_nametoindex("tpup0");
+	th_uplink_peer_ifindex = if_nametoindex("tpup1");
+	return th_uplink_ifindex ? th_uplink_ifindex : -ENODEV;
+}
+
+/**
+ * th_uplink() - the test uplink tpup0, described in tp_ifaces as an
+ * uplink (Ethernet, zone 0) as the loader does.
+ * @h: the datapath.
+ *
+ * Return: its ifindex, or -errno.
+ */
+int th_uplink(struct th *h)
+{
+	struct tp_iface up = { .flags = TP_IFACE_F_UPLINK };
+	int ifindex = th_make_uplink();
+	__u32 key = ifindex;
+
+	if (ifindex < 0)
+		return ifindex;
+	if (bpf_map_update_elem(h->maps.ifaces, &key, &up, BPF_ANY))
+		return -errno;
+	return ifindex;
+}
+
+/** th_uplink_peer() - ifindex of tpup1, the far end of the test uplink (0: none yet). */
+int th_uplink_peer(void)
+{
+	return th_uplink_peer_ifindex;
+}
+
+/** th_tun_file() - the file descriptor of tptun0 (packets it sends are read here). */
+int th_tun_file(void)
+{
+	return th_tun_fd;
+}
+
+static int th_addr_parse(const char *s, struct tp_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (!s)
+		return 0;
+	if (strchr(s, ':'))
+		return inet_pton(AF_INET6, s, a->b) == 1 ? 0 : -EINVAL;
+	a->w[2] = htonl(0xffff);
+	return inet_pton(AF_INET, s, &a->w[3]) == 1 ? 0 : -EINVAL;
+}
+
+/**
+ * th_snat_config() - set tp_config's SNAT fields, keeping the policy
+ * revision.
+ * @h:        the datapath.
+ * @addr4:    IPv4 SNAT address, NULL for none.
+ * @addr6:    IPv6 SNAT address, NULL for none.
+ * @port_min: first port of the range.
+ * @port_max: last port.
+ * @flags:    TP_CFG_F_*.
+ *
+ * Return: 0 or -errno.
+ */
+int th_snat_config(struct th *h, const char *addr4, const char *addr6, __u16 port_min,
+		   __u16 port_max, __u32 flags)
+{
+	struct tp_config cfg = {};
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(h->maps.config, &zero, &cfg))
+		return -errno;
+	if (th_addr_parse(addr4, &cfg.snat_addr4) || th_addr_parse(addr6, &cfg.snat_addr6))
+		return -EINVAL;
+	cfg.snat_port_min = port_min;
+	cfg.snat_port_max = port_max;
+	cfg.flags = flags;
+	return bpf_map_update_elem(h->maps.config, &zero, &cfg, BPF_ANY) ? -errno : 0;
 }

@@ -39,7 +39,26 @@ struct th_knobs {
 enum th_hook {
 	TH_FROM_TAILNET, /* tp_from_tailnet: TC ingress of the tailnet iface */
 	TH_TO_TAILNET,	 /* tp_to_tailnet: TC egress of the tailnet iface */
+	TH_FROM_UPLINK,	 /* tp_from_uplink: TC ingress of an uplink (Ethernet) */
 };
+
+/*
+ * The test uplink (th_uplink()): veth tpup0 (this end, TH_UPLINK_MAC,
+ * TH_UPLINK_NET4/6) and its peer tpup1.  The pod and backend networks
+ * TH_UPLINK_ROUTED4/6 are routed via TH_UPLINK_GW4/6, a permanent
+ * neighbour with TH_UPLINK_GW_MAC; TH_UPLINK_DIRECT4 is on the link with
+ * no neighbour entries.  The MACs are pktgen's PKT_ETH_SRC and
+ * PKT_ETH_DST, so a frame pkt_build() makes is what leaves the uplink.
+ */
+#define TH_UPLINK_MAC	  { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 }
+#define TH_UPLINK_GW_MAC  { 0x02, 0x00, 0x00, 0x00, 0x00, 0x02 }
+#define TH_UPLINK_NET4	  "198.18.0.1/24"
+#define TH_UPLINK_NET6	  "fd00:198:18::1/120"
+#define TH_UPLINK_GW4	  "198.18.0.254"
+#define TH_UPLINK_GW6	  "fd00:198:18::fe"
+#define TH_UPLINK_ROUTED4 "198.18.1.0/24"
+#define TH_UPLINK_ROUTED6 "fd00:198:18::1:0/112"
+#define TH_UPLINK_DIRECT4 "198.18.2.0/24"
 
 /**
  * struct th - one loaded datapath.
@@ -67,6 +86,11 @@ int th_run_from(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
 		const void *in, size_t len, void *out, size_t *out_len,
 		int *verdict);
 void th_set_clock(struct th *h, __u64 ns);
+int th_uplink(struct th *h);
+int th_uplink_peer(void);
+int th_tun_file(void);
+int th_snat_config(struct th *h, const char *addr4, const char *addr6, __u16 port_min,
+		   __u16 port_max, __u32 flags);
 __u64 th_stat(struct th *h, __u32 id);
 
 #endif /* TAILPLANE_TESTS_HARNESS_H */

@@ -1,5 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Helpers shared by the peer-source tests; see peertest.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <unistd.h>
+#include <sys/wait.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,14 +23,14 @@
 void peer_add_expected(struct tp_peer_list *l, const char *key,
 		       const char *const *cidrs, size_t n)
 {
-	struct tp_peer *p = tp_peer_list_add(l, key);
+	struct tp_peer *p = tpd_peer_list_add(l, key);
 	struct tp_peer_prefix pp;
 	size_t i;
 
 	assert_non_null(p);
 	for (i = 0; i < n; i++) {
-		assert_int_equal(tp_peer_prefix_parse(cidrs[i], false, &pp), 0);
-		assert_int_equal(tp_peer_add_prefix(p, &pp.addr, pp.plen), 0);
+		assert_int_equal(tpd_peer_prefix_parse(cidrs[i], false, &pp), 0);
+		assert_int_equal(tpd_peer_add_prefix(p, &pp.addr, pp.plen), 0);
 	}
 }
 
@@ -164,4 +169,60 @@ void ts_status_check(const struct tp_peer_list *l, size_t n)
 		assert_int_equal(p->n_tags, i % 2 ? 0 : 1);
 		assert_int_equal(p->n_prefixes, 2);
 	}
+}
+
+/**
+ * peer_run_cmd() - run a command (wg, ip) and take its output.
+ * @out:  its stdout (and stderr, when @err), NUL-terminated and cut to
+ *        @size; NULL to throw it away (it is read all the same, so the
+ *        command never blocks on a full pipe).
+ * @size: room at @out.
+ * @err:  take stderr too.
+ * @argv: the command, argv[0] a path.
+ *
+ * Return: its exit status, 127 when it could not be run, -1 when killed
+ * or when no process could be made.
+ */
+int peer_run_cmd(char *out, size_t size, bool err, const char *const argv[])
+{
+	int pfd[2], status = -1;
+	size_t len = 0;
+	ssize_t n;
+	char sink[512];
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC))
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (!pid) {
+		dup2(pfd[1], STDOUT_FILENO);
+		if (err)
+			dup2(pfd[1], STDERR_FILENO);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	for (;;) {
+		if (out && len + 1 < size)
+			n = read(pfd[0], out + len, size - len - 1);
+		else
+			n = read(pfd[0], sink, sizeof(sink));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (out && len + 1 < size)
+			len += (size_t)n;
+	}
+	if (out && size)
+		out[len] = '\0';
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -3,6 +3,7 @@
 #ifndef TAILPLANE_TESTS_PEERTEST_H
 #define TAILPLANE_TESTS_PEERTEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "peers.h"
@@ -22,5 +23,6 @@ void peer_add_expected(struct tp_peer_list *l, const char *key,
 void peer_expect_same(const struct tp_peer_list *a, const struct tp_peer_list *b);
 char *ts_status_generate(size_t n_peers, size_t *len);
 void ts_status_check(const struct tp_peer_list *l, size_t n);
+int peer_run_cmd(char *out, size_t size, bool err, const char *const argv[]);
 
 #endif /* TAILPLANE_TESTS_PEERTEST_H */

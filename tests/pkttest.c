@@ -25,10 +25,10 @@ const char *BE6[3] = { "fd00:198:18::1:1", "fd00:198:18::1:2",
 /* ---- fixture ------------------------------------------------------------- */
 
 /**
- * setup_knobs() - cmocka setup: a fresh datapath with @knobs, clock at T0.
+ * pt_setup_knobs() - cmocka setup: a fresh datapath with @knobs, clock at T0.
  * Without BPF it leaves an empty one so REQUIRE_BPF() can skip.
  */
-int setup_knobs(void **state, const struct th_knobs *knobs)
+int pt_setup_knobs(void **state, const struct th_knobs *knobs)
 {
 	struct th *h = calloc(1, sizeof(*h));
 
@@ -44,12 +44,12 @@ int setup_knobs(void **state, const struct th_knobs *knobs)
 }
 
 /** setup() - cmocka setup with the default knobs. */
-int setup(void **state)
+int pt_setup(void **state)
 {
-	return setup_knobs(state, NULL);
+	return pt_setup_knobs(state, NULL);
 }
 
-int teardown(void **state)
+int pt_teardown(void **state)
 {
 	struct th *h = *state;
 
@@ -62,63 +62,63 @@ int teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-struct tp_addr addr(const char *s)
+struct tp_addr pt_addr_at(const char *file, int line, const char *s)
 {
 	struct tp_addr a;
 
-	assert_int_equal(pkt_addr_parse(s, &a), 0);
+	PT_EQ(pkt_addr_parse(s, &a), 0);
 	return a;
 }
 
-int family_of(const char *s)
+int pt_family_of(const char *s)
 {
 	return strchr(s, ':') ? AF_INET6 : AF_INET;
 }
 
-__u8 icmp_proto(const char *s)
+__u8 pt_icmp_proto(const char *s)
 {
-	return family_of(s) == AF_INET6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+	return pt_family_of(s) == AF_INET6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
 }
 
-struct tp_svc_key svc_key(const char *vip, __u16 port, __u8 proto)
+struct tp_svc_key pt_svc_key_at(const char *file, int line, const char *vip, __u16 port, __u8 proto)
 {
-	struct tp_svc_key k = { .vip = addr(vip), .port = htons(port),
+	struct tp_svc_key k = { .vip = pt_addr_at(file, line, vip), .port = htons(port),
 				.proto = proto };
 
 	return k;
 }
 
 /* A service with backends @be[0..n) on @be_port, weights @w (NULL: 1). */
-void service(struct th *h, const char *vip, __u16 port, __u8 proto,
+void pt_service_at(const char *file, int line, struct th *h, const char *vip, __u16 port, __u8 proto,
 		    const char **be, size_t n, __u16 be_port, const __u16 *w,
 		    const __u8 *states, __u16 flags, __u32 affinity)
 {
-	struct tp_svc_key k = svc_key(vip, port, proto);
+	struct tp_svc_key k = pt_svc_key_at(file, line, vip, port, proto);
 	struct tp_svc_spec spec = { .flags = flags, .affinity_timeout = affinity,
 				    .owner = TP_OWNER_TPCTL };
 	struct tp_backend_spec bs[TP_MAX_SVC_BACKENDS] = {};
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		bs[i].addr = addr(be[i]);
+		bs[i].addr = pt_addr_at(file, line, be[i]);
 		bs[i].port = htons(be_port);
 		bs[i].weight = w ? w[i] : 1;
 		bs[i].state = states ? states[i] : TP_BACKEND_ACTIVE;
 	}
-	assert_int_equal(tp_service_set(&h->maps, &k, &spec, bs, n), 0);
+	PT_EQ(tp_service_set(&h->maps, &k, &spec, bs, n), 0);
 }
 
-struct tp_ct_key ct_key(const char *s, __u16 sport, const char *d,
+struct tp_ct_key pt_ct_key_at(const char *file, int line, const char *s, __u16 sport, const char *d,
 			       __u16 dport, __u8 proto)
 {
-	struct tp_ct_key k = { .saddr = addr(s), .daddr = addr(d),
+	struct tp_ct_key k = { .saddr = pt_addr_at(file, line, s), .daddr = pt_addr_at(file, line, d),
 			       .sport = htons(sport), .dport = htons(dport),
 			       .proto = proto, .zone = TH_ZONE };
 
 	return k;
 }
 
-int ct_get(struct th *h, const struct tp_ct_key *k,
+int pt_ct_get(struct th *h, const struct tp_ct_key *k,
 		  struct tp_ct_entry *e)
 {
 	return bpf_map_lookup_elem(tp_ct_fd(&h->maps, k->proto), k, e) ? -errno : 0;
@@ -139,17 +139,17 @@ static unsigned int map_count(int fd)
 }
 
 /* Entries of both conntrack tables. */
-unsigned int ct_count(struct th *h)
+unsigned int pt_ct_count(struct th *h)
 {
 	return map_count(h->maps.ct) + map_count(h->maps.ct_any);
 }
 
-void build_at(const struct pkt_spec *s, struct pkt *p, int line)
+void pt_build_at(const char *file, int line, const struct pkt_spec *s, struct pkt *p)
 {
 	int err = pkt_build(s, p);
 
 	if (err)
-		fail_msg("line %d: pkt_build: %s", line, strerror(-err));
+		PT_FAIL("pkt_build: %s", strerror(-err));
 }
 
 
@@ -157,7 +157,7 @@ void build_at(const struct pkt_spec *s, struct pkt *p, int line)
  * Run @in through @hook on the test TUN (or on loopback as Ethernet when
  * @in->l2) and check the verdict and, when @want is given, the output.
  */
-void run_expect(struct th *h, enum th_hook hook, const struct pkt *in,
+void pt_run_expect_at(const char *file, int line, struct th *h, enum th_hook hook, const struct pkt *in,
 		       int want_verdict, const struct pkt *want)
 {
 	uint8_t out[PKT_MAX];
@@ -165,30 +165,30 @@ void run_expect(struct th *h, enum th_hook hook, const struct pkt *in,
 	int verdict = -1;
 	char why[128];
 
-	assert_int_equal(th_run(h, hook, in->l2 ? 0 : h->l3_ifindex, in->data,
+	PT_EQ(th_run(h, hook, in->l2 ? 0 : h->l3_ifindex, in->data,
 				in->len, out, &out_len, &verdict), 0);
-	assert_int_equal(verdict, want_verdict);
+	PT_EQ(verdict, want_verdict);
 	if (!want)
 		return;
-	assert_pkt_eq(want->data, want->len, out, out_len);
+	PT_PKT_EQ(want->data, want->len, out, out_len);
 	if (pkt_verify_csums(want, want->l2, why, sizeof(why)))
-		fail_msg("expected packet has bad checksums: %s", why);
+		PT_FAIL("expected packet has bad checksums: %s", why);
 }
 
 /* Run and return the output packet. */
-void run(struct th *h, enum th_hook hook, const struct pkt *in,
+void pt_run_at(const char *file, int line, struct th *h, enum th_hook hook, const struct pkt *in,
 		struct pkt *out, int *verdict)
 {
 	out->l2 = in->l2;
-	assert_int_equal(th_run(h, hook, in->l2 ? 0 : h->l3_ifindex, in->data,
+	PT_EQ(th_run(h, hook, in->l2 ? 0 : h->l3_ifindex, in->data,
 				in->len, out->data, &out->len, verdict), 0);
 }
 
 /* A TCP/UDP packet spec. */
-struct pkt_spec flow(const char *s, __u16 sport, const char *d,
+struct pkt_spec pt_flow(const char *s, __u16 sport, const char *d,
 			    __u16 dport, __u8 proto, __u8 flags)
 {
-	struct pkt_spec sp = { .family = family_of(s), .saddr = s, .daddr = d,
+	struct pkt_spec sp = { .family = pt_family_of(s), .saddr = s, .daddr = d,
 			       .proto = proto, .sport = sport, .dport = dport,
 			       .tcp_flags = flags, .seq = 1000, .ack_seq = 0,
 			       .ip_id = 0x1234, .payload = "tailplane",
@@ -199,42 +199,42 @@ struct pkt_spec flow(const char *s, __u16 sport, const char *d,
 
 
 /* Send @sp from the tailnet; expect its destination rewritten to @be:@port. */
-void expect_dnat(struct th *h, struct pkt_spec sp, const char *be,
+void pt_expect_dnat_at(const char *file, int line, struct th *h, struct pkt_spec sp, const char *be,
 			__u16 port)
 {
 	struct pkt in, want;
 
-	build(&sp, &in);
+	pt_build_at(file, line, &sp, &in);
 	sp.daddr = be;
 	sp.dport = port;
-	build(&sp, &want);
-	run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
+	pt_build_at(file, line, &sp, &want);
+	pt_run_expect_at(file, line, h, TH_FROM_TAILNET, &in, PASS, &want);
 }
 
 /* Send @sp to the tailnet; expect its source rewritten to @vip:@port. */
-void expect_revnat(struct th *h, struct pkt_spec sp, const char *vip,
+void pt_expect_revnat_at(const char *file, int line, struct th *h, struct pkt_spec sp, const char *vip,
 			  __u16 port)
 {
 	struct pkt in, want;
 
-	build(&sp, &in);
+	pt_build_at(file, line, &sp, &in);
 	sp.saddr = vip;
 	sp.sport = port;
-	build(&sp, &want);
-	run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
+	pt_build_at(file, line, &sp, &want);
+	pt_run_expect_at(file, line, h, TH_TO_TAILNET, &in, PASS, &want);
 }
 
-void expect_untouched(struct th *h, enum th_hook hook,
+void pt_expect_untouched_at(const char *file, int line, struct th *h, enum th_hook hook,
 			     const struct pkt_spec *sp, int verdict)
 {
 	struct pkt in;
 
-	build(sp, &in);
-	run_expect(h, hook, &in, verdict, &in);
+	pt_build_at(file, line, sp, &in);
+	pt_run_expect_at(file, line, h, hook, &in, verdict, &in);
 }
 
 /* Which of @be[0..n) the output destination of @sp went to, or -1. */
-int backend_of(struct th *h, const struct pkt_spec *sp, const char **be,
+int pt_backend_of_at(const char *file, int line, struct th *h, const struct pkt_spec *sp, const char **be,
 		      size_t n)
 {
 	struct pkt in, out;
@@ -242,10 +242,10 @@ int backend_of(struct th *h, const struct pkt_spec *sp, const char **be,
 	int verdict;
 	size_t i;
 
-	build(sp, &in);
-	run(h, TH_FROM_TAILNET, &in, &out, &verdict);
-	assert_int_equal(verdict, PASS);
-	if (family_of(sp->saddr) == AF_INET6) {
+	pt_build_at(file, line, sp, &in);
+	pt_run_at(file, line, h, TH_FROM_TAILNET, &in, &out, &verdict);
+	PT_EQ(verdict, PASS);
+	if (pt_family_of(sp->saddr) == AF_INET6) {
 		memcpy(got.b, out.data + 24, 16);
 	} else {
 		memset(&got, 0, sizeof(got));
@@ -253,54 +253,54 @@ int backend_of(struct th *h, const struct pkt_spec *sp, const char **be,
 		memcpy(&got.w[3], out.data + 16, 4);
 	}
 	for (i = 0; i < n; i++) {
-		want = addr(be[i]);
+		want = pt_addr_at(file, line, be[i]);
 		if (!memcmp(&want, &got, sizeof(got)))
 			return i;
 	}
 	return -1;
 }
 
-void check_ct_dnat(struct th *h, const struct tp_ct_key *orig,
+void pt_check_ct_dnat_at(const char *file, int line, struct th *h, const struct tp_ct_key *orig,
 			  const char *be, __u16 be_port, __u8 state)
 {
-	struct tp_ct_key reply = { .saddr = addr(be), .daddr = orig->saddr,
+	struct tp_ct_key reply = { .saddr = pt_addr_at(file, line, be), .daddr = orig->saddr,
 				   .sport = htons(be_port), .dport = orig->sport,
 				   .proto = orig->proto, .zone = orig->zone };
 	struct tp_ct_entry e, r;
-	struct tp_addr b = addr(be);
+	struct tp_addr b = pt_addr_at(file, line, be);
 
-	assert_int_equal(ct_get(h, orig, &e), 0);
-	assert_int_equal(e.flags, TP_CT_F_DNAT);
-	assert_int_equal(e.state, state);
-	assert_memory_equal(&e.nat_addr, &b, sizeof(b));
-	assert_int_equal(e.nat_port, htons(be_port));
-	assert_int_not_equal(e.svc_id, 0);
-	assert_int_not_equal(e.backend_id, 0);
-	assert_int_equal(e.ifindex, h->l3_ifindex);
+	PT_EQ(pt_ct_get(h, orig, &e), 0);
+	PT_EQ(e.flags, TP_CT_F_DNAT);
+	PT_EQ(e.state, state);
+	PT_MEM_EQ(&e.nat_addr, &b, sizeof(b));
+	PT_EQ(e.nat_port, htons(be_port));
+	PT_NE(e.svc_id, 0);
+	PT_NE(e.backend_id, 0);
+	PT_EQ(e.ifindex, h->l3_ifindex);
 
 	/* the reply-key entry: what the reply tuple lacks of the original */
-	assert_int_equal(ct_get(h, &reply, &r), 0);
-	assert_int_equal(r.flags, TP_CT_F_REPLY_KEY);
-	assert_memory_equal(&r.orig_daddr, &orig->daddr, sizeof(orig->daddr));
-	assert_int_equal(r.orig_dport, orig->dport);
-	assert_int_equal(r.orig_zone, orig->zone);
+	PT_EQ(pt_ct_get(h, &reply, &r), 0);
+	PT_EQ(r.flags, TP_CT_F_REPLY_KEY);
+	PT_MEM_EQ(&r.orig_daddr, &orig->daddr, sizeof(orig->daddr));
+	PT_EQ(r.orig_dport, orig->dport);
+	PT_EQ(r.orig_zone, orig->zone);
 }
 
 /* ---- policy state and flows -------------------------------------------- */
 
 /* Identity @id for @cidr in @zone (owner tpctl). */
-void ident(struct th *h, __u16 zone, const char *cidr, __u32 id)
+void pt_ident_at(const char *file, int line, struct th *h, __u16 zone, const char *cidr, __u32 id)
 {
 	struct tp_addr a;
 	unsigned int plen;
 
-	assert_int_equal(pkt_prefix_parse(cidr, &a, &plen), 0);
-	assert_int_equal(tp_identity_set(&h->maps, zone, &a, plen, id,
+	PT_EQ(pkt_prefix_parse(cidr, &a, &plen), 0);
+	PT_EQ(tp_identity_set(&h->maps, zone, &a, plen, id,
 					 TP_OWNER_TPCTL), 0);
 }
 
 /* A rule; returns its id. */
-__u32 rule(struct th *h, __u32 src, __u32 dst, __u16 zone, __u8 proto,
+__u32 pt_rule_at(const char *file, int line, struct th *h, __u32 src, __u32 dst, __u16 zone, __u8 proto,
 	   __u16 lo, __u16 hi, __u8 verdict)
 {
 	struct tp_rule r = { .src_id = src, .dst_id = dst, .zone = zone,
@@ -308,42 +308,42 @@ __u32 rule(struct th *h, __u32 src, __u32 dst, __u16 zone, __u8 proto,
 			     .verdict = verdict, .owner = TP_OWNER_TPCTL };
 	__u32 id = 0;
 
-	assert_int_equal(tp_policy_rule_add(&h->maps, &r, &id), 0);
-	assert_int_not_equal(id, 0);
+	PT_EQ(tp_policy_rule_add(&h->maps, &r, &id), 0);
+	PT_NE(id, 0);
 	return id;
 }
 
-void deflt(struct th *h, __u16 zone, __u8 verdict)
+void pt_deflt_at(const char *file, int line, struct th *h, __u16 zone, __u8 verdict)
 {
-	assert_int_equal(tp_policy_default_set(&h->maps, zone, verdict), 0);
+	PT_EQ(tp_policy_default_set(&h->maps, zone, verdict), 0);
 }
 
 /* A flow packet from the tailnet; returns the verdict. */
-int send_in(struct th *h, const char *src, __u16 sport, const char *dst,
+int pt_send_in_at(const char *file, int line, struct th *h, const char *src, __u16 sport, const char *dst,
 	    __u16 dport, __u8 proto, __u8 flags)
 {
 	struct pkt in, out;
 	int verdict;
 
-	build(FLOWP(src, sport, dst, dport, proto, flags), &in);
-	run(h, TH_FROM_TAILNET, &in, &out, &verdict);
+	pt_build_at(file, line, FLOWP(src, sport, dst, dport, proto, flags), &in);
+	pt_run_at(file, line, h, TH_FROM_TAILNET, &in, &out, &verdict);
 	return verdict;
 }
 
 /* A flow packet to the tailnet, sent by this host; returns the verdict. */
-int send_out(struct th *h, const char *src, __u16 sport, const char *dst,
+int pt_send_out_at(const char *file, int line, struct th *h, const char *src, __u16 sport, const char *dst,
 	     __u16 dport, __u8 proto, __u8 flags)
 {
 	struct pkt in, out;
 	int verdict;
 
-	build(FLOWP(src, sport, dst, dport, proto, flags), &in);
-	run(h, TH_TO_TAILNET, &in, &out, &verdict);
+	pt_build_at(file, line, FLOWP(src, sport, dst, dport, proto, flags), &in);
+	pt_run_at(file, line, h, TH_TO_TAILNET, &in, &out, &verdict);
 	return verdict;
 }
 
 /* Drops counted for @reason. */
-__u64 drops(struct th *h, int reason)
+__u64 pt_drops(struct th *h, int reason)
 {
 	return th_stat(h, TP_STAT_DROP(reason));
 }
@@ -351,64 +351,64 @@ __u64 drops(struct th *h, int reason)
 /* ---- packets on chosen interfaces, ICMP errors ------------------------------ */
 
 /* Describe @ifindex as an uplink in tp_ifaces, as the loader does. */
-void uplink(struct th *h, __u32 ifindex)
+void pt_uplink_at(const char *file, int line, struct th *h, __u32 ifindex)
 {
 	struct tp_iface up = { .flags = TP_IFACE_F_UPLINK };
 
-	assert_int_equal(bpf_map_update_elem(h->maps.ifaces, &ifindex, &up, BPF_ANY), 0);
+	PT_EQ(bpf_map_update_elem(h->maps.ifaces, &ifindex, &up, BPF_ANY), 0);
 }
 
 /* Run @in through @hook on @ifindex (arrived on @in_ifindex); the verdict. */
-int send_on(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
+int pt_send_on_at(const char *file, int line, struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
 	    const struct pkt *in)
 {
 	static __u8 out[PKT_MAX];
 	size_t out_len = sizeof(out);
 	int verdict = -1;
 
-	assert_int_equal(th_run_from(h, hook, ifindex, in_ifindex, in->data, in->len,
+	PT_EQ(th_run_from(h, hook, ifindex, in_ifindex, in->data, in->len,
 				     out, &out_len, &verdict), 0);
 	return verdict;
 }
 
-/* send_on() of the packet @sp builds. */
-int send_spec(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
+/* pt_send_on_at(file, line, ) of the packet @sp builds. */
+int pt_send_spec_at(const char *file, int line, struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
 	      struct pkt_spec sp)
 {
 	struct pkt p;
 
-	build(&sp, &p);
-	return send_on(h, hook, ifindex, in_ifindex, &p);
+	pt_build_at(file, line, &sp, &p);
+	return pt_send_on_at(file, line, h, hook, ifindex, in_ifindex, &p);
 }
 
 /* An ICMP error @type/@code (@info: MTU and the like) from @from to @to quoting @quote. */
-void icmp_err_t(struct pkt *out, const char *from, const char *to,
+void pt_icmp_err_t_at(const char *file, int line, struct pkt *out, const char *from, const char *to,
 		const struct pkt_spec *quote, __u8 type, __u8 code, __u32 info)
 {
 	static struct pkt inner;
-	struct pkt_spec sp = { .family = family_of(from), .saddr = from, .daddr = to,
-			       .proto = icmp_proto(from), .icmp_type = type,
+	struct pkt_spec sp = { .family = pt_family_of(from), .saddr = from, .daddr = to,
+			       .proto = pt_icmp_proto(from), .icmp_type = type,
 			       .icmp_code = code, .icmp_info = info };
 
-	build(quote, &inner);
+	pt_build_at(file, line, quote, &inner);
 	sp.inner = &inner;
-	build(&sp, out);
+	pt_build_at(file, line, &sp, out);
 }
 
 /* Port unreachable (ICMPv6: address unreachable) from @from to @to quoting @quote. */
-void icmp_err(struct pkt *out, const char *from, const char *to,
+void pt_icmp_err_at(const char *file, int line, struct pkt *out, const char *from, const char *to,
 	      const struct pkt_spec *quote)
 {
-	int v6 = family_of(from) == AF_INET6;
+	int v6 = pt_family_of(from) == AF_INET6;
 
-	icmp_err_t(out, from, to, quote, v6 ? 1 : 3, v6 ? 4 : 3, 0);
+	pt_icmp_err_t_at(file, line, out, from, to, quote, v6 ? 1 : 3, v6 ? 4 : 3, 0);
 }
 
 /* The conntrack entry under @k, which must be there. */
-struct tp_ct_entry ct_must(struct th *h, const struct tp_ct_key *k)
+struct tp_ct_entry pt_ct_must_at(const char *file, int line, struct th *h, const struct tp_ct_key *k)
 {
 	struct tp_ct_entry e;
 
-	assert_int_equal(ct_get(h, k, &e), 0);
+	PT_EQ(pt_ct_get(h, k, &e), 0);
 	return e;
 }

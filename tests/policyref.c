@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "policyref.h"
 
 /**
@@ -494,20 +495,7 @@ static void pref_id_str(__u32 id, char *buf, size_t len)
 
 static const char *pref_proto_str(__u8 proto, char *buf, size_t len)
 {
-	switch (proto) {
-	case 0:
-		return "any";
-	case IPPROTO_TCP:
-		return "tcp";
-	case IPPROTO_UDP:
-		return "udp";
-	case IPPROTO_ICMP:
-		return "icmp";
-	case IPPROTO_ICMPV6:
-		return "icmpv6";
-	}
-	snprintf(buf, len, "%u", proto);
-	return buf;
+	return proto ? tp_proto_name(proto, buf, len) : "any";
 }
 
 /**

@@ -42,13 +42,13 @@
 
 static void identities(struct th *h)
 {
-	ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
-	ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
-	ident(h, 0, "198.18.1.0/24", ID_WEB);
-	ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
-	ident(h, 0, "198.18.2.1/32", ID_DB);
-	ident(h, 0, NODE4 "/32", TP_ID_HOST);
-	ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
+	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
+	pt_ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
+	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
+	pt_ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
+	pt_ident(h, 0, "198.18.2.1/32", ID_DB);
+	pt_ident(h, 0, NODE4 "/32", TP_ID_HOST);
+	pt_ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
 }
 
 /* zone 1's tailnet routed through tptun0, as tailscaled's table 52 does */
@@ -67,29 +67,29 @@ static void route_zone1(void)
 static void test_fault01_egress_error_from_bystander(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec orig = flow(CLIENT4, 1000, POD, 80, TCP, SYN);
+	struct pkt_spec orig = pt_flow(CLIENT4, 1000, POD, 80, TCP, SYN);
 	struct pkt err;
 
 	REQUIRE_BPF();
 	identities(h);
-	uplink(h, UPLINK_IFINDEX);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	pt_uplink(h, UPLINK_IFINDEX);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
 
 	/* the pod may not reach the client itself */
-	assert_int_equal(send_spec(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH,
-				   flow(EVIL, 5000, CLIENT4, 53, UDP, 0)), DROP);
-	icmp_err_t(&err, EVIL, CLIENT4, &orig, 3, 1, 0);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &err), DROP);
-	icmp_err_t(&err, EVIL, CLIENT4, &orig, 3, 4, 68);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &err), DROP);
-	icmp_err_t(&err, "203.0.113.9", CLIENT4, &orig, 3, 1, 0);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX, &err), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 4);
+	assert_int_equal(pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH,
+				   pt_flow(EVIL, 5000, CLIENT4, 53, UDP, 0)), DROP);
+	pt_icmp_err_t(&err, EVIL, CLIENT4, &orig, 3, 1, 0);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &err), DROP);
+	pt_icmp_err_t(&err, EVIL, CLIENT4, &orig, 3, 4, 68);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &err), DROP);
+	pt_icmp_err_t(&err, "203.0.113.9", CLIENT4, &orig, 3, 1, 0);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX, &err), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 4);
 	/* this host's frag-needed about the same packet: related */
-	icmp_err_t(&err, NODE4, CLIENT4, &orig, 3, 4, 1280);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	pt_icmp_err_t(&err, NODE4, CLIENT4, &orig, 3, 4, 1280);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), PASS);
 }
 
 /* An untracked protocol a crossing rule let in is not decided again on the way out. */
@@ -102,13 +102,13 @@ static void test_fault03_other_proto_crossing(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	deflt(h, TH_ZONE2, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_OTHER, 0, 47, 0, 0, TP_VERDICT_ALLOW);
-	build(&gre, &p);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &p), PASS);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex, &p), PASS);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 0);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_OTHER, 0, 47, 0, 0, TP_VERDICT_ALLOW);
+	pt_build(&gre, &p);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &p), PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex, &p), PASS);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 0);
 }
 
 /* Later fragments without a record do not cross zones (both default allow). */
@@ -120,14 +120,14 @@ static void test_fault04_recordless_fragment_crosses_zones(void **state)
 	REQUIRE_BPF();
 	identities(h);
 	/* no crossing rule at all: C -> Z2 must never cross */
-	assert_int_equal(send_in(h, CLIENT4, 1000, Z2PEER, 80, UDP, 0), DROP);
-	build(FLOWP(CLIENT4, 1000, Z2PEER, 80, UDP, 0), &whole);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, UDP, 0), DROP);
+	pt_build(FLOWP(CLIENT4, 1000, Z2PEER, 80, UDP, 0), &whole);
 	assert_int_equal(pkt_fragment(&whole, 8, 9, 0, 4242, &frag), 0);
 	/* zone 1 defaults to allow: a fragment of no flow passes its ingress */
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &frag), PASS);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &frag), PASS);
 	/* but no flow of zone 1 leads to zone 2 */
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex, &frag), DROP);
-	assert_int_equal(drops(h, TP_DROP_ZONE), 2);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex, &frag), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_ZONE), 2);
 }
 
 /*
@@ -138,66 +138,66 @@ static void test_fault04_recordless_fragment_crosses_zones(void **state)
 static void test_fault05_node_error_crossing(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec orig = flow(CLIENT4, 1000, Z2PEER, 80, TCP, ACK);
-	struct pkt_spec reply = flow(Z2PEER, 80, CLIENT4, 1000, TCP, ACK);
+	struct pkt_spec orig = pt_flow(CLIENT4, 1000, Z2PEER, 80, TCP, ACK);
+	struct pkt_spec reply = pt_flow(Z2PEER, 80, CLIENT4, 1000, TCP, ACK);
 	struct pkt err, in;
 
 	REQUIRE_BPF();
 	identities(h);
 	route_zone1();
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	deflt(h, TH_ZONE2, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
-	build(FLOWP(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), &in);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &in), PASS);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
+	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), &in);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &in), PASS);
 
 	/* node -> client: frag needed, quoting the client's packet to Z2 */
-	icmp_err_t(&err, NODE4, CLIENT4, &orig, 3, 4, 1280);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	pt_icmp_err_t(&err, NODE4, CLIENT4, &orig, 3, 4, 1280);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), PASS);
 	/* node -> Z2: frag needed, quoting Z2's reply to the client */
-	icmp_err_t(&err, NODE4, Z2PEER, &reply, 3, 4, 1280);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex2, 0, &err), PASS);
+	pt_icmp_err_t(&err, NODE4, Z2PEER, &reply, 3, 4, 1280);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex2, 0, &err), PASS);
 	/* C -> Z2: port unreachable about Z2's reply, in at zone 1, out zone 2 */
-	icmp_err_t(&err, CLIENT4, Z2PEER, &reply, 3, 3, 0);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), PASS);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex, &err), PASS);
+	pt_icmp_err_t(&err, CLIENT4, Z2PEER, &reply, 3, 3, 0);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex, &err), PASS);
 	/* Z2 -> C about C's packet, in zone 2, out zone 1 */
-	icmp_err_t(&err, Z2PEER, CLIENT4, &orig, 3, 3, 0);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &err), PASS);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &err), PASS);
+	pt_icmp_err_t(&err, Z2PEER, CLIENT4, &orig, 3, 3, 0);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &err), PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &err), PASS);
 	/* the same error forwarded from the wrong zone is not the flow's */
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex, &err), DROP);
-	assert_int_equal(drops(h, TP_DROP_ZONE), 1);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 0);	(void)!system("ip route del 100.64.0.0/24 dev tptun0");
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex, &err), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_ZONE), 1);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 0);	(void)!system("ip route del 100.64.0.0/24 dev tptun0");
 }
 
 /* A tailnet SYN on a RESET egress flow's exact tuple does not take it over. */
 static void test_fault06_syn_takes_reset_egress_flow(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(POD, 5000, CLIENT4, 80, TCP);
+	struct tp_ct_key k = pt_ct_key(POD, 5000, CLIENT4, 80, TCP);
 	struct pkt p;
 
 	REQUIRE_BPF();
 	identities(h);
-	build(FLOWP(POD, 5000, CLIENT4, 80, TCP, SYN), &p);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &p), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 80, POD, 5000, TCP, SYN | ACK), PASS);
+	pt_build(FLOWP(POD, 5000, CLIENT4, 80, TCP, SYN), &p);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &p), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 80, POD, 5000, TCP, SYN | ACK), PASS);
 	/* a packet claiming the egress flow's own tuple from the tailnet: clash */
-	assert_int_equal(send_in(h, POD, 5000, CLIENT4, 80, TCP, ACK), DROP);
+	assert_int_equal(pt_send_in(h, POD, 5000, CLIENT4, 80, TCP, ACK), DROP);
 	/* the pod resets; within the close timeout a spoofed SYN arrives */
-	build(FLOWP(POD, 5000, CLIENT4, 80, TCP, RST), &p);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &p), PASS);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_RESET);
-	assert_int_equal(send_in(h, POD, 5000, CLIENT4, 80, TCP, SYN), DROP);
-	assert_int_equal(drops(h, TP_DROP_CT_CLASH), 2);
-	assert_true(ct_must(h, &k).flags & TP_CT_F_EGRESS);
+	pt_build(FLOWP(POD, 5000, CLIENT4, 80, TCP, RST), &p);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &p), PASS);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_RESET);
+	assert_int_equal(pt_send_in(h, POD, 5000, CLIENT4, 80, TCP, SYN), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 2);
+	assert_true(pt_ct_must(h, &k).flags & TP_CT_F_EGRESS);
 	/* the pod reconnects from the same port, and gets its answer */
-	build(FLOWP(POD, 5000, CLIENT4, 80, TCP, SYN), &p);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &p), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 80, POD, 5000, TCP, SYN | ACK), PASS);
+	pt_build(FLOWP(POD, 5000, CLIENT4, 80, TCP, SYN), &p);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &p), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 80, POD, 5000, TCP, SYN | ACK), PASS);
 }
 
 /* IPv6 header from @src to @dst, next header @nh, payload length @plen. */
@@ -281,12 +281,12 @@ static void test_fault09_v6_headers_past_payload_len(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
 
 	/* control: UDP to port 22 is denied */
-	assert_int_equal(send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
-				   flow(CLIENT6, 4000, BE6[0], 22, UDP, 0)), DROP);
+	assert_int_equal(pt_send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
+				   pt_flow(CLIENT6, 4000, BE6[0], 22, UDP, 0)), DROP);
 
 	b = v0.data;
 	n = v6hdr(b, CLIENT6, BE6[0], 44, 8 + A9_DOLEN);
@@ -298,8 +298,8 @@ static void test_fault09_v6_headers_past_payload_len(void **state)
 	n += udphdr8(b + n, 4000, 53, 16);
 	v0.len = n;
 	/* V0's L4 header is past its datagram: truncated, no record */
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &v0), DROP);
-	assert_int_equal(drops(h, TP_DROP_TRUNCATED), 1);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &v0), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_TRUNCATED), 1);
 
 	b = v1.data;
 	n = v6hdr(b, CLIENT6, BE6[0], 44, 0);
@@ -313,60 +313,60 @@ static void test_fault09_v6_headers_past_payload_len(void **state)
 	b[5] = (n - 40) & 0xff;
 	v1.len = n;
 	/* the later fragment finds no record: denied under default deny */
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &v1), DROP);
-	assert_int_equal(drops(h, TP_DROP_FRAG_NO_FLOW), 1);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &v1), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_FRAG_NO_FLOW), 1);
 	/* the same V0 cut to its datagram: truncated too */
 	v0.len = 40 + 8 + A9_DOLEN;
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &v0), DROP);
-	assert_int_equal(drops(h, TP_DROP_TRUNCATED), 2);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &v0), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_TRUNCATED), 2);
 }
 
 /* ---- attacks that held ---- */
 static void test_holds_icmp_quotes(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec reply = flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK);
-	struct pkt_spec orig = flow(CLIENT4, 1000, POD, 80, TCP, SYN);
+	struct pkt_spec reply = pt_flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK);
+	struct pkt_spec orig = pt_flow(CLIENT4, 1000, POD, 80, TCP, SYN);
 	struct pkt err, err2, inner;
 	struct pkt_spec sp;
 	int v;
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	deflt(h, TH_ZONE2, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
 	/* error about an error: the client's error quoting an error to the pod, to DB */
-	icmp_err(&err, CLIENT4, POD, &reply);
+	pt_icmp_err(&err, CLIENT4, POD, &reply);
 	sp = (struct pkt_spec){ .family = AF_INET, .saddr = CLIENT4, .daddr = EVIL,
 				.proto = IPPROTO_ICMP, .icmp_type = 3, .icmp_code = 3,
 				.inner = &err };
-	build(&sp, &err2);
-	v = send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err2);
+	pt_build(&sp, &err2);
+	v = pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err2);
 	assert_int_equal(v, DROP);
 	/* truncated quote: only 4 bytes of TCP */
-	build(&reply, &inner);
+	pt_build(&reply, &inner);
 	sp = (struct pkt_spec){ .family = AF_INET, .saddr = CLIENT4, .daddr = EVIL,
 				.proto = IPPROTO_ICMP, .icmp_type = 3, .icmp_code = 3,
 				.inner = &inner, .inner_len = 24 };
-	build(&sp, &err);
-	v = send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err);
+	pt_build(&sp, &err);
+	v = pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err);
 	assert_int_equal(v, DROP);
 	/* error from zone 2 about a zone-1 flow, forwarded into zone 1 */
-	icmp_err(&err, Z2PEER, CLIENT4, &orig);
-	v = send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &err);
+	pt_icmp_err(&err, Z2PEER, CLIENT4, &orig);
+	v = pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &err);
 	assert_int_equal(v, DROP);
 	/* zone-2 peer injects the pod's reply in zone 2 */
-	build(FLOWP(POD, 80, CLIENT4, 1000, TCP, RST), &err);
-	v = send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &err);
+	pt_build(FLOWP(POD, 80, CLIENT4, 1000, TCP, RST), &err);
+	v = pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &err);
 	assert_int_equal(v, DROP);
-	v = send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &err);
+	v = pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &err);
 	assert_int_equal(v, DROP);
 	{
-		struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 80, TCP);
+		struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, POD, 80, TCP);
 
-		assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_SENT);
+		assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
 	}
 }
 
@@ -377,17 +377,17 @@ static void test_holds_spoofed_sources(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_OTHER, ID_WEB, 0, TCP, 22, 22, TP_VERDICT_ALLOW);
-	rule(h, TP_ID_HOST, ID_WEB, 0, TCP, 22, 22, TP_VERDICT_ALLOW);
-	v = send_in(h, Z2PEER, 1000, POD, 22, TCP, SYN);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_OTHER, ID_WEB, 0, TCP, 22, 22, TP_VERDICT_ALLOW);
+	pt_rule(h, TP_ID_HOST, ID_WEB, 0, TCP, 22, 22, TP_VERDICT_ALLOW);
+	v = pt_send_in(h, Z2PEER, 1000, POD, 22, TCP, SYN);
 	assert_int_equal(v, DROP);
-	v = send_in(h, NODE4, 1000, POD, 22, TCP, SYN);
+	v = pt_send_in(h, NODE4, 1000, POD, 22, TCP, SYN);
 	assert_int_equal(v, DROP);
-	v = send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
-		      flow("::ffff:198.18.0.1", 1000, BE6[0], 22, TCP, SYN));
+	v = pt_send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
+		      pt_flow("::ffff:198.18.0.1", 1000, BE6[0], 22, TCP, SYN));
 	assert_int_equal(v, DROP);
-	assert_int_equal(drops(h, TP_DROP_V4_MAPPED), 1);
+	assert_int_equal(pt_drops(h, TP_DROP_V4_MAPPED), 1);
 }
 
 static void test_holds_clash_and_revoke(void **state)
@@ -400,43 +400,43 @@ static void test_holds_clash_and_revoke(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
-	rule(h, ID_CLIENT, ID_WEB, 0, UDP, 5353, 5353, TP_VERDICT_ALLOW);
-	service(h, VIP4, 53, UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, UDP, 0), BE4[0], 5353);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 5353, 5353, TP_VERDICT_ALLOW);
+	pt_service(h, VIP4, 53, UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, UDP, 0), BE4[0], 5353);
 	/* direct flow to the backend from the same port: clash, VIP flow intact */
-	v = send_in(h, CLIENT4, 5000, BE4[0], 5353, UDP, 0);
+	v = pt_send_in(h, CLIENT4, 5000, BE4[0], 5353, UDP, 0);
 	assert_int_equal(v, DROP);
-	expect_revnat(h, flow(BE4[0], 5353, CLIENT4, 5000, UDP, 0), VIP4, 53);
+	pt_expect_revnat(h, pt_flow(BE4[0], 5353, CLIENT4, 5000, UDP, 0), VIP4, 53);
 	/* revoke: first fragment's later fragments and replies die too */
-	assert_int_equal(send_in(h, CLIENT4, 6000, POD, 53, UDP, 0), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 6000, POD, 53, UDP, 0), PASS);
 	assert_int_equal(tp_policy_rule_del(&h->maps, &match, TP_OWNER_TPCTL), 0);
-	build(FLOWP(CLIENT4, 6000, POD, 53, UDP, 0), &whole);
+	pt_build(FLOWP(CLIENT4, 6000, POD, 53, UDP, 0), &whole);
 	assert_int_equal(pkt_fragment(&whole, 8, 9, 0, 99, &frag), 0);
-	v = send_out(h, POD, 53, CLIENT4, 6000, UDP, 0);
+	v = pt_send_out(h, POD, 53, CLIENT4, 6000, UDP, 0);
 	assert_int_equal(v, DROP);
-	v = send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &frag);
+	v = pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &frag);
 	assert_int_equal(v, DROP);
 	/* re-allow: the flow comes back */
-	rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
-	assert_int_equal(send_out(h, POD, 53, CLIENT4, 6000, UDP, 0), PASS);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_out(h, POD, 53, CLIENT4, 6000, UDP, 0), PASS);
 	/* a first fragment to port 53 then another "first" to port 22, same id */
-	build(FLOWP(CLIENT4, 7000, POD, 53, UDP, 0), &whole);
+	pt_build(FLOWP(CLIENT4, 7000, POD, 53, UDP, 0), &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 8, 1, 55, &frag), 0);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &frag), PASS);
-	build(FLOWP(CLIENT4, 7000, POD, 22, UDP, 0), &whole);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &frag), PASS);
+	pt_build(FLOWP(CLIENT4, 7000, POD, 22, UDP, 0), &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 8, 1, 55, &frag), 0);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &frag), DROP);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &frag), DROP);
 	assert_int_equal(pkt_fragment(&whole, 8, 9, 0, 55, &frag), 0);
-	v = send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &frag);
+	v = pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &frag);
 	assert_int_equal(v, DROP);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 		T(test_fault01_egress_error_from_bystander),
 		T(test_fault03_other_proto_crossing),
 		T(test_fault04_recordless_fragment_crosses_zones),

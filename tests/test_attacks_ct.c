@@ -42,9 +42,9 @@
 
 static void identities(struct th *h)
 {
-	ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
-	ident(h, 0, "198.18.1.0/24", ID_WEB);
-	ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
+	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
+	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
+	pt_ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
 }
 
 /* An ICMP echo packet (@type 8 request, 0 reply) with id @id. */
@@ -58,12 +58,12 @@ static struct pkt_spec echo(const char *s, const char *d, __u8 type, __u16 id)
 /* A pod's packet leaving to zone 1's tailnet, sent from its veth. */
 static int pod_out(struct th *h, struct pkt_spec sp)
 {
-	return send_spec(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, sp);
+	return pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, sp);
 }
 
 static int peer_in(struct th *h, struct pkt_spec sp)
 {
-	return send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0, sp);
+	return pt_send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0, sp);
 }
 
 /* ---- faults ------------------------------------------------------------ */
@@ -84,25 +84,25 @@ static void test_fault_echo_request_id0_as_reply_ingress(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_WEB, ID_CLIENT, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_WEB, ID_CLIENT, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
 	/* control: the client may not ping the pod */
 	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 7)), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
 
 	/* the pod pings the client with id 0; the client answers */
 	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
 	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 0)), PASS);
 	/* the client's echo request with id 0 is no reply of that ping */
 	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 2);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
 	/* the ping goes on */
 	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
 	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 0)), PASS);
 	/* allowed, the client's request passes, decided on its own */
-	rule(h, ID_CLIENT, ID_WEB, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
 	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), PASS);
-	assert_int_equal(ct_count(h), 1);
+	assert_int_equal(pt_ct_count(h), 1);
 	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
 	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 0)), PASS);
 }
@@ -121,18 +121,18 @@ static void test_fault_echo_request_id0_as_dnat_reply(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
-	service(h, VIP4, 0, ICMP, BE4, 1, 0, NULL, NULL, 0, 0);
-	build(&ping, &in);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	pt_service(h, VIP4, 0, ICMP, BE4, 1, 0, NULL, NULL, 0, 0);
+	pt_build(&ping, &in);
 	ping.daddr = BE4[0];
-	build(&ping, &want);
-	run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
+	pt_build(&ping, &want);
+	pt_run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
 
 	assert_int_equal(pod_out(h, echo(BE4[0], CLIENT4, 8, 0)), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
 	/* the backend's echo reply is the ping's */
-	expect_revnat(h, echo(BE4[0], CLIENT4, 0, 0), VIP4, 0);
+	pt_expect_revnat(h, echo(BE4[0], CLIENT4, 0, 0), VIP4, 0);
 }
 
 /* The same with ICMPv6 echo (128/129). */
@@ -145,10 +145,10 @@ static void test_fault_echo_request_id0_as_reply_v6(void **state)
 	struct pkt_spec req_in = req_out, rep_in;
 
 	REQUIRE_BPF();
-	ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
-	ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_WEB, ID_CLIENT, 0, IPPROTO_ICMPV6, 0, 0, TP_VERDICT_ALLOW);
+	pt_ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
+	pt_ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_WEB, ID_CLIENT, 0, IPPROTO_ICMPV6, 0, 0, TP_VERDICT_ALLOW);
 	req_in.saddr = CLIENT6;
 	req_in.daddr = BE6[0];
 	rep_in = req_in;
@@ -156,7 +156,7 @@ static void test_fault_echo_request_id0_as_reply_v6(void **state)
 	assert_int_equal(pod_out(h, req_out), PASS);
 	assert_int_equal(peer_in(h, rep_in), PASS);
 	assert_int_equal(peer_in(h, req_in), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
 }
 
 /*
@@ -170,17 +170,17 @@ static void test_fault_echo_request_id0_as_reply_egress(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
 	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 7)), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
 
 	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), PASS);
 	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 0, 0)), PASS);
 	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 2);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
 	/* allowed, the same request passes, decided on its own */
-	rule(h, ID_WEB, ID_CLIENT, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	pt_rule(h, ID_WEB, ID_CLIENT, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
 	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
 	/* and the client's ping is still answered */
 	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), PASS);
@@ -199,25 +199,25 @@ static void test_fault_echo_request_id0_as_reply_egress(void **state)
 static void test_fault_reply_count_wrap_is_unanswered(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 80, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, POD, 80, TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
-	e = ct_must(h, &k);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	e = pt_ct_must(h, &k);
 	assert_int_equal(e.state, TP_CT_ESTABLISHED);
 	/* 2^32 - 1 replies later */
 	e.packets[TP_CT_DIR_REPLY] = 0xffffffffu;
 	assert_int_equal(bpf_map_update_elem(h->maps.ct, &k, &e, BPF_EXIST), 0);
 	th_set_clock(h, T0 + 10 * SEC_NS);
-	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), PASS);
-	e = ct_must(h, &k);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), PASS);
+	e = pt_ct_must(h, &k);
 	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 0);
 	assert_int_equal(e.expires_s, TP_CT_SEC(T0) + 10 + TP_CT_TIMEOUT_ESTABLISHED);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
-	e = ct_must(h, &k);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	e = pt_ct_must(h, &k);
 	assert_int_equal(e.expires_s, TP_CT_SEC(T0) + 10 + TP_CT_TIMEOUT_ESTABLISHED);
 }
 
@@ -251,23 +251,23 @@ static void test_fault_reply_count_wrap_is_unanswered(void **state)
 static void test_fault_uplink_forges_pod_reply(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 80, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, POD, 80, TCP);
 
 	REQUIRE_BPF();
 	FAULT_UNFIXED("uplink_forges_pod_reply: a reply from the uplink with a "
 		      "pod's source is the flow's (no reverse-path check)");
 	identities(h);
-	uplink(h, UPLINK_IFINDEX);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pod_out(h, flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK)), PASS);
+	pt_uplink(h, UPLINK_IFINDEX);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(pod_out(h, pt_flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK)), PASS);
 	/* control: the world on the uplink may not reach the client */
-	assert_int_equal(send_spec(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX,
-				   flow(POD, 81, CLIENT4, 1000, TCP, SYN)), DROP);
-	assert_int_equal(send_spec(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX,
-				   flow(POD, 80, CLIENT4, 1000, TCP, RST)), DROP);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
+	assert_int_equal(pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX,
+				   pt_flow(POD, 81, CLIENT4, 1000, TCP, SYN)), DROP);
+	assert_int_equal(pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX,
+				   pt_flow(POD, 80, CLIENT4, 1000, TCP, RST)), DROP);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 }
 
 /* ---- attacks that held ---------------------------------------------------- */
@@ -281,27 +281,27 @@ static void test_fault_uplink_forges_pod_reply(void **state)
 static void test_holds_crossing_reply_from_own_zone(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 1000, Z2PEER, 80, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, Z2PEER, 80, TCP);
 	struct pkt in;
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	deflt(h, TH_ZONE2, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
-	assert_int_equal(ct_count(h), 2); /* the flow, its reply key in zone 2 */
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_ct_count(h), 2); /* the flow, its reply key in zone 2 */
 
-	assert_int_equal(send_in(h, Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), DROP);
-	assert_int_equal(send_in(h, Z2PEER, 80, CLIENT4, 1000, TCP, RST), DROP);
-	assert_int_equal(drops(h, TP_DROP_CT_CLASH), 2);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_SENT);
-	assert_int_equal(ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
+	assert_int_equal(pt_send_in(h, Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), DROP);
+	assert_int_equal(pt_send_in(h, Z2PEER, 80, CLIENT4, 1000, TCP, RST), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 2);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
+	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
 
 	/* the real reply, in zone 2 */
-	build(FLOWP(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), &in);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
+	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), &in);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 }
 
 /*
@@ -312,29 +312,29 @@ static void test_holds_crossing_reply_from_own_zone(void **state)
 static void test_holds_overlapping_zones(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k1 = ct_key(CLIENT4, 1000, POD, 80, TCP), k2 = k1;
+	struct tp_ct_key k1 = pt_ct_key(CLIENT4, 1000, POD, 80, TCP), k2 = k1;
 	struct pkt in;
 
 	REQUIRE_BPF();
 	identities(h);
 	k2.zone = TH_ZONE2;
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
-	assert_int_equal(ct_must(h, &k1).state, TP_CT_ESTABLISHED);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_ESTABLISHED);
 
 	/* zone 2's 100.64.0.1 resets "its" connection, then opens one */
-	build(FLOWP(CLIENT4, 1000, POD, 80, TCP, RST), &in);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
-	assert_int_equal(ct_must(h, &k1).state, TP_CT_ESTABLISHED);
-	build(FLOWP(CLIENT4, 1000, POD, 80, TCP, SYN), &in);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
-	assert_int_equal(ct_must(h, &k2).state, TP_CT_SYN_SENT);
+	pt_build(FLOWP(CLIENT4, 1000, POD, 80, TCP, RST), &in);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
+	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_ESTABLISHED);
+	pt_build(FLOWP(CLIENT4, 1000, POD, 80, TCP, SYN), &in);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
+	assert_int_equal(pt_ct_must(h, &k2).state, TP_CT_SYN_SENT);
 	/* the pod's reply leaving through zone 1 is zone 1's flow's */
-	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), PASS);
-	assert_int_equal(ct_must(h, &k1).packets[TP_CT_DIR_REPLY], 2);
-	assert_int_equal(ct_must(h, &k2).packets[TP_CT_DIR_REPLY], 0);
-	assert_int_equal(ct_must(h, &k1).state, TP_CT_ESTABLISHED);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), PASS);
+	assert_int_equal(pt_ct_must(h, &k1).packets[TP_CT_DIR_REPLY], 2);
+	assert_int_equal(pt_ct_must(h, &k2).packets[TP_CT_DIR_REPLY], 0);
+	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_ESTABLISHED);
 }
 
 /*
@@ -345,20 +345,20 @@ static void test_holds_overlapping_zones(void **state)
 static void test_holds_simultaneous_open(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key kin = ct_key(CLIENT4, 1000, POD, 80, TCP);
-	struct tp_ct_key kout = ct_key(POD, 2000, CLIENT4, 3000, TCP);
+	struct tp_ct_key kin = pt_ct_key(CLIENT4, 1000, POD, 80, TCP);
+	struct tp_ct_key kout = pt_ct_key(POD, 2000, CLIENT4, 3000, TCP);
 
 	REQUIRE_BPF();
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN), PASS);
-	assert_int_equal(ct_count(h), 1);
-	assert_int_equal(ct_must(h, &kin).packets[TP_CT_DIR_REPLY], 1);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN), PASS);
+	assert_int_equal(pt_ct_count(h), 1);
+	assert_int_equal(pt_ct_must(h, &kin).packets[TP_CT_DIR_REPLY], 1);
 
-	assert_int_equal(send_out(h, POD, 2000, CLIENT4, 3000, TCP, SYN), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 3000, POD, 2000, TCP, SYN), PASS);
-	assert_int_equal(ct_count(h), 2);
-	assert_int_equal(ct_must(h, &kout).packets[TP_CT_DIR_REPLY], 1);
-	assert_true(ct_must(h, &kout).flags & TP_CT_F_EGRESS);
+	assert_int_equal(pt_send_out(h, POD, 2000, CLIENT4, 3000, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 3000, POD, 2000, TCP, SYN), PASS);
+	assert_int_equal(pt_ct_count(h), 2);
+	assert_int_equal(pt_ct_must(h, &kout).packets[TP_CT_DIR_REPLY], 1);
+	assert_true(pt_ct_must(h, &kout).flags & TP_CT_F_EGRESS);
 }
 
 /*
@@ -371,30 +371,30 @@ static void test_holds_simultaneous_open(void **state)
 static void test_holds_dnat_reply_key_evicted(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 1000, VIP4, 80, TCP);
-	struct tp_ct_key rk = ct_key(BE4[0], 8080, CLIENT4, 1000, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, VIP4, 80, TCP);
+	struct tp_ct_key rk = pt_ct_key(BE4[0], 8080, CLIENT4, 1000, TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
-	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
-	assert_int_equal(ct_get(h, &rk, &e), 0);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	assert_int_equal(pt_ct_get(h, &rk, &e), 0);
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &rk), 0);
 
-	assert_int_equal(send_out(h, BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
-	assert_int_equal(ct_get(h, &rk, &e), -ENOENT);
+	assert_int_equal(pt_send_out(h, BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
+	assert_int_equal(pt_ct_get(h, &rk, &e), -ENOENT);
 	/* the client retransmits in the same second: not checked again yet */
-	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
-	assert_int_equal(ct_get(h, &rk, &e), -ENOENT);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	assert_int_equal(pt_ct_get(h, &rk, &e), -ENOENT);
 	th_set_clock(h, T0 + SEC_NS);
-	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
-	assert_true(ct_must(h, &rk).flags & TP_CT_F_REPLY_KEY);
-	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	assert_true(pt_ct_must(h, &rk).flags & TP_CT_F_REPLY_KEY);
+	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 }
 
 /*
@@ -405,26 +405,26 @@ static void test_holds_dnat_reply_key_evicted(void **state)
 static void test_holds_expiry_second_edge(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 53, UDP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, POD, 53, UDP);
 	__u32 exp;
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
 	th_set_clock(h, T0 + SEC_NS / 2);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 53, UDP, 0), PASS);
-	exp = ct_must(h, &k).expires_s;
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 53, UDP, 0), PASS);
+	exp = pt_ct_must(h, &k).expires_s;
 	assert_int_equal(exp, TP_CT_SEC(T0) + TP_CT_TIMEOUT_UDP);
 
 	th_set_clock(h, (__u64)exp * SEC_NS - 1);
-	assert_int_equal(send_out(h, POD, 53, CLIENT4, 1000, UDP, 0), PASS);
-	assert_int_equal(ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
-	exp = ct_must(h, &k).expires_s;
+	assert_int_equal(pt_send_out(h, POD, 53, CLIENT4, 1000, UDP, 0), PASS);
+	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
+	exp = pt_ct_must(h, &k).expires_s;
 	th_set_clock(h, (__u64)exp * SEC_NS);
-	assert_int_equal(send_out(h, POD, 53, CLIENT4, 1000, UDP, 0), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
-	assert_int_equal(ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
+	assert_int_equal(pt_send_out(h, POD, 53, CLIENT4, 1000, UDP, 0), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
+	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
 }
 
 /*
@@ -436,28 +436,28 @@ static void test_holds_expiry_second_edge(void **state)
 static void test_holds_dnat_reply_key_from_wrong_side(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 1000, VIP4, 80, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, VIP4, 80, TCP);
 	struct pkt in;
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	deflt(h, TH_ZONE2, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
-	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
 
 	/* the reply key's tuple from a zone-2 peer, forwarded into zone 1 */
-	build(FLOWP(BE4[0], 8080, CLIENT4, 1000, TCP, RST), &in);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), DROP);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &in), DROP);
+	pt_build(FLOWP(BE4[0], 8080, CLIENT4, 1000, TCP, RST), &in);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), DROP);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &in), DROP);
 	/* the reply key's tuple from the tailnet: replies come from the backend */
-	assert_int_equal(send_in(h, BE4[0], 8080, CLIENT4, 1000, TCP, RST), DROP);
+	assert_int_equal(pt_send_in(h, BE4[0], 8080, CLIENT4, 1000, TCP, RST), DROP);
 	/* the VIP's tuple reversed, from a pod */
-	assert_int_equal(pod_out(h, flow(VIP4, 80, CLIENT4, 1000, TCP, RST)), DROP);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_SENT);
-	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
+	assert_int_equal(pod_out(h, pt_flow(VIP4, 80, CLIENT4, 1000, TCP, RST)), DROP);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
+	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 }
 
 /*
@@ -469,7 +469,7 @@ static void test_holds_dnat_reply_key_from_wrong_side(void **state)
 static void test_holds_v4_mapped_reversed_tuple(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 80, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, POD, 80, TCP);
 	static const char *const m[][2] = {
 		{ "::ffff:198.18.1.1", "::ffff:100.64.0.1" },
 		{ "::198.18.1.1", "::100.64.0.1" },
@@ -478,17 +478,17 @@ static void test_holds_v4_mapped_reversed_tuple(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
 	for (i = 0; i < 2; i++) {
-		assert_int_equal(pod_out(h, flow(m[i][0], 80, m[i][1], 1000, TCP, RST)), DROP);
-		assert_int_equal(peer_in(h, flow(m[i][0], 80, m[i][1], 1000, TCP, RST)), DROP);
-		assert_int_equal(peer_in(h, flow(m[i][1], 1000, m[i][0], 80, TCP, RST)), DROP);
+		assert_int_equal(pod_out(h, pt_flow(m[i][0], 80, m[i][1], 1000, TCP, RST)), DROP);
+		assert_int_equal(peer_in(h, pt_flow(m[i][0], 80, m[i][1], 1000, TCP, RST)), DROP);
+		assert_int_equal(peer_in(h, pt_flow(m[i][1], 1000, m[i][0], 80, TCP, RST)), DROP);
 	}
-	assert_int_equal(drops(h, TP_DROP_V4_MAPPED), 6);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_SENT);
-	assert_int_equal(ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
+	assert_int_equal(pt_drops(h, TP_DROP_V4_MAPPED), 6);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
+	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
 }
 
 /*
@@ -502,34 +502,34 @@ static void test_holds_v4_mapped_reversed_tuple(void **state)
 static void test_holds_icmp_errors_egress_flow(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec out = flow(POD, 5000, CLIENT4, 80, TCP, SYN);
-	struct pkt_spec back = flow(CLIENT4, 80, POD, 5000, TCP, SYN | ACK);
+	struct pkt_spec out = pt_flow(POD, 5000, CLIENT4, 80, TCP, SYN);
+	struct pkt_spec back = pt_flow(CLIENT4, 80, POD, 5000, TCP, SYN | ACK);
 	struct pkt err;
 
 	REQUIRE_BPF();
 	identities(h);
-	ident(h, 0, "198.18.0.1/32", TP_ID_HOST);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_WEB, ID_CLIENT, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	pt_ident(h, 0, "198.18.0.1/32", TP_ID_HOST);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_WEB, ID_CLIENT, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	assert_int_equal(pod_out(h, out), PASS);
 	assert_int_equal(peer_in(h, back), PASS);
 
-	icmp_err_t(&err, CLIENT4, POD, &out, 3, 3, 0);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), PASS);
-	icmp_err_t(&err, "198.18.0.1", CLIENT4, &back, 3, 4, 1280);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), PASS);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 0);
+	pt_icmp_err_t(&err, CLIENT4, POD, &out, 3, 3, 0);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	pt_icmp_err_t(&err, "198.18.0.1", CLIENT4, &back, 3, 4, 1280);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 0);
 
 	/* the client's error about its own reply: it never got that packet */
-	icmp_err_t(&err, CLIENT4, POD, &back, 3, 3, 0);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	pt_icmp_err_t(&err, CLIENT4, POD, &back, 3, 3, 0);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
 	/* another client's error about the pod's packet to the first */
-	icmp_err_t(&err, "100.64.0.2", POD, &out, 3, 3, 0);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	pt_icmp_err_t(&err, "100.64.0.2", POD, &out, 3, 3, 0);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
 	/* an error toward the client about the pod's own packet */
-	icmp_err_t(&err, "198.18.0.1", CLIENT4, &out, 3, 4, 1280);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 3);
+	pt_icmp_err_t(&err, "198.18.0.1", CLIENT4, &out, 3, 4, 1280);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 3);
 }
 
 /*
@@ -545,17 +545,17 @@ static void test_holds_echo_reply_games(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_WEB, ID_CLIENT, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_WEB, ID_CLIENT, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
 	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 4242)), PASS);
 	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 4243)), DROP);
 	assert_int_equal(peer_in(h, echo("100.64.0.2", POD, 0, 4242)), DROP);
 	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 4242)), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 3);
-	assert_int_equal(ct_count(h), 1);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 3);
+	assert_int_equal(pt_ct_count(h), 1);
 	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 4242)), PASS);
-	k = ct_key(POD, 4242, CLIENT4, 0, ICMP);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_REPLIED);
+	k = pt_ct_key(POD, 4242, CLIENT4, 0, ICMP);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_REPLIED);
 }
 
 /*
@@ -571,30 +571,30 @@ static void test_holds_revocation_reaches_reversed_replies(void **state)
 				   .port_lo = 8080, .port_hi = 8080 };
 	struct tp_rule out_rule = { .src_id = ID_WEB, .dst_id = ID_CLIENT, .proto = TCP,
 				    .port_lo = 443, .port_hi = 443 };
-	struct pkt_spec out = flow(POD, 5000, CLIENT4, 443, TCP, SYN);
+	struct pkt_spec out = pt_flow(POD, 5000, CLIENT4, 443, TCP, SYN);
 	struct pkt err;
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
-	rule(h, ID_WEB, ID_CLIENT, 0, TCP, 443, 443, TP_VERDICT_ALLOW);
-	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	pt_rule(h, ID_WEB, ID_CLIENT, 0, TCP, 443, 443, TP_VERDICT_ALLOW);
+	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
 	assert_int_equal(pod_out(h, out), PASS);
 
 	assert_int_equal(tp_policy_rule_del(&h->maps, &in_rule, TP_OWNER_TPCTL), 0);
 	assert_int_equal(tp_policy_rule_del(&h->maps, &out_rule, TP_OWNER_TPCTL), 0);
-	assert_int_equal(send_out(h, BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), DROP);
-	assert_int_equal(send_in(h, CLIENT4, 443, POD, 5000, TCP, SYN | ACK), DROP);
-	icmp_err_t(&err, CLIENT4, POD, &out, 3, 3, 0);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 3);
+	assert_int_equal(pt_send_out(h, BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 443, POD, 5000, TCP, SYN | ACK), DROP);
+	pt_icmp_err_t(&err, CLIENT4, POD, &out, 3, 3, 0);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 3);
 
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
-	rule(h, ID_WEB, ID_CLIENT, 0, TCP, 443, 443, TP_VERDICT_ALLOW);
-	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
-	assert_int_equal(send_in(h, CLIENT4, 443, POD, 5000, TCP, SYN | ACK), PASS);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	pt_rule(h, ID_WEB, ID_CLIENT, 0, TCP, 443, 443, TP_VERDICT_ALLOW);
+	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+	assert_int_equal(pt_send_in(h, CLIENT4, 443, POD, 5000, TCP, SYN | ACK), PASS);
 }
 
 /*
@@ -608,24 +608,24 @@ static void test_holds_revocation_reaches_reversed_replies(void **state)
 static void test_holds_dnat_after_pod_flow_on_reply_tuple(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key e_key = ct_key(BE4[0], 8080, CLIENT4, 1000, TCP);
-	struct tp_ct_key k = ct_key(CLIENT4, 1000, VIP4, 80, TCP);
+	struct tp_ct_key e_key = pt_ct_key(BE4[0], 8080, CLIENT4, 1000, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, VIP4, 80, TCP);
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	assert_int_equal(pod_out(h, flow(BE4[0], 8080, "100.64.0.2", 1000, TCP, SYN)), PASS);
-	assert_int_equal(pod_out(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN)), PASS);
-	assert_true(ct_must(h, &e_key).flags & TP_CT_F_EGRESS);
-	assert_int_equal(ct_count(h), 2);
+	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	assert_int_equal(pod_out(h, pt_flow(BE4[0], 8080, "100.64.0.2", 1000, TCP, SYN)), PASS);
+	assert_int_equal(pod_out(h, pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN)), PASS);
+	assert_true(pt_ct_must(h, &e_key).flags & TP_CT_F_EGRESS);
+	assert_int_equal(pt_ct_count(h), 2);
 
-	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
-	assert_true(ct_must(h, &e_key).flags & TP_CT_F_REPLY_KEY);
-	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	assert_true(pt_ct_must(h, &e_key).flags & TP_CT_F_REPLY_KEY);
+	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 	/* the pod's flow to the other client is untouched */
-	e_key = ct_key(BE4[0], 8080, "100.64.0.2", 1000, TCP);
-	assert_int_equal(ct_must(h, &e_key).state, TP_CT_SYN_SENT);
-	assert_int_equal(ct_count(h), 3);
+	e_key = pt_ct_key(BE4[0], 8080, "100.64.0.2", 1000, TCP);
+	assert_int_equal(pt_ct_must(h, &e_key).state, TP_CT_SYN_SENT);
+	assert_int_equal(pt_ct_count(h), 3);
 }
 
 #define SMALL_CT 4096
@@ -634,7 +634,7 @@ static int setup_small_ct(void **state)
 {
 	const struct th_knobs k = { .ct_size = SMALL_CT };
 
-	return setup_knobs(state, &k);
+	return pt_setup_knobs(state, &k);
 }
 
 /*
@@ -647,8 +647,8 @@ static int setup_small_ct(void **state)
 static void test_holds_exhaustion_evicts_dnat_entries(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec reply = flow(BE4[0], 8080, CLIENT4, 1000, TCP, ACK);
-	struct pkt_spec want_sp = flow(VIP4, 80, CLIENT4, 1000, TCP, ACK);
+	struct pkt_spec reply = pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, ACK);
+	struct pkt_spec want_sp = pt_flow(VIP4, 80, CLIENT4, 1000, TCP, ACK);
 	static __u8 out[PKT_MAX];
 	struct pkt in, got, want;
 	unsigned int i;
@@ -656,13 +656,13 @@ static void test_holds_exhaustion_evicts_dnat_entries(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 8080, TP_VERDICT_ALLOW);
-	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
-	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 8080, TP_VERDICT_ALLOW);
+	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
 
-	build(FLOWP("100.64.0.2", 1, POD, 80, TCP, SYN), &in);
+	pt_build(FLOWP("100.64.0.2", 1, POD, 80, TCP, SYN), &in);
 	for (i = 0; i < 2 * SMALL_CT; i++) {
 		in.data[20] = (2000 + i) >> 8;
 		in.data[21] = (2000 + i);
@@ -670,11 +670,11 @@ static void test_holds_exhaustion_evicts_dnat_entries(void **state)
 					out, &(size_t){ 0 }, &verdict), 0);
 		assert_int_equal(verdict, PASS);
 	}
-	assert_true(ct_count(h) <= SMALL_CT);
+	assert_true(pt_ct_count(h) <= SMALL_CT);
 
-	build(&reply, &in);
-	build(&want_sp, &want);
-	run(h, TH_TO_TAILNET, &in, &got, &verdict);
+	pt_build(&reply, &in);
+	pt_build(&want_sp, &want);
+	pt_run(h, TH_TO_TAILNET, &in, &got, &verdict);
 	printf("after the flood the reply was %s\n",
 	       verdict == DROP ? "dropped" : "reverse-translated");
 	if (verdict == PASS) {
@@ -684,14 +684,14 @@ static void test_holds_exhaustion_evicts_dnat_entries(void **state)
 		assert_int_equal(verdict, DROP);
 	}
 	th_set_clock(h, T0 + SEC_NS);
-	expect_dnat(h, flow(CLIENT4, 1000, VIP4, 80, TCP, ACK), BE4[0], 8080);
-	expect_revnat(h, reply, VIP4, 80);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, ACK), BE4[0], 8080);
+	pt_expect_revnat(h, reply, VIP4, 80);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 		T(test_fault_echo_request_id0_as_reply_ingress),
 		T(test_fault_echo_request_id0_as_reply_egress),
 		T(test_fault_echo_request_id0_as_reply_v6),
@@ -710,7 +710,7 @@ int main(void)
 		T(test_holds_revocation_reaches_reversed_replies),
 		T(test_holds_dnat_after_pod_flow_on_reply_tuple),
 		cmocka_unit_test_setup_teardown(test_holds_exhaustion_evicts_dnat_entries,
-						setup_small_ct, teardown),
+						setup_small_ct, pt_teardown),
 #undef T
 	};
 

@@ -25,21 +25,21 @@ static void dnat_tcp(void **state, const char *client, const char *vip,
 		     const char *be)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(client, 40000, vip, 80, IPPROTO_TCP);
+	struct tp_ct_key k = pt_ct_key(client, 40000, vip, 80, IPPROTO_TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	service(h, vip, 80, IPPROTO_TCP, &be, 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(client, 40000, vip, 80, IPPROTO_TCP, PKT_TCP_SYN),
+	pt_service(h, vip, 80, IPPROTO_TCP, &be, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(client, 40000, vip, 80, IPPROTO_TCP, PKT_TCP_SYN),
 		    be, 8080);
-	check_ct_dnat(h, &k, be, 8080, TP_CT_SYN_SENT);
+	pt_check_ct_dnat(h, &k, be, 8080, TP_CT_SYN_SENT);
 
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.packets[0], 1);
 	assert_int_equal(e.created_s, TP_CT_SEC(T0));
 	assert_int_equal(e.expires_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_SYN);
 	assert_int_equal(e.tcp_flags[0], PKT_TCP_SYN);
-	assert_int_equal(ct_count(h), 2);
+	assert_int_equal(pt_ct_count(h), 2);
 	assert_int_equal(th_stat(h, TP_STAT_DNAT), 1);
 	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 1);
 }
@@ -58,21 +58,21 @@ static void udp_port_translation(void **state, const char *client,
 				 const char *vip, const char *be)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(client, 5000, vip, 53, IPPROTO_UDP);
+	struct tp_ct_key k = pt_ct_key(client, 5000, vip, 53, IPPROTO_UDP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	service(h, vip, 53, IPPROTO_UDP, &be, 1, 5353, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(client, 5000, vip, 53, IPPROTO_UDP, 0), be, 5353);
-	check_ct_dnat(h, &k, be, 5353, TP_CT_OPEN);
-	expect_revnat(h, flow(be, 5353, client, 5000, IPPROTO_UDP, 0), vip, 53);
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	pt_service(h, vip, 53, IPPROTO_UDP, &be, 1, 5353, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(client, 5000, vip, 53, IPPROTO_UDP, 0), be, 5353);
+	pt_check_ct_dnat(h, &k, be, 5353, TP_CT_OPEN);
+	pt_expect_revnat(h, pt_flow(be, 5353, client, 5000, IPPROTO_UDP, 0), vip, 53);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.state, TP_CT_REPLIED);
 	assert_int_equal(e.packets[0], 1);
 	assert_int_equal(e.packets[1], 1);
 	assert_int_equal(th_stat(h, TP_STAT_REVNAT), 1);
 	/* a second packet of the flow takes conntrack, not the service */
-	expect_dnat(h, flow(client, 5000, vip, 53, IPPROTO_UDP, 0), be, 5353);
+	pt_expect_dnat(h, pt_flow(client, 5000, vip, 53, IPPROTO_UDP, 0), be, 5353);
 	assert_int_equal(th_stat(h, TP_STAT_CT_HIT), 2);
 	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 1);
 }
@@ -90,31 +90,31 @@ static void test_udp_port_translation_v6(void **state)
 static void test_udp_zero_checksum(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec sp = flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0);
+	struct pkt_spec sp = pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0);
 
 	REQUIRE_BPF();
-	service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
+	pt_service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
 	sp.udp_zero_csum = 1;
-	expect_dnat(h, sp, BE4[0], 5353);
+	pt_expect_dnat(h, sp, BE4[0], 5353);
 }
 
 static void test_reply_reverse_nat_tcp(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
 		    BE4[0], 8080);
-	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
+	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
 			      PKT_TCP_SYN | PKT_TCP_ACK), VIP4, 80);
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.state, TP_CT_SYN_RECV);
 	assert_int_equal(e.tcp_flags[1], PKT_TCP_SYN | PKT_TCP_ACK);
 	/* a packet from the backend to another client port is no reply */
-	expect_untouched(h, TH_TO_TAILNET,
+	pt_expect_untouched(h, TH_TO_TAILNET,
 			 FLOWP(BE4[0], 8080, CLIENT4, 40001,
 						IPPROTO_TCP, PKT_TCP_ACK), PASS);
 }
@@ -122,23 +122,23 @@ static void test_reply_reverse_nat_tcp(void **state)
 static void test_non_service_untouched(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec sp = flow(CLIENT4, 40000, "198.19.0.11", 80,
+	struct pkt_spec sp = pt_flow(CLIENT4, 40000, "198.19.0.11", 80,
 				  IPPROTO_TCP, PKT_TCP_SYN);
-	struct tp_ct_key k = ct_key(CLIENT4, 40000, "198.19.0.11", 80,
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, "198.19.0.11", 80,
 				    IPPROTO_TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
 	/* same VIP, other port; same VIP and port, other protocol */
 	sp.daddr = VIP4;
 	sp.dport = 81;
-	expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
-	sp = flow(CLIENT4, 40000, VIP4, 80, IPPROTO_UDP, 0);
-	expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
+	pt_expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
+	sp = pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_UDP, 0);
+	pt_expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
 	/* tracked, not translated */
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.flags, 0);
 	assert_int_equal(e.state, TP_CT_SYN_SENT);
 	assert_int_equal(th_stat(h, TP_STAT_DNAT), 0);
@@ -210,109 +210,109 @@ static void test_ct_one_entry_per_flow(void **state)
 	unsigned int i;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	for (i = 0; i < n; i++) {
-		expect_untouched(h, TH_FROM_TAILNET,
+		pt_expect_untouched(h, TH_FROM_TAILNET,
 				 FLOWP(CLIENT4, 20000 + i, "198.19.0.11", 80,
 				       IPPROTO_TCP, PKT_TCP_SYN), PASS);
-		expect_untouched(h, TH_FROM_TAILNET,
+		pt_expect_untouched(h, TH_FROM_TAILNET,
 				 FLOWP(CLIENT4, 20000 + i, "198.19.0.11", 53,
 				       IPPROTO_UDP, 0), PASS);
 	}
-	assert_int_equal(ct_count(h), 2 * n);
+	assert_int_equal(pt_ct_count(h), 2 * n);
 	/* each reply is its flow's: accounted there, nothing new written */
 	for (i = 0; i < n; i++) {
-		expect_untouched(h, TH_TO_TAILNET,
+		pt_expect_untouched(h, TH_TO_TAILNET,
 				 FLOWP("198.19.0.11", 80, CLIENT4, 20000 + i,
 				       IPPROTO_TCP, PKT_TCP_SYN | PKT_TCP_ACK), PASS);
-		expect_untouched(h, TH_TO_TAILNET,
+		pt_expect_untouched(h, TH_TO_TAILNET,
 				 FLOWP("198.19.0.11", 53, CLIENT4, 20000 + i,
 				       IPPROTO_UDP, 0), PASS);
-		k = ct_key(CLIENT4, 20000 + i, "198.19.0.11", 80, IPPROTO_TCP);
-		assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
-		k = ct_key(CLIENT4, 20000 + i, "198.19.0.11", 53, IPPROTO_UDP);
-		assert_int_equal(ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
+		k = pt_ct_key(CLIENT4, 20000 + i, "198.19.0.11", 80, IPPROTO_TCP);
+		assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
+		k = pt_ct_key(CLIENT4, 20000 + i, "198.19.0.11", 53, IPPROTO_UDP);
+		assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
 	}
-	assert_int_equal(ct_count(h), 2 * n);
+	assert_int_equal(pt_ct_count(h), 2 * n);
 	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 2 * n);
 
 	for (i = 0; i < n; i++)
-		expect_dnat(h, flow(CLIENT4, 30000 + i, VIP4, 80, IPPROTO_TCP,
+		pt_expect_dnat(h, pt_flow(CLIENT4, 30000 + i, VIP4, 80, IPPROTO_TCP,
 				    PKT_TCP_SYN), BE4[0], 8080);
-	assert_int_equal(ct_count(h), 2 * n + 2 * n);
+	assert_int_equal(pt_ct_count(h), 2 * n + 2 * n);
 	printf("%u untranslated flows, %u DNAT flows: %u entries (%u bytes a flow "
-	       "untranslated, %u DNAT)\n", 2 * n, n, ct_count(h),
+	       "untranslated, %u DNAT)\n", 2 * n, n, pt_ct_count(h),
 	       (unsigned int)TP_CT_ENTRY_COST, 2 * (unsigned int)TP_CT_ENTRY_COST);
 }
 
 static void test_service_zone(void **state)
 {
 	struct th *h = *state;
-	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
 	struct tp_svc_spec spec = { .zone = TH_ZONE + 1 };
-	struct tp_backend_spec b = { .addr = addr(BE4[0]), .port = htons(8080),
+	struct tp_backend_spec b = { .addr = pt_addr(BE4[0]), .port = htons(8080),
 				     .weight = 1 };
-	struct pkt_spec sp = flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
+	struct pkt_spec sp = pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
 				  PKT_TCP_SYN);
 
 	REQUIRE_BPF();
 	assert_int_equal(tp_service_set(&h->maps, &k, &spec, &b, 1), 0);
-	expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
+	pt_expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
 	spec.zone = TH_ZONE;
 	assert_int_equal(tp_service_set(&h->maps, &k, &spec, &b, 1), 0);
 	sp.sport = 40001;
-	expect_dnat(h, sp, BE4[0], 8080);
+	pt_expect_dnat(h, sp, BE4[0], 8080);
 }
 
 static void test_no_backend_drops(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec sp = flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
+	struct pkt_spec sp = pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
 				  PKT_TCP_SYN);
 	const __u8 st[] = { TP_BACKEND_TERMINATING };
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, NULL, 0, 0, NULL, NULL, 0, 0);
-	expect_untouched(h, TH_FROM_TAILNET, &sp, DROP);
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, st, 0, 0);
-	expect_untouched(h, TH_FROM_TAILNET, &sp, DROP);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, NULL, 0, 0, NULL, NULL, 0, 0);
+	pt_expect_untouched(h, TH_FROM_TAILNET, &sp, DROP);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, st, 0, 0);
+	pt_expect_untouched(h, TH_FROM_TAILNET, &sp, DROP);
 	assert_int_equal(th_stat(h, TP_STAT_DROP(TP_DROP_NO_BACKEND)), 2);
-	assert_int_equal(ct_count(h), 0);
+	assert_int_equal(pt_ct_count(h), 0);
 }
 
 static void test_dnat_ethernet(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec sp = flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
+	struct pkt_spec sp = pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
 				  PKT_TCP_SYN);
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	service(h, VIP6, 80, IPPROTO_TCP, BE6, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(h, VIP6, 80, IPPROTO_TCP, BE6, 1, 8080, NULL, NULL, 0, 0);
 	sp.l2 = 1;
-	expect_dnat(h, sp, BE4[0], 8080);
-	sp = flow(CLIENT6, 40000, VIP6, 80, IPPROTO_TCP, PKT_TCP_SYN);
+	pt_expect_dnat(h, sp, BE4[0], 8080);
+	sp = pt_flow(CLIENT6, 40000, VIP6, 80, IPPROTO_TCP, PKT_TCP_SYN);
 	sp.l2 = 1;
-	expect_dnat(h, sp, BE6[0], 8080);
-	sp = flow(BE6[0], 8080, CLIENT6, 40000, IPPROTO_TCP,
+	pt_expect_dnat(h, sp, BE6[0], 8080);
+	sp = pt_flow(BE6[0], 8080, CLIENT6, 40000, IPPROTO_TCP,
 		  PKT_TCP_SYN | PKT_TCP_ACK);
 	sp.l2 = 1;
 	/* zone 0 on loopback: the flow's reply is found in zone 0 too */
-	expect_revnat(h, sp, VIP6, 80);
+	pt_expect_revnat(h, sp, VIP6, 80);
 }
 
 static int setup_small_maglev(void **state)
 {
 	const struct th_knobs k = { .maglev_size = 31 };
 
-	return setup_knobs(state, &k);
+	return pt_setup_knobs(state, &k);
 }
 
 /* A service write that fails half-way leaves no backend behind. */
 static void test_service_set_failure_rolls_back(void **state)
 {
 	struct th *h = *state;
-	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
 	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
 	struct tp_backend_spec bs[40] = {};
 	struct tp_backend be;
@@ -321,14 +321,14 @@ static void test_service_set_failure_rolls_back(void **state)
 	size_t i;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 2, 8080, NULL, NULL, 0, 0);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 2, 8080, NULL, NULL, 0, 0);
 	for (i = 0; i < 40; i++) {
 		snprintf(a, sizeof(a), "198.18.2.%zu", i + 1);
-		bs[i].addr = addr(a);
+		bs[i].addr = pt_addr(a);
 		bs[i].port = htons(8080);
 		bs[i].weight = 1;
 	}
-	bs[0].addr = addr(BE4[0]);
+	bs[0].addr = pt_addr(BE4[0]);
 	bs[0].weight = 5;
 	/* 40 active backends do not fit a 31-slot table: refused at step 2 */
 	assert_int_equal(tp_service_set(&h->maps, &k, &spec, bs, 40), -EINVAL);
@@ -343,7 +343,7 @@ static void test_service_set_failure_rolls_back(void **state)
 		if (!bpf_map_lookup_elem(h->maps.backends, &(__u32){ i }, &be))
 			assert_int_equal(be.weight, 1);
 	/* and still serves from them */
-	assert_in_range(backend_of(h, FLOWP(CLIENT4, 1, VIP4, 80, IPPROTO_TCP,
+	assert_in_range(pt_backend_of(h, FLOWP(CLIENT4, 1, VIP4, 80, IPPROTO_TCP,
 					    PKT_TCP_SYN), BE4, 2), 0, 1);
 }
 
@@ -388,7 +388,7 @@ static void test_services_past_1023(void **state)
 	t0 = now_s();
 	for (i = 0; i < 100; i++) {
 		scale_addrs(i, vip, be, sizeof(vip));
-		service(h, vip, 80, IPPROTO_TCP, &bep, 1, 8080, NULL, NULL, 0, 0);
+		pt_service(h, vip, 80, IPPROTO_TCP, &bep, 1, 8080, NULL, NULL, 0, 0);
 	}
 	print_message("  100 services of one backend by tp_service_set(): %.3f s\n",
 		      now_s() - t0);
@@ -396,20 +396,20 @@ static void test_services_past_1023(void **state)
 	t0 = now_s();
 	for (; i < n; i++) {
 		scale_addrs(i, vip, be, sizeof(vip));
-		k = svc_key(vip, 80, IPPROTO_TCP);
-		bs.addr = addr(be);
+		k = pt_svc_key(vip, 80, IPPROTO_TCP);
+		bs.addr = pt_addr(be);
 		assert_int_equal(tp_service_stage(&h->maps, b, &k, &spec, &bs, 1, i), 0);
 	}
 	assert_int_equal(tp_svc_batch_flush(&h->maps, b, NULL, NULL), 0);
 	tp_svc_batch_free(b);
 	print_message("  %u more staged and flushed at once: %.3f s\n", n - 100, now_s() - t0);
 	scale_addrs(n - 1, vip, be, sizeof(vip));
-	k = svc_key(vip, 80, IPPROTO_TCP);
+	k = pt_svc_key(vip, 80, IPPROTO_TCP);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
 	assert_int_equal(svc.table_size, 131);
-	expect_dnat(h, flow(CLIENT4, 40000, vip, 80, IPPROTO_TCP, PKT_TCP_SYN), be, 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, vip, 80, IPPROTO_TCP, PKT_TCP_SYN), be, 8080);
 	scale_addrs(0, vip, be, sizeof(vip));
-	expect_dnat(h, flow(CLIENT4, 40001, vip, 80, IPPROTO_TCP, PKT_TCP_SYN), be, 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40001, vip, 80, IPPROTO_TCP, PKT_TCP_SYN), be, 8080);
 	assert_int_equal(th_stat(h, TP_STAT_DNAT), 2);
 }
 
@@ -460,7 +460,7 @@ static void idx_check(struct th *h, const struct idx_model *mod, unsigned long l
 
 	for (s = 0; s < IDX_SVCS; s++) {
 		scale_addrs((unsigned int)s, vip, be, sizeof(vip));
-		k = svc_key(vip, 80, IPPROTO_TCP);
+		k = pt_svc_key(vip, 80, IPPROTO_TCP);
 		if (!mod[s].exists) {
 			if (!bpf_map_lookup_elem(h->maps.services, &k, &svc))
 				fail_msg("seed %llu step %d: service %d exists", seed, step, s);
@@ -482,7 +482,7 @@ static void idx_check(struct th *h, const struct idx_model *mod, unsigned long l
 				struct tp_addr pa;
 
 				snprintf(a, sizeof(a), "198.18.200.%d", p + 1);
-				pa = addr(a);
+				pa = pt_addr(a);
 				found = !memcmp(&bes[j].addr, &pa, sizeof(pa)) &&
 					(mod[s].set >> p & 1) &&
 					bes[j].weight == mod[s].weight[p] &&
@@ -531,7 +531,7 @@ static void idx_set(struct th *h, struct tp_svc_batch *b, struct idx_model *mod,
 	int p;
 
 	scale_addrs((unsigned int)s, vip, be, sizeof(vip));
-	k = svc_key(vip, 80, IPPROTO_TCP);
+	k = pt_svc_key(vip, 80, IPPROTO_TCP);
 	/* mostly small edits of the set the service has: how batches go */
 	mod[s].set ^= (__u32)(idx_rand(rng) % 4 ? 1u << (idx_rand(rng) % IDX_POOL) :
 						 idx_rand(rng) & ((1u << IDX_POOL) - 1));
@@ -547,7 +547,7 @@ static void idx_set(struct th *h, struct tp_svc_batch *b, struct idx_model *mod,
 		if (!mod[s].weight[p])
 			mod[s].weight[p] = 1;
 		snprintf(a, sizeof(a), "198.18.200.%d", p + 1);
-		bs[n].addr = addr(a);
+		bs[n].addr = pt_addr(a);
 		bs[n].port = htons(8080);
 		bs[n].weight = mod[s].weight[p];
 		bs[n].state = mod[s].state[p];
@@ -585,7 +585,7 @@ static void test_service_index_model(void **state)
 		switch (idx_rand(&rng) % 5) {
 		case 0: /* delete */
 			scale_addrs((unsigned int)s, vip, be, sizeof(vip));
-			k = svc_key(vip, 80, IPPROTO_TCP);
+			k = pt_svc_key(vip, 80, IPPROTO_TCP);
 			assert_int_equal(tp_service_del(&h->maps, &k),
 					 mod[s].exists ? 0 : -ENOENT);
 			memset(&mod[s], 0, sizeof(mod[s]));
@@ -617,7 +617,7 @@ static void test_batch_one_build_per_service(void **state)
 	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
 	struct tp_backend_spec bs[10] = {};
 	struct tp_svc_batch *b = tp_svc_batch_new();
-	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP), k2 = svc_key(VIP6, 80, IPPROTO_TCP);
+	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP), k2 = pt_svc_key(VIP6, 80, IPPROTO_TCP);
 	struct tp_svc svc;
 	__u32 ids[16];
 	char a[32];
@@ -627,7 +627,7 @@ static void test_batch_one_build_per_service(void **state)
 	assert_non_null(b);
 	for (i = 0; i < 10; i++) {
 		snprintf(a, sizeof(a), "198.18.3.%zu", i + 1);
-		bs[i].addr = addr(a);
+		bs[i].addr = pt_addr(a);
 		bs[i].port = htons(8080);
 		bs[i].weight = 1;
 	}
@@ -643,7 +643,7 @@ static void test_batch_one_build_per_service(void **state)
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
 	assert_int_equal(svc.active, 10);
 	assert_int_equal(svc.table_size, 1021);
-	assert_in_range(backend_of(h, FLOWP(CLIENT4, 1, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+	assert_in_range(pt_backend_of(h, FLOWP(CLIENT4, 1, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
 				   (const char *[]){ "198.18.3.1", "198.18.3.2", "198.18.3.3",
 						     "198.18.3.4", "198.18.3.5", "198.18.3.6",
 						     "198.18.3.7", "198.18.3.8", "198.18.3.9",
@@ -671,7 +671,7 @@ static void test_batch_one_build_per_service(void **state)
 	assert_int_equal(svc.table_size, 131);
 	assert_int_equal(bpf_map_get_next_key(h->maps.backends, NULL, &ids[0]), 0);
 	assert_int_equal(bpf_map_get_next_key(h->maps.backends, &ids[0], &ids[1]), -ENOENT);
-	expect_dnat(h, flow(CLIENT4, 2, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), "198.18.3.10", 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 2, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), "198.18.3.10", 8080);
 	tp_svc_batch_free(b);
 }
 
@@ -686,14 +686,14 @@ static void distribution(struct th *h, size_t n, const __u16 *w)
 	char src[64];
 	int b;
 
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, n, 8080, w, NULL, 0, 0);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, n, 8080, w, NULL, 0, 0);
 	for (i = 0; i < n; i++)
 		total_w += w ? w[i] : 1;
 	for (i = 0; i < FLOWS; i++) {
 		snprintf(src, sizeof(src), "100.64.%u.%u", i / 200, i % 200 + 1);
-		sp = flow(src, 10000 + i % 50000, VIP4, 80, IPPROTO_TCP,
+		sp = pt_flow(src, 10000 + i % 50000, VIP4, 80, IPPROTO_TCP,
 			  PKT_TCP_SYN);
-		b = backend_of(h, &sp, BE4, n);
+		b = pt_backend_of(h, &sp, BE4, n);
 		assert_in_range(b, 0, n - 1);
 		hits[b]++;
 	}
@@ -733,11 +733,11 @@ static void test_maglev_remove_one_of_ten(void **state)
 	int b;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_UDP, BE4, 10, 8080, NULL, NULL, 0, 0);
+	pt_service(h, VIP4, 80, IPPROTO_UDP, BE4, 10, 8080, NULL, NULL, 0, 0);
 	for (i = 0; i < FLOWS; i++) {
 		snprintf(src, sizeof(src), "100.65.%u.%u", i / 200, i % 200 + 1);
-		sp = flow(src, 20000, VIP4, 80, IPPROTO_UDP, 0);
-		before[i] = backend_of(h, &sp, BE4, 10);
+		sp = pt_flow(src, 20000, VIP4, 80, IPPROTO_UDP, 0);
+		before[i] = pt_backend_of(h, &sp, BE4, 10);
 	}
 	/* drop backend 4: the other nine stay */
 	{
@@ -747,13 +747,13 @@ static void test_maglev_remove_one_of_ten(void **state)
 		for (j = 0; j < 10; j++)
 			if (j != 4)
 				nine[n++] = BE4[j];
-		service(h, VIP4, 80, IPPROTO_UDP, nine, 9, 8080, NULL, NULL, 0, 0);
+		pt_service(h, VIP4, 80, IPPROTO_UDP, nine, 9, 8080, NULL, NULL, 0, 0);
 	}
 	th_set_clock(h, T0 + (TP_CT_TIMEOUT_UDP + 1) * SEC_NS); /* new flows */
 	for (i = 0; i < FLOWS; i++) {
 		snprintf(src, sizeof(src), "100.65.%u.%u", i / 200, i % 200 + 1);
-		sp = flow(src, 20000, VIP4, 80, IPPROTO_UDP, 0);
-		b = backend_of(h, &sp, BE4, 10);
+		sp = pt_flow(src, 20000, VIP4, 80, IPPROTO_UDP, 0);
+		b = pt_backend_of(h, &sp, BE4, 10);
 		assert_int_not_equal(b, 4);
 		if (before[i] != 4 && b != before[i])
 			moved++;
@@ -767,22 +767,22 @@ static void test_maglev_remove_one_of_ten(void **state)
 static void test_affinity(void **state)
 {
 	struct th *h = *state;
-	struct tp_affinity_key ak = { .client = addr(CLIENT4) };
+	struct tp_affinity_key ak = { .client = pt_addr(CLIENT4) };
 	struct tp_affinity aff;
 	struct tp_svc svc;
-	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
 	struct pkt_spec sp;
 	int first, b, i, others = 0;
 	__u8 st[3] = { TP_BACKEND_ACTIVE, TP_BACKEND_ACTIVE, TP_BACKEND_ACTIVE };
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, NULL,
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, NULL,
 		TP_SVC_F_AFFINITY, 100);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
 	ak.svc_id = svc.id;
 
-	sp = flow(CLIENT4, 30000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
-	first = backend_of(h, &sp, BE4, 3);
+	sp = pt_flow(CLIENT4, 30000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
+	first = pt_backend_of(h, &sp, BE4, 3);
 	assert_in_range(first, 0, 2);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.affinity, &ak, &aff), 0);
 	assert_int_equal(aff.last_ns, T0);
@@ -790,13 +790,13 @@ static void test_affinity(void **state)
 	for (i = 1; i < 50; i++) {
 		th_set_clock(h, T0 + i * SEC_NS);
 		sp.sport = 30000 + i;
-		assert_int_equal(backend_of(h, &sp, BE4, 3), first);
+		assert_int_equal(pt_backend_of(h, &sp, BE4, 3), first);
 	}
 	/* after the timeout Maglev decides again: some flows move */
 	for (i = 0; i < 50; i++) {
 		th_set_clock(h, T0 + (200 + 200 * i) * SEC_NS);
 		sp.sport = 31000 + i;
-		b = backend_of(h, &sp, BE4, 3);
+		b = pt_backend_of(h, &sp, BE4, 3);
 		if (b != first)
 			others++;
 		first = b; /* the new choice is remembered */
@@ -806,11 +806,11 @@ static void test_affinity(void **state)
 	assert_true(others > 0);
 	/* the client's backend turns terminating: it gets no new flow */
 	st[first] = TP_BACKEND_TERMINATING;
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, st,
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, st,
 		TP_SVC_F_AFFINITY, 100);
 	for (i = 0; i < 20; i++) {
 		sp.sport = 32000 + i;
-		assert_int_not_equal(backend_of(h, &sp, BE4, 3), first);
+		assert_int_not_equal(pt_backend_of(h, &sp, BE4, 3), first);
 	}
 }
 
@@ -823,33 +823,33 @@ static void test_terminating_backend_keeps_flows(void **state)
 	char src[32];
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, NULL, 0, 0);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, NULL, 0, 0);
 	/* find a flow that went to backend 1 */
 	for (i = 0; i < 100 && victim < 0; i++) {
-		sp = flow(CLIENT4, 40000 + i, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
-		if (backend_of(h, &sp, BE4, 3) == 1) {
+		sp = pt_flow(CLIENT4, 40000 + i, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
+		if (pt_backend_of(h, &sp, BE4, 3) == 1) {
 			victim = 1;
 			port = 40000 + i;
 		}
 	}
 	assert_int_equal(victim, 1);
 	st[1] = TP_BACKEND_TERMINATING;
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, st, 0, 0);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, st, 0, 0);
 	/* the established flow stays on its backend */
-	sp = flow(CLIENT4, port, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK);
-	expect_dnat(h, sp, BE4[1], 8080);
+	sp = pt_flow(CLIENT4, port, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK);
+	pt_expect_dnat(h, sp, BE4[1], 8080);
 	/* new flows avoid it */
 	for (i = 0; i < 300; i++) {
 		snprintf(src, sizeof(src), "100.66.%d.%d", i / 200, i % 200 + 1);
-		sp = flow(src, 1234, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
-		b = backend_of(h, &sp, BE4, 3);
+		sp = pt_flow(src, 1234, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
+		b = pt_backend_of(h, &sp, BE4, 3);
 		assert_int_not_equal(b, 1);
 	}
 	/* maintenance behaves the same */
 	st[1] = TP_BACKEND_MAINTENANCE;
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, st, 0, 0);
-	sp = flow(CLIENT4, port, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK);
-	expect_dnat(h, sp, BE4[1], 8080);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, st, 0, 0);
+	sp = pt_flow(CLIENT4, port, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK);
+	pt_expect_dnat(h, sp, BE4[1], 8080);
 }
 
 /* ---- TCP state machine and timeouts ----------------------------------------- */
@@ -863,7 +863,7 @@ struct tcp_step {
 
 static void tcp_sequence(struct th *h, const struct tcp_step *steps, size_t n)
 {
-	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
 	struct tp_ct_entry e;
 	__u64 now = T0;
 	size_t i;
@@ -872,12 +872,12 @@ static void tcp_sequence(struct th *h, const struct tcp_step *steps, size_t n)
 		now += SEC_NS;
 		th_set_clock(h, now);
 		if (!steps[i].reply)
-			expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
+			pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
 					    steps[i].flags), BE4[0], 8080);
 		else
-			expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 40000,
+			pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 40000,
 					      IPPROTO_TCP, steps[i].flags), VIP4, 80);
-		assert_int_equal(ct_get(h, &k, &e), 0);
+		assert_int_equal(pt_ct_get(h, &k, &e), 0);
 		if (e.state != steps[i].want_state)
 			fail_msg("step %zu: state %u, want %u", i, e.state,
 				 steps[i].want_state);
@@ -901,7 +901,7 @@ static void test_tcp_states_full_close(void **state)
 	};
 
 	REQUIRE_BPF();
-	service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
@@ -917,7 +917,7 @@ static void test_tcp_states_reset(void **state)
 	};
 
 	REQUIRE_BPF();
-	service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
@@ -933,7 +933,7 @@ static void test_tcp_states_server_fin_first(void **state)
 	};
 
 	REQUIRE_BPF();
-	service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
@@ -942,35 +942,35 @@ static void test_tcp_rst_starts_no_flow(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_untouched(h, TH_FROM_TAILNET,
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_untouched(h, TH_FROM_TAILNET,
 			 FLOWP(CLIENT4, 40000, VIP4, 80,
 						IPPROTO_TCP, PKT_TCP_RST), PASS);
-	assert_int_equal(ct_count(h), 0);
+	assert_int_equal(pt_ct_count(h), 0);
 }
 
 /* A timed-out flow counts as absent: its next packet is a new flow. */
 static void test_ct_timeouts(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
-	struct tp_ct_key ku = ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_key ku = pt_ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
 	struct tp_ct_entry e;
 	__u64 t;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
 		    BE4[0], 8080);
-	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 5353);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 5353);
 
 	/* one ns before the SYN timeout: still the same flow */
 	t = T0 + TP_CT_TIMEOUT_SYN * SEC_NS - 1;
 	th_set_clock(h, t);
-	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
+	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
 			      PKT_TCP_SYN | PKT_TCP_ACK), VIP4, 80);
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.state, TP_CT_SYN_RECV);
 	assert_int_equal(e.created_s, TP_CT_SEC(T0));
 
@@ -980,23 +980,23 @@ static void test_ct_timeouts(void **state)
 	 */
 	t += TP_CT_TIMEOUT_SYN * SEC_NS;
 	th_set_clock(h, t);
-	expect_untouched(h, TH_TO_TAILNET,
+	pt_expect_untouched(h, TH_TO_TAILNET,
 			 FLOWP(BE4[0], 8080, CLIENT4, 40000,
 						IPPROTO_TCP, PKT_TCP_ACK), PASS);
 	/* ... and the client's next packet creates a new flow */
-	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
 		    BE4[0], 8080);
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.created_s, TP_CT_SEC(t));
 	assert_int_equal(e.state, TP_CT_SYN_SENT);
 	assert_int_equal(e.packets[0], 1);
 
 	/* UDP: 60 s since its last packet */
-	assert_int_equal(ct_get(h, &ku, &e), 0);
+	assert_int_equal(pt_ct_get(h, &ku, &e), 0);
 	assert_int_equal(e.expires_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_UDP);
 	assert_true(e.expires_s <= TP_CT_SEC(t));
-	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 5353);
-	assert_int_equal(ct_get(h, &ku, &e), 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 5353);
+	assert_int_equal(pt_ct_get(h, &ku, &e), 0);
 	assert_int_equal(e.created_s, TP_CT_SEC(t));
 	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 5);
 }
@@ -1004,27 +1004,27 @@ static void test_ct_timeouts(void **state)
 static void test_syn_after_close_is_new_flow(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
 		    BE4[0], 8080);
-	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_RST),
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_RST),
 		    BE4[0], 8080);
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.state, TP_CT_RESET);
 	th_set_clock(h, T0 + 5 * SEC_NS);
 	/* the backend moved meanwhile: the new connection goes to the new one */
-	service(h, VIP4, 80, IPPROTO_TCP, &BE4[1], 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+	pt_service(h, VIP4, 80, IPPROTO_TCP, &BE4[1], 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
 		    BE4[1], 8080);
-	check_ct_dnat(h, &k, BE4[1], 8080, TP_CT_SYN_SENT);
+	pt_check_ct_dnat(h, &k, BE4[1], 8080, TP_CT_SYN_SENT);
 	/* the old reply key is gone */
-	k = ct_key(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP);
-	assert_int_equal(ct_get(h, &k, &e), -ENOENT);
-	assert_int_equal(ct_count(h), 2);
+	k = pt_ct_key(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP);
+	assert_int_equal(pt_ct_get(h, &k, &e), -ENOENT);
+	assert_int_equal(pt_ct_count(h), 2);
 }
 
 /*
@@ -1034,19 +1034,19 @@ static void test_syn_after_close_is_new_flow(void **state)
 static void test_tuple_clash_keeps_live_flow(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
 		    BE4[0], 8080);
-	expect_untouched(h, TH_TO_TAILNET,
+	pt_expect_untouched(h, TH_TO_TAILNET,
 			 FLOWP(VIP4, 80, CLIENT4, 40000, IPPROTO_TCP,
 			       PKT_TCP_SYN | PKT_TCP_ACK), PASS);
-	check_ct_dnat(h, &k, BE4[0], 8080, TP_CT_SYN_SENT);
-	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK),
+	pt_check_ct_dnat(h, &k, BE4[0], 8080, TP_CT_SYN_SENT);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK),
 		    BE4[0], 8080);
-	assert_int_equal(ct_count(h), 2);
+	assert_int_equal(pt_ct_count(h), 2);
 }
 
 /* ---- ICMP echo ------------------------------------------------------------- */
@@ -1055,34 +1055,34 @@ static void icmp_echo(void **state, const char *client, const char *vip,
 		      const char *be)
 {
 	struct th *h = *state;
-	__u8 proto = icmp_proto(client);
+	__u8 proto = pt_icmp_proto(client);
 	int v6 = proto == IPPROTO_ICMPV6;
-	struct pkt_spec sp = { .family = family_of(client), .saddr = client,
+	struct pkt_spec sp = { .family = pt_family_of(client), .saddr = client,
 			       .daddr = vip, .proto = proto,
 			       .icmp_type = v6 ? 128 : 8, .icmp_id = 0x4242,
 			       .icmp_seq = 1, .payload = "ping", .payload_len = 4 };
-	struct tp_ct_key k = ct_key(client, 0x4242, vip, 0, proto);
+	struct tp_ct_key k = pt_ct_key(client, 0x4242, vip, 0, proto);
 	struct tp_ct_entry e;
 	struct pkt in, want;
 
 	REQUIRE_BPF();
-	service(h, vip, 0, proto, &be, 1, 0, NULL, NULL, 0, 0);
-	build(&sp, &in);
+	pt_service(h, vip, 0, proto, &be, 1, 0, NULL, NULL, 0, 0);
+	pt_build(&sp, &in);
 	sp.daddr = be;
-	build(&sp, &want);
-	run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
-	check_ct_dnat(h, &k, be, 0, TP_CT_OPEN);
+	pt_build(&sp, &want);
+	pt_run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
+	pt_check_ct_dnat(h, &k, be, 0, TP_CT_OPEN);
 
 	/* echo reply from the backend: source back to the VIP */
-	sp = (struct pkt_spec){ .family = family_of(client), .saddr = be,
+	sp = (struct pkt_spec){ .family = pt_family_of(client), .saddr = be,
 				.daddr = client, .proto = proto,
 				.icmp_type = v6 ? 129 : 0, .icmp_id = 0x4242,
 				.icmp_seq = 1, .payload = "ping", .payload_len = 4 };
-	build(&sp, &in);
+	pt_build(&sp, &in);
 	sp.saddr = vip;
-	build(&sp, &want);
-	run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	pt_build(&sp, &want);
+	pt_run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.state, TP_CT_REPLIED);
 	assert_int_equal(e.expires_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_ICMP);
 
@@ -1090,8 +1090,8 @@ static void icmp_echo(void **state, const char *client, const char *vip,
 	sp.saddr = client;
 	sp.daddr = vip;
 	sp.icmp_id = 7;
-	expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
-	assert_int_equal(ct_count(h), 2);
+	pt_expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
+	assert_int_equal(pt_ct_count(h), 2);
 }
 
 static void test_icmp_echo_v4(void **state)
@@ -1116,25 +1116,25 @@ static void icmp_error_egress(struct th *h, const char *client, const char *vip,
 			      const char *be, const char *from, __u8 type,
 			      __u8 code, __u32 info, size_t quote)
 {
-	int v6 = family_of(client) == AF_INET6;
-	struct pkt_spec q = flow(client, 5000, be, 5353, IPPROTO_UDP, 0);
-	struct pkt_spec sp = { .family = family_of(client), .saddr = from,
-			       .daddr = client, .proto = icmp_proto(client),
+	int v6 = pt_family_of(client) == AF_INET6;
+	struct pkt_spec q = pt_flow(client, 5000, be, 5353, IPPROTO_UDP, 0);
+	struct pkt_spec sp = { .family = pt_family_of(client), .saddr = from,
+			       .daddr = client, .proto = pt_icmp_proto(client),
 			       .icmp_type = type, .icmp_code = code,
 			       .icmp_info = info, .inner_len = quote };
 	struct pkt inner, in, want;
 
 	(void)v6;
-	build(&q, &inner);
+	pt_build(&q, &inner);
 	sp.inner = &inner;
-	build(&sp, &in);
+	pt_build(&sp, &in);
 	q.daddr = vip;
 	q.dport = 53;
-	build(&q, &inner);
+	pt_build(&q, &inner);
 	if (!strcmp(from, be))
 		sp.saddr = vip;
-	build(&sp, &want);
-	run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
+	pt_build(&sp, &want);
+	pt_run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
 }
 
 /*
@@ -1146,33 +1146,33 @@ static void icmp_error_ingress(struct th *h, const char *client,
 			       const char *vip, const char *be, __u8 type,
 			       __u8 code, size_t quote)
 {
-	struct pkt_spec q = flow(vip, 53, client, 5000, IPPROTO_UDP, 0);
-	struct pkt_spec sp = { .family = family_of(client), .saddr = client,
-			       .daddr = vip, .proto = icmp_proto(client),
+	struct pkt_spec q = pt_flow(vip, 53, client, 5000, IPPROTO_UDP, 0);
+	struct pkt_spec sp = { .family = pt_family_of(client), .saddr = client,
+			       .daddr = vip, .proto = pt_icmp_proto(client),
 			       .icmp_type = type, .icmp_code = code,
 			       .inner_len = quote };
 	struct pkt inner, in, want;
 
-	build(&q, &inner);
+	pt_build(&q, &inner);
 	sp.inner = &inner;
-	build(&sp, &in);
+	pt_build(&sp, &in);
 	q.saddr = be;
 	q.sport = 5353;
-	build(&q, &inner);
+	pt_build(&q, &inner);
 	sp.daddr = be;
-	build(&sp, &want);
-	run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
+	pt_build(&sp, &want);
+	pt_run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
 }
 
 static void icmp_errors(void **state, const char *client, const char *vip,
 			const char *be, const char *router)
 {
 	struct th *h = *state;
-	int v6 = family_of(client) == AF_INET6;
+	int v6 = pt_family_of(client) == AF_INET6;
 
 	REQUIRE_BPF();
-	service(h, vip, 53, IPPROTO_UDP, &be, 1, 5353, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(client, 5000, vip, 53, IPPROTO_UDP, 0), be, 5353);
+	pt_service(h, vip, 53, IPPROTO_UDP, &be, 1, 5353, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(client, 5000, vip, 53, IPPROTO_UDP, 0), be, 5353);
 
 	/* port unreachable from the backend, whole quote */
 	icmp_error_egress(h, client, vip, be, be, v6 ? 1 : 3, v6 ? 4 : 3, 0, 0);
@@ -1203,7 +1203,7 @@ static void test_icmp_error_v6(void **state)
 static void test_icmp_error_tcp_quote(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = flow(CLIENT4, 40000, BE4[0], 8080, IPPROTO_TCP,
+	struct pkt_spec q = pt_flow(CLIENT4, 40000, BE4[0], 8080, IPPROTO_TCP,
 				 PKT_TCP_SYN);
 	struct pkt_spec sp = { .family = AF_INET, .saddr = BE4[0],
 			       .daddr = CLIENT4, .proto = IPPROTO_ICMP,
@@ -1213,50 +1213,50 @@ static void test_icmp_error_tcp_quote(void **state)
 	size_t i;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
 		    BE4[0], 8080);
 	for (i = 0; i < sizeof(quotes) / sizeof(quotes[0]); i++) {
 		q.daddr = BE4[0];
 		q.dport = 8080;
 		sp.saddr = BE4[0];
 		sp.inner_len = quotes[i];
-		build(&q, &inner);
+		pt_build(&q, &inner);
 		sp.inner = &inner;
-		build(&sp, &in);
+		pt_build(&sp, &in);
 		q.daddr = VIP4;
 		q.dport = 80;
-		build(&q, &inner);
+		pt_build(&q, &inner);
 		sp.saddr = VIP4;
-		build(&sp, &want);
+		pt_build(&sp, &want);
 		if (quotes[i] == 28) {
 			/* without the TCP checksum in the quote, it stays */
 			memcpy(want.data + 28 + 20 + 16, in.data + 28 + 20 + 16, 0);
 		}
-		run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
+		pt_run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
 	}
 }
 
 static void test_icmp_error_unknown_flow_untouched(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = flow(CLIENT4, 5001, BE4[0], 5353, IPPROTO_UDP, 0);
+	struct pkt_spec q = pt_flow(CLIENT4, 5001, BE4[0], 5353, IPPROTO_UDP, 0);
 	struct pkt_spec sp = { .family = AF_INET, .saddr = BE4[0],
 			       .daddr = CLIENT4, .proto = IPPROTO_ICMP,
 			       .icmp_type = 3, .icmp_code = 3 };
 	struct pkt inner;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 5353);
-	build(&q, &inner);
+	pt_service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 5353);
+	pt_build(&q, &inner);
 	sp.inner = &inner;
-	expect_untouched(h, TH_TO_TAILNET, &sp, PASS);
+	pt_expect_untouched(h, TH_TO_TAILNET, &sp, PASS);
 	/* a quote too short for ports */
 	q.sport = 5000;
-	build(&q, &inner);
+	pt_build(&q, &inner);
 	sp.inner_len = 20 + 4;
-	expect_untouched(h, TH_TO_TAILNET, &sp, PASS);
+	pt_expect_untouched(h, TH_TO_TAILNET, &sp, PASS);
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 0);
 }
 
@@ -1267,58 +1267,58 @@ static void fragments(void **state, const char *client, const char *vip,
 {
 	struct th *h = *state;
 	static char payload[1200];
-	struct pkt_spec sp = flow(client, 5000, vip, 53, IPPROTO_UDP, 0);
+	struct pkt_spec sp = pt_flow(client, 5000, vip, 53, IPPROTO_UDP, 0);
 	struct pkt whole, whole_want, in, want;
-	size_t l3 = family_of(client) == AF_INET6 ? 40 : 20;
+	size_t l3 = pt_family_of(client) == AF_INET6 ? 40 : 20;
 	size_t l4_len;
 
 	REQUIRE_BPF();
 	memset(payload, 'x', sizeof(payload));
-	service(h, vip, 53, IPPROTO_UDP, &be, 1, 5353, NULL, NULL, 0, 0);
+	pt_service(h, vip, 53, IPPROTO_UDP, &be, 1, 5353, NULL, NULL, 0, 0);
 	sp.payload = payload;
 	sp.payload_len = sizeof(payload);
-	build(&sp, &whole);
+	pt_build(&sp, &whole);
 	sp.daddr = be;
 	sp.dport = 5353;
-	build(&sp, &whole_want);
+	pt_build(&sp, &whole_want);
 	l4_len = whole.len - l3;
 
 	/* a later fragment before its first: untranslated, counted */
 	assert_int_equal(pkt_fragment(&whole, 600, l4_len - 600, 0, 77, &in), 0);
-	run_expect(h, TH_FROM_TAILNET, &in, PASS, &in);
+	pt_run_expect(h, TH_FROM_TAILNET, &in, PASS, &in);
 	assert_int_equal(th_stat(h, TP_STAT_FRAG_NO_RECORD), 1);
 
 	/* first fragment: a new flow, translated, ports recorded */
 	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 77, &in), 0);
 	assert_int_equal(pkt_fragment(&whole_want, 0, 600, 1, 77, &want), 0);
-	run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
+	pt_run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
 	/* the later one follows it: addresses only */
 	assert_int_equal(pkt_fragment(&whole, 600, l4_len - 600, 0, 77, &in), 0);
 	assert_int_equal(pkt_fragment(&whole_want, 600, l4_len - 600, 0, 77, &want), 0);
-	run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
+	pt_run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
 	assert_int_equal(th_stat(h, TP_STAT_DNAT), 2);
 	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 1);
 
 	/* reply fragments from the backend are translated back */
-	sp = flow(be, 5353, client, 5000, IPPROTO_UDP, 0);
+	sp = pt_flow(be, 5353, client, 5000, IPPROTO_UDP, 0);
 	sp.payload = payload;
 	sp.payload_len = sizeof(payload);
-	build(&sp, &whole);
+	pt_build(&sp, &whole);
 	sp.saddr = vip;
 	sp.sport = 53;
-	build(&sp, &whole_want);
+	pt_build(&sp, &whole_want);
 	assert_int_equal(pkt_fragment(&whole, 0, 608, 1, 99, &in), 0);
 	assert_int_equal(pkt_fragment(&whole_want, 0, 608, 1, 99, &want), 0);
-	run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
+	pt_run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
 	assert_int_equal(pkt_fragment(&whole, 608, l4_len - 608, 0, 99, &in), 0);
 	assert_int_equal(pkt_fragment(&whole_want, 608, l4_len - 608, 0, 99, &want), 0);
-	run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
+	pt_run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
 	assert_int_equal(th_stat(h, TP_STAT_REVNAT), 2);
 
 	/* a record older than the fragment timeout is no record */
 	th_set_clock(h, T0 + (TP_FRAG_TIMEOUT + 1) * SEC_NS);
 	assert_int_equal(pkt_fragment(&whole, 608, l4_len - 608, 0, 99, &in), 0);
-	run_expect(h, TH_TO_TAILNET, &in, PASS, &in);
+	pt_run_expect(h, TH_TO_TAILNET, &in, PASS, &in);
 	assert_int_equal(th_stat(h, TP_STAT_FRAG_NO_RECORD), 2);
 }
 
@@ -1338,38 +1338,38 @@ static void test_ipv4_options(void **state)
 {
 	struct th *h = *state;
 	const uint8_t opts[8] = { 1, 1, 1, 1, 1, 1, 1, 0 }; /* NOPs, EOL */
-	struct pkt_spec sp = flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
+	struct pkt_spec sp = pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
 				  PKT_TCP_SYN);
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	sp.ip_options = opts;
 	sp.ip_options_len = sizeof(opts);
-	expect_dnat(h, sp, BE4[0], 8080);
+	pt_expect_dnat(h, sp, BE4[0], 8080);
 }
 
 static void test_ipv6_exthdrs(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec sp = flow(CLIENT6, 40000, VIP6, 80, IPPROTO_TCP,
+	struct pkt_spec sp = pt_flow(CLIENT6, 40000, VIP6, 80, IPPROTO_TCP,
 				  PKT_TCP_SYN);
 
 	REQUIRE_BPF();
-	service(h, VIP6, 80, IPPROTO_TCP, BE6, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(h, VIP6, 80, IPPROTO_TCP, BE6, 1, 8080, NULL, NULL, 0, 0);
 	sp.exthdr[0] = 0;
 	sp.exthdr[1] = 60;
 	sp.exthdr[2] = 43;
 	sp.exthdr[3] = 44; /* atomic fragment */
 	sp.exthdr[4] = 60;
 	sp.n_exthdr = 5;
-	expect_dnat(h, sp, BE6[0], 8080);
+	pt_expect_dnat(h, sp, BE6[0], 8080);
 	/* exactly the limit still parses */
 	sp.n_exthdr = 8;
 	sp.exthdr[5] = 60;
 	sp.exthdr[6] = 60;
 	sp.exthdr[7] = 60;
 	sp.sport = 40001;
-	expect_dnat(h, sp, BE6[0], 8080);
+	pt_expect_dnat(h, sp, BE6[0], 8080);
 }
 
 /* ---- bad input ------------------------------------------------------------- */
@@ -1384,7 +1384,7 @@ static void expect_drop_at(struct th *h, const struct pkt *in, int reason,
 	for (hook = TH_FROM_TAILNET; hook <= TH_TO_TAILNET; hook++) {
 		for (r = 1; r < TP_DROP_REASON_MAX; r++)
 			before[r] = th_stat(h, TP_STAT_DROP(r));
-		run_expect(h, hook, in, DROP, NULL);
+		pt_run_expect(h, hook, in, DROP, NULL);
 		for (r = 1; r < TP_DROP_REASON_MAX; r++) {
 			now = th_stat(h, TP_STAT_DROP(r));
 			if (now != before[r] + (r == reason))
@@ -1400,14 +1400,14 @@ static void expect_drop_at(struct th *h, const struct pkt *in, int reason,
 static void test_bad_input(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec sp = flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
+	struct pkt_spec sp = pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
 				  PKT_TCP_SYN);
 	struct pkt p, good, frag;
 	int i;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	build(&sp, &good);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_build(&sp, &good);
 
 	/* IPv4 header cut short (16 of 20 bytes) */
 	p = good;
@@ -1441,7 +1441,7 @@ static void test_bad_input(void **state)
 	expect_drop(h, &p, TP_DROP_BAD_VERSION);
 	/* IPv4 header behind an IPv6 EtherType */
 	sp.l2 = 1;
-	build(&sp, &p);
+	pt_build(&sp, &p);
 	p.data[12] = 0x86;
 	p.data[13] = 0xdd;
 	expect_drop(h, &p, TP_DROP_BAD_VERSION);
@@ -1455,8 +1455,8 @@ static void test_bad_input(void **state)
 	assert_int_equal(pkt_fragment(&good, 8, good.len - 20 - 8, 0, 5, &frag), 0);
 	expect_drop(h, &frag, TP_DROP_BAD_FRAG);
 	/* IPv6: payload length past the packet */
-	sp = flow(CLIENT6, 40000, VIP6, 80, IPPROTO_TCP, PKT_TCP_SYN);
-	build(&sp, &good);
+	sp = pt_flow(CLIENT6, 40000, VIP6, 80, IPPROTO_TCP, PKT_TCP_SYN);
+	pt_build(&sp, &good);
 	p = good;
 	p.data[4] = 0x10;
 	expect_drop(h, &p, TP_DROP_BAD_LEN);
@@ -1465,16 +1465,16 @@ static void test_bad_input(void **state)
 	sp.n_exthdr = 1;
 	sp.proto = 59; /* no next header, no payload */
 	sp.payload_len = 0;
-	build(&sp, &p);
+	pt_build(&sp, &p);
 	p.len -= 4;
 	p.data[5] -= 4;
 	expect_drop(h, &p, TP_DROP_TRUNCATED);
 	/* IPv6: nine extension headers */
-	sp = flow(CLIENT6, 40000, VIP6, 80, IPPROTO_TCP, PKT_TCP_SYN);
+	sp = pt_flow(CLIENT6, 40000, VIP6, 80, IPPROTO_TCP, PKT_TCP_SYN);
 	for (i = 0; i < 8; i++)
 		sp.exthdr[i] = 60;
 	sp.n_exthdr = 8;
-	build(&sp, &good);
+	pt_build(&sp, &good);
 	/* make the 8th header's next header another dest-opts with room */
 	{
 		size_t last = 40 + 7 * 8;
@@ -1490,7 +1490,7 @@ static void test_bad_input(void **state)
 	}
 	expect_drop(h, &p, TP_DROP_EXTHDR_LIMIT);
 	/* nothing got tracked or translated */
-	assert_int_equal(ct_count(h), 0);
+	assert_int_equal(pt_ct_count(h), 0);
 	assert_int_equal(th_stat(h, TP_STAT_DNAT), 0);
 }
 
@@ -1508,9 +1508,9 @@ static void test_other_protocols_pass(void **state)
 	int verdict;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 0, IPPROTO_ICMP, BE4, 1, 0, NULL, NULL, 0, 0);
-	expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
-	expect_untouched(h, TH_FROM_TAILNET, &ns, PASS);
+	pt_service(h, VIP4, 0, IPPROTO_ICMP, BE4, 1, 0, NULL, NULL, 0, 0);
+	pt_expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
+	pt_expect_untouched(h, TH_FROM_TAILNET, &ns, PASS);
 	assert_int_equal(th_stat(h, TP_STAT_OTHER_PROTO), 2);
 	/* ARP on Ethernet */
 	memset(&arp, 0, sizeof(arp));
@@ -1518,17 +1518,17 @@ static void test_other_protocols_pass(void **state)
 	arp.len = 42;
 	arp.data[12] = 0x08;
 	arp.data[13] = 0x06;
-	run(h, TH_FROM_TAILNET, &arp, &out, &verdict);
+	pt_run(h, TH_FROM_TAILNET, &arp, &out, &verdict);
 	assert_int_equal(verdict, PASS);
 	assert_pkt_eq(arp.data, arp.len, out.data, out.len);
 	assert_int_equal(th_stat(h, TP_STAT_NOT_IP), 1);
-	assert_int_equal(ct_count(h), 0);
+	assert_int_equal(pt_ct_count(h), 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 		T(test_dnat_tcp_v4),
 		T(test_dnat_tcp_v6),
 		T(test_udp_port_translation_v4),
@@ -1542,7 +1542,7 @@ int main(void)
 		T(test_no_backend_drops),
 		T(test_dnat_ethernet),
 		cmocka_unit_test_setup_teardown(test_service_set_failure_rolls_back,
-						setup_small_maglev, teardown),
+						setup_small_maglev, pt_teardown),
 		T(test_services_past_1023),
 		T(test_service_index_model),
 		T(test_batch_one_build_per_service),

@@ -93,6 +93,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "addr.h"
 #include "conntrack.h"
 #include "harness.h"
 #include "identity.h"
@@ -413,21 +414,6 @@ static const char *iface_str(int iface)
 	return iface == IF_TUN0 ? "tptun0" : iface == IF_TUN1 ? "tptun1" : "lo";
 }
 
-static const char *proto_str(__u8 proto)
-{
-	switch (proto) {
-	case IPPROTO_TCP:
-		return "tcp";
-	case IPPROTO_UDP:
-		return "udp";
-	case IPPROTO_ICMP:
-		return "icmp";
-	case IPPROTO_ICMPV6:
-		return "icmp6";
-	}
-	return "proto";
-}
-
 static void key_str(const struct tp_ct_key *k, char *buf, size_t len)
 {
 	char s[PKT_ADDR_STRLEN], d[PKT_ADDR_STRLEN];
@@ -435,7 +421,7 @@ static void key_str(const struct tp_ct_key *k, char *buf, size_t len)
 	pkt_addr_str(&k->saddr, s, sizeof(s));
 	pkt_addr_str(&k->daddr, d, sizeof(d));
 	snprintf(buf, len, "%s(%u) [%s]:%u -> [%s]:%u zone %u",
-		 proto_str(k->proto), k->proto, s, ntohs(k->sport), d,
+		 tp_proto_str(k->proto), k->proto, s, ntohs(k->sport), d,
 		 ntohs(k->dport), k->zone);
 }
 

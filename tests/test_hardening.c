@@ -40,12 +40,12 @@
 
 static void identities(struct th *h)
 {
-	ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
-	ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
-	ident(h, 0, "198.18.1.0/24", ID_WEB);
-	ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
-	ident(h, 0, "198.18.2.1/32", ID_DB);
-	ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
+	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
+	pt_ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
+	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
+	pt_ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
+	pt_ident(h, 0, "198.18.2.1/32", ID_DB);
+	pt_ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
 }
 
 /* ---- 1. forged ICMP errors --------------------------------------------- */
@@ -53,71 +53,71 @@ static void identities(struct th *h)
 static void test_h01_forged_icmp_error(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec reply = flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK);
-	struct pkt_spec orig = flow(CLIENT4, 1000, POD, 80, TCP, SYN);
+	struct pkt_spec reply = pt_flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK);
+	struct pkt_spec orig = pt_flow(CLIENT4, 1000, POD, 80, TCP, SYN);
 	struct pkt err;
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	deflt(h, TH_ZONE2, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
 
 	/* the client's own error about the pod's reply, to the pod: related */
-	icmp_err(&err, CLIENT4, POD, &reply);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	pt_icmp_err(&err, CLIENT4, POD, &reply);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), PASS);
 	assert_int_equal(th_stat(h, TP_STAT_PASS), 2);
 
 	/* the same quote carried to a denied host: decided on its own */
-	icmp_err(&err, CLIENT4, DB, &reply);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+	pt_icmp_err(&err, CLIENT4, DB, &reply);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
 
 	/* from a tailnet address nothing routes to this interface: same */
-	icmp_err(&err, "100.64.0.77", POD, &reply);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 2);
+	pt_icmp_err(&err, "100.64.0.77", POD, &reply);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
 
 	/* a quote of the flow's original direction never left to the tailnet */
-	icmp_err(&err, POD, CLIENT4, &orig);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 3);
+	pt_icmp_err(&err, POD, CLIENT4, &orig);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 3);
 
 	/*
 	 * Going out: an error about the client's packet must come from where
 	 * that packet went (the cluster side), not forwarded from zone 2.
 	 */
-	icmp_err(&err, POD, CLIENT4, &orig);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), PASS);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &err),
+	pt_icmp_err(&err, POD, CLIENT4, &orig);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &err),
 			 DROP);
-	assert_int_equal(drops(h, TP_DROP_ZONE), 1);
+	assert_int_equal(pt_drops(h, TP_DROP_ZONE), 1);
 	/* and go to the client that sent it */
-	icmp_err(&err, POD, "100.64.0.2", &orig);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 4);
+	pt_icmp_err(&err, POD, "100.64.0.2", &orig);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 4);
 }
 
 /* A crossing flow's original packets leave through zone 2: zone 1 peers cannot quote them. */
 static void test_h01_forged_icmp_error_crossing(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec orig = flow(CLIENT4, 1000, Z2PEER, 80, TCP, SYN);
+	struct pkt_spec orig = pt_flow(CLIENT4, 1000, Z2PEER, 80, TCP, SYN);
 	struct pkt err;
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
 
 	/* from zone 2, where the quoted packet went: related */
-	icmp_err(&err, Z2PEER, CLIENT4, &orig);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &err), PASS);
+	pt_icmp_err(&err, Z2PEER, CLIENT4, &orig);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &err), PASS);
 	/* the same error injected in zone 1 is no error of that flow */
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
 }
 
 /* ---- 2. revocation in both directions ----------------------------------------- */
@@ -125,7 +125,7 @@ static void test_h01_forged_icmp_error_crossing(void **state)
 static void test_h02_revocation_stops_replies(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 80, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, POD, 80, TCP);
 	struct tp_rule match = { .src_id = ID_CLIENT, .dst_id = ID_WEB, .proto = TCP,
 				 .port_lo = 80, .port_hi = 80 };
 	struct tp_ct_entry e;
@@ -133,27 +133,27 @@ static void test_h02_revocation_stops_replies(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
-	expires = ct_must(h, &k).expires_s;
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	expires = pt_ct_must(h, &k).expires_s;
 
 	/* revoke: the pod's next packet is dropped first, then the client's */
 	assert_int_equal(tp_policy_rule_del(&h->maps, &match, TP_OWNER_TPCTL), 0);
 	th_set_clock(h, T0 + 5 * SEC_NS);
-	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), DROP);
-	e = ct_must(h, &k);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), DROP);
+	e = pt_ct_must(h, &k);
 	assert_int_equal(e.verdict, TP_VERDICT_DENY);
 	assert_int_equal(th_stat(h, TP_STAT_POLICY_RECHECK), 1);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), DROP);
 	/* dropped packets do not keep the flow alive: it ages out */
-	e = ct_must(h, &k);
+	e = pt_ct_must(h, &k);
 	assert_int_equal(e.expires_s, expires);
 	assert_int_equal(e.packets[0], 2);
 	assert_int_equal(e.packets[1], 1);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 2);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
 }
 
 /* ---- 3. reply-key hits from the tailnet ----------------------------------------- */
@@ -161,29 +161,29 @@ static void test_h02_revocation_stops_replies(void **state)
 static void test_h03_reply_key_from_tailnet(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, TCP);
-	struct tp_ct_key kx = ct_key(CLIENT4, 1000, Z2PEER, 80, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, TCP);
+	struct tp_ct_key kx = pt_ct_key(CLIENT4, 1000, Z2PEER, 80, TCP);
 
 	REQUIRE_BPF();
 	identities(h);
-	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
 
 	/* a peer whose allowed IPs cover the backend sends the "reply" */
-	expect_untouched(h, TH_FROM_TAILNET,
+	pt_expect_untouched(h, TH_FROM_TAILNET,
 			 FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP, RST), DROP);
-	assert_int_equal(drops(h, TP_DROP_CT_CLASH), 1);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_SENT);
-	assert_int_equal(ct_must(h, &k).packets[1], 0);
+	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
+	assert_int_equal(pt_ct_must(h, &k).packets[1], 0);
 	/* the real reply still works */
-	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK), VIP4, 80);
+	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK), VIP4, 80);
 
 	/* a crossing flow's replies come from zone 2, never from zone 1 */
-	rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
-	assert_int_equal(send_in(h, Z2PEER, 80, CLIENT4, 1000, TCP, RST), DROP);
-	assert_int_equal(drops(h, TP_DROP_CT_CLASH), 2);
-	assert_int_equal(ct_must(h, &kx).state, TP_CT_SYN_SENT);
+	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, Z2PEER, 80, CLIENT4, 1000, TCP, RST), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 2);
+	assert_int_equal(pt_ct_must(h, &kx).state, TP_CT_SYN_SENT);
 }
 
 /* ---- 4. identity from a spoofed source on the uplink ------------------------------ */
@@ -191,32 +191,32 @@ static void test_h03_reply_key_from_tailnet(void **state)
 static void test_h04_uplink_source_is_world(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(POD, 5000, CLIENT4, 53, UDP);
+	struct tp_ct_key k = pt_ct_key(POD, 5000, CLIENT4, 53, UDP);
 	struct pkt in;
 
 	REQUIRE_BPF();
 	identities(h);
-	uplink(h, UPLINK_IFINDEX);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_WEB, ID_CLIENT, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
+	pt_uplink(h, UPLINK_IFINDEX);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_WEB, ID_CLIENT, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
 
 	/* a pod's address arriving from the uplink is anyone's: world */
-	build(FLOWP(POD, 5000, CLIENT4, 53, UDP, 0), &in);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX, &in),
+	pt_build(FLOWP(POD, 5000, CLIENT4, 53, UDP, 0), &in);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX, &in),
 			 DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
 	/* from the pod's own interface (no entry in tp_ifaces): web */
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, 77, &in), PASS);
-	assert_int_equal(ct_must(h, &k).src_identity, ID_WEB);
-	assert_int_equal(ct_must(h, &k).flags, TP_CT_F_EGRESS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 77, &in), PASS);
+	assert_int_equal(pt_ct_must(h, &k).src_identity, ID_WEB);
+	assert_int_equal(pt_ct_must(h, &k).flags, TP_CT_F_EGRESS);
 	/* a world -> client rule is what lets the uplink through */
-	rule(h, TP_ID_WORLD, ID_CLIENT, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
-	build(FLOWP(POD, 5001, CLIENT4, 53, UDP, 0), &in);
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX, &in),
+	pt_rule(h, TP_ID_WORLD, ID_CLIENT, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
+	pt_build(FLOWP(POD, 5001, CLIENT4, 53, UDP, 0), &in);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX, &in),
 			 PASS);
 	k.sport = htons(5001);
-	assert_int_equal(ct_must(h, &k).src_identity, TP_ID_WORLD);
-	assert_int_equal(ct_must(h, &k).flags, TP_CT_F_EGRESS | TP_CT_F_UPLINK);
+	assert_int_equal(pt_ct_must(h, &k).src_identity, TP_ID_WORLD);
+	assert_int_equal(pt_ct_must(h, &k).flags, TP_CT_F_EGRESS | TP_CT_F_UPLINK);
 }
 
 /* ---- 5. IPv4-mapped IPv6 addresses ---------------------------------------------------- */
@@ -224,7 +224,7 @@ static void test_h04_uplink_source_is_world(void **state)
 static void test_h05_v4_mapped_ipv6(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, TCP);
 	const char *aliases[][2] = {
 		{ "::ffff:100.64.0.1", "::ffff:198.19.0.10" }, /* mapped */
 		{ "::100.64.0.1", "::198.19.0.10" },	       /* compatible */
@@ -234,20 +234,20 @@ static void test_h05_v4_mapped_ipv6(void **state)
 	size_t i;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
 	for (i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
-		sp = flow(aliases[i][0], 40000, aliases[i][1], 80, TCP, RST);
-		expect_untouched(h, TH_FROM_TAILNET, &sp, DROP);
-		sp = flow(aliases[i][1], 80, aliases[i][0], 40000, TCP, RST);
-		expect_untouched(h, TH_TO_TAILNET, &sp, DROP);
+		sp = pt_flow(aliases[i][0], 40000, aliases[i][1], 80, TCP, RST);
+		pt_expect_untouched(h, TH_FROM_TAILNET, &sp, DROP);
+		sp = pt_flow(aliases[i][1], 80, aliases[i][0], 40000, TCP, RST);
+		pt_expect_untouched(h, TH_TO_TAILNET, &sp, DROP);
 	}
-	assert_int_equal(drops(h, TP_DROP_V4_MAPPED), 6);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_SENT);
+	assert_int_equal(pt_drops(h, TP_DROP_V4_MAPPED), 6);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
 	/* the unspecified address (duplicate address detection) is no alias */
 	sp = (struct pkt_spec){ .family = AF_INET6, .saddr = "::", .daddr = "ff02::1:ff00:1",
 				.proto = IPPROTO_ICMPV6, .icmp_type = 135 };
-	expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
+	pt_expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
 }
 
 /* ---- 8. deleting another flow's reply key ----------------------------------------------- */
@@ -255,23 +255,23 @@ static void test_h05_v4_mapped_ipv6(void **state)
 static void test_h08_reused_port_keeps_other_reply_key(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key kb = ct_key(CLIENT4, 40000, VIP4B, 80, TCP);
+	struct tp_ct_key kb = pt_ct_key(CLIENT4, 40000, VIP4B, 80, TCP);
 
 	REQUIRE_BPF();
 	/* one Service, two VIPs (ClusterIP and LoadBalancer IP), one backend */
-	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	service(h, VIP4B, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(h, VIP4B, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
 	/* that flow expires; the client reuses its port toward the second VIP */
 	th_set_clock(h, T0 + (TP_CT_TIMEOUT_SYN + 1) * SEC_NS);
-	expect_dnat(h, flow(CLIENT4, 40000, VIP4B, 80, TCP, SYN), BE4[0], 8080);
-	check_ct_dnat(h, &kb, BE4[0], 8080, TP_CT_SYN_SENT);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4B, 80, TCP, SYN), BE4[0], 8080);
+	pt_check_ct_dnat(h, &kb, BE4[0], 8080, TP_CT_SYN_SENT);
 	/* the first VIP's backend moved; its old tuple starts a new flow */
-	service(h, VIP4, 80, TCP, &BE4[1], 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[1], 8080);
+	pt_service(h, VIP4, 80, TCP, &BE4[1], 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[1], 8080);
 	/* the second VIP's flow keeps its reply key: its replies are translated */
-	check_ct_dnat(h, &kb, BE4[0], 8080, TP_CT_SYN_SENT);
-	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK), VIP4B, 80);
+	pt_check_ct_dnat(h, &kb, BE4[0], 8080, TP_CT_SYN_SENT);
+	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK), VIP4B, 80);
 }
 
 /* ---- 9. a lost reply key is rebuilt ------------------------------------------------------- */
@@ -279,24 +279,24 @@ static void test_h08_reused_port_keeps_other_reply_key(void **state)
 static void test_h09_evicted_reply_key_rebuilt(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 5000, VIP4, 53, UDP);
-	struct tp_ct_key rk = ct_key(BE4[0], 5353, CLIENT4, 5000, UDP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 5000, VIP4, 53, UDP);
+	struct tp_ct_key rk = pt_ct_key(BE4[0], 5353, CLIENT4, 5000, UDP);
 
 	REQUIRE_BPF();
-	service(h, VIP4, 53, UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, UDP, 0), BE4[0], 5353);
+	pt_service(h, VIP4, 53, UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, UDP, 0), BE4[0], 5353);
 	/* the LRU evicts the reply key of a one-way flow first */
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct_any, &rk), 0);
 	/* a reply in the meantime is no flow's: it starts one of its own */
-	expect_untouched(h, TH_TO_TAILNET, FLOWP(BE4[0], 5353, CLIENT4, 5000, UDP, 0),
+	pt_expect_untouched(h, TH_TO_TAILNET, FLOWP(BE4[0], 5353, CLIENT4, 5000, UDP, 0),
 			 PASS);
 	/* the flow's next packet, a second later, writes the reply key again */
 	th_set_clock(h, T0 + SEC_NS);
-	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, UDP, 0), BE4[0], 5353);
-	check_ct_dnat(h, &k, BE4[0], 5353, TP_CT_OPEN);
-	expect_revnat(h, flow(BE4[0], 5353, CLIENT4, 5000, UDP, 0), VIP4, 53);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_REPLIED);
-	assert_int_equal(ct_count(h), 2);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, UDP, 0), BE4[0], 5353);
+	pt_check_ct_dnat(h, &k, BE4[0], 5353, TP_CT_OPEN);
+	pt_expect_revnat(h, pt_flow(BE4[0], 5353, CLIENT4, 5000, UDP, 0), VIP4, 53);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_REPLIED);
+	assert_int_equal(pt_ct_count(h), 2);
 }
 
 /* ---- 10. mid-stream pickups ------------------------------------------------------------------- */
@@ -310,20 +310,20 @@ static void test_h10_pickup_gets_syn_timeout(void **state)
 
 	REQUIRE_BPF();
 	for (i = 0; i < sizeof(pickups); i++) {
-		k = ct_key(CLIENT4, 2000 + i, POD, 80, TCP);
-		assert_int_equal(send_in(h, CLIENT4, 2000 + i, POD, 80, TCP, pickups[i]), PASS);
-		assert_int_equal(ct_must(h, &k).expires_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_SYN);
+		k = pt_ct_key(CLIENT4, 2000 + i, POD, 80, TCP);
+		assert_int_equal(pt_send_in(h, CLIENT4, 2000 + i, POD, 80, TCP, pickups[i]), PASS);
+		assert_int_equal(pt_ct_must(h, &k).expires_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_SYN);
 	}
 	/* once the other side answers, the state's own timeout */
-	k = ct_key(CLIENT4, 2000, POD, 80, TCP);
-	assert_int_equal(send_out(h, POD, 80, CLIENT4, 2000, TCP, ACK), PASS);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_ESTABLISHED);
-	assert_int_equal(ct_must(h, &k).expires_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_ESTABLISHED);
+	k = pt_ct_key(CLIENT4, 2000, POD, 80, TCP);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 2000, TCP, ACK), PASS);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_ESTABLISHED);
+	assert_int_equal(pt_ct_must(h, &k).expires_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_ESTABLISHED);
 	/* unanswered, the pickup is gone after the SYN timeout */
 	th_set_clock(h, T0 + TP_CT_TIMEOUT_SYN * SEC_NS);
-	k = ct_key(CLIENT4, 2001, POD, 80, TCP);
-	assert_int_equal(send_in(h, CLIENT4, 2001, POD, 80, TCP, ACK), PASS);
-	assert_int_equal(ct_must(h, &k).created_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_SYN);
+	k = pt_ct_key(CLIENT4, 2001, POD, 80, TCP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 2001, POD, 80, TCP, ACK), PASS);
+	assert_int_equal(pt_ct_must(h, &k).created_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_SYN);
 }
 
 #define SMALL_CT     4096
@@ -333,7 +333,7 @@ static int setup_small_ct(void **state)
 {
 	const struct th_knobs k = { .ct_size = SMALL_CT, .ct_any_size = SMALL_CT_ANY };
 
-	return setup_knobs(state, &k);
+	return pt_setup_knobs(state, &k);
 }
 
 /*
@@ -344,7 +344,7 @@ static int setup_small_ct(void **state)
 static void test_h10_udp_flood_keeps_tcp_flows(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 40000, POD, 80, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, POD, 80, TCP);
 	const unsigned int flows = SMALL_CT + SMALL_CT_ANY;
 	static __u8 out[PKT_MAX];
 	struct pkt in;
@@ -352,10 +352,10 @@ static void test_h10_udp_flood_keeps_tcp_flows(void **state)
 	int verdict;
 
 	REQUIRE_BPF();
-	assert_int_equal(send_in(h, CLIENT4, 40000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(send_out(h, POD, 80, CLIENT4, 40000, TCP, SYN | ACK), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 40000, POD, 80, TCP, ACK), PASS);
-	build(FLOWP(CLIENT4, 1, POD, 53, UDP, 0), &in);
+	assert_int_equal(pt_send_in(h, CLIENT4, 40000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 40000, TCP, SYN | ACK), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 40000, POD, 80, TCP, ACK), PASS);
+	pt_build(FLOWP(CLIENT4, 1, POD, 53, UDP, 0), &in);
 	for (i = 0; i < flows; i++) {
 		/* a new source port, and address, per packet */
 		in.data[14] = i >> 16;
@@ -365,8 +365,8 @@ static void test_h10_udp_flood_keeps_tcp_flows(void **state)
 					out, &(size_t){ 0 }, &verdict), 0);
 		assert_int_equal(verdict, PASS);
 	}
-	assert_int_equal(ct_must(h, &k).state, TP_CT_ESTABLISHED);
-	assert_true(ct_count(h) <= SMALL_CT_ANY + 2);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_ESTABLISHED);
+	assert_true(pt_ct_count(h) <= SMALL_CT_ANY + 2);
 }
 
 /* ---- 11. replies counted twice ------------------------------------------------------------------ */
@@ -374,21 +374,21 @@ static void test_h10_udp_flood_keeps_tcp_flows(void **state)
 static void test_h11_crossing_reply_counted_once(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 1000, Z2PEER, 80, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, Z2PEER, 80, TCP);
 	struct tp_ct_entry e;
 	struct pkt in;
 
 	REQUIRE_BPF();
 	identities(h);
-	rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
+	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
 	/* the reply comes in through zone 2 ... */
-	build(FLOWP(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), &in);
-	assert_int_equal(send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
+	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), &in);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
 	/* ... and leaves through zone 1, forwarded from zone 2 */
-	assert_int_equal(send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &in),
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &in),
 			 PASS);
-	e = ct_must(h, &k);
+	e = pt_ct_must(h, &k);
 	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 1);
 	assert_int_equal(e.bytes[TP_CT_DIR_REPLY], in.len);
 	assert_int_equal(e.state, TP_CT_SYN_RECV);
@@ -449,27 +449,27 @@ static void test_h12_v6_exthdr_after_fragment_header(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
 	v6_frag_dstopts(&first, CLIENT6, BE6[0], 4000, 53, 0);
 	v6_frag_dstopts(&later, CLIENT6, BE6[0], 4000, 53, 1);
-	run_expect(h, TH_FROM_TAILNET, &first, PASS, &first);
+	pt_run_expect(h, TH_FROM_TAILNET, &first, PASS, &first);
 	/* the later fragment follows its first: allowed, not "no flow" */
-	run_expect(h, TH_FROM_TAILNET, &later, PASS, &later);
-	assert_int_equal(drops(h, TP_DROP_FRAG_NO_FLOW), 0);
+	pt_run_expect(h, TH_FROM_TAILNET, &later, PASS, &later);
+	assert_int_equal(pt_drops(h, TP_DROP_FRAG_NO_FLOW), 0);
 	assert_int_equal(th_stat(h, TP_STAT_CT_HIT), 1);
 
 	/* to a service: the later fragment is translated like the first */
-	service(h, VIP6, 53, UDP, BE6, 1, 53, NULL, NULL, 0, 0);
+	pt_service(h, VIP6, 53, UDP, BE6, 1, 53, NULL, NULL, 0, 0);
 	v6_frag_dstopts(&first, CLIENT6, VIP6, 4001, 53, 0);
 	v6_frag_dstopts(&later, CLIENT6, VIP6, 4001, 53, 1);
 	later.data[44] = first.data[44] = 0xcd; /* another datagram */
-	run(h, TH_FROM_TAILNET, &first, &want, &(int){ 0 });
-	be = addr(BE6[0]);
+	pt_run(h, TH_FROM_TAILNET, &first, &want, &(int){ 0 });
+	be = pt_addr(BE6[0]);
 	assert_memory_equal(want.data + 24, be.b, 16);
 	want = later;
 	memcpy(want.data + 24, be.b, 16);
-	run_expect(h, TH_FROM_TAILNET, &later, PASS, &want);
+	pt_run_expect(h, TH_FROM_TAILNET, &later, PASS, &want);
 }
 
 /* ---- 13. one entry per untranslated flow: reversed lookups ------------------------------------------- */
@@ -483,20 +483,20 @@ static void test_h12_v6_exthdr_after_fragment_header(void **state)
 static void test_h13_untranslated_onto_dnat_reply_key(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, TCP);
-	struct tp_ct_key kd = ct_key(CLIENT4, 40000, BE4[0], 8080, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, TCP);
+	struct tp_ct_key kd = pt_ct_key(CLIENT4, 40000, BE4[0], 8080, TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
-	expect_untouched(h, TH_FROM_TAILNET,
+	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_expect_untouched(h, TH_FROM_TAILNET,
 			 FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN), DROP);
-	assert_int_equal(drops(h, TP_DROP_CT_CLASH), 1);
-	assert_int_equal(ct_get(h, &kd, &e), -ENOENT);
-	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK), VIP4, 80);
-	assert_int_equal(ct_must(h, &k).state, TP_CT_SYN_RECV);
-	assert_int_equal(ct_count(h), 2);
+	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
+	assert_int_equal(pt_ct_get(h, &kd, &e), -ENOENT);
+	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK), VIP4, 80);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
+	assert_int_equal(pt_ct_count(h), 2);
 }
 
 /*
@@ -508,23 +508,23 @@ static void test_h13_untranslated_onto_dnat_reply_key(void **state)
 static void test_h13_dnat_onto_untranslated_flow(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, TCP);
-	struct tp_ct_key kd = ct_key(CLIENT4, 40000, BE4[0], 8080, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, TCP);
+	struct tp_ct_key kd = pt_ct_key(CLIENT4, 40000, BE4[0], 8080, TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_untouched(h, TH_FROM_TAILNET,
+	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_untouched(h, TH_FROM_TAILNET,
 			 FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN), PASS);
-	expect_untouched(h, TH_FROM_TAILNET,
+	pt_expect_untouched(h, TH_FROM_TAILNET,
 			 FLOWP(CLIENT4, 40000, VIP4, 80, TCP, SYN), DROP);
-	assert_int_equal(drops(h, TP_DROP_CT_CLASH), 1);
-	assert_int_equal(ct_get(h, &k, &e), -ENOENT);
+	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
+	assert_int_equal(pt_ct_get(h, &k, &e), -ENOENT);
 	/* the backend's answer is the untranslated flow's, untouched */
-	expect_untouched(h, TH_TO_TAILNET,
+	pt_expect_untouched(h, TH_TO_TAILNET,
 			 FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK), PASS);
-	assert_int_equal(ct_must(h, &kd).state, TP_CT_SYN_RECV);
-	assert_int_equal(ct_count(h), 1);
+	assert_int_equal(pt_ct_must(h, &kd).state, TP_CT_SYN_RECV);
+	assert_int_equal(pt_ct_count(h), 1);
 }
 
 /*
@@ -536,58 +536,58 @@ static void test_h13_dnat_onto_untranslated_flow(void **state)
 static void test_h13_expired_reply_tuple_cleared(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 40000, POD, 80, TCP);
-	struct tp_ct_key ke = ct_key(POD, 80, CLIENT4, 40000, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, POD, 80, TCP);
+	struct tp_ct_key ke = pt_ct_key(POD, 80, CLIENT4, 40000, TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	assert_int_equal(send_out(h, POD, 80, CLIENT4, 40000, TCP, SYN), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 40000, POD, 80, TCP, SYN | ACK), PASS);
-	e = ct_must(h, &ke);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 40000, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 40000, POD, 80, TCP, SYN | ACK), PASS);
+	e = pt_ct_must(h, &ke);
 	assert_int_equal(e.flags & TP_CT_F_EGRESS, TP_CT_F_EGRESS);
 	assert_int_equal(e.state, TP_CT_SYN_RECV);
-	assert_int_equal(ct_count(h), 1);
+	assert_int_equal(pt_ct_count(h), 1);
 
 	th_set_clock(h, T0 + (TP_CT_TIMEOUT_SYN + 1) * SEC_NS);
-	assert_int_equal(send_in(h, CLIENT4, 40000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(ct_get(h, &ke, &e), -ENOENT);
-	assert_int_equal(send_out(h, POD, 80, CLIENT4, 40000, TCP, SYN | ACK), PASS);
-	e = ct_must(h, &k);
+	assert_int_equal(pt_send_in(h, CLIENT4, 40000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_ct_get(h, &ke, &e), -ENOENT);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 40000, TCP, SYN | ACK), PASS);
+	e = pt_ct_must(h, &k);
 	assert_int_equal(e.state, TP_CT_SYN_RECV);
 	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 1);
-	assert_int_equal(ct_count(h), 1);
+	assert_int_equal(pt_ct_count(h), 1);
 }
 
 /* GC takes an expired DNAT flow with its reply key, an untranslated one alone. */
 static void test_h13_gc_takes_flow_with_reply_key(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key ku = ct_key(CLIENT4, 40001, POD, 80, TCP);
+	struct tp_ct_key ku = pt_ct_key(CLIENT4, 40001, POD, 80, TCP);
 	struct tpd_gc_result res;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
-	assert_int_equal(send_in(h, CLIENT4, 40001, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(ct_count(h), 3);
+	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	assert_int_equal(pt_send_in(h, CLIENT4, 40001, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_ct_count(h), 3);
 	assert_int_equal(tpd_gc(&h->maps, T0 + SEC_NS, TP_FRAG_TIMEOUT, &res), 0);
 	assert_int_equal(res.ct_flows, 2);
 	assert_int_equal(res.ct_deleted, 0);
 	/* the untranslated flow lives on (its client answered), the DNAT one expires */
 	th_set_clock(h, T0 + 30 * SEC_NS);
-	assert_int_equal(send_out(h, POD, 80, CLIENT4, 40001, TCP, SYN | ACK), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 40001, POD, 80, TCP, ACK), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 40001, TCP, SYN | ACK), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 40001, POD, 80, TCP, ACK), PASS);
 	assert_int_equal(tpd_gc(&h->maps, T0 + (TP_CT_TIMEOUT_SYN + 1) * SEC_NS,
 				TP_FRAG_TIMEOUT, &res), 0);
 	assert_int_equal(res.ct_deleted, 2);
-	assert_int_equal(ct_count(h), 1);
-	assert_int_equal(ct_must(h, &ku).state, TP_CT_ESTABLISHED);
+	assert_int_equal(pt_ct_count(h), 1);
+	assert_int_equal(pt_ct_must(h, &ku).state, TP_CT_ESTABLISHED);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 		T(test_h01_forged_icmp_error),
 		T(test_h01_forged_icmp_error_crossing),
 		T(test_h02_revocation_stops_replies),
@@ -598,7 +598,7 @@ int main(void)
 		T(test_h09_evicted_reply_key_rebuilt),
 		T(test_h10_pickup_gets_syn_timeout),
 		cmocka_unit_test_setup_teardown(test_h10_udp_flood_keeps_tcp_flows,
-						setup_small_ct, teardown),
+						setup_small_ct, pt_teardown),
 		T(test_h11_crossing_reply_counted_once),
 		T(test_h12_v6_exthdr_after_fragment_header),
 		T(test_h13_untranslated_onto_dnat_reply_key),

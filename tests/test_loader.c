@@ -57,8 +57,8 @@ static void test_config_minimal(void **state)
 		&cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg.n_ifaces, 3);
 	assert_string_equal(cfg.pin_root, TP_PIN_ROOT_DEFAULT);
-	assert_int_equal(cfg.ifaces[0].peers, TPD_PEERS_TAILSCALE);
-	assert_int_equal(cfg.ifaces[1].peers, TPD_PEERS_WIREGUARD);
+	assert_int_equal(cfg.ifaces[0].peers, TPD_SRC_TAILSCALE);
+	assert_int_equal(cfg.ifaces[1].peers, TPD_SRC_WIREGUARD);
 	assert_int_equal(cfg.ifaces[2].kind, TPD_IFACE_UPLINK);
 	assert_int_equal(cfg.ifaces[2].zone, 0);
 	assert_int_equal(cfg.maglev_size, TP_MAGLEV_SIZE);
@@ -400,7 +400,7 @@ static struct tp_ident_entry ent(const char *cidr, __u32 id, __u16 zone)
 
 static __u32 ident_of(struct th *h, __u16 zone, const char *a)
 {
-	struct tp_addr addr_ = addr(a);
+	struct tp_addr addr_ = pt_addr(a);
 	__u32 id = 0;
 
 	if (tp_identity_lookup(&h->maps, zone, &addr_, &id))
@@ -413,7 +413,7 @@ static void test_sync_identities_diff(void **state)
 	struct th *h = *state;
 	struct tpd_sync_result r = {};
 	struct tp_ident_entry want[3];
-	struct tp_addr a = addr("100.64.0.7");
+	struct tp_addr a = pt_addr("100.64.0.7");
 	__u32 rev0, zero = 0;
 	struct tp_config cfg;
 
@@ -505,7 +505,7 @@ static void test_sync_static(void **state)
 	struct th *h = *state;
 	struct tpd_sync_result r = {};
 	struct tpd_config cfg;
-	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
 	struct tp_svc svc;
 	struct tp_zone z;
 	__u32 zone = 1, rule;
@@ -526,15 +526,15 @@ static void test_sync_static(void **state)
 	assert_int_equal(tp_policy_rule_find(&h->maps, &match, &rule), 0);
 	assert_int_equal(ident_of(h, 0, "198.18.1.9"), 300);
 	/* the configuration is live: the laptop reaches web, nobody else */
-	expect_untouched(h, TH_FROM_TAILNET, FLOWP(CLIENT4, 1, VIP4, 80, IPPROTO_TCP,
+	pt_expect_untouched(h, TH_FROM_TAILNET, FLOWP(CLIENT4, 1, VIP4, 80, IPPROTO_TCP,
 						   PKT_TCP_SYN), DROP);
 	{
-		struct tp_addr laptop = addr(CLIENT4);
+		struct tp_addr laptop = pt_addr(CLIENT4);
 
 		assert_int_equal(tp_identity_set(&h->maps, TH_ZONE, &laptop, 128, 301,
 						 TP_OWNER_TPCTL), 0);
 	}
-	assert_in_range(backend_of(h, FLOWP(CLIENT4, 2, VIP4, 80, IPPROTO_TCP,
+	assert_in_range(pt_backend_of(h, FLOWP(CLIENT4, 2, VIP4, 80, IPPROTO_TCP,
 					    PKT_TCP_SYN), BE4, 2), 0, 1);
 
 	/* applied again: nothing to do, the service keeps its table */
@@ -545,7 +545,7 @@ static void test_sync_static(void **state)
 
 	/* tpctl's service is not the static source's to delete */
 	{
-		struct tp_svc_key k2 = svc_key(VIP4, 443, IPPROTO_TCP);
+		struct tp_svc_key k2 = pt_svc_key(VIP4, 443, IPPROTO_TCP);
 		struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
 
 		assert_int_equal(tp_service_set(&h->maps, &k2, &spec, NULL, 0), 0);
@@ -558,9 +558,9 @@ static void test_sync_static(void **state)
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	assert_int_equal(r.removed, 2);
-	k = svc_key(VIP4, 53, IPPROTO_UDP);
+	k = pt_svc_key(VIP4, 53, IPPROTO_UDP);
 	assert_int_not_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
-	k = svc_key(VIP4, 443, IPPROTO_TCP);
+	k = pt_svc_key(VIP4, 443, IPPROTO_TCP);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
 	assert_int_equal(tp_policy_rule_find(&h->maps, &match, &rule), -ENOENT);
 	tpd_config_free(&cfg);
@@ -756,7 +756,7 @@ static void test_limits_named(void **state)
 					 ent("100.64.0.5/32", 300, 1) };
 	struct tp_rule rl = { .src_id = 300, .dst_id = 301, .zone = 1,
 			      .verdict = TP_VERDICT_ALLOW, .owner = TP_OWNER_TPCTL };
-	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
 	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
 	struct tpd_sync_result r = {};
 	char why[320], want[320];
@@ -804,7 +804,7 @@ static void test_limits_named(void **state)
 
 	/* every service id in use */
 	for (id = 1; id < TP_MAX_SERVICES; id++) {
-		struct tp_svc_key fk = svc_key(VIP4, 1000 + id, IPPROTO_UDP);
+		struct tp_svc_key fk = pt_svc_key(VIP4, 1000 + id, IPPROTO_UDP);
 		struct tp_svc fs = { .id = id, .owner = TP_OWNER_TPCTL };
 
 		assert_int_equal(bpf_map_update_elem(h->maps.services, &fk, &fs, BPF_ANY), 0);
@@ -827,8 +827,8 @@ static void test_udp_purge_on_backend_removal(void **state)
 	struct th *h = *state;
 	struct tpd_sync_result r = {};
 	struct tpd_config cfg;
-	struct tp_ct_key udp = ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
-	struct tp_ct_key tcp = ct_key(CLIENT4, 5000, VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_key udp = pt_ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
+	struct tp_ct_key tcp = pt_ct_key(CLIENT4, 5000, VIP4, 80, IPPROTO_TCP);
 	struct tp_ct_entry e;
 	char err[256], *edited, *at;
 	int b;
@@ -841,8 +841,8 @@ static void test_udp_purge_on_backend_removal(void **state)
 	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	tpd_config_free(&cfg);
-	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 53);
-	b = backend_of(h, FLOWP(CLIENT4, 5000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), BE4, 2);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 53);
+	b = pt_backend_of(h, FLOWP(CLIENT4, 5000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), BE4, 2);
 	assert_in_range(b, 0, 1);
 
 	/* both services lose 198.18.1.1 */
@@ -855,9 +855,9 @@ static void test_udp_purge_on_backend_removal(void **state)
 	tpd_config_free(&cfg);
 	free(edited);
 	/* the UDP flow to the removed backend is gone; TCP flows are kept */
-	assert_int_equal(ct_get(h, &udp, &e), -ENOENT);
-	assert_int_equal(ct_get(h, &tcp, &e), 0);
-	expect_dnat(h, flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[1], 53);
+	assert_int_equal(pt_ct_get(h, &udp, &e), -ENOENT);
+	assert_int_equal(pt_ct_get(h, &tcp, &e), 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[1], 53);
 }
 
 /*
@@ -867,15 +867,15 @@ static void test_udp_purge_on_backend_removal(void **state)
  */
 static void ct_flow(struct th *h, __u32 n, __u8 proto, __u32 be_id)
 {
-	struct tp_ct_key k = { .daddr = addr(VIP4), .sport = htons(1024 + n % 60000),
+	struct tp_ct_key k = { .daddr = pt_addr(VIP4), .sport = htons(1024 + n % 60000),
 			       .dport = htons(53), .proto = proto, .zone = TH_ZONE };
 	struct tp_ct_entry e = { .flags = TP_CT_F_DNAT, .backend_id = be_id,
-				 .nat_addr = addr("198.18.1.1"), .nat_port = htons(53),
+				 .nat_addr = pt_addr("198.18.1.1"), .nat_port = htons(53),
 				 .svc_id = 1, .expires_s = ~0u };
 	struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY };
 	struct tp_ct_key reply;
 
-	k.saddr = addr("100.64.0.0");
+	k.saddr = pt_addr("100.64.0.0");
 	k.saddr.w[3] = htonl(ntohl(k.saddr.w[3]) + n / 60000 * 65536 + n % 251);
 	tp_ct_reply_tuple(&k, &e, NULL, &reply);
 	rk.orig_daddr = k.daddr;
@@ -891,7 +891,7 @@ static void ct_flow(struct th *h, __u32 n, __u8 proto, __u32 be_id)
 /* 20,000 entries, @n_purge of them flows (with their reply keys) to purge. */
 static double purge_run(struct th *h, unsigned int n_purge)
 {
-	struct tp_backend be = { .addr = addr("198.18.1.1"), .port = htons(53) };
+	struct tp_backend be = { .addr = pt_addr("198.18.1.1"), .port = htons(53) };
 	unsigned int total = 20000, n;
 	struct timespec t0, t1;
 	double secs;
@@ -899,7 +899,7 @@ static double purge_run(struct th *h, unsigned int n_purge)
 	for (n = 0; n < total / 2; n++)
 		ct_flow(h, n, n < n_purge ? IPPROTO_UDP : n % 2 ? IPPROTO_UDP : IPPROTO_TCP,
 			n < n_purge ? 7 : n % 2 ? 8 : 7);
-	assert_int_equal(ct_count(h), total);
+	assert_int_equal(pt_ct_count(h), total);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(tpd_purge_udp_backend(&h->maps, 7, &be), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -907,7 +907,7 @@ static double purge_run(struct th *h, unsigned int n_purge)
 	print_message("purge of %u flows (%u entries) among %u entries: %.3f s\n",
 		      n_purge, 2 * n_purge, total, secs);
 	/* the UDP flows of backend 7 and their reply keys went, nothing else */
-	assert_int_equal(ct_count(h), total - 2 * n_purge);
+	assert_int_equal(pt_ct_count(h), total - 2 * n_purge);
 	return secs;
 }
 
@@ -945,15 +945,15 @@ static void test_udp_purge_linear_4000(void **state)
 static void test_udp_purge_steps(void **state)
 {
 	struct th *h = *state;
-	struct tp_backend be7 = { .addr = addr("198.18.1.1"), .port = htons(53) };
-	struct tp_backend other = { .addr = addr("198.18.1.2"), .port = htons(53) };
+	struct tp_backend be7 = { .addr = pt_addr("198.18.1.1"), .port = htons(53) };
+	struct tp_backend other = { .addr = pt_addr("198.18.1.2"), .port = htons(53) };
 	struct tpd_purge p = {};
 	unsigned int n, steps = 0;
 
 	REQUIRE_BPF();
 	for (n = 0; n < 10000; n++)
 		ct_flow(h, n, IPPROTO_UDP, n % 4 ? 8 : 7);
-	assert_int_equal(ct_count(h), 20000);
+	assert_int_equal(pt_ct_count(h), 20000);
 	assert_int_equal(tpd_purge_add(&p, 7, &other), 0); /* id 7, another address */
 	assert_true(tpd_purge_pending(&p));
 	assert_int_equal(tpd_purge_step(&h->maps, &p, 3000), 0);
@@ -970,7 +970,7 @@ static void test_udp_purge_steps(void **state)
 	print_message("purge of 10000 flows in %u steps of 3000 entries\n", steps);
 	assert_true(steps >= 20000 / 3000);
 	assert_int_equal(p.deleted, 10000);
-	assert_int_equal(ct_count(h), 0);
+	assert_int_equal(pt_ct_count(h), 0);
 
 	/* budgets smaller than a hash bucket still make progress */
 	for (n = 0; n < 1000; n++)
@@ -980,28 +980,28 @@ static void test_udp_purge_steps(void **state)
 		assert_int_equal(tpd_purge_step(&h->maps, &p, 1 + steps % 3), 0);
 		assert_true(steps < 2000);
 	}
-	assert_int_equal(ct_count(h), 1000);
+	assert_int_equal(pt_ct_count(h), 1000);
 	tpd_purge_free(&p);
 }
 
 static void test_gc(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 3, VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 3, VIP4, 80, IPPROTO_TCP);
 	struct tpd_gc_result res;
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 53, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 1, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 53);
-	expect_dnat(h, flow(CLIENT4, 2, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK), BE4[0], 8080);
-	expect_dnat(h, flow(CLIENT4, 3, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK), BE4[0], 8080);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 53, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 53);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 2, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK), BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 3, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK), BE4[0], 8080);
 	/* flow 2 answered: established, not a pickup with the SYN timeout */
-	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 2, IPPROTO_TCP, PKT_TCP_ACK), VIP4, 80);
+	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 2, IPPROTO_TCP, PKT_TCP_ACK), VIP4, 80);
 	/* an orphan: flow 3's entry gone, its reply key left behind */
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &k), 0);
-	assert_int_equal(ct_count(h), 5);
+	assert_int_equal(pt_ct_count(h), 5);
 
 	assert_int_equal(tpd_gc(&h->maps, T0 + 10 * SEC_NS, 30, &res), 0);
 	assert_int_equal(res.ct_entries, 5);
@@ -1011,9 +1011,9 @@ static void test_gc(void **state)
 	assert_int_equal(tpd_gc(&h->maps, T0 + (TP_CT_TIMEOUT_UDP + 1) * SEC_NS, 30, &res), 0);
 	assert_int_equal(res.ct_deleted, 2);
 	assert_int_equal(res.ct_flows, 1);
-	assert_int_equal(ct_count(h), 2);
-	k = ct_key(CLIENT4, 2, VIP4, 80, IPPROTO_TCP);
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(pt_ct_count(h), 2);
+	k = pt_ct_key(CLIENT4, 2, VIP4, 80, IPPROTO_TCP);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 }
 
 /*
@@ -1024,23 +1024,23 @@ static void test_gc(void **state)
 static void test_gc_keeps_reply_key_of_other_flow(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key ka = ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_key ka = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
 	struct tpd_gc_result res;
 	struct tp_ct_entry e;
 	__u64 t = T0 + (TP_CT_TIMEOUT_SYN + 1) * SEC_NS;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	service(h, "198.19.0.11", 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(h, "198.19.0.11", 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
 		    BE4[0], 8080);
 	th_set_clock(h, t);
-	expect_dnat(h, flow(CLIENT4, 40000, "198.19.0.11", 80, IPPROTO_TCP, PKT_TCP_SYN),
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, "198.19.0.11", 80, IPPROTO_TCP, PKT_TCP_SYN),
 		    BE4[0], 8080);
 	assert_int_equal(tpd_gc(&h->maps, t + SEC_NS, 30, &res), 0);
 	assert_int_equal(res.ct_deleted, 1);
-	assert_int_equal(ct_get(h, &ka, &e), -ENOENT);
-	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
+	assert_int_equal(pt_ct_get(h, &ka, &e), -ENOENT);
+	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
 			      PKT_TCP_SYN | PKT_TCP_ACK), "198.19.0.11", 80);
 }
 
@@ -1056,8 +1056,8 @@ static void test_metrics_textfile(void **state)
 	int fd;
 
 	REQUIRE_BPF();
-	service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	expect_dnat(h, flow(CLIENT4, 1, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), BE4[0], 8080);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), BE4[0], 8080);
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	close(fd);
@@ -1103,13 +1103,13 @@ static unsigned int backend_count(struct th *h)
 static void test_service_mixed_family(void **state)
 {
 	struct th *h = *state;
-	struct tp_svc_key k4 = svc_key(VIP4, 80, IPPROTO_TCP);
-	struct tp_svc_key k6 = svc_key(VIP6, 80, IPPROTO_TCP);
-	struct tp_svc_key icmp6on4 = svc_key(VIP4, 0, IPPROTO_ICMPV6);
+	struct tp_svc_key k4 = pt_svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_key k6 = pt_svc_key(VIP6, 80, IPPROTO_TCP);
+	struct tp_svc_key icmp6on4 = pt_svc_key(VIP4, 0, IPPROTO_ICMPV6);
 	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
 	struct tp_backend_spec bs[2] = {
-		{ .addr = addr(BE4[0]), .port = htons(8080), .weight = 1 },
-		{ .addr = addr(BE6[0]), .port = htons(8080), .weight = 1 },
+		{ .addr = pt_addr(BE4[0]), .port = htons(8080), .weight = 1 },
+		{ .addr = pt_addr(BE6[0]), .port = htons(8080), .weight = 1 },
 	};
 	struct tpd_sync_result r = {};
 	struct tp_svc svc, before;
@@ -1266,8 +1266,8 @@ static int owner_of(struct th *h, const char *cidr)
 static void test_host_addresses(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 4000, "100.64.0.5", 22, IPPROTO_TCP);
-	struct tp_addr a = addr("198.18.0.7"), *host = NULL;
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 4000, "100.64.0.5", 22, IPPROTO_TCP);
+	struct tp_addr a = pt_addr("198.18.0.7"), *host = NULL;
 	struct tpd_sync_result r = {};
 	struct tpd_config cfg;
 	struct mnl_socket *nl;
@@ -1306,9 +1306,9 @@ static void test_host_addresses(void **state)
 	assert_int_equal(ident_of(h, TH_ZONE, "100.64.0.5"), 0);
 
 	/* local to the node: out zone 0, so the destination is host */
-	expect_untouched(h, TH_FROM_TAILNET, FLOWP(CLIENT4, 4000, "100.64.0.5", 22,
+	pt_expect_untouched(h, TH_FROM_TAILNET, FLOWP(CLIENT4, 4000, "100.64.0.5", 22,
 						   IPPROTO_TCP, PKT_TCP_SYN), PASS);
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.dst_identity, TP_ID_HOST);
 	assert_int_equal(e.out_zone, 0);
 
@@ -1397,7 +1397,7 @@ static int pins_teardown(void **state)
  */
 static void test_pins_survive_and_migrate(void **state)
 {
-	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
 	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
 	struct tp_backend_spec bs[3] = {};
 	struct tpd_datapath dp;
@@ -1414,7 +1414,7 @@ static void test_pins_survive_and_migrate(void **state)
 	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
 	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
 	for (i = 0; i < 3; i++) {
-		bs[i].addr = addr(BE4[i]);
+		bs[i].addr = pt_addr(BE4[i]);
 		bs[i].port = htons(8080);
 		bs[i].weight = 1;
 	}
@@ -1457,8 +1457,8 @@ static void test_pins_survive_and_migrate(void **state)
 	 * tp_ct and no tp_ct_any.  It is moved, a TCP flow stays.
 	 */
 	{
-		struct tp_ct_key ku = ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
-		struct tp_ct_key kt = ct_key(CLIENT4, 5001, VIP4, 80, IPPROTO_TCP);
+		struct tp_ct_key ku = pt_ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
+		struct tp_ct_key kt = pt_ct_key(CLIENT4, 5001, VIP4, 80, IPPROTO_TCP);
 		struct tp_ct_entry ce = { .state = TP_CT_OPEN, .expires_s = ~0u };
 
 		assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
@@ -1521,7 +1521,7 @@ static long count_keys(int fd, size_t key_size)
  */
 static void test_pins_capacity_resize(void **state)
 {
-	struct tp_identity_key ik = { .prefixlen = TP_IDENTITY_PLEN(128), .addr = addr(CLIENT4) };
+	struct tp_identity_key ik = { .prefixlen = TP_IDENTITY_PLEN(128), .addr = pt_addr(CLIENT4) };
 	struct tp_identity_val iv = { .id = 300, .plen = 128 }, got_iv;
 	int ncpu = libbpf_num_possible_cpus();
 	struct tp_stat *per_cpu = calloc(ncpu, sizeof(*per_cpu));
@@ -1548,7 +1548,7 @@ static void test_pins_capacity_resize(void **state)
 	memset(&ce, 0, sizeof(ce));
 	ce.state = TP_CT_ESTABLISHED;
 	for (i = 0; i < 3000; i++) {
-		k = ct_key(CLIENT4, 1024 + i, VIP4, 80, IPPROTO_TCP);
+		k = pt_ct_key(CLIENT4, 1024 + i, VIP4, 80, IPPROTO_TCP);
 		assert_int_equal(bpf_map_update_elem(dp.maps.ct, &k, &ce, BPF_ANY), 0);
 	}
 	per_cpu[ncpu - 1].packets = 7;
@@ -1564,7 +1564,7 @@ static void test_pins_capacity_resize(void **state)
 	assert_int_equal(map_info(cfg.pin_root, TP_MAP_CT, &info), 0);
 	assert_int_equal(info.max_entries, 8192);
 	assert_int_equal(count_keys(dp.maps.ct, sizeof(k)), 3000);
-	k = ct_key(CLIENT4, 1024 + 2999, VIP4, 80, IPPROTO_TCP);
+	k = pt_ct_key(CLIENT4, 1024 + 2999, VIP4, 80, IPPROTO_TCP);
 	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &k, &ce), 0);
 	assert_int_equal(ce.state, TP_CT_ESTABLISHED);
 	assert_int_equal(tp_map_max_entries(dp.maps.rule_stats), 257);
@@ -1629,8 +1629,8 @@ static int v1_send(struct tpd_datapath *dp, enum th_hook hook, struct pkt_spec s
 	int verdict;
 
 	sp.l2 = 1;
-	build(&sp, &in);
-	run(&t, hook, &in, &out, &verdict);
+	pt_build(&sp, &in);
+	pt_run(&t, hook, &in, &out, &verdict);
 	return verdict;
 }
 
@@ -1646,9 +1646,9 @@ static int v1_send(struct tpd_datapath *dp, enum th_hook hook, struct pkt_spec s
 static void test_ct_v1_pins_converted(void **state)
 {
 	const __u64 now = tpd_monotonic_ns();
-	struct tp_ct_key kt = ct_key(CLIENT4, 40000, "198.18.0.20", 80, IPPROTO_TCP);
-	struct tp_ct_key ku = ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
-	struct tp_ct_key kx = ct_key(CLIENT4, 40001, "100.64.9.9", 22, IPPROTO_TCP);
+	struct tp_ct_key kt = pt_ct_key(CLIENT4, 40000, "198.18.0.20", 80, IPPROTO_TCP);
+	struct tp_ct_key ku = pt_ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
+	struct tp_ct_key kx = pt_ct_key(CLIENT4, 40001, "100.64.9.9", 22, IPPROTO_TCP);
 	struct tp_ct_key rt, ru, rx, rx2, orphan;
 	struct tp_ct_entry_v1 et = { .state = TP_CT_ESTABLISHED, .verdict = TP_VERDICT_ALLOW,
 				     .expires_ns = now + 100 * SEC_NS + 1,
@@ -1658,7 +1658,7 @@ static void test_ct_v1_pins_converted(void **state)
 				     .policy_rev = 3, .ifindex = 42, .rk_check_s = 77 };
 	struct tp_ct_entry_v1 eu = { .state = TP_CT_OPEN, .verdict = TP_VERDICT_ALLOW,
 				     .flags = TP_CT_F_DNAT, .svc_id = 1, .backend_id = 2,
-				     .nat_addr = addr(BE4[0]), .nat_port = htons(5353),
+				     .nat_addr = pt_addr(BE4[0]), .nat_port = htons(5353),
 				     .expires_ns = now + 60 * SEC_NS,
 				     .created_ns = now, .packets = { 1, 0 }, .bytes = { 64, 0 } };
 	struct tp_ct_entry_v1 ex = { .state = TP_CT_ESTABLISHED, .verdict = TP_VERDICT_ALLOW,
@@ -1682,7 +1682,7 @@ static void test_ct_v1_pins_converted(void **state)
 	kx.zone = 1;
 	rt = (struct tp_ct_key){ .saddr = kt.daddr, .daddr = kt.saddr, .sport = kt.dport,
 				 .dport = kt.sport, .proto = kt.proto };
-	ru = (struct tp_ct_key){ .saddr = addr(BE4[0]), .daddr = ku.saddr,
+	ru = (struct tp_ct_key){ .saddr = pt_addr(BE4[0]), .daddr = ku.saddr,
 				 .sport = htons(5353), .dport = ku.sport, .proto = ku.proto };
 	rx = (struct tp_ct_key){ .saddr = kx.daddr, .daddr = kx.saddr, .sport = kx.dport,
 				 .dport = kx.sport, .proto = kx.proto, .zone = 1 };
@@ -1744,17 +1744,17 @@ static void test_ct_v1_pins_converted(void **state)
 		struct th t = { .maps = dp.maps };
 
 		/* three flows, two reply keys */
-		assert_int_equal(ct_count(&t), 5);
+		assert_int_equal(pt_ct_count(&t), 5);
 	}
 
 	/* live: the replies are found and accounted, the DNAT one translated back */
 	assert_int_equal(v1_send(&dp, TH_TO_TAILNET,
-				 flow("198.18.0.20", 80, CLIENT4, 40000, IPPROTO_TCP,
+				 pt_flow("198.18.0.20", 80, CLIENT4, 40000, IPPROTO_TCP,
 				      PKT_TCP_ACK)), PASS);
 	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &kt, &e), 0);
 	assert_int_equal(e.packets[1], 7);
 	assert_int_equal(v1_send(&dp, TH_TO_TAILNET,
-				 flow(BE4[0], 5353, CLIENT4, 5000, IPPROTO_UDP, 0)),
+				 pt_flow(BE4[0], 5353, CLIENT4, 5000, IPPROTO_UDP, 0)),
 			 PASS);
 	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct_any, &ku, &e), 0);
 	assert_int_equal(e.packets[1], 1);
@@ -1772,8 +1772,8 @@ static void test_ct_v1_pins_converted(void **state)
 static void test_ct_v1_unsplit_pins_converted(void **state)
 {
 	const __u64 now = tpd_monotonic_ns();
-	struct tp_ct_key ku = ct_key(CLIENT4, 5000, "198.18.0.20", 53, IPPROTO_UDP);
-	struct tp_ct_key kt = ct_key(CLIENT4, 5001, "198.18.0.20", 80, IPPROTO_TCP);
+	struct tp_ct_key ku = pt_ct_key(CLIENT4, 5000, "198.18.0.20", 53, IPPROTO_UDP);
+	struct tp_ct_key kt = pt_ct_key(CLIENT4, 5001, "198.18.0.20", 80, IPPROTO_TCP);
 	struct tp_ct_entry_v1 e1 = { .state = TP_CT_OPEN, .expires_ns = now + 60 * SEC_NS };
 	struct tp_ct_key ru, rt;
 	struct tpd_datapath dp;
@@ -1806,7 +1806,7 @@ static void test_ct_v1_unsplit_pins_converted(void **state)
 	assert_int_equal(e.state, TP_CT_ESTABLISHED);
 	memset(&t, 0, sizeof(t));
 	t.maps = dp.maps;
-	assert_int_equal(ct_count(&t), 2);
+	assert_int_equal(pt_ct_count(&t), 2);
 	tpd_datapath_close(&dp);
 	assert_int_equal(tpd_detach_all(&cfg, true), 0);
 	tpd_config_free(&cfg);
@@ -1838,7 +1838,7 @@ static int pin_old_map(const char *root, const char *name, enum bpf_map_type typ
  */
 static void test_pins_upgrade_services(void **state)
 {
-	struct tp_svc_key k = svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
 	struct {
 		__u32 id;
 		__u16 flags, zone;
@@ -1873,7 +1873,7 @@ static void test_pins_upgrade_services(void **state)
 	fd = pin_old_map(cfg.pin_root, TP_MAP_BACKENDS, BPF_MAP_TYPE_HASH, sizeof(__u32),
 			 sizeof(struct tp_backend), 65536);
 	for (i = 0; i < 2; i++) {
-		be[i].addr = addr(BE4[i]);
+		be[i].addr = pt_addr(BE4[i]);
 		be[i].port = htons(8080);
 		be[i].weight = 1;
 		be[i].owner = TP_OWNER_TPCTL;
@@ -1926,7 +1926,7 @@ static void test_pins_upgrade_services(void **state)
 		struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
 
 		for (i = 0; i < 3; i++) {
-			bs[i].addr = addr(BE4[i]);
+			bs[i].addr = pt_addr(BE4[i]);
 			bs[i].port = htons(8080);
 			bs[i].weight = 1;
 		}
@@ -2048,7 +2048,7 @@ static void peer_key(unsigned int i, char b64[TP_WG_KEY_B64_LEN + 1],
 	__u8 key[TP_WG_KEY_LEN] = { [0] = i >> 8, [1] = i & 0xff, [31] = 1 };
 	unsigned int j;
 
-	tp_wg_key_to_base64(key, b64);
+	tpd_wg_key_to_base64(key, b64);
 	for (j = 0; j < TP_WG_KEY_LEN; j++)
 		sprintf(hex + 2 * j, "%02x", key[j]);
 }
@@ -2300,7 +2300,7 @@ static void daemon_srv_start(const char *dir, char *reply, int trickle_ms)
 /* The identity of @a in @zone in the pinned maps of @d, 0 for none. */
 static __u32 tpd_proc_ident(const struct tpd_proc *d, __u16 zone, const char *a)
 {
-	struct tp_addr ad = addr(a);
+	struct tp_addr ad = pt_addr(a);
 	struct tp_maps m;
 	__u32 id = 0;
 
@@ -2512,7 +2512,7 @@ static void test_daemon_identity_full(void **state)
 	struct tpd_proc *d = &daemon_proc;
 	struct tp_identity_key k = { .prefixlen = TP_IDENTITY_PLEN(128), .zone = 500 };
 	struct tp_identity_val v = { .id = 999, .owner = TP_OWNER_TPCTL, .plen = 128 };
-	struct tp_addr held = addr("100.64.0.2");
+	struct tp_addr held = pt_addr("100.64.0.2");
 	char json[1024], prom[256], full[64];
 	struct tp_maps m;
 	long ok_before;
@@ -2739,26 +2739,26 @@ int main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_config_bad_values),
 		cmocka_unit_test(test_config_limits),
-		cmocka_unit_test_setup_teardown(test_sync_identities_diff, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sync_peer_source_keeps_stuck_zone, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_sync_static, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reload_removes_everything, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_rule_all_or_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_limits_named, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_udp_purge_on_backend_removal, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_udp_purge_linear, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_udp_purge_linear_4000, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_udp_purge_steps, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_identities_diff, pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_sync_peer_source_keeps_stuck_zone, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_sync_static, pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_removes_everything, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_rule_all_or_nothing, pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_limits_named, pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_udp_purge_on_backend_removal, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_udp_purge_linear, pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_udp_purge_linear_4000, pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_udp_purge_steps, pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_gc, pt_setup, pt_teardown),
 		cmocka_unit_test_setup_teardown(test_gc_keeps_reply_key_of_other_flow,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_metrics_textfile, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_service_mixed_family, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_iface_kind_own_netns, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_host_addresses, setup, teardown),
+						pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_textfile, pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_service_mixed_family, pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_iface_kind_own_netns, pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_host_addresses, pt_setup, pt_teardown),
 		cmocka_unit_test_teardown(test_pins_survive_and_migrate, pins_teardown),
 		cmocka_unit_test_teardown(test_pins_capacity_resize, pins_teardown),
 		cmocka_unit_test_teardown(test_ct_v1_pins_converted, pins_teardown),

@@ -76,7 +76,7 @@ static void expect_prefixes(const struct tp_peer *p, const char *const *want,
 	check(p->n_prefixes == n, "peer %s: %zu prefixes, want %zu", p->key,
 	      p->n_prefixes, n);
 	for (i = 0; i < n; i++) {
-		assert_int_equal(tp_peer_prefix_format(&p->prefixes[i], buf,
+		assert_int_equal(tpd_peer_prefix_format(&p->prefixes[i], buf,
 						       sizeof(buf)), 0);
 		check(!strcmp(buf, want[i]), "peer %s prefix %zu: %s, want %s",
 		      p->key, i, buf, want[i]);
@@ -116,15 +116,15 @@ static void expect_tags(const struct tp_peer *p, const char *const *want,
 static void expect_error(int got, int want, const char *needle)
 {
 	check(got == want, "returned %d (%s), want %d (%s); error: %s", got,
-	      strerror(-got), want, strerror(-want), tp_peer_last_error());
-	check(strstr(tp_peer_last_error(), needle),
-	      "error \"%s\" does not mention \"%s\"", tp_peer_last_error(),
+	      strerror(-got), want, strerror(-want), tpd_peer_last_error());
+	check(strstr(tpd_peer_last_error(), needle),
+	      "error \"%s\" does not mention \"%s\"", tpd_peer_last_error(),
 	      needle);
 }
 static struct tp_peer *add_peer(struct tp_peer_list *l, const char *key,
 				const char *user)
 {
-	struct tp_peer *p = tp_peer_list_add(l, key);
+	struct tp_peer *p = tpd_peer_list_add(l, key);
 
 	assert_non_null(p);
 	if (user)
@@ -136,8 +136,8 @@ static void add_prefix(struct tp_peer *p, const char *cidr)
 {
 	struct tp_peer_prefix pp;
 
-	assert_int_equal(tp_peer_prefix_parse(cidr, true, &pp), 0);
-	assert_int_equal(tp_peer_add_prefix(p, &pp.addr, pp.plen), 0);
+	assert_int_equal(tpd_peer_prefix_parse(cidr, true, &pp), 0);
+	assert_int_equal(tpd_peer_add_prefix(p, &pp.addr, pp.plen), 0);
 }
 
 /* ---- keys ----------------------------------------------------------------- */
@@ -160,23 +160,23 @@ static void test_key_base64(void **state)
 
 	for (i = 0; i < ARRAY_SIZE(vec); i++) {
 		hex32(vec[i].hex, key);
-		tp_wg_key_to_base64(key, b64);
+		tpd_wg_key_to_base64(key, b64);
 		assert_string_equal(b64, vec[i].b64);
-		assert_int_equal(tp_wg_key_from_base64(b64, back), 0);
+		assert_int_equal(tpd_wg_key_from_base64(b64, back), 0);
 		assert_memory_equal(key, back, 32);
-		assert_int_equal(tp_wg_key_from_hex(vec[i].hex, back), 0);
+		assert_int_equal(tpd_wg_key_from_hex(vec[i].hex, back), 0);
 		assert_memory_equal(key, back, 32);
 	}
 	/* not canonical: wrong length, no '=', bad characters, spare bits */
-	assert_int_equal(tp_wg_key_from_base64("", back), -EINVAL);
-	assert_int_equal(tp_wg_key_from_base64(K1_B64 "=", back), -EINVAL);
-	assert_int_equal(tp_wg_key_from_base64("aCRwV9oJekabN40Z8ORMS6T2kB/ATdFtujYzbrlKW0UA",
+	assert_int_equal(tpd_wg_key_from_base64("", back), -EINVAL);
+	assert_int_equal(tpd_wg_key_from_base64(K1_B64 "=", back), -EINVAL);
+	assert_int_equal(tpd_wg_key_from_base64("aCRwV9oJekabN40Z8ORMS6T2kB/ATdFtujYzbrlKW0UA",
 					       back), -EINVAL);
-	assert_int_equal(tp_wg_key_from_base64("aCRwV9oJekabN40Z8ORMS6T2kB_ATdFtujYzbrlKW0U=",
+	assert_int_equal(tpd_wg_key_from_base64("aCRwV9oJekabN40Z8ORMS6T2kB_ATdFtujYzbrlKW0U=",
 					       back), -EINVAL);
-	assert_int_equal(tp_wg_key_from_base64("aCRwV9oJekabN40Z8ORMS6T2kB/ATdFtujYzbrlKW0V=",
+	assert_int_equal(tpd_wg_key_from_base64("aCRwV9oJekabN40Z8ORMS6T2kB/ATdFtujYzbrlKW0V=",
 					       back), -EINVAL);
-	expect_error(tp_wg_key_from_base64("aCRw V9oJekabN40Z8ORMS6T2kB/ATdFtujYzbrlKW0=",
+	expect_error(tpd_wg_key_from_base64("aCRw V9oJekabN40Z8ORMS6T2kB/ATdFtujYzbrlKW0=",
 					   back), -EINVAL, "base64");
 }
 
@@ -185,12 +185,12 @@ static void test_key_hex(void **state)
 	__u8 key[32], want[32];
 
 	hex32(K2_HEX, want);
-	assert_int_equal(tp_wg_key_from_hex("BD340497980C2BE8DBC4B1F56BA5911980776A5B6F56D538E9E245DA45E77E2B",
+	assert_int_equal(tpd_wg_key_from_hex("BD340497980C2BE8DBC4B1F56BA5911980776A5B6F56D538E9E245DA45E77E2B",
 					    key), 0);
 	assert_memory_equal(key, want, 32);
-	assert_int_equal(tp_wg_key_from_hex(K2_HEX "0", key), -EINVAL);
-	assert_int_equal(tp_wg_key_from_hex("bd34", key), -EINVAL);
-	expect_error(tp_wg_key_from_hex("zd340497980c2be8dbc4b1f56ba5911980776a5b6f56d538e9e245da45e77e2b",
+	assert_int_equal(tpd_wg_key_from_hex(K2_HEX "0", key), -EINVAL);
+	assert_int_equal(tpd_wg_key_from_hex("bd34", key), -EINVAL);
+	expect_error(tpd_wg_key_from_hex("zd340497980c2be8dbc4b1f56ba5911980776a5b6f56d538e9e245da45e77e2b",
 					key), -EINVAL, "hex");
 }
 
@@ -222,23 +222,23 @@ static void test_prefix_parse(void **state)
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(ok); i++) {
-		assert_int_equal(tp_peer_prefix_parse(ok[i].in, true, &p), 0);
+		assert_int_equal(tpd_peer_prefix_parse(ok[i].in, true, &p), 0);
 		assert_int_equal(p.plen, ok[i].plen);
-		assert_int_equal(tp_peer_prefix_format(&p, buf, sizeof(buf)), 0);
+		assert_int_equal(tpd_peer_prefix_format(&p, buf, sizeof(buf)), 0);
 		check(!strcmp(buf, ok[i].out), "%s -> %s, want %s", ok[i].in, buf,
 		      ok[i].out);
 	}
-	assert_int_equal(tp_peer_prefix_parse("100.64.1.7/24", false, &p), 0);
+	assert_int_equal(tpd_peer_prefix_parse("100.64.1.7/24", false, &p), 0);
 	assert_int_equal(p.addr.w[2], htonl(0xffff));
 	assert_int_equal(p.addr.w[3], htonl(0x64400100));
 	assert_int_equal(p.addr.w[0] | p.addr.w[1], 0);
 	for (i = 0; i < ARRAY_SIZE(bad); i++)
-		check(tp_peer_prefix_parse(bad[i], true, &p) == -EINVAL,
+		check(tpd_peer_prefix_parse(bad[i], true, &p) == -EINVAL,
 		      "\"%s\" accepted", bad[i]);
-	expect_error(tp_peer_prefix_parse("100.64.1.7", false, &p), -EINVAL,
+	expect_error(tpd_peer_prefix_parse("100.64.1.7", false, &p), -EINVAL,
 		     "\"100.64.1.7\"");
-	assert_int_equal(tp_peer_prefix_parse("100.64.1.7/24", false, &p), 0);
-	assert_int_equal(tp_peer_prefix_format(&p, buf, 8), -ENOSPC);
+	assert_int_equal(tpd_peer_prefix_parse("100.64.1.7/24", false, &p), 0);
+	assert_int_equal(tpd_peer_prefix_format(&p, buf, 8), -ENOSPC);
 }
 
 static void test_list_add_errors(void **state)
@@ -251,23 +251,23 @@ static void test_list_add_errors(void **state)
 	memset(key, 'k', sizeof(key) - 1);
 	key[sizeof(key) - 1] = '\0';
 	errno = 0;
-	assert_null(tp_peer_list_add(&l, key));
+	assert_null(tpd_peer_list_add(&l, key));
 	assert_int_equal(errno, ENAMETOOLONG);
 	key[TP_PEER_KEY_LEN - 1] = '\0'; /* the longest that fits */
-	assert_non_null(tp_peer_list_add(&l, key));
-	assert_null(tp_peer_list_add(&l, ""));
+	assert_non_null(tpd_peer_list_add(&l, key));
+	assert_null(tpd_peer_list_add(&l, ""));
 	assert_int_equal(errno, EINVAL);
 	/* a Tailscale node key fits */
-	p = tp_peer_list_add(&l, "nodekey:d413b83259d343f088956fb7bb885da0aa7083b93feea900bca9ab9670e1476d");
+	p = tpd_peer_list_add(&l, "nodekey:d413b83259d343f088956fb7bb885da0aa7083b93feea900bca9ab9670e1476d");
 	assert_non_null(p);
-	assert_int_equal(tp_peer_add_prefix(p, &a, 129), -EINVAL);
-	assert_int_equal(tp_peer_add_tag(p, ""), -EINVAL);
+	assert_int_equal(tpd_peer_add_prefix(p, &a, 129), -EINVAL);
+	assert_int_equal(tpd_peer_add_tag(p, ""), -EINVAL);
 	assert_int_equal(l.n, 2);
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 	assert_null(l.v);
 	assert_int_equal(l.n, 0);
-	tp_peer_list_free(&l); /* twice is fine */
-	tp_peer_list_free(NULL);
+	tpd_peer_list_free(&l); /* twice is fine */
+	tpd_peer_list_free(NULL);
 }
 
 static void test_canonicalize(void **state)
@@ -282,7 +282,7 @@ static void test_canonicalize(void **state)
 	add_prefix(p, "100.64.0.3/32");
 	p = add_peer(&l, "a", "alice@example.com");
 	add_prefix(p, "100.64.0.1/32");
-	assert_int_equal(tp_peer_add_tag(p, "tag:x"), 0);
+	assert_int_equal(tpd_peer_add_tag(p, "tag:x"), 0);
 	p = add_peer(&l, "b", NULL);
 	for (i = 40; i > 0; i--) { /* grows the array several times */
 		char cidr[32];
@@ -293,10 +293,10 @@ static void test_canonicalize(void **state)
 	p = add_peer(&l, "a", NULL); /* the same peer again: merged */
 	add_prefix(p, "100.64.0.2/32");
 	add_prefix(p, "100.64.0.1/32");
-	assert_int_equal(tp_peer_add_tag(p, "tag:y"), 0);
-	assert_int_equal(tp_peer_add_tag(p, "tag:x"), 0);
+	assert_int_equal(tpd_peer_add_tag(p, "tag:y"), 0);
+	assert_int_equal(tpd_peer_add_tag(p, "tag:x"), 0);
 
-	assert_int_equal(tp_peer_list_canonicalize(&l), 0);
+	assert_int_equal(tpd_peer_list_canonicalize(&l), 0);
 	assert_int_equal(l.n, 3);
 	assert_string_equal(l.v[0].key, "a");
 	assert_string_equal(l.v[0].user, "alice@example.com");
@@ -310,9 +310,9 @@ static void test_canonicalize(void **state)
 	assert_string_equal(l.v[2].key, "c");
 	EXPECT_PREFIXES(&l.v[2], "100.64.0.3/32", "fd7a:115c:a1e0::3/128");
 	/* idempotent */
-	assert_int_equal(tp_peer_list_canonicalize(&l), 0);
+	assert_int_equal(tpd_peer_list_canonicalize(&l), 0);
 	assert_int_equal(l.n, 3);
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 }
 
 /* ---- UAPI ---------------------------------------------------------------------- */
@@ -377,9 +377,9 @@ static void test_uapi_reply(void **state)
 {
 	struct tp_peer_list l;
 
-	assert_int_equal(tp_wg_uapi_parse(uapi_reply, strlen(uapi_reply), &l), 0);
+	assert_int_equal(tpd_wg_uapi_parse(uapi_reply, strlen(uapi_reply), &l), 0);
 	expect_three_peers(&l);
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 }
 
 static void test_uapi_no_peers_and_trailing(void **state)
@@ -389,17 +389,17 @@ static void test_uapi_no_peers_and_trailing(void **state)
 				       "errno=0\n\npublic_key=" K2_HEX "\ngarbage\n";
 	struct tp_peer_list l;
 
-	assert_int_equal(tp_wg_uapi_parse(none, strlen(none), &l), 0);
+	assert_int_equal(tpd_wg_uapi_parse(none, strlen(none), &l), 0);
 	assert_int_equal(l.n, 0);
 	assert_null(l.v);
 	/* the answer ends at its empty line: what follows is not parsed */
-	assert_int_equal(tp_wg_uapi_parse(trailing, strlen(trailing), &l), 0);
+	assert_int_equal(tpd_wg_uapi_parse(trailing, strlen(trailing), &l), 0);
 	assert_int_equal(l.n, 1);
 	assert_string_equal(l.v[0].key, K1_B64);
 	EXPECT_PREFIXES(&l.v[0], "100.64.1.1/32");
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 	/* the length bounds the text: the same reply cut before errno fails */
-	expect_error(tp_wg_uapi_parse(uapi_reply, strlen(uapi_reply) - 9, &l),
+	expect_error(tpd_wg_uapi_parse(uapi_reply, strlen(uapi_reply) - 9, &l),
 		     -EPROTO, "errno");
 }
 
@@ -409,11 +409,11 @@ static void test_uapi_errno(void **state)
 	static const char neg[] = "public_key=" K1_HEX "\nerrno=-5\n\n";
 	struct tp_peer_list l;
 
-	expect_error(tp_wg_uapi_parse(enodev, strlen(enodev), &l), -ENODEV,
+	expect_error(tpd_wg_uapi_parse(enodev, strlen(enodev), &l), -ENODEV,
 		     "errno=19");
 	assert_int_equal(l.n, 0);
 	/* wireguard-go writes its error codes negative */
-	expect_error(tp_wg_uapi_parse(neg, strlen(neg), &l), -EIO, "errno=5");
+	expect_error(tpd_wg_uapi_parse(neg, strlen(neg), &l), -EIO, "errno=5");
 	assert_int_equal(l.n, 0);
 	assert_null(l.v);
 }
@@ -449,13 +449,13 @@ static void test_uapi_malformed(void **state)
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		int ret = tp_wg_uapi_parse(cases[i].text, strlen(cases[i].text), &l);
+		int ret = tpd_wg_uapi_parse(cases[i].text, strlen(cases[i].text), &l);
 
 		check(ret == cases[i].err, "case %zu: %d, want %d (%s)", i, ret,
-		      cases[i].err, tp_peer_last_error());
-		check(strstr(tp_peer_last_error(), cases[i].msg),
+		      cases[i].err, tpd_peer_last_error());
+		check(strstr(tpd_peer_last_error(), cases[i].msg),
 		      "case %zu: error \"%s\" lacks \"%s\"", i,
-		      tp_peer_last_error(), cases[i].msg);
+		      tpd_peer_last_error(), cases[i].msg);
 		check(l.n == 0 && !l.v, "case %zu: list not empty on error", i);
 	}
 }
@@ -620,12 +620,12 @@ static void test_genl_one_message(void **state)
 	struct nlbuf *b = calloc(1, sizeof(*b));
 
 	nl_dump_one(b);
-	assert_int_equal(tp_wg_genl_parse_buf(b->buf, b->len, &l), 1);
+	assert_int_equal(tpd_wg_genl_parse_buf(b->buf, b->len, &l), 1);
 	assert_int_equal(l.n, 3); /* as dumped, before canonicalization */
 	assert_string_equal(l.v[0].key, K2_B64);
-	assert_int_equal(tp_peer_list_canonicalize(&l), 0);
+	assert_int_equal(tpd_peer_list_canonicalize(&l), 0);
 	expect_three_peers(&l);
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 	free(b);
 }
 
@@ -672,20 +672,20 @@ static void test_genl_split_messages(void **state)
 		memcpy(all->buf + all->len, msgs[i].buf, msgs[i].len);
 		all->len += msgs[i].len;
 	}
-	assert_int_equal(tp_wg_genl_parse_buf(all->buf, all->len, &l), 1);
+	assert_int_equal(tpd_wg_genl_parse_buf(all->buf, all->len, &l), 1);
 	assert_int_equal(l.n, 3); /* K1's repeats coalesced while parsing */
 	assert_int_equal(l.v[1].n_prefixes, 3);
-	assert_int_equal(tp_peer_list_canonicalize(&l), 0);
+	assert_int_equal(tpd_peer_list_canonicalize(&l), 0);
 	expect_three_peers(&l);
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 
 	/* one message per receive: 0 until NLMSG_DONE, then 1 */
 	for (i = 0; i < n; i++)
-		assert_int_equal(tp_wg_genl_parse_buf(msgs[i].buf, msgs[i].len, &l),
+		assert_int_equal(tpd_wg_genl_parse_buf(msgs[i].buf, msgs[i].len, &l),
 				 i + 1 == n);
-	assert_int_equal(tp_peer_list_canonicalize(&l), 0);
+	assert_int_equal(tpd_peer_list_canonicalize(&l), 0);
 	expect_three_peers(&l);
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 	free(msgs);
 	free(all);
 }
@@ -698,12 +698,12 @@ static void test_genl_equals_uapi(void **state)
 
 	nl_dump_split(msgs, &n);
 	for (i = 0; i < n; i++)
-		assert_true(tp_wg_genl_parse_buf(msgs[i].buf, msgs[i].len, &g) >= 0);
-	assert_int_equal(tp_peer_list_canonicalize(&g), 0);
-	assert_int_equal(tp_wg_uapi_parse(uapi_reply, strlen(uapi_reply), &u), 0);
+		assert_true(tpd_wg_genl_parse_buf(msgs[i].buf, msgs[i].len, &g) >= 0);
+	assert_int_equal(tpd_peer_list_canonicalize(&g), 0);
+	assert_int_equal(tpd_wg_uapi_parse(uapi_reply, strlen(uapi_reply), &u), 0);
 	peer_expect_same(&g, &u);
-	tp_peer_list_free(&g);
-	tp_peer_list_free(&u);
+	tpd_peer_list_free(&g);
+	tpd_peer_list_free(&u);
 	free(msgs);
 }
 
@@ -721,36 +721,36 @@ static void test_genl_errors(void **state)
 	mnl_attr_nest_end(nlh, peers);
 	nl_end(b, nlh);
 	nl_done(b, -EMSGSIZE);
-	expect_error(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EMSGSIZE,
+	expect_error(tpd_wg_genl_parse_buf(b->buf, b->len, &l), -EMSGSIZE,
 		     "dump ended with error");
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 
 	/* NLMSG_ERROR instead of a dump: no device, not WireGuard */
 	memset(b, 0, sizeof(*b));
 	nl_error(b, -ENODEV);
-	assert_int_equal(tp_wg_genl_parse_buf(b->buf, b->len, &l), -ENODEV);
+	assert_int_equal(tpd_wg_genl_parse_buf(b->buf, b->len, &l), -ENODEV);
 	memset(b, 0, sizeof(*b));
 	nl_error(b, -EOPNOTSUPP);
-	expect_error(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EOPNOTSUPP,
+	expect_error(tpd_wg_genl_parse_buf(b->buf, b->len, &l), -EOPNOTSUPP,
 		     "netlink error");
 	/* an acknowledgement ends the stream */
 	memset(b, 0, sizeof(*b));
 	nl_error(b, 0);
-	assert_int_equal(tp_wg_genl_parse_buf(b->buf, b->len, &l), 1);
+	assert_int_equal(tpd_wg_genl_parse_buf(b->buf, b->len, &l), 1);
 
 	/* an interrupted dump */
 	memset(b, 0, sizeof(*b));
 	nl_dump_one(b);
 	((struct nlmsghdr *)b->buf)->nlmsg_flags |= NLM_F_DUMP_INTR;
-	expect_error(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EINTR,
+	expect_error(tpd_wg_genl_parse_buf(b->buf, b->len, &l), -EINTR,
 		     "interrupted");
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 
 	/* a buffer cut in the middle of a message */
 	memset(b, 0, sizeof(*b));
 	nl_dump_one(b);
-	assert_true(tp_wg_genl_parse_buf(b->buf, 40, &l) <= 0);
-	tp_peer_list_free(&l);
+	assert_true(tpd_wg_genl_parse_buf(b->buf, 40, &l) <= 0);
+	tpd_peer_list_free(&l);
 	free(b);
 }
 
@@ -789,20 +789,20 @@ static void test_genl_bad_framing(void **state)
 		bad = (struct nlmsghdr *)(p + first);
 		bad->nlmsg_len = lens[i];
 		alarm(5); /* a walk that never ends fails the test, not the run */
-		ret = tp_wg_genl_parse_buf(p, total, &l);
+		ret = tpd_wg_genl_parse_buf(p, total, &l);
 		alarm(0);
 		check(ret == -EPROTO, "nlmsg_len %#x: %d (%s)", lens[i], ret,
-		      tp_peer_last_error());
-		check(strstr(tp_peer_last_error(), "length"),
-		      "nlmsg_len %#x: error \"%s\"", lens[i], tp_peer_last_error());
-		tp_peer_list_free(&l);
+		      tpd_peer_last_error());
+		check(strstr(tpd_peer_last_error(), "length"),
+		      "nlmsg_len %#x: error \"%s\"", lens[i], tpd_peer_last_error());
+		tpd_peer_list_free(&l);
 	}
 	/* bytes after the last message, too few for a header */
 	p = map + page - (first + 8);
 	memcpy(p, b->buf, first);
 	memset(p + first, 0, 8);
-	assert_int_equal(tp_wg_genl_parse_buf(p, first + 8, &l), -EPROTO);
-	tp_peer_list_free(&l);
+	assert_int_equal(tpd_wg_genl_parse_buf(p, first + 8, &l), -EPROTO);
+	tpd_peer_list_free(&l);
 	munmap(map, 2 * page);
 	free(b);
 }
@@ -821,26 +821,26 @@ static void test_genl_bad_errno(void **state)
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		memset(b, 0, sizeof(*b));
 		nl_error(b, bad[i]);
-		expect_error(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EPROTO,
+		expect_error(tpd_wg_genl_parse_buf(b->buf, b->len, &l), -EPROTO,
 			     "not an errno");
 		if (bad[i] > 0)
 			continue; /* NLMSG_DONE: >= 0 is success */
 		memset(b, 0, sizeof(*b));
 		nl_done(b, bad[i]);
-		expect_error(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EPROTO,
+		expect_error(tpd_wg_genl_parse_buf(b->buf, b->len, &l), -EPROTO,
 			     "not an errno");
 	}
 	/* the edges of the range, and a positive errno as some senders write it */
 	memset(b, 0, sizeof(*b));
 	nl_error(b, -4095);
-	assert_int_equal(tp_wg_genl_parse_buf(b->buf, b->len, &l), -4095);
+	assert_int_equal(tpd_wg_genl_parse_buf(b->buf, b->len, &l), -4095);
 	memset(b, 0, sizeof(*b));
 	nl_error(b, EPERM);
-	assert_int_equal(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EPERM);
+	assert_int_equal(tpd_wg_genl_parse_buf(b->buf, b->len, &l), -EPERM);
 	memset(b, 0, sizeof(*b));
 	nl_done(b, -EPERM);
-	assert_int_equal(tp_wg_genl_parse_buf(b->buf, b->len, &l), -EPERM);
-	tp_peer_list_free(&l);
+	assert_int_equal(tpd_wg_genl_parse_buf(b->buf, b->len, &l), -EPERM);
+	tpd_peer_list_free(&l);
 	free(b);
 }
 
@@ -857,8 +857,8 @@ static int parse_bad_peer(void (*fill)(struct nlmsghdr *nlh))
 	fill(nlh);
 	mnl_attr_nest_end(nlh, peer);
 	mnl_attr_nest_end(nlh, peers);
-	ret = tp_wg_genl_parse_msg(nlh, &l);
-	tp_peer_list_free(&l);
+	ret = tpd_wg_genl_parse_msg(nlh, &l);
+	tpd_peer_list_free(&l);
 	free(b);
 	return ret;
 }
@@ -968,23 +968,23 @@ static void test_genl_malformed(void **state)
 		int ret = parse_bad_peer(bad[i]);
 
 		check(ret == -EPROTO, "bad peer %zu: %d (%s)", i, ret,
-		      tp_peer_last_error());
-		check(strstr(tp_peer_last_error(), "malformed"),
-		      "bad peer %zu: error \"%s\"", i, tp_peer_last_error());
+		      tpd_peer_last_error());
+		check(strstr(tpd_peer_last_error(), "malformed"),
+		      "bad peer %zu: error \"%s\"", i, tpd_peer_last_error());
 	}
 	/* another command */
 	nlh = nl_begin(b, WG_CMD_SET_DEVICE);
-	expect_error(tp_wg_genl_parse_msg(nlh, &l), -EPROTO, "WG_CMD_GET_DEVICE");
+	expect_error(tpd_wg_genl_parse_msg(nlh, &l), -EPROTO, "WG_CMD_GET_DEVICE");
 	/* no room for the generic netlink header */
 	memset(b, 0, sizeof(*b));
 	nlh = mnl_nlmsg_put_header(b->buf);
 	nlh->nlmsg_type = FAMILY;
-	expect_error(tp_wg_genl_parse_msg(nlh, &l), -EPROTO, "header");
+	expect_error(tpd_wg_genl_parse_msg(nlh, &l), -EPROTO, "header");
 	/* peers not nested (a u32 where the nest should be) */
 	memset(b, 0, sizeof(*b));
 	nlh = nl_device(b, true);
 	mnl_attr_put_u8(nlh, WGDEVICE_A_PEERS, 1);
-	expect_error(tp_wg_genl_parse_msg(nlh, &l), -EPROTO, "nested");
+	expect_error(tpd_wg_genl_parse_msg(nlh, &l), -EPROTO, "nested");
 	assert_int_equal(l.n, 0);
 	free(b);
 }
@@ -1002,9 +1002,9 @@ static void parse_fixture(const char *name, struct tp_peer_list *l)
 {
 	size_t len = 0;
 	char *doc = read_fixture(name, &len);
-	int ret = tp_ts_parse_status(doc, len, l);
+	int ret = tpd_ts_parse_status(doc, len, l);
 
-	check(ret == 0, "%s: %d (%s)", name, ret, tp_peer_last_error());
+	check(ret == 0, "%s: %d (%s)", name, ret, tpd_peer_last_error());
 	free(doc);
 }
 
@@ -1049,7 +1049,7 @@ static void test_ts_running(void **state)
 	assert_int_equal(l.v[4].prefixes[0].plen, 128);
 	assert_int_equal(l.v[4].prefixes[0].addr.w[2], htonl(0xffff));
 	assert_int_equal(l.v[4].prefixes[0].addr.w[3], htonl(0x64400014));
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 }
 
 static void test_ts_sparse(void **state)
@@ -1088,7 +1088,7 @@ static void test_ts_sparse(void **state)
 	assert_string_equal(l.v[4].user, "");
 	assert_int_equal(l.v[4].n_tags, 0);
 	expect_no_prefixes(&l.v[4]);
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 }
 
 static void test_ts_needslogin(void **state)
@@ -1098,7 +1098,7 @@ static void test_ts_needslogin(void **state)
 	parse_fixture("tailscale-status-needslogin.json", &l);
 	assert_int_equal(l.n, 0);
 	assert_null(l.v);
-	assert_int_equal(tp_ts_parse_status("{}", 2, &l), 0);
+	assert_int_equal(tpd_ts_parse_status("{}", 2, &l), 0);
 	assert_int_equal(l.n, 0);
 }
 
@@ -1115,14 +1115,14 @@ static void test_ts_user_ids(void **state)
 		"\"42.5\":{\"LoginName\":7}}}";
 	struct tp_peer_list l;
 
-	assert_int_equal(tp_ts_parse_status(doc, strlen(doc), &l), 0);
+	assert_int_equal(tpd_ts_parse_status(doc, strlen(doc), &l), 0);
 	assert_int_equal(l.n, 4);
 	assert_string_equal(l.v[0].user, "dave@example.net");
 	assert_string_equal(l.v[1].user, "erin@example.net");
 	assert_string_equal(l.v[2].user, ""); /* LoginName not a string */
 	assert_string_equal(l.v[3].user, "");
 	assert_string_equal(l.v[3].name, "");
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 }
 
 /*
@@ -1159,13 +1159,13 @@ static void test_ts_no_users(void **state)
 
 	for (i = 0; i < ARRAY_SIZE(docs); i++) {
 		qsort_null_calls = 0;
-		check(tp_ts_parse_status(docs[i], strlen(docs[i]), &l) == 0, "doc %zu: %s",
-		      i, tp_peer_last_error());
+		check(tpd_ts_parse_status(docs[i], strlen(docs[i]), &l) == 0, "doc %zu: %s",
+		      i, tpd_peer_last_error());
 		check(!qsort_null_calls, "doc %zu: qsort() of a NULL array", i);
 		check(l.n == (i < 3), "doc %zu: %zu peers", i, l.n);
 		if (l.n)
 			assert_string_equal(l.v[0].user, "");
-		tp_peer_list_free(&l);
+		tpd_peer_list_free(&l);
 	}
 }
 
@@ -1198,19 +1198,19 @@ static void test_ts_malformed(void **state)
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		int ret = tp_ts_parse_status(cases[i].doc, strlen(cases[i].doc), &l);
+		int ret = tpd_ts_parse_status(cases[i].doc, strlen(cases[i].doc), &l);
 
 		check(ret == cases[i].err, "case %zu: %d, want %d (%s)", i, ret,
-		      cases[i].err, tp_peer_last_error());
-		check(strstr(tp_peer_last_error(), cases[i].msg),
+		      cases[i].err, tpd_peer_last_error());
+		check(strstr(tpd_peer_last_error(), cases[i].msg),
 		      "case %zu: error \"%s\" lacks \"%s\"", i,
-		      tp_peer_last_error(), cases[i].msg);
+		      tpd_peer_last_error(), cases[i].msg);
 		check(l.n == 0 && !l.v, "case %zu: list not empty on error", i);
 	}
-	expect_error(tp_ts_parse_status(nul, sizeof(nul) - 1, &l), -EBADMSG, "NUL");
+	expect_error(tpd_ts_parse_status(nul, sizeof(nul) - 1, &l), -EBADMSG, "NUL");
 	/* the length bounds the document */
-	assert_int_equal(tp_ts_parse_status("{\"Peer\":null}xyz", 13, &l), 0);
-	expect_error(tp_ts_parse_status("{\"Peer\":null}", 12, &l), -EBADMSG,
+	assert_int_equal(tpd_ts_parse_status("{\"Peer\":null}xyz", 13, &l), 0);
+	expect_error(tpd_ts_parse_status("{\"Peer\":null}", 12, &l), -EBADMSG,
 		     "not JSON");
 }
 
@@ -1219,7 +1219,7 @@ static void expect_one_line_reason(const char *what)
 {
 	const char *c;
 
-	for (c = tp_peer_last_error(); *c; c++)
+	for (c = tpd_peer_last_error(); *c; c++)
 		check((unsigned char)*c >= 0x20 && *c != 0x7f,
 		      "%s: control character 0x%02x in the reason", what, (unsigned char)*c);
 }
@@ -1238,12 +1238,12 @@ static void test_reason_one_line(void **state)
 	static const char uapi[] = "public_key=" K1_HEX "\nbad\x1b[2J\r\nerrno=0\n\n";
 	struct tp_peer_list l;
 
-	expect_error(tp_ts_parse_status(ts_key, strlen(ts_key), &l), -EPROTO,
+	expect_error(tpd_ts_parse_status(ts_key, strlen(ts_key), &l), -EPROTO,
 		     "Peer[\"nodekey:\\x0a01\\x1b[2J\"]");
 	expect_one_line_reason("Tailscale peer key");
-	assert_int_equal(tp_ts_parse_status(ts_lex, strlen(ts_lex), &l), -EBADMSG);
+	assert_int_equal(tpd_ts_parse_status(ts_lex, strlen(ts_lex), &l), -EBADMSG);
 	expect_one_line_reason("yajl's message");
-	expect_error(tp_wg_uapi_parse(uapi, strlen(uapi), &l), -EPROTO,
+	expect_error(tpd_wg_uapi_parse(uapi, strlen(uapi), &l), -EPROTO,
 		     "line 2: \"bad\\x1b[2J\\x0d\" is not key=value");
 	expect_one_line_reason("UAPI line");
 }
@@ -1296,8 +1296,8 @@ static void deep_child(int out, void *arg)
 	for (i = 0; i < depth; i++)
 		doc[len++] = ']';
 	doc[len++] = '}';
-	r.ret = tp_ts_parse_status(doc, len, &l);
-	snprintf(r.err, sizeof(r.err), "%s", tp_peer_last_error());
+	r.ret = tpd_ts_parse_status(doc, len, &l);
+	snprintf(r.err, sizeof(r.err), "%s", tpd_peer_last_error());
 	(void)!write(out, &r, sizeof(r));
 	free(doc);
 }
@@ -1347,7 +1347,7 @@ static void big_child(int out, void *arg)
 	getrusage(RUSAGE_SELF, &ru);
 	r.rss_before_kib = ru.ru_maxrss;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r.ret = tp_ts_parse_status(doc, r.doc_len, &l);
+	r.ret = tpd_ts_parse_status(doc, r.doc_len, &l);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	getrusage(RUSAGE_SELF, &ru);
 	r.rss_peak_kib = ru.ru_maxrss;
@@ -1355,7 +1355,7 @@ static void big_child(int out, void *arg)
 	if (!r.ret)
 		ts_status_check(&l, n);
 	(void)!write(out, &r, sizeof(r));
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 	free(doc);
 }
 
@@ -1400,7 +1400,7 @@ static void expect_entry(const struct tp_ident_entry *e, const char *cidr,
 {
 	struct tp_peer_prefix want;
 
-	assert_int_equal(tp_peer_prefix_parse(cidr, true, &want), 0);
+	assert_int_equal(tpd_peer_prefix_parse(cidr, true, &want), 0);
 	check(!memcmp(&e->prefix, &want.addr, 16) && e->plen == want.plen,
 	      "entry is not %s", cidr);
 	check(e->id == id, "%s: identity %u, want %u", cidr, e->id, id);
@@ -1419,28 +1419,28 @@ static void test_map_rule_order(void **state)
 	struct tp_peer *p;
 
 	p = add_peer(&l, "p1", NULL); /* tags in the other order: config wins */
-	assert_int_equal(tp_peer_add_tag(p, "tag:web"), 0);
-	assert_int_equal(tp_peer_add_tag(p, "tag:db"), 0);
-	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_DB);
+	assert_int_equal(tpd_peer_add_tag(p, "tag:web"), 0);
+	assert_int_equal(tpd_peer_add_tag(p, "tag:db"), 0);
+	assert_int_equal(tpd_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_DB);
 	p = add_peer(&l, "p2", NULL);
-	assert_int_equal(tp_peer_add_tag(p, "tag:prod"), 0);
-	assert_int_equal(tp_peer_add_tag(p, "tag:web"), 0);
-	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_WEB);
+	assert_int_equal(tpd_peer_add_tag(p, "tag:prod"), 0);
+	assert_int_equal(tpd_peer_add_tag(p, "tag:web"), 0);
+	assert_int_equal(tpd_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_WEB);
 	p = add_peer(&l, "p3", NULL);
-	assert_int_equal(tp_peer_add_tag(p, "tag:prod"), 0);
-	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_PROD);
+	assert_int_equal(tpd_peer_add_tag(p, "tag:prod"), 0);
+	assert_int_equal(tpd_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_PROD);
 	p = add_peer(&l, "p4", "alice@example.com");
-	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_ALICE);
+	assert_int_equal(tpd_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_ALICE);
 	/* a tag rule listed before the user rule wins over it */
-	assert_int_equal(tp_peer_add_tag(p, "tag:web"), 0);
-	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_WEB);
+	assert_int_equal(tpd_peer_add_tag(p, "tag:web"), 0);
+	assert_int_equal(tpd_peer_identity(p, rules, 4, TP_ID_TAILNET), ID_WEB);
 	p = add_peer(&l, "p5", "bob@example.com");
-	assert_int_equal(tp_peer_add_tag(p, "tag:WEB"), 0); /* case matters */
-	assert_int_equal(tp_peer_identity(p, rules, 4, TP_ID_TAILNET),
+	assert_int_equal(tpd_peer_add_tag(p, "tag:WEB"), 0); /* case matters */
+	assert_int_equal(tpd_peer_identity(p, rules, 4, TP_ID_TAILNET),
 			 TP_ID_TAILNET);
-	assert_int_equal(tp_peer_identity(p, rules, 4, 0), 0);
-	assert_int_equal(tp_peer_identity(p, NULL, 0, 77), 77);
-	tp_peer_list_free(&l);
+	assert_int_equal(tpd_peer_identity(p, rules, 4, 0), 0);
+	assert_int_equal(tpd_peer_identity(p, NULL, 0, 77), 77);
+	tpd_peer_list_free(&l);
 }
 
 static void test_map_entries(void **state)
@@ -1453,8 +1453,8 @@ static void test_map_entries(void **state)
 	struct tp_peer_list l;
 	size_t n = 0, conflicts = 9;
 
-	assert_int_equal(tp_wg_uapi_parse(uapi_reply, strlen(uapi_reply), &l), 0);
-	assert_int_equal(tp_peers_to_identities(&l, 3, rules, 2, TP_ID_TAILNET,
+	assert_int_equal(tpd_wg_uapi_parse(uapi_reply, strlen(uapi_reply), &l), 0);
+	assert_int_equal(tpd_peers_to_identities(&l, 3, rules, 2, TP_ID_TAILNET,
 						&e, &n, &conflicts), 0);
 	assert_int_equal(conflicts, 0);
 	assert_int_equal(n, 5);
@@ -1467,15 +1467,15 @@ static void test_map_entries(void **state)
 	free(e);
 
 	/* without a fallback the unmatched peers give nothing */
-	assert_int_equal(tp_peers_to_identities(&l, 3, rules, 2, 0, &e, &n, NULL), 0);
+	assert_int_equal(tpd_peers_to_identities(&l, 3, rules, 2, 0, &e, &n, NULL), 0);
 	assert_int_equal(n, 2);
 	expect_entry(&e[0], "100.64.2.0/24", ID_KEY, 3);
 	free(e);
 	/* nothing at all */
-	assert_int_equal(tp_peers_to_identities(&l, 3, NULL, 0, 0, &e, &n, NULL), 0);
+	assert_int_equal(tpd_peers_to_identities(&l, 3, NULL, 0, 0, &e, &n, NULL), 0);
 	assert_int_equal(n, 0);
 	assert_null(e);
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 }
 
 static void test_map_conflicts(void **state)
@@ -1492,7 +1492,7 @@ static void test_map_conflicts(void **state)
 	add_prefix(p, "100.64.0.5/32");
 	add_prefix(p, "100.64.0.0/24");
 	p = add_peer(&l, "second", NULL);
-	assert_int_equal(tp_peer_add_tag(p, "tag:db"), 0);
+	assert_int_equal(tpd_peer_add_tag(p, "tag:db"), 0);
 	add_prefix(p, "100.64.0.5/32"); /* claimed by "first" */
 	add_prefix(p, "100.64.0.0/16"); /* other length: no conflict */
 	add_prefix(p, "100.64.0.0/16"); /* its own twice: no conflict */
@@ -1500,7 +1500,7 @@ static void test_map_conflicts(void **state)
 	add_prefix(p, "100.64.0.5/32"); /* claimed again */
 	add_prefix(p, "100.64.0.9/24"); /* = 100.64.0.0/24 once masked */
 
-	assert_int_equal(tp_peers_to_identities(&l, 2, rules, 1, TP_ID_TAILNET,
+	assert_int_equal(tpd_peers_to_identities(&l, 2, rules, 1, TP_ID_TAILNET,
 						&e, &n, &conflicts), 0);
 	assert_int_equal(conflicts, 3);
 	assert_int_equal(n, 3);
@@ -1508,7 +1508,7 @@ static void test_map_conflicts(void **state)
 	expect_entry(&e[1], "100.64.0.0/24", TP_ID_TAILNET, 2);
 	expect_entry(&e[2], "100.64.0.5/32", TP_ID_TAILNET, 2); /* first's */
 	free(e);
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 }
 
 static void test_map_bad_rules(void **state)
@@ -1522,17 +1522,17 @@ static void test_map_bad_rules(void **state)
 	size_t n = 1;
 
 	add_prefix(add_peer(&l, "p", NULL), "100.64.0.1/32");
-	assert_int_equal(tp_peers_to_identities(&l, 1, zero_id, 1, 3, &e, &n, NULL),
+	assert_int_equal(tpd_peers_to_identities(&l, 1, zero_id, 1, 3, &e, &n, NULL),
 			 -EINVAL);
 	assert_null(e);
 	assert_int_equal(n, 0);
-	assert_int_equal(tp_peers_to_identities(&l, 1, empty, 1, 3, &e, &n, NULL),
+	assert_int_equal(tpd_peers_to_identities(&l, 1, empty, 1, 3, &e, &n, NULL),
 			 -EINVAL);
-	assert_int_equal(tp_peers_to_identities(&l, 1, null_value, 1, 3, &e, &n, NULL),
+	assert_int_equal(tpd_peers_to_identities(&l, 1, null_value, 1, 3, &e, &n, NULL),
 			 -EINVAL);
-	expect_error(tp_peers_to_identities(&l, 1, kind, 1, 3, &e, &n, NULL),
+	expect_error(tpd_peers_to_identities(&l, 1, kind, 1, 3, &e, &n, NULL),
 		     -EINVAL, "unknown match kind");
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 }
 
 /* Fixture -> entries, as the loader runs it for a tailscale0 in zone 1. */
@@ -1548,7 +1548,7 @@ static void test_map_tailscale_fixture(void **state)
 	size_t n = 0, conflicts = 1;
 
 	parse_fixture("tailscale-status-running.json", &l);
-	assert_int_equal(tp_peers_to_identities(&l, 1, rules, ARRAY_SIZE(rules),
+	assert_int_equal(tpd_peers_to_identities(&l, 1, rules, ARRAY_SIZE(rules),
 						TP_ID_TAILNET, &e, &n, &conflicts),
 			 0);
 	assert_int_equal(conflicts, 0);
@@ -1564,7 +1564,7 @@ static void test_map_tailscale_fixture(void **state)
 	expect_entry(&e[8], "fd7a:115c:a1e0::1e", ID_ALICE, 1);
 	expect_entry(&e[9], "fd7a:115c:a1e0::28", TP_ID_TAILNET, 1);
 	free(e);
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 }
 
 /* ---- a UAPI socket that trickles ----------------------------------------- */
@@ -1615,7 +1615,7 @@ static double mono_s(void)
 
 /*
  * Read wgtrickle0 through @deadline_ms (0: the default deadline of
- * tp_wg_uapi_dump_as()); seconds taken.  The fake server is this process,
+ * tpd_wg_uapi_dump_as()); seconds taken.  The fake server is this process,
  * so its uid is the one trusted (root's anyway when run as root).
  */
 static double trickle_read(unsigned int deadline_ms)
@@ -1637,10 +1637,10 @@ static double trickle_read(unsigned int deadline_ms)
 	assert_int_equal(pthread_create(&t.thr, NULL, trickle_main, &t), 0);
 	t0 = mono_s();
 	if (deadline_ms)
-		ret = tp_wg_uapi_dump_by("wgtrickle0", t.dir, geteuid(),
-					 tp_deadline_after(deadline_ms), &l);
+		ret = tpd_wg_uapi_dump_by("wgtrickle0", t.dir, geteuid(),
+					 tpd_deadline_after(deadline_ms), &l);
 	else
-		ret = tp_wg_uapi_dump_as("wgtrickle0", t.dir, geteuid(), &l);
+		ret = tpd_wg_uapi_dump_as("wgtrickle0", t.dir, geteuid(), &l);
 	secs = mono_s() - t0;
 	atomic_store(&t.stop, 1);
 	pthread_join(t.thr, NULL);
@@ -1648,8 +1648,8 @@ static double trickle_read(unsigned int deadline_ms)
 	unlink(t.path);
 	rmdir(t.dir);
 	check(ret == -ETIMEDOUT, "a trickling socket: %d (%s) after %.1f s", ret,
-	      tp_peer_last_error(), secs);
-	assert_non_null(strstr(tp_peer_last_error(), "timed out"));
+	      tpd_peer_last_error(), secs);
+	assert_non_null(strstr(tpd_peer_last_error(), "timed out"));
 	assert_int_equal(l.n, 0);
 	return secs;
 }

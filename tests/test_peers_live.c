@@ -6,7 +6,7 @@
  *   directory (a thread of this test), serving the status fixture at
  *   /localapi/v0/status with tailscaled's Host check, plainly and
  *   chunked; a 500, a 403, a server too slow (timeout), no socket and a
- *   dead socket, all through tp_ts_fetch_status*() and the parser;
+ *   dead socket, all through tpd_ts_fetch_status*() and the parser;
  * - a fake UAPI server that, like wireguard-go, keeps the connection open
  *   after its answer and sends it in small pieces;
  * - generic netlink without kernel WireGuard (no "wireguard" family here);
@@ -14,7 +14,7 @@
  *   refused by their peer credentials, before anything is sent to them;
  *   and no buffer that held a WireGuard private key freed unzeroed;
  * - when root with wireguard-go: a real wireguard-go in a fresh network
- *   namespace, configured with wg(8), read with tp_wg_uapi_dump() and
+ *   namespace, configured with wg(8), read with tpd_wg_uapi_dump() and
  *   compared with what was configured and with `wg show`.  The process is
  *   stopped by its PID and everything made is removed in the teardown,
  *   whether the test passed or not.
@@ -382,8 +382,8 @@ static void fetch_and_parse(struct srv *s, enum srv_mode mode)
 	int ret;
 
 	srv_start(s, mode, doc, flen);
-	ret = tp_ts_fetch_status(s->path, &body, &len);
-	check(ret == 0, "fetch: %d (%s)", ret, tp_peer_last_error());
+	ret = tpd_ts_fetch_status(s->path, &body, &len);
+	check(ret == 0, "fetch: %d (%s)", ret, tpd_peer_last_error());
 	assert_int_equal(len, flen);
 	assert_memory_equal(body, doc, flen);
 	assert_int_equal(body[len], '\0');
@@ -394,10 +394,10 @@ static void fetch_and_parse(struct srv *s, enum srv_mode mode)
 	assert_false(s->origin);
 	pthread_mutex_unlock(&s->lock);
 
-	assert_int_equal(tp_ts_parse_status(body, len, &l), 0);
+	assert_int_equal(tpd_ts_parse_status(body, len, &l), 0);
 	assert_int_equal(l.n, 5);
 	assert_string_equal(l.v[2].name, "web-1");
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 	free(body);
 	free(doc);
 }
@@ -420,11 +420,11 @@ static void expect_fetch_error(struct srv *s, enum srv_mode mode, int want,
 	int ret;
 
 	srv_start(s, mode, NULL, 0);
-	ret = tp_ts_fetch_status(s->path, &body, &len);
+	ret = tpd_ts_fetch_status(s->path, &body, &len);
 	check(ret == want, "fetch: %d, want %d (%s)", ret, want,
-	      tp_peer_last_error());
-	check(strstr(tp_peer_last_error(), needle), "error \"%s\" lacks \"%s\"",
-	      tp_peer_last_error(), needle);
+	      tpd_peer_last_error());
+	check(strstr(tpd_peer_last_error(), needle), "error \"%s\" lacks \"%s\"",
+	      tpd_peer_last_error(), needle);
 	assert_null(body);
 	assert_int_equal(len, 0);
 }
@@ -450,12 +450,12 @@ static void test_localapi_timeout(void **state)
 
 	srv_start(s, SRV_SLOW, NULL, 0);
 	t0 = now_s();
-	ret = tp_ts_fetch_status_timeout(s->path, 300, &body, &len);
-	check(ret == -ETIMEDOUT, "fetch: %d (%s)", ret, tp_peer_last_error());
+	ret = tpd_ts_fetch_status_timeout(s->path, 300, &body, &len);
+	check(ret == -ETIMEDOUT, "fetch: %d (%s)", ret, tpd_peer_last_error());
 	check(now_s() - t0 < 10.0, "the 300 ms timeout took %.1f s", now_s() - t0);
-	assert_non_null(strstr(tp_peer_last_error(), "timed out"));
+	assert_non_null(strstr(tpd_peer_last_error(), "timed out"));
 	assert_null(body);
-	assert_int_equal(tp_ts_fetch_status_timeout(s->path, 0, &body, &len),
+	assert_int_equal(tpd_ts_fetch_status_timeout(s->path, 0, &body, &len),
 			 -EINVAL);
 }
 
@@ -468,17 +468,17 @@ static void test_localapi_no_server(void **state)
 	int fd, ret;
 
 	/* no socket at all */
-	ret = tp_ts_fetch_status(s->path, &body, &len);
-	check(ret == -ENOENT, "fetch: %d (%s)", ret, tp_peer_last_error());
-	assert_non_null(strstr(tp_peer_last_error(), "is tailscaled running?"));
+	ret = tpd_ts_fetch_status(s->path, &body, &len);
+	check(ret == -ENOENT, "fetch: %d (%s)", ret, tpd_peer_last_error());
+	assert_non_null(strstr(tpd_peer_last_error(), "is tailscaled running?"));
 	/* a socket file nobody listens on (tailscaled died) */
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", s->path);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	close(fd);
-	ret = tp_ts_fetch_status(s->path, &body, &len);
-	check(ret == -ECONNREFUSED, "fetch: %d (%s)", ret, tp_peer_last_error());
+	ret = tpd_ts_fetch_status(s->path, &body, &len);
+	check(ret == -ECONNREFUSED, "fetch: %d (%s)", ret, tpd_peer_last_error());
 	assert_null(body);
 }
 
@@ -491,22 +491,22 @@ static void test_localapi_fetch_peers(void **state)
 	char *doc = read_fixture("tailscale-status-running.json", &flen);
 	int ret, i;
 
-	assert_int_equal(tp_ts_parse_status(doc, flen, &want), 0);
+	assert_int_equal(tpd_ts_parse_status(doc, flen, &want), 0);
 	srv_start(s, SRV_CHUNKED, doc, flen);
 	for (i = 0; i < 2; i++) {
 		s->mode = i ? SRV_OK : SRV_CHUNKED;
-		ret = tp_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
-		check(ret == 0, "fetch: %d (%s)", ret, tp_peer_last_error());
+		ret = tpd_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
+		check(ret == 0, "fetch: %d (%s)", ret, tpd_peer_last_error());
 		peer_expect_same(&l, &want);
-		tp_peer_list_free(&l);
+		tpd_peer_list_free(&l);
 	}
 	/* an error answer is reported, not parsed */
 	s->mode = SRV_500;
-	ret = tp_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
-	check(ret == -EIO, "500: %d (%s)", ret, tp_peer_last_error());
-	assert_non_null(strstr(tp_peer_last_error(), "HTTP 500: boom: backend not ready"));
+	ret = tpd_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
+	check(ret == -EIO, "500: %d (%s)", ret, tpd_peer_last_error());
+	assert_non_null(strstr(tpd_peer_last_error(), "HTTP 500: boom: backend not ready"));
 	assert_int_equal(l.n, 0);
-	tp_peer_list_free(&want);
+	tpd_peer_list_free(&want);
 	s->owned = doc;
 }
 
@@ -519,9 +519,9 @@ static void test_localapi_fetch_bad_status(void **state)
 	int ret;
 
 	srv_start(s, SRV_OK, bad, strlen(bad));
-	ret = tp_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
-	check(ret == -EPROTO, "fetch: %d (%s)", ret, tp_peer_last_error());
-	assert_non_null(strstr(tp_peer_last_error(), "Tags of peer nodekey:01"));
+	ret = tpd_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
+	check(ret == -EPROTO, "fetch: %d (%s)", ret, tpd_peer_last_error());
+	assert_non_null(strstr(tpd_peer_last_error(), "Tags of peer nodekey:01"));
 	assert_int_equal(l.n, 0);
 	assert_null(l.v);
 }
@@ -561,7 +561,7 @@ static void test_localapi_large_status(void **state)
 		getrusage(RUSAGE_SELF, &ru);
 		r.rss_before_kib = ru.ru_maxrss;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		r.ret = tp_ts_fetch_peers(s->path, 10000, TP_PEER_UID_ROOT_ONLY, &l);
+		r.ret = tpd_ts_fetch_peers(s->path, 10000, TP_PEER_UID_ROOT_ONLY, &l);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		getrusage(RUSAGE_SELF, &ru);
 		r.rss_peak_kib = ru.ru_maxrss;
@@ -626,8 +626,8 @@ static void test_uapi_fake_server(void **state)
 	snprintf(s->path, sizeof(s->path), "%s/wgfake0.sock", s->dir);
 	srv_start(s, SRV_UAPI, fake_reply, strlen(fake_reply));
 	t0 = now_s();
-	ret = tp_wg_uapi_dump("wgfake0", s->dir, &l);
-	check(ret == 0, "dump: %d (%s)", ret, tp_peer_last_error());
+	ret = tpd_wg_uapi_dump("wgfake0", s->dir, &l);
+	check(ret == 0, "dump: %d (%s)", ret, tpd_peer_last_error());
 	/* the answer ends at its empty line, not at EOF (which never comes) */
 	check(now_s() - t0 < 2.0, "waited %.1f s for EOF", now_s() - t0);
 	pthread_mutex_lock(&s->lock);
@@ -638,16 +638,16 @@ static void test_uapi_fake_server(void **state)
 	assert_int_equal(l.v[0].n_prefixes, 1);
 	assert_string_equal(l.v[1].key, K2_B64);
 	assert_int_equal(l.v[1].prefixes[0].plen, 120);
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 
-	ret = tp_wg_uapi_dump("wgnone0", s->dir, &l);
-	check(ret == -ENOENT, "no socket: %d (%s)", ret, tp_peer_last_error());
-	assert_non_null(strstr(tp_peer_last_error(), "no userspace WireGuard"));
-	assert_int_equal(tp_wg_uapi_dump("../etc", s->dir, &l), -EINVAL);
-	assert_int_equal(tp_wg_uapi_dump("", s->dir, &l), -EINVAL);
+	ret = tpd_wg_uapi_dump("wgnone0", s->dir, &l);
+	check(ret == -ENOENT, "no socket: %d (%s)", ret, tpd_peer_last_error());
+	assert_non_null(strstr(tpd_peer_last_error(), "no userspace WireGuard"));
+	assert_int_equal(tpd_wg_uapi_dump("../etc", s->dir, &l), -EINVAL);
+	assert_int_equal(tpd_wg_uapi_dump("", s->dir, &l), -EINVAL);
 	memset(sock, 'd', sizeof(sock) - 1);
 	sock[sizeof(sock) - 1] = '\0';
-	assert_int_equal(tp_wg_uapi_dump("wg0", sock, &l), -ENAMETOOLONG);
+	assert_int_equal(tpd_wg_uapi_dump("wg0", sock, &l), -ENAMETOOLONG);
 }
 
 static void test_genl_without_kernel_wireguard(void **state)
@@ -655,24 +655,24 @@ static void test_genl_without_kernel_wireguard(void **state)
 	struct tp_peer_list l;
 	int ret;
 
-	ret = tp_wg_genl_dump("tpnone0", &l);
+	ret = tpd_wg_genl_dump("tpnone0", &l);
 	if (ret == -ENOENT) {
-		assert_non_null(strstr(tp_peer_last_error(), "no kernel WireGuard"));
+		assert_non_null(strstr(tpd_peer_last_error(), "no kernel WireGuard"));
 	} else if (ret == -EPERM && geteuid()) {
 		/* a kernel with WireGuard: dumps need CAP_NET_ADMIN */
-		assert_non_null(strstr(tp_peer_last_error(), "CAP_NET_ADMIN"));
+		assert_non_null(strstr(tpd_peer_last_error(), "CAP_NET_ADMIN"));
 	} else {
 		/* a kernel with WireGuard: the family resolves, the device not */
-		check(ret == -ENODEV, "dump: %d (%s)", ret, tp_peer_last_error());
-		assert_non_null(strstr(tp_peer_last_error(), "no interface tpnone0"));
+		check(ret == -ENODEV, "dump: %d (%s)", ret, tpd_peer_last_error());
+		assert_non_null(strstr(tpd_peer_last_error(), "no interface tpnone0"));
 	}
 	assert_int_equal(l.n, 0);
 	assert_null(l.v);
-	assert_int_equal(tp_wg_genl_dump("an-interface-name-too-long", &l), -EINVAL);
+	assert_int_equal(tpd_wg_genl_dump("an-interface-name-too-long", &l), -EINVAL);
 	/* lo exists but is no WireGuard device (when the family exists) */
-	ret = tp_wg_genl_dump("lo", &l);
+	ret = tpd_wg_genl_dump("lo", &l);
 	check(ret == -ENOENT || ret == -EOPNOTSUPP || (ret == -EPERM && geteuid()),
-	      "lo: %d (%s)", ret, tp_peer_last_error());
+	      "lo: %d (%s)", ret, tpd_peer_last_error());
 }
 
 /* ---- wireguard-go ------------------------------------------------------------ */
@@ -751,33 +751,6 @@ static int wgt_teardown(void **state)
 	return 0;
 }
 
-/* Run @argv; its stdout into @out (NUL-terminated).  Return: exit status. */
-static int run(char *out, size_t size, const char *const argv[])
-{
-	int pfd[2], status = -1;
-	size_t len = 0;
-	ssize_t n;
-	pid_t pid;
-
-	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (!pid) {
-		dup2(pfd[1], STDOUT_FILENO);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	while (out && len + 1 < size &&
-	       (n = read(pfd[0], out + len, size - len - 1)) > 0)
-		len += (size_t)n;
-	if (out)
-		out[len] = '\0';
-	close(pfd[0]);
-	waitpid(pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* A fresh key pair's public half, base64. */
 static void wg_pubkey(char out[TP_WG_KEY_B64_LEN + 1])
 {
@@ -799,7 +772,7 @@ static void write_private_key(const struct wgt *w, char *path, size_t size)
 	char key[128];
 	int fd;
 
-	assert_int_equal(run(key, sizeof(key), argv), 0);
+	assert_int_equal(peer_run_cmd(key, sizeof(key), false, argv), 0);
 	snprintf(path, size, "%s/private.key", w->dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
@@ -865,7 +838,7 @@ static void expect_wg_show(const struct wgt *w, const struct tp_peer_list *l)
 	struct tp_peer_prefix pp;
 	size_t lines = 0, i, n;
 
-	assert_int_equal(run(out, sizeof(out), argv), 0);
+	assert_int_equal(peer_run_cmd(out, sizeof(out), false, argv), 0);
 	for (line = strtok_r(out, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save), lines++) {
 		const struct tp_peer *p = NULL;
@@ -877,7 +850,7 @@ static void expect_wg_show(const struct wgt *w, const struct tp_peer_list *l)
 		check(p, "wg show lists peer %s, the dump does not", tok);
 		n = 0;
 		while ((tok = strtok_r(NULL, " \t", &save2)) && strcmp(tok, "(none)")) {
-			assert_int_equal(tp_peer_prefix_parse(tok, false, &pp), 0);
+			assert_int_equal(tpd_peer_prefix_parse(tok, false, &pp), 0);
 			for (i = 0; i < p->n_prefixes; i++)
 				if (!memcmp(&p->prefixes[i].addr, &pp.addr, 16) &&
 				    p->prefixes[i].plen == pp.plen)
@@ -921,18 +894,18 @@ static void test_wireguard_go(void **state)
 			"peer", k2, "allowed-ips", a2,
 			"peer", k3, NULL };
 
-		assert_int_equal(run(NULL, 0, argv), 0);
+		assert_int_equal(peer_run_cmd(NULL, 0, false, argv), 0);
 	}
 
-	ret = tp_wg_uapi_dump(w->ifname, NULL, &got);
-	check(ret == 0, "dump: %d (%s)", ret, tp_peer_last_error());
+	ret = tpd_wg_uapi_dump(w->ifname, NULL, &got);
+	check(ret == 0, "dump: %d (%s)", ret, tpd_peer_last_error());
 	peer_add_expected(&want, k1, c1, ARRAY_SIZE(c1));
 	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
 	peer_add_expected(&want, k3, NULL, 0);
-	assert_int_equal(tp_peer_list_canonicalize(&want), 0);
+	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
 	peer_expect_same(&got, &want);
 	expect_wg_show(w, &got);
-	tp_peer_list_free(&got);
+	tpd_peer_list_free(&got);
 
 	/* a peer removed, allowed IPs replaced; read again, explicit sockdir */
 	{
@@ -940,23 +913,23 @@ static void test_wireguard_go(void **state)
 			WG, "set", w->ifname, "peer", k3, "remove",
 			"peer", k1, "allowed-ips", "100.64.10.0/24", NULL };
 
-		assert_int_equal(run(NULL, 0, argv), 0);
+		assert_int_equal(peer_run_cmd(NULL, 0, false, argv), 0);
 	}
-	ret = tp_wg_uapi_dump(w->ifname, WG_RUNDIR, &got);
-	check(ret == 0, "dump: %d (%s)", ret, tp_peer_last_error());
-	tp_peer_list_free(&want);
+	ret = tpd_wg_uapi_dump(w->ifname, WG_RUNDIR, &got);
+	check(ret == 0, "dump: %d (%s)", ret, tpd_peer_last_error());
+	tpd_peer_list_free(&want);
 	peer_add_expected(&want, k1, (const char *const[]){ "100.64.10.0/24" }, 1);
 	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
-	assert_int_equal(tp_peer_list_canonicalize(&want), 0);
+	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
 	peer_expect_same(&got, &want);
 	expect_wg_show(w, &got);
-	tp_peer_list_free(&got);
-	tp_peer_list_free(&want);
+	tpd_peer_list_free(&got);
+	tpd_peer_list_free(&want);
 
 	/* stopped: the socket goes, and so does the source */
 	wgt_stop(w);
 	unlink(w->sock);
-	ret = tp_wg_uapi_dump(w->ifname, NULL, &got);
+	ret = tpd_wg_uapi_dump(w->ifname, NULL, &got);
 	check(ret == -ENOENT || ret == -ECONNREFUSED, "dump after stop: %d", ret);
 }
 
@@ -1030,15 +1003,15 @@ static void test_uapi_key_zeroed(void **state)
 	atomic_store(&secret_leaks, 0);
 	watch_secret = PRIV_HEX;
 	/* a deadline for slow machines: zeroing is what this test is about */
-	ret = tp_wg_uapi_dump_by("wgkey0", s->dir, TP_PEER_UID_ROOT_ONLY,
-				 tp_deadline_after(60000), &l);
+	ret = tpd_wg_uapi_dump_by("wgkey0", s->dir, TP_PEER_UID_ROOT_ONLY,
+				 tpd_deadline_after(60000), &l);
 	watch_secret = NULL;
-	check(ret == 0, "dump: %d (%s)", ret, tp_peer_last_error());
+	check(ret == 0, "dump: %d (%s)", ret, tpd_peer_last_error());
 	assert_int_equal(l.n, 300);
 	check(atomic_load(&secret_leaks) == 0,
 	      "%d freed or moved buffers still held the private key",
 	      atomic_load(&secret_leaks));
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 	/* the server thread still sends from reply: it goes in the teardown */
 	s->owned = reply;
 }
@@ -1127,10 +1100,10 @@ static void expect_refused(int ret, const char *what)
 	char uid[32];
 
 	snprintf(uid, sizeof(uid), "uid %d", NOBODY);
-	check(ret == -EPERM, "%s: %d, want -EPERM (%s)", what, ret, tp_peer_last_error());
-	check(strstr(tp_peer_last_error(), uid) && strstr(tp_peer_last_error(), "refused"),
+	check(ret == -EPERM, "%s: %d, want -EPERM (%s)", what, ret, tpd_peer_last_error());
+	check(strstr(tpd_peer_last_error(), uid) && strstr(tpd_peer_last_error(), "refused"),
 	      "%s: error \"%s\" does not say uid %d was refused", what,
-	      tp_peer_last_error(), NOBODY);
+	      tpd_peer_last_error(), NOBODY);
 }
 
 /*
@@ -1149,21 +1122,21 @@ static void test_uapi_untrusted_server(void **state)
 	if (geteuid())
 		skip();
 	e = evil_start(s, "wgevil0.sock", false, fake_reply, strlen(fake_reply));
-	ret = tp_wg_uapi_dump("wgevil0", e->dir, &l);
+	ret = tpd_wg_uapi_dump("wgevil0", e->dir, &l);
 	expect_refused(ret, "UAPI");
 	assert_int_equal(l.n, 0);
 	assert_int_equal(evil_got(e), 0);
 
 	/* trusted: another user is still refused; the configured one is read */
-	ret = tp_wg_uapi_dump_as("wgevil0", e->dir, 1000, &l);
+	ret = tpd_wg_uapi_dump_as("wgevil0", e->dir, 1000, &l);
 	expect_refused(ret, "UAPI");
-	assert_non_null(strstr(tp_peer_last_error(), "not root or uid 1000"));
+	assert_non_null(strstr(tpd_peer_last_error(), "not root or uid 1000"));
 	assert_int_equal(evil_got(e), 0);
-	ret = tp_wg_uapi_dump_as("wgevil0", e->dir, NOBODY, &l);
-	check(ret == 0, "trusted: %d (%s)", ret, tp_peer_last_error());
+	ret = tpd_wg_uapi_dump_as("wgevil0", e->dir, NOBODY, &l);
+	check(ret == 0, "trusted: %d (%s)", ret, tpd_peer_last_error());
 	assert_int_equal(l.n, 2);
 	assert_int_equal(evil_got(e), 7); /* "get=1\n\n" */
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 }
 
 /* wireguard.socket_uid names the user trusted besides root; root only by default. */
@@ -1203,24 +1176,24 @@ static void test_localapi_untrusted_server(void **state)
 		skip();
 	e = evil_start(s, "tailscaled.sock", true, doc, flen);
 	free(doc); /* the child has its copy */
-	ret = tp_ts_fetch_status(e->path, &body, &len);
+	ret = tpd_ts_fetch_status(e->path, &body, &len);
 	expect_refused(ret, "LocalAPI");
 	assert_null(body);
 	assert_int_equal(len, 0);
 	assert_int_equal(evil_got(e), 0);
-	ret = tp_ts_fetch_peers(e->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
+	ret = tpd_ts_fetch_peers(e->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
 	expect_refused(ret, "LocalAPI");
 	assert_int_equal(evil_got(e), 0);
 
 	/* trusted: another user is still refused; the configured one is read */
-	ret = tp_ts_fetch_peers(e->path, 2000, 1000, &l);
+	ret = tpd_ts_fetch_peers(e->path, 2000, 1000, &l);
 	expect_refused(ret, "LocalAPI");
 	assert_int_equal(evil_got(e), 0);
-	ret = tp_ts_fetch_peers(e->path, 2000, NOBODY, &l);
-	check(ret == 0, "trusted: %d (%s)", ret, tp_peer_last_error());
+	ret = tpd_ts_fetch_peers(e->path, 2000, NOBODY, &l);
+	check(ret == 0, "trusted: %d (%s)", ret, tpd_peer_last_error());
 	assert_int_equal(l.n, 5);
 	assert_true(evil_got(e) > 0);
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 }
 
 int main(void)

@@ -41,13 +41,13 @@
 /* The standard identities: two tailnet peers, web pods, a database pod. */
 static void identities(struct th *h)
 {
-	ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
-	ident(h, TH_ZONE, "100.64.0.9/32", ID_ADMIN);
-	ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
-	ident(h, 0, "198.18.1.0/24", ID_WEB);
-	ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
-	ident(h, 0, "198.18.2.1/32", ID_DB);
-	ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
+	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
+	pt_ident(h, TH_ZONE, "100.64.0.9/32", ID_ADMIN);
+	pt_ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
+	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
+	pt_ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
+	pt_ident(h, 0, "198.18.2.1/32", ID_DB);
+	pt_ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
 }
 
 #define SYN PKT_TCP_SYN
@@ -63,16 +63,16 @@ static void test_default_allow_and_deny(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	assert_int_equal(send_in(h, CLIENT4, 1001, POD, 80, TCP, SYN), DROP);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 1);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1001, POD, 80, TCP, SYN), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
 	/* a denied first packet leaves no state: the one untranslated flow's entry */
-	assert_int_equal(ct_count(h), 1);
+	assert_int_equal(pt_ct_count(h), 1);
 	/* the default of another zone is its own */
-	deflt(h, TH_ZONE2, TP_VERDICT_DENY);
-	deflt(h, TH_ZONE, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1002, POD, 80, TCP, SYN), PASS);
+	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1002, POD, 80, TCP, SYN), PASS);
 	assert_int_equal(th_stat(h, TP_STAT_VERDICT_ALLOW), 2);
 	assert_int_equal(th_stat(h, TP_STAT_VERDICT_DENY), 1);
 }
@@ -80,31 +80,31 @@ static void test_default_allow_and_deny(void **state)
 static void test_exact_rule(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 80, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, POD, 80, TCP);
 	struct tp_ct_entry e;
 	__u32 id;
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	id = rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	id = pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.verdict, TP_VERDICT_ALLOW);
 	assert_int_equal(e.rule_id, id);
 	assert_int_equal(e.src_identity, ID_CLIENT);
 	assert_int_equal(e.dst_identity, ID_WEB);
 	assert_int_equal(e.out_zone, 0);
 	/* any other port, protocol, destination or source: default deny */
-	assert_int_equal(send_in(h, CLIENT4, 1001, POD, 81, TCP, SYN), DROP);
-	assert_int_equal(send_in(h, CLIENT4, 1002, POD, 80, UDP, 0), DROP);
-	assert_int_equal(send_in(h, CLIENT4, 1003, DB, 80, TCP, SYN), DROP);
-	assert_int_equal(send_in(h, "100.64.1.1", 1004, POD, 80, TCP, SYN), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1001, POD, 81, TCP, SYN), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1002, POD, 80, UDP, 0), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1003, DB, 80, TCP, SYN), DROP);
+	assert_int_equal(pt_send_in(h, "100.64.1.1", 1004, POD, 80, TCP, SYN), DROP);
 	/* the more specific /32 gives 100.64.0.9 another identity */
-	assert_int_equal(send_in(h, "100.64.0.9", 1005, POD, 80, TCP, SYN), DROP);
+	assert_int_equal(pt_send_in(h, "100.64.0.9", 1005, POD, 80, TCP, SYN), DROP);
 	/* IPv6 source of the same identity */
-	ident(h, 0, "fd00:198:18::1:1/128", ID_WEB);
-	assert_int_equal(send_in(h, CLIENT6, 1006, BE6[0], 80, TCP, SYN), PASS);
+	pt_ident(h, 0, "fd00:198:18::1:1/128", ID_WEB);
+	assert_int_equal(pt_send_in(h, CLIENT6, 1006, BE6[0], 80, TCP, SYN), PASS);
 }
 
 static void test_wildcards(void **state)
@@ -113,31 +113,31 @@ static void test_wildcards(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	/* any source to the database on 5432 */
-	rule(h, ANY, ID_DB, 0, TCP, 5432, 5432, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, "100.64.7.7", 1, DB, 5432, TCP, SYN), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 2, DB, 5433, TCP, SYN), DROP);
+	pt_rule(h, ANY, ID_DB, 0, TCP, 5432, 5432, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, "100.64.7.7", 1, DB, 5432, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 2, DB, 5433, TCP, SYN), DROP);
 	/* the admin anywhere, any protocol */
-	rule(h, ID_ADMIN, ANY, 0, 0, 0, 0, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, "100.64.0.9", 3, POD, 9999, UDP, 0), PASS);
-	assert_int_equal(send_in(h, "100.64.0.9", 4, "198.18.9.9", 1, TCP, SYN), PASS);
+	pt_rule(h, ID_ADMIN, ANY, 0, 0, 0, 0, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, "100.64.0.9", 3, POD, 9999, UDP, 0), PASS);
+	assert_int_equal(pt_send_in(h, "100.64.0.9", 4, "198.18.9.9", 1, TCP, SYN), PASS);
 	/* clients to web, any port */
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 0, 0, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 5, POD, 12345, TCP, SYN), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 6, POD, 12345, UDP, 0), DROP);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 0, 0, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 5, POD, 12345, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 6, POD, 12345, UDP, 0), DROP);
 	/* anyone, anywhere, ICMP echo */
-	rule(h, ANY, ANY, 0, IPPROTO_ICMP, 0, 0, TP_VERDICT_ALLOW);
+	pt_rule(h, ANY, ANY, 0, IPPROTO_ICMP, 0, 0, TP_VERDICT_ALLOW);
 	{
 		struct pkt_spec sp = { .family = AF_INET, .saddr = "100.64.5.5",
 				       .daddr = "198.18.9.9", .proto = IPPROTO_ICMP,
 				       .icmp_type = 8, .icmp_id = 7 };
 
-		expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
+		pt_expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
 		sp.proto = IPPROTO_UDP;
 		sp.sport = 7;
 		sp.dport = 7;
-		expect_untouched(h, TH_FROM_TAILNET, &sp, DROP);
+		pt_expect_untouched(h, TH_FROM_TAILNET, &sp, DROP);
 	}
 }
 
@@ -147,79 +147,79 @@ static void test_port_range_edges(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1000, 1999, TP_VERDICT_DENY);
-	assert_int_equal(send_in(h, CLIENT4, 1, POD, 999, TCP, SYN), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 2, POD, 1000, TCP, SYN), DROP);
-	assert_int_equal(send_in(h, CLIENT4, 3, POD, 1023, TCP, SYN), DROP);
-	assert_int_equal(send_in(h, CLIENT4, 4, POD, 1024, TCP, SYN), DROP);
-	assert_int_equal(send_in(h, CLIENT4, 5, POD, 1999, TCP, SYN), DROP);
-	assert_int_equal(send_in(h, CLIENT4, 6, POD, 2000, TCP, SYN), PASS);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1000, 1999, TP_VERDICT_DENY);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1, POD, 999, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 2, POD, 1000, TCP, SYN), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 3, POD, 1023, TCP, SYN), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 4, POD, 1024, TCP, SYN), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 5, POD, 1999, TCP, SYN), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 6, POD, 2000, TCP, SYN), PASS);
 	/* ranges at the ends of the port space */
-	rule(h, ID_CLIENT, ID_WEB, 0, UDP, 0, 1, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, UDP, 65534, 65535, TP_VERDICT_DENY);
-	assert_int_equal(send_in(h, CLIENT4, 7, POD, 0, UDP, 0), DROP);
-	assert_int_equal(send_in(h, CLIENT4, 8, POD, 1, UDP, 0), DROP);
-	assert_int_equal(send_in(h, CLIENT4, 9, POD, 2, UDP, 0), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 10, POD, 65533, UDP, 0), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 11, POD, 65534, UDP, 0), DROP);
-	assert_int_equal(send_in(h, CLIENT4, 12, POD, 65535, UDP, 0), DROP);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 0, 1, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 65534, 65535, TP_VERDICT_DENY);
+	assert_int_equal(pt_send_in(h, CLIENT4, 7, POD, 0, UDP, 0), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 8, POD, 1, UDP, 0), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 9, POD, 2, UDP, 0), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 10, POD, 65533, UDP, 0), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 11, POD, 65534, UDP, 0), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 12, POD, 65535, UDP, 0), DROP);
 }
 
 static void test_specificity(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 3, POD, 1500, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 3, POD, 1500, TCP);
 	struct tp_ct_entry e;
 	__u32 narrow;
 
 	REQUIRE_BPF();
 	identities(h);
 	/* named identities beat wildcards, whatever the ports */
-	rule(h, ANY, ANY, 0, TCP, 443, 443, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, 0, 0, 0, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1, POD, 443, TCP, SYN), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 2, DB, 443, TCP, SYN), DROP);
+	pt_rule(h, ANY, ANY, 0, TCP, 443, 443, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, 0, 0, 0, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1, POD, 443, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 2, DB, 443, TCP, SYN), DROP);
 	/* among equals in identities, the narrower port block wins */
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1000, 1999, TP_VERDICT_DENY);
-	narrow = rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1400, 1599, TP_VERDICT_AUDIT);
-	assert_int_equal(send_in(h, CLIENT4, 3, POD, 1500, TCP, SYN), PASS);
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1000, 1999, TP_VERDICT_DENY);
+	narrow = pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1400, 1599, TP_VERDICT_AUDIT);
+	assert_int_equal(pt_send_in(h, CLIENT4, 3, POD, 1500, TCP, SYN), PASS);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.rule_id, narrow);
 	assert_int_equal(e.verdict, TP_VERDICT_AUDIT);
-	assert_int_equal(send_in(h, CLIENT4, 4, POD, 1999, TCP, SYN), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 4, POD, 1999, TCP, SYN), DROP);
 	/* a rule for the zone beats the same rule for every zone */
-	rule(h, ID_CLIENT, ID_DB, 0, UDP, 53, 53, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_DB, TH_ZONE, UDP, 53, 53, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 5, DB, 53, UDP, 0), PASS);
-	rule(h, ID_CLIENT, ID_DB, TH_ZONE2, UDP, 54, 54, TP_VERDICT_DENY);
-	assert_int_equal(send_in(h, CLIENT4, 6, DB, 54, UDP, 0), PASS);
+	pt_rule(h, ID_CLIENT, ID_DB, 0, UDP, 53, 53, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_DB, TH_ZONE, UDP, 53, 53, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 5, DB, 53, UDP, 0), PASS);
+	pt_rule(h, ID_CLIENT, ID_DB, TH_ZONE2, UDP, 54, 54, TP_VERDICT_DENY);
+	assert_int_equal(pt_send_in(h, CLIENT4, 6, DB, 54, UDP, 0), PASS);
 }
 
 static void test_deny_wins_at_equal_specificity(void **state)
 {
 	struct th *h = *state;
 	__u32 deny;
-	struct tp_ct_key k = ct_key(CLIENT4, 3, POD, 80, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 3, POD, 80, TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	/* one named identity each, same port bits */
-	rule(h, ANY, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	deny = rule(h, ID_CLIENT, ANY, 0, TCP, 80, 80, TP_VERDICT_DENY);
-	assert_int_equal(send_in(h, CLIENT4, 1, POD, 80, TCP, SYN), DROP);
+	pt_rule(h, ANY, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	deny = pt_rule(h, ID_CLIENT, ANY, 0, TCP, 80, 80, TP_VERDICT_DENY);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1, POD, 80, TCP, SYN), DROP);
 	/* audit beats allow */
-	rule(h, ID_CLIENT, ANY, 0, TCP, 80, 80, TP_VERDICT_AUDIT);
-	assert_int_equal(send_in(h, CLIENT4, 3, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	pt_rule(h, ID_CLIENT, ANY, 0, TCP, 80, 80, TP_VERDICT_AUDIT);
+	assert_int_equal(pt_send_in(h, CLIENT4, 3, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.verdict, TP_VERDICT_AUDIT);
 	assert_int_equal(e.rule_id, deny); /* same match: same rule, new verdict */
 	/* overlapping ranges of one group: the shared block is denied */
-	rule(h, ID_ADMIN, ID_WEB, 0, TCP, 0, 1023, TP_VERDICT_ALLOW);
-	rule(h, ID_ADMIN, ID_WEB, 0, TCP, 512, 1023, TP_VERDICT_DENY);
-	assert_int_equal(send_in(h, "100.64.0.9", 4, POD, 511, TCP, SYN), PASS);
-	assert_int_equal(send_in(h, "100.64.0.9", 5, POD, 512, TCP, SYN), DROP);
+	pt_rule(h, ID_ADMIN, ID_WEB, 0, TCP, 0, 1023, TP_VERDICT_ALLOW);
+	pt_rule(h, ID_ADMIN, ID_WEB, 0, TCP, 512, 1023, TP_VERDICT_DENY);
+	assert_int_equal(pt_send_in(h, "100.64.0.9", 4, POD, 511, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, "100.64.0.9", 5, POD, 512, TCP, SYN), DROP);
 }
 
 static void test_rule_delete_restores(void **state)
@@ -230,12 +230,12 @@ static void test_rule_delete_restores(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 0, 1023, TP_VERDICT_ALLOW);
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 512, 1023, TP_VERDICT_DENY);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	assert_int_equal(send_in(h, CLIENT4, 1, POD, 600, TCP, SYN), DROP);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 0, 1023, TP_VERDICT_ALLOW);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 512, 1023, TP_VERDICT_DENY);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1, POD, 600, TCP, SYN), DROP);
 	assert_int_equal(tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE), 0);
-	assert_int_equal(send_in(h, CLIENT4, 2, POD, 600, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 2, POD, 600, TCP, SYN), PASS);
 	assert_int_equal(tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE), -ENOENT);
 	/* a rule with ports needs TCP or UDP */
 	r.proto = IPPROTO_ICMP;
@@ -251,14 +251,14 @@ static void test_stateful_replies(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
 	/* the reply leaves: no rule allows web -> client, conntrack does */
-	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
 	/* a new connection from the pod to the client is a new flow: denied */
-	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1001, TCP, SYN), DROP);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1001, TCP, SYN), DROP);
 	/* established packets did no policy lookup */
 	assert_int_equal(th_stat(h, TP_STAT_VERDICT_ALLOW), 1);
 	assert_int_equal(th_stat(h, TP_STAT_VERDICT_DENY), 1);
@@ -267,27 +267,27 @@ static void test_stateful_replies(void **state)
 static void test_egress_flows(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(POD, 5000, CLIENT4, 53, UDP);
+	struct tp_ct_key k = pt_ct_key(POD, 5000, CLIENT4, 53, UDP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_WEB, ID_CLIENT, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
-	assert_int_equal(send_out(h, POD, 5000, CLIENT4, 53, UDP, 0), PASS);
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_WEB, ID_CLIENT, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_out(h, POD, 5000, CLIENT4, 53, UDP, 0), PASS);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	/* sent by this host (no ingress interface) */
 	assert_int_equal(e.flags, TP_CT_F_EGRESS | TP_CT_F_LOCAL);
 	assert_int_equal(e.src_identity, ID_WEB);
 	assert_int_equal(e.dst_identity, ID_CLIENT);
 	/* its replies come in through conntrack */
-	assert_int_equal(send_in(h, CLIENT4, 53, POD, 5000, UDP, 0), PASS);
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(pt_send_in(h, CLIENT4, 53, POD, 5000, UDP, 0), PASS);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.state, TP_CT_REPLIED);
 	/* this host (no ingress interface, no identity): host */
-	rule(h, TP_ID_HOST, TP_ID_TAILNET, 0, TCP, 22, 22, TP_VERDICT_ALLOW);
-	assert_int_equal(send_out(h, "198.18.0.1", 4000, "100.64.9.9", 22, TCP, SYN), PASS);
-	assert_int_equal(send_out(h, "198.18.0.1", 4001, "100.64.9.9", 23, TCP, SYN), DROP);
+	pt_rule(h, TP_ID_HOST, TP_ID_TAILNET, 0, TCP, 22, 22, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_out(h, "198.18.0.1", 4000, "100.64.9.9", 22, TCP, SYN), PASS);
+	assert_int_equal(pt_send_out(h, "198.18.0.1", 4001, "100.64.9.9", 23, TCP, SYN), DROP);
 }
 
 static void test_revision_recheck(void **state)
@@ -295,33 +295,33 @@ static void test_revision_recheck(void **state)
 	struct th *h = *state;
 	struct tp_rule r = { .src_id = ID_CLIENT, .dst_id = ID_WEB, .proto = TCP,
 			     .port_lo = 80, .port_hi = 80 };
-	struct tp_ct_key k = ct_key(CLIENT4, 1000, POD, 80, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, POD, 80, TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
 	/* revoke: the next packet of the open flow is decided again */
 	assert_int_equal(tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE), 0);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), DROP);
 	assert_int_equal(th_stat(h, TP_STAT_POLICY_RECHECK), 1);
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.verdict, TP_VERDICT_DENY);
 	/* and its replies stop too */
-	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), DROP);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), DROP);
 	/* an identity change is a policy change as well */
-	rule(h, ID_ADMIN, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), DROP);
-	ident(h, TH_ZONE, "100.64.0.1/32", ID_ADMIN);
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
-	assert_int_equal(send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), PASS);
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	pt_rule(h, ID_ADMIN, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), DROP);
+	pt_ident(h, TH_ZONE, "100.64.0.1/32", ID_ADMIN);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), PASS);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.src_identity, ID_ADMIN);
 	/* no change: no re-check */
-	assert_int_equal(send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
 	assert_int_equal(th_stat(h, TP_STAT_POLICY_RECHECK), 3);
 }
 
@@ -331,14 +331,14 @@ static void test_policy_sees_backend(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	/* a rule on the service port does not allow the translated flow */
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1, VIP4, 80, TCP, SYN), DROP);
-	rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
-	expect_dnat(h, flow(CLIENT4, 2, VIP4, 80, TCP, SYN), BE4[0], 8080);
-	expect_revnat(h, flow(BE4[0], 8080, CLIENT4, 2, TCP, SYN | ACK), VIP4, 80);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1, VIP4, 80, TCP, SYN), DROP);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 2, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 2, TCP, SYN | ACK), VIP4, 80);
 	assert_int_equal(th_stat(h, TP_STAT_DROP(TP_DROP_POLICY)), 1);
 }
 
@@ -347,30 +347,30 @@ static void test_policy_sees_backend(void **state)
 static void test_zone_crossing(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = ct_key(CLIENT4, 2, Z2PEER, 80, TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 2, Z2PEER, 80, TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
 	identities(h);
 	/* default allow everywhere, yet zone 1 -> zone 2 is refused */
-	assert_int_equal(send_in(h, CLIENT4, 1, Z2PEER, 80, TCP, SYN), DROP);
-	assert_int_equal(drops(h, TP_DROP_ZONE), 1);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1, Z2PEER, 80, TCP, SYN), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_ZONE), 1);
 	/* wildcard rules do not open it */
-	rule(h, ANY, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	rule(h, ID_CLIENT, ANY, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 1, Z2PEER, 80, TCP, SYN), DROP);
+	pt_rule(h, ANY, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	pt_rule(h, ID_CLIENT, ANY, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1, Z2PEER, 80, TCP, SYN), DROP);
 	/* a rule naming both identities does */
-	rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(send_in(h, CLIENT4, 2, Z2PEER, 80, TCP, SYN), PASS);
-	assert_int_equal(ct_get(h, &k, &e), 0);
+	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 2, Z2PEER, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.out_zone, TH_ZONE2);
 	assert_int_equal(e.dst_identity, ID_OTHER);
 	/* ... and only for what it names */
-	assert_int_equal(send_in(h, CLIENT4, 3, Z2PEER, 81, TCP, SYN), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 3, Z2PEER, 81, TCP, SYN), DROP);
 	/* a named deny keeps it closed */
-	rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_DENY);
-	assert_int_equal(send_in(h, CLIENT4, 4, Z2PEER, 80, TCP, SYN), DROP);
-	assert_int_equal(drops(h, TP_DROP_ZONE), 4);
+	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_DENY);
+	assert_int_equal(pt_send_in(h, CLIENT4, 4, Z2PEER, 80, TCP, SYN), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_ZONE), 4);
 }
 
 /* The egress side: packets forwarded from one zone's interface to another's. */
@@ -384,37 +384,37 @@ static void test_zone_forward_guard(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	/* allowed at zone 1's ingress, leaving through zone 2's interface */
-	assert_int_equal(send_in(h, CLIENT4, 7, Z2PEER, 80, TCP, SYN), PASS);
-	build(FLOWP(CLIENT4, 7, Z2PEER, 80, TCP, ACK), &in);
+	assert_int_equal(pt_send_in(h, CLIENT4, 7, Z2PEER, 80, TCP, SYN), PASS);
+	pt_build(FLOWP(CLIENT4, 7, Z2PEER, 80, TCP, ACK), &in);
 	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex,
 				     in.data, in.len, out, &out_len, &verdict), 0);
 	assert_int_equal(verdict, PASS);
 	/* the reply comes in on zone 2's interface: a reply, not a crossing */
-	build(FLOWP(Z2PEER, 80, CLIENT4, 7, TCP, SYN | ACK), &in);
+	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 7, TCP, SYN | ACK), &in);
 	assert_int_equal(th_run(h, TH_FROM_TAILNET, h->l3_ifindex2, in.data, in.len,
 				out, &out_len, &verdict), 0);
 	assert_int_equal(verdict, PASS);
 	{
-		struct tp_ct_key k = ct_key(CLIENT4, 7, Z2PEER, 80, TCP);
+		struct tp_ct_key k = pt_ct_key(CLIENT4, 7, Z2PEER, 80, TCP);
 		struct tp_ct_entry e;
 
-		assert_int_equal(ct_get(h, &k, &e), 0);
+		assert_int_equal(pt_ct_get(h, &k, &e), 0);
 		assert_int_equal(e.state, TP_CT_SYN_RECV);
 		assert_int_equal(e.packets[1], 1);
 	}
 	/* ... and leaves zone 1's interface as that flow's reply */
-	build(FLOWP(Z2PEER, 80, CLIENT4, 7, TCP, ACK), &in);
+	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 7, TCP, ACK), &in);
 	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2,
 				     in.data, in.len, out, &out_len, &verdict), 0);
 	assert_int_equal(verdict, PASS);
 	/* a packet from zone 2 that no zone-2 flow explains is dropped */
-	build(FLOWP(Z2PEER, 99, CLIENT4, 22, TCP, SYN), &in);
+	pt_build(FLOWP(Z2PEER, 99, CLIENT4, 22, TCP, SYN), &in);
 	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2,
 				     in.data, in.len, out, &out_len, &verdict), 0);
 	assert_int_equal(verdict, DROP);
-	assert_int_equal(drops(h, TP_DROP_ZONE), 1);
+	assert_int_equal(pt_drops(h, TP_DROP_ZONE), 1);
 }
 
 /* ---- bypass attempts ----------------------------------------------------- */
@@ -423,47 +423,47 @@ static void test_fragment_bypass(void **state)
 {
 	struct th *h = *state;
 	static char payload[1000];
-	struct pkt_spec sp = flow(CLIENT4, 4000, POD, 22, UDP, 0);
+	struct pkt_spec sp = pt_flow(CLIENT4, 4000, POD, 22, UDP, 0);
 	struct pkt whole, frag;
 	size_t l4_len;
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	rule(h, ID_CLIENT, ID_WEB, 0, UDP, 80, 80, TP_VERDICT_ALLOW);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 80, 80, TP_VERDICT_ALLOW);
 	sp.payload = payload;
 	sp.payload_len = sizeof(payload);
-	build(&sp, &whole);
+	pt_build(&sp, &whole);
 	l4_len = whole.len - 20;
 
 	/* the first fragment to a denied port is dropped, its followers too */
 	assert_int_equal(pkt_fragment(&whole, 0, 504, 1, 41, &frag), 0);
-	run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
+	pt_run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
 	assert_int_equal(pkt_fragment(&whole, 504, l4_len - 504, 0, 41, &frag), 0);
-	run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 2);
+	pt_run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
 	/* a later fragment with no first one: dropped under default deny */
 	assert_int_equal(pkt_fragment(&whole, 504, l4_len - 504, 0, 42, &frag), 0);
-	run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
-	assert_int_equal(drops(h, TP_DROP_FRAG_NO_FLOW), 1);
+	pt_run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
+	assert_int_equal(pt_drops(h, TP_DROP_FRAG_NO_FLOW), 1);
 	/* an allowed flow's fragments pass */
 	sp.dport = 80;
-	build(&sp, &whole);
+	pt_build(&sp, &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 504, 1, 43, &frag), 0);
-	run_expect(h, TH_FROM_TAILNET, &frag, PASS, &frag);
+	pt_run_expect(h, TH_FROM_TAILNET, &frag, PASS, &frag);
 	assert_int_equal(pkt_fragment(&whole, 504, l4_len - 504, 0, 43, &frag), 0);
-	run_expect(h, TH_FROM_TAILNET, &frag, PASS, &frag);
+	pt_run_expect(h, TH_FROM_TAILNET, &frag, PASS, &frag);
 	/* under default allow an unknown later fragment passes (counted) */
-	deflt(h, TH_ZONE, TP_VERDICT_ALLOW);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_ALLOW);
 	assert_int_equal(pkt_fragment(&whole, 504, l4_len - 504, 0, 44, &frag), 0);
-	run_expect(h, TH_FROM_TAILNET, &frag, PASS, &frag);
+	pt_run_expect(h, TH_FROM_TAILNET, &frag, PASS, &frag);
 	assert_int_equal(th_stat(h, TP_STAT_FRAG_NO_RECORD), 1);
 }
 
 static void test_ipv6_exthdr_bypass(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec sp = flow(CLIENT6, 4000, BE6[0], 22, TCP, SYN);
+	struct pkt_spec sp = pt_flow(CLIENT6, 4000, BE6[0], 22, TCP, SYN);
 	const __u8 chains[][4] = { { 0 }, { 60 }, { 0, 43, 60 }, { 44 } };
 	const int lens[] = { 1, 1, 3, 1 };
 	struct pkt in, whole, frag;
@@ -471,25 +471,25 @@ static void test_ipv6_exthdr_bypass(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	rule(h, ANY, ID_WEB, 0, TCP, 22, 22, TP_VERDICT_DENY);
+	pt_rule(h, ANY, ID_WEB, 0, TCP, 22, 22, TP_VERDICT_DENY);
 	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		memcpy(sp.exthdr, chains[i], 4);
 		sp.n_exthdr = lens[i];
 		sp.sport = 4000 + i;
-		build(&sp, &in);
-		run_expect(h, TH_FROM_TAILNET, &in, DROP, NULL);
+		pt_build(&sp, &in);
+		pt_run_expect(h, TH_FROM_TAILNET, &in, DROP, NULL);
 	}
 	/* a real IPv6 fragment: same */
 	sp.n_exthdr = 1;
 	sp.exthdr[0] = 60;
 	sp.payload = "0123456789abcdef0123456789abcdef";
 	sp.payload_len = 32;
-	build(&sp, &whole);
+	pt_build(&sp, &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 77, &frag), 0);
-	run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
+	pt_run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
 	assert_int_equal(pkt_fragment(&whole, 24, whole.len - 40 - 8 - 24, 0, 77, &frag), 0);
-	run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
-	assert_int_equal(drops(h, TP_DROP_POLICY), 6);
+	pt_run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 6);
 }
 
 /* ---- events --------------------------------------------------------------- */
@@ -523,24 +523,24 @@ static void ev_drain(struct th *h, struct ev_log *log)
 static void test_events(void **state)
 {
 	struct th *h = *state;
-	struct tp_addr client = addr(CLIENT4), vip = addr(VIP4), be = addr(BE4[0]);
+	struct tp_addr client = pt_addr(CLIENT4), vip = pt_addr(VIP4), be = pt_addr(BE4[0]);
 	struct ev_log log;
 	__u32 allow, audit;
 	struct tp_svc svc;
-	struct tp_svc_key sk = svc_key(VIP4, 80, TCP);
+	struct tp_svc_key sk = pt_svc_key(VIP4, 80, TCP);
 
 	REQUIRE_BPF();
 	identities(h);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &sk, &svc), 0);
-	allow = rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
-	audit = rule(h, ID_CLIENT, ID_DB, 0, TCP, 0, 0, TP_VERDICT_AUDIT);
+	allow = pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	audit = pt_rule(h, ID_CLIENT, ID_DB, 0, TCP, 0, 0, TP_VERDICT_AUDIT);
 
-	assert_int_equal(send_in(h, CLIENT4, 1000, VIP4, 80, TCP, SYN), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 1000, VIP4, 80, TCP, ACK), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 1001, DB, 5432, TCP, SYN), PASS);
-	assert_int_equal(send_in(h, CLIENT4, 1002, POD, 22, TCP, SYN), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, ACK), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1001, DB, 5432, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1002, POD, 22, TCP, SYN), DROP);
 	ev_drain(h, &log);
 	assert_int_equal(log.n, 3); /* one per decision, none for the ACK */
 
@@ -585,25 +585,25 @@ static void test_events(void **state)
 static void test_drop_events(void **state)
 {
 	struct th *h = *state;
-	struct tp_addr be = addr(BE4[0]), client = addr(CLIENT4);
+	struct tp_addr be = pt_addr(BE4[0]), client = pt_addr(CLIENT4);
 	struct pkt in, bad;
 	struct ev_log log;
 	int verdict;
 
 	REQUIRE_BPF();
 	identities(h);
-	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	service(h, VIP4, 81, TCP, NULL, 0, 0, NULL, NULL, 0, 0);
-	assert_int_equal(send_in(h, CLIENT4, 1000, VIP4, 80, TCP, SYN), PASS);
+	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(h, VIP4, 81, TCP, NULL, 0, 0, NULL, NULL, 0, 0);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, SYN), PASS);
 	ev_drain(h, &log);
-	assert_int_equal(send_in(h, BE4[0], 8080, CLIENT4, 1000, TCP, ACK), DROP);
-	assert_int_equal(send_in(h, CLIENT4, 1001, VIP4, 81, TCP, SYN), DROP);
-	build(FLOWP(CLIENT4, 1002, POD, 80, TCP, SYN), &in);
+	assert_int_equal(pt_send_in(h, BE4[0], 8080, CLIENT4, 1000, TCP, ACK), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1001, VIP4, 81, TCP, SYN), DROP);
+	pt_build(FLOWP(CLIENT4, 1002, POD, 80, TCP, SYN), &in);
 	bad = in;
 	bad.len = 30; /* cut short of its IP length */
-	run(h, TH_FROM_TAILNET, &bad, &in, &verdict);
+	pt_run(h, TH_FROM_TAILNET, &bad, &in, &verdict);
 	assert_int_equal(verdict, DROP);
-	build(FLOWP(CLIENT4, 1003, Z2PEER, 80, TCP, SYN), &in);
+	pt_build(FLOWP(CLIENT4, 1003, Z2PEER, 80, TCP, SYN), &in);
 	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex,
 				     in.data, in.len, bad.data, &bad.len, &verdict), 0);
 	assert_int_equal(verdict, DROP);
@@ -630,12 +630,12 @@ static void test_drop_events(void **state)
 	assert_int_equal(log.ev[3].hook, TP_EVENT_HOOK_TO_TAILNET);
 	assert_int_equal(log.ev[3].zone, TH_ZONE2);
 	/* a denied flow's later packets: counted, not reported */
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	assert_int_equal(send_in(h, CLIENT4, 1000, VIP4, 80, TCP, ACK), DROP);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, ACK), DROP);
 	ev_drain(h, &log);
 	assert_int_equal(log.n, 1); /* the re-check's decision, not the drop */
 	assert_int_equal(log.ev[0].type, TP_EVENT_FLOW_DENY);
-	assert_int_equal(send_in(h, CLIENT4, 1000, VIP4, 80, TCP, ACK), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, ACK), DROP);
 	ev_drain(h, &log);
 	assert_int_equal(log.n, 0);
 }
@@ -644,7 +644,7 @@ static int setup_slow_events(void **state)
 {
 	const struct th_knobs k = { .events_per_sec = 10, .events_burst = 5 };
 
-	return setup_knobs(state, &k);
+	return pt_setup_knobs(state, &k);
 }
 
 static void test_event_rate_limit(void **state)
@@ -659,17 +659,17 @@ static void test_event_rate_limit(void **state)
 	CPU_ZERO(&one);
 	CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
 	sched_setaffinity(0, sizeof(one), &one);
-	deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	/* a flood at one instant: the burst passes, the rest is counted */
 	for (i = 0; i < 20; i++)
-		assert_int_equal(send_in(h, CLIENT4, 2000 + i, POD, 22, TCP, SYN), DROP);
+		assert_int_equal(pt_send_in(h, CLIENT4, 2000 + i, POD, 22, TCP, SYN), DROP);
 	ev_drain(h, &log);
 	assert_int_equal(log.n, 5);
 	assert_int_equal(th_stat(h, TP_STAT_EVENTS_LIMITED), 15);
 	/* 0.3 s later: three more tokens */
 	th_set_clock(h, T0 + 300000000ULL);
 	for (i = 0; i < 20; i++)
-		send_in(h, CLIENT4, 3000 + i, POD, 22, TCP, SYN);
+		pt_send_in(h, CLIENT4, 3000 + i, POD, 22, TCP, SYN);
 	ev_drain(h, &log);
 	assert_int_equal(log.n, 3);
 	assert_int_equal(th_stat(h, TP_STAT_EVENTS), 8);
@@ -693,20 +693,20 @@ static __u64 map_stat(int fd, __u32 id)
 static void test_counters(void **state)
 {
 	struct th *h = *state;
-	struct tp_svc_key sk = svc_key(VIP4, 80, TCP);
+	struct tp_svc_key sk = pt_svc_key(VIP4, 80, TCP);
 	struct tp_svc svc;
 	__u32 r;
 
 	REQUIRE_BPF();
 	identities(h);
-	service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &sk, &svc), 0);
-	r = rule(h, ID_CLIENT, ANY, 0, TCP, 22, 22, TP_VERDICT_DENY);
-	send_in(h, CLIENT4, 1, POD, 22, TCP, SYN);
-	send_in(h, CLIENT4, 2, POD, 22, TCP, SYN);
-	send_in(h, CLIENT4, 3, VIP4, 80, TCP, SYN);
-	send_in(h, CLIENT4, 3, VIP4, 80, TCP, ACK);
-	send_out(h, BE4[0], 8080, CLIENT4, 3, TCP, ACK);
+	r = pt_rule(h, ID_CLIENT, ANY, 0, TCP, 22, 22, TP_VERDICT_DENY);
+	pt_send_in(h, CLIENT4, 1, POD, 22, TCP, SYN);
+	pt_send_in(h, CLIENT4, 2, POD, 22, TCP, SYN);
+	pt_send_in(h, CLIENT4, 3, VIP4, 80, TCP, SYN);
+	pt_send_in(h, CLIENT4, 3, VIP4, 80, TCP, ACK);
+	pt_send_out(h, BE4[0], 8080, CLIENT4, 3, TCP, ACK);
 	assert_int_equal(map_stat(h->maps.rule_stats, r), 2);
 	assert_int_equal(map_stat(h->maps.rule_stats, 0), 1); /* zone default */
 	assert_int_equal(map_stat(h->maps.svc_stats, svc.id), 3);
@@ -1267,7 +1267,7 @@ static void test_index_built_on_upgrade(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 		T(test_default_allow_and_deny),
 		T(test_exact_rule),
 		T(test_wildcards),
@@ -1286,7 +1286,7 @@ int main(void)
 		T(test_events),
 		T(test_drop_events),
 		cmocka_unit_test_setup_teardown(test_event_rate_limit,
-						setup_slow_events, teardown),
+						setup_slow_events, pt_teardown),
 		T(test_counters),
 		T(test_rule_index_model),
 		T(test_name_index),

@@ -318,21 +318,6 @@ static unsigned long fz_cov[C_MAX];
 
 /* ---- reports ------------------------------------------------------------- */
 
-static const char *proto_name(__u8 proto)
-{
-	switch (proto) {
-	case IPPROTO_TCP:
-		return "tcp";
-	case IPPROTO_UDP:
-		return "udp";
-	case IPPROTO_ICMP:
-		return "icmp";
-	case IPPROTO_ICMPV6:
-		return "icmpv6";
-	}
-	return "?";
-}
-
 static const char *reason_name(unsigned int r)
 {
 	switch (r) {
@@ -358,7 +343,7 @@ static void flow_print(FILE *f, const struct fz_flow *fl)
 		fl->hook == TH_TO_TAILNET ?
 			(fl->in_ifindex == FZ_UPLINK ? " ingress_ifindex uplink" :
 			 fl->in_ifindex ? " ingress_ifindex 1" : " ingress_ifindex 0") : "",
-		proto_name(fl->proto), fl->v6 ? "[" : "", s, fl->v6 ? "]" : "",
+		tp_proto_str(fl->proto), fl->v6 ? "[" : "", s, fl->v6 ? "]" : "",
 		fl->sport, fl->v6 ? "[" : "", d, fl->v6 ? "]" : "", fl->dport,
 		fl->out_zone);
 }
@@ -412,7 +397,7 @@ mismatch(struct fz *z, enum fz_kind kind, const struct fz_flow *fl,
 		flow_print(stderr, fl);
 		fprintf(stderr, "  query: src id %u, dst id %u, zone %u, out zone %u, %s port %u\n",
 			q.src_id, q.dst_id, q.zone, q.out_zone,
-			proto_name(q.proto), q.dport);
+			tp_proto_str(q.proto), q.dport);
 		fprintf(stderr, "  matching rules (reference, * decides):\n");
 		pref_print_matches(stderr, &z->ref, &q);
 	}

@@ -44,6 +44,7 @@
 #include <bpf/libbpf.h>
 
 #include "addr.h"
+#include "guard.h"
 #include "maglev.h"
 #include "pins.h"
 #include "pktgen.h"
@@ -850,6 +851,101 @@ static void test_identity_roundtrip(void **state)
 
 /* ---- policy ----------------------------------------------------------------------- */
 
+/* ---- guard ---------------------------------------------------------------- */
+
+static void tm_percpu_set(int fd, __u32 key, __u64 packets, __u64 bytes);
+
+static int tm_guard_get(const char *cidr, struct tp_guard_drop_val *v)
+{
+	struct tp_guard_key k = {};
+	unsigned int plen;
+
+	assert_int_equal(tp_prefix_parse(cidr, &k.addr, &plen), 0);
+	k.prefixlen = plen;
+	if (bpf_map_lookup_elem(tm.maps.guard_drop, &k, v))
+		return -ENOENT;
+	return v->plen == plen ? 0 : -ENOENT;
+}
+
+static void test_guard_roundtrip(void **state)
+{
+	static const __u16 ports[] = { 51820 };
+	struct tp_guard_config c = {};
+	struct tp_guard_drop_val dv;
+	yajl_val v, x;
+	const char *path[] = { NULL, NULL };
+
+	TM_REQUIRE();
+	assert_int_equal(tp_guard_ports_set(&c, ports, 1), 0);
+	assert_int_equal(tp_guard_config_put(&tm.maps, &c), 0);
+
+	tm_ok("guard add 198.18.9.0/24");
+	tm_ok("guard add fd00:198:18::9:0/112");
+	tm_ok("g a 198.18.8.8");
+	assert_int_equal(tm_guard_get("198.18.9.0/24", &dv), 0);
+	assert_int_equal(dv.owner, TP_OWNER_TPCTL);
+	assert_int_equal(tm_guard_get("198.18.8.8/32", &dv), 0);
+	tm_fails("198.18.9.0/24 is on the drop list already", "guard add 198.18.9.0/24");
+	assert_non_null(strstr(tm_ok("guard list"), "fd00:198:18::9:0/112"));
+	assert_non_null(strstr(tm_ok("guard"), "tpctl"));
+	v = tm_json(tm_ok("-j guard list"));
+	assert_int_equal(YAJL_GET_ARRAY(v)->len, 3);
+	path[0] = "prefix";
+	x = yajl_tree_get(YAJL_GET_ARRAY(v)->values[0], path, yajl_t_string);
+	assert_non_null(x);
+	assert_string_equal(YAJL_GET_STRING(x), "198.18.8.8/32");
+	yajl_tree_free(v);
+
+	/* del needs the exact prefix; a longer one inside it is not it */
+	tm_ok("guard del 198.18.9.0/24");
+	assert_int_not_equal(tm_guard_get("198.18.9.0/24", &dv), 0);
+	tm_fails("198.18.9.0/24 is not on the drop list", "guard del 198.18.9.0/24");
+	tm_fails("198.18.8.0/24 is not on the drop list", "guard del 198.18.8.0/24");
+
+	/* the rate: live in tp_guard_config, the ports kept */
+	tm_ok("guard rate 20 40");
+	assert_int_equal(tp_guard_config_get(&tm.maps, &c), 0);
+	assert_int_equal(c.rate, 20);
+	assert_int_equal(c.burst, 40);
+	assert_int_equal(c.cost_ns, 50000000ULL);
+	assert_int_equal(c.cap_ns, 40 * 50000000ULL);
+	assert_int_equal(c.n_ports, 1);
+	assert_int_equal(ntohs(c.ports[0]), 51820);
+	tm_fails("bad burst '0': expected a number 1-1000000", "guard rate 20 0");
+	assert_int_equal(tp_guard_config_get(&tm.maps, &c), 0);
+	assert_int_equal(c.rate, 20);
+
+	tm_percpu_set(tm.maps.stats, TP_STAT_GUARD_RATE_LIMITED, 99990, 99990 * 190);
+	v = tm_json(tm_ok("-j guard show"));
+	path[0] = "rate";
+	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(v, path, yajl_t_number)), 20);
+	path[0] = "prefixes";
+	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(v, path, yajl_t_number)), 2);
+	{
+		const char *p3[] = { "counters", "rate_limited", "packets", NULL };
+
+		/* set on every CPU, summed */
+		assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(v, p3, yajl_t_number)),
+				 99990 * libbpf_num_possible_cpus());
+	}
+	yajl_tree_free(v);
+	assert_non_null(strstr(tm_ok("guard show"), "20/s per source, burst 40"));
+	assert_non_null(strstr(tm_ok("stats"), "guard_rate_limited"));
+
+	tm_ok("guard rate 0");
+	assert_int_equal(tp_guard_config_get(&tm.maps, &c), 0);
+	assert_int_equal(c.rate, 0);
+	assert_non_null(strstr(tm_ok("guard show"), "no limit"));
+
+	/* its maps are in the tables of maps */
+	assert_non_null(strstr(tm_ok("map list"), TP_MAP_GUARD_BUCKETS));
+	assert_non_null(strstr(tm_ok("map list"), TP_MAP_GUARD_CONFIG));
+	assert_non_null(strstr(tm_ok("map list"), TP_MAP_GUARD_DROP));
+	tm_percpu_set(tm.maps.stats, TP_STAT_GUARD_RATE_LIMITED, 0, 0);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(tp_guard_config_put(&tm.maps, &c), 0);
+}
+
 static void test_policy_roundtrip(void **state)
 {
 	struct tp_rule match = {}, r;
@@ -1262,6 +1358,19 @@ static void test_status(void **state)
  * (it cannot tell), 2 tailplaned not running, 3 a map not pinned (the
  * datapath is not loaded; before 2).  The status prints in every case.
  */
+/* No arguments: the usage on stdout and status 0, as bpftool does. */
+static void test_no_arguments_prints_usage(void **state)
+{
+	const char *out;
+
+	(void)state;
+	out = tm_ok("");
+	assert_non_null(strstr(out, "Usage: tpctl [OPTIONS] OBJECT"));
+	/* in JSON mode help is null, as bpftool's */
+	out = tm_ok("-j");
+	assert_string_equal(out, "null\n");
+}
+
 static void test_status_exit(void **state)
 {
 	const char *p_exit[] = { "health", "exit_status", NULL };
@@ -2368,11 +2477,13 @@ int main(void)
 		cmocka_unit_test_setup(test_backend_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_backend_mixed_family, tm_setup),
 		cmocka_unit_test_setup(test_identity_roundtrip, tm_setup),
+		cmocka_unit_test_setup(test_guard_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_policy_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_conntrack, tm_setup),
 		cmocka_unit_test_setup(test_stats, tm_setup),
 		cmocka_unit_test_setup(test_map_list_dump, tm_setup),
 		cmocka_unit_test_setup(test_status, tm_setup),
+		cmocka_unit_test_setup(test_no_arguments_prints_usage, tm_setup),
 		cmocka_unit_test_setup(test_status_exit, tm_setup),
 		cmocka_unit_test_setup(test_monitor, tm_setup),
 		cmocka_unit_test_setup(test_batch, tm_setup),

@@ -551,6 +551,33 @@ static void test_parse_monitor(void **state)
 	assert_int_equal(a.count, 1);
 }
 
+static void test_parse_guard(void **state)
+{
+	struct tpctl_args a;
+
+	tt_parse_ok("guard", &a);
+	assert_int_equal(a.op, TPCTL_OP_GUARD_LIST);
+	tt_parse_ok("guard show", &a);
+	assert_int_equal(a.op, TPCTL_OP_GUARD_SHOW);
+	tt_parse_ok("g a 198.18.9.0/24", &a);
+	assert_int_equal(a.op, TPCTL_OP_GUARD_ADD);
+	assert_int_equal(a.plen, 96 + 24);
+	tt_parse_ok("guard del fd00:198:18::9:9", &a);
+	assert_int_equal(a.op, TPCTL_OP_GUARD_DEL);
+	assert_int_equal(a.plen, 128);
+	tt_parse_ok("guard rate 20 40", &a);
+	assert_int_equal(a.op, TPCTL_OP_GUARD_RATE);
+	assert_int_equal(a.rate, 20);
+	assert_int_equal(a.burst, 40);
+	/* no limit: the burst may be left out */
+	tt_parse_ok("guard r 0", &a);
+	assert_int_equal(a.rate, 0);
+	assert_int_equal(a.burst, 0);
+	tt_parse_ok("guard help", &a);
+	assert_int_equal(a.op, TPCTL_OP_HELP);
+	assert_int_equal(a.obj, TPCTL_OBJ_GUARD);
+}
+
 /* Every error: the words, and the exact message (or its start). */
 static const struct {
 	const char *line;
@@ -558,9 +585,22 @@ static const struct {
 } tt_errors[] = {
 	/* objects and commands */
 	{ "",
-	  "missing OBJECT: expected service, backend, identity, policy, conntrack, nat, stats, monitor, map, batch or status (see 'tpctl help')" },
+	  "missing OBJECT: expected service, backend, identity, policy, conntrack, nat, stats, monitor, map, batch, status or guard (see 'tpctl help')" },
 	{ "frob",
-	  "unknown object 'frob': expected service, backend, identity, policy, conntrack, nat, stats, monitor, map, batch, status, help or version" },
+	  "unknown object 'frob': expected service, backend, identity, policy, conntrack, nat, stats, monitor, map, batch, status, guard, help or version" },
+	{ "guard frob",
+	  "unknown guard command 'frob': expected list, add, del, rate, show or help" },
+	{ "guard add", "missing PREFIX after 'guard add'" },
+	{ "guard add 198.18.9.1/24",
+	  "bad prefix '198.18.9.1/24': bits set past the prefix length (did you mean 198.18.9.0/24?)" },
+	{ "guard add nowhere", "bad prefix 'nowhere': expected ADDR/LEN or ADDR" },
+	{ "guard del 198.18.9.0/24 extra", "unexpected 'extra' after 'guard del'" },
+	{ "guard rate", "missing PPS (0: no limit) after 'guard rate'" },
+	{ "guard rate 10", "missing BURST after 'guard rate'" },
+	{ "guard rate 10 0", "bad burst '0': expected a number 1-1000000" },
+	{ "guard rate 10000001 5", "bad rate '10000001': expected a number 0-10000000" },
+	{ "guard rate -1 5", "bad rate '-1': expected a number 0-10000000" },
+	{ "guard rate 10 5 6", "unexpected '6' after 'guard rate'" },
 	{ "s", "ambiguous 's': could be service, stats or status" },
 	{ "sta", "ambiguous 'sta': could be stats or status" },
 	{ "b", "ambiguous 'b': could be backend or batch" },
@@ -818,6 +858,8 @@ static void test_op_writes(void **state)
 		TPCTL_OP_IDENTITY_DEL, TPCTL_OP_POLICY_ADD,
 		TPCTL_OP_POLICY_DEL,   TPCTL_OP_POLICY_DEFAULT,
 		TPCTL_OP_CT_FLUSH,     TPCTL_OP_STATS_RESET,
+		TPCTL_OP_GUARD_ADD,    TPCTL_OP_GUARD_DEL,
+		TPCTL_OP_GUARD_RATE,
 	};
 	size_t i, n = 0;
 	int op;
@@ -1701,6 +1743,7 @@ int main(void)
 		cmocka_unit_test(test_parse_policy),
 		cmocka_unit_test(test_parse_conntrack),
 		cmocka_unit_test(test_parse_monitor),
+		cmocka_unit_test(test_parse_guard),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_op_writes),
 		cmocka_unit_test(test_addr_parse),

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * tp_wg_genl_dump() against kernel WireGuard: as root, in a fresh network
+ * tpd_wg_genl_dump() against kernel WireGuard: as root, in a fresh network
  * namespace of this process, a wireguard link made with ip(8) and
  * configured with wg(8) is read back through generic netlink and compared
  * with what was configured and with `wg show IF allowed-ips`:
@@ -61,54 +61,6 @@ struct kwg {
 	bool link;
 };
 
-/*
- * Run @argv with stdout (and stderr, when @err) into @out, NUL-terminated
- * and truncated to @size.  Return: the exit status, -1 when killed.
- */
-static int run(char *out, size_t size, bool err, const char *const argv[])
-{
-	int pfd[2], status = -1;
-	size_t len = 0;
-	ssize_t n;
-	char sink[512];
-	pid_t pid;
-
-	if (pipe2(pfd, O_CLOEXEC))
-		return -1;
-	pid = fork();
-	if (pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return -1;
-	}
-	if (!pid) {
-		dup2(pfd[1], STDOUT_FILENO);
-		if (err)
-			dup2(pfd[1], STDERR_FILENO);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	for (;;) {
-		if (out && len + 1 < size)
-			n = read(pfd[0], out + len, size - len - 1);
-		else
-			n = read(pfd[0], sink, sizeof(sink));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (out && len + 1 < size)
-			len += (size_t)n;
-	}
-	if (out && size)
-		out[len] = '\0';
-	close(pfd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static int kwg_setup(void **state)
 {
 	struct kwg *k = calloc(1, sizeof(*k));
@@ -133,7 +85,7 @@ static int kwg_teardown(void **state)
 	char path[128];
 	int ret = 0;
 
-	if (k->link && k->in_ns && run(NULL, 0, true, del))
+	if (k->link && k->in_ns && peer_run_cmd(NULL, 0, true, del))
 		ret = -1;
 	if (k->in_ns && setns(k->orig_ns, CLONE_NEWNET))
 		ret = -1; /* cannot leave: cmocka reports the teardown failed */
@@ -164,7 +116,7 @@ static void kwg_start(struct kwg *k)
 	assert_true(k->orig_ns >= 0);
 	check(!unshare(CLONE_NEWNET), "unshare: %s", strerror(errno));
 	k->in_ns = true;
-	if (run(out, sizeof(out), true, add)) {
+	if (peer_run_cmd(out, sizeof(out), true, add)) {
 		out[strcspn(out, "\n")] = '\0';
 		print_message("skipped: no kernel WireGuard (ip link add %s type "
 			      "wireguard: %s)\n", k->ifname, out);
@@ -194,7 +146,7 @@ static void write_private_key(const struct kwg *k, char *path, size_t size)
 	char key[128];
 	int fd;
 
-	assert_int_equal(run(key, sizeof(key), false, argv), 0);
+	assert_int_equal(peer_run_cmd(key, sizeof(key), false, argv), 0);
 	snprintf(path, size, "%s/private.key", k->dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
@@ -207,7 +159,7 @@ static void wg_set(const char *const argv[])
 {
 	char out[1024];
 
-	check(run(out, sizeof(out), true, argv) == 0, "wg set: %s", out);
+	check(peer_run_cmd(out, sizeof(out), true, argv) == 0, "wg set: %s", out);
 }
 
 /* Every peer and prefix `wg show IF allowed-ips` lists is in @l, and no more. */
@@ -220,7 +172,7 @@ static void expect_wg_show(const struct kwg *k, const struct tp_peer_list *l)
 	size_t lines = 0, i, n;
 
 	assert_non_null(out);
-	assert_int_equal(run(out, size, false, argv), 0);
+	assert_int_equal(peer_run_cmd(out, size, false, argv), 0);
 	assert_true(strlen(out) + 1 < size);
 	for (line = strtok_r(out, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save), lines++) {
@@ -233,7 +185,7 @@ static void expect_wg_show(const struct kwg *k, const struct tp_peer_list *l)
 		check(p, "wg show lists peer %s, the dump does not", tok);
 		n = 0;
 		while ((tok = strtok_r(NULL, " \t", &save2)) && strcmp(tok, "(none)")) {
-			assert_int_equal(tp_peer_prefix_parse(tok, false, &pp), 0);
+			assert_int_equal(tpd_peer_prefix_parse(tok, false, &pp), 0);
 			for (i = 0; i < p->n_prefixes; i++)
 				if (!memcmp(&p->prefixes[i].addr, &pp.addr, 16) &&
 				    p->prefixes[i].plen == pp.plen)
@@ -250,9 +202,9 @@ static void expect_wg_show(const struct kwg *k, const struct tp_peer_list *l)
 
 static void dump(const struct kwg *k, struct tp_peer_list *got)
 {
-	int ret = tp_wg_genl_dump(k->ifname, got);
+	int ret = tpd_wg_genl_dump(k->ifname, got);
 
-	check(ret == 0, "dump %s: %d (%s)", k->ifname, ret, tp_peer_last_error());
+	check(ret == 0, "dump %s: %d (%s)", k->ifname, ret, tpd_peer_last_error());
 }
 
 static void test_kernel_wg_peers(void **state)
@@ -270,12 +222,12 @@ static void test_kernel_wg_peers(void **state)
 	/* no peers yet: an empty list, not an error */
 	dump(k, &got);
 	assert_int_equal(got.n, 0);
-	tp_peer_list_free(&got);
+	tpd_peer_list_free(&got);
 	/* lo is no WireGuard device; a missing link is -ENODEV */
-	ret = tp_wg_genl_dump("lo", &got);
-	check(ret == -EOPNOTSUPP, "lo: %d (%s)", ret, tp_peer_last_error());
-	ret = tp_wg_genl_dump("tpnone0", &got);
-	check(ret == -ENODEV, "tpnone0: %d (%s)", ret, tp_peer_last_error());
+	ret = tpd_wg_genl_dump("lo", &got);
+	check(ret == -EOPNOTSUPP, "lo: %d (%s)", ret, tpd_peer_last_error());
+	ret = tpd_wg_genl_dump("tpnone0", &got);
+	check(ret == -ENODEV, "tpnone0: %d (%s)", ret, tpd_peer_last_error());
 
 	wg_pubkey(k1);
 	wg_pubkey(k2);
@@ -297,10 +249,10 @@ static void test_kernel_wg_peers(void **state)
 	peer_add_expected(&want, k1, c1, ARRAY_SIZE(c1));
 	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
 	peer_add_expected(&want, k3, NULL, 0);
-	assert_int_equal(tp_peer_list_canonicalize(&want), 0);
+	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
 	peer_expect_same(&got, &want);
 	expect_wg_show(k, &got);
-	tp_peer_list_free(&got);
+	tpd_peer_list_free(&got);
 
 	/* a peer removed, allowed-ips replaced */
 	{
@@ -311,14 +263,14 @@ static void test_kernel_wg_peers(void **state)
 		wg_set(argv);
 	}
 	dump(k, &got);
-	tp_peer_list_free(&want);
+	tpd_peer_list_free(&want);
 	peer_add_expected(&want, k1, (const char *const[]){ "100.64.10.0/24" }, 1);
 	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
-	assert_int_equal(tp_peer_list_canonicalize(&want), 0);
+	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
 	peer_expect_same(&got, &want);
 	expect_wg_show(k, &got);
-	tp_peer_list_free(&got);
-	tp_peer_list_free(&want);
+	tpd_peer_list_free(&got);
+	tpd_peer_list_free(&want);
 }
 
 /* Append @s and a comma to the list in @buf (of @size), or fail. */
@@ -345,7 +297,7 @@ static void test_kernel_wg_dump_split(void **state)
 	kwg_start(k);
 	write_private_key(k, priv, sizeof(priv));
 	wg_pubkey(big);
-	p = tp_peer_list_add(&want, big);
+	p = tpd_peer_list_add(&want, big);
 	assert_non_null(p);
 	for (i = 0; i < MANY_V4 + MANY_V6; i++) {
 		if (i < MANY_V4)
@@ -355,8 +307,8 @@ static void test_kernel_wg_dump_split(void **state)
 			snprintf(cidr, sizeof(cidr), "fd7a:115c:a1e0:1::%zx/128",
 				 i - MANY_V4);
 		list_add(list, size, &len, cidr);
-		assert_int_equal(tp_peer_prefix_parse(cidr, false, &pp), 0);
-		assert_int_equal(tp_peer_add_prefix(p, &pp.addr, pp.plen), 0);
+		assert_int_equal(tpd_peer_prefix_parse(cidr, false, &pp), 0);
+		assert_int_equal(tpd_peer_add_prefix(p, &pp.addr, pp.plen), 0);
 	}
 	{
 		const char *const argv[] = {
@@ -395,19 +347,19 @@ static void test_kernel_wg_dump_split(void **state)
 			wg_set(argv);
 		}
 	}
-	assert_int_equal(tp_peer_list_canonicalize(&want), 0);
+	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
 
 	dump(k, &got);
 	assert_int_equal(got.n, SMALL_PEERS + 1);
 	peer_expect_same(&got, &want);
 	expect_wg_show(k, &got);
-	tp_peer_list_free(&got);
+	tpd_peer_list_free(&got);
 
 	/* the same dump twice gives the same list */
 	dump(k, &got);
 	peer_expect_same(&got, &want);
-	tp_peer_list_free(&got);
-	tp_peer_list_free(&want);
+	tpd_peer_list_free(&got);
+	tpd_peer_list_free(&want);
 	free(list);
 }
 

@@ -52,6 +52,8 @@
 #define AF_INET	 2
 #define AF_INET6 10
 
+#define EEXIST 17 /* errno of a BPF_NOEXIST update that finds the key */
+
 #ifndef IPPROTO_ICMPV6
 #define IPPROTO_ICMPV6 58 /* a #define in the kernel, absent from vmlinux.h */
 #endif

@@ -63,6 +63,15 @@ static __always_inline long tp_ct_put(const struct tp_ct_key *k,
 	return t ? bpf_map_update_elem(t, k, e, BPF_ANY) : -1;
 }
 
+/* Write @e under @k only if nothing is there: 0, -EEXIST, or another error. */
+static __always_inline long tp_ct_insert(const struct tp_ct_key *k,
+					 const struct tp_ct_entry *e)
+{
+	void *t = tp_ct_table(k);
+
+	return t ? bpf_map_update_elem(t, k, e, BPF_NOEXIST) : -1;
+}
+
 static __always_inline long tp_ct_del(const struct tp_ct_key *k)
 {
 	void *t = tp_ct_table(k);
@@ -90,16 +99,30 @@ static __always_inline bool tp_ct_expired(const struct tp_ct_entry *e, __u64 now
 	return tp_ct_sec(now) >= e->expires_s;
 }
 
-/* Is @rk under @rkey a reply-key entry pointing at the flow at @key? */
+/* The datapath configuration (tp_config's one entry), or NULL. */
+static __always_inline const struct tp_config *tp_ct_cfg(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&tp_config, &zero);
+}
+
+/*
+ * Is @rk under @rkey a reply-key entry pointing at the flow at @key?  A
+ * SNAT reply key holds the client itself: its tuple has the node there.
+ */
 static __always_inline bool tp_ct_rk_points_at(const struct tp_ct_key *rkey,
 					       const struct tp_ct_entry *rk,
 					       const struct tp_ct_key *key)
 {
+	bool snat = rk->flags & TP_CT_F_SNAT;
+
 	return (rk->flags & TP_CT_F_REPLY_KEY) &&
-	       tp_addr_eq(&key->saddr, &rkey->daddr) &&
+	       tp_addr_eq(&key->saddr, snat ? &rk->orig_saddr : &rkey->daddr) &&
 	       tp_addr_eq(&key->daddr, &rk->orig_daddr) &&
-	       key->sport == rkey->dport && key->dport == rk->orig_dport &&
-	       key->proto == rkey->proto && key->zone == rk->orig_zone;
+	       key->sport == (snat ? rk->orig_sport : rkey->dport) &&
+	       key->dport == rk->orig_dport && key->proto == rkey->proto &&
+	       key->zone == rk->orig_zone;
 }
 
 static __always_inline __u32 tp_ct_state_timeout(__u8 state, __u8 proto)
@@ -260,6 +283,15 @@ static __always_inline bool tp_ct_is_reply_key(const struct tp_ct_entry *e,
 {
 	bool dnat = e->flags & TP_CT_F_DNAT;
 
+	/*
+	 * A SNAT flow's replies come from the cluster side (zone 0) to the
+	 * node's port; the node's address is the only tuple field a lookup
+	 * by that tuple did not already pin, and it is the configuration's.
+	 */
+	if (e->flags & TP_CT_F_SNAT)
+		return !key->zone && tp_addr_eq(&key->saddr, &e->nat_addr) &&
+		       key->sport == e->nat_port && key->dport == e->snat_port &&
+		       key->proto == orig->proto;
 	if (key->zone != orig->zone && (!e->out_zone || key->zone != e->out_zone))
 		return false;
 	return tp_addr_eq(&key->saddr, dnat ? &e->nat_addr : &orig->daddr) &&
@@ -391,10 +423,11 @@ static __always_inline void tp_ct_drop_reply_keys(const struct tp_ct_key *key,
 
 	if (!dnat && !cross)
 		return;
-	tp_ct_reply_tuple(key, e, NULL, buf);
-	if (dnat)
+	/* a SNAT flow's key needs the node's address; none: nothing to find */
+	if (tp_ct_reply_tuple(key, e, tp_ct_cfg(), buf) && dnat)
 		tp_ct_delete_reply_key(buf, key);
 	if (cross) {
+		tp_ct_reply_tuple(key, e, NULL, buf);
 		buf->zone = out_zone;
 		tp_ct_delete_reply_key(buf, key);
 	}
@@ -412,6 +445,22 @@ static __always_inline void tp_ct_retire(const struct tp_ct_key *k, struct tp_ct
 
 	if (cur && !(cur->flags & TP_CT_F_REPLY_KEY))
 		tp_ct_drop_reply_keys(k, cur, buf);
+}
+
+/* @rk: the reply-key entry of the flow at @key (@snat: its SNAT key). */
+static __always_inline void tp_ct_reply_entry(const struct tp_ct_key *key, bool snat,
+					      struct tp_ct_entry *rk)
+{
+	__builtin_memset(rk, 0, sizeof(*rk));
+	rk->flags = TP_CT_F_REPLY_KEY;
+	rk->orig_daddr = key->daddr;
+	rk->orig_dport = key->dport;
+	rk->orig_zone = key->zone;
+	if (snat) {
+		rk->flags |= TP_CT_F_SNAT;
+		rk->orig_saddr = key->saddr;
+		rk->orig_sport = key->sport;
+	}
 }
 
 /*
@@ -435,11 +484,12 @@ static __always_inline struct tp_scratch *tp_ct_fn_scratch(const struct tp_ct_ke
 /*
  * Write the reply-key entry of the flow at @key_arg under scr->rkey
  * (which the caller set) unless it is there already or another live flow
- * holds the tuple.  A global function, verified once (scr->reply and
- * scr->rev are its scratch, scr->okey its copy of @key_arg).
+ * holds the tuple; @snat: the flow's SNAT key, which holds the client.
+ * A global function, verified once (scr->reply and scr->rev are its
+ * scratch, scr->okey its copy of @key_arg).
  */
 __noinline int tp_ct_write_reply_key(const struct tp_ct_key *key_arg, bool from_tailnet,
-				     __u64 now)
+				     bool snat, __u64 now)
 {
 	struct tp_scratch *scr = tp_ct_fn_scratch(key_arg);
 	const struct tp_ct_key *rkey, *key;
@@ -457,11 +507,7 @@ __noinline int tp_ct_write_reply_key(const struct tp_ct_key *key_arg, bool from_
 		return -TP_DROP_CT_CLASH;
 	if (cur)
 		tp_ct_retire(rkey, &scr->rev);
-	__builtin_memset(rk, 0, sizeof(*rk));
-	rk->flags = TP_CT_F_REPLY_KEY;
-	rk->orig_daddr = key->daddr;
-	rk->orig_dport = key->dport;
-	rk->orig_zone = key->zone;
+	tp_ct_reply_entry(key, snat, rk);
 	return tp_ct_put(rkey, rk) ? -TP_DROP_CT_FULL : 0;
 }
 
@@ -488,14 +534,103 @@ static __always_inline void tp_ct_keep_reply_keys(const struct tp_ct_key *key,
 	if ((!dnat && !cross) || e->rk_check_s == sec)
 		return;
 	e->rk_check_s = sec;
-	tp_ct_reply_tuple(key, e, NULL, &scr->rkey);
-	if (dnat)
-		tp_ct_write_reply_key(key, from_tailnet, now);
+	if (tp_ct_reply_tuple(key, e, tp_ct_cfg(), &scr->rkey) && dnat)
+		tp_ct_write_reply_key(key, from_tailnet, e->flags & TP_CT_F_SNAT, now);
 	if (cross) {
 		tp_ct_reply_tuple(key, e, NULL, &scr->rkey);
 		scr->rkey.zone = e->out_zone;
-		tp_ct_write_reply_key(key, false, now);
+		tp_ct_write_reply_key(key, false, false, now);
 	}
+}
+
+#ifndef TP_SNAT_TRIES
+#define TP_SNAT_TRIES 32 /* ports tried per new SNAT flow */
+#endif
+
+/*
+ * The reply key scr->rkey a new SNAT flow (at @key_arg) tries is taken:
+ * if the flow it points at is gone, expired or points elsewhere, take it
+ * over (delete, then insert scr->reply with BPF_NOEXIST, so that of two
+ * flows reclaiming one key at once one gets it).  A global function, out
+ * of tp_ct_snat_reserve()'s loop: verified once, not once per try.
+ * Return: 0 when taken, -EEXIST when live (or lost), another error else.
+ */
+__noinline int tp_ct_snat_reclaim(const struct tp_ct_key *key_arg, __u64 now)
+{
+	struct tp_scratch *scr = tp_ct_fn_scratch(key_arg);
+
+	if (!scr)
+		return -TP_DROP_INTERNAL;
+	if (tp_ct_key_live(&scr->rkey, &scr->okey, false, now, &scr->rev))
+		return -EEXIST;
+	tp_ct_del(&scr->rkey);
+	return tp_ct_insert(&scr->rkey, &scr->reply);
+}
+
+/**
+ * tp_ct_snat_reserve() - give a new SNAT flow a port and its reply key.
+ * @key_arg: the flow's original tuple.
+ * @now:     tp_now().
+ *
+ * The flow entry is scr->flow (TP_CT_F_DNAT | TP_CT_F_SNAT, backend set).
+ * Each try takes a random port of the configured range (the defaults when
+ * the range is unset or inverted; a range of at most TP_SNAT_TRIES ports
+ * is walked from a random start, so a free port is always found) and
+ * inserts the reply key (backend ->
+ * node:port, zone 0) with BPF_NOEXIST: that insert is the reservation, so
+ * two flows never share a port toward one backend.  The flow entry is
+ * written first, pointing at the port it tries, so that anyone who finds
+ * the reply key finds its flow pointing back and leaves it alone.  A
+ * reply key whose flow is gone, expired or points elsewhere is dead: the
+ * try deletes it and inserts again with BPF_NOEXIST (of two flows
+ * reclaiming one port at once, one gets it).  scr->flow.snat_port holds
+ * the port taken.  A global function: verified once, with its loop.
+ *
+ * Return: 0, -TP_DROP_NO_SNAT_ADDR without a SNAT address of the family,
+ * -TP_DROP_SNAT_EXHAUSTED when every try found a live flow's key (the
+ * flow entry is deleted again), -TP_DROP_CT_FULL when an entry cannot be
+ * written.
+ */
+__noinline int tp_ct_snat_reserve(const struct tp_ct_key *key_arg, __u64 now)
+{
+	struct tp_scratch *scr = tp_ct_fn_scratch(key_arg);
+	const struct tp_config *cfg = tp_ct_cfg();
+	const struct tp_ct_key *key;
+	__u32 lo, hi, span, start, off, i;
+	struct tp_ct_entry *e;
+	long ret = -EEXIST;
+
+	if (!scr || !cfg)
+		return -TP_DROP_INTERNAL;
+	key = &scr->okey;
+	e = &scr->flow;
+	lo = cfg->snat_port_min;
+	hi = cfg->snat_port_max;
+	if (!lo || hi < lo) {
+		lo = TP_SNAT_PORT_MIN;
+		hi = TP_SNAT_PORT_MAX;
+	}
+	span = hi - lo + 1;
+	start = bpf_get_prandom_u32() % span;
+	tp_ct_reply_entry(key, true, &scr->reply);
+	for (i = 0; i < TP_SNAT_TRIES; i++) {
+		/* a range no larger than the tries is walked whole */
+		off = span <= TP_SNAT_TRIES ? (start + i) % span : bpf_get_prandom_u32() % span;
+		e->snat_port = bpf_htons((__u16)(lo + off));
+		if (!tp_ct_reply_tuple(key, e, cfg, &scr->rkey))
+			return -TP_DROP_NO_SNAT_ADDR;
+		if (tp_ct_put(key, e))
+			return -TP_DROP_CT_FULL;
+		ret = tp_ct_insert(&scr->rkey, &scr->reply);
+		if (ret == -EEXIST)
+			ret = tp_ct_snat_reclaim(key, now);
+		if (ret != -EEXIST)
+			break;
+	}
+	if (!ret)
+		return 0;
+	tp_ct_del(key);
+	return ret == -EEXIST ? -TP_DROP_SNAT_EXHAUSTED : -TP_DROP_CT_FULL;
 }
 
 /**
@@ -510,15 +645,18 @@ static __always_inline void tp_ct_keep_reply_keys(const struct tp_ct_key *key,
  * its reply keys.  What holds the new reply tuple (an expired flow, an
  * egress flow a flow from the tailnet takes over, a stale reply key) goes.
  * An untranslated flow writes one entry, a DNAT flow a reply-key entry
- * too; the reply key of a crossing flow in its out zone is written by the
- * caller (tp_ct_write_reply_key()), best effort.
+ * too; a SNAT flow writes nothing here: the caller writes both its entries
+ * with tp_ct_snat_reserve() next (a call from here would add its stack
+ * frame to this one's, beyond what Linux 6.1 allows).  The reply key of a
+ * crossing flow in its out zone is written by the caller
+ * (tp_ct_write_reply_key()), best effort.
  *
  * A global function: the verifier checks it once, not at each of its
  * callers' paths (their processed instructions were 84k and 81k inlined).
  *
  * Return: 0, -TP_DROP_CT_CLASH when @key is the live reply tuple of
- * another flow or the reply tuple is another live flow's, or
- * -TP_DROP_CT_FULL when an entry cannot be written.
+ * another flow or the reply tuple is another live flow's, -TP_DROP_CT_FULL
+ * when an entry cannot be written, or tp_ct_snat_reserve()'s errors.
  */
 __noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now)
 {
@@ -538,6 +676,8 @@ __noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now)
 
 	if (old && !(old->flags & TP_CT_F_REPLY_KEY))
 		tp_ct_drop_reply_keys(key, old, &scr->rkey);
+	if (e->flags & TP_CT_F_SNAT) /* the caller: tp_ct_snat_reserve() */
+		return tp_ct_reply_of(key, old, now, &scr->rev) ? -TP_DROP_CT_CLASH : 0;
 	tp_ct_reply_tuple(key, e, NULL, &scr->rkey);
 	if (tp_ct_key_live(&scr->rkey, key, from_tailnet, now, &scr->rev) ||
 	    tp_ct_reply_of(key, old, now, &scr->rev))
@@ -549,11 +689,7 @@ __noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now)
 		return -TP_DROP_CT_FULL;
 	if (!dnat)
 		return 0;
-	__builtin_memset(&scr->reply, 0, sizeof(scr->reply));
-	scr->reply.flags = TP_CT_F_REPLY_KEY;
-	scr->reply.orig_daddr = key->daddr;
-	scr->reply.orig_dport = key->dport;
-	scr->reply.orig_zone = key->zone;
+	tp_ct_reply_entry(key, false, &scr->reply);
 	if (tp_ct_put(&scr->rkey, &scr->reply)) {
 		tp_ct_del(key);
 		return -TP_DROP_CT_FULL;

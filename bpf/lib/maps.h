@@ -8,6 +8,7 @@
 #define TP_BPF_MAPS_H
 
 #include "common.h"
+#include "parse.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -264,6 +265,7 @@ struct tp_scratch {
 	struct tp_ct_key rev;	  /* another flow's tuple, found by a lookup */
 	struct bpf_fib_lookup fib;
 	struct tp_event ev;
+	struct tp_pkt pkt;	  /* the program's packet parse (tp_pkt_get()) */
 };
 
 struct {
@@ -279,5 +281,45 @@ static __always_inline struct tp_scratch *tp_scratch_get(void)
 
 	return bpf_map_lookup_elem(&tp_scratch, &zero);
 }
+
+/* ---- XDP guard (lib/guard.h) ------------------------------------------ */
+
+#ifndef TP_GUARD_DROP_ENTRIES
+#define TP_GUARD_DROP_ENTRIES TP_GUARD_DROP_SIZE
+#endif
+#ifndef TP_GUARD_BUCKET_ENTRIES
+#define TP_GUARD_BUCKET_ENTRIES TP_GUARD_BUCKETS_SIZE
+#endif
+
+/* Sources whose every IP packet the guard drops. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, TP_GUARD_DROP_ENTRIES);
+	__type(key, struct tp_guard_key);
+	__type(value, struct tp_guard_drop_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_guard_drop SEC(".maps");
+
+/*
+ * One token bucket per source of handshake-shaped packets.  LRU: a flood
+ * of spoofed sources evicts buckets (those sources start full again),
+ * never anything else.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TP_GUARD_BUCKET_ENTRIES);
+	__type(key, struct tp_addr);
+	__type(value, struct tp_guard_bucket);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_guard_buckets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tp_guard_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_guard_config SEC(".maps");
 
 #endif /* TP_BPF_MAPS_H */

@@ -167,7 +167,7 @@ static __always_inline __u32 tp_nat_fix_csum16(struct __sk_buff *skb, __u32 off,
  *             destination side (about a packet we translated: client ->
  *             backend).
  * @addr:      new address for that side.
- * @port:      new port for that side (TCP/UDP).
+ * @port:      new port for that side (TCP/UDP; the id of a quoted echo).
  *
  * The outer address on the same side as the quoted one (outer destination
  * when the quoted source changes, and vice versa) is rewritten only when
@@ -185,7 +185,9 @@ static __always_inline int tp_nat_icmp_error(struct __sk_buff *skb,
 	const struct tp_addr *old = inner_src ? &t->saddr : &t->daddr;
 	const struct tp_addr *outer = inner_src ? &p->tuple.daddr : &p->tuple.saddr;
 	__be16 old_port = inner_src ? t->sport : t->dport;
-	bool ports = (t->proto == IPPROTO_TCP || t->proto == IPPROTO_UDP) &&
+	/* a quoted echo's id plays the port (SNAT changes it) */
+	bool echo = t->proto == (p->ipv6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+	bool ports = (t->proto == IPPROTO_TCP || t->proto == IPPROTO_UDP || echo) &&
 		     old_port != port;
 	__u32 adiff = tp_csum_diff_addr(0, old, addr, p->ipv6);
 	__u32 pdiff = ports ? tp_csum_diff16(0, old_port, port) : 0;
@@ -209,7 +211,8 @@ static __always_inline int tp_nat_icmp_error(struct __sk_buff *skb,
 
 	/* quoted L4 header: ports, and its checksum when it was quoted */
 	if (ports) {
-		err |= bpf_skb_store_bytes(skb, in->l4_off + (inner_src ? 0 : 2), &port, 2, 0);
+		off = in->l4_off + (echo ? 4 : inner_src ? 0 : 2);
+		err |= bpf_skb_store_bytes(skb, off, &port, 2, 0);
 		icmp_diff = tp_csum_add(icmp_diff, pdiff);
 	}
 	if (t->proto == IPPROTO_TCP && in->l4_len >= 18)
@@ -218,6 +221,8 @@ static __always_inline int tp_nat_icmp_error(struct __sk_buff *skb,
 		lc_off = offsetof(struct udphdr, check);
 	else if (t->proto == IPPROTO_ICMPV6 && p->ipv6)
 		lc_off = 2;
+	else if (t->proto == IPPROTO_ICMP && ports)
+		lc_off = 2; /* ICMPv4 sums no addresses: only an id change moves it */
 	if (t->proto != IPPROTO_ICMP)
 		l4_diff = tp_csum_add(l4_diff, adiff);
 	if (lc_off)

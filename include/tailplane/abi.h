@@ -492,6 +492,10 @@ struct tp_identity_key {
 _Static_assert(sizeof(struct tp_identity_key) == 24, "tp_identity_key size");
 
 #define TP_IDENTITY_PLEN(addr_plen) (32u + (addr_plen))
+/* An LPM key's prefix counts bits from the byte after @prefixlen. */
+#define TP_LPM_BIT(type, field) ((__builtin_offsetof(type, field) - 4) * 8)
+_Static_assert(TP_LPM_BIT(struct tp_identity_key, addr) == TP_IDENTITY_PLEN(0),
+	       "tp_identity_key: the address starts after zone and pad");
 
 /**
  * struct tp_identity_val - map tp_identity value.
@@ -570,6 +574,11 @@ _Static_assert(sizeof(struct tp_policy_key) == 20, "tp_policy_key size");
 #define TP_POLICY_PLEN_ANY_PROTO 80
 #define TP_POLICY_PLEN_ANY_PORT	 88
 #define TP_POLICY_PLEN_PORT(k)	 (96 + (k)) /* k leading port bits, 1..16 */
+_Static_assert(TP_LPM_BIT(struct tp_policy_key, src_id) == 0 &&
+		       TP_LPM_BIT(struct tp_policy_key, proto) == TP_POLICY_PLEN_ANY_PROTO &&
+		       TP_LPM_BIT(struct tp_policy_key, pad) == TP_POLICY_PLEN_ANY_PORT &&
+		       TP_LPM_BIT(struct tp_policy_key, dport) == TP_POLICY_PLEN_PORT(0),
+	       "tp_policy_key: the prefix lengths follow the field order");
 
 /**
  * struct tp_policy_val - map tp_policy value.
@@ -767,6 +776,7 @@ enum tp_event_type {
 
 #define TP_EVENT_HOOK_FROM_TAILNET 0
 #define TP_EVENT_HOOK_TO_TAILNET   1
+#define TP_EVENT_HOOK_FROM_UPLINK  2 /* tp_from_uplink: replies to SNAT flows */
 
 /**
  * struct tp_event - one record of the tp_events ring buffer.
@@ -875,6 +885,7 @@ enum tp_drop_reason {
 	TP_DROP_NO_SNAT_ADDR = 17, /* SNAT needed, no SNAT address of the family */
 	TP_DROP_NO_ROUTE = 18,	   /* the FIB has no usable route for a translated flow */
 	TP_DROP_FRAG_NEEDED = 19,  /* too big for the tailnet MTU; ICMP error sent back */
+	TP_DROP_TTL_EXCEEDED = 20, /* a packet we forward ourselves (SNAT) would leave with TTL 0 */
 	TP_DROP_REASON_MAX,
 };
 
@@ -920,5 +931,129 @@ struct tp_stat {
 	__u64 bytes;
 };
 _Static_assert(sizeof(struct tp_stat) == 16, "tp_stat size");
+
+/* ---- XDP guard (tp_xdp_guard, uplinks) ------------------------------- */
+
+/*
+ * tp_xdp_guard runs at XDP on every uplink, before the stack: sources on
+ * a drop list lose every IP packet, and WireGuard handshake-shaped UDP
+ * packets to a guarded port are limited per source by a token bucket, so
+ * a handshake flood from one source costs the node a map lookup per
+ * packet instead of a Curve25519 computation.  docs/datapath.md explains
+ * the choices; the counters are TP_STAT_GUARD_*.
+ */
+#define TP_MAP_GUARD_DROP    "tp_guard_drop"
+#define TP_MAP_GUARD_BUCKETS "tp_guard_buckets"
+#define TP_MAP_GUARD_CONFIG  "tp_guard_config"
+
+#define TP_GUARD_DROP_SIZE    16384 /* drop-list prefixes (LPM, not preallocated) */
+/*
+ * Sources with bucket state (LRU, preallocated: 96 bytes each as the
+ * kernel accounts it, 1.5 MiB at this default; the maps exist whether the
+ * guard is on or not, so the default is sized for thousands of peers, and
+ * capacity.guard_sources raises it).  A
+ * flood from more spoofed sources than this evicts only buckets: an
+ * evicted source starts again with a full bucket, which is the cost of
+ * LRU, and WireGuard's own cookie reply under load is the answer to
+ * spoofed sources (they cannot complete it).
+ */
+#define TP_GUARD_BUCKETS_SIZE 16384
+#define TP_GUARD_MAX_PORTS    8
+#define TP_GUARD_PORT_WG      51820 /* WireGuard's usual port */
+#define TP_GUARD_PORT_TS      41641 /* tailscaled's default port */
+/*
+ * Defaults: a legitimate peer sends a handshake initiation every few
+ * seconds at most (REKEY_TIMEOUT 5 s, plus responses and cookie replies),
+ * so 20 handshakes a second with a burst of 40 per source never touches
+ * one, nor a NAT that puts a few dozen peers behind one address; a flood
+ * from one source is cut to that.  Data (message type 4) is never limited.
+ */
+#define TP_GUARD_RATE_DEFAULT  20
+#define TP_GUARD_BURST_DEFAULT 40
+#define TP_GUARD_RATE_MAX      10000000 /* handshakes per second */
+#define TP_GUARD_BURST_MAX     1000000
+
+/* WireGuard messages (type: a little-endian u32 at the payload's start). */
+#define TP_WG_MSG_INITIATION   1
+#define TP_WG_MSG_RESPONSE     2
+#define TP_WG_MSG_COOKIE_REPLY 3
+#define TP_WG_MSG_DATA	       4
+#define TP_WG_INITIATION_LEN   148 /* UDP payload bytes */
+#define TP_WG_RESPONSE_LEN     92
+#define TP_WG_COOKIE_REPLY_LEN 64
+
+/**
+ * struct tp_guard_key - map tp_guard_drop (LPM trie) key.
+ * @prefixlen: prefix length in the 128-bit address space (an IPv4 /24
+ *             is 96 + 24), as tp_identity's key without the zone.
+ * @addr:      the prefix, IPv4-mapped for IPv4, bits past @prefixlen zero.
+ */
+struct tp_guard_key {
+	__u32 prefixlen;
+	struct tp_addr addr;
+};
+_Static_assert(sizeof(struct tp_guard_key) == 20, "tp_guard_key size");
+
+/**
+ * struct tp_guard_drop_val - map tp_guard_drop value.
+ * @owner: enum tp_owner (TP_OWNER_STATIC: the loader's configuration,
+ *         which removes only its own entries; TP_OWNER_TPCTL).
+ * @plen:  the entry's own prefix length, as tp_identity_val's.
+ * @pad:   zero.
+ */
+struct tp_guard_drop_val {
+	__u8 owner;
+	__u8 plen;
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct tp_guard_drop_val) == 4, "tp_guard_drop_val size");
+
+/**
+ * struct tp_guard_bucket - map tp_guard_buckets value, key struct tp_addr
+ * (the source, IPv4-mapped for IPv4): one source's token bucket.
+ * @credit_ns: tokens in fixed point: nanoseconds of refill, one handshake
+ *             costs tp_guard_config.cost_ns, at most cap_ns are kept.
+ * @last_ns:   CLOCK_MONOTONIC ns of the source's last handshake-shaped
+ *             packet (the refill runs from here).
+ *
+ * Updated without a lock: two CPUs taking the same source's packets at
+ * once may both pass one a token would have refused, at most one packet
+ * per CPU and race; a flood from one source arrives on one receive queue
+ * (RSS hashes by address and port), so in practice on one CPU.
+ */
+struct tp_guard_bucket {
+	__u64 credit_ns;
+	__u64 last_ns;
+};
+_Static_assert(sizeof(struct tp_guard_bucket) == 16, "tp_guard_bucket size");
+
+/**
+ * struct tp_guard_config - map tp_guard_config value, the single entry at
+ * key 0.  Written by the loader from its configuration and by `tpctl
+ * guard rate`; the datapath reads it on every guarded packet, so a change
+ * applies at once, with no reload.  All zero (no port): only the drop
+ * list is enforced.
+ * @rate:     handshake-shaped packets a second per source; 0: no limit.
+ * @burst:    bucket size in packets (>= 1 when @rate is set).
+ * @cost_ns:  NSEC_PER_SEC / @rate: the credit one packet takes.
+ * @cap_ns:   @burst * @cost_ns: the credit a bucket holds at most.
+ *            Writers compute both (tp_guard_config_set()); the datapath
+ *            divides nothing.
+ * @n_ports:  guarded UDP ports in @ports.
+ * @pad:      zero.
+ * @ports:    guarded destination ports, network order.
+ * @pad2:     zero.
+ */
+struct tp_guard_config {
+	__u32 rate;
+	__u32 burst;
+	__u64 cost_ns;
+	__u64 cap_ns;
+	__u16 n_ports;
+	__u16 pad;
+	__be16 ports[TP_GUARD_MAX_PORTS];
+	__u32 pad2;
+};
+_Static_assert(sizeof(struct tp_guard_config) == 48, "tp_guard_config size");
 
 #endif /* TAILPLANE_ABI_H */

@@ -3,9 +3,9 @@
  * The Tailscale status parser (loader/tailscale.c).  The first byte of
  * the input chooses how the rest, the document, is cut: chunks of
  * 1 + (byte % 64) bytes, or whole for a multiple of 64.  The document goes
- * to tp_ts_parse_status() whole and through the push interface
- * (tp_ts_parser_feed() chunk by chunk, as libcurl hands the answer over,
- * then tp_ts_parser_finish()): both must give the same answer, whatever
+ * to tpd_ts_parse_status() whole and through the push interface
+ * (tpd_ts_parser_feed() chunk by chunk, as libcurl hands the answer over,
+ * then tpd_ts_parser_finish()): both must give the same answer, whatever
  * the cuts, and a list that is canonical, or empty on error.
  */
 #include <errno.h>
@@ -15,27 +15,27 @@
 #include "peerlist.h"
 #include "peers.h"
 
-/* As tp_ts_fetch_peers() does, with the answer arriving in @chunk bytes. */
+/* As tpd_ts_fetch_peers() does, with the answer arriving in @chunk bytes. */
 static int fuzz_push(const char *doc, size_t len, size_t chunk,
 		     struct tp_peer_list *out)
 {
-	struct tp_ts_parser *p = tp_ts_parser_new(out);
+	struct tp_ts_parser *p = tpd_ts_parser_new(out);
 	size_t off, n;
 	char *piece;
 	int ret = 0;
 
-	FUZZ_CHECK(p, "tp_ts_parser_new");
+	FUZZ_CHECK(p, "tpd_ts_parser_new");
 	for (off = 0; off < len && !ret; off += n) {
 		n = len - off < chunk ? len - off : chunk;
 		piece = fuzz_dup(doc + off, n); /* overreads are caught per chunk */
-		ret = tp_ts_parser_feed(p, piece, n);
+		ret = tpd_ts_parser_feed(p, piece, n);
 		free(piece);
 	}
 	if (!ret)
-		ret = tp_ts_parser_finish(p);
+		ret = tpd_ts_parser_finish(p);
 	if (ret)
-		tp_peer_list_free(out);
-	tp_ts_parser_free(p);
+		tpd_peer_list_free(out);
+	tpd_ts_parser_free(p);
 	return ret;
 }
 
@@ -52,10 +52,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	doc = fuzz_dup(data + 1, len - 1);
 	len--;
 
-	ret = tp_ts_parse_status(doc, len, &whole);
+	ret = tpd_ts_parse_status(doc, len, &whole);
 	FUZZ_CHECK(ret == 0 || ret == -EBADMSG || ret == -EPROTO || ret == -EINVAL ||
 			   ret == -ENAMETOOLONG || ret == -ENOMEM,
-		   "returned %d (%s)", ret, tp_peer_last_error());
+		   "returned %d (%s)", ret, tpd_peer_last_error());
 	fuzz_check_peers(&whole, ret);
 
 	ret2 = fuzz_push(doc, len, chunk, &pushed);
@@ -63,13 +63,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	/* a NUL is refused when its chunk comes: an earlier error may win */
 	if (!memchr(doc, '\0', len)) {
 		FUZZ_CHECK(ret == ret2, "whole: %d, in chunks of %zu: %d (%s)", ret, chunk,
-			   ret2, tp_peer_last_error());
+			   ret2, tpd_peer_last_error());
 		fuzz_same_peers(&whole, &pushed);
 	} else {
 		FUZZ_CHECK(ret == -EBADMSG && ret2, "a NUL: %d, in chunks: %d", ret, ret2);
 	}
-	tp_peer_list_free(&whole);
-	tp_peer_list_free(&pushed);
+	tpd_peer_list_free(&whole);
+	tpd_peer_list_free(&pushed);
 	free(doc);
 	return 0;
 }

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The kernel WireGuard dump parser (tp_wg_genl_parse_buf() in
+ * The kernel WireGuard dump parser (tpd_wg_genl_parse_buf() in
  * loader/wg_genl.c).  The first byte of the input says how many receive
  * buffers the rest is cut into: 1 + (byte % 4), cut at message
  * boundaries where the framing allows (any cut where it does not).  Each
  * buffer is parsed in an allocation of its own, aligned as a receive
- * buffer is, and of exactly its size; parsing goes on as tp_wg_genl_dump()
+ * buffer is, and of exactly its size; parsing goes on as tpd_wg_genl_dump()
  * does (until a buffer ends the dump or fails), then the list is made
  * canonical.
  */
@@ -49,19 +49,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	for (i = 0, off = 0; i < bufs && off < len && !ret; i++, off += n) {
 		n = i + 1 == bufs ? len - off : fuzz_cut(data + off, len - off, (len - off) / 2);
 		buf = fuzz_dup(data + off, n); /* malloc's alignment, as a receive buffer */
-		ret = tp_wg_genl_parse_buf(buf, n, &l);
+		ret = tpd_wg_genl_parse_buf(buf, n, &l);
 		free(buf);
 		FUZZ_CHECK(ret >= -4095 && ret <= 1, "returned %d", ret);
 		if (ret < 0)
 			fuzz_check_reason(ret);
 	}
 	if (ret >= 0) {
-		ret = tp_peer_list_canonicalize(&l);
+		ret = tpd_peer_list_canonicalize(&l);
 		fuzz_check_peers(&l, ret);
 		for (i = 0; i < l.n; i++)
 			FUZZ_CHECK(strlen(l.v[i].key) == TP_WG_KEY_B64_LEN, "peer %zu: key '%s'",
 				   i, l.v[i].key);
 	}
-	tp_peer_list_free(&l);
+	tpd_peer_list_free(&l);
 	return 0;
 }

@@ -21,7 +21,7 @@ static inline int fuzz_prefix_cmp(const struct tp_peer_prefix *a,
 /* The reason of error @ret: one line, no control characters (peers.h). */
 static inline void fuzz_check_reason(int ret)
 {
-	const char *e = tp_peer_last_error(), *c;
+	const char *e = tpd_peer_last_error(), *c;
 
 	FUZZ_CHECK(e[0], "error %d without a reason", ret);
 	for (c = e; *c; c++)
