@@ -30,7 +30,7 @@ KUBECTL_PKG := $(if $(shell command -v kubectl 2>/dev/null),,kubernetes-client)
 # is clang's libFuzzer and sanitizer runtimes (make fuzz, the fuzz smoke test).
 DEB_PKGS := clang libclang-rt-dev llvm bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev \
 	    libmnl-dev libcurl4-openssl-dev libyajl-dev libcmocka-dev pkg-config \
-	    iproute2 wireguard-tools wireguard-go iperf3 nftables iptables \
+	    iproute2 wireguard-tools wireguard-go iperf3 nftables iptables gnuplot-nox time \
 	    curl iputils-ping \
 	    systemd python3 $(KUBECTL_PKG)
 
@@ -86,7 +86,9 @@ help:
 	@echo "              FUZZ_SECONDS ($(FUZZ_SECONDS)) s each, a crash fails it naming its"
 	@echo "              reproducer; not part of make test (which runs their seeds only)"
 	@echo "make bench    program cost per path beside reference programs, and its scaling"
-	@echo "              with services, rules and flows; QUICK=1 for a reduced set"
+	@echo "              with services, rules and flows; then a ClusterIP path against"
+	@echo "              kube-proxy's iptables and nftables shapes, the loader and memory"
+	@echo "              (in tpb-* namespaces, about 20 minutes); QUICK=1 for a reduced set"
 	@echo "make vmtest   the packet, loader, kernel WireGuard and end-to-end suites in a qemu VM"
 	@echo "              per kernel of VM_KERNELS ($(VM_KERNELS)) and KERNELS; ends with"
 	@echo "              'N passed, N failed, N skipped'"
@@ -151,14 +153,22 @@ $(OUT)/bench/bench_prog: bench/bench_prog.c $(OUT)/bench/ref.skel.h $(TEST_SUPPO
 	$(call msg,CC,$@)$(CC) $(CFLAGS) -Itests -Iloader -I$(OUT)/bench $(filter %.c %.o %.a,$^) -o $@ \
 		$(LDLIBS) $(LOADER_LIBS) -lcmocka
 
-bench-build: $(OUT)/bench/bench_prog
+# the traffic client/server and the table generator of bench/kubeproxy.sh
+$(OUT)/bench/connbench $(OUT)/bench/kpgen: $(OUT)/bench/%: bench/%.c | $(OUT)/bench
+	$(call msg,CC,$@)$(CC) $(CFLAGS) $< -o $@
 
-# Program cost beside references, and its scaling (bench/bench_prog.c).
-# QUICK=1: fewer runs and sizes.  Results: bench/results/latest.{md,json}.
+bench-build: $(OUT)/bench/bench_prog $(OUT)/bench/connbench $(OUT)/bench/kpgen
+
+# Program cost beside references, and its scaling (bench/bench_prog.c);
+# then the ClusterIP path against kube-proxy's iptables and nftables shapes,
+# the loader and memory (bench/kubeproxy.sh, which adds its rows to the same
+# results and draws bench/results/latest.png).
+# QUICK=1: fewer runs and sizes.  Results: bench/results/latest.{md,json,png}.
 bench: deps
 	@$(MAKE) --no-print-directory all bench-build
 	@mkdir -p bench/results
 	@$(OUT)/bench/bench_prog $(if $(QUICK),-q) -o bench/results
+	@bench/kubeproxy.sh $(if $(QUICK),-q) bench/results $(OUT)
 
 # tpctl's unit tests link its parser and output code; its map tests run it
 $(OUT)/tests/test_tpctl_parse.o: CFLAGS += -Imaps-cli

@@ -200,7 +200,7 @@ static void ratio_to(struct fig *f, const struct fig *ref)
 
 static void mk(struct pkt *p, const char *s, __u16 sp, const char *d, __u16 dp, __u8 flags)
 {
-	build(FLOWP(s, sp, d, dp, IPPROTO_TCP, flags), p);
+	pt_build(FLOWP(s, sp, d, dp, IPPROTO_TCP, flags), p);
 }
 
 /* The @i-th flow tuple: the client port walks 1024..65535, then the client. */
@@ -228,10 +228,10 @@ static __u16 next_port = 30000;
 static void handshake(const char *client, __u16 cport, const char *dst, __u16 dport,
 		      const char *replier, __u16 rport)
 {
-	assert_int_equal(send_in(&H, client, cport, dst, dport, IPPROTO_TCP, PKT_TCP_SYN), PASS);
-	assert_int_equal(send_out(&H, replier, rport, client, cport, IPPROTO_TCP,
+	assert_int_equal(pt_send_in(&H, client, cport, dst, dport, IPPROTO_TCP, PKT_TCP_SYN), PASS);
+	assert_int_equal(pt_send_out(&H, replier, rport, client, cport, IPPROTO_TCP,
 				  PKT_TCP_SYN | PKT_TCP_ACK), PASS);
-	assert_int_equal(send_in(&H, client, cport, dst, dport, IPPROTO_TCP, PKT_TCP_ACK), PASS);
+	assert_int_equal(pt_send_in(&H, client, cport, dst, dport, IPPROTO_TCP, PKT_TCP_ACK), PASS);
 }
 
 /* ---- the paths ------------------------------------------------------------ */
@@ -241,9 +241,9 @@ static struct fig *ref_lookup_fig, *ref_nat_fig;
 
 static void ref_paths(void)
 {
-	struct tp_ct_key k = ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
 	struct { __u64 packets; struct tp_addr a; __be16 port; __u16 pad[3]; } v = {
-		.a = addr(BE4[0]), .port = htons(8080),
+		.a = pt_addr(BE4[0]), .port = htons(8080),
 	};
 	static struct pkt ack;
 	struct path pa = { 0, pkt_const, &ack, PASS };
@@ -312,10 +312,10 @@ static void guard_frame(struct pkt *p, const char *src, bool handshake)
 			      .payload = init, .payload_len = sizeof(init) };
 
 	if (!handshake) {
-		s = flow(src, 40000, "198.18.0.1", 443, IPPROTO_TCP, PKT_TCP_ACK);
+		s = pt_flow(src, 40000, "198.18.0.1", 443, IPPROTO_TCP, PKT_TCP_ACK);
 		s.l2 = 1;
 	}
-	build(&s, p);
+	pt_build(&s, p);
 }
 
 static void guard_rate(__u32 rate, __u32 burst)
@@ -384,9 +384,9 @@ static int open_all(__u32 ct_size)
 	tp_in = bpf_program__fd(H.skel->progs.tp_from_tailnet);
 	tp_out = bpf_program__fd(H.skel->progs.tp_to_tailnet);
 	/* one service with one backend, a denied client, default allow */
-	service(&H, VIP4, 80, IPPROTO_TCP, BE_ONE, 1, 8080, NULL, NULL, 0, 0);
-	ident(&H, TH_ZONE, DENIED4 "/32", ID_DENY);
-	rule(&H, ID_DENY, TP_POLICY_ANY_ID, 0, 0, 0, 0, TP_VERDICT_DENY);
+	pt_service(&H, VIP4, 80, IPPROTO_TCP, BE_ONE, 1, 8080, NULL, NULL, 0, 0);
+	pt_ident(&H, TH_ZONE, DENIED4 "/32", ID_DENY);
+	pt_rule(&H, ID_DENY, TP_POLICY_ANY_ID, 0, 0, 0, 0, TP_VERDICT_DENY);
 	return 0;
 }
 
@@ -414,12 +414,12 @@ static double fill_services(__u32 have, __u32 n, char *note, size_t len)
 	__u32 i;
 	int err = b ? 0 : -ENOMEM;
 
-	bs.addr = addr("198.18.1.1");
+	bs.addr = pt_addr("198.18.1.1");
 	for (i = have; i < n && !err; i++) {
 		struct tp_svc_key k;
 
 		scale_vip(i, vip, sizeof(vip));
-		k = svc_key(vip, 80, IPPROTO_TCP);
+		k = pt_svc_key(vip, 80, IPPROTO_TCP);
 		err = tp_service_stage(&H.maps, b, &k, &spec, &bs, 1, i);
 		if (!err && ((i + 1 - have) % 1000 == 0 || i + 1 == n))
 			err = tp_svc_batch_flush(&H.maps, b, NULL, NULL);

@@ -1,0 +1,688 @@
+#!/bin/bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# make bench, against kube-proxy: one IPv4 ClusterIP path, client ns ->
+# node ns -> backend ns, served in turn by kube-proxy's iptables shape,
+# its nftables shape and tailplane, with 10, 1k and 10k services in the
+# tables (bench/kpgen.c writes all three).  Per contender and size:
+#   crr      new TCP connections per second through the ClusterIP
+#   rr       request/response latency on one connection, p50 and p99
+#   iperf    one-flow iperf3 throughput through the ClusterIP
+#   add1     time to add one service with N present (iptables-restore
+#            --noflush with kube-proxy's partial sync, and with the least
+#            input; nft -f; tpctl batch)
+#   sync     time to write all N from nothing (iptables-restore, nft -f,
+#            tpctl batch into freshly loaded maps)
+# and, for tailplane's loader: cold start (load, attach, sync N from a
+# config) and restart (pins kept) of tailplaned --once, with its peak RSS;
+# then the memory the kernel accounts per service, backend, flow,
+# identity and rule, beside nf_conntrack's object size.
+#
+# The tailnet side is a plain veth from the client ns, not a wireguard-go
+# tunnel: userspace WireGuard (about a Gbit/s and tens of us a packet here)
+# would dominate every figure and hide the difference being measured.
+# tailplane is attached where the client's packets enter the node (tcx
+# ingress and egress of tpb-nc, as a tailnet interface with an Ethernet
+# header).  Nothing is sent from the root namespace; every namespace and
+# process made here is removed on exit, failure included.
+#
+# Every figure: median of RUNS runs with min and max, contenders measured
+# one after the other in the same run.  Ratios are tailplane's advantage:
+# for rates, tailplane / contender; for times, contender / tailplane.
+#
+# Usage: bench/kubeproxy.sh [-q] OUT_DIR BUILD_DIR   (-q: QUICK)
+set -eu
+# a failing command inside $(...) fails the script too
+shopt -s inherit_errexit
+
+QUICK=0
+if [ "${1:-}" = "-q" ]; then
+	QUICK=1
+	shift
+fi
+RES=${1:-bench/results}
+BUILD=${2:-build}
+BUILD=$(cd "$BUILD" && pwd)
+RES=$(mkdir -p "$RES" && cd "$RES" && pwd)
+
+RUNS=5
+WHOS="iptables nftables tailplane"
+NS_C= NS_N= NS_B= # the namespaces of the contender in use (use_ns)
+declare -A SERVER # connbench server pid per contender
+PIN=/sys/fs/bpf/tpb-bench
+SVC_PORT=80
+POD_PORT=8080
+TMP=
+PIDS=""
+
+if [ $QUICK = 1 ]; then
+	SIZES="10 1000"
+	CRR_SECS=0.5 CRR_MAX=8000 RR_COUNT=1000 IPERF_SECS=1 IPERF_SIZES="10"
+else
+	SIZES="10 1000 10000"
+	CRR_SECS=2 CRR_MAX=30000 RR_COUNT=5000 IPERF_SECS=2 IPERF_SIZES="10 10000"
+fi
+CRR_PAR=16
+# kube-proxy runs either iptables backend.  iptables-nft 1.8.9 (bookworm's
+# default) took 1.8 s to restore the 1k-service ruleset and had not
+# finished the 10k one after 13 minutes here; the legacy backend restores
+# it in seconds, so the iptables rows are iptables-legacy's.
+IPT=iptables-legacy
+# for trying the script out only: figures need RUNS >= 5 and every size
+SIZES=${TPB_SIZES:-$SIZES}
+RUNS=${TPB_RUNS:-$RUNS}
+
+START=$SECONDS
+log() { printf 'kubeproxy: %3ds %s\n' $((SECONDS - START)) "$*" >&2; }
+
+in_ns() {
+	local ns=$1
+	shift
+	# nsenter, not ip netns exec: the latter remounts /sys and hides bpffs
+	nsenter --net=/run/netns/"$ns" "$@"
+}
+
+cleanup() {
+	local p
+	set +e
+	for p in $PIDS; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	PIDS=""
+	if [ -d "$PIN" ]; then
+		"$BUILD"/tailplaned --pin-root "$PIN" --detach --purge >/dev/null 2>&1
+	fi
+	teardown_netns
+	[ -n "$TMP" ] && rm -rf "$TMP"
+}
+
+# use_ns WHO: the client, node and backend namespaces of one contender;
+# each has its own three, all there at once, so their runs can alternate
+use_ns() {
+	NS_C=tpb-$1-c NS_N=tpb-$1-n NS_B=tpb-$1-b
+}
+
+MADE_NS="" # the namespaces this run made: the only ones it removes
+teardown_netns() {
+	local ns
+	for ns in $MADE_NS; do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	MADE_NS=""
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# spawn NS CMD...: CMD in the background in NS, remembering its pid for
+# cleanup (nsenter execs CMD: the pid is CMD's, not a subshell's)
+spawn() {
+	local ns=$1
+	shift
+	nsenter --net=/run/netns/"$ns" "$@" &
+	PIDS="$PIDS $!"
+	LAST_PID=$!
+}
+
+stop_pid() {
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+	PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' ')
+}
+
+setup_netns() {
+	local ns
+	for ns in $NS_C $NS_N $NS_B; do
+		if ip netns list | grep -qw "$ns"; then
+			log "namespace $ns exists already (another run?): refusing"
+			exit 1
+		fi
+	done
+	for ns in $NS_C $NS_N $NS_B; do
+		ip netns add "$ns"
+		MADE_NS="$MADE_NS $ns"
+		in_ns "$ns" ip link set lo up
+	done
+	# client <-> node: the node's end is the "tailnet" interface
+	ip link add tpb-cl0 netns $NS_C type veth peer name tpb-nc netns $NS_N
+	ip link add tpb-be0 netns $NS_B type veth peer name tpb-nb netns $NS_N
+	in_ns $NS_C ip addr add 100.64.0.2/30 dev tpb-cl0
+	in_ns $NS_C ip link set tpb-cl0 up
+	in_ns $NS_C ip route add default via 100.64.0.1
+	# the client's sources: a /22 of local addresses, 250k tuples per /26
+	in_ns $NS_C ip route add local 100.64.4.0/22 dev lo
+	in_ns $NS_N ip addr add 100.64.0.1/30 dev tpb-nc
+	in_ns $NS_N ip addr add 198.18.0.1/24 dev tpb-nb
+	in_ns $NS_N ip link set tpb-nc up
+	in_ns $NS_N ip link set tpb-nb up
+	in_ns $NS_N ip route add 100.64.0.0/10 via 100.64.0.2
+	in_ns $NS_N ip route add 198.18.1.0/24 via 198.18.0.2
+	in_ns $NS_N sysctl -qw net.ipv4.ip_forward=1
+	in_ns $NS_N sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+	in_ns $NS_B ip addr add 198.18.0.2/24 dev tpb-be0
+	in_ns $NS_B ip addr add 198.18.1.1/32 dev tpb-be0
+	in_ns $NS_B ip addr add 198.18.1.2/32 dev tpb-be0
+	in_ns $NS_B ip link set tpb-be0 up
+	in_ns $NS_B ip route add default via 198.18.0.1
+	# each crr run leaves its connections in TIME_WAIT on tuples it does
+	# not reuse; let them go quietly
+	in_ns $NS_C sysctl -qw net.ipv4.tcp_max_tw_buckets=1048576
+	in_ns $NS_B sysctl -qw net.core.somaxconn=4096
+}
+
+# wait_listen PORT: until something listens on PORT in the backend ns
+# (a loaded machine can take a while to start a server), at most 10 s
+wait_listen() {
+	local i
+	for i in $(seq 100); do
+		if in_ns $NS_B ss -Hltn "sport = :$1" | grep -q .; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	log "nothing listens on port $1 in $NS_B"
+	exit 1
+}
+
+# start_server WHO
+start_server() {
+	spawn $NS_B "$BUILD"/bench/connbench serve $POD_PORT
+	SERVER[$1]=$LAST_PID
+	wait_listen $POD_PORT
+}
+
+# ---- figures -----------------------------------------------------------------
+
+ROWS= # one figure a line: name min median max unit
+
+# stats NAME UNIT VALUES...: min, median, max of the values into ROWS
+stats() {
+	local name=$1 unit=$2
+	shift 2
+	printf '%s\n' "$@" | sort -g | awk -v name="$name" -v unit="$unit" '
+		{ v[NR] = $1 }
+		END {
+			if (NR == 0) exit
+			med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "%s %.6g %.6g %.6g %s\n", name, v[1], med, v[NR], unit
+		}' >>"$ROWS"
+}
+
+now_us() {
+	local t=$EPOCHREALTIME
+	echo "${t/./}"
+}
+
+# time_ms CMD...: the wall time of one command in ms (bash's clock, no fork
+# of date around it); the command's output goes to /dev/null
+time_ms() {
+	local t0 t1
+	t0=$(now_us)
+	"$@" >/dev/null
+	t1=$(now_us)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1000 }'
+}
+
+TUPLE=0 # next source tuple of the client: never reused within a run
+
+# traffic N: every figure of the traffic, the contenders' runs alternating
+# (iptables, nftables, tailplane, iptables, ...) so that the load others
+# put on the machine falls on all three alike
+traffic() {
+	local n=$1 i who out
+	declare -A crr p50 p99 gbs
+	for i in $(seq $RUNS); do
+		for who in $WHOS; do
+			use_ns "$who"
+			out=$(in_ns $NS_C "$BUILD"/bench/connbench crr "$VIP_M:$SVC_PORT" 100.64.4.0 16 \
+				$TUPLE $CRR_MAX $CRR_SECS $CRR_PAR) || {
+				log "$who@$n: crr failed: $out"
+				exit 1
+			}
+			TUPLE=$(echo "$out" | awk '{ print $10 }')
+			crr[$who]="${crr[$who]:-} $(echo "$out" | awk '{ print $8 }')"
+		done
+	done
+	for i in $(seq $RUNS); do
+		for who in $WHOS; do
+			use_ns "$who"
+			out=$(in_ns $NS_C "$BUILD"/bench/connbench rr "$VIP_M:$SVC_PORT" $RR_COUNT 5)
+			p50[$who]="${p50[$who]:-} $(echo "$out" | awk '{ print $4 }')"
+			p99[$who]="${p99[$who]:-} $(echo "$out" | awk '{ print $6 }')"
+		done
+	done
+	for who in $WHOS; do
+		# shellcheck disable=SC2086
+		stats "crr@${n}s:$who" "conn/s" ${crr[$who]}
+		# shellcheck disable=SC2086
+		stats "rr_p50@${n}s:$who" "us" ${p50[$who]}
+		# shellcheck disable=SC2086
+		stats "rr_p99@${n}s:$who" "us" ${p99[$who]}
+	done
+	case " $IPERF_SIZES " in *" $n "*) ;; *) return 0 ;; esac
+	# iperf3 serves the backend port in place of connbench: both backends
+	# are addresses of the one backend namespace, so either choice reaches it
+	for who in $WHOS; do
+		stop_pid "${SERVER[$who]}"
+	done
+	for i in $(seq $RUNS); do
+		for who in $WHOS; do
+			use_ns "$who"
+			spawn $NS_B iperf3 -s -1 -p $POD_PORT >/dev/null 2>&1
+			wait_listen $POD_PORT
+			out=$(in_ns $NS_C iperf3 -c "$VIP_M" -p $SVC_PORT -t $IPERF_SECS -f m 2>&1) || {
+				log "$who@$n: iperf3 failed: $out"
+				exit 1
+			}
+			stop_pid "$LAST_PID"
+			gbs[$who]="${gbs[$who]:-} $(echo "$out" | awk '/receiver/ { for (f = 1; f < NF; f++)
+				if ($(f + 1) == "Mbits/sec") print $f / 1000 }')"
+		done
+	done
+	for who in $WHOS; do
+		# shellcheck disable=SC2086
+		stats "iperf@${n}s:$who" "Gbit/s" ${gbs[$who]}
+	done
+}
+
+VIP_M= # the ClusterIP the traffic goes to: service N/2
+vip_of() {
+	local i=$(($1 + 1))
+	echo "198.19.$((i / 256)).$((i % 256))"
+}
+
+# empty the node's tables between runs of one contender.  Each contender
+# gets namespaces of its own: a legacy table, once made, keeps its hooks
+# (and conntrack) on in its namespace until the namespace goes, so it must
+# not be touched where nftables or tailplane are measured.
+flush_ipt() {
+	local t
+	for t in nat filter; do
+		in_ns $NS_N $IPT -t $t -F
+		in_ns $NS_N $IPT -t $t -X
+	done
+}
+
+flush_nft() {
+	in_ns $NS_N nft flush ruleset
+}
+
+# timed N: whether the table timings are taken at N (QUICK: the largest
+# size only; the smaller ones get their tables, untimed, for the traffic)
+timed() {
+	[ $QUICK = 0 ] || [ "$1" = "${SIZES##* }" ]
+}
+
+# ---- iptables ----------------------------------------------------------------
+
+bench_iptables() {
+	local n=$1 i vals="" f
+	f=$TMP/ipt-$n
+	"$BUILD"/bench/kpgen iptables "$n" $((n / 2)) >"$f"
+	# kube-proxy's jumps from the built-in chains, made once at its start
+	cat >"$f.jumps" <<-'EOF'
+		*filter
+		:KUBE-FORWARD - [0:0]
+		:KUBE-SERVICES - [0:0]
+		:KUBE-PROXY-FIREWALL - [0:0]
+		:KUBE-NODEPORTS - [0:0]
+		:KUBE-EXTERNAL-SERVICES - [0:0]
+		-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
+		-A INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS
+		-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES
+		-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
+		-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
+		-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+		-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES
+		-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
+		-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+		COMMIT
+		*nat
+		:KUBE-SERVICES - [0:0]
+		:KUBE-POSTROUTING - [0:0]
+		-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+		-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+		-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING
+		COMMIT
+	EOF
+	if ! timed "$n"; then
+		in_ns $NS_N $IPT-restore --noflush <"$f.jumps"
+		in_ns $NS_N $IPT-restore --noflush "$f"
+		return 0
+	fi
+	for i in $(seq $RUNS); do
+		flush_ipt
+		in_ns $NS_N $IPT-restore --noflush <"$f.jumps"
+		vals="$vals $(time_ms in_ns $NS_N $IPT-restore --noflush "$f")"
+	done
+	# shellcheck disable=SC2086
+	stats "sync@${n}s:iptables" "ms" $vals
+	vals=""
+	for i in $(seq $RUNS); do
+		"$BUILD"/bench/kpgen iptables-add "$((n + i - 1))" "$((n + i - 1))" >"$f.add$i"
+		vals="$vals $(time_ms in_ns $NS_N $IPT-restore --noflush "$f.add$i")"
+	done
+	# shellcheck disable=SC2086
+	stats "add1@${n}s:iptables" "ms" $vals
+	vals=""
+	for i in $(seq $RUNS); do
+		"$BUILD"/bench/kpgen iptables-min "$((n + RUNS + i - 1))" "$((n + RUNS + i - 1))" >"$f.min$i"
+		vals="$vals $(time_ms in_ns $NS_N $IPT-restore --noflush "$f.min$i")"
+	done
+	# shellcheck disable=SC2086
+	stats "add1min@${n}s:iptables" "ms" $vals
+	rm -f "$f"*
+}
+
+# ---- nftables ------------------------------------------------------------------
+
+bench_nftables() {
+	local n=$1 i vals="" f
+	f=$TMP/nft-$n
+	"$BUILD"/bench/kpgen nft "$n" $((n / 2)) >"$f"
+	if ! timed "$n"; then
+		in_ns $NS_N nft -f "$f"
+		return 0
+	fi
+	for i in $(seq $RUNS); do
+		flush_nft
+		vals="$vals $(time_ms in_ns $NS_N nft -f "$f")"
+	done
+	# shellcheck disable=SC2086
+	stats "sync@${n}s:nftables" "ms" $vals
+	vals=""
+	for i in $(seq $RUNS); do
+		"$BUILD"/bench/kpgen nft-add "$((n + i - 1))" "$((n + i - 1))" >"$f.add$i"
+		vals="$vals $(time_ms in_ns $NS_N nft -f "$f.add$i")"
+	done
+	# shellcheck disable=SC2086
+	stats "add1@${n}s:nftables" "ms" $vals
+	rm -f "$f"*
+}
+
+# ---- tailplane -------------------------------------------------------------------
+
+TPD() { in_ns $NS_N "$BUILD"/tailplaned "$@"; }
+purge() { "$BUILD"/tailplaned --pin-root "$PIN" --detach --purge >/dev/null 2>&1 || true; }
+
+# loader_run CONFIG: "total attached applied rss" of one tailplaned --once:
+# its wall clock in ms, when (ms from its start) its log said the programs
+# were attached and the configuration applied, and its peak RSS in KiB
+# (GNU time's maxrss: nsenter execs tailplaned in the same process)
+loader_run() {
+	local t0 t1 log_f=$TMP/loader.log
+	t0=$(now_us)
+	/usr/bin/time -f 'TPBTIME %e %M' nsenter --net=/run/netns/$NS_N \
+		"$BUILD"/tailplaned --config "$1" --once --log-level info 2>"$log_f" || {
+		log "tailplaned failed: $(cat "$log_f")"
+		exit 1
+	}
+	t1=$(now_us)
+	# log times are UTC with ms; the start's too, from bash's clock
+	awk -v t0="$t0" -v t1="$t1" '
+		function ms(s,  a) { split(s, a, /[T:Z]/); return ((a[2] * 60 + a[3]) * 60 + a[4]) * 1000 }
+		function ts(  x) { match($0, /"ts":"[^"]*"/); return ms(substr($0, RSTART + 6, RLENGTH - 7)) }
+		BEGIN { s0 = (t0 / 1000) % 86400000 }
+		/"msg":"attached"/ && !att { att = ts() }
+		/"msg":"configuration applied"/ { app = ts() }
+		/^TPBTIME/ { rss = $3 }
+		END { printf "%.1f %.1f %.1f %d\n", (t1 - t0) / 1000, att - s0, app - s0, rss }' "$log_f"
+}
+
+bench_tailplane() {
+	local n=$1 i vals="" rss="" f cfg0 cfg out
+	f=$TMP/tp-$n
+	cfg0=$TMP/tp-0.json
+	cfg=$f.json
+	"$BUILD"/bench/kpgen json 0 0 tpb-nc "$PIN" >"$cfg0"
+	"$BUILD"/bench/kpgen json "$n" $((n / 2)) tpb-nc "$PIN" | capacity >"$cfg"
+	"$BUILD"/bench/kpgen tpctl "$n" $((n / 2)) >"$f"
+	if ! timed "$n"; then
+		purge
+		TPD --config "$cfg" --once --log-level error
+		return 0
+	fi
+	# sync all N from nothing: tpctl batch into freshly loaded, empty maps
+	# (of the default capacities; deleting every service instead would
+	# take longer: a service del walks conntrack, 15 ms each with 1M flows)
+	for i in $(seq $RUNS); do
+		purge
+		TPD --config "$cfg0" --once --log-level error
+		vals="$vals $(time_ms "$BUILD"/tpctl --pin-root "$PIN" batch "$f")"
+	done
+	# shellcheck disable=SC2086
+	stats "sync@${n}s:tailplane" "ms" $vals
+	# the loader: cold start (load, attach, sync N from its config, with
+	# the default capacities) ...
+	"$BUILD"/bench/kpgen json "$n" $((n / 2)) tpb-nc "$PIN" >"$f.default.json"
+	local tot="" att="" app=""
+	for i in $(seq $RUNS); do
+		purge
+		out=$(loader_run "$f.default.json")
+		tot="$tot $(echo "$out" | cut -d' ' -f1)"
+		att="$att $(echo "$out" | cut -d' ' -f2)"
+		app="$app $(echo "$out" | cut -d' ' -f3)"
+		rss="$rss $(echo "$out" | awk '{ print $4 / 1024 }')"
+	done
+	# shellcheck disable=SC2086
+	stats "loader_cold@${n}s:tailplane" "ms" $tot
+	# shellcheck disable=SC2086
+	stats "loader_cold_attached@${n}s:tailplane" "ms" $att
+	# shellcheck disable=SC2086
+	stats "loader_cold_applied@${n}s:tailplane" "ms" $app
+	# shellcheck disable=SC2086
+	stats "loader_rss@${n}s:tailplane" "MiB" $rss
+	# ... and restart with the pins kept (the maps hold the N already;
+	# not in QUICK)
+	tot="" rss=""
+	for i in $(seq $((QUICK ? 0 : RUNS))); do
+		out=$(loader_run "$f.default.json")
+		tot="$tot $(echo "$out" | cut -d' ' -f1)"
+		rss="$rss $(echo "$out" | awk '{ print $4 / 1024 }')"
+	done
+	# shellcheck disable=SC2086
+	stats "loader_restart@${n}s:tailplane" "ms" $tot
+	# shellcheck disable=SC2086
+	stats "loader_restart_rss@${n}s:tailplane" "MiB" $rss
+	# the traffic's configuration: a conntrack big enough (a restart that
+	# resizes, untimed)
+	purge
+	TPD --config "$cfg" --once --log-level error
+	tpctl_add_one "$n" "$f"
+}
+
+# tpctl_add_one N FILE: time adding one service to the N present
+tpctl_add_one() {
+	local n=$1 f=$2 i vals="" out
+	for i in $(seq $RUNS); do
+		"$BUILD"/bench/kpgen tpctl-add "$((n + i - 1))" "$((n + i - 1))" >"$f.add$i"
+		vals="$vals $(time_ms "$BUILD"/tpctl --pin-root "$PIN" batch "$f.add$i")"
+	done
+	# shellcheck disable=SC2086
+	stats "add1@${n}s:tailplane" "ms" $vals
+	out=$("$BUILD"/tpctl --pin-root "$PIN" status 2>&1) || true
+	echo "$out" | grep -q tpb-nc || {
+		log "tailplane is not attached to tpb-nc: $out"
+		exit 1
+	}
+	rm -f "$f"*
+}
+
+# conntrack sized for every flow of the crr runs without a GC: the runs
+# do not reuse tuples, and --once leaves no loader to collect them
+capacity() {
+	sed 's/^  "services"/  "capacity": { "conntrack_tcp": 1048576 },\n  "services"/'
+}
+
+# ---- memory, from the kernel's accounting ------------------------------------
+
+# map_mem NAME: the memory the kernel charges to one pinned map (bytes)
+map_mem() {
+	bpftool -j map show pinned "$PIN/$1" | sed -n 's/.*"bytes_memlock":\([0-9]*\).*/\1/p'
+}
+
+map_entries() {
+	bpftool -j map show pinned "$PIN/$1" | sed -n 's/.*"max_entries":\([0-9]*\).*/\1/p'
+}
+
+# maglev_mem: the memory of the services' Maglev tables, inner maps of
+# tp_maglev that no pin names (found by the ids tp_maglev holds)
+maglev_mem() {
+	python3 - "$PIN/tp_maglev" <<-'EOF'
+		import json, subprocess, sys
+		dump = json.loads(subprocess.check_output(["bpftool", "-j", "map", "dump", "pinned", sys.argv[1]]))
+		ids = {int.from_bytes(bytes(int(b, 16) for b in e["value"]), "little") for e in dump}
+		maps = json.loads(subprocess.check_output(["bpftool", "-j", "map", "show"]))
+		print(sum(m["bytes_memlock"] for m in maps if m["id"] in ids))
+	EOF
+}
+
+# svc_mem: services, backends, their indexes and Maglev tables
+svc_mem() {
+	local k m=0
+	for k in tp_services tp_svc_backends tp_maglev tp_backends; do
+		m=$((m + $(map_mem $k)))
+	done
+	echo $((m + $(maglev_mem)))
+}
+
+# memory_rows N: with N services of 2 backends loaded: per service, per
+# backend (from N services of 2 and of 3 backends), per flow, per identity
+# and per rule, each the growth of the maps it writes over the entries
+# added; beside nf_conntrack's slab object
+memory_rows() {
+	local n=$1 m0 m1 b k
+	local f=$TMP/mem
+	purge
+	TPD --config "$TMP/tp-0.json" --once --log-level error
+	m0=$(svc_mem)
+	"$BUILD"/bench/kpgen tpctl "$n" $((n / 2)) >"$f"
+	"$BUILD"/tpctl --pin-root "$PIN" batch "$f" >/dev/null
+	m1=$(svc_mem)
+	stats "mem_per_service_2be:tailplane" "B" "$(((m1 - m0) / n))"
+	# a third backend on every service: what one backend adds (its entry,
+	# its slot, and the bigger Maglev table it leads to)
+	for b in $(seq 0 $((n - 1))); do
+		echo "backend add $(vip_of "$b"):80/tcp 198.18.200.$((b % 250 + 1)):8080"
+	done >"$f.b"
+	m0=$m1
+	"$BUILD"/tpctl --pin-root "$PIN" batch "$f.b" >/dev/null
+	m1=$(svc_mem)
+	stats "mem_per_backend:tailplane" "B" "$(((m1 - m0) / n))"
+	# conntrack is preallocated: what the kernel charges, over its entries
+	k=$(($(map_mem tp_ct) / $(map_entries tp_ct)))
+	stats "mem_per_flow_entry:tailplane" "B" "$k"
+	# a DNAT flow holds two entries (its tuple and its reply's)
+	stats "mem_per_dnat_flow:tailplane" "B" "$((2 * k))"
+	m0=$(($(map_mem tp_identity) + $(map_mem tp_id_names) + $(map_mem tp_id_by_name)))
+	for b in $(seq 0 $((n - 1))); do
+		echo "identity add 198.18.$((64 + b / 256)).$((b % 256))/32 $((1000 + b)) name tpb$b"
+	done >"$f.i"
+	"$BUILD"/tpctl --pin-root "$PIN" batch "$f.i" >/dev/null
+	m1=$(($(map_mem tp_identity) + $(map_mem tp_id_names) + $(map_mem tp_id_by_name)))
+	stats "mem_per_identity:tailplane" "B" "$(((m1 - m0) / n))"
+	m0=$(($(map_mem tp_rules) + $(map_mem tp_rule_index) + $(map_mem tp_policy)))
+	for b in $(seq 0 $((n - 1))); do
+		echo "policy add from $((1000 + b)) to $((1000 + (b + 1) % n)) proto tcp port 80 allow"
+	done >"$f.r"
+	"$BUILD"/tpctl --pin-root "$PIN" batch "$f.r" >/dev/null
+	m1=$(($(map_mem tp_rules) + $(map_mem tp_rule_index) + $(map_mem tp_policy)))
+	stats "mem_per_rule:tailplane" "B" "$(((m1 - m0) / n))"
+	# nf_conntrack's object: one per flow, both directions in it
+	k=$(awk '$1 == "nf_conntrack" { print $4 }' /proc/slabinfo)
+	if [ -n "$k" ]; then
+		stats "mem_per_flow:nf_conntrack" "B" "$k"
+	fi
+	rm -f "$f"*
+}
+
+# ---- output ----------------------------------------------------------------------
+
+# results: append the rows to latest.md and latest.json (written by
+# bench_prog just before), ratios computed against tailplane's row
+write_results() {
+	local md=$RES/latest.md js=$RES/latest.json tmp=$TMP/rows.json load
+	load=$(cut -d' ' -f1-3 /proc/loadavg)
+	awk '
+		{ name[NR] = $1; mn[NR] = $2; md[NR] = $3; mx[NR] = $4; unit[NR] = $5
+		  split($1, p, ":"); key[NR] = p[1]; who[NR] = p[2]
+		  if (p[2] == "tailplane") tp[p[1]] = $3 }
+		END {
+			for (i = 1; i <= NR; i++) {
+				r = 0; to = "-"
+				if (who[i] != "tailplane" && (key[i] in tp) && tp[key[i]] > 0 && md[i] > 0) {
+					if (unit[i] == "conn/s" || unit[i] == "Gbit/s")
+						r = tp[key[i]] / md[i]
+					else
+						r = md[i] / tp[key[i]]
+					to = "tailplane"
+				}
+				printf "%s %s %s %s %.3f %s %s\n", name[i], mn[i], md[i], mx[i], r, to, unit[i]
+			}
+		}' "$ROWS" >"$tmp"
+	{
+		printf '\n## Against kube-proxy: client ns -> node ns -> backend ns, IPv4\n\n'
+		printf '%s, %s; %d runs each (min / median / max); load average at the end %s ' \
+			"$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$([ $QUICK = 1 ] && echo QUICK || echo full)" \
+			$RUNS "$load"
+		printf '(the machine is shared: others ran during the measurement).\n'
+		printf 'Ratio: how many times tailplane is better (rates: tailplane / it; times: it / tailplane).\n\n'
+		printf '| figure | min | median | max | unit | ratio | to |\n|---|---|---|---|---|---|---|\n'
+		awk '{ printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $7,
+			($5 > 0 ? sprintf("%.2f", $5) : ""), ($6 == "-" ? "" : $6) }' "$tmp"
+	} >>"$md"
+	# into the one JSON object: the rows join its "figures" array
+	awk '{ printf ",{\"name\":\"%s\",\"min\":%s,\"median\":%s,\"max\":%s,\"ratio\":%s,\"to\":\"%s\",\"note\":\"%s\"}",
+		$1, $2, $3, $4, $5, ($6 == "-" ? "" : $6), $7 }' "$tmp" >"$tmp.frag"
+	if [ -s "$js" ]; then
+		{
+			sed 's/\]}[[:space:]]*$//' "$js" | tr -d '\n'
+			cat "$tmp.frag"
+			printf '],"kubeproxy":{"quick":%s,"runs":%d,"load":"%s"}}\n' \
+				"$([ $QUICK = 1 ] && echo true || echo false)" $RUNS "$load"
+		} >"$js.new"
+		mv "$js.new" "$js"
+	fi
+	cp "$tmp" "$RES/kubeproxy.rows"
+	printf '\n%-34s %10s %10s %10s %-7s %7s\n' FIGURE MIN MEDIAN MAX UNIT RATIO
+	awk '{ printf "%-34s %10s %10s %10s %-7s %7s\n", $1, $2, $3, $4, $7, ($5 > 0 ? sprintf("%.2f", $5) : "-") }' "$tmp"
+}
+
+# ---- main ------------------------------------------------------------------------
+
+main() {
+	local n who
+	TMP=$(mktemp -d /tmp/tpb-kubeproxy.XXXXXX)
+	ROWS=$TMP/rows
+	: >"$ROWS"
+	purge
+	for n in $SIZES; do
+		VIP_M=$(vip_of $((n / 2)))
+		for who in $WHOS; do
+			log "$n services: $who: tables"
+			use_ns "$who"
+			setup_netns
+			start_server "$who"
+			bench_"$who" "$n"
+		done
+		log "$n services: traffic"
+		traffic "$n"
+		if [ "$n" = "${SIZES##* }" ]; then
+			use_ns tailplane
+			memory_rows "$n"
+		fi
+		purge
+		for who in $WHOS; do
+			if [ -n "${SERVER[$who]:-}" ]; then
+				stop_pid "${SERVER[$who]}"
+			fi
+		done
+		teardown_netns
+	done
+	write_results
+	if command -v gnuplot >/dev/null; then
+		"$(dirname "$0")"/plot.sh "$RES" || log "plot failed"
+	fi
+}
+
+main
