@@ -10,6 +10,10 @@
  *     parse -> fragments -> conntrack (reply) -> reverse NAT, or zone
  *     isolation, or [new flow: identities, policy, ...] -> counters
  *
+ * Static 1:1 NAT (lib/static_nat.h) wraps both: right after the parse on
+ * the way in, right before the packet leaves on the way out, so every
+ * stage between sees a pod's own address.
+ *
  * Established flows take one conntrack lookup (two or three for
  * replies) and a rewrite; policy and service lookups happen once per
  * flow, and again when the policy revision moved.  ICMP errors belonging to a flow are
@@ -28,6 +32,7 @@
 #include "lib/identity.h"
 #include "lib/policy.h"
 #include "lib/events.h"
+#include "lib/static_nat.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -789,28 +794,49 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 	return tp_egress_new(skb, p, now);
 }
 
-/* Both programs: count, parse, hand the packet to its kind's handler. */
-static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
+/* Hand a parsed packet (tp_parse() said @ret) to its kind's handler. */
+static __always_inline int tp_handle_kind(struct __sk_buff *skb, int hook,
+					  struct tp_pkt *p, int ret)
 {
-	struct tp_pkt p = {};
-	int ret;
-
-	tp_stat_add(hook == TP_HOOK_FROM_TAILNET ? TP_STAT_RX_TAILNET : TP_STAT_TX_TAILNET,
-		    skb->len);
-	ret = tp_parse_skb(skb, &p);
 	switch (ret) {
 	case TP_PARSE_FLOW:
-		return hook == TP_HOOK_FROM_TAILNET ? tp_ingress_flow(skb, &p) :
-						      tp_egress_flow(skb, &p);
+		return hook == TP_HOOK_FROM_TAILNET ? tp_ingress_flow(skb, p) :
+						      tp_egress_flow(skb, p);
 	case TP_PARSE_ICMP_ERR:
-		return tp_icmp_error(skb, hook, &p);
+		return tp_icmp_error(skb, hook, p);
 	case TP_PARSE_NOT_IP:
 		tp_stat_add(TP_STAT_NOT_IP, skb->len);
 		return TC_ACT_OK;
 	case TP_PARSE_OTHER:
-		return tp_other(skb, hook, &p);
+		return tp_other(skb, hook, p);
 	}
-	return tp_drop_report(skb, hook, &p, -ret);
+	return tp_drop_report(skb, hook, p, -ret);
+}
+
+/*
+ * Both programs: count, parse, hand the packet to its kind's handler,
+ * with static 1:1 NAT at the tailnet edge (lib/static_nat.h).
+ */
+static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
+{
+	struct tp_pkt p = {};
+	int ret, verdict, nat;
+
+	tp_stat_add(hook == TP_HOOK_FROM_TAILNET ? TP_STAT_RX_TAILNET : TP_STAT_TX_TAILNET,
+		    skb->len);
+	ret = tp_parse_skb(skb, &p);
+	if (hook == TP_HOOK_FROM_TAILNET) {
+		nat = tp_static_nat_in(skb, &p, ret);
+		if (nat < 0)
+			return tp_drop_report(skb, hook, &p, -nat);
+	}
+	verdict = tp_handle_kind(skb, hook, &p, ret);
+	if (hook == TP_HOOK_TO_TAILNET && verdict == TC_ACT_OK) {
+		nat = tp_static_nat_out(skb, &p, ret);
+		if (nat < 0)
+			return tp_drop_report(skb, hook, &p, -nat);
+	}
+	return verdict;
 }
 
 SEC("tc")

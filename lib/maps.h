@@ -16,7 +16,8 @@
  * struct tp_maps - file descriptors of the pinned maps.
  * @ifaces, @services, @backends, @maglev, @affinity, @ct, @ct_any, @frags, @stats,
  * @identity, @policy, @rules, @zones, @config, @events, @rule_stats,
- * @svc_stats, @id_names, @svc_backends, @rule_index, @id_by_name:
+ * @svc_stats, @id_names, @svc_backends, @rule_index, @id_by_name,
+ * @static_nat, @static_nat_rev:
  *               one per map of the same name (tp_<field>); -1 when not open.
  * @maglev_size: the largest Maglev table (the loader's maglev_size); see
  *               tp_service_maglev_cap() for the one writers use.
@@ -43,6 +44,8 @@ struct tp_maps {
 	int svc_backends;
 	int rule_index;
 	int id_by_name;
+	int static_nat;
+	int static_nat_rev;
 	__u32 maglev_size;
 };
 
