@@ -32,6 +32,9 @@ static const tpctl_fn tpctl_fns[TPCTL_OP_MAX] = {
 	[TPCTL_OP_MAP_DUMP] = tpctl_map_dump,
 	[TPCTL_OP_BATCH] = tpctl_batch,
 	[TPCTL_OP_STATUS] = tpctl_status,
+	[TPCTL_OP_NAT_LIST] = tpctl_nat_list,
+	[TPCTL_OP_NAT_STATIC_ADD] = tpctl_nat_static_add,
+	[TPCTL_OP_NAT_STATIC_DEL] = tpctl_nat_static_del,
 };
 
 /**

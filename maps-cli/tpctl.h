@@ -79,6 +79,9 @@ enum tpctl_op {
 	TPCTL_OP_MAP_DUMP,
 	TPCTL_OP_BATCH,
 	TPCTL_OP_STATUS,
+	TPCTL_OP_NAT_LIST,
+	TPCTL_OP_NAT_STATIC_ADD,
+	TPCTL_OP_NAT_STATIC_DEL,
 	TPCTL_OP_MAX,
 };
 
@@ -136,6 +139,8 @@ enum tpctl_monitor_filter {
  * @count:     monitor: stop after this many events.
  * @map_name:  map dump: the map.
  * @file:      batch: the file, "-" for stdin.
+ * @nat_tailnet: nat static: the tailnet address.
+ * @nat_inner:   nat static add: the inner address.
  */
 struct tpctl_args {
 	enum tpctl_op op;
@@ -166,6 +171,8 @@ struct tpctl_args {
 	__u64 count;
 	const char *map_name;
 	const char *file;
+	struct tp_addr nat_tailnet;
+	struct tp_addr nat_inner;
 };
 
 /**
@@ -429,5 +436,8 @@ int tpctl_map_list(struct tpctl_ctx *ctx, const struct tpctl_args *a);
 int tpctl_map_dump(struct tpctl_ctx *ctx, const struct tpctl_args *a);
 int tpctl_batch(struct tpctl_ctx *ctx, const struct tpctl_args *a);
 int tpctl_status(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_nat_list(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_nat_static_add(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_nat_static_del(struct tpctl_ctx *ctx, const struct tpctl_args *a);
 
 #endif /* TPCTL_TPCTL_H */
