@@ -87,7 +87,12 @@
 #define TP_RULE_INDEX_ENTRIES(rules) (4 * (rules))
 #define TP_RULE_INDEX_SIZE   TP_RULE_INDEX_ENTRIES(TP_MAX_RULES)
 #define TP_EVENTS_SIZE	     (1 << 20) /* ring buffer bytes */
-#define TP_STATIC_NAT_SIZE   65536 /* static 1:1 NAT entries (pods) */
+/*
+ * Static 1:1 NAT entries (a pod each), per map: far more pods than a node
+ * runs (Kubernetes' default limit is 110), and a hash's bucket array, the
+ * part an empty map costs, stays at 8192 * 16 bytes.
+ */
+#define TP_STATIC_NAT_SIZE   8192
 
 /* ---- addresses -------------------------------------------------------- */
 

@@ -1,0 +1,646 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Static 1:1 NAT (bpf/lib/static_nat.h, lib/static_nat.c): packet tests
+ * through BPF_PROG_TEST_RUN, both directions, v4 and v6, flows either side
+ * opens, policy on the pod's identity, ICMP errors both layers deep, a
+ * forged source, zones; the writer's checks; the map memory a pod costs.
+ * Expected packets are built by tests/pktgen.c, checksums and all.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <bpf/bpf.h>
+
+#include "pkttest.h"
+#include "service.h"
+#include "static_nat.h"
+
+/* A pod's tailnet address and its own, per family. */
+#define TN4	 "100.64.7.7"
+#define IN4	 "198.18.2.7"
+#define TN6	 "fd7a:115c:a1e0::7:7"
+#define IN6	 "fd00:198:18::2:7"
+#define TROUTER4 "100.64.0.254" /* a router on the tailnet side */
+#define TROUTER6 "fd7a:115c:a1e0::fe"
+
+#define POD_ID	    300 /* the pod's identity */
+#define POD_IFINDEX 1	/* where pod packets come from: any non-tailnet iface */
+
+struct fam {
+	const char *client, *tn, *in, *router, *trouter;
+};
+
+static const struct fam V4 = { CLIENT4, TN4, IN4, ROUTER4, TROUTER4 };
+static const struct fam V6 = { CLIENT6, TN6, IN6, ROUTER6, TROUTER6 };
+
+static void sn_add_at(const char *file, int line, struct th *h, __u16 zone,
+		      const char *tn, const char *in)
+{
+	struct tp_static_nat_entry e = { .tailnet = pt_addr_at(file, line, tn),
+					 .inner = pt_addr_at(file, line, in),
+					 .zone = zone,
+					 .owner = TP_OWNER_TPCTL };
+	char why[256];
+
+	if (tp_static_nat_add(&h->maps, &e, why, sizeof(why)))
+		PT_FAIL("static NAT %s -> %s not added: %s", tn, in, why);
+}
+#define sn_add(...) sn_add_at(__FILE__, __LINE__, __VA_ARGS__)
+
+/* Run @in on @hook as if it came in on @in_ifindex; expect @want (NULL: no check). */
+static void sn_expect_at(const char *file, int line, struct th *h,
+			 enum th_hook hook, int in_ifindex,
+			 const struct pkt *in, int want_verdict,
+			 const struct pkt *want)
+{
+	uint8_t out[PKT_MAX];
+	size_t out_len = sizeof(out);
+	int verdict = -1;
+	char why[128];
+
+	PT_EQ(th_run_from(h, hook, h->l3_ifindex, in_ifindex, in->data, in->len,
+			  out, &out_len, &verdict),
+	      0);
+	PT_EQ(verdict, want_verdict);
+	if (!want)
+		return;
+	PT_PKT_EQ(want->data, want->len, out, out_len);
+	if (pkt_verify_csums(want, 0, why, sizeof(why)))
+		PT_FAIL("expected packet has bad checksums: %s", why);
+}
+#define sn_expect(...) sn_expect_at(__FILE__, __LINE__, __VA_ARGS__)
+
+/*
+ * A flow packet from @s to @d, built as given and as expected after the
+ * translation to @s2 -> @d2; run on @hook from @in_ifindex.
+ */
+static void sn_flow_at(const char *file, int line, struct th *h,
+		       enum th_hook hook, int in_ifindex, struct pkt_spec sp,
+		       const char *s2, const char *d2, int verdict)
+{
+	struct pkt in, want;
+
+	pt_build_at(file, line, &sp, &in);
+	if (verdict != PASS) {
+		sn_expect_at(file, line, h, hook, in_ifindex, &in, verdict,
+			     NULL);
+		return;
+	}
+	sp.saddr = s2;
+	sp.daddr = d2;
+	pt_build_at(file, line, &sp, &want);
+	sn_expect_at(file, line, h, hook, in_ifindex, &in, verdict, &want);
+}
+#define sn_flow(...) sn_flow_at(__FILE__, __LINE__, __VA_ARGS__)
+
+/* A packet of @proto from @s to @d: the opening one (@reply false) or its answer. */
+static struct pkt_spec sn_spec(const char *s, __u16 sport, const char *d,
+			       __u16 dport, __u8 proto, bool reply)
+{
+	struct pkt_spec sp =
+		pt_flow(s, sport, d, dport, proto,
+			reply ? PKT_TCP_SYN | PKT_TCP_ACK : PKT_TCP_SYN);
+	bool v6 = pt_family_of(s) == AF_INET6;
+
+	if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+		sp.proto = v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+		sp.icmp_type = reply ? (v6 ? 129 : 0) : (v6 ? 128 : 8);
+		sp.icmp_id = 0x4242;
+		sp.icmp_seq = 1;
+	}
+	if (proto != IPPROTO_TCP)
+		sp.tcp_flags = 0;
+	return sp;
+}
+
+/* ---- both directions --------------------------------------------------- */
+
+/* The tailnet reaches the pod at its tailnet address; the pod answers from it. */
+static void inbound(struct th *h, const struct fam *f, __u8 proto)
+{
+	bool icmp = proto == IPPROTO_ICMP;
+	__u8 p = icmp && pt_family_of(f->client) == AF_INET6 ? IPPROTO_ICMPV6
+							     : proto;
+	struct tp_ct_key k = pt_ct_key(f->client, icmp ? 0x4242 : 40000, f->in,
+				       icmp ? 0 : 80, p);
+	struct tp_ct_entry e;
+
+	sn_add(h, 0, f->tn, f->in);
+	/* in: client -> tailnet address becomes client -> pod, before conntrack */
+	sn_flow(h, TH_FROM_TAILNET, 0,
+		sn_spec(f->client, 40000, f->tn, 80, proto, false), f->client,
+		f->in, PASS);
+	e = pt_ct_must(h, &k);
+	assert_int_equal(e.flags & (TP_CT_F_DNAT | TP_CT_F_EGRESS), 0);
+	/* out: the pod's reply leaves from the tailnet address */
+	sn_flow(h, TH_TO_TAILNET, POD_IFINDEX,
+		sn_spec(f->in, 80, f->client, 40000, proto, true), f->tn,
+		f->client, PASS);
+	e = pt_ct_must(h, &k);
+	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 1);
+	assert_int_equal(pt_ct_count(h), 1);
+	assert_int_equal(th_stat(h, TP_STAT_STATIC_NAT_IN), 1);
+	assert_int_equal(th_stat(h, TP_STAT_STATIC_NAT_OUT), 1);
+}
+
+static void test_in_tcp4(void **state)
+{
+	REQUIRE_BPF();
+	inbound(*state, &V4, IPPROTO_TCP);
+}
+
+static void test_in_udp4(void **state)
+{
+	REQUIRE_BPF();
+	inbound(*state, &V4, IPPROTO_UDP);
+}
+
+static void test_in_icmp4(void **state)
+{
+	REQUIRE_BPF();
+	inbound(*state, &V4, IPPROTO_ICMP);
+}
+
+static void test_in_tcp6(void **state)
+{
+	REQUIRE_BPF();
+	inbound(*state, &V6, IPPROTO_TCP);
+}
+
+static void test_in_udp6(void **state)
+{
+	REQUIRE_BPF();
+	inbound(*state, &V6, IPPROTO_UDP);
+}
+
+static void test_in_icmp6(void **state)
+{
+	REQUIRE_BPF();
+	inbound(*state, &V6, IPPROTO_ICMP);
+}
+
+/* The pod opens a flow: it leaves from the tailnet address, its reply comes back. */
+static void outbound(struct th *h, const struct fam *f, __u8 proto)
+{
+	bool icmp = proto == IPPROTO_ICMP;
+	__u8 p = icmp && pt_family_of(f->client) == AF_INET6 ? IPPROTO_ICMPV6
+							     : proto;
+	struct tp_ct_key k = pt_ct_key(f->in, icmp ? 0x4242 : 40000, f->client,
+				       icmp ? 0 : 443, p);
+	struct tp_ct_entry e;
+
+	sn_add(h, 0, f->tn, f->in);
+	sn_flow(h, TH_TO_TAILNET, POD_IFINDEX,
+		sn_spec(f->in, 40000, f->client, 443, proto, false), f->tn,
+		f->client, PASS);
+	/* one flow, under the pod's own address */
+	e = pt_ct_must(h, &k);
+	assert_int_equal(e.flags & TP_CT_F_EGRESS, TP_CT_F_EGRESS);
+	assert_int_equal(e.src_identity, POD_ID);
+	sn_flow(h, TH_FROM_TAILNET, 0,
+		sn_spec(f->client, 443, f->tn, 40000, proto, true), f->client,
+		f->in, PASS);
+	e = pt_ct_must(h, &k);
+	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 1);
+	assert_int_equal(pt_ct_count(h), 1);
+}
+
+#define OUT_TEST(name, fam, proto)                 \
+	static void name(void **state)             \
+	{                                          \
+		struct th *h = *state;             \
+                                                   \
+		REQUIRE_BPF();                     \
+		pt_ident(h, 0, (fam)->in, POD_ID); \
+		outbound(h, fam, proto);           \
+	}
+
+OUT_TEST(test_out_tcp4, &V4, IPPROTO_TCP)
+OUT_TEST(test_out_udp4, &V4, IPPROTO_UDP)
+OUT_TEST(test_out_icmp4, &V4, IPPROTO_ICMP)
+OUT_TEST(test_out_tcp6, &V6, IPPROTO_TCP)
+OUT_TEST(test_out_udp6, &V6, IPPROTO_UDP)
+OUT_TEST(test_out_icmp6, &V6, IPPROTO_ICMP)
+
+/* ---- policy sees the pod ------------------------------------------------- */
+
+static void policy_pod(struct th *h, const struct fam *f)
+{
+	pt_ident(h, 0, f->in, POD_ID);
+	sn_add(h, 0, f->tn, f->in);
+	/* a deny on the pod's identity stops what comes in for its tailnet address */
+	pt_rule(h, TP_POLICY_ANY_ID, POD_ID, TP_POLICY_ANY_ZONE, IPPROTO_TCP,
+		80, 80, TP_VERDICT_DENY);
+	sn_flow(h, TH_FROM_TAILNET, 0,
+		sn_spec(f->client, 40000, f->tn, 80, IPPROTO_TCP, false), NULL,
+		NULL, DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
+	/* another port of the same pod is allowed (the zone default) */
+	sn_flow(h, TH_FROM_TAILNET, 0,
+		sn_spec(f->client, 40000, f->tn, 81, IPPROTO_TCP, false),
+		f->client, f->in, PASS);
+	/* and what the pod opens is decided on its identity too */
+	pt_rule(h, POD_ID, TP_POLICY_ANY_ID, TP_POLICY_ANY_ZONE, IPPROTO_UDP,
+		53, 53, TP_VERDICT_DENY);
+	sn_flow(h, TH_TO_TAILNET, POD_IFINDEX,
+		sn_spec(f->in, 5000, f->client, 53, IPPROTO_UDP, false), NULL,
+		NULL, DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
+	sn_flow(h, TH_TO_TAILNET, POD_IFINDEX,
+		sn_spec(f->in, 5000, f->client, 54, IPPROTO_UDP, false), f->tn,
+		f->client, PASS);
+}
+
+static void test_policy_pod_identity_v4(void **state)
+{
+	REQUIRE_BPF();
+	policy_pod(*state, &V4);
+}
+
+static void test_policy_pod_identity_v6(void **state)
+{
+	REQUIRE_BPF();
+	policy_pod(*state, &V6);
+}
+
+/* ---- ICMP errors ------------------------------------------------------------ */
+
+/* An error from @from to @to about @quote, and as expected: @from2, @to2, @quote2. */
+static void sn_error_at(const char *file, int line, struct th *h,
+			enum th_hook hook, int in_ifindex, const char *from,
+			const char *to, const struct pkt_spec *quote,
+			const char *from2, const char *to2,
+			const struct pkt_spec *quote2, bool too_big)
+{
+	bool v6 = pt_family_of(from) == AF_INET6;
+	__u8 type = too_big ? (v6 ? 2 : 3) : (v6 ? 1 : 3),
+	     code = too_big ? (v6 ? 0 : 4) : (v6 ? 4 : 3);
+	struct pkt in, want;
+
+	pt_icmp_err_t_at(file, line, &in, from, to, quote, type, code,
+			 too_big ? 1200 : 0);
+	pt_icmp_err_t_at(file, line, &want, from2, to2, quote2, type, code,
+			 too_big ? 1200 : 0);
+	sn_expect_at(file, line, h, hook, in_ifindex, &in, PASS, &want);
+}
+#define sn_error(...) sn_error_at(__FILE__, __LINE__, __VA_ARGS__)
+
+static void icmp_errors(struct th *h, const struct fam *f)
+{
+	struct pkt_spec q, q2;
+
+	sn_add(h, 0, f->tn, f->in);
+
+	/* a flow from the tailnet to the pod (UDP) */
+	sn_flow(h, TH_FROM_TAILNET, 0,
+		sn_spec(f->client, 5000, f->tn, 53, IPPROTO_UDP, false),
+		f->client, f->in, PASS);
+	q = sn_spec(f->client, 5000, f->in, 53, IPPROTO_UDP, false);
+	q2 = sn_spec(f->client, 5000, f->tn, 53, IPPROTO_UDP, false);
+	/* the pod's port unreachable: quote and outer source become the tailnet address */
+	sn_error(h, TH_TO_TAILNET, POD_IFINDEX, f->in, f->client, &q, f->tn,
+		 f->client, &q2, false);
+	/* this node's own error (a router's address): the quote only */
+	sn_error(h, TH_TO_TAILNET, 0, f->router, f->client, &q, f->router,
+		 f->client, &q2, true);
+
+	/* a flow the pod opened (UDP), leaving from the tailnet address */
+	sn_flow(h, TH_TO_TAILNET, POD_IFINDEX,
+		sn_spec(f->in, 6000, f->client, 5353, IPPROTO_UDP, false),
+		f->tn, f->client, PASS);
+	q = sn_spec(f->tn, 6000, f->client, 5353, IPPROTO_UDP, false);
+	q2 = sn_spec(f->in, 6000, f->client, 5353, IPPROTO_UDP, false);
+	/* the client's port unreachable: outer destination and quote become the pod's */
+	sn_error(h, TH_FROM_TAILNET, 0, f->client, f->tn, &q, f->client, f->in,
+		 &q2, false);
+	/* a tailnet router's packet too big: the router keeps its address */
+	sn_error(h, TH_FROM_TAILNET, 0, f->trouter, f->tn, &q, f->trouter,
+		 f->in, &q2, true);
+	assert_int_equal(th_stat(h, TP_STAT_STATIC_NAT_IN), 3);
+	assert_int_equal(th_stat(h, TP_STAT_STATIC_NAT_OUT), 3);
+}
+
+static void test_icmp_errors_v4(void **state)
+{
+	REQUIRE_BPF();
+	icmp_errors(*state, &V4);
+}
+
+static void test_icmp_errors_v6(void **state)
+{
+	REQUIRE_BPF();
+	icmp_errors(*state, &V6);
+}
+
+/* ---- what is not ours ----------------------------------------------------- */
+
+static void untouched(struct th *h, const struct fam *f, const char *other_tn,
+		      const char *other_in)
+{
+	struct pkt in;
+
+	sn_add(h, 0, f->tn, f->in);
+	pt_build(
+		FLOWP(f->client, 40000, other_tn, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		&in);
+	sn_expect(h, TH_FROM_TAILNET, 0, &in, PASS, &in);
+	pt_build(
+		FLOWP(other_in, 40000, f->client, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		&in);
+	sn_expect(h, TH_TO_TAILNET, POD_IFINDEX, &in, PASS, &in);
+	/* the tailnet address as a source going out is no inner address either */
+	pt_build(FLOWP(f->tn, 40001, f->client, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		 &in);
+	sn_expect(h, TH_TO_TAILNET, 0, &in, PASS, &in);
+	assert_int_equal(th_stat(h, TP_STAT_STATIC_NAT_IN), 0);
+	assert_int_equal(th_stat(h, TP_STAT_STATIC_NAT_OUT), 0);
+}
+
+static void test_untouched_v4(void **state)
+{
+	REQUIRE_BPF();
+	untouched(*state, &V4, "100.64.7.8", "198.18.2.8");
+}
+
+static void test_untouched_v6(void **state)
+{
+	REQUIRE_BPF();
+	untouched(*state, &V6, "fd7a:115c:a1e0::7:8", "fd00:198:18::2:8");
+}
+
+/*
+ * A tailnet peer sending from one of our tailnet addresses forges it (it
+ * is this node's): dropped before any stage, so it neither passes as the
+ * pod nor opens a flow whose replies would be sent as if to the pod.
+ */
+static void spoof(struct th *h, const struct fam *f)
+{
+	struct pkt_spec q =
+		sn_spec(f->in, 80, f->client, 40000, IPPROTO_TCP, true);
+	struct pkt in;
+
+	pt_ident(h, 0, f->in, POD_ID);
+	sn_add(h, 0, f->tn, f->in);
+	pt_build(FLOWP(f->tn, 40000, f->in, 80, IPPROTO_TCP, PKT_TCP_SYN), &in);
+	sn_expect(h, TH_FROM_TAILNET, 0, &in, DROP, NULL);
+	pt_build(FLOWP(f->tn, 40000, f->client, 80, IPPROTO_UDP, 0), &in);
+	sn_expect(h, TH_FROM_TAILNET, 0, &in, DROP, NULL);
+	pt_build(FLOWP(f->tn, 40000, f->tn, 80, IPPROTO_UDP, 0), &in);
+	sn_expect(h, TH_FROM_TAILNET, 0, &in, DROP, NULL);
+	pt_icmp_err(&in, f->tn, f->client, &q);
+	sn_expect(h, TH_FROM_TAILNET, 0, &in, DROP, NULL);
+	assert_int_equal(pt_drops(h, TP_DROP_STATIC_SPOOF), 4);
+	assert_int_equal(pt_ct_count(h), 0);
+	assert_int_equal(th_stat(h, TP_STAT_STATIC_NAT_IN), 0);
+}
+
+static void test_spoofed_source_v4(void **state)
+{
+	REQUIRE_BPF();
+	spoof(*state, &V4);
+}
+
+static void test_spoofed_source_v6(void **state)
+{
+	REQUIRE_BPF();
+	spoof(*state, &V6);
+}
+
+/* An entry of another zone translates nothing in this one; zone 0 in all. */
+static void test_zones(void **state)
+{
+	struct th *h = *state;
+	struct pkt in;
+
+	REQUIRE_BPF();
+	sn_add(h, TH_ZONE2, TN4, IN4);
+	pt_build(FLOWP(CLIENT4, 40000, TN4, 80, IPPROTO_TCP, PKT_TCP_SYN), &in);
+	sn_expect(h, TH_FROM_TAILNET, 0, &in, PASS, &in);
+	pt_build(FLOWP(IN4, 40001, CLIENT4, 80, IPPROTO_TCP, PKT_TCP_SYN), &in);
+	sn_expect(h, TH_TO_TAILNET, POD_IFINDEX, &in, PASS, &in);
+	/* in its own zone (TH_ZONE here), it does */
+	sn_add(h, TH_ZONE, "100.64.7.9", "198.18.2.9");
+	sn_flow(h, TH_FROM_TAILNET, 0,
+		sn_spec(CLIENT4, 40000, "100.64.7.9", 80, IPPROTO_TCP, false),
+		CLIENT4, "198.18.2.9", PASS);
+	sn_flow(h, TH_TO_TAILNET, POD_IFINDEX,
+		sn_spec("198.18.2.9", 80, CLIENT4, 40000, IPPROTO_TCP, true),
+		"100.64.7.9", CLIENT4, PASS);
+}
+
+/* A service's reply leaves from its VIP, even when the backend has a static address. */
+static void test_service_backend_with_static_address(void **state)
+{
+	struct th *h = *state;
+	const char *be = IN4;
+
+	REQUIRE_BPF();
+	sn_add(h, 0, TN4, IN4);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, &be, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(
+		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		IN4, 8080);
+	pt_expect_revnat(h,
+			 pt_flow(IN4, 8080, CLIENT4, 40000, IPPROTO_TCP,
+				 PKT_TCP_SYN | PKT_TCP_ACK),
+			 VIP4, 80);
+	assert_int_equal(th_stat(h, TP_STAT_STATIC_NAT_OUT), 0);
+}
+
+/* ---- the writer ----------------------------------------------------------- */
+
+static int sn_try(struct th *h, __u16 zone, const char *tn, const char *in,
+		  char *why)
+{
+	struct tp_static_nat_entry e = { .tailnet = pt_addr(tn),
+					 .inner = pt_addr(in),
+					 .zone = zone,
+					 .owner = TP_OWNER_TPCTL };
+
+	return tp_static_nat_add(&h->maps, &e, why, 256);
+}
+
+static void test_writer_checks(void **state)
+{
+	struct th *h = *state;
+	struct tp_static_nat_entry *es, old;
+	struct tp_static_nat_key k = { .zone = 0, .addr = pt_addr(TN4) };
+	struct tp_static_nat v;
+	struct tp_addr a = pt_addr(IN4);
+	const char *be = BE4[0];
+	char why[256];
+	size_t n;
+
+	REQUIRE_BPF();
+	assert_int_equal(sn_try(h, 0, TN4, IN4, why), 0);
+	assert_int_equal(sn_try(h, 0, TN4, IN4, why), 0); /* the same again */
+	assert_int_equal(sn_try(h, 0, TN4, "198.18.2.8", why), -EEXIST);
+	assert_string_equal(
+		why,
+		"100.64.7.7 is already the tailnet address of 198.18.2.7 in every zone");
+	assert_int_equal(sn_try(h, 3, TN4, "198.18.2.8", why), -EEXIST);
+	assert_int_equal(sn_try(h, 0, "100.64.7.8", IN4, why), -EEXIST);
+	assert_string_equal(
+		why,
+		"198.18.2.7 already has the tailnet address 100.64.7.7 in every zone");
+	assert_int_equal(sn_try(h, 0, IN4, "198.18.2.8", why), -EEXIST);
+	assert_int_equal(sn_try(h, 0, "100.64.7.8", TN4, why), -EEXIST);
+	assert_int_equal(sn_try(h, 0, "100.64.7.8", IN6, why), -EAFNOSUPPORT);
+	assert_string_equal(
+		why,
+		"100.64.7.8 and fd00:198:18::2:7 are of different families: static NAT keeps the family");
+	assert_int_equal(sn_try(h, 0, "100.64.7.8", "100.64.7.8", why),
+			 -EINVAL);
+	assert_int_equal(sn_try(h, 0, "0.0.0.0", "198.18.2.8", why), -EINVAL);
+	assert_int_equal(sn_try(h, 0, "::", IN6, why), -EINVAL);
+
+	/* one address, two zones: fine; then every zone is taken */
+	assert_int_equal(sn_try(h, 1, "100.64.8.1", "198.18.3.1", why), 0);
+	assert_int_equal(sn_try(h, 2, "100.64.8.1", "198.18.3.2", why), 0);
+	assert_int_equal(sn_try(h, 0, "100.64.8.1", "198.18.3.3", why),
+			 -EEXIST);
+	/* either zone's entry: the map's order */
+	assert_non_null(strstr(
+		why, "100.64.8.1 is already the tailnet address of 198.18.3."));
+
+	/* VIPs, both ways */
+	pt_service(h, VIP4, 80, IPPROTO_TCP, &be, 1, 8080, NULL, NULL, 0, 0);
+	assert_int_equal(sn_try(h, 0, VIP4, "198.18.2.9", why), -EADDRINUSE);
+	assert_string_equal(
+		why,
+		"a static NAT address cannot be a service VIP: 198.19.0.10:80/tcp");
+	assert_int_equal(sn_try(h, 0, "100.64.7.9", VIP4, why), -EADDRINUSE);
+	{
+		struct tp_svc_key key = pt_svc_key(TN4, 80, IPPROTO_TCP);
+		struct tp_svc_key key2 =
+			pt_svc_key("100.64.8.1", 53, IPPROTO_UDP);
+		struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+
+		assert_int_equal(tp_service_set(&h->maps, &key, &spec, NULL, 0),
+				 -EADDRINUSE);
+		assert_int_equal(
+			tp_service_set(&h->maps, &key2, &spec, NULL, 0),
+			-EADDRINUSE);
+	}
+
+	/* both maps hold the entry; the list has it; delete takes both */
+	assert_int_equal(bpf_map_lookup_elem(h->maps.static_nat, &k, &v), 0);
+	assert_memory_equal(&v.addr, &a, sizeof(a));
+	assert_int_equal(bpf_map_lookup_elem(h->maps.static_nat_rev, &a, &v),
+			 0);
+	assert_memory_equal(&v.addr, &k.addr, sizeof(k.addr));
+	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(es[0].zone, 0);
+	assert_memory_equal(&es[0].inner, &a, sizeof(a));
+	free(es);
+	assert_int_equal(tp_static_nat_del(&h->maps, 0, true, &k.addr, &old),
+			 0);
+	assert_memory_equal(&old.inner, &a, sizeof(a));
+	assert_true(bpf_map_lookup_elem(h->maps.static_nat, &k, &v) < 0);
+	assert_true(bpf_map_lookup_elem(h->maps.static_nat_rev, &a, &v) < 0);
+	assert_int_equal(tp_static_nat_del(&h->maps, 0, true, &k.addr, NULL),
+			 -ENOENT);
+	/* an address in two zones needs its zone named */
+	k.addr = pt_addr("100.64.8.1");
+	assert_int_equal(tp_static_nat_del(&h->maps, 0, true, &k.addr, NULL),
+			 -EEXIST);
+	assert_int_equal(tp_static_nat_del(&h->maps, 0, false, &k.addr, NULL),
+			 -ENOENT);
+	assert_int_equal(tp_static_nat_del(&h->maps, 2, false, &k.addr, NULL),
+			 0);
+	assert_int_equal(tp_static_nat_del(&h->maps, 0, true, &k.addr, NULL),
+			 0);
+	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(es);
+}
+
+/* ---- what a pod costs ---------------------------------------------------------- */
+
+static long long fdinfo_memlock(int fd)
+{
+	char path[64], line[256];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "memlock:", 8))
+			v = strtoll(line + 8, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/*
+ * The kernel's own accounting (memlock in fdinfo, what `tpctl map list`
+ * shows) before and after 1,000 pods: the bytes of map memory one pod's
+ * static NAT costs, both maps together.
+ */
+static void test_memory_per_pod(void **state)
+{
+	struct th *h = *state;
+	long long before, after;
+	char tn[32], in[32], why[256];
+	int i, n = 1000;
+
+	REQUIRE_BPF();
+	before = fdinfo_memlock(h->maps.static_nat) +
+		 fdinfo_memlock(h->maps.static_nat_rev);
+	for (i = 0; i < n; i++) {
+		snprintf(tn, sizeof(tn), "100.65.%d.%d", i / 250, i % 250 + 1);
+		snprintf(in, sizeof(in), "198.18.%d.%d", 10 + i / 250,
+			 i % 250 + 1);
+		if (sn_try(h, 0, tn, in, why))
+			fail_msg("%s -> %s: %s", tn, in, why);
+	}
+	after = fdinfo_memlock(h->maps.static_nat) +
+		fdinfo_memlock(h->maps.static_nat_rev);
+	print_message(
+		"static NAT: %d pods, %lld bytes of map memory (%lld empty): %lld bytes a pod\n",
+		n, after, before, (after - before) / n);
+	assert_true(after > before);
+	assert_true((after - before) / n < 1024);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_in_tcp4),
+		T(test_in_udp4),
+		T(test_in_icmp4),
+		T(test_in_tcp6),
+		T(test_in_udp6),
+		T(test_in_icmp6),
+		T(test_out_tcp4),
+		T(test_out_udp4),
+		T(test_out_icmp4),
+		T(test_out_tcp6),
+		T(test_out_udp6),
+		T(test_out_icmp6),
+		T(test_policy_pod_identity_v4),
+		T(test_policy_pod_identity_v6),
+		T(test_icmp_errors_v4),
+		T(test_icmp_errors_v6),
+		T(test_untouched_v4),
+		T(test_untouched_v6),
+		T(test_spoofed_source_v4),
+		T(test_spoofed_source_v6),
+		T(test_zones),
+		T(test_service_backend_with_static_address),
+		T(test_writer_checks),
+		T(test_memory_per_pod),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
