@@ -99,6 +99,22 @@ struct tpd_map_cfg { /* public key or tag -> identity */
 	char identity[48];
 };
 
+/**
+ * struct tpd_static_nat_cfg - an entry of "static_nat": a pod's tailnet address.
+ * @tailnet:      the tailnet address as written.
+ * @inner:        the inner (pod) address as written.
+ * @zone:         its zone, 0 (the default) for every tailnet zone.
+ * @tailnet_addr: @tailnet, parsed when read.
+ * @inner_addr:   @inner, parsed when read.
+ */
+struct tpd_static_nat_cfg {
+	char tailnet[64];
+	char inner[64];
+	__u16 zone;
+	struct tp_addr tailnet_addr;
+	struct tp_addr inner_addr;
+};
+
 struct tpd_config {
 	char pin_root[PATH_MAX];
 	__u8 default_policy; /* TP_VERDICT_ALLOW/DENY, 0: leave the zones as they are */
@@ -128,6 +144,8 @@ struct tpd_config {
 	char metrics_path[PATH_MAX];
 	__u32 metrics_interval;
 	bool kubernetes; /* a "kubernetes" section was given (not supported yet) */
+	struct tpd_static_nat_cfg *static_nat; /* "static_nat" (owner TP_OWNER_STATIC) */
+	size_t n_static_nat;
 };
 
 int tpd_config_load(const char *path, struct tpd_config *cfg, char *err,

@@ -16,9 +16,11 @@
 
 #include <bpf/bpf.h>
 
+#include "config.h"
 #include "pkttest.h"
 #include "service.h"
 #include "static_nat.h"
+#include "sync.h"
 
 /* A pod's tailnet address and its own, per family. */
 #define TN4	 "100.64.7.7"
@@ -611,6 +613,177 @@ static void test_memory_per_pod(void **state)
 	assert_true((after - before) / n < 1024);
 }
 
+/* ---- the loader's "static_nat" (tests/test_loader.c style) ---------------- */
+
+#define SN_IF "{\"interfaces\":[{\"name\":\"x\",\"zone\":1}],"
+
+static const char *const sn_cfg = SN_IF
+	"\"static_nat\":["
+	"{\"tailnet\":\"100.64.7.7\",\"inner\":\"198.18.2.7\"},"
+	"{\"tailnet\":\"fd7a:115c:a1e0::7:7\",\"inner\":\"fd00:198:18::2:7\",\"zone\":1}]}";
+
+static void test_config_static_nat(void **state)
+{
+	static const struct {
+		const char *json;
+		const char *want; /* the start of the error */
+	} cases[] = {
+		{ SN_IF "\"static_nat\":[{\"tailnet\":\"100.64.7.7\"}]}",
+		  "static_nat[0]: missing 'inner'" },
+		{ SN_IF
+		  "\"static_nat\":[{\"tailnet\":\"100.64.7.7\",\"inner\":\"198.18.2.7\",\"port\":1}]}",
+		  "static_nat[0]: unknown key 'port'" },
+		{ SN_IF
+		  "\"static_nat\":[{\"tailnet\":\"100.64.7.300\",\"inner\":\"198.18.2.7\"}]}",
+		  "static_nat[0].tailnet: '100.64.7.300' is not an address" },
+		{ SN_IF
+		  "\"static_nat\":[{\"tailnet\":\"100.64.7.7\",\"inner\":\"198.18.2.0/24\"}]}",
+		  "static_nat[0].inner: '198.18.2.0/24' is not an address" },
+		{ SN_IF
+		  "\"static_nat\":[{\"tailnet\":\"100.64.7.7\",\"inner\":\"fd00::7\"}]}",
+		  "static_nat[0]: 100.64.7.7 and fd00::7 are of different families" },
+		{ SN_IF
+		  "\"static_nat\":[{\"tailnet\":\"100.64.7.7\",\"inner\":\"100.64.7.7\"}]}",
+		  "static_nat[0]: tailnet and inner are the same address" },
+		{ SN_IF
+		  "\"static_nat\":[{\"tailnet\":\"100.64.7.7\",\"inner\":\"198.18.2.7\",\"zone\":70000}]}",
+		  "static_nat[0].zone: 70000 out of range" },
+		{ SN_IF
+		  "\"static_nat\":[{\"tailnet\":\"100.64.7.7\",\"inner\":\"198.18.2.7\",\"zone\":2},"
+		  "{\"tailnet\":\"100.64.7.7\",\"inner\":\"198.18.2.8\"}]}",
+		  "static_nat[1].tailnet: 100.64.7.7 is static_nat[0]'s in the same zone" },
+		{ SN_IF
+		  "\"static_nat\":[{\"tailnet\":\"100.64.7.7\",\"inner\":\"198.18.2.7\"},"
+		  "{\"tailnet\":\"100.64.7.8\",\"inner\":\"198.18.2.7\"}]}",
+		  "static_nat[1].inner: 198.18.2.7 has a tailnet address in static_nat[0] already" },
+		{ SN_IF
+		  "\"static_nat\":[{\"tailnet\":\"100.64.7.7\",\"inner\":\"198.18.2.7\"},"
+		  "{\"tailnet\":\"198.18.2.7\",\"inner\":\"198.18.2.8\"}]}",
+		  "static_nat[1]: an address of static_nat[0] on the other side" },
+		{ SN_IF
+		  "\"services\":[{\"frontend\":\"100.64.7.7:80/tcp\",\"backends\":[]}],"
+		  "\"static_nat\":[{\"tailnet\":\"100.64.7.7\",\"inner\":\"198.18.2.7\"}]}",
+		  "static_nat[0]: an address of services[0]'s VIP" },
+	};
+	struct tpd_config cfg;
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = 0;
+		if (!tpd_config_parse(cases[i].json, &cfg, err, sizeof(err)))
+			fail_msg("accepted: %s", cases[i].json);
+		if (strncmp(err, cases[i].want, strlen(cases[i].want)))
+			fail_msg("%s:\n error '%s'\n want  '%s...'",
+				 cases[i].json, err, cases[i].want);
+		tpd_config_free(&cfg);
+	}
+	assert_int_equal(tpd_config_parse(sn_cfg, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.n_static_nat, 2);
+	assert_int_equal(cfg.static_nat[0].zone, 0);
+	assert_int_equal(cfg.static_nat[1].zone, 1);
+	assert_string_equal(cfg.static_nat[1].inner, "fd00:198:18::2:7");
+	tpd_config_free(&cfg);
+}
+
+static struct tp_static_nat_entry *sn_find(struct tp_static_nat_entry *es,
+					   size_t n, const char *tn)
+{
+	struct tp_addr a = pt_addr(tn);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!memcmp(&es[i].tailnet, &a, sizeof(a)))
+			return &es[i];
+	return NULL;
+}
+
+/*
+ * Synced like services: the file's entries are written (owner static),
+ * the ones it no longer has go, tpctl's stay, and one that contradicts
+ * tpctl's is a conflict left alone.
+ */
+static void test_sync_static_nat(void **state)
+{
+	struct th *h = *state;
+	struct tpd_sync_result r = {};
+	struct tp_static_nat_entry *es, *e;
+	struct tpd_config cfg;
+	struct tp_addr a;
+	char err[256];
+	size_t n;
+
+	REQUIRE_BPF();
+	sn_add(h, 0, "100.64.9.9", "198.18.9.9"); /* tpctl's */
+	assert_int_equal(tpd_config_parse(sn_cfg, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(r.added, 2);
+	tpd_config_free(&cfg);
+	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
+	assert_int_equal(n, 3);
+	e = sn_find(es, n, TN6);
+	assert_non_null(e);
+	assert_int_equal(e->owner, TP_OWNER_STATIC);
+	assert_int_equal(e->zone, 1);
+	free(es);
+	/* live: the tailnet reaches the pod */
+	sn_flow(h, TH_FROM_TAILNET, 0,
+		sn_spec(CLIENT4, 40000, TN4, 80, IPPROTO_TCP, false), CLIENT4,
+		IN4, PASS);
+
+	/* again: nothing to do */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_config_parse(sn_cfg, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
+	assert_int_equal(r.added + r.changed + r.removed + r.conflicts, 0);
+	tpd_config_free(&cfg);
+
+	/* the v4 address moves to another pod, the v6 one goes, tpctl's is claimed */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(
+		tpd_config_parse(
+			SN_IF
+			"\"static_nat\":["
+			"{\"tailnet\":\"100.64.7.7\",\"inner\":\"198.18.2.8\"},"
+			"{\"tailnet\":\"100.64.9.9\",\"inner\":\"198.18.9.10\"}]}",
+			&cfg, err, sizeof(err)),
+		0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
+	assert_int_equal(r.removed, 2);
+	assert_int_equal(r.added, 1);
+	assert_int_equal(r.conflicts, 1);
+	tpd_config_free(&cfg);
+	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
+	assert_int_equal(n, 2);
+	e = sn_find(es, n, TN4);
+	assert_non_null(e);
+	a = pt_addr("198.18.2.8");
+	assert_memory_equal(&e->inner, &a, sizeof(a));
+	e = sn_find(es, n, "100.64.9.9");
+	assert_non_null(e);
+	assert_int_equal(e->owner, TP_OWNER_TPCTL);
+	a = pt_addr("198.18.9.9");
+	assert_memory_equal(&e->inner, &a, sizeof(a));
+	free(es);
+	sn_flow(h, TH_FROM_TAILNET, 0,
+		sn_spec(CLIENT4, 40001, TN4, 80, IPPROTO_TCP, false), CLIENT4,
+		"198.18.2.8", PASS);
+
+	/* an empty file takes its own entries away, tpctl's stays */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(tpd_config_parse(SN_IF "\"static_nat\":[]}", &cfg, err,
+					  sizeof(err)),
+			 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
+	assert_int_equal(r.removed, 1);
+	tpd_config_free(&cfg);
+	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(es[0].owner, TP_OWNER_TPCTL);
+	free(es);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 
 int main(void)
@@ -640,6 +813,8 @@ int main(void)
 		T(test_service_backend_with_static_address),
 		T(test_writer_checks),
 		T(test_memory_per_pod),
+		cmocka_unit_test(test_config_static_nat),
+		T(test_sync_static_nat),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
