@@ -656,7 +656,7 @@ int tp_service_stage(const struct tp_maps *m, struct tp_svc_batch *b,
 	if (err)
 		return err;
 	/* a VIP is never a static NAT address (lib/static_nat.c) */
-	if (tp_static_nat_uses(m, &key->vip))
+	if (tp_static_nat_uses(m, spec->zone, &key->vip))
 		return -EADDRINUSE;
 	if (n > tp_service_maglev_cap(m))
 		return -EINVAL; /* more backends than table entries */

@@ -11,7 +11,8 @@
  * an inner address once; no address both a tailnet and an inner one; no
  * address a service VIP.  An add reads the whole tailnet-side map once
  * (one entry a pod, so a few thousand at most in practice) and the
- * services' keys once; a delete looks up two entries.
+ * services' keys once; a delete looks up two entries, and a service write
+ * asks tp_static_nat_uses(), three lookups.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -342,19 +343,27 @@ int tp_static_nat_list(const struct tp_maps *m,
 }
 
 /**
- * tp_static_nat_uses() - is @addr a static NAT address (tailnet or inner,
- * any zone)?  Writers of service VIPs ask.
+ * tp_static_nat_uses() - is @addr a static NAT address where a service in
+ * @zone would see it?  Writers of service VIPs ask, at the cost of three
+ * lookups: an inner address, or a tailnet address of every zone or of
+ * @zone.  (A zone-0 service whose VIP is a tailnet address of one zone
+ * only is not found here; tp_static_nat_add() refuses the other order,
+ * and in that zone the static entry, translated first, would win.)
  * @m:    maps; false when they have no static NAT maps.
+ * @zone: the service's zone, 0 for all.
  * @addr: the address.
  */
-bool tp_static_nat_uses(const struct tp_maps *m, const struct tp_addr *addr)
+bool tp_static_nat_uses(const struct tp_maps *m, __u16 zone,
+			const struct tp_addr *addr)
 {
-	struct tp_static_nat_key k;
+	struct tp_static_nat_key k = { .zone = 0, .addr = *addr };
 	struct tp_static_nat v;
 
 	if (m->static_nat < 0 || m->static_nat_rev < 0)
 		return false;
-	if (!bpf_map_lookup_elem(m->static_nat_rev, addr, &v))
+	if (!bpf_map_lookup_elem(m->static_nat_rev, addr, &v) ||
+	    !bpf_map_lookup_elem(m->static_nat, &k, &v))
 		return true;
-	return tp_static_nat_find_any(m, addr, &k) != -ENOENT;
+	k.zone = zone;
+	return zone && !bpf_map_lookup_elem(m->static_nat, &k, &v);
 }

@@ -519,15 +519,14 @@ static void test_writer_checks(void **state)
 	assert_int_equal(sn_try(h, 0, "100.64.7.9", VIP4, why), -EADDRINUSE);
 	{
 		struct tp_svc_key key = pt_svc_key(TN4, 80, IPPROTO_TCP);
-		struct tp_svc_key key2 =
-			pt_svc_key("100.64.8.1", 53, IPPROTO_UDP);
+		struct tp_svc_key key2 = pt_svc_key("100.64.8.1", 53, IPPROTO_UDP);
+		struct tp_svc_key key3 = pt_svc_key(IN4, 53, IPPROTO_UDP);
 		struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
 
-		assert_int_equal(tp_service_set(&h->maps, &key, &spec, NULL, 0),
-				 -EADDRINUSE);
-		assert_int_equal(
-			tp_service_set(&h->maps, &key2, &spec, NULL, 0),
-			-EADDRINUSE);
+		assert_int_equal(tp_service_set(&h->maps, &key, &spec, NULL, 0), -EADDRINUSE);
+		assert_int_equal(tp_service_set(&h->maps, &key3, &spec, NULL, 0), -EADDRINUSE);
+		spec.zone = 2; /* a tailnet address of zone 2 */
+		assert_int_equal(tp_service_set(&h->maps, &key2, &spec, NULL, 0), -EADDRINUSE);
 	}
 
 	/* both maps hold the entry; the list has it; delete takes both */
