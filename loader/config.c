@@ -989,6 +989,37 @@ void tpd_config_free(struct tpd_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
+/**
+ * tpd_static_nat_unroutable() - would Tailscale refuse to route @sn's
+ * tailnet address?  True when it lies in Tailscale's own ranges
+ * (100.64.0.0/10, fd7a:115c:a1e0::/48), which no subnet route may cover,
+ * and a Tailscale interface serves its zone (docs/tailplaned.8, STATIC NAT).
+ * @cfg: the configuration.
+ * @sn:  one of its static NAT entries, parsed.
+ */
+bool tpd_static_nat_unroutable(const struct tpd_config *cfg,
+			       const struct tpd_static_nat_cfg *sn)
+{
+	static const char *const ranges[] = { "100.64.0.0/10", "fd7a:115c:a1e0::/48" };
+	struct tp_addr pfx;
+	unsigned int plen;
+	bool inside = false;
+	size_t i;
+
+	for (i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
+		if (!tp_prefix_parse(ranges[i], &pfx, &plen) &&
+		    tp_prefix_contains(&pfx, plen, &sn->tailnet_addr))
+			inside = true;
+	if (!inside)
+		return false;
+	for (i = 0; i < cfg->n_ifaces; i++)
+		if (cfg->ifaces[i].kind == TPD_IFACE_TAILNET &&
+		    cfg->ifaces[i].peers == TPD_SRC_TAILSCALE &&
+		    (!sn->zone || cfg->ifaces[i].zone == sn->zone))
+			return true;
+	return false;
+}
+
 /** tpd_config_iface() - the configured interface named @name, or NULL. */
 const struct tpd_iface_cfg *tpd_config_iface(const struct tpd_config *cfg,
 					     const char *name)

@@ -154,6 +154,8 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 		     size_t errlen);
 void tpd_config_free(struct tpd_config *cfg);
 int tpd_config_identity(const struct tpd_config *cfg, const char *s, __u32 *id);
+bool tpd_static_nat_unroutable(const struct tpd_config *cfg,
+			       const struct tpd_static_nat_cfg *sn);
 const struct tpd_iface_cfg *tpd_config_iface(const struct tpd_config *cfg,
 					     const char *name);
 bool tpd_config_knobs_equal(const struct tpd_config *a,

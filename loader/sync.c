@@ -1078,6 +1078,11 @@ static int tpd_static_nat(const struct tp_maps *m, const struct tpd_config *cfg,
 			tpd_sync_error(res, "static_nat[%zu]: %s", i, why);
 		} else {
 			res->added++;
+			if (tpd_static_nat_unroutable(cfg, sn))
+				log_warn("static_nat: Tailscale routes no subnet inside its own "
+					 "100.64.0.0/10 or fd7a:115c:a1e0::/48: this address is "
+					 "unreachable through a Tailscale interface",
+					 "tailnet", sn->tailnet);
 		}
 	}
 	free(have);

@@ -519,14 +519,20 @@ static void test_writer_checks(void **state)
 	assert_int_equal(sn_try(h, 0, "100.64.7.9", VIP4, why), -EADDRINUSE);
 	{
 		struct tp_svc_key key = pt_svc_key(TN4, 80, IPPROTO_TCP);
-		struct tp_svc_key key2 = pt_svc_key("100.64.8.1", 53, IPPROTO_UDP);
+		struct tp_svc_key key2 =
+			pt_svc_key("100.64.8.1", 53, IPPROTO_UDP);
 		struct tp_svc_key key3 = pt_svc_key(IN4, 53, IPPROTO_UDP);
 		struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
 
-		assert_int_equal(tp_service_set(&h->maps, &key, &spec, NULL, 0), -EADDRINUSE);
-		assert_int_equal(tp_service_set(&h->maps, &key3, &spec, NULL, 0), -EADDRINUSE);
+		assert_int_equal(tp_service_set(&h->maps, &key, &spec, NULL, 0),
+				 -EADDRINUSE);
+		assert_int_equal(
+			tp_service_set(&h->maps, &key3, &spec, NULL, 0),
+			-EADDRINUSE);
 		spec.zone = 2; /* a tailnet address of zone 2 */
-		assert_int_equal(tp_service_set(&h->maps, &key2, &spec, NULL, 0), -EADDRINUSE);
+		assert_int_equal(
+			tp_service_set(&h->maps, &key2, &spec, NULL, 0),
+			-EADDRINUSE);
 	}
 
 	/* both maps hold the entry; the list has it; delete takes both */
@@ -685,6 +691,33 @@ static void test_config_static_nat(void **state)
 	tpd_config_free(&cfg);
 }
 
+/* A Tailscale zone cannot route a tailnet address in Tailscale's own ranges. */
+static void test_config_static_nat_tailscale_ranges(void **state)
+{
+	static const char *const cfgs[] = {
+		"{\"interfaces\":[{\"name\":\"tailscale0\",\"zone\":1,\"peers\":\"tailscale\"},"
+		"{\"name\":\"wg0\",\"zone\":2,\"peers\":\"wireguard\"}],\"static_nat\":["
+		"{\"tailnet\":\"100.64.7.7\",\"inner\":\"198.18.2.7\"},"
+		"{\"tailnet\":\"100.64.7.8\",\"inner\":\"198.18.2.8\",\"zone\":2},"
+		"{\"tailnet\":\"10.7.0.7\",\"inner\":\"198.18.2.9\",\"zone\":1},"
+		"{\"tailnet\":\"fd7a:115c:a1e0::7:7\",\"inner\":\"fd00:198:18::2:7\",\"zone\":1},"
+		"{\"tailnet\":\"fd00:7::7\",\"inner\":\"fd00:198:18::2:8\",\"zone\":1}]}",
+	};
+	static const bool want[] = { true, false, false, true, false };
+	struct tpd_config cfg;
+	char err[256];
+	size_t i;
+
+	assert_int_equal(tpd_config_parse(cfgs[0], &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.n_static_nat, 5);
+	for (i = 0; i < cfg.n_static_nat; i++)
+		if (tpd_static_nat_unroutable(&cfg, &cfg.static_nat[i]) !=
+		    want[i])
+			fail_msg("static_nat[%zu] (%s): want %d", i,
+				 cfg.static_nat[i].tailnet, want[i]);
+	tpd_config_free(&cfg);
+}
+
 static struct tp_static_nat_entry *sn_find(struct tp_static_nat_entry *es,
 					   size_t n, const char *tn)
 {
@@ -813,6 +846,7 @@ int main(void)
 		T(test_writer_checks),
 		T(test_memory_per_pod),
 		cmocka_unit_test(test_config_static_nat),
+		cmocka_unit_test(test_config_static_nat_tailscale_ranges),
 		T(test_sync_static_nat),
 	};
 
