@@ -17,7 +17,7 @@
  * @ifaces, @services, @backends, @maglev, @affinity, @ct, @ct_any, @frags, @stats,
  * @identity, @policy, @rules, @zones, @config, @events, @rule_stats,
  * @svc_stats, @id_names, @svc_backends, @rule_index, @id_by_name,
- * @static_nat, @static_nat_rev:
+ * @static_nat, @static_nat_rev, @static_nat_n:
  *               one per map of the same name (tp_<field>); -1 when not open.
  * @maglev_size: the largest Maglev table (the loader's maglev_size); see
  *               tp_service_maglev_cap() for the one writers use.
@@ -46,6 +46,7 @@ struct tp_maps {
 	int id_by_name;
 	int static_nat;
 	int static_nat_rev;
+	int static_nat_n;
 	__u32 maglev_size;
 };
 

@@ -34,6 +34,28 @@ struct tp_svc_row_ {
 	struct tp_svc v;
 };
 
+/*
+ * Move the entry count (tp_static_nat_n) by @delta; @set: to @delta.  The
+ * datapath skips the stage at 0, so the count goes up before an entry is
+ * written and down after one is deleted: never below the truth.
+ */
+static void tp_static_nat_count(const struct tp_maps *m, int delta, bool set)
+{
+	__u32 zero = 0, n = 0;
+
+	if (m->static_nat_n < 0)
+		return;
+	if (!set && bpf_map_lookup_elem(m->static_nat_n, &zero, &n))
+		n = 0;
+	if (set)
+		n = (__u32)delta;
+	else if (delta < 0 && n < (__u32)-delta)
+		n = 0;
+	else
+		n += delta;
+	bpf_map_update_elem(m->static_nat_n, &zero, &n, BPF_ANY);
+}
+
 static void tp_static_nat_entry_of(const struct tp_snat_row *r,
 				   struct tp_static_nat_entry *e)
 {
@@ -212,6 +234,7 @@ int tp_static_nat_add(const struct tp_maps *m,
 	err = tp_static_nat_check_vips(m, e, why, len);
 	if (err)
 		return err;
+	tp_static_nat_count(m, 1, false);
 	if (bpf_map_update_elem(m->static_nat_rev, &e->inner, &rev,
 				BPF_NOEXIST)) {
 		err = -errno;
@@ -224,6 +247,7 @@ int tp_static_nat_add(const struct tp_maps *m,
 	}
 	return 0;
 fail:
+	tp_static_nat_count(m, -1, false);
 	if (err == -E2BIG || err == -ENOMEM)
 		err = -ENOSPC;
 	snprintf(why, len, "static NAT entry not written: %s%s", strerror(-err),
@@ -287,12 +311,25 @@ int tp_static_nat_del(const struct tp_maps *m, __u16 zone, bool any_zone,
 	if (!bpf_map_lookup_elem(m->static_nat_rev, &fwd.addr, &rev) &&
 	    !memcmp(&rev.addr, tailnet, sizeof(*tailnet)) && rev.zone == k.zone)
 		bpf_map_delete_elem(m->static_nat_rev, &fwd.addr);
+	tp_static_nat_count(m, -1, false);
 	if (old) {
 		r.k = k;
 		r.v = fwd;
 		tp_static_nat_entry_of(&r, old);
 	}
 	return 0;
+}
+
+/**
+ * tp_static_nat_recount() - set the entry count (tp_static_nat_n) to @n,
+ * the entries a tp_static_nat_list() under the same hold of the writers'
+ * lock found: a count a crash left too high is exact again.
+ * @m: maps.
+ * @n: the number of entries.
+ */
+void tp_static_nat_recount(const struct tp_maps *m, size_t n)
+{
+	tp_static_nat_count(m, (int)n, true);
 }
 
 static int tp_static_nat_cmp(const void *pa, const void *pb)

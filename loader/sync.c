@@ -1050,6 +1050,7 @@ static int tpd_static_nat(const struct tp_maps *m, const struct tpd_config *cfg,
 	err = tp_static_nat_list(m, &have, &n);
 	if (err)
 		return err;
+	tp_static_nat_recount(m, n);
 	for (i = 0; i < n; i++) {
 		if (have[i].owner != TP_OWNER_STATIC || tpd_static_nat_configured(cfg, &have[i]))
 			continue;

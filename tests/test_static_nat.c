@@ -568,6 +568,37 @@ static void test_writer_checks(void **state)
 	assert_null(es);
 }
 
+/* tp_static_nat_n: kept by the writer, the datapath's gate, made exact by a recount. */
+static void test_entry_count_gate(void **state)
+{
+	struct th *h = *state;
+	struct tp_addr t = pt_addr(TN4);
+	__u32 zero = 0, n = 99;
+	struct pkt in;
+
+	REQUIRE_BPF();
+	sn_add(h, 0, TN4, IN4);
+	sn_add(h, 0, TN6, IN6);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.static_nat_n, &zero, &n),
+			 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(tp_static_nat_del(&h->maps, 0, true, &t, NULL), 0);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.static_nat_n, &zero, &n),
+			 0);
+	assert_int_equal(n, 1);
+	/* a count of 0 skips the stage: the entry there is not looked at */
+	n = 0;
+	assert_int_equal(
+		bpf_map_update_elem(h->maps.static_nat_n, &zero, &n, BPF_ANY),
+		0);
+	pt_build(FLOWP(CLIENT6, 40000, TN6, 80, IPPROTO_TCP, PKT_TCP_SYN), &in);
+	sn_expect(h, TH_FROM_TAILNET, 0, &in, PASS, &in);
+	tp_static_nat_recount(&h->maps, 1);
+	sn_flow(h, TH_FROM_TAILNET, 0,
+		sn_spec(CLIENT6, 40001, TN6, 80, IPPROTO_TCP, false), CLIENT6,
+		IN6, PASS);
+}
+
 /* ---- what a pod costs ---------------------------------------------------------- */
 
 static long long fdinfo_memlock(int fd)
@@ -629,17 +660,20 @@ static double sn_ns_per_run(struct th *h, const struct pkt *in)
 {
 	uint8_t out[PKT_MAX];
 	struct __sk_buff ctx = { .ifindex = h->l3_ifindex };
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in->data, .data_size_in = in->len,
-		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in->data,
+		    .data_size_in = in->len, .data_out = out,
+		    .data_size_out = sizeof(out), .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx), .repeat = 20000);
 	double best = 1e9;
 	int i;
 
 	for (i = 0; i < 5; i++) {
 		opts.data_size_out = sizeof(out);
-		assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(h->skel->progs.tp_from_tailnet),
-							&opts),
-				 0);
+		assert_int_equal(
+			bpf_prog_test_run_opts(
+				bpf_program__fd(h->skel->progs.tp_from_tailnet),
+				&opts),
+			0);
 		assert_int_equal(opts.retval, PASS);
 		if (opts.duration < best)
 			best = opts.duration;
@@ -656,20 +690,25 @@ static void test_cost_untranslated(void **state)
 	int i;
 
 	REQUIRE_BPF();
-	pt_build(FLOWP(CLIENT4, 40000, "198.18.1.1", 80, IPPROTO_TCP, PKT_TCP_SYN), &p);
-	assert_int_equal(pt_send_in(h, CLIENT4, 40000, "198.18.1.1", 80, IPPROTO_TCP, PKT_TCP_SYN),
+	pt_build(FLOWP(CLIENT4, 40000, "198.18.1.1", 80, IPPROTO_TCP,
+		       PKT_TCP_SYN),
+		 &p);
+	assert_int_equal(pt_send_in(h, CLIENT4, 40000, "198.18.1.1", 80,
+				    IPPROTO_TCP, PKT_TCP_SYN),
 			 PASS);
 	empty = sn_ns_per_run(h, &p);
 	for (i = 0; i < 1000; i++) {
 		snprintf(tn, sizeof(tn), "100.65.%d.%d", i / 250, i % 250 + 1);
-		snprintf(in, sizeof(in), "198.18.%d.%d", 10 + i / 250, i % 250 + 1);
+		snprintf(in, sizeof(in), "198.18.%d.%d", 10 + i / 250,
+			 i % 250 + 1);
 		if (sn_try(h, 0, tn, in, why))
 			fail_msg("%s -> %s: %s", tn, in, why);
 	}
 	full = sn_ns_per_run(h, &p);
-	print_message("established untranslated packet from the tailnet: %.0f ns a run with no "
-		      "static NAT entry, %.0f with 1,000\n",
-		      empty, full);
+	print_message(
+		"established untranslated packet from the tailnet: %.0f ns a run with no "
+		"static NAT entry, %.0f with 1,000\n",
+		empty, full);
 }
 
 /* ---- the loader's "static_nat" (tests/test_loader.c style) ---------------- */
@@ -898,6 +937,7 @@ int main(void)
 		T(test_zones),
 		T(test_service_backend_with_static_address),
 		T(test_writer_checks),
+		T(test_entry_count_gate),
 		T(test_memory_per_pod),
 		T(test_cost_untranslated),
 		cmocka_unit_test(test_config_static_nat),

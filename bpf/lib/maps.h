@@ -304,4 +304,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_static_nat_rev SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_static_nat_n SEC(".maps");
+
 #endif /* TP_BPF_MAPS_H */

@@ -39,6 +39,14 @@
 #include "parse.h"
 #include "stats.h"
 
+/* No static NAT entry at all (abi.h, tp_static_nat_n): the stage is skipped. */
+static __always_inline bool tp_static_nat_none(void)
+{
+	__u32 zero = 0, *n = bpf_map_lookup_elem(&tp_static_nat_n, &zero);
+
+	return !n || !*n;
+}
+
 /* The entry of tailnet address @addr in @zone (or in every zone), or NULL. */
 static __always_inline const struct tp_static_nat *
 tp_static_nat_of(__u16 zone, const struct tp_addr *addr)
@@ -144,8 +152,9 @@ static __always_inline int tp_static_nat_in(struct __sk_buff *skb,
 	struct tp_addr inner;
 	int ret;
 
-	if (kind != TP_PARSE_FLOW && kind != TP_PARSE_ICMP_ERR &&
-	    kind != TP_PARSE_OTHER)
+	if ((kind != TP_PARSE_FLOW && kind != TP_PARSE_ICMP_ERR &&
+	     kind != TP_PARSE_OTHER) ||
+	    tp_static_nat_none())
 		return 0;
 	if (tp_static_nat_of(p->tuple.zone, &p->tuple.saddr))
 		return -TP_DROP_STATIC_SPOOF;
@@ -207,8 +216,9 @@ static __always_inline int tp_static_nat_out(struct __sk_buff *skb,
 	struct tp_addr out;
 	int ret;
 
-	if (kind != TP_PARSE_FLOW && kind != TP_PARSE_ICMP_ERR &&
-	    kind != TP_PARSE_OTHER)
+	if ((kind != TP_PARSE_FLOW && kind != TP_PARSE_ICMP_ERR &&
+	     kind != TP_PARSE_OTHER) ||
+	    tp_static_nat_none())
 		return 0;
 	if (tp_static_nat_load(skb, p->ipv6, p->l3_off, true, &p->tuple.saddr))
 		return -TP_DROP_REWRITE_FAIL;

@@ -50,6 +50,7 @@
 #define TP_MAP_ID_BY_NAME "tp_id_by_name"
 #define TP_MAP_STATIC_NAT "tp_static_nat"	  /* static 1:1 NAT, by tailnet address */
 #define TP_MAP_STATIC_NAT_REV "tp_static_nat_rev" /* the same, by inner address */
+#define TP_MAP_STATIC_NAT_N "tp_static_nat_n"	  /* how many entries (a gate) */
 
 /* ---- sizes (defaults; the loader may resize before load) -------------- */
 
@@ -699,6 +700,12 @@ _Static_assert(sizeof(struct tp_config) == 48, "tp_config size");
  * entry per zone and never in zone 0 and a zone at once; an inner address
  * is in at most one entry; both addresses have the same family, and
  * neither is a service VIP.  Memory: see docs/tailplaned.8 (MEMORY).
+ *
+ * tp_static_nat_n (array, one __u32 at key 0) counts the entries, or more:
+ * writers raise it before writing an entry and lower it after deleting
+ * one, and the loader's sync, which reads every entry, sets it exact.  The datapath skips
+ * the stage when it is 0, so a node without static NAT pays one array
+ * lookup a packet, not four hash lookups.
  */
 
 /**
