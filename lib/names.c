@@ -58,6 +58,7 @@ static const char *const tp_drop_names[] = {
 	[TP_DROP_NO_SNAT_ADDR] = "no_snat_address",
 	[TP_DROP_NO_ROUTE] = "no_route",
 	[TP_DROP_FRAG_NEEDED] = "fragmentation_needed",
+	[TP_DROP_TTL_EXCEEDED] = "ttl_exceeded",
 	[TP_DROP_STATIC_SPOOF] = "static_nat_spoof",
 };
 

@@ -948,7 +948,8 @@ enum tp_drop_reason {
 	TP_DROP_NO_SNAT_ADDR = 17, /* SNAT needed, no SNAT address of the family */
 	TP_DROP_NO_ROUTE = 18,	   /* the FIB has no usable route for a translated flow */
 	TP_DROP_FRAG_NEEDED = 19,  /* too big for the tailnet MTU; ICMP error sent back */
-	TP_DROP_STATIC_SPOOF = 20, /* from the tailnet, sourced from one of our static NAT addresses */
+	TP_DROP_TTL_EXCEEDED = 20, /* a packet we forward ourselves (SNAT) would leave with TTL 0 */
+	TP_DROP_STATIC_SPOOF = 21, /* from the tailnet, sourced from one of our static NAT addresses */
 	TP_DROP_REASON_MAX,
 };
 
