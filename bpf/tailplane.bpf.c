@@ -19,6 +19,10 @@
  * address and a port of the SNAT range; tp_from_tailnet forwards their
  * packets itself (FIB, Ethernet header, redirect to the uplink).
  *
+ * Static 1:1 NAT (lib/static_nat.h) wraps both: right after the parse on
+ * the way in, right before the packet leaves on the way out, so every
+ * stage between sees a pod's own address.
+ *
  * Established flows take one conntrack lookup (two or three for
  * replies) and a rewrite; policy and service lookups happen once per
  * flow, and again when the policy revision moved.  ICMP errors belonging to a flow are
@@ -38,6 +42,7 @@
 #include "lib/snat.h"
 #include "lib/policy.h"
 #include "lib/events.h"
+#include "lib/static_nat.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -1000,17 +1005,10 @@ static __always_inline int tp_uplink_icmp_error(struct __sk_buff *skb, struct tp
 	return tp_uplink_redirect(skb, e);
 }
 
-/* Both programs: count, parse, hand the packet to its kind's handler. */
-static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
+/* Hand a parsed packet (tp_parse() said @ret) to its kind's handler. */
+static __always_inline int tp_handle_kind(struct __sk_buff *skb, int hook,
+					  struct tp_pkt *p, int ret)
 {
-	struct tp_pkt *p = tp_pkt_get();
-	int ret;
-
-	tp_stat_add(hook == TP_HOOK_FROM_TAILNET ? TP_STAT_RX_TAILNET : TP_STAT_TX_TAILNET,
-		    skb->len);
-	if (!p)
-		return tp_drop(skb, TP_DROP_INTERNAL);
-	ret = tp_parse_skb(skb, p);
 	switch (ret) {
 	case TP_PARSE_FLOW:
 		return hook == TP_HOOK_FROM_TAILNET ? tp_ingress_flow(skb, p) :
@@ -1024,6 +1022,34 @@ static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
 		return tp_other(skb, hook, p);
 	}
 	return tp_drop_report(skb, hook, p, -ret);
+}
+
+/*
+ * Both programs: count, parse, hand the packet to its kind's handler,
+ * with static 1:1 NAT at the tailnet edge (lib/static_nat.h).
+ */
+static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
+{
+	struct tp_pkt *p = tp_pkt_get();
+	int ret, verdict, nat;
+
+	tp_stat_add(hook == TP_HOOK_FROM_TAILNET ? TP_STAT_RX_TAILNET : TP_STAT_TX_TAILNET,
+		    skb->len);
+	if (!p)
+		return tp_drop(skb, TP_DROP_INTERNAL);
+	ret = tp_parse_skb(skb, p);
+	if (hook == TP_HOOK_FROM_TAILNET) {
+		nat = tp_static_nat_in(skb, p, ret);
+		if (nat < 0)
+			return tp_drop_report(skb, hook, p, -nat);
+	}
+	verdict = tp_handle_kind(skb, hook, p, ret);
+	if (hook == TP_HOOK_TO_TAILNET && verdict == TC_ACT_OK) {
+		nat = tp_static_nat_out(skb, p, ret);
+		if (nat < 0)
+			return tp_drop_report(skb, hook, p, -nat);
+	}
+	return verdict;
 }
 
 SEC("tc")

@@ -40,6 +40,8 @@ const struct tp_pin_map tp_pin_maps[] = {
 	PIN(rule_index, TP_MAP_RULE_INDEX), PIN(id_by_name, TP_MAP_ID_BY_NAME),
 	PIN(guard_drop, TP_MAP_GUARD_DROP), PIN(guard_buckets, TP_MAP_GUARD_BUCKETS),
 	PIN(guard_config, TP_MAP_GUARD_CONFIG),
+	PIN(static_nat, TP_MAP_STATIC_NAT), PIN(static_nat_rev, TP_MAP_STATIC_NAT_REV),
+	PIN(static_nat_n, TP_MAP_STATIC_NAT_N),
 };
 
 const size_t tp_pin_maps_n = sizeof(tp_pin_maps) / sizeof(tp_pin_maps[0]);

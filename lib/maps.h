@@ -18,6 +18,7 @@
  * @identity, @policy, @rules, @zones, @config, @events, @rule_stats,
  * @svc_stats, @id_names, @svc_backends, @rule_index, @id_by_name,
  * @guard_drop, @guard_buckets, @guard_config:
+ * @static_nat, @static_nat_rev, @static_nat_n:
  *               one per map of the same name (tp_<field>); -1 when not open.
  * @maglev_size: the largest Maglev table (the loader's maglev_size); see
  *               tp_service_maglev_cap() for the one writers use.
@@ -47,6 +48,9 @@ struct tp_maps {
 	int guard_drop;
 	int guard_buckets;
 	int guard_config;
+	int static_nat;
+	int static_nat_rev;
+	int static_nat_n;
 	__u32 maglev_size;
 };
 

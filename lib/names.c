@@ -33,6 +33,8 @@ static const char *const tp_stat_names[] = {
 	[TP_STAT_GUARD_PASS] = "guard_pass",
 	[TP_STAT_GUARD_LISTED] = "guard_listed",
 	[TP_STAT_GUARD_RATE_LIMITED] = "guard_rate_limited",
+	[TP_STAT_STATIC_NAT_IN] = "static_nat_in",
+	[TP_STAT_STATIC_NAT_OUT] = "static_nat_out",
 };
 
 static const char *const tp_drop_names[] = {
@@ -57,6 +59,7 @@ static const char *const tp_drop_names[] = {
 	[TP_DROP_NO_ROUTE] = "no_route",
 	[TP_DROP_FRAG_NEEDED] = "fragmentation_needed",
 	[TP_DROP_TTL_EXCEEDED] = "ttl_exceeded",
+	[TP_DROP_STATIC_SPOOF] = "static_nat_spoof",
 };
 
 static const char *const tp_ct_state_names[] = {

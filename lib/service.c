@@ -47,6 +47,7 @@
 #include "idalloc.h"
 #include "maglev.h"
 #include "service.h"
+#include "static_nat.h"
 
 static bool tp_addr_equal(const struct tp_addr *a, const struct tp_addr *b)
 {
@@ -637,7 +638,8 @@ static void tp_service_rollback(const struct tp_maps *m,
  * Return: 0 or -errno (-EINVAL bad input, -EAFNOSUPPORT a backend or the
  * ICMP protocol of another address family than the VIP's, -EEXIST
  * duplicate backend, -E2BIG too many backends, -ENOSPC no free id or a
- * map full: tp_strerror() names which).
+ * map full: tp_strerror() names which, -EADDRINUSE the VIP is a static NAT
+ * address).
  */
 int tp_service_stage(const struct tp_maps *m, struct tp_svc_batch *b,
 		     const struct tp_svc_key *key, const struct tp_svc_spec *spec,
@@ -656,6 +658,9 @@ int tp_service_stage(const struct tp_maps *m, struct tp_svc_batch *b,
 	/* a flag the datapath does not know would mean nothing, silently */
 	if (spec->flags & ~(TP_SVC_F_AFFINITY | TP_SVC_F_SNAT))
 		return -EINVAL;
+	/* a VIP is never a static NAT address (lib/static_nat.c) */
+	if (tp_static_nat_uses(m, spec->zone, &key->vip))
+		return -EADDRINUSE;
 	if (n > tp_service_maglev_cap(m))
 		return -EINVAL; /* more backends than table entries */
 	u = calloc(1, sizeof(*u));

@@ -266,6 +266,21 @@ static int tpd_parse_service(struct tpd_parse *ps, yajl_val o, size_t i,
 	return err;
 }
 
+static int tpd_parse_static_nat(struct tpd_parse *ps, yajl_val o, size_t i,
+				struct tpd_static_nat_cfg *sn)
+{
+	static const char *const keys[] = { "tailnet", "inner", "zone", NULL };
+	char where[48];
+	int err;
+
+	snprintf(where, sizeof(where), "static_nat[%zu]", i);
+	err = tpd_check_keys(ps, o, where, keys);
+	err = err ?: tpd_get_str(ps, o, where, "tailnet", sn->tailnet, sizeof(sn->tailnet), true);
+	err = err ?: tpd_get_str(ps, o, where, "inner", sn->inner, sizeof(sn->inner), true);
+	err = err ?: tpd_get_u16(ps, o, where, "zone", &sn->zone, 0, 65535);
+	return err;
+}
+
 static int tpd_parse_policy(struct tpd_parse *ps, yajl_val o, size_t i,
 			    struct tpd_policy_cfg *p)
 {
@@ -1021,6 +1036,69 @@ static int tpd_check_peer_map(struct tpd_parse *ps, const struct tpd_config *cfg
 	return 0;
 }
 
+/*
+ * The static NAT entries on their own and against each other and the
+ * file's services, as lib/static_nat.c checks them against the maps: a
+ * file that would be refused there is refused whole here.
+ */
+static int tpd_check_static_nat_one(struct tpd_parse *ps, const struct tpd_config *cfg,
+				    size_t i)
+{
+	const struct tpd_static_nat_cfg *sn = &cfg->static_nat[i], *o;
+	size_t j;
+
+	for (j = 0; j < cfg->n_services; j++)
+		if (!memcmp(&cfg->services[j].key.vip, &sn->tailnet_addr, sizeof(sn->tailnet_addr)) ||
+		    !memcmp(&cfg->services[j].key.vip, &sn->inner_addr, sizeof(sn->inner_addr)))
+			return tpd_fail(ps, "static_nat[%zu]: an address of services[%zu]'s VIP: "
+					"a static NAT address cannot be a VIP", i, j);
+	for (j = 0; j < i; j++) {
+		o = &cfg->static_nat[j];
+		if (!memcmp(&o->tailnet_addr, &sn->tailnet_addr, sizeof(sn->tailnet_addr)) &&
+		    (o->zone == sn->zone || !o->zone || !sn->zone))
+			return tpd_fail(ps, "static_nat[%zu].tailnet: %s is static_nat[%zu]'s in "
+					"the same zone", i, sn->tailnet, j);
+		if (!memcmp(&o->inner_addr, &sn->inner_addr, sizeof(sn->inner_addr)))
+			return tpd_fail(ps, "static_nat[%zu].inner: %s has a tailnet address in "
+					"static_nat[%zu] already", i, sn->inner, j);
+		if (!memcmp(&o->inner_addr, &sn->tailnet_addr, sizeof(sn->tailnet_addr)) ||
+		    !memcmp(&o->tailnet_addr, &sn->inner_addr, sizeof(sn->inner_addr)))
+			return tpd_fail(ps, "static_nat[%zu]: an address of static_nat[%zu] on "
+					"the other side", i, j);
+	}
+	return 0;
+}
+
+static int tpd_check_static_nat(struct tpd_parse *ps, struct tpd_config *cfg)
+{
+	struct tpd_static_nat_cfg *sn;
+	size_t i;
+	int err;
+
+	if (cfg->n_static_nat > TP_STATIC_NAT_SIZE)
+		return tpd_fail(ps, "static_nat: %zu entries, more than the %d the maps hold",
+				cfg->n_static_nat, TP_STATIC_NAT_SIZE);
+	for (i = 0; i < cfg->n_static_nat; i++) {
+		sn = &cfg->static_nat[i];
+		if (tp_addr_parse(sn->tailnet, &sn->tailnet_addr))
+			return tpd_fail(ps, "static_nat[%zu].tailnet: '%s' is not an address", i,
+					sn->tailnet);
+		if (tp_addr_parse(sn->inner, &sn->inner_addr))
+			return tpd_fail(ps, "static_nat[%zu].inner: '%s' is not an address", i,
+					sn->inner);
+		if (tp_addr_is_v4(&sn->tailnet_addr) != tp_addr_is_v4(&sn->inner_addr))
+			return tpd_fail(ps, "static_nat[%zu]: %s and %s are of different families: "
+					"static NAT keeps the family", i, sn->tailnet, sn->inner);
+		if (!memcmp(&sn->tailnet_addr, &sn->inner_addr, sizeof(sn->inner_addr)))
+			return tpd_fail(ps, "static_nat[%zu]: tailnet and inner are the same address",
+					i);
+		err = tpd_check_static_nat_one(ps, cfg, i);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* Everything a value names, before anything is applied. */
 static int tpd_config_validate(struct tpd_parse *ps, struct tpd_config *cfg)
 {
@@ -1030,6 +1108,7 @@ static int tpd_config_validate(struct tpd_parse *ps, struct tpd_config *cfg)
 	err = err ?: tpd_check_idents(ps, cfg);
 	err = err ?: tpd_check_services(ps, cfg);
 	err = err ?: tpd_check_policies(ps, cfg);
+	err = err ?: tpd_check_static_nat(ps, cfg);
 	err = err ?: tpd_check_peer_map(ps, cfg, cfg->wg_peers, cfg->n_wg_peers,
 					"wireguard_peers", true);
 	err = err ?: tpd_check_peer_map(ps, cfg, cfg->ts_tags, cfg->n_ts_tags,
@@ -1100,7 +1179,7 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 		"pin_root", "default_policy", "interfaces", "identities", "services",
 		"policies", "wireguard_peers", "wireguard", "tailscale", "conntrack",
 		"metrics", "maglev_size", "capacity", "sync_interval", "events",
-		"kubernetes", "snat", "guard", NULL,
+		"kubernetes", "snat", "guard", "static_nat", NULL,
 	};
 	struct tpd_parse ps = { err, errlen };
 	char yerr[256], dflt[8] = "";
@@ -1140,6 +1219,8 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 			       tpd_parse_service);
 	ret = ret ?: TPD_ARRAY(&ps, root, "policies", cfg->policies, cfg->n_policies,
 			       tpd_parse_policy);
+	ret = ret ?: TPD_ARRAY(&ps, root, "static_nat", cfg->static_nat, cfg->n_static_nat,
+			       tpd_parse_static_nat);
 	ret = ret ?: tpd_parse_map(&ps, tpd_get(root, "wireguard_peers"),
 				   "wireguard_peers", &cfg->wg_peers, &cfg->n_wg_peers);
 	ret = ret ?: tpd_parse_sections(&ps, root, cfg);
@@ -1201,7 +1282,39 @@ void tpd_config_free(struct tpd_config *cfg)
 	free(cfg->wg_peers);
 	free(cfg->ts_tags);
 	free(cfg->guard.drop);
+	free(cfg->static_nat);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+/**
+ * tpd_static_nat_unroutable() - would Tailscale refuse to route @sn's
+ * tailnet address?  True when it lies in Tailscale's own ranges
+ * (100.64.0.0/10, fd7a:115c:a1e0::/48), which no subnet route may cover,
+ * and a Tailscale interface serves its zone (docs/tailplaned.8, STATIC NAT).
+ * @cfg: the configuration.
+ * @sn:  one of its static NAT entries, parsed.
+ */
+bool tpd_static_nat_unroutable(const struct tpd_config *cfg,
+			       const struct tpd_static_nat_cfg *sn)
+{
+	static const char *const ranges[] = { "100.64.0.0/10", "fd7a:115c:a1e0::/48" };
+	struct tp_addr pfx;
+	unsigned int plen;
+	bool inside = false;
+	size_t i;
+
+	for (i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
+		if (!tp_prefix_parse(ranges[i], &pfx, &plen) &&
+		    tp_prefix_contains(&pfx, plen, &sn->tailnet_addr))
+			inside = true;
+	if (!inside)
+		return false;
+	for (i = 0; i < cfg->n_ifaces; i++)
+		if (cfg->ifaces[i].kind == TPD_IFACE_TAILNET &&
+		    cfg->ifaces[i].peers == TPD_SRC_TAILSCALE &&
+		    (!sn->zone || cfg->ifaces[i].zone == sn->zone))
+			return true;
+	return false;
 }
 
 /** tpd_config_iface() - the configured interface named @name, or NULL. */

@@ -164,6 +164,22 @@ struct tpd_guard_cfg {
 	size_t n_drop;
 };
 
+/**
+ * struct tpd_static_nat_cfg - an entry of "static_nat": a pod's tailnet address.
+ * @tailnet:      the tailnet address as written.
+ * @inner:        the inner (pod) address as written.
+ * @zone:         its zone, 0 (the default) for every tailnet zone.
+ * @tailnet_addr: @tailnet, parsed when read.
+ * @inner_addr:   @inner, parsed when read.
+ */
+struct tpd_static_nat_cfg {
+	char tailnet[64];
+	char inner[64];
+	__u16 zone;
+	struct tp_addr tailnet_addr;
+	struct tp_addr inner_addr;
+};
+
 struct tpd_config {
 	char pin_root[PATH_MAX];
 	__u8 default_policy; /* TP_VERDICT_ALLOW/DENY, 0: leave the zones as they are */
@@ -195,6 +211,8 @@ struct tpd_config {
 	bool kubernetes; /* a "kubernetes" section was given (not supported yet) */
 	struct tpd_snat_cfg snat;
 	struct tpd_guard_cfg guard;
+	struct tpd_static_nat_cfg *static_nat; /* "static_nat" (owner TP_OWNER_STATIC) */
+	size_t n_static_nat;
 };
 
 int tpd_config_load(const char *path, struct tpd_config *cfg, char *err,
@@ -203,6 +221,8 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 		     size_t errlen);
 void tpd_config_free(struct tpd_config *cfg);
 int tpd_config_identity(const struct tpd_config *cfg, const char *s, __u32 *id);
+bool tpd_static_nat_unroutable(const struct tpd_config *cfg,
+			       const struct tpd_static_nat_cfg *sn);
 const struct tpd_iface_cfg *tpd_config_iface(const struct tpd_config *cfg,
 					     const char *name);
 bool tpd_config_knobs_equal(const struct tpd_config *a,

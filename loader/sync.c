@@ -21,6 +21,7 @@
 #include "names.h"
 #include "policy.h"
 #include "service.h"
+#include "static_nat.h"
 #include "sync.h"
 #include "xdp.h"
 
@@ -1009,9 +1010,97 @@ static int tpd_static_policies(const struct tp_maps *m, const struct tpd_config 
 	return tpd_static_policies_prune(m, cfg, res);
 }
 
+/* ---- static NAT ------------------------------------------------------------ */
+
+static bool tpd_static_nat_configured(const struct tpd_config *cfg,
+				      const struct tp_static_nat_entry *e)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_static_nat; i++)
+		if (cfg->static_nat[i].zone == e->zone &&
+		    !memcmp(&cfg->static_nat[i].tailnet_addr, &e->tailnet, sizeof(e->tailnet)) &&
+		    !memcmp(&cfg->static_nat[i].inner_addr, &e->inner, sizeof(e->inner)))
+			return true;
+	return false;
+}
+
+/* Is @sn's entry there as configured: 1 ours, 2 another owner's, 0 not. */
+static int tpd_static_nat_have(const struct tp_static_nat_entry *have, size_t n,
+			       const struct tpd_static_nat_cfg *sn)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (have[i].zone == sn->zone &&
+		    !memcmp(&have[i].tailnet, &sn->tailnet_addr, sizeof(sn->tailnet_addr)) &&
+		    !memcmp(&have[i].inner, &sn->inner_addr, sizeof(sn->inner_addr)))
+			return have[i].owner == TP_OWNER_STATIC ? 1 : 2;
+	return 0;
+}
+
+/*
+ * The configuration's static NAT entries (owner TP_OWNER_STATIC): first
+ * the ones it wrote and no longer has go (so an address that moved to
+ * another pod is free again), then the missing ones are added.  Entries
+ * of other owners stay; a configured entry one of them contradicts is a
+ * conflict, left alone.
+ */
+static int tpd_static_nat(const struct tp_maps *m, const struct tpd_config *cfg,
+			  struct tpd_sync_result *res)
+{
+	struct tp_static_nat_entry *have, e;
+	char why[256];
+	size_t n, i;
+	int err;
+
+	err = tp_static_nat_list(m, &have, &n);
+	if (err)
+		return err;
+	tp_static_nat_recount(m, n);
+	for (i = 0; i < n; i++) {
+		if (have[i].owner != TP_OWNER_STATIC || tpd_static_nat_configured(cfg, &have[i]))
+			continue;
+		err = tp_static_nat_del(m, have[i].zone, false, &have[i].tailnet, NULL);
+		if (err && err != -ENOENT)
+			tpd_sync_error(res, "static_nat: an old entry not removed: %s",
+				       strerror(-err));
+		else
+			res->removed++;
+	}
+	for (i = 0; i < cfg->n_static_nat; i++) {
+		const struct tpd_static_nat_cfg *sn = &cfg->static_nat[i];
+
+		if (tpd_static_nat_have(have, n, sn))
+			continue;
+		e = (struct tp_static_nat_entry){ .tailnet = sn->tailnet_addr,
+						  .inner = sn->inner_addr,
+						  .zone = sn->zone,
+						  .owner = TP_OWNER_STATIC };
+		err = tp_static_nat_add(m, &e, why, sizeof(why));
+		if (err == -EEXIST || err == -EADDRINUSE) {
+			res->conflicts++;
+			log_warn("static_nat: held by another entry, left alone", "tailnet",
+				 sn->tailnet, "inner", sn->inner, "why", why);
+		} else if (err) {
+			tpd_sync_error(res, "static_nat[%zu]: %s", i, why);
+		} else {
+			res->added++;
+			if (tpd_static_nat_unroutable(cfg, sn))
+				log_warn("static_nat: Tailscale routes no subnet inside its own "
+					 "100.64.0.0/10 or fd7a:115c:a1e0::/48: this address is "
+					 "unreachable through a Tailscale interface",
+					 "tailnet", sn->tailnet);
+		}
+	}
+	free(have);
+	return 0;
+}
+
 /**
  * tpd_sync_static() - apply the configuration's identities, zone
- * defaults, services, policies and guard (owner TP_OWNER_STATIC).
+ * defaults, services, policies, the guard and static NAT entries (owner
+ * TP_OWNER_STATIC).
  * @m:      maps.
  * @cfg:    configuration.
  * @host:   this host's addresses, kept as `host` (see tpd_sync_host()).
@@ -1036,6 +1125,7 @@ int tpd_sync_static(const struct tp_maps *m, const struct tpd_config *cfg,
 	err = err ?: tpd_static_services(m, cfg, purge ? purge : &now, res);
 	err = err ?: tpd_static_policies(m, cfg, res);
 	err = err ?: tpd_guard_sync(m, cfg, res);
+	err = err ?: tpd_static_nat(m, cfg, res);
 	perr = purge ? 0 : tpd_purge_step(m, &now, 0);
 	if (perr)
 		tpd_sync_error(res, "stale UDP flows not purged: %s", strerror(-perr));

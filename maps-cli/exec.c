@@ -37,6 +37,9 @@ static const tpctl_fn tpctl_fns[TPCTL_OP_MAX] = {
 	[TPCTL_OP_GUARD_DEL] = tpctl_guard_del,
 	[TPCTL_OP_GUARD_RATE] = tpctl_guard_rate,
 	[TPCTL_OP_GUARD_SHOW] = tpctl_guard_show,
+	[TPCTL_OP_NAT_LIST] = tpctl_nat_list,
+	[TPCTL_OP_NAT_STATIC_ADD] = tpctl_nat_static_add,
+	[TPCTL_OP_NAT_STATIC_DEL] = tpctl_nat_static_del,
 };
 
 /**

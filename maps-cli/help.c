@@ -82,11 +82,15 @@ static const char tpctl_usage_conntrack[] =
 
 static const char tpctl_usage_nat[] =
 	"Usage: tpctl nat list\n"
-	"       tpctl nat static add TAILNET_ADDR INNER_ADDR\n"
-	"       tpctl nat static del TAILNET_ADDR\n"
+	"       tpctl nat static add TAILNET_ADDR INNER_ADDR [zone ZONE]\n"
+	"       tpctl nat static del TAILNET_ADDR [zone ZONE]\n"
+	"       tpctl nat static list\n"
 	"       tpctl nat help\n"
 	"\n"
-	"Not supported yet: arrives with the SNAT/static NAT issue.\n";
+	"Static 1:1 NAT: packets from the tailnet to TAILNET_ADDR go to INNER_ADDR,\n"
+	"packets from INNER_ADDR to the tailnet leave from TAILNET_ADDR.  Both\n"
+	"addresses of one family; neither a service VIP; ZONE a zone number, an\n"
+	"interface name or 'any' (the default: every tailnet zone).\n";
 
 static const char tpctl_usage_stats[] = "Usage: tpctl stats [show]\n"
 					"       tpctl stats reset\n"

@@ -777,12 +777,70 @@ static int p_ct_flush(struct tpctl_parser *p, struct tpctl_args *a)
 	return 0;
 }
 
-static int p_nat(struct tpctl_parser *p, struct tpctl_args *a)
+/* ---- nat static ---- */
+
+static int parse_nat_addr(struct tpctl_parser *p, const char *what, struct tp_addr *addr)
 {
-	return perr(
-		p,
-		"%s: not supported yet (arrives with the SNAT/static NAT issue)",
-		p->what);
+	const char *s = need(p, what);
+
+	if (!s)
+		return -1;
+	if (tp_addr_parse(s, addr))
+		return perr(p, "bad address '%s': expected an IPv4 or IPv6 address", s);
+	return 0;
+}
+
+static int p_nat_static_add(struct tpctl_parser *p, struct tpctl_args *a)
+{
+	static const struct tpctl_kw kws[] = {
+		KW("zone", TPCTL_HAS_ZONE, kw_zone),
+	};
+	char t[TP_ADDR_STRLEN], i[TP_ADDR_STRLEN];
+
+	if (parse_nat_addr(p, "TAILNET_ADDR", &a->nat_tailnet) ||
+	    parse_nat_addr(p, "INNER_ADDR", &a->nat_inner))
+		return -1;
+	if (tp_addr_is_v4(&a->nat_tailnet) != tp_addr_is_v4(&a->nat_inner))
+		return perr(p,
+			    "%s and %s are of different address families: static NAT keeps the family",
+			    tp_addr_format(&a->nat_tailnet, t, sizeof(t)),
+			    tp_addr_format(&a->nat_inner, i, sizeof(i)));
+	return keywords(p, a, kws, ARRAY_SIZE(kws));
+}
+
+static int p_nat_static_del(struct tpctl_parser *p, struct tpctl_args *a)
+{
+	static const struct tpctl_kw kws[] = {
+		KW("zone", TPCTL_HAS_ZONE, kw_zone),
+	};
+
+	return parse_nat_addr(p, "TAILNET_ADDR", &a->nat_tailnet) ?:
+		       keywords(p, a, kws, ARRAY_SIZE(kws));
+}
+
+/* nat static { add | del | list } */
+static int p_nat_static(struct tpctl_parser *p, struct tpctl_args *a)
+{
+	static const char *const words[] = { "add", "del", "list" };
+	const char *s = need(p, "add, del or list");
+	int i;
+
+	if (!s)
+		return -1;
+	i = match(p, s, words, ARRAY_SIZE(words), "command of nat static");
+	if (i < 0)
+		return -1;
+	what_add(p, words[i]);
+	if (i == 0) {
+		a->op = TPCTL_OP_NAT_STATIC_ADD;
+		return p_nat_static_add(p, a);
+	}
+	if (i == 1) {
+		a->op = TPCTL_OP_NAT_STATIC_DEL;
+		return p_nat_static_del(p, a);
+	}
+	a->op = TPCTL_OP_NAT_LIST;
+	return no_more(p);
 }
 
 static int p_monitor(struct tpctl_parser *p, struct tpctl_args *a)
@@ -884,8 +942,8 @@ static const struct tpctl_cmd ct_cmds[] = {
 };
 
 static const struct tpctl_cmd nat_cmds[] = {
-	{ "list", TPCTL_OP_NONE, p_nat },
-	{ "static", TPCTL_OP_NONE, p_nat },
+	{ "list", TPCTL_OP_NAT_LIST, p_none },
+	{ "static", TPCTL_OP_NONE, p_nat_static },
 };
 
 static const struct tpctl_cmd stats_cmds[] = {
@@ -1163,6 +1221,8 @@ bool tpctl_op_writes(enum tpctl_op op)
 	case TPCTL_OP_GUARD_ADD:
 	case TPCTL_OP_GUARD_DEL:
 	case TPCTL_OP_GUARD_RATE:
+	case TPCTL_OP_NAT_STATIC_ADD:
+	case TPCTL_OP_NAT_STATIC_DEL:
 		return true;
 	default:
 		return false;

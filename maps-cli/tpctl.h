@@ -85,6 +85,9 @@ enum tpctl_op {
 	TPCTL_OP_GUARD_DEL,
 	TPCTL_OP_GUARD_RATE,
 	TPCTL_OP_GUARD_SHOW,
+	TPCTL_OP_NAT_LIST,
+	TPCTL_OP_NAT_STATIC_ADD,
+	TPCTL_OP_NAT_STATIC_DEL,
 	TPCTL_OP_MAX,
 };
 
@@ -145,6 +148,8 @@ enum tpctl_monitor_filter {
  * @file:      batch: the file, "-" for stdin.
  * @rate:      guard rate: handshakes a second per source, 0: no limit.
  * @burst:     guard rate: the bucket size.
+ * @nat_tailnet: nat static: the tailnet address.
+ * @nat_inner:   nat static add: the inner address.
  */
 struct tpctl_args {
 	enum tpctl_op op;
@@ -177,6 +182,8 @@ struct tpctl_args {
 	const char *file;
 	__u32 rate;
 	__u32 burst;
+	struct tp_addr nat_tailnet;
+	struct tp_addr nat_inner;
 };
 
 /**
@@ -449,5 +456,8 @@ int tpctl_guard_add(struct tpctl_ctx *ctx, const struct tpctl_args *a);
 int tpctl_guard_del(struct tpctl_ctx *ctx, const struct tpctl_args *a);
 int tpctl_guard_rate(struct tpctl_ctx *ctx, const struct tpctl_args *a);
 int tpctl_guard_show(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_nat_list(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_nat_static_add(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_nat_static_del(struct tpctl_ctx *ctx, const struct tpctl_args *a);
 
 #endif /* TPCTL_TPCTL_H */

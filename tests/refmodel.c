@@ -164,6 +164,8 @@ struct ref_service {
 	__u32 table_size;
 };
 
+#define REF_MAX_STATIC_NAT 16
+
 struct ref_state {
 	struct ref_knobs k;
 	struct ref_iface ifaces[TP_MAX_IFACES];
@@ -189,6 +191,11 @@ struct ref_state {
 	struct tp_ct_key last; /* tuple of the last flow packet */
 	bool last_valid;
 	char why[256];
+	struct {
+		__u16 zone;
+		struct tp_addr tailnet, inner;
+	} sn[REF_MAX_STATIC_NAT]; /* static 1:1 NAT entries */
+	size_t n_sn;
 };
 
 /**
@@ -2532,6 +2539,161 @@ static int other(struct ref_run *r)
  *
  * Return: REF_PASS or REF_DROP (TC_ACT_OK, TC_ACT_SHOT).
  */
+/* ---- static 1:1 NAT -------------------------------------------------------- */
+
+/**
+ * ref_static_nat_add() - a static 1:1 NAT entry (checked by the caller).
+ * @st:      the model.
+ * @zone:    its zone, 0 for all.
+ * @tailnet: the tailnet address.
+ * @inner:   the inner address.
+ *
+ * Return: 0 or -ENOSPC.
+ */
+int ref_static_nat_add(struct ref_state *st, __u16 zone, const struct tp_addr *tailnet,
+		       const struct tp_addr *inner)
+{
+	if (st->n_sn >= REF_MAX_STATIC_NAT)
+		return -ENOSPC;
+	st->sn[st->n_sn].zone = zone;
+	st->sn[st->n_sn].tailnet = *tailnet;
+	st->sn[st->n_sn].inner = *inner;
+	st->n_sn++;
+	return 0;
+}
+
+static bool sn_family_ok(const struct tp_addr *a, bool v6)
+{
+	bool v4 = !a->w[0] && !a->w[1] && a->w[2] == htonl(0xffff);
+
+	return v4 != v6;
+}
+
+/* The inner address of tailnet address @a coming in on @zone: its zone's entry, else zone 0's. */
+static const struct tp_addr *sn_inner(const struct ref_state *st, __u16 zone,
+				      const struct tp_addr *a, bool v6)
+{
+	const struct tp_addr *found = NULL;
+	size_t i;
+
+	for (i = 0; i < st->n_sn; i++) {
+		if (memcmp(&st->sn[i].tailnet, a, sizeof(*a)))
+			continue;
+		if (st->sn[i].zone == zone)
+			return sn_family_ok(&st->sn[i].inner, v6) ? &st->sn[i].inner : NULL;
+		if (!st->sn[i].zone)
+			found = &st->sn[i].inner;
+	}
+	return found && sn_family_ok(found, v6) ? found : NULL;
+}
+
+static bool sn_is_tailnet(const struct ref_state *st, __u16 zone, const struct tp_addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < st->n_sn; i++)
+		if (!memcmp(&st->sn[i].tailnet, a, sizeof(*a)) &&
+		    (st->sn[i].zone == zone || !st->sn[i].zone))
+			return true;
+	return false;
+}
+
+/* The tailnet address of inner address @a leaving to @zone. */
+static const struct tp_addr *sn_tailnet(const struct ref_state *st, __u16 zone,
+					const struct tp_addr *a, bool v6)
+{
+	size_t i;
+
+	for (i = 0; i < st->n_sn; i++)
+		if (!memcmp(&st->sn[i].inner, a, sizeof(*a)))
+			return (!st->sn[i].zone || st->sn[i].zone == zone) &&
+					       sn_family_ok(&st->sn[i].tailnet, v6) ?
+				       &st->sn[i].tailnet :
+				       NULL;
+	return NULL;
+}
+
+/*
+ * From the tailnet, before every stage (docs/datapath.md, Static 1:1
+ * NAT): a forged source is dropped, an error about the pod's packet and a
+ * packet to a tailnet address are made inner.  Returns 0 or -reason.
+ */
+static int static_in(struct ref_state *st, struct ref_pkt *p, int kind)
+{
+	const struct tp_addr *in;
+
+	if (sn_is_tailnet(st, p->t.zone, &p->t.saddr))
+		return -TP_DROP_STATIC_SPOOF;
+	if (kind == P_ICMP_ERR && (in = sn_inner(st, p->t.zone, &p->q.saddr, p->v6))) {
+		rewrite_icmp_error(p, true, in, p->q.sport);
+		if (!memcmp(&p->t.daddr, &p->q.saddr, sizeof(*in)))
+			p->t.daddr = *in;
+		p->q.saddr = *in;
+		count(st, TP_STAT_STATIC_NAT_IN, p->len);
+		return 0;
+	}
+	in = sn_inner(st, p->t.zone, &p->t.daddr, p->v6);
+	if (!in)
+		return 0;
+	rewrite_flow(p, false, in, p->t.dport);
+	p->t.daddr = *in;
+	count(st, TP_STAT_STATIC_NAT_IN, p->len);
+	return 0;
+}
+
+/*
+ * To the tailnet, after a pass: the packet as the stages left it, parsed
+ * again; an error about a packet to the pod and a packet from the pod get
+ * the pod's tailnet address.
+ */
+static void static_out(struct ref_state *st, __u32 ifindex, uint8_t *b, size_t len)
+{
+	struct ref_pkt q;
+	const struct tp_addr *tn;
+	int kind;
+
+	if (!st->n_sn)
+		return;
+	memset(&q, 0, sizeof(q));
+	q.b = b;
+	q.len = len;
+	kind = parse(st, ifindex, &q);
+	if (kind != P_FLOW && kind != P_ICMP_ERR && kind != P_OTHER)
+		return;
+	if (kind == P_ICMP_ERR && (tn = sn_tailnet(st, q.t.zone, &q.q.daddr, q.v6))) {
+		rewrite_icmp_error(&q, false, tn, q.q.dport);
+		count(st, TP_STAT_STATIC_NAT_OUT, len);
+		return;
+	}
+	tn = sn_tailnet(st, q.t.zone, &q.t.saddr, q.v6);
+	if (!tn)
+		return;
+	rewrite_flow(&q, true, tn, q.t.sport);
+	count(st, TP_STAT_STATIC_NAT_OUT, len);
+}
+
+static int process_kind(struct ref_run *r, int ret)
+{
+	struct ref_state *st = r->st;
+
+	switch (ret) {
+	case P_NOT_IP:
+		explain(st, "not IP");
+		return pass(r, TP_STAT_NOT_IP);
+	case P_OTHER:
+		return other(r);
+	case P_ICMP_ERR:
+		return icmp_err(r);
+	}
+	st->last_valid = true;
+	if (r->hook == REF_FROM_TAILNET)
+		ret = from_tailnet_flow(r);
+	else
+		ret = to_tailnet_flow(r);
+	st->last = r->p->t;
+	return ret;
+}
+
 int ref_process(struct ref_state *st, int hook, __u32 ifindex,
 		__u32 in_ifindex, const uint8_t *in, size_t len, uint8_t *out,
 		size_t *out_len, __u64 now)
@@ -2540,7 +2702,7 @@ int ref_process(struct ref_state *st, int hook, __u32 ifindex,
 	struct ref_run r = { .st = st, .p = &p, .hook = hook,
 			     .ifindex = ifindex, .in_ifindex = in_ifindex,
 			     .now = now };
-	int ret;
+	int ret, verdict;
 
 	memcpy(out, in, len);
 	*out_len = len;
@@ -2557,22 +2719,15 @@ int ref_process(struct ref_state *st, int hook, __u32 ifindex,
 	ret = parse(st, ifindex, &p);
 	if (ret < 0)
 		return drop_report(&r, -ret);
-	switch (ret) {
-	case P_NOT_IP:
-		explain(st, "not IP");
-		return pass(&r, TP_STAT_NOT_IP);
-	case P_OTHER:
-		return other(&r);
-	case P_ICMP_ERR:
-		return icmp_err(&r);
+	if (hook == REF_FROM_TAILNET && ret != P_NOT_IP) {
+		verdict = static_in(st, &p, ret);
+		if (verdict < 0)
+			return drop_report(&r, -verdict);
 	}
-	st->last_valid = true;
-	if (hook == REF_FROM_TAILNET)
-		ret = from_tailnet_flow(&r);
-	else
-		ret = to_tailnet_flow(&r);
-	st->last = p.t;
-	return ret;
+	verdict = process_kind(&r, ret);
+	if (hook == REF_TO_TAILNET && verdict == REF_PASS && ret != P_NOT_IP)
+		static_out(st, ifindex, out, len);
+	return verdict;
 }
 
 /**

@@ -129,6 +129,9 @@ int ref_service_set(struct ref_state *st, const struct tp_svc_key *key,
 		    const struct ref_backend *be, size_t n);
 int ref_service_del(struct ref_state *st, const struct tp_svc_key *key);
 
+int ref_static_nat_add(struct ref_state *st, __u16 zone, const struct tp_addr *tailnet,
+		       const struct tp_addr *inner);
+
 struct pref_policy *ref_policy(struct ref_state *st);
 void ref_policy_rev_set(struct ref_state *st, __u32 rev);
 __u32 ref_policy_rev(const struct ref_state *st);

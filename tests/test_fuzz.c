@@ -102,6 +102,7 @@
 #include "policyref.h"
 #include "names.h"
 #include "refmodel.h"
+#include "static_nat.h"
 #include "service.h"
 
 #define FZ_DEFAULT_ITERS 100000
@@ -2418,6 +2419,38 @@ static void fz_env(void)
 		fail_msg("cannot add the zone-1 routes to the test namespace");
 }
 
+/*
+ * Static 1:1 NAT entries between pool addresses (a random subset), in the
+ * datapath and the model: packets from and to them go through
+ * bpf/lib/static_nat.h and the model's static_in()/static_out().
+ */
+static void fz_static_nat(struct fz *f)
+{
+	static const struct {
+		__u16 zone;
+		const char *tailnet, *inner;
+	} SN[] = {
+		{ 0, "100.64.7.200", "198.18.1.7" },
+		{ TH_ZONE, "fd7a:115c:a1e0::7:7", "fd00:198:18:1::7" },
+		{ TH_ZONE2, "100.100.200.3", "198.18.2.11" },
+	};
+	struct tp_static_nat_entry e = { .owner = TP_OWNER_TPCTL };
+	char why[256];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(SN); i++) {
+		if (pct(&f->r, 30))
+			continue;
+		e.zone = SN[i].zone;
+		if (pkt_addr_parse(SN[i].tailnet, &e.tailnet) ||
+		    pkt_addr_parse(SN[i].inner, &e.inner))
+			fail_msg("bad static NAT address");
+		if (tp_static_nat_add(&f->h.maps, &e, why, sizeof(why)))
+			fail_msg("static NAT %s: %s", SN[i].tailnet, why);
+		assert_int_equal(ref_static_nat_add(f->m, e.zone, &e.tailnet, &e.inner), 0);
+	}
+}
+
 static void fz_setup(struct fz *f, const struct fz_profile *prof, int index)
 {
 	static const __u32 MAGLEV[] = { 31, 61, 1021 };
@@ -2493,6 +2526,7 @@ static void fz_setup(struct fz *f, const struct fz_profile *prof, int index)
 		fz_svc_random(f, &f->svc[i]);
 		fz_svc_apply(f, &f->svc[i]);
 	}
+	fz_static_nat(f);
 	f->next_churn = prof->churn_every;
 	fz_round(f);
 	print_message(
@@ -2512,7 +2546,7 @@ static void fz_summary(struct fz *f)
 		TP_STAT_FRAG_NO_RECORD, TP_STAT_NOT_IP,	       TP_STAT_OTHER_PROTO,
 		TP_STAT_VERDICT_ALLOW, TP_STAT_VERDICT_DENY,   TP_STAT_VERDICT_AUDIT,
 		TP_STAT_POLICY_RECHECK, TP_STAT_EVENTS,	       TP_STAT_EVENTS_LIMITED,
-		TP_STAT_EVENTS_LOST,
+		TP_STAT_EVENTS_LOST,   TP_STAT_STATIC_NAT_IN,  TP_STAT_STATIC_NAT_OUT,
 	};
 	char buf[768];
 	size_t n = 0, i;

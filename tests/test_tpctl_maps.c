@@ -806,6 +806,81 @@ static __u32 tm_policy_rev(void)
 	return cfg.policy_rev;
 }
 
+/* ---- nat static (static 1:1 NAT) --------------------------------------- */
+
+static void test_nat_static_roundtrip(void **state)
+{
+	const char *keys[] = { "static", NULL };
+	struct tp_static_nat_key k = { .zone = 0 };
+	struct tp_static_nat v;
+	struct tp_addr in;
+	char *out;
+	yajl_val doc, arr, e;
+
+	TM_REQUIRE();
+	tm_ok("nat static add 100.64.7.7 198.18.2.7");
+	tm_ok("nat static add fd7a:115c:a1e0::7:7 fd00:198:18::2:7 zone 1");
+	tm_ok("nat static add 100.64.7.7 198.18.2.7"); /* the same again */
+	assert_int_equal(tp_addr_parse("100.64.7.7", &k.addr), 0);
+	assert_int_equal(tp_addr_parse("198.18.2.7", &in), 0);
+	assert_int_equal(bpf_map_lookup_elem(tm.maps.static_nat, &k, &v), 0);
+	assert_memory_equal(&v.addr, &in, sizeof(in));
+	assert_int_equal(v.owner, TP_OWNER_TPCTL);
+	assert_int_equal(bpf_map_lookup_elem(tm.maps.static_nat_rev, &in, &v), 0);
+	assert_memory_equal(&v.addr, &k.addr, sizeof(k.addr));
+
+	out = strdup(tm_ok("nat list"));
+	assert_non_null(out);
+	assert_non_null(strstr(out, "ZONE"));
+	assert_non_null(strstr(out, "100.64.7.7"));
+	assert_non_null(strstr(out, "fd00:198:18::2:7"));
+	assert_string_equal(tm_ok("nat static list"), out);
+	free(out);
+	doc = tm_json(tm_ok("-j nat list"));
+	arr = yajl_tree_get(doc, keys, yajl_t_array);
+	assert_non_null(arr);
+	assert_int_equal(YAJL_GET_ARRAY(arr)->len, 2);
+	e = YAJL_GET_ARRAY(arr)->values[0];
+	assert_string_equal(YAJL_GET_STRING(yajl_tree_get(e, (const char *[]){ "tailnet", NULL },
+							  yajl_t_string)),
+			    "100.64.7.7");
+	assert_string_equal(YAJL_GET_STRING(yajl_tree_get(e, (const char *[]){ "inner", NULL },
+							  yajl_t_string)),
+			    "198.18.2.7");
+	assert_string_equal(YAJL_GET_STRING(yajl_tree_get(e, (const char *[]){ "owner", NULL },
+							  yajl_t_string)),
+			    "tpctl");
+	yajl_tree_free(doc);
+
+	/* refused, nothing written */
+	tm_fails("100.64.7.7 is already the tailnet address of 198.18.2.7 in every zone",
+		 "nat static add 100.64.7.7 198.18.2.8");
+	tm_fails("198.18.2.7 already has the tailnet address 100.64.7.7 in every zone",
+		 "nat static add 100.64.7.8 198.18.2.7");
+	tm_fails("100.64.7.8 and fd00::1 are of different address families",
+		 "nat static add 100.64.7.8 fd00::1");
+	tm_ok("service add 198.19.0.10:80/tcp");
+	tm_fails("a static NAT address cannot be a service VIP: 198.19.0.10:80/tcp",
+		 "nat static add 198.19.0.10 198.18.2.9");
+	tm_fails("no static NAT entry for 100.64.7.9", "nat static del 100.64.7.9");
+	tm_fails("no static NAT entry for fd7a:115c:a1e0::7:7 in zone any",
+		 "nat static del fd7a:115c:a1e0::7:7 zone any");
+	doc = tm_json(tm_ok("-j nat static list"));
+	arr = yajl_tree_get(doc, keys, yajl_t_array);
+	assert_int_equal(YAJL_GET_ARRAY(arr)->len, 2);
+	yajl_tree_free(doc);
+
+	/* del: both maps; the zone found when not named */
+	tm_ok("nat static del 100.64.7.7");
+	assert_int_not_equal(bpf_map_lookup_elem(tm.maps.static_nat, &k, &v), 0);
+	assert_int_not_equal(bpf_map_lookup_elem(tm.maps.static_nat_rev, &in, &v), 0);
+	tm_ok("nat static del fd7a:115c:a1e0::7:7");
+	doc = tm_json(tm_ok("-j nat list"));
+	arr = yajl_tree_get(doc, keys, yajl_t_array);
+	assert_int_equal(YAJL_GET_ARRAY(arr)->len, 0);
+	yajl_tree_free(doc);
+}
+
 static void test_identity_roundtrip(void **state)
 {
 	struct tp_identity_name nm;
@@ -2564,10 +2639,11 @@ static void test_access_errors(void **state)
 	tm_res_free(&r);
 	assert_int_equal(tm_count(tm.maps.services), 0);
 
-	tm_fails(
-		"nat static: not supported yet (arrives with the SNAT/static NAT issue)",
-		"nat static add 100.64.1.1 198.18.1.1");
-	tm_fails("nat list: not supported yet", "nat list");
+	tm_exec(&r, NULL, 65534, tm.pin_root, "nat static add 100.64.1.1 198.18.1.1");
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "permission denied"));
+	tm_res_free(&r);
+	assert_int_equal(tm_count(tm.maps.static_nat), 0);
 }
 
 int main(void)
@@ -2578,6 +2654,7 @@ int main(void)
 		cmocka_unit_test_setup(test_backend_mixed_family, tm_setup),
 		cmocka_unit_test_setup(test_identity_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_guard_roundtrip, tm_setup),
+		cmocka_unit_test_setup(test_nat_static_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_policy_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_conntrack, tm_setup),
 		cmocka_unit_test_setup(test_conntrack_snat, tm_setup),

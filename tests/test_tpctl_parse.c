@@ -538,6 +538,33 @@ static void test_parse_conntrack(void **state)
 	assert_true(a.has & TPCTL_HAS_BACKEND);
 }
 
+static void test_parse_nat(void **state)
+{
+	struct tp_addr t4 = tt_addr("100.64.7.7"), i4 = tt_addr("198.18.2.7");
+	struct tp_addr t6 = tt_addr("fd7a:115c:a1e0::7:7");
+	struct tpctl_args a;
+
+	tt_parse_ok("nat", &a);
+	assert_int_equal(a.op, TPCTL_OP_NAT_LIST);
+	tt_parse_ok("nat list", &a);
+	assert_int_equal(a.op, TPCTL_OP_NAT_LIST);
+	tt_parse_ok("nat static list", &a);
+	assert_int_equal(a.op, TPCTL_OP_NAT_LIST);
+	tt_parse_ok("nat st a 100.64.7.7 198.18.2.7", &a);
+	assert_int_equal(a.op, TPCTL_OP_NAT_STATIC_ADD);
+	assert_memory_equal(&a.nat_tailnet, &t4, sizeof(t4));
+	assert_memory_equal(&a.nat_inner, &i4, sizeof(i4));
+	assert_null(a.zone);
+	tt_parse_ok("nat static add fd7a:115c:a1e0::7:7 fd00:198:18::2:7 zone tailscale0", &a);
+	assert_memory_equal(&a.nat_tailnet, &t6, sizeof(t6));
+	assert_string_equal(a.zone, "tailscale0");
+	tt_parse_ok("nat static del 100.64.7.7", &a);
+	assert_int_equal(a.op, TPCTL_OP_NAT_STATIC_DEL);
+	assert_memory_equal(&a.nat_tailnet, &t4, sizeof(t4));
+	tt_parse_ok("nat static del 100.64.7.7 zone any", &a);
+	assert_string_equal(a.zone, "any");
+}
+
 static void test_parse_monitor(void **state)
 {
 	struct tpctl_args a;
@@ -820,14 +847,28 @@ static const struct {
 	{ "conntrack flush service 198.19.0.10:80/tcp backend 198.18.1.1:80",
 	  "conntrack flush: give 'service' or 'backend', not both" },
 	/* nat */
-	{ "nat",
-	  "nat: not supported yet (arrives with the SNAT/static NAT issue)" },
-	{ "nat list",
-	  "nat list: not supported yet (arrives with the SNAT/static NAT issue)" },
-	{ "nat static add 100.64.1.1 198.18.1.1",
-	  "nat static: not supported yet (arrives with the SNAT/static NAT issue)" },
-	{ "nat static del 100.64.1.1",
-	  "nat static: not supported yet (arrives with the SNAT/static NAT issue)" },
+	{ "nat static", "missing add, del or list after 'nat static'" },
+	{ "nat static frob",
+	  "unknown command of nat static 'frob': expected add, del or list" },
+	{ "nat static add", "missing TAILNET_ADDR after 'nat static add'" },
+	{ "nat static add 100.64.1.1", "missing INNER_ADDR after 'nat static add'" },
+	{ "nat static add 100.64.1.300 198.18.1.1",
+	  "bad address '100.64.1.300': expected an IPv4 or IPv6 address" },
+	{ "nat static add 100.64.1.1/32 198.18.1.1",
+	  "bad address '100.64.1.1/32': expected an IPv4 or IPv6 address" },
+	{ "nat static add 100.64.1.1 fd00:198:18::1",
+	  "100.64.1.1 and fd00:198:18::1 are of different address families: static NAT keeps the family" },
+	{ "nat static add 100.64.1.1 198.18.1.1 zone", "missing ZONE after 'nat static add'" },
+	{ "nat static add 100.64.1.1 198.18.1.1 zone 70000",
+	  "bad zone '70000': expected a number 0-65535" },
+	{ "nat static add 100.64.1.1 198.18.1.1 zone 1 zone 2", "'zone' given twice" },
+	{ "nat static add 100.64.1.1 198.18.1.1 weight 2",
+	  "unknown keyword 'weight': expected zone" },
+	{ "nat static del", "missing TAILNET_ADDR after 'nat static del'" },
+	{ "nat static del 100.64.1.1 198.18.1.1",
+	  "unknown keyword '198.18.1.1': expected zone" },
+	{ "nat static list x", "unexpected 'x' after 'nat static list'" },
+	{ "nat list static", "unexpected 'static' after 'nat list'" },
 	/* monitor */
 	{ "monitor count", "missing N after 'monitor'" },
 	{ "monitor count 0",
@@ -865,6 +906,7 @@ static void test_op_writes(void **state)
 		TPCTL_OP_CT_FLUSH,     TPCTL_OP_STATS_RESET,
 		TPCTL_OP_GUARD_ADD,    TPCTL_OP_GUARD_DEL,
 		TPCTL_OP_GUARD_RATE,
+		TPCTL_OP_NAT_STATIC_ADD, TPCTL_OP_NAT_STATIC_DEL,
 	};
 	size_t i, n = 0;
 	int op;
@@ -1680,12 +1722,12 @@ static void test_cmd_cycle(void **state)
 		"bad address '198.19.0.300:80/tcp': expected ADDR:PORT/PROTO");
 	yajl_tree_free(v);
 	tt_out_close(&o);
-	v = tt_json(tt_cmd(&o, false, true, "nat static add 1.2.3.4 5.6.7.8",
+	v = tt_json(tt_cmd(&o, false, true, "nat static add 1.2.3.4 fd00::1",
 			   &status));
 	assert_int_equal(status, 1);
 	assert_string_equal(
 		tt_jstr(v, "error"),
-		"nat static: not supported yet (arrives with the SNAT/static NAT issue)");
+		"1.2.3.4 and fd00::1 are of different address families: static NAT keeps the family");
 	yajl_tree_free(v);
 	tt_out_close(&o);
 
@@ -1780,6 +1822,7 @@ int main(void)
 		cmocka_unit_test(test_parse_identity),
 		cmocka_unit_test(test_parse_policy),
 		cmocka_unit_test(test_parse_conntrack),
+		cmocka_unit_test(test_parse_nat),
 		cmocka_unit_test(test_parse_monitor),
 		cmocka_unit_test(test_parse_guard),
 		cmocka_unit_test(test_parse_errors),

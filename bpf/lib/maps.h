@@ -322,4 +322,36 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_guard_config SEC(".maps");
 
+/* ---- static 1:1 NAT (lib/static_nat.h) --------------------------------- */
+
+/*
+ * Written by userspace only, a pair of entries per pod; not preallocated,
+ * so memory follows the entries that exist (abi.h).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TP_STATIC_NAT_SIZE);
+	__type(key, struct tp_static_nat_key);
+	__type(value, struct tp_static_nat);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_static_nat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TP_STATIC_NAT_SIZE);
+	__type(key, struct tp_addr);
+	__type(value, struct tp_static_nat);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_static_nat_rev SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_static_nat_n SEC(".maps");
+
 #endif /* TP_BPF_MAPS_H */

@@ -48,6 +48,9 @@
 #define TP_MAP_SVC_BACKENDS "tp_svc_backends"
 #define TP_MAP_RULE_INDEX "tp_rule_index"
 #define TP_MAP_ID_BY_NAME "tp_id_by_name"
+#define TP_MAP_STATIC_NAT "tp_static_nat"	  /* static 1:1 NAT, by tailnet address */
+#define TP_MAP_STATIC_NAT_REV "tp_static_nat_rev" /* the same, by inner address */
+#define TP_MAP_STATIC_NAT_N "tp_static_nat_n"	  /* how many entries (a gate) */
 
 /* ---- sizes (defaults; the loader may resize before load) -------------- */
 
@@ -85,6 +88,12 @@
 #define TP_RULE_INDEX_ENTRIES(rules) (4 * (rules))
 #define TP_RULE_INDEX_SIZE   TP_RULE_INDEX_ENTRIES(TP_MAX_RULES)
 #define TP_EVENTS_SIZE	     (1 << 20) /* ring buffer bytes */
+/*
+ * Static 1:1 NAT entries (a pod each), per map: far more pods than a node
+ * runs (Kubernetes' default limit is 110), and a hash's bucket array, the
+ * part an empty map costs, stays at 8192 * 16 bytes.
+ */
+#define TP_STATIC_NAT_SIZE   8192
 
 /* ---- addresses -------------------------------------------------------- */
 
@@ -674,6 +683,61 @@ struct tp_config {
 _Static_assert(sizeof(struct tp_config) == 48, "tp_config size");
 #define TP_CONFIG_V1_SIZE 8
 
+/* ---- static 1:1 NAT ------------------------------------------------------ */
+
+/*
+ * A static entry gives an inner address (a pod's) a tailnet address of its
+ * own: packets from the tailnet to the tailnet address go to the inner
+ * address, packets from the inner address to the tailnet leave from the
+ * tailnet address (bpf/lib/static_nat.h).  Two hashes hold each entry,
+ * one per direction, written together by lib/static_nat.c under the
+ * writers' lock:
+ *
+ *   tp_static_nat:     (zone, tailnet address) -> inner address
+ *   tp_static_nat_rev: inner address -> (zone, tailnet address)
+ *
+ * Zone 0 means every tailnet zone.  A tailnet address is in at most one
+ * entry per zone and never in zone 0 and a zone at once; an inner address
+ * is in at most one entry; both addresses have the same family, and
+ * neither is a service VIP.  Memory: see docs/tailplaned.8 (MEMORY).
+ *
+ * tp_static_nat_n (array, one __u32 at key 0) counts the entries, or more:
+ * writers raise it before writing an entry and lower it after deleting
+ * one, and the loader's sync, which reads every entry, sets it exact.  The datapath skips
+ * the stage when it is 0, so a node without static NAT pays one array
+ * lookup a packet, not four hash lookups.
+ */
+
+/**
+ * struct tp_static_nat_key - map tp_static_nat key.
+ * @zone: the tailnet zone, 0 for all.
+ * @pad:  zero.
+ * @addr: the tailnet address.
+ */
+struct tp_static_nat_key {
+	__u16 zone;
+	__u16 pad;
+	struct tp_addr addr;
+};
+_Static_assert(sizeof(struct tp_static_nat_key) == 20, "tp_static_nat_key size");
+
+/**
+ * struct tp_static_nat - value of tp_static_nat (@addr: the inner address)
+ * and of tp_static_nat_rev, key struct tp_addr inner address (@addr: the
+ * tailnet address).
+ * @addr:  the address on the other side.
+ * @zone:  the entry's zone, 0 for all.
+ * @owner: enum tp_owner.
+ * @pad:   zero.
+ */
+struct tp_static_nat {
+	struct tp_addr addr;
+	__u16 zone;
+	__u8 owner;
+	__u8 pad;
+};
+_Static_assert(sizeof(struct tp_static_nat) == 20, "tp_static_nat size");
+
 /* ---- policy and identity indexes (userspace only) ------------------- */
 
 /*
@@ -886,6 +950,7 @@ enum tp_drop_reason {
 	TP_DROP_NO_ROUTE = 18,	   /* the FIB has no usable route for a translated flow */
 	TP_DROP_FRAG_NEEDED = 19,  /* too big for the tailnet MTU; ICMP error sent back */
 	TP_DROP_TTL_EXCEEDED = 20, /* a packet we forward ourselves (SNAT) would leave with TTL 0 */
+	TP_DROP_STATIC_SPOOF = 21, /* from the tailnet, sourced from one of our static NAT addresses */
 	TP_DROP_REASON_MAX,
 };
 
@@ -915,6 +980,8 @@ enum tp_stat_id {
 	TP_STAT_GUARD_PASS = 21,    /* tp_xdp_guard: passed */
 	TP_STAT_GUARD_LISTED = 22,  /* tp_xdp_guard: dropped, source on the drop list */
 	TP_STAT_GUARD_RATE_LIMITED = 23, /* tp_xdp_guard: dropped, over its source's rate */
+	TP_STAT_STATIC_NAT_IN = 24,  /* from the tailnet: a static NAT address made inner */
+	TP_STAT_STATIC_NAT_OUT = 25, /* to the tailnet: an inner address made its tailnet one */
 	TP_STAT_DROP_BASE = 32,
 	TP_STAT_MAX = TP_STAT_DROP_BASE + 32,
 };
