@@ -42,6 +42,7 @@ BOOT_MODULES="virtio_pci 9pnet_virtio 9p"
 default_tests="$OUT/tests/test_datapath
 $OUT/tests/test_guard
 $OUT/tests/test_snat
+$OUT/tests/test_attacks_snat
 $OUT/tests/test_policy
 $OUT/tests/test_loader
 $OUT/tests/test_peers
