@@ -6,8 +6,9 @@
  * SNAT port, pass a packet as a SNAT reply, get past tp_to_tailnet's
  * tc_index pass-through, or make the node answer with ICMP errors.  The
  * tests named test_fault_* failed on 11bd61d and pin its fix (or are
- * skipped with "FAULT:" when the fix is not clear); test_holds_* are
- * attacks that held and must go on holding.
+ * skipped with "FAULT:" when the fix is not clear; TP_RUN_FAULTS=1 runs
+ * those, and they fail); test_holds_* are attacks that held and must go
+ * on holding.
  *
  * Every test's namespace has the uplink tpup0 of harness.h (backends
  * 198.18.1.0/24 and fd00:198:18::1:0/112 behind a gateway), the node's
@@ -661,6 +662,22 @@ static void test_holds_uplink_forgeries(void **state)
 	uplink_untouched(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0));
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_OPEN);
+
+	/*
+	 * A DNAT-only flow's reply key (backend -> client, in the client's
+	 * zone) hit from the uplink, which looks up zone 0 only: untouched,
+	 * the flow unanswered.
+	 */
+	{
+		const char *bes[1] = { BE4[1] };
+		struct tp_ct_key dk = pt_ct_key(CLIENT4, CPORT + 1, "198.19.0.11", VPORT, UDP);
+
+		pt_service(h, "198.19.0.11", VPORT, UDP, bes, 1, BE_PORT, NULL, NULL, 0, 0);
+		pt_expect_dnat(h, pt_flow(CLIENT4, CPORT + 1, "198.19.0.11", VPORT, UDP, 0),
+			       BE4[1], BE_PORT);
+		uplink_untouched(h, pt_flow(BE4[1], BE_PORT, CLIENT4, CPORT + 1, UDP, 0));
+		assert_int_equal(pt_ct_must(h, &dk).state, TP_CT_OPEN);
+	}
 }
 
 /*
