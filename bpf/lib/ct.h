@@ -518,7 +518,9 @@ __noinline int tp_ct_write_reply_key(const struct tp_ct_key *key_arg, bool from_
 		if (cur)
 			tp_ct_del(rkey);
 		ret = tp_ct_insert(rkey, rk);
-		return !ret ? 0 : ret == -EEXIST ? -TP_DROP_CT_CLASH : -TP_DROP_CT_FULL;
+		if (!ret)
+			return 0;
+		return ret == -EEXIST ? -TP_DROP_CT_CLASH : -TP_DROP_CT_FULL;
 	}
 	return tp_ct_put(rkey, rk) ? -TP_DROP_CT_FULL : 0;
 }
