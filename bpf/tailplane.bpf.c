@@ -467,9 +467,17 @@ static __always_inline int tp_flow_orig(struct __sk_buff *skb, int hook,
 	tp_stat_add(TP_STAT_CT_HIT, skb->len);
 	if (!tp_verdict_allows(tp_recheck(skb, hook, p, &p->tuple, e)))
 		return tp_drop(skb, tp_flow_deny_reason(e, p->tuple.zone));
+	if (scr && tp_ct_keep_reply_keys(&p->tuple, e, scr, now) < 0) {
+		/*
+		 * A SNAT flow whose port another live flow holds now (its
+		 * reply key was evicted meanwhile): it lost the port.  Its
+		 * entry goes, so that its next packet starts over with a
+		 * port of its own.
+		 */
+		tp_ct_del(&p->tuple);
+		return tp_drop_report(skb, hook, p, TP_DROP_CT_CLASH);
+	}
 	tp_ct_account(e, TP_CT_DIR_ORIG, p, skb->len, now);
-	if (scr)
-		tp_ct_keep_reply_keys(&p->tuple, e, scr, now);
 	if (!(e->flags & TP_CT_F_DNAT)) {
 		tp_stat_add(TP_STAT_PASS, skb->len);
 		return TC_ACT_OK;
@@ -1071,6 +1079,15 @@ int tp_from_uplink(struct __sk_buff *skb)
 {
 	struct tp_pkt *p = tp_pkt_get();
 
+	/*
+	 * The mark is ours to set (tp_revsnat_marked()), never the
+	 * sender's.  A verdict to pass makes tc_classid the tc_index (tcx:
+	 * all of it, from whatever skb->cb brought, a veth peer's tc
+	 * program included; clsact: its low 16 bits): it must not bring the
+	 * mark back, and keeps the other bits as they were.
+	 */
+	skb->tc_index &= ~TP_TC_INDEX_F_REVSNAT;
+	skb->tc_classid = skb->tc_index;
 	tp_stat_add(TP_STAT_RX_UPLINK, skb->len);
 	if (!p)
 		return TC_ACT_OK;
@@ -1085,12 +1102,32 @@ int tp_from_uplink(struct __sk_buff *skb)
 	return TC_ACT_OK; /* not ours to judge: the kernel does */
 }
 
+/*
+ * Did tp_from_uplink restore and redirect this packet (and clear the
+ * mark)?  Anyone upstream can set skb->tc_index: a tc program of a pod or
+ * of a veth uplink's peer (on clsact its tc_classid becomes the
+ * tc_index), which veth and forwarding keep.  tp_from_uplink clears the
+ * mark on every packet of the uplinks and sets it only on the replies it
+ * redirects, so only a marked packet that came in through an uplink is
+ * one of those; any other is judged as if unmarked.
+ */
+static __always_inline bool tp_revsnat_marked(struct __sk_buff *skb)
+{
+	__u32 in = skb->ingress_ifindex;
+	const struct tp_iface *ifc;
+
+	if (!(skb->tc_index & TP_TC_INDEX_F_REVSNAT))
+		return false;
+	skb->tc_index &= ~TP_TC_INDEX_F_REVSNAT;
+	ifc = in ? bpf_map_lookup_elem(&tp_ifaces, &in) : NULL;
+	return ifc && (ifc->flags & TP_IFACE_F_UPLINK);
+}
+
 SEC("tc")
 int tp_to_tailnet(struct __sk_buff *skb)
 {
 	/* a reply tp_from_uplink restored, decided and accounted there */
-	if (skb->tc_index & TP_TC_INDEX_F_REVSNAT) {
-		skb->tc_index &= ~TP_TC_INDEX_F_REVSNAT;
+	if (tp_revsnat_marked(skb)) {
 		tp_stat_add(TP_STAT_TX_TAILNET, skb->len);
 		return TC_ACT_OK;
 	}

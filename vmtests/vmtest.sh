@@ -57,6 +57,8 @@ default_tests="$OUT/tests/test_loader
 $OUT/tests/test_policy
 $OUT/tests/test_datapath
 $OUT/tests/test_snat
+$OUT/tests/test_attacks_snat
+$OUT/tests/test_static_nat
 $OUT/tests/test_guard
 $OUT/tests/test_wg_genl_live
 $OUT/tests/test_peers_live

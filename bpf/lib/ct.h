@@ -494,6 +494,7 @@ __noinline int tp_ct_write_reply_key(const struct tp_ct_key *key_arg, bool from_
 	struct tp_scratch *scr = tp_ct_fn_scratch(key_arg);
 	const struct tp_ct_key *rkey, *key;
 	struct tp_ct_entry *cur, *rk;
+	long ret;
 
 	if (!scr)
 		return -TP_DROP_INTERNAL;
@@ -508,6 +509,19 @@ __noinline int tp_ct_write_reply_key(const struct tp_ct_key *key_arg, bool from_
 	if (cur)
 		tp_ct_retire(rkey, &scr->rev);
 	tp_ct_reply_entry(key, snat, rk);
+	if (snat) {
+		/*
+		 * A SNAT key is the port's reservation: inserted, as
+		 * tp_ct_snat_reserve() does, so that a flow reserving the
+		 * port meanwhile keeps it and this one learns it lost it.
+		 */
+		if (cur)
+			tp_ct_del(rkey);
+		ret = tp_ct_insert(rkey, rk);
+		if (!ret)
+			return 0;
+		return ret == -EEXIST ? -TP_DROP_CT_CLASH : -TP_DROP_CT_FULL;
+	}
 	return tp_ct_put(rkey, rk) ? -TP_DROP_CT_FULL : 0;
 }
 
@@ -521,26 +535,36 @@ __noinline int tp_ct_write_reply_key(const struct tp_ct_key *key_arg, bool from_
  *
  * At most once a second per flow, and only for flows that have reply-key
  * entries (DNAT, zone crossing): the check is one lookup, which also
- * keeps the entry warm in the LRU.
+ * keeps the entry warm in the LRU.  A SNAT flow's key is checked on every
+ * packet: it is the reservation of the flow's port, and while it is
+ * evicted another flow may reserve that port; a packet that left with it
+ * then would share the backend's tuple with that flow, whose client would
+ * get the answers.
+ *
+ * Return: 0, or for a SNAT flow whose key another live flow holds now (it
+ * lost its port) or that cannot be written, a negative drop reason.
  */
-static __always_inline void tp_ct_keep_reply_keys(const struct tp_ct_key *key,
-						  struct tp_ct_entry *e,
-						  struct tp_scratch *scr, __u64 now)
+static __always_inline int tp_ct_keep_reply_keys(const struct tp_ct_key *key,
+						 struct tp_ct_entry *e,
+						 struct tp_scratch *scr, __u64 now)
 {
 	__u8 sec = (__u8)tp_ct_sec(now);
 	bool from_tailnet = !(e->flags & TP_CT_F_EGRESS);
 	bool dnat = e->flags & TP_CT_F_DNAT, cross = tp_ct_crosses(key, e);
+	bool snat = e->flags & TP_CT_F_SNAT;
+	int ret = 0;
 
-	if ((!dnat && !cross) || e->rk_check_s == sec)
-		return;
+	if ((!dnat && !cross) || (e->rk_check_s == sec && !snat))
+		return 0;
 	e->rk_check_s = sec;
 	if (tp_ct_reply_tuple(key, e, tp_ct_cfg(), &scr->rkey) && dnat)
-		tp_ct_write_reply_key(key, from_tailnet, e->flags & TP_CT_F_SNAT, now);
+		ret = tp_ct_write_reply_key(key, from_tailnet, snat, now);
 	if (cross) {
 		tp_ct_reply_tuple(key, e, NULL, &scr->rkey);
 		scr->rkey.zone = e->out_zone;
 		tp_ct_write_reply_key(key, false, false, now);
 	}
+	return snat ? ret : 0;
 }
 
 #ifndef TP_SNAT_TRIES

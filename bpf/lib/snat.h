@@ -242,7 +242,21 @@ __noinline int tp_snat_route(struct __sk_buff *skb, const struct tp_pkt *p,
 static __always_inline long tp_snat_mtu_check(struct __sk_buff *skb, const struct tp_pkt *p,
 					      __u32 ifindex, __u32 *mtu)
 {
+	long ret;
+
 	*mtu = 0;
+	/*
+	 * Without BPF_MTU_CHK_SEGS every GSO packet (a GRO'd TCP stream of
+	 * the uplink's MTU, say) would fit.  That flag takes no length
+	 * change, and needs none: it checks the segments' L3 length.
+	 */
+	if (skb->gso_size) {
+		ret = bpf_check_mtu(skb, ifindex, mtu, 0, BPF_MTU_CHK_SEGS);
+		if (ret >= 0)
+			return ret;
+		/* no transport header to find the segments by: as before */
+		*mtu = 0;
+	}
 	return bpf_check_mtu(skb, ifindex, mtu, -(__s32)p->l3_off, 0);
 }
 
