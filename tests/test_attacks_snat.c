@@ -347,28 +347,25 @@ static void test_fault_reply_ttl_not_decremented(void **state)
 
 /*
  * Userspace (lib/conntrack.c: GC, tpctl conntrack flush, the UDP purge)
- * computes reply tuples with tp_ct_reply_tuple(..., NULL config), which
- * for a SNAT flow gives the DNAT reply tuple (backend -> client, the
- * client's zone), never its SNAT key (backend -> node:port, zone 0).  So
- * tp_ct_entry_live() judges a live SNAT flow's reply key dead and GC
- * deletes it on every pass; until the flow's next packet in the original
- * direction writes it again, the backend's replies reach the node's own
- * stack, which answers a TCP segment with a RST, and the port is free
- * for another flow.  A dead SNAT flow's key is never found to delete
- * (orphans until reclaimed).  The userspace half of SNAT lands
- * separately: not fixed here.
+ * must find a SNAT flow's reply key (backend -> node:port, zone 0) with
+ * the SNAT address from tp_config.  Computed without it (the DNAT reply
+ * tuple), GC judged every live SNAT key dead and deleted it on each
+ * pass: the backend's replies then reached the node's own stack (a RST
+ * for TCP) and the port was free for another flow to take.  Found by
+ * the review while the userspace half had not landed; it passes since
+ * tp_ct_entry_live() takes the configuration.
  */
-static void test_fault_gc_judges_live_snat_key_dead(void **state)
+static void test_gc_keeps_live_snat_key(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, TCP);
 	struct tp_ct_key rk;
 	struct tp_ct_entry re;
+	struct tp_config cfg;
 	struct pkt out;
 	__u16 port;
 
 	REQUIRE_BPF();
-	FAULT_SKIP("lib/conntrack.c judges a live SNAT flow's reply key dead (NULL config)");
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, TCP, BE4[0]);
 	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, TCP, SYN), &out),
@@ -376,7 +373,7 @@ static void test_fault_gc_judges_live_snat_key_dead(void **state)
 	port = snat_port_of(h, &k);
 	rk = key_z(BE4[0], BE_PORT, SNAT4, port, TCP, 0);
 	re = pt_ct_must(h, &rk);
-	assert_true(tp_ct_entry_live(&h->maps, &rk, &re, T0));
+	assert_true(tp_ct_entry_live(&h->maps, tp_ct_config(&h->maps, &cfg), &rk, &re, T0));
 }
 
 /* ---- tp_to_tailnet's tc_index pass-through, through real devices -------- */
@@ -1004,7 +1001,7 @@ int main(void)
 		T(test_holds_revoked_both_ways),
 		T(test_fault_too_big_errors_not_rate_limited),
 		T(test_fault_reply_ttl_not_decremented),
-		T(test_fault_gc_judges_live_snat_key_dead),
+		T(test_gc_keeps_live_snat_key),
 		T(test_fault_gso_reply_over_mtu),
 		/* real devices last: they add routes to the test namespace */
 		T(test_fault_tc_index_forged_on_uplink),
