@@ -934,6 +934,9 @@ static __always_inline int tp_uplink_too_big(struct __sk_buff *skb, const struct
 	int ret;
 
 	tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_FRAG_NEEDED);
+	/* at most the kernel's rate of errors, whatever the sender's rate */
+	if (!tp_bucket_take(TP_BUCKET_ICMP_ERR, tp_now(), TP_ICMP_ERR_PER_SEC, TP_ICMP_ERR_BURST))
+		return TC_ACT_SHOT;
 	ret = tp_snat_too_big(skb, p, mtu);
 	return ret < 0 ? TC_ACT_SHOT : ret;
 }
@@ -958,6 +961,11 @@ static __always_inline int tp_uplink_reply(struct __sk_buff *skb, struct tp_pkt 
 		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_NO_ROUTE);
 	if (fit)
 		return tp_uplink_too_big(skb, p, mtu);
+	/* forwarded by us, not the kernel: a router's TTL (after the MTU
+	 * check, as ip_forward(), so an error quotes the reply as it came) */
+	ret = tp_snat_ttl_dec(skb, p);
+	if (ret < 0)
+		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, -ret);
 	tp_ct_account(e, TP_CT_DIR_REPLY, p, skb->len, now);
 	ret = tp_snat_rewrite(skb, p, true, &orig->daddr, orig->dport);
 	if (!ret)
@@ -1004,6 +1012,9 @@ static __always_inline int tp_uplink_icmp_error(struct __sk_buff *skb, struct tp
 		return TC_ACT_OK;
 	if (!tp_verdict_allows(tp_recheck(skb, TP_HOOK_FROM_UPLINK, p, &orig, e)))
 		return tp_drop(skb, TP_DROP_POLICY);
+	ret = tp_snat_ttl_dec(skb, p); /* forwarded by us, as a reply is */
+	if (ret < 0)
+		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, -ret);
 	ret = tp_nat_icmp_error(skb, p, true, &orig.saddr, orig.sport);
 	if (!ret)
 		ret = tp_nat_icmp_error(skb, p, false, &orig.daddr, orig.dport);

@@ -203,6 +203,7 @@ static void snat_tcp_roundtrip(struct th *h, const char *client, const char *vip
 	sa = pt_flow(be, BE_PORT, snat, port, TCP, SYN | ACK);
 	assert_int_equal(uplink_in(h, sa, &out), REDIRECT);
 	sa.l2 = 1;
+	sa.ttl = 63; /* forwarded by the node: one hop less */
 	sa.saddr = vip;
 	sa.sport = VPORT;
 	sa.daddr = client;
@@ -255,6 +256,7 @@ static void snat_udp_roundtrip(struct th *h, const char *client, const char *vip
 	r = pt_flow(be, BE_PORT, snat, port, UDP, 0);
 	assert_int_equal(uplink_in(h, r, &out), REDIRECT);
 	r.l2 = 1;
+	r.ttl = 63;
 	r.saddr = vip;
 	r.sport = VPORT;
 	r.daddr = client;
@@ -307,6 +309,7 @@ static void snat_echo_roundtrip(struct th *h, const char *client, const char *vi
 	rep.icmp_id = port;
 	assert_int_equal(uplink_in(h, rep, &out), REDIRECT);
 	rep.l2 = 1;
+	rep.ttl = 63;
 	rep.saddr = vip;
 	rep.daddr = client;
 	rep.icmp_id = 77;
@@ -366,6 +369,7 @@ static void test_exhaustion(void **state)
 	assert_int_equal(uplink_in(h, r, &out), REDIRECT);
 	r = (struct pkt_spec)pt_flow(VIP4, VPORT, CLIENT4, 1002, UDP, 0);
 	r.l2 = 1;
+	r.ttl = 63;
 	expect_pkt(r, &out);
 	/* another backend is another port space */
 	snat_service(h, VIP4, UDP, BE4[1], TP_SVC_F_SNAT);
@@ -487,6 +491,7 @@ static void snat_fragments(struct th *h, const char *client, const char *vip,
 	r.sport = VPORT;
 	r.daddr = client;
 	r.dport = 1001;
+	r.ttl = 63;
 	pt_build(&r, &twhole);
 
 	/* a later fragment before any first: no record, not ours */
@@ -796,12 +801,13 @@ static void test_reply_over_mtu_v6(void **state)
 /* ---- ICMP errors --------------------------------------------------------- */
 
 static void icmp_err_l2(struct pkt *out, const char *from, const char *to,
-			const struct pkt_spec *quote, __u8 type, __u8 code, __u32 info, int l2)
+			const struct pkt_spec *quote, __u8 type, __u8 code, __u32 info, int l2,
+			__u8 ttl)
 {
 	static struct pkt inner;
 	struct pkt_spec sp = { .l2 = l2, .family = pt_family_of(from), .saddr = from,
 			       .daddr = to, .proto = pt_icmp_proto(from), .icmp_type = type,
-			       .icmp_code = code, .icmp_info = info };
+			       .icmp_code = code, .icmp_info = info, .ttl = ttl };
 
 	pt_build(quote, &inner);
 	sp.inner = &inner;
@@ -828,11 +834,11 @@ static void snat_uplink_error(struct th *h, const char *client, const char *vip,
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	quoted = snat_out(q, snat, port, be);
 	quoted.l2 = 0;
-	icmp_err_l2(&err, from ? from : be, snat, &quoted, type, code, 0, 1);
+	icmp_err_l2(&err, from ? from : be, snat, &quoted, type, code, 0, 1, 0);
 	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &err, &out), REDIRECT);
 	orig_q = q;
 	orig_q.ttl = 63; /* the quote is of the packet as it left */
-	icmp_err_l2(&want, from ? from : vip, client, &orig_q, type, code, 0, 1);
+	icmp_err_l2(&want, from ? from : vip, client, &orig_q, type, code, 0, 1, 63);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 1);
 }
@@ -883,10 +889,10 @@ static void test_uplink_error_echo(void **state)
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	quoted = snat_out(req, SNAT4, port, BE4[0]);
 	quoted.l2 = 0;
-	icmp_err_l2(&err, GW4, SNAT4, &quoted, 11, 0, 0, 1);
+	icmp_err_l2(&err, GW4, SNAT4, &quoted, 11, 0, 0, 1, 0);
 	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &err, &out), REDIRECT);
 	req.ttl = 63;
-	icmp_err_l2(&want, GW4, CLIENT4, &req, 11, 0, 0, 1);
+	icmp_err_l2(&want, GW4, CLIENT4, &req, 11, 0, 0, 1, 63);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 }
 
@@ -904,10 +910,10 @@ static void snat_client_error(struct th *h, const char *client, const char *vip,
 	snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
 	assert_int_equal(tailnet_in(h, pt_flow(client, CPORT, vip, VPORT, UDP, 0), &out), REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
-	icmp_err_l2(&err, client, vip, &reply, v6 ? 1 : 3, v6 ? 4 : 3, 0, 0);
+	icmp_err_l2(&err, client, vip, &reply, v6 ? 1 : 3, v6 ? 4 : 3, 0, 0, 0);
 	assert_int_equal(run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &err, &out), REDIRECT);
 	quoted = pt_flow(be, BE_PORT, snat, port, UDP, 0);
-	icmp_err_l2(&want, snat, be, &quoted, v6 ? 1 : 3, v6 ? 4 : 3, 0, 1);
+	icmp_err_l2(&want, snat, be, &quoted, v6 ? 1 : 3, v6 ? 4 : 3, 0, 1, 0);
 	/* forwarded by us: one hop less */
 	want.data[14 + (v6 ? 7 : 8)]--;
 	if (!v6) {
@@ -1050,6 +1056,7 @@ static void test_random_flows(void **state)
 			sp = pt_flow(VIP4, VPORT, cbuf, f->cport, f->proto,
 				  f->proto == TCP ? SYN | ACK : 0);
 			sp.l2 = 1;
+			sp.ttl = 63;
 			expect_pkt(sp, &out);
 			n_reply++;
 		} else if (r < 97) { /* to a port or from a backend no flow has */
@@ -1269,7 +1276,12 @@ static void test_live_devices(void **state)
 	memcpy(in.data + 6, (uint8_t[6])TH_UPLINK_GW_MAC, 6);
 	assert_int_equal(sendto(sock, in.data, in.len, 0, (struct sockaddr *)&sll, sizeof(sll)),
 			 (ssize_t)in.len);
-	pt_build(FLOWP(VIP4, VPORT, CLIENT4, CPORT, UDP, 0), &want);
+	{
+		struct pkt_spec w = pt_flow(VIP4, VPORT, CLIENT4, CPORT, UDP, 0);
+
+		w.ttl = 63; /* forwarded by the node: one hop less */
+		pt_build(&w, &want);
+	}
 	n = read_match(tun, buf, sizeof(buf), want.data, 20);
 	assert_true(n > 0);
 	assert_pkt_eq(want.data, want.len, buf, (size_t)n);

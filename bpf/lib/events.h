@@ -11,20 +11,38 @@
 #include "maps.h"
 #include "stats.h"
 
-/* Take one token; false when the bucket is empty. */
-static __always_inline bool tp_event_admit(__u64 now)
-{
-	__u64 cost, cap, credit;
-	struct tp_evbucket *b;
-	__u32 zero = 0;
+/* The per-CPU token buckets of tp_evbucket. */
+enum tp_bucket {
+	TP_BUCKET_EVENTS = 0,	/* flow and drop events: events_per_sec, events_burst */
+	TP_BUCKET_ICMP_ERR = 1, /* ICMP errors the datapath makes (snat.h) */
+};
 
-	if (!events_per_sec)
-		return true;
-	b = bpf_map_lookup_elem(&tp_evbucket, &zero);
+/*
+ * ICMP errors the datapath sends, per CPU: the kernel's own defaults
+ * (net.ipv4.icmp_msgs_per_sec 1000, icmp_msgs_burst 50), so that a
+ * sender of oversized replies cannot make the node send errors at its
+ * packet rate.
+ */
+#define TP_ICMP_ERR_PER_SEC 1000
+#define TP_ICMP_ERR_BURST   50
+
+/**
+ * tp_bucket_take() - take one token from a per-CPU token bucket.
+ * @which: enum tp_bucket.
+ * @now:   tp_now().
+ * @rate:  tokens a second (> 0).
+ * @burst: the bucket's size in tokens (0 counts as 1).
+ *
+ * Return: false when the bucket is empty (or cannot be read).
+ */
+static __always_inline bool tp_bucket_take(__u32 which, __u64 now, __u32 rate, __u32 burst)
+{
+	__u64 cost = NSEC_PER_SEC / rate, cap, credit;
+	struct tp_evbucket *b = bpf_map_lookup_elem(&tp_evbucket, &which);
+
 	if (!b)
 		return false;
-	cost = NSEC_PER_SEC / events_per_sec;
-	cap = cost * (events_burst ? events_burst : 1);
+	cap = cost * (burst ? burst : 1);
 	credit = b->credit_ns + (now - b->last_ns);
 	if (now < b->last_ns || credit > cap)
 		credit = cap;
@@ -35,6 +53,14 @@ static __always_inline bool tp_event_admit(__u64 now)
 	}
 	b->credit_ns = credit - cost;
 	return true;
+}
+
+/* Take one event token; false when the bucket is empty. */
+static __always_inline bool tp_event_admit(__u64 now)
+{
+	if (!events_per_sec)
+		return true;
+	return tp_bucket_take(TP_BUCKET_EVENTS, now, events_per_sec, events_burst);
 }
 
 /**

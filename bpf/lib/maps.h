@@ -240,7 +240,10 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_svc_stats SEC(".maps");
 
-/* Event rate limiter state: a token bucket per CPU (not pinned). */
+/*
+ * Rate limiters: token buckets per CPU (not pinned), indexed by
+ * enum tp_bucket (events.h).
+ */
 struct tp_evbucket {
 	__u64 credit_ns;
 	__u64 last_ns;
@@ -248,7 +251,7 @@ struct tp_evbucket {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct tp_evbucket);
 } tp_evbucket SEC(".maps");
