@@ -412,3 +412,15 @@ struct tp_ct_entry pt_ct_must_at(const char *file, int line, struct th *h, const
 	PT_EQ(pt_ct_get(h, k, &e), 0);
 	return e;
 }
+
+/* @got must be the packet @want_sp builds, with checksums that verify. */
+void pt_expect_pkt_at(const char *file, int line, struct pkt_spec want_sp, const struct pkt *got)
+{
+	struct pkt want;
+	char why[128];
+
+	pt_build_at(file, line, &want_sp, &want);
+	PT_PKT_EQ(want.data, want.len, got->data, got->len);
+	if (pkt_verify_csums(got, want.l2, why, sizeof(why)))
+		PT_FAIL("output has bad checksums: %s", why);
+}

@@ -141,6 +141,7 @@ void pt_icmp_err_t_at(const char *file, int line, struct pkt *out, const char *f
 		      __u32 info);
 void pt_icmp_err_at(const char *file, int line, struct pkt *out, const char *from,
 		    const char *to, const struct pkt_spec *quote);
+void pt_expect_pkt_at(const char *file, int line, struct pkt_spec want_sp, const struct pkt *got);
 #define pt_build(...)		 pt_build_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_run_expect(...)	 pt_run_expect_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_run(...)		 pt_run_at(__FILE__, __LINE__, __VA_ARGS__)
@@ -154,5 +155,6 @@ void pt_icmp_err_at(const char *file, int line, struct pkt *out, const char *fro
 #define pt_send_spec(...)	 pt_send_spec_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_icmp_err_t(...)	 pt_icmp_err_t_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_icmp_err(...)	 pt_icmp_err_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_expect_pkt(...)	 pt_expect_pkt_at(__FILE__, __LINE__, __VA_ARGS__)
 
 #endif /* TAILPLANE_TESTS_PKTTEST_H */

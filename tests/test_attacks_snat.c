@@ -122,17 +122,6 @@ static void uplink_untouched(struct th *h, struct pkt_spec sp)
 	assert_pkt_eq(in.data, in.len, out.data, out.len);
 }
 
-static void expect_pkt(struct pkt_spec want_sp, const struct pkt *got)
-{
-	struct pkt want;
-	char why[128];
-
-	pt_build(&want_sp, &want);
-	assert_pkt_eq(want.data, want.len, got->data, got->len);
-	if (pkt_verify_csums(got, want.l2, why, sizeof(why)))
-		fail_msg("output has bad checksums: %s", why);
-}
-
 static struct tp_ct_key key_z(const char *s, __u16 sport, const char *d, __u16 dport,
 			      __u8 proto, __u16 zone)
 {
@@ -211,7 +200,7 @@ static void test_fault_evicted_port_stolen(void **state)
 	r = pt_flow(VIP4, VPORT, PEER4, 1001, UDP, 0);
 	r.l2 = 1;
 	r.ttl = 63; /* forwarded by the node */
-	expect_pkt(r, &out);
+	pt_expect_pkt(r, &out);
 }
 
 /*
@@ -748,7 +737,7 @@ static void test_holds_tailnet_cannot_touch_snat_key(void **state)
 	r = pt_flow(VIP4, VPORT, CLIENT4, CPORT, UDP, 0);
 	r.l2 = 1;
 	r.ttl = 63; /* forwarded by the node */
-	expect_pkt(r, &out);
+	pt_expect_pkt(r, &out);
 }
 
 /*

@@ -108,18 +108,6 @@ static int uplink_in(struct th *h, struct pkt_spec sp, struct pkt *out)
 	return run_on(h, TH_FROM_UPLINK, up_ifindex, &in, out);
 }
 
-/* Check @got is @want built (with checksums pkt_build() computes). */
-static void expect_pkt(struct pkt_spec want_sp, const struct pkt *got)
-{
-	struct pkt want;
-	char why[128];
-
-	pt_build(&want_sp, &want);
-	assert_pkt_eq(want.data, want.len, got->data, got->len);
-	if (pkt_verify_csums(got, want.l2, why, sizeof(why)))
-		fail_msg("output has bad checksums: %s", why);
-}
-
 static struct tp_ct_key key_z(const char *s, __u16 sport, const char *d, __u16 dport,
 			      __u8 proto, __u16 zone)
 {
@@ -188,7 +176,7 @@ static void snat_tcp_roundtrip(struct th *h, const char *client, const char *vip
 	assert_int_equal(tailnet_in(h, syn, &out), REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	print_message("snat port %u\n", port);
-	expect_pkt(snat_out(syn, snat, port, be), &out);
+	pt_expect_pkt(snat_out(syn, snat, port, be), &out);
 	check_snat_key(h, &k, be, BE_PORT, snat, port);
 	/* a SNAT flow has no DNAT reply key (backend -> client) */
 	{
@@ -208,14 +196,14 @@ static void snat_tcp_roundtrip(struct th *h, const char *client, const char *vip
 	sa.sport = VPORT;
 	sa.daddr = client;
 	sa.dport = CPORT;
-	expect_pkt(sa, &out);
+	pt_expect_pkt(sa, &out);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 1);
 
 	/* the established original direction keeps its port */
 	ack = pt_flow(client, CPORT, vip, VPORT, TCP, ACK);
 	assert_int_equal(tailnet_in(h, ack, &out), REDIRECT);
-	expect_pkt(snat_out(ack, snat, port, be), &out);
+	pt_expect_pkt(snat_out(ack, snat, port, be), &out);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_ESTABLISHED);
 	assert_int_equal(snat_port_of(h, &k, port, port), port);
 	assert_int_equal(th_stat(h, TP_STAT_SNAT), 2);
@@ -251,7 +239,7 @@ static void snat_udp_roundtrip(struct th *h, const char *client, const char *vip
 	snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
 	assert_int_equal(tailnet_in(h, q, &out), REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
-	expect_pkt(snat_out(q, snat, port, be), &out);
+	pt_expect_pkt(snat_out(q, snat, port, be), &out);
 	check_snat_key(h, &k, be, BE_PORT, snat, port);
 	r = pt_flow(be, BE_PORT, snat, port, UDP, 0);
 	assert_int_equal(uplink_in(h, r, &out), REDIRECT);
@@ -261,7 +249,7 @@ static void snat_udp_roundtrip(struct th *h, const char *client, const char *vip
 	r.sport = VPORT;
 	r.daddr = client;
 	r.dport = CPORT;
-	expect_pkt(r, &out);
+	pt_expect_pkt(r, &out);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_REPLIED);
 }
 
@@ -300,7 +288,7 @@ static void snat_echo_roundtrip(struct th *h, const char *client, const char *vi
 	snat_service(h, vip, proto, be, TP_SVC_F_SNAT);
 	assert_int_equal(tailnet_in(h, req, &out), REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
-	expect_pkt(snat_out(req, snat, port, be), &out);
+	pt_expect_pkt(snat_out(req, snat, port, be), &out);
 	check_snat_key(h, &k, be, 0, snat, port);
 
 	rep.saddr = be;
@@ -313,7 +301,7 @@ static void snat_echo_roundtrip(struct th *h, const char *client, const char *vi
 	rep.saddr = vip;
 	rep.daddr = client;
 	rep.icmp_id = 77;
-	expect_pkt(rep, &out);
+	pt_expect_pkt(rep, &out);
 }
 
 static void test_echo_v4(void **state)
@@ -370,7 +358,7 @@ static void test_exhaustion(void **state)
 	r = (struct pkt_spec)pt_flow(VIP4, VPORT, CLIENT4, 1002, UDP, 0);
 	r.l2 = 1;
 	r.ttl = 63;
-	expect_pkt(r, &out);
+	pt_expect_pkt(r, &out);
 	/* another backend is another port space */
 	snat_service(h, VIP4, UDP, BE4[1], TP_SVC_F_SNAT);
 	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0), &out), REDIRECT);
@@ -1057,7 +1045,7 @@ static void test_random_flows(void **state)
 				  f->proto == TCP ? SYN | ACK : 0);
 			sp.l2 = 1;
 			sp.ttl = 63;
-			expect_pkt(sp, &out);
+			pt_expect_pkt(sp, &out);
 			n_reply++;
 		} else if (r < 97) { /* to a port or from a backend no flow has */
 			__u8 proto = rnd_next(&rs) & 1 ? TCP : UDP;
