@@ -268,7 +268,10 @@ main() {
 		summary
 		return 0
 	fi
-	trap 'env_down' EXIT
+	# libxdp makes /sys/fs/bpf/xdp for its dispatchers on first use:
+	# take it away again if this test made it and left it empty
+	[ -e /sys/fs/bpf/xdp ] || trap 'env_down; rmdir /sys/fs/bpf/xdp 2>/dev/null' EXIT
+	[ ! -e /sys/fs/bpf/xdp ] || trap 'env_down' EXIT
 	trap 'exit 130' INT TERM
 	if ! guard_up || ! tpd_start; then
 		echo "[ RUN      ] guard_setup"
