@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "identity.h"
 #include "pkttest.h"
@@ -423,4 +424,25 @@ void pt_expect_pkt_at(const char *file, int line, struct pkt_spec want_sp, const
 	PT_PKT_EQ(want.data, want.len, got->data, got->len);
 	if (pkt_verify_csums(got, want.l2, why, sizeof(why)))
 		PT_FAIL("output has bad checksums: %s", why);
+}
+
+/* Attach @prog_fd by clsact at @where of @ifindex (tests on real devices). */
+int pt_tc_attach(int ifindex, enum bpf_tc_attach_point where, int prog_fd)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd);
+	int err = bpf_tc_hook_create(&hook);
+
+	if (err && err != -EEXIST)
+		return err;
+	return bpf_tc_attach(&hook, &opts);
+}
+
+/* Remove @ifindex's clsact qdisc, with every program on it. */
+void pt_tc_detach_all(int ifindex)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+
+	bpf_tc_hook_destroy(&hook);
 }

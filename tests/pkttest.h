@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include <bpf/libbpf.h>
+
 #include "harness.h"
 #include "pktgen.h"
 
@@ -141,6 +143,8 @@ void pt_icmp_err_t_at(const char *file, int line, struct pkt *out, const char *f
 		      __u32 info);
 void pt_icmp_err_at(const char *file, int line, struct pkt *out, const char *from,
 		    const char *to, const struct pkt_spec *quote);
+int pt_tc_attach(int ifindex, enum bpf_tc_attach_point where, int prog_fd);
+void pt_tc_detach_all(int ifindex);
 void pt_expect_pkt_at(const char *file, int line, struct pkt_spec want_sp, const struct pkt *got);
 #define pt_build(...)		 pt_build_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_run_expect(...)	 pt_run_expect_at(__FILE__, __LINE__, __VA_ARGS__)

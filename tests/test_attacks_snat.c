@@ -388,25 +388,6 @@ static int marker_prog(void)
 	return bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "tp_marker", "GPL", insns, 5, NULL);
 }
 
-static int attach(int ifindex, enum bpf_tc_attach_point where, int prog_fd)
-{
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
-	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd);
-	int err = bpf_tc_hook_create(&hook);
-
-	if (err && err != -EEXIST)
-		return err;
-	return bpf_tc_attach(&hook, &opts);
-}
-
-static void detach_all(int ifindex)
-{
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
-
-	bpf_tc_hook_destroy(&hook);
-}
-
 /* Wait up to 1 s for an IPv4 packet on @fd with the addresses of @want. */
 static ssize_t read_match(int fd, uint8_t *buf, size_t cap, const uint8_t *want)
 {
@@ -464,9 +445,9 @@ static void test_fault_gso_reply_over_mtu(void **state)
 			 REDIRECT);
 	port = snat_port_of(h, &k);
 	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
-	assert_int_equal(attach(h->l3_ifindex, BPF_TC_EGRESS,
+	assert_int_equal(pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
 				bpf_program__fd(h->skel->progs.tp_to_tailnet)), 0);
-	assert_int_equal(attach(up_ifindex, BPF_TC_INGRESS,
+	assert_int_equal(pt_tc_attach(up_ifindex, BPF_TC_INGRESS,
 				bpf_program__fd(h->skel->progs.tp_from_uplink)), 0);
 	sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
 	assert_true(sock >= 0);
@@ -495,8 +476,8 @@ static void test_fault_gso_reply_over_mtu(void **state)
 	print_message("to the tailnet: %zd bytes; FRAG_NEEDED %llu, REVSNAT %llu\n", n,
 		      (unsigned long long)pt_drops(h, TP_DROP_FRAG_NEEDED),
 		      (unsigned long long)th_stat(h, TP_STAT_REVSNAT));
-	detach_all(h->l3_ifindex);
-	detach_all(up_ifindex);
+	pt_tc_detach_all(h->l3_ifindex);
+	pt_tc_detach_all(up_ifindex);
 	close(sock);
 	(void)!system("ip link set tptun0 mtu 1500");
 	if (n > 0)
@@ -528,7 +509,7 @@ static void forged_mark_through(struct th *h, int from_ifindex, const uint8_t to
 	marker = marker_prog();
 	assert_true(marker >= 0);
 	assert_int_equal(system("ip route replace 100.64.0.0/24 dev tptun0"), 0);
-	assert_int_equal(attach(h->l3_ifindex, BPF_TC_EGRESS,
+	assert_int_equal(pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
 				bpf_program__fd(h->skel->progs.tp_to_tailnet)), 0);
 	if (tcx) {
 		/* as the loader attaches on Linux >= 6.6 */
@@ -539,10 +520,10 @@ static void forged_mark_through(struct th *h, int from_ifindex, const uint8_t to
 			skip();
 		}
 	} else {
-		assert_int_equal(attach(up_ifindex, BPF_TC_INGRESS,
+		assert_int_equal(pt_tc_attach(up_ifindex, BPF_TC_INGRESS,
 					bpf_program__fd(h->skel->progs.tp_from_uplink)), 0);
 	}
-	assert_int_equal(attach(from_ifindex, BPF_TC_EGRESS, marker), 0);
+	assert_int_equal(pt_tc_attach(from_ifindex, BPF_TC_EGRESS, marker), 0);
 	th_set_clock(h, 0);
 
 	sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
@@ -566,9 +547,9 @@ static void forged_mark_through(struct th *h, int from_ifindex, const uint8_t to
 		      (unsigned long long)th_stat(h, TP_STAT_RX_UPLINK),
 		      (unsigned long long)th_stat(h, TP_STAT_TX_TAILNET),
 		      (unsigned long long)pt_drops(h, TP_DROP_POLICY), n);
-	detach_all(h->l3_ifindex);
-	detach_all(up_ifindex);
-	detach_all(from_ifindex);
+	pt_tc_detach_all(h->l3_ifindex);
+	pt_tc_detach_all(up_ifindex);
+	pt_tc_detach_all(from_ifindex);
 	if (link >= 0)
 		close(link);
 	close(marker);

@@ -1155,25 +1155,6 @@ static void test_uplink_pass_cost(void **state)
 
 /* ---- through real devices ------------------------------------------------ */
 
-static int attach(int ifindex, enum bpf_tc_attach_point where, int prog_fd)
-{
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
-	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd);
-	int err = bpf_tc_hook_create(&hook);
-
-	if (err && err != -EEXIST)
-		return err;
-	return bpf_tc_attach(&hook, &opts);
-}
-
-static void detach_all(int ifindex)
-{
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
-
-	bpf_tc_hook_destroy(&hook);
-}
-
 /* Wait up to 2 s for a packet of @len bytes on @fd that starts with @want[0..cmp). */
 static ssize_t read_match(int fd, uint8_t *buf, size_t cap, const uint8_t *want, size_t cmp)
 {
@@ -1226,11 +1207,11 @@ static void test_live_devices(void **state)
 	sll.sll_protocol = htons(ETH_P_ALL);
 	sll.sll_ifindex = peer;
 	assert_int_equal(bind(sock, (struct sockaddr *)&sll, sizeof(sll)), 0);
-	assert_int_equal(attach(h->l3_ifindex, BPF_TC_INGRESS,
+	assert_int_equal(pt_tc_attach(h->l3_ifindex, BPF_TC_INGRESS,
 				bpf_program__fd(h->skel->progs.tp_from_tailnet)), 0);
-	assert_int_equal(attach(h->l3_ifindex, BPF_TC_EGRESS,
+	assert_int_equal(pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
 				bpf_program__fd(h->skel->progs.tp_to_tailnet)), 0);
-	assert_int_equal(attach(up_ifindex, BPF_TC_INGRESS,
+	assert_int_equal(pt_tc_attach(up_ifindex, BPF_TC_INGRESS,
 				bpf_program__fd(h->skel->progs.tp_from_uplink)), 0);
 	th_set_clock(h, 0); /* real time: the kernel's packets, not test_run's */
 
@@ -1277,8 +1258,8 @@ static void test_live_devices(void **state)
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 0);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_REPLIED);
 
-	detach_all(h->l3_ifindex);
-	detach_all(up_ifindex);
+	pt_tc_detach_all(h->l3_ifindex);
+	pt_tc_detach_all(up_ifindex);
 	close(sock);
 }
 
