@@ -951,6 +951,7 @@ enum tp_drop_reason {
 	TP_DROP_FRAG_NEEDED = 19,  /* too big for the tailnet MTU; ICMP error sent back */
 	TP_DROP_TTL_EXCEEDED = 20, /* a packet we forward ourselves (SNAT) would leave with TTL 0 */
 	TP_DROP_STATIC_SPOOF = 21, /* from the tailnet, sourced from one of our static NAT addresses */
+	TP_DROP_REVERSE_PATH = 22, /* a reply came in where its source is not routed (strict RPF) */
 	TP_DROP_REASON_MAX,
 };
 
