@@ -209,10 +209,11 @@ FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(addprefix $(OUT)/fuzz/fuzz_,$(FUZZ_NAMES))
 FUZZ_MAIN_OBJS := $(patsubst %,$(OUT)/fuzz/obj/tests/fuzz/fuzz_%.o,$(FUZZ_NAMES))
 # what the targets parse with: the library, the loader's parsers, tpctl's
-# grammar and batch reader; each target links what it uses from the archive
+# grammar and batch reader (with the command table, which names every
+# command's runner, so all of tpctl but main()); each target links what it
+# uses from the archive
 FUZZ_DEP_SRCS := $(LIB_SRCS) loader/config.c loader/log.c loader/peers.c loader/source.c loader/tailscale.c \
-		 loader/wg_uapi.c loader/wg_genl.c maps-cli/parse.c maps-cli/cmd_batch.c \
-		 maps-cli/ctx.c maps-cli/help.c
+		 loader/wg_uapi.c loader/wg_genl.c $(filter-out maps-cli/main.c,$(wildcard maps-cli/*.c))
 FUZZ_DEP_OBJS := $(patsubst %.c,$(OUT)/fuzz/obj/%.o,$(FUZZ_DEP_SRCS))
 
 $(OUT)/fuzz/obj/%.o: %.c
