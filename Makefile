@@ -170,10 +170,11 @@ bench: deps
 	@$(OUT)/bench/bench_prog $(if $(QUICK),-q) -o bench/results
 	@bench/kubeproxy.sh $(if $(QUICK),-q) bench/results $(OUT)
 
-# tpctl's unit tests link its parser and output code; its map tests run it
-$(OUT)/tests/test_tpctl_parse.o: CFLAGS += -Imaps-cli
-$(OUT)/tests/test_tpctl_parse: $(OUT)/tests/test_tpctl_parse.o $(TPCTL_CORE) $(TEST_SUPPORT) \
-			       $(OUT)/libtailplaned.a $(OUT)/libtailplane.a
+# tpctl's unit tests and its docs test link its parser, command table and
+# output code; its map tests run it
+TPCTL_UNIT_TESTS := $(OUT)/tests/test_tpctl_parse $(OUT)/tests/test_tpctl_docs
+$(TPCTL_UNIT_TESTS:=.o): CFLAGS += -Imaps-cli
+$(TPCTL_UNIT_TESTS): %: %.o $(TPCTL_CORE) $(TEST_SUPPORT) $(OUT)/libtailplaned.a $(OUT)/libtailplane.a
 	$(call msg,CC,$@)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(LOADER_LIBS) -lcmocka
 $(OUT)/tests/test_tpctl_maps: | $(OUT)/tpctl
 # test_peers_live watches free() and realloc() for blocks that still hold a
