@@ -10,6 +10,7 @@
  * The sources are read from $TP_SRCDIR, the current directory, or two
  * levels above this program (build/tests/).
  */
+#include <ctype.h>
 #include <libgen.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -23,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include "maps.h"
+#include "tailplane.skel.h"
 #include "tpctl.h"
 
 #define TD_MAX_WORDS 64
@@ -580,6 +583,132 @@ static void test_completion_names_every_command(void **state)
 	assert_int_equal(td_problems, 0);
 }
 
+/* ---- the maps -------------------------------------------------------------- */
+
+/*
+ * Every map of TP_MAPS is in the skeleton: this does not compile when
+ * bpf/lib/maps.h lacks one.
+ */
+#define TD_SKEL_HAS(field, holds)                                              \
+	_Static_assert(sizeof(((struct tailplane *)0)->maps.tp_##field), #field);
+TP_MAPS(TD_SKEL_HAS)
+
+/* Each map of TP_MAPS says what it holds, and is in tp_pin_maps once. */
+static void test_maps_list(void **state)
+{
+	static const char *const holds[] = {
+#define TD_HOLDS(field, what) what,
+		TP_MAPS(TD_HOLDS)
+#undef TD_HOLDS
+	};
+	size_t i, k;
+
+	assert_int_equal(tp_pin_maps_n, sizeof(holds) / sizeof(holds[0]));
+	for (i = 0; i < tp_pin_maps_n; i++) {
+		if (strncmp(tp_pin_maps[i].name, "tp_", 3) || strlen(holds[i]) < 10)
+			td_problem("map %s: name or description '%s'", tp_pin_maps[i].name,
+				   holds[i]);
+		for (k = 0; k < i; k++)
+			if (!strcmp(tp_pin_maps[k].name, tp_pin_maps[i].name))
+				td_problem("map %s listed twice", tp_pin_maps[i].name);
+	}
+	assert_int_equal(td_problems, 0);
+}
+
+static bool td_listed(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < tp_pin_maps_n; i++)
+		if (!strcmp(tp_pin_maps[i].name, name))
+			return true;
+	return false;
+}
+
+/*
+ * The object's pinned maps are exactly TP_MAPS: a map pinned by name but
+ * not listed would be shared by the programs and invisible to tpctl.
+ */
+static void test_maps_object(void **state)
+{
+	struct tailplane *skel = tailplane__open();
+	struct bpf_map *map;
+	size_t i;
+
+	assert_non_null(skel);
+	bpf_object__for_each_map(map, skel->obj) {
+		const char *name = bpf_map__name(map);
+
+		if (bpf_map__pin_path(map) && !td_listed(name))
+			td_problem("bpf/lib/maps.h pins %s, which TP_MAPS (abi.h) lacks", name);
+		if (!bpf_map__pin_path(map) && td_listed(name))
+			td_problem("TP_MAPS (abi.h) lists %s, which is not pinned by name",
+				   name);
+	}
+	for (i = 0; i < tp_pin_maps_n; i++)
+		if (!bpf_object__find_map_by_name(skel->obj, tp_pin_maps[i].name))
+			td_problem("the object has no map %s", tp_pin_maps[i].name);
+	tailplane__destroy(skel);
+	assert_int_equal(td_problems, 0);
+}
+
+/*
+ * abi.h's TP_MAP_* names are TP_MAP_NAME() of a field of TP_MAPS, each
+ * named after it: no map name is spelled outside the list.
+ */
+static void test_maps_names(void **state)
+{
+	char *abi = td_read("include/tailplane/abi.h"), *line, *save;
+	char macro[64], field[64], want[64];
+	size_t i;
+
+	for (line = strtok_r(abi, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "#define TP_MAP_", 15) || !strncmp(line, "#define TP_MAP_NAME(", 20))
+			continue;
+		if (sscanf(line, "#define TP_MAP_%63s TP_MAP_NAME(%63[a-z_])", macro, field) != 2) {
+			td_problem("abi.h: a map name not made by TP_MAP_NAME(): %s", line);
+			continue;
+		}
+		snprintf(want, sizeof(want), "tp_%s", field);
+		if (!td_listed(want))
+			td_problem("abi.h: TP_MAP_%s names %s, which TP_MAPS lacks", macro, want);
+		for (i = 0; field[i]; i++)
+			field[i] = (char)toupper((unsigned char)field[i]);
+		if (strcmp(macro, field))
+			td_problem("abi.h: TP_MAP_%s is not named after its map (TP_MAP_%s)", macro,
+				   field);
+	}
+	free(abi);
+	assert_int_equal(td_problems, 0);
+}
+
+/* The completion offers exactly the pinned maps to `map dump`. */
+static void test_maps_completion(void **state)
+{
+	char *text = td_read("deploy/tpctl.bash-completion"), buf[2048];
+	char *w[TD_MAX_WORDS];
+	int j, n = td_completion_list(text, "_tpctl_map_names", buf, sizeof(buf), w);
+	size_t i;
+
+	if (n < 0)
+		td_problem("deploy/tpctl.bash-completion has no _tpctl_map_names");
+	for (j = 0; j < n; j++)
+		if (!td_listed(w[j]))
+			td_problem("deploy/tpctl.bash-completion: _tpctl_map_names has %s, which TP_MAPS lacks",
+				   w[j]);
+	for (i = 0; i < tp_pin_maps_n; i++) {
+		for (j = 0; j < n && strcmp(w[j], tp_pin_maps[i].name); j++)
+			;
+		if (j >= n)
+			td_problem("deploy/tpctl.bash-completion: _tpctl_map_names lacks %s",
+				   tp_pin_maps[i].name);
+	}
+	if (!strstr(text, "\"$_tpctl_map_names\""))
+		td_problem("deploy/tpctl.bash-completion never uses _tpctl_map_names");
+	free(text);
+	assert_int_equal(td_problems, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -588,6 +717,10 @@ int main(void)
 		cmocka_unit_test_setup(test_man_names_every_command, td_setup),
 		cmocka_unit_test_setup(test_completion_names_every_command,
 				       td_setup),
+		cmocka_unit_test_setup(test_maps_list, td_setup),
+		cmocka_unit_test_setup(test_maps_object, td_setup),
+		cmocka_unit_test_setup(test_maps_names, td_setup),
+		cmocka_unit_test_setup(test_maps_completion, td_setup),
 	};
 
 	return cmocka_run_group_tests_name("tpctl_docs", tests, NULL, NULL);
