@@ -6,6 +6,8 @@
  * numbers, names) are checked here as far as they can be without the
  * maps; identity names and interface zones are resolved when the command
  * runs.  Every error names the offending word and what was expected.
+ * OBJECT and COMMAND words come from the command table (commands.c);
+ * each command's arguments are read by its tpctl_parse_*() here.
  */
 #include <errno.h>
 #include <stdarg.h>

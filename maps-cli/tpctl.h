@@ -2,10 +2,13 @@
 /*
  * tpctl: a bpftool-style CLI over tailplane's pinned maps.
  *
- * A command line goes through two steps: tpctl_parse() turns the words
- * into a struct tpctl_args without touching any map (so every syntax
- * error is found before anything is read or written), then tpctl_exec()
- * resolves names against the maps and runs it.  Commands report errors
+ * Every command is a row of the command table (commands.c): its words,
+ * argument parser, runner, whether it writes, and its usage.  A command
+ * line goes through two steps: tpctl_parse() finds the row and turns the
+ * words into a struct tpctl_args without touching any map (so every
+ * syntax error is found before anything is read or written), then
+ * tpctl_exec() runs the row's runner, which resolves names against the
+ * maps.  Commands report errors
  * with tpctl_err() and output through the context: plain text to
  * ctx->out, or one JSON value to ctx->json.
  */
