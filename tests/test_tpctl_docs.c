@@ -296,6 +296,59 @@ static void td_no_tracker_words(const char *where, const char *text)
 			td_problem("%s says '%s'", where, words[i]);
 }
 
+/*
+ * The table's own rules: a row runs or leads to more commands, never
+ * both; an object without command words has exactly one row; an object
+ * with command words has one default (its list), its nested commands
+ * none; no word twice in one table, and none is "help".
+ */
+static void td_check_object(const struct tpctl_object *o, bool nested)
+{
+	size_t k, j, defaults = 0;
+
+	assert_true(o->n_cmds > 0);
+	for (k = 0; k < o->n_cmds; k++) {
+		const struct tpctl_cmd *c = &o->cmds[k];
+
+		if (!c->word && o->n_cmds != 1)
+			td_problem("%s: a row without a word beside others",
+				   o->word);
+		if (c->sub ? c->parse || c->run || !c->word
+			   : !c->parse || !c->run || !c->args)
+			td_problem(
+				"%s %s: a row must run, or lead to more commands",
+				o->word, c->word ? c->word : "");
+		if (!c->help || !c->help[0])
+			td_problem("%s %s: no help", o->word,
+				   c->word ? c->word : "");
+		if (c->word && !strcmp(c->word, "help"))
+			td_problem("%s: 'help' is every object's own", o->word);
+		for (j = 0; c->word && j < k; j++)
+			if (o->cmds[j].word &&
+			    !strcmp(o->cmds[j].word, c->word))
+				td_problem("%s %s: twice", o->word, c->word);
+		defaults += !!(c->flags & TPCTL_CMD_DEFAULT);
+		if ((c->flags & TPCTL_CMD_STAGED_OK) &&
+		    !(c->flags & TPCTL_CMD_WRITES))
+			td_problem("%s %s: staged-ok but no writer", o->word,
+				   c->word);
+		if (c->sub)
+			td_check_object(c->sub, true);
+	}
+	if (o->cmds[0].word && defaults != (nested ? 0u : 1u))
+		td_problem("%s: %zu default commands", o->word, defaults);
+}
+
+static void test_command_table(void **state)
+{
+	size_t k;
+
+	assert_true(tpctl_n_objects > 0);
+	for (k = 0; k < tpctl_n_objects; k++)
+		td_check_object(&tpctl_objects[k], false);
+	assert_int_equal(td_problems, 0);
+}
+
 /* ---- the usage ------------------------------------------------------------ */
 
 static char *td_usage(const struct tpctl_object *obj)
@@ -589,8 +642,9 @@ static void test_completion_names_every_command(void **state)
  * Every map of TP_MAPS is in the skeleton: this does not compile when
  * bpf/lib/maps.h lacks one.
  */
-#define TD_SKEL_HAS(field, holds)                                              \
-	_Static_assert(sizeof(((struct tailplane *)0)->maps.tp_##field), #field);
+#define TD_SKEL_HAS(field, holds)                                        \
+	_Static_assert(sizeof(((struct tailplane *)0)->maps.tp_##field), \
+		       #field);
 TP_MAPS(TD_SKEL_HAS)
 
 /* Each map of TP_MAPS says what it holds, and is in tp_pin_maps once. */
@@ -605,12 +659,14 @@ static void test_maps_list(void **state)
 
 	assert_int_equal(tp_pin_maps_n, sizeof(holds) / sizeof(holds[0]));
 	for (i = 0; i < tp_pin_maps_n; i++) {
-		if (strncmp(tp_pin_maps[i].name, "tp_", 3) || strlen(holds[i]) < 10)
-			td_problem("map %s: name or description '%s'", tp_pin_maps[i].name,
-				   holds[i]);
+		if (strncmp(tp_pin_maps[i].name, "tp_", 3) ||
+		    strlen(holds[i]) < 10)
+			td_problem("map %s: name or description '%s'",
+				   tp_pin_maps[i].name, holds[i]);
 		for (k = 0; k < i; k++)
 			if (!strcmp(tp_pin_maps[k].name, tp_pin_maps[i].name))
-				td_problem("map %s listed twice", tp_pin_maps[i].name);
+				td_problem("map %s listed twice",
+					   tp_pin_maps[i].name);
 	}
 	assert_int_equal(td_problems, 0);
 }
@@ -636,18 +692,24 @@ static void test_maps_object(void **state)
 	size_t i;
 
 	assert_non_null(skel);
-	bpf_object__for_each_map(map, skel->obj) {
+	bpf_object__for_each_map(map, skel->obj)
+	{
 		const char *name = bpf_map__name(map);
 
 		if (bpf_map__pin_path(map) && !td_listed(name))
-			td_problem("bpf/lib/maps.h pins %s, which TP_MAPS (abi.h) lacks", name);
+			td_problem(
+				"bpf/lib/maps.h pins %s, which TP_MAPS (abi.h) lacks",
+				name);
 		if (!bpf_map__pin_path(map) && td_listed(name))
-			td_problem("TP_MAPS (abi.h) lists %s, which is not pinned by name",
-				   name);
+			td_problem(
+				"TP_MAPS (abi.h) lists %s, which is not pinned by name",
+				name);
 	}
 	for (i = 0; i < tp_pin_maps_n; i++)
-		if (!bpf_object__find_map_by_name(skel->obj, tp_pin_maps[i].name))
-			td_problem("the object has no map %s", tp_pin_maps[i].name);
+		if (!bpf_object__find_map_by_name(skel->obj,
+						  tp_pin_maps[i].name))
+			td_problem("the object has no map %s",
+				   tp_pin_maps[i].name);
 	tailplane__destroy(skel);
 	assert_int_equal(td_problems, 0);
 }
@@ -662,21 +724,29 @@ static void test_maps_names(void **state)
 	char macro[64], field[64], want[64];
 	size_t i;
 
-	for (line = strtok_r(abi, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(line, "#define TP_MAP_", 15) || !strncmp(line, "#define TP_MAP_NAME(", 20))
+	for (line = strtok_r(abi, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "#define TP_MAP_", 15) ||
+		    !strncmp(line, "#define TP_MAP_NAME(", 20))
 			continue;
-		if (sscanf(line, "#define TP_MAP_%63s TP_MAP_NAME(%63[a-z_])", macro, field) != 2) {
-			td_problem("abi.h: a map name not made by TP_MAP_NAME(): %s", line);
+		if (sscanf(line, "#define TP_MAP_%63s TP_MAP_NAME(%63[a-z_])",
+			   macro, field) != 2) {
+			td_problem(
+				"abi.h: a map name not made by TP_MAP_NAME(): %s",
+				line);
 			continue;
 		}
 		snprintf(want, sizeof(want), "tp_%s", field);
 		if (!td_listed(want))
-			td_problem("abi.h: TP_MAP_%s names %s, which TP_MAPS lacks", macro, want);
+			td_problem(
+				"abi.h: TP_MAP_%s names %s, which TP_MAPS lacks",
+				macro, want);
 		for (i = 0; field[i]; i++)
 			field[i] = (char)toupper((unsigned char)field[i]);
 		if (strcmp(macro, field))
-			td_problem("abi.h: TP_MAP_%s is not named after its map (TP_MAP_%s)", macro,
-				   field);
+			td_problem(
+				"abi.h: TP_MAP_%s is not named after its map (TP_MAP_%s)",
+				macro, field);
 	}
 	free(abi);
 	assert_int_equal(td_problems, 0);
@@ -687,24 +757,29 @@ static void test_maps_completion(void **state)
 {
 	char *text = td_read("deploy/tpctl.bash-completion"), buf[2048];
 	char *w[TD_MAX_WORDS];
-	int j, n = td_completion_list(text, "_tpctl_map_names", buf, sizeof(buf), w);
+	int j, n = td_completion_list(text, "_tpctl_map_names", buf,
+				      sizeof(buf), w);
 	size_t i;
 
 	if (n < 0)
-		td_problem("deploy/tpctl.bash-completion has no _tpctl_map_names");
+		td_problem(
+			"deploy/tpctl.bash-completion has no _tpctl_map_names");
 	for (j = 0; j < n; j++)
 		if (!td_listed(w[j]))
-			td_problem("deploy/tpctl.bash-completion: _tpctl_map_names has %s, which TP_MAPS lacks",
-				   w[j]);
+			td_problem(
+				"deploy/tpctl.bash-completion: _tpctl_map_names has %s, which TP_MAPS lacks",
+				w[j]);
 	for (i = 0; i < tp_pin_maps_n; i++) {
 		for (j = 0; j < n && strcmp(w[j], tp_pin_maps[i].name); j++)
 			;
 		if (j >= n)
-			td_problem("deploy/tpctl.bash-completion: _tpctl_map_names lacks %s",
-				   tp_pin_maps[i].name);
+			td_problem(
+				"deploy/tpctl.bash-completion: _tpctl_map_names lacks %s",
+				tp_pin_maps[i].name);
 	}
 	if (!strstr(text, "\"$_tpctl_map_names\""))
-		td_problem("deploy/tpctl.bash-completion never uses _tpctl_map_names");
+		td_problem(
+			"deploy/tpctl.bash-completion never uses _tpctl_map_names");
 	free(text);
 	assert_int_equal(td_problems, 0);
 }
@@ -712,6 +787,7 @@ static void test_maps_completion(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_command_table, td_setup),
 		cmocka_unit_test_setup(test_usage_names_every_command,
 				       td_setup),
 		cmocka_unit_test_setup(test_man_names_every_command, td_setup),
