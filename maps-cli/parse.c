@@ -954,7 +954,8 @@ static int parse_command(struct tpctl_parser *p, struct tpctl_args *a,
 
 	if (!s && !dflt)
 		return perr(p, "missing COMMAND after '%s': expected %s",
-			    p->what, join(words, n, " or ", list, sizeof(list)));
+			    p->what,
+			    join(words, n, " or ", list, sizeof(list)));
 	if (!s)
 		return parse_row(p, a, dflt);
 	snprintf(kind, sizeof(kind), "%s command", o->word);

@@ -52,9 +52,9 @@ typedef int tpctl_parse_fn(struct tpctl_parser *p, struct tpctl_args *a);
 typedef int tpctl_run_fn(struct tpctl_ctx *ctx, const struct tpctl_args *a);
 
 /* What a command does beside its run (struct tpctl_cmd.flags). */
-#define TPCTL_CMD_DEFAULT   (1u << 0) /* runs when its object comes alone */
-#define TPCTL_CMD_WRITES    (1u << 1) /* changes pinned state: takes the lock */
-#define TPCTL_CMD_NO_BATCH  (1u << 2) /* cannot run inside a batch */
+#define TPCTL_CMD_DEFAULT  (1u << 0) /* runs when its object comes alone */
+#define TPCTL_CMD_WRITES   (1u << 1) /* changes pinned state: takes the lock */
+#define TPCTL_CMD_NO_BATCH (1u << 2) /* cannot run inside a batch */
 /*
  * In a batch, may run while Maglev tables are staged: it neither reads
  * services back nor acts on what the datapath did with the live tables.
