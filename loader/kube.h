@@ -403,12 +403,17 @@ struct tpd_kube_decoder;
  * @error_code:       an ERROR event's (or a Status document's) code,
  *                    e.g. 410; 0 when none.
  * @error_msg:        its message.
+ * @objects:          objects handed to the sink.
+ * @skipped:          objects skipped as bad (logged; the last one's error
+ *                    is tpd_kube_decoder_error()).
  */
 struct tpd_kube_decoded {
 	char resource_version[128];
 	char continue_token[1024];
 	int error_code;
 	char error_msg[256];
+	unsigned long objects;
+	unsigned long skipped;
 };
 
 struct tpd_kube_decoder *tpd_kube_decoder_new(enum tpd_kube_kind kind,
