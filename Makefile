@@ -211,6 +211,7 @@ FUZZ_MAIN_OBJS := $(patsubst %,$(OUT)/fuzz/obj/tests/fuzz/fuzz_%.o,$(FUZZ_NAMES)
 # what the targets parse with: the library, the loader's parsers, tpctl's
 # grammar and batch reader; each target links what it uses from the archive
 FUZZ_DEP_SRCS := $(LIB_SRCS) loader/config.c loader/log.c loader/peers.c loader/source.c loader/tailscale.c \
+		 loader/kube_decode.c loader/kube_object.c \
 		 loader/wg_uapi.c loader/wg_genl.c maps-cli/parse.c maps-cli/cmd_batch.c \
 		 maps-cli/ctx.c maps-cli/help.c
 FUZZ_DEP_OBJS := $(patsubst %.c,$(OUT)/fuzz/obj/%.o,$(FUZZ_DEP_SRCS))
