@@ -981,32 +981,55 @@ static void kc_list_abort(struct kc_watch *w)
 	w->c->sink.list_end(w->c->sink.ctx, w->kind, false);
 }
 
-/* Retry after a backoff; resume the watch when a version is known. */
-static void kc_backoff(struct kc_watch *w, bool relist)
+/* The wait before the next retry; counts the failure. */
+static unsigned long kc_next_delay(struct kc_watch *w)
 {
-	unsigned long rnd = 0;
-	unsigned long ms;
+	unsigned long rnd = 0, ms;
 
 	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
 		rnd = (unsigned long)kc_now_ms() * 2654435761UL;
 	ms = tpd_kube_backoff_ms(w->failures, w->c->backoff_max, rnd);
 	if (w->failures < 64)
 		w->failures++;
+	return ms;
+}
+
+/*
+ * Retry after a backoff: the watch resumes from the last version, unless
+ * @relist, or there is none, or a list was running (its pages are of a
+ * list that must start over).
+ */
+static void kc_backoff(struct kc_watch *w, bool relist)
+{
+	unsigned long ms = kc_next_delay(w);
+
 	kc_list_abort(w);
-	w->phase = relist || !w->rv[0] ? KP_LIST : KP_WATCH;
+	if (relist || !w->rv[0] || w->phase == KP_LIST) {
+		w->phase = KP_LIST;
+		w->rv[0] = '\0';
+	}
 	w->retry_at = kc_now_ms() + ms;
 	KC_STAT(w->c, w->c->stats.errors++);
 	log_info("kubernetes: retrying", "source", "kubernetes", "kind", kc_kind(w), "after_ms",
 		 log_fmt("%lu", ms), "then", w->phase == KP_WATCH ? "watch" : "list");
 }
 
-/* List again now (410, an ERROR event): the sink diffs. */
+/*
+ * List again (410, an ERROR event): the sink diffs.  At once the first
+ * time, as client-go does; after a backoff when the last watch brought
+ * nothing since (a server that answers every watch with an error must
+ * not get a list a millisecond).
+ */
 static void kc_relist(struct kc_watch *w, bool gone)
 {
+	unsigned long ms = w->failures ? kc_next_delay(w) : 0;
+
+	if (!ms && w->failures < 64)
+		w->failures++;
 	kc_list_abort(w);
 	w->phase = KP_LIST;
 	w->rv[0] = '\0';
-	w->retry_at = kc_now_ms();
+	w->retry_at = kc_now_ms() + ms;
 	if (gone)
 		KC_STAT(w->c, w->c->stats.relists_410++);
 }
@@ -1016,12 +1039,12 @@ static void kc_list_page_done(struct kc_watch *w, const struct tpd_kube_decoded 
 {
 	w->pages++;
 	w->list_objs += w->events;
-	snprintf(w->rv, sizeof(w->rv), "%s", st->resource_version);
 	snprintf(w->cont, sizeof(w->cont), "%s", st->continue_token);
-	w->failures = 0;
 	w->retry_at = 0;
 	if (w->cont[0])
 		return;
+	/* the version to watch from: the list's, once it is complete */
+	snprintf(w->rv, sizeof(w->rv), "%s", st->resource_version);
 	w->listing = false;
 	w->c->sink.list_end(w->c->sink.ctx, w->kind, true);
 	log_info("kubernetes: listed", "source", "kubernetes", "kind", kc_kind(w), "objects",
@@ -1055,6 +1078,8 @@ static void kc_done(struct kc_watch *w, CURLcode res)
 		KC_STAT(c, c->stats.connected[w->kind] = false);
 	if (watch)
 		KC_STAT(c, c->stats.events[w->kind] += w->events);
+	if (watch && w->events)
+		w->failures = 0; /* the watch worked, whatever ends it */
 	if (!w->status)
 		curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &w->status);
 
