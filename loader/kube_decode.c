@@ -1533,6 +1533,9 @@ static int kd_value(struct tpd_kube_decoder *d, enum kd_tok tok, const char *s, 
 		return 1;
 	}
 	node = kd_value_node(d, &t);
+	if (tok == K_NULL && !d->nframes) /* a document or event must be an object */
+		return kd_fatal(d, -EINVAL, "byte %zu: expected an object, not null",
+				d->offset + yajl_get_bytes_consumed(d->h));
 	if (node == N_NONE || tok == K_NULL) {
 		d->skip = open; /* null is absent, like a missing key */
 		return 1;

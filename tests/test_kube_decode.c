@@ -675,6 +675,8 @@ static void test_bad_documents(void **state)
 		{ false, "{\"items\":[]} {}", "JSON" },
 		{ false, "{\"items\":[]}", NULL },
 		{ false, "nul", "JSON" },
+		{ false, "null", "not null" },
+		{ true, "null\n", "not null" },
 		{ true, "{\"object\":{\"metadata\":{\"name\":\"a\"}}}", "without a type" },
 		{ true, "{\"type\":\"ADDED\"}", "without an object" },
 		{ true, "{\"type\":\"CHANGED\",\"object\":{}}", "unknown type" },
@@ -955,6 +957,40 @@ static char *gen_slices(size_t slices, size_t per, size_t *len)
 	return doc;
 }
 
+/* A Service list of @n dual-port ClusterIP services, as kubectl creates them. */
+static char *gen_services(size_t n, size_t *len)
+{
+	size_t cap = n * 1400 + 256, off = 0, i;
+	char *doc = malloc(cap);
+
+	assert_non_null(doc);
+	off += (size_t)sprintf(doc + off, "{\"kind\":\"ServiceList\",\"apiVersion\":\"v1\","
+					  "\"metadata\":{\"resourceVersion\":\"99999\"},\"items\":[");
+	for (i = 0; i < n; i++) {
+		off += (size_t)sprintf(doc + off,
+				       "%s{\"metadata\":{\"name\":\"svc-%zu\",\"namespace\":\"bench\","
+				       "\"uid\":\"6f1c%08zu-0000-4000-8000-000000000000\",\"resourceVersion\":\"%zu\","
+				       "\"creationTimestamp\":\"2026-11-30T10:00:00Z\",\"labels\":{\"app\":\"svc-%zu\"},"
+				       "\"managedFields\":[{\"manager\":\"kubectl-create\",\"operation\":\"Update\","
+				       "\"apiVersion\":\"v1\",\"time\":\"2026-11-30T10:00:00Z\",\"fieldsType\":\"FieldsV1\","
+				       "\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\".\":{},\"f:app\":{}}},\"f:spec\":"
+				       "{\"f:internalTrafficPolicy\":{},\"f:ports\":{\".\":{},\"k:{\\\"port\\\":80,"
+				       "\\\"protocol\\\":\\\"TCP\\\"}\":{\".\":{},\"f:name\":{}}}}}}]},"
+				       "\"spec\":{\"ports\":[{\"name\":\"http\",\"protocol\":\"TCP\",\"port\":80,"
+				       "\"targetPort\":8080},{\"name\":\"dns\",\"protocol\":\"UDP\",\"port\":53,"
+				       "\"targetPort\":\"dns\"}],\"selector\":{\"app\":\"svc-%zu\"},"
+				       "\"clusterIP\":\"198.19.%zu.%zu\",\"clusterIPs\":[\"198.19.%zu.%zu\"],"
+				       "\"type\":\"ClusterIP\",\"sessionAffinity\":\"None\",\"ipFamilies\":[\"IPv4\"],"
+				       "\"ipFamilyPolicy\":\"SingleStack\",\"internalTrafficPolicy\":\"Cluster\"},"
+				       "\"status\":{\"loadBalancer\":{}}}",
+				       i ? "," : "", i, i, i + 1000, i, i, i >> 8, i & 255, i >> 8, i & 255);
+		assert_true(off < cap);
+	}
+	off += (size_t)sprintf(doc + off, "]}");
+	*len = off;
+	return doc;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -963,34 +999,50 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void test_speed_100k_endpoints(void **state)
+/* Decode @doc in 16 KiB pieces (as libcurl hands them over); seconds taken. */
+static double time_decode(enum tpd_kube_kind kind, const char *doc, size_t len,
+			  unsigned long want)
 {
-	size_t len, off, n;
-	char *doc = gen_slices(1000, 100, &len);
 	struct tpd_kube_sink sink;
 	struct tpd_kube_decoder *d;
+	size_t off, n;
 	struct got g;
 	double t0, t;
 
 	memset(&g, 0, sizeof(g)); /* no dump, nothing kept: the decoder alone */
 	sink = (struct tpd_kube_sink){ .object = got_object, .ctx = &g };
-	d = tpd_kube_decoder_new(TPD_KUBE_ENDPOINTSLICE, TPD_KUBE_DOC_LIST, &sink);
+	d = tpd_kube_decoder_new(kind, TPD_KUBE_DOC_LIST, &sink);
 	assert_non_null(d);
 	t0 = now_s();
-	/* in 16 KiB pieces, as libcurl hands them over */
 	for (off = 0; off < len; off += n) {
 		n = len - off < 16384 ? len - off : 16384;
 		assert_int_equal(tpd_kube_decoder_feed(d, doc + off, n), 0);
 	}
 	assert_int_equal(tpd_kube_decoder_finish(d), 0);
 	t = now_s() - t0;
-	assert_int_equal(g.total, 1000);
+	assert_int_equal(g.total, want);
 	assert_int_equal(tpd_kube_decoder_state(d)->skipped, 0);
+	tpd_kube_decoder_free(d);
+	return t;
+}
+
+static void test_speed_100k_endpoints(void **state)
+{
+	size_t len_sl, len_svc;
+	char *slices = gen_slices(1000, 100, &len_sl);
+	char *svcs = gen_services(10000, &len_svc);
+	double t_sl, t_svc;
+
+	t_sl = time_decode(TPD_KUBE_ENDPOINTSLICE, slices, len_sl, 1000);
 	print_message("kube decode: 1000 EndpointSlices, 100,000 endpoints, %.1f MB in %.3f s: "
 		      "%.1f MB/s, %.0f endpoints/s\n",
-		      (double)len / 1e6, t, (double)len / 1e6 / t, 100000.0 / t);
-	tpd_kube_decoder_free(d);
-	free(doc);
+		      (double)len_sl / 1e6, t_sl, (double)len_sl / 1e6 / t_sl, 100000.0 / t_sl);
+	t_svc = time_decode(TPD_KUBE_SERVICE, svcs, len_svc, 10000);
+	print_message("kube decode: 10,000 Services, %.1f MB in %.3f s: %.1f MB/s, %.0f services/s\n",
+		      (double)len_svc / 1e6, t_svc, (double)len_svc / 1e6 / t_svc, 10000.0 / t_svc);
+	print_message("kube decode: both, %.3f s\n", t_sl + t_svc);
+	free(slices);
+	free(svcs);
 }
 
 int main(void)
