@@ -1191,6 +1191,25 @@ static long kc_start_due(struct tpd_kube_client *c)
 	return wait;
 }
 
+/* The ms to wait for: at most @wait, less when a request is due sooner. */
+static long kc_next_wait(struct tpd_kube_client *c, long wait)
+{
+	unsigned long long now = kc_now_ms();
+	size_t i;
+
+	for (i = 0; i < TPD_KUBE_KIND_MAX; i++) {
+		const struct kc_watch *w = &c->w[i];
+
+		if (w->active)
+			continue;
+		if (w->retry_at <= now)
+			return 0;
+		if ((long long)(w->retry_at - now) < wait)
+			wait = (long)(w->retry_at - now);
+	}
+	return wait;
+}
+
 static void *kc_thread(void *arg)
 {
 	struct tpd_kube_client *c = arg;
@@ -1210,10 +1229,7 @@ static void *kc_thread(void *arg)
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&w);
 			kc_done(w, msg->data.result);
 		}
-		for (i = 0; i < TPD_KUBE_KIND_MAX; i++) {
-			if (!c->w[i].active && c->w[i].retry_at <= kc_now_ms())
-				wait = 0; /* a next request is due now */
-		}
+		wait = kc_next_wait(c, wait);
 		if (wait)
 			curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL);
 	}

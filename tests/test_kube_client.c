@@ -3,11 +3,18 @@
  * Unit tests of the Kubernetes client's pure parts (loader/kube_client.c):
  * kubeconfig reading, connection resolution (config, kubeconfig,
  * in-cluster with a temporary service-account directory and environment),
- * URL building and escaping, and the backoff's bounds.  No network.
+ * URL building and escaping, and the backoff's bounds; then the client's
+ * state machine against a scripted HTTPS server on 127.0.0.1
+ * (tests/fixtures/kube/mini_apiserver.py, python3; skipped without it).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -374,6 +382,285 @@ static void test_start_errors(void **state)
 	assert_non_null(strstr(err, "sink"));
 }
 
+/* ---- the client against a scripted server ---------------------------------- */
+
+/* What the sink saw, one line a call, for the whole run. */
+struct rec {
+	pthread_mutex_t lock;
+	char text[16384];
+	size_t len;
+	int synced;
+	int list_ends_ok[TPD_KUBE_KIND_MAX];
+};
+
+__attribute__((format(printf, 2, 3)))
+static void rec_add(struct rec *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&r->lock);
+	va_start(ap, fmt);
+	if (r->len < sizeof(r->text))
+		r->len += (size_t)vsnprintf(r->text + r->len, sizeof(r->text) - r->len, fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void rec_list_begin(void *ctx, enum tpd_kube_kind k)
+{
+	rec_add(ctx, "%s begin\n", tpd_kube_kind_name(k));
+}
+
+static void rec_object(void *ctx, enum tpd_kube_event ev, struct tpd_kube_object *o)
+{
+	rec_add(ctx, "%s ev%d %s\n", tpd_kube_kind_name(o->kind), (int)ev, o->meta.name);
+	tpd_kube_object_free(o);
+}
+
+static void rec_list_end(void *ctx, enum tpd_kube_kind k, bool complete)
+{
+	struct rec *r = ctx;
+
+	rec_add(r, "%s end %d\n", tpd_kube_kind_name(k), complete);
+	pthread_mutex_lock(&r->lock);
+	r->list_ends_ok[k] += complete;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void rec_synced(void *ctx)
+{
+	struct rec *r = ctx;
+	int i;
+
+	rec_add(r, "synced\n");
+	pthread_mutex_lock(&r->lock);
+	r->synced++;
+	for (i = 0; i < TPD_KUBE_KIND_MAX; i++)
+		assert_true(r->list_ends_ok[i] >= 1); /* every kind listed first */
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* The Service lines of what the sink saw. */
+static void rec_lines(struct rec *r, const char *prefix, char *out, size_t outlen)
+{
+	char *copy, *line, *save = NULL;
+	size_t off = 0;
+
+	pthread_mutex_lock(&r->lock);
+	copy = strndup(r->text, r->len);
+	pthread_mutex_unlock(&r->lock);
+	assert_non_null(copy);
+	out[0] = '\0';
+	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, prefix, strlen(prefix)) && off < outlen)
+			off += (size_t)snprintf(out + off, outlen - off, "%s\n", line);
+	}
+	free(copy);
+}
+
+/* Synced, and the services listed twice (the 410's re-list)? */
+static bool rec_relisted(struct rec *r)
+{
+	bool done;
+
+	pthread_mutex_lock(&r->lock);
+	done = r->synced && r->list_ends_ok[TPD_KUBE_SERVICE] >= 2;
+	pthread_mutex_unlock(&r->lock);
+	return done;
+}
+
+/* tests/fixtures/kube, found as read_fixture() finds fixtures. */
+static const char *kube_fixtures(char *buf, size_t len)
+{
+	const char *env = getenv("TP_FIXTURES");
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (env) {
+		snprintf(buf, len, "%s/kube", env);
+		return buf;
+	}
+	if (!access("tests/fixtures/kube/mini_apiserver.py", R_OK))
+		return "tests/fixtures/kube";
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	assert_true(n > 0);
+	exe[n] = '\0';
+	snprintf(buf, len, "%s/../../tests/fixtures/kube", dirname(exe));
+	return buf;
+}
+
+/*
+ * Start the scripted server; its port, or 0 when python3 cannot run it.
+ * *@out is its stdout, kept open until it is stopped (a print to a closed
+ * pipe would kill it).
+ */
+static int server_start(const char *dir, const char *log, pid_t *pid, int *out)
+{
+	char script[PATH_MAX + 32], line[64] = "";
+	struct pollfd pfd;
+	int fds[2], port = 0;
+	size_t len = 0;
+	ssize_t n;
+
+	snprintf(script, sizeof(script), "%s/mini_apiserver.py", dir);
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	*pid = fork();
+	assert_true(*pid >= 0);
+	if (!*pid) {
+		dup2(fds[1], 1);
+		execlp("python3", "python3", script, log, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	pfd = (struct pollfd){ .fd = fds[0], .events = POLLIN };
+	while (!strchr(line, '\n') && len < sizeof(line) - 1 && poll(&pfd, 1, 20000) == 1) {
+		n = read(fds[0], line + len, sizeof(line) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		line[len] = '\0';
+	}
+	sscanf(line, "ready %d", &port);
+	*out = fds[0];
+	if (!port) {
+		kill(*pid, SIGTERM);
+		waitpid(*pid, NULL, 0);
+		close(fds[0]);
+	}
+	return port;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Wait up to @secs for @cond; false on timeout. */
+#define WAIT_FOR(cond, secs)                                         \
+	({                                                           \
+		double _end = mono_s() + (secs);                     \
+		while (!(cond) && mono_s() < _end)                   \
+			usleep(10000);                               \
+		(cond);                                              \
+	})
+
+static bool log_has(const char *path, const char *needle)
+{
+	size_t len;
+	FILE *f = fopen(path, "r");
+	char buf[65536];
+	bool found;
+
+	if (!f)
+		return false;
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	found = strstr(buf, needle);
+	return found;
+}
+
+static bool rec_has(struct rec *r, const char *needle)
+{
+	bool found;
+
+	pthread_mutex_lock(&r->lock);
+	r->text[r->len < sizeof(r->text) ? r->len : sizeof(r->text) - 1] = '\0';
+	found = strstr(r->text, needle);
+	pthread_mutex_unlock(&r->lock);
+	return found;
+}
+
+static void test_client_scripted_server(void **state)
+{
+	struct tmp *t = *state;
+	struct rec *r = calloc(1, sizeof(*r));
+	struct tpd_kube_sink sink = { rec_list_begin, rec_object, rec_list_end, rec_synced, r };
+	struct tpd_kube_cfg cfg = { .enabled = true, .watch_timeout = 1, .page_limit = 1,
+				    .backoff_max = 1 };
+	struct tpd_kube_client *c = NULL;
+	char dirbuf[PATH_MAX], server[64], ca[PATH_MAX + 16], logpath[128], lines[2048];
+	char err[256] = "", tokpath[128];
+	const char *dir = kube_fixtures(dirbuf, sizeof(dirbuf));
+	struct tpd_kube_stats st;
+	double t0;
+	pid_t pid;
+	int port, out;
+
+	assert_non_null(r);
+	pthread_mutex_init(&r->lock, NULL);
+	snprintf(logpath, sizeof(logpath), "%s", tmp_file(t, "requests.log", ""));
+	snprintf(tokpath, sizeof(tokpath), "%s", tmp_file(t, "token", "tokA\n"));
+	port = server_start(dir, logpath, &pid, &out);
+	if (!port) {
+		free(r);
+		skip(); /* python3 missing */
+	}
+	snprintf(server, sizeof(server), "https://127.0.0.1:%d", port);
+	snprintf(ca, sizeof(ca), "%s/test-ca.crt", dir);
+	cfg.server = server;
+	cfg.ca_file = ca;
+	cfg.token_file = tokpath;
+
+	t0 = mono_s();
+	assert_int_equal(tpd_kube_client_start(&cfg, &sink, &c, err, sizeof(err)), 0);
+	/* listed, watched, 410, listed again; the pods' list retried */
+	assert_true(WAIT_FOR(rec_relisted(r), 20));
+	print_message("scripted server: synced and re-listed after the 410 in %.2f s\n",
+		      mono_s() - t0);
+
+	/* the token rotates: the next requests carry the new one */
+	tmp_file(t, "token.new", "tokB\n");
+	t->n--;
+	snprintf(dirbuf, sizeof(dirbuf), "%s.new", tokpath);
+	assert_int_equal(rename(dirbuf, tokpath), 0);
+	assert_true(WAIT_FOR(log_has(logpath, " tokB "), 10));
+
+	t0 = mono_s();
+	tpd_kube_client_stats(c, &st);
+	tpd_kube_client_stop(c);
+	print_message("scripted server: stopped in %.3f s\n", mono_s() - t0);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	close(out);
+
+	rec_lines(r, "Service", lines, sizeof(lines));
+	assert_string_equal(lines, "Service begin\n"
+				   "Service ev0 a\n"
+				   "Service ev0 b\n"
+				   "Service end 1\n"
+				   "Service ev0 c\n"
+				   "Service begin\n"
+				   "Service ev0 a\n"
+				   "Service ev0 b\n"
+				   "Service end 1\n");
+	rec_lines(r, "Pod", lines, sizeof(lines));
+	assert_string_equal(lines, "Pod begin\nPod end 0\nPod begin\nPod end 1\n");
+	assert_int_equal(r->synced, 1);
+	assert_true(rec_has(r, "Namespace end 1\n"));
+	assert_true(rec_has(r, "NetworkPolicy end 1\n"));
+	assert_true(rec_has(r, "EndpointSlice end 1\n"));
+
+	/* the server's view: the continue token intact, the watch resumed
+	 * from the bookmark's version, the token sent */
+	assert_true(log_has(logpath, "/api/v1/services?limit=1&continue=c1%3D%2F%2B tokA page2"));
+	assert_true(log_has(logpath, "resourceVersion=100&timeoutSeconds=1 tokA watch1"));
+	assert_true(log_has(logpath, "resourceVersion=110&timeoutSeconds=1 tokA watch2"));
+	assert_false(log_has(logpath, "bad-"));
+
+	assert_int_equal(st.relists_410, 1);
+	assert_int_equal(st.lists[TPD_KUBE_SERVICE], 2);
+	assert_int_equal(st.lists[TPD_KUBE_POD], 2);
+	assert_true(st.errors >= 1); /* the pods' 500 */
+	assert_true(st.events[TPD_KUBE_SERVICE] >= 1);
+	assert_true(st.watches[TPD_KUBE_NAMESPACE] >= 1);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -388,6 +675,8 @@ int main(void)
 		cmocka_unit_test(test_urls),
 		cmocka_unit_test(test_backoff_bounds),
 		cmocka_unit_test(test_start_errors),
+		cmocka_unit_test_setup_teardown(test_client_scripted_server, tmp_setup,
+						tmp_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
