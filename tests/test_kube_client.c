@@ -642,7 +642,10 @@ static void test_client_scripted_server(void **state)
 	assert_int_equal(r->synced, 1);
 	assert_true(rec_has(r, "Namespace end 1\n"));
 	assert_true(rec_has(r, "NetworkPolicy end 1\n"));
-	assert_true(rec_has(r, "EndpointSlice end 1\n"));
+	/* a 410 on a continue token: the list starts over */
+	rec_lines(r, "EndpointSlice", lines, sizeof(lines));
+	assert_string_equal(lines, "EndpointSlice begin\nEndpointSlice end 0\n"
+				   "EndpointSlice begin\nEndpointSlice end 1\n");
 
 	/* the server's view: the continue token intact, the watch resumed
 	 * from the bookmark's version, the token sent */
@@ -651,7 +654,8 @@ static void test_client_scripted_server(void **state)
 	assert_true(log_has(logpath, "resourceVersion=110&timeoutSeconds=1 tokA watch2"));
 	assert_false(log_has(logpath, "bad-"));
 
-	assert_int_equal(st.relists_410, 1);
+	assert_int_equal(st.relists_410, 2);
+	assert_int_equal(st.lists[TPD_KUBE_ENDPOINTSLICE], 2);
 	assert_int_equal(st.lists[TPD_KUBE_SERVICE], 2);
 	assert_int_equal(st.lists[TPD_KUBE_POD], 2);
 	assert_true(st.errors >= 1); /* the pods' 500 */
