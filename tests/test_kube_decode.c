@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <malloc.h>
 #include <string.h>
 #include <time.h>
 
@@ -1045,6 +1046,92 @@ static void test_speed_100k_endpoints(void **state)
 	free(svcs);
 }
 
+/* A Pod list of @n pods as a Deployment makes them (two containers). */
+static char *gen_pods(size_t n, size_t *len)
+{
+	size_t cap = n * 2600 + 256, off = 0, i;
+	char *doc = malloc(cap);
+
+	assert_non_null(doc);
+	off += (size_t)sprintf(doc + off, "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"9\"},\"items\":[");
+	for (i = 0; i < n; i++) {
+		off += (size_t)sprintf(doc + off,
+				       "%s{\"metadata\":{\"name\":\"web-7d9f8b6c5d-%05zu\",\"generateName\":\"web-7d9f8b6c5d-\","
+				       "\"namespace\":\"bench\",\"uid\":\"a0000000-0000-4000-8000-%012zu\",\"resourceVersion\":\"%zu\","
+				       "\"labels\":{\"app\":\"web\",\"pod-template-hash\":\"7d9f8b6c5d\",\"tier\":\"frontend\"},"
+				       "\"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":\"web-7d9f8b6c5d\","
+				       "\"uid\":\"x\",\"controller\":true}],\"managedFields\":[{\"manager\":\"kubelet\",\"operation\":\"Update\","
+				       "\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:status\":{\"f:conditions\":{}}}}]},"
+				       "\"spec\":{\"containers\":[{\"name\":\"web\",\"image\":\"nginx:1.27\",\"ports\":[{\"name\":\"http\","
+				       "\"containerPort\":8080,\"protocol\":\"TCP\"}],\"resources\":{\"requests\":{\"cpu\":\"100m\"}},"
+				       "\"volumeMounts\":[{\"name\":\"kube-api-access\",\"readOnly\":true,\"mountPath\":\"/var/run/secrets/kubernetes.io/serviceaccount\"}]},"
+				       "{\"name\":\"sidecar\",\"image\":\"envoy:1.30\",\"ports\":[{\"name\":\"admin\",\"containerPort\":15000}]}],"
+				       "\"restartPolicy\":\"Always\",\"nodeName\":\"node-%zu\",\"serviceAccountName\":\"default\"},"
+				       "\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}],"
+				       "\"hostIP\":\"198.18.0.%zu\",\"podIP\":\"10.%zu.%zu.%zu\",\"podIPs\":[{\"ip\":\"10.%zu.%zu.%zu\"},"
+				       "{\"ip\":\"fd00:10::%zx\"}],\"startTime\":\"2026-11-30T10:00:00Z\"}}",
+				       i ? "," : "", i, i, i + 100, i % 50, i % 50 + 1, i >> 16, (i >> 8) & 255,
+				       i & 255, i >> 16, (i >> 8) & 255, i & 255, i + 1);
+		assert_true(off < cap);
+	}
+	off += (size_t)sprintf(doc + off, "]}");
+	*len = off;
+	return doc;
+}
+
+struct keep_all {
+	struct tpd_kube_object **v;
+	size_t n;
+};
+
+static void keep_object(void *ctx, enum tpd_kube_event ev, struct tpd_kube_object *o)
+{
+	struct keep_all *k = ctx;
+
+	k->v[k->n++] = o;
+}
+
+/* Heap bytes an object of @kind keeps once decoded (what the store holds). */
+static void measure_kept(enum tpd_kube_kind kind, const char *what, const char *doc, size_t len,
+			 size_t n)
+{
+	struct keep_all k = { .v = calloc(n, sizeof(*k.v)) };
+	struct tpd_kube_sink sink = { .object = keep_object, .ctx = &k };
+	struct tpd_kube_decoder *d;
+	size_t before, after, i;
+
+	assert_non_null(k.v);
+	before = mallinfo2().uordblks;
+	d = tpd_kube_decoder_new(kind, TPD_KUBE_DOC_LIST, &sink);
+	assert_non_null(d);
+	assert_int_equal(tpd_kube_decoder_feed(d, doc, len), 0);
+	assert_int_equal(tpd_kube_decoder_finish(d), 0);
+	tpd_kube_decoder_free(d);
+	after = mallinfo2().uordblks;
+	assert_int_equal(k.n, n);
+	print_message("kube decode: %zu %s keep %.1f MB decoded (%.0f bytes each) of %.1f MB of JSON\n",
+		      n, what, (double)(after - before) / 1e6, (double)(after - before) / (double)n,
+		      (double)len / 1e6);
+	for (i = 0; i < k.n; i++)
+		tpd_kube_object_free(k.v[i]);
+	free(k.v);
+}
+
+static void test_memory_kept(void **state)
+{
+	size_t len;
+	char *doc = gen_pods(10000, &len);
+
+	measure_kept(TPD_KUBE_POD, "Pods", doc, len, 10000);
+	free(doc);
+	doc = gen_slices(1000, 100, &len);
+	measure_kept(TPD_KUBE_ENDPOINTSLICE, "EndpointSlices (100,000 endpoints)", doc, len, 1000);
+	free(doc);
+	doc = gen_services(10000, &len);
+	measure_kept(TPD_KUBE_SERVICE, "Services", doc, len, 10000);
+	free(doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1066,6 +1153,7 @@ int main(void)
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_skipping_and_duplicates),
 		cmocka_unit_test(test_speed_100k_endpoints),
+		cmocka_unit_test(test_memory_kept),
 	};
 
 	tpd_log_min = TPD_LOG_ERROR; /* skipped objects are logged as warnings */
