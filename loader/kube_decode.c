@@ -1424,7 +1424,14 @@ static void kd_close(struct tpd_kube_decoder *d, const struct kd_frame *f,
 			snprintf(d->state.error_msg, sizeof(d->state.error_msg), "%s", d->doc_msg);
 		}
 		break;
-	case N_SVC_PORT:
+	case N_SVC_PORT: {
+		struct tpd_kube_svc_port *p = f->target;
+
+		/* the API's default: targetPort is port (the server fills it in) */
+		if (!p->target_port && !p->target_name)
+			p->target_port = p->port;
+	}
+		/* fall through */
 	case N_SL_PORT: {
 		char **name = f->node == N_SVC_PORT ?
 				      &((struct tpd_kube_svc_port *)f->target)->name :

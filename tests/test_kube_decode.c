@@ -897,6 +897,8 @@ static void test_skipping_and_duplicates(void **state)
 		"\"annotations\":{\"other\":\"x\",\"tailplane.io/expose\":\"false\"}},"
 		"\"spec\":{\"unknown\":{\"clusterIP\":\"x\"},\"clusterIP\":\"198.19.0.5\",\"ports\":null,"
 		"\"selector\":{\"clusterIP\":[]}},\"status\":{\"conditions\":[[],{},true,false,1e5]}}]}";
+	static const char doc2[] = "{\"items\":[{\"metadata\":{\"name\":\"a\"},\"spec\":{\"ports\":"
+				   "[{\"port\":80},{\"port\":81,\"targetPort\":\"web\"}]}}]}";
 	struct tpd_kube_decoder *d;
 	struct got g;
 
@@ -911,6 +913,16 @@ static void test_skipping_and_duplicates(void **state)
 	assert_string_equal(g.o[0]->meta.ann_expose, "false");
 	assert_int_equal(g.o[0]->svc.n_cluster_ips, 1);
 	assert_int_equal(g.o[0]->svc.n_ports, 0);
+	tpd_kube_decoder_free(d);
+	got_free(&g);
+
+	/* an absent targetPort is the port, as the API defaults it */
+	got_init(&g, true);
+	assert_int_equal(decode(TPD_KUBE_SERVICE, TPD_KUBE_DOC_LIST, doc2, strlen(doc2), 0, 0, &g, &d),
+			 0);
+	assert_int_equal(g.o[0]->svc.ports[0].target_port, 80);
+	assert_int_equal(g.o[0]->svc.ports[1].target_port, 0);
+	assert_string_equal(g.o[0]->svc.ports[1].target_name, "web");
 	tpd_kube_decoder_free(d);
 	got_free(&g);
 }
