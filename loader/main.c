@@ -834,8 +834,6 @@ static int tpd_start(struct tpd *t)
 	t->fetch = calloc(t->cfg.n_ifaces + 1, sizeof(*t->fetch));
 	if (!t->ifindex || !t->fetch)
 		return -1;
-	if (t->cfg.kubernetes)
-		log_warn("the kubernetes source is not supported yet; section ignored");
 	t->links = tpd_links_open();
 	if (!t->links)
 		log_warn("no link events; interfaces that appear later need a SIGHUP, "

@@ -374,7 +374,7 @@ static void test_config_limits(void **state)
 	free(text);
 	/* a '[' in a string is no nesting */
 	assert_int_equal(tpd_config_parse(CFG_IF "\"identities\":[{\"id\":300,"
-					  "\"name\":\"a\"}],\"kubernetes\":{\"x\":"
+					  "\"name\":\"a\"}],\"kubernetes\":{\"kubeconfig\":"
 					  "\"[[[[[[[[[[[[[[[[[[[[[[\\\"[[[\"}}",
 					  &cfg, err, sizeof(err)), 0);
 	tpd_config_free(&cfg);
@@ -1268,6 +1268,105 @@ static void test_service_mixed_family(void **state)
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* "snat": the string and the object, their defaults, and the per-service flag. */
+/* The "kubernetes" section: defaults, every key, and errors naming the key. */
+static void test_config_kubernetes(void **state)
+{
+	static const struct {
+		const char *json;
+		const char *want;
+	} bad[] = {
+		{ CFG_IF "\"kubernetes\":{\"bogus\":1}}", "kubernetes: unknown key 'bogus'" },
+		{ CFG_IF "\"kubernetes\":[]}", "kubernetes: expected an object" },
+		{ CFG_IF "\"kubernetes\":{\"enabled\":1}}",
+		  "kubernetes.enabled: expected true or false" },
+		{ CFG_IF "\"kubernetes\":{\"expose\":\"some\"}}",
+		  "kubernetes.expose: 'some': expected all or annotated" },
+		{ CFG_IF "\"kubernetes\":{\"zone\":70000}}",
+		  "kubernetes.zone: 70000 out of range 0..65535" },
+		{ CFG_IF "\"kubernetes\":{\"tcp_grace_seconds\":-1}}",
+		  "kubernetes.tcp_grace_seconds: -1 out of range" },
+		{ CFG_IF "\"kubernetes\":{\"list_limit\":0}}",
+		  "kubernetes.list_limit: 0 out of range 1..10000" },
+		{ CFG_IF "\"kubernetes\":{\"watch_timeout_seconds\":\"5\"}}",
+		  "kubernetes.watch_timeout_seconds: expected an integer" },
+		{ CFG_IF "\"kubernetes\":{\"backoff_max_seconds\":0}}",
+		  "kubernetes.backoff_max_seconds: 0 out of range" },
+		{ CFG_IF "\"kubernetes\":{\"server\":\"http://x:80\"}}",
+		  "kubernetes.server: 'http://x:80': expected https://HOST[:PORT]" },
+		{ CFG_IF "\"kubernetes\":{\"server\":7}}", "kubernetes.server: expected a string" },
+		{ CFG_IF "\"kubernetes\":{\"enabled\":true,\"node_name\":\"Node_1\"}}",
+		  "kubernetes.node_name: 'Node_1' is not a node name" },
+		{ CFG_IF "\"kubernetes\":{\"expose_loadbalancer_ips\":\"yes\"}}",
+		  "kubernetes.expose_loadbalancer_ips: expected true or false" },
+	};
+	struct tpd_config cfg, other;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	/* no section: off, with the documented defaults */
+	assert_int_equal(tpd_config_parse(CFG_IF "\"maglev_size\":131}", &cfg, err, sizeof(err)),
+			 0);
+	assert_false(cfg.kube.enabled);
+	assert_int_equal(cfg.kube.expose, TPD_KUBE_EXPOSE_ALL);
+	assert_int_equal(cfg.kube.tcp_grace, 30);
+	assert_int_equal(cfg.kube.watch_timeout, 300);
+	assert_int_equal(cfg.kube.page_limit, 500);
+	assert_int_equal(cfg.kube.backoff_max, 30);
+	assert_int_equal(cfg.kube.zone, 0);
+	assert_string_equal(cfg.kube.server, "");
+	tpd_config_free(&cfg);
+
+	assert_int_equal(tpd_config_parse(CFG_IF "\"kubernetes\":{\"enabled\":true,"
+					  "\"server\":\"https://198.18.0.1:6443\","
+					  "\"token_file\":\"/t\",\"ca_file\":\"/ca\","
+					  "\"kubeconfig\":\"/k\",\"node_name\":\"node-1.x\","
+					  "\"expose\":\"annotated\",\"expose_loadbalancer_ips\":true,"
+					  "\"zone\":2,\"tcp_grace_seconds\":0,"
+					  "\"watch_timeout_seconds\":60,\"list_limit\":100,"
+					  "\"backoff_max_seconds\":5}}",
+					  &cfg, err, sizeof(err)), 0);
+	assert_true(cfg.kube.enabled);
+	assert_string_equal(cfg.kube.server, "https://198.18.0.1:6443");
+	assert_string_equal(cfg.kube.token_file, "/t");
+	assert_string_equal(cfg.kube.ca_file, "/ca");
+	assert_string_equal(cfg.kube.kubeconfig, "/k");
+	assert_string_equal(cfg.kube.node_name, "node-1.x");
+	assert_int_equal(cfg.kube.expose, TPD_KUBE_EXPOSE_ANNOTATED);
+	assert_true(cfg.kube.expose_lb_ips);
+	assert_int_equal(cfg.kube.zone, 2);
+	assert_int_equal(cfg.kube.tcp_grace, 0);
+	assert_int_equal(cfg.kube.watch_timeout, 60);
+	assert_int_equal(cfg.kube.page_limit, 100);
+	assert_int_equal(cfg.kube.backoff_max, 5);
+
+	/* a reload that changes the section is seen as a change */
+	assert_int_equal(tpd_config_parse(CFG_IF "\"kubernetes\":{\"enabled\":true,"
+					  "\"node_name\":\"node-1.x\"}}", &other, err,
+					  sizeof(err)), 0);
+	assert_false(tpd_kube_cfg_equal(&cfg.kube, &other.kube));
+	assert_true(tpd_kube_cfg_equal(&other.kube, &other.kube));
+	tpd_config_free(&cfg);
+
+	/* the node name defaults to $NODE_NAME */
+	setenv("NODE_NAME", "from-env", 1);
+	assert_int_equal(tpd_config_parse(CFG_IF "\"kubernetes\":{\"enabled\":true}}", &cfg,
+					  err, sizeof(err)), 0);
+	assert_string_equal(cfg.kube.node_name, "from-env");
+	unsetenv("NODE_NAME");
+	tpd_config_free(&cfg);
+	tpd_config_free(&other);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		if (!tpd_config_parse(bad[i].json, &cfg, err, sizeof(err)))
+			fail_msg("accepted: %s", bad[i].json);
+		if (strncmp(err, bad[i].want, strlen(bad[i].want)))
+			fail_msg("%s:\n error '%s'\n want  '%s...'", bad[i].json, err, bad[i].want);
+		tpd_config_free(&cfg);
+	}
+}
+
 static void test_config_snat(void **state)
 {
 	struct tpd_config cfg;
@@ -3421,6 +3520,7 @@ int main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_config_bad_values),
 		cmocka_unit_test(test_config_limits),
+		cmocka_unit_test(test_config_kubernetes),
 		cmocka_unit_test(test_config_snat),
 		cmocka_unit_test(test_config_snat_errors),
 		cmocka_unit_test(test_config_snat_warnings),
