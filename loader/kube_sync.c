@@ -96,6 +96,7 @@ struct tpd_kube_sync {
 	struct tpd_kh idents;   /* name -> struct ks_ident */
 	char **pol_names;       /* names the last policy compile asked for */
 	size_t n_pol_names;
+	bool pol_active;        /* the last compile wrote rules or CIDR entries */
 	struct tpd_kube_sync_stats st;
 	/* scratch for one frontend */
 	__u32 old_ids[TP_MAX_SVC_BACKENDS];
@@ -1351,6 +1352,7 @@ static int ks_policy(struct tpd_kube_sync *s, const struct tp_maps *m,
 	if (!err) {
 		err = ks_rules_sync(m, out.rules, out.n_rules, res);
 		err = err ?: ks_cidr_idents_sync(m, out.idents, out.n_idents, res);
+		s->pol_active = out.n_rules || out.n_idents;
 	}
 	/* the last compile's names go, this one's stay (held by ks_policy_alloc) */
 	for (i = 0; i < s->n_pol_names; i++) {
@@ -1371,6 +1373,17 @@ static int ks_policy(struct tpd_kube_sync *s, const struct tp_maps *m,
 }
 
 /* ---- the reconcile --------------------------------------------------------------------- */
+
+/*
+ * Whether a pod, namespace or policy change needs a compile: not while
+ * there is no NetworkPolicy and the last compile left nothing to remove,
+ * so that pod churn in a cluster without policies costs no walk of the
+ * identity map (store locked).
+ */
+static bool ks_policy_needed(const struct tpd_kube_sync *s)
+{
+	return s->pol_active || tpd_kube_store_table(s->store, TPD_KUBE_NETPOL)->n;
+}
 
 /**
  * tpd_kube_sync_new() - the translation of @store's objects.
@@ -1475,7 +1488,7 @@ int tpd_kube_sync_run(struct tpd_kube_sync *s, const struct tp_maps *m, __u64 no
 	tpd_kube_store_lock(s->store);
 	err = ks_services(s, m, &c.services, full, res);
 	err = err ?: ks_pods(s, m, &c.pods, full, res);
-	if (!err && (full || c.policy))
+	if (!err && (full || (c.policy && ks_policy_needed(s))))
 		err = ks_policy(s, m, res);
 	tpd_kube_store_unlock(s->store);
 	if (!err && full)
