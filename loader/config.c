@@ -756,7 +756,7 @@ static int tpd_kube_str(struct tpd_parse *ps, yajl_val o, const char *key, char 
 
 /*
  * The node this loader runs on: "node_name", else $NODE_NAME (the
- * DaemonSet sets it from spec.nodeName), else the host name.  A node name
+ * DaemonSet sets it from spec.nodeName), else the host name in lower case.  A node name
  * is a DNS subdomain: lower-case letters, digits, '-' and '.'.
  */
 static int tpd_kube_node_name(struct tpd_parse *ps, struct tpd_kube_cfg *k)
@@ -770,6 +770,10 @@ static int tpd_kube_node_name(struct tpd_parse *ps, struct tpd_kube_cfg *k)
 			snprintf(host, sizeof(host), "%s", env);
 		else if (gethostname(host, sizeof(host) - 1))
 			host[0] = 0;
+		/* the kubelet's default node name is the host name in lower case */
+		for (i = 0; host[i]; i++)
+			if (host[i] >= 'A' && host[i] <= 'Z')
+				host[i] += 'a' - 'A';
 		free(k->node_name);
 		k->node_name = strdup(host);
 		if (!k->node_name)
