@@ -35,7 +35,9 @@
 #include "links.h"
 #include "maglev.h"
 #include "metrics.h"
+#include "addr.h"
 #include "peers.h"
+#include "pins.h"
 #include "pkttest.h"
 #include "policy.h"
 #include "service.h"
@@ -3511,6 +3513,126 @@ static void test_check_config_snat(void **state)
 	unlink(err);
 }
 
+/* The start of a configuration with the Kubernetes source; pin root, zone. */
+#define TPD_CFG_KUBE                                                                 \
+	"{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\",\"zone\":3}],"     \
+	"\"kubernetes\":{\"enabled\":true,\"node_name\":\"node-a\",\"zone\":%d}}"
+
+/* Frontend @fe in the pinned maps of @d: its owner, or 0 when absent. */
+static __u8 tpd_proc_svc_owner(const struct tpd_proc *d, const char *fe)
+{
+	struct tp_svc_key key;
+	struct tp_maps m;
+	struct tp_svc svc;
+	__u8 owner = 0;
+
+	assert_int_equal(tp_svc_key_parse(fe, &key), 0);
+	if (tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE))
+		return 0;
+	if (!bpf_map_lookup_elem(m.services, &key, &svc))
+		owner = svc.owner;
+	tp_maps_close(&m);
+	return owner;
+}
+
+/*
+ * The Kubernetes section on SIGHUP: a change restarts the source and
+ * keeps its entries; switching it off removes exactly the entries of
+ * owner kubernetes (here written as a last loader would have), nothing of
+ * tpctl's.
+ */
+static void test_daemon_kubernetes_switch_off(void **state)
+{
+	struct tpd_proc *d = &daemon_proc;
+	struct tp_backend_spec be = { .addr = pt_addr("198.18.1.1"), .port = htons(80),
+				      .weight = 1 };
+	struct tp_svc_spec kube = { .owner = TP_OWNER_KUBERNETES }, tpctl = { .owner = TP_OWNER_TPCTL };
+	struct tp_addr pod = pt_addr("198.18.1.1"), mine = pt_addr("198.18.1.2");
+	struct tp_svc_key key;
+	struct tp_maps m;
+	char json[1024];
+	int lock;
+	__u32 id;
+
+	(void)state;
+	REQUIRE_BPF();
+	tpd_proc_init(d);
+	snprintf(json, sizeof(json), TPD_CFG_KUBE, d->pin_root, 0);
+	tpd_proc_config(d, json);
+	tpd_proc_start(d, NULL);
+	if (!tpd_proc_await(d, "\"running\"", TPD_AWAIT_MS)) {
+		tpd_proc_dump_log(d);
+		fail_msg("tailplaned did not start with the kubernetes section");
+	}
+	assert_int_equal(tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE), 0);
+	lock = tp_pins_lock(d->pin_root);
+	assert_true(lock >= 0);
+	assert_int_equal(tp_svc_key_parse("198.19.0.10:80/tcp", &key), 0);
+	assert_int_equal(tp_service_set(&m, &key, &kube, &be, 1), 0);
+	assert_int_equal(tp_svc_key_parse("198.19.0.11:80/tcp", &key), 0);
+	assert_int_equal(tp_service_set(&m, &key, &tpctl, &be, 1), 0);
+	assert_int_equal(tp_identity_set(&m, 0, &pod, 128, 0x1000001, TP_OWNER_KUBERNETES), 0);
+	assert_int_equal(tp_identity_name_set(&m, 0x1000001, "k8s:ns:0123456789abcdef",
+					      TP_OWNER_KUBERNETES), 0);
+	assert_int_equal(tp_identity_set(&m, 0, &mine, 128, 300, TP_OWNER_TPCTL), 0);
+	tp_pins_unlock(lock);
+	tp_maps_close(&m);
+
+	/* another zone: the source restarts, its entries stay */
+	snprintf(json, sizeof(json), TPD_CFG_KUBE, d->pin_root, 3);
+	tpd_proc_config(d, json);
+	assert_int_equal(kill(d->pid, SIGHUP), 0);
+	assert_true(tpd_proc_await(d, "\"reloaded\"", TPD_AWAIT_MS));
+	assert_false(tpd_proc_logged(d, "kubernetes source switched off"));
+	assert_int_equal(tpd_proc_svc_owner(d, "198.19.0.10:80/tcp"), TP_OWNER_KUBERNETES);
+	assert_int_equal(tpd_proc_ident(d, 0, "198.18.1.1"), 0x1000001);
+
+	/* the section gone: exactly the source's entries go */
+	snprintf(json, sizeof(json), "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\","
+		 "\"zone\":3}]}", d->pin_root);
+	tpd_proc_config(d, json);
+	assert_int_equal(kill(d->pid, SIGHUP), 0);
+	if (!tpd_proc_await(d, "kubernetes source switched off", TPD_AWAIT_MS)) {
+		tpd_proc_dump_log(d);
+		fail_msg("the source was not switched off");
+	}
+	assert_true(tpd_proc_await(d, "\"reloaded\"", TPD_AWAIT_MS));
+	assert_int_equal(tpd_proc_svc_owner(d, "198.19.0.10:80/tcp"), 0);
+	assert_int_equal(tpd_proc_svc_owner(d, "198.19.0.11:80/tcp"), TP_OWNER_TPCTL);
+	assert_int_equal(tpd_proc_ident(d, 0, "198.18.1.1"), 0);
+	assert_int_equal(tpd_proc_ident(d, 0, "198.18.1.2"), 300);
+	assert_int_equal(tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE), 0);
+	assert_int_not_equal(tp_identity_parse(&m, "k8s:ns:0123456789abcdef", &id), 0);
+	tp_maps_close(&m);
+}
+
+/* --check-config validates the kubernetes section, naming a bad key. */
+static void test_check_config_kubernetes(void **state)
+{
+	struct tpd_proc *d = &daemon_proc;
+	char json[1024], out[160], err[160], *e;
+
+	(void)state;
+	REQUIRE_BPF();
+	tpd_proc_init(d);
+	snprintf(out, sizeof(out), "%s/out", d->dir);
+	snprintf(err, sizeof(err), "%s/err", d->dir);
+	snprintf(json, sizeof(json), TPD_CFG_KUBE, d->pin_root, 1);
+	tpd_proc_config(d, json);
+	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--check-config", d->cfg,
+								   NULL }), 0);
+	snprintf(json, sizeof(json), "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"}],"
+		 "\"kubernetes\":{\"enabled\":true,\"expose\":\"everything\"}}", d->pin_root);
+	tpd_proc_config(d, json);
+	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--check-config", d->cfg,
+								   NULL }), 1);
+	e = slurp(err);
+	assert_non_null(strstr(e, "kubernetes.expose: 'everything': expected all or annotated"));
+	free(e);
+	unlink(out);
+	unlink(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3556,6 +3678,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_pins_upgrade_config, pins_teardown),
 		cmocka_unit_test_teardown(test_daemon_300_peer_mappings, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_sighup_at_start, daemon_teardown),
+		cmocka_unit_test_teardown(test_daemon_kubernetes_switch_off, daemon_teardown),
+		cmocka_unit_test_teardown(test_check_config_kubernetes, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_stuck_uapi, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_identity_full, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_reload_rejects_typo, daemon_teardown),
