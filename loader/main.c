@@ -91,6 +91,7 @@ struct tpd {
 	struct tpd_kube_store *kstore; /* the Kubernetes source, NULL when off */
 	struct tpd_kube_sync *ksync;
 	struct tpd_kube_client *kclient;
+	struct tpd_kube_cfg kcfg; /* the client's copy: a reload frees t->cfg's */
 	struct tpd_kube_metrics kmetrics;
 	bool kube_retry; /* a reconcile could not run or failed: again soon */
 	time_t next_sync, next_gc, next_metrics;
@@ -671,6 +672,31 @@ static void tpd_kube_reconcile(struct tpd *t)
 		tpd_kube_log(&res);
 }
 
+static void tpd_kube_cfg_release(struct tpd_kube_cfg *k)
+{
+	free(k->server);
+	free(k->token_file);
+	free(k->ca_file);
+	free(k->kubeconfig);
+	free(k->node_name);
+	memset(k, 0, sizeof(*k));
+}
+
+/* A copy of @from whose strings live as long as the client, not the config. */
+static int tpd_kube_cfg_copy(struct tpd_kube_cfg *to, const struct tpd_kube_cfg *from)
+{
+	*to = *from;
+	to->server = strdup(from->server ? from->server : "");
+	to->token_file = strdup(from->token_file ? from->token_file : "");
+	to->ca_file = strdup(from->ca_file ? from->ca_file : "");
+	to->kubeconfig = strdup(from->kubeconfig ? from->kubeconfig : "");
+	to->node_name = strdup(from->node_name ? from->node_name : "");
+	if (to->server && to->token_file && to->ca_file && to->kubeconfig && to->node_name)
+		return 0;
+	tpd_kube_cfg_release(to);
+	return -ENOMEM;
+}
+
 /* Start the source: the store, the translation and the API client. */
 static void tpd_kube_start(struct tpd *t)
 {
@@ -679,16 +705,21 @@ static void tpd_kube_start(struct tpd *t)
 
 	if (!t->cfg.kube.enabled)
 		return;
+	if (tpd_kube_cfg_copy(&t->kcfg, &t->cfg.kube)) {
+		log_error("kubernetes: out of memory; the source is off");
+		return;
+	}
 	t->kstore = tpd_kube_store_new();
-	t->ksync = t->kstore ? tpd_kube_sync_new(&t->cfg.kube, t->kstore, &t->purge,
+	t->ksync = t->kstore ? tpd_kube_sync_new(&t->kcfg, t->kstore, &t->purge,
 						 &t->purge_tcp) : NULL;
 	if (!t->ksync) {
 		log_error("kubernetes: out of memory; the source is off");
 		tpd_kube_store_free(t->kstore);
 		t->kstore = NULL;
+		tpd_kube_cfg_release(&t->kcfg);
 		return;
 	}
-	ret = tpd_kube_client_start(&t->cfg.kube, tpd_kube_store_sink(t->kstore), &t->kclient,
+	ret = tpd_kube_client_start(&t->kcfg, tpd_kube_store_sink(t->kstore), &t->kclient,
 				    err, sizeof(err));
 	if (ret) {
 		/* the maps keep what they have; a SIGHUP tries again */
@@ -697,8 +728,8 @@ static void tpd_kube_start(struct tpd *t)
 		t->kclient = NULL;
 		t->src[TPD_SRC_KUBERNETES].errors++;
 	} else {
-		log_info("kubernetes source started", "node", t->cfg.kube.node_name, "expose",
-			 t->cfg.kube.expose == TPD_KUBE_EXPOSE_ANNOTATED ? "annotated" : "all");
+		log_info("kubernetes source started", "node", t->kcfg.node_name, "expose",
+			 t->kcfg.expose == TPD_KUBE_EXPOSE_ANNOTATED ? "annotated" : "all");
 	}
 	tpd_metrics_set_kube(&t->kmetrics);
 }
@@ -719,6 +750,7 @@ static void tpd_kube_stop(struct tpd *t, bool remove)
 	t->ksync = NULL;
 	tpd_kube_store_free(t->kstore);
 	t->kstore = NULL;
+	tpd_kube_cfg_release(&t->kcfg);
 	t->kube_retry = false;
 	tpd_metrics_set_kube(NULL);
 	memset(&t->kmetrics, 0, sizeof(t->kmetrics));
