@@ -23,7 +23,8 @@ __u64 tpd_kh_hash(const void *k, size_t len)
 }
 
 /** tpd_kh_find() - the entry of key @k, or NULL. */
-struct tpd_kh_ent *tpd_kh_find(const struct tpd_kh *h, const void *k, size_t klen)
+struct tpd_kh_ent *tpd_kh_find(const struct tpd_kh *h, const void *k,
+			       size_t klen)
 {
 	__u64 hash;
 	struct tpd_kh_ent *e;
@@ -32,7 +33,8 @@ struct tpd_kh_ent *tpd_kh_find(const struct tpd_kh *h, const void *k, size_t kle
 		return NULL;
 	hash = tpd_kh_hash(k, klen);
 	for (e = h->b[hash & (h->nb - 1)]; e; e = e->next)
-		if (e->hash == hash && e->klen == klen && !memcmp(e->key, k, klen))
+		if (e->hash == hash && e->klen == klen &&
+		    !memcmp(e->key, k, klen))
 			return e;
 	return NULL;
 }
@@ -71,7 +73,8 @@ static int tpd_kh_grow(struct tpd_kh *h)
  *
  * Return: the entry, or NULL when out of memory.
  */
-struct tpd_kh_ent *tpd_kh_put(struct tpd_kh *h, const void *k, size_t klen, void *val)
+struct tpd_kh_ent *tpd_kh_put(struct tpd_kh *h, const void *k, size_t klen,
+			      void *val)
 {
 	struct tpd_kh_ent *e = tpd_kh_find(h, k, klen);
 	size_t i;
@@ -107,7 +110,8 @@ bool tpd_kh_del(struct tpd_kh *h, const void *k, size_t klen, void **val)
 		return false;
 	hash = tpd_kh_hash(k, klen);
 	for (pp = &h->b[hash & (h->nb - 1)]; (e = *pp); pp = &e->next) {
-		if (e->hash != hash || e->klen != klen || memcmp(e->key, k, klen))
+		if (e->hash != hash || e->klen != klen ||
+		    memcmp(e->key, k, klen))
 			continue;
 		*pp = e->next;
 		if (val)

@@ -43,9 +43,11 @@ struct tpd_kh {
 };
 
 __u64 tpd_kh_hash(const void *k, size_t len);
-struct tpd_kh_ent *tpd_kh_find(const struct tpd_kh *h, const void *k, size_t klen);
+struct tpd_kh_ent *tpd_kh_find(const struct tpd_kh *h, const void *k,
+			       size_t klen);
 void *tpd_kh_get(const struct tpd_kh *h, const void *k, size_t klen);
-struct tpd_kh_ent *tpd_kh_put(struct tpd_kh *h, const void *k, size_t klen, void *val);
+struct tpd_kh_ent *tpd_kh_put(struct tpd_kh *h, const void *k, size_t klen,
+			      void *val);
 bool tpd_kh_del(struct tpd_kh *h, const void *k, size_t klen, void **val);
 struct tpd_kh_ent *tpd_kh_next(const struct tpd_kh *h, size_t *bucket,
 			       struct tpd_kh_ent *prev);
@@ -58,6 +60,7 @@ static inline void *tpd_kh_sget(const struct tpd_kh *h, const char *k)
 }
 
 /* Every entry of @h: for (e = NULL, b = 0; (e = tpd_kh_next(h, &b, e));) */
-#define tpd_kh_for_each(h, b, e) for ((b) = 0, (e) = NULL; ((e) = tpd_kh_next(h, &(b), e));)
+#define tpd_kh_for_each(h, b, e) \
+	for ((b) = 0, (e) = NULL; ((e) = tpd_kh_next(h, &(b), e));)
 
 #endif /* TAILPLANED_KUBE_HASH_H */

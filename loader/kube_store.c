@@ -53,19 +53,22 @@ struct tpd_kube_store {
 int tpd_kube_key(const struct tpd_kube_meta *meta, char *buf, size_t len)
 {
 	const char *ns = meta->ns ? meta->ns : "";
-	int n = snprintf(buf, len, "%s%s%s", ns, *ns ? "/" : "", meta->name ? meta->name : "");
+	int n = snprintf(buf, len, "%s%s%s", ns, *ns ? "/" : "",
+			 meta->name ? meta->name : "");
 
 	return n < 0 || (size_t)n >= len ? -1 : n;
 }
 
 /* The key of the Service slice @o belongs to, or -1 when it names none. */
-static int tpd_slice_svc_key(const struct tpd_kube_object *o, char *buf, size_t len)
+static int tpd_slice_svc_key(const struct tpd_kube_object *o, char *buf,
+			     size_t len)
 {
 	int n;
 
 	if (!o->slice.service || !o->slice.service[0])
 		return -1;
-	n = snprintf(buf, len, "%s/%s", o->meta.ns ? o->meta.ns : "", o->slice.service);
+	n = snprintf(buf, len, "%s/%s", o->meta.ns ? o->meta.ns : "",
+		     o->slice.service);
 	return n < 0 || (size_t)n >= len ? -1 : n;
 }
 
@@ -83,12 +86,14 @@ static void tpd_store_wake(struct tpd_kube_store *s)
 static void tpd_dirty(struct tpd_kh *set, const char *key)
 {
 	if (!tpd_kh_put(set, key, strlen(key), NULL))
-		log_error("kubernetes store: out of memory; a change may be missed until the "
-			  "next re-list", "object", key);
+		log_error(
+			"kubernetes store: out of memory; a change may be missed until the "
+			"next re-list",
+			"object", key);
 }
 
-static void tpd_slice_index(struct tpd_kube_store *s, const struct tpd_kube_object *o,
-			    bool add)
+static void tpd_slice_index(struct tpd_kube_store *s,
+			    const struct tpd_kube_object *o, bool add)
 {
 	struct tpd_kube_slice_set *set;
 	char key[TPD_KUBE_KEY_LEN];
@@ -131,12 +136,14 @@ static void tpd_slice_index(struct tpd_kube_store *s, const struct tpd_kube_obje
 	set->v[set->n++] = o;
 	return;
 oom:
-	log_error("kubernetes store: out of memory; an EndpointSlice is left out",
-		  "service", key);
+	log_error(
+		"kubernetes store: out of memory; an EndpointSlice is left out",
+		"service", key);
 }
 
 /* Note what a change of @o (or of its previous version @old) makes dirty. */
-static void tpd_store_note(struct tpd_kube_store *s, const struct tpd_kube_object *o,
+static void tpd_store_note(struct tpd_kube_store *s,
+			   const struct tpd_kube_object *o,
 			   const struct tpd_kube_object *old)
 {
 	char key[TPD_KUBE_KEY_LEN];
@@ -166,7 +173,8 @@ static void tpd_store_note(struct tpd_kube_store *s, const struct tpd_kube_objec
 }
 
 /* Remove the stored object of @key (kind @k); the caller holds the lock. */
-static void tpd_store_remove(struct tpd_kube_store *s, enum tpd_kube_kind k, const char *key)
+static void tpd_store_remove(struct tpd_kube_store *s, enum tpd_kube_kind k,
+			     const char *key)
 {
 	struct tpd_kube_sobj *so;
 	void *val;
@@ -181,7 +189,8 @@ static void tpd_store_remove(struct tpd_kube_store *s, enum tpd_kube_kind k, con
 	free(so);
 }
 
-static void tpd_sink_object(void *ctx, enum tpd_kube_event ev, struct tpd_kube_object *o)
+static void tpd_sink_object(void *ctx, enum tpd_kube_event ev,
+			    struct tpd_kube_object *o)
 {
 	struct tpd_kube_store *s = ctx;
 	struct tpd_kube_sobj *so;
@@ -190,7 +199,8 @@ static void tpd_sink_object(void *ctx, enum tpd_kube_event ev, struct tpd_kube_o
 
 	if (!o)
 		return;
-	if (o->kind >= TPD_KUBE_KIND_MAX || tpd_kube_key(&o->meta, key, sizeof(key)) < 0) {
+	if (o->kind >= TPD_KUBE_KIND_MAX ||
+	    tpd_kube_key(&o->meta, key, sizeof(key)) < 0) {
 		tpd_kube_object_free(o);
 		return;
 	}
@@ -204,11 +214,14 @@ static void tpd_sink_object(void *ctx, enum tpd_kube_event ev, struct tpd_kube_o
 	so = tpd_kh_sget(&s->objs[o->kind], key);
 	if (!so) {
 		so = calloc(1, sizeof(*so));
-		if (!so || !tpd_kh_put(&s->objs[o->kind], key, strlen(key), so)) {
+		if (!so ||
+		    !tpd_kh_put(&s->objs[o->kind], key, strlen(key), so)) {
 			pthread_mutex_unlock(&s->mu);
 			free(so);
-			log_error("kubernetes store: out of memory; object dropped", "kind",
-				  tpd_kube_kind_name(o->kind), "object", key);
+			log_error(
+				"kubernetes store: out of memory; object dropped",
+				"kind", tpd_kube_kind_name(o->kind), "object",
+				key);
 			tpd_kube_object_free(o);
 			return;
 		}
@@ -234,8 +247,8 @@ static void tpd_sink_list_begin(void *ctx, enum tpd_kube_kind kind)
 	if (kind >= TPD_KUBE_KIND_MAX)
 		return;
 	pthread_mutex_lock(&s->mu);
-	tpd_kh_for_each(&s->objs[kind], b, e)
-		((struct tpd_kube_sobj *)e->val)->seen = false;
+	tpd_kh_for_each(&s->objs[kind], b, e)((struct tpd_kube_sobj *)e->val)
+		->seen = false;
 	s->listing[kind] = true;
 	pthread_mutex_unlock(&s->mu);
 }
@@ -249,13 +262,14 @@ static void tpd_store_sweep(struct tpd_kube_store *s, enum tpd_kube_kind kind)
 
 	gone = calloc(s->objs[kind].n + 1, sizeof(*gone));
 	if (!gone) {
-		log_error("kubernetes store: out of memory; objects a re-list dropped stay",
-			  "kind", tpd_kube_kind_name(kind));
+		log_error(
+			"kubernetes store: out of memory; objects a re-list dropped stay",
+			"kind", tpd_kube_kind_name(kind));
 		return;
 	}
-	tpd_kh_for_each(&s->objs[kind], b, e)
-		if (!((struct tpd_kube_sobj *)e->val)->seen)
-			gone[n++] = e->key;
+	tpd_kh_for_each(&s->objs[kind], b,
+			e) if (!((struct tpd_kube_sobj *)e->val)->seen)
+		gone[n++] = e->key;
 	/* keys point into entries that go: copy them before removing any */
 	for (i = 0; i < n; i++)
 		gone[i] = strdup(gone[i]);
@@ -279,8 +293,8 @@ static void tpd_sink_list_end(void *ctx, enum tpd_kube_kind kind, bool complete)
 	if (s->listing[kind] && complete)
 		tpd_store_sweep(s, kind);
 	/* cut short: keep everything, forget the marks */
-	tpd_kh_for_each(&s->objs[kind], b, e)
-		((struct tpd_kube_sobj *)e->val)->seen = true;
+	tpd_kh_for_each(&s->objs[kind], b, e)((struct tpd_kube_sobj *)e->val)
+		->seen = true;
 	s->listing[kind] = false;
 	pthread_mutex_unlock(&s->mu);
 }
@@ -403,7 +417,8 @@ void tpd_kube_store_unlock(struct tpd_kube_store *s)
 
 /** tpd_kube_store_get() - the object of kind @kind at @key, or NULL (locked). */
 const struct tpd_kube_object *tpd_kube_store_get(const struct tpd_kube_store *s,
-						 enum tpd_kube_kind kind, const char *key)
+						 enum tpd_kube_kind kind,
+						 const char *key)
 {
 	const struct tpd_kube_sobj *so = tpd_kh_sget(&s->objs[kind], key);
 
@@ -414,10 +429,12 @@ const struct tpd_kube_object *tpd_kube_store_get(const struct tpd_kube_store *s,
  * tpd_kube_store_slices() - the EndpointSlices naming Service @svc_key
  * ("namespace/name"), in no order (locked).
  */
-const struct tpd_kube_object *const *tpd_kube_store_slices(const struct tpd_kube_store *s,
-							   const char *svc_key, size_t *n)
+const struct tpd_kube_object *const *
+tpd_kube_store_slices(const struct tpd_kube_store *s, const char *svc_key,
+		      size_t *n)
 {
-	const struct tpd_kube_slice_set *set = tpd_kh_sget(&s->slices_by_svc, svc_key);
+	const struct tpd_kube_slice_set *set =
+		tpd_kh_sget(&s->slices_by_svc, svc_key);
 
 	*n = set ? set->n : 0;
 	return set ? set->v : NULL;

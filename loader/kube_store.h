@@ -45,9 +45,11 @@ void tpd_kube_changes_free(struct tpd_kube_changes *c);
 void tpd_kube_store_lock(struct tpd_kube_store *s);
 void tpd_kube_store_unlock(struct tpd_kube_store *s);
 const struct tpd_kube_object *tpd_kube_store_get(const struct tpd_kube_store *s,
-						 enum tpd_kube_kind kind, const char *key);
-const struct tpd_kube_object *const *tpd_kube_store_slices(const struct tpd_kube_store *s,
-							   const char *svc_key, size_t *n);
+						 enum tpd_kube_kind kind,
+						 const char *key);
+const struct tpd_kube_object *const *
+tpd_kube_store_slices(const struct tpd_kube_store *s, const char *svc_key,
+		      size_t *n);
 const struct tpd_kh *tpd_kube_store_table(const struct tpd_kube_store *s,
 					  enum tpd_kube_kind kind);
 /* The object of an entry of tpd_kube_store_table(). */

@@ -73,8 +73,8 @@ struct ks_pod {
 	__u32 id;
 	struct tp_addr *ips;
 	size_t n_ips;
-	struct ks_nat nat;         /* wanted */
-	bool nat_written;          /* the entry of @nat is ours in the map */
+	struct ks_nat nat; /* wanted */
+	bool nat_written;  /* the entry of @nat is ours in the map */
 };
 
 /* An identity the sync allocated, by name. */
@@ -90,13 +90,13 @@ struct tpd_kube_sync {
 	struct tpd_purge *udp, *tcp;
 	__u64 now_s;
 	bool full_done;
-	struct tpd_kh svcs;     /* "ns/name" -> struct ks_svc */
-	struct tpd_kh pods;     /* "ns/name" -> struct ks_pod (written) */
+	struct tpd_kh svcs;	/* "ns/name" -> struct ks_svc */
+	struct tpd_kh pods;	/* "ns/name" -> struct ks_pod (written) */
 	struct tpd_kh ip_owner; /* struct tp_addr -> struct ks_pod */
-	struct tpd_kh idents;   /* name -> struct ks_ident */
-	char **pol_names;       /* names the last policy compile asked for */
+	struct tpd_kh idents;	/* name -> struct ks_ident */
+	char **pol_names;	/* names the last policy compile asked for */
 	size_t n_pol_names;
-	bool pol_active;        /* the last compile wrote rules or CIDR entries */
+	bool pol_active; /* the last compile wrote rules or CIDR entries */
 	struct tpd_kube_sync_stats st;
 	/* scratch for one frontend */
 	__u32 old_ids[TP_MAX_SVC_BACKENDS];
@@ -142,7 +142,8 @@ bool tpd_kube_label_filtered(const char *key)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(ks_churn_labels) / sizeof(ks_churn_labels[0]); i++)
+	for (i = 0; i < sizeof(ks_churn_labels) / sizeof(ks_churn_labels[0]);
+	     i++)
 		if (!strcmp(key, ks_churn_labels[i]))
 			return true;
 	return false;
@@ -173,7 +174,8 @@ static __u64 ks_fnv(__u64 h, const char *s, size_t len)
  *
  * Return: 0, or -EINVAL when @len is too small.
  */
-int tpd_kube_pod_identity_name(const struct tpd_kube_object *pod, char *buf, size_t len)
+int tpd_kube_pod_identity_name(const struct tpd_kube_object *pod, char *buf,
+			       size_t len)
 {
 	const char *ns = pod->meta.ns ? pod->meta.ns : "";
 	__u64 h = 0xcbf29ce484222325ULL;
@@ -190,7 +192,8 @@ int tpd_kube_pod_identity_name(const struct tpd_kube_object *pod, char *buf, siz
 			continue;
 		h = ks_fnv(h, l->key, strlen(l->key));
 		h = ks_fnv(h, "=", 1);
-		h = ks_fnv(h, l->value ? l->value : "", strlen(l->value ? l->value : "") + 1);
+		h = ks_fnv(h, l->value ? l->value : "",
+			   strlen(l->value ? l->value : "") + 1);
 	}
 	snprintf(buf, len, "k8s:%.*s:%016llx", room, ns, (unsigned long long)h);
 	return 0;
@@ -211,8 +214,8 @@ static int ks_id_used(void *ctx, __u32 id)
  * already uses, else the one tp_id_names gives the name (a restart),
  * else a new one.  0 when it cannot be had (counted in @res).
  */
-static __u32 ks_ident_get(struct tpd_kube_sync *s, const struct tp_maps *m, const char *name,
-			  struct tpd_kube_sync_result *res)
+static __u32 ks_ident_get(struct tpd_kube_sync *s, const struct tp_maps *m,
+			  const char *name, struct tpd_kube_sync_result *res)
 {
 	struct ks_ident *ki = tpd_kh_sget(&s->idents, name);
 	struct tp_identity_name v;
@@ -225,15 +228,20 @@ static __u32 ks_ident_get(struct tpd_kube_sync *s, const struct tp_maps *m, cons
 		return ki->id;
 	}
 	if (!tp_identity_parse(m, name, &id)) {
-		if (bpf_map_lookup_elem(m->id_names, &id, &v) || v.owner != TP_OWNER_KUBERNETES) {
+		if (bpf_map_lookup_elem(m->id_names, &id, &v) ||
+		    v.owner != TP_OWNER_KUBERNETES) {
 			res->conflicts++;
-			log_warn("kubernetes: identity name held by another owner, left to it",
-				 "name", name);
+			log_warn(
+				"kubernetes: identity name held by another owner, left to it",
+				"name", name);
 			return 0;
 		}
 	} else {
-		err = tp_id_alloc(TPD_KUBE_ID_MIN, TPD_KUBE_ID_MAX, ks_id_used, (void *)m, &id);
-		err = err ?: tp_identity_name_set(m, id, name, TP_OWNER_KUBERNETES);
+		err = tp_id_alloc(TPD_KUBE_ID_MIN, TPD_KUBE_ID_MAX, ks_id_used,
+				  (void *)m, &id);
+		err = err
+			      ?: tp_identity_name_set(m, id, name,
+						      TP_OWNER_KUBERNETES);
 		if (err) {
 			ks_error(res, "identity %s not allocated: %s", name,
 				 tp_strerror(err, why, sizeof(why)));
@@ -253,8 +261,8 @@ static __u32 ks_ident_get(struct tpd_kube_sync *s, const struct tp_maps *m, cons
 }
 
 /* One reference less to @name; the identity is freed with the last. */
-static void ks_ident_put(struct tpd_kube_sync *s, const struct tp_maps *m, const char *name,
-			 struct tpd_kube_sync_result *res)
+static void ks_ident_put(struct tpd_kube_sync *s, const struct tp_maps *m,
+			 const char *name, struct tpd_kube_sync_result *res)
 {
 	struct ks_ident *ki = tpd_kh_sget(&s->idents, name);
 
@@ -268,18 +276,21 @@ static void ks_ident_put(struct tpd_kube_sync *s, const struct tp_maps *m, const
 
 /* ---- services: what the objects want ------------------------------------------- */
 
-static bool ks_svc_exposed(const struct tpd_kube_sync *s, const struct tpd_kube_object *o)
+static bool ks_svc_exposed(const struct tpd_kube_sync *s,
+			   const struct tpd_kube_object *o)
 {
 	if (o->svc.type == TPD_KUBE_SVC_EXTERNALNAME || o->svc.headless)
 		return false;
 	if (s->cfg.expose == TPD_KUBE_EXPOSE_ANNOTATED)
-		return o->meta.ann_expose && !strcmp(o->meta.ann_expose, "true");
+		return o->meta.ann_expose &&
+		       !strcmp(o->meta.ann_expose, "true");
 	return true;
 }
 
 /* The slice port that serves service port @sp: the same name and protocol. */
-static const struct tpd_kube_ep_port *ks_slice_port(const struct tpd_kube_object *sl,
-						    const struct tpd_kube_svc_port *sp)
+static const struct tpd_kube_ep_port *
+ks_slice_port(const struct tpd_kube_object *sl,
+	      const struct tpd_kube_svc_port *sp)
 {
 	size_t i;
 
@@ -299,7 +310,8 @@ static void ks_fe_add_backend(struct ks_fe *fe, const struct tp_backend_spec *b)
 	size_t i;
 
 	for (i = 0; i < fe->n_be; i++) {
-		if (fe->be[i].port == b->port && !memcmp(&fe->be[i].addr, &b->addr, sizeof(b->addr))) {
+		if (fe->be[i].port == b->port &&
+		    !memcmp(&fe->be[i].addr, &b->addr, sizeof(b->addr))) {
 			if (b->state == TP_BACKEND_ACTIVE)
 				fe->be[i].state = TP_BACKEND_ACTIVE;
 			return;
@@ -325,17 +337,20 @@ static int ks_be_cmp(const void *a, const void *b)
 	/* active first, so a cap keeps those that take new flows */
 	if (x->state != y->state)
 		return x->state < y->state ? -1 : 1;
-	return memcmp(&x->addr, &y->addr, sizeof(x->addr)) ?: (int)x->port - (int)y->port;
+	return memcmp(&x->addr, &y->addr, sizeof(x->addr))
+		       ?: (int)x->port - (int)y->port;
 }
 
 /* The backends of frontend @fe (VIP family, service port @sp) from the slices. */
 static int ks_fe_backends(const struct tpd_kube_sync *s, struct ks_fe *fe,
-			  const struct tpd_kube_object *svc, const struct tpd_kube_svc_port *sp,
-			  const struct tpd_kube_object *const *slices, size_t n_slices,
-			  unsigned int *capped)
+			  const struct tpd_kube_object *svc,
+			  const struct tpd_kube_svc_port *sp,
+			  const struct tpd_kube_object *const *slices,
+			  size_t n_slices, unsigned int *capped)
 {
-	enum tpd_kube_addr_type fam = tp_addr_is_v4(&fe->key.vip) ? TPD_KUBE_ADDR_IPV4 :
-								   TPD_KUBE_ADDR_IPV6;
+	enum tpd_kube_addr_type fam = tp_addr_is_v4(&fe->key.vip)
+					      ? TPD_KUBE_ADDR_IPV4
+					      : TPD_KUBE_ADDR_IPV6;
 	size_t i, j, k, total = 0;
 	struct tp_backend_spec b;
 
@@ -353,9 +368,12 @@ static int ks_fe_backends(const struct tpd_kube_sync *s, struct ks_fe *fe,
 		if (sl->slice.addr_type != fam || !(p = ks_slice_port(sl, sp)))
 			continue;
 		/* a slice port without a number (all ports): the target port */
-		port = p->port ? p->port : sp->target_port ? sp->target_port : sp->port;
+		port = p->port		 ? p->port
+		       : sp->target_port ? sp->target_port
+					 : sp->port;
 		for (j = 0; j < sl->slice.n_endpoints; j++) {
-			const struct tpd_kube_endpoint *ep = &sl->slice.endpoints[j];
+			const struct tpd_kube_endpoint *ep =
+				&sl->slice.endpoints[j];
 			int state = ks_ep_state(ep);
 
 			if (state < 0)
@@ -364,12 +382,15 @@ static int ks_fe_backends(const struct tpd_kube_sync *s, struct ks_fe *fe,
 			    (!ep->node_name || strcmp(ep->node_name, s->node)))
 				continue;
 			for (k = 0; k < ep->n_addrs; k++) {
-				if (tp_addr_is_v4(&ep->addrs[k]) != (fam == TPD_KUBE_ADDR_IPV4))
+				if (tp_addr_is_v4(&ep->addrs[k]) !=
+				    (fam == TPD_KUBE_ADDR_IPV4))
 					continue;
-				b = (struct tp_backend_spec){ .addr = ep->addrs[k],
-							      .port = htons(port),
-							      .weight = 1,
-							      .state = state };
+				b = (struct tp_backend_spec){
+					.addr = ep->addrs[k],
+					.port = htons(port),
+					.weight = 1,
+					.state = state
+				};
 				ks_fe_add_backend(fe, &b);
 			}
 		}
@@ -393,8 +414,8 @@ static void ks_fes_free(struct ks_fe *fe, size_t n)
 
 /* Every frontend Service @o wants, with its backends (store locked). */
 static int ks_svc_desired(const struct tpd_kube_sync *s, const char *key,
-			  const struct tpd_kube_object *o, struct ks_svc_want *w,
-			  unsigned int *capped)
+			  const struct tpd_kube_object *o,
+			  struct ks_svc_want *w, unsigned int *capped)
 {
 	const struct tpd_kube_object *const *slices;
 	size_t n_vips, n_slices, v, p;
@@ -414,23 +435,30 @@ static int ks_svc_desired(const struct tpd_kube_sync *s, const char *key,
 		return -ENOMEM;
 	slices = tpd_kube_store_slices(s->store, key, &n_slices);
 	for (v = 0; v < n_vips; v++) {
-		vip = v < o->svc.n_cluster_ips ? &o->svc.cluster_ips[v] :
-						 &o->svc.lb_ips[v - o->svc.n_cluster_ips];
+		vip = v < o->svc.n_cluster_ips
+			      ? &o->svc.cluster_ips[v]
+			      : &o->svc.lb_ips[v - o->svc.n_cluster_ips];
 		for (p = 0; p < o->svc.n_ports; p++) {
 			const struct tpd_kube_svc_port *sp = &o->svc.ports[p];
 
-			if (sp->proto != IPPROTO_TCP && sp->proto != IPPROTO_UDP)
+			if (sp->proto != IPPROTO_TCP &&
+			    sp->proto != IPPROTO_UDP)
 				continue; /* SCTP: the datapath has no SCTP services */
 			fe = &w->fe[w->n_fe];
-			fe->key = (struct tp_svc_key){ .vip = *vip, .port = htons(sp->port),
+			fe->key = (struct tp_svc_key){ .vip = *vip,
+						       .port = htons(sp->port),
 						       .proto = sp->proto };
-			fe->spec = (struct tp_svc_spec){ .zone = s->cfg.zone,
-							 .owner = TP_OWNER_KUBERNETES };
+			fe->spec = (struct tp_svc_spec){
+				.zone = s->cfg.zone,
+				.owner = TP_OWNER_KUBERNETES
+			};
 			if (o->svc.affinity_client_ip) {
 				fe->spec.flags |= TP_SVC_F_AFFINITY;
-				fe->spec.affinity_timeout = o->svc.affinity_timeout;
+				fe->spec.affinity_timeout =
+					o->svc.affinity_timeout;
 			}
-			err = ks_fe_backends(s, fe, o, sp, slices, n_slices, capped);
+			err = ks_fe_backends(s, fe, o, sp, slices, n_slices,
+					     capped);
 			if (err)
 				return err;
 			w->n_fe++;
@@ -442,21 +470,25 @@ static int ks_svc_desired(const struct tpd_kube_sync *s, const char *key,
 /* ---- services: writing them -------------------------------------------------------- */
 
 /* Queue the purge of the flows of a backend of @key that went. */
-static void ks_purge_backend(struct tpd_kube_sync *s, const struct tp_svc_key *key, __u32 id,
-			     const struct tp_backend *be, struct tpd_kube_sync_result *res)
+static void ks_purge_backend(struct tpd_kube_sync *s,
+			     const struct tp_svc_key *key, __u32 id,
+			     const struct tp_backend *be,
+			     struct tpd_kube_sync_result *res)
 {
 	int err;
 
 	if (key->proto == IPPROTO_UDP)
 		err = tpd_purge_add(s->udp, id, be);
 	else if (key->proto == IPPROTO_TCP && s->cfg.tcp_grace)
-		err = tpd_purge_add_later(s->tcp, id, be, s->now_s + s->cfg.tcp_grace);
+		err = tpd_purge_add_later(s->tcp, id, be,
+					  s->now_s + s->cfg.tcp_grace);
 	else if (key->proto == IPPROTO_TCP)
 		err = tpd_purge_add(s->tcp, id, be);
 	else
 		return;
 	if (err)
-		log_error("out of memory: flows of a removed backend stay until they time out");
+		log_error(
+			"out of memory: flows of a removed backend stay until they time out");
 	else
 		res->be_purged++;
 }
@@ -468,13 +500,16 @@ static bool ks_fe_unchanged(const struct tp_svc *svc, const struct ks_fe *fe,
 	int j;
 
 	if ((size_t)n_old != fe->n_be || svc->flags != fe->spec.flags ||
-	    svc->zone != fe->spec.zone || svc->affinity_timeout != fe->spec.affinity_timeout)
+	    svc->zone != fe->spec.zone ||
+	    svc->affinity_timeout != fe->spec.affinity_timeout)
 		return false;
 	for (i = 0; i < fe->n_be; i++) {
 		for (j = 0; j < n_old; j++)
-			if (old[j].port == fe->be[i].port && old[j].state == fe->be[i].state &&
+			if (old[j].port == fe->be[i].port &&
+			    old[j].state == fe->be[i].state &&
 			    old[j].weight == fe->be[i].weight &&
-			    !memcmp(&old[j].addr, &fe->be[i].addr, sizeof(old[j].addr)))
+			    !memcmp(&old[j].addr, &fe->be[i].addr,
+				    sizeof(old[j].addr)))
 				break;
 		if (j == n_old)
 			return false;
@@ -486,8 +521,9 @@ static bool ks_fe_unchanged(const struct tp_svc *svc, const struct ks_fe *fe,
  * Make frontend @fe what it wants (staged in @b).  Return: 1 when the
  * source holds it now, 0 when another owner does or it was not written.
  */
-static int ks_fe_apply(struct tpd_kube_sync *s, const struct tp_maps *m, struct tp_svc_batch *b,
-		       const struct ks_fe *fe, struct tpd_kube_sync_result *res)
+static int ks_fe_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
+		       struct tp_svc_batch *b, const struct ks_fe *fe,
+		       struct tpd_kube_sync_result *res)
 {
 	char name[TP_SVC_STRLEN], why[256];
 	struct tp_svc svc;
@@ -499,13 +535,15 @@ static int ks_fe_apply(struct tpd_kube_sync *s, const struct tp_maps *m, struct 
 	exists = !bpf_map_lookup_elem(m->services, &fe->key, &svc);
 	if (exists && svc.owner != TP_OWNER_KUBERNETES) {
 		tp_svc_key_format(&fe->key, name, sizeof(name));
-		log_warn("kubernetes service: held by another owner, left alone", "service", name,
-			 "owner", tp_owner_name(svc.owner));
+		log_warn(
+			"kubernetes service: held by another owner, left alone",
+			"service", name, "owner", tp_owner_name(svc.owner));
 		res->conflicts++;
 		return 0;
 	}
 	if (exists) {
-		n_old = tp_service_backends(m, svc.id, s->old_ids, s->old_bes, TP_MAX_SVC_BACKENDS);
+		n_old = tp_service_backends(m, svc.id, s->old_ids, s->old_bes,
+					    TP_MAX_SVC_BACKENDS);
 		if (n_old < 0)
 			n_old = 0;
 		if (n_old > TP_MAX_SVC_BACKENDS)
@@ -517,17 +555,20 @@ static int ks_fe_apply(struct tpd_kube_sync *s, const struct tp_maps *m, struct 
 	if (err) {
 		tp_svc_key_format(&fe->key, name, sizeof(name));
 		tp_strerror(err, why, sizeof(why));
-		log_error("kubernetes service: not written", "service", name, "error", why);
+		log_error("kubernetes service: not written", "service", name,
+			  "error", why);
 		ks_error(res, "service %s not written: %s", name, why);
 		return exists;
 	}
 	for (j = 0; j < n_old; j++) {
 		for (i = 0; i < fe->n_be; i++)
 			if (fe->be[i].port == s->old_bes[j].port &&
-			    !memcmp(&fe->be[i].addr, &s->old_bes[j].addr, sizeof(fe->be[i].addr)))
+			    !memcmp(&fe->be[i].addr, &s->old_bes[j].addr,
+				    sizeof(fe->be[i].addr)))
 				break;
 		if (i == fe->n_be)
-			ks_purge_backend(s, &fe->key, s->old_ids[j], &s->old_bes[j], res);
+			ks_purge_backend(s, &fe->key, s->old_ids[j],
+					 &s->old_bes[j], res);
 	}
 	if (exists)
 		res->svc_changed++;
@@ -542,21 +583,25 @@ cancel:
 
 /* Remove frontend @key if the source holds it, with its backends' flows. */
 static void ks_fe_delete(struct tpd_kube_sync *s, const struct tp_maps *m,
-			 const struct tp_svc_key *key, struct tpd_kube_sync_result *res)
+			 const struct tp_svc_key *key,
+			 struct tpd_kube_sync_result *res)
 {
 	char name[TP_SVC_STRLEN];
 	struct tp_svc svc;
 	int n, i, err;
 
-	if (bpf_map_lookup_elem(m->services, key, &svc) || svc.owner != TP_OWNER_KUBERNETES)
+	if (bpf_map_lookup_elem(m->services, key, &svc) ||
+	    svc.owner != TP_OWNER_KUBERNETES)
 		return;
-	n = tp_service_backends(m, svc.id, s->old_ids, s->old_bes, TP_MAX_SVC_BACKENDS);
+	n = tp_service_backends(m, svc.id, s->old_ids, s->old_bes,
+				TP_MAX_SVC_BACKENDS);
 	if (n > TP_MAX_SVC_BACKENDS)
 		n = TP_MAX_SVC_BACKENDS;
 	err = tp_service_del(m, key);
 	if (err) {
 		tp_svc_key_format(key, name, sizeof(name));
-		ks_error(res, "service %s not removed: %s", name, strerror(-err));
+		ks_error(res, "service %s not removed: %s", name,
+			 strerror(-err));
 		return;
 	}
 	for (i = 0; i < n; i++)
@@ -573,7 +618,8 @@ static void ks_svc_free(void *val)
 	free(sv);
 }
 
-static bool ks_key_in(const struct tp_svc_key *k, const struct ks_fe *fe, size_t n)
+static bool ks_key_in(const struct tp_svc_key *k, const struct ks_fe *fe,
+		      size_t n)
 {
 	size_t i;
 
@@ -612,8 +658,10 @@ static void ks_svc_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
 		tpd_kh_del(&s->svcs, w->key, strlen(w->key), NULL);
 		ks_svc_free(old);
 	}
-	if (!now || !now->keys || !now->n || !tpd_kh_put(&s->svcs, w->key, strlen(w->key), now)) {
-		if (now && now->n && (!now->keys || !tpd_kh_sget(&s->svcs, w->key)))
+	if (!now || !now->keys || !now->n ||
+	    !tpd_kh_put(&s->svcs, w->key, strlen(w->key), now)) {
+		if (now && now->n &&
+		    (!now->keys || !tpd_kh_sget(&s->svcs, w->key)))
 			ks_error(res, "service %s: out of memory", w->key);
 		ks_svc_free(now);
 		return;
@@ -651,14 +699,17 @@ static int ks_svc_prune(struct tpd_kube_sync *s, const struct tp_maps *m,
 	size_t n, i, b;
 	int err;
 
-	err = TP_MAP_COLLECT(m->services, struct ks_fe_have, key, svc, &have, &n);
+	err = TP_MAP_COLLECT(m->services, struct ks_fe_have, key, svc, &have,
+			     &n);
 	if (err)
 		return err;
-	tpd_kh_for_each(&s->svcs, b, e) {
+	tpd_kh_for_each(&s->svcs, b, e)
+	{
 		struct ks_svc *sv = e->val;
 
 		for (i = 0; i < sv->n; i++)
-			if (!tpd_kh_put(&held, &sv->keys[i], sizeof(sv->keys[i]), NULL))
+			if (!tpd_kh_put(&held, &sv->keys[i],
+					sizeof(sv->keys[i]), NULL))
 				err = -ENOMEM;
 	}
 	for (i = 0; !err && i < n; i++)
@@ -672,9 +723,11 @@ static int ks_svc_prune(struct tpd_kube_sync *s, const struct tp_maps *m,
 
 /* Services: the wanted frontends under the store's lock, then the writes. */
 static int ks_services(struct tpd_kube_sync *s, const struct tp_maps *m,
-		       const struct tpd_kh *dirty, bool full, struct tpd_kube_sync_result *res)
+		       const struct tpd_kh *dirty, bool full,
+		       struct tpd_kube_sync_result *res)
 {
-	const struct tpd_kh *table = tpd_kube_store_table(s->store, TPD_KUBE_SERVICE);
+	const struct tpd_kh *table =
+		tpd_kube_store_table(s->store, TPD_KUBE_SERVICE);
 	const struct tpd_kh *src = full ? table : dirty;
 	struct ks_svc_want *w = calloc(src->n + 1, sizeof(*w));
 	struct tp_svc_batch *batch = tp_svc_batch_new();
@@ -690,23 +743,28 @@ static int ks_services(struct tpd_kube_sync *s, const struct tp_maps *m,
 		tp_svc_batch_free(batch);
 		return -ENOMEM;
 	}
-	tpd_kh_for_each(src, b, e) {
+	tpd_kh_for_each(src, b, e)
+	{
 		w[n].key = strdup(e->key);
 		if (!w[n].key)
 			err = -ENOMEM;
 		else
-			err = ks_svc_desired(s, e->key,
-					     tpd_kube_store_get(s->store, TPD_KUBE_SERVICE, e->key),
-					     &w[n], &capped);
+			err = ks_svc_desired(
+				s, e->key,
+				tpd_kube_store_get(s->store, TPD_KUBE_SERVICE,
+						   e->key),
+				&w[n], &capped);
 		n++;
 		if (err)
 			break;
 	}
 	tpd_kube_store_unlock(s->store);
 	if (capped)
-		log_warn("kubernetes services: more endpoints than a service holds; the first "
-			 "kept", "frontends", log_fmt("%u", capped),
-			 "limit", log_fmt("%d", TP_MAX_SVC_BACKENDS));
+		log_warn(
+			"kubernetes services: more endpoints than a service holds; the first "
+			"kept",
+			"frontends", log_fmt("%u", capped), "limit",
+			log_fmt("%d", TP_MAX_SVC_BACKENDS));
 	if (full && !err) {
 		tpd_kh_clear(&s->svcs, ks_svc_free);
 		s->st.frontends = s->st.backends = 0;
@@ -719,7 +777,8 @@ static int ks_services(struct tpd_kube_sync *s, const struct tp_maps *m,
 	ferr = tp_svc_batch_flush(m, batch, &bad, NULL);
 	if (ferr) {
 		tp_svc_key_format(&bad, name, sizeof(name));
-		ks_error(res, "service %s: Maglev table not built: %s", name, strerror(-ferr));
+		ks_error(res, "service %s: Maglev table not built: %s", name,
+			 strerror(-ferr));
 	}
 	tp_svc_batch_free(batch);
 	ks_wants_free(w, n);
@@ -741,18 +800,21 @@ static void ks_pod_free(void *val)
 }
 
 /* The static NAT entry local pod @o asks for by annotation, if any. */
-static void ks_pod_nat(const struct tpd_kube_sync *s, const struct tpd_kube_object *o,
-		       const char *key, struct ks_nat *nat)
+static void ks_pod_nat(const struct tpd_kube_sync *s,
+		       const struct tpd_kube_object *o, const char *key,
+		       struct ks_nat *nat)
 {
 	struct tp_addr a;
 	size_t i;
 
 	memset(nat, 0, sizeof(*nat));
-	if (!o->meta.ann_tailnet_addr || !o->pod.node_name || strcmp(o->pod.node_name, s->node))
+	if (!o->meta.ann_tailnet_addr || !o->pod.node_name ||
+	    strcmp(o->pod.node_name, s->node))
 		return;
 	if (tp_addr_parse(o->meta.ann_tailnet_addr, &a)) {
-		log_warn("kubernetes pod: bad " TPD_KUBE_ANN_TAILNET_ADDR ", skipped", "pod", key,
-			 "value", o->meta.ann_tailnet_addr);
+		log_warn("kubernetes pod: bad " TPD_KUBE_ANN_TAILNET_ADDR
+			 ", skipped",
+			 "pod", key, "value", o->meta.ann_tailnet_addr);
 		return;
 	}
 	for (i = 0; i < o->pod.n_ips; i++) {
@@ -763,12 +825,15 @@ static void ks_pod_nat(const struct tpd_kube_sync *s, const struct tpd_kube_obje
 			return;
 		}
 	}
-	log_warn("kubernetes pod: no pod address of the family of its " TPD_KUBE_ANN_TAILNET_ADDR
-		 ", skipped", "pod", key, "value", o->meta.ann_tailnet_addr);
+	log_warn(
+		"kubernetes pod: no pod address of the family of its " TPD_KUBE_ANN_TAILNET_ADDR
+		", skipped",
+		"pod", key, "value", o->meta.ann_tailnet_addr);
 }
 
 /* What pod @o (NULL: gone) wants, store locked; NULL when nothing. */
-static struct ks_pod *ks_pod_desired(const struct tpd_kube_sync *s, const char *key,
+static struct ks_pod *ks_pod_desired(const struct tpd_kube_sync *s,
+				     const char *key,
 				     const struct tpd_kube_object *o)
 {
 	struct ks_pod *p;
@@ -793,8 +858,9 @@ static struct ks_pod *ks_pod_desired(const struct tpd_kube_sync *s, const char *
 }
 
 /* Write pod @np's address entries; @old (same key) gives up what it had. */
-static void ks_pod_addrs(struct tpd_kube_sync *s, const struct tp_maps *m, struct ks_pod *np,
-			 struct ks_pod *old, struct tpd_kh *have, struct tpd_kube_sync_result *res)
+static void ks_pod_addrs(struct tpd_kube_sync *s, const struct tp_maps *m,
+			 struct ks_pod *np, struct ks_pod *old,
+			 struct tpd_kh *have, struct tpd_kube_sync_result *res)
 {
 	struct tpd_kh_ent *e;
 	size_t i;
@@ -817,7 +883,8 @@ static void ks_pod_addrs(struct tpd_kube_sync *s, const struct tp_maps *m, struc
 		}
 		hv = have ? tpd_kh_get(have, a, sizeof(*a)) : NULL;
 		if (!(have && hv && (__u32)(unsigned long)hv == np->id)) {
-			err = tp_identity_set(m, 0, a, 128, np->id, TP_OWNER_KUBERNETES);
+			err = tp_identity_set(m, 0, a, 128, np->id,
+					      TP_OWNER_KUBERNETES);
 			if (err == -EPERM) {
 				res->conflicts++;
 				continue;
@@ -825,8 +892,11 @@ static void ks_pod_addrs(struct tpd_kube_sync *s, const struct tp_maps *m, struc
 			if (err) {
 				char why[256];
 
-				ks_error(res, "pod %s: address identity not written: %s", np->key,
-					 tp_strerror(err, why, sizeof(why)));
+				ks_error(
+					res,
+					"pod %s: address identity not written: %s",
+					np->key,
+					tp_strerror(err, why, sizeof(why)));
 				continue;
 			}
 			res->ip_added++;
@@ -854,13 +924,16 @@ static void ks_pod_addrs(struct tpd_kube_sync *s, const struct tp_maps *m, struc
 
 static bool ks_nat_same(const struct ks_nat *a, const struct ks_nat *b)
 {
-	return a->has == b->has && (!a->has || (!memcmp(&a->tailnet, &b->tailnet, sizeof(a->tailnet)) &&
-						!memcmp(&a->inner, &b->inner, sizeof(a->inner))));
+	return a->has == b->has &&
+	       (!a->has ||
+		(!memcmp(&a->tailnet, &b->tailnet, sizeof(a->tailnet)) &&
+		 !memcmp(&a->inner, &b->inner, sizeof(a->inner))));
 }
 
 /* Pod @np's static NAT entry; @old's goes when it differs. */
-static void ks_pod_nat_apply(struct tpd_kube_sync *s, const struct tp_maps *m, struct ks_pod *np,
-			     struct ks_pod *old, struct tpd_kube_sync_result *res)
+static void ks_pod_nat_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
+			     struct ks_pod *np, struct ks_pod *old,
+			     struct tpd_kube_sync_result *res)
 {
 	struct tp_static_nat_entry e;
 	char why[256], addr[64];
@@ -871,22 +944,27 @@ static void ks_pod_nat_apply(struct tpd_kube_sync *s, const struct tp_maps *m, s
 		return;
 	}
 	if (old && old->nat_written) {
-		if (!tp_static_nat_del(m, s->cfg.zone, false, &old->nat.tailnet, NULL))
+		if (!tp_static_nat_del(m, s->cfg.zone, false, &old->nat.tailnet,
+				       NULL))
 			res->nat_removed++;
 		old->nat_written = false;
 	}
 	if (!np || !np->nat.has || np->nat_written)
 		return;
-	e = (struct tp_static_nat_entry){ .tailnet = np->nat.tailnet, .inner = np->nat.inner,
-					  .zone = s->cfg.zone, .owner = TP_OWNER_KUBERNETES };
+	e = (struct tp_static_nat_entry){ .tailnet = np->nat.tailnet,
+					  .inner = np->nat.inner,
+					  .zone = s->cfg.zone,
+					  .owner = TP_OWNER_KUBERNETES };
 	err = tp_static_nat_add(m, &e, why, sizeof(why));
 	if (err == -EEXIST || err == -EADDRINUSE) {
 		res->conflicts++;
 		tp_addr_format(&np->nat.tailnet, addr, sizeof(addr));
-		log_warn("kubernetes pod: tailnet address held by another entry, left alone",
-			 "pod", np->key, "tailnet", addr, "why", why);
+		log_warn(
+			"kubernetes pod: tailnet address held by another entry, left alone",
+			"pod", np->key, "tailnet", addr, "why", why);
 	} else if (err) {
-		ks_error(res, "pod %s: static NAT not written: %s", np->key, why);
+		ks_error(res, "pod %s: static NAT not written: %s", np->key,
+			 why);
 	} else {
 		np->nat_written = true;
 		res->nat_added++;
@@ -894,8 +972,9 @@ static void ks_pod_nat_apply(struct tpd_kube_sync *s, const struct tp_maps *m, s
 }
 
 /* Apply pod @np (NULL: wants nothing) in place of what @key had. */
-static void ks_pod_apply(struct tpd_kube_sync *s, const struct tp_maps *m, const char *key,
-			 struct ks_pod *np, struct tpd_kh *have, struct tpd_kube_sync_result *res)
+static void ks_pod_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
+			 const char *key, struct ks_pod *np,
+			 struct tpd_kh *have, struct tpd_kube_sync_result *res)
 {
 	struct ks_pod *old = tpd_kh_sget(&s->pods, key);
 
@@ -933,7 +1012,8 @@ struct ks_name_have {
  * the source's identities from tp_id_names (a restart keeps every id),
  * and its pod address entries into @have (address -> id).
  */
-static int ks_pods_reset(struct tpd_kube_sync *s, const struct tp_maps *m, struct tpd_kh *have)
+static int ks_pods_reset(struct tpd_kube_sync *s, const struct tp_maps *m,
+			 struct tpd_kh *have)
 {
 	struct ks_ident_have *ih;
 	struct ks_name_have *nh;
@@ -951,7 +1031,8 @@ static int ks_pods_reset(struct tpd_kube_sync *s, const struct tp_maps *m, struc
 	s->pol_names = NULL;
 	s->n_pol_names = 0;
 	s->st.pod_addrs = 0;
-	err = TP_MAP_COLLECT(m->id_names, struct ks_name_have, id, name, &nh, &n);
+	err = TP_MAP_COLLECT(m->id_names, struct ks_name_have, id, name, &nh,
+			     &n);
 	if (err)
 		return err;
 	for (i = 0; i < n; i++) {
@@ -959,7 +1040,8 @@ static int ks_pods_reset(struct tpd_kube_sync *s, const struct tp_maps *m, struc
 			continue;
 		ki = calloc(1, sizeof(*ki));
 		nh[i].name.name[TP_IDENTITY_NAME_LEN - 1] = 0;
-		if (!ki || !tpd_kh_put(&s->idents, nh[i].name.name, strlen(nh[i].name.name), ki)) {
+		if (!ki || !tpd_kh_put(&s->idents, nh[i].name.name,
+				       strlen(nh[i].name.name), ki)) {
 			free(ki);
 			free(nh);
 			return -ENOMEM;
@@ -967,7 +1049,8 @@ static int ks_pods_reset(struct tpd_kube_sync *s, const struct tp_maps *m, struc
 		ki->id = nh[i].id;
 	}
 	free(nh);
-	err = TP_MAP_COLLECT(m->identity, struct ks_ident_have, key, val, &ih, &n);
+	err = TP_MAP_COLLECT(m->identity, struct ks_ident_have, key, val, &ih,
+			     &n);
 	if (err)
 		return err;
 	for (i = 0; i < n; i++)
@@ -987,9 +1070,11 @@ static void ks_pods_prune(const struct tp_maps *m, struct tpd_kh *have,
 	struct tpd_kh_ent *e;
 	size_t b;
 
-	tpd_kh_for_each(have, b, e)
-		if (!tp_identity_del(m, 0, (const struct tp_addr *)e->key, 128, TP_OWNER_KUBERNETES))
-			res->ip_removed++;
+	tpd_kh_for_each(have, b,
+			e) if (!tp_identity_del(m, 0,
+						(const struct tp_addr *)e->key,
+						128, TP_OWNER_KUBERNETES))
+		res->ip_removed++;
 }
 
 /* After a full reconcile: identities of the last loader nothing uses now. */
@@ -1002,11 +1087,12 @@ static void ks_idents_prune(struct tpd_kube_sync *s, const struct tp_maps *m,
 
 	if (!gone)
 		return;
-	tpd_kh_for_each(&s->idents, b, e)
-		if (!((struct ks_ident *)e->val)->refs)
-			gone[n++] = strdup(e->key);
+	tpd_kh_for_each(&s->idents, b,
+			e) if (!((struct ks_ident *)e->val)->refs) gone[n++] =
+		strdup(e->key);
 	for (i = 0; i < n; i++) {
-		struct ks_ident *ki = gone[i] ? tpd_kh_sget(&s->idents, gone[i]) : NULL;
+		struct ks_ident *ki =
+			gone[i] ? tpd_kh_sget(&s->idents, gone[i]) : NULL;
 
 		if (ki && !tp_identity_name_del(m, ki->id))
 			res->id_freed++;
@@ -1035,17 +1121,21 @@ static int ks_nat_prune(struct tpd_kube_sync *s, const struct tp_maps *m,
 
 		if (have[i].owner != TP_OWNER_KUBERNETES)
 			continue;
-		tpd_kh_for_each(&s->pods, b, e) {
+		tpd_kh_for_each(&s->pods, b, e)
+		{
 			struct ks_pod *p = e->val;
 
 			if (p->nat_written && have[i].zone == s->cfg.zone &&
-			    !memcmp(&p->nat.tailnet, &have[i].tailnet, sizeof(have[i].tailnet)) &&
-			    !memcmp(&p->nat.inner, &have[i].inner, sizeof(have[i].inner))) {
+			    !memcmp(&p->nat.tailnet, &have[i].tailnet,
+				    sizeof(have[i].tailnet)) &&
+			    !memcmp(&p->nat.inner, &have[i].inner,
+				    sizeof(have[i].inner))) {
 				wanted = true;
 				break;
 			}
 		}
-		if (!wanted && !tp_static_nat_del(m, have[i].zone, false, &have[i].tailnet, NULL))
+		if (!wanted && !tp_static_nat_del(m, have[i].zone, false,
+						  &have[i].tailnet, NULL))
 			res->nat_removed++;
 	}
 	free(have);
@@ -1053,8 +1143,8 @@ static int ks_nat_prune(struct tpd_kube_sync *s, const struct tp_maps *m,
 }
 
 /* Before a full reconcile: the source's entries that are already right stay. */
-static int ks_nat_adopt(struct tpd_kube_sync *s, const struct tp_maps *m, struct ks_pod **want,
-			size_t n_want)
+static int ks_nat_adopt(struct tpd_kube_sync *s, const struct tp_maps *m,
+			struct ks_pod **want, size_t n_want)
 {
 	struct tp_static_nat_entry *have;
 	size_t n, i, j;
@@ -1066,9 +1156,12 @@ static int ks_nat_adopt(struct tpd_kube_sync *s, const struct tp_maps *m, struct
 		if (!want[j] || !want[j]->nat.has)
 			continue;
 		for (i = 0; i < n; i++)
-			if (have[i].owner == TP_OWNER_KUBERNETES && have[i].zone == s->cfg.zone &&
-			    !memcmp(&want[j]->nat.tailnet, &have[i].tailnet, sizeof(have[i].tailnet)) &&
-			    !memcmp(&want[j]->nat.inner, &have[i].inner, sizeof(have[i].inner)))
+			if (have[i].owner == TP_OWNER_KUBERNETES &&
+			    have[i].zone == s->cfg.zone &&
+			    !memcmp(&want[j]->nat.tailnet, &have[i].tailnet,
+				    sizeof(have[i].tailnet)) &&
+			    !memcmp(&want[j]->nat.inner, &have[i].inner,
+				    sizeof(have[i].inner)))
 				want[j]->nat_written = true;
 	}
 	free(have);
@@ -1076,10 +1169,12 @@ static int ks_nat_adopt(struct tpd_kube_sync *s, const struct tp_maps *m, struct
 }
 
 /* Pods: what they want under the store's lock, then the writes. */
-static int ks_pods(struct tpd_kube_sync *s, const struct tp_maps *m, const struct tpd_kh *dirty,
-		   bool full, struct tpd_kube_sync_result *res)
+static int ks_pods(struct tpd_kube_sync *s, const struct tp_maps *m,
+		   const struct tpd_kh *dirty, bool full,
+		   struct tpd_kube_sync_result *res)
 {
-	const struct tpd_kh *src = full ? tpd_kube_store_table(s->store, TPD_KUBE_POD) : dirty;
+	const struct tpd_kh *src =
+		full ? tpd_kube_store_table(s->store, TPD_KUBE_POD) : dirty;
 	struct ks_pod **want = calloc(src->n + 1, sizeof(*want));
 	char **keys = calloc(src->n + 1, sizeof(*keys));
 	struct tpd_kh have = {};
@@ -1092,10 +1187,12 @@ static int ks_pods(struct tpd_kube_sync *s, const struct tp_maps *m, const struc
 		free(keys);
 		return -ENOMEM;
 	}
-	tpd_kh_for_each(src, b, e) {
+	tpd_kh_for_each(src, b, e)
+	{
 		keys[n] = strdup(e->key);
-		want[n] = ks_pod_desired(s, e->key,
-					 tpd_kube_store_get(s->store, TPD_KUBE_POD, e->key));
+		want[n] = ks_pod_desired(
+			s, e->key,
+			tpd_kube_store_get(s->store, TPD_KUBE_POD, e->key));
 		if (!keys[n])
 			err = -ENOMEM;
 		n++;
@@ -1105,7 +1202,8 @@ static int ks_pods(struct tpd_kube_sync *s, const struct tp_maps *m, const struc
 		err = ks_pods_reset(s, m, &have) ?: ks_nat_adopt(s, m, want, n);
 	for (i = 0; i < n; i++) {
 		if (!err && keys[i])
-			ks_pod_apply(s, m, keys[i], want[i], full ? &have : NULL, res);
+			ks_pod_apply(s, m, keys[i], want[i],
+				     full ? &have : NULL, res);
 		else
 			ks_pod_free(want[i]);
 		free(keys[i]);
@@ -1161,7 +1259,8 @@ static __u32 ks_policy_alloc(void *ctx, const char *name)
 static void ks_policy_warn(void *ctx, const char *policy, const char *what)
 {
 	(void)ctx;
-	log_warn("kubernetes NetworkPolicy: part not enforced", "policy", policy, "what", what);
+	log_warn("kubernetes NetworkPolicy: part not enforced", "policy",
+		 policy, "what", what);
 }
 
 static int ks_rule_cmp(const void *a, const void *b)
@@ -1175,8 +1274,8 @@ struct ks_rule_have {
 };
 
 /* Make the source's rules exactly @want (as tpd_static_policies() does). */
-static int ks_rules_sync(const struct tp_maps *m, struct tp_rule *want, size_t n,
-			 struct tpd_kube_sync_result *res)
+static int ks_rules_sync(const struct tp_maps *m, struct tp_rule *want,
+			 size_t n, struct tpd_kube_sync_result *res)
 {
 	struct tp_rule *matches = calloc(n + 1, sizeof(*matches)), r, have_r, k;
 	struct ks_rule_have *have;
@@ -1202,12 +1301,14 @@ static int ks_rules_sync(const struct tp_maps *m, struct tp_rule *want, size_t n
 		}
 		err = tp_policy_rule_add(m, &r, &rule_id);
 		if (err)
-			ks_error(res, "policy rule not written: %s", tp_strerror(err, why, sizeof(why)));
+			ks_error(res, "policy rule not written: %s",
+				 tp_strerror(err, why, sizeof(why)));
 		else
 			res->rules_added++;
 	}
 	qsort(matches, n, sizeof(*matches), ks_rule_cmp);
-	err = TP_MAP_COLLECT(m->rules, struct ks_rule_have, id, rule, &have, &n_have);
+	err = TP_MAP_COLLECT(m->rules, struct ks_rule_have, id, rule, &have,
+			     &n_have);
 	if (err) {
 		free(matches);
 		return err;
@@ -1227,41 +1328,49 @@ static int ks_rules_sync(const struct tp_maps *m, struct tp_rule *want, size_t n
 }
 
 /* The source's identity entries in tailnet zones (CIDRs) exactly @want. */
-static int ks_cidr_idents_sync(const struct tp_maps *m, const struct tp_ident_entry *want,
-			       size_t n, struct tpd_kube_sync_result *res)
+static int ks_cidr_idents_sync(const struct tp_maps *m,
+			       const struct tp_ident_entry *want, size_t n,
+			       struct tpd_kube_sync_result *res)
 {
 	struct ks_ident_have *have;
 	size_t n_have, i, j;
 	struct tp_addr masked;
 	int err;
 
-	err = TP_MAP_COLLECT(m->identity, struct ks_ident_have, key, val, &have, &n_have);
+	err = TP_MAP_COLLECT(m->identity, struct ks_ident_have, key, val, &have,
+			     &n_have);
 	if (err)
 		return err;
 	for (i = 0; i < n; i++) {
 		if (!want[i].zone)
 			continue; /* zone 0 is the pods' */
-		err = tp_identity_set(m, want[i].zone, &want[i].prefix, want[i].plen, want[i].id,
+		err = tp_identity_set(m, want[i].zone, &want[i].prefix,
+				      want[i].plen, want[i].id,
 				      TP_OWNER_KUBERNETES);
 		if (err == -EPERM)
 			res->conflicts++;
 		else if (err)
-			ks_error(res, "policy CIDR identity not written: %s", strerror(-err));
+			ks_error(res, "policy CIDR identity not written: %s",
+				 strerror(-err));
 	}
 	for (i = 0; i < n_have; i++) {
-		if (have[i].val.owner != TP_OWNER_KUBERNETES || !have[i].key.zone)
+		if (have[i].val.owner != TP_OWNER_KUBERNETES ||
+		    !have[i].key.zone)
 			continue;
 		for (j = 0; j < n; j++) {
 			masked = want[j].prefix;
 			tp_addr_mask(&masked, want[j].plen);
 			if (want[j].zone == have[i].key.zone &&
-			    TP_IDENTITY_PLEN(want[j].plen) == have[i].key.prefixlen &&
+			    TP_IDENTITY_PLEN(want[j].plen) ==
+				    have[i].key.prefixlen &&
 			    !memcmp(&masked, &have[i].key.addr, sizeof(masked)))
 				break;
 		}
-		if (j == n && !tp_identity_del(m, have[i].key.zone, &have[i].key.addr,
-					       have[i].key.prefixlen - TP_IDENTITY_PLEN(0),
-					       TP_OWNER_KUBERNETES))
+		if (j == n &&
+		    !tp_identity_del(m, have[i].key.zone, &have[i].key.addr,
+				     have[i].key.prefixlen -
+					     TP_IDENTITY_PLEN(0),
+				     TP_OWNER_KUBERNETES))
 			res->rules_removed++;
 	}
 	free(have);
@@ -1269,13 +1378,15 @@ static int ks_cidr_idents_sync(const struct tp_maps *m, const struct tp_ident_en
 }
 
 /* The tailnet zones' identity entries of other owners, for ipBlock peers. */
-static int ks_tailnet_idents(const struct tp_maps *m, struct tp_ident_entry **out, size_t *n)
+static int ks_tailnet_idents(const struct tp_maps *m,
+			     struct tp_ident_entry **out, size_t *n)
 {
 	struct ks_ident_have *have;
 	size_t n_have, i;
 	int err;
 
-	err = TP_MAP_COLLECT(m->identity, struct ks_ident_have, key, val, &have, &n_have);
+	err = TP_MAP_COLLECT(m->identity, struct ks_ident_have, key, val, &have,
+			     &n_have);
 	if (err)
 		return err;
 	*out = calloc(n_have + 1, sizeof(**out));
@@ -1284,7 +1395,8 @@ static int ks_tailnet_idents(const struct tp_maps *m, struct tp_ident_entry **ou
 		return -ENOMEM;
 	}
 	for (i = 0, *n = 0; i < n_have; i++) {
-		if (!have[i].key.zone || have[i].val.owner == TP_OWNER_KUBERNETES)
+		if (!have[i].key.zone ||
+		    have[i].val.owner == TP_OWNER_KUBERNETES)
 			continue;
 		(*out)[*n] = (struct tp_ident_entry){
 			.prefix = have[i].key.addr,
@@ -1299,12 +1411,16 @@ static int ks_tailnet_idents(const struct tp_maps *m, struct tp_ident_entry **ou
 }
 
 /* Gather the store's objects for the compiler (store locked). */
-static int ks_policy_input(struct tpd_kube_sync *s, struct tpd_kube_policy_in *in,
+static int ks_policy_input(struct tpd_kube_sync *s,
+			   struct tpd_kube_policy_in *in,
 			   const struct tpd_kube_object ***pols,
-			   const struct tpd_kube_object ***nss, struct tpd_kube_pod_ident **pods)
+			   const struct tpd_kube_object ***nss,
+			   struct tpd_kube_pod_ident **pods)
 {
-	const struct tpd_kh *tp = tpd_kube_store_table(s->store, TPD_KUBE_NETPOL);
-	const struct tpd_kh *tn = tpd_kube_store_table(s->store, TPD_KUBE_NAMESPACE);
+	const struct tpd_kh *tp =
+		tpd_kube_store_table(s->store, TPD_KUBE_NETPOL);
+	const struct tpd_kh *tn =
+		tpd_kube_store_table(s->store, TPD_KUBE_NAMESPACE);
 	struct tpd_kh_ent *e;
 	size_t b;
 
@@ -1313,16 +1429,20 @@ static int ks_policy_input(struct tpd_kube_sync *s, struct tpd_kube_policy_in *i
 	*pods = calloc(s->pods.n + 1, sizeof(**pods));
 	if (!*pols || !*nss || !*pods)
 		return -ENOMEM;
-	tpd_kh_for_each(tp, b, e)
-		(*pols)[in->n_policies++] = tpd_kube_store_obj(e);
-	tpd_kh_for_each(tn, b, e)
-		(*nss)[in->n_namespaces++] = tpd_kube_store_obj(e);
-	tpd_kh_for_each(&s->pods, b, e) {
+	tpd_kh_for_each(tp, b, e)(*pols)[in->n_policies++] =
+		tpd_kube_store_obj(e);
+	tpd_kh_for_each(tn, b, e)(*nss)[in->n_namespaces++] =
+		tpd_kube_store_obj(e);
+	tpd_kh_for_each(&s->pods, b, e)
+	{
 		const struct ks_pod *p = e->val;
-		const struct tpd_kube_object *o = tpd_kube_store_get(s->store, TPD_KUBE_POD, e->key);
+		const struct tpd_kube_object *o =
+			tpd_kube_store_get(s->store, TPD_KUBE_POD, e->key);
 
 		if (p->id && o)
-			(*pods)[in->n_pods++] = (struct tpd_kube_pod_ident){ .pod = o, .id = p->id };
+			(*pods)[in->n_pods++] =
+				(struct tpd_kube_pod_ident){ .pod = o,
+							     .id = p->id };
 	}
 	in->policies = *pols;
 	in->namespaces = *nss;
@@ -1335,7 +1455,9 @@ static int ks_policy(struct tpd_kube_sync *s, const struct tp_maps *m,
 		     struct tpd_kube_sync_result *res)
 {
 	struct ks_alloc_ctx a = { .s = s, .m = m, .res = res };
-	struct tpd_kube_policy_in in = { .zone = s->cfg.zone, .alloc_id = ks_policy_alloc, .ctx = &a };
+	struct tpd_kube_policy_in in = { .zone = s->cfg.zone,
+					 .alloc_id = ks_policy_alloc,
+					 .ctx = &a };
 	const struct tpd_kube_object **pols = NULL, **nss = NULL;
 	struct tpd_kube_policy_out out = {};
 	struct tpd_kube_pod_ident *pods = NULL;
@@ -1351,7 +1473,9 @@ static int ks_policy(struct tpd_kube_sync *s, const struct tp_maps *m,
 	tpd_kube_store_unlock(s->store);
 	if (!err) {
 		err = ks_rules_sync(m, out.rules, out.n_rules, res);
-		err = err ?: ks_cidr_idents_sync(m, out.idents, out.n_idents, res);
+		err = err
+			      ?: ks_cidr_idents_sync(m, out.idents,
+						     out.n_idents, res);
 		s->pol_active = out.n_rules || out.n_idents;
 	}
 	/* the last compile's names go, this one's stay (held by ks_policy_alloc) */
@@ -1382,7 +1506,8 @@ static int ks_policy(struct tpd_kube_sync *s, const struct tp_maps *m,
  */
 static bool ks_policy_needed(const struct tpd_kube_sync *s)
 {
-	return s->pol_active || tpd_kube_store_table(s->store, TPD_KUBE_NETPOL)->n;
+	return s->pol_active ||
+	       tpd_kube_store_table(s->store, TPD_KUBE_NETPOL)->n;
 }
 
 /**
@@ -1396,15 +1521,18 @@ static bool ks_policy_needed(const struct tpd_kube_sync *s)
  */
 struct tpd_kube_sync *tpd_kube_sync_new(const struct tpd_kube_cfg *cfg,
 					struct tpd_kube_store *store,
-					struct tpd_purge *udp, struct tpd_purge *tcp)
+					struct tpd_purge *udp,
+					struct tpd_purge *tcp)
 {
 	struct tpd_kube_sync *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
 	s->cfg = *cfg;
-	snprintf(s->node, sizeof(s->node), "%s", cfg->node_name ? cfg->node_name : "");
-	s->cfg.server = s->cfg.token_file = s->cfg.ca_file = s->cfg.kubeconfig = NULL;
+	snprintf(s->node, sizeof(s->node), "%s",
+		 cfg->node_name ? cfg->node_name : "");
+	s->cfg.server = s->cfg.token_file = s->cfg.ca_file = s->cfg.kubeconfig =
+		NULL;
 	s->cfg.node_name = s->node;
 	s->store = store;
 	s->udp = udp;
@@ -1435,16 +1563,18 @@ static unsigned long ks_usec_since(const struct timespec *t0)
 	struct timespec t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (t1.tv_sec - t0->tv_sec) * 1000000UL + (t1.tv_nsec - t0->tv_nsec) / 1000;
+	return (t1.tv_sec - t0->tv_sec) * 1000000UL +
+	       (t1.tv_nsec - t0->tv_nsec) / 1000;
 }
 
-static void ks_stats_add(struct tpd_kube_sync *s, const struct tpd_kube_sync_result *res)
+static void ks_stats_add(struct tpd_kube_sync *s,
+			 const struct tpd_kube_sync_result *res)
 {
 	s->st.reconciles++;
-	s->st.written += res->svc_added + res->svc_changed + res->ip_added + res->rules_added +
-			 res->nat_added + res->id_added;
-	s->st.removed += res->svc_removed + res->ip_removed + res->rules_removed +
-			 res->nat_removed + res->id_freed;
+	s->st.written += res->svc_added + res->svc_changed + res->ip_added +
+			 res->rules_added + res->nat_added + res->id_added;
+	s->st.removed += res->svc_removed + res->ip_removed +
+			 res->rules_removed + res->nat_removed + res->id_freed;
 	s->st.conflicts += res->conflicts;
 	s->st.errors += res->errors;
 	s->st.last_usec = res->usec;
@@ -1466,8 +1596,8 @@ static void ks_stats_add(struct tpd_kube_sync *s, const struct tpd_kube_sync_res
  * Return: 0, or -errno when the maps could not be read or memory ran out
  * (the next run is a full reconcile then).
  */
-int tpd_kube_sync_run(struct tpd_kube_sync *s, const struct tp_maps *m, __u64 now_s,
-		      struct tpd_kube_sync_result *res)
+int tpd_kube_sync_run(struct tpd_kube_sync *s, const struct tp_maps *m,
+		      __u64 now_s, struct tpd_kube_sync_result *res)
 {
 	struct tpd_kube_changes c;
 	struct timespec t0;
@@ -1503,7 +1633,8 @@ int tpd_kube_sync_run(struct tpd_kube_sync *s, const struct tp_maps *m, __u64 no
 }
 
 /** tpd_kube_sync_stats() - @s's totals. */
-void tpd_kube_sync_stats(const struct tpd_kube_sync *s, struct tpd_kube_sync_stats *st)
+void tpd_kube_sync_stats(const struct tpd_kube_sync *s,
+			 struct tpd_kube_sync_stats *st)
 {
 	*st = s->st;
 }
@@ -1511,7 +1642,8 @@ void tpd_kube_sync_stats(const struct tpd_kube_sync *s, struct tpd_kube_sync_sta
 /* ---- switching the source off -------------------------------------------------------- */
 
 static void ks_remove_services(const struct tp_maps *m, struct tpd_purge *udp,
-			       struct tpd_purge *tcp, __u64 due, struct tpd_sync_result *res)
+			       struct tpd_purge *tcp, __u64 due,
+			       struct tpd_sync_result *res)
 {
 	__u32 ids[TP_MAX_SVC_BACKENDS];
 	struct tp_backend bes[TP_MAX_SVC_BACKENDS];
@@ -1519,14 +1651,16 @@ static void ks_remove_services(const struct tp_maps *m, struct tpd_purge *udp,
 	size_t n, i;
 	int nb, j;
 
-	if (TP_MAP_COLLECT(m->services, struct ks_fe_have, key, svc, &have, &n)) {
+	if (TP_MAP_COLLECT(m->services, struct ks_fe_have, key, svc, &have,
+			   &n)) {
 		res->errors++;
 		return;
 	}
 	for (i = 0; i < n; i++) {
 		if (have[i].svc.owner != TP_OWNER_KUBERNETES)
 			continue;
-		nb = tp_service_backends(m, have[i].svc.id, ids, bes, TP_MAX_SVC_BACKENDS);
+		nb = tp_service_backends(m, have[i].svc.id, ids, bes,
+					 TP_MAX_SVC_BACKENDS);
 		if (nb > TP_MAX_SVC_BACKENDS)
 			nb = TP_MAX_SVC_BACKENDS;
 		if (tp_service_del(m, &have[i].key)) {
@@ -1568,21 +1702,28 @@ int tpd_kube_remove_all(const struct tp_maps *m, struct tpd_purge *udp,
 
 	tcp->proto = IPPROTO_TCP;
 	ks_remove_services(m, udp, tcp, now_s + tcp_grace, res);
-	err = TP_MAP_COLLECT(m->identity, struct ks_ident_have, key, val, &ih, &n);
+	err = TP_MAP_COLLECT(m->identity, struct ks_ident_have, key, val, &ih,
+			     &n);
 	for (i = 0; !err && i < n; i++)
 		if (ih[i].val.owner == TP_OWNER_KUBERNETES &&
 		    !tp_identity_del(m, ih[i].key.zone, &ih[i].key.addr,
-				     ih[i].key.prefixlen - TP_IDENTITY_PLEN(0), TP_OWNER_KUBERNETES))
+				     ih[i].key.prefixlen - TP_IDENTITY_PLEN(0),
+				     TP_OWNER_KUBERNETES))
 			res->removed++;
 	if (!err)
 		free(ih);
-	err = err ?: TP_MAP_COLLECT(m->id_names, struct ks_name_have, id, name, &nh, &n);
+	err = err
+		      ?: TP_MAP_COLLECT(m->id_names, struct ks_name_have, id,
+					name, &nh, &n);
 	for (i = 0; !err && i < n; i++)
-		if (nh[i].name.owner == TP_OWNER_KUBERNETES && !tp_identity_name_del(m, nh[i].id))
+		if (nh[i].name.owner == TP_OWNER_KUBERNETES &&
+		    !tp_identity_name_del(m, nh[i].id))
 			res->removed++;
 	if (!err)
 		free(nh);
-	err = err ?: TP_MAP_COLLECT(m->rules, struct ks_rule_have, id, rule, &rh, &n);
+	err = err
+		      ?: TP_MAP_COLLECT(m->rules, struct ks_rule_have, id, rule,
+					&rh, &n);
 	for (i = 0; !err && i < n; i++)
 		if (rh[i].rule.owner == TP_OWNER_KUBERNETES &&
 		    !tp_policy_rule_del(m, &rh[i].rule, TP_OWNER_KUBERNETES))
@@ -1592,7 +1733,8 @@ int tpd_kube_remove_all(const struct tp_maps *m, struct tpd_purge *udp,
 	err = err ?: tp_static_nat_list(m, &sn, &n);
 	for (i = 0; !err && i < n; i++)
 		if (sn[i].owner == TP_OWNER_KUBERNETES &&
-		    !tp_static_nat_del(m, sn[i].zone, false, &sn[i].tailnet, NULL))
+		    !tp_static_nat_del(m, sn[i].zone, false, &sn[i].tailnet,
+				       NULL))
 			res->removed++;
 	if (!err)
 		free(sn);

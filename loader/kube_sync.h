@@ -77,15 +77,18 @@ struct tpd_kube_sync_stats {
 
 struct tpd_kube_sync *tpd_kube_sync_new(const struct tpd_kube_cfg *cfg,
 					struct tpd_kube_store *store,
-					struct tpd_purge *udp, struct tpd_purge *tcp);
+					struct tpd_purge *udp,
+					struct tpd_purge *tcp);
 void tpd_kube_sync_free(struct tpd_kube_sync *s);
-int tpd_kube_sync_run(struct tpd_kube_sync *s, const struct tp_maps *m, __u64 now_s,
-		      struct tpd_kube_sync_result *res);
-void tpd_kube_sync_stats(const struct tpd_kube_sync *s, struct tpd_kube_sync_stats *st);
+int tpd_kube_sync_run(struct tpd_kube_sync *s, const struct tp_maps *m,
+		      __u64 now_s, struct tpd_kube_sync_result *res);
+void tpd_kube_sync_stats(const struct tpd_kube_sync *s,
+			 struct tpd_kube_sync_stats *st);
 int tpd_kube_remove_all(const struct tp_maps *m, struct tpd_purge *udp,
 			struct tpd_purge *tcp, __u64 now_s, __u32 tcp_grace,
 			struct tpd_sync_result *res);
-int tpd_kube_pod_identity_name(const struct tpd_kube_object *pod, char *buf, size_t len);
+int tpd_kube_pod_identity_name(const struct tpd_kube_object *pod, char *buf,
+			       size_t len);
 bool tpd_kube_label_filtered(const char *key);
 
 #endif /* TAILPLANED_KUBE_SYNC_H */

@@ -63,7 +63,8 @@ static struct tpd_kube_object *obj_new(enum tpd_kube_kind kind, const char *ns,
 /* Add label @k=@v; callers add them in key order, as the decoder sorts. */
 static void obj_label(struct tpd_kube_object *o, const char *k, const char *v)
 {
-	o->meta.labels = realloc(o->meta.labels, (o->meta.n_labels + 1) * sizeof(*o->meta.labels));
+	o->meta.labels = realloc(o->meta.labels, (o->meta.n_labels +
+						  1) * sizeof(*o->meta.labels));
 	assert_non_null(o->meta.labels);
 	o->meta.labels[o->meta.n_labels].key = xstrdup(k);
 	o->meta.labels[o->meta.n_labels].value = xstrdup(v);
@@ -79,7 +80,8 @@ static struct tp_addr *addrs(const char *list, size_t *n)
 	assert_non_null(a);
 	*n = 0;
 	snprintf(buf, sizeof(buf), "%s", list);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save))
 		assert_int_equal(tp_addr_parse(tok, &a[(*n)++]), 0);
 	return a;
 }
@@ -88,8 +90,8 @@ static struct tp_addr *addrs(const char *list, size_t *n)
  * A Service: @vips "198.19.0.10,fd00:198:19::a", @ports
  * "http:80/tcp,dns:53/udp" (name may be empty: ":80/tcp").
  */
-static struct tpd_kube_object *svc_new(const char *ns, const char *name, const char *vips,
-				       const char *ports)
+static struct tpd_kube_object *svc_new(const char *ns, const char *name,
+				       const char *vips, const char *ports)
 {
 	struct tpd_kube_object *o = obj_new(TPD_KUBE_SERVICE, ns, name);
 	char buf[256], *save = NULL, *tok;
@@ -99,7 +101,8 @@ static struct tpd_kube_object *svc_new(const char *ns, const char *name, const c
 	o->svc.ports = calloc(8, sizeof(*o->svc.ports));
 	assert_non_null(o->svc.ports);
 	snprintf(buf, sizeof(buf), "%s", ports);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
 		struct tpd_kube_svc_port *p = &o->svc.ports[o->svc.n_ports++];
 		char *colon = strchr(tok, ':'), *slash = strchr(tok, '/');
 
@@ -107,8 +110,9 @@ static struct tpd_kube_object *svc_new(const char *ns, const char *name, const c
 		*slash = 0;
 		p->name = xstrdup(tok);
 		p->port = atoi(colon + 1);
-		p->proto = !strcmp(slash + 1, "tcp") ? IPPROTO_TCP :
-			   !strcmp(slash + 1, "udp") ? IPPROTO_UDP : IPPROTO_SCTP;
+		p->proto = !strcmp(slash + 1, "tcp")   ? IPPROTO_TCP
+			   : !strcmp(slash + 1, "udp") ? IPPROTO_UDP
+						       : IPPROTO_SCTP;
 	}
 	return o;
 }
@@ -118,9 +122,10 @@ static struct tpd_kube_object *svc_new(const char *ns, const char *name, const c
  * @eps "ADDR[@NODE][/rst]" ... where r, s, t are the ready, serving and
  * terminating conditions as 0/1 (default 110: ready and serving).
  */
-static struct tpd_kube_object *slice_new(const char *ns, const char *name, const char *svc,
-					 enum tpd_kube_addr_type type, const char *ports,
-					 const char *eps)
+static struct tpd_kube_object *slice_new(const char *ns, const char *name,
+					 const char *svc,
+					 enum tpd_kube_addr_type type,
+					 const char *ports, const char *eps)
 {
 	struct tpd_kube_object *o = obj_new(TPD_KUBE_ENDPOINTSLICE, ns, name);
 	char buf[4096], *save = NULL, *tok;
@@ -132,21 +137,26 @@ static struct tpd_kube_object *slice_new(const char *ns, const char *name, const
 	o->slice.ports = calloc(8, sizeof(*o->slice.ports));
 	assert_non_null(o->slice.ports);
 	snprintf(buf, sizeof(buf), "%s", ports);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		struct tpd_kube_ep_port *p = &o->slice.ports[o->slice.n_ports++];
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		struct tpd_kube_ep_port *p =
+			&o->slice.ports[o->slice.n_ports++];
 		char *colon = strchr(tok, ':'), *slash = strchr(tok, '/');
 
 		*colon = 0;
 		*slash = 0;
 		p->name = xstrdup(tok);
 		p->port = atoi(colon + 1);
-		p->proto = !strcmp(slash + 1, "tcp") ? IPPROTO_TCP : IPPROTO_UDP;
+		p->proto =
+			!strcmp(slash + 1, "tcp") ? IPPROTO_TCP : IPPROTO_UDP;
 	}
 	o->slice.endpoints = calloc(128, sizeof(*o->slice.endpoints));
 	assert_non_null(o->slice.endpoints);
 	snprintf(buf, sizeof(buf), "%s", eps);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		struct tpd_kube_endpoint *ep = &o->slice.endpoints[o->slice.n_endpoints++];
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		struct tpd_kube_endpoint *ep =
+			&o->slice.endpoints[o->slice.n_endpoints++];
 		char *at = strchr(tok, '@'), *cond = strchr(tok, '/');
 
 		if (cond)
@@ -168,8 +178,8 @@ static struct tpd_kube_object *slice_new(const char *ns, const char *name, const
 }
 
 /* A Pod on @node with @ips; labels added by the caller. */
-static struct tpd_kube_object *pod_new(const char *ns, const char *name, const char *node,
-				       const char *ips)
+static struct tpd_kube_object *pod_new(const char *ns, const char *name,
+				       const char *node, const char *ips)
 {
 	struct tpd_kube_object *o = obj_new(TPD_KUBE_POD, ns, name);
 
@@ -227,9 +237,11 @@ static void put(struct ks *k, struct tpd_kube_object *o)
 	k->sink->object(k->sink->ctx, TPD_KUBE_EV_ADDED, o);
 }
 
-static void del(struct ks *k, enum tpd_kube_kind kind, const char *ns, const char *name)
+static void del(struct ks *k, enum tpd_kube_kind kind, const char *ns,
+		const char *name)
 {
-	k->sink->object(k->sink->ctx, TPD_KUBE_EV_DELETED, obj_new(kind, ns, name));
+	k->sink->object(k->sink->ctx, TPD_KUBE_EV_DELETED,
+			obj_new(kind, ns, name));
 }
 
 /* The client's first full picture is complete (what was put is the list). */
@@ -240,9 +252,11 @@ static void synced(struct ks *k)
 
 static void run(struct ks *k)
 {
-	assert_int_equal(tpd_kube_sync_run(k->sync, &k->h->maps, k->now, &k->res), 0);
+	assert_int_equal(
+		tpd_kube_sync_run(k->sync, &k->h->maps, k->now, &k->res), 0);
 	if (k->res.errors)
-		fail_msg("reconcile errors: %u, first: %s", k->res.errors, k->res.error);
+		fail_msg("reconcile errors: %u, first: %s", k->res.errors,
+			 k->res.error);
 }
 
 /* ---- reading the maps ------------------------------------------------------------ */
@@ -258,7 +272,9 @@ static size_t n_frontends(struct th *h, __u8 owner)
 	struct svc_row *rows;
 	size_t n, i, c = 0;
 
-	assert_int_equal(TP_MAP_COLLECT(h->maps.services, struct svc_row, key, svc, &rows, &n), 0);
+	assert_int_equal(TP_MAP_COLLECT(h->maps.services, struct svc_row, key,
+					svc, &rows, &n),
+			 0);
 	for (i = 0; i < n; i++)
 		c += rows[i].svc.owner == owner;
 	free(rows);
@@ -288,20 +304,27 @@ static const char *frontend(struct th *h, const char *fe)
 	assert_int_equal(tp_svc_key_parse(fe, &key), 0);
 	if (bpf_map_lookup_elem(h->maps.services, &key, &svc))
 		return "-";
-	n = tp_service_backends(&h->maps, svc.id, ids, bes, TP_MAX_SVC_BACKENDS);
+	n = tp_service_backends(&h->maps, svc.id, ids, bes,
+				TP_MAX_SVC_BACKENDS);
 	assert_true(n >= 0);
-	len = snprintf(out, sizeof(out), "%s zone %u", tp_owner_name(svc.owner), svc.zone);
+	len = snprintf(out, sizeof(out), "%s zone %u", tp_owner_name(svc.owner),
+		       svc.zone);
 	if (svc.flags & TP_SVC_F_AFFINITY)
-		len += snprintf(out + len, sizeof(out) - len, " aff %u", svc.affinity_timeout);
+		len += snprintf(out + len, sizeof(out) - len, " aff %u",
+				svc.affinity_timeout);
 	len += snprintf(out + len, sizeof(out) - len, " :");
 	for (i = 0; i < n; i++) {
 		tp_addr_format(&bes[i].addr, a, sizeof(a));
-		assert_true(asprintf(&txt[i], tp_addr_is_v4(&bes[i].addr) ? "%s:%u %s" : "[%s]:%u %s",
-				     a, ntohs(bes[i].port), tp_backend_state_name(bes[i].state)) > 0);
+		assert_true(asprintf(&txt[i],
+				     tp_addr_is_v4(&bes[i].addr) ? "%s:%u %s"
+								 : "[%s]:%u %s",
+				     a, ntohs(bes[i].port),
+				     tp_backend_state_name(bes[i].state)) > 0);
 	}
 	qsort(txt, n, sizeof(*txt), be_cmp);
 	for (i = 0; i < n; i++) {
-		len += snprintf(out + len, sizeof(out) - len, "%s %s", i ? "," : "", txt[i]);
+		len += snprintf(out + len, sizeof(out) - len, "%s %s",
+				i ? "," : "", txt[i]);
 		free(txt[i]);
 	}
 	return out;
@@ -324,10 +347,12 @@ static size_t count_owned_idents(struct th *h, __u8 owner)
 	struct row {
 		struct tp_identity_key k;
 		struct tp_identity_val v;
-	} *rows;
+	} * rows;
 	size_t n, i, c = 0;
 
-	assert_int_equal(TP_MAP_COLLECT(h->maps.identity, struct row, k, v, &rows, &n), 0);
+	assert_int_equal(
+		TP_MAP_COLLECT(h->maps.identity, struct row, k, v, &rows, &n),
+		0);
 	for (i = 0; i < n; i++)
 		c += rows[i].v.owner == owner;
 	free(rows);
@@ -339,10 +364,12 @@ static size_t count_owned_names(struct th *h, __u8 owner)
 	struct row {
 		__u32 id;
 		struct tp_identity_name v;
-	} *rows;
+	} * rows;
 	size_t n, i, c = 0;
 
-	assert_int_equal(TP_MAP_COLLECT(h->maps.id_names, struct row, id, v, &rows, &n), 0);
+	assert_int_equal(
+		TP_MAP_COLLECT(h->maps.id_names, struct row, id, v, &rows, &n),
+		0);
 	for (i = 0; i < n; i++)
 		c += rows[i].v.owner == owner;
 	free(rows);
@@ -363,7 +390,8 @@ static void test_nothing_before_synced(void **state)
 	REQUIRE_BPF();
 	ks_open(&k, h);
 	put(&k, svc_new("default", "web", "198.19.0.10", "http:80/tcp"));
-	put(&k, slice_new("default", "web-1", "web", V4, "http:8080/tcp", "198.18.1.1"));
+	put(&k, slice_new("default", "web-1", "web", V4, "http:8080/tcp",
+			  "198.18.1.1"));
 	run(&k);
 	assert_false(k.res.ran);
 	assert_string_equal(frontend(h, "198.19.0.10:80/tcp"), "-");
@@ -386,27 +414,34 @@ static void test_dual_stack_ports_slices(void **state)
 	put(&k, svc_new("default", "web", "198.19.0.10,fd00:198:19::a",
 			"http:80/tcp,dns:53/udp"));
 	/* ports in another order than the Service's, and another number */
-	put(&k, slice_new("default", "web-a", "web", V4, "dns:5353/udp,http:8080/tcp",
-			  "198.18.1.1,198.18.1.2"));
-	put(&k, slice_new("default", "web-b", "web", V4, "http:8080/tcp,dns:5353/udp",
-			  "198.18.1.3"));
+	put(&k,
+	    slice_new("default", "web-a", "web", V4,
+		      "dns:5353/udp,http:8080/tcp", "198.18.1.1,198.18.1.2"));
+	put(&k, slice_new("default", "web-b", "web", V4,
+			  "http:8080/tcp,dns:5353/udp", "198.18.1.3"));
 	put(&k, slice_new("default", "web-c", "web", V6, "http:8080/tcp",
 			  "fd00:198:18::1:1"));
 	/* another Service's slice, and a slice without the label */
-	put(&k, slice_new("default", "other-a", "other", V4, "http:80/tcp", "198.18.1.9"));
-	put(&k, slice_new("default", "stray", NULL, V4, "http:80/tcp", "198.18.1.8"));
+	put(&k, slice_new("default", "other-a", "other", V4, "http:80/tcp",
+			  "198.18.1.9"));
+	put(&k, slice_new("default", "stray", NULL, V4, "http:80/tcp",
+			  "198.18.1.8"));
 	synced(&k);
 	run(&k);
-	assert_string_equal(frontend(h, "198.19.0.10:80/tcp"),
-			    "kubernetes zone 0 : 198.18.1.1:8080 active, 198.18.1.2:8080 active, "
-			    "198.18.1.3:8080 active");
-	assert_string_equal(frontend(h, "198.19.0.10:53/udp"),
-			    "kubernetes zone 0 : 198.18.1.1:5353 active, 198.18.1.2:5353 active, "
-			    "198.18.1.3:5353 active");
-	assert_string_equal(frontend(h, "[fd00:198:19::a]:80/tcp"),
-			    "kubernetes zone 0 : [fd00:198:18::1:1]:8080 active");
+	assert_string_equal(
+		frontend(h, "198.19.0.10:80/tcp"),
+		"kubernetes zone 0 : 198.18.1.1:8080 active, 198.18.1.2:8080 active, "
+		"198.18.1.3:8080 active");
+	assert_string_equal(
+		frontend(h, "198.19.0.10:53/udp"),
+		"kubernetes zone 0 : 198.18.1.1:5353 active, 198.18.1.2:5353 active, "
+		"198.18.1.3:5353 active");
+	assert_string_equal(
+		frontend(h, "[fd00:198:19::a]:80/tcp"),
+		"kubernetes zone 0 : [fd00:198:18::1:1]:8080 active");
 	/* the v6 slice has no dns port: a frontend without backends */
-	assert_string_equal(frontend(h, "[fd00:198:19::a]:53/udp"), "kubernetes zone 0 :");
+	assert_string_equal(frontend(h, "[fd00:198:19::a]:53/udp"),
+			    "kubernetes zone 0 :");
 	assert_int_equal(n_frontends(h, TP_OWNER_KUBERNETES), 4);
 	assert_int_equal(k.res.svc_added, 4);
 
@@ -418,9 +453,11 @@ static void test_dual_stack_ports_slices(void **state)
 	assert_string_equal(frontend(h, "198.19.0.10:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.3:8080 active");
 	/* a slice that moves to another Service leaves the old one */
-	put(&k, slice_new("default", "web-b", "other", V4, "http:8080/tcp", "198.18.1.3"));
+	put(&k, slice_new("default", "web-b", "other", V4, "http:8080/tcp",
+			  "198.18.1.3"));
 	run(&k);
-	assert_string_equal(frontend(h, "198.19.0.10:80/tcp"), "kubernetes zone 0 :");
+	assert_string_equal(frontend(h, "198.19.0.10:80/tcp"),
+			    "kubernetes zone 0 :");
 	ks_free(&k);
 }
 
@@ -433,14 +470,17 @@ static void test_conditions(void **state)
 	REQUIRE_BPF();
 	ks_open(&k, h);
 	put(&k, svc_new("ns1", "s", "198.19.0.20", ":80/tcp"));
-	put(&k, slice_new("ns1", "s-1", "s", V4, ":8080/tcp",
-			  "198.18.1.1/110,198.18.1.2/111,198.18.1.3/011,198.18.1.4/001,"
-			  "198.18.1.5/010,198.18.1.6/000,198.18.1.7/100"));
+	put(&k,
+	    slice_new(
+		    "ns1", "s-1", "s", V4, ":8080/tcp",
+		    "198.18.1.1/110,198.18.1.2/111,198.18.1.3/011,198.18.1.4/001,"
+		    "198.18.1.5/010,198.18.1.6/000,198.18.1.7/100"));
 	synced(&k);
 	run(&k);
-	assert_string_equal(frontend(h, "198.19.0.20:80/tcp"),
-			    "kubernetes zone 0 : 198.18.1.1:8080 active, 198.18.1.2:8080 active, "
-			    "198.18.1.3:8080 terminating, 198.18.1.7:8080 active");
+	assert_string_equal(
+		frontend(h, "198.19.0.20:80/tcp"),
+		"kubernetes zone 0 : 198.18.1.1:8080 active, 198.18.1.2:8080 active, "
+		"198.18.1.3:8080 terminating, 198.18.1.7:8080 active");
 	ks_free(&k);
 }
 
@@ -461,14 +501,18 @@ static void test_skipped(void **state)
 	put(&k, o);
 	put(&k, svc_new("ns1", "sctp", "198.19.0.23", "a:80/sctp,b:81/tcp"));
 	put(&k, svc_new("ns1", "fqdn", "198.19.0.24", ":80/tcp"));
-	put(&k, slice_new("ns1", "fqdn-1", "fqdn", TPD_KUBE_ADDR_FQDN, ":80/tcp", "x"));
-	put(&k, slice_new("ns1", "headless-1", "headless", V4, ":80/tcp", "198.18.1.1"));
+	put(&k, slice_new("ns1", "fqdn-1", "fqdn", TPD_KUBE_ADDR_FQDN,
+			  ":80/tcp", "x"));
+	put(&k, slice_new("ns1", "headless-1", "headless", V4, ":80/tcp",
+			  "198.18.1.1"));
 	synced(&k);
 	run(&k);
 	assert_string_equal(frontend(h, "198.19.0.21:80/tcp"), "-");
 	assert_string_equal(frontend(h, "198.19.0.22:80/tcp"), "-");
-	assert_string_equal(frontend(h, "198.19.0.23:81/tcp"), "kubernetes zone 0 :");
-	assert_string_equal(frontend(h, "198.19.0.24:80/tcp"), "kubernetes zone 0 :");
+	assert_string_equal(frontend(h, "198.19.0.23:81/tcp"),
+			    "kubernetes zone 0 :");
+	assert_string_equal(frontend(h, "198.19.0.24:80/tcp"),
+			    "kubernetes zone 0 :");
 	assert_int_equal(n_frontends(h, TP_OWNER_KUBERNETES), 2);
 	ks_free(&k);
 }
@@ -478,8 +522,11 @@ static void test_expose_affinity_lb(void **state)
 {
 	struct th *h = *state;
 	struct tpd_kube_object *o;
-	struct ks k = { .cfg = { .node_name = NODE, .expose = TPD_KUBE_EXPOSE_ANNOTATED,
-				 .expose_lb_ips = true, .zone = 1, .tcp_grace = 30 } };
+	struct ks k = { .cfg = { .node_name = NODE,
+				 .expose = TPD_KUBE_EXPOSE_ANNOTATED,
+				 .expose_lb_ips = true,
+				 .zone = 1,
+				 .tcp_grace = 30 } };
 
 	REQUIRE_BPF();
 	ks_open(&k, h);
@@ -494,13 +541,16 @@ static void test_expose_affinity_lb(void **state)
 	o->meta.ann_expose = xstrdup("false");
 	put(&k, o);
 	put(&k, svc_new("ns1", "plain", "198.19.0.32", ":80/tcp"));
-	put(&k, slice_new("ns1", "shown-1", "shown", V4, ":8080/tcp", "198.18.1.1"));
+	put(&k, slice_new("ns1", "shown-1", "shown", V4, ":8080/tcp",
+			  "198.18.1.1"));
 	synced(&k);
 	run(&k);
-	assert_string_equal(frontend(h, "198.19.0.30:80/tcp"),
-			    "kubernetes zone 1 aff 600 : 198.18.1.1:8080 active");
-	assert_string_equal(frontend(h, "203.0.113.7:80/tcp"),
-			    "kubernetes zone 1 aff 600 : 198.18.1.1:8080 active");
+	assert_string_equal(
+		frontend(h, "198.19.0.30:80/tcp"),
+		"kubernetes zone 1 aff 600 : 198.18.1.1:8080 active");
+	assert_string_equal(
+		frontend(h, "203.0.113.7:80/tcp"),
+		"kubernetes zone 1 aff 600 : 198.18.1.1:8080 active");
 	assert_string_equal(frontend(h, "198.19.0.31:80/tcp"), "-");
 	assert_string_equal(frontend(h, "198.19.0.32:80/tcp"), "-");
 	/* the annotation goes: so does the frontend */
@@ -520,7 +570,8 @@ static void test_expose_affinity_lb(void **state)
 	put(&k, o);
 	synced(&k);
 	run(&k);
-	assert_string_equal(frontend(h, "198.19.0.33:80/tcp"), "kubernetes zone 0 :");
+	assert_string_equal(frontend(h, "198.19.0.33:80/tcp"),
+			    "kubernetes zone 0 :");
 	assert_string_equal(frontend(h, "203.0.113.8:80/tcp"), "-");
 	ks_free(&k);
 }
@@ -570,7 +621,8 @@ static void test_delete_and_relist(void **state)
 	put(&k, svc_new("ns1", "b", "198.19.0.51", ":80/tcp"));
 	k.sink->list_end(k.sink->ctx, TPD_KUBE_SERVICE, false);
 	run(&k);
-	assert_string_equal(frontend(h, "198.19.0.52:80/tcp"), "kubernetes zone 0 :");
+	assert_string_equal(frontend(h, "198.19.0.52:80/tcp"),
+			    "kubernetes zone 0 :");
 	/* a complete one drops it */
 	k.sink->list_begin(k.sink->ctx, TPD_KUBE_SERVICE);
 	put(&k, svc_new("ns1", "b", "198.19.0.51", ":80/tcp"));
@@ -579,7 +631,8 @@ static void test_delete_and_relist(void **state)
 	assert_int_equal(k.res.svc_removed, 1);
 	assert_int_equal(k.res.svc_changed + k.res.svc_added, 0);
 	assert_string_equal(frontend(h, "198.19.0.52:80/tcp"), "-");
-	assert_string_equal(frontend(h, "198.19.0.51:80/tcp"), "kubernetes zone 0 :");
+	assert_string_equal(frontend(h, "198.19.0.51:80/tcp"),
+			    "kubernetes zone 0 :");
 	ks_free(&k);
 }
 
@@ -598,8 +651,10 @@ static void test_store_eventfd(void **state)
 	sink = tpd_kube_store_sink(s);
 	fd = tpd_kube_store_fd(s);
 	assert_int_equal(read(fd, &v, sizeof(v)), -1);
-	sink->object(sink->ctx, TPD_KUBE_EV_ADDED, svc_new("a", "x", "198.19.0.1", ":1/tcp"));
-	sink->object(sink->ctx, TPD_KUBE_EV_ADDED, svc_new("a", "y", "198.19.0.2", ":1/tcp"));
+	sink->object(sink->ctx, TPD_KUBE_EV_ADDED,
+		     svc_new("a", "x", "198.19.0.1", ":1/tcp"));
+	sink->object(sink->ctx, TPD_KUBE_EV_ADDED,
+		     svc_new("a", "y", "198.19.0.2", ":1/tcp"));
 	sink->object(sink->ctx, TPD_KUBE_EV_ADDED,
 		     slice_new("a", "y-1", "z", V4, ":1/tcp", "198.18.1.1"));
 	tpd_kube_store_take(s, &c);
@@ -609,7 +664,8 @@ static void test_store_eventfd(void **state)
 	tpd_kube_changes_free(&c);
 	/* taken: nothing more to read */
 	assert_int_equal(read(fd, &v, sizeof(v)), -1);
-	sink->object(sink->ctx, TPD_KUBE_EV_ADDED, obj_new(TPD_KUBE_NAMESPACE, "", "a"));
+	sink->object(sink->ctx, TPD_KUBE_EV_ADDED,
+		     obj_new(TPD_KUBE_NAMESPACE, "", "a"));
 	assert_int_equal(read(fd, &v, sizeof(v)), sizeof(v));
 	assert_int_equal(v, 1);
 	tpd_kube_store_take(s, &c);
@@ -630,16 +686,19 @@ static void test_restart_writes_nothing(void **state)
 	REQUIRE_BPF();
 	for (round = 0; round < 2; round++) {
 		ks_open(&k, h);
-		put(&k, svc_new("ns1", "web", "198.19.0.60,fd00:198:19::60", "http:80/tcp"));
+		put(&k, svc_new("ns1", "web", "198.19.0.60,fd00:198:19::60",
+				"http:80/tcp"));
 		put(&k, slice_new("ns1", "web-1", "web", V4, "http:8080/tcp",
 				  "198.18.1.1,198.18.1.2/011"));
-		put(&k, slice_new("ns1", "web-2", "web", V6, "http:8080/tcp", "fd00:198:18::1:1"));
+		put(&k, slice_new("ns1", "web-2", "web", V6, "http:8080/tcp",
+				  "fd00:198:18::1:1"));
 		o = pod_new("ns1", "p1", NODE, "198.18.1.1,fd00:198:18::1:1");
 		obj_label(o, "app", "web");
 		put(&k, o);
 		o = pod_new("ns1", "p2", "node-b", "198.18.1.2");
 		obj_label(o, "app", "db");
-		o->meta.ann_tailnet_addr = xstrdup("100.100.1.2"); /* not local: no NAT */
+		o->meta.ann_tailnet_addr =
+			xstrdup("100.100.1.2"); /* not local: no NAT */
 		put(&k, o);
 		o = pod_new("ns1", "p3", NODE, "198.18.1.3");
 		o->meta.ann_tailnet_addr = xstrdup("100.100.1.3");
@@ -656,30 +715,36 @@ static void test_restart_writes_nothing(void **state)
 			id_b = ident_of(h, "198.18.1.2");
 		} else {
 			/* the same objects: nothing to write, the same identities */
-			assert_int_equal(k.res.svc_added + k.res.svc_changed + k.res.svc_removed, 0);
+			assert_int_equal(k.res.svc_added + k.res.svc_changed +
+						 k.res.svc_removed,
+					 0);
 			assert_int_equal(k.res.ip_added + k.res.ip_removed, 0);
 			assert_int_equal(k.res.id_added + k.res.id_freed, 0);
-			assert_int_equal(k.res.nat_added + k.res.nat_removed, 0);
+			assert_int_equal(k.res.nat_added + k.res.nat_removed,
+					 0);
 			assert_int_equal(k.res.be_purged, 0);
 			assert_int_equal(ident_of(h, "198.18.1.1"), id_a);
 			assert_int_equal(ident_of(h, "198.18.1.2"), id_b);
 		}
 		ks_close(&k);
 	}
-	assert_string_equal(frontend(h, "198.19.0.60:80/tcp"),
-			    "kubernetes zone 0 : 198.18.1.1:8080 active, 198.18.1.2:8080 terminating");
+	assert_string_equal(
+		frontend(h, "198.19.0.60:80/tcp"),
+		"kubernetes zone 0 : 198.18.1.1:8080 active, 198.18.1.2:8080 terminating");
 	assert_int_equal(count_owned_names(h, TP_OWNER_KUBERNETES), 3);
 
 	/* a restart whose first picture lacks a Service removes it then, not before */
 	ks_open(&k, h);
 	put(&k, svc_new("ns1", "web", "198.19.0.60", "http:80/tcp"));
 	run(&k);
-	assert_string_equal(frontend(h, "[fd00:198:19::60]:80/tcp"),
-			    "kubernetes zone 0 : [fd00:198:18::1:1]:8080 active");
+	assert_string_equal(
+		frontend(h, "[fd00:198:19::60]:80/tcp"),
+		"kubernetes zone 0 : [fd00:198:18::1:1]:8080 active");
 	synced(&k);
 	run(&k);
 	assert_string_equal(frontend(h, "[fd00:198:19::60]:80/tcp"), "-");
-	assert_string_equal(frontend(h, "198.19.0.60:80/tcp"), "kubernetes zone 0 :");
+	assert_string_equal(frontend(h, "198.19.0.60:80/tcp"),
+			    "kubernetes zone 0 :");
 	/* and the pods that went: their entries and identities */
 	assert_int_equal(ident_of(h, "198.18.1.1"), 0);
 	assert_int_equal(count_owned_names(h, TP_OWNER_KUBERNETES), 0);
@@ -691,12 +756,19 @@ static void test_restart_writes_nothing(void **state)
 static void test_switch_off(void **state)
 {
 	struct th *h = *state;
-	struct tp_backend_spec be = { .addr = pt_addr("198.18.1.9"), .port = htons(80), .weight = 1 };
-	struct tp_svc_spec tpctl = { .owner = TP_OWNER_TPCTL }, stat = { .owner = TP_OWNER_STATIC };
-	struct tp_rule r = { .src_id = 300, .dst_id = 301, .verdict = TP_VERDICT_ALLOW,
-			     .owner = TP_OWNER_KUBERNETES }, r2;
+	struct tp_backend_spec be = { .addr = pt_addr("198.18.1.9"),
+				      .port = htons(80),
+				      .weight = 1 };
+	struct tp_svc_spec tpctl = { .owner = TP_OWNER_TPCTL },
+			   stat = { .owner = TP_OWNER_STATIC };
+	struct tp_rule r = { .src_id = 300,
+			     .dst_id = 301,
+			     .verdict = TP_VERDICT_ALLOW,
+			     .owner = TP_OWNER_KUBERNETES },
+		       r2;
 	struct tp_static_nat_entry sn = { .tailnet = pt_addr("100.100.2.1"),
-					  .inner = pt_addr("198.18.3.1"), .owner = TP_OWNER_TPCTL };
+					  .inner = pt_addr("198.18.3.1"),
+					  .owner = TP_OWNER_TPCTL };
 	struct tpd_sync_result res = {};
 	struct tp_svc_key key;
 	struct tpd_kube_object *o;
@@ -711,8 +783,11 @@ static void test_switch_off(void **state)
 	assert_int_equal(tp_service_set(&h->maps, &key, &tpctl, &be, 1), 0);
 	assert_int_equal(tp_svc_key_parse("198.19.0.71:80/tcp", &key), 0);
 	assert_int_equal(tp_service_set(&h->maps, &key, &stat, &be, 1), 0);
-	assert_int_equal(tp_identity_set(&h->maps, 0, &be.addr, 128, 300, TP_OWNER_TPCTL), 0);
-	assert_int_equal(tp_identity_name_set(&h->maps, 300, "mine", TP_OWNER_TPCTL), 0);
+	assert_int_equal(tp_identity_set(&h->maps, 0, &be.addr, 128, 300,
+					 TP_OWNER_TPCTL),
+			 0);
+	assert_int_equal(
+		tp_identity_name_set(&h->maps, 300, "mine", TP_OWNER_TPCTL), 0);
 	assert_int_equal(tp_policy_rule_add(&h->maps, &r, &rid), 0);
 	r2 = r;
 	r2.owner = TP_OWNER_TPCTL;
@@ -722,7 +797,8 @@ static void test_switch_off(void **state)
 
 	ks_open(&k, h);
 	put(&k, svc_new("ns1", "web", "198.19.0.72", ":80/tcp"));
-	put(&k, slice_new("ns1", "web-1", "web", V4, ":8080/tcp", "198.18.1.1"));
+	put(&k,
+	    slice_new("ns1", "web-1", "web", V4, ":8080/tcp", "198.18.1.1"));
 	/* a Service on the tpctl frontend: a conflict, left alone */
 	put(&k, svc_new("ns1", "taken", "198.19.0.70", ":80/tcp"));
 	o = pod_new("ns1", "p1", NODE, "198.18.1.1");
@@ -733,11 +809,14 @@ static void test_switch_off(void **state)
 	synced(&k);
 	run(&k);
 	assert_int_equal(k.res.conflicts, 2);
-	assert_string_equal(frontend(h, "198.19.0.70:80/tcp"), "tpctl zone 0 : 198.18.1.9:80 active");
+	assert_string_equal(frontend(h, "198.19.0.70:80/tcp"),
+			    "tpctl zone 0 : 198.18.1.9:80 active");
 	assert_int_equal(ident_of(h, "198.18.1.9"), 300);
 	ks_close(&k);
 
-	assert_int_equal(tpd_kube_remove_all(&h->maps, &k.udp, &k.tcp, k.now, 30, &res), 0);
+	assert_int_equal(
+		tpd_kube_remove_all(&h->maps, &k.udp, &k.tcp, k.now, 30, &res),
+		0);
 	assert_int_equal(res.errors, 0);
 	assert_int_equal(n_frontends(h, TP_OWNER_KUBERNETES), 0);
 	assert_int_equal(n_frontends(h, TP_OWNER_TPCTL), 1);
@@ -838,14 +917,19 @@ static void test_pod_identities(void **state)
 /* The label filter and the name's shape, without maps. */
 static void test_identity_name(void **state)
 {
-	struct tpd_kube_object *a = pod_new("a-very-long-namespace-name-that-is-cut", "p", NODE,
-					    "198.18.1.1");
-	struct tpd_kube_object *b = pod_new("a-very-long-namespace-name-that-is-cut", "q", NODE,
-					    "198.18.1.2");
+	struct tpd_kube_object *a =
+		pod_new("a-very-long-namespace-name-that-is-cut", "p", NODE,
+			"198.18.1.1");
+	struct tpd_kube_object *b =
+		pod_new("a-very-long-namespace-name-that-is-cut", "q", NODE,
+			"198.18.1.2");
 	char na[TP_IDENTITY_NAME_LEN], nb[TP_IDENTITY_NAME_LEN];
-	const char *churn[] = { "apps.kubernetes.io/pod-index", "batch.kubernetes.io/controller-uid",
-				"controller-revision-hash", "controller-uid",
-				"pod-template-hash", "statefulset.kubernetes.io/pod-name" };
+	const char *churn[] = { "apps.kubernetes.io/pod-index",
+				"batch.kubernetes.io/controller-uid",
+				"controller-revision-hash",
+				"controller-uid",
+				"pod-template-hash",
+				"statefulset.kubernetes.io/pod-name" };
 	size_t i;
 
 	(void)state;
@@ -874,7 +958,9 @@ static void test_static_nat_annotation(void **state)
 	struct tp_static_nat_entry *es;
 	char a[64];
 	size_t n;
-	struct ks k = { .cfg = { .node_name = NODE, .zone = 1, .tcp_grace = 30 } };
+	struct ks k = {
+		.cfg = { .node_name = NODE, .zone = 1, .tcp_grace = 30 }
+	};
 
 	REQUIRE_BPF();
 	ks_open(&k, h);
@@ -896,8 +982,10 @@ static void test_static_nat_annotation(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(es[0].owner, TP_OWNER_KUBERNETES);
 	assert_int_equal(es[0].zone, 1);
-	assert_string_equal(tp_addr_format(&es[0].tailnet, a, sizeof(a)), "100.100.3.1");
-	assert_string_equal(tp_addr_format(&es[0].inner, a, sizeof(a)), "198.18.1.1");
+	assert_string_equal(tp_addr_format(&es[0].tailnet, a, sizeof(a)),
+			    "100.100.3.1");
+	assert_string_equal(tp_addr_format(&es[0].inner, a, sizeof(a)),
+			    "198.18.1.1");
 	free(es);
 	/* the annotation changes: the old entry goes, the new one comes */
 	o = pod_new("ns1", "p1", NODE, "198.18.1.1");
@@ -908,7 +996,8 @@ static void test_static_nat_annotation(void **state)
 	assert_int_equal(k.res.nat_added, 1);
 	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
 	assert_int_equal(n, 1);
-	assert_string_equal(tp_addr_format(&es[0].tailnet, a, sizeof(a)), "100.100.3.9");
+	assert_string_equal(tp_addr_format(&es[0].tailnet, a, sizeof(a)),
+			    "100.100.3.9");
 	free(es);
 	del(&k, TPD_KUBE_POD, "ns1", "p1");
 	run(&k);
@@ -921,14 +1010,20 @@ static void test_static_nat_annotation(void **state)
 /* ---- flows of backends that go --------------------------------------------------------- */
 
 /* A DNATed flow client:@sport -> @vip:@port to backend @be:@bport (with its reply key). */
-static void flow(struct th *h, __u8 proto, __u16 sport, const char *vip, __u16 port,
-		 const char *be, __u16 bport, __u32 be_id)
+static void flow(struct th *h, __u8 proto, __u16 sport, const char *vip,
+		 __u16 port, const char *be, __u16 bport, __u32 be_id)
 {
-	struct tp_ct_key k = { .saddr = pt_addr(CLIENT4), .daddr = pt_addr(vip),
-			       .sport = htons(sport), .dport = htons(port), .proto = proto,
+	struct tp_ct_key k = { .saddr = pt_addr(CLIENT4),
+			       .daddr = pt_addr(vip),
+			       .sport = htons(sport),
+			       .dport = htons(port),
+			       .proto = proto,
 			       .zone = TH_ZONE };
-	struct tp_ct_entry e = { .flags = TP_CT_F_DNAT, .backend_id = be_id,
-				 .nat_addr = pt_addr(be), .nat_port = htons(bport), .svc_id = 1,
+	struct tp_ct_entry e = { .flags = TP_CT_F_DNAT,
+				 .backend_id = be_id,
+				 .nat_addr = pt_addr(be),
+				 .nat_port = htons(bport),
+				 .svc_id = 1,
 				 .expires_s = ~0u };
 	struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY };
 	struct tp_ct_key reply;
@@ -937,8 +1032,11 @@ static void flow(struct th *h, __u8 proto, __u16 sport, const char *vip, __u16 p
 	rk.orig_daddr = k.daddr;
 	rk.orig_dport = k.dport;
 	rk.orig_zone = k.zone;
-	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &k, &e, BPF_NOEXIST), 0);
-	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &reply, &rk, BPF_NOEXIST),
+	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &k, &e,
+					     BPF_NOEXIST),
+			 0);
+	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &reply,
+					     &rk, BPF_NOEXIST),
 			 0);
 }
 
@@ -954,7 +1052,8 @@ static __u32 backend_id(struct th *h, const char *fe, const char *be)
 
 	assert_int_equal(tp_svc_key_parse(fe, &key), 0);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &key, &svc), 0);
-	n = tp_service_backends(&h->maps, svc.id, ids, bes, TP_MAX_SVC_BACKENDS);
+	n = tp_service_backends(&h->maps, svc.id, ids, bes,
+				TP_MAX_SVC_BACKENDS);
 	for (i = 0; i < n; i++)
 		if (!memcmp(&bes[i].addr, &a, sizeof(a)))
 			return ids[i];
@@ -986,7 +1085,8 @@ static void test_purge_udp_now_tcp_later(void **state)
 	assert_int_equal(pt_ct_count(h), 8);
 
 	/* 198.18.1.1 goes: its UDP flow at once */
-	put(&k, slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp", "198.18.1.2"));
+	put(&k, slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
+			  "198.18.1.2"));
 	run(&k);
 	assert_int_equal(k.res.be_purged, 2);
 	assert_int_equal(tpd_purge_step(&h->maps, &k.udp, 0), 0);
@@ -999,19 +1099,22 @@ static void test_purge_udp_now_tcp_later(void **state)
 	assert_int_equal(pt_ct_count(h), 4);
 
 	/* 198.18.1.2 goes and comes back within the grace: its TCP flow stays */
-	put(&k, slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp", ""));
+	put(&k,
+	    slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp", ""));
 	run(&k);
 	assert_int_equal(tpd_purge_step(&h->maps, &k.udp, 0), 0);
 	assert_int_equal(pt_ct_count(h), 2); /* the UDP one went */
 	k.now += 10;
-	put(&k, slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp", "198.18.1.2"));
+	put(&k, slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
+			  "198.18.1.2"));
 	run(&k);
 	assert_int_equal(tpd_purge_release(&k.tcp, k.now + 3600), 0);
 	assert_int_equal(tpd_purge_step(&h->maps, &k.tcp, 0), 0);
 	assert_int_equal(pt_ct_count(h), 2);
 
 	/* terminating is no going: flows stay */
-	put(&k, slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp", "198.18.1.2/011"));
+	put(&k, slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
+			  "198.18.1.2/011"));
 	run(&k);
 	assert_int_equal(k.res.be_purged, 0);
 	ks_free(&k);
@@ -1027,8 +1130,11 @@ static void test_purge_udp_now_tcp_later(void **state)
 static void test_policy_diff(void **state)
 {
 	struct th *h = *state;
-	struct tp_rule old = { .src_id = 400, .dst_id = 401, .verdict = TP_VERDICT_ALLOW,
-			       .owner = TP_OWNER_KUBERNETES }, other = old;
+	struct tp_rule old = { .src_id = 400,
+			       .dst_id = 401,
+			       .verdict = TP_VERDICT_ALLOW,
+			       .owner = TP_OWNER_KUBERNETES },
+		       other = old;
 	struct tpd_kube_object *o;
 	__u32 rid;
 	struct ks k = {};
@@ -1092,10 +1198,12 @@ static struct tpd_kube_object *scale_svc(unsigned int i)
 	assert_true(o->svc.cluster_ips && o->svc.ports);
 	o->svc.n_cluster_ips = 1;
 	o->svc.cluster_ips[0] = pt_addr("198.19.0.0");
-	o->svc.cluster_ips[0].w[3] = htonl(ntohl(o->svc.cluster_ips[0].w[3]) + i + 1);
+	o->svc.cluster_ips[0].w[3] =
+		htonl(ntohl(o->svc.cluster_ips[0].w[3]) + i + 1);
 	o->svc.n_ports = 1;
 	o->svc.ports[0] = (struct tpd_kube_svc_port){ .name = xstrdup("http"),
-						       .proto = IPPROTO_TCP, .port = 80 };
+						      .proto = IPPROTO_TCP,
+						      .port = 80 };
 	return o;
 }
 
@@ -1117,7 +1225,8 @@ static struct tpd_kube_object *scale_slice(unsigned int i, int skip)
 	assert_true(o->slice.ports && o->slice.endpoints);
 	o->slice.n_ports = 1;
 	o->slice.ports[0] = (struct tpd_kube_ep_port){ .name = xstrdup("http"),
-						       .proto = IPPROTO_TCP, .port = 8080 };
+						       .proto = IPPROTO_TCP,
+						       .port = 8080 };
 	for (e = 0; e < SCALE_EPS; e++) {
 		struct tpd_kube_endpoint *ep = &o->slice.endpoints[n];
 		unsigned int j = i * SCALE_EPS + e;
@@ -1188,10 +1297,11 @@ static void test_scale(void **state)
 	t_full = secs_since(&t0);
 	assert_int_equal(k.res.svc_added, SCALE_SERVICES);
 	assert_int_equal(n_frontends(h, TP_OWNER_KUBERNETES), SCALE_SERVICES);
-	print_message("scale: %d services, %d endpoints: objects into the store %.3f s, "
-		      "to the maps %.3f s in all (reconcile %.3f s)\n",
-		      SCALE_SERVICES, SCALE_SERVICES * SCALE_EPS, t_sink, t_full,
-		      k.res.usec / 1e6);
+	print_message(
+		"scale: %d services, %d endpoints: objects into the store %.3f s, "
+		"to the maps %.3f s in all (reconcile %.3f s)\n",
+		SCALE_SERVICES, SCALE_SERVICES * SCALE_EPS, t_sink, t_full,
+		k.res.usec / 1e6);
 
 	/* one endpoint goes from one slice */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1200,8 +1310,10 @@ static void test_scale(void **state)
 	t_one = secs_since(&t0);
 	assert_int_equal(k.res.svc_changed, 1);
 	assert_int_equal(k.res.be_purged, 1);
-	print_message("scale: one endpoint change at that size: %.3f ms (event to maps; "
-		      "reconcile %.3f ms)\n", t_one * 1e3, k.res.usec / 1e3);
+	print_message(
+		"scale: one endpoint change at that size: %.3f ms (event to maps; "
+		"reconcile %.3f ms)\n",
+		t_one * 1e3, k.res.usec / 1e3);
 	print_message("scale: RSS %ld kB (was %ld kB before; peak %ld kB)\n",
 		      proc_kb("VmRSS:"), rss0, proc_kb("VmHWM:"));
 	ks_close(&k);
@@ -1216,9 +1328,11 @@ static void test_scale(void **state)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	run(&k);
 	t_restart = secs_since(&t0);
-	assert_int_equal(k.res.svc_added + k.res.svc_changed + k.res.svc_removed, 0);
-	print_message("scale: restart reconcile at that size (nothing to write): %.3f s\n",
-		      t_restart);
+	assert_int_equal(
+		k.res.svc_added + k.res.svc_changed + k.res.svc_removed, 0);
+	print_message(
+		"scale: restart reconcile at that size (nothing to write): %.3f s\n",
+		t_restart);
 
 	/* 100,000 pods, 1,000 label sets, on top */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1228,17 +1342,20 @@ static void test_scale(void **state)
 	t_full = secs_since(&t0);
 	assert_int_equal(k.res.ip_added, SCALE_PODS);
 	assert_int_equal(k.res.id_added, 1000);
-	print_message("scale: %d pods (1000 identities) into the maps: %.3f s (reconcile %.3f s)\n",
-		      SCALE_PODS, t_full, k.res.usec / 1e6);
+	print_message(
+		"scale: %d pods (1000 identities) into the maps: %.3f s (reconcile %.3f s)\n",
+		SCALE_PODS, t_full, k.res.usec / 1e6);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	put(&k, scale_pod(77, 1001));
 	run(&k);
 	t_one = secs_since(&t0);
 	assert_int_equal(k.res.ip_added, 1);
 	assert_int_equal(k.res.id_added, 1);
-	print_message("scale: one pod relabelled at that size: %.3f ms\n", t_one * 1e3);
-	print_message("scale: RSS with services and pods %ld kB (peak %ld kB)\n",
-		      proc_kb("VmRSS:"), proc_kb("VmHWM:"));
+	print_message("scale: one pod relabelled at that size: %.3f ms\n",
+		      t_one * 1e3);
+	print_message(
+		"scale: RSS with services and pods %ld kB (peak %ld kB)\n",
+		proc_kb("VmRSS:"), proc_kb("VmHWM:"));
 	ks_free(&k);
 }
 
