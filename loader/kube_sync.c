@@ -90,6 +90,7 @@ struct tpd_kube_sync {
 	struct tpd_purge *udp, *tcp;
 	__u64 now_s;
 	bool full_done;
+	bool lost_track; /* out of memory on the way: the next run is a full one */
 	struct tpd_kh svcs;	/* "ns/name" -> struct ks_svc */
 	struct tpd_kh pods;	/* "ns/name" -> struct ks_pod (written) */
 	struct tpd_kh ip_owner; /* struct tp_addr -> struct ks_pod */
@@ -658,11 +659,15 @@ static void ks_svc_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
 		tpd_kh_del(&s->svcs, w->key, strlen(w->key), NULL);
 		ks_svc_free(old);
 	}
-	if (!now || !now->keys || !now->n ||
+	if (now && now->keys && !now->n) {
+		ks_svc_free(now); /* holds nothing */
+		return;
+	}
+	if (!now || !now->keys ||
 	    !tpd_kh_put(&s->svcs, w->key, strlen(w->key), now)) {
-		if (now && now->n &&
-		    (!now->keys || !tpd_kh_sget(&s->svcs, w->key)))
-			ks_error(res, "service %s: out of memory", w->key);
+		/* what it wrote is not remembered: the next run looks at all */
+		ks_error(res, "service %s: out of memory", w->key);
+		s->lost_track = true;
 		ks_svc_free(now);
 		return;
 	}
@@ -990,6 +995,7 @@ static void ks_pod_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
 	}
 	if (np && !tpd_kh_put(&s->pods, key, strlen(key), np)) {
 		ks_error(res, "pod %s: out of memory", key);
+		s->lost_track = true;
 		ks_pod_addrs(s, m, NULL, np, NULL, res);
 		if (np->id)
 			ks_ident_put(s, m, np->name, res);
@@ -1611,7 +1617,8 @@ int tpd_kube_sync_run(struct tpd_kube_sync *s, const struct tp_maps *m,
 		tpd_kube_changes_free(&c);
 		return 0;
 	}
-	full = !s->full_done;
+	full = !s->full_done || s->lost_track;
+	s->lost_track = false;
 	res->ran = true;
 	res->full = full;
 	s->now_s = now_s;
@@ -1625,11 +1632,22 @@ int tpd_kube_sync_run(struct tpd_kube_sync *s, const struct tp_maps *m,
 		ks_idents_prune(s, m, res);
 	tpd_kube_changes_free(&c);
 	/* a failure may have lost track of something: look at everything again */
-	s->full_done = !err;
+	s->full_done = !err && !s->lost_track;
 	s->st.synced = s->st.synced || !err;
 	res->usec = ks_usec_since(&t0);
 	ks_stats_add(s, res);
 	return err;
+}
+
+/**
+ * tpd_kube_sync_behind() - whether @s lost track of what it wrote (out
+ * of memory, a map it could not read) after its first full picture: the
+ * next run is a full reconcile, and it should come without waiting for
+ * the next change.
+ */
+bool tpd_kube_sync_behind(const struct tpd_kube_sync *s)
+{
+	return s->st.synced && !s->full_done;
 }
 
 /** tpd_kube_sync_stats() - @s's totals. */

@@ -82,6 +82,7 @@ struct tpd_kube_sync *tpd_kube_sync_new(const struct tpd_kube_cfg *cfg,
 void tpd_kube_sync_free(struct tpd_kube_sync *s);
 int tpd_kube_sync_run(struct tpd_kube_sync *s, const struct tp_maps *m,
 		      __u64 now_s, struct tpd_kube_sync_result *res);
+bool tpd_kube_sync_behind(const struct tpd_kube_sync *s);
 void tpd_kube_sync_stats(const struct tpd_kube_sync *s,
 			 struct tpd_kube_sync_stats *st);
 int tpd_kube_remove_all(const struct tp_maps *m, struct tpd_purge *udp,

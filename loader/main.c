@@ -650,7 +650,7 @@ static void tpd_kube_reconcile(struct tpd *t)
 	}
 	err = tpd_kube_sync_run(t->ksync, &t->dp.maps, tpd_mono_s(), &res);
 	tp_pins_unlock(lock);
-	t->kube_retry = err != 0;
+	t->kube_retry = err || tpd_kube_sync_behind(t->ksync);
 	if (!res.ran)
 		return;
 	st->syncs++;
