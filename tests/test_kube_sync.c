@@ -27,6 +27,7 @@
 #include "identity.h"
 #include "kube_store.h"
 #include "kube_sync.h"
+#include "metrics.h"
 #include "names.h"
 #include "pkttest.h"
 #include "policy.h"
@@ -1157,6 +1158,64 @@ static void test_policy_diff(void **state)
 	ks_free(&k);
 }
 
+/* ---- metrics ----------------------------------------------------------------------------- */
+
+/* The textfile carries the source's numbers while it runs. */
+static void test_metrics(void **state)
+{
+	struct th *h = *state;
+	struct tpd_source_state src[TPD_SRC_MAX] = {};
+	struct tpd_kube_metrics km = {};
+	struct tpd_gc_result gc = {};
+	char path[] = "/tmp/tp-kube-metrics-XXXXXX", *text;
+	struct ks k = {};
+	size_t len = 0;
+	FILE *f;
+	int fd;
+
+	REQUIRE_BPF();
+	ks_open(&k, h);
+	put(&k, svc_new("ns1", "s", "198.19.0.90,fd00:198:19::90", ":80/tcp"));
+	put(&k, slice_new("ns1", "s-1", "s", V4, ":8080/tcp", "198.18.1.1,198.18.1.2"));
+	put(&k, pod_new("ns1", "p", NODE, "198.18.1.1"));
+	synced(&k);
+	run(&k);
+	tpd_kube_sync_stats(k.sync, &km.sync);
+	km.client.lists[TPD_KUBE_POD] = 3;
+	km.client.connected[TPD_KUBE_SERVICE] = true;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	tpd_metrics_set_kube(&km);
+	assert_int_equal(tpd_metrics_write(path, &h->maps, &gc, src), 0);
+	tpd_metrics_set_kube(NULL);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	text = NULL;
+	assert_true(getdelim(&text, &len, 0, f) > 0);
+	fclose(f);
+	assert_non_null(strstr(text, "tailplane_kube_objects{kind=\"frontends\"} 2\n"));
+	assert_non_null(strstr(text, "tailplane_kube_objects{kind=\"backends\"} 2\n"));
+	assert_non_null(strstr(text, "tailplane_kube_objects{kind=\"identities\"} 1\n"));
+	assert_non_null(strstr(text, "tailplane_kube_objects{kind=\"pod_addresses\"} 1\n"));
+	assert_non_null(strstr(text, "tailplane_kube_synced 1\n"));
+	assert_non_null(strstr(text, "tailplane_kube_api_total{resource=\"pods\",what=\"lists\"} 3\n"));
+	assert_non_null(strstr(text, "tailplane_kube_watch_connected{resource=\"services\"} 1\n"));
+	assert_non_null(strstr(text, "tailplane_sync_total{source=\"kubernetes\"}"));
+	free(text);
+	/* off: none of it */
+	assert_int_equal(tpd_metrics_write(path, &h->maps, &gc, src), 0);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	text = NULL;
+	assert_true(getdelim(&text, &len, 0, f) > 0);
+	fclose(f);
+	assert_null(strstr(text, "tailplane_kube_"));
+	free(text);
+	unlink(path);
+	ks_free(&k);
+}
+
 /* ---- scale ------------------------------------------------------------------------------- */
 
 #define SCALE_SERVICES 10000
@@ -1379,6 +1438,7 @@ int main(void)
 		T(test_static_nat_annotation),
 		T(test_purge_udp_now_tcp_later),
 		T(test_policy_diff),
+		T(test_metrics),
 		T(test_scale),
 	};
 
