@@ -123,9 +123,10 @@ bool tpd_kh_del(struct tpd_kh *h, const void *k, size_t klen, void **val)
 	return false;
 }
 
-/*
- * The entry after @prev (NULL: the first), walking bucket *@bucket on.
- * No insert or delete while walking.
+/**
+ * tpd_kh_next() - the entry after @prev (NULL: the first), walking from
+ * bucket *@bucket on (tpd_kh_for_each()).  No insert or delete while
+ * walking.
  */
 struct tpd_kh_ent *tpd_kh_next(const struct tpd_kh *h, size_t *bucket,
 			       struct tpd_kh_ent *prev)

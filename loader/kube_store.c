@@ -405,11 +405,16 @@ void tpd_kube_changes_free(struct tpd_kube_changes *c)
 	c->policy = false;
 }
 
+/**
+ * tpd_kube_store_lock() - hold the store still to read it (the client's
+ * thread waits in the sink meanwhile: keep it short, no map writes).
+ */
 void tpd_kube_store_lock(struct tpd_kube_store *s)
 {
 	pthread_mutex_lock(&s->mu);
 }
 
+/** tpd_kube_store_unlock() - let the client's thread deliver again. */
 void tpd_kube_store_unlock(struct tpd_kube_store *s)
 {
 	pthread_mutex_unlock(&s->mu);
@@ -447,6 +452,7 @@ const struct tpd_kh *tpd_kube_store_table(const struct tpd_kube_store *s,
 	return &s->objs[kind];
 }
 
+/** tpd_kube_store_obj() - the object of entry @e of tpd_kube_store_table(). */
 const struct tpd_kube_object *tpd_kube_store_obj(const struct tpd_kh_ent *e)
 {
 	return ((const struct tpd_kube_sobj *)e->val)->o;
