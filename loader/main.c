@@ -735,14 +735,39 @@ static void tpd_kube_start(struct tpd *t)
 }
 
 /*
+ * Remove every entry of owner kubernetes, nothing else: the source was
+ * switched off (@switched), or the loader starts without it and finds
+ * what an earlier one wrote (said only when there was something).
+ */
+static void tpd_kube_remove(struct tpd *t, bool switched)
+{
+	struct tpd_sync_result res = {};
+	int lock, err;
+
+	lock = tpd_pins_lock(t, "kubernetes-off");
+	if (lock < 0)
+		return;
+	err = tpd_kube_remove_all(&t->dp.maps, &t->purge, &t->purge_tcp, tpd_mono_s(),
+				  t->cfg.kube.tcp_grace, &res);
+	tp_pins_unlock(lock);
+	if (err)
+		log_error("kubernetes: its entries could not all be read", "error",
+			  strerror(-err));
+	if (switched)
+		log_info("kubernetes source switched off; its entries removed", "removed",
+			 log_fmt("%u", res.removed), "errors", log_fmt("%u", res.errors));
+	else if (res.removed || res.errors)
+		log_info("kubernetes source off; entries an earlier loader wrote removed",
+			 "removed", log_fmt("%u", res.removed), "errors",
+			 log_fmt("%u", res.errors));
+}
+
+/*
  * Stop the source; with @remove, also remove every entry it wrote (the
  * section was switched off), nothing else.
  */
 static void tpd_kube_stop(struct tpd *t, bool remove)
 {
-	struct tpd_sync_result res = {};
-	int lock, err;
-
 	if (t->kclient)
 		tpd_kube_client_stop(t->kclient);
 	t->kclient = NULL;
@@ -754,19 +779,8 @@ static void tpd_kube_stop(struct tpd *t, bool remove)
 	t->kube_retry = false;
 	tpd_metrics_set_kube(NULL);
 	memset(&t->kmetrics, 0, sizeof(t->kmetrics));
-	if (!remove)
-		return;
-	lock = tpd_pins_lock(t, "kubernetes-off");
-	if (lock < 0)
-		return;
-	err = tpd_kube_remove_all(&t->dp.maps, &t->purge, &t->purge_tcp, tpd_mono_s(),
-				  t->cfg.kube.tcp_grace, &res);
-	tp_pins_unlock(lock);
-	if (err)
-		log_error("kubernetes: switched off, but its entries could not all be read",
-			  "error", strerror(-err));
-	log_info("kubernetes source switched off; its entries removed", "removed",
-		 log_fmt("%u", res.removed), "errors", log_fmt("%u", res.errors));
+	if (remove)
+		tpd_kube_remove(t, true);
 }
 
 static void tpd_housekeeping(struct tpd *t, time_t now)
@@ -1061,9 +1075,11 @@ static int tpd_start(struct tpd *t)
 	tpd_snat_apply(t);
 	tpd_attach_present(t);
 	tpd_sync_static_now(t);
-	if (!t->once)
+	if (!t->cfg.kube.enabled)
+		tpd_kube_remove(t, false); /* the configuration says: none */
+	else if (!t->once)
 		tpd_kube_start(t);
-	else if (t->cfg.kube.enabled)
+	else
 		log_warn("--once: the kubernetes source watches; it runs only in the daemon");
 	return 0;
 }

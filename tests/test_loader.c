@@ -3539,7 +3539,7 @@ static __u8 tpd_proc_svc_owner(const struct tpd_proc *d, const char *fe)
  * The Kubernetes section on SIGHUP: a change restarts the source and
  * keeps its entries; switching it off removes exactly the entries of
  * owner kubernetes (here written as a last loader would have), nothing of
- * tpctl's.
+ * tpctl's; so does a start without the section.
  */
 static void test_daemon_kubernetes_switch_off(void **state)
 {
@@ -3603,7 +3603,20 @@ static void test_daemon_kubernetes_switch_off(void **state)
 	assert_int_equal(tpd_proc_ident(d, 0, "198.18.1.2"), 300);
 	assert_int_equal(tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE), 0);
 	assert_int_not_equal(tp_identity_parse(&m, "k8s:ns:0123456789abcdef", &id), 0);
+
+	/* a loader that starts without the section removes an earlier one's entries */
+	lock = tp_pins_lock(d->pin_root);
+	assert_true(lock >= 0);
+	assert_int_equal(tp_svc_key_parse("198.19.0.10:80/tcp", &key), 0);
+	assert_int_equal(tp_service_set(&m, &key, &kube, &be, 1), 0);
+	tp_pins_unlock(lock);
 	tp_maps_close(&m);
+	kill(d->pid, SIGTERM);
+	assert_int_equal(tpd_proc_wait(d, 10000), 0);
+	tpd_proc_start(d, NULL);
+	assert_true(tpd_proc_await(d, "entries an earlier loader wrote removed", TPD_AWAIT_MS));
+	assert_int_equal(tpd_proc_svc_owner(d, "198.19.0.10:80/tcp"), 0);
+	assert_int_equal(tpd_proc_svc_owner(d, "198.19.0.11:80/tcp"), TP_OWNER_TPCTL);
 }
 
 /* --check-config validates the kubernetes section, naming a bad key. */
