@@ -94,6 +94,7 @@ struct tpd {
 	struct tpd_kube_cfg kcfg; /* the client's copy: a reload frees t->cfg's */
 	struct tpd_kube_metrics kmetrics;
 	bool kube_retry; /* a reconcile could not run or failed: again soon */
+	bool kube_synced; /* this client's first full picture was applied */
 	time_t next_sync, next_gc, next_metrics;
 	bool once;
 };
@@ -609,7 +610,7 @@ static bool tpd_purges_pending(const struct tpd *t)
 /* ---- kubernetes --------------------------------------------------------------------- */
 
 /* "+a ~c -r" of a reconcile's frontends, for the log. */
-static void tpd_kube_log(const struct tpd_kube_sync_result *r)
+static void tpd_kube_log(const struct tpd_kube_sync_result *r, bool first)
 {
 	char svc[64], ip[64], pol[64], nat[32];
 
@@ -619,7 +620,9 @@ static void tpd_kube_log(const struct tpd_kube_sync_result *r)
 	snprintf(pol, sizeof(pol), "+%u -%u", r->rules_added, r->rules_removed);
 	snprintf(nat, sizeof(nat), "+%u -%u", r->nat_added, r->nat_removed);
 	if (r->full)
-		log_info("kubernetes: first full sync applied", "services", svc, "pod_addresses", ip,
+		log_info(first ? "kubernetes: first full sync applied" :
+				 "kubernetes: full sync applied",
+			 "services", svc, "pod_addresses", ip,
 			 "rules", pol, "static_nat", nat, "backends_purged",
 			 log_fmt("%u", r->be_purged), "conflicts", log_fmt("%u", r->conflicts),
 			 "errors", log_fmt("%u", r->errors), "ms", log_fmt("%.1f", r->usec / 1e3));
@@ -669,7 +672,8 @@ static void tpd_kube_reconcile(struct tpd *t)
 	if (res.full || res.svc_added || res.svc_changed || res.svc_removed || res.ip_added ||
 	    res.ip_removed || res.rules_added || res.rules_removed || res.nat_added ||
 	    res.nat_removed || res.errors)
-		tpd_kube_log(&res);
+		tpd_kube_log(&res, res.full && !t->kube_synced);
+	t->kube_synced = t->kube_synced || res.full;
 }
 
 static void tpd_kube_cfg_release(struct tpd_kube_cfg *k)
@@ -777,6 +781,7 @@ static void tpd_kube_stop(struct tpd *t, bool remove)
 	t->kstore = NULL;
 	tpd_kube_cfg_release(&t->kcfg);
 	t->kube_retry = false;
+	t->kube_synced = false;
 	tpd_metrics_set_kube(NULL);
 	memset(&t->kmetrics, 0, sizeof(t->kmetrics));
 	if (remove)
