@@ -574,9 +574,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, private")
         for k, v in extra:
             self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        # headers and body in one write
+        self._headers_buffer.append(b"\r\n")
+        self._headers_buffer.append(body)
+        self.flush_headers()
 
     def send_status(self, e, extra=()):
         self.send_json(e.code, status_doc(e.code, e.reason, e.message), extra)
@@ -1158,6 +1159,12 @@ class Server(ThreadingHTTPServer):
         super().server_bind()
 
     def finish_request(self, request, client_address):
+        # no Nagle, as Go's net/http: a response's last small write must not
+        # wait for the client's delayed ACK of the one before (40 ms)
+        try:
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         # TLS handshake here, in the request's thread: a client that
         # connects and says nothing never blocks the accept loop
         if self.tls:
