@@ -265,9 +265,9 @@ lists_more_than() { # N: more lists than N in all
 
 # ---- tailplaned -------------------------------------------------------------------
 
-kube_config() { # FILE ENABLED
+kube_config() { # FILE ENABLED [EXTRA_KEYS]
 	# shellcheck disable=SC2034 # env_config reads it
-	ENV_EXTRA_TOP="\"kubernetes\": { \"enabled\": $2, \"server\": \"https://127.0.0.1:$API_PORT\",
+	ENV_EXTRA_TOP="\"kubernetes\": { ${3:-} \"enabled\": $2, \"server\": \"https://127.0.0.1:$API_PORT\",
 	  \"token_file\": \"$KDIR/client-token\", \"ca_file\": \"$KDIR/certs/ca.crt\",
 	  \"node_name\": \"node1\", \"list_limit\": 2, \"watch_timeout_seconds\": 10,
 	  \"backoff_max_seconds\": 2 },"
@@ -537,6 +537,56 @@ test_pod_tailnet_address_static_nat() {
 	wait_for "annotation removed" no_nat "$TAILNET_POD"
 }
 
+# tcp_open ADDR PORT: a TCP connection from the client is accepted within 1 s
+tcp_open() {
+	client python3 -c 'import socket, sys
+socket.create_connection((sys.argv[1], int(sys.argv[2])), 1).close()' "$1" "$2" 2>/dev/null
+}
+tcp_blocked() { ! tcp_open "$@"; }
+
+netpol_obj() { # NAME PORT (a number, or a name in quotes)
+	cat <<JSON
+{"kind":"NetworkPolicy","apiVersion":"networking.k8s.io/v1",
+ "metadata":{"name":"$1","namespace":"$KNS"},
+ "spec":{"podSelector":{"matchLabels":{"app":"web"}},"policyTypes":["Ingress"],
+   "ingress":[{"from":[{"ipBlock":{"cidr":"100.64.0.0/10","except":["100.64.9.0/24"]}}],
+               "ports":[{"protocol":"TCP","port":$2}]}]}}
+JSON
+}
+
+# NetworkPolicy for tailnet traffic: web-a (app=web, 198.18.1.1) is
+# selected by an ingress policy allowing TCP 8080 from the tailnet's
+# ipBlock: 8080 answers, 9000 is denied (a selected pod is default-deny);
+# db-a (198.18.1.3, not selected) keeps 9000; deleting the policy opens it.
+test_network_policy_for_tailnet_traffic() {
+	local out
+	tcp_open 198.18.1.1 9000 || fail "pod1:9000 closed before any policy" || return 1
+	k_put "$(netpol_obj web-http 8080)" || return 1
+	WAIT_SECS=5 wait_for "policy: pod1:9000 denied" tcp_blocked 198.18.1.1 9000 || return 1
+	out=$(client curl -s -m 3 http://198.18.1.1:8080/) || fail "pod1:8080 (allowed) failed" || return 1
+	[ "$out" = "hello from pod1" ] || fail "pod1:8080 answered '$out'" || return 1
+	tcp_open 198.18.1.3 9000 || fail "pod3 (not selected) lost 9000" || return 1
+	tpctl -j policy list | grep -q '"owner":"kubernetes"' || fail "no rule of owner kubernetes" || return 1
+	# the same by the pod's named port
+	k_put "$(netpol_obj web-http '"http"')" || return 1
+	sleep 1
+	out=$(client curl -s -m 3 http://198.18.1.1:8080/) || fail "pod1:8080 by named port failed" || return 1
+	tcp_blocked 198.18.1.1 9000 || fail "pod1:9000 open with the named-port policy" || return 1
+	k_del "networkpolicies/$KNS/web-http" || return 1
+	WAIT_SECS=5 wait_for "policy deleted: pod1:9000 open" tcp_open 198.18.1.1 9000
+}
+
+# "expose": "annotated": only services annotated tailplane.io/expose "true".
+test_expose_annotated() {
+	kube_config "$ENV_DIR/cfg.json" true '"expose": "annotated",'
+	kill -HUP "$TPD_PID"
+	WAIT_SECS=5 wait_for "unannotated web3 withdrawn" service_absent "$VIP4_C" 80 tcp || return 1
+	k_patch "services/$KNS/web3" '{"metadata":{"annotations":{"tailplane.io/expose":"true"}}}' || return 1
+	expect_backends "annotated web3" "$VIP4_C" 80 tcp "198.18.1.3:8080 active" || return 1
+	answers "http://$VIP4_C/" 3 pod3 || return 1
+	service_absent "$VIP4_B" 80 tcp || fail "unannotated web2 exposed" || return 1
+}
+
 no_kube_entries() {
 	[ "$(tpctl -j service list | tpq count-services kubernetes)" = 0 ] &&
 		[ -z "$(tpctl -j identity list | tpq identities kubernetes)" ] &&
@@ -567,7 +617,8 @@ TESTS=(test_api_server_up test_lists_and_watches_all_kinds test_initial_list_syn
 	test_terminating_endpoint test_service_port_update test_delete_service_and_slices
 	test_outage_compaction_410_relist test_error_event_410_relist
 	test_5xx_429_and_a_stalled_watch test_token_rotation test_pod_identities
-	test_pod_tailnet_address_static_nat test_source_off_removes_its_entries)
+	test_pod_tailnet_address_static_nat test_network_policy_for_tailnet_traffic
+	test_expose_annotated test_source_off_removes_its_entries)
 
 # E2E_ONLY="test_a test_b" runs just those (debugging; later tests build on earlier ones)
 [ -n "${E2E_ONLY:-}" ] && read -r -a TESTS <<<"$E2E_ONLY"
