@@ -567,8 +567,8 @@ class ApiServerTest(unittest.TestCase):
             while True:
                 w.event()
         self.assertEqual(cm.exception.how, "clean")
+        # printed, not asserted (the socket's 5 s timeout only guards a hang)
         timed("watch with timeoutSeconds=1 ended", t0)
-        self.assertLess(time.monotonic() - t0, 5)
         w.close()
 
     def test_watch_from_a_compacted_version_is_an_error_event_410(self):
