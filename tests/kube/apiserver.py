@@ -161,7 +161,7 @@ def parse_label_selector(text):
     """labelSelector: a,b=c,d!=e,f in (g,h),i notin (j),!k -> predicate on labels."""
     if not text:
         return None
-    reqs, i, n = [], 0, len(text)
+    reqs = []
     parts, depth, cur = [], 0, ""
     for ch in text:
         if ch == "(":
@@ -195,7 +195,6 @@ def parse_label_selector(text):
             reqs.append((p[1:].strip(), "!exists", None))
         else:
             reqs.append((p, "exists", None))
-    del i, n
 
     def match(labels):
         for k, op, v in reqs:
