@@ -285,7 +285,8 @@ class Rec:
 
 
 class Store:
-    def __init__(self):
+    def __init__(self, max_history=1000000):
+        self.max_history = max_history
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
         self.rv = 0
@@ -305,6 +306,12 @@ class Store:
     def _record(self, res, etype, key, new, prev):
         self.h_rv.append(self.rv)
         self.h_ev.append((res.plural, key, etype, new, prev))
+        if len(self.h_rv) > self.max_history:
+            # etcd's periodic compaction: the older half goes
+            cut = len(self.h_rv) // 2
+            self.compact_rv = self.h_rv[cut - 1]
+            del self.h_rv[:cut]
+            del self.h_ev[:cut]
 
     def put(self, obj, record=True):
         """Create or replace; returns the stored object (dict)."""
@@ -492,7 +499,7 @@ class Stats:
 class Ctx:
     def __init__(self, args):
         self.args = args
-        self.store = Store()
+        self.store = Store(args.max_history)
         self.faults = Faults()
         self.stats = Stats()
         self.bookmark_interval = args.bookmark_interval
@@ -1245,6 +1252,8 @@ def main(argv=None):
                     help="a watch's length when the client gives no timeoutSeconds")
     ap.add_argument("--max-page", type=int, default=0,
                     help="cap of a list page (0: the client's limit)")
+    ap.add_argument("--max-history", type=int, default=1000000,
+                    help="events kept for watches; past it the older half is compacted away")
     ap.add_argument("--log", help="append a line per request and control action here")
     args = ap.parse_args(argv)
 

@@ -739,6 +739,27 @@ class LargeListTest(unittest.TestCase):
             self.assertEqual(big.stop(), 0)
 
 
+class HistoryTest(unittest.TestCase):
+    def test_history_cap_compacts_the_older_half(self):
+        s = Server(TMP, "hist", extra=["--max-history", "10"])
+        try:
+            rvs = [rv_of(s.put(gen.namespace(f"h{i}"))) for i in range(25)]
+            st = s.stats()
+            self.assertLessEqual(st["history_events"], 10)
+            crv = st["compacted_resource_version"]
+            self.assertGreater(crv, rvs[0])
+            w = s.watch("/api/v1/namespaces", resourceVersion=rvs[0])
+            e = w.event()
+            self.assertEqual((e["type"], e["object"]["code"]), ("ERROR", 410))
+            w.close()
+            w = s.watch("/api/v1/namespaces", resourceVersion=crv)
+            names = [w.event()["object"]["metadata"]["name"] for _ in range(rvs[-1] - crv)]
+            self.assertEqual(names[-1], "h24")
+            w.close()
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+
 class ShutdownTest(unittest.TestCase):
     def test_sigterm_ends_watches_and_exits_0(self):
         s = Server(TMP, "term")
@@ -801,7 +822,7 @@ def main():
     global TMP, SRV
     only = [a for i, a in enumerate(sys.argv[1:]) if i > 0 and sys.argv[i] == "-k"]
     suite = unittest.TestSuite()
-    for case in (ApiServerTest, LargeListTest, ShutdownTest):
+    for case in (ApiServerTest, LargeListTest, HistoryTest, ShutdownTest):
         for t in unittest.defaultTestLoader.loadTestsFromTestCase(case):
             if not only or any(o in t._testMethodName for o in only):
                 suite.addTest(t)
