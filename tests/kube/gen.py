@@ -13,7 +13,8 @@ a "dns" port 53 -> 5353/UDP on every tenth), EndpointSlices
 --max-slice endpoints each, so a service with more endpoints has several
 slices), Pods (labels, podIP/podIPs, nodeName node1..nodeN) and, if asked,
 NetworkPolicies.  Endpoints per service vary (a long-tailed spread, a few
-services with hundreds) and add up to exactly --endpoints.  Endpoint
+services with hundreds, none above --max-per-service, 256 by default: the
+datapath's TP_MAX_SVC_BACKENDS) and add up to exactly --endpoints.  Endpoint
 addresses come from a pool of 62,500 pod addresses
 (198.18.2.1-198.18.251.250): endpoints of different services share pods,
 as they do in a cluster.  Pods are the first --pods addresses of that pool;
@@ -150,25 +151,30 @@ def network_policy(ns, name, pod_selector, ingress, policy_types=("Ingress",)):
 
 def spread(rng, n, total, cap):
     """n counts >= 1 adding up to total, long-tailed, none above cap."""
-    if total < n:
-        raise SystemExit(f"gen.py: {total} endpoints for {n} services: need at least one each")
+    if total < n or total > n * cap:
+        raise SystemExit(f"gen.py: {total} endpoints cannot go to {n} services, 1 to {cap} each")
     w = [min(rng.paretovariate(1.3), 60.0) for _ in range(n)]
     s = sum(w)
     c = [max(1, min(cap, int(total * x / s))) for x in w]
     diff = total - sum(c)
     order = sorted(range(n), key=lambda i: -w[i])
-    i = 0
+    # one at a time, heaviest first, round and round: no single service
+    # takes the whole remainder
     while diff:
-        k = order[i % n]
-        if diff > 0 and c[k] < cap:
-            add = min(diff, cap - c[k])
-            c[k] += add
-            diff -= add
-        elif diff < 0 and c[k] > 1:
-            sub = min(-diff, c[k] - 1)
-            c[k] -= sub
-            diff += sub
-        i += 1
+        moved = False
+        for k in order:
+            if diff > 0 and c[k] < cap:
+                c[k] += 1
+                diff -= 1
+                moved = True
+            elif diff < 0 and c[k] > 1:
+                c[k] -= 1
+                diff += 1
+                moved = True
+            if not diff:
+                break
+        if not moved:
+            break
     return c
 
 
@@ -185,7 +191,7 @@ def generate(a, out):
 
     for i, ns in enumerate(nss):
         emit(namespace(ns, {"team": f"team-{i % 7}"}))
-    per_svc = spread(rng, a.services, a.endpoints, min(POOL, 5000))
+    per_svc = spread(rng, a.services, a.endpoints, min(POOL, a.max_per_service))
     j = 0
     for i in range(a.services):
         ns, name = nss[i % len(nss)], f"svc-{i:05d}"
@@ -237,6 +243,8 @@ def main():
     ap.add_argument("--namespaces", type=int, default=50)
     ap.add_argument("--nodes", type=int, default=100)
     ap.add_argument("--max-slice", type=int, default=100)
+    ap.add_argument("--max-per-service", type=int, default=256,
+                    help="endpoints of one service at most (the datapath's TP_MAX_SVC_BACKENDS)")
     ap.add_argument("--netpols", type=int, default=0)
     ap.add_argument("--tailnet-pods", type=int, default=0)
     ap.add_argument("--seed", type=int, default=None)
