@@ -181,10 +181,12 @@ T0=$(now_ms)
 "${INNS[@]}" "$BUILD/tailplaned" --config "$TMP/cfg.json" >"$TMP/tailplaned.log" 2>&1 &
 TPD_PID=$!
 PIDS+=("$TPD_PID")
-T_RUN=''
+T_RUN='' T_LISTED=''
 while kill -0 "$MW_PID" 2>/dev/null; do
 	kill -0 "$TPD_PID" 2>/dev/null || { tail -20 "$TMP/tailplaned.log"; msg "tailplaned exited"; exit 2; }
 	[ -z "$T_RUN" ] && grep -q '"running"' "$TMP/tailplaned.log" && T_RUN=$(($(now_ms) - T0))
+	# the client's log line once every kind is listed (kube_client.c)
+	[ -z "$T_LISTED" ] && grep -q 'kubernetes: synced' "$TMP/tailplaned.log" && T_LISTED=$(($(now_ms) - T0))
 	sleep 0.05
 done
 wait "$MW_PID"
@@ -198,7 +200,8 @@ if [ "$mw_rc" != 0 ] || [ -z "$T_BE" ]; then
 fi
 T_SVC=$(ms_since "$T_SVC" "$T0")
 T_SYNC=$(ms_since "$T_BE" "$T0")
-msg "loader running (programs loaded and attached) ${T_RUN:-?} ms after its start"
+msg "loader running (programs loaded and attached) ${T_RUN:-?} ms after its start;" \
+	"every kind listed (\"kubernetes: synced\" logged) after ${T_LISTED:-?} ms"
 msg "all $FRONTENDS frontends in tp_services after $T_SVC ms; all $BACKENDS backends active after $T_SYNC ms"
 grep -i 'kube' "$TMP/tailplaned.log" | head -5 | sed 's/^/scale: log: /'
 
