@@ -854,9 +854,14 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
  * the node's other networks): it would be the flow's, reset it or inject
  * into it.  Off-node backends' replies come through the uplink their
  * address is routed to and pass; with several uplinks and asymmetric
- * (ECMP) routes, as under rp_filter 1, only the routed one is accepted.
- * Pod interfaces are left to the CNI's own anti-spoofing (a pod's source
- * is its own there), this host's replies (no ingress interface) pass.
+ * routes, as under rp_filter 1, only the routed one is accepted.  Unlike
+ * rp_filter 1, which accepts any nexthop device of a multipath route,
+ * only the ECMP leg the FIB picks for the flow is (a known fault:
+ * tests/test_attacks_ct.c, test_fault_rpf_ecmp_reply_on_other_leg).
+ * The lookup carries the flow's ports (TCP, UDP), so ip rules that
+ * select by port route it as they route the flow's packets.  Pod
+ * interfaces are left to the CNI's own anti-spoofing (a pod's source is
+ * its own there), this host's replies (no ingress interface) pass.
  */
 static __always_inline bool tp_reply_path_ok(struct __sk_buff *skb,
 					     const struct tp_pkt *p)
@@ -864,13 +869,17 @@ static __always_inline bool tp_reply_path_ok(struct __sk_buff *skb,
 	__u32 in = skb->ingress_ifindex;
 	const struct tp_iface *ifc;
 	struct tp_scratch *scr;
+	bool ports;
 
 	ifc = in ? bpf_map_lookup_elem(&tp_ifaces, &in) : NULL;
 	if (!ifc || !(ifc->flags & TP_IFACE_F_UPLINK))
 		return true;
 	scr = tp_scratch_get();
-	return scr && tp_route_ifindex(skb, p->ipv6, p->tuple.proto, &p->tuple.daddr,
-				       &p->tuple.saddr, &scr->fib) == in;
+	/* the flow's packets' ports too: ip rules may select by port */
+	ports = p->tuple.proto == IPPROTO_TCP || p->tuple.proto == IPPROTO_UDP;
+	return scr && tp_fib_ifindex(skb, skb->ifindex, p->ipv6, p->tuple.proto,
+				     ports ? p->tuple.dport : 0, ports ? p->tuple.sport : 0,
+				     &p->tuple.daddr, &p->tuple.saddr, &scr->fib) == in;
 }
 
 /* A flow packet leaving to the tailnet. */
