@@ -862,6 +862,7 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
  * select by port route it as they route the flow's packets.  Pod
  * interfaces are left to the CNI's own anti-spoofing (a pod's source is
  * its own there), this host's replies (no ingress interface) pass.
+ * SNAT replies are checked in tp_from_uplink (tp_snat_path_ok()).
  */
 static __always_inline bool tp_reply_path_ok(struct __sk_buff *skb,
 					     const struct tp_pkt *p)
@@ -956,9 +957,35 @@ static __always_inline struct tp_ct_entry *tp_uplink_flow_of(const struct tp_ct_
 	return e;
 }
 
+/*
+ * A SNAT flow's reply, or an error about its packets, that came in
+ * through uplink skb->ifindex with reply tuple @rkey: only if the FIB
+ * sends the flow's packets out through that uplink, asked as
+ * tp_snat_route() asks it for them (node -> backend, no ports, from the
+ * flow's tailnet interface).  The strict reverse path of
+ * tp_reply_path_ok(), which these replies never meet: tp_to_tailnet
+ * passes them on their mark.
+ */
+static __always_inline bool tp_snat_path_ok(struct __sk_buff *skb, const struct tp_pkt *p,
+					    const struct tp_ct_key *rkey,
+					    const struct tp_ct_entry *e)
+{
+	struct tp_scratch *scr = tp_scratch_get();
+
+	return scr && tp_fib_ifindex(skb, e->ifindex, p->ipv6, rkey->proto, 0, 0,
+				     &rkey->daddr, &rkey->saddr, &scr->fib) == skb->ifindex;
+}
+
 /* Hand a restored packet of flow @e to its tailnet interface. */
 static __always_inline int tp_uplink_redirect(struct __sk_buff *skb, const struct tp_ct_entry *e)
 {
+	/*
+	 * A priority tag (VLAN 0, the only one tp_from_uplink takes) is
+	 * no part of the packet: left in the skb, the tailnet device would
+	 * write it into the IP header.
+	 */
+	if (skb->vlan_present && bpf_skb_vlan_pop(skb))
+		return tp_drop(skb, TP_DROP_REWRITE_FAIL);
 	tp_stat_add(TP_STAT_REVSNAT, skb->len);
 	tp_stat_add_map(&tp_svc_stats, e->svc_id, skb->len);
 	skb->tc_index |= TP_TC_INDEX_F_REVSNAT; /* tp_to_tailnet: decided here */
@@ -1001,6 +1028,8 @@ static __always_inline int tp_uplink_reply(struct __sk_buff *skb, struct tp_pkt 
 	fit = tp_snat_mtu_check(skb, p, e->ifindex, &mtu);
 	if (fit < 0) /* the flow's tailnet interface is gone */
 		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_NO_ROUTE);
+	if (!tp_snat_path_ok(skb, p, &p->tuple, e))
+		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_REVERSE_PATH);
 	if (fit)
 		return tp_uplink_too_big(skb, p, mtu);
 	/* forwarded by us, not the kernel: a router's TTL (after the MTU
@@ -1052,6 +1081,8 @@ static __always_inline int tp_uplink_icmp_error(struct __sk_buff *skb, struct tp
 	e = tp_uplink_flow_of(&rkey, tp_now(), &orig);
 	if (!e || !tp_addr_eq(&p->tuple.daddr, &p->inner.tuple.saddr))
 		return TC_ACT_OK;
+	if (!tp_snat_path_ok(skb, p, &rkey, e))
+		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_REVERSE_PATH);
 	if (!tp_verdict_allows(tp_recheck(skb, TP_HOOK_FROM_UPLINK, p, &orig, e)))
 		return tp_drop(skb, TP_DROP_POLICY);
 	ret = tp_snat_ttl_dec(skb, p); /* forwarded by us, as a reply is */
@@ -1142,7 +1173,13 @@ int tp_from_uplink(struct __sk_buff *skb)
 	skb->tc_index &= ~TP_TC_INDEX_F_REVSNAT;
 	skb->tc_classid = skb->tc_index;
 	tp_stat_add(TP_STAT_RX_UPLINK, skb->len);
-	if (!p)
+	/*
+	 * A frame of a VLAN: the kernel (or the NIC) took its 802.1Q tag out
+	 * before this hook and hands it to that VLAN's device next, or
+	 * drops it (no such device): not this uplink's traffic, whatever
+	 * its addresses say.  A priority tag (VLAN 0) is this uplink's.
+	 */
+	if (!p || (skb->vlan_present && (skb->vlan_tci & TP_VLAN_VID_MASK)))
 		return TC_ACT_OK;
 	switch (tp_parse_skb(skb, p)) {
 	case TP_PARSE_FLOW:
