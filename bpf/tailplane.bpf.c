@@ -643,7 +643,7 @@ static __always_inline bool tp_icmp_error_valid(struct __sk_buff *skb, int hook,
 						bool quote_is_reply)
 {
 	const struct tp_ct_key *q = &p->inner.tuple;
-	bool egress = e->flags & TP_CT_F_EGRESS;
+	bool egress = e->flags & TP_CT_F_EGRESS, ports;
 	__u16 zone = p->tuple.zone;
 	struct tp_scratch *scr;
 
@@ -667,10 +667,16 @@ static __always_inline bool tp_icmp_error_valid(struct __sk_buff *skb, int hook,
 			return true; /* this host made it: it is on every path */
 		if (in_zone || went_to)
 			return in_zone == went_to;
-		/* from the cluster side: the interface the quote's destination is behind */
+		/*
+		 * from the cluster side: the interface the quote's destination
+		 * is behind, asked with its ports as tp_reply_path_ok() asks
+		 */
 		scr = tp_scratch_get();
-		return scr && tp_route_ifindex(skb, p->ipv6, q->proto, &q->saddr,
-					       &q->daddr, &scr->fib) == skb->ingress_ifindex;
+		ports = q->proto == IPPROTO_TCP || q->proto == IPPROTO_UDP;
+		return scr && tp_fib_ifindex(skb, skb->ifindex, p->ipv6, q->proto,
+					     ports ? q->sport : 0, ports ? q->dport : 0,
+					     &q->saddr, &q->daddr, &scr->fib) ==
+				      skb->ingress_ifindex;
 	}
 	if (quote_is_reply ? egress : !egress && !(e->out_zone && e->out_zone == zone))
 		return false;
@@ -890,8 +896,10 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 	__u64 now = tp_now();
 	struct tp_ct_entry *e;
 	struct tp_ct_key orig;
+	bool reply;
 
-	if (!tp_frag_track(p, now)) {
+	/* a first fragment's record is written below, after the path check */
+	if (p->frag != TP_FRAG_FIRST && !tp_frag_track(p, now)) {
 		/* no flow of the zone it came from leads here: the zone guard */
 		if (in_zone && in_zone != p->tuple.zone)
 			return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, TP_DROP_ZONE);
@@ -907,14 +915,21 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 	/* an echo request is no reply (tp_ct_is_echo_request()) */
 	if (!tp_ct_is_echo_request(p))
 		e = tp_ct_lookup_reply(&p->tuple, now, &orig);
-	if (e && !(e->flags & TP_CT_F_EGRESS) && orig.zone == p->tuple.zone &&
-	    in_zone == e->out_zone) {
-		if (!in_zone && !tp_reply_path_ok(skb, p))
-			return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p,
-					      TP_DROP_REVERSE_PATH);
-		return tp_flow_reply(skb, TP_HOOK_TO_TAILNET, p, &orig, e, now,
-				     !in_zone);
-	}
+	reply = e && !(e->flags & TP_CT_F_EGRESS) && orig.zone == p->tuple.zone &&
+		in_zone == e->out_zone;
+	if (reply && !in_zone && !tp_reply_path_ok(skb, p))
+		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, TP_DROP_REVERSE_PATH);
+	/*
+	 * Recorded only when its source is routed where it came from (a
+	 * reply that passed, or anything else that passes the same path
+	 * check): a first fragment forged on an uplink with a pod's source
+	 * would overwrite the pod's record, and the pod's later fragments
+	 * would take its ports.
+	 */
+	if (p->frag == TP_FRAG_FIRST && (reply || tp_reply_path_ok(skb, p)))
+		tp_frag_track(p, now);
+	if (reply)
+		return tp_flow_reply(skb, TP_HOOK_TO_TAILNET, p, &orig, e, now, !in_zone);
 
 	if (in_zone)
 		return tp_egress_forwarded(skb, p, in_zone, now);
@@ -1059,7 +1074,8 @@ static __always_inline int tp_uplink_flow(struct __sk_buff *skb, struct tp_pkt *
 	e = tp_uplink_flow_of(&p->tuple, now, &orig);
 	if (!e)
 		return TC_ACT_OK;
-	if (p->frag == TP_FRAG_FIRST)
+	/* not for a first fragment forged on another uplink (tp_egress_flow()) */
+	if (p->frag == TP_FRAG_FIRST && tp_snat_path_ok(skb, p, &p->tuple, e))
 		tp_frag_track(p, now);
 	return tp_uplink_reply(skb, p, &orig, e, now);
 }

@@ -499,6 +499,8 @@ static void test_holds_rpf_fragments(void **state)
 
 	REQUIRE_BPF();
 	up = rpf_env(h);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, ONNODE4, 53, UDP, 0), PASS);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1001, BE4[0], 53, UDP, 0), PASS);
 
@@ -509,9 +511,18 @@ static void test_holds_rpf_fragments(void **state)
 	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 99, &f1), 0);
 	assert_int_equal(pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 99, &f2), 0);
 	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f1), DROP);
+	/* the forged first fragment left no record: the zone denies the rest */
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f2), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 1);
+	assert_int_equal(pt_drops(h, TP_DROP_FRAG_NO_FLOW), 1);
+	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
+	/* after the pod's own first fragment, a forged later one is checked */
+	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 98, &f1), 0);
+	assert_int_equal(pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 98, &f2), 0);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, pod_ifindex, &f1), PASS);
 	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f2), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 2);
-	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
+	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
 
 	sp.saddr = BE4[0];
 	sp.dport = 1001;
@@ -523,6 +534,7 @@ static void test_holds_rpf_fragments(void **state)
 	k = pt_ct_key(CLIENT4, 1001, BE4[0], 53, UDP);
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 2);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 2);
+	assert_int_equal(pt_drops(h, TP_DROP_FRAG_NO_FLOW), 1);
 }
 
 /*
@@ -597,23 +609,34 @@ static void test_holds_rpf_crossing_reply_on_uplink(void **state)
  * flow's ports: the rule did not match, the main table had no route, and
  * every reply was dropped as a reverse-path fault.  The lookup now
  * carries the flow's ports for TCP and UDP, as the forwarding path's
- * early flow dissection does for rules with port selectors.
+ * early flow dissection does for rules with port selectors.  So does
+ * tp_icmp_error_valid()'s lookup of the quote's path, which judged a
+ * router's error about the flow's packet unrelated (then denied).
  */
 static void test_fault_rpf_policy_routing_by_port(void **state)
 {
 	struct th *h = *state;
-	int up, v;
+	struct pkt_spec q = pt_flow(CLIENT4, 1000, POLICY4, 80, TCP, SYN);
+	struct pkt err;
+	int up, v, ve;
 
 	REQUIRE_BPF();
 	up = rpf_env(h);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	assert_int_equal(system("ip route replace 198.18.6.0/24 via " TH_UPLINK_GW4
 				" dev tpup0 table 100 && "
 				"ip rule add ipproto tcp dport 80 table 100 pref 100"), 0);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POLICY4, 80, TCP, SYN), PASS);
 	v = out_from(h, up, pt_flow(POLICY4, 80, CLIENT4, 1000, TCP, SYN | ACK));
+	/* and an error about the flow's packet from a router on that path */
+	pt_icmp_err_t(&err, ROUTER4, CLIENT4, &q, 3, 4, 1280);
+	ve = pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &err);
 	(void)!system("ip rule del pref 100; ip route flush table 100");
 	assert_int_equal(v, PASS);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 0);
+	assert_int_equal(ve, PASS);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 0);
 }
 
 /*
@@ -667,6 +690,49 @@ static void test_fault_rpf_pod_forges_offnode_reply(void **state)
 	assert_int_equal(out_from(h, pod_ifindex, pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, RST)),
 			 DROP);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
+}
+
+/*
+ * A first fragment that fails the reverse-path check still writes its
+ * fragment record (tp_frag_track() runs before the lookup): a host on
+ * the uplink that guesses the IP id of an on-node pod's fragmented reply
+ * sends a first fragment from the pod's address with other ports after
+ * the pod's own; the forged one is dropped, but the pod's later fragment
+ * then takes the forged ports, is no packet of the flow and is dropped
+ * by policy.  Blind loss of a pod's fragmented replies (DNS over UDP,
+ * say) for whoever can predict its IP ids.  A first fragment that came
+ * in through an uplink now writes its record only when its source is
+ * routed there (tp_reply_path_ok()'s question, asked of replies and
+ * others alike), so the forged one writes nothing.
+ */
+static void test_fault_rpf_forged_first_fragment_poisons_record(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, ONNODE4, 53, UDP);
+	static char payload[1200];
+	struct pkt_spec sp;
+	struct pkt whole, f1, f2, forged;
+	int up;
+
+	REQUIRE_BPF();
+	up = rpf_env(h);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, ONNODE4, 53, UDP, 0), PASS);
+	sp = pt_flow(ONNODE4, 53, CLIENT4, 1000, UDP, 0);
+	sp.payload = payload;
+	sp.payload_len = sizeof(payload);
+	pt_build(&sp, &whole);
+	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 99, &f1), 0);
+	assert_int_equal(pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 99, &f2), 0);
+	sp.dport = 1001;
+	pt_build(&sp, &whole);
+	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 99, &forged), 0);
+
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, pod_ifindex, &f1), PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &forged), DROP);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, pod_ifindex, &f2), PASS);
+	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 2);
 }
 
 /* ---- attacks that held ---------------------------------------------------- */
@@ -1108,6 +1174,7 @@ int main(void)
 		T(test_fault_rpf_policy_routing_by_port),
 		T(test_fault_rpf_ecmp_reply_on_other_leg),
 		T(test_fault_rpf_pod_forges_offnode_reply),
+		T(test_fault_rpf_forged_first_fragment_poisons_record),
 		T(test_holds_crossing_reply_from_own_zone),
 		T(test_holds_overlapping_zones),
 		T(test_holds_simultaneous_open),
