@@ -51,6 +51,7 @@
 #define TP_MAP_STATIC_NAT "tp_static_nat"	  /* static 1:1 NAT, by tailnet address */
 #define TP_MAP_STATIC_NAT_REV "tp_static_nat_rev" /* the same, by inner address */
 #define TP_MAP_STATIC_NAT_N "tp_static_nat_n"	  /* how many entries (a gate) */
+#define TP_MAP_MASQ "tp_masq"			  /* masquerade to the tailnet, by zone */
 
 /* ---- sizes (defaults; the loader may resize before load) -------------- */
 
@@ -341,6 +342,7 @@ enum tp_ct_state {
 #define TP_CT_F_EGRESS	  (1u << 3) /* started by a packet leaving to the tailnet */
 #define TP_CT_F_LOCAL	  (1u << 4) /* egress flow sent by this host itself */
 #define TP_CT_F_UPLINK	  (1u << 5) /* egress flow that came in on an uplink */
+#define TP_CT_F_MASQ	  (1u << 6) /* with SNAT|EGRESS: masqueraded to the tailnet */
 
 /**
  * struct tp_ct_entry - map tp_ct and tp_ct_any value.
@@ -399,6 +401,16 @@ enum tp_ct_state {
  * the SNAT address and @snat_port, in zone 0 (the cluster side); its
  * reply-key entry carries TP_CT_F_REPLY_KEY | TP_CT_F_SNAT.  Inserting
  * that reply key with BPF_NOEXIST is what reserves the port.
+ *
+ * Masquerade (TP_CT_F_MASQ, always with TP_CT_F_SNAT and TP_CT_F_EGRESS,
+ * never with TP_CT_F_DNAT): a flow from this side to the tailnet whose
+ * source was rewritten to the node's address on its zone's tailnet
+ * interface (map tp_masq) and @snat_port.  That address is kept in
+ * @nat_addr (unused without DNAT), so the reply tuple needs no lookup and
+ * stays what the packets left with when the address changes later: the
+ * original reversed, the destination @nat_addr:@snat_port, in the flow's
+ * own zone.  Its reply-key entry has the SNAT layout (TP_CT_F_REPLY_KEY |
+ * TP_CT_F_SNAT, @orig_saddr and @orig_sport the pod's).
  *
  * Layout history: version 2 (before SNAT) had a zero pad byte where
  * @rk_check_s is and a 16-bit rk_check_s where @snat_port is; read as
@@ -682,6 +694,33 @@ struct tp_config {
 };
 _Static_assert(sizeof(struct tp_config) == 48, "tp_config size");
 #define TP_CONFIG_V1_SIZE 8
+
+/* ---- masquerade to the tailnet ------------------------------------------ */
+
+#define TP_MASQ_F_ON (1u << 0) /* new flows leaving through this zone are masqueraded */
+
+/**
+ * struct tp_masq - map tp_masq value (an array, key __u32 zone, 0 to
+ * TP_MAX_ZONES - 1): masquerade toward one tailnet zone.
+ * @flags: TP_MASQ_F_*.  An entry without TP_MASQ_F_ON (every entry of a
+ *         new map) leaves the zone's traffic alone.
+ * @pad:   zero.
+ * @addr4: the node's IPv4 address on the zone's tailnet interface
+ *         (v4-mapped), all zero for none: IPv4 flows that would be
+ *         masqueraded are dropped (TP_DROP_NO_SNAT_ADDR).
+ * @addr6: the same for IPv6.
+ *
+ * Zone 0 is the cluster side, never masqueraded: its entry is ignored.
+ * The loader (loader/snat.c) writes the entries of the interfaces with
+ * "masquerade": true and clears the others.
+ */
+struct tp_masq {
+	__u32 flags;
+	__u32 pad;
+	struct tp_addr addr4;
+	struct tp_addr addr6;
+};
+_Static_assert(sizeof(struct tp_masq) == 40, "tp_masq size");
 
 /* ---- static 1:1 NAT ------------------------------------------------------ */
 
@@ -983,6 +1022,8 @@ enum tp_stat_id {
 	TP_STAT_GUARD_RATE_LIMITED = 23, /* tp_xdp_guard: dropped, over its source's rate */
 	TP_STAT_STATIC_NAT_IN = 24,  /* from the tailnet: a static NAT address made inner */
 	TP_STAT_STATIC_NAT_OUT = 25, /* to the tailnet: an inner address made its tailnet one */
+	TP_STAT_MASQ = 26,	     /* to the tailnet: source masqueraded to the node's */
+	TP_STAT_REVMASQ = 27,	     /* from the tailnet: a masqueraded flow's reply restored */
 	TP_STAT_DROP_BASE = 32,
 	TP_STAT_MAX = TP_STAT_DROP_BASE + 32,
 };
