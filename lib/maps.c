@@ -41,7 +41,7 @@ const struct tp_pin_map tp_pin_maps[] = {
 	PIN(guard_drop, TP_MAP_GUARD_DROP), PIN(guard_buckets, TP_MAP_GUARD_BUCKETS),
 	PIN(guard_config, TP_MAP_GUARD_CONFIG),
 	PIN(static_nat, TP_MAP_STATIC_NAT), PIN(static_nat_rev, TP_MAP_STATIC_NAT_REV),
-	PIN(static_nat_n, TP_MAP_STATIC_NAT_N),
+	PIN(static_nat_n, TP_MAP_STATIC_NAT_N), PIN(masq, TP_MAP_MASQ),
 };
 
 const size_t tp_pin_maps_n = sizeof(tp_pin_maps) / sizeof(tp_pin_maps[0]);

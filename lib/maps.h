@@ -18,7 +18,7 @@
  * @identity, @policy, @rules, @zones, @config, @events, @rule_stats,
  * @svc_stats, @id_names, @svc_backends, @rule_index, @id_by_name,
  * @guard_drop, @guard_buckets, @guard_config:
- * @static_nat, @static_nat_rev, @static_nat_n:
+ * @static_nat, @static_nat_rev, @static_nat_n, @masq:
  *               one per map of the same name (tp_<field>); -1 when not open.
  * @maglev_size: the largest Maglev table (the loader's maglev_size); see
  *               tp_service_maglev_cap() for the one writers use.
@@ -51,6 +51,7 @@ struct tp_maps {
 	int static_nat;
 	int static_nat_rev;
 	int static_nat_n;
+	int masq;
 	__u32 maglev_size;
 };
 

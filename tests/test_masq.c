@@ -20,7 +20,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "config.h"
+#include "conntrack.h"
+#include "gc.h"
 #include "pkttest.h"
+#include "snat.h"
 
 #define TCP IPPROTO_TCP
 #define UDP IPPROTO_UDP
@@ -548,6 +552,158 @@ static void test_random_flows(void **state)
 	}
 }
 
+/*
+ * Userspace understands the new reply keys (lib/conntrack.c, the GC):
+ * live while the flow is, gone with it (GC of an expired flow, a flush's
+ * delete), the flow's own replies no longer restored after.
+ */
+static void test_ct_userspace(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP), q2, a;
+	struct tp_ct_key k = key_of(&q), rk, k2;
+	struct tp_ct_entry e, r;
+	struct tpd_gc_result res;
+	struct tp_config cbuf;
+	const struct tp_config *cfg;
+	struct pkt out;
+	__u16 port;
+
+	REQUIRE_BPF();
+	masq_env(h, PORT_LO, PORT_HI);
+	port = roundtrip(h, &V4, POD4, PPORT, UDP);
+	cfg = tp_ct_config(&h->maps, &cbuf);
+	e = pt_ct_must(h, &k);
+	rk = pt_ct_key(CLIENT4, DPORT, MASQ4, port, UDP);
+	r = pt_ct_must(h, &rk);
+	assert_int_equal(r.flags, TP_CT_F_REPLY_KEY | TP_CT_F_SNAT);
+	assert_true(tp_ct_is_reply_key(&e, &k, cfg, &rk));
+	assert_true(tp_ct_entry_live(&h->maps, cfg, &rk, &r, T0));
+	assert_true(tp_ct_entry_live(&h->maps, NULL, &rk, &r, T0)); /* no tp_config needed */
+	/* the GC keeps a live flow's key; takes both when the flow expired */
+	assert_int_equal(tpd_gc(&h->maps, T0 + SEC_NS, 30, &res), 0);
+	assert_int_equal(pt_ct_get(h, &rk, &r), 0);
+	assert_int_equal(tpd_gc(&h->maps, T0 + (TP_CT_TIMEOUT_UDP + 10) * SEC_NS, 30, &res), 0);
+	assert_int_equal(pt_ct_get(h, &k, &e), -ENOENT);
+	assert_int_equal(pt_ct_get(h, &rk, &r), -ENOENT);
+
+	/* a flush's delete takes the key with the flow */
+	q2 = first_of(POD4B, PPORT, CLIENT4, UDP);
+	k2 = key_of(&q2);
+	port = roundtrip(h, &V4, POD4B, PPORT, UDP);
+	rk = pt_ct_key(CLIENT4, DPORT, MASQ4, port, UDP);
+	e = pt_ct_must(h, &k2);
+	assert_int_equal(tp_ct_flow_delete(&h->maps, cfg, &k2, &e), 0);
+	assert_int_equal(pt_ct_get(h, &rk, &r), -ENOENT);
+	a = with_side(answer_of(q2), false, MASQ4, port);
+	assert_int_equal(tailnet_in(h, a, &out), PASS);
+	pt_expect_pkt(a, &out); /* not restored: no flow */
+}
+
+/* The config's "masquerade" key: tailnet interfaces only, a zone of its own. */
+static void test_config_masquerade(void **state)
+{
+	static const struct {
+		const char *json, *want;
+	} bad[] = {
+		{ "{\"interfaces\":[{\"name\":\"x\",\"masquerade\":1}]}",
+		  "interfaces[0].masquerade: expected true or false" },
+		{ "{\"interfaces\":[{\"name\":\"x\",\"kind\":\"uplink\",\"masquerade\":true}]}",
+		  "interfaces[0].masquerade: only a tailnet interface masquerades" },
+		{ "{\"interfaces\":[{\"name\":\"x\",\"masquerade\":true},{\"name\":\"y\"}]}",
+		  "interfaces[0].masquerade: zone 1 is also interfaces[1]'s" },
+	};
+	struct tpd_config cfg;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		if (!tpd_config_parse(bad[i].json, &cfg, err, sizeof(err)))
+			fail_msg("accepted: %s", bad[i].json);
+		if (!strstr(err, bad[i].want))
+			fail_msg("%s: error '%s', want '%s'", bad[i].json, err, bad[i].want);
+		tpd_config_free(&cfg);
+	}
+	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"x\",\"masquerade\":true},"
+					  "{\"name\":\"y\",\"zone\":2}]}",
+					  &cfg, err, sizeof(err)),
+			 0);
+	assert_true(cfg.ifaces[0].masquerade);
+	assert_false(cfg.ifaces[1].masquerade);
+	tpd_config_free(&cfg);
+}
+
+/* tp_masq[@zone], or all zero when there is no entry. */
+static struct tp_masq masq_get(struct th *h, __u32 zone)
+{
+	struct tp_masq m = { 0 };
+
+	bpf_map_lookup_elem(h->maps.masq, &zone, &m);
+	return m;
+}
+
+/*
+ * The loader writes tp_masq with tp_config: the interface's addresses,
+ * followed when they change; zones that stop masquerading lose their
+ * entry; an interface not there yet is on without an address.
+ */
+static void test_loader_writes_masq(void **state)
+{
+	struct th *h = *state;
+	struct tp_addr a4 = pt_addr(MASQ4), a6 = pt_addr(MASQ6), b4 = pt_addr("100.64.0.101");
+	struct tpd_snat_addrs none = { 0 };
+	struct tpd_config cfg;
+	struct tp_masq m;
+	char err[256];
+	bool changed = false;
+
+	REQUIRE_BPF();
+	assert_int_equal(system("ip tuntap add tpmq0 mode tun && ip link set tpmq0 up && "
+				"ip addr add " MASQ4 "/32 dev tpmq0 && "
+				"ip -6 addr add " MASQ6 "/128 dev tpmq0 nodad"),
+			 0);
+	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"tpmq0\",\"zone\":3,"
+					  "\"masquerade\":true},{\"name\":\"tp-none9\",\"zone\":4,"
+					  "\"masquerade\":true},{\"name\":\"tptun1\",\"zone\":5}]}",
+					  &cfg, err, sizeof(err)),
+			 0);
+	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &none, &changed), 0);
+	assert_true(changed);
+	m = masq_get(h, 3);
+	assert_int_equal(m.flags, TP_MASQ_F_ON);
+	assert_memory_equal(&m.addr4, &a4, sizeof(a4));
+	assert_memory_equal(&m.addr6, &a6, sizeof(a6));
+	m = masq_get(h, 4); /* not there: on, no address */
+	assert_int_equal(m.flags, TP_MASQ_F_ON);
+	assert_true(!m.addr4.w[3] && !m.addr6.w[0]);
+	assert_int_equal(masq_get(h, 5).flags, 0);
+	changed = false;
+	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &none, &changed), 0);
+	assert_false(changed);
+	/* the address changes: followed */
+	assert_int_equal(system("ip addr del " MASQ4 "/32 dev tpmq0 && "
+				"ip addr add 100.64.0.101/32 dev tpmq0"),
+			 0);
+	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &none, &changed), 0);
+	assert_true(changed);
+	m = masq_get(h, 3);
+	assert_memory_equal(&m.addr4, &b4, sizeof(b4));
+	tpd_config_free(&cfg);
+	/* a reload without masquerade: the entries go */
+	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"tpmq0\",\"zone\":3}]}",
+					  &cfg, err, sizeof(err)),
+			 0);
+	changed = false;
+	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &none, &changed), 0);
+	assert_true(changed);
+	assert_int_equal(masq_get(h, 3).flags, 0);
+	assert_int_equal(masq_get(h, 4).flags, 0);
+	tpd_config_free(&cfg);
+	assert_int_equal(system("ip link del tpmq0"), 0);
+}
+
 /* The verifier's processed instructions of each program (printed). */
 static void test_verified_insns(void **state)
 {
@@ -589,6 +745,9 @@ int main(void)
 		T(test_off_and_own),
 		T(test_no_addr_of_family),
 		T(test_random_flows),
+		T(test_ct_userspace),
+		T(test_config_masquerade),
+		T(test_loader_writes_masq),
 		T(test_verified_insns),
 #undef T
 	};

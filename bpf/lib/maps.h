@@ -367,12 +367,12 @@ struct {
  * tpctl, read on every decision), and growing it would mean migrating a
  * pinned map all of its writers share; this one is new (created on the
  * first load of an object that has it, nothing to migrate), has one
- * writer (the loader's loader/snat.c), is read once per new flow leaving
- * to the tailnet, and reads all zero, masquerade off, until written.  An
- * array: a lookup is an index, and 256 entries are 10 KiB.
+ * writer (the loader's loader/snat.c), and is read once per new flow
+ * leaving to the tailnet.  A hash keyed by zone, as tp_zones (zone ids go
+ * to 65535); no entry: masquerade off.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, TP_MAX_ZONES);
 	__type(key, __u32);
 	__type(value, struct tp_masq);

@@ -700,10 +700,10 @@ _Static_assert(sizeof(struct tp_config) == 48, "tp_config size");
 #define TP_MASQ_F_ON (1u << 0) /* new flows leaving through this zone are masqueraded */
 
 /**
- * struct tp_masq - map tp_masq value (an array, key __u32 zone, 0 to
- * TP_MAX_ZONES - 1): masquerade toward one tailnet zone.
- * @flags: TP_MASQ_F_*.  An entry without TP_MASQ_F_ON (every entry of a
- *         new map) leaves the zone's traffic alone.
+ * struct tp_masq - map tp_masq value (a hash of TP_MAX_ZONES entries, key
+ * __u32 zone): masquerade toward one tailnet zone.
+ * @flags: TP_MASQ_F_*.  A zone without an entry, or whose entry lacks
+ *         TP_MASQ_F_ON, has its traffic left alone.
  * @pad:   zero.
  * @addr4: the node's IPv4 address on the zone's tailnet interface
  *         (v4-mapped), all zero for none: IPv4 flows that would be
