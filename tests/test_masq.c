@@ -552,6 +552,103 @@ static void test_random_flows(void **state)
 	}
 }
 
+/* Run a ready packet @in through @hook on @ifindex (from @in_ifindex). */
+static int run_pkt(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
+		   const struct pkt *in, struct pkt *out)
+{
+	int verdict = -1;
+
+	out->l2 = 0;
+	out->len = sizeof(out->data);
+	assert_int_equal(th_run_from(h, hook, ifindex, in_ifindex, in->data, in->len, out->data,
+				     &out->len, &verdict),
+			 0);
+	return verdict;
+}
+
+/*
+ * The reply key is the port's reservation: evicted (deleted here, as the
+ * LRU would), the flow's next packet writes it again; taken meanwhile by
+ * another live flow (a flow from the peer to the node on that port), the
+ * flow lost its port: that packet is dropped and the flow goes, so its
+ * next packet starts over with a port of its own.
+ */
+static void test_evicted_reply_key(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP);
+	struct tp_ct_key k = key_of(&q), rk;
+	struct tp_ct_entry e;
+	struct pkt out;
+	__u16 port, port2;
+
+	REQUIRE_BPF();
+	masq_env(h, PORT_LO, PORT_HI);
+	port = roundtrip(h, &V4, POD4, PPORT, UDP);
+	rk = pt_ct_key(CLIENT4, DPORT, MASQ4, port, UDP);
+	assert_int_equal(bpf_map_delete_elem(tp_ct_fd(&h->maps, UDP), &rk), 0);
+	assert_int_equal(pod_out(h, q, &out), PASS);
+	pt_expect_pkt(with_side(q, true, MASQ4, port), &out);
+	e = pt_ct_must(h, &rk);
+	assert_int_equal(e.flags, TP_CT_F_REPLY_KEY | TP_CT_F_SNAT);
+
+	/* evicted again, and the peer opens a flow to the node on that port */
+	assert_int_equal(bpf_map_delete_elem(tp_ct_fd(&h->maps, UDP), &rk), 0);
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, DPORT, MASQ4, port, UDP, 0), &out), PASS);
+	assert_int_equal(pod_out(h, q, &out), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
+	assert_int_equal(pt_ct_get(h, &k, &e), -ENOENT);
+	/* the next packet: a new flow, another port */
+	assert_int_equal(pod_out(h, q, &out), PASS);
+	port2 = masq_port_of(h, &k);
+	assert_int_not_equal(port2, port);
+	pt_expect_pkt(with_side(q, true, MASQ4, port2), &out);
+}
+
+/*
+ * Fragments of a masqueraded flow: the first leaves with the node's
+ * address and port, a later one (no L4 header) with the address, by its
+ * first's record; the replies' fragments come back to the pod.
+ */
+static void test_fragments_v4(void **state)
+{
+	struct th *h = *state;
+	static const char data[48] = "fragmented masquerade, forty-eight bytes long!";
+	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP), t, a;
+	struct pkt whole, twhole, f1, f2, want, out;
+	__u16 port;
+
+	REQUIRE_BPF();
+	masq_env(h, PORT_LO, PORT_HI);
+	port = roundtrip(h, &V4, POD4, PPORT, UDP);
+	q.payload = data;
+	q.payload_len = sizeof(data);
+	pt_build(&q, &whole);
+	t = with_side(q, true, MASQ4, port);
+	pt_build(&t, &twhole);
+	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 7, &f1), 0);
+	assert_int_equal(run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, &f1, &out), PASS);
+	assert_int_equal(pkt_fragment(&twhole, 0, 24, 1, 7, &want), 0);
+	assert_pkt_eq(want.data, want.len, out.data, out.len);
+	assert_int_equal(pkt_fragment(&whole, 24, 32, 0, 7, &f2), 0);
+	assert_int_equal(run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, &f2, &out), PASS);
+	assert_int_equal(pkt_fragment(&twhole, 24, 32, 0, 7, &want), 0);
+	assert_pkt_eq(want.data, want.len, out.data, out.len);
+
+	a = with_side(answer_of(q), false, MASQ4, port);
+	pt_build(&a, &whole);
+	a = answer_of(q);
+	pt_build(&a, &twhole);
+	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 9, &f1), 0);
+	assert_int_equal(run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f1, &out), PASS);
+	assert_int_equal(pkt_fragment(&twhole, 0, 24, 1, 9, &want), 0);
+	assert_pkt_eq(want.data, want.len, out.data, out.len);
+	assert_int_equal(pkt_fragment(&whole, 24, 32, 0, 9, &f2), 0);
+	assert_int_equal(run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f2, &out), PASS);
+	assert_int_equal(pkt_fragment(&twhole, 24, 32, 0, 9, &want), 0);
+	assert_pkt_eq(want.data, want.len, out.data, out.len);
+}
+
 /*
  * Userspace understands the new reply keys (lib/conntrack.c, the GC):
  * live while the flow is, gone with it (GC of an expired flow, a flush's
@@ -745,6 +842,8 @@ int main(void)
 		T(test_off_and_own),
 		T(test_no_addr_of_family),
 		T(test_random_flows),
+		T(test_evicted_reply_key),
+		T(test_fragments_v4),
 		T(test_ct_userspace),
 		T(test_config_masquerade),
 		T(test_loader_writes_masq),
