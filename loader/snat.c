@@ -31,6 +31,7 @@
 
 #include "addr.h"
 #include "links.h"
+#include "log.h"
 #include "pins.h"
 #include "snat.h"
 
@@ -143,6 +144,18 @@ static bool tpd_masq_zone_wanted(const struct tpd_config *cfg, __u32 zone)
 	return false;
 }
 
+/* Say what a zone's masquerade entry is now (written: it changed). */
+static void tpd_masq_log(const char *ifname, __u32 zone, const struct tp_masq *m)
+{
+	char v4[64], v6[64];
+
+	tp_addr_format(&m->addr4, v4, sizeof(v4));
+	tp_addr_format(&m->addr6, v6, sizeof(v6));
+	log_info("masquerade to the tailnet", "interface", ifname, "zone", log_fmt("%u", zone),
+		 "ipv4", tpd_addr_zero(&m->addr4) ? "none" : v4,
+		 "ipv6", tpd_addr_zero(&m->addr6) ? "none" : v6);
+}
+
 /* Delete the entries of zones no interface masquerades to (any more). */
 static int tpd_masq_prune(const struct tp_maps *m, const struct tpd_config *cfg, bool *changed)
 {
@@ -160,6 +173,7 @@ static int tpd_masq_prune(const struct tp_maps *m, const struct tpd_config *cfg,
 		if (bpf_map_delete_elem(m->masq, &stale[i]) && errno != ENOENT)
 			return -errno;
 		*changed = true;
+		log_info("masquerade to the tailnet off", "zone", log_fmt("%u", stale[i]));
 	}
 	return 0;
 }
@@ -207,6 +221,7 @@ int tpd_masq_write(const struct tp_maps *m, const struct tpd_config *cfg, bool *
 		if (bpf_map_update_elem(m->masq, &zone, &want, BPF_ANY))
 			return -errno;
 		*changed = true;
+		tpd_masq_log(cfg->ifaces[i].name, zone, &want);
 	}
 	return tpd_masq_prune(m, cfg, changed);
 }

@@ -120,6 +120,12 @@ test_client_accepts_only_the_node() {
 	return 0
 }
 
+# The loader wrote the zone's entry from the interface's addresses.
+test_masquerade_configured() {
+	grep -q "\"masquerade to the tailnet\".*\"zone\":\"1\".*\"ipv4\":\"$NODE4\".*\"ipv6\":\"$NODE6\"" \
+		"$ENV_DIR/tailplaned.log" || fail "no masquerade entry with $NODE4 and $NODE6 in the log" || return 1
+}
+
 test_tcp_v4_v6() {
 	local out
 	out=$(pod curl -s -m 3 "http://$PEER4:8080/") || fail "v4 request failed" || return 1
@@ -205,7 +211,7 @@ on_test_failed() {
 	tail -"${E2E_LOG_LINES:-5}" "$ENV_DIR/tailplaned.log" 2>/dev/null | sed 's/^/   log: /'
 }
 
-TESTS=(test_client_accepts_only_the_node test_tcp_v4_v6 test_udp_v4_v6 test_icmp_echo_v4_v6
+TESTS=(test_client_accepts_only_the_node test_masquerade_configured test_tcp_v4_v6 test_udp_v4_v6 test_icmp_echo_v4_v6
 	test_client_sees_the_node test_host_own_traffic_untouched test_off_then_on)
 
 # E2E_ONLY="test_a test_b" runs just those (debugging)
