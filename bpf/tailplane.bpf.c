@@ -514,7 +514,7 @@ static __always_inline int tp_flow_orig(struct __sk_buff *skb, int hook,
 		return tp_drop_report(skb, hook, p, TP_DROP_CT_CLASH);
 	}
 	tp_ct_account(e, TP_CT_DIR_ORIG, p, skb->len, now);
-	if (tp_ct_is_masq(e))
+	if (hook == TP_HOOK_TO_TAILNET && tp_ct_is_masq(e))
 		return tp_masq_out(skb, p, e);
 	if (!(e->flags & TP_CT_F_DNAT)) {
 		tp_stat_add(TP_STAT_PASS, skb->len);
@@ -864,26 +864,6 @@ static __always_inline int tp_egress_forwarded(struct __sk_buff *skb,
 	return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, TP_DROP_ZONE);
 }
 
-/*
- * A new flow to the tailnet that is masqueraded (scr->flow being built,
- * its address in nat_addr): a port and its reply key, or no flow and no
- * packet: without them its replies could not be restored, and the pod's
- * own address is no source the peer accepts from this node.
- */
-static __always_inline int tp_egress_new_masq(struct __sk_buff *skb, struct tp_pkt *p,
-					      __u64 now, struct tp_scratch *scr,
-					      const struct tp_policy_query *q,
-					      const struct tp_decision *d, __u32 rev)
-{
-	int ret;
-
-	scr->flow.flags |= TP_CT_F_SNAT | TP_CT_F_MASQ;
-	ret = tp_flow_commit(skb, p, now, scr, q, d, rev); /* takes a port */
-	if (ret < 0)
-		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, -ret);
-	return tp_masq_out(skb, p, &scr->flow);
-}
-
 /* A new flow from this host or the cluster side to the tailnet. */
 static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p,
 					 __u64 now)
@@ -893,7 +873,7 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
 	struct tp_decision d = {};
 	__u8 origin = tp_egress_origin(skb);
 	__u32 rev = tp_policy_rev();
-	int masq;
+	int masq, ret;
 
 	if (!scr)
 		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, TP_DROP_INTERNAL);
@@ -911,13 +891,22 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
 	if (masq < 0)
 		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, -masq);
 	if (masq)
-		return tp_egress_new_masq(skb, p, now, scr, &q, &d, rev);
+		scr->flow.flags |= TP_CT_F_SNAT | TP_CT_F_MASQ;
+	ret = tp_flow_commit(skb, p, now, scr, &q, &d, rev); /* masquerade: takes a port */
+	/*
+	 * A masqueraded flow without its port and reply key is no packet:
+	 * its replies could not be restored, and the pod's own address is
+	 * no source the peer accepts from this node.
+	 */
+	if (masq && ret < 0)
+		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, -ret);
+	if (masq)
+		return tp_masq_out(skb, p, &scr->flow);
 	/*
 	 * A tuple whose reverse is a live flow's (say, a packet from the VIP
 	 * of a flow from the tailnet) is not a flow of its own: it passes
 	 * as decided, untracked, and the live flow stays intact.
 	 */
-	tp_flow_commit(skb, p, now, scr, &q, &d, rev);
 	tp_stat_add(TP_STAT_PASS, skb->len);
 	return TC_ACT_OK;
 }
