@@ -476,6 +476,44 @@ static void test_policy_sees_pod(void **state)
 	}
 }
 
+/*
+ * Each zone its own address: a flow leaving through the zone-2 interface
+ * gets zone 2's, its replies are restored there and only there.
+ */
+static void test_per_zone_address(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec q = first_of(POD4, PPORT, "100.100.0.1", TCP), a, t;
+	struct tp_ct_key k = key_of(&q);
+	struct tp_ct_entry e;
+	struct pkt out;
+	__u16 port;
+
+	REQUIRE_BPF();
+	masq_env(h, PORT_LO, PORT_HI);
+	masq_set(h, TH_ZONE2, true, "100.100.0.100", "fd7a:115c:a1e0:2::64");
+	k.zone = TH_ZONE2;
+	assert_int_equal(run_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX, q, &out), PASS);
+	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	assert_true(tp_ct_is_masq(&e));
+	port = ntohs(e.snat_port);
+	t = with_side(q, true, "100.100.0.100", port);
+	pt_expect_pkt(t, &out);
+	a = with_side(answer_of(q), false, "100.100.0.100", port);
+	/*
+	 * Through zone 1's interface: not the flow's reply, but a new flow
+	 * from zone 1 to a zone-2 address, which no rule lets cross.
+	 */
+	assert_int_equal(tailnet_in(h, a, &out), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_ZONE), 1);
+	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 0);
+	assert_int_equal(run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, a, &out), PASS);
+	pt_expect_pkt(answer_of(q), &out);
+	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 1);
+	/* and zone 1 still masquerades with its own */
+	roundtrip(h, &V4, POD4, PPORT, TCP);
+}
+
 /* Masquerade off (or no entry), and this host's own tailnet source: untouched. */
 static void test_off_and_own(void **state)
 {
@@ -839,6 +877,7 @@ int main(void)
 		T(test_error_from_pod_v4),
 		T(test_error_from_pod_v6),
 		T(test_policy_sees_pod),
+		T(test_per_zone_address),
 		T(test_off_and_own),
 		T(test_no_addr_of_family),
 		T(test_random_flows),
