@@ -19,6 +19,11 @@
  * address and a port of the SNAT range; tp_from_tailnet forwards their
  * packets itself (FIB, Ethernet header, redirect to the uplink).
  *
+ * Masquerade (lib/masq.h): flows this side starts toward a tailnet zone
+ * with masquerade on leave from the node's address on that zone's
+ * interface and a port of the SNAT range; tp_to_tailnet rewrites them,
+ * tp_from_tailnet restores their replies.
+ *
  * Static 1:1 NAT (lib/static_nat.h) wraps both: right after the parse on
  * the way in, right before the packet leaves on the way out, so every
  * stage between sees a pod's own address.
@@ -43,6 +48,7 @@
 #include "lib/policy.h"
 #include "lib/events.h"
 #include "lib/static_nat.h"
+#include "lib/masq.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -454,6 +460,36 @@ static __always_inline int tp_frag_no_record(struct __sk_buff *skb, int hook,
 }
 
 /*
+ * A packet of masqueraded flow @e leaving to the tailnet: from the node's
+ * address of the zone and the flow's port.
+ */
+static __always_inline int tp_masq_out(struct __sk_buff *skb, const struct tp_pkt *p,
+				       const struct tp_ct_entry *e)
+{
+	int ret = tp_masq_rewrite(skb, p, true, &e->nat_addr, e->snat_port);
+
+	if (ret < 0)
+		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, -ret);
+	tp_stat_add(TP_STAT_MASQ, skb->len);
+	return TC_ACT_OK;
+}
+
+/*
+ * A reply of a masqueraded flow (original tuple @orig) from the tailnet:
+ * back to the pod's address and port; the kernel routes it there.
+ */
+static __always_inline int tp_masq_in(struct __sk_buff *skb, const struct tp_pkt *p,
+				      const struct tp_ct_key *orig)
+{
+	int ret = tp_masq_rewrite(skb, p, false, &orig->saddr, orig->sport);
+
+	if (ret < 0)
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
+	tp_stat_add(TP_STAT_REVMASQ, skb->len);
+	return TC_ACT_OK;
+}
+
+/*
  * A packet in the original direction of live flow @e: re-checked when the
  * policy moved, accounted only while allowed (so a revoked flow ages
  * out), its reply keys kept, translated.
@@ -478,6 +514,8 @@ static __always_inline int tp_flow_orig(struct __sk_buff *skb, int hook,
 		return tp_drop_report(skb, hook, p, TP_DROP_CT_CLASH);
 	}
 	tp_ct_account(e, TP_CT_DIR_ORIG, p, skb->len, now);
+	if (hook == TP_HOOK_TO_TAILNET && tp_ct_is_masq(e))
+		return tp_masq_out(skb, p, e);
 	if (!(e->flags & TP_CT_F_DNAT)) {
 		tp_stat_add(TP_STAT_PASS, skb->len);
 		return TC_ACT_OK;
@@ -502,6 +540,8 @@ static __always_inline int tp_flow_reply(struct __sk_buff *skb, int hook,
 		return tp_drop(skb, TP_DROP_POLICY);
 	if (account)
 		tp_ct_account(e, TP_CT_DIR_REPLY, p, skb->len, now);
+	if (hook == TP_HOOK_FROM_TAILNET && tp_ct_is_masq(e))
+		return tp_masq_in(skb, p, orig);
 	if (hook == TP_HOOK_FROM_TAILNET || !(e->flags & TP_CT_F_DNAT)) {
 		tp_stat_add(TP_STAT_PASS, skb->len);
 		return TC_ACT_OK;
@@ -750,18 +790,29 @@ static __always_inline int tp_icmp_error(struct __sk_buff *skb, int hook,
 	}
 	if (!tp_verdict_allows(tp_recheck(skb, hook, p, &orig, e)))
 		return tp_drop(skb, TP_DROP_POLICY);
-	if (!(e->flags & TP_CT_F_DNAT)) {
-		tp_stat_add(TP_STAT_PASS, skb->len);
-		return TC_ACT_OK;
-	}
-	if (hook == TP_HOOK_FROM_TAILNET && quote_is_reply) {
+	if (tp_ct_is_masq(e)) {
+		/*
+		 * From the tailnet about a packet that left masqueraded: the
+		 * quote's source back to the pod; from the pod about a reply:
+		 * the quote's destination to the node's address and port.
+		 */
+		if (hook == TP_HOOK_FROM_TAILNET && !quote_is_reply)
+			ret = tp_masq_icmp_error(skb, p, true, &orig.saddr, orig.sport);
+		else if (hook == TP_HOOK_TO_TAILNET && quote_is_reply)
+			ret = tp_masq_icmp_error(skb, p, false, &e->nat_addr, e->snat_port);
+		else
+			ret = 1;
+	} else if (!(e->flags & TP_CT_F_DNAT)) {
+		ret = 1; /* untranslated */
+	} else if (hook == TP_HOOK_FROM_TAILNET && quote_is_reply) {
 		ret = tp_nat_icmp_error(skb, p, true, &e->nat_addr, e->nat_port);
 		if (!ret && (e->flags & TP_CT_F_SNAT))
 			return tp_snat_icmp_error_out(skb, p, e);
-	} else if (hook == TP_HOOK_TO_TAILNET && !quote_is_reply)
+	} else if (hook == TP_HOOK_TO_TAILNET && !quote_is_reply) {
 		ret = tp_nat_icmp_error(skb, p, false, &orig.daddr, orig.dport);
-	else
+	} else {
 		ret = 1; /* about a packet that was not translated */
+	}
 	if (ret < 0)
 		return tp_drop_report(skb, hook, p, -ret);
 	tp_stat_add(ret ? TP_STAT_PASS : TP_STAT_ICMP_ERR_NAT, skb->len);
@@ -828,6 +879,7 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
 	struct tp_decision d = {};
 	__u8 origin = tp_egress_origin(skb);
 	__u32 rev = tp_policy_rev();
+	int masq, ret;
 
 	if (!scr)
 		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, TP_DROP_INTERNAL);
@@ -840,12 +892,27 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
 		return tp_drop(skb, d.reason);
 	__builtin_memset(&scr->flow, 0, sizeof(scr->flow));
 	scr->flow.flags = TP_CT_F_EGRESS | origin;
+	/* decided on the pod's own tuple above; now its address and port */
+	masq = tp_masq_want(p, &scr->flow.nat_addr);
+	if (masq < 0)
+		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, -masq);
+	if (masq)
+		scr->flow.flags |= TP_CT_F_SNAT | TP_CT_F_MASQ;
+	ret = tp_flow_commit(skb, p, now, scr, &q, &d, rev); /* masquerade: takes a port */
+	/*
+	 * A masqueraded flow without its port and reply key is no packet:
+	 * its replies could not be restored, and the pod's own address is
+	 * no source the peer accepts from this node.
+	 */
+	if (masq && ret < 0)
+		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, -ret);
+	if (masq)
+		return tp_masq_out(skb, p, &scr->flow);
 	/*
 	 * A tuple whose reverse is a live flow's (say, a packet from the VIP
 	 * of a flow from the tailnet) is not a flow of its own: it passes
 	 * as decided, untracked, and the live flow stays intact.
 	 */
-	tp_flow_commit(skb, p, now, scr, &q, &d, rev);
 	tp_stat_add(TP_STAT_PASS, skb->len);
 	return TC_ACT_OK;
 }

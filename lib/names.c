@@ -35,6 +35,8 @@ static const char *const tp_stat_names[] = {
 	[TP_STAT_GUARD_RATE_LIMITED] = "guard_rate_limited",
 	[TP_STAT_STATIC_NAT_IN] = "static_nat_in",
 	[TP_STAT_STATIC_NAT_OUT] = "static_nat_out",
+	[TP_STAT_MASQ] = "masq",
+	[TP_STAT_REVMASQ] = "revmasq",
 };
 
 static const char *const tp_drop_names[] = {

@@ -161,7 +161,8 @@ static void *tpd_array(struct tpd_parse *ps, yajl_val obj, const char *key,
 static int tpd_parse_iface(struct tpd_parse *ps, yajl_val o, size_t i,
 			   struct tpd_iface_cfg *ifc)
 {
-	static const char *const keys[] = { "name", "kind", "zone", "peers", NULL };
+	static const char *const keys[] = { "name", "kind", "zone", "peers", "masquerade",
+					    NULL };
 	char where[48], kind[16] = "tailnet", peers[16] = "none";
 	int err;
 
@@ -189,6 +190,11 @@ static int tpd_parse_iface(struct tpd_parse *ps, yajl_val o, size_t i,
 				where, peers);
 	if (ifc->kind == TPD_IFACE_UPLINK && ifc->peers != TPD_SRC_NONE)
 		return tpd_fail(ps, "%s: an uplink has no peers", where);
+	err = tpd_get_bool(ps, o, where, "masquerade", &ifc->masquerade);
+	if (err)
+		return err;
+	if (ifc->kind == TPD_IFACE_UPLINK && ifc->masquerade)
+		return tpd_fail(ps, "%s.masquerade: only a tailnet interface masquerades", where);
 	return 0;
 }
 
@@ -938,6 +944,15 @@ static int tpd_check_iface_names(struct tpd_parse *ps, const struct tpd_config *
 				return tpd_fail(ps, "interfaces[%zu].name: '%s' is interfaces[%zu] already",
 						i, name, j);
 	}
+	/* the datapath keeps one masquerade address per zone (tp_masq) */
+	for (i = 0; i < cfg->n_ifaces; i++)
+		for (j = 0; j < cfg->n_ifaces; j++)
+			if (i != j && cfg->ifaces[i].masquerade &&
+			    cfg->ifaces[j].kind == TPD_IFACE_TAILNET &&
+			    cfg->ifaces[j].zone == cfg->ifaces[i].zone)
+				return tpd_fail(ps, "interfaces[%zu].masquerade: zone %u is also "
+						"interfaces[%zu]'s; masquerade needs a zone of its own",
+						i, cfg->ifaces[i].zone, j);
 	return 0;
 }
 

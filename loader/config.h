@@ -61,6 +61,7 @@ struct tpd_iface_cfg {
 	enum tpd_iface_kind kind;
 	__u16 zone;
 	enum tpd_source peers; /* TPD_SRC_NONE or a source of peers */
+	bool masquerade; /* tailnet: new flows leaving here get the node's address */
 };
 
 struct tpd_ident_cfg {

@@ -6,6 +6,10 @@
  * read-modify-write of the whole entry under the writers' lock, so that
  * the policy revision tpctl bumps is never lost.
  *
+ * Masquerade to the tailnet: the loader writes tp_masq (the node's
+ * address of each tailnet interface with "masquerade": true, by zone)
+ * together with tp_config, so the same events keep both current.
+ *
  * Reserved ports: the range goes into ip_local_reserved_ports of the
  * loader's network namespace, merged with what is there, so no local
  * socket binds a port SNAT may hand out.  What the loader added (and only
@@ -27,6 +31,7 @@
 
 #include "addr.h"
 #include "links.h"
+#include "log.h"
 #include "pins.h"
 #include "snat.h"
 
@@ -117,12 +122,108 @@ int tpd_snat_config_write(const struct tp_maps *m, const struct tpd_config *cfg,
 	want.snat_port_min = cfg->snat.port_min;
 	want.snat_port_max = cfg->snat.port_max;
 	want.pad = 0;
-	if (!memcmp(&now, &want, sizeof(now)))
-		return 0;
-	if (bpf_map_update_elem(m->config, &zero, &want, BPF_ANY))
-		return -errno;
-	*changed = true;
+	if (memcmp(&now, &want, sizeof(now))) {
+		if (bpf_map_update_elem(m->config, &zero, &want, BPF_ANY))
+			return -errno;
+		*changed = true;
+	}
+	return tpd_masq_write(m, cfg, changed);
+}
+
+/* ---- masquerade to the tailnet ------------------------------------------- */
+
+/* Does a tailnet interface of @cfg masquerade to @zone? */
+static bool tpd_masq_zone_wanted(const struct tpd_config *cfg, __u32 zone)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_ifaces; i++)
+		if (cfg->ifaces[i].kind == TPD_IFACE_TAILNET && cfg->ifaces[i].masquerade &&
+		    cfg->ifaces[i].zone == zone)
+			return true;
+	return false;
+}
+
+/* Say what a zone's masquerade entry is now (written: it changed). */
+static void tpd_masq_log(const char *ifname, __u32 zone, const struct tp_masq *m)
+{
+	char v4[64], v6[64];
+
+	tp_addr_format(&m->addr4, v4, sizeof(v4));
+	tp_addr_format(&m->addr6, v6, sizeof(v6));
+	log_info("masquerade to the tailnet", "interface", ifname, "zone", log_fmt("%u", zone),
+		 "ipv4", tpd_addr_zero(&m->addr4) ? "none" : v4,
+		 "ipv6", tpd_addr_zero(&m->addr6) ? "none" : v6);
+}
+
+/* Delete the entries of zones no interface masquerades to (any more). */
+static int tpd_masq_prune(const struct tp_maps *m, const struct tpd_config *cfg, bool *changed)
+{
+	__u32 key, next, stale[TP_MAX_ZONES];
+	size_t n = 0, i;
+	__u32 *prev = NULL;
+
+	while (n < TP_MAX_ZONES && !bpf_map_get_next_key(m->masq, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (!tpd_masq_zone_wanted(cfg, key))
+			stale[n++] = key;
+	}
+	for (i = 0; i < n; i++) {
+		if (bpf_map_delete_elem(m->masq, &stale[i]) && errno != ENOENT)
+			return -errno;
+		*changed = true;
+		log_info("masquerade to the tailnet off", "zone", log_fmt("%u", stale[i]));
+	}
 	return 0;
+}
+
+/**
+ * tpd_masq_write() - write tp_masq: for each tailnet interface with
+ * "masquerade": true, its zone's entry (on, the interface's primary
+ * address of each family, zero while it has none or is not there: then
+ * flows of that family are dropped, TP_DROP_NO_SNAT_ADDR, rather than
+ * leaving with a pod's address the peer would not accept); the entries of
+ * other zones go.
+ * @m:       maps.
+ * @cfg:     configuration.
+ * @changed: set when an entry changed.
+ *
+ * Called with tp_config's write (tpd_snat_config_write()), so on start,
+ * on SIGHUP and on every address event, as the uplink's SNAT address.
+ * The caller holds the writers' lock.
+ *
+ * Return: 0 or -errno.
+ */
+int tpd_masq_write(const struct tp_maps *m, const struct tpd_config *cfg, bool *changed)
+{
+	struct tp_masq want, now;
+	__u32 zone;
+	int ifindex, err;
+	size_t i;
+
+	if (m->masq < 0)
+		return 0;
+	for (i = 0; i < cfg->n_ifaces; i++) {
+		if (cfg->ifaces[i].kind != TPD_IFACE_TAILNET || !cfg->ifaces[i].masquerade)
+			continue;
+		memset(&want, 0, sizeof(want));
+		want.flags = TP_MASQ_F_ON;
+		ifindex = (int)if_nametoindex(cfg->ifaces[i].name);
+		if (ifindex) {
+			err = tpd_iface_primary_addrs(ifindex, &want.addr4, &want.addr6);
+			if (err)
+				return err;
+		}
+		zone = cfg->ifaces[i].zone;
+		if (!bpf_map_lookup_elem(m->masq, &zone, &now) && !memcmp(&now, &want, sizeof(now)))
+			continue;
+		if (bpf_map_update_elem(m->masq, &zone, &want, BPF_ANY))
+			return -errno;
+		*changed = true;
+		tpd_masq_log(cfg->ifaces[i].name, zone, &want);
+	}
+	return tpd_masq_prune(m, cfg, changed);
 }
 
 /* ---- reserved ports ------------------------------------------------------ */

@@ -119,7 +119,7 @@ static int ct_collect_table(int fd, const struct tpctl_ct_filter *f,
 			*r = p;
 		}
 		memset(&(*r)[*n], 0, sizeof(**r));
-		snat = (e.flags & TP_CT_F_SNAT) ? tp_ct_snat_addr(&k, cfg) : NULL;
+		snat = (e.flags & TP_CT_F_SNAT) ? tp_ct_snat_addr(&k, &e, cfg) : NULL;
 		if (snat)
 			(*r)[*n].snat_addr = *snat;
 		(*r)[*n].key = k;

@@ -85,6 +85,7 @@ char *tpctl_ct_flags_str(__u8 flags, char *buf, size_t len)
 		{ TP_CT_F_DNAT, "dnat" },
 		{ TP_CT_F_SNAT, "snat" },
 		{ TP_CT_F_EGRESS, "egress" },
+		{ TP_CT_F_MASQ, "masq" },
 	};
 
 	return tpctl_flags_str(names, ARRAY_SIZE(names), flags, buf, len);

@@ -165,6 +165,8 @@ struct ref_service {
 };
 
 #define REF_MAX_STATIC_NAT 16
+#define REF_MAX_MASQ	   8
+#define REF_SNAT_TRIES	   32 /* docs/datapath.md: "up to 32 tries" */
 
 struct ref_state {
 	struct ref_knobs k;
@@ -196,6 +198,14 @@ struct ref_state {
 		struct tp_addr tailnet, inner;
 	} sn[REF_MAX_STATIC_NAT]; /* static 1:1 NAT entries */
 	size_t n_sn;
+	struct {
+		__u16 zone;
+		struct tp_masq m;
+	} masq[REF_MAX_MASQ]; /* masquerade, by zone (tp_masq) */
+	size_t n_masq;
+	__u16 port_min, port_max; /* tp_config's SNAT range, as written */
+	ref_port_fn port_fn;	  /* the port the datapath took (see ref_masq_set()) */
+	void *port_ctx;
 };
 
 /**
@@ -1184,11 +1194,12 @@ static const uint8_t *addr_bytes(const struct tp_addr *a, bool v6)
 /*
  * DNAT (@src false) or reverse NAT (@src true) of a flow packet: the
  * address (IPv4 header checksum; TCP/UDP/ICMPv6 checksum through the
- * pseudo-header) and, for TCP/UDP, the port.  A later fragment has no L4
- * header: only its IP header changes.
+ * pseudo-header) and, for TCP/UDP, the port (@echo_id: an echo's id too,
+ * as masquerade does).  A later fragment has no L4 header: only its IP
+ * header changes.
  */
-static void rewrite_flow(struct ref_pkt *p, bool src, const struct tp_addr *na,
-			 __be16 nport)
+static void rewrite_flow_id(struct ref_pkt *p, bool src, const struct tp_addr *na,
+			    __be16 nport, bool echo_id)
 {
 	uint8_t *ip = p->b + p->l3, *l4 = p->b + p->l4, *a, *port;
 	const uint8_t *nb = addr_bytes(na, p->v6);
@@ -1218,9 +1229,21 @@ static void rewrite_flow(struct ref_pkt *p, bool src, const struct tp_addr *na,
 		csum_off = 2;
 		delta_merge(&l4d, &ad);
 	}
+	/* masquerade: an echo's id plays the port (DNAT keeps it: @echo_id) */
+	if (echo_id && proto == icmp_proto(p->v6) && (src ? p->t.sport : p->t.dport) != nport) {
+		csum_off = 2;
+		delta_add(&l4d, l4 + 4, (const uint8_t *)&nport, 2);
+		memcpy(l4 + 4, &nport, 2);
+	}
 	/* ICMPv4 echo: no pseudo-header, the checksum does not change */
 	if (csum_off)
 		csum_fix(l4 + csum_off, &l4d, proto == IPPROTO_UDP, NULL);
+}
+
+static void rewrite_flow(struct ref_pkt *p, bool src, const struct tp_addr *na,
+			 __be16 nport)
+{
+	rewrite_flow_id(p, src, na, nport, false);
 }
 
 /*
@@ -1249,13 +1272,20 @@ static void rewrite_icmp_error(struct ref_pkt *p, bool qsrc,
 	if (!p->v6)
 		csum_fix(q + 10, &ad, false, &icmp);
 
-	/* the quoted port */
-	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
-		port = ql4 + (qsrc ? 0 : 2);
+	/*
+	 * The quoted port; a quoted echo's id plays it (its tuple's port on
+	 * that side: 0 on the side without the id), which only masquerade
+	 * changes.
+	 */
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP ||
+	    (proto == icmp_proto(p->v6) && (qsrc ? p->q.sport : p->q.dport) != nport)) {
+		port = ql4 + (proto == icmp_proto(p->v6) ? 4 : qsrc ? 0 : 2);
 		if (memcmp(port, &nport, 2)) {
 			delta_add(&l4d, port, (const uint8_t *)&nport, 2);
 			delta_add(&icmp, port, (const uint8_t *)&nport, 2);
 			memcpy(port, &nport, 2);
+			if (proto == IPPROTO_ICMP)
+				lc = 2; /* ICMPv4 sums no addresses: only the id moves it */
 		}
 	}
 
@@ -1271,7 +1301,8 @@ static void rewrite_icmp_error(struct ref_pkt *p, bool qsrc,
 	else if (proto == IPPROTO_ICMPV6 && p->v6)
 		lc = 2;
 	if (lc) {
-		delta_merge(&l4d, &ad); /* its pseudo-header */
+		if (proto != IPPROTO_ICMP)
+			delta_merge(&l4d, &ad); /* its pseudo-header */
 		csum_fix(ql4 + lc, &l4d, proto == IPPROTO_UDP, &icmp);
 	}
 
@@ -1737,6 +1768,12 @@ static int frag_no_record(struct ref_run *r, __u32 stat)
 
 /* ---- conntrack ---- */
 
+/* "TP_CT_F_EGRESS | TP_CT_F_SNAT | TP_CT_F_MASQ (never TP_CT_F_DNAT)" */
+static bool is_masq(const struct tp_ct_entry *e)
+{
+	return (e->flags & (TP_CT_F_SNAT | TP_CT_F_MASQ)) == (TP_CT_F_SNAT | TP_CT_F_MASQ);
+}
+
 /*
  * "The reply tuple is computed: the original reversed, with the backend
  * as source after DNAT."
@@ -1748,6 +1785,11 @@ static void reply_tuple(const struct tp_ct_key *orig, const struct tp_ct_entry *
 	if (e->flags & TP_CT_F_DNAT) {
 		r->saddr = e->nat_addr;
 		r->sport = e->nat_port;
+	}
+	/* "Masquerade: peer -> address:port, the flow's own zone" */
+	if (is_masq(e)) {
+		r->daddr = e->nat_addr;
+		r->dport = e->snat_port;
 	}
 }
 
@@ -1762,9 +1804,10 @@ static void rk_orig(const struct tp_ct_key *rkey, const struct tp_ct_entry *rk,
 		    struct tp_ct_key *orig)
 {
 	memset(orig, 0, sizeof(*orig));
-	orig->saddr = rkey->daddr;
+	/* "the SNAT kind holds the pod's address and port" */
+	orig->saddr = rk->flags & TP_CT_F_SNAT ? rk->orig_saddr : rkey->daddr;
 	orig->daddr = rk->orig_daddr;
-	orig->sport = rkey->dport;
+	orig->sport = rk->flags & TP_CT_F_SNAT ? rk->orig_sport : rkey->dport;
 	orig->dport = rk->orig_dport;
 	orig->proto = rkey->proto;
 	orig->zone = rk->orig_zone;
@@ -1877,7 +1920,7 @@ static void ct_drop_reply_keys(struct ref_state *st, const struct tp_ct_key *key
 	struct tp_ct_key r;
 
 	reply_tuple(key, e, &r);
-	if (e->flags & TP_CT_F_DNAT)
+	if (e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT))
 		ct_delete_reply_key(st, &r, key);
 	if (crosses(key, e)) {
 		r.zone = e->out_zone;
@@ -1909,6 +1952,40 @@ static void rk_fill(struct tp_ct_entry *rk, const struct tp_ct_key *key)
 	rk->orig_daddr = key->daddr;
 	rk->orig_dport = key->dport;
 	rk->orig_zone = key->zone;
+}
+
+/* A masqueraded flow's reply key: "the SNAT kind, holding the pod's address and port". */
+static void rk_fill_snat(struct tp_ct_entry *rk, const struct tp_ct_key *key)
+{
+	rk_fill(rk, key);
+	rk->flags |= TP_CT_F_SNAT;
+	rk->orig_saddr = key->saddr;
+	rk->orig_sport = key->sport;
+}
+
+/*
+ * A masqueraded flow's reply key "is the port's reservation, checked on
+ * every packet in the original direction": there and pointing back, fine;
+ * gone, written again; held by another live flow (which took the port
+ * meanwhile), the flow lost its port: -TP_DROP_CT_CLASH.
+ */
+static int ct_keep_masq_key(struct ref_state *st, const struct tp_ct_key *key,
+			    const struct tp_ct_entry *e, __u64 now)
+{
+	const struct tp_ct_entry *cur;
+	struct tp_ct_key r;
+	struct tp_ct_entry rk;
+
+	reply_tuple(key, e, &r);
+	cur = tab_find(&st->ct, &r);
+	if (cur && rk_points_at(&r, cur, key))
+		return 0;
+	if (ct_key_held(st, &r, key, false, now))
+		return -TP_DROP_CT_CLASH;
+	ct_retire(st, &r);
+	rk_fill_snat(&rk, key);
+	tab_put(&st->ct, &r, &rk);
+	return 0;
 }
 
 /*
@@ -1945,6 +2022,10 @@ static void ct_keep_reply_keys(struct ref_state *st, const struct tp_ct_key *key
 	bool dnat = e->flags & TP_CT_F_DNAT, cross = crosses(key, e);
 	struct tp_ct_key r;
 
+	if (is_masq(e)) {
+		e->rk_check_s = sec;
+		return;
+	}
 	if ((!dnat && !cross) || e->rk_check_s == sec)
 		return;
 	e->rk_check_s = sec;
@@ -2128,8 +2209,19 @@ static int flow_orig(struct ref_run *r, struct tp_ct_entry *e)
 		explain(st, "flow denied");
 		return drop(r, flow_deny_reason(e, p->t.zone));
 	}
+	if (is_masq(e) && ct_keep_masq_key(st, &key, e, r->now) < 0) {
+		/* "its entry goes, so that its next packet starts over" */
+		explain(st, "masqueraded flow lost its port");
+		tab_del(&st->ct, &key);
+		return drop_report(r, TP_DROP_CT_CLASH);
+	}
 	ct_account(st, e, TP_CT_DIR_ORIG, p, r->now);
 	ct_keep_reply_keys(st, &key, e, r->now);
+	if (is_masq(e)) {
+		explain(st, "flow, masquerade");
+		rewrite_flow_id(p, true, &e->nat_addr, e->snat_port, true);
+		return pass(r, TP_STAT_MASQ);
+	}
 	if (!(e->flags & TP_CT_F_DNAT)) {
 		explain(st, "flow, not translated");
 		return pass(r, TP_STAT_PASS);
@@ -2158,6 +2250,11 @@ static int flow_reply(struct ref_run *r, const struct tp_ct_key *orig,
 	}
 	if (account)
 		ct_account(st, e, TP_CT_DIR_REPLY, p, r->now);
+	if (r->hook == REF_FROM_TAILNET && is_masq(e)) {
+		explain(st, "reply, masquerade restored");
+		rewrite_flow_id(p, false, &orig->saddr, orig->sport, true);
+		return pass(r, TP_STAT_REVMASQ);
+	}
 	if (r->hook == REF_FROM_TAILNET || !(e->flags & TP_CT_F_DNAT)) {
 		explain(st, "reply, not translated");
 		return pass(r, TP_STAT_PASS);
@@ -2264,6 +2361,121 @@ static int to_tailnet_forwarded(struct ref_run *r, __u16 in_zone)
 	return drop_report(r, TP_DROP_ZONE);
 }
 
+static bool sn_has_inner(const struct ref_state *st, __u16 zone, const struct tp_addr *a);
+
+/*
+ * Masquerade to the tailnet, "which flows": the zone (never 0) has it on,
+ * the source is not the zone's address of its family (this host's own)
+ * nor a static NAT inner address for the zone.  Returns 1 (@addr set), 0,
+ * or -TP_DROP_NO_SNAT_ADDR (on, no address of the family).
+ */
+static int masq_want(struct ref_run *r, struct tp_addr *addr)
+{
+	const struct ref_state *st = r->st;
+	const struct ref_pkt *p = r->p;
+	const struct tp_masq *m = NULL;
+	const struct tp_addr *a;
+	size_t i;
+
+	for (i = 0; i < st->n_masq && p->t.zone; i++)
+		if (st->masq[i].zone == p->t.zone)
+			m = &st->masq[i].m;
+	if (!m || !(m->flags & TP_MASQ_F_ON))
+		return 0;
+	a = p->v6 ? &m->addr6 : &m->addr4;
+	if (!memcmp(a, &p->t.saddr, sizeof(*a)))
+		return 0;
+	if (sn_has_inner(st, p->t.zone, &p->t.saddr))
+		return 0;
+	if (!(a->w[0] | a->w[1] | a->w[2] | a->w[3])) {
+		explain(r->st, "masquerade on, no address of the family");
+		return -TP_DROP_NO_SNAT_ADDR;
+	}
+	*addr = *a;
+	return 1;
+}
+
+/*
+ * A new masqueraded flow (@e: flags and address set, decided allowed):
+ * "a flow whose tuple is a live flow's reply tuple: TP_DROP_CT_CLASH";
+ * then a port.  The model does not draw the random port: it takes the one
+ * the datapath took (port_fn) and checks it: in the range, its reply
+ * tuple not another live flow's.  No port: "every try live" (checked
+ * whole when the range is no larger than the tries).  A port the model
+ * finds wrong makes the verdict -1, which no program returns.
+ */
+static int masq_new(struct ref_run *r, struct tp_ct_entry *e, const struct ref_query *q,
+		    const struct ref_decision *d)
+{
+	struct ref_state *st = r->st;
+	struct ref_pkt *p = r->p;
+	const struct tp_ct_entry *cur = tab_find(&st->ct, &p->t);
+	__u16 lo = st->port_min, hi = st->port_max, port, i;
+	struct tp_ct_entry rk, old;
+	struct tp_ct_key rt, orig;
+
+	if (!lo || hi < lo) {
+		lo = TP_SNAT_PORT_MIN;
+		hi = TP_SNAT_PORT_MAX;
+	}
+	e->flags |= TP_CT_F_SNAT | TP_CT_F_MASQ;
+	if (p->t.proto == IPPROTO_TCP)
+		e->state = syn_only(p->tcp_flags) ? TP_CT_SYN_SENT : TP_CT_ESTABLISHED;
+	else
+		e->state = TP_CT_OPEN;
+	e->ifindex = r->ifindex;
+	e->created_s = TP_CT_SEC(r->now);
+	e->tcp_flags[0] = p->tcp_flags;
+	e->packets[0] = 1;
+	e->bytes[0] = p->len;
+	e->expires_s = TP_CT_SEC(r->now) + ct_timeout(st, e, p->t.proto);
+	e->verdict = d->verdict;
+	e->src_identity = q->src_id;
+	e->dst_identity = q->dst_id;
+	e->rule_id = d->rule_id;
+	e->policy_rev = st->policy_rev;
+	e->out_zone = q->out_zone;
+	e->rk_check_s = (__u16)(r->now / NSEC);
+	if (cur && !(cur->flags & TP_CT_F_REPLY_KEY)) {
+		old = *cur;
+		ct_drop_reply_keys(st, &p->t, &old);
+	}
+	if (ct_reply(st, &p->t, r->now, &orig)) {
+		explain(st, "masquerade: the tuple is a live flow's reply");
+		return drop_report(r, TP_DROP_CT_CLASH);
+	}
+	port = st->port_fn ? ntohs(st->port_fn(st->port_ctx, &p->t)) : 0;
+	if (!port) {
+		/* the tries all found live flows: a range that small is checked whole */
+		for (i = 0; hi - lo + 1 <= REF_SNAT_TRIES && i <= hi - lo; i++) {
+			e->snat_port = htons(lo + i);
+			reply_tuple(&p->t, e, &rt);
+			if (!ct_key_held(st, &rt, &p->t, false, r->now)) {
+				explain(st, "masquerade: port %u was free, the datapath took none",
+					lo + i);
+				return -1;
+			}
+		}
+		explain(st, "masquerade: no free port");
+		tab_del(&st->ct, &p->t);
+		return drop_report(r, TP_DROP_SNAT_EXHAUSTED);
+	}
+	e->snat_port = htons(port);
+	reply_tuple(&p->t, e, &rt);
+	if (port < lo || port > hi || ct_key_held(st, &rt, &p->t, false, r->now)) {
+		explain(st, "masquerade: the datapath took port %u, out of range or live", port);
+		return -1;
+	}
+	tab_del(&st->ct, &rt); /* a dead key or flow there is taken over */
+	tab_put(&st->ct, &p->t, e);
+	rk_fill_snat(&rk, &p->t);
+	tab_put(&st->ct, &rt, &rk);
+	count(st, TP_STAT_CT_NEW, p->len);
+	explain(st, "new masqueraded flow, port %u", port);
+	rewrite_flow_id(p, true, &e->nat_addr, e->snat_port, true);
+	return pass(r, TP_STAT_MASQ);
+}
+
 /*
  * A flow this side starts toward the tailnet (TP_CT_F_EGRESS, with its
  * origin): decided, reported, tracked.  One that clashes passes untracked
@@ -2275,6 +2487,7 @@ static int to_tailnet_new(struct ref_run *r)
 	struct tp_ct_entry e;
 	struct ref_query q;
 	struct ref_decision d;
+	int masq;
 
 	query_egress_of(r, &r->p->t, origin, &q);
 	decide(r, &q, &d);
@@ -2288,6 +2501,11 @@ static int to_tailnet_new(struct ref_run *r)
 	 */
 	memset(&e, 0, sizeof(e));
 	e.flags = TP_CT_F_EGRESS | origin;
+	masq = masq_want(r, &e.nat_addr);
+	if (masq < 0)
+		return drop_report(r, -masq);
+	if (masq)
+		return masq_new(r, &e, &q, &d);
 	if (flow_commit(r, &e, &q, &d) == 0)
 		explain(r->st, "new egress flow");
 	else
@@ -2496,6 +2714,16 @@ static int icmp_err(struct ref_run *r)
 		explain(st, "ICMP error about a denied flow");
 		return drop(r, TP_DROP_POLICY);
 	}
+	if (is_masq(e) && r->hook == REF_FROM_TAILNET && !quote_is_reply) {
+		explain(st, "ICMP error, quote back to the pod");
+		rewrite_icmp_error(p, true, &orig.saddr, orig.sport);
+		return pass(r, TP_STAT_ICMP_ERR_NAT);
+	}
+	if (is_masq(e) && r->hook == REF_TO_TAILNET && quote_is_reply) {
+		explain(st, "ICMP error, quote to the masquerade address");
+		rewrite_icmp_error(p, false, &e->nat_addr, e->snat_port);
+		return pass(r, TP_STAT_ICMP_ERR_NAT);
+	}
 	if (!(e->flags & TP_CT_F_DNAT)) {
 		explain(st, "ICMP error, flow not translated");
 		return pass(r, TP_STAT_PASS);
@@ -2568,6 +2796,45 @@ static int other(struct ref_run *r)
  *
  * Return: 0 or -ENOSPC.
  */
+/**
+ * ref_masq_set() - masquerade toward @zone (tp_masq), and the SNAT range.
+ * @st:       the model.
+ * @zone:     the zone.
+ * @m:        its entry (NULL: none).
+ * @port_min: tp_config's snat_port_min.
+ * @port_max: tp_config's snat_port_max.
+ * @fn:       asked for the port the datapath took for a new masqueraded
+ *            flow (the datapath draws it at random), 0 for none.
+ * @ctx:      @fn's.
+ *
+ * Return: 0 or -ENOSPC.
+ */
+int ref_masq_set(struct ref_state *st, __u16 zone, const struct tp_masq *m, __u16 port_min,
+		 __u16 port_max, ref_port_fn fn, void *ctx)
+{
+	size_t i;
+
+	st->port_min = port_min;
+	st->port_max = port_max;
+	st->port_fn = fn;
+	st->port_ctx = ctx;
+	for (i = 0; i < st->n_masq && st->masq[i].zone != zone; i++)
+		;
+	if (!m) {
+		if (i < st->n_masq)
+			st->masq[i] = st->masq[--st->n_masq];
+		return 0;
+	}
+	if (i == st->n_masq) {
+		if (st->n_masq == REF_MAX_MASQ)
+			return -ENOSPC;
+		st->n_masq++;
+	}
+	st->masq[i].zone = zone;
+	st->masq[i].m = *m;
+	return 0;
+}
+
 int ref_static_nat_add(struct ref_state *st, __u16 zone, const struct tp_addr *tailnet,
 		       const struct tp_addr *inner)
 {
@@ -2629,6 +2896,18 @@ static const struct tp_addr *sn_tailnet(const struct ref_state *st, __u16 zone,
 				       &st->sn[i].tailnet :
 				       NULL;
 	return NULL;
+}
+
+/* Has inner address @a a static entry that holds for @zone (whatever its family)? */
+static bool sn_has_inner(const struct ref_state *st, __u16 zone, const struct tp_addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < st->n_sn; i++)
+		if (!memcmp(&st->sn[i].inner, a, sizeof(*a)) &&
+		    (!st->sn[i].zone || st->sn[i].zone == zone))
+			return true;
+	return false;
 }
 
 /*

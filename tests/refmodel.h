@@ -17,6 +17,9 @@
  *     ids (ref_service_set()), rule ids (the test mirrors each rule into
  *     ref_policy() with the id lib/policy.c gave it), and the policy
  *     revision after each change (ref_policy_rev_set());
+ *   - the port a new masqueraded flow takes, which the datapath draws at
+ *     random: the model asks the test (ref_masq_set()'s callback, which
+ *     reads the datapath's conntrack) and checks it;
  *   - the routes of the test's network namespace (ref_route_add()): the
  *     "out zone" of docs/policy.md is the kernel's FIB answer, and the
  *     model holds the few routes the test made instead of asking the
@@ -111,6 +114,8 @@ struct ref_state;
 
 typedef int (*ref_ct_fn)(const struct tp_ct_key *k, const struct tp_ct_entry *e,
 			 void *ctx);
+/* The port (network order) the datapath took for the new masqueraded flow @k, 0: none. */
+typedef __be16 (*ref_port_fn)(void *ctx, const struct tp_ct_key *k);
 
 void ref_knobs_default(struct ref_knobs *k);
 struct ref_state *ref_new(const struct ref_knobs *k);
@@ -129,6 +134,8 @@ int ref_service_set(struct ref_state *st, const struct tp_svc_key *key,
 		    const struct ref_backend *be, size_t n);
 int ref_service_del(struct ref_state *st, const struct tp_svc_key *key);
 
+int ref_masq_set(struct ref_state *st, __u16 zone, const struct tp_masq *m, __u16 port_min,
+		 __u16 port_max, ref_port_fn fn, void *ctx);
 int ref_static_nat_add(struct ref_state *st, __u16 zone, const struct tp_addr *tailnet,
 		       const struct tp_addr *inner);
 

@@ -219,6 +219,10 @@ static const char *const ROUTER4[] = { "100.64.255.254", "198.18.255.254" };
 static const char *const ROUTER6[] = { "fd7a:115c:a1e0::fffe",
 				       "fd00:198:18:ffff::1" };
 
+/* Masquerade addresses of the zones (fz_masq()), and sources that are them. */
+static const char *const MASQ4[] = { "100.64.0.100", "100.100.0.100" };
+static const char *const MASQ6[] = { "fd7a:115c:a1e0::64", "fd7a:115c:a1e0:2::64" };
+
 static const __u16 SVC_PORTS[] = { 80, 443, 53, 8080 };
 static const __u16 BE_PORTS[] = { 8080, 80, 9000, 53, 443 };
 static const __u16 CLIENT_PORTS[] = { 40000, 40001, 40002, 50000,
@@ -976,12 +980,13 @@ static void fz_run(struct fz *f, const struct fz_pkt *fp)
 		return;
 	if (!fz_runnable(fp) || fz_filtered(fp))
 		return;
-	mv = ref_process(f->m, fp->hook, ifx, fp->in_if, fp->p.data, len,
-			 f->mout, &mlen, f->now);
+	/* the datapath first: the model takes a masqueraded flow's port from it */
 	th_set_clock(&f->h, f->now);
 	err = th_run_from(&f->h, fp->hook ? TH_TO_TAILNET : TH_FROM_TAILNET,
 			  fp->iface == IF_LO ? 0 : (int)ifx, (int)fp->in_if,
 			  fp->p.data, len, f->bout, &blen, &bv);
+	mv = ref_process(f->m, fp->hook, ifx, fp->in_if, fp->p.data, len,
+			 f->mout, &mlen, f->now);
 	if (err) {
 		fz_where(f, stderr);
 		fprintf(stderr, "input (%zu bytes, %s): ", len,
@@ -1493,8 +1498,10 @@ static void fz_flow_new(struct fz *f, struct fz_flow *fl)
 		what = rn(&f->r, 100);
 		fl->c = addr_of(what < 45   ? (fl->v6 ? PICK(&f->r, BE6)
 						      : PICK(&f->r, BE4))
-				: what < 75 ? (fl->v6 ? PICK(&f->r, HOST6)
+				: what < 70 ? (fl->v6 ? PICK(&f->r, HOST6)
 						      : PICK(&f->r, HOST4))
+				: what < 78 ? (fl->v6 ? PICK(&f->r, MASQ6)
+						      : PICK(&f->r, MASQ4))
 					    : (fl->v6 ? PICK(&f->r, OTHER6)
 						      : PICK(&f->r, OTHER4)));
 		fl->d = pct(&f->r, 90) ? fz_peer(f, fl->iface, fl->v6)
@@ -2451,6 +2458,47 @@ static void fz_static_nat(struct fz *f)
 	}
 }
 
+/* The port the datapath gave the new masqueraded flow @k (ref_masq_set()). */
+static __be16 fz_masq_port(void *ctx, const struct tp_ct_key *k)
+{
+	struct fz *f = ctx;
+	struct tp_ct_entry e;
+
+	if (bpf_map_lookup_elem(tp_ct_fd(&f->h.maps, k->proto), k, &e) ||
+	    (e.flags & TP_CT_F_REPLY_KEY) || !(e.flags & TP_CT_F_MASQ))
+		return 0;
+	return e.snat_port;
+}
+
+/*
+ * Masquerade toward each zone now and then (an address of each family,
+ * or only IPv4), with a SNAT range small enough to run out at times and
+ * to be checked whole by the model, or a wide one.
+ */
+static void fz_masq(struct fz *f)
+{
+	static const __u16 SPANS[] = { 1, 2, 32, 4001 };
+	__u16 lo = 61000, hi = lo + PICK(&f->r, SPANS) - 1;
+	struct tp_masq m;
+	__u32 zone;
+	int i;
+
+	assert_int_equal(th_snat_config(&f->h, "198.18.0.1", "fd00:198:18::1", lo, hi, 0), 0);
+	assert_int_equal(ref_masq_set(f->m, 0, NULL, lo, hi, fz_masq_port, f), 0);
+	for (i = 0; i < 2; i++) {
+		if (pct(&f->r, 40))
+			continue;
+		memset(&m, 0, sizeof(m));
+		m.flags = TP_MASQ_F_ON;
+		m.addr4 = addr_of(MASQ4[i]);
+		if (pct(&f->r, 80))
+			m.addr6 = addr_of(MASQ6[i]);
+		zone = i ? TH_ZONE2 : TH_ZONE;
+		assert_int_equal(bpf_map_update_elem(f->h.maps.masq, &zone, &m, BPF_ANY), 0);
+		assert_int_equal(ref_masq_set(f->m, zone, &m, lo, hi, fz_masq_port, f), 0);
+	}
+}
+
 static void fz_setup(struct fz *f, const struct fz_profile *prof, int index)
 {
 	static const __u32 MAGLEV[] = { 31, 61, 1021 };
@@ -2527,6 +2575,7 @@ static void fz_setup(struct fz *f, const struct fz_profile *prof, int index)
 		fz_svc_apply(f, &f->svc[i]);
 	}
 	fz_static_nat(f);
+	fz_masq(f);
 	f->next_churn = prof->churn_every;
 	fz_round(f);
 	print_message(
@@ -2547,6 +2596,7 @@ static void fz_summary(struct fz *f)
 		TP_STAT_VERDICT_ALLOW, TP_STAT_VERDICT_DENY,   TP_STAT_VERDICT_AUDIT,
 		TP_STAT_POLICY_RECHECK, TP_STAT_EVENTS,	       TP_STAT_EVENTS_LIMITED,
 		TP_STAT_EVENTS_LOST,   TP_STAT_STATIC_NAT_IN,  TP_STAT_STATIC_NAT_OUT,
+		TP_STAT_MASQ,	       TP_STAT_REVMASQ,
 	};
 	char buf[768];
 	size_t n = 0, i;

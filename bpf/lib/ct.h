@@ -293,7 +293,13 @@ static __always_inline bool tp_ct_is_reply_key(const struct tp_ct_entry *e,
 	 * A SNAT flow's replies come from the cluster side (zone 0) to the
 	 * node's port; the node's address is the only tuple field a lookup
 	 * by that tuple did not already pin, and it is the configuration's.
+	 * A masqueraded flow's come from the tailnet of its own zone to the
+	 * address and port it left with.
 	 */
+	if (tp_ct_is_masq(e))
+		return key->zone == orig->zone && tp_addr_eq(&key->saddr, &orig->daddr) &&
+		       tp_addr_eq(&key->daddr, &e->nat_addr) && key->sport == orig->dport &&
+		       key->dport == e->snat_port && key->proto == orig->proto;
 	if (e->flags & TP_CT_F_SNAT)
 		return !key->zone && tp_addr_eq(&key->saddr, &e->nat_addr) &&
 		       key->sport == e->nat_port && key->dport == e->snat_port &&
@@ -424,7 +430,8 @@ static __always_inline void tp_ct_drop_reply_keys(const struct tp_ct_key *key,
 						  const struct tp_ct_entry *e,
 						  struct tp_ct_key *buf)
 {
-	bool dnat = e->flags & TP_CT_F_DNAT, cross = tp_ct_crosses(key, e);
+	/* a masqueraded flow has a reply key too (the SNAT kind), no DNAT */
+	bool dnat = e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT), cross = tp_ct_crosses(key, e);
 	__u16 out_zone = e->out_zone;
 
 	if (!dnat && !cross)
@@ -556,7 +563,8 @@ static __always_inline int tp_ct_keep_reply_keys(const struct tp_ct_key *key,
 {
 	__u8 sec = (__u8)tp_ct_sec(now);
 	bool from_tailnet = !(e->flags & TP_CT_F_EGRESS);
-	bool dnat = e->flags & TP_CT_F_DNAT, cross = tp_ct_crosses(key, e);
+	/* keyed: DNAT, SNAT or masquerade (SNAT without DNAT) */
+	bool dnat = e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT), cross = tp_ct_crosses(key, e);
 	bool snat = e->flags & TP_CT_F_SNAT;
 	int ret = 0;
 

@@ -373,4 +373,26 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_static_nat_n SEC(".maps");
 
+/* ---- masquerade to the tailnet (lib/masq.h) ------------------------------ */
+
+/*
+ * Per zone, the node's own addresses on the zone's tailnet interface and
+ * whether flows leaving through it are masqueraded (abi.h, struct
+ * tp_masq).  A map of its own rather than a bigger tp_zones value:
+ * tp_zones is the policy's (4-byte values written by lib/policy.c and
+ * tpctl, read on every decision), and growing it would mean migrating a
+ * pinned map all of its writers share; this one is new (created on the
+ * first load of an object that has it, nothing to migrate), has one
+ * writer (the loader's loader/snat.c), and is read once per new flow
+ * leaving to the tailnet.  A hash keyed by zone, as tp_zones (zone ids go
+ * to 65535); no entry: masquerade off.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TP_MAX_ZONES);
+	__type(key, __u32);
+	__type(value, struct tp_masq);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_masq SEC(".maps");
+
 #endif /* TP_BPF_MAPS_H */

@@ -90,7 +90,9 @@
 	X(static_nat_rev,                                                      \
 	  "static 1:1 NAT entries by inner address; the loader, tpctl")        \
 	X(static_nat_n,                                                        \
-	  "how many static NAT entries (0: no lookup); the loader, tpctl")
+	  "how many static NAT entries (0: no lookup); the loader, tpctl")    \
+	X(masq,                                                                \
+	  "masquerade to the tailnet: node addresses by zone; the loader")
 
 #define TP_MAP_NAME(field) "tp_" #field
 
@@ -119,6 +121,7 @@
 #define TP_MAP_STATIC_NAT      TP_MAP_NAME(static_nat)
 #define TP_MAP_STATIC_NAT_REV  TP_MAP_NAME(static_nat_rev)
 #define TP_MAP_STATIC_NAT_N    TP_MAP_NAME(static_nat_n)
+#define TP_MAP_MASQ            TP_MAP_NAME(masq)
 
 /* ---- sizes (defaults; the loader may resize before load) -------------- */
 
@@ -409,6 +412,7 @@ enum tp_ct_state {
 #define TP_CT_F_EGRESS	  (1u << 3) /* started by a packet leaving to the tailnet */
 #define TP_CT_F_LOCAL	  (1u << 4) /* egress flow sent by this host itself */
 #define TP_CT_F_UPLINK	  (1u << 5) /* egress flow that came in on an uplink */
+#define TP_CT_F_MASQ	  (1u << 6) /* with SNAT|EGRESS: masqueraded to the tailnet */
 
 /**
  * struct tp_ct_entry - map tp_ct and tp_ct_any value.
@@ -467,6 +471,16 @@ enum tp_ct_state {
  * the SNAT address and @snat_port, in zone 0 (the cluster side); its
  * reply-key entry carries TP_CT_F_REPLY_KEY | TP_CT_F_SNAT.  Inserting
  * that reply key with BPF_NOEXIST is what reserves the port.
+ *
+ * Masquerade (TP_CT_F_MASQ, always with TP_CT_F_SNAT and TP_CT_F_EGRESS,
+ * never with TP_CT_F_DNAT): a flow from this side to the tailnet whose
+ * source was rewritten to the node's address on its zone's tailnet
+ * interface (map tp_masq) and @snat_port.  That address is kept in
+ * @nat_addr (unused without DNAT), so the reply tuple needs no lookup and
+ * stays what the packets left with when the address changes later: the
+ * original reversed, the destination @nat_addr:@snat_port, in the flow's
+ * own zone.  Its reply-key entry has the SNAT layout (TP_CT_F_REPLY_KEY |
+ * TP_CT_F_SNAT, @orig_saddr and @orig_sport the pod's).
  *
  * Layout history: version 2 (before SNAT) had a zero pad byte where
  * @rk_check_s is and a 16-bit rk_check_s where @snat_port is; read as
@@ -750,6 +764,33 @@ struct tp_config {
 };
 _Static_assert(sizeof(struct tp_config) == 48, "tp_config size");
 #define TP_CONFIG_V1_SIZE 8
+
+/* ---- masquerade to the tailnet ------------------------------------------ */
+
+#define TP_MASQ_F_ON (1u << 0) /* new flows leaving through this zone are masqueraded */
+
+/**
+ * struct tp_masq - map tp_masq value (a hash of TP_MAX_ZONES entries, key
+ * __u32 zone): masquerade toward one tailnet zone.
+ * @flags: TP_MASQ_F_*.  A zone without an entry, or whose entry lacks
+ *         TP_MASQ_F_ON, has its traffic left alone.
+ * @pad:   zero.
+ * @addr4: the node's IPv4 address on the zone's tailnet interface
+ *         (v4-mapped), all zero for none: IPv4 flows that would be
+ *         masqueraded are dropped (TP_DROP_NO_SNAT_ADDR).
+ * @addr6: the same for IPv6.
+ *
+ * Zone 0 is the cluster side, never masqueraded: its entry is ignored.
+ * The loader (loader/snat.c) writes the entries of the interfaces with
+ * "masquerade": true and clears the others.
+ */
+struct tp_masq {
+	__u32 flags;
+	__u32 pad;
+	struct tp_addr addr4;
+	struct tp_addr addr6;
+};
+_Static_assert(sizeof(struct tp_masq) == 40, "tp_masq size");
 
 /* ---- static 1:1 NAT ------------------------------------------------------ */
 
@@ -1051,6 +1092,8 @@ enum tp_stat_id {
 	TP_STAT_GUARD_RATE_LIMITED = 23, /* tp_xdp_guard: dropped, over its source's rate */
 	TP_STAT_STATIC_NAT_IN = 24,  /* from the tailnet: a static NAT address made inner */
 	TP_STAT_STATIC_NAT_OUT = 25, /* to the tailnet: an inner address made its tailnet one */
+	TP_STAT_MASQ = 26,	     /* to the tailnet: source masqueraded to the node's */
+	TP_STAT_REVMASQ = 27,	     /* from the tailnet: a masqueraded flow's reply restored */
 	TP_STAT_DROP_BASE = 32,
 	TP_STAT_MAX = TP_STAT_DROP_BASE + 32,
 };

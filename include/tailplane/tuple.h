@@ -40,16 +40,30 @@ TP_TUPLE_INLINE bool tp_tuple_is_v4(const struct tp_addr *a)
 	       a->b[11] == 0xff;
 }
 
+/* Is flow entry @e masqueraded to the tailnet (abi.h, TP_CT_F_MASQ)? */
+TP_TUPLE_INLINE bool tp_ct_is_masq(const struct tp_ct_entry *e)
+{
+	return (e->flags & (TP_CT_F_SNAT | TP_CT_F_MASQ)) == (TP_CT_F_SNAT | TP_CT_F_MASQ);
+}
+
 /**
- * tp_ct_snat_addr() - the address a SNAT flow's packets leave with.
+ * tp_ct_snat_addr() - the address a SNAT or masqueraded flow's packets
+ * leave with.
  * @orig: the flow's original tuple.
+ * @e:    its flow entry.
  * @cfg:  the datapath configuration (tp_config), or NULL.
  *
- * Return: the node's SNAT address of @orig's family, NULL without @cfg.
+ * A masqueraded flow keeps its address in the entry (@e->nat_addr);
+ * a SNAT flow's is the node's SNAT address of its family.
+ *
+ * Return: the address, NULL for a SNAT flow without @cfg.
  */
 TP_TUPLE_INLINE const struct tp_addr *tp_ct_snat_addr(const struct tp_ct_key *orig,
+						      const struct tp_ct_entry *e,
 						      const struct tp_config *cfg)
 {
+	if (tp_ct_is_masq(e))
+		return &e->nat_addr;
 	if (!cfg)
 		return 0;
 	return tp_tuple_is_v4(&orig->saddr) ? &cfg->snat_addr4 : &cfg->snat_addr6;
@@ -62,7 +76,8 @@ TP_TUPLE_INLINE const struct tp_addr *tp_ct_snat_addr(const struct tp_ct_key *or
  * @cfg:  the datapath configuration (for a SNAT flow's address), or NULL.
  * @r:    filled with @orig reversed, the source the backend after DNAT,
  *        the destination the node's SNAT address and port in zone 0
- *        after SNAT.
+ *        after SNAT, the destination the flow's masquerade address and
+ *        port (in its own zone) after masquerade.
  *
  * Return: false for a SNAT flow when @cfg is NULL (no address to use).
  */
@@ -78,12 +93,13 @@ TP_TUPLE_INLINE bool tp_ct_reply_tuple(const struct tp_ct_key *orig, const struc
 	}
 	if (!(e->flags & TP_CT_F_SNAT))
 		return true;
-	snat = tp_ct_snat_addr(orig, cfg);
+	snat = tp_ct_snat_addr(orig, e, cfg);
 	if (!snat)
 		return false;
 	r->daddr = *snat;
 	r->dport = e->snat_port;
-	r->zone = 0;
+	if (!tp_ct_is_masq(e))
+		r->zone = 0; /* SNAT replies come from the cluster side */
 	return true;
 }
 

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Masquerade to the tailnet: a new flow from this side (a pod, a host
+ * behind the node, this host with a source that is not its tailnet
+ * address) leaving through a tailnet interface whose zone has masquerade
+ * on (tp_masq) gets the node's address on that interface as its source,
+ * and a port of the SNAT range: the peer's WireGuard allowed-IPs accept
+ * no other source from this node.
+ *
+ * The flow is an egress flow (TP_CT_F_EGRESS) decided by policy on the
+ * pod's own tuple before anything is rewritten, with TP_CT_F_SNAT |
+ * TP_CT_F_MASQ and its address in nat_addr (abi.h).  Its port is reserved
+ * as a SNAT flow's (tp_ct_snat_reserve(): random ports, bounded tries, the
+ * reply key inserted with BPF_NOEXIST), its reply key lives in the flow's
+ * own zone: (peer -> node:port, zone).  tp_to_tailnet rewrites the source
+ * of its packets (TC egress: the kernel routed them already, nothing to
+ * forward); tp_from_tailnet finds replies by that key, restores the pod's
+ * address and port and hands them to the kernel, which routes them to the
+ * pod.  ICMP errors are translated both layers deep, either way.
+ */
+#ifndef TP_BPF_MASQ_H
+#define TP_BPF_MASQ_H
+
+#include "ct.h"
+#include "nat.h"
+#include "snat.h"
+#include "static_nat.h"
+
+static __always_inline bool tp_masq_addr_set(const struct tp_addr *a)
+{
+	return a->w[0] | a->w[1] | a->w[2] | a->w[3];
+}
+
+/**
+ * tp_masq_want() - is a new flow leaving to the tailnet masqueraded?
+ * @p:    its parse (tuple.zone: the tailnet interface's zone).
+ * @addr: set to the address its packets leave with.
+ *
+ * Not when the zone (never zone 0) has masquerade off, nor for a source
+ * that is the node's address of the zone already (this host's own
+ * traffic), nor for a pod with a static tailnet address of its own for
+ * the zone (static NAT gives its packets that address as they leave).
+ *
+ * Return: 1 (masquerade, @addr set), 0 (leave it), or -TP_DROP_NO_SNAT_ADDR
+ * when the zone has masquerade on but no address of the packet's family.
+ */
+static __always_inline int tp_masq_want(const struct tp_pkt *p, struct tp_addr *addr)
+{
+	__u32 zone = p->tuple.zone;
+	const struct tp_masq *m;
+	const struct tp_addr *a;
+
+	if (!zone)
+		return 0;
+	m = bpf_map_lookup_elem(&tp_masq, &zone);
+	if (!m || !(m->flags & TP_MASQ_F_ON))
+		return 0;
+	a = p->ipv6 ? &m->addr6 : &m->addr4;
+	if (tp_addr_eq(&p->tuple.saddr, a))
+		return 0;
+	if (!tp_static_nat_none() && tp_static_nat_rev_of(p->tuple.zone, &p->tuple.saddr))
+		return 0;
+	if (!tp_masq_addr_set(a))
+		return -TP_DROP_NO_SNAT_ADDR;
+	*addr = *a;
+	return 1;
+}
+
+/**
+ * tp_masq_rewrite() - rewrite one side of a masqueraded flow's packet, its
+ * echo id included: the source going out, the destination of a reply.
+ * @skb:  the packet.
+ * @p:    its parse (old values).
+ * @src:  the source side, else the destination.
+ * @addr: new address.
+ * @port: new port or echo id.
+ *
+ * A global function: verified once for its callers.
+ *
+ * Return: 0 or -TP_DROP_REWRITE_FAIL.
+ */
+__noinline int tp_masq_rewrite(struct __sk_buff *skb, const struct tp_pkt *p, bool src,
+			       const struct tp_addr *addr, __be16 port)
+{
+	if (!skb || !p || !addr)
+		return -TP_DROP_INTERNAL;
+	return tp_snat_rewrite(skb, p, src, addr, port);
+}
+
+/**
+ * tp_masq_icmp_error() - translate an ICMP error about a masqueraded flow
+ * (tp_nat_icmp_error(), both layers).
+ * @skb:       the packet.
+ * @p:         its parse, the quote in p->inner.
+ * @inner_src: rewrite the quote's source (an error from the tailnet about a
+ *             packet that left masqueraded), else its destination (an
+ *             error from the pod about a reply).
+ * @addr:      new address of that side.
+ * @port:      new port (echo id) of that side.
+ *
+ * A global function: verified once for its callers.
+ *
+ * Return: 0 or -TP_DROP_REWRITE_FAIL.
+ */
+__noinline int tp_masq_icmp_error(struct __sk_buff *skb, const struct tp_pkt *p, bool inner_src,
+				  const struct tp_addr *addr, __be16 port)
+{
+	if (!skb || !p || !addr)
+		return -TP_DROP_INTERNAL;
+	return tp_nat_icmp_error(skb, p, inner_src, addr, port);
+}
+
+#endif /* TP_BPF_MASQ_H */

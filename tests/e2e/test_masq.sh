@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# End-to-end test of masquerade to the tailnet: a pod behind the node
+# reaches a tailnet client through the node's wireguard-go interface with
+# real TCP, UDP and ICMP echo, v4 and v6, and the client sees the node's
+# tailnet address as the source.
+#
+#   pod ($P-pod1) --- veth/br0 --- node ($P-node) --- underlay --- client ($P-client)
+#   198.18.1.1                     $WG_NODE 100.64.0.1  <-- WireGuard -->  $WG_CLIENT 100.64.0.2
+#   fd00:198:18:1::1                        fd7a:115c:a1e0::1                        fd7a:115c:a1e0::2
+#                                                                           tp-echo (the tailnet device)
+#
+# The client's WireGuard accepts only the node's tailnet addresses from the
+# node (allowed-ips 100.64.0.1/32, fd7a:115c:a1e0::1/128) and has no route
+# to the pods: a pod's packet gets through only with the node's address as
+# its source, and the answer reaches the pod only when tp_from_tailnet
+# restores it.  The loader runs with "masquerade": true on $WG_NODE.
+# Names are this suite's own (tpmq*, tmq*).  Prints cmocka-style results
+# so tests/run.sh counts them.  Needs root, wireguard-go and the build.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+P=tpmq$$
+# shellcheck disable=SC2034 # env.sh's env_wireguard uses it
+WG_CLIENT=tmqc$$
+WG_NODE=tmqn$$
+PIN_ROOT=/sys/fs/bpf/tp-masq-$$
+# shellcheck disable=SC2034 # env.sh's env_pods uses it
+N_PODS=1
+# shellcheck source=env.sh
+. "$ROOT/tests/e2e/env.sh"
+# shellcheck source=runner.sh
+. "$ROOT/tests/e2e/runner.sh"
+TPD_PID=
+NODE4=100.64.0.1
+NODE6=fd7a:115c:a1e0::1
+PEER4=100.64.0.2
+PEER6=fd7a:115c:a1e0::2
+POD4=198.18.1.1
+POD6=fd00:198:18:1::1
+
+fail() { echo "   FAIL: $*"; return 1; }
+tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
+client() { ns "$P-client" "$@"; }
+pod() { ns "$P-pod1" "$@"; }
+
+tpd_start() {
+	: >"$ENV_DIR/tailplaned.log"
+	env_bg "$P-node" "$ENV_DIR/tailplaned.log" "$BUILD/tailplaned" --config "$ENV_DIR/cfg.json"
+	TPD_PID=$ENV_LAST_PID
+	for _ in $(seq 200); do
+		grep -q '"running"' "$ENV_DIR/tailplaned.log" 2>/dev/null && return 0
+		kill -0 "$TPD_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$ENV_DIR/tailplaned.log"
+	return 1
+}
+
+tpd_stop() {
+	[ -n "$TPD_PID" ] || return 0
+	kill -TERM "$TPD_PID" 2>/dev/null
+	wait "$TPD_PID" 2>/dev/null
+	TPD_PID=
+}
+
+tpd_reload() { # tpd_reload MASQUERADE(true|false)
+	masq_config "$ENV_DIR/cfg.json" "$1"
+	local before
+	before=$(grep -c '"reloaded"' "$ENV_DIR/tailplaned.log")
+	kill -HUP "$TPD_PID"
+	for _ in $(seq 100); do
+		[ "$(grep -c '"reloaded"' "$ENV_DIR/tailplaned.log")" -gt "$before" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# The tailnet client: only the node's own tailnet addresses are accepted
+# from the node, no route to the pods; a tp-echo on its tailnet addresses.
+env_client_strict() {
+	client wg set "$WG_CLIENT" peer "$NODE_PUB" allowed-ips "$NODE4/32,$NODE6/128"
+	client ip route del 198.18.1.0/24 2>/dev/null
+	client ip -6 route del fd00:198:18:1::/64 2>/dev/null
+	env_bg "$P-client" "$ENV_DIR/client-echo.log" "$BUILD/tools/tp-echo" \
+		--http 8080 --tcp 9000 --udp 9001 --name tailnet
+}
+
+masq_config() { # masq_config FILE MASQUERADE
+	cat >"$1" <<JSON
+{
+  "pin_root": "$PIN_ROOT",
+  "default_policy": "allow",
+  "interfaces": [
+    { "name": "$WG_NODE", "kind": "tailnet", "zone": 1, "peers": "wireguard",
+      "masquerade": $2 }
+  ],
+  "identities": [
+    { "cidr": "198.18.1.0/24", "id": 300, "name": "web" },
+    { "cidr": "fd00:198:18:1::/64", "id": 300 }
+  ],
+  "conntrack": { "gc_interval": 5 },
+  "sync_interval": 1
+}
+JSON
+}
+
+# ---- tests -------------------------------------------------------------------
+
+# The premise: the client routes nothing to the pods and accepts only the
+# node's addresses from it.
+test_client_accepts_only_the_node() {
+	local out
+	out=$(client wg show "$WG_CLIENT" allowed-ips)
+	echo "$out" | grep -q "198.18.1" && { fail "client accepts the pods: $out"; return 1; }
+	client ip route get "$POD4" 2>/dev/null | grep -q "$WG_CLIENT" &&
+		{ fail "the client routes the pods into the tunnel"; return 1; }
+	return 0
+}
+
+# The loader wrote the zone's entry from the interface's addresses.
+test_masquerade_configured() {
+	grep -q "\"masquerade to the tailnet\".*\"zone\":\"1\".*\"ipv4\":\"$NODE4\".*\"ipv6\":\"$NODE6\"" \
+		"$ENV_DIR/tailplaned.log" || fail "no masquerade entry with $NODE4 and $NODE6 in the log" || return 1
+}
+
+test_tcp_v4_v6() {
+	local out
+	out=$(pod curl -s -m 3 "http://$PEER4:8080/") || fail "v4 request failed" || return 1
+	[ "$out" = "hello from tailnet" ] || fail "v4 answer '$out'" || return 1
+	out=$(pod curl -s -m 3 "http://[$PEER6]:8080/") || fail "v6 request failed" || return 1
+	[ "$out" = "hello from tailnet" ] || fail "v6 answer '$out'" || return 1
+}
+
+udp_stream() { # udp_stream TARGET: 100 datagrams, all echoed
+	local out
+	out=$(pod "$BUILD/tools/tp-load" --udp "$1" --rate 100 --duration 1) ||
+		fail "tp-load failed" || return 1
+	echo "   $1: $out"
+	echo "$out" | grep -q '"udp_sent":100,' || fail "not 100 sent" || return 1
+	echo "$out" | grep -q '"udp_lost":0}' || fail "UDP loss" || return 1
+}
+
+test_udp_v4_v6() {
+	udp_stream "$PEER4:9001" && udp_stream "[$PEER6]:9001"
+}
+
+test_icmp_echo_v4_v6() {
+	pod ping -c 3 -i 0.2 -W 1 "$PEER4" >/dev/null || fail "ping $PEER4" || return 1
+	pod ping -6 -c 3 -i 0.2 -W 1 "$PEER6" >/dev/null || fail "ping $PEER6" || return 1
+}
+
+# The client sees the node's tailnet address, a port of the SNAT range,
+# never the pod; the node's conntrack shows the masqueraded flows.
+test_client_sees_the_node() {
+	local load_pid peers out
+	env_bg "$P-pod1" "$ENV_DIR/load.json" "$BUILD/tools/tp-load" --tcp "$PEER4:9000" \
+		--conns 3 --duration 600
+	load_pid=$ENV_LAST_PID
+	for _ in $(seq 100); do
+		[ "$(client ss -Htn state established "( sport = :9000 )" | wc -l)" -ge 3 ] && break
+		sleep 0.1
+	done
+	peers=$(client ss -Htn state established "( sport = :9000 )" | awk '{print $4}')
+	echo "   client's peers: $(echo "$peers" | tr '\n' ' ')"
+	echo "$peers" | grep -Eq "^(\[::ffff:)?${NODE4//./\\.}\]?:6[0-9]+$" ||
+		fail "client peers: $peers" || return 1
+	echo "$peers" | grep -q "198\.18\.1\." && { fail "the client saw the pod's address"; return 1; }
+	out=$(tpctl -j conntrack list)
+	echo "$out" | tr '{' '\n' | grep "\"src\":\"$POD4\"" | grep -q "\"snat_addr\":\"$NODE4\"" ||
+		fail "no v4 flow with snat_addr $NODE4: $out" || return 1
+	echo "$out" | grep -q '"flags":"snat,egress,masq"' || fail "flags do not say masq" || return 1
+	pod curl -s -m 3 "http://[$PEER6]:8080/" >/dev/null || fail "v6 request failed" || return 1
+	out=$(tpctl -j conntrack list)
+	echo "$out" | tr '{' '\n' | grep "\"src\":\"$POD6\"" | grep -q "\"snat_addr\":\"$NODE6\"" ||
+		fail "no v6 flow with snat_addr $NODE6: $out" || return 1
+	kill -TERM "$load_pid"
+	wait "$load_pid" 2>/dev/null
+	out=$(cat "$ENV_DIR/load.json")
+	echo "$out" | grep -q '"tcp_errors":0,' || fail "TCP errors: $out" || return 1
+	out=$(tpctl -j stats)
+	echo "$out" | grep -q '"masq"' || fail "no masq counter in tpctl stats" || return 1
+}
+
+# This host's own traffic, from its tailnet address: untouched.
+test_host_own_traffic_untouched() {
+	local out
+	ns "$P-node" ping -c 2 -i 0.2 -W 1 "$PEER4" >/dev/null || fail "node ping $PEER4" || return 1
+	out=$(ns "$P-node" curl -s -m 3 "http://$PEER4:8080/") || fail "node request failed" || return 1
+	[ "$out" = "hello from tailnet" ] || fail "node answer '$out'" || return 1
+	out=$(tpctl -j conntrack list)
+	echo "$out" | tr '{' '\n' | grep "\"src\":\"$NODE4\"" | grep -q 'masq' &&
+		{ fail "the node's own flow was masqueraded"; return 1; }
+	return 0
+}
+
+# Masquerade off (a reload): the pod's packets leave with its own address,
+# which the client's WireGuard drops; on again: through.
+test_off_then_on() {
+	tpd_reload false || fail "reload (off)" || return 1
+	pod curl -s -m 2 "http://$PEER4:8080/" >/dev/null && { fail "reached the client without masquerade"; return 1; }
+	tpd_reload true || fail "reload (on)" || return 1
+	pod curl -s -m 3 "http://$PEER4:8080/" >/dev/null || fail "not through after masquerade on again" || return 1
+}
+
+# ---- runner -------------------------------------------------------------------
+
+on_test_failed() {
+	tail -"${E2E_LOG_LINES:-5}" "$ENV_DIR/tailplaned.log" 2>/dev/null | sed 's/^/   log: /'
+}
+
+TESTS=(test_client_accepts_only_the_node test_masquerade_configured test_tcp_v4_v6 test_udp_v4_v6 test_icmp_echo_v4_v6
+	test_client_sees_the_node test_host_own_traffic_untouched test_off_then_on)
+
+# E2E_ONLY="test_a test_b" runs just those (debugging)
+[ -n "${E2E_ONLY:-}" ] && read -r -a TESTS <<<"$E2E_ONLY"
+
+skip_all() {
+	local t
+	echo "[==========] ${#TESTS[@]} test(s) run."
+	echo "[  PASSED  ] 0 test(s)."
+	echo "[  SKIPPED ] ${#TESTS[@]} test(s), listed below:"
+	for t in "${TESTS[@]}"; do echo "[  SKIPPED ] $t: $1"; done
+	exit 0
+}
+
+[ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces, BPF)"
+command -v wireguard-go >/dev/null || skip_all "wireguard-go is not installed"
+[ -x "$BUILD/tpctl" ] && [ -x "$BUILD/tailplaned" ] && [ -x "$BUILD/tools/tp-echo" ] ||
+	skip_all "build first (make all)"
+
+trap 'tpd_stop; env_down' EXIT
+trap 'exit 130' INT TERM
+ENV_DIR=$(mktemp -d "/tmp/$P.XXXXXX")
+ENV_FILES+=("$ENV_DIR")
+{
+	env_netns "$P-client" && env_netns "$P-node" && env_underlay && env_wireguard && env_pods &&
+		env_client_strict
+} >"$ENV_DIR/setup.log" 2>&1 || {
+	cat "$ENV_DIR/setup.log"
+	echo "[  FAILED  ] 1 test(s), listed below:"
+	exit 1
+}
+masq_config "$ENV_DIR/cfg.json" true
+tpd_start || { echo "tailplaned did not start"; exit 1; }
+sleep 1.5 # first peer sync
+
+echo "[==========] Running ${#TESTS[@]} test(s)."
+for t in "${TESTS[@]}"; do
+	run_test "$t"
+done
+summary
+[ "$FAILED" = 0 ]
