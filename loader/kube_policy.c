@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,12 @@ struct kp_zone {
 	KP_VEC(struct kp_entry) by_id;
 };
 
+/* An ipBlock of the rule being compiled: its excepts are k->ex[ex..ex+n_ex). */
+struct kp_block {
+	struct kp_prefix cidr;
+	size_t ex, n_ex;
+};
+
 /* An identity some of whose pods a selector picked: pods picked[first..+n). */
 struct kp_sel {
 	__u32 id;
@@ -141,6 +148,8 @@ struct kp {
 
 	struct kp_picks dst, srcp;
 	KP_VEC(struct kp_src) src;
+	KP_VEC(struct kp_block) blocks; /* the ipBlocks of one ingress rule */
+	KP_VEC(struct kp_prefix) ex;	/* their excepts */
 	KP_VEC(struct kp_port_ent) pents;
 	KP_VEC(struct kp_port) ports;
 	KP_VEC(__u32) isolated;
@@ -899,25 +908,49 @@ static int kp_add_src(struct kp *k, __u32 id, __u16 zone)
 }
 
 /*
- * The identities of zone @z that the block allows: those all of whose
- * entries in @z are inside it.  Rules are per identity, so one with
- * addresses on both sides cannot be allowed for some of them only: it is
- * not allowed (fail closed), and that is a warning.
+ * Where entry @e lies against the rule's blocks together: inside one is
+ * inside.  *@touched: the first block it is (partly) inside, if none yet.
  */
-static int kp_block_zone(struct kp *k, const struct kp_zone *z,
-			 const struct kp_prefix *cidr, const struct kp_prefix *ex,
-			 size_t n_ex, __u16 rule_zone)
+static enum kp_inside kp_entry_in_blocks(const struct kp *k, const struct kp_zone *z,
+					 const struct kp_entry *e, size_t *touched)
+{
+	enum kp_inside res = KP_OUT, where;
+	const struct kp_block *b;
+	size_t i;
+
+	for (i = 0; i < k->blocks.n; i++) {
+		b = &k->blocks.v[i];
+		where = kp_entry_inside(z, e, &b->cidr, &k->ex.v[b->ex], b->n_ex);
+		if (where != KP_OUT && *touched == SIZE_MAX)
+			*touched = i;
+		if (where == KP_IN)
+			return KP_IN;
+		if (where == KP_PARTIAL)
+			res = KP_PARTIAL;
+	}
+	return res;
+}
+
+/*
+ * The identities of zone @z that the rule's ipBlocks allow: those all of
+ * whose entries in @z are inside them (each inside one block).  Rules
+ * are per identity, so one with addresses on both sides cannot be
+ * allowed for some of them only: it is not allowed (fail closed), and
+ * that is a warning.
+ */
+static int kp_blocks_zone(struct kp *k, const struct kp_zone *z, __u16 rule_zone)
 {
 	const struct kp_entry *e = z->by_id.v;
-	size_t i = 0, j, n_in, n_part;
+	size_t i = 0, j, n_in, n_part, touched;
 	char buf[TP_PREFIX_STRLEN];
 	enum kp_inside where;
 	int err;
 
 	while (i < z->by_id.n) {
 		n_in = n_part = 0;
+		touched = SIZE_MAX;
 		for (j = i; j < z->by_id.n && e[j].id == e[i].id; j++) {
-			where = kp_entry_inside(z, &e[j], cidr, ex, n_ex);
+			where = kp_entry_in_blocks(k, z, &e[j], &touched);
 			n_in += where == KP_IN;
 			n_part += where == KP_PARTIAL;
 		}
@@ -926,33 +959,55 @@ static int kp_block_zone(struct kp *k, const struct kp_zone *z,
 			if (err)
 				return err;
 		} else if (n_in || n_part) {
-			kp_warn(k, "tailnet identity %u of zone %u is only partly inside ipBlock %s: not allowed",
-				e[i].id, z->zone, kp_prefix_str(cidr, buf, sizeof(buf)));
+			kp_warn(k, "tailnet identity %u of zone %u is only partly inside ipBlock %s%s: not allowed",
+				e[i].id, z->zone,
+				kp_prefix_str(&k->blocks.v[touched].cidr, buf, sizeof(buf)),
+				k->blocks.n > 1 ? " (with the rule's other ipBlocks)" : "");
 		}
 		i = j;
 	}
 	return 0;
 }
 
-static int kp_block_sources(struct kp *k, const struct tpd_kube_np_peer *peer)
+/* Add an ipBlock peer to the rule's blocks (none when it allows nothing). */
+static int kp_add_block(struct kp *k, const struct tpd_kube_np_peer *peer)
 {
-	struct kp_prefix cidr, *ex;
-	size_t zi, n_ex;
+	struct kp_block *b;
+	size_t n_ex;
 	bool empty;
+
+	if (kp_vec_room(&k->blocks) ||
+	    kp_grow((void **)&k->ex.v, &k->ex.cap, k->ex.n + peer->n_except + 1,
+		    sizeof(*k->ex.v)))
+		return -ENOMEM;
+	b = &k->blocks.v[k->blocks.n];
+	if (!kp_block_parse(peer, &b->cidr, &k->ex.v[k->ex.n], &n_ex, &empty)) {
+		kp_warn(k, "ipBlock with a malformed prefix: skipped");
+		return 0;
+	}
+	if (empty)
+		return 0;
+	b->ex = k->ex.n;
+	b->n_ex = n_ex;
+	k->ex.n += n_ex;
+	k->blocks.n++;
+	return 0;
+}
+
+/* The sources the rule's ipBlocks give, in every zone. */
+static int kp_block_sources(struct kp *k)
+{
+	size_t zi;
 	int err = 0;
 
-	ex = calloc(peer->n_except + 1, sizeof(*ex));
-	if (!ex)
-		return -ENOMEM;
-	if (!kp_block_parse(peer, &cidr, ex, &n_ex, &empty))
-		kp_warn(k, "ipBlock with a malformed prefix: skipped");
-	else if (!k->zones.n)
+	if (!k->blocks.n)
+		return 0;
+	if (!k->zones.n) {
 		kp_warn(k, "ipBlock: no tailnet zone is known yet: nothing allowed");
-	else if (!empty)
-		for (zi = 0; zi < k->zones.n && !err; zi++)
-			err = kp_block_zone(k, &k->zones.v[zi], &cidr, ex, n_ex,
-					    k->in->zone);
-	free(ex);
+		return 0;
+	}
+	for (zi = 0; zi < k->zones.n && !err; zi++)
+		err = kp_blocks_zone(k, &k->zones.v[zi], k->in->zone);
 	return err;
 }
 
@@ -969,7 +1024,7 @@ static int kp_peer_sources(struct kp *k, const struct tpd_kube_object *pol,
 			kp_warn(k, "a from[] peer with ipBlock and a selector is invalid: skipped");
 			return 0;
 		}
-		return kp_block_sources(k, peer);
+		return kp_add_block(k, peer);
 	}
 	if (!peer->pods.present && !peer->namespaces.present) {
 		kp_warn(k, "an empty from[] peer is invalid: skipped");
@@ -1008,8 +1063,12 @@ static int kp_rule_sources(struct kp *k, const struct tpd_kube_object *pol,
 		return kp_add_src(k, TP_POLICY_ANY_ID, k->in->zone);
 	if (!r->peers)
 		return -EINVAL;
+	k->blocks.n = 0;
+	k->ex.n = 0;
 	for (i = 0; i < r->n_peers && !err; i++)
 		err = kp_peer_sources(k, pol, &r->peers[i]);
+	if (!err)
+		err = kp_block_sources(k);
 	if (err)
 		return err;
 	if (k->src.n)
@@ -1426,6 +1485,8 @@ static void kp_free(struct kp *k)
 	free(k->srcp.sel.v);
 	free(k->srcp.picked.v);
 	free(k->src.v);
+	free(k->blocks.v);
+	free(k->ex.v);
 	free(k->pents.v);
 	free(k->ports.v);
 	free(k->isolated.v);
