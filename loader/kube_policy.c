@@ -461,15 +461,23 @@ static int kp_pick_run(struct kp *k, const struct kp_ns_run *run,
 	return 0;
 }
 
-/* The policy's podSelector, in its namespace; an absent one as empty. */
+/*
+ * The policy's podSelector, in its namespace; an absent one as empty.  A
+ * malformed one (an operator the API does not have) selects the whole
+ * namespace: failing closed isolates more pods, never fewer.
+ */
 static int kp_pick_targets(struct kp *k, const struct tpd_kube_object *pol)
 {
+	static const struct tpd_kube_selector all = { .present = true };
 	const struct kp_ns_run *run = kp_find_run(k, kp_str(pol->meta.ns));
+	const struct tpd_kube_selector *sel = &pol->np.pod_selector;
 
 	kp_picks_reset(&k->dst);
 	if (!run)
 		return 0;
-	return kp_pick_run(k, run, &pol->np.pod_selector, &k->dst, "podSelector");
+	if (!kp_selector_valid(sel))
+		sel = &all;
+	return kp_pick_run(k, run, sel, &k->dst, "podSelector");
 }
 
 /* Does @sel select namespace @run?  One without its object: only an empty one. */
@@ -613,9 +621,9 @@ static int kp_collect_prefixes(struct kp *k)
 	int err = 0;
 
 	for (i = 0; i < k->in->n_policies && !err; i++) {
-		if (!k->active[i])
-			continue;
 		np = &k->pols[i]->np;
+		if (!k->active[i] || !kp_selector_valid(&np->pod_selector))
+			continue;
 		for (r = 0; r < np->n_ingress && !err; r++) {
 			for (j = 0; j < np->ingress[r].n_peers && !err; j++) {
 				peer = &np->ingress[r].peers[j];
@@ -1300,10 +1308,8 @@ static int kp_find_active(struct kp *k)
 			kp_warn(k, "egress rules are not enforced for tailnet traffic");
 		if (!pol->np.ingress_type)
 			continue;
-		if (!kp_selector_valid(&pol->np.pod_selector)) {
-			kp_warn(k, "malformed podSelector: the policy is skipped");
-			continue;
-		}
+		if (!kp_selector_valid(&pol->np.pod_selector))
+			kp_warn(k, "malformed podSelector: every pod of the namespace is isolated, and the policy allows nothing");
 		if ((pol->np.n_ingress && !pol->np.ingress))
 			return -EINVAL;
 		err = kp_pick_targets(k, pol);
@@ -1348,6 +1354,8 @@ static int kp_compile_policies(struct kp *k)
 		k->warnings = saved;
 		if (!err)
 			err = kp_mark_isolated(k);
+		if (!kp_selector_valid(&pol->np.pod_selector))
+			continue;
 		for (r = 0; r < pol->np.n_ingress && !err; r++)
 			err = kp_compile_ingress(k, pol, &pol->np.ingress[r]);
 	}

@@ -1010,7 +1010,9 @@ static void test_bad_input(void **state)
 	struct tpd_kube_object *p = pol(t, "a", "x", "app=web", ING);
 	struct tpd_kube_policy_in in = { 0 };
 	struct tpd_kube_policy_out out;
+	struct tpd_kube_np_rule *r;
 	struct tout o = { 0 };
+	char *text;
 
 	assert_int_equal(tpd_kube_policy_compile(NULL, &out, NULL, NULL), -EINVAL);
 	assert_null(out.rules);
@@ -1025,14 +1027,22 @@ static void test_bad_input(void **state)
 	assert_int_equal(o.out.n_rules, 0);
 	p->kind = TPD_KUBE_NETPOL;
 
-	/* a malformed selector operator: that policy is skipped, with a warning */
+	/* a malformed selector operator: the whole namespace is isolated, the
+	 * policy allows nothing (its ipBlock needs no identity) */
+	r = ing(p);
+	port(r, IPPROTO_TCP, 80, NULL, 0);
+	from_cidr(r, "100.64.0.0/16", NULL);
 	p->np.pod_selector.exprs[0].op = 99;
 	p->np.pod_selector.n_exprs = 1;
 	memset(&o, 0, sizeof(o));
 	compile(t, &o);
 	assert_int_equal(o.err, 0);
-	assert_int_equal(o.out.n_rules, 0);
+	text = out_text(&o);
+	assert_string_equal(text, "any>300 z1 any deny\nany>301 z1 any deny\n");
+	free(text);
 	assert_int_equal(o.out.warnings, 1);
+	assert_non_null(strstr(o.warn.all, "[a/x] malformed podSelector"));
+	assert_int_equal(o.alloc->calls, 0);
 	tpd_kube_policy_free(&o.out);
 }
 
@@ -1106,7 +1116,7 @@ static double cpu_s(void)
 
 /*
  * 100 namespaces of 100 pods (10 apps of 10 replicas: 10 identities a
- * namespace), 500 tailnet peers in one zone; 10 policies a namespace: a
+ * namespace), 5,000 tailnet peers in two zones; 10 policies a namespace: a
  * deny-all, and allows by app from ipBlocks (4 distinct), from pods of the
  * namespace, from namespaces by label, on numeric, ranged and named ports.
  */
@@ -1148,9 +1158,9 @@ static void test_scale(void **state)
 			port(r, IPPROTO_UDP, 30000, NULL, 30100);
 		}
 	}
-	for (i = 0; i < 500; i++) {
+	for (i = 0; i < 5000; i++) {
 		snprintf(cidr, sizeof(cidr), "100.64.%d.%d/32", i / 250, i % 250);
-		tn(t, 1, cidr, 5000 + i / 2);
+		tn(t, 1 + i % 2, cidr, 5000 + i / 2);
 	}
 	w0 = now_s();
 	c0 = cpu_s();
