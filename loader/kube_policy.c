@@ -571,6 +571,17 @@ static char *kp_prefix_str(const struct kp_prefix *p, char *buf, size_t len)
 	return tp_prefix_format(&p->addr, p->plen, buf, len);
 }
 
+/* ::ffff:0:0/96: every IPv4 address. */
+static const struct kp_prefix kp_v4_space = {
+	.addr = { .b = { [10] = 0xff, [11] = 0xff } },
+	.plen = TP_V4_PLEN_BASE,
+};
+
+static bool kp_v4_space_in(const struct kp_prefix *p)
+{
+	return p->plen < TP_V4_PLEN_BASE && kp_prefix_within(&kp_v4_space, p);
+}
+
 /*
  * The prefixes of an ipBlock peer: @cidr and its excepts, checked.  An
  * except outside the CIDR changes nothing and is dropped; one holding the
@@ -589,6 +600,13 @@ static bool kp_block_parse(const struct tpd_kube_np_peer *peer,
 	*empty = false;
 	if (!kp_prefix_make(&peer->cidr, peer->cidr_plen, cidr))
 		return false;
+	/*
+	 * An IPv6 block short enough to hold ::ffff:0:0/96 (::/0) would hold
+	 * every IPv4 address in our 128-bit space: Kubernetes means IPv6
+	 * only, so IPv4 is an except (it has room: callers size @ex one more).
+	 */
+	if (kp_v4_space_in(cidr))
+		ex[(*n_ex)++] = kp_v4_space;
 	if (peer->n_except && (!peer->except || !peer->except_plen))
 		return false;
 	for (i = 0; i < peer->n_except; i++) {

@@ -766,6 +766,18 @@ static void test_ipblock_every_zone(void **state)
 	      1, "tailnet identity 601 of zone 2 is only partly inside ipBlock fd7a:115c:a1e0::/48");
 }
 
+/* ::/0 is IPv6 only, though IPv4 lives in the same 128-bit space. */
+static void test_ipblock_v6_all_not_v4(void **state)
+{
+	struct tin *t = base(1);
+	struct tpd_kube_np_rule *r = ing(pol(t, "a", "v6", "app=web", ING));
+
+	tn(t, 1, "fd7a:115c:a1e0::5/128", 530);
+	from_cidr(r, "::/0", NULL);
+	check(t, L("any>300 z1 any deny", "530>300 z1 any allow", "cidr:::/0>300 z1 any allow"),
+	      L("z1 ::/0 cidr:::/0", "z1 0.0.0.0/0 cidr:0.0.0.0/0"), 0, NULL);
+}
+
 /* An except holding the whole block: the peer allows nothing. */
 static void test_ipblock_except_all(void **state)
 {
@@ -1524,6 +1536,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_ipblock_under_broader_entry, teardown),
 		cmocka_unit_test_teardown(test_ipblock_prefix_held_by_other_source, teardown),
 		cmocka_unit_test_teardown(test_ipblock_every_zone, teardown),
+		cmocka_unit_test_teardown(test_ipblock_v6_all_not_v4, teardown),
 		cmocka_unit_test_teardown(test_ipblock_except_all, teardown),
 		cmocka_unit_test_teardown(test_ipblock_alloc_fails, teardown),
 		cmocka_unit_test_teardown(test_ipblock_no_zone, teardown),
