@@ -131,6 +131,10 @@ struct kp_port_ent {
 	const char *name;   /* a named port, resolved per pod */
 };
 
+/* What a policy selecting pods does with them (struct kp's @active). */
+#define KP_ACT_IN 1 /* isolates them for ingress */
+#define KP_ACT_EG 2 /* isolates them for egress */
+
 struct kp {
 	const struct tpd_kube_policy_in *in;
 	void (*warn)(void *ctx, const char *policy, const char *what);
@@ -139,7 +143,7 @@ struct kp {
 	char policy[512]; /* "namespace/name" of the policy being compiled */
 
 	const struct tpd_kube_object **pols; /* sorted by namespace, name */
-	bool *active;			     /* pols[i] selects something */
+	unsigned char *active;		     /* KP_ACT_*: pols[i] selects something */
 	size_t *pods;			     /* in->pods by namespace, id, name */
 	const struct tpd_kube_object **nss;  /* sorted by name */
 	KP_VEC(struct kp_ns_run) runs;
@@ -152,7 +156,8 @@ struct kp {
 	KP_VEC(struct kp_prefix) ex;	/* their excepts */
 	KP_VEC(struct kp_port_ent) pents;
 	KP_VEC(struct kp_port) ports;
-	KP_VEC(__u32) isolated;
+	KP_VEC(__u32) isolated;	   /* identities with a default ingress deny */
+	KP_VEC(__u32) isolated_eg; /* ... with a default egress deny */
 	KP_VEC(struct tp_rule) rules;
 	KP_VEC(struct tp_ident_entry) idents;
 };
@@ -628,38 +633,48 @@ static int kp_add_block_prefix(struct kp *k, const struct kp_prefix *p)
 	return 0;
 }
 
+/* The prefixes of the ipBlock peers of rules @r[0..n). */
+static int kp_collect_rules(struct kp *k, const struct tpd_kube_np_rule *r, size_t n)
+{
+	const struct tpd_kube_np_peer *peer;
+	struct kp_prefix cidr, *ex = NULL;
+	size_t i, j, x, n_ex, cap = 0;
+	bool empty;
+	int err = 0;
+
+	for (i = 0; i < n && !err; i++) {
+		for (j = 0; j < r[i].n_peers && r[i].peers && !err; j++) {
+			peer = &r[i].peers[j];
+			if (!peer->has_cidr || peer->pods.present || peer->namespaces.present)
+				continue;
+			err = kp_grow((void **)&ex, &cap, peer->n_except + 1, sizeof(*ex));
+			if (err || !kp_block_parse(peer, &cidr, ex, &n_ex, &empty) || empty)
+				continue;
+			err = kp_add_block_prefix(k, &cidr);
+			for (x = 0; x < n_ex && !err; x++)
+				err = kp_add_block_prefix(k, &ex[x]);
+		}
+	}
+	free(ex);
+	return err;
+}
+
 /* Every prefix an active policy's ipBlocks need an identity for. */
 static int kp_collect_prefixes(struct kp *k)
 {
 	const struct tpd_kube_netpol *np;
-	const struct tpd_kube_np_peer *peer;
-	struct kp_prefix cidr, *ex = NULL;
-	size_t i, r, j, x, n_ex, cap = 0;
-	bool empty;
+	size_t i;
 	int err = 0;
 
 	for (i = 0; i < k->in->n_policies && !err; i++) {
 		np = &k->pols[i]->np;
 		if (!k->active[i] || !kp_selector_valid(&np->pod_selector))
 			continue;
-		for (r = 0; r < np->n_ingress && !err; r++) {
-			for (j = 0; j < np->ingress[r].n_peers && !err; j++) {
-				peer = &np->ingress[r].peers[j];
-				if (!peer->has_cidr || peer->pods.present ||
-				    peer->namespaces.present)
-					continue;
-				err = kp_grow((void **)&ex, &cap, peer->n_except + 1,
-					      sizeof(*ex));
-				if (err || !kp_block_parse(peer, &cidr, ex, &n_ex, &empty) ||
-				    empty)
-					continue;
-				err = kp_add_block_prefix(k, &cidr);
-				for (x = 0; x < n_ex && !err; x++)
-					err = kp_add_block_prefix(k, &ex[x]);
-			}
-		}
+		if (k->active[i] & KP_ACT_IN)
+			err = kp_collect_rules(k, np->ingress, np->n_ingress);
+		if (!err && (k->active[i] & KP_ACT_EG))
+			err = kp_collect_rules(k, np->egress, np->n_egress);
 	}
-	free(ex);
 	return err;
 }
 
@@ -1039,28 +1054,38 @@ static int kp_block_sources(struct kp *k)
 
 /* ---- ingress rules -> rules ---------------------------------------------------- */
 
+/*
+ * The identities one peer of a rule names (sources of an ingress rule,
+ * destinations of an egress rule).  Pods are never a tailnet destination
+ * (the destination's identity comes from the tailnet zone), so an egress
+ * rule's pod peers give no rule: the cluster's CNI enforces those.
+ */
 static int kp_peer_sources(struct kp *k, const struct tpd_kube_object *pol,
-			   const struct tpd_kube_np_peer *peer)
+			   const struct tpd_kube_np_peer *peer, bool egress)
 {
+	const char *what = egress ? "to[]" : "from[]";
 	size_t i;
 	int err;
 
 	if (peer->has_cidr) {
 		if (peer->pods.present || peer->namespaces.present) {
-			kp_warn(k, "a from[] peer with ipBlock and a selector is invalid: skipped");
+			kp_warn(k, "a %s peer with ipBlock and a selector is invalid: skipped",
+				what);
 			return 0;
 		}
 		return kp_add_block(k, peer);
 	}
 	if (!peer->pods.present && !peer->namespaces.present) {
-		kp_warn(k, "an empty from[] peer is invalid: skipped");
+		kp_warn(k, "an empty %s peer is invalid: skipped", what);
 		return 0;
 	}
 	if ((peer->pods.present && !kp_selector_valid(&peer->pods)) ||
 	    (peer->namespaces.present && !kp_selector_valid(&peer->namespaces))) {
-		kp_warn(k, "a from[] peer with a malformed selector: skipped");
+		kp_warn(k, "a %s peer with a malformed selector: skipped", what);
 		return 0;
 	}
+	if (egress)
+		return 0;
 	err = kp_pick_peer_pods(k, pol, peer);
 	for (i = 0; i < k->srcp.sel.n && !err; i++)
 		err = kp_add_src(k, k->srcp.sel.v[i].id, k->in->zone);
@@ -1076,9 +1101,9 @@ static int kp_src_cmp(const void *pa, const void *pb)
 	return (int)a->zone - (int)b->zone;
 }
 
-/* The sources of ingress rule @r, sorted, each once. */
+/* The peers of rule @r (@egress: an egress rule's), sorted, each once. */
 static int kp_rule_sources(struct kp *k, const struct tpd_kube_object *pol,
-			   const struct tpd_kube_np_rule *r)
+			   const struct tpd_kube_np_rule *r, bool egress)
 {
 	size_t i, out = 0;
 	int err = 0;
@@ -1092,7 +1117,7 @@ static int kp_rule_sources(struct kp *k, const struct tpd_kube_object *pol,
 	k->blocks.n = 0;
 	k->ex.n = 0;
 	for (i = 0; i < r->n_peers && !err; i++)
-		err = kp_peer_sources(k, pol, &r->peers[i]);
+		err = kp_peer_sources(k, pol, &r->peers[i], egress);
 	if (!err)
 		err = kp_block_sources(k);
 	if (err)
@@ -1224,9 +1249,13 @@ static int kp_port_cmp(const void *pa, const void *pb)
 	return (int)a->hi - (int)b->hi;
 }
 
-/* The ports rule @r allows on identity @d, sorted, each once. */
+/*
+ * The ports rule @r allows on identity @d, sorted, each once.  @egress:
+ * @r is an egress rule, whose named ports are those of the destination
+ * pods; a tailnet destination is no pod, so they allow nothing there.
+ */
 static int kp_dst_ports(struct kp *k, const struct tpd_kube_np_rule *r,
-			const struct kp_sel *d)
+			const struct kp_sel *d, bool egress)
 {
 	size_t i, out = 0;
 	int err = 0;
@@ -1235,8 +1264,10 @@ static int kp_dst_ports(struct kp *k, const struct tpd_kube_np_rule *r,
 	if (!r->n_ports)
 		return kp_add_port(k, 0, 0, 0); /* every port of every protocol */
 	for (i = 0; i < k->pents.n && !err; i++) {
-		if (k->pents.v[i].name)
+		if (k->pents.v[i].name && !egress)
 			err = kp_resolve_named(k, d, &k->pents.v[i]);
+		else if (k->pents.v[i].name)
+			continue;
 		else
 			err = kp_add_port(k, k->pents.v[i].num.proto,
 					  k->pents.v[i].num.lo, k->pents.v[i].num.hi);
@@ -1283,17 +1314,49 @@ static int kp_compile_ingress(struct kp *k, const struct tpd_kube_object *pol,
 	size_t di, si, pi;
 	int err;
 
-	err = kp_rule_sources(k, pol, r);
+	err = kp_rule_sources(k, pol, r, false);
 	if (!err)
 		err = kp_rule_port_entries(k, r);
 	if (err || !k->src.n)
 		return err;
 	for (di = 0; di < k->dst.sel.n; di++) {
 		d = &k->dst.sel.v[di];
-		err = kp_dst_ports(k, r, d);
+		err = kp_dst_ports(k, r, d, false);
 		for (si = 0; si < k->src.n && !err; si++)
 			for (pi = 0; pi < k->ports.n && !err; pi++)
 				err = kp_add_rule(k, k->src.v[si].id, d->id,
+						  k->src.v[si].zone, &k->ports.v[pi],
+						  TP_VERDICT_ALLOW);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * (selected identities) x (destinations) x (ports) of egress rule @r:
+ * flows from a pod of this node to the tailnet, whose source identity is
+ * the pod's (docs/policy.md, Identities) and destination the tailnet
+ * zone's.
+ */
+static int kp_compile_egress(struct kp *k, const struct tpd_kube_object *pol,
+			     const struct tpd_kube_np_rule *r)
+{
+	const struct kp_sel *d;
+	size_t di, si, pi;
+	int err;
+
+	err = kp_rule_sources(k, pol, r, true);
+	if (!err)
+		err = kp_rule_port_entries(k, r);
+	if (err || !k->src.n)
+		return err;
+	for (di = 0; di < k->dst.sel.n; di++) {
+		d = &k->dst.sel.v[di];
+		err = kp_dst_ports(k, r, d, true);
+		for (si = 0; si < k->src.n && !err; si++)
+			for (pi = 0; pi < k->ports.n && !err; pi++)
+				err = kp_add_rule(k, d->id, k->src.v[si].id,
 						  k->src.v[si].zone, &k->ports.v[pi],
 						  TP_VERDICT_ALLOW);
 		if (err)
@@ -1309,9 +1372,8 @@ static void kp_set_policy(struct kp *k, const struct tpd_kube_object *pol)
 }
 
 /*
- * Pass 1: which policies select something, and the warnings about what
- * they select.  Policies without the Ingress type select nothing here:
- * egress is not enforced for tailnet traffic.
+ * Pass 1: which policies select something, for which direction, and the
+ * warnings about what they select.
  */
 static int kp_find_active(struct kp *k)
 {
@@ -1322,35 +1384,39 @@ static int kp_find_active(struct kp *k)
 	for (i = 0; i < k->in->n_policies; i++) {
 		pol = k->pols[i];
 		kp_set_policy(k, pol);
-		if (pol->np.egress_type)
-			kp_warn(k, "egress rules are not enforced for tailnet traffic");
-		if (!pol->np.ingress_type)
+		if (!pol->np.ingress_type && !pol->np.egress_type)
 			continue;
 		if (!kp_selector_valid(&pol->np.pod_selector))
 			kp_warn(k, "malformed podSelector: every pod of the namespace is isolated, and the policy allows nothing");
-		if ((pol->np.n_ingress && !pol->np.ingress))
+		if ((pol->np.n_ingress && !pol->np.ingress) ||
+		    (pol->np.n_egress && !pol->np.egress))
 			return -EINVAL;
 		err = kp_pick_targets(k, pol);
 		if (err)
 			return err;
-		k->active[i] = k->dst.sel.n > 0;
+		if (k->dst.sel.n)
+			k->active[i] = (pol->np.ingress_type ? KP_ACT_IN : 0) |
+				       (pol->np.egress_type ? KP_ACT_EG : 0);
 	}
 	return 0;
 }
 
-static int kp_mark_isolated(struct kp *k)
+static int kp_mark_isolated(struct kp *k, bool egress)
 {
 	size_t i;
 
 	for (i = 0; i < k->dst.sel.n; i++) {
-		if (kp_vec_room(&k->isolated))
+		if (egress ? kp_vec_room(&k->isolated_eg) : kp_vec_room(&k->isolated))
 			return -ENOMEM;
-		k->isolated.v[k->isolated.n++] = k->dst.sel.v[i].id;
+		if (egress)
+			k->isolated_eg.v[k->isolated_eg.n++] = k->dst.sel.v[i].id;
+		else
+			k->isolated.v[k->isolated.n++] = k->dst.sel.v[i].id;
 	}
 	return 0;
 }
 
-/* Pass 2: the allow rules of every active policy. */
+/* Pass 2: the isolations and allow rules of every active policy. */
 static int kp_compile_policies(struct kp *k)
 {
 	const struct tpd_kube_object *pol;
@@ -1370,12 +1436,16 @@ static int kp_compile_policies(struct kp *k)
 		err = kp_pick_targets(k, pol);
 		k->warn = warn;
 		k->warnings = saved;
-		if (!err)
-			err = kp_mark_isolated(k);
+		if (!err && (k->active[i] & KP_ACT_IN))
+			err = kp_mark_isolated(k, false);
+		if (!err && (k->active[i] & KP_ACT_EG))
+			err = kp_mark_isolated(k, true);
 		if (!kp_selector_valid(&pol->np.pod_selector))
 			continue;
-		for (r = 0; r < pol->np.n_ingress && !err; r++)
+		for (r = 0; (k->active[i] & KP_ACT_IN) && r < pol->np.n_ingress && !err; r++)
 			err = kp_compile_ingress(k, pol, &pol->np.ingress[r]);
+		for (r = 0; (k->active[i] & KP_ACT_EG) && r < pol->np.n_egress && !err; r++)
+			err = kp_compile_egress(k, pol, &pol->np.egress[r]);
 	}
 	return err;
 }
@@ -1403,6 +1473,16 @@ static int kp_u32_cmp(const void *pa, const void *pb)
  *    and the deny is not written at all (kp_merge_rules()).
  * Rules are written with the same zone (in->zone) for both kinds, except
  * the ipBlock ones, which name a source.
+ *
+ * Egress is the mirror image: the default deny of an egress-isolated
+ * identity P is (P, any destination, zone, any, any), and an allow names
+ * P and either a destination (2 identities) or ports (8 or 16 + n bits),
+ * or is the deny's own match (P to anywhere, everything): merged the same
+ * way.  The two kinds never meet: an ingress rule names a pod as
+ * destination, and a flow to the tailnet never has one (its destination
+ * identity is the tailnet zone's); an egress rule names a pod as source,
+ * and a flow from the tailnet never has one (its source identity is the
+ * tailnet zone's).
  */
 static int kp_emit_denies(struct kp *k)
 {
@@ -1415,6 +1495,13 @@ static int kp_emit_denies(struct kp *k)
 	for (i = 0; i < k->isolated.n && !err; i++)
 		if (!i || k->isolated.v[i] != k->isolated.v[i - 1])
 			err = kp_add_rule(k, TP_POLICY_ANY_ID, k->isolated.v[i],
+					  k->in->zone, &any, TP_VERDICT_DENY);
+	if (k->isolated_eg.n)
+		qsort(k->isolated_eg.v, k->isolated_eg.n, sizeof(*k->isolated_eg.v),
+		      kp_u32_cmp);
+	for (i = 0; i < k->isolated_eg.n && !err; i++)
+		if (!i || k->isolated_eg.v[i] != k->isolated_eg.v[i - 1])
+			err = kp_add_rule(k, k->isolated_eg.v[i], TP_POLICY_ANY_ID,
 					  k->in->zone, &any, TP_VERDICT_DENY);
 	return err;
 }
@@ -1516,6 +1603,7 @@ static void kp_free(struct kp *k)
 	free(k->pents.v);
 	free(k->ports.v);
 	free(k->isolated.v);
+	free(k->isolated_eg.v);
 	free(k->rules.v);
 	free(k->idents.v);
 }

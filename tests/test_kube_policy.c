@@ -272,6 +272,7 @@ static struct tpd_kube_object *pol(struct tin *t, const char *nsname,
 	o->np.ingress_type = types & ING;
 	o->np.egress_type = types & EGR;
 	o->np.ingress = az(8 * sizeof(*o->np.ingress));
+	o->np.egress = az(8 * sizeof(*o->np.egress));
 	assert_true(t->n_pols < t->cap);
 	t->pols[t->n_pols++] = o;
 	return o;
@@ -280,6 +281,16 @@ static struct tpd_kube_object *pol(struct tin *t, const char *nsname,
 static struct tpd_kube_np_rule *ing(struct tpd_kube_object *p)
 {
 	struct tpd_kube_np_rule *r = &p->np.ingress[p->np.n_ingress++];
+
+	r->peers = az(8 * sizeof(*r->peers));
+	r->ports = az(8 * sizeof(*r->ports));
+	return r;
+}
+
+/* An egress rule; from_cidr() and the others fill its to[]. */
+static struct tpd_kube_np_rule *egr(struct tpd_kube_object *p)
+{
+	struct tpd_kube_np_rule *r = &p->np.egress[p->np.n_egress++];
 
 	r->peers = az(8 * sizeof(*r->peers));
 	r->ports = az(8 * sizeof(*r->ports));
@@ -975,16 +986,45 @@ static void test_other_namespace_and_empty_selector(void **state)
 	check(t, L("any>310 z1 any deny"), NONE, 0, NULL);
 }
 
-static void test_egress_only(void **state)
+/*
+ * Egress toward the tailnet: the selected identity as source.  Named
+ * ports name the destination pod's ports and pods are never tailnet
+ * destinations: they allow nothing, as pod peers (the CNI's business).
+ */
+static void test_egress(void **state)
 {
 	struct tin *t = base(1);
 	struct tpd_kube_np_rule *r;
+	struct tpd_kube_object *p;
 
-	pol(t, "a", "out", "app=web", EGR);
-	r = ing(pol(t, "a", "both", "app=db", ING | EGR));
+	r = egr(pol(t, "a", "out", "app=web", EGR));
+	from_cidr(r, "100.64.0.0/16", "100.64.2.0/24");
+	from_sel(r, "app=db", NULL);
+	port(r, IPPROTO_TCP, 443, NULL, 0);
+	port(r, IPPROTO_TCP, 0, "http", 0);
+	r = egr(pol(t, "a", "out-udp", "app=web", EGR));
+	port(r, IPPROTO_UDP, 53, NULL, 0);
+	p = pol(t, "a", "both", "app=db", ING | EGR);
+	r = ing(p);
 	port(r, IPPROTO_TCP, 5432, NULL, 0);
-	check(t, L("any>301 z1 tcp/5432 allow", "any>301 z1 any deny"), NONE, 2,
-	      "[a/out] egress rules are not enforced");
+	check(t,
+	      L("300>any z1 any deny", "300>any z1 udp/53 allow",
+		"300>500 z1 tcp/443 allow", "300>cidr:100.64.0.0/16 z1 tcp/443 allow",
+		"any>301 z1 tcp/5432 allow", "any>301 z1 any deny",
+		"301>any z1 any deny"),
+	      L("z1 100.64.0.0/16 cidr:100.64.0.0/16",
+		"z1 100.64.2.0/24 cidr:100.64.2.0/24"),
+	      0, NULL);
+}
+
+/* Egress allowing everything: no egress deny; Ingress alone: no egress rule. */
+static void test_egress_allow_all(void **state)
+{
+	struct tin *t = base(1);
+
+	egr(pol(t, "a", "out", "app=web", EGR));
+	pol(t, "a", "in", "app=web", ING);
+	check(t, L("300>any z1 any allow", "any>300 z1 any deny"), NONE, 0, NULL);
 }
 
 /* A selector on a label the identity leaves out: a warning, all selected. */
@@ -1228,16 +1268,57 @@ static void df_prefix_text(unsigned int i, unsigned int plen, char *buf, size_t 
 	snprintf(buf, len, "100.64.0.%u/%u", i & mask, plen);
 }
 
+/* Random peers (ipBlocks of the /24, sometimes pods) and ports. */
+static void df_rule(struct tpd_kube_np_rule *r)
+{
+	char c[32], ex[64];
+	unsigned int k, plen;
+
+	for (k = (unsigned int)rnd_below(3); k > 0; k--) {
+		plen = 24 + (unsigned int)rnd_below(9);
+		df_prefix_text((unsigned int)rnd_below(DF_ADDRS), plen, c, sizeof(c));
+		ex[0] = 0;
+		if (rnd_below(2) && plen < 32) {
+			unsigned int xl = plen + 1 + (unsigned int)rnd_below(32 - plen);
+			unsigned int base = (unsigned int)atoi(strrchr(c, '.') + 1);
+
+			df_prefix_text(base | (unsigned int)rnd_below(1u << (32 - plen)), xl,
+				       ex, sizeof(ex));
+		}
+		from_cidr(r, c, ex[0] ? ex : NULL);
+	}
+	if (rnd_below(4) == 0)
+		from_sel(r, "app=web", NULL);
+	for (k = (unsigned int)rnd_below(3); k > 0; k--) {
+		switch (rnd_below(5)) {
+		case 0:
+			port(r, IPPROTO_TCP, df_ports[rnd_below(8)], NULL, 0);
+			break;
+		case 1:
+			port(r, IPPROTO_UDP, 53, NULL, 0);
+			break;
+		case 2:
+			port(r, IPPROTO_TCP, 1000, NULL, 1003);
+			break;
+		case 3:
+			port(r, rnd_below(2) ? IPPROTO_TCP : IPPROTO_UDP, 0,
+			     rnd_below(2) ? "http" : "dns", 0);
+			break;
+		default:
+			port(r, IPPROTO_SCTP, 80, NULL, 0);
+		}
+	}
+}
+
 static void df_build(struct df_world *w)
 {
 	static const char *apps[] = { "web", "db", "api", "job" };
 	static const char *ports[] = { "http:tcp:8080", "http:tcp:80,dns:udp:53",
 				       NULL, "http:tcp:8443" };
 	struct tin *t = tin_new(256, rnd_below(3) ? 0 : 1);
-	struct tpd_kube_np_rule *r;
 	struct tpd_kube_object *p;
-	char name[32], lab[32], c[32], ex[64];
-	unsigned int i, j, n_pol, n_rules, k, plen;
+	char name[32], lab[32], c[32];
+	unsigned int i, j, n_pol, n_rules, k;
 	bool used[DF_ZONES][DF_ADDRS];
 
 	w->t = t;
@@ -1271,47 +1352,15 @@ static void df_build(struct df_world *w)
 	for (i = 0; i < n_pol; i++) {
 		snprintf(name, sizeof(name), "p%u", i);
 		snprintf(lab, sizeof(lab), "app=%s", apps[rnd_below(4)]);
+		k = (unsigned int)rnd_below(5);
 		p = pol(t, rnd_below(2) ? "a" : "b", name, rnd_below(4) ? lab : "",
-			rnd_below(5) ? ING : EGR);
+			k < 3 ? ING : k == 3 ? EGR : ING | EGR);
 		n_rules = (unsigned int)rnd_below(3);
-		for (j = 0; j < n_rules; j++) {
-			r = ing(p);
-			for (k = (unsigned int)rnd_below(3); k > 0; k--) {
-				plen = 24 + (unsigned int)rnd_below(9);
-				df_prefix_text((unsigned int)rnd_below(DF_ADDRS), plen, c,
-					       sizeof(c));
-				ex[0] = 0;
-				if (rnd_below(2) && plen < 32) {
-					unsigned int xl = plen + 1 + (unsigned int)rnd_below(32 - plen);
-					unsigned int base = (unsigned int)atoi(strrchr(c, '.') + 1);
-
-					df_prefix_text(base | (unsigned int)rnd_below(1u << (32 - plen)),
-						       xl, ex, sizeof(ex));
-				}
-				from_cidr(r, c, ex[0] ? ex : NULL);
-			}
-			if (rnd_below(4) == 0)
-				from_sel(r, "app=web", NULL);
-			for (k = (unsigned int)rnd_below(3); k > 0; k--) {
-				switch (rnd_below(5)) {
-				case 0:
-					port(r, IPPROTO_TCP, df_ports[rnd_below(8)], NULL, 0);
-					break;
-				case 1:
-					port(r, IPPROTO_UDP, 53, NULL, 0);
-					break;
-				case 2:
-					port(r, IPPROTO_TCP, 1000, NULL, 1003);
-					break;
-				case 3:
-					port(r, rnd_below(2) ? IPPROTO_TCP : IPPROTO_UDP, 0,
-					     rnd_below(2) ? "http" : "dns", 0);
-					break;
-				default:
-					port(r, IPPROTO_SCTP, 80, NULL, 0);
-				}
-			}
-		}
+		for (j = 0; j < n_rules; j++)
+			df_rule(p->np.ingress_type ? ing(p) : egr(p));
+		if (p->np.ingress_type && p->np.egress_type)
+			for (j = (unsigned int)rnd_below(3); j > 0; j--)
+				df_rule(egr(p));
 	}
 }
 
@@ -1327,6 +1376,7 @@ static bool df_in_block(const struct tpd_kube_np_peer *pe, const struct tp_addr 
 	return true;
 }
 
+/* @dst: the pod whose named ports count, NULL when the destination is no pod. */
 static bool df_port_ok(const struct tpd_kube_np_rule *r,
 		       const struct tpd_kube_object *dst, __u8 proto, __u16 dport)
 {
@@ -1341,7 +1391,7 @@ static bool df_port_ok(const struct tpd_kube_np_rule *r,
 		if (p->proto != proto || proto == IPPROTO_SCTP)
 			continue;
 		if (p->name) {
-			for (j = 0; j < dst->pod.n_ports; j++)
+			for (j = 0; dst && j < dst->pod.n_ports; j++)
 				if (!strcmp(dst->pod.ports[j].name, p->name) &&
 				    dst->pod.ports[j].proto == proto &&
 				    dst->pod.ports[j].port == dport)
@@ -1354,32 +1404,49 @@ static bool df_port_ok(const struct tpd_kube_np_rule *r,
 	return false;
 }
 
-/* NetworkPolicy's answer for a tailnet source address (pod peers never match one). */
-static bool df_reference(const struct tin *t, __u16 zone, const struct tp_addr *src,
-			 const struct tpd_kube_object *dst, __u8 proto, __u16 dport)
+/* Does policy @o select @pod for that direction?  Its rules then. */
+static bool df_selects(const struct tpd_kube_object *o, const struct tpd_kube_object *pod,
+		       bool egress, const struct tpd_kube_np_rule **rules, size_t *n)
 {
-	const struct tpd_kube_netpol *np;
-	const struct tpd_kube_np_rule *r;
+	const struct tpd_kube_netpol *np = &o->np;
+
+	if (!(egress ? np->egress_type : np->ingress_type) ||
+	    strcmp(o->meta.ns, pod->meta.ns) ||
+	    !tpd_kube_selector_match(&np->pod_selector, pod->meta.labels,
+				     pod->meta.n_labels))
+		return false;
+	*rules = egress ? np->egress : np->ingress;
+	*n = egress ? np->n_egress : np->n_ingress;
+	return true;
+}
+
+/*
+ * NetworkPolicy's answer for a tailnet address @peer talking to @pod:
+ * from @peer (ingress) or to it (@egress).  Pod peers never match a
+ * tailnet address; an egress rule's named ports only match pods.
+ */
+static bool df_reference(const struct tin *t, __u16 zone, const struct tp_addr *peer,
+			 const struct tpd_kube_object *pod, __u8 proto, __u16 dport,
+			 bool egress)
+{
+	const struct tpd_kube_np_rule *r, *rules;
 	bool isolated = false;
-	size_t i, j, k;
+	size_t i, j, k, n;
 
 	if (t->zone && zone != t->zone)
 		return true; /* the rules are for another zone */
 	for (i = 0; i < t->n_pols; i++) {
-		np = &t->pols[i]->np;
-		if (!np->ingress_type || strcmp(t->pols[i]->meta.ns, dst->meta.ns) ||
-		    !tpd_kube_selector_match(&np->pod_selector, dst->meta.labels,
-					     dst->meta.n_labels))
+		if (!df_selects(t->pols[i], pod, egress, &rules, &n))
 			continue;
 		isolated = true;
-		for (j = 0; j < np->n_ingress; j++) {
-			r = &np->ingress[j];
-			if (!df_port_ok(r, dst, proto, dport))
+		for (j = 0; j < n; j++) {
+			r = &rules[j];
+			if (!df_port_ok(r, egress ? NULL : pod, proto, dport))
 				continue;
 			if (!r->n_peers)
 				return true;
 			for (k = 0; k < r->n_peers; k++)
-				if (r->peers[k].has_cidr && df_in_block(&r->peers[k], src))
+				if (r->peers[k].has_cidr && df_in_block(&r->peers[k], peer))
 					return true;
 		}
 	}
@@ -1426,25 +1493,22 @@ static bool df_rule_allows_identity(const struct tpd_kube_np_rule *r,
  * the pod allows the port and every address of the source's identity.
  */
 static bool df_expected(const struct tin *t, const struct pref_policy *ids,
-			__u16 zone, __u32 src_id, const struct tpd_kube_object *dst,
-			__u8 proto, __u16 dport)
+			__u16 zone, __u32 peer_id, const struct tpd_kube_object *pod,
+			__u8 proto, __u16 dport, bool egress)
 {
-	const struct tpd_kube_netpol *np;
+	const struct tpd_kube_np_rule *rules;
 	bool isolated = false;
-	size_t i, j;
+	size_t i, j, n;
 
 	if (t->zone && zone != t->zone)
 		return true;
 	for (i = 0; i < t->n_pols; i++) {
-		np = &t->pols[i]->np;
-		if (!np->ingress_type || strcmp(t->pols[i]->meta.ns, dst->meta.ns) ||
-		    !tpd_kube_selector_match(&np->pod_selector, dst->meta.labels,
-					     dst->meta.n_labels))
+		if (!df_selects(t->pols[i], pod, egress, &rules, &n))
 			continue;
 		isolated = true;
-		for (j = 0; j < np->n_ingress; j++)
-			if (df_port_ok(&np->ingress[j], dst, proto, dport) &&
-			    df_rule_allows_identity(&np->ingress[j], ids, zone, src_id))
+		for (j = 0; j < n; j++)
+			if (df_port_ok(&rules[j], egress ? NULL : pod, proto, dport) &&
+			    df_rule_allows_identity(&rules[j], ids, zone, peer_id))
 				return true;
 	}
 	return !isolated;
@@ -1464,7 +1528,8 @@ static void test_differential(void **state)
 	__u16 zone;
 	__u8 protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_SCTP };
 	unsigned int ai, x;
-	bool want, got, nprule;
+	bool want, got, nprule, egress;
+	__u32 peer_id;
 
 	if (env)
 		rounds = (unsigned int)atoi(env);
@@ -1491,13 +1556,17 @@ static void test_differential(void **state)
 			q.proto = protos[rnd_below(4)];
 			q.dport = q.proto == IPPROTO_ICMP ? 0 : df_ports[rnd_below(8)];
 			df_addr(ai, &a);
-			q.src_id = df_src_id(&ref, zone, &a);
-			q.dst_id = w.pod_ids[pi];
+			/* half the packets from the tailnet, half to it */
+			egress = x & 1;
+			peer_id = df_src_id(&ref, zone, &a);
+			q.src_id = egress ? w.pod_ids[pi] : peer_id;
+			q.dst_id = egress ? peer_id : w.pod_ids[pi];
 			pref_decide(&ref, &q, &d);
 			got = d.verdict == TP_VERDICT_ALLOW;
-			want = df_expected(w.t, &ref, zone, q.src_id, w.pods[pi], q.proto,
-					   q.dport);
-			nprule = df_reference(w.t, zone, &a, w.pods[pi], q.proto, q.dport);
+			want = df_expected(w.t, &ref, zone, peer_id, w.pods[pi], q.proto,
+					   q.dport, egress);
+			nprule = df_reference(w.t, zone, &a, w.pods[pi], q.proto, q.dport,
+					      egress);
 			/* never more than NetworkPolicy allows that address */
 			if (got && !nprule)
 				want = false;
@@ -1506,9 +1575,9 @@ static void test_differential(void **state)
 				char *text = out_text(&o);
 
 				pref_print_matches(stderr, &ref, &q);
-				fail_msg("seed %llu round %u: zone %u 100.64.0.%u (identity %u) -> pod %s (identity %u) proto %u port %u: expected %s, compiled %s, NetworkPolicy for the address %s\nrules:\n%swarnings:\n%s",
-					 seed, round, zone, ai, q.src_id, w.pods[pi]->meta.name,
-					 q.dst_id, q.proto, q.dport, want ? "allow" : "deny",
+				fail_msg("seed %llu round %u: %s zone %u 100.64.0.%u (identity %u), pod %s (identity %u) proto %u port %u: expected %s, compiled %s, NetworkPolicy for the address %s\nrules:\n%swarnings:\n%s",
+					 seed, round, egress ? "to" : "from", zone, ai, peer_id,
+					 w.pods[pi]->meta.name, w.pod_ids[pi], q.proto, q.dport, want ? "allow" : "deny",
 					 got ? "allow" : "deny", nprule ? "allow" : "deny", text,
 					 o.warn.all);
 			}
@@ -1549,7 +1618,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_udp_and_sctp, teardown),
 		cmocka_unit_test_teardown(test_several_policies_union, teardown),
 		cmocka_unit_test_teardown(test_other_namespace_and_empty_selector, teardown),
-		cmocka_unit_test_teardown(test_egress_only, teardown),
+		cmocka_unit_test_teardown(test_egress, teardown),
+		cmocka_unit_test_teardown(test_egress_allow_all, teardown),
 		cmocka_unit_test_teardown(test_selector_splits_identity, teardown),
 		cmocka_unit_test_teardown(test_no_pods_selected, teardown),
 		cmocka_unit_test_teardown(test_bad_input, teardown),
