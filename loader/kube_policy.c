@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * NetworkPolicy -> identity policy rules for traffic from the tailnet
- * (kube_policy.h; the enforced subset is documented in docs/policy.md,
- * "Kubernetes NetworkPolicy").
+ * NetworkPolicy -> identity policy rules for traffic from the tailnet to
+ * pods, and from pods of this node to the tailnet (kube_policy.h; what is
+ * enforced is documented in docs/policy.md, "Kubernetes NetworkPolicy").
  *
  * In short: a pod identity selected by a policy with the Ingress type
  * gets one deny rule (any source, any protocol); every ingress rule of
  * such a policy becomes allow rules (sources) x (selected identities) x
- * (ports), which all win over that deny (see kp_emit_denies()).  ipBlock
- * peers become identities: every tailnet identity whose entries of a zone
- * all lie inside the block, and an identity per block prefix ("cidr:P")
- * for the block's addresses no peer holds.
+ * (ports), which all win over that deny (see kp_emit_denies()).  Egress
+ * is the mirror image with the pod identity as source.  ipBlock peers
+ * become identities: every tailnet identity whose entries of a zone all
+ * lie inside the rule's blocks, and an identity per block prefix
+ * ("cidr:P") for the block addresses no peer holds.
  *
  * Pass 1 finds the policies that select something (only their ipBlocks
  * need identities), then the ipBlock prefixes get their identities and

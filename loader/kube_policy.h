@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * NetworkPolicy -> identity policy rules, for traffic from the tailnet.
+ * NetworkPolicy -> identity policy rules, for traffic from the tailnet
+ * to pods and from this node's pods to the tailnet.
  *
  * A pure function of its input (no maps, no I/O), so that it is tested
  * against a table of policies -> expected rules.  The caller (kube_sync.c)
