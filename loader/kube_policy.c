@@ -33,14 +33,16 @@
 #define KP_CIDR_NAME "cidr:" /* identity names of ipBlock prefixes */
 
 /* A growable array: @v holds @n of @cap items. */
-#define KP_VEC(type)             \
-	struct {                 \
-		type *v;         \
-		size_t n, cap;   \
+#define KP_VEC(type)           \
+	struct {               \
+		type *v;       \
+		size_t n, cap; \
 	}
 
 /* Room for one more item in a KP_VEC; 0 or -ENOMEM. */
-#define kp_vec_room(vec) kp_grow((void **)&(vec)->v, &(vec)->cap, (vec)->n + 1, sizeof(*(vec)->v))
+#define kp_vec_room(vec)                                       \
+	kp_grow((void **)&(vec)->v, &(vec)->cap, (vec)->n + 1, \
+		sizeof(*(vec)->v))
 
 static int kp_grow(void **v, size_t *cap, size_t need, size_t size)
 {
@@ -144,9 +146,9 @@ struct kp {
 	char policy[512]; /* "namespace/name" of the policy being compiled */
 
 	const struct tpd_kube_object **pols; /* sorted by namespace, name */
-	unsigned char *active;		     /* KP_ACT_*: pols[i] selects something */
-	size_t *pods;			     /* in->pods by namespace, id, name */
-	const struct tpd_kube_object **nss;  /* sorted by name */
+	unsigned char *active; /* KP_ACT_*: pols[i] selects something */
+	size_t *pods;	       /* in->pods by namespace, id, name */
+	const struct tpd_kube_object **nss; /* sorted by name */
 	KP_VEC(struct kp_ns_run) runs;
 	KP_VEC(struct kp_zone) zones;
 	KP_VEC(struct kp_block_prefix) pfx;
@@ -317,7 +319,8 @@ static int kp_pod_cmp(const void *pa, const void *pb)
 	return kp_obj_cmp(a->pod, b->pod);
 }
 
-static const struct tpd_kube_object *kp_find_ns(const struct kp *k, const char *ns)
+static const struct tpd_kube_object *kp_find_ns(const struct kp *k,
+						const char *ns)
 {
 	size_t lo = 0, hi = k->in->n_namespaces, mid;
 	int c;
@@ -346,7 +349,8 @@ static int kp_check_input(struct kp *k)
 	    (in->n_tailnet && !in->tailnet))
 		return -EINVAL;
 	for (i = 0; i < in->n_policies; i++)
-		if (!in->policies[i] || in->policies[i]->kind != TPD_KUBE_NETPOL)
+		if (!in->policies[i] ||
+		    in->policies[i]->kind != TPD_KUBE_NETPOL)
 			return -EINVAL;
 	for (i = 0; i < in->n_pods; i++)
 		if (!in->pods[i].pod || in->pods[i].pod->kind != TPD_KUBE_POD ||
@@ -431,8 +435,8 @@ static void kp_picks_reset(struct kp_picks *p)
  * identity leaves out, such as pod-template-hash), that is a warning.
  */
 static int kp_pick_run(struct kp *k, const struct kp_ns_run *run,
-		       const struct tpd_kube_selector *sel, struct kp_picks *out,
-		       const char *what)
+		       const struct tpd_kube_selector *sel,
+		       struct kp_picks *out, const char *what)
 {
 	const struct tpd_kube_policy_in *in = k->in;
 	const struct tpd_kube_object *pod;
@@ -442,7 +446,8 @@ static int kp_pick_run(struct kp *k, const struct kp_ns_run *run,
 	while (i < run->hi) {
 		id = in->pods[k->pods[i]].id;
 		first = out->picked.n;
-		for (end = i; end < run->hi && in->pods[k->pods[end]].id == id; end++) {
+		for (end = i; end < run->hi && in->pods[k->pods[end]].id == id;
+		     end++) {
 			pod = in->pods[k->pods[end]].pod;
 			if (!tpd_kube_selector_match(sel, pod->meta.labels,
 						     pod->meta.n_labels))
@@ -454,13 +459,15 @@ static int kp_pick_run(struct kp *k, const struct kp_ns_run *run,
 		if (out->picked.n > first) {
 			if (kp_vec_room(&out->sel))
 				return -ENOMEM;
-			out->sel.v[out->sel.n++] = (struct kp_sel){
-				.id = id, .first = first, .n = out->picked.n - first
-			};
+			out->sel.v[out->sel.n++] =
+				(struct kp_sel){ .id = id,
+						 .first = first,
+						 .n = out->picked.n - first };
 			if (out->picked.n - first < end - i)
-				kp_warn(k, "%s selects %zu of the %zu pods of identity %u in namespace %s: all of them are treated as selected",
-					what, out->picked.n - first, end - i, id,
-					run->ns);
+				kp_warn(k,
+					"%s selects %zu of the %zu pods of identity %u in namespace %s: all of them are treated as selected",
+					what, out->picked.n - first, end - i,
+					id, run->ns);
 		}
 		i = end;
 	}
@@ -501,7 +508,8 @@ static int kp_pick_peer_pods(struct kp *k, const struct tpd_kube_object *pol,
 			     const struct tpd_kube_np_peer *peer)
 {
 	static const struct tpd_kube_selector all = { .present = true };
-	const struct tpd_kube_selector *pods = peer->pods.present ? &peer->pods : &all;
+	const struct tpd_kube_selector *pods =
+		peer->pods.present ? &peer->pods : &all;
 	const struct kp_ns_run *run;
 	size_t i;
 	int err;
@@ -509,7 +517,9 @@ static int kp_pick_peer_pods(struct kp *k, const struct tpd_kube_object *pol,
 	kp_picks_reset(&k->srcp);
 	if (!peer->namespaces.present) {
 		run = kp_find_run(k, kp_str(pol->meta.ns));
-		return run ? kp_pick_run(k, run, pods, &k->srcp, "from podSelector") : 0;
+		return run ? kp_pick_run(k, run, pods, &k->srcp,
+					 "from podSelector")
+			   : 0;
 	}
 	for (i = 0; i < k->runs.n; i++) {
 		run = &k->runs.v[i];
@@ -561,13 +571,15 @@ static int kp_prefix_cmp(const struct kp_prefix *a, const struct kp_prefix *b)
 }
 
 /* Is @in inside @out (equal included)? */
-static bool kp_prefix_within(const struct kp_prefix *in, const struct kp_prefix *out)
+static bool kp_prefix_within(const struct kp_prefix *in,
+			     const struct kp_prefix *out)
 {
 	return in->plen >= out->plen &&
 	       tp_prefix_contains(&out->addr, out->plen, &in->addr);
 }
 
-static bool kp_prefix_overlap(const struct kp_prefix *a, const struct kp_prefix *b)
+static bool kp_prefix_overlap(const struct kp_prefix *a,
+			      const struct kp_prefix *b)
 {
 	return kp_prefix_within(a, b) || kp_prefix_within(b, a);
 }
@@ -635,7 +647,8 @@ static int kp_add_block_prefix(struct kp *k, const struct kp_prefix *p)
 }
 
 /* The prefixes of the ipBlock peers of rules @r[0..n). */
-static int kp_collect_rules(struct kp *k, const struct tpd_kube_np_rule *r, size_t n)
+static int kp_collect_rules(struct kp *k, const struct tpd_kube_np_rule *r,
+			    size_t n)
 {
 	const struct tpd_kube_np_peer *peer;
 	struct kp_prefix cidr, *ex = NULL;
@@ -646,10 +659,14 @@ static int kp_collect_rules(struct kp *k, const struct tpd_kube_np_rule *r, size
 	for (i = 0; i < n && !err; i++) {
 		for (j = 0; j < r[i].n_peers && r[i].peers && !err; j++) {
 			peer = &r[i].peers[j];
-			if (!peer->has_cidr || peer->pods.present || peer->namespaces.present)
+			if (!peer->has_cidr || peer->pods.present ||
+			    peer->namespaces.present)
 				continue;
-			err = kp_grow((void **)&ex, &cap, peer->n_except + 1, sizeof(*ex));
-			if (err || !kp_block_parse(peer, &cidr, ex, &n_ex, &empty) || empty)
+			err = kp_grow((void **)&ex, &cap, peer->n_except + 1,
+				      sizeof(*ex));
+			if (err ||
+			    !kp_block_parse(peer, &cidr, ex, &n_ex, &empty) ||
+			    empty)
 				continue;
 			err = kp_add_block_prefix(k, &cidr);
 			for (x = 0; x < n_ex && !err; x++)
@@ -690,7 +707,8 @@ static void kp_dedup_prefixes(struct kp *k)
 	size_t i, out = 0;
 
 	if (k->pfx.n)
-		qsort(k->pfx.v, k->pfx.n, sizeof(*k->pfx.v), kp_block_prefix_cmp);
+		qsort(k->pfx.v, k->pfx.n, sizeof(*k->pfx.v),
+		      kp_block_prefix_cmp);
 	for (i = 0; i < k->pfx.n; i++)
 		if (!out || kp_prefix_cmp(&k->pfx.v[out - 1].p, &k->pfx.v[i].p))
 			k->pfx.v[out++] = k->pfx.v[i];
@@ -713,8 +731,8 @@ static int kp_entry_id_cmp(const void *pa, const void *pb)
 }
 
 /* The entry at exactly @p among the first @n (sorted) entries of @z. */
-static const struct kp_entry *kp_zone_exact_n(const struct kp_zone *z,
-					      const struct kp_prefix *p, size_t n)
+static const struct kp_entry *
+kp_zone_exact_n(const struct kp_zone *z, const struct kp_prefix *p, size_t n)
 {
 	struct kp_entry key = { .p = *p };
 
@@ -813,9 +831,11 @@ static int kp_fill_zones(struct kp *k)
 
 	for (i = 0; i < k->in->n_tailnet; i++) {
 		t = &k->in->tailnet[i];
-		for (zi = 0; zi < k->zones.n && k->zones.v[zi].zone != t->zone; zi++)
+		for (zi = 0; zi < k->zones.n && k->zones.v[zi].zone != t->zone;
+		     zi++)
 			;
-		if (zi == k->zones.n || !t->id || !kp_prefix_make(&t->prefix, t->plen, &p))
+		if (zi == k->zones.n || !t->id ||
+		    !kp_prefix_make(&t->prefix, t->plen, &p))
 			continue;
 		z = &k->zones.v[zi];
 		err = kp_zone_add(z, &p, t->id, false);
@@ -833,7 +853,8 @@ static bool kp_prefix_name(const struct kp_prefix *p, char *name, size_t len)
 	char buf[TP_PREFIX_STRLEN];
 	int n;
 
-	n = snprintf(name, len, KP_CIDR_NAME "%s", kp_prefix_str(p, buf, sizeof(buf)));
+	n = snprintf(name, len, KP_CIDR_NAME "%s",
+		     kp_prefix_str(p, buf, sizeof(buf)));
 	return n > 0 && (size_t)n < len && (size_t)n < TP_IDENTITY_NAME_LEN;
 }
 
@@ -849,7 +870,8 @@ static __u32 kp_prefix_id(struct kp *k, struct kp_block_prefix *bp)
 	if (!bp->id) {
 		bp->alloc_failed = true;
 		snprintf(k->policy, sizeof(k->policy), "%s", "");
-		kp_warn(k, "no identity for ipBlock prefix %s: it stays with the identity that covers it",
+		kp_warn(k,
+			"no identity for ipBlock prefix %s: it stays with the identity that covers it",
 			kp_prefix_str(&bp->p, buf, sizeof(buf)));
 	}
 	return bp->id;
@@ -888,20 +910,23 @@ static int kp_place_prefixes(struct kp *k)
 				err = -ENOMEM;
 			if (err)
 				return err;
-			k->idents.v[k->idents.n++] = (struct tp_ident_entry){
-				.prefix = bp->p.addr, .id = id, .zone = z->zone,
-				.plen = bp->p.plen
-			};
+			k->idents.v[k->idents.n++] =
+				(struct tp_ident_entry){ .prefix = bp->p.addr,
+							 .id = id,
+							 .zone = z->zone,
+							 .plen = bp->p.plen };
 		}
 		if (z->by_prefix.n != before)
 			kp_zone_sort(z);
-		if (kp_grow((void **)&z->by_id.v, &z->by_id.cap, z->by_prefix.n + 1,
-			    sizeof(*z->by_id.v)))
+		if (kp_grow((void **)&z->by_id.v, &z->by_id.cap,
+			    z->by_prefix.n + 1, sizeof(*z->by_id.v)))
 			return -ENOMEM;
-		memcpy(z->by_id.v, z->by_prefix.v, z->by_prefix.n * sizeof(*z->by_id.v));
+		memcpy(z->by_id.v, z->by_prefix.v,
+		       z->by_prefix.n * sizeof(*z->by_id.v));
 		z->by_id.n = z->by_prefix.n;
 		if (z->by_id.n)
-			qsort(z->by_id.v, z->by_id.n, sizeof(*z->by_id.v), kp_entry_id_cmp);
+			qsort(z->by_id.v, z->by_id.n, sizeof(*z->by_id.v),
+			      kp_entry_id_cmp);
 	}
 	return 0;
 }
@@ -935,7 +960,8 @@ static enum kp_inside kp_entry_inside(const struct kp_zone *z,
 	for (i = 0; i < n_ex; i++) {
 		if (kp_prefix_within(&e->p, &ex[i]))
 			return KP_OUT;
-		if (kp_prefix_within(&ex[i], &e->p) && !kp_zone_exact(z, &ex[i]))
+		if (kp_prefix_within(&ex[i], &e->p) &&
+		    !kp_zone_exact(z, &ex[i]))
 			res = KP_PARTIAL;
 	}
 	return res;
@@ -953,8 +979,10 @@ static int kp_add_src(struct kp *k, __u32 id, __u16 zone)
  * Where entry @e lies against the rule's blocks together: inside one is
  * inside.  *@touched: the first block it is (partly) inside, if none yet.
  */
-static enum kp_inside kp_entry_in_blocks(const struct kp *k, const struct kp_zone *z,
-					 const struct kp_entry *e, size_t *touched)
+static enum kp_inside kp_entry_in_blocks(const struct kp *k,
+					 const struct kp_zone *z,
+					 const struct kp_entry *e,
+					 size_t *touched)
 {
 	enum kp_inside res = KP_OUT, where;
 	const struct kp_block *b;
@@ -962,7 +990,8 @@ static enum kp_inside kp_entry_in_blocks(const struct kp *k, const struct kp_zon
 
 	for (i = 0; i < k->blocks.n; i++) {
 		b = &k->blocks.v[i];
-		where = kp_entry_inside(z, e, &b->cidr, &k->ex.v[b->ex], b->n_ex);
+		where = kp_entry_inside(z, e, &b->cidr, &k->ex.v[b->ex],
+					b->n_ex);
 		if (where != KP_OUT && *touched == SIZE_MAX)
 			*touched = i;
 		if (where == KP_IN)
@@ -980,7 +1009,8 @@ static enum kp_inside kp_entry_in_blocks(const struct kp *k, const struct kp_zon
  * allowed for some of them only: it is not allowed (fail closed), and
  * that is a warning.
  */
-static int kp_blocks_zone(struct kp *k, const struct kp_zone *z, __u16 rule_zone)
+static int kp_blocks_zone(struct kp *k, const struct kp_zone *z,
+			  __u16 rule_zone)
 {
 	const struct kp_entry *e = z->by_id.v;
 	size_t i = 0, j, n_in, n_part, touched;
@@ -997,14 +1027,19 @@ static int kp_blocks_zone(struct kp *k, const struct kp_zone *z, __u16 rule_zone
 			n_part += where == KP_PARTIAL;
 		}
 		if (n_in == j - i) {
-			err = kp_add_src(k, e[i].id, rule_zone ? rule_zone : z->zone);
+			err = kp_add_src(k, e[i].id,
+					 rule_zone ? rule_zone : z->zone);
 			if (err)
 				return err;
 		} else if (n_in || n_part) {
-			kp_warn(k, "tailnet identity %u of zone %u is only partly inside ipBlock %s%s: not allowed",
+			kp_warn(k,
+				"tailnet identity %u of zone %u is only partly inside ipBlock %s%s: not allowed",
 				e[i].id, z->zone,
-				kp_prefix_str(&k->blocks.v[touched].cidr, buf, sizeof(buf)),
-				k->blocks.n > 1 ? " (with the rule's other ipBlocks)" : "");
+				kp_prefix_str(&k->blocks.v[touched].cidr, buf,
+					      sizeof(buf)),
+				k->blocks.n > 1
+					? " (with the rule's other ipBlocks)"
+					: "");
 		}
 		i = j;
 	}
@@ -1045,7 +1080,8 @@ static int kp_block_sources(struct kp *k)
 	if (!k->blocks.n)
 		return 0;
 	if (!k->zones.n) {
-		kp_warn(k, "ipBlock: no tailnet zone is known yet: nothing allowed");
+		kp_warn(k,
+			"ipBlock: no tailnet zone is known yet: nothing allowed");
 		return 0;
 	}
 	for (zi = 0; zi < k->zones.n && !err; zi++)
@@ -1070,7 +1106,8 @@ static int kp_peer_sources(struct kp *k, const struct tpd_kube_object *pol,
 
 	if (peer->has_cidr) {
 		if (peer->pods.present || peer->namespaces.present) {
-			kp_warn(k, "a %s peer with ipBlock and a selector is invalid: skipped",
+			kp_warn(k,
+				"a %s peer with ipBlock and a selector is invalid: skipped",
 				what);
 			return 0;
 		}
@@ -1081,8 +1118,10 @@ static int kp_peer_sources(struct kp *k, const struct tpd_kube_object *pol,
 		return 0;
 	}
 	if ((peer->pods.present && !kp_selector_valid(&peer->pods)) ||
-	    (peer->namespaces.present && !kp_selector_valid(&peer->namespaces))) {
-		kp_warn(k, "a %s peer with a malformed selector: skipped", what);
+	    (peer->namespaces.present &&
+	     !kp_selector_valid(&peer->namespaces))) {
+		kp_warn(k, "a %s peer with a malformed selector: skipped",
+			what);
 		return 0;
 	}
 	if (egress)
@@ -1137,7 +1176,8 @@ static bool kp_proto_ok(struct kp *k, __u8 proto)
 	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP)
 		return true;
 	if (proto == IPPROTO_SCTP)
-		kp_warn(k, "SCTP ports are not enforced: that ports[] entry allows nothing");
+		kp_warn(k,
+			"SCTP ports are not enforced: that ports[] entry allows nothing");
 	else
 		kp_warn(k, "ports[] entry with protocol %u: skipped", proto);
 	return false;
@@ -1162,12 +1202,14 @@ static int kp_rule_port_entries(struct kp *k, const struct tpd_kube_np_rule *r)
 		if (!kp_proto_ok(k, p->proto))
 			continue;
 		if (p->end_port && p->name) {
-			kp_warn(k, "ports[] entry %s with endPort %u: invalid, skipped",
+			kp_warn(k,
+				"ports[] entry %s with endPort %u: invalid, skipped",
 				p->name, p->end_port);
 			continue;
 		}
 		if (p->end_port && (!p->port || p->end_port < p->port)) {
-			kp_warn(k, "ports[] entry %u with endPort %u: invalid, skipped",
+			kp_warn(k,
+				"ports[] entry %u with endPort %u: invalid, skipped",
 				p->port, p->end_port);
 			continue;
 		}
@@ -1190,7 +1232,8 @@ static int kp_add_port(struct kp *k, __u8 proto, __u16 lo, __u16 hi)
 {
 	if (kp_vec_room(&k->ports))
 		return -ENOMEM;
-	k->ports.v[k->ports.n++] = (struct kp_port){ .proto = proto, .lo = lo, .hi = hi };
+	k->ports.v[k->ports.n++] =
+		(struct kp_port){ .proto = proto, .lo = lo, .hi = hi };
 	return 0;
 }
 
@@ -1223,8 +1266,9 @@ static int kp_resolve_named(struct kp *k, const struct kp_sel *d,
 	int err;
 
 	for (i = 0; i < d->n; i++) {
-		port = kp_named_port(k->in->pods[k->dst.picked.v[d->first + i]].pod,
-				     pe->name, pe->num.proto);
+		port = kp_named_port(
+			k->in->pods[k->dst.picked.v[d->first + i]].pod,
+			pe->name, pe->num.proto);
 		if (!port)
 			continue;
 		differ |= seen && port != seen;
@@ -1234,7 +1278,8 @@ static int kp_resolve_named(struct kp *k, const struct kp_sel *d,
 			return err;
 	}
 	if (differ)
-		kp_warn(k, "named port %s is a different number on pods of identity %u: each number is allowed on all of them",
+		kp_warn(k,
+			"named port %s is a different number on pods of identity %u: each number is allowed on all of them",
 			pe->name, d->id);
 	return 0;
 }
@@ -1263,7 +1308,8 @@ static int kp_dst_ports(struct kp *k, const struct tpd_kube_np_rule *r,
 
 	k->ports.n = 0;
 	if (!r->n_ports)
-		return kp_add_port(k, 0, 0, 0); /* every port of every protocol */
+		return kp_add_port(k, 0, 0,
+				   0); /* every port of every protocol */
 	for (i = 0; i < k->pents.n && !err; i++) {
 		if (k->pents.v[i].name && !egress)
 			err = kp_resolve_named(k, d, &k->pents.v[i]);
@@ -1271,7 +1317,8 @@ static int kp_dst_ports(struct kp *k, const struct tpd_kube_np_rule *r,
 			continue;
 		else
 			err = kp_add_port(k, k->pents.v[i].num.proto,
-					  k->pents.v[i].num.lo, k->pents.v[i].num.hi);
+					  k->pents.v[i].num.lo,
+					  k->pents.v[i].num.hi);
 	}
 	if (err)
 		return err;
@@ -1326,7 +1373,8 @@ static int kp_compile_ingress(struct kp *k, const struct tpd_kube_object *pol,
 		for (si = 0; si < k->src.n && !err; si++)
 			for (pi = 0; pi < k->ports.n && !err; pi++)
 				err = kp_add_rule(k, k->src.v[si].id, d->id,
-						  k->src.v[si].zone, &k->ports.v[pi],
+						  k->src.v[si].zone,
+						  &k->ports.v[pi],
 						  TP_VERDICT_ALLOW);
 		if (err)
 			return err;
@@ -1358,7 +1406,8 @@ static int kp_compile_egress(struct kp *k, const struct tpd_kube_object *pol,
 		for (si = 0; si < k->src.n && !err; si++)
 			for (pi = 0; pi < k->ports.n && !err; pi++)
 				err = kp_add_rule(k, d->id, k->src.v[si].id,
-						  k->src.v[si].zone, &k->ports.v[pi],
+						  k->src.v[si].zone,
+						  &k->ports.v[pi],
 						  TP_VERDICT_ALLOW);
 		if (err)
 			return err;
@@ -1388,7 +1437,8 @@ static int kp_find_active(struct kp *k)
 		if (!pol->np.ingress_type && !pol->np.egress_type)
 			continue;
 		if (!kp_selector_valid(&pol->np.pod_selector))
-			kp_warn(k, "malformed podSelector: every pod of the namespace is isolated, and the policy allows nothing");
+			kp_warn(k,
+				"malformed podSelector: every pod of the namespace is isolated, and the policy allows nothing");
 		if ((pol->np.n_ingress && !pol->np.ingress) ||
 		    (pol->np.n_egress && !pol->np.egress))
 			return -EINVAL;
@@ -1407,10 +1457,12 @@ static int kp_mark_isolated(struct kp *k, bool egress)
 	size_t i;
 
 	for (i = 0; i < k->dst.sel.n; i++) {
-		if (egress ? kp_vec_room(&k->isolated_eg) : kp_vec_room(&k->isolated))
+		if (egress ? kp_vec_room(&k->isolated_eg)
+			   : kp_vec_room(&k->isolated))
 			return -ENOMEM;
 		if (egress)
-			k->isolated_eg.v[k->isolated_eg.n++] = k->dst.sel.v[i].id;
+			k->isolated_eg.v[k->isolated_eg.n++] =
+				k->dst.sel.v[i].id;
 		else
 			k->isolated.v[k->isolated.n++] = k->dst.sel.v[i].id;
 	}
@@ -1443,9 +1495,13 @@ static int kp_compile_policies(struct kp *k)
 			err = kp_mark_isolated(k, true);
 		if (!kp_selector_valid(&pol->np.pod_selector))
 			continue;
-		for (r = 0; (k->active[i] & KP_ACT_IN) && r < pol->np.n_ingress && !err; r++)
+		for (r = 0; (k->active[i] & KP_ACT_IN) &&
+			    r < pol->np.n_ingress && !err;
+		     r++)
 			err = kp_compile_ingress(k, pol, &pol->np.ingress[r]);
-		for (r = 0; (k->active[i] & KP_ACT_EG) && r < pol->np.n_egress && !err; r++)
+		for (r = 0;
+		     (k->active[i] & KP_ACT_EG) && r < pol->np.n_egress && !err;
+		     r++)
 			err = kp_compile_egress(k, pol, &pol->np.egress[r]);
 	}
 	return err;
@@ -1492,18 +1548,20 @@ static int kp_emit_denies(struct kp *k)
 	int err = 0;
 
 	if (k->isolated.n)
-		qsort(k->isolated.v, k->isolated.n, sizeof(*k->isolated.v), kp_u32_cmp);
+		qsort(k->isolated.v, k->isolated.n, sizeof(*k->isolated.v),
+		      kp_u32_cmp);
 	for (i = 0; i < k->isolated.n && !err; i++)
 		if (!i || k->isolated.v[i] != k->isolated.v[i - 1])
 			err = kp_add_rule(k, TP_POLICY_ANY_ID, k->isolated.v[i],
 					  k->in->zone, &any, TP_VERDICT_DENY);
 	if (k->isolated_eg.n)
-		qsort(k->isolated_eg.v, k->isolated_eg.n, sizeof(*k->isolated_eg.v),
-		      kp_u32_cmp);
+		qsort(k->isolated_eg.v, k->isolated_eg.n,
+		      sizeof(*k->isolated_eg.v), kp_u32_cmp);
 	for (i = 0; i < k->isolated_eg.n && !err; i++)
 		if (!i || k->isolated_eg.v[i] != k->isolated_eg.v[i - 1])
-			err = kp_add_rule(k, k->isolated_eg.v[i], TP_POLICY_ANY_ID,
-					  k->in->zone, &any, TP_VERDICT_DENY);
+			err = kp_add_rule(k, k->isolated_eg.v[i],
+					  TP_POLICY_ANY_ID, k->in->zone, &any,
+					  TP_VERDICT_DENY);
 	return err;
 }
 
@@ -1547,7 +1605,8 @@ static void kp_merge_rules(struct kp *k)
 	if (k->rules.n)
 		qsort(k->rules.v, k->rules.n, sizeof(*k->rules.v), kp_rule_cmp);
 	for (i = 0; i < k->rules.n; i++)
-		if (!out || !kp_same_match(&k->rules.v[out - 1], &k->rules.v[i]))
+		if (!out ||
+		    !kp_same_match(&k->rules.v[out - 1], &k->rules.v[i]))
 			k->rules.v[out++] = k->rules.v[i];
 	k->rules.n = out;
 }
@@ -1572,9 +1631,11 @@ static void kp_sort_idents(struct kp *k)
 	size_t i, out = 0;
 
 	if (k->idents.n)
-		qsort(k->idents.v, k->idents.n, sizeof(*k->idents.v), kp_ident_cmp);
+		qsort(k->idents.v, k->idents.n, sizeof(*k->idents.v),
+		      kp_ident_cmp);
 	for (i = 0; i < k->idents.n; i++)
-		if (!out || kp_ident_cmp(&k->idents.v[out - 1], &k->idents.v[i]))
+		if (!out ||
+		    kp_ident_cmp(&k->idents.v[out - 1], &k->idents.v[i]))
 			k->idents.v[out++] = k->idents.v[i];
 	k->idents.n = out;
 }
@@ -1657,7 +1718,8 @@ static int kp_run(struct kp *k)
  */
 int tpd_kube_policy_compile(const struct tpd_kube_policy_in *in,
 			    struct tpd_kube_policy_out *out,
-			    void (*warn)(void *ctx, const char *policy, const char *what),
+			    void (*warn)(void *ctx, const char *policy,
+					 const char *what),
 			    void *warn_ctx)
 {
 	struct kp k = { .in = in, .warn = warn, .warn_ctx = warn_ctx };

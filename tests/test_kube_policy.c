@@ -113,7 +113,8 @@ static void parse_labels(const char *s, struct tpd_kube_label **out, size_t *n)
 	if (!s || !*s)
 		return;
 	copy = as(s);
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	for (tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
 		eq = strchr(tok, '=');
 		assert_non_null(eq);
 		*eq = 0;
@@ -140,7 +141,8 @@ static struct tpd_kube_selector sel(const char *s)
 	r.match = az(16 * sizeof(*r.match));
 	r.exprs = az(16 * sizeof(*r.exprs));
 	copy = as(s);
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	for (tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
 		if (strchr(tok, '=')) {
 			sp = strchr(tok, '=');
 			*sp = 0;
@@ -162,7 +164,8 @@ static struct tpd_kube_selector sel(const char *s)
 		}
 		*sp = 0;
 		e->key = as(tok);
-		e->op = !strncmp(sp + 1, "in ", 3) ? TPD_KUBE_SEL_IN : TPD_KUBE_SEL_NOT_IN;
+		e->op = !strncmp(sp + 1, "in ", 3) ? TPD_KUBE_SEL_IN
+						   : TPD_KUBE_SEL_NOT_IN;
 		vs = strchr(sp + 1, ' ') + 1;
 		e->values = az(16 * sizeof(*e->values));
 		for (v = strtok(vs, "|"); v; v = strtok(NULL, "|"))
@@ -220,8 +223,8 @@ static void ns(struct tin *t, const char *name, const char *labels)
 
 /* @ports: "http:tcp:8080,dns:udp:53" (named container ports). */
 static struct tpd_kube_object *pod(struct tin *t, const char *nsname,
-				   const char *name, __u32 id, const char *labels,
-				   const char *ports)
+				   const char *name, __u32 id,
+				   const char *labels, const char *ports)
 {
 	struct tpd_kube_object *o = obj(TPD_KUBE_POD, nsname, name, labels);
 	char *copy, *tok, *save, *a, *b;
@@ -237,7 +240,8 @@ static struct tpd_kube_object *pod(struct tin *t, const char *nsname,
 			*a = *b = 0;
 			p = &o->pod.ports[o->pod.n_ports++];
 			p->name = as(tok);
-			p->proto = !strcmp(a + 1, "udp") ? IPPROTO_UDP : IPPROTO_TCP;
+			p->proto = !strcmp(a + 1, "udp") ? IPPROTO_UDP
+							 : IPPROTO_TCP;
 			p->port = (__u16)atoi(b + 1);
 		}
 	}
@@ -264,7 +268,8 @@ static void tn(struct tin *t, __u16 zone, const char *prefix, __u32 id)
 #define EGR 2
 
 static struct tpd_kube_object *pol(struct tin *t, const char *nsname,
-				   const char *name, const char *podsel, int types)
+				   const char *name, const char *podsel,
+				   int types)
 {
 	struct tpd_kube_object *o = obj(TPD_KUBE_NETPOL, nsname, name, NULL);
 
@@ -298,7 +303,8 @@ static struct tpd_kube_np_rule *egr(struct tpd_kube_object *p)
 }
 
 /* @except: space-separated prefixes, or NULL. */
-static void from_cidr(struct tpd_kube_np_rule *r, const char *cidr, const char *except)
+static void from_cidr(struct tpd_kube_np_rule *r, const char *cidr,
+		      const char *except)
 {
 	struct tpd_kube_np_peer *p = &r->peers[r->n_peers++];
 	char *copy, *tok, *save;
@@ -313,13 +319,17 @@ static void from_cidr(struct tpd_kube_np_rule *r, const char *cidr, const char *
 	if (!except)
 		return;
 	copy = as(except);
-	for (tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		assert_int_equal(tp_prefix_parse(tok, &p->except[p->n_except], &plen), 0);
+	for (tok = strtok_r(copy, " ", &save); tok;
+	     tok = strtok_r(NULL, " ", &save)) {
+		assert_int_equal(
+			tp_prefix_parse(tok, &p->except[p->n_except], &plen),
+			0);
 		p->except_plen[p->n_except++] = plen;
 	}
 }
 
-static void from_sel(struct tpd_kube_np_rule *r, const char *pods, const char *nss)
+static void from_sel(struct tpd_kube_np_rule *r, const char *pods,
+		     const char *nss)
 {
 	struct tpd_kube_np_peer *p = &r->peers[r->n_peers++];
 
@@ -397,13 +407,18 @@ static void rule_str(const struct talloc *a, const struct tp_rule *r, char *buf,
 		if (r->port_lo == r->port_hi)
 			snprintf(ports, sizeof(ports), "/%u", r->port_lo);
 		else
-			snprintf(ports, sizeof(ports), "/%u-%u", r->port_lo, r->port_hi);
+			snprintf(ports, sizeof(ports), "/%u-%u", r->port_lo,
+				 r->port_hi);
 	}
 	snprintf(buf, len, "%s>%s z%u %s%s %s", src, dst, r->zone,
-		 r->proto == IPPROTO_TCP ? "tcp" :
-		 r->proto == IPPROTO_UDP ? "udp" : r->proto ? "?" : "any",
-		 ports, r->verdict == TP_VERDICT_ALLOW ? "allow" :
-			r->verdict == TP_VERDICT_DENY ? "deny" : "?");
+		 r->proto == IPPROTO_TCP   ? "tcp"
+		 : r->proto == IPPROTO_UDP ? "udp"
+		 : r->proto		   ? "?"
+					   : "any",
+		 ports,
+		 r->verdict == TP_VERDICT_ALLOW	 ? "allow"
+		 : r->verdict == TP_VERDICT_DENY ? "deny"
+						 : "?");
 }
 
 /* "z1 100.64.0.0/16 cidr:100.64.0.0/16" */
@@ -445,11 +460,16 @@ struct tout {
 static void compile(const struct tin *t, struct tout *o)
 {
 	struct tpd_kube_policy_in in = {
-		.policies = t->pols, .n_policies = t->n_pols,
-		.pods = t->pods, .n_pods = t->n_pods,
-		.namespaces = t->nss, .n_namespaces = t->n_nss,
-		.tailnet = t->tn, .n_tailnet = t->n_tn,
-		.zone = t->zone, .alloc_id = t_alloc,
+		.policies = t->pols,
+		.n_policies = t->n_pols,
+		.pods = t->pods,
+		.n_pods = t->n_pods,
+		.namespaces = t->nss,
+		.n_namespaces = t->n_nss,
+		.tailnet = t->tn,
+		.n_tailnet = t->n_tn,
+		.zone = t->zone,
+		.alloc_id = t_alloc,
 	};
 
 	if (!o->alloc)
@@ -501,7 +521,8 @@ static void check_rules_well_formed(const struct tpd_kube_policy_out *out)
 			continue;
 		tp_rule_match(&out->rules[i - 1], &a);
 		tp_rule_match(&out->rules[i], &b);
-		assert_false(tp_rule_same_match(&out->rules[i - 1], &out->rules[i]));
+		assert_false(
+			tp_rule_same_match(&out->rules[i - 1], &out->rules[i]));
 		assert_true(a.dst_id < b.dst_id ||
 			    (a.dst_id == b.dst_id && a.src_id <= b.src_id));
 	}
@@ -552,7 +573,8 @@ static char *sorted_lines(char *s)
 	size_t n = 0, i, l = 0;
 
 	assert_non_null(out);
-	for (tok = strtok_r(s, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) {
+	for (tok = strtok_r(s, "\n", &save); tok;
+	     tok = strtok_r(NULL, "\n", &save)) {
 		assert_true(n < 1024);
 		lines[n++] = tok;
 	}
@@ -586,9 +608,12 @@ static void check(const struct tin *t, const char *const *rules,
 		assert_int_equal(o.err, 0);
 		got = sorted_lines(out_text(&o));
 		if (strcmp(got, want) || o.out.warnings != warnings ||
-		    o.warn.n != warnings || (warn_has && !strstr(o.warn.all, warn_has)))
-			fail_msg("run %d (seed %llu):\nwant (%u warnings):\n%sgot (%u warnings):\n%swarnings:\n%s",
-				 run, seed, warnings, want, o.out.warnings, got, o.warn.all);
+		    o.warn.n != warnings ||
+		    (warn_has && !strstr(o.warn.all, warn_has)))
+			fail_msg(
+				"run %d (seed %llu):\nwant (%u warnings):\n%sgot (%u warnings):\n%swarnings:\n%s",
+				run, seed, warnings, want, o.out.warnings, got,
+				o.warn.all);
 		if (!first_warn)
 			first_warn = strdup(o.warn.all);
 		else
@@ -603,7 +628,7 @@ static void check(const struct tin *t, const char *const *rules,
 }
 
 #define L(...) ((const char *const[]){ __VA_ARGS__, NULL })
-#define NONE NULL
+#define NONE   NULL
 
 /* ---- the table ---------------------------------------------------------------------- */
 
@@ -660,8 +685,9 @@ static void test_from_anywhere_ports(void **state)
 
 	port(r, IPPROTO_TCP, 80, NULL, 0);
 	port(r, IPPROTO_UDP, 0, NULL, 0); /* every UDP port */
-	check(t, L("any>300 z1 tcp/80 allow", "any>300 z1 udp allow",
-		   "any>300 z1 any deny"),
+	check(t,
+	      L("any>300 z1 tcp/80 allow", "any>300 z1 udp allow",
+		"any>300 z1 any deny"),
 	      NONE, 0, NULL);
 }
 
@@ -711,11 +737,12 @@ static void test_ipblock_partly_inside(void **state)
 	tn(t, 1, "100.64.3.1/32", 511);
 	from_cidr(r, "100.64.0.0/16", "100.64.3.0/24");
 	check(t,
-	      L("any>300 z1 any deny", "500>300 z1 any allow", "501>300 z1 any allow",
-		"cidr:100.64.0.0/16>300 z1 any allow"),
+	      L("any>300 z1 any deny", "500>300 z1 any allow",
+		"501>300 z1 any allow", "cidr:100.64.0.0/16>300 z1 any allow"),
 	      L("z1 100.64.0.0/16 cidr:100.64.0.0/16",
 		"z1 100.64.3.0/24 cidr:100.64.3.0/24"),
-	      2, "[a/half] tailnet identity 510 of zone 1 is only partly inside ipBlock 100.64.0.0/16");
+	      2,
+	      "[a/half] tailnet identity 510 of zone 1 is only partly inside ipBlock 100.64.0.0/16");
 }
 
 /*
@@ -731,7 +758,9 @@ static void test_ipblock_under_broader_entry(void **state)
 
 	tn(t, 1, "100.64.0.0/12", 520);
 	from_cidr(r, "100.64.0.0/16", NULL);
-	check(t, L("any>300 z1 any deny", "500>300 z1 any allow", "501>300 z1 any allow"),
+	check(t,
+	      L("any>300 z1 any deny", "500>300 z1 any allow",
+		"501>300 z1 any allow"),
 	      NONE, 1, "tailnet identity 520 of zone 1 is only partly inside");
 }
 
@@ -744,8 +773,8 @@ static void test_ipblock_prefix_held_by_other_source(void **state)
 	tn(t, 1, "100.64.0.0/16", 521);
 	from_cidr(r, "100.64.0.0/16", NULL);
 	check(t,
-	      L("any>300 z1 any deny", "500>300 z1 any allow", "501>300 z1 any allow",
-		"521>300 z1 any allow"),
+	      L("any>300 z1 any deny", "500>300 z1 any allow",
+		"501>300 z1 any allow", "521>300 z1 any allow"),
 	      NONE, 0, NULL);
 }
 
@@ -757,7 +786,8 @@ static void test_ipblock_every_zone(void **state)
 
 	tn(t, 2, "100.64.1.5/32", 600); /* the same address, another tailnet */
 	tn(t, 2, "fd7a:115c:a1e0::5/128", 601);
-	tn(t, 2, "100.66.0.1/32", 601); /* 601 is only partly inside in zone 2 */
+	tn(t, 2, "100.66.0.1/32",
+	   601); /* 601 is only partly inside in zone 2 */
 	tn(t, 1, "fd7a:115c:a1e0::9/128", 602);
 	from_cidr(r, "100.64.0.0/16", NULL);
 	from_cidr(r, "fd7a:115c:a1e0::/48", NULL);
@@ -774,7 +804,8 @@ static void test_ipblock_every_zone(void **state)
 		"z1 fd7a:115c:a1e0::/48 cidr:fd7a:115c:a1e0::/48",
 		"z2 100.64.0.0/16 cidr:100.64.0.0/16",
 		"z2 fd7a:115c:a1e0::/48 cidr:fd7a:115c:a1e0::/48"),
-	      1, "tailnet identity 601 of zone 2 is only partly inside ipBlock fd7a:115c:a1e0::/48");
+	      1,
+	      "tailnet identity 601 of zone 2 is only partly inside ipBlock fd7a:115c:a1e0::/48");
 }
 
 /* ::/0 is IPv6 only, though IPv4 lives in the same 128-bit space. */
@@ -785,7 +816,9 @@ static void test_ipblock_v6_all_not_v4(void **state)
 
 	tn(t, 1, "fd7a:115c:a1e0::5/128", 530);
 	from_cidr(r, "::/0", NULL);
-	check(t, L("any>300 z1 any deny", "530>300 z1 any allow", "cidr:::/0>300 z1 any allow"),
+	check(t,
+	      L("any>300 z1 any deny", "530>300 z1 any allow",
+		"cidr:::/0>300 z1 any allow"),
 	      L("z1 ::/0 cidr:::/0", "z1 0.0.0.0/0 cidr:0.0.0.0/0"), 0, NULL);
 }
 
@@ -818,8 +851,10 @@ static void test_ipblock_alloc_fails(void **state)
 	assert_string_equal(got, "any>300 z1 any deny\n500>300 z1 any allow\n"
 				 "ident z1 100.64.0.0/16 cidr:100.64.0.0/16\n");
 	assert_int_equal(o.out.warnings, 2);
-	assert_non_null(strstr(o.warn.all, "no identity for ipBlock prefix 100.64.2.0/24"));
-	assert_non_null(strstr(o.warn.all, "identity 1000 of zone 1 is only partly inside"));
+	assert_non_null(strstr(o.warn.all,
+			       "no identity for ipBlock prefix 100.64.2.0/24"));
+	assert_non_null(strstr(
+		o.warn.all, "identity 1000 of zone 1 is only partly inside"));
 	free(got);
 	tpd_kube_policy_free(&o.out);
 }
@@ -857,22 +892,23 @@ static void test_pod_and_namespace_selectors(void **state)
 	pod(t, "c", "job-1", 320, "app=job", NULL);
 	pod(t, "d", "orphan-1", 330, "app=job", NULL); /* no Namespace object */
 	r = ing(pol(t, "a", "sel", "app in web|db", ING));
-	from_sel(r, "app=db", NULL);		 /* the policy's namespace: 301 */
-	from_sel(r, NULL, "team notin x");	 /* b, c (no team): 310 311 320 */
+	from_sel(r, "app=db", NULL);	   /* the policy's namespace: 301 */
+	from_sel(r, NULL, "team notin x"); /* b, c (no team): 310 311 320 */
 	port(r, IPPROTO_TCP, 5432, NULL, 0);
 	r = ing(pol(t, "a", "sel2", "app", ING)); /* Exists: 300 301 */
-	from_sel(r, "tier", "team in x|y");	 /* Exists in a, b: 311 */
-	from_sel(r, "!tier,app=web", "");	 /* every namespace: 300 310, not 330's */
+	from_sel(r, "tier", "team in x|y");	  /* Exists in a, b: 311 */
+	from_sel(r, "!tier,app=web",
+		 ""); /* every namespace: 300 310, not 330's */
 	port(r, IPPROTO_UDP, 9, NULL, 0);
 	check(t,
 	      L("any>300 z1 any deny", "301>300 z1 tcp/5432 allow",
-		"300>300 z1 udp/9 allow", "310>300 z1 tcp/5432 allow", "310>300 z1 udp/9 allow",
-		"311>300 z1 tcp/5432 allow", "311>300 z1 udp/9 allow",
-		"320>300 z1 tcp/5432 allow", "any>301 z1 any deny",
-		"300>301 z1 udp/9 allow", "301>301 z1 tcp/5432 allow",
-		"310>301 z1 tcp/5432 allow", "310>301 z1 udp/9 allow",
-		"311>301 z1 tcp/5432 allow", "311>301 z1 udp/9 allow",
-		"320>301 z1 tcp/5432 allow"),
+		"300>300 z1 udp/9 allow", "310>300 z1 tcp/5432 allow",
+		"310>300 z1 udp/9 allow", "311>300 z1 tcp/5432 allow",
+		"311>300 z1 udp/9 allow", "320>300 z1 tcp/5432 allow",
+		"any>301 z1 any deny", "300>301 z1 udp/9 allow",
+		"301>301 z1 tcp/5432 allow", "310>301 z1 tcp/5432 allow",
+		"310>301 z1 udp/9 allow", "311>301 z1 tcp/5432 allow",
+		"311>301 z1 udp/9 allow", "320>301 z1 tcp/5432 allow"),
 	      NONE, 0, NULL);
 }
 
@@ -890,8 +926,9 @@ static void test_namespace_without_object(void **state)
 	r = ing(pol(t, "a", "q", "", ING));
 	from_sel(r, NULL, "!team"); /* would match no labels: not taken */
 	port(r, IPPROTO_TCP, 1, NULL, 0);
-	check(t, L("300>300 z1 any allow", "330>300 z1 any allow", "any>300 z1 any deny",
-		   "300>300 z1 tcp/1 allow"),
+	check(t,
+	      L("300>300 z1 any allow", "330>300 z1 any allow",
+		"any>300 z1 any deny", "300>300 z1 tcp/1 allow"),
 	      NONE, 0, NULL);
 }
 
@@ -912,7 +949,8 @@ static void test_named_ports(void **state)
 	      L("any>300 z1 tcp/8080 allow", "any>300 z1 tcp/8081 allow",
 		"any>300 z1 udp/53 allow", "any>300 z1 any deny",
 		"any>301 z1 tcp/9000 allow", "any>301 z1 any deny"),
-	      NONE, 1, "named port http is a different number on pods of identity 300");
+	      NONE, 1,
+	      "named port http is a different number on pods of identity 300");
 }
 
 static void test_end_port(void **state)
@@ -924,9 +962,10 @@ static void test_end_port(void **state)
 	port(r, IPPROTO_UDP, 0, NULL, 0);
 	port(r, IPPROTO_TCP, 0, NULL, 0);
 	port(r, IPPROTO_UDP, 5000, NULL, 5000);
-	check(t, L("any>300 z1 tcp allow", "any>300 z1 tcp/8000-8010 allow",
-		   "any>300 z1 udp allow", "any>300 z1 udp/5000 allow",
-		   "any>300 z1 any deny"),
+	check(t,
+	      L("any>300 z1 tcp allow", "any>300 z1 tcp/8000-8010 allow",
+		"any>300 z1 udp allow", "any>300 z1 udp/5000 allow",
+		"any>300 z1 any deny"),
 	      NONE, 0, NULL);
 }
 
@@ -937,10 +976,11 @@ static void test_bad_ports_fail_closed(void **state)
 	struct tpd_kube_np_rule *r = ing(pol(t, "a", "bad", "app=web", ING));
 
 	port(r, IPPROTO_TCP, 9000, NULL, 8000); /* endPort below port */
-	port(r, IPPROTO_TCP, 0, "http", 9000); /* endPort with a named port */
+	port(r, IPPROTO_TCP, 0, "http", 9000);	/* endPort with a named port */
 	port(r, IPPROTO_SCTP, 80, NULL, 0);
 	port(r, IPPROTO_ICMP, 0, NULL, 0);
-	check(t, L("any>300 z1 any deny"), NONE, 4, "SCTP ports are not enforced");
+	check(t, L("any>300 z1 any deny"), NONE, 4,
+	      "SCTP ports are not enforced");
 }
 
 static void test_udp_and_sctp(void **state)
@@ -970,8 +1010,9 @@ static void test_several_policies_union(void **state)
 	port(r, IPPROTO_TCP, 80, NULL, 0);
 	check(t,
 	      L("any>300 z1 tcp/80 allow", "any>300 z1 any deny",
-		"500>300 z1 tcp/80 allow", "cidr:100.64.1.0/24>300 z1 tcp/80 allow",
-		"any>301 z1 any deny", "500>301 z1 tcp/80 allow",
+		"500>300 z1 tcp/80 allow",
+		"cidr:100.64.1.0/24>300 z1 tcp/80 allow", "any>301 z1 any deny",
+		"500>301 z1 tcp/80 allow",
 		"cidr:100.64.1.0/24>301 z1 tcp/80 allow"),
 	      L("z1 100.64.1.0/24 cidr:100.64.1.0/24"), 0, NULL);
 }
@@ -1009,7 +1050,8 @@ static void test_egress(void **state)
 	port(r, IPPROTO_TCP, 5432, NULL, 0);
 	check(t,
 	      L("300>any z1 any deny", "300>any z1 udp/53 allow",
-		"300>500 z1 tcp/443 allow", "300>cidr:100.64.0.0/16 z1 tcp/443 allow",
+		"300>500 z1 tcp/443 allow",
+		"300>cidr:100.64.0.0/16 z1 tcp/443 allow",
 		"any>301 z1 tcp/5432 allow", "any>301 z1 any deny",
 		"301>any z1 any deny"),
 	      L("z1 100.64.0.0/16 cidr:100.64.0.0/16",
@@ -1024,7 +1066,8 @@ static void test_egress_allow_all(void **state)
 
 	egr(pol(t, "a", "out", "app=web", EGR));
 	pol(t, "a", "in", "app=web", ING);
-	check(t, L("300>any z1 any allow", "any>300 z1 any deny"), NONE, 0, NULL);
+	check(t, L("300>any z1 any allow", "any>300 z1 any deny"), NONE, 0,
+	      NULL);
 }
 
 /* A selector on a label the identity leaves out: a warning, all selected. */
@@ -1046,7 +1089,8 @@ static void test_selector_splits_identity(void **state)
 static void test_no_pods_selected(void **state)
 {
 	struct tin *t = base(1);
-	struct tpd_kube_np_rule *r = ing(pol(t, "a", "none", "app=nothing", ING));
+	struct tpd_kube_np_rule *r =
+		ing(pol(t, "a", "none", "app=nothing", ING));
 	struct tout o = { 0 };
 
 	from_cidr(r, "100.64.0.0/16", NULL);
@@ -1066,11 +1110,14 @@ static void test_bad_input(void **state)
 	struct tout o = { 0 };
 	char *text;
 
-	assert_int_equal(tpd_kube_policy_compile(NULL, &out, NULL, NULL), -EINVAL);
+	assert_int_equal(tpd_kube_policy_compile(NULL, &out, NULL, NULL),
+			 -EINVAL);
 	assert_null(out.rules);
-	assert_int_equal(tpd_kube_policy_compile(&in, NULL, NULL, NULL), -EINVAL);
+	assert_int_equal(tpd_kube_policy_compile(&in, NULL, NULL, NULL),
+			 -EINVAL);
 	in.n_policies = 1; /* and no array */
-	assert_int_equal(tpd_kube_policy_compile(&in, &out, NULL, NULL), -EINVAL);
+	assert_int_equal(tpd_kube_policy_compile(&in, &out, NULL, NULL),
+			 -EINVAL);
 
 	p->kind = TPD_KUBE_POD;
 	compile(t, &o);
@@ -1136,8 +1183,8 @@ static void test_selector_match(void **state)
 		s = sel(cases[i].sel);
 		parse_labels(cases[i].labels, &labels, &n);
 		if (tpd_kube_selector_match(&s, labels, n) != cases[i].match)
-			fail_msg("selector \"%s\" on \"%s\": want %d", cases[i].sel,
-				 cases[i].labels, cases[i].match);
+			fail_msg("selector \"%s\" on \"%s\": want %d",
+				 cases[i].sel, cases[i].labels, cases[i].match);
 	}
 	/* an empty In list selects nothing, an empty NotIn list everything */
 	s = sel("a in x");
@@ -1184,12 +1231,15 @@ static void test_scale(void **state)
 
 	for (n = 0; n < 100; n++) {
 		snprintf(nsname, sizeof(nsname), "ns%d", n);
-		snprintf(lab, sizeof(lab), "team=t%d,env=%s", n % 7, n % 2 ? "prod" : "dev");
+		snprintf(lab, sizeof(lab), "team=t%d,env=%s", n % 7,
+			 n % 2 ? "prod" : "dev");
 		ns(t, nsname, lab);
 		for (a = 0; a < 10; a++)
 			for (i = 0; i < 10; i++) {
 				snprintf(name, sizeof(name), "app%d-%d", a, i);
-				snprintf(lab, sizeof(lab), "app=app%d,pod-template-hash=h%d", a, a);
+				snprintf(lab, sizeof(lab),
+					 "app=app%d,pod-template-hash=h%d", a,
+					 a);
 				pod(t, nsname, name, 256 + n * 10 + a, lab,
 				    "http:tcp:8080,metrics:tcp:9090");
 			}
@@ -1211,7 +1261,8 @@ static void test_scale(void **state)
 		}
 	}
 	for (i = 0; i < 5000; i++) {
-		snprintf(cidr, sizeof(cidr), "100.64.%d.%d/32", i / 250, i % 250);
+		snprintf(cidr, sizeof(cidr), "100.64.%d.%d/32", i / 250,
+			 i % 250);
 		tn(t, 1 + i % 2, cidr, 5000 + i / 2);
 	}
 	w0 = now_s();
@@ -1221,9 +1272,10 @@ static void test_scale(void **state)
 	cpu = cpu_s() - c0;
 	assert_int_equal(o.err, 0);
 	check_rules_well_formed(&o.out);
-	print_message("scale: %zu policies, %zu pods, %zu tailnet entries -> %zu rules, %zu identity entries, %u warnings in %.3f s wall, %.3f s CPU\n",
-		      t->n_pols, t->n_pods, t->n_tn, o.out.n_rules, o.out.n_idents,
-		      o.out.warnings, wall, cpu);
+	print_message(
+		"scale: %zu policies, %zu pods, %zu tailnet entries -> %zu rules, %zu identity entries, %u warnings in %.3f s wall, %.3f s CPU\n",
+		t->n_pols, t->n_pods, t->n_tn, o.out.n_rules, o.out.n_idents,
+		o.out.warnings, wall, cpu);
 	assert_true(o.out.n_rules > 10000);
 	tpd_kube_policy_free(&o.out);
 }
@@ -1261,7 +1313,8 @@ static void df_addr(unsigned int i, struct tp_addr *a)
 	tp_addr_from_v4(a, htonl(0x64400000u | i)); /* 100.64.0.i */
 }
 
-static void df_prefix_text(unsigned int i, unsigned int plen, char *buf, size_t len)
+static void df_prefix_text(unsigned int i, unsigned int plen, char *buf,
+			   size_t len)
 {
 	unsigned int mask = plen == 32 ? 0xffu : (0xffu << (32 - plen)) & 0xffu;
 
@@ -1276,14 +1329,18 @@ static void df_rule(struct tpd_kube_np_rule *r)
 
 	for (k = (unsigned int)rnd_below(3); k > 0; k--) {
 		plen = 24 + (unsigned int)rnd_below(9);
-		df_prefix_text((unsigned int)rnd_below(DF_ADDRS), plen, c, sizeof(c));
+		df_prefix_text((unsigned int)rnd_below(DF_ADDRS), plen, c,
+			       sizeof(c));
 		ex[0] = 0;
 		if (rnd_below(2) && plen < 32) {
-			unsigned int xl = plen + 1 + (unsigned int)rnd_below(32 - plen);
-			unsigned int base = (unsigned int)atoi(strrchr(c, '.') + 1);
+			unsigned int xl =
+				plen + 1 + (unsigned int)rnd_below(32 - plen);
+			unsigned int base =
+				(unsigned int)atoi(strrchr(c, '.') + 1);
 
-			df_prefix_text(base | (unsigned int)rnd_below(1u << (32 - plen)), xl,
-				       ex, sizeof(ex));
+			df_prefix_text(base | (unsigned int)rnd_below(
+						      1u << (32 - plen)),
+				       xl, ex, sizeof(ex));
 		}
 		from_cidr(r, c, ex[0] ? ex : NULL);
 	}
@@ -1313,8 +1370,9 @@ static void df_rule(struct tpd_kube_np_rule *r)
 static void df_build(struct df_world *w)
 {
 	static const char *apps[] = { "web", "db", "api", "job" };
-	static const char *ports[] = { "http:tcp:8080", "http:tcp:80,dns:udp:53",
-				       NULL, "http:tcp:8443" };
+	static const char *ports[] = { "http:tcp:8080",
+				       "http:tcp:80,dns:udp:53", NULL,
+				       "http:tcp:8443" };
 	struct tin *t = tin_new(256, rnd_below(3) ? 0 : 1);
 	struct tpd_kube_object *p;
 	char name[32], lab[32], c[32];
@@ -1330,8 +1388,8 @@ static void df_build(struct df_world *w)
 
 		snprintf(name, sizeof(name), "%s-%u", apps[app], i);
 		snprintf(lab, sizeof(lab), "app=%s", apps[app]);
-		w->pods[w->n_pods] = pod(t, nsb ? "b" : "a", name, 300 + nsb * 10 + app,
-					 lab, ports[app]);
+		w->pods[w->n_pods] = pod(t, nsb ? "b" : "a", name,
+					 300 + nsb * 10 + app, lab, ports[app]);
 		w->pod_ids[w->n_pods++] = 300 + nsb * 10 + app;
 	}
 	/* peers: /32s in zone 1 or 2, identities of one or two addresses;
@@ -1353,8 +1411,11 @@ static void df_build(struct df_world *w)
 		snprintf(name, sizeof(name), "p%u", i);
 		snprintf(lab, sizeof(lab), "app=%s", apps[rnd_below(4)]);
 		k = (unsigned int)rnd_below(5);
-		p = pol(t, rnd_below(2) ? "a" : "b", name, rnd_below(4) ? lab : "",
-			k < 3 ? ING : k == 3 ? EGR : ING | EGR);
+		p = pol(t, rnd_below(2) ? "a" : "b", name,
+			rnd_below(4) ? lab : "",
+			k < 3	 ? ING
+			: k == 3 ? EGR
+				 : ING | EGR);
 		n_rules = (unsigned int)rnd_below(3);
 		for (j = 0; j < n_rules; j++)
 			df_rule(p->np.ingress_type ? ing(p) : egr(p));
@@ -1364,7 +1425,8 @@ static void df_build(struct df_world *w)
 	}
 }
 
-static bool df_in_block(const struct tpd_kube_np_peer *pe, const struct tp_addr *a)
+static bool df_in_block(const struct tpd_kube_np_peer *pe,
+			const struct tp_addr *a)
 {
 	size_t x;
 
@@ -1378,7 +1440,8 @@ static bool df_in_block(const struct tpd_kube_np_peer *pe, const struct tp_addr 
 
 /* @dst: the pod whose named ports count, NULL when the destination is no pod. */
 static bool df_port_ok(const struct tpd_kube_np_rule *r,
-		       const struct tpd_kube_object *dst, __u8 proto, __u16 dport)
+		       const struct tpd_kube_object *dst, __u8 proto,
+		       __u16 dport)
 {
 	const struct tpd_kube_np_port *p;
 	size_t i, j;
@@ -1398,15 +1461,18 @@ static bool df_port_ok(const struct tpd_kube_np_rule *r,
 					return true;
 			continue;
 		}
-		if (!p->port || (dport >= p->port && dport <= (p->end_port ? p->end_port : p->port)))
+		if (!p->port ||
+		    (dport >= p->port &&
+		     dport <= (p->end_port ? p->end_port : p->port)))
 			return true;
 	}
 	return false;
 }
 
 /* Does policy @o select @pod for that direction?  Its rules then. */
-static bool df_selects(const struct tpd_kube_object *o, const struct tpd_kube_object *pod,
-		       bool egress, const struct tpd_kube_np_rule **rules, size_t *n)
+static bool df_selects(const struct tpd_kube_object *o,
+		       const struct tpd_kube_object *pod, bool egress,
+		       const struct tpd_kube_np_rule **rules, size_t *n)
 {
 	const struct tpd_kube_netpol *np = &o->np;
 
@@ -1425,9 +1491,10 @@ static bool df_selects(const struct tpd_kube_object *o, const struct tpd_kube_ob
  * from @peer (ingress) or to it (@egress).  Pod peers never match a
  * tailnet address; an egress rule's named ports only match pods.
  */
-static bool df_reference(const struct tin *t, __u16 zone, const struct tp_addr *peer,
-			 const struct tpd_kube_object *pod, __u8 proto, __u16 dport,
-			 bool egress)
+static bool df_reference(const struct tin *t, __u16 zone,
+			 const struct tp_addr *peer,
+			 const struct tpd_kube_object *pod, __u8 proto,
+			 __u16 dport, bool egress)
 {
 	const struct tpd_kube_np_rule *r, *rules;
 	bool isolated = false;
@@ -1446,7 +1513,8 @@ static bool df_reference(const struct tin *t, __u16 zone, const struct tp_addr *
 			if (!r->n_peers)
 				return true;
 			for (k = 0; k < r->n_peers; k++)
-				if (r->peers[k].has_cidr && df_in_block(&r->peers[k], peer))
+				if (r->peers[k].has_cidr &&
+				    df_in_block(&r->peers[k], peer))
 					return true;
 		}
 	}
@@ -1454,7 +1522,8 @@ static bool df_reference(const struct tin *t, __u16 zone, const struct tp_addr *
 }
 
 /* The identity the datapath gives @a in @zone: longest prefix, else tailnet. */
-static __u32 df_src_id(const struct pref_policy *ids, __u16 zone, const struct tp_addr *a)
+static __u32 df_src_id(const struct pref_policy *ids, __u16 zone,
+		       const struct tp_addr *a)
 {
 	return pref_identity_of(ids, zone, a, TP_ID_TAILNET);
 }
@@ -1465,7 +1534,8 @@ static __u32 df_src_id(const struct pref_policy *ids, __u16 zone, const struct t
  * address outside the /24, which no block of this world covers.
  */
 static bool df_rule_allows_identity(const struct tpd_kube_np_rule *r,
-				    const struct pref_policy *ids, __u16 zone, __u32 id)
+				    const struct pref_policy *ids, __u16 zone,
+				    __u32 id)
 {
 	struct tp_addr b;
 	unsigned int bi;
@@ -1481,7 +1551,8 @@ static bool df_rule_allows_identity(const struct tpd_kube_np_rule *r,
 		if (df_src_id(ids, zone, &b) != id)
 			continue;
 		for (in = false, k = 0; k < r->n_peers && !in; k++)
-			in = r->peers[k].has_cidr && df_in_block(&r->peers[k], &b);
+			in = r->peers[k].has_cidr &&
+			     df_in_block(&r->peers[k], &b);
 		if (!in)
 			return false;
 	}
@@ -1493,8 +1564,9 @@ static bool df_rule_allows_identity(const struct tpd_kube_np_rule *r,
  * the pod allows the port and every address of the source's identity.
  */
 static bool df_expected(const struct tin *t, const struct pref_policy *ids,
-			__u16 zone, __u32 peer_id, const struct tpd_kube_object *pod,
-			__u8 proto, __u16 dport, bool egress)
+			__u16 zone, __u32 peer_id,
+			const struct tpd_kube_object *pod, __u8 proto,
+			__u16 dport, bool egress)
 {
 	const struct tpd_kube_np_rule *rules;
 	bool isolated = false;
@@ -1507,8 +1579,10 @@ static bool df_expected(const struct tin *t, const struct pref_policy *ids,
 			continue;
 		isolated = true;
 		for (j = 0; j < n; j++)
-			if (df_port_ok(&rules[j], egress ? NULL : pod, proto, dport) &&
-			    df_rule_allows_identity(&rules[j], ids, zone, peer_id))
+			if (df_port_ok(&rules[j], egress ? NULL : pod, proto,
+				       dport) &&
+			    df_rule_allows_identity(&rules[j], ids, zone,
+						    peer_id))
 				return true;
 	}
 	return !isolated;
@@ -1526,7 +1600,8 @@ static void test_differential(void **state)
 	struct tout o;
 	size_t i, pi;
 	__u16 zone;
-	__u8 protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_SCTP };
+	__u8 protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP,
+			  IPPROTO_SCTP };
 	unsigned int ai, x;
 	bool want, got, nprule, egress;
 	__u32 peer_id;
@@ -1540,13 +1615,18 @@ static void test_differential(void **state)
 		assert_int_equal(o.err, 0);
 		pref_init(&ref);
 		for (i = 0; i < o.out.n_rules; i++)
-			assert_int_equal(pref_rule_add(&ref, &o.out.rules[i], (__u32)i + 1), 0);
+			assert_int_equal(pref_rule_add(&ref, &o.out.rules[i],
+						       (__u32)i + 1),
+					 0);
 		for (i = 0; i < w.t->n_tn; i++)
-			pref_identity_set(&ref, w.t->tn[i].zone, &w.t->tn[i].prefix,
-					  w.t->tn[i].plen, w.t->tn[i].id);
+			pref_identity_set(&ref, w.t->tn[i].zone,
+					  &w.t->tn[i].prefix, w.t->tn[i].plen,
+					  w.t->tn[i].id);
 		for (i = 0; i < o.out.n_idents; i++)
-			pref_identity_set(&ref, o.out.idents[i].zone, &o.out.idents[i].prefix,
-					  o.out.idents[i].plen, o.out.idents[i].id);
+			pref_identity_set(&ref, o.out.idents[i].zone,
+					  &o.out.idents[i].prefix,
+					  o.out.idents[i].plen,
+					  o.out.idents[i].id);
 		for (x = 0; x < 300; x++) {
 			zone = 1 + (__u16)rnd_below(DF_ZONES);
 			ai = (unsigned int)rnd_below(DF_ADDRS);
@@ -1554,7 +1634,9 @@ static void test_differential(void **state)
 			memset(&q, 0, sizeof(q));
 			q.zone = zone;
 			q.proto = protos[rnd_below(4)];
-			q.dport = q.proto == IPPROTO_ICMP ? 0 : df_ports[rnd_below(8)];
+			q.dport = q.proto == IPPROTO_ICMP
+					  ? 0
+					  : df_ports[rnd_below(8)];
 			df_addr(ai, &a);
 			/* half the packets from the tailnet, half to it */
 			egress = x & 1;
@@ -1563,10 +1645,10 @@ static void test_differential(void **state)
 			q.dst_id = egress ? peer_id : w.pod_ids[pi];
 			pref_decide(&ref, &q, &d);
 			got = d.verdict == TP_VERDICT_ALLOW;
-			want = df_expected(w.t, &ref, zone, peer_id, w.pods[pi], q.proto,
-					   q.dport, egress);
-			nprule = df_reference(w.t, zone, &a, w.pods[pi], q.proto, q.dport,
-					      egress);
+			want = df_expected(w.t, &ref, zone, peer_id, w.pods[pi],
+					   q.proto, q.dport, egress);
+			nprule = df_reference(w.t, zone, &a, w.pods[pi],
+					      q.proto, q.dport, egress);
 			/* never more than NetworkPolicy allows that address */
 			if (got && !nprule)
 				want = false;
@@ -1575,11 +1657,16 @@ static void test_differential(void **state)
 				char *text = out_text(&o);
 
 				pref_print_matches(stderr, &ref, &q);
-				fail_msg("seed %llu round %u: %s zone %u 100.64.0.%u (identity %u), pod %s (identity %u) proto %u port %u: expected %s, compiled %s, NetworkPolicy for the address %s\nrules:\n%swarnings:\n%s",
-					 seed, round, egress ? "to" : "from", zone, ai, peer_id,
-					 w.pods[pi]->meta.name, w.pod_ids[pi], q.proto, q.dport, want ? "allow" : "deny",
-					 got ? "allow" : "deny", nprule ? "allow" : "deny", text,
-					 o.warn.all);
+				fail_msg(
+					"seed %llu round %u: %s zone %u 100.64.0.%u (identity %u), pod %s (identity %u) proto %u port %u: expected %s, compiled %s, NetworkPolicy for the address %s\nrules:\n%swarnings:\n%s",
+					seed, round, egress ? "to" : "from",
+					zone, ai, peer_id,
+					w.pods[pi]->meta.name, w.pod_ids[pi],
+					q.proto, q.dport,
+					want ? "allow" : "deny",
+					got ? "allow" : "deny",
+					nprule ? "allow" : "deny", text,
+					o.warn.all);
 			}
 			checked++;
 		}
@@ -1587,8 +1674,9 @@ static void test_differential(void **state)
 		tpd_kube_policy_free(&o.out);
 		arena_free();
 	}
-	print_message("differential: seed %llu, %u rounds, %u packets agree (%u denied though NetworkPolicy allows their address: their identity is only partly allowed)\n",
-		      seed, rounds, checked, stricter);
+	print_message(
+		"differential: seed %llu, %u rounds, %u packets agree (%u denied though NetworkPolicy allows their address: their identity is only partly allowed)\n",
+		seed, rounds, checked, stricter);
 }
 
 int main(void)
@@ -1597,30 +1685,39 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_default_deny, teardown),
 		cmocka_unit_test_teardown(test_allow_all, teardown),
-		cmocka_unit_test_teardown(test_allow_all_union_with_deny, teardown),
+		cmocka_unit_test_teardown(test_allow_all_union_with_deny,
+					  teardown),
 		cmocka_unit_test_teardown(test_from_anywhere_ports, teardown),
 		cmocka_unit_test_teardown(test_ipblock_except, teardown),
-		cmocka_unit_test_teardown(test_ipblock_prefix_in_two_roles, teardown),
+		cmocka_unit_test_teardown(test_ipblock_prefix_in_two_roles,
+					  teardown),
 		cmocka_unit_test_teardown(test_ipblock_partly_inside, teardown),
-		cmocka_unit_test_teardown(test_ipblock_under_broader_entry, teardown),
-		cmocka_unit_test_teardown(test_ipblock_prefix_held_by_other_source, teardown),
+		cmocka_unit_test_teardown(test_ipblock_under_broader_entry,
+					  teardown),
+		cmocka_unit_test_teardown(
+			test_ipblock_prefix_held_by_other_source, teardown),
 		cmocka_unit_test_teardown(test_ipblock_every_zone, teardown),
 		cmocka_unit_test_teardown(test_ipblock_v6_all_not_v4, teardown),
 		cmocka_unit_test_teardown(test_ipblock_except_all, teardown),
 		cmocka_unit_test_teardown(test_ipblock_alloc_fails, teardown),
 		cmocka_unit_test_teardown(test_ipblock_no_zone, teardown),
 		cmocka_unit_test_teardown(test_ipblock_malformed, teardown),
-		cmocka_unit_test_teardown(test_pod_and_namespace_selectors, teardown),
-		cmocka_unit_test_teardown(test_namespace_without_object, teardown),
+		cmocka_unit_test_teardown(test_pod_and_namespace_selectors,
+					  teardown),
+		cmocka_unit_test_teardown(test_namespace_without_object,
+					  teardown),
 		cmocka_unit_test_teardown(test_named_ports, teardown),
 		cmocka_unit_test_teardown(test_end_port, teardown),
 		cmocka_unit_test_teardown(test_bad_ports_fail_closed, teardown),
 		cmocka_unit_test_teardown(test_udp_and_sctp, teardown),
-		cmocka_unit_test_teardown(test_several_policies_union, teardown),
-		cmocka_unit_test_teardown(test_other_namespace_and_empty_selector, teardown),
+		cmocka_unit_test_teardown(test_several_policies_union,
+					  teardown),
+		cmocka_unit_test_teardown(
+			test_other_namespace_and_empty_selector, teardown),
 		cmocka_unit_test_teardown(test_egress, teardown),
 		cmocka_unit_test_teardown(test_egress_allow_all, teardown),
-		cmocka_unit_test_teardown(test_selector_splits_identity, teardown),
+		cmocka_unit_test_teardown(test_selector_splits_identity,
+					  teardown),
 		cmocka_unit_test_teardown(test_no_pods_selected, teardown),
 		cmocka_unit_test_teardown(test_bad_input, teardown),
 		cmocka_unit_test_teardown(test_selector_match, teardown),
@@ -1630,6 +1727,7 @@ int main(void)
 
 	seed = s ? strtoull(s, NULL, 0) : (unsigned long long)time(NULL);
 	rnd_seed(seed);
-	printf("test_kube_policy: seed %llu (TP_TEST_SEED=%llu replays it)\n", seed, seed);
+	printf("test_kube_policy: seed %llu (TP_TEST_SEED=%llu replays it)\n",
+	       seed, seed);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
