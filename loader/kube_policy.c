@@ -376,9 +376,12 @@ static int kp_index_inputs(struct kp *k)
 	k->nss = calloc(in->n_namespaces + 1, sizeof(*k->nss));
 	if (!k->pols || !k->active || !k->pods || !k->nss)
 		return -ENOMEM;
-	memcpy(k->pols, in->policies, in->n_policies * sizeof(*k->pols));
+	/* loops, not memcpy(): the arrays may be NULL when empty */
+	for (i = 0; i < in->n_policies; i++)
+		k->pols[i] = in->policies[i];
 	qsort(k->pols, in->n_policies, sizeof(*k->pols), kp_objp_cmp);
-	memcpy(k->nss, in->namespaces, in->n_namespaces * sizeof(*k->nss));
+	for (i = 0; i < in->n_namespaces; i++)
+		k->nss[i] = in->namespaces[i];
 	qsort(k->nss, in->n_namespaces, sizeof(*k->nss), kp_objp_cmp);
 	for (i = 0; i < in->n_pods; i++)
 		k->pods[i] = i;
@@ -921,8 +924,9 @@ static int kp_place_prefixes(struct kp *k)
 		if (kp_grow((void **)&z->by_id.v, &z->by_id.cap,
 			    z->by_prefix.n + 1, sizeof(*z->by_id.v)))
 			return -ENOMEM;
-		memcpy(z->by_id.v, z->by_prefix.v,
-		       z->by_prefix.n * sizeof(*z->by_id.v));
+		if (z->by_prefix.n) /* memcpy() from NULL is undefined */
+			memcpy(z->by_id.v, z->by_prefix.v,
+			       z->by_prefix.n * sizeof(*z->by_id.v));
 		z->by_id.n = z->by_prefix.n;
 		if (z->by_id.n)
 			qsort(z->by_id.v, z->by_id.n, sizeof(*z->by_id.v),

@@ -1115,6 +1115,10 @@ static void test_bad_input(void **state)
 	assert_null(out.rules);
 	assert_int_equal(tpd_kube_policy_compile(&in, NULL, NULL, NULL),
 			 -EINVAL);
+	/* nothing at all (NULL arrays): nothing out */
+	assert_int_equal(tpd_kube_policy_compile(&in, &out, NULL, NULL), 0);
+	assert_int_equal(out.n_rules + out.n_idents + out.warnings, 0);
+	tpd_kube_policy_free(&out);
 	in.n_policies = 1; /* and no array */
 	assert_int_equal(tpd_kube_policy_compile(&in, &out, NULL, NULL),
 			 -EINVAL);
