@@ -1231,6 +1231,7 @@ static void test_scale(void **state)
 	struct tpd_kube_object *p;
 	double w0, c0, wall, cpu;
 	struct tout o = { 0 };
+	size_t pod_src = 0;
 	int n, a, i;
 
 	for (n = 0; n < 100; n++) {
@@ -1276,10 +1277,13 @@ static void test_scale(void **state)
 	cpu = cpu_s() - c0;
 	assert_int_equal(o.err, 0);
 	check_rules_well_formed(&o.out);
+	for (i = 0; i < (int)o.out.n_rules; i++)
+		pod_src += o.out.rules[i].src_id >= 256 &&
+			   o.out.rules[i].src_id < 256 + 1000;
 	print_message(
-		"scale: %zu policies, %zu pods, %zu tailnet entries -> %zu rules, %zu identity entries, %u warnings in %.3f s wall, %.3f s CPU\n",
-		t->n_pols, t->n_pods, t->n_tn, o.out.n_rules, o.out.n_idents,
-		o.out.warnings, wall, cpu);
+		"scale: %zu policies, %zu pods, %zu tailnet entries -> %zu rules (%zu from pod sources), %zu identity entries, %u warnings in %.3f s wall, %.3f s CPU\n",
+		t->n_pols, t->n_pods, t->n_tn, o.out.n_rules, pod_src,
+		o.out.n_idents, o.out.warnings, wall, cpu);
 	assert_true(o.out.n_rules > 10000);
 	tpd_kube_policy_free(&o.out);
 }
