@@ -1596,23 +1596,37 @@ static bool kp_same_match(const struct tp_rule *a, const struct tp_rule *b)
 	       a->port_lo == b->port_lo && a->port_hi == b->port_hi;
 }
 
+/* Denies first, then kp_rule_cmp()'s order. */
+static int kp_rule_out_cmp(const void *pa, const void *pb)
+{
+	const struct tp_rule *a = pa, *b = pb;
+
+	if (a->verdict != b->verdict)
+		return a->verdict == TP_VERDICT_DENY ? -1 : 1;
+	return kp_rule_cmp(pa, pb);
+}
+
 /*
- * Sorted, one rule per match.  Rules of one match are allows from
+ * One rule per match, sorted.  Rules of one match are allows from
  * several policies (the same) or an allow-everything and the default
  * deny of its identity: NetworkPolicy is a union of allows, so the allow
- * stays (it sorts first).
+ * stays (it sorts first).  The result puts the denies first: a writer
+ * that stops at its first error (a full map) has then isolated every
+ * pod it could, and allowed less, never more.
  */
 static void kp_merge_rules(struct kp *k)
 {
 	size_t i, out = 0;
 
-	if (k->rules.n)
-		qsort(k->rules.v, k->rules.n, sizeof(*k->rules.v), kp_rule_cmp);
+	if (!k->rules.n)
+		return;
+	qsort(k->rules.v, k->rules.n, sizeof(*k->rules.v), kp_rule_cmp);
 	for (i = 0; i < k->rules.n; i++)
 		if (!out ||
 		    !kp_same_match(&k->rules.v[out - 1], &k->rules.v[i]))
 			k->rules.v[out++] = k->rules.v[i];
 	k->rules.n = out;
+	qsort(k->rules.v, k->rules.n, sizeof(*k->rules.v), kp_rule_out_cmp);
 }
 
 static int kp_ident_cmp(const void *pa, const void *pb)

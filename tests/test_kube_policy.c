@@ -508,10 +508,23 @@ static struct tin *tin_shuffled(const struct tin *t)
 	return s;
 }
 
-/* Every rule valid, owned by Kubernetes, sorted, one per match. */
-static void check_rules_well_formed(const struct tpd_kube_policy_out *out)
+static int match_cmp(const void *pa, const void *pb)
 {
 	struct tp_rule a, b;
+
+	tp_rule_match(pa, &a);
+	tp_rule_match(pb, &b);
+	return memcmp(&a, &b, sizeof(a));
+}
+
+/*
+ * Every rule valid, owned by Kubernetes; denies first, then by
+ * destination and source; no two with the same match.
+ */
+static void check_rules_well_formed(const struct tpd_kube_policy_out *out)
+{
+	const struct tp_rule *a, *b;
+	struct tp_rule *copy;
 	size_t i;
 
 	for (i = 0; i < out->n_rules; i++) {
@@ -519,13 +532,24 @@ static void check_rules_well_formed(const struct tpd_kube_policy_out *out)
 		assert_int_equal(out->rules[i].owner, TP_OWNER_KUBERNETES);
 		if (!i)
 			continue;
-		tp_rule_match(&out->rules[i - 1], &a);
-		tp_rule_match(&out->rules[i], &b);
-		assert_false(
-			tp_rule_same_match(&out->rules[i - 1], &out->rules[i]));
-		assert_true(a.dst_id < b.dst_id ||
-			    (a.dst_id == b.dst_id && a.src_id <= b.src_id));
+		a = &out->rules[i - 1];
+		b = &out->rules[i];
+		assert_true(a->verdict == b->verdict ||
+			    a->verdict == TP_VERDICT_DENY);
+		if (a->verdict == b->verdict)
+			assert_true(a->dst_id < b->dst_id ||
+				    (a->dst_id == b->dst_id &&
+				     a->src_id <= b->src_id));
 	}
+	copy = malloc((out->n_rules + 1) * sizeof(*copy));
+	assert_non_null(copy);
+	if (out->n_rules)
+		memcpy(copy, out->rules, out->n_rules * sizeof(*copy));
+	qsort(copy, out->n_rules, sizeof(*copy), match_cmp);
+	for (i = 1; i < out->n_rules; i++)
+		if (tp_rule_same_match(&copy[i - 1], &copy[i]))
+			fail_msg("two rules with one match");
+	free(copy);
 }
 
 /* The output as text, one line per rule, then one per identity entry. */
