@@ -128,6 +128,46 @@ struct kp_port {
 	__u16 lo, hi; /* 0, 0: any port */
 };
 
+/* A set of ports: sorted, merged intervals; one of proto 0 is every port
+ * of every protocol. */
+struct kp_pset {
+	struct kp_port *v;
+	size_t n, cap;
+};
+
+/* An entry of a zone (by_id index) one rule's ipBlocks hold (@in) or
+ * hold in part. */
+struct kp_touch {
+	size_t entry;
+	bool in;
+};
+
+struct kp_span {
+	size_t first, n;
+};
+
+/*
+ * A rule with ipBlock peers, for one selected identity: its ports there,
+ * k->gports[ports..ports+n_ports), and its blocks' touches of each zone,
+ * k->spans[slot * zones + zone index].
+ */
+struct kp_grant {
+	__u32 id;
+	bool egress;
+	size_t slot;
+	size_t ports, n_ports;
+	size_t pol; /* index in k->pols, for warnings */
+};
+
+/* A touch of one grant, while the grants of one identity are combined. */
+struct kp_tuple {
+	size_t entry;
+	size_t grant;
+	bool in;
+};
+
+#define KP_NO_SLOT ((size_t)-1)
+
 /* A ports[] entry as checked once per ingress rule. */
 struct kp_port_ent {
 	struct kp_port num; /* when !name */
@@ -157,6 +197,15 @@ struct kp {
 	KP_VEC(struct kp_src) src;
 	KP_VEC(struct kp_block) blocks; /* the ipBlocks of one ingress rule */
 	KP_VEC(struct kp_prefix) ex;	/* their excepts */
+	size_t slot;			/* their touches, or KP_NO_SLOT */
+	size_t n_slots;
+	KP_VEC(struct kp_touch) touches;
+	KP_VEC(struct kp_span) spans;
+	KP_VEC(struct kp_grant) grants;
+	KP_VEC(struct kp_port) gports;
+	KP_VEC(struct kp_tuple) tuples;
+	KP_VEC(size_t) run_lo; /* per by_id entry: where its identity starts */
+	struct kp_pset ps, pa, pu, pt;
 	KP_VEC(struct kp_port_ent) pents;
 	KP_VEC(struct kp_port) ports;
 	KP_VEC(__u32) isolated;	   /* identities with a default ingress deny */
@@ -1007,46 +1056,31 @@ static enum kp_inside kp_entry_in_blocks(const struct kp *k,
 }
 
 /*
- * The identities of zone @z that the rule's ipBlocks allow: those all of
- * whose entries in @z are inside them (each inside one block).  Rules
- * are per identity, so one with addresses on both sides cannot be
- * allowed for some of them only: it is not allowed (fail closed), and
- * that is a warning.
+ * The entries of zone @zi the rule's ipBlocks hold, all or in part.
+ * Rules are per identity: which identities they allow is decided once
+ * every rule has given its touches (kp_emit_grants()).
  */
-static int kp_blocks_zone(struct kp *k, const struct kp_zone *z,
-			  __u16 rule_zone)
+static int kp_touch_zone(struct kp *k, size_t zi)
 {
-	const struct kp_entry *e = z->by_id.v;
-	size_t i = 0, j, n_in, n_part, touched;
-	char buf[TP_PREFIX_STRLEN];
+	const struct kp_zone *z = &k->zones.v[zi];
+	struct kp_span span = { .first = k->touches.n };
 	enum kp_inside where;
-	int err;
+	size_t e, touched;
 
-	while (i < z->by_id.n) {
-		n_in = n_part = 0;
+	for (e = 0; e < z->by_id.n; e++) {
 		touched = SIZE_MAX;
-		for (j = i; j < z->by_id.n && e[j].id == e[i].id; j++) {
-			where = kp_entry_in_blocks(k, z, &e[j], &touched);
-			n_in += where == KP_IN;
-			n_part += where == KP_PARTIAL;
-		}
-		if (n_in == j - i) {
-			err = kp_add_src(k, e[i].id,
-					 rule_zone ? rule_zone : z->zone);
-			if (err)
-				return err;
-		} else if (n_in || n_part) {
-			kp_warn(k,
-				"tailnet identity %u of zone %u is only partly inside ipBlock %s%s: not allowed",
-				e[i].id, z->zone,
-				kp_prefix_str(&k->blocks.v[touched].cidr, buf,
-					      sizeof(buf)),
-				k->blocks.n > 1
-					? " (with the rule's other ipBlocks)"
-					: "");
-		}
-		i = j;
+		where = kp_entry_in_blocks(k, z, &z->by_id.v[e], &touched);
+		if (where == KP_OUT)
+			continue;
+		if (kp_vec_room(&k->touches))
+			return -ENOMEM;
+		k->touches.v[k->touches.n++] =
+			(struct kp_touch){ .entry = e, .in = where == KP_IN };
 	}
+	span.n = k->touches.n - span.first;
+	if (kp_vec_room(&k->spans))
+		return -ENOMEM;
+	k->spans.v[k->spans.n++] = span;
 	return 0;
 }
 
@@ -1075,12 +1109,13 @@ static int kp_add_block(struct kp *k, const struct tpd_kube_np_peer *peer)
 	return 0;
 }
 
-/* The sources the rule's ipBlocks give, in every zone. */
-static int kp_block_sources(struct kp *k)
+/* The touches of the rule's ipBlocks in every zone: k->slot. */
+static int kp_block_touches(struct kp *k)
 {
 	size_t zi;
 	int err = 0;
 
+	k->slot = KP_NO_SLOT;
 	if (!k->blocks.n)
 		return 0;
 	if (!k->zones.n) {
@@ -1089,7 +1124,9 @@ static int kp_block_sources(struct kp *k)
 		return 0;
 	}
 	for (zi = 0; zi < k->zones.n && !err; zi++)
-		err = kp_blocks_zone(k, &k->zones.v[zi], k->in->zone);
+		err = kp_touch_zone(k, zi);
+	if (!err)
+		k->slot = k->n_slots++;
 	return err;
 }
 
@@ -1153,17 +1190,18 @@ static int kp_rule_sources(struct kp *k, const struct tpd_kube_object *pol,
 	int err = 0;
 
 	k->src.n = 0;
+	k->blocks.n = 0;
+	k->ex.n = 0;
+	k->slot = KP_NO_SLOT;
 	/* from absent or empty: every source (the API's meaning of both) */
 	if (!r->n_peers)
 		return kp_add_src(k, TP_POLICY_ANY_ID, k->in->zone);
 	if (!r->peers)
 		return -EINVAL;
-	k->blocks.n = 0;
-	k->ex.n = 0;
 	for (i = 0; i < r->n_peers && !err; i++)
 		err = kp_peer_sources(k, pol, &r->peers[i], egress);
 	if (!err)
-		err = kp_block_sources(k);
+		err = kp_block_touches(k);
 	if (err)
 		return err;
 	if (k->src.n)
@@ -1358,65 +1396,63 @@ static int kp_add_rule(struct kp *k, __u32 src, __u32 dst, __u16 zone,
 	return 0;
 }
 
-/* (sources) x (selected identities) x (their ports) of ingress rule @r. */
-static int kp_compile_ingress(struct kp *k, const struct tpd_kube_object *pol,
-			      const struct tpd_kube_np_rule *r)
+/* Rule @r's ipBlocks apply to identity @id with the ports in k->ports. */
+static int kp_add_grant(struct kp *k, __u32 id, bool egress, size_t pol)
 {
-	const struct kp_sel *d;
-	size_t di, si, pi;
-	int err;
-
-	err = kp_rule_sources(k, pol, r, false);
-	if (!err)
-		err = kp_rule_port_entries(k, r);
-	if (err || !k->src.n)
-		return err;
-	for (di = 0; di < k->dst.sel.n; di++) {
-		d = &k->dst.sel.v[di];
-		err = kp_dst_ports(k, r, d, false);
-		for (si = 0; si < k->src.n && !err; si++)
-			for (pi = 0; pi < k->ports.n && !err; pi++)
-				err = kp_add_rule(k, k->src.v[si].id, d->id,
-						  k->src.v[si].zone,
-						  &k->ports.v[pi],
-						  TP_VERDICT_ALLOW);
-		if (err)
-			return err;
-	}
+	if (kp_vec_room(&k->grants) ||
+	    kp_grow((void **)&k->gports.v, &k->gports.cap,
+		    k->gports.n + k->ports.n + 1, sizeof(*k->gports.v)))
+		return -ENOMEM;
+	k->grants.v[k->grants.n++] = (struct kp_grant){
+		.id = id,
+		.egress = egress,
+		.slot = k->slot,
+		.ports = k->gports.n,
+		.n_ports = k->ports.n,
+		.pol = pol,
+	};
+	memcpy(&k->gports.v[k->gports.n], k->ports.v,
+	       k->ports.n * sizeof(*k->ports.v));
+	k->gports.n += k->ports.n;
 	return 0;
 }
 
 /*
- * (selected identities) x (destinations) x (ports) of egress rule @r:
- * flows from a pod of this node to the tailnet, whose source identity is
- * the pod's (docs/policy.md, Identities) and destination the tailnet
- * zone's.
+ * Rule @r of policy @pol: (peers) x (selected identities) x (their
+ * ports), ingress (peers are sources) or @egress (they are destinations,
+ * the selected identities sources: flows from a pod of this node to the
+ * tailnet, whose source identity is the pod's, docs/policy.md,
+ * Identities).  Peers from ipBlocks become grants, combined over every
+ * rule in kp_emit_grants().
  */
-static int kp_compile_egress(struct kp *k, const struct tpd_kube_object *pol,
-			     const struct tpd_kube_np_rule *r)
+static int kp_compile_rule(struct kp *k, size_t pol,
+			   const struct tpd_kube_np_rule *r, bool egress)
 {
 	const struct kp_sel *d;
+	const struct kp_src *p;
 	size_t di, si, pi;
 	int err;
 
-	err = kp_rule_sources(k, pol, r, true);
+	err = kp_rule_sources(k, k->pols[pol], r, egress);
 	if (!err)
 		err = kp_rule_port_entries(k, r);
-	if (err || !k->src.n)
+	if (err || (!k->src.n && k->slot == KP_NO_SLOT))
 		return err;
-	for (di = 0; di < k->dst.sel.n; di++) {
+	for (di = 0; di < k->dst.sel.n && !err; di++) {
 		d = &k->dst.sel.v[di];
-		err = kp_dst_ports(k, r, d, true);
-		for (si = 0; si < k->src.n && !err; si++)
+		err = kp_dst_ports(k, r, d, egress);
+		for (si = 0; si < k->src.n && !err; si++) {
+			p = &k->src.v[si];
 			for (pi = 0; pi < k->ports.n && !err; pi++)
-				err = kp_add_rule(k, d->id, k->src.v[si].id,
-						  k->src.v[si].zone,
-						  &k->ports.v[pi],
+				err = kp_add_rule(k, egress ? d->id : p->id,
+						  egress ? p->id : d->id,
+						  p->zone, &k->ports.v[pi],
 						  TP_VERDICT_ALLOW);
-		if (err)
-			return err;
+		}
+		if (!err && k->slot != KP_NO_SLOT && k->ports.n)
+			err = kp_add_grant(k, d->id, egress, pol);
 	}
-	return 0;
+	return err;
 }
 
 static void kp_set_policy(struct kp *k, const struct tpd_kube_object *pol)
@@ -1502,11 +1538,269 @@ static int kp_compile_policies(struct kp *k)
 		for (r = 0; (k->active[i] & KP_ACT_IN) &&
 			    r < pol->np.n_ingress && !err;
 		     r++)
-			err = kp_compile_ingress(k, pol, &pol->np.ingress[r]);
+			err = kp_compile_rule(k, i, &pol->np.ingress[r], false);
 		for (r = 0;
 		     (k->active[i] & KP_ACT_EG) && r < pol->np.n_egress && !err;
 		     r++)
-			err = kp_compile_egress(k, pol, &pol->np.egress[r]);
+			err = kp_compile_rule(k, i, &pol->np.egress[r], true);
+	}
+	return err;
+}
+
+/* ---- ipBlock grants -> rules ------------------------------------------------ */
+
+/* Add ports @p (proto 0: everything; port 0-0: every port) to @s. */
+static int kp_pset_add(struct kp_pset *s, const struct kp_port *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (kp_vec_room(s))
+			return -ENOMEM;
+		s->v[s->n] = p[i];
+		if (p[i].proto && !p[i].lo && !p[i].hi)
+			s->v[s->n].hi = 0xffff;
+		s->n++;
+	}
+	return 0;
+}
+
+static bool kp_pset_all(const struct kp_pset *s)
+{
+	return s->n == 1 && !s->v[0].proto;
+}
+
+/* Sorted, overlapping and adjacent intervals merged; "everything" alone. */
+static void kp_pset_norm(struct kp_pset *s)
+{
+	struct kp_port *last;
+	size_t i, out = 0;
+
+	for (i = 0; i < s->n; i++)
+		if (!s->v[i].proto) {
+			s->v[0] = (struct kp_port){ 0 };
+			s->n = 1;
+			return;
+		}
+	if (s->n)
+		qsort(s->v, s->n, sizeof(*s->v), kp_port_cmp);
+	for (i = 0; i < s->n; i++) {
+		last = out ? &s->v[out - 1] : NULL;
+		if (last && last->proto == s->v[i].proto &&
+		    (__u32)s->v[i].lo <= (__u32)last->hi + 1) {
+			if (s->v[i].hi > last->hi)
+				last->hi = s->v[i].hi;
+			continue;
+		}
+		s->v[out++] = s->v[i];
+	}
+	s->n = out;
+}
+
+static int kp_pset_copy(struct kp_pset *dst, const struct kp_pset *src)
+{
+	dst->n = 0;
+	return kp_pset_add(dst, src->v, src->n);
+}
+
+/* @a = @a and @b (both normalized), through @tmp. */
+static int kp_pset_and(struct kp_pset *a, const struct kp_pset *b,
+		       struct kp_pset *tmp)
+{
+	size_t i = 0, j = 0;
+	__u16 lo, hi;
+
+	if (kp_pset_all(b))
+		return 0;
+	if (kp_pset_all(a))
+		return kp_pset_copy(a, b);
+	tmp->n = 0;
+	while (i < a->n && j < b->n) {
+		if (a->v[i].proto != b->v[j].proto) {
+			if (a->v[i].proto < b->v[j].proto)
+				i++;
+			else
+				j++;
+			continue;
+		}
+		lo = a->v[i].lo > b->v[j].lo ? a->v[i].lo : b->v[j].lo;
+		hi = a->v[i].hi < b->v[j].hi ? a->v[i].hi : b->v[j].hi;
+		if (lo <= hi) {
+			if (kp_vec_room(tmp))
+				return -ENOMEM;
+			tmp->v[tmp->n++] = (struct kp_port){
+				.proto = a->v[i].proto, .lo = lo, .hi = hi
+			};
+		}
+		if (a->v[i].hi < b->v[j].hi)
+			i++;
+		else
+			j++;
+	}
+	return kp_pset_copy(a, tmp);
+}
+
+static bool kp_pset_eq(const struct kp_pset *a, const struct kp_pset *b)
+{
+	return a->n == b->n &&
+	       (!a->n || !memcmp(a->v, b->v, a->n * sizeof(*a->v)));
+}
+
+static int kp_tuple_cmp(const void *pa, const void *pb)
+{
+	const struct kp_tuple *a = pa, *b = pb;
+
+	if (a->entry != b->entry)
+		return a->entry < b->entry ? -1 : 1;
+	return a->grant < b->grant ? -1 : a->grant > b->grant;
+}
+
+static int kp_grant_cmp(const void *pa, const void *pb)
+{
+	const struct kp_grant *a = pa, *b = pb;
+
+	if (a->egress != b->egress)
+		return a->egress ? 1 : -1;
+	if (a->id != b->id)
+		return a->id < b->id ? -1 : 1;
+	return a->slot < b->slot ? -1 : a->slot > b->slot;
+}
+
+/* Where each entry's identity starts in zone @z's by_id. */
+static int kp_zone_runs(struct kp *k, const struct kp_zone *z)
+{
+	size_t e;
+
+	if (kp_grow((void **)&k->run_lo.v, &k->run_lo.cap, z->by_id.n + 1,
+		    sizeof(*k->run_lo.v)))
+		return -ENOMEM;
+	for (e = 0; e < z->by_id.n; e++)
+		k->run_lo.v[e] = e && z->by_id.v[e].id == z->by_id.v[e - 1].id
+					 ? k->run_lo.v[e - 1]
+					 : e;
+	return 0;
+}
+
+/*
+ * The ports one identity of zone @zi gets from grants g[0..n) of one
+ * selected identity: a port every one of its entries is granted (each
+ * by some rule whose blocks hold it), the tuples t[0..nt) being the
+ * touches of its entries [lo, hi).  Returns in k->pa; k->pu holds what
+ * some entry is granted, *@partial whether an entry is held in part.
+ */
+static int kp_identity_ports(struct kp *k, const struct kp_grant *g,
+			     const struct kp_tuple *t, size_t nt, size_t lo,
+			     size_t hi, bool *partial)
+{
+	size_t e, x = 0;
+	int err = 0;
+
+	k->pa.n = 0;
+	k->pu.n = 0;
+	*partial = false;
+	for (e = lo; e < hi && !err; e++) {
+		k->ps.n = 0;
+		for (; x < nt && t[x].entry == e && !err; x++) {
+			if (t[x].in)
+				err = kp_pset_add(
+					&k->ps,
+					&k->gports.v[g[t[x].grant].ports],
+					g[t[x].grant].n_ports);
+			else
+				*partial = true;
+		}
+		kp_pset_norm(&k->ps);
+		if (!err)
+			err = kp_pset_add(&k->pu, k->ps.v, k->ps.n);
+		if (!err)
+			err = e == lo ? kp_pset_copy(&k->pa, &k->ps)
+				      : kp_pset_and(&k->pa, &k->ps, &k->pt);
+	}
+	kp_pset_norm(&k->pu);
+	return err;
+}
+
+/*
+ * The rules of the grants g[0..n) of one selected identity in zone @zi:
+ * each identity some of whose entries the grants' blocks hold gets the
+ * ports all of its entries are granted.  Rules are per identity, so an
+ * identity with addresses inside and outside cannot be allowed for some
+ * of them only: it gets less than some of its addresses are granted
+ * (fail closed), and that is a warning naming the first policy.
+ */
+static int kp_emit_zone_grants(struct kp *k, const struct kp_grant *g, size_t n,
+			       size_t zi)
+{
+	const struct kp_zone *z = &k->zones.v[zi];
+	__u16 zone = k->in->zone ? k->in->zone : z->zone;
+	const struct kp_span *sp;
+	const struct kp_tuple *t;
+	size_t i, j, x, y, lo, hi;
+	__u32 id, peer;
+	bool partial;
+	int err = 0;
+
+	k->tuples.n = 0;
+	for (i = 0; i < n; i++) {
+		sp = &k->spans.v[g[i].slot * k->zones.n + zi];
+		for (j = 0; j < sp->n; j++) {
+			if (kp_vec_room(&k->tuples))
+				return -ENOMEM;
+			k->tuples.v[k->tuples.n++] = (struct kp_tuple){
+				.entry = k->touches.v[sp->first + j].entry,
+				.grant = i,
+				.in = k->touches.v[sp->first + j].in,
+			};
+		}
+	}
+	if (!k->tuples.n)
+		return 0;
+	qsort(k->tuples.v, k->tuples.n, sizeof(*k->tuples.v), kp_tuple_cmp);
+	err = kp_zone_runs(k, z);
+	t = k->tuples.v;
+	for (x = 0; x < k->tuples.n && !err; x = y) {
+		lo = k->run_lo.v[t[x].entry];
+		peer = z->by_id.v[lo].id;
+		for (hi = lo; hi < z->by_id.n && z->by_id.v[hi].id == peer;
+		     hi++)
+			;
+		for (y = x; y < k->tuples.n && t[y].entry < hi; y++)
+			;
+		err = kp_identity_ports(k, g, &t[x], y - x, lo, hi, &partial);
+		id = g[0].id;
+		for (i = 0; i < k->pa.n && !err; i++)
+			err = kp_add_rule(k, g[0].egress ? id : peer,
+					  g[0].egress ? peer : id, zone,
+					  &k->pa.v[i], TP_VERDICT_ALLOW);
+		if (err || (!partial && kp_pset_eq(&k->pa, &k->pu)))
+			continue;
+		kp_set_policy(k, k->pols[g[t[x].grant].pol]);
+		kp_warn(k,
+			"tailnet identity %u of zone %u is only partly inside the ipBlocks %s identity %u: it gets only the ports all of its addresses are allowed",
+			peer, z->zone,
+			g[0].egress ? "allowed from" : "allowed to", id);
+	}
+	return err;
+}
+
+/* The ipBlock allows of every rule, per selected identity and zone. */
+static int kp_emit_grants(struct kp *k)
+{
+	size_t i, j, zi;
+	int err = 0;
+
+	if (k->grants.n)
+		qsort(k->grants.v, k->grants.n, sizeof(*k->grants.v),
+		      kp_grant_cmp);
+	for (i = 0; i < k->grants.n && !err; i = j) {
+		for (j = i; j < k->grants.n &&
+			    k->grants.v[j].id == k->grants.v[i].id &&
+			    k->grants.v[j].egress == k->grants.v[i].egress;
+		     j++)
+			;
+		for (zi = 0; zi < k->zones.n && !err; zi++)
+			err = kp_emit_zone_grants(k, &k->grants.v[i], j - i,
+						  zi);
 	}
 	return err;
 }
@@ -1680,6 +1974,16 @@ static void kp_free(struct kp *k)
 	free(k->src.v);
 	free(k->blocks.v);
 	free(k->ex.v);
+	free(k->touches.v);
+	free(k->spans.v);
+	free(k->grants.v);
+	free(k->gports.v);
+	free(k->tuples.v);
+	free(k->run_lo.v);
+	free(k->ps.v);
+	free(k->pa.v);
+	free(k->pu.v);
+	free(k->pt.v);
 	free(k->pents.v);
 	free(k->ports.v);
 	free(k->isolated.v);
@@ -1708,6 +2012,8 @@ static int kp_run(struct kp *k)
 		err = kp_place_prefixes(k);
 	if (!err)
 		err = kp_compile_policies(k);
+	if (!err)
+		err = kp_emit_grants(k);
 	if (!err)
 		err = kp_emit_denies(k);
 	if (err)

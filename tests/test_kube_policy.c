@@ -766,7 +766,7 @@ static void test_ipblock_partly_inside(void **state)
 	      L("z1 100.64.0.0/16 cidr:100.64.0.0/16",
 		"z1 100.64.3.0/24 cidr:100.64.3.0/24"),
 	      2,
-	      "[a/half] tailnet identity 510 of zone 1 is only partly inside ipBlock 100.64.0.0/16");
+	      "[a/half] tailnet identity 510 of zone 1 is only partly inside the ipBlocks allowed to identity 300");
 }
 
 /*
@@ -829,7 +829,35 @@ static void test_ipblock_every_zone(void **state)
 		"z2 100.64.0.0/16 cidr:100.64.0.0/16",
 		"z2 fd7a:115c:a1e0::/48 cidr:fd7a:115c:a1e0::/48"),
 	      1,
-	      "tailnet identity 601 of zone 2 is only partly inside ipBlock fd7a:115c:a1e0::/48");
+	      "tailnet identity 601 of zone 2 is only partly inside the ipBlocks allowed to identity 300");
+}
+
+/*
+ * A peer with an IPv4 and an IPv6 address (every Tailscale node), each in
+ * an ipBlock of another policy: it gets the ports both are allowed, and a
+ * warning for the rest.
+ */
+static void test_ipblock_union_across_policies(void **state)
+{
+	struct tin *t = base(1);
+	struct tpd_kube_np_rule *r;
+
+	tn(t, 1, "100.64.9.9/32", 700);
+	tn(t, 1, "fd7a:115c:a1e0::9/128", 700);
+	r = ing(pol(t, "a", "v4", "app=web", ING));
+	from_cidr(r, "100.64.0.0/16", NULL);
+	port(r, IPPROTO_TCP, 80, NULL, 0);
+	r = ing(pol(t, "a", "v6", "app=web", ING));
+	from_cidr(r, "fd7a:115c:a1e0::/48", NULL);
+	port(r, IPPROTO_TCP, 80, NULL, 90);
+	check(t,
+	      L("any>300 z1 any deny", "500>300 z1 tcp/80 allow",
+		"501>300 z1 tcp/80 allow", "700>300 z1 tcp/80 allow",
+		"cidr:100.64.0.0/16>300 z1 tcp/80 allow",
+		"cidr:fd7a:115c:a1e0::/48>300 z1 tcp/80-90 allow"),
+	      L("z1 100.64.0.0/16 cidr:100.64.0.0/16",
+		"z1 fd7a:115c:a1e0::/48 cidr:fd7a:115c:a1e0::/48"),
+	      1, "[a/v4] tailnet identity 700 of zone 1 is only partly inside");
 }
 
 /* ::/0 is IPv6 only, though IPv4 lives in the same 128-bit space. */
@@ -1561,63 +1589,31 @@ static __u32 df_src_id(const struct pref_policy *ids, __u16 zone,
 }
 
 /*
- * Does ingress rule @r allow every address of identity @id in @zone?  Each
- * address has to be in one of its ipBlocks; tailnet (3) also holds every
- * address outside the /24, which no block of this world covers.
+ * What the compiled rules are documented to give an address: rules are
+ * per identity, so what every address of its identity is allowed (an
+ * identity with addresses inside and outside gets less: fail closed).
+ * tailnet (3) also holds every address outside the /24, which no block
+ * of this world covers.
  */
-static bool df_rule_allows_identity(const struct tpd_kube_np_rule *r,
-				    const struct pref_policy *ids, __u16 zone,
-				    __u32 id)
+static bool df_expected(const struct tin *t,
+			const __u32 idmap[DF_ZONES][DF_ADDRS], __u16 zone,
+			__u32 peer_id, const struct tpd_kube_object *pod,
+			__u8 proto, __u16 dport, bool egress)
 {
-	struct tp_addr b;
+	struct tp_addr b, outside;
 	unsigned int bi;
-	size_t k;
-	bool in;
 
-	if (!r->n_peers)
-		return true;
-	if (id == TP_ID_TAILNET)
+	tp_addr_from_v4(&outside, htonl(0x0a000001)); /* 10.0.0.1 */
+	if (peer_id == TP_ID_TAILNET &&
+	    !df_reference(t, zone, &outside, pod, proto, dport, egress))
 		return false;
 	for (bi = 0; bi < DF_ADDRS; bi++) {
 		df_addr(bi, &b);
-		if (df_src_id(ids, zone, &b) != id)
-			continue;
-		for (in = false, k = 0; k < r->n_peers && !in; k++)
-			in = r->peers[k].has_cidr &&
-			     df_in_block(&r->peers[k], &b);
-		if (!in)
+		if (idmap[zone - 1][bi] == peer_id &&
+		    !df_reference(t, zone, &b, pod, proto, dport, egress))
 			return false;
 	}
 	return true;
-}
-
-/*
- * The documented compiled semantics: some rule of some policy selecting
- * the pod allows the port and every address of the source's identity.
- */
-static bool df_expected(const struct tin *t, const struct pref_policy *ids,
-			__u16 zone, __u32 peer_id,
-			const struct tpd_kube_object *pod, __u8 proto,
-			__u16 dport, bool egress)
-{
-	const struct tpd_kube_np_rule *rules;
-	bool isolated = false;
-	size_t i, j, n;
-
-	if (t->zone && zone != t->zone)
-		return true;
-	for (i = 0; i < t->n_pols; i++) {
-		if (!df_selects(t->pols[i], pod, egress, &rules, &n))
-			continue;
-		isolated = true;
-		for (j = 0; j < n; j++)
-			if (df_port_ok(&rules[j], egress ? NULL : pod, proto,
-				       dport) &&
-			    df_rule_allows_identity(&rules[j], ids, zone,
-						    peer_id))
-				return true;
-	}
-	return !isolated;
 }
 
 static void test_differential(void **state)
@@ -1636,6 +1632,7 @@ static void test_differential(void **state)
 			  IPPROTO_SCTP };
 	unsigned int ai, x;
 	bool want, got, nprule, egress;
+	__u32 idmap[DF_ZONES][DF_ADDRS];
 	__u32 peer_id;
 
 	if (env)
@@ -1659,6 +1656,12 @@ static void test_differential(void **state)
 					  &o.out.idents[i].prefix,
 					  o.out.idents[i].plen,
 					  o.out.idents[i].id);
+		/* the identity of every address, as the datapath finds it */
+		for (zone = 1; zone <= DF_ZONES; zone++)
+			for (ai = 0; ai < DF_ADDRS; ai++) {
+				df_addr(ai, &a);
+				idmap[zone - 1][ai] = df_src_id(&ref, zone, &a);
+			}
 		for (x = 0; x < 300; x++) {
 			zone = 1 + (__u16)rnd_below(DF_ZONES);
 			ai = (unsigned int)rnd_below(DF_ADDRS);
@@ -1672,13 +1675,14 @@ static void test_differential(void **state)
 			df_addr(ai, &a);
 			/* half the packets from the tailnet, half to it */
 			egress = x & 1;
-			peer_id = df_src_id(&ref, zone, &a);
+			peer_id = idmap[zone - 1][ai];
 			q.src_id = egress ? w.pod_ids[pi] : peer_id;
 			q.dst_id = egress ? peer_id : w.pod_ids[pi];
 			pref_decide(&ref, &q, &d);
 			got = d.verdict == TP_VERDICT_ALLOW;
-			want = df_expected(w.t, &ref, zone, peer_id, w.pods[pi],
-					   q.proto, q.dport, egress);
+			want = df_expected(w.t, idmap, zone, peer_id,
+					   w.pods[pi], q.proto, q.dport,
+					   egress);
 			nprule = df_reference(w.t, zone, &a, w.pods[pi],
 					      q.proto, q.dport, egress);
 			/* never more than NetworkPolicy allows that address */
@@ -1729,6 +1733,8 @@ int main(void)
 		cmocka_unit_test_teardown(
 			test_ipblock_prefix_held_by_other_source, teardown),
 		cmocka_unit_test_teardown(test_ipblock_every_zone, teardown),
+		cmocka_unit_test_teardown(test_ipblock_union_across_policies,
+					  teardown),
 		cmocka_unit_test_teardown(test_ipblock_v6_all_not_v4, teardown),
 		cmocka_unit_test_teardown(test_ipblock_except_all, teardown),
 		cmocka_unit_test_teardown(test_ipblock_alloc_fails, teardown),
