@@ -22,7 +22,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1028,14 +1027,11 @@ static int kp_add_src(struct kp *k, __u32 id, __u16 zone)
 	return 0;
 }
 
-/*
- * Where entry @e lies against the rule's blocks together: inside one is
- * inside.  *@touched: the first block it is (partly) inside, if none yet.
- */
+/* Where entry @e lies against the rule's blocks together: inside one is
+ * inside (NetworkPolicy's peers are a union). */
 static enum kp_inside kp_entry_in_blocks(const struct kp *k,
 					 const struct kp_zone *z,
-					 const struct kp_entry *e,
-					 size_t *touched)
+					 const struct kp_entry *e)
 {
 	enum kp_inside res = KP_OUT, where;
 	const struct kp_block *b;
@@ -1045,8 +1041,6 @@ static enum kp_inside kp_entry_in_blocks(const struct kp *k,
 		b = &k->blocks.v[i];
 		where = kp_entry_inside(z, e, &b->cidr, &k->ex.v[b->ex],
 					b->n_ex);
-		if (where != KP_OUT && *touched == SIZE_MAX)
-			*touched = i;
 		if (where == KP_IN)
 			return KP_IN;
 		if (where == KP_PARTIAL)
@@ -1065,11 +1059,10 @@ static int kp_touch_zone(struct kp *k, size_t zi)
 	const struct kp_zone *z = &k->zones.v[zi];
 	struct kp_span span = { .first = k->touches.n };
 	enum kp_inside where;
-	size_t e, touched;
+	size_t e;
 
 	for (e = 0; e < z->by_id.n; e++) {
-		touched = SIZE_MAX;
-		where = kp_entry_in_blocks(k, z, &z->by_id.v[e], &touched);
+		where = kp_entry_in_blocks(k, z, &z->by_id.v[e]);
 		if (where == KP_OUT)
 			continue;
 		if (kp_vec_room(&k->touches))
