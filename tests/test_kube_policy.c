@@ -6,9 +6,10 @@
  * shuffled input (the seed is printed; TP_TEST_SEED replays it); the
  * label selector alone; bad input; the time to compile 1,000 policies
  * over 10,000 pods (printed, not asserted); and a differential test that
- * decides random packets from the objects directly, by NetworkPolicy's
- * rules, and from the compiled rules with tests/policyref.c's evaluator of
- * docs/policy.md.
+ * decides random packets, both directions, from the objects directly, by
+ * NetworkPolicy's rules, and from the compiled rules with
+ * tests/policyref.c's evaluator of docs/policy.md (TP_KP_ROUNDS sets its
+ * length, 200 worlds of 300 packets by default).
  *
  * No root, no maps: objects are built here (tpd_kube_object_free() is not
  * used), freed with the test's own arena.
@@ -1343,18 +1344,18 @@ static void test_scale(void **state)
 /* ---- differential: NetworkPolicy by the objects vs the compiled rules ------------- */
 
 /*
- * Random policies over a small world: tailnet addresses in 100.64.0.0/24
- * (all 256 of them are sources), peers with /32 entries (some with two
- * addresses, some in two zones), ipBlocks and excepts of that /24; pods
- * whose identity's pods share labels and named ports.  The reference
- * decides a packet (zone, source address, destination pod, protocol,
- * port) from the objects by the documented semantics; the compiled side
- * looks the source up in the entries (the peers' and the compiler's,
- * tailnet (3) when none) and decides with policyref.  They must agree,
- * except where the compiled rules are documented to be stricter: an
- * identity whose addresses are not all allowed is denied (rules are per
- * identity), so the compiled verdict for an address must be the AND of
- * the reference's over every address of its identity.
+ * Random policies (Ingress, Egress, both) over a small world: tailnet
+ * addresses in 100.64.0.0/24 (all 256 of them can be peers), peers with
+ * /32 entries (some with two addresses, some in two zones), ipBlocks and
+ * excepts of that /24; pods whose identity's pods share labels and named
+ * ports.  The reference decides a packet (zone, tailnet address, pod,
+ * direction, protocol, port) from the objects by NetworkPolicy's rules;
+ * the compiled side looks the address up in the entries (the peers' and
+ * the compiler's, tailnet (3) when none) and decides with policyref.
+ * Rules are per identity, so the compiled verdict for an address must be
+ * the AND of the reference's over every address of its identity (the
+ * documented fail-closed semantics), and never allow what the reference
+ * denies for the address itself.
  */
 #define DF_ZONES 2
 #define DF_ADDRS 256
