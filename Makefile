@@ -170,10 +170,11 @@ bench: deps
 	@$(OUT)/bench/bench_prog $(if $(QUICK),-q) -o bench/results
 	@bench/kubeproxy.sh $(if $(QUICK),-q) bench/results $(OUT)
 
-# tpctl's unit tests link its parser and output code; its map tests run it
-$(OUT)/tests/test_tpctl_parse.o: CFLAGS += -Imaps-cli
-$(OUT)/tests/test_tpctl_parse: $(OUT)/tests/test_tpctl_parse.o $(TPCTL_CORE) $(TEST_SUPPORT) \
-			       $(OUT)/libtailplaned.a $(OUT)/libtailplane.a
+# tpctl's unit tests and its docs test link its parser, command table and
+# output code; its map tests run it
+TPCTL_UNIT_TESTS := $(OUT)/tests/test_tpctl_parse $(OUT)/tests/test_tpctl_docs
+$(TPCTL_UNIT_TESTS:=.o): CFLAGS += -Imaps-cli
+$(TPCTL_UNIT_TESTS): %: %.o $(TPCTL_CORE) $(TEST_SUPPORT) $(OUT)/libtailplaned.a $(OUT)/libtailplane.a
 	$(call msg,CC,$@)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(LOADER_LIBS) -lcmocka
 $(OUT)/tests/test_tpctl_maps: | $(OUT)/tpctl
 # test_peers_live watches free() and realloc() for blocks that still hold a
@@ -209,10 +210,12 @@ FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(addprefix $(OUT)/fuzz/fuzz_,$(FUZZ_NAMES))
 FUZZ_MAIN_OBJS := $(patsubst %,$(OUT)/fuzz/obj/tests/fuzz/fuzz_%.o,$(FUZZ_NAMES))
 # what the targets parse with: the library, the loader's parsers, tpctl's
-# grammar and batch reader; each target links what it uses from the archive
+# grammar and batch reader (with the command table, which names every
+# command's runner, so all of tpctl but main()); each target links what it
+# uses from the archive
 FUZZ_DEP_SRCS := $(LIB_SRCS) loader/config.c loader/log.c loader/peers.c loader/source.c loader/tailscale.c \
-		 loader/wg_uapi.c loader/wg_genl.c maps-cli/parse.c maps-cli/cmd_batch.c \
-		 maps-cli/ctx.c maps-cli/help.c
+		 loader/kube_decode.c loader/kube_object.c \
+		 loader/wg_uapi.c loader/wg_genl.c $(filter-out maps-cli/main.c,$(wildcard maps-cli/*.c))
 FUZZ_DEP_OBJS := $(patsubst %.c,$(OUT)/fuzz/obj/%.o,$(FUZZ_DEP_SRCS))
 
 $(OUT)/fuzz/obj/%.o: %.c

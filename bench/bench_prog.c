@@ -97,13 +97,15 @@ struct path {
 	void *arg;
 	int want; /* expected verdict, -1: any */
 	bool xdp; /* an XDP program: an Ethernet frame, no __sk_buff */
+	int ifindex; /* skb->ifindex and ingress_ifindex, 0: the tailnet's */
 };
 
 /* One run: its duration in ns as the kernel measured it. */
 static __u32 run_once(const struct path *pa, const struct pkt *p)
 {
 	static unsigned char out[4096];
-	struct __sk_buff ctx = { .ifindex = H.l3_ifindex };
+	struct __sk_buff ctx = { .ifindex = pa->ifindex ? pa->ifindex : H.l3_ifindex,
+				 .ingress_ifindex = pa->ifindex };
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->data, .data_size_in = p->len,
 		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx), .repeat = 1);
@@ -364,6 +366,58 @@ static void guard_rows(void)
 	pa.arg = &other;
 	pa.want = 2;
 	ratio_to(measure_over("xdp_guard_unguarded", &pa, &fl), ref_lookup_fig);
+}
+
+/* ---- the uplink: SNAT replies and everything else ------------------------------- */
+
+#define SNAT4	   "198.18.0.1"
+#define SNAT_PORT  61000 /* the range's one port: the flow's is known */
+#define SNAT_VIP4  "198.19.0.99"
+#define UPLINK_BE4 "198.18.1.7" /* routed via the test uplink */
+
+static void uplink_frame(struct pkt *p, const char *s, __u16 sp, const char *d, __u16 dp)
+{
+	struct pkt_spec spec = *FLOWP(s, sp, d, dp, IPPROTO_TCP, PKT_TCP_ACK);
+
+	spec.l2 = 1;
+	pt_build(&spec, p);
+}
+
+/*
+ * tp_from_uplink (TC ingress of an uplink, Ethernet): the reply of a SNAT
+ * flow (looked up, restored, redirected to the tailnet interface) against
+ * ref_nat, and a packet that is not ours (one parse, one lookup) against
+ * ref_lookup.
+ */
+static void uplink_rows(void)
+{
+	const char *bes[1] = { UPLINK_BE4 };
+	static struct pkt reply, foreign;
+	struct path pa;
+	struct pkt out;
+	int up, verdict;
+
+	up = th_uplink(&H);
+	if (up < 0) {
+		fprintf(stderr, "bench: no test uplink (%s): uplink rows left out\n",
+			strerror(-up));
+		return;
+	}
+	assert_int_equal(th_snat_config(&H, SNAT4, NULL, SNAT_PORT, SNAT_PORT, 0), 0);
+	pt_service(&H, SNAT_VIP4, 80, IPPROTO_TCP, bes, 1, 8080, NULL, NULL, TP_SVC_F_SNAT, 0);
+	mk(&out, CLIENT4, 45000, SNAT_VIP4, 80, PKT_TCP_SYN);
+	pt_run(&H, TH_FROM_TAILNET, &out, &reply, &verdict);
+	assert_int_equal(verdict, 7 /* TC_ACT_REDIRECT: we forward it ourselves */);
+
+	uplink_frame(&reply, UPLINK_BE4, 8080, SNAT4, SNAT_PORT);
+	pa = (struct path){ bpf_program__fd(H.skel->progs.tp_from_uplink), pkt_const, &reply,
+			    7, false, up };
+	ratio_to(measure("uplink_snat_reply", &pa), ref_nat_fig);
+
+	uplink_frame(&foreign, UPLINK_BE4, 8080, SNAT4, 22);
+	pa.arg = &foreign;
+	pa.want = PASS;
+	ratio_to(measure("uplink_not_ours", &pa), ref_lookup_fig);
 }
 
 /* ---- set-up ---------------------------------------------------------------- */
@@ -672,6 +726,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	tp_paths("", VIP4);
+	uplink_rows();
 	guard_rows();
 	scale_rows();
 	ct_rows();

@@ -844,6 +844,35 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
 	return TC_ACT_OK;
 }
 
+/*
+ * A reply from the cluster side of a flow from the tailnet that came in
+ * through an uplink: only if its source is routed there (strict reverse
+ * path, rp_filter 1).  The FIB, asked as the flow's own packets ask it
+ * (from the client, on this tailnet interface), must send them out
+ * through that uplink.  Without it a host on an uplink's segment that
+ * guesses a client port could forge the reply of an on-node pod (or of
+ * the node's other networks): it would be the flow's, reset it or inject
+ * into it.  Off-node backends' replies come through the uplink their
+ * address is routed to and pass; with several uplinks and asymmetric
+ * (ECMP) routes, as under rp_filter 1, only the routed one is accepted.
+ * Pod interfaces are left to the CNI's own anti-spoofing (a pod's source
+ * is its own there), this host's replies (no ingress interface) pass.
+ */
+static __always_inline bool tp_reply_path_ok(struct __sk_buff *skb,
+					     const struct tp_pkt *p)
+{
+	__u32 in = skb->ingress_ifindex;
+	const struct tp_iface *ifc;
+	struct tp_scratch *scr;
+
+	ifc = in ? bpf_map_lookup_elem(&tp_ifaces, &in) : NULL;
+	if (!ifc || !(ifc->flags & TP_IFACE_F_UPLINK))
+		return true;
+	scr = tp_scratch_get();
+	return scr && tp_route_ifindex(skb, p->ipv6, p->tuple.proto, &p->tuple.daddr,
+				       &p->tuple.saddr, &scr->fib) == in;
+}
+
 /* A flow packet leaving to the tailnet. */
 static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *p)
 {
@@ -869,9 +898,13 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 	if (!tp_ct_is_echo_request(p))
 		e = tp_ct_lookup_reply(&p->tuple, now, &orig);
 	if (e && !(e->flags & TP_CT_F_EGRESS) && orig.zone == p->tuple.zone &&
-	    in_zone == e->out_zone)
+	    in_zone == e->out_zone) {
+		if (!in_zone && !tp_reply_path_ok(skb, p))
+			return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p,
+					      TP_DROP_REVERSE_PATH);
 		return tp_flow_reply(skb, TP_HOOK_TO_TAILNET, p, &orig, e, now,
 				     !in_zone);
+	}
 
 	if (in_zone)
 		return tp_egress_forwarded(skb, p, in_zone, now);

@@ -22,27 +22,11 @@
 static __thread struct tp_maps tp_limit_maps;
 static __thread bool tp_limit_maps_set;
 
-#define PIN(field, pin) { pin, __builtin_offsetof(struct tp_maps, field) }
+#define TP_PIN_MAP(field, holds) \
+	{ TP_MAP_NAME(field), offsetof(struct tp_maps, field) },
 
-/* Every pinned map of the ABI, in abi.h order. */
-const struct tp_pin_map tp_pin_maps[] = {
-	PIN(ifaces, TP_MAP_IFACES),	    PIN(services, TP_MAP_SERVICES),
-	PIN(backends, TP_MAP_BACKENDS),	    PIN(maglev, TP_MAP_MAGLEV),
-	PIN(affinity, TP_MAP_AFFINITY),	    PIN(ct, TP_MAP_CT),
-	PIN(ct_any, TP_MAP_CT_ANY),	    PIN(frags, TP_MAP_FRAGS),
-	PIN(stats, TP_MAP_STATS),
-	PIN(identity, TP_MAP_IDENTITY),
-	PIN(policy, TP_MAP_POLICY),	    PIN(rules, TP_MAP_RULES),
-	PIN(zones, TP_MAP_ZONES),	    PIN(config, TP_MAP_CONFIG),
-	PIN(events, TP_MAP_EVENTS),	    PIN(rule_stats, TP_MAP_RULE_STATS),
-	PIN(svc_stats, TP_MAP_SVC_STATS),   PIN(id_names, TP_MAP_ID_NAMES),
-	PIN(svc_backends, TP_MAP_SVC_BACKENDS),
-	PIN(rule_index, TP_MAP_RULE_INDEX), PIN(id_by_name, TP_MAP_ID_BY_NAME),
-	PIN(guard_drop, TP_MAP_GUARD_DROP), PIN(guard_buckets, TP_MAP_GUARD_BUCKETS),
-	PIN(guard_config, TP_MAP_GUARD_CONFIG),
-	PIN(static_nat, TP_MAP_STATIC_NAT), PIN(static_nat_rev, TP_MAP_STATIC_NAT_REV),
-	PIN(static_nat_n, TP_MAP_STATIC_NAT_N),
-};
+/* Every pinned map of the ABI, in TP_MAPS order (abi.h). */
+const struct tp_pin_map tp_pin_maps[] = { TP_MAPS(TP_PIN_MAP) };
 
 const size_t tp_pin_maps_n = sizeof(tp_pin_maps) / sizeof(tp_pin_maps[0]);
 

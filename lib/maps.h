@@ -12,45 +12,18 @@
 
 #include "tailplane/abi.h"
 
+/* struct tp_maps's member of a map of TP_MAPS (abi.h). */
+#define TP_MAPS_FD(field, holds) int field;
+
 /**
  * struct tp_maps - file descriptors of the pinned maps.
- * @ifaces, @services, @backends, @maglev, @affinity, @ct, @ct_any, @frags, @stats,
- * @identity, @policy, @rules, @zones, @config, @events, @rule_stats,
- * @svc_stats, @id_names, @svc_backends, @rule_index, @id_by_name,
- * @guard_drop, @guard_buckets, @guard_config:
- * @static_nat, @static_nat_rev, @static_nat_n:
- *               one per map of the same name (tp_<field>); -1 when not open.
+ * @<map>:       one per map of TP_MAPS (abi.h), named as its field there
+ *               (the fd of tp_<field>); -1 when not open.
  * @maglev_size: the largest Maglev table (the loader's maglev_size); see
  *               tp_service_maglev_cap() for the one writers use.
  */
 struct tp_maps {
-	int ifaces;
-	int services;
-	int backends;
-	int maglev;
-	int affinity;
-	int ct;
-	int ct_any;
-	int frags;
-	int stats;
-	int identity;
-	int policy;
-	int rules;
-	int zones;
-	int config;
-	int events;
-	int rule_stats;
-	int svc_stats;
-	int id_names;
-	int svc_backends;
-	int rule_index;
-	int id_by_name;
-	int guard_drop;
-	int guard_buckets;
-	int guard_config;
-	int static_nat;
-	int static_nat_rev;
-	int static_nat_n;
+	TP_MAPS(TP_MAPS_FD)
 	__u32 maglev_size;
 };
 

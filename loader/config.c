@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <netinet/in.h>
 
@@ -712,6 +713,140 @@ static int tpd_parse_guard(struct tpd_parse *ps, yajl_val o, struct tpd_guard_cf
 	return err ?: tpd_parse_guard_drop(ps, tpd_get(o, "drop"), g);
 }
 
+/* ---- kubernetes ------------------------------------------------------------- */
+
+static void tpd_kube_cfg_defaults(struct tpd_kube_cfg *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->expose = TPD_KUBE_EXPOSE_ALL;
+	k->tcp_grace = 30;
+	k->watch_timeout = 300;
+	k->page_limit = 500;
+	k->backoff_max = 30;
+}
+
+static void tpd_kube_cfg_free(struct tpd_kube_cfg *k)
+{
+	free(k->server);
+	free(k->token_file);
+	free(k->ca_file);
+	free(k->kubeconfig);
+	free(k->node_name);
+	memset(k, 0, sizeof(*k));
+}
+
+/* A string of "kubernetes" into a heap copy; "" when absent. */
+static int tpd_kube_str(struct tpd_parse *ps, yajl_val o, const char *key, char **out,
+			size_t max)
+{
+	char *buf = calloc(1, max);
+	int err;
+
+	if (!buf)
+		return -ENOMEM;
+	err = o ? tpd_get_str(ps, o, "kubernetes", key, buf, max, false) : 0;
+	if (err) {
+		free(buf);
+		return err;
+	}
+	free(*out); /* the default "" */
+	*out = buf;
+	return 0;
+}
+
+/*
+ * The node this loader runs on: "node_name", else $NODE_NAME (the
+ * DaemonSet sets it from spec.nodeName), else the host name in lower case.  A node name
+ * is a DNS subdomain: lower-case letters, digits, '-' and '.'.
+ */
+static int tpd_kube_node_name(struct tpd_parse *ps, struct tpd_kube_cfg *k)
+{
+	const char *env = getenv("NODE_NAME");
+	char host[256] = "";
+	size_t i, len;
+
+	if (!k->node_name[0]) {
+		if (env && *env)
+			snprintf(host, sizeof(host), "%s", env);
+		else if (gethostname(host, sizeof(host) - 1))
+			host[0] = 0;
+		/* the kubelet's default node name is the host name in lower case */
+		for (i = 0; host[i]; i++)
+			if (host[i] >= 'A' && host[i] <= 'Z')
+				host[i] += 'a' - 'A';
+		free(k->node_name);
+		k->node_name = strdup(host);
+		if (!k->node_name)
+			return -ENOMEM;
+	}
+	len = strlen(k->node_name);
+	if (!len || len > 253)
+		return tpd_fail(ps, "kubernetes.node_name: empty or too long (set it, or $NODE_NAME)");
+	for (i = 0; i < len; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789-.", k->node_name[i]))
+			return tpd_fail(ps, "kubernetes.node_name: '%s' is not a node name",
+					k->node_name);
+	return 0;
+}
+
+/*
+ * "kubernetes": {"enabled", "server", "token_file", "ca_file",
+ * "kubeconfig", "node_name", "expose", "expose_loadbalancer_ips", "zone",
+ * "tcp_grace_seconds", "watch_timeout_seconds", "list_limit",
+ * "backoff_max_seconds"} (kube.h).  The section's presence alone enables
+ * nothing: "enabled" does.
+ */
+static int tpd_parse_kube(struct tpd_parse *ps, yajl_val o, struct tpd_kube_cfg *k)
+{
+	static const char *const keys[] = {
+		"enabled", "server", "token_file", "ca_file", "kubeconfig", "node_name",
+		"expose", "expose_loadbalancer_ips", "zone", "tcp_grace_seconds",
+		"watch_timeout_seconds", "list_limit", "backoff_max_seconds", NULL,
+	};
+	char expose[16] = "all";
+	int err;
+
+	tpd_kube_cfg_defaults(k);
+	err = tpd_kube_str(ps, NULL, "server", &k->server, 1);
+	err = err ?: tpd_kube_str(ps, NULL, "token_file", &k->token_file, 1);
+	err = err ?: tpd_kube_str(ps, NULL, "ca_file", &k->ca_file, 1);
+	err = err ?: tpd_kube_str(ps, NULL, "kubeconfig", &k->kubeconfig, 1);
+	err = err ?: tpd_kube_str(ps, NULL, "node_name", &k->node_name, 1);
+	if (err || !o)
+		return err;
+	err = tpd_check_keys(ps, o, "kubernetes", keys);
+	err = err ?: tpd_get_bool(ps, o, "kubernetes", "enabled", &k->enabled);
+	err = err ?: tpd_kube_str(ps, o, "server", &k->server, 512);
+	err = err ?: tpd_kube_str(ps, o, "token_file", &k->token_file, PATH_MAX);
+	err = err ?: tpd_kube_str(ps, o, "ca_file", &k->ca_file, PATH_MAX);
+	err = err ?: tpd_kube_str(ps, o, "kubeconfig", &k->kubeconfig, PATH_MAX);
+	err = err ?: tpd_kube_str(ps, o, "node_name", &k->node_name, 254);
+	err = err ?: tpd_get_str(ps, o, "kubernetes", "expose", expose, sizeof(expose), false);
+	err = err ?: tpd_get_bool(ps, o, "kubernetes", "expose_loadbalancer_ips",
+				  &k->expose_lb_ips);
+	err = err ?: tpd_get_u16(ps, o, "kubernetes", "zone", &k->zone, 0, 0xffff);
+	err = err ?: tpd_get_u32(ps, o, "kubernetes", "tcp_grace_seconds", &k->tcp_grace,
+				 0, 86400, false);
+	err = err ?: tpd_get_u32(ps, o, "kubernetes", "watch_timeout_seconds",
+				 &k->watch_timeout, 10, 3600, false);
+	err = err ?: tpd_get_u32(ps, o, "kubernetes", "list_limit", &k->page_limit, 1,
+				 10000, false);
+	err = err ?: tpd_get_u32(ps, o, "kubernetes", "backoff_max_seconds",
+				 &k->backoff_max, 1, 3600, false);
+	if (err)
+		return err;
+	if (!strcmp(expose, "all"))
+		k->expose = TPD_KUBE_EXPOSE_ALL;
+	else if (!strcmp(expose, "annotated"))
+		k->expose = TPD_KUBE_EXPOSE_ANNOTATED;
+	else
+		return tpd_fail(ps, "kubernetes.expose: '%s': expected all or annotated", expose);
+	if (k->server[0] && strncmp(k->server, "https://", 8))
+		return tpd_fail(ps, "kubernetes.server: '%s': expected https://HOST[:PORT]",
+				k->server);
+	return k->enabled ? tpd_kube_node_name(ps, k) : 0;
+}
+
 /* ---- the document's shape --------------------------------------------------- */
 
 /*
@@ -1150,6 +1285,7 @@ static void tpd_config_defaults(struct tpd_config *cfg)
 	cfg->guard.n_ports = 2;
 	cfg->guard.rate = TP_GUARD_RATE_DEFAULT;
 	cfg->guard.burst = TP_GUARD_BURST_DEFAULT;
+	tpd_kube_cfg_defaults(&cfg->kube);
 }
 
 #define TPD_ARRAY(ps, root, key, field, n, fn)                               \
@@ -1228,7 +1364,8 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 	ret = ret ?: tpd_parse_snat(&ps, tpd_get(root, "snat"), &cfg->snat);
 	ret = ret ?: tpd_parse_guard(&ps, YAJL_IS_OBJECT(root) ? tpd_get(root, "guard") : NULL,
 				     &cfg->guard);
-	cfg->kubernetes = YAJL_IS_OBJECT(root) && tpd_get(root, "kubernetes");
+	ret = ret ?: tpd_parse_kube(&ps, YAJL_IS_OBJECT(root) ? tpd_get(root, "kubernetes") : NULL,
+				    &cfg->kube);
 	if (!ret && !cfg->n_ifaces)
 		ret = tpd_fail(&ps, "interfaces: at least one interface is needed");
 	ret = ret ?: tpd_config_validate(&ps, cfg);
@@ -1283,6 +1420,7 @@ void tpd_config_free(struct tpd_config *cfg)
 	free(cfg->ts_tags);
 	free(cfg->guard.drop);
 	free(cfg->static_nat);
+	tpd_kube_cfg_free(&cfg->kube);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1330,6 +1468,27 @@ const struct tpd_iface_cfg *tpd_config_iface(const struct tpd_config *cfg,
 }
 
 /** tpd_config_knobs_equal() - do @a and @b load the programs the same way? */
+static bool tpd_str_equal(const char *a, const char *b)
+{
+	return !strcmp(a ? a : "", b ? b : "");
+}
+
+/**
+ * tpd_kube_cfg_equal() - whether two "kubernetes" sections are the same
+ * (a reload that changes one restarts the client).
+ */
+bool tpd_kube_cfg_equal(const struct tpd_kube_cfg *a, const struct tpd_kube_cfg *b)
+{
+	return a->enabled == b->enabled && tpd_str_equal(a->server, b->server) &&
+	       tpd_str_equal(a->token_file, b->token_file) &&
+	       tpd_str_equal(a->ca_file, b->ca_file) &&
+	       tpd_str_equal(a->kubeconfig, b->kubeconfig) &&
+	       tpd_str_equal(a->node_name, b->node_name) && a->expose == b->expose &&
+	       a->expose_lb_ips == b->expose_lb_ips && a->zone == b->zone &&
+	       a->tcp_grace == b->tcp_grace && a->watch_timeout == b->watch_timeout &&
+	       a->page_limit == b->page_limit && a->backoff_max == b->backoff_max;
+}
+
 bool tpd_config_knobs_equal(const struct tpd_config *a,
 			    const struct tpd_config *b)
 {

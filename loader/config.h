@@ -16,6 +16,7 @@
 
 #include <linux/types.h>
 
+#include "kube.h"
 #include "source.h"
 #include "tailplane/abi.h"
 
@@ -208,7 +209,7 @@ struct tpd_config {
 	__u32 events_burst;
 	char metrics_path[PATH_MAX];
 	__u32 metrics_interval;
-	bool kubernetes; /* a "kubernetes" section was given (not supported yet) */
+	struct tpd_kube_cfg kube; /* "kubernetes" (kube.h); strings heap-allocated */
 	struct tpd_snat_cfg snat;
 	struct tpd_guard_cfg guard;
 	struct tpd_static_nat_cfg *static_nat; /* "static_nat" (owner TP_OWNER_STATIC) */
@@ -227,6 +228,7 @@ const struct tpd_iface_cfg *tpd_config_iface(const struct tpd_config *cfg,
 					     const char *name);
 bool tpd_config_knobs_equal(const struct tpd_config *a,
 			    const struct tpd_config *b);
+bool tpd_kube_cfg_equal(const struct tpd_kube_cfg *a, const struct tpd_kube_cfg *b);
 const struct tpd_iface_cfg *tpd_config_first_uplink(const struct tpd_config *cfg);
 int tpd_config_warnings(const struct tpd_config *cfg, const char *port_range_path,
 			char *msg, size_t len);

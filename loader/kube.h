@@ -407,12 +407,17 @@ struct tpd_kube_decoder;
  * @error_code:       an ERROR event's (or a Status document's) code,
  *                    e.g. 410; 0 when none.
  * @error_msg:        its message.
+ * @objects:          objects handed to the sink.
+ * @skipped:          objects skipped as bad (logged; the last one's error
+ *                    is tpd_kube_decoder_error()).
  */
 struct tpd_kube_decoded {
 	char resource_version[128];
 	char continue_token[1024];
 	int error_code;
 	char error_msg[256];
+	unsigned long objects;
+	unsigned long skipped;
 };
 
 struct tpd_kube_decoder *tpd_kube_decoder_new(enum tpd_kube_kind kind,
@@ -447,5 +452,38 @@ int tpd_kube_client_start(const struct tpd_kube_cfg *cfg,
 			  struct tpd_kube_client **out, char *err, size_t errlen);
 void tpd_kube_client_stats(struct tpd_kube_client *c, struct tpd_kube_stats *st);
 void tpd_kube_client_stop(struct tpd_kube_client *c);
+
+/* ---- client internals (kube_client.c), exported for its unit tests -------- */
+
+/**
+ * struct tpd_kube_conn - how to reach the API server, resolved.
+ * @server:     https://HOST:PORT (no trailing slash).
+ * @token_file: the bearer token's file, re-read when it changes; NULL
+ *              for @token or no token.
+ * @token:      a token given inline (a kubeconfig's user.token), or NULL.
+ * @ca_file:    the CA bundle's file; NULL for @ca_data or the system's.
+ * @ca_data:    a CA bundle given inline (certificate-authority-data,
+ *              decoded), @ca_len bytes; NULL when none.
+ * @origin:     where the server came from ("config", "kubeconfig",
+ *              "in-cluster"), for logs.
+ */
+struct tpd_kube_conn {
+	char *server;
+	char *token_file;
+	char *token;
+	char *ca_file;
+	char *ca_data;
+	size_t ca_len;
+	const char *origin;
+};
+
+int tpd_kube_conn_resolve(const struct tpd_kube_cfg *cfg, const char *sa_dir,
+			  struct tpd_kube_conn *conn, char *err, size_t errlen);
+int tpd_kube_kubeconfig_read(const char *path, struct tpd_kube_conn *conn, char *err,
+			     size_t errlen);
+void tpd_kube_conn_free(struct tpd_kube_conn *conn);
+char *tpd_kube_url(const char *server, enum tpd_kube_kind kind, bool watch, const char *rv,
+		   const char *cont, __u32 limit, __u32 timeout);
+unsigned long tpd_kube_backoff_ms(unsigned int attempt, __u32 cap_s, unsigned long rnd);
 
 #endif /* TAILPLANED_KUBE_H */

@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +32,8 @@
 #include "datapath.h"
 #include "gc.h"
 #include "identity.h"
+#include "kube_store.h"
+#include "kube_sync.h"
 #include "links.h"
 #include "log.h"
 #include "metrics.h"
@@ -84,6 +87,14 @@ struct tpd {
 	unsigned int src_conflicts[TPD_SRC_MAX]; /* at the last sync, to log changes */
 	struct tpd_gc_result gc;
 	struct tpd_purge purge; /* stale UDP flows still to delete */
+	struct tpd_purge purge_tcp; /* TCP flows of backends gone, after a grace */
+	struct tpd_kube_store *kstore; /* the Kubernetes source, NULL when off */
+	struct tpd_kube_sync *ksync;
+	struct tpd_kube_client *kclient;
+	struct tpd_kube_cfg kcfg; /* the client's copy: a reload frees t->cfg's */
+	struct tpd_kube_metrics kmetrics;
+	bool kube_retry; /* a reconcile could not run or failed: again soon */
+	bool kube_synced; /* this client's first full picture was applied */
 	time_t next_sync, next_gc, next_metrics;
 	bool once;
 };
@@ -550,27 +561,231 @@ static void tpd_config_warn(const struct tpd_config *cfg)
 		log_warn("configuration", "warning", msg);
 }
 
-/* One bounded step of the stale UDP flow purge. */
-static void tpd_purge_now(struct tpd *t, size_t budget)
+/* One bounded step of a purge of the flows of removed backends. */
+static void tpd_purge_one(struct tpd *t, struct tpd_purge *p, const char *what, size_t budget)
 {
-	unsigned long passes = t->purge.passes;
+	unsigned long passes = p->passes;
 	int lock, err;
 
-	if (!tpd_purge_pending(&t->purge))
+	if (!tpd_purge_pending(p))
 		return;
-	lock = tpd_pins_lock(t, "udp-purge");
+	lock = tpd_pins_lock(t, what);
 	if (lock < 0)
 		return; /* the purge stays pending: it goes on at the next turn */
-	err = tpd_purge_step(&t->dp.maps, &t->purge, budget);
+	err = tpd_purge_step(&t->dp.maps, p, budget);
 	tp_pins_unlock(lock);
 	if (err)
-		log_warn("stale UDP flow purge: cannot read conntrack; trying again",
+		log_warn("flow purge: cannot read conntrack; trying again", "purge", what,
 			 "error", strerror(-err));
-	if (t->purge.passes != passes && !tpd_purge_pending(&t->purge)) {
-		log_info("stale UDP flows of removed backends purged", "flows",
-			 log_fmt("%lu", t->purge.deleted));
-		t->purge.deleted = 0;
+	if (p->passes != passes && !tpd_purge_pending(p)) {
+		log_info(p->proto == IPPROTO_TCP ? "TCP flows of removed backends purged" :
+						   "stale UDP flows of removed backends purged",
+			 "flows", log_fmt("%lu", p->deleted));
+		p->deleted = 0;
 	}
+}
+
+/* CLOCK_MONOTONIC seconds: the clock of the TCP purges' due times. */
+static __u64 tpd_mono_s(void)
+{
+	return tpd_monotonic_ns() / 1000000000ULL;
+}
+
+/*
+ * One bounded step of each purge: UDP flows at once, TCP flows once their
+ * grace is over; each step reads at most @budget entries (0: all).
+ */
+static void tpd_purge_now(struct tpd *t, size_t budget)
+{
+	tpd_purge_release(&t->purge_tcp, tpd_mono_s());
+	tpd_purge_one(t, &t->purge, "udp-purge", budget);
+	tpd_purge_one(t, &t->purge_tcp, "tcp-purge", budget);
+}
+
+static bool tpd_purges_pending(const struct tpd *t)
+{
+	return tpd_purge_pending(&t->purge) || tpd_purge_pending(&t->purge_tcp);
+}
+
+/* ---- kubernetes --------------------------------------------------------------------- */
+
+/* "+a ~c -r" of a reconcile's frontends, for the log. */
+static void tpd_kube_log(const struct tpd_kube_sync_result *r, bool first)
+{
+	char svc[64], ip[64], pol[64], nat[32];
+
+	snprintf(svc, sizeof(svc), "+%u ~%u -%u", r->svc_added, r->svc_changed, r->svc_removed);
+	snprintf(ip, sizeof(ip), "+%u -%u ids +%u -%u", r->ip_added, r->ip_removed, r->id_added,
+		 r->id_freed);
+	snprintf(pol, sizeof(pol), "+%u -%u", r->rules_added, r->rules_removed);
+	snprintf(nat, sizeof(nat), "+%u -%u", r->nat_added, r->nat_removed);
+	if (r->full)
+		log_info(first ? "kubernetes: first full sync applied" :
+				 "kubernetes: full sync applied",
+			 "services", svc, "pod_addresses", ip,
+			 "rules", pol, "static_nat", nat, "backends_purged",
+			 log_fmt("%u", r->be_purged), "conflicts", log_fmt("%u", r->conflicts),
+			 "errors", log_fmt("%u", r->errors), "ms", log_fmt("%.1f", r->usec / 1e3));
+	else
+		log_info("kubernetes reconciled", "services", svc, "pod_addresses", ip, "rules", pol,
+			 "static_nat", nat, "backends_purged", log_fmt("%u", r->be_purged),
+			 "conflicts", log_fmt("%u", r->conflicts), "errors",
+			 log_fmt("%u", r->errors), "ms", log_fmt("%.1f", r->usec / 1e3));
+	if (r->errors)
+		log_error("kubernetes: entries not written", "entries", log_fmt("%u", r->errors),
+			  "first_error", r->error);
+}
+
+/* Write what the store says changed (under the writers' lock). */
+static void tpd_kube_reconcile(struct tpd *t)
+{
+	struct tpd_source_state *st = &t->src[TPD_SRC_KUBERNETES];
+	struct tpd_kube_sync_result res;
+	int lock, err;
+
+	if (!t->ksync)
+		return;
+	lock = tpd_pins_lock(t, "kubernetes");
+	if (lock < 0) {
+		/* the changes stay in the store until the lock can be had */
+		t->kube_retry = true;
+		return;
+	}
+	err = tpd_kube_sync_run(t->ksync, &t->dp.maps, tpd_mono_s(), &res);
+	tp_pins_unlock(lock);
+	t->kube_retry = err || tpd_kube_sync_behind(t->ksync);
+	if (!res.ran)
+		return;
+	st->syncs++;
+	if (err) {
+		st->errors++;
+		log_error("kubernetes: cannot read the maps; everything is looked at again",
+			  "error", strerror(-err));
+		return;
+	}
+	if (res.errors)
+		st->errors++;
+	else
+		st->last_ok = time(NULL);
+	tpd_kube_sync_stats(t->ksync, &t->kmetrics.sync);
+	st->entries = t->kmetrics.sync.pod_addrs;
+	if (res.full || res.svc_added || res.svc_changed || res.svc_removed || res.ip_added ||
+	    res.ip_removed || res.rules_added || res.rules_removed || res.nat_added ||
+	    res.nat_removed || res.errors)
+		tpd_kube_log(&res, res.full && !t->kube_synced);
+	t->kube_synced = t->kube_synced || res.full;
+}
+
+static void tpd_kube_cfg_release(struct tpd_kube_cfg *k)
+{
+	free(k->server);
+	free(k->token_file);
+	free(k->ca_file);
+	free(k->kubeconfig);
+	free(k->node_name);
+	memset(k, 0, sizeof(*k));
+}
+
+/* A copy of @from whose strings live as long as the client, not the config. */
+static int tpd_kube_cfg_copy(struct tpd_kube_cfg *to, const struct tpd_kube_cfg *from)
+{
+	*to = *from;
+	to->server = strdup(from->server ? from->server : "");
+	to->token_file = strdup(from->token_file ? from->token_file : "");
+	to->ca_file = strdup(from->ca_file ? from->ca_file : "");
+	to->kubeconfig = strdup(from->kubeconfig ? from->kubeconfig : "");
+	to->node_name = strdup(from->node_name ? from->node_name : "");
+	if (to->server && to->token_file && to->ca_file && to->kubeconfig && to->node_name)
+		return 0;
+	tpd_kube_cfg_release(to);
+	return -ENOMEM;
+}
+
+/* Start the source: the store, the translation and the API client. */
+static void tpd_kube_start(struct tpd *t)
+{
+	char err[512] = "";
+	int ret;
+
+	if (!t->cfg.kube.enabled)
+		return;
+	if (tpd_kube_cfg_copy(&t->kcfg, &t->cfg.kube)) {
+		log_error("kubernetes: out of memory; the source is off");
+		return;
+	}
+	t->kstore = tpd_kube_store_new();
+	t->ksync = t->kstore ? tpd_kube_sync_new(&t->kcfg, t->kstore, &t->purge,
+						 &t->purge_tcp) : NULL;
+	if (!t->ksync) {
+		log_error("kubernetes: out of memory; the source is off");
+		tpd_kube_store_free(t->kstore);
+		t->kstore = NULL;
+		tpd_kube_cfg_release(&t->kcfg);
+		return;
+	}
+	ret = tpd_kube_client_start(&t->kcfg, tpd_kube_store_sink(t->kstore), &t->kclient,
+				    err, sizeof(err));
+	if (ret) {
+		/* the maps keep what they have; a SIGHUP tries again */
+		log_error("kubernetes: the API client did not start; entries stay as they are",
+			  "error", err);
+		t->kclient = NULL;
+		t->src[TPD_SRC_KUBERNETES].errors++;
+	} else {
+		log_info("kubernetes source started", "node", t->kcfg.node_name, "expose",
+			 t->kcfg.expose == TPD_KUBE_EXPOSE_ANNOTATED ? "annotated" : "all");
+	}
+	tpd_metrics_set_kube(&t->kmetrics);
+}
+
+/*
+ * Remove every entry of owner kubernetes, nothing else: the source was
+ * switched off (@switched), or the loader starts without it and finds
+ * what an earlier one wrote (said only when there was something).
+ */
+static void tpd_kube_remove(struct tpd *t, bool switched)
+{
+	struct tpd_sync_result res = {};
+	int lock, err;
+
+	lock = tpd_pins_lock(t, "kubernetes-off");
+	if (lock < 0)
+		return;
+	err = tpd_kube_remove_all(&t->dp.maps, &t->purge, &t->purge_tcp, tpd_mono_s(),
+				  t->cfg.kube.tcp_grace, &res);
+	tp_pins_unlock(lock);
+	if (err)
+		log_error("kubernetes: its entries could not all be read", "error",
+			  strerror(-err));
+	if (switched)
+		log_info("kubernetes source switched off; its entries removed", "removed",
+			 log_fmt("%u", res.removed), "errors", log_fmt("%u", res.errors));
+	else if (res.removed || res.errors)
+		log_info("kubernetes source off; entries an earlier loader wrote removed",
+			 "removed", log_fmt("%u", res.removed), "errors",
+			 log_fmt("%u", res.errors));
+}
+
+/*
+ * Stop the source; with @remove, also remove every entry it wrote (the
+ * section was switched off), nothing else.
+ */
+static void tpd_kube_stop(struct tpd *t, bool remove)
+{
+	if (t->kclient)
+		tpd_kube_client_stop(t->kclient);
+	t->kclient = NULL;
+	tpd_kube_sync_free(t->ksync);
+	t->ksync = NULL;
+	tpd_kube_store_free(t->kstore);
+	t->kstore = NULL;
+	tpd_kube_cfg_release(&t->kcfg);
+	t->kube_retry = false;
+	t->kube_synced = false;
+	tpd_metrics_set_kube(NULL);
+	memset(&t->kmetrics, 0, sizeof(t->kmetrics));
+	if (remove)
+		tpd_kube_remove(t, true);
 }
 
 static void tpd_housekeeping(struct tpd *t, time_t now)
@@ -578,6 +793,8 @@ static void tpd_housekeeping(struct tpd *t, time_t now)
 	enum tpd_source s;
 
 	tpd_purge_now(t, TPD_PURGE_BUDGET);
+	if (t->kube_retry)
+		tpd_kube_reconcile(t);
 
 	if (now >= t->next_sync) {
 		for (s = 0; s < TPD_SRC_MAX; s++)
@@ -598,6 +815,8 @@ static void tpd_housekeeping(struct tpd *t, time_t now)
 		t->next_gc = now + t->cfg.gc_interval;
 	}
 	if (t->cfg.metrics_path[0] && now >= t->next_metrics) {
+		if (t->kclient)
+			tpd_kube_client_stats(t->kclient, &t->kmetrics.client);
 		if (tpd_metrics_write(t->cfg.metrics_path, &t->dp.maps, &t->gc, t->src))
 			log_warn("cannot write metrics", "path", t->cfg.metrics_path);
 		t->next_metrics = now + t->cfg.metrics_interval;
@@ -633,7 +852,7 @@ static void tpd_reload(struct tpd *t)
 	char err[512];
 	int *ifindex;
 	size_t i, j;
-	bool knobs;
+	bool knobs, kube;
 
 	if (tpd_config_load(t->config_path, &cfg, err, sizeof(err))) {
 		log_error("reload: configuration rejected, keeping the old one",
@@ -666,6 +885,10 @@ static void tpd_reload(struct tpd *t)
 				ifindex[j] = t->ifindex[i];
 	}
 	knobs = !tpd_config_knobs_equal(&cfg, &t->cfg);
+	kube = !tpd_kube_cfg_equal(&cfg.kube, &t->cfg.kube);
+	/* the old section's client and sync go first: they read its strings */
+	if (kube)
+		tpd_kube_stop(t, t->cfg.kube.enabled && !cfg.kube.enabled);
 	tpd_config_free(&t->cfg);
 	free(t->ifindex);
 	free(t->fetch);
@@ -679,6 +902,8 @@ static void tpd_reload(struct tpd *t)
 	tpd_config_warn(&t->cfg);
 	tpd_snat_reserve(t); /* a new range is reserved before it is used */
 	tpd_snat_apply(t);
+	if (kube)
+		tpd_kube_start(t); /* a new client lists everything: a full reconcile */
 	t->next_sync = 0;
 	if (errors)
 		log_error("reloaded, but not all of it could be applied (see above)", "config",
@@ -719,7 +944,7 @@ static int tpd_signals_open(void)
 
 static int tpd_run(struct tpd *t)
 {
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
 	struct signalfd_siginfo si;
 	int n;
 
@@ -727,10 +952,14 @@ static int tpd_run(struct tpd *t)
 	pfd[0].events = POLLIN;
 	pfd[1].fd = t->links ? tpd_links_fd(t->links) : -1;
 	pfd[1].events = POLLIN;
+	pfd[2].events = POLLIN;
 	for (;;) {
 		tpd_housekeeping(t, time(NULL));
+		/* a reload may have started or stopped the source */
+		pfd[2].fd = t->kstore ? tpd_kube_store_fd(t->kstore) : -1;
+		pfd[2].revents = 0;
 		/* with a purge under way, only look for events between its steps */
-		n = poll(pfd, 2, tpd_purge_pending(&t->purge) ? 0 : 1000);
+		n = poll(pfd, 3, tpd_purges_pending(t) ? 0 : 1000);
 		if (n < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents & POLLIN) {
@@ -739,6 +968,9 @@ static int tpd_run(struct tpd *t)
 				t->host_dirty = true;
 			}
 		}
+		/* an endpoint change reaches the maps as soon as the store has it */
+		if (pfd[2].revents & POLLIN)
+			tpd_kube_reconcile(t);
 		if (t->host_dirty)
 			tpd_sync_host_now(t);
 		if (t->snat_dirty)
@@ -834,8 +1066,6 @@ static int tpd_start(struct tpd *t)
 	t->fetch = calloc(t->cfg.n_ifaces + 1, sizeof(*t->fetch));
 	if (!t->ifindex || !t->fetch)
 		return -1;
-	if (t->cfg.kubernetes)
-		log_warn("the kubernetes source is not supported yet; section ignored");
 	t->links = tpd_links_open();
 	if (!t->links)
 		log_warn("no link events; interfaces that appear later need a SIGHUP, "
@@ -850,6 +1080,12 @@ static int tpd_start(struct tpd *t)
 	tpd_snat_apply(t);
 	tpd_attach_present(t);
 	tpd_sync_static_now(t);
+	if (!t->cfg.kube.enabled)
+		tpd_kube_remove(t, false); /* the configuration says: none */
+	else if (!t->once)
+		tpd_kube_start(t);
+	else
+		log_warn("--once: the kubernetes source watches; it runs only in the daemon");
 	return 0;
 }
 
@@ -867,7 +1103,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct tpd t = { .lock_fd = -1, .sfd = -1 };
+	struct tpd t = { .lock_fd = -1, .sfd = -1, .purge_tcp = { .proto = IPPROTO_TCP } };
 	const char *pin_root = NULL, *check = NULL;
 	bool detach = false, purge = false;
 	char err[512];
@@ -960,11 +1196,13 @@ int main(int argc, char **argv)
 			ret = tpd_run(&t);
 		}
 	}
+	tpd_kube_stop(&t, false); /* its entries stay, like every other source's */
 	tpd_links_close(t.links);
 	if (t.dp.skel)
 		tpd_datapath_close(&t.dp);
 	tpd_instance_unlock(t.lock_fd, t.cfg.pin_root);
 	tpd_purge_free(&t.purge);
+	tpd_purge_free(&t.purge_tcp);
 	if (t.sfd >= 0)
 		close(t.sfd);
 	free(t.host);

@@ -172,6 +172,71 @@ static void tpd_metrics_sources(FILE *f, const struct tpd_source_state *src)
 			tpd_source_name(s), (long)src[s].last_ok);
 }
 
+/* What tpd_metrics_set_kube() gave: NULL while the source is off. */
+static const struct tpd_kube_metrics *tpd_kube_metrics;
+
+/**
+ * tpd_metrics_set_kube() - have the textfile carry the Kubernetes
+ * source's numbers (@k stays valid until set again), or not (NULL).
+ */
+void tpd_metrics_set_kube(const struct tpd_kube_metrics *k)
+{
+	tpd_kube_metrics = k;
+}
+
+static void tpd_metrics_kube(FILE *f, const struct tpd_kube_metrics *k)
+{
+	int i;
+
+	fprintf(f, "# HELP tailplane_kube_objects Kubernetes entries the source holds.\n"
+		   "# TYPE tailplane_kube_objects gauge\n"
+		   "tailplane_kube_objects{kind=\"frontends\"} %lu\n"
+		   "tailplane_kube_objects{kind=\"backends\"} %lu\n"
+		   "tailplane_kube_objects{kind=\"identities\"} %lu\n"
+		   "tailplane_kube_objects{kind=\"pod_addresses\"} %lu\n",
+		k->sync.frontends, k->sync.backends, k->sync.identities, k->sync.pod_addrs);
+	fprintf(f, "# HELP tailplane_kube_reconciles_total Reconciles of the maps.\n"
+		   "# TYPE tailplane_kube_reconciles_total counter\n"
+		   "tailplane_kube_reconciles_total %lu\n"
+		   "# HELP tailplane_kube_entries_written_total Map entries written.\n"
+		   "# TYPE tailplane_kube_entries_written_total counter\n"
+		   "tailplane_kube_entries_written_total %lu\n"
+		   "# HELP tailplane_kube_entries_removed_total Map entries removed.\n"
+		   "# TYPE tailplane_kube_entries_removed_total counter\n"
+		   "tailplane_kube_entries_removed_total %lu\n"
+		   "# HELP tailplane_kube_conflicts_total Entries another owner holds.\n"
+		   "# TYPE tailplane_kube_conflicts_total counter\n"
+		   "tailplane_kube_conflicts_total %lu\n"
+		   "# HELP tailplane_kube_reconcile_seconds Duration of the last reconcile.\n"
+		   "# TYPE tailplane_kube_reconcile_seconds gauge\n"
+		   "tailplane_kube_reconcile_seconds %.6f\n"
+		   "# HELP tailplane_kube_synced The first full picture has been applied.\n"
+		   "# TYPE tailplane_kube_synced gauge\n"
+		   "tailplane_kube_synced %d\n",
+		k->sync.reconciles, k->sync.written, k->sync.removed, k->sync.conflicts,
+		k->sync.last_usec / 1e6, k->sync.synced);
+	fprintf(f, "# HELP tailplane_kube_api_total API client counters per resource.\n"
+		   "# TYPE tailplane_kube_api_total counter\n");
+	for (i = 0; i < TPD_KUBE_KIND_MAX; i++)
+		fprintf(f, "tailplane_kube_api_total{resource=\"%s\",what=\"lists\"} %lu\n"
+			   "tailplane_kube_api_total{resource=\"%s\",what=\"watches\"} %lu\n"
+			   "tailplane_kube_api_total{resource=\"%s\",what=\"events\"} %lu\n",
+			tpd_kube_kind_name(i), k->client.lists[i], tpd_kube_kind_name(i),
+			k->client.watches[i], tpd_kube_kind_name(i), k->client.events[i]);
+	fprintf(f, "# HELP tailplane_kube_api_relists_total Re-lists after 410 Gone.\n"
+		   "# TYPE tailplane_kube_api_relists_total counter\n"
+		   "tailplane_kube_api_relists_total %lu\n"
+		   "# HELP tailplane_kube_api_errors_total API errors.\n"
+		   "# TYPE tailplane_kube_api_errors_total counter\n"
+		   "tailplane_kube_api_errors_total %lu\n"
+		   "# HELP tailplane_kube_watch_connected A watch streams now.\n"
+		   "# TYPE tailplane_kube_watch_connected gauge\n",
+		k->client.relists_410, k->client.errors);
+	for (i = 0; i < TPD_KUBE_KIND_MAX; i++)
+		fprintf(f, "tailplane_kube_watch_connected{resource=\"%s\"} %d\n",
+			tpd_kube_kind_name(i), k->client.connected[i]);
+}
+
 /*
  * Create a temporary file next to @base in the directory @dirfd, under a
  * name nobody can guess: that directory may belong to another user (the
@@ -259,6 +324,8 @@ int tpd_metrics_write(const char *path, const struct tp_maps *m,
 			  "Packets translated per service id.");
 	tpd_metrics_maps(f, m, gc);
 	tpd_metrics_sources(f, src);
+	if (tpd_kube_metrics)
+		tpd_metrics_kube(f, tpd_kube_metrics);
 	if (fflush(f) || ferror(f))
 		err = -EIO;
 	/* the rename must not be seen before the data it names */

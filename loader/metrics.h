@@ -6,6 +6,8 @@
 #include <time.h>
 
 #include "gc.h"
+#include "kube.h"
+#include "kube_sync.h"
 #include "maps.h"
 #include "source.h"
 
@@ -24,6 +26,17 @@ struct tpd_source_state {
 	unsigned long entries;
 };
 
+/**
+ * struct tpd_kube_metrics - the Kubernetes source's numbers for the textfile.
+ * @sync:   the translation's totals.
+ * @client: the API client's counters.
+ */
+struct tpd_kube_metrics {
+	struct tpd_kube_sync_stats sync;
+	struct tpd_kube_stats client;
+};
+
+void tpd_metrics_set_kube(const struct tpd_kube_metrics *k);
 int tpd_metrics_write(const char *path, const struct tp_maps *m,
 		      const struct tpd_gc_result *gc,
 		      const struct tpd_source_state *src);

@@ -77,6 +77,11 @@ const struct tpd_source_ops tpd_sources[TPD_SRC_MAX] = {
 		.mappings = tpd_tailscale_mappings,
 		.match = tpd_tailscale_match,
 	},
+	[TPD_SRC_KUBERNETES] = {
+		/* no peers: kube_store.c and kube_sync.c, driven by the main loop */
+		.name = "kubernetes",
+		.owner = TP_OWNER_KUBERNETES,
+	},
 };
 
 /**

@@ -23,6 +23,7 @@ enum tpd_source {
 	TPD_SRC_STATIC,
 	TPD_SRC_WIREGUARD,
 	TPD_SRC_TAILSCALE,
+	TPD_SRC_KUBERNETES,
 	TPD_SRC_MAX,
 	TPD_SRC_NONE = TPD_SRC_MAX, /* an interface without a peer source */
 };

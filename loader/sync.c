@@ -444,6 +444,12 @@ static void tpd_static_defaults(const struct tp_maps *m, const struct tpd_config
 
 #define TPD_PURGE_CHUNK 1024 /* entries asked of one lookup_batch */
 
+/* The protocol whose flows @p deletes. */
+static __u8 tpd_purge_proto(const struct tpd_purge *p)
+{
+	return p->proto ? p->proto : IPPROTO_UDP;
+}
+
 /* Does the flow entry @e under @k go to a target of @p? */
 static bool tpd_purge_match(const struct tpd_purge *p, const struct tp_ct_key *k,
 			    const struct tp_ct_entry *e)
@@ -451,7 +457,7 @@ static bool tpd_purge_match(const struct tpd_purge *p, const struct tp_ct_key *k
 	const struct tpd_purge_target *t;
 	size_t i;
 
-	if (k->proto != IPPROTO_UDP || (e->flags & TP_CT_F_REPLY_KEY) ||
+	if (k->proto != tpd_purge_proto(p) || (e->flags & TP_CT_F_REPLY_KEY) ||
 	    !(e->flags & TP_CT_F_DNAT))
 		return false;
 	for (i = 0; i < p->n_cur + p->n_next; i++) {
@@ -491,6 +497,91 @@ int tpd_purge_add(struct tpd_purge *p, __u32 id, const struct tp_backend *be)
 	return 0;
 }
 
+/**
+ * tpd_purge_add_later() - have the flows of a backend that went deleted
+ * from @due on, unless it comes back before (tpd_purge_cancel()).
+ * @p:   the purge.
+ * @id:  the backend's id.
+ * @be:  the backend as it was.
+ * @due: when, on the caller's clock (tpd_purge_release() is given it).
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int tpd_purge_add_later(struct tpd_purge *p, __u32 id, const struct tp_backend *be,
+			__u64 due)
+{
+	struct tpd_purge_later l = {
+		.t = { .backend_id = id, .addr = be->addr, .port = be->port },
+		.due = due,
+	};
+	void *grown;
+	size_t i;
+
+	for (i = 0; i < p->n_later; i++) {
+		if (!memcmp(&p->later[i].t, &l.t, sizeof(l.t))) {
+			p->later[i].due = due;
+			return 0;
+		}
+	}
+	grown = realloc(p->later, (p->n_later + 1) * sizeof(*p->later));
+	if (!grown)
+		return -ENOMEM;
+	p->later = grown;
+	p->later[p->n_later++] = l;
+	return 0;
+}
+
+/**
+ * tpd_purge_cancel() - a backend at @addr:@port is back: its waiting
+ * purges are called off (its flows keep going).
+ *
+ * Return: whether one was waiting.
+ */
+bool tpd_purge_cancel(struct tpd_purge *p, const struct tp_addr *addr, __be16 port)
+{
+	bool found = false;
+	size_t i = 0;
+
+	while (i < p->n_later) {
+		if (p->later[i].t.port == port &&
+		    !memcmp(&p->later[i].t.addr, addr, sizeof(*addr))) {
+			p->later[i] = p->later[--p->n_later];
+			found = true;
+		} else {
+			i++;
+		}
+	}
+	return found;
+}
+
+/**
+ * tpd_purge_release() - queue the waiting targets due at @now for the
+ * next pass.
+ *
+ * Return: how many were queued.
+ */
+size_t tpd_purge_release(struct tpd_purge *p, __u64 now)
+{
+	struct tp_backend be = {};
+	size_t i = 0, n = 0;
+
+	while (i < p->n_later) {
+		if (p->later[i].due > now) {
+			i++;
+			continue;
+		}
+		be.addr = p->later[i].t.addr;
+		be.port = p->later[i].t.port;
+		if (tpd_purge_add(p, p->later[i].t.backend_id, &be)) {
+			i++; /* out of memory: stays waiting, tried again */
+			continue;
+		}
+		p->later[i] = p->later[--p->n_later];
+		n++;
+	}
+	return n;
+}
+
 /** tpd_purge_pending() - whether @p has flows left to look for. */
 bool tpd_purge_pending(const struct tpd_purge *p)
 {
@@ -500,9 +591,13 @@ bool tpd_purge_pending(const struct tpd_purge *p)
 /** tpd_purge_free() - forget what @p had to do. */
 void tpd_purge_free(struct tpd_purge *p)
 {
+	__u8 proto = p->proto;
+
 	free(p->cur);
 	free(p->next);
+	free(p->later);
 	memset(p, 0, sizeof(*p));
+	p->proto = proto;
 }
 
 /* Delete flow @k if it still goes to a target (the copy read may be old). */
@@ -511,7 +606,7 @@ static void tpd_purge_flow(const struct tp_maps *m, struct tpd_purge *p,
 {
 	struct tp_ct_entry e;
 
-	if (!bpf_map_lookup_elem(tp_ct_fd(m, IPPROTO_UDP), k, &e) &&
+	if (!bpf_map_lookup_elem(tp_ct_fd(m, tpd_purge_proto(p)), k, &e) &&
 	    tpd_purge_match(p, k, &e) &&
 	    !tp_ct_flow_delete(m, p->have_cfg ? &p->cfg : NULL, k, &e))
 		p->deleted++;
@@ -540,7 +635,7 @@ static int tpd_purge_pass_walk(const struct tp_maps *m, struct tpd_purge *p)
 	size_t n, i;
 	int err;
 
-	err = TP_MAP_COLLECT(tp_ct_fd(m, IPPROTO_UDP), struct tpd_ct_row, k, e, &rows,
+	err = TP_MAP_COLLECT(tp_ct_fd(m, tpd_purge_proto(p)), struct tpd_ct_row, k, e, &rows,
 			     &n);
 	if (err)
 		return err;
@@ -568,7 +663,7 @@ static int tpd_purge_pass_walk(const struct tp_maps *m, struct tpd_purge *p)
 int tpd_purge_step(const struct tp_maps *m, struct tpd_purge *p, size_t budget)
 {
 	size_t left = budget ? budget : (size_t)-1, chunk = TPD_PURGE_CHUNK, least = 64, i;
-	int ct = tp_ct_fd(m, IPPROTO_UDP); /* tp_ct_any */
+	int ct = tp_ct_fd(m, tpd_purge_proto(p)); /* tp_ct_any for UDP */
 	struct tp_ct_entry *vals = NULL;
 	struct tp_ct_key *keys = NULL;
 	__u32 count, token;

@@ -47,8 +47,22 @@ struct tpd_purge_target {
 };
 
 /**
- * struct tpd_purge - UDP flows of backends that went, deleted a bounded
- * step at a time (tpd_purge_step()).  Zero-initialised is empty.
+ * struct tpd_purge_later - a target whose flows are purged only from @due
+ * on (TCP flows get a grace period to finish).
+ */
+struct tpd_purge_later {
+	struct tpd_purge_target t;
+	__u64 due;
+};
+
+/**
+ * struct tpd_purge - flows of backends that went, deleted a bounded step
+ * at a time (tpd_purge_step()).  Zero-initialised is empty and purges
+ * UDP flows.
+ * @proto:      the flows it deletes: 0 or IPPROTO_UDP (tp_ct_any), or
+ *              IPPROTO_TCP (tp_ct).
+ * @later:      targets waiting for their due time (tpd_purge_release()).
+ * @n_later:    their number.
  * @cur:        the targets the pass under way looks for.
  * @n_cur:      their number.
  * @next:       targets added since that pass began: each needs a pass
@@ -61,6 +75,9 @@ struct tpd_purge_target {
  * @passes:     passes completed.
  */
 struct tpd_purge {
+	__u8 proto;
+	struct tpd_purge_later *later;
+	size_t n_later;
 	struct tpd_purge_target *cur;
 	size_t n_cur;
 	struct tpd_purge_target *next;
@@ -90,6 +107,10 @@ int tpd_resolve_identity(const struct tp_maps *m, const struct tpd_config *cfg,
 			 const char *s, __u32 *id);
 int tpd_purge_add(struct tpd_purge *p, __u32 id, const struct tp_backend *be);
 bool tpd_purge_pending(const struct tpd_purge *p);
+int tpd_purge_add_later(struct tpd_purge *p, __u32 id, const struct tp_backend *be,
+			__u64 due);
+bool tpd_purge_cancel(struct tpd_purge *p, const struct tp_addr *addr, __be16 port);
+size_t tpd_purge_release(struct tpd_purge *p, __u64 now);
 int tpd_purge_step(const struct tp_maps *m, struct tpd_purge *p, size_t budget);
 void tpd_purge_free(struct tpd_purge *p);
 int tpd_purge_udp_backend(const struct tp_maps *m, __u32 id, const struct tp_backend *be);

@@ -74,11 +74,6 @@ int tpctl_batch_split(char *line, char **words, int max)
 	}
 }
 
-static bool batch_nested(enum tpctl_op op)
-{
-	return op == TPCTL_OP_BATCH || op == TPCTL_OP_MONITOR;
-}
-
 static void batch_json_command(struct tp_json *j, char **words, int n)
 {
 	int i;
@@ -90,16 +85,6 @@ static void batch_json_command(struct tp_json *j, char **words, int n)
 		tp_json_str(j, words[i]);
 	tp_json_arr_close(j);
 	tp_json_key(j, "output");
-}
-
-/*
- * Lines that neither read services back nor need their tables live: the
- * writers (tpctl_op_writes()), but for the two that act on what the
- * datapath did with the live tables.
- */
-static bool batch_op_stages(enum tpctl_op op)
-{
-	return tpctl_op_writes(op) && op != TPCTL_OP_CT_FLUSH && op != TPCTL_OP_STATS_RESET;
 }
 
 /*
@@ -134,10 +119,11 @@ static int batch_line(struct tpctl_ctx *ctx, char **words, int n,
 
 	if (tpctl_parse(n, words, &a, err, sizeof(err)))
 		return tpctl_err(ctx, "%s", err);
-	if (batch_nested(a.op))
+	if (a.cmd->flags & TPCTL_CMD_NO_BATCH)
 		return tpctl_err(ctx, "'%s' cannot run inside a batch",
 				 words[0]);
-	if (!batch_op_stages(a.op) && batch_flush(ctx, bad_line))
+	/* lines that read services back need the staged tables live */
+	if (!(a.cmd->flags & TPCTL_CMD_STAGED_OK) && batch_flush(ctx, bad_line))
 		return -1;
 	return tpctl_exec(ctx, &a);
 }

@@ -137,6 +137,25 @@ int tpctl_run(struct tpctl_ctx *ctx, int argc, char **argv)
 }
 
 /**
+ * tpctl_run_help() - -h or --help with words: the usage of the object
+ * they name (any word after it is ignored).
+ * @ctx:  the context.
+ * @argc: number of words.
+ * @argv: the words, OBJECT first.
+ *
+ * Return: 0 or -1 with the error recorded (an unknown object).
+ */
+int tpctl_run_help(struct tpctl_ctx *ctx, int argc, char **argv)
+{
+	struct tpctl_args a;
+	char err[TPCTL_ERR_LEN];
+
+	if (tpctl_parse_help(argc, argv, &a, err, sizeof(err)))
+		return tpctl_err(ctx, "%s", err);
+	return tpctl_exec(ctx, &a);
+}
+
+/**
  * tpctl_finish() - end a command: its JSON document, or its error.
  * @ctx: the context.
  * @ret: what the command returned.

@@ -56,8 +56,10 @@ int main(int argc, char **argv)
 	}
 	if (opts.version)
 		ret = tpctl_version(&ctx);
-	else if (opts.help || !n) /* no OBJECT: the usage, as bpftool */
-		ret = tpctl_help(&ctx, TPCTL_OBJ_NONE);
+	else if (!n) /* no OBJECT: the usage, as bpftool */
+		ret = tpctl_help(&ctx, NULL);
+	else if (opts.help)
+		ret = tpctl_run_help(&ctx, n, words);
 	else
 		ret = tpctl_run(&ctx, n, words);
 	status = tpctl_finish(&ctx, ret);

@@ -6,6 +6,8 @@
  * numbers, names) are checked here as far as they can be without the
  * maps; identity names and interface zones are resolved when the command
  * runs.  Every error names the offending word and what was expected.
+ * OBJECT and COMMAND words come from the command table (commands.c);
+ * each command's arguments are read by its tpctl_parse_*() here.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -582,7 +584,7 @@ static int keywords(struct tpctl_parser *p, struct tpctl_args *a,
 
 /* ---- commands ----------------------------------------------------------- */
 
-static int p_service_add(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_service_add(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	static const struct tpctl_kw kws[] = {
 		KW("affinity", TPCTL_HAS_AFFINITY, kw_affinity),
@@ -593,17 +595,17 @@ static int p_service_add(struct tpctl_parser *p, struct tpctl_args *a)
 	return parse_svc(p, a) ?: keywords(p, a, kws, ARRAY_SIZE(kws));
 }
 
-static int p_service_del(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_service_del(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	return parse_svc(p, a) ?: no_more(p);
 }
 
-static int p_none(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_none(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	return no_more(p);
 }
 
-static int p_backend_add(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_backend_add(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	static const struct tpctl_kw kws[] = {
 		KW("weight", TPCTL_HAS_WEIGHT, kw_weight),
@@ -616,9 +618,9 @@ static int p_backend_add(struct tpctl_parser *p, struct tpctl_args *a)
 					keywords(p, a, kws, ARRAY_SIZE(kws));
 }
 
-static int p_backend_set(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_backend_set(struct tpctl_parser *p, struct tpctl_args *a)
 {
-	if (p_backend_add(p, a))
+	if (tpctl_parse_backend_add(p, a))
 		return -1;
 	if (!(a->has & (TPCTL_HAS_WEIGHT | TPCTL_HAS_STATE)))
 		return perr(
@@ -628,7 +630,7 @@ static int p_backend_set(struct tpctl_parser *p, struct tpctl_args *a)
 	return 0;
 }
 
-static int p_backend_del(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_backend_del(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	return parse_svc(p, a) ?: parse_backend_of(p, a) ?: no_more(p);
 }
@@ -640,7 +642,7 @@ static int p_identity_cidr(struct tpctl_parser *p, struct tpctl_args *a)
 	return s ? parse_prefix(p, s, &a->prefix, &a->plen) : -1;
 }
 
-static int p_identity_add(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_identity_add(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	static const struct tpctl_kw kws[] = {
 		KW("name", TPCTL_HAS_NAME, kw_name),
@@ -660,7 +662,7 @@ static int p_identity_add(struct tpctl_parser *p, struct tpctl_args *a)
 	return 0;
 }
 
-static int p_identity_del(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_identity_del(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	static const struct tpctl_kw kws[] = {
 		KW("zone", TPCTL_HAS_ZONE, kw_zone),
@@ -709,17 +711,17 @@ static int p_policy_rule(struct tpctl_parser *p, struct tpctl_args *a,
 	return 0;
 }
 
-static int p_policy_add(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_policy_add(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	return p_policy_rule(p, a, true);
 }
 
-static int p_policy_del(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_policy_del(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	return p_policy_rule(p, a, false);
 }
 
-static int p_policy_default(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_policy_default(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	static const char *const verdicts[] = { "allow", "deny" };
 	static const struct tpctl_kw kws[] = {
@@ -750,7 +752,7 @@ static int p_policy_default(struct tpctl_parser *p, struct tpctl_args *a)
 	return 0;
 }
 
-static int p_ct_list(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_ct_list(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	static const struct tpctl_kw kws[] = {
 		KW("src", TPCTL_HAS_SRC, kw_src),
@@ -762,7 +764,7 @@ static int p_ct_list(struct tpctl_parser *p, struct tpctl_args *a)
 	return keywords(p, a, kws, ARRAY_SIZE(kws));
 }
 
-static int p_ct_flush(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_ct_flush(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	static const struct tpctl_kw kws[] = {
 		KW("service", TPCTL_HAS_SVC, kw_service),
@@ -790,7 +792,7 @@ static int parse_nat_addr(struct tpctl_parser *p, const char *what, struct tp_ad
 	return 0;
 }
 
-static int p_nat_static_add(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_nat_static_add(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	static const struct tpctl_kw kws[] = {
 		KW("zone", TPCTL_HAS_ZONE, kw_zone),
@@ -808,7 +810,7 @@ static int p_nat_static_add(struct tpctl_parser *p, struct tpctl_args *a)
 	return keywords(p, a, kws, ARRAY_SIZE(kws));
 }
 
-static int p_nat_static_del(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_nat_static_del(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	static const struct tpctl_kw kws[] = {
 		KW("zone", TPCTL_HAS_ZONE, kw_zone),
@@ -818,32 +820,7 @@ static int p_nat_static_del(struct tpctl_parser *p, struct tpctl_args *a)
 		       keywords(p, a, kws, ARRAY_SIZE(kws));
 }
 
-/* nat static { add | del | list } */
-static int p_nat_static(struct tpctl_parser *p, struct tpctl_args *a)
-{
-	static const char *const words[] = { "add", "del", "list" };
-	const char *s = need(p, "add, del or list");
-	int i;
-
-	if (!s)
-		return -1;
-	i = match(p, s, words, ARRAY_SIZE(words), "command of nat static");
-	if (i < 0)
-		return -1;
-	what_add(p, words[i]);
-	if (i == 0) {
-		a->op = TPCTL_OP_NAT_STATIC_ADD;
-		return p_nat_static_add(p, a);
-	}
-	if (i == 1) {
-		a->op = TPCTL_OP_NAT_STATIC_DEL;
-		return p_nat_static_del(p, a);
-	}
-	a->op = TPCTL_OP_NAT_LIST;
-	return no_more(p);
-}
-
-static int p_monitor(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_monitor(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	static const struct tpctl_kw kws[] = {
 		KW("all", 0, kw_all),
@@ -855,20 +832,20 @@ static int p_monitor(struct tpctl_parser *p, struct tpctl_args *a)
 	return keywords(p, a, kws, ARRAY_SIZE(kws));
 }
 
-static int p_map_dump(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_map_dump(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	a->map_name = need(p, "map NAME");
 	return a->map_name ? no_more(p) : -1;
 }
 
-static int p_batch(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_batch(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	a->file = need(p, "FILE ('-' for stdin)");
 	return a->file ? no_more(p) : -1;
 }
 
 /* guard add|del PREFIX: an address alone is its /32 or /128 */
-static int p_guard_prefix(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_guard_prefix(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	const char *s = need(p, "PREFIX");
 
@@ -878,7 +855,7 @@ static int p_guard_prefix(struct tpctl_parser *p, struct tpctl_args *a)
 }
 
 /* guard rate PPS BURST; BURST may go with PPS 0 (no limit) */
-static int p_guard_rate(struct tpctl_parser *p, struct tpctl_args *a)
+int tpctl_parse_guard_rate(struct tpctl_parser *p, struct tpctl_args *a)
 {
 	const char *s = need(p, "PPS (0: no limit)");
 	__u64 v;
@@ -896,152 +873,148 @@ static int p_guard_rate(struct tpctl_parser *p, struct tpctl_args *a)
 	return no_more(p);
 }
 
-/* ---- objects ------------------------------------------------------------ */
+/* ---- objects and commands: the walk over the table of commands.c -------- */
 
-/**
- * struct tpctl_cmd - a command of an object.
- * @word:  the command ("add").
- * @op:    what it does.
- * @parse: reads its arguments.
+#define TPCTL_MAX_WORDS 16 /* objects, or commands of one object, and help */
+
+/*
+ * The command an object runs when it comes alone: its row flagged
+ * TPCTL_CMD_DEFAULT, or the single row of an object without command
+ * words.
  */
-struct tpctl_cmd {
-	const char *word;
-	enum tpctl_op op;
-	int (*parse)(struct tpctl_parser *p, struct tpctl_args *a);
-};
+static const struct tpctl_cmd *default_cmd(const struct tpctl_object *o)
+{
+	size_t k;
 
-static const struct tpctl_cmd service_cmds[] = {
-	{ "add", TPCTL_OP_SERVICE_ADD, p_service_add },
-	{ "del", TPCTL_OP_SERVICE_DEL, p_service_del },
-	{ "list", TPCTL_OP_SERVICE_LIST, p_none },
-};
+	for (k = 0; k < o->n_cmds; k++)
+		if ((o->cmds[k].flags & TPCTL_CMD_DEFAULT) || !o->cmds[k].word)
+			return &o->cmds[k];
+	return NULL;
+}
 
-static const struct tpctl_cmd backend_cmds[] = {
-	{ "add", TPCTL_OP_BACKEND_ADD, p_backend_add },
-	{ "set", TPCTL_OP_BACKEND_SET, p_backend_set },
-	{ "del", TPCTL_OP_BACKEND_DEL, p_backend_del },
-	{ "list", TPCTL_OP_SERVICE_LIST, p_none },
-};
+/* The command words of @o, then "help" when @help; their number. */
+static size_t cmd_words(const struct tpctl_object *o, bool help,
+			const char **words)
+{
+	size_t k, n = 0;
 
-static const struct tpctl_cmd identity_cmds[] = {
-	{ "add", TPCTL_OP_IDENTITY_ADD, p_identity_add },
-	{ "del", TPCTL_OP_IDENTITY_DEL, p_identity_del },
-	{ "list", TPCTL_OP_IDENTITY_LIST, p_none },
-};
+	for (k = 0; k < o->n_cmds && n < TPCTL_MAX_WORDS - 1; k++)
+		words[n++] = o->cmds[k].word;
+	if (help)
+		words[n++] = "help";
+	return n;
+}
 
-static const struct tpctl_cmd policy_cmds[] = {
-	{ "add", TPCTL_OP_POLICY_ADD, p_policy_add },
-	{ "del", TPCTL_OP_POLICY_DEL, p_policy_del },
-	{ "default", TPCTL_OP_POLICY_DEFAULT, p_policy_default },
-	{ "list", TPCTL_OP_POLICY_LIST, p_none },
-};
+static int parse_sub(struct tpctl_parser *p, struct tpctl_args *a,
+		     const struct tpctl_object *o);
 
-static const struct tpctl_cmd ct_cmds[] = {
-	{ "list", TPCTL_OP_CT_LIST, p_ct_list },
-	{ "flush", TPCTL_OP_CT_FLUSH, p_ct_flush },
-};
+/* The arguments of @c, or the commands that follow its word. */
+static int parse_row(struct tpctl_parser *p, struct tpctl_args *a,
+		     const struct tpctl_cmd *c)
+{
+	if (c->sub)
+		return parse_sub(p, a, c->sub);
+	a->cmd = c;
+	return c->parse(p, a);
+}
 
-static const struct tpctl_cmd nat_cmds[] = {
-	{ "list", TPCTL_OP_NAT_LIST, p_none },
-	{ "static", TPCTL_OP_NONE, p_nat_static },
-};
-
-static const struct tpctl_cmd stats_cmds[] = {
-	{ "show", TPCTL_OP_STATS_SHOW, p_none },
-	{ "list", TPCTL_OP_STATS_SHOW, p_none },
-	{ "reset", TPCTL_OP_STATS_RESET, p_none },
-};
-
-static const struct tpctl_cmd map_cmds[] = {
-	{ "list", TPCTL_OP_MAP_LIST, p_none },
-	{ "dump", TPCTL_OP_MAP_DUMP, p_map_dump },
-};
-
-static const struct tpctl_cmd guard_cmds[] = {
-	{ "list", TPCTL_OP_GUARD_LIST, p_none },
-	{ "add", TPCTL_OP_GUARD_ADD, p_guard_prefix },
-	{ "del", TPCTL_OP_GUARD_DEL, p_guard_prefix },
-	{ "rate", TPCTL_OP_GUARD_RATE, p_guard_rate },
-	{ "show", TPCTL_OP_GUARD_SHOW, p_none },
-};
-
-/**
- * struct tpctl_object - an OBJECT word.
- * @word:   the object ("service").
- * @obj:    enum tpctl_obj.
- * @cmds:   its commands; NULL when it takes arguments directly.
- * @n_cmds: their number.
- * @dflt:   the command run when none is given (its list); with @cmds
- *          NULL, the op its arguments go to.
- * @args:   with @cmds NULL: reads the arguments.
+/*
+ * The words after a command that has commands of its own ("nat static
+ * add"): one of them is required; "help" is the object's, not theirs.
  */
-struct tpctl_object {
-	const char *word;
-	enum tpctl_obj obj;
-	const struct tpctl_cmd *cmds;
-	size_t n_cmds;
-	const struct tpctl_cmd *dflt;
-};
+static int parse_sub(struct tpctl_parser *p, struct tpctl_args *a,
+		     const struct tpctl_object *o)
+{
+	const char *words[TPCTL_MAX_WORDS];
+	char list[256], kind[96];
+	size_t n = cmd_words(o, false, words);
+	const char *s = need(p, join(words, n, " or ", list, sizeof(list)));
+	int i;
 
-#define OBJ(w, o, c, d)                    \
-	{                                  \
-		w, o, c, ARRAY_SIZE(c), &d \
-	}
-#define DIRECT(w, o, op, fn)                                \
-	{                                                   \
-		w, o, NULL, 0, &(const struct tpctl_cmd)    \
-		{                                           \
-			w, op, fn                           \
-		}                                           \
-	}
+	if (!s)
+		return -1;
+	snprintf(kind, sizeof(kind), "command of %s", p->what);
+	i = match(p, s, words, n, kind);
+	if (i < 0)
+		return -1;
+	what_add(p, o->cmds[i].word);
+	return parse_row(p, a, &o->cmds[i]);
+}
 
-static const struct tpctl_object tpctl_objects[] = {
-	OBJ("service", TPCTL_OBJ_SERVICE, service_cmds, service_cmds[2]),
-	OBJ("backend", TPCTL_OBJ_BACKEND, backend_cmds, backend_cmds[3]),
-	OBJ("identity", TPCTL_OBJ_IDENTITY, identity_cmds, identity_cmds[2]),
-	OBJ("policy", TPCTL_OBJ_POLICY, policy_cmds, policy_cmds[3]),
-	OBJ("conntrack", TPCTL_OBJ_CONNTRACK, ct_cmds, ct_cmds[0]),
-	OBJ("nat", TPCTL_OBJ_NAT, nat_cmds, nat_cmds[0]),
-	OBJ("stats", TPCTL_OBJ_STATS, stats_cmds, stats_cmds[0]),
-	DIRECT("monitor", TPCTL_OBJ_MONITOR, TPCTL_OP_MONITOR, p_monitor),
-	OBJ("map", TPCTL_OBJ_MAP, map_cmds, map_cmds[0]),
-	DIRECT("batch", TPCTL_OBJ_BATCH, TPCTL_OP_BATCH, p_batch),
-	DIRECT("status", TPCTL_OBJ_STATUS, TPCTL_OP_STATUS, p_none),
-	OBJ("guard", TPCTL_OBJ_GUARD, guard_cmds, guard_cmds[0]),
-	DIRECT("help", TPCTL_OBJ_NONE, TPCTL_OP_HELP, p_none),
-	DIRECT("version", TPCTL_OBJ_NONE, TPCTL_OP_VERSION, p_none),
-};
-
-#define N_OBJECTS ARRAY_SIZE(tpctl_objects)
-
+/* COMMAND ARGS of an object with command words, or its default. */
 static int parse_command(struct tpctl_parser *p, struct tpctl_args *a,
 			 const struct tpctl_object *o)
 {
-	const char *words[8];
+	const struct tpctl_cmd *dflt = default_cmd(o);
+	const char *words[TPCTL_MAX_WORDS];
 	const char *s = peek(p);
-	char kind[48];
-	size_t k;
+	char kind[48], list[256];
+	size_t n = cmd_words(o, true, words);
 	int i;
 
-	if (!s) {
-		a->op = o->dflt->op;
-		return o->dflt->parse(p, a);
-	}
-	for (k = 0; k < o->n_cmds; k++)
-		words[k] = o->cmds[k].word;
-	words[k] = "help";
+	if (!s && !dflt)
+		return perr(p, "missing COMMAND after '%s': expected %s",
+			    p->what,
+			    join(words, n, " or ", list, sizeof(list)));
+	if (!s)
+		return parse_row(p, a, dflt);
 	snprintf(kind, sizeof(kind), "%s command", o->word);
-	i = match(p, s, words, o->n_cmds + 1, kind);
+	i = match(p, s, words, n, kind);
 	if (i < 0)
 		return -1;
 	p->i++;
-	if ((size_t)i == o->n_cmds) {
-		a->op = TPCTL_OP_HELP;
+	if ((size_t)i == n - 1) {
+		a->cmd = &tpctl_help_cmd;
 		return no_more(p);
 	}
 	what_add(p, o->cmds[i].word);
-	a->op = o->cmds[i].op;
-	return o->cmds[i].parse(p, a);
+	return parse_row(p, a, &o->cmds[i]);
+}
+
+/* ARGS of an object without command words (monitor, batch, status). */
+static int parse_direct(struct tpctl_parser *p, struct tpctl_args *a,
+			const struct tpctl_object *o)
+{
+	const char *s = peek(p);
+
+	if (s && !(o->flags & TPCTL_OBJ_META) && !strcmp(s, "help")) {
+		a->cmd = &tpctl_help_cmd;
+		p->i++;
+		return no_more(p);
+	}
+	return parse_row(p, a, &o->cmds[0]);
+}
+
+/* The OBJECT word, argv[0]; NULL with the error set. */
+static const struct tpctl_object *parse_object(struct tpctl_parser *p)
+{
+	const char *words[TPCTL_MAX_WORDS], *objects[TPCTL_MAX_WORDS];
+	size_t k, n = 0, n_objects = 0;
+	char list[256];
+	int i;
+
+	for (k = 0; k < tpctl_n_objects && k < TPCTL_MAX_WORDS; k++) {
+		words[n++] = tpctl_objects[k].word;
+		if (!(tpctl_objects[k].flags & TPCTL_OBJ_META))
+			objects[n_objects++] = tpctl_objects[k].word;
+	}
+	if (!p->argc) {
+		perr(p, "missing OBJECT: expected %s (see 'tpctl help')",
+		     join(objects, n_objects, " or ", list, sizeof(list)));
+		return NULL;
+	}
+	i = match(p, p->argv[0], words, n, "object");
+	if (i < 0)
+		return NULL;
+	p->i = 1;
+	what_add(p, tpctl_objects[i].word);
+	return &tpctl_objects[i];
+}
+
+/* The object whose usage `help` prints: none (tpctl's) for help, version. */
+static const struct tpctl_object *help_object(const struct tpctl_object *o)
+{
+	return (o->flags & TPCTL_OBJ_META) ? NULL : o;
 }
 
 /**
@@ -1052,6 +1025,9 @@ static int parse_command(struct tpctl_parser *p, struct tpctl_args *a,
  * @err:    the error message, without "Error: ".
  * @errlen: its size.
  *
+ * The words are looked up in the command table (commands.c); @a->cmd is
+ * the row of the command to run.
+ *
  * Return: 0 or -1 with @err set.
  */
 int tpctl_parse(int argc, char **argv, struct tpctl_args *a, char *err,
@@ -1060,37 +1036,51 @@ int tpctl_parse(int argc, char **argv, struct tpctl_args *a, char *err,
 	struct tpctl_parser p = {
 		.argv = argv, .argc = argc, .err = err, .errlen = errlen
 	};
-	const char *words[N_OBJECTS];
 	const struct tpctl_object *o;
-	char list[256];
-	size_t k;
-	int i;
 
 	memset(a, 0, sizeof(*a));
 	err[0] = '\0';
-	for (k = 0; k < N_OBJECTS; k++)
-		words[k] = tpctl_objects[k].word;
-	if (!argc)
-		return perr(
-			&p, "missing OBJECT: expected %s (see 'tpctl help')",
-			join(words, N_OBJECTS - 2, " or ", list, sizeof(list)));
-	i = match(&p, argv[0], words, N_OBJECTS, "object");
-	if (i < 0)
+	o = parse_object(&p);
+	if (!o)
 		return -1;
-	o = &tpctl_objects[i];
-	p.i = 1;
-	a->obj = o->obj;
-	what_add(&p, o->word);
-	if (o->cmds)
+	a->obj = help_object(o);
+	if (o->cmds[0].word)
 		return parse_command(&p, a, o);
-	if (peek(&p) && o->dflt->op != TPCTL_OP_HELP &&
-	    o->dflt->op != TPCTL_OP_VERSION && !strcmp(peek(&p), "help")) {
-		a->op = TPCTL_OP_HELP;
-		p.i++;
-		return no_more(&p);
-	}
-	a->op = o->dflt->op;
-	return o->dflt->parse(&p, a);
+	return parse_direct(&p, a, o);
+}
+
+/**
+ * tpctl_parse_help() - the help a -h or --help asks for.
+ * @argc:   number of words.
+ * @argv:   the words, options removed.
+ * @a:      the result (zeroed first): the help of the object named, or
+ *          tpctl's usage when no word is given.
+ * @err:    the error message, without "Error: ".
+ * @errlen: its size.
+ *
+ * Only the OBJECT word counts (`tpctl service add -h` is the usage of
+ * service), but it must name an object.
+ *
+ * Return: 0 or -1 with @err set.
+ */
+int tpctl_parse_help(int argc, char **argv, struct tpctl_args *a, char *err,
+		     size_t errlen)
+{
+	struct tpctl_parser p = {
+		.argv = argv, .argc = argc, .err = err, .errlen = errlen
+	};
+	const struct tpctl_object *o = NULL;
+
+	memset(a, 0, sizeof(*a));
+	err[0] = '\0';
+	a->cmd = &tpctl_help_cmd;
+	if (!argc)
+		return 0;
+	o = parse_object(&p);
+	if (!o)
+		return -1;
+	a->obj = help_object(o);
+	return 0;
 }
 
 /* ---- options ------------------------------------------------------------ */
@@ -1200,31 +1190,4 @@ int tpctl_parse_opts(int argc, char **argv, struct tpctl_opts *o, char **words,
 		}
 	}
 	return 0;
-}
-
-/** tpctl_op_writes() - does @op change the pinned state (takes the lock)? */
-bool tpctl_op_writes(enum tpctl_op op)
-{
-	switch (op) {
-	case TPCTL_OP_SERVICE_ADD:
-	case TPCTL_OP_SERVICE_DEL:
-	case TPCTL_OP_BACKEND_ADD:
-	case TPCTL_OP_BACKEND_SET:
-	case TPCTL_OP_BACKEND_DEL:
-	case TPCTL_OP_IDENTITY_ADD:
-	case TPCTL_OP_IDENTITY_DEL:
-	case TPCTL_OP_POLICY_ADD:
-	case TPCTL_OP_POLICY_DEL:
-	case TPCTL_OP_POLICY_DEFAULT:
-	case TPCTL_OP_CT_FLUSH:
-	case TPCTL_OP_STATS_RESET:
-	case TPCTL_OP_GUARD_ADD:
-	case TPCTL_OP_GUARD_DEL:
-	case TPCTL_OP_GUARD_RATE:
-	case TPCTL_OP_NAT_STATIC_ADD:
-	case TPCTL_OP_NAT_STATIC_DEL:
-		return true;
-	default:
-		return false;
-	}
 }

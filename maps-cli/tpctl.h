@@ -2,10 +2,13 @@
 /*
  * tpctl: a bpftool-style CLI over tailplane's pinned maps.
  *
- * A command line goes through two steps: tpctl_parse() turns the words
- * into a struct tpctl_args without touching any map (so every syntax
- * error is found before anything is read or written), then tpctl_exec()
- * resolves names against the maps and runs it.  Commands report errors
+ * Every command is a row of the command table (commands.c): its words,
+ * argument parser, runner, whether it writes, and its usage.  A command
+ * line goes through two steps: tpctl_parse() finds the row and turns the
+ * words into a struct tpctl_args without touching any map (so every
+ * syntax error is found before anything is read or written), then
+ * tpctl_exec() runs the row's runner, which resolves names against the
+ * maps.  Commands report errors
  * with tpctl_err() and output through the context: plain text to
  * ctx->out, or one JSON value to ctx->json.
  */
@@ -38,58 +41,75 @@ enum tpctl_exit {
 	TPCTL_EXIT_NO_MAPS = 3,	  /* status: a map of the datapath is not pinned */
 };
 
-enum tpctl_obj {
-	TPCTL_OBJ_NONE,
-	TPCTL_OBJ_SERVICE,
-	TPCTL_OBJ_BACKEND,
-	TPCTL_OBJ_IDENTITY,
-	TPCTL_OBJ_POLICY,
-	TPCTL_OBJ_CONNTRACK,
-	TPCTL_OBJ_NAT,
-	TPCTL_OBJ_STATS,
-	TPCTL_OBJ_MONITOR,
-	TPCTL_OBJ_MAP,
-	TPCTL_OBJ_BATCH,
-	TPCTL_OBJ_STATUS,
-	TPCTL_OBJ_GUARD,
+struct tpctl_args;
+struct tpctl_ctx;
+struct tpctl_object;
+struct tpctl_parser;
+
+/* Reads a command's arguments (parse.c); errors name the word at fault. */
+typedef int tpctl_parse_fn(struct tpctl_parser *p, struct tpctl_args *a);
+/* Runs a parsed command (cmd_*.c); errors go to tpctl_err(). */
+typedef int tpctl_run_fn(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+
+/* What a command does beside its run (struct tpctl_cmd.flags). */
+#define TPCTL_CMD_DEFAULT  (1u << 0) /* runs when its object comes alone */
+#define TPCTL_CMD_WRITES   (1u << 1) /* changes pinned state: takes the lock */
+#define TPCTL_CMD_NO_BATCH (1u << 2) /* cannot run inside a batch */
+/*
+ * In a batch, may run while Maglev tables are staged: it neither reads
+ * services back nor acts on what the datapath did with the live tables.
+ * Without it, a batch makes its staged tables live first.
+ */
+#define TPCTL_CMD_STAGED_OK (1u << 3)
+
+/**
+ * struct tpctl_cmd - a command of an object: the one place it is defined.
+ * @word:  the command ("add"); NULL for the single row of an object that
+ *         takes its arguments directly (monitor, batch, status).
+ * @parse: reads its arguments; NULL with @sub.
+ * @run:   runs it; NULL with @sub.
+ * @sub:   the commands that follow @word ("nat static add"), else NULL.
+ * @flags: TPCTL_CMD_*.
+ * @args:  its arguments in the usage ("VIP:PORT/PROTO [zone ZONE]"), ""
+ *         for none; a newline continues them on the next usage line.
+ * @help:  what it does, one line.
+ */
+struct tpctl_cmd {
+	const char *word;
+	tpctl_parse_fn *parse;
+	tpctl_run_fn *run;
+	const struct tpctl_object *sub;
+	unsigned int flags;
+	const char *args;
+	const char *help;
 };
 
-enum tpctl_op {
-	TPCTL_OP_NONE,
-	TPCTL_OP_HELP, /* usage of args.obj (TPCTL_OBJ_NONE: all) */
-	TPCTL_OP_VERSION,
-	TPCTL_OP_SERVICE_ADD,
-	TPCTL_OP_SERVICE_DEL,
-	TPCTL_OP_SERVICE_LIST,
-	TPCTL_OP_BACKEND_ADD,
-	TPCTL_OP_BACKEND_SET,
-	TPCTL_OP_BACKEND_DEL,
-	TPCTL_OP_IDENTITY_ADD,
-	TPCTL_OP_IDENTITY_DEL,
-	TPCTL_OP_IDENTITY_LIST,
-	TPCTL_OP_POLICY_ADD,
-	TPCTL_OP_POLICY_DEL,
-	TPCTL_OP_POLICY_DEFAULT,
-	TPCTL_OP_POLICY_LIST,
-	TPCTL_OP_CT_LIST,
-	TPCTL_OP_CT_FLUSH,
-	TPCTL_OP_STATS_SHOW,
-	TPCTL_OP_STATS_RESET,
-	TPCTL_OP_MONITOR,
-	TPCTL_OP_MAP_LIST,
-	TPCTL_OP_MAP_DUMP,
-	TPCTL_OP_BATCH,
-	TPCTL_OP_STATUS,
-	TPCTL_OP_GUARD_LIST,
-	TPCTL_OP_GUARD_ADD,
-	TPCTL_OP_GUARD_DEL,
-	TPCTL_OP_GUARD_RATE,
-	TPCTL_OP_GUARD_SHOW,
-	TPCTL_OP_NAT_LIST,
-	TPCTL_OP_NAT_STATIC_ADD,
-	TPCTL_OP_NAT_STATIC_DEL,
-	TPCTL_OP_MAX,
+/* Objects that are no OBJECT of the grammar (help, version). */
+#define TPCTL_OBJ_META (1u << 0)
+
+/**
+ * struct tpctl_object - an OBJECT word and its commands, as bpftool's
+ * struct cmd tables: they drive parsing, locking and the usage.
+ * @word:   the object ("service"), or the command words leading to @cmds
+ *          ("static" under nat).
+ * @cmds:   its commands.
+ * @n_cmds: their number.
+ * @flags:  TPCTL_OBJ_*.
+ * @notes:  the usage's text after the commands (grammar of the
+ *          arguments, what to know), or NULL.
+ */
+struct tpctl_object {
+	const char *word;
+	const struct tpctl_cmd *cmds;
+	size_t n_cmds;
+	unsigned int flags;
+	const char *notes;
 };
+
+/* commands.c: every object, in the order the usage lists them */
+extern const struct tpctl_object tpctl_objects[];
+extern const size_t tpctl_n_objects;
+extern const struct tpctl_cmd tpctl_help_cmd;
 
 /* Which optional parts a command line gave (struct tpctl_args.has). */
 #define TPCTL_HAS_AFFINITY (1u << 0)
@@ -118,8 +138,8 @@ enum tpctl_monitor_filter {
 
 /**
  * struct tpctl_args - a parsed command line.  Strings point into argv.
- * @op:        what to do.
- * @obj:       the object named (for help).
+ * @cmd:       what to do: its row of the command table.
+ * @obj:       the object named, whose usage help prints (NULL: tpctl's).
  * @has:       TPCTL_HAS_* of the optional parts given.
  * @svc:       service frontend (service, backend, conntrack filters).
  * @affinity:  ClientIP affinity timeout, seconds.
@@ -152,8 +172,8 @@ enum tpctl_monitor_filter {
  * @nat_inner:   nat static add: the inner address.
  */
 struct tpctl_args {
-	enum tpctl_op op;
-	enum tpctl_obj obj;
+	const struct tpctl_cmd *cmd;
+	const struct tpctl_object *obj;
 	unsigned int has;
 	struct tp_svc_key svc;
 	__u32 affinity;
@@ -241,8 +261,20 @@ int tpctl_parse_opts(int argc, char **argv, struct tpctl_opts *o, char **words,
 		     int *n, char *err, size_t errlen);
 int tpctl_parse(int argc, char **argv, struct tpctl_args *a, char *err,
 		size_t errlen);
+int tpctl_parse_help(int argc, char **argv, struct tpctl_args *a, char *err,
+		     size_t errlen);
 int tpctl_word(const char *word, const char *const *words, size_t n);
-bool tpctl_op_writes(enum tpctl_op op);
+
+/* parse.c: the arguments of each command, for the command table */
+tpctl_parse_fn tpctl_parse_none, tpctl_parse_service_add,
+	tpctl_parse_service_del, tpctl_parse_backend_add,
+	tpctl_parse_backend_set, tpctl_parse_backend_del,
+	tpctl_parse_identity_add, tpctl_parse_identity_del,
+	tpctl_parse_policy_add, tpctl_parse_policy_del,
+	tpctl_parse_policy_default, tpctl_parse_ct_list, tpctl_parse_ct_flush,
+	tpctl_parse_nat_static_add, tpctl_parse_nat_static_del,
+	tpctl_parse_monitor, tpctl_parse_map_dump, tpctl_parse_batch,
+	tpctl_parse_guard_prefix, tpctl_parse_guard_rate;
 
 /* ctx.c */
 int tpctl_ctx_init(struct tpctl_ctx *ctx, const struct tpctl_opts *opts,
@@ -255,6 +287,7 @@ int tpctl_lock(struct tpctl_ctx *ctx);
 void tpctl_unlock(struct tpctl_ctx *ctx);
 int tpctl_ok(struct tpctl_ctx *ctx);
 int tpctl_run(struct tpctl_ctx *ctx, int argc, char **argv);
+int tpctl_run_help(struct tpctl_ctx *ctx, int argc, char **argv);
 int tpctl_finish(struct tpctl_ctx *ctx, int ret);
 int tpctl_zone_resolve(struct tpctl_ctx *ctx, const char *word, bool any_ok,
 		       __u16 *zone);
@@ -425,8 +458,10 @@ int tpctl_batch_split(char *line, char **words, int max);
 int tpctl_exec(struct tpctl_ctx *ctx, const struct tpctl_args *a);
 
 /* help.c */
-int tpctl_help(struct tpctl_ctx *ctx, enum tpctl_obj obj);
+int tpctl_help(struct tpctl_ctx *ctx, const struct tpctl_object *obj);
 int tpctl_version(struct tpctl_ctx *ctx);
+int tpctl_help_run(struct tpctl_ctx *ctx, const struct tpctl_args *a);
+int tpctl_version_run(struct tpctl_ctx *ctx, const struct tpctl_args *a);
 
 /* the objects' commands, cmd_*.c */
 int tpctl_service_add(struct tpctl_ctx *ctx, const struct tpctl_args *a);

@@ -2295,6 +2295,9 @@ static int to_tailnet_new(struct ref_run *r)
 	return pass(r, TP_STAT_PASS);
 }
 
+static __u32 route_ifindex(const struct ref_state *st, bool v6,
+			   const struct tp_addr *saddr, const struct tp_addr *daddr);
+
 static int to_tailnet_flow(struct ref_run *r)
 {
 	struct ref_state *st = r->st;
@@ -2319,8 +2322,16 @@ static int to_tailnet_flow(struct ref_run *r)
 	 */
 	f = is_echo_request(p) ? NULL : ct_reply(st, &p->t, r->now, &orig);
 	if (f && !(f->flags & TP_CT_F_EGRESS) && orig.zone == p->t.zone &&
-	    in_zone == f->out_zone)
+	    in_zone == f->out_zone) {
+		/* "came in through an uplink: only if its source is routed there" */
+		if (!in_zone && egress_origin(r) == TP_CT_F_UPLINK &&
+		    route_ifindex(st, p->v6, &p->t.daddr, &p->t.saddr) != r->in_ifindex) {
+			explain(st, "reply through uplink %u, its source is not routed there",
+				r->in_ifindex);
+			return drop_report(r, TP_DROP_REVERSE_PATH);
+		}
 		return flow_reply(r, &orig, f, !in_zone);
+	}
 	if (in_zone)
 		return to_tailnet_forwarded(r, in_zone);
 

@@ -222,31 +222,14 @@ static void test_fault_reply_count_wrap_is_unanswered(void **state)
 }
 
 /*
- * A fault the review found without a small, clear fix: the test is
- * skipped with a "FAULT:" message unless TP_RUN_FAULTS is set, when it
- * runs (and fails) as written.
- */
-#define FAULT_UNFIXED(msg)                                            \
-	do {                                                          \
-		if (!getenv("TP_RUN_FAULTS")) {                       \
-			print_message("FAULT: %s\n", msg);           \
-			skip();                                       \
-		}                                                     \
-	} while (0)
-
-/*
  * A host on the uplink forges the pod's reply (RST, or data) to a
  * client's flow.  Nothing ties a reply to the side it comes from but the
  * hook and the zone: any non-tailnet interface may bring the replies of a
  * flow from the tailnet (an off-node pod's come through the uplink), so
- * the forged reply is the flow's, resets it and reaches the client, where
- * the same packet as a new flow would be the world's and denied.  A host
- * on the uplink segment that guesses a client port gains blind injection
- * into (and reset of) tailnet clients' connections to pods.  Linux's
- * answer is rp_filter; the ICMP error path already checks the FIB
- * (tp_icmp_error_valid()), a flow reply would need the same strict
- * reverse-path check per reply, or the reply side's interface recorded
- * in the flow: not a small change, left for a decision.
+ * the forged reply was the flow's, reset it and reached the client, where
+ * the same packet as a new flow would be the world's and denied.  Fixed
+ * with a strict reverse-path check on replies that come in through an
+ * uplink (tp_reply_path_ok()): here the pod is not routed there.
  */
 static void test_fault_uplink_forges_pod_reply(void **state)
 {
@@ -254,8 +237,6 @@ static void test_fault_uplink_forges_pod_reply(void **state)
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, POD, 80, TCP);
 
 	REQUIRE_BPF();
-	FAULT_UNFIXED("uplink_forges_pod_reply: a reply from the uplink with a "
-		      "pod's source is the flow's (no reverse-path check)");
 	identities(h);
 	pt_uplink(h, UPLINK_IFINDEX);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
@@ -267,7 +248,41 @@ static void test_fault_uplink_forges_pod_reply(void **state)
 				   pt_flow(POD, 81, CLIENT4, 1000, TCP, SYN)), DROP);
 	assert_int_equal(pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX,
 				   pt_flow(POD, 80, CLIENT4, 1000, TCP, RST)), DROP);
+	assert_int_equal(pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX,
+				   pt_flow(POD, 80, CLIENT4, 1000, TCP, ACK)), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 2);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
+	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
+}
+
+/*
+ * The other side of the reverse-path check: an off-node pod's reply comes
+ * in through the uplink its address is routed to and is the flow's; the
+ * same reply through the uplink for a flow whose pod is routed elsewhere
+ * (here: nowhere) is not.
+ */
+static void test_uplink_reply_of_routed_pod(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, POD, 80, TCP);
+	struct tp_ct_key k2 = pt_ct_key(CLIENT4, 1001, "198.19.7.1", 80, TCP);
+	int up;
+
+	REQUIRE_BPF();
+	up = th_uplink(h); /* routes TH_UPLINK_ROUTED4 (POD's /24) via tpup0 */
+	assert_true(up > 0);
+	identities(h);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, up,
+				   pt_flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK)), PASS);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
+	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
+
+	assert_int_equal(pt_send_in(h, CLIENT4, 1001, "198.19.7.1", 80, TCP, SYN), PASS);
+	assert_int_equal(pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, up,
+				   pt_flow("198.19.7.1", 80, CLIENT4, 1001, TCP, SYN | ACK)), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 1);
+	assert_int_equal(pt_ct_must(h, &k2).state, TP_CT_SYN_SENT);
 }
 
 /* ---- attacks that held ---------------------------------------------------- */
@@ -698,6 +713,7 @@ int main(void)
 		T(test_fault_echo_request_id0_as_dnat_reply),
 		T(test_fault_reply_count_wrap_is_unanswered),
 		T(test_fault_uplink_forges_pod_reply),
+		T(test_uplink_reply_of_routed_pod),
 		T(test_holds_crossing_reply_from_own_zone),
 		T(test_holds_overlapping_zones),
 		T(test_holds_simultaneous_open),

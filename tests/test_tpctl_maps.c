@@ -1546,6 +1546,29 @@ static void test_no_arguments_prints_usage(void **state)
 	assert_string_equal(out, "null\n");
 }
 
+/*
+ * -h or --help anywhere: the usage of the object on the line (the rest
+ * of it is not parsed), tpctl's without one; an unknown object is still
+ * an error.
+ */
+static void test_help_option(void **state)
+{
+	const char *out;
+
+	(void)state;
+	out = tm_ok("service add -h");
+	assert_non_null(strstr(out, "Usage: tpctl service add VIP:PORT/PROTO"));
+	out = tm_ok("--help nat static add 1.2.3.4");
+	assert_non_null(strstr(out, "Usage: tpctl nat list"));
+	out = tm_ok("mon drops --help");
+	assert_non_null(strstr(out, "Usage: tpctl monitor"));
+	out = tm_ok("-h");
+	assert_non_null(strstr(out, "Usage: tpctl [OPTIONS] OBJECT"));
+	out = tm_ok("-j stats -h");
+	assert_string_equal(out, "null\n");
+	tm_fails("unknown object 'frob'", "frob -h");
+}
+
 static void test_status_exit(void **state)
 {
 	const char *p_exit[] = { "health", "exit_status", NULL };
@@ -2662,6 +2685,7 @@ int main(void)
 		cmocka_unit_test_setup(test_map_list_dump, tm_setup),
 		cmocka_unit_test_setup(test_status, tm_setup),
 		cmocka_unit_test_setup(test_no_arguments_prints_usage, tm_setup),
+		cmocka_unit_test_setup(test_help_option, tm_setup),
 		cmocka_unit_test_setup(test_status_exit, tm_setup),
 		cmocka_unit_test_setup(test_monitor, tm_setup),
 		cmocka_unit_test_setup(test_batch, tm_setup),

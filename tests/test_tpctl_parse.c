@@ -59,6 +59,13 @@ static void tt_parse_ok(const char *line, struct tpctl_args *a)
 		fail_msg("'%s' did not parse: %s", line, tt_err);
 }
 
+/* The parsed command runs @run (its row of the command table does). */
+#define tt_assert_runs(a, fn)                                         \
+	do {                                                          \
+		assert_non_null((a)->cmd);                            \
+		assert_ptr_equal((void *)(a)->cmd->run, (void *)(fn)); \
+	} while (0)
+
 static struct tp_addr tt_addr(const char *s)
 {
 	struct tp_addr a;
@@ -239,81 +246,107 @@ static void test_parse_objects(void **state)
 	struct tpctl_args a;
 
 	tt_parse_ok("service", &a);
-	assert_int_equal(a.op, TPCTL_OP_SERVICE_LIST);
+	tt_assert_runs(&a, tpctl_service_list);
 	tt_parse_ok("serv li", &a);
-	assert_int_equal(a.op, TPCTL_OP_SERVICE_LIST);
+	tt_assert_runs(&a, tpctl_service_list);
 	tt_parse_ok("backend", &a);
-	assert_int_equal(a.op, TPCTL_OP_SERVICE_LIST);
+	tt_assert_runs(&a, tpctl_service_list);
 	tt_parse_ok("backend list", &a);
-	assert_int_equal(a.op, TPCTL_OP_SERVICE_LIST);
+	tt_assert_runs(&a, tpctl_service_list);
 	tt_parse_ok("identity", &a);
-	assert_int_equal(a.op, TPCTL_OP_IDENTITY_LIST);
+	tt_assert_runs(&a, tpctl_identity_list);
 	tt_parse_ok("i l", &a);
-	assert_int_equal(a.op, TPCTL_OP_IDENTITY_LIST);
+	tt_assert_runs(&a, tpctl_identity_list);
 	tt_parse_ok("policy", &a);
-	assert_int_equal(a.op, TPCTL_OP_POLICY_LIST);
+	tt_assert_runs(&a, tpctl_policy_list);
 	tt_parse_ok("policy list", &a);
-	assert_int_equal(a.op, TPCTL_OP_POLICY_LIST);
+	tt_assert_runs(&a, tpctl_policy_list);
 	tt_parse_ok("conntrack", &a);
-	assert_int_equal(a.op, TPCTL_OP_CT_LIST);
+	tt_assert_runs(&a, tpctl_ct_list);
 	tt_parse_ok("c l", &a);
-	assert_int_equal(a.op, TPCTL_OP_CT_LIST);
+	tt_assert_runs(&a, tpctl_ct_list);
 	tt_parse_ok("stats", &a);
-	assert_int_equal(a.op, TPCTL_OP_STATS_SHOW);
+	tt_assert_runs(&a, tpctl_stats_show);
 	tt_parse_ok("stats show", &a);
-	assert_int_equal(a.op, TPCTL_OP_STATS_SHOW);
+	tt_assert_runs(&a, tpctl_stats_show);
 	tt_parse_ok("stats reset", &a);
-	assert_int_equal(a.op, TPCTL_OP_STATS_RESET);
+	tt_assert_runs(&a, tpctl_stats_reset);
 	tt_parse_ok("stats res", &a);
-	assert_int_equal(a.op, TPCTL_OP_STATS_RESET);
+	tt_assert_runs(&a, tpctl_stats_reset);
 	tt_parse_ok("map", &a);
-	assert_int_equal(a.op, TPCTL_OP_MAP_LIST);
+	tt_assert_runs(&a, tpctl_map_list);
 	tt_parse_ok("map list", &a);
-	assert_int_equal(a.op, TPCTL_OP_MAP_LIST);
+	tt_assert_runs(&a, tpctl_map_list);
 	tt_parse_ok("map dump tp_ct", &a);
-	assert_int_equal(a.op, TPCTL_OP_MAP_DUMP);
+	tt_assert_runs(&a, tpctl_map_dump);
 	assert_string_equal(a.map_name, "tp_ct");
 	tt_parse_ok("status", &a);
-	assert_int_equal(a.op, TPCTL_OP_STATUS);
+	tt_assert_runs(&a, tpctl_status);
 	tt_parse_ok("batch /tmp/x", &a);
-	assert_int_equal(a.op, TPCTL_OP_BATCH);
+	tt_assert_runs(&a, tpctl_batch);
 	assert_string_equal(a.file, "/tmp/x");
 	tt_parse_ok("batch -", &a);
 	assert_string_equal(a.file, "-");
 	tt_parse_ok("help", &a);
-	assert_int_equal(a.op, TPCTL_OP_HELP);
-	assert_int_equal(a.obj, TPCTL_OBJ_NONE);
+	tt_assert_runs(&a, tpctl_help_run);
+	assert_null(a.obj);
 	tt_parse_ok("version", &a);
-	assert_int_equal(a.op, TPCTL_OP_VERSION);
+	tt_assert_runs(&a, tpctl_version_run);
 }
 
 static void test_parse_help(void **state)
 {
 	static const struct {
 		const char *line;
-		enum tpctl_obj obj;
+		const char *obj;
 	} cases[] = {
-		{ "service help", TPCTL_OBJ_SERVICE },
-		{ "backend help", TPCTL_OBJ_BACKEND },
-		{ "identity help", TPCTL_OBJ_IDENTITY },
-		{ "policy help", TPCTL_OBJ_POLICY },
-		{ "conntrack help", TPCTL_OBJ_CONNTRACK },
-		{ "nat help", TPCTL_OBJ_NAT },
-		{ "stats help", TPCTL_OBJ_STATS },
-		{ "monitor help", TPCTL_OBJ_MONITOR },
-		{ "map help", TPCTL_OBJ_MAP },
-		{ "batch help", TPCTL_OBJ_BATCH },
-		{ "status help", TPCTL_OBJ_STATUS },
-		{ "serv h", TPCTL_OBJ_SERVICE },
+		{ "service help", "service" },
+		{ "backend help", "backend" },
+		{ "identity help", "identity" },
+		{ "policy help", "policy" },
+		{ "conntrack help", "conntrack" },
+		{ "nat help", "nat" },
+		{ "stats help", "stats" },
+		{ "monitor help", "monitor" },
+		{ "map help", "map" },
+		{ "batch help", "batch" },
+		{ "status help", "status" },
+		{ "serv h", "service" },
 	};
 	struct tpctl_args a;
 	size_t i;
 
 	for (i = 0; i < TT_ARRAY_SIZE(cases); i++) {
 		tt_parse_ok(cases[i].line, &a);
-		assert_int_equal(a.op, TPCTL_OP_HELP);
-		assert_int_equal(a.obj, cases[i].obj);
+		tt_assert_runs(&a, tpctl_help_run);
+		assert_string_equal(a.obj->word, cases[i].obj);
 	}
+}
+
+/* What -h asks for: the object of the line, whatever follows it. */
+static void test_parse_help_option(void **state)
+{
+	struct tpctl_args a;
+	int n;
+
+	n = tt_split("serv add 1.2.3.4 frob");
+	assert_int_equal(tpctl_parse_help(n, tt_words, &a, tt_err, sizeof(tt_err)), 0);
+	tt_assert_runs(&a, tpctl_help_run);
+	assert_string_equal(a.obj->word, "service");
+	n = tt_split("nat static");
+	assert_int_equal(tpctl_parse_help(n, tt_words, &a, tt_err, sizeof(tt_err)), 0);
+	assert_string_equal(a.obj->word, "nat");
+	/* help and version are no objects: tpctl's usage */
+	n = tt_split("version");
+	assert_int_equal(tpctl_parse_help(n, tt_words, &a, tt_err, sizeof(tt_err)), 0);
+	assert_null(a.obj);
+	assert_int_equal(tpctl_parse_help(0, tt_words, &a, tt_err, sizeof(tt_err)), 0);
+	tt_assert_runs(&a, tpctl_help_run);
+	assert_null(a.obj);
+	n = tt_split("frob");
+	assert_int_equal(tpctl_parse_help(n, tt_words, &a, tt_err, sizeof(tt_err)), -1);
+	assert_string_equal(tt_err,
+			    "unknown object 'frob': expected service, backend, identity, policy, conntrack, nat, stats, monitor, map, batch, status, guard, help or version");
 }
 
 static void test_parse_service(void **state)
@@ -324,7 +357,7 @@ static void test_parse_service(void **state)
 	struct tpctl_args a;
 
 	tt_parse_ok("service add 198.19.0.10:80/tcp", &a);
-	assert_int_equal(a.op, TPCTL_OP_SERVICE_ADD);
+	tt_assert_runs(&a, tpctl_service_add);
 	assert_memory_equal(&a.svc, &want, sizeof(want));
 	assert_false(a.has & TPCTL_HAS_AFFINITY);
 	assert_null(a.zone);
@@ -356,7 +389,7 @@ static void test_parse_service(void **state)
 	assert_int_equal(a.svc.proto, IPPROTO_ICMPV6);
 
 	tt_parse_ok("service del 198.19.0.10:80/tcp", &a);
-	assert_int_equal(a.op, TPCTL_OP_SERVICE_DEL);
+	tt_assert_runs(&a, tpctl_service_del);
 	assert_memory_equal(&a.svc, &want, sizeof(want));
 }
 
@@ -366,7 +399,7 @@ static void test_parse_backend(void **state)
 	struct tpctl_args a;
 
 	tt_parse_ok("backend add 198.19.0.10:80/tcp 198.18.1.1:8080", &a);
-	assert_int_equal(a.op, TPCTL_OP_BACKEND_ADD);
+	tt_assert_runs(&a, tpctl_backend_add);
 	assert_memory_equal(&a.be_addr, &be, sizeof(be));
 	assert_int_equal(a.be_port, 8080);
 	assert_int_equal(a.weight, 1);
@@ -383,7 +416,7 @@ static void test_parse_backend(void **state)
 	tt_parse_ok(
 		"backend set 198.19.0.10:80/tcp 198.18.1.1:8080 weight 65535",
 		&a);
-	assert_int_equal(a.op, TPCTL_OP_BACKEND_SET);
+	tt_assert_runs(&a, tpctl_backend_set);
 	assert_true(a.has & TPCTL_HAS_WEIGHT);
 	assert_false(a.has & TPCTL_HAS_STATE);
 	assert_int_equal(a.weight, 65535);
@@ -401,7 +434,7 @@ static void test_parse_backend(void **state)
 	tt_parse_ok(
 		"backend del [fd00:198:19::a]:53/udp [fd00:198:18::1:1]:5353",
 		&a);
-	assert_int_equal(a.op, TPCTL_OP_BACKEND_DEL);
+	tt_assert_runs(&a, tpctl_backend_del);
 	assert_int_equal(a.be_port, 5353);
 
 	/* an ICMP service's backends have no port */
@@ -418,7 +451,7 @@ static void test_parse_identity(void **state)
 	struct tpctl_args a;
 
 	tt_parse_ok("identity add 198.18.1.0/24 400", &a);
-	assert_int_equal(a.op, TPCTL_OP_IDENTITY_ADD);
+	tt_assert_runs(&a, tpctl_identity_add);
 	assert_memory_equal(&a.prefix, &net, sizeof(net));
 	assert_int_equal(a.plen, 120);
 	assert_string_equal(a.id, "400");
@@ -443,7 +476,7 @@ static void test_parse_identity(void **state)
 	tt_parse_ok("identity add 10.0.0.0/8 256 name a.b:c/d-e_f", &a);
 
 	tt_parse_ok("identity del 198.18.1.0/24", &a);
-	assert_int_equal(a.op, TPCTL_OP_IDENTITY_DEL);
+	tt_assert_runs(&a, tpctl_identity_del);
 	assert_int_equal(a.plen, 120);
 	tt_parse_ok("identity del 198.18.1.0/24 zone 3", &a);
 	assert_string_equal(a.zone, "3");
@@ -454,7 +487,7 @@ static void test_parse_policy(void **state)
 	struct tpctl_args a;
 
 	tt_parse_ok("policy add from web to db allow", &a);
-	assert_int_equal(a.op, TPCTL_OP_POLICY_ADD);
+	tt_assert_runs(&a, tpctl_policy_add);
 	assert_string_equal(a.from, "web");
 	assert_string_equal(a.to, "db");
 	assert_int_equal(a.verdict, TP_VERDICT_ALLOW);
@@ -494,14 +527,14 @@ static void test_parse_policy(void **state)
 	assert_int_equal(a.port_hi, 1023);
 
 	tt_parse_ok("policy del from web to db", &a);
-	assert_int_equal(a.op, TPCTL_OP_POLICY_DEL);
+	tt_assert_runs(&a, tpctl_policy_del);
 	assert_false(a.has & TPCTL_HAS_VERDICT);
 	tt_parse_ok("policy del from web to db proto tcp port 80 zone 1 allow",
 		    &a);
 	assert_true(a.has & TPCTL_HAS_VERDICT);
 
 	tt_parse_ok("policy default deny zone 1", &a);
-	assert_int_equal(a.op, TPCTL_OP_POLICY_DEFAULT);
+	tt_assert_runs(&a, tpctl_policy_default);
 	assert_int_equal(a.verdict, TP_VERDICT_DENY);
 	assert_string_equal(a.zone, "1");
 	tt_parse_ok("policy def al zone wg0", &a);
@@ -514,7 +547,7 @@ static void test_parse_conntrack(void **state)
 	struct tpctl_args a;
 
 	tt_parse_ok("conntrack list src 100.64.0.0/10 dst 198.19.0.10", &a);
-	assert_int_equal(a.op, TPCTL_OP_CT_LIST);
+	tt_assert_runs(&a, tpctl_ct_list);
 	assert_true(a.has & TPCTL_HAS_SRC);
 	assert_int_equal(a.src_plen, 106);
 	assert_true(a.has & TPCTL_HAS_DST);
@@ -530,7 +563,7 @@ static void test_parse_conntrack(void **state)
 	assert_int_equal(a.be_port, 0);
 
 	tt_parse_ok("conntrack flush", &a);
-	assert_int_equal(a.op, TPCTL_OP_CT_FLUSH);
+	tt_assert_runs(&a, tpctl_ct_flush);
 	assert_false(a.has & (TPCTL_HAS_SVC | TPCTL_HAS_BACKEND));
 	tt_parse_ok("conntrack flush service 198.19.0.10:53/udp", &a);
 	assert_true(a.has & TPCTL_HAS_SVC);
@@ -545,13 +578,13 @@ static void test_parse_nat(void **state)
 	struct tpctl_args a;
 
 	tt_parse_ok("nat", &a);
-	assert_int_equal(a.op, TPCTL_OP_NAT_LIST);
+	tt_assert_runs(&a, tpctl_nat_list);
 	tt_parse_ok("nat list", &a);
-	assert_int_equal(a.op, TPCTL_OP_NAT_LIST);
+	tt_assert_runs(&a, tpctl_nat_list);
 	tt_parse_ok("nat static list", &a);
-	assert_int_equal(a.op, TPCTL_OP_NAT_LIST);
+	tt_assert_runs(&a, tpctl_nat_list);
 	tt_parse_ok("nat st a 100.64.7.7 198.18.2.7", &a);
-	assert_int_equal(a.op, TPCTL_OP_NAT_STATIC_ADD);
+	tt_assert_runs(&a, tpctl_nat_static_add);
 	assert_memory_equal(&a.nat_tailnet, &t4, sizeof(t4));
 	assert_memory_equal(&a.nat_inner, &i4, sizeof(i4));
 	assert_null(a.zone);
@@ -559,7 +592,7 @@ static void test_parse_nat(void **state)
 	assert_memory_equal(&a.nat_tailnet, &t6, sizeof(t6));
 	assert_string_equal(a.zone, "tailscale0");
 	tt_parse_ok("nat static del 100.64.7.7", &a);
-	assert_int_equal(a.op, TPCTL_OP_NAT_STATIC_DEL);
+	tt_assert_runs(&a, tpctl_nat_static_del);
 	assert_memory_equal(&a.nat_tailnet, &t4, sizeof(t4));
 	tt_parse_ok("nat static del 100.64.7.7 zone any", &a);
 	assert_string_equal(a.zone, "any");
@@ -570,7 +603,7 @@ static void test_parse_monitor(void **state)
 	struct tpctl_args a;
 
 	tt_parse_ok("monitor", &a);
-	assert_int_equal(a.op, TPCTL_OP_MONITOR);
+	tt_assert_runs(&a, tpctl_monitor);
 	assert_int_equal(a.filter, TPCTL_MONITOR_ALL);
 	assert_false(a.has & TPCTL_HAS_COUNT);
 	tt_parse_ok("monitor drops", &a);
@@ -589,17 +622,17 @@ static void test_parse_guard(void **state)
 	struct tpctl_args a;
 
 	tt_parse_ok("guard", &a);
-	assert_int_equal(a.op, TPCTL_OP_GUARD_LIST);
+	tt_assert_runs(&a, tpctl_guard_list);
 	tt_parse_ok("guard show", &a);
-	assert_int_equal(a.op, TPCTL_OP_GUARD_SHOW);
+	tt_assert_runs(&a, tpctl_guard_show);
 	tt_parse_ok("g a 198.18.9.0/24", &a);
-	assert_int_equal(a.op, TPCTL_OP_GUARD_ADD);
+	tt_assert_runs(&a, tpctl_guard_add);
 	assert_int_equal(a.plen, 96 + 24);
 	tt_parse_ok("guard del fd00:198:18::9:9", &a);
-	assert_int_equal(a.op, TPCTL_OP_GUARD_DEL);
+	tt_assert_runs(&a, tpctl_guard_del);
 	assert_int_equal(a.plen, 128);
 	tt_parse_ok("guard rate 20 40", &a);
-	assert_int_equal(a.op, TPCTL_OP_GUARD_RATE);
+	tt_assert_runs(&a, tpctl_guard_rate);
 	assert_int_equal(a.rate, 20);
 	assert_int_equal(a.burst, 40);
 	/* no limit: the burst may be left out */
@@ -607,8 +640,8 @@ static void test_parse_guard(void **state)
 	assert_int_equal(a.rate, 0);
 	assert_int_equal(a.burst, 0);
 	tt_parse_ok("guard help", &a);
-	assert_int_equal(a.op, TPCTL_OP_HELP);
-	assert_int_equal(a.obj, TPCTL_OBJ_GUARD);
+	tt_assert_runs(&a, tpctl_help_run);
+	assert_string_equal(a.obj->word, "guard");
 }
 
 /* Every error: the words, and the exact message (or its start). */
@@ -895,27 +928,54 @@ static void test_parse_errors(void **state)
 	}
 }
 
+/* Sum the rows of @o (and below) that run @run with TPCTL_CMD_WRITES. */
+static size_t tt_writers(const struct tpctl_object *o, tpctl_run_fn *run,
+			 size_t *rows)
+{
+	size_t k, n = 0;
+
+	for (k = 0; k < o->n_cmds; k++) {
+		const struct tpctl_cmd *c = &o->cmds[k];
+
+		if (c->sub) {
+			n += tt_writers(c->sub, run, rows);
+			continue;
+		}
+		if (run && c->run != run)
+			continue;
+		(*rows)++;
+		n += !!(c->flags & TPCTL_CMD_WRITES);
+	}
+	return n;
+}
+
+/*
+ * Exactly these commands take the writers' lock.  They were a switch over
+ * the ops; they are rows of the command table flagged TPCTL_CMD_WRITES
+ * now, so the check goes through their runners.
+ */
 static void test_op_writes(void **state)
 {
-	static const enum tpctl_op writers[] = {
-		TPCTL_OP_SERVICE_ADD,  TPCTL_OP_SERVICE_DEL,
-		TPCTL_OP_BACKEND_ADD,  TPCTL_OP_BACKEND_SET,
-		TPCTL_OP_BACKEND_DEL,  TPCTL_OP_IDENTITY_ADD,
-		TPCTL_OP_IDENTITY_DEL, TPCTL_OP_POLICY_ADD,
-		TPCTL_OP_POLICY_DEL,   TPCTL_OP_POLICY_DEFAULT,
-		TPCTL_OP_CT_FLUSH,     TPCTL_OP_STATS_RESET,
-		TPCTL_OP_GUARD_ADD,    TPCTL_OP_GUARD_DEL,
-		TPCTL_OP_GUARD_RATE,
-		TPCTL_OP_NAT_STATIC_ADD, TPCTL_OP_NAT_STATIC_DEL,
+	static tpctl_run_fn *const writers[] = {
+		tpctl_service_add,  tpctl_service_del,	 tpctl_backend_add,
+		tpctl_backend_set,  tpctl_backend_del,	 tpctl_identity_add,
+		tpctl_identity_del, tpctl_policy_add,	 tpctl_policy_del,
+		tpctl_policy_default, tpctl_ct_flush,	 tpctl_stats_reset,
+		tpctl_guard_add,    tpctl_guard_del,	 tpctl_guard_rate,
+		tpctl_nat_static_add, tpctl_nat_static_del,
 	};
-	size_t i, n = 0;
-	int op;
+	size_t i, k, n = 0, rows;
 
-	for (i = 0; i < TT_ARRAY_SIZE(writers); i++)
-		assert_true(tpctl_op_writes(writers[i]));
-	for (op = 0; op < TPCTL_OP_MAX; op++)
-		n += tpctl_op_writes(op);
+	for (i = 0; i < TT_ARRAY_SIZE(writers); i++) {
+		for (k = 0, rows = 0, n = 0; k < tpctl_n_objects; k++)
+			n += tt_writers(&tpctl_objects[k], writers[i], &rows);
+		assert_int_equal(rows, 1);
+		assert_int_equal(n, 1);
+	}
+	for (k = 0, rows = 0, n = 0; k < tpctl_n_objects; k++)
+		n += tt_writers(&tpctl_objects[k], NULL, &rows);
 	assert_int_equal(n, TT_ARRAY_SIZE(writers));
+	assert_false(tpctl_help_cmd.flags & TPCTL_CMD_WRITES);
 }
 
 /* ---- lib/addr ------------------------------------------------------------ */
@@ -1783,7 +1843,7 @@ static void test_batch_split(void **state)
 static void test_batch_error_keeps_applied(void **state)
 {
 	char path[] = "/tmp/tpctl-batch-XXXXXX", *want;
-	struct tpctl_args a = { .op = TPCTL_OP_BATCH, .obj = TPCTL_OBJ_BATCH };
+	struct tpctl_args a = { 0 };
 	struct tt_out o;
 	FILE *f;
 	int fd, ret, i;
@@ -1817,6 +1877,7 @@ int main(void)
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_parse_objects),
 		cmocka_unit_test(test_parse_help),
+		cmocka_unit_test(test_parse_help_option),
 		cmocka_unit_test(test_parse_service),
 		cmocka_unit_test(test_parse_backend),
 		cmocka_unit_test(test_parse_identity),

@@ -52,6 +52,7 @@
 #define AF_INET	 2
 #define AF_INET6 10
 
+#define ENOENT 2 /* errno of a lookup or delete that finds no key */
 #define EEXIST 17 /* errno of a BPF_NOEXIST update that finds the key */
 
 #ifndef IPPROTO_ICMPV6

@@ -55,28 +55,34 @@ static __always_inline struct tp_ct_entry *tp_ct_get(const struct tp_ct_key *k)
 	return t ? bpf_map_lookup_elem(t, k) : NULL;
 }
 
-static __always_inline long tp_ct_put(const struct tp_ct_key *k,
-				      const struct tp_ct_entry *e)
+/*
+ * The map helpers' results are taken as int: before Linux 6.4 the
+ * verifier calls the map's own update/delete op, which returns int, and
+ * the upper half of r0 is then zero, not the sign: an -EEXIST reads as
+ * 4294967279 in a long (a port found taken would count as conntrack full).
+ */
+static __always_inline int tp_ct_put(const struct tp_ct_key *k,
+				     const struct tp_ct_entry *e)
 {
 	void *t = tp_ct_table(k);
 
-	return t ? bpf_map_update_elem(t, k, e, BPF_ANY) : -1;
+	return t ? (int)bpf_map_update_elem(t, k, e, BPF_ANY) : -ENOENT;
 }
 
 /* Write @e under @k only if nothing is there: 0, -EEXIST, or another error. */
-static __always_inline long tp_ct_insert(const struct tp_ct_key *k,
-					 const struct tp_ct_entry *e)
+static __always_inline int tp_ct_insert(const struct tp_ct_key *k,
+					const struct tp_ct_entry *e)
 {
 	void *t = tp_ct_table(k);
 
-	return t ? bpf_map_update_elem(t, k, e, BPF_NOEXIST) : -1;
+	return t ? (int)bpf_map_update_elem(t, k, e, BPF_NOEXIST) : -ENOENT;
 }
 
-static __always_inline long tp_ct_del(const struct tp_ct_key *k)
+static __always_inline int tp_ct_del(const struct tp_ct_key *k)
 {
 	void *t = tp_ct_table(k);
 
-	return t ? bpf_map_delete_elem(t, k) : -1;
+	return t ? (int)bpf_map_delete_elem(t, k) : -ENOENT;
 }
 
 static __always_inline bool tp_ct_key_eq(const struct tp_ct_key *a,
@@ -494,7 +500,7 @@ __noinline int tp_ct_write_reply_key(const struct tp_ct_key *key_arg, bool from_
 	struct tp_scratch *scr = tp_ct_fn_scratch(key_arg);
 	const struct tp_ct_key *rkey, *key;
 	struct tp_ct_entry *cur, *rk;
-	long ret;
+	int ret;
 
 	if (!scr)
 		return -TP_DROP_INTERNAL;
@@ -622,7 +628,7 @@ __noinline int tp_ct_snat_reserve(const struct tp_ct_key *key_arg, __u64 now)
 	const struct tp_ct_key *key;
 	__u32 lo, hi, span, start, off, i;
 	struct tp_ct_entry *e;
-	long ret = -EEXIST;
+	int ret = -EEXIST;
 
 	if (!scr || !cfg)
 		return -TP_DROP_INTERNAL;

@@ -10,6 +10,7 @@
 #include "common.h"
 #include "parse.h"
 
+/* Attached interfaces by ifindex: zone, L2 or L3 (the loader writes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, TP_MAX_IFACES);
@@ -32,6 +33,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_services SEC(".maps");
 
+/* Backends by id: address, port, weight, state (userspace writes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, TP_MAX_BACKENDS);
@@ -76,6 +78,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_svc_backends SEC(".maps");
 
+/* ClientIP affinity: (service, client) to backend (the datapath writes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, TP_AFFINITY_SIZE);
@@ -93,6 +96,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_ct SEC(".maps");
 
+/* Conntrack of UDP, ICMP and other flows (the datapath writes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, TP_CT_ANY_SIZE);
@@ -124,6 +128,7 @@ struct {
 	.values = { (void *)&tp_ct, (void *)&tp_ct_any },
 };
 
+/* Ports of fragmented datagrams for their later fragments (the datapath). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, TP_FRAGS_SIZE);
@@ -132,6 +137,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_frags SEC(".maps");
 
+/* Per-CPU counters and drops by reason, TP_STAT_* (the datapath). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TP_STAT_MAX);
@@ -140,6 +146,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_stats SEC(".maps");
 
+/* (zone, prefix) to identity, longest prefix first (userspace writes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, TP_IDENTITY_SIZE);
@@ -149,6 +156,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_identity SEC(".maps");
 
+/* Rule keys to verdicts, made from tp_rules (userspace writes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, TP_POLICY_SIZE);
@@ -202,6 +210,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_id_by_name SEC(".maps");
 
+/* Each zone's default verdict (userspace writes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, TP_MAX_ZONES);
@@ -210,6 +219,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_zones SEC(".maps");
 
+/* Policy revision, SNAT addresses and ports (userspace writes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -218,12 +228,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_config SEC(".maps");
 
+/* Drop, audit and flow events for tpctl monitor (the datapath writes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, TP_EVENTS_SIZE);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_events SEC(".maps");
 
+/* Per-CPU packets and bytes by rule id (the datapath writes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TP_MAX_RULES);
@@ -232,6 +244,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_rule_stats SEC(".maps");
 
+/* Per-CPU packets and bytes by service id (the datapath writes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TP_MAX_SERVICES);
@@ -317,6 +330,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_guard_buckets SEC(".maps");
 
+/* The guard's ports, rate and burst (userspace writes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -340,6 +354,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_static_nat SEC(".maps");
 
+/* The static NAT entries by inner address (userspace writes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, TP_STATIC_NAT_SIZE);
@@ -349,6 +364,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_static_nat_rev SEC(".maps");
 
+/* How many static NAT entries; 0 skips the stage (userspace writes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

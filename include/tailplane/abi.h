@@ -26,31 +26,99 @@
 
 #define TP_PIN_ROOT_DEFAULT "/sys/fs/bpf/tailplane"
 
-/* Map names are also their pin names (LIBBPF_PIN_BY_NAME). */
-#define TP_MAP_IFACES	"tp_ifaces"
-#define TP_MAP_SERVICES "tp_services"
-#define TP_MAP_BACKENDS "tp_backends"
-#define TP_MAP_MAGLEV	"tp_maglev"
-#define TP_MAP_AFFINITY "tp_affinity"
-#define TP_MAP_CT	"tp_ct"
-#define TP_MAP_CT_ANY	"tp_ct_any"
-#define TP_MAP_FRAGS	"tp_frags"
-#define TP_MAP_STATS	"tp_stats"
-#define TP_MAP_IDENTITY "tp_identity"
-#define TP_MAP_POLICY	"tp_policy"
-#define TP_MAP_RULES	"tp_rules"
-#define TP_MAP_ZONES	"tp_zones"
-#define TP_MAP_CONFIG	"tp_config"
-#define TP_MAP_EVENTS	"tp_events"
-#define TP_MAP_RULE_STATS "tp_rule_stats"
-#define TP_MAP_SVC_STATS "tp_svc_stats"
-#define TP_MAP_ID_NAMES "tp_id_names"
-#define TP_MAP_SVC_BACKENDS "tp_svc_backends"
-#define TP_MAP_RULE_INDEX "tp_rule_index"
-#define TP_MAP_ID_BY_NAME "tp_id_by_name"
-#define TP_MAP_STATIC_NAT "tp_static_nat"	  /* static 1:1 NAT, by tailnet address */
-#define TP_MAP_STATIC_NAT_REV "tp_static_nat_rev" /* the same, by inner address */
-#define TP_MAP_STATIC_NAT_N "tp_static_nat_n"	  /* how many entries (a gate) */
+/*
+ * TP_MAPS(X): every pinned map of the datapath, once, in the order tpctl
+ * lists them.  X(field, holds): the map and its pin are named "tp_" field
+ * (TP_MAP_NAME(field), LIBBPF_PIN_BY_NAME); field is also its fd in
+ * struct tp_maps (lib/maps.h); holds says what it holds and who writes it.
+ * It makes lib/maps.c's pin table and struct tp_maps.  bpf/lib/maps.h
+ * defines each map (BTF-defined maps cannot come from a macro); the
+ * object, deploy/tpctl.bash-completion and the TP_MAP_* names below are
+ * checked against this list by tests/test_tpctl_docs.c.
+ */
+#define TP_MAPS(X)                                                             \
+	X(ifaces,                                                              \
+	  "attached interfaces by ifindex: zone, L2 or L3; the loader")        \
+	X(services,                                                            \
+	  "services by frontend: id, flags, zone; the loader, tpctl")          \
+	X(backends,                                                            \
+	  "backends by id: address, port, weight, state; the loader, tpctl")   \
+	X(maglev,                                                              \
+	  "each service's Maglev table (map of maps); the loader, tpctl")      \
+	X(affinity,                                                            \
+	  "ClientIP affinity: (service, client) to backend; the datapath")     \
+	X(ct,                                                                  \
+	  "TCP flows (LRU); the datapath, loader GC, tpctl conntrack flush")   \
+	X(ct_any,                                                              \
+	  "UDP, ICMP and other flows (LRU); as tp_ct")                         \
+	X(frags,                                                               \
+	  "fragmented datagrams' ports for later fragments; the datapath")     \
+	X(stats,                                                               \
+	  "per-CPU counters, drops by reason; the datapath (tpctl resets)")    \
+	X(identity,                                                            \
+	  "(zone, prefix) to identity (LPM); the loader, tpctl")               \
+	X(policy,                                                              \
+	  "rule keys to verdicts (LPM), from tp_rules; the loader, tpctl")     \
+	X(rules,                                                               \
+	  "policy rules by id, as written; the loader, tpctl")                 \
+	X(zones,                                                               \
+	  "per-zone default verdict; the loader, tpctl")                       \
+	X(config,                                                              \
+	  "policy revision, SNAT addresses and ports; the loader, tpctl")      \
+	X(events,                                                              \
+	  "drop, audit and flow events (ring buffer); the datapath")           \
+	X(rule_stats,                                                          \
+	  "per-CPU packets and bytes by rule id; the datapath")                \
+	X(svc_stats,                                                           \
+	  "per-CPU packets and bytes by service id; the datapath")             \
+	X(id_names,                                                            \
+	  "identity to name, userspace only; the loader, tpctl")               \
+	X(svc_backends,                                                        \
+	  "a service's backend ids, userspace only; the loader, tpctl")        \
+	X(rule_index,                                                          \
+	  "rule key to rule id, userspace only; the loader, tpctl")            \
+	X(id_by_name,                                                          \
+	  "name to identity, userspace only; the loader, tpctl")               \
+	X(guard_drop,                                                          \
+	  "the XDP guard's dropped prefixes (LPM); the loader, tpctl")         \
+	X(guard_buckets,                                                       \
+	  "the guard's handshake token bucket per source; the datapath")       \
+	X(guard_config,                                                        \
+	  "the guard's ports, rate and burst; the loader, tpctl")              \
+	X(static_nat,                                                          \
+	  "static 1:1 NAT entries by tailnet address; the loader, tpctl")      \
+	X(static_nat_rev,                                                      \
+	  "static 1:1 NAT entries by inner address; the loader, tpctl")        \
+	X(static_nat_n,                                                        \
+	  "how many static NAT entries (0: no lookup); the loader, tpctl")
+
+#define TP_MAP_NAME(field) "tp_" #field
+
+/* Names of single maps, for messages and pins ("cannot read " TP_MAP_CT). */
+#define TP_MAP_IFACES          TP_MAP_NAME(ifaces)
+#define TP_MAP_SERVICES        TP_MAP_NAME(services)
+#define TP_MAP_BACKENDS        TP_MAP_NAME(backends)
+#define TP_MAP_MAGLEV          TP_MAP_NAME(maglev)
+#define TP_MAP_AFFINITY        TP_MAP_NAME(affinity)
+#define TP_MAP_CT              TP_MAP_NAME(ct)
+#define TP_MAP_CT_ANY          TP_MAP_NAME(ct_any)
+#define TP_MAP_FRAGS           TP_MAP_NAME(frags)
+#define TP_MAP_STATS           TP_MAP_NAME(stats)
+#define TP_MAP_IDENTITY        TP_MAP_NAME(identity)
+#define TP_MAP_POLICY          TP_MAP_NAME(policy)
+#define TP_MAP_RULES           TP_MAP_NAME(rules)
+#define TP_MAP_ZONES           TP_MAP_NAME(zones)
+#define TP_MAP_CONFIG          TP_MAP_NAME(config)
+#define TP_MAP_EVENTS          TP_MAP_NAME(events)
+#define TP_MAP_RULE_STATS      TP_MAP_NAME(rule_stats)
+#define TP_MAP_SVC_STATS       TP_MAP_NAME(svc_stats)
+#define TP_MAP_ID_NAMES        TP_MAP_NAME(id_names)
+#define TP_MAP_SVC_BACKENDS    TP_MAP_NAME(svc_backends)
+#define TP_MAP_RULE_INDEX      TP_MAP_NAME(rule_index)
+#define TP_MAP_ID_BY_NAME      TP_MAP_NAME(id_by_name)
+#define TP_MAP_STATIC_NAT      TP_MAP_NAME(static_nat)
+#define TP_MAP_STATIC_NAT_REV  TP_MAP_NAME(static_nat_rev)
+#define TP_MAP_STATIC_NAT_N    TP_MAP_NAME(static_nat_n)
 
 /* ---- sizes (defaults; the loader may resize before load) -------------- */
 
@@ -951,6 +1019,7 @@ enum tp_drop_reason {
 	TP_DROP_FRAG_NEEDED = 19,  /* too big for the tailnet MTU; ICMP error sent back */
 	TP_DROP_TTL_EXCEEDED = 20, /* a packet we forward ourselves (SNAT) would leave with TTL 0 */
 	TP_DROP_STATIC_SPOOF = 21, /* from the tailnet, sourced from one of our static NAT addresses */
+	TP_DROP_REVERSE_PATH = 22, /* a reply came in where its source is not routed (strict RPF) */
 	TP_DROP_REASON_MAX,
 };
 
@@ -1009,9 +1078,9 @@ _Static_assert(sizeof(struct tp_stat) == 16, "tp_stat size");
  * packet instead of a Curve25519 computation.  docs/datapath.md explains
  * the choices; the counters are TP_STAT_GUARD_*.
  */
-#define TP_MAP_GUARD_DROP    "tp_guard_drop"
-#define TP_MAP_GUARD_BUCKETS "tp_guard_buckets"
-#define TP_MAP_GUARD_CONFIG  "tp_guard_config"
+#define TP_MAP_GUARD_DROP      TP_MAP_NAME(guard_drop)
+#define TP_MAP_GUARD_BUCKETS   TP_MAP_NAME(guard_buckets)
+#define TP_MAP_GUARD_CONFIG    TP_MAP_NAME(guard_config)
 
 #define TP_GUARD_DROP_SIZE    16384 /* drop-list prefixes (LPM, not preallocated) */
 /*

@@ -21,14 +21,12 @@
 
 int tpctl_exec(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 {
-	if (a->op == TPCTL_OP_HELP)
-		return tpctl_help(ctx, a->obj);
-	if (a->op == TPCTL_OP_VERSION)
-		return tpctl_version(ctx);
-	FUZZ_CHECK(a->op > TPCTL_OP_NONE && a->op < TPCTL_OP_MAX, "op %d", a->op);
-	FUZZ_CHECK(a->op != TPCTL_OP_BATCH && a->op != TPCTL_OP_MONITOR,
-		   "op %d run inside a batch", a->op);
-	if (a->op == TPCTL_OP_CT_FLUSH)
+	FUZZ_CHECK(a->cmd && a->cmd->run, "no command to run");
+	if (a->cmd->run == tpctl_help_run || a->cmd->run == tpctl_version_run)
+		return a->cmd->run(ctx, a);
+	FUZZ_CHECK(!(a->cmd->flags & TPCTL_CMD_NO_BATCH),
+		   "'%s' run inside a batch", a->obj ? a->obj->word : "?");
+	if (a->cmd->run == tpctl_ct_flush)
 		return tpctl_err(ctx, "conntrack flush fails here");
 	return tpctl_ok(ctx);
 }
@@ -51,7 +49,7 @@ static void fuzz_file(const uint8_t *data, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
 	struct tpctl_opts o = { .pin_root = "/nonexistent/tailplane-fuzz" };
-	struct tpctl_args a = { .op = TPCTL_OP_BATCH, .obj = TPCTL_OBJ_BATCH };
+	struct tpctl_args a = { 0 };
 	char *out = NULL, yerr[256];
 	struct tpctl_ctx ctx;
 	size_t out_len = 0;

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Decoded Kubernetes objects (loader/kube.h): freeing one, and the names
+ * of the kinds for logs and metrics.  Every pointer of an object is owned
+ * by it; a partly decoded object (the decoder gave up on it) frees the
+ * same way, NULL pointers and zero counts included.
+ */
+#include <stdlib.h>
+
+#include "kube.h"
+
+static void tpd_kube_labels_free(struct tpd_kube_label *labels, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(labels[i].key);
+		free(labels[i].value);
+	}
+	free(labels);
+}
+
+static void tpd_kube_meta_free(struct tpd_kube_meta *m)
+{
+	free(m->ns);
+	free(m->name);
+	free(m->uid);
+	free(m->resource_version);
+	tpd_kube_labels_free(m->labels, m->n_labels);
+	free(m->ann_expose);
+	free(m->ann_tailnet_addr);
+}
+
+static void tpd_kube_service_free(struct tpd_kube_service *s)
+{
+	size_t i;
+
+	free(s->cluster_ips);
+	free(s->lb_ips);
+	for (i = 0; i < s->n_ports; i++) {
+		free(s->ports[i].name);
+		free(s->ports[i].target_name);
+	}
+	free(s->ports);
+}
+
+static void tpd_kube_slice_free(struct tpd_kube_slice *s)
+{
+	size_t i;
+
+	free(s->service);
+	for (i = 0; i < s->n_ports; i++)
+		free(s->ports[i].name);
+	free(s->ports);
+	for (i = 0; i < s->n_endpoints; i++) {
+		free(s->endpoints[i].addrs);
+		free(s->endpoints[i].node_name);
+	}
+	free(s->endpoints);
+}
+
+static void tpd_kube_pod_free(struct tpd_kube_pod *p)
+{
+	size_t i;
+
+	free(p->node_name);
+	free(p->ips);
+	for (i = 0; i < p->n_ports; i++)
+		free(p->ports[i].name);
+	free(p->ports);
+}
+
+static void tpd_kube_selector_free(struct tpd_kube_selector *sel)
+{
+	size_t i, j;
+
+	tpd_kube_labels_free(sel->match, sel->n_match);
+	for (i = 0; i < sel->n_exprs; i++) {
+		free(sel->exprs[i].key);
+		for (j = 0; j < sel->exprs[i].n_values; j++)
+			free(sel->exprs[i].values[j]);
+		free(sel->exprs[i].values);
+	}
+	free(sel->exprs);
+}
+
+static void tpd_kube_rules_free(struct tpd_kube_np_rule *rules, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < rules[i].n_peers; j++) {
+			free(rules[i].peers[j].except);
+			free(rules[i].peers[j].except_plen);
+			tpd_kube_selector_free(&rules[i].peers[j].pods);
+			tpd_kube_selector_free(&rules[i].peers[j].namespaces);
+		}
+		free(rules[i].peers);
+		for (j = 0; j < rules[i].n_ports; j++)
+			free(rules[i].ports[j].name);
+		free(rules[i].ports);
+	}
+	free(rules);
+}
+
+static void tpd_kube_netpol_free(struct tpd_kube_netpol *np)
+{
+	tpd_kube_selector_free(&np->pod_selector);
+	tpd_kube_rules_free(np->ingress, np->n_ingress);
+	tpd_kube_rules_free(np->egress, np->n_egress);
+}
+
+/**
+ * tpd_kube_object_free() - free @o and everything it holds.
+ * @o: an object from the decoder (complete or not), or NULL.
+ */
+void tpd_kube_object_free(struct tpd_kube_object *o)
+{
+	if (!o)
+		return;
+	tpd_kube_meta_free(&o->meta);
+	switch (o->kind) {
+	case TPD_KUBE_SERVICE:
+		tpd_kube_service_free(&o->svc);
+		break;
+	case TPD_KUBE_ENDPOINTSLICE:
+		tpd_kube_slice_free(&o->slice);
+		break;
+	case TPD_KUBE_POD:
+		tpd_kube_pod_free(&o->pod);
+		break;
+	case TPD_KUBE_NETPOL:
+		tpd_kube_netpol_free(&o->np);
+		break;
+	case TPD_KUBE_NAMESPACE:
+	case TPD_KUBE_KIND_MAX:
+		break;
+	}
+	free(o);
+}
+
+/**
+ * tpd_kube_kind_name() - the API's name of a kind ("Service", ...).
+ * @k: the kind.
+ *
+ * Return: a static string; "unknown" for a value out of range.
+ */
+const char *tpd_kube_kind_name(enum tpd_kube_kind k)
+{
+	static const char *const names[TPD_KUBE_KIND_MAX] = {
+		[TPD_KUBE_SERVICE] = "Service",
+		[TPD_KUBE_ENDPOINTSLICE] = "EndpointSlice",
+		[TPD_KUBE_POD] = "Pod",
+		[TPD_KUBE_NAMESPACE] = "Namespace",
+		[TPD_KUBE_NETPOL] = "NetworkPolicy",
+	};
+
+	if ((unsigned int)k >= TPD_KUBE_KIND_MAX)
+		return "unknown";
+	return names[k];
+}

@@ -1,0 +1,1446 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The Kubernetes store and translation (loader/kube_store.c,
+ * loader/kube_sync.c): hand-built objects go in through the store's sink,
+ * a reconcile runs, and the maps are checked exactly.  The maps are the
+ * harness's (loaded unpinned in a namespace of the test's own): nothing
+ * touches bpffs.  The scale test prints its timings and RSS, and asserts
+ * none of them.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <bpf/bpf.h>
+
+#include "addr.h"
+#include "conntrack.h"
+#include "identity.h"
+#include "kube_store.h"
+#include "kube_sync.h"
+#include "metrics.h"
+#include "names.h"
+#include "pkttest.h"
+#include "policy.h"
+#include "service.h"
+#include "static_nat.h"
+#include "sync.h"
+
+#define NODE "node-a"
+
+/* ---- building objects -------------------------------------------------------- */
+
+static char *xstrdup(const char *s)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	assert_true(!s || d);
+	return d;
+}
+
+static struct tpd_kube_object *obj_new(enum tpd_kube_kind kind, const char *ns,
+				       const char *name)
+{
+	struct tpd_kube_object *o = calloc(1, sizeof(*o));
+
+	assert_non_null(o);
+	o->kind = kind;
+	o->meta.ns = xstrdup(ns);
+	o->meta.name = xstrdup(name);
+	o->meta.uid = xstrdup("uid");
+	o->meta.resource_version = xstrdup("1");
+	return o;
+}
+
+/* Add label @k=@v; callers add them in key order, as the decoder sorts. */
+static void obj_label(struct tpd_kube_object *o, const char *k, const char *v)
+{
+	o->meta.labels = realloc(o->meta.labels, (o->meta.n_labels +
+						  1) * sizeof(*o->meta.labels));
+	assert_non_null(o->meta.labels);
+	o->meta.labels[o->meta.n_labels].key = xstrdup(k);
+	o->meta.labels[o->meta.n_labels].value = xstrdup(v);
+	o->meta.n_labels++;
+}
+
+/* A comma-separated list of addresses into an array. */
+static struct tp_addr *addrs(const char *list, size_t *n)
+{
+	char buf[512], *save = NULL, *tok;
+	struct tp_addr *a = calloc(16, sizeof(*a));
+
+	assert_non_null(a);
+	*n = 0;
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save))
+		assert_int_equal(tp_addr_parse(tok, &a[(*n)++]), 0);
+	return a;
+}
+
+/*
+ * A Service: @vips "198.19.0.10,fd00:198:19::a", @ports
+ * "http:80/tcp,dns:53/udp" (name may be empty: ":80/tcp").
+ */
+static struct tpd_kube_object *svc_new(const char *ns, const char *name,
+				       const char *vips, const char *ports)
+{
+	struct tpd_kube_object *o = obj_new(TPD_KUBE_SERVICE, ns, name);
+	char buf[256], *save = NULL, *tok;
+
+	o->svc.type = TPD_KUBE_SVC_CLUSTERIP;
+	o->svc.cluster_ips = addrs(vips, &o->svc.n_cluster_ips);
+	o->svc.ports = calloc(8, sizeof(*o->svc.ports));
+	assert_non_null(o->svc.ports);
+	snprintf(buf, sizeof(buf), "%s", ports);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		struct tpd_kube_svc_port *p = &o->svc.ports[o->svc.n_ports++];
+		char *colon = strchr(tok, ':'), *slash = strchr(tok, '/');
+
+		*colon = 0;
+		*slash = 0;
+		p->name = xstrdup(tok);
+		p->port = atoi(colon + 1);
+		p->proto = !strcmp(slash + 1, "tcp")   ? IPPROTO_TCP
+			   : !strcmp(slash + 1, "udp") ? IPPROTO_UDP
+						       : IPPROTO_SCTP;
+	}
+	return o;
+}
+
+/*
+ * An EndpointSlice of Service @svc: @ports "http:8080/tcp,dns:5353/udp",
+ * @eps "ADDR[@NODE][/rst]" ... where r, s, t are the ready, serving and
+ * terminating conditions as 0/1 (default 110: ready and serving).
+ */
+static struct tpd_kube_object *slice_new(const char *ns, const char *name,
+					 const char *svc,
+					 enum tpd_kube_addr_type type,
+					 const char *ports, const char *eps)
+{
+	struct tpd_kube_object *o = obj_new(TPD_KUBE_ENDPOINTSLICE, ns, name);
+	char buf[4096], *save = NULL, *tok;
+
+	o->slice.service = xstrdup(svc);
+	if (svc)
+		obj_label(o, TPD_KUBE_LABEL_SERVICE_NAME, svc);
+	o->slice.addr_type = type;
+	o->slice.ports = calloc(8, sizeof(*o->slice.ports));
+	assert_non_null(o->slice.ports);
+	snprintf(buf, sizeof(buf), "%s", ports);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		struct tpd_kube_ep_port *p =
+			&o->slice.ports[o->slice.n_ports++];
+		char *colon = strchr(tok, ':'), *slash = strchr(tok, '/');
+
+		*colon = 0;
+		*slash = 0;
+		p->name = xstrdup(tok);
+		p->port = atoi(colon + 1);
+		p->proto =
+			!strcmp(slash + 1, "tcp") ? IPPROTO_TCP : IPPROTO_UDP;
+	}
+	o->slice.endpoints = calloc(128, sizeof(*o->slice.endpoints));
+	assert_non_null(o->slice.endpoints);
+	snprintf(buf, sizeof(buf), "%s", eps);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		struct tpd_kube_endpoint *ep =
+			&o->slice.endpoints[o->slice.n_endpoints++];
+		char *at = strchr(tok, '@'), *cond = strchr(tok, '/');
+
+		if (cond)
+			*cond++ = 0;
+		if (at) {
+			*at++ = 0;
+			ep->node_name = xstrdup(at);
+		}
+		ep->addrs = calloc(1, sizeof(*ep->addrs));
+		assert_non_null(ep->addrs);
+		if (type != TPD_KUBE_ADDR_FQDN)
+			assert_int_equal(tp_addr_parse(tok, &ep->addrs[0]), 0);
+		ep->n_addrs = 1;
+		ep->ready = !cond || cond[0] == '1';
+		ep->serving = !cond || cond[1] == '1';
+		ep->terminating = cond && cond[2] == '1';
+	}
+	return o;
+}
+
+/* A Pod on @node with @ips; labels added by the caller. */
+static struct tpd_kube_object *pod_new(const char *ns, const char *name,
+				       const char *node, const char *ips)
+{
+	struct tpd_kube_object *o = obj_new(TPD_KUBE_POD, ns, name);
+
+	o->pod.node_name = xstrdup(node);
+	o->pod.ips = addrs(ips, &o->pod.n_ips);
+	return o;
+}
+
+/* ---- a store and a sync over the harness's maps ---------------------------------- */
+
+struct ks {
+	struct th *h;
+	struct tpd_kube_cfg cfg;
+	struct tpd_kube_store *store;
+	struct tpd_kube_sync *sync;
+	const struct tpd_kube_sink *sink;
+	struct tpd_purge udp, tcp;
+	struct tpd_kube_sync_result res;
+	__u64 now;
+};
+
+static void ks_open(struct ks *k, struct th *h)
+{
+	k->h = h;
+	if (!k->cfg.node_name) {
+		k->cfg.node_name = NODE;
+		k->cfg.tcp_grace = 30;
+	}
+	k->store = tpd_kube_store_new();
+	assert_non_null(k->store);
+	k->sink = tpd_kube_store_sink(k->store);
+	k->sync = tpd_kube_sync_new(&k->cfg, k->store, &k->udp, &k->tcp);
+	assert_non_null(k->sync);
+	if (!k->now)
+		k->now = 1000;
+}
+
+static void ks_close(struct ks *k)
+{
+	tpd_kube_sync_free(k->sync);
+	tpd_kube_store_free(k->store);
+	k->sync = NULL;
+	k->store = NULL;
+}
+
+static void ks_free(struct ks *k)
+{
+	ks_close(k);
+	tpd_purge_free(&k->udp);
+	tpd_purge_free(&k->tcp);
+}
+
+static void put(struct ks *k, struct tpd_kube_object *o)
+{
+	k->sink->object(k->sink->ctx, TPD_KUBE_EV_ADDED, o);
+}
+
+static void del(struct ks *k, enum tpd_kube_kind kind, const char *ns,
+		const char *name)
+{
+	k->sink->object(k->sink->ctx, TPD_KUBE_EV_DELETED,
+			obj_new(kind, ns, name));
+}
+
+/* The client's first full picture is complete (what was put is the list). */
+static void synced(struct ks *k)
+{
+	k->sink->synced(k->sink->ctx);
+}
+
+static void run(struct ks *k)
+{
+	assert_int_equal(
+		tpd_kube_sync_run(k->sync, &k->h->maps, k->now, &k->res), 0);
+	if (k->res.errors)
+		fail_msg("reconcile errors: %u, first: %s", k->res.errors,
+			 k->res.error);
+}
+
+/* ---- reading the maps ------------------------------------------------------------ */
+
+struct svc_row {
+	struct tp_svc_key key;
+	struct tp_svc svc;
+};
+
+/* Frontends of @owner in the maps. */
+static size_t n_frontends(struct th *h, __u8 owner)
+{
+	struct svc_row *rows;
+	size_t n, i, c = 0;
+
+	assert_int_equal(TP_MAP_COLLECT(h->maps.services, struct svc_row, key,
+					svc, &rows, &n),
+			 0);
+	for (i = 0; i < n; i++)
+		c += rows[i].svc.owner == owner;
+	free(rows);
+	return c;
+}
+
+static int be_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Frontend @fe ("198.19.0.10:80/tcp") as text: "-" when absent, else
+ * "OWNER zone Z [aff T] : ADDR:PORT state, ..." with backends sorted.
+ */
+static const char *frontend(struct th *h, const char *fe)
+{
+	static char out[8192];
+	__u32 ids[TP_MAX_SVC_BACKENDS];
+	struct tp_backend bes[TP_MAX_SVC_BACKENDS];
+	char *txt[TP_MAX_SVC_BACKENDS], a[64];
+	struct tp_svc_key key;
+	struct tp_svc svc;
+	size_t len;
+	int n, i;
+
+	assert_int_equal(tp_svc_key_parse(fe, &key), 0);
+	if (bpf_map_lookup_elem(h->maps.services, &key, &svc))
+		return "-";
+	n = tp_service_backends(&h->maps, svc.id, ids, bes,
+				TP_MAX_SVC_BACKENDS);
+	assert_true(n >= 0);
+	len = snprintf(out, sizeof(out), "%s zone %u", tp_owner_name(svc.owner),
+		       svc.zone);
+	if (svc.flags & TP_SVC_F_AFFINITY)
+		len += snprintf(out + len, sizeof(out) - len, " aff %u",
+				svc.affinity_timeout);
+	len += snprintf(out + len, sizeof(out) - len, " :");
+	for (i = 0; i < n; i++) {
+		tp_addr_format(&bes[i].addr, a, sizeof(a));
+		assert_true(asprintf(&txt[i],
+				     tp_addr_is_v4(&bes[i].addr) ? "%s:%u %s"
+								 : "[%s]:%u %s",
+				     a, ntohs(bes[i].port),
+				     tp_backend_state_name(bes[i].state)) > 0);
+	}
+	qsort(txt, n, sizeof(*txt), be_cmp);
+	for (i = 0; i < n; i++) {
+		len += snprintf(out + len, sizeof(out) - len, "%s %s",
+				i ? "," : "", txt[i]);
+		free(txt[i]);
+	}
+	return out;
+}
+
+/* The identity of @addr in zone 0, 0 when none. */
+static __u32 ident_of(struct th *h, const char *addr)
+{
+	struct tp_addr a;
+	__u32 id = 0;
+
+	assert_int_equal(tp_addr_parse(addr, &a), 0);
+	if (tp_identity_lookup(&h->maps, 0, &a, &id))
+		return 0;
+	return id;
+}
+
+static size_t count_owned_idents(struct th *h, __u8 owner)
+{
+	struct row {
+		struct tp_identity_key k;
+		struct tp_identity_val v;
+	} * rows;
+	size_t n, i, c = 0;
+
+	assert_int_equal(
+		TP_MAP_COLLECT(h->maps.identity, struct row, k, v, &rows, &n),
+		0);
+	for (i = 0; i < n; i++)
+		c += rows[i].v.owner == owner;
+	free(rows);
+	return c;
+}
+
+static size_t count_owned_names(struct th *h, __u8 owner)
+{
+	struct row {
+		__u32 id;
+		struct tp_identity_name v;
+	} * rows;
+	size_t n, i, c = 0;
+
+	assert_int_equal(
+		TP_MAP_COLLECT(h->maps.id_names, struct row, id, v, &rows, &n),
+		0);
+	for (i = 0; i < n; i++)
+		c += rows[i].v.owner == owner;
+	free(rows);
+	return c;
+}
+
+/* ---- services ------------------------------------------------------------------------- */
+
+#define V4 TPD_KUBE_ADDR_IPV4
+#define V6 TPD_KUBE_ADDR_IPV6
+
+/* Nothing is written before the first full picture; then all of it. */
+static void test_nothing_before_synced(void **state)
+{
+	struct th *h = *state;
+	struct ks k = {};
+
+	REQUIRE_BPF();
+	ks_open(&k, h);
+	put(&k, svc_new("default", "web", "198.19.0.10", "http:80/tcp"));
+	put(&k, slice_new("default", "web-1", "web", V4, "http:8080/tcp",
+			  "198.18.1.1"));
+	run(&k);
+	assert_false(k.res.ran);
+	assert_string_equal(frontend(h, "198.19.0.10:80/tcp"), "-");
+	synced(&k);
+	run(&k);
+	assert_true(k.res.ran && k.res.full);
+	assert_string_equal(frontend(h, "198.19.0.10:80/tcp"),
+			    "kubernetes zone 0 : 198.18.1.1:8080 active");
+	ks_free(&k);
+}
+
+/* ClusterIP, dual-stack, ports joined by name, slices merging. */
+static void test_dual_stack_ports_slices(void **state)
+{
+	struct th *h = *state;
+	struct ks k = {};
+
+	REQUIRE_BPF();
+	ks_open(&k, h);
+	put(&k, svc_new("default", "web", "198.19.0.10,fd00:198:19::a",
+			"http:80/tcp,dns:53/udp"));
+	/* ports in another order than the Service's, and another number */
+	put(&k,
+	    slice_new("default", "web-a", "web", V4,
+		      "dns:5353/udp,http:8080/tcp", "198.18.1.1,198.18.1.2"));
+	put(&k, slice_new("default", "web-b", "web", V4,
+			  "http:8080/tcp,dns:5353/udp", "198.18.1.3"));
+	put(&k, slice_new("default", "web-c", "web", V6, "http:8080/tcp",
+			  "fd00:198:18::1:1"));
+	/* another Service's slice, and a slice without the label */
+	put(&k, slice_new("default", "other-a", "other", V4, "http:80/tcp",
+			  "198.18.1.9"));
+	put(&k, slice_new("default", "stray", NULL, V4, "http:80/tcp",
+			  "198.18.1.8"));
+	synced(&k);
+	run(&k);
+	assert_string_equal(
+		frontend(h, "198.19.0.10:80/tcp"),
+		"kubernetes zone 0 : 198.18.1.1:8080 active, 198.18.1.2:8080 active, "
+		"198.18.1.3:8080 active");
+	assert_string_equal(
+		frontend(h, "198.19.0.10:53/udp"),
+		"kubernetes zone 0 : 198.18.1.1:5353 active, 198.18.1.2:5353 active, "
+		"198.18.1.3:5353 active");
+	assert_string_equal(
+		frontend(h, "[fd00:198:19::a]:80/tcp"),
+		"kubernetes zone 0 : [fd00:198:18::1:1]:8080 active");
+	/* the v6 slice has no dns port: a frontend without backends */
+	assert_string_equal(frontend(h, "[fd00:198:19::a]:53/udp"),
+			    "kubernetes zone 0 :");
+	assert_int_equal(n_frontends(h, TP_OWNER_KUBERNETES), 4);
+	assert_int_equal(k.res.svc_added, 4);
+
+	/* a slice goes: the others stay */
+	del(&k, TPD_KUBE_ENDPOINTSLICE, "default", "web-a");
+	run(&k);
+	assert_false(k.res.full);
+	assert_int_equal(k.res.svc_changed, 2);
+	assert_string_equal(frontend(h, "198.19.0.10:80/tcp"),
+			    "kubernetes zone 0 : 198.18.1.3:8080 active");
+	/* a slice that moves to another Service leaves the old one */
+	put(&k, slice_new("default", "web-b", "other", V4, "http:8080/tcp",
+			  "198.18.1.3"));
+	run(&k);
+	assert_string_equal(frontend(h, "198.19.0.10:80/tcp"),
+			    "kubernetes zone 0 :");
+	ks_free(&k);
+}
+
+/* ready -> active, serving+terminating -> terminating, else absent. */
+static void test_conditions(void **state)
+{
+	struct th *h = *state;
+	struct ks k = {};
+
+	REQUIRE_BPF();
+	ks_open(&k, h);
+	put(&k, svc_new("ns1", "s", "198.19.0.20", ":80/tcp"));
+	put(&k,
+	    slice_new(
+		    "ns1", "s-1", "s", V4, ":8080/tcp",
+		    "198.18.1.1/110,198.18.1.2/111,198.18.1.3/011,198.18.1.4/001,"
+		    "198.18.1.5/010,198.18.1.6/000,198.18.1.7/100"));
+	synced(&k);
+	run(&k);
+	assert_string_equal(
+		frontend(h, "198.19.0.20:80/tcp"),
+		"kubernetes zone 0 : 198.18.1.1:8080 active, 198.18.1.2:8080 active, "
+		"198.18.1.3:8080 terminating, 198.18.1.7:8080 active");
+	ks_free(&k);
+}
+
+/* Headless, ExternalName, SCTP ports and FQDN slices are skipped. */
+static void test_skipped(void **state)
+{
+	struct th *h = *state;
+	struct tpd_kube_object *o;
+	struct ks k = {};
+
+	REQUIRE_BPF();
+	ks_open(&k, h);
+	o = svc_new("ns1", "headless", "198.19.0.21", ":80/tcp");
+	o->svc.headless = true;
+	put(&k, o);
+	o = svc_new("ns1", "ext", "198.19.0.22", ":80/tcp");
+	o->svc.type = TPD_KUBE_SVC_EXTERNALNAME;
+	put(&k, o);
+	put(&k, svc_new("ns1", "sctp", "198.19.0.23", "a:80/sctp,b:81/tcp"));
+	put(&k, svc_new("ns1", "fqdn", "198.19.0.24", ":80/tcp"));
+	put(&k, slice_new("ns1", "fqdn-1", "fqdn", TPD_KUBE_ADDR_FQDN,
+			  ":80/tcp", "x"));
+	put(&k, slice_new("ns1", "headless-1", "headless", V4, ":80/tcp",
+			  "198.18.1.1"));
+	synced(&k);
+	run(&k);
+	assert_string_equal(frontend(h, "198.19.0.21:80/tcp"), "-");
+	assert_string_equal(frontend(h, "198.19.0.22:80/tcp"), "-");
+	assert_string_equal(frontend(h, "198.19.0.23:81/tcp"),
+			    "kubernetes zone 0 :");
+	assert_string_equal(frontend(h, "198.19.0.24:80/tcp"),
+			    "kubernetes zone 0 :");
+	assert_int_equal(n_frontends(h, TP_OWNER_KUBERNETES), 2);
+	ks_free(&k);
+}
+
+/* expose annotated, ClientIP affinity, LB ingress IPs with the knob, zone. */
+static void test_expose_affinity_lb(void **state)
+{
+	struct th *h = *state;
+	struct tpd_kube_object *o;
+	struct ks k = { .cfg = { .node_name = NODE,
+				 .expose = TPD_KUBE_EXPOSE_ANNOTATED,
+				 .expose_lb_ips = true,
+				 .zone = 1,
+				 .tcp_grace = 30 } };
+
+	REQUIRE_BPF();
+	ks_open(&k, h);
+	o = svc_new("ns1", "shown", "198.19.0.30", ":80/tcp");
+	o->meta.ann_expose = xstrdup("true");
+	o->svc.affinity_client_ip = true;
+	o->svc.affinity_timeout = 600;
+	o->svc.type = TPD_KUBE_SVC_LOADBALANCER;
+	o->svc.lb_ips = addrs("203.0.113.7", &o->svc.n_lb_ips);
+	put(&k, o);
+	o = svc_new("ns1", "hidden", "198.19.0.31", ":80/tcp");
+	o->meta.ann_expose = xstrdup("false");
+	put(&k, o);
+	put(&k, svc_new("ns1", "plain", "198.19.0.32", ":80/tcp"));
+	put(&k, slice_new("ns1", "shown-1", "shown", V4, ":8080/tcp",
+			  "198.18.1.1"));
+	synced(&k);
+	run(&k);
+	assert_string_equal(
+		frontend(h, "198.19.0.30:80/tcp"),
+		"kubernetes zone 1 aff 600 : 198.18.1.1:8080 active");
+	assert_string_equal(
+		frontend(h, "203.0.113.7:80/tcp"),
+		"kubernetes zone 1 aff 600 : 198.18.1.1:8080 active");
+	assert_string_equal(frontend(h, "198.19.0.31:80/tcp"), "-");
+	assert_string_equal(frontend(h, "198.19.0.32:80/tcp"), "-");
+	/* the annotation goes: so does the frontend */
+	o = svc_new("ns1", "shown", "198.19.0.30", ":80/tcp");
+	put(&k, o);
+	run(&k);
+	assert_int_equal(k.res.svc_removed, 2);
+	assert_int_equal(n_frontends(h, TP_OWNER_KUBERNETES), 0);
+	ks_free(&k);
+
+	/* without the knob, no LB ingress IPs */
+	memset(&k, 0, sizeof(k));
+	ks_open(&k, h);
+	o = svc_new("ns1", "lb", "198.19.0.33", ":80/tcp");
+	o->svc.type = TPD_KUBE_SVC_LOADBALANCER;
+	o->svc.lb_ips = addrs("203.0.113.8", &o->svc.n_lb_ips);
+	put(&k, o);
+	synced(&k);
+	run(&k);
+	assert_string_equal(frontend(h, "198.19.0.33:80/tcp"),
+			    "kubernetes zone 0 :");
+	assert_string_equal(frontend(h, "203.0.113.8:80/tcp"), "-");
+	ks_free(&k);
+}
+
+/* internalTrafficPolicy Local: this node's endpoints only. */
+static void test_internal_local(void **state)
+{
+	struct th *h = *state;
+	struct tpd_kube_object *o;
+	struct ks k = {};
+
+	REQUIRE_BPF();
+	ks_open(&k, h);
+	o = svc_new("ns1", "loc", "198.19.0.40", ":80/tcp");
+	o->svc.internal_local = true;
+	put(&k, o);
+	put(&k, slice_new("ns1", "loc-1", "loc", V4, ":8080/tcp",
+			  "198.18.1.1@" NODE ",198.18.1.2@node-b,198.18.1.3"));
+	synced(&k);
+	run(&k);
+	assert_string_equal(frontend(h, "198.19.0.40:80/tcp"),
+			    "kubernetes zone 0 : 198.18.1.1:8080 active");
+	ks_free(&k);
+}
+
+/* A Service deleted, and a re-list that no longer has one. */
+static void test_delete_and_relist(void **state)
+{
+	struct th *h = *state;
+	struct ks k = {};
+
+	REQUIRE_BPF();
+	ks_open(&k, h);
+	put(&k, svc_new("ns1", "a", "198.19.0.50", ":80/tcp"));
+	put(&k, svc_new("ns1", "b", "198.19.0.51", ":80/tcp"));
+	put(&k, svc_new("ns1", "c", "198.19.0.52", ":80/tcp"));
+	synced(&k);
+	run(&k);
+	assert_int_equal(n_frontends(h, TP_OWNER_KUBERNETES), 3);
+	del(&k, TPD_KUBE_SERVICE, "ns1", "a");
+	run(&k);
+	assert_int_equal(k.res.svc_removed, 1);
+	assert_string_equal(frontend(h, "198.19.0.50:80/tcp"), "-");
+
+	/* a re-list cut short keeps what it did not deliver */
+	k.sink->list_begin(k.sink->ctx, TPD_KUBE_SERVICE);
+	put(&k, svc_new("ns1", "b", "198.19.0.51", ":80/tcp"));
+	k.sink->list_end(k.sink->ctx, TPD_KUBE_SERVICE, false);
+	run(&k);
+	assert_string_equal(frontend(h, "198.19.0.52:80/tcp"),
+			    "kubernetes zone 0 :");
+	/* a complete one drops it */
+	k.sink->list_begin(k.sink->ctx, TPD_KUBE_SERVICE);
+	put(&k, svc_new("ns1", "b", "198.19.0.51", ":80/tcp"));
+	k.sink->list_end(k.sink->ctx, TPD_KUBE_SERVICE, true);
+	run(&k);
+	assert_int_equal(k.res.svc_removed, 1);
+	assert_int_equal(k.res.svc_changed + k.res.svc_added, 0);
+	assert_string_equal(frontend(h, "198.19.0.52:80/tcp"), "-");
+	assert_string_equal(frontend(h, "198.19.0.51:80/tcp"),
+			    "kubernetes zone 0 :");
+	ks_free(&k);
+}
+
+/* The eventfd says when something changed, once per batch. */
+static void test_store_eventfd(void **state)
+{
+	struct tpd_kube_changes c;
+	struct tpd_kube_store *s;
+	const struct tpd_kube_sink *sink;
+	__u64 v;
+	int fd;
+
+	(void)state;
+	s = tpd_kube_store_new();
+	assert_non_null(s);
+	sink = tpd_kube_store_sink(s);
+	fd = tpd_kube_store_fd(s);
+	assert_int_equal(read(fd, &v, sizeof(v)), -1);
+	sink->object(sink->ctx, TPD_KUBE_EV_ADDED,
+		     svc_new("a", "x", "198.19.0.1", ":1/tcp"));
+	sink->object(sink->ctx, TPD_KUBE_EV_ADDED,
+		     svc_new("a", "y", "198.19.0.2", ":1/tcp"));
+	sink->object(sink->ctx, TPD_KUBE_EV_ADDED,
+		     slice_new("a", "y-1", "z", V4, ":1/tcp", "198.18.1.1"));
+	tpd_kube_store_take(s, &c);
+	assert_int_equal(c.services.n, 3); /* x, y, and z named by the slice */
+	assert_false(c.synced);
+	assert_false(c.policy);
+	tpd_kube_changes_free(&c);
+	/* taken: nothing more to read */
+	assert_int_equal(read(fd, &v, sizeof(v)), -1);
+	sink->object(sink->ctx, TPD_KUBE_EV_ADDED,
+		     obj_new(TPD_KUBE_NAMESPACE, "", "a"));
+	assert_int_equal(read(fd, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(v, 1);
+	tpd_kube_store_take(s, &c);
+	assert_true(c.policy);
+	tpd_kube_changes_free(&c);
+	tpd_kube_store_free(s);
+}
+
+/* A restart (new store and sync over the same maps) writes nothing. */
+static void test_restart_writes_nothing(void **state)
+{
+	struct th *h = *state;
+	struct tpd_kube_object *o;
+	__u32 id_a, id_b;
+	struct ks k = {};
+	int round;
+
+	REQUIRE_BPF();
+	for (round = 0; round < 2; round++) {
+		ks_open(&k, h);
+		put(&k, svc_new("ns1", "web", "198.19.0.60,fd00:198:19::60",
+				"http:80/tcp"));
+		put(&k, slice_new("ns1", "web-1", "web", V4, "http:8080/tcp",
+				  "198.18.1.1,198.18.1.2/011"));
+		put(&k, slice_new("ns1", "web-2", "web", V6, "http:8080/tcp",
+				  "fd00:198:18::1:1"));
+		o = pod_new("ns1", "p1", NODE, "198.18.1.1,fd00:198:18::1:1");
+		obj_label(o, "app", "web");
+		put(&k, o);
+		o = pod_new("ns1", "p2", "node-b", "198.18.1.2");
+		obj_label(o, "app", "db");
+		o->meta.ann_tailnet_addr =
+			xstrdup("100.100.1.2"); /* not local: no NAT */
+		put(&k, o);
+		o = pod_new("ns1", "p3", NODE, "198.18.1.3");
+		o->meta.ann_tailnet_addr = xstrdup("100.100.1.3");
+		put(&k, o);
+		synced(&k);
+		run(&k);
+		assert_true(k.res.full);
+		if (!round) {
+			assert_int_equal(k.res.svc_added, 2);
+			assert_int_equal(k.res.ip_added, 4);
+			assert_int_equal(k.res.id_added, 3);
+			assert_int_equal(k.res.nat_added, 1);
+			id_a = ident_of(h, "198.18.1.1");
+			id_b = ident_of(h, "198.18.1.2");
+		} else {
+			/* the same objects: nothing to write, the same identities */
+			assert_int_equal(k.res.svc_added + k.res.svc_changed +
+						 k.res.svc_removed,
+					 0);
+			assert_int_equal(k.res.ip_added + k.res.ip_removed, 0);
+			assert_int_equal(k.res.id_added + k.res.id_freed, 0);
+			assert_int_equal(k.res.nat_added + k.res.nat_removed,
+					 0);
+			assert_int_equal(k.res.be_purged, 0);
+			assert_int_equal(ident_of(h, "198.18.1.1"), id_a);
+			assert_int_equal(ident_of(h, "198.18.1.2"), id_b);
+		}
+		ks_close(&k);
+	}
+	assert_string_equal(
+		frontend(h, "198.19.0.60:80/tcp"),
+		"kubernetes zone 0 : 198.18.1.1:8080 active, 198.18.1.2:8080 terminating");
+	assert_int_equal(count_owned_names(h, TP_OWNER_KUBERNETES), 3);
+
+	/* a restart whose first picture lacks a Service removes it then, not before */
+	ks_open(&k, h);
+	put(&k, svc_new("ns1", "web", "198.19.0.60", "http:80/tcp"));
+	run(&k);
+	assert_string_equal(
+		frontend(h, "[fd00:198:19::60]:80/tcp"),
+		"kubernetes zone 0 : [fd00:198:18::1:1]:8080 active");
+	synced(&k);
+	run(&k);
+	assert_string_equal(frontend(h, "[fd00:198:19::60]:80/tcp"), "-");
+	assert_string_equal(frontend(h, "198.19.0.60:80/tcp"),
+			    "kubernetes zone 0 :");
+	/* and the pods that went: their entries and identities */
+	assert_int_equal(ident_of(h, "198.18.1.1"), 0);
+	assert_int_equal(count_owned_names(h, TP_OWNER_KUBERNETES), 0);
+	assert_int_equal(k.res.nat_removed, 1);
+	ks_free(&k);
+}
+
+/* Switching off removes the source's entries and nothing else. */
+static void test_switch_off(void **state)
+{
+	struct th *h = *state;
+	struct tp_backend_spec be = { .addr = pt_addr("198.18.1.9"),
+				      .port = htons(80),
+				      .weight = 1 };
+	struct tp_svc_spec tpctl = { .owner = TP_OWNER_TPCTL },
+			   stat = { .owner = TP_OWNER_STATIC };
+	struct tp_rule r = { .src_id = 300,
+			     .dst_id = 301,
+			     .verdict = TP_VERDICT_ALLOW,
+			     .owner = TP_OWNER_KUBERNETES },
+		       r2;
+	struct tp_static_nat_entry sn = { .tailnet = pt_addr("100.100.2.1"),
+					  .inner = pt_addr("198.18.3.1"),
+					  .owner = TP_OWNER_TPCTL };
+	struct tpd_sync_result res = {};
+	struct tp_svc_key key;
+	struct tpd_kube_object *o;
+	struct tp_static_nat_entry *es;
+	char why[256];
+	__u32 rid;
+	size_t n;
+	struct ks k = {};
+
+	REQUIRE_BPF();
+	assert_int_equal(tp_svc_key_parse("198.19.0.70:80/tcp", &key), 0);
+	assert_int_equal(tp_service_set(&h->maps, &key, &tpctl, &be, 1), 0);
+	assert_int_equal(tp_svc_key_parse("198.19.0.71:80/tcp", &key), 0);
+	assert_int_equal(tp_service_set(&h->maps, &key, &stat, &be, 1), 0);
+	assert_int_equal(tp_identity_set(&h->maps, 0, &be.addr, 128, 300,
+					 TP_OWNER_TPCTL),
+			 0);
+	assert_int_equal(
+		tp_identity_name_set(&h->maps, 300, "mine", TP_OWNER_TPCTL), 0);
+	assert_int_equal(tp_policy_rule_add(&h->maps, &r, &rid), 0);
+	r2 = r;
+	r2.owner = TP_OWNER_TPCTL;
+	r2.dst_id = 302;
+	assert_int_equal(tp_policy_rule_add(&h->maps, &r2, &rid), 0);
+	assert_int_equal(tp_static_nat_add(&h->maps, &sn, why, sizeof(why)), 0);
+
+	ks_open(&k, h);
+	put(&k, svc_new("ns1", "web", "198.19.0.72", ":80/tcp"));
+	put(&k,
+	    slice_new("ns1", "web-1", "web", V4, ":8080/tcp", "198.18.1.1"));
+	/* a Service on the tpctl frontend: a conflict, left alone */
+	put(&k, svc_new("ns1", "taken", "198.19.0.70", ":80/tcp"));
+	o = pod_new("ns1", "p1", NODE, "198.18.1.1");
+	o->meta.ann_tailnet_addr = xstrdup("100.100.2.2");
+	put(&k, o);
+	/* a pod at the tpctl identity's address: a conflict too */
+	put(&k, pod_new("ns1", "p2", NODE, "198.18.1.9"));
+	synced(&k);
+	run(&k);
+	assert_int_equal(k.res.conflicts, 2);
+	assert_string_equal(frontend(h, "198.19.0.70:80/tcp"),
+			    "tpctl zone 0 : 198.18.1.9:80 active");
+	assert_int_equal(ident_of(h, "198.18.1.9"), 300);
+	ks_close(&k);
+
+	assert_int_equal(
+		tpd_kube_remove_all(&h->maps, &k.udp, &k.tcp, k.now, 30, &res),
+		0);
+	assert_int_equal(res.errors, 0);
+	assert_int_equal(n_frontends(h, TP_OWNER_KUBERNETES), 0);
+	assert_int_equal(n_frontends(h, TP_OWNER_TPCTL), 1);
+	assert_int_equal(n_frontends(h, TP_OWNER_STATIC), 1);
+	assert_int_equal(count_owned_idents(h, TP_OWNER_KUBERNETES), 0);
+	assert_int_equal(count_owned_names(h, TP_OWNER_KUBERNETES), 0);
+	assert_int_equal(ident_of(h, "198.18.1.9"), 300);
+	assert_int_equal(count_owned_names(h, TP_OWNER_TPCTL), 1);
+	assert_int_not_equal(tp_policy_rule_find(&h->maps, &r, &rid), 0);
+	assert_int_equal(tp_policy_rule_find(&h->maps, &r2, &rid), 0);
+	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(es[0].owner, TP_OWNER_TPCTL);
+	free(es);
+	/* the TCP flows of the removed backend wait for their grace */
+	assert_int_equal(k.tcp.n_later, 1);
+	ks_free(&k);
+}
+
+/* ---- pods ------------------------------------------------------------------------------ */
+
+/* Pod IPs -> identity by namespace and labels; churn labels left out. */
+static void test_pod_identities(void **state)
+{
+	struct th *h = *state;
+	struct tpd_kube_object *o;
+	char name[TP_IDENTITY_NAME_LEN], name2[TP_IDENTITY_NAME_LEN];
+	__u32 id1, id3;
+	struct ks k = {};
+
+	REQUIRE_BPF();
+	ks_open(&k, h);
+	o = pod_new("shop", "web-1", NODE, "198.18.1.1,fd00:198:18::1:1");
+	obj_label(o, "app", "web");
+	obj_label(o, "pod-template-hash", "abc");
+	put(&k, o);
+	o = pod_new("shop", "web-2", "node-b", "198.18.1.2");
+	obj_label(o, "app", "web");
+	obj_label(o, "pod-template-hash", "def");
+	put(&k, o);
+	o = pod_new("other", "web-3", "node-b", "198.18.1.3");
+	obj_label(o, "app", "web");
+	put(&k, o);
+	o = pod_new("shop", "host", NODE, "198.18.0.5");
+	o->pod.host_network = true;
+	put(&k, o);
+	o = pod_new("shop", "done", NODE, "198.18.1.6");
+	o->pod.phase_done = true;
+	put(&k, o);
+	synced(&k);
+	run(&k);
+	id1 = ident_of(h, "198.18.1.1");
+	id3 = ident_of(h, "198.18.1.3");
+	assert_true(id1 >= TPD_KUBE_ID_MIN && id1 < TPD_KUBE_ID_MAX);
+	assert_int_equal(ident_of(h, "fd00:198:18::1:1"), id1);
+	/* the same labels but the hash: one identity */
+	assert_int_equal(ident_of(h, "198.18.1.2"), id1);
+	/* another namespace: another */
+	assert_int_not_equal(id3, id1);
+	assert_int_equal(ident_of(h, "198.18.0.5"), 0);
+	assert_int_equal(ident_of(h, "198.18.1.6"), 0);
+	assert_int_equal(k.res.id_added, 2);
+	/* the name: readable namespace, a hash of the label set */
+	tp_identity_name(&h->maps, id1, name, sizeof(name));
+	assert_int_equal(strncmp(name, "k8s:shop:", 9), 0);
+	assert_int_equal(strlen(name), 9 + 16);
+	tp_identity_name(&h->maps, id3, name2, sizeof(name2));
+	assert_int_equal(strncmp(name2, "k8s:other:", 10), 0);
+
+	/* relabelled: a new identity; the old one stays while web-2 has it */
+	o = pod_new("shop", "web-1", NODE, "198.18.1.1,fd00:198:18::1:1");
+	obj_label(o, "app", "web");
+	obj_label(o, "tier", "front");
+	put(&k, o);
+	run(&k);
+	assert_int_not_equal(ident_of(h, "198.18.1.1"), id1);
+	assert_int_equal(ident_of(h, "198.18.1.2"), id1);
+	assert_int_equal(k.res.ip_added, 2);
+	assert_int_equal(k.res.id_added, 1);
+	assert_int_equal(k.res.id_freed, 0);
+	/* the last pod of an identity goes: its name is freed */
+	del(&k, TPD_KUBE_POD, "shop", "web-2");
+	run(&k);
+	assert_int_equal(ident_of(h, "198.18.1.2"), 0);
+	assert_int_equal(k.res.id_freed, 1);
+	assert_int_not_equal(tp_identity_parse(&h->maps, name, &id1), 0);
+	/* a pod that finishes loses its entries */
+	o = pod_new("other", "web-3", "node-b", "198.18.1.3");
+	obj_label(o, "app", "web");
+	o->pod.phase_done = true;
+	put(&k, o);
+	run(&k);
+	assert_int_equal(ident_of(h, "198.18.1.3"), 0);
+	assert_int_equal(count_owned_idents(h, TP_OWNER_KUBERNETES), 2);
+	ks_free(&k);
+}
+
+/* The label filter and the name's shape, without maps. */
+static void test_identity_name(void **state)
+{
+	struct tpd_kube_object *a =
+		pod_new("a-very-long-namespace-name-that-is-cut", "p", NODE,
+			"198.18.1.1");
+	struct tpd_kube_object *b =
+		pod_new("a-very-long-namespace-name-that-is-cut", "q", NODE,
+			"198.18.1.2");
+	char na[TP_IDENTITY_NAME_LEN], nb[TP_IDENTITY_NAME_LEN];
+	const char *churn[] = { "apps.kubernetes.io/pod-index",
+				"batch.kubernetes.io/controller-uid",
+				"controller-revision-hash",
+				"controller-uid",
+				"pod-template-hash",
+				"statefulset.kubernetes.io/pod-name" };
+	size_t i;
+
+	(void)state;
+	obj_label(a, "app", "x");
+	obj_label(b, "app", "x");
+	for (i = 0; i < sizeof(churn) / sizeof(churn[0]); i++) {
+		assert_true(tpd_kube_label_filtered(churn[i]));
+		obj_label(b, churn[i], "v");
+	}
+	assert_false(tpd_kube_label_filtered("app"));
+	assert_int_equal(tpd_kube_pod_identity_name(a, na, sizeof(na)), 0);
+	assert_int_equal(tpd_kube_pod_identity_name(b, nb, sizeof(nb)), 0);
+	assert_string_equal(na, nb);
+	assert_int_equal(strlen(na), TP_IDENTITY_NAME_LEN - 1);
+	assert_true(tp_identity_name_ok(na));
+	print_message("identity name: %s\n", na);
+	tpd_kube_object_free(a);
+	tpd_kube_object_free(b);
+}
+
+/* A local pod's tailplane.io/tailnet-address -> static NAT. */
+static void test_static_nat_annotation(void **state)
+{
+	struct th *h = *state;
+	struct tpd_kube_object *o;
+	struct tp_static_nat_entry *es;
+	char a[64];
+	size_t n;
+	struct ks k = {
+		.cfg = { .node_name = NODE, .zone = 1, .tcp_grace = 30 }
+	};
+
+	REQUIRE_BPF();
+	ks_open(&k, h);
+	o = pod_new("ns1", "p1", NODE, "198.18.1.1,fd00:198:18::1:1");
+	o->meta.ann_tailnet_addr = xstrdup("100.100.3.1");
+	put(&k, o);
+	o = pod_new("ns1", "bad", NODE, "198.18.1.2");
+	o->meta.ann_tailnet_addr = xstrdup("not-an-address");
+	put(&k, o);
+	o = pod_new("ns1", "v6only", NODE, "fd00:198:18::1:3");
+	o->meta.ann_tailnet_addr = xstrdup("100.100.3.3");
+	put(&k, o);
+	o = pod_new("ns1", "remote", "node-b", "198.18.1.4");
+	o->meta.ann_tailnet_addr = xstrdup("100.100.3.4");
+	put(&k, o);
+	synced(&k);
+	run(&k);
+	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(es[0].owner, TP_OWNER_KUBERNETES);
+	assert_int_equal(es[0].zone, 1);
+	assert_string_equal(tp_addr_format(&es[0].tailnet, a, sizeof(a)),
+			    "100.100.3.1");
+	assert_string_equal(tp_addr_format(&es[0].inner, a, sizeof(a)),
+			    "198.18.1.1");
+	free(es);
+	/* the annotation changes: the old entry goes, the new one comes */
+	o = pod_new("ns1", "p1", NODE, "198.18.1.1");
+	o->meta.ann_tailnet_addr = xstrdup("100.100.3.9");
+	put(&k, o);
+	run(&k);
+	assert_int_equal(k.res.nat_removed, 1);
+	assert_int_equal(k.res.nat_added, 1);
+	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(tp_addr_format(&es[0].tailnet, a, sizeof(a)),
+			    "100.100.3.9");
+	free(es);
+	del(&k, TPD_KUBE_POD, "ns1", "p1");
+	run(&k);
+	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
+	assert_int_equal(n, 0);
+	free(es);
+	ks_free(&k);
+}
+
+/* ---- flows of backends that go --------------------------------------------------------- */
+
+/* A DNATed flow client:@sport -> @vip:@port to backend @be:@bport (with its reply key). */
+static void flow(struct th *h, __u8 proto, __u16 sport, const char *vip,
+		 __u16 port, const char *be, __u16 bport, __u32 be_id)
+{
+	struct tp_ct_key k = { .saddr = pt_addr(CLIENT4),
+			       .daddr = pt_addr(vip),
+			       .sport = htons(sport),
+			       .dport = htons(port),
+			       .proto = proto,
+			       .zone = TH_ZONE };
+	struct tp_ct_entry e = { .flags = TP_CT_F_DNAT,
+				 .backend_id = be_id,
+				 .nat_addr = pt_addr(be),
+				 .nat_port = htons(bport),
+				 .svc_id = 1,
+				 .expires_s = ~0u };
+	struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY };
+	struct tp_ct_key reply;
+
+	tp_ct_reply_tuple(&k, &e, NULL, &reply);
+	rk.orig_daddr = k.daddr;
+	rk.orig_dport = k.dport;
+	rk.orig_zone = k.zone;
+	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &k, &e,
+					     BPF_NOEXIST),
+			 0);
+	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &reply,
+					     &rk, BPF_NOEXIST),
+			 0);
+}
+
+/* The backend id of @be in frontend @fe. */
+static __u32 backend_id(struct th *h, const char *fe, const char *be)
+{
+	__u32 ids[TP_MAX_SVC_BACKENDS];
+	struct tp_backend bes[TP_MAX_SVC_BACKENDS];
+	struct tp_svc_key key;
+	struct tp_addr a = pt_addr(be);
+	struct tp_svc svc;
+	int n, i;
+
+	assert_int_equal(tp_svc_key_parse(fe, &key), 0);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &key, &svc), 0);
+	n = tp_service_backends(&h->maps, svc.id, ids, bes,
+				TP_MAX_SVC_BACKENDS);
+	for (i = 0; i < n; i++)
+		if (!memcmp(&bes[i].addr, &a, sizeof(a)))
+			return ids[i];
+	fail_msg("no backend %s in %s", be, fe);
+	return 0;
+}
+
+/* UDP flows of a backend that went are purged at once, TCP ones after the grace. */
+static void test_purge_udp_now_tcp_later(void **state)
+{
+	struct th *h = *state;
+	struct ks k = {};
+
+	REQUIRE_BPF();
+	ks_open(&k, h);
+	put(&k, svc_new("ns1", "s", "198.19.0.80", "dns:53/udp,web:80/tcp"));
+	put(&k, slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
+			  "198.18.1.1,198.18.1.2"));
+	synced(&k);
+	run(&k);
+	flow(h, IPPROTO_UDP, 1001, "198.19.0.80", 53, "198.18.1.1", 5353,
+	     backend_id(h, "198.19.0.80:53/udp", "198.18.1.1"));
+	flow(h, IPPROTO_UDP, 1002, "198.19.0.80", 53, "198.18.1.2", 5353,
+	     backend_id(h, "198.19.0.80:53/udp", "198.18.1.2"));
+	flow(h, IPPROTO_TCP, 1003, "198.19.0.80", 80, "198.18.1.1", 8080,
+	     backend_id(h, "198.19.0.80:80/tcp", "198.18.1.1"));
+	flow(h, IPPROTO_TCP, 1004, "198.19.0.80", 80, "198.18.1.2", 8080,
+	     backend_id(h, "198.19.0.80:80/tcp", "198.18.1.2"));
+	assert_int_equal(pt_ct_count(h), 8);
+
+	/* 198.18.1.1 goes: its UDP flow at once */
+	put(&k, slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
+			  "198.18.1.2"));
+	run(&k);
+	assert_int_equal(k.res.be_purged, 2);
+	assert_int_equal(tpd_purge_step(&h->maps, &k.udp, 0), 0);
+	assert_int_equal(tpd_purge_step(&h->maps, &k.tcp, 0), 0);
+	assert_int_equal(pt_ct_count(h), 6);
+	/* its TCP flow when the grace is over, not before */
+	assert_int_equal(tpd_purge_release(&k.tcp, k.now + 29), 0);
+	assert_int_equal(tpd_purge_release(&k.tcp, k.now + 30), 1);
+	assert_int_equal(tpd_purge_step(&h->maps, &k.tcp, 0), 0);
+	assert_int_equal(pt_ct_count(h), 4);
+
+	/* 198.18.1.2 goes and comes back within the grace: its TCP flow stays */
+	put(&k,
+	    slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp", ""));
+	run(&k);
+	assert_int_equal(tpd_purge_step(&h->maps, &k.udp, 0), 0);
+	assert_int_equal(pt_ct_count(h), 2); /* the UDP one went */
+	k.now += 10;
+	put(&k, slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
+			  "198.18.1.2"));
+	run(&k);
+	assert_int_equal(tpd_purge_release(&k.tcp, k.now + 3600), 0);
+	assert_int_equal(tpd_purge_step(&h->maps, &k.tcp, 0), 0);
+	assert_int_equal(pt_ct_count(h), 2);
+
+	/* terminating is no going: flows stay */
+	put(&k, slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
+			  "198.18.1.2/011"));
+	run(&k);
+	assert_int_equal(k.res.be_purged, 0);
+	ks_free(&k);
+}
+
+/* ---- NetworkPolicy ------------------------------------------------------------------------ */
+
+/*
+ * The compile's rules replace the source's old ones; other owners' rules
+ * stay.  An egress-only policy compiles to no rule (egress is not
+ * enforced), so a rule the source holds from before goes.
+ */
+static void test_policy_diff(void **state)
+{
+	struct th *h = *state;
+	struct tp_rule old = { .src_id = 400,
+			       .dst_id = 401,
+			       .verdict = TP_VERDICT_ALLOW,
+			       .owner = TP_OWNER_KUBERNETES },
+		       other = old;
+	struct tpd_kube_object *o;
+	__u32 rid;
+	struct ks k = {};
+
+	REQUIRE_BPF();
+	other.owner = TP_OWNER_TPCTL;
+	other.dst_id = 402;
+	assert_int_equal(tp_policy_rule_add(&h->maps, &old, &rid), 0);
+	assert_int_equal(tp_policy_rule_add(&h->maps, &other, &rid), 0);
+	ks_open(&k, h);
+	o = obj_new(TPD_KUBE_NETPOL, "ns1", "egress-only");
+	o->np.pod_selector.present = true;
+	o->np.egress_type = true;
+	put(&k, o);
+	synced(&k);
+	run(&k);
+	assert_int_equal(k.res.rules_removed, 1);
+	assert_int_not_equal(tp_policy_rule_find(&h->maps, &old, &rid), 0);
+	assert_int_equal(tp_policy_rule_find(&h->maps, &other, &rid), 0);
+	ks_free(&k);
+}
+
+/* ---- metrics ----------------------------------------------------------------------------- */
+
+/* The textfile carries the source's numbers while it runs. */
+static void test_metrics(void **state)
+{
+	struct th *h = *state;
+	struct tpd_source_state src[TPD_SRC_MAX] = {};
+	struct tpd_kube_metrics km = {};
+	struct tpd_gc_result gc = {};
+	char path[] = "/tmp/tp-kube-metrics-XXXXXX", *text;
+	struct ks k = {};
+	size_t len = 0;
+	FILE *f;
+	int fd;
+
+	REQUIRE_BPF();
+	ks_open(&k, h);
+	put(&k, svc_new("ns1", "s", "198.19.0.90,fd00:198:19::90", ":80/tcp"));
+	put(&k, slice_new("ns1", "s-1", "s", V4, ":8080/tcp", "198.18.1.1,198.18.1.2"));
+	put(&k, pod_new("ns1", "p", NODE, "198.18.1.1"));
+	synced(&k);
+	run(&k);
+	tpd_kube_sync_stats(k.sync, &km.sync);
+	km.client.lists[TPD_KUBE_POD] = 3;
+	km.client.connected[TPD_KUBE_SERVICE] = true;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	tpd_metrics_set_kube(&km);
+	assert_int_equal(tpd_metrics_write(path, &h->maps, &gc, src), 0);
+	tpd_metrics_set_kube(NULL);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	text = NULL;
+	assert_true(getdelim(&text, &len, 0, f) > 0);
+	fclose(f);
+	assert_non_null(strstr(text, "tailplane_kube_objects{kind=\"frontends\"} 2\n"));
+	assert_non_null(strstr(text, "tailplane_kube_objects{kind=\"backends\"} 2\n"));
+	assert_non_null(strstr(text, "tailplane_kube_objects{kind=\"identities\"} 1\n"));
+	assert_non_null(strstr(text, "tailplane_kube_objects{kind=\"pod_addresses\"} 1\n"));
+	assert_non_null(strstr(text, "tailplane_kube_synced 1\n"));
+	assert_non_null(strstr(text, "tailplane_kube_api_total{resource=\"pods\",what=\"lists\"} 3\n"));
+	assert_non_null(strstr(text, "tailplane_kube_watch_connected{resource=\"services\"} 1\n"));
+	assert_non_null(strstr(text, "tailplane_sync_total{source=\"kubernetes\"}"));
+	free(text);
+	/* off: none of it */
+	assert_int_equal(tpd_metrics_write(path, &h->maps, &gc, src), 0);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	text = NULL;
+	assert_true(getdelim(&text, &len, 0, f) > 0);
+	fclose(f);
+	assert_null(strstr(text, "tailplane_kube_"));
+	free(text);
+	unlink(path);
+	ks_free(&k);
+}
+
+/* ---- scale ------------------------------------------------------------------------------- */
+
+#define SCALE_SERVICES 10000
+#define SCALE_EPS      10 /* per service: 100,000 endpoints */
+
+static double secs_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) + (t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* VmRSS or VmHWM of this process, in kB. */
+static long proc_kb(const char *field)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, strlen(field)))
+			kb = atol(line + strlen(field) + 1);
+	fclose(f);
+	return kb;
+}
+
+static struct tpd_kube_object *scale_svc(unsigned int i)
+{
+	char name[32];
+	struct tpd_kube_object *o;
+
+	snprintf(name, sizeof(name), "svc-%u", i);
+	o = obj_new(TPD_KUBE_SERVICE, "scale", name);
+	o->svc.cluster_ips = calloc(1, sizeof(*o->svc.cluster_ips));
+	o->svc.ports = calloc(1, sizeof(*o->svc.ports));
+	assert_true(o->svc.cluster_ips && o->svc.ports);
+	o->svc.n_cluster_ips = 1;
+	o->svc.cluster_ips[0] = pt_addr("198.19.0.0");
+	o->svc.cluster_ips[0].w[3] =
+		htonl(ntohl(o->svc.cluster_ips[0].w[3]) + i + 1);
+	o->svc.n_ports = 1;
+	o->svc.ports[0] = (struct tpd_kube_svc_port){ .name = xstrdup("http"),
+						      .proto = IPPROTO_TCP,
+						      .port = 80 };
+	return o;
+}
+
+/* Service @i's slice: SCALE_EPS endpoints, @skip (< SCALE_EPS) left out. */
+static struct tpd_kube_object *scale_slice(unsigned int i, int skip)
+{
+	char name[32], svc[32];
+	struct tpd_kube_object *o;
+	int e, n = 0;
+
+	snprintf(name, sizeof(name), "svc-%u-abcde", i);
+	snprintf(svc, sizeof(svc), "svc-%u", i);
+	o = obj_new(TPD_KUBE_ENDPOINTSLICE, "scale", name);
+	obj_label(o, TPD_KUBE_LABEL_SERVICE_NAME, svc);
+	o->slice.service = xstrdup(svc);
+	o->slice.addr_type = V4;
+	o->slice.ports = calloc(1, sizeof(*o->slice.ports));
+	o->slice.endpoints = calloc(SCALE_EPS, sizeof(*o->slice.endpoints));
+	assert_true(o->slice.ports && o->slice.endpoints);
+	o->slice.n_ports = 1;
+	o->slice.ports[0] = (struct tpd_kube_ep_port){ .name = xstrdup("http"),
+						       .proto = IPPROTO_TCP,
+						       .port = 8080 };
+	for (e = 0; e < SCALE_EPS; e++) {
+		struct tpd_kube_endpoint *ep = &o->slice.endpoints[n];
+		unsigned int j = i * SCALE_EPS + e;
+
+		if (e == skip)
+			continue;
+		ep->addrs = calloc(1, sizeof(*ep->addrs));
+		assert_non_null(ep->addrs);
+		ep->addrs[0] = pt_addr("198.18.0.0");
+		ep->addrs[0].w[3] = htonl(ntohl(ep->addrs[0].w[3]) + j % 65536);
+		ep->n_addrs = 1;
+		ep->ready = ep->serving = true;
+		ep->node_name = xstrdup(j % 2 ? NODE : "node-b");
+		n++;
+	}
+	o->slice.n_endpoints = n;
+	return o;
+}
+
+#define SCALE_PODS 100000
+
+/* Pod @i with label set @set: app=app-SET plus a churn label. */
+static struct tpd_kube_object *scale_pod(unsigned int i, unsigned int set)
+{
+	char name[32], app[32], hash[16];
+	struct tpd_kube_object *o;
+
+	snprintf(name, sizeof(name), "pod-%u", i);
+	snprintf(app, sizeof(app), "app-%u", set);
+	snprintf(hash, sizeof(hash), "%x", i);
+	o = obj_new(TPD_KUBE_POD, "scale", name);
+	obj_label(o, "app", app);
+	obj_label(o, "pod-template-hash", hash);
+	o->pod.node_name = xstrdup(i % 2 ? NODE : "node-b");
+	o->pod.ips = calloc(1, sizeof(*o->pod.ips));
+	assert_non_null(o->pod.ips);
+	o->pod.n_ips = 1;
+	/* the test range for pods, IPv6: 100,000 do not fit 198.18.0.0/16 */
+	o->pod.ips[0] = pt_addr("fd00:198:18::");
+	o->pod.ips[0].w[3] = htonl(i + 1);
+	return o;
+}
+
+/*
+ * 10,000 Services with 100,000 endpoints from empty through the sink to
+ * the maps; one endpoint change at that size; a restart at that size.
+ * Times and RSS are printed, not asserted (the machine is shared).
+ */
+static void test_scale(void **state)
+{
+	struct th *h = *state;
+	struct timespec t0;
+	double t_sink, t_full, t_one, t_restart;
+	long rss0 = proc_kb("VmRSS:");
+	unsigned int i;
+	struct ks k = {};
+
+	REQUIRE_BPF();
+	ks_open(&k, h);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < SCALE_SERVICES; i++) {
+		put(&k, scale_svc(i));
+		put(&k, scale_slice(i, -1));
+	}
+	synced(&k);
+	t_sink = secs_since(&t0);
+	run(&k);
+	t_full = secs_since(&t0);
+	assert_int_equal(k.res.svc_added, SCALE_SERVICES);
+	assert_int_equal(n_frontends(h, TP_OWNER_KUBERNETES), SCALE_SERVICES);
+	print_message(
+		"scale: %d services, %d endpoints: objects into the store %.3f s, "
+		"to the maps %.3f s in all (reconcile %.3f s)\n",
+		SCALE_SERVICES, SCALE_SERVICES * SCALE_EPS, t_sink, t_full,
+		k.res.usec / 1e6);
+
+	/* one endpoint goes from one slice */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	put(&k, scale_slice(4321, 3));
+	run(&k);
+	t_one = secs_since(&t0);
+	assert_int_equal(k.res.svc_changed, 1);
+	assert_int_equal(k.res.be_purged, 1);
+	print_message(
+		"scale: one endpoint change at that size: %.3f ms (event to maps; "
+		"reconcile %.3f ms)\n",
+		t_one * 1e3, k.res.usec / 1e3);
+	print_message("scale: RSS %ld kB (was %ld kB before; peak %ld kB)\n",
+		      proc_kb("VmRSS:"), rss0, proc_kb("VmHWM:"));
+	ks_close(&k);
+
+	/* a restart over the same maps: everything read, nothing written */
+	ks_open(&k, h);
+	for (i = 0; i < SCALE_SERVICES; i++) {
+		put(&k, scale_svc(i));
+		put(&k, scale_slice(i, i == 4321 ? 3 : -1));
+	}
+	synced(&k);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	run(&k);
+	t_restart = secs_since(&t0);
+	assert_int_equal(
+		k.res.svc_added + k.res.svc_changed + k.res.svc_removed, 0);
+	print_message(
+		"scale: restart reconcile at that size (nothing to write): %.3f s\n",
+		t_restart);
+
+	/* 100,000 pods, 1,000 label sets, on top */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < SCALE_PODS; i++)
+		put(&k, scale_pod(i, i % 1000));
+	run(&k);
+	t_full = secs_since(&t0);
+	assert_int_equal(k.res.ip_added, SCALE_PODS);
+	assert_int_equal(k.res.id_added, 1000);
+	print_message(
+		"scale: %d pods (1000 identities) into the maps: %.3f s (reconcile %.3f s)\n",
+		SCALE_PODS, t_full, k.res.usec / 1e6);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	put(&k, scale_pod(77, 1001));
+	run(&k);
+	t_one = secs_since(&t0);
+	assert_int_equal(k.res.ip_added, 1);
+	assert_int_equal(k.res.id_added, 1);
+	print_message("scale: one pod relabelled at that size: %.3f ms\n",
+		      t_one * 1e3);
+	print_message(
+		"scale: RSS with services and pods %ld kB (peak %ld kB)\n",
+		proc_kb("VmRSS:"), proc_kb("VmHWM:"));
+	ks_free(&k);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_store_eventfd),
+		cmocka_unit_test(test_identity_name),
+		T(test_nothing_before_synced),
+		T(test_dual_stack_ports_slices),
+		T(test_conditions),
+		T(test_skipped),
+		T(test_expose_affinity_lb),
+		T(test_internal_local),
+		T(test_delete_and_relist),
+		T(test_restart_writes_nothing),
+		T(test_switch_off),
+		T(test_pod_identities),
+		T(test_static_nat_annotation),
+		T(test_purge_udp_now_tcp_later),
+		T(test_policy_diff),
+		T(test_metrics),
+		T(test_scale),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
