@@ -167,6 +167,17 @@ struct kp_tuple {
 
 #define KP_NO_SLOT ((size_t)-1)
 
+/*
+ * A rule being built, with the isolated identity it belongs to: the
+ * destination of an ingress rule, the source of an egress one (the
+ * output is grouped by it, kp_merge_rules()).
+ */
+struct kp_rule {
+	struct tp_rule r;
+	__u32 group;
+	bool egress;
+};
+
 /* A ports[] entry as checked once per ingress rule. */
 struct kp_port_ent {
 	struct kp_port num; /* when !name */
@@ -209,7 +220,7 @@ struct kp {
 	KP_VEC(struct kp_port) ports;
 	KP_VEC(__u32) isolated;	   /* identities with a default ingress deny */
 	KP_VEC(__u32) isolated_eg; /* ... with a default egress deny */
-	KP_VEC(struct tp_rule) rules;
+	KP_VEC(struct kp_rule) rules;
 	KP_VEC(struct tp_ident_entry) idents;
 };
 
@@ -1366,15 +1377,21 @@ static int kp_dst_ports(struct kp *k, const struct tpd_kube_np_rule *r,
 	return 0;
 }
 
-static int kp_add_rule(struct kp *k, __u32 src, __u32 dst, __u16 zone,
-		       const struct kp_port *p, __u8 verdict)
+/* A rule of isolated identity @group (its source when @egress). */
+static int kp_add_rule(struct kp *k, bool egress, __u32 group, __u32 peer,
+		       __u16 zone, const struct kp_port *p, __u8 verdict)
 {
+	__u32 src = egress ? group : peer, dst = egress ? peer : group;
+	struct kp_rule *kr;
 	struct tp_rule *r;
 
 	if (kp_vec_room(&k->rules))
 		return -ENOMEM;
-	r = &k->rules.v[k->rules.n++];
-	memset(r, 0, sizeof(*r));
+	kr = &k->rules.v[k->rules.n++];
+	memset(kr, 0, sizeof(*kr));
+	kr->group = group;
+	kr->egress = egress;
+	r = &kr->r;
 	r->src_id = src;
 	r->dst_id = dst;
 	r->zone = zone;
@@ -1437,8 +1454,7 @@ static int kp_compile_rule(struct kp *k, size_t pol,
 		for (si = 0; si < k->src.n && !err; si++) {
 			p = &k->src.v[si];
 			for (pi = 0; pi < k->ports.n && !err; pi++)
-				err = kp_add_rule(k, egress ? d->id : p->id,
-						  egress ? p->id : d->id,
+				err = kp_add_rule(k, egress, d->id, p->id,
 						  p->zone, &k->ports.v[pi],
 						  TP_VERDICT_ALLOW);
 		}
@@ -1762,8 +1778,7 @@ static int kp_emit_zone_grants(struct kp *k, const struct kp_grant *g, size_t n,
 		err = kp_identity_ports(k, g, &t[x], y - x, lo, hi, &partial);
 		id = g[0].id;
 		for (i = 0; i < k->pa.n && !err; i++)
-			err = kp_add_rule(k, g[0].egress ? id : peer,
-					  g[0].egress ? peer : id, zone,
+			err = kp_add_rule(k, g[0].egress, id, peer, zone,
 					  &k->pa.v[i], TP_VERDICT_ALLOW);
 		if (err || (!partial && kp_pset_eq(&k->pa, &k->pu)))
 			continue;
@@ -1843,23 +1858,26 @@ static int kp_emit_denies(struct kp *k)
 		      kp_u32_cmp);
 	for (i = 0; i < k->isolated.n && !err; i++)
 		if (!i || k->isolated.v[i] != k->isolated.v[i - 1])
-			err = kp_add_rule(k, TP_POLICY_ANY_ID, k->isolated.v[i],
-					  k->in->zone, &any, TP_VERDICT_DENY);
+			err = kp_add_rule(k, false, k->isolated.v[i],
+					  TP_POLICY_ANY_ID, k->in->zone, &any,
+					  TP_VERDICT_DENY);
 	if (k->isolated_eg.n)
 		qsort(k->isolated_eg.v, k->isolated_eg.n,
 		      sizeof(*k->isolated_eg.v), kp_u32_cmp);
 	for (i = 0; i < k->isolated_eg.n && !err; i++)
 		if (!i || k->isolated_eg.v[i] != k->isolated_eg.v[i - 1])
-			err = kp_add_rule(k, k->isolated_eg.v[i],
+			err = kp_add_rule(k, true, k->isolated_eg.v[i],
 					  TP_POLICY_ANY_ID, k->in->zone, &any,
 					  TP_VERDICT_DENY);
 	return err;
 }
 
 /* By destination, source, zone, protocol, ports; allow before deny. */
+/* By match (destination, source, zone, protocol, ports); allow first. */
 static int kp_rule_cmp(const void *pa, const void *pb)
 {
-	const struct tp_rule *a = pa, *b = pb;
+	const struct tp_rule *a = &((const struct kp_rule *)pa)->r;
+	const struct tp_rule *b = &((const struct kp_rule *)pb)->r;
 
 	if (a->dst_id != b->dst_id)
 		return a->dst_id < b->dst_id ? -1 : 1;
@@ -1883,23 +1901,32 @@ static bool kp_same_match(const struct tp_rule *a, const struct tp_rule *b)
 	       a->port_lo == b->port_lo && a->port_hi == b->port_hi;
 }
 
-/* Denies first, then kp_rule_cmp()'s order. */
+/* By isolated identity, ingress before egress, allows before the deny. */
 static int kp_rule_out_cmp(const void *pa, const void *pb)
 {
-	const struct tp_rule *a = pa, *b = pb;
+	const struct kp_rule *a = pa, *b = pb;
 
-	if (a->verdict != b->verdict)
-		return a->verdict == TP_VERDICT_DENY ? -1 : 1;
+	if (a->group != b->group)
+		return a->group < b->group ? -1 : 1;
+	if (a->egress != b->egress)
+		return a->egress ? 1 : -1;
+	if (a->r.verdict != b->r.verdict)
+		return a->r.verdict == TP_VERDICT_DENY ? 1 : -1;
 	return kp_rule_cmp(pa, pb);
 }
 
 /*
- * One rule per match, sorted.  Rules of one match are allows from
- * several policies (the same) or an allow-everything and the default
- * deny of its identity: NetworkPolicy is a union of allows, so the allow
- * stays (it sorts first).  The result puts the denies first: a writer
- * that stops at its first error (a full map) has then isolated every
- * pod it could, and allowed less, never more.
+ * One rule per match.  Rules of one match are allows from several
+ * policies (the same) or an allow-everything and the default deny of its
+ * identity: NetworkPolicy is a union of allows, so the allow stays (it
+ * sorts first).
+ *
+ * Then grouped by isolated identity, each group's allows before its
+ * deny: a writer going through the rules in order never makes a pod
+ * isolated before what it allows is written (adding a policy drops none
+ * of the traffic it allows, even for the moment between two writes),
+ * and one stopping at an error (a full map) leaves the pods it did not
+ * reach as they were.
  */
 static void kp_merge_rules(struct kp *k)
 {
@@ -1910,10 +1937,24 @@ static void kp_merge_rules(struct kp *k)
 	qsort(k->rules.v, k->rules.n, sizeof(*k->rules.v), kp_rule_cmp);
 	for (i = 0; i < k->rules.n; i++)
 		if (!out ||
-		    !kp_same_match(&k->rules.v[out - 1], &k->rules.v[i]))
+		    !kp_same_match(&k->rules.v[out - 1].r, &k->rules.v[i].r))
 			k->rules.v[out++] = k->rules.v[i];
 	k->rules.n = out;
 	qsort(k->rules.v, k->rules.n, sizeof(*k->rules.v), kp_rule_out_cmp);
+}
+
+/* The output: the rules alone. */
+static int kp_out_rules(struct kp *k, struct tpd_kube_policy_out *out)
+{
+	size_t i;
+
+	out->rules = calloc(k->rules.n + 1, sizeof(*out->rules));
+	if (!out->rules)
+		return -ENOMEM;
+	for (i = 0; i < k->rules.n; i++)
+		out->rules[i] = k->rules.v[i].r;
+	out->n_rules = k->rules.n;
+	return 0;
 }
 
 static int kp_ident_cmp(const void *pa, const void *pb)
@@ -2048,13 +2089,12 @@ int tpd_kube_policy_compile(const struct tpd_kube_policy_in *in,
 	if (!in)
 		return -EINVAL;
 	err = kp_run(&k);
+	if (!err)
+		err = kp_out_rules(&k, out);
 	if (!err) {
-		out->rules = k.rules.v;
-		out->n_rules = k.rules.n;
 		out->idents = k.idents.v;
 		out->n_idents = k.idents.n;
 		out->warnings = k.warnings;
-		k.rules.v = NULL;
 		k.idents.v = NULL;
 	}
 	kp_free(&k);

@@ -518,30 +518,52 @@ static int match_cmp(const void *pa, const void *pb)
 	return memcmp(&a, &b, sizeof(a));
 }
 
+struct pos {
+	__u32 dst;
+	size_t at;
+};
+
+static int pos_cmp(const void *pa, const void *pb)
+{
+	const struct pos *a = pa, *b = pb;
+
+	if (a->dst != b->dst)
+		return a->dst < b->dst ? -1 : 1;
+	return a->at < b->at ? -1 : a->at > b->at;
+}
+
 /*
- * Every rule valid, owned by Kubernetes; denies first, then by
- * destination and source; no two with the same match.
+ * Every rule valid, owned by Kubernetes; no two with the same match; an
+ * ingress deny (any -> P) after every other rule naming P as destination
+ * (its allows, written first, kp_merge_rules()).
  */
 static void check_rules_well_formed(const struct tpd_kube_policy_out *out)
 {
-	const struct tp_rule *a, *b;
+	const struct tp_rule *a;
 	struct tp_rule *copy;
-	size_t i;
+	size_t i, j;
 
+	struct pos *by_dst = malloc((out->n_rules + 1) * sizeof(*by_dst));
+
+	assert_non_null(by_dst);
 	for (i = 0; i < out->n_rules; i++) {
-		assert_int_equal(tp_rule_validate(&out->rules[i]), 0);
-		assert_int_equal(out->rules[i].owner, TP_OWNER_KUBERNETES);
-		if (!i)
-			continue;
-		a = &out->rules[i - 1];
-		b = &out->rules[i];
-		assert_true(a->verdict == b->verdict ||
-			    a->verdict == TP_VERDICT_DENY);
-		if (a->verdict == b->verdict)
-			assert_true(a->dst_id < b->dst_id ||
-				    (a->dst_id == b->dst_id &&
-				     a->src_id <= b->src_id));
+		a = &out->rules[i];
+		assert_int_equal(tp_rule_validate(a), 0);
+		assert_int_equal(a->owner, TP_OWNER_KUBERNETES);
+		by_dst[i] = (struct pos){ .dst = a->dst_id, .at = i };
 	}
+	/* by destination, then position: an ingress deny ends its run */
+	qsort(by_dst, out->n_rules, sizeof(*by_dst), pos_cmp);
+	for (i = 0; i < out->n_rules; i++) {
+		a = &out->rules[by_dst[i].at];
+		j = i + 1;
+		if (a->verdict == TP_VERDICT_DENY && !a->src_id && a->dst_id &&
+		    j < out->n_rules && by_dst[j].dst == a->dst_id)
+			fail_msg(
+				"rule %zu names identity %u after its deny (%zu)",
+				by_dst[j].at, a->dst_id, by_dst[i].at);
+	}
+	free(by_dst);
 	copy = malloc((out->n_rules + 1) * sizeof(*copy));
 	assert_non_null(copy);
 	if (out->n_rules)
@@ -901,7 +923,7 @@ static void test_ipblock_alloc_fails(void **state)
 	assert_int_equal(o.err, 0);
 	got = out_text(&o);
 	/* the /16 identity would hold the except's addresses: not allowed */
-	assert_string_equal(got, "any>300 z1 any deny\n500>300 z1 any allow\n"
+	assert_string_equal(got, "500>300 z1 any allow\nany>300 z1 any deny\n"
 				 "ident z1 100.64.0.0/16 cidr:100.64.0.0/16\n");
 	assert_int_equal(o.out.warnings, 2);
 	assert_non_null(strstr(o.warn.all,
