@@ -9,13 +9,16 @@
  * such a policy becomes allow rules (sources) x (selected identities) x
  * (ports), which all win over that deny (see kp_emit_denies()).  Egress
  * is the mirror image with the pod identity as source.  ipBlock peers
- * become identities: every tailnet identity whose entries of a zone all
- * lie inside the rule's blocks, and an identity per block prefix
- * ("cidr:P") for the block addresses no peer holds.
+ * become identities: an identity per block prefix ("cidr:P") for the
+ * block addresses no peer holds, and every tailnet identity of a zone
+ * gets the ports all of its entries are granted by blocks holding them
+ * (kp_emit_grants()).
  *
  * Pass 1 finds the policies that select something (only their ipBlocks
  * need identities), then the ipBlock prefixes get their identities and
- * entries per zone, pass 2 emits the rules, and the end sorts and merges.
+ * entries per zone, pass 2 emits the rules of every policy and collects
+ * its ipBlock grants, the grants become rules per selected identity, and
+ * the end merges and sorts.
  * Inputs are walked through sorted indexes, never changed, so the result
  * is the same for any input order.
  */
