@@ -32,7 +32,7 @@ DEB_PKGS := clang libclang-rt-dev llvm bpftool libbpf-dev libxdp-dev xdp-tools l
 	    libmnl-dev libcurl4-openssl-dev libyajl-dev libcmocka-dev pkg-config \
 	    iproute2 wireguard-tools wireguard-go iperf3 nftables iptables gnuplot-nox time \
 	    curl iputils-ping \
-	    systemd python3 $(KUBECTL_PKG)
+	    systemd python3 openssl $(KUBECTL_PKG)
 
 # Debian packages `make vmtest` needs on top: a 6.1 kernel with its modules
 # (wireguard.ko), qemu, and a static busybox for the initramfs.

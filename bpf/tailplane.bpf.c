@@ -643,7 +643,7 @@ static __always_inline bool tp_icmp_error_valid(struct __sk_buff *skb, int hook,
 						bool quote_is_reply)
 {
 	const struct tp_ct_key *q = &p->inner.tuple;
-	bool egress = e->flags & TP_CT_F_EGRESS;
+	bool egress = e->flags & TP_CT_F_EGRESS, ports;
 	__u16 zone = p->tuple.zone;
 	struct tp_scratch *scr;
 
@@ -667,10 +667,16 @@ static __always_inline bool tp_icmp_error_valid(struct __sk_buff *skb, int hook,
 			return true; /* this host made it: it is on every path */
 		if (in_zone || went_to)
 			return in_zone == went_to;
-		/* from the cluster side: the interface the quote's destination is behind */
+		/*
+		 * from the cluster side: the interface the quote's destination
+		 * is behind, asked with its ports as tp_reply_path_ok() asks
+		 */
 		scr = tp_scratch_get();
-		return scr && tp_route_ifindex(skb, p->ipv6, q->proto, &q->saddr,
-					       &q->daddr, &scr->fib) == skb->ingress_ifindex;
+		ports = q->proto == IPPROTO_TCP || q->proto == IPPROTO_UDP;
+		return scr && tp_fib_ifindex(skb, skb->ifindex, p->ipv6, q->proto,
+					     ports ? q->sport : 0, ports ? q->dport : 0,
+					     &q->saddr, &q->daddr, &scr->fib) ==
+				      skb->ingress_ifindex;
 	}
 	if (quote_is_reply ? egress : !egress && !(e->out_zone && e->out_zone == zone))
 		return false;
@@ -854,9 +860,15 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
  * the node's other networks): it would be the flow's, reset it or inject
  * into it.  Off-node backends' replies come through the uplink their
  * address is routed to and pass; with several uplinks and asymmetric
- * (ECMP) routes, as under rp_filter 1, only the routed one is accepted.
- * Pod interfaces are left to the CNI's own anti-spoofing (a pod's source
- * is its own there), this host's replies (no ingress interface) pass.
+ * routes, as under rp_filter 1, only the routed one is accepted.  Unlike
+ * rp_filter 1, which accepts any nexthop device of a multipath route,
+ * only the ECMP leg the FIB picks for the flow is (a known fault:
+ * tests/test_attacks_ct.c, test_fault_rpf_ecmp_reply_on_other_leg).
+ * The lookup carries the flow's ports (TCP, UDP), so ip rules that
+ * select by port route it as they route the flow's packets.  Pod
+ * interfaces are left to the CNI's own anti-spoofing (a pod's source is
+ * its own there), this host's replies (no ingress interface) pass.
+ * SNAT replies are checked in tp_from_uplink (tp_snat_path_ok()).
  */
 static __always_inline bool tp_reply_path_ok(struct __sk_buff *skb,
 					     const struct tp_pkt *p)
@@ -864,13 +876,17 @@ static __always_inline bool tp_reply_path_ok(struct __sk_buff *skb,
 	__u32 in = skb->ingress_ifindex;
 	const struct tp_iface *ifc;
 	struct tp_scratch *scr;
+	bool ports;
 
 	ifc = in ? bpf_map_lookup_elem(&tp_ifaces, &in) : NULL;
 	if (!ifc || !(ifc->flags & TP_IFACE_F_UPLINK))
 		return true;
 	scr = tp_scratch_get();
-	return scr && tp_route_ifindex(skb, p->ipv6, p->tuple.proto, &p->tuple.daddr,
-				       &p->tuple.saddr, &scr->fib) == in;
+	/* the flow's packets' ports too: ip rules may select by port */
+	ports = p->tuple.proto == IPPROTO_TCP || p->tuple.proto == IPPROTO_UDP;
+	return scr && tp_fib_ifindex(skb, skb->ifindex, p->ipv6, p->tuple.proto,
+				     ports ? p->tuple.dport : 0, ports ? p->tuple.sport : 0,
+				     &p->tuple.daddr, &p->tuple.saddr, &scr->fib) == in;
 }
 
 /* A flow packet leaving to the tailnet. */
@@ -880,8 +896,10 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 	__u64 now = tp_now();
 	struct tp_ct_entry *e;
 	struct tp_ct_key orig;
+	bool reply;
 
-	if (!tp_frag_track(p, now)) {
+	/* a first fragment's record is written below, after the path check */
+	if (p->frag != TP_FRAG_FIRST && !tp_frag_track(p, now)) {
 		/* no flow of the zone it came from leads here: the zone guard */
 		if (in_zone && in_zone != p->tuple.zone)
 			return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, TP_DROP_ZONE);
@@ -897,14 +915,21 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 	/* an echo request is no reply (tp_ct_is_echo_request()) */
 	if (!tp_ct_is_echo_request(p))
 		e = tp_ct_lookup_reply(&p->tuple, now, &orig);
-	if (e && !(e->flags & TP_CT_F_EGRESS) && orig.zone == p->tuple.zone &&
-	    in_zone == e->out_zone) {
-		if (!in_zone && !tp_reply_path_ok(skb, p))
-			return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p,
-					      TP_DROP_REVERSE_PATH);
-		return tp_flow_reply(skb, TP_HOOK_TO_TAILNET, p, &orig, e, now,
-				     !in_zone);
-	}
+	reply = e && !(e->flags & TP_CT_F_EGRESS) && orig.zone == p->tuple.zone &&
+		in_zone == e->out_zone;
+	if (reply && !in_zone && !tp_reply_path_ok(skb, p))
+		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, TP_DROP_REVERSE_PATH);
+	/*
+	 * Recorded only when its source is routed where it came from (a
+	 * reply that passed, or anything else that passes the same path
+	 * check): a first fragment forged on an uplink with a pod's source
+	 * would overwrite the pod's record, and the pod's later fragments
+	 * would take its ports.
+	 */
+	if (p->frag == TP_FRAG_FIRST && (reply || tp_reply_path_ok(skb, p)))
+		tp_frag_track(p, now);
+	if (reply)
+		return tp_flow_reply(skb, TP_HOOK_TO_TAILNET, p, &orig, e, now, !in_zone);
 
 	if (in_zone)
 		return tp_egress_forwarded(skb, p, in_zone, now);
@@ -947,9 +972,35 @@ static __always_inline struct tp_ct_entry *tp_uplink_flow_of(const struct tp_ct_
 	return e;
 }
 
+/*
+ * A SNAT flow's reply, or an error about its packets, that came in
+ * through uplink skb->ifindex with reply tuple @rkey: only if the FIB
+ * sends the flow's packets out through that uplink, asked as
+ * tp_snat_route() asks it for them (node -> backend, no ports, from the
+ * flow's tailnet interface).  The strict reverse path of
+ * tp_reply_path_ok(), which these replies never meet: tp_to_tailnet
+ * passes them on their mark.
+ */
+static __always_inline bool tp_snat_path_ok(struct __sk_buff *skb, const struct tp_pkt *p,
+					    const struct tp_ct_key *rkey,
+					    const struct tp_ct_entry *e)
+{
+	struct tp_scratch *scr = tp_scratch_get();
+
+	return scr && tp_fib_ifindex(skb, e->ifindex, p->ipv6, rkey->proto, 0, 0,
+				     &rkey->daddr, &rkey->saddr, &scr->fib) == skb->ifindex;
+}
+
 /* Hand a restored packet of flow @e to its tailnet interface. */
 static __always_inline int tp_uplink_redirect(struct __sk_buff *skb, const struct tp_ct_entry *e)
 {
+	/*
+	 * A priority tag (VLAN 0, the only one tp_from_uplink takes) is
+	 * no part of the packet: left in the skb, the tailnet device would
+	 * write it into the IP header.
+	 */
+	if (skb->vlan_present && bpf_skb_vlan_pop(skb))
+		return tp_drop(skb, TP_DROP_REWRITE_FAIL);
 	tp_stat_add(TP_STAT_REVSNAT, skb->len);
 	tp_stat_add_map(&tp_svc_stats, e->svc_id, skb->len);
 	skb->tc_index |= TP_TC_INDEX_F_REVSNAT; /* tp_to_tailnet: decided here */
@@ -992,6 +1043,8 @@ static __always_inline int tp_uplink_reply(struct __sk_buff *skb, struct tp_pkt 
 	fit = tp_snat_mtu_check(skb, p, e->ifindex, &mtu);
 	if (fit < 0) /* the flow's tailnet interface is gone */
 		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_NO_ROUTE);
+	if (!tp_snat_path_ok(skb, p, &p->tuple, e))
+		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_REVERSE_PATH);
 	if (fit)
 		return tp_uplink_too_big(skb, p, mtu);
 	/* forwarded by us, not the kernel: a router's TTL (after the MTU
@@ -1021,7 +1074,8 @@ static __always_inline int tp_uplink_flow(struct __sk_buff *skb, struct tp_pkt *
 	e = tp_uplink_flow_of(&p->tuple, now, &orig);
 	if (!e)
 		return TC_ACT_OK;
-	if (p->frag == TP_FRAG_FIRST)
+	/* not for a first fragment forged on another uplink (tp_egress_flow()) */
+	if (p->frag == TP_FRAG_FIRST && tp_snat_path_ok(skb, p, &p->tuple, e))
 		tp_frag_track(p, now);
 	return tp_uplink_reply(skb, p, &orig, e, now);
 }
@@ -1043,6 +1097,8 @@ static __always_inline int tp_uplink_icmp_error(struct __sk_buff *skb, struct tp
 	e = tp_uplink_flow_of(&rkey, tp_now(), &orig);
 	if (!e || !tp_addr_eq(&p->tuple.daddr, &p->inner.tuple.saddr))
 		return TC_ACT_OK;
+	if (!tp_snat_path_ok(skb, p, &rkey, e))
+		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_REVERSE_PATH);
 	if (!tp_verdict_allows(tp_recheck(skb, TP_HOOK_FROM_UPLINK, p, &orig, e)))
 		return tp_drop(skb, TP_DROP_POLICY);
 	ret = tp_snat_ttl_dec(skb, p); /* forwarded by us, as a reply is */
@@ -1133,7 +1189,13 @@ int tp_from_uplink(struct __sk_buff *skb)
 	skb->tc_index &= ~TP_TC_INDEX_F_REVSNAT;
 	skb->tc_classid = skb->tc_index;
 	tp_stat_add(TP_STAT_RX_UPLINK, skb->len);
-	if (!p)
+	/*
+	 * A frame of a VLAN: the kernel (or the NIC) took its 802.1Q tag out
+	 * before this hook and hands it to that VLAN's device next, or
+	 * drops it (no such device): not this uplink's traffic, whatever
+	 * its addresses say.  A priority tag (VLAN 0) is this uplink's.
+	 */
+	if (!p || (skb->vlan_present && (skb->vlan_tci & TP_VLAN_VID_MASK)))
 		return TC_ACT_OK;
 	switch (tp_parse_skb(skb, p)) {
 	case TP_PARSE_FLOW:

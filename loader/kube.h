@@ -353,6 +353,8 @@ struct tpd_kube_object {
 
 void tpd_kube_object_free(struct tpd_kube_object *o);
 const char *tpd_kube_kind_name(enum tpd_kube_kind k);
+const char *tpd_kube_kind_resource(enum tpd_kube_kind k);
+const char *tpd_kube_kind_path(enum tpd_kube_kind k);
 
 /* ---- client -> store ----------------------------------------------------------- */
 

@@ -635,14 +635,6 @@ int tpd_kube_conn_resolve(const struct tpd_kube_cfg *cfg, const char *sa_dir,
 
 /* ---- URLs and backoff ---------------------------------------------------------- */
 
-static const char *const kc_paths[TPD_KUBE_KIND_MAX] = {
-	[TPD_KUBE_SERVICE] = "/api/v1/services",
-	[TPD_KUBE_ENDPOINTSLICE] = "/apis/discovery.k8s.io/v1/endpointslices",
-	[TPD_KUBE_POD] = "/api/v1/pods",
-	[TPD_KUBE_NAMESPACE] = "/api/v1/namespaces",
-	[TPD_KUBE_NETPOL] = "/apis/networking.k8s.io/v1/networkpolicies",
-};
-
 /* Percent-encode @s (RFC 3986 unreserved characters kept) onto @f. */
 static void kc_escape(FILE *f, const char *s)
 {
@@ -684,7 +676,7 @@ char *tpd_kube_url(const char *server, enum tpd_kube_kind kind, bool watch, cons
 	f = open_memstream(&url, &len);
 	if (!f)
 		return NULL;
-	fprintf(f, "%s%s?", server, kc_paths[kind]);
+	fprintf(f, "%s%s?", server, tpd_kube_kind_path(kind));
 	if (watch) {
 		fputs("watch=1&allowWatchBookmarks=true&resourceVersion=", f);
 		kc_escape(f, rv ? rv : "");

@@ -145,17 +145,46 @@ void tpd_kube_object_free(struct tpd_kube_object *o)
  *
  * Return: a static string; "unknown" for a value out of range.
  */
+/* The kinds the source reads: the API's kind, its resource, where it is listed. */
+static const struct {
+	const char *name;
+	const char *resource;
+	const char *path;
+} tpd_kube_kinds[TPD_KUBE_KIND_MAX] = {
+	[TPD_KUBE_SERVICE] = { "Service", "services", "/api/v1/services" },
+	[TPD_KUBE_ENDPOINTSLICE] = { "EndpointSlice", "endpointslices",
+				     "/apis/discovery.k8s.io/v1/endpointslices" },
+	[TPD_KUBE_POD] = { "Pod", "pods", "/api/v1/pods" },
+	[TPD_KUBE_NAMESPACE] = { "Namespace", "namespaces", "/api/v1/namespaces" },
+	[TPD_KUBE_NETPOL] = { "NetworkPolicy", "networkpolicies",
+			      "/apis/networking.k8s.io/v1/networkpolicies" },
+};
+
 const char *tpd_kube_kind_name(enum tpd_kube_kind k)
 {
-	static const char *const names[TPD_KUBE_KIND_MAX] = {
-		[TPD_KUBE_SERVICE] = "Service",
-		[TPD_KUBE_ENDPOINTSLICE] = "EndpointSlice",
-		[TPD_KUBE_POD] = "Pod",
-		[TPD_KUBE_NAMESPACE] = "Namespace",
-		[TPD_KUBE_NETPOL] = "NetworkPolicy",
-	};
+	return (unsigned int)k < TPD_KUBE_KIND_MAX ? tpd_kube_kinds[k].name : "unknown";
+}
 
-	if ((unsigned int)k >= TPD_KUBE_KIND_MAX)
-		return "unknown";
-	return names[k];
+/**
+ * tpd_kube_kind_resource() - the resource of a kind ("services", ...), as
+ * metrics label it.
+ * @k: the kind.
+ *
+ * Return: a static string; "unknown" for a value out of range.
+ */
+const char *tpd_kube_kind_resource(enum tpd_kube_kind k)
+{
+	return (unsigned int)k < TPD_KUBE_KIND_MAX ? tpd_kube_kinds[k].resource : "unknown";
+}
+
+/**
+ * tpd_kube_kind_path() - the cluster-wide path a kind is listed and
+ * watched at ("/api/v1/services", ...).
+ * @k: the kind.
+ *
+ * Return: a static string; NULL for a value out of range.
+ */
+const char *tpd_kube_kind_path(enum tpd_kube_kind k)
+{
+	return (unsigned int)k < TPD_KUBE_KIND_MAX ? tpd_kube_kinds[k].path : NULL;
 }

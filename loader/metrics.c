@@ -221,8 +221,8 @@ static void tpd_metrics_kube(FILE *f, const struct tpd_kube_metrics *k)
 		fprintf(f, "tailplane_kube_api_total{resource=\"%s\",what=\"lists\"} %lu\n"
 			   "tailplane_kube_api_total{resource=\"%s\",what=\"watches\"} %lu\n"
 			   "tailplane_kube_api_total{resource=\"%s\",what=\"events\"} %lu\n",
-			tpd_kube_kind_name(i), k->client.lists[i], tpd_kube_kind_name(i),
-			k->client.watches[i], tpd_kube_kind_name(i), k->client.events[i]);
+			tpd_kube_kind_resource(i), k->client.lists[i], tpd_kube_kind_resource(i),
+			k->client.watches[i], tpd_kube_kind_resource(i), k->client.events[i]);
 	fprintf(f, "# HELP tailplane_kube_api_relists_total Re-lists after 410 Gone.\n"
 		   "# TYPE tailplane_kube_api_relists_total counter\n"
 		   "tailplane_kube_api_relists_total %lu\n"
@@ -234,7 +234,7 @@ static void tpd_metrics_kube(FILE *f, const struct tpd_kube_metrics *k)
 		k->client.relists_410, k->client.errors);
 	for (i = 0; i < TPD_KUBE_KIND_MAX; i++)
 		fprintf(f, "tailplane_kube_watch_connected{resource=\"%s\"} %d\n",
-			tpd_kube_kind_name(i), k->client.connected[i]);
+			tpd_kube_kind_resource(i), k->client.connected[i]);
 }
 
 /*

@@ -2305,8 +2305,10 @@ static int to_tailnet_flow(struct ref_run *r)
 	struct tp_ct_entry *f, *e;
 	struct tp_ct_key orig;
 	__u16 in_zone = tailnet_zone(st, r->in_ifindex);
+	bool reply;
 
-	if (!frag_track(r)) {
+	/* "a first fragment's record is written after the path check" */
+	if (p->frag != FRAG_FIRST && !frag_track(r)) {
 		if (in_zone && in_zone != p->t.zone) {
 			explain(st, "later fragment without record from zone %u", in_zone);
 			return drop_report(r, TP_DROP_ZONE);
@@ -2321,17 +2323,22 @@ static int to_tailnet_flow(struct ref_run *r)
 	 * accounted at that interface's ingress.
 	 */
 	f = is_echo_request(p) ? NULL : ct_reply(st, &p->t, r->now, &orig);
-	if (f && !(f->flags & TP_CT_F_EGRESS) && orig.zone == p->t.zone &&
-	    in_zone == f->out_zone) {
-		/* "came in through an uplink: only if its source is routed there" */
-		if (!in_zone && egress_origin(r) == TP_CT_F_UPLINK &&
-		    route_ifindex(st, p->v6, &p->t.daddr, &p->t.saddr) != r->in_ifindex) {
-			explain(st, "reply through uplink %u, its source is not routed there",
-				r->in_ifindex);
-			return drop_report(r, TP_DROP_REVERSE_PATH);
-		}
-		return flow_reply(r, &orig, f, !in_zone);
+	reply = f && !(f->flags & TP_CT_F_EGRESS) && orig.zone == p->t.zone &&
+		in_zone == f->out_zone;
+	/* "came in through an uplink: only if its source is routed there" */
+	if (reply && !in_zone && egress_origin(r) == TP_CT_F_UPLINK &&
+	    route_ifindex(st, p->v6, &p->t.daddr, &p->t.saddr) != r->in_ifindex) {
+		explain(st, "reply through uplink %u, its source is not routed there",
+			r->in_ifindex);
+		return drop_report(r, TP_DROP_REVERSE_PATH);
 	}
+	/* "recorded only when its source is routed where it came from" */
+	if (p->frag == FRAG_FIRST &&
+	    (reply || egress_origin(r) != TP_CT_F_UPLINK ||
+	     route_ifindex(st, p->v6, &p->t.daddr, &p->t.saddr) == r->in_ifindex))
+		frag_track(r);
+	if (reply)
+		return flow_reply(r, &orig, f, !in_zone);
 	if (in_zone)
 		return to_tailnet_forwarded(r, in_zone);
 

@@ -952,6 +952,164 @@ static void test_holds_revoked_both_ways(void **state)
 	assert_int_equal(th_stat(h, TP_STAT_SNAT), 1);
 }
 
+/* ---- reverse path of SNAT replies (review of fff872d) -------------------- */
+
+/*
+ * A node with two uplinks (the test's far end tpup1 described as the
+ * second; the backends are routed through tpup0).  fff872d made a reply
+ * of a flow from the tailnet that comes in through an uplink pass only
+ * if the FIB sends the flow's packets out through that uplink, but only
+ * in tp_to_tailnet: SNAT replies are restored by tp_from_uplink and
+ * passed by tp_to_tailnet on its tc_index mark, so they never met the
+ * check.  A host on the other uplink's segment who guesses the SNAT port
+ * (one of the range: 4001 tries for the default range, fewer for UDP
+ * where one datagram per port suffices) injects into the flow (a DNS
+ * answer, a RST), and ICMP errors about the flow's packets (a forged
+ * fragmentation-needed with a tiny MTU) reach the client restored.  Now
+ * tp_from_uplink asks the FIB as tp_snat_route() did for the flow's
+ * packets (node:port -> backend, from the flow's tailnet interface) and
+ * drops what came in elsewhere (TP_DROP_REVERSE_PATH).
+ */
+static void test_fault_snat_reply_wrong_uplink(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, UDP);
+	struct tp_iface up2 = { .flags = TP_IFACE_F_UPLINK };
+	struct pkt_spec r, sp;
+	struct pkt in, inner, out;
+	__u32 other;
+	__u16 port;
+
+	REQUIRE_BPF();
+	snat_env(h, PORT_LO, PORT_HI, 0);
+	other = th_uplink_peer();
+	assert_int_equal(bpf_map_update_elem(h->maps.ifaces, &other, &up2, BPF_ANY), 0);
+	snat_service(h, VIP4, UDP, BE4[0]);
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &out),
+			 REDIRECT);
+	port = snat_port_of(h, &k);
+
+	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
+	r.l2 = 1;
+	pt_build(&r, &in);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, other, &in, &out), DROP);
+	pt_build(FLOWP(SNAT4, port, BE4[0], BE_PORT, UDP, 0), &inner);
+	sp = (struct pkt_spec){ .l2 = 1, .family = AF_INET, .saddr = ROUTER4, .daddr = SNAT4,
+				.proto = ICMP, .icmp_type = 3, .icmp_code = 4, .icmp_info = 68,
+				.inner = &inner, .inner_len = inner.len };
+	pt_build(&sp, &in);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, other, &in, &out), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 2);
+	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_OPEN);
+
+	/* the same through the uplink the backend is routed to: the flow's */
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), REDIRECT);
+	assert_int_equal(uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), &out),
+			 REDIRECT);
+	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 2);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_REPLIED);
+	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 2);
+}
+
+/*
+ * Send frame @in into the far end of the test uplink with an 802.1Q tag
+ * of VLAN @vid inserted (@vid < 0: untagged); what comes out of tptun0
+ * with @want's addresses is read into @buf (its length, or -1).
+ */
+static ssize_t through_uplink_tagged(struct th *h, const struct pkt *in, int vid,
+				     const struct pkt *want, uint8_t *buf, size_t cap)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET };
+	static uint8_t frame[PKT_MAX + 4];
+	size_t len = 0;
+	int sock;
+	ssize_t n;
+
+	memcpy(frame, (uint8_t[6])TH_UPLINK_MAC, 6);
+	memcpy(frame + 6, (uint8_t[6])TH_UPLINK_GW_MAC, 6);
+	len = 12;
+	if (vid >= 0) {
+		frame[len++] = 0x81;
+		frame[len++] = 0x00;
+		frame[len++] = vid >> 8;
+		frame[len++] = vid & 0xff;
+	}
+	memcpy(frame + len, in->data + 12, in->len - 12);
+	len += in->len - 12;
+	sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	assert_true(sock >= 0);
+	sll.sll_protocol = htons(ETH_P_ALL);
+	sll.sll_ifindex = th_uplink_peer();
+	assert_int_equal(bind(sock, (struct sockaddr *)&sll, sizeof(sll)), 0);
+	assert_int_equal(sendto(sock, frame, len, 0, (struct sockaddr *)&sll, sizeof(sll)),
+			 (ssize_t)len);
+	n = read_match(th_tun_file(), buf, cap, want->data);
+	close(sock);
+	(void)h;
+	return n;
+}
+
+/*
+ * An uplink that is a VLAN trunk: the kernel takes an 802.1Q tag out of
+ * the frame (skb_vlan_untag(), or the NIC does) before TC ingress, so
+ * tp_from_uplink on the trunk's device saw every VLAN's frames as its
+ * own: a SNAT reply forged by a host of any VLAN (a guest or IoT VLAN
+ * trunked to the node, with or without a VLAN device for it here) was
+ * restored and redirected to the tailnet, before the kernel would have
+ * handed it to the VLAN's device or dropped it (no such device).  And
+ * the tag stayed in the skb: redirected to an L3 device it was written
+ * into the packet (tun_put_user() puts it at byte 12, a device without
+ * VLAN offload pushes it in), so even a priority-tagged (VLAN 0) reply,
+ * which the kernel takes as untagged, reached the client mangled.  Now
+ * a frame tagged with a VLAN id is not the uplink's (it passes,
+ * untouched, to the kernel) and a VLAN 0 tag is taken off before the
+ * redirect.
+ */
+static void test_fault_snat_reply_vlan_tagged(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, UDP);
+	static uint8_t buf[PKT_MAX];
+	struct pkt_spec r;
+	struct pkt in, out, want;
+	__u64 restored;
+	ssize_t n[3];
+	__u16 port;
+
+	REQUIRE_BPF();
+	snat_env(h, PORT_LO, PORT_HI, 0);
+	snat_service(h, VIP4, UDP, BE4[0]);
+	th_set_clock(h, 0); /* real time: the kernel's packets */
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &out),
+			 REDIRECT);
+	port = snat_port_of(h, &k);
+	assert_int_equal(pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
+				      bpf_program__fd(h->skel->progs.tp_to_tailnet)), 0);
+	assert_int_equal(pt_tc_attach(up_ifindex, BPF_TC_INGRESS,
+				      bpf_program__fd(h->skel->progs.tp_from_uplink)), 0);
+	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
+	r.l2 = 1;
+	pt_build(&r, &in);
+	r = pt_flow(VIP4, VPORT, CLIENT4, CPORT, UDP, 0);
+	r.ttl = 63;
+	pt_build(&r, &want);
+	n[0] = through_uplink_tagged(h, &in, 100, &want, buf, sizeof(buf));
+	restored = th_stat(h, TP_STAT_REVSNAT);
+	n[1] = through_uplink_tagged(h, &in, 0, &want, buf, sizeof(buf));
+	n[2] = through_uplink_tagged(h, &in, -1, &want, buf, sizeof(buf));
+	pt_tc_detach_all(h->l3_ifindex);
+	pt_tc_detach_all(up_ifindex);
+	print_message("VLAN 100: restored %llu; to the tailnet: VLAN 0 %zd, untagged %zd bytes\n",
+		      (unsigned long long)restored, n[1], n[2]);
+	if (restored)
+		fail_msg("a SNAT reply from VLAN 100 of the uplink was restored");
+	assert_int_equal(n[0], -1);
+	assert_int_equal(n[1], (ssize_t)want.len); /* not mangled: read_match() */
+	assert_int_equal(n[2], (ssize_t)want.len);
+	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -974,6 +1132,8 @@ int main(void)
 		/* real devices last: they add routes to the test namespace */
 		T(test_fault_tc_index_forged_on_uplink),
 		T(test_fault_tc_index_forged_from_pod),
+		T(test_fault_snat_reply_wrong_uplink),
+		T(test_fault_snat_reply_vlan_tagged),
 #undef T
 	};
 

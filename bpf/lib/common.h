@@ -52,6 +52,8 @@
 #define AF_INET	 2
 #define AF_INET6 10
 
+#define TP_VLAN_VID_MASK 0x0fff /* of an 802.1Q tag's TCI */
+
 #define ENOENT 2 /* errno of a lookup or delete that finds no key */
 #define EEXIST 17 /* errno of a BPF_NOEXIST update that finds the key */
 

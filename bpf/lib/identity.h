@@ -40,29 +40,37 @@ static __always_inline __u16 tp_zone_of_ifindex(__u32 ifindex)
 }
 
 /**
- * tp_route_ifindex() - the interface a packet from @saddr to @daddr would
- * be forwarded through.
- * @skb:   the packet (its interface is the lookup's input interface).
+ * tp_fib_ifindex() - the interface a packet from @saddr:@sport to
+ * @daddr:@dport arriving on @in would be forwarded through.
+ * @skb:   the packet (only its namespace counts).
+ * @in:    the input interface of the lookup.
  * @ipv6:  the family.
  * @proto: the IP protocol.
+ * @sport: source port (TCP, UDP; 0 otherwise), network order.
+ * @dport: destination port, likewise.
  * @saddr: source address.
  * @daddr: destination address.
  * @fib:   scratch space.
  *
  * A FIB lookup as the forwarding path would make it (policy routing
- * included, so tailscaled's table 52 counts).  Destinations that are not
- * forwarded (local, unroutable, forwarding disabled) give 0.
+ * included, so tailscaled's table 52 counts, and so do rules with port
+ * selectors when the ports are given).  Destinations that are not
+ * forwarded (local, unroutable, blackhole, forwarding disabled on @in)
+ * give 0.
  */
-static __always_inline __u32 tp_route_ifindex(struct __sk_buff *skb, bool ipv6,
-					      __u8 proto, const struct tp_addr *saddr,
-					      const struct tp_addr *daddr,
-					      struct bpf_fib_lookup *fib)
+static __always_inline __u32 tp_fib_ifindex(struct __sk_buff *skb, __u32 in, bool ipv6,
+					    __u8 proto, __be16 sport, __be16 dport,
+					    const struct tp_addr *saddr,
+					    const struct tp_addr *daddr,
+					    struct bpf_fib_lookup *fib)
 {
 	long ret;
 
 	__builtin_memset(fib, 0, sizeof(*fib));
-	fib->ifindex = skb->ifindex;
+	fib->ifindex = in;
 	fib->l4_protocol = proto;
+	fib->sport = sport;
+	fib->dport = dport;
 	if (ipv6) {
 		fib->family = AF_INET6;
 		__builtin_memcpy(fib->ipv6_src, saddr->w, 16);
@@ -76,6 +84,25 @@ static __always_inline __u32 tp_route_ifindex(struct __sk_buff *skb, bool ipv6,
 	if (ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return 0;
 	return fib->ifindex;
+}
+
+/**
+ * tp_route_ifindex() - the interface a packet from @saddr to @daddr would
+ * be forwarded through: tp_fib_ifindex() on the packet's own interface,
+ * without ports.
+ * @skb:   the packet (its interface is the lookup's input interface).
+ * @ipv6:  the family.
+ * @proto: the IP protocol.
+ * @saddr: source address.
+ * @daddr: destination address.
+ * @fib:   scratch space.
+ */
+static __always_inline __u32 tp_route_ifindex(struct __sk_buff *skb, bool ipv6,
+					      __u8 proto, const struct tp_addr *saddr,
+					      const struct tp_addr *daddr,
+					      struct bpf_fib_lookup *fib)
+{
+	return tp_fib_ifindex(skb, skb->ifindex, ipv6, proto, 0, 0, saddr, daddr, fib);
 }
 
 /* The zone of tp_route_ifindex()'s interface (0: none, or not forwarded). */
