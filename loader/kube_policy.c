@@ -1652,10 +1652,17 @@ static int kp_pset_and(struct kp_pset *a, const struct kp_pset *b,
 	return kp_pset_copy(a, tmp);
 }
 
+/* Field by field: struct kp_port has padding, which memcmp() would read. */
 static bool kp_pset_eq(const struct kp_pset *a, const struct kp_pset *b)
 {
-	return a->n == b->n &&
-	       (!a->n || !memcmp(a->v, b->v, a->n * sizeof(*a->v)));
+	size_t i;
+
+	if (a->n != b->n)
+		return false;
+	for (i = 0; i < a->n; i++)
+		if (kp_port_cmp(&a->v[i], &b->v[i]))
+			return false;
+	return true;
 }
 
 static int kp_tuple_cmp(const void *pa, const void *pb)

@@ -883,6 +883,41 @@ static void test_ipblock_union_across_policies(void **state)
 	      1, "[a/v4] tailnet identity 700 of zone 1 is only partly inside");
 }
 
+/*
+ * tests/e2e/test_kube.sh's policy: a WireGuard peer with an IPv4 and an
+ * IPv6 address, both families' blocks in one from[]: allowed, no warning;
+ * the IPv4 block alone allows it nothing (fail closed), with a warning.
+ */
+static void test_ipblock_dual_stack_peer(void **state)
+{
+	struct tin *t = tin_new(16, 0);
+	struct tpd_kube_np_rule *r;
+
+	pod(t, "ns1", "web-a", 400, "app=web", "http:tcp:8080");
+	tn(t, 1, "100.64.0.2/32", 301);
+	tn(t, 1, "fd7a:115c:a1e0::2/128", 301);
+	r = ing(pol(t, "ns1", "web-http", "app=web", ING));
+	from_cidr(r, "100.64.0.0/10", "100.64.9.0/24");
+	from_cidr(r, "fd7a:115c:a1e0::/48", NULL);
+	port(r, IPPROTO_TCP, 0, "http", 0);
+	check(t,
+	      L("any>400 z0 any deny", "301>400 z1 tcp/8080 allow",
+		"cidr:100.64.0.0/10>400 z1 tcp/8080 allow",
+		"cidr:fd7a:115c:a1e0::/48>400 z1 tcp/8080 allow"),
+	      L("z1 100.64.0.0/10 cidr:100.64.0.0/10",
+		"z1 100.64.9.0/24 cidr:100.64.9.0/24",
+		"z1 fd7a:115c:a1e0::/48 cidr:fd7a:115c:a1e0::/48"),
+	      0, NULL);
+	r->n_peers = 1; /* the IPv4 block alone */
+	check(t,
+	      L("any>400 z0 any deny",
+		"cidr:100.64.0.0/10>400 z1 tcp/8080 allow"),
+	      L("z1 100.64.0.0/10 cidr:100.64.0.0/10",
+		"z1 100.64.9.0/24 cidr:100.64.9.0/24"),
+	      1,
+	      "[ns1/web-http] tailnet identity 301 of zone 1 is only partly inside");
+}
+
 /* ::/0 is IPv6 only, though IPv4 lives in the same 128-bit space. */
 static void test_ipblock_v6_all_not_v4(void **state)
 {
@@ -1757,6 +1792,8 @@ int main(void)
 			test_ipblock_prefix_held_by_other_source, teardown),
 		cmocka_unit_test_teardown(test_ipblock_every_zone, teardown),
 		cmocka_unit_test_teardown(test_ipblock_union_across_policies,
+					  teardown),
+		cmocka_unit_test_teardown(test_ipblock_dual_stack_peer,
 					  teardown),
 		cmocka_unit_test_teardown(test_ipblock_v6_all_not_v4, teardown),
 		cmocka_unit_test_teardown(test_ipblock_except_all, teardown),
