@@ -279,6 +279,10 @@ struct tpd_kube_selector {
 /**
  * struct tpd_kube_np_peer - one of from[].
  * @cidr, @has_cidr: ipBlock.cidr.
+ * @cidr_plen:       its prefix length in the 128-bit space (an IPv4 /24 is
+ *                   120), as tp_prefix_parse() gives it; so are
+ *                   @except_plen's.  kube_policy.c refuses an IPv4 prefix
+ *                   under 96 as malformed.
  * @except:          ipBlock.except[].
  * @pods, @namespaces: podSelector, namespaceSelector (@present says given).
  */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * NetworkPolicy -> identity policy rules, for traffic from the tailnet.
+ * NetworkPolicy -> identity policy rules, for traffic from the tailnet
+ * to pods and from this node's pods to the tailnet.
  *
  * A pure function of its input (no maps, no I/O), so that it is tested
  * against a table of policies -> expected rules.  The caller (kube_sync.c)
@@ -40,7 +41,9 @@ struct tpd_kube_pod_ident {
  * @zone:       the zone the rules are for (tpd_kube_cfg.zone; 0: any).
  * @alloc_id:   gives the identity for a name the compiler needs (a CIDR
  *              of an ipBlock: "cidr:100.64.0.0/10"), the same id for the
- *              same name for as long as it is in use; 0 on failure.
+ *              same name for as long as it is in use; 0 on failure.  An
+ *              except prefix is named the same way ("cidr:<prefix>"): the
+ *              map holds one identity per prefix, whatever its role.
  * @ctx:        passed to @alloc_id.
  */
 struct tpd_kube_policy_in {
@@ -64,7 +67,8 @@ struct tpd_kube_policy_in {
  * @idents: identity entries to write for ipBlock CIDRs (and their
  *          except prefixes), in tailnet zones.
  * @warnings: how many policy parts could not be enforced (each logged
- *          through @warn if set); see docs/kubernetes.md.
+ *          through @warn if set); see docs/policy.md, "Kubernetes
+ *          NetworkPolicy".
  */
 struct tpd_kube_policy_out {
 	struct tp_rule *rules;

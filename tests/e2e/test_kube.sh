@@ -546,12 +546,16 @@ socket.create_connection((sys.argv[1], int(sys.argv[2])), 1).close()' "$1" "$2" 
 }
 tcp_blocked() { ! tcp_open "$@"; }
 
+# Both families' blocks: the client's peer is one identity ("laptop") with
+# 100.64.0.2 and fd7a:115c:a1e0::2, and rules are per identity, so an
+# IPv4 block alone allows it nothing (docs/policy.md, ipBlock peers).
 netpol_obj() { # NAME PORT (a number, or a name in quotes)
 	cat <<JSON
 {"kind":"NetworkPolicy","apiVersion":"networking.k8s.io/v1",
  "metadata":{"name":"$1","namespace":"$KNS"},
  "spec":{"podSelector":{"matchLabels":{"app":"web"}},"policyTypes":["Ingress"],
-   "ingress":[{"from":[{"ipBlock":{"cidr":"100.64.0.0/10","except":["100.64.9.0/24"]}}],
+   "ingress":[{"from":[{"ipBlock":{"cidr":"100.64.0.0/10","except":["100.64.9.0/24"]}},
+                       {"ipBlock":{"cidr":"fd7a:115c:a1e0::/48"}}],
                "ports":[{"protocol":"TCP","port":$2}]}]}}
 JSON
 }
