@@ -206,7 +206,7 @@ struct kp {
 	KP_VEC(struct kp_zone) zones;
 	KP_VEC(struct kp_block_prefix) pfx;
 
-	struct kp_picks dst, srcp;
+	struct kp_picks dst;
 	KP_VEC(struct kp_src) src;
 	KP_VEC(struct kp_block) blocks; /* the ipBlocks of one ingress rule */
 	KP_VEC(struct kp_prefix) ex;	/* their excepts */
@@ -323,11 +323,6 @@ bool tpd_kube_selector_match(const struct tpd_kube_selector *sel,
 		if (!kp_expr_match(&sel->exprs[i], labels, n))
 			return false;
 	return true;
-}
-
-static bool kp_selector_empty(const struct tpd_kube_selector *sel)
-{
-	return !sel->n_match && !sel->n_exprs;
 }
 
 /* Operators come from an enum the decoder fills: anything else is bad input. */
@@ -556,45 +551,6 @@ static int kp_pick_targets(struct kp *k, const struct tpd_kube_object *pol)
 	if (!kp_selector_valid(sel))
 		sel = &all;
 	return kp_pick_run(k, run, sel, &k->dst, "podSelector");
-}
-
-/* Does @sel select namespace @run?  One without its object: only an empty one. */
-static bool kp_ns_selected(const struct kp_ns_run *run,
-			   const struct tpd_kube_selector *sel)
-{
-	if (!run->obj)
-		return kp_selector_empty(sel);
-	return tpd_kube_selector_match(sel, run->obj->meta.labels,
-				       run->obj->meta.n_labels);
-}
-
-/* A from[] peer with podSelector and/or namespaceSelector: its pods. */
-static int kp_pick_peer_pods(struct kp *k, const struct tpd_kube_object *pol,
-			     const struct tpd_kube_np_peer *peer)
-{
-	static const struct tpd_kube_selector all = { .present = true };
-	const struct tpd_kube_selector *pods =
-		peer->pods.present ? &peer->pods : &all;
-	const struct kp_ns_run *run;
-	size_t i;
-	int err;
-
-	kp_picks_reset(&k->srcp);
-	if (!peer->namespaces.present) {
-		run = kp_find_run(k, kp_str(pol->meta.ns));
-		return run ? kp_pick_run(k, run, pods, &k->srcp,
-					 "from podSelector")
-			   : 0;
-	}
-	for (i = 0; i < k->runs.n; i++) {
-		run = &k->runs.v[i];
-		if (!kp_ns_selected(run, &peer->namespaces))
-			continue;
-		err = kp_pick_run(k, run, pods, &k->srcp, "from podSelector");
-		if (err)
-			return err;
-	}
-	return 0;
 }
 
 /* ---- prefixes and zones ---------------------------------------------------------- */
@@ -1141,16 +1097,19 @@ static int kp_block_touches(struct kp *k)
 
 /*
  * The identities one peer of a rule names (sources of an ingress rule,
- * destinations of an egress rule).  Pods are never a tailnet destination
- * (the destination's identity comes from the tailnet zone), so an egress
- * rule's pod peers give no rule: the cluster's CNI enforces those.
+ * destinations of an egress rule).  Only ipBlocks give any: a packet from
+ * or to the tailnet has a tailnet zone's identity on that side (the peer
+ * sources write those), never a pod's, so a rule naming a pod identity
+ * there could not match.  Pod and namespace selector peers are checked
+ * and then give nothing (traffic between pods is the cluster CNI's to
+ * enforce); written out they were (pod identities) x (selected
+ * identities) x (ports) rules, 86% of 1,000 policies' rules and more than
+ * tp_rules holds.
  */
 static int kp_peer_sources(struct kp *k, const struct tpd_kube_object *pol,
 			   const struct tpd_kube_np_peer *peer, bool egress)
 {
 	const char *what = egress ? "to[]" : "from[]";
-	size_t i;
-	int err;
 
 	if (peer->has_cidr) {
 		if (peer->pods.present || peer->namespaces.present) {
@@ -1172,12 +1131,7 @@ static int kp_peer_sources(struct kp *k, const struct tpd_kube_object *pol,
 			what);
 		return 0;
 	}
-	if (egress)
-		return 0;
-	err = kp_pick_peer_pods(k, pol, peer);
-	for (i = 0; i < k->srcp.sel.n && !err; i++)
-		err = kp_add_src(k, k->srcp.sel.v[i].id, k->in->zone);
-	return err;
+	return 0;
 }
 
 static int kp_src_cmp(const void *pa, const void *pb)
@@ -2013,8 +1967,6 @@ static void kp_free(struct kp *k)
 	free(k->pfx.v);
 	free(k->dst.sel.v);
 	free(k->dst.picked.v);
-	free(k->srcp.sel.v);
-	free(k->srcp.picked.v);
 	free(k->src.v);
 	free(k->blocks.v);
 	free(k->ex.v);
