@@ -342,12 +342,16 @@ static int ks_be_cmp(const void *a, const void *b)
 		       ?: (int)x->port - (int)y->port;
 }
 
-/* The backends of frontend @fe (VIP family, service port @sp) from the slices. */
+/*
+ * The backends of frontend @fe (VIP family, service port @sp) from the
+ * slices; @local_only: this node's endpoints only (the traffic policy of
+ * the frontend's kind is Local: nothing is sent to another node, so
+ * nothing is source-translated and the client's address is kept).
+ */
 static int ks_fe_backends(const struct tpd_kube_sync *s, struct ks_fe *fe,
-			  const struct tpd_kube_object *svc,
 			  const struct tpd_kube_svc_port *sp,
 			  const struct tpd_kube_object *const *slices,
-			  size_t n_slices, unsigned int *capped)
+			  size_t n_slices, bool local_only, unsigned int *capped)
 {
 	enum tpd_kube_addr_type fam = tp_addr_is_v4(&fe->key.vip)
 					      ? TPD_KUBE_ADDR_IPV4
@@ -379,7 +383,7 @@ static int ks_fe_backends(const struct tpd_kube_sync *s, struct ks_fe *fe,
 
 			if (state < 0)
 				continue;
-			if (svc->svc.internal_local &&
+			if (local_only &&
 			    (!ep->node_name || strcmp(ep->node_name, s->node)))
 				continue;
 			for (k = 0; k < ep->n_addrs; k++) {
@@ -436,9 +440,11 @@ static int ks_svc_desired(const struct tpd_kube_sync *s, const char *key,
 		return -ENOMEM;
 	slices = tpd_kube_store_slices(s->store, key, &n_slices);
 	for (v = 0; v < n_vips; v++) {
-		vip = v < o->svc.n_cluster_ips
-			      ? &o->svc.cluster_ips[v]
-			      : &o->svc.lb_ips[v - o->svc.n_cluster_ips];
+		/* ClusterIPs: internalTrafficPolicy; LB IPs: externalTrafficPolicy */
+		bool lb = v >= o->svc.n_cluster_ips;
+		bool local_only = lb ? o->svc.external_local : o->svc.internal_local;
+
+		vip = lb ? &o->svc.lb_ips[v - o->svc.n_cluster_ips] : &o->svc.cluster_ips[v];
 		for (p = 0; p < o->svc.n_ports; p++) {
 			const struct tpd_kube_svc_port *sp = &o->svc.ports[p];
 
@@ -458,8 +464,8 @@ static int ks_svc_desired(const struct tpd_kube_sync *s, const char *key,
 				fe->spec.affinity_timeout =
 					o->svc.affinity_timeout;
 			}
-			err = ks_fe_backends(s, fe, o, sp, slices, n_slices,
-					     capped);
+			err = ks_fe_backends(s, fe, sp, slices, n_slices,
+					     local_only, capped);
 			if (err)
 				return err;
 			w->n_fe++;

@@ -598,6 +598,35 @@ static void test_internal_local(void **state)
 	ks_free(&k);
 }
 
+/*
+ * externalTrafficPolicy Local: the LoadBalancer IPs get this node's
+ * endpoints only (nothing leaves the node: no SNAT, the client's address
+ * is kept); the ClusterIP, under internalTrafficPolicy Cluster, all.
+ */
+static void test_external_local(void **state)
+{
+	struct th *h = *state;
+	struct tpd_kube_object *o;
+	struct ks k = { .cfg = { .node_name = NODE, .expose_lb_ips = true } };
+
+	REQUIRE_BPF();
+	ks_open(&k, h);
+	o = svc_new("ns1", "ext", "198.19.0.41", ":80/tcp");
+	o->svc.type = TPD_KUBE_SVC_LOADBALANCER;
+	o->svc.lb_ips = addrs("203.0.113.9", &o->svc.n_lb_ips);
+	o->svc.external_local = true;
+	put(&k, o);
+	put(&k, slice_new("ns1", "ext-1", "ext", V4, ":8080/tcp",
+			  "198.18.1.1@" NODE ",198.18.1.2@node-b"));
+	synced(&k);
+	run(&k);
+	assert_string_equal(frontend(h, "203.0.113.9:80/tcp"),
+			    "kubernetes zone 0 : 198.18.1.1:8080 active");
+	assert_string_equal(frontend(h, "198.19.0.41:80/tcp"),
+			    "kubernetes zone 0 : 198.18.1.1:8080 active, 198.18.1.2:8080 active");
+	ks_free(&k);
+}
+
 /* A Service deleted, and a re-list that no longer has one. */
 static void test_delete_and_relist(void **state)
 {
@@ -1431,6 +1460,7 @@ int main(void)
 		T(test_skipped),
 		T(test_expose_affinity_lb),
 		T(test_internal_local),
+		T(test_external_local),
 		T(test_delete_and_relist),
 		T(test_restart_writes_nothing),
 		T(test_switch_off),
