@@ -29,6 +29,33 @@ run() { printf '%s$ %s%s\n' "$bold" "$*" "$plain"; "$@"; }
 # tpctl runs on the node, where the interfaces it names are
 tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
 
+REMOTE_VIP=198.19.0.20
+STATIC_TN=100.64.0.13
+
+# What the demo adds to the sandbox's configuration (env_config): the
+# uplink with SNAT, the remote backend's service and identity, pod3's own
+# tailnet address, masquerade on the WireGuard interface, and the rules.
+demo_config() {
+	python3 - "$1" "$P-u" "$WG_NODE" "$REMOTE_VIP" "$STATIC_TN" <<'PY'
+import json, sys
+path, uplink, wg, vip, tn = sys.argv[1:]
+c = json.load(open(path))
+for i in c["interfaces"]:
+    if i["name"] == wg:
+        i["masquerade"] = True
+c["interfaces"].append({"name": uplink, "kind": "uplink"})
+c["snat"] = "auto"
+c["identities"].append({"cidr": "198.18.2.0/24", "id": 302, "name": "remote"})
+c["services"].append({"frontend": vip + ":80/tcp", "backends": [{"addr": "198.18.2.2:8080"}]})
+c["static_nat"] = [{"tailnet": tn, "inner": "198.18.1.3"}]
+c["policies"] += [
+    {"from": "laptop", "to": "remote", "proto": "tcp", "port": "8080", "verdict": "allow"},
+    {"from": "web", "to": "laptop", "proto": "tcp", "port": "7070", "verdict": "allow"},
+]
+json.dump(c, open(path, "w"), indent=2)
+PY
+}
+
 cleanup() {
 	local rc=$?
 	if [ "$KEEP" = 1 ] && [ "$rc" = 0 ]; then
@@ -72,13 +99,25 @@ step "Building the sandbox"
 say "client namespace $P-client with wg0 (wireguard-go), 100.64.0.2"
 say "node namespace $P-node with tailscale0 (wireguard-go), 100.64.0.1"
 say "three pods behind the node, 198.18.1.1-3, serving HTTP on :8080"
+say "a remote node behind the node's uplink $P-u (198.18.2.1): 198.18.2.2 serves :8080,"
+say "        and has no route back to the tailnet"
 env_up
+env_remote
 env_config "$ENV_DIR/tailplaned.json" deny
+demo_config "$ENV_DIR/tailplaned.json"
+# the client's peer for the node also carries pod3's own tailnet address
+ns "$P-client" wg set "$WG_CLIENT" peer "$NODE_PUB" allowed-ips \
+	100.64.0.1/32,$STATIC_TN/32,198.18.1.0/24,198.19.0.0/16,fd7a:115c:a1e0::1/128,fd00:198:18:1::/64,fd00:198:19::/64
+ns "$P-client" ip route add "$STATIC_TN/32" dev "$WG_CLIENT"
+env_bg "$P-client" "$ENV_DIR/whoami.log" "$BUILD/tools/tp-echo" --whoami 7070 --name client
 
 step "Starting tailplaned on the node"
 say "config: ClusterIP 198.19.0.10:80/tcp -> the three pods :8080 (Maglev),"
 say "        the client's WireGuard key is identity 'laptop', the pods are 'web',"
 say "        default deny; allow laptop -> web tcp/8080"
+say "        ClusterIP $REMOTE_VIP:80/tcp -> the remote node's 198.18.2.2:8080, \"snat\": \"auto\""
+say "        pod3 has its own tailnet address $STATIC_TN (static 1:1 NAT)"
+say "        \"masquerade\": true on the node's WireGuard interface; allow web -> laptop tcp/7070"
 env_bg "$P-node" "$ENV_DIR/tailplaned.log" "$BUILD/tailplaned" \
 	--config "$ENV_DIR/tailplaned.json"
 TPD_PID=$ENV_LAST_PID
@@ -119,5 +158,31 @@ run tpctl conntrack list
 step "Counters"
 run tpctl stats
 
+step "An off-node backend: SNAT through the uplink"
+say "the node rewrites the flow's source to its uplink address and a port of 61000-65000;"
+say "tp_from_uplink (TC ingress of $P-u) restores the replies and sends them into the tunnel"
+for _ in 1 2; do
+	printf '   %s curl http://%s/  ->  ' "$P-client" "$REMOTE_VIP"
+	ns "$P-client" curl -s -m 3 "http://$REMOTE_VIP/"
+done
+say "tpctl conntrack list (the SNAT column: the node's address and port the backend saw):"
+tpctl conntrack list | grep -E "SNAT|198\.18\.2\.2" | sed 's/^/   /'
+
+step "A pod with its own tailnet address: static 1:1 NAT"
+say "packets to $STATIC_TN are rewritten to pod3 (198.18.1.3) as they arrive; pod3's own"
+say "packets to the tailnet leave as $STATIC_TN; policy sees pod3's identity both ways"
+printf '   %s curl http://%s:8080/  ->  ' "$P-client" "$STATIC_TN"
+ns "$P-client" curl -s -m 3 "http://$STATIC_TN:8080/"
+run tpctl nat static list
+
+step "Masquerade: a pod reaches a tailnet device"
+say "pod1 (198.18.1.1) opens a connection to the client 100.64.0.2:7070; its source"
+say "becomes the node's tailnet address and a port of the SNAT range (a tailnet peer"
+say "without routes to the pod network accepts only that from the node)"
+printf '   %s -> 100.64.0.2:7070  ->  ' "$P-pod1"
+ns "$P-pod1" bash -c 'exec 3<>/dev/tcp/100.64.0.2/7070 && head -n 1 <&3'
+
 step "Done"
-say "the ClusterIP answered from the pods, the denied port was dropped and reported"
+say "the ClusterIP answered from the pods, the denied port was dropped and reported;"
+say "the off-node backend answered through SNAT, pod3 through its own tailnet address,"
+say "and pod1 reached the tailnet client as the node"

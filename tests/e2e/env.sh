@@ -118,6 +118,32 @@ env_wireguard() {
 	ns "$P-node" ip -6 route add fd7a:115c:a1e0::2/128 dev "$WG_NODE"
 }
 
+# A remote node behind an uplink veth of the node ($P-u, with the node's
+# uplink addresses; $P-r in $P-remote) serving tp-echo's HTTP 8080, TCP
+# 9000 and UDP 9001 as "remote", with no route back to the tailnet: only
+# SNAT (the node's source, restored by tp_from_uplink) brings its replies
+# home.
+ENV_UPLINK4=198.18.2.1
+ENV_UPLINK6=fd00:198:18:2::1
+ENV_REMOTE4=198.18.2.2
+ENV_REMOTE6=fd00:198:18:2::2
+
+env_remote() {
+	env_netns "$P-remote"
+	ip link add "$P-u" type veth peer name "$P-r"
+	ip link set "$P-u" netns "$P-node"
+	ip link set "$P-r" netns "$P-remote"
+	ns "$P-node" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	ns "$P-node" ip addr add "$ENV_UPLINK4/24" dev "$P-u"
+	ns "$P-node" ip -6 addr add "$ENV_UPLINK6/64" dev "$P-u" nodad
+	ns "$P-node" ip link set "$P-u" up
+	ns "$P-remote" ip addr add "$ENV_REMOTE4/24" dev "$P-r"
+	ns "$P-remote" ip -6 addr add "$ENV_REMOTE6/64" dev "$P-r" nodad
+	ns "$P-remote" ip link set "$P-r" up
+	env_bg "$P-remote" "$ENV_DIR/backend.log" "$BUILD/tools/tp-echo" \
+		--http 8080 --tcp 9000 --udp 9001 --name remote
+}
+
 env_pods() {
 	local i
 	ns "$P-node" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1

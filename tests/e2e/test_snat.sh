@@ -34,10 +34,11 @@ PIN_ROOT=/sys/fs/bpf/tp-snat-$$
 TPD_PID=
 VIP4=198.19.0.20
 VIP6=fd00:198:19::14
-SNAT4=198.18.2.1
-SNAT6=fd00:198:18:2::1
-BACKEND4=198.18.2.2
-BACKEND6=fd00:198:18:2::2
+# env.sh's env_remote: the node's uplink address and the remote backend
+SNAT4=$ENV_UPLINK4
+SNAT6=$ENV_UPLINK6
+BACKEND4=$ENV_REMOTE4
+BACKEND6=$ENV_REMOTE6
 
 fail() { echo "   FAIL: $*"; return 1; }
 tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
@@ -62,24 +63,6 @@ tpd_stop() { # tpd_stop [SIGNAL]
 	kill "-${1:-TERM}" "$TPD_PID" 2>/dev/null
 	wait "$TPD_PID" 2>/dev/null
 	TPD_PID=
-}
-
-# The remote node: an uplink veth from the node, the backend behind it,
-# and nothing that leads back to the tailnet.
-env_remote() {
-	env_netns "$P-remote"
-	ip link add "$P-u" type veth peer name "$P-r"
-	ip link set "$P-u" netns "$P-node"
-	ip link set "$P-r" netns "$P-remote"
-	ns "$P-node" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-	ns "$P-node" ip addr add "$SNAT4/24" dev "$P-u"
-	ns "$P-node" ip -6 addr add "$SNAT6/64" dev "$P-u" nodad
-	ns "$P-node" ip link set "$P-u" up
-	remote ip addr add "$BACKEND4/24" dev "$P-r"
-	remote ip -6 addr add "$BACKEND6/64" dev "$P-r" nodad
-	remote ip link set "$P-r" up
-	env_bg "$P-remote" "$ENV_DIR/backend.log" "$BUILD/tools/tp-echo" \
-		--http 8080 --tcp 9000 --udp 9001 --name remote
 }
 
 snat_config() {

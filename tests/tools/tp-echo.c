@@ -4,7 +4,9 @@
  * IPv4 and IPv6 (dual-stack sockets):
  *   --http PORT  answers any request with "hello from NAME\n" and closes;
  *   --tcp PORT   echoes every byte back on long-lived connections;
- *   --udp PORT   echoes every datagram back.
+ *   --udp PORT   echoes every datagram back;
+ *   --whoami PORT  tells each TCP connection "NAME sees you as ADDR\n"
+ *                and closes (the source a masquerade or NAT gave it).
  * Runs in the foreground until SIGTERM/SIGINT.
  */
 #include <arpa/inet.h>
@@ -48,9 +50,24 @@ static int listen_on(int type, int port)
 	return fd;
 }
 
+/* Tell @fd where it comes from: "NAME sees you as ADDR\n". */
+static void whoami(int fd, const char *name, const struct sockaddr_in6 *peer)
+{
+	char addr[INET6_ADDRSTRLEN] = "?", line[INET6_ADDRSTRLEN + 64];
+
+	if (IN6_IS_ADDR_V4MAPPED(&peer->sin6_addr))
+		inet_ntop(AF_INET, &peer->sin6_addr.s6_addr[12], addr, sizeof(addr));
+	else
+		inet_ntop(AF_INET6, &peer->sin6_addr, addr, sizeof(addr));
+	snprintf(line, sizeof(line), "%s sees you as %s\n", name, addr);
+	if (write(fd, line, strlen(line)) < 0)
+		return;
+}
+
 struct slot {
 	int fd;
-	int kind; /* 0 http listener, 1 tcp listener, 2 udp, 3 http conn, 4 tcp conn */
+	int kind; /* 0 http listener, 1 tcp listener, 2 udp, 3 http conn, 4 tcp conn,
+		   * 5 whoami listener */
 };
 
 int main(int argc, char **argv)
@@ -60,6 +77,7 @@ int main(int argc, char **argv)
 		{ "tcp", required_argument, NULL, 't' },
 		{ "udp", required_argument, NULL, 'u' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "whoami", required_argument, NULL, 'w' },
 		{},
 	};
 	struct pollfd pfd[MAX_FDS];
@@ -69,13 +87,13 @@ int main(int argc, char **argv)
 	int n = 0, c, i;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		int kind = c == 'h' ? 0 : c == 't' ? 1 : c == 'u' ? 2 : -1;
+		int kind = c == 'h' ? 0 : c == 't' ? 1 : c == 'u' ? 2 : c == 'w' ? 5 : -1;
 
 		if (c == 'n') {
 			name = optarg;
 			continue;
 		}
-		if (kind < 0)
+		if (kind < 0 || n == MAX_FDS)
 			return 2;
 		slots[n].fd = listen_on(kind == 2 ? SOCK_DGRAM : SOCK_STREAM, atoi(optarg));
 		slots[n].kind = kind;
@@ -136,6 +154,14 @@ int main(int argc, char **argv)
 				if (len <= 0 || write(slots[i].fd, buf, len) != len) {
 					close(slots[i].fd);
 					slots[i--] = slots[--n];
+				}
+				break;
+			case 5:
+				fd = accept4(slots[i].fd, (struct sockaddr *)&peer, &plen,
+					     SOCK_CLOEXEC);
+				if (fd >= 0) {
+					whoami(fd, name, &peer);
+					close(fd);
 				}
 				break;
 			}
