@@ -92,6 +92,7 @@ struct tpd_kube_sync {
 	bool full_done;
 	bool lost_track; /* out of memory on the way: the next run is a full one */
 	struct tpd_kh svcs;	/* "ns/name" -> struct ks_svc */
+	struct tpd_kh fe_holder; /* struct tp_svc_key -> "ns/name" (strdup) */
 	struct tpd_kh pods;	/* "ns/name" -> struct ks_pod (written) */
 	struct tpd_kh ip_owner; /* struct tp_addr -> struct ks_pod */
 	struct tpd_kh idents;	/* name -> struct ks_ident */
@@ -549,9 +550,10 @@ static bool ks_fe_unchanged(const struct tp_svc *svc, const struct ks_fe *fe,
  * source holds it now, 0 when another owner does or it was not written.
  */
 static int ks_fe_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
-		       struct tp_svc_batch *b, const struct ks_fe *fe,
-		       struct tpd_kube_sync_result *res)
+		       struct tp_svc_batch *b, const char *svc_key,
+		       const struct ks_fe *fe, struct tpd_kube_sync_result *res)
 {
+	const char *holder = tpd_kh_get(&s->fe_holder, &fe->key, sizeof(fe->key));
 	char name[TP_SVC_STRLEN], why[256];
 	struct tp_svc svc;
 	int n_old = 0, err;
@@ -559,6 +561,14 @@ static int ks_fe_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
 	size_t i;
 	int j;
 
+	if (holder && strcmp(holder, svc_key)) {
+		/* a shared LoadBalancer IP, or one equal to a ClusterIP */
+		tp_svc_key_format(&fe->key, name, sizeof(name));
+		log_warn("kubernetes service: frontend held by another Service, left to it",
+			 "service", name, "holder", holder, "wanted_by", svc_key);
+		res->conflicts++;
+		return 0;
+	}
 	exists = !bpf_map_lookup_elem(m->services, &fe->key, &svc);
 	if (exists && svc.owner != TP_OWNER_KUBERNETES) {
 		tp_svc_key_format(&fe->key, name, sizeof(name));
@@ -656,6 +666,33 @@ static bool ks_key_in(const struct tp_svc_key *k, const struct ks_fe *fe,
 	return false;
 }
 
+/* Frontend @key is Service @svc_key's (held until it wants it no more). */
+static void ks_fe_hold(struct tpd_kube_sync *s, const struct tp_svc_key *key,
+		       const char *svc_key)
+{
+	const char *holder = tpd_kh_get(&s->fe_holder, key, sizeof(*key));
+	char *dup;
+
+	if (holder)
+		return; /* ks_fe_apply() let it through: it is @svc_key */
+	dup = strdup(svc_key);
+	if (!dup || !tpd_kh_put(&s->fe_holder, key, sizeof(*key), dup)) {
+		free(dup);
+		s->lost_track = true;
+	}
+}
+
+static void ks_fe_unhold(struct tpd_kube_sync *s, const struct tp_svc_key *key,
+			 const char *svc_key)
+{
+	char *holder = tpd_kh_get(&s->fe_holder, key, sizeof(*key));
+
+	if (holder && !strcmp(holder, svc_key)) {
+		tpd_kh_del(&s->fe_holder, key, sizeof(*key), NULL);
+		free(holder);
+	}
+}
+
 /*
  * Apply one Service's wanted frontends: write them, remove those it had
  * and wants no more, and remember what it holds now.
@@ -671,14 +708,19 @@ static void ks_svc_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
 	if (now)
 		now->keys = calloc(w->n_fe + 1, sizeof(*now->keys));
 	for (i = 0; i < w->n_fe; i++) {
-		if (ks_fe_apply(s, m, b, &w->fe[i], res) && now && now->keys) {
+		if (ks_fe_apply(s, m, b, w->key, &w->fe[i], res) && now &&
+		    now->keys) {
+			ks_fe_hold(s, &w->fe[i].key, w->key);
 			now->keys[now->n++] = w->fe[i].key;
 			now->n_be += w->fe[i].n_be;
 		}
 	}
-	for (i = 0; old && i < old->n; i++)
-		if (!ks_key_in(&old->keys[i], w->fe, w->n_fe))
-			ks_fe_delete(s, m, &old->keys[i], res);
+	for (i = 0; old && i < old->n; i++) {
+		if (ks_key_in(&old->keys[i], w->fe, w->n_fe))
+			continue;
+		ks_fe_delete(s, m, &old->keys[i], res);
+		ks_fe_unhold(s, &old->keys[i], w->key);
+	}
 	if (old) {
 		s->st.frontends -= old->n;
 		s->st.backends -= old->n_be;
@@ -798,6 +840,7 @@ static int ks_services(struct tpd_kube_sync *s, const struct tp_maps *m,
 			log_fmt("%d", TP_MAX_SVC_BACKENDS));
 	if (full && !err) {
 		tpd_kh_clear(&s->svcs, ks_svc_free);
+		tpd_kh_clear(&s->fe_holder, free);
 		s->st.frontends = s->st.backends = 0;
 	}
 	for (i = 0; !err && i < n; i++)
@@ -1762,6 +1805,7 @@ void tpd_kube_sync_free(struct tpd_kube_sync *s)
 	if (!s)
 		return;
 	tpd_kh_clear(&s->svcs, ks_svc_free);
+	tpd_kh_clear(&s->fe_holder, free);
 	tpd_kh_clear(&s->ip_owner, NULL);
 	tpd_kh_clear(&s->pods, ks_pod_free);
 	tpd_kh_clear(&s->idents, free);

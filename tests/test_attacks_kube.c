@@ -711,6 +711,129 @@ static void test_slices_hostile(void **state)
 	ks_free(&k);
 }
 
+/* A LoadBalancer Service of @ns/@name with ingress IP @lb. */
+static struct tpd_kube_object *lb_svc(const char *ns, const char *name,
+				      const char *vip, const char *lb)
+{
+	struct tpd_kube_object *o = svc_new(ns, name, vip, "http:80/tcp");
+
+	o->svc.type = TPD_KUBE_SVC_LOADBALANCER;
+	o->svc.lb_ips = addrs(lb, &o->svc.n_lb_ips);
+	return o;
+}
+
+/*
+ * Two Services with one LoadBalancer ingress IP (MetalLB shares IPs, and
+ * the allocator does not keep them unique as it does ClusterIPs; or an
+ * ingress IP equal to another Service's ClusterIP): the second Service
+ * overwrote the first one's frontend with its own backends, and deleting
+ * either removed the frontend the other still wanted.  The first keeps it.
+ */
+static void test_shared_lb_ip(void **state)
+{
+	struct th *h = *state;
+	struct ks k = { .cfg = { .node_name = NODE,
+				 .expose_lb_ips = true,
+				 .tcp_grace = 30 } };
+
+	REQUIRE_BPF();
+	ks_open(&k, h);
+	put(&k, lb_svc("shop", "web", "198.19.0.10", "203.0.113.7"));
+	put(&k, slice_new("shop", "web-1", "web", V4, "http:8080/tcp",
+			  "198.18.1.1"));
+	synced(&k);
+	run(&k);
+	put(&k, lb_svc("evil", "web", "198.19.0.11", "203.0.113.7"));
+	put(&k, slice_new("evil", "web-1", "web", V4, "http:8080/tcp",
+			  "198.18.9.9"));
+	run(&k);
+	/* the first keeps it, as with any other owner */
+	assert_string_equal(frontend(h, "203.0.113.7:80/tcp"),
+			    "kubernetes zone 0 : 198.18.1.1:8080 active");
+	del(&k, TPD_KUBE_SERVICE, "evil", "web");
+	run(&k);
+	assert_string_equal(frontend(h, "203.0.113.7:80/tcp"),
+			    "kubernetes zone 0 : 198.18.1.1:8080 active");
+	ks_free(&k);
+}
+
+/*
+ * One Service object with thousands of ports (the API has no limit but
+ * the object's size, about 40,000 named ports): a frontend and a Maglev
+ * table each, enough to fill tp_services (65,536) and to pin gigabytes of
+ * kernel memory; everyone else's Services then fail to be written.
+ */
+static void test_huge_port_list(void **state)
+{
+	struct th *h = *state;
+	struct tpd_kube_object *o;
+	struct ks k = {};
+	size_t i;
+
+	if (!getenv("TP_FAULT_TESTS")) {
+		print_message("FAULT: no limit on the frontends one Service "
+			      "makes (ports x VIPs)\n");
+		skip();
+	}
+	REQUIRE_BPF();
+	ks_open(&k, h);
+	o = svc_new("evil", "many", "198.19.0.10", "p0:1/tcp");
+	free(o->svc.ports[0].name);
+	free(o->svc.ports);
+	o->svc.ports = calloc(4096, sizeof(*o->svc.ports));
+	assert_non_null(o->svc.ports);
+	for (i = 0; i < 4096; i++) {
+		assert_true(asprintf(&o->svc.ports[i].name, "p%zu", i) > 0);
+		o->svc.ports[i].port = i + 1;
+		o->svc.ports[i].proto = IPPROTO_TCP;
+	}
+	o->svc.n_ports = 4096;
+	put(&k, o);
+	synced(&k);
+	run(&k);
+	/* some bound, well under the map's room, must hold */
+	assert_true(k.res.svc_added <= 1024);
+	ks_free(&k);
+}
+
+/*
+ * A restart (or reload) with another node_name: the pods that were local
+ * are not any more, and their static NAT entries must go; the new node's
+ * come.  Not a fault.
+ */
+static void test_node_name_changes(void **state)
+{
+	struct th *h = *state;
+	struct tpd_kube_object *o;
+	struct ks k = { .cfg = { .node_name = NODE, .zone = TH_ZONE,
+				 .tcp_grace = 30 } };
+
+	REQUIRE_BPF();
+	ks_open(&k, h);
+	o = pod_new("ns1", "a", NODE, "198.18.1.1");
+	o->meta.ann_tailnet_addr = xstrdup("100.100.3.1");
+	put(&k, o);
+	o = pod_new("ns1", "b", "node-b", "198.18.1.2");
+	o->meta.ann_tailnet_addr = xstrdup("100.100.3.2");
+	put(&k, o);
+	synced(&k);
+	run(&k);
+	assert_string_equal(nat_entries(h), "100.100.3.1>198.18.1.1");
+	ks_close(&k);
+	k.cfg.node_name = "node-b";
+	ks_open(&k, h);
+	o = pod_new("ns1", "a", NODE, "198.18.1.1");
+	o->meta.ann_tailnet_addr = xstrdup("100.100.3.1");
+	put(&k, o);
+	o = pod_new("ns1", "b", "node-b", "198.18.1.2");
+	o->meta.ann_tailnet_addr = xstrdup("100.100.3.2");
+	put(&k, o);
+	synced(&k);
+	run(&k);
+	assert_string_equal(nat_entries(h), "100.100.3.2>198.18.1.2");
+	ks_free(&k);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 
 int main(void)
@@ -723,6 +846,9 @@ int main(void)
 		T(test_backend_not_unicast),
 		T(test_backend_is_node),
 		T(test_slices_hostile),
+		T(test_shared_lb_ip),
+		T(test_huge_port_list),
+		T(test_node_name_changes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
