@@ -834,6 +834,43 @@ static void test_node_name_changes(void **state)
 	ks_free(&k);
 }
 
+/*
+ * A Service with many ports and TP_MAX_SVC_BACKENDS endpoints each (1,000
+ * ports in ten slices of 100 is a valid object) goes away: every backend
+ * of every TCP frontend is queued with tpd_purge_add_later(), which looks
+ * for a duplicate by walking the list (and tpd_purge_cancel() walks it
+ * for every backend of every TCP frontend applied, tpd_purge_match() the
+ * UDP targets for every conntrack entry): quadratic, on the main loop,
+ * under the writers' lock.  50,000 targets here; the attack above gives
+ * 256,000.
+ */
+static void test_purge_quadratic(void **state)
+{
+	struct tpd_purge p = { .proto = IPPROTO_TCP };
+	struct tp_backend be = { .port = htons(8080) };
+	struct timespec t0, t1;
+	double sec;
+	__u32 i;
+
+	(void)state;
+	if (!getenv("TP_FAULT_TESTS")) {
+		print_message("FAULT: purge targets are deduplicated and "
+			      "matched by linear walks (quadratic in the "
+			      "backends a delete removes)\n");
+		skip();
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < 50000; i++) {
+		tp_addr_from_v4(&be.addr, htonl(0xc6120000 + i));
+		assert_int_equal(tpd_purge_add_later(&p, i + 1, &be, 100), 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	sec = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	print_message("purge: 50000 targets queued in %.3f s\n", sec);
+	tpd_purge_free(&p);
+	assert_true(sec < 0.1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 
 int main(void)
@@ -849,6 +886,7 @@ int main(void)
 		T(test_shared_lb_ip),
 		T(test_huge_port_list),
 		T(test_node_name_changes),
+		cmocka_unit_test(test_purge_quadratic),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
