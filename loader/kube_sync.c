@@ -1573,8 +1573,9 @@ static int ks_cidr_idents_sync(const struct tp_maps *m,
 			       struct tpd_kube_sync_result *res)
 {
 	struct ks_ident_have *have;
-	size_t n_have, i, j;
-	struct tp_addr masked;
+	struct tp_identity_key k;
+	struct tpd_kh wanted = {};
+	size_t n_have, i;
 	int err;
 
 	err = TP_MAP_COLLECT(m->identity, struct ks_ident_have, key, val, &have,
@@ -1592,29 +1593,33 @@ static int ks_cidr_idents_sync(const struct tp_maps *m,
 		else if (err)
 			ks_error(res, "policy CIDR identity not written: %s",
 				 strerror(-err));
+		/* the keys of what is wanted, to look the map's up in one step */
+		memset(&k, 0, sizeof(k));
+		k.prefixlen = TP_IDENTITY_PLEN(want[i].plen);
+		k.zone = want[i].zone;
+		k.addr = want[i].prefix;
+		tp_addr_mask(&k.addr, want[i].plen);
+		if (!tpd_kh_put(&wanted, &k, sizeof(k), NULL))
+			err = -ENOMEM;
 	}
-	for (i = 0; i < n_have; i++) {
+	for (i = 0; err != -ENOMEM && i < n_have; i++) {
 		if (have[i].val.owner != TP_OWNER_KUBERNETES ||
 		    !have[i].key.zone)
 			continue;
-		for (j = 0; j < n; j++) {
-			masked = want[j].prefix;
-			tp_addr_mask(&masked, want[j].plen);
-			if (want[j].zone == have[i].key.zone &&
-			    TP_IDENTITY_PLEN(want[j].plen) ==
-				    have[i].key.prefixlen &&
-			    !memcmp(&masked, &have[i].key.addr, sizeof(masked)))
-				break;
-		}
-		if (j == n &&
+		memset(&k, 0, sizeof(k));
+		k.prefixlen = have[i].key.prefixlen;
+		k.zone = have[i].key.zone;
+		k.addr = have[i].key.addr;
+		if (!tpd_kh_find(&wanted, &k, sizeof(k)) &&
 		    !tp_identity_del(m, have[i].key.zone, &have[i].key.addr,
 				     have[i].key.prefixlen -
 					     TP_IDENTITY_PLEN(0),
 				     TP_OWNER_KUBERNETES))
 			res->rules_removed++;
 	}
+	tpd_kh_clear(&wanted, NULL);
 	free(have);
-	return 0;
+	return err == -ENOMEM ? err : 0;
 }
 
 /* The tailnet zones' identity entries of other owners, for ipBlock peers. */
