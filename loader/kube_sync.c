@@ -92,9 +92,13 @@ struct tpd_kube_sync {
 	bool full_done;
 	bool lost_track; /* out of memory on the way: the next run is a full one */
 	struct tpd_kh svcs;	/* "ns/name" -> struct ks_svc */
+	struct tpd_kh fe_holder; /* struct tp_svc_key -> "ns/name" (strdup) */
 	struct tpd_kh pods;	/* "ns/name" -> struct ks_pod (written) */
 	struct tpd_kh ip_owner; /* struct tp_addr -> struct ks_pod */
 	struct tpd_kh idents;	/* name -> struct ks_ident */
+	struct tpd_kh retry;	/* "ns/name" of pods that lost an address or NAT */
+	struct tpd_kh freed;	/* addresses given up since the retry */
+	__u32 policy_rev;	/* tp_config.policy_rev after the last run */
 	char **pol_names;	/* names the last policy compile asked for */
 	size_t n_pol_names;
 	bool pol_active; /* the last compile wrote rules or CIDR entries */
@@ -118,6 +122,28 @@ static void ks_error(struct tpd_kube_sync_result *res, const char *fmt, ...)
 		vsnprintf(res->error, sizeof(res->error), fmt, ap);
 		va_end(ap);
 	}
+}
+
+/*
+ * Whether @a may be a host's own address: not unspecified, loopback,
+ * link-local, multicast or (IPv4) broadcast and reserved.
+ */
+static bool ks_addr_unicast(const struct tp_addr *a)
+{
+	const __u8 *b = a->b;
+	int i;
+
+	if (tp_addr_is_v4(a)) {
+		b += 12;
+		return b[0] && b[0] != 127 && b[0] < 224 &&
+		       !(b[0] == 169 && b[1] == 254);
+	}
+	if (b[0] == 0xff || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80))
+		return false;
+	for (i = 0; i < 15; i++)
+		if (b[i])
+			return true;
+	return b[15] > 1; /* :: and ::1 */
 }
 
 /* ---- pod identities ------------------------------------------------------------ */
@@ -388,7 +414,8 @@ static int ks_fe_backends(const struct tpd_kube_sync *s, struct ks_fe *fe,
 				continue;
 			for (k = 0; k < ep->n_addrs; k++) {
 				if (tp_addr_is_v4(&ep->addrs[k]) !=
-				    (fam == TPD_KUBE_ADDR_IPV4))
+					    (fam == TPD_KUBE_ADDR_IPV4) ||
+				    !ks_addr_unicast(&ep->addrs[k]))
 					continue;
 				b = (struct tp_backend_spec){
 					.addr = ep->addrs[k],
@@ -529,9 +556,10 @@ static bool ks_fe_unchanged(const struct tp_svc *svc, const struct ks_fe *fe,
  * source holds it now, 0 when another owner does or it was not written.
  */
 static int ks_fe_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
-		       struct tp_svc_batch *b, const struct ks_fe *fe,
-		       struct tpd_kube_sync_result *res)
+		       struct tp_svc_batch *b, const char *svc_key,
+		       const struct ks_fe *fe, struct tpd_kube_sync_result *res)
 {
+	const char *holder = tpd_kh_get(&s->fe_holder, &fe->key, sizeof(fe->key));
 	char name[TP_SVC_STRLEN], why[256];
 	struct tp_svc svc;
 	int n_old = 0, err;
@@ -539,6 +567,14 @@ static int ks_fe_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
 	size_t i;
 	int j;
 
+	if (holder && strcmp(holder, svc_key)) {
+		/* a shared LoadBalancer IP, or one equal to a ClusterIP */
+		tp_svc_key_format(&fe->key, name, sizeof(name));
+		log_warn("kubernetes service: frontend held by another Service, left to it",
+			 "service", name, "holder", holder, "wanted_by", svc_key);
+		res->conflicts++;
+		return 0;
+	}
 	exists = !bpf_map_lookup_elem(m->services, &fe->key, &svc);
 	if (exists && svc.owner != TP_OWNER_KUBERNETES) {
 		tp_svc_key_format(&fe->key, name, sizeof(name));
@@ -636,6 +672,33 @@ static bool ks_key_in(const struct tp_svc_key *k, const struct ks_fe *fe,
 	return false;
 }
 
+/* Frontend @key is Service @svc_key's (held until it wants it no more). */
+static void ks_fe_hold(struct tpd_kube_sync *s, const struct tp_svc_key *key,
+		       const char *svc_key)
+{
+	const char *holder = tpd_kh_get(&s->fe_holder, key, sizeof(*key));
+	char *dup;
+
+	if (holder)
+		return; /* ks_fe_apply() let it through: it is @svc_key */
+	dup = strdup(svc_key);
+	if (!dup || !tpd_kh_put(&s->fe_holder, key, sizeof(*key), dup)) {
+		free(dup);
+		s->lost_track = true;
+	}
+}
+
+static void ks_fe_unhold(struct tpd_kube_sync *s, const struct tp_svc_key *key,
+			 const char *svc_key)
+{
+	char *holder = tpd_kh_get(&s->fe_holder, key, sizeof(*key));
+
+	if (holder && !strcmp(holder, svc_key)) {
+		tpd_kh_del(&s->fe_holder, key, sizeof(*key), NULL);
+		free(holder);
+	}
+}
+
 /*
  * Apply one Service's wanted frontends: write them, remove those it had
  * and wants no more, and remember what it holds now.
@@ -651,14 +714,19 @@ static void ks_svc_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
 	if (now)
 		now->keys = calloc(w->n_fe + 1, sizeof(*now->keys));
 	for (i = 0; i < w->n_fe; i++) {
-		if (ks_fe_apply(s, m, b, &w->fe[i], res) && now && now->keys) {
+		if (ks_fe_apply(s, m, b, w->key, &w->fe[i], res) && now &&
+		    now->keys) {
+			ks_fe_hold(s, &w->fe[i].key, w->key);
 			now->keys[now->n++] = w->fe[i].key;
 			now->n_be += w->fe[i].n_be;
 		}
 	}
-	for (i = 0; old && i < old->n; i++)
-		if (!ks_key_in(&old->keys[i], w->fe, w->n_fe))
-			ks_fe_delete(s, m, &old->keys[i], res);
+	for (i = 0; old && i < old->n; i++) {
+		if (ks_key_in(&old->keys[i], w->fe, w->n_fe))
+			continue;
+		ks_fe_delete(s, m, &old->keys[i], res);
+		ks_fe_unhold(s, &old->keys[i], w->key);
+	}
 	if (old) {
 		s->st.frontends -= old->n;
 		s->st.backends -= old->n_be;
@@ -778,6 +846,7 @@ static int ks_services(struct tpd_kube_sync *s, const struct tp_maps *m,
 			log_fmt("%d", TP_MAX_SVC_BACKENDS));
 	if (full && !err) {
 		tpd_kh_clear(&s->svcs, ks_svc_free);
+		tpd_kh_clear(&s->fe_holder, free);
 		s->st.frontends = s->st.backends = 0;
 	}
 	for (i = 0; !err && i < n; i++)
@@ -808,6 +877,68 @@ static void ks_pod_free(void *val)
 	free(p->key);
 	free(p->ips);
 	free(p);
+}
+
+/* Pod @key lost an address or its NAT entry to another: tried again when one goes. */
+static void ks_retry_add(struct tpd_kube_sync *s, const char *key)
+{
+	if (!tpd_kh_put(&s->retry, key, strlen(key), NULL))
+		s->lost_track = true;
+}
+
+/* Address @a was given up: the pods that wanted it are tried again. */
+static void ks_freed(struct tpd_kube_sync *s, const struct tp_addr *a)
+{
+	if (s->retry.n && !tpd_kh_put(&s->freed, a, sizeof(*a), NULL))
+		s->lost_track = true;
+}
+
+/*
+ * Whether tailnet address @a belongs to someone else: an address of this
+ * node or of a pod (an exact entry in zone 0, the host's included), a
+ * tailnet peer's (an exact entry of another owner in the configured zone,
+ * or in any zone when that is 0), or not a unicast address.  A static NAT
+ * entry for it would take their traffic: packets to the node's address
+ * would go to the pod, the pod would send as the peer, and the peer's own
+ * packets would be dropped as spoofed.
+ */
+static bool ks_nat_taken(const struct tpd_kube_sync *s,
+			 const struct tp_maps *m, const struct tp_addr *a,
+			 const char **why)
+{
+	struct tp_identity_key k;
+	struct tp_identity_val v;
+	unsigned int z;
+
+	if (!ks_addr_unicast(a)) {
+		*why = "not a unicast address";
+		return true;
+	}
+	if (tpd_kh_find(&s->ip_owner, a, sizeof(*a))) {
+		*why = "a pod's address";
+		return true;
+	}
+	memset(&k, 0, sizeof(k));
+	k.prefixlen = TP_IDENTITY_PLEN(128);
+	k.addr = *a;
+	for (z = 0; z < TP_MAX_ZONES; z++) {
+		if (z && s->cfg.zone && z != s->cfg.zone)
+			continue;
+		k.zone = z;
+		if (bpf_map_lookup_elem(m->identity, &k, &v) ||
+		    TP_IDENTITY_PLEN(v.plen) != k.prefixlen)
+			continue;
+		if (!z) {
+			*why = v.id == TP_ID_HOST ? "an address of this node" :
+						     "a cluster address";
+			return true;
+		}
+		if (v.owner != TP_OWNER_KUBERNETES) {
+			*why = "a tailnet peer's address";
+			return true;
+		}
+	}
+	return false;
 }
 
 /* The static NAT entry local pod @o asks for by annotation, if any. */
@@ -885,7 +1016,9 @@ static void ks_pod_addrs(struct tpd_kube_sync *s, const struct tp_maps *m,
 		e = tpd_kh_find(&s->ip_owner, a, sizeof(*a));
 		owner = e ? e->val : NULL;
 		if (owner && owner != old) {
-			res->conflicts++; /* two live pods with one address: the first keeps it */
+			/* two live pods with one address: the first keeps it */
+			res->conflicts++;
+			ks_retry_add(s, np->key);
 			continue;
 		}
 		if (owner == old && old && old->id == np->id) {
@@ -898,6 +1031,7 @@ static void ks_pod_addrs(struct tpd_kube_sync *s, const struct tp_maps *m,
 					      TP_OWNER_KUBERNETES);
 			if (err == -EPERM) {
 				res->conflicts++;
+				ks_retry_add(s, np->key);
 				continue;
 			}
 			if (err) {
@@ -926,6 +1060,7 @@ static void ks_pod_addrs(struct tpd_kube_sync *s, const struct tp_maps *m,
 		if (!e || e->val != old)
 			continue;
 		tpd_kh_del(&s->ip_owner, a, sizeof(*a), NULL);
+		ks_freed(s, a);
 		s->st.pod_addrs--;
 		err = tp_identity_del(m, 0, a, 128, TP_OWNER_KUBERNETES);
 		if (!err)
@@ -941,15 +1076,16 @@ static bool ks_nat_same(const struct ks_nat *a, const struct ks_nat *b)
 		 !memcmp(&a->inner, &b->inner, sizeof(a->inner))));
 }
 
-/* Pod @np's static NAT entry; @old's goes when it differs. */
+/*
+ * Pod @np's static NAT entry kept, or @old's removed when it differs; a
+ * new entry is written by ks_pod_nat_add() once every pod of the run has
+ * its addresses, so that no annotation takes an address a pod applied
+ * later in the same run has.
+ */
 static void ks_pod_nat_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
 			     struct ks_pod *np, struct ks_pod *old,
 			     struct tpd_kube_sync_result *res)
 {
-	struct tp_static_nat_entry e;
-	char why[256], addr[64];
-	int err;
-
 	if (old && np && old->nat_written && ks_nat_same(&old->nat, &np->nat)) {
 		np->nat_written = true;
 		return;
@@ -959,9 +1095,32 @@ static void ks_pod_nat_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
 				       NULL))
 			res->nat_removed++;
 		old->nat_written = false;
+		ks_freed(s, &old->nat.tailnet);
+		ks_freed(s, &old->nat.inner);
 	}
+}
+
+/* The static NAT entry pod @key wants and does not have yet. */
+static void ks_pod_nat_add(struct tpd_kube_sync *s, const struct tp_maps *m,
+			   const char *key, struct tpd_kube_sync_result *res)
+{
+	struct ks_pod *np = tpd_kh_sget(&s->pods, key);
+	struct tp_static_nat_entry e;
+	char why[256], addr[64];
+	const char *taken;
+	int err;
+
 	if (!np || !np->nat.has || np->nat_written)
 		return;
+	if (ks_nat_taken(s, m, &np->nat.tailnet, &taken)) {
+		res->conflicts++;
+		ks_retry_add(s, np->key);
+		tp_addr_format(&np->nat.tailnet, addr, sizeof(addr));
+		log_warn("kubernetes pod: " TPD_KUBE_ANN_TAILNET_ADDR
+			 " refused, it is another's",
+			 "pod", np->key, "tailnet", addr, "why", taken);
+		return;
+	}
 	e = (struct tp_static_nat_entry){ .tailnet = np->nat.tailnet,
 					  .inner = np->nat.inner,
 					  .zone = s->cfg.zone,
@@ -969,6 +1128,7 @@ static void ks_pod_nat_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
 	err = tp_static_nat_add(m, &e, why, sizeof(why));
 	if (err == -EEXIST || err == -EADDRINUSE) {
 		res->conflicts++;
+		ks_retry_add(s, np->key);
 		tp_addr_format(&np->nat.tailnet, addr, sizeof(addr));
 		log_warn(
 			"kubernetes pod: tailnet address held by another entry, left alone",
@@ -989,6 +1149,7 @@ static void ks_pod_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
 {
 	struct ks_pod *old = tpd_kh_sget(&s->pods, key);
 
+	tpd_kh_del(&s->retry, key, strlen(key), NULL);
 	if (np && np->name[0])
 		np->id = ks_ident_get(s, m, np->name, res);
 	ks_pod_addrs(s, m, np, old, have, res);
@@ -1036,6 +1197,8 @@ static int ks_pods_reset(struct tpd_kube_sync *s, const struct tp_maps *m,
 	tpd_kh_clear(&s->ip_owner, NULL);
 	tpd_kh_clear(&s->pods, ks_pod_free);
 	tpd_kh_clear(&s->idents, free);
+	tpd_kh_clear(&s->retry, NULL);
+	tpd_kh_clear(&s->freed, NULL);
 	/* the policy's names are counted again by the compile that follows */
 	for (i = 0; i < s->n_pol_names; i++)
 		free(s->pol_names[i]);
@@ -1159,6 +1322,7 @@ static int ks_nat_adopt(struct tpd_kube_sync *s, const struct tp_maps *m,
 			struct ks_pod **want, size_t n_want)
 {
 	struct tp_static_nat_entry *have;
+	const char *taken;
 	size_t n, i, j;
 	int err = tp_static_nat_list(m, &have, &n);
 
@@ -1173,11 +1337,75 @@ static int ks_nat_adopt(struct tpd_kube_sync *s, const struct tp_maps *m,
 			    !memcmp(&want[j]->nat.tailnet, &have[i].tailnet,
 				    sizeof(have[i].tailnet)) &&
 			    !memcmp(&want[j]->nat.inner, &have[i].inner,
-				    sizeof(have[i].inner)))
+				    sizeof(have[i].inner)) &&
+			    !ks_nat_taken(s, m, &have[i].tailnet, &taken))
 				want[j]->nat_written = true;
 	}
 	free(have);
 	return 0;
+}
+
+/* Whether pod @p (as written) wants an address in s->freed. */
+static bool ks_pod_wants_freed(const struct tpd_kube_sync *s,
+			       const struct ks_pod *p)
+{
+	size_t i;
+
+	if (!p)
+		return true;
+	if (p->nat.has && tpd_kh_find(&s->freed, &p->nat.tailnet,
+				      sizeof(p->nat.tailnet)))
+		return true;
+	for (i = 0; i < p->n_ips; i++)
+		if (tpd_kh_find(&s->freed, &p->ips[i], sizeof(p->ips[i])))
+			return true;
+	return false;
+}
+
+/*
+ * The pods that lost an address or a tailnet address to another, when
+ * this run freed one of theirs: applied again, so that the next claimant
+ * gets it now rather than with its pod's next change (store unlocked).
+ */
+static int ks_pods_retry(struct tpd_kube_sync *s, const struct tp_maps *m,
+			 struct tpd_kh *have, struct tpd_kube_sync_result *res)
+{
+	size_t n = s->retry.n, i = 0, j, b;
+	char **keys = calloc(n + 1, sizeof(*keys));
+	struct ks_pod **want = calloc(n + 1, sizeof(*want));
+	struct tpd_kh_ent *e;
+	int err = 0;
+
+	if (!keys || !want) {
+		free(keys);
+		free(want);
+		return -ENOMEM;
+	}
+	tpd_kube_store_lock(s->store);
+	tpd_kh_for_each(&s->retry, b, e)
+	{
+		if (!ks_pod_wants_freed(s, tpd_kh_sget(&s->pods, e->key)))
+			continue;
+		keys[i] = strdup(e->key);
+		if (!keys[i]) {
+			err = -ENOMEM;
+			break;
+		}
+		want[i++] = ks_pod_desired(
+			s, e->key,
+			tpd_kube_store_get(s->store, TPD_KUBE_POD, e->key));
+	}
+	tpd_kube_store_unlock(s->store);
+	tpd_kh_clear(&s->freed, NULL);
+	for (j = 0; j < i; j++)
+		ks_pod_apply(s, m, keys[j], want[j], have, res);
+	for (j = 0; j < i; j++) {
+		ks_pod_nat_add(s, m, keys[j], res);
+		free(keys[j]);
+	}
+	free(keys);
+	free(want);
+	return err;
 }
 
 /* Pods: what they want under the store's lock, then the writes. */
@@ -1218,8 +1446,14 @@ static int ks_pods(struct tpd_kube_sync *s, const struct tp_maps *m,
 				     full ? &have : NULL, res);
 		else
 			ks_pod_free(want[i]);
+	}
+	for (i = 0; i < n; i++) {
+		if (!err && keys[i])
+			ks_pod_nat_add(s, m, keys[i], res);
 		free(keys[i]);
 	}
+	if (!err && s->freed.n)
+		err = ks_pods_retry(s, m, full ? &have : NULL, res);
 	if (full && !err) {
 		ks_pods_prune(m, &have, res);
 		err = ks_nat_prune(s, m, res);
@@ -1345,8 +1579,9 @@ static int ks_cidr_idents_sync(const struct tp_maps *m,
 			       struct tpd_kube_sync_result *res)
 {
 	struct ks_ident_have *have;
-	size_t n_have, i, j;
-	struct tp_addr masked;
+	struct tp_identity_key k;
+	struct tpd_kh wanted = {};
+	size_t n_have, i;
 	int err;
 
 	err = TP_MAP_COLLECT(m->identity, struct ks_ident_have, key, val, &have,
@@ -1364,29 +1599,33 @@ static int ks_cidr_idents_sync(const struct tp_maps *m,
 		else if (err)
 			ks_error(res, "policy CIDR identity not written: %s",
 				 strerror(-err));
+		/* the keys of what is wanted, to look the map's up in one step */
+		memset(&k, 0, sizeof(k));
+		k.prefixlen = TP_IDENTITY_PLEN(want[i].plen);
+		k.zone = want[i].zone;
+		k.addr = want[i].prefix;
+		tp_addr_mask(&k.addr, want[i].plen);
+		if (!tpd_kh_put(&wanted, &k, sizeof(k), NULL))
+			err = -ENOMEM;
 	}
-	for (i = 0; i < n_have; i++) {
+	for (i = 0; err != -ENOMEM && i < n_have; i++) {
 		if (have[i].val.owner != TP_OWNER_KUBERNETES ||
 		    !have[i].key.zone)
 			continue;
-		for (j = 0; j < n; j++) {
-			masked = want[j].prefix;
-			tp_addr_mask(&masked, want[j].plen);
-			if (want[j].zone == have[i].key.zone &&
-			    TP_IDENTITY_PLEN(want[j].plen) ==
-				    have[i].key.prefixlen &&
-			    !memcmp(&masked, &have[i].key.addr, sizeof(masked)))
-				break;
-		}
-		if (j == n &&
+		memset(&k, 0, sizeof(k));
+		k.prefixlen = have[i].key.prefixlen;
+		k.zone = have[i].key.zone;
+		k.addr = have[i].key.addr;
+		if (!tpd_kh_find(&wanted, &k, sizeof(k)) &&
 		    !tp_identity_del(m, have[i].key.zone, &have[i].key.addr,
 				     have[i].key.prefixlen -
 					     TP_IDENTITY_PLEN(0),
 				     TP_OWNER_KUBERNETES))
 			res->rules_removed++;
 	}
+	tpd_kh_clear(&wanted, NULL);
 	free(have);
-	return 0;
+	return err == -ENOMEM ? err : 0;
 }
 
 /* The tailnet zones' identity entries of other owners, for ipBlock peers. */
@@ -1522,6 +1761,22 @@ static bool ks_policy_needed(const struct tpd_kube_sync *s)
 	       tpd_kube_store_table(s->store, TPD_KUBE_NETPOL)->n;
 }
 
+/*
+ * tp_config.policy_rev: every identity and rule write bumps it.  A change
+ * between two runs was another source's (a WireGuard or Tailscale peer,
+ * tpctl, the configuration): the tailnet entries the ipBlock rules were
+ * compiled from may have changed.
+ */
+static __u32 ks_policy_rev(const struct tp_maps *m)
+{
+	struct tp_config cfg = {};
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(m->config, &zero, &cfg))
+		return 0;
+	return cfg.policy_rev;
+}
+
 /**
  * tpd_kube_sync_new() - the translation of @store's objects.
  * @cfg:   the "kubernetes" section (copied).
@@ -1561,9 +1816,12 @@ void tpd_kube_sync_free(struct tpd_kube_sync *s)
 	if (!s)
 		return;
 	tpd_kh_clear(&s->svcs, ks_svc_free);
+	tpd_kh_clear(&s->fe_holder, free);
 	tpd_kh_clear(&s->ip_owner, NULL);
 	tpd_kh_clear(&s->pods, ks_pod_free);
 	tpd_kh_clear(&s->idents, free);
+	tpd_kh_clear(&s->retry, NULL);
+	tpd_kh_clear(&s->freed, NULL);
 	for (i = 0; i < s->n_pol_names; i++)
 		free(s->pol_names[i]);
 	free(s->pol_names);
@@ -1613,7 +1871,7 @@ int tpd_kube_sync_run(struct tpd_kube_sync *s, const struct tp_maps *m,
 {
 	struct tpd_kube_changes c;
 	struct timespec t0;
-	bool full;
+	bool full, others;
 	int err;
 
 	memset(res, 0, sizeof(*res));
@@ -1624,6 +1882,7 @@ int tpd_kube_sync_run(struct tpd_kube_sync *s, const struct tp_maps *m,
 		return 0;
 	}
 	full = !s->full_done || s->lost_track;
+	others = ks_policy_rev(m) != s->policy_rev;
 	s->lost_track = false;
 	res->ran = true;
 	res->full = full;
@@ -1631,11 +1890,12 @@ int tpd_kube_sync_run(struct tpd_kube_sync *s, const struct tp_maps *m,
 	tpd_kube_store_lock(s->store);
 	err = ks_services(s, m, &c.services, full, res);
 	err = err ?: ks_pods(s, m, &c.pods, full, res);
-	if (!err && (full || (c.policy && ks_policy_needed(s))))
+	if (!err && (full || ((c.policy || others) && ks_policy_needed(s))))
 		err = ks_policy(s, m, res);
 	tpd_kube_store_unlock(s->store);
 	if (!err && full)
 		ks_idents_prune(s, m, res);
+	s->policy_rev = ks_policy_rev(m);
 	tpd_kube_changes_free(&c);
 	/* a failure may have lost track of something: look at everything again */
 	s->full_done = !err && !s->lost_track;

@@ -804,6 +804,8 @@ static void tpd_housekeeping(struct tpd *t, time_t now)
 			tpd_sync_host_now(t); /* no address events: look */
 			t->snat_dirty = true;
 		}
+		/* ipBlock rules follow the peers' entries (a no-op when unchanged) */
+		tpd_kube_reconcile(t);
 		t->next_sync = now + t->cfg.sync_interval;
 	}
 	if (now >= t->next_gc) {
