@@ -1007,7 +1007,8 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 		/* a flow from the tailnet never sends from this side, nor reopens */
 		if (!(e->flags & TP_CT_F_EGRESS))
 			return tp_stateless(skb, TP_HOOK_TO_TAILNET, p, TP_STAT_PASS);
-		if (!tp_ct_reopens(e, p))
+		/* a masqueraded flow whose zone's address moved starts over */
+		if (!tp_ct_reopens(e, p) && !tp_masq_moved(p, e))
 			return tp_flow_orig(skb, TP_HOOK_TO_TAILNET, p, e, now);
 	}
 	if (!tp_ct_starts_flow(p))

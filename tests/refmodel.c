@@ -1253,8 +1253,8 @@ static void rewrite_flow(struct ref_pkt *p, bool src, const struct tp_addr *na,
  * in the quote; the outer address on the matching side follows when it
  * equalled the quoted one; the ICMP checksum absorbs it all.
  */
-static void rewrite_icmp_error(struct ref_pkt *p, bool qsrc,
-			       const struct tp_addr *na, __be16 nport)
+static void rewrite_icmp_error_to(struct ref_pkt *p, bool qsrc,
+				  const struct tp_addr *na, __be16 nport, bool always)
 {
 	uint8_t *ip = p->b + p->l3, *q = p->b + p->q_l3, *ql4 = p->b + p->q_l4;
 	const uint8_t *nb = addr_bytes(na, p->v6);
@@ -1306,16 +1306,28 @@ static void rewrite_icmp_error(struct ref_pkt *p, bool qsrc,
 		csum_fix(ql4 + lc, &l4d, proto == IPPROTO_UDP, &icmp);
 	}
 
-	/* the outer address, unless the error came from elsewhere */
+	/*
+	 * The outer address, unless the error came from elsewhere (@always:
+	 * whoever sent it, masquerade's errors leaving to the tailnet).
+	 */
 	outer = ip + addr_off(p->v6, !qsrc);
-	if (!memcmp(outer, old, alen)) {
+	if (always || !memcmp(outer, old, alen)) {
+		struct csum_delta od = { 0 };
+
+		delta_add(&od, outer, nb, alen);
 		memcpy(outer, nb, alen);
 		if (!p->v6)
-			csum_fix(ip + 10, &ad, false, NULL);
+			csum_fix(ip + 10, &od, false, NULL);
 		else
-			delta_merge(&icmp, &ad); /* ICMPv6 pseudo-header */
+			delta_merge(&icmp, &od); /* ICMPv6 pseudo-header */
 	}
 	csum_fix(p->b + p->l4 + 2, &icmp, false, NULL);
+}
+
+static void rewrite_icmp_error(struct ref_pkt *p, bool qsrc,
+			       const struct tp_addr *na, __be16 nport)
+{
+	rewrite_icmp_error_to(p, qsrc, na, nport, false);
 }
 
 /* ---- the programs ----------------------------------------------------------- */
@@ -2364,6 +2376,27 @@ static int to_tailnet_forwarded(struct ref_run *r, __u16 in_zone)
 static bool sn_has_inner(const struct ref_state *st, __u16 zone, const struct tp_addr *a);
 
 /*
+ * "A masqueraded flow whose zone's address of its family is no longer the
+ * one it left with (masquerade on) starts over": masquerade off or no
+ * entry keeps it.
+ */
+static bool masq_moved(const struct ref_state *st, const struct ref_pkt *p,
+		       const struct tp_ct_entry *e)
+{
+	const struct tp_masq *m = NULL;
+	size_t i;
+
+	if (!is_masq(e))
+		return false;
+	for (i = 0; i < st->n_masq; i++)
+		if (st->masq[i].zone == p->t.zone)
+			m = &st->masq[i].m;
+	if (!m || !(m->flags & TP_MASQ_F_ON))
+		return false;
+	return memcmp(p->v6 ? &m->addr6 : &m->addr4, &e->nat_addr, sizeof(e->nat_addr));
+}
+
+/*
  * Masquerade to the tailnet, "which flows": the zone (never 0) has it on,
  * the source is not the zone's address of its family (this host's own)
  * nor a static NAT inner address for the zone.  Returns 1 (@addr set), 0,
@@ -2384,6 +2417,9 @@ static int masq_want(struct ref_run *r, struct tp_addr *addr)
 		return 0;
 	a = p->v6 ? &m->addr6 : &m->addr4;
 	if (!memcmp(a, &p->t.saddr, sizeof(*a)))
+		return 0;
+	/* "nor an IPv6 link-local source (fe80::/10): this host's own on the link" */
+	if (p->v6 && p->t.saddr.b[0] == 0xfe && (p->t.saddr.b[1] & 0xc0) == 0x80)
 		return 0;
 	if (sn_has_inner(st, p->t.zone, &p->t.saddr))
 		return 0;
@@ -2566,7 +2602,7 @@ static int to_tailnet_flow(struct ref_run *r)
 			explain(st, "tuple of a flow from the tailnet:");
 			return stateless(r, TP_STAT_PASS);
 		}
-		if (!reopens(e, p))
+		if (!reopens(e, p) && !masq_moved(st, p, e))
 			return flow_orig(r, e);
 	}
 	if (!starts_flow(p)) {
@@ -2720,8 +2756,9 @@ static int icmp_err(struct ref_run *r)
 		return pass(r, TP_STAT_ICMP_ERR_NAT);
 	}
 	if (is_masq(e) && r->hook == REF_TO_TAILNET && quote_is_reply) {
-		explain(st, "ICMP error, quote to the masquerade address");
-		rewrite_icmp_error(p, false, &e->nat_addr, e->snat_port);
+		/* "the outer source too, whoever sent it" */
+		explain(st, "ICMP error, quote and source to the masquerade address");
+		rewrite_icmp_error_to(p, false, &e->nat_addr, e->snat_port, true);
 		return pass(r, TP_STAT_ICMP_ERR_NAT);
 	}
 	if (!(e->flags & TP_CT_F_DNAT)) {
