@@ -685,6 +685,83 @@ static void test_holds_static_nat_pod(void **state)
 	roundtrip(h, first_of(POD4B, PPORT, CLIENT4, UDP), MASQ4);
 }
 
+/*
+ * SNAT toward a backend and masquerade share the port range, and their
+ * reply keys share the conntrack tables: with one port in the range a
+ * SNAT flow (zone 0: backend -> node's SNAT address) and a masqueraded
+ * flow (its zone: peer -> masquerade address) both hold it, and each
+ * reply finds its own flow.  Each flow's reply tuple coming in through
+ * the other side (the masqueraded flow's on the uplink, the SNAT flow's
+ * from the tailnet) is neither's.
+ */
+static void test_holds_snat_and_masq_share_port(void **state)
+{
+	struct th *h = *state;
+	const char *be[1] = { BE4[1] };
+	struct pkt_spec c = pt_flow(CLIENT4, 40000, VIP4, 80, UDP, 0), r;
+	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP);
+	struct tp_ct_entry e;
+	struct pkt in, out;
+	int up;
+	__u16 port;
+
+	REQUIRE_BPF();
+	masq_env(h, PORT_LO, PORT_LO);
+	up = th_uplink(h);
+	assert_true(up > 0);
+	pt_service(h, VIP4, 80, UDP, be, 1, 8080, NULL, NULL, TP_SVC_F_SNAT, 0);
+	assert_int_equal(tailnet_in(h, c, &out), 7 /* TC_ACT_REDIRECT */);
+	e = pt_ct_must(h, (&(struct tp_ct_key[]){ key_of(&c) }[0]));
+	assert_int_equal(e.flags, TP_CT_F_DNAT | TP_CT_F_SNAT);
+	assert_int_equal(ntohs(e.snat_port), PORT_LO);
+	port = roundtrip(h, q, MASQ4);
+	assert_int_equal(port, PORT_LO);
+	/* the SNAT reply on the uplink: restored to the client */
+	r = pt_flow(BE4[1], 8080, "198.18.0.1", PORT_LO, UDP, 0);
+	r.l2 = 1;
+	pt_build(&r, &in);
+	out.l2 = 1;
+	out.len = sizeof(out.data);
+	{
+		int verdict = -1;
+
+		assert_int_equal(th_run_from(h, TH_FROM_UPLINK, up, 0, in.data, in.len, out.data,
+					     &out.len, &verdict),
+				 0);
+		assert_int_equal(verdict, 7);
+	}
+	r.ttl = 63;
+	r.saddr = VIP4;
+	r.sport = 80;
+	r.daddr = CLIENT4;
+	r.dport = 40000;
+	pt_expect_pkt(r, &out);
+	/* the masqueraded flow's reply tuple on the uplink: not ours there */
+	r = with_side(answer_of(q), false, MASQ4, port);
+	r.l2 = 1;
+	pt_build(&r, &in);
+	out.l2 = 1;
+	out.len = sizeof(out.data);
+	{
+		int verdict = -1;
+
+		assert_int_equal(th_run_from(h, TH_FROM_UPLINK, up, 0, in.data, in.len, out.data,
+					     &out.len, &verdict),
+				 0);
+		assert_int_equal(verdict, PASS);
+	}
+	assert_pkt_eq(in.data, in.len, out.data, out.len);
+	/* the SNAT flow's reply tuple from the tailnet: not restored */
+	r = pt_flow(BE4[1], 8080, "198.18.0.1", PORT_LO, UDP, 0);
+	pt_build(&r, &in);
+	assert_int_equal(run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &in, &out), PASS);
+	assert_pkt_eq(in.data, in.len, out.data, out.len);
+	/* and the masqueraded flow still gets its own replies */
+	assert_int_equal(tailnet_in(h, with_side(answer_of(q), false, MASQ4, port), &out), PASS);
+	pt_expect_pkt(answer_of(q), &out);
+	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -705,6 +782,7 @@ int main(void)
 		T(test_holds_fragments_v6),
 		T(test_link_local_not_masqueraded),
 		T(test_holds_static_nat_pod),
+		T(test_holds_snat_and_masq_share_port),
 #undef T
 	};
 
