@@ -429,6 +429,38 @@ static void test_holds_forged_replies(void **state)
 }
 
 /*
+ * A zone that denies by default, a pod allowed out: the peer's answers on
+ * the masqueraded flow's reply tuple come in through conntrack, but
+ * nothing else the peer sends to the node's address gets in by the
+ * flow's port: a SYN or a UDP packet from another source port, an echo
+ * request with the flow's id.
+ */
+static void test_holds_default_deny_only_replies(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec t = first_of(POD4, PPORT, CLIENT4, TCP);
+	struct pkt_spec u = first_of(POD4, PPORT, CLIENT4, UDP), f;
+	struct pkt out;
+	__u16 pt, pu;
+
+	REQUIRE_BPF();
+	masq_env(h, PORT_LO, PORT_HI);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_ident(h, 0, POD4 "/32", 300);
+	pt_rule(h, 300, TP_POLICY_ANY_ID, TP_POLICY_ANY_ZONE, 0, 0, 0, TP_VERDICT_ALLOW);
+	pt = roundtrip(h, t, MASQ4);
+	pu = roundtrip(h, u, MASQ4);
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, DPORT + 1, MASQ4, pt, TCP, SYN), &out),
+			 DROP);
+	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, DPORT + 1, MASQ4, pu, UDP, 0), &out),
+			 DROP);
+	f = first_of(CLIENT4, pu, MASQ4, IPPROTO_ICMP);
+	assert_int_equal(tailnet_in(h, f, &out), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 3);
+	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 2);
+}
+
+/*
  * A packet from the tailnet with the node's own masquerade address as
  * source (a peer whose allowed IPs cover it: an exit node) on the tuple a
  * masqueraded packet left with: not the flow's, and no flow of its own.
@@ -535,6 +567,38 @@ static void test_fault_evicted_port_taken_gets_replies(void **state)
 	/* the peer's next answer to the first pod reaches the first pod */
 	assert_int_equal(tailnet_in(h, with_side(answer_of(qa), false, MASQ4, port), &out), PASS);
 	pt_expect_pkt(answer_of(qa), &out);
+}
+
+/*
+ * A flow from zone 1's tailnet that policy lets cross into zone 2, whose
+ * interface masquerades (its peers accept only the node's address):
+ * forwarded untranslated, it leaves with the zone-1 client's address,
+ * which zone 2's peers drop.  Masquerade takes only flows this side
+ * starts; a crossing flow would need both the crossing's reply key and
+ * a masquerade port.  (Linux's MASQUERADE on the out interface takes
+ * forwarded flows too.)
+ */
+static void test_fault_crossing_into_masq_zone(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec q = pt_flow(CLIENT4, 1000, "100.100.0.5", 80, TCP, SYN);
+	struct pkt out;
+
+	REQUIRE_BPF();
+	FAULT_UNFIXED("crossing_into_masq_zone: a flow crossing from another tailnet zone "
+		      "leaves a masquerading zone's interface with the client's address, "
+		      "which that zone's peers drop");
+	masq_env(h, PORT_LO, PORT_HI);
+	masq_set(h, TH_ZONE2, true, "100.100.0.100", NULL);
+	pt_ident(h, TH_ZONE, "100.64.0.0/24", 300);
+	pt_ident(h, TH_ZONE2, TH_ZONE2_NET4, 500);
+	pt_rule(h, 300, 500, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
+	assert_int_equal(tailnet_in(h, q, &out), PASS);
+	assert_int_equal(run_spec(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex, q, &out),
+			 PASS);
+	/* it leaves from zone 2's masquerade address */
+	assert_memory_equal(out.data + 12, (&(struct tp_addr[]){ pt_addr("100.100.0.100") }[0])->b + 12,
+			    4);
 }
 
 /*
@@ -774,11 +838,13 @@ int main(void)
 		T(test_address_change_moves_flows),
 		T(test_holds_masq_off_live_flow),
 		T(test_holds_forged_replies),
+		T(test_holds_default_deny_only_replies),
 		T(test_holds_spoofed_masq_source),
 		T(test_holds_errors_about_nothing),
 		T(test_fault_one_pod_takes_the_range),
 		T(test_fault_evicted_port_taken_gets_replies),
 		T(test_fault_fragment_ids_collide),
+		T(test_fault_crossing_into_masq_zone),
 		T(test_holds_fragments_v6),
 		T(test_link_local_not_masqueraded),
 		T(test_holds_static_nat_pod),
