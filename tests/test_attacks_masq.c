@@ -21,6 +21,7 @@
 #include <bpf/libbpf.h>
 
 #include "conntrack.h"
+#include "gc.h"
 #include "pkttest.h"
 #include "static_nat.h"
 
@@ -826,6 +827,38 @@ static void test_holds_snat_and_masq_share_port(void **state)
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 2);
 }
 
+/*
+ * The LRU evicts a masqueraded flow's entry and leaves its reply key: the
+ * key is an orphan.  The peer's answer on that tuple is no reply (it
+ * comes to the node untouched, a new flow), the GC takes the orphan, and
+ * a new flow may take the port.
+ */
+static void test_holds_orphan_reply_key(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP), a;
+	struct tp_ct_key k = key_of(&q), rk;
+	struct tpd_gc_result res;
+	struct tp_ct_entry e;
+	struct pkt out;
+	__u16 port;
+
+	REQUIRE_BPF();
+	masq_env(h, PORT_LO, PORT_LO);
+	port = roundtrip(h, q, MASQ4);
+	rk = pt_ct_key(CLIENT4, DPORT, MASQ4, port, UDP);
+	assert_int_equal(bpf_map_delete_elem(tp_ct_fd(&h->maps, UDP), &k), 0);
+	a = with_side(answer_of(q), false, MASQ4, port);
+	assert_int_equal(tpd_gc(&h->maps, T0, 30, &res), 0);
+	assert_int_equal(pt_ct_get(h, &rk, &e), -ENOENT);
+	assert_int_equal(tailnet_in(h, a, &out), PASS);
+	pt_expect_pkt(a, &out);
+	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 1);
+	/* the one port is free again once the node's own flow on it is gone */
+	th_set_clock(h, T0 + 3600 * SEC_NS);
+	roundtrip(h, first_of(POD4B, PPORT, CLIENT4, UDP), MASQ4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -849,6 +882,7 @@ int main(void)
 		T(test_link_local_not_masqueraded),
 		T(test_holds_static_nat_pod),
 		T(test_holds_snat_and_masq_share_port),
+		T(test_holds_orphan_reply_key),
 #undef T
 	};
 
