@@ -2375,6 +2375,27 @@ static int to_tailnet_forwarded(struct ref_run *r, __u16 in_zone)
 
 static bool sn_has_inner(const struct ref_state *st, __u16 zone, const struct tp_addr *a);
 
+/* Is the new egress flow this host's own, from the zone's masquerade address (on)? */
+static bool masq_own(struct ref_run *r, struct tp_addr *addr)
+{
+	const struct ref_state *st = r->st;
+	const struct ref_pkt *p = r->p;
+	const struct tp_masq *m = NULL;
+	const struct tp_addr *a;
+	size_t i;
+
+	for (i = 0; i < st->n_masq && p->t.zone; i++)
+		if (st->masq[i].zone == p->t.zone)
+			m = &st->masq[i].m;
+	if (!m || !(m->flags & TP_MASQ_F_ON))
+		return false;
+	a = p->v6 ? &m->addr6 : &m->addr4;
+	if (memcmp(a, &p->t.saddr, sizeof(*a)))
+		return false;
+	*addr = *a;
+	return true;
+}
+
 /*
  * "A masqueraded flow whose zone's address of its family is no longer the
  * one it left with (masquerade on) starts over": masquerade off or no
@@ -2441,7 +2462,7 @@ static int masq_want(struct ref_run *r, struct tp_addr *addr)
  * finds wrong makes the verdict -1, which no program returns.
  */
 static int masq_new(struct ref_run *r, struct tp_ct_entry *e, const struct ref_query *q,
-		    const struct ref_decision *d)
+		    const struct ref_decision *d, bool own)
 {
 	struct ref_state *st = r->st;
 	struct ref_pkt *p = r->p;
@@ -2478,7 +2499,8 @@ static int masq_new(struct ref_run *r, struct tp_ct_entry *e, const struct ref_q
 	}
 	if (ct_reply(st, &p->t, r->now, &orig)) {
 		explain(st, "masquerade: the tuple is a live flow's reply");
-		return drop_report(r, TP_DROP_CT_CLASH);
+		/* "this host's own: untracked, as any clash leaving to the tailnet" */
+		return own ? pass(r, TP_STAT_PASS) : drop_report(r, TP_DROP_CT_CLASH);
 	}
 	port = st->port_fn ? ntohs(st->port_fn(st->port_ctx, &p->t)) : 0;
 	if (!port) {
@@ -2494,7 +2516,7 @@ static int masq_new(struct ref_run *r, struct tp_ct_entry *e, const struct ref_q
 		}
 		explain(st, "masquerade: no free port");
 		tab_del(&st->ct, &p->t);
-		return drop_report(r, TP_DROP_SNAT_EXHAUSTED);
+		return own ? pass(r, TP_STAT_PASS) : drop_report(r, TP_DROP_SNAT_EXHAUSTED);
 	}
 	e->snat_port = htons(port);
 	reply_tuple(&p->t, e, &rt);
@@ -2541,11 +2563,16 @@ static int to_tailnet_new(struct ref_run *r)
 	if (masq < 0)
 		return drop_report(r, -masq);
 	if (masq)
-		return masq_new(r, &e, &q, &d);
-	if (flow_commit(r, &e, &q, &d) == 0)
+		return masq_new(r, &e, &q, &d, false);
+	if (flow_commit(r, &e, &q, &d) == 0) {
 		explain(r->st, "new egress flow");
-	else
+	} else if (masq_own(r, &e.nat_addr)) {
+		/* "this host's own flow whose reply tuple is taken: remapped" */
+		explain(r->st, "this host's own flow clashes: remapped");
+		return masq_new(r, &e, &q, &d, true);
+	} else {
 		explain(r->st, "untracked");
+	}
 	return pass(r, TP_STAT_PASS);
 }
 

@@ -222,31 +222,74 @@ static void test_host_udp_port_not_taken(void **state)
 }
 
 /*
- * The other order: a masqueraded flow holds an echo id, then this host
- * pings the same peer from its own address with that id.  Its request
- * clashes with the pod's flow and passes untracked, and the peer's echo
- * replies (to the node's address and that id) go to the pod.  Linux
- * would give the host's request another id (a null binding that finds
- * its tuple taken); here the host's own traffic is never translated.
+ * The other order: a masqueraded flow holds an echo id (or port), then
+ * this host pings the same peer from its own address with that id.  Its
+ * request clashed with the pod's flow and passed untracked, and the
+ * peer's echo replies (to the node's address and that id) went to the
+ * pod.  As Linux remaps a local connection whose tuple NAT took, the
+ * host's flow now gets an id of the range, and its replies come back
+ * restored to it; the pod's flow keeps its own.
  */
-static void test_fault_host_echo_after_masq_flow(void **state)
+static void host_after_masq_flow(void **state, __u8 proto)
 {
 	struct th *h = *state;
-	struct pkt_spec pod = first_of(POD4, 7, CLIENT4, IPPROTO_ICMP), own;
+	struct pkt_spec pod = first_of(POD4, 7, CLIENT4, proto), own;
+	struct tp_ct_entry e;
+	struct pkt out;
+	__u16 port, n;
+
+	REQUIRE_BPF();
+	masq_env(h, PORT_LO, PORT_HI);
+	port = roundtrip(h, pod, MASQ4);
+	own = first_of(MASQ4, port, CLIENT4, proto);
+	assert_int_equal(host_out(h, own, &out), PASS);
+	e = pt_ct_must(h, (&(struct tp_ct_key[]){ key_of(&own) }[0]));
+	assert_true(tp_ct_is_masq(&e));
+	n = ntohs(e.snat_port);
+	assert_int_not_equal(n, port);
+	pt_expect_pkt(with_side(own, true, MASQ4, n), &out);
+	/* the answer to the host's request reaches the host, with its own id */
+	assert_int_equal(tailnet_in(h, with_side(answer_of(own), false, MASQ4, n), &out), PASS);
+	pt_expect_pkt(answer_of(own), &out);
+	/* the pod's answers still reach the pod */
+	assert_int_equal(tailnet_in(h, with_side(answer_of(pod), false, MASQ4, port), &out),
+			 PASS);
+	pt_expect_pkt(answer_of(pod), &out);
+}
+
+static void test_host_echo_after_masq_flow(void **state)
+{
+	host_after_masq_flow(state, IPPROTO_ICMP);
+}
+
+static void test_host_udp_after_masq_flow(void **state)
+{
+	host_after_masq_flow(state, UDP);
+}
+
+/*
+ * The same with the one port of the range held: no port for the host's
+ * flow, which passes untracked as any clash leaving to the tailnet.
+ */
+static void test_host_after_masq_flow_no_port(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec pod = first_of(POD4, 7, CLIENT4, UDP), own;
 	struct pkt out;
 	__u16 port;
 
 	REQUIRE_BPF();
-	FAULT_UNFIXED("host_echo_after_masq_flow: this host's ping from its tailnet address "
-		      "with an id a masqueraded flow holds has its echo replies restored to "
-		      "the pod (the host's own traffic is never remapped)");
-	masq_env(h, PORT_LO, PORT_HI);
+	masq_env(h, PORT_LO, PORT_LO);
 	port = roundtrip(h, pod, MASQ4);
-	own = first_of(MASQ4, port, CLIENT4, IPPROTO_ICMP);
+	own = first_of(MASQ4, port, CLIENT4, UDP);
 	assert_int_equal(host_out(h, own, &out), PASS);
-	assert_int_equal(tailnet_in(h, answer_of(own), &out), PASS);
-	/* the answer to the host's ping must reach the host, not the pod */
-	pt_expect_pkt(answer_of(own), &out);
+	pt_expect_pkt(own, &out);
+	{
+		struct tp_ct_key k = key_of(&own);
+		struct tp_ct_entry e;
+
+		assert_int_equal(pt_ct_get(h, &k, &e), -ENOENT);
+	}
 }
 
 /*
@@ -865,7 +908,9 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 		T(test_host_echo_id_not_taken),
 		T(test_host_udp_port_not_taken),
-		T(test_fault_host_echo_after_masq_flow),
+		T(test_host_echo_after_masq_flow),
+		T(test_host_udp_after_masq_flow),
+		T(test_host_after_masq_flow_no_port),
 		T(test_router_error_leaves_from_masq_address),
 		T(test_host_error_v6_leaves_from_masq_address),
 		T(test_address_change_moves_flows),

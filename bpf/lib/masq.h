@@ -78,6 +78,35 @@ static __always_inline int tp_masq_want(const struct tp_pkt *p, struct tp_addr *
 }
 
 /**
+ * tp_masq_own() - is a new flow this host's own, from the zone's
+ * masquerade address (masquerade on)?
+ * @p:    its parse.
+ * @addr: set to that address.
+ *
+ * Such a flow is not masqueraded, unless its reply tuple is taken (a
+ * masqueraded flow holds its port or echo id): then it is remapped to a
+ * port of the range, as Linux remaps a local connection whose tuple NAT
+ * took, or the peer's answers would go to the pod.
+ */
+static __always_inline bool tp_masq_own(const struct tp_pkt *p, struct tp_addr *addr)
+{
+	__u32 zone = p->tuple.zone;
+	const struct tp_masq *m;
+	const struct tp_addr *a;
+
+	if (!zone)
+		return false;
+	m = bpf_map_lookup_elem(&tp_masq, &zone);
+	if (!m || !(m->flags & TP_MASQ_F_ON))
+		return false;
+	a = p->ipv6 ? &m->addr6 : &m->addr4;
+	if (!tp_addr_eq(&p->tuple.saddr, a))
+		return false;
+	*addr = *a;
+	return true;
+}
+
+/**
  * tp_masq_moved() - has the zone's address moved away from the one
  * masqueraded flow @e left with?
  * @p: a packet of the flow in the original direction.
