@@ -902,6 +902,34 @@ static void test_holds_orphan_reply_key(void **state)
 	roundtrip(h, first_of(POD4B, PPORT, CLIENT4, UDP), MASQ4);
 }
 
+/*
+ * IPv4-mapped addresses: keys hold IPv4 that way, so a pod's IPv6 packet
+ * to ::ffff:<peer> would alias the IPv4 flow (and its reply key), and a
+ * reply forged from ::ffff:<peer> to the masquerade address would be
+ * that IPv4 flow's.  Both are dropped (TP_DROP_V4_MAPPED): no port
+ * taken, the IPv4 flow untouched.
+ */
+static void test_holds_v4_mapped(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP), f;
+	struct pkt out;
+	__u16 port;
+
+	REQUIRE_BPF();
+	masq_env(h, PORT_LO, PORT_HI);
+	port = roundtrip(h, q, MASQ4);
+	f = first_of(POD6, PPORT, "::ffff:100.64.0.1", UDP);
+	assert_int_equal(pod_out(h, f, &out), DROP);
+	f = pt_flow("::ffff:100.64.0.1", DPORT, MASQ6, port, UDP, 0);
+	assert_int_equal(tailnet_in(h, f, &out), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_V4_MAPPED), 2);
+	assert_int_equal(th_stat(h, TP_STAT_MASQ), 1);
+	assert_int_equal(tailnet_in(h, with_side(answer_of(q), false, MASQ4, port), &out), PASS);
+	pt_expect_pkt(answer_of(q), &out);
+	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -928,6 +956,7 @@ int main(void)
 		T(test_holds_static_nat_pod),
 		T(test_holds_snat_and_masq_share_port),
 		T(test_holds_orphan_reply_key),
+		T(test_holds_v4_mapped),
 #undef T
 	};
 
