@@ -49,8 +49,9 @@ static __always_inline bool tp_masq_link_local(const struct tp_pkt *p)
  *
  * Not when the zone (never zone 0) has masquerade off, nor for a source
  * that is the node's address of the zone already (this host's own
- * traffic) or an IPv6 link-local one (the interface's own), nor for a pod with a static tailnet address of its own for
- * the zone (static NAT gives its packets that address as they leave).
+ * traffic) or an IPv6 link-local one (the interface's own), nor for a
+ * pod with a static tailnet address of its own for the zone (static NAT
+ * gives its packets that address as they leave).
  *
  * Return: 1 (masquerade, @addr set), 0 (leave it), or -TP_DROP_NO_SNAT_ADDR
  * when the zone has masquerade on but no address of the packet's family.
