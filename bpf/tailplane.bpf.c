@@ -900,6 +900,23 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
 		scr->flow.flags |= TP_CT_F_SNAT | TP_CT_F_MASQ;
 	ret = tp_flow_commit(skb, p, now, scr, &q, &d, rev); /* masquerade: takes a port */
 	/*
+	 * This host's own flow from the zone's address whose reply tuple is
+	 * taken (a masqueraded flow holds its port or echo id: ping ids are
+	 * no reserved ports): remapped to a port of the range, its replies
+	 * restored to it (tp_masq_own()).  No port, or its own tuple a live
+	 * flow's reply: untracked, as any clash leaving to the tailnet.
+	 */
+	if (!masq && ret == -TP_DROP_CT_CLASH && tp_masq_own(p, &scr->flow.nat_addr)) {
+		scr->flow.flags |= TP_CT_F_SNAT | TP_CT_F_MASQ;
+		ret = tp_ct_create(&p->tuple, now);
+		if (!ret)
+			ret = tp_ct_snat_reserve(&p->tuple, now);
+		if (!ret) {
+			tp_stat_add(TP_STAT_CT_NEW, skb->len);
+			return tp_masq_out(skb, p, &scr->flow);
+		}
+	}
+	/*
 	 * A masqueraded flow without its port and reply key is no packet:
 	 * its replies could not be restored, and the pod's own address is
 	 * no source the peer accepts from this node.
@@ -1007,7 +1024,8 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 		/* a flow from the tailnet never sends from this side, nor reopens */
 		if (!(e->flags & TP_CT_F_EGRESS))
 			return tp_stateless(skb, TP_HOOK_TO_TAILNET, p, TP_STAT_PASS);
-		if (!tp_ct_reopens(e, p))
+		/* a masqueraded flow whose zone's address moved starts over */
+		if (!tp_ct_reopens(e, p) && !tp_masq_moved(p, e))
 			return tp_flow_orig(skb, TP_HOOK_TO_TAILNET, p, e, now);
 	}
 	if (!tp_ct_starts_flow(p))

@@ -1253,8 +1253,8 @@ static void rewrite_flow(struct ref_pkt *p, bool src, const struct tp_addr *na,
  * in the quote; the outer address on the matching side follows when it
  * equalled the quoted one; the ICMP checksum absorbs it all.
  */
-static void rewrite_icmp_error(struct ref_pkt *p, bool qsrc,
-			       const struct tp_addr *na, __be16 nport)
+static void rewrite_icmp_error_to(struct ref_pkt *p, bool qsrc,
+				  const struct tp_addr *na, __be16 nport, bool always)
 {
 	uint8_t *ip = p->b + p->l3, *q = p->b + p->q_l3, *ql4 = p->b + p->q_l4;
 	const uint8_t *nb = addr_bytes(na, p->v6);
@@ -1306,16 +1306,28 @@ static void rewrite_icmp_error(struct ref_pkt *p, bool qsrc,
 		csum_fix(ql4 + lc, &l4d, proto == IPPROTO_UDP, &icmp);
 	}
 
-	/* the outer address, unless the error came from elsewhere */
+	/*
+	 * The outer address, unless the error came from elsewhere (@always:
+	 * whoever sent it, masquerade's errors leaving to the tailnet).
+	 */
 	outer = ip + addr_off(p->v6, !qsrc);
-	if (!memcmp(outer, old, alen)) {
+	if (always || !memcmp(outer, old, alen)) {
+		struct csum_delta od = { 0 };
+
+		delta_add(&od, outer, nb, alen);
 		memcpy(outer, nb, alen);
 		if (!p->v6)
-			csum_fix(ip + 10, &ad, false, NULL);
+			csum_fix(ip + 10, &od, false, NULL);
 		else
-			delta_merge(&icmp, &ad); /* ICMPv6 pseudo-header */
+			delta_merge(&icmp, &od); /* ICMPv6 pseudo-header */
 	}
 	csum_fix(p->b + p->l4 + 2, &icmp, false, NULL);
+}
+
+static void rewrite_icmp_error(struct ref_pkt *p, bool qsrc,
+			       const struct tp_addr *na, __be16 nport)
+{
+	rewrite_icmp_error_to(p, qsrc, na, nport, false);
 }
 
 /* ---- the programs ----------------------------------------------------------- */
@@ -2363,6 +2375,48 @@ static int to_tailnet_forwarded(struct ref_run *r, __u16 in_zone)
 
 static bool sn_has_inner(const struct ref_state *st, __u16 zone, const struct tp_addr *a);
 
+/* Is the new egress flow this host's own, from the zone's masquerade address (on)? */
+static bool masq_own(struct ref_run *r, struct tp_addr *addr)
+{
+	const struct ref_state *st = r->st;
+	const struct ref_pkt *p = r->p;
+	const struct tp_masq *m = NULL;
+	const struct tp_addr *a;
+	size_t i;
+
+	for (i = 0; i < st->n_masq && p->t.zone; i++)
+		if (st->masq[i].zone == p->t.zone)
+			m = &st->masq[i].m;
+	if (!m || !(m->flags & TP_MASQ_F_ON))
+		return false;
+	a = p->v6 ? &m->addr6 : &m->addr4;
+	if (memcmp(a, &p->t.saddr, sizeof(*a)))
+		return false;
+	*addr = *a;
+	return true;
+}
+
+/*
+ * "A masqueraded flow whose zone's address of its family is no longer the
+ * one it left with (masquerade on) starts over": masquerade off or no
+ * entry keeps it.
+ */
+static bool masq_moved(const struct ref_state *st, const struct ref_pkt *p,
+		       const struct tp_ct_entry *e)
+{
+	const struct tp_masq *m = NULL;
+	size_t i;
+
+	if (!is_masq(e))
+		return false;
+	for (i = 0; i < st->n_masq; i++)
+		if (st->masq[i].zone == p->t.zone)
+			m = &st->masq[i].m;
+	if (!m || !(m->flags & TP_MASQ_F_ON))
+		return false;
+	return memcmp(p->v6 ? &m->addr6 : &m->addr4, &e->nat_addr, sizeof(e->nat_addr));
+}
+
 /*
  * Masquerade to the tailnet, "which flows": the zone (never 0) has it on,
  * the source is not the zone's address of its family (this host's own)
@@ -2385,6 +2439,9 @@ static int masq_want(struct ref_run *r, struct tp_addr *addr)
 	a = p->v6 ? &m->addr6 : &m->addr4;
 	if (!memcmp(a, &p->t.saddr, sizeof(*a)))
 		return 0;
+	/* "nor an IPv6 link-local source (fe80::/10): this host's own on the link" */
+	if (p->v6 && p->t.saddr.b[0] == 0xfe && (p->t.saddr.b[1] & 0xc0) == 0x80)
+		return 0;
 	if (sn_has_inner(st, p->t.zone, &p->t.saddr))
 		return 0;
 	if (!(a->w[0] | a->w[1] | a->w[2] | a->w[3])) {
@@ -2405,7 +2462,7 @@ static int masq_want(struct ref_run *r, struct tp_addr *addr)
  * finds wrong makes the verdict -1, which no program returns.
  */
 static int masq_new(struct ref_run *r, struct tp_ct_entry *e, const struct ref_query *q,
-		    const struct ref_decision *d)
+		    const struct ref_decision *d, bool own)
 {
 	struct ref_state *st = r->st;
 	struct ref_pkt *p = r->p;
@@ -2442,7 +2499,8 @@ static int masq_new(struct ref_run *r, struct tp_ct_entry *e, const struct ref_q
 	}
 	if (ct_reply(st, &p->t, r->now, &orig)) {
 		explain(st, "masquerade: the tuple is a live flow's reply");
-		return drop_report(r, TP_DROP_CT_CLASH);
+		/* "this host's own: untracked, as any clash leaving to the tailnet" */
+		return own ? pass(r, TP_STAT_PASS) : drop_report(r, TP_DROP_CT_CLASH);
 	}
 	port = st->port_fn ? ntohs(st->port_fn(st->port_ctx, &p->t)) : 0;
 	if (!port) {
@@ -2458,7 +2516,7 @@ static int masq_new(struct ref_run *r, struct tp_ct_entry *e, const struct ref_q
 		}
 		explain(st, "masquerade: no free port");
 		tab_del(&st->ct, &p->t);
-		return drop_report(r, TP_DROP_SNAT_EXHAUSTED);
+		return own ? pass(r, TP_STAT_PASS) : drop_report(r, TP_DROP_SNAT_EXHAUSTED);
 	}
 	e->snat_port = htons(port);
 	reply_tuple(&p->t, e, &rt);
@@ -2505,11 +2563,16 @@ static int to_tailnet_new(struct ref_run *r)
 	if (masq < 0)
 		return drop_report(r, -masq);
 	if (masq)
-		return masq_new(r, &e, &q, &d);
-	if (flow_commit(r, &e, &q, &d) == 0)
+		return masq_new(r, &e, &q, &d, false);
+	if (flow_commit(r, &e, &q, &d) == 0) {
 		explain(r->st, "new egress flow");
-	else
+	} else if (masq_own(r, &e.nat_addr)) {
+		/* "this host's own flow whose reply tuple is taken: remapped" */
+		explain(r->st, "this host's own flow clashes: remapped");
+		return masq_new(r, &e, &q, &d, true);
+	} else {
 		explain(r->st, "untracked");
+	}
 	return pass(r, TP_STAT_PASS);
 }
 
@@ -2566,7 +2629,7 @@ static int to_tailnet_flow(struct ref_run *r)
 			explain(st, "tuple of a flow from the tailnet:");
 			return stateless(r, TP_STAT_PASS);
 		}
-		if (!reopens(e, p))
+		if (!reopens(e, p) && !masq_moved(st, p, e))
 			return flow_orig(r, e);
 	}
 	if (!starts_flow(p)) {
@@ -2720,8 +2783,9 @@ static int icmp_err(struct ref_run *r)
 		return pass(r, TP_STAT_ICMP_ERR_NAT);
 	}
 	if (is_masq(e) && r->hook == REF_TO_TAILNET && quote_is_reply) {
-		explain(st, "ICMP error, quote to the masquerade address");
-		rewrite_icmp_error(p, false, &e->nat_addr, e->snat_port);
+		/* "the outer source too, whoever sent it" */
+		explain(st, "ICMP error, quote and source to the masquerade address");
+		rewrite_icmp_error_to(p, false, &e->nat_addr, e->snat_port, true);
 		return pass(r, TP_STAT_ICMP_ERR_NAT);
 	}
 	if (!(e->flags & TP_CT_F_DNAT)) {

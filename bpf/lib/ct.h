@@ -605,6 +605,30 @@ __noinline int tp_ct_snat_reclaim(const struct tp_ct_key *key_arg, __u64 now)
 	return tp_ct_insert(&scr->rkey, &scr->reply);
 }
 
+/*
+ * Is the reply key scr->rkey a new SNAT or masqueraded flow tries the
+ * reply tuple of a live untranslated flow under its reversed tuple (this
+ * host's own flow from its tailnet address and a port, or echo id, of
+ * the range)?  That flow has no entry at the tuple, so the insert would
+ * succeed, and both flows would leave with one tuple: the port is taken.
+ * A global function, out of tp_ct_snat_reserve()'s loop.
+ * Return: -EEXIST when taken, 0 when free.
+ */
+__noinline int tp_ct_snat_rev_taken(const struct tp_ct_key *key_arg, __u64 now)
+{
+	struct tp_scratch *scr = tp_ct_fn_scratch(key_arg);
+	struct tp_ct_entry *f;
+
+	if (!scr)
+		return -TP_DROP_INTERNAL;
+	tp_ct_reverse(&scr->rkey, &scr->rev);
+	f = tp_ct_get(&scr->rev);
+	if (!f || (f->flags & TP_CT_F_REPLY_KEY) || tp_ct_expired(f, now) ||
+	    !tp_ct_is_reply_key(f, &scr->rev, &scr->rkey))
+		return 0;
+	return -EEXIST;
+}
+
 /**
  * tp_ct_snat_reserve() - give a new SNAT flow a port and its reply key.
  * @key_arg: the flow's original tuple.
@@ -621,7 +645,10 @@ __noinline int tp_ct_snat_reclaim(const struct tp_ct_key *key_arg, __u64 now)
  * the reply key finds its flow pointing back and leaves it alone.  A
  * reply key whose flow is gone, expired or points elsewhere is dead: the
  * try deletes it and inserts again with BPF_NOEXIST (of two flows
- * reclaiming one port at once, one gets it).  scr->flow.snat_port holds
+ * reclaiming one port at once, one gets it).  A tuple no entry holds but
+ * whose reverse is a live untranslated flow with that reply tuple (this
+ * host's own flow from its tailnet address) is taken too: that flow's
+ * replies are found by reversing.  scr->flow.snat_port holds
  * the port taken.  A global function: verified once, with its loop.
  *
  * Return: 0, -TP_DROP_NO_SNAT_ADDR without a SNAT address of the family,
@@ -659,6 +686,9 @@ __noinline int tp_ct_snat_reserve(const struct tp_ct_key *key_arg, __u64 now)
 			return -TP_DROP_NO_SNAT_ADDR;
 		if (tp_ct_put(key, e))
 			return -TP_DROP_CT_FULL;
+		ret = tp_ct_snat_rev_taken(key, now);
+		if (ret == -EEXIST)
+			continue;
 		ret = tp_ct_insert(&scr->rkey, &scr->reply);
 		if (ret == -EEXIST)
 			ret = tp_ct_snat_reclaim(key, now);

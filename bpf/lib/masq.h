@@ -31,6 +31,17 @@ static __always_inline bool tp_masq_addr_set(const struct tp_addr *a)
 	return a->w[0] | a->w[1] | a->w[2] | a->w[3];
 }
 
+/*
+ * An IPv6 link-local source (fe80::/10): this host's own traffic on the
+ * interface (the kernel never forwards one), scoped to the link; with a
+ * global source it would break RFC 4007 scoping toward a link-local or
+ * multicast destination.
+ */
+static __always_inline bool tp_masq_link_local(const struct tp_pkt *p)
+{
+	return p->ipv6 && p->tuple.saddr.b[0] == 0xfe && (p->tuple.saddr.b[1] & 0xc0) == 0x80;
+}
+
 /**
  * tp_masq_want() - is a new flow leaving to the tailnet masqueraded?
  * @p:    its parse (tuple.zone: the tailnet interface's zone).
@@ -38,8 +49,9 @@ static __always_inline bool tp_masq_addr_set(const struct tp_addr *a)
  *
  * Not when the zone (never zone 0) has masquerade off, nor for a source
  * that is the node's address of the zone already (this host's own
- * traffic), nor for a pod with a static tailnet address of its own for
- * the zone (static NAT gives its packets that address as they leave).
+ * traffic) or an IPv6 link-local one (the interface's own), nor for a
+ * pod with a static tailnet address of its own for the zone (static NAT
+ * gives its packets that address as they leave).
  *
  * Return: 1 (masquerade, @addr set), 0 (leave it), or -TP_DROP_NO_SNAT_ADDR
  * when the zone has masquerade on but no address of the packet's family.
@@ -56,7 +68,7 @@ static __always_inline int tp_masq_want(const struct tp_pkt *p, struct tp_addr *
 	if (!m || !(m->flags & TP_MASQ_F_ON))
 		return 0;
 	a = p->ipv6 ? &m->addr6 : &m->addr4;
-	if (tp_addr_eq(&p->tuple.saddr, a))
+	if (tp_addr_eq(&p->tuple.saddr, a) || tp_masq_link_local(p))
 		return 0;
 	if (!tp_static_nat_none() && tp_static_nat_rev_of(p->tuple.zone, &p->tuple.saddr))
 		return 0;
@@ -64,6 +76,66 @@ static __always_inline int tp_masq_want(const struct tp_pkt *p, struct tp_addr *
 		return -TP_DROP_NO_SNAT_ADDR;
 	*addr = *a;
 	return 1;
+}
+
+/**
+ * tp_masq_own() - is a new flow this host's own, from the zone's
+ * masquerade address (masquerade on)?
+ * @p:    its parse.
+ * @addr: set to that address.
+ *
+ * Such a flow is not masqueraded, unless its reply tuple is taken (a
+ * masqueraded flow holds its port or echo id): then it is remapped to a
+ * port of the range, as Linux remaps a local connection whose tuple NAT
+ * took, or the peer's answers would go to the pod.
+ */
+static __always_inline bool tp_masq_own(const struct tp_pkt *p, struct tp_addr *addr)
+{
+	__u32 zone = p->tuple.zone;
+	const struct tp_masq *m;
+	const struct tp_addr *a;
+
+	if (!zone)
+		return false;
+	m = bpf_map_lookup_elem(&tp_masq, &zone);
+	if (!m || !(m->flags & TP_MASQ_F_ON))
+		return false;
+	a = p->ipv6 ? &m->addr6 : &m->addr4;
+	if (!tp_addr_eq(&p->tuple.saddr, a))
+		return false;
+	*addr = *a;
+	return true;
+}
+
+/**
+ * tp_masq_moved() - has the zone's address moved away from the one
+ * masqueraded flow @e left with?
+ * @p: a packet of the flow in the original direction.
+ * @e: its live flow entry.
+ *
+ * The loader rewrites tp_masq when the interface's address changes (or
+ * zeroes it when the address is gone).  The flow's packets would keep
+ * leaving from an address that is no longer the node's, which the peer
+ * drops: a pod that keeps sending (a UDP flow, refreshed by every packet)
+ * would be cut off for good.  Linux's MASQUERADE forgets such connections
+ * when the address goes; here the flow starts over from the zone's
+ * address now (its old reply key goes with it).  Masquerade off, or no
+ * entry, moves nothing: a flow keeps its translation until it ends, as
+ * with a MASQUERADE rule removed.
+ *
+ * Return: true when the flow is to start over.
+ */
+static __always_inline bool tp_masq_moved(const struct tp_pkt *p, const struct tp_ct_entry *e)
+{
+	__u32 zone = p->tuple.zone;
+	const struct tp_masq *m;
+
+	if (!tp_ct_is_masq(e))
+		return false;
+	m = bpf_map_lookup_elem(&tp_masq, &zone);
+	if (!m || !(m->flags & TP_MASQ_F_ON))
+		return false;
+	return !tp_addr_eq(p->ipv6 ? &m->addr6 : &m->addr4, &e->nat_addr);
 }
 
 /**
@@ -89,7 +161,13 @@ __noinline int tp_masq_rewrite(struct __sk_buff *skb, const struct tp_pkt *p, bo
 
 /**
  * tp_masq_icmp_error() - translate an ICMP error about a masqueraded flow
- * (tp_nat_icmp_error(), both layers).
+ * (tp_nat_icmp_error(), both layers).  An error about a reply leaves to
+ * the tailnet, whose peers accept only the node's address from it: its
+ * outer source becomes @addr whoever sent it (the pod, a router behind
+ * the node, this host from another address), as Linux's MASQUERADE does
+ * to errors related to a masqueraded connection.  Kept, a router's
+ * fragmentation-needed error would be dropped by the peer, and path MTU
+ * discovery would blackhole.
  * @skb:       the packet.
  * @p:         its parse, the quote in p->inner.
  * @inner_src: rewrite the quote's source (an error from the tailnet about a
@@ -105,9 +183,15 @@ __noinline int tp_masq_rewrite(struct __sk_buff *skb, const struct tp_pkt *p, bo
 __noinline int tp_masq_icmp_error(struct __sk_buff *skb, const struct tp_pkt *p, bool inner_src,
 				  const struct tp_addr *addr, __be16 port)
 {
+	int ret;
+
 	if (!skb || !p || !addr)
 		return -TP_DROP_INTERNAL;
-	return tp_nat_icmp_error(skb, p, inner_src, addr, port);
+	ret = tp_nat_icmp_error(skb, p, inner_src, addr, port);
+	/* from the pod, tp_nat_icmp_error() rewrote the outer source already */
+	if (!ret && !inner_src && !tp_addr_eq(&p->tuple.saddr, &p->inner.tuple.daddr))
+		ret = tp_nat_rewrite(skb, p, true, addr, 0); /* ICMP: the address only */
+	return ret;
 }
 
 #endif /* TP_BPF_MASQ_H */
