@@ -29,7 +29,7 @@ KUBECTL_PKG := $(if $(shell command -v kubectl 2>/dev/null),,kubernetes-client)
 # Debian packages every target needs (build, tests, demo); libclang-rt-dev
 # is clang's libFuzzer and sanitizer runtimes (make fuzz, the fuzz smoke test).
 DEB_PKGS := clang libclang-rt-dev llvm bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev \
-	    libmnl-dev libcurl4-openssl-dev libyajl-dev libcmocka-dev pkg-config \
+	    libmnl-dev libcurl4-openssl-dev libssl-dev libyajl-dev libcmocka-dev pkg-config \
 	    iproute2 wireguard-tools wireguard-go iperf3 nftables iptables gnuplot-nox time \
 	    curl iputils-ping \
 	    systemd python3 openssl $(KUBECTL_PKG)
@@ -52,7 +52,7 @@ LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(OUT)/loader/%.o,$(LOADER_SRCS))
 # the loader minus main(): linked into test programs of its parts
 LOADER_LIB_OBJS := $(filter-out $(OUT)/loader/main.o,$(LOADER_OBJS))
-LOADER_LIBS := -lmnl -lcurl -lyajl -lxdp
+LOADER_LIBS := -lmnl -lcurl -lyajl -lxdp -lcrypto
 TPCTL_OBJS := $(patsubst maps-cli/%.c,$(OUT)/maps-cli/%.o,$(wildcard maps-cli/*.c))
 # tpctl minus main(): linked into its unit tests
 TPCTL_CORE := $(filter-out $(OUT)/maps-cli/main.o,$(TPCTL_OBJS))

@@ -25,6 +25,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include <bpf/bpf.h>
 
 #include "addr.h"
@@ -176,17 +178,6 @@ bool tpd_kube_label_filtered(const char *key)
 	return false;
 }
 
-static __u64 ks_fnv(__u64 h, const char *s, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 /**
  * tpd_kube_pod_identity_name() - the identity name of a pod's label set.
  * @pod: a Pod (labels sorted by key, as the decoder delivers them).
@@ -194,35 +185,52 @@ static __u64 ks_fnv(__u64 h, const char *s, size_t len)
  * @len: its room.
  *
  * "k8s:NAMESPACE:HASH": the namespace (cut to fit) for people, and 16 hex
- * digits of FNV-1a 64 over the namespace and every label but the
+ * digits of SHA-256 over the namespace and every label but the
  * high-churn ones ("ns\0key=value\0key=value\0..."), which tells label
- * sets apart.  The same label set gives the same name on every node and
- * across restarts.
+ * sets apart.  A cryptographic hash, because the name is the identity:
+ * with FNV-1a a tenant who may label pods in a namespace sharing the
+ * first characters of another's could compute labels giving that
+ * namespace's name, and its identity.  64 bits of SHA-256 leave a second
+ * preimage at 2^64 work.  The same label set gives the same name on every
+ * node and across restarts.
  *
- * Return: 0, or -EINVAL when @len is too small.
+ * Return: 0, -EINVAL when @len is too small, -ENOMEM when the digest
+ * cannot be set up.
  */
 int tpd_kube_pod_identity_name(const struct tpd_kube_object *pod, char *buf,
 			       size_t len)
 {
 	const char *ns = pod->meta.ns ? pod->meta.ns : "";
-	__u64 h = 0xcbf29ce484222325ULL;
 	int room = TP_IDENTITY_NAME_LEN - 1 - 4 - 1 - 16;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+	EVP_MD_CTX *ctx;
 	size_t i;
+	int ok;
 
 	if (len < TP_IDENTITY_NAME_LEN)
 		return -EINVAL;
-	h = ks_fnv(h, ns, strlen(ns) + 1);
-	for (i = 0; i < pod->meta.n_labels; i++) {
+	ctx = EVP_MD_CTX_new();
+	if (!ctx)
+		return -ENOMEM;
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+	     EVP_DigestUpdate(ctx, ns, strlen(ns) + 1);
+	for (i = 0; ok && i < pod->meta.n_labels; i++) {
 		const struct tpd_kube_label *l = &pod->meta.labels[i];
+		const char *v = l->value ? l->value : "";
 
 		if (tpd_kube_label_filtered(l->key))
 			continue;
-		h = ks_fnv(h, l->key, strlen(l->key));
-		h = ks_fnv(h, "=", 1);
-		h = ks_fnv(h, l->value ? l->value : "",
-			   strlen(l->value ? l->value : "") + 1);
+		ok = EVP_DigestUpdate(ctx, l->key, strlen(l->key)) &&
+		     EVP_DigestUpdate(ctx, "=", 1) &&
+		     EVP_DigestUpdate(ctx, v, strlen(v) + 1);
 	}
-	snprintf(buf, len, "k8s:%.*s:%016llx", room, ns, (unsigned long long)h);
+	ok = ok && EVP_DigestFinal_ex(ctx, md, &md_len) && md_len >= 8;
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return -ENOMEM;
+	snprintf(buf, len, "k8s:%.*s:%02x%02x%02x%02x%02x%02x%02x%02x", room, ns, md[0],
+		 md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
 	return 0;
 }
 
@@ -994,7 +1002,10 @@ static struct ks_pod *ks_pod_desired(const struct tpd_kube_sync *s,
 	}
 	memcpy(p->ips, o->pod.ips, o->pod.n_ips * sizeof(*p->ips));
 	p->n_ips = o->pod.n_ips;
-	tpd_kube_pod_identity_name(o, p->name, sizeof(p->name));
+	if (tpd_kube_pod_identity_name(o, p->name, sizeof(p->name))) {
+		ks_pod_free(p); /* the digest's memory: as an allocation failure */
+		return NULL;
+	}
 	ks_pod_nat(s, o, key, &p->nat);
 	return p;
 }

@@ -978,6 +978,19 @@ static void test_identity_name(void **state)
 	print_message("identity name: %s\n", na);
 	tpd_kube_object_free(a);
 	tpd_kube_object_free(b);
+
+	/*
+	 * The hash is the first 8 bytes of SHA-256("ns1\0app=web\0"): a name
+	 * must not change between versions (it is how a restart finds its
+	 * identity again), and it must not be FNV-1a, whose preimages are
+	 * easy to compute (hashlib.sha256(b"ns1\x00app=web\x00")).
+	 */
+	a = pod_new("ns1", "w", NODE, "198.18.1.1");
+	obj_label(a, "app", "web");
+	obj_label(a, "pod-template-hash", "abc");
+	assert_int_equal(tpd_kube_pod_identity_name(a, na, sizeof(na)), 0);
+	assert_string_equal(na, "k8s:ns1:4efa07c09d49ac5c");
+	tpd_kube_object_free(a);
 }
 
 /* A local pod's tailplane.io/tailnet-address -> static NAT. */
