@@ -34,6 +34,18 @@
 
 #define KP_CIDR_NAME "cidr:" /* identity names of ipBlock prefixes */
 
+/*
+ * Bounds on one policy's ipBlocks, all its rules together.  Each prefix
+ * takes an identity in tp_identity and tp_id_names, which every
+ * namespace's pods and the tailnet peers share: without a bound one
+ * tenant's policy (a 1.5 MB API object holds some 90,000 excepts) could
+ * fill them and leave a later pod without an identity.  A policy past
+ * either bound has its ipBlock peers skipped (they allow nothing: fail
+ * closed) with a warning; the rest of it still applies.
+ */
+#define KP_MAX_POLICY_EXCEPTS 4096
+#define KP_MAX_POLICY_BLOCKS  256
+
 /* A growable array: @v holds @n of @cap items. */
 #define KP_VEC(type)           \
 	struct {               \
@@ -95,10 +107,15 @@ struct kp_zone {
 	KP_VEC(struct kp_entry) by_id;
 };
 
-/* An ipBlock of the rule being compiled: its excepts are k->ex[ex..ex+n_ex). */
+/*
+ * An ipBlock of the rule being compiled: its excepts are k->ex[ex..+n_ex),
+ * sorted by prefix, and those of them no other except holds (disjoint,
+ * so sorted by address too) k->ex_top[top..+n_top).
+ */
 struct kp_block {
 	struct kp_prefix cidr;
 	size_t ex, n_ex;
+	size_t top, n_top;
 };
 
 /* An identity some of whose pods a selector picked: pods picked[first..+n). */
@@ -210,6 +227,9 @@ struct kp {
 	KP_VEC(struct kp_src) src;
 	KP_VEC(struct kp_block) blocks; /* the ipBlocks of one ingress rule */
 	KP_VEC(struct kp_prefix) ex;	/* their excepts */
+	KP_VEC(struct kp_prefix) ex_top; /* the outermost of them */
+	bool block_plen[129];		 /* the blocks' CIDR lengths */
+	bool blocks_over;		/* the policy is past KP_MAX_POLICY_* */
 	size_t slot;			/* their touches, or KP_NO_SLOT */
 	size_t n_slots;
 	KP_VEC(struct kp_touch) touches;
@@ -698,16 +718,46 @@ static int kp_collect_rules(struct kp *k, const struct tpd_kube_np_rule *r,
 	return err;
 }
 
+static void kp_count_blocks(const struct tpd_kube_np_rule *r, size_t n,
+			    size_t *blocks, size_t *excepts)
+{
+	size_t i, j;
+
+	for (i = 0; i < n && r; i++)
+		for (j = 0; j < r[i].n_peers && r[i].peers; j++)
+			if (r[i].peers[j].has_cidr) {
+				(*blocks)++;
+				*excepts += r[i].peers[j].n_except;
+			}
+}
+
+/*
+ * Is policy @np past KP_MAX_POLICY_BLOCKS ipBlock peers or
+ * KP_MAX_POLICY_EXCEPTS excepts (both directions, every rule)?  Then its
+ * ipBlocks get no identities and allow nothing.
+ */
+static bool kp_blocks_over(const struct tpd_kube_netpol *np, size_t *blocks,
+			   size_t *excepts)
+{
+	*blocks = 0;
+	*excepts = 0;
+	kp_count_blocks(np->ingress, np->n_ingress, blocks, excepts);
+	kp_count_blocks(np->egress, np->n_egress, blocks, excepts);
+	return *blocks > KP_MAX_POLICY_BLOCKS ||
+	       *excepts > KP_MAX_POLICY_EXCEPTS;
+}
+
 /* Every prefix an active policy's ipBlocks need an identity for. */
 static int kp_collect_prefixes(struct kp *k)
 {
 	const struct tpd_kube_netpol *np;
-	size_t i;
+	size_t i, nb, nx;
 	int err = 0;
 
 	for (i = 0; i < k->in->n_policies && !err; i++) {
 		np = &k->pols[i]->np;
-		if (!k->active[i] || !kp_selector_valid(&np->pod_selector))
+		if (!k->active[i] || !kp_selector_valid(&np->pod_selector) ||
+		    kp_blocks_over(np, &nb, &nx))
 			continue;
 		if (k->active[i] & KP_ACT_IN)
 			err = kp_collect_rules(k, np->ingress, np->n_ingress);
@@ -961,32 +1011,78 @@ enum kp_inside {
 	KP_PARTIAL, /* some are, or cannot be told apart */
 };
 
-/*
- * Where the addresses of entry @e lie against block @cidr minus @ex.  An
- * entry's addresses are its prefix minus the longer entries of its zone:
- * a longer prefix inside it (the block's own, an except's) takes its
- * part away.
- */
-static enum kp_inside kp_entry_inside(const struct kp_zone *z,
-				      const struct kp_entry *e,
-				      const struct kp_prefix *cidr,
-				      const struct kp_prefix *ex, size_t n_ex)
+static int kp_prefix_qcmp(const void *pa, const void *pb)
 {
-	enum kp_inside res = KP_IN;
+	return kp_prefix_cmp(pa, pb);
+}
+
+/* The first of sorted @v[0..n) not below @key. */
+static size_t kp_prefix_lower(const struct kp_prefix *v, size_t n,
+			      const struct kp_prefix *key)
+{
+	size_t lo = 0, hi = n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (kp_prefix_cmp(&v[mid], key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Is @p inside one of @top[0..n): disjoint prefixes sorted by address?
+ * Only the last one starting at or before @p can hold it: any later one
+ * starting there too would lie inside that one.
+ */
+static bool kp_tops_hold(const struct kp_prefix *top, size_t n,
+			 const struct kp_prefix *p)
+{
+	struct kp_prefix key = { .addr = p->addr, .plen = 128 };
+	size_t i = kp_prefix_lower(top, n, &key);
+
+	/* @top[i] is the first past @p's address, or at it */
+	if (i < n && !memcmp(top[i].addr.b, p->addr.b, sizeof(p->addr.b)))
+		return kp_prefix_within(p, &top[i]);
+	return i && kp_prefix_within(p, &top[i - 1]);
+}
+
+/*
+ * Where the addresses of entry @e lie against block @b (its CIDR minus
+ * its excepts).  An entry's addresses are its prefix minus the longer
+ * entries of its zone: a longer prefix inside it (the block's own, an
+ * except's) takes its part away.  O(log n) in the excepts, plus the
+ * excepts inside @e (each lies inside at most 129 entries' prefixes, so
+ * a rule's walk over a zone stays linear in its excepts).
+ */
+static enum kp_inside kp_entry_inside(const struct kp *k,
+				      const struct kp_zone *z,
+				      const struct kp_entry *e,
+				      const struct kp_block *b)
+{
+	const struct kp_prefix *ex = &k->ex.v[b->ex];
 	size_t i;
 
-	if (!kp_prefix_overlap(&e->p, cidr))
+	if (!kp_prefix_overlap(&e->p, &b->cidr))
 		return KP_OUT;
-	if (e->p.plen < cidr->plen) /* holds the block and more */
-		return kp_zone_exact(z, cidr) ? KP_OUT : KP_PARTIAL;
-	for (i = 0; i < n_ex; i++) {
-		if (kp_prefix_within(&e->p, &ex[i]))
-			return KP_OUT;
-		if (kp_prefix_within(&ex[i], &e->p) &&
-		    !kp_zone_exact(z, &ex[i]))
-			res = KP_PARTIAL;
-	}
-	return res;
+	if (e->p.plen < b->cidr.plen) /* holds the block and more */
+		return kp_zone_exact(z, &b->cidr) ? KP_OUT : KP_PARTIAL;
+	if (kp_tops_hold(&k->ex_top.v[b->top], b->n_top, &e->p))
+		return KP_OUT;
+	/*
+	 * The excepts inside @e follow each other in prefix order from @e
+	 * on: a shorter one starting inside @e could only start where @e
+	 * does, and sorts before it.
+	 */
+	for (i = kp_prefix_lower(ex, b->n_ex, &e->p);
+	     i < b->n_ex &&
+	     tp_prefix_contains(&e->p.addr, e->p.plen, &ex[i].addr);
+	     i++)
+		if (!kp_zone_exact(z, &ex[i]))
+			return KP_PARTIAL;
+	return KP_IN;
 }
 
 static int kp_add_src(struct kp *k, __u32 id, __u16 zone)
@@ -997,24 +1093,64 @@ static int kp_add_src(struct kp *k, __u32 id, __u16 zone)
 	return 0;
 }
 
-/* Where entry @e lies against the rule's blocks together: inside one is
- * inside (NetworkPolicy's peers are a union). */
+/* The first of the rule's blocks (sorted) not below @key. */
+static size_t kp_block_lower(const struct kp *k, const struct kp_prefix *key)
+{
+	size_t lo = 0, hi = k->blocks.n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (kp_prefix_cmp(&k->blocks.v[mid].cidr, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Where entry @e lies against the rule's blocks together: inside one is
+ * inside (NetworkPolicy's peers are a union).  Only blocks overlapping
+ * @e matter: those holding it (one lookup per CIDR length the rule
+ * uses) and those inside it (a run of the sorted blocks from @e on).
+ */
 static enum kp_inside kp_entry_in_blocks(const struct kp *k,
 					 const struct kp_zone *z,
 					 const struct kp_entry *e)
 {
 	enum kp_inside res = KP_OUT, where;
 	const struct kp_block *b;
+	struct kp_prefix up;
+	unsigned int l;
 	size_t i;
 
-	for (i = 0; i < k->blocks.n; i++) {
+	for (l = 0; l <= e->p.plen; l++) {
+		if (!k->block_plen[l])
+			continue;
+		up = e->p;
+		up.plen = l;
+		kp_mask(&up.addr, l);
+		for (i = kp_block_lower(k, &up);
+		     i < k->blocks.n &&
+		     !kp_prefix_cmp(&k->blocks.v[i].cidr, &up);
+		     i++) {
+			where = kp_entry_inside(k, z, e, &k->blocks.v[i]);
+			if (where == KP_IN)
+				return KP_IN;
+			if (where == KP_PARTIAL)
+				res = KP_PARTIAL;
+		}
+	}
+	if (res == KP_PARTIAL)
+		return res;
+	/* blocks inside @e, longer: out when each has its own entry */
+	for (i = kp_block_lower(k, &e->p); i < k->blocks.n; i++) {
 		b = &k->blocks.v[i];
-		where = kp_entry_inside(z, e, &b->cidr, &k->ex.v[b->ex],
-					b->n_ex);
-		if (where == KP_IN)
-			return KP_IN;
-		if (where == KP_PARTIAL)
-			res = KP_PARTIAL;
+		if (!tp_prefix_contains(&e->p.addr, e->p.plen, &b->cidr.addr))
+			break;
+		if (b->cidr.plen > e->p.plen &&
+		    kp_entry_inside(k, z, e, b) == KP_PARTIAL)
+			return KP_PARTIAL;
 	}
 	return res;
 }
@@ -1051,7 +1187,7 @@ static int kp_touch_zone(struct kp *k, size_t zi)
 static int kp_add_block(struct kp *k, const struct tpd_kube_np_peer *peer)
 {
 	struct kp_block *b;
-	size_t n_ex;
+	size_t i, n_ex;
 	bool empty;
 
 	if (kp_vec_room(&k->blocks) ||
@@ -1068,8 +1204,31 @@ static int kp_add_block(struct kp *k, const struct tpd_kube_np_peer *peer)
 	b->ex = k->ex.n;
 	b->n_ex = n_ex;
 	k->ex.n += n_ex;
+	/* the index kp_entry_inside() looks excepts up in */
+	if (n_ex)
+		qsort(&k->ex.v[b->ex], n_ex, sizeof(*k->ex.v), kp_prefix_qcmp);
+	if (kp_grow((void **)&k->ex_top.v, &k->ex_top.cap,
+		    k->ex_top.n + n_ex + 1, sizeof(*k->ex_top.v)))
+		return -ENOMEM;
+	b->top = k->ex_top.n;
+	for (i = b->ex; i < b->ex + n_ex; i++) {
+		/* in prefix order, an except's outermost holder is the
+		 * last top kept */
+		if (k->ex_top.n > b->top &&
+		    kp_prefix_within(&k->ex.v[i],
+				     &k->ex_top.v[k->ex_top.n - 1]))
+			continue;
+		k->ex_top.v[k->ex_top.n++] = k->ex.v[i];
+	}
+	b->n_top = k->ex_top.n - b->top;
 	k->blocks.n++;
 	return 0;
+}
+
+static int kp_block_cmp(const void *pa, const void *pb)
+{
+	return kp_prefix_cmp(&((const struct kp_block *)pa)->cidr,
+			     &((const struct kp_block *)pb)->cidr);
 }
 
 /* The touches of the rule's ipBlocks in every zone: k->slot. */
@@ -1086,6 +1245,11 @@ static int kp_block_touches(struct kp *k)
 			"ipBlock: no tailnet zone is known yet: nothing allowed");
 		return 0;
 	}
+	/* the index kp_entry_in_blocks() looks blocks up in */
+	qsort(k->blocks.v, k->blocks.n, sizeof(*k->blocks.v), kp_block_cmp);
+	memset(k->block_plen, 0, sizeof(k->block_plen));
+	for (zi = 0; zi < k->blocks.n; zi++)
+		k->block_plen[k->blocks.v[zi].cidr.plen] = true;
 	for (zi = 0; zi < k->zones.n && !err; zi++)
 		err = kp_touch_zone(k, zi);
 	if (!err)
@@ -1112,6 +1276,8 @@ static int kp_peer_sources(struct kp *k, const struct tpd_kube_object *pol,
 	const char *what = egress ? "to[]" : "from[]";
 
 	if (peer->has_cidr) {
+		if (k->blocks_over)
+			return 0; /* warned once for the policy */
 		if (peer->pods.present || peer->namespaces.present) {
 			kp_warn(k,
 				"a %s peer with ipBlock and a selector is invalid: skipped",
@@ -1153,6 +1319,7 @@ static int kp_rule_sources(struct kp *k, const struct tpd_kube_object *pol,
 	k->src.n = 0;
 	k->blocks.n = 0;
 	k->ex.n = 0;
+	k->ex_top.n = 0;
 	k->slot = KP_NO_SLOT;
 	/* from absent or empty: every source (the API's meaning of both) */
 	if (!r->n_peers)
@@ -1481,7 +1648,7 @@ static int kp_compile_policies(struct kp *k)
 	const struct tpd_kube_object *pol;
 	unsigned int saved = k->warnings;
 	void (*warn)(void *, const char *, const char *) = k->warn;
-	size_t i, r;
+	size_t i, r, nb, nx;
 	int err = 0;
 
 	for (i = 0; i < k->in->n_policies && !err; i++) {
@@ -1501,6 +1668,12 @@ static int kp_compile_policies(struct kp *k)
 			err = kp_mark_isolated(k, true);
 		if (!kp_selector_valid(&pol->np.pod_selector))
 			continue;
+		k->blocks_over = kp_blocks_over(&pol->np, &nb, &nx);
+		if (k->blocks_over)
+			kp_warn(k,
+				"%zu ipBlock peers with %zu excepts, over the limit of %d peers and %d excepts a policy may have: its ipBlock peers allow nothing",
+				nb, nx, KP_MAX_POLICY_BLOCKS,
+				KP_MAX_POLICY_EXCEPTS);
 		for (r = 0; (k->active[i] & KP_ACT_IN) &&
 			    r < pol->np.n_ingress && !err;
 		     r++)
@@ -1970,6 +2143,7 @@ static void kp_free(struct kp *k)
 	free(k->src.v);
 	free(k->blocks.v);
 	free(k->ex.v);
+	free(k->ex_top.v);
 	free(k->touches.v);
 	free(k->spans.v);
 	free(k->grants.v);

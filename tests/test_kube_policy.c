@@ -969,6 +969,72 @@ static void test_ipblock_alloc_fails(void **state)
 	tpd_kube_policy_free(&o.out);
 }
 
+/*
+ * A policy past the per-policy ipBlock limits (4,096 excepts, 256 peers,
+ * every rule together): its ipBlock peers allow nothing and take no
+ * identity, with a warning naming it; its isolation and other policies
+ * stand.
+ */
+static void test_ipblock_limits(void **state)
+{
+	struct tin *t = base(1);
+	struct tpd_kube_object *big;
+	struct tpd_kube_np_rule *r;
+	struct tpd_kube_np_peer *p;
+	struct tout o = { 0 };
+	size_t i;
+	char *got;
+
+	/* 4,000 + 97 excepts in two rules: one past the limit */
+	big = pol(t, "a", "big", "app=web", ING);
+	r = ing(big);
+	from_cidr(r, "100.64.0.0/16", NULL);
+	p = &r->peers[0];
+	p->except = az(4000 * sizeof(*p->except));
+	p->except_plen = az(4000);
+	for (i = 0; i < 4000; i++) {
+		tp_addr_from_v4(&p->except[i], htonl(0x64400000 + 2 * i + 1));
+		p->except_plen[i] = 128;
+	}
+	p->n_except = 4000;
+	r = ing(big);
+	from_cidr(r, "100.65.0.0/16", NULL);
+	p = &r->peers[0];
+	p->except = az(97 * sizeof(*p->except));
+	p->except_plen = az(97);
+	for (i = 0; i < 97; i++) {
+		tp_addr_from_v4(&p->except[i], htonl(0x64410000 + 2 * i + 1));
+		p->except_plen[i] = 128;
+	}
+	p->n_except = 97;
+	/* 257 ipBlock peers, in and out of rules of another policy */
+	r = ing(pol(t, "a", "wide", "app=db", ING));
+	r->peers = az(257 * sizeof(*r->peers));
+	for (i = 0; i < 257; i++)
+		from_cidr(r, "100.64.1.5/32", NULL);
+	/* within the limits: applies */
+	r = ing(pol(t, "a", "small", "app=web", ING));
+	from_cidr(r, "100.64.1.0/24", NULL);
+
+	compile(t, &o);
+	assert_int_equal(o.err, 0);
+	got = out_text(&o);
+	assert_string_equal(got, "500>300 z1 any allow\n"
+				 "cidr:100.64.1.0/24>300 z1 any allow\n"
+				 "any>300 z1 any deny\nany>301 z1 any deny\n"
+				 "ident z1 100.64.1.0/24 cidr:100.64.1.0/24\n");
+	assert_int_equal(o.out.warnings, 2);
+	assert_non_null(strstr(
+		o.warn.all,
+		"[a/big] 2 ipBlock peers with 4097 excepts, over the limit"));
+	assert_non_null(strstr(
+		o.warn.all,
+		"[a/wide] 257 ipBlock peers with 0 excepts, over the limit"));
+	assert_int_equal(o.alloc->calls, 1);
+	free(got);
+	tpd_kube_policy_free(&o.out);
+}
+
 /* No zone given and no tailnet entries yet: an ipBlock allows nothing. */
 static void test_ipblock_no_zone(void **state)
 {
@@ -1773,6 +1839,7 @@ int main(void)
 					  teardown),
 		cmocka_unit_test_teardown(test_ipblock_v6_all_not_v4, teardown),
 		cmocka_unit_test_teardown(test_ipblock_except_all, teardown),
+		cmocka_unit_test_teardown(test_ipblock_limits, teardown),
 		cmocka_unit_test_teardown(test_ipblock_alloc_fails, teardown),
 		cmocka_unit_test_teardown(test_ipblock_no_zone, teardown),
 		cmocka_unit_test_teardown(test_ipblock_malformed, teardown),
