@@ -902,13 +902,18 @@ static void except_policy(struct ks *k, unsigned int j, size_t n)
 	put(k, o);
 }
 
+/*
+ * A reconcile's cost in this process's CPU time (the compile and the map
+ * writes' system time), which other load on the machine disturbs far less
+ * than the wall clock.
+ */
 static double timed_run(struct ks *k)
 {
 	struct timespec t0, t1;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
 	run(k);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
 	return (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
 }
 
@@ -952,7 +957,7 @@ static void test_policy_except_flood(void **state)
 		except_policy(&k, j, 4 * n);
 	t4 = timed_run(&k);
 	print_message("except flood: 4 policies x %zu excepts %.3f s, "
-		      "4 more x %zu %.3f s (%.1fx; quadratic: 16x)\n",
+		      "4 more x %zu %.3f s CPU (%.1fx; linear: 5x, quadratic: 17x)\n",
 		      n, t1, 4 * n, t4, t4 / t1);
 	/* an except of a policy within the limit, or at it, has its identity */
 	assert_int_equal(tp_identity_parse(&h->maps, "cidr:100.67.0.1/32", &id),
@@ -973,7 +978,12 @@ static void test_policy_except_flood(void **state)
 	assert_int_equal(tp_identity_parse(&h->maps, name, &id), 0);
 	assert_int_equal(ident_of(h, "198.18.2.1"), id);
 	ks_free(&k);
-	assert_true(t4 < 8 * t1);
+	/*
+	 * The second run compiles 5x the excepts of the first: about 5x for
+	 * an indexed compile (4.4-6x measured), 17x for a quadratic one (12x
+	 * measured with the wall clock on the old code).
+	 */
+	assert_true(t4 < 10 * t1);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
