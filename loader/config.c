@@ -729,6 +729,7 @@ static void tpd_kube_cfg_defaults(struct tpd_kube_cfg *k)
 	k->watch_timeout = 300;
 	k->page_limit = 500;
 	k->backoff_max = 30;
+	k->max_frontends = TPD_KUBE_MAX_FRONTENDS_DEFAULT;
 }
 
 static void tpd_kube_cfg_free(struct tpd_kube_cfg *k)
@@ -799,15 +800,16 @@ static int tpd_kube_node_name(struct tpd_parse *ps, struct tpd_kube_cfg *k)
  * "kubernetes": {"enabled", "server", "token_file", "ca_file",
  * "kubeconfig", "node_name", "expose", "expose_loadbalancer_ips", "zone",
  * "tcp_grace_seconds", "watch_timeout_seconds", "list_limit",
- * "backoff_max_seconds"} (kube.h).  The section's presence alone enables
- * nothing: "enabled" does.
+ * "backoff_max_seconds", "max_frontends_per_service"} (kube.h).  The
+ * section's presence alone enables nothing: "enabled" does.
  */
 static int tpd_parse_kube(struct tpd_parse *ps, yajl_val o, struct tpd_kube_cfg *k)
 {
 	static const char *const keys[] = {
 		"enabled", "server", "token_file", "ca_file", "kubeconfig", "node_name",
 		"expose", "expose_loadbalancer_ips", "zone", "tcp_grace_seconds",
-		"watch_timeout_seconds", "list_limit", "backoff_max_seconds", NULL,
+		"watch_timeout_seconds", "list_limit", "backoff_max_seconds",
+		"max_frontends_per_service", NULL,
 	};
 	char expose[16] = "all";
 	int err;
@@ -839,6 +841,8 @@ static int tpd_parse_kube(struct tpd_parse *ps, yajl_val o, struct tpd_kube_cfg 
 				 10000, false);
 	err = err ?: tpd_get_u32(ps, o, "kubernetes", "backoff_max_seconds",
 				 &k->backoff_max, 1, 3600, false);
+	err = err ?: tpd_get_u32(ps, o, "kubernetes", "max_frontends_per_service",
+				 &k->max_frontends, 1, TPD_KUBE_MAX_FRONTENDS_LIMIT, false);
 	if (err)
 		return err;
 	if (!strcmp(expose, "all"))
@@ -1501,7 +1505,8 @@ bool tpd_kube_cfg_equal(const struct tpd_kube_cfg *a, const struct tpd_kube_cfg 
 	       tpd_str_equal(a->node_name, b->node_name) && a->expose == b->expose &&
 	       a->expose_lb_ips == b->expose_lb_ips && a->zone == b->zone &&
 	       a->tcp_grace == b->tcp_grace && a->watch_timeout == b->watch_timeout &&
-	       a->page_limit == b->page_limit && a->backoff_max == b->backoff_max;
+	       a->page_limit == b->page_limit && a->backoff_max == b->backoff_max &&
+	       a->max_frontends == b->max_frontends;
 }
 
 bool tpd_config_knobs_equal(const struct tpd_config *a,

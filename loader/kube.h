@@ -53,6 +53,9 @@ enum tpd_kube_expose {
  * @page_limit:     "list_limit": items per list page, default 500.
  * @backoff_max:    "backoff_max_seconds": cap of the reconnect backoff,
  *                  default 30.
+ * @max_frontends:  "max_frontends_per_service": frontends (ports x VIPs)
+ *                  one Service may make, default 64 (0 is the default
+ *                  too); a Service over it gets none (kube_sync.c).
  */
 struct tpd_kube_cfg {
 	bool enabled;
@@ -68,7 +71,19 @@ struct tpd_kube_cfg {
 	__u32 watch_timeout;
 	__u32 page_limit;
 	__u32 backoff_max;
+	__u32 max_frontends;
 };
+
+/*
+ * A Service makes a frontend, with a Maglev table of its own, per port
+ * and address (ClusterIPs, LoadBalancer ingress IPs): one object may list
+ * some 40,000 ports, enough to fill tp_services for every other tenant.
+ * Real Services have a few ports on one or two addresses (dual stack, an
+ * ingress IP); 64 leaves room for the odd one with a port range spelled
+ * out, and an operator who needs more raises it.
+ */
+#define TPD_KUBE_MAX_FRONTENDS_DEFAULT 64
+#define TPD_KUBE_MAX_FRONTENDS_LIMIT 16384
 
 /* In-cluster defaults (overridable for tests through the fields above). */
 #define TPD_KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"

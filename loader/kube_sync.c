@@ -452,13 +452,22 @@ static void ks_fes_free(struct ks_fe *fe, size_t n)
 	free(fe);
 }
 
-/* Every frontend Service @o wants, with its backends (store locked). */
+/*
+ * Every frontend Service @o wants, with its backends (store locked).  A
+ * Service wanting more than "max_frontends_per_service" gets none, not
+ * the first few: a partial set would serve some ports and silently drop
+ * the rest, while none is plain to see (the warning, the counter) and is
+ * tried again whenever the Service changes (it is dirty then) and at
+ * every full reconcile.  @over counts such Services.
+ */
 static int ks_svc_desired(const struct tpd_kube_sync *s, const char *key,
 			  const struct tpd_kube_object *o,
-			  struct ks_svc_want *w, unsigned int *capped)
+			  struct ks_svc_want *w, unsigned int *capped,
+			  unsigned int *over)
 {
+	size_t max = s->cfg.max_frontends ?: TPD_KUBE_MAX_FRONTENDS_DEFAULT;
 	const struct tpd_kube_object *const *slices;
-	size_t n_vips, n_slices, v, p;
+	size_t n_vips, n_slices, n_ports = 0, v, p;
 	const struct tp_addr *vip;
 	struct ks_fe *fe;
 	int err;
@@ -470,6 +479,17 @@ static int ks_svc_desired(const struct tpd_kube_sync *s, const char *key,
 	n_vips = o->svc.n_cluster_ips;
 	if (s->cfg.expose_lb_ips && o->svc.type == TPD_KUBE_SVC_LOADBALANCER)
 		n_vips += o->svc.n_lb_ips;
+	for (p = 0; p < o->svc.n_ports; p++)
+		n_ports += o->svc.ports[p].proto == IPPROTO_TCP ||
+			   o->svc.ports[p].proto == IPPROTO_UDP;
+	if (n_vips * n_ports > max) {
+		log_warn("kubernetes service: more frontends (ports x addresses) than "
+			 "max_frontends_per_service; none made",
+			 "service", key, "frontends", log_fmt("%zu", n_vips * n_ports),
+			 "limit", log_fmt("%zu", max));
+		(*over)++;
+		return 0;
+	}
 	w->fe = calloc(n_vips * o->svc.n_ports + 1, sizeof(*w->fe));
 	if (!w->fe)
 		return -ENOMEM;
@@ -819,7 +839,7 @@ static int ks_services(struct tpd_kube_sync *s, const struct tp_maps *m,
 	struct ks_svc_want *w = calloc(src->n + 1, sizeof(*w));
 	struct tp_svc_batch *batch = tp_svc_batch_new();
 	char name[TP_SVC_STRLEN];
-	unsigned int capped = 0;
+	unsigned int capped = 0, over = 0;
 	struct tp_svc_key bad;
 	struct tpd_kh_ent *e;
 	size_t n = 0, i, b;
@@ -840,12 +860,13 @@ static int ks_services(struct tpd_kube_sync *s, const struct tp_maps *m,
 				s, e->key,
 				tpd_kube_store_get(s->store, TPD_KUBE_SERVICE,
 						   e->key),
-				&w[n], &capped);
+				&w[n], &capped, &over);
 		n++;
 		if (err)
 			break;
 	}
 	tpd_kube_store_unlock(s->store);
+	res->svc_over_cap += over;
 	if (capped)
 		log_warn(
 			"kubernetes services: more endpoints than a service holds; the first "
@@ -1858,6 +1879,7 @@ static void ks_stats_add(struct tpd_kube_sync *s,
 			 res->rules_removed + res->nat_removed + res->id_freed;
 	s->st.conflicts += res->conflicts;
 	s->st.errors += res->errors;
+	s->st.svc_over_cap += res->svc_over_cap;
 	s->st.last_usec = res->usec;
 	s->st.identities = s->idents.n;
 }

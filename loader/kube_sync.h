@@ -33,6 +33,8 @@ struct tpd_kube_sync;
  *                reconciled (else nothing was done).
  * @full:         a full reconcile (the first, or after a reset).
  * @svc_added, @svc_changed, @svc_removed: service frontends.
+ * @svc_over_cap: Services refused every frontend for wanting more than
+ *                "max_frontends_per_service" (tried again when they change).
  * @be_purged:    backends that went whose flows are purged (UDP now, TCP
  *                after the grace).
  * @ip_added, @ip_removed: pod address identity entries.
@@ -45,7 +47,7 @@ struct tpd_kube_sync;
  */
 struct tpd_kube_sync_result {
 	bool ran, full;
-	unsigned int svc_added, svc_changed, svc_removed, be_purged;
+	unsigned int svc_added, svc_changed, svc_removed, svc_over_cap, be_purged;
 	unsigned int ip_added, ip_removed, id_added, id_freed;
 	unsigned int rules_added, rules_removed, nat_added, nat_removed;
 	unsigned int conflicts, errors;
@@ -64,6 +66,7 @@ struct tpd_kube_sync_result {
  * @removed:       entries removed, all kinds.
  * @conflicts:     conflicts seen.
  * @errors:        errors seen.
+ * @svc_over_cap:  Services refused for too many frontends, seen.
  * @last_usec:     duration of the last reconcile.
  * @synced:        the first full picture has been applied.
  */
@@ -71,6 +74,7 @@ struct tpd_kube_sync_stats {
 	unsigned long reconciles;
 	unsigned long frontends, backends, identities, pod_addrs;
 	unsigned long written, removed, conflicts, errors;
+	unsigned long svc_over_cap;
 	unsigned long last_usec;
 	bool synced;
 };

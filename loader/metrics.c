@@ -207,6 +207,10 @@ static void tpd_metrics_kube(FILE *f, const struct tpd_kube_metrics *k)
 		   "# HELP tailplane_kube_conflicts_total Entries another owner holds.\n"
 		   "# TYPE tailplane_kube_conflicts_total counter\n"
 		   "tailplane_kube_conflicts_total %lu\n"
+		   "# HELP tailplane_kube_services_over_limit_total Services given no "
+		   "frontends for wanting more than max_frontends_per_service.\n"
+		   "# TYPE tailplane_kube_services_over_limit_total counter\n"
+		   "tailplane_kube_services_over_limit_total %lu\n"
 		   "# HELP tailplane_kube_reconcile_seconds Duration of the last reconcile.\n"
 		   "# TYPE tailplane_kube_reconcile_seconds gauge\n"
 		   "tailplane_kube_reconcile_seconds %.6f\n"
@@ -214,7 +218,7 @@ static void tpd_metrics_kube(FILE *f, const struct tpd_kube_metrics *k)
 		   "# TYPE tailplane_kube_synced gauge\n"
 		   "tailplane_kube_synced %d\n",
 		k->sync.reconciles, k->sync.written, k->sync.removed, k->sync.conflicts,
-		k->sync.last_usec / 1e6, k->sync.synced);
+		k->sync.svc_over_cap, k->sync.last_usec / 1e6, k->sync.synced);
 	fprintf(f, "# HELP tailplane_kube_api_total API client counters per resource.\n"
 		   "# TYPE tailplane_kube_api_total counter\n");
 	for (i = 0; i < TPD_KUBE_KIND_MAX; i++)

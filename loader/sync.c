@@ -11,6 +11,9 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
 
 #include <bpf/bpf.h>
 
@@ -450,24 +453,220 @@ static __u8 tpd_purge_proto(const struct tpd_purge *p)
 	return p->proto ? p->proto : IPPROTO_UDP;
 }
 
+/*
+ * The targets are indexed by address and port: a Service of 1,000 ports
+ * with TP_MAX_SVC_BACKENDS endpoints each going away queues 256,000 of
+ * them, and deduplicating, cancelling and matching every one by a walk of
+ * the others took seconds to minutes on the main loop, under the writers'
+ * lock.  The addresses and ports come from EndpointSlices that anyone
+ * with a namespace may write, so the hash is keyed by a random seed: they
+ * cannot choose targets that all land in one probe run.
+ */
+#define TPD_IX_DEL SIZE_MAX /* a slot whose entry was deleted */
+
+static __u64 tpd_purge_seed;
+
+static __u64 tpd_purge_mix(__u64 h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static size_t tpd_purge_hash(const struct tp_addr *addr, __be16 port)
+{
+	__u64 w[2], h;
+
+	if (!tpd_purge_seed) {
+		/* no entropy yet is no reason to fail: the time will do */
+		if (getrandom(&tpd_purge_seed, sizeof(tpd_purge_seed), GRND_NONBLOCK) !=
+		    sizeof(tpd_purge_seed))
+			tpd_purge_seed = (__u64)time(NULL) << 20 ^ (__u64)getpid();
+		tpd_purge_seed |= 1;
+	}
+	memcpy(w, addr, sizeof(w));
+	h = tpd_purge_mix(tpd_purge_seed ^ w[0]);
+	h = tpd_purge_mix(h ^ w[1]);
+	return tpd_purge_mix(h ^ port);
+}
+
+/* Target @i of an array of @stride byte elements, each starting with one. */
+static const struct tpd_purge_target *tpd_ix_at(const void *base, size_t stride, size_t i)
+{
+	return (const struct tpd_purge_target *)((const char *)base + i * stride);
+}
+
+/*
+ * Put index @i into a free slot of @slot (@mask) by its target's hash.
+ * Return: whether the slot was empty (not one a deleted entry left).
+ */
+static bool tpd_ix_place(size_t *slot, size_t mask, const void *base, size_t stride,
+			 size_t i)
+{
+	const struct tpd_purge_target *t = tpd_ix_at(base, stride, i);
+	size_t pos = tpd_purge_hash(&t->addr, t->port) & mask;
+	bool empty;
+
+	while (slot[pos] && slot[pos] != TPD_IX_DEL)
+		pos = (pos + 1) & mask;
+	empty = !slot[pos];
+	slot[pos] = i + 1;
+	return empty;
+}
+
+/*
+ * Make room in @ix for @live entries of @base and one more, rebuilding it
+ * (which drops deleted slots) when over half full: probe runs stay short.
+ */
+static int tpd_ix_reserve(struct tpd_purge_index *ix, const void *base, size_t stride,
+			  size_t live)
+{
+	size_t size = 16, *slot, i;
+
+	if (ix->slot && (ix->used + 1) * 2 <= ix->mask + 1)
+		return 0;
+	while (size < (live + 1) * 3)
+		size *= 2;
+	slot = calloc(size, sizeof(*slot));
+	if (!slot)
+		return -ENOMEM;
+	for (i = 0; ix->slot && i <= ix->mask; i++)
+		if (ix->slot[i] && ix->slot[i] != TPD_IX_DEL)
+			tpd_ix_place(slot, size - 1, base, stride, ix->slot[i] - 1);
+	free(ix->slot);
+	ix->slot = slot;
+	ix->mask = size - 1;
+	ix->used = live;
+	return 0;
+}
+
+/*
+ * Index entry @i of @base (which has @live entries, @i among them).
+ * Return: 0 or -ENOMEM (@ix as it was).
+ */
+static int tpd_ix_insert(struct tpd_purge_index *ix, const void *base, size_t stride,
+			 size_t live, size_t i)
+{
+	int err = tpd_ix_reserve(ix, base, stride, live - 1);
+
+	if (err)
+		return err;
+	/* a deleted slot reused was counted already; an empty one was not */
+	if (tpd_ix_place(ix->slot, ix->mask, base, stride, i))
+		ix->used++;
+	return 0;
+}
+
+/*
+ * The slot of the first entry of @base at @addr:@port (and of backend @id
+ * when @any_id is false), or NULL.
+ */
+static size_t *tpd_ix_find(const struct tpd_purge_index *ix, const void *base, size_t stride,
+			   __u32 id, bool any_id, const struct tp_addr *addr, __be16 port)
+{
+	const struct tpd_purge_target *t;
+	size_t pos;
+
+	if (!ix->slot)
+		return NULL;
+	for (pos = tpd_purge_hash(addr, port) & ix->mask; ix->slot[pos];
+	     pos = (pos + 1) & ix->mask) {
+		if (ix->slot[pos] == TPD_IX_DEL)
+			continue;
+		t = tpd_ix_at(base, stride, ix->slot[pos] - 1);
+		/* the address too: a backend id is reused once it is free */
+		if (t->port == port && (any_id || t->backend_id == id) &&
+		    !memcmp(&t->addr, addr, sizeof(*addr)))
+			return &ix->slot[pos];
+	}
+	return NULL;
+}
+
+/* The slot holding entry @i of @base (which must be indexed). */
+static size_t *tpd_ix_slot_of(const struct tpd_purge_index *ix, const void *base,
+			      size_t stride, size_t i)
+{
+	const struct tpd_purge_target *t = tpd_ix_at(base, stride, i);
+	size_t pos = tpd_purge_hash(&t->addr, t->port) & ix->mask;
+
+	while (ix->slot[pos] != i + 1)
+		pos = (pos + 1) & ix->mask;
+	return &ix->slot[pos];
+}
+
+/* Index all @n entries of @base into a new @ix; 0 or -ENOMEM. */
+static int tpd_ix_build(struct tpd_purge_index *ix, const void *base, size_t stride,
+			size_t n)
+{
+	size_t i;
+
+	memset(ix, 0, sizeof(*ix));
+	for (i = 0; i < n; i++) {
+		if (tpd_ix_insert(ix, base, stride, i + 1, i)) {
+			free(ix->slot);
+			memset(ix, 0, sizeof(*ix));
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static void tpd_ix_free(struct tpd_purge_index *ix)
+{
+	free(ix->slot);
+	memset(ix, 0, sizeof(*ix));
+}
+
+/*
+ * Room for one more of @size bytes in *@arr of @n (*@room), grown by
+ * doubling: growing by one copied the array (or remapped it, a system
+ * call) at every target, hundreds of thousands of times for one delete.
+ */
+static int tpd_purge_room(void **arr, size_t *room, size_t n, size_t size)
+{
+	size_t want = *room ? *room * 2 : 64;
+	void *grown;
+
+	if (n < *room)
+		return 0;
+	grown = realloc(*arr, want * size);
+	if (!grown)
+		return -ENOMEM;
+	*arr = grown;
+	*room = want;
+	return 0;
+}
+
+/* Take waiting target @i out of @p->later (the last one takes its place). */
+static void tpd_purge_later_remove(struct tpd_purge *p, size_t i)
+{
+	const size_t stride = sizeof(*p->later);
+	size_t last = p->n_later - 1;
+
+	*tpd_ix_slot_of(&p->later_ix, p->later, stride, i) = TPD_IX_DEL;
+	if (i != last) {
+		*tpd_ix_slot_of(&p->later_ix, p->later, stride, last) = i + 1;
+		p->later[i] = p->later[last];
+	}
+	p->n_later--;
+}
+
 /* Does the flow entry @e under @k go to a target of @p? */
 static bool tpd_purge_match(const struct tpd_purge *p, const struct tp_ct_key *k,
 			    const struct tp_ct_entry *e)
 {
-	const struct tpd_purge_target *t;
-	size_t i;
+	const size_t stride = sizeof(struct tpd_purge_target);
 
 	if (k->proto != tpd_purge_proto(p) || (e->flags & TP_CT_F_REPLY_KEY) ||
 	    !(e->flags & TP_CT_F_DNAT))
 		return false;
-	for (i = 0; i < p->n_cur + p->n_next; i++) {
-		t = i < p->n_cur ? &p->cur[i] : &p->next[i - p->n_cur];
-		/* the address too: a backend id is reused once it is free */
-		if (e->backend_id == t->backend_id && e->nat_port == t->port &&
-		    !memcmp(&e->nat_addr, &t->addr, sizeof(t->addr)))
-			return true;
-	}
-	return false;
+	return tpd_ix_find(&p->cur_ix, p->cur, stride, e->backend_id, false, &e->nat_addr,
+			   e->nat_port) ||
+	       tpd_ix_find(&p->next_ix, p->next, stride, e->backend_id, false, &e->nat_addr,
+			   e->nat_port);
 }
 
 /**
@@ -483,17 +682,16 @@ static bool tpd_purge_match(const struct tpd_purge *p, const struct tp_ct_key *k
 int tpd_purge_add(struct tpd_purge *p, __u32 id, const struct tp_backend *be)
 {
 	struct tpd_purge_target t = { .backend_id = id, .addr = be->addr, .port = be->port };
-	void *grown;
-	size_t i;
 
-	for (i = 0; i < p->n_next; i++)
-		if (!memcmp(&p->next[i], &t, sizeof(t)))
-			return 0;
-	grown = realloc(p->next, (p->n_next + 1) * sizeof(*p->next));
-	if (!grown)
+	if (tpd_ix_find(&p->next_ix, p->next, sizeof(t), id, false, &be->addr, be->port))
+		return 0;
+	if (tpd_purge_room((void **)&p->next, &p->next_room, p->n_next, sizeof(t)))
 		return -ENOMEM;
-	p->next = grown;
 	p->next[p->n_next++] = t;
+	if (tpd_ix_insert(&p->next_ix, p->next, sizeof(t), p->n_next, p->n_next - 1)) {
+		p->n_next--;
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -514,20 +712,20 @@ int tpd_purge_add_later(struct tpd_purge *p, __u32 id, const struct tp_backend *
 		.t = { .backend_id = id, .addr = be->addr, .port = be->port },
 		.due = due,
 	};
-	void *grown;
-	size_t i;
+	size_t *slot;
 
-	for (i = 0; i < p->n_later; i++) {
-		if (!memcmp(&p->later[i].t, &l.t, sizeof(l.t))) {
-			p->later[i].due = due;
-			return 0;
-		}
+	slot = tpd_ix_find(&p->later_ix, p->later, sizeof(l), id, false, &be->addr, be->port);
+	if (slot) {
+		p->later[*slot - 1].due = due;
+		return 0;
 	}
-	grown = realloc(p->later, (p->n_later + 1) * sizeof(*p->later));
-	if (!grown)
+	if (tpd_purge_room((void **)&p->later, &p->later_room, p->n_later, sizeof(l)))
 		return -ENOMEM;
-	p->later = grown;
 	p->later[p->n_later++] = l;
+	if (tpd_ix_insert(&p->later_ix, p->later, sizeof(l), p->n_later, p->n_later - 1)) {
+		p->n_later--;
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -540,16 +738,13 @@ int tpd_purge_add_later(struct tpd_purge *p, __u32 id, const struct tp_backend *
 bool tpd_purge_cancel(struct tpd_purge *p, const struct tp_addr *addr, __be16 port)
 {
 	bool found = false;
-	size_t i = 0;
+	size_t *slot;
 
-	while (i < p->n_later) {
-		if (p->later[i].t.port == port &&
-		    !memcmp(&p->later[i].t.addr, addr, sizeof(*addr))) {
-			p->later[i] = p->later[--p->n_later];
-			found = true;
-		} else {
-			i++;
-		}
+	/* every backend id at @addr:@port: one whose id changed is back too */
+	while ((slot = tpd_ix_find(&p->later_ix, p->later, sizeof(*p->later), 0, true,
+				   addr, port))) {
+		tpd_purge_later_remove(p, *slot - 1);
+		found = true;
 	}
 	return found;
 }
@@ -576,7 +771,7 @@ size_t tpd_purge_release(struct tpd_purge *p, __u64 now)
 			i++; /* out of memory: stays waiting, tried again */
 			continue;
 		}
-		p->later[i] = p->later[--p->n_later];
+		tpd_purge_later_remove(p, i);
 		n++;
 	}
 	return n;
@@ -596,6 +791,9 @@ void tpd_purge_free(struct tpd_purge *p)
 	free(p->cur);
 	free(p->next);
 	free(p->later);
+	tpd_ix_free(&p->cur_ix);
+	tpd_ix_free(&p->next_ix);
+	tpd_ix_free(&p->later_ix);
 	memset(p, 0, sizeof(*p));
 	p->proto = proto;
 }
@@ -618,6 +816,7 @@ static void tpd_purge_pass_done(struct tpd_purge *p)
 	free(p->cur);
 	p->cur = NULL;
 	p->n_cur = 0;
+	tpd_ix_free(&p->cur_ix);
 	p->in_pass = false;
 	p->passes++;
 }
@@ -677,6 +876,10 @@ int tpd_purge_step(const struct tp_maps *m, struct tpd_purge *p, size_t budget)
 			p->n_cur = p->n_next;
 			p->next = NULL;
 			p->n_next = 0;
+			p->next_room = 0;
+			tpd_ix_free(&p->cur_ix);
+			p->cur_ix = p->next_ix;
+			memset(&p->next_ix, 0, sizeof(p->next_ix));
 			p->in_pass = true;
 			p->have_token = false;
 			/* once a pass, not once an entry */
@@ -734,16 +937,26 @@ int tpd_purge_step(const struct tp_maps *m, struct tpd_purge *p, size_t budget)
 		/* put this pass's targets back in front of the queue */
 		size_t n = p->n_cur + p->n_next;
 		struct tpd_purge_target *all = calloc(n, sizeof(*all));
+		struct tpd_purge_index ix;
 
 		if (all) {
 			memcpy(all, p->cur, p->n_cur * sizeof(*all));
 			memcpy(all + p->n_cur, p->next, p->n_next * sizeof(*all));
+		}
+		/* out of memory: the targets stay where they are, still matched */
+		if (all && !tpd_ix_build(&ix, all, sizeof(*all), n)) {
 			free(p->cur);
 			free(p->next);
+			tpd_ix_free(&p->cur_ix);
+			tpd_ix_free(&p->next_ix);
 			p->cur = NULL;
 			p->n_cur = 0;
 			p->next = all;
 			p->n_next = n;
+			p->next_room = n;
+			p->next_ix = ix;
+		} else {
+			free(all);
 		}
 	}
 	free(keys);

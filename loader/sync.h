@@ -56,6 +56,20 @@ struct tpd_purge_later {
 };
 
 /**
+ * struct tpd_purge_index - a hash index over an array of targets (or of
+ * struct tpd_purge_later, whose target comes first), by address and port:
+ * open addressing, linear probing.  Zero-initialised is empty.
+ * @slot: array index + 1 per slot; 0 empty, SIZE_MAX a deleted entry.
+ * @mask: slots - 1 (slots a power of two); 0 with no slots.
+ * @used: slots not empty (entries and deleted ones).
+ */
+struct tpd_purge_index {
+	size_t *slot;
+	size_t mask;
+	size_t used;
+};
+
+/**
  * struct tpd_purge - flows of backends that went, deleted a bounded step
  * at a time (tpd_purge_step()).  Zero-initialised is empty and purges
  * UDP flows.
@@ -63,11 +77,17 @@ struct tpd_purge_later {
  *              IPPROTO_TCP (tp_ct).
  * @later:      targets waiting for their due time (tpd_purge_release()).
  * @n_later:    their number.
+ * @later_room: entries @later has room for.
  * @cur:        the targets the pass under way looks for.
  * @n_cur:      their number.
  * @next:       targets added since that pass began: each needs a pass
  *              that starts after it was added.
  * @n_next:     their number.
+ * @next_room:  entries @next has room for.
+ * @later_ix:   @later by address and port (tpd_purge_cancel() calls off
+ *              every backend id there).
+ * @cur_ix:     @cur by target.
+ * @next_ix:    @next by target.
  * @in_pass:    a pass is under way.
  * @have_token: @token holds where it is.
  * @token:      the batch position (bpf_map_lookup_batch()).
@@ -78,10 +98,15 @@ struct tpd_purge {
 	__u8 proto;
 	struct tpd_purge_later *later;
 	size_t n_later;
+	size_t later_room;
 	struct tpd_purge_target *cur;
 	size_t n_cur;
 	struct tpd_purge_target *next;
 	size_t n_next;
+	size_t next_room;
+	struct tpd_purge_index later_ix;
+	struct tpd_purge_index cur_ix;
+	struct tpd_purge_index next_ix;
 	bool in_pass;
 	bool have_token;
 	__u32 token;
