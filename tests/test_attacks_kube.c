@@ -28,305 +28,20 @@
 #include "kube_sync.h"
 #include "metrics.h"
 #include "names.h"
+#include "kubetest.h"
 #include "pkttest.h"
 #include "policy.h"
 #include "service.h"
 #include "static_nat.h"
 #include "sync.h"
 
-#define NODE "node-a"
 
 /* ---- building objects -------------------------------------------------------- */
 
-static char *xstrdup(const char *s)
-{
-	char *d = s ? strdup(s) : NULL;
-
-	assert_true(!s || d);
-	return d;
-}
-
-static struct tpd_kube_object *obj_new(enum tpd_kube_kind kind, const char *ns,
-				       const char *name)
-{
-	struct tpd_kube_object *o = calloc(1, sizeof(*o));
-
-	assert_non_null(o);
-	o->kind = kind;
-	o->meta.ns = xstrdup(ns);
-	o->meta.name = xstrdup(name);
-	o->meta.uid = xstrdup("uid");
-	o->meta.resource_version = xstrdup("1");
-	return o;
-}
-
-/* Add label @k=@v; callers add them in key order, as the decoder sorts. */
-static void obj_label(struct tpd_kube_object *o, const char *k, const char *v)
-{
-	o->meta.labels = realloc(o->meta.labels, (o->meta.n_labels +
-						  1) * sizeof(*o->meta.labels));
-	assert_non_null(o->meta.labels);
-	o->meta.labels[o->meta.n_labels].key = xstrdup(k);
-	o->meta.labels[o->meta.n_labels].value = xstrdup(v);
-	o->meta.n_labels++;
-}
-
-/* A comma-separated list of addresses into an array. */
-static struct tp_addr *addrs(const char *list, size_t *n)
-{
-	char buf[512], *save = NULL, *tok;
-	struct tp_addr *a = calloc(16, sizeof(*a));
-
-	assert_non_null(a);
-	*n = 0;
-	snprintf(buf, sizeof(buf), "%s", list);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save))
-		assert_int_equal(tp_addr_parse(tok, &a[(*n)++]), 0);
-	return a;
-}
-
-/*
- * A Service: @vips "198.19.0.10,fd00:198:19::a", @ports
- * "http:80/tcp,dns:53/udp" (name may be empty: ":80/tcp").
- */
-static struct tpd_kube_object *svc_new(const char *ns, const char *name,
-				       const char *vips, const char *ports)
-{
-	struct tpd_kube_object *o = obj_new(TPD_KUBE_SERVICE, ns, name);
-	char buf[256], *save = NULL, *tok;
-
-	o->svc.type = TPD_KUBE_SVC_CLUSTERIP;
-	o->svc.cluster_ips = addrs(vips, &o->svc.n_cluster_ips);
-	o->svc.ports = calloc(8, sizeof(*o->svc.ports));
-	assert_non_null(o->svc.ports);
-	snprintf(buf, sizeof(buf), "%s", ports);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		struct tpd_kube_svc_port *p = &o->svc.ports[o->svc.n_ports++];
-		char *colon = strchr(tok, ':'), *slash = strchr(tok, '/');
-
-		*colon = 0;
-		*slash = 0;
-		p->name = xstrdup(tok);
-		p->port = atoi(colon + 1);
-		p->proto = !strcmp(slash + 1, "tcp")   ? IPPROTO_TCP
-			   : !strcmp(slash + 1, "udp") ? IPPROTO_UDP
-						       : IPPROTO_SCTP;
-	}
-	return o;
-}
-
-/*
- * An EndpointSlice of Service @svc: @ports "http:8080/tcp,dns:5353/udp",
- * @eps "ADDR[@NODE][/rst]" ... where r, s, t are the ready, serving and
- * terminating conditions as 0/1 (default 110: ready and serving).
- */
-static struct tpd_kube_object *slice_new(const char *ns, const char *name,
-					 const char *svc,
-					 enum tpd_kube_addr_type type,
-					 const char *ports, const char *eps)
-{
-	struct tpd_kube_object *o = obj_new(TPD_KUBE_ENDPOINTSLICE, ns, name);
-	char buf[4096], *save = NULL, *tok;
-
-	o->slice.service = xstrdup(svc);
-	if (svc)
-		obj_label(o, TPD_KUBE_LABEL_SERVICE_NAME, svc);
-	o->slice.addr_type = type;
-	o->slice.ports = calloc(8, sizeof(*o->slice.ports));
-	assert_non_null(o->slice.ports);
-	snprintf(buf, sizeof(buf), "%s", ports);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		struct tpd_kube_ep_port *p =
-			&o->slice.ports[o->slice.n_ports++];
-		char *colon = strchr(tok, ':'), *slash = strchr(tok, '/');
-
-		*colon = 0;
-		*slash = 0;
-		p->name = xstrdup(tok);
-		p->port = atoi(colon + 1);
-		p->proto =
-			!strcmp(slash + 1, "tcp") ? IPPROTO_TCP : IPPROTO_UDP;
-	}
-	o->slice.endpoints = calloc(128, sizeof(*o->slice.endpoints));
-	assert_non_null(o->slice.endpoints);
-	snprintf(buf, sizeof(buf), "%s", eps);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		struct tpd_kube_endpoint *ep =
-			&o->slice.endpoints[o->slice.n_endpoints++];
-		char *at = strchr(tok, '@'), *cond = strchr(tok, '/');
-
-		if (cond)
-			*cond++ = 0;
-		if (at) {
-			*at++ = 0;
-			ep->node_name = xstrdup(at);
-		}
-		ep->addrs = calloc(1, sizeof(*ep->addrs));
-		assert_non_null(ep->addrs);
-		if (type != TPD_KUBE_ADDR_FQDN)
-			assert_int_equal(tp_addr_parse(tok, &ep->addrs[0]), 0);
-		ep->n_addrs = 1;
-		ep->ready = !cond || cond[0] == '1';
-		ep->serving = !cond || cond[1] == '1';
-		ep->terminating = cond && cond[2] == '1';
-	}
-	return o;
-}
-
-/* A Pod on @node with @ips; labels added by the caller. */
-static struct tpd_kube_object *pod_new(const char *ns, const char *name,
-				       const char *node, const char *ips)
-{
-	struct tpd_kube_object *o = obj_new(TPD_KUBE_POD, ns, name);
-
-	o->pod.node_name = xstrdup(node);
-	o->pod.ips = addrs(ips, &o->pod.n_ips);
-	return o;
-}
-
 /* ---- a store and a sync over the harness's maps ---------------------------------- */
-
-struct ks {
-	struct th *h;
-	struct tpd_kube_cfg cfg;
-	struct tpd_kube_store *store;
-	struct tpd_kube_sync *sync;
-	const struct tpd_kube_sink *sink;
-	struct tpd_purge udp, tcp;
-	struct tpd_kube_sync_result res;
-	__u64 now;
-};
-
-static void ks_open(struct ks *k, struct th *h)
-{
-	k->h = h;
-	if (!k->cfg.node_name) {
-		k->cfg.node_name = NODE;
-		k->cfg.tcp_grace = 30;
-	}
-	k->store = tpd_kube_store_new();
-	assert_non_null(k->store);
-	k->sink = tpd_kube_store_sink(k->store);
-	k->sync = tpd_kube_sync_new(&k->cfg, k->store, &k->udp, &k->tcp);
-	assert_non_null(k->sync);
-	if (!k->now)
-		k->now = 1000;
-}
-
-static void ks_close(struct ks *k)
-{
-	tpd_kube_sync_free(k->sync);
-	tpd_kube_store_free(k->store);
-	k->sync = NULL;
-	k->store = NULL;
-}
-
-static void ks_free(struct ks *k)
-{
-	ks_close(k);
-	tpd_purge_free(&k->udp);
-	tpd_purge_free(&k->tcp);
-}
-
-static void put(struct ks *k, struct tpd_kube_object *o)
-{
-	k->sink->object(k->sink->ctx, TPD_KUBE_EV_ADDED, o);
-}
-
-static void del(struct ks *k, enum tpd_kube_kind kind, const char *ns,
-		const char *name)
-{
-	k->sink->object(k->sink->ctx, TPD_KUBE_EV_DELETED,
-			obj_new(kind, ns, name));
-}
-
-/* The client's first full picture is complete (what was put is the list). */
-static void synced(struct ks *k)
-{
-	k->sink->synced(k->sink->ctx);
-}
-
-static void run(struct ks *k)
-{
-	assert_int_equal(
-		tpd_kube_sync_run(k->sync, &k->h->maps, k->now, &k->res), 0);
-	if (k->res.errors)
-		fail_msg("reconcile errors: %u, first: %s", k->res.errors,
-			 k->res.error);
-}
 
 /* ---- reading the maps ------------------------------------------------------------ */
 
-struct svc_row {
-	struct tp_svc_key key;
-	struct tp_svc svc;
-};
-
-
-static int be_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/*
- * Frontend @fe ("198.19.0.10:80/tcp") as text: "-" when absent, else
- * "OWNER zone Z [aff T] : ADDR:PORT state, ..." with backends sorted.
- */
-static const char *frontend(struct th *h, const char *fe)
-{
-	static char out[8192];
-	__u32 ids[TP_MAX_SVC_BACKENDS];
-	struct tp_backend bes[TP_MAX_SVC_BACKENDS];
-	char *txt[TP_MAX_SVC_BACKENDS], a[64];
-	struct tp_svc_key key;
-	struct tp_svc svc;
-	size_t len;
-	int n, i;
-
-	assert_int_equal(tp_svc_key_parse(fe, &key), 0);
-	if (bpf_map_lookup_elem(h->maps.services, &key, &svc))
-		return "-";
-	n = tp_service_backends(&h->maps, svc.id, ids, bes,
-				TP_MAX_SVC_BACKENDS);
-	assert_true(n >= 0);
-	len = snprintf(out, sizeof(out), "%s zone %u", tp_owner_name(svc.owner),
-		       svc.zone);
-	if (svc.flags & TP_SVC_F_AFFINITY)
-		len += snprintf(out + len, sizeof(out) - len, " aff %u",
-				svc.affinity_timeout);
-	len += snprintf(out + len, sizeof(out) - len, " :");
-	for (i = 0; i < n; i++) {
-		tp_addr_format(&bes[i].addr, a, sizeof(a));
-		assert_true(asprintf(&txt[i],
-				     tp_addr_is_v4(&bes[i].addr) ? "%s:%u %s"
-								 : "[%s]:%u %s",
-				     a, ntohs(bes[i].port),
-				     tp_backend_state_name(bes[i].state)) > 0);
-	}
-	qsort(txt, n, sizeof(*txt), be_cmp);
-	for (i = 0; i < n; i++) {
-		len += snprintf(out + len, sizeof(out) - len, "%s %s",
-				i ? "," : "", txt[i]);
-		free(txt[i]);
-	}
-	return out;
-}
-
-/* The identity of @addr in zone 0, 0 when none. */
-static __u32 ident_of(struct th *h, const char *addr)
-{
-	struct tp_addr a;
-	__u32 id = 0;
-
-	assert_int_equal(tp_addr_parse(addr, &a), 0);
-	if (tp_identity_lookup(&h->maps, 0, &a, &id))
-		return 0;
-	return id;
-}
 
 
 
@@ -382,10 +97,10 @@ static const char *nat_entries(struct th *h)
 static void annotated(struct ks *k, const char *name, const char *ips,
 		      const char *addr)
 {
-	struct tpd_kube_object *o = pod_new("evil", name, NODE, ips);
+	struct tpd_kube_object *o = kt_pod_new("evil", name, NODE, ips);
 
-	o->meta.ann_tailnet_addr = xstrdup(addr);
-	put(k, o);
+	o->meta.ann_tailnet_addr = kt_xstrdup(addr);
+	kt_put(k, o);
 }
 
 /*
@@ -403,8 +118,8 @@ static void test_nat_claims_taken_address(void **state)
 
 	REQUIRE_BPF();
 	other_sources(h);
-	ks_open(&k, h);
-	put(&k, pod_new("victim", "db", "node-b", "198.18.2.9"));
+	kt_ks_open(&k, h);
+	kt_put(&k, kt_pod_new("victim", "db", "node-b", "198.18.2.9"));
 	annotated(&k, "ok", "198.18.1.1", "100.100.3.1");
 	annotated(&k, "node", "198.18.1.2", HOST_TAILNET);
 	annotated(&k, "uplink", "198.18.1.3", HOST_UPLINK);
@@ -417,18 +132,18 @@ static void test_nat_claims_taken_address(void **state)
 	annotated(&k, "ll6", "fd00:198:18::1:11", "fe80::1");
 	annotated(&k, "mcast6", "fd00:198:18::1:12", "ff02::1");
 	annotated(&k, "loop6", "fd00:198:18::1:13", "::1");
-	synced(&k);
-	run(&k);
+	kt_synced(&k);
+	kt_run(&k);
 	assert_string_equal(nat_entries(h), "100.100.3.1>198.18.1.1");
 
 	/* the same, one at a time after the first full picture */
-	del(&k, TPD_KUBE_POD, "evil", "ok");
+	kt_del(&k, TPD_KUBE_POD, "evil", "ok");
 	annotated(&k, "node2", "198.18.1.20", HOST_TAILNET);
 	annotated(&k, "peer2", "198.18.1.21", PEER);
 	annotated(&k, "pod2", "198.18.1.22", "198.18.2.9");
-	run(&k);
+	kt_run(&k);
 	assert_string_equal(nat_entries(h), "");
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /*
@@ -443,18 +158,18 @@ static void test_nat_two_claimants(void **state)
 	};
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
+	kt_ks_open(&k, h);
 	annotated(&k, "first", "198.18.1.1", "100.100.3.1");
-	synced(&k);
-	run(&k);
+	kt_synced(&k);
+	kt_run(&k);
 	annotated(&k, "second", "198.18.1.2", "100.100.3.1");
-	run(&k);
+	kt_run(&k);
 	assert_int_equal(k.res.conflicts, 1);
 	assert_string_equal(nat_entries(h), "100.100.3.1>198.18.1.1");
-	del(&k, TPD_KUBE_POD, "evil", "first");
-	run(&k);
+	kt_del(&k, TPD_KUBE_POD, "evil", "first");
+	kt_run(&k);
 	assert_string_equal(nat_entries(h), "100.100.3.1>198.18.1.2");
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /*
@@ -472,23 +187,23 @@ static void test_pod_ip_reuse(void **state)
 	struct ks k = {};
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	o = pod_new("ns1", "old", "node-b", "198.18.1.1");
-	obj_label(o, "app", "old");
-	put(&k, o);
-	synced(&k);
-	run(&k);
-	o = pod_new("ns2", "new", NODE, "198.18.1.1");
-	obj_label(o, "app", "isolated");
+	kt_ks_open(&k, h);
+	o = kt_pod_new("ns1", "old", "node-b", "198.18.1.1");
+	kt_obj_label(o, "app", "old");
+	kt_put(&k, o);
+	kt_synced(&k);
+	kt_run(&k);
+	o = kt_pod_new("ns2", "new", NODE, "198.18.1.1");
+	kt_obj_label(o, "app", "isolated");
 	tpd_kube_pod_identity_name(o, name, sizeof(name));
-	put(&k, o);
-	run(&k);
+	kt_put(&k, o);
+	kt_run(&k);
 	assert_int_equal(k.res.conflicts, 1);
-	del(&k, TPD_KUBE_POD, "ns1", "old");
-	run(&k);
+	kt_del(&k, TPD_KUBE_POD, "ns1", "old");
+	kt_run(&k);
 	assert_int_equal(tp_identity_parse(&h->maps, name, &id), 0);
-	assert_int_equal(ident_of(h, "198.18.1.1"), id);
-	ks_free(&k);
+	assert_int_equal(kt_ident_of(h, "198.18.1.1"), id);
+	kt_ks_free(&k);
 }
 
 /* Rules of owner kubernetes from @src to @dst that allow. */
@@ -514,7 +229,7 @@ static size_t n_allows(struct th *h, __u32 src, __u32 dst)
 static struct tpd_kube_object *np_ipblock(const char *ns, const char *app,
 					  const char *cidr)
 {
-	struct tpd_kube_object *o = obj_new(TPD_KUBE_NETPOL, ns, "from-block");
+	struct tpd_kube_object *o = kt_obj_new(TPD_KUBE_NETPOL, ns, "from-block");
 	struct tpd_kube_np_rule *r;
 	struct tpd_kube_np_peer *p;
 	unsigned int plen;
@@ -522,8 +237,8 @@ static struct tpd_kube_object *np_ipblock(const char *ns, const char *app,
 	o->np.pod_selector.present = true;
 	o->np.pod_selector.match = calloc(1, sizeof(struct tpd_kube_label));
 	assert_non_null(o->np.pod_selector.match);
-	o->np.pod_selector.match[0].key = xstrdup("app");
-	o->np.pod_selector.match[0].value = xstrdup(app);
+	o->np.pod_selector.match[0].key = kt_xstrdup("app");
+	o->np.pod_selector.match[0].value = kt_xstrdup(app);
 	o->np.pod_selector.n_match = 1;
 	o->np.ingress_type = true;
 	r = o->np.ingress = calloc(1, sizeof(*r));
@@ -555,14 +270,14 @@ static void test_policy_follows_tailnet_peers(void **state)
 
 	REQUIRE_BPF();
 	other_sources(h);
-	ks_open(&k, h);
-	o = pod_new("shop", "web", NODE, "198.18.1.1");
-	obj_label(o, "app", "web");
-	put(&k, o);
-	put(&k, np_ipblock("shop", "web", "100.100.7.0/24"));
-	synced(&k);
-	run(&k);
-	pod_id = ident_of(h, "198.18.1.1");
+	kt_ks_open(&k, h);
+	o = kt_pod_new("shop", "web", NODE, "198.18.1.1");
+	kt_obj_label(o, "app", "web");
+	kt_put(&k, o);
+	kt_put(&k, np_ipblock("shop", "web", "100.100.7.0/24"));
+	kt_synced(&k);
+	kt_run(&k);
+	pod_id = kt_ident_of(h, "198.18.1.1");
 	assert_int_not_equal(pod_id, 0);
 	assert_int_equal(n_allows(h, PEER_ID, pod_id), 1);
 	/* the WireGuard source gives the peer an address outside the block */
@@ -570,9 +285,9 @@ static void test_policy_follows_tailnet_peers(void **state)
 	assert_int_equal(tp_identity_set(&h->maps, TH_ZONE, &a, 128, PEER_ID,
 					 TP_OWNER_WIREGUARD),
 			 0);
-	run(&k);
+	kt_run(&k);
 	assert_int_equal(n_allows(h, PEER_ID, pod_id), 0);
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /*
@@ -587,21 +302,21 @@ static void test_backend_not_unicast(void **state)
 	struct ks k = {};
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	put(&k, svc_new("evil", "proxy", "198.19.0.10,fd00:198:19::a",
+	kt_ks_open(&k, h);
+	kt_put(&k, kt_svc_new("evil", "proxy", "198.19.0.10,fd00:198:19::a",
 			"http:80/tcp"));
-	put(&k, slice_new("evil", "proxy-1", "proxy", V4, "http:10250/tcp",
+	kt_put(&k, kt_slice_new("evil", "proxy-1", "proxy", V4, "http:10250/tcp",
 			  "198.18.1.1,127.0.0.1,169.254.169.254,224.0.0.5,"
 			  "0.0.0.0,255.255.255.255"));
-	put(&k, slice_new("evil", "proxy-2", "proxy", V6, "http:10250/tcp",
+	kt_put(&k, kt_slice_new("evil", "proxy-2", "proxy", V6, "http:10250/tcp",
 			  "fd00:198:18::1:1,::1,::,fe80::1,ff02::1"));
-	synced(&k);
-	run(&k);
-	assert_string_equal(frontend(h, "198.19.0.10:80/tcp"),
+	kt_synced(&k);
+	kt_run(&k);
+	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:10250 active");
-	assert_string_equal(frontend(h, "[fd00:198:19::a]:80/tcp"),
+	assert_string_equal(kt_frontend(h, "[fd00:198:19::a]:80/tcp"),
 			    "kubernetes zone 0 : [fd00:198:18::1:1]:10250 active");
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /*
@@ -626,15 +341,15 @@ static void test_backend_is_node(void **state)
 	}
 	REQUIRE_BPF();
 	other_sources(h);
-	ks_open(&k, h);
-	put(&k, svc_new("evil", "proxy", "198.19.0.10", "http:80/tcp"));
-	put(&k, slice_new("evil", "proxy-1", "proxy", V4, "http:10250/tcp",
+	kt_ks_open(&k, h);
+	kt_put(&k, kt_svc_new("evil", "proxy", "198.19.0.10", "http:80/tcp"));
+	kt_put(&k, kt_slice_new("evil", "proxy-1", "proxy", V4, "http:10250/tcp",
 			  "198.18.1.1," HOST_UPLINK "," HOST_TAILNET "," PEER));
-	synced(&k);
-	run(&k);
-	assert_string_equal(frontend(h, "198.19.0.10:80/tcp"),
+	kt_synced(&k);
+	kt_run(&k);
+	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:10250 active");
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /*
@@ -653,45 +368,45 @@ static void test_slices_hostile(void **state)
 	struct ks k = {};
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	put(&k, svc_new("shop", "web", "198.19.0.10", "http:80/tcp"));
-	put(&k, svc_new("evil", "web", "198.19.0.11", "http:80/tcp"));
-	put(&k, slice_new("evil", "steal", "web", V4, "http:8080/tcp",
+	kt_ks_open(&k, h);
+	kt_put(&k, kt_svc_new("shop", "web", "198.19.0.10", "http:80/tcp"));
+	kt_put(&k, kt_svc_new("evil", "web", "198.19.0.11", "http:80/tcp"));
+	kt_put(&k, kt_slice_new("evil", "steal", "web", V4, "http:8080/tcp",
 			  "198.18.9.9"));
-	put(&k, slice_new("shop", "web-1", "web", V4, "http:8080/tcp",
+	kt_put(&k, kt_slice_new("shop", "web-1", "web", V4, "http:8080/tcp",
 			  "198.18.1.1,198.18.1.2/011"));
-	put(&k, slice_new("shop", "web-2", "web", V4, "http:8080/tcp",
+	kt_put(&k, kt_slice_new("shop", "web-2", "web", V4, "http:8080/tcp",
 			  "198.18.1.1/011,198.18.1.3/001"));
-	o = slice_new("shop", "web-fqdn", "web", TPD_KUBE_ADDR_FQDN,
+	o = kt_slice_new("shop", "web-fqdn", "web", TPD_KUBE_ADDR_FQDN,
 		      "http:8080/tcp", "x");
-	put(&k, o);
-	synced(&k);
-	run(&k);
-	assert_string_equal(frontend(h, "198.19.0.10:80/tcp"),
+	kt_put(&k, o);
+	kt_synced(&k);
+	kt_run(&k);
+	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:8080 active, "
 			    "198.18.1.2:8080 terminating");
-	assert_string_equal(frontend(h, "198.19.0.11:80/tcp"),
+	assert_string_equal(kt_frontend(h, "198.19.0.11:80/tcp"),
 			    "kubernetes zone 0 : 198.18.9.9:8080 active");
 	/* the slice is relabelled to another Service: it leaves web */
-	put(&k, slice_new("shop", "web-1", "other", V4, "http:8080/tcp",
+	kt_put(&k, kt_slice_new("shop", "web-1", "other", V4, "http:8080/tcp",
 			  "198.18.1.1,198.18.1.2/011"));
-	run(&k);
-	assert_string_equal(frontend(h, "198.19.0.10:80/tcp"),
+	kt_run(&k);
+	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:8080 terminating");
 	/* 300 endpoints, the terminating ones first: the active ones are kept */
 	for (i = 0; i < 100; i++)
 		len += snprintf(eps + len, sizeof(eps) - len, "%s198.18.3.%zu/011",
 				i ? "," : "", i + 1);
-	put(&k, slice_new("shop", "web-big1", "web", V4, "http:8080/tcp", eps));
+	kt_put(&k, kt_slice_new("shop", "web-big1", "web", V4, "http:8080/tcp", eps));
 	for (len = 0, i = 0; i < 100; i++)
 		len += snprintf(eps + len, sizeof(eps) - len, "%s198.18.4.%zu",
 				i ? "," : "", i + 1);
-	put(&k, slice_new("shop", "web-big2", "web", V4, "http:8080/tcp", eps));
+	kt_put(&k, kt_slice_new("shop", "web-big2", "web", V4, "http:8080/tcp", eps));
 	for (len = 0, i = 0; i < 100; i++)
 		len += snprintf(eps + len, sizeof(eps) - len, "%s198.18.5.%zu",
 				i ? "," : "", i + 1);
-	put(&k, slice_new("shop", "web-big3", "web", V4, "http:8080/tcp", eps));
-	run(&k);
+	kt_put(&k, kt_slice_new("shop", "web-big3", "web", V4, "http:8080/tcp", eps));
+	kt_run(&k);
 	{
 		__u32 ids[TP_MAX_SVC_BACKENDS];
 		struct tp_backend bes[TP_MAX_SVC_BACKENDS];
@@ -708,17 +423,17 @@ static void test_slices_hostile(void **state)
 			active += bes[j].state == TP_BACKEND_ACTIVE;
 		assert_int_equal(active, 200);
 	}
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /* A LoadBalancer Service of @ns/@name with ingress IP @lb. */
 static struct tpd_kube_object *lb_svc(const char *ns, const char *name,
 				      const char *vip, const char *lb)
 {
-	struct tpd_kube_object *o = svc_new(ns, name, vip, "http:80/tcp");
+	struct tpd_kube_object *o = kt_svc_new(ns, name, vip, "http:80/tcp");
 
 	o->svc.type = TPD_KUBE_SVC_LOADBALANCER;
-	o->svc.lb_ips = addrs(lb, &o->svc.n_lb_ips);
+	o->svc.lb_ips = kt_addrs(lb, &o->svc.n_lb_ips);
 	return o;
 }
 
@@ -737,24 +452,24 @@ static void test_shared_lb_ip(void **state)
 				 .tcp_grace = 30 } };
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	put(&k, lb_svc("shop", "web", "198.19.0.10", "203.0.113.7"));
-	put(&k, slice_new("shop", "web-1", "web", V4, "http:8080/tcp",
+	kt_ks_open(&k, h);
+	kt_put(&k, lb_svc("shop", "web", "198.19.0.10", "203.0.113.7"));
+	kt_put(&k, kt_slice_new("shop", "web-1", "web", V4, "http:8080/tcp",
 			  "198.18.1.1"));
-	synced(&k);
-	run(&k);
-	put(&k, lb_svc("evil", "web", "198.19.0.11", "203.0.113.7"));
-	put(&k, slice_new("evil", "web-1", "web", V4, "http:8080/tcp",
+	kt_synced(&k);
+	kt_run(&k);
+	kt_put(&k, lb_svc("evil", "web", "198.19.0.11", "203.0.113.7"));
+	kt_put(&k, kt_slice_new("evil", "web-1", "web", V4, "http:8080/tcp",
 			  "198.18.9.9"));
-	run(&k);
+	kt_run(&k);
 	/* the first keeps it, as with any other owner */
-	assert_string_equal(frontend(h, "203.0.113.7:80/tcp"),
+	assert_string_equal(kt_frontend(h, "203.0.113.7:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:8080 active");
-	del(&k, TPD_KUBE_SERVICE, "evil", "web");
-	run(&k);
-	assert_string_equal(frontend(h, "203.0.113.7:80/tcp"),
+	kt_del(&k, TPD_KUBE_SERVICE, "evil", "web");
+	kt_run(&k);
+	assert_string_equal(kt_frontend(h, "203.0.113.7:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:8080 active");
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /*
@@ -773,8 +488,8 @@ static void test_huge_port_list(void **state)
 	size_t i;
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	o = svc_new("evil", "many", "198.19.0.10", "p0:1/tcp");
+	kt_ks_open(&k, h);
+	o = kt_svc_new("evil", "many", "198.19.0.10", "p0:1/tcp");
 	free(o->svc.ports[0].name);
 	free(o->svc.ports);
 	o->svc.ports = calloc(4096, sizeof(*o->svc.ports));
@@ -785,20 +500,20 @@ static void test_huge_port_list(void **state)
 		o->svc.ports[i].proto = IPPROTO_TCP;
 	}
 	o->svc.n_ports = 4096;
-	put(&k, o);
-	put(&k, svc_new("shop", "web", "198.19.0.11", "http:80/tcp"));
-	synced(&k);
-	run(&k);
+	kt_put(&k, o);
+	kt_put(&k, kt_svc_new("shop", "web", "198.19.0.11", "http:80/tcp"));
+	kt_synced(&k);
+	kt_run(&k);
 	/* none of its frontends, not a partial set; the other one's */
 	assert_int_equal(k.res.svc_added, 1);
 	assert_int_equal(k.res.svc_over_cap, 1);
-	assert_int_not_equal(frontend(h, "198.19.0.11:80/tcp")[0], '\0');
+	assert_int_not_equal(kt_frontend(h, "198.19.0.11:80/tcp")[0], '\0');
 	/* it changes to fit: tried again */
-	put(&k, svc_new("evil", "many", "198.19.0.10", "p0:1/tcp"));
-	run(&k);
+	kt_put(&k, kt_svc_new("evil", "many", "198.19.0.10", "p0:1/tcp"));
+	kt_run(&k);
 	assert_int_equal(k.res.svc_added, 1);
 	assert_int_equal(k.res.svc_over_cap, 0);
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /*
@@ -814,29 +529,29 @@ static void test_node_name_changes(void **state)
 				 .tcp_grace = 30 } };
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	o = pod_new("ns1", "a", NODE, "198.18.1.1");
-	o->meta.ann_tailnet_addr = xstrdup("100.100.3.1");
-	put(&k, o);
-	o = pod_new("ns1", "b", "node-b", "198.18.1.2");
-	o->meta.ann_tailnet_addr = xstrdup("100.100.3.2");
-	put(&k, o);
-	synced(&k);
-	run(&k);
+	kt_ks_open(&k, h);
+	o = kt_pod_new("ns1", "a", NODE, "198.18.1.1");
+	o->meta.ann_tailnet_addr = kt_xstrdup("100.100.3.1");
+	kt_put(&k, o);
+	o = kt_pod_new("ns1", "b", "node-b", "198.18.1.2");
+	o->meta.ann_tailnet_addr = kt_xstrdup("100.100.3.2");
+	kt_put(&k, o);
+	kt_synced(&k);
+	kt_run(&k);
 	assert_string_equal(nat_entries(h), "100.100.3.1>198.18.1.1");
-	ks_close(&k);
+	kt_ks_close(&k);
 	k.cfg.node_name = "node-b";
-	ks_open(&k, h);
-	o = pod_new("ns1", "a", NODE, "198.18.1.1");
-	o->meta.ann_tailnet_addr = xstrdup("100.100.3.1");
-	put(&k, o);
-	o = pod_new("ns1", "b", "node-b", "198.18.1.2");
-	o->meta.ann_tailnet_addr = xstrdup("100.100.3.2");
-	put(&k, o);
-	synced(&k);
-	run(&k);
+	kt_ks_open(&k, h);
+	o = kt_pod_new("ns1", "a", NODE, "198.18.1.1");
+	o->meta.ann_tailnet_addr = kt_xstrdup("100.100.3.1");
+	kt_put(&k, o);
+	o = kt_pod_new("ns1", "b", "node-b", "198.18.1.2");
+	o->meta.ann_tailnet_addr = kt_xstrdup("100.100.3.2");
+	kt_put(&k, o);
+	kt_synced(&k);
+	kt_run(&k);
 	assert_string_equal(nat_entries(h), "100.100.3.2>198.18.1.2");
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 static double cpu_since(const struct timespec *t0)
@@ -942,9 +657,9 @@ static void except_policy(struct ks *k, unsigned int j, size_t n)
 
 	snprintf(ns, sizeof(ns), "evil%u", j);
 	snprintf(ip, sizeof(ip), "198.18.1.%u", j + 1);
-	o = pod_new(ns, "p", NODE, ip);
-	obj_label(o, "app", "evil");
-	put(k, o);
+	o = kt_pod_new(ns, "p", NODE, ip);
+	kt_obj_label(o, "app", "evil");
+	kt_put(k, o);
 	snprintf(cidr, sizeof(cidr), "100.%u.0.0/16", 64 + j);
 	o = np_ipblock(ns, "evil", cidr);
 	p = o->np.ingress[0].peers;
@@ -957,7 +672,7 @@ static void except_policy(struct ks *k, unsigned int j, size_t n)
 		p->except_plen[i] = 128;
 	}
 	p->n_except = n;
-	put(k, o);
+	kt_put(k, o);
 }
 
 /*
@@ -970,7 +685,7 @@ static double timed_run(struct ks *k)
 	struct timespec t0, t1;
 
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
-	run(k);
+	kt_run(k);
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
 	return (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
 }
@@ -1006,10 +721,10 @@ static void test_policy_except_flood(void **state)
 
 	REQUIRE_BPF();
 	other_sources(h);
-	ks_open(&k, h);
+	kt_ks_open(&k, h);
 	for (j = 0; j < 4; j++)
 		except_policy(&k, j, n);
-	synced(&k);
+	kt_synced(&k);
 	t1 = timed_run(&k);
 	for (j = 4; j < 8; j++)
 		except_policy(&k, j, 4 * n);
@@ -1024,18 +739,18 @@ static void test_policy_except_flood(void **state)
 			 0);
 	/* one past it: skipped whole, nothing of it in the shared maps */
 	except_policy(&k, 9, 40000);
-	run(&k);
+	kt_run(&k);
 	assert_int_not_equal(
 		tp_identity_parse(&h->maps, "cidr:100.73.0.1/32", &id), 0);
 	/* a victim's pod, in its own namespace, comes afterwards */
-	o = pod_new("victim", "db", NODE, "198.18.2.1");
-	obj_label(o, "app", "db");
+	o = kt_pod_new("victim", "db", NODE, "198.18.2.1");
+	kt_obj_label(o, "app", "db");
 	tpd_kube_pod_identity_name(o, name, sizeof(name));
-	put(&k, o);
-	run(&k);
+	kt_put(&k, o);
+	kt_run(&k);
 	assert_int_equal(tp_identity_parse(&h->maps, name, &id), 0);
-	assert_int_equal(ident_of(h, "198.18.2.1"), id);
-	ks_free(&k);
+	assert_int_equal(kt_ident_of(h, "198.18.2.1"), id);
+	kt_ks_free(&k);
 	/*
 	 * The second run compiles 5x the excepts of the first: about 5x for
 	 * an indexed compile (4.4-6x measured), 17x for a quadratic one (12x

@@ -29,243 +29,19 @@
 #include "kube_sync.h"
 #include "metrics.h"
 #include "names.h"
+#include "kubetest.h"
 #include "pkttest.h"
 #include "policy.h"
 #include "service.h"
 #include "static_nat.h"
 #include "sync.h"
 
-#define NODE "node-a"
 
 /* ---- building objects -------------------------------------------------------- */
 
-static char *xstrdup(const char *s)
-{
-	char *d = s ? strdup(s) : NULL;
-
-	assert_true(!s || d);
-	return d;
-}
-
-static struct tpd_kube_object *obj_new(enum tpd_kube_kind kind, const char *ns,
-				       const char *name)
-{
-	struct tpd_kube_object *o = calloc(1, sizeof(*o));
-
-	assert_non_null(o);
-	o->kind = kind;
-	o->meta.ns = xstrdup(ns);
-	o->meta.name = xstrdup(name);
-	o->meta.uid = xstrdup("uid");
-	o->meta.resource_version = xstrdup("1");
-	return o;
-}
-
-/* Add label @k=@v; callers add them in key order, as the decoder sorts. */
-static void obj_label(struct tpd_kube_object *o, const char *k, const char *v)
-{
-	o->meta.labels = realloc(o->meta.labels, (o->meta.n_labels +
-						  1) * sizeof(*o->meta.labels));
-	assert_non_null(o->meta.labels);
-	o->meta.labels[o->meta.n_labels].key = xstrdup(k);
-	o->meta.labels[o->meta.n_labels].value = xstrdup(v);
-	o->meta.n_labels++;
-}
-
-/* A comma-separated list of addresses into an array. */
-static struct tp_addr *addrs(const char *list, size_t *n)
-{
-	char buf[512], *save = NULL, *tok;
-	struct tp_addr *a = calloc(16, sizeof(*a));
-
-	assert_non_null(a);
-	*n = 0;
-	snprintf(buf, sizeof(buf), "%s", list);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save))
-		assert_int_equal(tp_addr_parse(tok, &a[(*n)++]), 0);
-	return a;
-}
-
-/*
- * A Service: @vips "198.19.0.10,fd00:198:19::a", @ports
- * "http:80/tcp,dns:53/udp" (name may be empty: ":80/tcp").
- */
-static struct tpd_kube_object *svc_new(const char *ns, const char *name,
-				       const char *vips, const char *ports)
-{
-	struct tpd_kube_object *o = obj_new(TPD_KUBE_SERVICE, ns, name);
-	char buf[256], *save = NULL, *tok;
-
-	o->svc.type = TPD_KUBE_SVC_CLUSTERIP;
-	o->svc.cluster_ips = addrs(vips, &o->svc.n_cluster_ips);
-	o->svc.ports = calloc(8, sizeof(*o->svc.ports));
-	assert_non_null(o->svc.ports);
-	snprintf(buf, sizeof(buf), "%s", ports);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		struct tpd_kube_svc_port *p = &o->svc.ports[o->svc.n_ports++];
-		char *colon = strchr(tok, ':'), *slash = strchr(tok, '/');
-
-		*colon = 0;
-		*slash = 0;
-		p->name = xstrdup(tok);
-		p->port = atoi(colon + 1);
-		p->proto = !strcmp(slash + 1, "tcp")   ? IPPROTO_TCP
-			   : !strcmp(slash + 1, "udp") ? IPPROTO_UDP
-						       : IPPROTO_SCTP;
-	}
-	return o;
-}
-
-/*
- * An EndpointSlice of Service @svc: @ports "http:8080/tcp,dns:5353/udp",
- * @eps "ADDR[@NODE][/rst]" ... where r, s, t are the ready, serving and
- * terminating conditions as 0/1 (default 110: ready and serving).
- */
-static struct tpd_kube_object *slice_new(const char *ns, const char *name,
-					 const char *svc,
-					 enum tpd_kube_addr_type type,
-					 const char *ports, const char *eps)
-{
-	struct tpd_kube_object *o = obj_new(TPD_KUBE_ENDPOINTSLICE, ns, name);
-	char buf[4096], *save = NULL, *tok;
-
-	o->slice.service = xstrdup(svc);
-	if (svc)
-		obj_label(o, TPD_KUBE_LABEL_SERVICE_NAME, svc);
-	o->slice.addr_type = type;
-	o->slice.ports = calloc(8, sizeof(*o->slice.ports));
-	assert_non_null(o->slice.ports);
-	snprintf(buf, sizeof(buf), "%s", ports);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		struct tpd_kube_ep_port *p =
-			&o->slice.ports[o->slice.n_ports++];
-		char *colon = strchr(tok, ':'), *slash = strchr(tok, '/');
-
-		*colon = 0;
-		*slash = 0;
-		p->name = xstrdup(tok);
-		p->port = atoi(colon + 1);
-		p->proto =
-			!strcmp(slash + 1, "tcp") ? IPPROTO_TCP : IPPROTO_UDP;
-	}
-	o->slice.endpoints = calloc(128, sizeof(*o->slice.endpoints));
-	assert_non_null(o->slice.endpoints);
-	snprintf(buf, sizeof(buf), "%s", eps);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		struct tpd_kube_endpoint *ep =
-			&o->slice.endpoints[o->slice.n_endpoints++];
-		char *at = strchr(tok, '@'), *cond = strchr(tok, '/');
-
-		if (cond)
-			*cond++ = 0;
-		if (at) {
-			*at++ = 0;
-			ep->node_name = xstrdup(at);
-		}
-		ep->addrs = calloc(1, sizeof(*ep->addrs));
-		assert_non_null(ep->addrs);
-		if (type != TPD_KUBE_ADDR_FQDN)
-			assert_int_equal(tp_addr_parse(tok, &ep->addrs[0]), 0);
-		ep->n_addrs = 1;
-		ep->ready = !cond || cond[0] == '1';
-		ep->serving = !cond || cond[1] == '1';
-		ep->terminating = cond && cond[2] == '1';
-	}
-	return o;
-}
-
-/* A Pod on @node with @ips; labels added by the caller. */
-static struct tpd_kube_object *pod_new(const char *ns, const char *name,
-				       const char *node, const char *ips)
-{
-	struct tpd_kube_object *o = obj_new(TPD_KUBE_POD, ns, name);
-
-	o->pod.node_name = xstrdup(node);
-	o->pod.ips = addrs(ips, &o->pod.n_ips);
-	return o;
-}
-
 /* ---- a store and a sync over the harness's maps ---------------------------------- */
 
-struct ks {
-	struct th *h;
-	struct tpd_kube_cfg cfg;
-	struct tpd_kube_store *store;
-	struct tpd_kube_sync *sync;
-	const struct tpd_kube_sink *sink;
-	struct tpd_purge udp, tcp;
-	struct tpd_kube_sync_result res;
-	__u64 now;
-};
-
-static void ks_open(struct ks *k, struct th *h)
-{
-	k->h = h;
-	if (!k->cfg.node_name) {
-		k->cfg.node_name = NODE;
-		k->cfg.tcp_grace = 30;
-	}
-	k->store = tpd_kube_store_new();
-	assert_non_null(k->store);
-	k->sink = tpd_kube_store_sink(k->store);
-	k->sync = tpd_kube_sync_new(&k->cfg, k->store, &k->udp, &k->tcp);
-	assert_non_null(k->sync);
-	if (!k->now)
-		k->now = 1000;
-}
-
-static void ks_close(struct ks *k)
-{
-	tpd_kube_sync_free(k->sync);
-	tpd_kube_store_free(k->store);
-	k->sync = NULL;
-	k->store = NULL;
-}
-
-static void ks_free(struct ks *k)
-{
-	ks_close(k);
-	tpd_purge_free(&k->udp);
-	tpd_purge_free(&k->tcp);
-}
-
-static void put(struct ks *k, struct tpd_kube_object *o)
-{
-	k->sink->object(k->sink->ctx, TPD_KUBE_EV_ADDED, o);
-}
-
-static void del(struct ks *k, enum tpd_kube_kind kind, const char *ns,
-		const char *name)
-{
-	k->sink->object(k->sink->ctx, TPD_KUBE_EV_DELETED,
-			obj_new(kind, ns, name));
-}
-
-/* The client's first full picture is complete (what was put is the list). */
-static void synced(struct ks *k)
-{
-	k->sink->synced(k->sink->ctx);
-}
-
-static void run(struct ks *k)
-{
-	assert_int_equal(
-		tpd_kube_sync_run(k->sync, &k->h->maps, k->now, &k->res), 0);
-	if (k->res.errors)
-		fail_msg("reconcile errors: %u, first: %s", k->res.errors,
-			 k->res.error);
-}
-
 /* ---- reading the maps ------------------------------------------------------------ */
-
-struct svc_row {
-	struct tp_svc_key key;
-	struct tp_svc svc;
-};
 
 /* Frontends of @owner in the maps. */
 static size_t n_frontends(struct th *h, __u8 owner)
@@ -280,67 +56,6 @@ static size_t n_frontends(struct th *h, __u8 owner)
 		c += rows[i].svc.owner == owner;
 	free(rows);
 	return c;
-}
-
-static int be_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/*
- * Frontend @fe ("198.19.0.10:80/tcp") as text: "-" when absent, else
- * "OWNER zone Z [aff T] : ADDR:PORT state, ..." with backends sorted.
- */
-static const char *frontend(struct th *h, const char *fe)
-{
-	static char out[8192];
-	__u32 ids[TP_MAX_SVC_BACKENDS];
-	struct tp_backend bes[TP_MAX_SVC_BACKENDS];
-	char *txt[TP_MAX_SVC_BACKENDS], a[64];
-	struct tp_svc_key key;
-	struct tp_svc svc;
-	size_t len;
-	int n, i;
-
-	assert_int_equal(tp_svc_key_parse(fe, &key), 0);
-	if (bpf_map_lookup_elem(h->maps.services, &key, &svc))
-		return "-";
-	n = tp_service_backends(&h->maps, svc.id, ids, bes,
-				TP_MAX_SVC_BACKENDS);
-	assert_true(n >= 0);
-	len = snprintf(out, sizeof(out), "%s zone %u", tp_owner_name(svc.owner),
-		       svc.zone);
-	if (svc.flags & TP_SVC_F_AFFINITY)
-		len += snprintf(out + len, sizeof(out) - len, " aff %u",
-				svc.affinity_timeout);
-	len += snprintf(out + len, sizeof(out) - len, " :");
-	for (i = 0; i < n; i++) {
-		tp_addr_format(&bes[i].addr, a, sizeof(a));
-		assert_true(asprintf(&txt[i],
-				     tp_addr_is_v4(&bes[i].addr) ? "%s:%u %s"
-								 : "[%s]:%u %s",
-				     a, ntohs(bes[i].port),
-				     tp_backend_state_name(bes[i].state)) > 0);
-	}
-	qsort(txt, n, sizeof(*txt), be_cmp);
-	for (i = 0; i < n; i++) {
-		len += snprintf(out + len, sizeof(out) - len, "%s %s",
-				i ? "," : "", txt[i]);
-		free(txt[i]);
-	}
-	return out;
-}
-
-/* The identity of @addr in zone 0, 0 when none. */
-static __u32 ident_of(struct th *h, const char *addr)
-{
-	struct tp_addr a;
-	__u32 id = 0;
-
-	assert_int_equal(tp_addr_parse(addr, &a), 0);
-	if (tp_identity_lookup(&h->maps, 0, &a, &id))
-		return 0;
-	return id;
 }
 
 static size_t count_owned_idents(struct th *h, __u8 owner)
@@ -389,19 +104,19 @@ static void test_nothing_before_synced(void **state)
 	struct ks k = {};
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	put(&k, svc_new("default", "web", "198.19.0.10", "http:80/tcp"));
-	put(&k, slice_new("default", "web-1", "web", V4, "http:8080/tcp",
+	kt_ks_open(&k, h);
+	kt_put(&k, kt_svc_new("default", "web", "198.19.0.10", "http:80/tcp"));
+	kt_put(&k, kt_slice_new("default", "web-1", "web", V4, "http:8080/tcp",
 			  "198.18.1.1"));
-	run(&k);
+	kt_run(&k);
 	assert_false(k.res.ran);
-	assert_string_equal(frontend(h, "198.19.0.10:80/tcp"), "-");
-	synced(&k);
-	run(&k);
+	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"), "-");
+	kt_synced(&k);
+	kt_run(&k);
 	assert_true(k.res.ran && k.res.full);
-	assert_string_equal(frontend(h, "198.19.0.10:80/tcp"),
+	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:8080 active");
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /* ClusterIP, dual-stack, ports joined by name, slices merging. */
@@ -411,55 +126,55 @@ static void test_dual_stack_ports_slices(void **state)
 	struct ks k = {};
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	put(&k, svc_new("default", "web", "198.19.0.10,fd00:198:19::a",
+	kt_ks_open(&k, h);
+	kt_put(&k, kt_svc_new("default", "web", "198.19.0.10,fd00:198:19::a",
 			"http:80/tcp,dns:53/udp"));
 	/* ports in another order than the Service's, and another number */
-	put(&k,
-	    slice_new("default", "web-a", "web", V4,
+	kt_put(&k,
+	    kt_slice_new("default", "web-a", "web", V4,
 		      "dns:5353/udp,http:8080/tcp", "198.18.1.1,198.18.1.2"));
-	put(&k, slice_new("default", "web-b", "web", V4,
+	kt_put(&k, kt_slice_new("default", "web-b", "web", V4,
 			  "http:8080/tcp,dns:5353/udp", "198.18.1.3"));
-	put(&k, slice_new("default", "web-c", "web", V6, "http:8080/tcp",
+	kt_put(&k, kt_slice_new("default", "web-c", "web", V6, "http:8080/tcp",
 			  "fd00:198:18::1:1"));
 	/* another Service's slice, and a slice without the label */
-	put(&k, slice_new("default", "other-a", "other", V4, "http:80/tcp",
+	kt_put(&k, kt_slice_new("default", "other-a", "other", V4, "http:80/tcp",
 			  "198.18.1.9"));
-	put(&k, slice_new("default", "stray", NULL, V4, "http:80/tcp",
+	kt_put(&k, kt_slice_new("default", "stray", NULL, V4, "http:80/tcp",
 			  "198.18.1.8"));
-	synced(&k);
-	run(&k);
+	kt_synced(&k);
+	kt_run(&k);
 	assert_string_equal(
-		frontend(h, "198.19.0.10:80/tcp"),
+		kt_frontend(h, "198.19.0.10:80/tcp"),
 		"kubernetes zone 0 : 198.18.1.1:8080 active, 198.18.1.2:8080 active, "
 		"198.18.1.3:8080 active");
 	assert_string_equal(
-		frontend(h, "198.19.0.10:53/udp"),
+		kt_frontend(h, "198.19.0.10:53/udp"),
 		"kubernetes zone 0 : 198.18.1.1:5353 active, 198.18.1.2:5353 active, "
 		"198.18.1.3:5353 active");
 	assert_string_equal(
-		frontend(h, "[fd00:198:19::a]:80/tcp"),
+		kt_frontend(h, "[fd00:198:19::a]:80/tcp"),
 		"kubernetes zone 0 : [fd00:198:18::1:1]:8080 active");
 	/* the v6 slice has no dns port: a frontend without backends */
-	assert_string_equal(frontend(h, "[fd00:198:19::a]:53/udp"),
+	assert_string_equal(kt_frontend(h, "[fd00:198:19::a]:53/udp"),
 			    "kubernetes zone 0 :");
 	assert_int_equal(n_frontends(h, TP_OWNER_KUBERNETES), 4);
 	assert_int_equal(k.res.svc_added, 4);
 
 	/* a slice goes: the others stay */
-	del(&k, TPD_KUBE_ENDPOINTSLICE, "default", "web-a");
-	run(&k);
+	kt_del(&k, TPD_KUBE_ENDPOINTSLICE, "default", "web-a");
+	kt_run(&k);
 	assert_false(k.res.full);
 	assert_int_equal(k.res.svc_changed, 2);
-	assert_string_equal(frontend(h, "198.19.0.10:80/tcp"),
+	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.3:8080 active");
 	/* a slice that moves to another Service leaves the old one */
-	put(&k, slice_new("default", "web-b", "other", V4, "http:8080/tcp",
+	kt_put(&k, kt_slice_new("default", "web-b", "other", V4, "http:8080/tcp",
 			  "198.18.1.3"));
-	run(&k);
-	assert_string_equal(frontend(h, "198.19.0.10:80/tcp"),
+	kt_run(&k);
+	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"),
 			    "kubernetes zone 0 :");
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /* ready -> active, serving+terminating -> terminating, else absent. */
@@ -469,20 +184,20 @@ static void test_conditions(void **state)
 	struct ks k = {};
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	put(&k, svc_new("ns1", "s", "198.19.0.20", ":80/tcp"));
-	put(&k,
-	    slice_new(
+	kt_ks_open(&k, h);
+	kt_put(&k, kt_svc_new("ns1", "s", "198.19.0.20", ":80/tcp"));
+	kt_put(&k,
+	    kt_slice_new(
 		    "ns1", "s-1", "s", V4, ":8080/tcp",
 		    "198.18.1.1/110,198.18.1.2/111,198.18.1.3/011,198.18.1.4/001,"
 		    "198.18.1.5/010,198.18.1.6/000,198.18.1.7/100"));
-	synced(&k);
-	run(&k);
+	kt_synced(&k);
+	kt_run(&k);
 	assert_string_equal(
-		frontend(h, "198.19.0.20:80/tcp"),
+		kt_frontend(h, "198.19.0.20:80/tcp"),
 		"kubernetes zone 0 : 198.18.1.1:8080 active, 198.18.1.2:8080 active, "
 		"198.18.1.3:8080 terminating, 198.18.1.7:8080 active");
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /* Headless, ExternalName, SCTP ports and FQDN slices are skipped. */
@@ -493,29 +208,29 @@ static void test_skipped(void **state)
 	struct ks k = {};
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	o = svc_new("ns1", "headless", "198.19.0.21", ":80/tcp");
+	kt_ks_open(&k, h);
+	o = kt_svc_new("ns1", "headless", "198.19.0.21", ":80/tcp");
 	o->svc.headless = true;
-	put(&k, o);
-	o = svc_new("ns1", "ext", "198.19.0.22", ":80/tcp");
+	kt_put(&k, o);
+	o = kt_svc_new("ns1", "ext", "198.19.0.22", ":80/tcp");
 	o->svc.type = TPD_KUBE_SVC_EXTERNALNAME;
-	put(&k, o);
-	put(&k, svc_new("ns1", "sctp", "198.19.0.23", "a:80/sctp,b:81/tcp"));
-	put(&k, svc_new("ns1", "fqdn", "198.19.0.24", ":80/tcp"));
-	put(&k, slice_new("ns1", "fqdn-1", "fqdn", TPD_KUBE_ADDR_FQDN,
+	kt_put(&k, o);
+	kt_put(&k, kt_svc_new("ns1", "sctp", "198.19.0.23", "a:80/sctp,b:81/tcp"));
+	kt_put(&k, kt_svc_new("ns1", "fqdn", "198.19.0.24", ":80/tcp"));
+	kt_put(&k, kt_slice_new("ns1", "fqdn-1", "fqdn", TPD_KUBE_ADDR_FQDN,
 			  ":80/tcp", "x"));
-	put(&k, slice_new("ns1", "headless-1", "headless", V4, ":80/tcp",
+	kt_put(&k, kt_slice_new("ns1", "headless-1", "headless", V4, ":80/tcp",
 			  "198.18.1.1"));
-	synced(&k);
-	run(&k);
-	assert_string_equal(frontend(h, "198.19.0.21:80/tcp"), "-");
-	assert_string_equal(frontend(h, "198.19.0.22:80/tcp"), "-");
-	assert_string_equal(frontend(h, "198.19.0.23:81/tcp"),
+	kt_synced(&k);
+	kt_run(&k);
+	assert_string_equal(kt_frontend(h, "198.19.0.21:80/tcp"), "-");
+	assert_string_equal(kt_frontend(h, "198.19.0.22:80/tcp"), "-");
+	assert_string_equal(kt_frontend(h, "198.19.0.23:81/tcp"),
 			    "kubernetes zone 0 :");
-	assert_string_equal(frontend(h, "198.19.0.24:80/tcp"),
+	assert_string_equal(kt_frontend(h, "198.19.0.24:80/tcp"),
 			    "kubernetes zone 0 :");
 	assert_int_equal(n_frontends(h, TP_OWNER_KUBERNETES), 2);
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /* expose annotated, ClientIP affinity, LB ingress IPs with the knob, zone. */
@@ -530,51 +245,51 @@ static void test_expose_affinity_lb(void **state)
 				 .tcp_grace = 30 } };
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	o = svc_new("ns1", "shown", "198.19.0.30", ":80/tcp");
-	o->meta.ann_expose = xstrdup("true");
+	kt_ks_open(&k, h);
+	o = kt_svc_new("ns1", "shown", "198.19.0.30", ":80/tcp");
+	o->meta.ann_expose = kt_xstrdup("true");
 	o->svc.affinity_client_ip = true;
 	o->svc.affinity_timeout = 600;
 	o->svc.type = TPD_KUBE_SVC_LOADBALANCER;
-	o->svc.lb_ips = addrs("203.0.113.7", &o->svc.n_lb_ips);
-	put(&k, o);
-	o = svc_new("ns1", "hidden", "198.19.0.31", ":80/tcp");
-	o->meta.ann_expose = xstrdup("false");
-	put(&k, o);
-	put(&k, svc_new("ns1", "plain", "198.19.0.32", ":80/tcp"));
-	put(&k, slice_new("ns1", "shown-1", "shown", V4, ":8080/tcp",
+	o->svc.lb_ips = kt_addrs("203.0.113.7", &o->svc.n_lb_ips);
+	kt_put(&k, o);
+	o = kt_svc_new("ns1", "hidden", "198.19.0.31", ":80/tcp");
+	o->meta.ann_expose = kt_xstrdup("false");
+	kt_put(&k, o);
+	kt_put(&k, kt_svc_new("ns1", "plain", "198.19.0.32", ":80/tcp"));
+	kt_put(&k, kt_slice_new("ns1", "shown-1", "shown", V4, ":8080/tcp",
 			  "198.18.1.1"));
-	synced(&k);
-	run(&k);
+	kt_synced(&k);
+	kt_run(&k);
 	assert_string_equal(
-		frontend(h, "198.19.0.30:80/tcp"),
+		kt_frontend(h, "198.19.0.30:80/tcp"),
 		"kubernetes zone 1 aff 600 : 198.18.1.1:8080 active");
 	assert_string_equal(
-		frontend(h, "203.0.113.7:80/tcp"),
+		kt_frontend(h, "203.0.113.7:80/tcp"),
 		"kubernetes zone 1 aff 600 : 198.18.1.1:8080 active");
-	assert_string_equal(frontend(h, "198.19.0.31:80/tcp"), "-");
-	assert_string_equal(frontend(h, "198.19.0.32:80/tcp"), "-");
+	assert_string_equal(kt_frontend(h, "198.19.0.31:80/tcp"), "-");
+	assert_string_equal(kt_frontend(h, "198.19.0.32:80/tcp"), "-");
 	/* the annotation goes: so does the frontend */
-	o = svc_new("ns1", "shown", "198.19.0.30", ":80/tcp");
-	put(&k, o);
-	run(&k);
+	o = kt_svc_new("ns1", "shown", "198.19.0.30", ":80/tcp");
+	kt_put(&k, o);
+	kt_run(&k);
 	assert_int_equal(k.res.svc_removed, 2);
 	assert_int_equal(n_frontends(h, TP_OWNER_KUBERNETES), 0);
-	ks_free(&k);
+	kt_ks_free(&k);
 
 	/* without the knob, no LB ingress IPs */
 	memset(&k, 0, sizeof(k));
-	ks_open(&k, h);
-	o = svc_new("ns1", "lb", "198.19.0.33", ":80/tcp");
+	kt_ks_open(&k, h);
+	o = kt_svc_new("ns1", "lb", "198.19.0.33", ":80/tcp");
 	o->svc.type = TPD_KUBE_SVC_LOADBALANCER;
-	o->svc.lb_ips = addrs("203.0.113.8", &o->svc.n_lb_ips);
-	put(&k, o);
-	synced(&k);
-	run(&k);
-	assert_string_equal(frontend(h, "198.19.0.33:80/tcp"),
+	o->svc.lb_ips = kt_addrs("203.0.113.8", &o->svc.n_lb_ips);
+	kt_put(&k, o);
+	kt_synced(&k);
+	kt_run(&k);
+	assert_string_equal(kt_frontend(h, "198.19.0.33:80/tcp"),
 			    "kubernetes zone 0 :");
-	assert_string_equal(frontend(h, "203.0.113.8:80/tcp"), "-");
-	ks_free(&k);
+	assert_string_equal(kt_frontend(h, "203.0.113.8:80/tcp"), "-");
+	kt_ks_free(&k);
 }
 
 /* internalTrafficPolicy Local: this node's endpoints only. */
@@ -585,17 +300,17 @@ static void test_internal_local(void **state)
 	struct ks k = {};
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	o = svc_new("ns1", "loc", "198.19.0.40", ":80/tcp");
+	kt_ks_open(&k, h);
+	o = kt_svc_new("ns1", "loc", "198.19.0.40", ":80/tcp");
 	o->svc.internal_local = true;
-	put(&k, o);
-	put(&k, slice_new("ns1", "loc-1", "loc", V4, ":8080/tcp",
+	kt_put(&k, o);
+	kt_put(&k, kt_slice_new("ns1", "loc-1", "loc", V4, ":8080/tcp",
 			  "198.18.1.1@" NODE ",198.18.1.2@node-b,198.18.1.3"));
-	synced(&k);
-	run(&k);
-	assert_string_equal(frontend(h, "198.19.0.40:80/tcp"),
+	kt_synced(&k);
+	kt_run(&k);
+	assert_string_equal(kt_frontend(h, "198.19.0.40:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:8080 active");
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /*
@@ -610,21 +325,21 @@ static void test_external_local(void **state)
 	struct ks k = { .cfg = { .node_name = NODE, .expose_lb_ips = true } };
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	o = svc_new("ns1", "ext", "198.19.0.41", ":80/tcp");
+	kt_ks_open(&k, h);
+	o = kt_svc_new("ns1", "ext", "198.19.0.41", ":80/tcp");
 	o->svc.type = TPD_KUBE_SVC_LOADBALANCER;
-	o->svc.lb_ips = addrs("203.0.113.9", &o->svc.n_lb_ips);
+	o->svc.lb_ips = kt_addrs("203.0.113.9", &o->svc.n_lb_ips);
 	o->svc.external_local = true;
-	put(&k, o);
-	put(&k, slice_new("ns1", "ext-1", "ext", V4, ":8080/tcp",
+	kt_put(&k, o);
+	kt_put(&k, kt_slice_new("ns1", "ext-1", "ext", V4, ":8080/tcp",
 			  "198.18.1.1@" NODE ",198.18.1.2@node-b"));
-	synced(&k);
-	run(&k);
-	assert_string_equal(frontend(h, "203.0.113.9:80/tcp"),
+	kt_synced(&k);
+	kt_run(&k);
+	assert_string_equal(kt_frontend(h, "203.0.113.9:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:8080 active");
-	assert_string_equal(frontend(h, "198.19.0.41:80/tcp"),
+	assert_string_equal(kt_frontend(h, "198.19.0.41:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:8080 active, 198.18.1.2:8080 active");
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /* A Service deleted, and a re-list that no longer has one. */
@@ -634,36 +349,36 @@ static void test_delete_and_relist(void **state)
 	struct ks k = {};
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	put(&k, svc_new("ns1", "a", "198.19.0.50", ":80/tcp"));
-	put(&k, svc_new("ns1", "b", "198.19.0.51", ":80/tcp"));
-	put(&k, svc_new("ns1", "c", "198.19.0.52", ":80/tcp"));
-	synced(&k);
-	run(&k);
+	kt_ks_open(&k, h);
+	kt_put(&k, kt_svc_new("ns1", "a", "198.19.0.50", ":80/tcp"));
+	kt_put(&k, kt_svc_new("ns1", "b", "198.19.0.51", ":80/tcp"));
+	kt_put(&k, kt_svc_new("ns1", "c", "198.19.0.52", ":80/tcp"));
+	kt_synced(&k);
+	kt_run(&k);
 	assert_int_equal(n_frontends(h, TP_OWNER_KUBERNETES), 3);
-	del(&k, TPD_KUBE_SERVICE, "ns1", "a");
-	run(&k);
+	kt_del(&k, TPD_KUBE_SERVICE, "ns1", "a");
+	kt_run(&k);
 	assert_int_equal(k.res.svc_removed, 1);
-	assert_string_equal(frontend(h, "198.19.0.50:80/tcp"), "-");
+	assert_string_equal(kt_frontend(h, "198.19.0.50:80/tcp"), "-");
 
 	/* a re-list cut short keeps what it did not deliver */
 	k.sink->list_begin(k.sink->ctx, TPD_KUBE_SERVICE);
-	put(&k, svc_new("ns1", "b", "198.19.0.51", ":80/tcp"));
+	kt_put(&k, kt_svc_new("ns1", "b", "198.19.0.51", ":80/tcp"));
 	k.sink->list_end(k.sink->ctx, TPD_KUBE_SERVICE, false);
-	run(&k);
-	assert_string_equal(frontend(h, "198.19.0.52:80/tcp"),
+	kt_run(&k);
+	assert_string_equal(kt_frontend(h, "198.19.0.52:80/tcp"),
 			    "kubernetes zone 0 :");
 	/* a complete one drops it */
 	k.sink->list_begin(k.sink->ctx, TPD_KUBE_SERVICE);
-	put(&k, svc_new("ns1", "b", "198.19.0.51", ":80/tcp"));
+	kt_put(&k, kt_svc_new("ns1", "b", "198.19.0.51", ":80/tcp"));
 	k.sink->list_end(k.sink->ctx, TPD_KUBE_SERVICE, true);
-	run(&k);
+	kt_run(&k);
 	assert_int_equal(k.res.svc_removed, 1);
 	assert_int_equal(k.res.svc_changed + k.res.svc_added, 0);
-	assert_string_equal(frontend(h, "198.19.0.52:80/tcp"), "-");
-	assert_string_equal(frontend(h, "198.19.0.51:80/tcp"),
+	assert_string_equal(kt_frontend(h, "198.19.0.52:80/tcp"), "-");
+	assert_string_equal(kt_frontend(h, "198.19.0.51:80/tcp"),
 			    "kubernetes zone 0 :");
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /* The eventfd says when something changed, once per batch. */
@@ -682,11 +397,11 @@ static void test_store_eventfd(void **state)
 	fd = tpd_kube_store_fd(s);
 	assert_int_equal(read(fd, &v, sizeof(v)), -1);
 	sink->object(sink->ctx, TPD_KUBE_EV_ADDED,
-		     svc_new("a", "x", "198.19.0.1", ":1/tcp"));
+		     kt_svc_new("a", "x", "198.19.0.1", ":1/tcp"));
 	sink->object(sink->ctx, TPD_KUBE_EV_ADDED,
-		     svc_new("a", "y", "198.19.0.2", ":1/tcp"));
+		     kt_svc_new("a", "y", "198.19.0.2", ":1/tcp"));
 	sink->object(sink->ctx, TPD_KUBE_EV_ADDED,
-		     slice_new("a", "y-1", "z", V4, ":1/tcp", "198.18.1.1"));
+		     kt_slice_new("a", "y-1", "z", V4, ":1/tcp", "198.18.1.1"));
 	tpd_kube_store_take(s, &c);
 	assert_int_equal(c.services.n, 3); /* x, y, and z named by the slice */
 	assert_false(c.synced);
@@ -695,7 +410,7 @@ static void test_store_eventfd(void **state)
 	/* taken: nothing more to read */
 	assert_int_equal(read(fd, &v, sizeof(v)), -1);
 	sink->object(sink->ctx, TPD_KUBE_EV_ADDED,
-		     obj_new(TPD_KUBE_NAMESPACE, "", "a"));
+		     kt_obj_new(TPD_KUBE_NAMESPACE, "", "a"));
 	assert_int_equal(read(fd, &v, sizeof(v)), sizeof(v));
 	assert_int_equal(v, 1);
 	tpd_kube_store_take(s, &c);
@@ -715,34 +430,34 @@ static void test_restart_writes_nothing(void **state)
 
 	REQUIRE_BPF();
 	for (round = 0; round < 2; round++) {
-		ks_open(&k, h);
-		put(&k, svc_new("ns1", "web", "198.19.0.60,fd00:198:19::60",
+		kt_ks_open(&k, h);
+		kt_put(&k, kt_svc_new("ns1", "web", "198.19.0.60,fd00:198:19::60",
 				"http:80/tcp"));
-		put(&k, slice_new("ns1", "web-1", "web", V4, "http:8080/tcp",
+		kt_put(&k, kt_slice_new("ns1", "web-1", "web", V4, "http:8080/tcp",
 				  "198.18.1.1,198.18.1.2/011"));
-		put(&k, slice_new("ns1", "web-2", "web", V6, "http:8080/tcp",
+		kt_put(&k, kt_slice_new("ns1", "web-2", "web", V6, "http:8080/tcp",
 				  "fd00:198:18::1:1"));
-		o = pod_new("ns1", "p1", NODE, "198.18.1.1,fd00:198:18::1:1");
-		obj_label(o, "app", "web");
-		put(&k, o);
-		o = pod_new("ns1", "p2", "node-b", "198.18.1.2");
-		obj_label(o, "app", "db");
+		o = kt_pod_new("ns1", "p1", NODE, "198.18.1.1,fd00:198:18::1:1");
+		kt_obj_label(o, "app", "web");
+		kt_put(&k, o);
+		o = kt_pod_new("ns1", "p2", "node-b", "198.18.1.2");
+		kt_obj_label(o, "app", "db");
 		o->meta.ann_tailnet_addr =
-			xstrdup("100.100.1.2"); /* not local: no NAT */
-		put(&k, o);
-		o = pod_new("ns1", "p3", NODE, "198.18.1.3");
-		o->meta.ann_tailnet_addr = xstrdup("100.100.1.3");
-		put(&k, o);
-		synced(&k);
-		run(&k);
+			kt_xstrdup("100.100.1.2"); /* not local: no NAT */
+		kt_put(&k, o);
+		o = kt_pod_new("ns1", "p3", NODE, "198.18.1.3");
+		o->meta.ann_tailnet_addr = kt_xstrdup("100.100.1.3");
+		kt_put(&k, o);
+		kt_synced(&k);
+		kt_run(&k);
 		assert_true(k.res.full);
 		if (!round) {
 			assert_int_equal(k.res.svc_added, 2);
 			assert_int_equal(k.res.ip_added, 4);
 			assert_int_equal(k.res.id_added, 3);
 			assert_int_equal(k.res.nat_added, 1);
-			id_a = ident_of(h, "198.18.1.1");
-			id_b = ident_of(h, "198.18.1.2");
+			id_a = kt_ident_of(h, "198.18.1.1");
+			id_b = kt_ident_of(h, "198.18.1.2");
 		} else {
 			/* the same objects: nothing to write, the same identities */
 			assert_int_equal(k.res.svc_added + k.res.svc_changed +
@@ -753,33 +468,33 @@ static void test_restart_writes_nothing(void **state)
 			assert_int_equal(k.res.nat_added + k.res.nat_removed,
 					 0);
 			assert_int_equal(k.res.be_purged, 0);
-			assert_int_equal(ident_of(h, "198.18.1.1"), id_a);
-			assert_int_equal(ident_of(h, "198.18.1.2"), id_b);
+			assert_int_equal(kt_ident_of(h, "198.18.1.1"), id_a);
+			assert_int_equal(kt_ident_of(h, "198.18.1.2"), id_b);
 		}
-		ks_close(&k);
+		kt_ks_close(&k);
 	}
 	assert_string_equal(
-		frontend(h, "198.19.0.60:80/tcp"),
+		kt_frontend(h, "198.19.0.60:80/tcp"),
 		"kubernetes zone 0 : 198.18.1.1:8080 active, 198.18.1.2:8080 terminating");
 	assert_int_equal(count_owned_names(h, TP_OWNER_KUBERNETES), 3);
 
 	/* a restart whose first picture lacks a Service removes it then, not before */
-	ks_open(&k, h);
-	put(&k, svc_new("ns1", "web", "198.19.0.60", "http:80/tcp"));
-	run(&k);
+	kt_ks_open(&k, h);
+	kt_put(&k, kt_svc_new("ns1", "web", "198.19.0.60", "http:80/tcp"));
+	kt_run(&k);
 	assert_string_equal(
-		frontend(h, "[fd00:198:19::60]:80/tcp"),
+		kt_frontend(h, "[fd00:198:19::60]:80/tcp"),
 		"kubernetes zone 0 : [fd00:198:18::1:1]:8080 active");
-	synced(&k);
-	run(&k);
-	assert_string_equal(frontend(h, "[fd00:198:19::60]:80/tcp"), "-");
-	assert_string_equal(frontend(h, "198.19.0.60:80/tcp"),
+	kt_synced(&k);
+	kt_run(&k);
+	assert_string_equal(kt_frontend(h, "[fd00:198:19::60]:80/tcp"), "-");
+	assert_string_equal(kt_frontend(h, "198.19.0.60:80/tcp"),
 			    "kubernetes zone 0 :");
 	/* and the pods that went: their entries and identities */
-	assert_int_equal(ident_of(h, "198.18.1.1"), 0);
+	assert_int_equal(kt_ident_of(h, "198.18.1.1"), 0);
 	assert_int_equal(count_owned_names(h, TP_OWNER_KUBERNETES), 0);
 	assert_int_equal(k.res.nat_removed, 1);
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /* Switching off removes the source's entries and nothing else. */
@@ -825,24 +540,24 @@ static void test_switch_off(void **state)
 	assert_int_equal(tp_policy_rule_add(&h->maps, &r2, &rid), 0);
 	assert_int_equal(tp_static_nat_add(&h->maps, &sn, why, sizeof(why)), 0);
 
-	ks_open(&k, h);
-	put(&k, svc_new("ns1", "web", "198.19.0.72", ":80/tcp"));
-	put(&k,
-	    slice_new("ns1", "web-1", "web", V4, ":8080/tcp", "198.18.1.1"));
+	kt_ks_open(&k, h);
+	kt_put(&k, kt_svc_new("ns1", "web", "198.19.0.72", ":80/tcp"));
+	kt_put(&k,
+	    kt_slice_new("ns1", "web-1", "web", V4, ":8080/tcp", "198.18.1.1"));
 	/* a Service on the tpctl frontend: a conflict, left alone */
-	put(&k, svc_new("ns1", "taken", "198.19.0.70", ":80/tcp"));
-	o = pod_new("ns1", "p1", NODE, "198.18.1.1");
-	o->meta.ann_tailnet_addr = xstrdup("100.100.2.2");
-	put(&k, o);
+	kt_put(&k, kt_svc_new("ns1", "taken", "198.19.0.70", ":80/tcp"));
+	o = kt_pod_new("ns1", "p1", NODE, "198.18.1.1");
+	o->meta.ann_tailnet_addr = kt_xstrdup("100.100.2.2");
+	kt_put(&k, o);
 	/* a pod at the tpctl identity's address: a conflict too */
-	put(&k, pod_new("ns1", "p2", NODE, "198.18.1.9"));
-	synced(&k);
-	run(&k);
+	kt_put(&k, kt_pod_new("ns1", "p2", NODE, "198.18.1.9"));
+	kt_synced(&k);
+	kt_run(&k);
 	assert_int_equal(k.res.conflicts, 2);
-	assert_string_equal(frontend(h, "198.19.0.70:80/tcp"),
+	assert_string_equal(kt_frontend(h, "198.19.0.70:80/tcp"),
 			    "tpctl zone 0 : 198.18.1.9:80 active");
-	assert_int_equal(ident_of(h, "198.18.1.9"), 300);
-	ks_close(&k);
+	assert_int_equal(kt_ident_of(h, "198.18.1.9"), 300);
+	kt_ks_close(&k);
 
 	assert_int_equal(
 		tpd_kube_remove_all(&h->maps, &k.udp, &k.tcp, k.now, 30, &res),
@@ -853,7 +568,7 @@ static void test_switch_off(void **state)
 	assert_int_equal(n_frontends(h, TP_OWNER_STATIC), 1);
 	assert_int_equal(count_owned_idents(h, TP_OWNER_KUBERNETES), 0);
 	assert_int_equal(count_owned_names(h, TP_OWNER_KUBERNETES), 0);
-	assert_int_equal(ident_of(h, "198.18.1.9"), 300);
+	assert_int_equal(kt_ident_of(h, "198.18.1.9"), 300);
 	assert_int_equal(count_owned_names(h, TP_OWNER_TPCTL), 1);
 	assert_int_not_equal(tp_policy_rule_find(&h->maps, &r, &rid), 0);
 	assert_int_equal(tp_policy_rule_find(&h->maps, &r2, &rid), 0);
@@ -863,7 +578,7 @@ static void test_switch_off(void **state)
 	free(es);
 	/* the TCP flows of the removed backend wait for their grace */
 	assert_int_equal(k.tcp.n_later, 1);
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /* ---- pods ------------------------------------------------------------------------------ */
@@ -878,36 +593,36 @@ static void test_pod_identities(void **state)
 	struct ks k = {};
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	o = pod_new("shop", "web-1", NODE, "198.18.1.1,fd00:198:18::1:1");
-	obj_label(o, "app", "web");
-	obj_label(o, "pod-template-hash", "abc");
-	put(&k, o);
-	o = pod_new("shop", "web-2", "node-b", "198.18.1.2");
-	obj_label(o, "app", "web");
-	obj_label(o, "pod-template-hash", "def");
-	put(&k, o);
-	o = pod_new("other", "web-3", "node-b", "198.18.1.3");
-	obj_label(o, "app", "web");
-	put(&k, o);
-	o = pod_new("shop", "host", NODE, "198.18.0.5");
+	kt_ks_open(&k, h);
+	o = kt_pod_new("shop", "web-1", NODE, "198.18.1.1,fd00:198:18::1:1");
+	kt_obj_label(o, "app", "web");
+	kt_obj_label(o, "pod-template-hash", "abc");
+	kt_put(&k, o);
+	o = kt_pod_new("shop", "web-2", "node-b", "198.18.1.2");
+	kt_obj_label(o, "app", "web");
+	kt_obj_label(o, "pod-template-hash", "def");
+	kt_put(&k, o);
+	o = kt_pod_new("other", "web-3", "node-b", "198.18.1.3");
+	kt_obj_label(o, "app", "web");
+	kt_put(&k, o);
+	o = kt_pod_new("shop", "host", NODE, "198.18.0.5");
 	o->pod.host_network = true;
-	put(&k, o);
-	o = pod_new("shop", "done", NODE, "198.18.1.6");
+	kt_put(&k, o);
+	o = kt_pod_new("shop", "done", NODE, "198.18.1.6");
 	o->pod.phase_done = true;
-	put(&k, o);
-	synced(&k);
-	run(&k);
-	id1 = ident_of(h, "198.18.1.1");
-	id3 = ident_of(h, "198.18.1.3");
+	kt_put(&k, o);
+	kt_synced(&k);
+	kt_run(&k);
+	id1 = kt_ident_of(h, "198.18.1.1");
+	id3 = kt_ident_of(h, "198.18.1.3");
 	assert_true(id1 >= TPD_KUBE_ID_MIN && id1 < TPD_KUBE_ID_MAX);
-	assert_int_equal(ident_of(h, "fd00:198:18::1:1"), id1);
+	assert_int_equal(kt_ident_of(h, "fd00:198:18::1:1"), id1);
 	/* the same labels but the hash: one identity */
-	assert_int_equal(ident_of(h, "198.18.1.2"), id1);
+	assert_int_equal(kt_ident_of(h, "198.18.1.2"), id1);
 	/* another namespace: another */
 	assert_int_not_equal(id3, id1);
-	assert_int_equal(ident_of(h, "198.18.0.5"), 0);
-	assert_int_equal(ident_of(h, "198.18.1.6"), 0);
+	assert_int_equal(kt_ident_of(h, "198.18.0.5"), 0);
+	assert_int_equal(kt_ident_of(h, "198.18.1.6"), 0);
 	assert_int_equal(k.res.id_added, 2);
 	/* the name: readable namespace, a hash of the label set */
 	tp_identity_name(&h->maps, id1, name, sizeof(name));
@@ -917,41 +632,41 @@ static void test_pod_identities(void **state)
 	assert_int_equal(strncmp(name2, "k8s:other:", 10), 0);
 
 	/* relabelled: a new identity; the old one stays while web-2 has it */
-	o = pod_new("shop", "web-1", NODE, "198.18.1.1,fd00:198:18::1:1");
-	obj_label(o, "app", "web");
-	obj_label(o, "tier", "front");
-	put(&k, o);
-	run(&k);
-	assert_int_not_equal(ident_of(h, "198.18.1.1"), id1);
-	assert_int_equal(ident_of(h, "198.18.1.2"), id1);
+	o = kt_pod_new("shop", "web-1", NODE, "198.18.1.1,fd00:198:18::1:1");
+	kt_obj_label(o, "app", "web");
+	kt_obj_label(o, "tier", "front");
+	kt_put(&k, o);
+	kt_run(&k);
+	assert_int_not_equal(kt_ident_of(h, "198.18.1.1"), id1);
+	assert_int_equal(kt_ident_of(h, "198.18.1.2"), id1);
 	assert_int_equal(k.res.ip_added, 2);
 	assert_int_equal(k.res.id_added, 1);
 	assert_int_equal(k.res.id_freed, 0);
 	/* the last pod of an identity goes: its name is freed */
-	del(&k, TPD_KUBE_POD, "shop", "web-2");
-	run(&k);
-	assert_int_equal(ident_of(h, "198.18.1.2"), 0);
+	kt_del(&k, TPD_KUBE_POD, "shop", "web-2");
+	kt_run(&k);
+	assert_int_equal(kt_ident_of(h, "198.18.1.2"), 0);
 	assert_int_equal(k.res.id_freed, 1);
 	assert_int_not_equal(tp_identity_parse(&h->maps, name, &id1), 0);
 	/* a pod that finishes loses its entries */
-	o = pod_new("other", "web-3", "node-b", "198.18.1.3");
-	obj_label(o, "app", "web");
+	o = kt_pod_new("other", "web-3", "node-b", "198.18.1.3");
+	kt_obj_label(o, "app", "web");
 	o->pod.phase_done = true;
-	put(&k, o);
-	run(&k);
-	assert_int_equal(ident_of(h, "198.18.1.3"), 0);
+	kt_put(&k, o);
+	kt_run(&k);
+	assert_int_equal(kt_ident_of(h, "198.18.1.3"), 0);
 	assert_int_equal(count_owned_idents(h, TP_OWNER_KUBERNETES), 2);
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /* The label filter and the name's shape, without maps. */
 static void test_identity_name(void **state)
 {
 	struct tpd_kube_object *a =
-		pod_new("a-very-long-namespace-name-that-is-cut", "p", NODE,
+		kt_pod_new("a-very-long-namespace-name-that-is-cut", "p", NODE,
 			"198.18.1.1");
 	struct tpd_kube_object *b =
-		pod_new("a-very-long-namespace-name-that-is-cut", "q", NODE,
+		kt_pod_new("a-very-long-namespace-name-that-is-cut", "q", NODE,
 			"198.18.1.2");
 	char na[TP_IDENTITY_NAME_LEN], nb[TP_IDENTITY_NAME_LEN];
 	const char *churn[] = { "apps.kubernetes.io/pod-index",
@@ -963,11 +678,11 @@ static void test_identity_name(void **state)
 	size_t i;
 
 	(void)state;
-	obj_label(a, "app", "x");
-	obj_label(b, "app", "x");
+	kt_obj_label(a, "app", "x");
+	kt_obj_label(b, "app", "x");
 	for (i = 0; i < sizeof(churn) / sizeof(churn[0]); i++) {
 		assert_true(tpd_kube_label_filtered(churn[i]));
-		obj_label(b, churn[i], "v");
+		kt_obj_label(b, churn[i], "v");
 	}
 	assert_false(tpd_kube_label_filtered("app"));
 	assert_int_equal(tpd_kube_pod_identity_name(a, na, sizeof(na)), 0);
@@ -985,9 +700,9 @@ static void test_identity_name(void **state)
 	 * identity again), and it must not be FNV-1a, whose preimages are
 	 * easy to compute (hashlib.sha256(b"ns1\x00app=web\x00")).
 	 */
-	a = pod_new("ns1", "w", NODE, "198.18.1.1");
-	obj_label(a, "app", "web");
-	obj_label(a, "pod-template-hash", "abc");
+	a = kt_pod_new("ns1", "w", NODE, "198.18.1.1");
+	kt_obj_label(a, "app", "web");
+	kt_obj_label(a, "pod-template-hash", "abc");
 	assert_int_equal(tpd_kube_pod_identity_name(a, na, sizeof(na)), 0);
 	assert_string_equal(na, "k8s:ns1:4efa07c09d49ac5c");
 	tpd_kube_object_free(a);
@@ -1006,21 +721,21 @@ static void test_static_nat_annotation(void **state)
 	};
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	o = pod_new("ns1", "p1", NODE, "198.18.1.1,fd00:198:18::1:1");
-	o->meta.ann_tailnet_addr = xstrdup("100.100.3.1");
-	put(&k, o);
-	o = pod_new("ns1", "bad", NODE, "198.18.1.2");
-	o->meta.ann_tailnet_addr = xstrdup("not-an-address");
-	put(&k, o);
-	o = pod_new("ns1", "v6only", NODE, "fd00:198:18::1:3");
-	o->meta.ann_tailnet_addr = xstrdup("100.100.3.3");
-	put(&k, o);
-	o = pod_new("ns1", "remote", "node-b", "198.18.1.4");
-	o->meta.ann_tailnet_addr = xstrdup("100.100.3.4");
-	put(&k, o);
-	synced(&k);
-	run(&k);
+	kt_ks_open(&k, h);
+	o = kt_pod_new("ns1", "p1", NODE, "198.18.1.1,fd00:198:18::1:1");
+	o->meta.ann_tailnet_addr = kt_xstrdup("100.100.3.1");
+	kt_put(&k, o);
+	o = kt_pod_new("ns1", "bad", NODE, "198.18.1.2");
+	o->meta.ann_tailnet_addr = kt_xstrdup("not-an-address");
+	kt_put(&k, o);
+	o = kt_pod_new("ns1", "v6only", NODE, "fd00:198:18::1:3");
+	o->meta.ann_tailnet_addr = kt_xstrdup("100.100.3.3");
+	kt_put(&k, o);
+	o = kt_pod_new("ns1", "remote", "node-b", "198.18.1.4");
+	o->meta.ann_tailnet_addr = kt_xstrdup("100.100.3.4");
+	kt_put(&k, o);
+	kt_synced(&k);
+	kt_run(&k);
 	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(es[0].owner, TP_OWNER_KUBERNETES);
@@ -1031,10 +746,10 @@ static void test_static_nat_annotation(void **state)
 			    "198.18.1.1");
 	free(es);
 	/* the annotation changes: the old entry goes, the new one comes */
-	o = pod_new("ns1", "p1", NODE, "198.18.1.1");
-	o->meta.ann_tailnet_addr = xstrdup("100.100.3.9");
-	put(&k, o);
-	run(&k);
+	o = kt_pod_new("ns1", "p1", NODE, "198.18.1.1");
+	o->meta.ann_tailnet_addr = kt_xstrdup("100.100.3.9");
+	kt_put(&k, o);
+	kt_run(&k);
 	assert_int_equal(k.res.nat_removed, 1);
 	assert_int_equal(k.res.nat_added, 1);
 	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
@@ -1042,12 +757,12 @@ static void test_static_nat_annotation(void **state)
 	assert_string_equal(tp_addr_format(&es[0].tailnet, a, sizeof(a)),
 			    "100.100.3.9");
 	free(es);
-	del(&k, TPD_KUBE_POD, "ns1", "p1");
-	run(&k);
+	kt_del(&k, TPD_KUBE_POD, "ns1", "p1");
+	kt_run(&k);
 	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
 	assert_int_equal(n, 0);
 	free(es);
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /* ---- flows of backends that go --------------------------------------------------------- */
@@ -1111,12 +826,12 @@ static void test_purge_udp_now_tcp_later(void **state)
 	struct ks k = {};
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	put(&k, svc_new("ns1", "s", "198.19.0.80", "dns:53/udp,web:80/tcp"));
-	put(&k, slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
+	kt_ks_open(&k, h);
+	kt_put(&k, kt_svc_new("ns1", "s", "198.19.0.80", "dns:53/udp,web:80/tcp"));
+	kt_put(&k, kt_slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
 			  "198.18.1.1,198.18.1.2"));
-	synced(&k);
-	run(&k);
+	kt_synced(&k);
+	kt_run(&k);
 	flow(h, IPPROTO_UDP, 1001, "198.19.0.80", 53, "198.18.1.1", 5353,
 	     backend_id(h, "198.19.0.80:53/udp", "198.18.1.1"));
 	flow(h, IPPROTO_UDP, 1002, "198.19.0.80", 53, "198.18.1.2", 5353,
@@ -1128,9 +843,9 @@ static void test_purge_udp_now_tcp_later(void **state)
 	assert_int_equal(pt_ct_count(h), 8);
 
 	/* 198.18.1.1 goes: its UDP flow at once */
-	put(&k, slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
+	kt_put(&k, kt_slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
 			  "198.18.1.2"));
-	run(&k);
+	kt_run(&k);
 	assert_int_equal(k.res.be_purged, 2);
 	assert_int_equal(tpd_purge_step(&h->maps, &k.udp, 0), 0);
 	assert_int_equal(tpd_purge_step(&h->maps, &k.tcp, 0), 0);
@@ -1142,25 +857,25 @@ static void test_purge_udp_now_tcp_later(void **state)
 	assert_int_equal(pt_ct_count(h), 4);
 
 	/* 198.18.1.2 goes and comes back within the grace: its TCP flow stays */
-	put(&k,
-	    slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp", ""));
-	run(&k);
+	kt_put(&k,
+	    kt_slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp", ""));
+	kt_run(&k);
 	assert_int_equal(tpd_purge_step(&h->maps, &k.udp, 0), 0);
 	assert_int_equal(pt_ct_count(h), 2); /* the UDP one went */
 	k.now += 10;
-	put(&k, slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
+	kt_put(&k, kt_slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
 			  "198.18.1.2"));
-	run(&k);
+	kt_run(&k);
 	assert_int_equal(tpd_purge_release(&k.tcp, k.now + 3600), 0);
 	assert_int_equal(tpd_purge_step(&h->maps, &k.tcp, 0), 0);
 	assert_int_equal(pt_ct_count(h), 2);
 
 	/* terminating is no going: flows stay */
-	put(&k, slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
+	kt_put(&k, kt_slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
 			  "198.18.1.2/011"));
-	run(&k);
+	kt_run(&k);
 	assert_int_equal(k.res.be_purged, 0);
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /* ---- NetworkPolicy ------------------------------------------------------------------------ */
@@ -1187,17 +902,17 @@ static void test_policy_diff(void **state)
 	other.dst_id = 402;
 	assert_int_equal(tp_policy_rule_add(&h->maps, &old, &rid), 0);
 	assert_int_equal(tp_policy_rule_add(&h->maps, &other, &rid), 0);
-	ks_open(&k, h);
-	o = obj_new(TPD_KUBE_NETPOL, "ns1", "egress-only");
+	kt_ks_open(&k, h);
+	o = kt_obj_new(TPD_KUBE_NETPOL, "ns1", "egress-only");
 	o->np.pod_selector.present = true;
 	o->np.egress_type = true;
-	put(&k, o);
-	synced(&k);
-	run(&k);
+	kt_put(&k, o);
+	kt_synced(&k);
+	kt_run(&k);
 	assert_int_equal(k.res.rules_removed, 1);
 	assert_int_not_equal(tp_policy_rule_find(&h->maps, &old, &rid), 0);
 	assert_int_equal(tp_policy_rule_find(&h->maps, &other, &rid), 0);
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /* ---- metrics ----------------------------------------------------------------------------- */
@@ -1216,12 +931,12 @@ static void test_metrics(void **state)
 	int fd;
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
-	put(&k, svc_new("ns1", "s", "198.19.0.90,fd00:198:19::90", ":80/tcp"));
-	put(&k, slice_new("ns1", "s-1", "s", V4, ":8080/tcp", "198.18.1.1,198.18.1.2"));
-	put(&k, pod_new("ns1", "p", NODE, "198.18.1.1"));
-	synced(&k);
-	run(&k);
+	kt_ks_open(&k, h);
+	kt_put(&k, kt_svc_new("ns1", "s", "198.19.0.90,fd00:198:19::90", ":80/tcp"));
+	kt_put(&k, kt_slice_new("ns1", "s-1", "s", V4, ":8080/tcp", "198.18.1.1,198.18.1.2"));
+	kt_put(&k, kt_pod_new("ns1", "p", NODE, "198.18.1.1"));
+	kt_synced(&k);
+	kt_run(&k);
 	tpd_kube_sync_stats(k.sync, &km.sync);
 	km.client.lists[TPD_KUBE_POD] = 3;
 	km.client.connected[TPD_KUBE_SERVICE] = true;
@@ -1255,7 +970,7 @@ static void test_metrics(void **state)
 	assert_null(strstr(text, "tailplane_kube_"));
 	free(text);
 	unlink(path);
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 /* ---- scale ------------------------------------------------------------------------------- */
@@ -1293,7 +1008,7 @@ static struct tpd_kube_object *scale_svc(unsigned int i)
 	struct tpd_kube_object *o;
 
 	snprintf(name, sizeof(name), "svc-%u", i);
-	o = obj_new(TPD_KUBE_SERVICE, "scale", name);
+	o = kt_obj_new(TPD_KUBE_SERVICE, "scale", name);
 	o->svc.cluster_ips = calloc(1, sizeof(*o->svc.cluster_ips));
 	o->svc.ports = calloc(1, sizeof(*o->svc.ports));
 	assert_true(o->svc.cluster_ips && o->svc.ports);
@@ -1302,7 +1017,7 @@ static struct tpd_kube_object *scale_svc(unsigned int i)
 	o->svc.cluster_ips[0].w[3] =
 		htonl(ntohl(o->svc.cluster_ips[0].w[3]) + i + 1);
 	o->svc.n_ports = 1;
-	o->svc.ports[0] = (struct tpd_kube_svc_port){ .name = xstrdup("http"),
+	o->svc.ports[0] = (struct tpd_kube_svc_port){ .name = kt_xstrdup("http"),
 						      .proto = IPPROTO_TCP,
 						      .port = 80 };
 	return o;
@@ -1317,15 +1032,15 @@ static struct tpd_kube_object *scale_slice(unsigned int i, int skip)
 
 	snprintf(name, sizeof(name), "svc-%u-abcde", i);
 	snprintf(svc, sizeof(svc), "svc-%u", i);
-	o = obj_new(TPD_KUBE_ENDPOINTSLICE, "scale", name);
-	obj_label(o, TPD_KUBE_LABEL_SERVICE_NAME, svc);
-	o->slice.service = xstrdup(svc);
+	o = kt_obj_new(TPD_KUBE_ENDPOINTSLICE, "scale", name);
+	kt_obj_label(o, TPD_KUBE_LABEL_SERVICE_NAME, svc);
+	o->slice.service = kt_xstrdup(svc);
 	o->slice.addr_type = V4;
 	o->slice.ports = calloc(1, sizeof(*o->slice.ports));
 	o->slice.endpoints = calloc(SCALE_EPS, sizeof(*o->slice.endpoints));
 	assert_true(o->slice.ports && o->slice.endpoints);
 	o->slice.n_ports = 1;
-	o->slice.ports[0] = (struct tpd_kube_ep_port){ .name = xstrdup("http"),
+	o->slice.ports[0] = (struct tpd_kube_ep_port){ .name = kt_xstrdup("http"),
 						       .proto = IPPROTO_TCP,
 						       .port = 8080 };
 	for (e = 0; e < SCALE_EPS; e++) {
@@ -1340,7 +1055,7 @@ static struct tpd_kube_object *scale_slice(unsigned int i, int skip)
 		ep->addrs[0].w[3] = htonl(ntohl(ep->addrs[0].w[3]) + j % 65536);
 		ep->n_addrs = 1;
 		ep->ready = ep->serving = true;
-		ep->node_name = xstrdup(j % 2 ? NODE : "node-b");
+		ep->node_name = kt_xstrdup(j % 2 ? NODE : "node-b");
 		n++;
 	}
 	o->slice.n_endpoints = n;
@@ -1358,10 +1073,10 @@ static struct tpd_kube_object *scale_pod(unsigned int i, unsigned int set)
 	snprintf(name, sizeof(name), "pod-%u", i);
 	snprintf(app, sizeof(app), "app-%u", set);
 	snprintf(hash, sizeof(hash), "%x", i);
-	o = obj_new(TPD_KUBE_POD, "scale", name);
-	obj_label(o, "app", app);
-	obj_label(o, "pod-template-hash", hash);
-	o->pod.node_name = xstrdup(i % 2 ? NODE : "node-b");
+	o = kt_obj_new(TPD_KUBE_POD, "scale", name);
+	kt_obj_label(o, "app", app);
+	kt_obj_label(o, "pod-template-hash", hash);
+	o->pod.node_name = kt_xstrdup(i % 2 ? NODE : "node-b");
 	o->pod.ips = calloc(1, sizeof(*o->pod.ips));
 	assert_non_null(o->pod.ips);
 	o->pod.n_ips = 1;
@@ -1386,15 +1101,15 @@ static void test_scale(void **state)
 	struct ks k = {};
 
 	REQUIRE_BPF();
-	ks_open(&k, h);
+	kt_ks_open(&k, h);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < SCALE_SERVICES; i++) {
-		put(&k, scale_svc(i));
-		put(&k, scale_slice(i, -1));
+		kt_put(&k, scale_svc(i));
+		kt_put(&k, scale_slice(i, -1));
 	}
-	synced(&k);
+	kt_synced(&k);
 	t_sink = secs_since(&t0);
-	run(&k);
+	kt_run(&k);
 	t_full = secs_since(&t0);
 	assert_int_equal(k.res.svc_added, SCALE_SERVICES);
 	assert_int_equal(n_frontends(h, TP_OWNER_KUBERNETES), SCALE_SERVICES);
@@ -1406,8 +1121,8 @@ static void test_scale(void **state)
 
 	/* one endpoint goes from one slice */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	put(&k, scale_slice(4321, 3));
-	run(&k);
+	kt_put(&k, scale_slice(4321, 3));
+	kt_run(&k);
 	t_one = secs_since(&t0);
 	assert_int_equal(k.res.svc_changed, 1);
 	assert_int_equal(k.res.be_purged, 1);
@@ -1417,17 +1132,17 @@ static void test_scale(void **state)
 		t_one * 1e3, k.res.usec / 1e3);
 	print_message("scale: RSS %ld kB (was %ld kB before; peak %ld kB)\n",
 		      proc_kb("VmRSS:"), rss0, proc_kb("VmHWM:"));
-	ks_close(&k);
+	kt_ks_close(&k);
 
 	/* a restart over the same maps: everything read, nothing written */
-	ks_open(&k, h);
+	kt_ks_open(&k, h);
 	for (i = 0; i < SCALE_SERVICES; i++) {
-		put(&k, scale_svc(i));
-		put(&k, scale_slice(i, i == 4321 ? 3 : -1));
+		kt_put(&k, scale_svc(i));
+		kt_put(&k, scale_slice(i, i == 4321 ? 3 : -1));
 	}
-	synced(&k);
+	kt_synced(&k);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	run(&k);
+	kt_run(&k);
 	t_restart = secs_since(&t0);
 	assert_int_equal(
 		k.res.svc_added + k.res.svc_changed + k.res.svc_removed, 0);
@@ -1438,8 +1153,8 @@ static void test_scale(void **state)
 	/* 100,000 pods, 1,000 label sets, on top */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < SCALE_PODS; i++)
-		put(&k, scale_pod(i, i % 1000));
-	run(&k);
+		kt_put(&k, scale_pod(i, i % 1000));
+	kt_run(&k);
 	t_full = secs_since(&t0);
 	assert_int_equal(k.res.ip_added, SCALE_PODS);
 	assert_int_equal(k.res.id_added, 1000);
@@ -1447,8 +1162,8 @@ static void test_scale(void **state)
 		"scale: %d pods (1000 identities) into the maps: %.3f s (reconcile %.3f s)\n",
 		SCALE_PODS, t_full, k.res.usec / 1e6);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	put(&k, scale_pod(77, 1001));
-	run(&k);
+	kt_put(&k, scale_pod(77, 1001));
+	kt_run(&k);
 	t_one = secs_since(&t0);
 	assert_int_equal(k.res.ip_added, 1);
 	assert_int_equal(k.res.id_added, 1);
@@ -1457,7 +1172,7 @@ static void test_scale(void **state)
 	print_message(
 		"scale: RSS with services and pods %ld kB (peak %ld kB)\n",
 		proc_kb("VmRSS:"), proc_kb("VmHWM:"));
-	ks_free(&k);
+	kt_ks_free(&k);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
