@@ -612,6 +612,9 @@ static bool tpd_purges_pending(const struct tpd *t)
 /* "+a ~c -r" of a reconcile's frontends, for the log. */
 static void tpd_kube_log(const struct tpd_kube_sync_result *r, bool first)
 {
+	const char *msg = !r->full ? "kubernetes reconciled" :
+			  first    ? "kubernetes: first full sync applied" :
+				     "kubernetes: full sync applied";
 	char svc[64], ip[64], pol[64], nat[32];
 
 	snprintf(svc, sizeof(svc), "+%u ~%u -%u", r->svc_added, r->svc_changed, r->svc_removed);
@@ -619,18 +622,10 @@ static void tpd_kube_log(const struct tpd_kube_sync_result *r, bool first)
 		 r->id_freed);
 	snprintf(pol, sizeof(pol), "+%u -%u", r->rules_added, r->rules_removed);
 	snprintf(nat, sizeof(nat), "+%u -%u", r->nat_added, r->nat_removed);
-	if (r->full)
-		log_info(first ? "kubernetes: first full sync applied" :
-				 "kubernetes: full sync applied",
-			 "services", svc, "pod_addresses", ip,
-			 "rules", pol, "static_nat", nat, "backends_purged",
-			 log_fmt("%u", r->be_purged), "conflicts", log_fmt("%u", r->conflicts),
-			 "errors", log_fmt("%u", r->errors), "ms", log_fmt("%.1f", r->usec / 1e3));
-	else
-		log_info("kubernetes reconciled", "services", svc, "pod_addresses", ip, "rules", pol,
-			 "static_nat", nat, "backends_purged", log_fmt("%u", r->be_purged),
-			 "conflicts", log_fmt("%u", r->conflicts), "errors",
-			 log_fmt("%u", r->errors), "ms", log_fmt("%.1f", r->usec / 1e3));
+	log_info(msg, "services", svc, "pod_addresses", ip, "rules", pol, "static_nat", nat,
+		 "backends_purged", log_fmt("%u", r->be_purged), "conflicts",
+		 log_fmt("%u", r->conflicts), "errors", log_fmt("%u", r->errors), "ms",
+		 log_fmt("%.1f", r->usec / 1e3));
 	if (r->errors)
 		log_error("kubernetes: entries not written", "entries", log_fmt("%u", r->errors),
 			  "first_error", r->error);
