@@ -32,7 +32,7 @@ DEB_PKGS := clang libclang-rt-dev llvm bpftool libbpf-dev libxdp-dev xdp-tools l
 	    libmnl-dev libcurl4-openssl-dev libssl-dev libyajl-dev libcmocka-dev pkg-config \
 	    iproute2 wireguard-tools wireguard-go iperf3 nftables iptables gnuplot-nox time \
 	    curl iputils-ping \
-	    systemd python3 openssl $(KUBECTL_PKG)
+	    systemd python3 openssl clang-format $(KUBECTL_PKG)
 
 # Debian packages `make vmtest` needs on top: a 6.1 kernel with its modules
 # (wireguard.ko), qemu, and a static busybox for the initramfs.
@@ -66,7 +66,8 @@ else
 msg = @printf '  %-8s %s\n' '$(1)' '$(2)';
 endif
 
-.PHONY: all deps test fuzz fuzz-build bench bench-build vmdeps vmtest demo clean help install
+.PHONY: all deps test fuzz fuzz-build bench bench-build vmdeps vmtest demo clean help install \
+	format format-check
 .DELETE_ON_ERROR:
 # keep intermediates (objects, skeletons) between runs
 .SECONDARY:
@@ -94,10 +95,25 @@ help:
 	@echo "              'N passed, N failed, N skipped'"
 	@echo "make demo     the sandbox demo (with the loader)"
 	@echo "make install  install tpctl, tailplaned, man pages, completion, systemd unit (PREFIX, DESTDIR)"
+	@echo "make format   clang-format every C file in place (.clang-format)"
+	@echo "make format-check  list the C files clang-format would change; fails if any (CI)"
 	@echo "make clean    remove $(OUT)/"
 
 deps:
 	@scripts/deps.sh $(DEB_PKGS)
+
+# the C sources git knows (vmlinux.h is generated into $(OUT), never formatted)
+CLANG_FORMAT ?= clang-format
+FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+format:
+	@$(CLANG_FORMAT) -i $(FORMAT_SRCS)
+
+format-check:
+	@command -v $(CLANG_FORMAT) >/dev/null || { echo "$(CLANG_FORMAT) not found: make deps"; exit 1; }
+	@bad=$$($(CLANG_FORMAT) --dry-run $(FORMAT_SRCS) 2>&1 | sed -n 's/^\([^:]*\):[0-9]*:[0-9]*: warning:.*/\1/p' | sort -u); \
+	if [ -n "$$bad" ]; then echo "not clang-formatted (make format):"; echo "$$bad" | sed 's/^/  /'; exit 1; fi; \
+	echo "clang-format: $(words $(FORMAT_SRCS)) files clean"
 
 $(OUT) $(OUT)/lib $(OUT)/tests $(OUT)/loader $(OUT)/tools $(OUT)/upgrade $(OUT)/maps-cli:
 	@mkdir -p $@

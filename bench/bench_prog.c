@@ -48,7 +48,8 @@
 #define DENIED4	 "100.64.0.2" /* a client whose identity is denied */
 #define ID_DENY	 300
 #define MAX_FIGS 128
-#define FILL_BUDGET_S 120.0 /* a table that fills slower than this is reported, not waited for */
+#define FILL_BUDGET_S \
+	120.0 /* a table that fills slower than this is reported, not waited for */
 
 static int rounds = 5, runs = 2000;
 static bool quick;
@@ -95,8 +96,8 @@ struct path {
 	int prog_fd;
 	pkt_fn make;
 	void *arg;
-	int want; /* expected verdict, -1: any */
-	bool xdp; /* an XDP program: an Ethernet frame, no __sk_buff */
+	int want;    /* expected verdict, -1: any */
+	bool xdp;    /* an XDP program: an Ethernet frame, no __sk_buff */
 	int ifindex; /* skb->ifindex and ingress_ifindex, 0: the tailnet's */
 };
 
@@ -104,10 +105,12 @@ struct path {
 static __u32 run_once(const struct path *pa, const struct pkt *p)
 {
 	static unsigned char out[4096];
-	struct __sk_buff ctx = { .ifindex = pa->ifindex ? pa->ifindex : H.l3_ifindex,
+	struct __sk_buff ctx = { .ifindex = pa->ifindex ? pa->ifindex
+							: H.l3_ifindex,
 				 .ingress_ifindex = pa->ifindex };
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->data, .data_size_in = p->len,
-		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->data,
+		    .data_size_in = p->len, .data_out = out,
+		    .data_size_out = sizeof(out), .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx), .repeat = 1);
 
 	if (pa->xdp) {
@@ -115,11 +118,13 @@ static __u32 run_once(const struct path *pa, const struct pkt *p)
 		o.ctx_size_in = 0;
 	}
 	if (bpf_prog_test_run_opts(pa->prog_fd, &o)) {
-		fprintf(stderr, "bench: test run failed: %s\n", strerror(errno));
+		fprintf(stderr, "bench: test run failed: %s\n",
+			strerror(errno));
 		exit(1);
 	}
 	if (pa->want >= 0 && (int)o.retval != pa->want) {
-		fprintf(stderr, "bench: verdict %u, expected %d: the path is not what it claims\n",
+		fprintf(stderr,
+			"bench: verdict %u, expected %d: the path is not what it claims\n",
 			o.retval, pa->want);
 		exit(1);
 	}
@@ -185,7 +190,8 @@ static struct fig *measure_over(const char *name, const struct path *pa,
 /* Measure @pa over the empty TC program. */
 static struct fig *measure(const char *name, const struct path *pa)
 {
-	struct path fl = { bpf_program__fd(refs->progs.ref_empty), pkt_const, &floor_pkt, -1 };
+	struct path fl = { bpf_program__fd(refs->progs.ref_empty), pkt_const,
+			   &floor_pkt, -1 };
 
 	return measure_over(name, pa, &fl);
 }
@@ -200,7 +206,8 @@ static void ratio_to(struct fig *f, const struct fig *ref)
 
 /* ---- packets -------------------------------------------------------------- */
 
-static void mk(struct pkt *p, const char *s, __u16 sp, const char *d, __u16 dp, __u8 flags)
+static void mk(struct pkt *p, const char *s, __u16 sp, const char *d, __u16 dp,
+	       __u8 flags)
 {
 	pt_build(FLOWP(s, sp, d, dp, IPPROTO_TCP, flags), p);
 }
@@ -227,13 +234,18 @@ static void pkt_new_flow(int i, struct pkt *p, void *arg)
 static __u16 next_port = 30000;
 
 /* Established: a handshake through both hooks, from_tailnet first. */
-static void handshake(const char *client, __u16 cport, const char *dst, __u16 dport,
-		      const char *replier, __u16 rport)
+static void handshake(const char *client, __u16 cport, const char *dst,
+		      __u16 dport, const char *replier, __u16 rport)
 {
-	assert_int_equal(pt_send_in(&H, client, cport, dst, dport, IPPROTO_TCP, PKT_TCP_SYN), PASS);
-	assert_int_equal(pt_send_out(&H, replier, rport, client, cport, IPPROTO_TCP,
-				  PKT_TCP_SYN | PKT_TCP_ACK), PASS);
-	assert_int_equal(pt_send_in(&H, client, cport, dst, dport, IPPROTO_TCP, PKT_TCP_ACK), PASS);
+	assert_int_equal(pt_send_in(&H, client, cport, dst, dport, IPPROTO_TCP,
+				    PKT_TCP_SYN),
+			 PASS);
+	assert_int_equal(pt_send_out(&H, replier, rport, client, cport,
+				     IPPROTO_TCP, PKT_TCP_SYN | PKT_TCP_ACK),
+			 PASS);
+	assert_int_equal(pt_send_in(&H, client, cport, dst, dport, IPPROTO_TCP,
+				    PKT_TCP_ACK),
+			 PASS);
 }
 
 /* ---- the paths ------------------------------------------------------------ */
@@ -244,15 +256,22 @@ static struct fig *ref_lookup_fig, *ref_nat_fig;
 static void ref_paths(void)
 {
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
-	struct { __u64 packets; struct tp_addr a; __be16 port; __u16 pad[3]; } v = {
-		.a = pt_addr(BE4[0]), .port = htons(8080),
+	struct {
+		__u64 packets;
+		struct tp_addr a;
+		__be16 port;
+		__u16 pad[3];
+	} v = {
+		.a = pt_addr(BE4[0]),
+		.port = htons(8080),
 	};
 	static struct pkt ack;
 	struct path pa = { 0, pkt_const, &ack, PASS };
 
 	k.zone = 1;
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(refs->maps.ref_flows), &k, &v,
-					     BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(refs->maps.ref_flows),
+					     &k, &v, BPF_ANY),
+			 0);
 	mk(&ack, CLIENT4, 40000, VIP4, 80, PKT_TCP_ACK);
 	floor_pkt = ack;
 	pa.prog_fd = bpf_program__fd(refs->progs.ref_lookup);
@@ -309,12 +328,19 @@ static void tp_paths(const char *suffix, const char *vip)
 static void guard_frame(struct pkt *p, const char *src, bool handshake)
 {
 	static __u8 init[TP_WG_INITIATION_LEN] = { TP_WG_MSG_INITIATION };
-	struct pkt_spec s = { .l2 = 1, .family = AF_INET, .saddr = src, .daddr = "198.18.0.1",
-			      .proto = IPPROTO_UDP, .sport = 40000, .dport = 51820,
-			      .payload = init, .payload_len = sizeof(init) };
+	struct pkt_spec s = { .l2 = 1,
+			      .family = AF_INET,
+			      .saddr = src,
+			      .daddr = "198.18.0.1",
+			      .proto = IPPROTO_UDP,
+			      .sport = 40000,
+			      .dport = 51820,
+			      .payload = init,
+			      .payload_len = sizeof(init) };
 
 	if (!handshake) {
-		s = pt_flow(src, 40000, "198.18.0.1", 443, IPPROTO_TCP, PKT_TCP_ACK);
+		s = pt_flow(src, 40000, "198.18.0.1", 443, IPPROTO_TCP,
+			    PKT_TCP_ACK);
 		s.l2 = 1;
 	}
 	pt_build(&s, p);
@@ -339,8 +365,8 @@ static void guard_rate(__u32 rate, __u32 burst)
 static void guard_rows(void)
 {
 	static struct pkt pass, drop, listed, other;
-	struct path fl = { bpf_program__fd(refs->progs.ref_xdp_empty), pkt_const, &other, -1,
-			   true };
+	struct path fl = { bpf_program__fd(refs->progs.ref_xdp_empty),
+			   pkt_const, &other, -1, true };
 	int fd = bpf_program__fd(H.skel->progs.tp_xdp_guard);
 	struct path pa = { fd, pkt_const, &pass, 2 /* XDP_PASS */, true };
 	struct tp_addr a;
@@ -356,13 +382,15 @@ static void guard_rows(void)
 	pa.arg = &drop;
 	pa.want = -1;
 	run_once(&pa, &drop); /* its one token */
-	pa.want = 1; /* XDP_DROP */
+	pa.want = 1;	      /* XDP_DROP */
 	ratio_to(measure_over("xdp_guard_drop", &pa, &fl), ref_lookup_fig);
 	assert_int_equal(pkt_prefix_parse("198.18.6.0/24", &a, &plen), 0);
-	assert_int_equal(tp_guard_drop_add(&H.maps, &a, plen, TP_OWNER_TPCTL), 0);
+	assert_int_equal(tp_guard_drop_add(&H.maps, &a, plen, TP_OWNER_TPCTL),
+			 0);
 	pa.arg = &listed;
 	ratio_to(measure_over("xdp_guard_listed", &pa, &fl), ref_lookup_fig);
-	assert_int_equal(tp_guard_drop_del(&H.maps, &a, plen, TP_OWNER_NONE), 0);
+	assert_int_equal(tp_guard_drop_del(&H.maps, &a, plen, TP_OWNER_NONE),
+			 0);
 	pa.arg = &other;
 	pa.want = 2;
 	ratio_to(measure_over("xdp_guard_unguarded", &pa, &fl), ref_lookup_fig);
@@ -375,7 +403,8 @@ static void guard_rows(void)
 #define SNAT_VIP4  "198.19.0.99"
 #define UPLINK_BE4 "198.18.1.7" /* routed via the test uplink */
 
-static void uplink_frame(struct pkt *p, const char *s, __u16 sp, const char *d, __u16 dp)
+static void uplink_frame(struct pkt *p, const char *s, __u16 sp, const char *d,
+			 __u16 dp)
 {
 	struct pkt_spec spec = *FLOWP(s, sp, d, dp, IPPROTO_TCP, PKT_TCP_ACK);
 
@@ -399,19 +428,27 @@ static void uplink_rows(void)
 
 	up = th_uplink(&H);
 	if (up < 0) {
-		fprintf(stderr, "bench: no test uplink (%s): uplink rows left out\n",
+		fprintf(stderr,
+			"bench: no test uplink (%s): uplink rows left out\n",
 			strerror(-up));
 		return;
 	}
-	assert_int_equal(th_snat_config(&H, SNAT4, NULL, SNAT_PORT, SNAT_PORT, 0), 0);
-	pt_service(&H, SNAT_VIP4, 80, IPPROTO_TCP, bes, 1, 8080, NULL, NULL, TP_SVC_F_SNAT, 0);
+	assert_int_equal(
+		th_snat_config(&H, SNAT4, NULL, SNAT_PORT, SNAT_PORT, 0), 0);
+	pt_service(&H, SNAT_VIP4, 80, IPPROTO_TCP, bes, 1, 8080, NULL, NULL,
+		   TP_SVC_F_SNAT, 0);
 	mk(&out, CLIENT4, 45000, SNAT_VIP4, 80, PKT_TCP_SYN);
 	pt_run(&H, TH_FROM_TAILNET, &out, &reply, &verdict);
-	assert_int_equal(verdict, 7 /* TC_ACT_REDIRECT: we forward it ourselves */);
+	assert_int_equal(verdict,
+			 7 /* TC_ACT_REDIRECT: we forward it ourselves */);
 
 	uplink_frame(&reply, UPLINK_BE4, 8080, SNAT4, SNAT_PORT);
-	pa = (struct path){ bpf_program__fd(H.skel->progs.tp_from_uplink), pkt_const, &reply,
-			    7, false, up };
+	pa = (struct path){ bpf_program__fd(H.skel->progs.tp_from_uplink),
+			    pkt_const,
+			    &reply,
+			    7,
+			    false,
+			    up };
 	ratio_to(measure("uplink_snat_reply", &pa), ref_nat_fig);
 
 	uplink_frame(&foreign, UPLINK_BE4, 8080, SNAT4, 22);
@@ -438,7 +475,8 @@ static int open_all(__u32 ct_size)
 	tp_in = bpf_program__fd(H.skel->progs.tp_from_tailnet);
 	tp_out = bpf_program__fd(H.skel->progs.tp_to_tailnet);
 	/* one service with one backend, a denied client, default allow */
-	pt_service(&H, VIP4, 80, IPPROTO_TCP, BE_ONE, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(&H, VIP4, 80, IPPROTO_TCP, BE_ONE, 1, 8080, NULL, NULL, 0,
+		   0);
 	pt_ident(&H, TH_ZONE, DENIED4 "/32", ID_DENY);
 	pt_rule(&H, ID_DENY, TP_POLICY_ANY_ID, 0, 0, 0, 0, TP_VERDICT_DENY);
 	return 0;
@@ -449,7 +487,8 @@ static void scale_vip(__u32 i, char *buf, size_t len)
 {
 	__u32 a = 0xc6138000u + i; /* 198.19.128.0 */
 
-	snprintf(buf, len, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+	snprintf(buf, len, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255,
+		 (a >> 8) & 255, a & 255);
 }
 
 /*
@@ -478,15 +517,16 @@ static double fill_services(__u32 have, __u32 n, char *note, size_t len)
 		if (!err && ((i + 1 - have) % 1000 == 0 || i + 1 == n))
 			err = tp_svc_batch_flush(&H.maps, b, NULL, NULL);
 		if (!err && now_s() - t0 > FILL_BUDGET_S) {
-			snprintf(note, len, "stopped: %u services took %.0f s", i + 1 - have,
-				 now_s() - t0);
+			snprintf(note, len, "stopped: %u services took %.0f s",
+				 i + 1 - have, now_s() - t0);
 			tp_svc_batch_free(b);
 			return -1;
 		}
 	}
 	tp_svc_batch_free(b);
 	if (err) {
-		snprintf(note, len, "stopped at %u services: %s", i, strerror(-err));
+		snprintf(note, len, "stopped at %u services: %s", i,
+			 strerror(-err));
 		return -1;
 	}
 	return now_s() - t0;
@@ -501,26 +541,31 @@ static double fill_rules(__u32 have, __u32 n, char *note, size_t len)
 	int err;
 
 	for (i = have; i < n; i++) {
-		struct tp_rule r = { .src_id = 1000 + i, .dst_id = TP_POLICY_ANY_ID,
-				     .proto = IPPROTO_TCP, .port_lo = 80, .port_hi = 80,
-				     .verdict = TP_VERDICT_ALLOW, .owner = TP_OWNER_TPCTL };
+		struct tp_rule r = { .src_id = 1000 + i,
+				     .dst_id = TP_POLICY_ANY_ID,
+				     .proto = IPPROTO_TCP,
+				     .port_lo = 80,
+				     .port_hi = 80,
+				     .verdict = TP_VERDICT_ALLOW,
+				     .owner = TP_OWNER_TPCTL };
 		struct tp_addr ad;
 		unsigned int plen;
 		__u32 id;
 
 		a = 0x64500000u + i; /* 100.80.0.0 */
-		snprintf(cidr, sizeof(cidr), "%u.%u.%u.%u/32", a >> 24, (a >> 16) & 255,
-			 (a >> 8) & 255, a & 255);
+		snprintf(cidr, sizeof(cidr), "%u.%u.%u.%u/32", a >> 24,
+			 (a >> 16) & 255, (a >> 8) & 255, a & 255);
 		if (pkt_prefix_parse(cidr, &ad, &plen) ||
-		    (err = tp_identity_set(&H.maps, TH_ZONE, &ad, plen, 1000 + i,
-					   TP_OWNER_TPCTL)) ||
+		    (err = tp_identity_set(&H.maps, TH_ZONE, &ad, plen,
+					   1000 + i, TP_OWNER_TPCTL)) ||
 		    (err = tp_policy_rule_add(&H.maps, &r, &id))) {
-			snprintf(note, len, "stopped at %u rules: %s", i, strerror(-err));
+			snprintf(note, len, "stopped at %u rules: %s", i,
+				 strerror(-err));
 			return -1;
 		}
 		if (now_s() - t0 > FILL_BUDGET_S) {
-			snprintf(note, len, "stopped: %u rules took %.0f s", i + 1 - have,
-				 now_s() - t0);
+			snprintf(note, len, "stopped: %u rules took %.0f s",
+				 i + 1 - have, now_s() - t0);
 			return -1;
 		}
 	}
@@ -551,15 +596,20 @@ static void scale_rows(void)
 			if (svc_ok) {
 				struct fig *f;
 
-				snprintf(suffix, sizeof(suffix), "fill_services_%u", n);
+				snprintf(suffix, sizeof(suffix),
+					 "fill_services_%u", n);
 				f = fig_add(suffix);
-				f->min = f->med = f->max = t * 1e9 / (n - have_s);
-				snprintf(f->note, sizeof(f->note), "ns per service added, %u present",
+				f->min = f->med = f->max =
+					t * 1e9 / (n - have_s);
+				snprintf(f->note, sizeof(f->note),
+					 "ns per service added, %u present",
 					 have_s);
 				have_s = n;
 			} else {
-				snprintf(suffix, sizeof(suffix), "services_%u", n);
-				snprintf(fig_add(suffix)->note, sizeof(figs[0].note), "%s", note);
+				snprintf(suffix, sizeof(suffix), "services_%u",
+					 n);
+				snprintf(fig_add(suffix)->note,
+					 sizeof(figs[0].note), "%s", note);
 			}
 		}
 		n = sizes[i];
@@ -569,15 +619,20 @@ static void scale_rows(void)
 			if (rule_ok) {
 				struct fig *f;
 
-				snprintf(suffix, sizeof(suffix), "fill_rules_%u", n);
+				snprintf(suffix, sizeof(suffix),
+					 "fill_rules_%u", n);
 				f = fig_add(suffix);
-				f->min = f->med = f->max = t * 1e9 / (n - have_r);
-				snprintf(f->note, sizeof(f->note),
-					 "ns per identity + rule added, %u present", have_r);
+				f->min = f->med = f->max =
+					t * 1e9 / (n - have_r);
+				snprintf(
+					f->note, sizeof(f->note),
+					"ns per identity + rule added, %u present",
+					have_r);
 				have_r = n;
 			} else {
 				snprintf(suffix, sizeof(suffix), "rules_%u", n);
-				snprintf(fig_add(suffix)->note, sizeof(figs[0].note), "%s", note);
+				snprintf(fig_add(suffix)->note,
+					 sizeof(figs[0].note), "%s", note);
 			}
 		}
 		if (!svc_ok && !rule_ok)
@@ -647,26 +702,32 @@ static void write_results(const char *dir)
 	snprintf(path, sizeof(path), "%s/latest.json", dir);
 	js = fopen(path, "w");
 	if (!md || !js) {
-		fprintf(stderr, "bench: cannot write %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "bench: cannot write %s: %s\n", path,
+			strerror(errno));
 		exit(1);
 	}
-	fprintf(md, "# tailplane program cost\n\n%s, kernel %s, %ld CPUs, %s; %d rounds of %d "
-		    "single runs, ns over the empty program\n\n"
-		    "| path | min | median | max | ratio | to | note |\n|---|---|---|---|---|---|---|\n",
-		date, u.release, sysconf(_SC_NPROCESSORS_ONLN), quick ? "QUICK" : "full",
-		rounds, runs);
-	fprintf(js, "{\"date\":\"%s\",\"kernel\":\"%s\",\"cpus\":%ld,\"quick\":%s,"
-		    "\"rounds\":%d,\"runs\":%d,\"figures\":[",
-		date, u.release, sysconf(_SC_NPROCESSORS_ONLN), quick ? "true" : "false",
-		rounds, runs);
+	fprintf(md,
+		"# tailplane program cost\n\n%s, kernel %s, %ld CPUs, %s; %d rounds of %d "
+		"single runs, ns over the empty program\n\n"
+		"| path | min | median | max | ratio | to | note |\n|---|---|---|---|---|---|---|\n",
+		date, u.release, sysconf(_SC_NPROCESSORS_ONLN),
+		quick ? "QUICK" : "full", rounds, runs);
+	fprintf(js,
+		"{\"date\":\"%s\",\"kernel\":\"%s\",\"cpus\":%ld,\"quick\":%s,"
+		"\"rounds\":%d,\"runs\":%d,\"figures\":[",
+		date, u.release, sysconf(_SC_NPROCESSORS_ONLN),
+		quick ? "true" : "false", rounds, runs);
 	for (i = 0; i < n_figs; i++) {
 		const struct fig *f = &figs[i];
 
-		fprintf(md, "| %s | %.0f | %.0f | %.0f | %s%.2f | %s | %s |\n", f->name, f->min,
-			f->med, f->max, "", f->ratio, f->ref, f->note);
-		fprintf(js, "%s{\"name\":\"%s\",\"min\":%.1f,\"median\":%.1f,\"max\":%.1f,"
-			    "\"ratio\":%.3f,\"to\":\"%s\",\"note\":\"%s\"}",
-			i ? "," : "", f->name, f->min, f->med, f->max, f->ratio, f->ref, f->note);
+		fprintf(md, "| %s | %.0f | %.0f | %.0f | %s%.2f | %s | %s |\n",
+			f->name, f->min, f->med, f->max, "", f->ratio, f->ref,
+			f->note);
+		fprintf(js,
+			"%s{\"name\":\"%s\",\"min\":%.1f,\"median\":%.1f,\"max\":%.1f,"
+			"\"ratio\":%.3f,\"to\":\"%s\",\"note\":\"%s\"}",
+			i ? "," : "", f->name, f->min, f->med, f->max, f->ratio,
+			f->ref, f->note);
 	}
 	fprintf(js, "]}\n");
 	fclose(md);
@@ -677,16 +738,18 @@ static void print_table(void)
 {
 	int i;
 
-	printf("%-40s %9s %9s %9s %7s  %s\n", "PATH", "MIN", "MEDIAN", "MAX", "RATIO", "TO / NOTE");
+	printf("%-40s %9s %9s %9s %7s  %s\n", "PATH", "MIN", "MEDIAN", "MAX",
+	       "RATIO", "TO / NOTE");
 	for (i = 0; i < n_figs; i++) {
 		const struct fig *f = &figs[i];
 
 		if (f->ratio > 0)
-			printf("%-40s %9.0f %9.0f %9.0f %7.2f  %s %s\n", f->name, f->min, f->med,
-			       f->max, f->ratio, f->ref, f->note);
+			printf("%-40s %9.0f %9.0f %9.0f %7.2f  %s %s\n",
+			       f->name, f->min, f->med, f->max, f->ratio,
+			       f->ref, f->note);
 		else
-			printf("%-40s %9.0f %9.0f %9.0f %7s  %s\n", f->name, f->min, f->med,
-			       f->max, "-", f->note);
+			printf("%-40s %9.0f %9.0f %9.0f %7s  %s\n", f->name,
+			       f->min, f->med, f->max, "-", f->note);
 	}
 }
 
@@ -712,7 +775,9 @@ int main(int argc, char **argv)
 	}
 	refs = ref__open_and_load();
 	if (!refs) {
-		fprintf(stderr, "bench: cannot load the reference programs: %s\n", strerror(errno));
+		fprintf(stderr,
+			"bench: cannot load the reference programs: %s\n",
+			strerror(errno));
 		return 1;
 	}
 	if (open_all(0))

@@ -17,8 +17,8 @@
 
 #include "tailplane/abi.h"
 
-#define TC_ACT_OK     0
-#define TC_ACT_SHOT   2
+#define TC_ACT_OK   0
+#define TC_ACT_SHOT 2
 
 struct ref_val {
 	__u64 packets;
@@ -37,11 +37,13 @@ struct {
 /* The packet's tuple as tailplane keys it; 0, or -1 if it is not TCP/IPv4. */
 static __always_inline int ref_tuple(struct __sk_buff *skb, struct tp_ct_key *k)
 {
-	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	void *data = (void *)(long)skb->data,
+	     *end = (void *)(long)skb->data_end;
 	struct iphdr *ip = data;
 	struct tcphdr *th;
 
-	if ((void *)(ip + 1) > end || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
+	if ((void *)(ip + 1) > end || ip->ihl != 5 ||
+	    ip->protocol != IPPROTO_TCP)
 		return -1;
 	th = (void *)(ip + 1);
 	if ((void *)(th + 1) > end)
@@ -83,8 +85,10 @@ SEC("tc")
 int ref_nat(struct __sk_buff *skb)
 {
 	const int daddr_off = offsetof(struct iphdr, daddr);
-	const int dport_off = sizeof(struct iphdr) + offsetof(struct tcphdr, dest);
-	const int tcsum_off = sizeof(struct iphdr) + offsetof(struct tcphdr, check);
+	const int dport_off =
+		sizeof(struct iphdr) + offsetof(struct tcphdr, dest);
+	const int tcsum_off =
+		sizeof(struct iphdr) + offsetof(struct tcphdr, check);
 	struct tp_ct_key k;
 	struct ref_val *v;
 	__be32 new_addr;
@@ -100,10 +104,12 @@ int ref_nat(struct __sk_buff *skb)
 	new_port = v->nat_port;
 	if (bpf_l4_csum_replace(skb, tcsum_off, k.daddr.w[3], new_addr,
 				BPF_F_PSEUDO_HDR | sizeof(new_addr)) ||
-	    bpf_l4_csum_replace(skb, tcsum_off, k.dport, new_port, sizeof(new_port)) ||
-	    bpf_l3_csum_replace(skb, offsetof(struct iphdr, check), k.daddr.w[3],
-				new_addr, sizeof(new_addr)) ||
-	    bpf_skb_store_bytes(skb, daddr_off, &new_addr, sizeof(new_addr), 0) ||
+	    bpf_l4_csum_replace(skb, tcsum_off, k.dport, new_port,
+				sizeof(new_port)) ||
+	    bpf_l3_csum_replace(skb, offsetof(struct iphdr, check),
+				k.daddr.w[3], new_addr, sizeof(new_addr)) ||
+	    bpf_skb_store_bytes(skb, daddr_off, &new_addr, sizeof(new_addr),
+				0) ||
 	    bpf_skb_store_bytes(skb, dport_off, &new_port, sizeof(new_port), 0))
 		return TC_ACT_SHOT;
 	return TC_ACT_OK;

@@ -103,11 +103,10 @@ static __always_inline int tp_parse_skb(struct __sk_buff *skb, struct tp_pkt *p)
  * @nat_addr: destination after translation.
  * @nat_port: destination port after translation.
  */
-static __always_inline void tp_event_flow(struct __sk_buff *skb, int hook,
-					  const struct tp_ct_key *tuple,
-					  const struct tp_policy_query *q,
-					  const struct tp_decision *d, __u32 svc_id,
-					  const struct tp_addr *nat_addr, __be16 nat_port)
+static __always_inline void
+tp_event_flow(struct __sk_buff *skb, int hook, const struct tp_ct_key *tuple,
+	      const struct tp_policy_query *q, const struct tp_decision *d,
+	      __u32 svc_id, const struct tp_addr *nat_addr, __be16 nat_port)
 {
 	struct tp_scratch *scr = tp_scratch_get();
 	struct tp_event *ev;
@@ -117,9 +116,9 @@ static __always_inline void tp_event_flow(struct __sk_buff *skb, int hook,
 	ev = &scr->ev;
 	__builtin_memset(ev, 0, sizeof(*ev));
 	ev->ts_ns = tp_now();
-	ev->type = d->verdict == TP_VERDICT_DENY  ? TP_EVENT_FLOW_DENY :
-		   d->verdict == TP_VERDICT_AUDIT ? TP_EVENT_FLOW_AUDIT :
-						    TP_EVENT_FLOW_ALLOW;
+	ev->type = d->verdict == TP_VERDICT_DENY    ? TP_EVENT_FLOW_DENY
+		   : d->verdict == TP_VERDICT_AUDIT ? TP_EVENT_FLOW_AUDIT
+						    : TP_EVENT_FLOW_ALLOW;
 	ev->verdict = d->verdict;
 	ev->reason = d->verdict == TP_VERDICT_DENY ? d->reason : 0;
 	ev->hook = hook;
@@ -155,8 +154,9 @@ static __always_inline int tp_drop_report(struct __sk_buff *skb, int hook,
 		__builtin_memset(ev, 0, sizeof(*ev));
 		ev->ts_ns = tp_now();
 		ev->type = TP_EVENT_DROP;
-		ev->reason = reason > 0 && reason < TP_DROP_REASON_MAX ? reason :
-									    TP_DROP_INTERNAL;
+		ev->reason = reason > 0 && reason < TP_DROP_REASON_MAX
+				     ? reason
+				     : TP_DROP_INTERNAL;
 		ev->hook = hook;
 		ev->zone = p->tuple.zone;
 		ev->ifindex = skb->ifindex;
@@ -176,7 +176,8 @@ static __always_inline int tp_drop_report(struct __sk_buff *skb, int hook,
 static __always_inline void tp_query_ingress(struct __sk_buff *skb,
 					     const struct tp_pkt *p,
 					     const struct tp_addr *daddr,
-					     __be16 dport, struct tp_policy_query *q)
+					     __be16 dport,
+					     struct tp_policy_query *q)
 {
 	struct tp_scratch *scr = tp_scratch_get();
 
@@ -211,15 +212,18 @@ static __always_inline __u8 tp_egress_origin(struct __sk_buff *skb)
  * are anyone's to forge (world); this host when it originated here;
  * destination in the interface's zone.
  */
-static __always_inline void tp_query_egress_of(const struct tp_ct_key *t, __u8 origin,
+static __always_inline void tp_query_egress_of(const struct tp_ct_key *t,
+					       __u8 origin,
 					       struct tp_policy_query *q)
 {
 	q->zone = t->zone;
 	q->out_zone = t->zone;
-	q->src_id = origin & TP_CT_F_UPLINK ?
-			    TP_ID_WORLD :
-			    tp_identity_of(0, &t->saddr,
-					   origin & TP_CT_F_LOCAL ? TP_ID_HOST : TP_ID_WORLD);
+	q->src_id =
+		origin & TP_CT_F_UPLINK
+			? TP_ID_WORLD
+			: tp_identity_of(0, &t->saddr,
+					 origin & TP_CT_F_LOCAL ? TP_ID_HOST
+								: TP_ID_WORLD);
 	q->dst_id = tp_identity_of(q->zone, &t->daddr, TP_ID_TAILNET);
 	q->proto = t->proto;
 	q->dport = t->dport;
@@ -259,9 +263,11 @@ static __always_inline int tp_stateless(struct __sk_buff *skb, int hook,
 }
 
 /* Why a flow's packets are dropped when its verdict is deny. */
-static __always_inline int tp_flow_deny_reason(const struct tp_ct_entry *e, __u16 zone)
+static __always_inline int tp_flow_deny_reason(const struct tp_ct_entry *e,
+					       __u16 zone)
 {
-	return zone && e->out_zone && zone != e->out_zone ? TP_DROP_ZONE : TP_DROP_POLICY;
+	return zone && e->out_zone && zone != e->out_zone ? TP_DROP_ZONE
+							  : TP_DROP_POLICY;
 }
 
 /*
@@ -289,9 +295,9 @@ static __always_inline __u8 tp_recheck(struct __sk_buff *skb, int hook,
 		q.zone = orig->zone;
 		q.out_zone = e->out_zone;
 		q.src_id = tp_identity_of(q.zone, &orig->saddr, TP_ID_TAILNET);
-		q.dst_id = tp_identity_of(q.out_zone,
-					  dnat ? &e->nat_addr : &orig->daddr,
-					  q.out_zone ? TP_ID_TAILNET : TP_ID_WORLD);
+		q.dst_id = tp_identity_of(
+			q.out_zone, dnat ? &e->nat_addr : &orig->daddr,
+			q.out_zone ? TP_ID_TAILNET : TP_ID_WORLD);
 		q.proto = orig->proto;
 		q.dport = dnat ? e->nat_port : orig->dport;
 	}
@@ -316,10 +322,10 @@ static __always_inline __u8 tp_recheck(struct __sk_buff *skb, int hook,
  * writing the rules, so a rule written meanwhile is seen by the next
  * packet's re-check).
  */
-static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *p,
-					  __u64 now, struct tp_scratch *scr,
-					  const struct tp_policy_query *q,
-					  const struct tp_decision *d, __u32 rev)
+static __always_inline int
+tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *p, __u64 now,
+	       struct tp_scratch *scr, const struct tp_policy_query *q,
+	       const struct tp_decision *d, __u32 rev)
 {
 	struct tp_ct_entry *e = &scr->flow;
 	__u32 sec = tp_ct_sec(now);
@@ -342,7 +348,8 @@ static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *
 
 	ret = tp_ct_create(&p->tuple, now); /* writes scr->flow, e */
 	if (!ret && (e->flags & TP_CT_F_SNAT))
-		ret = tp_ct_snat_reserve(&p->tuple, now); /* sets e->snat_port */
+		ret = tp_ct_snat_reserve(&p->tuple,
+					 now); /* sets e->snat_port */
 	if (ret < 0)
 		return ret;
 	/*
@@ -362,14 +369,16 @@ static __always_inline int tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *
  * The source side of a SNAT flow's packet (DNATed already): from the
  * node's address and the flow's port, then forwarded by us.
  */
-static __always_inline int tp_snat_out(struct __sk_buff *skb, const struct tp_pkt *p,
+static __always_inline int tp_snat_out(struct __sk_buff *skb,
+				       const struct tp_pkt *p,
 				       const struct tp_ct_entry *e)
 {
 	const struct tp_addr *snat = tp_snat_addr(tp_ct_cfg(), p);
 	int ret;
 
 	if (!snat)
-		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, TP_DROP_NO_SNAT_ADDR);
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
+				      TP_DROP_NO_SNAT_ADDR);
 	ret = tp_snat_rewrite(skb, p, true, snat, e->snat_port);
 	if (!ret)
 		ret = tp_snat_route(skb, p, snat, &e->nat_addr);
@@ -380,7 +389,8 @@ static __always_inline int tp_snat_out(struct __sk_buff *skb, const struct tp_pk
 }
 
 /* Translate a packet of DNAT flow @e toward its backend (and SNAT it). */
-static __always_inline int tp_dnat(struct __sk_buff *skb, const struct tp_pkt *p,
+static __always_inline int tp_dnat(struct __sk_buff *skb,
+				   const struct tp_pkt *p,
 				   const struct tp_ct_entry *e)
 {
 	int ret = tp_nat_rewrite(skb, p, false, &e->nat_addr, e->nat_port);
@@ -398,8 +408,9 @@ static __always_inline int tp_dnat(struct __sk_buff *skb, const struct tp_pkt *p
  * A new flow from the tailnet: its service backend, if any, then policy
  * on the translated destination, then its conntrack entries.
  */
-static __always_inline int tp_ingress_new(struct __sk_buff *skb, struct tp_pkt *p,
-					  __u64 now, struct tp_scratch *scr)
+static __always_inline int tp_ingress_new(struct __sk_buff *skb,
+					  struct tp_pkt *p, __u64 now,
+					  struct tp_scratch *scr)
 {
 	struct tp_ct_entry *e = &scr->flow;
 	struct tp_policy_query q = {};
@@ -422,7 +433,8 @@ static __always_inline int tp_ingress_new(struct __sk_buff *skb, struct tp_pkt *
 		e->svc_id = svc->id;
 		e->backend_id = backend_id;
 		e->nat_addr = be->addr;
-		if (p->tuple.proto == IPPROTO_TCP || p->tuple.proto == IPPROTO_UDP)
+		if (p->tuple.proto == IPPROTO_TCP ||
+		    p->tuple.proto == IPPROTO_UDP)
 			e->nat_port = be->port;
 	}
 
@@ -439,7 +451,8 @@ static __always_inline int tp_ingress_new(struct __sk_buff *skb, struct tp_pkt *
 					      TP_DROP_NO_SNAT_ADDR);
 		e->flags |= TP_CT_F_SNAT;
 	}
-	ret = tp_flow_commit(skb, p, now, scr, &q, &d, rev); /* SNAT: takes a port */
+	ret = tp_flow_commit(skb, p, now, scr, &q, &d,
+			     rev); /* SNAT: takes a port */
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
 	if (!(e->flags & TP_CT_F_DNAT)) {
@@ -463,7 +476,8 @@ static __always_inline int tp_frag_no_record(struct __sk_buff *skb, int hook,
  * A packet of masqueraded flow @e leaving to the tailnet: from the node's
  * address of the zone and the flow's port.
  */
-static __always_inline int tp_masq_out(struct __sk_buff *skb, const struct tp_pkt *p,
+static __always_inline int tp_masq_out(struct __sk_buff *skb,
+				       const struct tp_pkt *p,
 				       const struct tp_ct_entry *e)
 {
 	int ret = tp_masq_rewrite(skb, p, true, &e->nat_addr, e->snat_port);
@@ -478,7 +492,8 @@ static __always_inline int tp_masq_out(struct __sk_buff *skb, const struct tp_pk
  * A reply of a masqueraded flow (original tuple @orig) from the tailnet:
  * back to the pod's address and port; the kernel routes it there.
  */
-static __always_inline int tp_masq_in(struct __sk_buff *skb, const struct tp_pkt *p,
+static __always_inline int tp_masq_in(struct __sk_buff *skb,
+				      const struct tp_pkt *p,
 				      const struct tp_ct_key *orig)
 {
 	int ret = tp_masq_rewrite(skb, p, false, &orig->saddr, orig->sport);
@@ -529,8 +544,10 @@ static __always_inline int tp_flow_orig(struct __sk_buff *skb, int hook,
  * (@account false), reverse-translated when it leaves to the tailnet.
  */
 static __always_inline int tp_flow_reply(struct __sk_buff *skb, int hook,
-					 struct tp_pkt *p, const struct tp_ct_key *orig,
-					 struct tp_ct_entry *e, __u64 now, bool account)
+					 struct tp_pkt *p,
+					 const struct tp_ct_key *orig,
+					 struct tp_ct_entry *e, __u64 now,
+					 bool account)
 {
 	int ret;
 
@@ -555,7 +572,8 @@ static __always_inline int tp_flow_reply(struct __sk_buff *skb, int hook,
 }
 
 /* A flow packet (TCP, UDP, ICMP echo) arriving from the tailnet. */
-static __always_inline int tp_ingress_flow(struct __sk_buff *skb, struct tp_pkt *p)
+static __always_inline int tp_ingress_flow(struct __sk_buff *skb,
+					   struct tp_pkt *p)
 {
 	__u64 now = tp_now();
 	struct tp_ct_entry *e;
@@ -575,7 +593,8 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb, struct tp_pkt 
 			return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
 					      TP_DROP_CT_CLASH);
 		if (!tp_ct_reopens(e, p))
-			return tp_flow_orig(skb, TP_HOOK_FROM_TAILNET, p, e, now);
+			return tp_flow_orig(skb, TP_HOOK_FROM_TAILNET, p, e,
+					    now);
 	} else {
 		e = tp_ct_reply_of(&p->tuple, e, now, &orig);
 		/*
@@ -587,8 +606,8 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb, struct tp_pkt 
 			return tp_stateless(skb, TP_HOOK_FROM_TAILNET, p,
 					    TP_STAT_PASS);
 		if (e && tp_ct_replies_from_tailnet(e, p->tuple.zone))
-			return tp_flow_reply(skb, TP_HOOK_FROM_TAILNET, p, &orig, e,
-					     now, true);
+			return tp_flow_reply(skb, TP_HOOK_FROM_TAILNET, p,
+					     &orig, e, now, true);
 		/*
 		 * The reply tuple of a live flow whose replies never come
 		 * from here (a peer whose allowed IPs cover a backend, a
@@ -604,7 +623,8 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb, struct tp_pkt 
 		return tp_stateless(skb, TP_HOOK_FROM_TAILNET, p, TP_STAT_PASS);
 	scr = tp_scratch_get();
 	if (!scr)
-		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, TP_DROP_INTERNAL);
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
+				      TP_DROP_INTERNAL);
 	return tp_ingress_new(skb, p, now, scr);
 }
 
@@ -652,14 +672,16 @@ tp_icmp_error_find(struct __sk_buff *skb, int hook, const struct tp_pkt *p,
 	__u16 zone;
 
 	if (hook == TP_HOOK_TO_TAILNET && in_zone)
-		return tp_icmp_error_flow(p, in_zone, now, orig, quote_is_reply);
+		return tp_icmp_error_flow(p, in_zone, now, orig,
+					  quote_is_reply);
 	e = tp_icmp_error_flow(p, p->tuple.zone, now, orig, quote_is_reply);
 	if (e || hook == TP_HOOK_FROM_TAILNET || skb->ingress_ifindex)
 		return e;
 	scr = tp_scratch_get();
 	if (!scr)
 		return NULL;
-	zone = tp_route_zone(skb, p->ipv6, q->proto, &q->saddr, &q->daddr, &scr->fib);
+	zone = tp_route_zone(skb, p->ipv6, q->proto, &q->saddr, &q->daddr,
+			     &scr->fib);
 	if (!zone || zone == p->tuple.zone)
 		return NULL;
 	return tp_icmp_error_flow(p, zone, now, orig, quote_is_reply);
@@ -676,11 +698,10 @@ tp_icmp_error_find(struct __sk_buff *skb, int hook, const struct tp_pkt *p,
  * forwarded from where the quoted packet went: the tailnet zone it left
  * to (the zone guard), or the interface the FIB sends its destination to.
  */
-static __always_inline bool tp_icmp_error_valid(struct __sk_buff *skb, int hook,
-						const struct tp_pkt *p, __u16 in_zone,
-						const struct tp_ct_key *orig,
-						const struct tp_ct_entry *e,
-						bool quote_is_reply)
+static __always_inline bool
+tp_icmp_error_valid(struct __sk_buff *skb, int hook, const struct tp_pkt *p,
+		    __u16 in_zone, const struct tp_ct_key *orig,
+		    const struct tp_ct_entry *e, bool quote_is_reply)
 {
 	const struct tp_ct_key *q = &p->inner.tuple;
 	bool egress = e->flags & TP_CT_F_EGRESS, ports;
@@ -694,7 +715,8 @@ static __always_inline bool tp_icmp_error_valid(struct __sk_buff *skb, int hook,
 
 		if (quote_is_reply) {
 			/* a reply that came in here: an egress flow's, or a crossing's */
-			if (egress ? orig->zone != zone : !e->out_zone || e->out_zone != zone)
+			if (egress ? orig->zone != zone
+				   : !e->out_zone || e->out_zone != zone)
 				return false;
 			went_to = egress ? 0 : orig->zone;
 		} else {
@@ -713,12 +735,14 @@ static __always_inline bool tp_icmp_error_valid(struct __sk_buff *skb, int hook,
 		 */
 		scr = tp_scratch_get();
 		ports = q->proto == IPPROTO_TCP || q->proto == IPPROTO_UDP;
-		return scr && tp_fib_ifindex(skb, skb->ifindex, p->ipv6, q->proto,
-					     ports ? q->sport : 0, ports ? q->dport : 0,
-					     &q->saddr, &q->daddr, &scr->fib) ==
-				      skb->ingress_ifindex;
+		return scr && tp_fib_ifindex(skb, skb->ifindex, p->ipv6,
+					     q->proto, ports ? q->sport : 0,
+					     ports ? q->dport : 0, &q->saddr,
+					     &q->daddr,
+					     &scr->fib) == skb->ingress_ifindex;
 	}
-	if (quote_is_reply ? egress : !egress && !(e->out_zone && e->out_zone == zone))
+	if (quote_is_reply ? egress
+			   : !egress && !(e->out_zone && e->out_zone == zone))
 		return false;
 	if (tp_addr_eq(&p->tuple.saddr, &q->daddr))
 		return true;
@@ -745,9 +769,11 @@ static __always_inline int tp_snat_icmp_error_out(struct __sk_buff *skb,
 	int ret;
 
 	if (!snat)
-		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, TP_DROP_NO_SNAT_ADDR);
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
+				      TP_DROP_NO_SNAT_ADDR);
 	saddr = tp_addr_eq(&p->tuple.saddr, &q->daddr) ? snat : &p->tuple.saddr;
-	daddr = tp_addr_eq(&p->tuple.daddr, &q->saddr) ? &e->nat_addr : &p->tuple.daddr;
+	daddr = tp_addr_eq(&p->tuple.daddr, &q->saddr) ? &e->nat_addr
+						       : &p->tuple.daddr;
 	ret = tp_nat_icmp_error(skb, p, false, snat, e->snat_port);
 	if (!ret)
 		ret = tp_snat_route(skb, p, saddr, daddr);
@@ -770,15 +796,17 @@ static __always_inline int tp_snat_icmp_error_out(struct __sk_buff *skb,
 static __always_inline int tp_icmp_error(struct __sk_buff *skb, int hook,
 					 struct tp_pkt *p)
 {
-	__u16 in_zone = hook == TP_HOOK_TO_TAILNET ?
-				tp_zone_of_ifindex(skb->ingress_ifindex) : 0;
+	__u16 in_zone = hook == TP_HOOK_TO_TAILNET
+				? tp_zone_of_ifindex(skb->ingress_ifindex)
+				: 0;
 	struct tp_ct_key orig;
 	struct tp_ct_entry *e;
 	bool quote_is_reply;
 	int ret = 0;
 
 	e = tp_icmp_error_find(skb, hook, p, in_zone, &orig, &quote_is_reply);
-	if (!e || !tp_icmp_error_valid(skb, hook, p, in_zone, &orig, e, quote_is_reply)) {
+	if (!e || !tp_icmp_error_valid(skb, hook, p, in_zone, &orig, e,
+				       quote_is_reply)) {
 		if (in_zone && in_zone != p->tuple.zone)
 			return tp_drop_report(skb, hook, p, TP_DROP_ZONE);
 		if (in_zone) {
@@ -797,15 +825,18 @@ static __always_inline int tp_icmp_error(struct __sk_buff *skb, int hook,
 		 * the quote's destination to the node's address and port.
 		 */
 		if (hook == TP_HOOK_FROM_TAILNET && !quote_is_reply)
-			ret = tp_masq_icmp_error(skb, p, true, &orig.saddr, orig.sport);
+			ret = tp_masq_icmp_error(skb, p, true, &orig.saddr,
+						 orig.sport);
 		else if (hook == TP_HOOK_TO_TAILNET && quote_is_reply)
-			ret = tp_masq_icmp_error(skb, p, false, &e->nat_addr, e->snat_port);
+			ret = tp_masq_icmp_error(skb, p, false, &e->nat_addr,
+						 e->snat_port);
 		else
 			ret = 1;
 	} else if (!(e->flags & TP_CT_F_DNAT)) {
 		ret = 1; /* untranslated */
 	} else if (hook == TP_HOOK_FROM_TAILNET && quote_is_reply) {
-		ret = tp_nat_icmp_error(skb, p, true, &e->nat_addr, e->nat_port);
+		ret = tp_nat_icmp_error(skb, p, true, &e->nat_addr,
+					e->nat_port);
 		if (!ret && (e->flags & TP_CT_F_SNAT))
 			return tp_snat_icmp_error_out(skb, p, e);
 	} else if (hook == TP_HOOK_TO_TAILNET && !quote_is_reply) {
@@ -823,7 +854,8 @@ static __always_inline int tp_icmp_error(struct __sk_buff *skb, int hook,
 static __always_inline bool tp_is_ipv6_control(const struct tp_pkt *p)
 {
 	return p->ipv6 && p->tuple.proto == IPPROTO_ICMPV6 &&
-	       ((p->icmp_type >= 130 && p->icmp_type <= 137) || p->icmp_type == 143);
+	       ((p->icmp_type >= 130 && p->icmp_type <= 137) ||
+		p->icmp_type == 143);
 }
 
 static __always_inline int tp_other(struct __sk_buff *skb, int hook,
@@ -835,7 +867,8 @@ static __always_inline int tp_other(struct __sk_buff *skb, int hook,
 	 * rule naming both identities.
 	 */
 	if (tp_is_ipv6_control(p) ||
-	    (hook == TP_HOOK_TO_TAILNET && tp_zone_of_ifindex(skb->ingress_ifindex))) {
+	    (hook == TP_HOOK_TO_TAILNET &&
+	     tp_zone_of_ifindex(skb->ingress_ifindex))) {
 		tp_stat_add(TP_STAT_OTHER_PROTO, skb->len);
 		return TC_ACT_OK;
 	}
@@ -871,8 +904,8 @@ static __always_inline int tp_egress_forwarded(struct __sk_buff *skb,
 }
 
 /* A new flow from this host or the cluster side to the tailnet. */
-static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p,
-					 __u64 now)
+static __always_inline int tp_egress_new(struct __sk_buff *skb,
+					 struct tp_pkt *p, __u64 now)
 {
 	struct tp_scratch *scr = tp_scratch_get();
 	struct tp_policy_query q = {};
@@ -882,7 +915,8 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
 	int masq, ret;
 
 	if (!scr)
-		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, TP_DROP_INTERNAL);
+		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p,
+				      TP_DROP_INTERNAL);
 	tp_query_egress_of(&p->tuple, origin, &q);
 	tp_policy_decide(&q, &d);
 	tp_policy_count(&d, skb->len);
@@ -898,7 +932,8 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
 		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, -masq);
 	if (masq)
 		scr->flow.flags |= TP_CT_F_SNAT | TP_CT_F_MASQ;
-	ret = tp_flow_commit(skb, p, now, scr, &q, &d, rev); /* masquerade: takes a port */
+	ret = tp_flow_commit(skb, p, now, scr, &q, &d,
+			     rev); /* masquerade: takes a port */
 	/*
 	 * This host's own flow from the zone's address whose reply tuple is
 	 * taken (a masqueraded flow holds its port or echo id: ping ids are
@@ -906,7 +941,8 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb, struct tp_pkt *p
 	 * restored to it (tp_masq_own()).  No port, or its own tuple a live
 	 * flow's reply: untracked, as any clash leaving to the tailnet.
 	 */
-	if (!masq && ret == -TP_DROP_CT_CLASH && tp_masq_own(p, &scr->flow.nat_addr)) {
+	if (!masq && ret == -TP_DROP_CT_CLASH &&
+	    tp_masq_own(p, &scr->flow.nat_addr)) {
 		scr->flow.flags |= TP_CT_F_SNAT | TP_CT_F_MASQ;
 		ret = tp_ct_create(&p->tuple, now);
 		if (!ret)
@@ -968,13 +1004,16 @@ static __always_inline bool tp_reply_path_ok(struct __sk_buff *skb,
 	scr = tp_scratch_get();
 	/* the flow's packets' ports too: ip rules may select by port */
 	ports = p->tuple.proto == IPPROTO_TCP || p->tuple.proto == IPPROTO_UDP;
-	return scr && tp_fib_ifindex(skb, skb->ifindex, p->ipv6, p->tuple.proto,
-				     ports ? p->tuple.dport : 0, ports ? p->tuple.sport : 0,
-				     &p->tuple.daddr, &p->tuple.saddr, &scr->fib) == in;
+	return scr &&
+	       tp_fib_ifindex(skb, skb->ifindex, p->ipv6, p->tuple.proto,
+			      ports ? p->tuple.dport : 0,
+			      ports ? p->tuple.sport : 0, &p->tuple.daddr,
+			      &p->tuple.saddr, &scr->fib) == in;
 }
 
 /* A flow packet leaving to the tailnet. */
-static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *p)
+static __always_inline int tp_egress_flow(struct __sk_buff *skb,
+					  struct tp_pkt *p)
 {
 	__u16 in_zone = tp_zone_of_ifindex(skb->ingress_ifindex);
 	__u64 now = tp_now();
@@ -986,7 +1025,8 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 	if (p->frag != TP_FRAG_FIRST && !tp_frag_track(p, now)) {
 		/* no flow of the zone it came from leads here: the zone guard */
 		if (in_zone && in_zone != p->tuple.zone)
-			return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, TP_DROP_ZONE);
+			return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p,
+					      TP_DROP_ZONE);
 		return tp_frag_no_record(skb, TP_HOOK_TO_TAILNET, p);
 	}
 
@@ -999,10 +1039,11 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 	/* an echo request is no reply (tp_ct_is_echo_request()) */
 	if (!tp_ct_is_echo_request(p))
 		e = tp_ct_lookup_reply(&p->tuple, now, &orig);
-	reply = e && !(e->flags & TP_CT_F_EGRESS) && orig.zone == p->tuple.zone &&
-		in_zone == e->out_zone;
+	reply = e && !(e->flags & TP_CT_F_EGRESS) &&
+		orig.zone == p->tuple.zone && in_zone == e->out_zone;
 	if (reply && !in_zone && !tp_reply_path_ok(skb, p))
-		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, TP_DROP_REVERSE_PATH);
+		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p,
+				      TP_DROP_REVERSE_PATH);
 	/*
 	 * Recorded only when its source is routed where it came from (a
 	 * reply that passed, or anything else that passes the same path
@@ -1013,7 +1054,8 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 	if (p->frag == TP_FRAG_FIRST && (reply || tp_reply_path_ok(skb, p)))
 		tp_frag_track(p, now);
 	if (reply)
-		return tp_flow_reply(skb, TP_HOOK_TO_TAILNET, p, &orig, e, now, !in_zone);
+		return tp_flow_reply(skb, TP_HOOK_TO_TAILNET, p, &orig, e, now,
+				     !in_zone);
 
 	if (in_zone)
 		return tp_egress_forwarded(skb, p, in_zone, now);
@@ -1023,7 +1065,8 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
 	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(e, now)) {
 		/* a flow from the tailnet never sends from this side, nor reopens */
 		if (!(e->flags & TP_CT_F_EGRESS))
-			return tp_stateless(skb, TP_HOOK_TO_TAILNET, p, TP_STAT_PASS);
+			return tp_stateless(skb, TP_HOOK_TO_TAILNET, p,
+					    TP_STAT_PASS);
 		/* a masqueraded flow whose zone's address moved starts over */
 		if (!tp_ct_reopens(e, p) && !tp_masq_moved(p, e))
 			return tp_flow_orig(skb, TP_HOOK_TO_TAILNET, p, e, now);
@@ -1040,9 +1083,9 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb, struct tp_pkt *
  * its reply-key entry must carry TP_CT_F_SNAT and the flow must point
  * back at it (backend, port, node port).  Anything else is not ours.
  */
-static __always_inline struct tp_ct_entry *tp_uplink_flow_of(const struct tp_ct_key *rkey,
-							      __u64 now,
-							      struct tp_ct_key *orig)
+static __always_inline struct tp_ct_entry *
+tp_uplink_flow_of(const struct tp_ct_key *rkey, __u64 now,
+		  struct tp_ct_key *orig)
 {
 	const __u32 want = TP_CT_F_REPLY_KEY | TP_CT_F_SNAT;
 	struct tp_ct_entry *rk = tp_ct_get(rkey), *e;
@@ -1066,18 +1109,21 @@ static __always_inline struct tp_ct_entry *tp_uplink_flow_of(const struct tp_ct_
  * tp_reply_path_ok(), which these replies never meet: tp_to_tailnet
  * passes them on their mark.
  */
-static __always_inline bool tp_snat_path_ok(struct __sk_buff *skb, const struct tp_pkt *p,
+static __always_inline bool tp_snat_path_ok(struct __sk_buff *skb,
+					    const struct tp_pkt *p,
 					    const struct tp_ct_key *rkey,
 					    const struct tp_ct_entry *e)
 {
 	struct tp_scratch *scr = tp_scratch_get();
 
-	return scr && tp_fib_ifindex(skb, e->ifindex, p->ipv6, rkey->proto, 0, 0,
-				     &rkey->daddr, &rkey->saddr, &scr->fib) == skb->ifindex;
+	return scr && tp_fib_ifindex(skb, e->ifindex, p->ipv6, rkey->proto, 0,
+				     0, &rkey->daddr, &rkey->saddr,
+				     &scr->fib) == skb->ifindex;
 }
 
 /* Hand a restored packet of flow @e to its tailnet interface. */
-static __always_inline int tp_uplink_redirect(struct __sk_buff *skb, const struct tp_ct_entry *e)
+static __always_inline int tp_uplink_redirect(struct __sk_buff *skb,
+					      const struct tp_ct_entry *e)
 {
 	/*
 	 * A priority tag (VLAN 0, the only one tp_from_uplink takes) is
@@ -1088,7 +1134,8 @@ static __always_inline int tp_uplink_redirect(struct __sk_buff *skb, const struc
 		return tp_drop(skb, TP_DROP_REWRITE_FAIL);
 	tp_stat_add(TP_STAT_REVSNAT, skb->len);
 	tp_stat_add_map(&tp_svc_stats, e->svc_id, skb->len);
-	skb->tc_index |= TP_TC_INDEX_F_REVSNAT; /* tp_to_tailnet: decided here */
+	skb->tc_index |=
+		TP_TC_INDEX_F_REVSNAT; /* tp_to_tailnet: decided here */
 	return bpf_redirect(e->ifindex, 0);
 }
 
@@ -1097,14 +1144,15 @@ static __always_inline int tp_uplink_redirect(struct __sk_buff *skb, const struc
  * (TP_DROP_FRAG_NEEDED), and turned into the ICMP error the kernel would
  * send its sender as a router (tp_snat_too_big()) where one is due.
  */
-static __always_inline int tp_uplink_too_big(struct __sk_buff *skb, const struct tp_pkt *p,
-					     __u32 mtu)
+static __always_inline int tp_uplink_too_big(struct __sk_buff *skb,
+					     const struct tp_pkt *p, __u32 mtu)
 {
 	int ret;
 
 	tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_FRAG_NEEDED);
 	/* at most the kernel's rate of errors, whatever the sender's rate */
-	if (!tp_bucket_take(TP_BUCKET_ICMP_ERR, tp_now(), TP_ICMP_ERR_PER_SEC, TP_ICMP_ERR_BURST))
+	if (!tp_bucket_take(TP_BUCKET_ICMP_ERR, tp_now(), TP_ICMP_ERR_PER_SEC,
+			    TP_ICMP_ERR_BURST))
 		return TC_ACT_SHOT;
 	ret = tp_snat_too_big(skb, p, mtu);
 	return ret < 0 ? TC_ACT_SHOT : ret;
@@ -1114,7 +1162,8 @@ static __always_inline int tp_uplink_too_big(struct __sk_buff *skb, const struct
  * A reply of SNAT flow @e (original tuple @orig) on an uplink: re-checked
  * when the policy moved, accounted, restored to VIP -> client.
  */
-static __always_inline int tp_uplink_reply(struct __sk_buff *skb, struct tp_pkt *p,
+static __always_inline int tp_uplink_reply(struct __sk_buff *skb,
+					   struct tp_pkt *p,
 					   const struct tp_ct_key *orig,
 					   struct tp_ct_entry *e, __u64 now)
 {
@@ -1123,13 +1172,16 @@ static __always_inline int tp_uplink_reply(struct __sk_buff *skb, struct tp_pkt 
 	int ret;
 
 	tp_stat_add(TP_STAT_CT_HIT, skb->len);
-	if (!tp_verdict_allows(tp_recheck(skb, TP_HOOK_FROM_UPLINK, p, orig, e)))
+	if (!tp_verdict_allows(
+		    tp_recheck(skb, TP_HOOK_FROM_UPLINK, p, orig, e)))
 		return tp_drop(skb, TP_DROP_POLICY);
 	fit = tp_snat_mtu_check(skb, p, e->ifindex, &mtu);
 	if (fit < 0) /* the flow's tailnet interface is gone */
-		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_NO_ROUTE);
+		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p,
+				      TP_DROP_NO_ROUTE);
 	if (!tp_snat_path_ok(skb, p, &p->tuple, e))
-		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_REVERSE_PATH);
+		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p,
+				      TP_DROP_REVERSE_PATH);
 	if (fit)
 		return tp_uplink_too_big(skb, p, mtu);
 	/* forwarded by us, not the kernel: a router's TTL (after the MTU
@@ -1147,7 +1199,8 @@ static __always_inline int tp_uplink_reply(struct __sk_buff *skb, struct tp_pkt 
 }
 
 /* A flow packet on an uplink: a SNAT flow's reply, or none of ours. */
-static __always_inline int tp_uplink_flow(struct __sk_buff *skb, struct tp_pkt *p)
+static __always_inline int tp_uplink_flow(struct __sk_buff *skb,
+					  struct tp_pkt *p)
 {
 	__u64 now = tp_now();
 	struct tp_ct_entry *e;
@@ -1171,7 +1224,8 @@ static __always_inline int tp_uplink_flow(struct __sk_buff *skb, struct tp_pkt *
  * client -> VIP, the outer destination to the client, the outer source to
  * the VIP when the backend itself sent it (a router keeps its address).
  */
-static __always_inline int tp_uplink_icmp_error(struct __sk_buff *skb, struct tp_pkt *p)
+static __always_inline int tp_uplink_icmp_error(struct __sk_buff *skb,
+						struct tp_pkt *p)
 {
 	struct tp_ct_key rkey, orig;
 	struct tp_ct_entry *e;
@@ -1183,8 +1237,10 @@ static __always_inline int tp_uplink_icmp_error(struct __sk_buff *skb, struct tp
 	if (!e || !tp_addr_eq(&p->tuple.daddr, &p->inner.tuple.saddr))
 		return TC_ACT_OK;
 	if (!tp_snat_path_ok(skb, p, &rkey, e))
-		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_REVERSE_PATH);
-	if (!tp_verdict_allows(tp_recheck(skb, TP_HOOK_FROM_UPLINK, p, &orig, e)))
+		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p,
+				      TP_DROP_REVERSE_PATH);
+	if (!tp_verdict_allows(
+		    tp_recheck(skb, TP_HOOK_FROM_UPLINK, p, &orig, e)))
 		return tp_drop(skb, TP_DROP_POLICY);
 	ret = tp_snat_ttl_dec(skb, p); /* forwarded by us, as a reply is */
 	if (ret < 0)
@@ -1204,8 +1260,8 @@ static __always_inline int tp_handle_kind(struct __sk_buff *skb, int hook,
 {
 	switch (ret) {
 	case TP_PARSE_FLOW:
-		return hook == TP_HOOK_FROM_TAILNET ? tp_ingress_flow(skb, p) :
-						      tp_egress_flow(skb, p);
+		return hook == TP_HOOK_FROM_TAILNET ? tp_ingress_flow(skb, p)
+						    : tp_egress_flow(skb, p);
 	case TP_PARSE_ICMP_ERR:
 		return tp_icmp_error(skb, hook, p);
 	case TP_PARSE_NOT_IP:
@@ -1226,7 +1282,8 @@ static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
 	struct tp_pkt *p = tp_pkt_get();
 	int ret, verdict, nat;
 
-	tp_stat_add(hook == TP_HOOK_FROM_TAILNET ? TP_STAT_RX_TAILNET : TP_STAT_TX_TAILNET,
+	tp_stat_add(hook == TP_HOOK_FROM_TAILNET ? TP_STAT_RX_TAILNET
+						 : TP_STAT_TX_TAILNET,
 		    skb->len);
 	if (!p)
 		return tp_drop(skb, TP_DROP_INTERNAL);
@@ -1284,7 +1341,8 @@ int tp_from_uplink(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	switch (tp_parse_skb(skb, p)) {
 	case TP_PARSE_FLOW:
-		p->tuple.zone = 0; /* the cluster side, whatever the entry says */
+		p->tuple.zone =
+			0; /* the cluster side, whatever the entry says */
 		return tp_uplink_flow(skb, p);
 	case TP_PARSE_ICMP_ERR:
 		p->tuple.zone = 0;

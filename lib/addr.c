@@ -13,7 +13,7 @@
 
 #include "addr.h"
 
-static const __u8 tp_v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0,
+static const __u8 tp_v4_mapped_prefix[12] = { 0, 0, 0, 0, 0,	0,
 					      0, 0, 0, 0, 0xff, 0xff };
 
 /** tp_addr_is_v4() - is @a an IPv4-mapped address? */
@@ -50,8 +50,8 @@ int tp_addr_parse(const char *s, struct tp_addr *a)
 }
 
 /* Decimal digits only, at most @max_digits of them; 0 or -EINVAL. */
-static int tp_parse_decimal(const char *s, size_t max_digits,
-			    unsigned long max, unsigned long *val)
+static int tp_parse_decimal(const char *s, size_t max_digits, unsigned long max,
+			    unsigned long *val)
 {
 	size_t i, len = strlen(s);
 	unsigned long v = 0;
@@ -244,8 +244,8 @@ static const struct {
 	const char *name;
 	__u8 proto;
 } tp_proto_names[] = {
-	{ "tcp", IPPROTO_TCP },	      { "udp", IPPROTO_UDP },
-	{ "icmp", IPPROTO_ICMP },     { "icmpv6", IPPROTO_ICMPV6 },
+	{ "tcp", IPPROTO_TCP },	     { "udp", IPPROTO_UDP },
+	{ "icmp", IPPROTO_ICMP },    { "icmpv6", IPPROTO_ICMPV6 },
 	{ "icmp6", IPPROTO_ICMPV6 }, { "ipv6-icmp", IPPROTO_ICMPV6 },
 };
 
@@ -333,7 +333,8 @@ int tp_svc_key_parse(const char *s, struct tp_svc_key *key)
 	memset(key, 0, sizeof(*key));
 	if (tp_endpoint_parse(buf, &key->vip, &port, &has_port))
 		return -EINVAL;
-	if (tp_svc_proto_parse(slash + 1, tp_addr_is_v4(&key->vip), &key->proto))
+	if (tp_svc_proto_parse(slash + 1, tp_addr_is_v4(&key->vip),
+			       &key->proto))
 		return -EINVAL;
 	if (key->proto == IPPROTO_TCP || key->proto == IPPROTO_UDP) {
 		if (!has_port || !port)

@@ -26,7 +26,8 @@ static bool tp_ct_key_eq(const struct tp_ct_key *a, const struct tp_ct_key *b)
  * Return: @buf, or NULL when tp_config cannot be read (SNAT flows then
  * have no reply tuple: their reply keys are left to the GC).
  */
-const struct tp_config *tp_ct_config(const struct tp_maps *m, struct tp_config *buf)
+const struct tp_config *tp_ct_config(const struct tp_maps *m,
+				     struct tp_config *buf)
 {
 	__u32 zero = 0;
 
@@ -46,7 +47,8 @@ const struct tp_config *tp_ct_config(const struct tp_maps *m, struct tp_config *
  *        SNAT flow has no reply key.
  * @k:    the key in question.
  */
-bool tp_ct_is_reply_key(const struct tp_ct_entry *flow, const struct tp_ct_key *orig,
+bool tp_ct_is_reply_key(const struct tp_ct_entry *flow,
+			const struct tp_ct_key *orig,
 			const struct tp_config *cfg, const struct tp_ct_key *k)
 {
 	struct tp_ct_key r;
@@ -69,7 +71,8 @@ bool tp_ct_is_reply_key(const struct tp_ct_entry *flow, const struct tp_ct_key *
  * @now_ns: CLOCK_MONOTONIC now.
  */
 bool tp_ct_entry_live(const struct tp_maps *m, const struct tp_config *cfg,
-		      const struct tp_ct_key *k, const struct tp_ct_entry *e, __u64 now_ns)
+		      const struct tp_ct_key *k, const struct tp_ct_entry *e,
+		      __u64 now_ns)
 {
 	__u32 now_s = TP_CT_SEC(now_ns);
 	struct tp_ct_entry flow;
@@ -85,7 +88,8 @@ bool tp_ct_entry_live(const struct tp_maps *m, const struct tp_config *cfg,
 }
 
 /* Delete reply key @rk of the flow at @k while it still points back at it. */
-static void tp_ct_reply_key_delete(const struct tp_maps *m, const struct tp_ct_key *rk,
+static void tp_ct_reply_key_delete(const struct tp_maps *m,
+				   const struct tp_ct_key *rk,
 				   const struct tp_ct_key *k)
 {
 	int fd = tp_ct_fd(m, k->proto);
@@ -156,7 +160,8 @@ int tp_ct_take_dead(const struct tp_maps *m, const struct tp_config *cfg,
 	}
 	if (errno == ENOENT)
 		return 0;
-	if (errno != EINVAL && errno != EOPNOTSUPP && errno != 524 /* ENOTSUPP */)
+	if (errno != EINVAL && errno != EOPNOTSUPP &&
+	    errno != 524 /* ENOTSUPP */)
 		return -errno;
 	if (bpf_map_lookup_elem(fd, k, &e))
 		return 0;
@@ -210,7 +215,8 @@ enum tp_ct_v1_kind tp_ct_entry_from_v1(const struct tp_ct_key *k,
 		orig = old->peer;
 		tp_ct_entry_from_v1(&orig, flow, NULL, &f);
 		/* not the flow's (any more), or found by reversing now */
-		if (!tp_ct_is_reply_key(&f, &orig, NULL, k)) /* no SNAT before v2 */
+		if (!tp_ct_is_reply_key(&f, &orig, NULL,
+					k)) /* no SNAT before v2 */
 			return TP_CT_V1_DROP;
 		tp_ct_reverse(&orig, &rev);
 		if (!(flow->flags & TP_CT_F_DNAT) && tp_ct_key_eq(&rev, k))

@@ -13,11 +13,14 @@
 #include "maps.h"
 #include "tailplane/tuple.h" /* tp_ct_reverse, _reply_tuple, _crosses, _rk_orig */
 
-const struct tp_config *tp_ct_config(const struct tp_maps *m, struct tp_config *buf);
-bool tp_ct_is_reply_key(const struct tp_ct_entry *flow, const struct tp_ct_key *orig,
+const struct tp_config *tp_ct_config(const struct tp_maps *m,
+				     struct tp_config *buf);
+bool tp_ct_is_reply_key(const struct tp_ct_entry *flow,
+			const struct tp_ct_key *orig,
 			const struct tp_config *cfg, const struct tp_ct_key *k);
 bool tp_ct_entry_live(const struct tp_maps *m, const struct tp_config *cfg,
-		      const struct tp_ct_key *k, const struct tp_ct_entry *e, __u64 now_ns);
+		      const struct tp_ct_key *k, const struct tp_ct_entry *e,
+		      __u64 now_ns);
 int tp_ct_flow_delete(const struct tp_maps *m, const struct tp_config *cfg,
 		      const struct tp_ct_key *k, const struct tp_ct_entry *e);
 int tp_ct_take_dead(const struct tp_maps *m, const struct tp_config *cfg,

@@ -109,7 +109,8 @@ int tp_identity_set(const struct tp_maps *m, __u16 zone,
 		    const struct tp_addr *prefix, unsigned int plen, __u32 id,
 		    __u8 owner)
 {
-	struct tp_identity_val v = { .id = id, .owner = owner, .plen = plen }, old;
+	struct tp_identity_val v = { .id = id, .owner = owner, .plen = plen },
+			       old;
 	struct tp_identity_key k;
 
 	tp_limit_reset();
@@ -237,7 +238,8 @@ static bool tp_identity_name_valid(const char *name)
 	if (!len || len >= TP_IDENTITY_NAME_LEN)
 		return false;
 	for (i = 0; i < len; i++) {
-		if (!isalnum((unsigned char)name[i]) && !strchr("_.:/-", name[i]))
+		if (!isalnum((unsigned char)name[i]) &&
+		    !strchr("_.:/-", name[i]))
 			return false;
 		if (!isdigit((unsigned char)name[i]))
 			digits = false;
@@ -406,7 +408,8 @@ int tp_identity_parse(const struct tp_maps *m, const char *s, __u32 *id)
 	}
 	errno = 0;
 	n = strtoul(s, &end, 10);
-	if (*s && !*end && !errno && n <= 0xffffffffUL && isdigit((unsigned char)*s)) {
+	if (*s && !*end && !errno && n <= 0xffffffffUL &&
+	    isdigit((unsigned char)*s)) {
 		*id = n;
 		return 0;
 	}
@@ -430,7 +433,8 @@ int tp_identity_parse(const struct tp_maps *m, const char *s, __u32 *id)
 	while (!bpf_map_get_next_key(m->id_names, prev, &next)) {
 		k = next;
 		prev = &k;
-		if (!bpf_map_lookup_elem(m->id_names, &k, &v) && !strcmp(v.name, s)) {
+		if (!bpf_map_lookup_elem(m->id_names, &k, &v) &&
+		    !strcmp(v.name, s)) {
 			*id = k;
 			return 0;
 		}

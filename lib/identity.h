@@ -12,7 +12,8 @@ int tp_identity_set(const struct tp_maps *m, __u16 zone,
 		    const struct tp_addr *prefix, unsigned int plen, __u32 id,
 		    __u8 owner);
 int tp_identity_del(const struct tp_maps *m, __u16 zone,
-		    const struct tp_addr *prefix, unsigned int plen, __u8 owner);
+		    const struct tp_addr *prefix, unsigned int plen,
+		    __u8 owner);
 int tp_identity_lookup(const struct tp_maps *m, __u16 zone,
 		       const struct tp_addr *addr, __u32 *id);
 bool tp_identity_name_ok(const char *name);

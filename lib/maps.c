@@ -143,7 +143,8 @@ __u32 tp_map_max_entries(int fd)
  *
  * Return: 0, what @fn returned, or -errno.
  */
-int tp_stats_walk(int fd, int (*fn)(void *ctx, __u32 id, const struct tp_stat *sum),
+int tp_stats_walk(int fd,
+		  int (*fn)(void *ctx, __u32 id, const struct tp_stat *sum),
 		  void *ctx)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
@@ -163,8 +164,8 @@ int tp_stats_walk(int fd, int (*fn)(void *ctx, __u32 id, const struct tp_stat *s
 	}
 	while (!last && !ret) {
 		count = chunk;
-		if (bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &count,
-					 &opts)) {
+		if (bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys,
+					 vals, &count, &opts)) {
 			if (errno != ENOENT) {
 				ret = -errno;
 				break;
@@ -176,7 +177,8 @@ int tp_stats_walk(int fd, int (*fn)(void *ctx, __u32 id, const struct tp_stat *s
 		for (i = 0; i < count && !ret; i++) {
 			memset(&sum, 0, sizeof(sum));
 			for (c = 0; c < ncpu; c++) {
-				sum.packets += vals[(size_t)i * ncpu + c].packets;
+				sum.packets +=
+					vals[(size_t)i * ncpu + c].packets;
 				sum.bytes += vals[(size_t)i * ncpu + c].bytes;
 			}
 			if (sum.packets || sum.bytes)
@@ -271,26 +273,35 @@ static __thread enum tp_limit tp_limit_seen;
 static const struct {
 	const char *what; /* what ran out */
 	const char *unit;
-	size_t fd_off;	  /* the map, in struct tp_maps; 0: a fixed limit */
+	size_t fd_off; /* the map, in struct tp_maps; 0: a fixed limit */
 	int adj;
 	unsigned long dflt;
-	const char *key; /* capacity.KEY, or the ABI constant of a fixed limit */
+	const char
+		*key; /* capacity.KEY, or the ABI constant of a fixed limit */
 } tp_limits[TP_LIMIT_MAX] = {
-	[TP_LIMIT_IDENTITY] = { TP_MAP_IDENTITY " is full", "prefixes", TP_LIMIT_FD(identity),
-				0, TP_IDENTITY_SIZE, "identities" },
-	[TP_LIMIT_ID_NAMES] = { TP_MAP_ID_NAMES " is full", "names", TP_LIMIT_FD(id_names), 0,
-				TP_IDENTITY_SIZE, "identities" },
+	[TP_LIMIT_IDENTITY] = { TP_MAP_IDENTITY " is full", "prefixes",
+				TP_LIMIT_FD(identity), 0, TP_IDENTITY_SIZE,
+				"identities" },
+	[TP_LIMIT_ID_NAMES] = { TP_MAP_ID_NAMES " is full", "names",
+				TP_LIMIT_FD(id_names), 0, TP_IDENTITY_SIZE,
+				"identities" },
 	[TP_LIMIT_POLICY] = { TP_MAP_POLICY " is full",
 			      "entries (a port range takes one per aligned block)",
-			      TP_LIMIT_FD(policy), 0, TP_POLICY_SIZE, "policy_entries" },
-	[TP_LIMIT_RULES] = { "every rule id is in use", "rules", TP_LIMIT_FD(rule_stats), -1,
-			     TP_MAX_RULES - 1, "rules" },
-	[TP_LIMIT_SERVICES] = { "every service id is in use", "services", TP_LIMIT_FD(maglev),
-				-1, TP_MAX_SERVICES - 1, "services" },
-	[TP_LIMIT_BACKENDS] = { "every backend id is in use", "backends", TP_LIMIT_FD(backends),
-				0, TP_MAX_BACKENDS, "backends" },
-	[TP_LIMIT_SVC_BACKENDS] = { "too many backends for one service", "backends at most", 0,
-				    0, TP_MAX_SVC_BACKENDS, "TP_MAX_SVC_BACKENDS" },
+			      TP_LIMIT_FD(policy), 0, TP_POLICY_SIZE,
+			      "policy_entries" },
+	[TP_LIMIT_RULES] = { "every rule id is in use", "rules",
+			     TP_LIMIT_FD(rule_stats), -1, TP_MAX_RULES - 1,
+			     "rules" },
+	[TP_LIMIT_SERVICES] = { "every service id is in use", "services",
+				TP_LIMIT_FD(maglev), -1, TP_MAX_SERVICES - 1,
+				"services" },
+	[TP_LIMIT_BACKENDS] = { "every backend id is in use", "backends",
+				TP_LIMIT_FD(backends), 0, TP_MAX_BACKENDS,
+				"backends" },
+	[TP_LIMIT_SVC_BACKENDS] = { "too many backends for one service",
+				    "backends at most", 0, 0,
+				    TP_MAX_SVC_BACKENDS,
+				    "TP_MAX_SVC_BACKENDS" },
 };
 
 /**
@@ -361,18 +372,23 @@ const char *tp_limit_describe(enum tp_limit which, char *buf, size_t len)
 	}
 	size = tp_limits[which].dflt;
 	if (!tp_limits[which].fd_off) {
-		snprintf(buf, len, "%s: %lu %s; fixed (%s in include/tailplane/abi.h)",
+		snprintf(buf, len,
+			 "%s: %lu %s; fixed (%s in include/tailplane/abi.h)",
 			 tp_limits[which].what, size, tp_limits[which].unit,
 			 tp_limits[which].key);
 		return buf;
 	}
 	if (tp_limit_maps_set) {
-		fd = *(const int *)((const char *)&tp_limit_maps + tp_limits[which].fd_off);
+		fd = *(const int *)((const char *)&tp_limit_maps +
+				    tp_limits[which].fd_off);
 		if (tp_map_max_entries(fd))
 			size = tp_map_max_entries(fd) + tp_limits[which].adj;
 	}
-	snprintf(buf, len, "%s: %lu %s; capacity.%s in the tailplaned configuration raises it",
-		 tp_limits[which].what, size, tp_limits[which].unit, tp_limits[which].key);
+	snprintf(
+		buf, len,
+		"%s: %lu %s; capacity.%s in the tailplaned configuration raises it",
+		tp_limits[which].what, size, tp_limits[which].unit,
+		tp_limits[which].key);
 	return buf;
 }
 

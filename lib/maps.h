@@ -51,7 +51,8 @@ int tp_maps_open_pinned(struct tp_maps *m, const char *pin_root,
 			__u32 maglev_size);
 void tp_maps_close(struct tp_maps *m);
 __u32 tp_map_max_entries(int fd);
-int tp_stats_walk(int fd, int (*fn)(void *ctx, __u32 id, const struct tp_stat *sum),
+int tp_stats_walk(int fd,
+		  int (*fn)(void *ctx, __u32 id, const struct tp_stat *sum),
 		  void *ctx);
 
 /* The conntrack table of @proto: tp_ct for TCP, tp_ct_any for the rest. */
@@ -95,6 +96,7 @@ const char *tp_strerror(int err, char *buf, size_t len);
 /* tp_map_collect() into an array of struct @type { key @kf; value @vf; } */
 #define TP_MAP_COLLECT(fd, type, kf, vf, rows, n)                              \
 	tp_map_collect(fd, sizeof(((type *)0)->kf), offsetof(type, vf),        \
-		       sizeof(((type *)0)->vf), sizeof(type), (void **)(rows), n)
+		       sizeof(((type *)0)->vf), sizeof(type), (void **)(rows), \
+		       n)
 
 #endif /* TAILPLANE_LIB_MAPS_H */

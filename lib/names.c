@@ -66,14 +66,10 @@ static const char *const tp_drop_names[] = {
 };
 
 static const char *const tp_ct_state_names[] = {
-	[TP_CT_NONE] = "none",
-	[TP_CT_SYN_SENT] = "syn_sent",
-	[TP_CT_SYN_RECV] = "syn_recv",
-	[TP_CT_ESTABLISHED] = "established",
-	[TP_CT_FIN_WAIT] = "fin_wait",
-	[TP_CT_CLOSE] = "close",
-	[TP_CT_RESET] = "reset",
-	[TP_CT_OPEN] = "open",
+	[TP_CT_NONE] = "none",	       [TP_CT_SYN_SENT] = "syn_sent",
+	[TP_CT_SYN_RECV] = "syn_recv", [TP_CT_ESTABLISHED] = "established",
+	[TP_CT_FIN_WAIT] = "fin_wait", [TP_CT_CLOSE] = "close",
+	[TP_CT_RESET] = "reset",       [TP_CT_OPEN] = "open",
 	[TP_CT_REPLIED] = "replied",
 };
 
@@ -91,9 +87,12 @@ static const char *const tp_backend_state_names[] = {
 };
 
 static const char *const tp_owner_names[] = {
-	[TP_OWNER_NONE] = "none",	      [TP_OWNER_TPCTL] = "tpctl",
-	[TP_OWNER_STATIC] = "static",	      [TP_OWNER_KUBERNETES] = "kubernetes",
-	[TP_OWNER_WIREGUARD] = "wireguard", [TP_OWNER_TAILSCALE] = "tailscale",
+	[TP_OWNER_NONE] = "none",
+	[TP_OWNER_TPCTL] = "tpctl",
+	[TP_OWNER_STATIC] = "static",
+	[TP_OWNER_KUBERNETES] = "kubernetes",
+	[TP_OWNER_WIREGUARD] = "wireguard",
+	[TP_OWNER_TAILSCALE] = "tailscale",
 };
 
 static const char *const tp_event_type_names[] = {
@@ -145,7 +144,8 @@ const char *tp_verdict_name(__u8 verdict)
 
 const char *tp_backend_state_name(__u8 state)
 {
-	return tp_name(tp_backend_state_names, N(tp_backend_state_names), state);
+	return tp_name(tp_backend_state_names, N(tp_backend_state_names),
+		       state);
 }
 
 const char *tp_owner_name(__u8 owner)
@@ -175,7 +175,8 @@ static int tp_parse_name(const char *const *tab, size_t n, size_t first,
 /** tp_verdict_parse() - "allow", "deny" or "audit". */
 int tp_verdict_parse(const char *s, __u8 *verdict)
 {
-	return tp_parse_name(tp_verdict_names, N(tp_verdict_names), 1, s, verdict);
+	return tp_parse_name(tp_verdict_names, N(tp_verdict_names), 1, s,
+			     verdict);
 }
 
 /** tp_backend_state_parse() - "active", "terminating" or "maintenance". */

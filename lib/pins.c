@@ -125,7 +125,8 @@ static long long tp_pins_now_ms(void)
  */
 int tp_pins_lock_timeout(const char *pin_root, long timeout_ms)
 {
-	long long deadline = tp_pins_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	long long deadline =
+		tp_pins_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	long long left;
 	long nap_ms = 1;
 	struct timespec nap;
@@ -189,8 +190,8 @@ static int tp_pins_flock_holder(const struct stat *st)
 		return 0;
 	while (!found && fgets(line, sizeof(line), f)) {
 		/* "1: FLOCK  ADVISORY  WRITE 1234 00:1f:5678 0 EOF"; waiters have "->" */
-		if (sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%lu", type, how, rw,
-			   &pid, &maj, &min, &ino) != 7)
+		if (sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%lu", type, how,
+			   rw, &pid, &maj, &min, &ino) != 7)
 			continue;
 		if (!strcmp(type, "FLOCK") && !strcmp(rw, "WRITE") && pid > 0 &&
 		    maj == major(st->st_dev) && min == minor(st->st_dev) &&
@@ -249,22 +250,26 @@ static const char *tp_pins_strerror_noent(const char *pin_root, char *buf,
 	const char *missing;
 
 	if (statfs(pin_root, &fs)) {
-		snprintf(buf, len,
-			 "no tailplane maps pinned: %s does not exist; start tailplaned, or give the right --pin-root",
-			 pin_root);
+		snprintf(
+			buf, len,
+			"no tailplane maps pinned: %s does not exist; start tailplaned, or give the right --pin-root",
+			pin_root);
 	} else if (fs.f_type != BPF_FS_MAGIC) {
-		snprintf(buf, len,
-			 "%s is not on a BPF filesystem: mount one (mount -t bpf bpf /sys/fs/bpf) and start tailplaned",
-			 pin_root);
+		snprintf(
+			buf, len,
+			"%s is not on a BPF filesystem: mount one (mount -t bpf bpf /sys/fs/bpf) and start tailplaned",
+			pin_root);
 	} else if ((missing = tp_pins_first_missing(pin_root)) &&
 		   strcmp(missing, tp_pin_maps[0].name)) {
-		snprintf(buf, len,
-			 "map %s is not pinned under %s: the pins are incomplete or from another version; restart tailplaned",
-			 missing, pin_root);
+		snprintf(
+			buf, len,
+			"map %s is not pinned under %s: the pins are incomplete or from another version; restart tailplaned",
+			missing, pin_root);
 	} else {
-		snprintf(buf, len,
-			 "no tailplane maps pinned under %s: start tailplaned, or give the right --pin-root",
-			 pin_root);
+		snprintf(
+			buf, len,
+			"no tailplane maps pinned under %s: start tailplaned, or give the right --pin-root",
+			pin_root);
 	}
 	return buf;
 }
@@ -277,9 +282,10 @@ static void tp_pins_strerror_busy(const char *pin_root, char *buf, size_t len)
 	FILE *f;
 
 	if (pid <= 0) {
-		snprintf(buf, len,
-			 "another process holds the writers' lock of %s; gave up waiting (TAILPLANE_LOCK_TIMEOUT sets the wait, in seconds)",
-			 pin_root);
+		snprintf(
+			buf, len,
+			"another process holds the writers' lock of %s; gave up waiting (TAILPLANE_LOCK_TIMEOUT sets the wait, in seconds)",
+			pin_root);
 		return;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
@@ -288,9 +294,10 @@ static void tp_pins_strerror_busy(const char *pin_root, char *buf, size_t len)
 		comm[strcspn(comm, "\n")] = '\0';
 	if (f)
 		fclose(f);
-	snprintf(buf, len,
-		 "pid %d%s%s%s holds the writers' lock of %s; gave up waiting (TAILPLANE_LOCK_TIMEOUT sets the wait, in seconds)",
-		 pid, comm[0] ? " (" : "", comm, comm[0] ? ")" : "", pin_root);
+	snprintf(
+		buf, len,
+		"pid %d%s%s%s holds the writers' lock of %s; gave up waiting (TAILPLANE_LOCK_TIMEOUT sets the wait, in seconds)",
+		pid, comm[0] ? " (" : "", comm, comm[0] ? ")" : "", pin_root);
 }
 
 /**
@@ -310,17 +317,19 @@ const char *tp_pins_strerror(const char *pin_root, int err, char *buf,
 		return tp_pins_strerror_noent(pin_root, buf, len);
 	case EPERM:
 	case EACCES:
-		snprintf(buf, len,
-			 "permission denied on the pinned maps under %s: run tpctl as root (it needs CAP_BPF and access to the pins)",
-			 pin_root);
+		snprintf(
+			buf, len,
+			"permission denied on the pinned maps under %s: run tpctl as root (it needs CAP_BPF and access to the pins)",
+			pin_root);
 		break;
 	case ETIMEDOUT:
 		tp_pins_strerror_busy(pin_root, buf, len);
 		break;
 	case EINVAL:
-		snprintf(buf, len,
-			 "the maps pinned under %s do not have tailplane's layout (tp_maglev is not one table per service): restart tailplaned",
-			 pin_root);
+		snprintf(
+			buf, len,
+			"the maps pinned under %s do not have tailplane's layout (tp_maglev is not one table per service): restart tailplaned",
+			pin_root);
 		break;
 	default:
 		snprintf(buf, len, "cannot open the pinned maps under %s: %s",
@@ -387,12 +396,14 @@ char *tp_pins_loader_pidfile(const char *pin_root, char *buf, size_t len)
 	}
 	for (i = 0; canon[i]; i++) {
 		one[0] = canon[i];
-		rep = one[0] == '/' ? "_" : one[0] == '_' ? "%5f" :
-		      one[0] == '%' ? "%25" : one;
+		rep = one[0] == '/'   ? "_"
+		      : one[0] == '_' ? "%5f"
+		      : one[0] == '%' ? "%25"
+				      : one;
 		if (n + strlen(rep) > room) {
 			/* "-" never starts a spelt-out name (those start "_") */
-			snprintf(buf, len, "%s/tailplaned-%016llx.pid", TP_LOADER_RUN_DIR,
-				 tp_pins_fnv1a(canon));
+			snprintf(buf, len, "%s/tailplaned-%016llx.pid",
+				 TP_LOADER_RUN_DIR, tp_pins_fnv1a(canon));
 			return buf;
 		}
 		memcpy(name + n, rep, strlen(rep));
@@ -447,7 +458,8 @@ int tp_pins_instance_lock(const char *pin_root, struct tp_pins_instance *inst)
 	inst->lock_fd = fd;
 	mkdir(TP_LOADER_RUN_DIR, 0755);
 	tp_pins_loader_pidfile(canon, inst->pidfile, sizeof(inst->pidfile));
-	pfd = open(inst->pidfile, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	pfd = open(inst->pidfile, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+		   0644);
 	if (pfd < 0) {
 		inst->pidfile[0] = '\0';
 		return fd;

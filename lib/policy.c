@@ -136,7 +136,8 @@ static void tp_ridx_key(struct tp_rule_index_key *k, __u8 kind, __u32 src,
 }
 
 /* The MATCH key of normalized rule @r. */
-static void tp_ridx_match_key(struct tp_rule_index_key *k, const struct tp_rule *r)
+static void tp_ridx_match_key(struct tp_rule_index_key *k,
+			      const struct tp_rule *r)
 {
 	tp_ridx_key(k, TP_RIDX_MATCH, r->src_id, r->dst_id, r->zone);
 	k->proto = r->proto;
@@ -144,14 +145,15 @@ static void tp_ridx_match_key(struct tp_rule_index_key *k, const struct tp_rule 
 	k->port_hi = r->port_hi;
 }
 
-static void tp_ridx_slot_key(struct tp_rule_index_key *k, const struct tp_rule *r,
-			     __u32 slot)
+static void tp_ridx_slot_key(struct tp_rule_index_key *k,
+			     const struct tp_rule *r, __u32 slot)
 {
 	tp_ridx_key(k, TP_RIDX_SLOT, r->src_id, r->dst_id, r->zone);
 	k->slot = slot;
 }
 
-static void tp_ridx_group_key(struct tp_rule_index_key *k, const struct tp_rule *r)
+static void tp_ridx_group_key(struct tp_rule_index_key *k,
+			      const struct tp_rule *r)
 {
 	tp_ridx_key(k, TP_RIDX_GROUP, r->src_id, r->dst_id, r->zone);
 }
@@ -162,7 +164,8 @@ static void tp_ridx_zone_key(struct tp_rule_index_key *k, __u16 zone)
 }
 
 /* The SHARED key of tp_policy entry @pk. */
-static void tp_ridx_shared_key(struct tp_rule_index_key *k, const struct tp_policy_key *pk)
+static void tp_ridx_shared_key(struct tp_rule_index_key *k,
+			       const struct tp_policy_key *pk)
 {
 	tp_ridx_key(k, TP_RIDX_SHARED, pk->src_id, pk->dst_id, pk->zone);
 	k->proto = pk->proto;
@@ -171,15 +174,17 @@ static void tp_ridx_shared_key(struct tp_rule_index_key *k, const struct tp_poli
 }
 
 /* The count a GROUP, ZONE, TOTAL or SHARED entry holds; 0 when it has none. */
-static __u32 tp_ridx_count(const struct tp_maps *m, const struct tp_rule_index_key *k)
+static __u32 tp_ridx_count(const struct tp_maps *m,
+			   const struct tp_rule_index_key *k)
 {
 	struct tp_rule_index_val v;
 
 	return bpf_map_lookup_elem(m->rule_index, k, &v) ? 0 : v.n;
 }
 
-static int tp_ridx_put(const struct tp_maps *m, const struct tp_rule_index_key *k,
-		       __u32 rule_id, __u32 n)
+static int tp_ridx_put(const struct tp_maps *m,
+		       const struct tp_rule_index_key *k, __u32 rule_id,
+		       __u32 n)
 {
 	struct tp_rule_index_val v = { .rule_id = rule_id, .n = n };
 
@@ -189,8 +194,8 @@ static int tp_ridx_put(const struct tp_maps *m, const struct tp_rule_index_key *
 }
 
 /* Set a count; 0 removes the entry, so an empty group or zone costs nothing. */
-static int tp_ridx_set_count(const struct tp_maps *m, const struct tp_rule_index_key *k,
-			     __u32 n)
+static int tp_ridx_set_count(const struct tp_maps *m,
+			     const struct tp_rule_index_key *k, __u32 n)
 {
 	if (!n) {
 		bpf_map_delete_elem(m->rule_index, k);
@@ -254,8 +259,8 @@ static void tp_ridx_total_add(const struct tp_maps *m, __u32 n, int delta)
  * @total: the rule count before, or TP_RIDX_TOTAL_UNKNOWN.  *@zone_flip:
  * the first rule of its zone.
  */
-static int tp_ridx_insert(const struct tp_maps *m, const struct tp_rule *r, __u32 id,
-			  __u32 total, bool *zone_flip)
+static int tp_ridx_insert(const struct tp_maps *m, const struct tp_rule *r,
+			  __u32 id, __u32 total, bool *zone_flip)
 {
 	struct tp_rule_index_key gk, sk, mk;
 	bool undo_flip;
@@ -306,7 +311,8 @@ static void tp_ridx_remove(const struct tp_maps *m, const struct tp_rule *r,
 	/* without its match entry its slot is unknown: it stays, stale and skipped */
 	if (!bpf_map_lookup_elem(m->rule_index, &mk, &mv) && mv.n < n) {
 		tp_ridx_slot_key(&sk, r, n - 1);
-		if (mv.n < n - 1 && !bpf_map_lookup_elem(m->rule_index, &sk, &lv) &&
+		if (mv.n < n - 1 &&
+		    !bpf_map_lookup_elem(m->rule_index, &sk, &lv) &&
 		    !bpf_map_lookup_elem(m->rules, &lv.rule_id, &last)) {
 			tp_rule_normalize(&last);
 			tp_ridx_match_key(&lk, &last);
@@ -385,7 +391,8 @@ static int tp_group_add_rule(struct tp_policy_group *g, const struct tp_rule *r,
 			   blocks, 32);
 	for (i = 0; i < n && !err; i++)
 		err = tp_group_put(g, r, rule_id,
-				   TP_POLICY_PLEN_PORT(blocks[i].bits), blocks[i].port);
+				   TP_POLICY_PLEN_PORT(blocks[i].bits),
+				   blocks[i].port);
 	return err;
 }
 
@@ -400,7 +407,9 @@ static int tp_entry_cmp(const void *pa, const void *pb)
 	c = tp_verdict_rank(b->val.verdict) - tp_verdict_rank(a->val.verdict);
 	if (c)
 		return c;
-	return a->val.rule_id < b->val.rule_id ? -1 : a->val.rule_id > b->val.rule_id;
+	return a->val.rule_id < b->val.rule_id
+		       ? -1
+		       : a->val.rule_id > b->val.rule_id;
 }
 
 /* Sort and keep one entry per key, the winner: O(n log n) in the group. */
@@ -411,7 +420,8 @@ static void tp_group_merge(struct tp_policy_group *g)
 	if (g->n)
 		qsort(g->e, g->n, sizeof(*g->e), tp_entry_cmp);
 	for (i = 0; i < g->n; i++)
-		if (!out || memcmp(&g->e[out - 1].key, &g->e[i].key, sizeof(g->e[i].key)))
+		if (!out || memcmp(&g->e[out - 1].key, &g->e[i].key,
+				   sizeof(g->e[i].key)))
 			g->e[out++] = g->e[i];
 	g->n = out;
 }
@@ -458,7 +468,8 @@ long tp_policy_index_rebuild(const struct tp_maps *m)
 		qsort(all.e, all.n, sizeof(*all.e), tp_entry_cmp);
 	for (i = 0; i < all.n && !err; i += run) {
 		for (run = 1; i + run < all.n &&
-			      !memcmp(&all.e[i].key, &all.e[i + run].key, sizeof(all.e[i].key));
+			      !memcmp(&all.e[i].key, &all.e[i + run].key,
+				      sizeof(all.e[i].key));
 		     run++)
 			;
 		if (run < 2)
@@ -478,7 +489,8 @@ long tp_policy_index_rebuild(const struct tp_maps *m)
  */
 static int tp_group_derive(const struct tp_maps *m, const struct tp_rule *like,
 			   __u32 id, const struct tp_rule *prev,
-			   struct tp_policy_group *now, struct tp_policy_group *before)
+			   struct tp_policy_group *now,
+			   struct tp_policy_group *before)
 {
 	struct tp_rule_index_key gk, sk;
 	struct tp_rule_index_val v;
@@ -519,7 +531,8 @@ static bool tp_group_has(const struct tp_policy_group *g, size_t *pos,
 	while (*pos < g->n &&
 	       (c = memcmp(&g->e[*pos].key, &e->key, sizeof(e->key))) < 0)
 		(*pos)++;
-	return !c && (!same_val || !memcmp(&g->e[*pos].val, &e->val, sizeof(e->val)));
+	return !c &&
+	       (!same_val || !memcmp(&g->e[*pos].val, &e->val, sizeof(e->val)));
 }
 
 /*
@@ -529,8 +542,9 @@ static bool tp_group_has(const struct tp_policy_group *g, size_t *pos,
  * Written before deleted, so traffic of a changed rule never falls
  * through to a less specific entry in between.
  */
-static int tp_policy_sync_group(const struct tp_maps *m, const struct tp_rule *like,
-				__u32 id, const struct tp_rule *prev)
+static int tp_policy_sync_group(const struct tp_maps *m,
+				const struct tp_rule *like, __u32 id,
+				const struct tp_rule *prev)
 {
 	struct tp_policy_group now = {}, before = {};
 	size_t i, pos = 0;
@@ -540,7 +554,8 @@ static int tp_policy_sync_group(const struct tp_maps *m, const struct tp_rule *l
 	for (i = 0; i < now.n && !err; i++) {
 		if (tp_group_has(&before, &pos, &now.e[i], true))
 			continue;
-		if (bpf_map_update_elem(m->policy, &now.e[i].key, &now.e[i].val, BPF_ANY))
+		if (bpf_map_update_elem(m->policy, &now.e[i].key, &now.e[i].val,
+					BPF_ANY))
 			err = tp_limit_errno(-errno, TP_LIMIT_POLICY);
 	}
 	for (i = 0, pos = 0; i < before.n && !err; i++)
@@ -589,7 +604,8 @@ int tp_policy_rule_find(const struct tp_maps *m, const struct tp_rule *match,
 	tp_rule_normalize(&nr);
 	tp_ridx_match_key(&k, &nr);
 	if (bpf_map_lookup_elem(m->rule_index, &k, &v) ||
-	    bpf_map_lookup_elem(m->rules, &v.rule_id, &r) || !tp_rule_same_match(&r, &nr))
+	    bpf_map_lookup_elem(m->rules, &v.rule_id, &r) ||
+	    !tp_rule_same_match(&r, &nr))
 		return -ENOENT;
 	*rule_id = v.rule_id;
 	return 0;
@@ -620,7 +636,8 @@ static __u32 tp_rule_ids_end(const struct tp_maps *m)
  * probe still hits a free id at least half the time.  *@total: the rule
  * count it read.
  */
-static int tp_rule_alloc_id(const struct tp_maps *m, __u32 *rule_id, __u32 *total)
+static int tp_rule_alloc_id(const struct tp_maps *m, __u32 *rule_id,
+			    __u32 *total)
 {
 	__u32 hi = tp_rule_ids_end(m), window;
 	int err;
@@ -643,7 +660,8 @@ static int tp_rule_alloc_id(const struct tp_maps *m, __u32 *rule_id, __u32 *tota
  * revision.
  */
 static int tp_policy_commit(const struct tp_maps *m, const struct tp_rule *r,
-			    __u32 id, const struct tp_rule *prev, bool zone_flip)
+			    __u32 id, const struct tp_rule *prev,
+			    bool zone_flip)
 {
 	int err = tp_policy_sync_group(m, r, id, prev);
 
@@ -659,7 +677,8 @@ static int tp_policy_commit(const struct tp_maps *m, const struct tp_rule *r,
  * entry no longer than @k's prefix that covers it; its l4_plen says
  * whether that is @k's own.
  */
-static bool tp_policy_get_exact(const struct tp_maps *m, const struct tp_policy_key *k,
+static bool tp_policy_get_exact(const struct tp_maps *m,
+				const struct tp_policy_key *k,
 				struct tp_policy_val *v)
 {
 	return !bpf_map_lookup_elem(m->policy, k, v) &&
@@ -667,7 +686,8 @@ static bool tp_policy_get_exact(const struct tp_maps *m, const struct tp_policy_
 }
 
 /* Does @a win over @b for the same entry: deny, audit, allow, lower id? */
-static bool tp_entry_wins(const struct tp_policy_val *a, const struct tp_policy_val *b)
+static bool tp_entry_wins(const struct tp_policy_val *a,
+			  const struct tp_policy_val *b)
 {
 	int ra = tp_verdict_rank(a->verdict), rb = tp_verdict_rank(b->verdict);
 
@@ -678,7 +698,8 @@ static bool tp_entry_wins(const struct tp_policy_val *a, const struct tp_policy_
  * Count one more rule producing tp_policy entry @pk, which exists: its
  * SHARED count, absent for one rule, becomes 2 or grows.
  */
-static int tp_shared_inc(const struct tp_maps *m, const struct tp_policy_key *pk)
+static int tp_shared_inc(const struct tp_maps *m,
+			 const struct tp_policy_key *pk)
 {
 	struct tp_rule_index_key k;
 	__u32 n;
@@ -692,7 +713,8 @@ static int tp_shared_inc(const struct tp_maps *m, const struct tp_policy_key *pk
  * One rule fewer producing @pk.  Return: whether others still do (it
  * had a SHARED count).
  */
-static bool tp_shared_dec(const struct tp_maps *m, const struct tp_policy_key *pk)
+static bool tp_shared_dec(const struct tp_maps *m,
+			  const struct tp_policy_key *pk)
 {
 	struct tp_rule_index_key k;
 	__u32 n;
@@ -739,7 +761,8 @@ static int tp_policy_merge_new(const struct tp_maps *m, const struct tp_rule *r,
 	}
 	/* entries new to the trie, in one write each: an existing one says so */
 	for (i = 0; i < g.n && !err; i++) {
-		if (!bpf_map_update_elem(m->policy, &g.e[i].key, &g.e[i].val, BPF_NOEXIST)) {
+		if (!bpf_map_update_elem(m->policy, &g.e[i].key, &g.e[i].val,
+					 BPF_NOEXIST)) {
 			wrote[i] = true;
 			continue;
 		}
@@ -759,7 +782,8 @@ static int tp_policy_merge_new(const struct tp_maps *m, const struct tp_rule *r,
 		counted[i] = !err;
 		if (err || !tp_entry_wins(&g.e[i].val, &old[i]))
 			continue;
-		if (bpf_map_update_elem(m->policy, &g.e[i].key, &g.e[i].val, BPF_ANY))
+		if (bpf_map_update_elem(m->policy, &g.e[i].key, &g.e[i].val,
+					BPF_ANY))
 			err = tp_limit_errno(-errno, TP_LIMIT_POLICY);
 		else
 			wrote[i] = true;
@@ -769,7 +793,8 @@ static int tp_policy_merge_new(const struct tp_maps *m, const struct tp_rule *r,
 			if (!wrote[i] || had[i] != pass)
 				continue;
 			if (had[i])
-				bpf_map_update_elem(m->policy, &g.e[i].key, &old[i], BPF_ANY);
+				bpf_map_update_elem(m->policy, &g.e[i].key,
+						    &old[i], BPF_ANY);
 			else
 				bpf_map_delete_elem(m->policy, &g.e[i].key);
 		}
@@ -836,8 +861,8 @@ static int tp_policy_rule_out(const struct tp_maps *m, const struct tp_rule *r,
  * Costs a few lookups and writes per entry of the rule, whatever the
  * size of its group or of the policy.
  */
-static int tp_policy_rule_insert(const struct tp_maps *m, const struct tp_rule *nr,
-				 __u32 *rule_id)
+static int tp_policy_rule_insert(const struct tp_maps *m,
+				 const struct tp_rule *nr, __u32 *rule_id)
 {
 	bool flip, merged = false;
 	__u32 total;
@@ -971,7 +996,8 @@ int tp_policy_default_set(const struct tp_maps *m, __u16 zone, __u8 verdict)
 	__u32 key = zone;
 
 	/* zone 0 is no tailnet: the datapath gives it no default of its own */
-	if (!zone || (verdict != TP_VERDICT_ALLOW && verdict != TP_VERDICT_DENY))
+	if (!zone ||
+	    (verdict != TP_VERDICT_ALLOW && verdict != TP_VERDICT_DENY))
 		return -EINVAL;
 	bpf_map_lookup_elem(m->zones, &key, &z);
 	z.default_verdict = verdict;

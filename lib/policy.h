@@ -21,7 +21,8 @@ struct tp_port_block {
 	__u8 bits;
 };
 
-size_t tp_port_blocks(__u16 lo, __u16 hi, struct tp_port_block *out, size_t cap);
+size_t tp_port_blocks(__u16 lo, __u16 hi, struct tp_port_block *out,
+		      size_t cap);
 int tp_rule_validate(const struct tp_rule *r);
 bool tp_rule_same_match(const struct tp_rule *a, const struct tp_rule *b);
 void tp_rule_match(const struct tp_rule *r, struct tp_rule *match);

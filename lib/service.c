@@ -80,8 +80,9 @@ static int tp_svc_index_count(const struct tp_maps *m, __u32 svc_id)
  * them, NULL: unknown): slots that already hold their id are not written
  * again, so adding one backend writes one slot, not the whole list.
  */
-static int tp_svc_index_update(const struct tp_maps *m, __u32 svc_id, const __u32 *ids,
-			       size_t n, const __u32 *old, int n_old)
+static int tp_svc_index_update(const struct tp_maps *m, __u32 svc_id,
+			       const __u32 *ids, size_t n, const __u32 *old,
+			       int n_old)
 {
 	struct tp_svc_be_key k;
 	__u32 count = (__u32)n;
@@ -170,7 +171,8 @@ int tp_service_backends(const struct tp_maps *m, __u32 svc_id, __u32 *ids,
 	for (i = 0; i < count; i++) {
 		k = tp_svc_be_key(svc_id, (__u32)i);
 		if (bpf_map_lookup_elem(m->svc_backends, &k, &id) ||
-		    bpf_map_lookup_elem(m->backends, &id, &be) || be.svc_id != svc_id)
+		    bpf_map_lookup_elem(m->backends, &id, &be) ||
+		    be.svc_id != svc_id)
 			continue;
 		if (n < cap) {
 			ids[n] = id;
@@ -193,7 +195,8 @@ int tp_service_index_rebuild(const struct tp_maps *m)
 {
 	struct tp_svc_be_key k;
 	struct tp_svc_key sk, snext, *sprev = NULL;
-	__u32 bk, bnext, *bprev = NULL, cap = tp_map_max_entries(m->maglev), *count;
+	__u32 bk, bnext, *bprev = NULL, cap = tp_map_max_entries(m->maglev),
+			 *count;
 	struct tp_backend be;
 	struct tp_svc svc;
 	int services = 0, err = 0;
@@ -204,8 +207,8 @@ int tp_service_index_rebuild(const struct tp_maps *m)
 	while (!bpf_map_get_next_key(m->backends, bprev, &bnext)) {
 		bk = bnext;
 		bprev = &bk;
-		if (bpf_map_lookup_elem(m->backends, &bk, &be) || be.svc_id >= cap ||
-		    count[be.svc_id] >= TP_MAX_SVC_BACKENDS)
+		if (bpf_map_lookup_elem(m->backends, &bk, &be) ||
+		    be.svc_id >= cap || count[be.svc_id] >= TP_MAX_SVC_BACKENDS)
 			continue;
 		k = tp_svc_be_key(be.svc_id, count[be.svc_id]);
 		if (bpf_map_update_elem(m->svc_backends, &k, &bk, BPF_ANY)) {
@@ -217,10 +220,12 @@ int tp_service_index_rebuild(const struct tp_maps *m)
 	while (!err && !bpf_map_get_next_key(m->services, sprev, &snext)) {
 		sk = snext;
 		sprev = &sk;
-		if (bpf_map_lookup_elem(m->services, &sk, &svc) || svc.id >= cap)
+		if (bpf_map_lookup_elem(m->services, &sk, &svc) ||
+		    svc.id >= cap)
 			continue;
 		k = tp_svc_be_key(svc.id, TP_SVC_BE_HEAD);
-		if (bpf_map_update_elem(m->svc_backends, &k, &count[svc.id], BPF_ANY))
+		if (bpf_map_update_elem(m->svc_backends, &k, &count[svc.id],
+					BPF_ANY))
 			err = tp_limit_errno(-errno, TP_LIMIT_SERVICES);
 		services++;
 	}
@@ -260,7 +265,9 @@ static int tp_service_alloc_id(const struct tp_maps *m, __u32 *id)
 	int err = tp_id_alloc(1, tp_map_max_entries(m->maglev), tp_svc_id_used,
 			      (void *)m, id);
 
-	return err == -ENOSPC || err == -EINVAL ? tp_limit_hit(TP_LIMIT_SERVICES) : err;
+	return err == -ENOSPC || err == -EINVAL
+		       ? tp_limit_hit(TP_LIMIT_SERVICES)
+		       : err;
 }
 
 /*
@@ -270,10 +277,12 @@ static int tp_service_alloc_id(const struct tp_maps *m, __u32 *id)
  */
 static int tp_backend_alloc_id(const struct tp_maps *m, __u32 *id)
 {
-	int err = tp_id_alloc(1, tp_map_max_entries(m->backends) + 1, tp_backend_id_used,
-			      (void *)m, id);
+	int err = tp_id_alloc(1, tp_map_max_entries(m->backends) + 1,
+			      tp_backend_id_used, (void *)m, id);
 
-	return err == -ENOSPC || err == -EINVAL ? tp_limit_hit(TP_LIMIT_BACKENDS) : err;
+	return err == -ENOSPC || err == -EINVAL
+		       ? tp_limit_hit(TP_LIMIT_BACKENDS)
+		       : err;
 }
 
 /* ---- tables --------------------------------------------------------------- */
@@ -299,7 +308,8 @@ static int tp_maglev_table_create(const __u32 *table, __u32 size)
 	/* one syscall; element by element where batches are not supported */
 	if (bpf_map_update_batch(fd, keys, table, &count, NULL)) {
 		for (i = 0; i < size && !err; i++)
-			if (bpf_map_update_elem(fd, &keys[i], &table[i], BPF_ANY))
+			if (bpf_map_update_elem(fd, &keys[i], &table[i],
+						BPF_ANY))
 				err = -errno;
 	}
 	free(keys);
@@ -322,7 +332,8 @@ __u32 tp_service_maglev_cap(const struct tp_maps *m)
 	struct tp_svc_be_key k = tp_svc_be_key(0, TP_SVC_BE_HEAD);
 	__u32 size;
 
-	if (m->svc_backends >= 0 && !bpf_map_lookup_elem(m->svc_backends, &k, &size) &&
+	if (m->svc_backends >= 0 &&
+	    !bpf_map_lookup_elem(m->svc_backends, &k, &size) &&
 	    tp_maglev_size_valid(size))
 		return size;
 	return m->maglev_size;
@@ -347,7 +358,8 @@ int tp_service_maglev_cap_set(const struct tp_maps *m, __u32 size)
 
 /* A backend as its service names it: ADDR:PORT, or ADDR for ICMP. */
 static char *tp_backend_str(const struct tp_svc_key *key,
-			    const struct tp_backend_spec *be, char *buf, size_t len)
+			    const struct tp_backend_spec *be, char *buf,
+			    size_t len)
 {
 	if (key->proto == IPPROTO_ICMP || key->proto == IPPROTO_ICMPV6)
 		return tp_addr_format(&be->addr, buf, len);
@@ -376,8 +388,9 @@ static const char *tp_family_str(const struct tp_addr *a)
  * Return: 0; -EAFNOSUPPORT (families differ), -E2BIG (more than
  * TP_MAX_SVC_BACKENDS), -EEXIST (a backend twice) or -EINVAL.
  */
-int tp_service_check(const struct tp_svc_key *key, const struct tp_backend_spec *be,
-		     size_t n, char *why, size_t len)
+int tp_service_check(const struct tp_svc_key *key,
+		     const struct tp_backend_spec *be, size_t n, char *why,
+		     size_t len)
 {
 	char b[TP_ENDPOINT_STRLEN], v[TP_ADDR_STRLEN];
 	bool v4 = tp_addr_is_v4(&key->vip);
@@ -386,10 +399,11 @@ int tp_service_check(const struct tp_svc_key *key, const struct tp_backend_spec 
 	if (!why)
 		len = 0;
 	if (n > TP_MAX_SVC_BACKENDS) {
-		snprintf(why, len,
-			 "%zu backends, more than the %d a service can have "
-			 "(TP_MAX_SVC_BACKENDS; no configuration key raises it yet)",
-			 n, TP_MAX_SVC_BACKENDS);
+		snprintf(
+			why, len,
+			"%zu backends, more than the %d a service can have "
+			"(TP_MAX_SVC_BACKENDS; no configuration key raises it yet)",
+			n, TP_MAX_SVC_BACKENDS);
 		tp_limit_hit(TP_LIMIT_SVC_BACKENDS);
 		return -E2BIG;
 	}
@@ -397,35 +411,41 @@ int tp_service_check(const struct tp_svc_key *key, const struct tp_backend_spec 
 		snprintf(why, len, "bad service key: padding is not zero");
 		return -EINVAL;
 	}
-	if ((key->proto == IPPROTO_ICMP && !v4) || (key->proto == IPPROTO_ICMPV6 && v4)) {
+	if ((key->proto == IPPROTO_ICMP && !v4) ||
+	    (key->proto == IPPROTO_ICMPV6 && v4)) {
 		snprintf(why, len, "protocol %s needs an %s VIP, and %s is %s",
 			 v4 ? "icmpv6" : "icmpv4", v4 ? "IPv6" : "IPv4",
-			 tp_addr_format(&key->vip, v, sizeof(v)), tp_family_str(&key->vip));
+			 tp_addr_format(&key->vip, v, sizeof(v)),
+			 tp_family_str(&key->vip));
 		return -EAFNOSUPPORT;
 	}
 	for (i = 0; i < n; i++) {
 		tp_backend_str(key, &be[i], b, sizeof(b));
 		if (tp_addr_is_v4(&be[i].addr) != v4) {
-			snprintf(why, len,
-				 "backend %s is %s but the VIP %s is %s (a service's backends must be of its VIP's address family)",
-				 b, tp_family_str(&be[i].addr),
-				 tp_addr_format(&key->vip, v, sizeof(v)),
-				 tp_family_str(&key->vip));
+			snprintf(
+				why, len,
+				"backend %s is %s but the VIP %s is %s (a service's backends must be of its VIP's address family)",
+				b, tp_family_str(&be[i].addr),
+				tp_addr_format(&key->vip, v, sizeof(v)),
+				tp_family_str(&key->vip));
 			return -EAFNOSUPPORT;
 		}
 		if (!be[i].weight) {
-			snprintf(why, len, "backend %s has weight 0: expected 1-65535", b);
+			snprintf(why, len,
+				 "backend %s has weight 0: expected 1-65535",
+				 b);
 			return -EINVAL;
 		}
 		if (be[i].state > TP_BACKEND_MAINTENANCE) {
-			snprintf(why, len, "backend %s has an unknown state %u", b,
-				 be[i].state);
+			snprintf(why, len, "backend %s has an unknown state %u",
+				 b, be[i].state);
 			return -EINVAL;
 		}
 		for (j = 0; j < i; j++) {
 			if (tp_addr_equal(&be[i].addr, &be[j].addr) &&
 			    be[i].port == be[j].port) {
-				snprintf(why, len, "backend %s is listed twice", b);
+				snprintf(why, len, "backend %s is listed twice",
+					 b);
 				return -EEXIST;
 			}
 		}
@@ -526,12 +546,14 @@ static int tp_svc_batch_mark(struct tp_svc_batch *b, __u32 svc_id,
  *
  * Return: 0 or -ENOMEM.
  */
-int tp_svc_batch_add(struct tp_svc_batch *b, __u32 svc_id, const struct tp_svc_key *key)
+int tp_svc_batch_add(struct tp_svc_batch *b, __u32 svc_id,
+		     const struct tp_svc_key *key)
 {
 	return tp_svc_batch_mark(b, svc_id, key, 0);
 }
 
-static int tp_svc_batch_doom(struct tp_svc_batch *b, __u32 svc_id, __u32 backend_id)
+static int tp_svc_batch_doom(struct tp_svc_batch *b, __u32 svc_id,
+			     __u32 backend_id)
 {
 	struct tp_svc_doomed *x;
 
@@ -547,17 +569,18 @@ static int tp_svc_batch_doom(struct tp_svc_batch *b, __u32 svc_id, __u32 backend
 }
 
 struct tp_service_update {
-	__u32 ids[TP_MAX_SVC_BACKENDS];		/* id of each wanted backend */
-	int was[TP_MAX_SVC_BACKENDS];		/* its index in @old, -1: new */
-	__u32 old_ids[TP_MAX_SVC_BACKENDS];	/* ids the service had */
+	__u32 ids[TP_MAX_SVC_BACKENDS];	    /* id of each wanted backend */
+	int was[TP_MAX_SVC_BACKENDS];	    /* its index in @old, -1: new */
+	__u32 old_ids[TP_MAX_SVC_BACKENDS]; /* ids the service had */
 	struct tp_backend old[TP_MAX_SVC_BACKENDS];
 	int n_old;
 };
 
 /* Step 1: give every wanted backend an id (reusing matches) and write it. */
 static int tp_service_write_backends(const struct tp_maps *m, __u32 svc_id,
-				     __u8 owner, const struct tp_backend_spec *be,
-				     size_t n, struct tp_service_update *u)
+				     __u8 owner,
+				     const struct tp_backend_spec *be, size_t n,
+				     struct tp_service_update *u)
 {
 	struct tp_backend nb;
 	size_t i;
@@ -582,13 +605,15 @@ static int tp_service_write_backends(const struct tp_maps *m, __u32 svc_id,
 		nb.owner = owner;
 		nb.weight = be[i].weight;
 		nb.svc_id = svc_id;
-		if (u->was[i] >= 0 && !memcmp(&nb, &u->old[u->was[i]], sizeof(nb)))
+		if (u->was[i] >= 0 &&
+		    !memcmp(&nb, &u->old[u->was[i]], sizeof(nb)))
 			continue; /* unchanged */
 		if (!u->ids[i])
 			err = tp_backend_alloc_id(m, &u->ids[i]);
 		if (err)
 			break;
-		if (bpf_map_update_elem(m->backends, &u->ids[i], &nb, BPF_ANY)) {
+		if (bpf_map_update_elem(m->backends, &u->ids[i], &nb,
+					BPF_ANY)) {
 			err = tp_limit_errno(-errno, TP_LIMIT_BACKENDS);
 			if (u->was[i] < 0)
 				u->ids[i] = 0;
@@ -642,8 +667,10 @@ static void tp_service_rollback(const struct tp_maps *m,
  * address).
  */
 int tp_service_stage(const struct tp_maps *m, struct tp_svc_batch *b,
-		     const struct tp_svc_key *key, const struct tp_svc_spec *spec,
-		     const struct tp_backend_spec *be, size_t n, unsigned long tag)
+		     const struct tp_svc_key *key,
+		     const struct tp_svc_spec *spec,
+		     const struct tp_backend_spec *be, size_t n,
+		     unsigned long tag)
 {
 	struct tp_service_update *u;
 	struct tp_svc svc = {};
@@ -688,8 +715,9 @@ int tp_service_stage(const struct tp_maps *m, struct tp_svc_batch *b,
 		err = tp_svc_index_update(m, svc.id, u->ids, n, NULL, -1);
 	else if (!err)
 		/* the listed ids are the slots' unless a slot was broken */
-		err = tp_svc_index_update(m, svc.id, u->ids, n,
-					  n_slots == u->n_old ? u->old_ids : NULL, n_slots);
+		err = tp_svc_index_update(
+			m, svc.id, u->ids, n,
+			n_slots == u->n_old ? u->old_ids : NULL, n_slots);
 	if (err)
 		goto rollback;
 
@@ -736,8 +764,9 @@ struct tp_svc_ready {
 };
 
 /* Step 4 for one service: its table built from the index. */
-static int tp_service_prepare(const struct tp_maps *m, const struct tp_svc_key *key,
-			      __u32 svc_id, __u32 cap, struct tp_svc_ready *r)
+static int tp_service_prepare(const struct tp_maps *m,
+			      const struct tp_svc_key *key, __u32 svc_id,
+			      __u32 cap, struct tp_svc_ready *r)
 {
 	struct tp_maglev_backend *mb = NULL;
 	struct tp_backend *bes = NULL;
@@ -746,7 +775,8 @@ static int tp_service_prepare(const struct tp_maps *m, const struct tp_svc_key *
 
 	r->fd = -1;
 	r->size = 0;
-	if (bpf_map_lookup_elem(m->services, key, &r->svc) || r->svc.id != svc_id)
+	if (bpf_map_lookup_elem(m->services, key, &r->svc) ||
+	    r->svc.id != svc_id)
 		return -ENOENT; /* deleted (or replaced) since: nothing to build */
 	r->key = *key;
 	bes = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bes));
@@ -774,7 +804,8 @@ static int tp_service_prepare(const struct tp_maps *m, const struct tp_svc_key *
 		goto out;
 	r->size = tp_maglev_table_size((__u32)n_active, cap);
 	table = calloc(r->size, sizeof(*table));
-	err = table ? tp_maglev_build(mb, (size_t)n_active, r->size, table) : -ENOMEM;
+	err = table ? tp_maglev_build(mb, (size_t)n_active, r->size, table)
+		    : -ENOMEM;
 	if (!err) {
 		r->fd = tp_maglev_table_create(table, r->size);
 		if (r->fd < 0)
@@ -821,7 +852,8 @@ static int tp_maglev_slots_write(const struct tp_maps *m, const __u32 *keys,
 	return 0;
 }
 
-static void tp_maglev_slots_clear(const struct tp_maps *m, const __u32 *keys, __u32 n)
+static void tp_maglev_slots_clear(const struct tp_maps *m, const __u32 *keys,
+				  __u32 n)
 {
 	__u32 count = n, i;
 
@@ -836,9 +868,11 @@ static void tp_maglev_slots_clear(const struct tp_maps *m, const __u32 *keys, __
  * every slot in one batch, then the other entries, so no lookup ever
  * runs past the end of a live table.
  */
-static int tp_svc_ready_apply(const struct tp_maps *m, struct tp_svc_ready *r, size_t n)
+static int tp_svc_ready_apply(const struct tp_maps *m, struct tp_svc_ready *r,
+			      size_t n)
 {
-	__u32 *set_keys = calloc(n + 1, sizeof(__u32)), *clr_keys = calloc(n + 1, sizeof(__u32));
+	__u32 *set_keys = calloc(n + 1, sizeof(__u32)),
+	      *clr_keys = calloc(n + 1, sizeof(__u32));
 	int *fds = calloc(n + 1, sizeof(int)), err = 0;
 	__u32 n_set = 0, n_clr = 0;
 	size_t i;
@@ -884,7 +918,8 @@ static int tp_svc_dirty_cmp(const void *pa, const void *pb)
 }
 
 /* Step 6: a dropped backend goes unless it has changed hands since. */
-static void tp_svc_doomed_delete(const struct tp_maps *m, const struct tp_svc_doomed *x)
+static void tp_svc_doomed_delete(const struct tp_maps *m,
+				 const struct tp_svc_doomed *x)
 {
 	struct tp_backend be;
 
@@ -928,7 +963,8 @@ int tp_svc_batch_flush(const struct tp_maps *m, struct tp_svc_batch *b,
 	/* per service id, the last staging names the key and the tag */
 	qsort(b->dirty, b->n_dirty, sizeof(*b->dirty), tp_svc_dirty_cmp);
 	for (i = 0; i < b->n_dirty && !err; i++) {
-		if (i + 1 < b->n_dirty && b->dirty[i + 1].svc_id == b->dirty[i].svc_id)
+		if (i + 1 < b->n_dirty &&
+		    b->dirty[i + 1].svc_id == b->dirty[i].svc_id)
 			continue;
 		d = &b->dirty[i];
 		e = tp_service_prepare(m, &d->key, d->svc_id, cap, &r[n]);
@@ -965,10 +1001,11 @@ int tp_svc_batch_flush(const struct tp_maps *m, struct tp_svc_batch *b,
 		failed_id = d->svc_id;
 	}
 	if (err) {
-		for (i = 0; i < b->n_dirty && b->dirty[i].svc_id != failed_id; i++)
+		for (i = 0; i < b->n_dirty && b->dirty[i].svc_id != failed_id;
+		     i++)
 			;
 		d = &b->dirty[i < b->n_dirty ? i : 0];
-failed:
+	failed:
 		if (failed_key)
 			*failed_key = d->key;
 		if (failed_tag)

@@ -42,8 +42,9 @@ struct tp_svc_spec {
 
 struct tp_svc_batch;
 
-int tp_service_check(const struct tp_svc_key *key, const struct tp_backend_spec *be,
-		     size_t n, char *why, size_t len);
+int tp_service_check(const struct tp_svc_key *key,
+		     const struct tp_backend_spec *be, size_t n, char *why,
+		     size_t len);
 int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
 		   const struct tp_svc_spec *spec,
 		   const struct tp_backend_spec *be, size_t n);
@@ -51,15 +52,19 @@ int tp_service_del(const struct tp_maps *m, const struct tp_svc_key *key);
 int tp_service_backends(const struct tp_maps *m, __u32 svc_id, __u32 *ids,
 			struct tp_backend *bes, size_t cap);
 int tp_service_stage(const struct tp_maps *m, struct tp_svc_batch *b,
-		     const struct tp_svc_key *key, const struct tp_svc_spec *spec,
-		     const struct tp_backend_spec *be, size_t n, unsigned long tag);
+		     const struct tp_svc_key *key,
+		     const struct tp_svc_spec *spec,
+		     const struct tp_backend_spec *be, size_t n,
+		     unsigned long tag);
 struct tp_svc_batch *tp_svc_batch_new(void);
 void tp_svc_batch_free(struct tp_svc_batch *b);
 bool tp_svc_batch_pending(const struct tp_svc_batch *b);
 unsigned long tp_svc_batch_built(const struct tp_svc_batch *b);
-int tp_svc_batch_add(struct tp_svc_batch *b, __u32 svc_id, const struct tp_svc_key *key);
+int tp_svc_batch_add(struct tp_svc_batch *b, __u32 svc_id,
+		     const struct tp_svc_key *key);
 int tp_svc_batch_flush(const struct tp_maps *m, struct tp_svc_batch *b,
-		       struct tp_svc_key *failed_key, unsigned long *failed_tag);
+		       struct tp_svc_key *failed_key,
+		       unsigned long *failed_tag);
 int tp_service_rebuild(const struct tp_maps *m, const struct tp_svc_key *key);
 int tp_service_index_rebuild(const struct tp_maps *m);
 int tp_svc_index_write(const struct tp_maps *m, __u32 svc_id, const __u32 *ids,

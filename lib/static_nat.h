@@ -35,6 +35,7 @@ int tp_static_nat_del(const struct tp_maps *m, __u16 zone, bool any_zone,
 int tp_static_nat_list(const struct tp_maps *m,
 		       struct tp_static_nat_entry **out, size_t *n);
 void tp_static_nat_recount(const struct tp_maps *m, size_t n);
-bool tp_static_nat_uses(const struct tp_maps *m, __u16 zone, const struct tp_addr *addr);
+bool tp_static_nat_uses(const struct tp_maps *m, __u16 zone,
+			const struct tp_addr *addr);
 
 #endif /* TAILPLANE_LIB_STATIC_NAT_H */

@@ -43,7 +43,8 @@ static int tpd_fail(struct tpd_parse *ps, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	tpd_one_line(ps->err, ps->errlen, msg); /* config.h: a one-line reason */
+	tpd_one_line(ps->err, ps->errlen,
+		     msg); /* config.h: a one-line reason */
 	return -EINVAL;
 }
 
@@ -82,7 +83,8 @@ static int tpd_get_str(struct tpd_parse *ps, yajl_val obj, const char *where,
 	yajl_val v = tpd_get(obj, key);
 
 	if (!v)
-		return required ? tpd_fail(ps, "%s: missing '%s'", where, key) : 0;
+		return required ? tpd_fail(ps, "%s: missing '%s'", where, key)
+				: 0;
 	if (!YAJL_IS_STRING(v))
 		return tpd_fail(ps, "%s.%s: expected a string", where, key);
 	if (strlen(v->u.string) >= len)
@@ -99,13 +101,14 @@ static int tpd_get_u32(struct tpd_parse *ps, yajl_val obj, const char *where,
 	long long n;
 
 	if (!v)
-		return required ? tpd_fail(ps, "%s: missing '%s'", where, key) : 0;
+		return required ? tpd_fail(ps, "%s: missing '%s'", where, key)
+				: 0;
 	if (!YAJL_IS_INTEGER(v))
 		return tpd_fail(ps, "%s.%s: expected an integer", where, key);
 	n = YAJL_GET_INTEGER(v);
 	if (n < min || n > max)
-		return tpd_fail(ps, "%s.%s: %lld out of range %u..%u", where, key,
-				n, min, max);
+		return tpd_fail(ps, "%s.%s: %lld out of range %u..%u", where,
+				key, n, min, max);
 	*out = n;
 	return 0;
 }
@@ -118,7 +121,8 @@ static int tpd_get_bool(struct tpd_parse *ps, yajl_val obj, const char *where,
 	if (!v)
 		return 0;
 	if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
-		return tpd_fail(ps, "%s.%s: expected true or false", where, key);
+		return tpd_fail(ps, "%s.%s: expected true or false", where,
+				key);
 	*out = YAJL_IS_TRUE(v);
 	return 0;
 }
@@ -161,16 +165,22 @@ static void *tpd_array(struct tpd_parse *ps, yajl_val obj, const char *key,
 static int tpd_parse_iface(struct tpd_parse *ps, yajl_val o, size_t i,
 			   struct tpd_iface_cfg *ifc)
 {
-	static const char *const keys[] = { "name", "kind", "zone", "peers", "masquerade",
-					    NULL };
+	static const char *const keys[] = { "name",  "kind",	   "zone",
+					    "peers", "masquerade", NULL };
 	char where[48], kind[16] = "tailnet", peers[16] = "none";
 	int err;
 
 	snprintf(where, sizeof(where), "interfaces[%zu]", i);
 	err = tpd_check_keys(ps, o, where, keys);
-	err = err ?: tpd_get_str(ps, o, where, "name", ifc->name, sizeof(ifc->name), true);
-	err = err ?: tpd_get_str(ps, o, where, "kind", kind, sizeof(kind), false);
-	err = err ?: tpd_get_str(ps, o, where, "peers", peers, sizeof(peers), false);
+	if (!err)
+		err = tpd_get_str(ps, o, where, "name", ifc->name,
+				  sizeof(ifc->name), true);
+	if (!err)
+		err = tpd_get_str(ps, o, where, "kind", kind, sizeof(kind),
+				  false);
+	if (!err)
+		err = tpd_get_str(ps, o, where, "peers", peers, sizeof(peers),
+				  false);
 	if (err)
 		return err;
 	if (!strcmp(kind, "tailnet")) {
@@ -179,40 +189,54 @@ static int tpd_parse_iface(struct tpd_parse *ps, yajl_val o, size_t i,
 	} else if (!strcmp(kind, "uplink")) {
 		ifc->kind = TPD_IFACE_UPLINK;
 	} else {
-		return tpd_fail(ps, "%s.kind: '%s': expected tailnet or uplink", where, kind);
+		return tpd_fail(ps, "%s.kind: '%s': expected tailnet or uplink",
+				where, kind);
 	}
 	err = tpd_get_u16(ps, o, where, "zone", &ifc->zone,
 			  ifc->kind == TPD_IFACE_TAILNET ? 1 : 0, 65535);
 	if (err)
 		return err;
 	if (tpd_peer_source_parse(peers, &ifc->peers))
-		return tpd_fail(ps, "%s.peers: '%s': expected none, wireguard or tailscale",
-				where, peers);
+		return tpd_fail(
+			ps,
+			"%s.peers: '%s': expected none, wireguard or tailscale",
+			where, peers);
 	if (ifc->kind == TPD_IFACE_UPLINK && ifc->peers != TPD_SRC_NONE)
 		return tpd_fail(ps, "%s: an uplink has no peers", where);
 	err = tpd_get_bool(ps, o, where, "masquerade", &ifc->masquerade);
 	if (err)
 		return err;
 	if (ifc->kind == TPD_IFACE_UPLINK && ifc->masquerade)
-		return tpd_fail(ps, "%s.masquerade: only a tailnet interface masquerades", where);
+		return tpd_fail(
+			ps,
+			"%s.masquerade: only a tailnet interface masquerades",
+			where);
 	return 0;
 }
 
 static int tpd_parse_ident(struct tpd_parse *ps, yajl_val o, size_t i,
 			   struct tpd_ident_cfg *id)
 {
-	static const char *const keys[] = { "cidr", "id", "name", "zone", NULL };
+	static const char *const keys[] = { "cidr", "id", "name", "zone",
+					    NULL };
 	char where[48];
 	int err;
 
 	snprintf(where, sizeof(where), "identities[%zu]", i);
 	err = tpd_check_keys(ps, o, where, keys);
-	err = err ?: tpd_get_str(ps, o, where, "cidr", id->cidr, sizeof(id->cidr), false);
-	err = err ?: tpd_get_u32(ps, o, where, "id", &id->id, 1, 0xffffffff, true);
-	err = err ?: tpd_get_str(ps, o, where, "name", id->name, sizeof(id->name), false);
+	if (!err)
+		err = tpd_get_str(ps, o, where, "cidr", id->cidr,
+				  sizeof(id->cidr), false);
+	if (!err)
+		err = tpd_get_u32(ps, o, where, "id", &id->id, 1, 0xffffffff,
+				  true);
+	if (!err)
+		err = tpd_get_str(ps, o, where, "name", id->name,
+				  sizeof(id->name), false);
 	err = err ?: tpd_get_u16(ps, o, where, "zone", &id->zone, 0, 65535);
 	if (!err && id->name[0] && id->id < TP_ID_USER_MIN)
-		return tpd_fail(ps, "%s: only user identities (>= %d) take a name",
+		return tpd_fail(ps,
+				"%s: only user identities (>= %d) take a name",
 				where, TP_ID_USER_MIN);
 	if (!err && !id->cidr[0] && !id->name[0])
 		return tpd_fail(ps, "%s: needs a cidr, a name, or both", where);
@@ -229,23 +253,31 @@ static int tpd_parse_backend(struct tpd_parse *ps, yajl_val o, const char *svc,
 
 	snprintf(where, sizeof(where), "%s.backends[%zu]", svc, i);
 	err = tpd_check_keys(ps, o, where, keys);
-	err = err ?: tpd_get_str(ps, o, where, "addr", be->addr, sizeof(be->addr), true);
-	err = err ?: tpd_get_u32(ps, o, where, "weight", &weight, 1, 65535, false);
-	err = err ?: tpd_get_str(ps, o, where, "state", state, sizeof(state), false);
+	if (!err)
+		err = tpd_get_str(ps, o, where, "addr", be->addr,
+				  sizeof(be->addr), true);
+	if (!err)
+		err = tpd_get_u32(ps, o, where, "weight", &weight, 1, 65535,
+				  false);
+	if (!err)
+		err = tpd_get_str(ps, o, where, "state", state, sizeof(state),
+				  false);
 	if (err)
 		return err;
 	be->weight = weight;
 	if (tp_backend_state_parse(state, &be->state))
-		return tpd_fail(ps, "%s.state: '%s': expected active, terminating or maintenance",
-				where, state);
+		return tpd_fail(
+			ps,
+			"%s.state: '%s': expected active, terminating or maintenance",
+			where, state);
 	return 0;
 }
 
 static int tpd_parse_service(struct tpd_parse *ps, yajl_val o, size_t i,
 			     struct tpd_service_cfg *svc)
 {
-	static const char *const keys[] = { "frontend", "backends", "affinity", "zone",
-					    "snat", NULL };
+	static const char *const keys[] = { "frontend", "backends", "affinity",
+					    "zone",	"snat",	    NULL };
 	char where[48];
 	yajl_val bes;
 	size_t j;
@@ -253,9 +285,12 @@ static int tpd_parse_service(struct tpd_parse *ps, yajl_val o, size_t i,
 
 	snprintf(where, sizeof(where), "services[%zu]", i);
 	err = tpd_check_keys(ps, o, where, keys);
-	err = err ?: tpd_get_str(ps, o, where, "frontend", svc->frontend,
-				 sizeof(svc->frontend), true);
-	err = err ?: tpd_get_u32(ps, o, where, "affinity", &svc->affinity, 0, 86400, false);
+	if (!err)
+		err = tpd_get_str(ps, o, where, "frontend", svc->frontend,
+				  sizeof(svc->frontend), true);
+	if (!err)
+		err = tpd_get_u32(ps, o, where, "affinity", &svc->affinity, 0,
+				  86400, false);
 	err = err ?: tpd_get_u16(ps, o, where, "zone", &svc->zone, 0, 65535);
 	err = err ?: tpd_get_bool(ps, o, where, "snat", &svc->snat);
 	if (err)
@@ -265,7 +300,8 @@ static int tpd_parse_service(struct tpd_parse *ps, yajl_val o, size_t i,
 	if (err)
 		return err;
 	if (svc->n_backends > TP_MAX_SVC_BACKENDS)
-		return tpd_fail(ps, "%s: more than %d backends", where, TP_MAX_SVC_BACKENDS);
+		return tpd_fail(ps, "%s: more than %d backends", where,
+				TP_MAX_SVC_BACKENDS);
 	bes = tpd_get(o, "backends");
 	for (j = 0; j < svc->n_backends && !err; j++)
 		err = tpd_parse_backend(ps, bes->u.array.values[j], where, j,
@@ -282,8 +318,12 @@ static int tpd_parse_static_nat(struct tpd_parse *ps, yajl_val o, size_t i,
 
 	snprintf(where, sizeof(where), "static_nat[%zu]", i);
 	err = tpd_check_keys(ps, o, where, keys);
-	err = err ?: tpd_get_str(ps, o, where, "tailnet", sn->tailnet, sizeof(sn->tailnet), true);
-	err = err ?: tpd_get_str(ps, o, where, "inner", sn->inner, sizeof(sn->inner), true);
+	if (!err)
+		err = tpd_get_str(ps, o, where, "tailnet", sn->tailnet,
+				  sizeof(sn->tailnet), true);
+	if (!err)
+		err = tpd_get_str(ps, o, where, "inner", sn->inner,
+				  sizeof(sn->inner), true);
 	err = err ?: tpd_get_u16(ps, o, where, "zone", &sn->zone, 0, 65535);
 	return err;
 }
@@ -291,8 +331,8 @@ static int tpd_parse_static_nat(struct tpd_parse *ps, yajl_val o, size_t i,
 static int tpd_parse_policy(struct tpd_parse *ps, yajl_val o, size_t i,
 			    struct tpd_policy_cfg *p)
 {
-	static const char *const keys[] = { "from", "to", "proto", "port", "verdict",
-					    "zone", NULL };
+	static const char *const keys[] = { "from",    "to",   "proto", "port",
+					    "verdict", "zone", NULL };
 	char where[48];
 	yajl_val port;
 	int err;
@@ -300,18 +340,28 @@ static int tpd_parse_policy(struct tpd_parse *ps, yajl_val o, size_t i,
 	snprintf(where, sizeof(where), "policies[%zu]", i);
 	strcpy(p->proto, "any");
 	err = tpd_check_keys(ps, o, where, keys);
-	err = err ?: tpd_get_str(ps, o, where, "from", p->from, sizeof(p->from), true);
-	err = err ?: tpd_get_str(ps, o, where, "to", p->to, sizeof(p->to), true);
-	err = err ?: tpd_get_str(ps, o, where, "proto", p->proto, sizeof(p->proto), false);
-	err = err ?: tpd_get_str(ps, o, where, "verdict", p->verdict, sizeof(p->verdict), true);
+	if (!err)
+		err = tpd_get_str(ps, o, where, "from", p->from,
+				  sizeof(p->from), true);
+	if (!err)
+		err = tpd_get_str(ps, o, where, "to", p->to, sizeof(p->to),
+				  true);
+	if (!err)
+		err = tpd_get_str(ps, o, where, "proto", p->proto,
+				  sizeof(p->proto), false);
+	if (!err)
+		err = tpd_get_str(ps, o, where, "verdict", p->verdict,
+				  sizeof(p->verdict), true);
 	err = err ?: tpd_get_u16(ps, o, where, "zone", &p->zone, 0, 65535);
 	if (err)
 		return err;
 	port = tpd_get(o, "port");
 	if (port && YAJL_IS_INTEGER(port))
-		snprintf(p->port, sizeof(p->port), "%lld", YAJL_GET_INTEGER(port));
+		snprintf(p->port, sizeof(p->port), "%lld",
+			 YAJL_GET_INTEGER(port));
 	else if (port)
-		err = tpd_get_str(ps, o, where, "port", p->port, sizeof(p->port), false);
+		err = tpd_get_str(ps, o, where, "port", p->port,
+				  sizeof(p->port), false);
 	return err;
 }
 
@@ -339,11 +389,14 @@ static int tpd_parse_map(struct tpd_parse *ps, yajl_val o, const char *where,
 		if (YAJL_IS_INTEGER(v))
 			snprintf(m->identity, sizeof(m->identity), "%lld",
 				 YAJL_GET_INTEGER(v));
-		else if (YAJL_IS_STRING(v) && strlen(v->u.string) < sizeof(m->identity))
+		else if (YAJL_IS_STRING(v) &&
+			 strlen(v->u.string) < sizeof(m->identity))
 			strcpy(m->identity, v->u.string);
 		else
-			return tpd_fail(ps, "%s.%s: expected an identity name or number",
-					where, m->key);
+			return tpd_fail(
+				ps,
+				"%s.%s: expected an identity name or number",
+				where, m->key);
 	}
 	*n = o->u.object.len;
 	return 0;
@@ -359,13 +412,18 @@ const struct tpd_capacity_def tpd_capacities[TPD_CAP_MAX] = {
 	[TPD_CAP_BACKENDS] = { "backends", TP_MAX_BACKENDS, 16, 1u << 24 },
 	[TPD_CAP_IDENTITIES] = { "identities", TP_IDENTITY_SIZE, 64, 1u << 24 },
 	[TPD_CAP_RULES] = { "rules", TP_MAX_RULES, 64, 1u << 24 },
-	[TPD_CAP_POLICY_ENTRIES] = { "policy_entries", TP_POLICY_SIZE, 64, 1u << 26 },
-	[TPD_CAP_CONNTRACK_TCP] = { "conntrack_tcp", TP_CT_SIZE, 1024, 1u << 26 },
-	[TPD_CAP_CONNTRACK_OTHER] = { "conntrack_other", TP_CT_ANY_SIZE, 1024, 1u << 26 },
+	[TPD_CAP_POLICY_ENTRIES] = { "policy_entries", TP_POLICY_SIZE, 64,
+				     1u << 26 },
+	[TPD_CAP_CONNTRACK_TCP] = { "conntrack_tcp", TP_CT_SIZE, 1024,
+				    1u << 26 },
+	[TPD_CAP_CONNTRACK_OTHER] = { "conntrack_other", TP_CT_ANY_SIZE, 1024,
+				      1u << 26 },
 	[TPD_CAP_AFFINITY] = { "affinity", TP_AFFINITY_SIZE, 1024, 1u << 24 },
 	[TPD_CAP_FRAGMENTS] = { "fragments", TP_FRAGS_SIZE, 1024, 1u << 22 },
-	[TPD_CAP_GUARD_PREFIXES] = { "guard_prefixes", TP_GUARD_DROP_SIZE, 16, 1u << 20 },
-	[TPD_CAP_GUARD_SOURCES] = { "guard_sources", TP_GUARD_BUCKETS_SIZE, 1024, 1u << 24 },
+	[TPD_CAP_GUARD_PREFIXES] = { "guard_prefixes", TP_GUARD_DROP_SIZE, 16,
+				     1u << 20 },
+	[TPD_CAP_GUARD_SOURCES] = { "guard_sources", TP_GUARD_BUCKETS_SIZE,
+				    1024, 1u << 24 },
 };
 
 static int tpd_parse_capacity(struct tpd_parse *ps, yajl_val o,
@@ -382,13 +440,16 @@ static int tpd_parse_capacity(struct tpd_parse *ps, yajl_val o,
 	err = tpd_check_keys(ps, o, "capacity", keys);
 	for (i = 0; i < TPD_CAP_MAX && !err; i++)
 		err = tpd_get_u32(ps, o, "capacity", keys[i], &cfg->capacity[i],
-				  tpd_capacities[i].min, tpd_capacities[i].max, false);
+				  tpd_capacities[i].min, tpd_capacities[i].max,
+				  false);
 	/* unless given, the policy trie grows with the rules it holds */
 	if (!err && !tpd_get(o, "policy_entries")) {
-		__u64 n = TP_POLICY_ENTRIES((__u64)cfg->capacity[TPD_CAP_RULES]);
+		__u64 n =
+			TP_POLICY_ENTRIES((__u64)cfg->capacity[TPD_CAP_RULES]);
 		__u32 max = tpd_capacities[TPD_CAP_POLICY_ENTRIES].max;
 
-		cfg->capacity[TPD_CAP_POLICY_ENTRIES] = n > max ? max : (__u32)n;
+		cfg->capacity[TPD_CAP_POLICY_ENTRIES] =
+			n > max ? max : (__u32)n;
 	}
 	return err;
 }
@@ -396,8 +457,9 @@ static int tpd_parse_capacity(struct tpd_parse *ps, yajl_val o,
 static int tpd_parse_conntrack(struct tpd_parse *ps, yajl_val o,
 			       struct tpd_config *cfg)
 {
-	static const char *const keys[] = { "tcp_syn", "tcp_established", "tcp_fin",
-					    "tcp_close", "udp", "icmp",
+	static const char *const keys[] = { "tcp_syn",	   "tcp_established",
+					    "tcp_fin",	   "tcp_close",
+					    "udp",	   "icmp",
 					    "gc_interval", NULL };
 	int i, err;
 
@@ -405,17 +467,20 @@ static int tpd_parse_conntrack(struct tpd_parse *ps, yajl_val o,
 		return 0;
 	err = tpd_check_keys(ps, o, "conntrack", keys);
 	for (i = 0; i < 6 && !err; i++)
-		err = tpd_get_u32(ps, o, "conntrack", keys[i], &cfg->ct_timeout[i],
-				  1, 7 * 86400, false);
-	return err ?: tpd_get_u32(ps, o, "conntrack", "gc_interval",
-				  &cfg->gc_interval, 1, 3600, false);
+		err = tpd_get_u32(ps, o, "conntrack", keys[i],
+				  &cfg->ct_timeout[i], 1, 7 * 86400, false);
+	return err
+		       ?: tpd_get_u32(ps, o, "conntrack", "gc_interval",
+				      &cfg->gc_interval, 1, 3600, false);
 }
 
 static int tpd_parse_sections(struct tpd_parse *ps, yajl_val root,
 			      struct tpd_config *cfg)
 {
-	static const char *const ts_keys[] = { "socket", "socket_uid", "tags", NULL };
-	static const char *const wg_keys[] = { "socket_dir", "socket_uid", NULL };
+	static const char *const ts_keys[] = { "socket", "socket_uid", "tags",
+					       NULL };
+	static const char *const wg_keys[] = { "socket_dir", "socket_uid",
+					       NULL };
 	static const char *const m_keys[] = { "textfile", "interval", NULL };
 	static const char *const ev_keys[] = { "rate", "burst", NULL };
 	yajl_val v;
@@ -423,48 +488,67 @@ static int tpd_parse_sections(struct tpd_parse *ps, yajl_val root,
 
 	if ((v = tpd_get(root, "tailscale"))) {
 		err = tpd_check_keys(ps, v, "tailscale", ts_keys);
-		err = err ?: tpd_get_str(ps, v, "tailscale", "socket", cfg->ts_socket,
-					 sizeof(cfg->ts_socket), false);
-		err = err ?: tpd_get_u32(ps, v, "tailscale", "socket_uid",
-					 &cfg->ts_socket_uid, 0, 0xfffffffe, false);
-		err = err ?: tpd_parse_map(ps, tpd_get(v, "tags"), "tailscale.tags",
-					   &cfg->ts_tags, &cfg->n_ts_tags);
+		if (!err)
+			err = tpd_get_str(ps, v, "tailscale", "socket",
+					  cfg->ts_socket,
+					  sizeof(cfg->ts_socket), false);
+		if (!err)
+			err = tpd_get_u32(ps, v, "tailscale", "socket_uid",
+					  &cfg->ts_socket_uid, 0, 0xfffffffe,
+					  false);
+		if (!err)
+			err = tpd_parse_map(ps, tpd_get(v, "tags"),
+					    "tailscale.tags", &cfg->ts_tags,
+					    &cfg->n_ts_tags);
 	}
 	if (!err && (v = tpd_get(root, "wireguard"))) {
 		err = tpd_check_keys(ps, v, "wireguard", wg_keys);
-		err = err ?: tpd_get_str(ps, v, "wireguard", "socket_dir", cfg->wg_sockdir,
-					 sizeof(cfg->wg_sockdir), false);
-		err = err ?: tpd_get_u32(ps, v, "wireguard", "socket_uid",
-					 &cfg->wg_socket_uid, 0, 0xfffffffe, false);
+		if (!err)
+			err = tpd_get_str(ps, v, "wireguard", "socket_dir",
+					  cfg->wg_sockdir,
+					  sizeof(cfg->wg_sockdir), false);
+		if (!err)
+			err = tpd_get_u32(ps, v, "wireguard", "socket_uid",
+					  &cfg->wg_socket_uid, 0, 0xfffffffe,
+					  false);
 	}
 	if (!err && (v = tpd_get(root, "metrics"))) {
 		err = tpd_check_keys(ps, v, "metrics", m_keys);
-		err = err ?: tpd_get_str(ps, v, "metrics", "textfile", cfg->metrics_path,
-					 sizeof(cfg->metrics_path), false);
-		err = err ?: tpd_get_u32(ps, v, "metrics", "interval",
-					 &cfg->metrics_interval, 1, 3600, false);
+		if (!err)
+			err = tpd_get_str(ps, v, "metrics", "textfile",
+					  cfg->metrics_path,
+					  sizeof(cfg->metrics_path), false);
+		if (!err)
+			err = tpd_get_u32(ps, v, "metrics", "interval",
+					  &cfg->metrics_interval, 1, 3600,
+					  false);
 	}
 	if (!err && (v = tpd_get(root, "events"))) {
 		err = tpd_check_keys(ps, v, "events", ev_keys);
-		err = err ?: tpd_get_u32(ps, v, "events", "rate", &cfg->events_per_sec,
-					 0, 10000000, false);
-		err = err ?: tpd_get_u32(ps, v, "events", "burst", &cfg->events_burst,
-					 1, 1000000, false);
+		if (!err)
+			err = tpd_get_u32(ps, v, "events", "rate",
+					  &cfg->events_per_sec, 0, 10000000,
+					  false);
+		if (!err)
+			err = tpd_get_u32(ps, v, "events", "burst",
+					  &cfg->events_burst, 1, 1000000,
+					  false);
 	}
 	return err ?: tpd_parse_conntrack(ps, tpd_get(root, "conntrack"), cfg);
 }
 
 /* ---- snat ---------------------------------------------------------------- */
 
-static int tpd_snat_mode(struct tpd_parse *ps, const char *where, const char *mode,
-			 struct tpd_snat_cfg *sn)
+static int tpd_snat_mode(struct tpd_parse *ps, const char *where,
+			 const char *mode, struct tpd_snat_cfg *sn)
 {
 	if (!strcmp(mode, "auto"))
 		sn->auto_mode = true;
 	else if (!strcmp(mode, "off"))
 		sn->auto_mode = false;
 	else
-		return tpd_fail(ps, "%s: '%s': expected auto or off", where, mode);
+		return tpd_fail(ps, "%s: '%s': expected auto or off", where,
+				mode);
 	return 0;
 }
 
@@ -473,8 +557,8 @@ static int tpd_snat_mode(struct tpd_parse *ps, const char *where, const char *mo
  * address the node can send from, never the unspecified one (all zero
  * means none to the datapath) nor a multicast one.
  */
-static int tpd_snat_addr(struct tpd_parse *ps, yajl_val o, const char *key, bool v4,
-			 struct tp_addr *a, bool *has)
+static int tpd_snat_addr(struct tpd_parse *ps, yajl_val o, const char *key,
+			 bool v4, struct tp_addr *a, bool *has)
 {
 	char text[64] = "";
 	int err = tpd_get_str(ps, o, "snat", key, text, sizeof(text), false);
@@ -484,12 +568,14 @@ static int tpd_snat_addr(struct tpd_parse *ps, yajl_val o, const char *key, bool
 		return err;
 	bad = tp_addr_parse(text, a) || tp_addr_is_v4(a) != v4;
 	if (!bad && v4)
-		bad = !a->w[3] || (a->b[12] & 0xf0) == 0xe0 || a->w[3] == 0xffffffff;
+		bad = !a->w[3] || (a->b[12] & 0xf0) == 0xe0 ||
+		      a->w[3] == 0xffffffff;
 	else if (!bad)
-		bad = (!a->w[0] && !a->w[1] && !a->w[2] && !a->w[3]) || a->b[0] == 0xff;
+		bad = (!a->w[0] && !a->w[1] && !a->w[2] && !a->w[3]) ||
+		      a->b[0] == 0xff;
 	if (bad)
-		return tpd_fail(ps, "snat.%s: '%s' is not a unicast %s address", key, text,
-				v4 ? "IPv4" : "IPv6");
+		return tpd_fail(ps, "snat.%s: '%s' is not a unicast %s address",
+				key, text, v4 ? "IPv4" : "IPv6");
 	*has = true;
 	return 0;
 }
@@ -499,9 +585,11 @@ static int tpd_snat_addr(struct tpd_parse *ps, yajl_val o, const char *key, bool
  * below 1024 are refused: a SNAT range there would shadow the well-known
  * ports of the node's own services.
  */
-static int tpd_parse_snat(struct tpd_parse *ps, yajl_val v, struct tpd_snat_cfg *sn)
+static int tpd_parse_snat(struct tpd_parse *ps, yajl_val v,
+			  struct tpd_snat_cfg *sn)
 {
-	static const char *const keys[] = { "mode", "ipv4", "ipv6", "ports", NULL };
+	static const char *const keys[] = { "mode", "ipv4", "ipv6", "ports",
+					    NULL };
 	char mode[16] = "off", ports[32] = "";
 	int err;
 
@@ -512,13 +600,22 @@ static int tpd_parse_snat(struct tpd_parse *ps, yajl_val v, struct tpd_snat_cfg 
 	if (YAJL_IS_STRING(v))
 		return tpd_snat_mode(ps, "snat", v->u.string, sn);
 	if (!YAJL_IS_OBJECT(v))
-		return tpd_fail(ps, "snat: expected \"auto\", \"off\" or an object");
+		return tpd_fail(
+			ps, "snat: expected \"auto\", \"off\" or an object");
 	err = tpd_check_keys(ps, v, "snat", keys);
-	err = err ?: tpd_get_str(ps, v, "snat", "mode", mode, sizeof(mode), false);
+	if (!err)
+		err = tpd_get_str(ps, v, "snat", "mode", mode, sizeof(mode),
+				  false);
 	err = err ?: tpd_snat_mode(ps, "snat.mode", mode, sn);
-	err = err ?: tpd_snat_addr(ps, v, "ipv4", true, &sn->addr4, &sn->has_addr4);
-	err = err ?: tpd_snat_addr(ps, v, "ipv6", false, &sn->addr6, &sn->has_addr6);
-	err = err ?: tpd_get_str(ps, v, "snat", "ports", ports, sizeof(ports), false);
+	if (!err)
+		err = tpd_snat_addr(ps, v, "ipv4", true, &sn->addr4,
+				    &sn->has_addr4);
+	if (!err)
+		err = tpd_snat_addr(ps, v, "ipv6", false, &sn->addr6,
+				    &sn->has_addr6);
+	if (!err)
+		err = tpd_get_str(ps, v, "snat", "ports", ports, sizeof(ports),
+				  false);
 	if (err || !ports[0])
 		return err;
 	if (tp_port_range_parse(ports, &sn->port_min, &sn->port_max)) {
@@ -529,21 +626,28 @@ static int tpd_parse_snat(struct tpd_parse *ps, yajl_val v, struct tpd_snat_cfg 
 		if (dash && !tp_port_range_parse(dash + 1, &hi, &hi)) {
 			*dash = 0;
 			if (!tp_port_range_parse(ports, &lo, &lo) && lo > hi)
-				return tpd_fail(ps, "snat.ports: '%s-%s': the first port is above the last",
-						ports, dash + 1);
+				return tpd_fail(
+					ps,
+					"snat.ports: '%s-%s': the first port is above the last",
+					ports, dash + 1);
 			*dash = '-';
 		}
-		return tpd_fail(ps, "snat.ports: '%s' is not a port range (LO-HI, 1024-65535)",
-				ports);
+		return tpd_fail(
+			ps,
+			"snat.ports: '%s' is not a port range (LO-HI, 1024-65535)",
+			ports);
 	}
 	if (sn->port_min < 1024)
-		return tpd_fail(ps, "snat.ports: '%s' reaches below 1024 (the well-known ports)",
-				ports);
+		return tpd_fail(
+			ps,
+			"snat.ports: '%s' reaches below 1024 (the well-known ports)",
+			ports);
 	return 0;
 }
 
 /** tpd_config_first_uplink() - the first "uplink" interface, or NULL. */
-const struct tpd_iface_cfg *tpd_config_first_uplink(const struct tpd_config *cfg)
+const struct tpd_iface_cfg *
+tpd_config_first_uplink(const struct tpd_config *cfg)
 {
 	size_t i;
 
@@ -570,8 +674,8 @@ const struct tpd_iface_cfg *tpd_config_first_uplink(const struct tpd_config *cfg
  *
  * Return: the number of warnings (0: @msg untouched).
  */
-int tpd_config_warnings(const struct tpd_config *cfg, const char *port_range_path,
-			char *msg, size_t len)
+int tpd_config_warnings(const struct tpd_config *cfg,
+			const char *port_range_path, char *msg, size_t len)
 {
 	const struct tpd_snat_cfg *sn = &cfg->snat;
 	unsigned int lo, hi;
@@ -585,20 +689,27 @@ int tpd_config_warnings(const struct tpd_config *cfg, const char *port_range_pat
 	f = fopen(port_range_path, "r");
 	if (f && fscanf(f, "%u %u", &lo, &hi) == 2 && sn->port_min <= hi &&
 	    sn->port_max >= lo) {
-		snprintf(msg, len, "snat.ports: %u-%u overlaps the ephemeral port range %u-%u "
-			 "(%s); reserving it takes those ports from local connections",
-			 sn->port_min, sn->port_max, lo, hi, port_range_path);
+		snprintf(
+			msg, len,
+			"snat.ports: %u-%u overlaps the ephemeral port range %u-%u "
+			"(%s); reserving it takes those ports from local connections",
+			sn->port_min, sn->port_max, lo, hi, port_range_path);
 		n++;
 	}
 	if (f)
 		fclose(f);
-	if (snat && !tpd_config_first_uplink(cfg) && (!sn->has_addr4 || !sn->has_addr6)) {
+	if (snat && !tpd_config_first_uplink(cfg) &&
+	    (!sn->has_addr4 || !sn->has_addr6)) {
 		if (!n)
-			snprintf(msg, len, "snat: no \"uplink\" interface to take the SNAT "
-				 "address from and no address configured for %s: such flows "
-				 "are dropped (no_snat_address)",
-				 !sn->has_addr4 && !sn->has_addr6 ? "either family" :
-				 sn->has_addr4 ? "IPv6" : "IPv4");
+			snprintf(
+				msg, len,
+				"snat: no \"uplink\" interface to take the SNAT "
+				"address from and no address configured for %s: such flows "
+				"are dropped (no_snat_address)",
+				!sn->has_addr4 && !sn->has_addr6
+					? "either family"
+				: sn->has_addr4 ? "IPv6"
+						: "IPv4");
 		n++;
 	}
 	return n;
@@ -606,7 +717,8 @@ int tpd_config_warnings(const struct tpd_config *cfg, const char *port_range_pat
 
 /* ---- guard -------------------------------------------------------------------- */
 
-static int tpd_parse_guard_ports(struct tpd_parse *ps, yajl_val v, struct tpd_guard_cfg *g)
+static int tpd_parse_guard_ports(struct tpd_parse *ps, yajl_val v,
+				 struct tpd_guard_cfg *g)
 {
 	size_t i, j;
 	long long n;
@@ -616,25 +728,33 @@ static int tpd_parse_guard_ports(struct tpd_parse *ps, yajl_val v, struct tpd_gu
 	if (!YAJL_IS_ARRAY(v))
 		return tpd_fail(ps, "guard.ports: expected an array of ports");
 	if (v->u.array.len > TP_GUARD_MAX_PORTS)
-		return tpd_fail(ps, "guard.ports: %zu ports, at most %d", v->u.array.len,
-				TP_GUARD_MAX_PORTS);
+		return tpd_fail(ps, "guard.ports: %zu ports, at most %d",
+				v->u.array.len, TP_GUARD_MAX_PORTS);
 	for (i = 0; i < v->u.array.len; i++) {
 		if (!YAJL_IS_INTEGER(v->u.array.values[i]))
-			return tpd_fail(ps, "guard.ports[%zu]: expected a port number", i);
+			return tpd_fail(
+				ps, "guard.ports[%zu]: expected a port number",
+				i);
 		n = YAJL_GET_INTEGER(v->u.array.values[i]);
 		if (n < 1 || n > 65535)
-			return tpd_fail(ps, "guard.ports[%zu]: %lld out of range 1..65535", i, n);
+			return tpd_fail(
+				ps,
+				"guard.ports[%zu]: %lld out of range 1..65535",
+				i, n);
 		g->ports[i] = n;
 		for (j = 0; j < i; j++)
 			if (g->ports[j] == g->ports[i])
-				return tpd_fail(ps, "guard.ports[%zu]: %lld is guard.ports[%zu] already",
-						i, n, j);
+				return tpd_fail(
+					ps,
+					"guard.ports[%zu]: %lld is guard.ports[%zu] already",
+					i, n, j);
 	}
 	g->n_ports = v->u.array.len;
 	return 0;
 }
 
-static int tpd_parse_guard_drop(struct tpd_parse *ps, yajl_val v, struct tpd_guard_cfg *g)
+static int tpd_parse_guard_drop(struct tpd_parse *ps, yajl_val v,
+				struct tpd_guard_cfg *g)
 {
 	struct tpd_guard_prefix *d;
 	struct tp_addr masked;
@@ -645,7 +765,8 @@ static int tpd_parse_guard_drop(struct tpd_parse *ps, yajl_val v, struct tpd_gua
 	if (!v)
 		return 0;
 	if (!YAJL_IS_ARRAY(v))
-		return tpd_fail(ps, "guard.drop: expected an array of prefixes");
+		return tpd_fail(ps,
+				"guard.drop: expected an array of prefixes");
 	if (!v->u.array.len)
 		return 0;
 	g->drop = calloc(v->u.array.len, sizeof(*g->drop));
@@ -655,24 +776,36 @@ static int tpd_parse_guard_drop(struct tpd_parse *ps, yajl_val v, struct tpd_gua
 		d = &g->drop[i];
 		if (!YAJL_IS_STRING(v->u.array.values[i]) ||
 		    strlen(v->u.array.values[i]->u.string) >= sizeof(d->cidr))
-			return tpd_fail(ps, "guard.drop[%zu]: expected a prefix (ADDR/LEN)", i);
+			return tpd_fail(
+				ps,
+				"guard.drop[%zu]: expected a prefix (ADDR/LEN)",
+				i);
 		strcpy(d->cidr, v->u.array.values[i]->u.string);
 		err = tp_prefix_parse(d->cidr, &d->prefix, &d->plen);
 		if (err == -EDOM) {
 			masked = d->prefix;
 			tp_addr_mask(&masked, d->plen);
-			return tpd_fail(ps, "guard.drop[%zu]: '%s' has bits set past its length "
-					"(did you mean %s?)", i, d->cidr,
-					tp_prefix_format(&masked, d->plen, fix, sizeof(fix)));
+			return tpd_fail(
+				ps,
+				"guard.drop[%zu]: '%s' has bits set past its length "
+				"(did you mean %s?)",
+				i, d->cidr,
+				tp_prefix_format(&masked, d->plen, fix,
+						 sizeof(fix)));
 		}
 		if (err)
-			return tpd_fail(ps, "guard.drop[%zu]: '%s' is not a prefix (ADDR/LEN)", i,
-					d->cidr);
+			return tpd_fail(
+				ps,
+				"guard.drop[%zu]: '%s' is not a prefix (ADDR/LEN)",
+				i, d->cidr);
 		for (j = 0; j < i; j++)
 			if (g->drop[j].plen == d->plen &&
-			    !memcmp(&g->drop[j].prefix, &d->prefix, sizeof(d->prefix)))
-				return tpd_fail(ps, "guard.drop[%zu]: '%s' is guard.drop[%zu] already",
-						i, d->cidr, j);
+			    !memcmp(&g->drop[j].prefix, &d->prefix,
+				    sizeof(d->prefix)))
+				return tpd_fail(
+					ps,
+					"guard.drop[%zu]: '%s' is guard.drop[%zu] already",
+					i, d->cidr, j);
 		g->n_drop++;
 	}
 	return 0;
@@ -682,10 +815,11 @@ static int tpd_parse_guard_drop(struct tpd_parse *ps, yajl_val v, struct tpd_gua
  * "guard": {"enabled", "mode", "ports", "rate", "burst", "drop"}.  The
  * section's presence turns the guard on unless "enabled" says otherwise.
  */
-static int tpd_parse_guard(struct tpd_parse *ps, yajl_val o, struct tpd_guard_cfg *g)
+static int tpd_parse_guard(struct tpd_parse *ps, yajl_val o,
+			   struct tpd_guard_cfg *g)
 {
-	static const char *const keys[] = { "enabled", "mode", "ports", "rate", "burst",
-					    "drop", NULL };
+	static const char *const keys[] = { "enabled", "mode", "ports", "rate",
+					    "burst",   "drop", NULL };
 	char mode[16] = "auto";
 	yajl_val v;
 	int err;
@@ -711,10 +845,15 @@ static int tpd_parse_guard(struct tpd_parse *ps, yajl_val o, struct tpd_guard_cf
 	else if (!strcmp(mode, "generic"))
 		g->mode = TPD_XDP_GENERIC;
 	else
-		return tpd_fail(ps, "guard.mode: '%s': expected auto, native or generic", mode);
-	err = tpd_get_u32(ps, o, "guard", "rate", &g->rate, 0, TP_GUARD_RATE_MAX, false);
-	err = err ?: tpd_get_u32(ps, o, "guard", "burst", &g->burst, 1, TP_GUARD_BURST_MAX,
-				 false);
+		return tpd_fail(
+			ps,
+			"guard.mode: '%s': expected auto, native or generic",
+			mode);
+	err = tpd_get_u32(ps, o, "guard", "rate", &g->rate, 0,
+			  TP_GUARD_RATE_MAX, false);
+	if (!err)
+		err = tpd_get_u32(ps, o, "guard", "burst", &g->burst, 1,
+				  TP_GUARD_BURST_MAX, false);
 	err = err ?: tpd_parse_guard_ports(ps, tpd_get(o, "ports"), g);
 	return err ?: tpd_parse_guard_drop(ps, tpd_get(o, "drop"), g);
 }
@@ -743,8 +882,8 @@ static void tpd_kube_cfg_free(struct tpd_kube_cfg *k)
 }
 
 /* A string of "kubernetes" into a heap copy; "" when absent. */
-static int tpd_kube_str(struct tpd_parse *ps, yajl_val o, const char *key, char **out,
-			size_t max)
+static int tpd_kube_str(struct tpd_parse *ps, yajl_val o, const char *key,
+			char **out, size_t max)
 {
 	char *buf = calloc(1, max);
 	int err;
@@ -788,11 +927,16 @@ static int tpd_kube_node_name(struct tpd_parse *ps, struct tpd_kube_cfg *k)
 	}
 	len = strlen(k->node_name);
 	if (!len || len > 253)
-		return tpd_fail(ps, "kubernetes.node_name: empty or too long (set it, or $NODE_NAME)");
+		return tpd_fail(
+			ps,
+			"kubernetes.node_name: empty or too long (set it, or $NODE_NAME)");
 	for (i = 0; i < len; i++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789-.", k->node_name[i]))
-			return tpd_fail(ps, "kubernetes.node_name: '%s' is not a node name",
-					k->node_name);
+		if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789-.",
+			    k->node_name[i]))
+			return tpd_fail(
+				ps,
+				"kubernetes.node_name: '%s' is not a node name",
+				k->node_name);
 	return 0;
 }
 
@@ -803,13 +947,25 @@ static int tpd_kube_node_name(struct tpd_parse *ps, struct tpd_kube_cfg *k)
  * "backoff_max_seconds", "max_frontends_per_service"} (kube.h).  The
  * section's presence alone enables nothing: "enabled" does.
  */
-static int tpd_parse_kube(struct tpd_parse *ps, yajl_val o, struct tpd_kube_cfg *k)
+static int tpd_parse_kube(struct tpd_parse *ps, yajl_val o,
+			  struct tpd_kube_cfg *k)
 {
 	static const char *const keys[] = {
-		"enabled", "server", "token_file", "ca_file", "kubeconfig", "node_name",
-		"expose", "expose_loadbalancer_ips", "zone", "tcp_grace_seconds",
-		"watch_timeout_seconds", "list_limit", "backoff_max_seconds",
-		"max_frontends_per_service", NULL,
+		"enabled",
+		"server",
+		"token_file",
+		"ca_file",
+		"kubeconfig",
+		"node_name",
+		"expose",
+		"expose_loadbalancer_ips",
+		"zone",
+		"tcp_grace_seconds",
+		"watch_timeout_seconds",
+		"list_limit",
+		"backoff_max_seconds",
+		"max_frontends_per_service",
+		NULL,
 	};
 	char expose[16] = "all";
 	int err;
@@ -825,24 +981,41 @@ static int tpd_parse_kube(struct tpd_parse *ps, yajl_val o, struct tpd_kube_cfg 
 	err = tpd_check_keys(ps, o, "kubernetes", keys);
 	err = err ?: tpd_get_bool(ps, o, "kubernetes", "enabled", &k->enabled);
 	err = err ?: tpd_kube_str(ps, o, "server", &k->server, 512);
-	err = err ?: tpd_kube_str(ps, o, "token_file", &k->token_file, PATH_MAX);
+	if (!err)
+		err = tpd_kube_str(ps, o, "token_file", &k->token_file,
+				   PATH_MAX);
 	err = err ?: tpd_kube_str(ps, o, "ca_file", &k->ca_file, PATH_MAX);
-	err = err ?: tpd_kube_str(ps, o, "kubeconfig", &k->kubeconfig, PATH_MAX);
+	if (!err)
+		err = tpd_kube_str(ps, o, "kubeconfig", &k->kubeconfig,
+				   PATH_MAX);
 	err = err ?: tpd_kube_str(ps, o, "node_name", &k->node_name, 254);
-	err = err ?: tpd_get_str(ps, o, "kubernetes", "expose", expose, sizeof(expose), false);
-	err = err ?: tpd_get_bool(ps, o, "kubernetes", "expose_loadbalancer_ips",
-				  &k->expose_lb_ips);
-	err = err ?: tpd_get_u16(ps, o, "kubernetes", "zone", &k->zone, 0, 0xffff);
-	err = err ?: tpd_get_u32(ps, o, "kubernetes", "tcp_grace_seconds", &k->tcp_grace,
-				 0, 86400, false);
-	err = err ?: tpd_get_u32(ps, o, "kubernetes", "watch_timeout_seconds",
-				 &k->watch_timeout, 10, 3600, false);
-	err = err ?: tpd_get_u32(ps, o, "kubernetes", "list_limit", &k->page_limit, 1,
-				 10000, false);
-	err = err ?: tpd_get_u32(ps, o, "kubernetes", "backoff_max_seconds",
-				 &k->backoff_max, 1, 3600, false);
-	err = err ?: tpd_get_u32(ps, o, "kubernetes", "max_frontends_per_service",
-				 &k->max_frontends, 1, TPD_KUBE_MAX_FRONTENDS_LIMIT, false);
+	if (!err)
+		err = tpd_get_str(ps, o, "kubernetes", "expose", expose,
+				  sizeof(expose), false);
+	if (!err)
+		err = tpd_get_bool(ps, o, "kubernetes",
+				   "expose_loadbalancer_ips",
+				   &k->expose_lb_ips);
+	if (!err)
+		err = tpd_get_u16(ps, o, "kubernetes", "zone", &k->zone, 0,
+				  0xffff);
+	if (!err)
+		err = tpd_get_u32(ps, o, "kubernetes", "tcp_grace_seconds",
+				  &k->tcp_grace, 0, 86400, false);
+	if (!err)
+		err = tpd_get_u32(ps, o, "kubernetes", "watch_timeout_seconds",
+				  &k->watch_timeout, 10, 3600, false);
+	if (!err)
+		err = tpd_get_u32(ps, o, "kubernetes", "list_limit",
+				  &k->page_limit, 1, 10000, false);
+	if (!err)
+		err = tpd_get_u32(ps, o, "kubernetes", "backoff_max_seconds",
+				  &k->backoff_max, 1, 3600, false);
+	if (!err)
+		err = tpd_get_u32(ps, o, "kubernetes",
+				  "max_frontends_per_service",
+				  &k->max_frontends, 1,
+				  TPD_KUBE_MAX_FRONTENDS_LIMIT, false);
 	if (err)
 		return err;
 	if (!strcmp(expose, "all"))
@@ -850,10 +1023,15 @@ static int tpd_parse_kube(struct tpd_parse *ps, yajl_val o, struct tpd_kube_cfg 
 	else if (!strcmp(expose, "annotated"))
 		k->expose = TPD_KUBE_EXPOSE_ANNOTATED;
 	else
-		return tpd_fail(ps, "kubernetes.expose: '%s': expected all or annotated", expose);
+		return tpd_fail(
+			ps,
+			"kubernetes.expose: '%s': expected all or annotated",
+			expose);
 	if (k->server[0] && strncmp(k->server, "https://", 8))
-		return tpd_fail(ps, "kubernetes.server: '%s': expected https://HOST[:PORT]",
-				k->server);
+		return tpd_fail(
+			ps,
+			"kubernetes.server: '%s': expected https://HOST[:PORT]",
+			k->server);
 	return k->enabled ? tpd_kube_node_name(ps, k) : 0;
 }
 
@@ -892,8 +1070,8 @@ static bool tpd_too_deep(const char *text, unsigned int max)
  * finds the first, so the second of two "verdict"s would be ignored
  * without a word.  @where names @v as the errors do.
  */
-static int tpd_check_dup_keys(struct tpd_parse *ps, yajl_val v, const char *where,
-			      bool root)
+static int tpd_check_dup_keys(struct tpd_parse *ps, yajl_val v,
+			      const char *where, bool root)
 {
 	char sub[256];
 	size_t i, j;
@@ -902,7 +1080,8 @@ static int tpd_check_dup_keys(struct tpd_parse *ps, yajl_val v, const char *wher
 	if (YAJL_IS_ARRAY(v)) {
 		for (i = 0; i < v->u.array.len && !err; i++) {
 			snprintf(sub, sizeof(sub), "%s[%zu]", where, i);
-			err = tpd_check_dup_keys(ps, v->u.array.values[i], sub, false);
+			err = tpd_check_dup_keys(ps, v->u.array.values[i], sub,
+						 false);
 		}
 		return err;
 	}
@@ -911,13 +1090,14 @@ static int tpd_check_dup_keys(struct tpd_parse *ps, yajl_val v, const char *wher
 	for (i = 0; i < v->u.object.len; i++)
 		for (j = 0; j < i; j++)
 			if (!strcmp(v->u.object.keys[i], v->u.object.keys[j]))
-				return tpd_fail(ps, "%s: duplicate key '%s'", where,
-						v->u.object.keys[i]);
+				return tpd_fail(ps, "%s: duplicate key '%s'",
+						where, v->u.object.keys[i]);
 	for (i = 0; i < v->u.object.len && !err; i++) {
 		if (root)
 			snprintf(sub, sizeof(sub), "%s", v->u.object.keys[i]);
 		else
-			snprintf(sub, sizeof(sub), "%s.%s", where, v->u.object.keys[i]);
+			snprintf(sub, sizeof(sub), "%s.%s", where,
+				 v->u.object.keys[i]);
 		err = tpd_check_dup_keys(ps, v->u.object.values[i], sub, false);
 	}
 	return err;
@@ -932,7 +1112,8 @@ static int tpd_check_dup_keys(struct tpd_parse *ps, yajl_val v, const char *wher
  * applying, a bad entry was skipped and the rule it replaced pruned.
  */
 
-static int tpd_check_iface_names(struct tpd_parse *ps, const struct tpd_config *cfg)
+static int tpd_check_iface_names(struct tpd_parse *ps,
+				 const struct tpd_config *cfg)
 {
 	const char *name;
 	size_t i, j;
@@ -941,12 +1122,16 @@ static int tpd_check_iface_names(struct tpd_parse *ps, const struct tpd_config *
 		name = cfg->ifaces[i].name;
 		if (!name[0] || !strcmp(name, ".") || !strcmp(name, "..") ||
 		    strpbrk(name, "/: \t\n"))
-			return tpd_fail(ps, "interfaces[%zu].name: '%s' is not an interface name",
-					i, name);
+			return tpd_fail(
+				ps,
+				"interfaces[%zu].name: '%s' is not an interface name",
+				i, name);
 		for (j = 0; j < i; j++)
 			if (!strcmp(cfg->ifaces[j].name, name))
-				return tpd_fail(ps, "interfaces[%zu].name: '%s' is interfaces[%zu] already",
-						i, name, j);
+				return tpd_fail(
+					ps,
+					"interfaces[%zu].name: '%s' is interfaces[%zu] already",
+					i, name, j);
 	}
 	/* the datapath keeps one masquerade address per zone (tp_masq) */
 	for (i = 0; i < cfg->n_ifaces; i++)
@@ -954,9 +1139,11 @@ static int tpd_check_iface_names(struct tpd_parse *ps, const struct tpd_config *
 			if (i != j && cfg->ifaces[i].masquerade &&
 			    cfg->ifaces[j].kind == TPD_IFACE_TAILNET &&
 			    cfg->ifaces[j].zone == cfg->ifaces[i].zone)
-				return tpd_fail(ps, "interfaces[%zu].masquerade: zone %u is also "
-						"interfaces[%zu]'s; masquerade needs a zone of its own",
-						i, cfg->ifaces[i].zone, j);
+				return tpd_fail(
+					ps,
+					"interfaces[%zu].masquerade: zone %u is also "
+					"interfaces[%zu]'s; masquerade needs a zone of its own",
+					i, cfg->ifaces[i].zone, j);
 	return 0;
 }
 
@@ -969,35 +1156,50 @@ static int tpd_check_idents(struct tpd_parse *ps, struct tpd_config *cfg)
 	for (i = 0; i < cfg->n_idents; i++) {
 		ic = &cfg->idents[i];
 		if (ic->name[0] && !tp_identity_name_ok(ic->name))
-			return tpd_fail(ps, "identities[%zu].name: '%s' is not a name (letters, "
-					"digits and _.:/-, not all digits, not a reserved name or any)",
-					i, ic->name);
+			return tpd_fail(
+				ps,
+				"identities[%zu].name: '%s' is not a name (letters, "
+				"digits and _.:/-, not all digits, not a reserved name or any)",
+				i, ic->name);
 		for (j = 0; ic->name[0] && j < i; j++)
-			if (!strcmp(cfg->idents[j].name, ic->name) && cfg->idents[j].id != ic->id)
-				return tpd_fail(ps, "identities[%zu].name: '%s' already names identity %u",
-						i, ic->name, cfg->idents[j].id);
+			if (!strcmp(cfg->idents[j].name, ic->name) &&
+			    cfg->idents[j].id != ic->id)
+				return tpd_fail(
+					ps,
+					"identities[%zu].name: '%s' already names identity %u",
+					i, ic->name, cfg->idents[j].id);
 		if (!ic->cidr[0])
 			continue;
 		if (tp_prefix_parse(ic->cidr, &ic->prefix, &ic->plen))
-			return tpd_fail(ps, "identities[%zu].cidr: '%s' is not a prefix (ADDR/LEN)",
-					i, ic->cidr);
+			return tpd_fail(
+				ps,
+				"identities[%zu].cidr: '%s' is not a prefix (ADDR/LEN)",
+				i, ic->cidr);
 		tp_addr_mask(&ic->prefix, ic->plen);
 		n_cidr++;
 		for (j = 0; j < i; j++) {
 			const struct tpd_ident_cfg *o = &cfg->idents[j];
 
-			if (o->cidr[0] && o->zone == ic->zone && o->plen == ic->plen &&
-			    !memcmp(&o->prefix, &ic->prefix, sizeof(o->prefix)) && o->id != ic->id)
-				return tpd_fail(ps, "identities[%zu].cidr: %s in zone %u is already identity %u",
-						i, tp_prefix_format(&ic->prefix, ic->plen, pfx,
-								    sizeof(pfx)),
-						ic->zone, o->id);
+			if (o->cidr[0] && o->zone == ic->zone &&
+			    o->plen == ic->plen &&
+			    !memcmp(&o->prefix, &ic->prefix,
+				    sizeof(o->prefix)) &&
+			    o->id != ic->id)
+				return tpd_fail(
+					ps,
+					"identities[%zu].cidr: %s in zone %u is already identity %u",
+					i,
+					tp_prefix_format(&ic->prefix, ic->plen,
+							 pfx, sizeof(pfx)),
+					ic->zone, o->id);
 		}
 	}
 	if (n_cidr > cfg->capacity[TPD_CAP_IDENTITIES])
-		return tpd_fail(ps, "identities: %zu prefixes, more than the %u tp_identity holds "
-				"(capacity.identities raises it)",
-				n_cidr, cfg->capacity[TPD_CAP_IDENTITIES]);
+		return tpd_fail(
+			ps,
+			"identities: %zu prefixes, more than the %u tp_identity holds "
+			"(capacity.identities raises it)",
+			n_cidr, cfg->capacity[TPD_CAP_IDENTITIES]);
 	return 0;
 }
 
@@ -1031,16 +1233,21 @@ int tpd_config_identity(const struct tpd_config *cfg, const char *s, __u32 *id)
 	return 0;
 }
 
-static int tpd_bad_identity(struct tpd_parse *ps, const char *where, const char *s)
+static int tpd_bad_identity(struct tpd_parse *ps, const char *where,
+			    const char *s)
 {
-	return tpd_fail(ps, "%s: '%s' is not an identity (a number, a reserved name, "
-			"or a name from identities)", where, s);
+	return tpd_fail(
+		ps,
+		"%s: '%s' is not an identity (a number, a reserved name, "
+		"or a name from identities)",
+		where, s);
 }
 
 static int tpd_check_backends(struct tpd_parse *ps, struct tpd_service_cfg *sc,
 			      size_t i, struct tp_backend_spec *bs)
 {
-	bool icmp = sc->key.proto == IPPROTO_ICMP || sc->key.proto == IPPROTO_ICMPV6;
+	bool icmp = sc->key.proto == IPPROTO_ICMP ||
+		    sc->key.proto == IPPROTO_ICMPV6;
 	char why[256];
 	bool has_port;
 	__u16 port;
@@ -1052,11 +1259,17 @@ static int tpd_check_backends(struct tpd_parse *ps, struct tpd_service_cfg *sc,
 		memset(&bs[j], 0, sizeof(bs[j]));
 		if (tp_endpoint_parse(a, &bs[j].addr, &port, &has_port) ||
 		    (!icmp && (!has_port || !port)))
-			return tpd_fail(ps, "services[%zu].backends[%zu].addr: '%s' is not ADDR:PORT "
-					"(port 1-65535; an IPv6 address in brackets)", i, j, a);
+			return tpd_fail(
+				ps,
+				"services[%zu].backends[%zu].addr: '%s' is not ADDR:PORT "
+				"(port 1-65535; an IPv6 address in brackets)",
+				i, j, a);
 		if (icmp && has_port)
-			return tpd_fail(ps, "services[%zu].backends[%zu].addr: '%s' is not an address "
-					"(an ICMP service's backends have no port)", i, j, a);
+			return tpd_fail(
+				ps,
+				"services[%zu].backends[%zu].addr: '%s' is not an address "
+				"(an ICMP service's backends have no port)",
+				i, j, a);
 		bs[j].port = htons(port);
 		bs[j].weight = sc->backends[j].weight;
 		bs[j].state = sc->backends[j].state;
@@ -1076,41 +1289,50 @@ static int tpd_check_services(struct tpd_parse *ps, struct tpd_config *cfg)
 	if (!bs)
 		return -ENOMEM;
 	if (cfg->n_services > cfg->capacity[TPD_CAP_SERVICES]) {
-		err = tpd_fail(ps, "services: %zu services, more than the %u service ids "
-			       "(capacity.services raises it)",
-			       cfg->n_services, cfg->capacity[TPD_CAP_SERVICES]);
+		err = tpd_fail(
+			ps,
+			"services: %zu services, more than the %u service ids "
+			"(capacity.services raises it)",
+			cfg->n_services, cfg->capacity[TPD_CAP_SERVICES]);
 		goto out;
 	}
 	for (i = 0; i < cfg->n_services && !err; i++) {
 		sc = &cfg->services[i];
 		if (tp_svc_key_parse(sc->frontend, &sc->key)) {
-			err = tpd_fail(ps, "services[%zu].frontend: '%s' is not VIP:PORT/PROTO "
-				       "(e.g. 198.19.0.10:80/tcp, [fd00::a]:53/udp, 198.19.0.10/icmp)",
-				       i, sc->frontend);
+			err = tpd_fail(
+				ps,
+				"services[%zu].frontend: '%s' is not VIP:PORT/PROTO "
+				"(e.g. 198.19.0.10:80/tcp, [fd00::a]:53/udp, 198.19.0.10/icmp)",
+				i, sc->frontend);
 			break;
 		}
 		for (j = 0; j < i; j++)
-			if (!memcmp(&cfg->services[j].key, &sc->key, sizeof(sc->key)))
+			if (!memcmp(&cfg->services[j].key, &sc->key,
+				    sizeof(sc->key)))
 				break;
 		if (j < i) {
-			err = tpd_fail(ps, "services[%zu].frontend: %s is services[%zu] already",
-				       i, sc->frontend, j);
+			err = tpd_fail(
+				ps,
+				"services[%zu].frontend: %s is services[%zu] already",
+				i, sc->frontend, j);
 			break;
 		}
 		err = tpd_check_backends(ps, sc, i, bs);
 		n_be += sc->n_backends;
 	}
 	if (!err && n_be > cfg->capacity[TPD_CAP_BACKENDS])
-		err = tpd_fail(ps, "services: %zu backends in all, more than the %u backend ids "
-			       "(capacity.backends raises it)",
-			       n_be, cfg->capacity[TPD_CAP_BACKENDS]);
+		err = tpd_fail(
+			ps,
+			"services: %zu backends in all, more than the %u backend ids "
+			"(capacity.backends raises it)",
+			n_be, cfg->capacity[TPD_CAP_BACKENDS]);
 out:
 	free(bs);
 	return err;
 }
 
-static int tpd_check_policy(struct tpd_parse *ps, const struct tpd_config *cfg, size_t i,
-			    struct tpd_policy_cfg *pc)
+static int tpd_check_policy(struct tpd_parse *ps, const struct tpd_config *cfg,
+			    size_t i, struct tpd_policy_cfg *pc)
 {
 	struct tp_rule *r = &pc->rule;
 	char where[48];
@@ -1124,22 +1346,37 @@ static int tpd_check_policy(struct tpd_parse *ps, const struct tpd_config *cfg, 
 	snprintf(where, sizeof(where), "policies[%zu].to", i);
 	if (tpd_config_identity(cfg, pc->to, &r->dst_id))
 		return tpd_bad_identity(ps, where, pc->to);
-	if (strcmp(pc->proto, "any") && (tp_proto_parse(pc->proto, &r->proto) || !r->proto))
-		return tpd_fail(ps, "policies[%zu].proto: '%s' is not a protocol (any, tcp, udp, "
-				"icmp, icmpv6 or a number 1-255)", i, pc->proto);
+	if (strcmp(pc->proto, "any") &&
+	    (tp_proto_parse(pc->proto, &r->proto) || !r->proto))
+		return tpd_fail(
+			ps,
+			"policies[%zu].proto: '%s' is not a protocol (any, tcp, udp, "
+			"icmp, icmpv6 or a number 1-255)",
+			i, pc->proto);
 	if (tp_verdict_parse(pc->verdict, &r->verdict))
-		return tpd_fail(ps, "policies[%zu].verdict: '%s' is not allow, deny or audit",
-				i, pc->verdict);
+		return tpd_fail(
+			ps,
+			"policies[%zu].verdict: '%s' is not allow, deny or audit",
+			i, pc->verdict);
 	if (pc->port[0]) {
 		/* port 0 would be no port at all: the rule would match every port */
-		if (tp_port_range_parse(pc->port, &r->port_lo, &r->port_hi) || !r->port_lo)
-			return tpd_fail(ps, "policies[%zu].port: '%s' is not a port or range "
-					"(PORT or LO-HI, 1-65535)", i, pc->port);
+		if (tp_port_range_parse(pc->port, &r->port_lo, &r->port_hi) ||
+		    !r->port_lo)
+			return tpd_fail(
+				ps,
+				"policies[%zu].port: '%s' is not a port or range "
+				"(PORT or LO-HI, 1-65535)",
+				i, pc->port);
 		if (r->proto != IPPROTO_TCP && r->proto != IPPROTO_UDP)
-			return tpd_fail(ps, "policies[%zu].port: ports need proto tcp or udp", i);
+			return tpd_fail(
+				ps,
+				"policies[%zu].port: ports need proto tcp or udp",
+				i);
 	}
 	if (tp_rule_validate(r))
-		return tpd_fail(ps, "policies[%zu]: not a rule the datapath can hold", i);
+		return tpd_fail(
+			ps, "policies[%zu]: not a rule the datapath can hold",
+			i);
 	return 0;
 }
 
@@ -1149,26 +1386,34 @@ static int tpd_check_policies(struct tpd_parse *ps, struct tpd_config *cfg)
 	int err;
 
 	if (cfg->n_policies > cfg->capacity[TPD_CAP_RULES])
-		return tpd_fail(ps, "policies: %zu rules, more than the %u rule ids "
-				"(capacity.rules raises it)",
-				cfg->n_policies, cfg->capacity[TPD_CAP_RULES]);
+		return tpd_fail(
+			ps,
+			"policies: %zu rules, more than the %u rule ids "
+			"(capacity.rules raises it)",
+			cfg->n_policies, cfg->capacity[TPD_CAP_RULES]);
 	for (i = 0; i < cfg->n_policies; i++) {
 		err = tpd_check_policy(ps, cfg, i, &cfg->policies[i]);
 		if (err)
 			return err;
 		/* two verdicts for the same traffic: which one holds would be chance */
 		for (j = 0; j < i; j++)
-			if (tp_rule_same_match(&cfg->policies[j].rule, &cfg->policies[i].rule) &&
-			    cfg->policies[j].rule.verdict != cfg->policies[i].rule.verdict)
-				return tpd_fail(ps, "policies[%zu]: matches the same traffic as "
-						"policies[%zu], with another verdict", i, j);
+			if (tp_rule_same_match(&cfg->policies[j].rule,
+					       &cfg->policies[i].rule) &&
+			    cfg->policies[j].rule.verdict !=
+				    cfg->policies[i].rule.verdict)
+				return tpd_fail(
+					ps,
+					"policies[%zu]: matches the same traffic as "
+					"policies[%zu], with another verdict",
+					i, j);
 	}
 	return 0;
 }
 
-static int tpd_check_peer_map(struct tpd_parse *ps, const struct tpd_config *cfg,
-			      const struct tpd_map_cfg *map, size_t n, const char *where,
-			      bool wireguard)
+static int tpd_check_peer_map(struct tpd_parse *ps,
+			      const struct tpd_config *cfg,
+			      const struct tpd_map_cfg *map, size_t n,
+			      const char *where, bool wireguard)
 {
 	__u8 key[TP_WG_KEY_LEN];
 	char sub[160];
@@ -1179,12 +1424,18 @@ static int tpd_check_peer_map(struct tpd_parse *ps, const struct tpd_config *cfg
 		const char *k = map[i].key;
 
 		if (wireguard && tpd_wg_key_from_base64(k, key))
-			return tpd_fail(ps, "%s: '%s' is not a WireGuard public key (base64, "
-					"44 characters)", where, k);
+			return tpd_fail(
+				ps,
+				"%s: '%s' is not a WireGuard public key (base64, "
+				"44 characters)",
+				where, k);
 		if (!wireguard && (!k[0] || !strcmp(k, "tag:")))
-			return tpd_fail(ps, "%s: '%s' is not a tag or a login name", where, k);
+			return tpd_fail(ps,
+					"%s: '%s' is not a tag or a login name",
+					where, k);
 		snprintf(sub, sizeof(sub), "%s.%s", where, k);
-		if (tpd_config_identity(cfg, map[i].identity, &id) || id == TP_POLICY_ANY_ID)
+		if (tpd_config_identity(cfg, map[i].identity, &id) ||
+		    id == TP_POLICY_ANY_ID)
 			return tpd_bad_identity(ps, sub, map[i].identity);
 	}
 	return 0;
@@ -1195,30 +1446,48 @@ static int tpd_check_peer_map(struct tpd_parse *ps, const struct tpd_config *cfg
  * file's services, as lib/static_nat.c checks them against the maps: a
  * file that would be refused there is refused whole here.
  */
-static int tpd_check_static_nat_one(struct tpd_parse *ps, const struct tpd_config *cfg,
-				    size_t i)
+static int tpd_check_static_nat_one(struct tpd_parse *ps,
+				    const struct tpd_config *cfg, size_t i)
 {
 	const struct tpd_static_nat_cfg *sn = &cfg->static_nat[i], *o;
 	size_t j;
 
 	for (j = 0; j < cfg->n_services; j++)
-		if (!memcmp(&cfg->services[j].key.vip, &sn->tailnet_addr, sizeof(sn->tailnet_addr)) ||
-		    !memcmp(&cfg->services[j].key.vip, &sn->inner_addr, sizeof(sn->inner_addr)))
-			return tpd_fail(ps, "static_nat[%zu]: an address of services[%zu]'s VIP: "
-					"a static NAT address cannot be a VIP", i, j);
+		if (!memcmp(&cfg->services[j].key.vip, &sn->tailnet_addr,
+			    sizeof(sn->tailnet_addr)) ||
+		    !memcmp(&cfg->services[j].key.vip, &sn->inner_addr,
+			    sizeof(sn->inner_addr)))
+			return tpd_fail(
+				ps,
+				"static_nat[%zu]: an address of services[%zu]'s VIP: "
+				"a static NAT address cannot be a VIP",
+				i, j);
 	for (j = 0; j < i; j++) {
 		o = &cfg->static_nat[j];
-		if (!memcmp(&o->tailnet_addr, &sn->tailnet_addr, sizeof(sn->tailnet_addr)) &&
+		if (!memcmp(&o->tailnet_addr, &sn->tailnet_addr,
+			    sizeof(sn->tailnet_addr)) &&
 		    (o->zone == sn->zone || !o->zone || !sn->zone))
-			return tpd_fail(ps, "static_nat[%zu].tailnet: %s is static_nat[%zu]'s in "
-					"the same zone", i, sn->tailnet, j);
-		if (!memcmp(&o->inner_addr, &sn->inner_addr, sizeof(sn->inner_addr)))
-			return tpd_fail(ps, "static_nat[%zu].inner: %s has a tailnet address in "
-					"static_nat[%zu] already", i, sn->inner, j);
-		if (!memcmp(&o->inner_addr, &sn->tailnet_addr, sizeof(sn->tailnet_addr)) ||
-		    !memcmp(&o->tailnet_addr, &sn->inner_addr, sizeof(sn->inner_addr)))
-			return tpd_fail(ps, "static_nat[%zu]: an address of static_nat[%zu] on "
-					"the other side", i, j);
+			return tpd_fail(
+				ps,
+				"static_nat[%zu].tailnet: %s is static_nat[%zu]'s in "
+				"the same zone",
+				i, sn->tailnet, j);
+		if (!memcmp(&o->inner_addr, &sn->inner_addr,
+			    sizeof(sn->inner_addr)))
+			return tpd_fail(
+				ps,
+				"static_nat[%zu].inner: %s has a tailnet address in "
+				"static_nat[%zu] already",
+				i, sn->inner, j);
+		if (!memcmp(&o->inner_addr, &sn->tailnet_addr,
+			    sizeof(sn->tailnet_addr)) ||
+		    !memcmp(&o->tailnet_addr, &sn->inner_addr,
+			    sizeof(sn->inner_addr)))
+			return tpd_fail(
+				ps,
+				"static_nat[%zu]: an address of static_nat[%zu] on "
+				"the other side",
+				i, j);
 	}
 	return 0;
 }
@@ -1230,22 +1499,35 @@ static int tpd_check_static_nat(struct tpd_parse *ps, struct tpd_config *cfg)
 	int err;
 
 	if (cfg->n_static_nat > TP_STATIC_NAT_SIZE)
-		return tpd_fail(ps, "static_nat: %zu entries, more than the %d the maps hold",
-				cfg->n_static_nat, TP_STATIC_NAT_SIZE);
+		return tpd_fail(
+			ps,
+			"static_nat: %zu entries, more than the %d the maps hold",
+			cfg->n_static_nat, TP_STATIC_NAT_SIZE);
 	for (i = 0; i < cfg->n_static_nat; i++) {
 		sn = &cfg->static_nat[i];
 		if (tp_addr_parse(sn->tailnet, &sn->tailnet_addr))
-			return tpd_fail(ps, "static_nat[%zu].tailnet: '%s' is not an address", i,
-					sn->tailnet);
+			return tpd_fail(
+				ps,
+				"static_nat[%zu].tailnet: '%s' is not an address",
+				i, sn->tailnet);
 		if (tp_addr_parse(sn->inner, &sn->inner_addr))
-			return tpd_fail(ps, "static_nat[%zu].inner: '%s' is not an address", i,
-					sn->inner);
-		if (tp_addr_is_v4(&sn->tailnet_addr) != tp_addr_is_v4(&sn->inner_addr))
-			return tpd_fail(ps, "static_nat[%zu]: %s and %s are of different families: "
-					"static NAT keeps the family", i, sn->tailnet, sn->inner);
-		if (!memcmp(&sn->tailnet_addr, &sn->inner_addr, sizeof(sn->inner_addr)))
-			return tpd_fail(ps, "static_nat[%zu]: tailnet and inner are the same address",
-					i);
+			return tpd_fail(
+				ps,
+				"static_nat[%zu].inner: '%s' is not an address",
+				i, sn->inner);
+		if (tp_addr_is_v4(&sn->tailnet_addr) !=
+		    tp_addr_is_v4(&sn->inner_addr))
+			return tpd_fail(
+				ps,
+				"static_nat[%zu]: %s and %s are of different families: "
+				"static NAT keeps the family",
+				i, sn->tailnet, sn->inner);
+		if (!memcmp(&sn->tailnet_addr, &sn->inner_addr,
+			    sizeof(sn->inner_addr)))
+			return tpd_fail(
+				ps,
+				"static_nat[%zu]: tailnet and inner are the same address",
+				i);
 		err = tpd_check_static_nat_one(ps, cfg, i);
 		if (err)
 			return err;
@@ -1263,22 +1545,29 @@ static int tpd_config_validate(struct tpd_parse *ps, struct tpd_config *cfg)
 	err = err ?: tpd_check_services(ps, cfg);
 	err = err ?: tpd_check_policies(ps, cfg);
 	err = err ?: tpd_check_static_nat(ps, cfg);
-	err = err ?: tpd_check_peer_map(ps, cfg, cfg->wg_peers, cfg->n_wg_peers,
-					"wireguard_peers", true);
-	err = err ?: tpd_check_peer_map(ps, cfg, cfg->ts_tags, cfg->n_ts_tags,
-					"tailscale.tags", false);
+	if (!err)
+		err = tpd_check_peer_map(ps, cfg, cfg->wg_peers,
+					 cfg->n_wg_peers, "wireguard_peers",
+					 true);
+	if (!err)
+		err = tpd_check_peer_map(ps, cfg, cfg->ts_tags, cfg->n_ts_tags,
+					 "tailscale.tags", false);
 	if (!err && cfg->guard.n_drop > cfg->capacity[TPD_CAP_GUARD_PREFIXES])
-		err = tpd_fail(ps, "guard.drop: %zu prefixes, more than the %u tp_guard_drop "
-			       "holds (capacity.guard_prefixes raises it)",
-			       cfg->guard.n_drop, cfg->capacity[TPD_CAP_GUARD_PREFIXES]);
+		err = tpd_fail(
+			ps,
+			"guard.drop: %zu prefixes, more than the %u tp_guard_drop "
+			"holds (capacity.guard_prefixes raises it)",
+			cfg->guard.n_drop,
+			cfg->capacity[TPD_CAP_GUARD_PREFIXES]);
 	return err;
 }
 
 static void tpd_config_defaults(struct tpd_config *cfg)
 {
 	static const __u32 timeouts[6] = {
-		TP_CT_TIMEOUT_SYN, TP_CT_TIMEOUT_ESTABLISHED, TP_CT_TIMEOUT_FIN,
-		TP_CT_TIMEOUT_CLOSE, TP_CT_TIMEOUT_UDP, TP_CT_TIMEOUT_ICMP,
+		TP_CT_TIMEOUT_SYN, TP_CT_TIMEOUT_ESTABLISHED,
+		TP_CT_TIMEOUT_FIN, TP_CT_TIMEOUT_CLOSE,
+		TP_CT_TIMEOUT_UDP, TP_CT_TIMEOUT_ICMP,
 	};
 	int i;
 
@@ -1307,15 +1596,17 @@ static void tpd_config_defaults(struct tpd_config *cfg)
 	tpd_kube_cfg_defaults(&cfg->kube);
 }
 
-#define TPD_ARRAY(ps, root, key, field, n, fn)                               \
-	({                                                                     \
-		int __err;                                                     \
-		size_t __i;                                                    \
-		yajl_val __a = tpd_get(root, key);                             \
-		(field) = tpd_array(ps, root, key, sizeof(*(field)), &(n), &__err); \
-		for (__i = 0; __i < (n) && !__err; __i++)                      \
-			__err = fn(ps, __a->u.array.values[__i], __i, &(field)[__i]); \
-		__err;                                                         \
+#define TPD_ARRAY(ps, root, key, field, n, fn)                             \
+	({                                                                 \
+		int __err;                                                 \
+		size_t __i;                                                \
+		yajl_val __a = tpd_get(root, key);                         \
+		(field) = tpd_array(ps, root, key, sizeof(*(field)), &(n), \
+				    &__err);                               \
+		for (__i = 0; __i < (n) && !__err; __i++)                  \
+			__err = fn(ps, __a->u.array.values[__i], __i,      \
+				   &(field)[__i]);                         \
+		__err;                                                     \
 	})
 
 /**
@@ -1331,10 +1622,11 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 		     size_t errlen)
 {
 	static const char *const keys[] = {
-		"pin_root", "default_policy", "interfaces", "identities", "services",
-		"policies", "wireguard_peers", "wireguard", "tailscale", "conntrack",
-		"metrics", "maglev_size", "capacity", "sync_interval", "events",
-		"kubernetes", "snat", "guard", "static_nat", NULL,
+		"pin_root",  "default_policy", "interfaces",	  "identities",
+		"services",  "policies",       "wireguard_peers", "wireguard",
+		"tailscale", "conntrack",      "metrics",	  "maglev_size",
+		"capacity",  "sync_interval",  "events",	  "kubernetes",
+		"snat",	     "guard",	       "static_nat",	  NULL,
 	};
 	struct tpd_parse ps = { err, errlen };
 	char yerr[256], dflt[8] = "";
@@ -1355,38 +1647,61 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 	}
 	ret = tpd_check_dup_keys(&ps, root, "config", true);
 	ret = ret ?: tpd_check_keys(&ps, root, "config", keys);
-	ret = ret ?: tpd_get_str(&ps, root, "config", "pin_root", cfg->pin_root,
-				 sizeof(cfg->pin_root), false);
-	ret = ret ?: tpd_get_str(&ps, root, "config", "default_policy", dflt,
-				 sizeof(dflt), false);
-	ret = ret ?: tpd_get_u32(&ps, root, "config", "maglev_size", &cfg->maglev_size,
-				 3, TP_MAGLEV_SIZE_MAX, false);
-	ret = ret ?: tpd_get_u32(&ps, root, "config", "sync_interval",
-				 &cfg->sync_interval, 1, 3600, false);
-	if (!ret && dflt[0] && (tp_verdict_parse(dflt, &cfg->default_policy) ||
-				cfg->default_policy == TP_VERDICT_AUDIT))
-		ret = tpd_fail(&ps, "default_policy: '%s': expected allow or deny", dflt);
-	ret = ret ?: TPD_ARRAY(&ps, root, "interfaces", cfg->ifaces, cfg->n_ifaces,
-			       tpd_parse_iface);
-	ret = ret ?: TPD_ARRAY(&ps, root, "identities", cfg->idents, cfg->n_idents,
-			       tpd_parse_ident);
-	ret = ret ?: TPD_ARRAY(&ps, root, "services", cfg->services, cfg->n_services,
-			       tpd_parse_service);
-	ret = ret ?: TPD_ARRAY(&ps, root, "policies", cfg->policies, cfg->n_policies,
-			       tpd_parse_policy);
-	ret = ret ?: TPD_ARRAY(&ps, root, "static_nat", cfg->static_nat, cfg->n_static_nat,
-			       tpd_parse_static_nat);
-	ret = ret ?: tpd_parse_map(&ps, tpd_get(root, "wireguard_peers"),
-				   "wireguard_peers", &cfg->wg_peers, &cfg->n_wg_peers);
+	if (!ret)
+		ret = tpd_get_str(&ps, root, "config", "pin_root",
+				  cfg->pin_root, sizeof(cfg->pin_root), false);
+	if (!ret)
+		ret = tpd_get_str(&ps, root, "config", "default_policy", dflt,
+				  sizeof(dflt), false);
+	if (!ret)
+		ret = tpd_get_u32(&ps, root, "config", "maglev_size",
+				  &cfg->maglev_size, 3, TP_MAGLEV_SIZE_MAX,
+				  false);
+	if (!ret)
+		ret = tpd_get_u32(&ps, root, "config", "sync_interval",
+				  &cfg->sync_interval, 1, 3600, false);
+	if (!ret && dflt[0] &&
+	    (tp_verdict_parse(dflt, &cfg->default_policy) ||
+	     cfg->default_policy == TP_VERDICT_AUDIT))
+		ret = tpd_fail(&ps,
+			       "default_policy: '%s': expected allow or deny",
+			       dflt);
+	if (!ret)
+		ret = TPD_ARRAY(&ps, root, "interfaces", cfg->ifaces,
+				cfg->n_ifaces, tpd_parse_iface);
+	if (!ret)
+		ret = TPD_ARRAY(&ps, root, "identities", cfg->idents,
+				cfg->n_idents, tpd_parse_ident);
+	if (!ret)
+		ret = TPD_ARRAY(&ps, root, "services", cfg->services,
+				cfg->n_services, tpd_parse_service);
+	if (!ret)
+		ret = TPD_ARRAY(&ps, root, "policies", cfg->policies,
+				cfg->n_policies, tpd_parse_policy);
+	if (!ret)
+		ret = TPD_ARRAY(&ps, root, "static_nat", cfg->static_nat,
+				cfg->n_static_nat, tpd_parse_static_nat);
+	if (!ret)
+		ret = tpd_parse_map(&ps, tpd_get(root, "wireguard_peers"),
+				    "wireguard_peers", &cfg->wg_peers,
+				    &cfg->n_wg_peers);
 	ret = ret ?: tpd_parse_sections(&ps, root, cfg);
 	ret = ret ?: tpd_parse_capacity(&ps, tpd_get(root, "capacity"), cfg);
 	ret = ret ?: tpd_parse_snat(&ps, tpd_get(root, "snat"), &cfg->snat);
-	ret = ret ?: tpd_parse_guard(&ps, YAJL_IS_OBJECT(root) ? tpd_get(root, "guard") : NULL,
-				     &cfg->guard);
-	ret = ret ?: tpd_parse_kube(&ps, YAJL_IS_OBJECT(root) ? tpd_get(root, "kubernetes") : NULL,
-				    &cfg->kube);
+	if (!ret)
+		ret = tpd_parse_guard(
+			&ps,
+			YAJL_IS_OBJECT(root) ? tpd_get(root, "guard") : NULL,
+			&cfg->guard);
+	if (!ret)
+		ret = tpd_parse_kube(&ps,
+				     YAJL_IS_OBJECT(root)
+					     ? tpd_get(root, "kubernetes")
+					     : NULL,
+				     &cfg->kube);
 	if (!ret && !cfg->n_ifaces)
-		ret = tpd_fail(&ps, "interfaces: at least one interface is needed");
+		ret = tpd_fail(&ps,
+			       "interfaces: at least one interface is needed");
 	ret = ret ?: tpd_config_validate(&ps, cfg);
 	yajl_tree_free(root);
 	return ret;
@@ -1413,7 +1728,8 @@ int tpd_config_load(const char *path, struct tpd_config *cfg, char *err,
 	n = getdelim(&text, &len, '\0', f);
 	if (n < 0 && (ferror(f) || errno)) {
 		ret = errno ? -errno : -EIO;
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-ret));
+		snprintf(err, errlen, "%s: cannot read: %s", path,
+			 strerror(-ret));
 		fclose(f);
 		free(text);
 		return ret;
@@ -1454,7 +1770,8 @@ void tpd_config_free(struct tpd_config *cfg)
 bool tpd_static_nat_unroutable(const struct tpd_config *cfg,
 			       const struct tpd_static_nat_cfg *sn)
 {
-	static const char *const ranges[] = { "100.64.0.0/10", "fd7a:115c:a1e0::/48" };
+	static const char *const ranges[] = { "100.64.0.0/10",
+					      "fd7a:115c:a1e0::/48" };
 	struct tp_addr pfx;
 	unsigned int plen;
 	bool inside = false;
@@ -1496,16 +1813,20 @@ static bool tpd_str_equal(const char *a, const char *b)
  * tpd_kube_cfg_equal() - whether two "kubernetes" sections are the same
  * (a reload that changes one restarts the client).
  */
-bool tpd_kube_cfg_equal(const struct tpd_kube_cfg *a, const struct tpd_kube_cfg *b)
+bool tpd_kube_cfg_equal(const struct tpd_kube_cfg *a,
+			const struct tpd_kube_cfg *b)
 {
-	return a->enabled == b->enabled && tpd_str_equal(a->server, b->server) &&
+	return a->enabled == b->enabled &&
+	       tpd_str_equal(a->server, b->server) &&
 	       tpd_str_equal(a->token_file, b->token_file) &&
 	       tpd_str_equal(a->ca_file, b->ca_file) &&
 	       tpd_str_equal(a->kubeconfig, b->kubeconfig) &&
-	       tpd_str_equal(a->node_name, b->node_name) && a->expose == b->expose &&
-	       a->expose_lb_ips == b->expose_lb_ips && a->zone == b->zone &&
-	       a->tcp_grace == b->tcp_grace && a->watch_timeout == b->watch_timeout &&
-	       a->page_limit == b->page_limit && a->backoff_max == b->backoff_max &&
+	       tpd_str_equal(a->node_name, b->node_name) &&
+	       a->expose == b->expose && a->expose_lb_ips == b->expose_lb_ips &&
+	       a->zone == b->zone && a->tcp_grace == b->tcp_grace &&
+	       a->watch_timeout == b->watch_timeout &&
+	       a->page_limit == b->page_limit &&
+	       a->backoff_max == b->backoff_max &&
 	       a->max_frontends == b->max_frontends;
 }
 

@@ -80,7 +80,7 @@ struct tpd_backend_cfg {
 };
 
 struct tpd_service_cfg {
-	char frontend[72]; /* VIP:PORT/PROTO */
+	char frontend[72];     /* VIP:PORT/PROTO */
 	struct tp_svc_key key; /* @frontend, parsed when read */
 	__u32 affinity;
 	__u16 zone;
@@ -96,7 +96,8 @@ struct tpd_policy_cfg {
 	char port[16];
 	char verdict[8];
 	__u16 zone;
-	struct tp_rule rule; /* the rule, resolved against the file's names when read */
+	struct tp_rule
+		rule; /* the rule, resolved against the file's names when read */
 };
 
 struct tpd_map_cfg { /* public key or tag -> identity */
@@ -210,10 +211,12 @@ struct tpd_config {
 	__u32 events_burst;
 	char metrics_path[PATH_MAX];
 	__u32 metrics_interval;
-	struct tpd_kube_cfg kube; /* "kubernetes" (kube.h); strings heap-allocated */
+	struct tpd_kube_cfg
+		kube; /* "kubernetes" (kube.h); strings heap-allocated */
 	struct tpd_snat_cfg snat;
 	struct tpd_guard_cfg guard;
-	struct tpd_static_nat_cfg *static_nat; /* "static_nat" (owner TP_OWNER_STATIC) */
+	struct tpd_static_nat_cfg
+		*static_nat; /* "static_nat" (owner TP_OWNER_STATIC) */
 	size_t n_static_nat;
 };
 
@@ -229,10 +232,12 @@ const struct tpd_iface_cfg *tpd_config_iface(const struct tpd_config *cfg,
 					     const char *name);
 bool tpd_config_knobs_equal(const struct tpd_config *a,
 			    const struct tpd_config *b);
-bool tpd_kube_cfg_equal(const struct tpd_kube_cfg *a, const struct tpd_kube_cfg *b);
-const struct tpd_iface_cfg *tpd_config_first_uplink(const struct tpd_config *cfg);
-int tpd_config_warnings(const struct tpd_config *cfg, const char *port_range_path,
-			char *msg, size_t len);
+bool tpd_kube_cfg_equal(const struct tpd_kube_cfg *a,
+			const struct tpd_kube_cfg *b);
+const struct tpd_iface_cfg *
+tpd_config_first_uplink(const struct tpd_config *cfg);
+int tpd_config_warnings(const struct tpd_config *cfg,
+			const char *port_range_path, char *msg, size_t len);
 
 /* The kernel's ephemeral port range, which a SNAT range should avoid. */
 #define TPD_LOCAL_PORT_RANGE "/proc/sys/net/ipv4/ip_local_port_range"

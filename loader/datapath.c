@@ -117,23 +117,27 @@ static int tpd_bpffs_dir(const char *path, char *why, size_t len)
 		pfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (pfd < 0) {
 			err = -errno;
-			snprintf(why, len, "%s: parent directory %s: %s", path, dir,
-				 strerror(-err));
+			snprintf(why, len, "%s: parent directory %s: %s", path,
+				 dir, strerror(-err));
 			goto cleanup;
 		}
 		if (!tpd_fd_is_bpffs(pfd)) {
 			err = -ENOTSUP;
-			snprintf(why, len,
-				 "%s is not on a BPF filesystem (%s is not bpffs): give a pin_root under /sys/fs/bpf",
-				 path, dir);
+			snprintf(
+				why, len,
+				"%s is not on a BPF filesystem (%s is not bpffs): give a pin_root under /sys/fs/bpf",
+				path, dir);
 			goto cleanup;
 		}
 		if (!mkdirat(pfd, base, 0700))
 			made = true;
-		else if (errno != EEXIST) /* EEXIST: made meanwhile, not by us */
+		else if (errno !=
+			 EEXIST) /* EEXIST: made meanwhile, not by us */
 			err = -errno;
-		fd = err ? -1 : openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-						  O_CLOEXEC);
+		fd = err ? -1
+			 : openat(pfd, base,
+				  O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					  O_CLOEXEC);
 		if (!err && fd < 0)
 			err = -errno;
 		if (err) {
@@ -143,9 +147,10 @@ static int tpd_bpffs_dir(const char *path, char *why, size_t len)
 	}
 	if (!tpd_fd_is_bpffs(fd)) {
 		err = -ENOTSUP;
-		snprintf(why, len,
-			 "%s is not on a BPF filesystem (bpffs): give a pin_root under /sys/fs/bpf",
-			 path);
+		snprintf(
+			why, len,
+			"%s is not on a BPF filesystem (bpffs): give a pin_root under /sys/fs/bpf",
+			path);
 		goto cleanup;
 	}
 	/* mkdir's mode went through the umask; ours must not */
@@ -191,11 +196,13 @@ int tpd_bpffs_prepare(const char *pin_root)
 	}
 	err = tpd_bpffs_dir(pin_root, why, sizeof(why));
 	if (!err) {
-		snprintf(links, sizeof(links), "%s/%s", pin_root, TP_PIN_LINKS_DIR);
+		snprintf(links, sizeof(links), "%s/%s", pin_root,
+			 TP_PIN_LINKS_DIR);
 		err = tpd_bpffs_dir(links, why, sizeof(why));
 	}
 	if (err)
-		log_error("cannot prepare the pin root", "path", pin_root, "error", why);
+		log_error("cannot prepare the pin root", "path", pin_root,
+			  "error", why);
 	return err;
 }
 
@@ -213,7 +220,8 @@ static const struct {
 	{ TP_MAP_SERVICES, TPD_CAP_SERVICES, TPD_CAP_MAX, 1, 0 },
 	{ TP_MAP_MAGLEV, TPD_CAP_SERVICES, TPD_CAP_MAX, 1, 1 },
 	{ TP_MAP_SVC_STATS, TPD_CAP_SERVICES, TPD_CAP_MAX, 1, 1 },
-	{ TP_MAP_BACKENDS, TPD_CAP_BACKENDS, TPD_CAP_MAX, 1, 0 }, /* a hash: ids 1..B */
+	{ TP_MAP_BACKENDS, TPD_CAP_BACKENDS, TPD_CAP_MAX, 1,
+	  0 }, /* a hash: ids 1..B */
 	/* a head per service (and id 0's) and a slot per backend */
 	{ TP_MAP_SVC_BACKENDS, TPD_CAP_SERVICES, TPD_CAP_BACKENDS, 1, 1 },
 	{ TP_MAP_IDENTITY, TPD_CAP_IDENTITIES, TPD_CAP_MAX, 1, 0 },
@@ -235,21 +243,27 @@ static const struct {
 _Static_assert(TP_RULE_INDEX_ENTRIES(1) == 4,
 	       "tpd_capacity_maps follows TP_RULE_INDEX_ENTRIES");
 
-static void tpd_set_capacities(struct tailplane *skel, const struct tpd_config *cfg)
+static void tpd_set_capacities(struct tailplane *skel,
+			       const struct tpd_config *cfg)
 {
 	struct bpf_map *map;
 	__u64 max;
 	size_t i;
 
-	for (i = 0; i < sizeof(tpd_capacity_maps) / sizeof(tpd_capacity_maps[0]); i++) {
-		map = bpf_object__find_map_by_name(skel->obj, tpd_capacity_maps[i].map);
+	for (i = 0;
+	     i < sizeof(tpd_capacity_maps) / sizeof(tpd_capacity_maps[0]);
+	     i++) {
+		map = bpf_object__find_map_by_name(skel->obj,
+						   tpd_capacity_maps[i].map);
 		if (!map)
 			continue;
-		max = (__u64)cfg->capacity[tpd_capacity_maps[i].cap] * tpd_capacity_maps[i].mult +
+		max = (__u64)cfg->capacity[tpd_capacity_maps[i].cap] *
+			      tpd_capacity_maps[i].mult +
 		      tpd_capacity_maps[i].plus;
 		if (tpd_capacity_maps[i].cap2 != TPD_CAP_MAX)
 			max += cfg->capacity[tpd_capacity_maps[i].cap2];
-		bpf_map__set_max_entries(map, max > UINT32_MAX ? UINT32_MAX : (__u32)max);
+		bpf_map__set_max_entries(map, max > UINT32_MAX ? UINT32_MAX
+							       : (__u32)max);
 	}
 }
 
@@ -290,10 +304,11 @@ static int tpd_pin_compatible(const char *path, const struct bpf_map *map,
 }
 
 /* One entry at a time: maps without batch operations (LPM tries). */
-static long tpd_copy_each(int old_fd, int new_fd, const struct bpf_map_info *info,
-			  size_t vsize)
+static long tpd_copy_each(int old_fd, int new_fd,
+			  const struct bpf_map_info *info, size_t vsize)
 {
-	void *key = calloc(1, info->key_size), *next = calloc(1, info->key_size);
+	void *key = calloc(1, info->key_size),
+	     *next = calloc(1, info->key_size);
 	void *val = calloc(1, vsize);
 	long n = 0;
 	int err = 0;
@@ -337,8 +352,9 @@ static long tpd_put_chunk(int fd, void *keys, void *vals, __u32 count,
 	/* it stopped at an entry that did not fit: the rest one by one */
 	n = done;
 	for (i = done; i < count; i++)
-		if (!bpf_map_update_elem(fd, (char *)keys + (size_t)i * key_size,
-					 (char *)vals + (size_t)i * vsize, BPF_ANY))
+		if (!bpf_map_update_elem(
+			    fd, (char *)keys + (size_t)i * key_size,
+			    (char *)vals + (size_t)i * vsize, BPF_ANY))
 			n++;
 		else if (errno != E2BIG && errno != ENOSPC)
 			return -errno;
@@ -350,17 +366,20 @@ static long tpd_put_chunk(int fd, void *keys, void *vals, __u32 count,
  * operations (a 2M-entry map entry by entry took seconds); maps without
  * them one by one.  Returns the count or -errno.
  */
-static long tpd_copy_entries(int old_fd, int new_fd, const struct bpf_map_info *info)
+static long tpd_copy_entries(int old_fd, int new_fd,
+			     const struct bpf_map_info *info)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	bool percpu = info->type == BPF_MAP_TYPE_PERCPU_ARRAY ||
 		      info->type == BPF_MAP_TYPE_PERCPU_HASH ||
 		      info->type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
-	size_t vsize = percpu ? ((info->value_size + 7) & ~7u) * libbpf_num_possible_cpus() :
-				info->value_size;
+	size_t vsize = percpu ? ((info->value_size + 7) & ~7u) *
+					libbpf_num_possible_cpus()
+			      : info->value_size;
 	size_t tok = info->key_size > 8 ? info->key_size : 8;
 	const __u32 chunk = 4096;
-	void *keys = calloc(chunk, info->key_size), *vals = calloc(chunk, vsize);
+	void *keys = calloc(chunk, info->key_size),
+	     *vals = calloc(chunk, vsize);
 	void *in = calloc(1, tok), *out = calloc(1, tok);
 	bool is_array = info->type == BPF_MAP_TYPE_ARRAY ||
 			info->type == BPF_MAP_TYPE_PERCPU_ARRAY;
@@ -376,11 +395,12 @@ static long tpd_copy_entries(int old_fd, int new_fd, const struct bpf_map_info *
 	}
 	while (!last) {
 		count = chunk;
-		err = bpf_map_lookup_batch(old_fd, first ? NULL : in, out, keys, vals,
-					   &count, &opts);
+		err = bpf_map_lookup_batch(old_fd, first ? NULL : in, out, keys,
+					   vals, &count, &opts);
 		if (err && errno != ENOENT) {
 			/* no batch operations for this map type */
-			n = first ? tpd_copy_each(old_fd, new_fd, info, vsize) : -errno;
+			n = first ? tpd_copy_each(old_fd, new_fd, info, vsize)
+				  : -errno;
 			goto done;
 		}
 		last = err; /* ENOENT: this was the last chunk */
@@ -397,7 +417,8 @@ static long tpd_copy_entries(int old_fd, int new_fd, const struct bpf_map_info *
 		}
 		if (!count)
 			continue;
-		put = tpd_put_chunk(new_fd, keys, vals, count, info->key_size, vsize);
+		put = tpd_put_chunk(new_fd, keys, vals, count, info->key_size,
+				    vsize);
 		if (put < 0) {
 			n = put;
 			goto done;
@@ -420,13 +441,15 @@ struct tpd_aside {
 };
 
 /* Move pins that do not fit the new object aside; returns their count. */
-static int tpd_pins_aside(struct tailplane *skel, struct tpd_aside *aside, int cap)
+static int tpd_pins_aside(struct tailplane *skel, struct tpd_aside *aside,
+			  int cap)
 {
 	struct bpf_map *map;
 	const char *path;
 	int n = 0, ok;
 
-	bpf_object__for_each_map(map, skel->obj) {
+	bpf_object__for_each_map(map, skel->obj)
+	{
 		path = bpf_map__pin_path(map);
 		if (!path || access(path, F_OK) || n == cap)
 			continue;
@@ -438,8 +461,9 @@ static int tpd_pins_aside(struct tailplane *skel, struct tpd_aside *aside, int c
 		snprintf(aside[n].old, sizeof(aside[n].old), "%s_old", path);
 		unlink(aside[n].old);
 		if (rename(path, aside[n].old)) {
-			log_error("cannot move an incompatible map aside", "map",
-				  bpf_map__name(map), "error", strerror(errno));
+			log_error("cannot move an incompatible map aside",
+				  "map", bpf_map__name(map), "error",
+				  strerror(errno));
 			return -errno;
 		}
 		aside[n].map = map;
@@ -469,8 +493,9 @@ static long tpd_services_convert(int old_fd, int new_fd)
 			continue;
 		memset(&svc, 0, sizeof(svc));
 		memcpy(&svc, old, sizeof(old));
-		svc.pad = 0;	    /* was the live-table flag */
-		svc.table_size = 0; /* no table yet: tpd_datapath_load() builds it */
+		svc.pad = 0; /* was the live-table flag */
+		svc.table_size =
+			0; /* no table yet: tpd_datapath_load() builds it */
 		if (bpf_map_update_elem(new_fd, &k, &svc, BPF_ANY))
 			return -errno;
 		n++;
@@ -492,7 +517,8 @@ static long tpd_config_convert_v1(int old_fd, int new_fd)
 	struct tp_config cfg = {};
 	__u32 zero = 0;
 
-	_Static_assert(TP_CONFIG_V1_SIZE >= sizeof(cfg.policy_rev), "policy_rev first");
+	_Static_assert(TP_CONFIG_V1_SIZE >= sizeof(cfg.policy_rev),
+		       "policy_rev first");
 	if (bpf_map_lookup_elem(old_fd, &zero, old))
 		return -errno;
 	memcpy(&cfg.policy_rev, old, sizeof(cfg.policy_rev));
@@ -541,7 +567,8 @@ static void *tpd_map_keys(int fd, size_t ksize, size_t max_entries, size_t *n)
 static long tpd_ct_convert_v1(int old_fd, const struct bpf_map_info *info,
 			      struct tailplane *skel, long *rks)
 {
-	int ct = bpf_map__fd(skel->maps.tp_ct), ct_any = bpf_map__fd(skel->maps.tp_ct_any);
+	int ct = bpf_map__fd(skel->maps.tp_ct),
+	    ct_any = bpf_map__fd(skel->maps.tp_ct_any);
 	struct tp_ct_entry_v1 old, flow;
 	struct tp_ct_key *keys;
 	struct tp_ct_entry e;
@@ -559,9 +586,11 @@ static long tpd_ct_convert_v1(int old_fd, const struct bpf_map_info *info,
 			continue;
 		have_flow = (old.flags & TP_CT_F_REPLY_KEY) &&
 			    !bpf_map_lookup_elem(old_fd, &old.peer, &flow);
-		kind = tp_ct_entry_from_v1(k, &old, have_flow ? &flow : NULL, &e);
+		kind = tp_ct_entry_from_v1(k, &old, have_flow ? &flow : NULL,
+					   &e);
 		if (kind == TP_CT_V1_DROP ||
-		    bpf_map_update_elem(k->proto == IPPROTO_TCP ? ct : ct_any, k, &e, BPF_ANY))
+		    bpf_map_update_elem(k->proto == IPPROTO_TCP ? ct : ct_any,
+					k, &e, BPF_ANY))
 			continue;
 		if (kind == TP_CT_V1_FLOW)
 			flows++;
@@ -596,47 +625,58 @@ static void tpd_migrate(struct tailplane *skel, struct tpd_aside *aside, int n)
 		if (old_fd < 0)
 			continue;
 		if (tpd_ct_is_v1(&aside[i], skel)) {
-			copied = tpd_ct_convert_v1(old_fd, &aside[i].info, skel, &rks);
+			copied = tpd_ct_convert_v1(old_fd, &aside[i].info, skel,
+						   &rks);
 			snprintf(count, sizeof(count), "%ld", copied);
 			snprintf(rk_count, sizeof(rk_count), "%ld", rks);
-			log_info("conntrack converted to one entry per flow", "map",
-				 bpf_map__name(map), "flows", count, "reply_keys", rk_count);
+			log_info("conntrack converted to one entry per flow",
+				 "map", bpf_map__name(map), "flows", count,
+				 "reply_keys", rk_count);
 		} else if (aside[i].info.type == bpf_map__type(map) &&
-		    aside[i].info.key_size == bpf_map__key_size(map) &&
-		    aside[i].info.value_size == bpf_map__value_size(map) &&
-		    aside[i].info.type != BPF_MAP_TYPE_RINGBUF) {
+			   aside[i].info.key_size == bpf_map__key_size(map) &&
+			   aside[i].info.value_size ==
+				   bpf_map__value_size(map) &&
+			   aside[i].info.type != BPF_MAP_TYPE_RINGBUF) {
 			struct timespec t0, t1;
 			char ms[32];
 
 			clock_gettime(CLOCK_MONOTONIC, &t0);
-			copied = tpd_copy_entries(old_fd, bpf_map__fd(map), &aside[i].info);
+			copied = tpd_copy_entries(old_fd, bpf_map__fd(map),
+						  &aside[i].info);
 			clock_gettime(CLOCK_MONOTONIC, &t1);
 			snprintf(count, sizeof(count), "%ld", copied);
-			snprintf(ms, sizeof(ms), "%.1f", (t1.tv_sec - t0.tv_sec) * 1e3 +
-							 (t1.tv_nsec - t0.tv_nsec) / 1e6);
-			log_info("map migrated to its new size", "map", bpf_map__name(map),
-				 "entries", count, "ms", ms);
+			snprintf(ms, sizeof(ms), "%.1f",
+				 (t1.tv_sec - t0.tv_sec) * 1e3 +
+					 (t1.tv_nsec - t0.tv_nsec) / 1e6);
+			log_info("map migrated to its new size", "map",
+				 bpf_map__name(map), "entries", count, "ms",
+				 ms);
 		} else if (!strcmp(bpf_map__name(map), TP_MAP_SERVICES) &&
 			   aside[i].info.value_size == TP_SVC_V1_SIZE &&
 			   aside[i].info.key_size == bpf_map__key_size(map)) {
 			copied = tpd_services_convert(old_fd, bpf_map__fd(map));
 			snprintf(count, sizeof(count), "%ld", copied);
-			log_info("services converted to per-service Maglev tables", "entries",
-				 count);
+			log_info(
+				"services converted to per-service Maglev tables",
+				"entries", count);
 		} else if (!strcmp(bpf_map__name(map), TP_MAP_CONFIG) &&
 			   aside[i].info.value_size == TP_CONFIG_V1_SIZE &&
 			   aside[i].info.key_size == bpf_map__key_size(map)) {
-			copied = tpd_config_convert_v1(old_fd, bpf_map__fd(map));
+			copied =
+				tpd_config_convert_v1(old_fd, bpf_map__fd(map));
 			snprintf(count, sizeof(count), "%ld", copied);
 			if (copied < 0)
-				log_error("tp_config not converted: policy revision lost",
-					  "error", strerror((int)-copied));
+				log_error(
+					"tp_config not converted: policy revision lost",
+					"error", strerror((int)-copied));
 			else
-				log_info("tp_config converted to the SNAT layout",
-					 "policy_rev", count);
+				log_info(
+					"tp_config converted to the SNAT layout",
+					"policy_rev", count);
 		} else {
-			log_warn("map layout changed: replaced, old entries not convertible",
-				 "map", bpf_map__name(map));
+			log_warn(
+				"map layout changed: replaced, old entries not convertible",
+				"map", bpf_map__name(map));
 		}
 		close(old_fd);
 		unlink(aside[i].old);
@@ -680,8 +720,9 @@ static void tpd_ct_split(const struct tp_maps *m)
 	}
 	free(keys);
 	snprintf(count, sizeof(count), "%zu", moved);
-	log_info("conntrack split by protocol: UDP and ICMP flows moved to tp_ct_any",
-		 "entries", count);
+	log_info(
+		"conntrack split by protocol: UDP and ICMP flows moved to tp_ct_any",
+		"entries", count);
 }
 
 /*
@@ -698,9 +739,11 @@ static void tpd_index_rebuild(const struct tp_maps *m, bool rules, bool names)
 		n = tp_policy_index_rebuild(m);
 		snprintf(count, sizeof(count), "%ld", n);
 		if (n < 0)
-			log_error("cannot index the rules", "error", strerror((int)-n));
+			log_error("cannot index the rules", "error",
+				  strerror((int)-n));
 		else
-			log_info("rule index built from tp_rules", "rules", count);
+			log_info("rule index built from tp_rules", "rules",
+				 count);
 	}
 	if (names) {
 		n = tp_identity_names_rebuild(m);
@@ -709,12 +752,14 @@ static void tpd_index_rebuild(const struct tp_maps *m, bool rules, bool names)
 			log_error("cannot index the identity names", "error",
 				  strerror((int)-n));
 		else
-			log_info("name index built from tp_id_names", "names", count);
+			log_info("name index built from tp_id_names", "names",
+				 count);
 	}
 }
 
 /* Is @map's pin missing, or among the @n pins moved aside? */
-static bool tpd_pin_new(const struct bpf_map *map, const struct tpd_aside *aside, int n)
+static bool tpd_pin_new(const struct bpf_map *map,
+			const struct tpd_aside *aside, int n)
 {
 	int i;
 
@@ -731,7 +776,8 @@ static void tpd_pins_restore(struct tpd_aside *aside, int n)
 
 	for (i = 0; i < n; i++)
 		if (rename(aside[i].old, aside[i].path))
-			log_error("cannot restore a map pin", "path", aside[i].path);
+			log_error("cannot restore a map pin", "path",
+				  aside[i].path);
 }
 
 /*
@@ -742,8 +788,10 @@ static void tpd_pins_restore(struct tpd_aside *aside, int n)
  * configured size changed.  Tables are built from the backends, never
  * read back (that would need CAP_SYS_ADMIN).
  */
-static void tpd_services_upgrade(struct tpd_datapath *dp, const struct tpd_config *cfg,
-				 const struct tpd_aside *aside, int n_aside, bool index_fresh)
+static void tpd_services_upgrade(struct tpd_datapath *dp,
+				 const struct tpd_config *cfg,
+				 const struct tpd_aside *aside, int n_aside,
+				 bool index_fresh)
 {
 	/* the size recorded by the last loader; cfg's when none is */
 	__u32 was = tp_service_maglev_cap(&dp->maps);
@@ -754,10 +802,11 @@ static void tpd_services_upgrade(struct tpd_datapath *dp, const struct tpd_confi
 		n = tp_service_index_rebuild(&dp->maps);
 		snprintf(count, sizeof(count), "%d", n);
 		if (n < 0)
-			log_error("cannot index the services' backends", "error",
-				  strerror(-n));
+			log_error("cannot index the services' backends",
+				  "error", strerror(-n));
 		else
-			log_info("services' backends indexed", "services", count);
+			log_info("services' backends indexed", "services",
+				 count);
 	}
 	for (i = 0; i < n_aside; i++)
 		if (aside[i].map == dp->skel->maps.tp_maglev)
@@ -766,7 +815,8 @@ static void tpd_services_upgrade(struct tpd_datapath *dp, const struct tpd_confi
 		dp->maglev_resized = true;
 	n = tp_service_maglev_cap_set(&dp->maps, cfg->maglev_size);
 	if (n)
-		log_error("cannot record the Maglev table size", "error", strerror(-n));
+		log_error("cannot record the Maglev table size", "error",
+			  strerror(-n));
 	if (dp->maglev_resized)
 		tpd_rebuild_services(&dp->maps);
 }
@@ -790,15 +840,18 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	dp->skel = tailplane__open_opts(&opts);
 	if (!dp->skel) {
 		err = -errno;
-		log_error("cannot open the BPF object", "error", strerror(-err));
+		log_error("cannot open the BPF object", "error",
+			  strerror(-err));
 		return err;
 	}
 	tpd_set_knobs(dp->skel, cfg);
 	/* pins of a version whose tp_ct held every protocol */
-	snprintf(ct_any_pin, sizeof(ct_any_pin), "%s/%s", cfg->pin_root, TP_MAP_CT_ANY);
-	ct_split = access(ct_any_pin, F_OK) && !access(bpf_map__pin_path(dp->skel->maps.tp_ct),
-						       F_OK);
-	index_fresh = access(bpf_map__pin_path(dp->skel->maps.tp_svc_backends), F_OK) != 0;
+	snprintf(ct_any_pin, sizeof(ct_any_pin), "%s/%s", cfg->pin_root,
+		 TP_MAP_CT_ANY);
+	ct_split = access(ct_any_pin, F_OK) &&
+		   !access(bpf_map__pin_path(dp->skel->maps.tp_ct), F_OK);
+	index_fresh = access(bpf_map__pin_path(dp->skel->maps.tp_svc_backends),
+			     F_OK) != 0;
 	n_aside = tpd_pins_aside(dp->skel, aside, 32);
 	if (n_aside < 0) {
 		err = n_aside;
@@ -808,17 +861,19 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	names_index = tpd_pin_new(dp->skel->maps.tp_id_by_name, aside, n_aside);
 	err = tailplane__load(dp->skel);
 	if (err) {
-		log_error("cannot load the BPF object", "error", strerror(-err));
+		log_error("cannot load the BPF object", "error",
+			  strerror(-err));
 		tpd_pins_restore(aside, n_aside);
 		goto fail;
 	}
 	tpd_migrate(dp->skel, aside, n_aside);
 	tp_maps_from_object(&dp->maps, dp->skel->obj, cfg->maglev_size);
-	dp->uplink_prog = bpf_object__find_program_by_name(dp->skel->obj,
-							   TPD_PROG_FROM_UPLINK) != NULL;
+	dp->uplink_prog = bpf_object__find_program_by_name(
+				  dp->skel->obj, TPD_PROG_FROM_UPLINK) != NULL;
 	if (!dp->uplink_prog)
-		log_info("the object has no tp_from_uplink (not built): uplinks are described, "
-			 "replies of SNAT flows are not restored");
+		log_info(
+			"the object has no tp_from_uplink (not built): uplinks are described, "
+			"replies of SNAT flows are not restored");
 	if (ct_split)
 		tpd_ct_split(&dp->maps);
 	tpd_index_rebuild(&dp->maps, rules_index, names_index);
@@ -864,9 +919,11 @@ static int tpd_attach_tcx(int prog_fd, int ifindex, int type, const char *pin)
 	return err;
 }
 
-static int tpd_attach_clsact(int prog_fd, int ifindex, enum bpf_tc_attach_point where)
+static int tpd_attach_clsact(int prog_fd, int ifindex,
+			     enum bpf_tc_attach_point where)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+		    .attach_point = where);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TPD_TC_HANDLE,
 		    .priority = TPD_TC_PRIO, .prog_fd = prog_fd,
 		    .flags = BPF_TC_F_REPLACE);
@@ -882,8 +939,9 @@ static int tpd_attach_clsact(int prog_fd, int ifindex, enum bpf_tc_attach_point 
 	return bpf_tc_attach(&hook, &opts);
 }
 
-static int tpd_attach_one(struct tpd_datapath *dp, const struct bpf_program *prog,
-			  const char *pin_root, const char *ifname, int ifindex, bool ingress)
+static int tpd_attach_one(struct tpd_datapath *dp,
+			  const struct bpf_program *prog, const char *pin_root,
+			  const char *ifname, int ifindex, bool ingress)
 {
 	char pin[PATH_MAX];
 	int err;
@@ -891,7 +949,8 @@ static int tpd_attach_one(struct tpd_datapath *dp, const struct bpf_program *pro
 	tpd_link_pin_path(pin, sizeof(pin), pin_root, ifname,
 			  ingress ? "ingress" : "egress");
 	err = tpd_attach_tcx(bpf_program__fd(prog), ifindex,
-			     ingress ? TPD_BPF_TCX_INGRESS : TPD_BPF_TCX_EGRESS, pin);
+			     ingress ? TPD_BPF_TCX_INGRESS : TPD_BPF_TCX_EGRESS,
+			     pin);
 	if (!err) {
 		dp->tcx = true;
 		return 0;
@@ -939,8 +998,9 @@ int tpd_iface_attach(struct tpd_datapath *dp, const struct tpd_config *cfg,
 	err = tpd_link_is_l3(ifindex, &l3);
 	if (err == -EOPNOTSUPP && !tpd_link_type(ifindex, &type)) {
 		snprintf(num, sizeof(num), "%u", type);
-		log_error("interface type not supported: packets start neither with Ethernet nor with IP",
-			  "iface", ifc->name, "arphrd", num);
+		log_error(
+			"interface type not supported: packets start neither with Ethernet nor with IP",
+			"iface", ifc->name, "arphrd", num);
 	}
 	if (err)
 		return err;
@@ -952,16 +1012,20 @@ int tpd_iface_attach(struct tpd_datapath *dp, const struct tpd_config *cfg,
 	/* the uplink's XDP guard (loader/xdp.c); it logs its own errors */
 	if (ifc->kind == TPD_IFACE_UPLINK)
 		tpd_guard_attach(dp->skel->obj, dp->skel->skeleton->data,
-				 dp->skel->skeleton->data_sz, cfg, ifc->name, ifindex);
+				 dp->skel->skeleton->data_sz, cfg, ifc->name,
+				 ifindex);
 	if (ifc->kind != TPD_IFACE_TAILNET) {
-		prog = bpf_object__find_program_by_name(dp->skel->obj, TPD_PROG_FROM_UPLINK);
-		return prog ? tpd_attach_one(dp, prog, cfg->pin_root, ifc->name, ifindex, true) :
-			      0;
+		prog = bpf_object__find_program_by_name(dp->skel->obj,
+							TPD_PROG_FROM_UPLINK);
+		return prog ? tpd_attach_one(dp, prog, cfg->pin_root, ifc->name,
+					     ifindex, true)
+			    : 0;
 	}
-	err = tpd_attach_one(dp, dp->skel->progs.tp_from_tailnet, cfg->pin_root, ifc->name,
-			     ifindex, true);
-	err = err ?: tpd_attach_one(dp, dp->skel->progs.tp_to_tailnet, cfg->pin_root,
-				    ifc->name, ifindex, false);
+	err = tpd_attach_one(dp, dp->skel->progs.tp_from_tailnet, cfg->pin_root,
+			     ifc->name, ifindex, true);
+	if (!err)
+		err = tpd_attach_one(dp, dp->skel->progs.tp_to_tailnet,
+				     cfg->pin_root, ifc->name, ifindex, false);
 	return err;
 }
 
@@ -1010,7 +1074,8 @@ static void tpd_unpin_dir(const char *dir)
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' && (!de->d_name[1] || de->d_name[1] == '.'))
+		if (de->d_name[0] == '.' &&
+		    (!de->d_name[1] || de->d_name[1] == '.'))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (de->d_type == DT_DIR)
@@ -1027,16 +1092,19 @@ static void tpd_snat_release(const char *pin_root)
 	int err;
 
 	tpd_snat_record_path(pin_root, record, sizeof(record));
-	err = tpd_ports_release(TPD_RESERVED_PORTS, record, removed, sizeof(removed));
+	err = tpd_ports_release(TPD_RESERVED_PORTS, record, removed,
+				sizeof(removed));
 	if (err < 0)
 		log_warn("cannot release the reserved SNAT ports", "sysctl",
 			 TPD_RESERVED_PORTS, "error", strerror(-err));
 	else if (err)
-		log_warn("the reserved SNAT ports were in another network namespace: "
-			 "left there, record dropped", "record", record);
+		log_warn(
+			"the reserved SNAT ports were in another network namespace: "
+			"left there, record dropped",
+			"record", record);
 	else if (removed[0])
-		log_info("reserved SNAT ports released", "sysctl", TPD_RESERVED_PORTS,
-			 "ports", removed);
+		log_info("reserved SNAT ports released", "sysctl",
+			 TPD_RESERVED_PORTS, "ports", removed);
 }
 
 /**
@@ -1104,7 +1172,8 @@ void tpd_rebuild_services(const struct tp_maps *m)
 	char count[16];
 
 	if (!b) {
-		log_error("cannot rebuild the Maglev tables", "error", strerror(ENOMEM));
+		log_error("cannot rebuild the Maglev tables", "error",
+			  strerror(ENOMEM));
 		return;
 	}
 	while (!bpf_map_get_next_key(m->services, prev, &next)) {
@@ -1119,8 +1188,8 @@ void tpd_rebuild_services(const struct tp_maps *m)
 	tp_svc_batch_free(b);
 	snprintf(count, sizeof(count), "%d", services);
 	if (err)
-		log_error("cannot rebuild every Maglev table", "services", count, "error",
-			  strerror(-err));
+		log_error("cannot rebuild every Maglev table", "services",
+			  count, "error", strerror(-err));
 	else
 		log_info("Maglev tables rebuilt", "services", count);
 }

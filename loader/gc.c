@@ -45,8 +45,8 @@ struct tpd_gc_batch {
  * the one in its out zone), and reply keys whose flow is gone, expired or
  * points elsewhere.
  */
-static void tpd_gc_judge(const struct tp_maps *m, struct tpd_gc_batch *b, __u32 n,
-			 __u64 now, struct tpd_gc_result *res)
+static void tpd_gc_judge(const struct tp_maps *m, struct tpd_gc_batch *b,
+			 __u32 n, __u64 now, struct tpd_gc_result *res)
 {
 	struct tp_ct_key reply;
 	__u32 i;
@@ -91,8 +91,9 @@ static void tpd_gc_delete(const struct tp_maps *m, struct tpd_gc_batch *b,
 }
 
 /* The same walk without batch operations (kernels or maps without them). */
-static int tpd_gc_ct_slow(const struct tp_maps *m, int fd, struct tpd_gc_batch *b,
-			  __u64 now, struct tpd_gc_result *res)
+static int tpd_gc_ct_slow(const struct tp_maps *m, int fd,
+			  struct tpd_gc_batch *b, __u64 now,
+			  struct tpd_gc_result *res)
 {
 	struct tp_ct_key k, next, *prev = NULL;
 	__u32 n = 0;
@@ -115,8 +116,8 @@ static int tpd_gc_ct_slow(const struct tp_maps *m, int fd, struct tpd_gc_batch *
 }
 
 /* One conntrack table (tp_ct or tp_ct_any), its counts added to @total. */
-static int tpd_gc_ct(const struct tp_maps *m, const struct tp_config *cfg, int fd,
-		     __u64 now, struct tpd_gc_result *total)
+static int tpd_gc_ct(const struct tp_maps *m, const struct tp_config *cfg,
+		     int fd, __u64 now, struct tpd_gc_result *total)
 {
 	struct tpd_gc_batch *b = calloc(1, sizeof(*b));
 	struct tpd_gc_result one = {}, *res = &one;

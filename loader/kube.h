@@ -28,7 +28,7 @@
 /* ---- configuration ("kubernetes" section of tailplaned.json) -------------- */
 
 enum tpd_kube_expose {
-	TPD_KUBE_EXPOSE_ALL,       /* "expose": "all" (default) */
+	TPD_KUBE_EXPOSE_ALL, /* "expose": "all" (default) */
 	TPD_KUBE_EXPOSE_ANNOTATED, /* "expose": "annotated": tailplane.io/expose "true" */
 };
 
@@ -83,7 +83,7 @@ struct tpd_kube_cfg {
  * out, and an operator who needs more raises it.
  */
 #define TPD_KUBE_MAX_FRONTENDS_DEFAULT 64
-#define TPD_KUBE_MAX_FRONTENDS_LIMIT 16384
+#define TPD_KUBE_MAX_FRONTENDS_LIMIT   16384
 
 /* In-cluster defaults (overridable for tests through the fields above). */
 #define TPD_KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -100,7 +100,7 @@ enum tpd_kube_kind {
 };
 
 /* Annotations the loader reads (every other annotation is skipped). */
-#define TPD_KUBE_ANN_EXPOSE "tailplane.io/expose"
+#define TPD_KUBE_ANN_EXPOSE	  "tailplane.io/expose"
 #define TPD_KUBE_ANN_TAILNET_ADDR "tailplane.io/tailnet-address"
 /* The EndpointSlice label naming its Service. */
 #define TPD_KUBE_LABEL_SERVICE_NAME "kubernetes.io/service-name"
@@ -395,7 +395,8 @@ enum tpd_kube_event {
  */
 struct tpd_kube_sink {
 	void (*list_begin)(void *ctx, enum tpd_kube_kind kind);
-	void (*object)(void *ctx, enum tpd_kube_event ev, struct tpd_kube_object *o);
+	void (*object)(void *ctx, enum tpd_kube_event ev,
+		       struct tpd_kube_object *o);
 	void (*list_end)(void *ctx, enum tpd_kube_kind kind, bool complete);
 	void (*synced)(void *ctx);
 	void *ctx;
@@ -442,9 +443,11 @@ struct tpd_kube_decoder *tpd_kube_decoder_new(enum tpd_kube_kind kind,
 					      const struct tpd_kube_sink *sink);
 /* Feed bytes as they arrive (any split); 0, or -EINVAL with
  * tpd_kube_decoder_error() saying where the JSON or an object was bad. */
-int tpd_kube_decoder_feed(struct tpd_kube_decoder *d, const void *buf, size_t len);
+int tpd_kube_decoder_feed(struct tpd_kube_decoder *d, const void *buf,
+			  size_t len);
 int tpd_kube_decoder_finish(struct tpd_kube_decoder *d);
-const struct tpd_kube_decoded *tpd_kube_decoder_state(const struct tpd_kube_decoder *d);
+const struct tpd_kube_decoded *
+tpd_kube_decoder_state(const struct tpd_kube_decoder *d);
 const char *tpd_kube_decoder_error(const struct tpd_kube_decoder *d);
 void tpd_kube_decoder_free(struct tpd_kube_decoder *d);
 
@@ -466,8 +469,10 @@ struct tpd_kube_stats {
 
 int tpd_kube_client_start(const struct tpd_kube_cfg *cfg,
 			  const struct tpd_kube_sink *sink,
-			  struct tpd_kube_client **out, char *err, size_t errlen);
-void tpd_kube_client_stats(struct tpd_kube_client *c, struct tpd_kube_stats *st);
+			  struct tpd_kube_client **out, char *err,
+			  size_t errlen);
+void tpd_kube_client_stats(struct tpd_kube_client *c,
+			   struct tpd_kube_stats *st);
 void tpd_kube_client_stop(struct tpd_kube_client *c);
 
 /* ---- client internals (kube_client.c), exported for its unit tests -------- */
@@ -496,11 +501,13 @@ struct tpd_kube_conn {
 
 int tpd_kube_conn_resolve(const struct tpd_kube_cfg *cfg, const char *sa_dir,
 			  struct tpd_kube_conn *conn, char *err, size_t errlen);
-int tpd_kube_kubeconfig_read(const char *path, struct tpd_kube_conn *conn, char *err,
-			     size_t errlen);
+int tpd_kube_kubeconfig_read(const char *path, struct tpd_kube_conn *conn,
+			     char *err, size_t errlen);
 void tpd_kube_conn_free(struct tpd_kube_conn *conn);
-char *tpd_kube_url(const char *server, enum tpd_kube_kind kind, bool watch, const char *rv,
-		   const char *cont, __u32 limit, __u32 timeout);
-unsigned long tpd_kube_backoff_ms(unsigned int attempt, __u32 cap_s, unsigned long rnd);
+char *tpd_kube_url(const char *server, enum tpd_kube_kind kind, bool watch,
+		   const char *rv, const char *cont, __u32 limit,
+		   __u32 timeout);
+unsigned long tpd_kube_backoff_ms(unsigned int attempt, __u32 cap_s,
+				  unsigned long rnd);
 
 #endif /* TAILPLANED_KUBE_H */

@@ -68,9 +68,9 @@
 #include "log.h"
 
 #define KC_BACKOFF_BASE_MS  250
-#define KC_CONNECT_TIMEOUT  10	 /* s */
-#define KC_LIST_LOW_SPEED_S 30	 /* a list page slower than 1 B/s this long */
-#define KC_IDLE_GUARD_S	    30	 /* past a watch's timeoutSeconds */
+#define KC_CONNECT_TIMEOUT  10 /* s */
+#define KC_LIST_LOW_SPEED_S 30 /* a list page slower than 1 B/s this long */
+#define KC_IDLE_GUARD_S	    30 /* past a watch's timeoutSeconds */
 #define KC_TOKEN_MAX	    65536
 #define KC_CA_MAX	    (1 << 20)
 #define KC_KUBECONFIG_MAX   (4 << 20)
@@ -113,12 +113,15 @@ struct kc_entry {
 };
 
 static const char *const kc_fields[KS_MAX][3] = {
-	[KS_CLUSTERS] = { "server", "certificate-authority", "certificate-authority-data" },
+	[KS_CLUSTERS] = { "server", "certificate-authority",
+			  "certificate-authority-data" },
 	[KS_CONTEXTS] = { "cluster", "user", NULL },
 	[KS_USERS] = { "token", "tokenFile", NULL },
 };
 static const char *const kc_nested[KS_MAX] = {
-	[KS_CLUSTERS] = "cluster", [KS_CONTEXTS] = "context", [KS_USERS] = "user",
+	[KS_CLUSTERS] = "cluster",
+	[KS_CONTEXTS] = "context",
+	[KS_USERS] = "user",
 };
 
 struct kc_config {
@@ -142,8 +145,8 @@ static void kc_config_free(struct kc_config *k)
 	}
 }
 
-__attribute__((format(printf, 3, 4)))
-static int kc_err(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int
+kc_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -167,8 +170,11 @@ static char *kc_scalar(const char *s)
 		for (i = 1; s[i]; i++) {
 			if (q == '"' && s[i] == '\\' && s[i + 1]) {
 				i++;
-				v[o++] = s[i] == 'n' ? '\n' : s[i] == 't' ? '\t' : s[i];
-			} else if (q == '\'' && s[i] == '\'' && s[i + 1] == '\'') {
+				v[o++] = s[i] == 'n'   ? '\n'
+					 : s[i] == 't' ? '\t'
+						       : s[i];
+			} else if (q == '\'' && s[i] == '\'' &&
+				   s[i + 1] == '\'') {
 				v[o++] = s[i++];
 			} else if (s[i] == q) {
 				v[o] = '\0';
@@ -245,10 +251,10 @@ static int kc_line(struct kc_parse *p, int col, char *rest, bool item)
 	if (!kc_key_value(rest, &key, &value))
 		return 0; /* not ours ("- value", flow style...): ignored */
 	if (col == 0 && !item) {
-		p->sec = !strcmp(key, "clusters") ? KS_CLUSTERS :
-			 !strcmp(key, "contexts") ? KS_CONTEXTS :
-			 !strcmp(key, "users")	  ? KS_USERS :
-						    KS_NONE;
+		p->sec = !strcmp(key, "clusters")   ? KS_CLUSTERS
+			 : !strcmp(key, "contexts") ? KS_CONTEXTS
+			 : !strcmp(key, "users")    ? KS_USERS
+						    : KS_NONE;
 		p->cur = NULL;
 		if (!strcmp(key, "current-context"))
 			return kc_set(&p->k->current, value);
@@ -286,14 +292,16 @@ static int kc_new_entry(struct kc_parse *p)
 	return 0;
 }
 
-static int kc_parse_text(char *text, struct kc_config *k, char *err, size_t errlen)
+static int kc_parse_text(char *text, struct kc_config *k, char *err,
+			 size_t errlen)
 {
 	struct kc_parse p = { .k = k };
 	char *line, *save = NULL, *rest;
 	unsigned int lineno = 0;
 	int col, ret;
 
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
 		size_t len = strlen(line);
 		bool item = false;
 
@@ -306,12 +314,15 @@ static int kc_parse_text(char *text, struct kc_config *k, char *err, size_t errl
 		if (!*rest || *rest == '#' || !strcmp(rest, "---"))
 			continue;
 		if (*rest == '\t')
-			return kc_err(err, errlen, "line %u: a tab in the indentation", lineno);
+			return kc_err(err, errlen,
+				      "line %u: a tab in the indentation",
+				      lineno);
 		if (rest[0] == '-' && (rest[1] == ' ' || !rest[1])) {
 			if (p.sec == KS_NONE)
 				continue;
 			if ((ret = kc_new_entry(&p)))
-				return kc_err(err, errlen, "out of memory"), ret;
+				return kc_err(err, errlen, "out of memory"),
+				       ret;
 			for (rest++, col++; *rest == ' '; rest++, col++)
 				;
 			p.item_col = col;
@@ -320,13 +331,15 @@ static int kc_parse_text(char *text, struct kc_config *k, char *err, size_t errl
 				continue;
 		}
 		if (kc_line(&p, col, rest, item))
-			return kc_err(err, errlen, "line %u: an unterminated quoted value", lineno);
+			return kc_err(err, errlen,
+				      "line %u: an unterminated quoted value",
+				      lineno);
 	}
 	return 0;
 }
 
-static const struct kc_entry *kc_find(const struct kc_config *k, enum kc_section s,
-				      const char *name)
+static const struct kc_entry *kc_find(const struct kc_config *k,
+				      enum kc_section s, const char *name)
 {
 	size_t i;
 
@@ -356,7 +369,8 @@ static long kc_base64(const char *in, char *out)
 	long n = 0;
 
 	for (; *in && *in != '='; in++) {
-		const char *tab = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+		const char *tab =
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 		const char *c;
 
 		if (isspace((unsigned char)*in))
@@ -403,25 +417,32 @@ static char *kc_read_file(const char *path, size_t max, size_t *len, int *err)
 }
 
 /* Fill what @conn lacks from the cluster and user entries of the context. */
-static int kc_fill(const struct kc_config *k, const char *dir, struct tpd_kube_conn *conn,
-		   const char *path, char *err, size_t errlen)
+static int kc_fill(const struct kc_config *k, const char *dir,
+		   struct tpd_kube_conn *conn, const char *path, char *err,
+		   size_t errlen)
 {
 	const struct kc_entry *ctx, *cl, *user;
 
 	if (!k->current || !*k->current)
-		return kc_err(err, errlen, "kubeconfig %s: no current-context", path);
+		return kc_err(err, errlen, "kubeconfig %s: no current-context",
+			      path);
 	ctx = kc_find(k, KS_CONTEXTS, k->current);
 	if (!ctx)
-		return kc_err(err, errlen, "kubeconfig %s: context \"%s\" not found", path,
+		return kc_err(err, errlen,
+			      "kubeconfig %s: context \"%s\" not found", path,
 			      k->current);
 	cl = kc_find(k, KS_CLUSTERS, ctx->f[0]);
 	if (!cl)
-		return kc_err(err, errlen, "kubeconfig %s: cluster \"%s\" of context \"%s\" not found",
-			      path, ctx->f[0] ? ctx->f[0] : "", k->current);
+		return kc_err(
+			err, errlen,
+			"kubeconfig %s: cluster \"%s\" of context \"%s\" not found",
+			path, ctx->f[0] ? ctx->f[0] : "", k->current);
 	if (!conn->server) {
 		if (!cl->f[0] || !*cl->f[0])
-			return kc_err(err, errlen, "kubeconfig %s: cluster \"%s\" has no server", path,
-				      cl->name);
+			return kc_err(
+				err, errlen,
+				"kubeconfig %s: cluster \"%s\" has no server",
+				path, cl->name);
 		conn->server = strdup(cl->f[0]);
 		conn->origin = "kubeconfig";
 	}
@@ -434,9 +455,10 @@ static int kc_fill(const struct kc_config *k, const char *dir, struct tpd_kube_c
 				return -ENOMEM;
 			n = kc_base64(cl->f[2], conn->ca_data);
 			if (n <= 0)
-				return kc_err(err, errlen,
-					      "kubeconfig %s: cluster \"%s\": certificate-authority-data is not base64",
-					      path, cl->name);
+				return kc_err(
+					err, errlen,
+					"kubeconfig %s: cluster \"%s\": certificate-authority-data is not base64",
+					path, cl->name);
 			conn->ca_len = (size_t)n;
 		} else if (cl->f[1]) {
 			conn->ca_file = kc_path(dir, cl->f[1]);
@@ -446,16 +468,19 @@ static int kc_fill(const struct kc_config *k, const char *dir, struct tpd_kube_c
 		return 0;
 	user = kc_find(k, KS_USERS, ctx->f[1]);
 	if (!user)
-		return kc_err(err, errlen, "kubeconfig %s: user \"%s\" of context \"%s\" not found",
-			      path, ctx->f[1] ? ctx->f[1] : "", k->current);
+		return kc_err(
+			err, errlen,
+			"kubeconfig %s: user \"%s\" of context \"%s\" not found",
+			path, ctx->f[1] ? ctx->f[1] : "", k->current);
 	if (user->f[0])
 		conn->token = strdup(user->f[0]);
 	else if (user->f[1])
 		conn->token_file = kc_path(dir, user->f[1]);
 	else
-		return kc_err(err, errlen,
-			      "kubeconfig %s: user \"%s\" has neither token nor tokenFile (client certificates and exec plugins are not supported)",
-			      path, user->name);
+		return kc_err(
+			err, errlen,
+			"kubeconfig %s: user \"%s\" has neither token nor tokenFile (client certificates and exec plugins are not supported)",
+			path, user->name);
 	return 0;
 }
 
@@ -468,8 +493,8 @@ static int kc_fill(const struct kc_config *k, const char *dir, struct tpd_kube_c
  *
  * Return: 0, or a negative errno with @err set.
  */
-int tpd_kube_kubeconfig_read(const char *path, struct tpd_kube_conn *conn, char *err,
-			     size_t errlen)
+int tpd_kube_kubeconfig_read(const char *path, struct tpd_kube_conn *conn,
+			     char *err, size_t errlen)
 {
 	struct kc_config k = { 0 };
 	char *text, *dir, *slash;
@@ -478,7 +503,9 @@ int tpd_kube_kubeconfig_read(const char *path, struct tpd_kube_conn *conn, char 
 
 	text = kc_read_file(path, KC_KUBECONFIG_MAX, &len, &ret);
 	if (!text)
-		return kc_err(err, errlen, "kubeconfig %s: %s", path, strerror(-ret)), ret;
+		return kc_err(err, errlen, "kubeconfig %s: %s", path,
+			      strerror(-ret)),
+		       ret;
 	dir = strdup(path);
 	slash = dir ? strrchr(dir, '/') : NULL;
 	if (slash)
@@ -520,7 +547,8 @@ static char *kc_dup_set(const char *s)
 }
 
 /* The in-cluster server from the environment; 0 or -EINVAL. */
-static int kc_in_cluster_server(struct tpd_kube_conn *conn, char *err, size_t errlen)
+static int kc_in_cluster_server(struct tpd_kube_conn *conn, char *err,
+				size_t errlen)
 {
 	const char *host = getenv("KUBERNETES_SERVICE_HOST");
 	const char *port = getenv("KUBERNETES_SERVICE_PORT");
@@ -528,23 +556,28 @@ static int kc_in_cluster_server(struct tpd_kube_conn *conn, char *err, size_t er
 	size_t i;
 
 	if (!host || !*host)
-		return kc_err(err, errlen,
-			      "no API server: set kubernetes.server or kubernetes.kubeconfig, or run in a pod (KUBERNETES_SERVICE_HOST is not set)");
+		return kc_err(
+			err, errlen,
+			"no API server: set kubernetes.server or kubernetes.kubeconfig, or run in a pod (KUBERNETES_SERVICE_HOST is not set)");
 	if (!port || !*port)
 		port = "443";
 	for (i = 0; port[i]; i++) {
 		if (!isdigit((unsigned char)port[i]) || i > 4)
-			return kc_err(err, errlen, "KUBERNETES_SERVICE_PORT \"%.16s\" is not a port",
-				      port);
+			return kc_err(
+				err, errlen,
+				"KUBERNETES_SERVICE_PORT \"%.16s\" is not a port",
+				port);
 	}
 	for (i = 0; host[i]; i++) {
 		if (!isalnum((unsigned char)host[i]) && !strchr(".-:", host[i]))
-			return kc_err(err, errlen, "KUBERNETES_SERVICE_HOST \"%.64s\" is not a host",
-				      host);
+			return kc_err(
+				err, errlen,
+				"KUBERNETES_SERVICE_HOST \"%.64s\" is not a host",
+				host);
 	}
 	v6 = strchr(host, ':');
-	if (asprintf(&conn->server, "https://%s%s%s:%s", v6 ? "[" : "", host, v6 ? "]" : "",
-		     port) < 0) {
+	if (asprintf(&conn->server, "https://%s%s%s:%s", v6 ? "[" : "", host,
+		     v6 ? "]" : "", port) < 0) {
 		conn->server = NULL;
 		return -ENOMEM;
 	}
@@ -565,12 +598,15 @@ static char *kc_sa_file(const char *sa_dir, const char *file, bool in_cluster)
 	return NULL;
 }
 
-static int kc_check_file(const char *what, const char *path, char *err, size_t errlen)
+static int kc_check_file(const char *what, const char *path, char *err,
+			 size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
-		return kc_err(err, errlen, "%s %s: %s", what, path, strerror(errno)), -errno;
+		return kc_err(err, errlen, "%s %s: %s", what, path,
+			      strerror(errno)),
+		       -errno;
 	close(fd);
 	return 0;
 }
@@ -607,7 +643,8 @@ int tpd_kube_conn_resolve(const struct tpd_kube_cfg *cfg, const char *sa_dir,
 	conn->ca_file = kc_dup_set(cfg->ca_file);
 	if (cfg->kubeconfig && *cfg->kubeconfig &&
 	    (!conn->server || !conn->token_file || !conn->ca_file))
-		ret = tpd_kube_kubeconfig_read(cfg->kubeconfig, conn, err, errlen);
+		ret = tpd_kube_kubeconfig_read(cfg->kubeconfig, conn, err,
+					       errlen);
 	if (!ret && !conn->server) {
 		ret = kc_in_cluster_server(conn, err, errlen);
 		in_cluster = true;
@@ -617,10 +654,12 @@ int tpd_kube_conn_resolve(const struct tpd_kube_cfg *cfg, const char *sa_dir,
 	if (!ret && !conn->ca_file && !conn->ca_data)
 		conn->ca_file = kc_sa_file(sa_dir, "ca.crt", in_cluster);
 	if (!ret && strncasecmp(conn->server, "https://", 8))
-		ret = kc_err(err, errlen, "API server %s: not https:// (TLS is required)",
+		ret = kc_err(err, errlen,
+			     "API server %s: not https:// (TLS is required)",
 			     conn->server);
 	if (!ret && conn->token_file)
-		ret = kc_check_file("token file", conn->token_file, err, errlen);
+		ret = kc_check_file("token file", conn->token_file, err,
+				    errlen);
 	if (!ret && conn->ca_file)
 		ret = kc_check_file("CA file", conn->ca_file, err, errlen);
 	if (ret) {
@@ -664,8 +703,8 @@ static void kc_escape(FILE *f, const char *s)
  *
  * Return: the URL (free() it), or NULL when out of memory.
  */
-char *tpd_kube_url(const char *server, enum tpd_kube_kind kind, bool watch, const char *rv,
-		   const char *cont, __u32 limit, __u32 timeout)
+char *tpd_kube_url(const char *server, enum tpd_kube_kind kind, bool watch,
+		   const char *rv, const char *cont, __u32 limit, __u32 timeout)
 {
 	char *url = NULL;
 	size_t len = 0;
@@ -703,11 +742,13 @@ char *tpd_kube_url(const char *server, enum tpd_kube_kind kind, bool watch, cons
  *
  * Return: a uniform pick in [0, min(cap, 250 ms * 2^attempt)].
  */
-unsigned long tpd_kube_backoff_ms(unsigned int attempt, __u32 cap_s, unsigned long rnd)
+unsigned long tpd_kube_backoff_ms(unsigned int attempt, __u32 cap_s,
+				  unsigned long rnd)
 {
 	unsigned long cap = (unsigned long)(cap_s ? cap_s : 1) * 1000, ceil;
 
-	ceil = attempt >= 20 ? cap : (unsigned long)KC_BACKOFF_BASE_MS << attempt;
+	ceil = attempt >= 20 ? cap
+			     : (unsigned long)KC_BACKOFF_BASE_MS << attempt;
 	if (ceil > cap)
 		ceil = cap;
 	return rnd % (ceil + 1);
@@ -801,7 +842,8 @@ static unsigned long long kc_now_ms(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+	return (unsigned long long)ts.tv_sec * 1000 +
+	       (unsigned long long)ts.tv_nsec / 1000000;
 }
 
 static const char *kc_kind(const struct kc_watch *w)
@@ -830,31 +872,37 @@ static void kc_token_refresh(struct tpd_kube_client *c)
 	if (!c->conn.token_file)
 		return;
 	if (stat(c->conn.token_file, &st)) {
-		log_warn("kubernetes: token file unreadable, keeping the last token", "source",
-			 "kubernetes", "file", c->conn.token_file, "error", strerror(errno));
+		log_warn(
+			"kubernetes: token file unreadable, keeping the last token",
+			"source", "kubernetes", "file", c->conn.token_file,
+			"error", strerror(errno));
 		return;
 	}
-	if (c->token && st.st_ino == c->token_st.st_ino && st.st_size == c->token_st.st_size &&
+	if (c->token && st.st_ino == c->token_st.st_ino &&
+	    st.st_size == c->token_st.st_size &&
 	    st.st_mtim.tv_sec == c->token_st.st_mtim.tv_sec &&
 	    st.st_mtim.tv_nsec == c->token_st.st_mtim.tv_nsec)
 		return;
 	tok = kc_read_file(c->conn.token_file, KC_TOKEN_MAX, &len, &err);
 	if (!tok) {
-		log_warn("kubernetes: token file unreadable, keeping the last token", "source",
-			 "kubernetes", "file", c->conn.token_file, "error", strerror(-err));
+		log_warn(
+			"kubernetes: token file unreadable, keeping the last token",
+			"source", "kubernetes", "file", c->conn.token_file,
+			"error", strerror(-err));
 		return;
 	}
 	while (len && isspace((unsigned char)tok[len - 1]))
 		tok[--len] = '\0';
 	if (c->token)
-		log_info("kubernetes: token re-read", "source", "kubernetes", "file",
-			 c->conn.token_file);
+		log_info("kubernetes: token re-read", "source", "kubernetes",
+			 "file", c->conn.token_file);
 	free(c->token);
 	c->token = tok;
 	c->token_st = st;
 }
 
-static void kc_object(void *ctx, enum tpd_kube_event ev, struct tpd_kube_object *o)
+static void kc_object(void *ctx, enum tpd_kube_event ev,
+		      struct tpd_kube_object *o)
 {
 	struct kc_watch *w = ctx;
 
@@ -893,7 +941,8 @@ static size_t kc_write(char *data, size_t size, size_t n, void *ctx)
 static int kc_start(struct kc_watch *w)
 {
 	struct tpd_kube_client *c = w->c;
-	enum tpd_kube_doc doc = w->phase == KP_WATCH ? TPD_KUBE_DOC_WATCH : TPD_KUBE_DOC_LIST;
+	enum tpd_kube_doc doc =
+		w->phase == KP_WATCH ? TPD_KUBE_DOC_WATCH : TPD_KUBE_DOC_LIST;
 	char *auth = NULL;
 
 	if (w->phase == KP_LIST && !w->listing) {
@@ -904,14 +953,15 @@ static int kc_start(struct kc_watch *w)
 		KC_STAT(c, c->stats.lists[w->kind]++);
 	}
 	free(w->url);
-	w->url = tpd_kube_url(c->conn.server, w->kind, w->phase == KP_WATCH, w->rv, w->cont,
-			      c->page_limit, c->watch_timeout);
+	w->url = tpd_kube_url(c->conn.server, w->kind, w->phase == KP_WATCH,
+			      w->rv, w->cont, c->page_limit, c->watch_timeout);
 	tpd_kube_decoder_free(w->dec);
 	w->dec = tpd_kube_decoder_new(w->kind, doc, &w->sink);
 	curl_slist_free_all(w->hdrs);
 	w->hdrs = curl_slist_append(NULL, "Accept: application/json");
 	kc_token_refresh(c);
-	if (c->token && *c->token && asprintf(&auth, "Authorization: Bearer %s", c->token) > 0) {
+	if (c->token && *c->token &&
+	    asprintf(&auth, "Authorization: Bearer %s", c->token) > 0) {
 		struct curl_slist *h = curl_slist_append(w->hdrs, auth);
 
 		explicit_bzero(auth, strlen(auth));
@@ -931,7 +981,8 @@ static int kc_start(struct kc_watch *w)
 		curl_easy_setopt(w->easy, CURLOPT_TIMEOUT, 0L);
 	} else {
 		curl_easy_setopt(w->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-		curl_easy_setopt(w->easy, CURLOPT_LOW_SPEED_TIME, (long)KC_LIST_LOW_SPEED_S);
+		curl_easy_setopt(w->easy, CURLOPT_LOW_SPEED_TIME,
+				 (long)KC_LIST_LOW_SPEED_S);
 		curl_easy_setopt(w->easy, CURLOPT_TIMEOUT, 0L);
 	}
 	w->status = 0;
@@ -1002,8 +1053,9 @@ static void kc_backoff(struct kc_watch *w, bool relist)
 	}
 	w->retry_at = kc_now_ms() + ms;
 	KC_STAT(w->c, w->c->stats.errors++);
-	log_info("kubernetes: retrying", "source", "kubernetes", "kind", kc_kind(w), "after_ms",
-		 log_fmt("%lu", ms), "then", w->phase == KP_WATCH ? "watch" : "list");
+	log_info("kubernetes: retrying", "source", "kubernetes", "kind",
+		 kc_kind(w), "after_ms", log_fmt("%lu", ms), "then",
+		 w->phase == KP_WATCH ? "watch" : "list");
 }
 
 /*
@@ -1027,7 +1079,8 @@ static void kc_relist(struct kc_watch *w, bool gone)
 }
 
 /* A list page ended well: the next page, or the list is complete. */
-static void kc_list_page_done(struct kc_watch *w, const struct tpd_kube_decoded *st)
+static void kc_list_page_done(struct kc_watch *w,
+			      const struct tpd_kube_decoded *st)
 {
 	w->pages++;
 	w->list_objs += w->events;
@@ -1039,9 +1092,9 @@ static void kc_list_page_done(struct kc_watch *w, const struct tpd_kube_decoded 
 	snprintf(w->rv, sizeof(w->rv), "%s", st->resource_version);
 	w->listing = false;
 	w->c->sink.list_end(w->c->sink.ctx, w->kind, true);
-	log_info("kubernetes: listed", "source", "kubernetes", "kind", kc_kind(w), "objects",
-		 log_fmt("%lu", w->list_objs), "pages", log_fmt("%lu", w->pages),
-		 "resource_version", w->rv);
+	log_info("kubernetes: listed", "source", "kubernetes", "kind",
+		 kc_kind(w), "objects", log_fmt("%lu", w->list_objs), "pages",
+		 log_fmt("%lu", w->pages), "resource_version", w->rv);
 	w->listed = true;
 	w->phase = KP_WATCH;
 	kc_check_synced(w->c);
@@ -1077,37 +1130,44 @@ static void kc_done(struct kc_watch *w, CURLcode res)
 
 	if (w->status == 200 && st->error_code) {
 		/* an ERROR event (watch) or a Status in a 200 list */
-		log_info("kubernetes: error event, listing again", "source", "kubernetes", "kind",
-			 kc_kind(w), "code", log_fmt("%d", st->error_code), "message", st->error_msg);
+		log_info("kubernetes: error event, listing again", "source",
+			 "kubernetes", "kind", kc_kind(w), "code",
+			 log_fmt("%d", st->error_code), "message",
+			 st->error_msg);
 		kc_relist(w, st->error_code == 410);
 		return;
 	}
 	if (w->status == 200 && res == CURLE_OK)
 		ret = tpd_kube_decoder_finish(w->dec);
 	if (w->status == 200 && (res == CURLE_WRITE_ERROR || ret)) {
-		log_warn("kubernetes: bad document, listing again", "source", "kubernetes", "kind",
-			 kc_kind(w), "error", tpd_kube_decoder_error(w->dec));
+		log_warn("kubernetes: bad document, listing again", "source",
+			 "kubernetes", "kind", kc_kind(w), "error",
+			 tpd_kube_decoder_error(w->dec));
 		kc_backoff(w, true);
 		return;
 	}
 	if (w->status == 410) {
-		log_info("kubernetes: 410 Gone, listing again", "source", "kubernetes", "kind",
-			 kc_kind(w), "phase", watch ? "watch" : "list");
+		log_info("kubernetes: 410 Gone, listing again", "source",
+			 "kubernetes", "kind", kc_kind(w), "phase",
+			 watch ? "watch" : "list");
 		kc_relist(w, true);
 		return;
 	}
 	if (res != CURLE_OK) {
 		if (watch && w->streaming && st->resource_version[0])
-			snprintf(w->rv, sizeof(w->rv), "%s", st->resource_version);
-		log_warn("kubernetes: transfer failed", "source", "kubernetes", "kind", kc_kind(w),
-			 "error", curl_easy_strerror(res));
+			snprintf(w->rv, sizeof(w->rv), "%s",
+				 st->resource_version);
+		log_warn("kubernetes: transfer failed", "source", "kubernetes",
+			 "kind", kc_kind(w), "error", curl_easy_strerror(res));
 		kc_backoff(w, false);
 		return;
 	}
 	if (w->status != 200) {
-		kc_log_http(w, w->status == 401 || w->status == 403 ?
-				       "kubernetes: not authorized (the token may rotate)" :
-				       "kubernetes: request failed");
+		kc_log_http(
+			w,
+			w->status == 401 || w->status == 403
+				? "kubernetes: not authorized (the token may rotate)"
+				: "kubernetes: request failed");
 		kc_backoff(w, false);
 		return;
 	}
@@ -1143,11 +1203,12 @@ static int kc_easy_init(struct kc_watch *w)
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 10L);
-	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* gzip when the server offers */
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING,
+			 ""); /* gzip when the server offers */
 	if (c->conn.ca_data) {
-		struct curl_blob blob = {
-			.data = c->conn.ca_data, .len = c->conn.ca_len, .flags = CURL_BLOB_COPY
-		};
+		struct curl_blob blob = { .data = c->conn.ca_data,
+					  .len = c->conn.ca_len,
+					  .flags = CURL_BLOB_COPY };
 
 		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
 	} else if (c->conn.ca_file) {
@@ -1175,8 +1236,9 @@ static long kc_start_due(struct tpd_kube_client *c)
 			continue;
 		}
 		if (kc_start(w)) {
-			log_warn("kubernetes: cannot start a request", "source", "kubernetes", "kind",
-				 kc_kind(w), "error", "out of memory");
+			log_warn("kubernetes: cannot start a request", "source",
+				 "kubernetes", "kind", kc_kind(w), "error",
+				 "out of memory");
 			kc_backoff(w, false);
 		}
 	}
@@ -1218,7 +1280,8 @@ static void *kc_thread(void *arg)
 
 			if (msg->msg != CURLMSG_DONE)
 				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&w);
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+					  (char **)&w);
 			kc_done(w, msg->data.result);
 		}
 		wait = kc_next_wait(c, wait);
@@ -1282,8 +1345,10 @@ static void kc_curl_init(void)
  * Return: 0, or a negative errno with @err set (bad connection settings:
  * no server, not https, unreadable token or CA, a bad kubeconfig).
  */
-int tpd_kube_client_start(const struct tpd_kube_cfg *cfg, const struct tpd_kube_sink *sink,
-			  struct tpd_kube_client **out, char *err, size_t errlen)
+int tpd_kube_client_start(const struct tpd_kube_cfg *cfg,
+			  const struct tpd_kube_sink *sink,
+			  struct tpd_kube_client **out, char *err,
+			  size_t errlen)
 {
 	struct tpd_kube_client *c;
 	size_t i;
@@ -1291,10 +1356,13 @@ int tpd_kube_client_start(const struct tpd_kube_cfg *cfg, const struct tpd_kube_
 
 	*out = NULL;
 	if (!sink || !sink->list_begin || !sink->object || !sink->list_end)
-		return kc_err(err, errlen, "kubernetes: a sink without its callbacks");
+		return kc_err(err, errlen,
+			      "kubernetes: a sink without its callbacks");
 	pthread_once(&kc_curl_once, kc_curl_init);
 	if (kc_curl_rc != CURLE_OK)
-		return kc_err(err, errlen, "libcurl: %s", curl_easy_strerror(kc_curl_rc)), -EIO;
+		return kc_err(err, errlen, "libcurl: %s",
+			      curl_easy_strerror(kc_curl_rc)),
+		       -EIO;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return kc_err(err, errlen, "out of memory"), -ENOMEM;
@@ -1303,19 +1371,22 @@ int tpd_kube_client_start(const struct tpd_kube_cfg *cfg, const struct tpd_kube_
 	c->watch_timeout = cfg->watch_timeout ? cfg->watch_timeout : 300;
 	c->page_limit = cfg->page_limit ? cfg->page_limit : 500;
 	c->backoff_max = cfg->backoff_max ? cfg->backoff_max : 30;
-	ret = tpd_kube_conn_resolve(cfg, TPD_KUBE_SA_DIR, &c->conn, err, errlen);
+	ret = tpd_kube_conn_resolve(cfg, TPD_KUBE_SA_DIR, &c->conn, err,
+				    errlen);
 	if (ret)
 		goto fail;
 	c->token = c->conn.token ? strdup(c->conn.token) : NULL;
 	kc_token_refresh(c);
 	if (!c->token)
-		log_warn("kubernetes: no token, requests are anonymous", "source", "kubernetes");
+		log_warn("kubernetes: no token, requests are anonymous",
+			 "source", "kubernetes");
 	c->multi = curl_multi_init();
 	ret = -ENOMEM;
 	if (!c->multi)
 		goto fail_mem;
 	/* one connection per transfer: no HTTP/2 multiplexing of the watches */
-	curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+	curl_multi_setopt(c->multi, CURLMOPT_PIPELINING,
+			  (long)CURLPIPE_NOTHING);
 	for (i = 0; i < TPD_KUBE_KIND_MAX; i++) {
 		c->w[i].kind = (enum tpd_kube_kind)i;
 		c->w[i].c = c;
@@ -1323,10 +1394,15 @@ int tpd_kube_client_start(const struct tpd_kube_cfg *cfg, const struct tpd_kube_
 		if (kc_easy_init(&c->w[i]))
 			goto fail_mem;
 	}
-	log_info("kubernetes: connecting", "source", "kubernetes", "server", c->conn.server,
-		 "from", c->conn.origin, "ca",
-		 c->conn.ca_data ? "inline" : c->conn.ca_file ? c->conn.ca_file : "system",
-		 "token", c->conn.token_file ? c->conn.token_file : c->conn.token ? "inline" : "none");
+	log_info("kubernetes: connecting", "source", "kubernetes", "server",
+		 c->conn.server, "from", c->conn.origin, "ca",
+		 c->conn.ca_data   ? "inline"
+		 : c->conn.ca_file ? c->conn.ca_file
+				   : "system",
+		 "token",
+		 c->conn.token_file ? c->conn.token_file
+		 : c->conn.token    ? "inline"
+				    : "none");
 	ret = -pthread_create(&c->thread, NULL, kc_thread, c);
 	if (ret) {
 		kc_err(err, errlen, "kubernetes: thread: %s", strerror(-ret));

@@ -49,17 +49,17 @@
 #define KD_FRAMES 16
 
 /* Array bounds, each well past the API's own limits. */
-#define KD_MAX_LABELS	   4096
-#define KD_MAX_IPS	   16	 /* clusterIPs, podIPs: 2 in the API */
-#define KD_MAX_LB_IPS	   256
-#define KD_MAX_PORTS	   1024	 /* service, slice (API: 100), pod, rule ports */
-#define KD_MAX_ENDPOINTS   10000 /* API: 1000 a slice */
-#define KD_MAX_EP_ADDRS	   16	 /* API: 1 */
-#define KD_MAX_RULES	   1024
-#define KD_MAX_PEERS	   1024
-#define KD_MAX_EXCEPT	   1024
-#define KD_MAX_EXPRS	   1024
-#define KD_MAX_VALUES	   4096
+#define KD_MAX_LABELS	 4096
+#define KD_MAX_IPS	 16 /* clusterIPs, podIPs: 2 in the API */
+#define KD_MAX_LB_IPS	 256
+#define KD_MAX_PORTS	 1024  /* service, slice (API: 100), pod, rule ports */
+#define KD_MAX_ENDPOINTS 10000 /* API: 1000 a slice */
+#define KD_MAX_EP_ADDRS	 16    /* API: 1 */
+#define KD_MAX_RULES	 1024
+#define KD_MAX_PEERS	 1024
+#define KD_MAX_EXCEPT	 1024
+#define KD_MAX_EXPRS	 1024
+#define KD_MAX_VALUES	 4096
 
 /* Affinity timeout when sessionAffinityConfig gives none (the API's default). */
 #define KD_AFFINITY_DEFAULT 10800
@@ -75,6 +75,8 @@ enum kd_tok { K_NULL, K_BOOL, K_NUM, K_STR, K_MAP, K_ARRAY };
  * The nodes: every place in a document we read, with the JSON type it
  * holds.  OBJ stands for the decoder's kind's object root (OBJ_SVC, ...).
  */
+/* one line per group of nodes: */
+/* clang-format off */
 #define KD_NODES(X)                                                                            \
 	X(NONE, T_ANY)                                                                         \
 	/* list document */                                                                    \
@@ -115,6 +117,7 @@ enum kd_tok { K_NULL, K_BOOL, K_NUM, K_STR, K_MAP, K_ARRAY };
 	X(SEL_ME_KEY, T_STR) X(SEL_ME_OP, T_STR) X(SEL_VALS, T_ARRAY) X(SEL_VAL, T_STR)        \
 	X(NP_PORTS, T_ARRAY) X(NP_PORT, T_MAP) X(NPP_PROTO, T_STR) X(NPP_PORT, T_INTSTR)       \
 	X(NPP_END, T_INT)
+/* clang-format on */
 
 #define KD_ENUM(n, t) N_##n,
 enum kd_node { KD_NODES(KD_ENUM) N_MAX };
@@ -130,116 +133,172 @@ struct kd_key {
 	enum kd_node node;
 };
 
-#define K(s, n) { s, sizeof(s) - 1, N_##n }
-#define KD_OBJ_COMMON K("metadata", META), K("kind", OBJ_KIND), K("code", OBJ_CODE), \
-		      K("message", OBJ_MSG)
+#define K(s, n)                         \
+	{                               \
+		s, sizeof(s) - 1, N_##n \
+	}
+#define KD_OBJ_COMMON                                                  \
+	K("metadata", META), K("kind", OBJ_KIND), K("code", OBJ_CODE), \
+		K("message", OBJ_MSG)
 
 static const struct kd_key kd_keys_list[] = {
-	K("metadata", LIST_META), K("items", ITEMS), K("kind", DOC_KIND),
-	K("code", DOC_CODE), K("message", DOC_MSG), { 0 }
+	K("metadata", LIST_META), K("items", ITEMS),	 K("kind", DOC_KIND),
+	K("code", DOC_CODE),	  K("message", DOC_MSG), { 0 }
 };
 static const struct kd_key kd_keys_list_meta[] = {
 	K("resourceVersion", LIST_RV), K("continue", LIST_CONT), { 0 }
 };
-static const struct kd_key kd_keys_event[] = {
-	K("type", EV_TYPE), K("object", OBJ), { 0 }
-};
-static const struct kd_key kd_keys_meta[] = {
-	K("name", M_NAME), K("namespace", M_NS), K("uid", M_UID),
-	K("resourceVersion", M_RV), K("labels", LABELS), K("annotations", ANNS),
-	K("deletionTimestamp", M_DEL), { 0 }
-};
+static const struct kd_key kd_keys_event[] = { K("type", EV_TYPE),
+					       K("object", OBJ),
+					       { 0 } };
+static const struct kd_key kd_keys_meta[] = { K("name", M_NAME),
+					      K("namespace", M_NS),
+					      K("uid", M_UID),
+					      K("resourceVersion", M_RV),
+					      K("labels", LABELS),
+					      K("annotations", ANNS),
+					      K("deletionTimestamp", M_DEL),
+					      { 0 } };
 static const struct kd_key kd_keys_anns[] = {
-	K(TPD_KUBE_ANN_EXPOSE, ANN_EXPOSE), K(TPD_KUBE_ANN_TAILNET_ADDR, ANN_TNADDR), { 0 }
+	K(TPD_KUBE_ANN_EXPOSE, ANN_EXPOSE),
+	K(TPD_KUBE_ANN_TAILNET_ADDR, ANN_TNADDR),
+	{ 0 }
 };
 static const struct kd_key kd_keys_obj_svc[] = {
 	KD_OBJ_COMMON, K("spec", SVC_SPEC), K("status", SVC_STATUS), { 0 }
 };
 static const struct kd_key kd_keys_svc_spec[] = {
-	K("type", SVC_TYPE), K("clusterIP", SVC_CIP), K("clusterIPs", SVC_CIPS),
-	K("ports", SVC_PORTS), K("sessionAffinity", SVC_AFF),
-	K("sessionAffinityConfig", SVC_SAC), K("internalTrafficPolicy", SVC_ITP),
-	K("externalTrafficPolicy", SVC_ETP), { 0 }
+	K("type", SVC_TYPE),
+	K("clusterIP", SVC_CIP),
+	K("clusterIPs", SVC_CIPS),
+	K("ports", SVC_PORTS),
+	K("sessionAffinity", SVC_AFF),
+	K("sessionAffinityConfig", SVC_SAC),
+	K("internalTrafficPolicy", SVC_ITP),
+	K("externalTrafficPolicy", SVC_ETP),
+	{ 0 }
 };
 static const struct kd_key kd_keys_svc_port[] = {
-	K("name", SP_NAME), K("protocol", SP_PROTO), K("port", SP_PORT),
-	K("targetPort", SP_TARGET), K("nodePort", SP_NODEPORT), { 0 }
+	K("name", SP_NAME),	    K("protocol", SP_PROTO),
+	K("port", SP_PORT),	    K("targetPort", SP_TARGET),
+	K("nodePort", SP_NODEPORT), { 0 }
 };
-static const struct kd_key kd_keys_svc_sac[] = { K("clientIP", SVC_SAC_CIP), { 0 } };
-static const struct kd_key kd_keys_svc_sac_cip[] = { K("timeoutSeconds", SVC_SAC_TO), { 0 } };
-static const struct kd_key kd_keys_svc_status[] = { K("loadBalancer", SVC_LB), { 0 } };
-static const struct kd_key kd_keys_svc_lb[] = { K("ingress", SVC_LB_ING), { 0 } };
+static const struct kd_key kd_keys_svc_sac[] = { K("clientIP", SVC_SAC_CIP),
+						 { 0 } };
+static const struct kd_key kd_keys_svc_sac_cip[] = {
+	K("timeoutSeconds", SVC_SAC_TO), { 0 }
+};
+static const struct kd_key kd_keys_svc_status[] = { K("loadBalancer", SVC_LB),
+						    { 0 } };
+static const struct kd_key kd_keys_svc_lb[] = { K("ingress", SVC_LB_ING),
+						{ 0 } };
 static const struct kd_key kd_keys_svc_lb_ing[] = { K("ip", SVC_LB_IP), { 0 } };
-static const struct kd_key kd_keys_obj_sl[] = {
-	KD_OBJ_COMMON, K("addressType", SL_ATYPE), K("endpoints", SL_EPS),
-	K("ports", SL_PORTS), { 0 }
-};
-static const struct kd_key kd_keys_sl_ep[] = {
-	K("addresses", SL_ADDRS), K("conditions", SL_COND), K("nodeName", SL_NODE), { 0 }
-};
-static const struct kd_key kd_keys_sl_cond[] = {
-	K("ready", SL_READY), K("serving", SL_SERVING), K("terminating", SL_TERM), { 0 }
-};
-static const struct kd_key kd_keys_sl_port[] = {
-	K("name", SLP_NAME), K("protocol", SLP_PROTO), K("port", SLP_PORT), { 0 }
-};
+static const struct kd_key kd_keys_obj_sl[] = { KD_OBJ_COMMON,
+						K("addressType", SL_ATYPE),
+						K("endpoints", SL_EPS),
+						K("ports", SL_PORTS),
+						{ 0 } };
+static const struct kd_key kd_keys_sl_ep[] = { K("addresses", SL_ADDRS),
+					       K("conditions", SL_COND),
+					       K("nodeName", SL_NODE),
+					       { 0 } };
+static const struct kd_key kd_keys_sl_cond[] = { K("ready", SL_READY),
+						 K("serving", SL_SERVING),
+						 K("terminating", SL_TERM),
+						 { 0 } };
+static const struct kd_key kd_keys_sl_port[] = { K("name", SLP_NAME),
+						 K("protocol", SLP_PROTO),
+						 K("port", SLP_PORT),
+						 { 0 } };
 static const struct kd_key kd_keys_obj_pod[] = {
 	KD_OBJ_COMMON, K("spec", POD_SPEC), K("status", POD_STATUS), { 0 }
 };
-static const struct kd_key kd_keys_pod_spec[] = {
-	K("nodeName", POD_NODE), K("hostNetwork", POD_HOSTNET), K("containers", POD_CTRS), { 0 }
-};
-static const struct kd_key kd_keys_pod_ctr[] = { K("ports", POD_CPORTS), { 0 } };
-static const struct kd_key kd_keys_pod_cport[] = {
-	K("name", PCP_NAME), K("containerPort", PCP_PORT), K("protocol", PCP_PROTO), { 0 }
-};
+static const struct kd_key kd_keys_pod_spec[] = { K("nodeName", POD_NODE),
+						  K("hostNetwork", POD_HOSTNET),
+						  K("containers", POD_CTRS),
+						  { 0 } };
+static const struct kd_key kd_keys_pod_ctr[] = { K("ports", POD_CPORTS),
+						 { 0 } };
+static const struct kd_key kd_keys_pod_cport[] = { K("name", PCP_NAME),
+						   K("containerPort", PCP_PORT),
+						   K("protocol", PCP_PROTO),
+						   { 0 } };
 static const struct kd_key kd_keys_pod_status[] = {
 	K("phase", POD_PHASE), K("podIP", POD_IP), K("podIPs", POD_IPS), { 0 }
 };
 static const struct kd_key kd_keys_pod_ips_e[] = { K("ip", POD_IPS_IP), { 0 } };
 static const struct kd_key kd_keys_obj_ns[] = { KD_OBJ_COMMON, { 0 } };
-static const struct kd_key kd_keys_obj_np[] = { KD_OBJ_COMMON, K("spec", NP_SPEC), { 0 } };
-static const struct kd_key kd_keys_np_spec[] = {
-	K("podSelector", NP_PODSEL), K("policyTypes", NP_PTYPES), K("ingress", NP_INGRESS),
-	K("egress", NP_EGRESS), { 0 }
-};
-static const struct kd_key kd_keys_np_irule[] = { K("from", NP_PEERS), K("ports", NP_PORTS), { 0 } };
-static const struct kd_key kd_keys_np_erule[] = { K("to", NP_PEERS), K("ports", NP_PORTS), { 0 } };
-static const struct kd_key kd_keys_np_peer[] = {
-	K("ipBlock", NP_IPB), K("podSelector", PEER_PODSEL),
-	K("namespaceSelector", PEER_NSSEL), { 0 }
-};
-static const struct kd_key kd_keys_np_ipb[] = { K("cidr", NP_CIDR), K("except", NP_EXCEPT), { 0 } };
-static const struct kd_key kd_keys_sel[] = {
-	K("matchLabels", SEL_ML), K("matchExpressions", SEL_MES), { 0 }
-};
-static const struct kd_key kd_keys_sel_me[] = {
-	K("key", SEL_ME_KEY), K("operator", SEL_ME_OP), K("values", SEL_VALS), { 0 }
-};
-static const struct kd_key kd_keys_np_port[] = {
-	K("protocol", NPP_PROTO), K("port", NPP_PORT), K("endPort", NPP_END), { 0 }
-};
+static const struct kd_key kd_keys_obj_np[] = { KD_OBJ_COMMON,
+						K("spec", NP_SPEC),
+						{ 0 } };
+static const struct kd_key kd_keys_np_spec[] = { K("podSelector", NP_PODSEL),
+						 K("policyTypes", NP_PTYPES),
+						 K("ingress", NP_INGRESS),
+						 K("egress", NP_EGRESS),
+						 { 0 } };
+static const struct kd_key kd_keys_np_irule[] = { K("from", NP_PEERS),
+						  K("ports", NP_PORTS),
+						  { 0 } };
+static const struct kd_key kd_keys_np_erule[] = { K("to", NP_PEERS),
+						  K("ports", NP_PORTS),
+						  { 0 } };
+static const struct kd_key kd_keys_np_peer[] = { K("ipBlock", NP_IPB),
+						 K("podSelector", PEER_PODSEL),
+						 K("namespaceSelector",
+						   PEER_NSSEL),
+						 { 0 } };
+static const struct kd_key kd_keys_np_ipb[] = { K("cidr", NP_CIDR),
+						K("except", NP_EXCEPT),
+						{ 0 } };
+static const struct kd_key kd_keys_sel[] = { K("matchLabels", SEL_ML),
+					     K("matchExpressions", SEL_MES),
+					     { 0 } };
+static const struct kd_key kd_keys_sel_me[] = { K("key", SEL_ME_KEY),
+						K("operator", SEL_ME_OP),
+						K("values", SEL_VALS),
+						{ 0 } };
+static const struct kd_key kd_keys_np_port[] = { K("protocol", NPP_PROTO),
+						 K("port", NPP_PORT),
+						 K("endPort", NPP_END),
+						 { 0 } };
 #undef K
 
 /* The keys of each object node. */
 static const struct kd_key *const kd_keys[N_MAX] = {
-	[N_LIST] = kd_keys_list,	   [N_LIST_META] = kd_keys_list_meta,
-	[N_EVENT] = kd_keys_event,	   [N_META] = kd_keys_meta,
-	[N_ANNS] = kd_keys_anns,	   [N_OBJ_SVC] = kd_keys_obj_svc,
-	[N_SVC_SPEC] = kd_keys_svc_spec,   [N_SVC_PORT] = kd_keys_svc_port,
-	[N_SVC_SAC] = kd_keys_svc_sac,	   [N_SVC_SAC_CIP] = kd_keys_svc_sac_cip,
-	[N_SVC_STATUS] = kd_keys_svc_status, [N_SVC_LB] = kd_keys_svc_lb,
-	[N_SVC_LB_ING_E] = kd_keys_svc_lb_ing, [N_OBJ_SL] = kd_keys_obj_sl,
-	[N_SL_EP] = kd_keys_sl_ep,	   [N_SL_COND] = kd_keys_sl_cond,
-	[N_SL_PORT] = kd_keys_sl_port,	   [N_OBJ_POD] = kd_keys_obj_pod,
-	[N_POD_SPEC] = kd_keys_pod_spec,   [N_POD_CTR] = kd_keys_pod_ctr,
-	[N_POD_CPORT] = kd_keys_pod_cport, [N_POD_STATUS] = kd_keys_pod_status,
-	[N_POD_IPS_E] = kd_keys_pod_ips_e, [N_OBJ_NS] = kd_keys_obj_ns,
-	[N_OBJ_NP] = kd_keys_obj_np,	   [N_NP_SPEC] = kd_keys_np_spec,
-	[N_NP_IRULE] = kd_keys_np_irule,   [N_NP_ERULE] = kd_keys_np_erule,
-	[N_NP_PEER] = kd_keys_np_peer,	   [N_NP_IPB] = kd_keys_np_ipb,
-	[N_NP_PODSEL] = kd_keys_sel,	   [N_PEER_PODSEL] = kd_keys_sel,
-	[N_PEER_NSSEL] = kd_keys_sel,	   [N_SEL_ME] = kd_keys_sel_me,
+	[N_LIST] = kd_keys_list,
+	[N_LIST_META] = kd_keys_list_meta,
+	[N_EVENT] = kd_keys_event,
+	[N_META] = kd_keys_meta,
+	[N_ANNS] = kd_keys_anns,
+	[N_OBJ_SVC] = kd_keys_obj_svc,
+	[N_SVC_SPEC] = kd_keys_svc_spec,
+	[N_SVC_PORT] = kd_keys_svc_port,
+	[N_SVC_SAC] = kd_keys_svc_sac,
+	[N_SVC_SAC_CIP] = kd_keys_svc_sac_cip,
+	[N_SVC_STATUS] = kd_keys_svc_status,
+	[N_SVC_LB] = kd_keys_svc_lb,
+	[N_SVC_LB_ING_E] = kd_keys_svc_lb_ing,
+	[N_OBJ_SL] = kd_keys_obj_sl,
+	[N_SL_EP] = kd_keys_sl_ep,
+	[N_SL_COND] = kd_keys_sl_cond,
+	[N_SL_PORT] = kd_keys_sl_port,
+	[N_OBJ_POD] = kd_keys_obj_pod,
+	[N_POD_SPEC] = kd_keys_pod_spec,
+	[N_POD_CTR] = kd_keys_pod_ctr,
+	[N_POD_CPORT] = kd_keys_pod_cport,
+	[N_POD_STATUS] = kd_keys_pod_status,
+	[N_POD_IPS_E] = kd_keys_pod_ips_e,
+	[N_OBJ_NS] = kd_keys_obj_ns,
+	[N_OBJ_NP] = kd_keys_obj_np,
+	[N_NP_SPEC] = kd_keys_np_spec,
+	[N_NP_IRULE] = kd_keys_np_irule,
+	[N_NP_ERULE] = kd_keys_np_erule,
+	[N_NP_PEER] = kd_keys_np_peer,
+	[N_NP_IPB] = kd_keys_np_ipb,
+	[N_NP_PODSEL] = kd_keys_sel,
+	[N_PEER_PODSEL] = kd_keys_sel,
+	[N_PEER_NSSEL] = kd_keys_sel,
+	[N_SEL_ME] = kd_keys_sel_me,
 	[N_NP_PORT] = kd_keys_np_port,
 };
 
@@ -251,20 +310,29 @@ static const enum kd_node kd_dyn[N_MAX] = {
 
 /* The node of each array's elements. */
 static const enum kd_node kd_elem[N_MAX] = {
-	[N_ITEMS] = N_OBJ,	       [N_SVC_CIPS] = N_SVC_CIPS_E,
-	[N_SVC_PORTS] = N_SVC_PORT,    [N_SVC_LB_ING] = N_SVC_LB_ING_E,
-	[N_SL_EPS] = N_SL_EP,	       [N_SL_ADDRS] = N_SL_ADDR,
-	[N_SL_PORTS] = N_SL_PORT,      [N_POD_CTRS] = N_POD_CTR,
-	[N_POD_CPORTS] = N_POD_CPORT,  [N_POD_IPS] = N_POD_IPS_E,
-	[N_NP_PTYPES] = N_NP_PTYPE,    [N_NP_INGRESS] = N_NP_IRULE,
-	[N_NP_EGRESS] = N_NP_ERULE,    [N_NP_PEERS] = N_NP_PEER,
-	[N_NP_EXCEPT] = N_NP_EXC,      [N_SEL_MES] = N_SEL_ME,
-	[N_SEL_VALS] = N_SEL_VAL,      [N_NP_PORTS] = N_NP_PORT,
+	[N_ITEMS] = N_OBJ,
+	[N_SVC_CIPS] = N_SVC_CIPS_E,
+	[N_SVC_PORTS] = N_SVC_PORT,
+	[N_SVC_LB_ING] = N_SVC_LB_ING_E,
+	[N_SL_EPS] = N_SL_EP,
+	[N_SL_ADDRS] = N_SL_ADDR,
+	[N_SL_PORTS] = N_SL_PORT,
+	[N_POD_CTRS] = N_POD_CTR,
+	[N_POD_CPORTS] = N_POD_CPORT,
+	[N_POD_IPS] = N_POD_IPS_E,
+	[N_NP_PTYPES] = N_NP_PTYPE,
+	[N_NP_INGRESS] = N_NP_IRULE,
+	[N_NP_EGRESS] = N_NP_ERULE,
+	[N_NP_PEERS] = N_NP_PEER,
+	[N_NP_EXCEPT] = N_NP_EXC,
+	[N_SEL_MES] = N_SEL_ME,
+	[N_SEL_VALS] = N_SEL_VAL,
+	[N_NP_PORTS] = N_NP_PORT,
 };
 
 static const enum kd_node kd_obj_root[TPD_KUBE_KIND_MAX] = {
-	[TPD_KUBE_SERVICE] = N_OBJ_SVC,	 [TPD_KUBE_ENDPOINTSLICE] = N_OBJ_SL,
-	[TPD_KUBE_POD] = N_OBJ_POD,	 [TPD_KUBE_NAMESPACE] = N_OBJ_NS,
+	[TPD_KUBE_SERVICE] = N_OBJ_SVC, [TPD_KUBE_ENDPOINTSLICE] = N_OBJ_SL,
+	[TPD_KUBE_POD] = N_OBJ_POD,	[TPD_KUBE_NAMESPACE] = N_OBJ_NS,
 	[TPD_KUBE_NETPOL] = N_OBJ_NP,
 };
 
@@ -285,7 +353,14 @@ struct kd_frame {
 };
 
 /* Watch event types; KD_EV_NONE until "type" is read. */
-enum kd_ev { KD_EV_NONE, KD_EV_ADDED, KD_EV_MODIFIED, KD_EV_DELETED, KD_EV_BOOKMARK, KD_EV_ERROR };
+enum kd_ev {
+	KD_EV_NONE,
+	KD_EV_ADDED,
+	KD_EV_MODIFIED,
+	KD_EV_DELETED,
+	KD_EV_BOOKMARK,
+	KD_EV_ERROR
+};
 
 /**
  * struct kd_scratch - what one object's decode needs besides the object.
@@ -366,8 +441,8 @@ struct tpd_kube_decoder {
 /* ---- errors ---------------------------------------------------------------- */
 
 /* A fatal error: the document is bad; the parse stops.  Returns 0 for yajl. */
-__attribute__((format(printf, 3, 4)))
-static int kd_fatal(struct tpd_kube_decoder *d, int err, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int
+kd_fatal(struct tpd_kube_decoder *d, int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -391,9 +466,11 @@ static void kd_path(const struct tpd_kube_decoder *d, char *buf, size_t len)
 		const struct kd_frame *f = &d->frames[i];
 
 		if (kd_type_of[f->node] == T_ARRAY)
-			off += snprintf(buf + off, len - off, "[%zu]", f->n ? f->n - 1 : 0);
+			off += snprintf(buf + off, len - off, "[%zu]",
+					f->n ? f->n - 1 : 0);
 		else if (f->key)
-			off += snprintf(buf + off, len - off, "%s%s", off ? "." : "", f->key);
+			off += snprintf(buf + off, len - off, "%s%s",
+					off ? "." : "", f->key);
 	}
 }
 
@@ -402,8 +479,8 @@ static void kd_path(const struct tpd_kube_decoder *d, char *buf, size_t len)
  * or at @field: the object will be skipped.  Only the first counts.
  * Returns -1, for callers to pass on.
  */
-__attribute__((format(printf, 3, 4)))
-static int kd_obj_err(struct tpd_kube_decoder *d, const char *field, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int
+kd_obj_err(struct tpd_kube_decoder *d, const char *field, const char *fmt, ...)
 {
 	char path[160], what[160];
 	va_list ap;
@@ -430,7 +507,8 @@ static char *kd_strdup(struct tpd_kube_decoder *d, const char *s, size_t len)
 	char *v;
 
 	if (len > KD_STR_MAX) {
-		kd_obj_err(d, NULL, "string of %zu bytes (max %d)", len, KD_STR_MAX);
+		kd_obj_err(d, NULL, "string of %zu bytes (max %d)", len,
+			   KD_STR_MAX);
 		return NULL;
 	}
 	if (memchr(s, '\0', len)) {
@@ -448,7 +526,8 @@ static char *kd_strdup(struct tpd_kube_decoder *d, const char *s, size_t len)
 }
 
 /* Set *@dst to a copy of the string (replacing one a duplicate key set). */
-static int kd_set_str(struct tpd_kube_decoder *d, char **dst, const char *s, size_t len)
+static int kd_set_str(struct tpd_kube_decoder *d, char **dst, const char *s,
+		      size_t len)
 {
 	char *v = kd_strdup(d, s, len);
 
@@ -465,8 +544,8 @@ static bool kd_is(const char *s, size_t len, const char *lit)
 }
 
 /* A JSON number that is an integer in [@min, @max]. */
-static int kd_int(struct tpd_kube_decoder *d, const char *s, size_t len, long min, long max,
-		  long *out)
+static int kd_int(struct tpd_kube_decoder *d, const char *s, size_t len,
+		  long min, long max, long *out)
 {
 	bool neg = len && s[0] == '-';
 	long v = 0;
@@ -485,11 +564,12 @@ static int kd_int(struct tpd_kube_decoder *d, const char *s, size_t len, long mi
 	*out = v;
 	return 0;
 bad:
-	return kd_obj_err(d, NULL, "%.*s is not an integer in %ld..%ld", (int)(len > 24 ? 24 : len),
-			  s, min, max);
+	return kd_obj_err(d, NULL, "%.*s is not an integer in %ld..%ld",
+			  (int)(len > 24 ? 24 : len), s, min, max);
 }
 
-static int kd_port(struct tpd_kube_decoder *d, const char *s, size_t len, __u16 *port)
+static int kd_port(struct tpd_kube_decoder *d, const char *s, size_t len,
+		   __u16 *port)
 {
 	long v;
 
@@ -499,7 +579,8 @@ static int kd_port(struct tpd_kube_decoder *d, const char *s, size_t len, __u16 
 	return 0;
 }
 
-static int kd_proto(struct tpd_kube_decoder *d, const char *s, size_t len, __u8 *proto)
+static int kd_proto(struct tpd_kube_decoder *d, const char *s, size_t len,
+		    __u8 *proto)
 {
 	if (kd_is(s, len, "TCP"))
 		*proto = IPPROTO_TCP;
@@ -508,13 +589,14 @@ static int kd_proto(struct tpd_kube_decoder *d, const char *s, size_t len, __u8 
 	else if (kd_is(s, len, "SCTP"))
 		*proto = IPPROTO_SCTP;
 	else
-		return kd_obj_err(d, NULL, "unknown protocol \"%.*s\"", (int)(len > 16 ? 16 : len), s);
+		return kd_obj_err(d, NULL, "unknown protocol \"%.*s\"",
+				  (int)(len > 16 ? 16 : len), s);
 	return 0;
 }
 
 /* An IP address; @quiet: report nothing (the caller decides). */
-static int kd_addr(struct tpd_kube_decoder *d, const char *s, size_t len, struct tp_addr *a,
-		   bool quiet)
+static int kd_addr(struct tpd_kube_decoder *d, const char *s, size_t len,
+		   struct tp_addr *a, bool quiet)
 {
 	char buf[TP_ADDR_STRLEN];
 
@@ -527,12 +609,13 @@ static int kd_addr(struct tpd_kube_decoder *d, const char *s, size_t len, struct
 bad:
 	if (quiet)
 		return -1;
-	return kd_obj_err(d, NULL, "\"%.*s\" is not an IP address", (int)(len > 48 ? 48 : len), s);
+	return kd_obj_err(d, NULL, "\"%.*s\" is not an IP address",
+			  (int)(len > 48 ? 48 : len), s);
 }
 
 /* A CIDR; host bits past the prefix are cleared, as Go's ParseCIDR does. */
-static int kd_cidr(struct tpd_kube_decoder *d, const char *s, size_t len, struct tp_addr *a,
-		   __u8 *plen)
+static int kd_cidr(struct tpd_kube_decoder *d, const char *s, size_t len,
+		   struct tp_addr *a, __u8 *plen)
 {
 	char buf[TP_PREFIX_STRLEN];
 	unsigned int pl, i;
@@ -554,7 +637,8 @@ static int kd_cidr(struct tpd_kube_decoder *d, const char *s, size_t len, struct
 	*plen = (__u8)pl;
 	return 0;
 bad:
-	return kd_obj_err(d, NULL, "\"%.*s\" is not a CIDR", (int)(len > 52 ? 52 : len), s);
+	return kd_obj_err(d, NULL, "\"%.*s\" is not a CIDR",
+			  (int)(len > 52 ? 52 : len), s);
 }
 
 /*
@@ -562,8 +646,8 @@ bad:
  * next power of two, so no capacity field is needed.  Returns the array
  * (moved or not), or NULL with the error recorded.
  */
-static void *kd_grow(struct tpd_kube_decoder *d, void *arr, size_t n, size_t size, size_t max,
-		     const char *what)
+static void *kd_grow(struct tpd_kube_decoder *d, void *arr, size_t n,
+		     size_t size, size_t max, const char *what)
 {
 	void *nv;
 
@@ -580,21 +664,23 @@ static void *kd_grow(struct tpd_kube_decoder *d, void *arr, size_t n, size_t siz
 }
 
 /* Append a zeroed element to (@arr, @n); its address, or NULL. */
-#define kd_push(d, arr, n, max, what)                                                \
-	({                                                                           \
-		__typeof__(arr) _e = NULL;                                           \
-		void *_nv = kd_grow((d), (arr), (n), sizeof(*(arr)), (max), (what)); \
-		if (_nv) {                                                           \
-			(arr) = _nv;                                                 \
-			_e = &(arr)[(n)++];                                          \
-			memset(_e, 0, sizeof(*_e));                                  \
-		}                                                                    \
-		_e;                                                                  \
+#define kd_push(d, arr, n, max, what)                                       \
+	({                                                                  \
+		__typeof__(arr) _e = NULL;                                  \
+		void *_nv = kd_grow((d), (arr), (n), sizeof(*(arr)), (max), \
+				    (what));                                \
+		if (_nv) {                                                  \
+			(arr) = _nv;                                        \
+			_e = &(arr)[(n)++];                                 \
+			memset(_e, 0, sizeof(*_e));                         \
+		}                                                           \
+		_e;                                                         \
 	})
 
 /* ---- labels -------------------------------------------------------------- */
 
-static int kd_label_add(struct tpd_kube_decoder *d, struct tpd_kube_label **labels, size_t *n,
+static int kd_label_add(struct tpd_kube_decoder *d,
+			struct tpd_kube_label **labels, size_t *n,
 			const char *s, size_t len)
 {
 	struct tpd_kube_label *l;
@@ -668,11 +754,14 @@ static void *kd_obj_open(struct tpd_kube_decoder *d)
 	return d->obj;
 }
 
-static void *kd_np_rule(struct tpd_kube_decoder *d, struct tpd_kube_netpol *np, bool egress)
+static void *kd_np_rule(struct tpd_kube_decoder *d, struct tpd_kube_netpol *np,
+			bool egress)
 {
 	if (egress)
-		return kd_push(d, np->egress, np->n_egress, KD_MAX_RULES, "egress rules");
-	return kd_push(d, np->ingress, np->n_ingress, KD_MAX_RULES, "ingress rules");
+		return kd_push(d, np->egress, np->n_egress, KD_MAX_RULES,
+			       "egress rules");
+	return kd_push(d, np->ingress, np->n_ingress, KD_MAX_RULES,
+		       "ingress rules");
 }
 
 /*
@@ -717,25 +806,29 @@ static void *kd_open(struct tpd_kube_decoder *d, enum kd_node node, void *t)
 		return &o->np;
 	case N_SVC_PORT:
 		sp = kd_push(d, ((struct tpd_kube_service *)t)->ports,
-			     ((struct tpd_kube_service *)t)->n_ports, KD_MAX_PORTS, "ports");
+			     ((struct tpd_kube_service *)t)->n_ports,
+			     KD_MAX_PORTS, "ports");
 		if (sp)
 			sp->proto = IPPROTO_TCP;
 		return sp;
 	case N_SL_EP:
 		ep = kd_push(d, ((struct tpd_kube_slice *)t)->endpoints,
-			     ((struct tpd_kube_slice *)t)->n_endpoints, KD_MAX_ENDPOINTS, "endpoints");
+			     ((struct tpd_kube_slice *)t)->n_endpoints,
+			     KD_MAX_ENDPOINTS, "endpoints");
 		if (ep)
 			ep->ready = ep->serving = true;
 		return ep;
 	case N_SL_PORT:
 		slp = kd_push(d, ((struct tpd_kube_slice *)t)->ports,
-			      ((struct tpd_kube_slice *)t)->n_ports, KD_MAX_PORTS, "ports");
+			      ((struct tpd_kube_slice *)t)->n_ports,
+			      KD_MAX_PORTS, "ports");
 		if (slp)
 			slp->proto = IPPROTO_TCP;
 		return slp;
 	case N_POD_CPORT:
 		np = kd_push(d, ((struct tpd_kube_pod *)t)->ports,
-			     ((struct tpd_kube_pod *)t)->n_ports, KD_MAX_PORTS, "named ports");
+			     ((struct tpd_kube_pod *)t)->n_ports, KD_MAX_PORTS,
+			     "named ports");
 		if (np)
 			np->proto = IPPROTO_TCP;
 		return np;
@@ -748,7 +841,8 @@ static void *kd_open(struct tpd_kube_decoder *d, enum kd_node node, void *t)
 		return kd_np_rule(d, t, node == N_NP_ERULE);
 	case N_NP_PEER:
 		rule = t;
-		peer = kd_push(d, rule->peers, rule->n_peers, KD_MAX_PEERS, "peers");
+		peer = kd_push(d, rule->peers, rule->n_peers, KD_MAX_PEERS,
+			       "peers");
 		/* "from": [] is "from everywhere", as an absent one */
 		rule->peers_present = !!peer;
 		return peer;
@@ -761,10 +855,12 @@ static void *kd_open(struct tpd_kube_decoder *d, enum kd_node node, void *t)
 	case N_SEL_ME:
 		sel = t;
 		d->s.me_op_set = false;
-		return kd_push(d, sel->exprs, sel->n_exprs, KD_MAX_EXPRS, "matchExpressions");
+		return kd_push(d, sel->exprs, sel->n_exprs, KD_MAX_EXPRS,
+			       "matchExpressions");
 	case N_NP_PORT:
 		rule = t;
-		npp = kd_push(d, rule->ports, rule->n_ports, KD_MAX_PORTS, "ports");
+		npp = kd_push(d, rule->ports, rule->n_ports, KD_MAX_PORTS,
+			      "ports");
 		if (npp)
 			npp->proto = IPPROTO_TCP;
 		return npp;
@@ -778,8 +874,8 @@ static void *kd_open(struct tpd_kube_decoder *d, enum kd_node node, void *t)
 static int kd_ev_type(struct tpd_kube_decoder *d, const char *s, size_t len)
 {
 	static const char *const names[] = {
-		[KD_EV_ADDED] = "ADDED",       [KD_EV_MODIFIED] = "MODIFIED",
-		[KD_EV_DELETED] = "DELETED",   [KD_EV_BOOKMARK] = "BOOKMARK",
+		[KD_EV_ADDED] = "ADDED",     [KD_EV_MODIFIED] = "MODIFIED",
+		[KD_EV_DELETED] = "DELETED", [KD_EV_BOOKMARK] = "BOOKMARK",
 		[KD_EV_ERROR] = "ERROR",
 	};
 	unsigned int i;
@@ -791,11 +887,12 @@ static int kd_ev_type(struct tpd_kube_decoder *d, const char *s, size_t len)
 		}
 	}
 	return kd_fatal(d, -EINVAL, "watch event of unknown type \"%.*s\"",
-			(int)(len > 32 ? 32 : len), s), -1;
+			(int)(len > 32 ? 32 : len), s),
+	       -1;
 }
 
-static int kd_svc_type(struct tpd_kube_decoder *d, struct tpd_kube_service *svc, const char *s,
-		       size_t len)
+static int kd_svc_type(struct tpd_kube_decoder *d, struct tpd_kube_service *svc,
+		       const char *s, size_t len)
 {
 	if (kd_is(s, len, "ClusterIP"))
 		svc->type = TPD_KUBE_SVC_CLUSTERIP;
@@ -806,13 +903,15 @@ static int kd_svc_type(struct tpd_kube_decoder *d, struct tpd_kube_service *svc,
 	else if (kd_is(s, len, "ExternalName"))
 		svc->type = TPD_KUBE_SVC_EXTERNALNAME;
 	else
-		return kd_obj_err(d, NULL, "unknown type \"%.*s\"", (int)(len > 32 ? 32 : len), s);
+		return kd_obj_err(d, NULL, "unknown type \"%.*s\"",
+				  (int)(len > 32 ? 32 : len), s);
 	return 0;
 }
 
 /* One of spec.clusterIPs[], or spec.clusterIP ("None": headless). */
-static int kd_cluster_ip(struct tpd_kube_decoder *d, struct tpd_kube_service *svc, bool list,
-			 const char *s, size_t len)
+static int kd_cluster_ip(struct tpd_kube_decoder *d,
+			 struct tpd_kube_service *svc, bool list, const char *s,
+			 size_t len)
 {
 	struct tp_addr a, *slot;
 
@@ -829,15 +928,17 @@ static int kd_cluster_ip(struct tpd_kube_decoder *d, struct tpd_kube_service *sv
 		d->s.cip_set = true;
 		return 0;
 	}
-	slot = kd_push(d, svc->cluster_ips, svc->n_cluster_ips, KD_MAX_IPS, "cluster IPs");
+	slot = kd_push(d, svc->cluster_ips, svc->n_cluster_ips, KD_MAX_IPS,
+		       "cluster IPs");
 	if (!slot)
 		return -1;
 	*slot = a;
 	return 0;
 }
 
-static int kd_push_addr(struct tpd_kube_decoder *d, struct tp_addr **v, size_t *n, size_t max,
-			const char *what, const char *s, size_t len)
+static int kd_push_addr(struct tpd_kube_decoder *d, struct tp_addr **v,
+			size_t *n, size_t max, const char *what, const char *s,
+			size_t len)
 {
 	struct tp_addr a, *slot;
 
@@ -855,8 +956,8 @@ static int kd_push_addr(struct tpd_kube_decoder *d, struct tp_addr **v, size_t *
  * endpoints (any key order): an address that is not an IP is an error only
  * once the slice is known not to be FQDN.
  */
-static int kd_ep_addr(struct tpd_kube_decoder *d, struct tpd_kube_endpoint *ep, const char *s,
-		      size_t len)
+static int kd_ep_addr(struct tpd_kube_decoder *d, struct tpd_kube_endpoint *ep,
+		      const char *s, size_t len)
 {
 	struct tp_addr a, *slot;
 
@@ -881,8 +982,8 @@ static int kd_ep_addr(struct tpd_kube_decoder *d, struct tpd_kube_endpoint *ep, 
 	return 0;
 }
 
-static int kd_addr_type(struct tpd_kube_decoder *d, struct tpd_kube_slice *sl, const char *s,
-			size_t len)
+static int kd_addr_type(struct tpd_kube_decoder *d, struct tpd_kube_slice *sl,
+			const char *s, size_t len)
 {
 	if (kd_is(s, len, "IPv4"))
 		sl->addr_type = TPD_KUBE_ADDR_IPV4;
@@ -897,8 +998,8 @@ static int kd_addr_type(struct tpd_kube_decoder *d, struct tpd_kube_slice *sl, c
 	return 0;
 }
 
-static int kd_except(struct tpd_kube_decoder *d, struct tpd_kube_np_peer *peer, const char *s,
-		     size_t len)
+static int kd_except(struct tpd_kube_decoder *d, struct tpd_kube_np_peer *peer,
+		     const char *s, size_t len)
 {
 	/* two arrays of one count: each grows with its own copy of it */
 	size_t n1 = peer->n_except, n2 = peer->n_except;
@@ -919,8 +1020,8 @@ static int kd_except(struct tpd_kube_decoder *d, struct tpd_kube_np_peer *peer, 
 	return 0;
 }
 
-static int kd_sel_op(struct tpd_kube_decoder *d, struct tpd_kube_sel_expr *e, const char *s,
-		     size_t len)
+static int kd_sel_op(struct tpd_kube_decoder *d, struct tpd_kube_sel_expr *e,
+		     const char *s, size_t len)
 {
 	if (kd_is(s, len, "In"))
 		e->op = TPD_KUBE_SEL_IN;
@@ -937,8 +1038,8 @@ static int kd_sel_op(struct tpd_kube_decoder *d, struct tpd_kube_sel_expr *e, co
 	return 0;
 }
 
-static int kd_sel_value(struct tpd_kube_decoder *d, struct tpd_kube_sel_expr *e, const char *s,
-			size_t len)
+static int kd_sel_value(struct tpd_kube_decoder *d, struct tpd_kube_sel_expr *e,
+			const char *s, size_t len)
 {
 	char *v = kd_strdup(d, s, len), **slot;
 
@@ -953,8 +1054,8 @@ static int kd_sel_value(struct tpd_kube_decoder *d, struct tpd_kube_sel_expr *e,
 	return 0;
 }
 
-static int kd_ptype(struct tpd_kube_decoder *d, struct tpd_kube_netpol *np, const char *s,
-		    size_t len)
+static int kd_ptype(struct tpd_kube_decoder *d, struct tpd_kube_netpol *np,
+		    const char *s, size_t len)
 {
 	d->s.ptypes_given = true;
 	if (kd_is(s, len, "Ingress"))
@@ -968,8 +1069,8 @@ static int kd_ptype(struct tpd_kube_decoder *d, struct tpd_kube_netpol *np, cons
 }
 
 /* A numeric or named port (IntOrString). */
-static int kd_int_or_name(struct tpd_kube_decoder *d, enum kd_tok tok, const char *s, size_t len,
-			  __u16 *port, char **name)
+static int kd_int_or_name(struct tpd_kube_decoder *d, enum kd_tok tok,
+			  const char *s, size_t len, __u16 *port, char **name)
 {
 	if (tok == K_NUM)
 		return kd_port(d, s, len, port);
@@ -985,14 +1086,20 @@ static int kd_scalar_doc(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 
 	switch (node) {
 	case N_LIST_RV:
-		if (len >= sizeof(d->state.resource_version) || memchr(s, '\0', len))
-			return kd_fatal(d, -EINVAL, "list resourceVersion too long"), -1;
+		if (len >= sizeof(d->state.resource_version) ||
+		    memchr(s, '\0', len))
+			return kd_fatal(d, -EINVAL,
+					"list resourceVersion too long"),
+			       -1;
 		memcpy(d->state.resource_version, s, len);
 		d->state.resource_version[len] = '\0';
 		return 0;
 	case N_LIST_CONT:
-		if (len >= sizeof(d->state.continue_token) || memchr(s, '\0', len))
-			return kd_fatal(d, -EINVAL, "list continue token too long"), -1;
+		if (len >= sizeof(d->state.continue_token) ||
+		    memchr(s, '\0', len))
+			return kd_fatal(d, -EINVAL,
+					"list continue token too long"),
+			       -1;
 		memcpy(d->state.continue_token, s, len);
 		d->state.continue_token[len] = '\0';
 		return 0;
@@ -1001,12 +1108,15 @@ static int kd_scalar_doc(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 		return 0;
 	case N_DOC_CODE:
 		if (kd_int(d, s, len, 0, 999, &v))
-			return kd_fatal(d, -EINVAL, "Status code %.*s out of range",
-					(int)(len > 16 ? 16 : len), s), -1;
+			return kd_fatal(d, -EINVAL,
+					"Status code %.*s out of range",
+					(int)(len > 16 ? 16 : len), s),
+			       -1;
 		d->doc_code = v;
 		return 0;
 	case N_DOC_MSG:
-		snprintf(d->doc_msg, sizeof(d->doc_msg), "%.*s", (int)strnlen(s, len), s);
+		snprintf(d->doc_msg, sizeof(d->doc_msg), "%.*s",
+			 (int)strnlen(s, len), s);
 		return 0;
 	case N_EV_TYPE:
 		return kd_ev_type(d, s, len);
@@ -1019,7 +1129,8 @@ static int kd_scalar_doc(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 		d->s.code = v;
 		return 0;
 	case N_OBJ_MSG:
-		snprintf(d->s.msg, sizeof(d->s.msg), "%.*s", (int)strnlen(s, len), s);
+		snprintf(d->s.msg, sizeof(d->s.msg), "%.*s",
+			 (int)strnlen(s, len), s);
 		return 0;
 	case N_M_NAME:
 		return kd_set_str(d, &m->name, s, len);
@@ -1043,8 +1154,8 @@ static int kd_scalar_doc(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 	}
 }
 
-static int kd_scalar_svc(struct tpd_kube_decoder *d, enum kd_node node, void *t, enum kd_tok tok,
-			 const char *s, size_t len)
+static int kd_scalar_svc(struct tpd_kube_decoder *d, enum kd_node node, void *t,
+			 enum kd_tok tok, const char *s, size_t len)
 {
 	struct tpd_kube_service *svc = t;
 	struct tpd_kube_svc_port *p = t;
@@ -1063,7 +1174,8 @@ static int kd_scalar_svc(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 	case N_SP_PORT:
 		return kd_port(d, s, len, &p->port);
 	case N_SP_TARGET:
-		return kd_int_or_name(d, tok, s, len, &p->target_port, &p->target_name);
+		return kd_int_or_name(d, tok, s, len, &p->target_port,
+				      &p->target_name);
 	case N_SP_NODEPORT:
 		return kd_port(d, s, len, &p->node_port);
 	case N_SVC_AFF:
@@ -1081,22 +1193,23 @@ static int kd_scalar_svc(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 		svc->external_local = kd_is(s, len, "Local");
 		return 0;
 	case N_SVC_LB_IP:
-		return kd_push_addr(d, &svc->lb_ips, &svc->n_lb_ips, KD_MAX_LB_IPS,
-				    "load balancer IPs", s, len);
+		return kd_push_addr(d, &svc->lb_ips, &svc->n_lb_ips,
+				    KD_MAX_LB_IPS, "load balancer IPs", s, len);
 	default:
 		return 1;
 	}
 }
 
-static int kd_scalar_slice(struct tpd_kube_decoder *d, enum kd_node node, void *t,
-			   const char *s, size_t len, int b)
+static int kd_scalar_slice(struct tpd_kube_decoder *d, enum kd_node node,
+			   void *t, const char *s, size_t len, int b)
 {
 	struct tpd_kube_endpoint *ep = t;
 	struct tpd_kube_ep_port *p = t;
 
 	switch (node) {
 	case N_SL_ATYPE:
-		return kd_addr_type(d, &((struct tpd_kube_object *)t)->slice, s, len);
+		return kd_addr_type(d, &((struct tpd_kube_object *)t)->slice, s,
+				    len);
 	case N_SL_ADDR:
 		return kd_ep_addr(d, ep, s, len);
 	case N_SL_READY:
@@ -1140,7 +1253,8 @@ static int kd_scalar_pod(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 	case N_PCP_PROTO:
 		return kd_proto(d, s, len, &p->proto);
 	case N_POD_PHASE:
-		pod->phase_done = kd_is(s, len, "Succeeded") || kd_is(s, len, "Failed");
+		pod->phase_done =
+			kd_is(s, len, "Succeeded") || kd_is(s, len, "Failed");
 		return 0;
 	case N_POD_IP:
 		if (!len)
@@ -1150,14 +1264,15 @@ static int kd_scalar_pod(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 		d->s.pod_ip_set = true;
 		return 0;
 	case N_POD_IPS_IP:
-		return kd_push_addr(d, &pod->ips, &pod->n_ips, KD_MAX_IPS, "pod IPs", s, len);
+		return kd_push_addr(d, &pod->ips, &pod->n_ips, KD_MAX_IPS,
+				    "pod IPs", s, len);
 	default:
 		return 1;
 	}
 }
 
-static int kd_scalar_np(struct tpd_kube_decoder *d, enum kd_node node, void *t, enum kd_tok tok,
-			const char *s, size_t len)
+static int kd_scalar_np(struct tpd_kube_decoder *d, enum kd_node node, void *t,
+			enum kd_tok tok, const char *s, size_t len)
 {
 	struct tpd_kube_np_peer *peer = t;
 	struct tpd_kube_selector *sel = t;
@@ -1194,8 +1309,8 @@ static int kd_scalar_np(struct tpd_kube_decoder *d, enum kd_node node, void *t, 
 }
 
 /* A scalar of @node into target @t; @b is a boolean's value. */
-static void kd_scalar(struct tpd_kube_decoder *d, enum kd_node node, void *t, enum kd_tok tok,
-		      const char *s, size_t len, int b)
+static void kd_scalar(struct tpd_kube_decoder *d, enum kd_node node, void *t,
+		      enum kd_tok tok, const char *s, size_t len, int b)
 {
 	int ret = kd_scalar_doc(d, node, t, s, len);
 
@@ -1224,17 +1339,20 @@ static int kd_meta_finish(struct tpd_kube_decoder *d, struct tpd_kube_meta *m)
 	return 0;
 }
 
-static void kd_svc_finish(struct tpd_kube_decoder *d, struct tpd_kube_service *svc)
+static void kd_svc_finish(struct tpd_kube_decoder *d,
+			  struct tpd_kube_service *svc)
 {
 	if (!svc->n_cluster_ips && d->s.cip_set) {
-		struct tp_addr *slot = kd_push(d, svc->cluster_ips, svc->n_cluster_ips,
-					       KD_MAX_IPS, "cluster IPs");
+		struct tp_addr *slot =
+			kd_push(d, svc->cluster_ips, svc->n_cluster_ips,
+				KD_MAX_IPS, "cluster IPs");
 		if (slot)
 			*slot = d->s.cip;
 	}
 }
 
-static void kd_slice_finish(struct tpd_kube_decoder *d, struct tpd_kube_object *o)
+static void kd_slice_finish(struct tpd_kube_decoder *d,
+			    struct tpd_kube_object *o)
 {
 	struct tpd_kube_slice *sl = &o->slice;
 	const struct tpd_kube_label *l;
@@ -1270,8 +1388,10 @@ static void kd_slice_finish(struct tpd_kube_decoder *d, struct tpd_kube_object *
 			bool v4 = tp_addr_is_v4(&sl->endpoints[i].addrs[j]);
 
 			if (v4 != (sl->addr_type == TPD_KUBE_ADDR_IPV4)) {
-				kd_obj_err(d, "endpoints", "endpoint %zu: an IPv%c address in an IPv%c slice",
-					   i, v4 ? '4' : '6', v4 ? '6' : '4');
+				kd_obj_err(
+					d, "endpoints",
+					"endpoint %zu: an IPv%c address in an IPv%c slice",
+					i, v4 ? '4' : '6', v4 ? '6' : '4');
 				return;
 			}
 		}
@@ -1293,7 +1413,8 @@ static void kd_np_finish(struct tpd_kube_decoder *d, struct tpd_kube_netpol *np)
 		for (i = 0; i < n[k]; i++) {
 			for (j = 0; j < rules[k][i].n_peers; j++) {
 				kd_selector_finish(&rules[k][i].peers[j].pods);
-				kd_selector_finish(&rules[k][i].peers[j].namespaces);
+				kd_selector_finish(
+					&rules[k][i].peers[j].namespaces);
 			}
 		}
 	}
@@ -1320,8 +1441,9 @@ static void kd_obj_finish(struct tpd_kube_decoder *d)
 		break;
 	case TPD_KUBE_POD:
 		if (!o->pod.n_ips && d->s.pod_ip_set) {
-			struct tp_addr *slot = kd_push(d, o->pod.ips, o->pod.n_ips, KD_MAX_IPS,
-						       "pod IPs");
+			struct tp_addr *slot =
+				kd_push(d, o->pod.ips, o->pod.n_ips, KD_MAX_IPS,
+					"pod IPs");
 			if (slot)
 				*slot = d->s.pod_ip;
 		}
@@ -1344,12 +1466,14 @@ static void kd_deliver(struct tpd_kube_decoder *d, enum tpd_kube_event ev)
 	if (!o->meta.name[0])
 		kd_obj_err(d, "metadata.name", "missing");
 	if (d->s.err && (ev != TPD_KUBE_EV_DELETED || !o->meta.name[0])) {
-		snprintf(who, sizeof(who), "%s%s%s", o->meta.ns, o->meta.ns[0] ? "/" : "",
-			 o->meta.name);
-		snprintf(d->skipmsg, sizeof(d->skipmsg), "%s %s: %s", tpd_kube_kind_name(d->kind),
+		snprintf(who, sizeof(who), "%s%s%s", o->meta.ns,
+			 o->meta.ns[0] ? "/" : "", o->meta.name);
+		snprintf(d->skipmsg, sizeof(d->skipmsg), "%s %s: %s",
+			 tpd_kube_kind_name(d->kind),
 			 who[0] ? who : "(no name)", d->s.errmsg);
-		log_warn("kubernetes: object skipped", "source", "kubernetes", "kind",
-			 tpd_kube_kind_name(d->kind), "object", who, "error", d->s.errmsg);
+		log_warn("kubernetes: object skipped", "source", "kubernetes",
+			 "kind", tpd_kube_kind_name(d->kind), "object", who,
+			 "error", d->s.errmsg);
 		d->state.skipped++;
 		tpd_kube_object_free(o);
 		return;
@@ -1374,7 +1498,8 @@ static void kd_event_end(struct tpd_kube_decoder *d)
 	}
 	if (d->ev == KD_EV_ERROR) {
 		/* no code: still an error, and the client re-lists */
-		d->state.error_code = d->obj && d->s.code ? (int)d->s.code : 500;
+		d->state.error_code =
+			d->obj && d->s.code ? (int)d->s.code : 500;
 		snprintf(d->state.error_msg, sizeof(d->state.error_msg), "%s",
 			 d->obj ? d->s.msg : "");
 		d->stopped = true;
@@ -1420,8 +1545,10 @@ static void kd_close(struct tpd_kube_decoder *d, const struct kd_frame *f,
 		break;
 	case N_LIST:
 		if (d->doc_status) {
-			d->state.error_code = d->doc_code ? (int)d->doc_code : 500;
-			snprintf(d->state.error_msg, sizeof(d->state.error_msg), "%s", d->doc_msg);
+			d->state.error_code =
+				d->doc_code ? (int)d->doc_code : 500;
+			snprintf(d->state.error_msg, sizeof(d->state.error_msg),
+				 "%s", d->doc_msg);
 		}
 		break;
 	case N_SVC_PORT: {
@@ -1433,9 +1560,10 @@ static void kd_close(struct tpd_kube_decoder *d, const struct kd_frame *f,
 	}
 		/* fall through */
 	case N_SL_PORT: {
-		char **name = f->node == N_SVC_PORT ?
-				      &((struct tpd_kube_svc_port *)f->target)->name :
-				      &((struct tpd_kube_ep_port *)f->target)->name;
+		char **name =
+			f->node == N_SVC_PORT
+				? &((struct tpd_kube_svc_port *)f->target)->name
+				: &((struct tpd_kube_ep_port *)f->target)->name;
 
 		if (!*name && !(*name = strdup("")))
 			kd_fatal(d, -ENOMEM, "out of memory");
@@ -1453,9 +1581,12 @@ static void kd_close(struct tpd_kube_decoder *d, const struct kd_frame *f,
 		struct tpd_kube_sel_expr *e = f->target;
 
 		if (!e->key)
-			kd_obj_err(d, NULL, "matchExpressions entry without a key");
+			kd_obj_err(d, NULL,
+				   "matchExpressions entry without a key");
 		else if (!d->s.me_op_set)
-			kd_obj_err(d, NULL, "matchExpressions entry without an operator");
+			kd_obj_err(
+				d, NULL,
+				"matchExpressions entry without an operator");
 		break;
 	}
 	default:
@@ -1474,8 +1605,12 @@ static bool kd_doc_node(enum kd_node node)
 static const char *kd_type_name(enum kd_type t)
 {
 	static const char *const names[] = {
-		[T_ANY] = "anything", [T_MAP] = "an object", [T_ARRAY] = "an array",
-		[T_STR] = "a string", [T_INT] = "an integer", [T_BOOL] = "a boolean",
+		[T_ANY] = "anything",
+		[T_MAP] = "an object",
+		[T_ARRAY] = "an array",
+		[T_STR] = "a string",
+		[T_INT] = "an integer",
+		[T_BOOL] = "a boolean",
 		[T_INTSTR] = "an integer or a string",
 	};
 	return names[t];
@@ -1524,7 +1659,8 @@ static enum kd_node kd_value_node(struct tpd_kube_decoder *d, void **t)
 }
 
 /* Any value: @tok says which; @s/@len a string or number, @b a boolean. */
-static int kd_value(struct tpd_kube_decoder *d, enum kd_tok tok, const char *s, size_t len, int b)
+static int kd_value(struct tpd_kube_decoder *d, enum kd_tok tok, const char *s,
+		    size_t len, int b)
 {
 	bool open = tok == K_MAP || tok == K_ARRAY;
 	enum kd_node node;
@@ -1534,14 +1670,17 @@ static int kd_value(struct tpd_kube_decoder *d, enum kd_tok tok, const char *s, 
 	if (d->stopped || d->err)
 		return 0;
 	if (open && d->nframes + d->skip >= KD_MAX_NESTING)
-		return kd_fatal(d, -EINVAL, "nested deeper than %d levels", KD_MAX_NESTING);
+		return kd_fatal(d, -EINVAL, "nested deeper than %d levels",
+				KD_MAX_NESTING);
 	if (d->skip) {
 		d->skip += open;
 		return 1;
 	}
 	node = kd_value_node(d, &t);
-	if (tok == K_NULL && !d->nframes) /* a document or event must be an object */
-		return kd_fatal(d, -EINVAL, "byte %zu: expected an object, not null",
+	if (tok == K_NULL &&
+	    !d->nframes) /* a document or event must be an object */
+		return kd_fatal(d, -EINVAL,
+				"byte %zu: expected an object, not null",
 				d->offset + yajl_get_bytes_consumed(d->h));
 	if (node == N_NONE || tok == K_NULL) {
 		d->skip = open; /* null is absent, like a missing key */
@@ -1550,9 +1689,11 @@ static int kd_value(struct tpd_kube_decoder *d, enum kd_tok tok, const char *s, 
 	if (!kd_type_ok(kd_type_of[node], tok)) {
 		if (kd_doc_node(node))
 			return kd_fatal(d, -EINVAL, "byte %zu: expected %s",
-					d->offset + yajl_get_bytes_consumed(d->h),
+					d->offset +
+						yajl_get_bytes_consumed(d->h),
 					kd_type_name(kd_type_of[node]));
-		kd_obj_err(d, NULL, "expected %s", kd_type_name(kd_type_of[node]));
+		kd_obj_err(d, NULL, "expected %s",
+			   kd_type_name(kd_type_of[node]));
 		d->skip = open;
 		return !d->err;
 	}
@@ -1565,7 +1706,8 @@ static int kd_value(struct tpd_kube_decoder *d, enum kd_tok tok, const char *s, 
 		d->skip = 1;
 		return !d->err;
 	}
-	if (d->nframes >= KD_FRAMES) /* cannot happen: the schema is shallower */
+	if (d->nframes >=
+	    KD_FRAMES) /* cannot happen: the schema is shallower */
 		return kd_fatal(d, -EINVAL, "internal: frames exhausted");
 	f = &d->frames[d->nframes++];
 	memset(f, 0, sizeof(*f));
@@ -1612,8 +1754,9 @@ static int kd_cb_key(void *ctx, const unsigned char *key, size_t len)
 		f->key = d->key;
 		if (len > KD_STR_MAX || memchr(key, '\0', len)) {
 			strcpy(d->key, "(bad key)");
-			kd_obj_err(d, NULL, "key of %zu bytes (max %d) or holding a NUL", len,
-				   KD_STR_MAX);
+			kd_obj_err(d, NULL,
+				   "key of %zu bytes (max %d) or holding a NUL",
+				   len, KD_STR_MAX);
 			f->child = N_NONE;
 			return 1;
 		}
@@ -1684,7 +1827,8 @@ static const yajl_callbacks kd_callbacks = {
  *
  * Return: the decoder, or NULL (errno set) on a bad argument or no memory.
  */
-struct tpd_kube_decoder *tpd_kube_decoder_new(enum tpd_kube_kind kind, enum tpd_kube_doc doc,
+struct tpd_kube_decoder *tpd_kube_decoder_new(enum tpd_kube_kind kind,
+					      enum tpd_kube_doc doc,
 					      const struct tpd_kube_sink *sink)
 {
 	struct tpd_kube_decoder *d;
@@ -1713,12 +1857,14 @@ struct tpd_kube_decoder *tpd_kube_decoder_new(enum tpd_kube_kind kind, enum tpd_
 }
 
 /* Record yajl's complaint as the fatal error. */
-static int kd_yajl_error(struct tpd_kube_decoder *d, const void *buf, size_t len)
+static int kd_yajl_error(struct tpd_kube_decoder *d, const void *buf,
+			 size_t len)
 {
 	unsigned char *msg = yajl_get_error(d->h, 0, buf, len);
 	size_t at = d->offset + (buf ? yajl_get_bytes_consumed(d->h) : 0);
 
-	kd_fatal(d, -EINVAL, "bad JSON at byte %zu: %s", at, msg ? (const char *)msg : "?");
+	kd_fatal(d, -EINVAL, "bad JSON at byte %zu: %s", at,
+		 msg ? (const char *)msg : "?");
 	if (msg)
 		yajl_free_error(d->h, msg);
 	return d->err;
@@ -1728,7 +1874,8 @@ static int kd_yajl_error(struct tpd_kube_decoder *d, const void *buf, size_t len
 static bool kd_nonblank(const unsigned char *buf, size_t from, size_t len)
 {
 	for (; from < len; from++) {
-		if (buf[from] != ' ' && buf[from] != '\n' && buf[from] != '\r' && buf[from] != '\t')
+		if (buf[from] != ' ' && buf[from] != '\n' &&
+		    buf[from] != '\r' && buf[from] != '\t')
 			return true;
 	}
 	return false;
@@ -1748,7 +1895,8 @@ static bool kd_nonblank(const unsigned char *buf, size_t from, size_t len)
  * Return: 0; -EINVAL for a bad document (tpd_kube_decoder_error() says
  * what and where); -ENOMEM.  Errors are sticky.
  */
-int tpd_kube_decoder_feed(struct tpd_kube_decoder *d, const void *buf, size_t len)
+int tpd_kube_decoder_feed(struct tpd_kube_decoder *d, const void *buf,
+			  size_t len)
 {
 	yajl_status st;
 
@@ -1789,7 +1937,8 @@ int tpd_kube_decoder_finish(struct tpd_kube_decoder *d)
 		return d->err;
 	if (d->stopped)
 		return 0;
-	if (d->doc == TPD_KUBE_DOC_WATCH && !d->pending && !d->nframes && !d->skip)
+	if (d->doc == TPD_KUBE_DOC_WATCH && !d->pending && !d->nframes &&
+	    !d->skip)
 		return 0;
 	st = yajl_complete_parse(d->h);
 	if (st == yajl_status_client_canceled)
@@ -1806,7 +1955,8 @@ int tpd_kube_decoder_finish(struct tpd_kube_decoder *d)
  * Return: versions, the continue token, an ERROR event's or a Status
  * document's code and message, counts; valid until tpd_kube_decoder_free().
  */
-const struct tpd_kube_decoded *tpd_kube_decoder_state(const struct tpd_kube_decoder *d)
+const struct tpd_kube_decoded *
+tpd_kube_decoder_state(const struct tpd_kube_decoder *d)
 {
 	return &d->state;
 }

@@ -155,14 +155,16 @@ static const struct {
 	[TPD_KUBE_ENDPOINTSLICE] = { "EndpointSlice", "endpointslices",
 				     "/apis/discovery.k8s.io/v1/endpointslices" },
 	[TPD_KUBE_POD] = { "Pod", "pods", "/api/v1/pods" },
-	[TPD_KUBE_NAMESPACE] = { "Namespace", "namespaces", "/api/v1/namespaces" },
+	[TPD_KUBE_NAMESPACE] = { "Namespace", "namespaces",
+				 "/api/v1/namespaces" },
 	[TPD_KUBE_NETPOL] = { "NetworkPolicy", "networkpolicies",
 			      "/apis/networking.k8s.io/v1/networkpolicies" },
 };
 
 const char *tpd_kube_kind_name(enum tpd_kube_kind k)
 {
-	return (unsigned int)k < TPD_KUBE_KIND_MAX ? tpd_kube_kinds[k].name : "unknown";
+	return (unsigned int)k < TPD_KUBE_KIND_MAX ? tpd_kube_kinds[k].name
+						   : "unknown";
 }
 
 /**
@@ -174,7 +176,8 @@ const char *tpd_kube_kind_name(enum tpd_kube_kind k)
  */
 const char *tpd_kube_kind_resource(enum tpd_kube_kind k)
 {
-	return (unsigned int)k < TPD_KUBE_KIND_MAX ? tpd_kube_kinds[k].resource : "unknown";
+	return (unsigned int)k < TPD_KUBE_KIND_MAX ? tpd_kube_kinds[k].resource
+						   : "unknown";
 }
 
 /**
@@ -186,5 +189,6 @@ const char *tpd_kube_kind_resource(enum tpd_kube_kind k)
  */
 const char *tpd_kube_kind_path(enum tpd_kube_kind k)
 {
-	return (unsigned int)k < TPD_KUBE_KIND_MAX ? tpd_kube_kinds[k].path : NULL;
+	return (unsigned int)k < TPD_KUBE_KIND_MAX ? tpd_kube_kinds[k].path
+						   : NULL;
 }

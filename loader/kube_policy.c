@@ -225,12 +225,12 @@ struct kp {
 
 	struct kp_picks dst;
 	KP_VEC(struct kp_src) src;
-	KP_VEC(struct kp_block) blocks; /* the ipBlocks of one ingress rule */
-	KP_VEC(struct kp_prefix) ex;	/* their excepts */
+	KP_VEC(struct kp_block) blocks;	 /* the ipBlocks of one ingress rule */
+	KP_VEC(struct kp_prefix) ex;	 /* their excepts */
 	KP_VEC(struct kp_prefix) ex_top; /* the outermost of them */
 	bool block_plen[129];		 /* the blocks' CIDR lengths */
-	bool blocks_over;		/* the policy is past KP_MAX_POLICY_* */
-	size_t slot;			/* their touches, or KP_NO_SLOT */
+	bool blocks_over; /* the policy is past KP_MAX_POLICY_* */
+	size_t slot;	  /* their touches, or KP_NO_SLOT */
 	size_t n_slots;
 	KP_VEC(struct kp_touch) touches;
 	KP_VEC(struct kp_span) spans;

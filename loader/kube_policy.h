@@ -80,7 +80,8 @@ struct tpd_kube_policy_out {
 
 int tpd_kube_policy_compile(const struct tpd_kube_policy_in *in,
 			    struct tpd_kube_policy_out *out,
-			    void (*warn)(void *ctx, const char *policy, const char *what),
+			    void (*warn)(void *ctx, const char *policy,
+					 const char *what),
 			    void *warn_ctx);
 void tpd_kube_policy_free(struct tpd_kube_policy_out *out);
 

@@ -93,15 +93,15 @@ struct tpd_kube_sync {
 	__u64 now_s;
 	bool full_done;
 	bool lost_track; /* out of memory on the way: the next run is a full one */
-	struct tpd_kh svcs;	/* "ns/name" -> struct ks_svc */
+	struct tpd_kh svcs;	 /* "ns/name" -> struct ks_svc */
 	struct tpd_kh fe_holder; /* struct tp_svc_key -> "ns/name" (strdup) */
-	struct tpd_kh pods;	/* "ns/name" -> struct ks_pod (written) */
-	struct tpd_kh ip_owner; /* struct tp_addr -> struct ks_pod */
-	struct tpd_kh idents;	/* name -> struct ks_ident */
-	struct tpd_kh retry;	/* "ns/name" of pods that lost an address or NAT */
-	struct tpd_kh freed;	/* addresses given up since the retry */
-	__u32 policy_rev;	/* tp_config.policy_rev after the last run */
-	char **pol_names;	/* names the last policy compile asked for */
+	struct tpd_kh pods;	 /* "ns/name" -> struct ks_pod (written) */
+	struct tpd_kh ip_owner;	 /* struct tp_addr -> struct ks_pod */
+	struct tpd_kh idents;	 /* name -> struct ks_ident */
+	struct tpd_kh retry; /* "ns/name" of pods that lost an address or NAT */
+	struct tpd_kh freed; /* addresses given up since the retry */
+	__u32 policy_rev;    /* tp_config.policy_rev after the last run */
+	char **pol_names;    /* names the last policy compile asked for */
 	size_t n_pol_names;
 	bool pol_active; /* the last compile wrote rules or CIDR entries */
 	struct tpd_kube_sync_stats st;
@@ -229,8 +229,8 @@ int tpd_kube_pod_identity_name(const struct tpd_kube_object *pod, char *buf,
 	EVP_MD_CTX_free(ctx);
 	if (!ok)
 		return -ENOMEM;
-	snprintf(buf, len, "k8s:%.*s:%02x%02x%02x%02x%02x%02x%02x%02x", room, ns, md[0],
-		 md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
+	snprintf(buf, len, "k8s:%.*s:%02x%02x%02x%02x%02x%02x%02x%02x", room,
+		 ns, md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
 	return 0;
 }
 
@@ -274,9 +274,9 @@ static __u32 ks_ident_get(struct tpd_kube_sync *s, const struct tp_maps *m,
 	} else {
 		err = tp_id_alloc(TPD_KUBE_ID_MIN, TPD_KUBE_ID_MAX, ks_id_used,
 				  (void *)m, &id);
-		err = err
-			      ?: tp_identity_name_set(m, id, name,
-						      TP_OWNER_KUBERNETES);
+		if (!err)
+			err = tp_identity_name_set(m, id, name,
+						   TP_OWNER_KUBERNETES);
 		if (err) {
 			ks_error(res, "identity %s not allocated: %s", name,
 				 tp_strerror(err, why, sizeof(why)));
@@ -385,7 +385,8 @@ static int ks_be_cmp(const void *a, const void *b)
 static int ks_fe_backends(const struct tpd_kube_sync *s, struct ks_fe *fe,
 			  const struct tpd_kube_svc_port *sp,
 			  const struct tpd_kube_object *const *slices,
-			  size_t n_slices, bool local_only, unsigned int *capped)
+			  size_t n_slices, bool local_only,
+			  unsigned int *capped)
 {
 	enum tpd_kube_addr_type fam = tp_addr_is_v4(&fe->key.vip)
 					      ? TPD_KUBE_ADDR_IPV4
@@ -483,10 +484,12 @@ static int ks_svc_desired(const struct tpd_kube_sync *s, const char *key,
 		n_ports += o->svc.ports[p].proto == IPPROTO_TCP ||
 			   o->svc.ports[p].proto == IPPROTO_UDP;
 	if (n_vips * n_ports > max) {
-		log_warn("kubernetes service: more frontends (ports x addresses) than "
-			 "max_frontends_per_service; none made",
-			 "service", key, "frontends", log_fmt("%zu", n_vips * n_ports),
-			 "limit", log_fmt("%zu", max));
+		log_warn(
+			"kubernetes service: more frontends (ports x addresses) than "
+			"max_frontends_per_service; none made",
+			"service", key, "frontends",
+			log_fmt("%zu", n_vips * n_ports), "limit",
+			log_fmt("%zu", max));
 		(*over)++;
 		return 0;
 	}
@@ -497,9 +500,11 @@ static int ks_svc_desired(const struct tpd_kube_sync *s, const char *key,
 	for (v = 0; v < n_vips; v++) {
 		/* ClusterIPs: internalTrafficPolicy; LB IPs: externalTrafficPolicy */
 		bool lb = v >= o->svc.n_cluster_ips;
-		bool local_only = lb ? o->svc.external_local : o->svc.internal_local;
+		bool local_only =
+			lb ? o->svc.external_local : o->svc.internal_local;
 
-		vip = lb ? &o->svc.lb_ips[v - o->svc.n_cluster_ips] : &o->svc.cluster_ips[v];
+		vip = lb ? &o->svc.lb_ips[v - o->svc.n_cluster_ips]
+			 : &o->svc.cluster_ips[v];
 		for (p = 0; p < o->svc.n_ports; p++) {
 			const struct tpd_kube_svc_port *sp = &o->svc.ports[p];
 
@@ -587,7 +592,8 @@ static int ks_fe_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
 		       struct tp_svc_batch *b, const char *svc_key,
 		       const struct ks_fe *fe, struct tpd_kube_sync_result *res)
 {
-	const char *holder = tpd_kh_get(&s->fe_holder, &fe->key, sizeof(fe->key));
+	const char *holder =
+		tpd_kh_get(&s->fe_holder, &fe->key, sizeof(fe->key));
 	char name[TP_SVC_STRLEN], why[256];
 	struct tp_svc svc;
 	int n_old = 0, err;
@@ -598,8 +604,10 @@ static int ks_fe_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
 	if (holder && strcmp(holder, svc_key)) {
 		/* a shared LoadBalancer IP, or one equal to a ClusterIP */
 		tp_svc_key_format(&fe->key, name, sizeof(name));
-		log_warn("kubernetes service: frontend held by another Service, left to it",
-			 "service", name, "holder", holder, "wanted_by", svc_key);
+		log_warn(
+			"kubernetes service: frontend held by another Service, left to it",
+			"service", name, "holder", holder, "wanted_by",
+			svc_key);
 		res->conflicts++;
 		return 0;
 	}
@@ -931,9 +939,8 @@ static void ks_freed(struct tpd_kube_sync *s, const struct tp_addr *a)
  * would go to the pod, the pod would send as the peer, and the peer's own
  * packets would be dropped as spoofed.
  */
-static bool ks_nat_taken(const struct tpd_kube_sync *s,
-			 const struct tp_maps *m, const struct tp_addr *a,
-			 const char **why)
+static bool ks_nat_taken(const struct tpd_kube_sync *s, const struct tp_maps *m,
+			 const struct tp_addr *a, const char **why)
 {
 	struct tp_identity_key k;
 	struct tp_identity_val v;
@@ -958,8 +965,8 @@ static bool ks_nat_taken(const struct tpd_kube_sync *s,
 		    TP_IDENTITY_PLEN(v.plen) != k.prefixlen)
 			continue;
 		if (!z) {
-			*why = v.id == TP_ID_HOST ? "an address of this node" :
-						     "a cluster address";
+			*why = v.id == TP_ID_HOST ? "an address of this node"
+						  : "a cluster address";
 			return true;
 		}
 		if (v.owner != TP_OWNER_KUBERNETES) {
@@ -1024,7 +1031,8 @@ static struct ks_pod *ks_pod_desired(const struct tpd_kube_sync *s,
 	memcpy(p->ips, o->pod.ips, o->pod.n_ips * sizeof(*p->ips));
 	p->n_ips = o->pod.n_ips;
 	if (tpd_kube_pod_identity_name(o, p->name, sizeof(p->name))) {
-		ks_pod_free(p); /* the digest's memory: as an allocation failure */
+		ks_pod_free(
+			p); /* the digest's memory: as an allocation failure */
 		return NULL;
 	}
 	ks_pod_nat(s, o, key, &p->nat);
@@ -1385,8 +1393,8 @@ static bool ks_pod_wants_freed(const struct tpd_kube_sync *s,
 
 	if (!p)
 		return true;
-	if (p->nat.has && tpd_kh_find(&s->freed, &p->nat.tailnet,
-				      sizeof(p->nat.tailnet)))
+	if (p->nat.has &&
+	    tpd_kh_find(&s->freed, &p->nat.tailnet, sizeof(p->nat.tailnet)))
 		return true;
 	for (i = 0; i < p->n_ips; i++)
 		if (tpd_kh_find(&s->freed, &p->ips[i], sizeof(p->ips[i])))
@@ -1756,9 +1764,9 @@ static int ks_policy(struct tpd_kube_sync *s, const struct tp_maps *m,
 	tpd_kube_store_unlock(s->store);
 	if (!err) {
 		err = ks_rules_sync(m, out.rules, out.n_rules, res);
-		err = err
-			      ?: ks_cidr_idents_sync(m, out.idents,
-						     out.n_idents, res);
+		if (!err)
+			err = ks_cidr_idents_sync(m, out.idents, out.n_idents,
+						  res);
 		s->pol_active = out.n_rules || out.n_idents;
 	}
 	/* the last compile's names go, this one's stay (held by ks_policy_alloc) */
@@ -2029,18 +2037,18 @@ int tpd_kube_remove_all(const struct tp_maps *m, struct tpd_purge *udp,
 			res->removed++;
 	if (!err)
 		free(ih);
-	err = err
-		      ?: TP_MAP_COLLECT(m->id_names, struct ks_name_have, id,
-					name, &nh, &n);
+	if (!err)
+		err = TP_MAP_COLLECT(m->id_names, struct ks_name_have, id, name,
+				     &nh, &n);
 	for (i = 0; !err && i < n; i++)
 		if (nh[i].name.owner == TP_OWNER_KUBERNETES &&
 		    !tp_identity_name_del(m, nh[i].id))
 			res->removed++;
 	if (!err)
 		free(nh);
-	err = err
-		      ?: TP_MAP_COLLECT(m->rules, struct ks_rule_have, id, rule,
-					&rh, &n);
+	if (!err)
+		err = TP_MAP_COLLECT(m->rules, struct ks_rule_have, id, rule,
+				     &rh, &n);
 	for (i = 0; !err && i < n; i++)
 		if (rh[i].rule.owner == TP_OWNER_KUBERNETES &&
 		    !tp_policy_rule_del(m, &rh[i].rule, TP_OWNER_KUBERNETES))

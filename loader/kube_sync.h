@@ -47,7 +47,8 @@ struct tpd_kube_sync;
  */
 struct tpd_kube_sync_result {
 	bool ran, full;
-	unsigned int svc_added, svc_changed, svc_removed, svc_over_cap, be_purged;
+	unsigned int svc_added, svc_changed, svc_removed, svc_over_cap,
+		be_purged;
 	unsigned int ip_added, ip_removed, id_added, id_freed;
 	unsigned int rules_added, rules_removed, nat_added, nat_removed;
 	unsigned int conflicts, errors;

@@ -29,12 +29,14 @@
  */
 struct mnl_socket *tpd_links_open(void)
 {
-	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct mnl_socket *nl =
+		mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (!nl)
 		return NULL;
-	if (mnl_socket_bind(nl, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
-			    MNL_SOCKET_AUTOPID) < 0) {
+	if (mnl_socket_bind(
+		    nl, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
+		    MNL_SOCKET_AUTOPID) < 0) {
 		mnl_socket_close(nl);
 		return NULL;
 	}
@@ -94,7 +96,8 @@ static int tpd_link_msg(const struct nlmsghdr *nlh, void *data)
 		return MNL_CB_OK;
 	ev.ifindex = ifm->ifi_index;
 	ev.up = nlh->nlmsg_type == RTM_NEWLINK;
-	strncpy(ev.name, mnl_attr_get_str(tb[IFLA_IFNAME]), sizeof(ev.name) - 1);
+	strncpy(ev.name, mnl_attr_get_str(tb[IFLA_IFNAME]),
+		sizeof(ev.name) - 1);
 	lc->cb(&ev, lc->ctx);
 	return MNL_CB_OK;
 }
@@ -167,7 +170,8 @@ static int tpd_rtnl_query(struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 			goto cleanup;
 		}
 		errno = 0;
-		ret = mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, portid, cb, data);
+		ret = mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, portid, cb,
+				 data);
 	} while (ret == MNL_CB_OK);
 	ret = ret == MNL_CB_STOP ? 0 : -(errno ? errno : EPROTO);
 cleanup:
@@ -317,14 +321,17 @@ static int tpd_addrs_cb(const struct nlmsghdr *nlh, void *data)
 	mnl_attr_parse(nlh, sizeof(*ifa), tpd_addr_attr, tb);
 	/* on a point-to-point link IFA_ADDRESS is the peer's, IFA_LOCAL ours */
 	at = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
-	flags = tb[IFA_FLAGS] && mnl_attr_validate(tb[IFA_FLAGS], MNL_TYPE_U32) >= 0 ?
-			mnl_attr_get_u32(tb[IFA_FLAGS]) : ifa->ifa_flags;
+	flags = tb[IFA_FLAGS] && mnl_attr_validate(tb[IFA_FLAGS],
+						   MNL_TYPE_U32) >= 0
+			? mnl_attr_get_u32(tb[IFA_FLAGS])
+			: ifa->ifa_flags;
 	if (!at || (flags & IFA_F_DADFAILED))
 		return MNL_CB_OK;
 	if (ifa->ifa_family == AF_INET && mnl_attr_get_payload_len(at) == 4) {
 		a.w[2] = htonl(0xffff);
 		memcpy(&a.w[3], mnl_attr_get_payload(at), 4);
-	} else if (ifa->ifa_family == AF_INET6 && mnl_attr_get_payload_len(at) == 16) {
+	} else if (ifa->ifa_family == AF_INET6 &&
+		   mnl_attr_get_payload_len(at) == 16) {
 		memcpy(a.b, mnl_attr_get_payload(at), 16);
 		if (tpd_addr_link_local6(&a))
 			return MNL_CB_OK;
@@ -332,7 +339,8 @@ static int tpd_addrs_cb(const struct nlmsghdr *nlh, void *data)
 		return MNL_CB_OK;
 	}
 	if (c->n == c->cap) {
-		grown = realloc(c->v, (c->cap ? c->cap * 2 : 16) * sizeof(*c->v));
+		grown = realloc(c->v,
+				(c->cap ? c->cap * 2 : 16) * sizeof(*c->v));
 		if (!grown) {
 			c->err = -ENOMEM;
 			return MNL_CB_ERROR;
@@ -439,23 +447,27 @@ static int tpd_primary_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (nlh->nlmsg_type != RTM_NEWADDR ||
 	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa) ||
-	    (int)ifa->ifa_index != c->ifindex || ifa->ifa_scope != RT_SCOPE_UNIVERSE)
+	    (int)ifa->ifa_index != c->ifindex ||
+	    ifa->ifa_scope != RT_SCOPE_UNIVERSE)
 		return MNL_CB_OK;
 	mnl_attr_parse(nlh, sizeof(*ifa), tpd_addr_attr, tb);
 	at = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
-	flags = tb[IFA_FLAGS] && mnl_attr_validate(tb[IFA_FLAGS], MNL_TYPE_U32) >= 0 ?
-			mnl_attr_get_u32(tb[IFA_FLAGS]) : ifa->ifa_flags;
+	flags = tb[IFA_FLAGS] && mnl_attr_validate(tb[IFA_FLAGS],
+						   MNL_TYPE_U32) >= 0
+			? mnl_attr_get_u32(tb[IFA_FLAGS])
+			: ifa->ifa_flags;
 	/* secondary (IPv4), or not usable as a source: deprecated, in or failed DAD */
-	if (!at || (flags & (IFA_F_SECONDARY | IFA_F_DEPRECATED | IFA_F_TENTATIVE |
-			     IFA_F_DADFAILED)))
+	if (!at || (flags & (IFA_F_SECONDARY | IFA_F_DEPRECATED |
+			     IFA_F_TENTATIVE | IFA_F_DADFAILED)))
 		return MNL_CB_OK;
-	if (ifa->ifa_family == AF_INET && mnl_attr_get_payload_len(at) == 4 && !c->has4) {
+	if (ifa->ifa_family == AF_INET && mnl_attr_get_payload_len(at) == 4 &&
+	    !c->has4) {
 		a.w[2] = htonl(0xffff);
 		memcpy(&a.w[3], mnl_attr_get_payload(at), 4);
 		c->v4 = a;
 		c->has4 = true;
-	} else if (ifa->ifa_family == AF_INET6 && mnl_attr_get_payload_len(at) == 16 &&
-		   !c->has6) {
+	} else if (ifa->ifa_family == AF_INET6 &&
+		   mnl_attr_get_payload_len(at) == 16 && !c->has6) {
 		memcpy(c->v6.b, mnl_attr_get_payload(at), 16);
 		c->has6 = true;
 	}

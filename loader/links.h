@@ -40,6 +40,7 @@ void tpd_links_close(struct mnl_socket *nl);
 int tpd_link_type(int ifindex, unsigned short *type);
 int tpd_link_is_l3(int ifindex, bool *l3);
 int tpd_host_addrs(struct tp_addr **addrs, size_t *n);
-int tpd_iface_primary_addrs(int ifindex, struct tp_addr *v4, struct tp_addr *v6);
+int tpd_iface_primary_addrs(int ifindex, struct tp_addr *v4,
+			    struct tp_addr *v6);
 
 #endif /* TAILPLANED_LINKS_H */

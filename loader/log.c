@@ -10,7 +10,8 @@
 
 enum tpd_log_level tpd_log_min = TPD_LOG_INFO;
 
-static const char *const tpd_level_names[] = { "debug", "info", "warn", "error" };
+static const char *const tpd_level_names[] = { "debug", "info", "warn",
+					       "error" };
 
 /** tpd_log_level_parse() - "debug", "info", "warn" or "error". */
 int tpd_log_level_parse(const char *s, enum tpd_log_level *level)
@@ -104,8 +105,8 @@ void tpd_log(enum tpd_log_level level, const char *msg, ...)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp), ".%03ldZ",
-		 ts.tv_nsec / 1000000);
+	snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp),
+		 ".%03ldZ", ts.tv_nsec / 1000000);
 
 	g = yajl_gen_alloc(NULL);
 	if (!g)

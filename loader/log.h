@@ -33,7 +33,8 @@ const char *tpd_log_fmt(char *buf, size_t len, const char *fmt, ...)
  * block: long enough for the call it is an argument of.
  */
 #define TPD_LOG_FMT_MAX 96
-#define log_fmt(...) tpd_log_fmt((char[TPD_LOG_FMT_MAX]){ 0 }, TPD_LOG_FMT_MAX, __VA_ARGS__)
+#define log_fmt(...) \
+	tpd_log_fmt((char[TPD_LOG_FMT_MAX]){ 0 }, TPD_LOG_FMT_MAX, __VA_ARGS__)
 
 #define log_debug(...) tpd_log(TPD_LOG_DEBUG, __VA_ARGS__, NULL)
 #define log_info(...)  tpd_log(TPD_LOG_INFO, __VA_ARGS__, NULL)

@@ -84,22 +84,27 @@ struct tpd {
 	bool snat_dirty; /* the SNAT addresses may have changed: write tp_config */
 	struct tpd_snat_addrs snat; /* as last written */
 	struct tpd_source_state src[TPD_SRC_MAX];
-	unsigned int src_conflicts[TPD_SRC_MAX]; /* at the last sync, to log changes */
+	unsigned int src_conflicts
+		[TPD_SRC_MAX]; /* at the last sync, to log changes */
 	struct tpd_gc_result gc;
 	struct tpd_purge purge; /* stale UDP flows still to delete */
-	struct tpd_purge purge_tcp; /* TCP flows of backends gone, after a grace */
-	struct tpd_kube_store *kstore; /* the Kubernetes source, NULL when off */
+	struct tpd_purge
+		purge_tcp; /* TCP flows of backends gone, after a grace */
+	struct tpd_kube_store
+		*kstore; /* the Kubernetes source, NULL when off */
 	struct tpd_kube_sync *ksync;
 	struct tpd_kube_client *kclient;
-	struct tpd_kube_cfg kcfg; /* the client's copy: a reload frees t->cfg's */
+	struct tpd_kube_cfg
+		kcfg; /* the client's copy: a reload frees t->cfg's */
 	struct tpd_kube_metrics kmetrics;
-	bool kube_retry; /* a reconcile could not run or failed: again soon */
+	bool kube_retry;  /* a reconcile could not run or failed: again soon */
 	bool kube_synced; /* this client's first full picture was applied */
 	time_t next_sync, next_gc, next_metrics;
 	bool once;
 };
 
-static int tpd_libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+static int tpd_libbpf_log(enum libbpf_print_level level, const char *fmt,
+			  va_list ap)
 {
 	char buf[512];
 	size_t len;
@@ -145,18 +150,24 @@ static void tpd_attach_iface(struct tpd *t, size_t i, int ifindex)
 
 	err = tpd_iface_attach(&t->dp, &t->cfg, ifc, ifindex);
 	if (err) {
-		log_error("cannot attach", "iface", ifc->name, "error", strerror(-err));
+		log_error("cannot attach", "iface", ifc->name, "error",
+			  strerror(-err));
 		t->ifindex[i] = 0;
 		return;
 	}
 	t->ifindex[i] = ifindex;
 	/* until the object has tp_from_uplink, an uplink is only described */
-	log_info("attached", "iface", ifc->name, "ifindex", log_fmt("%d", ifindex), "mode",
-		 ifc->kind != TPD_IFACE_TAILNET && !t->dp.uplink_prog ?
-			 "described (tp_from_uplink not built)" :
-		 t->dp.tcx ? "tcx" : "clsact",
-		 "program", ifc->kind == TPD_IFACE_TAILNET ? "tp_from_tailnet,tp_to_tailnet" :
-			    t->dp.uplink_prog ? "tp_from_uplink" : "none");
+	log_info("attached", "iface", ifc->name, "ifindex",
+		 log_fmt("%d", ifindex), "mode",
+		 ifc->kind != TPD_IFACE_TAILNET && !t->dp.uplink_prog
+			 ? "described (tp_from_uplink not built)"
+		 : t->dp.tcx ? "tcx"
+			     : "clsact",
+		 "program",
+		 ifc->kind == TPD_IFACE_TAILNET
+			 ? "tp_from_tailnet,tp_to_tailnet"
+		 : t->dp.uplink_prog ? "tp_from_uplink"
+				     : "none");
 }
 
 static void tpd_forget_iface(struct tpd *t, size_t i)
@@ -181,8 +192,9 @@ static void tpd_attach_present(struct tpd *t)
 		if (ifindex)
 			tpd_attach_iface(t, i, ifindex);
 		else if (!t->ifindex[i])
-			log_info("interface not present yet; attached when it appears",
-				 "iface", t->cfg.ifaces[i].name);
+			log_info(
+				"interface not present yet; attached when it appears",
+				"iface", t->cfg.ifaces[i].name);
 	}
 }
 
@@ -205,7 +217,8 @@ static void tpd_on_link(const struct tpd_link_event *ev, void *ctx)
 				tpd_forget_iface(t, i);
 			tpd_attach_iface(t, i, ev->ifindex);
 			t->next_sync = 0; /* its peers now */
-			t->snat_dirty = true; /* an uplink's addresses come with it */
+			t->snat_dirty =
+				true; /* an uplink's addresses come with it */
 		} else if (!ev->up && t->ifindex[i] == ev->ifindex) {
 			tpd_forget_iface(t, i);
 			t->next_sync = 0;
@@ -224,7 +237,8 @@ static int tpd_fetch_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 
 /* Append @ifc's identity entries to @all; -errno when its source failed. */
 static int tpd_collect_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
-			     __u64 deadline, struct tp_ident_entry **all, size_t *n_all)
+			     __u64 deadline, struct tp_ident_entry **all,
+			     size_t *n_all)
 {
 	struct tp_peer_rule *rules = NULL;
 	struct tp_peer_list peers = {};
@@ -236,16 +250,19 @@ static int tpd_collect_peers(struct tpd *t, const struct tpd_iface_cfg *ifc,
 	err = tpd_fetch_peers(t, ifc, deadline, &peers);
 	if (err)
 		return err;
-	err = tpd_peer_rules(&t->dp.maps, &t->cfg, ifc->peers, &rules, &n_rules);
-	err = err ?: tpd_peers_to_identities(&peers, ifc->zone, rules, n_rules,
-					    TP_ID_TAILNET, &ents, &n, &conflicts);
+	err = tpd_peer_rules(&t->dp.maps, &t->cfg, ifc->peers, &rules,
+			     &n_rules);
+	if (!err)
+		err = tpd_peers_to_identities(&peers, ifc->zone, rules, n_rules,
+					      TP_ID_TAILNET, &ents, &n,
+					      &conflicts);
 	tpd_peer_list_free(&peers);
 	free(rules);
 	if (err)
 		return err;
 	if (conflicts)
-		log_warn("peers claim the same prefix; the first keeps it", "iface",
-			 ifc->name);
+		log_warn("peers claim the same prefix; the first keeps it",
+			 "iface", ifc->name);
 	grown = realloc(*all, (*n_all + n + 1) * sizeof(**all));
 	if (!grown) {
 		free(ents);
@@ -269,8 +286,10 @@ static int tpd_pins_lock(struct tpd *t, const char *what)
 	int lock = tp_pins_lock(t->cfg.pin_root);
 
 	if (lock < 0)
-		log_warn("cannot take the writers' lock; sync skipped", "sync", what,
-			 "error", tp_pins_strerror(t->cfg.pin_root, lock, why, sizeof(why)));
+		log_warn("cannot take the writers' lock; sync skipped", "sync",
+			 what, "error",
+			 tp_pins_strerror(t->cfg.pin_root, lock, why,
+					  sizeof(why)));
 	return lock;
 }
 
@@ -288,8 +307,9 @@ static void tpd_fetch_failed(struct tpd *t, size_t i, time_t now)
 	if (wait > TPD_FETCH_BACKOFF_MAX)
 		wait = TPD_FETCH_BACKOFF_MAX;
 	f->retry_at = now + wait;
-	log_warn("peer source failed; keeping its entries", "iface", t->cfg.ifaces[i].name,
-		 "error", tpd_peer_last_error(), "retry_in_s", log_fmt("%u", wait));
+	log_warn("peer source failed; keeping its entries", "iface",
+		 t->cfg.ifaces[i].name, "error", tpd_peer_last_error(),
+		 "retry_in_s", log_fmt("%u", wait));
 }
 
 /* Say what a peer sync could not do: entries not written, conflicts. */
@@ -297,12 +317,15 @@ static void tpd_sync_source_report(struct tpd *t, enum tpd_source s,
 				   const struct tpd_sync_result *res)
 {
 	if (res->errors)
-		log_error("peers left without their identity", "source", tpd_source_name(s),
-			  "entries", log_fmt("%u", res->errors), "first_error", res->error);
+		log_error("peers left without their identity", "source",
+			  tpd_source_name(s), "entries",
+			  log_fmt("%u", res->errors), "first_error",
+			  res->error);
 	if (res->conflicts != t->src_conflicts[s]) {
 		/* tpctl's or another source's entry wins; say so when that changes */
-		log_warn("peer prefixes held by another owner, left to it", "source",
-			 tpd_source_name(s), "prefixes", log_fmt("%u", res->conflicts));
+		log_warn("peer prefixes held by another owner, left to it",
+			 "source", tpd_source_name(s), "prefixes",
+			 log_fmt("%u", res->conflicts));
 		t->src_conflicts[s] = res->conflicts;
 	}
 }
@@ -340,8 +363,9 @@ static void tpd_sync_source(struct tpd *t, enum tpd_source s)
 			keep[n_keep++] = ifc->zone;
 			continue;
 		}
-		err = tpd_collect_peers(t, ifc, tpd_deadline_after(TPD_FETCH_TIMEOUT_MS),
-					&all, &n_all);
+		err = tpd_collect_peers(
+			t, ifc, tpd_deadline_after(TPD_FETCH_TIMEOUT_MS), &all,
+			&n_all);
 		if (err == -ENOMEM)
 			break;
 		if (err) {
@@ -367,11 +391,13 @@ static void tpd_sync_source(struct tpd *t, enum tpd_source s)
 		t->src[s].errors++;
 		goto out;
 	}
-	err = tpd_sync_peer_source(&t->dp.maps, owner, all, n_all, keep, n_keep, &res);
+	err = tpd_sync_peer_source(&t->dp.maps, owner, all, n_all, keep, n_keep,
+				   &res);
 	tp_pins_unlock(lock);
 	if (err)
-		log_error("peers not synced: cannot read the identity map", "source",
-			  tpd_source_name(s), "error", strerror(-err));
+		log_error("peers not synced: cannot read the identity map",
+			  "source", tpd_source_name(s), "error",
+			  strerror(-err));
 	tpd_sync_source_report(t, s, &res);
 	if (err || n_keep || res.errors) {
 		/*
@@ -387,18 +413,20 @@ static void tpd_sync_source(struct tpd *t, enum tpd_source s)
 	t->src[s].entries = n_all;
 	if (res.added || res.changed || res.removed)
 		log_info("peers synced", "source", tpd_source_name(s), "added",
-			 log_fmt("%u", res.added), "changed", log_fmt("%u", res.changed),
-			 "removed", log_fmt("%u", res.removed));
+			 log_fmt("%u", res.added), "changed",
+			 log_fmt("%u", res.changed), "removed",
+			 log_fmt("%u", res.removed));
 out:
 	free(keep);
 	free(all);
 }
 
 /* "+added ~changed -removed conflicts N errors N" of a sync, in @buf. */
-static const char *tpd_sync_result_fmt(const struct tpd_sync_result *res, char *buf, size_t len)
+static const char *tpd_sync_result_fmt(const struct tpd_sync_result *res,
+				       char *buf, size_t len)
 {
-	snprintf(buf, len, "+%u ~%u -%u conflicts %u errors %u", res->added, res->changed,
-		 res->removed, res->conflicts, res->errors);
+	snprintf(buf, len, "+%u ~%u -%u conflicts %u errors %u", res->added,
+		 res->changed, res->removed, res->conflicts, res->errors);
 	return buf;
 }
 
@@ -412,8 +440,9 @@ static int tpd_host_refresh(struct tpd *t)
 	err = tpd_host_addrs(&host, &n);
 	t->host_dirty = err != 0;
 	if (err) {
-		log_warn("cannot read this host's addresses; keeping the last ones",
-			 "error", strerror(-err));
+		log_warn(
+			"cannot read this host's addresses; keeping the last ones",
+			"error", strerror(-err));
 		return err;
 	}
 	free(t->host);
@@ -439,12 +468,14 @@ static void tpd_sync_host_now(struct tpd *t)
 	err = tpd_sync_host(&t->dp.maps, &t->cfg, t->host, t->n_host, &res);
 	tp_pins_unlock(lock);
 	if (err) {
-		log_warn("cannot sync this host's addresses", "error", strerror(-err));
+		log_warn("cannot sync this host's addresses", "error",
+			 strerror(-err));
 		return;
 	}
 	if (!res.added && !res.changed && !res.removed && !res.errors)
 		return;
-	log_info("host addresses synced", "result", tpd_sync_result_fmt(&res, buf, sizeof(buf)));
+	log_info("host addresses synced", "result",
+		 tpd_sync_result_fmt(&res, buf, sizeof(buf)));
 }
 
 /* Apply the configuration's static part; the number of entries that failed. */
@@ -462,7 +493,8 @@ static unsigned int tpd_sync_static_now(struct tpd *t)
 		t->src[TPD_SRC_STATIC].errors++;
 		return 1;
 	}
-	err = tpd_sync_static(&t->dp.maps, &t->cfg, t->host, t->n_host, &t->purge, &res);
+	err = tpd_sync_static(&t->dp.maps, &t->cfg, t->host, t->n_host,
+			      &t->purge, &res);
 	tp_pins_unlock(lock);
 	if (err || res.errors)
 		t->src[TPD_SRC_STATIC].errors++;
@@ -483,12 +515,15 @@ static void tpd_snat_log(const struct tpd *t, const struct tpd_snat_addrs *a)
 {
 	char v4[64], v6[64], ports[16];
 
-	snprintf(ports, sizeof(ports), "%u-%u", t->cfg.snat.port_min, t->cfg.snat.port_max);
+	snprintf(ports, sizeof(ports), "%u-%u", t->cfg.snat.port_min,
+		 t->cfg.snat.port_max);
 	tp_addr_format(&a->v4, v4, sizeof(v4));
 	tp_addr_format(&a->v6, v6, sizeof(v6));
-	log_info("SNAT source addresses", "mode", t->cfg.snat.auto_mode ? "auto" : "off",
-		 "ipv4", a->v4.w[3] ? v4 : "none",
-		 "ipv6", a->v6.w[0] || a->v6.w[1] || a->v6.w[2] || a->v6.w[3] ? v6 : "none",
+	log_info("SNAT source addresses", "mode",
+		 t->cfg.snat.auto_mode ? "auto" : "off", "ipv4",
+		 a->v4.w[3] ? v4 : "none", "ipv6",
+		 a->v6.w[0] || a->v6.w[1] || a->v6.w[2] || a->v6.w[3] ? v6
+								      : "none",
 		 "from", a->from, "ports", ports);
 }
 
@@ -507,8 +542,9 @@ static void tpd_snat_apply(struct tpd *t)
 	t->snat_dirty = false;
 	err = tpd_snat_addrs(&t->cfg, &a);
 	if (err) {
-		log_warn("cannot read the uplink's addresses for SNAT; trying again",
-			 "error", strerror(-err));
+		log_warn(
+			"cannot read the uplink's addresses for SNAT; trying again",
+			"error", strerror(-err));
 		t->snat_dirty = true;
 		return;
 	}
@@ -520,8 +556,8 @@ static void tpd_snat_apply(struct tpd *t)
 	err = tpd_snat_config_write(&t->dp.maps, &t->cfg, &a, &changed);
 	tp_pins_unlock(lock);
 	if (err) {
-		log_error("cannot write the SNAT configuration (tp_config)", "error",
-			  strerror(-err));
+		log_error("cannot write the SNAT configuration (tp_config)",
+			  "error", strerror(-err));
 		t->snat_dirty = true;
 		return;
 	}
@@ -541,15 +577,18 @@ static void tpd_snat_reserve(struct tpd *t)
 	int err;
 
 	tpd_snat_record_path(t->cfg.pin_root, record, sizeof(record));
-	err = tpd_ports_reserve(TPD_RESERVED_PORTS, record, t->cfg.snat.port_min,
-				t->cfg.snat.port_max, added, sizeof(added));
+	err = tpd_ports_reserve(TPD_RESERVED_PORTS, record,
+				t->cfg.snat.port_min, t->cfg.snat.port_max,
+				added, sizeof(added));
 	if (err)
-		log_warn("cannot reserve the SNAT ports from local sockets; a local socket "
-			 "may take one and clash with a SNAT flow",
-			 "sysctl", TPD_RESERVED_PORTS, "error", strerror(-err));
+		log_warn(
+			"cannot reserve the SNAT ports from local sockets; a local socket "
+			"may take one and clash with a SNAT flow",
+			"sysctl", TPD_RESERVED_PORTS, "error", strerror(-err));
 	else
 		log_info("SNAT ports reserved from local sockets", "sysctl",
-			 TPD_RESERVED_PORTS, "added_by_us", added[0] ? added : "none");
+			 TPD_RESERVED_PORTS, "added_by_us",
+			 added[0] ? added : "none");
 }
 
 /* Log what --check-config would warn about. */
@@ -562,7 +601,8 @@ static void tpd_config_warn(const struct tpd_config *cfg)
 }
 
 /* One bounded step of a purge of the flows of removed backends. */
-static void tpd_purge_one(struct tpd *t, struct tpd_purge *p, const char *what, size_t budget)
+static void tpd_purge_one(struct tpd *t, struct tpd_purge *p, const char *what,
+			  size_t budget)
 {
 	unsigned long passes = p->passes;
 	int lock, err;
@@ -575,11 +615,12 @@ static void tpd_purge_one(struct tpd *t, struct tpd_purge *p, const char *what, 
 	err = tpd_purge_step(&t->dp.maps, p, budget);
 	tp_pins_unlock(lock);
 	if (err)
-		log_warn("flow purge: cannot read conntrack; trying again", "purge", what,
-			 "error", strerror(-err));
+		log_warn("flow purge: cannot read conntrack; trying again",
+			 "purge", what, "error", strerror(-err));
 	if (p->passes != passes && !tpd_purge_pending(p)) {
-		log_info(p->proto == IPPROTO_TCP ? "TCP flows of removed backends purged" :
-						   "stale UDP flows of removed backends purged",
+		log_info(p->proto == IPPROTO_TCP
+				 ? "TCP flows of removed backends purged"
+				 : "stale UDP flows of removed backends purged",
 			 "flows", log_fmt("%lu", p->deleted));
 		p->deleted = 0;
 	}
@@ -612,23 +653,26 @@ static bool tpd_purges_pending(const struct tpd *t)
 /* "+a ~c -r" of a reconcile's frontends, for the log. */
 static void tpd_kube_log(const struct tpd_kube_sync_result *r, bool first)
 {
-	const char *msg = !r->full ? "kubernetes reconciled" :
-			  first    ? "kubernetes: first full sync applied" :
-				     "kubernetes: full sync applied";
+	const char *msg = !r->full ? "kubernetes reconciled"
+			  : first  ? "kubernetes: first full sync applied"
+				   : "kubernetes: full sync applied";
 	char svc[64], ip[64], pol[64], nat[32];
 
-	snprintf(svc, sizeof(svc), "+%u ~%u -%u", r->svc_added, r->svc_changed, r->svc_removed);
-	snprintf(ip, sizeof(ip), "+%u -%u ids +%u -%u", r->ip_added, r->ip_removed, r->id_added,
-		 r->id_freed);
+	snprintf(svc, sizeof(svc), "+%u ~%u -%u", r->svc_added, r->svc_changed,
+		 r->svc_removed);
+	snprintf(ip, sizeof(ip), "+%u -%u ids +%u -%u", r->ip_added,
+		 r->ip_removed, r->id_added, r->id_freed);
 	snprintf(pol, sizeof(pol), "+%u -%u", r->rules_added, r->rules_removed);
 	snprintf(nat, sizeof(nat), "+%u -%u", r->nat_added, r->nat_removed);
-	log_info(msg, "services", svc, "pod_addresses", ip, "rules", pol, "static_nat", nat,
-		 "backends_purged", log_fmt("%u", r->be_purged), "conflicts",
-		 log_fmt("%u", r->conflicts), "errors", log_fmt("%u", r->errors), "ms",
+	log_info(msg, "services", svc, "pod_addresses", ip, "rules", pol,
+		 "static_nat", nat, "backends_purged",
+		 log_fmt("%u", r->be_purged), "conflicts",
+		 log_fmt("%u", r->conflicts), "errors",
+		 log_fmt("%u", r->errors), "ms",
 		 log_fmt("%.1f", r->usec / 1e3));
 	if (r->errors)
-		log_error("kubernetes: entries not written", "entries", log_fmt("%u", r->errors),
-			  "first_error", r->error);
+		log_error("kubernetes: entries not written", "entries",
+			  log_fmt("%u", r->errors), "first_error", r->error);
 }
 
 /* Write what the store says changed (under the writers' lock). */
@@ -654,8 +698,9 @@ static void tpd_kube_reconcile(struct tpd *t)
 	st->syncs++;
 	if (err) {
 		st->errors++;
-		log_error("kubernetes: cannot read the maps; everything is looked at again",
-			  "error", strerror(-err));
+		log_error(
+			"kubernetes: cannot read the maps; everything is looked at again",
+			"error", strerror(-err));
 		return;
 	}
 	if (res.errors)
@@ -664,9 +709,9 @@ static void tpd_kube_reconcile(struct tpd *t)
 		st->last_ok = time(NULL);
 	tpd_kube_sync_stats(t->ksync, &t->kmetrics.sync);
 	st->entries = t->kmetrics.sync.pod_addrs;
-	if (res.full || res.svc_added || res.svc_changed || res.svc_removed || res.ip_added ||
-	    res.ip_removed || res.rules_added || res.rules_removed || res.nat_added ||
-	    res.nat_removed || res.errors)
+	if (res.full || res.svc_added || res.svc_changed || res.svc_removed ||
+	    res.ip_added || res.ip_removed || res.rules_added ||
+	    res.rules_removed || res.nat_added || res.nat_removed || res.errors)
 		tpd_kube_log(&res, res.full && !t->kube_synced);
 	t->kube_synced = t->kube_synced || res.full;
 }
@@ -682,7 +727,8 @@ static void tpd_kube_cfg_release(struct tpd_kube_cfg *k)
 }
 
 /* A copy of @from whose strings live as long as the client, not the config. */
-static int tpd_kube_cfg_copy(struct tpd_kube_cfg *to, const struct tpd_kube_cfg *from)
+static int tpd_kube_cfg_copy(struct tpd_kube_cfg *to,
+			     const struct tpd_kube_cfg *from)
 {
 	*to = *from;
 	to->server = strdup(from->server ? from->server : "");
@@ -690,7 +736,8 @@ static int tpd_kube_cfg_copy(struct tpd_kube_cfg *to, const struct tpd_kube_cfg 
 	to->ca_file = strdup(from->ca_file ? from->ca_file : "");
 	to->kubeconfig = strdup(from->kubeconfig ? from->kubeconfig : "");
 	to->node_name = strdup(from->node_name ? from->node_name : "");
-	if (to->server && to->token_file && to->ca_file && to->kubeconfig && to->node_name)
+	if (to->server && to->token_file && to->ca_file && to->kubeconfig &&
+	    to->node_name)
 		return 0;
 	tpd_kube_cfg_release(to);
 	return -ENOMEM;
@@ -710,7 +757,8 @@ static void tpd_kube_start(struct tpd *t)
 	}
 	t->kstore = tpd_kube_store_new();
 	t->ksync = t->kstore ? tpd_kube_sync_new(&t->kcfg, t->kstore, &t->purge,
-						 &t->purge_tcp) : NULL;
+						 &t->purge_tcp)
+			     : NULL;
 	if (!t->ksync) {
 		log_error("kubernetes: out of memory; the source is off");
 		tpd_kube_store_free(t->kstore);
@@ -718,17 +766,21 @@ static void tpd_kube_start(struct tpd *t)
 		tpd_kube_cfg_release(&t->kcfg);
 		return;
 	}
-	ret = tpd_kube_client_start(&t->kcfg, tpd_kube_store_sink(t->kstore), &t->kclient,
-				    err, sizeof(err));
+	ret = tpd_kube_client_start(&t->kcfg, tpd_kube_store_sink(t->kstore),
+				    &t->kclient, err, sizeof(err));
 	if (ret) {
 		/* the maps keep what they have; a SIGHUP tries again */
-		log_error("kubernetes: the API client did not start; entries stay as they are",
-			  "error", err);
+		log_error(
+			"kubernetes: the API client did not start; entries stay as they are",
+			"error", err);
 		t->kclient = NULL;
 		t->src[TPD_SRC_KUBERNETES].errors++;
 	} else {
-		log_info("kubernetes source started", "node", t->kcfg.node_name, "expose",
-			 t->kcfg.expose == TPD_KUBE_EXPOSE_ANNOTATED ? "annotated" : "all");
+		log_info("kubernetes source started", "node", t->kcfg.node_name,
+			 "expose",
+			 t->kcfg.expose == TPD_KUBE_EXPOSE_ANNOTATED
+				 ? "annotated"
+				 : "all");
 	}
 	tpd_metrics_set_kube(&t->kmetrics);
 }
@@ -746,19 +798,21 @@ static void tpd_kube_remove(struct tpd *t, bool switched)
 	lock = tpd_pins_lock(t, "kubernetes-off");
 	if (lock < 0)
 		return;
-	err = tpd_kube_remove_all(&t->dp.maps, &t->purge, &t->purge_tcp, tpd_mono_s(),
-				  t->cfg.kube.tcp_grace, &res);
+	err = tpd_kube_remove_all(&t->dp.maps, &t->purge, &t->purge_tcp,
+				  tpd_mono_s(), t->cfg.kube.tcp_grace, &res);
 	tp_pins_unlock(lock);
 	if (err)
-		log_error("kubernetes: its entries could not all be read", "error",
-			  strerror(-err));
+		log_error("kubernetes: its entries could not all be read",
+			  "error", strerror(-err));
 	if (switched)
-		log_info("kubernetes source switched off; its entries removed", "removed",
-			 log_fmt("%u", res.removed), "errors", log_fmt("%u", res.errors));
-	else if (res.removed || res.errors)
-		log_info("kubernetes source off; entries an earlier loader wrote removed",
+		log_info("kubernetes source switched off; its entries removed",
 			 "removed", log_fmt("%u", res.removed), "errors",
 			 log_fmt("%u", res.errors));
+	else if (res.removed || res.errors)
+		log_info(
+			"kubernetes source off; entries an earlier loader wrote removed",
+			"removed", log_fmt("%u", res.removed), "errors",
+			log_fmt("%u", res.errors));
 }
 
 /*
@@ -804,18 +858,22 @@ static void tpd_housekeeping(struct tpd *t, time_t now)
 		t->next_sync = now + t->cfg.sync_interval;
 	}
 	if (now >= t->next_gc) {
-		if (tpd_gc(&t->dp.maps, tpd_monotonic_ns(), TP_FRAG_TIMEOUT, &t->gc))
+		if (tpd_gc(&t->dp.maps, tpd_monotonic_ns(), TP_FRAG_TIMEOUT,
+			   &t->gc))
 			log_warn("conntrack GC failed");
 		if (t->gc.ct_deleted)
-			log_debug("conntrack GC", "deleted", log_fmt("%lu", t->gc.ct_deleted),
-				  "flows", log_fmt("%lu", t->gc.ct_flows));
+			log_debug("conntrack GC", "deleted",
+				  log_fmt("%lu", t->gc.ct_deleted), "flows",
+				  log_fmt("%lu", t->gc.ct_flows));
 		t->next_gc = now + t->cfg.gc_interval;
 	}
 	if (t->cfg.metrics_path[0] && now >= t->next_metrics) {
 		if (t->kclient)
 			tpd_kube_client_stats(t->kclient, &t->kmetrics.client);
-		if (tpd_metrics_write(t->cfg.metrics_path, &t->dp.maps, &t->gc, t->src))
-			log_warn("cannot write metrics", "path", t->cfg.metrics_path);
+		if (tpd_metrics_write(t->cfg.metrics_path, &t->dp.maps, &t->gc,
+				      t->src))
+			log_warn("cannot write metrics", "path",
+				 t->cfg.metrics_path);
 		t->next_metrics = now + t->cfg.metrics_interval;
 	}
 }
@@ -858,7 +916,8 @@ static void tpd_reload(struct tpd *t)
 		return;
 	}
 	if (strcmp(cfg.pin_root, t->cfg.pin_root)) {
-		log_error("reload: pin_root cannot change while running; restart instead");
+		log_error(
+			"reload: pin_root cannot change while running; restart instead");
 		tpd_config_free(&cfg);
 		return;
 	}
@@ -873,7 +932,8 @@ static void tpd_reload(struct tpd *t)
 	}
 	/* interfaces that left the configuration */
 	for (i = 0; i < t->cfg.n_ifaces; i++) {
-		const struct tpd_iface_cfg *now = tpd_config_iface(&cfg, t->cfg.ifaces[i].name);
+		const struct tpd_iface_cfg *now =
+			tpd_config_iface(&cfg, t->cfg.ifaces[i].name);
 
 		if (!now && t->ifindex[i])
 			tpd_forget_iface(t, i);
@@ -893,18 +953,21 @@ static void tpd_reload(struct tpd *t)
 	t->ifindex = ifindex;
 	t->fetch = fetch;
 	if (knobs && tpd_reload_programs(t))
-		log_error("reload: new programs failed to load; the old ones stay");
+		log_error(
+			"reload: new programs failed to load; the old ones stay");
 	tpd_attach_present(t);
 	errors = tpd_sync_static_now(t);
 	tpd_config_warn(&t->cfg);
 	tpd_snat_reserve(t); /* a new range is reserved before it is used */
 	tpd_snat_apply(t);
 	if (kube)
-		tpd_kube_start(t); /* a new client lists everything: a full reconcile */
+		tpd_kube_start(
+			t); /* a new client lists everything: a full reconcile */
 	t->next_sync = 0;
 	if (errors)
-		log_error("reloaded, but not all of it could be applied (see above)", "config",
-			  t->config_path);
+		log_error(
+			"reloaded, but not all of it could be applied (see above)",
+			"config", t->config_path);
 	else
 		log_info("reloaded", "config", t->config_path);
 }
@@ -960,8 +1023,10 @@ static int tpd_run(struct tpd *t)
 		if (n < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents & POLLIN) {
-			if (tpd_links_read(t->links, tpd_on_link, t) == -ENOBUFS) {
-				tpd_attach_present(t); /* lost events: look again */
+			if (tpd_links_read(t->links, tpd_on_link, t) ==
+			    -ENOBUFS) {
+				tpd_attach_present(
+					t); /* lost events: look again */
 				t->host_dirty = true;
 			}
 		}
@@ -978,7 +1043,8 @@ static int tpd_run(struct tpd *t)
 			if (si.ssi_signo == SIGHUP) {
 				tpd_reload(t);
 			} else {
-				log_info("exiting; programs and maps stay in place");
+				log_info(
+					"exiting; programs and maps stay in place");
 				return 0;
 			}
 		}
@@ -1020,7 +1086,8 @@ static int tpd_check_config(const char *path)
 	int ret;
 
 	ret = tpd_config_load(path, &cfg, err, sizeof(err));
-	if (!ret && tpd_config_warnings(&cfg, TPD_LOCAL_PORT_RANGE, err, sizeof(err)))
+	if (!ret &&
+	    tpd_config_warnings(&cfg, TPD_LOCAL_PORT_RANGE, err, sizeof(err)))
 		fprintf(stderr, "Warning: %s: %s\n", path, err);
 	tpd_config_free(&cfg);
 	if (ret) {
@@ -1036,7 +1103,8 @@ static int tpd_detach_cmd(struct tpd *t, bool purge)
 	int lock = tpd_instance_lock(t->cfg.pin_root);
 
 	if (lock == -EBUSY) {
-		log_error("tailplaned is running for this pin root; stop it first");
+		log_error(
+			"tailplaned is running for this pin root; stop it first");
 		return 1;
 	}
 	if (tpd_detach_all(&t->cfg, purge))
@@ -1052,8 +1120,9 @@ static int tpd_start(struct tpd *t)
 		return -1;
 	t->lock_fd = tpd_instance_lock(t->cfg.pin_root);
 	if (t->lock_fd < 0) {
-		log_error(t->lock_fd == -EBUSY ? "another tailplaned runs for this pin root" :
-						 "cannot take the instance lock",
+		log_error(t->lock_fd == -EBUSY
+				  ? "another tailplaned runs for this pin root"
+				  : "cannot take the instance lock",
 			  "pin_root", t->cfg.pin_root);
 		return -1;
 	}
@@ -1065,8 +1134,9 @@ static int tpd_start(struct tpd *t)
 		return -1;
 	t->links = tpd_links_open();
 	if (!t->links)
-		log_warn("no link events; interfaces that appear later need a SIGHUP, "
-			 "and address changes are seen at the next sync");
+		log_warn(
+			"no link events; interfaces that appear later need a SIGHUP, "
+			"and address changes are seen at the next sync");
 	/*
 	 * SNAT before the first attach: no flow of a first start is decided
 	 * without its addresses, and no local socket takes a port once SNAT
@@ -1082,7 +1152,8 @@ static int tpd_start(struct tpd *t)
 	else if (!t->once)
 		tpd_kube_start(t);
 	else
-		log_warn("--once: the kubernetes source watches; it runs only in the daemon");
+		log_warn(
+			"--once: the kubernetes source watches; it runs only in the daemon");
 	return 0;
 }
 
@@ -1100,7 +1171,9 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct tpd t = { .lock_fd = -1, .sfd = -1, .purge_tcp = { .proto = IPPROTO_TCP } };
+	struct tpd t = { .lock_fd = -1,
+			 .sfd = -1,
+			 .purge_tcp = { .proto = IPPROTO_TCP } };
 	const char *pin_root = NULL, *check = NULL;
 	bool detach = false, purge = false;
 	char err[512];
@@ -1113,7 +1186,8 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			if (tpd_log_level_parse(optarg, &tpd_log_min)) {
-				fprintf(stderr, "Error: bad log level '%s': expected debug, info, warn or error\n",
+				fprintf(stderr,
+					"Error: bad log level '%s': expected debug, info, warn or error\n",
 					optarg);
 				return 2;
 			}
@@ -1145,7 +1219,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (check) {
-		if (optind < argc || t.config_path || detach || purge || pin_root || t.once) {
+		if (optind < argc || t.config_path || detach || purge ||
+		    pin_root || t.once) {
 			tpd_usage(stderr);
 			return 2;
 		}
@@ -1160,13 +1235,15 @@ int main(int argc, char **argv)
 	if (!detach && !t.once) {
 		t.sfd = tpd_signals_open();
 		if (t.sfd < 0) {
-			log_error("cannot take signals through a signalfd", "error",
-				  strerror(-t.sfd));
+			log_error("cannot take signals through a signalfd",
+				  "error", strerror(-t.sfd));
 			return 1;
 		}
 	}
-	if (t.config_path && tpd_config_load(t.config_path, &t.cfg, err, sizeof(err))) {
-		log_error("configuration rejected", "config", t.config_path, "error", err);
+	if (t.config_path &&
+	    tpd_config_load(t.config_path, &t.cfg, err, sizeof(err))) {
+		log_error("configuration rejected", "config", t.config_path,
+			  "error", err);
 		tpd_config_free(&t.cfg);
 		if (t.sfd >= 0)
 			close(t.sfd);
@@ -1174,9 +1251,11 @@ int main(int argc, char **argv)
 	}
 	if (!t.config_path) {
 		t.cfg.n_ifaces = 0;
-		snprintf(t.cfg.pin_root, sizeof(t.cfg.pin_root), "%s", pin_root);
+		snprintf(t.cfg.pin_root, sizeof(t.cfg.pin_root), "%s",
+			 pin_root);
 	} else if (pin_root) {
-		snprintf(t.cfg.pin_root, sizeof(t.cfg.pin_root), "%s", pin_root);
+		snprintf(t.cfg.pin_root, sizeof(t.cfg.pin_root), "%s",
+			 pin_root);
 	}
 	if (detach) {
 		ret = tpd_detach_cmd(&t, purge);
@@ -1189,11 +1268,13 @@ int main(int argc, char **argv)
 			tpd_purge_now(&t, 0);
 			ret = 0;
 		} else {
-			log_info("running", "pin_root", t.cfg.pin_root, "version", TPD_VERSION);
+			log_info("running", "pin_root", t.cfg.pin_root,
+				 "version", TPD_VERSION);
 			ret = tpd_run(&t);
 		}
 	}
-	tpd_kube_stop(&t, false); /* its entries stay, like every other source's */
+	tpd_kube_stop(&t,
+		      false); /* its entries stay, like every other source's */
 	tpd_links_close(t.links);
 	if (t.dp.skel)
 		tpd_datapath_close(&t.dp);

@@ -33,16 +33,20 @@ static bool tpd_percpu_sum(int fd, __u32 id, struct tp_stat *sum)
 /* One counter family of tp_stats: packets or bytes of every named counter. */
 static void tpd_metrics_counters(FILE *f, const struct tp_maps *m, bool bytes)
 {
-	const char *name = bytes ? "tailplane_bytes_total" : "tailplane_packets_total";
+	const char *name =
+		bytes ? "tailplane_bytes_total" : "tailplane_packets_total";
 	struct tp_stat st;
 	__u32 id;
 
-	fprintf(f, "# HELP %s %s per datapath counter.\n# TYPE %s counter\n", name,
-		bytes ? "Bytes" : "Packets", name);
+	fprintf(f, "# HELP %s %s per datapath counter.\n# TYPE %s counter\n",
+		name, bytes ? "Bytes" : "Packets", name);
 	for (id = 0; id < TP_STAT_DROP_BASE; id++)
-		if (strcmp(tp_stat_name(id), "unknown") && tpd_percpu_sum(m->stats, id, &st))
-			fprintf(f, "%s{counter=\"%s\"} %llu\n", name, tp_stat_name(id),
-				(unsigned long long)(bytes ? st.bytes : st.packets));
+		if (strcmp(tp_stat_name(id), "unknown") &&
+		    tpd_percpu_sum(m->stats, id, &st))
+			fprintf(f, "%s{counter=\"%s\"} %llu\n", name,
+				tp_stat_name(id),
+				(unsigned long long)(bytes ? st.bytes
+							   : st.packets));
 }
 
 static void tpd_metrics_datapath(FILE *f, const struct tp_maps *m)
@@ -56,8 +60,10 @@ static void tpd_metrics_datapath(FILE *f, const struct tp_maps *m)
 		   "# TYPE tailplane_drops_total counter\n");
 	for (id = 1; id < TP_DROP_REASON_MAX; id++)
 		if (tpd_percpu_sum(m->stats, TP_STAT_DROP(id), &st))
-			fprintf(f, "tailplane_drops_total{reason=\"%s\"} %llu\n",
-				tp_drop_reason_name(id), (unsigned long long)st.packets);
+			fprintf(f,
+				"tailplane_drops_total{reason=\"%s\"} %llu\n",
+				tp_drop_reason_name(id),
+				(unsigned long long)st.packets);
 }
 
 struct tpd_keyed {
@@ -76,8 +82,8 @@ static int tpd_metrics_keyed_one(void *ctx, __u32 id, const struct tp_stat *st)
 }
 
 /* The counters of every id that counted, as many as the map holds. */
-static void tpd_metrics_keyed(FILE *f, int fd, const char *name, const char *label,
-			      const char *help)
+static void tpd_metrics_keyed(FILE *f, int fd, const char *name,
+			      const char *label, const char *help)
 {
 	struct tpd_keyed k = { f, name, label };
 
@@ -104,11 +110,18 @@ static unsigned long tpd_map_count(int fd, __u32 key_size)
 static void tpd_metrics_maps(FILE *f, const struct tp_maps *m,
 			     const struct tpd_gc_result *gc)
 {
-	const struct { const char *name; int fd; } maps[] = {
-		{ TP_MAP_SERVICES, m->services }, { TP_MAP_BACKENDS, m->backends },
-		{ TP_MAP_IDENTITY, m->identity }, { TP_MAP_POLICY, m->policy },
-		{ TP_MAP_RULES, m->rules },	  { TP_MAP_AFFINITY, m->affinity },
-		{ TP_MAP_FRAGS, m->frags },	  { TP_MAP_GUARD_DROP, m->guard_drop },
+	const struct {
+		const char *name;
+		int fd;
+	} maps[] = {
+		{ TP_MAP_SERVICES, m->services },
+		{ TP_MAP_BACKENDS, m->backends },
+		{ TP_MAP_IDENTITY, m->identity },
+		{ TP_MAP_POLICY, m->policy },
+		{ TP_MAP_RULES, m->rules },
+		{ TP_MAP_AFFINITY, m->affinity },
+		{ TP_MAP_FRAGS, m->frags },
+		{ TP_MAP_GUARD_DROP, m->guard_drop },
 		{ TP_MAP_GUARD_BUCKETS, m->guard_buckets },
 	};
 	struct bpf_map_info info;
@@ -124,10 +137,10 @@ static void tpd_metrics_maps(FILE *f, const struct tp_maps *m,
 		memset(&info, 0, sizeof(info));
 		if (bpf_obj_get_info_by_fd(maps[i].fd, &info, &len))
 			continue;
-		fprintf(f, "tailplane_map_entries{map=\"%s\"} %lu\n", maps[i].name,
-			tpd_map_count(maps[i].fd, info.key_size));
-		fprintf(f, "tailplane_map_capacity{map=\"%s\"} %u\n", maps[i].name,
-			info.max_entries);
+		fprintf(f, "tailplane_map_entries{map=\"%s\"} %lu\n",
+			maps[i].name, tpd_map_count(maps[i].fd, info.key_size));
+		fprintf(f, "tailplane_map_capacity{map=\"%s\"} %u\n",
+			maps[i].name, info.max_entries);
 	}
 	/* conntrack: counted by the last GC pass rather than a walk of its own */
 	len = sizeof(info);
@@ -141,14 +154,16 @@ static void tpd_metrics_maps(FILE *f, const struct tp_maps *m,
 	len = sizeof(info);
 	memset(&info, 0, sizeof(info));
 	if (!bpf_obj_get_info_by_fd(m->ct_any, &info, &len)) {
-		fprintf(f, "tailplane_map_entries{map=\"%s\"} %lu\n", TP_MAP_CT_ANY,
-			gc->ct_any_entries);
-		fprintf(f, "tailplane_map_capacity{map=\"%s\"} %u\n", TP_MAP_CT_ANY,
-			info.max_entries);
+		fprintf(f, "tailplane_map_entries{map=\"%s\"} %lu\n",
+			TP_MAP_CT_ANY, gc->ct_any_entries);
+		fprintf(f, "tailplane_map_capacity{map=\"%s\"} %u\n",
+			TP_MAP_CT_ANY, info.max_entries);
 	}
-	fprintf(f, "# HELP tailplane_conntrack_flows Live flows at the last GC.\n"
-		   "# TYPE tailplane_conntrack_flows gauge\n"
-		   "tailplane_conntrack_flows %lu\n", gc->ct_flows);
+	fprintf(f,
+		"# HELP tailplane_conntrack_flows Live flows at the last GC.\n"
+		"# TYPE tailplane_conntrack_flows gauge\n"
+		"tailplane_conntrack_flows %lu\n",
+		gc->ct_flows);
 }
 
 static void tpd_metrics_sources(FILE *f, const struct tpd_source_state *src)
@@ -160,15 +175,18 @@ static void tpd_metrics_sources(FILE *f, const struct tpd_source_state *src)
 	for (s = 0; s < TPD_SRC_MAX; s++)
 		fprintf(f, "tailplane_sync_total{source=\"%s\"} %lu\n",
 			tpd_source_name(s), src[s].syncs);
-	fprintf(f, "# HELP tailplane_sync_errors_total Failed syncs per source.\n"
-		   "# TYPE tailplane_sync_errors_total counter\n");
+	fprintf(f,
+		"# HELP tailplane_sync_errors_total Failed syncs per source.\n"
+		"# TYPE tailplane_sync_errors_total counter\n");
 	for (s = 0; s < TPD_SRC_MAX; s++)
 		fprintf(f, "tailplane_sync_errors_total{source=\"%s\"} %lu\n",
 			tpd_source_name(s), src[s].errors);
-	fprintf(f, "# HELP tailplane_sync_last_success_timestamp_seconds Last good sync.\n"
-		   "# TYPE tailplane_sync_last_success_timestamp_seconds gauge\n");
+	fprintf(f,
+		"# HELP tailplane_sync_last_success_timestamp_seconds Last good sync.\n"
+		"# TYPE tailplane_sync_last_success_timestamp_seconds gauge\n");
 	for (s = 0; s < TPD_SRC_MAX; s++)
-		fprintf(f, "tailplane_sync_last_success_timestamp_seconds{source=\"%s\"} %ld\n",
+		fprintf(f,
+			"tailplane_sync_last_success_timestamp_seconds{source=\"%s\"} %ld\n",
 			tpd_source_name(s), (long)src[s].last_ok);
 }
 
@@ -188,56 +206,65 @@ static void tpd_metrics_kube(FILE *f, const struct tpd_kube_metrics *k)
 {
 	int i;
 
-	fprintf(f, "# HELP tailplane_kube_objects Kubernetes entries the source holds.\n"
-		   "# TYPE tailplane_kube_objects gauge\n"
-		   "tailplane_kube_objects{kind=\"frontends\"} %lu\n"
-		   "tailplane_kube_objects{kind=\"backends\"} %lu\n"
-		   "tailplane_kube_objects{kind=\"identities\"} %lu\n"
-		   "tailplane_kube_objects{kind=\"pod_addresses\"} %lu\n",
-		k->sync.frontends, k->sync.backends, k->sync.identities, k->sync.pod_addrs);
-	fprintf(f, "# HELP tailplane_kube_reconciles_total Reconciles of the maps.\n"
-		   "# TYPE tailplane_kube_reconciles_total counter\n"
-		   "tailplane_kube_reconciles_total %lu\n"
-		   "# HELP tailplane_kube_entries_written_total Map entries written.\n"
-		   "# TYPE tailplane_kube_entries_written_total counter\n"
-		   "tailplane_kube_entries_written_total %lu\n"
-		   "# HELP tailplane_kube_entries_removed_total Map entries removed.\n"
-		   "# TYPE tailplane_kube_entries_removed_total counter\n"
-		   "tailplane_kube_entries_removed_total %lu\n"
-		   "# HELP tailplane_kube_conflicts_total Entries another owner holds.\n"
-		   "# TYPE tailplane_kube_conflicts_total counter\n"
-		   "tailplane_kube_conflicts_total %lu\n"
-		   "# HELP tailplane_kube_services_over_limit_total Services given no "
-		   "frontends for wanting more than max_frontends_per_service.\n"
-		   "# TYPE tailplane_kube_services_over_limit_total counter\n"
-		   "tailplane_kube_services_over_limit_total %lu\n"
-		   "# HELP tailplane_kube_reconcile_seconds Duration of the last reconcile.\n"
-		   "# TYPE tailplane_kube_reconcile_seconds gauge\n"
-		   "tailplane_kube_reconcile_seconds %.6f\n"
-		   "# HELP tailplane_kube_synced The first full picture has been applied.\n"
-		   "# TYPE tailplane_kube_synced gauge\n"
-		   "tailplane_kube_synced %d\n",
-		k->sync.reconciles, k->sync.written, k->sync.removed, k->sync.conflicts,
-		k->sync.svc_over_cap, k->sync.last_usec / 1e6, k->sync.synced);
-	fprintf(f, "# HELP tailplane_kube_api_total API client counters per resource.\n"
-		   "# TYPE tailplane_kube_api_total counter\n");
+	fprintf(f,
+		"# HELP tailplane_kube_objects Kubernetes entries the source holds.\n"
+		"# TYPE tailplane_kube_objects gauge\n"
+		"tailplane_kube_objects{kind=\"frontends\"} %lu\n"
+		"tailplane_kube_objects{kind=\"backends\"} %lu\n"
+		"tailplane_kube_objects{kind=\"identities\"} %lu\n"
+		"tailplane_kube_objects{kind=\"pod_addresses\"} %lu\n",
+		k->sync.frontends, k->sync.backends, k->sync.identities,
+		k->sync.pod_addrs);
+	fprintf(f,
+		"# HELP tailplane_kube_reconciles_total Reconciles of the maps.\n"
+		"# TYPE tailplane_kube_reconciles_total counter\n"
+		"tailplane_kube_reconciles_total %lu\n"
+		"# HELP tailplane_kube_entries_written_total Map entries written.\n"
+		"# TYPE tailplane_kube_entries_written_total counter\n"
+		"tailplane_kube_entries_written_total %lu\n"
+		"# HELP tailplane_kube_entries_removed_total Map entries removed.\n"
+		"# TYPE tailplane_kube_entries_removed_total counter\n"
+		"tailplane_kube_entries_removed_total %lu\n"
+		"# HELP tailplane_kube_conflicts_total Entries another owner holds.\n"
+		"# TYPE tailplane_kube_conflicts_total counter\n"
+		"tailplane_kube_conflicts_total %lu\n"
+		"# HELP tailplane_kube_services_over_limit_total Services given no "
+		"frontends for wanting more than max_frontends_per_service.\n"
+		"# TYPE tailplane_kube_services_over_limit_total counter\n"
+		"tailplane_kube_services_over_limit_total %lu\n"
+		"# HELP tailplane_kube_reconcile_seconds Duration of the last reconcile.\n"
+		"# TYPE tailplane_kube_reconcile_seconds gauge\n"
+		"tailplane_kube_reconcile_seconds %.6f\n"
+		"# HELP tailplane_kube_synced The first full picture has been applied.\n"
+		"# TYPE tailplane_kube_synced gauge\n"
+		"tailplane_kube_synced %d\n",
+		k->sync.reconciles, k->sync.written, k->sync.removed,
+		k->sync.conflicts, k->sync.svc_over_cap,
+		k->sync.last_usec / 1e6, k->sync.synced);
+	fprintf(f,
+		"# HELP tailplane_kube_api_total API client counters per resource.\n"
+		"# TYPE tailplane_kube_api_total counter\n");
 	for (i = 0; i < TPD_KUBE_KIND_MAX; i++)
-		fprintf(f, "tailplane_kube_api_total{resource=\"%s\",what=\"lists\"} %lu\n"
-			   "tailplane_kube_api_total{resource=\"%s\",what=\"watches\"} %lu\n"
-			   "tailplane_kube_api_total{resource=\"%s\",what=\"events\"} %lu\n",
-			tpd_kube_kind_resource(i), k->client.lists[i], tpd_kube_kind_resource(i),
-			k->client.watches[i], tpd_kube_kind_resource(i), k->client.events[i]);
-	fprintf(f, "# HELP tailplane_kube_api_relists_total Re-lists after 410 Gone.\n"
-		   "# TYPE tailplane_kube_api_relists_total counter\n"
-		   "tailplane_kube_api_relists_total %lu\n"
-		   "# HELP tailplane_kube_api_errors_total API errors.\n"
-		   "# TYPE tailplane_kube_api_errors_total counter\n"
-		   "tailplane_kube_api_errors_total %lu\n"
-		   "# HELP tailplane_kube_watch_connected A watch streams now.\n"
-		   "# TYPE tailplane_kube_watch_connected gauge\n",
+		fprintf(f,
+			"tailplane_kube_api_total{resource=\"%s\",what=\"lists\"} %lu\n"
+			"tailplane_kube_api_total{resource=\"%s\",what=\"watches\"} %lu\n"
+			"tailplane_kube_api_total{resource=\"%s\",what=\"events\"} %lu\n",
+			tpd_kube_kind_resource(i), k->client.lists[i],
+			tpd_kube_kind_resource(i), k->client.watches[i],
+			tpd_kube_kind_resource(i), k->client.events[i]);
+	fprintf(f,
+		"# HELP tailplane_kube_api_relists_total Re-lists after 410 Gone.\n"
+		"# TYPE tailplane_kube_api_relists_total counter\n"
+		"tailplane_kube_api_relists_total %lu\n"
+		"# HELP tailplane_kube_api_errors_total API errors.\n"
+		"# TYPE tailplane_kube_api_errors_total counter\n"
+		"tailplane_kube_api_errors_total %lu\n"
+		"# HELP tailplane_kube_watch_connected A watch streams now.\n"
+		"# TYPE tailplane_kube_watch_connected gauge\n",
 		k->client.relists_410, k->client.errors);
 	for (i = 0; i < TPD_KUBE_KIND_MAX; i++)
-		fprintf(f, "tailplane_kube_watch_connected{resource=\"%s\"} %d\n",
+		fprintf(f,
+			"tailplane_kube_watch_connected{resource=\"%s\"} %d\n",
 			tpd_kube_kind_resource(i), k->client.connected[i]);
 }
 
@@ -257,8 +284,10 @@ static int tpd_metrics_tmp(int dirfd, const char *base, char *tmp, size_t len)
 		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 			return -EIO;
 		snprintf(tmp, len, ".%s.tmp.%016llx", base, r);
-		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-					O_CLOEXEC, 0600);
+		fd = openat(dirfd, tmp,
+			    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+				    O_CLOEXEC,
+			    0600);
 		if (fd >= 0)
 			return fd;
 		if (errno != EEXIST)
@@ -293,7 +322,8 @@ int tpd_metrics_write(const char *path, const struct tp_maps *m,
 
 	tmp[0] = '\0';
 	if (slash) {
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path) ?: 1, path);
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path) ?: 1,
+			 path);
 		base = slash + 1;
 	} else {
 		snprintf(dir, sizeof(dir), ".");
@@ -322,10 +352,11 @@ int tpd_metrics_write(const char *path, const struct tp_maps *m,
 	}
 	fd = -1; /* owned by f now */
 	tpd_metrics_datapath(f, m);
-	tpd_metrics_keyed(f, m->rule_stats, "tailplane_rule_decisions_total", "rule",
+	tpd_metrics_keyed(f, m->rule_stats, "tailplane_rule_decisions_total",
+			  "rule",
 			  "Policy decisions per rule (0: zone default).");
-	tpd_metrics_keyed(f, m->svc_stats, "tailplane_service_packets_total", "service",
-			  "Packets translated per service id.");
+	tpd_metrics_keyed(f, m->svc_stats, "tailplane_service_packets_total",
+			  "service", "Packets translated per service id.");
 	tpd_metrics_maps(f, m, gc);
 	tpd_metrics_sources(f, src);
 	if (tpd_kube_metrics)

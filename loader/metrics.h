@@ -11,7 +11,6 @@
 #include "maps.h"
 #include "source.h"
 
-
 /**
  * struct tpd_source_state - health of one sync source.
  * @syncs:     syncs attempted.

@@ -90,7 +90,8 @@ unsigned int tpd_deadline_left(__u64 deadline)
 
 	if (now >= deadline)
 		return 0;
-	return deadline - now > 0x7fffffff ? 0x7fffffff : (unsigned int)(deadline - now);
+	return deadline - now > 0x7fffffff ? 0x7fffffff
+					   : (unsigned int)(deadline - now);
 }
 
 /**
@@ -197,7 +198,7 @@ struct tp_peer *tpd_peer_list_add(struct tp_peer_list *l, const char *key)
 
 	if (!klen || klen >= TP_PEER_KEY_LEN) {
 		tpd_peer_set_error("peer key of %zu characters (1..%d allowed)",
-				  klen, TP_PEER_KEY_LEN - 1);
+				   klen, TP_PEER_KEY_LEN - 1);
 		errno = klen ? ENAMETOOLONG : EINVAL;
 		return NULL;
 	}
@@ -221,7 +222,7 @@ struct tp_peer *tpd_peer_list_add(struct tp_peer_list *l, const char *key)
  * Return: 0, -EINVAL or -ENOMEM.
  */
 int tpd_peer_add_prefix(struct tp_peer *p, const struct tp_addr *addr,
-		       unsigned int plen)
+			unsigned int plen)
 {
 	struct tp_peer_prefix *pp;
 
@@ -336,7 +337,7 @@ static int tpd_peer_merge(struct tp_peer *dst, struct tp_peer *src)
 		memcpy(dst->user, src->user, sizeof(dst->user));
 	for (i = 0; i < src->n_prefixes && !err; i++)
 		err = tpd_peer_add_prefix(dst, &src->prefixes[i].addr,
-					 src->prefixes[i].plen);
+					  src->prefixes[i].plen);
 	for (i = 0; i < src->n_tags && !err; i++)
 		err = tpd_peer_add_tag(dst, src->tags[i]);
 	tpd_peer_free(src);
@@ -451,7 +452,7 @@ int tpd_peer_prefix_parse(const char *s, bool bare_ok, struct tp_peer_prefix *p)
 	return 0;
 bad:
 	tpd_peer_set_error("\"%s\" is not an IPv4 or IPv6 %s", s,
-			  bare_ok ? "address or prefix" : "prefix (ADDR/LEN)");
+			   bare_ok ? "address or prefix" : "prefix (ADDR/LEN)");
 	return -EINVAL;
 }
 
@@ -469,7 +470,8 @@ static bool tpd_peer_addr_is_v4(const struct tp_addr *a)
  *
  * Return: 0 or -ENOSPC.
  */
-int tpd_peer_prefix_format(const struct tp_peer_prefix *p, char *buf, size_t len)
+int tpd_peer_prefix_format(const struct tp_peer_prefix *p, char *buf,
+			   size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
 	bool v4 = tpd_peer_addr_is_v4(&p->addr) && p->plen >= 96;
@@ -494,7 +496,7 @@ static const char tp_b64[] =
  * @out: 44 characters and a NUL.
  */
 void tpd_wg_key_to_base64(const __u8 key[TP_WG_KEY_LEN],
-			 char out[TP_WG_KEY_B64_LEN + 1])
+			  char out[TP_WG_KEY_B64_LEN + 1])
 {
 	unsigned int i, v, o = 0;
 
@@ -589,7 +591,8 @@ int tpd_wg_key_from_hex(const char *s, __u8 key[TP_WG_KEY_LEN])
 	}
 	return 0;
 bad:
-	tpd_peer_set_error("\"%.80s\" is not a hex WireGuard key (64 digits)", s);
+	tpd_peer_set_error("\"%.80s\" is not a hex WireGuard key (64 digits)",
+			   s);
 	return -EINVAL;
 }
 
@@ -610,14 +613,16 @@ int tpd_peer_rules_validate(const struct tp_peer_rule *rules, size_t n_rules)
 
 	for (i = 0; i < n_rules; i++) {
 		r = &rules[i];
-		if (r->match < TP_PEER_MATCH_KEY || r->match > TP_PEER_MATCH_USER) {
-			tpd_peer_set_error("peer rule %zu: unknown match kind %d",
-					  i, (int)r->match);
+		if (r->match < TP_PEER_MATCH_KEY ||
+		    r->match > TP_PEER_MATCH_USER) {
+			tpd_peer_set_error(
+				"peer rule %zu: unknown match kind %d", i,
+				(int)r->match);
 			return -EINVAL;
 		}
 		if (!r->value || !*r->value || r->id == TP_ID_UNKNOWN) {
-			tpd_peer_set_error("peer rule %zu: empty value or identity 0",
-					  i);
+			tpd_peer_set_error(
+				"peer rule %zu: empty value or identity 0", i);
 			return -EINVAL;
 		}
 	}
@@ -625,7 +630,7 @@ int tpd_peer_rules_validate(const struct tp_peer_rule *rules, size_t n_rules)
 }
 
 static bool tpd_peer_rule_matches(const struct tp_peer *p,
-				 const struct tp_peer_rule *r)
+				  const struct tp_peer_rule *r)
 {
 	switch (r->match) {
 	case TP_PEER_MATCH_KEY:
@@ -648,8 +653,9 @@ static bool tpd_peer_rule_matches(const struct tp_peer *p,
  *
  * Return: the identity, 0 when neither a rule nor the fallback gives one.
  */
-__u32 tpd_peer_identity(const struct tp_peer *p, const struct tp_peer_rule *rules,
-		       size_t n_rules, __u32 fallback_id)
+__u32 tpd_peer_identity(const struct tp_peer *p,
+			const struct tp_peer_rule *rules, size_t n_rules,
+			__u32 fallback_id)
 {
 	size_t i;
 
@@ -687,8 +693,9 @@ static size_t tpd_count_prefixes(const struct tp_peer_list *peers)
 }
 
 static size_t tpd_ident_collect(const struct tp_peer_list *peers, __u16 zone,
-			       const struct tp_peer_rule *rules, size_t n_rules,
-			       __u32 fallback_id, struct tp_ident_tmp *t)
+				const struct tp_peer_rule *rules,
+				size_t n_rules, __u32 fallback_id,
+				struct tp_ident_tmp *t)
 {
 	const struct tp_peer *p;
 	size_t i, j, n = 0;
@@ -717,7 +724,7 @@ static size_t tpd_ident_collect(const struct tp_peer_list *peers, __u16 zone,
  * another peer.
  */
 static size_t tpd_ident_dedup(const struct tp_ident_tmp *t, size_t n,
-			     struct tp_ident_entry *out, size_t *conflicts)
+			      struct tp_ident_entry *out, size_t *conflicts)
 {
 	size_t i, k = 0, c = 0;
 
@@ -754,9 +761,9 @@ static size_t tpd_ident_dedup(const struct tp_ident_tmp *t, size_t n,
  * Return: 0, -EINVAL (bad rules) or -ENOMEM.
  */
 int tpd_peers_to_identities(const struct tp_peer_list *peers, __u16 zone,
-			   const struct tp_peer_rule *rules, size_t n_rules,
-			   __u32 fallback_id, struct tp_ident_entry **out,
-			   size_t *n_out, size_t *conflicts)
+			    const struct tp_peer_rule *rules, size_t n_rules,
+			    __u32 fallback_id, struct tp_ident_entry **out,
+			    size_t *n_out, size_t *conflicts)
 {
 	size_t total = tpd_count_prefixes(peers), n;
 	struct tp_ident_tmp *t = NULL;
@@ -808,24 +815,30 @@ out:
  * Return: 0; -EPERM (with the error naming the uid and pid) when the
  * server is someone else; -errno when the credentials cannot be read.
  */
-int tpd_peer_check_cred(int fd, const char *what, const char *path, uid_t trust_uid)
+int tpd_peer_check_cred(int fd, const char *what, const char *path,
+			uid_t trust_uid)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	char also[48] = "";
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || len != sizeof(cred)) {
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
+	    len != sizeof(cred)) {
 		int err = errno ? errno : EPROTO;
 
-		tpd_peer_set_error("%s %s: cannot read the server's credentials: %s",
-				  what, path, strerror(err));
+		tpd_peer_set_error(
+			"%s %s: cannot read the server's credentials: %s", what,
+			path, strerror(err));
 		return -err;
 	}
-	if (cred.uid == 0 || (trust_uid != TP_PEER_UID_ROOT_ONLY && cred.uid == trust_uid))
+	if (cred.uid == 0 ||
+	    (trust_uid != TP_PEER_UID_ROOT_ONLY && cred.uid == trust_uid))
 		return 0;
 	if (trust_uid != TP_PEER_UID_ROOT_ONLY)
-		snprintf(also, sizeof(also), " or uid %u", (unsigned int)trust_uid);
-	tpd_peer_set_error("%s %s: its server runs as uid %u (pid %d), not root%s: refused",
-			  what, path, (unsigned int)cred.uid, (int)cred.pid, also);
+		snprintf(also, sizeof(also), " or uid %u",
+			 (unsigned int)trust_uid);
+	tpd_peer_set_error(
+		"%s %s: its server runs as uid %u (pid %d), not root%s: refused",
+		what, path, (unsigned int)cred.uid, (int)cred.pid, also);
 	return -EPERM;
 }

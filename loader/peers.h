@@ -36,7 +36,7 @@
 
 #define TP_WG_SOCKDIR_DEFAULT "/var/run/wireguard"
 #define TP_TS_SOCKET_DEFAULT  "/var/run/tailscale/tailscaled.sock"
-#define TP_TS_TIMEOUT_MS      5000 /* default LocalAPI request timeout */
+#define TP_TS_TIMEOUT_MS      5000	  /* default LocalAPI request timeout */
 #define TP_TS_BODY_MAX	      (64u << 20) /* largest status document read */
 #define TP_TS_MAX_DEPTH	      64 /* deepest nesting of a status document read */
 
@@ -94,17 +94,18 @@ struct tp_peer_list {
 void tpd_peer_list_free(struct tp_peer_list *l);
 struct tp_peer *tpd_peer_list_add(struct tp_peer_list *l, const char *key);
 int tpd_peer_add_prefix(struct tp_peer *p, const struct tp_addr *addr,
-		       unsigned int plen);
+			unsigned int plen);
 int tpd_peer_add_tag(struct tp_peer *p, const char *tag);
 bool tpd_peer_has_tag(const struct tp_peer *p, const char *tag);
 int tpd_peer_list_canonicalize(struct tp_peer_list *l);
 
-int tpd_peer_prefix_parse(const char *s, bool bare_ok, struct tp_peer_prefix *p);
+int tpd_peer_prefix_parse(const char *s, bool bare_ok,
+			  struct tp_peer_prefix *p);
 int tpd_peer_prefix_format(const struct tp_peer_prefix *p, char *buf,
-			  size_t len);
+			   size_t len);
 
 void tpd_wg_key_to_base64(const __u8 key[TP_WG_KEY_LEN],
-			 char out[TP_WG_KEY_B64_LEN + 1]);
+			  char out[TP_WG_KEY_B64_LEN + 1]);
 int tpd_wg_key_from_base64(const char *s, __u8 key[TP_WG_KEY_LEN]);
 int tpd_wg_key_from_hex(const char *s, __u8 key[TP_WG_KEY_LEN]);
 
@@ -115,7 +116,8 @@ ssize_t tpd_recv_by(int fd, void *buf, size_t len, __u64 deadline);
 const char *tpd_peer_last_error(void);
 void tpd_peer_set_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
-int tpd_peer_check_cred(int fd, const char *what, const char *path, uid_t trust_uid);
+int tpd_peer_check_cred(int fd, const char *what, const char *path,
+			uid_t trust_uid);
 
 /* ---- kernel WireGuard, generic netlink (wg_genl.c) --------------------- */
 
@@ -123,25 +125,27 @@ struct nlmsghdr;
 
 int tpd_wg_genl_dump(const char *ifname, struct tp_peer_list *out);
 int tpd_wg_genl_parse_msg(const struct nlmsghdr *nlh, struct tp_peer_list *out);
-int tpd_wg_genl_parse_buf(const void *buf, size_t len, struct tp_peer_list *out);
+int tpd_wg_genl_parse_buf(const void *buf, size_t len,
+			  struct tp_peer_list *out);
 
 /* ---- userspace WireGuard, UAPI socket (wg_uapi.c) ---------------------- */
 
 int tpd_wg_uapi_dump(const char *ifname, const char *sockdir,
-		    struct tp_peer_list *out);
-int tpd_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid,
-		       struct tp_peer_list *out);
-int tpd_wg_uapi_dump_by(const char *ifname, const char *sockdir, uid_t trust_uid,
-		       __u64 deadline, struct tp_peer_list *out);
+		     struct tp_peer_list *out);
+int tpd_wg_uapi_dump_as(const char *ifname, const char *sockdir,
+			uid_t trust_uid, struct tp_peer_list *out);
+int tpd_wg_uapi_dump_by(const char *ifname, const char *sockdir,
+			uid_t trust_uid, __u64 deadline,
+			struct tp_peer_list *out);
 int tpd_wg_uapi_parse(const char *text, size_t len, struct tp_peer_list *out);
 
 /* ---- Tailscale LocalAPI (tailscale.c) ---------------------------------- */
 
 int tpd_ts_fetch_status(const char *socket_path, char **body, size_t *len);
 int tpd_ts_fetch_status_timeout(const char *socket_path, long timeout_ms,
-			       char **body, size_t *len);
-int tpd_ts_fetch_peers(const char *socket_path, long timeout_ms, uid_t trust_uid,
-		      struct tp_peer_list *out);
+				char **body, size_t *len);
+int tpd_ts_fetch_peers(const char *socket_path, long timeout_ms,
+		       uid_t trust_uid, struct tp_peer_list *out);
 int tpd_ts_parse_status(const char *json, size_t len, struct tp_peer_list *out);
 
 struct tp_ts_parser;
@@ -201,11 +205,12 @@ struct tp_ident_entry {
 };
 
 int tpd_peer_rules_validate(const struct tp_peer_rule *rules, size_t n_rules);
-__u32 tpd_peer_identity(const struct tp_peer *p, const struct tp_peer_rule *rules,
-		       size_t n_rules, __u32 fallback_id);
+__u32 tpd_peer_identity(const struct tp_peer *p,
+			const struct tp_peer_rule *rules, size_t n_rules,
+			__u32 fallback_id);
 int tpd_peers_to_identities(const struct tp_peer_list *peers, __u16 zone,
-			   const struct tp_peer_rule *rules, size_t n_rules,
-			   __u32 fallback_id, struct tp_ident_entry **out,
-			   size_t *n_out, size_t *conflicts);
+			    const struct tp_peer_rule *rules, size_t n_rules,
+			    __u32 fallback_id, struct tp_ident_entry **out,
+			    size_t *n_out, size_t *conflicts);
 
 #endif /* TAILPLANE_LOADER_PEERS_H */

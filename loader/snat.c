@@ -69,10 +69,12 @@ int tpd_snat_addrs(const struct tpd_config *cfg, struct tpd_snat_addrs *out)
 		if (!ifindex)
 			continue;
 		err = tpd_iface_primary_addrs(ifindex, &v4, &v6);
-		if (err || (!(need4 && !tpd_addr_zero(&v4)) && !(need6 && !tpd_addr_zero(&v6))))
+		if (err || (!(need4 && !tpd_addr_zero(&v4)) &&
+			    !(need6 && !tpd_addr_zero(&v6))))
 			continue;
 		if (!strcmp(out->from, "none"))
-			snprintf(out->from, sizeof(out->from), "%s", cfg->ifaces[i].name);
+			snprintf(out->from, sizeof(out->from), "%s",
+				 cfg->ifaces[i].name);
 		if (need4 && !tpd_addr_zero(&v4)) {
 			out->v4 = v4;
 			need4 = false;
@@ -138,32 +140,36 @@ static bool tpd_masq_zone_wanted(const struct tpd_config *cfg, __u32 zone)
 	size_t i;
 
 	for (i = 0; i < cfg->n_ifaces; i++)
-		if (cfg->ifaces[i].kind == TPD_IFACE_TAILNET && cfg->ifaces[i].masquerade &&
-		    cfg->ifaces[i].zone == zone)
+		if (cfg->ifaces[i].kind == TPD_IFACE_TAILNET &&
+		    cfg->ifaces[i].masquerade && cfg->ifaces[i].zone == zone)
 			return true;
 	return false;
 }
 
 /* Say what a zone's masquerade entry is now (written: it changed). */
-static void tpd_masq_log(const char *ifname, __u32 zone, const struct tp_masq *m)
+static void tpd_masq_log(const char *ifname, __u32 zone,
+			 const struct tp_masq *m)
 {
 	char v4[64], v6[64];
 
 	tp_addr_format(&m->addr4, v4, sizeof(v4));
 	tp_addr_format(&m->addr6, v6, sizeof(v6));
-	log_info("masquerade to the tailnet", "interface", ifname, "zone", log_fmt("%u", zone),
-		 "ipv4", tpd_addr_zero(&m->addr4) ? "none" : v4,
-		 "ipv6", tpd_addr_zero(&m->addr6) ? "none" : v6);
+	log_info("masquerade to the tailnet", "interface", ifname, "zone",
+		 log_fmt("%u", zone), "ipv4",
+		 tpd_addr_zero(&m->addr4) ? "none" : v4, "ipv6",
+		 tpd_addr_zero(&m->addr6) ? "none" : v6);
 }
 
 /* Delete the entries of zones no interface masquerades to (any more). */
-static int tpd_masq_prune(const struct tp_maps *m, const struct tpd_config *cfg, bool *changed)
+static int tpd_masq_prune(const struct tp_maps *m, const struct tpd_config *cfg,
+			  bool *changed)
 {
 	__u32 key, next, stale[TP_MAX_ZONES];
 	size_t n = 0, i;
 	__u32 *prev = NULL;
 
-	while (n < TP_MAX_ZONES && !bpf_map_get_next_key(m->masq, prev, &next)) {
+	while (n < TP_MAX_ZONES &&
+	       !bpf_map_get_next_key(m->masq, prev, &next)) {
 		key = next;
 		prev = &key;
 		if (!tpd_masq_zone_wanted(cfg, key))
@@ -173,7 +179,8 @@ static int tpd_masq_prune(const struct tp_maps *m, const struct tpd_config *cfg,
 		if (bpf_map_delete_elem(m->masq, &stale[i]) && errno != ENOENT)
 			return -errno;
 		*changed = true;
-		log_info("masquerade to the tailnet off", "zone", log_fmt("%u", stale[i]));
+		log_info("masquerade to the tailnet off", "zone",
+			 log_fmt("%u", stale[i]));
 	}
 	return 0;
 }
@@ -195,7 +202,8 @@ static int tpd_masq_prune(const struct tp_maps *m, const struct tpd_config *cfg,
  *
  * Return: 0 or -errno.
  */
-int tpd_masq_write(const struct tp_maps *m, const struct tpd_config *cfg, bool *changed)
+int tpd_masq_write(const struct tp_maps *m, const struct tpd_config *cfg,
+		   bool *changed)
 {
 	struct tp_masq want, now;
 	__u32 zone;
@@ -205,18 +213,21 @@ int tpd_masq_write(const struct tp_maps *m, const struct tpd_config *cfg, bool *
 	if (m->masq < 0)
 		return 0;
 	for (i = 0; i < cfg->n_ifaces; i++) {
-		if (cfg->ifaces[i].kind != TPD_IFACE_TAILNET || !cfg->ifaces[i].masquerade)
+		if (cfg->ifaces[i].kind != TPD_IFACE_TAILNET ||
+		    !cfg->ifaces[i].masquerade)
 			continue;
 		memset(&want, 0, sizeof(want));
 		want.flags = TP_MASQ_F_ON;
 		ifindex = (int)if_nametoindex(cfg->ifaces[i].name);
 		if (ifindex) {
-			err = tpd_iface_primary_addrs(ifindex, &want.addr4, &want.addr6);
+			err = tpd_iface_primary_addrs(ifindex, &want.addr4,
+						      &want.addr6);
 			if (err)
 				return err;
 		}
 		zone = cfg->ifaces[i].zone;
-		if (!bpf_map_lookup_elem(m->masq, &zone, &now) && !memcmp(&now, &want, sizeof(now)))
+		if (!bpf_map_lookup_elem(m->masq, &zone, &now) &&
+		    !memcmp(&now, &want, sizeof(now)))
 			continue;
 		if (bpf_map_update_elem(m->masq, &zone, &want, BPF_ANY))
 			return -errno;
@@ -298,7 +309,8 @@ static int tpd_ports_format(const struct tpd_ports *p, char *buf, size_t len)
 		for (j = i; j + 1 < 65536 && tpd_ports_has(p, j + 1); j++)
 			;
 		if (n < len)
-			n += snprintf(buf + n, len - n, "%s%u", n ? "," : "", i);
+			n += snprintf(buf + n, len - n, "%s%u", n ? "," : "",
+				      i);
 		if (j > i && n < len)
 			n += snprintf(buf + n, len - n, "-%u", j);
 		i = j + 1;
@@ -307,7 +319,8 @@ static int tpd_ports_format(const struct tpd_ports *p, char *buf, size_t len)
 }
 
 /* Read a port list file; a missing record reads as empty. */
-static int tpd_ports_read(const char *path, struct tpd_ports *p, bool missing_ok)
+static int tpd_ports_read(const char *path, struct tpd_ports *p,
+			  bool missing_ok)
 {
 	char *buf = malloc(TPD_PORTS_TEXT);
 	ssize_t n = 0, got;
@@ -334,7 +347,8 @@ out:
 	return err;
 }
 
-static int tpd_ports_write(const char *path, const struct tpd_ports *p, int flags)
+static int tpd_ports_write(const char *path, const struct tpd_ports *p,
+			   int flags)
 {
 	char *buf = malloc(TPD_PORTS_TEXT);
 	size_t len, off;
@@ -397,7 +411,8 @@ static unsigned long long tpd_netns_id(void)
 {
 	struct stat st;
 
-	return stat("/proc/self/ns/net", &st) ? 0 : (unsigned long long)st.st_ino;
+	return stat("/proc/self/ns/net", &st) ? 0
+					      : (unsigned long long)st.st_ino;
 }
 
 /*
@@ -468,8 +483,8 @@ static int tpd_record_write(const char *record, const struct tpd_ports *rec)
  * Return: 0 or -errno (nothing changed in the sysctl then, unless the
  * record could not be written after it: -errno of the record).
  */
-int tpd_ports_reserve(const char *sysctl, const char *record, __u16 lo, __u16 hi,
-		      char *added, size_t len)
+int tpd_ports_reserve(const char *sysctl, const char *record, __u16 lo,
+		      __u16 hi, char *added, size_t len)
 {
 	struct tpd_ports *now = calloc(3, sizeof(*now)), *rec, *want;
 	int err, i;
@@ -487,8 +502,10 @@ int tpd_ports_reserve(const char *sysctl, const char *record, __u16 lo, __u16 hi
 		goto out;
 	tpd_ports_set(want, lo, hi);
 	for (i = 0; i < TPD_PORT_WORDS; i++) {
-		__u64 drop = rec->w[i] & ~want->w[i]; /* ours, no longer wanted */
-		__u64 fresh = want->w[i] & ~now->w[i]; /* wanted, not reserved yet */
+		__u64 drop =
+			rec->w[i] & ~want->w[i]; /* ours, no longer wanted */
+		__u64 fresh =
+			want->w[i] & ~now->w[i]; /* wanted, not reserved yet */
 
 		rec->w[i] = (rec->w[i] & want->w[i]) | fresh;
 		drop = now->w[i] & drop;
@@ -517,7 +534,8 @@ out:
  * Return: 0; 1 when the record was another namespace's; or -errno (the
  * record stays then).
  */
-int tpd_ports_release(const char *sysctl, const char *record, char *removed, size_t len)
+int tpd_ports_release(const char *sysctl, const char *record, char *removed,
+		      size_t len)
 {
 	struct tpd_ports *now = calloc(2, sizeof(*now)), *rec;
 	static const struct tpd_ports none;

@@ -32,10 +32,12 @@ struct tpd_snat_addrs {
 int tpd_snat_addrs(const struct tpd_config *cfg, struct tpd_snat_addrs *out);
 int tpd_snat_config_write(const struct tp_maps *m, const struct tpd_config *cfg,
 			  const struct tpd_snat_addrs *addrs, bool *changed);
-int tpd_masq_write(const struct tp_maps *m, const struct tpd_config *cfg, bool *changed);
+int tpd_masq_write(const struct tp_maps *m, const struct tpd_config *cfg,
+		   bool *changed);
 char *tpd_snat_record_path(const char *pin_root, char *buf, size_t len);
-int tpd_ports_reserve(const char *sysctl, const char *record, __u16 lo, __u16 hi,
-		      char *added, size_t len);
-int tpd_ports_release(const char *sysctl, const char *record, char *removed, size_t len);
+int tpd_ports_reserve(const char *sysctl, const char *record, __u16 lo,
+		      __u16 hi, char *added, size_t len);
+int tpd_ports_release(const char *sysctl, const char *record, char *removed,
+		      size_t len);
 
 #endif /* TAILPLANED_SNAT_H */

@@ -7,21 +7,23 @@
 #include "source.h"
 
 /* Kernel WireGuard by generic netlink; userspace ones by their UAPI socket. */
-static int tpd_fetch_wireguard(const struct tpd_config *cfg, const struct tpd_iface_cfg *ifc,
-			       __u64 deadline, struct tp_peer_list *peers)
+static int tpd_fetch_wireguard(const struct tpd_config *cfg,
+			       const struct tpd_iface_cfg *ifc, __u64 deadline,
+			       struct tp_peer_list *peers)
 {
 	/* the kernel answers a dump at once: no deadline to give it */
 	int err = tpd_wg_genl_dump(ifc->name, peers);
 
 	if (err == -ENOENT || err == -EOPNOTSUPP || err == -ENODEV)
-		err = tpd_wg_uapi_dump_by(ifc->name, cfg->wg_sockdir, cfg->wg_socket_uid,
-					 deadline, peers);
+		err = tpd_wg_uapi_dump_by(ifc->name, cfg->wg_sockdir,
+					  cfg->wg_socket_uid, deadline, peers);
 	return err;
 }
 
 /* tailscaled's LocalAPI status, parsed as it streams. */
-static int tpd_fetch_tailscale(const struct tpd_config *cfg, const struct tpd_iface_cfg *ifc,
-			       __u64 deadline, struct tp_peer_list *peers)
+static int tpd_fetch_tailscale(const struct tpd_config *cfg,
+			       const struct tpd_iface_cfg *ifc, __u64 deadline,
+			       struct tp_peer_list *peers)
 {
 	(void)ifc;
 	if (!tpd_deadline_left(deadline)) {
@@ -29,17 +31,19 @@ static int tpd_fetch_tailscale(const struct tpd_config *cfg, const struct tpd_if
 		return -ETIMEDOUT;
 	}
 	/* a large tailnet's status is never held whole */
-	return tpd_ts_fetch_peers(cfg->ts_socket, tpd_deadline_left(deadline), cfg->ts_socket_uid,
-				 peers);
+	return tpd_ts_fetch_peers(cfg->ts_socket, tpd_deadline_left(deadline),
+				  cfg->ts_socket_uid, peers);
 }
 
-static const struct tpd_map_cfg *tpd_wireguard_mappings(const struct tpd_config *cfg, size_t *n)
+static const struct tpd_map_cfg *
+tpd_wireguard_mappings(const struct tpd_config *cfg, size_t *n)
 {
 	*n = cfg->n_wg_peers;
 	return cfg->wg_peers;
 }
 
-static const struct tpd_map_cfg *tpd_tailscale_mappings(const struct tpd_config *cfg, size_t *n)
+static const struct tpd_map_cfg *
+tpd_tailscale_mappings(const struct tpd_config *cfg, size_t *n)
 {
 	*n = cfg->n_ts_tags;
 	return cfg->ts_tags;
@@ -113,7 +117,8 @@ int tpd_peer_source_parse(const char *name, enum tpd_source *s)
 		return 0;
 	}
 	for (i = 0; i < TPD_SRC_MAX; i++) {
-		if (tpd_source_has_peers(i) && !strcmp(name, tpd_sources[i].name)) {
+		if (tpd_source_has_peers(i) &&
+		    !strcmp(name, tpd_sources[i].name)) {
 			*s = i;
 			return 0;
 		}

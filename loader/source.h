@@ -44,9 +44,11 @@ enum tpd_source {
 struct tpd_source_ops {
 	const char *name;
 	__u8 owner;
-	int (*fetch)(const struct tpd_config *cfg, const struct tpd_iface_cfg *ifc,
-		     __u64 deadline, struct tp_peer_list *peers);
-	const struct tpd_map_cfg *(*mappings)(const struct tpd_config *cfg, size_t *n);
+	int (*fetch)(const struct tpd_config *cfg,
+		     const struct tpd_iface_cfg *ifc, __u64 deadline,
+		     struct tp_peer_list *peers);
+	const struct tpd_map_cfg *(*mappings)(const struct tpd_config *cfg,
+					      size_t *n);
 	enum tp_peer_match (*match)(const char *key);
 };
 

@@ -44,7 +44,8 @@ static int tpd_identity_entries(const struct tp_maps *m, __u8 owner,
 	size_t i, all;
 	int err;
 
-	err = TP_MAP_COLLECT(m->identity, struct tpd_ident_have, key, val, &have, &all);
+	err = TP_MAP_COLLECT(m->identity, struct tpd_ident_have, key, val,
+			     &have, &all);
 	if (err)
 		return err;
 	for (i = 0, *n = 0; i < all; i++)
@@ -55,7 +56,8 @@ static int tpd_identity_entries(const struct tp_maps *m, __u8 owner,
 }
 
 static struct tpd_ident_have *tpd_ident_find(struct tpd_ident_have *have,
-					     size_t n, const struct tp_ident_entry *w)
+					     size_t n,
+					     const struct tp_ident_entry *w)
 {
 	struct tp_addr masked = w->prefix;
 	size_t i;
@@ -84,14 +86,14 @@ static void tpd_sync_error(struct tpd_sync_result *res, const char *fmt, ...)
 	}
 }
 
-static void tpd_ident_error(struct tpd_sync_result *res, const struct tp_ident_entry *w,
-			    int err)
+static void tpd_ident_error(struct tpd_sync_result *res,
+			    const struct tp_ident_entry *w, int err)
 {
 	char pfx[TP_PREFIX_STRLEN], why[256];
 
 	tp_prefix_format(&w->prefix, w->plen, pfx, sizeof(pfx));
-	tpd_sync_error(res, "identity of %s in zone %u not written: %s", pfx, w->zone,
-		       tp_strerror(err, why, sizeof(why)));
+	tpd_sync_error(res, "identity of %s in zone %u not written: %s", pfx,
+		       w->zone, tp_strerror(err, why, sizeof(why)));
 }
 
 /**
@@ -135,8 +137,8 @@ int tpd_sync_identities(const struct tp_maps *m, __u8 owner,
 			if (h->val.id == want[i].id)
 				continue;
 		}
-		err = tp_identity_set(m, want[i].zone, &want[i].prefix, want[i].plen,
-				      want[i].id, owner);
+		err = tp_identity_set(m, want[i].zone, &want[i].prefix,
+				      want[i].plen, want[i].id, owner);
 		if (err == -EPERM)
 			res->conflicts++;
 		else if (err == -ENOSPC)
@@ -151,8 +153,9 @@ int tpd_sync_identities(const struct tp_maps *m, __u8 owner,
 	for (i = 0; i < n_have; i++) {
 		if (have[i].wanted)
 			continue;
-		err = tp_identity_del(m, have[i].key.zone, &have[i].key.addr,
-				      have[i].key.prefixlen - TP_IDENTITY_PLEN(0), owner);
+		err = tp_identity_del(
+			m, have[i].key.zone, &have[i].key.addr,
+			have[i].key.prefixlen - TP_IDENTITY_PLEN(0), owner);
 		if (err && err != -ENOENT)
 			tpd_sync_error(res, "identity entry not removed: %s",
 				       strerror(-err));
@@ -162,7 +165,8 @@ int tpd_sync_identities(const struct tp_maps *m, __u8 owner,
 	for (i = 0; i < n_retry; i++) {
 		const struct tp_ident_entry *w = &want[retry[i]];
 
-		err = tp_identity_set(m, w->zone, &w->prefix, w->plen, w->id, owner);
+		err = tp_identity_set(m, w->zone, &w->prefix, w->plen, w->id,
+				      owner);
 		if (err == -EPERM)
 			res->conflicts++;
 		else if (err)
@@ -195,7 +199,8 @@ int tpd_resolve_identity(const struct tp_maps *m, const struct tpd_config *cfg,
 
 /* Is (zone, prefix/plen) already among @want[0..n)? */
 static bool tpd_ident_wanted(const struct tp_ident_entry *want, size_t n,
-			     __u16 zone, const struct tp_addr *prefix, __u8 plen)
+			     __u16 zone, const struct tp_addr *prefix,
+			     __u8 plen)
 {
 	size_t i;
 
@@ -283,7 +288,8 @@ int tpd_sync_peer_source(const struct tp_maps *m, __u8 owner,
  * Return: 0 or -ENOMEM.
  */
 int tpd_peer_rules(const struct tp_maps *m, const struct tpd_config *cfg,
-		   enum tpd_source source, struct tp_peer_rule **rules, size_t *n)
+		   enum tpd_source source, struct tp_peer_rule **rules,
+		   size_t *n)
 {
 	const struct tpd_source_ops *ops = &tpd_sources[source];
 	size_t n_map;
@@ -298,8 +304,9 @@ int tpd_peer_rules(const struct tp_maps *m, const struct tpd_config *cfg,
 		return -ENOMEM;
 	for (i = 0; i < n_map; i++) {
 		if (tpd_resolve_identity(m, cfg, map[i].identity, &id) || !id) {
-			log_warn("unknown identity in a peer mapping, ignored", "key",
-				 map[i].key, "identity", map[i].identity);
+			log_warn("unknown identity in a peer mapping, ignored",
+				 "key", map[i].key, "identity",
+				 map[i].identity);
 			continue;
 		}
 		r[*n].match = ops->match(map[i].key);
@@ -311,7 +318,8 @@ int tpd_peer_rules(const struct tp_maps *m, const struct tpd_config *cfg,
 }
 
 /* The configuration's identity names. */
-static void tpd_static_names(const struct tp_maps *m, const struct tpd_config *cfg,
+static void tpd_static_names(const struct tp_maps *m,
+			     const struct tpd_config *cfg,
 			     struct tpd_sync_result *res)
 {
 	size_t i;
@@ -324,17 +332,17 @@ static void tpd_static_names(const struct tp_maps *m, const struct tpd_config *c
 
 		if (!ic->name[0])
 			continue;
-		err = tp_identity_name_set(m, ic->id, ic->name, TP_OWNER_STATIC);
+		err = tp_identity_name_set(m, ic->id, ic->name,
+					   TP_OWNER_STATIC);
 		if (err) {
 			tp_strerror(err, why, sizeof(why));
-			log_error("static identity: name not set", "name", ic->name,
-				  "error", why);
-			tpd_sync_error(res, "identities: name '%s' not set: %s", ic->name,
-				       why);
+			log_error("static identity: name not set", "name",
+				  ic->name, "error", why);
+			tpd_sync_error(res, "identities: name '%s' not set: %s",
+				       ic->name, why);
 		}
 	}
 }
-
 
 /*
  * The static owner's identity prefixes: the configuration's, then this
@@ -347,7 +355,8 @@ static int tpd_static_identities(const struct tp_maps *m,
 				 const struct tp_addr *host, size_t n_host,
 				 struct tpd_sync_result *res)
 {
-	struct tp_ident_entry *want = calloc(cfg->n_idents + n_host + 1, sizeof(*want));
+	struct tp_ident_entry *want =
+		calloc(cfg->n_idents + n_host + 1, sizeof(*want));
 	size_t i, n = 0, n_cfg;
 	int err = 0;
 
@@ -407,7 +416,8 @@ int tpd_sync_host(const struct tp_maps *m, const struct tpd_config *cfg,
 
 /* ---- zone defaults ------------------------------------------------------ */
 
-static void tpd_static_defaults(const struct tp_maps *m, const struct tpd_config *cfg,
+static void tpd_static_defaults(const struct tp_maps *m,
+				const struct tpd_config *cfg,
 				struct tpd_sync_result *res)
 {
 	struct tp_zone z;
@@ -424,7 +434,8 @@ static void tpd_static_defaults(const struct tp_maps *m, const struct tpd_config
 		    z.default_verdict == cfg->default_policy)
 			continue;
 		if (tp_policy_default_set(m, key, cfg->default_policy))
-			tpd_sync_error(res, "default_policy: zone %u not set", key);
+			tpd_sync_error(res, "default_policy: zone %u not set",
+				       key);
 		else
 			res->changed++;
 	}
@@ -482,9 +493,10 @@ static size_t tpd_purge_hash(const struct tp_addr *addr, __be16 port)
 
 	if (!tpd_purge_seed) {
 		/* no entropy yet is no reason to fail: the time will do */
-		if (getrandom(&tpd_purge_seed, sizeof(tpd_purge_seed), GRND_NONBLOCK) !=
-		    sizeof(tpd_purge_seed))
-			tpd_purge_seed = (__u64)time(NULL) << 20 ^ (__u64)getpid();
+		if (getrandom(&tpd_purge_seed, sizeof(tpd_purge_seed),
+			      GRND_NONBLOCK) != sizeof(tpd_purge_seed))
+			tpd_purge_seed =
+				(__u64)time(NULL) << 20 ^ (__u64)getpid();
 		tpd_purge_seed |= 1;
 	}
 	memcpy(w, addr, sizeof(w));
@@ -494,17 +506,19 @@ static size_t tpd_purge_hash(const struct tp_addr *addr, __be16 port)
 }
 
 /* Target @i of an array of @stride byte elements, each starting with one. */
-static const struct tpd_purge_target *tpd_ix_at(const void *base, size_t stride, size_t i)
+static const struct tpd_purge_target *tpd_ix_at(const void *base, size_t stride,
+						size_t i)
 {
-	return (const struct tpd_purge_target *)((const char *)base + i * stride);
+	return (const struct tpd_purge_target *)((const char *)base +
+						 i * stride);
 }
 
 /*
  * Put index @i into a free slot of @slot (@mask) by its target's hash.
  * Return: whether the slot was empty (not one a deleted entry left).
  */
-static bool tpd_ix_place(size_t *slot, size_t mask, const void *base, size_t stride,
-			 size_t i)
+static bool tpd_ix_place(size_t *slot, size_t mask, const void *base,
+			 size_t stride, size_t i)
 {
 	const struct tpd_purge_target *t = tpd_ix_at(base, stride, i);
 	size_t pos = tpd_purge_hash(&t->addr, t->port) & mask;
@@ -521,8 +535,8 @@ static bool tpd_ix_place(size_t *slot, size_t mask, const void *base, size_t str
  * Make room in @ix for @live entries of @base and one more, rebuilding it
  * (which drops deleted slots) when over half full: probe runs stay short.
  */
-static int tpd_ix_reserve(struct tpd_purge_index *ix, const void *base, size_t stride,
-			  size_t live)
+static int tpd_ix_reserve(struct tpd_purge_index *ix, const void *base,
+			  size_t stride, size_t live)
 {
 	size_t size = 16, *slot, i;
 
@@ -535,7 +549,8 @@ static int tpd_ix_reserve(struct tpd_purge_index *ix, const void *base, size_t s
 		return -ENOMEM;
 	for (i = 0; ix->slot && i <= ix->mask; i++)
 		if (ix->slot[i] && ix->slot[i] != TPD_IX_DEL)
-			tpd_ix_place(slot, size - 1, base, stride, ix->slot[i] - 1);
+			tpd_ix_place(slot, size - 1, base, stride,
+				     ix->slot[i] - 1);
 	free(ix->slot);
 	ix->slot = slot;
 	ix->mask = size - 1;
@@ -547,8 +562,8 @@ static int tpd_ix_reserve(struct tpd_purge_index *ix, const void *base, size_t s
  * Index entry @i of @base (which has @live entries, @i among them).
  * Return: 0 or -ENOMEM (@ix as it was).
  */
-static int tpd_ix_insert(struct tpd_purge_index *ix, const void *base, size_t stride,
-			 size_t live, size_t i)
+static int tpd_ix_insert(struct tpd_purge_index *ix, const void *base,
+			 size_t stride, size_t live, size_t i)
 {
 	int err = tpd_ix_reserve(ix, base, stride, live - 1);
 
@@ -564,8 +579,9 @@ static int tpd_ix_insert(struct tpd_purge_index *ix, const void *base, size_t st
  * The slot of the first entry of @base at @addr:@port (and of backend @id
  * when @any_id is false), or NULL.
  */
-static size_t *tpd_ix_find(const struct tpd_purge_index *ix, const void *base, size_t stride,
-			   __u32 id, bool any_id, const struct tp_addr *addr, __be16 port)
+static size_t *tpd_ix_find(const struct tpd_purge_index *ix, const void *base,
+			   size_t stride, __u32 id, bool any_id,
+			   const struct tp_addr *addr, __be16 port)
 {
 	const struct tpd_purge_target *t;
 	size_t pos;
@@ -586,8 +602,8 @@ static size_t *tpd_ix_find(const struct tpd_purge_index *ix, const void *base, s
 }
 
 /* The slot holding entry @i of @base (which must be indexed). */
-static size_t *tpd_ix_slot_of(const struct tpd_purge_index *ix, const void *base,
-			      size_t stride, size_t i)
+static size_t *tpd_ix_slot_of(const struct tpd_purge_index *ix,
+			      const void *base, size_t stride, size_t i)
 {
 	const struct tpd_purge_target *t = tpd_ix_at(base, stride, i);
 	size_t pos = tpd_purge_hash(&t->addr, t->port) & ix->mask;
@@ -598,8 +614,8 @@ static size_t *tpd_ix_slot_of(const struct tpd_purge_index *ix, const void *base
 }
 
 /* Index all @n entries of @base into a new @ix; 0 or -ENOMEM. */
-static int tpd_ix_build(struct tpd_purge_index *ix, const void *base, size_t stride,
-			size_t n)
+static int tpd_ix_build(struct tpd_purge_index *ix, const void *base,
+			size_t stride, size_t n)
 {
 	size_t i;
 
@@ -655,7 +671,8 @@ static void tpd_purge_later_remove(struct tpd_purge *p, size_t i)
 }
 
 /* Does the flow entry @e under @k go to a target of @p? */
-static bool tpd_purge_match(const struct tpd_purge *p, const struct tp_ct_key *k,
+static bool tpd_purge_match(const struct tpd_purge *p,
+			    const struct tp_ct_key *k,
 			    const struct tp_ct_entry *e)
 {
 	const size_t stride = sizeof(struct tpd_purge_target);
@@ -663,10 +680,10 @@ static bool tpd_purge_match(const struct tpd_purge *p, const struct tp_ct_key *k
 	if (k->proto != tpd_purge_proto(p) || (e->flags & TP_CT_F_REPLY_KEY) ||
 	    !(e->flags & TP_CT_F_DNAT))
 		return false;
-	return tpd_ix_find(&p->cur_ix, p->cur, stride, e->backend_id, false, &e->nat_addr,
-			   e->nat_port) ||
-	       tpd_ix_find(&p->next_ix, p->next, stride, e->backend_id, false, &e->nat_addr,
-			   e->nat_port);
+	return tpd_ix_find(&p->cur_ix, p->cur, stride, e->backend_id, false,
+			   &e->nat_addr, e->nat_port) ||
+	       tpd_ix_find(&p->next_ix, p->next, stride, e->backend_id, false,
+			   &e->nat_addr, e->nat_port);
 }
 
 /**
@@ -681,14 +698,19 @@ static bool tpd_purge_match(const struct tpd_purge *p, const struct tp_ct_key *k
  */
 int tpd_purge_add(struct tpd_purge *p, __u32 id, const struct tp_backend *be)
 {
-	struct tpd_purge_target t = { .backend_id = id, .addr = be->addr, .port = be->port };
+	struct tpd_purge_target t = { .backend_id = id,
+				      .addr = be->addr,
+				      .port = be->port };
 
-	if (tpd_ix_find(&p->next_ix, p->next, sizeof(t), id, false, &be->addr, be->port))
+	if (tpd_ix_find(&p->next_ix, p->next, sizeof(t), id, false, &be->addr,
+			be->port))
 		return 0;
-	if (tpd_purge_room((void **)&p->next, &p->next_room, p->n_next, sizeof(t)))
+	if (tpd_purge_room((void **)&p->next, &p->next_room, p->n_next,
+			   sizeof(t)))
 		return -ENOMEM;
 	p->next[p->n_next++] = t;
-	if (tpd_ix_insert(&p->next_ix, p->next, sizeof(t), p->n_next, p->n_next - 1)) {
+	if (tpd_ix_insert(&p->next_ix, p->next, sizeof(t), p->n_next,
+			  p->n_next - 1)) {
 		p->n_next--;
 		return -ENOMEM;
 	}
@@ -705,8 +727,8 @@ int tpd_purge_add(struct tpd_purge *p, __u32 id, const struct tp_backend *be)
  *
  * Return: 0 or -ENOMEM.
  */
-int tpd_purge_add_later(struct tpd_purge *p, __u32 id, const struct tp_backend *be,
-			__u64 due)
+int tpd_purge_add_later(struct tpd_purge *p, __u32 id,
+			const struct tp_backend *be, __u64 due)
 {
 	struct tpd_purge_later l = {
 		.t = { .backend_id = id, .addr = be->addr, .port = be->port },
@@ -714,15 +736,18 @@ int tpd_purge_add_later(struct tpd_purge *p, __u32 id, const struct tp_backend *
 	};
 	size_t *slot;
 
-	slot = tpd_ix_find(&p->later_ix, p->later, sizeof(l), id, false, &be->addr, be->port);
+	slot = tpd_ix_find(&p->later_ix, p->later, sizeof(l), id, false,
+			   &be->addr, be->port);
 	if (slot) {
 		p->later[*slot - 1].due = due;
 		return 0;
 	}
-	if (tpd_purge_room((void **)&p->later, &p->later_room, p->n_later, sizeof(l)))
+	if (tpd_purge_room((void **)&p->later, &p->later_room, p->n_later,
+			   sizeof(l)))
 		return -ENOMEM;
 	p->later[p->n_later++] = l;
-	if (tpd_ix_insert(&p->later_ix, p->later, sizeof(l), p->n_later, p->n_later - 1)) {
+	if (tpd_ix_insert(&p->later_ix, p->later, sizeof(l), p->n_later,
+			  p->n_later - 1)) {
 		p->n_later--;
 		return -ENOMEM;
 	}
@@ -735,14 +760,15 @@ int tpd_purge_add_later(struct tpd_purge *p, __u32 id, const struct tp_backend *
  *
  * Return: whether one was waiting.
  */
-bool tpd_purge_cancel(struct tpd_purge *p, const struct tp_addr *addr, __be16 port)
+bool tpd_purge_cancel(struct tpd_purge *p, const struct tp_addr *addr,
+		      __be16 port)
 {
 	bool found = false;
 	size_t *slot;
 
 	/* every backend id at @addr:@port: one whose id changed is back too */
-	while ((slot = tpd_ix_find(&p->later_ix, p->later, sizeof(*p->later), 0, true,
-				   addr, port))) {
+	while ((slot = tpd_ix_find(&p->later_ix, p->later, sizeof(*p->later), 0,
+				   true, addr, port))) {
 		tpd_purge_later_remove(p, *slot - 1);
 		found = true;
 	}
@@ -830,12 +856,12 @@ static int tpd_purge_pass_walk(const struct tp_maps *m, struct tpd_purge *p)
 	struct tpd_ct_row {
 		struct tp_ct_key k;
 		struct tp_ct_entry e;
-	} *rows;
+	} * rows;
 	size_t n, i;
 	int err;
 
-	err = TP_MAP_COLLECT(tp_ct_fd(m, tpd_purge_proto(p)), struct tpd_ct_row, k, e, &rows,
-			     &n);
+	err = TP_MAP_COLLECT(tp_ct_fd(m, tpd_purge_proto(p)), struct tpd_ct_row,
+			     k, e, &rows, &n);
 	if (err)
 		return err;
 	p->have_cfg = tp_ct_config(m, &p->cfg) != NULL;
@@ -861,7 +887,8 @@ static int tpd_purge_pass_walk(const struct tp_maps *m, struct tpd_purge *p)
  */
 int tpd_purge_step(const struct tp_maps *m, struct tpd_purge *p, size_t budget)
 {
-	size_t left = budget ? budget : (size_t)-1, chunk = TPD_PURGE_CHUNK, least = 64, i;
+	size_t left = budget ? budget : (size_t)-1, chunk = TPD_PURGE_CHUNK,
+	       least = 64, i;
 	int ct = tp_ct_fd(m, tpd_purge_proto(p)); /* tp_ct_any for UDP */
 	struct tp_ct_entry *vals = NULL;
 	struct tp_ct_key *keys = NULL;
@@ -895,8 +922,8 @@ int tpd_purge_step(const struct tp_maps *m, struct tpd_purge *p, size_t budget)
 		}
 		/* whole hash buckets come at once: ask for at least @least */
 		count = left < chunk ? (left > least ? left : least) : chunk;
-		err = bpf_map_lookup_batch(ct, p->have_token ? &p->token : NULL, &token,
-					   keys, vals, &count, NULL);
+		err = bpf_map_lookup_batch(ct, p->have_token ? &p->token : NULL,
+					   &token, keys, vals, &count, NULL);
 		err = err ? -errno : 0;
 		if (err == -ENOSPC && !count && least < (1u << 16)) {
 			/* one bucket holds more than asked for: ask for more */
@@ -910,14 +937,16 @@ int tpd_purge_step(const struct tp_maps *m, struct tpd_purge *p, size_t budget)
 			}
 			continue;
 		}
-		if (err == -EINVAL || err == -EOPNOTSUPP || err == -524 /* ENOTSUPP */) {
+		if (err == -EINVAL || err == -EOPNOTSUPP ||
+		    err == -524 /* ENOTSUPP */) {
 			err = tpd_purge_pass_walk(m, p);
 			if (err)
 				break;
 			continue;
 		}
 		if (err && err != -ENOENT) {
-			p->in_pass = false; /* start over, with the targets put back */
+			p->in_pass =
+				false; /* start over, with the targets put back */
 			p->have_token = false;
 			break;
 		}
@@ -941,7 +970,8 @@ int tpd_purge_step(const struct tp_maps *m, struct tpd_purge *p, size_t budget)
 
 		if (all) {
 			memcpy(all, p->cur, p->n_cur * sizeof(*all));
-			memcpy(all + p->n_cur, p->next, p->n_next * sizeof(*all));
+			memcpy(all + p->n_cur, p->next,
+			       p->n_next * sizeof(*all));
 		}
 		/* out of memory: the targets stay where they are, still matched */
 		if (all && !tpd_ix_build(&ix, all, sizeof(*all), n)) {
@@ -973,7 +1003,8 @@ int tpd_purge_step(const struct tp_maps *m, struct tpd_purge *p, size_t budget)
  *
  * Return: 0 or -errno.
  */
-int tpd_purge_udp_backend(const struct tp_maps *m, __u32 id, const struct tp_backend *be)
+int tpd_purge_udp_backend(const struct tp_maps *m, __u32 id,
+			  const struct tp_backend *be)
 {
 	struct tpd_purge p = {};
 	int err;
@@ -996,7 +1027,8 @@ static void tpd_purge_removed(struct tpd_purge *purge, const __u32 *old,
 			if (old[i] == new_ids[j])
 				break;
 		if (j == n_new && tpd_purge_add(purge, old[i], &old_bes[i]))
-			log_error("out of memory: stale UDP flows of a backend stay until they time out");
+			log_error(
+				"out of memory: stale UDP flows of a backend stay until they time out");
 	}
 }
 
@@ -1013,7 +1045,8 @@ static int tpd_parse_backends(const struct tpd_service_cfg *sc,
 
 		memset(&bs[i], 0, sizeof(bs[i]));
 		/* a bare address for ICMP echo services */
-		if (tp_endpoint_parse(sc->backends[i].addr, &bs[i].addr, &port, &has_port))
+		if (tp_endpoint_parse(sc->backends[i].addr, &bs[i].addr, &port,
+				      &has_port))
 			return -EINVAL;
 		bs[i].port = htons(port);
 		bs[i].weight = sc->backends[i].weight;
@@ -1025,23 +1058,27 @@ static int tpd_parse_backends(const struct tpd_service_cfg *sc,
 struct tpd_svc_work {
 	__u32 old_ids[TP_MAX_SVC_BACKENDS];
 	__u32 new_ids[TP_MAX_SVC_BACKENDS];
-	struct tp_backend bes[TP_MAX_SVC_BACKENDS];	/* the old backends */
+	struct tp_backend bes[TP_MAX_SVC_BACKENDS]; /* the old backends */
 	struct tp_backend new_bes[TP_MAX_SVC_BACKENDS];
 	struct tp_backend_spec want[TP_MAX_SVC_BACKENDS];
 };
 
-static bool tpd_service_unchanged(const struct tp_svc *svc, const struct tp_svc_spec *spec,
-				  const struct tpd_svc_work *w, int n_old, size_t n)
+static bool tpd_service_unchanged(const struct tp_svc *svc,
+				  const struct tp_svc_spec *spec,
+				  const struct tpd_svc_work *w, int n_old,
+				  size_t n)
 {
 	size_t i;
 	int j;
 
-	if ((size_t)n_old != n || svc->flags != spec->flags || svc->zone != spec->zone ||
+	if ((size_t)n_old != n || svc->flags != spec->flags ||
+	    svc->zone != spec->zone ||
 	    svc->affinity_timeout != spec->affinity_timeout)
 		return false;
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < n_old; j++)
-			if (!memcmp(&w->bes[j].addr, &w->want[i].addr, sizeof(w->want[i].addr)) &&
+			if (!memcmp(&w->bes[j].addr, &w->want[i].addr,
+				    sizeof(w->want[i].addr)) &&
 			    w->bes[j].port == w->want[i].port &&
 			    w->bes[j].weight == w->want[i].weight &&
 			    w->bes[j].state == w->want[i].state)
@@ -1053,28 +1090,33 @@ static bool tpd_service_unchanged(const struct tp_svc *svc, const struct tp_svc_
 }
 
 static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
-			       const struct tpd_service_cfg *sc, struct tpd_svc_work *w,
-			       struct tpd_purge *purge, struct tpd_sync_result *res)
+			       const struct tpd_service_cfg *sc,
+			       struct tpd_svc_work *w, struct tpd_purge *purge,
+			       struct tpd_sync_result *res)
 {
-	struct tp_svc_spec spec = { .zone = sc->zone, .owner = TP_OWNER_STATIC };
+	struct tp_svc_spec spec = { .zone = sc->zone,
+				    .owner = TP_OWNER_STATIC };
 	struct tp_svc_key key;
 	struct tp_svc svc;
 	int n_old = 0, n_new, err;
 	char why[256];
 	bool exists;
 
-	if (tp_svc_key_parse(sc->frontend, &key) || tpd_parse_backends(sc, w->want)) {
+	if (tp_svc_key_parse(sc->frontend, &key) ||
+	    tpd_parse_backends(sc, w->want)) {
 		log_error("static service: bad frontend or backend, skipped",
 			  "service", sc->frontend);
-		tpd_sync_error(res, "services: %s: bad frontend or backend", sc->frontend);
+		tpd_sync_error(res, "services: %s: bad frontend or backend",
+			       sc->frontend);
 		return;
 	}
 	/* what tp_service_set() would refuse, said the way every writer says it */
 	err = tp_service_check(&key, w->want, sc->n_backends, why, sizeof(why));
 	if (err) {
-		log_error("static service: not written", "service", sc->frontend,
-			  "error", why);
-		tpd_sync_error(res, "services: %s not written: %s", sc->frontend, why);
+		log_error("static service: not written", "service",
+			  sc->frontend, "error", why);
+		tpd_sync_error(res, "services: %s not written: %s",
+			       sc->frontend, why);
 		return;
 	}
 	if (sc->affinity) {
@@ -1086,7 +1128,8 @@ static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
 	exists = !bpf_map_lookup_elem(m->services, &key, &svc);
 	if (exists && svc.owner != TP_OWNER_STATIC) {
 		log_warn("static service: held by another owner, left alone",
-			 "service", sc->frontend, "owner", tp_owner_name(svc.owner));
+			 "service", sc->frontend, "owner",
+			 tp_owner_name(svc.owner));
 		res->conflicts++;
 		return;
 	}
@@ -1095,23 +1138,28 @@ static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
 					    TP_MAX_SVC_BACKENDS);
 		if (n_old > TP_MAX_SVC_BACKENDS)
 			n_old = TP_MAX_SVC_BACKENDS;
-		if (tpd_service_unchanged(&svc, &spec, w, n_old, sc->n_backends))
+		if (tpd_service_unchanged(&svc, &spec, w, n_old,
+					  sc->n_backends))
 			return;
 	}
 	/* staged: tpd_static_services() builds every table in one flush */
 	err = tp_service_stage(m, b, &key, &spec, w->want, sc->n_backends, 0);
 	if (err) {
 		tp_strerror(err, why, sizeof(why));
-		log_error("static service: not written", "service", sc->frontend,
-			  "error", why);
-		tpd_sync_error(res, "services: %s not written: %s", sc->frontend, why);
+		log_error("static service: not written", "service",
+			  sc->frontend, "error", why);
+		tpd_sync_error(res, "services: %s not written: %s",
+			       sc->frontend, why);
 		return;
 	}
 	n_new = exists ? tp_service_backends(m, svc.id, w->new_ids, w->new_bes,
-					     TP_MAX_SVC_BACKENDS) : 0;
+					     TP_MAX_SVC_BACKENDS)
+		       : 0;
 	if (exists)
 		tpd_purge_removed(purge, w->old_ids, w->bes, n_old, w->new_ids,
-				  n_new > TP_MAX_SVC_BACKENDS ? TP_MAX_SVC_BACKENDS : n_new);
+				  n_new > TP_MAX_SVC_BACKENDS
+					  ? TP_MAX_SVC_BACKENDS
+					  : n_new);
 	if (exists)
 		res->changed++;
 	else
@@ -1142,14 +1190,16 @@ struct tpd_svc_have {
  */
 static int tpd_static_services_prune(const struct tp_maps *m,
 				     const struct tpd_config *cfg,
-				     struct tpd_svc_work *w, struct tpd_purge *purge,
+				     struct tpd_svc_work *w,
+				     struct tpd_purge *purge,
 				     struct tpd_sync_result *res)
 {
 	struct tpd_svc_have *have;
 	size_t n_have, i;
 	int n, err;
 
-	err = TP_MAP_COLLECT(m->services, struct tpd_svc_have, key, svc, &have, &n_have);
+	err = TP_MAP_COLLECT(m->services, struct tpd_svc_have, key, svc, &have,
+			     &n_have);
 	if (err)
 		return err;
 	for (i = 0; i < n_have; i++) {
@@ -1160,20 +1210,25 @@ static int tpd_static_services_prune(const struct tp_maps *m,
 					TP_MAX_SVC_BACKENDS);
 		err = tp_service_del(m, &have[i].key);
 		if (err) {
-			tpd_sync_error(res, "services: an old service not removed: %s",
-				       strerror(-err));
+			tpd_sync_error(
+				res, "services: an old service not removed: %s",
+				strerror(-err));
 			continue;
 		}
 		tpd_purge_removed(purge, w->old_ids, w->bes,
-				  n < TP_MAX_SVC_BACKENDS ? n : TP_MAX_SVC_BACKENDS, NULL, 0);
+				  n < TP_MAX_SVC_BACKENDS ? n
+							  : TP_MAX_SVC_BACKENDS,
+				  NULL, 0);
 		res->removed++;
 	}
 	free(have);
 	return 0;
 }
 
-static int tpd_static_services(const struct tp_maps *m, const struct tpd_config *cfg,
-			       struct tpd_purge *purge, struct tpd_sync_result *res)
+static int tpd_static_services(const struct tp_maps *m,
+			       const struct tpd_config *cfg,
+			       struct tpd_purge *purge,
+			       struct tpd_sync_result *res)
 {
 	struct tpd_svc_work *w = calloc(1, sizeof(*w));
 	struct tp_svc_batch *b = tp_svc_batch_new();
@@ -1199,9 +1254,10 @@ static int tpd_static_services(const struct tp_maps *m, const struct tpd_config 
 	if (ferr) {
 		tp_svc_key_format(&bad, name, sizeof(name));
 		snprintf(why, sizeof(why), "%s", strerror(-ferr));
-		log_error("static service: Maglev table not built", "service", name, "error",
-			  why);
-		tpd_sync_error(res, "services: %s: Maglev table not built: %s", name, why);
+		log_error("static service: Maglev table not built", "service",
+			  name, "error", why);
+		tpd_sync_error(res, "services: %s: Maglev table not built: %s",
+			       name, why);
 	}
 	tp_svc_batch_free(b);
 	free(w);
@@ -1263,18 +1319,21 @@ static int tpd_static_policies_prune(const struct tp_maps *m,
 
 	if (!matches)
 		return -ENOMEM;
-	err = TP_MAP_COLLECT(m->rules, struct tpd_rule_have, id, rule, &have, &n_have);
+	err = TP_MAP_COLLECT(m->rules, struct tpd_rule_have, id, rule, &have,
+			     &n_have);
 	if (err) {
 		free(matches);
 		return err;
 	}
 	for (i = 0; i < n_have; i++) {
 		if (have[i].rule.owner != TP_OWNER_STATIC ||
-		    tpd_rule_configured(matches, cfg->n_policies, &have[i].rule))
+		    tpd_rule_configured(matches, cfg->n_policies,
+					&have[i].rule))
 			continue;
 		err = tp_policy_rule_del(m, &have[i].rule, TP_OWNER_STATIC);
 		if (err && err != -ENOENT)
-			tpd_sync_error(res, "policies: an old rule not removed: %s",
+			tpd_sync_error(res,
+				       "policies: an old rule not removed: %s",
 				       strerror(-err));
 		else if (!err)
 			res->removed++;
@@ -1284,7 +1343,8 @@ static int tpd_static_policies_prune(const struct tp_maps *m,
 	return 0;
 }
 
-static int tpd_static_policies(const struct tp_maps *m, const struct tpd_config *cfg,
+static int tpd_static_policies(const struct tp_maps *m,
+			       const struct tpd_config *cfg,
 			       struct tpd_sync_result *res)
 {
 	struct tp_rule r, have;
@@ -1308,9 +1368,11 @@ static int tpd_static_policies(const struct tp_maps *m, const struct tpd_config 
 		if (err) {
 			tp_strerror(err, why, sizeof(why));
 			log_error("static policy: rule not written", "from",
-				  cfg->policies[j].from, "to", cfg->policies[j].to,
-				  "error", why);
-			tpd_sync_error(res, "policies[%zu]: rule not written: %s", j, why);
+				  cfg->policies[j].from, "to",
+				  cfg->policies[j].to, "error", why);
+			tpd_sync_error(res,
+				       "policies[%zu]: rule not written: %s", j,
+				       why);
 		} else {
 			res->added++;
 		}
@@ -1327,8 +1389,10 @@ static bool tpd_static_nat_configured(const struct tpd_config *cfg,
 
 	for (i = 0; i < cfg->n_static_nat; i++)
 		if (cfg->static_nat[i].zone == e->zone &&
-		    !memcmp(&cfg->static_nat[i].tailnet_addr, &e->tailnet, sizeof(e->tailnet)) &&
-		    !memcmp(&cfg->static_nat[i].inner_addr, &e->inner, sizeof(e->inner)))
+		    !memcmp(&cfg->static_nat[i].tailnet_addr, &e->tailnet,
+			    sizeof(e->tailnet)) &&
+		    !memcmp(&cfg->static_nat[i].inner_addr, &e->inner,
+			    sizeof(e->inner)))
 			return true;
 	return false;
 }
@@ -1341,8 +1405,10 @@ static int tpd_static_nat_have(const struct tp_static_nat_entry *have, size_t n,
 
 	for (i = 0; i < n; i++)
 		if (have[i].zone == sn->zone &&
-		    !memcmp(&have[i].tailnet, &sn->tailnet_addr, sizeof(sn->tailnet_addr)) &&
-		    !memcmp(&have[i].inner, &sn->inner_addr, sizeof(sn->inner_addr)))
+		    !memcmp(&have[i].tailnet, &sn->tailnet_addr,
+			    sizeof(sn->tailnet_addr)) &&
+		    !memcmp(&have[i].inner, &sn->inner_addr,
+			    sizeof(sn->inner_addr)))
 			return have[i].owner == TP_OWNER_STATIC ? 1 : 2;
 	return 0;
 }
@@ -1367,12 +1433,15 @@ static int tpd_static_nat(const struct tp_maps *m, const struct tpd_config *cfg,
 		return err;
 	tp_static_nat_recount(m, n);
 	for (i = 0; i < n; i++) {
-		if (have[i].owner != TP_OWNER_STATIC || tpd_static_nat_configured(cfg, &have[i]))
+		if (have[i].owner != TP_OWNER_STATIC ||
+		    tpd_static_nat_configured(cfg, &have[i]))
 			continue;
-		err = tp_static_nat_del(m, have[i].zone, false, &have[i].tailnet, NULL);
+		err = tp_static_nat_del(m, have[i].zone, false,
+					&have[i].tailnet, NULL);
 		if (err && err != -ENOENT)
-			tpd_sync_error(res, "static_nat: an old entry not removed: %s",
-				       strerror(-err));
+			tpd_sync_error(
+				res, "static_nat: an old entry not removed: %s",
+				strerror(-err));
 		else
 			res->removed++;
 	}
@@ -1388,17 +1457,20 @@ static int tpd_static_nat(const struct tp_maps *m, const struct tpd_config *cfg,
 		err = tp_static_nat_add(m, &e, why, sizeof(why));
 		if (err == -EEXIST || err == -EADDRINUSE) {
 			res->conflicts++;
-			log_warn("static_nat: held by another entry, left alone", "tailnet",
-				 sn->tailnet, "inner", sn->inner, "why", why);
+			log_warn(
+				"static_nat: held by another entry, left alone",
+				"tailnet", sn->tailnet, "inner", sn->inner,
+				"why", why);
 		} else if (err) {
 			tpd_sync_error(res, "static_nat[%zu]: %s", i, why);
 		} else {
 			res->added++;
 			if (tpd_static_nat_unroutable(cfg, sn))
-				log_warn("static_nat: Tailscale routes no subnet inside its own "
-					 "100.64.0.0/10 or fd7a:115c:a1e0::/48: this address is "
-					 "unreachable through a Tailscale interface",
-					 "tailnet", sn->tailnet);
+				log_warn(
+					"static_nat: Tailscale routes no subnet inside its own "
+					"100.64.0.0/10 or fd7a:115c:a1e0::/48: this address is "
+					"unreachable through a Tailscale interface",
+					"tailnet", sn->tailnet);
 		}
 	}
 	free(have);
@@ -1421,8 +1493,8 @@ static int tpd_static_nat(const struct tp_maps *m, const struct tpd_config *cfg,
  * Return: 0 or -errno for a failure to read the maps.
  */
 int tpd_sync_static(const struct tp_maps *m, const struct tpd_config *cfg,
-		    const struct tp_addr *host, size_t n_host, struct tpd_purge *purge,
-		    struct tpd_sync_result *res)
+		    const struct tp_addr *host, size_t n_host,
+		    struct tpd_purge *purge, struct tpd_sync_result *res)
 {
 	struct tpd_purge now = {};
 	int err, perr;
@@ -1436,7 +1508,8 @@ int tpd_sync_static(const struct tp_maps *m, const struct tpd_config *cfg,
 	err = err ?: tpd_static_nat(m, cfg, res);
 	perr = purge ? 0 : tpd_purge_step(m, &now, 0);
 	if (perr)
-		tpd_sync_error(res, "stale UDP flows not purged: %s", strerror(-perr));
+		tpd_sync_error(res, "stale UDP flows not purged: %s",
+			       strerror(-perr));
 	tpd_purge_free(&now);
 	return err;
 }

@@ -121,23 +121,26 @@ int tpd_sync_peer_source(const struct tp_maps *m, __u8 owner,
 			 const __u16 *keep_zones, size_t n_keep,
 			 struct tpd_sync_result *res);
 int tpd_sync_static(const struct tp_maps *m, const struct tpd_config *cfg,
-		    const struct tp_addr *host, size_t n_host, struct tpd_purge *purge,
-		    struct tpd_sync_result *res);
+		    const struct tp_addr *host, size_t n_host,
+		    struct tpd_purge *purge, struct tpd_sync_result *res);
 int tpd_sync_host(const struct tp_maps *m, const struct tpd_config *cfg,
 		  const struct tp_addr *host, size_t n_host,
 		  struct tpd_sync_result *res);
 int tpd_peer_rules(const struct tp_maps *m, const struct tpd_config *cfg,
-		   enum tpd_source source, struct tp_peer_rule **rules, size_t *n);
+		   enum tpd_source source, struct tp_peer_rule **rules,
+		   size_t *n);
 int tpd_resolve_identity(const struct tp_maps *m, const struct tpd_config *cfg,
 			 const char *s, __u32 *id);
 int tpd_purge_add(struct tpd_purge *p, __u32 id, const struct tp_backend *be);
 bool tpd_purge_pending(const struct tpd_purge *p);
-int tpd_purge_add_later(struct tpd_purge *p, __u32 id, const struct tp_backend *be,
-			__u64 due);
-bool tpd_purge_cancel(struct tpd_purge *p, const struct tp_addr *addr, __be16 port);
+int tpd_purge_add_later(struct tpd_purge *p, __u32 id,
+			const struct tp_backend *be, __u64 due);
+bool tpd_purge_cancel(struct tpd_purge *p, const struct tp_addr *addr,
+		      __be16 port);
 size_t tpd_purge_release(struct tpd_purge *p, __u64 now);
 int tpd_purge_step(const struct tp_maps *m, struct tpd_purge *p, size_t budget);
 void tpd_purge_free(struct tpd_purge *p);
-int tpd_purge_udp_backend(const struct tp_maps *m, __u32 id, const struct tp_backend *be);
+int tpd_purge_udp_backend(const struct tp_maps *m, __u32 id,
+			  const struct tp_backend *be);
 
 #endif /* TAILPLANED_SYNC_H */

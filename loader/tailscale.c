@@ -30,7 +30,7 @@
 
 #include "peers.h"
 
-#define TP_TS_URL "http://local-tailscaled.sock/localapi/v0/status"
+#define TP_TS_URL      "http://local-tailscaled.sock/localapi/v0/status"
 #define TP_TS_ERR_KEEP 128 /* bytes of an error answer kept for the message */
 
 /* ---- status document ----------------------------------------------------- */
@@ -174,7 +174,8 @@ static size_t tpd_ts_clen(const unsigned char *s, size_t len)
 	return strnlen((const char *)s, len);
 }
 
-static bool tpd_ts_key_is(const unsigned char *key, size_t len, const char *name)
+static bool tpd_ts_key_is(const unsigned char *key, size_t len,
+			  const char *name)
 {
 	return len == strlen(name) && !memcmp(key, name, len);
 }
@@ -207,12 +208,15 @@ static struct tp_ts_parser *tpd_ts_of(void *ctx)
 static int tpd_ts_peer_start(struct tp_ts_parser *p, enum tp_ts_kind k)
 {
 	if (k != TK_MAP) {
-		tpd_peer_set_error("status: Peer[\"%.80s\"] is not an object", p->key);
+		tpd_peer_set_error("status: Peer[\"%.80s\"] is not an object",
+				   p->key);
 		return tpd_ts_stop(p, -EPROTO);
 	}
 	if (!tpd_peer_list_add(p->out, p->key))
-		return tpd_ts_stop(p, -errno); /* recorded by tpd_peer_list_add() */
-	if (tpd_ts_grow((void **)&p->uids, &p->uids_cap, p->out->n, sizeof(*p->uids)))
+		return tpd_ts_stop(
+			p, -errno); /* recorded by tpd_peer_list_add() */
+	if (tpd_ts_grow((void **)&p->uids, &p->uids_cap, p->out->n,
+			sizeof(*p->uids)))
 		return tpd_ts_nomem(p);
 	memset(&p->cur, 0, sizeof(p->cur));
 	p->cur.idx = p->out->n - 1;
@@ -232,15 +236,16 @@ static void tpd_ts_peer_end(struct tp_ts_parser *p)
 }
 
 static int tpd_ts_tag(struct tp_ts_parser *p, enum tp_ts_kind k,
-		     const unsigned char *s, size_t len)
+		      const unsigned char *s, size_t len)
 {
 	struct tp_peer *peer = &p->out->v[p->cur.idx];
 	char *tag;
 	int err;
 
 	if (k != TK_STRING) {
-		tpd_peer_set_error("status: Tags of peer %s is not a list of strings",
-				  peer->key);
+		tpd_peer_set_error(
+			"status: Tags of peer %s is not a list of strings",
+			peer->key);
 		return tpd_ts_stop(p, -EPROTO);
 	}
 	len = tpd_ts_clen(s, len);
@@ -255,7 +260,7 @@ static int tpd_ts_tag(struct tp_ts_parser *p, enum tp_ts_kind k,
 }
 
 static int tpd_ts_ip(struct tp_ts_parser *p, enum tp_ts_kind k,
-		    const unsigned char *s, size_t len)
+		     const unsigned char *s, size_t len)
 {
 	struct tp_peer *peer = &p->out->v[p->cur.idx];
 	struct tp_peer_prefix pp;
@@ -272,8 +277,9 @@ static int tpd_ts_ip(struct tp_ts_parser *p, enum tp_ts_kind k,
 		return tpd_ts_nomem(p);
 	return 1;
 bad:
-	tpd_peer_set_error("status: TailscaleIPs of peer %s is not a list of addresses",
-			  peer->key);
+	tpd_peer_set_error(
+		"status: TailscaleIPs of peer %s is not a list of addresses",
+		peer->key);
 	return tpd_ts_stop(p, -EPROTO);
 }
 
@@ -283,7 +289,7 @@ static int tpd_ts_user_start(struct tp_ts_parser *p, enum tp_ts_kind k)
 	struct tp_ts_user *u;
 
 	if (tpd_ts_grow((void **)&p->users, &p->users_cap, p->n_users + 1,
-		       sizeof(*p->users)))
+			sizeof(*p->users)))
 		return tpd_ts_nomem(p);
 	u = &p->users[p->n_users];
 	u->id = strdup(p->key);
@@ -300,7 +306,7 @@ static int tpd_ts_user_start(struct tp_ts_parser *p, enum tp_ts_kind k)
 
 /* The value after a key, or an element of "Tags" or "TailscaleIPs". */
 static int tpd_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
-		       const unsigned char *s, size_t len)
+			const unsigned char *s, size_t len)
 {
 	bool open = k == TK_MAP || k == TK_ARRAY;
 	enum tpd_ts_next next = p->next;
@@ -308,7 +314,8 @@ static int tpd_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 	int ret = 1;
 
 	if (open && ++p->depth > TP_TS_MAX_DEPTH) {
-		tpd_peer_set_error("status: nested deeper than %d levels", TP_TS_MAX_DEPTH);
+		tpd_peer_set_error("status: nested deeper than %d levels",
+				   TP_TS_MAX_DEPTH);
 		return tpd_ts_stop(p, -EPROTO);
 	}
 	if (p->where == TS_SKIP) {
@@ -319,7 +326,8 @@ static int tpd_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 	switch (p->where) {
 	case TS_TOP:
 		if (k != TK_MAP) {
-			tpd_peer_set_error("status: the document is not a JSON object");
+			tpd_peer_set_error(
+				"status: the document is not a JSON object");
 			return tpd_ts_stop(p, -EPROTO);
 		}
 		p->where = TS_ROOT;
@@ -351,8 +359,8 @@ static int tpd_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 		return tpd_ts_peer_start(p, k);
 	case TN_HOSTNAME:
 		if (k == TK_STRING && tpd_ts_clen(s, len)) {
-			tpd_copy_cut(p->cur.host, sizeof(p->cur.host), (const char *)s,
-				    tpd_ts_clen(s, len));
+			tpd_copy_cut(p->cur.host, sizeof(p->cur.host),
+				     (const char *)s, tpd_ts_clen(s, len));
 			p->cur.host_set = true;
 		}
 		break;
@@ -361,14 +369,16 @@ static int tpd_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 			len = tpd_ts_clen(s, len);
 			if (len && s[len - 1] == '.')
 				len--;
-			tpd_copy_cut(p->cur.dns, sizeof(p->cur.dns), (const char *)s, len);
+			tpd_copy_cut(p->cur.dns, sizeof(p->cur.dns),
+				     (const char *)s, len);
 			p->cur.dns_set = true;
 		}
 		break;
 	case TN_USERID:
 		/* a number as written ("42", "42.5"), or a string */
 		if (k == TK_NUMBER || k == TK_STRING) {
-			p->uids[p->cur.idx] = strndup((const char *)s, tpd_ts_clen(s, len));
+			p->uids[p->cur.idx] =
+				strndup((const char *)s, tpd_ts_clen(s, len));
 			if (!p->uids[p->cur.idx])
 				return tpd_ts_nomem(p);
 		}
@@ -382,11 +392,13 @@ static int tpd_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 			return 1;
 		}
 		if (next == TN_TAGS)
-			tpd_peer_set_error("status: Tags of peer %s is not a list of strings",
-					  p->out->v[p->cur.idx].key);
+			tpd_peer_set_error(
+				"status: Tags of peer %s is not a list of strings",
+				p->out->v[p->cur.idx].key);
 		else
-			tpd_peer_set_error("status: TailscaleIPs of peer %s is not a list of addresses",
-					  p->out->v[p->cur.idx].key);
+			tpd_peer_set_error(
+				"status: TailscaleIPs of peer %s is not a list of addresses",
+				p->out->v[p->cur.idx].key);
 		return tpd_ts_stop(p, -EPROTO);
 	case TN_USER:
 		ret = tpd_ts_user_start(p, k);
@@ -423,7 +435,8 @@ static int tpd_ts_cb_bool(void *ctx, int v)
 
 static int tpd_ts_cb_number(void *ctx, const char *s, size_t len)
 {
-	return tpd_ts_value(tpd_ts_of(ctx), TK_NUMBER, (const unsigned char *)s, len);
+	return tpd_ts_value(tpd_ts_of(ctx), TK_NUMBER, (const unsigned char *)s,
+			    len);
 }
 
 static int tpd_ts_cb_string(void *ctx, const unsigned char *s, size_t len)
@@ -442,7 +455,8 @@ static int tpd_ts_cb_start_array(void *ctx)
 }
 
 /* Keep the key of a peer or a user, NUL-terminated. */
-static int tpd_ts_keep_key(struct tp_ts_parser *p, const unsigned char *key, size_t len)
+static int tpd_ts_keep_key(struct tp_ts_parser *p, const unsigned char *key,
+			   size_t len)
 {
 	len = tpd_ts_clen(key, len);
 	if (tpd_ts_grow((void **)&p->key, &p->key_cap, len + 1, 1))
@@ -453,7 +467,8 @@ static int tpd_ts_keep_key(struct tp_ts_parser *p, const unsigned char *key, siz
 }
 
 /* The first of a peer's fields of one name counts (@bit of cur.seen). */
-static enum tpd_ts_next tpd_ts_peer_field(struct tp_ts_parser *p, enum tpd_ts_next f)
+static enum tpd_ts_next tpd_ts_peer_field(struct tp_ts_parser *p,
+					  enum tpd_ts_next f)
 {
 	unsigned int bit = 1u << f;
 
@@ -543,7 +558,8 @@ static int tpd_ts_cb_end(void *ctx)
 static const yajl_callbacks tp_ts_callbacks = {
 	.yajl_null = tpd_ts_cb_null,
 	.yajl_boolean = tpd_ts_cb_bool,
-	.yajl_number = tpd_ts_cb_number, /* numbers as written: no integer/double */
+	.yajl_number =
+		tpd_ts_cb_number, /* numbers as written: no integer/double */
 	.yajl_string = tpd_ts_cb_string,
 	.yajl_start_map = tpd_ts_cb_start_map,
 	.yajl_map_key = tpd_ts_cb_map_key,
@@ -570,7 +586,8 @@ struct tp_ts_parser *tpd_ts_parser_new(struct tp_peer_list *out)
 	p->h = yajl_alloc(&tp_ts_callbacks, NULL, p);
 	if (!p->h)
 		goto nomem;
-	yajl_config(p->h, yajl_allow_comments, 1); /* as yajl's tree parser did */
+	yajl_config(p->h, yajl_allow_comments,
+		    1); /* as yajl's tree parser did */
 	return p;
 nomem:
 	free(p);
@@ -580,7 +597,7 @@ nomem:
 
 /* yajl's status as -errno, with the reason recorded. */
 static int tpd_ts_parser_status(struct tp_ts_parser *p, yajl_status st,
-			       const char *text, size_t len)
+				const char *text, size_t len)
 {
 	unsigned char *msg;
 	char *c;
@@ -589,11 +606,13 @@ static int tpd_ts_parser_status(struct tp_ts_parser *p, yajl_status st,
 		return p->err;
 	if (st == yajl_status_client_canceled)
 		return (p->err = -EPROTO); /* not reached: callbacks set err */
-	msg = yajl_get_error(p->h, text != NULL, (const unsigned char *)text, len);
+	msg = yajl_get_error(p->h, text != NULL, (const unsigned char *)text,
+			     len);
 	for (c = (char *)msg; c && *c; c++)
 		if (*c == '\n' || *c == '\r')
 			*c = ' ';
-	tpd_peer_set_error("status: not JSON: %s", msg ? (char *)msg : "parse error");
+	tpd_peer_set_error("status: not JSON: %s",
+			   msg ? (char *)msg : "parse error");
 	if (msg)
 		yajl_free_error(p->h, msg);
 	return (p->err = -EBADMSG);
@@ -616,8 +635,9 @@ int tpd_ts_parser_feed(struct tp_ts_parser *p, const char *text, size_t len)
 		tpd_peer_set_error("status: NUL byte in the document");
 		return (p->err = -EBADMSG);
 	}
-	return tpd_ts_parser_status(p, yajl_parse(p->h, (const unsigned char *)text, len),
-				   text, len);
+	return tpd_ts_parser_status(
+		p, yajl_parse(p->h, (const unsigned char *)text, len), text,
+		len);
 }
 
 static int tpd_ts_user_cmp(const void *a, const void *b)
@@ -796,8 +816,9 @@ static int tpd_ts_sockopt_cb(void *arg, curl_socket_t fd, curlsocktype purpose)
  * CURL_SOCKOPT_ALREADY_CONNECTED would do too, but libcurl 7.88 connects
  * such a socket again and fails with EISCONN: curl/curl#10626.)
  */
-static int tpd_ts_prereq_cb(void *arg, char *conn_primary_ip, char *conn_local_ip,
-			   int conn_primary_port, int conn_local_port)
+static int tpd_ts_prereq_cb(void *arg, char *conn_primary_ip,
+			    char *conn_local_ip, int conn_primary_port,
+			    int conn_local_port)
 {
 	struct tp_ts_conn *c = arg;
 
@@ -806,7 +827,7 @@ static int tpd_ts_prereq_cb(void *arg, char *conn_primary_ip, char *conn_local_i
 		c->err = -EPROTO;
 	} else {
 		c->err = tpd_peer_check_cred(c->fd, "LocalAPI socket", c->path,
-					    c->trust_uid);
+					     c->trust_uid);
 	}
 	return c->err ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
 }
@@ -854,8 +875,9 @@ static size_t tpd_ts_write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	return s->err ? 0 : size * nmemb;
 }
 
-static CURL *tpd_ts_curl(const char *path, long timeout_ms, struct tp_ts_conn *conn,
-			struct tp_ts_sink *s, char *errbuf)
+static CURL *tpd_ts_curl(const char *path, long timeout_ms,
+			 struct tp_ts_conn *conn, struct tp_ts_sink *s,
+			 char *errbuf)
 {
 	CURL *c = curl_easy_init();
 
@@ -883,9 +905,10 @@ static CURL *tpd_ts_curl(const char *path, long timeout_ms, struct tp_ts_conn *c
 }
 
 /* A failed transfer as -errno, with its reason recorded. */
-static int tpd_ts_curl_error(CURL *c, CURLcode rc, const struct tp_ts_conn *conn,
-			    const struct tp_ts_sink *s, const char *path,
-			    const char *errbuf)
+static int tpd_ts_curl_error(CURL *c, CURLcode rc,
+			     const struct tp_ts_conn *conn,
+			     const struct tp_ts_sink *s, const char *path,
+			     const char *errbuf)
 {
 	const char *msg = errbuf[0] ? errbuf : curl_easy_strerror(rc);
 	long oserr = 0;
@@ -907,7 +930,7 @@ static int tpd_ts_curl_error(CURL *c, CURLcode rc, const struct tp_ts_conn *conn
 		return -ENOMEM;
 	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &oserr);
 	tpd_peer_set_error("LocalAPI %s: %s%s", path, msg,
-			  oserr == ENOENT ? " (is tailscaled running?)" : "");
+			   oserr == ENOENT ? " (is tailscaled running?)" : "");
 	if (rc == CURLE_COULDNT_CONNECT)
 		return oserr > 0 ? (int)-oserr : -ECONNREFUSED;
 	return -EIO;
@@ -926,16 +949,18 @@ static int tpd_ts_http_status(CURL *c, const struct tp_ts_sink *s)
 	while (n && (s->p[n - 1] == '\n' || s->p[n - 1] == '\r'))
 		n--;
 	tpd_peer_set_error("LocalAPI answered HTTP %ld: %.*s", status, n,
-			  s->p ? s->p : "");
+			   s->p ? s->p : "");
 	return status == 401 || status == 403 ? -EACCES : -EIO;
 }
 
 /* GET the status into @s; 0 or -errno with the reason recorded. */
 static int tpd_ts_get(const char *socket_path, long timeout_ms, uid_t trust_uid,
-		     struct tp_ts_sink *s)
+		      struct tp_ts_sink *s)
 {
 	const char *path = socket_path ? socket_path : TP_TS_SOCKET_DEFAULT;
-	struct tp_ts_conn conn = { .path = path, .trust_uid = trust_uid, .fd = -1 };
+	struct tp_ts_conn conn = { .path = path,
+				   .trust_uid = trust_uid,
+				   .fd = -1 };
 	char errbuf[CURL_ERROR_SIZE] = "";
 	CURLcode rc;
 	CURL *c;
@@ -944,14 +969,15 @@ static int tpd_ts_get(const char *socket_path, long timeout_ms, uid_t trust_uid,
 	if (timeout_ms <= 0)
 		return -EINVAL;
 	pthread_once(&tp_curl_once, tpd_curl_init);
-	c = tp_curl_init_rc ? NULL : tpd_ts_curl(path, timeout_ms, &conn, s, errbuf);
+	c = tp_curl_init_rc ? NULL
+			    : tpd_ts_curl(path, timeout_ms, &conn, s, errbuf);
 	if (!c) {
 		tpd_peer_set_error("libcurl initialisation failed");
 		return -ENOMEM;
 	}
 	rc = curl_easy_perform(c);
-	ret = rc ? tpd_ts_curl_error(c, rc, &conn, s, path, errbuf) :
-		   tpd_ts_http_status(c, s);
+	ret = rc ? tpd_ts_curl_error(c, rc, &conn, s, path, errbuf)
+		 : tpd_ts_http_status(c, s);
 	curl_easy_cleanup(c);
 	return ret;
 }
@@ -974,8 +1000,8 @@ static int tpd_ts_get(const char *socket_path, long timeout_ms, uid_t trust_uid,
  * Return: 0; an error of tpd_ts_fetch_status_timeout() or of
  * tpd_ts_parse_status().
  */
-int tpd_ts_fetch_peers(const char *socket_path, long timeout_ms, uid_t trust_uid,
-		      struct tp_peer_list *out)
+int tpd_ts_fetch_peers(const char *socket_path, long timeout_ms,
+		       uid_t trust_uid, struct tp_peer_list *out)
 {
 	struct tp_ts_sink s = {};
 	int ret;
@@ -1012,7 +1038,7 @@ int tpd_ts_fetch_peers(const char *socket_path, long timeout_ms, uid_t trust_uid
  * TP_TS_BODY_MAX); -ENOMEM; -EINVAL (bad timeout).
  */
 int tpd_ts_fetch_status_timeout(const char *socket_path, long timeout_ms,
-			       char **body, size_t *len)
+				char **body, size_t *len)
 {
 	struct tp_ts_sink s = {};
 	int ret;
@@ -1045,5 +1071,5 @@ int tpd_ts_fetch_status_timeout(const char *socket_path, long timeout_ms,
 int tpd_ts_fetch_status(const char *socket_path, char **body, size_t *len)
 {
 	return tpd_ts_fetch_status_timeout(socket_path, TP_TS_TIMEOUT_MS, body,
-					  len);
+					   len);
 }

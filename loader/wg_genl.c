@@ -28,8 +28,8 @@
 
 #include "peers.h"
 
-#define TP_GENL_RECV_SIZE 65536 /* the kernel's dump messages stay <= 32 KiB */
-#define TP_GENL_DUMP_TRIES 3	/* restarts of an interrupted dump */
+#define TP_GENL_RECV_SIZE  65536 /* the kernel's dump messages stay <= 32 KiB */
+#define TP_GENL_DUMP_TRIES 3	 /* restarts of an interrupted dump */
 
 /* ---- message parsing -------------------------------------------------------- */
 
@@ -81,7 +81,8 @@ static int tpd_genl_allowedip(const struct nlattr *nest, struct tp_peer *p)
 	const struct nlattr *a;
 	int err;
 
-	mnl_attr_for_each_nested(a, nest) {
+	mnl_attr_for_each_nested(a, nest)
+	{
 		err = tpd_genl_ip_attr(a, &ip);
 		if (err)
 			return err;
@@ -91,7 +92,8 @@ static int tpd_genl_allowedip(const struct nlattr *nest, struct tp_peer *p)
 	if (ip.family == AF_INET && ip.len == 4 && ip.cidr <= 32) {
 		addr.w[2] = htonl(0xffff);
 		memcpy(&addr.w[3], ip.addr, 4);
-		return tpd_peer_add_prefix(p, &addr, 96u + (unsigned int)ip.cidr);
+		return tpd_peer_add_prefix(p, &addr,
+					   96u + (unsigned int)ip.cidr);
 	}
 	if (ip.family == AF_INET6 && ip.len == 16 && ip.cidr <= 128) {
 		memcpy(addr.b, ip.addr, 16);
@@ -102,7 +104,7 @@ static int tpd_genl_allowedip(const struct nlattr *nest, struct tp_peer *p)
 
 /* The peer a message's peer attributes go to: the last one if repeated. */
 static struct tp_peer *tpd_genl_peer_for(struct tp_peer_list *out,
-					const void *key)
+					 const void *key)
 {
 	char b64[TP_WG_KEY_B64_LEN + 1];
 
@@ -119,16 +121,19 @@ static int tpd_genl_peer(const struct nlattr *nest, struct tp_peer_list *out)
 	struct tp_peer *p;
 	int err;
 
-	mnl_attr_for_each_nested(a, nest) {
+	mnl_attr_for_each_nested(a, nest)
+	{
 		switch (mnl_attr_get_type(a)) {
 		case WGPEER_A_PUBLIC_KEY:
 			if (mnl_attr_get_payload_len(a) != WG_KEY_LEN)
-				return tpd_genl_bad("public key is not 32 bytes");
+				return tpd_genl_bad(
+					"public key is not 32 bytes");
 			key = mnl_attr_get_payload(a);
 			break;
 		case WGPEER_A_ALLOWEDIPS:
 			if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0)
-				return tpd_genl_bad("allowed IPs are not nested");
+				return tpd_genl_bad(
+					"allowed IPs are not nested");
 			ips = a;
 			break;
 		}
@@ -140,7 +145,8 @@ static int tpd_genl_peer(const struct nlattr *nest, struct tp_peer_list *out)
 		return -errno;
 	if (!ips)
 		return 0;
-	mnl_attr_for_each_nested(a, ips) {
+	mnl_attr_for_each_nested(a, ips)
+	{
 		err = tpd_genl_allowedip(a, p);
 		if (err)
 			return err;
@@ -170,12 +176,14 @@ int tpd_wg_genl_parse_msg(const struct nlmsghdr *nlh, struct tp_peer_list *out)
 	genl = mnl_nlmsg_get_payload(nlh);
 	if (genl->cmd != WG_CMD_GET_DEVICE)
 		return tpd_genl_bad("not a WG_CMD_GET_DEVICE answer");
-	mnl_attr_for_each(a, nlh, sizeof(*genl)) {
+	mnl_attr_for_each(a, nlh, sizeof(*genl))
+	{
 		if (mnl_attr_get_type(a) != WGDEVICE_A_PEERS)
 			continue;
 		if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0)
 			return tpd_genl_bad("peers are not nested");
-		mnl_attr_for_each_nested(peer, a) {
+		mnl_attr_for_each_nested(peer, a)
+		{
 			err = tpd_genl_peer(peer, out);
 			if (err)
 				return err;
@@ -222,7 +230,8 @@ static bool tpd_genl_errno(int e, int *err)
 		*err = -e;
 		return true;
 	}
-	tpd_peer_set_error("malformed netlink message: error code %d is not an errno", e);
+	tpd_peer_set_error(
+		"malformed netlink message: error code %d is not an errno", e);
 	*err = -EPROTO;
 	return false;
 }
@@ -238,8 +247,9 @@ static int tpd_genl_done_cb(const struct nlmsghdr *nlh, void *data)
 	if (e >= 0)
 		return MNL_CB_STOP;
 	if (tpd_genl_errno(e, &c->err))
-		tpd_peer_set_error("the WireGuard dump ended with error %d (%s)",
-				  -c->err, strerror(-c->err));
+		tpd_peer_set_error(
+			"the WireGuard dump ended with error %d (%s)", -c->err,
+			strerror(-c->err));
 	return MNL_CB_ERROR;
 }
 
@@ -255,7 +265,8 @@ static int tpd_genl_error_cb(const struct nlmsghdr *nlh, void *data)
 	if (!e->error)
 		return MNL_CB_STOP;
 	if (tpd_genl_errno(e->error, &c->err))
-		tpd_peer_set_error("netlink error %d (%s)", -c->err, strerror(-c->err));
+		tpd_peer_set_error("netlink error %d (%s)", -c->err,
+				   strerror(-c->err));
 	return MNL_CB_ERROR;
 }
 
@@ -286,8 +297,9 @@ static int tpd_genl_check_frames(const void *buf, size_t len)
 	while (left >= sizeof(*nlh)) {
 		nlh = (const struct nlmsghdr *)p;
 		if (nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > left) {
-			tpd_peer_set_error("malformed netlink message: length %u with %zu bytes left",
-					  nlh->nlmsg_len, left);
+			tpd_peer_set_error(
+				"malformed netlink message: length %u with %zu bytes left",
+				nlh->nlmsg_len, left);
 			return -EPROTO;
 		}
 		/* the last message may come without its padding */
@@ -297,8 +309,9 @@ static int tpd_genl_check_frames(const void *buf, size_t len)
 		left -= step;
 	}
 	if (left) {
-		tpd_peer_set_error("malformed netlink message: length of %zu trailing bytes",
-				  left);
+		tpd_peer_set_error(
+			"malformed netlink message: length of %zu trailing bytes",
+			left);
 		return -EPROTO;
 	}
 	return 0;
@@ -306,7 +319,7 @@ static int tpd_genl_check_frames(const void *buf, size_t len)
 
 /* Run the callbacks over a buffer: 1 done, 0 more to come, or -errno. */
 static int tpd_genl_run(const void *buf, size_t len, unsigned int seq,
-		       unsigned int portid, struct tp_peer_list *out)
+			unsigned int portid, struct tp_peer_list *out)
 {
 	struct tp_genl_ctx c = { .out = out };
 	int ret, err;
@@ -324,8 +337,10 @@ static int tpd_genl_run(const void *buf, size_t len, unsigned int seq,
 	if (c.err)
 		return c.err;
 	err = errno ? errno : EPROTO;
-	tpd_peer_set_error("%s", err == EINTR ? "the WireGuard dump was interrupted" :
-			  "bad netlink message sequence, port or length");
+	tpd_peer_set_error(
+		"%s", err == EINTR
+			      ? "the WireGuard dump was interrupted"
+			      : "bad netlink message sequence, port or length");
 	return -err;
 }
 
@@ -367,7 +382,7 @@ fail:
 }
 
 static struct nlmsghdr *tpd_genl_msg(void *buf, __u16 type, __u16 flags,
-				    __u8 cmd, __u8 version, unsigned int seq)
+				     __u8 cmd, __u8 version, unsigned int seq)
 {
 	struct nlmsghdr *nlh;
 	struct genlmsghdr *genl;
@@ -411,7 +426,8 @@ static int tpd_genl_family_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(struct genlmsghdr))
 		return MNL_CB_OK;
-	mnl_attr_for_each(a, nlh, sizeof(struct genlmsghdr)) {
+	mnl_attr_for_each(a, nlh, sizeof(struct genlmsghdr))
+	{
 		if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID &&
 		    mnl_attr_validate(a, MNL_TYPE_U16) >= 0)
 			fc->id = mnl_attr_get_u16(a);
@@ -429,7 +445,7 @@ static int tpd_genl_family(struct mnl_socket *nl, void *buf, __u16 *id)
 	int err;
 
 	nlh = tpd_genl_msg(buf, GENL_ID_CTRL, NLM_F_REQUEST, CTRL_CMD_GETFAMILY,
-			  1, seq);
+			   1, seq);
 	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
 	err = tpd_genl_send(nl, nlh);
 	if (err)
@@ -439,7 +455,7 @@ static int tpd_genl_family(struct mnl_socket *nl, void *buf, __u16 *id)
 	if (n < 0) {
 		err = -errno;
 		tpd_peer_set_error("resolving the wireguard netlink family: %s",
-				  strerror(-err));
+				   strerror(-err));
 		return err;
 	}
 	err = tpd_genl_check_frames(buf, (size_t)n);
@@ -451,14 +467,17 @@ static int tpd_genl_family(struct mnl_socket *nl, void *buf, __u16 *id)
 			NLMSG_MIN_TYPE) == MNL_CB_ERROR) {
 		err = fc.c.err ? fc.c.err : -(errno ? errno : EPROTO);
 		if (err == -ENOENT)
-			tpd_peer_set_error("no generic netlink family \"wireguard\": no kernel WireGuard");
+			tpd_peer_set_error(
+				"no generic netlink family \"wireguard\": no kernel WireGuard");
 		else if (err != -EPROTO)
-			tpd_peer_set_error("resolving the wireguard netlink family: %s",
-					  strerror(-err));
+			tpd_peer_set_error(
+				"resolving the wireguard netlink family: %s",
+				strerror(-err));
 		return err;
 	}
 	if (!fc.id)
-		return tpd_genl_bad("CTRL_CMD_GETFAMILY answer without a family id");
+		return tpd_genl_bad(
+			"CTRL_CMD_GETFAMILY answer without a family id");
 	*id = fc.id;
 	return 0;
 }
@@ -468,14 +487,16 @@ static void tpd_genl_dump_error(const char *ifname, int err)
 	if (err == -ENODEV)
 		tpd_peer_set_error("no interface %s", ifname);
 	else if (err == -EOPNOTSUPP)
-		tpd_peer_set_error("%s is not a kernel WireGuard interface", ifname);
+		tpd_peer_set_error("%s is not a kernel WireGuard interface",
+				   ifname);
 	else if (err == -EPERM)
-		tpd_peer_set_error("reading %s's peers needs CAP_NET_ADMIN", ifname);
+		tpd_peer_set_error("reading %s's peers needs CAP_NET_ADMIN",
+				   ifname);
 }
 
 /* One complete dump of @ifname's device into @out. */
 static int tpd_genl_dump_once(struct mnl_socket *nl, void *buf, __u16 family,
-			     const char *ifname, struct tp_peer_list *out)
+			      const char *ifname, struct tp_peer_list *out)
 {
 	unsigned int seq = (unsigned int)time(NULL) + 1;
 	unsigned int portid = mnl_socket_get_portid(nl);
@@ -484,7 +505,7 @@ static int tpd_genl_dump_once(struct mnl_socket *nl, void *buf, __u16 family,
 	int ret;
 
 	nlh = tpd_genl_msg(buf, family, NLM_F_REQUEST | NLM_F_DUMP,
-			  WG_CMD_GET_DEVICE, WG_GENL_VERSION, seq);
+			   WG_CMD_GET_DEVICE, WG_GENL_VERSION, seq);
 	mnl_attr_put_strz(nlh, WGDEVICE_A_IFNAME, ifname);
 	ret = tpd_genl_send(nl, nlh);
 	while (!ret) {
@@ -492,7 +513,7 @@ static int tpd_genl_dump_once(struct mnl_socket *nl, void *buf, __u16 family,
 		if (n < 0) {
 			ret = -errno;
 			tpd_peer_set_error("generic netlink receive: %s",
-					  strerror(errno));
+					   strerror(errno));
 			break;
 		}
 		ret = tpd_genl_run(buf, (size_t)n, seq, portid, out);
@@ -526,7 +547,7 @@ int tpd_wg_genl_dump(const char *ifname, struct tp_peer_list *out)
 	memset(out, 0, sizeof(*out));
 	if (!ifname || !*ifname || strlen(ifname) >= IFNAMSIZ) {
 		tpd_peer_set_error("\"%s\" is not an interface name",
-				  ifname ? ifname : "");
+				   ifname ? ifname : "");
 		return -EINVAL;
 	}
 	buf = malloc(TP_GENL_RECV_SIZE);

@@ -52,8 +52,9 @@ static bool tpd_uapi_key_is(const struct tpd_uapi_line *l, const char *key)
 static int tpd_uapi_value(const struct tpd_uapi_line *l, char *buf, size_t size)
 {
 	if (l->vlen >= size || memchr(l->val, '\0', l->vlen)) {
-		tpd_peer_set_error("line %zu: value of %.*s is too long or has a NUL",
-				  l->no, (int)l->klen, l->key);
+		tpd_peer_set_error(
+			"line %zu: value of %.*s is too long or has a NUL",
+			l->no, (int)l->klen, l->key);
 		return -EINVAL;
 	}
 	memcpy(buf, l->val, l->vlen);
@@ -62,14 +63,15 @@ static int tpd_uapi_value(const struct tpd_uapi_line *l, char *buf, size_t size)
 }
 
 static int tpd_uapi_public_key(const struct tpd_uapi_line *l,
-			      struct tp_peer_list *out)
+			       struct tp_peer_list *out)
 {
 	char hex[TP_WG_KEY_HEX_LEN + 2], b64[TP_WG_KEY_B64_LEN + 1];
 	__u8 key[TP_WG_KEY_LEN];
 
-	if (tpd_uapi_value(l, hex, sizeof(hex)) || tpd_wg_key_from_hex(hex, key)) {
+	if (tpd_uapi_value(l, hex, sizeof(hex)) ||
+	    tpd_wg_key_from_hex(hex, key)) {
 		tpd_peer_set_error("line %zu: public_key is not 64 hex digits",
-				  l->no);
+				   l->no);
 		return -EINVAL;
 	}
 	tpd_wg_key_to_base64(key, b64);
@@ -79,21 +81,22 @@ static int tpd_uapi_public_key(const struct tpd_uapi_line *l,
 }
 
 static int tpd_uapi_allowed_ip(const struct tpd_uapi_line *l,
-			      struct tp_peer_list *out)
+			       struct tp_peer_list *out)
 {
 	char text[INET6_ADDRSTRLEN + 8];
 	struct tp_peer_prefix pp;
 
 	if (!out->n) {
 		tpd_peer_set_error("line %zu: allowed_ip before any public_key",
-				  l->no);
+				   l->no);
 		return -EINVAL;
 	}
 	if (tpd_uapi_value(l, text, sizeof(text)))
 		return -EINVAL;
 	if (tpd_peer_prefix_parse(text, false, &pp)) {
-		tpd_peer_set_error("line %zu: allowed_ip \"%s\" is not ADDR/LEN",
-				  l->no, text);
+		tpd_peer_set_error(
+			"line %zu: allowed_ip \"%s\" is not ADDR/LEN", l->no,
+			text);
 		return -EINVAL;
 	}
 	return tpd_peer_add_prefix(&out->v[out->n - 1], &pp.addr, pp.plen);
@@ -111,15 +114,15 @@ static int tpd_uapi_errno(const struct tpd_uapi_line *l, long *err)
 	v = strtol(text, &end, 10);
 	if (!text[0] || *end || errno || v < -INT_MAX || v > INT_MAX) {
 		tpd_peer_set_error("line %zu: errno \"%s\" is not a number",
-				  l->no, text);
+				   l->no, text);
 		return -EINVAL;
 	}
 	*err = v < 0 ? -v : v;
 	return 0;
 }
 
-static int tpd_uapi_line(const struct tpd_uapi_line *l, struct tp_peer_list *out,
-			long *err, bool *have_errno)
+static int tpd_uapi_line(const struct tpd_uapi_line *l,
+			 struct tp_peer_list *out, long *err, bool *have_errno)
 {
 	if (!l->klen) {
 		tpd_peer_set_error("line %zu: empty key", l->no);
@@ -138,20 +141,21 @@ static int tpd_uapi_line(const struct tpd_uapi_line *l, struct tp_peer_list *out
 
 /* Split the line at @p (up to @end) into @l; sets *@next past it. */
 static int tpd_uapi_split(const char *p, const char *end, size_t no,
-			 struct tpd_uapi_line *l, const char **next)
+			  struct tpd_uapi_line *l, const char **next)
 {
 	const char *nl = memchr(p, '\n', (size_t)(end - p)), *eq;
 
 	if (!nl) {
-		tpd_peer_set_error("line %zu: not terminated by a newline (reply cut short?)",
-				  no);
+		tpd_peer_set_error(
+			"line %zu: not terminated by a newline (reply cut short?)",
+			no);
 		return -EPROTO;
 	}
 	*next = nl + 1;
 	eq = memchr(p, '=', (size_t)(nl - p));
 	if (!eq) {
 		tpd_peer_set_error("line %zu: \"%.*s\" is not key=value", no,
-				  (int)(nl - p > 80 ? 80 : nl - p), p);
+				   (int)(nl - p > 80 ? 80 : nl - p), p);
 		return -EPROTO;
 	}
 	l->key = p;
@@ -163,8 +167,8 @@ static int tpd_uapi_split(const char *p, const char *end, size_t no,
 }
 
 static int tpd_uapi_parse_lines(const char *text, size_t len,
-			       struct tp_peer_list *out, long *err,
-			       bool *have_errno)
+				struct tp_peer_list *out, long *err,
+				bool *have_errno)
 {
 	const char *p = text, *end = text + len;
 	struct tpd_uapi_line l;
@@ -211,8 +215,9 @@ int tpd_wg_uapi_parse(const char *text, size_t len, struct tp_peer_list *out)
 		ret = -EPROTO;
 	}
 	if (!ret && err) {
-		tpd_peer_set_error("the WireGuard implementation answered errno=%ld (%s)",
-				  err, strerror((int)err));
+		tpd_peer_set_error(
+			"the WireGuard implementation answered errno=%ld (%s)",
+			err, strerror((int)err));
 		ret = (int)-err;
 	}
 	if (!ret)
@@ -225,14 +230,14 @@ int tpd_wg_uapi_parse(const char *text, size_t len, struct tp_peer_list *out)
 /* ---- socket -------------------------------------------------------------- */
 
 static int tpd_uapi_path(const char *ifname, const char *sockdir,
-			struct sockaddr_un *sun)
+			 struct sockaddr_un *sun)
 {
 	size_t n = ifname ? strlen(ifname) : 0;
 	int len;
 
 	if (!n || n >= IFNAMSIZ || strchr(ifname, '/') || ifname[0] == '.') {
 		tpd_peer_set_error("\"%s\" is not an interface name",
-				  ifname ? ifname : "");
+				   ifname ? ifname : "");
 		return -EINVAL;
 	}
 	memset(sun, 0, sizeof(*sun));
@@ -240,7 +245,8 @@ static int tpd_uapi_path(const char *ifname, const char *sockdir,
 	len = snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s.sock",
 		       sockdir ? sockdir : TP_WG_SOCKDIR_DEFAULT, ifname);
 	if (len < 0 || (size_t)len >= sizeof(sun->sun_path)) {
-		tpd_peer_set_error("UAPI socket path for %s is too long", ifname);
+		tpd_peer_set_error("UAPI socket path for %s is too long",
+				   ifname);
 		return -ENAMETOOLONG;
 	}
 	return 0;
@@ -251,10 +257,11 @@ static int tpd_uapi_path(const char *ifname, const char *sockdir,
  * @trust_uid; connecting and sending may take until @deadline.
  */
 static int tpd_uapi_connect(const struct sockaddr_un *sun, uid_t trust_uid,
-			   __u64 deadline)
+			    __u64 deadline)
 {
 	unsigned int ms = tpd_deadline_left(deadline);
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 + 1 };
+	struct timeval tv = { .tv_sec = ms / 1000,
+			      .tv_usec = ms % 1000 * 1000 + 1 };
 	int fd, err;
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -272,8 +279,10 @@ static int tpd_uapi_connect(const struct sockaddr_un *sun, uid_t trust_uid,
 	return fd;
 fail:
 	err = errno;
-	tpd_peer_set_error("UAPI socket %s: %s%s", sun->sun_path, strerror(err),
-			  err == ENOENT ? " (no userspace WireGuard on this interface)" : "");
+	tpd_peer_set_error(
+		"UAPI socket %s: %s%s", sun->sun_path, strerror(err),
+		err == ENOENT ? " (no userspace WireGuard on this interface)"
+			      : "");
 	if (fd >= 0)
 		close(fd);
 	return -err;
@@ -324,7 +333,7 @@ static int tpd_uapi_grow(char **buf, size_t *cap, size_t len)
 		return 0;
 	if (*cap >= TP_UAPI_REPLY_MAX) {
 		tpd_peer_set_error("UAPI reply larger than %u bytes",
-				  TP_UAPI_REPLY_MAX);
+				   TP_UAPI_REPLY_MAX);
 		return -EFBIG;
 	}
 	nb = malloc(*cap * 2);
@@ -346,7 +355,7 @@ static int tpd_uapi_grow(char **buf, size_t *cap, size_t len)
  * the reader.  The caller zeroes and frees the buffer, on error too.
  */
 static int tpd_uapi_recv(int fd, char **buf, size_t *len, size_t *cap_out,
-			__u64 deadline)
+			 __u64 deadline)
 {
 	size_t cap = 4096, prev = 0;
 	ssize_t n;
@@ -366,9 +375,11 @@ static int tpd_uapi_recv(int fd, char **buf, size_t *len, size_t *cap_out,
 		prev = *len;
 		n = tpd_recv_by(fd, *buf + *len, cap - *len - 1, deadline);
 		if (n < 0) {
-			tpd_peer_set_error("UAPI receive: %s%s", strerror((int)-n),
-					  n == -ETIMEDOUT ? " (the whole answer, not one read)" :
-							    "");
+			tpd_peer_set_error(
+				"UAPI receive: %s%s", strerror((int)-n),
+				n == -ETIMEDOUT
+					? " (the whole answer, not one read)"
+					: "");
 			return (int)n;
 		}
 		if (!n)
@@ -398,8 +409,9 @@ static int tpd_uapi_recv(int fd, char **buf, size_t *len, size_t *cap_out,
  * the socket is served by another user; -ETIMEDOUT when @deadline passed;
  * or an error of tpd_wg_uapi_parse().
  */
-int tpd_wg_uapi_dump_by(const char *ifname, const char *sockdir, uid_t trust_uid,
-		       __u64 deadline, struct tp_peer_list *out)
+int tpd_wg_uapi_dump_by(const char *ifname, const char *sockdir,
+			uid_t trust_uid, __u64 deadline,
+			struct tp_peer_list *out)
 {
 	struct sockaddr_un sun;
 	size_t len = 0, cap = 0;
@@ -435,11 +447,12 @@ int tpd_wg_uapi_dump_by(const char *ifname, const char *sockdir, uid_t trust_uid
  *
  * Return: as tpd_wg_uapi_dump_by().
  */
-int tpd_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid,
-		       struct tp_peer_list *out)
+int tpd_wg_uapi_dump_as(const char *ifname, const char *sockdir,
+			uid_t trust_uid, struct tp_peer_list *out)
 {
 	return tpd_wg_uapi_dump_by(ifname, sockdir, trust_uid,
-				  tpd_deadline_after(TP_UAPI_TIMEOUT_S * 1000), out);
+				   tpd_deadline_after(TP_UAPI_TIMEOUT_S * 1000),
+				   out);
 }
 
 /**
@@ -452,7 +465,7 @@ int tpd_wg_uapi_dump_as(const char *ifname, const char *sockdir, uid_t trust_uid
  * Return: as tpd_wg_uapi_dump_as().
  */
 int tpd_wg_uapi_dump(const char *ifname, const char *sockdir,
-		    struct tp_peer_list *out)
+		     struct tp_peer_list *out)
 {
 	return tpd_wg_uapi_dump_as(ifname, sockdir, TP_PEER_UID_ROOT_ONLY, out);
 }

@@ -94,10 +94,10 @@ static struct bpf_object *tpd_guard_open(struct bpf_object *live,
 
 	if (!obj)
 		return NULL;
-	bpf_object__for_each_program(prog, obj)
-		bpf_program__set_autoload(prog,
-					  !strcmp(bpf_program__name(prog), TPD_GUARD_PROG));
-	bpf_object__for_each_map(map, obj) {
+	bpf_object__for_each_program(prog, obj) bpf_program__set_autoload(
+		prog, !strcmp(bpf_program__name(prog), TPD_GUARD_PROG));
+	bpf_object__for_each_map(map, obj)
+	{
 		bpf_map__set_pin_path(map, NULL);
 		if (bpf_map__is_internal(map))
 			continue;

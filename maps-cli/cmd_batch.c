@@ -107,7 +107,8 @@ static int batch_flush(struct tpctl_ctx *ctx, unsigned long *bad_line)
 	if (!err)
 		return 0;
 	return tpctl_err(ctx, "cannot build the Maglev table of service %s: %s",
-			 tp_svc_key_format(&key, name, sizeof(name)), strerror(-err));
+			 tp_svc_key_format(&key, name, sizeof(name)),
+			 strerror(-err));
 }
 
 /* Run the words of one line; errors are left in ctx->err. */
@@ -134,7 +135,8 @@ static int batch_line(struct tpctl_ctx *ctx, char **words, int n,
  * output of the open command object (@in_cmd), or an element of its own.
  */
 static int batch_stop(struct tpctl_ctx *ctx, unsigned long done, bool in_cmd,
-		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+		      const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 static int batch_stop(struct tpctl_ctx *ctx, unsigned long done, bool in_cmd,
 		      const char *fmt, ...)
@@ -146,7 +148,8 @@ static int batch_stop(struct tpctl_ctx *ctx, unsigned long done, bool in_cmd,
 	if (!done)
 		snprintf(what, sizeof(what), "nothing was applied");
 	else
-		snprintf(what, sizeof(what), "the %lu command%s before it %s applied", done,
+		snprintf(what, sizeof(what),
+			 "the %lu command%s before it %s applied", done,
 			 done == 1 ? "" : "s", done == 1 ? "was" : "were");
 	snprintf(tail, sizeof(tail), " (the batch stopped there; %s)", what);
 	va_start(ap, fmt);
@@ -169,8 +172,8 @@ static int batch_stop(struct tpctl_ctx *ctx, unsigned long done, bool in_cmd,
 }
 
 /* The line's error, prefixed with its number. */
-static int batch_fail(struct tpctl_ctx *ctx, unsigned long line_no, unsigned long done,
-		      bool in_cmd)
+static int batch_fail(struct tpctl_ctx *ctx, unsigned long line_no,
+		      unsigned long done, bool in_cmd)
 {
 	char msg[TPCTL_ERR_LEN];
 
@@ -210,7 +213,8 @@ static int batch_run(struct tpctl_ctx *ctx, FILE *f, const char *name,
 		/* the words after a NUL would be dropped without a word */
 		nul = memchr(line, '\0', (size_t)len);
 		if (nul) {
-			tpctl_err(ctx, "a NUL byte at column %zu", (size_t)(nul - line) + 1);
+			tpctl_err(ctx, "a NUL byte at column %zu",
+				  (size_t)(nul - line) + 1);
 			ret = batch_fail_flushed(ctx, line_no, *done, false);
 			break;
 		}
@@ -228,8 +232,9 @@ static int batch_run(struct tpctl_ctx *ctx, FILE *f, const char *name,
 			batch_json_command(&ctx->json, words, n);
 		bad_line = 0;
 		if (batch_line(ctx, words, n, &bad_line)) {
-			ret = batch_fail_flushed(ctx, bad_line ? bad_line : line_no, *done,
-						 true);
+			ret = batch_fail_flushed(ctx,
+						 bad_line ? bad_line : line_no,
+						 *done, true);
 			break;
 		}
 		if (ctx->opts.json)
@@ -245,7 +250,8 @@ static int batch_run(struct tpctl_ctx *ctx, FILE *f, const char *name,
 
 		batch_flush(ctx, &bad_line);
 		ctx->err[0] = '\0';
-		ret = batch_stop(ctx, *done, false, "reading batch file '%s' at line %lu: %s",
+		ret = batch_stop(ctx, *done, false,
+				 "reading batch file '%s' at line %lu: %s",
 				 name, line_no + 1, strerror(err));
 	}
 	free(line);

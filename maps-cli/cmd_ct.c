@@ -103,13 +103,12 @@ static int ct_collect_table(int fd, const struct tpctl_ct_filter *f,
 	size_t steps = 0, max_steps = 4 * (size_t)tp_map_max_entries(fd);
 
 	/* an LRU under churn can restart the walk: bound it by its size */
-	while (steps++ < max_steps &&
-	       !bpf_map_get_next_key(fd, prev, &next)) {
+	while (steps++ < max_steps && !bpf_map_get_next_key(fd, prev, &next)) {
 		k = next;
 		prev = &k;
 		if (bpf_map_lookup_elem(fd, &k, &e) ||
-		    (e.flags & TP_CT_F_REPLY_KEY) || e.expires_s <= TP_CT_SEC(now) ||
-		    !ct_match(f, &k, &e))
+		    (e.flags & TP_CT_F_REPLY_KEY) ||
+		    e.expires_s <= TP_CT_SEC(now) || !ct_match(f, &k, &e))
 			continue;
 		if (*n == *cap) {
 			*cap = *cap ? *cap * 2 : 256;
@@ -119,7 +118,8 @@ static int ct_collect_table(int fd, const struct tpctl_ct_filter *f,
 			*r = p;
 		}
 		memset(&(*r)[*n], 0, sizeof(**r));
-		snat = (e.flags & TP_CT_F_SNAT) ? tp_ct_snat_addr(&k, &e, cfg) : NULL;
+		snat = (e.flags & TP_CT_F_SNAT) ? tp_ct_snat_addr(&k, &e, cfg)
+						: NULL;
 		if (snat)
 			(*r)[*n].snat_addr = *snat;
 		(*r)[*n].key = k;
@@ -159,10 +159,11 @@ static char *ct_endpoint(const struct tp_addr *a, __be16 port, __u8 proto,
 }
 
 static const struct tpctl_col ct_cols[] = {
-	{ "PROTO" },	     { "ZONE", true },	{ "SOURCE" },  { "SNAT" },
-	{ "DESTINATION" },   { "BACKEND" },	{ "STATE" },   { "FROM" },
-	{ "TO" },	     { "VERDICT" },	{ "PACKETS", true },
-	{ "BYTES", true },   { "EXPIRES", true },
+	{ "PROTO" },	     { "ZONE", true },	  { "SOURCE" },
+	{ "SNAT" },	     { "DESTINATION" },	  { "BACKEND" },
+	{ "STATE" },	     { "FROM" },	  { "TO" },
+	{ "VERDICT" },	     { "PACKETS", true }, { "BYTES", true },
+	{ "EXPIRES", true },
 };
 
 static void ct_plain_row(struct tpctl_table *t, const struct tp_maps *m,
@@ -210,8 +211,8 @@ static void ct_plain_row(struct tpctl_table *t, const struct tp_maps *m,
 	if (e->expires_s > TP_CT_SEC(now))
 		tpctl_table_cell(
 			t, "%s",
-			tpctl_fmt_duration(e->expires_s - TP_CT_SEC(now),
-					   u1, sizeof(u1)));
+			tpctl_fmt_duration(e->expires_s - TP_CT_SEC(now), u1,
+					   sizeof(u1)));
 	else
 		tpctl_table_cell(t, "expired");
 }
@@ -276,7 +277,9 @@ static void ct_json_row(struct tp_json *j, const struct tp_maps *m,
 	tp_json_kv_s64(j, "expires_in_s",
 		       (long long)e->expires_s - (long long)TP_CT_SEC(now));
 	tp_json_kv_u64(j, "age_s",
-		       TP_CT_SEC(now) > e->created_s ? TP_CT_SEC(now) - e->created_s : 0);
+		       TP_CT_SEC(now) > e->created_s
+			       ? TP_CT_SEC(now) - e->created_s
+			       : 0);
 	tp_json_obj_close(j);
 }
 
@@ -353,13 +356,13 @@ cleanup:
 }
 
 /* Every key of one conntrack table, appended to @keys. */
-static int ct_keys_table(int fd, struct tp_ct_key **keys, size_t *n, size_t *cap)
+static int ct_keys_table(int fd, struct tp_ct_key **keys, size_t *n,
+			 size_t *cap)
 {
 	struct tp_ct_key k, next, *prev = NULL, *p;
 	size_t steps = 0, max_steps = 4 * (size_t)tp_map_max_entries(fd);
 
-	while (steps++ < max_steps &&
-	       !bpf_map_get_next_key(fd, prev, &next)) {
+	while (steps++ < max_steps && !bpf_map_get_next_key(fd, prev, &next)) {
 		k = next;
 		prev = &k;
 		if (*n == *cap) {
@@ -381,8 +384,8 @@ static int ct_keys(const struct tp_maps *m, struct tp_ct_key **keys, size_t *n)
 
 	*keys = NULL;
 	*n = 0;
-	return ct_keys_table(m->ct, keys, n, &cap) ?:
-	       ct_keys_table(m->ct_any, keys, n, &cap);
+	return ct_keys_table(m->ct, keys, n, &cap)
+		       ?: ct_keys_table(m->ct_any, keys, n, &cap);
 }
 
 /**

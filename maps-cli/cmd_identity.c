@@ -81,7 +81,8 @@ int tpctl_identity_add(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 			id_name_restore(ctx, id, &old, had_old);
 		return tpctl_err(ctx,
 				 "cannot set identity of %s in zone %u: %s",
-				 prefix_str(a, pfx), zone, tp_strerror(err, why, sizeof(why)));
+				 prefix_str(a, pfx), zone,
+				 tp_strerror(err, why, sizeof(why)));
 	}
 	return tpctl_ok(ctx);
 }
@@ -190,7 +191,8 @@ void tpctl_identities_render(struct tpctl_ctx *ctx, const struct tp_maps *m,
 static int id_collect(const struct tp_maps *m, struct tpctl_id_row **rows,
 		      size_t *n)
 {
-	int err = TP_MAP_COLLECT(m->identity, struct tpctl_id_row, key, val, rows, n);
+	int err = TP_MAP_COLLECT(m->identity, struct tpctl_id_row, key, val,
+				 rows, n);
 
 	if (!err && *n)
 		qsort(*rows, *n, sizeof(**rows), id_row_cmp);

@@ -162,8 +162,9 @@ static void map_plain_row(struct tpctl_table *t,
 	} else {
 		tpctl_table_cell(t, "%lld", mi->entries);
 		tpctl_table_cell(t, "%.1f%%",
-				 in->max_entries ? 100.0 * mi->entries / in->max_entries
-						 : 0.0);
+				 in->max_entries
+					 ? 100.0 * mi->entries / in->max_entries
+					 : 0.0);
 	}
 	map_memory_cell(t, mi->memlock);
 }

@@ -117,8 +117,7 @@ void tpctl_event_plain(FILE *out, const struct tp_maps *m,
 		event_ifname(ev->ifindex, ifn), ev->zone);
 	if (ev->out_zone && ev->out_zone != ev->zone)
 		fprintf(out, "->%u", ev->out_zone);
-	fprintf(out, " %s %s -> %s%s",
-		tp_proto_name(proto, num, sizeof(num)),
+	fprintf(out, " %s %s -> %s%s", tp_proto_name(proto, num, sizeof(num)),
 		event_endpoint(&ev->tuple.saddr, ev->tuple.sport, proto, src),
 		event_endpoint(&ev->tuple.daddr, ev->tuple.dport, proto, dst),
 		nat);
@@ -178,7 +177,8 @@ static bool event_wanted(enum tpctl_monitor_filter f, const struct tp_event *ev)
 {
 	switch (f) {
 	case TPCTL_MONITOR_DROPS:
-		return ev->type == TP_EVENT_FLOW_DENY || ev->type == TP_EVENT_DROP;
+		return ev->type == TP_EVENT_FLOW_DENY ||
+		       ev->type == TP_EVENT_DROP;
 	case TPCTL_MONITOR_AUDIT:
 		return ev->type == TP_EVENT_FLOW_AUDIT;
 	default:

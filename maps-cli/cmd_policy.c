@@ -117,7 +117,8 @@ int tpctl_policy_add(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 		r[i] = r[0];
 		r[i].proto = protos[i];
 		/* what to put back: only a second rule's failure undoes a first */
-		had[i] = n > 1 && !tp_policy_rule_find(&ctx->maps, &r[i], &id) &&
+		had[i] = n > 1 &&
+			 !tp_policy_rule_find(&ctx->maps, &r[i], &id) &&
 			 !bpf_map_lookup_elem(ctx->maps.rules, &id, &old[i]);
 	}
 	for (i = 0; i < n && !err; i++)
@@ -395,8 +396,7 @@ static int rules_collect(const struct tp_maps *m, struct tpctl_rule_row **rows,
 	*n = 0;
 	if (!r)
 		return -ENOMEM;
-	while (*n < cap &&
-	       !bpf_map_get_next_key(m->rules, prev, &next)) {
+	while (*n < cap && !bpf_map_get_next_key(m->rules, prev, &next)) {
 		k = next;
 		prev = &k;
 		if (bpf_map_lookup_elem(m->rules, &k, &r[*n].rule))

@@ -93,8 +93,8 @@ static int svc_set(struct tpctl_ctx *ctx, const struct tp_svc_key *key,
 
 	/* in a batch the table is built once, at its end (cmd_batch.c) */
 	if (ctx->svc_batch)
-		err = tp_service_stage(&ctx->maps, ctx->svc_batch, key, spec, st->be, st->n,
-				       ctx->line_no);
+		err = tp_service_stage(&ctx->maps, ctx->svc_batch, key, spec,
+				       st->be, st->n, ctx->line_no);
 	else
 		err = tp_service_set(&ctx->maps, key, spec, st->be, st->n);
 
@@ -103,10 +103,11 @@ static int svc_set(struct tpctl_ctx *ctx, const struct tp_svc_key *key,
 	case 0:
 		return tpctl_ok(ctx);
 	case -E2BIG:
-		return tpctl_err(ctx,
-				 "service %s cannot have more than %d backends "
-				 "(TP_MAX_SVC_BACKENDS; no configuration key raises it yet)",
-				 name, TP_MAX_SVC_BACKENDS);
+		return tpctl_err(
+			ctx,
+			"service %s cannot have more than %d backends "
+			"(TP_MAX_SVC_BACKENDS; no configuration key raises it yet)",
+			name, TP_MAX_SVC_BACKENDS);
 	case -ENOSPC:
 		/* which of the service or backend ids ran out, and what raises it */
 		return tpctl_err(ctx, "cannot write service %s: %s", name,
@@ -375,10 +376,9 @@ static void svc_json(struct tp_json *j, const struct tpctl_svc_row *s,
 }
 
 static const struct tpctl_col svc_cols[] = {
-	{ "SERVICE" },	   { "ID", true },     { "ZONE" },
-	{ "AFFINITY" },	   { "FLAGS" },	       { "OWNER" },
-	{ "BACKEND" },
-	{ "BE-ID", true }, { "WEIGHT", true }, { "STATE" },
+	{ "SERVICE" },	    { "ID", true }, { "ZONE" },	   { "AFFINITY" },
+	{ "FLAGS" },	    { "OWNER" },    { "BACKEND" }, { "BE-ID", true },
+	{ "WEIGHT", true }, { "STATE" },
 };
 
 /* The service's own columns: frontend, id, zone, affinity, flags, owner. */
@@ -397,7 +397,9 @@ static void svc_cells(struct tpctl_table *t, const struct tpctl_svc_row *s)
 	else
 		snprintf(dur, sizeof(dur), "-");
 	tpctl_table_cell(t, "%s", dur);
-	tpctl_table_cell(t, "%s", tpctl_svc_flags_str(s->svc.flags, flags, sizeof(flags)));
+	tpctl_table_cell(
+		t, "%s",
+		tpctl_svc_flags_str(s->svc.flags, flags, sizeof(flags)));
 	tpctl_table_cell(t, "%s", tp_owner_name(s->svc.owner));
 }
 
@@ -470,7 +472,8 @@ void tpctl_services_render(struct tpctl_ctx *ctx,
 static int svc_collect(const struct tp_maps *m, struct tpctl_svc_row **rows,
 		       size_t *n)
 {
-	int err = TP_MAP_COLLECT(m->services, struct tpctl_svc_row, key, svc, rows, n);
+	int err = TP_MAP_COLLECT(m->services, struct tpctl_svc_row, key, svc,
+				 rows, n);
 
 	if (!err && *n)
 		qsort(*rows, *n, sizeof(**rows), svc_row_cmp);
@@ -480,7 +483,8 @@ static int svc_collect(const struct tp_maps *m, struct tpctl_svc_row **rows,
 static int be_collect(const struct tp_maps *m, struct tpctl_be_row **rows,
 		      size_t *n)
 {
-	int err = TP_MAP_COLLECT(m->backends, struct tpctl_be_row, id, be, rows, n);
+	int err = TP_MAP_COLLECT(m->backends, struct tpctl_be_row, id, be, rows,
+				 n);
 
 	if (!err && *n)
 		qsort(*rows, *n, sizeof(**rows), be_row_cmp);

@@ -301,10 +301,11 @@ static void status_xdp(struct tpctl_status *s)
 		x->mode = "none";
 		if (bpf_xdp_query(x->ifindex, 0, &q))
 			continue;
-		x->mode = q.attach_mode == XDP_ATTACHED_DRV ? "native" :
-			  q.attach_mode == XDP_ATTACHED_SKB ? "generic" :
-			  q.attach_mode == XDP_ATTACHED_HW  ? "offload" :
-			  q.attach_mode == XDP_ATTACHED_MULTI ? "several" : "none";
+		x->mode = q.attach_mode == XDP_ATTACHED_DRV	? "native"
+			  : q.attach_mode == XDP_ATTACHED_SKB	? "generic"
+			  : q.attach_mode == XDP_ATTACHED_HW	? "offload"
+			  : q.attach_mode == XDP_ATTACHED_MULTI ? "several"
+								: "none";
 		x->prog_id = q.drv_prog_id ?: q.skb_prog_id ?: q.hw_prog_id;
 		prog_name(x->prog_id, x->prog, sizeof(x->prog));
 		x->dispatcher = !strcmp(x->prog, "xdp_dispatcher");
@@ -341,8 +342,9 @@ static int status_health(struct tpctl_ctx *ctx, const struct tpctl_status *s,
 		}
 	}
 	if (s->loader_err) {
-		snprintf(why, len, "cannot tell whether tailplaned runs for %s: %s",
-			 root, s->loader_why);
+		snprintf(why, len,
+			 "cannot tell whether tailplaned runs for %s: %s", root,
+			 s->loader_why);
 		return TPCTL_EXIT_ERROR;
 	}
 	if (missing) {
@@ -350,8 +352,8 @@ static int status_health(struct tpctl_ctx *ctx, const struct tpctl_status *s,
 		return TPCTL_EXIT_NO_MAPS;
 	}
 	if (!s->loader_pid) {
-		snprintf(why, len, "tailplaned is not running for %s (%s)", root,
-			 s->loader_why);
+		snprintf(why, len, "tailplaned is not running for %s (%s)",
+			 root, s->loader_why);
 		return TPCTL_EXIT_NO_LOADER;
 	}
 	return TPCTL_EXIT_OK;
@@ -370,10 +372,12 @@ static const struct tpctl_col iface_cols[] = {
 };
 
 static const struct tpctl_col xdp_cols[] = {
-	{ "UPLINK" }, { "XDP" }, { "DISPATCHER" }, { "PROGRAM" }, { "PROG-ID", true },
+	{ "UPLINK" },  { "XDP" },	    { "DISPATCHER" },
+	{ "PROGRAM" }, { "PROG-ID", true },
 };
 
-static void status_xdp_plain(struct tpctl_ctx *ctx, const struct tpctl_status *s)
+static void status_xdp_plain(struct tpctl_ctx *ctx,
+			     const struct tpctl_status *s)
 {
 	char ifn[IF_NAMESIZE];
 	struct tpctl_table t;
@@ -385,9 +389,13 @@ static void status_xdp_plain(struct tpctl_ctx *ctx, const struct tpctl_status *s
 	for (i = 0; i < s->n_xdp; i++) {
 		tpctl_table_cell(&t, "%s", ifname(s->xdp[i].ifindex, ifn));
 		tpctl_table_cell(&t, "%s", s->xdp[i].mode);
-		tpctl_table_cell(&t, "%s", !s->xdp[i].prog_id ? "-" :
-					   s->xdp[i].dispatcher ? "yes" : "no (single program)");
-		tpctl_table_cell(&t, "%s", s->xdp[i].prog[0] ? s->xdp[i].prog : "-");
+		tpctl_table_cell(&t, "%s",
+				 !s->xdp[i].prog_id ? "-"
+				 : s->xdp[i].dispatcher
+					 ? "yes"
+					 : "no (single program)");
+		tpctl_table_cell(&t, "%s",
+				 s->xdp[i].prog[0] ? s->xdp[i].prog : "-");
 		tpctl_table_cell(&t, "%u", s->xdp[i].prog_id);
 	}
 	tpctl_table_print(&t, ctx->out);

@@ -781,14 +781,17 @@ int tpctl_parse_ct_flush(struct tpctl_parser *p, struct tpctl_args *a)
 
 /* ---- nat static ---- */
 
-static int parse_nat_addr(struct tpctl_parser *p, const char *what, struct tp_addr *addr)
+static int parse_nat_addr(struct tpctl_parser *p, const char *what,
+			  struct tp_addr *addr)
 {
 	const char *s = need(p, what);
 
 	if (!s)
 		return -1;
 	if (tp_addr_parse(s, addr))
-		return perr(p, "bad address '%s': expected an IPv4 or IPv6 address", s);
+		return perr(
+			p, "bad address '%s': expected an IPv4 or IPv6 address",
+			s);
 	return 0;
 }
 
@@ -803,10 +806,11 @@ int tpctl_parse_nat_static_add(struct tpctl_parser *p, struct tpctl_args *a)
 	    parse_nat_addr(p, "INNER_ADDR", &a->nat_inner))
 		return -1;
 	if (tp_addr_is_v4(&a->nat_tailnet) != tp_addr_is_v4(&a->nat_inner))
-		return perr(p,
-			    "%s and %s are of different address families: static NAT keeps the family",
-			    tp_addr_format(&a->nat_tailnet, t, sizeof(t)),
-			    tp_addr_format(&a->nat_inner, i, sizeof(i)));
+		return perr(
+			p,
+			"%s and %s are of different address families: static NAT keeps the family",
+			tp_addr_format(&a->nat_tailnet, t, sizeof(t)),
+			tp_addr_format(&a->nat_inner, i, sizeof(i)));
 	return keywords(p, a, kws, ARRAY_SIZE(kws));
 }
 
@@ -816,8 +820,8 @@ int tpctl_parse_nat_static_del(struct tpctl_parser *p, struct tpctl_args *a)
 		KW("zone", TPCTL_HAS_ZONE, kw_zone),
 	};
 
-	return parse_nat_addr(p, "TAILNET_ADDR", &a->nat_tailnet) ?:
-		       keywords(p, a, kws, ARRAY_SIZE(kws));
+	return parse_nat_addr(p, "TAILNET_ADDR", &a->nat_tailnet)
+		       ?: keywords(p, a, kws, ARRAY_SIZE(kws));
 }
 
 int tpctl_parse_monitor(struct tpctl_parser *p, struct tpctl_args *a)

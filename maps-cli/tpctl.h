@@ -38,7 +38,8 @@ enum tpctl_exit {
 	TPCTL_EXIT_OK = 0,
 	TPCTL_EXIT_ERROR = 1,	  /* usage, or cannot do or tell */
 	TPCTL_EXIT_NO_LOADER = 2, /* status: tailplaned is not running */
-	TPCTL_EXIT_NO_MAPS = 3,	  /* status: a map of the datapath is not pinned */
+	TPCTL_EXIT_NO_MAPS =
+		3, /* status: a map of the datapath is not pinned */
 };
 
 struct tpctl_args;

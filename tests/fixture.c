@@ -51,7 +51,8 @@ char *read_fixture(const char *name, size_t *len)
 		fclose(f);
 		return buf;
 	}
-	fail_msg("fixture %s not found (run from the repository root or set TP_FIXTURES)",
-		 name);
+	fail_msg(
+		"fixture %s not found (run from the repository root or set TP_FIXTURES)",
+		name);
 	return NULL;
 }

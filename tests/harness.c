@@ -25,8 +25,9 @@ static bool th_env_done;
 
 static int th_silent(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	return level == LIBBPF_WARN && getenv("TP_TEST_VERBOSE") ?
-		       vfprintf(stderr, fmt, ap) : 0;
+	return level == LIBBPF_WARN && getenv("TP_TEST_VERBOSE")
+		       ? vfprintf(stderr, fmt, ap)
+		       : 0;
 }
 
 /* A TUN device @name, up; returns its ifindex or -errno. */
@@ -56,7 +57,8 @@ static int th_make_tun(const char *name, int *fd)
 	}
 	ifindex = if_nametoindex(name);
 	if (!ifindex) {
-		snprintf(th_reason, sizeof(th_reason), "%s has no ifindex", name);
+		snprintf(th_reason, sizeof(th_reason), "%s has no ifindex",
+			 name);
 		return -ENODEV;
 	}
 	return ifindex;
@@ -82,13 +84,14 @@ static int th_make_env(void)
 	int ret;
 
 	if (geteuid() != 0) {
-		snprintf(th_reason, sizeof(th_reason),
-			 "needs root (CAP_BPF, CAP_NET_ADMIN) for BPF_PROG_TEST_RUN");
+		snprintf(
+			th_reason, sizeof(th_reason),
+			"needs root (CAP_BPF, CAP_NET_ADMIN) for BPF_PROG_TEST_RUN");
 		return -EPERM;
 	}
 	if (unshare(CLONE_NEWNET)) {
-		snprintf(th_reason, sizeof(th_reason), "unshare(CLONE_NEWNET): %s",
-			 strerror(errno));
+		snprintf(th_reason, sizeof(th_reason),
+			 "unshare(CLONE_NEWNET): %s", strerror(errno));
 		return -errno;
 	}
 	ret = th_make_tun("tptun0", &th_tun_fd);
@@ -194,7 +197,8 @@ static int th_empty_map(int fd, size_t ksize)
 	if (n && bpf_map_delete_batch(fd, keys, &count, NULL)) {
 		/* LPM tries have no batch delete: one by one */
 		for (count = 0; count < n; count++)
-			if (bpf_map_delete_elem(fd, keys + count * ksize) && errno != ENOENT)
+			if (bpf_map_delete_elem(fd, keys + count * ksize) &&
+			    errno != ENOENT)
 				err = -errno;
 	}
 	free(keys);
@@ -217,7 +221,8 @@ static int th_reset(struct tailplane *skel)
 	 * delete).
 	 */
 	err = 0;
-	bpf_object__for_each_map(map, skel->obj) {
+	bpf_object__for_each_map(map, skel->obj)
+	{
 		if (err)
 			break;
 		if (bpf_map__is_internal(map))
@@ -235,11 +240,13 @@ static int th_reset(struct tailplane *skel)
 		case BPF_MAP_TYPE_ARRAY_OF_MAPS:
 			break; /* tp_ct_tables is fixed, tp_maglev: see above */
 		case BPF_MAP_TYPE_ARRAY:
-			err = th_zero_array(fd, 0, bpf_map__max_entries(map), vsize);
+			err = th_zero_array(fd, 0, bpf_map__max_entries(map),
+					    vsize);
 			break;
 		case BPF_MAP_TYPE_PERCPU_ARRAY:
 			vsize = ((vsize + 7) & ~7u) * ncpus;
-			err = th_zero_array(fd, 0, bpf_map__max_entries(map), vsize);
+			err = th_zero_array(fd, 0, bpf_map__max_entries(map),
+					    vsize);
 			break;
 		default:
 			err = th_empty_map(fd, bpf_map__key_size(map));
@@ -268,7 +275,8 @@ int th_open(struct th *h, const struct th_knobs *knobs)
 	memset(h, 0, sizeof(*h));
 	if (knobs)
 		h->knobs = *knobs;
-	if (th_cached && !memcmp(&h->knobs, &th_cached_knobs, sizeof(h->knobs)) &&
+	if (th_cached &&
+	    !memcmp(&h->knobs, &th_cached_knobs, sizeof(h->knobs)) &&
 	    !getenv("TP_TEST_FRESH_LOAD")) {
 		h->skel = th_cached;
 		th_cached = NULL;
@@ -291,7 +299,8 @@ int th_open(struct th *h, const struct th_knobs *knobs)
 	if (knobs && knobs->ct_size)
 		bpf_map__set_max_entries(h->skel->maps.tp_ct, knobs->ct_size);
 	if (knobs && knobs->ct_any_size)
-		bpf_map__set_max_entries(h->skel->maps.tp_ct_any, knobs->ct_any_size);
+		bpf_map__set_max_entries(h->skel->maps.tp_ct_any,
+					 knobs->ct_any_size);
 	if (knobs && knobs->ct_timeout_udp)
 		h->skel->rodata->ct_timeout_udp = knobs->ct_timeout_udp;
 	if (knobs && knobs->events_per_sec)
@@ -307,7 +316,8 @@ int th_open(struct th *h, const struct th_knobs *knobs)
 		return err;
 	}
 ready:
-	tp_maps_from_object(&h->maps, h->skel->obj, h->skel->rodata->maglev_size);
+	tp_maps_from_object(&h->maps, h->skel->obj,
+			    h->skel->rodata->maglev_size);
 	h->l3_ifindex = th_tun_ifindex;
 	h->l3_ifindex2 = th_tun2_ifindex;
 	key = th_tun_ifindex;
@@ -362,9 +372,10 @@ int th_run_from(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
 		const void *in, size_t len, void *out, size_t *out_len,
 		int *verdict)
 {
-	struct bpf_program *prog = hook == TH_FROM_TAILNET ? h->skel->progs.tp_from_tailnet :
-				   hook == TH_TO_TAILNET   ? h->skel->progs.tp_to_tailnet :
-							     h->skel->progs.tp_from_uplink;
+	struct bpf_program *prog =
+		hook == TH_FROM_TAILNET ? h->skel->progs.tp_from_tailnet
+		: hook == TH_TO_TAILNET ? h->skel->progs.tp_to_tailnet
+					: h->skel->progs.tp_from_uplink;
 	struct __sk_buff ctx = { .ifindex = ifindex,
 				 .ingress_ifindex = in_ifindex };
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = len,
@@ -419,10 +430,14 @@ static int th_make_uplink(void)
 		   "ip link set tpup0 up && ip link set tpup1 up && "
 		   "ip addr add " TH_UPLINK_NET4 " dev tpup0 && "
 		   "ip -6 addr add " TH_UPLINK_NET6 " dev tpup0 nodad && "
-		   "ip neigh add " TH_UPLINK_GW4 " lladdr 02:00:00:00:00:02 dev tpup0 nud permanent && "
-		   "ip -6 neigh add " TH_UPLINK_GW6 " lladdr 02:00:00:00:00:02 dev tpup0 nud permanent && "
-		   "ip route add " TH_UPLINK_ROUTED4 " via " TH_UPLINK_GW4 " dev tpup0 && "
-		   "ip -6 route add " TH_UPLINK_ROUTED6 " via " TH_UPLINK_GW6 " dev tpup0 && "
+		   "ip neigh add " TH_UPLINK_GW4
+		   " lladdr 02:00:00:00:00:02 dev tpup0 nud permanent && "
+		   "ip -6 neigh add " TH_UPLINK_GW6
+		   " lladdr 02:00:00:00:00:02 dev tpup0 nud permanent && "
+		   "ip route add " TH_UPLINK_ROUTED4 " via " TH_UPLINK_GW4
+		   " dev tpup0 && "
+		   "ip -6 route add " TH_UPLINK_ROUTED6 " via " TH_UPLINK_GW6
+		   " dev tpup0 && "
 		   "ip route add " TH_UPLINK_DIRECT4 " dev tpup0"))
 		return -EIO;
 	th_uplink_ifindex = if_nametoindex("tpup0");
@@ -485,18 +500,21 @@ static int th_addr_parse(const char *s, struct tp_addr *a)
  *
  * Return: 0 or -errno.
  */
-int th_snat_config(struct th *h, const char *addr4, const char *addr6, __u16 port_min,
-		   __u16 port_max, __u32 flags)
+int th_snat_config(struct th *h, const char *addr4, const char *addr6,
+		   __u16 port_min, __u16 port_max, __u32 flags)
 {
 	struct tp_config cfg = {};
 	__u32 zero = 0;
 
 	if (bpf_map_lookup_elem(h->maps.config, &zero, &cfg))
 		return -errno;
-	if (th_addr_parse(addr4, &cfg.snat_addr4) || th_addr_parse(addr6, &cfg.snat_addr6))
+	if (th_addr_parse(addr4, &cfg.snat_addr4) ||
+	    th_addr_parse(addr6, &cfg.snat_addr6))
 		return -EINVAL;
 	cfg.snat_port_min = port_min;
 	cfg.snat_port_max = port_max;
 	cfg.flags = flags;
-	return bpf_map_update_elem(h->maps.config, &zero, &cfg, BPF_ANY) ? -errno : 0;
+	return bpf_map_update_elem(h->maps.config, &zero, &cfg, BPF_ANY)
+		       ? -errno
+		       : 0;
 }

@@ -19,8 +19,8 @@
 #include "maps.h"
 #include "tailplane.skel.h"
 
-#define TH_ZONE	      1 /* zone of the test TUN device tptun0 */
-#define TH_ZONE2      2 /* zone of the second one, tptun1 */
+#define TH_ZONE	      1		       /* zone of the test TUN device tptun0 */
+#define TH_ZONE2      2		       /* zone of the second one, tptun1 */
 #define TH_ZONE2_NET4 "100.100.0.0/16" /* routed to tptun1 */
 #define TH_ZONE2_NET6 "fd7a:115c:a1e0:2::/64"
 
@@ -39,7 +39,7 @@ struct th_knobs {
 enum th_hook {
 	TH_FROM_TAILNET, /* tp_from_tailnet: TC ingress of the tailnet iface */
 	TH_TO_TAILNET,	 /* tp_to_tailnet: TC egress of the tailnet iface */
-	TH_FROM_UPLINK,	 /* tp_from_uplink: TC ingress of an uplink (Ethernet) */
+	TH_FROM_UPLINK, /* tp_from_uplink: TC ingress of an uplink (Ethernet) */
 };
 
 /*
@@ -50,8 +50,14 @@ enum th_hook {
  * no neighbour entries.  The MACs are pktgen's PKT_ETH_SRC and
  * PKT_ETH_DST, so a frame pkt_build() makes is what leaves the uplink.
  */
-#define TH_UPLINK_MAC	  { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 }
-#define TH_UPLINK_GW_MAC  { 0x02, 0x00, 0x00, 0x00, 0x00, 0x02 }
+#define TH_UPLINK_MAC                              \
+	{                                          \
+		0x02, 0x00, 0x00, 0x00, 0x00, 0x01 \
+	}
+#define TH_UPLINK_GW_MAC                           \
+	{                                          \
+		0x02, 0x00, 0x00, 0x00, 0x00, 0x02 \
+	}
 #define TH_UPLINK_NET4	  "198.18.0.1/24"
 #define TH_UPLINK_NET6	  "fd00:198:18::1/120"
 #define TH_UPLINK_GW4	  "198.18.0.254"
@@ -76,7 +82,6 @@ struct th {
 	struct th_knobs knobs;
 };
 
-
 const char *th_unavailable(void);
 int th_open(struct th *h, const struct th_knobs *knobs);
 void th_close(struct th *h);
@@ -89,8 +94,8 @@ void th_set_clock(struct th *h, __u64 ns);
 int th_uplink(struct th *h);
 int th_uplink_peer(void);
 int th_tun_file(void);
-int th_snat_config(struct th *h, const char *addr4, const char *addr6, __u16 port_min,
-		   __u16 port_max, __u32 flags);
+int th_snat_config(struct th *h, const char *addr4, const char *addr6,
+		   __u16 port_min, __u16 port_max, __u32 flags);
 __u64 th_stat(struct th *h, __u32 id);
 
 #endif /* TAILPLANE_TESTS_HARNESS_H */

@@ -29,13 +29,15 @@ void peer_add_expected(struct tp_peer_list *l, const char *key,
 
 	assert_non_null(p);
 	for (i = 0; i < n; i++) {
-		assert_int_equal(tpd_peer_prefix_parse(cidrs[i], false, &pp), 0);
+		assert_int_equal(tpd_peer_prefix_parse(cidrs[i], false, &pp),
+				 0);
 		assert_int_equal(tpd_peer_add_prefix(p, &pp.addr, pp.plen), 0);
 	}
 }
 
 /** peer_expect_same() - two lists are the same peers, field by field. */
-void peer_expect_same(const struct tp_peer_list *a, const struct tp_peer_list *b)
+void peer_expect_same(const struct tp_peer_list *a,
+		      const struct tp_peer_list *b)
 {
 	size_t i, j;
 
@@ -55,13 +57,15 @@ void peer_expect_same(const struct tp_peer_list *a, const struct tp_peer_list *b
 		for (j = 0; j < x->n_prefixes; j++) {
 			assert_memory_equal(&x->prefixes[j].addr,
 					    &y->prefixes[j].addr, 16);
-			assert_int_equal(x->prefixes[j].plen, y->prefixes[j].plen);
+			assert_int_equal(x->prefixes[j].plen,
+					 y->prefixes[j].plen);
 		}
 	}
 }
 
 /* Append to a growing buffer, doubling it as needed. */
-static void buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+static void buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt,
+		       ...)
 {
 	va_list ap;
 	int n;
@@ -98,48 +102,55 @@ char *ts_status_generate(size_t n_peers, size_t *len)
 
 	assert_non_null(buf);
 	*len = 0;
-	buf_printf(&buf, len, &cap,
-		   "{\"Version\":\"1.80.3-t\",\"TUN\":true,\"BackendState\":\"Running\","
-		   "\"TailscaleIPs\":[\"100.127.0.1\",\"fd7a:115c:a1e0::ffff\"],"
-		   "\"Self\":{\"ID\":\"nSelf\",\"HostName\":\"self\",\"UserID\":1,"
-		   "\"TailscaleIPs\":[\"100.127.0.1\"]},\"Health\":[],"
-		   "\"MagicDNSSuffix\":\"tail0000.ts.net\",\"Peer\":{");
+	buf_printf(
+		&buf, len, &cap,
+		"{\"Version\":\"1.80.3-t\",\"TUN\":true,\"BackendState\":\"Running\","
+		"\"TailscaleIPs\":[\"100.127.0.1\",\"fd7a:115c:a1e0::ffff\"],"
+		"\"Self\":{\"ID\":\"nSelf\",\"HostName\":\"self\",\"UserID\":1,"
+		"\"TailscaleIPs\":[\"100.127.0.1\"]},\"Health\":[],"
+		"\"MagicDNSSuffix\":\"tail0000.ts.net\",\"Peer\":{");
 	for (i = 0; i < n_peers; i++) {
-		buf_printf(&buf, len, &cap,
-			   "%s\"nodekey:%064zx\":{\"ID\":\"n%zuCNTRL\",\"PublicKey\":\"nodekey:%064zx\","
-			   "\"HostName\":\"host-%zu\",\"DNSName\":\"host-%zu.tail0000.ts.net.\","
-			   "\"OS\":\"linux\",\"UserID\":%zu,"
-			   "\"TailscaleIPs\":[\"100.64.%zu.%zu\",\"fd7a:115c:a1e0::%zx\"],"
-			   "\"AllowedIPs\":[\"100.64.%zu.%zu/32\",\"fd7a:115c:a1e0::%zx/128\"],"
-			   "\"Addrs\":[\"198.51.100.%zu:41641\",\"[2001:db8::%zx]:41641\"],"
-			   "\"CurAddr\":\"198.51.100.%zu:41641\",\"Relay\":\"fra\",\"RxBytes\":%zu,"
-			   "\"TxBytes\":%zu,\"Created\":\"2025-01-01T00:00:00.000000000Z\","
-			   "\"LastWrite\":\"2025-06-01T12:00:00.000000000Z\","
-			   "\"LastSeen\":\"2025-06-01T12:00:00Z\","
-			   "\"LastHandshake\":\"2025-06-01T11:59:00.000000000Z\",\"Online\":true,"
-			   "\"ExitNode\":false,\"ExitNodeOption\":false,\"Active\":%s,"
-			   "\"PeerAPIURL\":[\"http://100.64.%zu.%zu:36145\"],"
-			   "\"Capabilities\":[\"https://tailscale.com/cap/file-sharing\","
-			   "\"https://tailscale.com/cap/ssh\"],"
-			   "\"CapMap\":{\"https://tailscale.com/cap/file-sharing\":null,"
-			   "\"https://tailscale.com/cap/ssh\":null},"
-			   "\"Location\":{\"Country\":\"Germany\",\"CountryCode\":\"DE\","
-			   "\"City\":\"Frankfurt\",\"Priority\":%zu},"
-			   "\"Tags\":%s,\"PrimaryRoutes\":[],\"InNetworkMap\":true,"
-			   "\"InMagicSock\":true,\"InEngine\":true,\"KeyExpiry\":\"2026-01-01T00:00:00Z\"}",
-			   i ? "," : "", i, i, i, i, i, i % 2 ? 1000 + i % 100 : 999,
-			   i / 256, i % 256, i, i / 256, i % 256, i, i % 256, i, i % 256,
-			   i * 1000, i * 2000, i % 3 ? "true" : "false", i / 256, i % 256, i % 7,
-			   i % 2 ? "null" : "[\"tag:web\"]");
+		buf_printf(
+			&buf, len, &cap,
+			"%s\"nodekey:%064zx\":{\"ID\":\"n%zuCNTRL\",\"PublicKey\":\"nodekey:%064zx\","
+			"\"HostName\":\"host-%zu\",\"DNSName\":\"host-%zu.tail0000.ts.net.\","
+			"\"OS\":\"linux\",\"UserID\":%zu,"
+			"\"TailscaleIPs\":[\"100.64.%zu.%zu\",\"fd7a:115c:a1e0::%zx\"],"
+			"\"AllowedIPs\":[\"100.64.%zu.%zu/32\",\"fd7a:115c:a1e0::%zx/128\"],"
+			"\"Addrs\":[\"198.51.100.%zu:41641\",\"[2001:db8::%zx]:41641\"],"
+			"\"CurAddr\":\"198.51.100.%zu:41641\",\"Relay\":\"fra\",\"RxBytes\":%zu,"
+			"\"TxBytes\":%zu,\"Created\":\"2025-01-01T00:00:00.000000000Z\","
+			"\"LastWrite\":\"2025-06-01T12:00:00.000000000Z\","
+			"\"LastSeen\":\"2025-06-01T12:00:00Z\","
+			"\"LastHandshake\":\"2025-06-01T11:59:00.000000000Z\",\"Online\":true,"
+			"\"ExitNode\":false,\"ExitNodeOption\":false,\"Active\":%s,"
+			"\"PeerAPIURL\":[\"http://100.64.%zu.%zu:36145\"],"
+			"\"Capabilities\":[\"https://tailscale.com/cap/file-sharing\","
+			"\"https://tailscale.com/cap/ssh\"],"
+			"\"CapMap\":{\"https://tailscale.com/cap/file-sharing\":null,"
+			"\"https://tailscale.com/cap/ssh\":null},"
+			"\"Location\":{\"Country\":\"Germany\",\"CountryCode\":\"DE\","
+			"\"City\":\"Frankfurt\",\"Priority\":%zu},"
+			"\"Tags\":%s,\"PrimaryRoutes\":[],\"InNetworkMap\":true,"
+			"\"InMagicSock\":true,\"InEngine\":true,\"KeyExpiry\":\"2026-01-01T00:00:00Z\"}",
+			i ? "," : "", i, i, i, i, i,
+			i % 2 ? 1000 + i % 100 : 999, i / 256, i % 256, i,
+			i / 256, i % 256, i, i % 256, i, i % 256, i * 1000,
+			i * 2000, i % 3 ? "true" : "false", i / 256, i % 256,
+			i % 7, i % 2 ? "null" : "[\"tag:web\"]");
 	}
-	buf_printf(&buf, len, &cap, "},\"User\":{\"999\":{\"ID\":999,"
-		   "\"LoginName\":\"tagged-devices\",\"DisplayName\":\"Tagged Devices\"}");
+	buf_printf(
+		&buf, len, &cap,
+		"},\"User\":{\"999\":{\"ID\":999,"
+		"\"LoginName\":\"tagged-devices\",\"DisplayName\":\"Tagged Devices\"}");
 	for (i = 0; i < 100; i++)
-		buf_printf(&buf, len, &cap,
-			   ",\"%zu\":{\"ID\":%zu,\"LoginName\":\"user%zu@example.com\","
-			   "\"DisplayName\":\"User %zu\",\"ProfilePicURL\":\"\"}",
-			   1000 + i, 1000 + i, i, i);
-	buf_printf(&buf, len, &cap, "},\"ClientVersion\":{\"RunningLatest\":true}}");
+		buf_printf(
+			&buf, len, &cap,
+			",\"%zu\":{\"ID\":%zu,\"LoginName\":\"user%zu@example.com\","
+			"\"DisplayName\":\"User %zu\",\"ProfilePicURL\":\"\"}",
+			1000 + i, 1000 + i, i, i);
+	buf_printf(&buf, len, &cap,
+		   "},\"ClientVersion\":{\"RunningLatest\":true}}");
 	return buf;
 }
 
@@ -162,7 +173,8 @@ void ts_status_check(const struct tp_peer_list *l, size_t n)
 		snprintf(name, sizeof(name), "host-%zu", i);
 		assert_string_equal(p->name, name);
 		if (i % 2)
-			snprintf(user, sizeof(user), "user%zu@example.com", i % 100);
+			snprintf(user, sizeof(user), "user%zu@example.com",
+				 i % 100);
 		else
 			snprintf(user, sizeof(user), "tagged-devices");
 		assert_string_equal(p->user, user);

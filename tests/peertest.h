@@ -20,7 +20,8 @@
 
 void peer_add_expected(struct tp_peer_list *l, const char *key,
 		       const char *const *cidrs, size_t n);
-void peer_expect_same(const struct tp_peer_list *a, const struct tp_peer_list *b);
+void peer_expect_same(const struct tp_peer_list *a,
+		      const struct tp_peer_list *b);
 char *ts_status_generate(size_t n_peers, size_t *len);
 void ts_status_check(const struct tp_peer_list *l, size_t n);
 int peer_run_cmd(char *out, size_t size, bool err, const char *const argv[]);

@@ -17,12 +17,12 @@
 
 #include "pktgen.h"
 
-#define IP4_HLEN   20
-#define IP6_HLEN   40
-#define TCP_HLEN   20
-#define UDP_HLEN   8
-#define ICMP_HLEN  8
-#define EXTHDR_LEN 8
+#define IP4_HLEN    20
+#define IP6_HLEN    40
+#define TCP_HLEN    20
+#define UDP_HLEN    8
+#define ICMP_HLEN   8
+#define EXTHDR_LEN  8
 #define FRAGHDR_LEN 8
 
 /* IPv4 header field offsets (RFC 791). */
@@ -100,8 +100,8 @@ static uint32_t get32(const uint8_t *p)
 	       (uint32_t)p[2] << 8 | p[3];
 }
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *why, size_t whylen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(char *why, size_t whylen,
+						      const char *fmt, ...)
 {
 	va_list ap;
 
@@ -566,9 +566,10 @@ static int parse_ip4(const struct pkt *p, struct pkt_info *pi, char *why,
 		return fail(why, whylen, "IPv4 IHL %zu bytes", ihl);
 	tot = get16(ip + IP4_TOT_LEN);
 	if (tot < ihl || tot > avail)
-		return fail(why, whylen,
-			    "IPv4 total length %zu, header %zu, %zu bytes present",
-			    tot, ihl, avail);
+		return fail(
+			why, whylen,
+			"IPv4 total length %zu, header %zu, %zu bytes present",
+			tot, ihl, avail);
 	fo = get16(ip + IP4_FRAG);
 	pi->family = AF_INET;
 	pi->l4_off = pi->l3_off + ihl;
@@ -624,11 +625,12 @@ static int parse_ip6(const struct pkt *p, struct pkt_info *pi, char *why,
 	pos = pi->l3_off + IP6_HLEN;
 	for (i = 0; exthdr_walkable(nh) && pi->frag_off == 0; i++) {
 		if (i == EXTHDR_WALK_MAX)
-			return fail(why, whylen, "more than %d extension headers",
+			return fail(why, whylen,
+				    "more than %d extension headers",
 				    EXTHDR_WALK_MAX);
 		if (pos + 8 > pi->end)
-			return fail(why, whylen, "truncated extension header %u",
-				    nh);
+			return fail(why, whylen,
+				    "truncated extension header %u", nh);
 		hl = exthdr_len(nh, p->data + pos);
 		if (nh == NH_FRAGMENT)
 			parse_fraghdr(p->data + pos, pi);
@@ -688,8 +690,7 @@ static int verify_ip4_hdr(const uint8_t *ip, size_t hlen, const char *what,
 }
 
 /* The IPv4 header quoted by an ICMP error, when it is there in full. */
-static int verify_embedded(const uint8_t *b, size_t n, char *why,
-			   size_t whylen)
+static int verify_embedded(const uint8_t *b, size_t n, char *why, size_t whylen)
 {
 	size_t ihl;
 
@@ -738,8 +739,8 @@ static int udp_len(const uint8_t *uh, size_t *len, char *why, size_t whylen)
 	return 0;
 }
 
-static int verify_l4(const struct pkt *p, const struct pkt_info *pi,
-		     char *why, size_t whylen)
+static int verify_l4(const struct pkt *p, const struct pkt_info *pi, char *why,
+		     size_t whylen)
 {
 	const uint8_t *l3 = p->data + pi->l3_off, *l4 = p->data + pi->l4_off;
 	size_t len = pi->end - pi->l4_off;
@@ -791,9 +792,8 @@ int pkt_verify_csums(const struct pkt *p, int l2, char *why, size_t whylen)
 	if (pkt_parse(p, l2, &pi, why, whylen))
 		return -1;
 	ip = p->data + pi.l3_off;
-	if (pi.family == AF_INET &&
-	    verify_ip4_hdr(ip, pi.l4_off - pi.l3_off, "IPv4 header", why,
-			   whylen))
+	if (pi.family == AF_INET && verify_ip4_hdr(ip, pi.l4_off - pi.l3_off,
+						   "IPv4 header", why, whylen))
 		return -1;
 	if (pi.frag || l4_csum_off(pi.proto) < 0)
 		return 0;
@@ -966,7 +966,8 @@ void pkt_hexdiff(FILE *f, const uint8_t *want, size_t wlen, const uint8_t *got,
 		fprintf(f, "packets identical, %zu bytes\n", wlen);
 		return;
 	}
-	fprintf(f, "want %zu bytes, got %zu bytes, first difference at offset %zu (0x%zx)\n",
+	fprintf(f,
+		"want %zu bytes, got %zu bytes, first difference at offset %zu (0x%zx)\n",
 		wlen, glen, first, first);
 	for (row = 0; row < n; row += HEX_ROW)
 		hexdiff_row(f, want, wlen, got, glen, row, n);

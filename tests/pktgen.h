@@ -26,8 +26,14 @@
 #define PKT_ADDR_STRLEN 46 /* INET6_ADDRSTRLEN */
 
 /* Ethernet addresses pkt_build() writes when asked for an L2 header. */
-#define PKT_ETH_DST { 0x02, 0x00, 0x00, 0x00, 0x00, 0x02 }
-#define PKT_ETH_SRC { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 }
+#define PKT_ETH_DST                                \
+	{                                          \
+		0x02, 0x00, 0x00, 0x00, 0x00, 0x02 \
+	}
+#define PKT_ETH_SRC                                \
+	{                                          \
+		0x02, 0x00, 0x00, 0x00, 0x00, 0x01 \
+	}
 
 /* TCP header fields pkt_build() writes that the spec does not set. */
 #define PKT_TCP_WINDOW 65535

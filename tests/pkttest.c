@@ -16,10 +16,9 @@
 #include "policy.h"
 #include "service.h"
 
-const char *BE4[10] = { "198.18.1.1", "198.18.1.2", "198.18.1.3",
-			"198.18.1.4", "198.18.1.5", "198.18.1.6",
-			"198.18.1.7", "198.18.1.8", "198.18.1.9",
-			"198.18.1.10" };
+const char *BE4[10] = { "198.18.1.1", "198.18.1.2", "198.18.1.3", "198.18.1.4",
+			"198.18.1.5", "198.18.1.6", "198.18.1.7", "198.18.1.8",
+			"198.18.1.9", "198.18.1.10" };
 const char *BE6[3] = { "fd00:198:18::1:1", "fd00:198:18::1:2",
 		       "fd00:198:18::1:3" };
 
@@ -60,7 +59,6 @@ int pt_teardown(void **state)
 	return 0;
 }
 
-
 /* ---- helpers ------------------------------------------------------------- */
 
 struct tp_addr pt_addr_at(const char *file, int line, const char *s)
@@ -81,21 +79,25 @@ __u8 pt_icmp_proto(const char *s)
 	return pt_family_of(s) == AF_INET6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
 }
 
-struct tp_svc_key pt_svc_key_at(const char *file, int line, const char *vip, __u16 port, __u8 proto)
+struct tp_svc_key pt_svc_key_at(const char *file, int line, const char *vip,
+				__u16 port, __u8 proto)
 {
-	struct tp_svc_key k = { .vip = pt_addr_at(file, line, vip), .port = htons(port),
+	struct tp_svc_key k = { .vip = pt_addr_at(file, line, vip),
+				.port = htons(port),
 				.proto = proto };
 
 	return k;
 }
 
 /* A service with backends @be[0..n) on @be_port, weights @w (NULL: 1). */
-void pt_service_at(const char *file, int line, struct th *h, const char *vip, __u16 port, __u8 proto,
-		    const char **be, size_t n, __u16 be_port, const __u16 *w,
-		    const __u8 *states, __u16 flags, __u32 affinity)
+void pt_service_at(const char *file, int line, struct th *h, const char *vip,
+		   __u16 port, __u8 proto, const char **be, size_t n,
+		   __u16 be_port, const __u16 *w, const __u8 *states,
+		   __u16 flags, __u32 affinity)
 {
 	struct tp_svc_key k = pt_svc_key_at(file, line, vip, port, proto);
-	struct tp_svc_spec spec = { .flags = flags, .affinity_timeout = affinity,
+	struct tp_svc_spec spec = { .flags = flags,
+				    .affinity_timeout = affinity,
 				    .owner = TP_OWNER_TPCTL };
 	struct tp_backend_spec bs[TP_MAX_SVC_BACKENDS] = {};
 	size_t i;
@@ -109,20 +111,24 @@ void pt_service_at(const char *file, int line, struct th *h, const char *vip, __
 	PT_EQ(tp_service_set(&h->maps, &k, &spec, bs, n), 0);
 }
 
-struct tp_ct_key pt_ct_key_at(const char *file, int line, const char *s, __u16 sport, const char *d,
-			       __u16 dport, __u8 proto)
+struct tp_ct_key pt_ct_key_at(const char *file, int line, const char *s,
+			      __u16 sport, const char *d, __u16 dport,
+			      __u8 proto)
 {
-	struct tp_ct_key k = { .saddr = pt_addr_at(file, line, s), .daddr = pt_addr_at(file, line, d),
-			       .sport = htons(sport), .dport = htons(dport),
-			       .proto = proto, .zone = TH_ZONE };
+	struct tp_ct_key k = { .saddr = pt_addr_at(file, line, s),
+			       .daddr = pt_addr_at(file, line, d),
+			       .sport = htons(sport),
+			       .dport = htons(dport),
+			       .proto = proto,
+			       .zone = TH_ZONE };
 
 	return k;
 }
 
-int pt_ct_get(struct th *h, const struct tp_ct_key *k,
-		  struct tp_ct_entry *e)
+int pt_ct_get(struct th *h, const struct tp_ct_key *k, struct tp_ct_entry *e)
 {
-	return bpf_map_lookup_elem(tp_ct_fd(&h->maps, k->proto), k, e) ? -errno : 0;
+	return bpf_map_lookup_elem(tp_ct_fd(&h->maps, k->proto), k, e) ? -errno
+								       : 0;
 }
 
 static unsigned int map_count(int fd)
@@ -145,7 +151,8 @@ unsigned int pt_ct_count(struct th *h)
 	return map_count(h->maps.ct) + map_count(h->maps.ct_any);
 }
 
-void pt_build_at(const char *file, int line, const struct pkt_spec *s, struct pkt *p)
+void pt_build_at(const char *file, int line, const struct pkt_spec *s,
+		 struct pkt *p)
 {
 	int err = pkt_build(s, p);
 
@@ -153,21 +160,22 @@ void pt_build_at(const char *file, int line, const struct pkt_spec *s, struct pk
 		PT_FAIL("pkt_build: %s", strerror(-err));
 }
 
-
 /*
  * Run @in through @hook on the test TUN (or on loopback as Ethernet when
  * @in->l2) and check the verdict and, when @want is given, the output.
  */
-void pt_run_expect_at(const char *file, int line, struct th *h, enum th_hook hook, const struct pkt *in,
-		       int want_verdict, const struct pkt *want)
+void pt_run_expect_at(const char *file, int line, struct th *h,
+		      enum th_hook hook, const struct pkt *in, int want_verdict,
+		      const struct pkt *want)
 {
 	uint8_t out[PKT_MAX];
 	size_t out_len = 0;
 	int verdict = -1;
 	char why[128];
 
-	PT_EQ(th_run(h, hook, in->l2 ? 0 : h->l3_ifindex, in->data,
-				in->len, out, &out_len, &verdict), 0);
+	PT_EQ(th_run(h, hook, in->l2 ? 0 : h->l3_ifindex, in->data, in->len,
+		     out, &out_len, &verdict),
+	      0);
 	PT_EQ(verdict, want_verdict);
 	if (!want)
 		return;
@@ -177,31 +185,38 @@ void pt_run_expect_at(const char *file, int line, struct th *h, enum th_hook hoo
 }
 
 /* Run and return the output packet. */
-void pt_run_at(const char *file, int line, struct th *h, enum th_hook hook, const struct pkt *in,
-		struct pkt *out, int *verdict)
+void pt_run_at(const char *file, int line, struct th *h, enum th_hook hook,
+	       const struct pkt *in, struct pkt *out, int *verdict)
 {
 	out->l2 = in->l2;
-	PT_EQ(th_run(h, hook, in->l2 ? 0 : h->l3_ifindex, in->data,
-				in->len, out->data, &out->len, verdict), 0);
+	PT_EQ(th_run(h, hook, in->l2 ? 0 : h->l3_ifindex, in->data, in->len,
+		     out->data, &out->len, verdict),
+	      0);
 }
 
 /* A TCP/UDP packet spec. */
-struct pkt_spec pt_flow(const char *s, __u16 sport, const char *d,
-			    __u16 dport, __u8 proto, __u8 flags)
+struct pkt_spec pt_flow(const char *s, __u16 sport, const char *d, __u16 dport,
+			__u8 proto, __u8 flags)
 {
-	struct pkt_spec sp = { .family = pt_family_of(s), .saddr = s, .daddr = d,
-			       .proto = proto, .sport = sport, .dport = dport,
-			       .tcp_flags = flags, .seq = 1000, .ack_seq = 0,
-			       .ip_id = 0x1234, .payload = "tailplane",
+	struct pkt_spec sp = { .family = pt_family_of(s),
+			       .saddr = s,
+			       .daddr = d,
+			       .proto = proto,
+			       .sport = sport,
+			       .dport = dport,
+			       .tcp_flags = flags,
+			       .seq = 1000,
+			       .ack_seq = 0,
+			       .ip_id = 0x1234,
+			       .payload = "tailplane",
 			       .payload_len = 9 };
 
 	return sp;
 }
 
-
 /* Send @sp from the tailnet; expect its destination rewritten to @be:@port. */
-void pt_expect_dnat_at(const char *file, int line, struct th *h, struct pkt_spec sp, const char *be,
-			__u16 port)
+void pt_expect_dnat_at(const char *file, int line, struct th *h,
+		       struct pkt_spec sp, const char *be, __u16 port)
 {
 	struct pkt in, want;
 
@@ -213,8 +228,8 @@ void pt_expect_dnat_at(const char *file, int line, struct th *h, struct pkt_spec
 }
 
 /* Send @sp to the tailnet; expect its source rewritten to @vip:@port. */
-void pt_expect_revnat_at(const char *file, int line, struct th *h, struct pkt_spec sp, const char *vip,
-			  __u16 port)
+void pt_expect_revnat_at(const char *file, int line, struct th *h,
+			 struct pkt_spec sp, const char *vip, __u16 port)
 {
 	struct pkt in, want;
 
@@ -225,8 +240,9 @@ void pt_expect_revnat_at(const char *file, int line, struct th *h, struct pkt_sp
 	pt_run_expect_at(file, line, h, TH_TO_TAILNET, &in, PASS, &want);
 }
 
-void pt_expect_untouched_at(const char *file, int line, struct th *h, enum th_hook hook,
-			     const struct pkt_spec *sp, int verdict)
+void pt_expect_untouched_at(const char *file, int line, struct th *h,
+			    enum th_hook hook, const struct pkt_spec *sp,
+			    int verdict)
 {
 	struct pkt in;
 
@@ -235,8 +251,8 @@ void pt_expect_untouched_at(const char *file, int line, struct th *h, enum th_ho
 }
 
 /* Which of @be[0..n) the output destination of @sp went to, or -1. */
-int pt_backend_of_at(const char *file, int line, struct th *h, const struct pkt_spec *sp, const char **be,
-		      size_t n)
+int pt_backend_of_at(const char *file, int line, struct th *h,
+		     const struct pkt_spec *sp, const char **be, size_t n)
 {
 	struct pkt in, out;
 	struct tp_addr got, want;
@@ -261,12 +277,16 @@ int pt_backend_of_at(const char *file, int line, struct th *h, const struct pkt_
 	return -1;
 }
 
-void pt_check_ct_dnat_at(const char *file, int line, struct th *h, const struct tp_ct_key *orig,
-			  const char *be, __u16 be_port, __u8 state)
+void pt_check_ct_dnat_at(const char *file, int line, struct th *h,
+			 const struct tp_ct_key *orig, const char *be,
+			 __u16 be_port, __u8 state)
 {
-	struct tp_ct_key reply = { .saddr = pt_addr_at(file, line, be), .daddr = orig->saddr,
-				   .sport = htons(be_port), .dport = orig->sport,
-				   .proto = orig->proto, .zone = orig->zone };
+	struct tp_ct_key reply = { .saddr = pt_addr_at(file, line, be),
+				   .daddr = orig->saddr,
+				   .sport = htons(be_port),
+				   .dport = orig->sport,
+				   .proto = orig->proto,
+				   .zone = orig->zone };
 	struct tp_ct_entry e, r;
 	struct tp_addr b = pt_addr_at(file, line, be);
 
@@ -290,23 +310,28 @@ void pt_check_ct_dnat_at(const char *file, int line, struct th *h, const struct 
 /* ---- policy state and flows -------------------------------------------- */
 
 /* Identity @id for @cidr in @zone (owner tpctl). */
-void pt_ident_at(const char *file, int line, struct th *h, __u16 zone, const char *cidr, __u32 id)
+void pt_ident_at(const char *file, int line, struct th *h, __u16 zone,
+		 const char *cidr, __u32 id)
 {
 	struct tp_addr a;
 	unsigned int plen;
 
 	PT_EQ(pkt_prefix_parse(cidr, &a, &plen), 0);
-	PT_EQ(tp_identity_set(&h->maps, zone, &a, plen, id,
-					 TP_OWNER_TPCTL), 0);
+	PT_EQ(tp_identity_set(&h->maps, zone, &a, plen, id, TP_OWNER_TPCTL), 0);
 }
 
 /* A rule; returns its id. */
-__u32 pt_rule_at(const char *file, int line, struct th *h, __u32 src, __u32 dst, __u16 zone, __u8 proto,
-	   __u16 lo, __u16 hi, __u8 verdict)
+__u32 pt_rule_at(const char *file, int line, struct th *h, __u32 src, __u32 dst,
+		 __u16 zone, __u8 proto, __u16 lo, __u16 hi, __u8 verdict)
 {
-	struct tp_rule r = { .src_id = src, .dst_id = dst, .zone = zone,
-			     .proto = proto, .port_lo = lo, .port_hi = hi,
-			     .verdict = verdict, .owner = TP_OWNER_TPCTL };
+	struct tp_rule r = { .src_id = src,
+			     .dst_id = dst,
+			     .zone = zone,
+			     .proto = proto,
+			     .port_lo = lo,
+			     .port_hi = hi,
+			     .verdict = verdict,
+			     .owner = TP_OWNER_TPCTL };
 	__u32 id = 0;
 
 	PT_EQ(tp_policy_rule_add(&h->maps, &r, &id), 0);
@@ -314,31 +339,36 @@ __u32 pt_rule_at(const char *file, int line, struct th *h, __u32 src, __u32 dst,
 	return id;
 }
 
-void pt_deflt_at(const char *file, int line, struct th *h, __u16 zone, __u8 verdict)
+void pt_deflt_at(const char *file, int line, struct th *h, __u16 zone,
+		 __u8 verdict)
 {
 	PT_EQ(tp_policy_default_set(&h->maps, zone, verdict), 0);
 }
 
 /* A flow packet from the tailnet; returns the verdict. */
-int pt_send_in_at(const char *file, int line, struct th *h, const char *src, __u16 sport, const char *dst,
-	    __u16 dport, __u8 proto, __u8 flags)
+int pt_send_in_at(const char *file, int line, struct th *h, const char *src,
+		  __u16 sport, const char *dst, __u16 dport, __u8 proto,
+		  __u8 flags)
 {
 	struct pkt in, out;
 	int verdict;
 
-	pt_build_at(file, line, FLOWP(src, sport, dst, dport, proto, flags), &in);
+	pt_build_at(file, line, FLOWP(src, sport, dst, dport, proto, flags),
+		    &in);
 	pt_run_at(file, line, h, TH_FROM_TAILNET, &in, &out, &verdict);
 	return verdict;
 }
 
 /* A flow packet to the tailnet, sent by this host; returns the verdict. */
-int pt_send_out_at(const char *file, int line, struct th *h, const char *src, __u16 sport, const char *dst,
-	     __u16 dport, __u8 proto, __u8 flags)
+int pt_send_out_at(const char *file, int line, struct th *h, const char *src,
+		   __u16 sport, const char *dst, __u16 dport, __u8 proto,
+		   __u8 flags)
 {
 	struct pkt in, out;
 	int verdict;
 
-	pt_build_at(file, line, FLOWP(src, sport, dst, dport, proto, flags), &in);
+	pt_build_at(file, line, FLOWP(src, sport, dst, dport, proto, flags),
+		    &in);
 	pt_run_at(file, line, h, TH_TO_TAILNET, &in, &out, &verdict);
 	return verdict;
 }
@@ -360,21 +390,22 @@ void pt_uplink_at(const char *file, int line, struct th *h, __u32 ifindex)
 }
 
 /* Run @in through @hook on @ifindex (arrived on @in_ifindex); the verdict. */
-int pt_send_on_at(const char *file, int line, struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
-	    const struct pkt *in)
+int pt_send_on_at(const char *file, int line, struct th *h, enum th_hook hook,
+		  int ifindex, int in_ifindex, const struct pkt *in)
 {
 	static __u8 out[PKT_MAX];
 	size_t out_len = sizeof(out);
 	int verdict = -1;
 
-	PT_EQ(th_run_from(h, hook, ifindex, in_ifindex, in->data, in->len,
-				     out, &out_len, &verdict), 0);
+	PT_EQ(th_run_from(h, hook, ifindex, in_ifindex, in->data, in->len, out,
+			  &out_len, &verdict),
+	      0);
 	return verdict;
 }
 
 /* pt_send_on_at(file, line, ) of the packet @sp builds. */
-int pt_send_spec_at(const char *file, int line, struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
-	      struct pkt_spec sp)
+int pt_send_spec_at(const char *file, int line, struct th *h, enum th_hook hook,
+		    int ifindex, int in_ifindex, struct pkt_spec sp)
 {
 	struct pkt p;
 
@@ -383,13 +414,19 @@ int pt_send_spec_at(const char *file, int line, struct th *h, enum th_hook hook,
 }
 
 /* An ICMP error @type/@code (@info: MTU and the like) from @from to @to quoting @quote. */
-void pt_icmp_err_t_at(const char *file, int line, struct pkt *out, const char *from, const char *to,
-		const struct pkt_spec *quote, __u8 type, __u8 code, __u32 info)
+void pt_icmp_err_t_at(const char *file, int line, struct pkt *out,
+		      const char *from, const char *to,
+		      const struct pkt_spec *quote, __u8 type, __u8 code,
+		      __u32 info)
 {
 	static struct pkt inner;
-	struct pkt_spec sp = { .family = pt_family_of(from), .saddr = from, .daddr = to,
-			       .proto = pt_icmp_proto(from), .icmp_type = type,
-			       .icmp_code = code, .icmp_info = info };
+	struct pkt_spec sp = { .family = pt_family_of(from),
+			       .saddr = from,
+			       .daddr = to,
+			       .proto = pt_icmp_proto(from),
+			       .icmp_type = type,
+			       .icmp_code = code,
+			       .icmp_info = info };
 
 	pt_build_at(file, line, quote, &inner);
 	sp.inner = &inner;
@@ -397,16 +434,19 @@ void pt_icmp_err_t_at(const char *file, int line, struct pkt *out, const char *f
 }
 
 /* Port unreachable (ICMPv6: address unreachable) from @from to @to quoting @quote. */
-void pt_icmp_err_at(const char *file, int line, struct pkt *out, const char *from, const char *to,
-	      const struct pkt_spec *quote)
+void pt_icmp_err_at(const char *file, int line, struct pkt *out,
+		    const char *from, const char *to,
+		    const struct pkt_spec *quote)
 {
 	int v6 = pt_family_of(from) == AF_INET6;
 
-	pt_icmp_err_t_at(file, line, out, from, to, quote, v6 ? 1 : 3, v6 ? 4 : 3, 0);
+	pt_icmp_err_t_at(file, line, out, from, to, quote, v6 ? 1 : 3,
+			 v6 ? 4 : 3, 0);
 }
 
 /* The conntrack entry under @k, which must be there. */
-struct tp_ct_entry pt_ct_must_at(const char *file, int line, struct th *h, const struct tp_ct_key *k)
+struct tp_ct_entry pt_ct_must_at(const char *file, int line, struct th *h,
+				 const struct tp_ct_key *k)
 {
 	struct tp_ct_entry e;
 
@@ -415,7 +455,8 @@ struct tp_ct_entry pt_ct_must_at(const char *file, int line, struct th *h, const
 }
 
 /* @got must be the packet @want_sp builds, with checksums that verify. */
-void pt_expect_pkt_at(const char *file, int line, struct pkt_spec want_sp, const struct pkt *got)
+void pt_expect_pkt_at(const char *file, int line, struct pkt_spec want_sp,
+		      const struct pkt *got)
 {
 	struct pkt want;
 	char why[128];
@@ -429,7 +470,8 @@ void pt_expect_pkt_at(const char *file, int line, struct pkt_spec want_sp, const
 /* Attach @prog_fd by clsact at @where of @ifindex (tests on real devices). */
 int pt_tc_attach(int ifindex, enum bpf_tc_attach_point where, int prog_fd)
 {
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = where);
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd);
 	int err = bpf_tc_hook_create(&hook);
 

@@ -48,25 +48,25 @@ extern const char *BE6[3];  /* backends fd00:198:18::1:1 .. :3 */
  * Assertions of helpers that take the caller's @file and @line (the pt_*_at
  * functions): a failure names the test's line, not the helper's.
  */
-#define PT_EQ(a, b)                                                        \
-	_assert_int_equal(cast_to_largest_integral_type(a),                \
+#define PT_EQ(a, b)                                         \
+	_assert_int_equal(cast_to_largest_integral_type(a), \
 			  cast_to_largest_integral_type(b), file, line)
-#define PT_NE(a, b)                                                        \
-	_assert_int_not_equal(cast_to_largest_integral_type(a),            \
+#define PT_NE(a, b)                                             \
+	_assert_int_not_equal(cast_to_largest_integral_type(a), \
 			      cast_to_largest_integral_type(b), file, line)
 #define PT_MEM_EQ(a, b, n) _assert_memory_equal(a, b, n, file, line)
-#define PT_FAIL(...)                                                       \
-	do {                                                               \
-		print_error("ERROR: " __VA_ARGS__);                        \
-		print_error("\n");                                         \
-		_fail(file, line);                                         \
+#define PT_FAIL(...)                                \
+	do {                                        \
+		print_error("ERROR: " __VA_ARGS__); \
+		print_error("\n");                  \
+		_fail(file, line);                  \
 	} while (0)
-#define PT_PKT_EQ(want, want_len, got, got_len)                            \
-	do {                                                               \
+#define PT_PKT_EQ(want, want_len, got, got_len)                              \
+	do {                                                                 \
 		if (pkt_compare(stderr, (const uint8_t *)(want), (want_len), \
-				(const uint8_t *)(got), (got_len)))        \
-			PT_FAIL("packets differ: want %s, got %s", #want,  \
-				#got);                                     \
+				(const uint8_t *)(got), (got_len)))          \
+			PT_FAIL("packets differ: want %s, got %s", #want,    \
+				#got);                                       \
 	} while (0)
 
 /* Address of a temporary flow spec. */
@@ -80,85 +80,100 @@ int pt_teardown(void **state);
 /* Addresses, keys and specs from text. */
 int pt_family_of(const char *s);
 __u8 pt_icmp_proto(const char *s);
-struct pkt_spec pt_flow(const char *s, __u16 sport, const char *d, __u16 dport, __u8 proto,
-			__u8 flags);
+struct pkt_spec pt_flow(const char *s, __u16 sport, const char *d, __u16 dport,
+			__u8 proto, __u8 flags);
 struct tp_addr pt_addr_at(const char *file, int line, const char *s);
-struct tp_svc_key pt_svc_key_at(const char *file, int line, const char *vip, __u16 port,
-				__u8 proto);
-struct tp_ct_key pt_ct_key_at(const char *file, int line, const char *s, __u16 sport,
-			      const char *d, __u16 dport, __u8 proto);
+struct tp_svc_key pt_svc_key_at(const char *file, int line, const char *vip,
+				__u16 port, __u8 proto);
+struct tp_ct_key pt_ct_key_at(const char *file, int line, const char *s,
+			      __u16 sport, const char *d, __u16 dport,
+			      __u8 proto);
 #define pt_addr(...)	pt_addr_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_svc_key(...) pt_svc_key_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_ct_key(...)	pt_ct_key_at(__FILE__, __LINE__, __VA_ARGS__)
 
 /* Map state. */
-void pt_service_at(const char *file, int line, struct th *h, const char *vip, __u16 port,
-		   __u8 proto, const char **be, size_t n, __u16 be_port, const __u16 *w,
-		   const __u8 *states, __u16 flags, __u32 affinity);
-void pt_ident_at(const char *file, int line, struct th *h, __u16 zone, const char *cidr,
-		 __u32 id);
-__u32 pt_rule_at(const char *file, int line, struct th *h, __u32 src, __u32 dst, __u16 zone,
-		 __u8 proto, __u16 lo, __u16 hi, __u8 verdict);
-void pt_deflt_at(const char *file, int line, struct th *h, __u16 zone, __u8 verdict);
+void pt_service_at(const char *file, int line, struct th *h, const char *vip,
+		   __u16 port, __u8 proto, const char **be, size_t n,
+		   __u16 be_port, const __u16 *w, const __u8 *states,
+		   __u16 flags, __u32 affinity);
+void pt_ident_at(const char *file, int line, struct th *h, __u16 zone,
+		 const char *cidr, __u32 id);
+__u32 pt_rule_at(const char *file, int line, struct th *h, __u32 src, __u32 dst,
+		 __u16 zone, __u8 proto, __u16 lo, __u16 hi, __u8 verdict);
+void pt_deflt_at(const char *file, int line, struct th *h, __u16 zone,
+		 __u8 verdict);
 void pt_uplink_at(const char *file, int line, struct th *h, __u32 ifindex);
 int pt_ct_get(struct th *h, const struct tp_ct_key *k, struct tp_ct_entry *e);
 unsigned int pt_ct_count(struct th *h);
 struct tp_ct_entry pt_ct_must_at(const char *file, int line, struct th *h,
 				 const struct tp_ct_key *k);
-void pt_check_ct_dnat_at(const char *file, int line, struct th *h, const struct tp_ct_key *orig,
-			 const char *be, __u16 be_port, __u8 state);
+void pt_check_ct_dnat_at(const char *file, int line, struct th *h,
+			 const struct tp_ct_key *orig, const char *be,
+			 __u16 be_port, __u8 state);
 __u64 pt_drops(struct th *h, int reason);
-#define pt_service(...)	      pt_service_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_ident(...)	      pt_ident_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_rule(...)	      pt_rule_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_deflt(...)	      pt_deflt_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_uplink(...)	      pt_uplink_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_ct_must(...)	      pt_ct_must_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_check_ct_dnat(...) pt_check_ct_dnat_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_service(...) pt_service_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_ident(...)	pt_ident_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_rule(...)	pt_rule_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_deflt(...)	pt_deflt_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_uplink(...)	pt_uplink_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_ct_must(...) pt_ct_must_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_check_ct_dnat(...) \
+	pt_check_ct_dnat_at(__FILE__, __LINE__, __VA_ARGS__)
 
 /* Packets: build, run, compare whole output packets. */
-void pt_build_at(const char *file, int line, const struct pkt_spec *s, struct pkt *p);
-void pt_run_expect_at(const char *file, int line, struct th *h, enum th_hook hook,
-		      const struct pkt *in, int want_verdict, const struct pkt *want);
+void pt_build_at(const char *file, int line, const struct pkt_spec *s,
+		 struct pkt *p);
+void pt_run_expect_at(const char *file, int line, struct th *h,
+		      enum th_hook hook, const struct pkt *in, int want_verdict,
+		      const struct pkt *want);
 void pt_run_at(const char *file, int line, struct th *h, enum th_hook hook,
 	       const struct pkt *in, struct pkt *out, int *verdict);
-void pt_expect_dnat_at(const char *file, int line, struct th *h, struct pkt_spec sp,
-		       const char *be, __u16 port);
-void pt_expect_revnat_at(const char *file, int line, struct th *h, struct pkt_spec sp,
-			 const char *vip, __u16 port);
-void pt_expect_untouched_at(const char *file, int line, struct th *h, enum th_hook hook,
-			    const struct pkt_spec *sp, int verdict);
-int pt_backend_of_at(const char *file, int line, struct th *h, const struct pkt_spec *sp,
-		     const char **be, size_t n);
-int pt_send_in_at(const char *file, int line, struct th *h, const char *src, __u16 sport,
-		  const char *dst, __u16 dport, __u8 proto, __u8 flags);
-int pt_send_out_at(const char *file, int line, struct th *h, const char *src, __u16 sport,
-		   const char *dst, __u16 dport, __u8 proto, __u8 flags);
-int pt_send_on_at(const char *file, int line, struct th *h, enum th_hook hook, int ifindex,
-		  int in_ifindex, const struct pkt *in);
-int pt_send_spec_at(const char *file, int line, struct th *h, enum th_hook hook, int ifindex,
-		    int in_ifindex, struct pkt_spec sp);
-void pt_icmp_err_t_at(const char *file, int line, struct pkt *out, const char *from,
-		      const char *to, const struct pkt_spec *quote, __u8 type, __u8 code,
+void pt_expect_dnat_at(const char *file, int line, struct th *h,
+		       struct pkt_spec sp, const char *be, __u16 port);
+void pt_expect_revnat_at(const char *file, int line, struct th *h,
+			 struct pkt_spec sp, const char *vip, __u16 port);
+void pt_expect_untouched_at(const char *file, int line, struct th *h,
+			    enum th_hook hook, const struct pkt_spec *sp,
+			    int verdict);
+int pt_backend_of_at(const char *file, int line, struct th *h,
+		     const struct pkt_spec *sp, const char **be, size_t n);
+int pt_send_in_at(const char *file, int line, struct th *h, const char *src,
+		  __u16 sport, const char *dst, __u16 dport, __u8 proto,
+		  __u8 flags);
+int pt_send_out_at(const char *file, int line, struct th *h, const char *src,
+		   __u16 sport, const char *dst, __u16 dport, __u8 proto,
+		   __u8 flags);
+int pt_send_on_at(const char *file, int line, struct th *h, enum th_hook hook,
+		  int ifindex, int in_ifindex, const struct pkt *in);
+int pt_send_spec_at(const char *file, int line, struct th *h, enum th_hook hook,
+		    int ifindex, int in_ifindex, struct pkt_spec sp);
+void pt_icmp_err_t_at(const char *file, int line, struct pkt *out,
+		      const char *from, const char *to,
+		      const struct pkt_spec *quote, __u8 type, __u8 code,
 		      __u32 info);
-void pt_icmp_err_at(const char *file, int line, struct pkt *out, const char *from,
-		    const char *to, const struct pkt_spec *quote);
+void pt_icmp_err_at(const char *file, int line, struct pkt *out,
+		    const char *from, const char *to,
+		    const struct pkt_spec *quote);
 int pt_tc_attach(int ifindex, enum bpf_tc_attach_point where, int prog_fd);
 void pt_tc_detach_all(int ifindex);
-void pt_expect_pkt_at(const char *file, int line, struct pkt_spec want_sp, const struct pkt *got);
-#define pt_build(...)		 pt_build_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_run_expect(...)	 pt_run_expect_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_run(...)		 pt_run_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_expect_dnat(...)	 pt_expect_dnat_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_expect_revnat(...)	 pt_expect_revnat_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_expect_untouched(...) pt_expect_untouched_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_backend_of(...)	 pt_backend_of_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_in(...)		 pt_send_in_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_out(...)	 pt_send_out_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_on(...)		 pt_send_on_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_spec(...)	 pt_send_spec_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_icmp_err_t(...)	 pt_icmp_err_t_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_icmp_err(...)	 pt_icmp_err_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_expect_pkt(...)	 pt_expect_pkt_at(__FILE__, __LINE__, __VA_ARGS__)
+void pt_expect_pkt_at(const char *file, int line, struct pkt_spec want_sp,
+		      const struct pkt *got);
+#define pt_build(...)	    pt_build_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_run_expect(...)  pt_run_expect_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_run(...)	    pt_run_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_expect_dnat(...) pt_expect_dnat_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_expect_revnat(...) \
+	pt_expect_revnat_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_expect_untouched(...) \
+	pt_expect_untouched_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_backend_of(...) pt_backend_of_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_in(...)	   pt_send_in_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_out(...)   pt_send_out_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_on(...)	   pt_send_on_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_spec(...)  pt_send_spec_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_icmp_err_t(...) pt_icmp_err_t_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_icmp_err(...)   pt_icmp_err_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_expect_pkt(...) pt_expect_pkt_at(__FILE__, __LINE__, __VA_ARGS__)
 
 #endif /* TAILPLANE_TESTS_PKTTEST_H */

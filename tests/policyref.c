@@ -211,7 +211,8 @@ bool pref_rule_matches(const struct tp_rule *r, const struct pref_query *q)
 void pref_rule_spec(const struct tp_rule *r, const struct pref_query *q,
 		    struct pref_spec *s)
 {
-	s->ids = (r->src_id != TP_POLICY_ANY_ID) + (r->dst_id != TP_POLICY_ANY_ID);
+	s->ids = (r->src_id != TP_POLICY_ANY_ID) +
+		 (r->dst_id != TP_POLICY_ANY_ID);
 	if (!r->proto)
 		s->l4 = 0;
 	else if (pref_rule_any_port(r))
@@ -313,10 +314,11 @@ void pref_decide(const struct pref_policy *p, const struct pref_query *q,
 		d->verdict = best->rule.verdict;
 		d->rule_id = best->id;
 	} else {
-		d->verdict = q->zone < TP_MAX_ZONES &&
-					     p->zone_default[q->zone] == TP_VERDICT_DENY ?
-				     TP_VERDICT_DENY :
-				     TP_VERDICT_ALLOW;
+		d->verdict =
+			q->zone < TP_MAX_ZONES && p->zone_default[q->zone] ==
+							  TP_VERDICT_DENY
+				? TP_VERDICT_DENY
+				: TP_VERDICT_ALLOW;
 		d->rule_id = 0;
 	}
 	d->reason = d->verdict == TP_VERDICT_DENY ? TP_DROP_POLICY : 0;
@@ -328,7 +330,7 @@ static void pref_mask(struct tp_addr *a, unsigned int plen)
 	unsigned int bit;
 
 	for (bit = plen; bit < 128; bit++)
-		a->b[bit / 8] &= (__u8)~(0x80u >> (bit % 8));
+		a->b[bit / 8] &= (__u8) ~(0x80u >> (bit % 8));
 }
 
 /* Do the first @plen bits of @a and @b agree? */
@@ -437,7 +439,8 @@ bool pref_identity_lookup(const struct pref_policy *p, __u16 zone,
 	for (i = 0; i < p->n_idents; i++) {
 		const struct pref_ident *e = &p->idents[i];
 
-		if (e->zone != zone || !pref_prefix_eq(&e->prefix, addr, e->plen))
+		if (e->zone != zone ||
+		    !pref_prefix_eq(&e->prefix, addr, e->plen))
 			continue;
 		if (!best || e->plen > best->plen)
 			best = e;
@@ -557,7 +560,10 @@ void pref_print_matches(FILE *f, const struct pref_policy *p,
 	if (!n)
 		fprintf(f, "    no rule matches\n");
 	fprintf(f, "    zone %u default: %s%s\n", q->zone,
-		q->zone < TP_MAX_ZONES ? pref_verdict_str(p->zone_default[q->zone]) : "?",
-		q->zone < TP_MAX_ZONES && !p->zone_default[q->zone] ?
-			" (no entry: allow)" : "");
+		q->zone < TP_MAX_ZONES
+			? pref_verdict_str(p->zone_default[q->zone])
+			: "?",
+		q->zone < TP_MAX_ZONES && !p->zone_default[q->zone]
+			? " (no entry: allow)"
+			: "");
 }

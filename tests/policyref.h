@@ -131,7 +131,8 @@ void pref_decide(const struct pref_policy *p, const struct pref_query *q,
 		 struct pref_decision *d);
 
 int pref_identity_set(struct pref_policy *p, __u16 zone,
-		      const struct tp_addr *prefix, unsigned int plen, __u32 id);
+		      const struct tp_addr *prefix, unsigned int plen,
+		      __u32 id);
 int pref_identity_del(struct pref_policy *p, __u16 zone,
 		      const struct tp_addr *prefix, unsigned int plen);
 bool pref_identity_lookup(const struct pref_policy *p, __u16 zone,

@@ -187,7 +187,7 @@ struct ref_state {
 	struct {
 		__u64 credit_ns;
 		__u64 last_ns;
-	} bucket; /* the event token bucket (of the one CPU) */
+	} bucket;		 /* the event token bucket (of the one CPU) */
 	struct tp_event *events; /* on the ring, not yet taken */
 	size_t n_events;
 	struct tp_ct_key last; /* tuple of the last flow packet */
@@ -204,7 +204,8 @@ struct ref_state {
 	} masq[REF_MAX_MASQ]; /* masquerade, by zone (tp_masq) */
 	size_t n_masq;
 	__u16 port_min, port_max; /* tp_config's SNAT range, as written */
-	ref_port_fn port_fn;	  /* the port the datapath took (see ref_masq_set()) */
+	ref_port_fn
+		port_fn; /* the port the datapath took (see ref_masq_set()) */
 	void *port_ctx;
 };
 
@@ -409,7 +410,8 @@ static bool v6_scoped(const struct tp_addr *a)
 {
 	static const __u8 lo[16] = { [15] = 1 };
 
-	return a->b[0] == 0xff || (a->b[0] == 0xfe && (a->b[1] & 0xc0) == 0x80) ||
+	return a->b[0] == 0xff ||
+	       (a->b[0] == 0xfe && (a->b[1] & 0xc0) == 0x80) ||
 	       !memcmp(a->b, lo, 16);
 }
 
@@ -451,7 +453,6 @@ __u32 ref_policy_rev(const struct ref_state *st)
 {
 	return st->policy_rev;
 }
-
 
 static struct ref_service *svc_find(struct ref_state *st,
 				    const struct tp_svc_key *key)
@@ -500,8 +501,9 @@ int ref_service_set(struct ref_state *st, const struct tp_svc_key *key,
 	/* the table size lib/service.c picks for this many active backends */
 	for (i = 0; i < n; i++)
 		active += be[i].state == TP_BACKEND_ACTIVE;
-	s->table_size = active ? tp_maglev_table_size((__u32)active, st->k.maglev_size) :
-				 st->k.maglev_size;
+	s->table_size =
+		active ? tp_maglev_table_size((__u32)active, st->k.maglev_size)
+		       : st->k.maglev_size;
 	active = 0;
 	s->maglev = calloc(s->table_size, sizeof(*s->maglev));
 	mb = calloc(n ? n : 1, sizeof(*mb));
@@ -777,7 +779,8 @@ static int parse_ipv4(struct ref_pkt *p)
 /* ::ffff:0:0/96, or ::/96 but :: and ::1 */
 static bool v4_embedded(const struct tp_addr *a)
 {
-	static const uint8_t zero[12], mapped[12] = { [10] = 0xff, [11] = 0xff };
+	static const uint8_t zero[12],
+		mapped[12] = { [10] = 0xff, [11] = 0xff };
 
 	if (!memcmp(a->b, mapped, 12))
 		return true;
@@ -1198,8 +1201,9 @@ static const uint8_t *addr_bytes(const struct tp_addr *a, bool v6)
  * as masquerade does).  A later fragment has no L4 header: only its IP
  * header changes.
  */
-static void rewrite_flow_id(struct ref_pkt *p, bool src, const struct tp_addr *na,
-			    __be16 nport, bool echo_id)
+static void rewrite_flow_id(struct ref_pkt *p, bool src,
+			    const struct tp_addr *na, __be16 nport,
+			    bool echo_id)
 {
 	uint8_t *ip = p->b + p->l3, *l4 = p->b + p->l4, *a, *port;
 	const uint8_t *nb = addr_bytes(na, p->v6);
@@ -1230,7 +1234,8 @@ static void rewrite_flow_id(struct ref_pkt *p, bool src, const struct tp_addr *n
 		delta_merge(&l4d, &ad);
 	}
 	/* masquerade: an echo's id plays the port (DNAT keeps it: @echo_id) */
-	if (echo_id && proto == icmp_proto(p->v6) && (src ? p->t.sport : p->t.dport) != nport) {
+	if (echo_id && proto == icmp_proto(p->v6) &&
+	    (src ? p->t.sport : p->t.dport) != nport) {
 		csum_off = 2;
 		delta_add(&l4d, l4 + 4, (const uint8_t *)&nport, 2);
 		memcpy(l4 + 4, &nport, 2);
@@ -1254,7 +1259,8 @@ static void rewrite_flow(struct ref_pkt *p, bool src, const struct tp_addr *na,
  * equalled the quoted one; the ICMP checksum absorbs it all.
  */
 static void rewrite_icmp_error_to(struct ref_pkt *p, bool qsrc,
-				  const struct tp_addr *na, __be16 nport, bool always)
+				  const struct tp_addr *na, __be16 nport,
+				  bool always)
 {
 	uint8_t *ip = p->b + p->l3, *q = p->b + p->q_l3, *ql4 = p->b + p->q_l4;
 	const uint8_t *nb = addr_bytes(na, p->v6);
@@ -1278,7 +1284,8 @@ static void rewrite_icmp_error_to(struct ref_pkt *p, bool qsrc,
 	 * changes.
 	 */
 	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP ||
-	    (proto == icmp_proto(p->v6) && (qsrc ? p->q.sport : p->q.dport) != nport)) {
+	    (proto == icmp_proto(p->v6) &&
+	     (qsrc ? p->q.sport : p->q.dport) != nport)) {
 		port = ql4 + (proto == icmp_proto(p->v6) ? 4 : qsrc ? 0 : 2);
 		if (memcmp(port, &nport, 2)) {
 			delta_add(&l4d, port, (const uint8_t *)&nport, 2);
@@ -1488,16 +1495,16 @@ static void decide(struct ref_run *r, const struct ref_query *q,
 	d->reason = pd.verdict == TP_VERDICT_DENY ? pd.reason : 0;
 	d->rule_id = pd.rule_id;
 	count(st,
-	      d->verdict == TP_VERDICT_DENY	 ? TP_STAT_VERDICT_DENY
+	      d->verdict == TP_VERDICT_DENY    ? TP_STAT_VERDICT_DENY
 	      : d->verdict == TP_VERDICT_AUDIT ? TP_STAT_VERDICT_AUDIT
-						 : TP_STAT_VERDICT_ALLOW,
+					       : TP_STAT_VERDICT_ALLOW,
 	      r->p->len);
 	if (d->rule_id < TP_MAX_RULES) {
 		st->rule_stats[d->rule_id].packets++;
 		st->rule_stats[d->rule_id].bytes += r->p->len;
 	}
-	explain(st, "[%u->%u z%u/%u %s rule %u]", q->src_id, q->dst_id,
-		q->zone, q->out_zone, pref_verdict_str(d->verdict), d->rule_id);
+	explain(st, "[%u->%u z%u/%u %s rule %u]", q->src_id, q->dst_id, q->zone,
+		q->out_zone, pref_verdict_str(d->verdict), d->rule_id);
 }
 
 /*
@@ -1628,7 +1635,8 @@ static void event_put(struct ref_run *r, const struct tp_event *evp)
 /* A zone without a default of its own defaults to allow. */
 static bool zone_denies(const struct ref_state *st, __u16 zone)
 {
-	return zone < TP_MAX_ZONES && st->pol.zone_default[zone] == TP_VERDICT_DENY;
+	return zone < TP_MAX_ZONES &&
+	       st->pol.zone_default[zone] == TP_VERDICT_DENY;
 }
 
 /*
@@ -1757,7 +1765,8 @@ static bool frag_track(struct ref_run *r)
 		return true;
 	}
 	rec = tab_find(&r->st->frags, &fk);
-	if (!rec || r->now - rec->seen_ns >= (__u64)r->st->k.frag_timeout * NSEC)
+	if (!rec ||
+	    r->now - rec->seen_ns >= (__u64)r->st->k.frag_timeout * NSEC)
 		return false;
 	p->t.sport = rec->sport;
 	p->t.dport = rec->dport;
@@ -1783,15 +1792,16 @@ static int frag_no_record(struct ref_run *r, __u32 stat)
 /* "TP_CT_F_EGRESS | TP_CT_F_SNAT | TP_CT_F_MASQ (never TP_CT_F_DNAT)" */
 static bool is_masq(const struct tp_ct_entry *e)
 {
-	return (e->flags & (TP_CT_F_SNAT | TP_CT_F_MASQ)) == (TP_CT_F_SNAT | TP_CT_F_MASQ);
+	return (e->flags & (TP_CT_F_SNAT | TP_CT_F_MASQ)) ==
+	       (TP_CT_F_SNAT | TP_CT_F_MASQ);
 }
 
 /*
  * "The reply tuple is computed: the original reversed, with the backend
  * as source after DNAT."
  */
-static void reply_tuple(const struct tp_ct_key *orig, const struct tp_ct_entry *e,
-			struct tp_ct_key *r)
+static void reply_tuple(const struct tp_ct_key *orig,
+			const struct tp_ct_entry *e, struct tp_ct_key *r)
 {
 	tuple_reverse(orig, r);
 	if (e->flags & TP_CT_F_DNAT) {
@@ -1825,7 +1835,8 @@ static void rk_orig(const struct tp_ct_key *rkey, const struct tp_ct_entry *rk,
 	orig->zone = rk->orig_zone;
 }
 
-static bool rk_points_at(const struct tp_ct_key *rkey, const struct tp_ct_entry *rk,
+static bool rk_points_at(const struct tp_ct_key *rkey,
+			 const struct tp_ct_entry *rk,
 			 const struct tp_ct_key *key)
 {
 	struct tp_ct_key o;
@@ -1840,7 +1851,8 @@ static bool rk_points_at(const struct tp_ct_key *rkey, const struct tp_ct_entry 
  * Is @k flow @f's (original tuple @orig) reply tuple, or that tuple in
  * the zone a crossing flow leaves to?
  */
-static bool is_reply_key(const struct tp_ct_entry *f, const struct tp_ct_key *orig,
+static bool is_reply_key(const struct tp_ct_entry *f,
+			 const struct tp_ct_key *orig,
 			 const struct tp_ct_key *k)
 {
 	struct tp_ct_key r;
@@ -1916,7 +1928,8 @@ static bool ct_key_held(const struct ref_state *st, const struct tp_ct_key *k,
 }
 
 /* "Delete a reply key only when it points back at the flow being removed." */
-static void ct_delete_reply_key(struct ref_state *st, const struct tp_ct_key *rkey,
+static void ct_delete_reply_key(struct ref_state *st,
+				const struct tp_ct_key *rkey,
 				const struct tp_ct_key *key)
 {
 	const struct tp_ct_entry *rk = tab_find(&st->ct, rkey);
@@ -1926,7 +1939,8 @@ static void ct_delete_reply_key(struct ref_state *st, const struct tp_ct_key *rk
 }
 
 /* The reply keys of flow @e at @key: a DNAT flow's reply tuple, a crossing's there. */
-static void ct_drop_reply_keys(struct ref_state *st, const struct tp_ct_key *key,
+static void ct_drop_reply_keys(struct ref_state *st,
+			       const struct tp_ct_key *key,
 			       const struct tp_ct_entry *e)
 {
 	struct tp_ct_key r;
@@ -2004,7 +2018,8 @@ static int ct_keep_masq_key(struct ref_state *st, const struct tp_ct_key *key,
  * Write reply key @rkey of the flow at @key, unless it is there already
  * or another live flow holds the tuple.
  */
-static void ct_write_reply_key(struct ref_state *st, const struct tp_ct_key *rkey,
+static void ct_write_reply_key(struct ref_state *st,
+			       const struct tp_ct_key *rkey,
 			       const struct tp_ct_key *key, bool from_tailnet,
 			       __u64 now)
 {
@@ -2026,7 +2041,8 @@ static void ct_write_reply_key(struct ref_state *st, const struct tp_ct_key *rke
  * clock's whole seconds, 16 bits of them, kept in rk_check_s; flows
  * without reply keys (untranslated, not crossing) check nothing.
  */
-static void ct_keep_reply_keys(struct ref_state *st, const struct tp_ct_key *key,
+static void ct_keep_reply_keys(struct ref_state *st,
+			       const struct tp_ct_key *key,
 			       struct tp_ct_entry *e, __u64 now)
 {
 	__u16 sec = (__u16)(now / NSEC);
@@ -2284,7 +2300,8 @@ static int flow_reply(struct ref_run *r, const struct tp_ct_key *orig,
  */
 static bool replies_from_tailnet(const struct tp_ct_entry *e, __u16 zone)
 {
-	return (e->flags & TP_CT_F_EGRESS) || (e->out_zone && e->out_zone == zone);
+	return (e->flags & TP_CT_F_EGRESS) ||
+	       (e->out_zone && e->out_zone == zone);
 }
 
 static int from_tailnet_flow(struct ref_run *r)
@@ -2316,13 +2333,15 @@ static int from_tailnet_flow(struct ref_run *r)
 		 */
 		f = ct_reply_of(st, &p->t, e, r->now, &orig);
 		if (f && is_echo_request(p)) {
-			explain(st, "echo request with a reply's tuple (id 0):");
+			explain(st,
+				"echo request with a reply's tuple (id 0):");
 			return stateless(r, TP_STAT_PASS);
 		}
 		if (f && replies_from_tailnet(f, p->t.zone))
 			return flow_reply(r, &orig, f, true);
 		if (f) {
-			explain(st, "reply tuple of a flow whose replies come from elsewhere");
+			explain(st,
+				"reply tuple of a flow whose replies come from elsewhere");
 			return drop_report(r, TP_DROP_CT_CLASH);
 		}
 		if (e)
@@ -2373,7 +2392,8 @@ static int to_tailnet_forwarded(struct ref_run *r, __u16 in_zone)
 	return drop_report(r, TP_DROP_ZONE);
 }
 
-static bool sn_has_inner(const struct ref_state *st, __u16 zone, const struct tp_addr *a);
+static bool sn_has_inner(const struct ref_state *st, __u16 zone,
+			 const struct tp_addr *a);
 
 /* Is the new egress flow this host's own, from the zone's masquerade address (on)? */
 static bool masq_own(struct ref_run *r, struct tp_addr *addr)
@@ -2414,7 +2434,8 @@ static bool masq_moved(const struct ref_state *st, const struct ref_pkt *p,
 			m = &st->masq[i].m;
 	if (!m || !(m->flags & TP_MASQ_F_ON))
 		return false;
-	return memcmp(p->v6 ? &m->addr6 : &m->addr4, &e->nat_addr, sizeof(e->nat_addr));
+	return memcmp(p->v6 ? &m->addr6 : &m->addr4, &e->nat_addr,
+		      sizeof(e->nat_addr));
 }
 
 /*
@@ -2440,7 +2461,8 @@ static int masq_want(struct ref_run *r, struct tp_addr *addr)
 	if (!memcmp(a, &p->t.saddr, sizeof(*a)))
 		return 0;
 	/* "nor an IPv6 link-local source (fe80::/10): this host's own on the link" */
-	if (p->v6 && p->t.saddr.b[0] == 0xfe && (p->t.saddr.b[1] & 0xc0) == 0x80)
+	if (p->v6 && p->t.saddr.b[0] == 0xfe &&
+	    (p->t.saddr.b[1] & 0xc0) == 0x80)
 		return 0;
 	if (sn_has_inner(st, p->t.zone, &p->t.saddr))
 		return 0;
@@ -2461,8 +2483,9 @@ static int masq_want(struct ref_run *r, struct tp_addr *addr)
  * whole when the range is no larger than the tries).  A port the model
  * finds wrong makes the verdict -1, which no program returns.
  */
-static int masq_new(struct ref_run *r, struct tp_ct_entry *e, const struct ref_query *q,
-		    const struct ref_decision *d, bool own)
+static int masq_new(struct ref_run *r, struct tp_ct_entry *e,
+		    const struct ref_query *q, const struct ref_decision *d,
+		    bool own)
 {
 	struct ref_state *st = r->st;
 	struct ref_pkt *p = r->p;
@@ -2477,7 +2500,8 @@ static int masq_new(struct ref_run *r, struct tp_ct_entry *e, const struct ref_q
 	}
 	e->flags |= TP_CT_F_SNAT | TP_CT_F_MASQ;
 	if (p->t.proto == IPPROTO_TCP)
-		e->state = syn_only(p->tcp_flags) ? TP_CT_SYN_SENT : TP_CT_ESTABLISHED;
+		e->state = syn_only(p->tcp_flags) ? TP_CT_SYN_SENT
+						  : TP_CT_ESTABLISHED;
 	else
 		e->state = TP_CT_OPEN;
 	e->ifindex = r->ifindex;
@@ -2500,28 +2524,35 @@ static int masq_new(struct ref_run *r, struct tp_ct_entry *e, const struct ref_q
 	if (ct_reply(st, &p->t, r->now, &orig)) {
 		explain(st, "masquerade: the tuple is a live flow's reply");
 		/* "this host's own: untracked, as any clash leaving to the tailnet" */
-		return own ? pass(r, TP_STAT_PASS) : drop_report(r, TP_DROP_CT_CLASH);
+		return own ? pass(r, TP_STAT_PASS)
+			   : drop_report(r, TP_DROP_CT_CLASH);
 	}
 	port = st->port_fn ? ntohs(st->port_fn(st->port_ctx, &p->t)) : 0;
 	if (!port) {
 		/* the tries all found live flows: a range that small is checked whole */
-		for (i = 0; hi - lo + 1 <= REF_SNAT_TRIES && i <= hi - lo; i++) {
+		for (i = 0; hi - lo + 1 <= REF_SNAT_TRIES && i <= hi - lo;
+		     i++) {
 			e->snat_port = htons(lo + i);
 			reply_tuple(&p->t, e, &rt);
 			if (!ct_key_held(st, &rt, &p->t, false, r->now)) {
-				explain(st, "masquerade: port %u was free, the datapath took none",
+				explain(st,
+					"masquerade: port %u was free, the datapath took none",
 					lo + i);
 				return -1;
 			}
 		}
 		explain(st, "masquerade: no free port");
 		tab_del(&st->ct, &p->t);
-		return own ? pass(r, TP_STAT_PASS) : drop_report(r, TP_DROP_SNAT_EXHAUSTED);
+		return own ? pass(r, TP_STAT_PASS)
+			   : drop_report(r, TP_DROP_SNAT_EXHAUSTED);
 	}
 	e->snat_port = htons(port);
 	reply_tuple(&p->t, e, &rt);
-	if (port < lo || port > hi || ct_key_held(st, &rt, &p->t, false, r->now)) {
-		explain(st, "masquerade: the datapath took port %u, out of range or live", port);
+	if (port < lo || port > hi ||
+	    ct_key_held(st, &rt, &p->t, false, r->now)) {
+		explain(st,
+			"masquerade: the datapath took port %u, out of range or live",
+			port);
 		return -1;
 	}
 	tab_del(&st->ct, &rt); /* a dead key or flow there is taken over */
@@ -2577,7 +2608,8 @@ static int to_tailnet_new(struct ref_run *r)
 }
 
 static __u32 route_ifindex(const struct ref_state *st, bool v6,
-			   const struct tp_addr *saddr, const struct tp_addr *daddr);
+			   const struct tp_addr *saddr,
+			   const struct tp_addr *daddr);
 
 static int to_tailnet_flow(struct ref_run *r)
 {
@@ -2591,7 +2623,9 @@ static int to_tailnet_flow(struct ref_run *r)
 	/* "a first fragment's record is written after the path check" */
 	if (p->frag != FRAG_FIRST && !frag_track(r)) {
 		if (in_zone && in_zone != p->t.zone) {
-			explain(st, "later fragment without record from zone %u", in_zone);
+			explain(st,
+				"later fragment without record from zone %u",
+				in_zone);
 			return drop_report(r, TP_DROP_ZONE);
 		}
 		return frag_no_record(r, TP_STAT_FRAG_NO_RECORD);
@@ -2608,15 +2642,18 @@ static int to_tailnet_flow(struct ref_run *r)
 		in_zone == f->out_zone;
 	/* "came in through an uplink: only if its source is routed there" */
 	if (reply && !in_zone && egress_origin(r) == TP_CT_F_UPLINK &&
-	    route_ifindex(st, p->v6, &p->t.daddr, &p->t.saddr) != r->in_ifindex) {
-		explain(st, "reply through uplink %u, its source is not routed there",
+	    route_ifindex(st, p->v6, &p->t.daddr, &p->t.saddr) !=
+		    r->in_ifindex) {
+		explain(st,
+			"reply through uplink %u, its source is not routed there",
 			r->in_ifindex);
 		return drop_report(r, TP_DROP_REVERSE_PATH);
 	}
 	/* "recorded only when its source is routed where it came from" */
 	if (p->frag == FRAG_FIRST &&
 	    (reply || egress_origin(r) != TP_CT_F_UPLINK ||
-	     route_ifindex(st, p->v6, &p->t.daddr, &p->t.saddr) == r->in_ifindex))
+	     route_ifindex(st, p->v6, &p->t.daddr, &p->t.saddr) ==
+		     r->in_ifindex))
 		frag_track(r);
 	if (reply)
 		return flow_reply(r, &orig, f, !in_zone);
@@ -2641,7 +2678,8 @@ static int to_tailnet_flow(struct ref_run *r)
 
 /* The interface the kernel would forward a packet @saddr -> @daddr to, 0 if none. */
 static __u32 route_ifindex(const struct ref_state *st, bool v6,
-			   const struct tp_addr *saddr, const struct tp_addr *daddr)
+			   const struct tp_addr *saddr,
+			   const struct tp_addr *daddr)
 {
 	if (v6 && (v6_scoped(saddr) || v6_scoped(daddr)))
 		return 0;
@@ -2650,7 +2688,8 @@ static __u32 route_ifindex(const struct ref_state *st, bool v6,
 
 /* The flow an ICMP error quotes, looked up in @zone (see icmp_err()). */
 static struct tp_ct_entry *icmp_err_flow(struct ref_run *r, __u16 zone,
-					 struct tp_ct_key *orig, bool *quote_is_reply)
+					 struct tp_ct_key *orig,
+					 bool *quote_is_reply)
 {
 	struct tp_ct_entry *e;
 	struct tp_ct_key rev;
@@ -2675,7 +2714,8 @@ static struct tp_ct_entry *icmp_err_flow(struct ref_run *r, __u16 zone,
  * to."
  */
 static struct tp_ct_entry *icmp_err_find(struct ref_run *r, __u16 in_zone,
-					 struct tp_ct_key *orig, bool *quote_is_reply)
+					 struct tp_ct_key *orig,
+					 bool *quote_is_reply)
 {
 	const struct ref_pkt *p = r->p;
 	struct tp_ct_entry *e;
@@ -2701,7 +2741,8 @@ static struct tp_ct_entry *icmp_err_find(struct ref_run *r, __u16 in_zone,
  * where the quoted packet went (the tailnet zone it left to, or the
  * interface the FIB sends its destination to).
  */
-static bool icmp_err_valid(struct ref_run *r, __u16 in_zone, const struct tp_ct_key *orig,
+static bool icmp_err_valid(struct ref_run *r, __u16 in_zone,
+			   const struct tp_ct_key *orig,
 			   const struct tp_ct_entry *e, bool quote_is_reply)
 {
 	const struct ref_pkt *p = r->p;
@@ -2721,19 +2762,21 @@ static bool icmp_err_valid(struct ref_run *r, __u16 in_zone, const struct tp_ct_
 		if (!r->in_ifindex)
 			return true;
 		if (quote_is_reply && egress && !in_zone)
-			return route_ifindex(r->st, p->v6, &p->q.saddr, &p->q.daddr) ==
-			       r->in_ifindex;
+			return route_ifindex(r->st, p->v6, &p->q.saddr,
+					     &p->q.daddr) == r->in_ifindex;
 		if (!quote_is_reply && !e->out_zone && !in_zone)
-			return route_ifindex(r->st, p->v6, &p->q.saddr, &p->q.daddr) ==
-			       r->in_ifindex;
-		return in_zone == (quote_is_reply ? (egress ? 0 : orig->zone) : e->out_zone);
+			return route_ifindex(r->st, p->v6, &p->q.saddr,
+					     &p->q.daddr) == r->in_ifindex;
+		return in_zone == (quote_is_reply ? (egress ? 0 : orig->zone)
+						  : e->out_zone);
 	}
 	if (quote_is_reply ? egress
 			   : (!egress && !(e->out_zone && e->out_zone == zone)))
 		return false;
 	if (!memcmp(&p->t.saddr, &p->q.daddr, sizeof(p->q.daddr)))
 		return true;
-	return zone && ref_out_zone(r->st, p->v6, &p->t.daddr, &p->t.saddr) == zone;
+	return zone &&
+	       ref_out_zone(r->st, p->v6, &p->t.daddr, &p->t.saddr) == zone;
 }
 
 /*
@@ -2754,7 +2797,8 @@ static int icmp_err(struct ref_run *r)
 {
 	struct ref_state *st = r->st;
 	struct ref_pkt *p = r->p;
-	__u16 in_zone = r->hook == REF_TO_TAILNET ? tailnet_zone(st, r->in_ifindex) : 0;
+	__u16 in_zone =
+		r->hook == REF_TO_TAILNET ? tailnet_zone(st, r->in_ifindex) : 0;
 	struct tp_ct_entry *e;
 	struct tp_ct_key orig;
 	bool quote_is_reply;
@@ -2762,7 +2806,8 @@ static int icmp_err(struct ref_run *r)
 	e = icmp_err_find(r, in_zone, &orig, &quote_is_reply);
 	if (!e || !icmp_err_valid(r, in_zone, &orig, e, quote_is_reply)) {
 		if (in_zone && in_zone != p->t.zone) {
-			explain(st, "ICMP error forwarded from zone %u", in_zone);
+			explain(st, "ICMP error forwarded from zone %u",
+				in_zone);
 			return drop_report(r, TP_DROP_ZONE);
 		}
 		if (in_zone) {
@@ -2784,8 +2829,10 @@ static int icmp_err(struct ref_run *r)
 	}
 	if (is_masq(e) && r->hook == REF_TO_TAILNET && quote_is_reply) {
 		/* "the outer source too, whoever sent it" */
-		explain(st, "ICMP error, quote and source to the masquerade address");
-		rewrite_icmp_error_to(p, false, &e->nat_addr, e->snat_port, true);
+		explain(st,
+			"ICMP error, quote and source to the masquerade address");
+		rewrite_icmp_error_to(p, false, &e->nat_addr, e->snat_port,
+				      true);
 		return pass(r, TP_STAT_ICMP_ERR_NAT);
 	}
 	if (!(e->flags & TP_CT_F_DNAT)) {
@@ -2873,8 +2920,8 @@ static int other(struct ref_run *r)
  *
  * Return: 0 or -ENOSPC.
  */
-int ref_masq_set(struct ref_state *st, __u16 zone, const struct tp_masq *m, __u16 port_min,
-		 __u16 port_max, ref_port_fn fn, void *ctx)
+int ref_masq_set(struct ref_state *st, __u16 zone, const struct tp_masq *m,
+		 __u16 port_min, __u16 port_max, ref_port_fn fn, void *ctx)
 {
 	size_t i;
 
@@ -2899,7 +2946,8 @@ int ref_masq_set(struct ref_state *st, __u16 zone, const struct tp_masq *m, __u1
 	return 0;
 }
 
-int ref_static_nat_add(struct ref_state *st, __u16 zone, const struct tp_addr *tailnet,
+int ref_static_nat_add(struct ref_state *st, __u16 zone,
+		       const struct tp_addr *tailnet,
 		       const struct tp_addr *inner)
 {
 	if (st->n_sn >= REF_MAX_STATIC_NAT)
@@ -2929,14 +2977,17 @@ static const struct tp_addr *sn_inner(const struct ref_state *st, __u16 zone,
 		if (memcmp(&st->sn[i].tailnet, a, sizeof(*a)))
 			continue;
 		if (st->sn[i].zone == zone)
-			return sn_family_ok(&st->sn[i].inner, v6) ? &st->sn[i].inner : NULL;
+			return sn_family_ok(&st->sn[i].inner, v6)
+				       ? &st->sn[i].inner
+				       : NULL;
 		if (!st->sn[i].zone)
 			found = &st->sn[i].inner;
 	}
 	return found && sn_family_ok(found, v6) ? found : NULL;
 }
 
-static bool sn_is_tailnet(const struct ref_state *st, __u16 zone, const struct tp_addr *a)
+static bool sn_is_tailnet(const struct ref_state *st, __u16 zone,
+			  const struct tp_addr *a)
 {
 	size_t i;
 
@@ -2956,14 +3007,16 @@ static const struct tp_addr *sn_tailnet(const struct ref_state *st, __u16 zone,
 	for (i = 0; i < st->n_sn; i++)
 		if (!memcmp(&st->sn[i].inner, a, sizeof(*a)))
 			return (!st->sn[i].zone || st->sn[i].zone == zone) &&
-					       sn_family_ok(&st->sn[i].tailnet, v6) ?
-				       &st->sn[i].tailnet :
-				       NULL;
+					       sn_family_ok(&st->sn[i].tailnet,
+							    v6)
+				       ? &st->sn[i].tailnet
+				       : NULL;
 	return NULL;
 }
 
 /* Has inner address @a a static entry that holds for @zone (whatever its family)? */
-static bool sn_has_inner(const struct ref_state *st, __u16 zone, const struct tp_addr *a)
+static bool sn_has_inner(const struct ref_state *st, __u16 zone,
+			 const struct tp_addr *a)
 {
 	size_t i;
 
@@ -2985,7 +3038,8 @@ static int static_in(struct ref_state *st, struct ref_pkt *p, int kind)
 
 	if (sn_is_tailnet(st, p->t.zone, &p->t.saddr))
 		return -TP_DROP_STATIC_SPOOF;
-	if (kind == P_ICMP_ERR && (in = sn_inner(st, p->t.zone, &p->q.saddr, p->v6))) {
+	if (kind == P_ICMP_ERR &&
+	    (in = sn_inner(st, p->t.zone, &p->q.saddr, p->v6))) {
 		rewrite_icmp_error(p, true, in, p->q.sport);
 		if (!memcmp(&p->t.daddr, &p->q.saddr, sizeof(*in)))
 			p->t.daddr = *in;
@@ -3007,7 +3061,8 @@ static int static_in(struct ref_state *st, struct ref_pkt *p, int kind)
  * again; an error about a packet to the pod and a packet from the pod get
  * the pod's tailnet address.
  */
-static void static_out(struct ref_state *st, __u32 ifindex, uint8_t *b, size_t len)
+static void static_out(struct ref_state *st, __u32 ifindex, uint8_t *b,
+		       size_t len)
 {
 	struct ref_pkt q;
 	const struct tp_addr *tn;
@@ -3021,7 +3076,8 @@ static void static_out(struct ref_state *st, __u32 ifindex, uint8_t *b, size_t l
 	kind = parse(st, ifindex, &q);
 	if (kind != P_FLOW && kind != P_ICMP_ERR && kind != P_OTHER)
 		return;
-	if (kind == P_ICMP_ERR && (tn = sn_tailnet(st, q.t.zone, &q.q.daddr, q.v6))) {
+	if (kind == P_ICMP_ERR &&
+	    (tn = sn_tailnet(st, q.t.zone, &q.q.daddr, q.v6))) {
 		rewrite_icmp_error(&q, false, tn, q.q.dport);
 		count(st, TP_STAT_STATIC_NAT_OUT, len);
 		return;
@@ -3055,13 +3111,16 @@ static int process_kind(struct ref_run *r, int ret)
 	return ret;
 }
 
-int ref_process(struct ref_state *st, int hook, __u32 ifindex,
-		__u32 in_ifindex, const uint8_t *in, size_t len, uint8_t *out,
-		size_t *out_len, __u64 now)
+int ref_process(struct ref_state *st, int hook, __u32 ifindex, __u32 in_ifindex,
+		const uint8_t *in, size_t len, uint8_t *out, size_t *out_len,
+		__u64 now)
 {
 	struct ref_pkt p;
-	struct ref_run r = { .st = st, .p = &p, .hook = hook,
-			     .ifindex = ifindex, .in_ifindex = in_ifindex,
+	struct ref_run r = { .st = st,
+			     .p = &p,
+			     .hook = hook,
+			     .ifindex = ifindex,
+			     .in_ifindex = in_ifindex,
 			     .now = now };
 	int ret, verdict;
 

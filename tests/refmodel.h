@@ -134,18 +134,19 @@ int ref_service_set(struct ref_state *st, const struct tp_svc_key *key,
 		    const struct ref_backend *be, size_t n);
 int ref_service_del(struct ref_state *st, const struct tp_svc_key *key);
 
-int ref_masq_set(struct ref_state *st, __u16 zone, const struct tp_masq *m, __u16 port_min,
-		 __u16 port_max, ref_port_fn fn, void *ctx);
-int ref_static_nat_add(struct ref_state *st, __u16 zone, const struct tp_addr *tailnet,
+int ref_masq_set(struct ref_state *st, __u16 zone, const struct tp_masq *m,
+		 __u16 port_min, __u16 port_max, ref_port_fn fn, void *ctx);
+int ref_static_nat_add(struct ref_state *st, __u16 zone,
+		       const struct tp_addr *tailnet,
 		       const struct tp_addr *inner);
 
 struct pref_policy *ref_policy(struct ref_state *st);
 void ref_policy_rev_set(struct ref_state *st, __u32 rev);
 __u32 ref_policy_rev(const struct ref_state *st);
 
-int ref_process(struct ref_state *st, int hook, __u32 ifindex,
-		__u32 in_ifindex, const uint8_t *in, size_t len, uint8_t *out,
-		size_t *out_len, __u64 now);
+int ref_process(struct ref_state *st, int hook, __u32 ifindex, __u32 in_ifindex,
+		const uint8_t *in, size_t len, uint8_t *out, size_t *out_len,
+		__u64 now);
 const char *ref_explain(const struct ref_state *st);
 bool ref_last_tuple(const struct ref_state *st, struct tp_ct_key *k);
 

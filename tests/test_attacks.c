@@ -79,25 +79,37 @@ static void test_fault01_egress_error_from_bystander(void **state)
 
 	/* the pod may not reach the client itself */
 	assert_int_equal(pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH,
-				   pt_flow(EVIL, 5000, CLIENT4, 53, UDP, 0)), DROP);
+				      pt_flow(EVIL, 5000, CLIENT4, 53, UDP, 0)),
+			 DROP);
 	pt_icmp_err_t(&err, EVIL, CLIENT4, &orig, 3, 1, 0);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &err), DROP);
+	assert_int_equal(
+		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &err),
+		DROP);
 	pt_icmp_err_t(&err, EVIL, CLIENT4, &orig, 3, 4, 68);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &err), DROP);
+	assert_int_equal(
+		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &err),
+		DROP);
 	pt_icmp_err_t(&err, "203.0.113.9", CLIENT4, &orig, 3, 1, 0);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX, &err), DROP);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
+				    UPLINK_IFINDEX, &err),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 4);
 	/* this host's frag-needed about the same packet: related */
 	pt_icmp_err_t(&err, NODE4, CLIENT4, &orig, 3, 4, 1280);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err),
+			 PASS);
 }
 
 /* An untracked protocol a crossing rule let in is not decided again on the way out. */
 static void test_fault03_other_proto_crossing(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec gre = { .family = AF_INET, .saddr = CLIENT4, .daddr = Z2PEER,
-				.proto = 47, .payload = "greGREgre", .payload_len = 9 };
+	struct pkt_spec gre = { .family = AF_INET,
+				.saddr = CLIENT4,
+				.daddr = Z2PEER,
+				.proto = 47,
+				.payload = "greGREgre",
+				.payload_len = 9 };
 	struct pkt p;
 
 	REQUIRE_BPF();
@@ -106,8 +118,11 @@ static void test_fault03_other_proto_crossing(void **state)
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, 47, 0, 0, TP_VERDICT_ALLOW);
 	pt_build(&gre, &p);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &p), PASS);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex, &p), PASS);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &p),
+			 PASS);
+	assert_int_equal(
+		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex, &p),
+		PASS);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 0);
 }
 
@@ -120,13 +135,17 @@ static void test_fault04_recordless_fragment_crosses_zones(void **state)
 	REQUIRE_BPF();
 	identities(h);
 	/* no crossing rule at all: C -> Z2 must never cross */
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, UDP, 0), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, UDP, 0),
+			 DROP);
 	pt_build(FLOWP(CLIENT4, 1000, Z2PEER, 80, UDP, 0), &whole);
 	assert_int_equal(pkt_fragment(&whole, 8, 9, 0, 4242, &frag), 0);
 	/* zone 1 defaults to allow: a fragment of no flow passes its ingress */
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &frag), PASS);
+	assert_int_equal(
+		pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &frag), PASS);
 	/* but no flow of zone 1 leads to zone 2 */
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex, &frag), DROP);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex2,
+				    h->l3_ifindex, &frag),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_ZONE), 2);
 }
 
@@ -148,29 +167,44 @@ static void test_fault05_node_error_crossing(void **state)
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN),
+			 PASS);
 	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), &in);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &in), PASS);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
+			 PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
+				    h->l3_ifindex2, &in),
+			 PASS);
 
 	/* node -> client: frag needed, quoting the client's packet to Z2 */
 	pt_icmp_err_t(&err, NODE4, CLIENT4, &orig, 3, 4, 1280);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err),
+			 PASS);
 	/* node -> Z2: frag needed, quoting Z2's reply to the client */
 	pt_icmp_err_t(&err, NODE4, Z2PEER, &reply, 3, 4, 1280);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex2, 0, &err), PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex2, 0, &err),
+			 PASS);
 	/* C -> Z2: port unreachable about Z2's reply, in at zone 1, out zone 2 */
 	pt_icmp_err_t(&err, CLIENT4, Z2PEER, &reply, 3, 3, 0);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), PASS);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex, &err), PASS);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
+			 PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex2,
+				    h->l3_ifindex, &err),
+			 PASS);
 	/* Z2 -> C about C's packet, in zone 2, out zone 1 */
 	pt_icmp_err_t(&err, Z2PEER, CLIENT4, &orig, 3, 3, 0);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &err), PASS);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &err), PASS);
+	assert_int_equal(
+		pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &err), PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
+				    h->l3_ifindex2, &err),
+			 PASS);
 	/* the same error forwarded from the wrong zone is not the flow's */
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex, &err), DROP);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex2,
+				    h->l3_ifindex, &err),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_ZONE), 1);
-	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 0);	(void)!system("ip route del 100.64.0.0/24 dev tptun0");
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 0);
+	(void)!system("ip route del 100.64.0.0/24 dev tptun0");
 }
 
 /* A tailnet SYN on a RESET egress flow's exact tuple does not take it over. */
@@ -183,25 +217,34 @@ static void test_fault06_syn_takes_reset_egress_flow(void **state)
 	REQUIRE_BPF();
 	identities(h);
 	pt_build(FLOWP(POD, 5000, CLIENT4, 80, TCP, SYN), &p);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &p), PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 80, POD, 5000, TCP, SYN | ACK), PASS);
+	assert_int_equal(
+		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &p),
+		PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 80, POD, 5000, TCP, SYN | ACK),
+			 PASS);
 	/* a packet claiming the egress flow's own tuple from the tailnet: clash */
 	assert_int_equal(pt_send_in(h, POD, 5000, CLIENT4, 80, TCP, ACK), DROP);
 	/* the pod resets; within the close timeout a spoofed SYN arrives */
 	pt_build(FLOWP(POD, 5000, CLIENT4, 80, TCP, RST), &p);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &p), PASS);
+	assert_int_equal(
+		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &p),
+		PASS);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_RESET);
 	assert_int_equal(pt_send_in(h, POD, 5000, CLIENT4, 80, TCP, SYN), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 2);
 	assert_true(pt_ct_must(h, &k).flags & TP_CT_F_EGRESS);
 	/* the pod reconnects from the same port, and gets its answer */
 	pt_build(FLOWP(POD, 5000, CLIENT4, 80, TCP, SYN), &p);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &p), PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 80, POD, 5000, TCP, SYN | ACK), PASS);
+	assert_int_equal(
+		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &p),
+		PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 80, POD, 5000, TCP, SYN | ACK),
+			 PASS);
 }
 
 /* IPv6 header from @src to @dst, next header @nh, payload length @plen. */
-static size_t v6hdr(__u8 *b, const char *src, const char *dst, __u8 nh, __u16 plen)
+static size_t v6hdr(__u8 *b, const char *src, const char *dst, __u8 nh,
+		    __u16 plen)
 {
 	memset(b, 0, 40);
 	b[0] = 0x60;
@@ -285,8 +328,10 @@ static void test_fault09_v6_headers_past_payload_len(void **state)
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
 
 	/* control: UDP to port 22 is denied */
-	assert_int_equal(pt_send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
-				   pt_flow(CLIENT6, 4000, BE6[0], 22, UDP, 0)), DROP);
+	assert_int_equal(
+		pt_send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
+			     pt_flow(CLIENT6, 4000, BE6[0], 22, UDP, 0)),
+		DROP);
 
 	b = v0.data;
 	n = v6hdr(b, CLIENT6, BE6[0], 44, 8 + A9_DOLEN);
@@ -298,7 +343,8 @@ static void test_fault09_v6_headers_past_payload_len(void **state)
 	n += udphdr8(b + n, 4000, 53, 16);
 	v0.len = n;
 	/* V0's L4 header is past its datagram: truncated, no record */
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &v0), DROP);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &v0),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_TRUNCATED), 1);
 
 	b = v1.data;
@@ -313,11 +359,13 @@ static void test_fault09_v6_headers_past_payload_len(void **state)
 	b[5] = (n - 40) & 0xff;
 	v1.len = n;
 	/* the later fragment finds no record: denied under default deny */
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &v1), DROP);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &v1),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_FRAG_NO_FLOW), 1);
 	/* the same V0 cut to its datagram: truncated too */
 	v0.len = 40 + 8 + A9_DOLEN;
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &v0), DROP);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &v0),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_TRUNCATED), 2);
 }
 
@@ -339,17 +387,26 @@ static void test_holds_icmp_quotes(void **state)
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
 	/* error about an error: the client's error quoting an error to the pod, to DB */
 	pt_icmp_err(&err, CLIENT4, POD, &reply);
-	sp = (struct pkt_spec){ .family = AF_INET, .saddr = CLIENT4, .daddr = EVIL,
-				.proto = IPPROTO_ICMP, .icmp_type = 3, .icmp_code = 3,
+	sp = (struct pkt_spec){ .family = AF_INET,
+				.saddr = CLIENT4,
+				.daddr = EVIL,
+				.proto = IPPROTO_ICMP,
+				.icmp_type = 3,
+				.icmp_code = 3,
 				.inner = &err };
 	pt_build(&sp, &err2);
 	v = pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err2);
 	assert_int_equal(v, DROP);
 	/* truncated quote: only 4 bytes of TCP */
 	pt_build(&reply, &inner);
-	sp = (struct pkt_spec){ .family = AF_INET, .saddr = CLIENT4, .daddr = EVIL,
-				.proto = IPPROTO_ICMP, .icmp_type = 3, .icmp_code = 3,
-				.inner = &inner, .inner_len = 24 };
+	sp = (struct pkt_spec){ .family = AF_INET,
+				.saddr = CLIENT4,
+				.daddr = EVIL,
+				.proto = IPPROTO_ICMP,
+				.icmp_type = 3,
+				.icmp_code = 3,
+				.inner = &inner,
+				.inner_len = 24 };
 	pt_build(&sp, &err);
 	v = pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err);
 	assert_int_equal(v, DROP);
@@ -384,8 +441,9 @@ static void test_holds_spoofed_sources(void **state)
 	assert_int_equal(v, DROP);
 	v = pt_send_in(h, NODE4, 1000, POD, 22, TCP, SYN);
 	assert_int_equal(v, DROP);
-	v = pt_send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
-		      pt_flow("::ffff:198.18.0.1", 1000, BE6[0], 22, TCP, SYN));
+	v = pt_send_spec(
+		h, TH_FROM_TAILNET, h->l3_ifindex, 0,
+		pt_flow("::ffff:198.18.0.1", 1000, BE6[0], 22, TCP, SYN));
 	assert_int_equal(v, DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_V4_MAPPED), 1);
 }
@@ -393,8 +451,11 @@ static void test_holds_spoofed_sources(void **state)
 static void test_holds_clash_and_revoke(void **state)
 {
 	struct th *h = *state;
-	struct tp_rule match = { .src_id = ID_CLIENT, .dst_id = ID_WEB, .proto = UDP,
-				 .port_lo = 53, .port_hi = 53 };
+	struct tp_rule match = { .src_id = ID_CLIENT,
+				 .dst_id = ID_WEB,
+				 .proto = UDP,
+				 .port_lo = 53,
+				 .port_hi = 53 };
 	struct pkt whole, frag;
 	int v;
 
@@ -404,14 +465,17 @@ static void test_holds_clash_and_revoke(void **state)
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 5353, 5353, TP_VERDICT_ALLOW);
 	pt_service(h, VIP4, 53, UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, UDP, 0), BE4[0], 5353);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, UDP, 0), BE4[0],
+		       5353);
 	/* direct flow to the backend from the same port: clash, VIP flow intact */
 	v = pt_send_in(h, CLIENT4, 5000, BE4[0], 5353, UDP, 0);
 	assert_int_equal(v, DROP);
-	pt_expect_revnat(h, pt_flow(BE4[0], 5353, CLIENT4, 5000, UDP, 0), VIP4, 53);
+	pt_expect_revnat(h, pt_flow(BE4[0], 5353, CLIENT4, 5000, UDP, 0), VIP4,
+			 53);
 	/* revoke: first fragment's later fragments and replies die too */
 	assert_int_equal(pt_send_in(h, CLIENT4, 6000, POD, 53, UDP, 0), PASS);
-	assert_int_equal(tp_policy_rule_del(&h->maps, &match, TP_OWNER_TPCTL), 0);
+	assert_int_equal(tp_policy_rule_del(&h->maps, &match, TP_OWNER_TPCTL),
+			 0);
 	pt_build(FLOWP(CLIENT4, 6000, POD, 53, UDP, 0), &whole);
 	assert_int_equal(pkt_fragment(&whole, 8, 9, 0, 99, &frag), 0);
 	v = pt_send_out(h, POD, 53, CLIENT4, 6000, UDP, 0);
@@ -424,10 +488,12 @@ static void test_holds_clash_and_revoke(void **state)
 	/* a first fragment to port 53 then another "first" to port 22, same id */
 	pt_build(FLOWP(CLIENT4, 7000, POD, 53, UDP, 0), &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 8, 1, 55, &frag), 0);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &frag), PASS);
+	assert_int_equal(
+		pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &frag), PASS);
 	pt_build(FLOWP(CLIENT4, 7000, POD, 22, UDP, 0), &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 8, 1, 55, &frag), 0);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &frag), DROP);
+	assert_int_equal(
+		pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &frag), DROP);
 	assert_int_equal(pkt_fragment(&whole, 8, 9, 0, 55, &frag), 0);
 	v = pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &frag);
 	assert_int_equal(v, DROP);

@@ -38,7 +38,7 @@
 #define RST    PKT_TCP_RST
 #define FIN    PKT_TCP_FIN
 
-#define POD_VETH	  77 /* a pod's host-side veth: no tp_ifaces entry */
+#define POD_VETH       77 /* a pod's host-side veth: no tp_ifaces entry */
 #define UPLINK_IFINDEX 4242
 
 static void identities(struct th *h)
@@ -51,8 +51,12 @@ static void identities(struct th *h)
 /* An ICMP echo packet (@type 8 request, 0 reply) with id @id. */
 static struct pkt_spec echo(const char *s, const char *d, __u8 type, __u16 id)
 {
-	return (struct pkt_spec){ .family = AF_INET, .saddr = s, .daddr = d,
-				  .proto = ICMP, .icmp_type = type, .icmp_id = id,
+	return (struct pkt_spec){ .family = AF_INET,
+				  .saddr = s,
+				  .daddr = d,
+				  .proto = ICMP,
+				  .icmp_type = type,
+				  .icmp_id = id,
 				  .icmp_seq = 1 };
 }
 
@@ -140,8 +144,12 @@ static void test_fault_echo_request_id0_as_dnat_reply(void **state)
 static void test_fault_echo_request_id0_as_reply_v6(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec req_out = { .family = AF_INET6, .saddr = BE6[0], .daddr = CLIENT6,
-				    .proto = IPPROTO_ICMPV6, .icmp_type = 128, .icmp_id = 0,
+	struct pkt_spec req_out = { .family = AF_INET6,
+				    .saddr = BE6[0],
+				    .daddr = CLIENT6,
+				    .proto = IPPROTO_ICMPV6,
+				    .icmp_type = 128,
+				    .icmp_id = 0,
 				    .icmp_seq = 1 };
 	struct pkt_spec req_in = req_out, rep_in;
 
@@ -149,7 +157,8 @@ static void test_fault_echo_request_id0_as_reply_v6(void **state)
 	pt_ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
 	pt_ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_WEB, ID_CLIENT, 0, IPPROTO_ICMPV6, 0, 0, TP_VERDICT_ALLOW);
+	pt_rule(h, ID_WEB, ID_CLIENT, 0, IPPROTO_ICMPV6, 0, 0,
+		TP_VERDICT_ALLOW);
 	req_in.saddr = CLIENT6;
 	req_in.daddr = BE6[0];
 	rep_in = req_in;
@@ -205,7 +214,8 @@ static void test_fault_reply_count_wrap_is_unanswered(void **state)
 
 	REQUIRE_BPF();
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK),
+			 PASS);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
 	e = pt_ct_must(h, &k);
 	assert_int_equal(e.state, TP_CT_ESTABLISHED);
@@ -213,13 +223,16 @@ static void test_fault_reply_count_wrap_is_unanswered(void **state)
 	e.packets[TP_CT_DIR_REPLY] = 0xffffffffu;
 	assert_int_equal(bpf_map_update_elem(h->maps.ct, &k, &e, BPF_EXIST), 0);
 	th_set_clock(h, T0 + 10 * SEC_NS);
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK),
+			 PASS);
 	e = pt_ct_must(h, &k);
 	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 0);
-	assert_int_equal(e.expires_s, TP_CT_SEC(T0) + 10 + TP_CT_TIMEOUT_ESTABLISHED);
+	assert_int_equal(e.expires_s,
+			 TP_CT_SEC(T0) + 10 + TP_CT_TIMEOUT_ESTABLISHED);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
 	e = pt_ct_must(h, &k);
-	assert_int_equal(e.expires_s, TP_CT_SEC(T0) + 10 + TP_CT_TIMEOUT_ESTABLISHED);
+	assert_int_equal(e.expires_s,
+			 TP_CT_SEC(T0) + 10 + TP_CT_TIMEOUT_ESTABLISHED);
 }
 
 /*
@@ -243,14 +256,22 @@ static void test_fault_uplink_forges_pod_reply(void **state)
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pod_out(h, pt_flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK)), PASS);
+	assert_int_equal(
+		pod_out(h, pt_flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK)),
+		PASS);
 	/* control: the world on the uplink may not reach the client */
-	assert_int_equal(pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX,
-				   pt_flow(POD, 81, CLIENT4, 1000, TCP, SYN)), DROP);
-	assert_int_equal(pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX,
-				   pt_flow(POD, 80, CLIENT4, 1000, TCP, RST)), DROP);
-	assert_int_equal(pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX,
-				   pt_flow(POD, 80, CLIENT4, 1000, TCP, ACK)), DROP);
+	assert_int_equal(
+		pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX,
+			     pt_flow(POD, 81, CLIENT4, 1000, TCP, SYN)),
+		DROP);
+	assert_int_equal(
+		pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX,
+			     pt_flow(POD, 80, CLIENT4, 1000, TCP, RST)),
+		DROP);
+	assert_int_equal(
+		pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX,
+			     pt_flow(POD, 80, CLIENT4, 1000, TCP, ACK)),
+		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 2);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
@@ -274,14 +295,19 @@ static void test_uplink_reply_of_routed_pod(void **state)
 	assert_true(up > 0);
 	identities(h);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, up,
-				   pt_flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK)), PASS);
+	assert_int_equal(
+		pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, up,
+			     pt_flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK)),
+		PASS);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
 
-	assert_int_equal(pt_send_in(h, CLIENT4, 1001, "198.19.7.1", 80, TCP, SYN), PASS);
+	assert_int_equal(
+		pt_send_in(h, CLIENT4, 1001, "198.19.7.1", 80, TCP, SYN), PASS);
 	assert_int_equal(pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, up,
-				   pt_flow("198.19.7.1", 80, CLIENT4, 1001, TCP, SYN | ACK)), DROP);
+				      pt_flow("198.19.7.1", 80, CLIENT4, 1001,
+					      TCP, SYN | ACK)),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 1);
 	assert_int_equal(pt_ct_must(h, &k2).state, TP_CT_SYN_SENT);
 }
@@ -293,12 +319,12 @@ static void test_uplink_reply_of_routed_pod(void **state)
  * skipped with a "FAULT:" message unless TP_RUN_FAULTS is set, when it
  * runs (and fails) as written.
  */
-#define FAULT_UNFIXED(msg)                                            \
-	do {                                                          \
-		if (!getenv("TP_RUN_FAULTS")) {                       \
-			print_message("FAULT: %s\n", msg);           \
-			skip();                                       \
-		}                                                     \
+#define FAULT_UNFIXED(msg)                                 \
+	do {                                               \
+		if (!getenv("TP_RUN_FAULTS")) {            \
+			print_message("FAULT: %s\n", msg); \
+			skip();                            \
+		}                                          \
 	} while (0)
 
 #define ONNODE4	 "198.18.3.1" /* an on-node pod: routed to tppod0, no uplink */
@@ -323,11 +349,12 @@ static int rpf_env(struct th *h)
 	assert_true(up > 0);
 	pt_uplink(h, th_uplink_peer());
 	if (!pod_ifindex) {
-		assert_int_equal(system("ip link add tppod0 type veth peer name tppod1 && "
-					"ip link set tppod0 up && ip link set tppod1 up && "
-					"ip route add 198.18.3.0/24 dev tppod0 && "
-					"ip -6 route add fd00:198:18::3:0/112 dev tppod0"),
-				 0);
+		assert_int_equal(
+			system("ip link add tppod0 type veth peer name tppod1 && "
+			       "ip link set tppod0 up && ip link set tppod1 up && "
+			       "ip route add 198.18.3.0/24 dev tppod0 && "
+			       "ip -6 route add fd00:198:18::3:0/112 dev tppod0"),
+			0);
 		pod_ifindex = if_nametoindex("tppod0");
 		assert_true(pod_ifindex > 0);
 	}
@@ -365,27 +392,41 @@ static void test_holds_rpf_dnat_backend_address(void **state)
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
 	pt_service(h, VIP4, 80, TCP, on, 1, 8080, NULL, NULL, 0, 0);
 	pt_service(h, "198.19.0.11", 80, TCP, off, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), ONNODE4, 8080);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1001, "198.19.0.11", 80, TCP, SYN), BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), ONNODE4,
+		       8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1001, "198.19.0.11", 80, TCP, SYN),
+		       BE4[0], 8080);
 
 	/* forged: the on-node backend's reply on either uplink, the VIP's */
-	assert_int_equal(out_from(h, up, pt_flow(ONNODE4, 8080, CLIENT4, 1000, TCP, RST)), DROP);
-	assert_int_equal(out_from(h, th_uplink_peer(),
-				  pt_flow(ONNODE4, 8080, CLIENT4, 1000, TCP, RST)), DROP);
+	assert_int_equal(
+		out_from(h, up,
+			 pt_flow(ONNODE4, 8080, CLIENT4, 1000, TCP, RST)),
+		DROP);
+	assert_int_equal(
+		out_from(h, th_uplink_peer(),
+			 pt_flow(ONNODE4, 8080, CLIENT4, 1000, TCP, RST)),
+		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 2);
-	assert_int_equal(out_from(h, up, pt_flow(VIP4, 80, CLIENT4, 1000, TCP, RST)), DROP);
+	assert_int_equal(
+		out_from(h, up, pt_flow(VIP4, 80, CLIENT4, 1000, TCP, RST)),
+		DROP);
 	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_SYN_SENT);
 	/* the off-node backend's reply on the uplink it is not routed to */
-	assert_int_equal(out_from(h, th_uplink_peer(),
-				  pt_flow(BE4[0], 8080, CLIENT4, 1001, TCP, RST)), DROP);
+	assert_int_equal(
+		out_from(h, th_uplink_peer(),
+			 pt_flow(BE4[0], 8080, CLIENT4, 1001, TCP, RST)),
+		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 3);
 	assert_int_equal(pt_ct_must(h, &k2).state, TP_CT_SYN_SENT);
 
 	/* the real replies, translated back to their VIPs */
 	pt_build(FLOWP(ONNODE4, 8080, CLIENT4, 1000, TCP, SYN | ACK), &in);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, pod_ifindex, &in), PASS);
+	assert_int_equal(
+		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, pod_ifindex, &in),
+		PASS);
 	pt_build(FLOWP(BE4[0], 8080, CLIENT4, 1001, TCP, SYN | ACK), &in);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &in), PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &in),
+			 PASS);
 	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_SYN_RECV);
 	assert_int_equal(pt_ct_must(h, &k2).state, TP_CT_SYN_RECV);
 	assert_int_equal(th_stat(h, TP_STAT_REVNAT), 2);
@@ -407,17 +448,29 @@ static void test_holds_rpf_ipv6(void **state)
 
 	REQUIRE_BPF();
 	up = rpf_env(h);
-	assert_int_equal(pt_send_in(h, CLIENT6, 1000, ONNODE6, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_send_in(h, CLIENT6, 1001, BE6[0], 80, TCP, SYN), PASS);
-	assert_int_equal(pt_send_in(h, CLIENT6, 1002, "fe80::5", 80, TCP, SYN), PASS);
-	assert_int_equal(out_from(h, up, pt_flow(ONNODE6, 80, CLIENT6, 1000, TCP, RST)), DROP);
-	assert_int_equal(out_from(h, up, pt_flow("fe80::5", 80, CLIENT6, 1002, TCP, SYN | ACK)),
-			 DROP);
+	assert_int_equal(pt_send_in(h, CLIENT6, 1000, ONNODE6, 80, TCP, SYN),
+			 PASS);
+	assert_int_equal(pt_send_in(h, CLIENT6, 1001, BE6[0], 80, TCP, SYN),
+			 PASS);
+	assert_int_equal(pt_send_in(h, CLIENT6, 1002, "fe80::5", 80, TCP, SYN),
+			 PASS);
+	assert_int_equal(
+		out_from(h, up, pt_flow(ONNODE6, 80, CLIENT6, 1000, TCP, RST)),
+		DROP);
+	assert_int_equal(
+		out_from(h, up,
+			 pt_flow("fe80::5", 80, CLIENT6, 1002, TCP, SYN | ACK)),
+		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 2);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
-	assert_int_equal(out_from(h, up, pt_flow(BE6[0], 80, CLIENT6, 1001, TCP, SYN | ACK)), PASS);
-	assert_int_equal(out_from(h, pod_ifindex, pt_flow(ONNODE6, 80, CLIENT6, 1000, TCP,
-							  SYN | ACK)), PASS);
+	assert_int_equal(
+		out_from(h, up,
+			 pt_flow(BE6[0], 80, CLIENT6, 1001, TCP, SYN | ACK)),
+		PASS);
+	assert_int_equal(
+		out_from(h, pod_ifindex,
+			 pt_flow(ONNODE6, 80, CLIENT6, 1000, TCP, SYN | ACK)),
+		PASS);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 2);
 }
@@ -441,7 +494,8 @@ static void test_holds_rpf_echo_reply(void **state)
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 1);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_OPEN);
 	assert_int_equal(out_from(h, up, echo(BE4[0], CLIENT4, 0, 7)), PASS);
-	assert_int_equal(out_from(h, pod_ifindex, echo(ONNODE4, CLIENT4, 0, 7)), PASS);
+	assert_int_equal(out_from(h, pod_ifindex, echo(ONNODE4, CLIENT4, 0, 7)),
+			 PASS);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_REPLIED);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 1);
 }
@@ -466,19 +520,27 @@ static void test_holds_rpf_icmp_error_consistent(void **state)
 	up = rpf_env(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, ONNODE4, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1001, BE4[0], 80, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, ONNODE4, 80, TCP, SYN),
+			 PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1001, BE4[0], 80, TCP, SYN),
+			 PASS);
 	pt_icmp_err(&err, ONNODE4, CLIENT4, &q1);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &err), DROP);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &err),
+			 DROP);
 	pt_icmp_err(&err, ROUTER4, CLIENT4, &q1);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &err), DROP);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &err),
+			 DROP);
 	pt_icmp_err(&err, BE4[0], CLIENT4, &q2);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, th_uplink_peer(), &err),
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
+				    th_uplink_peer(), &err),
 			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 3);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &err), PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &err),
+			 PASS);
 	pt_icmp_err(&err, ONNODE4, CLIENT4, &q1);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, pod_ifindex, &err), PASS);
+	assert_int_equal(
+		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, pod_ifindex, &err),
+		PASS);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 3);
 }
 
@@ -501,26 +563,35 @@ static void test_holds_rpf_fragments(void **state)
 	up = rpf_env(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, ONNODE4, 53, UDP, 0), PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1001, BE4[0], 53, UDP, 0), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, ONNODE4, 53, UDP, 0),
+			 PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1001, BE4[0], 53, UDP, 0),
+			 PASS);
 
 	sp = pt_flow(ONNODE4, 53, CLIENT4, 1000, UDP, 0);
 	sp.payload = payload;
 	sp.payload_len = sizeof(payload);
 	pt_build(&sp, &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 99, &f1), 0);
-	assert_int_equal(pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 99, &f2), 0);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f1), DROP);
+	assert_int_equal(
+		pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 99, &f2), 0);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f1),
+			 DROP);
 	/* the forged first fragment left no record: the zone denies the rest */
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f2), DROP);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f2),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 1);
 	assert_int_equal(pt_drops(h, TP_DROP_FRAG_NO_FLOW), 1);
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
 	/* after the pod's own first fragment, a forged later one is checked */
 	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 98, &f1), 0);
-	assert_int_equal(pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 98, &f2), 0);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, pod_ifindex, &f1), PASS);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f2), DROP);
+	assert_int_equal(
+		pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 98, &f2), 0);
+	assert_int_equal(
+		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, pod_ifindex, &f1),
+		PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f2),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 2);
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
 
@@ -528,9 +599,13 @@ static void test_holds_rpf_fragments(void **state)
 	sp.dport = 1001;
 	pt_build(&sp, &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 100, &f1), 0);
-	assert_int_equal(pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 100, &f2), 0);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f1), PASS);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f2), PASS);
+	assert_int_equal(
+		pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 100, &f2),
+		0);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f1),
+			 PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f2),
+			 PASS);
 	k = pt_ct_key(CLIENT4, 1001, BE4[0], 53, UDP);
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 2);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 2);
@@ -552,17 +627,27 @@ static void test_holds_rpf_fail_closed(void **state)
 	REQUIRE_BPF();
 	up = rpf_env(h);
 	assert_int_equal(system("ip route replace blackhole 198.18.7.0/24 && "
-				"ip route replace unreachable 198.18.8.0/24"), 0);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, BLACK4, 80, UDP, 0), PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, UNREACH4, 80, UDP, 0), PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, "198.18.9.1", 80, UDP, 0), PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, BE4[0], 80, UDP, 0), PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, "198.18.2.7", 80, UDP, 0), PASS);
+				"ip route replace unreachable 198.18.8.0/24"),
+			 0);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, BLACK4, 80, UDP, 0),
+			 PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, UNREACH4, 80, UDP, 0),
+			 PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, "198.18.9.1", 80, UDP, 0),
+			 PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, BE4[0], 80, UDP, 0),
+			 PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, "198.18.2.7", 80, UDP, 0),
+			 PASS);
 	v[0] = out_from(h, up, pt_flow(BLACK4, 80, CLIENT4, 1000, UDP, 0));
 	v[1] = out_from(h, up, pt_flow(UNREACH4, 80, CLIENT4, 1000, UDP, 0));
-	v[2] = out_from(h, up, pt_flow("198.18.9.1", 80, CLIENT4, 1000, UDP, 0));
-	v[4] = out_from(h, up, pt_flow("198.18.2.7", 80, CLIENT4, 1000, UDP, 0));
-	assert_int_equal(system("echo 0 > /proc/sys/net/ipv4/conf/tptun0/forwarding"), 0);
+	v[2] = out_from(h, up,
+			pt_flow("198.18.9.1", 80, CLIENT4, 1000, UDP, 0));
+	v[4] = out_from(h, up,
+			pt_flow("198.18.2.7", 80, CLIENT4, 1000, UDP, 0));
+	assert_int_equal(
+		system("echo 0 > /proc/sys/net/ipv4/conf/tptun0/forwarding"),
+		0);
 	v[3] = out_from(h, up, pt_flow(BE4[0], 80, CLIENT4, 1000, UDP, 0));
 	(void)!system("echo 1 > /proc/sys/net/ipv4/conf/tptun0/forwarding; "
 		      "ip route del 198.18.7.0/24; ip route del 198.18.8.0/24");
@@ -572,7 +657,9 @@ static void test_holds_rpf_fail_closed(void **state)
 	assert_int_equal(v[3], DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 4);
 	assert_int_equal(v[4], PASS);
-	assert_int_equal(out_from(h, up, pt_flow(BE4[0], 80, CLIENT4, 1000, UDP, 0)), PASS);
+	assert_int_equal(
+		out_from(h, up, pt_flow(BE4[0], 80, CLIENT4, 1000, UDP, 0)),
+		PASS);
 }
 
 /*
@@ -592,10 +679,15 @@ static void test_holds_rpf_crossing_reply_on_uplink(void **state)
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
-	assert_int_equal(out_from(h, up, pt_flow(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK)),
-			 DROP);
-	assert_int_equal(out_from(h, up, pt_flow(Z2PEER, 80, CLIENT4, 1000, TCP, RST)), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN),
+			 PASS);
+	assert_int_equal(
+		out_from(h, up,
+			 pt_flow(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK)),
+		DROP);
+	assert_int_equal(
+		out_from(h, up, pt_flow(Z2PEER, 80, CLIENT4, 1000, TCP, RST)),
+		DROP);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
 }
@@ -624,11 +716,15 @@ static void test_fault_rpf_policy_routing_by_port(void **state)
 	up = rpf_env(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(system("ip route replace 198.18.6.0/24 via " TH_UPLINK_GW4
-				" dev tpup0 table 100 && "
-				"ip rule add ipproto tcp dport 80 table 100 pref 100"), 0);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POLICY4, 80, TCP, SYN), PASS);
-	v = out_from(h, up, pt_flow(POLICY4, 80, CLIENT4, 1000, TCP, SYN | ACK));
+	assert_int_equal(
+		system("ip route replace 198.18.6.0/24 via " TH_UPLINK_GW4
+		       " dev tpup0 table 100 && "
+		       "ip rule add ipproto tcp dport 80 table 100 pref 100"),
+		0);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POLICY4, 80, TCP, SYN),
+			 PASS);
+	v = out_from(h, up,
+		     pt_flow(POLICY4, 80, CLIENT4, 1000, TCP, SYN | ACK));
 	/* and an error about the flow's packet from a router on that path */
 	pt_icmp_err_t(&err, ROUTER4, CLIENT4, &q, 3, 4, 1280);
 	ve = pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &err);
@@ -654,14 +750,18 @@ static void test_fault_rpf_ecmp_reply_on_other_leg(void **state)
 	int up, v[2];
 
 	REQUIRE_BPF();
-	FAULT_UNFIXED("rpf_ecmp_reply_on_other_leg: a reply through the other "
-		      "nexthop of an ECMP route is dropped (rp_filter 1 accepts any)");
+	FAULT_UNFIXED(
+		"rpf_ecmp_reply_on_other_leg: a reply through the other "
+		"nexthop of an ECMP route is dropped (rp_filter 1 accepts any)");
 	up = rpf_env(h);
-	assert_int_equal(system("ip route replace 198.18.5.0/24 nexthop via " TH_UPLINK_GW4
-				" dev tpup0 nexthop dev tpup1"), 0);
+	assert_int_equal(
+		system("ip route replace 198.18.5.0/24 nexthop via " TH_UPLINK_GW4
+		       " dev tpup0 nexthop dev tpup1"),
+		0);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, ECMP4, 80, UDP, 0), PASS);
 	v[0] = out_from(h, up, pt_flow(ECMP4, 80, CLIENT4, 1000, UDP, 0));
-	v[1] = out_from(h, th_uplink_peer(), pt_flow(ECMP4, 80, CLIENT4, 1000, UDP, 0));
+	v[1] = out_from(h, th_uplink_peer(),
+			pt_flow(ECMP4, 80, CLIENT4, 1000, UDP, 0));
 	(void)!system("ip route del 198.18.5.0/24");
 	assert_int_equal(v[0], PASS);
 	assert_int_equal(v[1], PASS);
@@ -682,13 +782,17 @@ static void test_fault_rpf_pod_forges_offnode_reply(void **state)
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, VIP4, 80, TCP);
 
 	REQUIRE_BPF();
-	FAULT_UNFIXED("rpf_pod_forges_offnode_reply: a pod's forged reply of a flow "
-		      "routed through an uplink passes (pods are left to the CNI)");
+	FAULT_UNFIXED(
+		"rpf_pod_forges_offnode_reply: a pod's forged reply of a flow "
+		"routed through an uplink passes (pods are left to the CNI)");
 	rpf_env(h);
 	pt_service(h, VIP4, 80, TCP, off, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
-	assert_int_equal(out_from(h, pod_ifindex, pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, RST)),
-			 DROP);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
+		       8080);
+	assert_int_equal(
+		out_from(h, pod_ifindex,
+			 pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, RST)),
+		DROP);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
 }
 
@@ -718,20 +822,27 @@ static void test_fault_rpf_forged_first_fragment_poisons_record(void **state)
 	up = rpf_env(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, ONNODE4, 53, UDP, 0), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, ONNODE4, 53, UDP, 0),
+			 PASS);
 	sp = pt_flow(ONNODE4, 53, CLIENT4, 1000, UDP, 0);
 	sp.payload = payload;
 	sp.payload_len = sizeof(payload);
 	pt_build(&sp, &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 99, &f1), 0);
-	assert_int_equal(pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 99, &f2), 0);
+	assert_int_equal(
+		pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 99, &f2), 0);
 	sp.dport = 1001;
 	pt_build(&sp, &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 99, &forged), 0);
 
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, pod_ifindex, &f1), PASS);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &forged), DROP);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, pod_ifindex, &f2), PASS);
+	assert_int_equal(
+		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, pod_ifindex, &f1),
+		PASS);
+	assert_int_equal(
+		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &forged), DROP);
+	assert_int_equal(
+		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, pod_ifindex, &f2),
+		PASS);
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 2);
 }
 
@@ -754,18 +865,23 @@ static void test_holds_crossing_reply_from_own_zone(void **state)
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_ct_count(h), 2); /* the flow, its reply key in zone 2 */
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN),
+			 PASS);
+	assert_int_equal(pt_ct_count(h),
+			 2); /* the flow, its reply key in zone 2 */
 
-	assert_int_equal(pt_send_in(h, Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), DROP);
-	assert_int_equal(pt_send_in(h, Z2PEER, 80, CLIENT4, 1000, TCP, RST), DROP);
+	assert_int_equal(
+		pt_send_in(h, Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), DROP);
+	assert_int_equal(pt_send_in(h, Z2PEER, 80, CLIENT4, 1000, TCP, RST),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 2);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
 
 	/* the real reply, in zone 2 */
 	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), &in);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
+			 PASS);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 }
 
@@ -784,19 +900,23 @@ static void test_holds_overlapping_zones(void **state)
 	identities(h);
 	k2.zone = TH_ZONE2;
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK),
+			 PASS);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
 	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_ESTABLISHED);
 
 	/* zone 2's 100.64.0.1 resets "its" connection, then opens one */
 	pt_build(FLOWP(CLIENT4, 1000, POD, 80, TCP, RST), &in);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
+			 PASS);
 	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_ESTABLISHED);
 	pt_build(FLOWP(CLIENT4, 1000, POD, 80, TCP, SYN), &in);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
+			 PASS);
 	assert_int_equal(pt_ct_must(h, &k2).state, TP_CT_SYN_SENT);
 	/* the pod's reply leaving through zone 1 is zone 1's flow's */
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK),
+			 PASS);
 	assert_int_equal(pt_ct_must(h, &k1).packets[TP_CT_DIR_REPLY], 2);
 	assert_int_equal(pt_ct_must(h, &k2).packets[TP_CT_DIR_REPLY], 0);
 	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_ESTABLISHED);
@@ -815,12 +935,15 @@ static void test_holds_simultaneous_open(void **state)
 
 	REQUIRE_BPF();
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN),
+			 PASS);
 	assert_int_equal(pt_ct_count(h), 1);
 	assert_int_equal(pt_ct_must(h, &kin).packets[TP_CT_DIR_REPLY], 1);
 
-	assert_int_equal(pt_send_out(h, POD, 2000, CLIENT4, 3000, TCP, SYN), PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 3000, POD, 2000, TCP, SYN), PASS);
+	assert_int_equal(pt_send_out(h, POD, 2000, CLIENT4, 3000, TCP, SYN),
+			 PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 3000, POD, 2000, TCP, SYN),
+			 PASS);
 	assert_int_equal(pt_ct_count(h), 2);
 	assert_int_equal(pt_ct_must(h, &kout).packets[TP_CT_DIR_REPLY], 1);
 	assert_true(pt_ct_must(h, &kout).flags & TP_CT_F_EGRESS);
@@ -845,20 +968,27 @@ static void test_holds_dnat_reply_key_evicted(void **state)
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
+		       8080);
 	assert_int_equal(pt_ct_get(h, &rk, &e), 0);
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &rk), 0);
 
-	assert_int_equal(pt_send_out(h, BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), DROP);
+	assert_int_equal(
+		pt_send_out(h, BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK),
+		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
 	assert_int_equal(pt_ct_get(h, &rk, &e), -ENOENT);
 	/* the client retransmits in the same second: not checked again yet */
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
+		       8080);
 	assert_int_equal(pt_ct_get(h, &rk, &e), -ENOENT);
 	th_set_clock(h, T0 + SEC_NS);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
+		       8080);
 	assert_true(pt_ct_must(h, &rk).flags & TP_CT_F_REPLY_KEY);
-	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+	pt_expect_revnat(h,
+			 pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK),
+			 VIP4, 80);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 }
 
@@ -910,18 +1040,26 @@ static void test_holds_dnat_reply_key_from_wrong_side(void **state)
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
+		       8080);
 
 	/* the reply key's tuple from a zone-2 peer, forwarded into zone 1 */
 	pt_build(FLOWP(BE4[0], 8080, CLIENT4, 1000, TCP, RST), &in);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), DROP);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &in), DROP);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
+			 DROP);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
+				    h->l3_ifindex2, &in),
+			 DROP);
 	/* the reply key's tuple from the tailnet: replies come from the backend */
-	assert_int_equal(pt_send_in(h, BE4[0], 8080, CLIENT4, 1000, TCP, RST), DROP);
+	assert_int_equal(pt_send_in(h, BE4[0], 8080, CLIENT4, 1000, TCP, RST),
+			 DROP);
 	/* the VIP's tuple reversed, from a pod */
-	assert_int_equal(pod_out(h, pt_flow(VIP4, 80, CLIENT4, 1000, TCP, RST)), DROP);
+	assert_int_equal(pod_out(h, pt_flow(VIP4, 80, CLIENT4, 1000, TCP, RST)),
+			 DROP);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
-	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+	pt_expect_revnat(h,
+			 pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK),
+			 VIP4, 80);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 }
 
@@ -947,9 +1085,15 @@ static void test_holds_v4_mapped_reversed_tuple(void **state)
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
 	for (i = 0; i < 2; i++) {
-		assert_int_equal(pod_out(h, pt_flow(m[i][0], 80, m[i][1], 1000, TCP, RST)), DROP);
-		assert_int_equal(peer_in(h, pt_flow(m[i][0], 80, m[i][1], 1000, TCP, RST)), DROP);
-		assert_int_equal(peer_in(h, pt_flow(m[i][1], 1000, m[i][0], 80, TCP, RST)), DROP);
+		assert_int_equal(pod_out(h, pt_flow(m[i][0], 80, m[i][1], 1000,
+						    TCP, RST)),
+				 DROP);
+		assert_int_equal(peer_in(h, pt_flow(m[i][0], 80, m[i][1], 1000,
+						    TCP, RST)),
+				 DROP);
+		assert_int_equal(peer_in(h, pt_flow(m[i][1], 1000, m[i][0], 80,
+						    TCP, RST)),
+				 DROP);
 	}
 	assert_int_equal(pt_drops(h, TP_DROP_V4_MAPPED), 6);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
@@ -980,20 +1124,25 @@ static void test_holds_icmp_errors_egress_flow(void **state)
 	assert_int_equal(peer_in(h, back), PASS);
 
 	pt_icmp_err_t(&err, CLIENT4, POD, &out, 3, 3, 0);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
+			 PASS);
 	pt_icmp_err_t(&err, "198.18.0.1", CLIENT4, &back, 3, 4, 1280);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err),
+			 PASS);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 0);
 
 	/* the client's error about its own reply: it never got that packet */
 	pt_icmp_err_t(&err, CLIENT4, POD, &back, 3, 3, 0);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
+			 DROP);
 	/* another client's error about the pod's packet to the first */
 	pt_icmp_err_t(&err, "100.64.0.2", POD, &out, 3, 3, 0);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
+			 DROP);
 	/* an error toward the client about the pod's own packet */
 	pt_icmp_err_t(&err, "198.18.0.1", CLIENT4, &out, 3, 4, 1280);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 3);
 }
 
@@ -1032,10 +1181,16 @@ static void test_holds_echo_reply_games(void **state)
 static void test_holds_revocation_reaches_reversed_replies(void **state)
 {
 	struct th *h = *state;
-	struct tp_rule in_rule = { .src_id = ID_CLIENT, .dst_id = ID_WEB, .proto = TCP,
-				   .port_lo = 8080, .port_hi = 8080 };
-	struct tp_rule out_rule = { .src_id = ID_WEB, .dst_id = ID_CLIENT, .proto = TCP,
-				    .port_lo = 443, .port_hi = 443 };
+	struct tp_rule in_rule = { .src_id = ID_CLIENT,
+				   .dst_id = ID_WEB,
+				   .proto = TCP,
+				   .port_lo = 8080,
+				   .port_hi = 8080 };
+	struct tp_rule out_rule = { .src_id = ID_WEB,
+				    .dst_id = ID_CLIENT,
+				    .proto = TCP,
+				    .port_lo = 443,
+				    .port_hi = 443 };
 	struct pkt_spec out = pt_flow(POD, 5000, CLIENT4, 443, TCP, SYN);
 	struct pkt err;
 
@@ -1045,21 +1200,31 @@ static void test_holds_revocation_reaches_reversed_replies(void **state)
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
 	pt_rule(h, ID_WEB, ID_CLIENT, 0, TCP, 443, 443, TP_VERDICT_ALLOW);
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
+		       8080);
 	assert_int_equal(pod_out(h, out), PASS);
 
-	assert_int_equal(tp_policy_rule_del(&h->maps, &in_rule, TP_OWNER_TPCTL), 0);
-	assert_int_equal(tp_policy_rule_del(&h->maps, &out_rule, TP_OWNER_TPCTL), 0);
-	assert_int_equal(pt_send_out(h, BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), DROP);
-	assert_int_equal(pt_send_in(h, CLIENT4, 443, POD, 5000, TCP, SYN | ACK), DROP);
+	assert_int_equal(tp_policy_rule_del(&h->maps, &in_rule, TP_OWNER_TPCTL),
+			 0);
+	assert_int_equal(
+		tp_policy_rule_del(&h->maps, &out_rule, TP_OWNER_TPCTL), 0);
+	assert_int_equal(
+		pt_send_out(h, BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK),
+		DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 443, POD, 5000, TCP, SYN | ACK),
+			 DROP);
 	pt_icmp_err_t(&err, CLIENT4, POD, &out, 3, 3, 0);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 3);
 
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
 	pt_rule(h, ID_WEB, ID_CLIENT, 0, TCP, 443, 443, TP_VERDICT_ALLOW);
-	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
-	assert_int_equal(pt_send_in(h, CLIENT4, 443, POD, 5000, TCP, SYN | ACK), PASS);
+	pt_expect_revnat(h,
+			 pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK),
+			 VIP4, 80);
+	assert_int_equal(pt_send_in(h, CLIENT4, 443, POD, 5000, TCP, SYN | ACK),
+			 PASS);
 }
 
 /*
@@ -1078,14 +1243,21 @@ static void test_holds_dnat_after_pod_flow_on_reply_tuple(void **state)
 
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	assert_int_equal(pod_out(h, pt_flow(BE4[0], 8080, "100.64.0.2", 1000, TCP, SYN)), PASS);
-	assert_int_equal(pod_out(h, pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN)), PASS);
+	assert_int_equal(
+		pod_out(h, pt_flow(BE4[0], 8080, "100.64.0.2", 1000, TCP, SYN)),
+		PASS);
+	assert_int_equal(
+		pod_out(h, pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN)),
+		PASS);
 	assert_true(pt_ct_must(h, &e_key).flags & TP_CT_F_EGRESS);
 	assert_int_equal(pt_ct_count(h), 2);
 
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
+		       8080);
 	assert_true(pt_ct_must(h, &e_key).flags & TP_CT_F_REPLY_KEY);
-	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+	pt_expect_revnat(h,
+			 pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK),
+			 VIP4, 80);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 	/* the pod's flow to the other client is untouched */
 	e_key = pt_ct_key(BE4[0], 8080, "100.64.0.2", 1000, TCP);
@@ -1124,15 +1296,20 @@ static void test_holds_exhaustion_evicts_dnat_entries(void **state)
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 8080, TP_VERDICT_ALLOW);
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0], 8080);
-	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK), VIP4, 80);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
+		       8080);
+	pt_expect_revnat(h,
+			 pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK),
+			 VIP4, 80);
 
 	pt_build(FLOWP("100.64.0.2", 1, POD, 80, TCP, SYN), &in);
 	for (i = 0; i < 2 * SMALL_CT; i++) {
 		in.data[20] = (2000 + i) >> 8;
 		in.data[21] = (2000 + i);
-		assert_int_equal(th_run(h, TH_FROM_TAILNET, h->l3_ifindex, in.data, in.len,
-					out, &(size_t){ 0 }, &verdict), 0);
+		assert_int_equal(th_run(h, TH_FROM_TAILNET, h->l3_ifindex,
+					in.data, in.len, out, &(size_t){ 0 },
+					&verdict),
+				 0);
 		assert_int_equal(verdict, PASS);
 	}
 	assert_true(pt_ct_count(h) <= SMALL_CT);
@@ -1149,7 +1326,8 @@ static void test_holds_exhaustion_evicts_dnat_entries(void **state)
 		assert_int_equal(verdict, DROP);
 	}
 	th_set_clock(h, T0 + SEC_NS);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, ACK), BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, ACK), BE4[0],
+		       8080);
 	pt_expect_revnat(h, reply, VIP4, 80);
 }
 
@@ -1186,8 +1364,9 @@ int main(void)
 		T(test_holds_echo_reply_games),
 		T(test_holds_revocation_reaches_reversed_replies),
 		T(test_holds_dnat_after_pod_flow_on_reply_tuple),
-		cmocka_unit_test_setup_teardown(test_holds_exhaustion_evicts_dnat_entries,
-						setup_small_ct, pt_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_holds_exhaustion_evicts_dnat_entries,
+			setup_small_ct, pt_teardown),
 #undef T
 	};
 

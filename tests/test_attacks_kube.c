@@ -35,25 +35,21 @@
 #include "static_nat.h"
 #include "sync.h"
 
-
 /* ---- building objects -------------------------------------------------------- */
 
 /* ---- a store and a sync over the harness's maps ---------------------------------- */
 
 /* ---- reading the maps ------------------------------------------------------------ */
 
-
-
-
 /* ---- services ------------------------------------------------------------------------- */
 
 #define V4 TPD_KUBE_ADDR_IPV4
 #define V6 TPD_KUBE_ADDR_IPV6
 
-#define HOST_UPLINK "198.18.0.1"  /* this node's address on the uplink */
+#define HOST_UPLINK  "198.18.0.1"  /* this node's address on the uplink */
 #define HOST_TAILNET "100.100.0.1" /* this node's tailnet address */
-#define PEER "100.100.7.7"	   /* a tailnet peer (zone TH_ZONE) */
-#define PEER_ID 300
+#define PEER	     "100.100.7.7" /* a tailnet peer (zone TH_ZONE) */
+#define PEER_ID	     300
 
 /* What the static and WireGuard sources write: the node is `host`, a peer. */
 static void other_sources(struct th *h)
@@ -229,7 +225,8 @@ static size_t n_allows(struct th *h, __u32 src, __u32 dst)
 static struct tpd_kube_object *np_ipblock(const char *ns, const char *app,
 					  const char *cidr)
 {
-	struct tpd_kube_object *o = kt_obj_new(TPD_KUBE_NETPOL, ns, "from-block");
+	struct tpd_kube_object *o =
+		kt_obj_new(TPD_KUBE_NETPOL, ns, "from-block");
 	struct tpd_kube_np_rule *r;
 	struct tpd_kube_np_peer *p;
 	unsigned int plen;
@@ -304,18 +301,21 @@ static void test_backend_not_unicast(void **state)
 	REQUIRE_BPF();
 	kt_ks_open(&k, h);
 	kt_put(&k, kt_svc_new("evil", "proxy", "198.19.0.10,fd00:198:19::a",
-			"http:80/tcp"));
-	kt_put(&k, kt_slice_new("evil", "proxy-1", "proxy", V4, "http:10250/tcp",
-			  "198.18.1.1,127.0.0.1,169.254.169.254,224.0.0.5,"
-			  "0.0.0.0,255.255.255.255"));
-	kt_put(&k, kt_slice_new("evil", "proxy-2", "proxy", V6, "http:10250/tcp",
-			  "fd00:198:18::1:1,::1,::,fe80::1,ff02::1"));
+			      "http:80/tcp"));
+	kt_put(&k,
+	       kt_slice_new("evil", "proxy-1", "proxy", V4, "http:10250/tcp",
+			    "198.18.1.1,127.0.0.1,169.254.169.254,224.0.0.5,"
+			    "0.0.0.0,255.255.255.255"));
+	kt_put(&k,
+	       kt_slice_new("evil", "proxy-2", "proxy", V6, "http:10250/tcp",
+			    "fd00:198:18::1:1,::1,::,fe80::1,ff02::1"));
 	kt_synced(&k);
 	kt_run(&k);
 	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:10250 active");
-	assert_string_equal(kt_frontend(h, "[fd00:198:19::a]:80/tcp"),
-			    "kubernetes zone 0 : [fd00:198:18::1:1]:10250 active");
+	assert_string_equal(
+		kt_frontend(h, "[fd00:198:19::a]:80/tcp"),
+		"kubernetes zone 0 : [fd00:198:18::1:1]:10250 active");
 	kt_ks_free(&k);
 }
 
@@ -343,8 +343,10 @@ static void test_backend_is_node(void **state)
 	other_sources(h);
 	kt_ks_open(&k, h);
 	kt_put(&k, kt_svc_new("evil", "proxy", "198.19.0.10", "http:80/tcp"));
-	kt_put(&k, kt_slice_new("evil", "proxy-1", "proxy", V4, "http:10250/tcp",
-			  "198.18.1.1," HOST_UPLINK "," HOST_TAILNET "," PEER));
+	kt_put(&k,
+	       kt_slice_new("evil", "proxy-1", "proxy", V4, "http:10250/tcp",
+			    "198.18.1.1," HOST_UPLINK "," HOST_TAILNET
+			    "," PEER));
 	kt_synced(&k);
 	kt_run(&k);
 	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"),
@@ -372,13 +374,13 @@ static void test_slices_hostile(void **state)
 	kt_put(&k, kt_svc_new("shop", "web", "198.19.0.10", "http:80/tcp"));
 	kt_put(&k, kt_svc_new("evil", "web", "198.19.0.11", "http:80/tcp"));
 	kt_put(&k, kt_slice_new("evil", "steal", "web", V4, "http:8080/tcp",
-			  "198.18.9.9"));
+				"198.18.9.9"));
 	kt_put(&k, kt_slice_new("shop", "web-1", "web", V4, "http:8080/tcp",
-			  "198.18.1.1,198.18.1.2/011"));
+				"198.18.1.1,198.18.1.2/011"));
 	kt_put(&k, kt_slice_new("shop", "web-2", "web", V4, "http:8080/tcp",
-			  "198.18.1.1/011,198.18.1.3/001"));
+				"198.18.1.1/011,198.18.1.3/001"));
 	o = kt_slice_new("shop", "web-fqdn", "web", TPD_KUBE_ADDR_FQDN,
-		      "http:8080/tcp", "x");
+			 "http:8080/tcp", "x");
 	kt_put(&k, o);
 	kt_synced(&k);
 	kt_run(&k);
@@ -389,23 +391,26 @@ static void test_slices_hostile(void **state)
 			    "kubernetes zone 0 : 198.18.9.9:8080 active");
 	/* the slice is relabelled to another Service: it leaves web */
 	kt_put(&k, kt_slice_new("shop", "web-1", "other", V4, "http:8080/tcp",
-			  "198.18.1.1,198.18.1.2/011"));
+				"198.18.1.1,198.18.1.2/011"));
 	kt_run(&k);
 	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:8080 terminating");
 	/* 300 endpoints, the terminating ones first: the active ones are kept */
 	for (i = 0; i < 100; i++)
-		len += snprintf(eps + len, sizeof(eps) - len, "%s198.18.3.%zu/011",
-				i ? "," : "", i + 1);
-	kt_put(&k, kt_slice_new("shop", "web-big1", "web", V4, "http:8080/tcp", eps));
+		len += snprintf(eps + len, sizeof(eps) - len,
+				"%s198.18.3.%zu/011", i ? "," : "", i + 1);
+	kt_put(&k, kt_slice_new("shop", "web-big1", "web", V4, "http:8080/tcp",
+				eps));
 	for (len = 0, i = 0; i < 100; i++)
 		len += snprintf(eps + len, sizeof(eps) - len, "%s198.18.4.%zu",
 				i ? "," : "", i + 1);
-	kt_put(&k, kt_slice_new("shop", "web-big2", "web", V4, "http:8080/tcp", eps));
+	kt_put(&k, kt_slice_new("shop", "web-big2", "web", V4, "http:8080/tcp",
+				eps));
 	for (len = 0, i = 0; i < 100; i++)
 		len += snprintf(eps + len, sizeof(eps) - len, "%s198.18.5.%zu",
 				i ? "," : "", i + 1);
-	kt_put(&k, kt_slice_new("shop", "web-big3", "web", V4, "http:8080/tcp", eps));
+	kt_put(&k, kt_slice_new("shop", "web-big3", "web", V4, "http:8080/tcp",
+				eps));
 	kt_run(&k);
 	{
 		__u32 ids[TP_MAX_SVC_BACKENDS];
@@ -414,8 +419,10 @@ static void test_slices_hostile(void **state)
 		struct tp_svc svc;
 		int n, j, active = 0;
 
-		assert_int_equal(tp_svc_key_parse("198.19.0.10:80/tcp", &key), 0);
-		assert_int_equal(bpf_map_lookup_elem(h->maps.services, &key, &svc), 0);
+		assert_int_equal(tp_svc_key_parse("198.19.0.10:80/tcp", &key),
+				 0);
+		assert_int_equal(
+			bpf_map_lookup_elem(h->maps.services, &key, &svc), 0);
 		n = tp_service_backends(&h->maps, svc.id, ids, bes,
 					TP_MAX_SVC_BACKENDS);
 		assert_int_equal(n, TP_MAX_SVC_BACKENDS);
@@ -455,12 +462,12 @@ static void test_shared_lb_ip(void **state)
 	kt_ks_open(&k, h);
 	kt_put(&k, lb_svc("shop", "web", "198.19.0.10", "203.0.113.7"));
 	kt_put(&k, kt_slice_new("shop", "web-1", "web", V4, "http:8080/tcp",
-			  "198.18.1.1"));
+				"198.18.1.1"));
 	kt_synced(&k);
 	kt_run(&k);
 	kt_put(&k, lb_svc("evil", "web", "198.19.0.11", "203.0.113.7"));
 	kt_put(&k, kt_slice_new("evil", "web-1", "web", V4, "http:8080/tcp",
-			  "198.18.9.9"));
+				"198.18.9.9"));
 	kt_run(&k);
 	/* the first keeps it, as with any other owner */
 	assert_string_equal(kt_frontend(h, "203.0.113.7:80/tcp"),
@@ -525,8 +532,9 @@ static void test_node_name_changes(void **state)
 {
 	struct th *h = *state;
 	struct tpd_kube_object *o;
-	struct ks k = { .cfg = { .node_name = NODE, .zone = TH_ZONE,
-				 .tcp_grace = 30 } };
+	struct ks k = {
+		.cfg = { .node_name = NODE, .zone = TH_ZONE, .tcp_grace = 30 }
+	};
 
 	REQUIRE_BPF();
 	kt_ks_open(&k, h);
@@ -585,14 +593,16 @@ static double purge_round(__u32 n, double limit)
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
 		for (i = 0; i < n; i++) {
 			tp_addr_from_v4(&be.addr, htonl(0xc6100000 + i));
-			assert_int_equal(tpd_purge_add_later(&p, i + 1, &be, 100), 0);
+			assert_int_equal(
+				tpd_purge_add_later(&p, i + 1, &be, 100), 0);
 			if (!(i & 1023) && cpu_since(&t0) > limit)
 				goto over;
 		}
 		/* again: deduplicated, the due time moved */
 		for (i = 0; i < n; i++) {
 			tp_addr_from_v4(&be.addr, htonl(0xc6100000 + i));
-			assert_int_equal(tpd_purge_add_later(&p, i + 1, &be, 200), 0);
+			assert_int_equal(
+				tpd_purge_add_later(&p, i + 1, &be, 200), 0);
 			if (!(i & 1023) && cpu_since(&t0) > limit)
 				goto over;
 		}
@@ -635,8 +645,9 @@ static void test_purge_quadratic(void **state)
 	(void)state;
 	small = purge_round(8000, 1e9);
 	big = purge_round(256000, 400 * small);
-	print_message("purge: 8000 targets %.4f s, 256000 targets %.4f s (x%.1f)\n",
-		      small, big, big / small);
+	print_message(
+		"purge: 8000 targets %.4f s, 256000 targets %.4f s (x%.1f)\n",
+		small, big, big / small);
 	/*
 	 * linear is x32, quadratic x1024: between, with room for caches (8000
 	 * targets fit in them, 256,000 do not: about x150 measured)
@@ -729,9 +740,10 @@ static void test_policy_except_flood(void **state)
 	for (j = 4; j < 8; j++)
 		except_policy(&k, j, 4 * n);
 	t4 = timed_run(&k);
-	print_message("except flood: 4 policies x %zu excepts %.3f s, "
-		      "4 more x %zu %.3f s CPU (%.1fx; linear: 5x, quadratic: 17x)\n",
-		      n, t1, 4 * n, t4, t4 / t1);
+	print_message(
+		"except flood: 4 policies x %zu excepts %.3f s, "
+		"4 more x %zu %.3f s CPU (%.1fx; linear: 5x, quadratic: 17x)\n",
+		n, t1, 4 * n, t4, t4 / t1);
 	/* an except of a policy within the limit, or at it, has its identity */
 	assert_int_equal(tp_identity_parse(&h->maps, "cidr:100.67.0.1/32", &id),
 			 0);

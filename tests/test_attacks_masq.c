@@ -45,15 +45,16 @@
 
 #define POD_IFINDEX 1 /* lo: no tailnet interface, no uplink */
 
-#define FAULT_UNFIXED(msg)                                  \
-	do {                                                \
-		if (!getenv("TP_RUN_FAULTS")) {             \
+#define FAULT_UNFIXED(msg)                                 \
+	do {                                               \
+		if (!getenv("TP_RUN_FAULTS")) {            \
 			print_message("FAULT: %s\n", msg); \
-			skip();                             \
-		}                                           \
+			skip();                            \
+		}                                          \
 	} while (0)
 
-static void masq_set(struct th *h, __u32 zone, bool on, const char *a4, const char *a6)
+static void masq_set(struct th *h, __u32 zone, bool on, const char *a4,
+		     const char *a6)
 {
 	struct tp_masq m = { .flags = on ? TP_MASQ_F_ON : 0 };
 
@@ -61,12 +62,15 @@ static void masq_set(struct th *h, __u32 zone, bool on, const char *a4, const ch
 		m.addr4 = pt_addr(a4);
 	if (a6)
 		m.addr6 = pt_addr(a6);
-	assert_int_equal(bpf_map_update_elem(h->maps.masq, &zone, &m, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(h->maps.masq, &zone, &m, BPF_ANY),
+			 0);
 }
 
 static void masq_env(struct th *h, __u16 lo, __u16 hi)
 {
-	assert_int_equal(th_snat_config(h, "198.18.0.1", "fd00:198:18::1", lo, hi, 0), 0);
+	assert_int_equal(
+		th_snat_config(h, "198.18.0.1", "fd00:198:18::1", lo, hi, 0),
+		0);
 	masq_set(h, TH_ZONE, true, MASQ4, MASQ6);
 }
 
@@ -77,14 +81,14 @@ static int run_pkt(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
 
 	out->l2 = 0;
 	out->len = sizeof(out->data);
-	assert_int_equal(th_run_from(h, hook, ifindex, in_ifindex, in->data, in->len, out->data,
-				     &out->len, &verdict),
+	assert_int_equal(th_run_from(h, hook, ifindex, in_ifindex, in->data,
+				     in->len, out->data, &out->len, &verdict),
 			 0);
 	return verdict;
 }
 
-static int run_spec(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
-		    struct pkt_spec sp, struct pkt *out)
+static int run_spec(struct th *h, enum th_hook hook, int ifindex,
+		    int in_ifindex, struct pkt_spec sp, struct pkt *out)
 {
 	struct pkt in;
 
@@ -112,10 +116,12 @@ static bool is_echo(__u8 proto)
 	return proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
 }
 
-static struct pkt_spec first_of(const char *src, __u16 sport, const char *peer, __u8 proto)
+static struct pkt_spec first_of(const char *src, __u16 sport, const char *peer,
+				__u8 proto)
 {
 	struct pkt_spec sp = pt_flow(src, is_echo(proto) ? 0 : sport, peer,
-				     is_echo(proto) ? 0 : DPORT, proto, proto == TCP ? SYN : 0);
+				     is_echo(proto) ? 0 : DPORT, proto,
+				     proto == TCP ? SYN : 0);
 
 	if (is_echo(proto)) {
 		sp.icmp_type = proto == IPPROTO_ICMP ? 8 : 128;
@@ -140,7 +146,8 @@ static struct pkt_spec answer_of(struct pkt_spec q)
 	return a;
 }
 
-static struct pkt_spec with_side(struct pkt_spec sp, bool src, const char *addr, __u16 port)
+static struct pkt_spec with_side(struct pkt_spec sp, bool src, const char *addr,
+				 __u16 port)
 {
 	if (src)
 		sp.saddr = addr;
@@ -159,7 +166,8 @@ static struct tp_ct_key key_of(const struct pkt_spec *first)
 {
 	__u16 sport = is_echo(first->proto) ? first->icmp_id : first->sport;
 
-	return pt_ct_key(first->saddr, sport, first->daddr, first->dport, first->proto);
+	return pt_ct_key(first->saddr, sport, first->daddr, first->dport,
+			 first->proto);
 }
 
 /* The pod's flow @q out, its answer back; returns the port it took. */
@@ -175,7 +183,9 @@ static __u16 roundtrip(struct th *h, struct pkt_spec q, const char *masq)
 	assert_true(tp_ct_is_masq(&e));
 	port = ntohs(e.snat_port);
 	pt_expect_pkt(with_side(q, true, masq, port), &out);
-	assert_int_equal(tailnet_in(h, with_side(answer_of(q), false, masq, port), &out), PASS);
+	assert_int_equal(
+		tailnet_in(h, with_side(answer_of(q), false, masq, port), &out),
+		PASS);
 	pt_expect_pkt(answer_of(q), &out);
 	return port;
 }
@@ -249,11 +259,15 @@ static void host_after_masq_flow(void **state, __u8 proto)
 	assert_int_not_equal(n, port);
 	pt_expect_pkt(with_side(own, true, MASQ4, n), &out);
 	/* the answer to the host's request reaches the host, with its own id */
-	assert_int_equal(tailnet_in(h, with_side(answer_of(own), false, MASQ4, n), &out), PASS);
+	assert_int_equal(
+		tailnet_in(h, with_side(answer_of(own), false, MASQ4, n), &out),
+		PASS);
 	pt_expect_pkt(answer_of(own), &out);
 	/* the pod's answers still reach the pod */
-	assert_int_equal(tailnet_in(h, with_side(answer_of(pod), false, MASQ4, port), &out),
-			 PASS);
+	assert_int_equal(
+		tailnet_in(h, with_side(answer_of(pod), false, MASQ4, port),
+			   &out),
+		PASS);
 	pt_expect_pkt(answer_of(pod), &out);
 }
 
@@ -318,12 +332,14 @@ static void test_router_error_leaves_from_masq_address(void **state)
 	quoted = with_side(a, false, MASQ4, port);
 	pt_icmp_err_t(&err, ROUTER4, CLIENT4, &a, 3, 4, 1280);
 	pt_icmp_err_t(&want, MASQ4, CLIENT4, &quoted, 3, 4, 1280);
-	assert_int_equal(run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, up, &err, &out), PASS);
+	assert_int_equal(
+		run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, up, &err, &out), PASS);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 	{
 		char why[128];
 
-		assert_int_equal(pkt_verify_csums(&out, 0, why, sizeof(why)), 0);
+		assert_int_equal(pkt_verify_csums(&out, 0, why, sizeof(why)),
+				 0);
 	}
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 1);
 }
@@ -349,7 +365,8 @@ static void test_host_error_v6_leaves_from_masq_address(void **state)
 	quoted = with_side(a, false, MASQ6, port);
 	pt_icmp_err_t(&err, "fd00:198:18::1", CLIENT6, &a, 2, 0, 1280);
 	pt_icmp_err_t(&want, MASQ6, CLIENT6, &quoted, 2, 0, 1280);
-	assert_int_equal(run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err, &out), PASS);
+	assert_int_equal(
+		run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err, &out), PASS);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 	assert_int_equal(pkt_verify_csums(&out, 0, why, sizeof(why)), 0);
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 1);
@@ -379,7 +396,8 @@ static void test_address_change_moves_flows(void **state)
 	assert_int_equal(pod_out(h, q, &out), PASS);
 	e = pt_ct_must(h, &k);
 	assert_true(tp_ct_is_masq(&e));
-	assert_memory_equal(&e.nat_addr, (&(struct tp_addr[]){ pt_addr(MASQ4B) }[0]),
+	assert_memory_equal(&e.nat_addr,
+			    (&(struct tp_addr[]){ pt_addr(MASQ4B) }[0]),
 			    sizeof(e.nat_addr));
 	port2 = ntohs(e.snat_port);
 	pt_expect_pkt(with_side(q, true, MASQ4B, port2), &out);
@@ -387,7 +405,10 @@ static void test_address_change_moves_flows(void **state)
 	rk = pt_ct_key(CLIENT4, DPORT, MASQ4, port, UDP);
 	assert_int_equal(pt_ct_get(h, &rk, &e), -ENOENT);
 	/* replies to the new address and port come back to the pod */
-	assert_int_equal(tailnet_in(h, with_side(answer_of(q), false, MASQ4B, port2), &out), PASS);
+	assert_int_equal(
+		tailnet_in(h, with_side(answer_of(q), false, MASQ4B, port2),
+			   &out),
+		PASS);
 	pt_expect_pkt(answer_of(q), &out);
 	/* an unrelated change (the other family's address) moves nothing */
 	masq_set(h, TH_ZONE, true, MASQ4B, "fd7a:115c:a1e0::65");
@@ -415,7 +436,10 @@ static void test_holds_masq_off_live_flow(void **state)
 	q.tcp_flags = ACK;
 	assert_int_equal(pod_out(h, q, &out), PASS);
 	pt_expect_pkt(with_side(q, true, MASQ4, port), &out);
-	assert_int_equal(tailnet_in(h, with_side(answer_of(q), false, MASQ4, port), &out), PASS);
+	assert_int_equal(tailnet_in(h,
+				    with_side(answer_of(q), false, MASQ4, port),
+				    &out),
+			 PASS);
 	pt_expect_pkt(answer_of(q), &out);
 	q2 = first_of(POD4B, PPORT, CLIENT4, TCP);
 	assert_int_equal(pod_out(h, q2, &out), PASS);
@@ -459,7 +483,8 @@ static void test_holds_forged_replies(void **state)
 	pt_expect_pkt(f, &out);
 	after = pt_ct_must(h, &kt);
 	assert_int_equal(after.state, before.state);
-	assert_int_equal(after.packets[TP_CT_DIR_REPLY], before.packets[TP_CT_DIR_REPLY]);
+	assert_int_equal(after.packets[TP_CT_DIR_REPLY],
+			 before.packets[TP_CT_DIR_REPLY]);
 	/* an echo reply with the flow's id from another peer */
 	f = with_side(answer_of(i), false, MASQ4, pi);
 	f.saddr = PEER4B;
@@ -491,13 +516,18 @@ static void test_holds_default_deny_only_replies(void **state)
 	masq_env(h, PORT_LO, PORT_HI);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_ident(h, 0, POD4 "/32", 300);
-	pt_rule(h, 300, TP_POLICY_ANY_ID, TP_POLICY_ANY_ZONE, 0, 0, 0, TP_VERDICT_ALLOW);
+	pt_rule(h, 300, TP_POLICY_ANY_ID, TP_POLICY_ANY_ZONE, 0, 0, 0,
+		TP_VERDICT_ALLOW);
 	pt = roundtrip(h, t, MASQ4);
 	pu = roundtrip(h, u, MASQ4);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, DPORT + 1, MASQ4, pt, TCP, SYN), &out),
-			 DROP);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, DPORT + 1, MASQ4, pu, UDP, 0), &out),
-			 DROP);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, DPORT + 1, MASQ4, pt, TCP, SYN),
+			   &out),
+		DROP);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, DPORT + 1, MASQ4, pu, UDP, 0),
+			   &out),
+		DROP);
 	f = first_of(CLIENT4, pu, MASQ4, IPPROTO_ICMP);
 	assert_int_equal(tailnet_in(h, f, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 3);
@@ -523,7 +553,10 @@ static void test_holds_spoofed_masq_source(void **state)
 	assert_int_equal(tailnet_in(h, f, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
 	/* the flow is intact */
-	assert_int_equal(tailnet_in(h, with_side(answer_of(q), false, MASQ4, port), &out), PASS);
+	assert_int_equal(tailnet_in(h,
+				    with_side(answer_of(q), false, MASQ4, port),
+				    &out),
+			 PASS);
 	pt_expect_pkt(answer_of(q), &out);
 }
 
@@ -542,18 +575,25 @@ static void test_holds_errors_about_nothing(void **state)
 	REQUIRE_BPF();
 	masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, q, MASQ4);
-	quoted = with_side(q, true, MASQ4, port == PORT_HI ? PORT_LO : port + 1);
+	quoted =
+		with_side(q, true, MASQ4, port == PORT_HI ? PORT_LO : port + 1);
 	pt_icmp_err(&err, CLIENT4, MASQ4, &quoted);
-	assert_int_equal(run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err, &out), PASS);
+	assert_int_equal(
+		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err, &out),
+		PASS);
 	assert_pkt_eq(err.data, err.len, out.data, out.len);
 	quoted = with_side(q, true, MASQ4, port);
 	quoted.daddr = PEER4B;
 	pt_icmp_err(&err, PEER4B, MASQ4, &quoted);
-	assert_int_equal(run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err, &out), PASS);
+	assert_int_equal(
+		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err, &out),
+		PASS);
 	assert_pkt_eq(err.data, err.len, out.data, out.len);
 	/* quoting the pod's own packet (never on the tailnet) */
 	pt_icmp_err(&err, CLIENT4, POD4, &q);
-	assert_int_equal(run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err, &out), PASS);
+	assert_int_equal(
+		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err, &out),
+		PASS);
 	assert_pkt_eq(err.data, err.len, out.data, out.len);
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 0);
 }
@@ -571,14 +611,19 @@ static void test_fault_one_pod_takes_the_range(void **state)
 	int i;
 
 	REQUIRE_BPF();
-	FAULT_UNFIXED("one_pod_takes_the_range: one pod's flows may hold every port of the "
-		      "SNAT range toward a peer and port; other pods get SNAT_EXHAUSTED "
-		      "(no per-source share)");
+	FAULT_UNFIXED(
+		"one_pod_takes_the_range: one pod's flows may hold every port of the "
+		"SNAT range toward a peer and port; other pods get SNAT_EXHAUSTED "
+		"(no per-source share)");
 	masq_env(h, PORT_LO, PORT_LO + 7);
 	for (i = 0; i < 8; i++)
-		assert_int_equal(pod_out(h, first_of(POD4, PPORT + i, CLIENT4, UDP), &out), PASS);
+		assert_int_equal(
+			pod_out(h, first_of(POD4, PPORT + i, CLIENT4, UDP),
+				&out),
+			PASS);
 	/* another pod still gets a port */
-	assert_int_equal(pod_out(h, first_of(POD4B, PPORT, CLIENT4, UDP), &out), PASS);
+	assert_int_equal(pod_out(h, first_of(POD4B, PPORT, CLIENT4, UDP), &out),
+			 PASS);
 }
 
 /*
@@ -600,16 +645,21 @@ static void test_fault_evicted_port_taken_gets_replies(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	FAULT_UNFIXED("evicted_port_taken_gets_replies: a reply key the LRU evicted lets "
-		      "another pod's flow reserve the port; the first pod's replies go to it");
+	FAULT_UNFIXED(
+		"evicted_port_taken_gets_replies: a reply key the LRU evicted lets "
+		"another pod's flow reserve the port; the first pod's replies go to it");
 	masq_env(h, PORT_LO, PORT_LO);
 	port = roundtrip(h, qa, MASQ4);
 	rk = pt_ct_key(CLIENT4, DPORT, MASQ4, port, UDP);
-	assert_int_equal(bpf_map_delete_elem(tp_ct_fd(&h->maps, UDP), &rk), 0); /* evicted */
+	assert_int_equal(bpf_map_delete_elem(tp_ct_fd(&h->maps, UDP), &rk),
+			 0); /* evicted */
 	/* the other pod's flow: no port may be free while the first flow lives */
 	assert_int_equal(pod_out(h, qb, &out), DROP);
 	/* the peer's next answer to the first pod reaches the first pod */
-	assert_int_equal(tailnet_in(h, with_side(answer_of(qa), false, MASQ4, port), &out), PASS);
+	assert_int_equal(
+		tailnet_in(h, with_side(answer_of(qa), false, MASQ4, port),
+			   &out),
+		PASS);
 	pt_expect_pkt(answer_of(qa), &out);
 }
 
@@ -629,20 +679,24 @@ static void test_fault_crossing_into_masq_zone(void **state)
 	struct pkt out;
 
 	REQUIRE_BPF();
-	FAULT_UNFIXED("crossing_into_masq_zone: a flow crossing from another tailnet zone "
-		      "leaves a masquerading zone's interface with the client's address, "
-		      "which that zone's peers drop");
+	FAULT_UNFIXED(
+		"crossing_into_masq_zone: a flow crossing from another tailnet zone "
+		"leaves a masquerading zone's interface with the client's address, "
+		"which that zone's peers drop");
 	masq_env(h, PORT_LO, PORT_HI);
 	masq_set(h, TH_ZONE2, true, "100.100.0.100", NULL);
 	pt_ident(h, TH_ZONE, "100.64.0.0/24", 300);
 	pt_ident(h, TH_ZONE2, TH_ZONE2_NET4, 500);
 	pt_rule(h, 300, 500, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	assert_int_equal(tailnet_in(h, q, &out), PASS);
-	assert_int_equal(run_spec(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex, q, &out),
+	assert_int_equal(run_spec(h, TH_TO_TAILNET, h->l3_ifindex2,
+				  h->l3_ifindex, q, &out),
 			 PASS);
 	/* it leaves from zone 2's masquerade address */
-	assert_memory_equal(out.data + 12, (&(struct tp_addr[]){ pt_addr("100.100.0.100") }[0])->b + 12,
-			    4);
+	assert_memory_equal(
+		out.data + 12,
+		(&(struct tp_addr[]){ pt_addr("100.100.0.100") }[0])->b + 12,
+		4);
 }
 
 /*
@@ -656,15 +710,17 @@ static void test_fault_crossing_into_masq_zone(void **state)
 static void test_fault_fragment_ids_collide(void **state)
 {
 	struct th *h = *state;
-	static const char data[48] = "fragmented masquerade, forty-eight bytes long!";
+	static const char data[48] =
+		"fragmented masquerade, forty-eight bytes long!";
 	struct pkt_spec q1 = first_of(POD4, PPORT, CLIENT4, UDP);
 	struct pkt_spec q2 = first_of(POD4B, PPORT, CLIENT4, UDP);
 	struct pkt whole, f1, o1, o2;
 
 	REQUIRE_BPF();
-	FAULT_UNFIXED("fragment_ids_collide: two pods' fragments with one IP id to one peer "
-		      "leave masqueraded with the same (source, destination, id): the peer "
-		      "reassembles them together");
+	FAULT_UNFIXED(
+		"fragment_ids_collide: two pods' fragments with one IP id to one peer "
+		"leave masqueraded with the same (source, destination, id): the peer "
+		"reassembles them together");
 	masq_env(h, PORT_LO, PORT_HI);
 	roundtrip(h, q1, MASQ4);
 	roundtrip(h, q2, MASQ4);
@@ -672,12 +728,17 @@ static void test_fault_fragment_ids_collide(void **state)
 	q1.payload_len = q2.payload_len = sizeof(data);
 	pt_build(&q1, &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 7, &f1), 0);
-	assert_int_equal(run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, &f1, &o1), PASS);
+	assert_int_equal(
+		run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, &f1, &o1),
+		PASS);
 	pt_build(&q2, &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 7, &f1), 0);
-	assert_int_equal(run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, &f1, &o2), PASS);
+	assert_int_equal(
+		run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, &f1, &o2),
+		PASS);
 	/* source (12..15) and id (4..5) of the two outputs must not both be equal */
-	assert_true(memcmp(o1.data + 12, o2.data + 12, 4) || memcmp(o1.data + 4, o2.data + 4, 2));
+	assert_true(memcmp(o1.data + 12, o2.data + 12, 4) ||
+		    memcmp(o1.data + 4, o2.data + 4, 2));
 }
 
 /*
@@ -688,7 +749,8 @@ static void test_fault_fragment_ids_collide(void **state)
 static void test_holds_fragments_v6(void **state)
 {
 	struct th *h = *state;
-	static const char data[64] = "fragmented IPv6 masquerade, sixty-four bytes long, or so it is";
+	static const char data[64] =
+		"fragmented IPv6 masquerade, sixty-four bytes long, or so it is";
 	struct pkt_spec q = first_of(POD6, PPORT, CLIENT6, UDP), t, a;
 	struct pkt whole, twhole, f, want, out;
 	__u16 port;
@@ -702,11 +764,15 @@ static void test_holds_fragments_v6(void **state)
 	t = with_side(q, true, MASQ6, port);
 	pt_build(&t, &twhole);
 	assert_int_equal(pkt_fragment(&whole, 0, 32, 1, 77, &f), 0);
-	assert_int_equal(run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, &f, &out), PASS);
+	assert_int_equal(
+		run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, &f, &out),
+		PASS);
 	assert_int_equal(pkt_fragment(&twhole, 0, 32, 1, 77, &want), 0);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 	assert_int_equal(pkt_fragment(&whole, 32, 40, 0, 77, &f), 0);
-	assert_int_equal(run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, &f, &out), PASS);
+	assert_int_equal(
+		run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, &f, &out),
+		PASS);
 	assert_int_equal(pkt_fragment(&twhole, 32, 40, 0, 77, &want), 0);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 
@@ -715,11 +781,13 @@ static void test_holds_fragments_v6(void **state)
 	a = answer_of(q);
 	pt_build(&a, &twhole);
 	assert_int_equal(pkt_fragment(&whole, 0, 32, 1, 78, &f), 0);
-	assert_int_equal(run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f, &out), PASS);
+	assert_int_equal(
+		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f, &out), PASS);
 	assert_int_equal(pkt_fragment(&twhole, 0, 32, 1, 78, &want), 0);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 	assert_int_equal(pkt_fragment(&whole, 32, 40, 0, 78, &f), 0);
-	assert_int_equal(run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f, &out), PASS);
+	assert_int_equal(
+		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f, &out), PASS);
 	assert_int_equal(pkt_fragment(&twhole, 32, 40, 0, 78, &want), 0);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 	/* a later fragment of the reply from another peer: no record, untouched */
@@ -727,7 +795,8 @@ static void test_holds_fragments_v6(void **state)
 	a.saddr = "fd7a:115c:a1e0::2";
 	pt_build(&a, &whole);
 	assert_int_equal(pkt_fragment(&whole, 32, 40, 0, 78, &f), 0);
-	assert_int_equal(run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f, &out), PASS);
+	assert_int_equal(
+		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f, &out), PASS);
 	assert_pkt_eq(f.data, f.len, out.data, out.len);
 }
 
@@ -770,7 +839,8 @@ static void test_holds_static_nat_pod(void **state)
 {
 	struct th *h = *state;
 	struct tp_static_nat_entry sn = { .tailnet = pt_addr("100.64.0.50"),
-					  .inner = pt_addr(POD4), .zone = TH_ZONE,
+					  .inner = pt_addr(POD4),
+					  .zone = TH_ZONE,
 					  .owner = TP_OWNER_TPCTL };
 	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP);
 	struct tp_ct_entry e;
@@ -785,9 +855,11 @@ static void test_holds_static_nat_pod(void **state)
 	pt_expect_pkt(with_side(q, true, "100.64.0.50", PPORT), &out);
 	e = pt_ct_must(h, (&(struct tp_ct_key[]){ key_of(&q) }[0]));
 	assert_false(tp_ct_is_masq(&e));
-	assert_int_equal(tailnet_in(h, with_side(answer_of(q), false, "100.64.0.50", PPORT),
-				    &out),
-			 PASS);
+	assert_int_equal(
+		tailnet_in(h,
+			   with_side(answer_of(q), false, "100.64.0.50", PPORT),
+			   &out),
+		PASS);
 	pt_expect_pkt(answer_of(q), &out);
 	assert_int_equal(th_stat(h, TP_STAT_MASQ), 0);
 	roundtrip(h, first_of(POD4B, PPORT, CLIENT4, UDP), MASQ4);
@@ -833,8 +905,9 @@ static void test_holds_snat_and_masq_share_port(void **state)
 	{
 		int verdict = -1;
 
-		assert_int_equal(th_run_from(h, TH_FROM_UPLINK, up, 0, in.data, in.len, out.data,
-					     &out.len, &verdict),
+		assert_int_equal(th_run_from(h, TH_FROM_UPLINK, up, 0, in.data,
+					     in.len, out.data, &out.len,
+					     &verdict),
 				 0);
 		assert_int_equal(verdict, 7);
 	}
@@ -853,8 +926,9 @@ static void test_holds_snat_and_masq_share_port(void **state)
 	{
 		int verdict = -1;
 
-		assert_int_equal(th_run_from(h, TH_FROM_UPLINK, up, 0, in.data, in.len, out.data,
-					     &out.len, &verdict),
+		assert_int_equal(th_run_from(h, TH_FROM_UPLINK, up, 0, in.data,
+					     in.len, out.data, &out.len,
+					     &verdict),
 				 0);
 		assert_int_equal(verdict, PASS);
 	}
@@ -862,10 +936,14 @@ static void test_holds_snat_and_masq_share_port(void **state)
 	/* the SNAT flow's reply tuple from the tailnet: not restored */
 	r = pt_flow(BE4[1], 8080, "198.18.0.1", PORT_LO, UDP, 0);
 	pt_build(&r, &in);
-	assert_int_equal(run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &in, &out), PASS);
+	assert_int_equal(
+		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &in, &out), PASS);
 	assert_pkt_eq(in.data, in.len, out.data, out.len);
 	/* and the masqueraded flow still gets its own replies */
-	assert_int_equal(tailnet_in(h, with_side(answer_of(q), false, MASQ4, port), &out), PASS);
+	assert_int_equal(tailnet_in(h,
+				    with_side(answer_of(q), false, MASQ4, port),
+				    &out),
+			 PASS);
 	pt_expect_pkt(answer_of(q), &out);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 2);
 }
@@ -925,7 +1003,10 @@ static void test_holds_v4_mapped(void **state)
 	assert_int_equal(tailnet_in(h, f, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_V4_MAPPED), 2);
 	assert_int_equal(th_stat(h, TP_STAT_MASQ), 1);
-	assert_int_equal(tailnet_in(h, with_side(answer_of(q), false, MASQ4, port), &out), PASS);
+	assert_int_equal(tailnet_in(h,
+				    with_side(answer_of(q), false, MASQ4, port),
+				    &out),
+			 PASS);
 	pt_expect_pkt(answer_of(q), &out);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 2);
 }

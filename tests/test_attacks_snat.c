@@ -69,27 +69,30 @@ static void snat_env(struct th *h, __u16 lo, __u16 hi, __u32 flags)
 	assert_int_equal(th_snat_config(h, SNAT4, SNAT6, lo, hi, flags), 0);
 }
 
-static void snat_service(struct th *h, const char *vip, __u8 proto, const char *be)
+static void snat_service(struct th *h, const char *vip, __u8 proto,
+			 const char *be)
 {
 	const char *bes[1] = { be };
 	int echo = proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
 
-	pt_service(h, vip, echo ? 0 : VPORT, proto, bes, 1, echo ? 0 : BE_PORT, NULL, NULL,
-		   TP_SVC_F_SNAT, 0);
+	pt_service(h, vip, echo ? 0 : VPORT, proto, bes, 1, echo ? 0 : BE_PORT,
+		   NULL, NULL, TP_SVC_F_SNAT, 0);
 }
 
-static int run_on(struct th *h, enum th_hook hook, int ifindex, const struct pkt *in,
-		  struct pkt *out)
+static int run_on(struct th *h, enum th_hook hook, int ifindex,
+		  const struct pkt *in, struct pkt *out)
 {
 	int verdict = -1;
 
 	out->l2 = hook == TH_FROM_UPLINK;
-	assert_int_equal(th_run_from(h, hook, ifindex, 0, in->data, in->len, out->data,
-				     &out->len, &verdict), 0);
+	assert_int_equal(th_run_from(h, hook, ifindex, 0, in->data, in->len,
+				     out->data, &out->len, &verdict),
+			 0);
 	return verdict;
 }
 
-static int tailnet_in_on(struct th *h, int ifindex, struct pkt_spec sp, struct pkt *out)
+static int tailnet_in_on(struct th *h, int ifindex, struct pkt_spec sp,
+			 struct pkt *out)
 {
 	struct pkt in;
 
@@ -118,12 +121,13 @@ static void uplink_untouched(struct th *h, struct pkt_spec sp)
 
 	sp.l2 = 1;
 	pt_build(&sp, &in);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), PASS);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+			 PASS);
 	assert_pkt_eq(in.data, in.len, out.data, out.len);
 }
 
-static struct tp_ct_key key_z(const char *s, __u16 sport, const char *d, __u16 dport,
-			      __u8 proto, __u16 zone)
+static struct tp_ct_key key_z(const char *s, __u16 sport, const char *d,
+			      __u16 dport, __u8 proto, __u16 zone)
 {
 	struct tp_ct_key k = pt_ct_key(s, sport, d, dport, proto);
 
@@ -177,21 +181,27 @@ static void test_fault_evicted_port_stolen(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_LO, 0);
 	snat_service(h, VIP4, UDP, BE4[0]);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out),
+	assert_int_equal(tailnet_in(h,
+				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+				    &out),
 			 REDIRECT);
 	assert_int_equal(snat_port_of(h, &victim), PORT_LO);
 	/* evicted */
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct_any, &rk), 0);
 	/* the peer's flow takes the port */
-	assert_int_equal(tailnet_in(h, pt_flow(PEER4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(PEER4, 1001, VIP4, VPORT, UDP, 0), &out),
+		REDIRECT);
 	assert_int_equal(snat_port_of(h, &thief), PORT_LO);
 
 	/* the victim's next datagram, in the same second and later: never on that port */
 	for (int i = 0; i < 2; i++) {
 		th_set_clock(h, T0 + (__u64)i * 2 * SEC_NS);
-		v = tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out);
+		v = tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+			       &out);
 		if (v == REDIRECT && out_sport4(&out) == PORT_LO)
-			fail_msg("the victim's datagram left on the port of the peer's flow");
+			fail_msg(
+				"the victim's datagram left on the port of the peer's flow");
 	}
 	assert_true(pt_drops(h, TP_DROP_CT_CLASH) >= 1);
 	/* the peer's flow is intact, and the backend's answers on it are the peer's */
@@ -221,7 +231,9 @@ static void test_fault_evicted_port_victim_moves_on(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_LO + 1, 0);
 	snat_service(h, VIP4, UDP, BE4[0]);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out),
+	assert_int_equal(tailnet_in(h,
+				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+				    &out),
 			 REDIRECT);
 	pv = snat_port_of(h, &victim);
 	rk = key_z(BE4[0], BE_PORT, SNAT4, pv, UDP, 0);
@@ -229,7 +241,8 @@ static void test_fault_evicted_port_victim_moves_on(void **state)
 	/* the peer opens flows until one lands on the victim's port */
 	for (i = 0, pt = 0; i < 64 && pt != pv; i++) {
 		thief.sport = htons(2000 + i);
-		v = tailnet_in(h, pt_flow(PEER4, 2000 + i, VIP4, VPORT, UDP, 0), &out);
+		v = tailnet_in(h, pt_flow(PEER4, 2000 + i, VIP4, VPORT, UDP, 0),
+			       &out);
 		if (v == REDIRECT)
 			pt = snat_port_of(h, &thief);
 	}
@@ -248,12 +261,12 @@ static void test_fault_evicted_port_victim_moves_on(void **state)
  * "FAULT:" so the suite stays green; TP_RUN_FAULTS=1 runs them (they
  * fail).
  */
-#define FAULT_SKIP(why)                                                   \
-	do {                                                              \
-		if (!getenv("TP_RUN_FAULTS")) {                           \
-			print_message("skipped: FAULT: %s\n", why);       \
-			skip();                                           \
-		}                                                         \
+#define FAULT_SKIP(why)                                             \
+	do {                                                        \
+		if (!getenv("TP_RUN_FAULTS")) {                     \
+			print_message("skipped: FAULT: %s\n", why); \
+			skip();                                     \
+		}                                                   \
 	} while (0)
 
 /*
@@ -279,8 +292,10 @@ static void test_fault_too_big_errors_rate_limited(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, UDP, BE4[0]);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &out),
-			 REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			   &out),
+		REDIRECT);
 	port = snat_port_of(h, &k);
 	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
@@ -290,9 +305,11 @@ static void test_fault_too_big_errors_rate_limited(void **state)
 	r.payload_len = 1300;
 	pt_build(&r, &in);
 	for (i = 0; i < 200; i++) /* all in one second */
-		errors += run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out) == REDIRECT;
+		errors += run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out) ==
+			  REDIRECT;
 	(void)!system("ip link set tptun0 mtu 1500");
-	print_message("%d errors for 200 oversized replies in one second\n", errors);
+	print_message("%d errors for 200 oversized replies in one second\n",
+		      errors);
 	assert_true(errors <= 50);
 }
 
@@ -318,8 +335,10 @@ static void test_fault_reply_ttl_not_decremented(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, UDP, BE4[0]);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &out),
-			 REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			   &out),
+		REDIRECT);
 	port = snat_port_of(h, &k);
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	r.ttl = 1;
@@ -354,12 +373,15 @@ static void test_gc_keeps_live_snat_key(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, TCP, BE4[0]);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, TCP, SYN), &out),
-			 REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, TCP, SYN),
+			   &out),
+		REDIRECT);
 	port = snat_port_of(h, &k);
 	rk = key_z(BE4[0], BE_PORT, SNAT4, port, TCP, 0);
 	re = pt_ct_must(h, &rk);
-	assert_true(tp_ct_entry_live(&h->maps, tp_ct_config(&h->maps, &cfg), &rk, &re, T0));
+	assert_true(tp_ct_entry_live(&h->maps, tp_ct_config(&h->maps, &cfg),
+				     &rk, &re, T0));
 }
 
 /* ---- tp_to_tailnet's tc_index pass-through, through real devices -------- */
@@ -375,17 +397,25 @@ static void test_gc_keeps_live_snat_key(void **state)
 static int marker_prog(void)
 {
 	struct bpf_insn insns[] = {
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_2,
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K,
+		  .dst_reg = BPF_REG_2,
 		  .imm = REVSNAT_TC_INDEX },
-		{ .code = BPF_STX | BPF_MEM | BPF_W, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_2,
+		{ .code = BPF_STX | BPF_MEM | BPF_W,
+		  .dst_reg = BPF_REG_1,
+		  .src_reg = BPF_REG_2,
 		  .off = offsetof(struct __sk_buff, tc_index) },
-		{ .code = BPF_STX | BPF_MEM | BPF_W, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_2,
+		{ .code = BPF_STX | BPF_MEM | BPF_W,
+		  .dst_reg = BPF_REG_1,
+		  .src_reg = BPF_REG_2,
 		  .off = offsetof(struct __sk_buff, tc_classid) },
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K,
+		  .dst_reg = BPF_REG_0,
+		  .imm = 0 },
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
 
-	return bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "tp_marker", "GPL", insns, 5, NULL);
+	return bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "tp_marker", "GPL", insns,
+			     5, NULL);
 }
 
 /* Wait up to 1 s for an IPv4 packet on @fd with the addresses of @want. */
@@ -429,8 +459,10 @@ static void test_fault_gso_reply_over_mtu(void **state)
 	static uint8_t buf[10 + PKT_MAX];
 	struct virtio_net_hdr vh = { .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
 				     .gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
-				     .hdr_len = 14 + 20 + 20, .gso_size = 1400,
-				     .csum_start = 14 + 20, .csum_offset = 16 };
+				     .hdr_len = 14 + 20 + 20,
+				     .gso_size = 1400,
+				     .csum_start = 14 + 20,
+				     .csum_offset = 16 };
 	struct pkt_spec r;
 	struct pkt in, out, want;
 	int sock, one = 1, i, tun = th_tun_file();
@@ -441,17 +473,25 @@ static void test_fault_gso_reply_over_mtu(void **state)
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, TCP, BE4[0]);
 	th_set_clock(h, 0); /* real time: the kernel's packets */
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, TCP, SYN), &out),
-			 REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, TCP, SYN),
+			   &out),
+		REDIRECT);
 	port = snat_port_of(h, &k);
 	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
-	assert_int_equal(pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
-				bpf_program__fd(h->skel->progs.tp_to_tailnet)), 0);
-	assert_int_equal(pt_tc_attach(up_ifindex, BPF_TC_INGRESS,
-				bpf_program__fd(h->skel->progs.tp_from_uplink)), 0);
+	assert_int_equal(
+		pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
+			     bpf_program__fd(h->skel->progs.tp_to_tailnet)),
+		0);
+	assert_int_equal(
+		pt_tc_attach(up_ifindex, BPF_TC_INGRESS,
+			     bpf_program__fd(h->skel->progs.tp_from_uplink)),
+		0);
 	sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
 	assert_true(sock >= 0);
-	assert_int_equal(setsockopt(sock, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)), 0);
+	assert_int_equal(setsockopt(sock, SOL_PACKET, PACKET_VNET_HDR, &one,
+				    sizeof(one)),
+			 0);
 	sll.sll_protocol = htons(ETH_P_ALL);
 	sll.sll_ifindex = th_uplink_peer();
 	assert_int_equal(bind(sock, (struct sockaddr *)&sll, sizeof(sll)), 0);
@@ -466,22 +506,25 @@ static void test_fault_gso_reply_over_mtu(void **state)
 	memcpy(in.data + 6, (uint8_t[6])TH_UPLINK_GW_MAC, 6);
 	memcpy(buf, &vh, sizeof(vh));
 	memcpy(buf + sizeof(vh), in.data, in.len);
-	assert_int_equal(sendto(sock, buf, sizeof(vh) + in.len, 0, (struct sockaddr *)&sll,
-				sizeof(sll)), (ssize_t)(sizeof(vh) + in.len));
+	assert_int_equal(sendto(sock, buf, sizeof(vh) + in.len, 0,
+				(struct sockaddr *)&sll, sizeof(sll)),
+			 (ssize_t)(sizeof(vh) + in.len));
 	r = pt_flow(VIP4, VPORT, CLIENT4, CPORT, TCP, SYN | ACK);
 	pt_build(&r, &want);
 	n = read_match(tun, (uint8_t *)big, sizeof(big), want.data);
 	for (i = 0; i < 25 && !pt_drops(h, TP_DROP_FRAG_NEEDED); i++)
 		usleep(20000);
-	print_message("to the tailnet: %zd bytes; FRAG_NEEDED %llu, REVSNAT %llu\n", n,
-		      (unsigned long long)pt_drops(h, TP_DROP_FRAG_NEEDED),
-		      (unsigned long long)th_stat(h, TP_STAT_REVSNAT));
+	print_message(
+		"to the tailnet: %zd bytes; FRAG_NEEDED %llu, REVSNAT %llu\n",
+		n, (unsigned long long)pt_drops(h, TP_DROP_FRAG_NEEDED),
+		(unsigned long long)th_stat(h, TP_STAT_REVSNAT));
 	pt_tc_detach_all(h->l3_ifindex);
 	pt_tc_detach_all(up_ifindex);
 	close(sock);
 	(void)!system("ip link set tptun0 mtu 1500");
 	if (n > 0)
-		fail_msg("a GSO reply with segments over the tailnet MTU went to the tailnet");
+		fail_msg(
+			"a GSO reply with segments over the tailnet MTU went to the tailnet");
 	assert_int_equal(pt_drops(h, TP_DROP_FRAG_NEEDED), 1);
 }
 
@@ -492,8 +535,9 @@ static void test_fault_gso_reply_over_mtu(void **state)
  * denies by default and no flow is there, so it must never come out of
  * the TUN.
  */
-static void forged_mark_through(struct th *h, int from_ifindex, const uint8_t to_mac[6],
-				const char *src, bool tcx)
+static void forged_mark_through(struct th *h, int from_ifindex,
+				const uint8_t to_mac[6], const char *src,
+				bool tcx)
 {
 	int link = -1;
 
@@ -508,20 +552,27 @@ static void forged_mark_through(struct th *h, int from_ifindex, const uint8_t to
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	marker = marker_prog();
 	assert_true(marker >= 0);
-	assert_int_equal(system("ip route replace 100.64.0.0/24 dev tptun0"), 0);
-	assert_int_equal(pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
-				bpf_program__fd(h->skel->progs.tp_to_tailnet)), 0);
+	assert_int_equal(system("ip route replace 100.64.0.0/24 dev tptun0"),
+			 0);
+	assert_int_equal(
+		pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
+			     bpf_program__fd(h->skel->progs.tp_to_tailnet)),
+		0);
 	if (tcx) {
 		/* as the loader attaches on Linux >= 6.6 */
-		link = bpf_link_create(bpf_program__fd(h->skel->progs.tp_from_uplink), up_ifindex,
-				       TCX_INGRESS, NULL);
+		link = bpf_link_create(
+			bpf_program__fd(h->skel->progs.tp_from_uplink),
+			up_ifindex, TCX_INGRESS, NULL);
 		if (link < 0) {
 			print_message("skipped: no tcx here\n");
 			skip();
 		}
 	} else {
-		assert_int_equal(pt_tc_attach(up_ifindex, BPF_TC_INGRESS,
-					bpf_program__fd(h->skel->progs.tp_from_uplink)), 0);
+		assert_int_equal(
+			pt_tc_attach(
+				up_ifindex, BPF_TC_INGRESS,
+				bpf_program__fd(h->skel->progs.tp_from_uplink)),
+			0);
 	}
 	assert_int_equal(pt_tc_attach(from_ifindex, BPF_TC_EGRESS, marker), 0);
 	th_set_clock(h, 0);
@@ -537,16 +588,18 @@ static void forged_mark_through(struct th *h, int from_ifindex, const uint8_t to
 	pt_build(&sp, &in);
 	memcpy(in.data, to_mac, 6);
 	memcpy(in.data + 6, (uint8_t[6])TH_UPLINK_GW_MAC, 6);
-	assert_int_equal(sendto(sock, in.data, in.len, 0, (struct sockaddr *)&sll, sizeof(sll)),
+	assert_int_equal(sendto(sock, in.data, in.len, 0,
+				(struct sockaddr *)&sll, sizeof(sll)),
 			 (ssize_t)in.len);
 	sp.l2 = 0;
 	sp.ttl = 63; /* forwarded by the kernel */
 	pt_build(&sp, &want);
 	n = read_match(tun, buf, sizeof(buf), want.data);
-	print_message("rx_uplink %llu tx_tailnet %llu policy drops %llu n %zd\n",
-		      (unsigned long long)th_stat(h, TP_STAT_RX_UPLINK),
-		      (unsigned long long)th_stat(h, TP_STAT_TX_TAILNET),
-		      (unsigned long long)pt_drops(h, TP_DROP_POLICY), n);
+	print_message(
+		"rx_uplink %llu tx_tailnet %llu policy drops %llu n %zd\n",
+		(unsigned long long)th_stat(h, TP_STAT_RX_UPLINK),
+		(unsigned long long)th_stat(h, TP_STAT_TX_TAILNET),
+		(unsigned long long)pt_drops(h, TP_DROP_POLICY), n);
 	pt_tc_detach_all(h->l3_ifindex);
 	pt_tc_detach_all(up_ifindex);
 	pt_tc_detach_all(from_ifindex);
@@ -556,7 +609,8 @@ static void forged_mark_through(struct th *h, int from_ifindex, const uint8_t to
 	close(sock);
 	(void)!system("ip route del 100.64.0.0/24 dev tptun0 2>/dev/null");
 	if (n > 0)
-		fail_msg("a packet marked upstream left to the tailnet past policy");
+		fail_msg(
+			"a packet marked upstream left to the tailnet past policy");
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
 }
 
@@ -573,7 +627,8 @@ static void test_fault_tc_index_forged_on_uplink(void **state)
 
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
-	forged_mark_through(h, th_uplink_peer(), (uint8_t[6])TH_UPLINK_MAC, BE4[0], true);
+	forged_mark_through(h, th_uplink_peer(), (uint8_t[6])TH_UPLINK_MAC,
+			    BE4[0], true);
 }
 
 /*
@@ -586,11 +641,14 @@ static void test_fault_tc_index_forged_from_pod(void **state)
 
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
-	assert_int_equal(system("ip link add tpev0 address 02:00:00:00:00:11 type veth peer name tpev1 && "
-				"ip link set tpev0 up && ip link set tpev1 up && "
-				"ip route add 198.18.6.0/24 dev tpev0"), 0);
-	forged_mark_through(h, if_nametoindex("tpev1"), (uint8_t[6]){ 2, 0, 0, 0, 0, 0x11 },
-			    "198.18.6.7", false);
+	assert_int_equal(
+		system("ip link add tpev0 address 02:00:00:00:00:11 type veth peer name tpev1 && "
+		       "ip link set tpev0 up && ip link set tpev1 up && "
+		       "ip route add 198.18.6.0/24 dev tpev0"),
+		0);
+	forged_mark_through(h, if_nametoindex("tpev1"),
+			    (uint8_t[6]){ 2, 0, 0, 0, 0, 0x11 }, "198.18.6.7",
+			    false);
 	(void)!system("ip link del tpev0");
 }
 
@@ -613,13 +671,16 @@ static void test_holds_uplink_forgeries(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, UDP, BE4[0]);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &out),
-			 REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			   &out),
+		REDIRECT);
 	port = snat_port_of(h, &k);
 	uplink_untouched(h, pt_flow(BE4[0], BE_PORT + 1, SNAT4, port, UDP, 0));
 	uplink_untouched(h, pt_flow(BE4[3], BE_PORT, SNAT4, port, UDP, 0));
 	uplink_untouched(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, ACK));
-	uplink_untouched(h, pt_flow(BE4[0], BE_PORT, "198.18.0.2", port, UDP, 0));
+	uplink_untouched(h,
+			 pt_flow(BE4[0], BE_PORT, "198.18.0.2", port, UDP, 0));
 	uplink_untouched(h, pt_flow(BE4[0], BE_PORT, CLIENT4, CPORT, UDP, 0));
 	uplink_untouched(h, pt_flow(VIP4, VPORT, CLIENT4, CPORT, UDP, 0));
 	/* the flow's own original tuple, seen on the uplink (zone 0 there) */
@@ -634,12 +695,17 @@ static void test_holds_uplink_forgeries(void **state)
 	 */
 	{
 		const char *bes[1] = { BE4[1] };
-		struct tp_ct_key dk = pt_ct_key(CLIENT4, CPORT + 1, "198.19.0.11", VPORT, UDP);
+		struct tp_ct_key dk = pt_ct_key(CLIENT4, CPORT + 1,
+						"198.19.0.11", VPORT, UDP);
 
-		pt_service(h, "198.19.0.11", VPORT, UDP, bes, 1, BE_PORT, NULL, NULL, 0, 0);
-		pt_expect_dnat(h, pt_flow(CLIENT4, CPORT + 1, "198.19.0.11", VPORT, UDP, 0),
+		pt_service(h, "198.19.0.11", VPORT, UDP, bes, 1, BE_PORT, NULL,
+			   NULL, 0, 0);
+		pt_expect_dnat(h,
+			       pt_flow(CLIENT4, CPORT + 1, "198.19.0.11", VPORT,
+				       UDP, 0),
 			       BE4[1], BE_PORT);
-		uplink_untouched(h, pt_flow(BE4[1], BE_PORT, CLIENT4, CPORT + 1, UDP, 0));
+		uplink_untouched(h, pt_flow(BE4[1], BE_PORT, CLIENT4, CPORT + 1,
+					    UDP, 0));
 		assert_int_equal(pt_ct_must(h, &dk).state, TP_CT_OPEN);
 	}
 }
@@ -653,8 +719,13 @@ static void test_holds_uplink_forgeries(void **state)
 static void test_holds_uplink_echo_games(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec req = { .family = AF_INET, .saddr = CLIENT4, .daddr = VIP4,
-				.proto = ICMP, .icmp_type = 8, .icmp_id = 77, .icmp_seq = 1 };
+	struct pkt_spec req = { .family = AF_INET,
+				.saddr = CLIENT4,
+				.daddr = VIP4,
+				.proto = ICMP,
+				.icmp_type = 8,
+				.icmp_id = 77,
+				.icmp_seq = 1 };
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 77, VIP4, 0, ICMP);
 	struct pkt_spec sp;
 	struct pkt out;
@@ -665,8 +736,13 @@ static void test_holds_uplink_echo_games(void **state)
 	snat_service(h, VIP4, ICMP, BE4[0]);
 	assert_int_equal(tailnet_in(h, req, &out), REDIRECT);
 	port = snat_port_of(h, &k);
-	sp = (struct pkt_spec){ .family = AF_INET, .saddr = BE4[0], .daddr = SNAT4,
-				.proto = ICMP, .icmp_type = 8, .icmp_id = port, .icmp_seq = 1 };
+	sp = (struct pkt_spec){ .family = AF_INET,
+				.saddr = BE4[0],
+				.daddr = SNAT4,
+				.proto = ICMP,
+				.icmp_type = 8,
+				.icmp_id = port,
+				.icmp_seq = 1 };
 	uplink_untouched(h, sp);
 	sp.icmp_id = 0;
 	uplink_untouched(h, sp);
@@ -699,8 +775,10 @@ static void test_holds_tailnet_cannot_touch_snat_key(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, UDP, BE4[0]);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &out),
-			 REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			   &out),
+		REDIRECT);
 	port = snat_port_of(h, &k);
 	rk = key_z(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	before = pt_ct_must(h, &rk);
@@ -738,11 +816,15 @@ static void test_holds_same_client_two_zones(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, UDP, BE4[0]);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &out),
-			 REDIRECT);
-	assert_int_equal(tailnet_in_on(h, h->l3_ifindex2,
-				       pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &out),
-			 REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			   &out),
+		REDIRECT);
+	assert_int_equal(
+		tailnet_in_on(h, h->l3_ifindex2,
+			      pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			      &out),
+		REDIRECT);
 	e1 = pt_ct_must(h, &k1);
 	e2 = pt_ct_must(h, &k2);
 	p1 = ntohs(e1.snat_port);
@@ -751,12 +833,14 @@ static void test_holds_same_client_two_zones(void **state)
 	assert_int_equal(e1.ifindex, h->l3_ifindex);
 	assert_int_equal(e2.ifindex, h->l3_ifindex2);
 	/* the replies restore alike; the flows' ifindex is where they go */
-	assert_int_equal(uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, p2, UDP, 0), &out),
-			 REDIRECT);
+	assert_int_equal(
+		uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, p2, UDP, 0), &out),
+		REDIRECT);
 	assert_int_equal(pt_ct_must(h, &k2).state, TP_CT_REPLIED);
 	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_OPEN);
-	assert_int_equal(uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, p1, UDP, 0), &out),
-			 REDIRECT);
+	assert_int_equal(
+		uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, p1, UDP, 0), &out),
+		REDIRECT);
 	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_REPLIED);
 }
 
@@ -778,23 +862,33 @@ static void test_holds_v4_mapped_quote_on_uplink(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, UDP, BE4[0]);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &out),
-			 REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			   &out),
+		REDIRECT);
 	port = snat_port_of(h, &k);
 	snprintf(snat_m, sizeof(snat_m), "::ffff:%s", SNAT4);
 	snprintf(be_m, sizeof(be_m), "::ffff:%s", BE4[0]);
 	quote = pt_flow(snat_m, port, be_m, BE_PORT, UDP, 0);
 	pt_build(&quote, &inner);
-	sp = (struct pkt_spec){ .l2 = 1, .family = AF_INET6, .saddr = ROUTER6, .daddr = SNAT6,
-				.proto = IPPROTO_ICMPV6, .icmp_type = 1, .icmp_code = 4,
-				.inner = &inner, .inner_len = inner.len };
+	sp = (struct pkt_spec){ .l2 = 1,
+				.family = AF_INET6,
+				.saddr = ROUTER6,
+				.daddr = SNAT6,
+				.proto = IPPROTO_ICMPV6,
+				.icmp_type = 1,
+				.icmp_code = 4,
+				.inner = &inner,
+				.inner_len = inner.len };
 	pt_build(&sp, &in);
-	assert_int_not_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), REDIRECT);
+	assert_int_not_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+			     REDIRECT);
 	/* and outer addresses v4-mapped too: the parse refuses the packet */
 	sp.saddr = be_m;
 	sp.daddr = snat_m;
 	pt_build(&sp, &in);
-	assert_int_not_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), REDIRECT);
+	assert_int_not_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+			     REDIRECT);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 0);
 }
@@ -815,20 +909,30 @@ static void test_holds_uplink_error_wrong_destination(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, UDP, BE4[0]);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &out),
-			 REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			   &out),
+		REDIRECT);
 	port = snat_port_of(h, &k);
 	quote = pt_flow(SNAT4, port, BE4[0], BE_PORT, UDP, 0);
 	pt_build(&quote, &inner);
-	sp = (struct pkt_spec){ .l2 = 1, .family = AF_INET, .saddr = BE4[0], .daddr = CLIENT4,
-				.proto = ICMP, .icmp_type = 3, .icmp_code = 3, .inner = &inner,
+	sp = (struct pkt_spec){ .l2 = 1,
+				.family = AF_INET,
+				.saddr = BE4[0],
+				.daddr = CLIENT4,
+				.proto = ICMP,
+				.icmp_type = 3,
+				.icmp_code = 3,
+				.inner = &inner,
 				.inner_len = inner.len };
 	pt_build(&sp, &in);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), PASS);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+			 PASS);
 	assert_pkt_eq(in.data, in.len, out.data, out.len);
 	sp.daddr = "198.18.0.2";
 	pt_build(&sp, &in);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), PASS);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+			 PASS);
 	assert_pkt_eq(in.data, in.len, out.data, out.len);
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 0);
 }
@@ -854,8 +958,10 @@ static void test_holds_too_big_error_bounded(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, UDP, BE4[0]);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &out),
-			 REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			   &out),
+		REDIRECT);
 	port = snat_port_of(h, &k);
 	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
@@ -864,16 +970,19 @@ static void test_holds_too_big_error_bounded(void **state)
 	r.payload = big;
 	r.payload_len = 1300;
 	pt_build(&r, &in);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), REDIRECT);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+			 REDIRECT);
 	assert_true(out.len < in.len && out.len <= 14 + 20 + 8 + 28);
 	memcpy(&daddr, out.data + 14 + 16, 4);
 	assert_int_equal(daddr, pt_addr(BE4[0]).w[3]);
-	assert_memory_equal(out.data, in.data + 6, 6); /* to the frame's sender */
+	assert_memory_equal(out.data, in.data + 6,
+			    6); /* to the frame's sender */
 
 	/* the same size from another source is no reply: no error */
 	r.saddr = BE4[4];
 	pt_build(&r, &in);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), PASS);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+			 PASS);
 	assert_pkt_eq(in.data, in.len, out.data, out.len);
 
 	/* an oversized ICMP error about the flow: never answered with an error */
@@ -881,9 +990,16 @@ static void test_holds_too_big_error_bounded(void **state)
 	quote.payload = big;
 	quote.payload_len = 1300;
 	pt_build(&quote, &inner);
-	sp = (struct pkt_spec){ .l2 = 1, .family = AF_INET, .saddr = BE4[0], .daddr = SNAT4,
-				.proto = ICMP, .icmp_type = 3, .icmp_code = 3, .df = 1,
-				.inner = &inner, .inner_len = inner.len };
+	sp = (struct pkt_spec){ .l2 = 1,
+				.family = AF_INET,
+				.saddr = BE4[0],
+				.daddr = SNAT4,
+				.proto = ICMP,
+				.icmp_type = 3,
+				.icmp_code = 3,
+				.df = 1,
+				.inner = &inner,
+				.inner_len = inner.len };
 	pt_build(&sp, &in);
 	v = run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out);
 	if (v == REDIRECT && out.len >= 14 + 20 && out.data[14 + 9] == ICMP &&
@@ -913,7 +1029,8 @@ static void test_holds_ttl1_original(void **state)
 	assert_int_equal(pt_drops(h, TP_DROP_TTL_EXCEEDED), 1);
 	/* the flow was committed before the forward failed; it holds one port */
 	if (!pt_ct_get(h, &k, &e))
-		print_message("TTL-1 first packet left flow port %u\n", ntohs(e.snat_port));
+		print_message("TTL-1 first packet left flow port %u\n",
+			      ntohs(e.snat_port));
 	sp.ttl = 64;
 	assert_int_equal(tailnet_in(h, sp, &out), REDIRECT);
 }
@@ -935,19 +1052,34 @@ static void test_holds_revoked_both_ways(void **state)
 	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
 	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
 	snat_service(h, VIP4, UDP, BE4[0]);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &out),
-			 REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			   &out),
+		REDIRECT);
 	port = snat_port_of(h, &k);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY); /* a new revision: revoked */
-	assert_int_equal(uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), &out), DROP);
+	assert_int_equal(
+		uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
+			  &out),
+		DROP);
 	quote = pt_flow(SNAT4, port, BE4[0], BE_PORT, UDP, 0);
 	pt_build(&quote, &inner);
-	sp = (struct pkt_spec){ .l2 = 1, .family = AF_INET, .saddr = BE4[0], .daddr = SNAT4,
-				.proto = ICMP, .icmp_type = 3, .icmp_code = 3, .inner = &inner,
+	sp = (struct pkt_spec){ .l2 = 1,
+				.family = AF_INET,
+				.saddr = BE4[0],
+				.daddr = SNAT4,
+				.proto = ICMP,
+				.icmp_type = 3,
+				.icmp_code = 3,
+				.inner = &inner,
 				.inner_len = inner.len };
 	pt_build(&sp, &in);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), DROP);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &out), DROP);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+			 DROP);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			   &out),
+		DROP);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
 	assert_int_equal(th_stat(h, TP_STAT_SNAT), 1);
 }
@@ -983,10 +1115,13 @@ static void test_fault_snat_reply_wrong_uplink(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	other = th_uplink_peer();
-	assert_int_equal(bpf_map_update_elem(h->maps.ifaces, &other, &up2, BPF_ANY), 0);
+	assert_int_equal(
+		bpf_map_update_elem(h->maps.ifaces, &other, &up2, BPF_ANY), 0);
 	snat_service(h, VIP4, UDP, BE4[0]);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &out),
-			 REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			   &out),
+		REDIRECT);
 	port = snat_port_of(h, &k);
 
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
@@ -994,9 +1129,16 @@ static void test_fault_snat_reply_wrong_uplink(void **state)
 	pt_build(&r, &in);
 	assert_int_equal(run_on(h, TH_FROM_UPLINK, other, &in, &out), DROP);
 	pt_build(FLOWP(SNAT4, port, BE4[0], BE_PORT, UDP, 0), &inner);
-	sp = (struct pkt_spec){ .l2 = 1, .family = AF_INET, .saddr = ROUTER4, .daddr = SNAT4,
-				.proto = ICMP, .icmp_type = 3, .icmp_code = 4, .icmp_info = 68,
-				.inner = &inner, .inner_len = inner.len };
+	sp = (struct pkt_spec){ .l2 = 1,
+				.family = AF_INET,
+				.saddr = ROUTER4,
+				.daddr = SNAT4,
+				.proto = ICMP,
+				.icmp_type = 3,
+				.icmp_code = 4,
+				.icmp_info = 68,
+				.inner = &inner,
+				.inner_len = inner.len };
 	pt_build(&sp, &in);
 	assert_int_equal(run_on(h, TH_FROM_UPLINK, other, &in, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 2);
@@ -1004,9 +1146,12 @@ static void test_fault_snat_reply_wrong_uplink(void **state)
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_OPEN);
 
 	/* the same through the uplink the backend is routed to: the flow's */
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), REDIRECT);
-	assert_int_equal(uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), &out),
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
 			 REDIRECT);
+	assert_int_equal(
+		uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
+			  &out),
+		REDIRECT);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 2);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_REPLIED);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 2);
@@ -1017,8 +1162,9 @@ static void test_fault_snat_reply_wrong_uplink(void **state)
  * of VLAN @vid inserted (@vid < 0: untagged); what comes out of tptun0
  * with @want's addresses is read into @buf (its length, or -1).
  */
-static ssize_t through_uplink_tagged(struct th *h, const struct pkt *in, int vid,
-				     const struct pkt *want, uint8_t *buf, size_t cap)
+static ssize_t through_uplink_tagged(struct th *h, const struct pkt *in,
+				     int vid, const struct pkt *want,
+				     uint8_t *buf, size_t cap)
 {
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET };
 	static uint8_t frame[PKT_MAX + 4];
@@ -1042,7 +1188,8 @@ static ssize_t through_uplink_tagged(struct th *h, const struct pkt *in, int vid
 	sll.sll_protocol = htons(ETH_P_ALL);
 	sll.sll_ifindex = th_uplink_peer();
 	assert_int_equal(bind(sock, (struct sockaddr *)&sll, sizeof(sll)), 0);
-	assert_int_equal(sendto(sock, frame, len, 0, (struct sockaddr *)&sll, sizeof(sll)),
+	assert_int_equal(sendto(sock, frame, len, 0, (struct sockaddr *)&sll,
+				sizeof(sll)),
 			 (ssize_t)len);
 	n = read_match(th_tun_file(), buf, cap, want->data);
 	close(sock);
@@ -1081,13 +1228,19 @@ static void test_fault_snat_reply_vlan_tagged(void **state)
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, UDP, BE4[0]);
 	th_set_clock(h, 0); /* real time: the kernel's packets */
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &out),
-			 REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			   &out),
+		REDIRECT);
 	port = snat_port_of(h, &k);
-	assert_int_equal(pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
-				      bpf_program__fd(h->skel->progs.tp_to_tailnet)), 0);
-	assert_int_equal(pt_tc_attach(up_ifindex, BPF_TC_INGRESS,
-				      bpf_program__fd(h->skel->progs.tp_from_uplink)), 0);
+	assert_int_equal(
+		pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
+			     bpf_program__fd(h->skel->progs.tp_to_tailnet)),
+		0);
+	assert_int_equal(
+		pt_tc_attach(up_ifindex, BPF_TC_INGRESS,
+			     bpf_program__fd(h->skel->progs.tp_from_uplink)),
+		0);
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	r.l2 = 1;
 	pt_build(&r, &in);
@@ -1100,12 +1253,15 @@ static void test_fault_snat_reply_vlan_tagged(void **state)
 	n[2] = through_uplink_tagged(h, &in, -1, &want, buf, sizeof(buf));
 	pt_tc_detach_all(h->l3_ifindex);
 	pt_tc_detach_all(up_ifindex);
-	print_message("VLAN 100: restored %llu; to the tailnet: VLAN 0 %zd, untagged %zd bytes\n",
-		      (unsigned long long)restored, n[1], n[2]);
+	print_message(
+		"VLAN 100: restored %llu; to the tailnet: VLAN 0 %zd, untagged %zd bytes\n",
+		(unsigned long long)restored, n[1], n[2]);
 	if (restored)
-		fail_msg("a SNAT reply from VLAN 100 of the uplink was restored");
+		fail_msg(
+			"a SNAT reply from VLAN 100 of the uplink was restored");
 	assert_int_equal(n[0], -1);
-	assert_int_equal(n[1], (ssize_t)want.len); /* not mangled: read_match() */
+	assert_int_equal(n[1],
+			 (ssize_t)want.len); /* not mangled: read_match() */
 	assert_int_equal(n[2], (ssize_t)want.len);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 2);
 }

@@ -30,8 +30,9 @@ static void dnat_tcp(void **state, const char *client, const char *vip,
 
 	REQUIRE_BPF();
 	pt_service(h, vip, 80, IPPROTO_TCP, &be, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(client, 40000, vip, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		    be, 8080);
+	pt_expect_dnat(
+		h, pt_flow(client, 40000, vip, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		be, 8080);
 	pt_check_ct_dnat(h, &k, be, 8080, TP_CT_SYN_SENT);
 
 	assert_int_equal(pt_ct_get(h, &k, &e), 0);
@@ -63,16 +64,19 @@ static void udp_port_translation(void **state, const char *client,
 
 	REQUIRE_BPF();
 	pt_service(h, vip, 53, IPPROTO_UDP, &be, 1, 5353, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(client, 5000, vip, 53, IPPROTO_UDP, 0), be, 5353);
+	pt_expect_dnat(h, pt_flow(client, 5000, vip, 53, IPPROTO_UDP, 0), be,
+		       5353);
 	pt_check_ct_dnat(h, &k, be, 5353, TP_CT_OPEN);
-	pt_expect_revnat(h, pt_flow(be, 5353, client, 5000, IPPROTO_UDP, 0), vip, 53);
+	pt_expect_revnat(h, pt_flow(be, 5353, client, 5000, IPPROTO_UDP, 0),
+			 vip, 53);
 	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.state, TP_CT_REPLIED);
 	assert_int_equal(e.packets[0], 1);
 	assert_int_equal(e.packets[1], 1);
 	assert_int_equal(th_stat(h, TP_STAT_REVNAT), 1);
 	/* a second packet of the flow takes conntrack, not the service */
-	pt_expect_dnat(h, pt_flow(client, 5000, vip, 53, IPPROTO_UDP, 0), be, 5353);
+	pt_expect_dnat(h, pt_flow(client, 5000, vip, 53, IPPROTO_UDP, 0), be,
+		       5353);
 	assert_int_equal(th_stat(h, TP_STAT_CT_HIT), 2);
 	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 1);
 }
@@ -106,26 +110,30 @@ static void test_reply_reverse_nat_tcp(void **state)
 
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		    BE4[0], 8080);
-	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
-			      PKT_TCP_SYN | PKT_TCP_ACK), VIP4, 80);
+	pt_expect_dnat(
+		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		BE4[0], 8080);
+	pt_expect_revnat(h,
+			 pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
+				 PKT_TCP_SYN | PKT_TCP_ACK),
+			 VIP4, 80);
 	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.state, TP_CT_SYN_RECV);
 	assert_int_equal(e.tcp_flags[1], PKT_TCP_SYN | PKT_TCP_ACK);
 	/* a packet from the backend to another client port is no reply */
-	pt_expect_untouched(h, TH_TO_TAILNET,
-			 FLOWP(BE4[0], 8080, CLIENT4, 40001,
-						IPPROTO_TCP, PKT_TCP_ACK), PASS);
+	pt_expect_untouched(
+		h, TH_TO_TAILNET,
+		FLOWP(BE4[0], 8080, CLIENT4, 40001, IPPROTO_TCP, PKT_TCP_ACK),
+		PASS);
 }
 
 static void test_non_service_untouched(void **state)
 {
 	struct th *h = *state;
 	struct pkt_spec sp = pt_flow(CLIENT4, 40000, "198.19.0.11", 80,
-				  IPPROTO_TCP, PKT_TCP_SYN);
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, "198.19.0.11", 80,
-				    IPPROTO_TCP);
+				     IPPROTO_TCP, PKT_TCP_SYN);
+	struct tp_ct_key k =
+		pt_ct_key(CLIENT4, 40000, "198.19.0.11", 80, IPPROTO_TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
@@ -176,7 +184,8 @@ static void test_ct_memory_per_entry(void **state)
 	const struct {
 		const char *name;
 		int fd;
-	} maps[] = { { TP_MAP_CT, h->maps.ct }, { TP_MAP_CT_ANY, h->maps.ct_any } };
+	} maps[] = { { TP_MAP_CT, h->maps.ct },
+		     { TP_MAP_CT_ANY, h->maps.ct_any } };
 	struct bpf_map_info info;
 	unsigned long long memlock;
 	__u32 len;
@@ -187,7 +196,8 @@ static void test_ct_memory_per_entry(void **state)
 	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		len = sizeof(info);
 		memset(&info, 0, sizeof(info));
-		assert_int_equal(bpf_obj_get_info_by_fd(maps[i].fd, &info, &len), 0);
+		assert_int_equal(
+			bpf_obj_get_info_by_fd(maps[i].fd, &info, &len), 0);
 		/* the bucket array is one per entry only at a power of two */
 		assert_int_equal(info.max_entries & (info.max_entries - 1), 0);
 		memlock = map_memlock(maps[i].fd);
@@ -213,36 +223,46 @@ static void test_ct_one_entry_per_flow(void **state)
 	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	for (i = 0; i < n; i++) {
 		pt_expect_untouched(h, TH_FROM_TAILNET,
-				 FLOWP(CLIENT4, 20000 + i, "198.19.0.11", 80,
-				       IPPROTO_TCP, PKT_TCP_SYN), PASS);
+				    FLOWP(CLIENT4, 20000 + i, "198.19.0.11", 80,
+					  IPPROTO_TCP, PKT_TCP_SYN),
+				    PASS);
 		pt_expect_untouched(h, TH_FROM_TAILNET,
-				 FLOWP(CLIENT4, 20000 + i, "198.19.0.11", 53,
-				       IPPROTO_UDP, 0), PASS);
+				    FLOWP(CLIENT4, 20000 + i, "198.19.0.11", 53,
+					  IPPROTO_UDP, 0),
+				    PASS);
 	}
 	assert_int_equal(pt_ct_count(h), 2 * n);
 	/* each reply is its flow's: accounted there, nothing new written */
 	for (i = 0; i < n; i++) {
 		pt_expect_untouched(h, TH_TO_TAILNET,
-				 FLOWP("198.19.0.11", 80, CLIENT4, 20000 + i,
-				       IPPROTO_TCP, PKT_TCP_SYN | PKT_TCP_ACK), PASS);
+				    FLOWP("198.19.0.11", 80, CLIENT4, 20000 + i,
+					  IPPROTO_TCP,
+					  PKT_TCP_SYN | PKT_TCP_ACK),
+				    PASS);
 		pt_expect_untouched(h, TH_TO_TAILNET,
-				 FLOWP("198.19.0.11", 53, CLIENT4, 20000 + i,
-				       IPPROTO_UDP, 0), PASS);
-		k = pt_ct_key(CLIENT4, 20000 + i, "198.19.0.11", 80, IPPROTO_TCP);
+				    FLOWP("198.19.0.11", 53, CLIENT4, 20000 + i,
+					  IPPROTO_UDP, 0),
+				    PASS);
+		k = pt_ct_key(CLIENT4, 20000 + i, "198.19.0.11", 80,
+			      IPPROTO_TCP);
 		assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
-		k = pt_ct_key(CLIENT4, 20000 + i, "198.19.0.11", 53, IPPROTO_UDP);
+		k = pt_ct_key(CLIENT4, 20000 + i, "198.19.0.11", 53,
+			      IPPROTO_UDP);
 		assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
 	}
 	assert_int_equal(pt_ct_count(h), 2 * n);
 	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 2 * n);
 
 	for (i = 0; i < n; i++)
-		pt_expect_dnat(h, pt_flow(CLIENT4, 30000 + i, VIP4, 80, IPPROTO_TCP,
-				    PKT_TCP_SYN), BE4[0], 8080);
+		pt_expect_dnat(h,
+			       pt_flow(CLIENT4, 30000 + i, VIP4, 80,
+				       IPPROTO_TCP, PKT_TCP_SYN),
+			       BE4[0], 8080);
 	assert_int_equal(pt_ct_count(h), 2 * n + 2 * n);
 	printf("%u untranslated flows, %u DNAT flows: %u entries (%u bytes a flow "
-	       "untranslated, %u DNAT)\n", 2 * n, n, pt_ct_count(h),
-	       (unsigned int)TP_CT_ENTRY_COST, 2 * (unsigned int)TP_CT_ENTRY_COST);
+	       "untranslated, %u DNAT)\n",
+	       2 * n, n, pt_ct_count(h), (unsigned int)TP_CT_ENTRY_COST,
+	       2 * (unsigned int)TP_CT_ENTRY_COST);
 }
 
 static void test_service_zone(void **state)
@@ -250,10 +270,11 @@ static void test_service_zone(void **state)
 	struct th *h = *state;
 	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
 	struct tp_svc_spec spec = { .zone = TH_ZONE + 1 };
-	struct tp_backend_spec b = { .addr = pt_addr(BE4[0]), .port = htons(8080),
+	struct tp_backend_spec b = { .addr = pt_addr(BE4[0]),
+				     .port = htons(8080),
 				     .weight = 1 };
-	struct pkt_spec sp = pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
-				  PKT_TCP_SYN);
+	struct pkt_spec sp =
+		pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
 
 	REQUIRE_BPF();
 	assert_int_equal(tp_service_set(&h->maps, &k, &spec, &b, 1), 0);
@@ -267,8 +288,8 @@ static void test_service_zone(void **state)
 static void test_no_backend_drops(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec sp = pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
-				  PKT_TCP_SYN);
+	struct pkt_spec sp =
+		pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
 	const __u8 st[] = { TP_BACKEND_TERMINATING };
 
 	REQUIRE_BPF();
@@ -283,8 +304,8 @@ static void test_no_backend_drops(void **state)
 static void test_dnat_ethernet(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec sp = pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
-				  PKT_TCP_SYN);
+	struct pkt_spec sp =
+		pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
 
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
@@ -295,7 +316,7 @@ static void test_dnat_ethernet(void **state)
 	sp.l2 = 1;
 	pt_expect_dnat(h, sp, BE6[0], 8080);
 	sp = pt_flow(BE6[0], 8080, CLIENT6, 40000, IPPROTO_TCP,
-		  PKT_TCP_SYN | PKT_TCP_ACK);
+		     PKT_TCP_SYN | PKT_TCP_ACK);
 	sp.l2 = 1;
 	/* zone 0 on loopback: the flow's reply is found in zone 0 too */
 	pt_expect_revnat(h, sp, VIP6, 80);
@@ -336,15 +357,20 @@ static void test_service_set_failure_rolls_back(void **state)
 	{
 		struct tp_svc svc;
 
-		assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
-		assert_int_equal(tp_service_backends(&h->maps, svc.id, ids, NULL, 0), 2);
+		assert_int_equal(
+			bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+		assert_int_equal(
+			tp_service_backends(&h->maps, svc.id, ids, NULL, 0), 2);
 	}
 	for (i = 1; i < 64; i++)
 		if (!bpf_map_lookup_elem(h->maps.backends, &(__u32){ i }, &be))
 			assert_int_equal(be.weight, 1);
 	/* and still serves from them */
-	assert_in_range(pt_backend_of(h, FLOWP(CLIENT4, 1, VIP4, 80, IPPROTO_TCP,
-					    PKT_TCP_SYN), BE4, 2), 0, 1);
+	assert_in_range(pt_backend_of(h,
+				      FLOWP(CLIENT4, 1, VIP4, 80, IPPROTO_TCP,
+					    PKT_TCP_SYN),
+				      BE4, 2),
+			0, 1);
 }
 
 /* ---- services at scale ---------------------------------------------------- */
@@ -388,28 +414,36 @@ static void test_services_past_1023(void **state)
 	t0 = now_s();
 	for (i = 0; i < 100; i++) {
 		scale_addrs(i, vip, be, sizeof(vip));
-		pt_service(h, vip, 80, IPPROTO_TCP, &bep, 1, 8080, NULL, NULL, 0, 0);
+		pt_service(h, vip, 80, IPPROTO_TCP, &bep, 1, 8080, NULL, NULL,
+			   0, 0);
 	}
-	print_message("  100 services of one backend by tp_service_set(): %.3f s\n",
-		      now_s() - t0);
+	print_message(
+		"  100 services of one backend by tp_service_set(): %.3f s\n",
+		now_s() - t0);
 	/* the rest staged and flushed at once, as a batch or a sync does */
 	t0 = now_s();
 	for (; i < n; i++) {
 		scale_addrs(i, vip, be, sizeof(vip));
 		k = pt_svc_key(vip, 80, IPPROTO_TCP);
 		bs.addr = pt_addr(be);
-		assert_int_equal(tp_service_stage(&h->maps, b, &k, &spec, &bs, 1, i), 0);
+		assert_int_equal(
+			tp_service_stage(&h->maps, b, &k, &spec, &bs, 1, i), 0);
 	}
 	assert_int_equal(tp_svc_batch_flush(&h->maps, b, NULL, NULL), 0);
 	tp_svc_batch_free(b);
-	print_message("  %u more staged and flushed at once: %.3f s\n", n - 100, now_s() - t0);
+	print_message("  %u more staged and flushed at once: %.3f s\n", n - 100,
+		      now_s() - t0);
 	scale_addrs(n - 1, vip, be, sizeof(vip));
 	k = pt_svc_key(vip, 80, IPPROTO_TCP);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
 	assert_int_equal(svc.table_size, 131);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, vip, 80, IPPROTO_TCP, PKT_TCP_SYN), be, 8080);
+	pt_expect_dnat(
+		h, pt_flow(CLIENT4, 40000, vip, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		be, 8080);
 	scale_addrs(0, vip, be, sizeof(vip));
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40001, vip, 80, IPPROTO_TCP, PKT_TCP_SYN), be, 8080);
+	pt_expect_dnat(
+		h, pt_flow(CLIENT4, 40001, vip, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		be, 8080);
 	assert_int_equal(th_stat(h, TP_STAT_DNAT), 2);
 }
 
@@ -423,7 +457,8 @@ static int naive_backends(const struct tp_maps *m, __u32 svc_id, __u32 *ids)
 	while (!bpf_map_get_next_key(m->backends, prev, &next)) {
 		k = next;
 		prev = &k;
-		if (!bpf_map_lookup_elem(m->backends, &k, &be) && be.svc_id == svc_id)
+		if (!bpf_map_lookup_elem(m->backends, &k, &be) &&
+		    be.svc_id == svc_id)
 			ids[n++] = k;
 	}
 	return n;
@@ -447,8 +482,8 @@ struct idx_model {
 	__u8 state[IDX_POOL];
 };
 
-static void idx_check(struct th *h, const struct idx_model *mod, unsigned long long seed,
-		      int step)
+static void idx_check(struct th *h, const struct idx_model *mod,
+		      unsigned long long seed, int step)
 {
 	__u32 ids[TP_MAX_SVC_BACKENDS], naive[TP_MAX_SVC_BACKENDS];
 	struct tp_backend bes[TP_MAX_SVC_BACKENDS];
@@ -463,16 +498,21 @@ static void idx_check(struct th *h, const struct idx_model *mod, unsigned long l
 		k = pt_svc_key(vip, 80, IPPROTO_TCP);
 		if (!mod[s].exists) {
 			if (!bpf_map_lookup_elem(h->maps.services, &k, &svc))
-				fail_msg("seed %llu step %d: service %d exists", seed, step, s);
+				fail_msg("seed %llu step %d: service %d exists",
+					 seed, step, s);
 			continue;
 		}
 		if (bpf_map_lookup_elem(h->maps.services, &k, &svc))
-			fail_msg("seed %llu step %d: service %d missing", seed, step, s);
-		n = tp_service_backends(&h->maps, svc.id, ids, bes, TP_MAX_SVC_BACKENDS);
+			fail_msg("seed %llu step %d: service %d missing", seed,
+				 step, s);
+		n = tp_service_backends(&h->maps, svc.id, ids, bes,
+					TP_MAX_SVC_BACKENDS);
 		nn = naive_backends(&h->maps, svc.id, naive);
 		if (n != __builtin_popcount(mod[s].set) || nn != n)
-			fail_msg("seed %llu step %d: service %d: index %d, walk %d, model %d",
-				 seed, step, s, n, nn, __builtin_popcount(mod[s].set));
+			fail_msg(
+				"seed %llu step %d: service %d: index %d, walk %d, model %d",
+				seed, step, s, n, nn,
+				__builtin_popcount(mod[s].set));
 		total += n;
 		for (j = 0; j < n; j++) {
 			char a[32];
@@ -483,15 +523,17 @@ static void idx_check(struct th *h, const struct idx_model *mod, unsigned long l
 
 				snprintf(a, sizeof(a), "198.18.200.%d", p + 1);
 				pa = pt_addr(a);
-				found = !memcmp(&bes[j].addr, &pa, sizeof(pa)) &&
+				found = !memcmp(&bes[j].addr, &pa,
+						sizeof(pa)) &&
 					(mod[s].set >> p & 1) &&
 					bes[j].weight == mod[s].weight[p] &&
 					bes[j].state == mod[s].state[p] &&
 					bes[j].svc_id == svc.id;
 			}
 			if (!found)
-				fail_msg("seed %llu step %d: service %d: backend %u not in the model",
-					 seed, step, s, ids[j]);
+				fail_msg(
+					"seed %llu step %d: service %d: backend %u not in the model",
+					seed, step, s, ids[j]);
 		}
 		qsort(ids, n, sizeof(ids[0]), u32_cmp);
 		qsort(naive, nn, sizeof(naive[0]), u32_cmp);
@@ -508,8 +550,8 @@ static void idx_check(struct th *h, const struct idx_model *mod, unsigned long l
 		}
 	}
 	if (count != (__u32)total)
-		fail_msg("seed %llu step %d: %u backends in the map, %d listed", seed, step,
-			 count, total);
+		fail_msg("seed %llu step %d: %u backends in the map, %d listed",
+			 seed, step, count, total);
 }
 static __u64 idx_rand(__u64 *x)
 {
@@ -520,8 +562,8 @@ static __u64 idx_rand(__u64 *x)
 }
 
 /* A random new backend set of service @s, written to the model and staged. */
-static void idx_set(struct th *h, struct tp_svc_batch *b, struct idx_model *mod, int s,
-		    __u64 *rng)
+static void idx_set(struct th *h, struct tp_svc_batch *b, struct idx_model *mod,
+		    int s, __u64 *rng)
 {
 	struct tp_backend_spec bs[IDX_POOL] = {};
 	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
@@ -533,16 +575,18 @@ static void idx_set(struct th *h, struct tp_svc_batch *b, struct idx_model *mod,
 	scale_addrs((unsigned int)s, vip, be, sizeof(vip));
 	k = pt_svc_key(vip, 80, IPPROTO_TCP);
 	/* mostly small edits of the set the service has: how batches go */
-	mod[s].set ^= (__u32)(idx_rand(rng) % 4 ? 1u << (idx_rand(rng) % IDX_POOL) :
-						 idx_rand(rng) & ((1u << IDX_POOL) - 1));
+	mod[s].set ^= (__u32)(idx_rand(rng) % 4
+				      ? 1u << (idx_rand(rng) % IDX_POOL)
+				      : idx_rand(rng) & ((1u << IDX_POOL) - 1));
 	mod[s].exists = true;
 	for (p = 0; p < IDX_POOL; p++) {
 		if (!(mod[s].set >> p & 1))
 			continue;
 		if (idx_rand(rng) % 3 == 0) {
 			mod[s].weight[p] = 1 + idx_rand(rng) % 5;
-			mod[s].state[p] = idx_rand(rng) % 4 == 0 ? TP_BACKEND_TERMINATING :
-								    TP_BACKEND_ACTIVE;
+			mod[s].state[p] = idx_rand(rng) % 4 == 0
+						  ? TP_BACKEND_TERMINATING
+						  : TP_BACKEND_ACTIVE;
 		}
 		if (!mod[s].weight[p])
 			mod[s].weight[p] = 1;
@@ -554,7 +598,8 @@ static void idx_set(struct th *h, struct tp_svc_batch *b, struct idx_model *mod,
 		n++;
 	}
 	if (b)
-		assert_int_equal(tp_service_stage(&h->maps, b, &k, &spec, bs, n, 1), 0);
+		assert_int_equal(
+			tp_service_stage(&h->maps, b, &k, &spec, bs, n, 1), 0);
 	else
 		assert_int_equal(tp_service_set(&h->maps, &k, &spec, bs, n), 0);
 }
@@ -576,9 +621,11 @@ static void test_service_index_model(void **state)
 	int step, s, i, n;
 
 	REQUIRE_BPF();
-	seed = getenv("TP_TEST_SEED") ? strtoull(getenv("TP_TEST_SEED"), NULL, 0) :
-					(unsigned long long)time(NULL);
-	print_message("  seed %llu (TP_TEST_SEED=%llu repeats it)\n", seed, seed);
+	seed = getenv("TP_TEST_SEED")
+		       ? strtoull(getenv("TP_TEST_SEED"), NULL, 0)
+		       : (unsigned long long)time(NULL);
+	print_message("  seed %llu (TP_TEST_SEED=%llu repeats it)\n", seed,
+		      seed);
 	rng = seed | 1;
 	for (step = 0; step < 400; step++) {
 		s = (int)(idx_rand(&rng) % IDX_SVCS);
@@ -595,8 +642,10 @@ static void test_service_index_model(void **state)
 			assert_non_null(b);
 			n = 1 + (int)(idx_rand(&rng) % 8);
 			for (i = 0; i < n; i++)
-				idx_set(h, b, mod, (int)(idx_rand(&rng) % 3), &rng);
-			assert_int_equal(tp_svc_batch_flush(&h->maps, b, NULL, NULL), 0);
+				idx_set(h, b, mod, (int)(idx_rand(&rng) % 3),
+					&rng);
+			assert_int_equal(
+				tp_svc_batch_flush(&h->maps, b, NULL, NULL), 0);
 			tp_svc_batch_free(b);
 			break;
 		default:
@@ -617,7 +666,8 @@ static void test_batch_one_build_per_service(void **state)
 	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
 	struct tp_backend_spec bs[10] = {};
 	struct tp_svc_batch *b = tp_svc_batch_new();
-	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP), k2 = pt_svc_key(VIP6, 80, IPPROTO_TCP);
+	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP),
+			  k2 = pt_svc_key(VIP6, 80, IPPROTO_TCP);
 	struct tp_svc svc;
 	__u32 ids[16];
 	char a[32];
@@ -633,7 +683,8 @@ static void test_batch_one_build_per_service(void **state)
 	}
 	/* ten writes, one backend more each time, as "backend add" lines do */
 	for (i = 1; i <= 10; i++)
-		assert_int_equal(tp_service_stage(&h->maps, b, &k, &spec, bs, i, i), 0);
+		assert_int_equal(
+			tp_service_stage(&h->maps, b, &k, &spec, bs, i, i), 0);
 	/* staged, not live: no table yet */
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
 	assert_int_equal(svc.active, 0);
@@ -643,17 +694,27 @@ static void test_batch_one_build_per_service(void **state)
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
 	assert_int_equal(svc.active, 10);
 	assert_int_equal(svc.table_size, 1021);
-	assert_in_range(pt_backend_of(h, FLOWP(CLIENT4, 1, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-				   (const char *[]){ "198.18.3.1", "198.18.3.2", "198.18.3.3",
-						     "198.18.3.4", "198.18.3.5", "198.18.3.6",
-						     "198.18.3.7", "198.18.3.8", "198.18.3.9",
-						     "198.18.3.10" }, 10), 0, 9);
+	assert_in_range(
+		pt_backend_of(
+			h,
+			FLOWP(CLIENT4, 1, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+			(const char *[]){ "198.18.3.1", "198.18.3.2",
+					  "198.18.3.3", "198.18.3.4",
+					  "198.18.3.5", "198.18.3.6",
+					  "198.18.3.7", "198.18.3.8",
+					  "198.18.3.9", "198.18.3.10" },
+			10),
+		0, 9);
 	/* shrink to 1 in steps, and a second service: two builds */
 	for (i = 9; i >= 1; i--)
-		assert_int_equal(tp_service_stage(&h->maps, b, &k, &spec, &bs[10 - i], i, i), 0);
-	assert_int_equal(tp_service_stage(&h->maps, b, &k2, &spec, NULL, 0, 99), 0);
+		assert_int_equal(tp_service_stage(&h->maps, b, &k, &spec,
+						  &bs[10 - i], i, i),
+				 0);
+	assert_int_equal(tp_service_stage(&h->maps, b, &k2, &spec, NULL, 0, 99),
+			 0);
 	/* the dropped backends stay until the flush: the live table names them */
-	assert_int_equal(tp_service_backends(&h->maps, svc.id, ids, NULL, 16), 1);
+	assert_int_equal(tp_service_backends(&h->maps, svc.id, ids, NULL, 16),
+			 1);
 	{
 		__u32 n = 0, bk, next, *prev = NULL;
 
@@ -665,13 +726,19 @@ static void test_batch_one_build_per_service(void **state)
 		assert_int_equal(n, 10);
 	}
 	assert_int_equal(tp_svc_batch_flush(&h->maps, b, NULL, NULL), 0);
-	assert_int_equal(tp_svc_batch_built(b), 2); /* k2 has no backend: no table */
+	assert_int_equal(tp_svc_batch_built(b),
+			 2); /* k2 has no backend: no table */
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
 	assert_int_equal(svc.active, 1);
 	assert_int_equal(svc.table_size, 131);
-	assert_int_equal(bpf_map_get_next_key(h->maps.backends, NULL, &ids[0]), 0);
-	assert_int_equal(bpf_map_get_next_key(h->maps.backends, &ids[0], &ids[1]), -ENOENT);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 2, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), "198.18.3.10", 8080);
+	assert_int_equal(bpf_map_get_next_key(h->maps.backends, NULL, &ids[0]),
+			 0);
+	assert_int_equal(
+		bpf_map_get_next_key(h->maps.backends, &ids[0], &ids[1]),
+		-ENOENT);
+	pt_expect_dnat(h,
+		       pt_flow(CLIENT4, 2, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		       "198.18.3.10", 8080);
 	tp_svc_batch_free(b);
 }
 
@@ -690,9 +757,10 @@ static void distribution(struct th *h, size_t n, const __u16 *w)
 	for (i = 0; i < n; i++)
 		total_w += w ? w[i] : 1;
 	for (i = 0; i < FLOWS; i++) {
-		snprintf(src, sizeof(src), "100.64.%u.%u", i / 200, i % 200 + 1);
+		snprintf(src, sizeof(src), "100.64.%u.%u", i / 200,
+			 i % 200 + 1);
 		sp = pt_flow(src, 10000 + i % 50000, VIP4, 80, IPPROTO_TCP,
-			  PKT_TCP_SYN);
+			     PKT_TCP_SYN);
 		b = pt_backend_of(h, &sp, BE4, n);
 		assert_in_range(b, 0, n - 1);
 		hits[b]++;
@@ -701,11 +769,13 @@ static void distribution(struct th *h, size_t n, const __u16 *w)
 		double share = (double)(w ? w[i] : 1) / total_w;
 		double got = (double)hits[i] / FLOWS;
 
-		print_message("backend %u: weight %u, %.4f of flows, want %.4f\n",
-			      i, w ? w[i] : 1, got, share);
+		print_message(
+			"backend %u: weight %u, %.4f of flows, want %.4f\n", i,
+			w ? w[i] : 1, got, share);
 		if (got < share * 0.95 || got > share * 1.05)
-			fail_msg("backend %u got %.4f of flows, not within 5%% of %.4f",
-				 i, got, share);
+			fail_msg(
+				"backend %u got %.4f of flows, not within 5%% of %.4f",
+				i, got, share);
 	}
 }
 
@@ -735,7 +805,8 @@ static void test_maglev_remove_one_of_ten(void **state)
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, IPPROTO_UDP, BE4, 10, 8080, NULL, NULL, 0, 0);
 	for (i = 0; i < FLOWS; i++) {
-		snprintf(src, sizeof(src), "100.65.%u.%u", i / 200, i % 200 + 1);
+		snprintf(src, sizeof(src), "100.65.%u.%u", i / 200,
+			 i % 200 + 1);
 		sp = pt_flow(src, 20000, VIP4, 80, IPPROTO_UDP, 0);
 		before[i] = pt_backend_of(h, &sp, BE4, 10);
 	}
@@ -747,21 +818,25 @@ static void test_maglev_remove_one_of_ten(void **state)
 		for (j = 0; j < 10; j++)
 			if (j != 4)
 				nine[n++] = BE4[j];
-		pt_service(h, VIP4, 80, IPPROTO_UDP, nine, 9, 8080, NULL, NULL, 0, 0);
+		pt_service(h, VIP4, 80, IPPROTO_UDP, nine, 9, 8080, NULL, NULL,
+			   0, 0);
 	}
 	th_set_clock(h, T0 + (TP_CT_TIMEOUT_UDP + 1) * SEC_NS); /* new flows */
 	for (i = 0; i < FLOWS; i++) {
-		snprintf(src, sizeof(src), "100.65.%u.%u", i / 200, i % 200 + 1);
+		snprintf(src, sizeof(src), "100.65.%u.%u", i / 200,
+			 i % 200 + 1);
 		sp = pt_flow(src, 20000, VIP4, 80, IPPROTO_UDP, 0);
 		b = pt_backend_of(h, &sp, BE4, 10);
 		assert_int_not_equal(b, 4);
 		if (before[i] != 4 && b != before[i])
 			moved++;
 	}
-	print_message("flows of the remaining 9 backends that moved: %u of %u (%.2f%%)\n",
-		      moved, FLOWS, 100.0 * moved / FLOWS);
+	print_message(
+		"flows of the remaining 9 backends that moved: %u of %u (%.2f%%)\n",
+		moved, FLOWS, 100.0 * moved / FLOWS);
 	if (moved * 100 > FLOWS * 15)
-		fail_msg("%u of %u flows moved between remaining backends", moved, FLOWS);
+		fail_msg("%u of %u flows moved between remaining backends",
+			 moved, FLOWS);
 }
 
 static void test_affinity(void **state)
@@ -773,11 +848,12 @@ static void test_affinity(void **state)
 	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
 	struct pkt_spec sp;
 	int first, b, i, others = 0;
-	__u8 st[3] = { TP_BACKEND_ACTIVE, TP_BACKEND_ACTIVE, TP_BACKEND_ACTIVE };
+	__u8 st[3] = { TP_BACKEND_ACTIVE, TP_BACKEND_ACTIVE,
+		       TP_BACKEND_ACTIVE };
 
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, NULL,
-		TP_SVC_F_AFFINITY, 100);
+		   TP_SVC_F_AFFINITY, 100);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
 	ak.svc_id = svc.id;
 
@@ -800,14 +876,15 @@ static void test_affinity(void **state)
 		if (b != first)
 			others++;
 		first = b; /* the new choice is remembered */
-		assert_int_equal(bpf_map_lookup_elem(h->maps.affinity, &ak, &aff), 0);
+		assert_int_equal(
+			bpf_map_lookup_elem(h->maps.affinity, &ak, &aff), 0);
 		assert_int_equal(aff.last_ns, T0 + (200 + 200 * i) * SEC_NS);
 	}
 	assert_true(others > 0);
 	/* the client's backend turns terminating: it gets no new flow */
 	st[first] = TP_BACKEND_TERMINATING;
 	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, st,
-		TP_SVC_F_AFFINITY, 100);
+		   TP_SVC_F_AFFINITY, 100);
 	for (i = 0; i < 20; i++) {
 		sp.sport = 32000 + i;
 		assert_int_not_equal(pt_backend_of(h, &sp, BE4, 3), first);
@@ -817,7 +894,8 @@ static void test_affinity(void **state)
 static void test_terminating_backend_keeps_flows(void **state)
 {
 	struct th *h = *state;
-	__u8 st[3] = { TP_BACKEND_ACTIVE, TP_BACKEND_ACTIVE, TP_BACKEND_ACTIVE };
+	__u8 st[3] = { TP_BACKEND_ACTIVE, TP_BACKEND_ACTIVE,
+		       TP_BACKEND_ACTIVE };
 	struct pkt_spec sp;
 	int i, b, victim = -1, port = 0;
 	char src[32];
@@ -826,7 +904,8 @@ static void test_terminating_backend_keeps_flows(void **state)
 	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, NULL, 0, 0);
 	/* find a flow that went to backend 1 */
 	for (i = 0; i < 100 && victim < 0; i++) {
-		sp = pt_flow(CLIENT4, 40000 + i, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
+		sp = pt_flow(CLIENT4, 40000 + i, VIP4, 80, IPPROTO_TCP,
+			     PKT_TCP_SYN);
 		if (pt_backend_of(h, &sp, BE4, 3) == 1) {
 			victim = 1;
 			port = 40000 + i;
@@ -840,7 +919,8 @@ static void test_terminating_backend_keeps_flows(void **state)
 	pt_expect_dnat(h, sp, BE4[1], 8080);
 	/* new flows avoid it */
 	for (i = 0; i < 300; i++) {
-		snprintf(src, sizeof(src), "100.66.%d.%d", i / 200, i % 200 + 1);
+		snprintf(src, sizeof(src), "100.66.%d.%d", i / 200,
+			 i % 200 + 1);
 		sp = pt_flow(src, 1234, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
 		b = pt_backend_of(h, &sp, BE4, 3);
 		assert_int_not_equal(b, 1);
@@ -855,10 +935,10 @@ static void test_terminating_backend_keeps_flows(void **state)
 /* ---- TCP state machine and timeouts ----------------------------------------- */
 
 struct tcp_step {
-	int reply;		/* 0: client -> VIP, 1: backend -> client */
+	int reply; /* 0: client -> VIP, 1: backend -> client */
 	__u8 flags;
 	__u8 want_state;
-	__u32 want_timeout;	/* seconds */
+	__u32 want_timeout; /* seconds */
 };
 
 static void tcp_sequence(struct th *h, const struct tcp_step *steps, size_t n)
@@ -872,16 +952,21 @@ static void tcp_sequence(struct th *h, const struct tcp_step *steps, size_t n)
 		now += SEC_NS;
 		th_set_clock(h, now);
 		if (!steps[i].reply)
-			pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
-					    steps[i].flags), BE4[0], 8080);
+			pt_expect_dnat(h,
+				       pt_flow(CLIENT4, 40000, VIP4, 80,
+					       IPPROTO_TCP, steps[i].flags),
+				       BE4[0], 8080);
 		else
-			pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 40000,
-					      IPPROTO_TCP, steps[i].flags), VIP4, 80);
+			pt_expect_revnat(h,
+					 pt_flow(BE4[0], 8080, CLIENT4, 40000,
+						 IPPROTO_TCP, steps[i].flags),
+					 VIP4, 80);
 		assert_int_equal(pt_ct_get(h, &k, &e), 0);
 		if (e.state != steps[i].want_state)
 			fail_msg("step %zu: state %u, want %u", i, e.state,
 				 steps[i].want_state);
-		assert_int_equal(e.expires_s, TP_CT_SEC(now) + steps[i].want_timeout);
+		assert_int_equal(e.expires_s,
+				 TP_CT_SEC(now) + steps[i].want_timeout);
 	}
 }
 
@@ -901,7 +986,8 @@ static void test_tcp_states_full_close(void **state)
 	};
 
 	REQUIRE_BPF();
-	pt_service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0,
+		   0);
 	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
@@ -917,7 +1003,8 @@ static void test_tcp_states_reset(void **state)
 	};
 
 	REQUIRE_BPF();
-	pt_service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0,
+		   0);
 	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
@@ -933,7 +1020,8 @@ static void test_tcp_states_server_fin_first(void **state)
 	};
 
 	REQUIRE_BPF();
-	pt_service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0,
+		   0);
 	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
@@ -943,9 +1031,10 @@ static void test_tcp_rst_starts_no_flow(void **state)
 
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_untouched(h, TH_FROM_TAILNET,
-			 FLOWP(CLIENT4, 40000, VIP4, 80,
-						IPPROTO_TCP, PKT_TCP_RST), PASS);
+	pt_expect_untouched(
+		h, TH_FROM_TAILNET,
+		FLOWP(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_RST),
+		PASS);
 	assert_int_equal(pt_ct_count(h), 0);
 }
 
@@ -961,15 +1050,19 @@ static void test_ct_timeouts(void **state)
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	pt_service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		    BE4[0], 8080);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 5353);
+	pt_expect_dnat(
+		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0),
+		       BE4[0], 5353);
 
 	/* one ns before the SYN timeout: still the same flow */
 	t = T0 + TP_CT_TIMEOUT_SYN * SEC_NS - 1;
 	th_set_clock(h, t);
-	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
-			      PKT_TCP_SYN | PKT_TCP_ACK), VIP4, 80);
+	pt_expect_revnat(h,
+			 pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
+				 PKT_TCP_SYN | PKT_TCP_ACK),
+			 VIP4, 80);
 	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.state, TP_CT_SYN_RECV);
 	assert_int_equal(e.created_s, TP_CT_SEC(T0));
@@ -980,12 +1073,14 @@ static void test_ct_timeouts(void **state)
 	 */
 	t += TP_CT_TIMEOUT_SYN * SEC_NS;
 	th_set_clock(h, t);
-	pt_expect_untouched(h, TH_TO_TAILNET,
-			 FLOWP(BE4[0], 8080, CLIENT4, 40000,
-						IPPROTO_TCP, PKT_TCP_ACK), PASS);
+	pt_expect_untouched(
+		h, TH_TO_TAILNET,
+		FLOWP(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP, PKT_TCP_ACK),
+		PASS);
 	/* ... and the client's next packet creates a new flow */
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		    BE4[0], 8080);
+	pt_expect_dnat(
+		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		BE4[0], 8080);
 	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.created_s, TP_CT_SEC(t));
 	assert_int_equal(e.state, TP_CT_SYN_SENT);
@@ -995,7 +1090,8 @@ static void test_ct_timeouts(void **state)
 	assert_int_equal(pt_ct_get(h, &ku, &e), 0);
 	assert_int_equal(e.expires_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_UDP);
 	assert_true(e.expires_s <= TP_CT_SEC(t));
-	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 5353);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0),
+		       BE4[0], 5353);
 	assert_int_equal(pt_ct_get(h, &ku, &e), 0);
 	assert_int_equal(e.created_s, TP_CT_SEC(t));
 	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 5);
@@ -1009,17 +1105,21 @@ static void test_syn_after_close_is_new_flow(void **state)
 
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		    BE4[0], 8080);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_RST),
-		    BE4[0], 8080);
+	pt_expect_dnat(
+		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		BE4[0], 8080);
+	pt_expect_dnat(
+		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_RST),
+		BE4[0], 8080);
 	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.state, TP_CT_RESET);
 	th_set_clock(h, T0 + 5 * SEC_NS);
 	/* the backend moved meanwhile: the new connection goes to the new one */
-	pt_service(h, VIP4, 80, IPPROTO_TCP, &BE4[1], 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		    BE4[1], 8080);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, &BE4[1], 1, 8080, NULL, NULL, 0,
+		   0);
+	pt_expect_dnat(
+		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		BE4[1], 8080);
 	pt_check_ct_dnat(h, &k, BE4[1], 8080, TP_CT_SYN_SENT);
 	/* the old reply key is gone */
 	k = pt_ct_key(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP);
@@ -1038,14 +1138,17 @@ static void test_tuple_clash_keeps_live_flow(void **state)
 
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		    BE4[0], 8080);
+	pt_expect_dnat(
+		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		BE4[0], 8080);
 	pt_expect_untouched(h, TH_TO_TAILNET,
-			 FLOWP(VIP4, 80, CLIENT4, 40000, IPPROTO_TCP,
-			       PKT_TCP_SYN | PKT_TCP_ACK), PASS);
+			    FLOWP(VIP4, 80, CLIENT4, 40000, IPPROTO_TCP,
+				  PKT_TCP_SYN | PKT_TCP_ACK),
+			    PASS);
 	pt_check_ct_dnat(h, &k, BE4[0], 8080, TP_CT_SYN_SENT);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK),
-		    BE4[0], 8080);
+	pt_expect_dnat(
+		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK),
+		BE4[0], 8080);
 	assert_int_equal(pt_ct_count(h), 2);
 }
 
@@ -1057,10 +1160,15 @@ static void icmp_echo(void **state, const char *client, const char *vip,
 	struct th *h = *state;
 	__u8 proto = pt_icmp_proto(client);
 	int v6 = proto == IPPROTO_ICMPV6;
-	struct pkt_spec sp = { .family = pt_family_of(client), .saddr = client,
-			       .daddr = vip, .proto = proto,
-			       .icmp_type = v6 ? 128 : 8, .icmp_id = 0x4242,
-			       .icmp_seq = 1, .payload = "ping", .payload_len = 4 };
+	struct pkt_spec sp = { .family = pt_family_of(client),
+			       .saddr = client,
+			       .daddr = vip,
+			       .proto = proto,
+			       .icmp_type = v6 ? 128 : 8,
+			       .icmp_id = 0x4242,
+			       .icmp_seq = 1,
+			       .payload = "ping",
+			       .payload_len = 4 };
 	struct tp_ct_key k = pt_ct_key(client, 0x4242, vip, 0, proto);
 	struct tp_ct_entry e;
 	struct pkt in, want;
@@ -1074,10 +1182,15 @@ static void icmp_echo(void **state, const char *client, const char *vip,
 	pt_check_ct_dnat(h, &k, be, 0, TP_CT_OPEN);
 
 	/* echo reply from the backend: source back to the VIP */
-	sp = (struct pkt_spec){ .family = pt_family_of(client), .saddr = be,
-				.daddr = client, .proto = proto,
-				.icmp_type = v6 ? 129 : 0, .icmp_id = 0x4242,
-				.icmp_seq = 1, .payload = "ping", .payload_len = 4 };
+	sp = (struct pkt_spec){ .family = pt_family_of(client),
+				.saddr = be,
+				.daddr = client,
+				.proto = proto,
+				.icmp_type = v6 ? 129 : 0,
+				.icmp_id = 0x4242,
+				.icmp_seq = 1,
+				.payload = "ping",
+				.payload_len = 4 };
 	pt_build(&sp, &in);
 	sp.saddr = vip;
 	pt_build(&sp, &want);
@@ -1118,10 +1231,14 @@ static void icmp_error_egress(struct th *h, const char *client, const char *vip,
 {
 	int v6 = pt_family_of(client) == AF_INET6;
 	struct pkt_spec q = pt_flow(client, 5000, be, 5353, IPPROTO_UDP, 0);
-	struct pkt_spec sp = { .family = pt_family_of(client), .saddr = from,
-			       .daddr = client, .proto = pt_icmp_proto(client),
-			       .icmp_type = type, .icmp_code = code,
-			       .icmp_info = info, .inner_len = quote };
+	struct pkt_spec sp = { .family = pt_family_of(client),
+			       .saddr = from,
+			       .daddr = client,
+			       .proto = pt_icmp_proto(client),
+			       .icmp_type = type,
+			       .icmp_code = code,
+			       .icmp_info = info,
+			       .inner_len = quote };
 	struct pkt inner, in, want;
 
 	(void)v6;
@@ -1147,9 +1264,12 @@ static void icmp_error_ingress(struct th *h, const char *client,
 			       __u8 code, size_t quote)
 {
 	struct pkt_spec q = pt_flow(vip, 53, client, 5000, IPPROTO_UDP, 0);
-	struct pkt_spec sp = { .family = pt_family_of(client), .saddr = client,
-			       .daddr = vip, .proto = pt_icmp_proto(client),
-			       .icmp_type = type, .icmp_code = code,
+	struct pkt_spec sp = { .family = pt_family_of(client),
+			       .saddr = client,
+			       .daddr = vip,
+			       .proto = pt_icmp_proto(client),
+			       .icmp_type = type,
+			       .icmp_code = code,
 			       .inner_len = quote };
 	struct pkt inner, in, want;
 
@@ -1172,7 +1292,8 @@ static void icmp_errors(void **state, const char *client, const char *vip,
 
 	REQUIRE_BPF();
 	pt_service(h, vip, 53, IPPROTO_UDP, &be, 1, 5353, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(client, 5000, vip, 53, IPPROTO_UDP, 0), be, 5353);
+	pt_expect_dnat(h, pt_flow(client, 5000, vip, 53, IPPROTO_UDP, 0), be,
+		       5353);
 
 	/* port unreachable from the backend, whole quote */
 	icmp_error_egress(h, client, vip, be, be, v6 ? 1 : 3, v6 ? 4 : 3, 0, 0);
@@ -1203,19 +1324,24 @@ static void test_icmp_error_v6(void **state)
 static void test_icmp_error_tcp_quote(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = pt_flow(CLIENT4, 40000, BE4[0], 8080, IPPROTO_TCP,
-				 PKT_TCP_SYN);
-	struct pkt_spec sp = { .family = AF_INET, .saddr = BE4[0],
-			       .daddr = CLIENT4, .proto = IPPROTO_ICMP,
-			       .icmp_type = 3, .icmp_code = 4, .icmp_info = 1280 };
+	struct pkt_spec q =
+		pt_flow(CLIENT4, 40000, BE4[0], 8080, IPPROTO_TCP, PKT_TCP_SYN);
+	struct pkt_spec sp = { .family = AF_INET,
+			       .saddr = BE4[0],
+			       .daddr = CLIENT4,
+			       .proto = IPPROTO_ICMP,
+			       .icmp_type = 3,
+			       .icmp_code = 4,
+			       .icmp_info = 1280 };
 	struct pkt inner, in, want;
 	size_t quotes[] = { 0, 28, 20 + 18 };
 	size_t i;
 
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		    BE4[0], 8080);
+	pt_expect_dnat(
+		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		BE4[0], 8080);
 	for (i = 0; i < sizeof(quotes) / sizeof(quotes[0]); i++) {
 		q.daddr = BE4[0];
 		q.dport = 8080;
@@ -1231,7 +1357,8 @@ static void test_icmp_error_tcp_quote(void **state)
 		pt_build(&sp, &want);
 		if (quotes[i] == 28) {
 			/* without the TCP checksum in the quote, it stays */
-			memcpy(want.data + 28 + 20 + 16, in.data + 28 + 20 + 16, 0);
+			memcpy(want.data + 28 + 20 + 16, in.data + 28 + 20 + 16,
+			       0);
 		}
 		pt_run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
 	}
@@ -1240,15 +1367,20 @@ static void test_icmp_error_tcp_quote(void **state)
 static void test_icmp_error_unknown_flow_untouched(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = pt_flow(CLIENT4, 5001, BE4[0], 5353, IPPROTO_UDP, 0);
-	struct pkt_spec sp = { .family = AF_INET, .saddr = BE4[0],
-			       .daddr = CLIENT4, .proto = IPPROTO_ICMP,
-			       .icmp_type = 3, .icmp_code = 3 };
+	struct pkt_spec q =
+		pt_flow(CLIENT4, 5001, BE4[0], 5353, IPPROTO_UDP, 0);
+	struct pkt_spec sp = { .family = AF_INET,
+			       .saddr = BE4[0],
+			       .daddr = CLIENT4,
+			       .proto = IPPROTO_ICMP,
+			       .icmp_type = 3,
+			       .icmp_code = 3 };
 	struct pkt inner;
 
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 5353);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0),
+		       BE4[0], 5353);
 	pt_build(&q, &inner);
 	sp.inner = &inner;
 	pt_expect_untouched(h, TH_TO_TAILNET, &sp, PASS);
@@ -1284,7 +1416,8 @@ static void fragments(void **state, const char *client, const char *vip,
 	l4_len = whole.len - l3;
 
 	/* a later fragment before its first: untranslated, counted */
-	assert_int_equal(pkt_fragment(&whole, 600, l4_len - 600, 0, 77, &in), 0);
+	assert_int_equal(pkt_fragment(&whole, 600, l4_len - 600, 0, 77, &in),
+			 0);
 	pt_run_expect(h, TH_FROM_TAILNET, &in, PASS, &in);
 	assert_int_equal(th_stat(h, TP_STAT_FRAG_NO_RECORD), 1);
 
@@ -1293,8 +1426,10 @@ static void fragments(void **state, const char *client, const char *vip,
 	assert_int_equal(pkt_fragment(&whole_want, 0, 600, 1, 77, &want), 0);
 	pt_run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
 	/* the later one follows it: addresses only */
-	assert_int_equal(pkt_fragment(&whole, 600, l4_len - 600, 0, 77, &in), 0);
-	assert_int_equal(pkt_fragment(&whole_want, 600, l4_len - 600, 0, 77, &want), 0);
+	assert_int_equal(pkt_fragment(&whole, 600, l4_len - 600, 0, 77, &in),
+			 0);
+	assert_int_equal(
+		pkt_fragment(&whole_want, 600, l4_len - 600, 0, 77, &want), 0);
 	pt_run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
 	assert_int_equal(th_stat(h, TP_STAT_DNAT), 2);
 	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 1);
@@ -1310,14 +1445,17 @@ static void fragments(void **state, const char *client, const char *vip,
 	assert_int_equal(pkt_fragment(&whole, 0, 608, 1, 99, &in), 0);
 	assert_int_equal(pkt_fragment(&whole_want, 0, 608, 1, 99, &want), 0);
 	pt_run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
-	assert_int_equal(pkt_fragment(&whole, 608, l4_len - 608, 0, 99, &in), 0);
-	assert_int_equal(pkt_fragment(&whole_want, 608, l4_len - 608, 0, 99, &want), 0);
+	assert_int_equal(pkt_fragment(&whole, 608, l4_len - 608, 0, 99, &in),
+			 0);
+	assert_int_equal(
+		pkt_fragment(&whole_want, 608, l4_len - 608, 0, 99, &want), 0);
 	pt_run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
 	assert_int_equal(th_stat(h, TP_STAT_REVNAT), 2);
 
 	/* a record older than the fragment timeout is no record */
 	th_set_clock(h, T0 + (TP_FRAG_TIMEOUT + 1) * SEC_NS);
-	assert_int_equal(pkt_fragment(&whole, 608, l4_len - 608, 0, 99, &in), 0);
+	assert_int_equal(pkt_fragment(&whole, 608, l4_len - 608, 0, 99, &in),
+			 0);
 	pt_run_expect(h, TH_TO_TAILNET, &in, PASS, &in);
 	assert_int_equal(th_stat(h, TP_STAT_FRAG_NO_RECORD), 2);
 }
@@ -1338,8 +1476,8 @@ static void test_ipv4_options(void **state)
 {
 	struct th *h = *state;
 	const uint8_t opts[8] = { 1, 1, 1, 1, 1, 1, 1, 0 }; /* NOPs, EOL */
-	struct pkt_spec sp = pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
-				  PKT_TCP_SYN);
+	struct pkt_spec sp =
+		pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
 
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
@@ -1351,8 +1489,8 @@ static void test_ipv4_options(void **state)
 static void test_ipv6_exthdrs(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec sp = pt_flow(CLIENT6, 40000, VIP6, 80, IPPROTO_TCP,
-				  PKT_TCP_SYN);
+	struct pkt_spec sp =
+		pt_flow(CLIENT6, 40000, VIP6, 80, IPPROTO_TCP, PKT_TCP_SYN);
 
 	REQUIRE_BPF();
 	pt_service(h, VIP6, 80, IPPROTO_TCP, BE6, 1, 8080, NULL, NULL, 0, 0);
@@ -1388,9 +1526,11 @@ static void expect_drop_at(struct th *h, const struct pkt *in, int reason,
 		for (r = 1; r < TP_DROP_REASON_MAX; r++) {
 			now = th_stat(h, TP_STAT_DROP(r));
 			if (now != before[r] + (r == reason))
-				fail_msg("line %d, hook %d: drop reason %d counted %llu, want reason %d",
-					 line, hook, r,
-					 (unsigned long long)(now - before[r]), reason);
+				fail_msg(
+					"line %d, hook %d: drop reason %d counted %llu, want reason %d",
+					line, hook, r,
+					(unsigned long long)(now - before[r]),
+					reason);
 		}
 	}
 }
@@ -1400,8 +1540,8 @@ static void expect_drop_at(struct th *h, const struct pkt *in, int reason,
 static void test_bad_input(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec sp = pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
-				  PKT_TCP_SYN);
+	struct pkt_spec sp =
+		pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
 	struct pkt p, good, frag;
 	int i;
 
@@ -1452,7 +1592,8 @@ static void test_bad_input(void **state)
 	p.len = 39;
 	expect_drop(h, &p, TP_DROP_TRUNCATED);
 	/* RFC 1858: TCP fragment at offset 8 */
-	assert_int_equal(pkt_fragment(&good, 8, good.len - 20 - 8, 0, 5, &frag), 0);
+	assert_int_equal(pkt_fragment(&good, 8, good.len - 20 - 8, 0, 5, &frag),
+			 0);
 	expect_drop(h, &frag, TP_DROP_BAD_FRAG);
 	/* IPv6: payload length past the packet */
 	sp = pt_flow(CLIENT6, 40000, VIP6, 80, IPPROTO_TCP, PKT_TCP_SYN);
@@ -1497,12 +1638,18 @@ static void test_bad_input(void **state)
 static void test_other_protocols_pass(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec sp = { .family = AF_INET, .saddr = CLIENT4,
-			       .daddr = VIP4, .proto = 47 /* GRE */,
-			       .payload = "gre!", .payload_len = 4 };
-	struct pkt_spec ns = { .family = AF_INET6, .saddr = CLIENT6,
-			       .daddr = VIP6, .proto = IPPROTO_ICMPV6,
-			       .icmp_type = 135, .payload = "0123456789abcdef",
+	struct pkt_spec sp = { .family = AF_INET,
+			       .saddr = CLIENT4,
+			       .daddr = VIP4,
+			       .proto = 47 /* GRE */,
+			       .payload = "gre!",
+			       .payload_len = 4 };
+	struct pkt_spec ns = { .family = AF_INET6,
+			       .saddr = CLIENT6,
+			       .daddr = VIP6,
+			       .proto = IPPROTO_ICMPV6,
+			       .icmp_type = 135,
+			       .payload = "0123456789abcdef",
 			       .payload_len = 16 };
 	struct pkt arp, out;
 	int verdict;
@@ -1541,8 +1688,9 @@ int main(void)
 		T(test_service_zone),
 		T(test_no_backend_drops),
 		T(test_dnat_ethernet),
-		cmocka_unit_test_setup_teardown(test_service_set_failure_rolls_back,
-						setup_small_maglev, pt_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_service_set_failure_rolls_back, setup_small_maglev,
+			pt_teardown),
 		T(test_services_past_1023),
 		T(test_service_index_model),
 		T(test_batch_one_build_per_service),

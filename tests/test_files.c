@@ -122,7 +122,8 @@ static void tf_remove_snat_records(void)
 		if (!strstr(de->d_name, mine) || n < 11 ||
 		    strcmp(de->d_name + n - 11, ".snat-ports"))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", TP_LOADER_RUN_DIR, de->d_name);
+		snprintf(path, sizeof(path), "%s/%s", TP_LOADER_RUN_DIR,
+			 de->d_name);
 		unlink(path);
 	}
 	if (d)
@@ -140,12 +141,12 @@ static int tf_teardown(void **state)
 	return 0;
 }
 
-#define REQUIRE_ROOT()                                         \
-	do {                                                   \
-		if (geteuid()) {                               \
+#define REQUIRE_ROOT()                                          \
+	do {                                                    \
+		if (geteuid()) {                                \
 			print_message("needs root: skipped\n"); \
-			skip();                                \
-		}                                              \
+			skip();                                 \
+		}                                               \
 	} while (0)
 
 static void write_file(const char *path, const char *text, mode_t mode)
@@ -274,14 +275,16 @@ static void test_metrics_planted_links(void **state)
 	snprintf(name, sizeof(name), "tailplane.prom.tmp.%d", getpid());
 	plant(textdir, name, victim);
 	for (pid = 1; pid < 64; pid++) { /* and whatever else is guessable */
-		snprintf(name, sizeof(name), "tailplane.prom.tmp.%d", getpid() + pid);
+		snprintf(name, sizeof(name), "tailplane.prom.tmp.%d",
+			 getpid() + pid);
 		plant(textdir, name, absent);
 	}
 	plant(textdir, "tailplane.prom.tmp", absent);
 	plant(textdir, "tailplane.prom", victim);
 
 	assert_int_equal(tpd_metrics_write(path, &m, &gc, src), 0);
-	assert_string_equal(read_text(victim, buf, sizeof(buf)), "root:secret\n");
+	assert_string_equal(read_text(victim, buf, sizeof(buf)),
+			    "root:secret\n");
 	assert_int_equal(stat(victim, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
 	assert_int_equal(st.st_uid, 0);
@@ -294,9 +297,11 @@ static void test_metrics_planted_links(void **state)
 
 	/* a second write replaces the first; still nothing followed */
 	assert_int_equal(tpd_metrics_write(path, &m, &gc, src), 0);
-	assert_string_equal(read_text(victim, buf, sizeof(buf)), "root:secret\n");
+	assert_string_equal(read_text(victim, buf, sizeof(buf)),
+			    "root:secret\n");
 	assert_int_not_equal(access(absent, F_OK), 0);
-	assert_int_equal(count_entries(textdir), 1 + 63 + 1 + 1); /* no temporaries left */
+	assert_int_equal(count_entries(textdir),
+			 1 + 63 + 1 + 1); /* no temporaries left */
 }
 
 /* ---- pin root ---------------------------------------------------------------- */
@@ -322,8 +327,8 @@ static void expect_prepare_refused(const char *pin_root)
 	if (ret != -ENOTSUP)
 		fail_msg("%s: %d (%s), want -ENOTSUP", pin_root, ret, err);
 	if (!strstr(err, pin_root) || !strstr(err, "not on a BPF filesystem"))
-		fail_msg("%s: error '%s' does not say that it is not on bpffs", pin_root,
-			 err);
+		fail_msg("%s: error '%s' does not say that it is not on bpffs",
+			 pin_root, err);
 }
 
 /*
@@ -408,7 +413,8 @@ static pid_t hold_lock(const char *dir)
 	if (!pid) {
 		int fd;
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a killed test */
+		prctl(PR_SET_PDEATHSIG,
+		      SIGKILL); /* never outlive a killed test */
 		fd = tp_pins_lock(dir);
 
 		c = fd >= 0 ? 'y' : 'n';
@@ -466,8 +472,9 @@ static void test_pins_lock_deadline(void **state)
 	snprintf(pid_s, sizeof(pid_s), "pid %d", (int)holder);
 	if (!strstr(why, pid_s) || !strstr(why, t->dir)) {
 		stop_child(holder);
-		fail_msg("error '%s' names neither the holder (%s) nor the pin root", why,
-			 pid_s);
+		fail_msg(
+			"error '%s' names neither the holder (%s) nor the pin root",
+			why, pid_s);
 	}
 
 	/* an explicit deadline, and the default one */
@@ -526,7 +533,8 @@ static void write_config(const char *path, const char *pin_root)
  * network namespace of its own, so it attaches to nothing and sees no
  * interface of ours; its log goes to @log.  Its pid.
  */
-static pid_t start_loader(const char *config, const char *extra, const char *log)
+static pid_t start_loader(const char *config, const char *extra,
+			  const char *log)
 {
 	const char *argv[] = { loader_path(), "--config", config, extra, NULL };
 	pid_t pid = fork();
@@ -551,7 +559,8 @@ static int wait_exit(pid_t pid, double secs)
 
 	while (now_s() < end) {
 		if (waitpid(pid, &st, WNOHANG) == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			return WIFEXITED(st) ? WEXITSTATUS(st)
+					     : 128 + WTERMSIG(st);
 		usleep(20000);
 	}
 	return -1;
@@ -611,7 +620,8 @@ static void test_instance_lock_spellings(void **state)
 	a = start_loader(cfg_a, NULL, log);
 	if (!wait_log(log, "\"running\"", 30)) {
 		stop_loader(a);
-		fail_msg("the first loader did not start: %s", read_text(log, buf, sizeof(buf)));
+		fail_msg("the first loader did not start: %s",
+			 read_text(log, buf, sizeof(buf)));
 	}
 	b = start_loader(cfg_b, "--once", log);
 	rc = wait_exit(b, 30);
@@ -619,8 +629,10 @@ static void test_instance_lock_spellings(void **state)
 	if (rc < 0)
 		stop_loader(b);
 	read_text(log, buf, sizeof(buf));
-	if (rc != 1 || !strstr(buf, "another tailplaned runs for this pin root"))
-		fail_msg("a second loader for %s ran (exit %d): %s", root, rc, buf);
+	if (rc != 1 ||
+	    !strstr(buf, "another tailplaned runs for this pin root"))
+		fail_msg("a second loader for %s ran (exit %d): %s", root, rc,
+			 buf);
 
 	/* a/b and a_b: two pin roots, two loaders */
 	unlink(log);
@@ -633,7 +645,8 @@ static void test_instance_lock_spellings(void **state)
 	a = start_loader(cfg_a, NULL, log);
 	if (!wait_log(log, "\"running\"", 30)) {
 		stop_loader(a);
-		fail_msg("the first loader did not start: %s", read_text(log, buf, sizeof(buf)));
+		fail_msg("the first loader did not start: %s",
+			 read_text(log, buf, sizeof(buf)));
 	}
 	b = start_loader(cfg_b, "--once", log);
 	rc = wait_exit(b, 30);
@@ -641,8 +654,9 @@ static void test_instance_lock_spellings(void **state)
 	if (rc < 0)
 		stop_loader(b);
 	if (rc != 0)
-		fail_msg("the loader of %s did not run beside that of %s/a/b (exit %d): %s",
-			 root, t->pins, rc, read_text(log, buf, sizeof(buf)));
+		fail_msg(
+			"the loader of %s did not run beside that of %s/a/b (exit %d): %s",
+			root, t->pins, rc, read_text(log, buf, sizeof(buf)));
 }
 
 /* Make @pin_root (and its links directory) on bpffs. */
@@ -717,8 +731,9 @@ static void test_instance_lock_lib(void **state)
 	assert_int_not_equal(access(pb, F_OK), 0);
 
 	/* the default pin root keeps its documented pid file */
-	assert_string_equal(tp_pins_loader_pidfile(TP_PIN_ROOT_DEFAULT "/", pa, sizeof(pa)),
-			    TP_LOADER_RUN_DIR "/tailplaned.pid");
+	assert_string_equal(
+		tp_pins_loader_pidfile(TP_PIN_ROOT_DEFAULT "/", pa, sizeof(pa)),
+		TP_LOADER_RUN_DIR "/tailplaned.pid");
 	/* no pin root, no links directory: nothing to lock */
 	snprintf(other, sizeof(other), "%s/none", t->pins);
 	assert_int_equal(tp_pins_instance_lock(other, &a), -ENOENT);
@@ -727,17 +742,18 @@ static void test_instance_lock_lib(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_metrics_planted_links, tf_setup,
+		cmocka_unit_test_setup_teardown(test_metrics_planted_links,
+						tf_setup, tf_teardown),
+		cmocka_unit_test_setup_teardown(test_pin_root_not_bpffs,
+						tf_setup, tf_teardown),
+		cmocka_unit_test_setup_teardown(test_pin_root_modes, tf_setup,
 						tf_teardown),
-		cmocka_unit_test_setup_teardown(test_pin_root_not_bpffs, tf_setup,
-						tf_teardown),
-		cmocka_unit_test_setup_teardown(test_pin_root_modes, tf_setup, tf_teardown),
-		cmocka_unit_test_setup_teardown(test_pins_lock_deadline, tf_setup,
-						tf_teardown),
-		cmocka_unit_test_setup_teardown(test_instance_lock_spellings, tf_setup,
-						tf_teardown),
-		cmocka_unit_test_setup_teardown(test_instance_lock_lib, tf_setup,
-						tf_teardown),
+		cmocka_unit_test_setup_teardown(test_pins_lock_deadline,
+						tf_setup, tf_teardown),
+		cmocka_unit_test_setup_teardown(test_instance_lock_spellings,
+						tf_setup, tf_teardown),
+		cmocka_unit_test_setup_teardown(test_instance_lock_lib,
+						tf_setup, tf_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -195,18 +195,17 @@ static const char *const VIP6[] = { "fd00:198:19::1", "fd00:198:19::2",
 				    "fd00:198:19::3", "fd00:198:19::4",
 				    "fd00:198:19::5", "fd00:198:19::a:6" };
 /* backends: the cluster side, and a few behind zone 2 */
-static const char *const BE4[] = {
-	"198.18.0.1", "198.18.0.2",  "198.18.0.3",  "198.18.0.4",
-	"198.18.0.5", "198.18.0.6",  "198.18.1.7",  "198.18.1.8",
-	"198.18.1.9", "198.18.2.10", "198.18.2.11", "198.18.3.12",
-	"100.100.0.5", "100.100.7.9"
-};
-static const char *const BE6[] = { "fd00:198:18::1",   "fd00:198:18::2",
-				   "fd00:198:18::3",   "fd00:198:18::4",
-				   "fd00:198:18::5",   "fd00:198:18::6",
-				   "fd00:198:18:1::7", "fd00:198:18:1::8",
-				   "fd00:198:18:1::9", "fd00:198:18:2::a",
-				   "fd00:198:18:2::b", "fd00:198:18:3::c",
+static const char *const BE4[] = { "198.18.0.1",  "198.18.0.2",	 "198.18.0.3",
+				   "198.18.0.4",  "198.18.0.5",	 "198.18.0.6",
+				   "198.18.1.7",  "198.18.1.8",	 "198.18.1.9",
+				   "198.18.2.10", "198.18.2.11", "198.18.3.12",
+				   "100.100.0.5", "100.100.7.9" };
+static const char *const BE6[] = { "fd00:198:18::1",	 "fd00:198:18::2",
+				   "fd00:198:18::3",	 "fd00:198:18::4",
+				   "fd00:198:18::5",	 "fd00:198:18::6",
+				   "fd00:198:18:1::7",	 "fd00:198:18:1::8",
+				   "fd00:198:18:1::9",	 "fd00:198:18:2::a",
+				   "fd00:198:18:2::b",	 "fd00:198:18:3::c",
 				   "fd7a:115c:a1e0:2::5" };
 static const char *const OTHER4[] = { "198.19.200.1", "192.0.2.1",
 				      "198.18.9.9" };
@@ -221,7 +220,8 @@ static const char *const ROUTER6[] = { "fd7a:115c:a1e0::fffe",
 
 /* Masquerade addresses of the zones (fz_masq()), and sources that are them. */
 static const char *const MASQ4[] = { "100.64.0.100", "100.100.0.100" };
-static const char *const MASQ6[] = { "fd7a:115c:a1e0::64", "fd7a:115c:a1e0:2::64" };
+static const char *const MASQ6[] = { "fd7a:115c:a1e0::64",
+				     "fd7a:115c:a1e0:2::64" };
 
 static const __u16 SVC_PORTS[] = { 80, 443, 53, 8080 };
 static const __u16 BE_PORTS[] = { 8080, 80, 9000, 53, 443 };
@@ -233,41 +233,61 @@ static const __u16 ECHO_IDS[] = { 0x1234, 0x0a0b, 0xbeef, 0x0101, 0x7f01 };
 /* ---- identities and rules ------------------------------------------------- */
 
 /* identities rules name and prefixes get: reserved ones and a few users */
-static const __u32 IDS[] = { TP_ID_HOST,	 TP_ID_WORLD, TP_ID_TAILNET,
-			     TP_ID_CLUSTER,	 256,	      257,
-			     258,		 259,	      260,
-			     261 };
+static const __u32 IDS[] = {
+	TP_ID_HOST, TP_ID_WORLD, TP_ID_TAILNET, TP_ID_CLUSTER, 256,
+	257,	    258,	 259,		260,	       261
+};
 
 static const struct {
 	__u16 zone;
 	const char *prefix;
 } PREFIXES[] = {
-	{ 1, "100.64.0.0/16" },	      { 1, "100.64.0.0/24" },
-	{ 1, "100.64.0.1" },	      { 1, "100.64.0.2" },
-	{ 1, "100.64.100.0/24" },     { 1, "100.127.0.9" },
-	{ 1, "100.64.0.0/10" },	      { 1, "fd7a:115c:a1e0::/64" },
-	{ 1, "fd7a:115c:a1e0::1" },   { 1, "fd7a:115c:a1e0::2" },
-	{ 1, "fd7a:115c:a1e0:ab12::/64" }, { 1, "fd7a:115c:a1e0::/48" },
-	{ 1, "::/0" },		      { 1, "100.100.0.0/16" },
-	{ 2, "100.100.0.0/16" },      { 2, "100.100.0.1" },
-	{ 2, "100.100.7.0/24" },      { 2, "fd7a:115c:a1e0:2::/64" },
-	{ 2, "fd7a:115c:a1e0:2::1" }, { 2, "100.64.0.0/10" },
-	{ 2, "fd7a:115c:a1e0::/48" }, { 0, "198.18.0.0/16" },
-	{ 0, "198.18.0.0/24" },	      { 0, "198.18.1.0/24" },
-	{ 0, "198.18.0.1" },	      { 0, "198.18.2.10" },
-	{ 0, "198.18.255.1" },	      { 0, "192.0.2.0/24" },
-	{ 0, "fd00:198:18::/48" },    { 0, "fd00:198:18::1" },
-	{ 0, "fd00:198:18:1::/64" },  { 0, "fd00:198:18:ffff::1" },
-	{ 0, "198.19.0.0/16" },	      { 0, "fd00:198:19::/64" },
-	{ 0, "100.64.0.0/10" },	      { 0, "100.64.0.1" },
-	{ 0, "fd7a:115c:a1e0::/48" }, { 0, "100.100.0.0/16" },
-	{ 0, "100.100.0.5" },	      { 0, "0.0.0.0/0" },
+	{ 1, "100.64.0.0/16" },
+	{ 1, "100.64.0.0/24" },
+	{ 1, "100.64.0.1" },
+	{ 1, "100.64.0.2" },
+	{ 1, "100.64.100.0/24" },
+	{ 1, "100.127.0.9" },
+	{ 1, "100.64.0.0/10" },
+	{ 1, "fd7a:115c:a1e0::/64" },
+	{ 1, "fd7a:115c:a1e0::1" },
+	{ 1, "fd7a:115c:a1e0::2" },
+	{ 1, "fd7a:115c:a1e0:ab12::/64" },
+	{ 1, "fd7a:115c:a1e0::/48" },
+	{ 1, "::/0" },
+	{ 1, "100.100.0.0/16" },
+	{ 2, "100.100.0.0/16" },
+	{ 2, "100.100.0.1" },
+	{ 2, "100.100.7.0/24" },
+	{ 2, "fd7a:115c:a1e0:2::/64" },
+	{ 2, "fd7a:115c:a1e0:2::1" },
+	{ 2, "100.64.0.0/10" },
+	{ 2, "fd7a:115c:a1e0::/48" },
+	{ 0, "198.18.0.0/16" },
+	{ 0, "198.18.0.0/24" },
+	{ 0, "198.18.1.0/24" },
+	{ 0, "198.18.0.1" },
+	{ 0, "198.18.2.10" },
+	{ 0, "198.18.255.1" },
+	{ 0, "192.0.2.0/24" },
+	{ 0, "fd00:198:18::/48" },
+	{ 0, "fd00:198:18::1" },
+	{ 0, "fd00:198:18:1::/64" },
+	{ 0, "fd00:198:18:ffff::1" },
+	{ 0, "198.19.0.0/16" },
+	{ 0, "fd00:198:19::/64" },
+	{ 0, "100.64.0.0/10" },
+	{ 0, "100.64.0.1" },
+	{ 0, "fd7a:115c:a1e0::/48" },
+	{ 0, "100.100.0.0/16" },
+	{ 0, "100.100.0.5" },
+	{ 0, "0.0.0.0/0" },
 	{ 0, "::/0" },
 };
 
 /* ports rules name: the pools' and a few others */
-static const __u16 RULE_PORTS[] = { 80,	  443,	 53,	8080,  9000, 40000,
-				    50000, 1024, 65535, 0,	 1,    22 };
+static const __u16 RULE_PORTS[] = { 80,	   443,	 53,	8080, 9000, 40000,
+				    50000, 1024, 65535, 0,    1,    22 };
 
 static struct tp_addr addr_of(const char *s)
 {
@@ -491,7 +511,8 @@ static void ct_print_diff(const struct tp_ct_entry *want,
 
 	for (i = 0; i < N_CT_FIELDS; i++) {
 		off = CT_FIELDS[i].off;
-		if (rk_only && off != offsetof(struct tp_ct_entry, orig_daddr) &&
+		if (rk_only &&
+		    off != offsetof(struct tp_ct_entry, orig_daddr) &&
 		    off != offsetof(struct tp_ct_entry, orig_dport) &&
 		    off != offsetof(struct tp_ct_entry, out_zone) &&
 		    off != offsetof(struct tp_ct_entry, flags))
@@ -786,7 +807,8 @@ static void fz_check_state(struct fz *f, bool all)
 	bad += fz_check_affinity(f);
 	bad += fz_check_frags(f);
 	bad += fz_check_stats(f);
-	bad += fz_check_id_stats(f, all ? TP_MAX_RULES - 1 : f->max_rule_id + 1);
+	bad += fz_check_id_stats(f,
+				 all ? TP_MAX_RULES - 1 : f->max_rule_id + 1);
 	if (bad) {
 		fprintf(stderr, "STATE MISMATCH: ");
 		fz_where(f, stderr);
@@ -795,7 +817,8 @@ static void fz_check_state(struct fz *f, bool all)
 			fprintf(stderr,
 				"last input (%zu bytes, %s, hook %s, ingress ifindex %u): ",
 				f->last->p.len, iface_str(f->last->iface),
-				f->last->hook ? "tp_to_tailnet" : "tp_from_tailnet",
+				f->last->hook ? "tp_to_tailnet"
+					      : "tp_from_tailnet",
 				f->last->in_if);
 			hex_line(stderr, f->last->p.data, f->last->p.len);
 		}
@@ -832,9 +855,9 @@ static void ev_print(const char *who, const struct tp_event *e)
 	fprintf(stderr,
 		"    %s: ts %llu type %u verdict %u reason %u hook %u zone %u out %u if %u ids %u->%u rule %u svc %u %s nat [%s]:%u pad %x/%x/%x\n",
 		who, (unsigned long long)e->ts_ns, e->type, e->verdict,
-		e->reason, e->hook, e->zone, e->out_zone, e->ifindex,
-		e->src_id, e->dst_id, e->rule_id, e->svc_id, ks, na,
-		ntohs(e->nat_port), e->pad[0], e->pad[1], e->pad[2]);
+		e->reason, e->hook, e->zone, e->out_zone, e->ifindex, e->src_id,
+		e->dst_id, e->rule_id, e->svc_id, ks, na, ntohs(e->nat_port),
+		e->pad[0], e->pad[1], e->pad[2]);
 }
 
 /* Read the ring and take the model's events; false when they differ. */
@@ -879,7 +902,8 @@ static bool fz_events_check(struct fz *f)
 static bool fz_filtered(const struct fz_pkt *fp)
 {
 	const uint8_t *b = fp->p.data;
-	size_t pos = (fp->iface == IF_LO ? PKT_ETH_HLEN : 0), len = fp->p.len, hl;
+	size_t pos = (fp->iface == IF_LO ? PKT_ETH_HLEN : 0), len = fp->p.len,
+	       hl;
 	int n, frags = 0;
 	__u8 nh;
 
@@ -1181,7 +1205,6 @@ static void fz_svc_churn(struct fz *f)
 	fz_svc_apply(f, s);
 }
 
-
 /* ---- policy -------------------------------------------------------------------- */
 
 /* Read tp_config.policy_rev after a change and give it to the model. */
@@ -1232,7 +1255,8 @@ static void fz_ident_set(struct fz *f)
 	if (err)
 		fail_msg("tp_identity_set(%u, %s, %u): %s", PREFIXES[i].zone,
 			 PREFIXES[i].prefix, id, strerror(-err));
-	assert_true(pref_identity_set(pol, PREFIXES[i].zone, &a, plen, id) >= 0);
+	assert_true(pref_identity_set(pol, PREFIXES[i].zone, &a, plen, id) >=
+		    0);
 	if (old == id)
 		fz_rev_sync(f); /* no change */
 	else
@@ -1293,7 +1317,7 @@ static void fz_rule_random(struct fz *f, struct tp_rule *r)
 	p = rn(&f->r, 100);
 	if (f->prof->deny_pct == 100)
 		p = (p + 70) % 100;
-	r->verdict = p < 50 ? TP_VERDICT_ALLOW
+	r->verdict = p < 50   ? TP_VERDICT_ALLOW
 		     : p < 80 ? TP_VERDICT_DENY
 			      : TP_VERDICT_AUDIT;
 	r->owner = TP_OWNER_TPCTL;
@@ -1323,7 +1347,8 @@ static void fz_rule_add(struct fz *f, const struct tp_rule *r)
 	i = pref_rule_find(pol, &nr);
 	if (i >= 0 && pol->rules[i].id != id)
 		fail_msg("rule %s: lib/policy.c gave id %u to the rule %u has "
-			 "the same match of", buf, id, pol->rules[i].id);
+			 "the same match of",
+			 buf, id, pol->rules[i].id);
 	assert_true(pref_rule_add(pol, &nr, id) >= 0);
 	if (id > f->max_rule_id)
 		f->max_rule_id = id;
@@ -1463,7 +1488,8 @@ static __u16 fz_client_port(struct fz *f, __u8 proto)
 static struct tp_addr fz_peer(struct fz *f, int iface, bool v6)
 {
 	if (iface == IF_TUN1 && pct(&f->r, 85))
-		return addr_of(v6 ? PICK(&f->r, ZONE2_6) : PICK(&f->r, ZONE2_4));
+		return addr_of(v6 ? PICK(&f->r, ZONE2_6)
+				  : PICK(&f->r, ZONE2_4));
 	return addr_of(v6 ? PICK(&f->r, CLIENT6) : PICK(&f->r, CLIENT4));
 }
 
@@ -1489,8 +1515,9 @@ static void fz_flow_new(struct fz *f, struct fz_flow *fl)
 
 	memset(fl, 0, sizeof(*fl));
 	fl->iface = pct(&f->r, pr->l2_pct) ? IF_LO
-		    : !(fz_skip & SKIP_POLICY) && pct(&f->r, pr->z2_pct) ? IF_TUN1
-									 : IF_TUN0;
+		    : !(fz_skip & SKIP_POLICY) && pct(&f->r, pr->z2_pct)
+			    ? IF_TUN1
+			    : IF_TUN0;
 	fl->egress = !(fz_skip & SKIP_POLICY) && pct(&f->r, pr->egress_pct);
 	if (fl->egress) {
 		/* the cluster side or this host toward a tailnet peer */
@@ -1694,8 +1721,8 @@ static const __u8 TCP_RANDOM_FLAGS[] = {
 static void fz_hook(struct fz *f, const struct fz_flow *fl, int dir,
 		    struct fz_pkt *out)
 {
-	int natural = (dir == 0) == !fl->egress ? REF_FROM_TAILNET
-						 : REF_TO_TAILNET;
+	int natural =
+		(dir == 0) == !fl->egress ? REF_FROM_TAILNET : REF_TO_TAILNET;
 
 	if (fz_skip & SKIP_POLICY)
 		out->hook = dir == 0 ? REF_FROM_TAILNET : REF_TO_TAILNET;
@@ -1744,8 +1771,8 @@ static int fz_flow_packet(struct fz *f, struct fz_flow *fl, int dir,
 				      : PICK(&f->r, TCP_RANDOM_FLAGS);
 	}
 	fz_flow_ends(f, fl, dir, &e);
-	fz_spec_init(f, spec, fl->v6, fl->iface == IF_LO, f->fsb, f->fdb,
-		     &e.s, &e.d);
+	fz_spec_init(f, spec, fl->v6, fl->iface == IF_LO, f->fsb, f->fdb, &e.s,
+		     &e.d);
 	spec->proto = fl->proto;
 	if (is_icmp(fl->proto)) {
 		spec->icmp_type =
@@ -1869,7 +1896,7 @@ static void fz_gen_frag(struct fz *f, struct fz_pkt *out)
 		piece.hook = pct(&f->r, 95) || (fz_skip & SKIP_POLICY)
 				     ? whole.hook
 				     : !whole.hook;
-		piece.in_if = piece.hook == whole.hook ? whole.in_if
+		piece.in_if = piece.hook == whole.hook	     ? whole.in_if
 			      : piece.hook == REF_TO_TAILNET ? fz_in_if(f)
 							     : 0;
 		if (!first_out) {
@@ -2018,7 +2045,7 @@ static void fz_gen_icmp_error(struct fz *f, struct fz_pkt *out)
 		natural = fl->egress ? REF_FROM_TAILNET : REF_TO_TAILNET;
 	}
 	out->hook = pct(&f->r, 85) || (fz_skip & SKIP_ICMP_DIR) ? natural
-								 : !natural;
+								: !natural;
 	out->iface = fl->iface;
 	out->in_if = out->hook == REF_TO_TAILNET ? fz_in_if(f) : 0;
 	fz_spec_init(f, &spec, fl->v6, fl->iface == IF_LO, sb, db, &osrc,
@@ -2054,7 +2081,9 @@ static void fz_gen_misc(struct fz *f, struct fz_pkt *out)
 	static const __u8 P4[] = { 47, 132, 50, 2, 58, 41, 0, 255 };
 	static const __u8 P6[] = { 47, 132, 50, 59, 1, 41, 17 };
 	static const __u8 I4[] = { 13, 14, 4, 5, 9, 10, 0 };
-	static const __u8 I6[] = { 133, 134, 135, 136, 130, 131, 129, 143, 138 };
+	static const __u8 I6[] = {
+		133, 134, 135, 136, 130, 131, 129, 143, 138
+	};
 	char sb[PKT_ADDR_STRLEN], db[PKT_ADDR_STRLEN];
 	struct fz_flow *fl = fz_pick_flow(f);
 	__u8 opts[40];
@@ -2277,8 +2306,8 @@ static void fz_mutate(struct fz *f, struct fz_pkt *fp)
 			p->data[pi.l4_off + 12] = (__u8)(rn(&f->r, 5) << 4);
 		break;
 	case 11: /* the L4 header cut short, lengths consistent */
-		if (!pkt_parse(p, (fp->iface == IF_LO), &pi, NULL, 0) && !pi.frag &&
-		    pi.l4_off + 2 < p->len) {
+		if (!pkt_parse(p, (fp->iface == IF_LO), &pi, NULL, 0) &&
+		    !pi.frag && pi.l4_off + 2 < p->len) {
 			p->len = pi.l4_off +
 				 rn(&f->r, (__u32)(p->len - pi.l4_off));
 			if (p->len < PKT_ETH_HLEN)
@@ -2454,7 +2483,9 @@ static void fz_static_nat(struct fz *f)
 			fail_msg("bad static NAT address");
 		if (tp_static_nat_add(&f->h.maps, &e, why, sizeof(why)))
 			fail_msg("static NAT %s: %s", SN[i].tailnet, why);
-		assert_int_equal(ref_static_nat_add(f->m, e.zone, &e.tailnet, &e.inner), 0);
+		assert_int_equal(
+			ref_static_nat_add(f->m, e.zone, &e.tailnet, &e.inner),
+			0);
 	}
 }
 
@@ -2483,8 +2514,11 @@ static void fz_masq(struct fz *f)
 	__u32 zone;
 	int i;
 
-	assert_int_equal(th_snat_config(&f->h, "198.18.0.1", "fd00:198:18::1", lo, hi, 0), 0);
-	assert_int_equal(ref_masq_set(f->m, 0, NULL, lo, hi, fz_masq_port, f), 0);
+	assert_int_equal(th_snat_config(&f->h, "198.18.0.1", "fd00:198:18::1",
+					lo, hi, 0),
+			 0);
+	assert_int_equal(ref_masq_set(f->m, 0, NULL, lo, hi, fz_masq_port, f),
+			 0);
 	for (i = 0; i < 2; i++) {
 		if (pct(&f->r, 40))
 			continue;
@@ -2494,8 +2528,12 @@ static void fz_masq(struct fz *f)
 		if (pct(&f->r, 80))
 			m.addr6 = addr_of(MASQ6[i]);
 		zone = i ? TH_ZONE2 : TH_ZONE;
-		assert_int_equal(bpf_map_update_elem(f->h.maps.masq, &zone, &m, BPF_ANY), 0);
-		assert_int_equal(ref_masq_set(f->m, zone, &m, lo, hi, fz_masq_port, f), 0);
+		assert_int_equal(
+			bpf_map_update_elem(f->h.maps.masq, &zone, &m, BPF_ANY),
+			0);
+		assert_int_equal(
+			ref_masq_set(f->m, zone, &m, lo, hi, fz_masq_port, f),
+			0);
 	}
 }
 
@@ -2552,7 +2590,9 @@ static void fz_setup(struct fz *f, const struct fz_profile *prof, int index)
 		struct tp_iface up = { .flags = TP_IFACE_F_UPLINK };
 		__u32 idx = FZ_UPLINK;
 
-		assert_int_equal(bpf_map_update_elem(f->h.maps.ifaces, &idx, &up, BPF_ANY), 0);
+		assert_int_equal(bpf_map_update_elem(f->h.maps.ifaces, &idx,
+						     &up, BPF_ANY),
+				 0);
 		assert_int_equal(ref_iface_set(f->m, FZ_UPLINK, &up), 0);
 	}
 	for (i = 0; i < ARRAY_SIZE(ROUTES); i++) {
@@ -2590,13 +2630,16 @@ static void fz_setup(struct fz *f, const struct fz_profile *prof, int index)
 static void fz_summary(struct fz *f)
 {
 	static const __u32 S[] = {
-		TP_STAT_DNAT,	       TP_STAT_REVNAT,	       TP_STAT_ICMP_ERR_NAT,
-		TP_STAT_CT_NEW,	       TP_STAT_CT_HIT,	       TP_STAT_PASS,
-		TP_STAT_FRAG_NO_RECORD, TP_STAT_NOT_IP,	       TP_STAT_OTHER_PROTO,
-		TP_STAT_VERDICT_ALLOW, TP_STAT_VERDICT_DENY,   TP_STAT_VERDICT_AUDIT,
-		TP_STAT_POLICY_RECHECK, TP_STAT_EVENTS,	       TP_STAT_EVENTS_LIMITED,
-		TP_STAT_EVENTS_LOST,   TP_STAT_STATIC_NAT_IN,  TP_STAT_STATIC_NAT_OUT,
-		TP_STAT_MASQ,	       TP_STAT_REVMASQ,
+		TP_STAT_DNAT,		TP_STAT_REVNAT,
+		TP_STAT_ICMP_ERR_NAT,	TP_STAT_CT_NEW,
+		TP_STAT_CT_HIT,		TP_STAT_PASS,
+		TP_STAT_FRAG_NO_RECORD, TP_STAT_NOT_IP,
+		TP_STAT_OTHER_PROTO,	TP_STAT_VERDICT_ALLOW,
+		TP_STAT_VERDICT_DENY,	TP_STAT_VERDICT_AUDIT,
+		TP_STAT_POLICY_RECHECK, TP_STAT_EVENTS,
+		TP_STAT_EVENTS_LIMITED, TP_STAT_EVENTS_LOST,
+		TP_STAT_STATIC_NAT_IN,	TP_STAT_STATIC_NAT_OUT,
+		TP_STAT_MASQ,		TP_STAT_REVMASQ,
 	};
 	char buf[768];
 	size_t n = 0, i;

@@ -145,9 +145,9 @@ static __u64 g_limited(struct th *h)
 /* A TCP frame from @src, any port. */
 static void tcp_frame(struct pkt *p, const char *src, __u16 dport)
 {
-	struct pkt_spec s =
-		pt_flow(src, 1234, pt_family_of(src) == AF_INET6 ? NODE6 : NODE4,
-		     dport, IPPROTO_TCP, PKT_TCP_SYN);
+	struct pkt_spec s = pt_flow(
+		src, 1234, pt_family_of(src) == AF_INET6 ? NODE6 : NODE4, dport,
+		IPPROTO_TCP, PKT_TCP_SYN);
 
 	s.l2 = 1;
 	pt_build(&s, p);
@@ -826,10 +826,10 @@ int main(void)
 						pt_teardown),
 		cmocka_unit_test_setup_teardown(test_list_miss, pt_setup,
 						pt_teardown),
-		cmocka_unit_test_setup_teardown(test_list_longest_prefix, pt_setup,
-						pt_teardown),
-		cmocka_unit_test_setup_teardown(test_other_port_passes, pt_setup,
-						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_list_longest_prefix,
+						pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_other_port_passes,
+						pt_setup, pt_teardown),
 		cmocka_unit_test_setup_teardown(test_non_udp_passes, pt_setup,
 						pt_teardown),
 		cmocka_unit_test_setup_teardown(test_data_not_limited, pt_setup,
@@ -842,8 +842,8 @@ int main(void)
 						pt_setup, pt_teardown),
 		cmocka_unit_test_setup_teardown(test_second_source_unaffected,
 						pt_setup, pt_teardown),
-		cmocka_unit_test_setup_teardown(test_rate_changed_live, pt_setup,
-						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_rate_changed_live,
+						pt_setup, pt_teardown),
 		cmocka_unit_test_setup_teardown(test_fragments_and_exthdrs,
 						pt_setup, pt_teardown),
 		cmocka_unit_test(test_config_guard_defaults),
@@ -851,8 +851,8 @@ int main(void)
 		cmocka_unit_test(test_config_guard_errors),
 		cmocka_unit_test_setup_teardown(test_guard_sync, pt_setup,
 						pt_teardown),
-		cmocka_unit_test_setup_teardown(test_guard_attach_veth, pt_setup,
-						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_guard_attach_veth,
+						pt_setup, pt_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

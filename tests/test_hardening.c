@@ -21,10 +21,11 @@
 #include "policy.h"
 #include "service.h"
 
-#define ID_CLIENT 300 /* tailnet peers 100.64.0.0/24 and fd7a:115c:a1e0::/64 (zone 1) */
-#define ID_WEB	  400 /* pods 198.18.1.0/24 and fd00:198:18::1:0/112 (zone 0) */
-#define ID_DB	  401 /* pod 198.18.2.1 (zone 0) */
-#define ID_OTHER  500 /* peers of zone 2, 100.100.0.0/16 */
+#define ID_CLIENT \
+	300 /* tailnet peers 100.64.0.0/24 and fd7a:115c:a1e0::/64 (zone 1) */
+#define ID_WEB	 400 /* pods 198.18.1.0/24 and fd00:198:18::1:0/112 (zone 0) */
+#define ID_DB	 401 /* pod 198.18.2.1 (zone 0) */
+#define ID_OTHER 500 /* peers of zone 2, 100.100.0.0/16 */
 
 #define POD    "198.18.1.1"
 #define DB     "198.18.2.1"
@@ -36,7 +37,8 @@
 #define ACK    PKT_TCP_ACK
 #define RST    PKT_TCP_RST
 
-#define UPLINK_IFINDEX 4242 /* an uplink, as the loader describes it in tp_ifaces */
+#define UPLINK_IFINDEX \
+	4242 /* an uplink, as the loader describes it in tp_ifaces */
 
 static void identities(struct th *h)
 {
@@ -66,22 +68,26 @@ static void test_h01_forged_icmp_error(void **state)
 
 	/* the client's own error about the pod's reply, to the pod: related */
 	pt_icmp_err(&err, CLIENT4, POD, &reply);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), PASS);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
+			 PASS);
 	assert_int_equal(th_stat(h, TP_STAT_PASS), 2);
 
 	/* the same quote carried to a denied host: decided on its own */
 	pt_icmp_err(&err, CLIENT4, DB, &reply);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
 
 	/* from a tailnet address nothing routes to this interface: same */
 	pt_icmp_err(&err, "100.64.0.77", POD, &reply);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
 
 	/* a quote of the flow's original direction never left to the tailnet */
 	pt_icmp_err(&err, POD, CLIENT4, &orig);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 3);
 
 	/*
@@ -89,13 +95,16 @@ static void test_h01_forged_icmp_error(void **state)
 	 * that packet went (the cluster side), not forwarded from zone 2.
 	 */
 	pt_icmp_err(&err, POD, CLIENT4, &orig);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), PASS);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &err),
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err),
+			 PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
+				    h->l3_ifindex2, &err),
 			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_ZONE), 1);
 	/* and go to the client that sent it */
 	pt_icmp_err(&err, POD, "100.64.0.2", &orig);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 4);
 }
 
@@ -110,13 +119,16 @@ static void test_h01_forged_icmp_error_crossing(void **state)
 	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN),
+			 PASS);
 
 	/* from zone 2, where the quoted packet went: related */
 	pt_icmp_err(&err, Z2PEER, CLIENT4, &orig);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &err), PASS);
+	assert_int_equal(
+		pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &err), PASS);
 	/* the same error injected in zone 1 is no error of that flow */
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err), DROP);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
 }
 
@@ -126,8 +138,11 @@ static void test_h02_revocation_stops_replies(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, POD, 80, TCP);
-	struct tp_rule match = { .src_id = ID_CLIENT, .dst_id = ID_WEB, .proto = TCP,
-				 .port_lo = 80, .port_hi = 80 };
+	struct tp_rule match = { .src_id = ID_CLIENT,
+				 .dst_id = ID_WEB,
+				 .proto = TCP,
+				 .port_lo = 80,
+				 .port_hi = 80 };
 	struct tp_ct_entry e;
 	__u64 expires;
 
@@ -136,14 +151,17 @@ static void test_h02_revocation_stops_replies(void **state)
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK),
+			 PASS);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
 	expires = pt_ct_must(h, &k).expires_s;
 
 	/* revoke: the pod's next packet is dropped first, then the client's */
-	assert_int_equal(tp_policy_rule_del(&h->maps, &match, TP_OWNER_TPCTL), 0);
+	assert_int_equal(tp_policy_rule_del(&h->maps, &match, TP_OWNER_TPCTL),
+			 0);
 	th_set_clock(h, T0 + 5 * SEC_NS);
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), DROP);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK),
+			 DROP);
 	e = pt_ct_must(h, &k);
 	assert_int_equal(e.verdict, TP_VERDICT_DENY);
 	assert_int_equal(th_stat(h, TP_STAT_POLICY_RECHECK), 1);
@@ -167,21 +185,27 @@ static void test_h03_reply_key_from_tailnet(void **state)
 	REQUIRE_BPF();
 	identities(h);
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0],
+		       8080);
 
 	/* a peer whose allowed IPs cover the backend sends the "reply" */
 	pt_expect_untouched(h, TH_FROM_TAILNET,
-			 FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP, RST), DROP);
+			    FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP, RST),
+			    DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
 	assert_int_equal(pt_ct_must(h, &k).packets[1], 0);
 	/* the real reply still works */
-	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK), VIP4, 80);
+	pt_expect_revnat(h,
+			 pt_flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK),
+			 VIP4, 80);
 
 	/* a crossing flow's replies come from zone 2, never from zone 1 */
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_send_in(h, Z2PEER, 80, CLIENT4, 1000, TCP, RST), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN),
+			 PASS);
+	assert_int_equal(pt_send_in(h, Z2PEER, 80, CLIENT4, 1000, TCP, RST),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 2);
 	assert_int_equal(pt_ct_must(h, &kx).state, TP_CT_SYN_SENT);
 }
@@ -202,21 +226,25 @@ static void test_h04_uplink_source_is_world(void **state)
 
 	/* a pod's address arriving from the uplink is anyone's: world */
 	pt_build(FLOWP(POD, 5000, CLIENT4, 53, UDP, 0), &in);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX, &in),
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
+				    UPLINK_IFINDEX, &in),
 			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
 	/* from the pod's own interface (no entry in tp_ifaces): web */
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 77, &in), PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, 77, &in),
+			 PASS);
 	assert_int_equal(pt_ct_must(h, &k).src_identity, ID_WEB);
 	assert_int_equal(pt_ct_must(h, &k).flags, TP_CT_F_EGRESS);
 	/* a world -> client rule is what lets the uplink through */
 	pt_rule(h, TP_ID_WORLD, ID_CLIENT, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
 	pt_build(FLOWP(POD, 5001, CLIENT4, 53, UDP, 0), &in);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, UPLINK_IFINDEX, &in),
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
+				    UPLINK_IFINDEX, &in),
 			 PASS);
 	k.sport = htons(5001);
 	assert_int_equal(pt_ct_must(h, &k).src_identity, TP_ID_WORLD);
-	assert_int_equal(pt_ct_must(h, &k).flags, TP_CT_F_EGRESS | TP_CT_F_UPLINK);
+	assert_int_equal(pt_ct_must(h, &k).flags,
+			 TP_CT_F_EGRESS | TP_CT_F_UPLINK);
 }
 
 /* ---- 5. IPv4-mapped IPv6 addresses ---------------------------------------------------- */
@@ -228,14 +256,15 @@ static void test_h05_v4_mapped_ipv6(void **state)
 	const char *aliases[][2] = {
 		{ "::ffff:100.64.0.1", "::ffff:198.19.0.10" }, /* mapped */
 		{ "::100.64.0.1", "::198.19.0.10" },	       /* compatible */
-		{ CLIENT6, "::ffff:198.18.1.1" },	       /* one side only */
+		{ CLIENT6, "::ffff:198.18.1.1" }, /* one side only */
 	};
 	struct pkt_spec sp;
 	size_t i;
 
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0],
+		       8080);
 	for (i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
 		sp = pt_flow(aliases[i][0], 40000, aliases[i][1], 80, TCP, RST);
 		pt_expect_untouched(h, TH_FROM_TAILNET, &sp, DROP);
@@ -245,8 +274,11 @@ static void test_h05_v4_mapped_ipv6(void **state)
 	assert_int_equal(pt_drops(h, TP_DROP_V4_MAPPED), 6);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
 	/* the unspecified address (duplicate address detection) is no alias */
-	sp = (struct pkt_spec){ .family = AF_INET6, .saddr = "::", .daddr = "ff02::1:ff00:1",
-				.proto = IPPROTO_ICMPV6, .icmp_type = 135 };
+	sp = (struct pkt_spec){ .family = AF_INET6,
+				.saddr = "::",
+				.daddr = "ff02::1:ff00:1",
+				.proto = IPPROTO_ICMPV6,
+				.icmp_type = 135 };
 	pt_expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
 }
 
@@ -261,17 +293,22 @@ static void test_h08_reused_port_keeps_other_reply_key(void **state)
 	/* one Service, two VIPs (ClusterIP and LoadBalancer IP), one backend */
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	pt_service(h, VIP4B, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0],
+		       8080);
 	/* that flow expires; the client reuses its port toward the second VIP */
 	th_set_clock(h, T0 + (TP_CT_TIMEOUT_SYN + 1) * SEC_NS);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4B, 80, TCP, SYN), BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4B, 80, TCP, SYN), BE4[0],
+		       8080);
 	pt_check_ct_dnat(h, &kb, BE4[0], 8080, TP_CT_SYN_SENT);
 	/* the first VIP's backend moved; its old tuple starts a new flow */
 	pt_service(h, VIP4, 80, TCP, &BE4[1], 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[1], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[1],
+		       8080);
 	/* the second VIP's flow keeps its reply key: its replies are translated */
 	pt_check_ct_dnat(h, &kb, BE4[0], 8080, TP_CT_SYN_SENT);
-	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK), VIP4B, 80);
+	pt_expect_revnat(h,
+			 pt_flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK),
+			 VIP4B, 80);
 }
 
 /* ---- 9. a lost reply key is rebuilt ------------------------------------------------------- */
@@ -284,17 +321,20 @@ static void test_h09_evicted_reply_key_rebuilt(void **state)
 
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 53, UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, UDP, 0), BE4[0], 5353);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, UDP, 0), BE4[0],
+		       5353);
 	/* the LRU evicts the reply key of a one-way flow first */
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct_any, &rk), 0);
 	/* a reply in the meantime is no flow's: it starts one of its own */
-	pt_expect_untouched(h, TH_TO_TAILNET, FLOWP(BE4[0], 5353, CLIENT4, 5000, UDP, 0),
-			 PASS);
+	pt_expect_untouched(h, TH_TO_TAILNET,
+			    FLOWP(BE4[0], 5353, CLIENT4, 5000, UDP, 0), PASS);
 	/* the flow's next packet, a second later, writes the reply key again */
 	th_set_clock(h, T0 + SEC_NS);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, UDP, 0), BE4[0], 5353);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, UDP, 0), BE4[0],
+		       5353);
 	pt_check_ct_dnat(h, &k, BE4[0], 5353, TP_CT_OPEN);
-	pt_expect_revnat(h, pt_flow(BE4[0], 5353, CLIENT4, 5000, UDP, 0), VIP4, 53);
+	pt_expect_revnat(h, pt_flow(BE4[0], 5353, CLIENT4, 5000, UDP, 0), VIP4,
+			 53);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_REPLIED);
 	assert_int_equal(pt_ct_count(h), 2);
 }
@@ -311,19 +351,25 @@ static void test_h10_pickup_gets_syn_timeout(void **state)
 	REQUIRE_BPF();
 	for (i = 0; i < sizeof(pickups); i++) {
 		k = pt_ct_key(CLIENT4, 2000 + i, POD, 80, TCP);
-		assert_int_equal(pt_send_in(h, CLIENT4, 2000 + i, POD, 80, TCP, pickups[i]), PASS);
-		assert_int_equal(pt_ct_must(h, &k).expires_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_SYN);
+		assert_int_equal(pt_send_in(h, CLIENT4, 2000 + i, POD, 80, TCP,
+					    pickups[i]),
+				 PASS);
+		assert_int_equal(pt_ct_must(h, &k).expires_s,
+				 TP_CT_SEC(T0) + TP_CT_TIMEOUT_SYN);
 	}
 	/* once the other side answers, the state's own timeout */
 	k = pt_ct_key(CLIENT4, 2000, POD, 80, TCP);
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 2000, TCP, ACK), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 2000, TCP, ACK),
+			 PASS);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_ESTABLISHED);
-	assert_int_equal(pt_ct_must(h, &k).expires_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_ESTABLISHED);
+	assert_int_equal(pt_ct_must(h, &k).expires_s,
+			 TP_CT_SEC(T0) + TP_CT_TIMEOUT_ESTABLISHED);
 	/* unanswered, the pickup is gone after the SYN timeout */
 	th_set_clock(h, T0 + TP_CT_TIMEOUT_SYN * SEC_NS);
 	k = pt_ct_key(CLIENT4, 2001, POD, 80, TCP);
 	assert_int_equal(pt_send_in(h, CLIENT4, 2001, POD, 80, TCP, ACK), PASS);
-	assert_int_equal(pt_ct_must(h, &k).created_s, TP_CT_SEC(T0) + TP_CT_TIMEOUT_SYN);
+	assert_int_equal(pt_ct_must(h, &k).created_s,
+			 TP_CT_SEC(T0) + TP_CT_TIMEOUT_SYN);
 }
 
 #define SMALL_CT     4096
@@ -331,7 +377,8 @@ static void test_h10_pickup_gets_syn_timeout(void **state)
 
 static int setup_small_ct(void **state)
 {
-	const struct th_knobs k = { .ct_size = SMALL_CT, .ct_any_size = SMALL_CT_ANY };
+	const struct th_knobs k = { .ct_size = SMALL_CT,
+				    .ct_any_size = SMALL_CT_ANY };
 
 	return pt_setup_knobs(state, &k);
 }
@@ -352,17 +399,22 @@ static void test_h10_udp_flood_keeps_tcp_flows(void **state)
 	int verdict;
 
 	REQUIRE_BPF();
-	assert_int_equal(pt_send_in(h, CLIENT4, 40000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 40000, TCP, SYN | ACK), PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 40000, POD, 80, TCP, ACK), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 40000, POD, 80, TCP, SYN),
+			 PASS);
+	assert_int_equal(
+		pt_send_out(h, POD, 80, CLIENT4, 40000, TCP, SYN | ACK), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 40000, POD, 80, TCP, ACK),
+			 PASS);
 	pt_build(FLOWP(CLIENT4, 1, POD, 53, UDP, 0), &in);
 	for (i = 0; i < flows; i++) {
 		/* a new source port, and address, per packet */
 		in.data[14] = i >> 16;
 		in.data[20] = i >> 8;
 		in.data[21] = i;
-		assert_int_equal(th_run(h, TH_FROM_TAILNET, h->l3_ifindex, in.data, in.len,
-					out, &(size_t){ 0 }, &verdict), 0);
+		assert_int_equal(th_run(h, TH_FROM_TAILNET, h->l3_ifindex,
+					in.data, in.len, out, &(size_t){ 0 },
+					&verdict),
+				 0);
 		assert_int_equal(verdict, PASS);
 	}
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_ESTABLISHED);
@@ -381,12 +433,15 @@ static void test_h11_crossing_reply_counted_once(void **state)
 	REQUIRE_BPF();
 	identities(h);
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN),
+			 PASS);
 	/* the reply comes in through zone 2 ... */
 	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), &in);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in), PASS);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
+			 PASS);
 	/* ... and leaves through zone 1, forwarded from zone 2 */
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2, &in),
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
+				    h->l3_ifindex2, &in),
 			 PASS);
 	e = pt_ct_must(h, &k);
 	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 1);
@@ -489,12 +544,16 @@ static void test_h13_untranslated_onto_dnat_reply_key(void **state)
 
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0],
+		       8080);
 	pt_expect_untouched(h, TH_FROM_TAILNET,
-			 FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN), DROP);
+			    FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN),
+			    DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
 	assert_int_equal(pt_ct_get(h, &kd, &e), -ENOENT);
-	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK), VIP4, 80);
+	pt_expect_revnat(h,
+			 pt_flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK),
+			 VIP4, 80);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 	assert_int_equal(pt_ct_count(h), 2);
 }
@@ -515,14 +574,16 @@ static void test_h13_dnat_onto_untranslated_flow(void **state)
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	pt_expect_untouched(h, TH_FROM_TAILNET,
-			 FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN), PASS);
+			    FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN),
+			    PASS);
 	pt_expect_untouched(h, TH_FROM_TAILNET,
-			 FLOWP(CLIENT4, 40000, VIP4, 80, TCP, SYN), DROP);
+			    FLOWP(CLIENT4, 40000, VIP4, 80, TCP, SYN), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
 	assert_int_equal(pt_ct_get(h, &k, &e), -ENOENT);
 	/* the backend's answer is the untranslated flow's, untouched */
 	pt_expect_untouched(h, TH_TO_TAILNET,
-			 FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK), PASS);
+			    FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK),
+			    PASS);
 	assert_int_equal(pt_ct_must(h, &kd).state, TP_CT_SYN_RECV);
 	assert_int_equal(pt_ct_count(h), 1);
 }
@@ -541,17 +602,21 @@ static void test_h13_expired_reply_tuple_cleared(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 40000, TCP, SYN), PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 40000, POD, 80, TCP, SYN | ACK), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 40000, TCP, SYN),
+			 PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 40000, POD, 80, TCP, SYN | ACK),
+			 PASS);
 	e = pt_ct_must(h, &ke);
 	assert_int_equal(e.flags & TP_CT_F_EGRESS, TP_CT_F_EGRESS);
 	assert_int_equal(e.state, TP_CT_SYN_RECV);
 	assert_int_equal(pt_ct_count(h), 1);
 
 	th_set_clock(h, T0 + (TP_CT_TIMEOUT_SYN + 1) * SEC_NS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 40000, POD, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 40000, POD, 80, TCP, SYN),
+			 PASS);
 	assert_int_equal(pt_ct_get(h, &ke, &e), -ENOENT);
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 40000, TCP, SYN | ACK), PASS);
+	assert_int_equal(
+		pt_send_out(h, POD, 80, CLIENT4, 40000, TCP, SYN | ACK), PASS);
 	e = pt_ct_must(h, &k);
 	assert_int_equal(e.state, TP_CT_SYN_RECV);
 	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 1);
@@ -567,18 +632,24 @@ static void test_h13_gc_takes_flow_with_reply_key(void **state)
 
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0], 8080);
-	assert_int_equal(pt_send_in(h, CLIENT4, 40001, POD, 80, TCP, SYN), PASS);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0],
+		       8080);
+	assert_int_equal(pt_send_in(h, CLIENT4, 40001, POD, 80, TCP, SYN),
+			 PASS);
 	assert_int_equal(pt_ct_count(h), 3);
-	assert_int_equal(tpd_gc(&h->maps, T0 + SEC_NS, TP_FRAG_TIMEOUT, &res), 0);
+	assert_int_equal(tpd_gc(&h->maps, T0 + SEC_NS, TP_FRAG_TIMEOUT, &res),
+			 0);
 	assert_int_equal(res.ct_flows, 2);
 	assert_int_equal(res.ct_deleted, 0);
 	/* the untranslated flow lives on (its client answered), the DNAT one expires */
 	th_set_clock(h, T0 + 30 * SEC_NS);
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 40001, TCP, SYN | ACK), PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 40001, POD, 80, TCP, ACK), PASS);
+	assert_int_equal(
+		pt_send_out(h, POD, 80, CLIENT4, 40001, TCP, SYN | ACK), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 40001, POD, 80, TCP, ACK),
+			 PASS);
 	assert_int_equal(tpd_gc(&h->maps, T0 + (TP_CT_TIMEOUT_SYN + 1) * SEC_NS,
-				TP_FRAG_TIMEOUT, &res), 0);
+				TP_FRAG_TIMEOUT, &res),
+			 0);
 	assert_int_equal(res.ct_deleted, 2);
 	assert_int_equal(pt_ct_count(h), 1);
 	assert_int_equal(pt_ct_must(h, &ku).state, TP_CT_ESTABLISHED);
@@ -597,8 +668,9 @@ int main(void)
 		T(test_h08_reused_port_keeps_other_reply_key),
 		T(test_h09_evicted_reply_key_rebuilt),
 		T(test_h10_pickup_gets_syn_timeout),
-		cmocka_unit_test_setup_teardown(test_h10_udp_flood_keeps_tcp_flows,
-						setup_small_ct, pt_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_h10_udp_flood_keeps_tcp_flows, setup_small_ct,
+			pt_teardown),
 		T(test_h11_crossing_reply_counted_once),
 		T(test_h12_v6_exthdr_after_fragment_header),
 		T(test_h13_untranslated_onto_dnat_reply_key),

@@ -41,16 +41,19 @@ static int model_used(void *ctx, __u32 id)
 	m->lookups++;
 	if (m->fail_errno)
 		return -m->fail_errno;
-	check(id >= m->lo && id < m->hi, "probe %u outside [%u, %u)", id, m->lo, m->hi);
+	check(id >= m->lo && id < m->hi, "probe %u outside [%u, %u)", id, m->lo,
+	      m->hi);
 	return m->used[id];
 }
 
 static __u64 test_seed(void)
 {
 	const char *s = getenv("TP_IDALLOC_SEED");
-	__u64 seed = s ? strtoull(s, NULL, 0) : (__u64)time(NULL) ^ (__u64)clock();
+	__u64 seed =
+		s ? strtoull(s, NULL, 0) : (__u64)time(NULL) ^ (__u64)clock();
 
-	print_message("seed %llu (TP_IDALLOC_SEED replays)\n", (unsigned long long)seed);
+	print_message("seed %llu (TP_IDALLOC_SEED replays)\n",
+		      (unsigned long long)seed);
 	srandom((unsigned int)seed);
 	tp_id_alloc_seed(seed);
 	return seed;
@@ -59,7 +62,9 @@ static __u64 test_seed(void)
 /* Random alloc/free against the model, in small and odd-sized spaces. */
 static void test_idalloc_matches_model(void **state)
 {
-	static const __u32 spans[][2] = { { 1, 2 }, { 1, 8 }, { 5, 70 }, { 1, 1024 } };
+	static const __u32 spans[][2] = {
+		{ 1, 2 }, { 1, 8 }, { 5, 70 }, { 1, 1024 }
+	};
 	struct model m = {};
 	size_t s;
 	__u32 id, i, n_used;
@@ -73,21 +78,26 @@ static void test_idalloc_matches_model(void **state)
 		n_used = 0;
 		for (step = 0; step < 20000; step++) {
 			if (random() % 3) {
-				r = tp_id_alloc(m.lo, m.hi, model_used, &m, &id);
+				r = tp_id_alloc(m.lo, m.hi, model_used, &m,
+						&id);
 				if (n_used == m.hi - m.lo) {
-					check(r == -ENOSPC, "full space [%u,%u): got %d, want -ENOSPC",
+					check(r == -ENOSPC,
+					      "full space [%u,%u): got %d, want -ENOSPC",
 					      m.lo, m.hi, r);
 					continue;
 				}
-				check(r == 0, "space [%u,%u) with %u used: alloc failed %d", m.lo,
-				      m.hi, n_used, r);
+				check(r == 0,
+				      "space [%u,%u) with %u used: alloc failed %d",
+				      m.lo, m.hi, n_used, r);
 				check(id >= m.lo && id < m.hi && !m.used[id],
-				      "alloc gave %u: out of range or in use", id);
+				      "alloc gave %u: out of range or in use",
+				      id);
 				m.used[id] = 1;
 				n_used++;
 			} else if (n_used) {
 				do
-					i = m.lo + (__u32)random() % (m.hi - m.lo);
+					i = m.lo +
+					    (__u32)random() % (m.hi - m.lo);
 				while (!m.used[i]);
 				m.used[i] = 0;
 				n_used--;
@@ -137,13 +147,16 @@ static void test_idalloc_cost_flat(void **state)
 		before = m.lookups;
 		for (i = 0; i < 1000; i++) {
 			/* not marked used: the fill stays where it is */
-			assert_int_equal(tp_id_alloc(1, hi, model_used, &m, &id), 0);
-			check(!m.used[id], "alloc gave %u, which is in use", id);
+			assert_int_equal(
+				tp_id_alloc(1, hi, model_used, &m, &id), 0);
+			check(!m.used[id], "alloc gave %u, which is in use",
+			      id);
 		}
-		print_message("%u ids used: %.2f lookups per allocation\n", counts[c],
-			      (double)(m.lookups - before) / 1000);
-		check(m.lookups - before < 1000 * 8, "%u used: %lu lookups for 1000 allocations",
-		      counts[c], m.lookups - before);
+		print_message("%u ids used: %.2f lookups per allocation\n",
+			      counts[c], (double)(m.lookups - before) / 1000);
+		check(m.lookups - before < 1000 * 8,
+		      "%u used: %lu lookups for 1000 allocations", counts[c],
+		      m.lookups - before);
 		free(m.used);
 	}
 }

@@ -78,7 +78,8 @@ static int tmp_teardown(void **state)
 }
 
 /* base64 of "-----BEGIN CERTIFICATE-----\nTEST\n-----END CERTIFICATE-----\n" */
-#define CA_B64 "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tClRFU1QKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="
+#define CA_B64 \
+	"LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tClRFU1QKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="
 #define CA_PEM "-----BEGIN CERTIFICATE-----\nTEST\n-----END CERTIFICATE-----\n"
 
 /* As kind and kubectl write it: two clusters, contexts and users. */
@@ -125,7 +126,8 @@ static void test_kubeconfig_kind(void **state)
 	struct tpd_kube_conn conn = { 0 };
 	char err[256] = "";
 
-	assert_int_equal(tpd_kube_kubeconfig_read(path, &conn, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_kube_kubeconfig_read(path, &conn, err, sizeof(err)), 0);
 	assert_string_equal(conn.server, "https://127.0.0.1:39421");
 	assert_string_equal(conn.origin, "kubeconfig");
 	assert_string_equal(conn.token, "abc.def-ghi");
@@ -149,7 +151,8 @@ static void test_kubeconfig_relative(void **state)
 	memcpy(at, "current-context: other    ", 26);
 	path = tmp_file(t, "config", text);
 	free(text);
-	assert_int_equal(tpd_kube_kubeconfig_read(path, &conn, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_kube_kubeconfig_read(path, &conn, err, sizeof(err)), 0);
 	assert_string_equal(conn.server, "https://[fd00::1]:6443/");
 	snprintf(want, sizeof(want), "%s/ca/other.crt", t->dir);
 	assert_string_equal(conn.ca_file, want);
@@ -169,7 +172,8 @@ static void test_kubeconfig_fills_only_empty(void **state)
 
 	conn.server = strdup("https://api.example:443");
 	conn.ca_file = strdup("/etc/ca.crt");
-	assert_int_equal(tpd_kube_kubeconfig_read(path, &conn, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_kube_kubeconfig_read(path, &conn, err, sizeof(err)), 0);
 	assert_string_equal(conn.server, "https://api.example:443");
 	assert_string_equal(conn.ca_file, "/etc/ca.crt");
 	assert_null(conn.ca_data);
@@ -213,13 +217,17 @@ static void test_kubeconfig_errors(void **state)
 
 		t->n--; /* the same path each time */
 		err[0] = '\0';
-		assert_int_not_equal(tpd_kube_kubeconfig_read(path, &conn, err, sizeof(err)), 0);
+		assert_int_not_equal(
+			tpd_kube_kubeconfig_read(path, &conn, err, sizeof(err)),
+			0);
 		if (!strstr(err, cases[i].err) || !strstr(err, path))
-			fail_msg("case %zu: \"%s\", want \"%s\"", i, err, cases[i].err);
+			fail_msg("case %zu: \"%s\", want \"%s\"", i, err,
+				 cases[i].err);
 		tpd_kube_conn_free(&conn);
 	}
 	t->n++;
-	assert_int_equal(tpd_kube_kubeconfig_read("/nonexistent/kubeconfig", &conn, err, sizeof(err)),
+	assert_int_equal(tpd_kube_kubeconfig_read("/nonexistent/kubeconfig",
+						  &conn, err, sizeof(err)),
 			 -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent/kubeconfig"));
 }
@@ -235,12 +243,16 @@ static void test_in_cluster(void **state)
 	tmp_file(t, "token", "eyJhbGciOi.token\n");
 	tmp_file(t, "ca.crt", CA_PEM);
 
-	assert_int_equal(tpd_kube_conn_resolve(&cfg, t->dir, &conn, err, sizeof(err)), -EINVAL);
+	assert_int_equal(
+		tpd_kube_conn_resolve(&cfg, t->dir, &conn, err, sizeof(err)),
+		-EINVAL);
 	assert_non_null(strstr(err, "KUBERNETES_SERVICE_HOST is not set"));
 
 	setenv("KUBERNETES_SERVICE_HOST", "198.19.0.1", 1);
 	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
-	assert_int_equal(tpd_kube_conn_resolve(&cfg, t->dir, &conn, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_kube_conn_resolve(&cfg, t->dir, &conn, err, sizeof(err)),
+		0);
 	assert_string_equal(conn.server, "https://198.19.0.1:443");
 	assert_string_equal(conn.origin, "in-cluster");
 	snprintf(want, sizeof(want), "%s/token", t->dir);
@@ -252,17 +264,22 @@ static void test_in_cluster(void **state)
 	/* an IPv6 host goes in brackets */
 	setenv("KUBERNETES_SERVICE_HOST", "fd00:198:19::1", 1);
 	setenv("KUBERNETES_SERVICE_PORT", "6443", 1);
-	assert_int_equal(tpd_kube_conn_resolve(&cfg, t->dir, &conn, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_kube_conn_resolve(&cfg, t->dir, &conn, err, sizeof(err)),
+		0);
 	assert_string_equal(conn.server, "https://[fd00:198:19::1]:6443");
 	tpd_kube_conn_free(&conn);
 
 	setenv("KUBERNETES_SERVICE_PORT", "64x3", 1);
-	assert_int_equal(tpd_kube_conn_resolve(&cfg, t->dir, &conn, err, sizeof(err)), -EINVAL);
+	assert_int_equal(
+		tpd_kube_conn_resolve(&cfg, t->dir, &conn, err, sizeof(err)),
+		-EINVAL);
 	assert_non_null(strstr(err, "KUBERNETES_SERVICE_PORT"));
 	setenv("KUBERNETES_SERVICE_PORT", "6443", 1);
 
 	/* in cluster without the service account's token: a clear error */
-	assert_int_equal(tpd_kube_conn_resolve(&cfg, "/nonexistent-sa", &conn, err, sizeof(err)),
+	assert_int_equal(tpd_kube_conn_resolve(&cfg, "/nonexistent-sa", &conn,
+					       err, sizeof(err)),
 			 -ENOENT);
 	assert_non_null(strstr(err, "token file /nonexistent-sa/token"));
 }
@@ -282,7 +299,9 @@ static void test_resolve_config_and_kubeconfig(void **state)
 	cfg.token_file = (char *)tok;
 	cfg.ca_file = (char *)ca;
 	cfg.kubeconfig = (char *)kc;
-	assert_int_equal(tpd_kube_conn_resolve(&cfg, "/nonexistent-sa", &conn, err, sizeof(err)), 0);
+	assert_int_equal(tpd_kube_conn_resolve(&cfg, "/nonexistent-sa", &conn,
+					       err, sizeof(err)),
+			 0);
 	assert_string_equal(conn.server, "https://api.example:6443");
 	assert_string_equal(conn.origin, "config");
 	assert_string_equal(conn.token_file, tok);
@@ -293,7 +312,9 @@ static void test_resolve_config_and_kubeconfig(void **state)
 
 	cfg.server = "";
 	cfg.token_file = "";
-	assert_int_equal(tpd_kube_conn_resolve(&cfg, "/nonexistent-sa", &conn, err, sizeof(err)), 0);
+	assert_int_equal(tpd_kube_conn_resolve(&cfg, "/nonexistent-sa", &conn,
+					       err, sizeof(err)),
+			 0);
 	assert_string_equal(conn.server, "https://127.0.0.1:39421");
 	assert_string_equal(conn.token, "abc.def-ghi");
 	assert_string_equal(conn.ca_file, ca);
@@ -301,14 +322,16 @@ static void test_resolve_config_and_kubeconfig(void **state)
 
 	/* plain http is refused: TLS is always on */
 	cfg.server = "http://api.example:8080";
-	assert_int_equal(tpd_kube_conn_resolve(&cfg, "/nonexistent-sa", &conn, err, sizeof(err)),
+	assert_int_equal(tpd_kube_conn_resolve(&cfg, "/nonexistent-sa", &conn,
+					       err, sizeof(err)),
 			 -EINVAL);
 	assert_non_null(strstr(err, "not https://"));
 
 	/* an unreadable CA */
 	cfg.server = "https://api.example";
 	cfg.ca_file = "/nonexistent/ca.crt";
-	assert_int_equal(tpd_kube_conn_resolve(&cfg, "/nonexistent-sa", &conn, err, sizeof(err)),
+	assert_int_equal(tpd_kube_conn_resolve(&cfg, "/nonexistent-sa", &conn,
+					       err, sizeof(err)),
 			 -ENOENT);
 	assert_non_null(strstr(err, "CA file /nonexistent/ca.crt"));
 }
@@ -320,25 +343,37 @@ static void test_urls(void **state)
 		"eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTMwMH0=/+";
 	char *u;
 
-	u = tpd_kube_url("https://a:6443", TPD_KUBE_SERVICE, false, NULL, NULL, 500, 0);
+	u = tpd_kube_url("https://a:6443", TPD_KUBE_SERVICE, false, NULL, NULL,
+			 500, 0);
 	assert_string_equal(u, "https://a:6443/api/v1/services?limit=500");
 	free(u);
-	u = tpd_kube_url("https://a:6443", TPD_KUBE_ENDPOINTSLICE, false, "5", cont, 100, 0);
-	assert_string_equal(u, "https://a:6443/apis/discovery.k8s.io/v1/endpointslices?limit=100"
-			       "&continue=eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTMwMH0%3D%2F%2B");
+	u = tpd_kube_url("https://a:6443", TPD_KUBE_ENDPOINTSLICE, false, "5",
+			 cont, 100, 0);
+	assert_string_equal(
+		u,
+		"https://a:6443/apis/discovery.k8s.io/v1/endpointslices?limit=100"
+		"&continue=eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTMwMH0%3D%2F%2B");
 	free(u);
-	u = tpd_kube_url("https://a:6443", TPD_KUBE_POD, true, "12345", NULL, 0, 300);
-	assert_string_equal(u, "https://a:6443/api/v1/pods?watch=1&allowWatchBookmarks=true"
-			       "&resourceVersion=12345&timeoutSeconds=300");
+	u = tpd_kube_url("https://a:6443", TPD_KUBE_POD, true, "12345", NULL, 0,
+			 300);
+	assert_string_equal(
+		u, "https://a:6443/api/v1/pods?watch=1&allowWatchBookmarks=true"
+		   "&resourceVersion=12345&timeoutSeconds=300");
 	free(u);
-	u = tpd_kube_url("https://a", TPD_KUBE_NAMESPACE, true, "a b&c", NULL, 0, 60);
-	assert_string_equal(u, "https://a/api/v1/namespaces?watch=1&allowWatchBookmarks=true"
-			       "&resourceVersion=a%20b%26c&timeoutSeconds=60");
+	u = tpd_kube_url("https://a", TPD_KUBE_NAMESPACE, true, "a b&c", NULL,
+			 0, 60);
+	assert_string_equal(
+		u,
+		"https://a/api/v1/namespaces?watch=1&allowWatchBookmarks=true"
+		"&resourceVersion=a%20b%26c&timeoutSeconds=60");
 	free(u);
 	u = tpd_kube_url("https://a", TPD_KUBE_NETPOL, false, NULL, "", 1, 0);
-	assert_string_equal(u, "https://a/apis/networking.k8s.io/v1/networkpolicies?limit=1");
+	assert_string_equal(
+		u,
+		"https://a/apis/networking.k8s.io/v1/networkpolicies?limit=1");
 	free(u);
-	assert_null(tpd_kube_url("https://a", TPD_KUBE_KIND_MAX, false, NULL, NULL, 1, 0));
+	assert_null(tpd_kube_url("https://a", TPD_KUBE_KIND_MAX, false, NULL,
+				 NULL, 1, 0));
 }
 
 static void test_backoff_bounds(void **state)
@@ -352,7 +387,10 @@ static void test_backoff_bounds(void **state)
 		ceil = a >= 20 ? 30000 : 250UL << a;
 		ceil = ceil > 30000 ? 30000 : ceil;
 		for (i = 0; i < 1000; i++) {
-			ms = tpd_kube_backoff_ms(a, 30, ((unsigned long)random() << 31) ^ (unsigned long)random());
+			ms = tpd_kube_backoff_ms(
+				a, 30,
+				((unsigned long)random() << 31) ^
+					(unsigned long)random());
 			assert_true(ms <= ceil);
 		}
 		/* the extremes of the random number */
@@ -378,7 +416,8 @@ static void test_start_errors(void **state)
 	struct tpd_kube_client *c = (void *)1;
 	char err[256] = "";
 
-	assert_int_not_equal(tpd_kube_client_start(&cfg, &sink, &c, err, sizeof(err)), 0);
+	assert_int_not_equal(
+		tpd_kube_client_start(&cfg, &sink, &c, err, sizeof(err)), 0);
 	assert_null(c);
 	assert_non_null(strstr(err, "sink"));
 }
@@ -394,15 +433,16 @@ struct rec {
 	int list_ends_ok[TPD_KUBE_KIND_MAX];
 };
 
-__attribute__((format(printf, 2, 3)))
-static void rec_add(struct rec *r, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void rec_add(struct rec *r,
+							  const char *fmt, ...)
 {
 	va_list ap;
 
 	pthread_mutex_lock(&r->lock);
 	va_start(ap, fmt);
 	if (r->len < sizeof(r->text))
-		r->len += (size_t)vsnprintf(r->text + r->len, sizeof(r->text) - r->len, fmt, ap);
+		r->len += (size_t)vsnprintf(r->text + r->len,
+					    sizeof(r->text) - r->len, fmt, ap);
 	va_end(ap);
 	pthread_mutex_unlock(&r->lock);
 }
@@ -412,9 +452,11 @@ static void rec_list_begin(void *ctx, enum tpd_kube_kind k)
 	rec_add(ctx, "%s begin\n", tpd_kube_kind_name(k));
 }
 
-static void rec_object(void *ctx, enum tpd_kube_event ev, struct tpd_kube_object *o)
+static void rec_object(void *ctx, enum tpd_kube_event ev,
+		       struct tpd_kube_object *o)
 {
-	rec_add(ctx, "%s ev%d %s\n", tpd_kube_kind_name(o->kind), (int)ev, o->meta.name);
+	rec_add(ctx, "%s ev%d %s\n", tpd_kube_kind_name(o->kind), (int)ev,
+		o->meta.name);
 	tpd_kube_object_free(o);
 }
 
@@ -437,12 +479,14 @@ static void rec_synced(void *ctx)
 	pthread_mutex_lock(&r->lock);
 	r->synced++;
 	for (i = 0; i < TPD_KUBE_KIND_MAX; i++)
-		assert_true(r->list_ends_ok[i] >= 1); /* every kind listed first */
+		assert_true(r->list_ends_ok[i] >=
+			    1); /* every kind listed first */
 	pthread_mutex_unlock(&r->lock);
 }
 
 /* The Service lines of what the sink saw. */
-static void rec_lines(struct rec *r, const char *prefix, char *out, size_t outlen)
+static void rec_lines(struct rec *r, const char *prefix, char *out,
+		      size_t outlen)
 {
 	char *copy, *line, *save = NULL;
 	size_t off = 0;
@@ -452,9 +496,11 @@ static void rec_lines(struct rec *r, const char *prefix, char *out, size_t outle
 	pthread_mutex_unlock(&r->lock);
 	assert_non_null(copy);
 	out[0] = '\0';
-	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(copy, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
 		if (!strncmp(line, prefix, strlen(prefix)) && off < outlen)
-			off += (size_t)snprintf(out + off, outlen - off, "%s\n", line);
+			off += (size_t)snprintf(out + off, outlen - off, "%s\n",
+						line);
 	}
 	free(copy);
 }
@@ -514,7 +560,8 @@ static int server_start(const char *dir, const char *log, pid_t *pid, int *out)
 	}
 	close(fds[1]);
 	pfd = (struct pollfd){ .fd = fds[0], .events = POLLIN };
-	while (!strchr(line, '\n') && len < sizeof(line) - 1 && poll(&pfd, 1, 20000) == 1) {
+	while (!strchr(line, '\n') && len < sizeof(line) - 1 &&
+	       poll(&pfd, 1, 20000) == 1) {
 		n = read(fds[0], line + len, sizeof(line) - 1 - len);
 		if (n <= 0)
 			break;
@@ -540,12 +587,12 @@ static double mono_s(void)
 }
 
 /* Wait up to @secs for @cond; false on timeout. */
-#define WAIT_FOR(cond, secs)                                         \
-	({                                                           \
-		double _end = mono_s() + (secs);                     \
-		while (!(cond) && mono_s() < _end)                   \
-			usleep(10000);                               \
-		(cond);                                              \
+#define WAIT_FOR(cond, secs)                       \
+	({                                         \
+		double _end = mono_s() + (secs);   \
+		while (!(cond) && mono_s() < _end) \
+			usleep(10000);             \
+		(cond);                            \
 	})
 
 static bool log_has(const char *path, const char *needle)
@@ -579,11 +626,15 @@ static void test_client_scripted_server(void **state)
 {
 	struct tmp *t = *state;
 	struct rec *r = calloc(1, sizeof(*r));
-	struct tpd_kube_sink sink = { rec_list_begin, rec_object, rec_list_end, rec_synced, r };
-	struct tpd_kube_cfg cfg = { .enabled = true, .watch_timeout = 1, .page_limit = 1,
+	struct tpd_kube_sink sink = { rec_list_begin, rec_object, rec_list_end,
+				      rec_synced, r };
+	struct tpd_kube_cfg cfg = { .enabled = true,
+				    .watch_timeout = 1,
+				    .page_limit = 1,
 				    .backoff_max = 1 };
 	struct tpd_kube_client *c = NULL;
-	char dirbuf[PATH_MAX], server[64], ca[PATH_MAX + 16], logpath[128], lines[2048];
+	char dirbuf[PATH_MAX], server[64], ca[PATH_MAX + 16], logpath[128],
+		lines[2048];
 	char err[256] = "", tokpath[128];
 	const char *dir = kube_fixtures(dirbuf, sizeof(dirbuf));
 	struct tpd_kube_stats st;
@@ -593,8 +644,10 @@ static void test_client_scripted_server(void **state)
 
 	assert_non_null(r);
 	pthread_mutex_init(&r->lock, NULL);
-	snprintf(logpath, sizeof(logpath), "%s", tmp_file(t, "requests.log", ""));
-	snprintf(tokpath, sizeof(tokpath), "%s", tmp_file(t, "token", "tokA\n"));
+	snprintf(logpath, sizeof(logpath), "%s",
+		 tmp_file(t, "requests.log", ""));
+	snprintf(tokpath, sizeof(tokpath), "%s",
+		 tmp_file(t, "token", "tokA\n"));
 	port = server_start(dir, logpath, &pid, &out);
 	if (!port) {
 		free(r);
@@ -607,11 +660,13 @@ static void test_client_scripted_server(void **state)
 	cfg.token_file = tokpath;
 
 	t0 = mono_s();
-	assert_int_equal(tpd_kube_client_start(&cfg, &sink, &c, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_kube_client_start(&cfg, &sink, &c, err, sizeof(err)), 0);
 	/* listed, watched, 410, listed again; the pods' list retried */
 	assert_true(WAIT_FOR(rec_relisted(r), 20));
-	print_message("scripted server: synced and re-listed after the 410 in %.2f s\n",
-		      mono_s() - t0);
+	print_message(
+		"scripted server: synced and re-listed after the 410 in %.2f s\n",
+		mono_s() - t0);
 
 	/* the token rotates: the next requests carry the new one */
 	tmp_file(t, "token.new", "tokB\n");
@@ -639,20 +694,26 @@ static void test_client_scripted_server(void **state)
 				   "Service ev0 b\n"
 				   "Service end 1\n");
 	rec_lines(r, "Pod", lines, sizeof(lines));
-	assert_string_equal(lines, "Pod begin\nPod end 0\nPod begin\nPod end 1\n");
+	assert_string_equal(lines,
+			    "Pod begin\nPod end 0\nPod begin\nPod end 1\n");
 	assert_int_equal(r->synced, 1);
 	assert_true(rec_has(r, "Namespace end 1\n"));
 	assert_true(rec_has(r, "NetworkPolicy end 1\n"));
 	/* a 410 on a continue token: the list starts over */
 	rec_lines(r, "EndpointSlice", lines, sizeof(lines));
-	assert_string_equal(lines, "EndpointSlice begin\nEndpointSlice end 0\n"
-				   "EndpointSlice begin\nEndpointSlice end 1\n");
+	assert_string_equal(lines,
+			    "EndpointSlice begin\nEndpointSlice end 0\n"
+			    "EndpointSlice begin\nEndpointSlice end 1\n");
 
 	/* the server's view: the continue token intact, the watch resumed
 	 * from the bookmark's version, the token sent */
-	assert_true(log_has(logpath, "/api/v1/services?limit=1&continue=c1%3D%2F%2B tokA page2"));
-	assert_true(log_has(logpath, "resourceVersion=100&timeoutSeconds=1 tokA watch1"));
-	assert_true(log_has(logpath, "resourceVersion=110&timeoutSeconds=1 tokA watch2"));
+	assert_true(log_has(
+		logpath,
+		"/api/v1/services?limit=1&continue=c1%3D%2F%2B tokA page2"));
+	assert_true(log_has(
+		logpath, "resourceVersion=100&timeoutSeconds=1 tokA watch1"));
+	assert_true(log_has(
+		logpath, "resourceVersion=110&timeoutSeconds=1 tokA watch2"));
 	assert_false(log_has(logpath, "bad-"));
 
 	assert_int_equal(st.relists_410, 2);
@@ -672,26 +733,34 @@ static void test_client_scripted_server(void **state)
  */
 static void private_netns(void)
 {
-	if (geteuid() == 0 && !unshare(CLONE_NEWNET) && system("ip link set lo up"))
-		fprintf(stderr, "test_kube_client: cannot bring up lo in its namespace\n");
+	if (geteuid() == 0 && !unshare(CLONE_NEWNET) &&
+	    system("ip link set lo up"))
+		fprintf(stderr,
+			"test_kube_client: cannot bring up lo in its namespace\n");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_kubeconfig_kind, tmp_setup, tmp_teardown),
-		cmocka_unit_test_setup_teardown(test_kubeconfig_relative, tmp_setup, tmp_teardown),
-		cmocka_unit_test_setup_teardown(test_kubeconfig_fills_only_empty, tmp_setup,
+		cmocka_unit_test_setup_teardown(test_kubeconfig_kind, tmp_setup,
 						tmp_teardown),
-		cmocka_unit_test_setup_teardown(test_kubeconfig_errors, tmp_setup, tmp_teardown),
-		cmocka_unit_test_setup_teardown(test_in_cluster, tmp_setup, tmp_teardown),
-		cmocka_unit_test_setup_teardown(test_resolve_config_and_kubeconfig, tmp_setup,
+		cmocka_unit_test_setup_teardown(test_kubeconfig_relative,
+						tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_kubeconfig_fills_only_empty, tmp_setup,
+			tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_kubeconfig_errors,
+						tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_in_cluster, tmp_setup,
 						tmp_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_resolve_config_and_kubeconfig, tmp_setup,
+			tmp_teardown),
 		cmocka_unit_test(test_urls),
 		cmocka_unit_test(test_backoff_bounds),
 		cmocka_unit_test(test_start_errors),
-		cmocka_unit_test_setup_teardown(test_client_scripted_server, tmp_setup,
-						tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_client_scripted_server,
+						tmp_setup, tmp_teardown),
 	};
 
 	private_netns();

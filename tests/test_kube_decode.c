@@ -42,7 +42,8 @@ struct got {
 	size_t text_len;
 };
 
-static void got_object(void *ctx, enum tpd_kube_event ev, struct tpd_kube_object *o)
+static void got_object(void *ctx, enum tpd_kube_event ev,
+		       struct tpd_kube_object *o)
 {
 	struct got *g = ctx;
 
@@ -89,8 +90,9 @@ static const char *got_text(struct got *g)
  * bytes (0: no more cuts).  Returns feed's or finish's result; the decoder
  * in *@out when @out, else freed.
  */
-static int decode(enum tpd_kube_kind kind, enum tpd_kube_doc type, const char *doc, size_t len,
-		  size_t cut1, size_t step, struct got *g, struct tpd_kube_decoder **out)
+static int decode(enum tpd_kube_kind kind, enum tpd_kube_doc type,
+		  const char *doc, size_t len, size_t cut1, size_t step,
+		  struct got *g, struct tpd_kube_decoder **out)
 {
 	struct tpd_kube_sink sink = { .object = got_object, .ctx = g };
 	struct tpd_kube_decoder *d = tpd_kube_decoder_new(kind, type, &sink);
@@ -117,8 +119,10 @@ static int decode(enum tpd_kube_kind kind, enum tpd_kube_doc type, const char *d
 	return ret;
 }
 
-static struct tpd_kube_decoder *decode_fixture(const char *name, enum tpd_kube_kind kind,
-					       enum tpd_kube_doc type, struct got *g)
+static struct tpd_kube_decoder *decode_fixture(const char *name,
+					       enum tpd_kube_kind kind,
+					       enum tpd_kube_doc type,
+					       struct got *g)
 {
 	struct tpd_kube_decoder *d;
 	size_t len;
@@ -137,7 +141,8 @@ static void assert_addr(const struct tp_addr *a, const char *want)
 	assert_string_equal(tp_addr_format(a, buf, sizeof(buf)), want);
 }
 
-static void assert_label(const struct tpd_kube_label *l, const char *k, const char *v)
+static void assert_label(const struct tpd_kube_label *l, const char *k,
+			 const char *v)
 {
 	assert_string_equal(l->key, k);
 	assert_string_equal(l->value, v);
@@ -148,14 +153,16 @@ static void assert_label(const struct tpd_kube_label *l, const char *k, const ch
 static void test_services_page1(void **state)
 {
 	struct got g;
-	struct tpd_kube_decoder *d = decode_fixture("kube/services-page1.json", TPD_KUBE_SERVICE,
-						    TPD_KUBE_DOC_LIST, &g);
+	struct tpd_kube_decoder *d =
+		decode_fixture("kube/services-page1.json", TPD_KUBE_SERVICE,
+			       TPD_KUBE_DOC_LIST, &g);
 	const struct tpd_kube_decoded *st = tpd_kube_decoder_state(d);
 	const struct tpd_kube_service *s;
 
 	assert_string_equal(st->resource_version, "1300");
-	assert_string_equal(st->continue_token,
-			    "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTMwMCwic3RhcnQiOiJ3ZWIvZXh0ZXJuYWxcdTAwMDAifQ==/+");
+	assert_string_equal(
+		st->continue_token,
+		"eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTMwMCwic3RhcnQiOiJ3ZWIvZXh0ZXJuYWxcdTAwMDAifQ==/+");
 	assert_int_equal(st->error_code, 0);
 	assert_int_equal(g.n, 4);
 	assert_int_equal(st->objects, 4);
@@ -164,7 +171,8 @@ static void test_services_page1(void **state)
 	assert_int_equal(g.ev[0], TPD_KUBE_EV_ADDED);
 	assert_string_equal(g.o[0]->meta.ns, "default");
 	assert_string_equal(g.o[0]->meta.name, "kubernetes");
-	assert_string_equal(g.o[0]->meta.uid, "6f1c4f9e-0001-4a59-9b0c-0d5d1c2b0001");
+	assert_string_equal(g.o[0]->meta.uid,
+			    "6f1c4f9e-0001-4a59-9b0c-0d5d1c2b0001");
 	assert_string_equal(g.o[0]->meta.resource_version, "190");
 	s = &g.o[0]->svc;
 	assert_int_equal(s->type, TPD_KUBE_SVC_CLUSTERIP);
@@ -218,8 +226,9 @@ static void test_services_page1(void **state)
 static void test_services_page2(void **state)
 {
 	struct got g;
-	struct tpd_kube_decoder *d = decode_fixture("kube/services-page2.json", TPD_KUBE_SERVICE,
-						    TPD_KUBE_DOC_LIST, &g);
+	struct tpd_kube_decoder *d =
+		decode_fixture("kube/services-page2.json", TPD_KUBE_SERVICE,
+			       TPD_KUBE_DOC_LIST, &g);
 	const struct tpd_kube_decoded *st = tpd_kube_decoder_state(d);
 	const struct tpd_kube_service *s;
 
@@ -238,7 +247,8 @@ static void test_services_page2(void **state)
 	assert_int_equal(s->ports[0].node_port, 31443);
 	assert_int_equal(s->ports[0].target_port, 8443);
 	assert_true(s->affinity_client_ip);
-	assert_int_equal(s->affinity_timeout, 10800); /* ClientIP without a config */
+	assert_int_equal(s->affinity_timeout,
+			 10800); /* ClientIP without a config */
 	assert_true(s->external_local);
 	assert_false(s->internal_local);
 
@@ -260,8 +270,9 @@ static void test_services_page2(void **state)
 static void test_endpointslices(void **state)
 {
 	struct got g;
-	struct tpd_kube_decoder *d = decode_fixture("kube/endpointslices.json",
-						    TPD_KUBE_ENDPOINTSLICE, TPD_KUBE_DOC_LIST, &g);
+	struct tpd_kube_decoder *d =
+		decode_fixture("kube/endpointslices.json",
+			       TPD_KUBE_ENDPOINTSLICE, TPD_KUBE_DOC_LIST, &g);
 	const int vals[3] = { 1, 0, -1 }; /* -1: absent */
 	const struct tpd_kube_slice *sl;
 	size_t i;
@@ -320,8 +331,8 @@ static void test_endpointslices(void **state)
 static void test_pods(void **state)
 {
 	struct got g;
-	struct tpd_kube_decoder *d = decode_fixture("kube/pods.json", TPD_KUBE_POD,
-						    TPD_KUBE_DOC_LIST, &g);
+	struct tpd_kube_decoder *d = decode_fixture(
+		"kube/pods.json", TPD_KUBE_POD, TPD_KUBE_DOC_LIST, &g);
 	const struct tpd_kube_pod *p;
 
 	assert_int_equal(g.n, 4);
@@ -361,21 +372,24 @@ static void test_pods(void **state)
 static void test_namespaces(void **state)
 {
 	struct got g;
-	struct tpd_kube_decoder *d = decode_fixture("kube/namespaces.json", TPD_KUBE_NAMESPACE,
-						    TPD_KUBE_DOC_LIST, &g);
+	struct tpd_kube_decoder *d =
+		decode_fixture("kube/namespaces.json", TPD_KUBE_NAMESPACE,
+			       TPD_KUBE_DOC_LIST, &g);
 
 	assert_int_equal(g.n, 2);
 	assert_string_equal(g.o[1]->meta.ns, "");
 	assert_string_equal(g.o[1]->meta.name, "web");
 	assert_int_equal(g.o[1]->meta.n_labels, 3);
 	assert_label(&g.o[1]->meta.labels[0], "env", "prod");
-	assert_label(&g.o[1]->meta.labels[1], "kubernetes.io/metadata.name", "web");
+	assert_label(&g.o[1]->meta.labels[1], "kubernetes.io/metadata.name",
+		     "web");
 	assert_label(&g.o[1]->meta.labels[2], "team", "web");
 	tpd_kube_decoder_free(d);
 	got_free(&g);
 }
 
-static void assert_prefix(const struct tp_addr *a, unsigned int plen, const char *want)
+static void assert_prefix(const struct tp_addr *a, unsigned int plen,
+			  const char *want)
 {
 	char buf[TP_PREFIX_STRLEN];
 
@@ -385,8 +399,9 @@ static void assert_prefix(const struct tp_addr *a, unsigned int plen, const char
 static void test_netpols(void **state)
 {
 	struct got g;
-	struct tpd_kube_decoder *d = decode_fixture("kube/networkpolicies.json", TPD_KUBE_NETPOL,
-						    TPD_KUBE_DOC_LIST, &g);
+	struct tpd_kube_decoder *d =
+		decode_fixture("kube/networkpolicies.json", TPD_KUBE_NETPOL,
+			       TPD_KUBE_DOC_LIST, &g);
 	const struct tpd_kube_netpol *np;
 	const struct tpd_kube_np_rule *r;
 	const struct tpd_kube_np_peer *p;
@@ -413,7 +428,8 @@ static void test_netpols(void **state)
 	assert_prefix(&p->except[1], p->except_plen[1], "100.64.2.1/32");
 	assert_false(p->pods.present);
 	assert_false(p->namespaces.present);
-	assert_prefix(&r->peers[1].cidr, r->peers[1].cidr_plen, "fd7a:115c:a1e0::/48");
+	assert_prefix(&r->peers[1].cidr, r->peers[1].cidr_plen,
+		      "fd7a:115c:a1e0::/48");
 	assert_int_equal(r->n_ports, 4);
 	assert_int_equal(r->ports[0].port, 80);
 	assert_null(r->ports[0].name);
@@ -450,7 +466,8 @@ static void test_netpols(void **state)
 	assert_int_equal(np->ingress[1].n_ports, 0);
 	assert_int_equal(np->n_egress, 1);
 	/* host bits are cleared, as Go's ParseCIDR does */
-	assert_prefix(&np->egress[0].peers[0].cidr, np->egress[0].peers[0].cidr_plen, "10.0.0.0/8");
+	assert_prefix(&np->egress[0].peers[0].cidr,
+		      np->egress[0].peers[0].cidr_plen, "10.0.0.0/8");
 
 	/* default-deny: no policyTypes, no rules: Ingress only */
 	np = &g.o[2]->np;
@@ -472,8 +489,9 @@ static void test_netpols(void **state)
 static void test_status_document(void **state)
 {
 	struct got g;
-	struct tpd_kube_decoder *d = decode_fixture("kube/status-410.json", TPD_KUBE_SERVICE,
-						    TPD_KUBE_DOC_LIST, &g);
+	struct tpd_kube_decoder *d =
+		decode_fixture("kube/status-410.json", TPD_KUBE_SERVICE,
+			       TPD_KUBE_DOC_LIST, &g);
 	const struct tpd_kube_decoded *st = tpd_kube_decoder_state(d);
 
 	assert_int_equal(g.n, 0);
@@ -488,8 +506,9 @@ static void test_status_document(void **state)
 static void test_watch_stream(void **state)
 {
 	struct got g;
-	struct tpd_kube_decoder *d = decode_fixture("kube/watch-services.jsonl", TPD_KUBE_SERVICE,
-						    TPD_KUBE_DOC_WATCH, &g);
+	struct tpd_kube_decoder *d =
+		decode_fixture("kube/watch-services.jsonl", TPD_KUBE_SERVICE,
+			       TPD_KUBE_DOC_WATCH, &g);
 	const struct tpd_kube_decoded *st = tpd_kube_decoder_state(d);
 
 	/* ADDED, MODIFIED, (BOOKMARK), DELETED, (BOOKMARK) */
@@ -510,17 +529,20 @@ static void test_watch_stream(void **state)
 static void test_watch_error_410(void **state)
 {
 	struct got g;
-	struct tpd_kube_decoder *d = decode_fixture("kube/watch-error-410.jsonl", TPD_KUBE_SERVICE,
-						    TPD_KUBE_DOC_WATCH, &g);
+	struct tpd_kube_decoder *d =
+		decode_fixture("kube/watch-error-410.jsonl", TPD_KUBE_SERVICE,
+			       TPD_KUBE_DOC_WATCH, &g);
 	const struct tpd_kube_decoded *st = tpd_kube_decoder_state(d);
 
 	/* the event before the ERROR, none after it */
 	assert_int_equal(g.n, 1);
 	assert_int_equal(st->error_code, 410);
-	assert_string_equal(st->error_msg, "too old resource version: 1300 (1400)");
+	assert_string_equal(st->error_msg,
+			    "too old resource version: 1300 (1400)");
 	assert_string_equal(st->resource_version, "1310");
 	/* the rest of the stream is ignored */
-	assert_int_equal(tpd_kube_decoder_feed(d, "{\"type\":\"ADDED\"", 15), 0);
+	assert_int_equal(tpd_kube_decoder_feed(d, "{\"type\":\"ADDED\"", 15),
+			 0);
 	assert_int_equal(tpd_kube_decoder_finish(d), 0);
 	assert_int_equal(g.n, 1);
 	tpd_kube_decoder_free(d);
@@ -530,12 +552,15 @@ static void test_watch_error_410(void **state)
 /* An ERROR event without a code still reports an error (and a re-list). */
 static void test_watch_error_no_code(void **state)
 {
-	static const char doc[] = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\"}}\n";
+	static const char doc[] =
+		"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\"}}\n";
 	struct tpd_kube_decoder *d;
 	struct got g;
 
 	got_init(&g, true);
-	assert_int_equal(decode(TPD_KUBE_POD, TPD_KUBE_DOC_WATCH, doc, strlen(doc), 0, 0, &g, &d), 0);
+	assert_int_equal(decode(TPD_KUBE_POD, TPD_KUBE_DOC_WATCH, doc,
+				strlen(doc), 0, 0, &g, &d),
+			 0);
 	assert_int_equal(tpd_kube_decoder_state(d)->error_code, 500);
 	tpd_kube_decoder_free(d);
 	got_free(&g);
@@ -550,7 +575,8 @@ static const struct {
 } fixtures[] = {
 	{ "kube/services-page1.json", TPD_KUBE_SERVICE, TPD_KUBE_DOC_LIST },
 	{ "kube/services-page2.json", TPD_KUBE_SERVICE, TPD_KUBE_DOC_LIST },
-	{ "kube/endpointslices.json", TPD_KUBE_ENDPOINTSLICE, TPD_KUBE_DOC_LIST },
+	{ "kube/endpointslices.json", TPD_KUBE_ENDPOINTSLICE,
+	  TPD_KUBE_DOC_LIST },
 	{ "kube/pods.json", TPD_KUBE_POD, TPD_KUBE_DOC_LIST },
 	{ "kube/namespaces.json", TPD_KUBE_NAMESPACE, TPD_KUBE_DOC_LIST },
 	{ "kube/networkpolicies.json", TPD_KUBE_NETPOL, TPD_KUBE_DOC_LIST },
@@ -560,7 +586,8 @@ static const struct {
 };
 
 /* The dump and the decoder's state of one decode, for comparison. */
-static char *decode_dump(size_t f, const char *doc, size_t len, size_t cut1, size_t step)
+static char *decode_dump(size_t f, const char *doc, size_t len, size_t cut1,
+			 size_t step)
 {
 	struct tpd_kube_decoder *d;
 	const struct tpd_kube_decoded *st;
@@ -568,10 +595,12 @@ static char *decode_dump(size_t f, const char *doc, size_t len, size_t cut1, siz
 	char *out;
 
 	got_init(&g, false);
-	assert_int_equal(decode(fixtures[f].kind, fixtures[f].doc, doc, len, cut1, step, &g, &d), 0);
+	assert_int_equal(decode(fixtures[f].kind, fixtures[f].doc, doc, len,
+				cut1, step, &g, &d),
+			 0);
 	st = tpd_kube_decoder_state(d);
-	fprintf(g.dump, "rv=%s cont=%s err=%d %s\n", st->resource_version, st->continue_token,
-		st->error_code, st->error_msg);
+	fprintf(g.dump, "rv=%s cont=%s err=%d %s\n", st->resource_version,
+		st->continue_token, st->error_code, st->error_msg);
 	out = strdup(got_text(&g));
 	assert_non_null(out);
 	tpd_kube_decoder_free(d);
@@ -591,8 +620,8 @@ static void test_every_split(void **state)
 		for (cut = 1; cut < len; cut++) {
 			other = decode_dump(f, doc, len, cut, 0);
 			if (strcmp(whole, other))
-				fail_msg("%s cut at %zu:\n%s\nwhole:\n%s", fixtures[f].name, cut,
-					 other, whole);
+				fail_msg("%s cut at %zu:\n%s\nwhole:\n%s",
+					 fixtures[f].name, cut, other, whole);
 			free(other);
 		}
 		other = decode_dump(f, doc, len, 0, 1);
@@ -609,15 +638,16 @@ static void test_every_split(void **state)
 /* ---- bad input -------------------------------------------------------------- */
 
 /* Decode @doc (a list of @kind unless @watch): the result and the error text. */
-static int decode_bad(enum tpd_kube_kind kind, bool watch, const char *doc, struct got *g,
-		      char *err, size_t errlen, unsigned long *skipped)
+static int decode_bad(enum tpd_kube_kind kind, bool watch, const char *doc,
+		      struct got *g, char *err, size_t errlen,
+		      unsigned long *skipped)
 {
 	struct tpd_kube_decoder *d;
 	int ret;
 
 	got_init(g, false);
-	ret = decode(kind, watch ? TPD_KUBE_DOC_WATCH : TPD_KUBE_DOC_LIST, doc, strlen(doc), 0, 0,
-		     g, &d);
+	ret = decode(kind, watch ? TPD_KUBE_DOC_WATCH : TPD_KUBE_DOC_LIST, doc,
+		     strlen(doc), 0, 0, g, &d);
 	snprintf(err, errlen, "%s", tpd_kube_decoder_error(d));
 	if (skipped)
 		*skipped = tpd_kube_decoder_state(d)->skipped;
@@ -637,12 +667,14 @@ static void test_truncated(void **state)
 
 		for (cut = 0; cut + 1 < len; cut += 13) {
 			got_init(&g, false);
-			ret = decode(fixtures[f].kind, fixtures[f].doc, doc, cut, 0, 0, &g, &d);
+			ret = decode(fixtures[f].kind, fixtures[f].doc, doc,
+				     cut, 0, 0, &g, &d);
 			/* a watch stream may end between events only */
 			if (fixtures[f].doc == TPD_KUBE_DOC_LIST || ret)
 				assert_int_equal(ret, -EINVAL);
 			if (ret)
-				assert_non_null(strstr(tpd_kube_decoder_error(d), "JSON"));
+				assert_non_null(strstr(
+					tpd_kube_decoder_error(d), "JSON"));
 			tpd_kube_decoder_free(d);
 			got_free(&g);
 		}
@@ -650,15 +682,19 @@ static void test_truncated(void **state)
 	}
 	/* a watch stream cut in the middle of an event, and between two */
 	got_init(&g, false);
-	assert_int_equal(decode(TPD_KUBE_POD, TPD_KUBE_DOC_WATCH, "{\"type\":\"ADD", 12, 0, 0, &g,
-				NULL),
+	assert_int_equal(decode(TPD_KUBE_POD, TPD_KUBE_DOC_WATCH,
+				"{\"type\":\"ADD", 12, 0, 0, &g, NULL),
 			 -EINVAL);
 	got_free(&g);
 	got_init(&g, false);
-	assert_int_equal(decode(TPD_KUBE_POD, TPD_KUBE_DOC_WATCH, "\n \r\n", 4, 0, 0, &g, NULL), 0);
+	assert_int_equal(decode(TPD_KUBE_POD, TPD_KUBE_DOC_WATCH, "\n \r\n", 4,
+				0, 0, &g, NULL),
+			 0);
 	got_free(&g);
 	got_init(&g, false);
-	assert_int_equal(decode(TPD_KUBE_POD, TPD_KUBE_DOC_WATCH, "", 0, 0, 0, &g, NULL), 0);
+	assert_int_equal(
+		decode(TPD_KUBE_POD, TPD_KUBE_DOC_WATCH, "", 0, 0, 0, &g, NULL),
+		0);
 	got_free(&g);
 }
 
@@ -672,20 +708,25 @@ static void test_bad_documents(void **state)
 		{ false, "[1,2]", "expected an object" },
 		{ false, "{\"items\":{}}", "expected an array" },
 		{ false, "{\"items\":[1]}", "expected an object" },
-		{ false, "{\"metadata\":{\"resourceVersion\":5}}", "expected a string" },
+		{ false, "{\"metadata\":{\"resourceVersion\":5}}",
+		  "expected a string" },
 		{ false, "{\"items\":[]} {}", "JSON" },
 		{ false, "{\"items\":[]}", NULL },
 		{ false, "nul", "JSON" },
 		{ false, "null", "not null" },
 		{ true, "null\n", "not null" },
-		{ true, "{\"object\":{\"metadata\":{\"name\":\"a\"}}}", "without a type" },
+		{ true, "{\"object\":{\"metadata\":{\"name\":\"a\"}}}",
+		  "without a type" },
 		{ true, "{\"type\":\"ADDED\"}", "without an object" },
-		{ true, "{\"type\":\"CHANGED\",\"object\":{}}", "unknown type" },
-		{ true, "{\"type\":\"ADDED\",\"object\":[]}", "expected an object" },
+		{ true, "{\"type\":\"CHANGED\",\"object\":{}}",
+		  "unknown type" },
+		{ true, "{\"type\":\"ADDED\",\"object\":[]}",
+		  "expected an object" },
 		{ true, "[]", "expected an object" },
 		{ true, "{\"type\":1}", "expected a string" },
-		{ true, "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}"
-			"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"b\"}}}",
+		{ true,
+		  "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}"
+		  "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"b\"}}}",
 		  NULL },
 	};
 	char err[512];
@@ -694,14 +735,14 @@ static void test_bad_documents(void **state)
 	int ret;
 
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		ret = decode_bad(TPD_KUBE_NAMESPACE, cases[i].watch, cases[i].doc, &g, err,
-				 sizeof(err), NULL);
+		ret = decode_bad(TPD_KUBE_NAMESPACE, cases[i].watch,
+				 cases[i].doc, &g, err, sizeof(err), NULL);
 		if (!cases[i].err) {
 			assert_int_equal(ret, 0);
 		} else {
 			if (ret != -EINVAL || !strstr(err, cases[i].err))
-				fail_msg("%s: %d \"%s\", want \"%s\"", cases[i].doc, ret, err,
-					 cases[i].err);
+				fail_msg("%s: %d \"%s\", want \"%s\"",
+					 cases[i].doc, ret, err, cases[i].err);
 		}
 		got_free(&g);
 	}
@@ -713,11 +754,13 @@ static char *obj_list(const char *item, bool slice)
 {
 	char *doc;
 
-	assert_true(asprintf(&doc,
-			     "{\"kind\":\"List\",\"metadata\":{\"resourceVersion\":\"9\"},"
-			     "\"items\":[%s,{\"metadata\":{\"name\":\"good\",\"namespace\":\"ns\"},"
-			     "\"spec\":{\"clusterIP\":\"198.19.0.2\"}%s}]}",
-			     item, slice ? ",\"addressType\":\"IPv4\"" : "") > 0);
+	assert_true(
+		asprintf(
+			&doc,
+			"{\"kind\":\"List\",\"metadata\":{\"resourceVersion\":\"9\"},"
+			"\"items\":[%s,{\"metadata\":{\"name\":\"good\",\"namespace\":\"ns\"},"
+			"\"spec\":{\"clusterIP\":\"198.19.0.2\"}%s}]}",
+			item, slice ? ",\"addressType\":\"IPv4\"" : "") > 0);
 	return doc;
 }
 
@@ -746,7 +789,8 @@ static void test_bad_objects(void **state)
 		{ TPD_KUBE_SERVICE,
 		  "{\"metadata\":{\"name\":\"bad\",\"namespace\":\"ns\",\"labels\":{\"a\":\"x\\u0000y\"}}}",
 		  "metadata.labels.a: string holds a NUL" },
-		{ TPD_KUBE_SERVICE, "{\"metadata\":{\"namespace\":\"ns\"}}", "metadata.name: missing" },
+		{ TPD_KUBE_SERVICE, "{\"metadata\":{\"namespace\":\"ns\"}}",
+		  "metadata.name: missing" },
 		{ TPD_KUBE_SERVICE,
 		  "{\"metadata\":{\"name\":\"bad\",\"namespace\":\"ns\"},\"spec\":{\"type\":\"Magic\"}}",
 		  "spec.type: unknown type" },
@@ -759,7 +803,8 @@ static void test_bad_objects(void **state)
 		{ TPD_KUBE_ENDPOINTSLICE,
 		  "{\"metadata\":{\"name\":\"bad\",\"namespace\":\"ns\"},\"endpoints\":[{\"conditions\":{\"ready\":\"yes\"}}],\"addressType\":\"IPv4\"}",
 		  "endpoints[0].conditions.ready: expected a boolean" },
-		{ TPD_KUBE_ENDPOINTSLICE, "{\"metadata\":{\"name\":\"bad\",\"namespace\":\"ns\"}}",
+		{ TPD_KUBE_ENDPOINTSLICE,
+		  "{\"metadata\":{\"name\":\"bad\",\"namespace\":\"ns\"}}",
 		  "addressType: missing" },
 		{ TPD_KUBE_POD,
 		  "{\"metadata\":{\"name\":\"bad\",\"namespace\":\"ns\"},\"status\":{\"podIPs\":[{\"ip\":\"1.2.3\"}]}}",
@@ -783,15 +828,18 @@ static void test_bad_objects(void **state)
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		char *doc = obj_list(cases[i].item, cases[i].kind == TPD_KUBE_ENDPOINTSLICE);
+		char *doc = obj_list(cases[i].item,
+				     cases[i].kind == TPD_KUBE_ENDPOINTSLICE);
 
 		/* the good object after the bad one still comes (a Service's
 		 * fields read as another kind are skipped, so "good" parses) */
-		assert_int_equal(decode_bad(cases[i].kind, false, doc, &g, err, sizeof(err), &skipped),
+		assert_int_equal(decode_bad(cases[i].kind, false, doc, &g, err,
+					    sizeof(err), &skipped),
 				 0);
 		if (skipped != 1 || !strstr(err, cases[i].err))
-			fail_msg("case %zu: skipped %lu, error \"%s\", want \"%s\"", i, skipped, err,
-				 cases[i].err);
+			fail_msg(
+				"case %zu: skipped %lu, error \"%s\", want \"%s\"",
+				i, skipped, err, cases[i].err);
 		assert_int_equal(g.total, 1);
 		got_free(&g);
 		free(doc);
@@ -808,7 +856,8 @@ static void test_bad_deleted_delivered(void **state)
 	struct got g;
 
 	got_init(&g, true);
-	assert_int_equal(decode(TPD_KUBE_SERVICE, TPD_KUBE_DOC_WATCH, doc, strlen(doc), 0, 0, &g, &d),
+	assert_int_equal(decode(TPD_KUBE_SERVICE, TPD_KUBE_DOC_WATCH, doc,
+				strlen(doc), 0, 0, &g, &d),
 			 0);
 	assert_int_equal(g.n, 1);
 	assert_int_equal(g.ev[0], TPD_KUBE_EV_DELETED);
@@ -831,14 +880,20 @@ static void test_bounds(void **state)
 	assert_non_null(big);
 	memset(big, 'x', 100000);
 	big[100000] = '\0';
-	assert_true(asprintf(&doc, "{\"metadata\":{\"name\":\"bad\",\"namespace\":\"ns\",\"labels\":{\"k\":\"%s\"}}}",
-			     big) > 0);
+	assert_true(
+		asprintf(
+			&doc,
+			"{\"metadata\":{\"name\":\"bad\",\"namespace\":\"ns\",\"labels\":{\"k\":\"%s\"}}}",
+			big) > 0);
 	free(big);
 	big = obj_list(doc, false);
 	free(doc);
-	assert_int_equal(decode_bad(TPD_KUBE_SERVICE, false, big, &g, err, sizeof(err), &skipped), 0);
+	assert_int_equal(decode_bad(TPD_KUBE_SERVICE, false, big, &g, err,
+				    sizeof(err), &skipped),
+			 0);
 	assert_int_equal(skipped, 1);
-	assert_non_null(strstr(err, "metadata.labels.k: string of 100000 bytes (max 4096)"));
+	assert_non_null(strstr(
+		err, "metadata.labels.k: string of 100000 bytes (max 4096)"));
 	assert_int_equal(g.total, 1);
 	got_free(&g);
 	free(big);
@@ -846,17 +901,22 @@ static void test_bounds(void **state)
 	/* 20,000 endpoints in one slice */
 	big = malloc(20000 * 40 + 256);
 	assert_non_null(big);
-	off = (size_t)sprintf(big, "{\"items\":[{\"metadata\":{\"name\":\"big\",\"namespace\":\"ns\"},"
-				   "\"addressType\":\"IPv4\",\"endpoints\":[");
+	off = (size_t)sprintf(
+		big,
+		"{\"items\":[{\"metadata\":{\"name\":\"big\",\"namespace\":\"ns\"},"
+		"\"addressType\":\"IPv4\",\"endpoints\":[");
 	for (i = 0; i < 20000; i++)
-		off += (size_t)sprintf(big + off, "%s{\"addresses\":[\"10.%zu.%zu.1\"]}", i ? "," : "",
-				       i / 256, i % 256);
+		off += (size_t)sprintf(big + off,
+				       "%s{\"addresses\":[\"10.%zu.%zu.1\"]}",
+				       i ? "," : "", i / 256, i % 256);
 	strcpy(big + off, "]}]}");
-	assert_int_equal(decode_bad(TPD_KUBE_ENDPOINTSLICE, false, big, &g, err, sizeof(err),
-				    &skipped),
+	assert_int_equal(decode_bad(TPD_KUBE_ENDPOINTSLICE, false, big, &g, err,
+				    sizeof(err), &skipped),
 			 0);
 	assert_int_equal(skipped, 1);
-	assert_non_null(strstr(err, "EndpointSlice ns/big: endpoints[10000]: more than 10000 endpoints"));
+	assert_non_null(strstr(
+		err,
+		"EndpointSlice ns/big: endpoints[10000]: more than 10000 endpoints"));
 	got_free(&g);
 	free(big);
 
@@ -869,7 +929,8 @@ static void test_bounds(void **state)
 	for (i = 0; i < 1000; i++)
 		big[off++] = ']';
 	strcpy(big + off, "}]}");
-	assert_int_equal(decode_bad(TPD_KUBE_SERVICE, false, big, &g, err, sizeof(err), NULL),
+	assert_int_equal(decode_bad(TPD_KUBE_SERVICE, false, big, &g, err,
+				    sizeof(err), NULL),
 			 -EINVAL);
 	assert_non_null(strstr(err, "nested deeper than 256 levels"));
 	got_free(&g);
@@ -881,7 +942,8 @@ static void test_bounds(void **state)
 	off = (size_t)sprintf(big, "{\"metadata\":{\"continue\":\"");
 	memset(big + off, 'A', 2000);
 	strcpy(big + off + 2000, "\"},\"items\":[]}");
-	assert_int_equal(decode_bad(TPD_KUBE_SERVICE, false, big, &g, err, sizeof(err), NULL),
+	assert_int_equal(decode_bad(TPD_KUBE_SERVICE, false, big, &g, err,
+				    sizeof(err), NULL),
 			 -EINVAL);
 	assert_non_null(strstr(err, "continue token too long"));
 	got_free(&g);
@@ -897,13 +959,15 @@ static void test_skipping_and_duplicates(void **state)
 		"\"annotations\":{\"other\":\"x\",\"tailplane.io/expose\":\"false\"}},"
 		"\"spec\":{\"unknown\":{\"clusterIP\":\"x\"},\"clusterIP\":\"198.19.0.5\",\"ports\":null,"
 		"\"selector\":{\"clusterIP\":[]}},\"status\":{\"conditions\":[[],{},true,false,1e5]}}]}";
-	static const char doc2[] = "{\"items\":[{\"metadata\":{\"name\":\"a\"},\"spec\":{\"ports\":"
-				   "[{\"port\":80},{\"port\":81,\"targetPort\":\"web\"}]}}]}";
+	static const char doc2[] =
+		"{\"items\":[{\"metadata\":{\"name\":\"a\"},\"spec\":{\"ports\":"
+		"[{\"port\":80},{\"port\":81,\"targetPort\":\"web\"}]}}]}";
 	struct tpd_kube_decoder *d;
 	struct got g;
 
 	got_init(&g, true);
-	assert_int_equal(decode(TPD_KUBE_SERVICE, TPD_KUBE_DOC_LIST, doc, strlen(doc), 0, 0, &g, &d),
+	assert_int_equal(decode(TPD_KUBE_SERVICE, TPD_KUBE_DOC_LIST, doc,
+				strlen(doc), 0, 0, &g, &d),
 			 0);
 	assert_int_equal(g.n, 1);
 	assert_string_equal(g.o[0]->meta.name, "b");
@@ -918,7 +982,8 @@ static void test_skipping_and_duplicates(void **state)
 
 	/* an absent targetPort is the port, as the API defaults it */
 	got_init(&g, true);
-	assert_int_equal(decode(TPD_KUBE_SERVICE, TPD_KUBE_DOC_LIST, doc2, strlen(doc2), 0, 0, &g, &d),
+	assert_int_equal(decode(TPD_KUBE_SERVICE, TPD_KUBE_DOC_LIST, doc2,
+				strlen(doc2), 0, 0, &g, &d),
 			 0);
 	assert_int_equal(g.o[0]->svc.ports[0].target_port, 80);
 	assert_int_equal(g.o[0]->svc.ports[1].target_port, 0);
@@ -937,32 +1002,39 @@ static char *gen_slices(size_t slices, size_t per, size_t *len)
 	char *doc = malloc(cap);
 
 	assert_non_null(doc);
-	off += (size_t)sprintf(doc + off, "{\"kind\":\"EndpointSliceList\",\"apiVersion\":\"discovery.k8s.io/v1\","
-					  "\"metadata\":{\"resourceVersion\":\"99999\"},\"items\":[");
+	off += (size_t)sprintf(
+		doc + off,
+		"{\"kind\":\"EndpointSliceList\",\"apiVersion\":\"discovery.k8s.io/v1\","
+		"\"metadata\":{\"resourceVersion\":\"99999\"},\"items\":[");
 	for (s = 0; s < slices; s++) {
-		off += (size_t)sprintf(doc + off,
-				       "%s{\"metadata\":{\"name\":\"svc-%zu-x7k2p\",\"generateName\":\"svc-%zu-\","
-				       "\"namespace\":\"bench\",\"uid\":\"5e2f%08zu-0000-4000-8000-000000000000\","
-				       "\"resourceVersion\":\"%zu\",\"generation\":1,\"creationTimestamp\":\"2026-11-30T10:00:00Z\","
-				       "\"labels\":{\"endpointslice.kubernetes.io/managed-by\":\"endpointslice-controller.k8s.io\","
-				       "\"kubernetes.io/service-name\":\"svc-%zu\"},"
-				       "\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"name\":\"svc-%zu\","
-				       "\"uid\":\"x\",\"controller\":true,\"blockOwnerDeletion\":true}],"
-				       "\"managedFields\":[{\"manager\":\"kube-controller-manager\",\"operation\":\"Update\","
-				       "\"apiVersion\":\"discovery.k8s.io/v1\",\"time\":\"2026-11-30T10:00:00Z\","
-				       "\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:addressType\":{},\"f:endpoints\":{},"
-				       "\"f:metadata\":{\"f:labels\":{\".\":{}}},\"f:ports\":{}}}]},"
-				       "\"addressType\":\"IPv4\",\"endpoints\":[",
-				       s ? "," : "", s, s, s, s + 1000, s, s);
+		off += (size_t)sprintf(
+			doc + off,
+			"%s{\"metadata\":{\"name\":\"svc-%zu-x7k2p\",\"generateName\":\"svc-%zu-\","
+			"\"namespace\":\"bench\",\"uid\":\"5e2f%08zu-0000-4000-8000-000000000000\","
+			"\"resourceVersion\":\"%zu\",\"generation\":1,\"creationTimestamp\":\"2026-11-30T10:00:00Z\","
+			"\"labels\":{\"endpointslice.kubernetes.io/managed-by\":\"endpointslice-controller.k8s.io\","
+			"\"kubernetes.io/service-name\":\"svc-%zu\"},"
+			"\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"name\":\"svc-%zu\","
+			"\"uid\":\"x\",\"controller\":true,\"blockOwnerDeletion\":true}],"
+			"\"managedFields\":[{\"manager\":\"kube-controller-manager\",\"operation\":\"Update\","
+			"\"apiVersion\":\"discovery.k8s.io/v1\",\"time\":\"2026-11-30T10:00:00Z\","
+			"\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:addressType\":{},\"f:endpoints\":{},"
+			"\"f:metadata\":{\"f:labels\":{\".\":{}}},\"f:ports\":{}}}]},"
+			"\"addressType\":\"IPv4\",\"endpoints\":[",
+			s ? "," : "", s, s, s, s + 1000, s, s);
 		for (e = 0; e < per; e++)
-			off += (size_t)sprintf(doc + off,
-					       "%s{\"addresses\":[\"10.%zu.%zu.%zu\"],\"conditions\":{\"ready\":true,"
-					       "\"serving\":true,\"terminating\":false},\"targetRef\":{\"kind\":\"Pod\","
-					       "\"namespace\":\"bench\",\"name\":\"svc-%zu-7d9f8b-%zu\",\"uid\":"
-					       "\"a0000000-%04zu-4000-8000-%012zu\"},\"nodeName\":\"node-%zu\",\"zone\":\"zone-a\"}",
-					       e ? "," : "", (s * per + e) >> 16, ((s * per + e) >> 8) & 255,
-					       (s * per + e) & 255, s, e, s % 10000, e, e % 50);
-		off += (size_t)sprintf(doc + off, "],\"ports\":[{\"name\":\"http\",\"protocol\":\"TCP\",\"port\":8080}]}");
+			off += (size_t)sprintf(
+				doc + off,
+				"%s{\"addresses\":[\"10.%zu.%zu.%zu\"],\"conditions\":{\"ready\":true,"
+				"\"serving\":true,\"terminating\":false},\"targetRef\":{\"kind\":\"Pod\","
+				"\"namespace\":\"bench\",\"name\":\"svc-%zu-7d9f8b-%zu\",\"uid\":"
+				"\"a0000000-%04zu-4000-8000-%012zu\"},\"nodeName\":\"node-%zu\",\"zone\":\"zone-a\"}",
+				e ? "," : "", (s * per + e) >> 16,
+				((s * per + e) >> 8) & 255, (s * per + e) & 255,
+				s, e, s % 10000, e, e % 50);
+		off += (size_t)sprintf(
+			doc + off,
+			"],\"ports\":[{\"name\":\"http\",\"protocol\":\"TCP\",\"port\":8080}]}");
 		assert_true(off < cap);
 	}
 	off += (size_t)sprintf(doc + off, "]}");
@@ -977,26 +1049,30 @@ static char *gen_services(size_t n, size_t *len)
 	char *doc = malloc(cap);
 
 	assert_non_null(doc);
-	off += (size_t)sprintf(doc + off, "{\"kind\":\"ServiceList\",\"apiVersion\":\"v1\","
-					  "\"metadata\":{\"resourceVersion\":\"99999\"},\"items\":[");
+	off += (size_t)sprintf(
+		doc + off,
+		"{\"kind\":\"ServiceList\",\"apiVersion\":\"v1\","
+		"\"metadata\":{\"resourceVersion\":\"99999\"},\"items\":[");
 	for (i = 0; i < n; i++) {
-		off += (size_t)sprintf(doc + off,
-				       "%s{\"metadata\":{\"name\":\"svc-%zu\",\"namespace\":\"bench\","
-				       "\"uid\":\"6f1c%08zu-0000-4000-8000-000000000000\",\"resourceVersion\":\"%zu\","
-				       "\"creationTimestamp\":\"2026-11-30T10:00:00Z\",\"labels\":{\"app\":\"svc-%zu\"},"
-				       "\"managedFields\":[{\"manager\":\"kubectl-create\",\"operation\":\"Update\","
-				       "\"apiVersion\":\"v1\",\"time\":\"2026-11-30T10:00:00Z\",\"fieldsType\":\"FieldsV1\","
-				       "\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\".\":{},\"f:app\":{}}},\"f:spec\":"
-				       "{\"f:internalTrafficPolicy\":{},\"f:ports\":{\".\":{},\"k:{\\\"port\\\":80,"
-				       "\\\"protocol\\\":\\\"TCP\\\"}\":{\".\":{},\"f:name\":{}}}}}}]},"
-				       "\"spec\":{\"ports\":[{\"name\":\"http\",\"protocol\":\"TCP\",\"port\":80,"
-				       "\"targetPort\":8080},{\"name\":\"dns\",\"protocol\":\"UDP\",\"port\":53,"
-				       "\"targetPort\":\"dns\"}],\"selector\":{\"app\":\"svc-%zu\"},"
-				       "\"clusterIP\":\"198.19.%zu.%zu\",\"clusterIPs\":[\"198.19.%zu.%zu\"],"
-				       "\"type\":\"ClusterIP\",\"sessionAffinity\":\"None\",\"ipFamilies\":[\"IPv4\"],"
-				       "\"ipFamilyPolicy\":\"SingleStack\",\"internalTrafficPolicy\":\"Cluster\"},"
-				       "\"status\":{\"loadBalancer\":{}}}",
-				       i ? "," : "", i, i, i + 1000, i, i, i >> 8, i & 255, i >> 8, i & 255);
+		off += (size_t)sprintf(
+			doc + off,
+			"%s{\"metadata\":{\"name\":\"svc-%zu\",\"namespace\":\"bench\","
+			"\"uid\":\"6f1c%08zu-0000-4000-8000-000000000000\",\"resourceVersion\":\"%zu\","
+			"\"creationTimestamp\":\"2026-11-30T10:00:00Z\",\"labels\":{\"app\":\"svc-%zu\"},"
+			"\"managedFields\":[{\"manager\":\"kubectl-create\",\"operation\":\"Update\","
+			"\"apiVersion\":\"v1\",\"time\":\"2026-11-30T10:00:00Z\",\"fieldsType\":\"FieldsV1\","
+			"\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\".\":{},\"f:app\":{}}},\"f:spec\":"
+			"{\"f:internalTrafficPolicy\":{},\"f:ports\":{\".\":{},\"k:{\\\"port\\\":80,"
+			"\\\"protocol\\\":\\\"TCP\\\"}\":{\".\":{},\"f:name\":{}}}}}}]},"
+			"\"spec\":{\"ports\":[{\"name\":\"http\",\"protocol\":\"TCP\",\"port\":80,"
+			"\"targetPort\":8080},{\"name\":\"dns\",\"protocol\":\"UDP\",\"port\":53,"
+			"\"targetPort\":\"dns\"}],\"selector\":{\"app\":\"svc-%zu\"},"
+			"\"clusterIP\":\"198.19.%zu.%zu\",\"clusterIPs\":[\"198.19.%zu.%zu\"],"
+			"\"type\":\"ClusterIP\",\"sessionAffinity\":\"None\",\"ipFamilies\":[\"IPv4\"],"
+			"\"ipFamilyPolicy\":\"SingleStack\",\"internalTrafficPolicy\":\"Cluster\"},"
+			"\"status\":{\"loadBalancer\":{}}}",
+			i ? "," : "", i, i, i + 1000, i, i, i >> 8, i & 255,
+			i >> 8, i & 255);
 		assert_true(off < cap);
 	}
 	off += (size_t)sprintf(doc + off, "]}");
@@ -1047,12 +1123,16 @@ static void test_speed_100k_endpoints(void **state)
 	double t_sl, t_svc;
 
 	t_sl = time_decode(TPD_KUBE_ENDPOINTSLICE, slices, len_sl, 1000);
-	print_message("kube decode: 1000 EndpointSlices, 100,000 endpoints, %.1f MB in %.3f s: "
-		      "%.1f MB/s, %.0f endpoints/s\n",
-		      (double)len_sl / 1e6, t_sl, (double)len_sl / 1e6 / t_sl, 100000.0 / t_sl);
+	print_message(
+		"kube decode: 1000 EndpointSlices, 100,000 endpoints, %.1f MB in %.3f s: "
+		"%.1f MB/s, %.0f endpoints/s\n",
+		(double)len_sl / 1e6, t_sl, (double)len_sl / 1e6 / t_sl,
+		100000.0 / t_sl);
 	t_svc = time_decode(TPD_KUBE_SERVICE, svcs, len_svc, 10000);
-	print_message("kube decode: 10,000 Services, %.1f MB in %.3f s: %.1f MB/s, %.0f services/s\n",
-		      (double)len_svc / 1e6, t_svc, (double)len_svc / 1e6 / t_svc, 10000.0 / t_svc);
+	print_message(
+		"kube decode: 10,000 Services, %.1f MB in %.3f s: %.1f MB/s, %.0f services/s\n",
+		(double)len_svc / 1e6, t_svc, (double)len_svc / 1e6 / t_svc,
+		10000.0 / t_svc);
 	print_message("kube decode: both, %.3f s\n", t_sl + t_svc);
 	free(slices);
 	free(svcs);
@@ -1065,25 +1145,29 @@ static char *gen_pods(size_t n, size_t *len)
 	char *doc = malloc(cap);
 
 	assert_non_null(doc);
-	off += (size_t)sprintf(doc + off, "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"9\"},\"items\":[");
+	off += (size_t)sprintf(
+		doc + off,
+		"{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"9\"},\"items\":[");
 	for (i = 0; i < n; i++) {
-		off += (size_t)sprintf(doc + off,
-				       "%s{\"metadata\":{\"name\":\"web-7d9f8b6c5d-%05zu\",\"generateName\":\"web-7d9f8b6c5d-\","
-				       "\"namespace\":\"bench\",\"uid\":\"a0000000-0000-4000-8000-%012zu\",\"resourceVersion\":\"%zu\","
-				       "\"labels\":{\"app\":\"web\",\"pod-template-hash\":\"7d9f8b6c5d\",\"tier\":\"frontend\"},"
-				       "\"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":\"web-7d9f8b6c5d\","
-				       "\"uid\":\"x\",\"controller\":true}],\"managedFields\":[{\"manager\":\"kubelet\",\"operation\":\"Update\","
-				       "\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:status\":{\"f:conditions\":{}}}}]},"
-				       "\"spec\":{\"containers\":[{\"name\":\"web\",\"image\":\"nginx:1.27\",\"ports\":[{\"name\":\"http\","
-				       "\"containerPort\":8080,\"protocol\":\"TCP\"}],\"resources\":{\"requests\":{\"cpu\":\"100m\"}},"
-				       "\"volumeMounts\":[{\"name\":\"kube-api-access\",\"readOnly\":true,\"mountPath\":\"/var/run/secrets/kubernetes.io/serviceaccount\"}]},"
-				       "{\"name\":\"sidecar\",\"image\":\"envoy:1.30\",\"ports\":[{\"name\":\"admin\",\"containerPort\":15000}]}],"
-				       "\"restartPolicy\":\"Always\",\"nodeName\":\"node-%zu\",\"serviceAccountName\":\"default\"},"
-				       "\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}],"
-				       "\"hostIP\":\"198.18.0.%zu\",\"podIP\":\"10.%zu.%zu.%zu\",\"podIPs\":[{\"ip\":\"10.%zu.%zu.%zu\"},"
-				       "{\"ip\":\"fd00:10::%zx\"}],\"startTime\":\"2026-11-30T10:00:00Z\"}}",
-				       i ? "," : "", i, i, i + 100, i % 50, i % 50 + 1, i >> 16, (i >> 8) & 255,
-				       i & 255, i >> 16, (i >> 8) & 255, i & 255, i + 1);
+		off += (size_t)sprintf(
+			doc + off,
+			"%s{\"metadata\":{\"name\":\"web-7d9f8b6c5d-%05zu\",\"generateName\":\"web-7d9f8b6c5d-\","
+			"\"namespace\":\"bench\",\"uid\":\"a0000000-0000-4000-8000-%012zu\",\"resourceVersion\":\"%zu\","
+			"\"labels\":{\"app\":\"web\",\"pod-template-hash\":\"7d9f8b6c5d\",\"tier\":\"frontend\"},"
+			"\"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":\"web-7d9f8b6c5d\","
+			"\"uid\":\"x\",\"controller\":true}],\"managedFields\":[{\"manager\":\"kubelet\",\"operation\":\"Update\","
+			"\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:status\":{\"f:conditions\":{}}}}]},"
+			"\"spec\":{\"containers\":[{\"name\":\"web\",\"image\":\"nginx:1.27\",\"ports\":[{\"name\":\"http\","
+			"\"containerPort\":8080,\"protocol\":\"TCP\"}],\"resources\":{\"requests\":{\"cpu\":\"100m\"}},"
+			"\"volumeMounts\":[{\"name\":\"kube-api-access\",\"readOnly\":true,\"mountPath\":\"/var/run/secrets/kubernetes.io/serviceaccount\"}]},"
+			"{\"name\":\"sidecar\",\"image\":\"envoy:1.30\",\"ports\":[{\"name\":\"admin\",\"containerPort\":15000}]}],"
+			"\"restartPolicy\":\"Always\",\"nodeName\":\"node-%zu\",\"serviceAccountName\":\"default\"},"
+			"\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}],"
+			"\"hostIP\":\"198.18.0.%zu\",\"podIP\":\"10.%zu.%zu.%zu\",\"podIPs\":[{\"ip\":\"10.%zu.%zu.%zu\"},"
+			"{\"ip\":\"fd00:10::%zx\"}],\"startTime\":\"2026-11-30T10:00:00Z\"}}",
+			i ? "," : "", i, i, i + 100, i % 50, i % 50 + 1,
+			i >> 16, (i >> 8) & 255, i & 255, i >> 16,
+			(i >> 8) & 255, i & 255, i + 1);
 		assert_true(off < cap);
 	}
 	off += (size_t)sprintf(doc + off, "]}");
@@ -1096,7 +1180,8 @@ struct keep_all {
 	size_t n;
 };
 
-static void keep_object(void *ctx, enum tpd_kube_event ev, struct tpd_kube_object *o)
+static void keep_object(void *ctx, enum tpd_kube_event ev,
+			struct tpd_kube_object *o)
 {
 	struct keep_all *k = ctx;
 
@@ -1104,8 +1189,8 @@ static void keep_object(void *ctx, enum tpd_kube_event ev, struct tpd_kube_objec
 }
 
 /* Heap bytes an object of @kind keeps once decoded (what the store holds). */
-static void measure_kept(enum tpd_kube_kind kind, const char *what, const char *doc, size_t len,
-			 size_t n)
+static void measure_kept(enum tpd_kube_kind kind, const char *what,
+			 const char *doc, size_t len, size_t n)
 {
 	struct keep_all k = { .v = calloc(n, sizeof(*k.v)) };
 	struct tpd_kube_sink sink = { .object = keep_object, .ctx = &k };
@@ -1121,9 +1206,10 @@ static void measure_kept(enum tpd_kube_kind kind, const char *what, const char *
 	tpd_kube_decoder_free(d);
 	after = mallinfo2().uordblks;
 	assert_int_equal(k.n, n);
-	print_message("kube decode: %zu %s keep %.1f MB decoded (%.0f bytes each) of %.1f MB of JSON\n",
-		      n, what, (double)(after - before) / 1e6, (double)(after - before) / (double)n,
-		      (double)len / 1e6);
+	print_message(
+		"kube decode: %zu %s keep %.1f MB decoded (%.0f bytes each) of %.1f MB of JSON\n",
+		n, what, (double)(after - before) / 1e6,
+		(double)(after - before) / (double)n, (double)len / 1e6);
 	for (i = 0; i < k.n; i++)
 		tpd_kube_object_free(k.v[i]);
 	free(k.v);
@@ -1137,7 +1223,8 @@ static void test_memory_kept(void **state)
 	measure_kept(TPD_KUBE_POD, "Pods", doc, len, 10000);
 	free(doc);
 	doc = gen_slices(1000, 100, &len);
-	measure_kept(TPD_KUBE_ENDPOINTSLICE, "EndpointSlices (100,000 endpoints)", doc, len, 1000);
+	measure_kept(TPD_KUBE_ENDPOINTSLICE,
+		     "EndpointSlices (100,000 endpoints)", doc, len, 1000);
 	free(doc);
 	doc = gen_services(10000, &len);
 	measure_kept(TPD_KUBE_SERVICE, "Services", doc, len, 10000);
@@ -1168,6 +1255,7 @@ int main(void)
 		cmocka_unit_test(test_memory_kept),
 	};
 
-	tpd_log_min = TPD_LOG_ERROR; /* skipped objects are logged as warnings */
+	tpd_log_min =
+		TPD_LOG_ERROR; /* skipped objects are logged as warnings */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1082,7 +1082,8 @@ static void test_selector_peers_allow_nothing(void **state)
 	from_sel(r, "!tier,app=web", "");
 	from_sel(r, NULL, ""); /* every pod of every namespace: still nothing */
 	port(r, IPPROTO_UDP, 9, NULL, 0);
-	check(t, L("any>300 z1 any deny", "any>301 z1 any deny"), NONE, 0, NULL);
+	check(t, L("any>300 z1 any deny", "any>301 z1 any deny"), NONE, 0,
+	      NULL);
 }
 
 static void test_named_ports(void **state)

@@ -36,7 +36,6 @@
 #include "static_nat.h"
 #include "sync.h"
 
-
 /* ---- building objects -------------------------------------------------------- */
 
 /* ---- a store and a sync over the harness's maps ---------------------------------- */
@@ -107,7 +106,7 @@ static void test_nothing_before_synced(void **state)
 	kt_ks_open(&k, h);
 	kt_put(&k, kt_svc_new("default", "web", "198.19.0.10", "http:80/tcp"));
 	kt_put(&k, kt_slice_new("default", "web-1", "web", V4, "http:8080/tcp",
-			  "198.18.1.1"));
+				"198.18.1.1"));
 	kt_run(&k);
 	assert_false(k.res.ran);
 	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"), "-");
@@ -128,20 +127,20 @@ static void test_dual_stack_ports_slices(void **state)
 	REQUIRE_BPF();
 	kt_ks_open(&k, h);
 	kt_put(&k, kt_svc_new("default", "web", "198.19.0.10,fd00:198:19::a",
-			"http:80/tcp,dns:53/udp"));
+			      "http:80/tcp,dns:53/udp"));
 	/* ports in another order than the Service's, and another number */
-	kt_put(&k,
-	    kt_slice_new("default", "web-a", "web", V4,
-		      "dns:5353/udp,http:8080/tcp", "198.18.1.1,198.18.1.2"));
+	kt_put(&k, kt_slice_new("default", "web-a", "web", V4,
+				"dns:5353/udp,http:8080/tcp",
+				"198.18.1.1,198.18.1.2"));
 	kt_put(&k, kt_slice_new("default", "web-b", "web", V4,
-			  "http:8080/tcp,dns:5353/udp", "198.18.1.3"));
+				"http:8080/tcp,dns:5353/udp", "198.18.1.3"));
 	kt_put(&k, kt_slice_new("default", "web-c", "web", V6, "http:8080/tcp",
-			  "fd00:198:18::1:1"));
+				"fd00:198:18::1:1"));
 	/* another Service's slice, and a slice without the label */
-	kt_put(&k, kt_slice_new("default", "other-a", "other", V4, "http:80/tcp",
-			  "198.18.1.9"));
+	kt_put(&k, kt_slice_new("default", "other-a", "other", V4,
+				"http:80/tcp", "198.18.1.9"));
 	kt_put(&k, kt_slice_new("default", "stray", NULL, V4, "http:80/tcp",
-			  "198.18.1.8"));
+				"198.18.1.8"));
 	kt_synced(&k);
 	kt_run(&k);
 	assert_string_equal(
@@ -169,8 +168,8 @@ static void test_dual_stack_ports_slices(void **state)
 	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.3:8080 active");
 	/* a slice that moves to another Service leaves the old one */
-	kt_put(&k, kt_slice_new("default", "web-b", "other", V4, "http:8080/tcp",
-			  "198.18.1.3"));
+	kt_put(&k, kt_slice_new("default", "web-b", "other", V4,
+				"http:8080/tcp", "198.18.1.3"));
 	kt_run(&k);
 	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"),
 			    "kubernetes zone 0 :");
@@ -187,10 +186,10 @@ static void test_conditions(void **state)
 	kt_ks_open(&k, h);
 	kt_put(&k, kt_svc_new("ns1", "s", "198.19.0.20", ":80/tcp"));
 	kt_put(&k,
-	    kt_slice_new(
-		    "ns1", "s-1", "s", V4, ":8080/tcp",
-		    "198.18.1.1/110,198.18.1.2/111,198.18.1.3/011,198.18.1.4/001,"
-		    "198.18.1.5/010,198.18.1.6/000,198.18.1.7/100"));
+	       kt_slice_new(
+		       "ns1", "s-1", "s", V4, ":8080/tcp",
+		       "198.18.1.1/110,198.18.1.2/111,198.18.1.3/011,198.18.1.4/001,"
+		       "198.18.1.5/010,198.18.1.6/000,198.18.1.7/100"));
 	kt_synced(&k);
 	kt_run(&k);
 	assert_string_equal(
@@ -215,12 +214,13 @@ static void test_skipped(void **state)
 	o = kt_svc_new("ns1", "ext", "198.19.0.22", ":80/tcp");
 	o->svc.type = TPD_KUBE_SVC_EXTERNALNAME;
 	kt_put(&k, o);
-	kt_put(&k, kt_svc_new("ns1", "sctp", "198.19.0.23", "a:80/sctp,b:81/tcp"));
+	kt_put(&k,
+	       kt_svc_new("ns1", "sctp", "198.19.0.23", "a:80/sctp,b:81/tcp"));
 	kt_put(&k, kt_svc_new("ns1", "fqdn", "198.19.0.24", ":80/tcp"));
 	kt_put(&k, kt_slice_new("ns1", "fqdn-1", "fqdn", TPD_KUBE_ADDR_FQDN,
-			  ":80/tcp", "x"));
+				":80/tcp", "x"));
 	kt_put(&k, kt_slice_new("ns1", "headless-1", "headless", V4, ":80/tcp",
-			  "198.18.1.1"));
+				"198.18.1.1"));
 	kt_synced(&k);
 	kt_run(&k);
 	assert_string_equal(kt_frontend(h, "198.19.0.21:80/tcp"), "-");
@@ -258,7 +258,7 @@ static void test_expose_affinity_lb(void **state)
 	kt_put(&k, o);
 	kt_put(&k, kt_svc_new("ns1", "plain", "198.19.0.32", ":80/tcp"));
 	kt_put(&k, kt_slice_new("ns1", "shown-1", "shown", V4, ":8080/tcp",
-			  "198.18.1.1"));
+				"198.18.1.1"));
 	kt_synced(&k);
 	kt_run(&k);
 	assert_string_equal(
@@ -305,7 +305,8 @@ static void test_internal_local(void **state)
 	o->svc.internal_local = true;
 	kt_put(&k, o);
 	kt_put(&k, kt_slice_new("ns1", "loc-1", "loc", V4, ":8080/tcp",
-			  "198.18.1.1@" NODE ",198.18.1.2@node-b,198.18.1.3"));
+				"198.18.1.1@" NODE
+				",198.18.1.2@node-b,198.18.1.3"));
 	kt_synced(&k);
 	kt_run(&k);
 	assert_string_equal(kt_frontend(h, "198.19.0.40:80/tcp"),
@@ -332,13 +333,14 @@ static void test_external_local(void **state)
 	o->svc.external_local = true;
 	kt_put(&k, o);
 	kt_put(&k, kt_slice_new("ns1", "ext-1", "ext", V4, ":8080/tcp",
-			  "198.18.1.1@" NODE ",198.18.1.2@node-b"));
+				"198.18.1.1@" NODE ",198.18.1.2@node-b"));
 	kt_synced(&k);
 	kt_run(&k);
 	assert_string_equal(kt_frontend(h, "203.0.113.9:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:8080 active");
-	assert_string_equal(kt_frontend(h, "198.19.0.41:80/tcp"),
-			    "kubernetes zone 0 : 198.18.1.1:8080 active, 198.18.1.2:8080 active");
+	assert_string_equal(
+		kt_frontend(h, "198.19.0.41:80/tcp"),
+		"kubernetes zone 0 : 198.18.1.1:8080 active, 198.18.1.2:8080 active");
 	kt_ks_free(&k);
 }
 
@@ -431,13 +433,16 @@ static void test_restart_writes_nothing(void **state)
 	REQUIRE_BPF();
 	for (round = 0; round < 2; round++) {
 		kt_ks_open(&k, h);
-		kt_put(&k, kt_svc_new("ns1", "web", "198.19.0.60,fd00:198:19::60",
-				"http:80/tcp"));
-		kt_put(&k, kt_slice_new("ns1", "web-1", "web", V4, "http:8080/tcp",
-				  "198.18.1.1,198.18.1.2/011"));
-		kt_put(&k, kt_slice_new("ns1", "web-2", "web", V6, "http:8080/tcp",
-				  "fd00:198:18::1:1"));
-		o = kt_pod_new("ns1", "p1", NODE, "198.18.1.1,fd00:198:18::1:1");
+		kt_put(&k,
+		       kt_svc_new("ns1", "web", "198.19.0.60,fd00:198:19::60",
+				  "http:80/tcp"));
+		kt_put(&k,
+		       kt_slice_new("ns1", "web-1", "web", V4, "http:8080/tcp",
+				    "198.18.1.1,198.18.1.2/011"));
+		kt_put(&k, kt_slice_new("ns1", "web-2", "web", V6,
+					"http:8080/tcp", "fd00:198:18::1:1"));
+		o = kt_pod_new("ns1", "p1", NODE,
+			       "198.18.1.1,fd00:198:18::1:1");
 		kt_obj_label(o, "app", "web");
 		kt_put(&k, o);
 		o = kt_pod_new("ns1", "p2", "node-b", "198.18.1.2");
@@ -542,8 +547,8 @@ static void test_switch_off(void **state)
 
 	kt_ks_open(&k, h);
 	kt_put(&k, kt_svc_new("ns1", "web", "198.19.0.72", ":80/tcp"));
-	kt_put(&k,
-	    kt_slice_new("ns1", "web-1", "web", V4, ":8080/tcp", "198.18.1.1"));
+	kt_put(&k, kt_slice_new("ns1", "web-1", "web", V4, ":8080/tcp",
+				"198.18.1.1"));
 	/* a Service on the tpctl frontend: a conflict, left alone */
 	kt_put(&k, kt_svc_new("ns1", "taken", "198.19.0.70", ":80/tcp"));
 	o = kt_pod_new("ns1", "p1", NODE, "198.18.1.1");
@@ -664,10 +669,10 @@ static void test_identity_name(void **state)
 {
 	struct tpd_kube_object *a =
 		kt_pod_new("a-very-long-namespace-name-that-is-cut", "p", NODE,
-			"198.18.1.1");
+			   "198.18.1.1");
 	struct tpd_kube_object *b =
 		kt_pod_new("a-very-long-namespace-name-that-is-cut", "q", NODE,
-			"198.18.1.2");
+			   "198.18.1.2");
 	char na[TP_IDENTITY_NAME_LEN], nb[TP_IDENTITY_NAME_LEN];
 	const char *churn[] = { "apps.kubernetes.io/pod-index",
 				"batch.kubernetes.io/controller-uid",
@@ -827,9 +832,11 @@ static void test_purge_udp_now_tcp_later(void **state)
 
 	REQUIRE_BPF();
 	kt_ks_open(&k, h);
-	kt_put(&k, kt_svc_new("ns1", "s", "198.19.0.80", "dns:53/udp,web:80/tcp"));
-	kt_put(&k, kt_slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
-			  "198.18.1.1,198.18.1.2"));
+	kt_put(&k,
+	       kt_svc_new("ns1", "s", "198.19.0.80", "dns:53/udp,web:80/tcp"));
+	kt_put(&k,
+	       kt_slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
+			    "198.18.1.1,198.18.1.2"));
 	kt_synced(&k);
 	kt_run(&k);
 	flow(h, IPPROTO_UDP, 1001, "198.19.0.80", 53, "198.18.1.1", 5353,
@@ -843,8 +850,8 @@ static void test_purge_udp_now_tcp_later(void **state)
 	assert_int_equal(pt_ct_count(h), 8);
 
 	/* 198.18.1.1 goes: its UDP flow at once */
-	kt_put(&k, kt_slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
-			  "198.18.1.2"));
+	kt_put(&k, kt_slice_new("ns1", "s-1", "s", V4,
+				"dns:5353/udp,web:8080/tcp", "198.18.1.2"));
 	kt_run(&k);
 	assert_int_equal(k.res.be_purged, 2);
 	assert_int_equal(tpd_purge_step(&h->maps, &k.udp, 0), 0);
@@ -857,22 +864,22 @@ static void test_purge_udp_now_tcp_later(void **state)
 	assert_int_equal(pt_ct_count(h), 4);
 
 	/* 198.18.1.2 goes and comes back within the grace: its TCP flow stays */
-	kt_put(&k,
-	    kt_slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp", ""));
+	kt_put(&k, kt_slice_new("ns1", "s-1", "s", V4,
+				"dns:5353/udp,web:8080/tcp", ""));
 	kt_run(&k);
 	assert_int_equal(tpd_purge_step(&h->maps, &k.udp, 0), 0);
 	assert_int_equal(pt_ct_count(h), 2); /* the UDP one went */
 	k.now += 10;
-	kt_put(&k, kt_slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
-			  "198.18.1.2"));
+	kt_put(&k, kt_slice_new("ns1", "s-1", "s", V4,
+				"dns:5353/udp,web:8080/tcp", "198.18.1.2"));
 	kt_run(&k);
 	assert_int_equal(tpd_purge_release(&k.tcp, k.now + 3600), 0);
 	assert_int_equal(tpd_purge_step(&h->maps, &k.tcp, 0), 0);
 	assert_int_equal(pt_ct_count(h), 2);
 
 	/* terminating is no going: flows stay */
-	kt_put(&k, kt_slice_new("ns1", "s-1", "s", V4, "dns:5353/udp,web:8080/tcp",
-			  "198.18.1.2/011"));
+	kt_put(&k, kt_slice_new("ns1", "s-1", "s", V4,
+				"dns:5353/udp,web:8080/tcp", "198.18.1.2/011"));
 	kt_run(&k);
 	assert_int_equal(k.res.be_purged, 0);
 	kt_ks_free(&k);
@@ -932,8 +939,10 @@ static void test_metrics(void **state)
 
 	REQUIRE_BPF();
 	kt_ks_open(&k, h);
-	kt_put(&k, kt_svc_new("ns1", "s", "198.19.0.90,fd00:198:19::90", ":80/tcp"));
-	kt_put(&k, kt_slice_new("ns1", "s-1", "s", V4, ":8080/tcp", "198.18.1.1,198.18.1.2"));
+	kt_put(&k, kt_svc_new("ns1", "s", "198.19.0.90,fd00:198:19::90",
+			      ":80/tcp"));
+	kt_put(&k, kt_slice_new("ns1", "s-1", "s", V4, ":8080/tcp",
+				"198.18.1.1,198.18.1.2"));
 	kt_put(&k, kt_pod_new("ns1", "p", NODE, "198.18.1.1"));
 	kt_synced(&k);
 	kt_run(&k);
@@ -951,14 +960,23 @@ static void test_metrics(void **state)
 	text = NULL;
 	assert_true(getdelim(&text, &len, 0, f) > 0);
 	fclose(f);
-	assert_non_null(strstr(text, "tailplane_kube_objects{kind=\"frontends\"} 2\n"));
-	assert_non_null(strstr(text, "tailplane_kube_objects{kind=\"backends\"} 2\n"));
-	assert_non_null(strstr(text, "tailplane_kube_objects{kind=\"identities\"} 1\n"));
-	assert_non_null(strstr(text, "tailplane_kube_objects{kind=\"pod_addresses\"} 1\n"));
+	assert_non_null(
+		strstr(text, "tailplane_kube_objects{kind=\"frontends\"} 2\n"));
+	assert_non_null(
+		strstr(text, "tailplane_kube_objects{kind=\"backends\"} 2\n"));
+	assert_non_null(strstr(
+		text, "tailplane_kube_objects{kind=\"identities\"} 1\n"));
+	assert_non_null(strstr(
+		text, "tailplane_kube_objects{kind=\"pod_addresses\"} 1\n"));
 	assert_non_null(strstr(text, "tailplane_kube_synced 1\n"));
-	assert_non_null(strstr(text, "tailplane_kube_api_total{resource=\"pods\",what=\"lists\"} 3\n"));
-	assert_non_null(strstr(text, "tailplane_kube_watch_connected{resource=\"services\"} 1\n"));
-	assert_non_null(strstr(text, "tailplane_sync_total{source=\"kubernetes\"}"));
+	assert_non_null(strstr(
+		text,
+		"tailplane_kube_api_total{resource=\"pods\",what=\"lists\"} 3\n"));
+	assert_non_null(strstr(
+		text,
+		"tailplane_kube_watch_connected{resource=\"services\"} 1\n"));
+	assert_non_null(
+		strstr(text, "tailplane_sync_total{source=\"kubernetes\"}"));
 	free(text);
 	/* off: none of it */
 	assert_int_equal(tpd_metrics_write(path, &h->maps, &gc, src), 0);
@@ -1017,9 +1035,9 @@ static struct tpd_kube_object *scale_svc(unsigned int i)
 	o->svc.cluster_ips[0].w[3] =
 		htonl(ntohl(o->svc.cluster_ips[0].w[3]) + i + 1);
 	o->svc.n_ports = 1;
-	o->svc.ports[0] = (struct tpd_kube_svc_port){ .name = kt_xstrdup("http"),
-						      .proto = IPPROTO_TCP,
-						      .port = 80 };
+	o->svc.ports[0] = (struct tpd_kube_svc_port){
+		.name = kt_xstrdup("http"), .proto = IPPROTO_TCP, .port = 80
+	};
 	return o;
 }
 
@@ -1040,9 +1058,9 @@ static struct tpd_kube_object *scale_slice(unsigned int i, int skip)
 	o->slice.endpoints = calloc(SCALE_EPS, sizeof(*o->slice.endpoints));
 	assert_true(o->slice.ports && o->slice.endpoints);
 	o->slice.n_ports = 1;
-	o->slice.ports[0] = (struct tpd_kube_ep_port){ .name = kt_xstrdup("http"),
-						       .proto = IPPROTO_TCP,
-						       .port = 8080 };
+	o->slice.ports[0] = (struct tpd_kube_ep_port){
+		.name = kt_xstrdup("http"), .proto = IPPROTO_TCP, .port = 8080
+	};
 	for (e = 0; e < SCALE_EPS; e++) {
 		struct tpd_kube_endpoint *ep = &o->slice.endpoints[n];
 		unsigned int j = i * SCALE_EPS + e;

@@ -53,11 +53,13 @@ static void test_config_minimal(void **state)
 	char err[256] = "";
 
 	(void)state;
-	assert_int_equal(tpd_config_parse(
-		"{\"interfaces\":[{\"name\":\"tailscale0\",\"kind\":\"tailnet\",\"zone\":1,"
-		"\"peers\":\"tailscale\"},{\"name\":\"wg0\",\"kind\":\"tailnet\",\"zone\":1,"
-		"\"peers\":\"wireguard\"},{\"name\":\"eth0\",\"kind\":\"uplink\"}]}",
-		&cfg, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_config_parse(
+			"{\"interfaces\":[{\"name\":\"tailscale0\",\"kind\":\"tailnet\",\"zone\":1,"
+			"\"peers\":\"tailscale\"},{\"name\":\"wg0\",\"kind\":\"tailnet\",\"zone\":1,"
+			"\"peers\":\"wireguard\"},{\"name\":\"eth0\",\"kind\":\"uplink\"}]}",
+			&cfg, err, sizeof(err)),
+		0);
 	assert_int_equal(cfg.n_ifaces, 3);
 	assert_string_equal(cfg.pin_root, TP_PIN_ROOT_DEFAULT);
 	assert_int_equal(cfg.ifaces[0].peers, TPD_SRC_TAILSCALE);
@@ -80,7 +82,8 @@ static void test_config_example(void **state)
 	assert_int_equal(cfg.default_policy, TP_VERDICT_DENY);
 	assert_int_equal(cfg.n_services, 3);
 	assert_int_equal(cfg.services[0].backends[1].weight, 2);
-	assert_int_equal(cfg.services[1].backends[1].state, TP_BACKEND_TERMINATING);
+	assert_int_equal(cfg.services[1].backends[1].state,
+			 TP_BACKEND_TERMINATING);
 	assert_false(cfg.services[1].snat);
 	assert_true(cfg.services[2].snat);
 	assert_true(cfg.snat.auto_mode);
@@ -88,7 +91,8 @@ static void test_config_example(void **state)
 	assert_int_equal(cfg.n_policies, 4);
 	assert_string_equal(cfg.policies[0].port, "8080");
 	assert_int_equal(cfg.n_ts_tags, 2);
-	assert_string_equal(cfg.ts_tags[0].key, "tag:ops"); /* file order kept */
+	assert_string_equal(cfg.ts_tags[0].key,
+			    "tag:ops"); /* file order kept */
 	assert_int_equal(cfg.n_wg_peers, 1);
 	assert_int_equal(cfg.metrics_interval, 15);
 	tpd_config_free(&cfg);
@@ -101,26 +105,34 @@ static void test_config_capacity(void **state)
 	int i;
 
 	(void)state;
-	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"x\"}]}", &cfg, err,
-					  sizeof(err)), 0);
+	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"x\"}]}",
+					  &cfg, err, sizeof(err)),
+			 0);
 	for (i = 0; i < TPD_CAP_MAX; i++)
 		assert_int_equal(cfg.capacity[i], tpd_capacities[i].dflt);
 	assert_int_equal(cfg.capacity[TPD_CAP_CONNTRACK_TCP], TP_CT_SIZE);
 	tpd_config_free(&cfg);
-	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":"
-					  "{\"services\":65536,\"conntrack_tcp\":1048576,"
-					  "\"rules\":131072}}",
-					  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_config_parse(
+			"{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":"
+			"{\"services\":65536,\"conntrack_tcp\":1048576,"
+			"\"rules\":131072}}",
+			&cfg, err, sizeof(err)),
+		0);
 	assert_int_equal(cfg.capacity[TPD_CAP_SERVICES], 65536);
 	assert_int_equal(cfg.capacity[TPD_CAP_CONNTRACK_TCP], 1048576);
 	assert_int_equal(cfg.capacity[TPD_CAP_RULES], 131072);
 	assert_int_equal(cfg.capacity[TPD_CAP_BACKENDS], TP_MAX_BACKENDS);
 	/* the policy trie follows the rules unless it is given */
-	assert_int_equal(cfg.capacity[TPD_CAP_POLICY_ENTRIES], TP_POLICY_ENTRIES(131072));
+	assert_int_equal(cfg.capacity[TPD_CAP_POLICY_ENTRIES],
+			 TP_POLICY_ENTRIES(131072));
 	tpd_config_free(&cfg);
-	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":"
-					  "{\"rules\":1000,\"policy_entries\":500}}",
-					  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_config_parse(
+			"{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":"
+			"{\"rules\":1000,\"policy_entries\":500}}",
+			&cfg, err, sizeof(err)),
+		0);
 	assert_int_equal(cfg.capacity[TPD_CAP_POLICY_ENTRIES], 500);
 	tpd_config_free(&cfg);
 }
@@ -135,26 +147,46 @@ static void test_config_errors(void **state)
 		{ "[]", "expected an object" },
 		{ "{}", "at least one interface" },
 		{ "{\"interfaces\":[],\"bogus\":1}", "unknown key 'bogus'" },
-		{ "{\"interfaces\":[{\"kind\":\"tailnet\"}]}", "interfaces[0]: missing 'name'" },
-		{ "{\"interfaces\":[{\"name\":\"x\",\"kind\":\"tun\"}]}", "expected tailnet or uplink" },
-		{ "{\"interfaces\":[{\"name\":\"x\",\"zone\":0}]}", "zone: 0 out of range" },
-		{ "{\"interfaces\":[{\"name\":\"x\",\"peers\":\"zerotier\"}]}", "expected none, wireguard or tailscale" },
-		{ "{\"interfaces\":[{\"name\":\"x\",\"kind\":\"uplink\",\"peers\":\"wireguard\"}]}", "an uplink has no peers" },
-		{ "{\"interfaces\":[{\"name\":7}]}", "interfaces[0].name: expected a string" },
-		{ "{\"interfaces\":[{\"name\":\"x\"}],\"default_policy\":\"audit\"}", "expected allow or deny" },
-		{ "{\"interfaces\":[{\"name\":\"x\"}],\"maglev_size\":70000}", "out of range" },
-		{ "{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":{\"flows\":1}}", "capacity: unknown key 'flows'" },
-		{ "{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":{\"conntrack_tcp\":10}}", "capacity.conntrack_tcp: 10 out of range" },
-		{ "{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":{\"services\":\"many\"}}", "capacity.services: expected an integer" },
-		{ "{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":[]}", "capacity: expected an object" },
-		{ "{\"interfaces\":[{\"name\":\"x\"}],\"identities\":[{\"id\":300}]}", "needs a cidr, a name, or both" },
-		{ "{\"interfaces\":[{\"name\":\"x\"}],\"identities\":[{\"cidr\":\"1.2.3.4\",\"id\":3,\"name\":\"n\"}]}", "only user identities" },
-		{ "{\"interfaces\":[{\"name\":\"x\"}],\"services\":[{\"frontend\":\"1.2.3.4:80/tcp\",\"backends\":[{\"addr\":\"5.6.7.8:80\",\"state\":\"gone\"}]}]}", "expected active, terminating or maintenance" },
-		{ "{\"interfaces\":[{\"name\":\"x\"}],\"services\":[{\"backends\":[]}]}", "services[0]: missing 'frontend'" },
-		{ "{\"interfaces\":[{\"name\":\"x\"}],\"policies\":[{\"from\":\"a\",\"to\":\"b\"}]}", "missing 'verdict'" },
-		{ "{\"interfaces\":[{\"name\":\"x\"}],\"wireguard_peers\":{\"k\":[1]}}", "expected an identity name or number" },
-		{ "{\"interfaces\":[{\"name\":\"x\"}],\"conntrack\":{\"udp\":0}}", "conntrack.udp: 0 out of range" },
-		{ "{\"interfaces\":[{\"name\":\"x\"}],\"metrics\":{\"path\":\"/x\"}}", "metrics: unknown key 'path'" },
+		{ "{\"interfaces\":[{\"kind\":\"tailnet\"}]}",
+		  "interfaces[0]: missing 'name'" },
+		{ "{\"interfaces\":[{\"name\":\"x\",\"kind\":\"tun\"}]}",
+		  "expected tailnet or uplink" },
+		{ "{\"interfaces\":[{\"name\":\"x\",\"zone\":0}]}",
+		  "zone: 0 out of range" },
+		{ "{\"interfaces\":[{\"name\":\"x\",\"peers\":\"zerotier\"}]}",
+		  "expected none, wireguard or tailscale" },
+		{ "{\"interfaces\":[{\"name\":\"x\",\"kind\":\"uplink\",\"peers\":\"wireguard\"}]}",
+		  "an uplink has no peers" },
+		{ "{\"interfaces\":[{\"name\":7}]}",
+		  "interfaces[0].name: expected a string" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"default_policy\":\"audit\"}",
+		  "expected allow or deny" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"maglev_size\":70000}",
+		  "out of range" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":{\"flows\":1}}",
+		  "capacity: unknown key 'flows'" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":{\"conntrack_tcp\":10}}",
+		  "capacity.conntrack_tcp: 10 out of range" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":{\"services\":\"many\"}}",
+		  "capacity.services: expected an integer" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":[]}",
+		  "capacity: expected an object" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"identities\":[{\"id\":300}]}",
+		  "needs a cidr, a name, or both" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"identities\":[{\"cidr\":\"1.2.3.4\",\"id\":3,\"name\":\"n\"}]}",
+		  "only user identities" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"services\":[{\"frontend\":\"1.2.3.4:80/tcp\",\"backends\":[{\"addr\":\"5.6.7.8:80\",\"state\":\"gone\"}]}]}",
+		  "expected active, terminating or maintenance" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"services\":[{\"backends\":[]}]}",
+		  "services[0]: missing 'frontend'" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"policies\":[{\"from\":\"a\",\"to\":\"b\"}]}",
+		  "missing 'verdict'" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"wireguard_peers\":{\"k\":[1]}}",
+		  "expected an identity name or number" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"conntrack\":{\"udp\":0}}",
+		  "conntrack.udp: 0 out of range" },
+		{ "{\"interfaces\":[{\"name\":\"x\"}],\"metrics\":{\"path\":\"/x\"}}",
+		  "metrics: unknown key 'path'" },
 	};
 	struct tpd_config cfg;
 	char err[256];
@@ -166,13 +198,14 @@ static void test_config_errors(void **state)
 		if (!tpd_config_parse(cases[i].json, &cfg, err, sizeof(err)))
 			fail_msg("accepted: %s", cases[i].json);
 		if (!strstr(err, cases[i].want))
-			fail_msg("%s: error '%s', want '%s'", cases[i].json, err,
-				 cases[i].want);
+			fail_msg("%s: error '%s', want '%s'", cases[i].json,
+				 err, cases[i].want);
 		tpd_config_free(&cfg);
 	}
 	/* a missing file is an error naming it */
-	assert_int_not_equal(tpd_config_load("/nonexistent/tp.json", &cfg, err,
-					     sizeof(err)), 0);
+	assert_int_not_equal(
+		tpd_config_load("/nonexistent/tp.json", &cfg, err, sizeof(err)),
+		0);
 	assert_non_null(strstr(err, "/nonexistent/tp.json"));
 	tpd_config_free(&cfg);
 	/*
@@ -207,19 +240,22 @@ static char *big_cfg(size_t n_rules, size_t n_svcs)
 	char *s = malloc(cap);
 
 	assert_non_null(s);
-	len = snprintf(s, cap, "{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
-			       "\"policies\":[");
+	len = snprintf(s, cap,
+		       "{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
+		       "\"policies\":[");
 	for (i = 0; i < n_rules; i++)
-		len += snprintf(s + len, cap - len,
-				"%s{\"from\":\"%zu\",\"to\":\"2000\",\"proto\":\"tcp\","
-				"\"port\":%zu,\"verdict\":\"allow\"}",
-				i ? "," : "", 1000 + i, 1000 + i);
+		len += snprintf(
+			s + len, cap - len,
+			"%s{\"from\":\"%zu\",\"to\":\"2000\",\"proto\":\"tcp\","
+			"\"port\":%zu,\"verdict\":\"allow\"}",
+			i ? "," : "", 1000 + i, 1000 + i);
 	len += snprintf(s + len, cap - len, "],\"services\":[");
 	for (i = 0; i < n_svcs; i++)
-		len += snprintf(s + len, cap - len,
-				"%s{\"frontend\":\"198.19.%zu.%zu:80/tcp\",\"backends\":"
-				"[{\"addr\":\"198.18.1.1:8080\"}]}",
-				i ? "," : "", 1 + i / 200, 1 + i % 200);
+		len += snprintf(
+			s + len, cap - len,
+			"%s{\"frontend\":\"198.19.%zu.%zu:80/tcp\",\"backends\":"
+			"[{\"addr\":\"198.18.1.1:8080\"}]}",
+			i ? "," : "", 1 + i / 200, 1 + i % 200);
 	snprintf(s + len, cap - len, "]}");
 	return s;
 }
@@ -240,67 +276,89 @@ static void test_config_bad_values(void **state)
 		const char *want; /* the start of the error */
 	} cases[] = {
 		/* identities */
-		{ CFG_IF "\"identities\":[{\"cidr\":\"10.0.0.0/33\",\"id\":300}]}",
+		{ CFG_IF
+		  "\"identities\":[{\"cidr\":\"10.0.0.0/33\",\"id\":300}]}",
 		  "identities[0].cidr: '10.0.0.0/33' is not a prefix" },
-		{ CFG_IF "\"identities\":[{\"cidr\":\"10.0.0.300\",\"id\":300}]}",
+		{ CFG_IF
+		  "\"identities\":[{\"cidr\":\"10.0.0.300\",\"id\":300}]}",
 		  "identities[0].cidr: '10.0.0.300' is not a prefix" },
-		{ CFG_IF "\"identities\":[{\"id\":300,\"name\":\"web server\"}]}",
+		{ CFG_IF
+		  "\"identities\":[{\"id\":300,\"name\":\"web server\"}]}",
 		  "identities[0].name: 'web server' is not a name" },
 		{ CFG_IF "\"identities\":[{\"id\":300,\"name\":\"any\"}]}",
 		  "identities[0].name: 'any' is not a name" },
-		{ CFG_IF "\"identities\":[{\"id\":300,\"name\":\"web\"},{\"id\":301,\"name\":\"web\"}]}",
+		{ CFG_IF
+		  "\"identities\":[{\"id\":300,\"name\":\"web\"},{\"id\":301,\"name\":\"web\"}]}",
 		  "identities[1].name: 'web' already names identity 300" },
 		{ CFG_IF "\"identities\":[{\"cidr\":\"10.0.0.0/8\",\"id\":300},"
-		  "{\"cidr\":\"10.0.0.0/8\",\"id\":301}]}",
+			 "{\"cidr\":\"10.0.0.0/8\",\"id\":301}]}",
 		  "identities[1].cidr: 10.0.0.0/8 in zone 0 is already identity 300" },
 		/* services */
-		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tpc\",\"backends\":[]}]}",
+		{ CFG_IF
+		  "\"services\":[{\"frontend\":\"198.19.0.10:80/tpc\",\"backends\":[]}]}",
 		  "services[0].frontend: '198.19.0.10:80/tpc' is not VIP:PORT/PROTO" },
-		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:0/tcp\",\"backends\":[]}]}",
+		{ CFG_IF
+		  "\"services\":[{\"frontend\":\"198.19.0.10:0/tcp\",\"backends\":[]}]}",
 		  "services[0].frontend: '198.19.0.10:0/tcp' is not VIP:PORT/PROTO" },
-		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":["
+		{ CFG_IF
+		  "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":["
 		  "{\"addr\":\"198.18.1.300:80\"}]}]}",
 		  "services[0].backends[0].addr: '198.18.1.300:80' is not ADDR:PORT" },
-		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":["
+		{ CFG_IF
+		  "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":["
 		  "{\"addr\":\"198.18.1.3\"}]}]}",
 		  "services[0].backends[0].addr: '198.18.1.3' is not ADDR:PORT" },
-		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10/icmp\",\"backends\":["
+		{ CFG_IF
+		  "\"services\":[{\"frontend\":\"198.19.0.10/icmp\",\"backends\":["
 		  "{\"addr\":\"198.18.1.3:80\"}]}]}",
 		  "services[0].backends[0].addr: '198.18.1.3:80' is not an address" },
-		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":["
+		{ CFG_IF
+		  "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":["
 		  "{\"addr\":\"[fd00:198:18::1:1]:8080\"}]}]}",
 		  "services[0]: backend [fd00:198:18::1:1]:8080 is IPv6 but the VIP" },
-		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":[]},"
+		{ CFG_IF
+		  "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":[]},"
 		  "{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":[]}]}",
 		  "services[1].frontend: 198.19.0.10:80/tcp is services[0] already" },
 		/* policies */
-		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"tcp\","
+		{ CFG_IF
+		  "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"tcp\","
 		  "\"port\":\"80-70\",\"verdict\":\"allow\"}]}",
 		  "policies[0].port: '80-70' is not a port or range" },
-		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"tcp\","
+		{ CFG_IF
+		  "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"tcp\","
 		  "\"port\":\"8o80\",\"verdict\":\"allow\"}]}",
 		  "policies[0].port: '8o80' is not a port or range" },
-		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"tcp\","
+		{ CFG_IF
+		  "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"tcp\","
 		  "\"port\":70000,\"verdict\":\"allow\"}]}",
 		  "policies[0].port: '70000' is not a port or range" },
-		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"tpc\","
+		{ CFG_IF
+		  "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"tpc\","
 		  "\"verdict\":\"allow\"}]}",
 		  "policies[0].proto: 'tpc' is not a protocol" },
-		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"icmp\","
+		{ CFG_IF
+		  "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"proto\":\"icmp\","
 		  "\"port\":80,\"verdict\":\"allow\"}]}",
 		  "policies[0].port: ports need proto tcp or udp" },
-		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"port\":80,"
+		{ CFG_IF
+		  "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"port\":80,"
 		  "\"verdict\":\"allow\"}]}",
 		  "policies[0].port: ports need proto tcp or udp" },
-		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"verdict\":\"alow\"}]}",
+		{ CFG_IF
+		  "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"verdict\":\"alow\"}]}",
 		  "policies[0].verdict: 'alow' is not allow, deny or audit" },
-		{ CFG_IF "\"policies\":[{\"from\":\"lpatop\",\"to\":\"any\",\"verdict\":\"allow\"}]}",
+		{ CFG_IF
+		  "\"policies\":[{\"from\":\"lpatop\",\"to\":\"any\",\"verdict\":\"allow\"}]}",
 		  "policies[0].from: 'lpatop' is not an identity" },
-		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"unknown\",\"verdict\":\"allow\"}]}",
+		{ CFG_IF
+		  "\"policies\":[{\"from\":\"any\",\"to\":\"unknown\",\"verdict\":\"allow\"}]}",
 		  "policies[0].to: 'unknown' is not an identity" },
-		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"0\",\"verdict\":\"allow\"}]}",
+		{ CFG_IF
+		  "\"policies\":[{\"from\":\"any\",\"to\":\"0\",\"verdict\":\"allow\"}]}",
 		  "policies[0].to: '0' is not an identity" },
-		{ CFG_IF "\"policies\":[{\"from\":\"300\",\"to\":\"any\",\"proto\":\"tcp\",\"port\":80,"
+		{ CFG_IF
+		  "\"policies\":[{\"from\":\"300\",\"to\":\"any\",\"proto\":\"tcp\",\"port\":80,"
 		  "\"verdict\":\"allow\"},{\"from\":\"300\",\"to\":\"any\",\"proto\":\"tcp\","
 		  "\"port\":\"80\",\"verdict\":\"deny\"}]}",
 		  "policies[1]: matches the same traffic as policies[0]" },
@@ -324,17 +382,21 @@ static void test_config_bad_values(void **state)
 		 */
 		{ CFG_IF "\"default_policy\":\"de\\ny\"}",
 		  "default_policy: 'de\\x0ay': expected allow or deny" },
-		{ CFG_IF "\"bo\\u001b[2Jgus\":1}", "config: unknown key 'bo\\x1b[2Jgus'" },
+		{ CFG_IF "\"bo\\u001b[2Jgus\":1}",
+		  "config: unknown key 'bo\\x1b[2Jgus'" },
 		/* duplicate keys, anywhere */
 		{ "{\"interfaces\":[{\"name\":\"x\"}],\"interfaces\":[{\"name\":\"y\"}]}",
 		  "config: duplicate key 'interfaces'" },
-		{ CFG_IF "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"verdict\":\"allow\","
+		{ CFG_IF
+		  "\"policies\":[{\"from\":\"any\",\"to\":\"any\",\"verdict\":\"allow\","
 		  "\"verdict\":\"deny\"}]}",
 		  "policies[0]: duplicate key 'verdict'" },
-		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":["
+		{ CFG_IF
+		  "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":["
 		  "{\"addr\":\"198.18.1.1:80\",\"weight\":1,\"weight\":2}]}]}",
 		  "services[0].backends[0]: duplicate key 'weight'" },
-		{ CFG_IF "\"wireguard_peers\":{\"" WG_KEY "\":\"300\",\"" WG_KEY "\":\"301\"}}",
+		{ CFG_IF "\"wireguard_peers\":{\"" WG_KEY "\":\"300\",\"" WG_KEY
+			 "\":\"301\"}}",
 		  "wireguard_peers: duplicate key '" WG_KEY "'" },
 	};
 	struct tpd_config cfg;
@@ -347,8 +409,8 @@ static void test_config_bad_values(void **state)
 		if (!tpd_config_parse(cases[i].json, &cfg, err, sizeof(err)))
 			fail_msg("accepted: %s", cases[i].json);
 		if (strncmp(err, cases[i].want, strlen(cases[i].want)))
-			fail_msg("%s:\n error '%s'\n want  '%s...'", cases[i].json, err,
-				 cases[i].want);
+			fail_msg("%s:\n error '%s'\n want  '%s...'",
+				 cases[i].json, err, cases[i].want);
 		tpd_config_free(&cfg);
 	}
 }
@@ -375,10 +437,14 @@ static void test_config_limits(void **state)
 	tpd_config_free(&cfg);
 	free(text);
 	/* a '[' in a string is no nesting */
-	assert_int_equal(tpd_config_parse(CFG_IF "\"identities\":[{\"id\":300,"
-					  "\"name\":\"a\"}],\"kubernetes\":{\"kubeconfig\":"
-					  "\"[[[[[[[[[[[[[[[[[[[[[[\\\"[[[\"}}",
-					  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_config_parse(
+			CFG_IF
+			"\"identities\":[{\"id\":300,"
+			"\"name\":\"a\"}],\"kubernetes\":{\"kubeconfig\":"
+			"\"[[[[[[[[[[[[[[[[[[[[[[\\\"[[[\"}}",
+			&cfg, err, sizeof(err)),
+		0);
 	tpd_config_free(&cfg);
 
 	/* more rules than rule ids */
@@ -426,11 +492,14 @@ static void test_sync_identities_diff(void **state)
 
 	REQUIRE_BPF();
 	/* tpctl owns one prefix the source will also want */
-	assert_int_equal(tp_identity_set(&h->maps, 1, &a, 128, 999, TP_OWNER_TPCTL), 0);
+	assert_int_equal(
+		tp_identity_set(&h->maps, 1, &a, 128, 999, TP_OWNER_TPCTL), 0);
 	want[0] = ent("100.64.0.1/32", 300, 1);
 	want[1] = ent("fd7a:115c:a1e0::1/128", 300, 1);
 	want[2] = ent("100.64.0.7/32", 301, 1);
-	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, want, 3, &r), 0);
+	assert_int_equal(
+		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, want, 3, &r),
+		0);
 	assert_int_equal(r.added, 2);
 	assert_int_equal(r.conflicts, 1);
 	assert_int_equal(ident_of(h, 1, "100.64.0.1"), 300);
@@ -440,7 +509,9 @@ static void test_sync_identities_diff(void **state)
 	assert_int_equal(bpf_map_lookup_elem(h->maps.config, &zero, &cfg), 0);
 	rev0 = cfg.policy_rev;
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, want, 2, &r), 0);
+	assert_int_equal(
+		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, want, 2, &r),
+		0);
 	assert_int_equal(r.added + r.changed + r.removed, 0);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.config, &zero, &cfg), 0);
 	assert_int_equal(cfg.policy_rev, rev0);
@@ -448,14 +519,18 @@ static void test_sync_identities_diff(void **state)
 	/* a changed identity, a departed peer */
 	want[0].id = 302;
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, want, 1, &r), 0);
+	assert_int_equal(
+		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, want, 1, &r),
+		0);
 	assert_int_equal(r.changed, 1);
 	assert_int_equal(r.removed, 1);
 	assert_int_equal(ident_of(h, 1, "100.64.0.1"), 302);
 	assert_int_equal(ident_of(h, 1, "fd7a:115c:a1e0::1"), 0);
 	/* another source's sync never touches it */
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_TAILSCALE, NULL, 0, &r), 0);
+	assert_int_equal(
+		tpd_sync_identities(&h->maps, TP_OWNER_TAILSCALE, NULL, 0, &r),
+		0);
 	assert_int_equal(r.removed, 0);
 	assert_int_equal(ident_of(h, 1, "100.64.0.1"), 302);
 	assert_int_equal(ident_of(h, 1, "100.64.0.7"), 999);
@@ -477,10 +552,13 @@ static void test_sync_peer_source_keeps_stuck_zone(void **state)
 	__u16 keep = 1;
 
 	REQUIRE_BPF();
-	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_TAILSCALE, before, 4, &r), 0);
+	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_TAILSCALE,
+					     before, 4, &r),
+			 0);
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_peer_source(&h->maps, TP_OWNER_TAILSCALE, now, 1, &keep, 1,
-					      &r), 0);
+	assert_int_equal(tpd_sync_peer_source(&h->maps, TP_OWNER_TAILSCALE, now,
+					      1, &keep, 1, &r),
+			 0);
 	assert_int_equal(r.changed, 1);
 	assert_int_equal(r.removed, 1);
 	assert_int_equal(ident_of(h, 2, "100.64.0.1"), 301);
@@ -489,8 +567,9 @@ static void test_sync_peer_source_keeps_stuck_zone(void **state)
 	assert_int_equal(ident_of(h, 1, "100.64.0.2"), 300);
 	/* it answers again, with no peers: its zone empties */
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_peer_source(&h->maps, TP_OWNER_TAILSCALE, now, 1, NULL, 0,
-					      &r), 0);
+	assert_int_equal(tpd_sync_peer_source(&h->maps, TP_OWNER_TAILSCALE, now,
+					      1, NULL, 0, &r),
+			 0);
 	assert_int_equal(r.removed, 2);
 	assert_int_equal(ident_of(h, 1, "100.64.0.1"), 0);
 }
@@ -516,13 +595,17 @@ static void test_sync_static(void **state)
 	struct tp_svc svc;
 	struct tp_zone z;
 	__u32 zone = 1, rule;
-	struct tp_rule match = { .src_id = 301, .dst_id = 300, .proto = IPPROTO_TCP,
-				 .port_lo = 8080, .port_hi = 8080 };
+	struct tp_rule match = { .src_id = 301,
+				 .dst_id = 300,
+				 .proto = IPPROTO_TCP,
+				 .port_lo = 8080,
+				 .port_hi = 8080 };
 	char err[256];
 	char *edited;
 
 	REQUIRE_BPF();
-	assert_int_equal(tpd_config_parse(static_cfg, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(tpd_config_parse(static_cfg, &cfg, err, sizeof(err)),
+			 0);
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
@@ -533,16 +616,21 @@ static void test_sync_static(void **state)
 	assert_int_equal(tp_policy_rule_find(&h->maps, &match, &rule), 0);
 	assert_int_equal(ident_of(h, 0, "198.18.1.9"), 300);
 	/* the configuration is live: the laptop reaches web, nobody else */
-	pt_expect_untouched(h, TH_FROM_TAILNET, FLOWP(CLIENT4, 1, VIP4, 80, IPPROTO_TCP,
-						   PKT_TCP_SYN), DROP);
+	pt_expect_untouched(
+		h, TH_FROM_TAILNET,
+		FLOWP(CLIENT4, 1, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), DROP);
 	{
 		struct tp_addr laptop = pt_addr(CLIENT4);
 
-		assert_int_equal(tp_identity_set(&h->maps, TH_ZONE, &laptop, 128, 301,
-						 TP_OWNER_TPCTL), 0);
+		assert_int_equal(tp_identity_set(&h->maps, TH_ZONE, &laptop,
+						 128, 301, TP_OWNER_TPCTL),
+				 0);
 	}
-	assert_in_range(pt_backend_of(h, FLOWP(CLIENT4, 2, VIP4, 80, IPPROTO_TCP,
-					    PKT_TCP_SYN), BE4, 2), 0, 1);
+	assert_in_range(pt_backend_of(h,
+				      FLOWP(CLIENT4, 2, VIP4, 80, IPPROTO_TCP,
+					    PKT_TCP_SYN),
+				      BE4, 2),
+			0, 1);
 
 	/* applied again: nothing to do, the service keeps its table */
 	memset(&r, 0, sizeof(r));
@@ -555,25 +643,27 @@ static void test_sync_static(void **state)
 		struct tp_svc_key k2 = pt_svc_key(VIP4, 443, IPPROTO_TCP);
 		struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
 
-		assert_int_equal(tp_service_set(&h->maps, &k2, &spec, NULL, 0), 0);
+		assert_int_equal(tp_service_set(&h->maps, &k2, &spec, NULL, 0),
+				 0);
 	}
 	/* drop the UDP service and the rule from the configuration */
 	edited = strdup(static_cfg);
 	assert_non_null(edited);
-	strcpy(strstr(edited, ",{\"frontend\":\"198.19.0.10:53/udp\""), "],\"policies\":[]}");
+	strcpy(strstr(edited, ",{\"frontend\":\"198.19.0.10:53/udp\""),
+	       "],\"policies\":[]}");
 	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	assert_int_equal(r.removed, 2);
 	k = pt_svc_key(VIP4, 53, IPPROTO_UDP);
-	assert_int_not_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	assert_int_not_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc),
+			     0);
 	k = pt_svc_key(VIP4, 443, IPPROTO_TCP);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
 	assert_int_equal(tp_policy_rule_find(&h->maps, &match, &rule), -ENOENT);
 	tpd_config_free(&cfg);
 	free(edited);
 }
-
 
 static unsigned int count_owned(int fd, size_t key_size, size_t val_size,
 				size_t owner_off, __u8 owner)
@@ -586,18 +676,19 @@ static unsigned int count_owned(int fd, size_t key_size, size_t val_size,
 		memcpy(key, next, key_size);
 		prev = key;
 		assert_true(val_size <= sizeof(val));
-		if (!bpf_map_lookup_elem(fd, key, val) && (__u8)val[owner_off] == owner)
+		if (!bpf_map_lookup_elem(fd, key, val) &&
+		    (__u8)val[owner_off] == owner)
 			n++;
 	}
 	return n;
 }
 
-#define N_RULES_OWNED(h, o)                                                        \
-	count_owned((h)->maps.rules, sizeof(__u32), sizeof(struct tp_rule),         \
+#define N_RULES_OWNED(h, o)                                                 \
+	count_owned((h)->maps.rules, sizeof(__u32), sizeof(struct tp_rule), \
 		    offsetof(struct tp_rule, owner), o)
-#define N_SVCS_OWNED(h, o)                                                         \
-	count_owned((h)->maps.services, sizeof(struct tp_svc_key), sizeof(struct tp_svc), \
-		    offsetof(struct tp_svc, owner), o)
+#define N_SVCS_OWNED(h, o)                                         \
+	count_owned((h)->maps.services, sizeof(struct tp_svc_key), \
+		    sizeof(struct tp_svc), offsetof(struct tp_svc, owner), o)
 
 /*
  * A reload that drops 300 rules and 80 services removes every one of
@@ -636,7 +727,8 @@ static void test_reload_removes_everything(void **state)
 /* Fill tp_policy with entries of a group nothing else uses, but @room. */
 static __u32 fill_policy(struct th *h, __u32 room)
 {
-	struct tp_policy_key k = { .prefixlen = TP_POLICY_PLEN_ANY_PROTO, .dst_id = 1,
+	struct tp_policy_key k = { .prefixlen = TP_POLICY_PLEN_ANY_PROTO,
+				   .dst_id = 1,
 				   .zone = 200 };
 	struct tp_policy_val v = { .verdict = TP_VERDICT_ALLOW };
 	__u32 n;
@@ -676,8 +768,13 @@ static unsigned int policy_group_entries(struct th *h, __u32 src, __u32 dst)
 static void test_rule_all_or_nothing(void **state)
 {
 	struct th *h = *state;
-	struct tp_rule r = { .src_id = 300, .dst_id = 301, .zone = 1, .proto = IPPROTO_TCP,
-			     .port_lo = 1000, .port_hi = 1999, .verdict = TP_VERDICT_ALLOW,
+	struct tp_rule r = { .src_id = 300,
+			     .dst_id = 301,
+			     .zone = 1,
+			     .proto = IPPROTO_TCP,
+			     .port_lo = 1000,
+			     .port_hi = 1999,
+			     .verdict = TP_VERDICT_ALLOW,
 			     .owner = TP_OWNER_STATIC };
 	struct tp_port_block blocks[32];
 	struct tpd_sync_result res = {};
@@ -700,31 +797,39 @@ static void test_rule_all_or_nothing(void **state)
 	assert_int_equal(N_RULES_OWNED(h, TP_OWNER_STATIC), 0);
 
 	/* the same through the static source: an error, then a retry */
-	assert_int_equal(tpd_config_parse(
-		"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
-		"\"policies\":[{\"from\":\"300\",\"to\":\"301\",\"proto\":\"tcp\","
-		"\"port\":\"1000-1999\",\"verdict\":\"allow\",\"zone\":1}]}",
-		&cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &res), 0);
+	assert_int_equal(
+		tpd_config_parse(
+			"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
+			"\"policies\":[{\"from\":\"300\",\"to\":\"301\",\"proto\":\"tcp\","
+			"\"port\":\"1000-1999\",\"verdict\":\"allow\",\"zone\":1}]}",
+			&cfg, err, sizeof(err)),
+		0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &res),
+			 0);
 	assert_int_equal(res.errors, 1);
 	assert_int_equal(res.added, 0);
-	assert_non_null(strstr(res.error, "policies[0]: rule not written: tp_policy is full"));
+	assert_non_null(strstr(
+		res.error, "policies[0]: rule not written: tp_policy is full"));
 	assert_int_equal(tp_policy_rule_find(&h->maps, &r, &id), -ENOENT);
 	assert_int_equal(policy_group_entries(h, 300, 301), 0);
 
 	/* room again: the next sync installs it whole */
 	{
-		struct tp_policy_key k = { .prefixlen = TP_POLICY_PLEN_ANY_PROTO,
-					   .dst_id = 1, .zone = 200 };
+		struct tp_policy_key k = { .prefixlen =
+						   TP_POLICY_PLEN_ANY_PROTO,
+					   .dst_id = 1,
+					   .zone = 200 };
 		__u32 i;
 
 		for (i = 0; i < 3; i++) {
 			k.src_id = 100000 + --filled;
-			assert_int_equal(bpf_map_delete_elem(h->maps.policy, &k), 0);
+			assert_int_equal(
+				bpf_map_delete_elem(h->maps.policy, &k), 0);
 		}
 	}
 	memset(&res, 0, sizeof(res));
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &res), 0);
+	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &res),
+			 0);
 	assert_int_equal(res.errors, 0);
 	assert_int_equal(res.added, 1);
 	assert_int_equal(tp_policy_rule_find(&h->maps, &r, &id), 0);
@@ -735,8 +840,11 @@ static void test_rule_all_or_nothing(void **state)
 /* Fill tp_identity (zone 500, nothing else's) to the last entry. */
 static __u32 fill_identity(struct th *h)
 {
-	struct tp_identity_key k = { .prefixlen = TP_IDENTITY_PLEN(128), .zone = 500 };
-	struct tp_identity_val v = { .id = 999, .owner = TP_OWNER_TPCTL, .plen = 128 };
+	struct tp_identity_key k = { .prefixlen = TP_IDENTITY_PLEN(128),
+				     .zone = 500 };
+	struct tp_identity_val v = { .id = 999,
+				     .owner = TP_OWNER_TPCTL,
+				     .plen = 128 };
 	__u32 n;
 
 	for (n = 0;; n++) {
@@ -761,8 +869,11 @@ static void test_limits_named(void **state)
 	struct tp_ident_entry now[3] = { ent("100.64.0.3/32", 300, 1),
 					 ent("100.64.0.4/32", 300, 1),
 					 ent("100.64.0.5/32", 300, 1) };
-	struct tp_rule rl = { .src_id = 300, .dst_id = 301, .zone = 1,
-			      .verdict = TP_VERDICT_ALLOW, .owner = TP_OWNER_TPCTL };
+	struct tp_rule rl = { .src_id = 300,
+			      .dst_id = 301,
+			      .zone = 1,
+			      .verdict = TP_VERDICT_ALLOW,
+			      .owner = TP_OWNER_TPCTL };
 	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
 	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
 	struct tpd_sync_result r = {};
@@ -770,13 +881,17 @@ static void test_limits_named(void **state)
 	__u32 id;
 
 	REQUIRE_BPF();
-	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, old, 2, &r), 0);
+	assert_int_equal(
+		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, old, 2, &r),
+		0);
 	assert_int_equal(r.added, 2);
 	fill_identity(h);
 
 	/* two peers replaced by two others: the removals make the room */
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, now, 2, &r), 0);
+	assert_int_equal(
+		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, now, 2, &r),
+		0);
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(r.added, 2);
 	assert_int_equal(r.removed, 2);
@@ -784,23 +899,30 @@ static void test_limits_named(void **state)
 
 	/* one more peer: no room, an error naming the limit */
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, now, 3, &r), 0);
+	assert_int_equal(
+		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, now, 3, &r),
+		0);
 	assert_int_equal(r.errors, 1);
 	assert_int_equal(r.added, 0);
 	/* the sizes from abi.h: the wording is the test, not the numbers */
-	snprintf(why, sizeof(why),
-		 "identity of 100.64.0.5/32 in zone 1 not written: tp_identity is "
-		 "full: %u prefixes; capacity.identities in the tailplaned "
-		 "configuration raises it",
-		 tp_map_max_entries(h->maps.identity));
+	snprintf(
+		why, sizeof(why),
+		"identity of 100.64.0.5/32 in zone 1 not written: tp_identity is "
+		"full: %u prefixes; capacity.identities in the tailplaned "
+		"configuration raises it",
+		tp_map_max_entries(h->maps.identity));
 	assert_string_equal(r.error, why);
 
 	/* every rule id in use */
 	for (id = 1; id < TP_MAX_RULES; id++) {
-		struct tp_rule dummy = { .src_id = 1000000 + id, .dst_id = 1, .zone = 300,
+		struct tp_rule dummy = { .src_id = 1000000 + id,
+					 .dst_id = 1,
+					 .zone = 300,
 					 .verdict = TP_VERDICT_ALLOW };
 
-		assert_int_equal(bpf_map_update_elem(h->maps.rules, &id, &dummy, BPF_ANY), 0);
+		assert_int_equal(bpf_map_update_elem(h->maps.rules, &id, &dummy,
+						     BPF_ANY),
+				 0);
 	}
 	assert_int_equal(tp_policy_rule_add(&h->maps, &rl, &id), -ENOSPC);
 	snprintf(want, sizeof(want),
@@ -814,19 +936,26 @@ static void test_limits_named(void **state)
 		struct tp_svc_key fk = pt_svc_key(VIP4, 1000 + id, IPPROTO_UDP);
 		struct tp_svc fs = { .id = id, .owner = TP_OWNER_TPCTL };
 
-		assert_int_equal(bpf_map_update_elem(h->maps.services, &fk, &fs, BPF_ANY), 0);
+		assert_int_equal(bpf_map_update_elem(h->maps.services, &fk, &fs,
+						     BPF_ANY),
+				 0);
 		/* the index's head is the record of a service id in use */
-		assert_int_equal(tp_svc_index_write(&h->maps, id, NULL, 0, -1), 0);
+		assert_int_equal(tp_svc_index_write(&h->maps, id, NULL, 0, -1),
+				 0);
 	}
 	assert_int_equal(tp_service_set(&h->maps, &k, &spec, NULL, 0), -ENOSPC);
-	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)),
-			    "every service id is in use: 65535 services; capacity.services in "
-			    "the tailplaned configuration raises it");
+	assert_string_equal(
+		tp_strerror(-ENOSPC, why, sizeof(why)),
+		"every service id is in use: 65535 services; capacity.services in "
+		"the tailplaned configuration raises it");
 	/* an error of another kind is not taken for a full map */
 	assert_int_equal(tp_identity_set(&h->maps, 1, &now[0].prefix, 200, 300,
-					 TP_OWNER_TPCTL), -EINVAL);
-	assert_string_equal(tp_strerror(-EINVAL, why, sizeof(why)), strerror(EINVAL));
-	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)), strerror(ENOSPC));
+					 TP_OWNER_TPCTL),
+			 -EINVAL);
+	assert_string_equal(tp_strerror(-EINVAL, why, sizeof(why)),
+			    strerror(EINVAL));
+	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)),
+			    strerror(ENOSPC));
 }
 
 static void test_udp_purge_on_backend_removal(void **state)
@@ -848,8 +977,11 @@ static void test_udp_purge_on_backend_removal(void **state)
 	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	tpd_config_free(&cfg);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 53);
-	b = pt_backend_of(h, FLOWP(CLIENT4, 5000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), BE4, 2);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0),
+		       BE4[0], 53);
+	b = pt_backend_of(
+		h, FLOWP(CLIENT4, 5000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		BE4, 2);
 	assert_in_range(b, 0, 1);
 
 	/* both services lose 198.18.1.1 */
@@ -864,7 +996,8 @@ static void test_udp_purge_on_backend_removal(void **state)
 	/* the UDP flow to the removed backend is gone; TCP flows are kept */
 	assert_int_equal(pt_ct_get(h, &udp, &e), -ENOENT);
 	assert_int_equal(pt_ct_get(h, &tcp, &e), 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0), BE4[1], 53);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0),
+		       BE4[1], 53);
 }
 
 /*
@@ -874,30 +1007,43 @@ static void test_udp_purge_on_backend_removal(void **state)
 static void test_udp_purge_snat(void **state)
 {
 	struct th *h = *state;
-	struct tp_backend be7 = { .addr = pt_addr("198.18.1.1"), .port = htons(53) };
+	struct tp_backend be7 = { .addr = pt_addr("198.18.1.1"),
+				  .port = htons(53) };
 	struct tp_config c = {};
 	struct tpd_purge p = {};
 	__u32 zero = 0, i;
 
 	REQUIRE_BPF();
 	c.snat_addr4 = pt_addr("198.18.0.1");
-	assert_int_equal(bpf_map_update_elem(h->maps.config, &zero, &c, BPF_ANY), 0);
+	assert_int_equal(
+		bpf_map_update_elem(h->maps.config, &zero, &c, BPF_ANY), 0);
 	for (i = 0; i < 4; i++) {
-		struct tp_ct_key k = pt_ct_key(CLIENT4, 5000 + i, VIP4, 53, IPPROTO_UDP);
-		struct tp_ct_key r = pt_ct_key("198.18.1.1", 53, "198.18.0.1", 62000 + i,
-					    IPPROTO_UDP);
+		struct tp_ct_key k =
+			pt_ct_key(CLIENT4, 5000 + i, VIP4, 53, IPPROTO_UDP);
+		struct tp_ct_key r = pt_ct_key("198.18.1.1", 53, "198.18.0.1",
+					       62000 + i, IPPROTO_UDP);
 		struct tp_ct_entry e = { .flags = TP_CT_F_DNAT | TP_CT_F_SNAT,
-					 .backend_id = i % 2 ? 8 : 7, .svc_id = 1,
-					 .nat_addr = pt_addr("198.18.1.1"), .nat_port = htons(53),
-					 .snat_port = htons(62000 + i), .expires_s = ~0u };
-		struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY | TP_CT_F_SNAT,
-					  .orig_daddr = k.daddr, .orig_dport = k.dport,
-					  .orig_zone = k.zone, .orig_saddr = k.saddr,
+					 .backend_id = i % 2 ? 8 : 7,
+					 .svc_id = 1,
+					 .nat_addr = pt_addr("198.18.1.1"),
+					 .nat_port = htons(53),
+					 .snat_port = htons(62000 + i),
+					 .expires_s = ~0u };
+		struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY |
+						   TP_CT_F_SNAT,
+					  .orig_daddr = k.daddr,
+					  .orig_dport = k.dport,
+					  .orig_zone = k.zone,
+					  .orig_saddr = k.saddr,
 					  .orig_sport = k.sport };
 
 		r.zone = 0;
-		assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &k, &e, BPF_NOEXIST), 0);
-		assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &r, &rk, BPF_NOEXIST), 0);
+		assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &k, &e,
+						     BPF_NOEXIST),
+				 0);
+		assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &r, &rk,
+						     BPF_NOEXIST),
+				 0);
 	}
 	assert_int_equal(pt_ct_count(h), 8);
 	assert_int_equal(tpd_purge_add(&p, 7, &be7), 0);
@@ -916,11 +1062,17 @@ static void test_udp_purge_snat(void **state)
  */
 static void ct_flow(struct th *h, __u32 n, __u8 proto, __u32 be_id)
 {
-	struct tp_ct_key k = { .daddr = pt_addr(VIP4), .sport = htons(1024 + n % 60000),
-			       .dport = htons(53), .proto = proto, .zone = TH_ZONE };
-	struct tp_ct_entry e = { .flags = TP_CT_F_DNAT, .backend_id = be_id,
-				 .nat_addr = pt_addr("198.18.1.1"), .nat_port = htons(53),
-				 .svc_id = 1, .expires_s = ~0u };
+	struct tp_ct_key k = { .daddr = pt_addr(VIP4),
+			       .sport = htons(1024 + n % 60000),
+			       .dport = htons(53),
+			       .proto = proto,
+			       .zone = TH_ZONE };
+	struct tp_ct_entry e = { .flags = TP_CT_F_DNAT,
+				 .backend_id = be_id,
+				 .nat_addr = pt_addr("198.18.1.1"),
+				 .nat_port = htons(53),
+				 .svc_id = 1,
+				 .expires_s = ~0u };
 	struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY };
 	struct tp_ct_key reply;
 
@@ -931,30 +1083,40 @@ static void ct_flow(struct th *h, __u32 n, __u8 proto, __u32 be_id)
 	rk.orig_dport = k.dport;
 	rk.orig_zone = k.zone;
 	/* where the datapath keeps them: tp_ct for TCP, tp_ct_any for UDP */
-	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &k, &e, BPF_NOEXIST),
+	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &k, &e,
+					     BPF_NOEXIST),
 			 0);
-	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &reply, &rk,
-					     BPF_NOEXIST), 0);
+	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &reply,
+					     &rk, BPF_NOEXIST),
+			 0);
 }
 
 /* 20,000 entries, @n_purge of them flows (with their reply keys) to purge. */
 static double purge_run(struct th *h, unsigned int n_purge)
 {
-	struct tp_backend be = { .addr = pt_addr("198.18.1.1"), .port = htons(53) };
+	struct tp_backend be = { .addr = pt_addr("198.18.1.1"),
+				 .port = htons(53) };
 	unsigned int total = 20000, n;
 	struct timespec t0, t1;
 	double secs;
 
 	for (n = 0; n < total / 2; n++)
-		ct_flow(h, n, n < n_purge ? IPPROTO_UDP : n % 2 ? IPPROTO_UDP : IPPROTO_TCP,
-			n < n_purge ? 7 : n % 2 ? 8 : 7);
+		ct_flow(h, n,
+			n < n_purge ? IPPROTO_UDP
+			: n % 2	    ? IPPROTO_UDP
+				    : IPPROTO_TCP,
+			n < n_purge ? 7
+			: n % 2	    ? 8
+				    : 7);
 	assert_int_equal(pt_ct_count(h), total);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(tpd_purge_udp_backend(&h->maps, 7, &be), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	print_message("purge of %u flows (%u entries) among %u entries: %.3f s\n",
-		      n_purge, 2 * n_purge, total, secs);
+	secs = (double)(t1.tv_sec - t0.tv_sec) +
+	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	print_message(
+		"purge of %u flows (%u entries) among %u entries: %.3f s\n",
+		n_purge, 2 * n_purge, total, secs);
 	/* the UDP flows of backend 7 and their reply keys went, nothing else */
 	assert_int_equal(pt_ct_count(h), total - 2 * n_purge);
 	return secs;
@@ -994,8 +1156,10 @@ static void test_udp_purge_linear_4000(void **state)
 static void test_udp_purge_steps(void **state)
 {
 	struct th *h = *state;
-	struct tp_backend be7 = { .addr = pt_addr("198.18.1.1"), .port = htons(53) };
-	struct tp_backend other = { .addr = pt_addr("198.18.1.2"), .port = htons(53) };
+	struct tp_backend be7 = { .addr = pt_addr("198.18.1.1"),
+				  .port = htons(53) };
+	struct tp_backend other = { .addr = pt_addr("198.18.1.2"),
+				    .port = htons(53) };
 	struct tpd_purge p = {};
 	unsigned int n, steps = 0;
 
@@ -1003,7 +1167,8 @@ static void test_udp_purge_steps(void **state)
 	for (n = 0; n < 10000; n++)
 		ct_flow(h, n, IPPROTO_UDP, n % 4 ? 8 : 7);
 	assert_int_equal(pt_ct_count(h), 20000);
-	assert_int_equal(tpd_purge_add(&p, 7, &other), 0); /* id 7, another address */
+	assert_int_equal(tpd_purge_add(&p, 7, &other),
+			 0); /* id 7, another address */
 	assert_true(tpd_purge_pending(&p));
 	assert_int_equal(tpd_purge_step(&h->maps, &p, 3000), 0);
 	steps++;
@@ -1016,7 +1181,8 @@ static void test_udp_purge_steps(void **state)
 		assert_int_equal(tpd_purge_step(&h->maps, &p, 3000), 0);
 		assert_true(++steps < 100);
 	}
-	print_message("purge of 10000 flows in %u steps of 3000 entries\n", steps);
+	print_message("purge of 10000 flows in %u steps of 3000 entries\n",
+		      steps);
 	assert_true(steps >= 20000 / 3000);
 	assert_int_equal(p.deleted, 10000);
 	assert_int_equal(pt_ct_count(h), 0);
@@ -1026,7 +1192,8 @@ static void test_udp_purge_steps(void **state)
 		ct_flow(h, n, IPPROTO_UDP, n % 2 ? 8 : 9);
 	assert_int_equal(tpd_purge_add(&p, 9, &be7), 0);
 	for (steps = 0; tpd_purge_pending(&p); steps++) {
-		assert_int_equal(tpd_purge_step(&h->maps, &p, 1 + steps % 3), 0);
+		assert_int_equal(tpd_purge_step(&h->maps, &p, 1 + steps % 3),
+				 0);
 		assert_true(steps < 2000);
 	}
 	assert_int_equal(pt_ct_count(h), 1000);
@@ -1043,11 +1210,18 @@ static void test_gc(void **state)
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	pt_service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 53, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1, VIP4, 53, IPPROTO_UDP, 0), BE4[0], 53);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 2, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK), BE4[0], 8080);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 3, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK), BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1, VIP4, 53, IPPROTO_UDP, 0), BE4[0],
+		       53);
+	pt_expect_dnat(h,
+		       pt_flow(CLIENT4, 2, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK),
+		       BE4[0], 8080);
+	pt_expect_dnat(h,
+		       pt_flow(CLIENT4, 3, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK),
+		       BE4[0], 8080);
 	/* flow 2 answered: established, not a pickup with the SYN timeout */
-	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 2, IPPROTO_TCP, PKT_TCP_ACK), VIP4, 80);
+	pt_expect_revnat(
+		h, pt_flow(BE4[0], 8080, CLIENT4, 2, IPPROTO_TCP, PKT_TCP_ACK),
+		VIP4, 80);
 	/* an orphan: flow 3's entry gone, its reply key left behind */
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &k), 0);
 	assert_int_equal(pt_ct_count(h), 5);
@@ -1057,7 +1231,9 @@ static void test_gc(void **state)
 	assert_int_equal(res.ct_flows, 2);
 	assert_int_equal(res.ct_deleted, 1); /* the orphan */
 	/* past the UDP timeout, within the established one */
-	assert_int_equal(tpd_gc(&h->maps, T0 + (TP_CT_TIMEOUT_UDP + 1) * SEC_NS, 30, &res), 0);
+	assert_int_equal(tpd_gc(&h->maps, T0 + (TP_CT_TIMEOUT_UDP + 1) * SEC_NS,
+				30, &res),
+			 0);
 	assert_int_equal(res.ct_deleted, 2);
 	assert_int_equal(res.ct_flows, 1);
 	assert_int_equal(pt_ct_count(h), 2);
@@ -1066,19 +1242,25 @@ static void test_gc(void **state)
 }
 
 /* A SNAT flow of @client:@cport via @be:8080, source @snat:@sport, and its reply key. */
-static void snat_flow(struct th *h, const char *client, __u16 cport, const char *be,
-		      const char *snat, __u16 sport, __u32 expires_s)
+static void snat_flow(struct th *h, const char *client, __u16 cport,
+		      const char *be, const char *snat, __u16 sport,
+		      __u32 expires_s)
 {
 	struct tp_ct_key k = pt_ct_key(client, cport, VIP4, 80, IPPROTO_TCP);
 	struct tp_ct_key r = pt_ct_key(be, 8080, snat, sport, IPPROTO_TCP);
-	struct tp_ct_entry e = { .nat_addr = pt_addr(be), .nat_port = htons(8080),
+	struct tp_ct_entry e = { .nat_addr = pt_addr(be),
+				 .nat_port = htons(8080),
 				 .state = TP_CT_ESTABLISHED,
-				 .flags = TP_CT_F_DNAT | TP_CT_F_SNAT, .svc_id = 1,
-				 .backend_id = 1, .expires_s = expires_s,
+				 .flags = TP_CT_F_DNAT | TP_CT_F_SNAT,
+				 .svc_id = 1,
+				 .backend_id = 1,
+				 .expires_s = expires_s,
 				 .snat_port = htons(sport) };
 	struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY | TP_CT_F_SNAT,
-				  .orig_daddr = k.daddr, .orig_dport = k.dport,
-				  .orig_zone = k.zone, .orig_saddr = k.saddr,
+				  .orig_daddr = k.daddr,
+				  .orig_dport = k.dport,
+				  .orig_zone = k.zone,
+				  .orig_saddr = k.saddr,
 				  .orig_sport = k.sport };
 
 	r.zone = 0; /* the cluster side */
@@ -1097,7 +1279,8 @@ static void test_gc_snat(void **state)
 	struct th *h = *state;
 	struct tp_config c = {};
 	struct tpd_gc_result res;
-	struct tp_ct_key r = pt_ct_key(BE4[0], 8080, "198.18.0.1", 61000, IPPROTO_TCP);
+	struct tp_ct_key r =
+		pt_ct_key(BE4[0], 8080, "198.18.0.1", 61000, IPPROTO_TCP);
 	struct tp_ct_entry e;
 	__u64 now = T0 + 10 * SEC_NS;
 	__u32 zero = 0, now_s = TP_CT_SEC(now);
@@ -1106,12 +1289,16 @@ static void test_gc_snat(void **state)
 	c.snat_addr4 = pt_addr("198.18.0.1");
 	c.snat_port_min = TP_SNAT_PORT_MIN;
 	c.snat_port_max = TP_SNAT_PORT_MAX;
-	assert_int_equal(bpf_map_update_elem(h->maps.config, &zero, &c, BPF_ANY), 0);
-	snat_flow(h, CLIENT4, 1, BE4[0], "198.18.0.1", 61000, now_s + 1000); /* live */
-	snat_flow(h, CLIENT4, 2, BE4[0], "198.18.0.1", 61001, now_s - 1);    /* expired */
+	assert_int_equal(
+		bpf_map_update_elem(h->maps.config, &zero, &c, BPF_ANY), 0);
+	snat_flow(h, CLIENT4, 1, BE4[0], "198.18.0.1", 61000,
+		  now_s + 1000); /* live */
+	snat_flow(h, CLIENT4, 2, BE4[0], "198.18.0.1", 61001,
+		  now_s - 1); /* expired */
 	snat_flow(h, CLIENT4, 3, BE4[0], "198.18.0.1", 61002, now_s + 1000);
 	{
-		struct tp_ct_key k3 = pt_ct_key(CLIENT4, 3, VIP4, 80, IPPROTO_TCP);
+		struct tp_ct_key k3 =
+			pt_ct_key(CLIENT4, 3, VIP4, 80, IPPROTO_TCP);
 
 		/* flow 3's entry gone: its reply key is an orphan */
 		assert_int_equal(bpf_map_delete_elem(h->maps.ct, &k3), 0);
@@ -1141,24 +1328,33 @@ static void test_gc_keeps_reply_key_of_other_flow(void **state)
 
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_service(h, "198.19.0.11", 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		    BE4[0], 8080);
+	pt_service(h, "198.19.0.11", 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL,
+		   0, 0);
+	pt_expect_dnat(
+		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		BE4[0], 8080);
 	th_set_clock(h, t);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, "198.19.0.11", 80, IPPROTO_TCP, PKT_TCP_SYN),
-		    BE4[0], 8080);
+	pt_expect_dnat(h,
+		       pt_flow(CLIENT4, 40000, "198.19.0.11", 80, IPPROTO_TCP,
+			       PKT_TCP_SYN),
+		       BE4[0], 8080);
 	assert_int_equal(tpd_gc(&h->maps, t + SEC_NS, 30, &res), 0);
 	assert_int_equal(res.ct_deleted, 1);
 	assert_int_equal(pt_ct_get(h, &ka, &e), -ENOENT);
-	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
-			      PKT_TCP_SYN | PKT_TCP_ACK), "198.19.0.11", 80);
+	pt_expect_revnat(h,
+			 pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
+				 PKT_TCP_SYN | PKT_TCP_ACK),
+			 "198.19.0.11", 80);
 }
 
 static void test_metrics_textfile(void **state)
 {
 	struct th *h = *state;
-	struct tpd_source_state src[TPD_SRC_MAX] = { [TPD_SRC_WIREGUARD] = { .syncs = 3,
-						    .errors = 1, .last_ok = 1700000000 } };
+	struct tpd_source_state src[TPD_SRC_MAX] = {
+		[TPD_SRC_WIREGUARD] = { .syncs = 3,
+					.errors = 1,
+					.last_ok = 1700000000 }
+	};
 	struct tpd_gc_result gc = { .ct_entries = 4, .ct_flows = 2 };
 	char path[] = "/tmp/tp-metrics-XXXXXX", line[256];
 	bool dnat = false, drops = false, ct = false, sync = false;
@@ -1167,7 +1363,9 @@ static void test_metrics_textfile(void **state)
 
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN), BE4[0], 8080);
+	pt_expect_dnat(h,
+		       pt_flow(CLIENT4, 1, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		       BE4[0], 8080);
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	close(fd);
@@ -1175,10 +1373,14 @@ static void test_metrics_textfile(void **state)
 	f = fopen(path, "r");
 	assert_non_null(f);
 	while (fgets(line, sizeof(line), f)) {
-		dnat |= !strcmp(line, "tailplane_packets_total{counter=\"dnat\"} 1\n");
-		drops |= !strcmp(line, "tailplane_drops_total{reason=\"policy\"} 0\n");
+		dnat |= !strcmp(
+			line, "tailplane_packets_total{counter=\"dnat\"} 1\n");
+		drops |= !strcmp(
+			line, "tailplane_drops_total{reason=\"policy\"} 0\n");
 		ct |= !strcmp(line, "tailplane_map_entries{map=\"tp_ct\"} 4\n");
-		sync |= !strcmp(line, "tailplane_sync_errors_total{source=\"wireguard\"} 1\n");
+		sync |= !strcmp(
+			line,
+			"tailplane_sync_errors_total{source=\"wireguard\"} 1\n");
 	}
 	fclose(f);
 	unlink(path);
@@ -1187,7 +1389,9 @@ static void test_metrics_textfile(void **state)
 	assert_true(ct);
 	assert_true(sync);
 	/* an unwritable place is an error, not a crash */
-	assert_int_not_equal(tpd_metrics_write("/nonexistent/dir/tp.prom", &h->maps, &gc, src), 0);
+	assert_int_not_equal(tpd_metrics_write("/nonexistent/dir/tp.prom",
+					       &h->maps, &gc, src),
+			     0);
 }
 
 /* ---- services of one address family ------------------------------------------ */
@@ -1228,39 +1432,53 @@ static void test_service_mixed_family(void **state)
 
 	REQUIRE_BPF();
 	/* an IPv4 VIP with an IPv6 backend: nothing is written */
-	assert_int_equal(tp_service_set(&h->maps, &k4, &spec, &bs[1], 1), -EAFNOSUPPORT);
-	assert_int_not_equal(bpf_map_lookup_elem(h->maps.services, &k4, &svc), 0);
+	assert_int_equal(tp_service_set(&h->maps, &k4, &spec, &bs[1], 1),
+			 -EAFNOSUPPORT);
+	assert_int_not_equal(bpf_map_lookup_elem(h->maps.services, &k4, &svc),
+			     0);
 	assert_int_equal(backend_count(h), 0);
-	assert_int_equal(tp_service_check(&k4, bs, 2, why, sizeof(why)), -EAFNOSUPPORT);
-	assert_string_equal(why, "backend [fd00:198:18::1:1]:8080 is IPv6 but the VIP "
-				 "198.19.0.10 is IPv4 (a service's backends must be of "
-				 "its VIP's address family)");
+	assert_int_equal(tp_service_check(&k4, bs, 2, why, sizeof(why)),
+			 -EAFNOSUPPORT);
+	assert_string_equal(
+		why, "backend [fd00:198:18::1:1]:8080 is IPv6 but the VIP "
+		     "198.19.0.10 is IPv4 (a service's backends must be of "
+		     "its VIP's address family)");
 
 	/* a good service keeps what it had when a bad backend is added */
 	assert_int_equal(tp_service_set(&h->maps, &k4, &spec, bs, 1), 0);
-	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k4, &before), 0);
-	assert_int_equal(tp_service_set(&h->maps, &k4, &spec, bs, 2), -EAFNOSUPPORT);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k4, &before),
+			 0);
+	assert_int_equal(tp_service_set(&h->maps, &k4, &spec, bs, 2),
+			 -EAFNOSUPPORT);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k4, &svc), 0);
 	assert_memory_equal(&svc, &before, sizeof(svc));
 	assert_int_equal(backend_count(h), 1);
 
 	/* the other way round, and ICMPv6 on an IPv4 VIP */
-	assert_int_equal(tp_service_set(&h->maps, &k6, &spec, bs, 1), -EAFNOSUPPORT);
-	assert_int_equal(tp_service_set(&h->maps, &icmp6on4, &spec, NULL, 0), -EAFNOSUPPORT);
+	assert_int_equal(tp_service_set(&h->maps, &k6, &spec, bs, 1),
+			 -EAFNOSUPPORT);
+	assert_int_equal(tp_service_set(&h->maps, &icmp6on4, &spec, NULL, 0),
+			 -EAFNOSUPPORT);
 	assert_int_equal(tp_service_check(&icmp6on4, NULL, 0, why, sizeof(why)),
 			 -EAFNOSUPPORT);
-	assert_string_equal(why, "protocol icmpv6 needs an IPv6 VIP, and 198.19.0.10 is IPv4");
+	assert_string_equal(
+		why,
+		"protocol icmpv6 needs an IPv6 VIP, and 198.19.0.10 is IPv4");
 	assert_int_equal(tp_service_check(&k6, &bs[1], 1, why, sizeof(why)), 0);
 
 	/* the static configuration: the same refusal, when the file is read */
-	assert_int_not_equal(tpd_config_parse(
-		"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
-		"\"services\":[{\"frontend\":\"198.19.0.11:80/tcp\",\"backends\":["
-		"{\"addr\":\"198.18.1.1:8080\"},{\"addr\":\"[fd00:198:18::1:1]:8080\"}]}]}",
-		&cfg, err, sizeof(err)), 0);
-	assert_string_equal(err, "services[0]: backend [fd00:198:18::1:1]:8080 is IPv6 but "
-				 "the VIP 198.19.0.11 is IPv4 (a service's backends must be "
-				 "of its VIP's address family)");
+	assert_int_not_equal(
+		tpd_config_parse(
+			"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
+			"\"services\":[{\"frontend\":\"198.19.0.11:80/tcp\",\"backends\":["
+			"{\"addr\":\"198.18.1.1:8080\"},{\"addr\":\"[fd00:198:18::1:1]:8080\"}]}]}",
+			&cfg, err, sizeof(err)),
+		0);
+	assert_string_equal(
+		err,
+		"services[0]: backend [fd00:198:18::1:1]:8080 is IPv6 but "
+		"the VIP 198.19.0.11 is IPv4 (a service's backends must be "
+		"of its VIP's address family)");
 	tpd_config_free(&cfg);
 	(void)r;
 }
@@ -1277,8 +1495,10 @@ static void test_config_kubernetes(void **state)
 		const char *json;
 		const char *want;
 	} bad[] = {
-		{ CFG_IF "\"kubernetes\":{\"bogus\":1}}", "kubernetes: unknown key 'bogus'" },
-		{ CFG_IF "\"kubernetes\":[]}", "kubernetes: expected an object" },
+		{ CFG_IF "\"kubernetes\":{\"bogus\":1}}",
+		  "kubernetes: unknown key 'bogus'" },
+		{ CFG_IF "\"kubernetes\":[]}",
+		  "kubernetes: expected an object" },
 		{ CFG_IF "\"kubernetes\":{\"enabled\":1}}",
 		  "kubernetes.enabled: expected true or false" },
 		{ CFG_IF "\"kubernetes\":{\"expose\":\"some\"}}",
@@ -1295,10 +1515,13 @@ static void test_config_kubernetes(void **state)
 		  "kubernetes.backoff_max_seconds: 0 out of range" },
 		{ CFG_IF "\"kubernetes\":{\"server\":\"http://x:80\"}}",
 		  "kubernetes.server: 'http://x:80': expected https://HOST[:PORT]" },
-		{ CFG_IF "\"kubernetes\":{\"server\":7}}", "kubernetes.server: expected a string" },
-		{ CFG_IF "\"kubernetes\":{\"enabled\":true,\"node_name\":\"Node_1\"}}",
+		{ CFG_IF "\"kubernetes\":{\"server\":7}}",
+		  "kubernetes.server: expected a string" },
+		{ CFG_IF
+		  "\"kubernetes\":{\"enabled\":true,\"node_name\":\"Node_1\"}}",
 		  "kubernetes.node_name: 'Node_1' is not a node name" },
-		{ CFG_IF "\"kubernetes\":{\"expose_loadbalancer_ips\":\"yes\"}}",
+		{ CFG_IF
+		  "\"kubernetes\":{\"expose_loadbalancer_ips\":\"yes\"}}",
 		  "kubernetes.expose_loadbalancer_ips: expected true or false" },
 	};
 	struct tpd_config cfg, other;
@@ -1307,7 +1530,8 @@ static void test_config_kubernetes(void **state)
 
 	(void)state;
 	/* no section: off, with the documented defaults */
-	assert_int_equal(tpd_config_parse(CFG_IF "\"maglev_size\":131}", &cfg, err, sizeof(err)),
+	assert_int_equal(tpd_config_parse(CFG_IF "\"maglev_size\":131}", &cfg,
+					  err, sizeof(err)),
 			 0);
 	assert_false(cfg.kube.enabled);
 	assert_int_equal(cfg.kube.expose, TPD_KUBE_EXPOSE_ALL);
@@ -1319,15 +1543,19 @@ static void test_config_kubernetes(void **state)
 	assert_string_equal(cfg.kube.server, "");
 	tpd_config_free(&cfg);
 
-	assert_int_equal(tpd_config_parse(CFG_IF "\"kubernetes\":{\"enabled\":true,"
-					  "\"server\":\"https://198.18.0.1:6443\","
-					  "\"token_file\":\"/t\",\"ca_file\":\"/ca\","
-					  "\"kubeconfig\":\"/k\",\"node_name\":\"node-1.x\","
-					  "\"expose\":\"annotated\",\"expose_loadbalancer_ips\":true,"
-					  "\"zone\":2,\"tcp_grace_seconds\":0,"
-					  "\"watch_timeout_seconds\":60,\"list_limit\":100,"
-					  "\"backoff_max_seconds\":5}}",
-					  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_config_parse(
+			CFG_IF
+			"\"kubernetes\":{\"enabled\":true,"
+			"\"server\":\"https://198.18.0.1:6443\","
+			"\"token_file\":\"/t\",\"ca_file\":\"/ca\","
+			"\"kubeconfig\":\"/k\",\"node_name\":\"node-1.x\","
+			"\"expose\":\"annotated\",\"expose_loadbalancer_ips\":true,"
+			"\"zone\":2,\"tcp_grace_seconds\":0,"
+			"\"watch_timeout_seconds\":60,\"list_limit\":100,"
+			"\"backoff_max_seconds\":5}}",
+			&cfg, err, sizeof(err)),
+		0);
 	assert_true(cfg.kube.enabled);
 	assert_string_equal(cfg.kube.server, "https://198.18.0.1:6443");
 	assert_string_equal(cfg.kube.token_file, "/t");
@@ -1343,17 +1571,21 @@ static void test_config_kubernetes(void **state)
 	assert_int_equal(cfg.kube.backoff_max, 5);
 
 	/* a reload that changes the section is seen as a change */
-	assert_int_equal(tpd_config_parse(CFG_IF "\"kubernetes\":{\"enabled\":true,"
-					  "\"node_name\":\"node-1.x\"}}", &other, err,
-					  sizeof(err)), 0);
+	assert_int_equal(tpd_config_parse(CFG_IF
+					  "\"kubernetes\":{\"enabled\":true,"
+					  "\"node_name\":\"node-1.x\"}}",
+					  &other, err, sizeof(err)),
+			 0);
 	assert_false(tpd_kube_cfg_equal(&cfg.kube, &other.kube));
 	assert_true(tpd_kube_cfg_equal(&other.kube, &other.kube));
 	tpd_config_free(&cfg);
 
 	/* the node name defaults to $NODE_NAME */
 	setenv("NODE_NAME", "from-env", 1);
-	assert_int_equal(tpd_config_parse(CFG_IF "\"kubernetes\":{\"enabled\":true}}", &cfg,
-					  err, sizeof(err)), 0);
+	assert_int_equal(tpd_config_parse(CFG_IF
+					  "\"kubernetes\":{\"enabled\":true}}",
+					  &cfg, err, sizeof(err)),
+			 0);
 	assert_string_equal(cfg.kube.node_name, "from-env");
 	unsetenv("NODE_NAME");
 	tpd_config_free(&cfg);
@@ -1364,7 +1596,8 @@ static void test_config_kubernetes(void **state)
 		if (!tpd_config_parse(bad[i].json, &cfg, err, sizeof(err)))
 			fail_msg("accepted: %s", bad[i].json);
 		if (strncmp(err, bad[i].want, strlen(bad[i].want)))
-			fail_msg("%s:\n error '%s'\n want  '%s...'", bad[i].json, err, bad[i].want);
+			fail_msg("%s:\n error '%s'\n want  '%s...'",
+				 bad[i].json, err, bad[i].want);
 		tpd_config_free(&cfg);
 	}
 }
@@ -1373,13 +1606,18 @@ static void test_config_snat(void **state)
 {
 	struct tpd_config cfg;
 	char err[256] = "";
-	struct tp_addr a4 = pt_addr("198.18.0.9"), a6 = pt_addr("fd00:198:18::9");
+	struct tp_addr a4 = pt_addr("198.18.0.9"),
+		       a6 = pt_addr("fd00:198:18::9");
 
 	(void)state;
-	assert_int_equal(tpd_config_parse(CFG_IF "\"services\":[{\"frontend\":"
-					  "\"198.19.0.10:80/tcp\",\"snat\":true},{\"frontend\":"
-					  "\"198.19.0.10:81/tcp\",\"snat\":false}]}",
-					  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_config_parse(
+			CFG_IF
+			"\"services\":[{\"frontend\":"
+			"\"198.19.0.10:80/tcp\",\"snat\":true},{\"frontend\":"
+			"\"198.19.0.10:81/tcp\",\"snat\":false}]}",
+			&cfg, err, sizeof(err)),
+		0);
 	assert_false(cfg.snat.auto_mode);
 	assert_false(cfg.snat.has_addr4 || cfg.snat.has_addr6);
 	assert_int_equal(cfg.snat.port_min, TP_SNAT_PORT_MIN);
@@ -1388,19 +1626,26 @@ static void test_config_snat(void **state)
 	assert_false(cfg.services[1].snat);
 	tpd_config_free(&cfg);
 
-	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":\"auto\"}", &cfg, err, sizeof(err)),
+	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":\"auto\"}", &cfg,
+					  err, sizeof(err)),
 			 0);
 	assert_true(cfg.snat.auto_mode);
 	assert_int_equal(cfg.snat.port_min, TP_SNAT_PORT_MIN);
 	tpd_config_free(&cfg);
-	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":\"off\"}", &cfg, err, sizeof(err)),
+	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":\"off\"}", &cfg, err,
+					  sizeof(err)),
 			 0);
 	assert_false(cfg.snat.auto_mode);
 	tpd_config_free(&cfg);
 
-	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":{\"mode\":\"auto\",\"ipv4\":"
-					  "\"198.18.0.9\",\"ipv6\":\"fd00:198:18::9\",\"ports\":"
-					  "\"40000-40099\"}}", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_config_parse(
+			CFG_IF
+			"\"snat\":{\"mode\":\"auto\",\"ipv4\":"
+			"\"198.18.0.9\",\"ipv6\":\"fd00:198:18::9\",\"ports\":"
+			"\"40000-40099\"}}",
+			&cfg, err, sizeof(err)),
+		0);
 	assert_true(cfg.snat.auto_mode);
 	assert_true(cfg.snat.has_addr4 && cfg.snat.has_addr6);
 	assert_memory_equal(&cfg.snat.addr4, &a4, sizeof(a4));
@@ -1409,8 +1654,10 @@ static void test_config_snat(void **state)
 	assert_int_equal(cfg.snat.port_max, 40099);
 	tpd_config_free(&cfg);
 	/* an object without mode is off; one port is a range of one */
-	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":{\"ports\":\"50000\"}}", &cfg, err,
-					  sizeof(err)), 0);
+	assert_int_equal(tpd_config_parse(CFG_IF
+					  "\"snat\":{\"ports\":\"50000\"}}",
+					  &cfg, err, sizeof(err)),
+			 0);
 	assert_false(cfg.snat.auto_mode);
 	assert_int_equal(cfg.snat.port_min, 50000);
 	assert_int_equal(cfg.snat.port_max, 50000);
@@ -1424,12 +1671,16 @@ static void test_config_snat_errors(void **state)
 		const char *json;
 		const char *want;
 	} cases[] = {
-		{ CFG_IF "\"snat\":\"on\"}", "snat: 'on': expected auto or off" },
-		{ CFG_IF "\"snat\":true}", "snat: expected \"auto\", \"off\" or an object" },
+		{ CFG_IF "\"snat\":\"on\"}",
+		  "snat: 'on': expected auto or off" },
+		{ CFG_IF "\"snat\":true}",
+		  "snat: expected \"auto\", \"off\" or an object" },
 		{ CFG_IF "\"snat\":{\"mode\":\"always\"}}",
 		  "snat.mode: 'always': expected auto or off" },
-		{ CFG_IF "\"snat\":{\"mode\":1}}", "snat.mode: expected a string" },
-		{ CFG_IF "\"snat\":{\"port\":\"1-2\"}}", "snat: unknown key 'port'" },
+		{ CFG_IF "\"snat\":{\"mode\":1}}",
+		  "snat.mode: expected a string" },
+		{ CFG_IF "\"snat\":{\"port\":\"1-2\"}}",
+		  "snat: unknown key 'port'" },
 		{ CFG_IF "\"snat\":{\"ports\":\"65000-61000\"}}",
 		  "snat.ports: '65000-61000': the first port is above the last" },
 		{ CFG_IF "\"snat\":{\"ports\":\"61000-70000\"}}",
@@ -1440,7 +1691,8 @@ static void test_config_snat_errors(void **state)
 		  "snat.ports: '0-100' reaches below 1024" },
 		{ CFG_IF "\"snat\":{\"ports\":\"80-2000\"}}",
 		  "snat.ports: '80-2000' reaches below 1024" },
-		{ CFG_IF "\"snat\":{\"ports\":61000}}", "snat.ports: expected a string" },
+		{ CFG_IF "\"snat\":{\"ports\":61000}}",
+		  "snat.ports: expected a string" },
 		{ CFG_IF "\"snat\":{\"ipv4\":\"fd00::1\"}}",
 		  "snat.ipv4: 'fd00::1' is not a unicast IPv4 address" },
 		{ CFG_IF "\"snat\":{\"ipv4\":\"198.18.0.300\"}}",
@@ -1453,13 +1705,17 @@ static void test_config_snat_errors(void **state)
 		  "snat.ipv6: '198.18.0.1' is not a unicast IPv6 address" },
 		{ CFG_IF "\"snat\":{\"ipv6\":\"::ffff:198.18.0.1\"}}",
 		  "snat.ipv6: '::ffff:198.18.0.1' is not a unicast IPv6 address" },
-		{ CFG_IF "\"snat\":{\"ipv6\":\"::\"}}", "snat.ipv6: '::' is not a unicast" },
-		{ CFG_IF "\"snat\":{\"ipv6\":\"ff02::1\"}}", "snat.ipv6: 'ff02::1' is not a unicast" },
+		{ CFG_IF "\"snat\":{\"ipv6\":\"::\"}}",
+		  "snat.ipv6: '::' is not a unicast" },
+		{ CFG_IF "\"snat\":{\"ipv6\":\"ff02::1\"}}",
+		  "snat.ipv6: 'ff02::1' is not a unicast" },
 		{ CFG_IF "\"snat\":{\"mode\":\"auto\",\"mode\":\"off\"}}",
 		  "snat: duplicate key 'mode'" },
-		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"snat\":1}]}",
+		{ CFG_IF
+		  "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"snat\":1}]}",
 		  "services[0].snat: expected true or false" },
-		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"snat\":\"yes\"}]}",
+		{ CFG_IF
+		  "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"snat\":\"yes\"}]}",
 		  "services[0].snat: expected true or false" },
 	};
 	struct tpd_config cfg;
@@ -1472,7 +1728,8 @@ static void test_config_snat_errors(void **state)
 		if (!tpd_config_parse(cases[i].json, &cfg, err, sizeof(err)))
 			fail_msg("accepted: %s", cases[i].json);
 		if (strncmp(err, cases[i].want, strlen(cases[i].want)))
-			fail_msg("%s\n  got:  %s\n  want: %s", cases[i].json, err, cases[i].want);
+			fail_msg("%s\n  got:  %s\n  want: %s", cases[i].json,
+				 err, cases[i].want);
 		tpd_config_free(&cfg);
 	}
 }
@@ -1500,28 +1757,36 @@ static void test_config_snat_warnings(void **state)
 
 	(void)state;
 	tmp_file(range, sizeof(range), "32768\t60999\n");
-	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":\"off\"}", &cfg, err, sizeof(err)),
+	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":\"off\"}", &cfg, err,
+					  sizeof(err)),
 			 0);
 	assert_int_equal(tpd_config_warnings(&cfg, range, msg, sizeof(msg)), 0);
 	tpd_config_free(&cfg);
 
-	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":{\"ports\":\"60000-62000\"}}", &cfg,
-					  err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_config_parse(CFG_IF "\"snat\":{\"ports\":\"60000-62000\"}}",
+				 &cfg, err, sizeof(err)),
+		0);
 	assert_int_equal(tpd_config_warnings(&cfg, range, msg, sizeof(msg)), 1);
-	assert_non_null(strstr(msg, "snat.ports: 60000-62000 overlaps the ephemeral port "
-				    "range 32768-60999"));
+	assert_non_null(strstr(
+		msg, "snat.ports: 60000-62000 overlaps the ephemeral port "
+		     "range 32768-60999"));
 	tpd_config_free(&cfg);
 
 	/* auto without an uplink and without addresses */
-	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":\"auto\"}", &cfg, err, sizeof(err)),
+	assert_int_equal(tpd_config_parse(CFG_IF "\"snat\":\"auto\"}", &cfg,
+					  err, sizeof(err)),
 			 0);
 	assert_int_equal(tpd_config_warnings(&cfg, range, msg, sizeof(msg)), 1);
 	assert_non_null(strstr(msg, "no \"uplink\" interface"));
 	assert_non_null(strstr(msg, "either family"));
 	tpd_config_free(&cfg);
-	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"x\"},{\"name\":\"e\","
-					  "\"kind\":\"uplink\"}],\"snat\":\"auto\"}",
-					  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_config_parse(
+			"{\"interfaces\":[{\"name\":\"x\"},{\"name\":\"e\","
+			"\"kind\":\"uplink\"}],\"snat\":\"auto\"}",
+			&cfg, err, sizeof(err)),
+		0);
 	assert_int_equal(tpd_config_warnings(&cfg, range, msg, sizeof(msg)), 0);
 	tpd_config_free(&cfg);
 	unlink(range);
@@ -1556,32 +1821,43 @@ static void test_snat_reserved_ports(void **state)
 	snprintf(record, sizeof(record), "%s.record", sysctl);
 	unlink(record);
 
-	assert_int_equal(tpd_ports_reserve(sysctl, record, 61000, 65000, added, sizeof(added)),
+	assert_int_equal(tpd_ports_reserve(sysctl, record, 61000, 65000, added,
+					   sizeof(added)),
 			 0);
-	assert_string_equal(ports_of(sysctl, got, sizeof(got)), "1000,61000-65000");
+	assert_string_equal(ports_of(sysctl, got, sizeof(got)),
+			    "1000,61000-65000");
 	assert_string_equal(added, "61011-65000");
 	assert_string_equal(ports_of(record, got, sizeof(got)), "61011-65000");
 	/* a restart: nothing new, the record stays */
-	assert_int_equal(tpd_ports_reserve(sysctl, record, 61000, 65000, added, sizeof(added)),
+	assert_int_equal(tpd_ports_reserve(sysctl, record, 61000, 65000, added,
+					   sizeof(added)),
 			 0);
 	assert_string_equal(added, "61011-65000");
-	assert_string_equal(ports_of(sysctl, got, sizeof(got)), "1000,61000-65000");
+	assert_string_equal(ports_of(sysctl, got, sizeof(got)),
+			    "1000,61000-65000");
 	/* a reload with a smaller range gives back what it no longer needs */
-	assert_int_equal(tpd_ports_reserve(sysctl, record, 62000, 63000, added, sizeof(added)),
+	assert_int_equal(tpd_ports_reserve(sysctl, record, 62000, 63000, added,
+					   sizeof(added)),
 			 0);
-	assert_string_equal(ports_of(sysctl, got, sizeof(got)), "1000,61000-61010,62000-63000");
+	assert_string_equal(ports_of(sysctl, got, sizeof(got)),
+			    "1000,61000-61010,62000-63000");
 	assert_string_equal(added, "62000-63000");
-	assert_int_equal(tpd_ports_release(sysctl, record, added, sizeof(added)), 0);
+	assert_int_equal(
+		tpd_ports_release(sysctl, record, added, sizeof(added)), 0);
 	assert_string_equal(added, "62000-63000");
-	assert_string_equal(ports_of(sysctl, got, sizeof(got)), "1000,61000-61010");
+	assert_string_equal(ports_of(sysctl, got, sizeof(got)),
+			    "1000,61000-61010");
 	assert_int_not_equal(access(record, F_OK), 0);
 	/* released twice: nothing to do */
-	assert_int_equal(tpd_ports_release(sysctl, record, added, sizeof(added)), 0);
+	assert_int_equal(
+		tpd_ports_release(sysctl, record, added, sizeof(added)), 0);
 	assert_string_equal(added, "");
-	assert_string_equal(ports_of(sysctl, got, sizeof(got)), "1000,61000-61010");
+	assert_string_equal(ports_of(sysctl, got, sizeof(got)),
+			    "1000,61000-61010");
 	/* a broken sysctl text is an error, and nothing is written */
 	tmp_file(got, sizeof(got), "x");
-	assert_int_equal(tpd_ports_reserve(got, record, 61000, 65000, added, sizeof(added)),
+	assert_int_equal(tpd_ports_reserve(got, record, 61000, 65000, added,
+					   sizeof(added)),
 			 -EINVAL);
 	assert_int_not_equal(access(record, F_OK), 0);
 	unlink(got);
@@ -1590,11 +1866,14 @@ static void test_snat_reserved_ports(void **state)
 	/* the kernel's own, in this namespace (it keeps automatic binds off those ports) */
 	ports_of(real, saved, sizeof(saved));
 	sh("echo 7000,7005 > %s", real);
-	assert_int_equal(tpd_ports_reserve(real, record, 61000, 65000, added, sizeof(added)),
+	assert_int_equal(tpd_ports_reserve(real, record, 61000, 65000, added,
+					   sizeof(added)),
 			 0);
-	assert_string_equal(ports_of(real, got, sizeof(got)), "7000,7005,61000-65000");
+	assert_string_equal(ports_of(real, got, sizeof(got)),
+			    "7000,7005,61000-65000");
 	assert_string_equal(added, "61000-65000");
-	assert_int_equal(tpd_ports_release(real, record, added, sizeof(added)), 0);
+	assert_int_equal(tpd_ports_release(real, record, added, sizeof(added)),
+			 0);
 	assert_string_equal(ports_of(real, got, sizeof(got)), "7000,7005");
 
 	/* others' list longer than a page (the sysctl takes a page a write) */
@@ -1608,24 +1887,31 @@ static void test_snat_reserved_ports(void **state)
 		assert_non_null(many);
 		assert_non_null(back);
 		for (port = 10000; port < 20000; port += 2)
-			len += snprintf(many + len, 65536 - len, "%s%u", len ? "," : "", port);
+			len += snprintf(many + len, 65536 - len, "%s%u",
+					len ? "," : "", port);
 		fd = open(real, O_WRONLY);
 		assert_true(fd >= 0);
 		for (; off < len; off += (size_t)n)
 			assert_true((n = write(fd, many + off, len - off)) > 0);
 		close(fd);
-		assert_int_equal(tpd_ports_reserve(real, record, 61000, 65000, added,
-						   sizeof(added)), 0);
+		assert_int_equal(tpd_ports_reserve(real, record, 61000, 65000,
+						   added, sizeof(added)),
+				 0);
 		assert_string_equal(added, "61000-65000");
-		assert_int_equal(tpd_ports_release(real, record, added, sizeof(added)), 0);
+		assert_int_equal(
+			tpd_ports_release(real, record, added, sizeof(added)),
+			0);
 		fd = open(real, O_RDONLY);
 		assert_true(fd >= 0);
-		for (off = 0; (n = read(fd, back + off, 65535 - off)) > 0; off += (size_t)n)
+		for (off = 0; (n = read(fd, back + off, 65535 - off)) > 0;
+		     off += (size_t)n)
 			;
 		close(fd);
 		back[off] = 0;
 		back[strcspn(back, "\n")] = 0;
-		print_message("reserved ports of others: %zu bytes of text, kept whole\n", len);
+		print_message(
+			"reserved ports of others: %zu bytes of text, kept whole\n",
+			len);
 		assert_string_equal(back, many);
 		free(many);
 		free(back);
@@ -1634,11 +1920,14 @@ static void test_snat_reserved_ports(void **state)
 	/* a record of another network namespace: never this one's ports */
 	sh("echo 7000,61000-65000 > %s", real);
 	sh("printf '61000-65000\\nnetns 1\\n' > %s", record);
-	assert_int_equal(tpd_ports_release(real, record, added, sizeof(added)), 1);
-	assert_string_equal(ports_of(real, got, sizeof(got)), "7000,61000-65000");
+	assert_int_equal(tpd_ports_release(real, record, added, sizeof(added)),
+			 1);
+	assert_string_equal(ports_of(real, got, sizeof(got)),
+			    "7000,61000-65000");
 	assert_int_not_equal(access(record, F_OK), 0);
 	sh("printf '61000-65000\\nnetns 1\\n' > %s", record);
-	assert_int_equal(tpd_ports_reserve(real, record, 61000, 65000, added, sizeof(added)),
+	assert_int_equal(tpd_ports_reserve(real, record, 61000, 65000, added,
+					   sizeof(added)),
 			 0);
 	assert_string_equal(added, ""); /* all there before: none of it ours */
 	assert_int_not_equal(access(record, F_OK), 0);
@@ -1671,8 +1960,10 @@ static int uplink_flags(struct th *h, const char *name, int ifindex)
 	int err;
 
 	/* a pin root of its own: an object with tp_from_uplink pins the link */
-	dp.uplink_prog = bpf_object__find_program_by_name(h->skel->obj, "tp_from_uplink");
-	snprintf(cfg.pin_root, sizeof(cfg.pin_root), "/sys/fs/bpf/tp-ldtest-%d-up", getpid());
+	dp.uplink_prog = bpf_object__find_program_by_name(h->skel->obj,
+							  "tp_from_uplink");
+	snprintf(cfg.pin_root, sizeof(cfg.pin_root),
+		 "/sys/fs/bpf/tp-ldtest-%d-up", getpid());
 	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
 	snprintf(ifc.name, sizeof(ifc.name), "%s", name);
 	err = tpd_iface_attach(&dp, &cfg, &ifc, ifindex);
@@ -1738,8 +2029,10 @@ static struct tp_config config_of(const struct tp_maps *m)
 static void test_snat_addresses(void **state)
 {
 	struct th *h = *state;
-	struct tp_addr v4 = pt_addr("198.18.0.5"), v6 = pt_addr("fd00:198:18::5");
-	struct tp_addr v4b = pt_addr("198.18.0.7"), conf4 = pt_addr("198.18.9.9"), zero = {};
+	struct tp_addr v4 = pt_addr("198.18.0.5"),
+		       v6 = pt_addr("fd00:198:18::5");
+	struct tp_addr v4b = pt_addr("198.18.0.7"),
+		       conf4 = pt_addr("198.18.9.9"), zero = {};
 	struct tpd_snat_addrs a;
 	struct tpd_config cfg;
 	struct tp_config c;
@@ -1763,11 +2056,14 @@ static void test_snat_addresses(void **state)
 	   "ip -6 addr add fd00:198:18::5/64 dev tpsn0 nodad && "
 	   "ip -6 addr add fd00:198:18::6/64 dev tpsn0");
 	/* uplinks not there yet, or without a global address (lo), are passed over */
-	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"x\"},{\"name\":"
-					  "\"tp-none0\",\"kind\":\"uplink\"},{\"name\":\"lo\","
-					  "\"kind\":\"uplink\"},{\"name\":\"tpsn0\",\"kind\":"
-					  "\"uplink\"}],\"snat\":\"auto\"}",
-					  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_config_parse(
+			"{\"interfaces\":[{\"name\":\"x\"},{\"name\":"
+			"\"tp-none0\",\"kind\":\"uplink\"},{\"name\":\"lo\","
+			"\"kind\":\"uplink\"},{\"name\":\"tpsn0\",\"kind\":"
+			"\"uplink\"}],\"snat\":\"auto\"}",
+			&cfg, err, sizeof(err)),
+		0);
 	assert_int_equal(tpd_snat_addrs(&cfg, &a), 0);
 	assert_memory_equal(&a.v4, &v4, sizeof(v4));
 	assert_memory_equal(&a.v6, &v6, sizeof(v6));
@@ -1775,8 +2071,10 @@ static void test_snat_addresses(void **state)
 
 	c = config_of(&h->maps);
 	c.policy_rev = 17;
-	assert_int_equal(bpf_map_update_elem(h->maps.config, &key, &c, BPF_ANY), 0);
-	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &a, &changed), 0);
+	assert_int_equal(bpf_map_update_elem(h->maps.config, &key, &c, BPF_ANY),
+			 0);
+	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &a, &changed),
+			 0);
 	assert_true(changed);
 	c = config_of(&h->maps);
 	assert_int_equal(c.policy_rev, 17);
@@ -1786,7 +2084,8 @@ static void test_snat_addresses(void **state)
 	assert_int_equal(c.snat_port_min, TP_SNAT_PORT_MIN);
 	assert_int_equal(c.snat_port_max, TP_SNAT_PORT_MAX);
 	assert_int_equal(c.pad, 0);
-	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &a, &changed), 0);
+	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &a, &changed),
+			 0);
 	assert_false(changed);
 	/* a tpctl bump in between survives the next write, and the other way round */
 	assert_int_equal(tp_policy_bump_rev(&h->maps), 0);
@@ -1794,7 +2093,8 @@ static void test_snat_addresses(void **state)
 	   "ip addr add 198.18.0.7/24 dev tpsn0");
 	assert_int_equal(tpd_snat_addrs(&cfg, &a), 0);
 	assert_memory_equal(&a.v4, &v4b, sizeof(v4b));
-	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &a, &changed), 0);
+	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &a, &changed),
+			 0);
 	assert_true(changed);
 	c = config_of(&h->maps);
 	assert_int_equal(c.policy_rev, 18);
@@ -1802,14 +2102,18 @@ static void test_snat_addresses(void **state)
 	tpd_config_free(&cfg);
 
 	/* a configured address as is; the other family still from the uplink; off */
-	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"tpsn0\",\"kind\":"
-					  "\"uplink\"}],\"snat\":{\"ipv4\":\"198.18.9.9\","
-					  "\"ports\":\"40000-40010\"}}",
-					  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_config_parse(
+			"{\"interfaces\":[{\"name\":\"tpsn0\",\"kind\":"
+			"\"uplink\"}],\"snat\":{\"ipv4\":\"198.18.9.9\","
+			"\"ports\":\"40000-40010\"}}",
+			&cfg, err, sizeof(err)),
+		0);
 	assert_int_equal(tpd_snat_addrs(&cfg, &a), 0);
 	assert_memory_equal(&a.v4, &conf4, sizeof(conf4));
 	assert_memory_equal(&a.v6, &v6, sizeof(v6));
-	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &a, &changed), 0);
+	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &a, &changed),
+			 0);
 	c = config_of(&h->maps);
 	assert_int_equal(c.flags, 0);
 	assert_int_equal(c.snat_port_min, 40000);
@@ -1818,8 +2122,12 @@ static void test_snat_addresses(void **state)
 	tpd_config_free(&cfg);
 
 	/* an uplink that is not there: no address, not an error */
-	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"tp-none0\",\"kind\":"
-					  "\"uplink\"}]}", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_config_parse(
+			"{\"interfaces\":[{\"name\":\"tp-none0\",\"kind\":"
+			"\"uplink\"}]}",
+			&cfg, err, sizeof(err)),
+		0);
 	assert_int_equal(tpd_snat_addrs(&cfg, &a), 0);
 	assert_memory_equal(&a.v4, &zero, sizeof(zero));
 	assert_memory_equal(&a.v6, &zero, sizeof(zero));
@@ -1870,7 +2178,8 @@ static int owner_of(struct th *h, const char *cidr)
 static void test_host_addresses(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 4000, "100.64.0.5", 22, IPPROTO_TCP);
+	struct tp_ct_key k =
+		pt_ct_key(CLIENT4, 4000, "100.64.0.5", 22, IPPROTO_TCP);
 	struct tp_addr a = pt_addr("198.18.0.7"), *host = NULL;
 	struct tpd_sync_result r = {};
 	struct tpd_config cfg;
@@ -1880,11 +2189,14 @@ static void test_host_addresses(void **state)
 	size_t n = 0;
 
 	REQUIRE_BPF();
-	assert_int_equal(tpd_config_parse(
-		"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
-		"\"identities\":[{\"cidr\":\"198.18.0.6/32\",\"id\":300}]}",
-		&cfg, err, sizeof(err)), 0);
-	assert_int_equal(tp_identity_set(&h->maps, 0, &a, 128, 301, TP_OWNER_TPCTL), 0);
+	assert_int_equal(
+		tpd_config_parse(
+			"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
+			"\"identities\":[{\"cidr\":\"198.18.0.6/32\",\"id\":300}]}",
+			&cfg, err, sizeof(err)),
+		0);
+	assert_int_equal(
+		tp_identity_set(&h->maps, 0, &a, 128, 301, TP_OWNER_TPCTL), 0);
 	nl = tpd_links_open();
 	assert_non_null(nl);
 	sh("ip link add tphost0 type veth peer name tphost1");
@@ -1905,13 +2217,16 @@ static void test_host_addresses(void **state)
 	assert_int_equal(ident_of(h, 0, "100.64.0.5"), TP_ID_HOST);
 	assert_int_equal(ident_of(h, 0, "198.18.0.6"), 300);
 	assert_int_equal(ident_of(h, 0, "198.18.0.7"), 301);
-	assert_int_equal(ident_of(h, 0, "198.18.0.4"), 0); /* the address, not its subnet */
+	assert_int_equal(ident_of(h, 0, "198.18.0.4"),
+			 0); /* the address, not its subnet */
 	assert_int_equal(ident_of(h, 0, "fe80::5"), 0);
 	assert_int_equal(ident_of(h, TH_ZONE, "100.64.0.5"), 0);
 
 	/* local to the node: out zone 0, so the destination is host */
-	pt_expect_untouched(h, TH_FROM_TAILNET, FLOWP(CLIENT4, 4000, "100.64.0.5", 22,
-						   IPPROTO_TCP, PKT_TCP_SYN), PASS);
+	pt_expect_untouched(h, TH_FROM_TAILNET,
+			    FLOWP(CLIENT4, 4000, "100.64.0.5", 22, IPPROTO_TCP,
+				  PKT_TCP_SYN),
+			    PASS);
 	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.dst_identity, TP_ID_HOST);
 	assert_int_equal(e.out_zone, 0);
@@ -1958,14 +2273,17 @@ static void pin_cfg(struct tpd_config *cfg, __u32 maglev_size)
 {
 	char err[256];
 
-	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"tp-none0\"}]}",
-					  cfg, err, sizeof(err)), 0);
-	snprintf(cfg->pin_root, sizeof(cfg->pin_root), "/sys/fs/bpf/tp-ldtest-%d",
-		 getpid());
+	assert_int_equal(
+		tpd_config_parse("{\"interfaces\":[{\"name\":\"tp-none0\"}]}",
+				 cfg, err, sizeof(err)),
+		0);
+	snprintf(cfg->pin_root, sizeof(cfg->pin_root),
+		 "/sys/fs/bpf/tp-ldtest-%d", getpid());
 	cfg->maglev_size = maglev_size;
 }
 
-static int map_info(const char *pin_root, const char *name, struct bpf_map_info *info)
+static int map_info(const char *pin_root, const char *name,
+		    struct bpf_map_info *info)
 {
 	char path[256];
 	__u32 len = sizeof(*info);
@@ -2044,12 +2362,15 @@ static void test_pins_survive_and_migrate(void **state)
 		__u32 inner_id;
 		int tfd;
 
-		assert_int_equal(bpf_map_lookup_elem(dp.maps.maglev, &svc.id, &inner_id), 0);
+		assert_int_equal(
+			bpf_map_lookup_elem(dp.maps.maglev, &svc.id, &inner_id),
+			0);
 		tfd = bpf_map_get_fd_by_id(inner_id);
 		assert_true(tfd >= 0);
 		for (slot = 0; slot < 31; slot++) {
 			key = slot;
-			assert_int_equal(bpf_map_lookup_elem(tfd, &key, &id), 0);
+			assert_int_equal(bpf_map_lookup_elem(tfd, &key, &id),
+					 0);
 			assert_int_not_equal(id, 0);
 		}
 		close(tfd);
@@ -2061,19 +2382,27 @@ static void test_pins_survive_and_migrate(void **state)
 	 * tp_ct and no tp_ct_any.  It is moved, a TCP flow stays.
 	 */
 	{
-		struct tp_ct_key ku = pt_ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
-		struct tp_ct_key kt = pt_ct_key(CLIENT4, 5001, VIP4, 80, IPPROTO_TCP);
-		struct tp_ct_entry ce = { .state = TP_CT_OPEN, .expires_s = ~0u };
+		struct tp_ct_key ku =
+			pt_ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
+		struct tp_ct_key kt =
+			pt_ct_key(CLIENT4, 5001, VIP4, 80, IPPROTO_TCP);
+		struct tp_ct_entry ce = { .state = TP_CT_OPEN,
+					  .expires_s = ~0u };
 
 		assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
-		assert_int_equal(bpf_map_update_elem(dp.maps.ct, &ku, &ce, BPF_ANY), 0);
-		assert_int_equal(bpf_map_update_elem(dp.maps.ct, &kt, &ce, BPF_ANY), 0);
+		assert_int_equal(
+			bpf_map_update_elem(dp.maps.ct, &ku, &ce, BPF_ANY), 0);
+		assert_int_equal(
+			bpf_map_update_elem(dp.maps.ct, &kt, &ce, BPF_ANY), 0);
 		tpd_datapath_close(&dp);
-		snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_CT_ANY);
+		snprintf(path, sizeof(path), "%s/%s", cfg.pin_root,
+			 TP_MAP_CT_ANY);
 		assert_int_equal(unlink(path), 0);
 		assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
-		assert_int_equal(bpf_map_lookup_elem(dp.maps.ct_any, &ku, &ce), 0);
-		assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &ku, &ce), -ENOENT);
+		assert_int_equal(bpf_map_lookup_elem(dp.maps.ct_any, &ku, &ce),
+				 0);
+		assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &ku, &ce),
+				 -ENOENT);
 		assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &kt, &ce), 0);
 		assert_int_equal(bpf_map_delete_elem(dp.maps.ct, &kt), 0);
 		assert_int_equal(bpf_map_delete_elem(dp.maps.ct_any, &ku), 0);
@@ -2083,8 +2412,8 @@ static void test_pins_survive_and_migrate(void **state)
 	/* a pin of another layout under tp_frags: replaced by the right one */
 	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_FRAGS);
 	assert_int_equal(unlink(path), 0);
-	fd = bpf_map_create(BPF_MAP_TYPE_HASH, TP_MAP_FRAGS, sizeof(struct tp_frag_key),
-			    8, 16, NULL);
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, TP_MAP_FRAGS,
+			    sizeof(struct tp_frag_key), 8, 16, NULL);
 	assert_true(fd >= 0);
 	frag_id = 0;
 	assert_int_equal(bpf_obj_pin(fd, path), 0);
@@ -2125,7 +2454,8 @@ static long count_keys(int fd, size_t key_size)
  */
 static void test_pins_capacity_resize(void **state)
 {
-	struct tp_identity_key ik = { .prefixlen = TP_IDENTITY_PLEN(128), .addr = pt_addr(CLIENT4) };
+	struct tp_identity_key ik = { .prefixlen = TP_IDENTITY_PLEN(128),
+				      .addr = pt_addr(CLIENT4) };
 	struct tp_identity_val iv = { .id = 300, .plen = 128 }, got_iv;
 	int ncpu = libbpf_num_possible_cpus();
 	struct tp_stat *per_cpu = calloc(ncpu, sizeof(*per_cpu));
@@ -2153,11 +2483,15 @@ static void test_pins_capacity_resize(void **state)
 	ce.state = TP_CT_ESTABLISHED;
 	for (i = 0; i < 3000; i++) {
 		k = pt_ct_key(CLIENT4, 1024 + i, VIP4, 80, IPPROTO_TCP);
-		assert_int_equal(bpf_map_update_elem(dp.maps.ct, &k, &ce, BPF_ANY), 0);
+		assert_int_equal(
+			bpf_map_update_elem(dp.maps.ct, &k, &ce, BPF_ANY), 0);
 	}
 	per_cpu[ncpu - 1].packets = 7;
-	assert_int_equal(bpf_map_update_elem(dp.maps.rule_stats, &rule, per_cpu, BPF_ANY), 0);
-	assert_int_equal(bpf_map_update_elem(dp.maps.identity, &ik, &iv, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(dp.maps.rule_stats, &rule, per_cpu,
+					     BPF_ANY),
+			 0);
+	assert_int_equal(
+		bpf_map_update_elem(dp.maps.identity, &ik, &iv, BPF_ANY), 0);
 	tpd_datapath_close(&dp);
 
 	/* bigger: every entry moved over */
@@ -2173,10 +2507,12 @@ static void test_pins_capacity_resize(void **state)
 	assert_int_equal(ce.state, TP_CT_ESTABLISHED);
 	assert_int_equal(tp_map_max_entries(dp.maps.rule_stats), 257);
 	memset(per_cpu, 0, ncpu * sizeof(*per_cpu));
-	assert_int_equal(bpf_map_lookup_elem(dp.maps.rule_stats, &rule, per_cpu), 0);
+	assert_int_equal(
+		bpf_map_lookup_elem(dp.maps.rule_stats, &rule, per_cpu), 0);
 	assert_int_equal(per_cpu[ncpu - 1].packets, 7);
 	assert_int_equal(tp_map_max_entries(dp.maps.identity), 128);
-	assert_int_equal(bpf_map_lookup_elem(dp.maps.identity, &ik, &got_iv), 0);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.identity, &ik, &got_iv),
+			 0);
 	assert_int_equal(got_iv.id, 300);
 	tpd_datapath_close(&dp);
 
@@ -2194,7 +2530,8 @@ static void test_pins_capacity_resize(void **state)
 }
 
 /* An old-layout (struct tp_ct_entry_v1) entry @e under @k in @fd. */
-static void v1_put(int fd, const struct tp_ct_key *k, const struct tp_ct_entry_v1 *e)
+static void v1_put(int fd, const struct tp_ct_key *k,
+		   const struct tp_ct_entry_v1 *e)
 {
 	assert_int_equal(bpf_map_update_elem(fd, k, e, BPF_NOEXIST), 0);
 }
@@ -2218,7 +2555,8 @@ static int v1_table(const char *pin_root, const char *name)
 
 	snprintf(path, sizeof(path), "%s/%s", pin_root, name);
 	unlink(path);
-	fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, name, sizeof(struct tp_ct_key),
+	fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, name,
+			    sizeof(struct tp_ct_key),
 			    sizeof(struct tp_ct_entry_v1), 4096, NULL);
 	assert_true(fd >= 0);
 	assert_int_equal(bpf_obj_pin(fd, path), 0);
@@ -2226,7 +2564,8 @@ static int v1_table(const char *pin_root, const char *name)
 }
 
 /* Run @sp (Ethernet, zone 0) through @hook of @dp's programs. */
-static int v1_send(struct tpd_datapath *dp, enum th_hook hook, struct pkt_spec sp)
+static int v1_send(struct tpd_datapath *dp, enum th_hook hook,
+		   struct pkt_spec sp)
 {
 	struct th t = { .skel = dp->skel, .maps = dp->maps };
 	struct pkt in, out;
@@ -2250,23 +2589,40 @@ static int v1_send(struct tpd_datapath *dp, enum th_hook hook, struct pkt_spec s
 static void test_ct_v1_pins_converted(void **state)
 {
 	const __u64 now = tpd_monotonic_ns();
-	struct tp_ct_key kt = pt_ct_key(CLIENT4, 40000, "198.18.0.20", 80, IPPROTO_TCP);
+	struct tp_ct_key kt =
+		pt_ct_key(CLIENT4, 40000, "198.18.0.20", 80, IPPROTO_TCP);
 	struct tp_ct_key ku = pt_ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
-	struct tp_ct_key kx = pt_ct_key(CLIENT4, 40001, "100.64.9.9", 22, IPPROTO_TCP);
+	struct tp_ct_key kx =
+		pt_ct_key(CLIENT4, 40001, "100.64.9.9", 22, IPPROTO_TCP);
 	struct tp_ct_key rt, ru, rx, rx2, orphan;
-	struct tp_ct_entry_v1 et = { .state = TP_CT_ESTABLISHED, .verdict = TP_VERDICT_ALLOW,
+	struct tp_ct_entry_v1 et = { .state = TP_CT_ESTABLISHED,
+				     .verdict = TP_VERDICT_ALLOW,
 				     .expires_ns = now + 100 * SEC_NS + 1,
-				     .created_ns = now - 5 * SEC_NS, .packets = { 7, 6 },
-				     .bytes = { 700, 600 }, .tcp_flags = { 0x18, 0x18 },
-				     .src_identity = 300, .dst_identity = 400, .rule_id = 9,
-				     .policy_rev = 3, .ifindex = 42, .rk_check_s = 77 };
-	struct tp_ct_entry_v1 eu = { .state = TP_CT_OPEN, .verdict = TP_VERDICT_ALLOW,
-				     .flags = TP_CT_F_DNAT, .svc_id = 1, .backend_id = 2,
-				     .nat_addr = pt_addr(BE4[0]), .nat_port = htons(5353),
+				     .created_ns = now - 5 * SEC_NS,
+				     .packets = { 7, 6 },
+				     .bytes = { 700, 600 },
+				     .tcp_flags = { 0x18, 0x18 },
+				     .src_identity = 300,
+				     .dst_identity = 400,
+				     .rule_id = 9,
+				     .policy_rev = 3,
+				     .ifindex = 42,
+				     .rk_check_s = 77 };
+	struct tp_ct_entry_v1 eu = { .state = TP_CT_OPEN,
+				     .verdict = TP_VERDICT_ALLOW,
+				     .flags = TP_CT_F_DNAT,
+				     .svc_id = 1,
+				     .backend_id = 2,
+				     .nat_addr = pt_addr(BE4[0]),
+				     .nat_port = htons(5353),
 				     .expires_ns = now + 60 * SEC_NS,
-				     .created_ns = now, .packets = { 1, 0 }, .bytes = { 64, 0 } };
-	struct tp_ct_entry_v1 ex = { .state = TP_CT_ESTABLISHED, .verdict = TP_VERDICT_ALLOW,
-				     .out_zone = 2, .expires_ns = now + 100 * SEC_NS,
+				     .created_ns = now,
+				     .packets = { 1, 0 },
+				     .bytes = { 64, 0 } };
+	struct tp_ct_entry_v1 ex = { .state = TP_CT_ESTABLISHED,
+				     .verdict = TP_VERDICT_ALLOW,
+				     .out_zone = 2,
+				     .expires_ns = now + 100 * SEC_NS,
 				     .packets = { 1, 1 } };
 	struct tp_ct_entry_v1 lone = { .flags = TP_CT_F_REPLY_KEY };
 	struct tpd_datapath dp;
@@ -2284,12 +2640,22 @@ static void test_ct_v1_pins_converted(void **state)
 
 	kt.zone = ku.zone = 0;
 	kx.zone = 1;
-	rt = (struct tp_ct_key){ .saddr = kt.daddr, .daddr = kt.saddr, .sport = kt.dport,
-				 .dport = kt.sport, .proto = kt.proto };
-	ru = (struct tp_ct_key){ .saddr = pt_addr(BE4[0]), .daddr = ku.saddr,
-				 .sport = htons(5353), .dport = ku.sport, .proto = ku.proto };
-	rx = (struct tp_ct_key){ .saddr = kx.daddr, .daddr = kx.saddr, .sport = kx.dport,
-				 .dport = kx.sport, .proto = kx.proto, .zone = 1 };
+	rt = (struct tp_ct_key){ .saddr = kt.daddr,
+				 .daddr = kt.saddr,
+				 .sport = kt.dport,
+				 .dport = kt.sport,
+				 .proto = kt.proto };
+	ru = (struct tp_ct_key){ .saddr = pt_addr(BE4[0]),
+				 .daddr = ku.saddr,
+				 .sport = htons(5353),
+				 .dport = ku.sport,
+				 .proto = ku.proto };
+	rx = (struct tp_ct_key){ .saddr = kx.daddr,
+				 .daddr = kx.saddr,
+				 .sport = kx.dport,
+				 .dport = kx.sport,
+				 .proto = kx.proto,
+				 .zone = 1 };
 	rx2 = rx;
 	rx2.zone = 2;
 	v1_flow(ct, &kt, &et, &rt);
@@ -2334,7 +2700,8 @@ static void test_ct_v1_pins_converted(void **state)
 	assert_int_equal(e.flags, TP_CT_F_REPLY_KEY);
 	tp_ct_rk_orig(&ru, &e, &orig);
 	assert_memory_equal(&orig, &ku, sizeof(orig));
-	assert_true(tp_ct_entry_live(&dp.maps, NULL, &ru, &e, tpd_monotonic_ns()));
+	assert_true(
+		tp_ct_entry_live(&dp.maps, NULL, &ru, &e, tpd_monotonic_ns()));
 	/* the crossing flow: its reply key in zone 2 only */
 	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &kx, &e), 0);
 	assert_int_equal(e.out_zone, 2);
@@ -2353,13 +2720,15 @@ static void test_ct_v1_pins_converted(void **state)
 
 	/* live: the replies are found and accounted, the DNAT one translated back */
 	assert_int_equal(v1_send(&dp, TH_TO_TAILNET,
-				 pt_flow("198.18.0.20", 80, CLIENT4, 40000, IPPROTO_TCP,
-				      PKT_TCP_ACK)), PASS);
+				 pt_flow("198.18.0.20", 80, CLIENT4, 40000,
+					 IPPROTO_TCP, PKT_TCP_ACK)),
+			 PASS);
 	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &kt, &e), 0);
 	assert_int_equal(e.packets[1], 7);
-	assert_int_equal(v1_send(&dp, TH_TO_TAILNET,
-				 pt_flow(BE4[0], 5353, CLIENT4, 5000, IPPROTO_UDP, 0)),
-			 PASS);
+	assert_int_equal(
+		v1_send(&dp, TH_TO_TAILNET,
+			pt_flow(BE4[0], 5353, CLIENT4, 5000, IPPROTO_UDP, 0)),
+		PASS);
 	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct_any, &ku, &e), 0);
 	assert_int_equal(e.packets[1], 1);
 	assert_int_equal(e.state, TP_CT_REPLIED);
@@ -2376,9 +2745,12 @@ static void test_ct_v1_pins_converted(void **state)
 static void test_ct_v1_unsplit_pins_converted(void **state)
 {
 	const __u64 now = tpd_monotonic_ns();
-	struct tp_ct_key ku = pt_ct_key(CLIENT4, 5000, "198.18.0.20", 53, IPPROTO_UDP);
-	struct tp_ct_key kt = pt_ct_key(CLIENT4, 5001, "198.18.0.20", 80, IPPROTO_TCP);
-	struct tp_ct_entry_v1 e1 = { .state = TP_CT_OPEN, .expires_ns = now + 60 * SEC_NS };
+	struct tp_ct_key ku =
+		pt_ct_key(CLIENT4, 5000, "198.18.0.20", 53, IPPROTO_UDP);
+	struct tp_ct_key kt =
+		pt_ct_key(CLIENT4, 5001, "198.18.0.20", 80, IPPROTO_TCP);
+	struct tp_ct_entry_v1 e1 = { .state = TP_CT_OPEN,
+				     .expires_ns = now + 60 * SEC_NS };
 	struct tp_ct_key ru, rt;
 	struct tpd_datapath dp;
 	struct tpd_config cfg;
@@ -2392,8 +2764,11 @@ static void test_ct_v1_unsplit_pins_converted(void **state)
 	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
 	ct = v1_table(cfg.pin_root, TP_MAP_CT);
 	ku.zone = kt.zone = 0;
-	ru = (struct tp_ct_key){ .saddr = ku.daddr, .daddr = ku.saddr, .sport = ku.dport,
-				 .dport = ku.sport, .proto = ku.proto };
+	ru = (struct tp_ct_key){ .saddr = ku.daddr,
+				 .daddr = ku.saddr,
+				 .sport = ku.dport,
+				 .dport = ku.sport,
+				 .proto = ku.proto };
 	rt = ru;
 	rt.sport = kt.dport;
 	rt.dport = kt.sport;
@@ -2417,15 +2792,17 @@ static void test_ct_v1_unsplit_pins_converted(void **state)
 }
 
 /* Replace the pin @name under @root by a new map of the given shape. */
-static int pin_old_map(const char *root, const char *name, enum bpf_map_type type,
-		       __u32 key_size, __u32 value_size, __u32 max_entries)
+static int pin_old_map(const char *root, const char *name,
+		       enum bpf_map_type type, __u32 key_size, __u32 value_size,
+		       __u32 max_entries)
 {
 	char path[300];
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", root, name);
 	unlink(path);
-	fd = bpf_map_create(type, name, key_size, value_size, max_entries, NULL);
+	fd = bpf_map_create(type, name, key_size, value_size, max_entries,
+			    NULL);
 	assert_true(fd >= 0);
 	assert_int_equal(bpf_obj_pin(fd, path), 0);
 	return fd;
@@ -2450,8 +2827,14 @@ static void test_pins_upgrade_services(void **state)
 		__u16 active;
 		__u8 table, owner;
 		__u32 revision;
-	} old = { .id = 7, .active = 2, .table = 1, .owner = TP_OWNER_TPCTL, .revision = 3,
-		  .zone = 0, .affinity_timeout = 30, .flags = TP_SVC_F_AFFINITY };
+	} old = { .id = 7,
+		  .active = 2,
+		  .table = 1,
+		  .owner = TP_OWNER_TPCTL,
+		  .revision = 3,
+		  .zone = 0,
+		  .affinity_timeout = 30,
+		  .flags = TP_SVC_F_AFFINITY };
 	struct tp_backend be[2] = {};
 	struct tp_maglev_backend mb[2] = {};
 	__u32 ids[2] = { 5, 6 }, got[4], want[1021], inner, slot, id, size;
@@ -2470,28 +2853,30 @@ static void test_pins_upgrade_services(void **state)
 	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
 	tpd_datapath_close(&dp);
 
-	fd = pin_old_map(cfg.pin_root, TP_MAP_SERVICES, BPF_MAP_TYPE_HASH, sizeof(k),
-			 TP_SVC_V1_SIZE, 1024);
+	fd = pin_old_map(cfg.pin_root, TP_MAP_SERVICES, BPF_MAP_TYPE_HASH,
+			 sizeof(k), TP_SVC_V1_SIZE, 1024);
 	assert_int_equal(bpf_map_update_elem(fd, &k, &old, BPF_ANY), 0);
 	close(fd);
-	fd = pin_old_map(cfg.pin_root, TP_MAP_BACKENDS, BPF_MAP_TYPE_HASH, sizeof(__u32),
-			 sizeof(struct tp_backend), 65536);
+	fd = pin_old_map(cfg.pin_root, TP_MAP_BACKENDS, BPF_MAP_TYPE_HASH,
+			 sizeof(__u32), sizeof(struct tp_backend), 65536);
 	for (i = 0; i < 2; i++) {
 		be[i].addr = pt_addr(BE4[i]);
 		be[i].port = htons(8080);
 		be[i].weight = 1;
 		be[i].owner = TP_OWNER_TPCTL;
 		be[i].svc_id = 7;
-		assert_int_equal(bpf_map_update_elem(fd, &ids[i], &be[i], BPF_ANY), 0);
+		assert_int_equal(
+			bpf_map_update_elem(fd, &ids[i], &be[i], BPF_ANY), 0);
 		mb[i].id = ids[i];
 		mb[i].addr = be[i].addr;
 		mb[i].port = be[i].port;
 		mb[i].weight = 1;
 	}
 	close(fd);
-	close(pin_old_map(cfg.pin_root, TP_MAP_MAGLEV, BPF_MAP_TYPE_ARRAY, sizeof(__u32),
-			  sizeof(__u32), 1024 * 2 * 31));
-	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_SVC_BACKENDS);
+	close(pin_old_map(cfg.pin_root, TP_MAP_MAGLEV, BPF_MAP_TYPE_ARRAY,
+			  sizeof(__u32), sizeof(__u32), 1024 * 2 * 31));
+	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root,
+		 TP_MAP_SVC_BACKENDS);
 	assert_int_equal(unlink(path), 0);
 
 	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
@@ -2512,9 +2897,11 @@ static void test_pins_upgrade_services(void **state)
 	assert_int_equal(svc.table_size, size);
 	n = tp_service_backends(&dp.maps, 7, got, NULL, 4);
 	assert_int_equal(n, 2);
-	assert_true((got[0] == 5 && got[1] == 6) || (got[0] == 6 && got[1] == 5));
+	assert_true((got[0] == 5 && got[1] == 6) ||
+		    (got[0] == 6 && got[1] == 5));
 	assert_int_equal(tp_maglev_build(mb, 2, size, want), 0);
-	assert_int_equal(bpf_map_lookup_elem(dp.maps.maglev, &svc.id, &inner), 0);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.maglev, &svc.id, &inner),
+			 0);
 	tfd = bpf_map_get_fd_by_id(inner);
 	assert_true(tfd >= 0);
 	for (slot = 0; slot < size; slot++) {
@@ -2535,8 +2922,10 @@ static void test_pins_upgrade_services(void **state)
 			bs[i].weight = 1;
 		}
 		assert_int_equal(tp_service_set(&dp.maps, &k, &spec, bs, 3), 0);
-		assert_int_equal(tp_service_backends(&dp.maps, 7, got, NULL, 4), 3);
-		assert_int_equal(bpf_map_lookup_elem(dp.maps.services, &k, &svc), 0);
+		assert_int_equal(tp_service_backends(&dp.maps, 7, got, NULL, 4),
+				 3);
+		assert_int_equal(
+			bpf_map_lookup_elem(dp.maps.services, &k, &svc), 0);
 		assert_int_equal(svc.id, 7);
 		assert_int_equal(svc.active, 3);
 	}
@@ -2570,11 +2959,12 @@ static void test_pins_upgrade_config(void **state)
 
 	(void)state;
 	REQUIRE_BPF();
-	_Static_assert(sizeof(old) == TP_CONFIG_V1_SIZE, "old tp_config layout");
+	_Static_assert(sizeof(old) == TP_CONFIG_V1_SIZE,
+		       "old tp_config layout");
 	pin_cfg(&cfg, TP_MAGLEV_SIZE);
 	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
-	fd = pin_old_map(cfg.pin_root, TP_MAP_CONFIG, BPF_MAP_TYPE_ARRAY, sizeof(__u32),
-			 TP_CONFIG_V1_SIZE, 1);
+	fd = pin_old_map(cfg.pin_root, TP_MAP_CONFIG, BPF_MAP_TYPE_ARRAY,
+			 sizeof(__u32), TP_CONFIG_V1_SIZE, 1);
 	assert_int_equal(bpf_map_update_elem(fd, &zero, &old, BPF_ANY), 0);
 	close(fd);
 
@@ -2641,8 +3031,10 @@ static void *uapi_srv_main(void *arg)
 		fd = accept4(u->lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		n = recv(fd, req, sizeof(req), 0); /* "get=1\n\n", in one piece */
-		for (off = 0; n > 0 && off < u->len && !atomic_load(&u->stop);) {
+		n = recv(fd, req, sizeof(req),
+			 0); /* "get=1\n\n", in one piece */
+		for (off = 0;
+		     n > 0 && off < u->len && !atomic_load(&u->stop);) {
 			size_t chunk = u->trickle_ms ? 1 : u->len - off;
 
 			n = send(fd, u->reply + off, chunk, MSG_NOSIGNAL);
@@ -2663,8 +3055,8 @@ static void *uapi_srv_main(void *arg)
 	return NULL;
 }
 
-static void uapi_srv_start(struct uapi_srv *u, const char *dir, const char *ifname,
-			   char *reply, int trickle_ms)
+static void uapi_srv_start(struct uapi_srv *u, const char *dir,
+			   const char *ifname, char *reply, int trickle_ms)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
@@ -2717,8 +3109,8 @@ static char *uapi_peers_from(unsigned int first, unsigned int n)
 	for (i = first; i < first + n; i++) {
 		peer_key(i, b64, hex);
 		len += snprintf(s + len, cap - len,
-				"public_key=%s\nallowed_ip=100.64.%u.%u/32\n", hex,
-				i / 256, i % 256);
+				"public_key=%s\nallowed_ip=100.64.%u.%u/32\n",
+				hex, i / 256, i % 256);
 	}
 	snprintf(s + len, cap - len, "errno=0\n\n");
 	return s;
@@ -2754,11 +3146,12 @@ static void tpd_proc_remove_stale(void)
 	int pid;
 
 	while (dir && (de = readdir(dir))) {
-		if (sscanf(de->d_name, "tp-ldtest-%d-d", &pid) != 1 || !kill(pid, 0) ||
-		    errno != ESRCH)
+		if (sscanf(de->d_name, "tp-ldtest-%d-d", &pid) != 1 ||
+		    !kill(pid, 0) || errno != ESRCH)
 			continue;
 		memset(&cfg, 0, sizeof(cfg));
-		snprintf(cfg.pin_root, sizeof(cfg.pin_root), "/sys/fs/bpf/%s", de->d_name);
+		snprintf(cfg.pin_root, sizeof(cfg.pin_root), "/sys/fs/bpf/%s",
+			 de->d_name);
 		tpd_detach_all(&cfg, true);
 	}
 	if (dir)
@@ -2773,7 +3166,8 @@ static void tpd_proc_init(struct tpd_proc *d)
 	assert_non_null(mkdtemp(d->dir));
 	snprintf(d->cfg, sizeof(d->cfg), "%s/tailplaned.json", d->dir);
 	snprintf(d->log, sizeof(d->log), "%s/tailplaned.log", d->dir);
-	snprintf(d->pin_root, sizeof(d->pin_root), "/sys/fs/bpf/tp-ldtest-%d-d", getpid());
+	snprintf(d->pin_root, sizeof(d->pin_root), "/sys/fs/bpf/tp-ldtest-%d-d",
+		 getpid());
 	sh("ip tuntap add dev tpwg0 mode tun && ip link set tpwg0 up");
 	sh("ip tuntap add dev tpwg1 mode tun && ip link set tpwg1 up");
 }
@@ -2811,7 +3205,8 @@ static void tpd_proc_start(struct tpd_proc *d, const char *arg)
 	d->pid = fork();
 	assert_true(d->pid >= 0);
 	if (!d->pid) {
-		fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+			  0600);
 		if (fd < 0 || dup2(fd, 2) < 0)
 			_exit(126);
 		execl(bin, bin, "--config", d->cfg, arg, (char *)NULL);
@@ -2829,7 +3224,8 @@ static int tpd_proc_wait(struct tpd_proc *d, int ms)
 		r = waitpid(d->pid, &st, WNOHANG);
 		if (r == d->pid) {
 			d->pid = 0;
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			return WIFEXITED(st) ? WEXITSTATUS(st)
+					     : 128 + WTERMSIG(st);
 		}
 		usleep(10000);
 	}
@@ -2932,7 +3328,8 @@ static int daemon_teardown(void **state)
 }
 
 /* Serve @reply as the UAPI of tpwg<@i> (0 or 1). */
-static void daemon_srv_start_on(int i, const char *dir, char *reply, int trickle_ms)
+static void daemon_srv_start_on(int i, const char *dir, char *reply,
+				int trickle_ms)
 {
 	char ifname[16];
 
@@ -2962,8 +3359,8 @@ static __u32 tpd_proc_ident(const struct tpd_proc *d, __u16 zone, const char *a)
 }
 
 /* The start of a configuration; its arguments: the pin root and the directory. */
-#define TPD_CFG_WG                                                                   \
-	"{\"pin_root\":\"%s\",\"wireguard\":{\"socket_dir\":\"%s\"},"                \
+#define TPD_CFG_WG                                                    \
+	"{\"pin_root\":\"%s\",\"wireguard\":{\"socket_dir\":\"%s\"}," \
 	"\"interfaces\":[{\"name\":\"tpwg0\",\"zone\":3,\"peers\":\"wireguard\"}]"
 
 /*
@@ -2983,11 +3380,12 @@ static void test_daemon_300_peer_mappings(void **state)
 	tpd_proc_init(d);
 	json = malloc(cap);
 	assert_non_null(json);
-	p = json + snprintf(json, cap, TPD_CFG_WG ",\"wireguard_peers\":{", d->pin_root,
-			    d->dir);
+	p = json + snprintf(json, cap, TPD_CFG_WG ",\"wireguard_peers\":{",
+			    d->pin_root, d->dir);
 	for (i = 0; i < 300; i++) {
 		peer_key(i, b64, hex);
-		p += snprintf(p, cap - (p - json), "%s\"%s\":%u", i ? "," : "", b64, 1000 + i);
+		p += snprintf(p, cap - (p - json), "%s\"%s\":%u", i ? "," : "",
+			      b64, 1000 + i);
 	}
 	snprintf(p, cap - (p - json), "}}");
 	tpd_proc_config(d, json);
@@ -3057,12 +3455,13 @@ static void test_daemon_sighup_at_start(void **state)
 	assert_true(tpd_proc_logged(d, "\"running\""));
 	assert_int_equal(kill(d->pid, SIGTERM), 0);
 	assert_int_equal(tpd_proc_wait(d, 10000), 0);
-	assert_true(tpd_proc_logged(d, "exiting; programs and maps stay in place"));
+	assert_true(
+		tpd_proc_logged(d, "exiting; programs and maps stay in place"));
 }
 
 /* Wait up to @ms for the identity of @a in @zone to be @id. */
-static bool tpd_proc_await_ident(const struct tpd_proc *d, __u16 zone, const char *a,
-				 __u32 id, int ms)
+static bool tpd_proc_await_ident(const struct tpd_proc *d, __u16 zone,
+				 const char *a, __u32 id, int ms)
 {
 	for (; ms >= 0; ms -= 50) {
 		if (tpd_proc_ident(d, zone, a) == id)
@@ -3131,7 +3530,8 @@ static void test_daemon_stuck_uapi(void **state)
 	t0 = mono_s();
 	assert_int_equal(kill(d->pid, SIGTERM), 0);
 	assert_int_equal(tpd_proc_wait(d, 10000), 0);
-	print_message("SIGTERM answered in %.1f s with a stuck UAPI socket\n", mono_s() - t0);
+	print_message("SIGTERM answered in %.1f s with a stuck UAPI socket\n",
+		      mono_s() - t0);
 	assert_true(mono_s() - t0 < 4.0);
 }
 
@@ -3145,7 +3545,8 @@ static long metric(const char *path, const char *prefix)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, prefix, strlen(prefix)) && line[strlen(prefix)] == ' ')
+		if (!strncmp(line, prefix, strlen(prefix)) &&
+		    line[strlen(prefix)] == ' ')
 			v = atol(line + strlen(prefix) + 1);
 	fclose(f);
 	return v;
@@ -3159,8 +3560,11 @@ static long metric(const char *path, const char *prefix)
 static void test_daemon_identity_full(void **state)
 {
 	struct tpd_proc *d = &daemon_proc;
-	struct tp_identity_key k = { .prefixlen = TP_IDENTITY_PLEN(128), .zone = 500 };
-	struct tp_identity_val v = { .id = 999, .owner = TP_OWNER_TPCTL, .plen = 128 };
+	struct tp_identity_key k = { .prefixlen = TP_IDENTITY_PLEN(128),
+				     .zone = 500 };
+	struct tp_identity_val v = { .id = 999,
+				     .owner = TP_OWNER_TPCTL,
+				     .plen = 128 };
 	struct tp_addr held = pt_addr("100.64.0.2");
 	char json[1024], prom[256], full[64];
 	struct tp_maps m;
@@ -3172,25 +3576,33 @@ static void test_daemon_identity_full(void **state)
 	tpd_proc_init(d);
 	snprintf(prom, sizeof(prom), "%s/metrics.prom", d->dir);
 	/* a small tp_identity: filling the default 262,144 takes long in a VM */
-	snprintf(json, sizeof(json), TPD_CFG_WG ",\"sync_interval\":1,"
-		 "\"capacity\":{\"identities\":4096},"
-		 "\"metrics\":{\"textfile\":\"%s\",\"interval\":1}}",
+	snprintf(json, sizeof(json),
+		 TPD_CFG_WG ",\"sync_interval\":1,"
+			    "\"capacity\":{\"identities\":4096},"
+			    "\"metrics\":{\"textfile\":\"%s\",\"interval\":1}}",
 		 d->pin_root, d->dir, prom);
 	tpd_proc_config(d, json);
 	daemon_srv_start(d->dir, uapi_peers(0), 0);
 	tpd_proc_start(d, NULL);
 	assert_true(tpd_proc_await(d, "\"running\"", TPD_AWAIT_MS));
-	for (n = 0; n < 100 && metric(prom, "tailplane_sync_last_success_timestamp_seconds"
-					    "{source=\"wireguard\"}") <= 0; n++)
+	for (n = 0; n < 100 &&
+		    metric(prom, "tailplane_sync_last_success_timestamp_seconds"
+				 "{source=\"wireguard\"}") <= 0;
+	     n++)
 		usleep(100000);
 	ok_before = metric(prom, "tailplane_sync_last_success_timestamp_seconds"
 				 "{source=\"wireguard\"}");
 	assert_true(ok_before > 0);
-	assert_int_equal(metric(prom, "tailplane_sync_errors_total{source=\"wireguard\"}"), 0);
+	assert_int_equal(
+		metric(prom,
+		       "tailplane_sync_errors_total{source=\"wireguard\"}"),
+		0);
 
 	/* fill tp_identity, tpctl holding one of the peers' prefixes */
-	assert_int_equal(tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE), 0);
-	assert_int_equal(tp_identity_set(&m, 3, &held, 128, 400, TP_OWNER_TPCTL), 0);
+	assert_int_equal(tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE),
+			 0);
+	assert_int_equal(
+		tp_identity_set(&m, 3, &held, 128, 400, TP_OWNER_TPCTL), 0);
 	for (n = 0;; n++) {
 		k.addr.w[3] = htonl(n);
 		if (bpf_map_update_elem(m.identity, &k, &v, BPF_NOEXIST))
@@ -3210,10 +3622,15 @@ static void test_daemon_identity_full(void **state)
 	assert_true(tpd_proc_await(d, "capacity.identities", 1000));
 	assert_true(tpd_proc_await(d, "held by another owner", 1000));
 	/* the textfile is written every second: as long as the log waits */
-	for (n = 0; n < TPD_AWAIT_MS / 100 && metric(prom, "tailplane_sync_errors_total"
-						       "{source=\"wireguard\"}") <= 0; n++)
+	for (n = 0; n < TPD_AWAIT_MS / 100 &&
+		    metric(prom, "tailplane_sync_errors_total"
+				 "{source=\"wireguard\"}") <= 0;
+	     n++)
 		usleep(100000);
-	assert_true(metric(prom, "tailplane_sync_errors_total{source=\"wireguard\"}") > 0);
+	assert_true(
+		metric(prom,
+		       "tailplane_sync_errors_total{source=\"wireguard\"}") >
+		0);
 	/*
 	 * No success since the syncs started failing.  The baseline is read
 	 * after the first error: before it, while the map was being filled
@@ -3228,16 +3645,20 @@ static void test_daemon_identity_full(void **state)
 	assert_int_equal(tpd_proc_ident(d, 3, "100.64.0.2"), 400);
 }
 
-#define TPD_CFG_RULES                                                                \
-	TPD_CFG_WG ",\"identities\":[{\"id\":300,\"name\":\"web\"},{\"id\":301,"       \
-	"\"name\":\"laptop\"}],\"policies\":["                                        \
+#define TPD_CFG_RULES                                                                               \
+	TPD_CFG_WG                                                                                  \
+	",\"identities\":[{\"id\":300,\"name\":\"web\"},{\"id\":301,"                               \
+	"\"name\":\"laptop\"}],\"policies\":["                                                      \
 	"{\"from\":\"laptop\",\"to\":\"web\",\"proto\":\"tcp\",\"port\":%s,\"verdict\":\"allow\"}," \
 	"{\"from\":\"laptop\",\"to\":\"web\",\"proto\":\"udp\",\"port\":%s,\"verdict\":\"allow\"}]}"
 
 /* Whether the pinned tp_rules of @d has laptop -> web @proto @port. */
 static bool tpd_proc_has_rule(const struct tpd_proc *d, __u8 proto, __u16 port)
 {
-	struct tp_rule r = { .src_id = 301, .dst_id = 300, .proto = proto, .port_lo = port,
+	struct tp_rule r = { .src_id = 301,
+			     .dst_id = 300,
+			     .proto = proto,
+			     .port_lo = port,
 			     .port_hi = port };
 	struct tp_maps m;
 	__u32 id;
@@ -3263,7 +3684,8 @@ static void test_daemon_reload_rejects_typo(void **state)
 	(void)state;
 	REQUIRE_BPF();
 	tpd_proc_init(d);
-	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "8080", "53");
+	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "8080",
+		 "53");
 	tpd_proc_config(d, json);
 	daemon_srv_start(d->dir, uapi_peers(0), 0);
 	tpd_proc_start(d, NULL);
@@ -3272,14 +3694,18 @@ static void test_daemon_reload_rejects_typo(void **state)
 	assert_true(tpd_proc_has_rule(d, IPPROTO_UDP, 53));
 
 	/* the TCP rule moves to 9090, the UDP one gets a typo */
-	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "9090", "\"5e\"");
+	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "9090",
+		 "\"5e\"");
 	tpd_proc_config(d, json);
 	assert_int_equal(kill(d->pid, SIGHUP), 0);
-	if (!tpd_proc_await(d, "reload: configuration rejected, keeping the old one", TPD_AWAIT_MS)) {
+	if (!tpd_proc_await(
+		    d, "reload: configuration rejected, keeping the old one",
+		    TPD_AWAIT_MS)) {
 		tpd_proc_dump_log(d);
 		fail_msg("the reload was not rejected");
 	}
-	assert_true(tpd_proc_logged(d, "policies[1].port: '5e' is not a port or range"));
+	assert_true(tpd_proc_logged(
+		d, "policies[1].port: '5e' is not a port or range"));
 	usleep(300000);
 	assert_false(tpd_proc_logged(d, "\"reloaded\""));
 	assert_true(tpd_proc_has_rule(d, IPPROTO_TCP, 8080));
@@ -3287,7 +3713,8 @@ static void test_daemon_reload_rejects_typo(void **state)
 	assert_false(tpd_proc_has_rule(d, IPPROTO_TCP, 9090));
 
 	/* fixed: applied */
-	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "9090", "5353");
+	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "9090",
+		 "5353");
 	tpd_proc_config(d, json);
 	assert_int_equal(kill(d->pid, SIGHUP), 0);
 	assert_true(tpd_proc_await(d, "\"reloaded\"", TPD_AWAIT_MS));
@@ -3297,7 +3724,8 @@ static void test_daemon_reload_rejects_typo(void **state)
 }
 
 /* Run tailplaned with @args (NULL-terminated); its exit status. */
-static int tpd_run_args(const char *out, const char *err, const char *const *args)
+static int tpd_run_args(const char *out, const char *err,
+			const char *const *args)
 {
 	char bin[PATH_MAX];
 	const char *argv[8] = { bin };
@@ -3347,10 +3775,13 @@ static void test_check_config(void **state)
 	tpd_proc_init(d);
 	snprintf(out, sizeof(out), "%s/out", d->dir);
 	snprintf(err, sizeof(err), "%s/err", d->dir);
-	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "8080", "53");
+	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "8080",
+		 "53");
 	tpd_proc_config(d, json);
-	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--check-config", d->cfg,
-								   NULL }), 0);
+	assert_int_equal(tpd_run_args(out, err,
+				      (const char *[]){ "--check-config",
+							d->cfg, NULL }),
+			 0);
 	o = slurp(out);
 	e = slurp(err);
 	assert_string_equal(e, "");
@@ -3358,14 +3789,18 @@ static void test_check_config(void **state)
 	free(o);
 	free(e);
 
-	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "8080", "\"53-\"");
+	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "8080",
+		 "\"53-\"");
 	tpd_proc_config(d, json);
-	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--check-config", d->cfg,
-								   NULL }), 1);
+	assert_int_equal(tpd_run_args(out, err,
+				      (const char *[]){ "--check-config",
+							d->cfg, NULL }),
+			 1);
 	o = slurp(out);
 	e = slurp(err);
 	assert_string_equal(o, "");
-	assert_non_null(strstr(e, "policies[1].port: '53-' is not a port or range"));
+	assert_non_null(
+		strstr(e, "policies[1].port: '53-' is not a port or range"));
 	assert_non_null(strstr(e, d->cfg));
 	free(o);
 	free(e);
@@ -3373,8 +3808,11 @@ static void test_check_config(void **state)
 	/* nothing was touched */
 	assert_int_not_equal(access(d->pin_root, F_OK), 0);
 	assert_int_equal(tpd_proc_pidfile(d), 0);
-	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--check-config",
-								   "/nonexistent.json", NULL }), 1);
+	assert_int_equal(
+		tpd_run_args(out, err,
+			     (const char *[]){ "--check-config",
+					       "/nonexistent.json", NULL }),
+		1);
 	unlink(out);
 	unlink(err);
 }
@@ -3404,7 +3842,8 @@ static void test_daemon_snat(void **state)
 {
 	struct tpd_proc *d = &daemon_proc;
 	struct tp_addr v4 = pt_addr("198.18.0.5"), v4b = pt_addr("198.18.0.8");
-	char json[2048], out[160], err[160], got[256], saved[256], record[PATH_MAX + 16];
+	char json[2048], out[160], err[160], got[256], saved[256],
+		record[PATH_MAX + 16];
 	const char *real = TPD_RESERVED_PORTS;
 	struct tp_config c;
 	int n;
@@ -3417,23 +3856,26 @@ static void test_daemon_snat(void **state)
 	(void)!system("ip link del tpsn0 2>/dev/null"); /* a failed test's */
 	sh("ip link add tpsn0 type veth peer name tpsn1 && ip link set tpsn0 up && "
 	   "ip link set tpsn1 up && ip addr add 198.18.0.5/24 dev tpsn0");
-	snprintf(json, sizeof(json),
-		 "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"},"
-		 "{\"name\":\"tpsn0\",\"kind\":\"uplink\"}],\"snat\":\"auto\","
-		 "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"snat\":true,"
-		 "\"backends\":[{\"addr\":\"198.18.1.1:8080\"}]}]}",
-		 d->pin_root);
+	snprintf(
+		json, sizeof(json),
+		"{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"},"
+		"{\"name\":\"tpsn0\",\"kind\":\"uplink\"}],\"snat\":\"auto\","
+		"\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"snat\":true,"
+		"\"backends\":[{\"addr\":\"198.18.1.1:8080\"}]}]}",
+		d->pin_root);
 	tpd_proc_config(d, json);
 	tpd_proc_start(d, NULL);
 	if (!tpd_proc_await(d, "\"running\"", TPD_AWAIT_MS)) {
 		tpd_proc_dump_log(d);
 		fail_msg("tailplaned did not start");
 	}
-	assert_true(tpd_proc_logged(d, "SNAT ports reserved from local sockets"));
+	assert_true(
+		tpd_proc_logged(d, "SNAT ports reserved from local sockets"));
 	assert_true(tpd_proc_logged(d, "\"added_by_us\":\"61000-65000\""));
 	assert_true(tpd_proc_logged(d, "\"ipv4\":\"198.18.0.5\""));
 	assert_true(tpd_proc_logged(d, "tp_from_uplink"));
-	assert_string_equal(ports_of(real, got, sizeof(got)), "7000,61000-65000");
+	assert_string_equal(ports_of(real, got, sizeof(got)),
+			    "7000,61000-65000");
 	c = tpd_proc_config_map(d);
 	assert_int_equal(c.flags, TP_CFG_F_SNAT_AUTO);
 	assert_memory_equal(&c.snat_addr4, &v4, sizeof(v4));
@@ -3444,7 +3886,9 @@ static void test_daemon_snat(void **state)
 		struct tp_maps m;
 		struct tp_svc svc;
 
-		assert_int_equal(tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE), 0);
+		assert_int_equal(
+			tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE),
+			0);
 		assert_int_equal(bpf_map_lookup_elem(m.services, &k, &svc), 0);
 		assert_int_equal(svc.flags, TP_SVC_F_SNAT);
 		tp_maps_close(&m);
@@ -3470,13 +3914,16 @@ static void test_daemon_snat(void **state)
 	assert_true(tpd_proc_logged(d, "\"added_by_us\":\"61000-65000\""));
 	kill(d->pid, SIGTERM);
 	assert_int_equal(tpd_proc_wait(d, 10000), 0);
-	assert_string_equal(ports_of(real, got, sizeof(got)), "7000,61000-65000");
+	assert_string_equal(ports_of(real, got, sizeof(got)),
+			    "7000,61000-65000");
 
 	snprintf(out, sizeof(out), "%s/out", d->dir);
 	snprintf(err, sizeof(err), "%s/err", d->dir);
-	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--config", d->cfg,
-								   "--detach", "--purge", NULL }),
-			 0);
+	assert_int_equal(
+		tpd_run_args(out, err,
+			     (const char *[]){ "--config", d->cfg, "--detach",
+					       "--purge", NULL }),
+		0);
 	assert_string_equal(ports_of(real, got, sizeof(got)), "7000");
 	tpd_snat_record_path(d->pin_root, record, sizeof(record));
 	assert_int_not_equal(access(record, F_OK), 0);
@@ -3497,34 +3944,45 @@ static void test_check_config_snat(void **state)
 	snprintf(out, sizeof(out), "%s/out", d->dir);
 	snprintf(err, sizeof(err), "%s/err", d->dir);
 	sh("echo '32768 60999' > /proc/sys/net/ipv4/ip_local_port_range");
-	snprintf(json, sizeof(json), "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"}],"
-		 "\"snat\":{\"ports\":\"60000-62000\"}}", d->pin_root);
+	snprintf(json, sizeof(json),
+		 "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"}],"
+		 "\"snat\":{\"ports\":\"60000-62000\"}}",
+		 d->pin_root);
 	tpd_proc_config(d, json);
-	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--check-config", d->cfg,
-								   NULL }), 0);
+	assert_int_equal(tpd_run_args(out, err,
+				      (const char *[]){ "--check-config",
+							d->cfg, NULL }),
+			 0);
 	o = slurp(out);
 	e = slurp(err);
 	assert_non_null(strstr(o, "configuration OK"));
 	assert_non_null(strstr(e, "Warning: "));
-	assert_non_null(strstr(e, "overlaps the ephemeral port range 32768-60999"));
+	assert_non_null(
+		strstr(e, "overlaps the ephemeral port range 32768-60999"));
 	free(o);
 	free(e);
 
-	snprintf(json, sizeof(json), "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"}],"
-		 "\"snat\":{\"mode\":\"auto\",\"ports\":\"62000-61000\"}}", d->pin_root);
+	snprintf(json, sizeof(json),
+		 "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"}],"
+		 "\"snat\":{\"mode\":\"auto\",\"ports\":\"62000-61000\"}}",
+		 d->pin_root);
 	tpd_proc_config(d, json);
-	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--check-config", d->cfg,
-								   NULL }), 1);
+	assert_int_equal(tpd_run_args(out, err,
+				      (const char *[]){ "--check-config",
+							d->cfg, NULL }),
+			 1);
 	e = slurp(err);
-	assert_non_null(strstr(e, "snat.ports: '62000-61000': the first port is above the last"));
+	assert_non_null(strstr(
+		e,
+		"snat.ports: '62000-61000': the first port is above the last"));
 	free(e);
 	unlink(out);
 	unlink(err);
 }
 
 /* The start of a configuration with the Kubernetes source; pin root, zone. */
-#define TPD_CFG_KUBE                                                                 \
-	"{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\",\"zone\":3}],"     \
+#define TPD_CFG_KUBE                                                             \
+	"{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\",\"zone\":3}]," \
 	"\"kubernetes\":{\"enabled\":true,\"node_name\":\"node-a\",\"zone\":%d}}"
 
 /* Frontend @fe in the pinned maps of @d: its owner, or 0 when absent. */
@@ -3553,10 +4011,13 @@ static __u8 tpd_proc_svc_owner(const struct tpd_proc *d, const char *fe)
 static void test_daemon_kubernetes_switch_off(void **state)
 {
 	struct tpd_proc *d = &daemon_proc;
-	struct tp_backend_spec be = { .addr = pt_addr("198.18.1.1"), .port = htons(80),
+	struct tp_backend_spec be = { .addr = pt_addr("198.18.1.1"),
+				      .port = htons(80),
 				      .weight = 1 };
-	struct tp_svc_spec kube = { .owner = TP_OWNER_KUBERNETES }, tpctl = { .owner = TP_OWNER_TPCTL };
-	struct tp_addr pod = pt_addr("198.18.1.1"), mine = pt_addr("198.18.1.2");
+	struct tp_svc_spec kube = { .owner = TP_OWNER_KUBERNETES },
+			   tpctl = { .owner = TP_OWNER_TPCTL };
+	struct tp_addr pod = pt_addr("198.18.1.1"),
+		       mine = pt_addr("198.18.1.2");
 	struct tp_svc_key key;
 	struct tp_maps m;
 	char json[1024];
@@ -3571,19 +4032,26 @@ static void test_daemon_kubernetes_switch_off(void **state)
 	tpd_proc_start(d, NULL);
 	if (!tpd_proc_await(d, "\"running\"", TPD_AWAIT_MS)) {
 		tpd_proc_dump_log(d);
-		fail_msg("tailplaned did not start with the kubernetes section");
+		fail_msg(
+			"tailplaned did not start with the kubernetes section");
 	}
-	assert_int_equal(tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE), 0);
+	assert_int_equal(tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE),
+			 0);
 	lock = tp_pins_lock(d->pin_root);
 	assert_true(lock >= 0);
 	assert_int_equal(tp_svc_key_parse("198.19.0.10:80/tcp", &key), 0);
 	assert_int_equal(tp_service_set(&m, &key, &kube, &be, 1), 0);
 	assert_int_equal(tp_svc_key_parse("198.19.0.11:80/tcp", &key), 0);
 	assert_int_equal(tp_service_set(&m, &key, &tpctl, &be, 1), 0);
-	assert_int_equal(tp_identity_set(&m, 0, &pod, 128, 0x1000001, TP_OWNER_KUBERNETES), 0);
-	assert_int_equal(tp_identity_name_set(&m, 0x1000001, "k8s:ns:0123456789abcdef",
-					      TP_OWNER_KUBERNETES), 0);
-	assert_int_equal(tp_identity_set(&m, 0, &mine, 128, 300, TP_OWNER_TPCTL), 0);
+	assert_int_equal(tp_identity_set(&m, 0, &pod, 128, 0x1000001,
+					 TP_OWNER_KUBERNETES),
+			 0);
+	assert_int_equal(tp_identity_name_set(&m, 0x1000001,
+					      "k8s:ns:0123456789abcdef",
+					      TP_OWNER_KUBERNETES),
+			 0);
+	assert_int_equal(
+		tp_identity_set(&m, 0, &mine, 128, 300, TP_OWNER_TPCTL), 0);
 	tp_pins_unlock(lock);
 	tp_maps_close(&m);
 
@@ -3593,25 +4061,32 @@ static void test_daemon_kubernetes_switch_off(void **state)
 	assert_int_equal(kill(d->pid, SIGHUP), 0);
 	assert_true(tpd_proc_await(d, "\"reloaded\"", TPD_AWAIT_MS));
 	assert_false(tpd_proc_logged(d, "kubernetes source switched off"));
-	assert_int_equal(tpd_proc_svc_owner(d, "198.19.0.10:80/tcp"), TP_OWNER_KUBERNETES);
+	assert_int_equal(tpd_proc_svc_owner(d, "198.19.0.10:80/tcp"),
+			 TP_OWNER_KUBERNETES);
 	assert_int_equal(tpd_proc_ident(d, 0, "198.18.1.1"), 0x1000001);
 
 	/* the section gone: exactly the source's entries go */
-	snprintf(json, sizeof(json), "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\","
-		 "\"zone\":3}]}", d->pin_root);
+	snprintf(json, sizeof(json),
+		 "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\","
+		 "\"zone\":3}]}",
+		 d->pin_root);
 	tpd_proc_config(d, json);
 	assert_int_equal(kill(d->pid, SIGHUP), 0);
-	if (!tpd_proc_await(d, "kubernetes source switched off", TPD_AWAIT_MS)) {
+	if (!tpd_proc_await(d, "kubernetes source switched off",
+			    TPD_AWAIT_MS)) {
 		tpd_proc_dump_log(d);
 		fail_msg("the source was not switched off");
 	}
 	assert_true(tpd_proc_await(d, "\"reloaded\"", TPD_AWAIT_MS));
 	assert_int_equal(tpd_proc_svc_owner(d, "198.19.0.10:80/tcp"), 0);
-	assert_int_equal(tpd_proc_svc_owner(d, "198.19.0.11:80/tcp"), TP_OWNER_TPCTL);
+	assert_int_equal(tpd_proc_svc_owner(d, "198.19.0.11:80/tcp"),
+			 TP_OWNER_TPCTL);
 	assert_int_equal(tpd_proc_ident(d, 0, "198.18.1.1"), 0);
 	assert_int_equal(tpd_proc_ident(d, 0, "198.18.1.2"), 300);
-	assert_int_equal(tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE), 0);
-	assert_int_not_equal(tp_identity_parse(&m, "k8s:ns:0123456789abcdef", &id), 0);
+	assert_int_equal(tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE),
+			 0);
+	assert_int_not_equal(
+		tp_identity_parse(&m, "k8s:ns:0123456789abcdef", &id), 0);
 
 	/* a loader that starts without the section removes an earlier one's entries */
 	lock = tp_pins_lock(d->pin_root);
@@ -3623,9 +4098,11 @@ static void test_daemon_kubernetes_switch_off(void **state)
 	kill(d->pid, SIGTERM);
 	assert_int_equal(tpd_proc_wait(d, 10000), 0);
 	tpd_proc_start(d, NULL);
-	assert_true(tpd_proc_await(d, "entries an earlier loader wrote removed", TPD_AWAIT_MS));
+	assert_true(tpd_proc_await(d, "entries an earlier loader wrote removed",
+				   TPD_AWAIT_MS));
 	assert_int_equal(tpd_proc_svc_owner(d, "198.19.0.10:80/tcp"), 0);
-	assert_int_equal(tpd_proc_svc_owner(d, "198.19.0.11:80/tcp"), TP_OWNER_TPCTL);
+	assert_int_equal(tpd_proc_svc_owner(d, "198.19.0.11:80/tcp"),
+			 TP_OWNER_TPCTL);
 }
 
 /* --check-config validates the kubernetes section, naming a bad key. */
@@ -3641,15 +4118,23 @@ static void test_check_config_kubernetes(void **state)
 	snprintf(err, sizeof(err), "%s/err", d->dir);
 	snprintf(json, sizeof(json), TPD_CFG_KUBE, d->pin_root, 1);
 	tpd_proc_config(d, json);
-	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--check-config", d->cfg,
-								   NULL }), 0);
-	snprintf(json, sizeof(json), "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"}],"
-		 "\"kubernetes\":{\"enabled\":true,\"expose\":\"everything\"}}", d->pin_root);
+	assert_int_equal(tpd_run_args(out, err,
+				      (const char *[]){ "--check-config",
+							d->cfg, NULL }),
+			 0);
+	snprintf(json, sizeof(json),
+		 "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"}],"
+		 "\"kubernetes\":{\"enabled\":true,\"expose\":\"everything\"}}",
+		 d->pin_root);
 	tpd_proc_config(d, json);
-	assert_int_equal(tpd_run_args(out, err, (const char *[]){ "--check-config", d->cfg,
-								   NULL }), 1);
+	assert_int_equal(tpd_run_args(out, err,
+				      (const char *[]){ "--check-config",
+							d->cfg, NULL }),
+			 1);
 	e = slurp(err);
-	assert_non_null(strstr(e, "kubernetes.expose: 'everything': expected all or annotated"));
+	assert_non_null(strstr(
+		e,
+		"kubernetes.expose: 'everything': expected all or annotated"));
 	free(e);
 	unlink(out);
 	unlink(err);
@@ -3669,45 +4154,76 @@ int main(void)
 		cmocka_unit_test(test_config_snat_errors),
 		cmocka_unit_test(test_config_snat_warnings),
 		cmocka_unit_test(test_snat_reserved_ports),
-		cmocka_unit_test_setup_teardown(test_sync_identities_diff, pt_setup, pt_teardown),
-		cmocka_unit_test_setup_teardown(test_sync_peer_source_keeps_stuck_zone, pt_setup,
-						pt_teardown),
-		cmocka_unit_test_setup_teardown(test_sync_static, pt_setup, pt_teardown),
-		cmocka_unit_test_setup_teardown(test_reload_removes_everything, pt_setup,
-						pt_teardown),
-		cmocka_unit_test_setup_teardown(test_rule_all_or_nothing, pt_setup, pt_teardown),
-		cmocka_unit_test_setup_teardown(test_limits_named, pt_setup, pt_teardown),
-		cmocka_unit_test_setup_teardown(test_udp_purge_on_backend_removal, pt_setup,
-						pt_teardown),
-		cmocka_unit_test_setup_teardown(test_udp_purge_linear, pt_setup, pt_teardown),
-		cmocka_unit_test_setup_teardown(test_udp_purge_linear_4000, pt_setup, pt_teardown),
-		cmocka_unit_test_setup_teardown(test_udp_purge_steps, pt_setup, pt_teardown),
-		cmocka_unit_test_setup_teardown(test_udp_purge_snat, pt_setup, pt_teardown),
-		cmocka_unit_test_setup_teardown(test_gc, pt_setup, pt_teardown),
-		cmocka_unit_test_setup_teardown(test_gc_snat, pt_setup, pt_teardown),
-		cmocka_unit_test_setup_teardown(test_gc_keeps_reply_key_of_other_flow,
+		cmocka_unit_test_setup_teardown(test_sync_identities_diff,
 						pt_setup, pt_teardown),
-		cmocka_unit_test_setup_teardown(test_metrics_textfile, pt_setup, pt_teardown),
-		cmocka_unit_test_setup_teardown(test_service_mixed_family, pt_setup, pt_teardown),
-		cmocka_unit_test_setup_teardown(test_iface_kind_own_netns, pt_setup, pt_teardown),
-		cmocka_unit_test_setup_teardown(test_host_addresses, pt_setup, pt_teardown),
-		cmocka_unit_test_setup_teardown(test_snat_addresses, pt_setup, pt_teardown),
-		cmocka_unit_test_teardown(test_pins_survive_and_migrate, pins_teardown),
-		cmocka_unit_test_teardown(test_pins_capacity_resize, pins_teardown),
-		cmocka_unit_test_teardown(test_ct_v1_pins_converted, pins_teardown),
-		cmocka_unit_test_teardown(test_ct_v1_unsplit_pins_converted, pins_teardown),
-		cmocka_unit_test_teardown(test_pins_upgrade_services, pins_teardown),
-		cmocka_unit_test_teardown(test_pins_upgrade_config, pins_teardown),
-		cmocka_unit_test_teardown(test_daemon_300_peer_mappings, daemon_teardown),
-		cmocka_unit_test_teardown(test_daemon_sighup_at_start, daemon_teardown),
-		cmocka_unit_test_teardown(test_daemon_kubernetes_switch_off, daemon_teardown),
-		cmocka_unit_test_teardown(test_check_config_kubernetes, daemon_teardown),
-		cmocka_unit_test_teardown(test_daemon_stuck_uapi, daemon_teardown),
-		cmocka_unit_test_teardown(test_daemon_identity_full, daemon_teardown),
-		cmocka_unit_test_teardown(test_daemon_reload_rejects_typo, daemon_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync_peer_source_keeps_stuck_zone, pt_setup,
+			pt_teardown),
+		cmocka_unit_test_setup_teardown(test_sync_static, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_removes_everything,
+						pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_rule_all_or_nothing,
+						pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_limits_named, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_udp_purge_on_backend_removal, pt_setup,
+			pt_teardown),
+		cmocka_unit_test_setup_teardown(test_udp_purge_linear, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_udp_purge_linear_4000,
+						pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_udp_purge_steps, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_udp_purge_snat, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_gc, pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_gc_snat, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_gc_keeps_reply_key_of_other_flow, pt_setup,
+			pt_teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_textfile, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_service_mixed_family,
+						pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_iface_kind_own_netns,
+						pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_host_addresses, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_snat_addresses, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_teardown(test_pins_survive_and_migrate,
+					  pins_teardown),
+		cmocka_unit_test_teardown(test_pins_capacity_resize,
+					  pins_teardown),
+		cmocka_unit_test_teardown(test_ct_v1_pins_converted,
+					  pins_teardown),
+		cmocka_unit_test_teardown(test_ct_v1_unsplit_pins_converted,
+					  pins_teardown),
+		cmocka_unit_test_teardown(test_pins_upgrade_services,
+					  pins_teardown),
+		cmocka_unit_test_teardown(test_pins_upgrade_config,
+					  pins_teardown),
+		cmocka_unit_test_teardown(test_daemon_300_peer_mappings,
+					  daemon_teardown),
+		cmocka_unit_test_teardown(test_daemon_sighup_at_start,
+					  daemon_teardown),
+		cmocka_unit_test_teardown(test_daemon_kubernetes_switch_off,
+					  daemon_teardown),
+		cmocka_unit_test_teardown(test_check_config_kubernetes,
+					  daemon_teardown),
+		cmocka_unit_test_teardown(test_daemon_stuck_uapi,
+					  daemon_teardown),
+		cmocka_unit_test_teardown(test_daemon_identity_full,
+					  daemon_teardown),
+		cmocka_unit_test_teardown(test_daemon_reload_rejects_typo,
+					  daemon_teardown),
 		cmocka_unit_test_teardown(test_check_config, daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_snat, daemon_teardown),
-		cmocka_unit_test_teardown(test_check_config_snat, daemon_teardown),
+		cmocka_unit_test_teardown(test_check_config_snat,
+					  daemon_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -445,10 +445,12 @@ static void test_disruption_every_table_size(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(primes) / sizeof(primes[0]); i++) {
-		check(tp_maglev_size_valid(primes[i]), "%u is not a valid size", primes[i]);
+		check(tp_maglev_size_valid(primes[i]), "%u is not a valid size",
+		      primes[i]);
 		snprintf(what, sizeof(what), "10 equal, m=%u", primes[i]);
 		check_disruption(what, w1, 1, primes[i], 0.15);
-		snprintf(what, sizeof(what), "10 weighted 1:2:3, m=%u", primes[i]);
+		snprintf(what, sizeof(what), "10 weighted 1:2:3, m=%u",
+			 primes[i]);
 		check_disruption(what, w123, 3, primes[i], 0.15);
 	}
 }
@@ -465,18 +467,23 @@ static void test_table_size(void **state)
 	assert_int_equal(tp_maglev_table_size(2, M_LARGE), 257);
 	assert_int_equal(tp_maglev_table_size(10, M_LARGE), 1021);
 	assert_int_equal(tp_maglev_table_size(11, M_LARGE), 2039);
-	assert_int_equal(tp_maglev_table_size(TP_MAX_SVC_BACKENDS, M_LARGE), 32749);
+	assert_int_equal(tp_maglev_table_size(TP_MAX_SVC_BACKENDS, M_LARGE),
+			 32749);
 	assert_int_equal(tp_maglev_table_size(1, 31), 31);
 	assert_int_equal(tp_maglev_table_size(50, M_SMALL), M_SMALL);
 	assert_int_equal(tp_maglev_table_size(1000, M_LARGE), M_LARGE);
 	for (n = 1; n <= TP_MAX_SVC_BACKENDS; n++) {
 		__u32 m = tp_maglev_table_size(n, M_LARGE);
 
-		check(m >= n * TP_MAGLEV_SLOTS_PER_BACKEND && tp_maglev_size_valid(m),
+		check(m >= n * TP_MAGLEV_SLOTS_PER_BACKEND &&
+			      tp_maglev_size_valid(m),
 		      "%u backends: size %u", n, m);
 		for (i = 0; i < sizeof(primes) / sizeof(primes[0]); i++)
-			check(primes[i] >= m || primes[i] < n * TP_MAGLEV_SLOTS_PER_BACKEND,
-			      "%u backends: %u, but %u would do", n, m, primes[i]);
+			check(primes[i] >= m ||
+				      primes[i] <
+					      n * TP_MAGLEV_SLOTS_PER_BACKEND,
+			      "%u backends: %u, but %u would do", n, m,
+			      primes[i]);
 	}
 }
 

@@ -31,12 +31,13 @@
 #define SYN PKT_TCP_SYN
 #define ACK PKT_TCP_ACK
 
-#define MASQ4 "100.64.0.100" /* the node's address on the zone's tailnet interface */
-#define MASQ6 "fd7a:115c:a1e0::64"
-#define POD4  "198.18.2.5"
-#define POD4B "198.18.2.6"
-#define POD6  "fd00:198:18::2:5"
-#define POD6B "fd00:198:18::2:6"
+#define MASQ4 \
+	"100.64.0.100" /* the node's address on the zone's tailnet interface */
+#define MASQ6	 "fd7a:115c:a1e0::64"
+#define POD4	 "198.18.2.5"
+#define POD4B	 "198.18.2.6"
+#define POD6	 "fd00:198:18::2:5"
+#define POD6B	 "fd00:198:18::2:6"
 #define TROUTER4 "100.64.0.254" /* a router on the tailnet side */
 
 #define PORT_LO 61000
@@ -45,17 +46,19 @@
 #define DPORT	443   /* the tailnet peer's port */
 #define ECHO_ID 77
 
-#define POD_IFINDEX 1 /* where pod packets come from: no tailnet iface, no uplink */
-#define POD_ID	    300
+#define POD_IFINDEX \
+	1 /* where pod packets come from: no tailnet iface, no uplink */
+#define POD_ID 300
 
-#define FLOWK(...)   (&(struct tp_ct_key[]){ pt_ct_key(__VA_ARGS__) }[0])
-#define PT_EQ_PKT(want, got)                                                       \
-	do {                                                                       \
-		char why_[128];                                                    \
-		assert_int_equal(pkt_compare(stderr, (want).data, (want).len,      \
-					     (got).data, (got).len),               \
-				 0);                                               \
-		assert_int_equal(pkt_verify_csums(&(got), 0, why_, sizeof(why_)), 0); \
+#define FLOWK(...) (&(struct tp_ct_key[]){ pt_ct_key(__VA_ARGS__) }[0])
+#define PT_EQ_PKT(want, got)                                                  \
+	do {                                                                  \
+		char why_[128];                                               \
+		assert_int_equal(pkt_compare(stderr, (want).data, (want).len, \
+					     (got).data, (got).len),          \
+				 0);                                          \
+		assert_int_equal(                                             \
+			pkt_verify_csums(&(got), 0, why_, sizeof(why_)), 0);  \
 	} while (0)
 
 struct fam {
@@ -67,7 +70,8 @@ static const struct fam V4 = { CLIENT4, MASQ4, POD4, POD4B, IPPROTO_ICMP };
 static const struct fam V6 = { CLIENT6, MASQ6, POD6, POD6B, IPPROTO_ICMPV6 };
 
 /* Zone @zone's masquerade entry: on or off, the node's addresses there. */
-static void masq_set(struct th *h, __u32 zone, bool on, const char *a4, const char *a6)
+static void masq_set(struct th *h, __u32 zone, bool on, const char *a4,
+		     const char *a6)
 {
 	struct tp_masq m = { .flags = on ? TP_MASQ_F_ON : 0 };
 
@@ -75,21 +79,23 @@ static void masq_set(struct th *h, __u32 zone, bool on, const char *a4, const ch
 		m.addr4 = pt_addr(a4);
 	if (a6)
 		m.addr6 = pt_addr(a6);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(h->skel->maps.tp_masq), &zone, &m,
-					     BPF_ANY),
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(h->skel->maps.tp_masq),
+					     &zone, &m, BPF_ANY),
 			 0);
 }
 
 /* Masquerade on in TH_ZONE, the SNAT port range [@lo, @hi]. */
 static void masq_env(struct th *h, __u16 lo, __u16 hi)
 {
-	assert_int_equal(th_snat_config(h, "198.18.0.1", "fd00:198:18::1", lo, hi, 0), 0);
+	assert_int_equal(
+		th_snat_config(h, "198.18.0.1", "fd00:198:18::1", lo, hi, 0),
+		0);
 	masq_set(h, TH_ZONE, true, MASQ4, MASQ6);
 }
 
 /* Run @sp through @hook on @ifindex (from @in_ifindex); the verdict, @out. */
-static int run_spec(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
-		    struct pkt_spec sp, struct pkt *out)
+static int run_spec(struct th *h, enum th_hook hook, int ifindex,
+		    int in_ifindex, struct pkt_spec sp, struct pkt *out)
 {
 	struct pkt in;
 	int verdict = -1;
@@ -97,8 +103,8 @@ static int run_spec(struct th *h, enum th_hook hook, int ifindex, int in_ifindex
 	pt_build(&sp, &in);
 	out->l2 = 0;
 	out->len = sizeof(out->data);
-	assert_int_equal(th_run_from(h, hook, ifindex, in_ifindex, in.data, in.len, out->data,
-				     &out->len, &verdict),
+	assert_int_equal(th_run_from(h, hook, ifindex, in_ifindex, in.data,
+				     in.len, out->data, &out->len, &verdict),
 			 0);
 	return verdict;
 }
@@ -121,10 +127,12 @@ static bool is_echo(__u8 proto)
 }
 
 /* The flow's first packet, pod -> peer (an echo request for ICMP). */
-static struct pkt_spec first_of(const char *pod, __u16 pport, const char *peer, __u8 proto)
+static struct pkt_spec first_of(const char *pod, __u16 pport, const char *peer,
+				__u8 proto)
 {
 	struct pkt_spec sp = pt_flow(pod, is_echo(proto) ? 0 : pport, peer,
-				     is_echo(proto) ? 0 : DPORT, proto, proto == TCP ? SYN : 0);
+				     is_echo(proto) ? 0 : DPORT, proto,
+				     proto == TCP ? SYN : 0);
 
 	if (is_echo(proto)) {
 		sp.icmp_type = proto == IPPROTO_ICMP ? 8 : 128;
@@ -151,7 +159,8 @@ static struct pkt_spec answer_of(struct pkt_spec q)
 }
 
 /* @sp with its source (@src) or destination side replaced by @addr:@port. */
-static struct pkt_spec with_side(struct pkt_spec sp, bool src, const char *addr, __u16 port)
+static struct pkt_spec with_side(struct pkt_spec sp, bool src, const char *addr,
+				 __u16 port)
 {
 	if (src)
 		sp.saddr = addr;
@@ -171,7 +180,8 @@ static struct tp_ct_key key_of(const struct pkt_spec *first)
 {
 	__u16 sport = is_echo(first->proto) ? first->icmp_id : first->sport;
 
-	return pt_ct_key(first->saddr, sport, first->daddr, first->dport, first->proto);
+	return pt_ct_key(first->saddr, sport, first->daddr, first->dport,
+			 first->proto);
 }
 
 /* The flow key of spec @q, as a pointer to a temporary. */
@@ -183,7 +193,8 @@ static __u16 masq_port_of(struct th *h, const struct tp_ct_key *k)
 	struct tp_ct_entry e = pt_ct_must(h, k);
 	__u16 port = ntohs(e.snat_port);
 
-	assert_int_equal(e.flags & (TP_CT_F_EGRESS | TP_CT_F_SNAT | TP_CT_F_MASQ | TP_CT_F_DNAT),
+	assert_int_equal(e.flags & (TP_CT_F_EGRESS | TP_CT_F_SNAT |
+				    TP_CT_F_MASQ | TP_CT_F_DNAT),
 			 TP_CT_F_EGRESS | TP_CT_F_SNAT | TP_CT_F_MASQ);
 	assert_true(port >= PORT_LO && port <= PORT_HI);
 	return port;
@@ -194,7 +205,8 @@ static __u16 masq_port_of(struct th *h, const struct tp_ct_key *k)
  * address and a port of the range, the answer comes back to the pod's own
  * address and port; both byte for byte.  Returns the port.
  */
-static __u16 roundtrip(struct th *h, const struct fam *f, const char *pod, __u16 pport, __u8 proto)
+static __u16 roundtrip(struct th *h, const struct fam *f, const char *pod,
+		       __u16 pport, __u8 proto)
 {
 	struct pkt_spec q = first_of(pod, pport, f->peer, proto), a;
 	struct tp_ct_key k = key_of(&q);
@@ -206,7 +218,8 @@ static __u16 roundtrip(struct th *h, const struct fam *f, const char *pod, __u16
 	pt_expect_pkt(with_side(q, true, f->masq, port), &out);
 
 	a = answer_of(q);
-	assert_int_equal(tailnet_in(h, with_side(a, false, f->masq, port), &out), PASS);
+	assert_int_equal(
+		tailnet_in(h, with_side(a, false, f->masq, port), &out), PASS);
 	pt_expect_pkt(a, &out);
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
 	return port;
@@ -227,15 +240,16 @@ static void test_roundtrip(struct th *h, const struct fam *f, __u8 proto)
 		if (proto == TCP)
 			q.tcp_flags = ACK;
 		assert_int_equal(pod_out(h, q, &out), PASS);
-		pt_expect_pkt(with_side(q, true, f->masq, masq_port_of(h, &k)), &out);
+		pt_expect_pkt(with_side(q, true, f->masq, masq_port_of(h, &k)),
+			      &out);
 		assert_int_equal(th_stat(h, TP_STAT_MASQ), 2);
 	}
 }
 
-#define RT_TEST(name, fam, proto)                  \
-	static void name(void **state)             \
-	{                                          \
-		REQUIRE_BPF();                     \
+#define RT_TEST(name, fam, proto)                    \
+	static void name(void **state)               \
+	{                                            \
+		REQUIRE_BPF();                       \
 		test_roundtrip(*state, &fam, proto); \
 	}
 RT_TEST(test_tcp_v4, V4, TCP)
@@ -258,10 +272,13 @@ static void test_second_pod_other_port(void **state)
 	assert_int_not_equal(p1, p2);
 	/* the first pod's replies still find it */
 	{
-		struct pkt_spec a = answer_of(first_of(POD4, PPORT, CLIENT4, UDP));
+		struct pkt_spec a =
+			answer_of(first_of(POD4, PPORT, CLIENT4, UDP));
 		struct pkt out;
 
-		assert_int_equal(tailnet_in(h, with_side(a, false, MASQ4, p1), &out), PASS);
+		assert_int_equal(
+			tailnet_in(h, with_side(a, false, MASQ4, p1), &out),
+			PASS);
 		pt_expect_pkt(a, &out);
 	}
 }
@@ -278,7 +295,9 @@ static void test_exhaustion(void **state)
 	p1 = roundtrip(h, &V4, POD4, PPORT, TCP);
 	p2 = roundtrip(h, &V4, POD4, PPORT + 1, TCP);
 	assert_int_not_equal(p1, p2);
-	assert_int_equal(pod_out(h, first_of(POD4, PPORT + 2, CLIENT4, TCP), &out), DROP);
+	assert_int_equal(
+		pod_out(h, first_of(POD4, PPORT + 2, CLIENT4, TCP), &out),
+		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
 	{
 		struct pkt_spec q = first_of(POD4, PPORT + 2, CLIENT4, TCP);
@@ -305,8 +324,10 @@ static void test_clash_live_flow(void **state)
 
 	REQUIRE_BPF();
 	masq_env(h, PORT_LO, PORT_LO);
-	assert_int_equal(tailnet_in(h, in, &out), PASS); /* a flow to the node itself */
-	assert_int_equal(pod_out(h, first_of(POD4, PPORT, CLIENT4, TCP), &out), DROP);
+	assert_int_equal(tailnet_in(h, in, &out),
+			 PASS); /* a flow to the node itself */
+	assert_int_equal(pod_out(h, first_of(POD4, PPORT, CLIENT4, TCP), &out),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
 	/* the live flow is intact */
 	pt_ct_must(h, FLOWK(CLIENT4, DPORT, MASQ4, PORT_LO, TCP));
@@ -323,7 +344,8 @@ static void test_forged_reply(void **state)
 	REQUIRE_BPF();
 	masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, &V4, POD4, PPORT, UDP);
-	a = pt_flow(CLIENT4, DPORT, MASQ4, port == PORT_HI ? PORT_LO : port + 1, UDP, 0);
+	a = pt_flow(CLIENT4, DPORT, MASQ4, port == PORT_HI ? PORT_LO : port + 1,
+		    UDP, 0);
 	assert_int_equal(tailnet_in(h, a, &out), PASS);
 	pt_expect_pkt(a, &out);
 	/* from another peer to the flow's port: not the flow's either */
@@ -344,8 +366,10 @@ static void test_reply_other_zone(void **state)
 	REQUIRE_BPF();
 	masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, &V4, POD4, PPORT, UDP);
-	a = with_side(answer_of(first_of(POD4, PPORT, CLIENT4, UDP)), false, MASQ4, port);
-	assert_int_equal(run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, a, &out), PASS);
+	a = with_side(answer_of(first_of(POD4, PPORT, CLIENT4, UDP)), false,
+		      MASQ4, port);
+	assert_int_equal(
+		run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, a, &out), PASS);
 	pt_expect_pkt(a, &out);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 1);
 }
@@ -355,7 +379,8 @@ static void test_reply_other_zone(void **state)
  * source and the outer destination back to the pod (from the peer
  * itself and from a router on the way, which keeps its address).
  */
-static void error_from_tailnet(const struct fam *f, const char *from, __u8 proto, void **state)
+static void error_from_tailnet(const struct fam *f, const char *from,
+			       __u8 proto, void **state)
 {
 	struct th *h = *state;
 	struct pkt_spec q = first_of(f->pod, PPORT, f->peer, proto), quoted;
@@ -371,14 +396,14 @@ static void error_from_tailnet(const struct fam *f, const char *from, __u8 proto
 	pt_icmp_err(&want, from, f->pod, &q);
 	out.l2 = 0;
 	out.len = sizeof(out.data);
-	assert_int_equal(th_run_from(h, TH_FROM_TAILNET, h->l3_ifindex, 0, err.data, err.len,
-				     out.data, &out.len, &verdict),
+	assert_int_equal(th_run_from(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
+				     err.data, err.len, out.data, &out.len,
+				     &verdict),
 			 0);
 	assert_int_equal(verdict, PASS);
 	PT_EQ_PKT(want, out);
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 1);
 }
-
 
 static void test_error_tcp_from_peer_v4(void **state)
 {
@@ -390,7 +415,8 @@ static void test_error_udp_from_router_v4(void **state)
 {
 	REQUIRE_BPF();
 	/* a router is on the flow's path when the FIB sends it to the zone */
-	assert_int_equal(system("ip route replace " TROUTER4 "/32 dev tptun0"), 0);
+	assert_int_equal(system("ip route replace " TROUTER4 "/32 dev tptun0"),
+			 0);
 	error_from_tailnet(&V4, TROUTER4, UDP, state);
 }
 
@@ -428,8 +454,9 @@ static void error_from_pod(const struct fam *f, __u8 proto, void **state)
 	out.l2 = 0;
 	out.len = sizeof(out.data);
 	/* made by this host (ingress 0), which is on every path */
-	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex, 0, err.data, err.len,
-				     out.data, &out.len, &verdict),
+	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex, 0,
+				     err.data, err.len, out.data, &out.len,
+				     &verdict),
 			 0);
 	assert_int_equal(verdict, PASS);
 	PT_EQ_PKT(want, out);
@@ -457,10 +484,13 @@ static void test_policy_sees_pod(void **state)
 	REQUIRE_BPF();
 	masq_env(h, PORT_LO, PORT_HI);
 	pt_ident(h, 0, POD4 "/32", POD_ID);
-	pt_rule(h, POD_ID, TP_POLICY_ANY_ID, TP_POLICY_ANY_ZONE, 0, 0, 0, TP_VERDICT_DENY);
-	assert_int_equal(pod_out(h, first_of(POD4, PPORT, CLIENT4, TCP), &out), DROP);
+	pt_rule(h, POD_ID, TP_POLICY_ANY_ID, TP_POLICY_ANY_ZONE, 0, 0, 0,
+		TP_VERDICT_DENY);
+	assert_int_equal(pod_out(h, first_of(POD4, PPORT, CLIENT4, TCP), &out),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
-	assert_int_equal(pt_ct_count(h), 0); /* no flow, no reply key: no port */
+	assert_int_equal(pt_ct_count(h),
+			 0); /* no flow, no reply key: no port */
 	assert_int_equal(th_stat(h, TP_STAT_MASQ), 0);
 	/* another pod is allowed, and masqueraded; its flow names its identity */
 	roundtrip(h, &V4, POD4B, PPORT, TCP);
@@ -493,7 +523,9 @@ static void test_per_zone_address(void **state)
 	masq_env(h, PORT_LO, PORT_HI);
 	masq_set(h, TH_ZONE2, true, "100.100.0.100", "fd7a:115c:a1e0:2::64");
 	k.zone = TH_ZONE2;
-	assert_int_equal(run_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX, q, &out), PASS);
+	assert_int_equal(run_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX,
+				  q, &out),
+			 PASS);
 	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_true(tp_ct_is_masq(&e));
 	port = ntohs(e.snat_port);
@@ -507,7 +539,8 @@ static void test_per_zone_address(void **state)
 	assert_int_equal(tailnet_in(h, a, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_ZONE), 1);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 0);
-	assert_int_equal(run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, a, &out), PASS);
+	assert_int_equal(
+		run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, a, &out), PASS);
 	pt_expect_pkt(answer_of(q), &out);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 1);
 	/* and zone 1 still masquerades with its own */
@@ -523,7 +556,8 @@ static void test_off_and_own(void **state)
 	struct pkt out;
 
 	REQUIRE_BPF();
-	assert_int_equal(th_snat_config(h, "198.18.0.1", "fd00:198:18::1", PORT_LO, PORT_HI, 0),
+	assert_int_equal(th_snat_config(h, "198.18.0.1", "fd00:198:18::1",
+					PORT_LO, PORT_HI, 0),
 			 0);
 	masq_set(h, TH_ZONE, false, MASQ4, MASQ6);
 	assert_int_equal(pod_out(h, q, &out), PASS);
@@ -536,13 +570,16 @@ static void test_off_and_own(void **state)
 	/* on, but the source is the node's address of the zone: its own */
 	masq_set(h, TH_ZONE, true, MASQ4, MASQ6);
 	own = first_of(MASQ4, PPORT, CLIENT4, UDP);
-	assert_int_equal(run_spec(h, TH_TO_TAILNET, h->l3_ifindex, 0, own, &out), PASS);
+	assert_int_equal(
+		run_spec(h, TH_TO_TAILNET, h->l3_ifindex, 0, own, &out), PASS);
 	pt_expect_pkt(own, &out);
 	e = pt_ct_must(h, FLOWP_KEY(own));
 	assert_int_equal(e.flags & (TP_CT_F_SNAT | TP_CT_F_MASQ), 0);
 	/* another zone's interface (masquerade not on there): untouched */
 	q = first_of(POD4, PPORT, "100.100.0.1", UDP);
-	assert_int_equal(run_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX, q, &out), PASS);
+	assert_int_equal(run_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX,
+				  q, &out),
+			 PASS);
 	pt_expect_pkt(q, &out);
 	assert_int_equal(th_stat(h, TP_STAT_MASQ), 0);
 }
@@ -554,10 +591,12 @@ static void test_no_addr_of_family(void **state)
 	struct pkt out;
 
 	REQUIRE_BPF();
-	assert_int_equal(th_snat_config(h, "198.18.0.1", "fd00:198:18::1", PORT_LO, PORT_HI, 0),
+	assert_int_equal(th_snat_config(h, "198.18.0.1", "fd00:198:18::1",
+					PORT_LO, PORT_HI, 0),
 			 0);
 	masq_set(h, TH_ZONE, true, MASQ4, NULL);
-	assert_int_equal(pod_out(h, first_of(POD6, PPORT, CLIENT6, UDP), &out), DROP);
+	assert_int_equal(pod_out(h, first_of(POD6, PPORT, CLIENT6, UDP), &out),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_NO_SNAT_ADDR), 1);
 	assert_int_equal(pt_ct_count(h), 0);
 	roundtrip(h, &V4, POD4, PPORT, UDP);
@@ -579,12 +618,15 @@ static void test_random_flows(void **state)
 	REQUIRE_BPF();
 	if (env)
 		seed = (unsigned int)strtoul(env, NULL, 0);
-	print_message("test_random_flows: seed %u (TP_TEST_SEED to replay)\n", seed);
+	print_message("test_random_flows: seed %u (TP_TEST_SEED to replay)\n",
+		      seed);
 	srand(seed);
 	masq_env(h, PORT_LO, PORT_LO + 63);
 	for (i = 0; i < 48; i++) {
-		port = roundtrip(h, &V4, pods[i % 4], (__u16)(1024 + (rand() % 60000) / 4 * 4 + i % 4),
-				 (i & 1) ? UDP : TCP);
+		port = roundtrip(
+			h, &V4, pods[i % 4],
+			(__u16)(1024 + (rand() % 60000) / 4 * 4 + i % 4),
+			(i & 1) ? UDP : TCP);
 		assert_int_equal(used[port - PORT_LO] & (1u << (i & 1)), 0);
 		used[port - PORT_LO] |= 1u << (i & 1);
 	}
@@ -598,8 +640,8 @@ static int run_pkt(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
 
 	out->l2 = 0;
 	out->len = sizeof(out->data);
-	assert_int_equal(th_run_from(h, hook, ifindex, in_ifindex, in->data, in->len, out->data,
-				     &out->len, &verdict),
+	assert_int_equal(th_run_from(h, hook, ifindex, in_ifindex, in->data,
+				     in->len, out->data, &out->len, &verdict),
 			 0);
 	return verdict;
 }
@@ -632,7 +674,10 @@ static void test_evicted_reply_key(void **state)
 
 	/* evicted again, and the peer opens a flow to the node on that port */
 	assert_int_equal(bpf_map_delete_elem(tp_ct_fd(&h->maps, UDP), &rk), 0);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, DPORT, MASQ4, port, UDP, 0), &out), PASS);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, DPORT, MASQ4, port, UDP, 0),
+			   &out),
+		PASS);
 	assert_int_equal(pod_out(h, q, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
 	assert_int_equal(pt_ct_get(h, &k, &e), -ENOENT);
@@ -651,7 +696,8 @@ static void test_evicted_reply_key(void **state)
 static void test_fragments_v4(void **state)
 {
 	struct th *h = *state;
-	static const char data[48] = "fragmented masquerade, forty-eight bytes long!";
+	static const char data[48] =
+		"fragmented masquerade, forty-eight bytes long!";
 	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP), t, a;
 	struct pkt whole, twhole, f1, f2, want, out;
 	__u16 port;
@@ -665,11 +711,15 @@ static void test_fragments_v4(void **state)
 	t = with_side(q, true, MASQ4, port);
 	pt_build(&t, &twhole);
 	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 7, &f1), 0);
-	assert_int_equal(run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, &f1, &out), PASS);
+	assert_int_equal(run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX,
+				 &f1, &out),
+			 PASS);
 	assert_int_equal(pkt_fragment(&twhole, 0, 24, 1, 7, &want), 0);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 	assert_int_equal(pkt_fragment(&whole, 24, 32, 0, 7, &f2), 0);
-	assert_int_equal(run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, &f2, &out), PASS);
+	assert_int_equal(run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX,
+				 &f2, &out),
+			 PASS);
 	assert_int_equal(pkt_fragment(&twhole, 24, 32, 0, 7, &want), 0);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 
@@ -678,11 +728,13 @@ static void test_fragments_v4(void **state)
 	a = answer_of(q);
 	pt_build(&a, &twhole);
 	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 9, &f1), 0);
-	assert_int_equal(run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f1, &out), PASS);
+	assert_int_equal(
+		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f1, &out), PASS);
 	assert_int_equal(pkt_fragment(&twhole, 0, 24, 1, 9, &want), 0);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 	assert_int_equal(pkt_fragment(&whole, 24, 32, 0, 9, &f2), 0);
-	assert_int_equal(run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f2, &out), PASS);
+	assert_int_equal(
+		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f2, &out), PASS);
 	assert_int_equal(pkt_fragment(&twhole, 24, 32, 0, 9, &want), 0);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 }
@@ -714,11 +766,15 @@ static void test_ct_userspace(void **state)
 	assert_int_equal(r.flags, TP_CT_F_REPLY_KEY | TP_CT_F_SNAT);
 	assert_true(tp_ct_is_reply_key(&e, &k, cfg, &rk));
 	assert_true(tp_ct_entry_live(&h->maps, cfg, &rk, &r, T0));
-	assert_true(tp_ct_entry_live(&h->maps, NULL, &rk, &r, T0)); /* no tp_config needed */
+	assert_true(tp_ct_entry_live(&h->maps, NULL, &rk, &r,
+				     T0)); /* no tp_config needed */
 	/* the GC keeps a live flow's key; takes both when the flow expired */
 	assert_int_equal(tpd_gc(&h->maps, T0 + SEC_NS, 30, &res), 0);
 	assert_int_equal(pt_ct_get(h, &rk, &r), 0);
-	assert_int_equal(tpd_gc(&h->maps, T0 + (TP_CT_TIMEOUT_UDP + 10) * SEC_NS, 30, &res), 0);
+	assert_int_equal(tpd_gc(&h->maps,
+				T0 + (TP_CT_TIMEOUT_UDP + 10) * SEC_NS, 30,
+				&res),
+			 0);
 	assert_int_equal(pt_ct_get(h, &k, &e), -ENOENT);
 	assert_int_equal(pt_ct_get(h, &rk, &r), -ENOENT);
 
@@ -758,13 +814,16 @@ static void test_config_masquerade(void **state)
 		if (!tpd_config_parse(bad[i].json, &cfg, err, sizeof(err)))
 			fail_msg("accepted: %s", bad[i].json);
 		if (!strstr(err, bad[i].want))
-			fail_msg("%s: error '%s', want '%s'", bad[i].json, err, bad[i].want);
+			fail_msg("%s: error '%s', want '%s'", bad[i].json, err,
+				 bad[i].want);
 		tpd_config_free(&cfg);
 	}
-	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"x\",\"masquerade\":true},"
-					  "{\"name\":\"y\",\"zone\":2}]}",
-					  &cfg, err, sizeof(err)),
-			 0);
+	assert_int_equal(
+		tpd_config_parse(
+			"{\"interfaces\":[{\"name\":\"x\",\"masquerade\":true},"
+			"{\"name\":\"y\",\"zone\":2}]}",
+			&cfg, err, sizeof(err)),
+		0);
 	assert_true(cfg.ifaces[0].masquerade);
 	assert_false(cfg.ifaces[1].masquerade);
 	tpd_config_free(&cfg);
@@ -787,7 +846,8 @@ static struct tp_masq masq_get(struct th *h, __u32 zone)
 static void test_loader_writes_masq(void **state)
 {
 	struct th *h = *state;
-	struct tp_addr a4 = pt_addr(MASQ4), a6 = pt_addr(MASQ6), b4 = pt_addr("100.64.0.101");
+	struct tp_addr a4 = pt_addr(MASQ4), a6 = pt_addr(MASQ6),
+		       b4 = pt_addr("100.64.0.101");
 	struct tpd_snat_addrs none = { 0 };
 	struct tpd_config cfg;
 	struct tp_masq m;
@@ -795,16 +855,20 @@ static void test_loader_writes_masq(void **state)
 	bool changed = false;
 
 	REQUIRE_BPF();
-	assert_int_equal(system("ip tuntap add tpmq0 mode tun && ip link set tpmq0 up && "
-				"ip addr add " MASQ4 "/32 dev tpmq0 && "
-				"ip -6 addr add " MASQ6 "/128 dev tpmq0 nodad"),
+	assert_int_equal(
+		system("ip tuntap add tpmq0 mode tun && ip link set tpmq0 up && "
+		       "ip addr add " MASQ4 "/32 dev tpmq0 && "
+		       "ip -6 addr add " MASQ6 "/128 dev tpmq0 nodad"),
+		0);
+	assert_int_equal(
+		tpd_config_parse(
+			"{\"interfaces\":[{\"name\":\"tpmq0\",\"zone\":3,"
+			"\"masquerade\":true},{\"name\":\"tp-none9\",\"zone\":4,"
+			"\"masquerade\":true},{\"name\":\"tptun1\",\"zone\":5}]}",
+			&cfg, err, sizeof(err)),
+		0);
+	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &none, &changed),
 			 0);
-	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"tpmq0\",\"zone\":3,"
-					  "\"masquerade\":true},{\"name\":\"tp-none9\",\"zone\":4,"
-					  "\"masquerade\":true},{\"name\":\"tptun1\",\"zone\":5}]}",
-					  &cfg, err, sizeof(err)),
-			 0);
-	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &none, &changed), 0);
 	assert_true(changed);
 	m = masq_get(h, 3);
 	assert_int_equal(m.flags, TP_MASQ_F_ON);
@@ -815,23 +879,28 @@ static void test_loader_writes_masq(void **state)
 	assert_true(!m.addr4.w[3] && !m.addr6.w[0]);
 	assert_int_equal(masq_get(h, 5).flags, 0);
 	changed = false;
-	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &none, &changed), 0);
+	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &none, &changed),
+			 0);
 	assert_false(changed);
 	/* the address changes: followed */
 	assert_int_equal(system("ip addr del " MASQ4 "/32 dev tpmq0 && "
 				"ip addr add 100.64.0.101/32 dev tpmq0"),
 			 0);
-	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &none, &changed), 0);
+	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &none, &changed),
+			 0);
 	assert_true(changed);
 	m = masq_get(h, 3);
 	assert_memory_equal(&m.addr4, &b4, sizeof(b4));
 	tpd_config_free(&cfg);
 	/* a reload without masquerade: the entries go */
-	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"tpmq0\",\"zone\":3}]}",
-					  &cfg, err, sizeof(err)),
-			 0);
+	assert_int_equal(
+		tpd_config_parse(
+			"{\"interfaces\":[{\"name\":\"tpmq0\",\"zone\":3}]}",
+			&cfg, err, sizeof(err)),
+		0);
 	changed = false;
-	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &none, &changed), 0);
+	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &none, &changed),
+			 0);
 	assert_true(changed);
 	assert_int_equal(masq_get(h, 3).flags, 0);
 	assert_int_equal(masq_get(h, 4).flags, 0);
@@ -846,12 +915,16 @@ static void test_verified_insns(void **state)
 	struct bpf_program *prog;
 
 	REQUIRE_BPF();
-	bpf_object__for_each_program(prog, h->skel->obj) {
+	bpf_object__for_each_program(prog, h->skel->obj)
+	{
 		struct bpf_prog_info info = {};
 		__u32 len = sizeof(info);
 
-		assert_int_equal(bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len), 0);
-		print_message("verified %s %u\n", bpf_program__name(prog), info.verified_insns);
+		assert_int_equal(bpf_obj_get_info_by_fd(bpf_program__fd(prog),
+							&info, &len),
+				 0);
+		print_message("verified %s %u\n", bpf_program__name(prog),
+			      info.verified_insns);
 	}
 }
 

@@ -55,7 +55,6 @@
 #include "peers.h"
 #include "peertest.h"
 
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -67,12 +66,12 @@ static double now_s(void)
 /* ---- a unix-socket server thread ------------------------------------------- */
 
 enum srv_mode {
-	SRV_OK,		/* 200, Content-Length */
-	SRV_CHUNKED,	/* 200, Transfer-Encoding: chunked */
-	SRV_500,	/* 500 with a message */
-	SRV_FORBIDDEN,	/* 403, as tailscaled to a user who is not the operator */
-	SRV_SLOW,	/* no answer until the client gives up */
-	SRV_UAPI,	/* the WireGuard UAPI: answer get=1, keep the connection */
+	SRV_OK,	       /* 200, Content-Length */
+	SRV_CHUNKED,   /* 200, Transfer-Encoding: chunked */
+	SRV_500,       /* 500 with a message */
+	SRV_FORBIDDEN, /* 403, as tailscaled to a user who is not the operator */
+	SRV_SLOW,      /* no answer until the client gives up */
+	SRV_UAPI, /* the WireGuard UAPI: answer get=1, keep the connection */
 };
 
 #define NOBODY 65534
@@ -193,18 +192,20 @@ static void http_answer(int fd, int status, const char *reason,
 {
 	char head[256];
 
-	snprintf(head, sizeof(head),
-		 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-		 "Tailscale-Version: 1.76.6-test\r\nContent-Length: %zu\r\n\r\n",
-		 status, reason, len);
+	snprintf(
+		head, sizeof(head),
+		"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+		"Tailscale-Version: 1.76.6-test\r\nContent-Length: %zu\r\n\r\n",
+		status, reason, len);
 	write_all(fd, head, strlen(head));
 	write_all(fd, body, len);
 }
 
 static void http_chunked(int fd, const char *body, size_t len)
 {
-	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-				   "Transfer-Encoding: chunked\r\n\r\n";
+	static const char head[] =
+		"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n";
 	char size[32];
 	size_t off, n;
 
@@ -248,7 +249,8 @@ static void serve_http(struct srv *s, int fd)
 	pthread_mutex_unlock(&s->lock);
 
 	if (!ok)
-		http_answer(fd, 403, "Forbidden", "invalid localapi request\n", 25);
+		http_answer(fd, 403, "Forbidden", "invalid localapi request\n",
+			    25);
 	else if (strncmp(req, "GET /localapi/v0/status HTTP/1.1\r\n", 34))
 		http_answer(fd, 404, "Not Found", "404 page not found\n", 19);
 	else if (s->mode == SRV_OK)
@@ -423,8 +425,8 @@ static void expect_fetch_error(struct srv *s, enum srv_mode mode, int want,
 	ret = tpd_ts_fetch_status(s->path, &body, &len);
 	check(ret == want, "fetch: %d, want %d (%s)", ret, want,
 	      tpd_peer_last_error());
-	check(strstr(tpd_peer_last_error(), needle), "error \"%s\" lacks \"%s\"",
-	      tpd_peer_last_error(), needle);
+	check(strstr(tpd_peer_last_error(), needle),
+	      "error \"%s\" lacks \"%s\"", tpd_peer_last_error(), needle);
 	assert_null(body);
 	assert_int_equal(len, 0);
 }
@@ -437,7 +439,8 @@ static void test_localapi_500(void **state)
 
 static void test_localapi_forbidden(void **state)
 {
-	expect_fetch_error(*state, SRV_FORBIDDEN, -EACCES, "HTTP 403: Access denied");
+	expect_fetch_error(*state, SRV_FORBIDDEN, -EACCES,
+			   "HTTP 403: Access denied");
 }
 
 static void test_localapi_timeout(void **state)
@@ -452,7 +455,8 @@ static void test_localapi_timeout(void **state)
 	t0 = now_s();
 	ret = tpd_ts_fetch_status_timeout(s->path, 300, &body, &len);
 	check(ret == -ETIMEDOUT, "fetch: %d (%s)", ret, tpd_peer_last_error());
-	check(now_s() - t0 < 10.0, "the 300 ms timeout took %.1f s", now_s() - t0);
+	check(now_s() - t0 < 10.0, "the 300 ms timeout took %.1f s",
+	      now_s() - t0);
 	assert_non_null(strstr(tpd_peer_last_error(), "timed out"));
 	assert_null(body);
 	assert_int_equal(tpd_ts_fetch_status_timeout(s->path, 0, &body, &len),
@@ -470,7 +474,8 @@ static void test_localapi_no_server(void **state)
 	/* no socket at all */
 	ret = tpd_ts_fetch_status(s->path, &body, &len);
 	check(ret == -ENOENT, "fetch: %d (%s)", ret, tpd_peer_last_error());
-	assert_non_null(strstr(tpd_peer_last_error(), "is tailscaled running?"));
+	assert_non_null(
+		strstr(tpd_peer_last_error(), "is tailscaled running?"));
 	/* a socket file nobody listens on (tailscaled died) */
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", s->path);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -478,7 +483,8 @@ static void test_localapi_no_server(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	close(fd);
 	ret = tpd_ts_fetch_status(s->path, &body, &len);
-	check(ret == -ECONNREFUSED, "fetch: %d (%s)", ret, tpd_peer_last_error());
+	check(ret == -ECONNREFUSED, "fetch: %d (%s)", ret,
+	      tpd_peer_last_error());
 	assert_null(body);
 }
 
@@ -495,7 +501,8 @@ static void test_localapi_fetch_peers(void **state)
 	srv_start(s, SRV_CHUNKED, doc, flen);
 	for (i = 0; i < 2; i++) {
 		s->mode = i ? SRV_OK : SRV_CHUNKED;
-		ret = tpd_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
+		ret = tpd_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY,
+					 &l);
 		check(ret == 0, "fetch: %d (%s)", ret, tpd_peer_last_error());
 		peer_expect_same(&l, &want);
 		tpd_peer_list_free(&l);
@@ -504,7 +511,8 @@ static void test_localapi_fetch_peers(void **state)
 	s->mode = SRV_500;
 	ret = tpd_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
 	check(ret == -EIO, "500: %d (%s)", ret, tpd_peer_last_error());
-	assert_non_null(strstr(tpd_peer_last_error(), "HTTP 500: boom: backend not ready"));
+	assert_non_null(strstr(tpd_peer_last_error(),
+			       "HTTP 500: boom: backend not ready"));
 	assert_int_equal(l.n, 0);
 	tpd_peer_list_free(&want);
 	s->owned = doc;
@@ -513,7 +521,8 @@ static void test_localapi_fetch_peers(void **state)
 /* A status that is not one: the parser's error, the list empty. */
 static void test_localapi_fetch_bad_status(void **state)
 {
-	static const char bad[] = "{\"Peer\":{\"nodekey:01\":{\"Tags\":\"tag:a\"}}}";
+	static const char bad[] =
+		"{\"Peer\":{\"nodekey:01\":{\"Tags\":\"tag:a\"}}}";
 	struct srv *s = *state;
 	struct tp_peer_list l;
 	int ret;
@@ -521,7 +530,8 @@ static void test_localapi_fetch_bad_status(void **state)
 	srv_start(s, SRV_OK, bad, strlen(bad));
 	ret = tpd_ts_fetch_peers(s->path, 2000, TP_PEER_UID_ROOT_ONLY, &l);
 	check(ret == -EPROTO, "fetch: %d (%s)", ret, tpd_peer_last_error());
-	assert_non_null(strstr(tpd_peer_last_error(), "Tags of peer nodekey:01"));
+	assert_non_null(
+		strstr(tpd_peer_last_error(), "Tags of peer nodekey:01"));
 	assert_int_equal(l.n, 0);
 	assert_null(l.v);
 }
@@ -561,7 +571,8 @@ static void test_localapi_large_status(void **state)
 		getrusage(RUSAGE_SELF, &ru);
 		r.rss_before_kib = ru.ru_maxrss;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		r.ret = tpd_ts_fetch_peers(s->path, 10000, TP_PEER_UID_ROOT_ONLY, &l);
+		r.ret = tpd_ts_fetch_peers(s->path, 10000,
+					   TP_PEER_UID_ROOT_ONLY, &l);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		getrusage(RUSAGE_SELF, &ru);
 		r.rss_peak_kib = ru.ru_maxrss;
@@ -576,11 +587,14 @@ static void test_localapi_large_status(void **state)
 	assert_int_equal(read(pfd[0], &r, sizeof(r)), (ssize_t)sizeof(r));
 	close(pfd[0]);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
-	check(WIFEXITED(st) && !WEXITSTATUS(st), "the child failed (status %#x)", st);
+	check(WIFEXITED(st) && !WEXITSTATUS(st),
+	      "the child failed (status %#x)", st);
 	check(r.ret == 0, "fetch: %d", r.ret);
-	print_message("10,000 peers, %.1f MiB, fetched chunked and parsed in %.3f s, "
-		      "peak RSS %.1f MiB (+%.1f MiB)\n", len / 1048576.0, r.secs,
-		      r.rss_peak_kib / 1024.0, (r.rss_peak_kib - r.rss_before_kib) / 1024.0);
+	print_message(
+		"10,000 peers, %.1f MiB, fetched chunked and parsed in %.3f s, "
+		"peak RSS %.1f MiB (+%.1f MiB)\n",
+		len / 1048576.0, r.secs, r.rss_peak_kib / 1024.0,
+		(r.rss_peak_kib - r.rss_before_kib) / 1024.0);
 	/*
 	 * The time is printed, not asserted: a test asserts no absolute
 	 * time (a loaded machine or a TCG VM takes longer); the memory
@@ -592,9 +606,11 @@ static void test_localapi_large_status(void **state)
 
 /* ---- UAPI against a fake server, genl without kernel WireGuard ---------------- */
 
-#define K1_HEX "68247057da097a469b378d19f0e44c4ba4f6901fc04dd16dba36336eb94a5b45"
+#define K1_HEX \
+	"68247057da097a469b378d19f0e44c4ba4f6901fc04dd16dba36336eb94a5b45"
 #define K1_B64 "aCRwV9oJekabN40Z8ORMS6T2kB/ATdFtujYzbrlKW0U="
-#define K2_HEX "bd340497980c2be8dbc4b1f56ba5911980776a5b6f56d538e9e245da45e77e2b"
+#define K2_HEX \
+	"bd340497980c2be8dbc4b1f56ba5911980776a5b6f56d538e9e245da45e77e2b"
 #define K2_B64 "vTQEl5gMK+jbxLH1a6WRGYB3altvVtU46eJF2kXnfis="
 
 static const char fake_reply[] =
@@ -642,7 +658,8 @@ static void test_uapi_fake_server(void **state)
 
 	ret = tpd_wg_uapi_dump("wgnone0", s->dir, &l);
 	check(ret == -ENOENT, "no socket: %d (%s)", ret, tpd_peer_last_error());
-	assert_non_null(strstr(tpd_peer_last_error(), "no userspace WireGuard"));
+	assert_non_null(
+		strstr(tpd_peer_last_error(), "no userspace WireGuard"));
 	assert_int_equal(tpd_wg_uapi_dump("../etc", s->dir, &l), -EINVAL);
 	assert_int_equal(tpd_wg_uapi_dump("", s->dir, &l), -EINVAL);
 	memset(sock, 'd', sizeof(sock) - 1);
@@ -657,28 +674,33 @@ static void test_genl_without_kernel_wireguard(void **state)
 
 	ret = tpd_wg_genl_dump("tpnone0", &l);
 	if (ret == -ENOENT) {
-		assert_non_null(strstr(tpd_peer_last_error(), "no kernel WireGuard"));
+		assert_non_null(
+			strstr(tpd_peer_last_error(), "no kernel WireGuard"));
 	} else if (ret == -EPERM && geteuid()) {
 		/* a kernel with WireGuard: dumps need CAP_NET_ADMIN */
 		assert_non_null(strstr(tpd_peer_last_error(), "CAP_NET_ADMIN"));
 	} else {
 		/* a kernel with WireGuard: the family resolves, the device not */
-		check(ret == -ENODEV, "dump: %d (%s)", ret, tpd_peer_last_error());
-		assert_non_null(strstr(tpd_peer_last_error(), "no interface tpnone0"));
+		check(ret == -ENODEV, "dump: %d (%s)", ret,
+		      tpd_peer_last_error());
+		assert_non_null(
+			strstr(tpd_peer_last_error(), "no interface tpnone0"));
 	}
 	assert_int_equal(l.n, 0);
 	assert_null(l.v);
-	assert_int_equal(tpd_wg_genl_dump("an-interface-name-too-long", &l), -EINVAL);
+	assert_int_equal(tpd_wg_genl_dump("an-interface-name-too-long", &l),
+			 -EINVAL);
 	/* lo exists but is no WireGuard device (when the family exists) */
 	ret = tpd_wg_genl_dump("lo", &l);
-	check(ret == -ENOENT || ret == -EOPNOTSUPP || (ret == -EPERM && geteuid()),
+	check(ret == -ENOENT || ret == -EOPNOTSUPP ||
+		      (ret == -EPERM && geteuid()),
 	      "lo: %d (%s)", ret, tpd_peer_last_error());
 }
 
 /* ---- wireguard-go ------------------------------------------------------------ */
 
-#define WG_GO "/usr/bin/wireguard-go"
-#define WG    "/usr/bin/wg"
+#define WG_GO	  "/usr/bin/wireguard-go"
+#define WG	  "/usr/bin/wg"
 #define WG_RUNDIR "/var/run/wireguard"
 
 /**
@@ -820,10 +842,12 @@ static void wgt_start(struct wgt *w)
 			w->pid = 0;
 			f = fopen(log, "r");
 			if (f) {
-				text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
+				text[fread(text, 1, sizeof(text) - 1, f)] =
+					'\0';
 				fclose(f);
 			}
-			fail_msg("wireguard-go exited (status %d): %s", status, text);
+			fail_msg("wireguard-go exited (status %d): %s", status,
+				 text);
 		}
 		usleep(10000);
 	}
@@ -833,7 +857,8 @@ static void wgt_start(struct wgt *w)
 /* Every prefix `wg show IF allowed-ips` lists is the peer's in @l. */
 static void expect_wg_show(const struct wgt *w, const struct tp_peer_list *l)
 {
-	const char *const argv[] = { WG, "show", w->ifname, "allowed-ips", NULL };
+	const char *const argv[] = { WG, "show", w->ifname, "allowed-ips",
+				     NULL };
 	char out[4096], *line, *save, *tok, *save2;
 	struct tp_peer_prefix pp;
 	size_t lines = 0, i, n;
@@ -849,25 +874,32 @@ static void expect_wg_show(const struct wgt *w, const struct tp_peer_list *l)
 				p = &l->v[i];
 		check(p, "wg show lists peer %s, the dump does not", tok);
 		n = 0;
-		while ((tok = strtok_r(NULL, " \t", &save2)) && strcmp(tok, "(none)")) {
-			assert_int_equal(tpd_peer_prefix_parse(tok, false, &pp), 0);
+		while ((tok = strtok_r(NULL, " \t", &save2)) &&
+		       strcmp(tok, "(none)")) {
+			assert_int_equal(tpd_peer_prefix_parse(tok, false, &pp),
+					 0);
 			for (i = 0; i < p->n_prefixes; i++)
-				if (!memcmp(&p->prefixes[i].addr, &pp.addr, 16) &&
+				if (!memcmp(&p->prefixes[i].addr, &pp.addr,
+					    16) &&
 				    p->prefixes[i].plen == pp.plen)
 					break;
-			check(i < p->n_prefixes, "peer %s: %s missing", p->key, tok);
+			check(i < p->n_prefixes, "peer %s: %s missing", p->key,
+			      tok);
 			n++;
 		}
-		check(n == p->n_prefixes, "peer %s: wg show has %zu prefixes, dump %zu",
-		      p->key, n, p->n_prefixes);
+		check(n == p->n_prefixes,
+		      "peer %s: wg show has %zu prefixes, dump %zu", p->key, n,
+		      p->n_prefixes);
 	}
 	assert_int_equal(lines, l->n);
 }
 
 static void test_wireguard_go(void **state)
 {
-	static const char *const c1[] = { "100.64.10.1/32", "fd7a:115c:a1e0:10::/64" };
-	static const char *const c2[] = { "100.64.11.0/24", "fd7a:115c:a1e0:11::5/128",
+	static const char *const c1[] = { "100.64.10.1/32",
+					  "fd7a:115c:a1e0:10::/64" };
+	static const char *const c2[] = { "100.64.11.0/24",
+					  "fd7a:115c:a1e0:11::5/128",
 					  "100.64.12.0/22" };
 	struct wgt *w = *state;
 	char k1[48], k2[48], k3[48], priv[160], a1[128], a2[160];
@@ -876,7 +908,8 @@ static void test_wireguard_go(void **state)
 
 	if (geteuid() != 0 || access(WG_GO, X_OK) || access(WG, X_OK) ||
 	    access("/dev/net/tun", R_OK | W_OK)) {
-		print_message("skipped: needs root, " WG_GO ", " WG " and /dev/net/tun\n");
+		print_message("skipped: needs root, " WG_GO ", " WG
+			      " and /dev/net/tun\n");
 		skip();
 	}
 	wg_pubkey(k1);
@@ -888,11 +921,24 @@ static void test_wireguard_go(void **state)
 	snprintf(a1, sizeof(a1), "%s,%s", c1[0], c1[1]);
 	snprintf(a2, sizeof(a2), "%s,%s,%s", c2[0], c2[1], c2[2]);
 	{
-		const char *const argv[] = {
-			WG, "set", w->ifname, "private-key", priv,
-			"peer", k1, "allowed-ips", a1, "endpoint", "198.18.0.2:51820",
-			"peer", k2, "allowed-ips", a2,
-			"peer", k3, NULL };
+		const char *const argv[] = { WG,
+					     "set",
+					     w->ifname,
+					     "private-key",
+					     priv,
+					     "peer",
+					     k1,
+					     "allowed-ips",
+					     a1,
+					     "endpoint",
+					     "198.18.0.2:51820",
+					     "peer",
+					     k2,
+					     "allowed-ips",
+					     a2,
+					     "peer",
+					     k3,
+					     NULL };
 
 		assert_int_equal(peer_run_cmd(NULL, 0, false, argv), 0);
 	}
@@ -909,16 +955,25 @@ static void test_wireguard_go(void **state)
 
 	/* a peer removed, allowed IPs replaced; read again, explicit sockdir */
 	{
-		const char *const argv[] = {
-			WG, "set", w->ifname, "peer", k3, "remove",
-			"peer", k1, "allowed-ips", "100.64.10.0/24", NULL };
+		const char *const argv[] = { WG,
+					     "set",
+					     w->ifname,
+					     "peer",
+					     k3,
+					     "remove",
+					     "peer",
+					     k1,
+					     "allowed-ips",
+					     "100.64.10.0/24",
+					     NULL };
 
 		assert_int_equal(peer_run_cmd(NULL, 0, false, argv), 0);
 	}
 	ret = tpd_wg_uapi_dump(w->ifname, WG_RUNDIR, &got);
 	check(ret == 0, "dump: %d (%s)", ret, tpd_peer_last_error());
 	tpd_peer_list_free(&want);
-	peer_add_expected(&want, k1, (const char *const[]){ "100.64.10.0/24" }, 1);
+	peer_add_expected(&want, k1, (const char *const[]){ "100.64.10.0/24" },
+			  1);
 	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
 	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
 	peer_expect_same(&got, &want);
@@ -930,7 +985,8 @@ static void test_wireguard_go(void **state)
 	wgt_stop(w);
 	unlink(w->sock);
 	ret = tpd_wg_uapi_dump(w->ifname, NULL, &got);
-	check(ret == -ENOENT || ret == -ECONNREFUSED, "dump after stop: %d", ret);
+	check(ret == -ENOENT || ret == -ECONNREFUSED, "dump after stop: %d",
+	      ret);
 }
 
 /* ---- no private key left in freed memory ------------------------------------- */
@@ -971,7 +1027,8 @@ void *__wrap_realloc(void *p, size_t n)
 	return __real_realloc(p, n);
 }
 
-#define PRIV_HEX "e84b5a6e0a9d1c2f3b4a5968778695a4b3c2d1e0f1e2d3c4b5a69788796a5b40"
+#define PRIV_HEX \
+	"e84b5a6e0a9d1c2f3b4a5968778695a4b3c2d1e0f1e2d3c4b5a69788796a5b40"
 
 /*
  * The UAPI answer starts with the interface's private key; it was read
@@ -991,10 +1048,11 @@ static void test_uapi_key_zeroed(void **state)
 	len += snprintf(reply + len, cap - len,
 			"private_key=" PRIV_HEX "\nlisten_port=51820\n");
 	for (i = 0; i < 300; i++)
-		len += snprintf(reply + len, cap - len,
-				"public_key=%064zx\npreshared_key=%064x\nprotocol_version=1\n"
-				"allowed_ip=100.64.%zu.%zu/32\n",
-				i + 1, 0, i / 256, i % 256);
+		len += snprintf(
+			reply + len, cap - len,
+			"public_key=%064zx\npreshared_key=%064x\nprotocol_version=1\n"
+			"allowed_ip=100.64.%zu.%zu/32\n",
+			i + 1, 0, i / 256, i % 256);
 	len += snprintf(reply + len, cap - len, "errno=0\n\n");
 	assert_true(len < cap - 1 && len > 32 * 1024);
 
@@ -1004,7 +1062,7 @@ static void test_uapi_key_zeroed(void **state)
 	watch_secret = PRIV_HEX;
 	/* a deadline for slow machines: zeroing is what this test is about */
 	ret = tpd_wg_uapi_dump_by("wgkey0", s->dir, TP_PEER_UID_ROOT_ONLY,
-				 tpd_deadline_after(60000), &l);
+				  tpd_deadline_after(60000), &l);
 	watch_secret = NULL;
 	check(ret == 0, "dump: %d (%s)", ret, tpd_peer_last_error());
 	assert_int_equal(l.n, 300);
@@ -1034,7 +1092,8 @@ static void evil_serve(const struct evil *e, int ready, int report, bool http,
 		_exit(124);
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", e->path);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) || listen(lfd, 8))
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) ||
+	    listen(lfd, 8))
 		_exit(125);
 	c = 'y';
 	(void)!write(ready, &c, 1);
@@ -1042,7 +1101,8 @@ static void evil_serve(const struct evil *e, int ready, int report, bool http,
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		n = read_until(fd, req, sizeof(req), http ? "\r\n\r\n" : "\n\n");
+		n = read_until(fd, req, sizeof(req),
+			       http ? "\r\n\r\n" : "\n\n");
 		if (n && http)
 			http_answer(fd, 200, "OK", body, len);
 		else if (n)
@@ -1100,8 +1160,10 @@ static void expect_refused(int ret, const char *what)
 	char uid[32];
 
 	snprintf(uid, sizeof(uid), "uid %d", NOBODY);
-	check(ret == -EPERM, "%s: %d, want -EPERM (%s)", what, ret, tpd_peer_last_error());
-	check(strstr(tpd_peer_last_error(), uid) && strstr(tpd_peer_last_error(), "refused"),
+	check(ret == -EPERM, "%s: %d, want -EPERM (%s)", what, ret,
+	      tpd_peer_last_error());
+	check(strstr(tpd_peer_last_error(), uid) &&
+		      strstr(tpd_peer_last_error(), "refused"),
 	      "%s: error \"%s\" does not say uid %d was refused", what,
 	      tpd_peer_last_error(), NOBODY);
 }
@@ -1121,7 +1183,8 @@ static void test_uapi_untrusted_server(void **state)
 
 	if (geteuid())
 		skip();
-	e = evil_start(s, "wgevil0.sock", false, fake_reply, strlen(fake_reply));
+	e = evil_start(s, "wgevil0.sock", false, fake_reply,
+		       strlen(fake_reply));
 	ret = tpd_wg_uapi_dump("wgevil0", e->dir, &l);
 	expect_refused(ret, "UAPI");
 	assert_int_equal(l.n, 0);
@@ -1145,18 +1208,24 @@ static void test_socket_uid_config(void **state)
 	struct tpd_config cfg;
 	char err[256] = "";
 
-	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"wg0\"}]}", &cfg,
-					  err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_config_parse("{\"interfaces\":[{\"name\":\"wg0\"}]}", &cfg,
+				 err, sizeof(err)),
+		0);
 	assert_int_equal(cfg.wg_socket_uid, TP_PEER_UID_ROOT_ONLY);
 	tpd_config_free(&cfg);
-	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"wg0\"}],"
-					  "\"wireguard\":{\"socket_uid\":65534}}",
-					  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(
+		tpd_config_parse("{\"interfaces\":[{\"name\":\"wg0\"}],"
+				 "\"wireguard\":{\"socket_uid\":65534}}",
+				 &cfg, err, sizeof(err)),
+		0);
 	assert_int_equal(cfg.wg_socket_uid, 65534);
 	tpd_config_free(&cfg);
-	assert_int_not_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"wg0\"}],"
-					      "\"wireguard\":{\"socket_uid\":-1}}",
-					      &cfg, err, sizeof(err)), 0);
+	assert_int_not_equal(
+		tpd_config_parse("{\"interfaces\":[{\"name\":\"wg0\"}],"
+				 "\"wireguard\":{\"socket_uid\":-1}}",
+				 &cfg, err, sizeof(err)),
+		0);
 	assert_non_null(strstr(err, "wireguard.socket_uid"));
 	tpd_config_free(&cfg);
 }
@@ -1199,26 +1268,36 @@ static void test_localapi_untrusted_server(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_localapi_status, srv_setup, srv_teardown),
-		cmocka_unit_test_setup_teardown(test_localapi_chunked, srv_setup, srv_teardown),
-		cmocka_unit_test_setup_teardown(test_localapi_500, srv_setup, srv_teardown),
-		cmocka_unit_test_setup_teardown(test_localapi_forbidden, srv_setup, srv_teardown),
-		cmocka_unit_test_setup_teardown(test_localapi_timeout, srv_setup, srv_teardown),
-		cmocka_unit_test_setup_teardown(test_localapi_no_server, srv_setup, srv_teardown),
-		cmocka_unit_test_setup_teardown(test_localapi_fetch_peers, srv_setup, srv_teardown),
-		cmocka_unit_test_setup_teardown(test_localapi_fetch_bad_status, srv_setup,
+		cmocka_unit_test_setup_teardown(test_localapi_status, srv_setup,
 						srv_teardown),
-		cmocka_unit_test_setup_teardown(test_localapi_large_status, srv_setup,
+		cmocka_unit_test_setup_teardown(test_localapi_chunked,
+						srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_500, srv_setup,
 						srv_teardown),
-		cmocka_unit_test_setup_teardown(test_uapi_fake_server, srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_forbidden,
+						srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_timeout,
+						srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_no_server,
+						srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_fetch_peers,
+						srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_fetch_bad_status,
+						srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_large_status,
+						srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_uapi_fake_server,
+						srv_setup, srv_teardown),
 		cmocka_unit_test(test_genl_without_kernel_wireguard),
-		cmocka_unit_test_setup_teardown(test_uapi_untrusted_server, srv_setup,
-						srv_teardown),
-		cmocka_unit_test_setup_teardown(test_localapi_untrusted_server, srv_setup,
-						srv_teardown),
+		cmocka_unit_test_setup_teardown(test_uapi_untrusted_server,
+						srv_setup, srv_teardown),
+		cmocka_unit_test_setup_teardown(test_localapi_untrusted_server,
+						srv_setup, srv_teardown),
 		cmocka_unit_test(test_socket_uid_config),
-		cmocka_unit_test_setup_teardown(test_uapi_key_zeroed, srv_setup, srv_teardown),
-		cmocka_unit_test_setup_teardown(test_wireguard_go, wgt_setup, wgt_teardown),
+		cmocka_unit_test_setup_teardown(test_uapi_key_zeroed, srv_setup,
+						srv_teardown),
+		cmocka_unit_test_setup_teardown(test_wireguard_go, wgt_setup,
+						wgt_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -33,9 +33,9 @@
 #define ID_DB	  401 /* pod 198.18.2.1 (zone 0) */
 #define ID_OTHER  500 /* peers of zone 2, 100.100.0.0/16 */
 
-#define ANY TP_POLICY_ANY_ID
-#define POD "198.18.1.1"
-#define DB  "198.18.2.1"
+#define ANY    TP_POLICY_ANY_ID
+#define POD    "198.18.1.1"
+#define DB     "198.18.2.1"
 #define Z2PEER "100.100.0.5"
 
 /* The standard identities: two tailnet peers, web pods, a database pod. */
@@ -99,12 +99,15 @@ static void test_exact_rule(void **state)
 	assert_int_equal(pt_send_in(h, CLIENT4, 1001, POD, 81, TCP, SYN), DROP);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1002, POD, 80, UDP, 0), DROP);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1003, DB, 80, TCP, SYN), DROP);
-	assert_int_equal(pt_send_in(h, "100.64.1.1", 1004, POD, 80, TCP, SYN), DROP);
+	assert_int_equal(pt_send_in(h, "100.64.1.1", 1004, POD, 80, TCP, SYN),
+			 DROP);
 	/* the more specific /32 gives 100.64.0.9 another identity */
-	assert_int_equal(pt_send_in(h, "100.64.0.9", 1005, POD, 80, TCP, SYN), DROP);
+	assert_int_equal(pt_send_in(h, "100.64.0.9", 1005, POD, 80, TCP, SYN),
+			 DROP);
 	/* IPv6 source of the same identity */
 	pt_ident(h, 0, "fd00:198:18::1:1/128", ID_WEB);
-	assert_int_equal(pt_send_in(h, CLIENT6, 1006, BE6[0], 80, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT6, 1006, BE6[0], 80, TCP, SYN),
+			 PASS);
 }
 
 static void test_wildcards(void **state)
@@ -116,12 +119,16 @@ static void test_wildcards(void **state)
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	/* any source to the database on 5432 */
 	pt_rule(h, ANY, ID_DB, 0, TCP, 5432, 5432, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, "100.64.7.7", 1, DB, 5432, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, "100.64.7.7", 1, DB, 5432, TCP, SYN),
+			 PASS);
 	assert_int_equal(pt_send_in(h, CLIENT4, 2, DB, 5433, TCP, SYN), DROP);
 	/* the admin anywhere, any protocol */
 	pt_rule(h, ID_ADMIN, ANY, 0, 0, 0, 0, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, "100.64.0.9", 3, POD, 9999, UDP, 0), PASS);
-	assert_int_equal(pt_send_in(h, "100.64.0.9", 4, "198.18.9.9", 1, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, "100.64.0.9", 3, POD, 9999, UDP, 0),
+			 PASS);
+	assert_int_equal(
+		pt_send_in(h, "100.64.0.9", 4, "198.18.9.9", 1, TCP, SYN),
+		PASS);
 	/* clients to web, any port */
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 0, 0, TP_VERDICT_ALLOW);
 	assert_int_equal(pt_send_in(h, CLIENT4, 5, POD, 12345, TCP, SYN), PASS);
@@ -129,9 +136,12 @@ static void test_wildcards(void **state)
 	/* anyone, anywhere, ICMP echo */
 	pt_rule(h, ANY, ANY, 0, IPPROTO_ICMP, 0, 0, TP_VERDICT_ALLOW);
 	{
-		struct pkt_spec sp = { .family = AF_INET, .saddr = "100.64.5.5",
-				       .daddr = "198.18.9.9", .proto = IPPROTO_ICMP,
-				       .icmp_type = 8, .icmp_id = 7 };
+		struct pkt_spec sp = { .family = AF_INET,
+				       .saddr = "100.64.5.5",
+				       .daddr = "198.18.9.9",
+				       .proto = IPPROTO_ICMP,
+				       .icmp_type = 8,
+				       .icmp_id = 7 };
 
 		pt_expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
 		sp.proto = IPPROTO_UDP;
@@ -181,7 +191,8 @@ static void test_specificity(void **state)
 	assert_int_equal(pt_send_in(h, CLIENT4, 2, DB, 443, TCP, SYN), DROP);
 	/* among equals in identities, the narrower port block wins */
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1000, 1999, TP_VERDICT_DENY);
-	narrow = pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1400, 1599, TP_VERDICT_AUDIT);
+	narrow = pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1400, 1599,
+			 TP_VERDICT_AUDIT);
 	assert_int_equal(pt_send_in(h, CLIENT4, 3, POD, 1500, TCP, SYN), PASS);
 	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.rule_id, narrow);
@@ -214,19 +225,25 @@ static void test_deny_wins_at_equal_specificity(void **state)
 	assert_int_equal(pt_send_in(h, CLIENT4, 3, POD, 80, TCP, SYN), PASS);
 	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.verdict, TP_VERDICT_AUDIT);
-	assert_int_equal(e.rule_id, deny); /* same match: same rule, new verdict */
+	assert_int_equal(e.rule_id,
+			 deny); /* same match: same rule, new verdict */
 	/* overlapping ranges of one group: the shared block is denied */
 	pt_rule(h, ID_ADMIN, ID_WEB, 0, TCP, 0, 1023, TP_VERDICT_ALLOW);
 	pt_rule(h, ID_ADMIN, ID_WEB, 0, TCP, 512, 1023, TP_VERDICT_DENY);
-	assert_int_equal(pt_send_in(h, "100.64.0.9", 4, POD, 511, TCP, SYN), PASS);
-	assert_int_equal(pt_send_in(h, "100.64.0.9", 5, POD, 512, TCP, SYN), DROP);
+	assert_int_equal(pt_send_in(h, "100.64.0.9", 4, POD, 511, TCP, SYN),
+			 PASS);
+	assert_int_equal(pt_send_in(h, "100.64.0.9", 5, POD, 512, TCP, SYN),
+			 DROP);
 }
 
 static void test_rule_delete_restores(void **state)
 {
 	struct th *h = *state;
-	struct tp_rule r = { .src_id = ID_CLIENT, .dst_id = ID_WEB, .proto = TCP,
-			     .port_lo = 512, .port_hi = 1023 };
+	struct tp_rule r = { .src_id = ID_CLIENT,
+			     .dst_id = ID_WEB,
+			     .proto = TCP,
+			     .port_lo = 512,
+			     .port_hi = 1023 };
 
 	REQUIRE_BPF();
 	identities(h);
@@ -236,11 +253,13 @@ static void test_rule_delete_restores(void **state)
 	assert_int_equal(pt_send_in(h, CLIENT4, 1, POD, 600, TCP, SYN), DROP);
 	assert_int_equal(tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE), 0);
 	assert_int_equal(pt_send_in(h, CLIENT4, 2, POD, 600, TCP, SYN), PASS);
-	assert_int_equal(tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE), -ENOENT);
+	assert_int_equal(tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE),
+			 -ENOENT);
 	/* a rule with ports needs TCP or UDP */
 	r.proto = IPPROTO_ICMP;
 	r.verdict = TP_VERDICT_ALLOW;
-	assert_int_equal(tp_policy_rule_add(&h->maps, &r, &(__u32){ 0 }), -EINVAL);
+	assert_int_equal(tp_policy_rule_add(&h->maps, &r, &(__u32){ 0 }),
+			 -EINVAL);
 }
 
 /* ---- state ------------------------------------------------------------ */
@@ -255,10 +274,12 @@ static void test_stateful_replies(void **state)
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
 	/* the reply leaves: no rule allows web -> client, conntrack does */
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK),
+			 PASS);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
 	/* a new connection from the pod to the client is a new flow: denied */
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1001, TCP, SYN), DROP);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1001, TCP, SYN),
+			 DROP);
 	/* established packets did no policy lookup */
 	assert_int_equal(th_stat(h, TP_STAT_VERDICT_ALLOW), 1);
 	assert_int_equal(th_stat(h, TP_STAT_VERDICT_DENY), 1);
@@ -286,15 +307,22 @@ static void test_egress_flows(void **state)
 	assert_int_equal(e.state, TP_CT_REPLIED);
 	/* this host (no ingress interface, no identity): host */
 	pt_rule(h, TP_ID_HOST, TP_ID_TAILNET, 0, TCP, 22, 22, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_out(h, "198.18.0.1", 4000, "100.64.9.9", 22, TCP, SYN), PASS);
-	assert_int_equal(pt_send_out(h, "198.18.0.1", 4001, "100.64.9.9", 23, TCP, SYN), DROP);
+	assert_int_equal(
+		pt_send_out(h, "198.18.0.1", 4000, "100.64.9.9", 22, TCP, SYN),
+		PASS);
+	assert_int_equal(
+		pt_send_out(h, "198.18.0.1", 4001, "100.64.9.9", 23, TCP, SYN),
+		DROP);
 }
 
 static void test_revision_recheck(void **state)
 {
 	struct th *h = *state;
-	struct tp_rule r = { .src_id = ID_CLIENT, .dst_id = ID_WEB, .proto = TCP,
-			     .port_lo = 80, .port_hi = 80 };
+	struct tp_rule r = { .src_id = ID_CLIENT,
+			     .dst_id = ID_WEB,
+			     .proto = TCP,
+			     .port_lo = 80,
+			     .port_hi = 80 };
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, POD, 80, TCP);
 	struct tp_ct_entry e;
 
@@ -303,7 +331,8 @@ static void test_revision_recheck(void **state)
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK),
+			 PASS);
 	/* revoke: the next packet of the open flow is decided again */
 	assert_int_equal(tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE), 0);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), DROP);
@@ -311,13 +340,15 @@ static void test_revision_recheck(void **state)
 	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.verdict, TP_VERDICT_DENY);
 	/* and its replies stop too */
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), DROP);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK),
+			 DROP);
 	/* an identity change is a policy change as well */
 	pt_rule(h, ID_ADMIN, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), DROP);
 	pt_ident(h, TH_ZONE, "100.64.0.1/32", ID_ADMIN);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK), PASS);
+	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK),
+			 PASS);
 	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.src_identity, ID_ADMIN);
 	/* no change: no re-check */
@@ -337,8 +368,10 @@ static void test_policy_sees_backend(void **state)
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1, VIP4, 80, TCP, SYN), DROP);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 2, VIP4, 80, TCP, SYN), BE4[0], 8080);
-	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 2, TCP, SYN | ACK), VIP4, 80);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 2, VIP4, 80, TCP, SYN), BE4[0],
+		       8080);
+	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 2, TCP, SYN | ACK),
+			 VIP4, 80);
 	assert_int_equal(th_stat(h, TP_STAT_DROP(TP_DROP_POLICY)), 1);
 }
 
@@ -388,13 +421,16 @@ static void test_zone_forward_guard(void **state)
 	/* allowed at zone 1's ingress, leaving through zone 2's interface */
 	assert_int_equal(pt_send_in(h, CLIENT4, 7, Z2PEER, 80, TCP, SYN), PASS);
 	pt_build(FLOWP(CLIENT4, 7, Z2PEER, 80, TCP, ACK), &in);
-	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex,
-				     in.data, in.len, out, &out_len, &verdict), 0);
+	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex2,
+				     h->l3_ifindex, in.data, in.len, out,
+				     &out_len, &verdict),
+			 0);
 	assert_int_equal(verdict, PASS);
 	/* the reply comes in on zone 2's interface: a reply, not a crossing */
 	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 7, TCP, SYN | ACK), &in);
-	assert_int_equal(th_run(h, TH_FROM_TAILNET, h->l3_ifindex2, in.data, in.len,
-				out, &out_len, &verdict), 0);
+	assert_int_equal(th_run(h, TH_FROM_TAILNET, h->l3_ifindex2, in.data,
+				in.len, out, &out_len, &verdict),
+			 0);
 	assert_int_equal(verdict, PASS);
 	{
 		struct tp_ct_key k = pt_ct_key(CLIENT4, 7, Z2PEER, 80, TCP);
@@ -406,13 +442,17 @@ static void test_zone_forward_guard(void **state)
 	}
 	/* ... and leaves zone 1's interface as that flow's reply */
 	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 7, TCP, ACK), &in);
-	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2,
-				     in.data, in.len, out, &out_len, &verdict), 0);
+	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex,
+				     h->l3_ifindex2, in.data, in.len, out,
+				     &out_len, &verdict),
+			 0);
 	assert_int_equal(verdict, PASS);
 	/* a packet from zone 2 that no zone-2 flow explains is dropped */
 	pt_build(FLOWP(Z2PEER, 99, CLIENT4, 22, TCP, SYN), &in);
-	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2,
-				     in.data, in.len, out, &out_len, &verdict), 0);
+	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex,
+				     h->l3_ifindex2, in.data, in.len, out,
+				     &out_len, &verdict),
+			 0);
 	assert_int_equal(verdict, DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_ZONE), 1);
 }
@@ -439,11 +479,13 @@ static void test_fragment_bypass(void **state)
 	/* the first fragment to a denied port is dropped, its followers too */
 	assert_int_equal(pkt_fragment(&whole, 0, 504, 1, 41, &frag), 0);
 	pt_run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
-	assert_int_equal(pkt_fragment(&whole, 504, l4_len - 504, 0, 41, &frag), 0);
+	assert_int_equal(pkt_fragment(&whole, 504, l4_len - 504, 0, 41, &frag),
+			 0);
 	pt_run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
 	/* a later fragment with no first one: dropped under default deny */
-	assert_int_equal(pkt_fragment(&whole, 504, l4_len - 504, 0, 42, &frag), 0);
+	assert_int_equal(pkt_fragment(&whole, 504, l4_len - 504, 0, 42, &frag),
+			 0);
 	pt_run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
 	assert_int_equal(pt_drops(h, TP_DROP_FRAG_NO_FLOW), 1);
 	/* an allowed flow's fragments pass */
@@ -451,11 +493,13 @@ static void test_fragment_bypass(void **state)
 	pt_build(&sp, &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 504, 1, 43, &frag), 0);
 	pt_run_expect(h, TH_FROM_TAILNET, &frag, PASS, &frag);
-	assert_int_equal(pkt_fragment(&whole, 504, l4_len - 504, 0, 43, &frag), 0);
+	assert_int_equal(pkt_fragment(&whole, 504, l4_len - 504, 0, 43, &frag),
+			 0);
 	pt_run_expect(h, TH_FROM_TAILNET, &frag, PASS, &frag);
 	/* under default allow an unknown later fragment passes (counted) */
 	pt_deflt(h, TH_ZONE, TP_VERDICT_ALLOW);
-	assert_int_equal(pkt_fragment(&whole, 504, l4_len - 504, 0, 44, &frag), 0);
+	assert_int_equal(pkt_fragment(&whole, 504, l4_len - 504, 0, 44, &frag),
+			 0);
 	pt_run_expect(h, TH_FROM_TAILNET, &frag, PASS, &frag);
 	assert_int_equal(th_stat(h, TP_STAT_FRAG_NO_RECORD), 1);
 }
@@ -487,7 +531,9 @@ static void test_ipv6_exthdr_bypass(void **state)
 	pt_build(&sp, &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 77, &frag), 0);
 	pt_run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
-	assert_int_equal(pkt_fragment(&whole, 24, whole.len - 40 - 8 - 24, 0, 77, &frag), 0);
+	assert_int_equal(
+		pkt_fragment(&whole, 24, whole.len - 40 - 8 - 24, 0, 77, &frag),
+		0);
 	pt_run_expect(h, TH_FROM_TAILNET, &frag, DROP, NULL);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 6);
 }
@@ -523,7 +569,8 @@ static void ev_drain(struct th *h, struct ev_log *log)
 static void test_events(void **state)
 {
 	struct th *h = *state;
-	struct tp_addr client = pt_addr(CLIENT4), vip = pt_addr(VIP4), be = pt_addr(BE4[0]);
+	struct tp_addr client = pt_addr(CLIENT4), vip = pt_addr(VIP4),
+		       be = pt_addr(BE4[0]);
 	struct ev_log log;
 	__u32 allow, audit;
 	struct tp_svc svc;
@@ -534,12 +581,16 @@ static void test_events(void **state)
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &sk, &svc), 0);
-	allow = pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	allow = pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080,
+			TP_VERDICT_ALLOW);
 	audit = pt_rule(h, ID_CLIENT, ID_DB, 0, TCP, 0, 0, TP_VERDICT_AUDIT);
 
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, ACK), PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1001, DB, 5432, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, SYN),
+			 PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, ACK),
+			 PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1001, DB, 5432, TCP, SYN),
+			 PASS);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1002, POD, 22, TCP, SYN), DROP);
 	ev_drain(h, &log);
 	assert_int_equal(log.n, 3); /* one per decision, none for the ACK */
@@ -594,18 +645,23 @@ static void test_drop_events(void **state)
 	identities(h);
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	pt_service(h, VIP4, 81, TCP, NULL, 0, 0, NULL, NULL, 0, 0);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, SYN), PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, SYN),
+			 PASS);
 	ev_drain(h, &log);
-	assert_int_equal(pt_send_in(h, BE4[0], 8080, CLIENT4, 1000, TCP, ACK), DROP);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1001, VIP4, 81, TCP, SYN), DROP);
+	assert_int_equal(pt_send_in(h, BE4[0], 8080, CLIENT4, 1000, TCP, ACK),
+			 DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1001, VIP4, 81, TCP, SYN),
+			 DROP);
 	pt_build(FLOWP(CLIENT4, 1002, POD, 80, TCP, SYN), &in);
 	bad = in;
 	bad.len = 30; /* cut short of its IP length */
 	pt_run(h, TH_FROM_TAILNET, &bad, &in, &verdict);
 	assert_int_equal(verdict, DROP);
 	pt_build(FLOWP(CLIENT4, 1003, Z2PEER, 80, TCP, SYN), &in);
-	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex,
-				     in.data, in.len, bad.data, &bad.len, &verdict), 0);
+	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex2,
+				     h->l3_ifindex, in.data, in.len, bad.data,
+				     &bad.len, &verdict),
+			 0);
 	assert_int_equal(verdict, DROP);
 	ev_drain(h, &log);
 	assert_int_equal(log.n, 4);
@@ -631,11 +687,13 @@ static void test_drop_events(void **state)
 	assert_int_equal(log.ev[3].zone, TH_ZONE2);
 	/* a denied flow's later packets: counted, not reported */
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, ACK), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, ACK),
+			 DROP);
 	ev_drain(h, &log);
 	assert_int_equal(log.n, 1); /* the re-check's decision, not the drop */
 	assert_int_equal(log.ev[0].type, TP_EVENT_FLOW_DENY);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, ACK), DROP);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, ACK),
+			 DROP);
 	ev_drain(h, &log);
 	assert_int_equal(log.n, 0);
 }
@@ -662,7 +720,9 @@ static void test_event_rate_limit(void **state)
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	/* a flood at one instant: the burst passes, the rest is counted */
 	for (i = 0; i < 20; i++)
-		assert_int_equal(pt_send_in(h, CLIENT4, 2000 + i, POD, 22, TCP, SYN), DROP);
+		assert_int_equal(
+			pt_send_in(h, CLIENT4, 2000 + i, POD, 22, TCP, SYN),
+			DROP);
 	ev_drain(h, &log);
 	assert_int_equal(log.n, 5);
 	assert_int_equal(th_stat(h, TP_STAT_EVENTS_LIMITED), 15);
@@ -801,7 +861,8 @@ static int ix_rank(__u8 v)
 }
 
 /* The entries of @r, by the ABI's description of tp_policy_key. */
-static size_t ix_rule_entries(const struct tp_rule *r, __u32 id, struct ix_entry *out)
+static size_t ix_rule_entries(const struct tp_rule *r, __u32 id,
+			      struct ix_entry *out)
 {
 	struct tp_port_block b[32];
 	size_t n = 0, i, nb;
@@ -820,7 +881,9 @@ static size_t ix_rule_entries(const struct tp_rule *r, __u32 id, struct ix_entry
 		out[0].key.proto = r->proto;
 		n = 1;
 	} else {
-		nb = tp_port_blocks(r->port_lo, r->port_hi ? r->port_hi : r->port_lo, b, 32);
+		nb = tp_port_blocks(r->port_lo,
+				    r->port_hi ? r->port_hi : r->port_lo, b,
+				    32);
 		for (i = 0; i < nb; i++) {
 			out[i] = out[0];
 			out[i].key.prefixlen = TP_POLICY_PLEN_PORT(b[i].bits);
@@ -830,7 +893,8 @@ static size_t ix_rule_entries(const struct tp_rule *r, __u32 id, struct ix_entry
 		n = nb;
 	}
 	for (i = 0; i < n; i++)
-		out[i].val.l4_plen = out[i].key.prefixlen - TP_POLICY_PLEN_ANY_PROTO;
+		out[i].val.l4_plen =
+			out[i].key.prefixlen - TP_POLICY_PLEN_ANY_PROTO;
 	return n;
 }
 
@@ -838,8 +902,8 @@ static size_t ix_rule_entries(const struct tp_rule *r, __u32 id, struct ix_entry
  * Every entry the model's rules give, merged pairwise: O(n^2), plainly.
  * @cnt: how many rules produce each (may be NULL).
  */
-static size_t ix_expected(const struct ix_model *x, struct ix_entry *all, __u32 *cnt,
-			  size_t cap)
+static size_t ix_expected(const struct ix_model *x, struct ix_entry *all,
+			  __u32 *cnt, size_t cap)
 {
 	struct ix_entry one[32];
 	size_t n = 0, i, j, k, m;
@@ -848,14 +912,16 @@ static size_t ix_expected(const struct ix_model *x, struct ix_entry *all, __u32 
 		m = ix_rule_entries(&x->rule[i].r, x->rule[i].id, one);
 		for (j = 0; j < m; j++) {
 			for (k = 0; k < n; k++)
-				if (!memcmp(&all[k].key, &one[j].key, sizeof(one[j].key)))
+				if (!memcmp(&all[k].key, &one[j].key,
+					    sizeof(one[j].key)))
 					break;
 			if (cnt)
 				cnt[k] = k == n ? 1 : cnt[k] + 1;
 			if (k == n) {
 				assert_true(n < cap);
 				all[n++] = one[j];
-			} else if (ix_rank(one[j].val.verdict) > ix_rank(all[k].val.verdict) ||
+			} else if (ix_rank(one[j].val.verdict) >
+					   ix_rank(all[k].val.verdict) ||
 				   (one[j].val.verdict == all[k].val.verdict &&
 				    one[j].val.rule_id < all[k].val.rule_id)) {
 				all[k].val = one[j].val;
@@ -875,12 +941,14 @@ static void ix_check_policy(struct th *h, const struct ix_model *x)
 	for (i = 0; i < n; i++) {
 		if (bpf_map_lookup_elem(h->maps.policy, &want[i].key, &v) ||
 		    memcmp(&v, &want[i].val, sizeof(v)))
-			fail_msg("tp_policy: entry %zu (src %u dst %u zone %u proto %u port %u/%u) "
-				 "is rule %u verdict %u, want rule %u verdict %u", i,
-				 want[i].key.src_id, want[i].key.dst_id, want[i].key.zone,
-				 want[i].key.proto, ntohs(want[i].key.dport),
-				 want[i].key.prefixlen, v.rule_id, v.verdict,
-				 want[i].val.rule_id, want[i].val.verdict);
+			fail_msg(
+				"tp_policy: entry %zu (src %u dst %u zone %u proto %u port %u/%u) "
+				"is rule %u verdict %u, want rule %u verdict %u",
+				i, want[i].key.src_id, want[i].key.dst_id,
+				want[i].key.zone, want[i].key.proto,
+				ntohs(want[i].key.dport), want[i].key.prefixlen,
+				v.rule_id, v.verdict, want[i].val.rule_id,
+				want[i].val.verdict);
 	}
 	while (!bpf_map_get_next_key(h->maps.policy, prev, &next)) {
 		k = next;
@@ -913,7 +981,8 @@ static void ix_check_index(struct th *h, const struct ix_model *x)
 	while (!bpf_map_get_next_key(h->maps.rule_index, prev, &next)) {
 		k = next;
 		prev = &k;
-		assert_int_equal(bpf_map_lookup_elem(h->maps.rule_index, &k, &v), 0);
+		assert_int_equal(
+			bpf_map_lookup_elem(h->maps.rule_index, &k, &v), 0);
 		switch (k.kind) {
 		case TP_RIDX_MATCH:
 			matches++;
@@ -949,7 +1018,8 @@ static void ix_check_index(struct th *h, const struct ix_model *x)
 			for (j = 0; j < n_want; j++)
 				if (want[j].key.src_id == k.src_id &&
 				    want[j].key.dst_id == k.dst_id &&
-				    want[j].key.zone == k.zone && want[j].key.proto == k.proto &&
+				    want[j].key.zone == k.zone &&
+				    want[j].key.proto == k.proto &&
 				    ntohs(want[j].key.dport) == k.port_lo &&
 				    want[j].key.prefixlen == k.slot)
 					break;
@@ -961,10 +1031,12 @@ static void ix_check_index(struct th *h, const struct ix_model *x)
 		}
 	}
 	assert_int_equal(matches, x->n);
-	assert_int_equal(slots, x->n); /* with the GROUP counts: each slot once */
+	assert_int_equal(slots,
+			 x->n); /* with the GROUP counts: each slot once */
 	for (j = 0, in_group = 0; j < n_want; j++)
 		in_group += cnt[j] > 1;
-	assert_int_equal(shared, in_group); /* and none for an entry of one rule */
+	assert_int_equal(shared,
+			 in_group); /* and none for an entry of one rule */
 	for (i = 1; i < 3; i++) {
 		__u32 key = i;
 
@@ -1001,13 +1073,15 @@ static void ix_step(struct th *h, struct ix_model *x)
 		i = ix_rand(x, x->n);
 		r = x->rule[i].r;
 		r.verdict = TP_VERDICT_NONE; /* ignored by a delete */
-		assert_int_equal(tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE), 0);
+		assert_int_equal(
+			tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE), 0);
 		x->rule[i] = x->rule[--x->n];
 	} else if (op < 9) {
 		r = ix_random_rule(x);
 		if (ix_find(x, &r) < 0)
-			assert_int_equal(tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE),
-					 -ENOENT);
+			assert_int_equal(
+				tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE),
+				-ENOENT);
 	} else {
 		assert_int_equal(tp_policy_index_rebuild(&h->maps), (long)x->n);
 	}
@@ -1018,7 +1092,8 @@ static void test_rule_index_model(void **state)
 	struct th *h = *state;
 	struct ix_model *x = calloc(1, sizeof(*x));
 	const char *env = getenv("TP_TEST_SEED");
-	__u64 seed = env ? strtoull(env, NULL, 0) : (__u64)time(NULL) * 2654435761u;
+	__u64 seed =
+		env ? strtoull(env, NULL, 0) : (__u64)time(NULL) * 2654435761u;
 	int step;
 
 	REQUIRE_BPF();
@@ -1032,7 +1107,8 @@ static void test_rule_index_model(void **state)
 		if (step % 10 == 0 || step == IX_STEPS - 1)
 			ix_check_policy(h, x);
 	}
-	print_message("rule index model: %d steps, %zu rules at the end\n", IX_STEPS, x->n);
+	print_message("rule index model: %d steps, %zu rules at the end\n",
+		      IX_STEPS, x->n);
 	free(x);
 }
 
@@ -1047,31 +1123,41 @@ static void test_name_index(void **state)
 	__u32 id;
 
 	REQUIRE_BPF();
-	assert_int_equal(tp_identity_name_set(&h->maps, 1000, "web", TP_OWNER_TPCTL), 0);
-	assert_int_equal(tp_identity_name_set(&h->maps, 1001, "db", TP_OWNER_TPCTL), 0);
+	assert_int_equal(
+		tp_identity_name_set(&h->maps, 1000, "web", TP_OWNER_TPCTL), 0);
+	assert_int_equal(
+		tp_identity_name_set(&h->maps, 1001, "db", TP_OWNER_TPCTL), 0);
 	assert_int_equal(tp_identity_parse(&h->maps, "web", &id), 0);
 	assert_int_equal(id, 1000);
 	/* a name names one identity */
-	assert_int_equal(tp_identity_name_set(&h->maps, 1001, "web", TP_OWNER_TPCTL), -EEXIST);
+	assert_int_equal(
+		tp_identity_name_set(&h->maps, 1001, "web", TP_OWNER_TPCTL),
+		-EEXIST);
 	/* renamed: the old name resolves to nothing */
-	assert_int_equal(tp_identity_name_set(&h->maps, 1000, "frontend", TP_OWNER_TPCTL), 0);
+	assert_int_equal(tp_identity_name_set(&h->maps, 1000, "frontend",
+					      TP_OWNER_TPCTL),
+			 0);
 	assert_int_equal(tp_identity_parse(&h->maps, "web", &id), -ENOENT);
 	assert_int_equal(tp_identity_parse(&h->maps, "frontend", &id), 0);
 	assert_int_equal(id, 1000);
 	/* now free for another */
-	assert_int_equal(tp_identity_name_set(&h->maps, 1001, "web", TP_OWNER_TPCTL), 0);
+	assert_int_equal(
+		tp_identity_name_set(&h->maps, 1001, "web", TP_OWNER_TPCTL), 0);
 	assert_int_equal(tp_identity_parse(&h->maps, "db", &id), -ENOENT);
 	assert_int_equal(tp_identity_name_del(&h->maps, 1001), 0);
 	assert_int_equal(tp_identity_parse(&h->maps, "web", &id), -ENOENT);
 	snprintf(nk.name, sizeof(nk.name), "web");
-	assert_int_not_equal(bpf_map_lookup_elem(h->maps.id_by_name, &nk, &id), 0);
+	assert_int_not_equal(bpf_map_lookup_elem(h->maps.id_by_name, &nk, &id),
+			     0);
 	/* an index entry tp_id_names does not back is not believed */
-	assert_int_equal(bpf_map_update_elem(h->maps.id_by_name, &nk, &(__u32){ 1000 },
-					     BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(h->maps.id_by_name, &nk,
+					     &(__u32){ 1000 }, BPF_ANY),
+			 0);
 	assert_int_equal(tp_identity_parse(&h->maps, "web", &id), -ENOENT);
 	/* rebuilt from tp_id_names: only "frontend" */
 	assert_int_equal(tp_identity_names_rebuild(&h->maps), 1);
-	assert_int_not_equal(bpf_map_lookup_elem(h->maps.id_by_name, &nk, &id), 0);
+	assert_int_not_equal(bpf_map_lookup_elem(h->maps.id_by_name, &nk, &id),
+			     0);
 	assert_int_equal(tp_identity_parse(&h->maps, "frontend", &id), 0);
 	assert_int_equal(id, 1000);
 }
@@ -1084,7 +1170,8 @@ struct ao_entry {
 };
 
 /* The tp_policy entries of group (@src, @dst), in walk order. */
-static size_t ao_group(struct th *h, __u32 src, __u32 dst, struct ao_entry *out, size_t cap)
+static size_t ao_group(struct th *h, __u32 src, __u32 dst, struct ao_entry *out,
+		       size_t cap)
 {
 	struct tp_policy_key k, next, *prev = NULL;
 	size_t n = 0;
@@ -1096,7 +1183,9 @@ static size_t ao_group(struct th *h, __u32 src, __u32 dst, struct ao_entry *out,
 			continue;
 		assert_true(n < cap);
 		out[n].key = k;
-		assert_int_equal(bpf_map_lookup_elem(h->maps.policy, &k, &out[n].val), 0);
+		assert_int_equal(
+			bpf_map_lookup_elem(h->maps.policy, &k, &out[n].val),
+			0);
 		n++;
 	}
 	return n;
@@ -1111,15 +1200,22 @@ static size_t ao_group(struct th *h, __u32 src, __u32 dst, struct ao_entry *out,
 static void test_add_all_or_nothing_shared(void **state)
 {
 	struct th *h = *state;
-	struct tp_rule a = { .src_id = 300, .dst_id = 400, .zone = 1, .proto = TCP,
-			     .port_lo = 1000, .port_hi = 1999, .verdict = TP_VERDICT_ALLOW,
+	struct tp_rule a = { .src_id = 300,
+			     .dst_id = 400,
+			     .zone = 1,
+			     .proto = TCP,
+			     .port_lo = 1000,
+			     .port_hi = 1999,
+			     .verdict = TP_VERDICT_ALLOW,
 			     .owner = TP_OWNER_TPCTL };
 	struct tp_rule b = a;
-	struct tp_policy_key fk = { .prefixlen = TP_POLICY_PLEN_ANY_PROTO, .dst_id = 1,
+	struct tp_policy_key fk = { .prefixlen = TP_POLICY_PLEN_ANY_PROTO,
+				    .dst_id = 1,
 				    .zone = 200 };
 	struct tp_policy_val fv = { .verdict = TP_VERDICT_ALLOW };
-	struct tp_rule_index_key gk = { .kind = TP_RIDX_GROUP, .zone = 1, .src_id = 300,
-					.dst_id = 400 };
+	struct tp_rule_index_key gk = {
+		.kind = TP_RIDX_GROUP, .zone = 1, .src_id = 300, .dst_id = 400
+	};
 	struct tp_rule_index_val gv;
 	struct ao_entry before[16], after[16];
 	size_t n_before, n_after;
@@ -1158,11 +1254,16 @@ static void test_add_all_or_nothing_shared(void **state)
 
 /* ---- upgrade: pins from before the indexes ------------------------------- */
 
-static __u32 up_rule(const struct tp_maps *m, __u32 src, __u32 dst, __u16 lo, __u16 hi,
-		     __u8 verdict)
+static __u32 up_rule(const struct tp_maps *m, __u32 src, __u32 dst, __u16 lo,
+		     __u16 hi, __u8 verdict)
 {
-	struct tp_rule r = { .src_id = src, .dst_id = dst, .zone = 1, .proto = TCP,
-			     .port_lo = lo, .port_hi = hi, .verdict = verdict,
+	struct tp_rule r = { .src_id = src,
+			     .dst_id = dst,
+			     .zone = 1,
+			     .proto = TCP,
+			     .port_lo = lo,
+			     .port_hi = hi,
+			     .verdict = verdict,
 			     .owner = TP_OWNER_TPCTL };
 	__u32 id;
 
@@ -1170,11 +1271,15 @@ static __u32 up_rule(const struct tp_maps *m, __u32 src, __u32 dst, __u16 lo, __
 	return id;
 }
 
-static int up_find(const struct tp_maps *m, __u32 src, __u32 dst, __u16 lo, __u16 hi,
-		   __u32 *id)
+static int up_find(const struct tp_maps *m, __u32 src, __u32 dst, __u16 lo,
+		   __u16 hi, __u32 *id)
 {
-	struct tp_rule r = { .src_id = src, .dst_id = dst, .zone = 1, .proto = TCP,
-			     .port_lo = lo, .port_hi = hi };
+	struct tp_rule r = { .src_id = src,
+			     .dst_id = dst,
+			     .zone = 1,
+			     .proto = TCP,
+			     .port_lo = lo,
+			     .port_hi = hi };
 
 	return tp_policy_rule_find(m, &r, id);
 }
@@ -1201,8 +1306,9 @@ static size_t up_count(int fd, size_t key_size)
  */
 static void test_index_built_on_upgrade(void **state)
 {
-	struct tp_rule_index_key gk = { .kind = TP_RIDX_GROUP, .zone = 1, .src_id = 300,
-					.dst_id = 400 };
+	struct tp_rule_index_key gk = {
+		.kind = TP_RIDX_GROUP, .zone = 1, .src_id = 300, .dst_id = 400
+	};
 	struct tp_rule_index_val gv;
 	struct tpd_datapath dp;
 	struct tpd_config cfg;
@@ -1211,15 +1317,19 @@ static void test_index_built_on_upgrade(void **state)
 
 	(void)state;
 	REQUIRE_BPF();
-	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"tp-none0\"}]}",
-					  &cfg, err, sizeof(err)), 0);
-	snprintf(cfg.pin_root, sizeof(cfg.pin_root), "/sys/fs/bpf/tp-poltest-%d", getpid());
+	assert_int_equal(
+		tpd_config_parse("{\"interfaces\":[{\"name\":\"tp-none0\"}]}",
+				 &cfg, err, sizeof(err)),
+		0);
+	snprintf(cfg.pin_root, sizeof(cfg.pin_root),
+		 "/sys/fs/bpf/tp-poltest-%d", getpid());
 	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
 	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
 	a = up_rule(&dp.maps, 300, 400, 80, 80, TP_VERDICT_ALLOW);
 	b = up_rule(&dp.maps, 300, 400, 1000, 1999, TP_VERDICT_DENY);
 	c = up_rule(&dp.maps, 301, 400, 443, 443, TP_VERDICT_ALLOW);
-	assert_int_equal(tp_identity_name_set(&dp.maps, 1000, "web", TP_OWNER_TPCTL), 0);
+	assert_int_equal(
+		tp_identity_name_set(&dp.maps, 1000, "web", TP_OWNER_TPCTL), 0);
 	tpd_datapath_close(&dp);
 
 	/* the pins of a version without the indexes */
@@ -1240,14 +1350,21 @@ static void test_index_built_on_upgrade(void **state)
 	assert_int_equal(tp_identity_parse(&dp.maps, "web", &id), 0);
 	assert_int_equal(id, 1000);
 	/* 1 + 7 + 1 entries; a delete finds its group and takes its 7 */
-	assert_int_equal(up_count(dp.maps.policy, sizeof(struct tp_policy_key)), 9);
+	assert_int_equal(up_count(dp.maps.policy, sizeof(struct tp_policy_key)),
+			 9);
 	{
-		struct tp_rule r = { .src_id = 300, .dst_id = 400, .zone = 1, .proto = TCP,
-				     .port_lo = 1000, .port_hi = 1999 };
+		struct tp_rule r = { .src_id = 300,
+				     .dst_id = 400,
+				     .zone = 1,
+				     .proto = TCP,
+				     .port_lo = 1000,
+				     .port_hi = 1999 };
 
-		assert_int_equal(tp_policy_rule_del(&dp.maps, &r, TP_OWNER_NONE), 0);
+		assert_int_equal(
+			tp_policy_rule_del(&dp.maps, &r, TP_OWNER_NONE), 0);
 	}
-	assert_int_equal(up_count(dp.maps.policy, sizeof(struct tp_policy_key)), 2);
+	assert_int_equal(up_count(dp.maps.policy, sizeof(struct tp_policy_key)),
+			 2);
 	assert_int_equal(bpf_map_lookup_elem(dp.maps.rule_index, &gk, &gv), 0);
 	assert_int_equal(gv.n, 1);
 	tpd_datapath_close(&dp);

@@ -47,14 +47,14 @@
 #include "policy.h"
 #include "policyref.h"
 
-#define FZ_T0		(1000ULL * 1000000000ULL) /* fixed datapath clock */
-#define FZ_ITERS	120000	/* new flows over all rounds */
-#define FZ_UPLINK	4242	/* an ingress ifindex described as an uplink */
-#define FZ_ROUNDS	12	/* fresh datapaths */
-#define FZ_BATCH	1000	/* new flows between policy changes */
-#define FZ_REVISIT	200	/* earlier flows sent again after a change */
-#define FZ_KEEP		8192	/* earlier flows remembered per round */
-#define FZ_SHOW		4	/* mismatches printed in full per kind */
+#define FZ_T0	   (1000ULL * 1000000000ULL) /* fixed datapath clock */
+#define FZ_ITERS   120000		     /* new flows over all rounds */
+#define FZ_UPLINK  4242 /* an ingress ifindex described as an uplink */
+#define FZ_ROUNDS  12	/* fresh datapaths */
+#define FZ_BATCH   1000 /* new flows between policy changes */
+#define FZ_REVISIT 200	/* earlier flows sent again after a change */
+#define FZ_KEEP	   8192 /* earlier flows remembered per round */
+#define FZ_SHOW	   4	/* mismatches printed in full per kind */
 
 static unsigned long long fz_seed;
 static unsigned long fz_iters = FZ_ITERS;
@@ -109,8 +109,16 @@ struct fz_space {
 };
 
 enum {
-	SP_POD4, SP_POD6, SP_TAIL4, SP_TAIL6, SP_Z2_4, SP_Z2_6,
-	SP_OTHER4A, SP_OTHER4B, SP_OTHER6, SP_MAX,
+	SP_POD4,
+	SP_POD6,
+	SP_TAIL4,
+	SP_TAIL6,
+	SP_Z2_4,
+	SP_Z2_6,
+	SP_OTHER4A,
+	SP_OTHER4B,
+	SP_OTHER6,
+	SP_MAX,
 };
 
 static struct fz_space fz_spaces[SP_MAX] = {
@@ -146,7 +154,8 @@ static void addr_randomize(struct tp_addr *a, unsigned int plen)
  */
 static __u16 out_zone_of(const struct tp_addr *a)
 {
-	const struct fz_space *z4 = &fz_spaces[SP_Z2_4], *z6 = &fz_spaces[SP_Z2_6];
+	const struct fz_space *z4 = &fz_spaces[SP_Z2_4],
+			      *z6 = &fz_spaces[SP_Z2_6];
 
 	if (tp_prefix_contains(&z4->base, z4->plen, a) ||
 	    tp_prefix_contains(&z6->base, z6->plen, a))
@@ -206,14 +215,14 @@ struct fz_flow {
 };
 
 enum fz_kind {
-	K_VERDICT_NEW,	   /* pass/drop of a new flow */
-	K_REASON_NEW,	   /* drop reason of a new flow */
-	K_CT_MISSING,	   /* allowed new flow without an entry */
-	K_CT_DENIED,	   /* denied first packet left an entry */
-	K_IDENT,	   /* the identity map disagrees with the reference */
-	K_CT_FIELD,	   /* entry of a new flow differs */
-	K_CT_RULE,	   /* only the rule id of an entry differs */
-	K_CT_TIE,	   /* ... and both rules tie: the lower id was not taken */
+	K_VERDICT_NEW, /* pass/drop of a new flow */
+	K_REASON_NEW,  /* drop reason of a new flow */
+	K_CT_MISSING,  /* allowed new flow without an entry */
+	K_CT_DENIED,   /* denied first packet left an entry */
+	K_IDENT,       /* the identity map disagrees with the reference */
+	K_CT_FIELD,    /* entry of a new flow differs */
+	K_CT_RULE,     /* only the rule id of an entry differs */
+	K_CT_TIE,      /* ... and both rules tie: the lower id was not taken */
 	K_VERDICT_RECHECK, /* pass/drop of a flow's next packet */
 	K_REASON_RECHECK,  /* drop reason of a flow's next packet */
 	K_CT_RECHECK,	   /* entry after the next packet differs */
@@ -230,10 +239,12 @@ static const char *const fz_kind_name[K_MAX] = {
 	[K_REASON_NEW] = "drop reason of a new flow",
 	[K_CT_MISSING] = "allowed new flow has no conntrack entry",
 	[K_CT_DENIED] = "denied first packet created a conntrack entry",
-	[K_IDENT] = "identity lookup in tp_identity vs the reference's prefixes",
+	[K_IDENT] =
+		"identity lookup in tp_identity vs the reference's prefixes",
 	[K_CT_FIELD] = "conntrack entry of a new flow",
 	[K_CT_RULE] = "rule id in a conntrack entry (verdict agrees)",
-	[K_CT_TIE] = "rule id in a conntrack entry: equally specific rules, same verdict, not the lower id",
+	[K_CT_TIE] =
+		"rule id in a conntrack entry: equally specific rules, same verdict, not the lower id",
 	[K_VERDICT_RECHECK] = "verdict of a later packet (revision rule)",
 	[K_REASON_RECHECK] = "drop reason of a later packet",
 	[K_CT_RECHECK] = "conntrack entry after a later packet",
@@ -294,9 +305,19 @@ static unsigned long fz_mismatches[K_MAX];
 
 /* What the flows covered, over all rounds. */
 enum fz_cov {
-	C_ALLOW, C_DENY, C_AUDIT, C_DEFAULT, C_CROSS_PASS, C_CROSS_DROP,
-	C_EGRESS, C_RECHECK, C_RECHECK_CHANGED, C_RECHECK_CROSS_DROP,
-	C_REPLY_DROP, C_TIE, C_MAX,
+	C_ALLOW,
+	C_DENY,
+	C_AUDIT,
+	C_DEFAULT,
+	C_CROSS_PASS,
+	C_CROSS_DROP,
+	C_EGRESS,
+	C_RECHECK,
+	C_RECHECK_CHANGED,
+	C_RECHECK_CROSS_DROP,
+	C_REPLY_DROP,
+	C_TIE,
+	C_MAX,
 };
 
 static const char *const fz_cov_name[C_MAX] = {
@@ -337,15 +358,20 @@ static void flow_print(FILE *f, const struct fz_flow *fl)
 
 	pkt_addr_str(&fl->saddr, s, sizeof(s));
 	pkt_addr_str(&fl->daddr, d, sizeof(d));
-	fprintf(f, "  flow: %s ifindex %d (zone %u)%s, %s %s%s%s:%u -> %s%s%s:%u, out zone %u\n",
-		fl->hook == TH_FROM_TAILNET ? "tp_from_tailnet" : "tp_to_tailnet",
+	fprintf(f,
+		"  flow: %s ifindex %d (zone %u)%s, %s %s%s%s:%u -> %s%s%s:%u, out zone %u\n",
+		fl->hook == TH_FROM_TAILNET ? "tp_from_tailnet"
+					    : "tp_to_tailnet",
 		fl->ifindex, fl->zone,
-		fl->hook == TH_TO_TAILNET ?
-			(fl->in_ifindex == FZ_UPLINK ? " ingress_ifindex uplink" :
-			 fl->in_ifindex ? " ingress_ifindex 1" : " ingress_ifindex 0") : "",
-		tp_proto_str(fl->proto), fl->v6 ? "[" : "", s, fl->v6 ? "]" : "",
-		fl->sport, fl->v6 ? "[" : "", d, fl->v6 ? "]" : "", fl->dport,
-		fl->out_zone);
+		fl->hook == TH_TO_TAILNET
+			? (fl->in_ifindex == FZ_UPLINK
+				   ? " ingress_ifindex uplink"
+			   : fl->in_ifindex ? " ingress_ifindex 1"
+					    : " ingress_ifindex 0")
+			: "",
+		tp_proto_str(fl->proto), fl->v6 ? "[" : "", s,
+		fl->v6 ? "]" : "", fl->sport, fl->v6 ? "[" : "", d,
+		fl->v6 ? "]" : "", fl->dport, fl->out_zone);
 }
 
 /* The reference's query for @fl now (identities looked up again). */
@@ -361,8 +387,8 @@ static void flow_query(const struct fz *z, const struct fz_flow *fl,
 		q->src_id = pref_identity_of(&z->ref, fl->zone, &fl->saddr,
 					     TP_ID_TAILNET);
 		q->dst_id = pref_identity_of(&z->ref, fl->out_zone, &fl->daddr,
-					     fl->out_zone ? TP_ID_TAILNET :
-							    TP_ID_WORLD);
+					     fl->out_zone ? TP_ID_TAILNET
+							  : TP_ID_WORLD);
 	} else if (fl->in_ifindex == FZ_UPLINK) {
 		/* policy.md: from an uplink, world whatever the source */
 		q->src_id = TP_ID_WORLD;
@@ -370,8 +396,8 @@ static void flow_query(const struct fz *z, const struct fz_flow *fl,
 					     TP_ID_TAILNET);
 	} else {
 		q->src_id = pref_identity_of(&z->ref, 0, &fl->saddr,
-					     fl->in_ifindex ? TP_ID_WORLD :
-							      TP_ID_HOST);
+					     fl->in_ifindex ? TP_ID_WORLD
+							    : TP_ID_HOST);
 		q->dst_id = pref_identity_of(&z->ref, fl->zone, &fl->daddr,
 					     TP_ID_TAILNET);
 	}
@@ -395,7 +421,8 @@ mismatch(struct fz *z, enum fz_kind kind, const struct fz_flow *fl,
 	if (fl) {
 		q = fl->q;
 		flow_print(stderr, fl);
-		fprintf(stderr, "  query: src id %u, dst id %u, zone %u, out zone %u, %s port %u\n",
+		fprintf(stderr,
+			"  query: src id %u, dst id %u, zone %u, out zone %u, %s port %u\n",
 			q.src_id, q.dst_id, q.zone, q.out_zone,
 			tp_proto_str(q.proto), q.dport);
 		fprintf(stderr, "  matching rules (reference, * decides):\n");
@@ -440,11 +467,13 @@ static void pfx_remember(struct fz *z, const struct tp_addr *addr,
 static void identity_set(struct fz *z, __u16 zone, const struct tp_addr *a,
 			 unsigned int plen, int sp, __u32 id)
 {
-	int err = tp_identity_set(&z->h.maps, zone, a, plen, id, TP_OWNER_TPCTL);
+	int err =
+		tp_identity_set(&z->h.maps, zone, a, plen, id, TP_OWNER_TPCTL);
 
 	if (err) {
-		mismatch(z, K_LIB, NULL, "tp_identity_set(zone %u, plen %u, id %u): %d",
-			 zone, plen, id, err);
+		mismatch(z, K_LIB, NULL,
+			 "tp_identity_set(zone %u, plen %u, id %u): %d", zone,
+			 plen, id, err);
 		return;
 	}
 	assert_true(pref_identity_set(&z->ref, zone, a, plen, id) >= 0);
@@ -504,7 +533,7 @@ static void identity_random(struct fz *z, int sp, __u16 zone)
 
 static void gen_identities(struct fz *z)
 {
-	static const int main_sp[] = { SP_POD4, SP_POD6, SP_TAIL4,
+	static const int main_sp[] = { SP_POD4,	 SP_POD6, SP_TAIL4,
 				       SP_TAIL6, SP_Z2_4, SP_Z2_6 };
 	size_t i;
 	int j, n;
@@ -534,7 +563,8 @@ static void gen_identities(struct fz *z)
 		struct tp_addr a = fz_spaces[j & 1 ? SP_POD6 : SP_POD4].base;
 
 		addr_randomize(&a, fz_spaces[j & 1 ? SP_POD6 : SP_POD4].plen);
-		identity_set(z, 0, &a, 128, j & 1 ? SP_POD6 : SP_POD4, TP_ID_HOST);
+		identity_set(z, 0, &a, 128, j & 1 ? SP_POD6 : SP_POD4,
+			     TP_ID_HOST);
 	}
 }
 
@@ -571,9 +601,9 @@ static __u16 port_near_pow2(void)
 
 static __u16 interesting_port(void)
 {
-	static const __u16 ports[] = { 22, 53, 80, 443, 1000, 1024, 1500,
-				       1999, 2047, 2048, 8080, 8443, 32768,
-				       65535, 1, 3000, 5353, 6443 };
+	static const __u16 ports[] = { 22,    53,    80,   443,	 1000, 1024,
+				       1500,  1999,  2047, 2048, 8080, 8443,
+				       32768, 65535, 1,	   3000, 5353, 6443 };
 
 	switch (rnd(3)) {
 	case 0:
@@ -644,7 +674,9 @@ static void gen_rule(const struct fz *z, struct tp_rule *r)
 		r->src_id = z->seen[i][0];
 		r->dst_id = z->seen[i][1];
 	}
-	r->zone = chance(50) ? TP_POLICY_ANY_ZONE : chance(70) ? TH_ZONE : TH_ZONE2;
+	r->zone = chance(50)   ? TP_POLICY_ANY_ZONE
+		  : chance(70) ? TH_ZONE
+			       : TH_ZONE2;
 	switch (rnd(20)) {
 	case 0 ... 3:
 		r->proto = 0;
@@ -664,8 +696,9 @@ static void gen_rule(const struct fz *z, struct tp_rule *r)
 	}
 	if (r->proto == IPPROTO_TCP || r->proto == IPPROTO_UDP)
 		gen_ports(r);
-	r->verdict = chance(45) ? TP_VERDICT_ALLOW :
-		     chance(60) ? TP_VERDICT_DENY : TP_VERDICT_AUDIT;
+	r->verdict = chance(45)	  ? TP_VERDICT_ALLOW
+		     : chance(60) ? TP_VERDICT_DENY
+				  : TP_VERDICT_AUDIT;
 	r->owner = TP_OWNER_TPCTL;
 }
 
@@ -681,21 +714,24 @@ static void rule_add(struct fz *z, const struct tp_rule *r)
 	err = tp_policy_rule_add(&z->h.maps, r, &id);
 	pref_rule_str(r, buf, sizeof(buf));
 	if (err) {
-		mismatch(z, K_LIB, NULL, "tp_policy_rule_add(%s): %d", buf, err);
+		mismatch(z, K_LIB, NULL, "tp_policy_rule_add(%s): %d", buf,
+			 err);
 		return;
 	}
 	if (i >= 0 && z->ref.rules[i].id != id) {
-		mismatch(z, K_RULE_ID, NULL,
-			 "re-adding %s: expected rule id %u (same match), got %u",
-			 buf, z->ref.rules[i].id, id);
+		mismatch(
+			z, K_RULE_ID, NULL,
+			"re-adding %s: expected rule id %u (same match), got %u",
+			buf, z->ref.rules[i].id, id);
 	} else if (i < 0) {
 		for (j = 0; j < z->ref.n_rules; j++) {
 			if (z->ref.rules[j].id != id)
 				continue;
 			pref_rule_str(&z->ref.rules[j].rule, buf + 64, 64);
-			mismatch(z, K_RULE_ID, NULL,
-				 "adding new rule %.60s: got id %u, which rule %.60s holds",
-				 buf, id, buf + 64);
+			mismatch(
+				z, K_RULE_ID, NULL,
+				"adding new rule %.60s: got id %u, which rule %.60s holds",
+				buf, id, buf + 64);
 		}
 	}
 	assert_true(pref_rule_add(&z->ref, r, id) >= 0);
@@ -713,7 +749,8 @@ static void rule_del(struct fz *z)
 	err = tp_policy_rule_del(&z->h.maps, &r, TP_OWNER_NONE);
 	if (err) {
 		pref_rule_str(&r, buf, sizeof(buf));
-		mismatch(z, K_LIB, NULL, "tp_policy_rule_del(%s): %d", buf, err);
+		mismatch(z, K_LIB, NULL, "tp_policy_rule_del(%s): %d", buf,
+			 err);
 		return;
 	}
 	assert_int_equal(pref_rule_del(&z->ref, &r), 0);
@@ -747,23 +784,28 @@ static void gen_policy(struct fz *z)
 		}
 		rule_add(z, &r);
 	}
-	for (zone = TH_ZONE; zone <= TH_ZONE2; zone++) { /* zone 0 has no default */
+	for (zone = TH_ZONE; zone <= TH_ZONE2;
+	     zone++) { /* zone 0 has no default */
 		if (chance(33))
 			continue; /* no entry: allow */
-		default_set(z, zone, chance(50) ? TP_VERDICT_ALLOW : TP_VERDICT_DENY);
+		default_set(z, zone,
+			    chance(50) ? TP_VERDICT_ALLOW : TP_VERDICT_DENY);
 	}
 }
 
 /* The space @a lies in, -1 for none. */
 static int space_of(const struct tp_addr *a)
 {
-	static const int order[] = { SP_Z2_4, SP_Z2_6, /* inside the tailnet's */
-				     SP_POD4, SP_POD6, SP_TAIL4, SP_TAIL6,
-				     SP_OTHER4A, SP_OTHER4B, SP_OTHER6 };
+	static const int order[] = {
+		SP_Z2_4,    SP_Z2_6, /* inside the tailnet's */
+		SP_POD4,    SP_POD6,	SP_TAIL4, SP_TAIL6,
+		SP_OTHER4A, SP_OTHER4B, SP_OTHER6
+	};
 	size_t i;
 
 	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
-		if (tp_prefix_contains(&fz_spaces[order[i]].base, fz_spaces[order[i]].plen, a))
+		if (tp_prefix_contains(&fz_spaces[order[i]].base,
+				       fz_spaces[order[i]].plen, a))
 			return order[i];
 	return -1;
 }
@@ -794,7 +836,8 @@ static void mutate_target(struct fz *z)
 			if (!tp_policy_rule_del(&z->h.maps, &r, TP_OWNER_NONE))
 				assert_int_equal(pref_rule_del(&z->ref, &r), 0);
 			else
-				mismatch(z, K_LIB, NULL, "tp_policy_rule_del(rule %u) failed",
+				mismatch(z, K_LIB, NULL,
+					 "tp_policy_rule_del(rule %u) failed",
 					 fl->d.rule_id);
 			return;
 		}
@@ -818,7 +861,8 @@ static void mutate_target(struct fz *z)
 	default: {
 		bool in = fl->hook == TH_FROM_TAILNET, src = chance(50);
 		const struct tp_addr *a = src ? &fl->saddr : &fl->daddr;
-		__u16 zone = src ? (in ? fl->zone : 0) : (in ? fl->out_zone : fl->zone);
+		__u16 zone = src ? (in ? fl->zone : 0)
+				 : (in ? fl->out_zone : fl->zone);
 
 		identity_set(z, zone, a, 128, space_of(a), pool_id());
 		return;
@@ -855,7 +899,8 @@ static void mutate(struct fz *z)
 			break;
 		case 8:
 			default_set(z, TH_ZONE + rnd(2),
-				    chance(50) ? TP_VERDICT_ALLOW : TP_VERDICT_DENY);
+				    chance(50) ? TP_VERDICT_ALLOW
+					       : TP_VERDICT_DENY);
 			break;
 		case 9:
 			if (z->n_pfx && chance(30)) {
@@ -867,11 +912,13 @@ static void mutate(struct fz *z)
 			if (z->n_pfx && chance(50)) {
 				/* an existing prefix changes identity */
 				k = rnd((__u32)z->n_pfx);
-				identity_set(z, z->pfx[k].zone, &z->pfx[k].addr, z->pfx[k].plen,
-					     z->pfx[k].sp, pool_id());
+				identity_set(z, z->pfx[k].zone, &z->pfx[k].addr,
+					     z->pfx[k].plen, z->pfx[k].sp,
+					     pool_id());
 			} else {
-				static const int sps[] = { SP_POD4, SP_POD6, SP_TAIL4,
-							   SP_TAIL6, SP_Z2_4, SP_Z2_6 };
+				static const int sps[] = { SP_POD4,  SP_POD6,
+							   SP_TAIL4, SP_TAIL6,
+							   SP_Z2_4,  SP_Z2_6 };
 				int sp = sps[rnd(6)];
 
 				identity_random(z, sp, fz_spaces[sp].zone);
@@ -914,7 +961,8 @@ static void key_reverse(const struct tp_ct_key *k, struct tp_ct_key *r)
 }
 
 /* Build and run one packet of @fl; returns the program's verdict. */
-static int flow_send(struct fz *z, const struct fz_flow *fl, enum fz_pkt_kind kind)
+static int flow_send(struct fz *z, const struct fz_flow *fl,
+		     enum fz_pkt_kind kind)
 {
 	char s[PKT_ADDR_STRLEN], d[PKT_ADDR_STRLEN];
 	struct pkt_spec sp = {};
@@ -966,20 +1014,25 @@ static int flow_send(struct fz *z, const struct fz_flow *fl, enum fz_pkt_kind ki
 	 * from its out zone's interface when that is a tailnet zone.
 	 */
 	if (reply && hook == TH_FROM_TAILNET && fl->out_zone)
-		in_ifindex = fl->out_zone == TH_ZONE ? z->h.l3_ifindex : z->h.l3_ifindex2;
+		in_ifindex = fl->out_zone == TH_ZONE ? z->h.l3_ifindex
+						     : z->h.l3_ifindex2;
 	if (reply)
-		hook = hook == TH_FROM_TAILNET ? TH_TO_TAILNET : TH_FROM_TAILNET;
+		hook = hook == TH_FROM_TAILNET ? TH_TO_TAILNET
+					       : TH_FROM_TAILNET;
 	else if (hook == TH_TO_TAILNET)
 		in_ifindex = fl->in_ifindex;
 	assert_int_equal(th_run_from(&z->h, hook, fl->ifindex, in_ifindex,
 				     z->pkt_in.data, z->pkt_in.len, z->pkt_out,
-				     &out_len, &verdict), 0);
+				     &out_len, &verdict),
+			 0);
 	return verdict;
 }
 
 static const char *verdict_name(int v)
 {
-	return v == TC_ACT_OK ? "TC_ACT_OK" : v == TC_ACT_SHOT ? "TC_ACT_SHOT" : "?";
+	return v == TC_ACT_OK	  ? "TC_ACT_OK"
+	       : v == TC_ACT_SHOT ? "TC_ACT_SHOT"
+				  : "?";
 }
 
 static bool allows(__u8 verdict)
@@ -992,20 +1045,23 @@ static bool allows(__u8 verdict)
  * TP_DROP_POLICY / TP_DROP_ZONE moved against @want (0: none should);
  * then take the counters as they are, so one mismatch is reported once.
  */
-static void check_drops(struct fz *z, enum fz_kind kind, const struct fz_flow *fl,
-			unsigned int want, unsigned int alt, const char *what)
+static void check_drops(struct fz *z, enum fz_kind kind,
+			const struct fz_flow *fl, unsigned int want,
+			unsigned int alt, const char *what)
 {
 	__u64 pol = th_stat(&z->h, TP_STAT_DROP(TP_DROP_POLICY));
 	__u64 zon = th_stat(&z->h, TP_STAT_DROP(TP_DROP_ZONE));
-	__u64 dp = pol - z->drops[TP_DROP_POLICY], dz = zon - z->drops[TP_DROP_ZONE];
-	unsigned int got = dp == 1 && !dz ? TP_DROP_POLICY :
-			   dz == 1 && !dp ? TP_DROP_ZONE :
-			   !dp && !dz	  ? 0 : TP_DROP_REASON_MAX;
+	__u64 dp = pol - z->drops[TP_DROP_POLICY],
+	      dz = zon - z->drops[TP_DROP_ZONE];
+	unsigned int got = dp == 1 && !dz   ? TP_DROP_POLICY
+			   : dz == 1 && !dp ? TP_DROP_ZONE
+			   : !dp && !dz	    ? 0
+					    : TP_DROP_REASON_MAX;
 
 	if (got != want && (!alt || got != alt))
-		mismatch(z, kind, fl, "%s: expected drop reason %s%s%s, got %s", what,
-			 reason_name(want), alt ? " or " : "", alt ? reason_name(alt) : "",
-			 reason_name(got));
+		mismatch(z, kind, fl, "%s: expected drop reason %s%s%s, got %s",
+			 what, reason_name(want), alt ? " or " : "",
+			 alt ? reason_name(alt) : "", reason_name(got));
 	z->drops[TP_DROP_POLICY] = pol;
 	z->drops[TP_DROP_ZONE] = zon;
 }
@@ -1020,12 +1076,13 @@ static void ident_print_map(struct fz *z, const struct tp_addr *a)
 	while (!bpf_map_get_next_key(z->h.maps.identity, prev, &next)) {
 		k = next;
 		prev = &k;
-		if (k.prefixlen < 32 || !tp_prefix_contains(&k.addr, k.prefixlen - 32, a) ||
+		if (k.prefixlen < 32 ||
+		    !tp_prefix_contains(&k.addr, k.prefixlen - 32, a) ||
 		    bpf_map_lookup_elem(z->h.maps.identity, &k, &v))
 			continue;
 		fprintf(stderr, "    map entry zone %u %s/%u -> %u\n", k.zone,
-			pkt_addr_str(&k.addr, buf, sizeof(buf)), k.prefixlen - 32,
-			v.id);
+			pkt_addr_str(&k.addr, buf, sizeof(buf)),
+			k.prefixlen - 32, v.id);
 	}
 }
 
@@ -1052,8 +1109,9 @@ static void ident_print(struct fz *z, const char *what, __u16 zone,
 
 		if (!tp_prefix_contains(&e->prefix, e->plen, a))
 			continue;
-		fprintf(stderr, "    reference prefix zone %u %s/%u -> %u\n", e->zone,
-			pkt_addr_str(&e->prefix, buf, sizeof(buf)), e->plen, e->id);
+		fprintf(stderr, "    reference prefix zone %u %s/%u -> %u\n",
+			e->zone, pkt_addr_str(&e->prefix, buf, sizeof(buf)),
+			e->plen, e->id);
 	}
 	ident_print_map(z, a);
 }
@@ -1080,21 +1138,26 @@ static bool rule_compare(struct fz *z, const struct fz_flow *fl, __u32 got,
 	if (!pr || !pref_rule_matches(&pr->rule, &fl->q) || fl->d.best < 0) {
 		if (print)
 			fprintf(stderr, "  rule %u %s\n", got,
-				!pr ? "is no rule of the reference" :
-				fl->d.best < 0 ? "matches, yet no rule should decide" :
-						 "does not match the flow");
+				!pr ? "is no rule of the reference"
+				: fl->d.best < 0
+					? "matches, yet no rule should decide"
+					: "does not match the flow");
 		return false;
 	}
 	pref_rule_spec(&pr->rule, &fl->q, &got_s);
 	pref_rule_spec(&z->ref.rules[fl->d.best].rule, &fl->q, &want_s);
-	tie = !pref_spec_cmp(&got_s, &want_s) && pr->rule.verdict == fl->d.verdict;
+	tie = !pref_spec_cmp(&got_s, &want_s) &&
+	      pr->rule.verdict == fl->d.verdict;
 	if (print)
 		fprintf(stderr, "  rule %u is %s rule %u%s\n", got,
-			pref_spec_cmp(&got_s, &want_s) < 0 ? "less specific than" :
-			pref_spec_cmp(&got_s, &want_s) > 0 ? "MORE specific than" :
-							     "as specific as",
+			pref_spec_cmp(&got_s, &want_s) < 0
+				? "less specific than"
+			: pref_spec_cmp(&got_s, &want_s) > 0
+				? "MORE specific than"
+				: "as specific as",
 			fl->d.rule_id,
-			tie ? " with the same verdict: the lower id should be reported" : "");
+			tie ? " with the same verdict: the lower id should be reported"
+			    : "");
 	return tie;
 }
 
@@ -1116,14 +1179,16 @@ static void check_ct(struct fz *z, enum fz_kind kind, const struct fz_flow *fl,
 		return;
 	if (e.verdict == fl->d.verdict && e.src_identity == fl->q.src_id &&
 	    e.dst_identity == fl->q.dst_id && e.out_zone == fl->out_zone)
-		kind = rule_compare(z, fl, e.rule_id, false) ? K_CT_TIE : K_CT_RULE;
-	if (mismatch(z, kind, fl,
-		     "%s: expected verdict %s rule %u src id %u dst id %u out zone %u; "
-		     "got verdict %s rule %u src id %u dst id %u out zone %u",
-		     what, pref_verdict_str(fl->d.verdict), fl->d.rule_id,
-		     fl->q.src_id, fl->q.dst_id, fl->out_zone,
-		     pref_verdict_str(e.verdict), e.rule_id, e.src_identity,
-		     e.dst_identity, e.out_zone) &&
+		kind = rule_compare(z, fl, e.rule_id, false) ? K_CT_TIE
+							     : K_CT_RULE;
+	if (mismatch(
+		    z, kind, fl,
+		    "%s: expected verdict %s rule %u src id %u dst id %u out zone %u; "
+		    "got verdict %s rule %u src id %u dst id %u out zone %u",
+		    what, pref_verdict_str(fl->d.verdict), fl->d.rule_id,
+		    fl->q.src_id, fl->q.dst_id, fl->out_zone,
+		    pref_verdict_str(e.verdict), e.rule_id, e.src_identity,
+		    e.dst_identity, e.out_zone) &&
 	    (kind == K_CT_RULE || kind == K_CT_TIE))
 		rule_compare(z, fl, e.rule_id, true);
 }
@@ -1175,20 +1240,23 @@ static void flow_decide(struct fz *z, struct fz_flow *fl)
 
 	flow_query(z, fl, &q);
 	mq = q;
-	mq.src_id = !in && fl->in_ifindex == FZ_UPLINK ?
-			    TP_ID_WORLD :
-			    map_identity(z, szone, &fl->saddr,
-					 in ? TP_ID_TAILNET :
-					 fl->in_ifindex ? TP_ID_WORLD : TP_ID_HOST);
-	mq.dst_id = map_identity(z, dzone, &fl->daddr,
-				 !in || fl->out_zone ? TP_ID_TAILNET : TP_ID_WORLD);
+	mq.src_id = !in && fl->in_ifindex == FZ_UPLINK
+			    ? TP_ID_WORLD
+			    : map_identity(z, szone, &fl->saddr,
+					   in		    ? TP_ID_TAILNET
+					   : fl->in_ifindex ? TP_ID_WORLD
+							    : TP_ID_HOST);
+	mq.dst_id =
+		map_identity(z, dzone, &fl->daddr,
+			     !in || fl->out_zone ? TP_ID_TAILNET : TP_ID_WORLD);
 	fl->q = q;
 	if (mq.src_id != q.src_id || mq.dst_id != q.dst_id) {
-		if (mismatch(z, K_IDENT, NULL,
-			     "seed=%llu round=%d flow#%lu: reference identities src %u dst %u, "
-			     "tp_identity lookup src %u dst %u (the flow is checked with the latter)",
-			     fz_seed, z->round, z->n_new, q.src_id, q.dst_id,
-			     mq.src_id, mq.dst_id)) {
+		if (mismatch(
+			    z, K_IDENT, NULL,
+			    "seed=%llu round=%d flow#%lu: reference identities src %u dst %u, "
+			    "tp_identity lookup src %u dst %u (the flow is checked with the latter)",
+			    fz_seed, z->round, z->n_new, q.src_id, q.dst_id,
+			    mq.src_id, mq.dst_id)) {
 			flow_print(stderr, fl);
 			ident_print(z, "source", szone, &fl->saddr);
 			ident_print(z, "destination", dzone, &fl->daddr);
@@ -1196,8 +1264,9 @@ static void flow_decide(struct fz *z, struct fz_flow *fl)
 		fl->q = mq;
 	}
 	pref_decide(&z->ref, &fl->q, &fl->d);
-	fz_cov[fl->d.verdict == TP_VERDICT_ALLOW ? C_ALLOW :
-	       fl->d.verdict == TP_VERDICT_DENY	 ? C_DENY : C_AUDIT]++;
+	fz_cov[fl->d.verdict == TP_VERDICT_ALLOW  ? C_ALLOW
+	       : fl->d.verdict == TP_VERDICT_DENY ? C_DENY
+						  : C_AUDIT]++;
 	fz_cov[C_DEFAULT] += !fl->d.crossing && fl->d.best < 0;
 	if (fl->d.crossing)
 		fz_cov[allows(fl->d.verdict) ? C_CROSS_PASS : C_CROSS_DROP]++;
@@ -1223,9 +1292,9 @@ static void gen_flow(struct fz *z, struct fz_flow *fl)
 		fl->hook = TH_FROM_TAILNET;
 		fl->ifindex = z->h.l3_ifindex;
 		fl->zone = TH_ZONE;
-		sp_s = chance(90) ? (v6 ? SP_TAIL6 : SP_TAIL4) :
-		       chance(50) ? (v6 ? SP_Z2_6 : SP_Z2_4) :
-				    (v6 ? SP_POD6 : SP_POD4);
+		sp_s = chance(90)   ? (v6 ? SP_TAIL6 : SP_TAIL4)
+		       : chance(50) ? (v6 ? SP_Z2_6 : SP_Z2_4)
+				    : (v6 ? SP_POD6 : SP_POD4);
 		switch (rnd(20)) {
 		case 0 ... 8:
 			sp_d = v6 ? SP_POD6 : SP_POD4;
@@ -1237,7 +1306,9 @@ static void gen_flow(struct fz *z, struct fz_flow *fl)
 			sp_d = v6 ? SP_TAIL6 : SP_TAIL4;
 			break;
 		default:
-			sp_d = v6 ? SP_OTHER6 : chance(50) ? SP_OTHER4A : SP_OTHER4B;
+			sp_d = v6	    ? SP_OTHER6
+			       : chance(50) ? SP_OTHER4A
+					    : SP_OTHER4B;
 			break;
 		}
 	} else if (kind < 82) {
@@ -1264,15 +1335,15 @@ static void gen_flow(struct fz *z, struct fz_flow *fl)
 		/* lo: not this host; or an uplink, whose sources are world */
 		fl->in_ifindex = chance(10) ? FZ_UPLINK : chance(15) ? 1 : 0;
 		fl->zone = TH_ZONE;
-		sp_s = chance(85) ? (v6 ? SP_POD6 : SP_POD4) :
-				    (v6 ? SP_OTHER6 : SP_OTHER4A);
-		sp_d = chance(90) ? (v6 ? SP_TAIL6 : SP_TAIL4) :
-				    (v6 ? SP_Z2_6 : SP_Z2_4);
+		sp_s = chance(85) ? (v6 ? SP_POD6 : SP_POD4)
+				  : (v6 ? SP_OTHER6 : SP_OTHER4A);
+		sp_d = chance(90) ? (v6 ? SP_TAIL6 : SP_TAIL4)
+				  : (v6 ? SP_Z2_6 : SP_Z2_4);
 	}
 	pick_addr(z, sp_s, &fl->saddr);
 	pick_addr(z, sp_d, &fl->daddr);
-	fl->out_zone = fl->hook == TH_FROM_TAILNET ? out_zone_of(&fl->daddr) :
-						     fl->zone;
+	fl->out_zone = fl->hook == TH_FROM_TAILNET ? out_zone_of(&fl->daddr)
+						   : fl->zone;
 	switch (rnd(10)) {
 	case 0 ... 3:
 		fl->proto = IPPROTO_TCP;
@@ -1309,7 +1380,8 @@ static void flow_fresh_port(struct fz *z, struct fz_flow *fl)
 		fl->sport = (__u16)(1024 + z->next_port++ % (65536 - 1024));
 		flow_key(fl, &k);
 		key_reverse(&k, &r);
-		if (bpf_map_lookup_elem(tp_ct_fd(&z->h.maps, k.proto), &k, &e) &&
+		if (bpf_map_lookup_elem(tp_ct_fd(&z->h.maps, k.proto), &k,
+					&e) &&
 		    bpf_map_lookup_elem(tp_ct_fd(&z->h.maps, r.proto), &r, &e))
 			return;
 	}
@@ -1339,9 +1411,10 @@ static void new_flow(struct fz *z)
 	want = allows(fl.d.verdict) ? TC_ACT_OK : TC_ACT_SHOT;
 	if (got != want)
 		mismatch(z, K_VERDICT_NEW, &fl,
-			 "expected %s (%s, rule %u, %s), got %s", verdict_name(want),
-			 pref_verdict_str(fl.d.verdict), fl.d.rule_id,
-			 reason_name(fl.d.reason), verdict_name(got));
+			 "expected %s (%s, rule %u, %s), got %s",
+			 verdict_name(want), pref_verdict_str(fl.d.verdict),
+			 fl.d.rule_id, reason_name(fl.d.reason),
+			 verdict_name(got));
 	if (want == TC_ACT_SHOT || got == TC_ACT_SHOT)
 		check_drops(z, K_REASON_NEW, &fl, fl.d.reason, 0, "new flow");
 	if (want == TC_ACT_OK) {
@@ -1351,7 +1424,8 @@ static void new_flow(struct fz *z)
 	}
 	flow_key(&fl, &k);
 	if (!bpf_map_lookup_elem(tp_ct_fd(&z->h.maps, k.proto), &k, &e))
-		mismatch(z, K_CT_DENIED, &fl, "denied first packet: entry with verdict %s rule %u",
+		mismatch(z, K_CT_DENIED, &fl,
+			 "denied first packet: entry with verdict %s rule %u",
 			 pref_verdict_str(e.verdict), e.rule_id);
 }
 
@@ -1388,11 +1462,13 @@ static void reply(struct fz *z, struct fz_flow *fl)
 	z->n_later++;
 	fz_cov[C_REPLY_DROP] += want == TC_ACT_SHOT;
 	if (got != want)
-		mismatch(z, K_VERDICT_REPLY, fl,
-			 "reply: flow decided %s (rule %u, %s); expected %s, got %s",
-			 pref_verdict_str(fl->d.verdict), fl->d.rule_id,
-			 redecide ? "policy changed, decided again" : "no change since decided",
-			 verdict_name(want), verdict_name(got));
+		mismatch(
+			z, K_VERDICT_REPLY, fl,
+			"reply: flow decided %s (rule %u, %s); expected %s, got %s",
+			pref_verdict_str(fl->d.verdict), fl->d.rule_id,
+			redecide ? "policy changed, decided again"
+				 : "no change since decided",
+			verdict_name(want), verdict_name(got));
 	if (want == TC_ACT_SHOT || got == TC_ACT_SHOT)
 		check_drops(z, K_REASON_REPLY, fl, TP_DROP_POLICY, 0,
 			    "reply of a denied flow");
@@ -1413,21 +1489,24 @@ static void later(struct fz *z, struct fz_flow *fl)
 		flow_decide(z, fl);
 		z->rechecks++;
 		fz_cov[C_RECHECK]++;
-		fz_cov[C_RECHECK_CHANGED] += allows(old.verdict) != allows(fl->d.verdict);
-		fz_cov[C_RECHECK_CROSS_DROP] += fl->d.reason == TP_DROP_ZONE &&
-						allows(old.verdict);
+		fz_cov[C_RECHECK_CHANGED] +=
+			allows(old.verdict) != allows(fl->d.verdict);
+		fz_cov[C_RECHECK_CROSS_DROP] +=
+			fl->d.reason == TP_DROP_ZONE && allows(old.verdict);
 	}
 	snprintf(what, sizeof(what),
 		 "later packet (%s; before: %s rule %u, %s)",
-		 redecide ? "policy changed, decided again" : "no change since decided",
+		 redecide ? "policy changed, decided again"
+			  : "no change since decided",
 		 pref_verdict_str(old.verdict), old.rule_id,
 		 old.crossing ? "zone crossing" : "no crossing");
 	z->n_later++;
 	got = flow_send(z, fl, FZ_LATER);
 	want = allows(fl->d.verdict) ? TC_ACT_OK : TC_ACT_SHOT;
 	if (got != want)
-		mismatch(z, K_VERDICT_RECHECK, fl, "%s: expected %s (%s, rule %u), got %s",
-			 what, verdict_name(want), pref_verdict_str(fl->d.verdict),
+		mismatch(z, K_VERDICT_RECHECK, fl,
+			 "%s: expected %s (%s, rule %u), got %s", what,
+			 verdict_name(want), pref_verdict_str(fl->d.verdict),
 			 fl->d.rule_id, verdict_name(got));
 	if (want == TC_ACT_SHOT || got == TC_ACT_SHOT)
 		check_drops(z, K_REASON_RECHECK, fl, fl->d.reason,
@@ -1479,8 +1558,10 @@ static void check_counters(struct fz *z)
 	}
 	got = th_stat(&z->h, TP_STAT_POLICY_RECHECK);
 	if (got != z->rechecks)
-		mismatch(z, K_COUNTERS, NULL, "TP_STAT_POLICY_RECHECK: expected %llu, got %llu",
-			 (unsigned long long)z->rechecks, (unsigned long long)got);
+		mismatch(z, K_COUNTERS, NULL,
+			 "TP_STAT_POLICY_RECHECK: expected %llu, got %llu",
+			 (unsigned long long)z->rechecks,
+			 (unsigned long long)got);
 }
 
 static void fz_round(int round, unsigned long n_new)
@@ -1500,17 +1581,20 @@ static void fz_round(int round, unsigned long n_new)
 		struct tp_iface up = { .flags = TP_IFACE_F_UPLINK };
 		__u32 idx = FZ_UPLINK;
 
-		assert_int_equal(bpf_map_update_elem(z->h.maps.ifaces, &idx, &up, BPF_ANY), 0);
+		assert_int_equal(bpf_map_update_elem(z->h.maps.ifaces, &idx,
+						     &up, BPF_ANY),
+				 0);
 	}
 	th_set_clock(&z->h, FZ_T0);
 
 	gen_identities(z);
 	n_id = z->ref.n_idents;
 	gen_policy(z);
-	print_message("round %d: %zu identity prefixes, %zu rules, defaults zone 1 %s zone 2 %s, %lu new flows\n",
-		      round, n_id, z->ref.n_rules,
-		      pref_verdict_str(z->ref.zone_default[TH_ZONE]),
-		      pref_verdict_str(z->ref.zone_default[TH_ZONE2]), n_new);
+	print_message(
+		"round %d: %zu identity prefixes, %zu rules, defaults zone 1 %s zone 2 %s, %lu new flows\n",
+		round, n_id, z->ref.n_rules,
+		pref_verdict_str(z->ref.zone_default[TH_ZONE]),
+		pref_verdict_str(z->ref.zone_default[TH_ZONE2]), n_new);
 
 	for (i = 0; i < n_new; i++) {
 		if (i && !(i % FZ_BATCH)) {
@@ -1522,8 +1606,9 @@ static void fz_round(int round, unsigned long n_new)
 	mutate(z);
 	revisit(z);
 	check_counters(z);
-	print_message("round %d: %lu new flows, %lu later packets and replies, %zu rules at the end\n",
-		      round, z->n_new, z->n_later, z->ref.n_rules);
+	print_message(
+		"round %d: %lu new flows, %lu later packets and replies, %zu rules at the end\n",
+		round, z->n_new, z->n_later, z->ref.n_rules);
 
 	th_close(&z->h);
 	pref_free(&z->ref);
@@ -1545,7 +1630,8 @@ static void fz_round(int round, unsigned long n_new)
 /* The reference against the examples docs/policy.md gives. */
 static void test_reference_doc_examples(void **state)
 {
-	struct tp_rule r = { .proto = IPPROTO_TCP, .verdict = TP_VERDICT_ALLOW };
+	struct tp_rule r = { .proto = IPPROTO_TCP,
+			     .verdict = TP_VERDICT_ALLOW };
 	struct pref_query q = { .proto = IPPROTO_TCP, .zone = TH_ZONE };
 	struct pref_spec s;
 
@@ -1581,8 +1667,10 @@ static void test_policy_differential(void **state)
 
 	REQUIRE_BPF();
 	for (r = 0; r < SP_MAX; r++)
-		assert_int_equal(pkt_prefix_parse(fz_spaces[r].cidr, &fz_spaces[r].base,
-						  &fz_spaces[r].plen), 0);
+		assert_int_equal(pkt_prefix_parse(fz_spaces[r].cidr,
+						  &fz_spaces[r].base,
+						  &fz_spaces[r].plen),
+				 0);
 	if (fz_iters < rounds * 1000)
 		rounds = fz_iters / 1000 ? fz_iters / 1000 : 1;
 	per = fz_iters / rounds;
@@ -1598,12 +1686,14 @@ static void test_policy_differential(void **state)
 	for (k = 0, r = 0; k < K_MAX; k++) {
 		if (!fz_mismatches[k])
 			continue;
-		print_message("  %lu mismatches: %s\n", fz_mismatches[k], fz_kind_name[k]);
+		print_message("  %lu mismatches: %s\n", fz_mismatches[k],
+			      fz_kind_name[k]);
 		r += fz_mismatches[k];
 	}
 	if (r)
-		fail_msg("%lu mismatches with the reference (seed=%llu, TP_FUZZ_ITERS=%lu)",
-			 r, fz_seed, fz_iters);
+		fail_msg(
+			"%lu mismatches with the reference (seed=%llu, TP_FUZZ_ITERS=%lu)",
+			r, fz_seed, fz_iters);
 }
 
 int main(void)
@@ -1614,7 +1704,8 @@ int main(void)
 	};
 	const char *s = getenv("TP_FUZZ_SEED");
 
-	fz_seed = s && *s ? strtoull(s, NULL, 0) : (unsigned long long)time(NULL);
+	fz_seed =
+		s && *s ? strtoull(s, NULL, 0) : (unsigned long long)time(NULL);
 	printf("seed=%llu\n", fz_seed);
 	fflush(stdout);
 	s = getenv("TP_FUZZ_ITERS");

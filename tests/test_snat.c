@@ -38,10 +38,10 @@
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #endif
-#define TCP	 IPPROTO_TCP
-#define UDP	 IPPROTO_UDP
-#define SYN	 PKT_TCP_SYN
-#define ACK	 PKT_TCP_ACK
+#define TCP IPPROTO_TCP
+#define UDP IPPROTO_UDP
+#define SYN PKT_TCP_SYN
+#define ACK PKT_TCP_ACK
 
 #define SNAT4	 "198.18.0.1"
 #define SNAT6	 "fd00:198:18::1"
@@ -68,24 +68,26 @@ static void snat_env(struct th *h, __u16 lo, __u16 hi, __u32 flags)
 }
 
 /* A service @vip:VPORT/@proto with the SNAT flag and one backend @be:BE_PORT. */
-static void snat_service(struct th *h, const char *vip, __u8 proto, const char *be, __u16 flags)
+static void snat_service(struct th *h, const char *vip, __u8 proto,
+			 const char *be, __u16 flags)
 {
 	const char *bes[1] = { be };
 	int echo = proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
 
-	pt_service(h, vip, echo ? 0 : VPORT, proto, bes, 1, echo ? 0 : BE_PORT, NULL, NULL,
-		flags, 0);
+	pt_service(h, vip, echo ? 0 : VPORT, proto, bes, 1, echo ? 0 : BE_PORT,
+		   NULL, NULL, flags, 0);
 }
 
 /* Run @in through @hook on @ifindex; returns the verdict, @out the packet. */
-static int run_on(struct th *h, enum th_hook hook, int ifindex, const struct pkt *in,
-		  struct pkt *out)
+static int run_on(struct th *h, enum th_hook hook, int ifindex,
+		  const struct pkt *in, struct pkt *out)
 {
 	int verdict = -1;
 
 	out->l2 = hook == TH_FROM_UPLINK;
-	assert_int_equal(th_run_from(h, hook, ifindex, 0, in->data, in->len, out->data,
-				     &out->len, &verdict), 0);
+	assert_int_equal(th_run_from(h, hook, ifindex, 0, in->data, in->len,
+				     out->data, &out->len, &verdict),
+			 0);
 	return verdict;
 }
 
@@ -108,8 +110,8 @@ static int uplink_in(struct th *h, struct pkt_spec sp, struct pkt *out)
 	return run_on(h, TH_FROM_UPLINK, up_ifindex, &in, out);
 }
 
-static struct tp_ct_key key_z(const char *s, __u16 sport, const char *d, __u16 dport,
-			      __u8 proto, __u16 zone)
+static struct tp_ct_key key_z(const char *s, __u16 sport, const char *d,
+			      __u16 dport, __u8 proto, __u16 zone)
 {
 	struct tp_ct_key k = pt_ct_key(s, sport, d, dport, proto);
 
@@ -118,7 +120,8 @@ static struct tp_ct_key key_z(const char *s, __u16 sport, const char *d, __u16 d
 }
 
 /* The SNAT port (host order) of the flow at @orig, checked in range. */
-static __u16 snat_port_of(struct th *h, const struct tp_ct_key *orig, __u16 lo, __u16 hi)
+static __u16 snat_port_of(struct th *h, const struct tp_ct_key *orig, __u16 lo,
+			  __u16 hi)
 {
 	struct tp_ct_entry e = pt_ct_must(h, orig);
 	__u16 port = ntohs(e.snat_port);
@@ -129,8 +132,9 @@ static __u16 snat_port_of(struct th *h, const struct tp_ct_key *orig, __u16 lo, 
 }
 
 /* The SNAT reply key of the flow at @orig is under (@be:@bport -> @snat:@port, zone 0). */
-static void check_snat_key(struct th *h, const struct tp_ct_key *orig, const char *be,
-			   __u16 bport, const char *snat, __u16 port)
+static void check_snat_key(struct th *h, const struct tp_ct_key *orig,
+			   const char *be, __u16 bport, const char *snat,
+			   __u16 port)
 {
 	struct tp_ct_key rk = key_z(be, bport, snat, port, orig->proto, 0);
 	struct tp_ct_entry r = pt_ct_must(h, &rk);
@@ -145,8 +149,8 @@ static void check_snat_key(struct th *h, const struct tp_ct_key *orig, const cha
 }
 
 /* The frame a SNAT flow's packet @sp leaves the uplink as. */
-static struct pkt_spec snat_out(struct pkt_spec sp, const char *snat, __u16 port,
-				const char *be)
+static struct pkt_spec snat_out(struct pkt_spec sp, const char *snat,
+				__u16 port, const char *be)
 {
 	sp.l2 = 1;
 	sp.saddr = snat;
@@ -163,8 +167,9 @@ static struct pkt_spec snat_out(struct pkt_spec sp, const char *snat, __u16 port
 
 /* ---- allocation, original direction, replies ------------------------------- */
 
-static void snat_tcp_roundtrip(struct th *h, const char *client, const char *vip,
-			       const char *be, const char *snat)
+static void snat_tcp_roundtrip(struct th *h, const char *client,
+			       const char *vip, const char *be,
+			       const char *snat)
 {
 	struct pkt_spec syn = pt_flow(client, CPORT, vip, VPORT, TCP, SYN);
 	struct tp_ct_key k = pt_ct_key(client, CPORT, vip, VPORT, TCP);
@@ -180,7 +185,8 @@ static void snat_tcp_roundtrip(struct th *h, const char *client, const char *vip
 	check_snat_key(h, &k, be, BE_PORT, snat, port);
 	/* a SNAT flow has no DNAT reply key (backend -> client) */
 	{
-		struct tp_ct_key dk = pt_ct_key(be, BE_PORT, client, CPORT, TCP);
+		struct tp_ct_key dk =
+			pt_ct_key(be, BE_PORT, client, CPORT, TCP);
 		struct tp_ct_entry r;
 
 		assert_int_equal(pt_ct_get(h, &dk, &r), -ENOENT);
@@ -227,8 +233,9 @@ static void test_tcp_v6(void **state)
 	snat_tcp_roundtrip(h, CLIENT6, VIP6, BE6[0], SNAT6);
 }
 
-static void snat_udp_roundtrip(struct th *h, const char *client, const char *vip,
-			       const char *be, const char *snat)
+static void snat_udp_roundtrip(struct th *h, const char *client,
+			       const char *vip, const char *be,
+			       const char *snat)
 {
 	struct pkt_spec q = pt_flow(client, CPORT, vip, VPORT, UDP, 0);
 	struct tp_ct_key k = pt_ct_key(client, CPORT, vip, VPORT, UDP);
@@ -272,14 +279,21 @@ static void test_udp_v6(void **state)
 }
 
 /* ICMP echo: the id plays the port, both ways. */
-static void snat_echo_roundtrip(struct th *h, const char *client, const char *vip,
-				const char *be, const char *snat)
+static void snat_echo_roundtrip(struct th *h, const char *client,
+				const char *vip, const char *be,
+				const char *snat)
 {
 	int v6 = pt_family_of(client) == AF_INET6;
 	__u8 proto = pt_icmp_proto(client);
-	struct pkt_spec req = { .family = pt_family_of(client), .saddr = client, .daddr = vip,
-				.proto = proto, .icmp_type = v6 ? 128 : 8, .icmp_id = 77,
-				.icmp_seq = 5, .payload = "ping", .payload_len = 4 };
+	struct pkt_spec req = { .family = pt_family_of(client),
+				.saddr = client,
+				.daddr = vip,
+				.proto = proto,
+				.icmp_type = v6 ? 128 : 8,
+				.icmp_id = 77,
+				.icmp_seq = 5,
+				.payload = "ping",
+				.payload_len = 4 };
 	struct pkt_spec rep = req;
 	struct tp_ct_key k = pt_ct_key(client, 77, vip, 0, proto);
 	struct pkt out;
@@ -342,12 +356,21 @@ static void test_exhaustion(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_LO + 1, 0);
 	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1002, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h,
+				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+				    &out),
+			 REDIRECT);
+	assert_int_equal(tailnet_in(h,
+				    pt_flow(CLIENT4, 1002, VIP4, VPORT, UDP, 0),
+				    &out),
+			 REDIRECT);
 	p1 = snat_port_of(h, &k1, PORT_LO, PORT_LO + 1);
 	p2 = snat_port_of(h, &k2, PORT_LO, PORT_LO + 1);
 	assert_int_not_equal(p1, p2);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0), &out), DROP);
+	assert_int_equal(tailnet_in(h,
+				    pt_flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0),
+				    &out),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
 	assert_int_equal(pt_ct_get(h, &k3, &e), -ENOENT);
 	check_snat_key(h, &k1, BE4[0], BE_PORT, SNAT4, p1);
@@ -361,7 +384,10 @@ static void test_exhaustion(void **state)
 	pt_expect_pkt(r, &out);
 	/* another backend is another port space */
 	snat_service(h, VIP4, UDP, BE4[1], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h,
+				    pt_flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0),
+				    &out),
+			 REDIRECT);
 }
 
 /*
@@ -379,19 +405,27 @@ static void test_clash_live_and_dead(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_LO, 0);
 	snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &out),
-			 REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN),
+			   &out),
+		REDIRECT);
 	assert_int_equal(snat_port_of(h, &k1, PORT_LO, PORT_LO), PORT_LO);
 	/* another client, same backend: the only port is live */
-	assert_int_equal(tailnet_in(h, pt_flow("100.64.0.2", 1001, VIP4, VPORT, TCP, SYN), &out),
-			 DROP);
+	assert_int_equal(
+		tailnet_in(h,
+			   pt_flow("100.64.0.2", 1001, VIP4, VPORT, TCP, SYN),
+			   &out),
+		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
 	check_snat_key(h, &k1, BE4[0], BE_PORT, SNAT4, PORT_LO);
 
 	/* the first flow's entry goes (evicted): its key is dead, the next flow takes it */
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &k1), 0);
-	assert_int_equal(tailnet_in(h, pt_flow("100.64.0.2", 1001, VIP4, VPORT, TCP, SYN), &out),
-			 REDIRECT);
+	assert_int_equal(
+		tailnet_in(h,
+			   pt_flow("100.64.0.2", 1001, VIP4, VPORT, TCP, SYN),
+			   &out),
+		REDIRECT);
 	e = pt_ct_must(h, &rk);
 	assert_int_equal(e.orig_saddr.w[3], pt_addr("100.64.0.2").w[3]);
 	assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
@@ -410,10 +444,16 @@ static void test_expired_flow_reuse(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h,
+				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+				    &out),
+			 REDIRECT);
 	p1 = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	th_set_clock(h, T0 + (__u64)(TP_CT_TIMEOUT_UDP + 1) * SEC_NS);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h,
+				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+				    &out),
+			 REDIRECT);
 	p2 = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	print_message("ports %u then %u\n", p1, p2);
 	old_rk = key_z(BE4[0], BE_PORT, SNAT4, p1, UDP, 0);
@@ -439,17 +479,28 @@ static void test_reply_key_rebuilt(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h,
+				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+				    &out),
+			 REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	rk = key_z(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct_any, &rk), 0);
 	/* no key: the reply is no one's, untouched */
-	assert_int_equal(uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), &out), PASS);
+	assert_int_equal(
+		uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
+			  &out),
+		PASS);
 	th_set_clock(h, T0 + 2 * SEC_NS);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
-	check_snat_key(h, &k, BE4[0], BE_PORT, SNAT4, port);
-	assert_int_equal(uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), &out),
+	assert_int_equal(tailnet_in(h,
+				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+				    &out),
 			 REDIRECT);
+	check_snat_key(h, &k, BE4[0], BE_PORT, SNAT4, port);
+	assert_int_equal(
+		uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
+			  &out),
+		REDIRECT);
 }
 
 /*
@@ -459,16 +510,19 @@ static void test_reply_key_rebuilt(void **state)
  * untouched.  The client's fragments both leave SNATed and forwarded.
  */
 static void snat_fragments(struct th *h, const char *client, const char *vip,
-				  const char *be, const char *snat)
+			   const char *be, const char *snat)
 {
 	struct tp_ct_key k = pt_ct_key(client, 1001, vip, VPORT, UDP);
-	static char data[64] = "0123456789abcdef0123456789abcdef0123456789abcdef";
+	static char data[64] =
+		"0123456789abcdef0123456789abcdef0123456789abcdef";
 	struct pkt whole, twhole, f1, f2, want, out;
 	struct pkt_spec r;
 	__u16 port;
 
 	snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, pt_flow(client, 1001, vip, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(client, 1001, vip, VPORT, UDP, 0), &out),
+		REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	r = pt_flow(be, BE_PORT, snat, port, UDP, 0);
 	r.l2 = 1;
@@ -484,14 +538,17 @@ static void snat_fragments(struct th *h, const char *client, const char *vip,
 
 	/* a later fragment before any first: no record, not ours */
 	assert_int_equal(pkt_fragment(&whole, 24, 32, 0, 99, &f2), 0);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &f2, &out), PASS);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &f2, &out),
+			 PASS);
 	assert_pkt_eq(f2.data, f2.len, out.data, out.len);
 
 	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 99, &f1), 0);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &f1, &out), REDIRECT);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &f1, &out),
+			 REDIRECT);
 	assert_int_equal(pkt_fragment(&twhole, 0, 24, 1, 99, &want), 0);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &f2, &out), REDIRECT);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &f2, &out),
+			 REDIRECT);
 	assert_int_equal(pkt_fragment(&twhole, 24, 32, 0, 99, &want), 0);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 2);
@@ -507,11 +564,13 @@ static void snat_fragments(struct th *h, const char *client, const char *vip,
 		pt_build(&t, &twhole);
 	}
 	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 7, &f1), 0);
-	assert_int_equal(run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &f1, &out), REDIRECT);
+	assert_int_equal(run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &f1, &out),
+			 REDIRECT);
 	assert_int_equal(pkt_fragment(&twhole, 0, 24, 1, 7, &want), 0);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 	assert_int_equal(pkt_fragment(&whole, 24, 32, 0, 7, &f2), 0);
-	assert_int_equal(run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &f2, &out), REDIRECT);
+	assert_int_equal(run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &f2, &out),
+			 REDIRECT);
 	assert_int_equal(pkt_fragment(&twhole, 24, 32, 0, 7, &want), 0);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 }
@@ -547,16 +606,18 @@ static void test_forged_replies(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &out),
-			 REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN),
+			   &out),
+		REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 
 	/* another host, the backend's other port, another node port, UDP: untouched */
 	struct pkt_spec forged[] = {
 		pt_flow(BE4[1], BE_PORT, SNAT4, port, TCP, SYN | ACK),
 		pt_flow(BE4[0], BE_PORT + 1, SNAT4, port, TCP, SYN | ACK),
-		pt_flow(BE4[0], BE_PORT, SNAT4, port == PORT_HI ? PORT_LO : port + 1, TCP,
-		     SYN | ACK),
+		pt_flow(BE4[0], BE_PORT, SNAT4,
+			port == PORT_HI ? PORT_LO : port + 1, TCP, SYN | ACK),
 		pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
 		pt_flow(BE4[0], BE_PORT, "198.18.0.7", port, TCP, SYN | ACK),
 		/* the DNAT reply a non-SNAT flow would get, from the uplink */
@@ -566,22 +627,28 @@ static void test_forged_replies(void **state)
 		sp = forged[i];
 		sp.l2 = 1;
 		pt_build(&sp, &in);
-		assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), PASS);
+		assert_int_equal(
+			run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), PASS);
 		assert_pkt_eq(in.data, in.len, out.data, out.len);
 	}
 	/* the flow gone, its key left behind: no one's either */
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &k), 0);
-	assert_int_equal(uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK), &out),
-			 PASS);
+	assert_int_equal(
+		uplink_in(h,
+			  pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK),
+			  &out),
+		PASS);
 	/* not IP at all, and a truncated header: passed to the kernel */
 	sp = pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK);
 	sp.l2 = 1;
 	pt_build(&sp, &in);
 	in.data[12] = 0x88, in.data[13] = 0xcc; /* LLDP */
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), PASS);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+			 PASS);
 	pt_build(&sp, &in);
 	in.len = 14 + 20 + 10;
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), PASS);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+			 PASS);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
 	assert_int_equal(th_stat(h, TP_STAT_RX_UPLINK), ARRAY_SIZE(forged) + 3);
 }
@@ -599,16 +666,25 @@ static void test_revoked_reply(void **state)
 	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
 	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
 	snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &out),
-			 REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN),
+			   &out),
+		REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	assert_int_equal(uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK), &out),
-			 DROP);
+	assert_int_equal(
+		uplink_in(h,
+			  pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK),
+			  &out),
+		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, BE_PORT, BE_PORT, TP_VERDICT_ALLOW);
-	assert_int_equal(uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK), &out),
-			 REDIRECT);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, BE_PORT, BE_PORT,
+		TP_VERDICT_ALLOW);
+	assert_int_equal(
+		uplink_in(h,
+			  pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK),
+			  &out),
+		REDIRECT);
 }
 
 /* The flow's tailnet interface is gone: its reply is dropped, NO_ROUTE. */
@@ -623,12 +699,19 @@ static void test_reply_tailnet_gone(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h,
+				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+				    &out),
+			 REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	e = pt_ct_must(h, &k);
 	e.ifindex = 0x7ffffff0;
-	assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &k, &e, BPF_EXIST), 0);
-	assert_int_equal(uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), &out), DROP);
+	assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &k, &e, BPF_EXIST),
+			 0);
+	assert_int_equal(
+		uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
+			  &out),
+		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_NO_ROUTE), 1);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
 }
@@ -643,29 +726,38 @@ static void test_auto_by_route(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, TCP);
-	struct tp_ct_key k2 = pt_ct_key(CLIENT4, 1001, "198.19.0.11", VPORT, TCP);
+	struct tp_ct_key k2 =
+		pt_ct_key(CLIENT4, 1001, "198.19.0.11", VPORT, TCP);
 	const char *pod = "198.18.5.1";
 
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, TP_CFG_F_SNAT_AUTO);
 	/* a pod interface: routed, not an uplink */
-	(void)!system("ip link add tppod0 type veth peer name tppod1 2>/dev/null; ip link set tppod0 up; ip link set tppod1 up; "
-		      "ip route add 198.18.5.0/24 dev tppod0 2>/dev/null");
+	(void)!system(
+		"ip link add tppod0 type veth peer name tppod1 2>/dev/null; ip link set tppod0 up; ip link set tppod1 up; "
+		"ip route add 198.18.5.0/24 dev tppod0 2>/dev/null");
 	snat_service(h, VIP4, TCP, BE4[0], 0);
 	snat_service(h, "198.19.0.11", TCP, pod, 0);
 	{
 		struct pkt out;
 
-		assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &out),
+		assert_int_equal(tailnet_in(h,
+					    pt_flow(CLIENT4, 1001, VIP4, VPORT,
+						    TCP, SYN),
+					    &out),
 				 REDIRECT);
 	}
 	snat_port_of(h, &k, PORT_LO, PORT_HI);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1001, "198.19.0.11", VPORT, TCP, SYN), pod, BE_PORT);
+	pt_expect_dnat(h,
+		       pt_flow(CLIENT4, 1001, "198.19.0.11", VPORT, TCP, SYN),
+		       pod, BE_PORT);
 	pt_check_ct_dnat(h, &k2, pod, BE_PORT, TP_CT_SYN_SENT);
 
 	/* without auto the uplink backend is plain DNAT too */
-	assert_int_equal(th_snat_config(h, SNAT4, SNAT6, PORT_LO, PORT_HI, 0), 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1002, VIP4, VPORT, TCP, SYN), BE4[0], BE_PORT);
+	assert_int_equal(th_snat_config(h, SNAT4, SNAT6, PORT_LO, PORT_HI, 0),
+			 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1002, VIP4, VPORT, TCP, SYN), BE4[0],
+		       BE_PORT);
 }
 
 static void test_no_snat_address(void **state)
@@ -675,9 +767,13 @@ static void test_no_snat_address(void **state)
 
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
-	assert_int_equal(th_snat_config(h, NULL, SNAT6, PORT_LO, PORT_HI, 0), 0);
+	assert_int_equal(th_snat_config(h, NULL, SNAT6, PORT_LO, PORT_HI, 0),
+			 0);
 	snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &out), DROP);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN),
+			   &out),
+		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_NO_SNAT_ADDR), 1);
 	assert_int_equal(pt_ct_count(h), 0);
 }
@@ -691,7 +787,10 @@ static void test_no_route_ttl_and_neigh(void **state)
 	REQUIRE_BPF();
 	snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_service(h, VIP4, UDP, FARHOST4, TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), DROP);
+	assert_int_equal(tailnet_in(h,
+				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+				    &out),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_NO_ROUTE), 1);
 
 	/* TTL 1 would leave with 0 */
@@ -706,7 +805,10 @@ static void test_no_route_ttl_and_neigh(void **state)
 
 	/* an on-link backend without a neighbour entry: bpf_redirect_neigh() */
 	snat_service(h, VIP4, UDP, "198.18.2.9", TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h,
+				    pt_flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0),
+				    &out),
+			 REDIRECT);
 	assert_int_equal(out.len, 14 + 20 + 8 + 9);
 }
 
@@ -717,8 +819,8 @@ static void test_no_route_ttl_and_neigh(void **state)
  * quoting the reply's IP header and 8 bytes, back out the uplink with the
  * Ethernet addresses swapped.  IPv4 without DF: only dropped.
  */
-static void snat_over_mtu(struct th *h, const char *client, const char *vip, const char *be,
-			  const char *snat)
+static void snat_over_mtu(struct th *h, const char *client, const char *vip,
+			  const char *be, const char *snat)
 {
 	int v6 = pt_family_of(client) == AF_INET6;
 	struct tp_ct_key k = pt_ct_key(client, 1001, vip, VPORT, UDP);
@@ -729,7 +831,9 @@ static void snat_over_mtu(struct th *h, const char *client, const char *vip, con
 	__u16 port;
 
 	snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, pt_flow(client, 1001, vip, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(client, 1001, vip, VPORT, UDP, 0), &out),
+		REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
 	r = pt_flow(be, BE_PORT, snat, port, UDP, 0);
@@ -738,15 +842,23 @@ static void snat_over_mtu(struct th *h, const char *client, const char *vip, con
 	r.payload = big;
 	r.payload_len = 1280 - hdrs + 1;
 	pt_build(&r, &in);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), REDIRECT);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+			 REDIRECT);
 	assert_int_equal(pt_drops(h, TP_DROP_FRAG_NEEDED), 1);
 	/* the quote: IP header and 8 bytes */
 	{
-		struct pkt_spec sp = { .l2 = 1, .family = pt_family_of(be), .saddr = snat,
-				       .daddr = be, .proto = pt_icmp_proto(be),
-				       .icmp_type = v6 ? 2 : 3, .icmp_code = v6 ? 0 : 4,
-				       .icmp_info = 1280, .inner = &in, .inner_len = hdrs };
-		static const uint8_t up_mac[6] = TH_UPLINK_MAC, gw_mac[6] = TH_UPLINK_GW_MAC;
+		struct pkt_spec sp = { .l2 = 1,
+				       .family = pt_family_of(be),
+				       .saddr = snat,
+				       .daddr = be,
+				       .proto = pt_icmp_proto(be),
+				       .icmp_type = v6 ? 2 : 3,
+				       .icmp_code = v6 ? 0 : 4,
+				       .icmp_info = 1280,
+				       .inner = &in,
+				       .inner_len = hdrs };
+		static const uint8_t up_mac[6] = TH_UPLINK_MAC,
+				     gw_mac[6] = TH_UPLINK_GW_MAC;
 
 		pt_build(&sp, &want);
 		memcpy(want.data, up_mac, 6);
@@ -789,13 +901,19 @@ static void test_reply_over_mtu_v6(void **state)
 /* ---- ICMP errors --------------------------------------------------------- */
 
 static void icmp_err_l2(struct pkt *out, const char *from, const char *to,
-			const struct pkt_spec *quote, __u8 type, __u8 code, __u32 info, int l2,
-			__u8 ttl)
+			const struct pkt_spec *quote, __u8 type, __u8 code,
+			__u32 info, int l2, __u8 ttl)
 {
 	static struct pkt inner;
-	struct pkt_spec sp = { .l2 = l2, .family = pt_family_of(from), .saddr = from,
-			       .daddr = to, .proto = pt_icmp_proto(from), .icmp_type = type,
-			       .icmp_code = code, .icmp_info = info, .ttl = ttl };
+	struct pkt_spec sp = { .l2 = l2,
+			       .family = pt_family_of(from),
+			       .saddr = from,
+			       .daddr = to,
+			       .proto = pt_icmp_proto(from),
+			       .icmp_type = type,
+			       .icmp_code = code,
+			       .icmp_info = info,
+			       .ttl = ttl };
 
 	pt_build(quote, &inner);
 	sp.inner = &inner;
@@ -807,7 +925,8 @@ static void icmp_err_l2(struct pkt *out, const char *from, const char *to,
  * (@from NULL) or a router: restored both layers deep toward the client.
  */
 static void snat_uplink_error(struct th *h, const char *client, const char *vip,
-			      const char *be, const char *snat, const char *from, __u8 proto)
+			      const char *be, const char *snat,
+			      const char *from, __u8 proto)
 {
 	int v6 = pt_family_of(client) == AF_INET6;
 	__u8 type = v6 ? 1 : 3, code = v6 ? 4 : 3;
@@ -823,10 +942,12 @@ static void snat_uplink_error(struct th *h, const char *client, const char *vip,
 	quoted = snat_out(q, snat, port, be);
 	quoted.l2 = 0;
 	icmp_err_l2(&err, from ? from : be, snat, &quoted, type, code, 0, 1, 0);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &err, &out), REDIRECT);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &err, &out),
+			 REDIRECT);
 	orig_q = q;
 	orig_q.ttl = 63; /* the quote is of the packet as it left */
-	icmp_err_l2(&want, from ? from : vip, client, &orig_q, type, code, 0, 1, 63);
+	icmp_err_l2(&want, from ? from : vip, client, &orig_q, type, code, 0, 1,
+		    63);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 1);
 }
@@ -862,9 +983,15 @@ static void test_uplink_error_v6(void **state)
 static void test_uplink_error_echo(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec req = { .family = AF_INET, .saddr = CLIENT4, .daddr = VIP4,
-				.proto = IPPROTO_ICMP, .icmp_type = 8, .icmp_id = 77,
-				.icmp_seq = 1, .payload = "ping", .payload_len = 4 };
+	struct pkt_spec req = { .family = AF_INET,
+				.saddr = CLIENT4,
+				.daddr = VIP4,
+				.proto = IPPROTO_ICMP,
+				.icmp_type = 8,
+				.icmp_id = 77,
+				.icmp_seq = 1,
+				.payload = "ping",
+				.payload_len = 4 };
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 77, VIP4, 0, IPPROTO_ICMP);
 	struct pkt_spec quoted;
 	struct pkt err, out, want;
@@ -878,7 +1005,8 @@ static void test_uplink_error_echo(void **state)
 	quoted = snat_out(req, SNAT4, port, BE4[0]);
 	quoted.l2 = 0;
 	icmp_err_l2(&err, GW4, SNAT4, &quoted, 11, 0, 0, 1, 0);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &err, &out), REDIRECT);
+	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &err, &out),
+			 REDIRECT);
 	req.ttl = 63;
 	icmp_err_l2(&want, GW4, CLIENT4, &req, 11, 0, 0, 1, 63);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
@@ -896,10 +1024,13 @@ static void snat_client_error(struct th *h, const char *client, const char *vip,
 	__u16 port;
 
 	snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, pt_flow(client, CPORT, vip, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(
+		tailnet_in(h, pt_flow(client, CPORT, vip, VPORT, UDP, 0), &out),
+		REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	icmp_err_l2(&err, client, vip, &reply, v6 ? 1 : 3, v6 ? 4 : 3, 0, 0, 0);
-	assert_int_equal(run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &err, &out), REDIRECT);
+	assert_int_equal(run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &err, &out),
+			 REDIRECT);
 	quoted = pt_flow(be, BE_PORT, snat, port, UDP, 0);
 	icmp_err_l2(&want, snat, be, &quoted, v6 ? 1 : 3, v6 ? 4 : 3, 0, 1, 0);
 	/* forwarded by us: one hop less */
@@ -907,7 +1038,8 @@ static void snat_client_error(struct th *h, const char *client, const char *vip,
 	if (!v6) {
 		/* IPv4 header checksum of the expected frame, recomputed */
 		want.data[14 + 10] = want.data[14 + 11] = 0;
-		__u16 c = htons(pkt_csum_fold(pkt_csum_partial(want.data + 14, 20, 0)));
+		__u16 c = htons(
+			pkt_csum_fold(pkt_csum_partial(want.data + 14, 20, 0)));
 
 		memcpy(want.data + 14 + 10, &c, 2);
 	}
@@ -963,19 +1095,24 @@ static void test_random_flows(void **state)
 	struct th *h = *state;
 	static struct rnd_flow m[2 * 20 * 4];
 	const char *env = getenv("TP_FUZZ_SEED");
-	__u64 seed = env ? strtoull(env, NULL, 0) : (__u64)time(NULL) ^ (__u64)getpid() << 16;
+	__u64 seed = env ? strtoull(env, NULL, 0)
+			 : (__u64)time(NULL) ^ (__u64)getpid() << 16;
 	__u64 rs = seed, now = T0;
 	const char *bes[2] = { BE4[0], BE4[1] };
-	unsigned int n_new = 0, n_drop = 0, n_reply = 0, n_foreign = 0, n_expire = 0;
+	unsigned int n_new = 0, n_drop = 0, n_reply = 0, n_foreign = 0,
+		     n_expire = 0;
 	struct pkt in, out;
 	char cbuf[32];
 	int i, j;
 
 	REQUIRE_BPF();
-	print_message("seed %llu (TP_FUZZ_SEED to replay)\n", (unsigned long long)seed);
+	print_message("seed %llu (TP_FUZZ_SEED to replay)\n",
+		      (unsigned long long)seed);
 	snat_env(h, PORT_LO, PORT_LO + 7, 0);
-	pt_service(h, VIP4, VPORT, TCP, bes, 2, BE_PORT, NULL, NULL, TP_SVC_F_SNAT, 0);
-	pt_service(h, VIP4, VPORT, UDP, bes, 2, BE_PORT, NULL, NULL, TP_SVC_F_SNAT, 0);
+	pt_service(h, VIP4, VPORT, TCP, bes, 2, BE_PORT, NULL, NULL,
+		   TP_SVC_F_SNAT, 0);
+	pt_service(h, VIP4, VPORT, UDP, bes, 2, BE_PORT, NULL, NULL,
+		   TP_SVC_F_SNAT, 0);
 	for (i = 0; i < 600; i++) {
 		__u32 r = rnd_next(&rs) % 100;
 		struct rnd_flow *f;
@@ -989,10 +1126,14 @@ static void test_random_flows(void **state)
 			__u32 be;
 			__u16 port;
 
-			idx = ((proto == TCP) * 20 + client - 1) * 4 + (cport - 1000);
+			idx = ((proto == TCP) * 20 + client - 1) * 4 +
+			      (cport - 1000);
 			f = &m[idx];
 			snprintf(cbuf, sizeof(cbuf), "100.64.0.%d", client);
-			verdict = tailnet_in(h, pt_flow(cbuf, cport, VIP4, VPORT, proto, SYN), &out);
+			verdict = tailnet_in(
+				h,
+				pt_flow(cbuf, cport, VIP4, VPORT, proto, SYN),
+				&out);
 			if (verdict == DROP) {
 				assert_false(f->live);
 				/* only when a backend has all 8 ports of this protocol */
@@ -1000,13 +1141,18 @@ static void test_random_flows(void **state)
 					__u32 b = pt_addr(bes[j]).w[3];
 					int c = 0;
 
-					for (size_t x = 0; x < ARRAY_SIZE(m); x++)
-						c += m[x].live && m[x].proto == proto && m[x].be == b;
+					for (size_t x = 0; x < ARRAY_SIZE(m);
+					     x++)
+						c += m[x].live &&
+						     m[x].proto == proto &&
+						     m[x].be == b;
 					taken |= c == 8;
 				}
 				assert_true(taken);
 				n_drop++;
-				assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), n_drop);
+				assert_int_equal(
+					pt_drops(h, TP_DROP_SNAT_EXHAUSTED),
+					n_drop);
 				continue;
 			}
 			assert_int_equal(verdict, REDIRECT);
@@ -1020,11 +1166,14 @@ static void test_random_flows(void **state)
 				continue;
 			}
 			for (size_t x = 0; x < ARRAY_SIZE(m); x++)
-				if (m[x].live && m[x].proto == proto && m[x].be == be &&
-				    m[x].port == port)
-					fail_msg("port %u to backend %08x given twice (seed %llu)",
-						 port, ntohl(be), (unsigned long long)seed);
-			*f = (struct rnd_flow){ 1, proto, client, cport, be, port };
+				if (m[x].live && m[x].proto == proto &&
+				    m[x].be == be && m[x].port == port)
+					fail_msg(
+						"port %u to backend %08x given twice (seed %llu)",
+						port, ntohl(be),
+						(unsigned long long)seed);
+			*f = (struct rnd_flow){ 1,     proto, client,
+						cport, be,    port };
 			n_new++;
 		} else if (r < 85) { /* a reply to a live flow */
 			struct pkt_spec sp;
@@ -1039,15 +1188,16 @@ static void test_random_flows(void **state)
 			inet_ntop(AF_INET, &f->be, bbuf, sizeof(bbuf));
 			snprintf(cbuf, sizeof(cbuf), "100.64.0.%d", f->client);
 			sp = pt_flow(bbuf, BE_PORT, SNAT4, f->port, f->proto,
-				  f->proto == TCP ? SYN | ACK : 0);
+				     f->proto == TCP ? SYN | ACK : 0);
 			assert_int_equal(uplink_in(h, sp, &out), REDIRECT);
 			sp = pt_flow(VIP4, VPORT, cbuf, f->cport, f->proto,
-				  f->proto == TCP ? SYN | ACK : 0);
+				     f->proto == TCP ? SYN | ACK : 0);
 			sp.l2 = 1;
 			sp.ttl = 63;
 			pt_expect_pkt(sp, &out);
 			n_reply++;
-		} else if (r < 97) { /* to a port or from a backend no flow has */
+		} else if (r <
+			   97) { /* to a port or from a backend no flow has */
 			__u8 proto = rnd_next(&rs) & 1 ? TCP : UDP;
 			__u16 port = PORT_LO + rnd_next(&rs) % 10;
 			const char *from = rnd_next(&rs) & 1 ? BE4[0] : BE4[2];
@@ -1056,25 +1206,30 @@ static void test_random_flows(void **state)
 			struct pkt_spec sp;
 
 			for (size_t x = 0; x < ARRAY_SIZE(m); x++)
-				held |= m[x].live && m[x].proto == proto && m[x].be == b &&
-					m[x].port == port;
+				held |= m[x].live && m[x].proto == proto &&
+					m[x].be == b && m[x].port == port;
 			if (held)
 				continue;
-			sp = pt_flow(from, BE_PORT, SNAT4, port, proto, proto == TCP ? ACK : 0);
+			sp = pt_flow(from, BE_PORT, SNAT4, port, proto,
+				     proto == TCP ? ACK : 0);
 			sp.l2 = 1;
 			pt_build(&sp, &in);
-			assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), PASS);
+			assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex,
+						&in, &out),
+					 PASS);
 			assert_pkt_eq(in.data, in.len, out.data, out.len);
 			n_foreign++;
 		} else { /* time passes: every flow expires */
-			now += (__u64)(TP_CT_TIMEOUT_SYN + TP_CT_TIMEOUT_UDP) * SEC_NS;
+			now += (__u64)(TP_CT_TIMEOUT_SYN + TP_CT_TIMEOUT_UDP) *
+			       SEC_NS;
 			th_set_clock(h, now);
 			memset(m, 0, sizeof(m));
 			n_expire++;
 		}
 	}
-	print_message("%u new flows, %u exhausted, %u replies, %u foreign packets, %u expiries\n",
-		      n_new, n_drop, n_reply, n_foreign, n_expire);
+	print_message(
+		"%u new flows, %u exhausted, %u replies, %u foreign packets, %u expiries\n",
+		n_new, n_drop, n_reply, n_foreign, n_expire);
 }
 
 /* ---- cost of the uplink's pass path ------------------------------------ */
@@ -1084,12 +1239,15 @@ static double uplink_ns(struct th *h, const struct pkt *in, int n, int *verdict)
 {
 	struct __sk_buff ctx = { .ifindex = up_ifindex };
 	uint8_t out[PKT_MAX];
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in->data, .data_size_in = in->len,
-		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in->data,
+		    .data_size_in = in->len, .data_out = out,
+		    .data_size_out = sizeof(out), .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx), .repeat = n);
 
-	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(h->skel->progs.tp_from_uplink),
-						&opts), 0);
+	assert_int_equal(
+		bpf_prog_test_run_opts(
+			bpf_program__fd(h->skel->progs.tp_from_uplink), &opts),
+		0);
 	*verdict = opts.retval;
 	return opts.duration;
 }
@@ -1117,9 +1275,12 @@ static void test_uplink_pass_cost(void **state)
 	for (i = 0; i < 10000; i++) {
 		k = key_z(CLIENT4, 1000 + i % 50000, VIP4, VPORT, TCP, TH_ZONE);
 		k.saddr.w[3] = htonl(0x64400000 + i);
-		assert_int_equal(bpf_map_update_elem(h->maps.ct, &k, &e, BPF_ANY), 0);
+		assert_int_equal(
+			bpf_map_update_elem(h->maps.ct, &k, &e, BPF_ANY), 0);
 		k.proto = UDP;
-		assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &k, &e, BPF_ANY), 0);
+		assert_int_equal(
+			bpf_map_update_elem(h->maps.ct_any, &k, &e, BPF_ANY),
+			0);
 	}
 	sp = pt_flow("198.18.0.50", 22, SNAT4, 50000, TCP, ACK);
 	sp.l2 = 1;
@@ -1137,7 +1298,10 @@ static void test_uplink_pass_cost(void **state)
 	assert_int_equal(verdict, PASS);
 
 	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out), REDIRECT);
+	assert_int_equal(tailnet_in(h,
+				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+				    &out),
+			 REDIRECT);
 	k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	sp = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
@@ -1147,16 +1311,18 @@ static void test_uplink_pass_cost(void **state)
 		ns_ours += uplink_ns(h, &reply, 1, &verdict);
 		assert_int_equal(verdict, REDIRECT);
 	}
-	print_message("tp_from_uplink ns/packet: foreign tcp %.1f, foreign udp %.1f, arp %.1f "
-		      "(%d runs each, 20000 flows); our reply %.1f (1000 single runs, "
-		      "test_run's own cost included)\n",
-		      ns_tcp, ns_udp, ns_arp, n, ns_ours / 1000);
+	print_message(
+		"tp_from_uplink ns/packet: foreign tcp %.1f, foreign udp %.1f, arp %.1f "
+		"(%d runs each, 20000 flows); our reply %.1f (1000 single runs, "
+		"test_run's own cost included)\n",
+		ns_tcp, ns_udp, ns_arp, n, ns_ours / 1000);
 }
 
 /* ---- through real devices ------------------------------------------------ */
 
 /* Wait up to 2 s for a packet of @len bytes on @fd that starts with @want[0..cmp). */
-static ssize_t read_match(int fd, uint8_t *buf, size_t cap, const uint8_t *want, size_t cmp)
+static ssize_t read_match(int fd, uint8_t *buf, size_t cap, const uint8_t *want,
+			  size_t cmp)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	ssize_t n;
@@ -1199,7 +1365,8 @@ static void test_live_devices(void **state)
 	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
 	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, BE_PORT, BE_PORT, TP_VERDICT_ALLOW);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, BE_PORT, BE_PORT,
+		TP_VERDICT_ALLOW);
 	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 
 	sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
@@ -1207,13 +1374,20 @@ static void test_live_devices(void **state)
 	sll.sll_protocol = htons(ETH_P_ALL);
 	sll.sll_ifindex = peer;
 	assert_int_equal(bind(sock, (struct sockaddr *)&sll, sizeof(sll)), 0);
-	assert_int_equal(pt_tc_attach(h->l3_ifindex, BPF_TC_INGRESS,
-				bpf_program__fd(h->skel->progs.tp_from_tailnet)), 0);
-	assert_int_equal(pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
-				bpf_program__fd(h->skel->progs.tp_to_tailnet)), 0);
-	assert_int_equal(pt_tc_attach(up_ifindex, BPF_TC_INGRESS,
-				bpf_program__fd(h->skel->progs.tp_from_uplink)), 0);
-	th_set_clock(h, 0); /* real time: the kernel's packets, not test_run's */
+	assert_int_equal(
+		pt_tc_attach(h->l3_ifindex, BPF_TC_INGRESS,
+			     bpf_program__fd(h->skel->progs.tp_from_tailnet)),
+		0);
+	assert_int_equal(
+		pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
+			     bpf_program__fd(h->skel->progs.tp_to_tailnet)),
+		0);
+	assert_int_equal(
+		pt_tc_attach(up_ifindex, BPF_TC_INGRESS,
+			     bpf_program__fd(h->skel->progs.tp_from_uplink)),
+		0);
+	th_set_clock(h,
+		     0); /* real time: the kernel's packets, not test_run's */
 
 	pt_build(&q, &in);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1235,7 +1409,8 @@ static void test_live_devices(void **state)
 	}
 	assert_pkt_eq(want.data, want.len, buf, (size_t)n);
 	print_message("tailnet -> uplink frame after %ld us\n",
-		      (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
+		      (t1.tv_sec - t0.tv_sec) * 1000000 +
+			      (t1.tv_nsec - t0.tv_nsec) / 1000);
 
 	/* the reply into tpup1, to tpup0's MAC */
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
@@ -1243,10 +1418,12 @@ static void test_live_devices(void **state)
 	pt_build(&r, &in);
 	memcpy(in.data, (uint8_t[6])TH_UPLINK_MAC, 6);
 	memcpy(in.data + 6, (uint8_t[6])TH_UPLINK_GW_MAC, 6);
-	assert_int_equal(sendto(sock, in.data, in.len, 0, (struct sockaddr *)&sll, sizeof(sll)),
+	assert_int_equal(sendto(sock, in.data, in.len, 0,
+				(struct sockaddr *)&sll, sizeof(sll)),
 			 (ssize_t)in.len);
 	{
-		struct pkt_spec w = pt_flow(VIP4, VPORT, CLIENT4, CPORT, UDP, 0);
+		struct pkt_spec w =
+			pt_flow(VIP4, VPORT, CLIENT4, CPORT, UDP, 0);
 
 		w.ttl = 63; /* forwarded by the node: one hop less */
 		pt_build(&w, &want);

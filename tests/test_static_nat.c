@@ -647,7 +647,8 @@ static void test_memory_per_pod(void **state)
 		n, after, before, (after - before) / n);
 	if (after == before) {
 		/* before Linux 6.4 memlock is what the map may hold, not its use */
-		print_message("skipped: this kernel's memlock does not follow the entries\n");
+		print_message(
+			"skipped: this kernel's memlock does not follow the entries\n");
 		skip();
 	}
 	assert_true(after > before);

@@ -572,18 +572,23 @@ static int tm_check_service(const char *svc_str)
 		active++;
 	}
 	assert_int_equal(svc.active, active);
-	m = active ? tp_maglev_table_size(active, tp_service_maglev_cap(&tm.maps)) : 0;
+	m = active ? tp_maglev_table_size(active,
+					  tp_service_maglev_cap(&tm.maps))
+		   : 0;
 	assert_int_equal(svc.table_size, m);
 	if (!m) {
 		/* no active backend, no table */
-		assert_int_equal(bpf_map_lookup_elem(tm.maps.maglev, &svc.id, &inner), -ENOENT);
+		assert_int_equal(
+			bpf_map_lookup_elem(tm.maps.maglev, &svc.id, &inner),
+			-ENOENT);
 		return n;
 	}
 	want = calloc(m, sizeof(*want));
 	assert_non_null(want);
 	assert_int_equal(tp_maglev_build(mb, active, m, want), 0);
 	/* the live table, read back as root (no production path does) */
-	assert_int_equal(bpf_map_lookup_elem(tm.maps.maglev, &svc.id, &inner), 0);
+	assert_int_equal(bpf_map_lookup_elem(tm.maps.maglev, &svc.id, &inner),
+			 0);
 	tfd = bpf_map_get_fd_by_id(inner);
 	assert_true(tfd >= 0);
 	assert_int_equal(tp_map_max_entries(tfd), m);
@@ -660,7 +665,8 @@ static void test_service_roundtrip(void **state)
 	assert_int_equal(svc.flags, TP_SVC_F_AFFINITY);
 	assert_int_equal(tm_check_service(TM_VIP), 1);
 	/* the batch reads lines with the same grammar */
-	tm_exec(&r, "service add " TM_VIP " snat zone 1\n", 0, tm.pin_root, "batch -");
+	tm_exec(&r, "service add " TM_VIP " snat zone 1\n", 0, tm.pin_root,
+		"batch -");
 	assert_int_equal(r.status, 0);
 	tm_res_free(&r);
 	assert_int_equal(bpf_map_lookup_elem(tm.maps.services, &k, &svc), 0);
@@ -747,35 +753,44 @@ static void test_backend_mixed_family(void **state)
 	struct tp_svc svc = { .id = 1, .active = 1, .owner = TP_OWNER_STATIC },
 		      after;
 	struct tp_backend be = { .addr = tm_addr("fd00:198:18::1:1"),
-				 .port = htons(8080), .weight = 1,
-				 .owner = TP_OWNER_STATIC, .svc_id = 1 };
+				 .port = htons(8080),
+				 .weight = 1,
+				 .owner = TP_OWNER_STATIC,
+				 .svc_id = 1 };
 	__u32 id = 1;
 	struct tm_res r;
 
 	TM_REQUIRE();
-	assert_int_equal(bpf_map_update_elem(tm.maps.backends, &id, &be, BPF_ANY), 0);
+	assert_int_equal(
+		bpf_map_update_elem(tm.maps.backends, &id, &be, BPF_ANY), 0);
 	assert_int_equal(tp_svc_index_write(&tm.maps, svc.id, &id, 1, -1), 0);
-	assert_int_equal(bpf_map_update_elem(tm.maps.services, &k, &svc, BPF_ANY), 0);
-	tm_fails("cannot write service 198.19.0.10:80/tcp: backend [fd00:198:18::1:1]:8080 "
-		 "is IPv6 but the VIP 198.19.0.10 is IPv4 (a service's backends must be "
-		 "of its VIP's address family)",
-		 "backend add " TM_VIP " 198.18.1.2:8080");
-	tm_fails("cannot write service 198.19.0.10:80/tcp: backend [fd00:198:18::1:1]:8080 "
-		 "is IPv6 but the VIP 198.19.0.10 is IPv4",
-		 "service add " TM_VIP " affinity 30");
-	tm_exec(&r, NULL, 0, tm.pin_root, "-j backend add " TM_VIP " 198.18.1.2:8080");
+	assert_int_equal(
+		bpf_map_update_elem(tm.maps.services, &k, &svc, BPF_ANY), 0);
+	tm_fails(
+		"cannot write service 198.19.0.10:80/tcp: backend [fd00:198:18::1:1]:8080 "
+		"is IPv6 but the VIP 198.19.0.10 is IPv4 (a service's backends must be "
+		"of its VIP's address family)",
+		"backend add " TM_VIP " 198.18.1.2:8080");
+	tm_fails(
+		"cannot write service 198.19.0.10:80/tcp: backend [fd00:198:18::1:1]:8080 "
+		"is IPv6 but the VIP 198.19.0.10 is IPv4",
+		"service add " TM_VIP " affinity 30");
+	tm_exec(&r, NULL, 0, tm.pin_root,
+		"-j backend add " TM_VIP " 198.18.1.2:8080");
 	assert_int_equal(r.status, 1);
-	assert_non_null(strstr(r.out, "{\"error\":\"cannot write service 198.19.0.10:80/tcp: "
-				      "backend [fd00:198:18::1:1]:8080 is IPv6"));
+	assert_non_null(strstr(
+		r.out, "{\"error\":\"cannot write service 198.19.0.10:80/tcp: "
+		       "backend [fd00:198:18::1:1]:8080 is IPv6"));
 	tm_res_free(&r);
 	assert_int_equal(bpf_map_lookup_elem(tm.maps.services, &k, &after), 0);
 	assert_memory_equal(&after, &svc, sizeof(svc));
 	assert_int_equal(tm_count(tm.maps.backends), 1);
 
 	/* a new backend of the other family is refused before any map is read */
-	tm_fails("backend '[fd00:198:18::1:2]:8080' and service 198.19.0.10:80/tcp are of "
-		 "different address families",
-		 "backend add " TM_VIP " [fd00:198:18::1:2]:8080");
+	tm_fails(
+		"backend '[fd00:198:18::1:2]:8080' and service 198.19.0.10:80/tcp are of "
+		"different address families",
+		"backend add " TM_VIP " [fd00:198:18::1:2]:8080");
 }
 
 /* ---- identities -------------------------------------------------------------------- */
@@ -826,7 +841,8 @@ static void test_nat_static_roundtrip(void **state)
 	assert_int_equal(bpf_map_lookup_elem(tm.maps.static_nat, &k, &v), 0);
 	assert_memory_equal(&v.addr, &in, sizeof(in));
 	assert_int_equal(v.owner, TP_OWNER_TPCTL);
-	assert_int_equal(bpf_map_lookup_elem(tm.maps.static_nat_rev, &in, &v), 0);
+	assert_int_equal(bpf_map_lookup_elem(tm.maps.static_nat_rev, &in, &v),
+			 0);
 	assert_memory_equal(&v.addr, &k.addr, sizeof(k.addr));
 
 	out = strdup(tm_ok("nat list"));
@@ -841,28 +857,35 @@ static void test_nat_static_roundtrip(void **state)
 	assert_non_null(arr);
 	assert_int_equal(YAJL_GET_ARRAY(arr)->len, 2);
 	e = YAJL_GET_ARRAY(arr)->values[0];
-	assert_string_equal(YAJL_GET_STRING(yajl_tree_get(e, (const char *[]){ "tailnet", NULL },
-							  yajl_t_string)),
-			    "100.64.7.7");
-	assert_string_equal(YAJL_GET_STRING(yajl_tree_get(e, (const char *[]){ "inner", NULL },
-							  yajl_t_string)),
-			    "198.18.2.7");
-	assert_string_equal(YAJL_GET_STRING(yajl_tree_get(e, (const char *[]){ "owner", NULL },
-							  yajl_t_string)),
-			    "tpctl");
+	assert_string_equal(
+		YAJL_GET_STRING(yajl_tree_get(
+			e, (const char *[]){ "tailnet", NULL }, yajl_t_string)),
+		"100.64.7.7");
+	assert_string_equal(
+		YAJL_GET_STRING(yajl_tree_get(
+			e, (const char *[]){ "inner", NULL }, yajl_t_string)),
+		"198.18.2.7");
+	assert_string_equal(
+		YAJL_GET_STRING(yajl_tree_get(
+			e, (const char *[]){ "owner", NULL }, yajl_t_string)),
+		"tpctl");
 	yajl_tree_free(doc);
 
 	/* refused, nothing written */
-	tm_fails("100.64.7.7 is already the tailnet address of 198.18.2.7 in every zone",
-		 "nat static add 100.64.7.7 198.18.2.8");
-	tm_fails("198.18.2.7 already has the tailnet address 100.64.7.7 in every zone",
-		 "nat static add 100.64.7.8 198.18.2.7");
+	tm_fails(
+		"100.64.7.7 is already the tailnet address of 198.18.2.7 in every zone",
+		"nat static add 100.64.7.7 198.18.2.8");
+	tm_fails(
+		"198.18.2.7 already has the tailnet address 100.64.7.7 in every zone",
+		"nat static add 100.64.7.8 198.18.2.7");
 	tm_fails("100.64.7.8 and fd00::1 are of different address families",
 		 "nat static add 100.64.7.8 fd00::1");
 	tm_ok("service add 198.19.0.10:80/tcp");
-	tm_fails("a static NAT address cannot be a service VIP: 198.19.0.10:80/tcp",
-		 "nat static add 198.19.0.10 198.18.2.9");
-	tm_fails("no static NAT entry for 100.64.7.9", "nat static del 100.64.7.9");
+	tm_fails(
+		"a static NAT address cannot be a service VIP: 198.19.0.10:80/tcp",
+		"nat static add 198.19.0.10 198.18.2.9");
+	tm_fails("no static NAT entry for 100.64.7.9",
+		 "nat static del 100.64.7.9");
 	tm_fails("no static NAT entry for fd7a:115c:a1e0::7:7 in zone any",
 		 "nat static del fd7a:115c:a1e0::7:7 zone any");
 	doc = tm_json(tm_ok("-j nat static list"));
@@ -872,8 +895,10 @@ static void test_nat_static_roundtrip(void **state)
 
 	/* del: both maps; the zone found when not named */
 	tm_ok("nat static del 100.64.7.7");
-	assert_int_not_equal(bpf_map_lookup_elem(tm.maps.static_nat, &k, &v), 0);
-	assert_int_not_equal(bpf_map_lookup_elem(tm.maps.static_nat_rev, &in, &v), 0);
+	assert_int_not_equal(bpf_map_lookup_elem(tm.maps.static_nat, &k, &v),
+			     0);
+	assert_int_not_equal(
+		bpf_map_lookup_elem(tm.maps.static_nat_rev, &in, &v), 0);
 	tm_ok("nat static del fd7a:115c:a1e0::7:7");
 	doc = tm_json(tm_ok("-j nat list"));
 	arr = yajl_tree_get(doc, keys, yajl_t_array);
@@ -979,7 +1004,8 @@ static void test_guard_roundtrip(void **state)
 	assert_int_equal(tm_guard_get("198.18.9.0/24", &dv), 0);
 	assert_int_equal(dv.owner, TP_OWNER_TPCTL);
 	assert_int_equal(tm_guard_get("198.18.8.8/32", &dv), 0);
-	tm_fails("198.18.9.0/24 is on the drop list already", "guard add 198.18.9.0/24");
+	tm_fails("198.18.9.0/24 is on the drop list already",
+		 "guard add 198.18.9.0/24");
 	assert_non_null(strstr(tm_ok("guard list"), "fd00:198:18::9:0/112"));
 	assert_non_null(strstr(tm_ok("guard"), "tpctl"));
 	v = tm_json(tm_ok("-j guard list"));
@@ -993,8 +1019,10 @@ static void test_guard_roundtrip(void **state)
 	/* del needs the exact prefix; a longer one inside it is not it */
 	tm_ok("guard del 198.18.9.0/24");
 	assert_int_not_equal(tm_guard_get("198.18.9.0/24", &dv), 0);
-	tm_fails("198.18.9.0/24 is not on the drop list", "guard del 198.18.9.0/24");
-	tm_fails("198.18.8.0/24 is not on the drop list", "guard del 198.18.8.0/24");
+	tm_fails("198.18.9.0/24 is not on the drop list",
+		 "guard del 198.18.9.0/24");
+	tm_fails("198.18.8.0/24 is not on the drop list",
+		 "guard del 198.18.8.0/24");
 
 	/* the rate: live in tp_guard_config, the ports kept */
 	tm_ok("guard rate 20 40");
@@ -1005,25 +1033,32 @@ static void test_guard_roundtrip(void **state)
 	assert_int_equal(c.cap_ns, 40 * 50000000ULL);
 	assert_int_equal(c.n_ports, 1);
 	assert_int_equal(ntohs(c.ports[0]), 51820);
-	tm_fails("bad burst '0': expected a number 1-1000000", "guard rate 20 0");
+	tm_fails("bad burst '0': expected a number 1-1000000",
+		 "guard rate 20 0");
 	assert_int_equal(tp_guard_config_get(&tm.maps, &c), 0);
 	assert_int_equal(c.rate, 20);
 
-	tm_percpu_set(tm.maps.stats, TP_STAT_GUARD_RATE_LIMITED, 99990, 99990 * 190);
+	tm_percpu_set(tm.maps.stats, TP_STAT_GUARD_RATE_LIMITED, 99990,
+		      99990 * 190);
 	v = tm_json(tm_ok("-j guard show"));
 	path[0] = "rate";
-	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(v, path, yajl_t_number)), 20);
+	assert_int_equal(
+		YAJL_GET_INTEGER(yajl_tree_get(v, path, yajl_t_number)), 20);
 	path[0] = "prefixes";
-	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(v, path, yajl_t_number)), 2);
+	assert_int_equal(
+		YAJL_GET_INTEGER(yajl_tree_get(v, path, yajl_t_number)), 2);
 	{
-		const char *p3[] = { "counters", "rate_limited", "packets", NULL };
+		const char *p3[] = { "counters", "rate_limited", "packets",
+				     NULL };
 
 		/* set on every CPU, summed */
-		assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(v, p3, yajl_t_number)),
-				 99990 * libbpf_num_possible_cpus());
+		assert_int_equal(
+			YAJL_GET_INTEGER(yajl_tree_get(v, p3, yajl_t_number)),
+			99990 * libbpf_num_possible_cpus());
 	}
 	yajl_tree_free(v);
-	assert_non_null(strstr(tm_ok("guard show"), "20/s per source, burst 40"));
+	assert_non_null(
+		strstr(tm_ok("guard show"), "20/s per source, burst 40"));
 	assert_non_null(strstr(tm_ok("stats"), "guard_rate_limited"));
 
 	tm_ok("guard rate 0");
@@ -1107,8 +1142,8 @@ static void test_policy_roundtrip(void **state)
  * A DNATed flow @c:@cport -> VIP:80 via @be:8080 of protocol @proto, with
  * its reply key, in the conntrack table of that protocol.
  */
-static void tm_flow_proto(const char *c, __u16 cport, const char *be, __u32 svc_id,
-			  __s64 ttl_s, __u8 proto)
+static void tm_flow_proto(const char *c, __u16 cport, const char *be,
+			  __u32 svc_id, __s64 ttl_s, __u8 proto)
 {
 	struct tp_ct_key orig = { .saddr = tm_addr(c),
 				  .daddr = tm_addr("198.19.0.10"),
@@ -1155,8 +1190,8 @@ static void tm_flow(const char *c, __u16 cport, const char *be, __u32 svc_id,
  * A SNAT flow: its reply key is backend:8080 -> the node's SNAT address
  * and port in zone 0, and holds the client the reply tuple no longer has.
  */
-static void tm_flow_snat(const char *c, __u16 cport, const char *be, const char *snat,
-			 __u16 sport, __u32 svc_id)
+static void tm_flow_snat(const char *c, __u16 cport, const char *be,
+			 const char *snat, __u16 sport, __u32 svc_id)
 {
 	struct tp_ct_key orig = { .saddr = tm_addr(c),
 				  .daddr = tm_addr("198.19.0.10"),
@@ -1187,8 +1222,10 @@ static void tm_flow_snat(const char *c, __u16 cport, const char *be, const char 
 				 .orig_saddr = orig.saddr,
 				 .orig_sport = orig.sport };
 
-	assert_int_equal(bpf_map_update_elem(tm.maps.ct, &orig, &e, BPF_ANY), 0);
-	assert_int_equal(bpf_map_update_elem(tm.maps.ct, &reply, &r, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(tm.maps.ct, &orig, &e, BPF_ANY),
+			 0);
+	assert_int_equal(bpf_map_update_elem(tm.maps.ct, &reply, &r, BPF_ANY),
+			 0);
 }
 
 /*
@@ -1210,11 +1247,14 @@ static void test_conntrack_snat(void **state)
 	cfg.snat_addr4 = tm_addr("198.18.0.1");
 	cfg.snat_port_min = TP_SNAT_PORT_MIN;
 	cfg.snat_port_max = TP_SNAT_PORT_MAX;
-	assert_int_equal(bpf_map_update_elem(tm.maps.config, &zero, &cfg, BPF_ANY), 0);
+	assert_int_equal(
+		bpf_map_update_elem(tm.maps.config, &zero, &cfg, BPF_ANY), 0);
 	tm_ok("service add " TM_VIP " snat");
 	assert_int_equal(bpf_map_lookup_elem(tm.maps.services, &k, &svc), 0);
-	tm_flow_snat("100.64.0.1", 40000, "198.18.1.1", "198.18.0.1", 61234, svc.id);
-	tm_flow_snat("100.64.0.2", 40000, "198.18.1.2", "198.18.0.1", 61235, svc.id);
+	tm_flow_snat("100.64.0.1", 40000, "198.18.1.1", "198.18.0.1", 61234,
+		     svc.id);
+	tm_flow_snat("100.64.0.2", 40000, "198.18.1.2", "198.18.0.1", 61235,
+		     svc.id);
 	assert_int_equal(tm_count(tm.maps.ct), 4);
 
 	out = tm_ok("conntrack list");
@@ -1225,11 +1265,14 @@ static void test_conntrack_snat(void **state)
 	assert_non_null(strstr(out, "\"snat_port\":61234"));
 	assert_non_null(strstr(out, "\"flags\":\"dnat,snat\""));
 
-	assert_string_equal(tm_ok("conntrack flush backend 198.18.1.1"), "flushed 1 flow\n");
+	assert_string_equal(tm_ok("conntrack flush backend 198.18.1.1"),
+			    "flushed 1 flow\n");
 	assert_int_equal(tm_count(tm.maps.ct), 2);
-	assert_string_equal(tm_ok("conntrack flush service " TM_VIP), "flushed 1 flow\n");
+	assert_string_equal(tm_ok("conntrack flush service " TM_VIP),
+			    "flushed 1 flow\n");
 	assert_int_equal(tm_count(tm.maps.ct), 0);
-	assert_int_equal(bpf_map_update_elem(tm.maps.config, &zero, &saved, BPF_ANY), 0);
+	assert_int_equal(
+		bpf_map_update_elem(tm.maps.config, &zero, &saved, BPF_ANY), 0);
 }
 
 static void test_conntrack(void **state)
@@ -1280,7 +1323,8 @@ static void test_conntrack(void **state)
 	tm_flow("100.64.0.1", 40000, "198.18.1.1", svc.id, 60);
 	tm_flow("100.64.0.2", 40001, "198.18.1.2", 77, 60);
 	/* UDP flows are in tp_ct_any: listed and flushed with the rest */
-	tm_flow_proto("100.64.0.4", 40004, "198.18.1.1", svc.id, 60, IPPROTO_UDP);
+	tm_flow_proto("100.64.0.4", 40004, "198.18.1.1", svc.id, 60,
+		      IPPROTO_UDP);
 	out = tm_ok("conntrack list");
 	assert_non_null(strstr(out, "100.64.0.4:40004"));
 	assert_int_equal(tm_json_len(tm_ok("-j conntrack list")), 3);
@@ -1360,7 +1404,8 @@ static void test_map_list_dump(void **state)
 	assert_int_equal(YAJL_GET_ARRAY(v)->len, tp_pin_maps_n);
 	for (i = 0; i < YAJL_GET_ARRAY(v)->len; i++) {
 		const char *path[] = { "name", NULL },
-			   *pe[] = { "entries", NULL }, *pm[] = { "bytes_memlock", NULL };
+			   *pe[] = { "entries", NULL },
+			   *pm[] = { "bytes_memlock", NULL };
 
 		const char *name;
 
@@ -1369,8 +1414,9 @@ static void test_map_list_dump(void **state)
 		assert_non_null(name);
 		/* every map says what it costs, as bpftool does (an empty LPM trie: 0) */
 		assert_non_null(yajl_tree_get(m, pm, yajl_t_number));
-		assert_true(YAJL_GET_INTEGER(yajl_tree_get(m, pm, yajl_t_number)) >=
-			    (strcmp(name, TP_MAP_CT) ? 0 : 4096));
+		assert_true(
+			YAJL_GET_INTEGER(yajl_tree_get(m, pm, yajl_t_number)) >=
+			(strcmp(name, TP_MAP_CT) ? 0 : 4096));
 		if (strcmp(name, TP_MAP_SERVICES))
 			continue;
 		assert_int_equal(
@@ -1405,16 +1451,17 @@ static const char *tm_status(int want, const char *line)
 
 	tm_exec(&r, NULL, 0, tm.pin_root, line);
 	if (r.status != want)
-		fail_msg("tpctl %s: exit %d, want %d; stderr '%s'", line, r.status,
-			 want, r.err);
+		fail_msg("tpctl %s: exit %d, want %d; stderr '%s'", line,
+			 r.status, want, r.err);
 	if (!r.out[0])
 		fail_msg("tpctl %s: no status on stdout", line);
 	if (strstr(line, "-j")) {
 		if (r.err[0])
 			fail_msg("tpctl %s: wrote to stderr: %s", line, r.err);
 	} else if (want ? strncmp(r.err, "Error: ", 7) ||
-				  strchr(r.err, '\n') != r.err + strlen(r.err) - 1 :
-			  r.err[0] != '\0') {
+				   strchr(r.err, '\n') !=
+					   r.err + strlen(r.err) - 1
+			: r.err[0] != '\0') {
 		fail_msg("tpctl %s: stderr '%s'", line, r.err);
 	}
 	free(tm_last_out);
@@ -1584,22 +1631,26 @@ static void test_status_exit(void **state)
 	TM_REQUIRE();
 	tp_pins_loader_pidfile(tm.pin_root, pidfile, sizeof(pidfile));
 	tm_status(2, "status");
-	snprintf(why, sizeof(why), "tailplaned is not running for %s (no tailplaned holds %s)",
+	snprintf(why, sizeof(why),
+		 "tailplaned is not running for %s (no tailplaned holds %s)",
 		 tm.pin_root, pidfile);
 	snprintf(want, sizeof(want), "Error: %s\n", why);
 	assert_string_equal(tm_last_err, want);
 	v = tm_json(tm_status(2, "-j status"));
 	assert_true(YAJL_IS_FALSE(yajl_tree_get(v, p_run, yajl_t_any)));
 	assert_true(YAJL_IS_FALSE(yajl_tree_get(v, p_ok, yajl_t_any)));
-	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(v, p_exit, yajl_t_number)), 2);
-	assert_string_equal(YAJL_GET_STRING(yajl_tree_get(v, p_why, yajl_t_string)), why);
+	assert_int_equal(
+		YAJL_GET_INTEGER(yajl_tree_get(v, p_exit, yajl_t_number)), 2);
+	assert_string_equal(
+		YAJL_GET_STRING(yajl_tree_get(v, p_why, yajl_t_string)), why);
 	yajl_tree_free(v);
 
 	fd = tm_fake_loader();
 	tm_status(0, "status");
 	v = tm_json(tm_status(0, "-p status"));
 	assert_true(YAJL_IS_TRUE(yajl_tree_get(v, p_ok, yajl_t_any)));
-	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(v, p_exit, yajl_t_number)), 0);
+	assert_int_equal(
+		YAJL_GET_INTEGER(yajl_tree_get(v, p_exit, yajl_t_number)), 0);
 	assert_null(yajl_tree_get(v, p_why, yajl_t_any));
 	yajl_tree_free(v);
 
@@ -1608,12 +1659,14 @@ static void test_status_exit(void **state)
 	snprintf(aside, sizeof(aside), "%s/frags_aside", tm.pin_root);
 	assert_int_equal(rename(pin, aside), 0);
 	tm_status(3, "status");
-	snprintf(want, sizeof(want),
-		 "Error: map tp_frags is not pinned under %s: the pins are incomplete or from another version; restart tailplaned\n",
-		 tm.pin_root);
+	snprintf(
+		want, sizeof(want),
+		"Error: map tp_frags is not pinned under %s: the pins are incomplete or from another version; restart tailplaned\n",
+		tm.pin_root);
 	assert_string_equal(tm_last_err, want);
 	v = tm_json(tm_status(3, "-j status"));
-	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(v, p_exit, yajl_t_number)), 3);
+	assert_int_equal(
+		YAJL_GET_INTEGER(yajl_tree_get(v, p_exit, yajl_t_number)), 3);
 	yajl_tree_free(v);
 	unlink(pidfile);
 	close(fd);
@@ -1625,15 +1678,17 @@ static void test_status_exit(void **state)
 	tm_exec(&r, NULL, 0, "/nonexistent/pins", "status");
 	assert_int_equal(r.status, 3);
 	assert_non_null(strstr(r.out, "loader    not running"));
-	assert_string_equal(r.err,
-			    "Error: no tailplane maps pinned: /nonexistent/pins does not exist; start tailplaned, or give the right --pin-root\n");
+	assert_string_equal(
+		r.err,
+		"Error: no tailplane maps pinned: /nonexistent/pins does not exist; start tailplaned, or give the right --pin-root\n");
 	tm_res_free(&r);
 
 	/* cannot read the maps (not root): it cannot tell, 1 */
 	tm_exec(&r, NULL, 65534, tm.pin_root, "status");
 	assert_int_equal(r.status, 1);
 	assert_non_null(strstr(r.out, "pin root"));
-	assert_non_null(strstr(r.err, "Error: permission denied on the pinned maps under"));
+	assert_non_null(strstr(
+		r.err, "Error: permission denied on the pinned maps under"));
 	tm_res_free(&r);
 
 	/* usage errors and help are as for every command */
@@ -1825,8 +1880,8 @@ static void test_batch(void **state)
 	if (r.status)
 		fail_msg("batch failed: %s", r.err);
 	assert_string_equal(r.out, "processed 10000 commands\n");
-	print_message("batch of 10,000 lines: %.3f s (CPU %.3f s)\n", r.ns / 1e9,
-		      r.cpu_ns / 1e9);
+	print_message("batch of 10,000 lines: %.3f s (CPU %.3f s)\n",
+		      r.ns / 1e9, r.cpu_ns / 1e9);
 	assert_true(r.ns < TM_NSEC);
 	tm_res_free(&r);
 	assert_int_equal(tm_count(tm.maps.services), 10);
@@ -1855,12 +1910,15 @@ static void test_batch_services_10k(void **state)
 	TM_REQUIRE();
 	assert_non_null(b);
 	for (s = 0; s < 1000; s++) {
-		len += snprintf(b + len, cap - len, "service add 198.19.%d.%d:80/tcp\n", s / 250,
+		len += snprintf(b + len, cap - len,
+				"service add 198.19.%d.%d:80/tcp\n", s / 250,
 				s % 250 + 1);
 		for (i = 0; i < 9; i++)
-			len += snprintf(b + len, cap - len,
-					"backend add 198.19.%d.%d:80/tcp 198.18.%d.%d:%d\n",
-					s / 250, s % 250 + 1, s / 250, s % 250 + 1, 8080 + i);
+			len += snprintf(
+				b + len, cap - len,
+				"backend add 198.19.%d.%d:80/tcp 198.18.%d.%d:%d\n",
+				s / 250, s % 250 + 1, s / 250, s % 250 + 1,
+				8080 + i);
 	}
 	assert_true(len < cap);
 	tm_exec(&r, b, 0, tm.pin_root, "batch -");
@@ -1868,13 +1926,16 @@ static void test_batch_services_10k(void **state)
 	if (r.status)
 		fail_msg("batch failed: %s", r.err);
 	assert_string_equal(r.out, "processed 10000 commands\n");
-	print_message("batch of 10,000 service and backend lines (1,000 services): %.3f s "
-		      "(CPU %.3f s)\n", r.ns / 1e9, r.cpu_ns / 1e9);
+	print_message(
+		"batch of 10,000 service and backend lines (1,000 services): %.3f s "
+		"(CPU %.3f s)\n",
+		r.ns / 1e9, r.cpu_ns / 1e9);
 	tm_res_free(&r);
 	assert_int_equal(tm_count(tm.maps.services), 1000);
 	assert_int_equal(tm_count(tm.maps.backends), 9000);
 	for (s = 0; s < 1000; s += 333) {
-		snprintf(svc, sizeof(svc), "198.19.%d.%d:80/tcp", s / 250, s % 250 + 1);
+		snprintf(svc, sizeof(svc), "198.19.%d.%d:80/tcp", s / 250,
+			 s % 250 + 1);
 		assert_int_equal(tm_check_service(svc), 9);
 	}
 }
@@ -1908,11 +1969,14 @@ static void test_batch_flush_before_read(void **state)
 	assert_non_null(out);
 	assert_int_equal(YAJL_GET_ARRAY(out)->len, 1);
 	out = YAJL_GET_ARRAY(out)->values[0];
-	assert_non_null(yajl_tree_get(out, (const char **)p_active, yajl_t_number));
-	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(out, (const char **)p_active,
-							yajl_t_number)), 2);
-	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(out, (const char **)p_size,
-							yajl_t_number)), 257);
+	assert_non_null(
+		yajl_tree_get(out, (const char **)p_active, yajl_t_number));
+	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(
+				 out, (const char **)p_active, yajl_t_number)),
+			 2);
+	assert_int_equal(YAJL_GET_INTEGER(yajl_tree_get(
+				 out, (const char **)p_size, yajl_t_number)),
+			 257);
 	yajl_tree_free(v);
 	tm_res_free(&r);
 	/* and the end of the batch built the last change */
@@ -2001,9 +2065,10 @@ static void tm_exec_reset(struct tm_res *r, const char *in, const char *line)
  */
 static void test_batch_read_errors(void **state)
 {
-	static const char nul[] = "service add " TM_VIP "\n"
-				  "backend add " TM_VIP " 198.18.1.1:8080\0 weight 9\n"
-				  "backend add " TM_VIP " 198.18.1.2:8080\n";
+	static const char nul[] =
+		"service add " TM_VIP "\n"
+		"backend add " TM_VIP " 198.18.1.1:8080\0 weight 9\n"
+		"backend add " TM_VIP " 198.18.1.2:8080\n";
 	char path[PATH_MAX], line[PATH_MAX + 16];
 	struct tm_res r;
 	int fd;
@@ -2013,25 +2078,32 @@ static void test_batch_read_errors(void **state)
 	tm_exec(&r, NULL, 0, tm.pin_root, "batch /");
 	assert_int_equal(r.status, 1);
 	assert_string_equal(r.out, "");
-	assert_string_equal(r.err, "Error: reading batch file '/' at line 1: Is a directory "
-				   "(the batch stopped there; nothing was applied)\n");
+	assert_string_equal(
+		r.err,
+		"Error: reading batch file '/' at line 1: Is a directory "
+		"(the batch stopped there; nothing was applied)\n");
 	tm_res_free(&r);
 	tm_exec(&r, NULL, 0, tm.pin_root, "-j batch /");
 	assert_int_equal(r.status, 1);
-	assert_string_equal(r.out, "[{\"error\":\"reading batch file '/' at line 1: Is a "
-				   "directory (the batch stopped there; nothing was "
-				   "applied)\"}]\n");
+	assert_string_equal(
+		r.out, "[{\"error\":\"reading batch file '/' at line 1: Is a "
+		       "directory (the batch stopped there; nothing was "
+		       "applied)\"}]\n");
 	assert_string_equal(r.err, "");
 	tm_res_free(&r);
 
 	/* a read error after two lines */
-	tm_exec_reset(&r, "service add " TM_VIP "\nbackend add " TM_VIP " 198.18.1.1:8080\n",
+	tm_exec_reset(&r,
+		      "service add " TM_VIP "\nbackend add " TM_VIP
+		      " 198.18.1.1:8080\n",
 		      "batch -");
 	assert_int_equal(r.status, 1);
 	assert_string_equal(r.out, "");
-	assert_string_equal(r.err, "Error: reading batch file '-' at line 3: Connection reset "
-				   "by peer (the batch stopped there; the 2 commands before "
-				   "it were applied)\n");
+	assert_string_equal(
+		r.err,
+		"Error: reading batch file '-' at line 3: Connection reset "
+		"by peer (the batch stopped there; the 2 commands before "
+		"it were applied)\n");
 	tm_res_free(&r);
 	assert_int_equal(tm_check_service(TM_VIP), 1);
 	tm_ok("service del " TM_VIP);
@@ -2040,14 +2112,17 @@ static void test_batch_read_errors(void **state)
 	snprintf(path, sizeof(path), "/tmp/tpctl-test-nul.%d", getpid());
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, nul, sizeof(nul) - 1), (ssize_t)sizeof(nul) - 1);
+	assert_int_equal(write(fd, nul, sizeof(nul) - 1),
+			 (ssize_t)sizeof(nul) - 1);
 	close(fd);
 	snprintf(line, sizeof(line), "batch %s", path);
 	tm_exec(&r, NULL, 0, tm.pin_root, line);
 	unlink(path);
 	assert_int_equal(r.status, 1);
-	assert_string_equal(r.err, "Error: line 2: a NUL byte at column 47 (the batch stopped "
-				   "there; the 1 command before it was applied)\n");
+	assert_string_equal(
+		r.err,
+		"Error: line 2: a NUL byte at column 47 (the batch stopped "
+		"there; the 1 command before it was applied)\n");
 	tm_res_free(&r);
 	assert_int_equal(tm_check_service(TM_VIP), 0);
 }
@@ -2059,7 +2134,8 @@ static void tm_scale_key(unsigned int i, struct tp_svc_key *k)
 {
 	char a[32];
 
-	snprintf(a, sizeof(a), "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+	snprintf(a, sizeof(a), "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255,
+		 i & 255);
 	memset(k, 0, sizeof(*k));
 	k->vip = tm_addr(a);
 	k->port = htons(80);
@@ -2070,8 +2146,8 @@ static void tm_scale_key(unsigned int i, struct tp_svc_key *k)
  * Services [@from, @to) staged and flushed, each with @n_be backends
  * (172.16.x.y:8080 upwards); returns the seconds it took.
  */
-static double tm_scale_fill(const struct tp_maps *m, unsigned int from, unsigned int to,
-			    unsigned int n_be)
+static double tm_scale_fill(const struct tp_maps *m, unsigned int from,
+			    unsigned int to, unsigned int n_be)
 {
 	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
 	struct tp_backend_spec bs[TP_MAX_SVC_BACKENDS] = {};
@@ -2090,10 +2166,12 @@ static double tm_scale_fill(const struct tp_maps *m, unsigned int from, unsigned
 	}
 	for (i = from; i < to; i++) {
 		tm_scale_key(i, &k);
-		assert_int_equal(tp_service_stage(m, b, &k, &spec, bs, n_be, i), 0);
+		assert_int_equal(tp_service_stage(m, b, &k, &spec, bs, n_be, i),
+				 0);
 		/* flush now and then: each table holds an fd until then */
 		if ((i - from) % 4096 == 4095)
-			assert_int_equal(tp_svc_batch_flush(m, b, NULL, NULL), 0);
+			assert_int_equal(tp_svc_batch_flush(m, b, NULL, NULL),
+					 0);
 	}
 	assert_int_equal(tp_svc_batch_flush(m, b, NULL, NULL), 0);
 	tp_svc_batch_free(b);
@@ -2137,8 +2215,10 @@ static void tm_scale_ops(const char *root, const char *label, double *med)
 	for (op = 0; op < 4; op++) {
 		qsort(t[op], TM_SCALE_REPS, sizeof(double), tm_double_cmp);
 		med[op] = t[op][TM_SCALE_REPS / 2];
-		print_message("  %s: tpctl %-45s median %.2f ms (min %.2f, max %.2f)\n", label,
-			      ops[op], med[op], t[op][0], t[op][TM_SCALE_REPS - 1]);
+		print_message(
+			"  %s: tpctl %-45s median %.2f ms (min %.2f, max %.2f)\n",
+			label, ops[op], med[op], t[op][0],
+			t[op][TM_SCALE_REPS - 1]);
 	}
 }
 
@@ -2165,7 +2245,8 @@ static void test_scale_writes(void **state)
 	bpf_map__set_max_entries(skel->maps.tp_services, 131072);
 	bpf_map__set_max_entries(skel->maps.tp_maglev, 131072);
 	bpf_map__set_max_entries(skel->maps.tp_svc_stats, 131072);
-	bpf_map__set_max_entries(skel->maps.tp_svc_backends, 131072 + TP_MAX_BACKENDS);
+	bpf_map__set_max_entries(skel->maps.tp_svc_backends,
+				 131072 + TP_MAX_BACKENDS);
 	assert_int_equal(tailplane__load(skel), 0);
 	assert_int_equal(tp_pins_open(&sm, root), 0);
 	assert_int_equal(tp_service_maglev_cap_set(&sm, TP_MAGLEV_SIZE), 0);
@@ -2179,7 +2260,8 @@ static void test_scale_writes(void **state)
 		      tm_count(sm.services), tm_count(sm.backends), fill);
 	tm_scale_ops(root, "100,000 services", big);
 	for (op = 0; op < 4; op++)
-		print_message("  op %d: %.2fx the time at 100,000 services\n", op, big[op] / small[op]);
+		print_message("  op %d: %.2fx the time at 100,000 services\n",
+			      op, big[op] / small[op]);
 	tp_maps_close(&sm);
 	tailplane__destroy(skel);
 }
@@ -2203,7 +2285,8 @@ static unsigned long long tm_memlock(int fd)
 }
 
 /* memlock of tp_maglev and of every table in it (read back as root). */
-static unsigned long long tm_maglev_memlock(const struct tp_maps *m, unsigned int *tables)
+static unsigned long long tm_maglev_memlock(const struct tp_maps *m,
+					    unsigned int *tables)
 {
 	unsigned long long sum = tm_memlock(m->maglev);
 	__u32 slot, inner, max = tp_map_max_entries(m->maglev);
@@ -2241,17 +2324,20 @@ static void test_scale_memory(void **state)
 		t = tm_scale_fill(&tm.maps, from, at[i], 1);
 		from = at[i];
 		mg = tm_maglev_memlock(&tm.maps, &tables);
-		other = tm_memlock(tm.maps.services) + tm_memlock(tm.maps.backends) +
+		other = tm_memlock(tm.maps.services) +
+			tm_memlock(tm.maps.backends) +
 			tm_memlock(tm.maps.svc_backends);
-		print_message("  %u services (filled in %.2f s): tp_maglev + %u tables %.1f MiB; "
-			      "tp_services + tp_backends + tp_svc_backends %.1f MiB\n",
-			      at[i], t, tables, mg / 1048576.0, other / 1048576.0);
+		print_message(
+			"  %u services (filled in %.2f s): tp_maglev + %u tables %.1f MiB; "
+			"tp_services + tp_backends + tp_svc_backends %.1f MiB\n",
+			at[i], t, tables, mg / 1048576.0, other / 1048576.0);
 	}
-	print_message("  the flat layout: %.1f MiB at 1,023 services (maglev_size %u), "
-		      "%.1f MiB for 65,535 of them, %.1f MiB at maglev_size 65521\n",
-		      1024.0 * 2 * TP_MAGLEV_SIZE * 8 / 1048576,
-		      TP_MAGLEV_SIZE, 65536.0 * 2 * TP_MAGLEV_SIZE * 8 / 1048576,
-		      65536.0 * 2 * 65521 * 8 / 1048576);
+	print_message(
+		"  the flat layout: %.1f MiB at 1,023 services (maglev_size %u), "
+		"%.1f MiB for 65,535 of them, %.1f MiB at maglev_size 65521\n",
+		1024.0 * 2 * TP_MAGLEV_SIZE * 8 / 1048576, TP_MAGLEV_SIZE,
+		65536.0 * 2 * TP_MAGLEV_SIZE * 8 / 1048576,
+		65536.0 * 2 * 65521 * 8 / 1048576);
 }
 
 /* ---- scale: one write with 10 and with 100,000 present ---------------------------- */
@@ -2298,8 +2384,9 @@ static double tm_batch_file(const char *lines, int n, double *cpu_s)
 static char *tm_scale_lines(int first, int n, bool rules)
 {
 	static const char *const ports[5] = {
-		"proto tcp port 80", "proto tcp port 443", "proto tcp port 8000-8999",
-		"proto udp port 53", "proto tcp port 1024-65535",
+		"proto tcp port 80",	     "proto tcp port 443",
+		"proto tcp port 8000-8999",  "proto udp port 53",
+		"proto tcp port 1024-65535",
 	};
 	size_t cap = (size_t)n * 80 + 64, len = 0;
 	char *b = malloc(cap);
@@ -2309,14 +2396,17 @@ static char *tm_scale_lines(int first, int n, bool rules)
 	b[0] = '\0';
 	for (i = first; i < first + n; i++)
 		if (rules)
-			len += snprintf(b + len, cap - len,
-					"policy add from %d to %d %s %s zone 1\n",
-					100000 + i / 5, 100001 + i / 5, ports[i % 5],
-					i % 3 ? "allow" : "deny");
+			len += snprintf(
+				b + len, cap - len,
+				"policy add from %d to %d %s %s zone 1\n",
+				100000 + i / 5, 100001 + i / 5, ports[i % 5],
+				i % 3 ? "allow" : "deny");
 		else
-			len += snprintf(b + len, cap - len,
-					"identity add 10.%d.%d.%d/32 %d name scale-%d\n",
-					(i >> 16) & 255, (i >> 8) & 255, i & 255, 100000 + i, i);
+			len += snprintf(
+				b + len, cap - len,
+				"identity add 10.%d.%d.%d/32 %d name scale-%d\n",
+				(i >> 16) & 255, (i >> 8) & 255, i & 255,
+				100000 + i, i);
 	assert_true(len < cap);
 	return b;
 }
@@ -2344,7 +2434,8 @@ struct tm_times {
 	__u64 wall[TM_PSCALE_REPS], cpu[TM_PSCALE_REPS];
 };
 
-static void tm_timed(struct tm_times *t, int i, const char *root, const char *line)
+static void tm_timed(struct tm_times *t, int i, const char *root,
+		     const char *line)
 {
 	struct tm_res r;
 
@@ -2395,11 +2486,13 @@ static void tm_add_del_ms(const char *small, const char *big, const char *add,
 static void tm_single_writes(const char *small, const char *big,
 			     struct tm_ms rule[2][2], struct tm_ms ident[2][2])
 {
+	tm_add_del_ms(
+		small, big,
+		"policy add from scale-3 to scale-4 proto tcp port 5000-5999 allow zone 1",
+		"policy del from scale-3 to scale-4 proto tcp port 5000-5999 zone 1",
+		rule);
 	tm_add_del_ms(small, big,
-		      "policy add from scale-3 to scale-4 proto tcp port 5000-5999 allow zone 1",
-		      "policy del from scale-3 to scale-4 proto tcp port 5000-5999 zone 1",
-		      rule);
-	tm_add_del_ms(small, big, "identity add 192.168.77.1/32 99999 name scale-probe",
+		      "identity add 192.168.77.1/32 99999 name scale-probe",
 		      "identity del 192.168.77.1/32", ident);
 }
 
@@ -2416,10 +2509,11 @@ static void tm_second_root(char *root, size_t len, struct tailplane **skel)
 	assert_int_equal(tailplane__load(*skel), 0);
 }
 
-static void tm_print_ms(const char *what, const struct tm_ms *a, const struct tm_ms *b)
+static void tm_print_ms(const char *what, const struct tm_ms *a,
+			const struct tm_ms *b)
 {
-	print_message("  %-13s %6.2f (%5.2f) | %6.2f (%5.2f)\n", what, a->wall, a->cpu,
-		      b->wall, b->cpu);
+	print_message("  %-13s %6.2f (%5.2f) | %6.2f (%5.2f)\n", what, a->wall,
+		      a->cpu, b->wall, b->cpu);
 }
 
 /*
@@ -2435,8 +2529,11 @@ static void test_scale_policy_writes(void **state)
 	struct tailplane *small_skel = NULL;
 	char small[PATH_MAX + 8], flag[PATH_MAX + 16], *lines;
 	__u32 id;
-	struct tp_rule match = { .src_id = 100000 + 4321, .dst_id = 100000 + 4322,
-				 .zone = 1, .proto = IPPROTO_UDP, .port_lo = 53,
+	struct tp_rule match = { .src_id = 100000 + 4321,
+				 .dst_id = 100000 + 4322,
+				 .zone = 1,
+				 .proto = IPPROTO_UDP,
+				 .port_lo = 53,
 				 .port_hi = 53 };
 	const char *what[2][2] = { { "policy add", "policy del" },
 				   { "identity add", "identity del" } };
@@ -2466,16 +2563,18 @@ static void test_scale_policy_writes(void **state)
 	lines = tm_scale_lines(10, TM_PSCALE_N - 10, true);
 	t_rules = tm_batch_file(lines, TM_PSCALE_N - 10, &c_rules);
 	free(lines);
-	print_message("batch of %d rules: %.2f s (cpu %.2f s)\n", TM_PSCALE_N - 10,
-		      t_rules, c_rules);
+	print_message("batch of %d rules: %.2f s (cpu %.2f s)\n",
+		      TM_PSCALE_N - 10, t_rules, c_rules);
 	assert_int_equal(tm_count(tm.maps.rules), TM_PSCALE_N);
 	assert_int_equal(tm_count(tm.maps.id_names), TM_PSCALE_N);
 	assert_int_equal(tm_count(tm.maps.policy), TM_PSCALE_N / 5 * 15);
 	assert_int_equal(tp_policy_rule_find(&tm.maps, &match, &id), 0);
 
 	tm_single_writes(small, tm.pin_root, rule, ident);
-	print_message("median of %d fresh tpctl runs, ms wall (cpu), with 10 | with %d "
-		      "present, run in turn:\n", TM_PSCALE_REPS, TM_PSCALE_N);
+	print_message(
+		"median of %d fresh tpctl runs, ms wall (cpu), with 10 | with %d "
+		"present, run in turn:\n",
+		TM_PSCALE_REPS, TM_PSCALE_N);
 	for (op = 0; op < 2; op++) {
 		tm_print_ms(what[0][op], &rule[0][op], &rule[1][op]);
 		tm_print_ms(what[1][op], &ident[0][op], &ident[1][op]);
@@ -2492,8 +2591,11 @@ static void test_scale_policy_writes(void **state)
  */
 static void test_full_maps_named(void **state)
 {
-	struct tp_identity_key k = { .prefixlen = TP_IDENTITY_PLEN(128), .zone = 500 };
-	struct tp_identity_val v = { .id = 999, .owner = TP_OWNER_TPCTL, .plen = 128 };
+	struct tp_identity_key k = { .prefixlen = TP_IDENTITY_PLEN(128),
+				     .zone = 500 };
+	struct tp_identity_val v = { .id = 999,
+				     .owner = TP_OWNER_TPCTL,
+				     .plen = 128 };
 	__u32 n, id, owner_id;
 	char want[512];
 	__u8 owner;
@@ -2506,25 +2608,32 @@ static void test_full_maps_named(void **state)
 	}
 	assert_int_equal(errno, ENOSPC);
 	/* the sizes from abi.h: the wording is the test, not the numbers */
-	snprintf(want, sizeof(want),
-		 "cannot set identity of 198.18.1.0/24 in zone 0: tp_identity is full: "
-		 "%u prefixes; capacity.identities in the tailplaned configuration "
-		 "raises it\n",
-		 tp_map_max_entries(tm.maps.identity));
+	snprintf(
+		want, sizeof(want),
+		"cannot set identity of 198.18.1.0/24 in zone 0: tp_identity is full: "
+		"%u prefixes; capacity.identities in the tailplaned configuration "
+		"raises it\n",
+		tp_map_max_entries(tm.maps.identity));
 	tm_fails(want, "identity add 198.18.1.0/24 400");
-	assert_int_equal(tm_identity(0, "198.18.1.0/24", &owner_id, &owner), -ENOENT);
+	assert_int_equal(tm_identity(0, "198.18.1.0/24", &owner_id, &owner),
+			 -ENOENT);
 
 	for (id = 1; id < TP_MAX_RULES; id++) {
-		struct tp_rule dummy = { .src_id = 1000000 + id, .dst_id = 1, .zone = 300,
+		struct tp_rule dummy = { .src_id = 1000000 + id,
+					 .dst_id = 1,
+					 .zone = 300,
 					 .verdict = TP_VERDICT_ALLOW };
 
-		assert_int_equal(bpf_map_update_elem(tm.maps.rules, &id, &dummy, BPF_ANY), 0);
+		assert_int_equal(bpf_map_update_elem(tm.maps.rules, &id, &dummy,
+						     BPF_ANY),
+				 0);
 	}
-	snprintf(want, sizeof(want),
-		 "cannot add rule from 300 to 301 proto tcp port 80: every rule id is "
-		 "in use: %u rules; capacity.rules in the tailplaned configuration "
-		 "raises it\n",
-		 tp_map_max_entries(tm.maps.rule_stats) - 1);
+	snprintf(
+		want, sizeof(want),
+		"cannot add rule from 300 to 301 proto tcp port 80: every rule id is "
+		"in use: %u rules; capacity.rules in the tailplaned configuration "
+		"raises it\n",
+		tp_map_max_entries(tm.maps.rule_stats) - 1);
 	tm_fails(want, "policy add from 300 to 301 proto tcp port 80 allow");
 }
 
@@ -2662,7 +2771,8 @@ static void test_access_errors(void **state)
 	tm_res_free(&r);
 	assert_int_equal(tm_count(tm.maps.services), 0);
 
-	tm_exec(&r, NULL, 65534, tm.pin_root, "nat static add 100.64.1.1 198.18.1.1");
+	tm_exec(&r, NULL, 65534, tm.pin_root,
+		"nat static add 100.64.1.1 198.18.1.1");
 	assert_int_equal(r.status, 1);
 	assert_non_null(strstr(r.err, "permission denied"));
 	tm_res_free(&r);
@@ -2684,7 +2794,8 @@ int main(void)
 		cmocka_unit_test_setup(test_stats, tm_setup),
 		cmocka_unit_test_setup(test_map_list_dump, tm_setup),
 		cmocka_unit_test_setup(test_status, tm_setup),
-		cmocka_unit_test_setup(test_no_arguments_prints_usage, tm_setup),
+		cmocka_unit_test_setup(test_no_arguments_prints_usage,
+				       tm_setup),
 		cmocka_unit_test_setup(test_help_option, tm_setup),
 		cmocka_unit_test_setup(test_status_exit, tm_setup),
 		cmocka_unit_test_setup(test_monitor, tm_setup),

@@ -60,9 +60,9 @@ static void tt_parse_ok(const char *line, struct tpctl_args *a)
 }
 
 /* The parsed command runs @run (its row of the command table does). */
-#define tt_assert_runs(a, fn)                                         \
-	do {                                                          \
-		assert_non_null((a)->cmd);                            \
+#define tt_assert_runs(a, fn)                                          \
+	do {                                                           \
+		assert_non_null((a)->cmd);                             \
 		assert_ptr_equal((void *)(a)->cmd->run, (void *)(fn)); \
 	} while (0)
 
@@ -330,23 +330,29 @@ static void test_parse_help_option(void **state)
 	int n;
 
 	n = tt_split("serv add 1.2.3.4 frob");
-	assert_int_equal(tpctl_parse_help(n, tt_words, &a, tt_err, sizeof(tt_err)), 0);
+	assert_int_equal(
+		tpctl_parse_help(n, tt_words, &a, tt_err, sizeof(tt_err)), 0);
 	tt_assert_runs(&a, tpctl_help_run);
 	assert_string_equal(a.obj->word, "service");
 	n = tt_split("nat static");
-	assert_int_equal(tpctl_parse_help(n, tt_words, &a, tt_err, sizeof(tt_err)), 0);
+	assert_int_equal(
+		tpctl_parse_help(n, tt_words, &a, tt_err, sizeof(tt_err)), 0);
 	assert_string_equal(a.obj->word, "nat");
 	/* help and version are no objects: tpctl's usage */
 	n = tt_split("version");
-	assert_int_equal(tpctl_parse_help(n, tt_words, &a, tt_err, sizeof(tt_err)), 0);
+	assert_int_equal(
+		tpctl_parse_help(n, tt_words, &a, tt_err, sizeof(tt_err)), 0);
 	assert_null(a.obj);
-	assert_int_equal(tpctl_parse_help(0, tt_words, &a, tt_err, sizeof(tt_err)), 0);
+	assert_int_equal(
+		tpctl_parse_help(0, tt_words, &a, tt_err, sizeof(tt_err)), 0);
 	tt_assert_runs(&a, tpctl_help_run);
 	assert_null(a.obj);
 	n = tt_split("frob");
-	assert_int_equal(tpctl_parse_help(n, tt_words, &a, tt_err, sizeof(tt_err)), -1);
-	assert_string_equal(tt_err,
-			    "unknown object 'frob': expected service, backend, identity, policy, conntrack, nat, stats, monitor, map, batch, status, guard, help or version");
+	assert_int_equal(
+		tpctl_parse_help(n, tt_words, &a, tt_err, sizeof(tt_err)), -1);
+	assert_string_equal(
+		tt_err,
+		"unknown object 'frob': expected service, backend, identity, policy, conntrack, nat, stats, monitor, map, batch, status, guard, help or version");
 }
 
 static void test_parse_service(void **state)
@@ -588,7 +594,9 @@ static void test_parse_nat(void **state)
 	assert_memory_equal(&a.nat_tailnet, &t4, sizeof(t4));
 	assert_memory_equal(&a.nat_inner, &i4, sizeof(i4));
 	assert_null(a.zone);
-	tt_parse_ok("nat static add fd7a:115c:a1e0::7:7 fd00:198:18::2:7 zone tailscale0", &a);
+	tt_parse_ok(
+		"nat static add fd7a:115c:a1e0::7:7 fd00:198:18::2:7 zone tailscale0",
+		&a);
 	assert_memory_equal(&a.nat_tailnet, &t6, sizeof(t6));
 	assert_string_equal(a.zone, "tailscale0");
 	tt_parse_ok("nat static del 100.64.7.7", &a);
@@ -659,12 +667,15 @@ static const struct {
 	{ "guard add", "missing PREFIX after 'guard add'" },
 	{ "guard add 198.18.9.1/24",
 	  "bad prefix '198.18.9.1/24': bits set past the prefix length (did you mean 198.18.9.0/24?)" },
-	{ "guard add nowhere", "bad prefix 'nowhere': expected ADDR/LEN or ADDR" },
-	{ "guard del 198.18.9.0/24 extra", "unexpected 'extra' after 'guard del'" },
+	{ "guard add nowhere",
+	  "bad prefix 'nowhere': expected ADDR/LEN or ADDR" },
+	{ "guard del 198.18.9.0/24 extra",
+	  "unexpected 'extra' after 'guard del'" },
 	{ "guard rate", "missing PPS (0: no limit) after 'guard rate'" },
 	{ "guard rate 10", "missing BURST after 'guard rate'" },
 	{ "guard rate 10 0", "bad burst '0': expected a number 1-1000000" },
-	{ "guard rate 10000001 5", "bad rate '10000001': expected a number 0-10000000" },
+	{ "guard rate 10000001 5",
+	  "bad rate '10000001': expected a number 0-10000000" },
 	{ "guard rate -1 5", "bad rate '-1': expected a number 0-10000000" },
 	{ "guard rate 10 5 6", "unexpected '6' after 'guard rate'" },
 	{ "s", "ambiguous 's': could be service, stats or status" },
@@ -884,17 +895,20 @@ static const struct {
 	{ "nat static frob",
 	  "unknown command of nat static 'frob': expected add, del or list" },
 	{ "nat static add", "missing TAILNET_ADDR after 'nat static add'" },
-	{ "nat static add 100.64.1.1", "missing INNER_ADDR after 'nat static add'" },
+	{ "nat static add 100.64.1.1",
+	  "missing INNER_ADDR after 'nat static add'" },
 	{ "nat static add 100.64.1.300 198.18.1.1",
 	  "bad address '100.64.1.300': expected an IPv4 or IPv6 address" },
 	{ "nat static add 100.64.1.1/32 198.18.1.1",
 	  "bad address '100.64.1.1/32': expected an IPv4 or IPv6 address" },
 	{ "nat static add 100.64.1.1 fd00:198:18::1",
 	  "100.64.1.1 and fd00:198:18::1 are of different address families: static NAT keeps the family" },
-	{ "nat static add 100.64.1.1 198.18.1.1 zone", "missing ZONE after 'nat static add'" },
+	{ "nat static add 100.64.1.1 198.18.1.1 zone",
+	  "missing ZONE after 'nat static add'" },
 	{ "nat static add 100.64.1.1 198.18.1.1 zone 70000",
 	  "bad zone '70000': expected a number 0-65535" },
-	{ "nat static add 100.64.1.1 198.18.1.1 zone 1 zone 2", "'zone' given twice" },
+	{ "nat static add 100.64.1.1 198.18.1.1 zone 1 zone 2",
+	  "'zone' given twice" },
 	{ "nat static add 100.64.1.1 198.18.1.1 weight 2",
 	  "unknown keyword 'weight': expected zone" },
 	{ "nat static del", "missing TAILNET_ADDR after 'nat static del'" },
@@ -957,11 +971,11 @@ static size_t tt_writers(const struct tpctl_object *o, tpctl_run_fn *run,
 static void test_op_writes(void **state)
 {
 	static tpctl_run_fn *const writers[] = {
-		tpctl_service_add,  tpctl_service_del,	 tpctl_backend_add,
-		tpctl_backend_set,  tpctl_backend_del,	 tpctl_identity_add,
-		tpctl_identity_del, tpctl_policy_add,	 tpctl_policy_del,
-		tpctl_policy_default, tpctl_ct_flush,	 tpctl_stats_reset,
-		tpctl_guard_add,    tpctl_guard_del,	 tpctl_guard_rate,
+		tpctl_service_add,    tpctl_service_del,    tpctl_backend_add,
+		tpctl_backend_set,    tpctl_backend_del,    tpctl_identity_add,
+		tpctl_identity_del,   tpctl_policy_add,	    tpctl_policy_del,
+		tpctl_policy_default, tpctl_ct_flush,	    tpctl_stats_reset,
+		tpctl_guard_add,      tpctl_guard_del,	    tpctl_guard_rate,
 		tpctl_nat_static_add, tpctl_nat_static_del,
 	};
 	size_t i, k, n = 0, rows;
@@ -1294,10 +1308,11 @@ static void test_render_services(void **state)
 	svc = YAJL_GET_ARRAY(v)->values[1];
 	assert_int_equal(tt_jint(svc, "affinity_timeout"), 10800);
 	assert_string_equal(tt_jstr(svc, "owner"), "kubernetes");
-	assert_true(YAJL_IS_TRUE(yajl_tree_get(svc, (const char *[]){ "snat", NULL },
-					       yajl_t_any)));
-	assert_true(YAJL_IS_FALSE(yajl_tree_get(YAJL_GET_ARRAY(v)->values[0],
-						(const char *[]){ "snat", NULL }, yajl_t_any)));
+	assert_true(YAJL_IS_TRUE(yajl_tree_get(
+		svc, (const char *[]){ "snat", NULL }, yajl_t_any)));
+	assert_true(YAJL_IS_FALSE(
+		yajl_tree_get(YAJL_GET_ARRAY(v)->values[0],
+			      (const char *[]){ "snat", NULL }, yajl_t_any)));
 	yajl_tree_free(v);
 	tt_out_close(&o);
 
@@ -1427,34 +1442,32 @@ static void test_render_conntrack(void **state)
 				       .dport = htons(80),
 				       .proto = IPPROTO_TCP,
 				       .zone = 1 };
-	r[0].e =
-		(struct tp_ct_entry){ .nat_addr = tt_addr("198.18.1.1"),
-				      .nat_port = htons(8080),
-				      .state = TP_CT_ESTABLISHED,
-				      .flags = TP_CT_F_DNAT,
-				      .svc_id = 1,
-				      .backend_id = 5,
-				      .expires_s = TP_CT_SEC(now) + 21599,
-				      .created_s = TP_CT_SEC(now) - 10,
-				      .packets = { 12, 10 },
-				      .bytes = { 1500, 120000 },
-				      .verdict = TP_VERDICT_ALLOW,
-				      .src_identity = TP_ID_TAILNET,
-				      .dst_identity = 400 };
+	r[0].e = (struct tp_ct_entry){ .nat_addr = tt_addr("198.18.1.1"),
+				       .nat_port = htons(8080),
+				       .state = TP_CT_ESTABLISHED,
+				       .flags = TP_CT_F_DNAT,
+				       .svc_id = 1,
+				       .backend_id = 5,
+				       .expires_s = TP_CT_SEC(now) + 21599,
+				       .created_s = TP_CT_SEC(now) - 10,
+				       .packets = { 12, 10 },
+				       .bytes = { 1500, 120000 },
+				       .verdict = TP_VERDICT_ALLOW,
+				       .src_identity = TP_ID_TAILNET,
+				       .dst_identity = 400 };
 	r[1].key = (struct tp_ct_key){ .saddr = tt_addr("fd7a:115c:a1e0::1"),
 				       .daddr = tt_addr("fd00:198:18::1:1"),
 				       .sport = htons(7),
 				       .proto = IPPROTO_ICMPV6,
 				       .zone = 1 };
-	r[1].e =
-		(struct tp_ct_entry){ .state = TP_CT_OPEN,
-				      .expires_s = TP_CT_SEC(now) + 30,
-				      .created_s = TP_CT_SEC(now),
-				      .packets = { 1, 0 },
-				      .bytes = { 64, 0 },
-				      .verdict = TP_VERDICT_AUDIT,
-				      .src_identity = TP_ID_TAILNET,
-				      .dst_identity = TP_ID_WORLD };
+	r[1].e = (struct tp_ct_entry){ .state = TP_CT_OPEN,
+				       .expires_s = TP_CT_SEC(now) + 30,
+				       .created_s = TP_CT_SEC(now),
+				       .packets = { 1, 0 },
+				       .bytes = { 64, 0 },
+				       .verdict = TP_VERDICT_AUDIT,
+				       .src_identity = TP_ID_TAILNET,
+				       .dst_identity = TP_ID_WORLD };
 	/* a SNAT flow: the backend sees the node's address and port */
 	r[2].key = (struct tp_ct_key){ .saddr = tt_addr("100.64.0.2"),
 				       .daddr = tt_addr("198.19.0.10"),
@@ -1501,7 +1514,8 @@ static void test_render_conntrack(void **state)
 	assert_int_equal(tt_jint(row, "expires_in_s"), 21599);
 	assert_int_equal(tt_jint(row, "age_s"), 10);
 	assert_string_equal(tt_jstr(row, "src_name"), "tailnet");
-	assert_null(yajl_tree_get(row, (const char *[]){ "snat_addr", NULL }, yajl_t_any));
+	assert_null(yajl_tree_get(row, (const char *[]){ "snat_addr", NULL },
+				  yajl_t_any));
 	row = YAJL_GET_ARRAY(v)->values[1];
 	assert_string_equal(tt_jstr(row, "proto"), "icmpv6");
 	assert_string_equal(tt_jstr(row, "verdict"), "audit");
@@ -1607,7 +1621,8 @@ static void test_render_maps(void **state)
 	tpctl_maps_render(&o.ctx, m, 3);
 	v = tt_json(tt_out_text(&o, 0));
 	assert_int_equal(tt_jint(YAJL_GET_ARRAY(v)->values[0], "entries"), 250);
-	assert_int_equal(tt_jint(YAJL_GET_ARRAY(v)->values[0], "bytes_memlock"), 254464);
+	assert_int_equal(tt_jint(YAJL_GET_ARRAY(v)->values[0], "bytes_memlock"),
+			 254464);
 	assert_string_equal(tt_jstr(YAJL_GET_ARRAY(v)->values[2], "error"),
 			    strerror(ENOENT));
 	yajl_tree_free(v);

@@ -37,12 +37,11 @@
 #include "peers.h"
 #include "peertest.h"
 
-
 #define WG "/usr/bin/wg"
 #define IP "/usr/sbin/ip"
 
-#define MANY_V4	  768 /* allowed-ips of the big peer: 100.64.{0..2}.{0..255}/32 */
-#define MANY_V6	  256 /* and fd7a:115c:a1e0:1::{0..ff}/128 */
+#define MANY_V4	    768 /* allowed-ips of the big peer: 100.64.{0..2}.{0..255}/32 */
+#define MANY_V6	    256 /* and fd7a:115c:a1e0:1::{0..ff}/128 */
 #define SMALL_PEERS 60
 
 /**
@@ -104,8 +103,8 @@ static int kwg_teardown(void **state)
  */
 static void kwg_start(struct kwg *k)
 {
-	const char *const add[] = { IP, "link", "add", k->ifname, "type",
-				    "wireguard", NULL };
+	const char *const add[] = { IP,	    "link",	 "add", k->ifname,
+				    "type", "wireguard", NULL };
 	char out[512];
 
 	if (geteuid() != 0 || access(WG, X_OK) || access(IP, X_OK)) {
@@ -118,8 +117,10 @@ static void kwg_start(struct kwg *k)
 	k->in_ns = true;
 	if (peer_run_cmd(out, sizeof(out), true, add)) {
 		out[strcspn(out, "\n")] = '\0';
-		print_message("skipped: no kernel WireGuard (ip link add %s type "
-			      "wireguard: %s)\n", k->ifname, out);
+		print_message(
+			"skipped: no kernel WireGuard (ip link add %s type "
+			"wireguard: %s)\n",
+			k->ifname, out);
 		skip();
 	}
 	k->link = true;
@@ -159,13 +160,15 @@ static void wg_set(const char *const argv[])
 {
 	char out[1024];
 
-	check(peer_run_cmd(out, sizeof(out), true, argv) == 0, "wg set: %s", out);
+	check(peer_run_cmd(out, sizeof(out), true, argv) == 0, "wg set: %s",
+	      out);
 }
 
 /* Every peer and prefix `wg show IF allowed-ips` lists is in @l, and no more. */
 static void expect_wg_show(const struct kwg *k, const struct tp_peer_list *l)
 {
-	const char *const argv[] = { WG, "show", k->ifname, "allowed-ips", NULL };
+	const char *const argv[] = { WG, "show", k->ifname, "allowed-ips",
+				     NULL };
 	const size_t size = 1 << 20;
 	char *out = malloc(size), *line, *save, *tok, *save2;
 	struct tp_peer_prefix pp;
@@ -184,17 +187,22 @@ static void expect_wg_show(const struct kwg *k, const struct tp_peer_list *l)
 				p = &l->v[i];
 		check(p, "wg show lists peer %s, the dump does not", tok);
 		n = 0;
-		while ((tok = strtok_r(NULL, " \t", &save2)) && strcmp(tok, "(none)")) {
-			assert_int_equal(tpd_peer_prefix_parse(tok, false, &pp), 0);
+		while ((tok = strtok_r(NULL, " \t", &save2)) &&
+		       strcmp(tok, "(none)")) {
+			assert_int_equal(tpd_peer_prefix_parse(tok, false, &pp),
+					 0);
 			for (i = 0; i < p->n_prefixes; i++)
-				if (!memcmp(&p->prefixes[i].addr, &pp.addr, 16) &&
+				if (!memcmp(&p->prefixes[i].addr, &pp.addr,
+					    16) &&
 				    p->prefixes[i].plen == pp.plen)
 					break;
-			check(i < p->n_prefixes, "peer %s: %s missing", p->key, tok);
+			check(i < p->n_prefixes, "peer %s: %s missing", p->key,
+			      tok);
 			n++;
 		}
-		check(n == p->n_prefixes, "peer %s: wg show has %zu prefixes, dump %zu",
-		      p->key, n, p->n_prefixes);
+		check(n == p->n_prefixes,
+		      "peer %s: wg show has %zu prefixes, dump %zu", p->key, n,
+		      p->n_prefixes);
 	}
 	assert_int_equal(lines, l->n);
 	free(out);
@@ -204,13 +212,16 @@ static void dump(const struct kwg *k, struct tp_peer_list *got)
 {
 	int ret = tpd_wg_genl_dump(k->ifname, got);
 
-	check(ret == 0, "dump %s: %d (%s)", k->ifname, ret, tpd_peer_last_error());
+	check(ret == 0, "dump %s: %d (%s)", k->ifname, ret,
+	      tpd_peer_last_error());
 }
 
 static void test_kernel_wg_peers(void **state)
 {
-	static const char *const c1[] = { "100.64.10.1/32", "fd7a:115c:a1e0:10::/64" };
-	static const char *const c2[] = { "100.64.11.0/24", "fd7a:115c:a1e0:11::5/128",
+	static const char *const c1[] = { "100.64.10.1/32",
+					  "fd7a:115c:a1e0:10::/64" };
+	static const char *const c2[] = { "100.64.11.0/24",
+					  "fd7a:115c:a1e0:11::5/128",
 					  "100.64.12.0/22" };
 	struct kwg *k = *state;
 	char k1[48], k2[48], k3[48], priv[160], a1[128], a2[160];
@@ -236,12 +247,26 @@ static void test_kernel_wg_peers(void **state)
 	snprintf(a1, sizeof(a1), "%s,%s", c1[0], c1[1]);
 	snprintf(a2, sizeof(a2), "%s,%s,%s", c2[0], c2[1], c2[2]);
 	{
-		const char *const argv[] = {
-			WG, "set", k->ifname, "listen-port", "51820",
-			"private-key", priv,
-			"peer", k1, "allowed-ips", a1, "endpoint", "198.18.0.2:51820",
-			"peer", k2, "allowed-ips", a2,
-			"peer", k3, NULL };
+		const char *const argv[] = { WG,
+					     "set",
+					     k->ifname,
+					     "listen-port",
+					     "51820",
+					     "private-key",
+					     priv,
+					     "peer",
+					     k1,
+					     "allowed-ips",
+					     a1,
+					     "endpoint",
+					     "198.18.0.2:51820",
+					     "peer",
+					     k2,
+					     "allowed-ips",
+					     a2,
+					     "peer",
+					     k3,
+					     NULL };
 
 		wg_set(argv);
 	}
@@ -256,15 +281,24 @@ static void test_kernel_wg_peers(void **state)
 
 	/* a peer removed, allowed-ips replaced */
 	{
-		const char *const argv[] = {
-			WG, "set", k->ifname, "peer", k3, "remove",
-			"peer", k1, "allowed-ips", "100.64.10.0/24", NULL };
+		const char *const argv[] = { WG,
+					     "set",
+					     k->ifname,
+					     "peer",
+					     k3,
+					     "remove",
+					     "peer",
+					     k1,
+					     "allowed-ips",
+					     "100.64.10.0/24",
+					     NULL };
 
 		wg_set(argv);
 	}
 	dump(k, &got);
 	tpd_peer_list_free(&want);
-	peer_add_expected(&want, k1, (const char *const[]){ "100.64.10.0/24" }, 1);
+	peer_add_expected(&want, k1, (const char *const[]){ "100.64.10.0/24" },
+			  1);
 	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
 	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
 	peer_expect_same(&got, &want);
@@ -301,19 +335,20 @@ static void test_kernel_wg_dump_split(void **state)
 	assert_non_null(p);
 	for (i = 0; i < MANY_V4 + MANY_V6; i++) {
 		if (i < MANY_V4)
-			snprintf(cidr, sizeof(cidr), "100.64.%zu.%zu/32", i / 256,
-				 i % 256);
+			snprintf(cidr, sizeof(cidr), "100.64.%zu.%zu/32",
+				 i / 256, i % 256);
 		else
-			snprintf(cidr, sizeof(cidr), "fd7a:115c:a1e0:1::%zx/128",
-				 i - MANY_V4);
+			snprintf(cidr, sizeof(cidr),
+				 "fd7a:115c:a1e0:1::%zx/128", i - MANY_V4);
 		list_add(list, size, &len, cidr);
 		assert_int_equal(tpd_peer_prefix_parse(cidr, false, &pp), 0);
 		assert_int_equal(tpd_peer_add_prefix(p, &pp.addr, pp.plen), 0);
 	}
 	{
 		const char *const argv[] = {
-			WG, "set", k->ifname, "private-key", priv,
-			"peer", big, "allowed-ips", list, NULL };
+			WG,	"set", k->ifname,     "private-key", priv,
+			"peer", big,   "allowed-ips", list,	     NULL
+		};
 
 		wg_set(argv);
 	}
@@ -328,16 +363,18 @@ static void test_kernel_wg_dump_split(void **state)
 		snprintf(c6, sizeof(c6), "fd7a:115c:a1e0:2:%zx::/80", i);
 		peer_add_expected(&want, small[i], cidrs, ARRAY_SIZE(cidrs));
 		if (i % 10 == 9) {
-			const char *argv[4 + 10 * 4 + 1] = { WG, "set", k->ifname };
+			const char *argv[4 + 10 * 4 + 1] = { WG, "set",
+							     k->ifname };
 			char a[10][96];
 			size_t j, n = 3;
 
 			for (j = 0; j < 10; j++) {
 				size_t pi = i - 9 + j;
 
-				snprintf(a[j], sizeof(a[j]),
-					 "100.65.%zu.0/24,fd7a:115c:a1e0:2:%zx::/80",
-					 pi, pi);
+				snprintf(
+					a[j], sizeof(a[j]),
+					"100.65.%zu.0/24,fd7a:115c:a1e0:2:%zx::/80",
+					pi, pi);
 				argv[n++] = "peer";
 				argv[n++] = small[pi];
 				argv[n++] = "allowed-ips";

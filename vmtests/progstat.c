@@ -68,7 +68,8 @@ int main(int argc, char **argv)
 	}
 	err = map_id_of(argv[1], &map_id);
 	if (err) {
-		fprintf(stderr, "tp-progstat: %s: %s\n", argv[1], strerror(-err));
+		fprintf(stderr, "tp-progstat: %s: %s\n", argv[1],
+			strerror(-err));
 		return 1;
 	}
 	while (!bpf_prog_get_next_id(id, &id)) {
@@ -76,8 +77,8 @@ int main(int argc, char **argv)
 		if (fd < 0)
 			continue; /* gone meanwhile */
 		if (prog_uses(fd, map_id, &info)) {
-			printf("verified %s %u %u\n", info.name, info.verified_insns,
-			       info.xlated_prog_len);
+			printf("verified %s %u %u\n", info.name,
+			       info.verified_insns, info.xlated_prog_len);
 			found++;
 		}
 		close(fd);

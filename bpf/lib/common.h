@@ -16,9 +16,9 @@
 #define TC_ACT_OK   0
 #define TC_ACT_SHOT 2
 
-#define ETH_HLEN     14
-#define ETH_P_IP     0x0800
-#define ETH_P_IPV6   0x86DD
+#define ETH_HLEN   14
+#define ETH_P_IP   0x0800
+#define ETH_P_IPV6 0x86DD
 
 #define IP_MF	  0x2000
 #define IP_OFFSET 0x1fff
@@ -54,7 +54,7 @@
 
 #define TP_VLAN_VID_MASK 0x0fff /* of an 802.1Q tag's TCI */
 
-#define ENOENT 2 /* errno of a lookup or delete that finds no key */
+#define ENOENT 2  /* errno of a lookup or delete that finds no key */
 #define EEXIST 17 /* errno of a BPF_NOEXIST update that finds the key */
 
 #ifndef IPPROTO_ICMPV6

@@ -44,8 +44,9 @@ static const volatile __u32 tp_ct_table_idx[2] = { 0, 1 };
 
 static __always_inline void *tp_ct_table(const struct tp_ct_key *k)
 {
-	return bpf_map_lookup_elem(&tp_ct_tables,
-				   (const void *)&tp_ct_table_idx[k->proto != IPPROTO_TCP]);
+	return bpf_map_lookup_elem(
+		&tp_ct_tables,
+		(const void *)&tp_ct_table_idx[k->proto != IPPROTO_TCP]);
 }
 
 static __always_inline struct tp_ct_entry *tp_ct_get(const struct tp_ct_key *k)
@@ -100,7 +101,8 @@ static __always_inline __u32 tp_ct_sec(__u64 now)
 	return TP_CT_SEC(now);
 }
 
-static __always_inline bool tp_ct_expired(const struct tp_ct_entry *e, __u64 now)
+static __always_inline bool tp_ct_expired(const struct tp_ct_entry *e,
+					  __u64 now)
 {
 	return tp_ct_sec(now) >= e->expires_s;
 }
@@ -168,8 +170,8 @@ static __always_inline __u32 tp_ct_timeout(const struct tp_ct_entry *e,
 }
 
 /* TCP state after a packet with @flags in direction @dir. */
-static __always_inline __u8 tp_ct_tcp_next(const struct tp_ct_entry *e,
-					   int dir, __u8 flags)
+static __always_inline __u8 tp_ct_tcp_next(const struct tp_ct_entry *e, int dir,
+					   __u8 flags)
 {
 	__u8 fins = (e->tcp_flags[0] | (dir == TP_CT_DIR_ORIG ? flags : 0)) &
 		    (e->tcp_flags[1] | (dir == TP_CT_DIR_REPLY ? flags : 0)) &
@@ -185,7 +187,8 @@ static __always_inline __u8 tp_ct_tcp_next(const struct tp_ct_entry *e,
 	if (flags & TCP_FLAG_FIN)
 		return TP_CT_FIN_WAIT;
 	if (state == TP_CT_SYN_SENT && dir == TP_CT_DIR_REPLY &&
-	    (flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == (TCP_FLAG_SYN | TCP_FLAG_ACK))
+	    (flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) ==
+		    (TCP_FLAG_SYN | TCP_FLAG_ACK))
 		return TP_CT_SYN_RECV;
 	if (state == TP_CT_SYN_RECV && dir == TP_CT_DIR_ORIG &&
 	    (flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_ACK)
@@ -297,14 +300,17 @@ static __always_inline bool tp_ct_is_reply_key(const struct tp_ct_entry *e,
 	 * address and port it left with.
 	 */
 	if (tp_ct_is_masq(e))
-		return key->zone == orig->zone && tp_addr_eq(&key->saddr, &orig->daddr) &&
-		       tp_addr_eq(&key->daddr, &e->nat_addr) && key->sport == orig->dport &&
+		return key->zone == orig->zone &&
+		       tp_addr_eq(&key->saddr, &orig->daddr) &&
+		       tp_addr_eq(&key->daddr, &e->nat_addr) &&
+		       key->sport == orig->dport &&
 		       key->dport == e->snat_port && key->proto == orig->proto;
 	if (e->flags & TP_CT_F_SNAT)
 		return !key->zone && tp_addr_eq(&key->saddr, &e->nat_addr) &&
-		       key->sport == e->nat_port && key->dport == e->snat_port &&
-		       key->proto == orig->proto;
-	if (key->zone != orig->zone && (!e->out_zone || key->zone != e->out_zone))
+		       key->sport == e->nat_port &&
+		       key->dport == e->snat_port && key->proto == orig->proto;
+	if (key->zone != orig->zone &&
+	    (!e->out_zone || key->zone != e->out_zone))
 		return false;
 	return tp_addr_eq(&key->saddr, dnat ? &e->nat_addr : &orig->daddr) &&
 	       tp_addr_eq(&key->daddr, &orig->saddr) &&
@@ -323,10 +329,11 @@ static __always_inline bool tp_ct_is_reply_key(const struct tp_ct_entry *e,
  * from the tailnet gets them from the cluster side, unless it leaves to a
  * tailnet interface (its out zone), whose ingress then brings them.
  */
-static __always_inline bool tp_ct_replies_from_tailnet(const struct tp_ct_entry *e,
-						       __u16 zone)
+static __always_inline bool
+tp_ct_replies_from_tailnet(const struct tp_ct_entry *e, __u16 zone)
 {
-	return (e->flags & TP_CT_F_EGRESS) || (e->out_zone && e->out_zone == zone);
+	return (e->flags & TP_CT_F_EGRESS) ||
+	       (e->out_zone && e->out_zone == zone);
 }
 
 /**
@@ -371,7 +378,8 @@ tp_ct_reply_of(const struct tp_ct_key *key, const struct tp_ct_entry *cur,
  * Return: the live flow entry whose reply tuple is @key, or NULL.
  */
 static __always_inline struct tp_ct_entry *
-tp_ct_lookup_reply(const struct tp_ct_key *key, __u64 now, struct tp_ct_key *orig)
+tp_ct_lookup_reply(const struct tp_ct_key *key, __u64 now,
+		   struct tp_ct_key *orig)
 {
 	return tp_ct_reply_of(key, tp_ct_get(key), now, orig);
 }
@@ -431,7 +439,8 @@ static __always_inline void tp_ct_drop_reply_keys(const struct tp_ct_key *key,
 						  struct tp_ct_key *buf)
 {
 	/* a masqueraded flow has a reply key too (the SNAT kind), no DNAT */
-	bool dnat = e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT), cross = tp_ct_crosses(key, e);
+	bool dnat = e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT),
+	     cross = tp_ct_crosses(key, e);
 	__u16 out_zone = e->out_zone;
 
 	if (!dnat && !cross)
@@ -452,7 +461,8 @@ static __always_inline void tp_ct_drop_reply_keys(const struct tp_ct_key *key,
  * from the tailnet takes over), that flow goes, and with it its own reply
  * keys.  @buf: scratch.
  */
-static __always_inline void tp_ct_retire(const struct tp_ct_key *k, struct tp_ct_key *buf)
+static __always_inline void tp_ct_retire(const struct tp_ct_key *k,
+					 struct tp_ct_key *buf)
 {
 	struct tp_ct_entry *cur = tp_ct_get(k);
 
@@ -461,8 +471,8 @@ static __always_inline void tp_ct_retire(const struct tp_ct_key *k, struct tp_ct
 }
 
 /* @rk: the reply-key entry of the flow at @key (@snat: its SNAT key). */
-static __always_inline void tp_ct_reply_entry(const struct tp_ct_key *key, bool snat,
-					      struct tp_ct_entry *rk)
+static __always_inline void tp_ct_reply_entry(const struct tp_ct_key *key,
+					      bool snat, struct tp_ct_entry *rk)
 {
 	__builtin_memset(rk, 0, sizeof(*rk));
 	rk->flags = TP_CT_F_REPLY_KEY;
@@ -482,7 +492,8 @@ static __always_inline void tp_ct_reply_entry(const struct tp_ct_key *key, bool 
  * key or value: the functions below take the per-CPU scratch themselves
  * (the caller's, the same memory on this CPU) and copy their key there.
  */
-static __always_inline struct tp_scratch *tp_ct_fn_scratch(const struct tp_ct_key *key)
+static __always_inline struct tp_scratch *
+tp_ct_fn_scratch(const struct tp_ct_key *key)
 {
 	struct tp_scratch *scr;
 
@@ -501,8 +512,8 @@ static __always_inline struct tp_scratch *tp_ct_fn_scratch(const struct tp_ct_ke
  * A global function, verified once (scr->reply and scr->rev are its
  * scratch, scr->okey its copy of @key_arg).
  */
-__noinline int tp_ct_write_reply_key(const struct tp_ct_key *key_arg, bool from_tailnet,
-				     bool snat, __u64 now)
+__noinline int tp_ct_write_reply_key(const struct tp_ct_key *key_arg,
+				     bool from_tailnet, bool snat, __u64 now)
 {
 	struct tp_scratch *scr = tp_ct_fn_scratch(key_arg);
 	const struct tp_ct_key *rkey, *key;
@@ -559,12 +570,14 @@ __noinline int tp_ct_write_reply_key(const struct tp_ct_key *key_arg, bool from_
  */
 static __always_inline int tp_ct_keep_reply_keys(const struct tp_ct_key *key,
 						 struct tp_ct_entry *e,
-						 struct tp_scratch *scr, __u64 now)
+						 struct tp_scratch *scr,
+						 __u64 now)
 {
 	__u8 sec = (__u8)tp_ct_sec(now);
 	bool from_tailnet = !(e->flags & TP_CT_F_EGRESS);
 	/* keyed: DNAT, SNAT or masquerade (SNAT without DNAT) */
-	bool dnat = e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT), cross = tp_ct_crosses(key, e);
+	bool dnat = e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT),
+	     cross = tp_ct_crosses(key, e);
 	bool snat = e->flags & TP_CT_F_SNAT;
 	int ret = 0;
 
@@ -680,7 +693,8 @@ __noinline int tp_ct_snat_reserve(const struct tp_ct_key *key_arg, __u64 now)
 	tp_ct_reply_entry(key, true, &scr->reply);
 	for (i = 0; i < TP_SNAT_TRIES; i++) {
 		/* a range no larger than the tries is walked whole */
-		off = span <= TP_SNAT_TRIES ? (start + i) % span : bpf_get_prandom_u32() % span;
+		off = span <= TP_SNAT_TRIES ? (start + i) % span
+					    : bpf_get_prandom_u32() % span;
 		e->snat_port = bpf_htons((__u16)(lo + off));
 		if (!tp_ct_reply_tuple(key, e, cfg, &scr->rkey))
 			return -TP_DROP_NO_SNAT_ADDR;
@@ -745,14 +759,17 @@ __noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now)
 	if (old && !(old->flags & TP_CT_F_REPLY_KEY))
 		tp_ct_drop_reply_keys(key, old, &scr->rkey);
 	if (e->flags & TP_CT_F_SNAT) /* the caller: tp_ct_snat_reserve() */
-		return tp_ct_reply_of(key, old, now, &scr->rev) ? -TP_DROP_CT_CLASH : 0;
+		return tp_ct_reply_of(key, old, now, &scr->rev)
+			       ? -TP_DROP_CT_CLASH
+			       : 0;
 	tp_ct_reply_tuple(key, e, NULL, &scr->rkey);
 	if (tp_ct_key_live(&scr->rkey, key, from_tailnet, now, &scr->rev) ||
 	    tp_ct_reply_of(key, old, now, &scr->rev))
 		return -TP_DROP_CT_CLASH;
 	tp_ct_retire(&scr->rkey, &scr->rev);
 	if (!dnat)
-		tp_ct_del(&scr->rkey); /* found by reversing: nothing may sit there */
+		tp_ct_del(
+			&scr->rkey); /* found by reversing: nothing may sit there */
 	if (tp_ct_put(key, e))
 		return -TP_DROP_CT_FULL;
 	if (!dnat)

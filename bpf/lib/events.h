@@ -13,7 +13,8 @@
 
 /* The per-CPU token buckets of tp_evbucket. */
 enum tp_bucket {
-	TP_BUCKET_EVENTS = 0,	/* flow and drop events: events_per_sec, events_burst */
+	TP_BUCKET_EVENTS =
+		0, /* flow and drop events: events_per_sec, events_burst */
 	TP_BUCKET_ICMP_ERR = 1, /* ICMP errors the datapath makes (snat.h) */
 };
 
@@ -35,7 +36,8 @@ enum tp_bucket {
  *
  * Return: false when the bucket is empty (or cannot be read).
  */
-static __always_inline bool tp_bucket_take(__u32 which, __u64 now, __u32 rate, __u32 burst)
+static __always_inline bool tp_bucket_take(__u32 which, __u64 now, __u32 rate,
+					   __u32 burst)
 {
 	__u64 cost = NSEC_PER_SEC / rate, cap, credit;
 	struct tp_evbucket *b = bpf_map_lookup_elem(&tp_evbucket, &which);
@@ -60,7 +62,8 @@ static __always_inline bool tp_event_admit(__u64 now)
 {
 	if (!events_per_sec)
 		return true;
-	return tp_bucket_take(TP_BUCKET_EVENTS, now, events_per_sec, events_burst);
+	return tp_bucket_take(TP_BUCKET_EVENTS, now, events_per_sec,
+			      events_burst);
 }
 
 /**

@@ -16,7 +16,8 @@
  * @addr:     the address.
  * @fallback: identity when no prefix matches.
  */
-static __always_inline __u32 tp_identity_of(__u16 zone, const struct tp_addr *addr,
+static __always_inline __u32 tp_identity_of(__u16 zone,
+					    const struct tp_addr *addr,
 					    __u32 fallback)
 {
 	struct tp_identity_key k = {
@@ -58,8 +59,9 @@ static __always_inline __u16 tp_zone_of_ifindex(__u32 ifindex)
  * forwarded (local, unroutable, blackhole, forwarding disabled on @in)
  * give 0.
  */
-static __always_inline __u32 tp_fib_ifindex(struct __sk_buff *skb, __u32 in, bool ipv6,
-					    __u8 proto, __be16 sport, __be16 dport,
+static __always_inline __u32 tp_fib_ifindex(struct __sk_buff *skb, __u32 in,
+					    bool ipv6, __u8 proto, __be16 sport,
+					    __be16 dport,
 					    const struct tp_addr *saddr,
 					    const struct tp_addr *daddr,
 					    struct bpf_fib_lookup *fib)
@@ -98,20 +100,24 @@ static __always_inline __u32 tp_fib_ifindex(struct __sk_buff *skb, __u32 in, boo
  * @fib:   scratch space.
  */
 static __always_inline __u32 tp_route_ifindex(struct __sk_buff *skb, bool ipv6,
-					      __u8 proto, const struct tp_addr *saddr,
+					      __u8 proto,
+					      const struct tp_addr *saddr,
 					      const struct tp_addr *daddr,
 					      struct bpf_fib_lookup *fib)
 {
-	return tp_fib_ifindex(skb, skb->ifindex, ipv6, proto, 0, 0, saddr, daddr, fib);
+	return tp_fib_ifindex(skb, skb->ifindex, ipv6, proto, 0, 0, saddr,
+			      daddr, fib);
 }
 
 /* The zone of tp_route_ifindex()'s interface (0: none, or not forwarded). */
 static __always_inline __u16 tp_route_zone(struct __sk_buff *skb, bool ipv6,
-					   __u8 proto, const struct tp_addr *saddr,
+					   __u8 proto,
+					   const struct tp_addr *saddr,
 					   const struct tp_addr *daddr,
 					   struct bpf_fib_lookup *fib)
 {
-	return tp_zone_of_ifindex(tp_route_ifindex(skb, ipv6, proto, saddr, daddr, fib));
+	return tp_zone_of_ifindex(
+		tp_route_ifindex(skb, ipv6, proto, saddr, daddr, fib));
 }
 
 /**
@@ -127,7 +133,8 @@ static __always_inline __u16 tp_out_zone(struct __sk_buff *skb,
 					 const struct tp_addr *daddr,
 					 struct bpf_fib_lookup *fib)
 {
-	return tp_route_zone(skb, p->ipv6, p->tuple.proto, &p->tuple.saddr, daddr, fib);
+	return tp_route_zone(skb, p->ipv6, p->tuple.proto, &p->tuple.saddr,
+			     daddr, fib);
 }
 
 #endif /* TP_BPF_IDENTITY_H */

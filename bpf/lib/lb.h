@@ -28,8 +28,9 @@ static __always_inline struct tp_svc *tp_lb_lookup(const struct tp_ct_key *t)
 
 	sk.vip = t->daddr;
 	sk.proto = t->proto;
-	sk.port = (t->proto == IPPROTO_TCP || t->proto == IPPROTO_UDP) ?
-			  t->dport : 0;
+	sk.port = (t->proto == IPPROTO_TCP || t->proto == IPPROTO_UDP)
+			  ? t->dport
+			  : 0;
 	svc = bpf_map_lookup_elem(&tp_services, &sk);
 	if (svc && svc->zone && svc->zone != t->zone)
 		return NULL;
@@ -37,14 +38,16 @@ static __always_inline struct tp_svc *tp_lb_lookup(const struct tp_ct_key *t)
 }
 
 static __always_inline struct tp_backend *
-tp_lb_affinity_backend(const struct tp_svc *svc, const struct tp_affinity_key *ak,
-		       __u64 now, __u32 *backend_id)
+tp_lb_affinity_backend(const struct tp_svc *svc,
+		       const struct tp_affinity_key *ak, __u64 now,
+		       __u32 *backend_id)
 {
 	struct tp_affinity *aff;
 	struct tp_backend *be;
 
 	aff = bpf_map_lookup_elem(&tp_affinity, ak);
-	if (!aff || now - aff->last_ns > (__u64)svc->affinity_timeout * NSEC_PER_SEC)
+	if (!aff ||
+	    now - aff->last_ns > (__u64)svc->affinity_timeout * NSEC_PER_SEC)
 		return NULL;
 	be = bpf_map_lookup_elem(&tp_backends, &aff->backend_id);
 	if (!be || be->svc_id != svc->id || be->state != TP_BACKEND_ACTIVE)

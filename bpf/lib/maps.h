@@ -275,13 +275,15 @@ struct {
  */
 struct tp_scratch {
 	struct tp_ct_entry flow;
-	struct tp_ct_key okey;	  /* a global function's copy of its key argument */
+	struct tp_ct_key
+		okey; /* a global function's copy of its key argument */
 	struct tp_ct_entry reply; /* a reply-key entry being written */
-	struct tp_ct_key rkey;	  /* a flow's reply tuple (in one zone or another) */
-	struct tp_ct_key rev;	  /* another flow's tuple, found by a lookup */
+	struct tp_ct_key
+		rkey; /* a flow's reply tuple (in one zone or another) */
+	struct tp_ct_key rev; /* another flow's tuple, found by a lookup */
 	struct bpf_fib_lookup fib;
 	struct tp_event ev;
-	struct tp_pkt pkt;	  /* the program's packet parse (tp_pkt_get()) */
+	struct tp_pkt pkt; /* the program's packet parse (tp_pkt_get()) */
 };
 
 struct {

@@ -39,7 +39,8 @@ static __always_inline bool tp_masq_addr_set(const struct tp_addr *a)
  */
 static __always_inline bool tp_masq_link_local(const struct tp_pkt *p)
 {
-	return p->ipv6 && p->tuple.saddr.b[0] == 0xfe && (p->tuple.saddr.b[1] & 0xc0) == 0x80;
+	return p->ipv6 && p->tuple.saddr.b[0] == 0xfe &&
+	       (p->tuple.saddr.b[1] & 0xc0) == 0x80;
 }
 
 /**
@@ -56,7 +57,8 @@ static __always_inline bool tp_masq_link_local(const struct tp_pkt *p)
  * Return: 1 (masquerade, @addr set), 0 (leave it), or -TP_DROP_NO_SNAT_ADDR
  * when the zone has masquerade on but no address of the packet's family.
  */
-static __always_inline int tp_masq_want(const struct tp_pkt *p, struct tp_addr *addr)
+static __always_inline int tp_masq_want(const struct tp_pkt *p,
+					struct tp_addr *addr)
 {
 	__u32 zone = p->tuple.zone;
 	const struct tp_masq *m;
@@ -70,7 +72,8 @@ static __always_inline int tp_masq_want(const struct tp_pkt *p, struct tp_addr *
 	a = p->ipv6 ? &m->addr6 : &m->addr4;
 	if (tp_addr_eq(&p->tuple.saddr, a) || tp_masq_link_local(p))
 		return 0;
-	if (!tp_static_nat_none() && tp_static_nat_rev_of(p->tuple.zone, &p->tuple.saddr))
+	if (!tp_static_nat_none() &&
+	    tp_static_nat_rev_of(p->tuple.zone, &p->tuple.saddr))
 		return 0;
 	if (!tp_masq_addr_set(a))
 		return -TP_DROP_NO_SNAT_ADDR;
@@ -89,7 +92,8 @@ static __always_inline int tp_masq_want(const struct tp_pkt *p, struct tp_addr *
  * port of the range, as Linux remaps a local connection whose tuple NAT
  * took, or the peer's answers would go to the pod.
  */
-static __always_inline bool tp_masq_own(const struct tp_pkt *p, struct tp_addr *addr)
+static __always_inline bool tp_masq_own(const struct tp_pkt *p,
+					struct tp_addr *addr)
 {
 	__u32 zone = p->tuple.zone;
 	const struct tp_masq *m;
@@ -125,7 +129,8 @@ static __always_inline bool tp_masq_own(const struct tp_pkt *p, struct tp_addr *
  *
  * Return: true when the flow is to start over.
  */
-static __always_inline bool tp_masq_moved(const struct tp_pkt *p, const struct tp_ct_entry *e)
+static __always_inline bool tp_masq_moved(const struct tp_pkt *p,
+					  const struct tp_ct_entry *e)
 {
 	__u32 zone = p->tuple.zone;
 	const struct tp_masq *m;
@@ -151,8 +156,9 @@ static __always_inline bool tp_masq_moved(const struct tp_pkt *p, const struct t
  *
  * Return: 0 or -TP_DROP_REWRITE_FAIL.
  */
-__noinline int tp_masq_rewrite(struct __sk_buff *skb, const struct tp_pkt *p, bool src,
-			       const struct tp_addr *addr, __be16 port)
+__noinline int tp_masq_rewrite(struct __sk_buff *skb, const struct tp_pkt *p,
+			       bool src, const struct tp_addr *addr,
+			       __be16 port)
 {
 	if (!skb || !p || !addr)
 		return -TP_DROP_INTERNAL;
@@ -180,8 +186,9 @@ __noinline int tp_masq_rewrite(struct __sk_buff *skb, const struct tp_pkt *p, bo
  *
  * Return: 0 or -TP_DROP_REWRITE_FAIL.
  */
-__noinline int tp_masq_icmp_error(struct __sk_buff *skb, const struct tp_pkt *p, bool inner_src,
-				  const struct tp_addr *addr, __be16 port)
+__noinline int tp_masq_icmp_error(struct __sk_buff *skb, const struct tp_pkt *p,
+				  bool inner_src, const struct tp_addr *addr,
+				  __be16 port)
 {
 	int ret;
 
@@ -189,8 +196,10 @@ __noinline int tp_masq_icmp_error(struct __sk_buff *skb, const struct tp_pkt *p,
 		return -TP_DROP_INTERNAL;
 	ret = tp_nat_icmp_error(skb, p, inner_src, addr, port);
 	/* from the pod, tp_nat_icmp_error() rewrote the outer source already */
-	if (!ret && !inner_src && !tp_addr_eq(&p->tuple.saddr, &p->inner.tuple.daddr))
-		ret = tp_nat_rewrite(skb, p, true, addr, 0); /* ICMP: the address only */
+	if (!ret && !inner_src &&
+	    !tp_addr_eq(&p->tuple.saddr, &p->inner.tuple.daddr))
+		ret = tp_nat_rewrite(skb, p, true, addr,
+				     0); /* ICMP: the address only */
 	return ret;
 }
 

@@ -45,8 +45,10 @@ static __always_inline __u32 tp_csum_diff16(__u32 diff, __u16 from, __u16 to)
 	return tp_csum_add(tp_csum_add(diff, (__u16)~from), to);
 }
 
-static __always_inline __u32 tp_csum_diff_addr(__u32 diff, const struct tp_addr *from,
-					       const struct tp_addr *to, bool ipv6)
+static __always_inline __u32 tp_csum_diff_addr(__u32 diff,
+					       const struct tp_addr *from,
+					       const struct tp_addr *to,
+					       bool ipv6)
 {
 	if (ipv6) {
 		diff = tp_csum_diff32(diff, from->w[0], to->w[0]);
@@ -93,7 +95,8 @@ static __always_inline __u32 tp_l4_csum_off(__u8 proto, bool ipv6)
  */
 static __always_inline int tp_nat_rewrite(struct __sk_buff *skb,
 					  const struct tp_pkt *p, bool src,
-					  const struct tp_addr *addr, __be16 port)
+					  const struct tp_addr *addr,
+					  __be16 port)
 {
 	const struct tp_addr *old = src ? &p->tuple.saddr : &p->tuple.daddr;
 	__be16 old_port = src ? p->tuple.sport : p->tuple.dport;
@@ -110,29 +113,38 @@ static __always_inline int tp_nat_rewrite(struct __sk_buff *skb,
 
 	if (!tp_addr_eq(old, addr)) {
 		if (!p->ipv6) {
-			__u32 off = p->l3_off + (src ? offsetof(struct iphdr, saddr) :
-							offsetof(struct iphdr, daddr));
+			__u32 off = p->l3_off +
+				    (src ? offsetof(struct iphdr, saddr)
+					 : offsetof(struct iphdr, daddr));
 
 			err |= bpf_skb_store_bytes(skb, off, &addr->w[3], 4, 0);
-			err |= bpf_l3_csum_replace(skb, p->l3_off + offsetof(struct iphdr, check),
-						   old->w[3], addr->w[3], 4);
+			err |= bpf_l3_csum_replace(
+				skb, p->l3_off + offsetof(struct iphdr, check),
+				old->w[3], addr->w[3], 4);
 			if (csum_off)
-				err |= bpf_l4_csum_replace(skb, csum_off, old->w[3], addr->w[3],
-							   flags | BPF_F_PSEUDO_HDR | 4);
+				err |= bpf_l4_csum_replace(
+					skb, csum_off, old->w[3], addr->w[3],
+					flags | BPF_F_PSEUDO_HDR | 4);
 		} else {
-			__u32 off = p->l3_off + (src ? offsetof(struct ipv6hdr, saddr) :
-							offsetof(struct ipv6hdr, daddr));
-			__s64 diff = bpf_csum_diff((__be32 *)old->w, 16, (__be32 *)addr->w, 16, 0);
+			__u32 off = p->l3_off +
+				    (src ? offsetof(struct ipv6hdr, saddr)
+					 : offsetof(struct ipv6hdr, daddr));
+			__s64 diff = bpf_csum_diff((__be32 *)old->w, 16,
+						   (__be32 *)addr->w, 16, 0);
 
 			err |= bpf_skb_store_bytes(skb, off, addr->b, 16, 0);
 			if (csum_off)
-				err |= bpf_l4_csum_replace(skb, csum_off, 0, diff,
-							   flags | BPF_F_PSEUDO_HDR);
+				err |= bpf_l4_csum_replace(
+					skb, csum_off, 0, diff,
+					flags | BPF_F_PSEUDO_HDR);
 		}
 	}
-	if (has_l4 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) && old_port != port) {
-		err |= bpf_skb_store_bytes(skb, p->l4_off + (src ? 0 : 2), &port, 2, 0);
-		err |= bpf_l4_csum_replace(skb, csum_off, old_port, port, flags | 2);
+	if (has_l4 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) &&
+	    old_port != port) {
+		err |= bpf_skb_store_bytes(skb, p->l4_off + (src ? 0 : 2),
+					   &port, 2, 0);
+		err |= bpf_l4_csum_replace(skb, csum_off, old_port, port,
+					   flags | 2);
 	}
 	return err ? -TP_DROP_REWRITE_FAIL : 0;
 }
@@ -176,19 +188,21 @@ static __always_inline __u32 tp_nat_fix_csum16(struct __sk_buff *skb, __u32 off,
  *
  * Return: 0 or -TP_DROP_REWRITE_FAIL.
  */
-static __always_inline int tp_nat_icmp_error(struct __sk_buff *skb,
-					     const struct tp_pkt *p, bool inner_src,
-					     const struct tp_addr *addr, __be16 port)
+static __always_inline int
+tp_nat_icmp_error(struct __sk_buff *skb, const struct tp_pkt *p, bool inner_src,
+		  const struct tp_addr *addr, __be16 port)
 {
 	const struct tp_inner *in = &p->inner;
 	const struct tp_ct_key *t = &in->tuple;
 	const struct tp_addr *old = inner_src ? &t->saddr : &t->daddr;
-	const struct tp_addr *outer = inner_src ? &p->tuple.daddr : &p->tuple.saddr;
+	const struct tp_addr *outer =
+		inner_src ? &p->tuple.daddr : &p->tuple.saddr;
 	__be16 old_port = inner_src ? t->sport : t->dport;
 	/* a quoted echo's id plays the port (SNAT changes it) */
 	bool echo = t->proto == (p->ipv6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
-	bool ports = (t->proto == IPPROTO_TCP || t->proto == IPPROTO_UDP || echo) &&
-		     old_port != port;
+	bool ports =
+		(t->proto == IPPROTO_TCP || t->proto == IPPROTO_UDP || echo) &&
+		old_port != port;
 	__u32 adiff = tp_csum_diff_addr(0, old, addr, p->ipv6);
 	__u32 pdiff = ports ? tp_csum_diff16(0, old_port, port) : 0;
 	__u32 icmp_diff = 0, off, lc_off = 0, l4_diff = pdiff;
@@ -196,15 +210,18 @@ static __always_inline int tp_nat_icmp_error(struct __sk_buff *skb,
 
 	/* quoted IP header */
 	if (!p->ipv6) {
-		off = in->l3_off + (inner_src ? offsetof(struct iphdr, saddr) :
-						offsetof(struct iphdr, daddr));
+		off = in->l3_off + (inner_src ? offsetof(struct iphdr, saddr)
+					      : offsetof(struct iphdr, daddr));
 		err |= bpf_skb_store_bytes(skb, off, &addr->w[3], 4, 0);
-		icmp_diff = tp_csum_add(adiff, tp_nat_fix_csum16(skb,
-					in->l3_off + offsetof(struct iphdr, check),
-					adiff, false, &err));
+		icmp_diff = tp_csum_add(
+			adiff,
+			tp_nat_fix_csum16(
+				skb, in->l3_off + offsetof(struct iphdr, check),
+				adiff, false, &err));
 	} else {
-		off = in->l3_off + (inner_src ? offsetof(struct ipv6hdr, saddr) :
-						offsetof(struct ipv6hdr, daddr));
+		off = in->l3_off + (inner_src
+					    ? offsetof(struct ipv6hdr, saddr)
+					    : offsetof(struct ipv6hdr, daddr));
 		err |= bpf_skb_store_bytes(skb, off, addr->b, 16, 0);
 		icmp_diff = adiff;
 	}
@@ -222,27 +239,33 @@ static __always_inline int tp_nat_icmp_error(struct __sk_buff *skb,
 	else if (t->proto == IPPROTO_ICMPV6 && p->ipv6)
 		lc_off = 2;
 	else if (t->proto == IPPROTO_ICMP && ports)
-		lc_off = 2; /* ICMPv4 sums no addresses: only an id change moves it */
+		lc_off =
+			2; /* ICMPv4 sums no addresses: only an id change moves it */
 	if (t->proto != IPPROTO_ICMP)
 		l4_diff = tp_csum_add(l4_diff, adiff);
 	if (lc_off)
-		icmp_diff = tp_csum_add(icmp_diff,
+		icmp_diff = tp_csum_add(
+			icmp_diff,
 			tp_nat_fix_csum16(skb, in->l4_off + lc_off, l4_diff,
 					  t->proto == IPPROTO_UDP, &err));
 
 	/* outer header */
 	if (tp_addr_eq(outer, old)) {
 		if (!p->ipv6) {
-			off = p->l3_off + (inner_src ? offsetof(struct iphdr, daddr) :
-							offsetof(struct iphdr, saddr));
+			off = p->l3_off +
+			      (inner_src ? offsetof(struct iphdr, daddr)
+					 : offsetof(struct iphdr, saddr));
 			err |= bpf_skb_store_bytes(skb, off, &addr->w[3], 4, 0);
-			err |= bpf_l3_csum_replace(skb, p->l3_off + offsetof(struct iphdr, check),
-						   old->w[3], addr->w[3], 4);
+			err |= bpf_l3_csum_replace(
+				skb, p->l3_off + offsetof(struct iphdr, check),
+				old->w[3], addr->w[3], 4);
 		} else {
-			off = p->l3_off + (inner_src ? offsetof(struct ipv6hdr, daddr) :
-							offsetof(struct ipv6hdr, saddr));
+			off = p->l3_off +
+			      (inner_src ? offsetof(struct ipv6hdr, daddr)
+					 : offsetof(struct ipv6hdr, saddr));
 			err |= bpf_skb_store_bytes(skb, off, addr->b, 16, 0);
-			icmp_diff = tp_csum_add(icmp_diff, adiff); /* pseudo-header */
+			icmp_diff = tp_csum_add(icmp_diff,
+						adiff); /* pseudo-header */
 		}
 	}
 	tp_nat_fix_csum16(skb, p->l4_off + 2, icmp_diff, false, &err);

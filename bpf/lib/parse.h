@@ -22,8 +22,9 @@
 #include "common.h"
 
 enum tp_frag_kind {
-	TP_FRAG_NONE = 0,  /* not a fragment */
-	TP_FRAG_FIRST = 1, /* offset 0, more fragments follow: has the L4 header */
+	TP_FRAG_NONE = 0, /* not a fragment */
+	TP_FRAG_FIRST =
+		1, /* offset 0, more fragments follow: has the L4 header */
 	TP_FRAG_LATER = 2, /* offset > 0: no L4 header */
 };
 
@@ -31,7 +32,7 @@ enum tp_frag_kind {
 enum tp_parse_result {
 	TP_PARSE_NOT_IP = 0, /* L2 frame that is not IPv4/IPv6 */
 	TP_PARSE_OTHER = 1,  /* IP, but a protocol we do not track */
-	TP_PARSE_FLOW = 2,   /* TCP, UDP, ICMP echo, or a later fragment of any */
+	TP_PARSE_FLOW = 2, /* TCP, UDP, ICMP echo, or a later fragment of any */
 	TP_PARSE_ICMP_ERR = 3, /* ICMP error with a parsed inner packet */
 };
 
@@ -118,8 +119,9 @@ static __always_inline bool tp_icmp_echo_ports(bool ipv6, __u8 type, __be16 id,
  * drop reason when the header is cut short.
  */
 static __always_inline int tp_parse_l4(struct __sk_buff *skb, __u32 off,
-				       __u32 end, bool ipv6, struct tp_ct_key *t,
-				       __u8 *tcp_flags, __u8 *icmp_type)
+				       __u32 end, bool ipv6,
+				       struct tp_ct_key *t, __u8 *tcp_flags,
+				       __u8 *icmp_type)
 {
 	struct {
 		__be16 sport;
@@ -172,7 +174,8 @@ static __always_inline int tp_parse_l4(struct __sk_buff *skb, __u32 off,
 	return TP_PARSE_OTHER;
 }
 
-static __always_inline int tp_parse_ipv4(struct __sk_buff *skb, struct tp_pkt *p)
+static __always_inline int tp_parse_ipv4(struct __sk_buff *skb,
+					 struct tp_pkt *p)
 {
 	struct iphdr ip;
 	__u32 hlen, tot, frag;
@@ -236,7 +239,8 @@ static __always_inline int tp_parse_ipv6_exthdrs(struct __sk_buff *skb,
 			p->l4_off = off;
 			return 0;
 		}
-		if (off + sizeof(eh) > p->end || bpf_skb_load_bytes(skb, off, &eh, sizeof(eh)))
+		if (off + sizeof(eh) > p->end ||
+		    bpf_skb_load_bytes(skb, off, &eh, sizeof(eh)))
 			return -TP_DROP_TRUNCATED;
 		if (nexthdr == NEXTHDR_FRAGMENT) {
 			__u16 fo = bpf_ntohs(eh.frag_off);
@@ -248,7 +252,8 @@ static __always_inline int tp_parse_ipv6_exthdrs(struct __sk_buff *skb,
 			 */
 			if (p->frag == TP_FRAG_NONE && (fo & 0xfff9)) {
 				p->frag_id = bpf_ntohl(eh.id);
-				p->frag = (fo & 0xfff8) ? TP_FRAG_LATER : TP_FRAG_FIRST;
+				p->frag = (fo & 0xfff8) ? TP_FRAG_LATER
+							: TP_FRAG_FIRST;
 				p->frag_nh = eh.nexthdr;
 			}
 			off += 8;
@@ -293,7 +298,8 @@ static __always_inline bool tp_addr_v4_embedded(const struct tp_addr *a)
 	return !a->w[2] && a->w[3] != 0 && a->w[3] != bpf_htonl(1);
 }
 
-static __always_inline int tp_parse_ipv6(struct __sk_buff *skb, struct tp_pkt *p)
+static __always_inline int tp_parse_ipv6(struct __sk_buff *skb,
+					 struct tp_pkt *p)
 {
 	struct ipv6hdr ip6;
 	__u32 plen;
@@ -310,7 +316,8 @@ static __always_inline int tp_parse_ipv6(struct __sk_buff *skb, struct tp_pkt *p
 
 	__builtin_memcpy(p->tuple.saddr.b, &ip6.saddr, 16);
 	__builtin_memcpy(p->tuple.daddr.b, &ip6.daddr, 16);
-	if (tp_addr_v4_embedded(&p->tuple.saddr) || tp_addr_v4_embedded(&p->tuple.daddr))
+	if (tp_addr_v4_embedded(&p->tuple.saddr) ||
+	    tp_addr_v4_embedded(&p->tuple.daddr))
 		return -TP_DROP_V4_MAPPED;
 	p->ipv6 = true;
 	p->l4_off = p->l3_off + sizeof(ip6);
@@ -323,7 +330,8 @@ static __always_inline int tp_parse_ipv6(struct __sk_buff *skb, struct tp_pkt *p
  * can be mapped to a flow, TP_PARSE_OTHER when not (truncated quote,
  * inner IPv6 extension headers, untracked protocol): such errors pass.
  */
-static __always_inline int tp_parse_inner(struct __sk_buff *skb, struct tp_pkt *p)
+static __always_inline int tp_parse_inner(struct __sk_buff *skb,
+					  struct tp_pkt *p)
 {
 	struct tp_inner *in = &p->inner;
 	struct tp_ct_key *t = &in->tuple;
@@ -354,7 +362,8 @@ static __always_inline int tp_parse_inner(struct __sk_buff *skb, struct tp_pkt *
 			return TP_PARSE_OTHER;
 		__builtin_memcpy(t->saddr.b, &ip6.saddr, 16);
 		__builtin_memcpy(t->daddr.b, &ip6.daddr, 16);
-		if (tp_addr_v4_embedded(&t->saddr) || tp_addr_v4_embedded(&t->daddr))
+		if (tp_addr_v4_embedded(&t->saddr) ||
+		    tp_addr_v4_embedded(&t->daddr))
 			return TP_PARSE_OTHER;
 		t->proto = ip6.nexthdr;
 		in->l4_off = in->l3_off + sizeof(ip6);
@@ -371,7 +380,8 @@ static __always_inline int tp_parse_inner(struct __sk_buff *skb, struct tp_pkt *
 			return TP_PARSE_OTHER;
 		return TP_PARSE_ICMP_ERR;
 	}
-	ret = tp_parse_l4(skb, in->l4_off, p->end, p->ipv6, t, &tcp_flags, &icmp_type);
+	ret = tp_parse_l4(skb, in->l4_off, p->end, p->ipv6, t, &tcp_flags,
+			  &icmp_type);
 	return ret == TP_PARSE_FLOW ? TP_PARSE_ICMP_ERR : TP_PARSE_OTHER;
 }
 
@@ -425,8 +435,8 @@ static __always_inline int tp_parse(struct __sk_buff *skb, bool l3,
 	if (p->frag == TP_FRAG_LATER)
 		return TP_PARSE_FLOW;
 
-	ret = tp_parse_l4(skb, p->l4_off, p->end, p->ipv6, &p->tuple, &p->tcp_flags,
-			  &p->icmp_type);
+	ret = tp_parse_l4(skb, p->l4_off, p->end, p->ipv6, &p->tuple,
+			  &p->tcp_flags, &p->icmp_type);
 	if (ret == TP_PARSE_ICMP_ERR && p->frag == TP_FRAG_NONE)
 		return tp_parse_inner(skb, p);
 	if (ret == TP_PARSE_ICMP_ERR)

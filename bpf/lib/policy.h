@@ -57,7 +57,9 @@ struct tp_policy_query {
 
 static __always_inline int tp_verdict_rank(__u8 verdict)
 {
-	return verdict == TP_VERDICT_DENY ? 3 : verdict == TP_VERDICT_AUDIT ? 2 : 1;
+	return verdict == TP_VERDICT_DENY    ? 3
+	       : verdict == TP_VERDICT_AUDIT ? 2
+					     : 1;
 }
 
 static __always_inline bool tp_verdict_allows(__u8 verdict)
@@ -112,12 +114,18 @@ __noinline int tp_policy_decide(const struct tp_policy_query *q,
 			if (!v)
 				continue;
 			/* identities named, then l4 bits, then own zone */
-			score = ((2 - (i == 3 ? 2 : i ? 1 : 0)) << 8 |
-				 (__u32)v->l4_plen << 1 | (z == 0)) + 1;
+			score = ((2 - (i == 3 ? 2
+				       : i    ? 1
+					      : 0))
+					 << 8 |
+				 (__u32)v->l4_plen << 1 | (z == 0)) +
+				1;
 			if (score > best ||
 			    (score == best &&
-			     (tp_verdict_rank(v->verdict) > tp_verdict_rank(d->verdict) ||
-			      (v->verdict == d->verdict && v->rule_id < d->rule_id)))) {
+			     (tp_verdict_rank(v->verdict) >
+				      tp_verdict_rank(d->verdict) ||
+			      (v->verdict == d->verdict &&
+			       v->rule_id < d->rule_id)))) {
 				best = score;
 				d->rule_id = v->rule_id;
 				d->verdict = v->verdict;
@@ -132,18 +140,20 @@ __noinline int tp_policy_decide(const struct tp_policy_query *q,
 		return 0;
 	}
 	if (d->verdict == TP_VERDICT_NONE)
-		d->verdict = zone && zone->default_verdict == TP_VERDICT_DENY ?
-				     TP_VERDICT_DENY : TP_VERDICT_ALLOW;
+		d->verdict = zone && zone->default_verdict == TP_VERDICT_DENY
+				     ? TP_VERDICT_DENY
+				     : TP_VERDICT_ALLOW;
 	d->reason = d->verdict == TP_VERDICT_DENY ? TP_DROP_POLICY : 0;
 	return 0;
 }
 
 /* Count a decision: per verdict and per rule. */
-static __always_inline void tp_policy_count(const struct tp_decision *d, __u32 bytes)
+static __always_inline void tp_policy_count(const struct tp_decision *d,
+					    __u32 bytes)
 {
-	__u32 id = d->verdict == TP_VERDICT_DENY  ? TP_STAT_VERDICT_DENY :
-		   d->verdict == TP_VERDICT_AUDIT ? TP_STAT_VERDICT_AUDIT :
-						    TP_STAT_VERDICT_ALLOW;
+	__u32 id = d->verdict == TP_VERDICT_DENY    ? TP_STAT_VERDICT_DENY
+		   : d->verdict == TP_VERDICT_AUDIT ? TP_STAT_VERDICT_AUDIT
+						    : TP_STAT_VERDICT_ALLOW;
 
 	tp_stat_add(id, bytes);
 	tp_stat_add_map(&tp_rule_stats, d->rule_id, bytes);

@@ -37,8 +37,8 @@
 #define TP_TC_INDEX_F_REVSNAT (1u << 12)
 
 /* The node's SNAT address for packets of @p's family, or NULL if none. */
-static __always_inline const struct tp_addr *tp_snat_addr(const struct tp_config *cfg,
-							  const struct tp_pkt *p)
+static __always_inline const struct tp_addr *
+tp_snat_addr(const struct tp_config *cfg, const struct tp_pkt *p)
 {
 	const struct tp_addr *a;
 
@@ -63,10 +63,10 @@ static __always_inline const struct tp_addr *tp_snat_addr(const struct tp_config
  * for a flow that leaves to another tailnet zone: its replies come back
  * through that zone's interface, not an uplink.
  */
-static __always_inline bool tp_snat_wanted(struct __sk_buff *skb, const struct tp_pkt *p,
-					   const struct tp_svc *svc,
-					   const struct tp_ct_entry *e, __u16 out_zone,
-					   struct bpf_fib_lookup *fib)
+static __always_inline bool
+tp_snat_wanted(struct __sk_buff *skb, const struct tp_pkt *p,
+	       const struct tp_svc *svc, const struct tp_ct_entry *e,
+	       __u16 out_zone, struct bpf_fib_lookup *fib)
 {
 	const struct tp_config *cfg;
 	const struct tp_iface *ifc;
@@ -79,8 +79,8 @@ static __always_inline bool tp_snat_wanted(struct __sk_buff *skb, const struct t
 	cfg = tp_ct_cfg();
 	if (!cfg || !(cfg->flags & TP_CFG_F_SNAT_AUTO))
 		return false;
-	ifindex = tp_route_ifindex(skb, p->ipv6, p->tuple.proto, &p->tuple.saddr,
-				   &e->nat_addr, fib);
+	ifindex = tp_route_ifindex(skb, p->ipv6, p->tuple.proto,
+				   &p->tuple.saddr, &e->nat_addr, fib);
 	ifc = ifindex ? bpf_map_lookup_elem(&tp_ifaces, &ifindex) : NULL;
 	return ifc && (ifc->flags & TP_IFACE_F_UPLINK);
 }
@@ -95,8 +95,9 @@ static __always_inline bool tp_snat_is_echo(const struct tp_pkt *p)
  * Rewrite an echo packet's id from @from to @to.  The id is no part of
  * any pseudo-header: the ICMP checksum changes by the id alone.
  */
-static __always_inline int tp_nat_echo_id(struct __sk_buff *skb, const struct tp_pkt *p,
-					  __be16 from, __be16 to)
+static __always_inline int tp_nat_echo_id(struct __sk_buff *skb,
+					  const struct tp_pkt *p, __be16 from,
+					  __be16 to)
 {
 	int err;
 
@@ -118,21 +119,25 @@ static __always_inline int tp_nat_echo_id(struct __sk_buff *skb, const struct tp
  *
  * Return: 0 or -TP_DROP_REWRITE_FAIL.
  */
-static __always_inline int tp_snat_rewrite(struct __sk_buff *skb, const struct tp_pkt *p,
-					   bool src, const struct tp_addr *addr, __be16 port)
+static __always_inline int tp_snat_rewrite(struct __sk_buff *skb,
+					   const struct tp_pkt *p, bool src,
+					   const struct tp_addr *addr,
+					   __be16 port)
 {
 	int ret = tp_nat_rewrite(skb, p, src, addr, port);
 
 	if (ret || !tp_snat_is_echo(p))
 		return ret;
-	return tp_nat_echo_id(skb, p, src ? p->tuple.sport : p->tuple.dport, port);
+	return tp_nat_echo_id(skb, p, src ? p->tuple.sport : p->tuple.dport,
+			      port);
 }
 
 /*
  * Decrement the IPv4 TTL or IPv6 hop limit as a router does: a packet
  * that would leave with 0 is dropped (-TP_DROP_TTL_EXCEEDED).
  */
-static __always_inline int tp_snat_ttl_dec(struct __sk_buff *skb, const struct tp_pkt *p)
+static __always_inline int tp_snat_ttl_dec(struct __sk_buff *skb,
+					   const struct tp_pkt *p)
 {
 	/* plain offsets: CO-RE offsetof() in a conditional miscompiles (clang 14) */
 	__u32 off = p->l3_off + (p->ipv6 ? 7 : 8); /* hop_limit, ttl */
@@ -145,7 +150,9 @@ static __always_inline int tp_snat_ttl_dec(struct __sk_buff *skb, const struct t
 		return -TP_DROP_TTL_EXCEEDED;
 	if (p->ipv6) {
 		w[0]--;
-		return bpf_skb_store_bytes(skb, off, w, 1, 0) ? -TP_DROP_REWRITE_FAIL : 0;
+		return bpf_skb_store_bytes(skb, off, w, 1, 0)
+			       ? -TP_DROP_REWRITE_FAIL
+			       : 0;
 	}
 	/* IPv4: TTL and protocol are one 16-bit word of the header checksum */
 	__builtin_memcpy(&before, w, 2);
@@ -153,7 +160,8 @@ static __always_inline int tp_snat_ttl_dec(struct __sk_buff *skb, const struct t
 	w[0] = old1 - 1;
 	__builtin_memcpy(&after, w, 2);
 	if (bpf_skb_store_bytes(skb, off, w, 1, 0) ||
-	    bpf_l3_csum_replace(skb, p->l3_off + 10, before, after, 2)) /* check */
+	    bpf_l3_csum_replace(skb, p->l3_off + 10, before, after,
+				2)) /* check */
 		return -TP_DROP_REWRITE_FAIL;
 	return 0;
 }
@@ -173,7 +181,8 @@ static __always_inline int tp_snat_ttl_dec(struct __sk_buff *skb, const struct t
  * when the FIB has no forwarding route).
  */
 __noinline int tp_snat_route(struct __sk_buff *skb, const struct tp_pkt *p,
-			     const struct tp_addr *saddr, const struct tp_addr *daddr)
+			     const struct tp_addr *saddr,
+			     const struct tp_addr *daddr)
 {
 	struct tp_scratch *scr = tp_scratch_get();
 	struct bpf_redir_neigh nh = {};
@@ -239,7 +248,8 @@ __noinline int tp_snat_route(struct __sk_buff *skb, const struct tp_pkt *p,
  * Return: 0 when it fits, > 0 when it is too big, < 0 when the interface
  * is gone.
  */
-static __always_inline long tp_snat_mtu_check(struct __sk_buff *skb, const struct tp_pkt *p,
+static __always_inline long tp_snat_mtu_check(struct __sk_buff *skb,
+					      const struct tp_pkt *p,
 					      __u32 ifindex, __u32 *mtu)
 {
 	long ret;
@@ -300,7 +310,8 @@ struct tp_too_big6 {
 };
 
 /* Write the error @b (@len bytes) over the frame from an uplink and send it back. */
-static __always_inline int tp_too_big_send(struct __sk_buff *skb, const void *b, __u32 len)
+static __always_inline int tp_too_big_send(struct __sk_buff *skb, const void *b,
+					   __u32 len)
 {
 	__u8 mac[12], swapped[12];
 
@@ -309,18 +320,22 @@ static __always_inline int tp_too_big_send(struct __sk_buff *skb, const void *b,
 	__builtin_memcpy(swapped, mac + 6, 6);
 	__builtin_memcpy(swapped + 6, mac, 6);
 	if (bpf_skb_change_tail(skb, ETH_HLEN + len, 0) ||
-	    bpf_skb_store_bytes(skb, 0, swapped, sizeof(swapped), BPF_F_RECOMPUTE_CSUM) ||
+	    bpf_skb_store_bytes(skb, 0, swapped, sizeof(swapped),
+				BPF_F_RECOMPUTE_CSUM) ||
 	    bpf_skb_store_bytes(skb, ETH_HLEN, b, len, BPF_F_RECOMPUTE_CSUM))
 		return -TP_DROP_REWRITE_FAIL;
 	return bpf_redirect(skb->ifindex, 0);
 }
 
-static __always_inline __sum16 tp_csum_of(const void *data, __u32 len, __u32 seed)
+static __always_inline __sum16 tp_csum_of(const void *data, __u32 len,
+					  __u32 seed)
 {
-	return ~tp_csum_fold((__u32)bpf_csum_diff(NULL, 0, (__be32 *)data, len, seed));
+	return ~tp_csum_fold(
+		(__u32)bpf_csum_diff(NULL, 0, (__be32 *)data, len, seed));
 }
 
-static __always_inline int tp_too_big4(struct __sk_buff *skb, const struct tp_pkt *p, __u32 mtu)
+static __always_inline int tp_too_big4(struct __sk_buff *skb,
+				       const struct tp_pkt *p, __u32 mtu)
 {
 	struct tp_too_big4 b = {};
 
@@ -343,7 +358,8 @@ static __always_inline int tp_too_big4(struct __sk_buff *skb, const struct tp_pk
 	return tp_too_big_send(skb, &b, sizeof(b));
 }
 
-static __always_inline int tp_too_big6(struct __sk_buff *skb, const struct tp_pkt *p, __u32 mtu)
+static __always_inline int tp_too_big6(struct __sk_buff *skb,
+				       const struct tp_pkt *p, __u32 mtu)
 {
 	struct tp_too_big6 b = {};
 	__u32 sum;
@@ -383,8 +399,8 @@ static __always_inline int tp_too_big6(struct __sk_buff *skb, const struct tp_pk
  * Return: TC_ACT_REDIRECT, or a negative drop reason (the reply is
  * dropped without an error).
  */
-static __always_inline int tp_snat_too_big(struct __sk_buff *skb, const struct tp_pkt *p,
-					   __u32 mtu)
+static __always_inline int tp_snat_too_big(struct __sk_buff *skb,
+					   const struct tp_pkt *p, __u32 mtu)
 {
 	if (p->frag == TP_FRAG_LATER || p->l3_off != ETH_HLEN)
 		return -TP_DROP_FRAG_NEEDED;

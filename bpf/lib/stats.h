@@ -20,7 +20,6 @@ static __always_inline void tp_stat_add(__u32 id, __u32 bytes)
 	}
 }
 
-
 /* Count a packet against a rule (0: the zone default) or a service. */
 static __always_inline void tp_stat_add_map(void *map, __u32 id, __u32 bytes)
 {

@@ -36,108 +36,98 @@
  * object, deploy/tpctl.bash-completion and the TP_MAP_* names below are
  * checked against this list by tests/test_tpctl_docs.c.
  */
-#define TP_MAPS(X)                                                             \
-	X(ifaces,                                                              \
-	  "attached interfaces by ifindex: zone, L2 or L3; the loader")        \
-	X(services,                                                            \
-	  "services by frontend: id, flags, zone; the loader, tpctl")          \
-	X(backends,                                                            \
-	  "backends by id: address, port, weight, state; the loader, tpctl")   \
-	X(maglev,                                                              \
-	  "each service's Maglev table (map of maps); the loader, tpctl")      \
-	X(affinity,                                                            \
-	  "ClientIP affinity: (service, client) to backend; the datapath")     \
-	X(ct,                                                                  \
-	  "TCP flows (LRU); the datapath, loader GC, tpctl conntrack flush")   \
-	X(ct_any,                                                              \
-	  "UDP, ICMP and other flows (LRU); as tp_ct")                         \
-	X(frags,                                                               \
-	  "fragmented datagrams' ports for later fragments; the datapath")     \
-	X(stats,                                                               \
-	  "per-CPU counters, drops by reason; the datapath (tpctl resets)")    \
-	X(identity,                                                            \
-	  "(zone, prefix) to identity (LPM); the loader, tpctl")               \
-	X(policy,                                                              \
-	  "rule keys to verdicts (LPM), from tp_rules; the loader, tpctl")     \
-	X(rules,                                                               \
-	  "policy rules by id, as written; the loader, tpctl")                 \
-	X(zones,                                                               \
-	  "per-zone default verdict; the loader, tpctl")                       \
-	X(config,                                                              \
-	  "policy revision, SNAT addresses and ports; the loader, tpctl")      \
-	X(events,                                                              \
-	  "drop, audit and flow events (ring buffer); the datapath")           \
-	X(rule_stats,                                                          \
-	  "per-CPU packets and bytes by rule id; the datapath")                \
-	X(svc_stats,                                                           \
-	  "per-CPU packets and bytes by service id; the datapath")             \
-	X(id_names,                                                            \
-	  "identity to name, userspace only; the loader, tpctl")               \
-	X(svc_backends,                                                        \
-	  "a service's backend ids, userspace only; the loader, tpctl")        \
-	X(rule_index,                                                          \
-	  "rule key to rule id, userspace only; the loader, tpctl")            \
-	X(id_by_name,                                                          \
-	  "name to identity, userspace only; the loader, tpctl")               \
-	X(guard_drop,                                                          \
-	  "the XDP guard's dropped prefixes (LPM); the loader, tpctl")         \
-	X(guard_buckets,                                                       \
-	  "the guard's handshake token bucket per source; the datapath")       \
-	X(guard_config,                                                        \
-	  "the guard's ports, rate and burst; the loader, tpctl")              \
-	X(static_nat,                                                          \
-	  "static 1:1 NAT entries by tailnet address; the loader, tpctl")      \
-	X(static_nat_rev,                                                      \
-	  "static 1:1 NAT entries by inner address; the loader, tpctl")        \
-	X(static_nat_n,                                                        \
+#define TP_MAPS(X)                                                            \
+	X(ifaces,                                                             \
+	  "attached interfaces by ifindex: zone, L2 or L3; the loader")       \
+	X(services,                                                           \
+	  "services by frontend: id, flags, zone; the loader, tpctl")         \
+	X(backends,                                                           \
+	  "backends by id: address, port, weight, state; the loader, tpctl")  \
+	X(maglev,                                                             \
+	  "each service's Maglev table (map of maps); the loader, tpctl")     \
+	X(affinity,                                                           \
+	  "ClientIP affinity: (service, client) to backend; the datapath")    \
+	X(ct,                                                                 \
+	  "TCP flows (LRU); the datapath, loader GC, tpctl conntrack flush")  \
+	X(ct_any, "UDP, ICMP and other flows (LRU); as tp_ct")                \
+	X(frags,                                                              \
+	  "fragmented datagrams' ports for later fragments; the datapath")    \
+	X(stats,                                                              \
+	  "per-CPU counters, drops by reason; the datapath (tpctl resets)")   \
+	X(identity, "(zone, prefix) to identity (LPM); the loader, tpctl")    \
+	X(policy,                                                             \
+	  "rule keys to verdicts (LPM), from tp_rules; the loader, tpctl")    \
+	X(rules, "policy rules by id, as written; the loader, tpctl")         \
+	X(zones, "per-zone default verdict; the loader, tpctl")               \
+	X(config,                                                             \
+	  "policy revision, SNAT addresses and ports; the loader, tpctl")     \
+	X(events, "drop, audit and flow events (ring buffer); the datapath")  \
+	X(rule_stats, "per-CPU packets and bytes by rule id; the datapath")   \
+	X(svc_stats, "per-CPU packets and bytes by service id; the datapath") \
+	X(id_names, "identity to name, userspace only; the loader, tpctl")    \
+	X(svc_backends,                                                       \
+	  "a service's backend ids, userspace only; the loader, tpctl")       \
+	X(rule_index,                                                         \
+	  "rule key to rule id, userspace only; the loader, tpctl")           \
+	X(id_by_name, "name to identity, userspace only; the loader, tpctl")  \
+	X(guard_drop,                                                         \
+	  "the XDP guard's dropped prefixes (LPM); the loader, tpctl")        \
+	X(guard_buckets,                                                      \
+	  "the guard's handshake token bucket per source; the datapath")      \
+	X(guard_config,                                                       \
+	  "the guard's ports, rate and burst; the loader, tpctl")             \
+	X(static_nat,                                                         \
+	  "static 1:1 NAT entries by tailnet address; the loader, tpctl")     \
+	X(static_nat_rev,                                                     \
+	  "static 1:1 NAT entries by inner address; the loader, tpctl")       \
+	X(static_nat_n,                                                       \
 	  "how many static NAT entries (0: no lookup); the loader, tpctl")    \
-	X(masq,                                                                \
-	  "masquerade to the tailnet: node addresses by zone; the loader")
+	X(masq, "masquerade to the tailnet: node addresses by zone; the loader")
 
 #define TP_MAP_NAME(field) "tp_" #field
 
 /* Names of single maps, for messages and pins ("cannot read " TP_MAP_CT). */
-#define TP_MAP_IFACES          TP_MAP_NAME(ifaces)
-#define TP_MAP_SERVICES        TP_MAP_NAME(services)
-#define TP_MAP_BACKENDS        TP_MAP_NAME(backends)
-#define TP_MAP_MAGLEV          TP_MAP_NAME(maglev)
-#define TP_MAP_AFFINITY        TP_MAP_NAME(affinity)
-#define TP_MAP_CT              TP_MAP_NAME(ct)
-#define TP_MAP_CT_ANY          TP_MAP_NAME(ct_any)
-#define TP_MAP_FRAGS           TP_MAP_NAME(frags)
-#define TP_MAP_STATS           TP_MAP_NAME(stats)
-#define TP_MAP_IDENTITY        TP_MAP_NAME(identity)
-#define TP_MAP_POLICY          TP_MAP_NAME(policy)
-#define TP_MAP_RULES           TP_MAP_NAME(rules)
-#define TP_MAP_ZONES           TP_MAP_NAME(zones)
-#define TP_MAP_CONFIG          TP_MAP_NAME(config)
-#define TP_MAP_EVENTS          TP_MAP_NAME(events)
-#define TP_MAP_RULE_STATS      TP_MAP_NAME(rule_stats)
-#define TP_MAP_SVC_STATS       TP_MAP_NAME(svc_stats)
-#define TP_MAP_ID_NAMES        TP_MAP_NAME(id_names)
-#define TP_MAP_SVC_BACKENDS    TP_MAP_NAME(svc_backends)
-#define TP_MAP_RULE_INDEX      TP_MAP_NAME(rule_index)
-#define TP_MAP_ID_BY_NAME      TP_MAP_NAME(id_by_name)
-#define TP_MAP_STATIC_NAT      TP_MAP_NAME(static_nat)
-#define TP_MAP_STATIC_NAT_REV  TP_MAP_NAME(static_nat_rev)
-#define TP_MAP_STATIC_NAT_N    TP_MAP_NAME(static_nat_n)
-#define TP_MAP_MASQ            TP_MAP_NAME(masq)
+#define TP_MAP_IFACES	      TP_MAP_NAME(ifaces)
+#define TP_MAP_SERVICES	      TP_MAP_NAME(services)
+#define TP_MAP_BACKENDS	      TP_MAP_NAME(backends)
+#define TP_MAP_MAGLEV	      TP_MAP_NAME(maglev)
+#define TP_MAP_AFFINITY	      TP_MAP_NAME(affinity)
+#define TP_MAP_CT	      TP_MAP_NAME(ct)
+#define TP_MAP_CT_ANY	      TP_MAP_NAME(ct_any)
+#define TP_MAP_FRAGS	      TP_MAP_NAME(frags)
+#define TP_MAP_STATS	      TP_MAP_NAME(stats)
+#define TP_MAP_IDENTITY	      TP_MAP_NAME(identity)
+#define TP_MAP_POLICY	      TP_MAP_NAME(policy)
+#define TP_MAP_RULES	      TP_MAP_NAME(rules)
+#define TP_MAP_ZONES	      TP_MAP_NAME(zones)
+#define TP_MAP_CONFIG	      TP_MAP_NAME(config)
+#define TP_MAP_EVENTS	      TP_MAP_NAME(events)
+#define TP_MAP_RULE_STATS     TP_MAP_NAME(rule_stats)
+#define TP_MAP_SVC_STATS      TP_MAP_NAME(svc_stats)
+#define TP_MAP_ID_NAMES	      TP_MAP_NAME(id_names)
+#define TP_MAP_SVC_BACKENDS   TP_MAP_NAME(svc_backends)
+#define TP_MAP_RULE_INDEX     TP_MAP_NAME(rule_index)
+#define TP_MAP_ID_BY_NAME     TP_MAP_NAME(id_by_name)
+#define TP_MAP_STATIC_NAT     TP_MAP_NAME(static_nat)
+#define TP_MAP_STATIC_NAT_REV TP_MAP_NAME(static_nat_rev)
+#define TP_MAP_STATIC_NAT_N   TP_MAP_NAME(static_nat_n)
+#define TP_MAP_MASQ	      TP_MAP_NAME(masq)
 
 /* ---- sizes (defaults; the loader may resize before load) -------------- */
 
-#define TP_MAX_IFACES	     256
-#define TP_MAX_SERVICES	     65536 /* service ids 1..TP_MAX_SERVICES-1 */
-#define TP_MAX_BACKENDS	     262144 /* backends; ids 1..max_entries of tp_backends */
-#define TP_MAX_SVC_BACKENDS  256 /* backends per service */
-#define TP_MAGLEV_SIZE	     1021 /* default table size, a prime */
-#define TP_MAGLEV_SIZE_MAX   65521 /* largest accepted prime */
-#define TP_CT_SIZE	     262144 /* TCP flow and reply-key entries */
-#define TP_CT_ANY_SIZE	     65536 /* the same for UDP and ICMP echo */
-#define TP_AFFINITY_SIZE     65536
-#define TP_FRAGS_SIZE	     8192
-#define TP_IPV6_EXTHDR_MAX   8 /* IPv6 extension headers walked */
-#define TP_IDENTITY_SIZE     262144 /* identity prefixes; also names */
-#define TP_MAX_RULES	     131072 /* rules; rule ids 1..TP_MAX_RULES-1 */
+#define TP_MAX_IFACES	    256
+#define TP_MAX_SERVICES	    65536 /* service ids 1..TP_MAX_SERVICES-1 */
+#define TP_MAX_BACKENDS	    262144 /* backends; ids 1..max_entries of tp_backends */
+#define TP_MAX_SVC_BACKENDS 256	   /* backends per service */
+#define TP_MAGLEV_SIZE	    1021   /* default table size, a prime */
+#define TP_MAGLEV_SIZE_MAX  65521  /* largest accepted prime */
+#define TP_CT_SIZE	    262144 /* TCP flow and reply-key entries */
+#define TP_CT_ANY_SIZE	    65536  /* the same for UDP and ICMP echo */
+#define TP_AFFINITY_SIZE    65536
+#define TP_FRAGS_SIZE	    8192
+#define TP_IPV6_EXTHDR_MAX  8	   /* IPv6 extension headers walked */
+#define TP_IDENTITY_SIZE    262144 /* identity prefixes; also names */
+#define TP_MAX_RULES	    131072 /* rules; rule ids 1..TP_MAX_RULES-1 */
 /*
  * tp_policy entries: a rule takes one per aligned block of its port range
  * (one for any protocol, any port or a single port; [lo, hi] takes at most
@@ -145,9 +135,9 @@
  * 8000-8999).  rules * 8 holds 100,000 rules averaging up to 10 blocks.
  * The trie is not preallocated: unused room costs nothing.
  */
-#define TP_POLICY_ENTRIES(rules) ((rules) * 8)
-#define TP_POLICY_SIZE	     TP_POLICY_ENTRIES(TP_MAX_RULES)
-#define TP_MAX_ZONES	     256
+#define TP_POLICY_ENTRIES(rules) ((rules)*8)
+#define TP_POLICY_SIZE		 TP_POLICY_ENTRIES(TP_MAX_RULES)
+#define TP_MAX_ZONES		 256
 /*
  * tp_rule_index entries (below): 3 per rule, 1 per zone, 1 total, and 1
  * per tp_policy entry that several rules share: room for one such a rule
@@ -157,14 +147,14 @@
  * more would double them (16 MiB instead of 8 at 131,072 rules).
  */
 #define TP_RULE_INDEX_ENTRIES(rules) (4 * (rules))
-#define TP_RULE_INDEX_SIZE   TP_RULE_INDEX_ENTRIES(TP_MAX_RULES)
-#define TP_EVENTS_SIZE	     (1 << 20) /* ring buffer bytes */
+#define TP_RULE_INDEX_SIZE	     TP_RULE_INDEX_ENTRIES(TP_MAX_RULES)
+#define TP_EVENTS_SIZE		     (1 << 20) /* ring buffer bytes */
 /*
  * Static 1:1 NAT entries (a pod each), per map: far more pods than a node
  * runs (Kubernetes' default limit is 110), and a hash's bucket array, the
  * part an empty map costs, stays at 8192 * 16 bytes.
  */
-#define TP_STATIC_NAT_SIZE   8192
+#define TP_STATIC_NAT_SIZE 8192
 
 /* ---- addresses -------------------------------------------------------- */
 
@@ -311,8 +301,10 @@ _Static_assert(sizeof(struct tp_backend) == 28, "tp_backend size");
  * (tests/test_maglev.c checks every size of the list).
  */
 #define TP_MAGLEV_SLOTS_PER_BACKEND 100
-#define TP_MAGLEV_PRIMES                                                        \
-	{ 131, 257, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521 }
+#define TP_MAGLEV_PRIMES                                                   \
+	{                                                                  \
+		131, 257, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521 \
+	}
 
 /**
  * struct tp_svc_be_key - map tp_svc_backends key: the per-service index
@@ -406,13 +398,16 @@ enum tp_ct_state {
 #define TP_CT_DIR_ORIG	0 /* from the originator of the flow */
 #define TP_CT_DIR_REPLY 1 /* from the responder */
 
-#define TP_CT_F_REPLY_KEY (1u << 0) /* this entry only indexes the reply tuple */
-#define TP_CT_F_DNAT	  (1u << 1) /* destination translated (service) */
-#define TP_CT_F_SNAT	  (1u << 2) /* source translated to the node (SNAT) */
-#define TP_CT_F_EGRESS	  (1u << 3) /* started by a packet leaving to the tailnet */
-#define TP_CT_F_LOCAL	  (1u << 4) /* egress flow sent by this host itself */
-#define TP_CT_F_UPLINK	  (1u << 5) /* egress flow that came in on an uplink */
-#define TP_CT_F_MASQ	  (1u << 6) /* with SNAT|EGRESS: masqueraded to the tailnet */
+#define TP_CT_F_REPLY_KEY \
+	(1u << 0)	       /* this entry only indexes the reply tuple */
+#define TP_CT_F_DNAT (1u << 1) /* destination translated (service) */
+#define TP_CT_F_SNAT (1u << 2) /* source translated to the node (SNAT) */
+#define TP_CT_F_EGRESS \
+	(1u << 3) /* started by a packet leaving to the tailnet */
+#define TP_CT_F_LOCAL  (1u << 4) /* egress flow sent by this host itself */
+#define TP_CT_F_UPLINK (1u << 5) /* egress flow that came in on an uplink */
+#define TP_CT_F_MASQ \
+	(1u << 6) /* with SNAT|EGRESS: masqueraded to the tailnet */
 
 /**
  * struct tp_ct_entry - map tp_ct and tp_ct_any value.
@@ -539,7 +534,8 @@ _Static_assert(__builtin_offsetof(struct tp_ct_entry, bytes) % 8 == 0,
  * has one entry, a DNAT or zone-crossing flow two, a DNAT flow crossing
  * zones three.
  */
-#define TP_CT_ENTRY_COST (48 + sizeof(struct tp_ct_key) + sizeof(struct tp_ct_entry) + 16)
+#define TP_CT_ENTRY_COST \
+	(48 + sizeof(struct tp_ct_key) + sizeof(struct tp_ct_entry) + 16)
 
 /* CLOCK_MONOTONIC seconds of a ns time, the unit of expires_s/created_s. */
 #define TP_CT_SEC(ns) ((__u32)((ns) / 1000000000ULL))
@@ -624,7 +620,7 @@ _Static_assert(sizeof(struct tp_identity_name) == 56, "tp_identity_name size");
 /* ---- policy -------------------------------------------------------------- */
 
 enum tp_verdict {
-	TP_VERDICT_NONE = 0,  /* no rule matched (the zone default applies) */
+	TP_VERDICT_NONE = 0, /* no rule matched (the zone default applies) */
 	TP_VERDICT_ALLOW = 1,
 	TP_VERDICT_DENY = 2,
 	TP_VERDICT_AUDIT = 3, /* allow, and report that it would be denied */
@@ -666,9 +662,12 @@ _Static_assert(sizeof(struct tp_policy_key) == 20, "tp_policy_key size");
 #define TP_POLICY_PLEN_ANY_PORT	 88
 #define TP_POLICY_PLEN_PORT(k)	 (96 + (k)) /* k leading port bits, 1..16 */
 _Static_assert(TP_LPM_BIT(struct tp_policy_key, src_id) == 0 &&
-		       TP_LPM_BIT(struct tp_policy_key, proto) == TP_POLICY_PLEN_ANY_PROTO &&
-		       TP_LPM_BIT(struct tp_policy_key, pad) == TP_POLICY_PLEN_ANY_PORT &&
-		       TP_LPM_BIT(struct tp_policy_key, dport) == TP_POLICY_PLEN_PORT(0),
+		       TP_LPM_BIT(struct tp_policy_key, proto) ==
+			       TP_POLICY_PLEN_ANY_PROTO &&
+		       TP_LPM_BIT(struct tp_policy_key, pad) ==
+			       TP_POLICY_PLEN_ANY_PORT &&
+		       TP_LPM_BIT(struct tp_policy_key, dport) ==
+			       TP_POLICY_PLEN_PORT(0),
 	       "tp_policy_key: the prefix lengths follow the field order");
 
 /**
@@ -730,7 +729,8 @@ struct tp_zone {
 };
 _Static_assert(sizeof(struct tp_zone) == 4, "tp_zone size");
 
-#define TP_CFG_F_SNAT_AUTO (1u << 0) /* SNAT flows whose backend the FIB puts behind an uplink */
+#define TP_CFG_F_SNAT_AUTO \
+	(1u << 0) /* SNAT flows whose backend the FIB puts behind an uplink */
 
 /* Default SNAT source port range (inclusive), as Cilium's and the issue's. */
 #define TP_SNAT_PORT_MIN 61000
@@ -767,7 +767,8 @@ _Static_assert(sizeof(struct tp_config) == 48, "tp_config size");
 
 /* ---- masquerade to the tailnet ------------------------------------------ */
 
-#define TP_MASQ_F_ON (1u << 0) /* new flows leaving through this zone are masqueraded */
+#define TP_MASQ_F_ON \
+	(1u << 0) /* new flows leaving through this zone are masqueraded */
 
 /**
  * struct tp_masq - map tp_masq value (a hash of TP_MAX_ZONES entries, key
@@ -828,7 +829,8 @@ struct tp_static_nat_key {
 	__u16 pad;
 	struct tp_addr addr;
 };
-_Static_assert(sizeof(struct tp_static_nat_key) == 20, "tp_static_nat_key size");
+_Static_assert(sizeof(struct tp_static_nat_key) == 20,
+	       "tp_static_nat_key size");
 
 /**
  * struct tp_static_nat - value of tp_static_nat (@addr: the inner address)
@@ -909,7 +911,8 @@ struct tp_rule_index_key {
 	__u16 port_hi;
 	__u32 slot;
 };
-_Static_assert(sizeof(struct tp_rule_index_key) == 20, "tp_rule_index_key size");
+_Static_assert(sizeof(struct tp_rule_index_key) == 20,
+	       "tp_rule_index_key size");
 
 /**
  * struct tp_rule_index_val - map tp_rule_index value.
@@ -937,9 +940,9 @@ _Static_assert(sizeof(struct tp_id_name_key) == 48, "tp_id_name_key size");
 
 enum tp_event_type {
 	TP_EVENT_FLOW_ALLOW = 1, /* new flow allowed (translated or not) */
-	TP_EVENT_FLOW_DENY = 2,	 /* packet dropped by policy or zone isolation */
+	TP_EVENT_FLOW_DENY = 2, /* packet dropped by policy or zone isolation */
 	TP_EVENT_FLOW_AUDIT = 3, /* new flow allowed by an audit rule */
-	TP_EVENT_DROP = 4,	 /* packet dropped for a reason other than policy */
+	TP_EVENT_DROP = 4, /* packet dropped for a reason other than policy */
 };
 
 #define TP_EVENT_F_ALLOW (1u << TP_EVENT_FLOW_ALLOW) /* event_mask bits */
@@ -1039,61 +1042,79 @@ _Static_assert(sizeof(struct tp_frag) == 16, "tp_frag size");
  */
 enum tp_drop_reason {
 	TP_DROP_NONE = 0,
-	TP_DROP_TRUNCATED = 1,	   /* a header runs past the end of the packet */
-	TP_DROP_BAD_IHL = 2,	   /* IPv4 IHL < 5 */
-	TP_DROP_BAD_LEN = 3,	   /* IP length field inconsistent with the packet */
-	TP_DROP_BAD_VERSION = 4,   /* L3 interface, IP version not 4 or 6 */
-	TP_DROP_EXTHDR_LIMIT = 5,  /* more than TP_IPV6_EXTHDR_MAX extension headers */
-	TP_DROP_BAD_FRAG = 6,	   /* overlapping tiny fragment (RFC 1858) */
-	TP_DROP_NO_BACKEND = 7,	   /* service without an active backend */
-	TP_DROP_CT_FULL = 8,	   /* conntrack entry could not be written */
-	TP_DROP_REWRITE_FAIL = 9,  /* a packet write or checksum helper failed */
-	TP_DROP_POLICY = 10,	   /* denied by a rule or the zone default */
-	TP_DROP_ZONE = 11,	   /* crosses zones without a rule naming both */
-	TP_DROP_FRAG_NO_FLOW = 12, /* later fragment of an unknown flow, default deny */
-	TP_DROP_CT_CLASH = 13,	   /* tuple held by another live flow */
-	TP_DROP_V4_MAPPED = 14,	   /* IPv6 with a v4-mapped/-compatible address */
-	TP_DROP_INTERNAL = 15,	   /* a reason the datapath does not know (a bug) */
+	TP_DROP_TRUNCATED = 1, /* a header runs past the end of the packet */
+	TP_DROP_BAD_IHL = 2,   /* IPv4 IHL < 5 */
+	TP_DROP_BAD_LEN = 3, /* IP length field inconsistent with the packet */
+	TP_DROP_BAD_VERSION = 4, /* L3 interface, IP version not 4 or 6 */
+	TP_DROP_EXTHDR_LIMIT =
+		5, /* more than TP_IPV6_EXTHDR_MAX extension headers */
+	TP_DROP_BAD_FRAG = 6,	  /* overlapping tiny fragment (RFC 1858) */
+	TP_DROP_NO_BACKEND = 7,	  /* service without an active backend */
+	TP_DROP_CT_FULL = 8,	  /* conntrack entry could not be written */
+	TP_DROP_REWRITE_FAIL = 9, /* a packet write or checksum helper failed */
+	TP_DROP_POLICY = 10,	  /* denied by a rule or the zone default */
+	TP_DROP_ZONE = 11,	  /* crosses zones without a rule naming both */
+	TP_DROP_FRAG_NO_FLOW =
+		12, /* later fragment of an unknown flow, default deny */
+	TP_DROP_CT_CLASH = 13,	/* tuple held by another live flow */
+	TP_DROP_V4_MAPPED = 14, /* IPv6 with a v4-mapped/-compatible address */
+	TP_DROP_INTERNAL = 15, /* a reason the datapath does not know (a bug) */
 	TP_DROP_SNAT_EXHAUSTED = 16, /* no free port in the SNAT range */
-	TP_DROP_NO_SNAT_ADDR = 17, /* SNAT needed, no SNAT address of the family */
-	TP_DROP_NO_ROUTE = 18,	   /* the FIB has no usable route for a translated flow */
-	TP_DROP_FRAG_NEEDED = 19,  /* too big for the tailnet MTU; ICMP error sent back */
-	TP_DROP_TTL_EXCEEDED = 20, /* a packet we forward ourselves (SNAT) would leave with TTL 0 */
-	TP_DROP_STATIC_SPOOF = 21, /* from the tailnet, sourced from one of our static NAT addresses */
-	TP_DROP_REVERSE_PATH = 22, /* a reply came in where its source is not routed (strict RPF) */
+	TP_DROP_NO_SNAT_ADDR =
+		17, /* SNAT needed, no SNAT address of the family */
+	TP_DROP_NO_ROUTE =
+		18, /* the FIB has no usable route for a translated flow */
+	TP_DROP_FRAG_NEEDED =
+		19, /* too big for the tailnet MTU; ICMP error sent back */
+	TP_DROP_TTL_EXCEEDED =
+		20, /* a packet we forward ourselves (SNAT) would leave with TTL 0 */
+	TP_DROP_STATIC_SPOOF =
+		21, /* from the tailnet, sourced from one of our static NAT addresses */
+	TP_DROP_REVERSE_PATH =
+		22, /* a reply came in where its source is not routed (strict RPF) */
 	TP_DROP_REASON_MAX,
 };
 
 /* tp_stats indices (per-CPU array of struct tp_stat). */
 enum tp_stat_id {
-	TP_STAT_RX_TAILNET = 0,	  /* packets into tp_from_tailnet */
-	TP_STAT_TX_TAILNET = 1,	  /* packets into tp_to_tailnet */
-	TP_STAT_PASS = 2,	  /* passed without translation */
-	TP_STAT_DNAT = 3,	  /* translated to a backend */
-	TP_STAT_REVNAT = 4,	  /* replies translated back to the service */
-	TP_STAT_CT_NEW = 5,	  /* conntrack flows created */
-	TP_STAT_CT_HIT = 6,	  /* packets of a known flow */
-	TP_STAT_FRAG_NO_RECORD = 7, /* later fragment without a first one: passed */
-	TP_STAT_ICMP_ERR_NAT = 8,   /* ICMP errors whose inner packet was translated */
-	TP_STAT_NOT_IP = 9,	  /* non-IP traffic on an L2 interface: passed */
-	TP_STAT_OTHER_PROTO = 10, /* IP protocols we do not track: passed */
+	TP_STAT_RX_TAILNET = 0, /* packets into tp_from_tailnet */
+	TP_STAT_TX_TAILNET = 1, /* packets into tp_to_tailnet */
+	TP_STAT_PASS = 2,	/* passed without translation */
+	TP_STAT_DNAT = 3,	/* translated to a backend */
+	TP_STAT_REVNAT = 4,	/* replies translated back to the service */
+	TP_STAT_CT_NEW = 5,	/* conntrack flows created */
+	TP_STAT_CT_HIT = 6,	/* packets of a known flow */
+	TP_STAT_FRAG_NO_RECORD =
+		7, /* later fragment without a first one: passed */
+	TP_STAT_ICMP_ERR_NAT =
+		8,	    /* ICMP errors whose inner packet was translated */
+	TP_STAT_NOT_IP = 9, /* non-IP traffic on an L2 interface: passed */
+	TP_STAT_OTHER_PROTO = 10,   /* IP protocols we do not track: passed */
 	TP_STAT_VERDICT_ALLOW = 11, /* policy decisions: allow */
 	TP_STAT_VERDICT_DENY = 12,  /* policy decisions: deny */
 	TP_STAT_VERDICT_AUDIT = 13, /* policy decisions: audit */
-	TP_STAT_POLICY_RECHECK = 14, /* established flows decided again (revision) */
-	TP_STAT_EVENTS = 15,	    /* events written to the ring buffer */
+	TP_STAT_POLICY_RECHECK =
+		14,	     /* established flows decided again (revision) */
+	TP_STAT_EVENTS = 15, /* events written to the ring buffer */
 	TP_STAT_EVENTS_LIMITED = 16, /* events suppressed by the rate limit */
-	TP_STAT_EVENTS_LOST = 17,   /* events lost: ring buffer full */
-	TP_STAT_SNAT = 18,	    /* packets source-translated to the node */
-	TP_STAT_REVSNAT = 19,	    /* replies restored on an uplink (tp_from_uplink) */
-	TP_STAT_RX_UPLINK = 20,	    /* packets into tp_from_uplink */
-	TP_STAT_GUARD_PASS = 21,    /* tp_xdp_guard: passed */
-	TP_STAT_GUARD_LISTED = 22,  /* tp_xdp_guard: dropped, source on the drop list */
-	TP_STAT_GUARD_RATE_LIMITED = 23, /* tp_xdp_guard: dropped, over its source's rate */
-	TP_STAT_STATIC_NAT_IN = 24,  /* from the tailnet: a static NAT address made inner */
-	TP_STAT_STATIC_NAT_OUT = 25, /* to the tailnet: an inner address made its tailnet one */
-	TP_STAT_MASQ = 26,	     /* to the tailnet: source masqueraded to the node's */
-	TP_STAT_REVMASQ = 27,	     /* from the tailnet: a masqueraded flow's reply restored */
+	TP_STAT_EVENTS_LOST = 17,    /* events lost: ring buffer full */
+	TP_STAT_SNAT = 18,	     /* packets source-translated to the node */
+	TP_STAT_REVSNAT =
+		19, /* replies restored on an uplink (tp_from_uplink) */
+	TP_STAT_RX_UPLINK = 20,	 /* packets into tp_from_uplink */
+	TP_STAT_GUARD_PASS = 21, /* tp_xdp_guard: passed */
+	TP_STAT_GUARD_LISTED =
+		22, /* tp_xdp_guard: dropped, source on the drop list */
+	TP_STAT_GUARD_RATE_LIMITED =
+		23, /* tp_xdp_guard: dropped, over its source's rate */
+	TP_STAT_STATIC_NAT_IN =
+		24, /* from the tailnet: a static NAT address made inner */
+	TP_STAT_STATIC_NAT_OUT =
+		25, /* to the tailnet: an inner address made its tailnet one */
+	TP_STAT_MASQ =
+		26, /* to the tailnet: source masqueraded to the node's */
+	TP_STAT_REVMASQ =
+		27, /* from the tailnet: a masqueraded flow's reply restored */
 	TP_STAT_DROP_BASE = 32,
 	TP_STAT_MAX = TP_STAT_DROP_BASE + 32,
 };
@@ -1121,11 +1142,12 @@ _Static_assert(sizeof(struct tp_stat) == 16, "tp_stat size");
  * packet instead of a Curve25519 computation.  docs/datapath.md explains
  * the choices; the counters are TP_STAT_GUARD_*.
  */
-#define TP_MAP_GUARD_DROP      TP_MAP_NAME(guard_drop)
-#define TP_MAP_GUARD_BUCKETS   TP_MAP_NAME(guard_buckets)
-#define TP_MAP_GUARD_CONFIG    TP_MAP_NAME(guard_config)
+#define TP_MAP_GUARD_DROP    TP_MAP_NAME(guard_drop)
+#define TP_MAP_GUARD_BUCKETS TP_MAP_NAME(guard_buckets)
+#define TP_MAP_GUARD_CONFIG  TP_MAP_NAME(guard_config)
 
-#define TP_GUARD_DROP_SIZE    16384 /* drop-list prefixes (LPM, not preallocated) */
+#define TP_GUARD_DROP_SIZE \
+	16384 /* drop-list prefixes (LPM, not preallocated) */
 /*
  * Sources with bucket state (LRU, preallocated: 96 bytes each as the
  * kernel accounts it, 1.5 MiB at this default; the maps exist whether the

@@ -22,7 +22,8 @@
  * @k:   a tuple.
  * @rev: filled with @k's addresses and ports swapped (every field).
  */
-TP_TUPLE_INLINE void tp_ct_reverse(const struct tp_ct_key *k, struct tp_ct_key *rev)
+TP_TUPLE_INLINE void tp_ct_reverse(const struct tp_ct_key *k,
+				   struct tp_ct_key *rev)
 {
 	rev->saddr = k->daddr;
 	rev->daddr = k->saddr;
@@ -36,14 +37,15 @@ TP_TUPLE_INLINE void tp_ct_reverse(const struct tp_ct_key *k, struct tp_ct_key *
 /* Is @a an IPv4 address (v4-mapped, ::ffff:0:0/96)?  Byte-wise: no byte order. */
 TP_TUPLE_INLINE bool tp_tuple_is_v4(const struct tp_addr *a)
 {
-	return !a->w[0] && !a->w[1] && !a->b[8] && !a->b[9] && a->b[10] == 0xff &&
-	       a->b[11] == 0xff;
+	return !a->w[0] && !a->w[1] && !a->b[8] && !a->b[9] &&
+	       a->b[10] == 0xff && a->b[11] == 0xff;
 }
 
 /* Is flow entry @e masqueraded to the tailnet (abi.h, TP_CT_F_MASQ)? */
 TP_TUPLE_INLINE bool tp_ct_is_masq(const struct tp_ct_entry *e)
 {
-	return (e->flags & (TP_CT_F_SNAT | TP_CT_F_MASQ)) == (TP_CT_F_SNAT | TP_CT_F_MASQ);
+	return (e->flags & (TP_CT_F_SNAT | TP_CT_F_MASQ)) ==
+	       (TP_CT_F_SNAT | TP_CT_F_MASQ);
 }
 
 /**
@@ -58,15 +60,16 @@ TP_TUPLE_INLINE bool tp_ct_is_masq(const struct tp_ct_entry *e)
  *
  * Return: the address, NULL for a SNAT flow without @cfg.
  */
-TP_TUPLE_INLINE const struct tp_addr *tp_ct_snat_addr(const struct tp_ct_key *orig,
-						      const struct tp_ct_entry *e,
-						      const struct tp_config *cfg)
+TP_TUPLE_INLINE const struct tp_addr *
+tp_ct_snat_addr(const struct tp_ct_key *orig, const struct tp_ct_entry *e,
+		const struct tp_config *cfg)
 {
 	if (tp_ct_is_masq(e))
 		return &e->nat_addr;
 	if (!cfg)
 		return 0;
-	return tp_tuple_is_v4(&orig->saddr) ? &cfg->snat_addr4 : &cfg->snat_addr6;
+	return tp_tuple_is_v4(&orig->saddr) ? &cfg->snat_addr4
+					    : &cfg->snat_addr6;
 }
 
 /**
@@ -81,8 +84,10 @@ TP_TUPLE_INLINE const struct tp_addr *tp_ct_snat_addr(const struct tp_ct_key *or
  *
  * Return: false for a SNAT flow when @cfg is NULL (no address to use).
  */
-TP_TUPLE_INLINE bool tp_ct_reply_tuple(const struct tp_ct_key *orig, const struct tp_ct_entry *e,
-				       const struct tp_config *cfg, struct tp_ct_key *r)
+TP_TUPLE_INLINE bool tp_ct_reply_tuple(const struct tp_ct_key *orig,
+				       const struct tp_ct_entry *e,
+				       const struct tp_config *cfg,
+				       struct tp_ct_key *r)
 {
 	const struct tp_addr *snat;
 
@@ -104,7 +109,8 @@ TP_TUPLE_INLINE bool tp_ct_reply_tuple(const struct tp_ct_key *orig, const struc
 }
 
 /* Does flow @e (original tuple @orig) leave to another zone's tailnet? */
-TP_TUPLE_INLINE bool tp_ct_crosses(const struct tp_ct_key *orig, const struct tp_ct_entry *e)
+TP_TUPLE_INLINE bool tp_ct_crosses(const struct tp_ct_key *orig,
+				   const struct tp_ct_entry *e)
 {
 	return e->out_zone && orig->zone && e->out_zone != orig->zone;
 }
@@ -114,7 +120,8 @@ TP_TUPLE_INLINE bool tp_ct_crosses(const struct tp_ct_key *orig, const struct tp
  * points at: the client side from the reply key (from @rk after SNAT,
  * which replaced it), the rest from @rk.
  */
-TP_TUPLE_INLINE void tp_ct_rk_orig(const struct tp_ct_key *rkey, const struct tp_ct_entry *rk,
+TP_TUPLE_INLINE void tp_ct_rk_orig(const struct tp_ct_key *rkey,
+				   const struct tp_ct_entry *rk,
 				   struct tp_ct_key *orig)
 {
 	if (rk->flags & TP_CT_F_SNAT) {

@@ -18,9 +18,10 @@ static void fuzz_addr(const char *s)
 	if (tp_addr_parse(s, &a))
 		return;
 	tp_addr_format(&a, buf, sizeof(buf));
-	FUZZ_CHECK(!tp_addr_parse(buf, &b), "'%s' formats as '%s', which does not parse",
-		   s, buf);
-	FUZZ_CHECK(!memcmp(&a, &b, sizeof(a)), "'%s' -> '%s' -> another address", s, buf);
+	FUZZ_CHECK(!tp_addr_parse(buf, &b),
+		   "'%s' formats as '%s', which does not parse", s, buf);
+	FUZZ_CHECK(!memcmp(&a, &b, sizeof(a)),
+		   "'%s' -> '%s' -> another address", s, buf);
 }
 
 static void fuzz_prefix(const char *s)
@@ -35,7 +36,8 @@ static void fuzz_prefix(const char *s)
 		return;
 	}
 	FUZZ_CHECK(plen <= 128, "'%s': length %u", s, plen);
-	FUZZ_CHECK(tp_prefix_contains(&a, plen, &a), "'%s' does not contain itself", s);
+	FUZZ_CHECK(tp_prefix_contains(&a, plen, &a),
+		   "'%s' does not contain itself", s);
 	tp_prefix_format(&a, plen, buf, sizeof(buf));
 	FUZZ_CHECK(!tp_prefix_parse(buf, &b, &plen2),
 		   "'%s' formats as '%s', which does not parse", s, buf);
@@ -52,8 +54,9 @@ static void fuzz_endpoint(const char *s)
 
 	if (!tp_endpoint_parse(s, &a, &port, NULL)) {
 		/* a port required: the same as when it is optional */
-		FUZZ_CHECK(!tp_endpoint_parse(s, &b, &port2, &has_port2) && has_port2 &&
-				   !memcmp(&a, &b, sizeof(a)) && port == port2,
+		FUZZ_CHECK(!tp_endpoint_parse(s, &b, &port2, &has_port2) &&
+				   has_port2 && !memcmp(&a, &b, sizeof(a)) &&
+				   port == port2,
 			   "'%s' parses differently with the port optional", s);
 	}
 	if (tp_endpoint_parse(s, &a, &port, &has_port))
@@ -62,7 +65,8 @@ static void fuzz_endpoint(const char *s)
 	tp_endpoint_format(&a, port, buf, sizeof(buf));
 	FUZZ_CHECK(!tp_endpoint_parse(buf, &b, &port2, NULL),
 		   "'%s' formats as '%s', which does not parse", s, buf);
-	FUZZ_CHECK(!memcmp(&a, &b, sizeof(a)) && port == port2, "'%s' -> '%s'", s, buf);
+	FUZZ_CHECK(!memcmp(&a, &b, sizeof(a)) && port == port2, "'%s' -> '%s'",
+		   s, buf);
 }
 
 static void fuzz_svc(const char *s)
@@ -74,9 +78,10 @@ static void fuzz_svc(const char *s)
 		return;
 	FUZZ_CHECK(!k.pad, "'%s': padding not zeroed", s);
 	tp_svc_key_format(&k, buf, sizeof(buf));
-	FUZZ_CHECK(!tp_svc_key_parse(buf, &k2), "'%s' formats as '%s', which does not parse",
-		   s, buf);
-	FUZZ_CHECK(!memcmp(&k, &k2, sizeof(k)), "'%s' -> '%s' -> another frontend", s, buf);
+	FUZZ_CHECK(!tp_svc_key_parse(buf, &k2),
+		   "'%s' formats as '%s', which does not parse", s, buf);
+	FUZZ_CHECK(!memcmp(&k, &k2, sizeof(k)),
+		   "'%s' -> '%s' -> another frontend", s, buf);
 }
 
 static void fuzz_ports(const char *s)
@@ -89,7 +94,8 @@ static void fuzz_ports(const char *s)
 	if (!tp_port_range_parse(s, &lo, &hi))
 		FUZZ_CHECK(lo <= hi, "'%s': %u-%u", s, lo, hi);
 	if (!tp_port_parse(s, &port)) {
-		FUZZ_CHECK(!tp_port_range_parse(s, &lo, &hi) && lo == port && hi == port,
+		FUZZ_CHECK(!tp_port_range_parse(s, &lo, &hi) && lo == port &&
+				   hi == port,
 			   "port '%s' is not the range %u-%u", s, port, port);
 	}
 	if (tp_proto_parse(s, &proto))

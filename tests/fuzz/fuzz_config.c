@@ -23,7 +23,8 @@ static void fuzz_file(const uint8_t *data, size_t len)
 	if (fuzz_fd < 0) {
 		fuzz_fd = memfd_create("fuzz_config", MFD_CLOEXEC);
 		FUZZ_CHECK(fuzz_fd >= 0, "memfd_create: %s", strerror(errno));
-		snprintf(fuzz_path, sizeof(fuzz_path), "/proc/self/fd/%d", fuzz_fd);
+		snprintf(fuzz_path, sizeof(fuzz_path), "/proc/self/fd/%d",
+			 fuzz_fd);
 	}
 	FUZZ_CHECK(!ftruncate(fuzz_fd, 0), "ftruncate: %s", strerror(errno));
 	FUZZ_CHECK(pwrite(fuzz_fd, data, len, 0) == (ssize_t)len, "pwrite: %s",
@@ -36,24 +37,31 @@ static void fuzz_check_cfg(const struct tpd_config *cfg)
 	size_t i;
 
 	FUZZ_CHECK(cfg->n_ifaces >= 1 && cfg->ifaces, "no interfaces");
-	FUZZ_CHECK(tpd_config_knobs_equal(cfg, cfg), "knobs differ from themselves");
+	FUZZ_CHECK(tpd_config_knobs_equal(cfg, cfg),
+		   "knobs differ from themselves");
 	for (i = 0; i < cfg->n_ifaces; i++) {
-		FUZZ_CHECK(cfg->ifaces[i].name[0], "interfaces[%zu]: empty name", i);
-		FUZZ_CHECK(tpd_config_iface(cfg, cfg->ifaces[i].name) == &cfg->ifaces[i],
-			   "interfaces[%zu]: '%s' twice", i, cfg->ifaces[i].name);
+		FUZZ_CHECK(cfg->ifaces[i].name[0],
+			   "interfaces[%zu]: empty name", i);
+		FUZZ_CHECK(tpd_config_iface(cfg, cfg->ifaces[i].name) ==
+				   &cfg->ifaces[i],
+			   "interfaces[%zu]: '%s' twice", i,
+			   cfg->ifaces[i].name);
 	}
 	for (i = 0; i < cfg->n_idents; i++) {
 		if (!cfg->idents[i].cidr[0])
 			continue;
-		FUZZ_CHECK(cfg->idents[i].plen <= 128, "identities[%zu]: /%u", i,
-			   cfg->idents[i].plen);
+		FUZZ_CHECK(cfg->idents[i].plen <= 128, "identities[%zu]: /%u",
+			   i, cfg->idents[i].plen);
 		masked = cfg->idents[i].prefix;
-		FUZZ_CHECK(tp_prefix_contains(&masked, cfg->idents[i].plen, &masked),
+		FUZZ_CHECK(tp_prefix_contains(&masked, cfg->idents[i].plen,
+					      &masked),
 			   "identities[%zu]", i);
 	}
 	for (i = 0; i < cfg->n_services; i++)
-		FUZZ_CHECK(!cfg->services[i].n_backends == !cfg->services[i].backends,
-			   "services[%zu]: %zu backends", i, cfg->services[i].n_backends);
+		FUZZ_CHECK(!cfg->services[i].n_backends ==
+				   !cfg->services[i].backends,
+			   "services[%zu]: %zu backends", i,
+			   cfg->services[i].n_backends);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
@@ -63,7 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	int ret, ret2;
 
 	ret = tpd_config_parse(text, &cfg, err, sizeof(err));
-	FUZZ_CHECK(ret == 0 || ret == -EINVAL || ret == -ENOMEM, "returned %d", ret);
+	FUZZ_CHECK(ret == 0 || ret == -EINVAL || ret == -ENOMEM, "returned %d",
+		   ret);
 	if (ret) {
 		FUZZ_CHECK(err[0] && !strchr(err, '\n'), "error '%s'", err);
 	} else {
@@ -73,10 +82,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	/* the same text as a file: up to its first NUL, as read */
 	fuzz_file(data, len);
 	ret2 = tpd_config_load(fuzz_path, &cfg2, err2, sizeof(err2));
-	FUZZ_CHECK(ret2 == ret && !strcmp(err, err2), "parse: %d '%s', load: %d '%s'",
-		   ret, err, ret2, err2);
+	FUZZ_CHECK(ret2 == ret && !strcmp(err, err2),
+		   "parse: %d '%s', load: %d '%s'", ret, err, ret2, err2);
 	if (!ret)
-		FUZZ_CHECK(cfg.n_ifaces == cfg2.n_ifaces && cfg.n_idents == cfg2.n_idents &&
+		FUZZ_CHECK(cfg.n_ifaces == cfg2.n_ifaces &&
+				   cfg.n_idents == cfg2.n_idents &&
 				   cfg.n_services == cfg2.n_services &&
 				   cfg.n_policies == cfg2.n_policies,
 			   "the file read differently");

@@ -20,19 +20,22 @@ struct fuzz_got {
 	size_t len;
 };
 
-static void fuzz_object(void *ctx, enum tpd_kube_event ev, struct tpd_kube_object *o)
+static void fuzz_object(void *ctx, enum tpd_kube_event ev,
+			struct tpd_kube_object *o)
 {
 	struct fuzz_got *g = ctx;
 
-	FUZZ_CHECK(o && o->meta.ns && o->meta.name && o->meta.uid && o->meta.resource_version,
+	FUZZ_CHECK(o && o->meta.ns && o->meta.name && o->meta.uid &&
+			   o->meta.resource_version,
 		   "an object without its metadata strings");
 	kd_dump_object(g->dump, ev, o);
 	tpd_kube_object_free(o);
 }
 
 /* Decode @doc in chunks of @chunk; the dump (with the state) in @g. */
-static int fuzz_decode(enum tpd_kube_kind kind, enum tpd_kube_doc type, const char *doc,
-		       size_t len, size_t chunk, struct fuzz_got *g)
+static int fuzz_decode(enum tpd_kube_kind kind, enum tpd_kube_doc type,
+		       const char *doc, size_t len, size_t chunk,
+		       struct fuzz_got *g)
 {
 	struct tpd_kube_sink sink = { .object = fuzz_object, .ctx = g };
 	struct tpd_kube_decoder *d = tpd_kube_decoder_new(kind, type, &sink);
@@ -46,23 +49,28 @@ static int fuzz_decode(enum tpd_kube_kind kind, enum tpd_kube_doc type, const ch
 	FUZZ_CHECK(g->dump, "open_memstream");
 	for (off = 0; off < len && !ret; off += n) {
 		n = len - off < chunk ? len - off : chunk;
-		piece = fuzz_dup(doc + off, n); /* overreads are caught per chunk */
+		piece = fuzz_dup(doc + off,
+				 n); /* overreads are caught per chunk */
 		ret = tpd_kube_decoder_feed(d, piece, n);
 		free(piece);
 	}
 	if (!ret)
 		ret = tpd_kube_decoder_finish(d);
-	FUZZ_CHECK(ret == 0 || ret == -EINVAL || ret == -ENOMEM, "returned %d (%s)", ret,
-		   tpd_kube_decoder_error(d));
-	FUZZ_CHECK(!ret || *tpd_kube_decoder_error(d), "an error without a message");
+	FUZZ_CHECK(ret == 0 || ret == -EINVAL || ret == -ENOMEM,
+		   "returned %d (%s)", ret, tpd_kube_decoder_error(d));
+	FUZZ_CHECK(!ret || *tpd_kube_decoder_error(d),
+		   "an error without a message");
 	st = tpd_kube_decoder_state(d);
-	FUZZ_CHECK(memchr(st->resource_version, 0, sizeof(st->resource_version)) &&
-			   memchr(st->continue_token, 0, sizeof(st->continue_token)) &&
-			   memchr(st->error_msg, 0, sizeof(st->error_msg)),
-		   "unterminated state strings");
-	fprintf(g->dump, "ret=%d rv=%s cont=%s err=%d %s objects=%lu skipped=%lu\n", ret,
-		st->resource_version, st->continue_token, st->error_code, st->error_msg,
-		st->objects, st->skipped);
+	FUZZ_CHECK(
+		memchr(st->resource_version, 0, sizeof(st->resource_version)) &&
+			memchr(st->continue_token, 0,
+			       sizeof(st->continue_token)) &&
+			memchr(st->error_msg, 0, sizeof(st->error_msg)),
+		"unterminated state strings");
+	fprintf(g->dump,
+		"ret=%d rv=%s cont=%s err=%d %s objects=%lu skipped=%lu\n", ret,
+		st->resource_version, st->continue_token, st->error_code,
+		st->error_msg, st->objects, st->skipped);
 	fclose(g->dump);
 	tpd_kube_decoder_free(d);
 	return ret;
@@ -79,19 +87,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 
 	if (len < 2)
 		return 0;
-	tpd_log_min = TPD_LOG_ERROR; /* skipped objects are logged as warnings */
+	tpd_log_min =
+		TPD_LOG_ERROR; /* skipped objects are logged as warnings */
 	kind = (enum tpd_kube_kind)(data[0] % TPD_KUBE_KIND_MAX);
-	type = (data[0] / TPD_KUBE_KIND_MAX) % 2 ? TPD_KUBE_DOC_WATCH : TPD_KUBE_DOC_LIST;
+	type = (data[0] / TPD_KUBE_KIND_MAX) % 2 ? TPD_KUBE_DOC_WATCH
+						 : TPD_KUBE_DOC_LIST;
 	chunk = data[1] % 64 ? (size_t)(data[1] % 64) : len;
 	doc = fuzz_dup(data + 2, len - 2);
 	len -= 2;
 
 	ret = fuzz_decode(kind, type, doc, len, len ? len : 1, &whole);
 	ret2 = fuzz_decode(kind, type, doc, len, chunk, &pushed);
-	FUZZ_CHECK(ret == ret2, "whole: %d, in chunks of %zu: %d", ret, chunk, ret2);
-	FUZZ_CHECK(whole.len == pushed.len && !memcmp(whole.text, pushed.text, whole.len),
-		   "whole and in chunks of %zu differ:\n%s\n--\n%s", chunk, whole.text,
-		   pushed.text);
+	FUZZ_CHECK(ret == ret2, "whole: %d, in chunks of %zu: %d", ret, chunk,
+		   ret2);
+	FUZZ_CHECK(whole.len == pushed.len &&
+			   !memcmp(whole.text, pushed.text, whole.len),
+		   "whole and in chunks of %zu differ:\n%s\n--\n%s", chunk,
+		   whole.text, pushed.text);
 	free(whole.text);
 	free(pushed.text);
 	free(doc);

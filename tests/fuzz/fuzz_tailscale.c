@@ -27,7 +27,8 @@ static int fuzz_push(const char *doc, size_t len, size_t chunk,
 	FUZZ_CHECK(p, "tpd_ts_parser_new");
 	for (off = 0; off < len && !ret; off += n) {
 		n = len - off < chunk ? len - off : chunk;
-		piece = fuzz_dup(doc + off, n); /* overreads are caught per chunk */
+		piece = fuzz_dup(doc + off,
+				 n); /* overreads are caught per chunk */
 		ret = tpd_ts_parser_feed(p, piece, n);
 		free(piece);
 	}
@@ -53,8 +54,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	len--;
 
 	ret = tpd_ts_parse_status(doc, len, &whole);
-	FUZZ_CHECK(ret == 0 || ret == -EBADMSG || ret == -EPROTO || ret == -EINVAL ||
-			   ret == -ENAMETOOLONG || ret == -ENOMEM,
+	FUZZ_CHECK(ret == 0 || ret == -EBADMSG || ret == -EPROTO ||
+			   ret == -EINVAL || ret == -ENAMETOOLONG ||
+			   ret == -ENOMEM,
 		   "returned %d (%s)", ret, tpd_peer_last_error());
 	fuzz_check_peers(&whole, ret);
 
@@ -62,11 +64,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	fuzz_check_peers(&pushed, ret2);
 	/* a NUL is refused when its chunk comes: an earlier error may win */
 	if (!memchr(doc, '\0', len)) {
-		FUZZ_CHECK(ret == ret2, "whole: %d, in chunks of %zu: %d (%s)", ret, chunk,
-			   ret2, tpd_peer_last_error());
+		FUZZ_CHECK(ret == ret2, "whole: %d, in chunks of %zu: %d (%s)",
+			   ret, chunk, ret2, tpd_peer_last_error());
 		fuzz_same_peers(&whole, &pushed);
 	} else {
-		FUZZ_CHECK(ret == -EBADMSG && ret2, "a NUL: %d, in chunks: %d", ret, ret2);
+		FUZZ_CHECK(ret == -EBADMSG && ret2, "a NUL: %d, in chunks: %d",
+			   ret, ret2);
 	}
 	tpd_peer_list_free(&whole);
 	tpd_peer_list_free(&pushed);

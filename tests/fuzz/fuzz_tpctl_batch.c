@@ -39,7 +39,8 @@ static void fuzz_file(const uint8_t *data, size_t len)
 	if (fuzz_fd < 0) {
 		fuzz_fd = memfd_create("fuzz_batch", MFD_CLOEXEC);
 		FUZZ_CHECK(fuzz_fd >= 0, "memfd_create: %s", strerror(errno));
-		snprintf(fuzz_path, sizeof(fuzz_path), "/proc/self/fd/%d", fuzz_fd);
+		snprintf(fuzz_path, sizeof(fuzz_path), "/proc/self/fd/%d",
+			 fuzz_fd);
 	}
 	FUZZ_CHECK(!ftruncate(fuzz_fd, 0), "ftruncate: %s", strerror(errno));
 	FUZZ_CHECK(pwrite(fuzz_fd, data, len, 0) == (ssize_t)len, "pwrite: %s",
@@ -69,10 +70,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	FUZZ_CHECK(!tpctl_ctx_init(&ctx, &o, f), "tpctl_ctx_init");
 	ret = tpctl_batch(&ctx, &a);
 	FUZZ_CHECK(ret == 0 || ret == -1, "returned %d", ret);
-	FUZZ_CHECK(!ret == !ctx.err[0], "returned %d with error '%s'", ret, ctx.err);
+	FUZZ_CHECK(!ret == !ctx.err[0], "returned %d with error '%s'", ret,
+		   ctx.err);
 	FUZZ_CHECK(!ctx.in_batch, "still in the batch");
 	if (ret)
-		FUZZ_CHECK(strstr(ctx.err, "the batch stopped there"), "error '%s'", ctx.err);
+		FUZZ_CHECK(strstr(ctx.err, "the batch stopped there"),
+			   "error '%s'", ctx.err);
 	if (o.json && !ctx.err_shown)
 		FUZZ_CHECK(ctx.json.status == yajl_gen_status_ok,
 			   "the JSON generator failed (%d)", ctx.json.status);
@@ -83,7 +86,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 
 	if (o.json) {
 		doc = yajl_tree_parse(out, yerr, sizeof(yerr));
-		FUZZ_CHECK(doc, "the output is not one JSON document: %s\n%s", yerr, out);
+		FUZZ_CHECK(doc, "the output is not one JSON document: %s\n%s",
+			   yerr, out);
 		FUZZ_CHECK(YAJL_IS_ARRAY(doc) || (ret && YAJL_IS_OBJECT(doc)),
 			   "the output is not a list of commands:\n%s", out);
 		yajl_tree_free(doc);

@@ -26,7 +26,8 @@ static void fuzz_in_words(const char *s, char **w, int n, const char *what)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
-	char *buf = fuzz_cstr(data, len), *argv[FUZZ_MAX_WORDS + 1], *words[FUZZ_MAX_WORDS + 1];
+	char *buf = fuzz_cstr(data, len), *argv[FUZZ_MAX_WORDS + 1],
+	     *words[FUZZ_MAX_WORDS + 1];
 	char err[TPCTL_ERR_LEN];
 	struct tpctl_opts o;
 	struct tpctl_args a;
@@ -51,11 +52,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	words[n] = NULL;
 	ret = tpctl_parse(n, words, &a, err, sizeof(err));
 	if (ret) {
-		FUZZ_CHECK(ret == -1 && err[0], "returned %d, error '%s'", ret, err);
+		FUZZ_CHECK(ret == -1 && err[0], "returned %d, error '%s'", ret,
+			   err);
 		goto out;
 	}
 	FUZZ_CHECK(a.cmd && a.cmd->run, "no command to run");
-	FUZZ_CHECK(a.plen <= 128 && a.src_plen <= 128 && a.dst_plen <= 128, "prefix lengths");
+	FUZZ_CHECK(a.plen <= 128 && a.src_plen <= 128 && a.dst_plen <= 128,
+		   "prefix lengths");
 	FUZZ_CHECK(a.port_lo <= a.port_hi, "ports %u-%u", a.port_lo, a.port_hi);
 	fuzz_in_words(a.zone, words, n, "zone");
 	fuzz_in_words(a.id, words, n, "identity");

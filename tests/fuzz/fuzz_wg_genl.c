@@ -28,7 +28,8 @@ static size_t fuzz_cut(const uint8_t *p, size_t len, size_t want)
 		memcpy(&mlen, p + off, sizeof(mlen));
 		if (mlen < sizeof(struct nlmsghdr) || mlen > len - off)
 			break;
-		step = NLMSG_ALIGN((size_t)mlen); /* NLMSG_ALIGN(0xffffffff) is 0 */
+		step = NLMSG_ALIGN(
+			(size_t)mlen); /* NLMSG_ALIGN(0xffffffff) is 0 */
 		off += step < len - off ? step : len - off;
 	}
 	return off ? off : (want < len ? want : len);
@@ -47,8 +48,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	data++;
 	len--;
 	for (i = 0, off = 0; i < bufs && off < len && !ret; i++, off += n) {
-		n = i + 1 == bufs ? len - off : fuzz_cut(data + off, len - off, (len - off) / 2);
-		buf = fuzz_dup(data + off, n); /* malloc's alignment, as a receive buffer */
+		n = i + 1 == bufs
+			    ? len - off
+			    : fuzz_cut(data + off, len - off, (len - off) / 2);
+		buf = fuzz_dup(data + off,
+			       n); /* malloc's alignment, as a receive buffer */
 		ret = tpd_wg_genl_parse_buf(buf, n, &l);
 		free(buf);
 		FUZZ_CHECK(ret >= -4095 && ret <= 1, "returned %d", ret);
@@ -59,8 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		ret = tpd_peer_list_canonicalize(&l);
 		fuzz_check_peers(&l, ret);
 		for (i = 0; i < l.n; i++)
-			FUZZ_CHECK(strlen(l.v[i].key) == TP_WG_KEY_B64_LEN, "peer %zu: key '%s'",
-				   i, l.v[i].key);
+			FUZZ_CHECK(strlen(l.v[i].key) == TP_WG_KEY_B64_LEN,
+				   "peer %zu: key '%s'", i, l.v[i].key);
 	}
 	tpd_peer_list_free(&l);
 	return 0;

@@ -22,8 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	ret = tpd_wg_uapi_parse(text, len, &l);
 	fuzz_check_peers(&l, ret);
 	for (i = 0; i < l.n; i++) {
-		FUZZ_CHECK(strlen(l.v[i].key) == TP_WG_KEY_B64_LEN, "peer %zu: key '%s'", i,
-			   l.v[i].key);
+		FUZZ_CHECK(strlen(l.v[i].key) == TP_WG_KEY_B64_LEN,
+			   "peer %zu: key '%s'", i, l.v[i].key);
 		FUZZ_CHECK(!l.v[i].name[0] && !l.v[i].user[0] && !l.v[i].n_tags,
 			   "peer %zu: Tailscale fields", i);
 	}

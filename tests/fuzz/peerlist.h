@@ -25,9 +25,10 @@ static inline void fuzz_check_reason(int ret)
 
 	FUZZ_CHECK(e[0], "error %d without a reason", ret);
 	for (c = e; *c; c++)
-		FUZZ_CHECK((unsigned char)*c >= 0x20 && *c != 0x7f,
-			   "error %d: control character 0x%02x in the reason '%s'", ret,
-			   (unsigned char)*c, e);
+		FUZZ_CHECK(
+			(unsigned char)*c >= 0x20 && *c != 0x7f,
+			"error %d: control character 0x%02x in the reason '%s'",
+			ret, (unsigned char)*c, e);
 }
 
 /* The list a parser returned with @ret. */
@@ -38,7 +39,8 @@ static inline void fuzz_check_peers(const struct tp_peer_list *l, int ret)
 
 	if (ret) {
 		FUZZ_CHECK(ret < 0, "returned %d", ret);
-		FUZZ_CHECK(!l->n && !l->v, "error %d, but %zu peers", ret, l->n);
+		FUZZ_CHECK(!l->n && !l->v, "error %d, but %zu peers", ret,
+			   l->n);
 		fuzz_check_reason(ret);
 		return;
 	}
@@ -46,24 +48,31 @@ static inline void fuzz_check_peers(const struct tp_peer_list *l, int ret)
 	for (i = 0; i < l->n; i++) {
 		const struct tp_peer *p = &l->v[i];
 
-		FUZZ_CHECK(p->key[0] && memchr(p->key, 0, sizeof(p->key)), "peer %zu: key", i);
-		FUZZ_CHECK(memchr(p->name, 0, sizeof(p->name)), "peer %zu: name", i);
-		FUZZ_CHECK(memchr(p->user, 0, sizeof(p->user)), "peer %zu: user", i);
+		FUZZ_CHECK(p->key[0] && memchr(p->key, 0, sizeof(p->key)),
+			   "peer %zu: key", i);
+		FUZZ_CHECK(memchr(p->name, 0, sizeof(p->name)),
+			   "peer %zu: name", i);
+		FUZZ_CHECK(memchr(p->user, 0, sizeof(p->user)),
+			   "peer %zu: user", i);
 		FUZZ_CHECK(!i || strcmp(l->v[i - 1].key, p->key) < 0,
-			   "peers %zu and %zu not sorted or not merged", i - 1, i);
+			   "peers %zu and %zu not sorted or not merged", i - 1,
+			   i);
 		for (j = 0; j < p->n_tags; j++)
-			FUZZ_CHECK(p->tags[j] && p->tags[j][0], "peer %zu: tag %zu", i, j);
+			FUZZ_CHECK(p->tags[j] && p->tags[j][0],
+				   "peer %zu: tag %zu", i, j);
 		for (j = 0; j < p->n_prefixes; j++) {
-			FUZZ_CHECK(p->prefixes[j].plen <= 128, "peer %zu: /%u", i,
-				   p->prefixes[j].plen);
+			FUZZ_CHECK(p->prefixes[j].plen <= 128, "peer %zu: /%u",
+				   i, p->prefixes[j].plen);
 			masked = p->prefixes[j].addr;
-			FUZZ_CHECK(tp_prefix_contains(&masked, p->prefixes[j].plen,
+			FUZZ_CHECK(tp_prefix_contains(&masked,
+						      p->prefixes[j].plen,
 						      &p->prefixes[j].addr),
 				   "peer %zu: prefix %zu", i, j);
-			FUZZ_CHECK(!j || fuzz_prefix_cmp(&p->prefixes[j - 1],
-							 &p->prefixes[j]) < 0,
-				   "peer %zu: prefixes %zu and %zu not sorted or twice", i,
-				   j - 1, j);
+			FUZZ_CHECK(
+				!j || fuzz_prefix_cmp(&p->prefixes[j - 1],
+						      &p->prefixes[j]) < 0,
+				"peer %zu: prefixes %zu and %zu not sorted or twice",
+				i, j - 1, j);
 		}
 	}
 }
@@ -77,17 +86,21 @@ static inline void fuzz_same_peers(const struct tp_peer_list *a,
 	for (i = 0; i < a->n; i++) {
 		const struct tp_peer *p = &a->v[i], *q = &b->v[i];
 
-		FUZZ_CHECK(!strcmp(p->key, q->key) && !strcmp(p->name, q->name) &&
+		FUZZ_CHECK(!strcmp(p->key, q->key) &&
+				   !strcmp(p->name, q->name) &&
 				   !strcmp(p->user, q->user),
-			   "peer %zu: %s '%s' '%s' and %s '%s' '%s'", i, p->key, p->name,
-			   p->user, q->key, q->name, q->user);
-		FUZZ_CHECK(p->n_tags == q->n_tags && p->n_prefixes == q->n_prefixes,
-			   "peer %zu: tags %zu/%zu, prefixes %zu/%zu", i, p->n_tags,
-			   q->n_tags, p->n_prefixes, q->n_prefixes);
+			   "peer %zu: %s '%s' '%s' and %s '%s' '%s'", i, p->key,
+			   p->name, p->user, q->key, q->name, q->user);
+		FUZZ_CHECK(p->n_tags == q->n_tags &&
+				   p->n_prefixes == q->n_prefixes,
+			   "peer %zu: tags %zu/%zu, prefixes %zu/%zu", i,
+			   p->n_tags, q->n_tags, p->n_prefixes, q->n_prefixes);
 		for (j = 0; j < p->n_tags; j++)
-			FUZZ_CHECK(!strcmp(p->tags[j], q->tags[j]), "peer %zu: tag %zu", i, j);
+			FUZZ_CHECK(!strcmp(p->tags[j], q->tags[j]),
+				   "peer %zu: tag %zu", i, j);
 		for (j = 0; j < p->n_prefixes; j++)
-			FUZZ_CHECK(!fuzz_prefix_cmp(&p->prefixes[j], &q->prefixes[j]),
+			FUZZ_CHECK(!fuzz_prefix_cmp(&p->prefixes[j],
+						    &q->prefixes[j]),
 				   "peer %zu: prefix %zu", i, j);
 	}
 }

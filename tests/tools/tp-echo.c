@@ -33,7 +33,8 @@ static void on_signal(int sig)
 
 static int listen_on(int type, int port)
 {
-	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(port),
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
+				   .sin6_port = htons(port),
 				   .sin6_addr = IN6ADDR_ANY_INIT };
 	int fd = socket(AF_INET6, type | SOCK_CLOEXEC, 0), off = 0, on = 1;
 
@@ -56,7 +57,8 @@ static void whoami(int fd, const char *name, const struct sockaddr_in6 *peer)
 	char addr[INET6_ADDRSTRLEN] = "?", line[INET6_ADDRSTRLEN + 64];
 
 	if (IN6_IS_ADDR_V4MAPPED(&peer->sin6_addr))
-		inet_ntop(AF_INET, &peer->sin6_addr.s6_addr[12], addr, sizeof(addr));
+		inet_ntop(AF_INET, &peer->sin6_addr.s6_addr[12], addr,
+			  sizeof(addr));
 	else
 		inet_ntop(AF_INET6, &peer->sin6_addr, addr, sizeof(addr));
 	snprintf(line, sizeof(line), "%s sees you as %s\n", name, addr);
@@ -87,7 +89,11 @@ int main(int argc, char **argv)
 	int n = 0, c, i;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		int kind = c == 'h' ? 0 : c == 't' ? 1 : c == 'u' ? 2 : c == 'w' ? 5 : -1;
+		int kind = c == 'h'   ? 0
+			   : c == 't' ? 1
+			   : c == 'u' ? 2
+			   : c == 'w' ? 5
+				      : -1;
 
 		if (c == 'n') {
 			name = optarg;
@@ -95,7 +101,8 @@ int main(int argc, char **argv)
 		}
 		if (kind < 0 || n == MAX_FDS)
 			return 2;
-		slots[n].fd = listen_on(kind == 2 ? SOCK_DGRAM : SOCK_STREAM, atoi(optarg));
+		slots[n].fd = listen_on(kind == 2 ? SOCK_DGRAM : SOCK_STREAM,
+					atoi(optarg));
 		slots[n].kind = kind;
 		if (slots[n].fd < 0)
 			return 1;
@@ -104,9 +111,10 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(reply, sizeof(reply),
-		 "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nhello from %s\n",
-		 name);
+	snprintf(
+		reply, sizeof(reply),
+		"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nhello from %s\n",
+		name);
 	while (!stop) {
 		for (i = 0; i < n; i++) {
 			pfd[i].fd = slots[i].fd;
@@ -126,7 +134,8 @@ int main(int argc, char **argv)
 			switch (slots[i].kind) {
 			case 0:
 			case 1:
-				fd = accept4(slots[i].fd, NULL, NULL, SOCK_CLOEXEC);
+				fd = accept4(slots[i].fd, NULL, NULL,
+					     SOCK_CLOEXEC);
 				if (fd >= 0 && n < MAX_FDS) {
 					slots[n].fd = fd;
 					slots[n].kind = slots[i].kind + 3;
@@ -144,20 +153,23 @@ int main(int argc, char **argv)
 				break;
 			case 3:
 				len = read(slots[i].fd, buf, sizeof(buf));
-				if (len > 0 && write(slots[i].fd, reply, strlen(reply)) < 0)
+				if (len > 0 && write(slots[i].fd, reply,
+						     strlen(reply)) < 0)
 					len = -1;
 				close(slots[i].fd);
 				slots[i--] = slots[--n];
 				break;
 			case 4:
 				len = read(slots[i].fd, buf, sizeof(buf));
-				if (len <= 0 || write(slots[i].fd, buf, len) != len) {
+				if (len <= 0 ||
+				    write(slots[i].fd, buf, len) != len) {
 					close(slots[i].fd);
 					slots[i--] = slots[--n];
 				}
 				break;
 			case 5:
-				fd = accept4(slots[i].fd, (struct sockaddr *)&peer, &plen,
+				fd = accept4(slots[i].fd,
+					     (struct sockaddr *)&peer, &plen,
 					     SOCK_CLOEXEC);
 				if (fd >= 0) {
 					whoami(fd, name, &peer);

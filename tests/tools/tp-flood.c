@@ -36,8 +36,9 @@ struct b2s {
 	size_t c, outlen;
 };
 
-static const uint32_t b2s_iv[8] = { 0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A,
-				    0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19 };
+static const uint32_t b2s_iv[8] = { 0x6A09E667, 0xBB67AE85, 0x3C6EF372,
+				    0xA54FF53A, 0x510E527F, 0x9B05688C,
+				    0x1F83D9AB, 0x5BE0CD19 };
 
 static const uint8_t b2s_sigma[10][16] = {
 	{ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
@@ -57,16 +58,16 @@ static uint32_t ror32(uint32_t x, int n)
 	return (x >> n) | (x << (32 - n));
 }
 
-#define B2S_G(a, b, c, d, x, y)                    \
-	do {                                       \
-		v[a] = v[a] + v[b] + (x);          \
-		v[d] = ror32(v[d] ^ v[a], 16);     \
-		v[c] = v[c] + v[d];                \
-		v[b] = ror32(v[b] ^ v[c], 12);     \
-		v[a] = v[a] + v[b] + (y);          \
-		v[d] = ror32(v[d] ^ v[a], 8);      \
-		v[c] = v[c] + v[d];                \
-		v[b] = ror32(v[b] ^ v[c], 7);      \
+#define B2S_G(a, b, c, d, x, y)                \
+	do {                                   \
+		v[a] = v[a] + v[b] + (x);      \
+		v[d] = ror32(v[d] ^ v[a], 16); \
+		v[c] = v[c] + v[d];            \
+		v[b] = ror32(v[b] ^ v[c], 12); \
+		v[a] = v[a] + v[b] + (y);      \
+		v[d] = ror32(v[d] ^ v[a], 8);  \
+		v[c] = v[c] + v[d];            \
+		v[b] = ror32(v[b] ^ v[c], 7);  \
 	} while (0)
 
 static void b2s_compress(struct b2s *s, int last)
@@ -82,8 +83,8 @@ static void b2s_compress(struct b2s *s, int last)
 	if (last)
 		v[14] = ~v[14];
 	for (i = 0; i < 16; i++)
-		m[i] = s->b[4 * i] | s->b[4 * i + 1] << 8 | s->b[4 * i + 2] << 16 |
-		       (uint32_t)s->b[4 * i + 3] << 24;
+		m[i] = s->b[4 * i] | s->b[4 * i + 1] << 8 |
+		       s->b[4 * i + 2] << 16 | (uint32_t)s->b[4 * i + 3] << 24;
 	for (i = 0; i < 10; i++) {
 		const uint8_t *z = b2s_sigma[i];
 
@@ -139,9 +140,10 @@ static void b2s(uint8_t *out, size_t outlen, const uint8_t *key, size_t keylen,
 static int b2s_selftest(void)
 {
 	static const uint8_t want[32] = {
-		0x50, 0x8c, 0x5e, 0x8c, 0x32, 0x7c, 0x14, 0xe2, 0xe1, 0xa7, 0x2b,
-		0xa3, 0x4e, 0xeb, 0x45, 0x2f, 0x37, 0x45, 0x8b, 0x20, 0x9e, 0xd6,
-		0x3a, 0x29, 0x4d, 0x99, 0x9b, 0x4c, 0x86, 0x67, 0x59, 0x82,
+		0x50, 0x8c, 0x5e, 0x8c, 0x32, 0x7c, 0x14, 0xe2,
+		0xe1, 0xa7, 0x2b, 0xa3, 0x4e, 0xeb, 0x45, 0x2f,
+		0x37, 0x45, 0x8b, 0x20, 0x9e, 0xd6, 0x3a, 0x29,
+		0x4d, 0x99, 0x9b, 0x4c, 0x86, 0x67, 0x59, 0x82,
 	};
 	uint8_t out[32];
 
@@ -263,7 +265,8 @@ int main(int argc, char **argv)
 	if (!dst || !count || max_s <= 0 || resolve(dst, &ss, &sslen))
 		usage();
 	if (mac1 && (b64_key(mac1, pub) || b2s_selftest())) {
-		fprintf(stderr, "tp-flood: bad --mac1 key, or BLAKE2s fails its test vector\n");
+		fprintf(stderr,
+			"tp-flood: bad --mac1 key, or BLAKE2s fails its test vector\n");
 		return 2;
 	}
 	if (mac1) {

@@ -43,7 +43,8 @@ static double now_s(void)
 static int resolve(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[128], *port;
-	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV }, *ai;
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV },
+			*ai;
 
 	snprintf(host, sizeof(host), "%s", s[0] == '[' ? s + 1 : s);
 	port = strrchr(host, ':');
@@ -114,15 +115,20 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 0; has_tcp && i < n_conns; i++) {
-		conns[i].fd = socket(tcp_sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (conns[i].fd < 0 || connect(conns[i].fd, (struct sockaddr *)&tcp_sa, tcp_len)) {
-			fprintf(stderr, "tp-load: connect: %s\n", strerror(errno));
+		conns[i].fd =
+			socket(tcp_sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (conns[i].fd < 0 ||
+		    connect(conns[i].fd, (struct sockaddr *)&tcp_sa, tcp_len)) {
+			fprintf(stderr, "tp-load: connect: %s\n",
+				strerror(errno));
 			return 1;
 		}
 	}
 	if (has_udp) {
-		udp_fd = socket(udp_sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (udp_fd < 0 || connect(udp_fd, (struct sockaddr *)&udp_sa, udp_len))
+		udp_fd = socket(udp_sa.ss_family,
+				SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (udp_fd < 0 ||
+		    connect(udp_fd, (struct sockaddr *)&udp_sa, udp_len))
 			return 1;
 	}
 	udp_total = (unsigned long)(rate * duration);
@@ -135,7 +141,8 @@ int main(int argc, char **argv)
 		 * every datagram due by now: exactly rate x duration, however
 		 * slow the loop (a loaded VM takes more than 1/rate a round)
 		 */
-		while (has_udp && rate && t >= next_udp && udp_sent < udp_total) {
+		while (has_udp && rate && t >= next_udp &&
+		       udp_sent < udp_total) {
 			snprintf(buf, sizeof(buf), "u%lu", udp_sent);
 			if (send(udp_fd, buf, strlen(buf), 0) <= 0)
 				break; /* again next round */
@@ -146,7 +153,8 @@ int main(int argc, char **argv)
 			for (i = 0; i < n_conns; i++) {
 				if (conns[i].fd < 0 || conns[i].waiting)
 					continue;
-				snprintf(buf, sizeof(buf), "t%d.%lu\n", i, conns[i].seq);
+				snprintf(buf, sizeof(buf), "t%d.%lu\n", i,
+					 conns[i].seq);
 				if (write(conns[i].fd, buf, strlen(buf)) < 0) {
 					tcp_err++;
 					close(conns[i].fd);
@@ -160,10 +168,12 @@ int main(int argc, char **argv)
 		}
 		/* collect what came back */
 		for (i = 0; i < n_conns; i++) {
-			struct pollfd p = { .fd = conns[i].fd, .events = POLLIN };
+			struct pollfd p = { .fd = conns[i].fd,
+					    .events = POLLIN };
 			ssize_t len;
 
-			if (conns[i].fd < 0 || !conns[i].waiting || poll(&p, 1, 0) <= 0)
+			if (conns[i].fd < 0 || !conns[i].waiting ||
+			    poll(&p, 1, 0) <= 0)
 				continue;
 			len = read(conns[i].fd, buf, sizeof(buf));
 			if (len <= 0) {
@@ -182,7 +192,8 @@ int main(int argc, char **argv)
 		usleep(2000);
 	}
 	/* the last due ones, when the clock ended the loop between two rounds */
-	for (seq = 0; has_udp && !stop && udp_sent < udp_total && seq < 1000; seq++) {
+	for (seq = 0; has_udp && !stop && udp_sent < udp_total && seq < 1000;
+	     seq++) {
 		snprintf(buf, sizeof(buf), "u%lu", udp_sent);
 		if (send(udp_fd, buf, strlen(buf), 0) > 0)
 			udp_sent++;

@@ -41,12 +41,14 @@ static void answer(int fd, const char *file)
 	}
 	if (strncmp(req, "GET /localapi/v0/status", 23) ||
 	    !strstr(req, "\r\nHost: local-tailscaled.sock")) {
-		dprintf(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+		dprintf(fd,
+			"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
 		return;
 	}
 	f = fopen(file, "r");
 	if (!f || getdelim(&body, &len, '\0', f) < 0) {
-		dprintf(fd, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n");
+		dprintf(fd,
+			"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n");
 		if (f)
 			fclose(f);
 		free(body);
@@ -55,8 +57,10 @@ static void answer(int fd, const char *file)
 	fclose(f);
 	snprintf(head, sizeof(head),
 		 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-		 "Content-Length: %zu\r\nConnection: close\r\n\r\n", strlen(body));
-	if (write(fd, head, strlen(head)) < 0 || write(fd, body, strlen(body)) < 0)
+		 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		 strlen(body));
+	if (write(fd, head, strlen(head)) < 0 ||
+	    write(fd, body, strlen(body)) < 0)
 		perror("tp-localapi: write");
 	free(body);
 }
@@ -74,7 +78,8 @@ int main(int argc, char **argv)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", argv[1]);
 	unlink(sa.sun_path);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 16)) {
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(lfd, 16)) {
 		perror("tp-localapi");
 		return 1;
 	}
