@@ -5,6 +5,20 @@
 # one a line: name min median max unit) and PIDS (background processes to
 # stop on exit).
 
+# bench_args [-q] OUT_DIR BUILD_DIR: QUICK (1 with -q), RES and BUILD,
+# both absolute
+bench_args() {
+	QUICK=0
+	if [ "${1:-}" = "-q" ]; then
+		QUICK=1
+		shift
+	fi
+	RES=${1:-bench/results}
+	BUILD=${2:-build}
+	BUILD=$(cd "$BUILD" && pwd)
+	RES=$(mkdir -p "$RES" && cd "$RES" && pwd)
+}
+
 in_ns() {
 	local ns=$1
 	shift

@@ -35,15 +35,10 @@ set -eu
 # a failing command inside $(...) fails the script too
 shopt -s inherit_errexit
 
-QUICK=0
-if [ "${1:-}" = "-q" ]; then
-	QUICK=1
-	shift
-fi
-RES=${1:-bench/results}
-BUILD=${2:-build}
-BUILD=$(cd "$BUILD" && pwd)
-RES=$(mkdir -p "$RES" && cd "$RES" && pwd)
+# bench_args, in_ns, spawn, stop_pid, stats, now_us, json_append
+# shellcheck source=bench/common.sh
+. "$(dirname "$0")"/common.sh
+bench_args "$@"
 
 RUNS=5
 WHOS="iptables nftables tailplane"
@@ -71,10 +66,6 @@ IPT=iptables-legacy
 # for trying the script out only: figures need RUNS >= 5 and every size
 SIZES=${TPB_SIZES:-$SIZES}
 RUNS=${TPB_RUNS:-$RUNS}
-
-# in_ns, spawn, stop_pid, stats, now_us, json_append
-# shellcheck source=bench/common.sh
-. "$(dirname "$0")"/common.sh
 
 START=$SECONDS
 log() { printf 'kubeproxy: %3ds %s\n' $((SECONDS - START)) "$*" >&2; }

@@ -853,7 +853,7 @@ static int tpd_prog_fd(const struct tpd_datapath *dp, enum tpd_prog which)
 
 /* ---- restart from the pins ----------------------------------------------- */
 
-static void tpd_unpin_dir(const char *dir);
+static void tpd_unpin_dir(const char *dir, bool pins, const char *subdirs);
 
 /* A map's id, 0 when @fd is none. */
 static __u32 tpd_map_id(int fd)
@@ -919,21 +919,7 @@ static void tpd_progs_dir(char *path, size_t len, const char *pin_root,
 /* Remove every PIN_ROOT/progs_* directory and the programs pinned in it. */
 static void tpd_progs_unpin_all(const char *pin_root)
 {
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d = opendir(pin_root);
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, TPD_PROGS_PREFIX,
-			    strlen(TPD_PROGS_PREFIX)))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", pin_root, de->d_name);
-		tpd_unpin_dir(path);
-		rmdir(path);
-	}
-	closedir(d);
+	tpd_unpin_dir(pin_root, false, TPD_PROGS_PREFIX);
 }
 
 /*
@@ -1386,8 +1372,11 @@ int tpd_iface_detach(const char *pin_root, const char *ifname, int ifindex)
 	return 0;
 }
 
-/* Remove every pin under @dir (one level). */
-static void tpd_unpin_dir(const char *dir)
+/*
+ * Remove the pins directly under @dir (with @pins), and the directories
+ * whose names start with @subdirs (when not NULL) with every pin in them.
+ */
+static void tpd_unpin_dir(const char *dir, bool pins, const char *subdirs)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -1400,9 +1389,14 @@ static void tpd_unpin_dir(const char *dir)
 		    (!de->d_name[1] || de->d_name[1] == '.'))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (de->d_type == DT_DIR)
-			continue;
-		unlink(path);
+		if (de->d_type != DT_DIR) {
+			if (pins)
+				unlink(path);
+		} else if (subdirs &&
+			   !strncmp(de->d_name, subdirs, strlen(subdirs))) {
+			tpd_unpin_dir(path, true, NULL);
+			rmdir(path);
+		}
 	}
 	closedir(d);
 }
@@ -1445,7 +1439,7 @@ int tpd_detach_all(const struct tpd_config *cfg, bool purge)
 	int fd;
 
 	snprintf(links, sizeof(links), "%s/links", cfg->pin_root);
-	tpd_unpin_dir(links);
+	tpd_unpin_dir(links, true, NULL);
 	tpd_guard_detach_all(cfg);
 	for (i = 0; i < cfg->n_ifaces; i++) {
 		int ifindex = if_nametoindex(cfg->ifaces[i].name);
@@ -1468,8 +1462,7 @@ int tpd_detach_all(const struct tpd_config *cfg, bool purge)
 	if (!purge)
 		return 0;
 	tpd_snat_release(cfg->pin_root);
-	tpd_progs_unpin_all(cfg->pin_root);
-	tpd_unpin_dir(cfg->pin_root);
+	tpd_unpin_dir(cfg->pin_root, true, TPD_PROGS_PREFIX);
 	rmdir(links);
 	if (rmdir(cfg->pin_root) && errno != ENOENT)
 		return -errno;
