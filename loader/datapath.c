@@ -1026,6 +1026,11 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 		return err;
 	}
 	tpd_set_knobs(dp->skel, cfg);
+	/*
+	 * libxdp loads the guard from an object of its own (loader/xdp.c):
+	 * this one's copy would only cost a verifier run (0.15 s of 1.1)
+	 */
+	bpf_program__set_autoload(dp->skel->progs.tp_xdp_guard, false);
 	/* pins of a version whose tp_ct held every protocol */
 	snprintf(ct_any_pin, sizeof(ct_any_pin), "%s/%s", cfg->pin_root,
 		 TP_MAP_CT_ANY);

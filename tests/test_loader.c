@@ -2536,6 +2536,8 @@ static void test_pins_restart_without_load(void **state)
 	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
 	bs.addr = pt_addr(BE4[0]);
 	assert_int_equal(tp_service_set(&dp.maps, &k, &spec, &bs, 1), 0);
+	/* the guard's program is libxdp's to load (loader/xdp.c), not this */
+	assert_true(bpf_program__fd(dp.skel->progs.tp_xdp_guard) < 0);
 	from = prog_id(bpf_program__fd(dp.skel->progs.tp_from_tailnet));
 	to = prog_id(bpf_program__fd(dp.skel->progs.tp_to_tailnet));
 	tpd_datapath_close(&dp);
