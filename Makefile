@@ -178,13 +178,15 @@ bench-build: $(OUT)/bench/bench_prog $(OUT)/bench/connbench $(OUT)/bench/kpgen
 # Program cost beside references, and its scaling (bench/bench_prog.c);
 # then the ClusterIP path against kube-proxy's iptables and nftables shapes,
 # the loader and memory (bench/kubeproxy.sh, which adds its rows to the same
-# results and draws bench/results/latest.png).
+# results and draws bench/results/latest.png); the WireGuard path and the
+# static-NAT pod's memory (bench/wgpath.sh, rows added the same way).
 # QUICK=1: fewer runs and sizes.  Results: bench/results/latest.{md,json,png}.
 bench: deps
 	@$(MAKE) --no-print-directory all bench-build
 	@mkdir -p bench/results
 	@$(OUT)/bench/bench_prog $(if $(QUICK),-q) -o bench/results
 	@bench/kubeproxy.sh $(if $(QUICK),-q) bench/results $(OUT)
+	@bench/wgpath.sh $(if $(QUICK),-q) bench/results $(OUT)
 
 # tpctl's unit tests and its docs test link its parser, command table and
 # output code; its map tests run it

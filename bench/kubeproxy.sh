@@ -35,15 +35,10 @@ set -eu
 # a failing command inside $(...) fails the script too
 shopt -s inherit_errexit
 
-QUICK=0
-if [ "${1:-}" = "-q" ]; then
-	QUICK=1
-	shift
-fi
-RES=${1:-bench/results}
-BUILD=${2:-build}
-BUILD=$(cd "$BUILD" && pwd)
-RES=$(mkdir -p "$RES" && cd "$RES" && pwd)
+# bench_args, in_ns, spawn, stop_pid, stats, now_us, json_append
+# shellcheck source=bench/common.sh
+. "$(dirname "$0")"/common.sh
+bench_args "$@"
 
 RUNS=5
 WHOS="iptables nftables tailplane"
@@ -74,13 +69,6 @@ RUNS=${TPB_RUNS:-$RUNS}
 
 START=$SECONDS
 log() { printf 'kubeproxy: %3ds %s\n' $((SECONDS - START)) "$*" >&2; }
-
-in_ns() {
-	local ns=$1
-	shift
-	# nsenter, not ip netns exec: the latter remounts /sys and hides bpffs
-	nsenter --net=/run/netns/"$ns" "$@"
-}
 
 cleanup() {
 	local p
@@ -113,22 +101,6 @@ teardown_netns() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# spawn NS CMD...: CMD in the background in NS, remembering its pid for
-# cleanup (nsenter execs CMD: the pid is CMD's, not a subshell's)
-spawn() {
-	local ns=$1
-	shift
-	nsenter --net=/run/netns/"$ns" "$@" &
-	PIDS="$PIDS $!"
-	LAST_PID=$!
-}
-
-stop_pid() {
-	kill "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-	PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' ')
-}
 
 setup_netns() {
 	local ns
@@ -194,24 +166,6 @@ start_server() {
 # ---- figures -----------------------------------------------------------------
 
 ROWS= # one figure a line: name min median max unit
-
-# stats NAME UNIT VALUES...: min, median, max of the values into ROWS
-stats() {
-	local name=$1 unit=$2
-	shift 2
-	printf '%s\n' "$@" | sort -g | awk -v name="$name" -v unit="$unit" '
-		{ v[NR] = $1 }
-		END {
-			if (NR == 0) exit
-			med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-			printf "%s %.6g %.6g %.6g %s\n", name, v[1], med, v[NR], unit
-		}' >>"$ROWS"
-}
-
-now_us() {
-	local t=$EPOCHREALTIME
-	echo "${t/./}"
-}
 
 # time_ms CMD...: the wall time of one command in ms (bash's clock, no fork
 # of date around it); the command's output goes to /dev/null
@@ -405,10 +359,12 @@ bench_nftables() {
 TPD() { in_ns $NS_N "$BUILD"/tailplaned "$@"; }
 purge() { "$BUILD"/tailplaned --pin-root "$PIN" --detach --purge >/dev/null 2>&1 || true; }
 
-# loader_run CONFIG: "total attached applied rss" of one tailplaned --once:
-# its wall clock in ms, when (ms from its start) its log said the programs
-# were attached and the configuration applied, and its peak RSS in KiB
-# (GNU time's maxrss: nsenter execs tailplaned in the same process)
+# loader_run CONFIG: "total attached applied rss child_rss" of one
+# tailplaned --once: its wall clock in ms, when (ms from its start) its
+# log said the programs were attached and the configuration applied, and
+# in KiB the peak RSS of the daemon and of the child that loaded the
+# object (-1: none, the pins had it), from its "memory" log line: GNU
+# time's maxrss would be the larger of the two, whichever it was
 loader_run() {
 	local t0 t1 log_f=$TMP/loader.log
 	t0=$(now_us)
@@ -425,8 +381,9 @@ loader_run() {
 		BEGIN { s0 = (t0 / 1000) % 86400000 }
 		/"msg":"attached"/ && !att { att = ts() }
 		/"msg":"configuration applied"/ { app = ts() }
-		/^TPBTIME/ { rss = $3 }
-		END { printf "%.1f %.1f %.1f %d\n", (t1 - t0) / 1000, att - s0, app - s0, rss }' "$log_f"
+		function kib(k,  v) { v = $0; if (!sub(".*\"" k "\":\"", "", v)) return -1; sub(/".*/, "", v); return v }
+		/"msg":"memory"/ { rss = kib("peak_rss_kib"); child = kib("load_child_peak_rss_kib") }
+		END { printf "%.1f %.1f %.1f %d %d\n", (t1 - t0) / 1000, att - s0, app - s0, rss, child }' "$log_f"
 }
 
 bench_tailplane() {
@@ -455,7 +412,7 @@ bench_tailplane() {
 	# the loader: cold start (load, attach, sync N from its config, with
 	# the default capacities) ...
 	"$BUILD"/bench/kpgen json "$n" $((n / 2)) tpb-nc "$PIN" >"$f.default.json"
-	local tot="" att="" app=""
+	local tot="" att="" app="" child=""
 	for i in $(seq $RUNS); do
 		purge
 		out=$(loader_run "$f.default.json")
@@ -463,6 +420,7 @@ bench_tailplane() {
 		att="$att $(echo "$out" | cut -d' ' -f2)"
 		app="$app $(echo "$out" | cut -d' ' -f3)"
 		rss="$rss $(echo "$out" | awk '{ print $4 / 1024 }')"
+		child="$child $(echo "$out" | awk '$5 > 0 { print $5 / 1024 }')"
 	done
 	# shellcheck disable=SC2086
 	stats "loader_cold@${n}s:tailplane" "ms" $tot
@@ -472,8 +430,10 @@ bench_tailplane() {
 	stats "loader_cold_applied@${n}s:tailplane" "ms" $app
 	# shellcheck disable=SC2086
 	stats "loader_rss@${n}s:tailplane" "MiB" $rss
-	# ... and restart with the pins kept (the maps hold the N already;
-	# not in QUICK)
+	# shellcheck disable=SC2086
+	stats "loader_load_child_rss@${n}s:tailplane" "MiB" $child
+	# ... and restart with the pins kept (the maps hold the N already, the
+	# programs are taken from their pins; not in QUICK)
 	tot="" rss=""
 	for i in $(seq $((QUICK ? 0 : RUNS))); do
 		out=$(loader_run "$f.default.json")
@@ -634,15 +594,9 @@ write_results() {
 	# into the one JSON object: the rows join its "figures" array
 	awk '{ printf ",{\"name\":\"%s\",\"min\":%s,\"median\":%s,\"max\":%s,\"ratio\":%s,\"to\":\"%s\",\"note\":\"%s\"}",
 		$1, $2, $3, $4, $5, ($6 == "-" ? "" : $6), $7 }' "$tmp" >"$tmp.frag"
-	if [ -s "$js" ]; then
-		{
-			sed 's/\]}[[:space:]]*$//' "$js" | tr -d '\n'
-			cat "$tmp.frag"
-			printf '],"kubeproxy":{"quick":%s,"runs":%d,"load":"%s"}}\n' \
-				"$([ $QUICK = 1 ] && echo true || echo false)" $RUNS "$load"
-		} >"$js.new"
-		mv "$js.new" "$js"
-	fi
+	json_append "$js" "$tmp.frag" kubeproxy \
+		"$(printf '{"quick":%s,"runs":%d,"load":"%s"}' \
+			"$([ $QUICK = 1 ] && echo true || echo false)" $RUNS "$load")"
 	cp "$tmp" "$RES/kubeproxy.rows"
 	printf '\n%-34s %10s %10s %10s %-7s %7s\n' FIGURE MIN MEDIAN MAX UNIT RATIO
 	awk '{ printf "%-34s %10s %10s %10s %-7s %7s\n", $1, $2, $3, $4, $7, ($5 > 0 ? sprintf("%.2f", $5) : "-") }' "$tmp"

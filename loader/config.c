@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "addr.h"
 #include "config.h"
 #include "identity.h"
+#include "kube_hash.h"
 #include "log.h"
 #include "names.h"
 #include "peers.h"
@@ -1283,6 +1285,8 @@ static int tpd_check_services(struct tpd_parse *ps, struct tpd_config *cfg)
 {
 	struct tp_backend_spec *bs = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bs));
 	struct tpd_service_cfg *sc;
+	struct tpd_kh seen = {}; /* frontend -> its index + 1 */
+	struct tpd_kh_ent *dup;
 	size_t i, j, n_be = 0;
 	int err = 0;
 
@@ -1306,15 +1310,19 @@ static int tpd_check_services(struct tpd_parse *ps, struct tpd_config *cfg)
 				i, sc->frontend);
 			break;
 		}
-		for (j = 0; j < i; j++)
-			if (!memcmp(&cfg->services[j].key, &sc->key,
-				    sizeof(sc->key)))
-				break;
-		if (j < i) {
+		/* a hash, not a scan of the earlier ones: 10k services took 2 s */
+		dup = tpd_kh_find(&seen, &sc->key, sizeof(sc->key));
+		if (dup) {
+			j = (uintptr_t)dup->val - 1;
 			err = tpd_fail(
 				ps,
 				"services[%zu].frontend: %s is services[%zu] already",
 				i, sc->frontend, j);
+			break;
+		}
+		if (!tpd_kh_put(&seen, &sc->key, sizeof(sc->key),
+				(void *)(uintptr_t)(i + 1))) {
+			err = -ENOMEM;
 			break;
 		}
 		err = tpd_check_backends(ps, sc, i, bs);
@@ -1327,6 +1335,7 @@ static int tpd_check_services(struct tpd_parse *ps, struct tpd_config *cfg)
 			"(capacity.backends raises it)",
 			n_be, cfg->capacity[TPD_CAP_BACKENDS]);
 out:
+	tpd_kh_clear(&seen, NULL);
 	free(bs);
 	return err;
 }

@@ -25,9 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,7 +64,22 @@
  * (before the uplink datapath) still loads, and its uplinks are only
  * described.
  */
-#define TPD_PROG_FROM_UPLINK "tp_from_uplink"
+#define TPD_PROG_FROM_UPLINK_NAME "tp_from_uplink"
+
+/*
+ * The loaded programs are pinned under PIN_ROOT/progs_<fingerprint>/, the
+ * fingerprint being that of the object and of every configuration value
+ * that goes into the load (tpd_load_fingerprint()).  A restart that finds
+ * that directory takes programs and maps from their pins: no ELF or
+ * kernel BTF to parse, no verifier run (most of a start's time).
+ */
+#define TPD_PROGS_PREFIX "progs_"
+
+static const char *const tpd_prog_names[TPD_PROG_MAX] = {
+	[TPD_PROG_FROM_TAILNET] = "tp_from_tailnet",
+	[TPD_PROG_TO_TAILNET] = "tp_to_tailnet",
+	[TPD_PROG_FROM_UPLINK] = TPD_PROG_FROM_UPLINK_NAME,
+};
 
 #define TPD_TC_HANDLE 0x7470 /* "tp" */
 #define TPD_TC_PRIO   0x7470
@@ -821,6 +839,169 @@ static void tpd_services_upgrade(struct tpd_datapath *dp,
 		tpd_rebuild_services(&dp->maps);
 }
 
+/* @which's fd: the skeleton's, or the pinned one's; -1 when not built. */
+static int tpd_prog_fd(const struct tpd_datapath *dp, enum tpd_prog which)
+{
+	const struct bpf_program *prog;
+
+	if (!dp->skel)
+		return dp->prog_fd[which];
+	prog = bpf_object__find_program_by_name(dp->skel->obj,
+						tpd_prog_names[which]);
+	return prog ? bpf_program__fd(prog) : -1;
+}
+
+/* ---- restart from the pins ----------------------------------------------- */
+
+static void tpd_unpin_dir(const char *dir, bool pins, const char *subdirs);
+
+/* A map's id, 0 when @fd is none. */
+static __u32 tpd_map_id(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	return info.id;
+}
+
+static __u64 tpd_fnv1a(__u64 h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/*
+ * What the loaded programs and maps are made of: the object's ELF bytes
+ * and every configuration value a load puts into them (rodata knobs,
+ * capacities).  Programs pinned under this fingerprint are what a full
+ * load with @cfg would produce on this kernel.
+ */
+static __u64 tpd_load_fingerprint(const struct tpd_config *cfg)
+{
+	const void *elf;
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t lo, hi;
+	size_t size;
+	__u64 h = 0xcbf29ce484222325ULL;
+
+	elf = tailplane__elf_bytes(&size);
+	h = tpd_fnv1a(h, elf, size);
+	/*
+	 * Reading the embedded object faulted 1.5 MB of the binary in; a
+	 * restart does not need it again: drop those pages from this
+	 * process (they stay in the page cache)
+	 */
+	lo = ((uintptr_t)elf + page - 1) & ~(uintptr_t)(page - 1);
+	hi = ((uintptr_t)elf + size) & ~(uintptr_t)(page - 1);
+	if (hi > lo)
+		madvise((void *)lo, hi - lo, MADV_DONTNEED);
+	h = tpd_fnv1a(h, cfg->ct_timeout, sizeof(cfg->ct_timeout));
+	h = tpd_fnv1a(h, &cfg->maglev_size, sizeof(cfg->maglev_size));
+	h = tpd_fnv1a(h, cfg->capacity, sizeof(cfg->capacity));
+	h = tpd_fnv1a(h, &cfg->events_per_sec, sizeof(cfg->events_per_sec));
+	h = tpd_fnv1a(h, &cfg->events_burst, sizeof(cfg->events_burst));
+	return h;
+}
+
+static void tpd_progs_dir(char *path, size_t len, const char *pin_root,
+			  __u64 fp)
+{
+	snprintf(path, len, "%s/" TPD_PROGS_PREFIX "%016llx", pin_root,
+		 (unsigned long long)fp);
+}
+
+/* Remove every PIN_ROOT/progs_* directory and the programs pinned in it. */
+static void tpd_progs_unpin_all(const char *pin_root)
+{
+	tpd_unpin_dir(pin_root, false, TPD_PROGS_PREFIX);
+}
+
+/*
+ * After a full load: pin its programs under the fingerprint of @cfg, and
+ * only there (a directory of another load would name programs that use
+ * other maps).  A failure costs the next restart its shortcut, nothing
+ * else.
+ */
+static void tpd_progs_pin(const struct tpd_datapath *dp,
+			  const struct tpd_config *cfg)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+	int i, fd;
+
+	tpd_progs_unpin_all(cfg->pin_root);
+	tpd_progs_dir(dir, sizeof(dir), cfg->pin_root,
+		      tpd_load_fingerprint(cfg));
+	if (mkdir(dir, 0700)) {
+		log_warn("cannot pin the programs; a restart loads them again",
+			 "path", dir, "error", strerror(errno));
+		return;
+	}
+	for (i = 0; i < TPD_PROG_MAX; i++) {
+		fd = tpd_prog_fd(dp, i);
+		if (fd < 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, tpd_prog_names[i]);
+		if (bpf_obj_pin(fd, path)) {
+			log_warn(
+				"cannot pin the programs; a restart loads them again",
+				"path", path, "error", strerror(errno));
+			tpd_progs_unpin_all(cfg->pin_root);
+			return;
+		}
+	}
+}
+
+/* The pinned map of a name the programs use, by its (truncated) name. */
+static int tpd_pin_map_index(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < tp_pin_maps_n; i++)
+		if (!strncmp(tp_pin_maps[i].name, name, BPF_OBJ_NAME_LEN - 1))
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Do the maps @prog_fd uses have the ids of the pins in @m?  Not when
+ * something replaced a pin after these programs were pinned (a loader of
+ * another version migrating a map): those programs must not be reused.
+ */
+static int tpd_prog_maps_match(int prog_fd, const struct tp_maps *m)
+{
+	struct bpf_prog_info info = {};
+	struct bpf_map_info mi;
+	__u32 ids[64], len = sizeof(info), mlen, i;
+	int idx, fd, err = 0;
+
+	info.nr_map_ids = 64;
+	info.map_ids = (__u64)(uintptr_t)ids;
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
+		return -errno;
+	if (info.nr_map_ids > 64)
+		return -E2BIG;
+	for (i = 0; i < info.nr_map_ids && !err; i++) {
+		fd = bpf_map_get_fd_by_id(ids[i]);
+		if (fd < 0)
+			return -errno;
+		memset(&mi, 0, sizeof(mi));
+		mlen = sizeof(mi);
+		if (bpf_obj_get_info_by_fd(fd, &mi, &mlen))
+			err = -errno;
+		close(fd);
+		idx = err ? -1 : tpd_pin_map_index(mi.name);
+		if (idx >= 0 && ids[i] != tpd_map_id(tp_pins_map_fd(m, idx)))
+			err = -ESTALE;
+	}
+	return err;
+}
+
 /**
  * tpd_datapath_load() - load the object, reusing or migrating the pins.
  * @dp:  filled in.
@@ -845,6 +1026,11 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 		return err;
 	}
 	tpd_set_knobs(dp->skel, cfg);
+	/*
+	 * libxdp loads the guard from an object of its own (loader/xdp.c):
+	 * this one's copy would only cost a verifier run (0.15 s of 1.1)
+	 */
+	bpf_program__set_autoload(dp->skel->progs.tp_xdp_guard, false);
 	/* pins of a version whose tp_ct held every protocol */
 	snprintf(ct_any_pin, sizeof(ct_any_pin), "%s/%s", cfg->pin_root,
 		 TP_MAP_CT_ANY);
@@ -868,8 +1054,9 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	}
 	tpd_migrate(dp->skel, aside, n_aside);
 	tp_maps_from_object(&dp->maps, dp->skel->obj, cfg->maglev_size);
-	dp->uplink_prog = bpf_object__find_program_by_name(
-				  dp->skel->obj, TPD_PROG_FROM_UPLINK) != NULL;
+	dp->uplink_prog =
+		bpf_object__find_program_by_name(
+			dp->skel->obj, TPD_PROG_FROM_UPLINK_NAME) != NULL;
 	if (!dp->uplink_prog)
 		log_info(
 			"the object has no tp_from_uplink (not built): uplinks are described, "
@@ -878,6 +1065,7 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 		tpd_ct_split(&dp->maps);
 	tpd_index_rebuild(&dp->maps, rules_index, names_index);
 	tpd_services_upgrade(dp, cfg, aside, n_aside, index_fresh);
+	tpd_progs_pin(dp, cfg);
 	return 0;
 fail:
 	tailplane__destroy(dp->skel);
@@ -885,8 +1073,112 @@ fail:
 	return err;
 }
 
+/**
+ * tpd_datapath_open_pinned() - take the programs and maps a load with
+ * @cfg would make from the pins an earlier one left, without loading.
+ * @dp:  filled in (no skeleton); close with tpd_datapath_close().
+ * @cfg: configuration.
+ *
+ * Only when the pinned programs carry @cfg's fingerprint (same object,
+ * same knobs and capacities), every map is pinned and the programs use
+ * exactly the pinned maps; and never when an uplink needs the XDP guard,
+ * which libxdp loads from the object.
+ *
+ * Return: 0, or -errno (-ENOENT: nothing to reuse, -ESTALE: the pins
+ * changed since) after which nothing is held and a full load is due.
+ */
+int tpd_datapath_open_pinned(struct tpd_datapath *dp,
+			     const struct tpd_config *cfg)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+	int i, err = 0;
+
+	memset(dp, 0, sizeof(*dp));
+	for (i = 0; i < TPD_PROG_MAX; i++)
+		dp->prog_fd[i] = -1;
+	tp_maps_init(&dp->maps);
+	if (tpd_guard_needed(cfg))
+		return -EOPNOTSUPP;
+	dp->from_pins = true;
+	tpd_progs_dir(dir, sizeof(dir), cfg->pin_root,
+		      tpd_load_fingerprint(cfg));
+	for (i = 0; i < TPD_PROG_MAX && !err; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, tpd_prog_names[i]);
+		dp->prog_fd[i] = bpf_obj_get(path);
+		/* an object without tp_from_uplink pinned none */
+		if (dp->prog_fd[i] < 0 && i != TPD_PROG_FROM_UPLINK)
+			err = -errno;
+	}
+	if (!err)
+		err = tp_maps_open_pinned(&dp->maps, cfg->pin_root,
+					  cfg->maglev_size);
+	for (i = 0; i < TPD_PROG_MAX && !err; i++)
+		if (dp->prog_fd[i] >= 0)
+			err = tpd_prog_maps_match(dp->prog_fd[i], &dp->maps);
+	if (err) {
+		tpd_datapath_close(dp);
+		return err;
+	}
+	dp->uplink_prog = dp->prog_fd[TPD_PROG_FROM_UPLINK] >= 0;
+	log_info("programs and maps taken from their pins: no load", "path",
+		 dir);
+	return 0;
+}
+
+/**
+ * tpd_datapath_load_child() - tpd_datapath_load() in a child process, so
+ * that the memory a load takes (the object, the kernel's BTF, relocation
+ * state: most of a start's peak) is returned when it exits; the caller
+ * then takes the result from the pins (tpd_datapath_open_pinned()).
+ * @cfg:          configuration.
+ * @peak_rss_kib: the child's peak resident set, in KiB.
+ *
+ * Call it before any thread is started.
+ *
+ * Return: 0, or -errno (-ECHILD: the child's load failed; it logged why).
+ */
+int tpd_datapath_load_child(const struct tpd_config *cfg, long *peak_rss_kib)
+{
+	struct tpd_datapath dp;
+	struct rusage ru;
+	int status, err;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		err = tpd_datapath_load(&dp, cfg);
+		if (!err)
+			tpd_datapath_close(&dp);
+		_exit(err ? 1 : 0);
+	}
+	while (wait4(pid, &status, 0, &ru) < 0)
+		if (errno != EINTR)
+			return -errno;
+	*peak_rss_kib = ru.ru_maxrss;
+	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -ECHILD;
+}
+
+/**
+ * tpd_datapath_close() - release the skeleton, or the pinned programs' and
+ * maps' fds.  Programs and maps stay in the kernel (pins, links).
+ * @dp: the datapath.
+ */
 void tpd_datapath_close(struct tpd_datapath *dp)
 {
+	int i;
+
+	if (dp->from_pins) {
+		for (i = 0; i < TPD_PROG_MAX; i++)
+			if (dp->prog_fd[i] >= 0)
+				close(dp->prog_fd[i]);
+		tp_maps_close(&dp->maps);
+	}
+	for (i = 0; i < TPD_PROG_MAX; i++)
+		dp->prog_fd[i] = -1;
+	dp->from_pins = false;
 	tailplane__destroy(dp->skel);
 	dp->skel = NULL;
 }
@@ -939,16 +1231,16 @@ static int tpd_attach_clsact(int prog_fd, int ifindex,
 	return bpf_tc_attach(&hook, &opts);
 }
 
-static int tpd_attach_one(struct tpd_datapath *dp,
-			  const struct bpf_program *prog, const char *pin_root,
-			  const char *ifname, int ifindex, bool ingress)
+static int tpd_attach_one(struct tpd_datapath *dp, int prog_fd,
+			  const char *pin_root, const char *ifname, int ifindex,
+			  bool ingress)
 {
 	char pin[PATH_MAX];
 	int err;
 
 	tpd_link_pin_path(pin, sizeof(pin), pin_root, ifname,
 			  ingress ? "ingress" : "egress");
-	err = tpd_attach_tcx(bpf_program__fd(prog), ifindex,
+	err = tpd_attach_tcx(prog_fd, ifindex,
 			     ingress ? TPD_BPF_TCX_INGRESS : TPD_BPF_TCX_EGRESS,
 			     pin);
 	if (!err) {
@@ -957,8 +1249,26 @@ static int tpd_attach_one(struct tpd_datapath *dp,
 	}
 	if (err != -EINVAL && err != -EOPNOTSUPP && err != -ENOTSUP)
 		return err;
-	return tpd_attach_clsact(bpf_program__fd(prog), ifindex,
+	return tpd_attach_clsact(prog_fd, ifindex,
 				 ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+}
+
+/**
+ * tpd_guard_needed() - does @cfg put the XDP guard on an uplink?  The
+ * guard is loaded by libxdp from the object (loader/xdp.c), so such a
+ * configuration needs the object open, not only the pins.
+ * @cfg: configuration.
+ *
+ * Return: true when some uplink gets the guard.
+ */
+bool tpd_guard_needed(const struct tpd_config *cfg)
+{
+	size_t i;
+
+	for (i = 0; cfg->guard.enabled && i < cfg->n_ifaces; i++)
+		if (cfg->ifaces[i].kind == TPD_IFACE_UPLINK)
+			return true;
+	return false;
 }
 
 /**
@@ -984,9 +1294,9 @@ int tpd_iface_attach(struct tpd_datapath *dp, const struct tpd_config *cfg,
 		     const struct tpd_iface_cfg *ifc, int ifindex)
 {
 	struct tp_iface v = { .zone = ifc->zone };
-	const struct bpf_program *prog;
 	__u32 key = ifindex;
 	unsigned short type;
+	int prog_fd;
 	char num[16];
 	bool l3;
 	int err;
@@ -1010,21 +1320,24 @@ int tpd_iface_attach(struct tpd_datapath *dp, const struct tpd_config *cfg,
 	if (bpf_map_update_elem(dp->maps.ifaces, &key, &v, BPF_ANY))
 		return -errno;
 	/* the uplink's XDP guard (loader/xdp.c); it logs its own errors */
-	if (ifc->kind == TPD_IFACE_UPLINK)
+	if (ifc->kind == TPD_IFACE_UPLINK && dp->skel)
 		tpd_guard_attach(dp->skel->obj, dp->skel->skeleton->data,
 				 dp->skel->skeleton->data_sz, cfg, ifc->name,
 				 ifindex);
+	else if (ifc->kind == TPD_IFACE_UPLINK && cfg->guard.enabled)
+		/* the caller loads the object for a guard (tpd_guard_needed()) */
+		log_error("guard: the object is not loaded; not attached",
+			  "iface", ifc->name);
 	if (ifc->kind != TPD_IFACE_TAILNET) {
-		prog = bpf_object__find_program_by_name(dp->skel->obj,
-							TPD_PROG_FROM_UPLINK);
-		return prog ? tpd_attach_one(dp, prog, cfg->pin_root, ifc->name,
-					     ifindex, true)
-			    : 0;
+		prog_fd = tpd_prog_fd(dp, TPD_PROG_FROM_UPLINK);
+		return prog_fd >= 0 ? tpd_attach_one(dp, prog_fd, cfg->pin_root,
+						     ifc->name, ifindex, true)
+				    : 0;
 	}
-	err = tpd_attach_one(dp, dp->skel->progs.tp_from_tailnet, cfg->pin_root,
-			     ifc->name, ifindex, true);
+	err = tpd_attach_one(dp, tpd_prog_fd(dp, TPD_PROG_FROM_TAILNET),
+			     cfg->pin_root, ifc->name, ifindex, true);
 	if (!err)
-		err = tpd_attach_one(dp, dp->skel->progs.tp_to_tailnet,
+		err = tpd_attach_one(dp, tpd_prog_fd(dp, TPD_PROG_TO_TAILNET),
 				     cfg->pin_root, ifc->name, ifindex, false);
 	return err;
 }
@@ -1064,8 +1377,11 @@ int tpd_iface_detach(const char *pin_root, const char *ifname, int ifindex)
 	return 0;
 }
 
-/* Remove every pin under @dir (one level). */
-static void tpd_unpin_dir(const char *dir)
+/*
+ * Remove the pins directly under @dir (with @pins), and the directories
+ * whose names start with @subdirs (when not NULL) with every pin in them.
+ */
+static void tpd_unpin_dir(const char *dir, bool pins, const char *subdirs)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -1078,9 +1394,14 @@ static void tpd_unpin_dir(const char *dir)
 		    (!de->d_name[1] || de->d_name[1] == '.'))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (de->d_type == DT_DIR)
-			continue;
-		unlink(path);
+		if (de->d_type != DT_DIR) {
+			if (pins)
+				unlink(path);
+		} else if (subdirs &&
+			   !strncmp(de->d_name, subdirs, strlen(subdirs))) {
+			tpd_unpin_dir(path, true, NULL);
+			rmdir(path);
+		}
 	}
 	closedir(d);
 }
@@ -1123,7 +1444,7 @@ int tpd_detach_all(const struct tpd_config *cfg, bool purge)
 	int fd;
 
 	snprintf(links, sizeof(links), "%s/links", cfg->pin_root);
-	tpd_unpin_dir(links);
+	tpd_unpin_dir(links, true, NULL);
 	tpd_guard_detach_all(cfg);
 	for (i = 0; i < cfg->n_ifaces; i++) {
 		int ifindex = if_nametoindex(cfg->ifaces[i].name);
@@ -1146,7 +1467,7 @@ int tpd_detach_all(const struct tpd_config *cfg, bool purge)
 	if (!purge)
 		return 0;
 	tpd_snat_release(cfg->pin_root);
-	tpd_unpin_dir(cfg->pin_root);
+	tpd_unpin_dir(cfg->pin_root, true, TPD_PROGS_PREFIX);
 	rmdir(links);
 	if (rmdir(cfg->pin_root) && errno != ENOENT)
 		return -errno;

@@ -14,10 +14,21 @@
 
 struct tailplane;
 
+/* The TC programs a restart can take from their pins (tpd_datapath_open_pinned()). */
+enum tpd_prog {
+	TPD_PROG_FROM_TAILNET,
+	TPD_PROG_TO_TAILNET,
+	TPD_PROG_FROM_UPLINK,
+	TPD_PROG_MAX,
+};
+
 /**
  * struct tpd_datapath - the loaded object.
- * @skel:  skeleton (programs and maps).
- * @maps:  map fds (owned by @skel).
+ * @skel:  skeleton (programs and maps); NULL when the programs and maps
+ *         were taken from their pins (tpd_datapath_open_pinned()).
+ * @maps:  map fds (owned by @skel, or by this struct without one).
+ * @prog_fd: without @skel, the programs' fds (-1: not in the object).
+ * @from_pins: @prog_fd and @maps were opened from the pins, not loaded.
  * @tcx:   the kernel attaches TC programs with tcx links.
  * @uplink_prog: the object has tp_from_uplink (TP_PROG_FROM_UPLINK), which
  *         goes on the TC ingress of every uplink.
@@ -28,6 +39,8 @@ struct tailplane;
 struct tpd_datapath {
 	struct tailplane *skel;
 	struct tp_maps maps;
+	int prog_fd[TPD_PROG_MAX];
+	bool from_pins;
 	bool tcx;
 	bool uplink_prog;
 	bool maglev_resized;
@@ -35,6 +48,10 @@ struct tpd_datapath {
 
 int tpd_bpffs_prepare(const char *pin_root);
 int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg);
+bool tpd_guard_needed(const struct tpd_config *cfg);
+int tpd_datapath_open_pinned(struct tpd_datapath *dp,
+			     const struct tpd_config *cfg);
+int tpd_datapath_load_child(const struct tpd_config *cfg, long *peak_rss_kib);
 void tpd_datapath_close(struct tpd_datapath *dp);
 int tpd_iface_attach(struct tpd_datapath *dp, const struct tpd_config *cfg,
 		     const struct tpd_iface_cfg *ifc, int ifindex);

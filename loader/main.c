@@ -100,6 +100,7 @@ struct tpd {
 	bool kube_retry;  /* a reconcile could not run or failed: again soon */
 	bool kube_synced; /* this client's first full picture was applied */
 	time_t next_sync, next_gc, next_metrics;
+	long load_child_rss_kib; /* the loading child's peak; -1: none */
 	bool once;
 };
 
@@ -952,6 +953,9 @@ static void tpd_reload(struct tpd *t)
 	t->cfg = cfg;
 	t->ifindex = ifindex;
 	t->fetch = fetch;
+	/* the guard is loaded from the object: pins alone do not have it */
+	if (!t->dp.skel && tpd_guard_needed(&t->cfg))
+		knobs = true;
 	if (knobs && tpd_reload_programs(t))
 		log_error(
 			"reload: new programs failed to load; the old ones stay");
@@ -1113,6 +1117,57 @@ static int tpd_detach_cmd(struct tpd *t, bool purge)
 	return 0;
 }
 
+/* This process's peak resident set (VmHWM), in KiB; -1 if unknown. */
+static long tpd_peak_rss_kib(void)
+{
+	char line[128];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/*
+ * The peak memory of the daemon, and of the child that loaded the object
+ * (its own process: the two are never resident at once in full).
+ */
+static void tpd_log_memory(const struct tpd *t)
+{
+	log_info("memory", "peak_rss_kib", log_fmt("%ld", tpd_peak_rss_kib()),
+		 "load_child_peak_rss_kib",
+		 log_fmt("%ld", t->load_child_rss_kib));
+}
+
+/*
+ * The programs and maps: from the pins when an earlier start with the
+ * same object and knobs left them (no load at all), else loaded by a
+ * child whose memory goes when it exits, then taken from the pins; in
+ * this process only when that fails.
+ */
+static int tpd_datapath_start(struct tpd *t)
+{
+	int err;
+
+	if (!tpd_datapath_open_pinned(&t->dp, &t->cfg))
+		return 0;
+	if (!tpd_guard_needed(&t->cfg)) {
+		err = tpd_datapath_load_child(&t->cfg, &t->load_child_rss_kib);
+		if (!err && !tpd_datapath_open_pinned(&t->dp, &t->cfg))
+			return 0;
+		if (err == -ECHILD)
+			return -1; /* it failed and said why; again would too */
+		log_warn("loading in a child did not work; loading here",
+			 "error", strerror(-err));
+	}
+	return tpd_datapath_load(&t->dp, &t->cfg);
+}
+
 static int tpd_start(struct tpd *t)
 {
 	/* the instance lock lives in the pin root: make it first */
@@ -1126,7 +1181,7 @@ static int tpd_start(struct tpd *t)
 			  "pin_root", t->cfg.pin_root);
 		return -1;
 	}
-	if (tpd_datapath_load(&t->dp, &t->cfg))
+	if (tpd_datapath_start(t))
 		return -1;
 	t->ifindex = calloc(t->cfg.n_ifaces + 1, sizeof(*t->ifindex));
 	t->fetch = calloc(t->cfg.n_ifaces + 1, sizeof(*t->fetch));
@@ -1173,6 +1228,7 @@ int main(int argc, char **argv)
 	};
 	struct tpd t = { .lock_fd = -1,
 			 .sfd = -1,
+			 .load_child_rss_kib = -1,
 			 .purge_tcp = { .proto = IPPROTO_TCP } };
 	const char *pin_root = NULL, *check = NULL;
 	bool detach = false, purge = false;
@@ -1266,17 +1322,19 @@ int main(int argc, char **argv)
 		if (t.once) {
 			tpd_housekeeping(&t, time(NULL));
 			tpd_purge_now(&t, 0);
+			tpd_log_memory(&t);
 			ret = 0;
 		} else {
 			log_info("running", "pin_root", t.cfg.pin_root,
 				 "version", TPD_VERSION);
+			tpd_log_memory(&t);
 			ret = tpd_run(&t);
 		}
 	}
 	tpd_kube_stop(&t,
 		      false); /* its entries stay, like every other source's */
 	tpd_links_close(t.links);
-	if (t.dp.skel)
+	if (t.dp.skel || t.dp.from_pins)
 		tpd_datapath_close(&t.dp);
 	tpd_instance_unlock(t.lock_fd, t.cfg.pin_root);
 	tpd_purge_free(&t.purge);

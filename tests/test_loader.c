@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -269,6 +270,56 @@ static char *big_cfg(size_t n_rules, size_t n_svcs)
  * (a reload keeps what runs).  Before, ports, prefixes, frontends and
  * names were checked only while applying, and a bad entry was skipped.
  */
+/* @n services of no backend; with @dup_last, the last repeats the first. */
+static char *many_services_json(size_t n, bool dup_last)
+{
+	size_t i, k, len = 0, cap = n * 64 + 256;
+	char *json = malloc(cap);
+
+	assert_non_null(json);
+	len += snprintf(json + len, cap - len,
+			"{\"interfaces\":[{\"name\":\"wg0\"}],\"services\":[");
+	for (i = 0; i < n; i++) {
+		k = dup_last && i == n - 1 ? 0 : i;
+		len += snprintf(json + len, cap - len,
+				"%s{\"frontend\":\"198.19.%zu.%zu:80/tcp\","
+				"\"backends\":[]}",
+				i ? "," : "", k / 256, k % 256);
+	}
+	snprintf(json + len, cap - len, "]}");
+	return json;
+}
+
+/*
+ * A duplicate frontend is found however far apart the two are, and a
+ * configuration of 10,000 services is checked without comparing each
+ * with every earlier one (the time is printed, not asserted).
+ */
+static void test_config_many_services_duplicate(void **state)
+{
+	struct tpd_config cfg;
+	struct timespec t0, t1;
+	char *json, err[256];
+
+	(void)state;
+	json = many_services_json(10000, false);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(tpd_config_parse(json, &cfg, err, sizeof(err)), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	print_message("10000 services checked in %.1f ms\n",
+		      (t1.tv_sec - t0.tv_sec) * 1e3 +
+			      (t1.tv_nsec - t0.tv_nsec) / 1e6);
+	tpd_config_free(&cfg);
+	free(json);
+	json = many_services_json(10000, true);
+	assert_int_not_equal(tpd_config_parse(json, &cfg, err, sizeof(err)), 0);
+	assert_non_null(strstr(
+		err,
+		"services[9999].frontend: 198.19.0.0:80/tcp is services[0] already"));
+	tpd_config_free(&cfg);
+	free(json);
+}
+
 static void test_config_bad_values(void **state)
 {
 	static const struct {
@@ -2446,6 +2497,90 @@ static long count_keys(int fd, size_t key_size)
 	return n;
 }
 
+/* The id of the program @fd, 0 if none. */
+static __u32 prog_id(int fd)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	return info.id;
+}
+
+/*
+ * A restart with the same object and knobs takes the programs and maps
+ * from their pins without loading (the same program ids, the maps' state);
+ * other knobs, a map replaced since, or a purge make it load again.
+ */
+static void test_pins_restart_without_load(void **state)
+{
+	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+	struct tp_backend_spec bs = { .port = htons(8080), .weight = 1 };
+	struct tpd_datapath dp, pinned;
+	struct bpf_map_info info;
+	struct tpd_config cfg;
+	struct tp_svc svc;
+	__u32 from, to;
+	char path[300];
+	long rss = 0;
+	int fd;
+
+	(void)state;
+	REQUIRE_BPF();
+	pin_cfg(&cfg, TP_MAGLEV_SIZE);
+	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	/* nothing pinned yet: nothing to take */
+	assert_int_equal(tpd_datapath_open_pinned(&pinned, &cfg), -ENOENT);
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	bs.addr = pt_addr(BE4[0]);
+	assert_int_equal(tp_service_set(&dp.maps, &k, &spec, &bs, 1), 0);
+	/* the guard's program is libxdp's to load (loader/xdp.c), not this */
+	assert_true(bpf_program__fd(dp.skel->progs.tp_xdp_guard) < 0);
+	from = prog_id(bpf_program__fd(dp.skel->progs.tp_from_tailnet));
+	to = prog_id(bpf_program__fd(dp.skel->progs.tp_to_tailnet));
+	tpd_datapath_close(&dp);
+
+	assert_int_equal(tpd_datapath_open_pinned(&pinned, &cfg), 0);
+	assert_null(pinned.skel);
+	assert_int_equal(prog_id(pinned.prog_fd[TPD_PROG_FROM_TAILNET]), from);
+	assert_int_equal(prog_id(pinned.prog_fd[TPD_PROG_TO_TAILNET]), to);
+	assert_int_equal(bpf_map_lookup_elem(pinned.maps.services, &k, &svc),
+			 0);
+	tpd_datapath_close(&pinned);
+
+	/* another knob: the pinned programs are not what a load would make */
+	cfg.ct_timeout[4]++;
+	assert_int_equal(tpd_datapath_open_pinned(&pinned, &cfg), -ENOENT);
+	cfg.ct_timeout[4]--;
+
+	/* a map pinned anew after the programs (another loader migrated it) */
+	assert_int_equal(map_info(cfg.pin_root, TP_MAP_IFACES, &info), 0);
+	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_IFACES);
+	assert_int_equal(unlink(path), 0);
+	fd = bpf_map_create(info.type, TP_MAP_IFACES, info.key_size,
+			    info.value_size, info.max_entries, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_obj_pin(fd, path), 0);
+	close(fd);
+	assert_int_equal(tpd_datapath_open_pinned(&pinned, &cfg), -ESTALE);
+
+	/* a load in a child pins its programs again, for this map */
+	assert_int_equal(tpd_datapath_load_child(&cfg, &rss), 0);
+	assert_true(rss > 0);
+	print_message("load in a child: peak RSS %ld KiB\n", rss);
+	assert_int_equal(tpd_datapath_open_pinned(&pinned, &cfg), 0);
+	assert_int_not_equal(prog_id(pinned.prog_fd[TPD_PROG_FROM_TAILNET]),
+			     from);
+	tpd_datapath_close(&pinned);
+
+	/* a purge leaves nothing, the programs' directory included */
+	assert_int_equal(tpd_detach_all(&cfg, true), 0);
+	assert_int_not_equal(access(cfg.pin_root, F_OK), 0);
+	tpd_config_free(&cfg);
+}
+
 /*
  * The "capacity" section sizes the maps; a restart with other capacities
  * migrates every entry into the resized maps (batch operations for hashes
@@ -4147,6 +4282,7 @@ int main(void)
 		cmocka_unit_test(test_config_example),
 		cmocka_unit_test(test_config_capacity),
 		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_config_many_services_duplicate),
 		cmocka_unit_test(test_config_bad_values),
 		cmocka_unit_test(test_config_limits),
 		cmocka_unit_test(test_config_kubernetes),
@@ -4195,6 +4331,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_snat_addresses, pt_setup,
 						pt_teardown),
 		cmocka_unit_test_teardown(test_pins_survive_and_migrate,
+					  pins_teardown),
+		cmocka_unit_test_teardown(test_pins_restart_without_load,
 					  pins_teardown),
 		cmocka_unit_test_teardown(test_pins_capacity_resize,
 					  pins_teardown),
