@@ -115,7 +115,7 @@ tp_event_flow(struct __sk_buff *skb, int hook, const struct tp_ct_key *tuple,
 		return;
 	ev = &scr->ev;
 	__builtin_memset(ev, 0, sizeof(*ev));
-	ev->ts_ns = tp_now();
+	ev->ts_ns = tp_now_fine();
 	ev->type = d->verdict == TP_VERDICT_DENY    ? TP_EVENT_FLOW_DENY
 		   : d->verdict == TP_VERDICT_AUDIT ? TP_EVENT_FLOW_AUDIT
 						    : TP_EVENT_FLOW_ALLOW;
@@ -152,7 +152,7 @@ static __always_inline int tp_drop_report(struct __sk_buff *skb, int hook,
 	if (scr && (event_mask & TP_EVENT_F_DROP)) {
 		ev = &scr->ev;
 		__builtin_memset(ev, 0, sizeof(*ev));
-		ev->ts_ns = tp_now();
+		ev->ts_ns = tp_now_fine();
 		ev->type = TP_EVENT_DROP;
 		ev->reason = reason > 0 && reason < TP_DROP_REASON_MAX
 				     ? reason
@@ -1151,8 +1151,8 @@ static __always_inline int tp_uplink_too_big(struct __sk_buff *skb,
 
 	tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_FRAG_NEEDED);
 	/* at most the kernel's rate of errors, whatever the sender's rate */
-	if (!tp_bucket_take(TP_BUCKET_ICMP_ERR, tp_now(), TP_ICMP_ERR_PER_SEC,
-			    TP_ICMP_ERR_BURST))
+	if (!tp_bucket_take(TP_BUCKET_ICMP_ERR, tp_now_fine(),
+			    TP_ICMP_ERR_PER_SEC, TP_ICMP_ERR_BURST))
 		return TC_ACT_SHOT;
 	ret = tp_snat_too_big(skb, p, mtu);
 	return ret < 0 ? TC_ACT_SHOT : ret;
