@@ -1017,7 +1017,7 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb,
 {
 	__u16 in_zone = tp_zone_of_ifindex(skb->ingress_ifindex);
 	__u64 now = tp_now();
-	struct tp_ct_entry *e;
+	struct tp_ct_entry *e, *cur;
 	struct tp_ct_key orig;
 	bool reply;
 
@@ -1036,9 +1036,11 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb,
 	 * whose ingress has accounted it already).
 	 */
 	e = NULL;
+	/* the packet's own entry, looked up once for both questions */
+	cur = tp_ct_get(&p->tuple);
 	/* an echo request is no reply (tp_ct_is_echo_request()) */
 	if (!tp_ct_is_echo_request(p))
-		e = tp_ct_lookup_reply(&p->tuple, now, &orig);
+		e = tp_ct_reply_of(&p->tuple, cur, now, &orig);
 	reply = e && !(e->flags & TP_CT_F_EGRESS) &&
 		orig.zone == p->tuple.zone && in_zone == e->out_zone;
 	if (reply && !in_zone && !tp_reply_path_ok(skb, p))
@@ -1061,7 +1063,7 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb,
 		return tp_egress_forwarded(skb, p, in_zone, now);
 
 	/* a flow this host or the cluster side started */
-	e = tp_ct_get(&p->tuple);
+	e = cur;
 	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(e, now)) {
 		/* a flow from the tailnet never sends from this side, nor reopens */
 		if (!(e->flags & TP_CT_F_EGRESS))
