@@ -115,7 +115,7 @@ tp_event_flow(struct __sk_buff *skb, int hook, const struct tp_ct_key *tuple,
 		return;
 	ev = &scr->ev;
 	__builtin_memset(ev, 0, sizeof(*ev));
-	ev->ts_ns = tp_now();
+	ev->ts_ns = tp_now_fine();
 	ev->type = d->verdict == TP_VERDICT_DENY    ? TP_EVENT_FLOW_DENY
 		   : d->verdict == TP_VERDICT_AUDIT ? TP_EVENT_FLOW_AUDIT
 						    : TP_EVENT_FLOW_ALLOW;
@@ -152,7 +152,7 @@ static __always_inline int tp_drop_report(struct __sk_buff *skb, int hook,
 	if (scr && (event_mask & TP_EVENT_F_DROP)) {
 		ev = &scr->ev;
 		__builtin_memset(ev, 0, sizeof(*ev));
-		ev->ts_ns = tp_now();
+		ev->ts_ns = tp_now_fine();
 		ev->type = TP_EVENT_DROP;
 		ev->reason = reason > 0 && reason < TP_DROP_REASON_MAX
 				     ? reason
@@ -1017,7 +1017,7 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb,
 {
 	__u16 in_zone = tp_zone_of_ifindex(skb->ingress_ifindex);
 	__u64 now = tp_now();
-	struct tp_ct_entry *e;
+	struct tp_ct_entry *e, *cur;
 	struct tp_ct_key orig;
 	bool reply;
 
@@ -1036,9 +1036,11 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb,
 	 * whose ingress has accounted it already).
 	 */
 	e = NULL;
+	/* the packet's own entry, looked up once for both questions */
+	cur = tp_ct_get(&p->tuple);
 	/* an echo request is no reply (tp_ct_is_echo_request()) */
 	if (!tp_ct_is_echo_request(p))
-		e = tp_ct_lookup_reply(&p->tuple, now, &orig);
+		e = tp_ct_reply_of(&p->tuple, cur, now, &orig);
 	reply = e && !(e->flags & TP_CT_F_EGRESS) &&
 		orig.zone == p->tuple.zone && in_zone == e->out_zone;
 	if (reply && !in_zone && !tp_reply_path_ok(skb, p))
@@ -1061,7 +1063,7 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb,
 		return tp_egress_forwarded(skb, p, in_zone, now);
 
 	/* a flow this host or the cluster side started */
-	e = tp_ct_get(&p->tuple);
+	e = cur;
 	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(e, now)) {
 		/* a flow from the tailnet never sends from this side, nor reopens */
 		if (!(e->flags & TP_CT_F_EGRESS))
@@ -1151,8 +1153,8 @@ static __always_inline int tp_uplink_too_big(struct __sk_buff *skb,
 
 	tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, TP_DROP_FRAG_NEEDED);
 	/* at most the kernel's rate of errors, whatever the sender's rate */
-	if (!tp_bucket_take(TP_BUCKET_ICMP_ERR, tp_now(), TP_ICMP_ERR_PER_SEC,
-			    TP_ICMP_ERR_BURST))
+	if (!tp_bucket_take(TP_BUCKET_ICMP_ERR, tp_now_fine(),
+			    TP_ICMP_ERR_PER_SEC, TP_ICMP_ERR_BURST))
 		return TC_ACT_SHOT;
 	ret = tp_snat_too_big(skb, p, mtu);
 	return ret < 0 ? TC_ACT_SHOT : ret;

@@ -95,7 +95,27 @@ const volatile __u32 events_burst = 200;
  */
 __u64 tp_clock_ns;
 
+/*
+ * The per-packet clock: CLOCK_MONOTONIC at tick resolution.  Conntrack
+ * counts in seconds and fragments and affinity in seconds too, so the
+ * coarse clock (a read of the last tick's time) serves them at a fraction
+ * of bpf_ktime_get_ns()'s cost on every packet; it lags the fine clock
+ * by at most a tick, which userspace's GC (CLOCK_MONOTONIC) never notices
+ * at second resolution.  Available since Linux 5.11.
+ */
 static __always_inline __u64 tp_now(void)
+{
+	__u64 fixed = tp_clock_ns;
+
+	return fixed ? fixed : bpf_ktime_get_coarse_ns();
+}
+
+/*
+ * The fine clock, for what needs nanoseconds: event timestamps and the
+ * token buckets of rate limits (one token every millisecond at 1000/s).
+ * Never compared with tp_now()'s readings.
+ */
+static __always_inline __u64 tp_now_fine(void)
 {
 	__u64 fixed = tp_clock_ns;
 

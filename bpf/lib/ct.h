@@ -208,18 +208,31 @@ static __always_inline void tp_ct_account(struct tp_ct_entry *e, int dir,
 					  const struct tp_pkt *p, __u32 bytes,
 					  __u64 now)
 {
-	__u8 proto = p->tuple.proto;
+	__u8 proto = p->tuple.proto, state = e->state, flags;
+	__u32 expires;
 
+	/*
+	 * The entry is shared by both directions' CPUs: a field is written
+	 * only when it changes (state, flags: on a handshake or close;
+	 * expiry: once a second), so an established flow's packets write
+	 * nothing but their counters.
+	 */
 	if (proto == IPPROTO_TCP) {
 		/* later fragments carry no flags */
-		e->state = tp_ct_tcp_next(e, dir, p->tcp_flags);
-		e->tcp_flags[dir & 1] |= p->tcp_flags;
+		state = tp_ct_tcp_next(e, dir, p->tcp_flags);
+		flags = e->tcp_flags[dir & 1] | p->tcp_flags;
+		if (flags != e->tcp_flags[dir & 1])
+			e->tcp_flags[dir & 1] = flags;
 	} else if (dir == TP_CT_DIR_REPLY) {
-		e->state = TP_CT_REPLIED;
+		state = TP_CT_REPLIED;
 	}
+	if (state != e->state)
+		e->state = state;
 	__sync_fetch_and_add(&e->packets[dir & 1], 1);
 	__sync_fetch_and_add(&e->bytes[dir & 1], bytes);
-	e->expires_s = tp_ct_sec(now) + tp_ct_timeout(e, proto);
+	expires = tp_ct_sec(now) + tp_ct_timeout(e, proto);
+	if (expires != e->expires_s)
+		e->expires_s = expires;
 }
 
 /* Initial state of a new flow from its first packet. */

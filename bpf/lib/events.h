@@ -30,7 +30,7 @@ enum tp_bucket {
 /**
  * tp_bucket_take() - take one token from a per-CPU token bucket.
  * @which: enum tp_bucket.
- * @now:   tp_now().
+ * @now:   tp_now_fine().
  * @rate:  tokens a second (> 0).
  * @burst: the bucket's size in tokens (0 counts as 1).
  *

@@ -186,7 +186,7 @@ static __always_inline bool tp_guard_admit(const struct tp_guard_config *cfg,
 					   const struct tp_addr *src)
 {
 	struct tp_guard_bucket *b, nb;
-	__u64 now = tp_now(), credit;
+	__u64 now = tp_now_fine(), credit;
 
 	b = bpf_map_lookup_elem(&tp_guard_buckets, src);
 	if (!b) {

@@ -5,7 +5,12 @@
  * packet embedded in an ICMP error.
  *
  * Headers are copied with bpf_skb_load_bytes() so non-linear (GSO/GRO)
- * skbs parse the same as linear ones; nothing assumes len <= MTU.
+ * skbs parse the same as linear ones; nothing assumes len <= MTU.  The
+ * headers every established IPv4 flow packet needs (first byte, IPv4,
+ * TCP/UDP) go through tp_load(), which reads the linear data directly
+ * when they are there; the others stay on the helper, whose one path
+ * costs the verifier less (direct reads there too added 10-30% to the
+ * programs' processed instructions).
  *
  * Rules for bad input (docs/datapath.md): a header that runs past the end
  * of the packet, IPv4 IHL < 5, an IP length field that disagrees with the
@@ -27,6 +32,50 @@ enum tp_frag_kind {
 		1, /* offset 0, more fragments follow: has the L4 header */
 	TP_FRAG_LATER = 2, /* offset > 0: no L4 header */
 };
+
+/*
+ * Largest offset tp_load() reads directly: the bound the verifier needs
+ * on a variable packet offset (its own limit is 0xffff).
+ */
+#define TP_LOAD_DIRECT_MAX 0x3fff
+
+/**
+ * tp_load() - copy @len bytes at @off of the packet to @to.
+ * @skb: the packet.
+ * @off: offset from its first byte (skb->data).
+ * @to:  where to (the stack or a map value).
+ * @len: how many bytes (a constant).
+ *
+ * From the linear data when the bytes are there (the headers of nearly
+ * every packet): a few loads instead of a helper call,
+ * which costs more than the whole copy on CPUs with return-thunk
+ * mitigations.  Bytes past the linear part (a GSO/GRO skb's) come through
+ * bpf_skb_load_bytes(), as before.
+ *
+ * Return: 0, or bpf_skb_load_bytes()'s error (the bytes are not there).
+ */
+static __always_inline long tp_load(struct __sk_buff *skb, __u32 off, void *to,
+				    __u32 len)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u64 at = off;
+
+	if (off <= TP_LOAD_DIRECT_MAX) {
+		/*
+		 * The mask changes nothing here, but clang may re-derive the
+		 * offset from a copy the check never bounded: after the
+		 * barrier the verifier sees the bound on what is added.
+		 */
+		barrier_var(at);
+		at &= TP_LOAD_DIRECT_MAX;
+		if (data + at + len <= data_end) {
+			__builtin_memcpy(to, data + at, len);
+			return 0;
+		}
+	}
+	return bpf_skb_load_bytes(skb, off, to, len);
+}
 
 /* What tp_parse() found (besides drop reasons, returned negated). */
 enum tp_parse_result {
@@ -142,7 +191,7 @@ static __always_inline int tp_parse_l4(struct __sk_buff *skb, __u32 off,
 	switch (t->proto) {
 	case IPPROTO_TCP:
 		if (off + sizeof(struct tcphdr) > end ||
-		    bpf_skb_load_bytes(skb, off, &l4, sizeof(l4)))
+		    tp_load(skb, off, &l4, sizeof(l4)))
 			return -TP_DROP_TRUNCATED;
 		if ((l4.doff >> 4) < 5)
 			return -TP_DROP_TRUNCATED;
@@ -152,7 +201,7 @@ static __always_inline int tp_parse_l4(struct __sk_buff *skb, __u32 off,
 		return TP_PARSE_FLOW;
 	case IPPROTO_UDP:
 		if (off + sizeof(struct udphdr) > end ||
-		    bpf_skb_load_bytes(skb, off, &l4, sizeof(struct udphdr)))
+		    tp_load(skb, off, &l4, sizeof(struct udphdr)))
 			return -TP_DROP_TRUNCATED;
 		t->sport = l4.sport;
 		t->dport = l4.dport;
@@ -180,7 +229,7 @@ static __always_inline int tp_parse_ipv4(struct __sk_buff *skb,
 	struct iphdr ip;
 	__u32 hlen, tot, frag;
 
-	if (bpf_skb_load_bytes(skb, p->l3_off, &ip, sizeof(ip)))
+	if (tp_load(skb, p->l3_off, &ip, sizeof(ip)))
 		return -TP_DROP_TRUNCATED;
 	if (ip.version != 4)
 		return -TP_DROP_BAD_VERSION;
@@ -404,7 +453,7 @@ static __always_inline int tp_parse(struct __sk_buff *skb, bool l3,
 
 	if (l3) {
 		p->l3_off = 0;
-		if (bpf_skb_load_bytes(skb, 0, &first, 1))
+		if (tp_load(skb, 0, &first, 1))
 			return -TP_DROP_TRUNCATED;
 		if ((first >> 4) == 4)
 			ret = tp_parse_ipv4(skb, p);
