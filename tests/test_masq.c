@@ -612,8 +612,9 @@ static void test_random_flows(void **state)
 	struct th *h = *state;
 	static const char *pods[] = { POD4, POD4B, "198.18.2.7", "198.18.2.8" };
 	unsigned int seed = (unsigned int)time(NULL), i;
-	__u16 used[64] = { 0 }, port;
+	__u16 used[64] = { 0 }, sport[48], port;
 	char *env = getenv("TP_TEST_SEED");
+	unsigned int j;
 
 	REQUIRE_BPF();
 	if (env)
@@ -623,10 +624,15 @@ static void test_random_flows(void **state)
 	srand(seed);
 	masq_env(h, PORT_LO, PORT_LO + 63);
 	for (i = 0; i < 48; i++) {
-		port = roundtrip(
-			h, &V4, pods[i % 4],
-			(__u16)(1024 + (rand() % 60000) / 4 * 4 + i % 4),
-			(i & 1) ? UDP : TCP);
+		/* distinct flows: a draw equal to an earlier one (same pod,
+		 * port and protocol) would be that flow's second packet */
+		do {
+			sport[i] = 1024 + (rand() % 60000) / 4 * 4 + i % 4;
+			for (j = 0; j < i && sport[j] != sport[i]; j++)
+				;
+		} while (j < i);
+		port = roundtrip(h, &V4, pods[i % 4], sport[i],
+				 (i & 1) ? UDP : TCP);
 		assert_int_equal(used[port - PORT_LO] & (1u << (i & 1)), 0);
 		used[port - PORT_LO] |= 1u << (i & 1);
 	}
