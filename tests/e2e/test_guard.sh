@@ -101,26 +101,6 @@ JSON
 	"$BUILD/tailplaned" --check-config "$ENV_DIR/cfg.json" >/dev/null || return 1
 }
 
-tpd_start() {
-	local i
-	env_bg "$P-node" "$ENV_DIR/tailplaned.log" "$BUILD/tailplaned" --config "$ENV_DIR/cfg.json"
-	TPD_PID=$ENV_LAST_PID
-	for i in $(seq 200); do
-		grep -q '"running"' "$ENV_DIR/tailplaned.log" 2>/dev/null && return 0
-		kill -0 "$TPD_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$ENV_DIR/tailplaned.log"
-	return 1
-}
-
-tpd_stop() {
-	[ -n "$TPD_PID" ] || return 0
-	kill "$TPD_PID" 2>/dev/null
-	wait "$TPD_PID" 2>/dev/null
-	TPD_PID=
-}
-
 xdp_prog() { # the name of the program at XDP on the uplink, empty if none
 	ns "$P-node" ip -d link show "$P-u" | sed -n 's/.*prog\/xdp id [0-9]* name \([^ ]*\).*/\1/p'
 }
