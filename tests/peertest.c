@@ -238,3 +238,40 @@ int peer_run_cmd(char *out, size_t size, bool err, const char *const argv[])
 		;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+/**
+ * peer_wg_pubkey() - the public half of a fresh WireGuard key pair (wg(8))
+ * @out: where it goes, base64
+ */
+void peer_wg_pubkey(char out[TP_WG_KEY_B64_LEN + 1])
+{
+	char buf[128];
+	FILE *f = popen(PEER_WG " genkey | " PEER_WG " pubkey", "r");
+
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	assert_int_equal(pclose(f), 0);
+	buf[strcspn(buf, "\n")] = '\0';
+	assert_int_equal(strlen(buf), TP_WG_KEY_B64_LEN);
+	strcpy(out, buf);
+}
+
+/**
+ * peer_wg_private_key() - a fresh WireGuard private key in a 0600 file
+ * @dir: the test's directory; the file is @dir/private.key
+ * @path: where its path goes
+ * @size: the size of @path
+ */
+void peer_wg_private_key(const char *dir, char *path, size_t size)
+{
+	const char *const argv[] = { PEER_WG, "genkey", NULL };
+	char key[128];
+	int fd;
+
+	assert_int_equal(peer_run_cmd(key, sizeof(key), false, argv), 0);
+	snprintf(path, size, "%s/private.key", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, key, strlen(key)), (ssize_t)strlen(key));
+	close(fd);
+}

@@ -700,7 +700,7 @@ static void test_genl_without_kernel_wireguard(void **state)
 /* ---- wireguard-go ------------------------------------------------------------ */
 
 #define WG_GO	  "/usr/bin/wireguard-go"
-#define WG	  "/usr/bin/wg"
+#define WG	  PEER_WG
 #define WG_RUNDIR "/var/run/wireguard"
 
 /**
@@ -771,35 +771,6 @@ static int wgt_teardown(void **state)
 	rmdir(w->dir);
 	free(w);
 	return 0;
-}
-
-/* A fresh key pair's public half, base64. */
-static void wg_pubkey(char out[TP_WG_KEY_B64_LEN + 1])
-{
-	char buf[128];
-	FILE *f = popen(WG " genkey | " WG " pubkey", "r");
-
-	assert_non_null(f);
-	assert_non_null(fgets(buf, sizeof(buf), f));
-	assert_int_equal(pclose(f), 0);
-	buf[strcspn(buf, "\n")] = '\0';
-	assert_int_equal(strlen(buf), TP_WG_KEY_B64_LEN);
-	strcpy(out, buf);
-}
-
-/* A fresh private key in a 0600 file of the test's directory. */
-static void write_private_key(const struct wgt *w, char *path, size_t size)
-{
-	const char *const argv[] = { WG, "genkey", NULL };
-	char key[128];
-	int fd;
-
-	assert_int_equal(peer_run_cmd(key, sizeof(key), false, argv), 0);
-	snprintf(path, size, "%s/private.key", w->dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, key, strlen(key)), (ssize_t)strlen(key));
-	close(fd);
 }
 
 /* Whether something accepts connections on the unix socket @path. */
@@ -912,10 +883,10 @@ static void test_wireguard_go(void **state)
 			      " and /dev/net/tun\n");
 		skip();
 	}
-	wg_pubkey(k1);
-	wg_pubkey(k2);
-	wg_pubkey(k3);
-	write_private_key(w, priv, sizeof(priv));
+	peer_wg_pubkey(k1);
+	peer_wg_pubkey(k2);
+	peer_wg_pubkey(k3);
+	peer_wg_private_key(w->dir, priv, sizeof(priv));
 	wgt_start(w);
 
 	snprintf(a1, sizeof(a1), "%s,%s", c1[0], c1[1]);
