@@ -206,6 +206,45 @@ void tp_maps_close(struct tp_maps *m)
 }
 
 /**
+ * tp_map_keys() - every key of a map, in one array.
+ * @fd:       the map.
+ * @key_size: its key size.
+ * @keys:     the keys, @key_size bytes apart (free() them), or NULL.
+ * @n:        how many.
+ *
+ * For deleting them all: deleting while walking restarts the walk at
+ * every delete.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int tp_map_keys(int fd, size_t key_size, void **keys, size_t *n)
+{
+	char *k = NULL, *grown;
+	size_t cap = 0;
+	void *prev = NULL;
+
+	*keys = NULL;
+	*n = 0;
+	for (;;) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			grown = realloc(k, cap * key_size);
+			if (!grown) {
+				free(k);
+				return -ENOMEM;
+			}
+			k = grown;
+		}
+		if (bpf_map_get_next_key(fd, prev, k + *n * key_size))
+			break;
+		prev = k + *n * key_size;
+		(*n)++;
+	}
+	*keys = k;
+	return 0;
+}
+
+/**
  * tp_map_collect() - read every entry of a map into an array of rows.
  * @fd:       the map.
  * @key_size: its key size; the key goes at the start of each row.
