@@ -97,6 +97,36 @@ int mt_run_spec_at(const char *file, int line, struct th *h, enum th_hook hook,
 }
 
 /**
+ * mt_frag_expect_at() - one fragment of @whole through @hook, and it must
+ * leave as the same fragment of @want_whole, passed
+ * @file: the caller's file, for a failure
+ * @line: the caller's line, for a failure
+ * @h: the harness
+ * @hook: the program
+ * @in_ifindex: the interface the fragment came in by (0: none)
+ * @whole: the packet as it comes, unfragmented
+ * @want_whole: the packet as it must leave, unfragmented
+ * @off: the fragment's offset in the L3 payload
+ * @len: its length
+ * @more: whether more fragments follow (MF)
+ * @id: the fragment id
+ */
+void mt_frag_expect_at(const char *file, int line, struct th *h,
+		       enum th_hook hook, int in_ifindex,
+		       const struct pkt *whole, const struct pkt *want_whole,
+		       size_t off, size_t len, int more, uint32_t id)
+{
+	struct pkt frag, want, out;
+
+	PT_EQ(pkt_fragment(whole, off, len, more, id, &frag), 0);
+	PT_EQ(mt_run_pkt_at(file, line, h, hook, h->l3_ifindex, in_ifindex,
+			    &frag, &out),
+	      PASS);
+	PT_EQ(pkt_fragment(want_whole, off, len, more, id, &want), 0);
+	PT_PKT_EQ(want.data, want.len, out.data, out.len);
+}
+
+/**
  * mt_pod_out_at() - a pod's packet leaving through the zone's tailnet interface
  * @file: the caller's file, for a failure
  * @line: the caller's line, for a failure

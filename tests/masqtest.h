@@ -44,13 +44,18 @@ int mt_tailnet_in_at(const char *file, int line, struct th *h,
 		     struct pkt_spec sp, struct pkt *out);
 struct tp_ct_key mt_key_of_at(const char *file, int line,
 			      const struct pkt_spec *first);
-#define mt_masq_set(...)   mt_masq_set_at(__FILE__, __LINE__, __VA_ARGS__)
-#define mt_masq_env(...)   mt_masq_env_at(__FILE__, __LINE__, __VA_ARGS__)
-#define mt_run_pkt(...)	   mt_run_pkt_at(__FILE__, __LINE__, __VA_ARGS__)
-#define mt_run_spec(...)   mt_run_spec_at(__FILE__, __LINE__, __VA_ARGS__)
-#define mt_pod_out(...)	   mt_pod_out_at(__FILE__, __LINE__, __VA_ARGS__)
-#define mt_tailnet_in(...) mt_tailnet_in_at(__FILE__, __LINE__, __VA_ARGS__)
-#define mt_key_of(...)	   mt_key_of_at(__FILE__, __LINE__, __VA_ARGS__)
+void mt_frag_expect_at(const char *file, int line, struct th *h,
+		       enum th_hook hook, int in_ifindex,
+		       const struct pkt *whole, const struct pkt *want_whole,
+		       size_t off, size_t len, int more, uint32_t id);
+#define mt_masq_set(...)    mt_masq_set_at(__FILE__, __LINE__, __VA_ARGS__)
+#define mt_masq_env(...)    mt_masq_env_at(__FILE__, __LINE__, __VA_ARGS__)
+#define mt_run_pkt(...)	    mt_run_pkt_at(__FILE__, __LINE__, __VA_ARGS__)
+#define mt_run_spec(...)    mt_run_spec_at(__FILE__, __LINE__, __VA_ARGS__)
+#define mt_pod_out(...)	    mt_pod_out_at(__FILE__, __LINE__, __VA_ARGS__)
+#define mt_tailnet_in(...)  mt_tailnet_in_at(__FILE__, __LINE__, __VA_ARGS__)
+#define mt_frag_expect(...) mt_frag_expect_at(__FILE__, __LINE__, __VA_ARGS__)
+#define mt_key_of(...)	    mt_key_of_at(__FILE__, __LINE__, __VA_ARGS__)
 
 bool mt_is_echo(__u8 proto);
 struct pkt_spec mt_first_of(const char *src, __u16 sport, const char *peer,

@@ -644,7 +644,7 @@ static void test_holds_fragments_v6(void **state)
 	static const char data[64] =
 		"fragmented IPv6 masquerade, sixty-four bytes long, or so it is";
 	struct pkt_spec q = mt_first_of(POD6, PPORT, CLIENT6, UDP), t, a;
-	struct pkt whole, twhole, f, want, out;
+	struct pkt whole, twhole, f, out;
 	__u16 port;
 
 	REQUIRE_BPF();
@@ -655,35 +655,17 @@ static void test_holds_fragments_v6(void **state)
 	pt_build(&q, &whole);
 	t = mt_with_side(q, true, MASQ6, port);
 	pt_build(&t, &twhole);
-	assert_int_equal(pkt_fragment(&whole, 0, 32, 1, 77, &f), 0);
-	assert_int_equal(mt_run_pkt(h, TH_TO_TAILNET, h->l3_ifindex,
-				    POD_IFINDEX, &f, &out),
-			 PASS);
-	assert_int_equal(pkt_fragment(&twhole, 0, 32, 1, 77, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
-	assert_int_equal(pkt_fragment(&whole, 32, 40, 0, 77, &f), 0);
-	assert_int_equal(mt_run_pkt(h, TH_TO_TAILNET, h->l3_ifindex,
-				    POD_IFINDEX, &f, &out),
-			 PASS);
-	assert_int_equal(pkt_fragment(&twhole, 32, 40, 0, 77, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
+	mt_frag_expect(h, TH_TO_TAILNET, POD_IFINDEX, &whole, &twhole, 0, 32, 1,
+		       77);
+	mt_frag_expect(h, TH_TO_TAILNET, POD_IFINDEX, &whole, &twhole, 32, 40,
+		       0, 77);
 
 	a = mt_with_side(mt_answer_of(q), false, MASQ6, port);
 	pt_build(&a, &whole);
 	a = mt_answer_of(q);
 	pt_build(&a, &twhole);
-	assert_int_equal(pkt_fragment(&whole, 0, 32, 1, 78, &f), 0);
-	assert_int_equal(
-		mt_run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f, &out),
-		PASS);
-	assert_int_equal(pkt_fragment(&twhole, 0, 32, 1, 78, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
-	assert_int_equal(pkt_fragment(&whole, 32, 40, 0, 78, &f), 0);
-	assert_int_equal(
-		mt_run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f, &out),
-		PASS);
-	assert_int_equal(pkt_fragment(&twhole, 32, 40, 0, 78, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
+	mt_frag_expect(h, TH_FROM_TAILNET, 0, &whole, &twhole, 0, 32, 1, 78);
+	mt_frag_expect(h, TH_FROM_TAILNET, 0, &whole, &twhole, 32, 40, 0, 78);
 	/* a later fragment of the reply from another peer: no record, untouched */
 	a = mt_with_side(mt_answer_of(q), false, MASQ6, port);
 	a.saddr = "fd7a:115c:a1e0::2";

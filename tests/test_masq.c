@@ -568,7 +568,7 @@ static void test_fragments_v4(void **state)
 	static const char data[48] =
 		"fragmented masquerade, forty-eight bytes long!";
 	struct pkt_spec q = mt_first_of(POD4, PPORT, CLIENT4, UDP), t, a;
-	struct pkt whole, twhole, f1, f2, want, out;
+	struct pkt whole, twhole;
 	__u16 port;
 
 	REQUIRE_BPF();
@@ -579,35 +579,17 @@ static void test_fragments_v4(void **state)
 	pt_build(&q, &whole);
 	t = mt_with_side(q, true, MASQ4, port);
 	pt_build(&t, &twhole);
-	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 7, &f1), 0);
-	assert_int_equal(mt_run_pkt(h, TH_TO_TAILNET, h->l3_ifindex,
-				    POD_IFINDEX, &f1, &out),
-			 PASS);
-	assert_int_equal(pkt_fragment(&twhole, 0, 24, 1, 7, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
-	assert_int_equal(pkt_fragment(&whole, 24, 32, 0, 7, &f2), 0);
-	assert_int_equal(mt_run_pkt(h, TH_TO_TAILNET, h->l3_ifindex,
-				    POD_IFINDEX, &f2, &out),
-			 PASS);
-	assert_int_equal(pkt_fragment(&twhole, 24, 32, 0, 7, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
+	mt_frag_expect(h, TH_TO_TAILNET, POD_IFINDEX, &whole, &twhole, 0, 24, 1,
+		       7);
+	mt_frag_expect(h, TH_TO_TAILNET, POD_IFINDEX, &whole, &twhole, 24, 32,
+		       0, 7);
 
 	a = mt_with_side(mt_answer_of(q), false, MASQ4, port);
 	pt_build(&a, &whole);
 	a = mt_answer_of(q);
 	pt_build(&a, &twhole);
-	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 9, &f1), 0);
-	assert_int_equal(
-		mt_run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f1, &out),
-		PASS);
-	assert_int_equal(pkt_fragment(&twhole, 0, 24, 1, 9, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
-	assert_int_equal(pkt_fragment(&whole, 24, 32, 0, 9, &f2), 0);
-	assert_int_equal(
-		mt_run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f2, &out),
-		PASS);
-	assert_int_equal(pkt_fragment(&twhole, 24, 32, 0, 9, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
+	mt_frag_expect(h, TH_FROM_TAILNET, 0, &whole, &twhole, 0, 24, 1, 9);
+	mt_frag_expect(h, TH_FROM_TAILNET, 0, &whole, &twhole, 24, 32, 0, 9);
 }
 
 /*
