@@ -35,14 +35,6 @@
 #define MASQ4B "100.64.0.101" /* the zone's address after it changed */
 #define PEER4B "100.64.0.2"   /* another peer of the zone */
 
-#define FAULT_UNFIXED(msg)                                 \
-	do {                                               \
-		if (!getenv("TP_RUN_FAULTS")) {            \
-			print_message("FAULT: %s\n", msg); \
-			skip();                            \
-		}                                          \
-	} while (0)
-
 static int host_out(struct th *h, struct pkt_spec sp, struct pkt *out)
 {
 	return mt_run_spec(h, TH_TO_TAILNET, h->l3_ifindex, 0, sp, out);

@@ -180,14 +180,6 @@ static void test_fault_evicted_port_victim_moves_on(void **state)
  * "FAULT:" so the suite stays green; TP_RUN_FAULTS=1 runs them (they
  * fail).
  */
-#define FAULT_SKIP(why)                                             \
-	do {                                                        \
-		if (!getenv("TP_RUN_FAULTS")) {                     \
-			print_message("skipped: FAULT: %s\n", why); \
-			skip();                                     \
-		}                                                   \
-	} while (0)
-
 /*
  * The ICMP errors tp_snat_too_big() makes were not rate-limited: every
  * oversized reply got one, where the kernel's own are (icmp_msgs_per_sec,
