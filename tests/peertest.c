@@ -275,3 +275,52 @@ void peer_wg_private_key(const char *dir, char *path, size_t size)
 	assert_int_equal(write(fd, key, strlen(key)), (ssize_t)strlen(key));
 	close(fd);
 }
+
+/**
+ * peer_expect_wg_show() - every peer and prefix `wg show @ifname
+ * allowed-ips` lists is in @l, and no more (a dump read back)
+ * @ifname: the WireGuard interface, in the caller's network namespace
+ * @l: what the dump said
+ */
+void peer_expect_wg_show(const char *ifname, const struct tp_peer_list *l)
+{
+	const char *const argv[] = { PEER_WG, "show", ifname, "allowed-ips",
+				     NULL };
+	const size_t size = 1 << 20;
+	char *out = malloc(size), *line, *save, *tok, *save2;
+	struct tp_peer_prefix pp;
+	size_t lines = 0, i, n;
+
+	assert_non_null(out);
+	assert_int_equal(peer_run_cmd(out, size, false, argv), 0);
+	assert_true(strlen(out) + 1 < size);
+	for (line = strtok_r(out, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save), lines++) {
+		const struct tp_peer *p = NULL;
+
+		tok = strtok_r(line, "\t", &save2);
+		for (i = 0; tok && i < l->n; i++)
+			if (!strcmp(l->v[i].key, tok))
+				p = &l->v[i];
+		check(p, "wg show lists peer %s, the dump does not", tok);
+		n = 0;
+		while ((tok = strtok_r(NULL, " \t", &save2)) &&
+		       strcmp(tok, "(none)")) {
+			assert_int_equal(tpd_peer_prefix_parse(tok, false, &pp),
+					 0);
+			for (i = 0; i < p->n_prefixes; i++)
+				if (!memcmp(&p->prefixes[i].addr, &pp.addr,
+					    16) &&
+				    p->prefixes[i].plen == pp.plen)
+					break;
+			check(i < p->n_prefixes, "peer %s: %s missing", p->key,
+			      tok);
+			n++;
+		}
+		check(n == p->n_prefixes,
+		      "peer %s: wg show has %zu prefixes, dump %zu", p->key, n,
+		      p->n_prefixes);
+	}
+	assert_int_equal(lines, l->n);
+	free(out);
+}

@@ -29,5 +29,6 @@ int peer_run_cmd(char *out, size_t size, bool err, const char *const argv[]);
 #define PEER_WG "/usr/bin/wg" /* wg(8), for keys */
 void peer_wg_pubkey(char out[TP_WG_KEY_B64_LEN + 1]);
 void peer_wg_private_key(const char *dir, char *path, size_t size);
+void peer_expect_wg_show(const char *ifname, const struct tp_peer_list *l);
 
 #endif /* TAILPLANE_TESTS_PEERTEST_H */
