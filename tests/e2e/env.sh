@@ -280,3 +280,15 @@ tpd_stop() {
 	wait "$TPD_PID" 2>/dev/null
 	TPD_PID=
 }
+
+# udp_stream TARGET [NS]: 100 datagrams a second for a second from NS
+# (default $P-client) to TARGET's UDP echo, all sent and all echoed
+# (fail is runner.sh's).
+udp_stream() {
+	local out
+	out=$(ns "${2:-$P-client}" "$BUILD/tools/tp-load" --udp "$1" --rate 100 --duration 1) ||
+		fail "tp-load failed" || return 1
+	echo "   $1: $out"
+	echo "$out" | grep -q '"udp_sent":100,' || fail "not 100 sent" || return 1
+	echo "$out" | grep -q '"udp_lost":0}' || fail "UDP loss" || return 1
+}

@@ -69,3 +69,9 @@ skip_all() {
 	for t in "${TESTS[@]}"; do echo "[  SKIPPED ] $t: $1"; done
 	exit 0
 }
+
+# fail MESSAGE: say why a test failed; returns 1 (test || fail "why" || return 1).
+fail() {
+	echo "   FAIL: $*"
+	return 1
+}

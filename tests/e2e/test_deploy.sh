@@ -21,7 +21,6 @@ export KUBECONFIG=$TMP/no-cluster
 
 . "$ROOT/tests/e2e/runner.sh"
 
-fail() { echo "   FAIL: $*"; return 1; }
 skip() { SKIP_REASON=$*; return 77; }
 have() { command -v "$1" >/dev/null 2>&1; }
 

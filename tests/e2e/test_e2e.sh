@@ -19,7 +19,6 @@ PIN_ROOT=/sys/fs/bpf/tp-e2e-$$
 . "$ROOT/tests/e2e/runner.sh"
 TPD_PID=
 
-fail() { echo "   FAIL: $*"; return 1; }
 tpctl() { "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
 
 # E2E_START_SECS: how long a start may take (the verifier's load of the
@@ -53,15 +52,6 @@ test_tcp_through_clusterip_v4_v6() {
 		fail "9 connections all went to one backend:$seen" || return 1
 	out=$(client curl -s -m 3 'http://[fd00:198:19::a]/') || fail "v6 request failed" || return 1
 	case "$out" in "hello from pod"[12]) ;; *) fail "v6 answer '$out'"; return 1 ;; esac
-}
-
-udp_stream() { # udp_stream TARGET: 100 datagrams, all echoed
-	local out
-	out=$(client "$BUILD/tools/tp-load" --udp "$1" --rate 100 --duration 1) ||
-		fail "tp-load failed" || return 1
-	echo "   $1: $out"
-	echo "$out" | grep -q '"udp_sent":100,' || fail "not 100 sent" || return 1
-	echo "$out" | grep -q '"udp_lost":0}' || fail "UDP loss" || return 1
 }
 
 test_udp_through_clusterip_v4_v6() {

@@ -30,7 +30,6 @@ FLOOD=${GUARD_FLOOD:-100000}
 . "$ROOT/tests/e2e/runner.sh"
 TPD_PID=
 
-fail() { echo "   FAIL: $*"; return 1; }
 tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
 
 # jget JSON PATH...: a member of a JSON document (python3 reads it)

@@ -53,7 +53,6 @@ SYNC_SECS=${KUBE_SYNC_SECS:-5}
 TARGET_MS=1000
 MAX_MS=0 N_SYNCS=0 OVER_TARGET=0
 
-fail() { echo "   FAIL: $*"; return 1; }
 tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
 client() { ns "$P-client" "$@"; }
 tpq() { python3 "$ROOT/tests/kube/tpq.py" "$@"; }
@@ -244,15 +243,6 @@ answers() {
 		seen="$seen ${out##* }"
 	done
 	echo "   $url:$seen"
-}
-
-udp_stream() { # TARGET: 100 datagrams, all echoed
-	local out
-	out=$(client "$BUILD/tools/tp-load" --udp "$1" --rate 100 --duration 1) ||
-		fail "tp-load failed" || return 1
-	echo "   $1: $out"
-	echo "$out" | grep -q '"udp_sent":100,' || fail "not 100 sent" || return 1
-	echo "$out" | grep -q '"udp_lost":0}' || fail "UDP loss" || return 1
 }
 
 watches_open() { # N: N resources have an open watch

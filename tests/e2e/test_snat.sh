@@ -40,7 +40,6 @@ SNAT6=$ENV_UPLINK6
 BACKEND4=$ENV_REMOTE4
 BACKEND6=$ENV_REMOTE6
 
-fail() { echo "   FAIL: $*"; return 1; }
 tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
 client() { ns "$P-client" "$@"; }
 remote() { ns "$P-remote" "$@"; }
@@ -107,15 +106,6 @@ test_tcp_v4_v6() {
 	[ "$out" = "hello from remote" ] || fail "v4 answer '$out'" || return 1
 	out=$(client curl -s -m 3 "http://[$VIP6]/") || fail "v6 request failed" || return 1
 	[ "$out" = "hello from remote" ] || fail "v6 answer '$out'" || return 1
-}
-
-udp_stream() { # udp_stream TARGET: 100 datagrams, all echoed
-	local out
-	out=$(client "$BUILD/tools/tp-load" --udp "$1" --rate 100 --duration 1) ||
-		fail "tp-load failed" || return 1
-	echo "   $1: $out"
-	echo "$out" | grep -q '"udp_sent":100,' || fail "not 100 sent" || return 1
-	echo "$out" | grep -q '"udp_lost":0}' || fail "UDP loss" || return 1
 }
 
 test_udp_v4_v6() {

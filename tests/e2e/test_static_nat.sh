@@ -33,7 +33,6 @@ TN6=fd7a:115c:a1e0::7:7
 . "$ROOT/tests/e2e/runner.sh"
 TPD_PID=
 
-fail() { echo "   FAIL: $*"; return 1; }
 tpctl() { "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
 client() { ns "$P-client" "$@"; }
 pod() { ns "$P-pod1" "$@"; }
