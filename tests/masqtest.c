@@ -259,3 +259,26 @@ struct pkt_spec mt_with_side(struct pkt_spec sp, bool src, const char *addr,
 		sp.dport = port;
 	return sp;
 }
+
+/**
+ * mt_expect_answer_at() - the answer to a masqueraded flow comes back
+ * restored: mt_answer_of(@q) sent to @masq:@port from the tailnet passes
+ * and reaches the pod as mt_answer_of(@q), byte for byte
+ * @file: the caller's file, for a failure
+ * @line: the caller's line, for a failure
+ * @h: the harness
+ * @q: a packet of the flow, as the pod sent it
+ * @masq: the address the flow left with
+ * @port: the port (or echo id) it left with
+ */
+void mt_expect_answer_at(const char *file, int line, struct th *h,
+			 struct pkt_spec q, const char *masq, __u16 port)
+{
+	struct pkt out;
+
+	PT_EQ(mt_tailnet_in_at(file, line, h,
+			       mt_with_side(mt_answer_of(q), false, masq, port),
+			       &out),
+	      PASS);
+	pt_expect_pkt_at(file, line, mt_answer_of(q), &out);
+}

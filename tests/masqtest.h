@@ -48,6 +48,8 @@ void mt_frag_expect_at(const char *file, int line, struct th *h,
 		       enum th_hook hook, int in_ifindex,
 		       const struct pkt *whole, const struct pkt *want_whole,
 		       size_t off, size_t len, int more, uint32_t id);
+void mt_expect_answer_at(const char *file, int line, struct th *h,
+			 struct pkt_spec q, const char *masq, __u16 port);
 #define mt_masq_set(...)    mt_masq_set_at(__FILE__, __LINE__, __VA_ARGS__)
 #define mt_masq_env(...)    mt_masq_env_at(__FILE__, __LINE__, __VA_ARGS__)
 #define mt_run_pkt(...)	    mt_run_pkt_at(__FILE__, __LINE__, __VA_ARGS__)
@@ -55,7 +57,9 @@ void mt_frag_expect_at(const char *file, int line, struct th *h,
 #define mt_pod_out(...)	    mt_pod_out_at(__FILE__, __LINE__, __VA_ARGS__)
 #define mt_tailnet_in(...)  mt_tailnet_in_at(__FILE__, __LINE__, __VA_ARGS__)
 #define mt_frag_expect(...) mt_frag_expect_at(__FILE__, __LINE__, __VA_ARGS__)
-#define mt_key_of(...)	    mt_key_of_at(__FILE__, __LINE__, __VA_ARGS__)
+#define mt_expect_answer(...) \
+	mt_expect_answer_at(__FILE__, __LINE__, __VA_ARGS__)
+#define mt_key_of(...) mt_key_of_at(__FILE__, __LINE__, __VA_ARGS__)
 
 bool mt_is_echo(__u8 proto);
 struct pkt_spec mt_first_of(const char *src, __u16 sport, const char *peer,

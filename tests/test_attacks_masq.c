@@ -53,12 +53,7 @@ static __u16 roundtrip(struct th *h, struct pkt_spec q, const char *masq)
 	assert_true(tp_ct_is_masq(&e));
 	port = ntohs(e.snat_port);
 	pt_expect_pkt(mt_with_side(q, true, masq, port), &out);
-	assert_int_equal(
-		mt_tailnet_in(h,
-			      mt_with_side(mt_answer_of(q), false, masq, port),
-			      &out),
-		PASS);
-	pt_expect_pkt(mt_answer_of(q), &out);
+	mt_expect_answer(h, q, masq, port);
 	return port;
 }
 
@@ -314,12 +309,7 @@ static void test_holds_masq_off_live_flow(void **state)
 	q.tcp_flags = ACK;
 	assert_int_equal(mt_pod_out(h, q, &out), PASS);
 	pt_expect_pkt(mt_with_side(q, true, MASQ4, port), &out);
-	assert_int_equal(
-		mt_tailnet_in(h,
-			      mt_with_side(mt_answer_of(q), false, MASQ4, port),
-			      &out),
-		PASS);
-	pt_expect_pkt(mt_answer_of(q), &out);
+	mt_expect_answer(h, q, MASQ4, port);
 	q2 = mt_first_of(POD4B, PPORT, CLIENT4, TCP);
 	assert_int_equal(mt_pod_out(h, q2, &out), PASS);
 	pt_expect_pkt(q2, &out);
@@ -433,12 +423,7 @@ static void test_holds_spoofed_masq_source(void **state)
 	assert_int_equal(mt_tailnet_in(h, f, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
 	/* the flow is intact */
-	assert_int_equal(
-		mt_tailnet_in(h,
-			      mt_with_side(mt_answer_of(q), false, MASQ4, port),
-			      &out),
-		PASS);
-	pt_expect_pkt(mt_answer_of(q), &out);
+	mt_expect_answer(h, q, MASQ4, port);
 }
 
 /*
@@ -810,12 +795,7 @@ static void test_holds_snat_and_masq_share_port(void **state)
 		PASS);
 	assert_pkt_eq(in.data, in.len, out.data, out.len);
 	/* and the masqueraded flow still gets its own replies */
-	assert_int_equal(
-		mt_tailnet_in(h,
-			      mt_with_side(mt_answer_of(q), false, MASQ4, port),
-			      &out),
-		PASS);
-	pt_expect_pkt(mt_answer_of(q), &out);
+	mt_expect_answer(h, q, MASQ4, port);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 2);
 }
 
@@ -874,12 +854,7 @@ static void test_holds_v4_mapped(void **state)
 	assert_int_equal(mt_tailnet_in(h, f, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_V4_MAPPED), 2);
 	assert_int_equal(th_stat(h, TP_STAT_MASQ), 1);
-	assert_int_equal(
-		mt_tailnet_in(h,
-			      mt_with_side(mt_answer_of(q), false, MASQ4, port),
-			      &out),
-		PASS);
-	pt_expect_pkt(mt_answer_of(q), &out);
+	mt_expect_answer(h, q, MASQ4, port);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 2);
 }
 
