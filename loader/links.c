@@ -372,14 +372,12 @@ static int tpd_addr_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct tp_addr));
 }
 
-/* One RTM_GETADDR dump of every family into @c, sorted and unique. */
-static int tpd_host_addrs_once(struct tpd_addrs_ctx *c)
+/* One RTM_GETADDR dump of every family and interface, each message to @cb. */
+static int tpd_addr_dump(mnl_cb_t cb, void *data)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
 	struct ifaddrmsg *ifa;
-	size_t i, j;
-	int err;
 
 	memset(buf, 0, sizeof(buf));
 	nlh = mnl_nlmsg_put_header(buf);
@@ -387,9 +385,18 @@ static int tpd_host_addrs_once(struct tpd_addrs_ctx *c)
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
 	ifa->ifa_family = AF_UNSPEC;
+	return tpd_rtnl_query(nlh, cb, data);
+}
+
+/* One RTM_GETADDR dump of every family into @c, sorted and unique. */
+static int tpd_host_addrs_once(struct tpd_addrs_ctx *c)
+{
+	size_t i, j;
+	int err;
+
 	c->n = 0;
 	c->err = 0;
-	err = tpd_rtnl_query(nlh, tpd_addrs_cb, c);
+	err = tpd_addr_dump(tpd_addrs_cb, c);
 	if (c->err)
 		return c->err;
 	if (err)
@@ -491,22 +498,13 @@ static int tpd_primary_cb(const struct nlmsghdr *nlh, void *data)
  */
 int tpd_iface_primary_addrs(int ifindex, struct tp_addr *v4, struct tp_addr *v6)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct tpd_primary_ctx c;
-	struct nlmsghdr *nlh;
-	struct ifaddrmsg *ifa;
 	int err, tries = 0;
 
 	do {
 		memset(&c, 0, sizeof(c));
 		c.ifindex = ifindex;
-		memset(buf, 0, sizeof(buf));
-		nlh = mnl_nlmsg_put_header(buf);
-		nlh->nlmsg_type = RTM_GETADDR;
-		nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-		ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
-		ifa->ifa_family = AF_UNSPEC;
-		err = tpd_rtnl_query(nlh, tpd_primary_cb, &c);
+		err = tpd_addr_dump(tpd_primary_cb, &c);
 	} while (err == -EINTR && ++tries < 3);
 	memset(v4, 0, sizeof(*v4));
 	memset(v6, 0, sizeof(*v6));
