@@ -397,6 +397,25 @@ char *tp_endpoint_format(const struct tp_addr *a, __u16 port, char *buf,
 }
 
 /**
+ * tp_flow_endpoint_format() - one side of a flow: tp_endpoint_format() for
+ * TCP and UDP, the address alone for the rest (an ICMP id is no port)
+ * @a: the address
+ * @port: the port, network order
+ * @proto: the flow's protocol
+ * @buf: where to write, TP_ENDPOINT_STRLEN bytes
+ *
+ * Return: @buf.
+ */
+char *tp_flow_endpoint_format(const struct tp_addr *a, __be16 port, __u8 proto,
+			      char *buf)
+{
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP)
+		return tp_endpoint_format(a, ntohs(port), buf,
+					  TP_ENDPOINT_STRLEN);
+	return tp_addr_format(a, buf, TP_ENDPOINT_STRLEN);
+}
+
+/**
  * tp_svc_key_format() - a frontend as tp_svc_key_parse() reads it back:
  * "198.19.0.10:80/tcp", "[fd00::a]:53/udp", "198.19.0.10/icmp",
  * "[fd00::a]/icmp".

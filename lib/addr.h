@@ -51,6 +51,8 @@ char *tp_prefix_format(const struct tp_addr *a, unsigned int plen, char *buf,
 		       size_t len);
 char *tp_endpoint_format(const struct tp_addr *a, __u16 port, char *buf,
 			 size_t len);
+char *tp_flow_endpoint_format(const struct tp_addr *a, __be16 port, __u8 proto,
+			      char *buf);
 char *tp_svc_key_format(const struct tp_svc_key *key, char *buf, size_t len);
 
 #endif /* TAILPLANE_LIB_ADDR_H */

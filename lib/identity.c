@@ -186,25 +186,15 @@ int tp_identity_lookup(const struct tp_maps *m, __u16 zone,
  */
 int tp_map_empty(int fd, size_t key_size)
 {
-	char *keys = NULL, *p;
-	size_t n = 0, cap = 0, i;
-	void *prev = NULL;
+	size_t n, i;
+	char *keys;
+	void *all;
+	int err;
 
-	for (;;) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 1024;
-			p = realloc(keys, cap * key_size);
-			if (!p) {
-				free(keys);
-				return -ENOMEM;
-			}
-			keys = p;
-		}
-		if (bpf_map_get_next_key(fd, prev, keys + n * key_size))
-			break;
-		prev = keys + n * key_size;
-		n++;
-	}
+	err = tp_map_keys(fd, key_size, &all, &n);
+	if (err)
+		return err;
+	keys = all;
 	for (i = 0; i < n; i++)
 		bpf_map_delete_elem(fd, keys + i * key_size);
 	free(keys);

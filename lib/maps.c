@@ -205,6 +205,61 @@ void tp_maps_close(struct tp_maps *m)
 	}
 }
 
+/*
+ * Room in the array *@arr of @n items of @size for one more: doubled from
+ * @first items when full.  On -ENOMEM the array is freed and NULL.
+ */
+static int tp_array_room(char **arr, size_t *cap, size_t n, size_t size,
+			 size_t first)
+{
+	size_t want = *cap ? *cap * 2 : first;
+	char *grown;
+
+	if (n < *cap)
+		return 0;
+	grown = realloc(*arr, want * size);
+	if (!grown) {
+		free(*arr);
+		*arr = NULL;
+		return -ENOMEM;
+	}
+	*arr = grown;
+	*cap = want;
+	return 0;
+}
+
+/**
+ * tp_map_keys() - every key of a map, in one array.
+ * @fd:       the map.
+ * @key_size: its key size.
+ * @keys:     the keys, @key_size bytes apart (free() them), or NULL.
+ * @n:        how many.
+ *
+ * For deleting them all: deleting while walking restarts the walk at
+ * every delete.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int tp_map_keys(int fd, size_t key_size, void **keys, size_t *n)
+{
+	char *k = NULL;
+	size_t cap = 0;
+	void *prev = NULL;
+
+	*keys = NULL;
+	*n = 0;
+	for (;;) {
+		if (tp_array_room(&k, &cap, *n, key_size, 1024))
+			return -ENOMEM;
+		if (bpf_map_get_next_key(fd, prev, k + *n * key_size))
+			break;
+		prev = k + *n * key_size;
+		(*n)++;
+	}
+	*keys = k;
+	return 0;
+}
+
 /**
  * tp_map_collect() - read every entry of a map into an array of rows.
  * @fd:       the map.
@@ -225,7 +280,7 @@ int tp_map_collect(int fd, size_t key_size, size_t val_off, size_t val_size,
 	char key[64], next[64];
 	char *r = NULL, *row;
 	size_t cap = 0;
-	void *prev = NULL, *grown;
+	void *prev = NULL;
 
 	*rows = NULL;
 	*n = 0;
@@ -234,15 +289,8 @@ int tp_map_collect(int fd, size_t key_size, size_t val_off, size_t val_size,
 	while (!bpf_map_get_next_key(fd, prev, next)) {
 		memcpy(key, next, key_size);
 		prev = key;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 256;
-			grown = realloc(r, cap * row_size);
-			if (!grown) {
-				free(r);
-				return -ENOMEM;
-			}
-			r = grown;
-		}
+		if (tp_array_room(&r, &cap, *n, row_size, 256))
+			return -ENOMEM;
 		row = r + *n * row_size;
 		memset(row, 0, row_size);
 		if (bpf_map_lookup_elem(fd, key, row + val_off))

@@ -62,6 +62,7 @@ static inline int tp_ct_fd(const struct tp_maps *m, __u8 proto)
 }
 int tp_map_collect(int fd, size_t key_size, size_t val_off, size_t val_size,
 		   size_t row_size, void **rows, size_t *n);
+int tp_map_keys(int fd, size_t key_size, void **keys, size_t *n);
 
 /**
  * enum tp_limit - a capacity of the maps a write can run into.

@@ -873,7 +873,12 @@ static void tpd_kube_cfg_defaults(struct tpd_kube_cfg *k)
 	k->max_frontends = TPD_KUBE_MAX_FRONTENDS_DEFAULT;
 }
 
-static void tpd_kube_cfg_free(struct tpd_kube_cfg *k)
+/**
+ * tpd_kube_cfg_free() - free the strings of a Kubernetes source's settings
+ * and zero them (the config's own, or a copy the loader holds)
+ * @k: the settings
+ */
+void tpd_kube_cfg_free(struct tpd_kube_cfg *k)
 {
 	free(k->server);
 	free(k->token_file);

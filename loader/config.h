@@ -225,6 +225,7 @@ int tpd_config_load(const char *path, struct tpd_config *cfg, char *err,
 int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 		     size_t errlen);
 void tpd_config_free(struct tpd_config *cfg);
+void tpd_kube_cfg_free(struct tpd_kube_cfg *k);
 int tpd_config_identity(const struct tpd_config *cfg, const char *s, __u32 *id);
 bool tpd_static_nat_unroutable(const struct tpd_config *cfg,
 			       const struct tpd_static_nat_cfg *sn);

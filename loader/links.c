@@ -306,38 +306,53 @@ static bool tpd_addr_link_local6(const struct tp_addr *a)
 	return a->b[0] == 0xfe && (a->b[1] & 0xc0) == 0x80;
 }
 
-static int tpd_addrs_cb(const struct nlmsghdr *nlh, void *data)
+/*
+ * The address an RTM_NEWADDR message @nlh gives this host, @a (IPv4
+ * v4-mapped), and its flags, @flags (IFA_FLAGS, which holds the ones
+ * that do not fit ifa_flags, when the kernel sends it).  False for any
+ * other message, or one with no IPv4 or IPv6 address of its length.
+ */
+static bool tpd_ifa_addr(const struct nlmsghdr *nlh, struct tp_addr *a,
+			 __u32 *flags)
 {
 	const struct nlattr *tb[IFA_MAX + 1] = {}, *at;
 	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
-	struct tpd_addrs_ctx *c = data;
-	struct tp_addr a = {};
-	__u32 flags;
-	void *grown;
 
 	if (nlh->nlmsg_type != RTM_NEWADDR ||
 	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa))
-		return MNL_CB_OK;
+		return false;
 	mnl_attr_parse(nlh, sizeof(*ifa), tpd_addr_attr, tb);
 	/* on a point-to-point link IFA_ADDRESS is the peer's, IFA_LOCAL ours */
 	at = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
-	flags = tb[IFA_FLAGS] && mnl_attr_validate(tb[IFA_FLAGS],
-						   MNL_TYPE_U32) >= 0
-			? mnl_attr_get_u32(tb[IFA_FLAGS])
-			: ifa->ifa_flags;
-	if (!at || (flags & IFA_F_DADFAILED))
-		return MNL_CB_OK;
+	*flags = tb[IFA_FLAGS] && mnl_attr_validate(tb[IFA_FLAGS],
+						    MNL_TYPE_U32) >= 0
+			 ? mnl_attr_get_u32(tb[IFA_FLAGS])
+			 : ifa->ifa_flags;
+	memset(a, 0, sizeof(*a));
+	if (!at)
+		return false;
 	if (ifa->ifa_family == AF_INET && mnl_attr_get_payload_len(at) == 4) {
-		a.w[2] = htonl(0xffff);
-		memcpy(&a.w[3], mnl_attr_get_payload(at), 4);
-	} else if (ifa->ifa_family == AF_INET6 &&
-		   mnl_attr_get_payload_len(at) == 16) {
-		memcpy(a.b, mnl_attr_get_payload(at), 16);
-		if (tpd_addr_link_local6(&a))
-			return MNL_CB_OK;
-	} else {
-		return MNL_CB_OK;
+		a->w[2] = htonl(0xffff);
+		memcpy(&a->w[3], mnl_attr_get_payload(at), 4);
+		return true;
 	}
+	if (ifa->ifa_family == AF_INET6 && mnl_attr_get_payload_len(at) == 16) {
+		memcpy(a->b, mnl_attr_get_payload(at), 16);
+		return true;
+	}
+	return false;
+}
+
+static int tpd_addrs_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct tpd_addrs_ctx *c = data;
+	struct tp_addr a;
+	__u32 flags;
+	void *grown;
+
+	if (!tpd_ifa_addr(nlh, &a, &flags) || (flags & IFA_F_DADFAILED) ||
+	    tpd_addr_link_local6(&a))
+		return MNL_CB_OK;
 	if (c->n == c->cap) {
 		grown = realloc(c->v,
 				(c->cap ? c->cap * 2 : 16) * sizeof(*c->v));
@@ -357,14 +372,12 @@ static int tpd_addr_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct tp_addr));
 }
 
-/* One RTM_GETADDR dump of every family into @c, sorted and unique. */
-static int tpd_host_addrs_once(struct tpd_addrs_ctx *c)
+/* One RTM_GETADDR dump of every family and interface, each message to @cb. */
+static int tpd_addr_dump(mnl_cb_t cb, void *data)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
 	struct ifaddrmsg *ifa;
-	size_t i, j;
-	int err;
 
 	memset(buf, 0, sizeof(buf));
 	nlh = mnl_nlmsg_put_header(buf);
@@ -372,9 +385,18 @@ static int tpd_host_addrs_once(struct tpd_addrs_ctx *c)
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
 	ifa->ifa_family = AF_UNSPEC;
+	return tpd_rtnl_query(nlh, cb, data);
+}
+
+/* One RTM_GETADDR dump of every family into @c, sorted and unique. */
+static int tpd_host_addrs_once(struct tpd_addrs_ctx *c)
+{
+	size_t i, j;
+	int err;
+
 	c->n = 0;
 	c->err = 0;
-	err = tpd_rtnl_query(nlh, tpd_addrs_cb, c);
+	err = tpd_addr_dump(tpd_addrs_cb, c);
 	if (c->err)
 		return c->err;
 	if (err)
@@ -439,36 +461,25 @@ struct tpd_primary_ctx {
 
 static int tpd_primary_cb(const struct nlmsghdr *nlh, void *data)
 {
-	const struct nlattr *tb[IFA_MAX + 1] = {}, *at;
 	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
 	struct tpd_primary_ctx *c = data;
-	struct tp_addr a = {};
+	struct tp_addr a;
 	__u32 flags;
 
-	if (nlh->nlmsg_type != RTM_NEWADDR ||
-	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa) ||
+	/* tpd_ifa_addr() first: it checks the message holds an ifaddrmsg */
+	if (!tpd_ifa_addr(nlh, &a, &flags) ||
 	    (int)ifa->ifa_index != c->ifindex ||
 	    ifa->ifa_scope != RT_SCOPE_UNIVERSE)
 		return MNL_CB_OK;
-	mnl_attr_parse(nlh, sizeof(*ifa), tpd_addr_attr, tb);
-	at = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
-	flags = tb[IFA_FLAGS] && mnl_attr_validate(tb[IFA_FLAGS],
-						   MNL_TYPE_U32) >= 0
-			? mnl_attr_get_u32(tb[IFA_FLAGS])
-			: ifa->ifa_flags;
 	/* secondary (IPv4), or not usable as a source: deprecated, in or failed DAD */
-	if (!at || (flags & (IFA_F_SECONDARY | IFA_F_DEPRECATED |
-			     IFA_F_TENTATIVE | IFA_F_DADFAILED)))
+	if (flags & (IFA_F_SECONDARY | IFA_F_DEPRECATED | IFA_F_TENTATIVE |
+		     IFA_F_DADFAILED))
 		return MNL_CB_OK;
-	if (ifa->ifa_family == AF_INET && mnl_attr_get_payload_len(at) == 4 &&
-	    !c->has4) {
-		a.w[2] = htonl(0xffff);
-		memcpy(&a.w[3], mnl_attr_get_payload(at), 4);
+	if (ifa->ifa_family == AF_INET && !c->has4) {
 		c->v4 = a;
 		c->has4 = true;
-	} else if (ifa->ifa_family == AF_INET6 &&
-		   mnl_attr_get_payload_len(at) == 16 && !c->has6) {
-		memcpy(c->v6.b, mnl_attr_get_payload(at), 16);
+	} else if (ifa->ifa_family == AF_INET6 && !c->has6) {
+		c->v6 = a;
 		c->has6 = true;
 	}
 	return MNL_CB_OK;
@@ -487,22 +498,13 @@ static int tpd_primary_cb(const struct nlmsghdr *nlh, void *data)
  */
 int tpd_iface_primary_addrs(int ifindex, struct tp_addr *v4, struct tp_addr *v6)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct tpd_primary_ctx c;
-	struct nlmsghdr *nlh;
-	struct ifaddrmsg *ifa;
 	int err, tries = 0;
 
 	do {
 		memset(&c, 0, sizeof(c));
 		c.ifindex = ifindex;
-		memset(buf, 0, sizeof(buf));
-		nlh = mnl_nlmsg_put_header(buf);
-		nlh->nlmsg_type = RTM_GETADDR;
-		nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-		ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
-		ifa->ifa_family = AF_UNSPEC;
-		err = tpd_rtnl_query(nlh, tpd_primary_cb, &c);
+		err = tpd_addr_dump(tpd_primary_cb, &c);
 	} while (err == -EINTR && ++tries < 3);
 	memset(v4, 0, sizeof(*v4));
 	memset(v6, 0, sizeof(*v6));

@@ -717,16 +717,6 @@ static void tpd_kube_reconcile(struct tpd *t)
 	t->kube_synced = t->kube_synced || res.full;
 }
 
-static void tpd_kube_cfg_release(struct tpd_kube_cfg *k)
-{
-	free(k->server);
-	free(k->token_file);
-	free(k->ca_file);
-	free(k->kubeconfig);
-	free(k->node_name);
-	memset(k, 0, sizeof(*k));
-}
-
 /* A copy of @from whose strings live as long as the client, not the config. */
 static int tpd_kube_cfg_copy(struct tpd_kube_cfg *to,
 			     const struct tpd_kube_cfg *from)
@@ -740,7 +730,7 @@ static int tpd_kube_cfg_copy(struct tpd_kube_cfg *to,
 	if (to->server && to->token_file && to->ca_file && to->kubeconfig &&
 	    to->node_name)
 		return 0;
-	tpd_kube_cfg_release(to);
+	tpd_kube_cfg_free(to);
 	return -ENOMEM;
 }
 
@@ -764,7 +754,7 @@ static void tpd_kube_start(struct tpd *t)
 		log_error("kubernetes: out of memory; the source is off");
 		tpd_kube_store_free(t->kstore);
 		t->kstore = NULL;
-		tpd_kube_cfg_release(&t->kcfg);
+		tpd_kube_cfg_free(&t->kcfg);
 		return;
 	}
 	ret = tpd_kube_client_start(&t->kcfg, tpd_kube_store_sink(t->kstore),
@@ -829,7 +819,7 @@ static void tpd_kube_stop(struct tpd *t, bool remove)
 	t->ksync = NULL;
 	tpd_kube_store_free(t->kstore);
 	t->kstore = NULL;
-	tpd_kube_cfg_release(&t->kcfg);
+	tpd_kube_cfg_free(&t->kcfg);
 	t->kube_retry = false;
 	t->kube_synced = false;
 	tpd_metrics_set_kube(NULL);

@@ -149,15 +149,6 @@ static int ct_collect(const struct tp_maps *m, const struct tpctl_ct_filter *f,
 	return 0;
 }
 
-static char *ct_endpoint(const struct tp_addr *a, __be16 port, __u8 proto,
-			 char *buf)
-{
-	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP)
-		return tp_endpoint_format(a, ntohs(port), buf,
-					  TP_ENDPOINT_STRLEN);
-	return tp_addr_format(a, buf, TP_ENDPOINT_STRLEN);
-}
-
 static const struct tpctl_col ct_cols[] = {
 	{ "PROTO" },	     { "ZONE", true },	  { "SOURCE" },
 	{ "SNAT" },	     { "DESTINATION" },	  { "BACKEND" },
@@ -177,23 +168,25 @@ static void ct_plain_row(struct tpctl_table *t, const struct tp_maps *m,
 	tpctl_table_cell(t, "%s",
 			 tp_proto_name(r->key.proto, buf, sizeof(buf)));
 	tpctl_table_cell(t, "%u", r->key.zone);
-	tpctl_table_cell(
-		t, "%s",
-		ct_endpoint(&r->key.saddr, r->key.sport, r->key.proto, buf));
+	tpctl_table_cell(t, "%s",
+			 tp_flow_endpoint_format(&r->key.saddr, r->key.sport,
+						 r->key.proto, buf));
 	/* the source the backend sees (the ICMP echo id for echo flows) */
 	if (e->flags & TP_CT_F_SNAT)
 		tpctl_table_cell(t, "%s",
-				 ct_endpoint(&r->snat_addr, e->snat_port,
-					     r->key.proto, buf));
+				 tp_flow_endpoint_format(&r->snat_addr,
+							 e->snat_port,
+							 r->key.proto, buf));
 	else
 		tpctl_table_cell(t, "-");
-	tpctl_table_cell(
-		t, "%s",
-		ct_endpoint(&r->key.daddr, r->key.dport, r->key.proto, buf));
+	tpctl_table_cell(t, "%s",
+			 tp_flow_endpoint_format(&r->key.daddr, r->key.dport,
+						 r->key.proto, buf));
 	if (e->flags & TP_CT_F_DNAT)
 		tpctl_table_cell(t, "%s",
-				 ct_endpoint(&e->nat_addr, e->nat_port,
-					     r->key.proto, buf));
+				 tp_flow_endpoint_format(&e->nat_addr,
+							 e->nat_port,
+							 r->key.proto, buf));
 	else
 		tpctl_table_cell(t, "-");
 	tpctl_table_cell(t, "%s", tp_ct_state_name(e->state));

@@ -71,15 +71,6 @@ static char *event_ifname(__u32 ifindex, char *buf)
 	return buf;
 }
 
-static char *event_endpoint(const struct tp_addr *a, __be16 port, __u8 proto,
-			    char *buf)
-{
-	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP)
-		return tp_endpoint_format(a, ntohs(port), buf,
-					  TP_ENDPOINT_STRLEN);
-	return tp_addr_format(a, buf, TP_ENDPOINT_STRLEN);
-}
-
 static bool event_translated(const struct tp_event *ev)
 {
 	return memcmp(&ev->nat_addr, &ev->tuple.daddr, sizeof(ev->nat_addr)) ||
@@ -104,7 +95,8 @@ void tpctl_event_plain(FILE *out, const struct tp_maps *m,
 
 	nat[0] = '\0';
 	if (event_translated(ev)) {
-		event_endpoint(&ev->nat_addr, ev->nat_port, proto, dst);
+		tp_flow_endpoint_format(&ev->nat_addr, ev->nat_port, proto,
+					dst);
 		snprintf(nat, sizeof(nat), " => %s", dst);
 	}
 	if (ev->rule_id)
@@ -118,8 +110,10 @@ void tpctl_event_plain(FILE *out, const struct tp_maps *m,
 	if (ev->out_zone && ev->out_zone != ev->zone)
 		fprintf(out, "->%u", ev->out_zone);
 	fprintf(out, " %s %s -> %s%s", tp_proto_name(proto, num, sizeof(num)),
-		event_endpoint(&ev->tuple.saddr, ev->tuple.sport, proto, src),
-		event_endpoint(&ev->tuple.daddr, ev->tuple.dport, proto, dst),
+		tp_flow_endpoint_format(&ev->tuple.saddr, ev->tuple.sport,
+					proto, src),
+		tp_flow_endpoint_format(&ev->tuple.daddr, ev->tuple.dport,
+					proto, dst),
 		nat);
 	/* a drop event is no decision: no identities, no rule */
 	if (ev->type != TP_EVENT_DROP)

@@ -172,27 +172,16 @@ out:
 /* Delete every key of hash-like map @fd (collected first, then deleted). */
 static int th_empty_map(int fd, size_t ksize)
 {
-	size_t n = 0, cap = 0;
-	char *keys = NULL, *p;
-	void *prev = NULL;
+	size_t n;
+	char *keys;
+	void *all;
 	__u32 count;
-	int err = 0;
+	int err;
 
-	for (;;) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			p = realloc(keys, cap * ksize);
-			if (!p) {
-				free(keys);
-				return -ENOMEM;
-			}
-			keys = p;
-		}
-		if (bpf_map_get_next_key(fd, prev, keys + n * ksize))
-			break;
-		prev = keys + n * ksize;
-		n++;
-	}
+	err = tp_map_keys(fd, ksize, &all, &n);
+	if (err)
+		return err;
+	keys = all;
 	count = n;
 	if (n && bpf_map_delete_batch(fd, keys, &count, NULL)) {
 		/* LPM tries have no batch delete: one by one */

@@ -238,3 +238,89 @@ int peer_run_cmd(char *out, size_t size, bool err, const char *const argv[])
 		;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+/**
+ * peer_wg_pubkey() - the public half of a fresh WireGuard key pair (wg(8))
+ * @out: where it goes, base64
+ */
+void peer_wg_pubkey(char out[TP_WG_KEY_B64_LEN + 1])
+{
+	char buf[128];
+	FILE *f = popen(PEER_WG " genkey | " PEER_WG " pubkey", "r");
+
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	assert_int_equal(pclose(f), 0);
+	buf[strcspn(buf, "\n")] = '\0';
+	assert_int_equal(strlen(buf), TP_WG_KEY_B64_LEN);
+	strcpy(out, buf);
+}
+
+/**
+ * peer_wg_private_key() - a fresh WireGuard private key in a 0600 file
+ * @dir: the test's directory; the file is @dir/private.key
+ * @path: where its path goes
+ * @size: the size of @path
+ */
+void peer_wg_private_key(const char *dir, char *path, size_t size)
+{
+	const char *const argv[] = { PEER_WG, "genkey", NULL };
+	char key[128];
+	int fd;
+
+	assert_int_equal(peer_run_cmd(key, sizeof(key), false, argv), 0);
+	snprintf(path, size, "%s/private.key", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, key, strlen(key)), (ssize_t)strlen(key));
+	close(fd);
+}
+
+/**
+ * peer_expect_wg_show() - every peer and prefix `wg show @ifname
+ * allowed-ips` lists is in @l, and no more (a dump read back)
+ * @ifname: the WireGuard interface, in the caller's network namespace
+ * @l: what the dump said
+ */
+void peer_expect_wg_show(const char *ifname, const struct tp_peer_list *l)
+{
+	const char *const argv[] = { PEER_WG, "show", ifname, "allowed-ips",
+				     NULL };
+	const size_t size = 1 << 20;
+	char *out = malloc(size), *line, *save, *tok, *save2;
+	struct tp_peer_prefix pp;
+	size_t lines = 0, i, n;
+
+	assert_non_null(out);
+	assert_int_equal(peer_run_cmd(out, size, false, argv), 0);
+	assert_true(strlen(out) + 1 < size);
+	for (line = strtok_r(out, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save), lines++) {
+		const struct tp_peer *p = NULL;
+
+		tok = strtok_r(line, "\t", &save2);
+		for (i = 0; tok && i < l->n; i++)
+			if (!strcmp(l->v[i].key, tok))
+				p = &l->v[i];
+		check(p, "wg show lists peer %s, the dump does not", tok);
+		n = 0;
+		while ((tok = strtok_r(NULL, " \t", &save2)) &&
+		       strcmp(tok, "(none)")) {
+			assert_int_equal(tpd_peer_prefix_parse(tok, false, &pp),
+					 0);
+			for (i = 0; i < p->n_prefixes; i++)
+				if (!memcmp(&p->prefixes[i].addr, &pp.addr,
+					    16) &&
+				    p->prefixes[i].plen == pp.plen)
+					break;
+			check(i < p->n_prefixes, "peer %s: %s missing", p->key,
+			      tok);
+			n++;
+		}
+		check(n == p->n_prefixes,
+		      "peer %s: wg show has %zu prefixes, dump %zu", p->key, n,
+		      p->n_prefixes);
+	}
+	assert_int_equal(lines, l->n);
+	free(out);
+}

@@ -26,4 +26,9 @@ char *ts_status_generate(size_t n_peers, size_t *len);
 void ts_status_check(const struct tp_peer_list *l, size_t n);
 int peer_run_cmd(char *out, size_t size, bool err, const char *const argv[]);
 
+#define PEER_WG "/usr/bin/wg" /* wg(8), for keys */
+void peer_wg_pubkey(char out[TP_WG_KEY_B64_LEN + 1]);
+void peer_wg_private_key(const char *dir, char *path, size_t size);
+void peer_expect_wg_show(const char *ifname, const struct tp_peer_list *l);
+
 #endif /* TAILPLANE_TESTS_PEERTEST_H */

@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
@@ -42,6 +43,19 @@ extern const char *BE6[3];  /* backends fd00:198:18::1:1 .. :3 */
 			print_message("skipped: %s\n", th_unavailable()); \
 			skip();                                           \
 		}                                                         \
+	} while (0)
+
+/*
+ * A fault an attack test found that has no small, clear fix yet: the test
+ * says "FAULT: @msg" and skips, unless TP_RUN_FAULTS=1 (then it runs, and
+ * fails as written).
+ */
+#define FAULT_UNFIXED(msg)                                 \
+	do {                                               \
+		if (!getenv("TP_RUN_FAULTS")) {            \
+			print_message("FAULT: %s\n", msg); \
+			skip();                            \
+		}                                          \
 	} while (0)
 
 /*

@@ -2067,23 +2067,17 @@ static void ct_keep_reply_keys(struct ref_state *st,
 }
 
 /*
- * Write a new flow's entries: its flow entry, a reply key when DNATed.
- * @e has flags, NAT and service fields set.  Returns 0 or
- * -TP_DROP_CT_CLASH: the flow's own tuple is another live flow's reply
- * tuple, or its reply tuple is held by another live flow.
- *
- * Doc ambiguity: whether a clash keeps the replaced entry's reply keys;
- * the model deletes them (when they point back) before it looks for a
- * clash, as the BPF does.
+ * A new flow's entry @e (its flags and NAT fields set): state, first
+ * packet, timeout, policy; and the reply keys of the entry it replaces
+ * deleted (when they point back), before the caller looks for a clash.
  */
-static int flow_commit(struct ref_run *r, struct tp_ct_entry *e,
-		       const struct ref_query *q, const struct ref_decision *d)
+static void flow_fill(struct ref_run *r, struct tp_ct_entry *e,
+		      const struct ref_query *q, const struct ref_decision *d)
 {
 	struct ref_state *st = r->st;
 	struct ref_pkt *p = r->p;
 	const struct tp_ct_entry *cur = tab_find(&st->ct, &p->t);
-	struct tp_ct_key rt, there, orig;
-	struct tp_ct_entry rk, old;
+	struct tp_ct_entry old;
 
 	if (p->t.proto == IPPROTO_TCP)
 		e->state = syn_only(p->tcp_flags) ? TP_CT_SYN_SENT
@@ -2109,6 +2103,27 @@ static int flow_commit(struct ref_run *r, struct tp_ct_entry *e,
 		old = *cur;
 		ct_drop_reply_keys(st, &p->t, &old);
 	}
+}
+
+/*
+ * Write a new flow's entries: its flow entry, a reply key when DNATed.
+ * @e has flags, NAT and service fields set.  Returns 0 or
+ * -TP_DROP_CT_CLASH: the flow's own tuple is another live flow's reply
+ * tuple, or its reply tuple is held by another live flow.
+ *
+ * Doc ambiguity: whether a clash keeps the replaced entry's reply keys;
+ * the model deletes them (when they point back) before it looks for a
+ * clash, as the BPF does.
+ */
+static int flow_commit(struct ref_run *r, struct tp_ct_entry *e,
+		       const struct ref_query *q, const struct ref_decision *d)
+{
+	struct ref_state *st = r->st;
+	struct ref_pkt *p = r->p;
+	struct tp_ct_key rt, there, orig;
+	struct tp_ct_entry rk;
+
+	flow_fill(r, e, q, d);
 	reply_tuple(&p->t, e, &rt);
 	if (ct_key_held(st, &rt, &p->t, !(e->flags & TP_CT_F_EGRESS), r->now) ||
 	    ct_reply(st, &p->t, r->now, &orig)) {
@@ -2395,19 +2410,30 @@ static int to_tailnet_forwarded(struct ref_run *r, __u16 in_zone)
 static bool sn_has_inner(const struct ref_state *st, __u16 zone,
 			 const struct tp_addr *a);
 
+/*
+ * Zone @zone's masquerade entry when masquerade is on there, else NULL
+ * ("zone 0 is the cluster side, never masqueraded: its entry is ignored").
+ */
+static const struct tp_masq *masq_on(const struct ref_state *st, __u16 zone)
+{
+	const struct tp_masq *m = NULL;
+	size_t i;
+
+	for (i = 0; i < st->n_masq && zone; i++)
+		if (st->masq[i].zone == zone)
+			m = &st->masq[i].m;
+	return m && (m->flags & TP_MASQ_F_ON) ? m : NULL;
+}
+
 /* Is the new egress flow this host's own, from the zone's masquerade address (on)? */
 static bool masq_own(struct ref_run *r, struct tp_addr *addr)
 {
 	const struct ref_state *st = r->st;
 	const struct ref_pkt *p = r->p;
-	const struct tp_masq *m = NULL;
+	const struct tp_masq *m = masq_on(st, p->t.zone);
 	const struct tp_addr *a;
-	size_t i;
 
-	for (i = 0; i < st->n_masq && p->t.zone; i++)
-		if (st->masq[i].zone == p->t.zone)
-			m = &st->masq[i].m;
-	if (!m || !(m->flags & TP_MASQ_F_ON))
+	if (!m)
 		return false;
 	a = p->v6 ? &m->addr6 : &m->addr4;
 	if (memcmp(a, &p->t.saddr, sizeof(*a)))
@@ -2424,15 +2450,9 @@ static bool masq_own(struct ref_run *r, struct tp_addr *addr)
 static bool masq_moved(const struct ref_state *st, const struct ref_pkt *p,
 		       const struct tp_ct_entry *e)
 {
-	const struct tp_masq *m = NULL;
-	size_t i;
+	const struct tp_masq *m = masq_on(st, p->t.zone);
 
-	if (!is_masq(e))
-		return false;
-	for (i = 0; i < st->n_masq; i++)
-		if (st->masq[i].zone == p->t.zone)
-			m = &st->masq[i].m;
-	if (!m || !(m->flags & TP_MASQ_F_ON))
+	if (!is_masq(e) || !m)
 		return false;
 	return memcmp(p->v6 ? &m->addr6 : &m->addr4, &e->nat_addr,
 		      sizeof(e->nat_addr));
@@ -2448,14 +2468,10 @@ static int masq_want(struct ref_run *r, struct tp_addr *addr)
 {
 	const struct ref_state *st = r->st;
 	const struct ref_pkt *p = r->p;
-	const struct tp_masq *m = NULL;
+	const struct tp_masq *m = masq_on(st, p->t.zone);
 	const struct tp_addr *a;
-	size_t i;
 
-	for (i = 0; i < st->n_masq && p->t.zone; i++)
-		if (st->masq[i].zone == p->t.zone)
-			m = &st->masq[i].m;
-	if (!m || !(m->flags & TP_MASQ_F_ON))
+	if (!m)
 		return 0;
 	a = p->v6 ? &m->addr6 : &m->addr4;
 	if (!memcmp(a, &p->t.saddr, sizeof(*a)))
@@ -2489,9 +2505,8 @@ static int masq_new(struct ref_run *r, struct tp_ct_entry *e,
 {
 	struct ref_state *st = r->st;
 	struct ref_pkt *p = r->p;
-	const struct tp_ct_entry *cur = tab_find(&st->ct, &p->t);
 	__u16 lo = st->port_min, hi = st->port_max, port, i;
-	struct tp_ct_entry rk, old;
+	struct tp_ct_entry rk;
 	struct tp_ct_key rt, orig;
 
 	if (!lo || hi < lo) {
@@ -2499,28 +2514,7 @@ static int masq_new(struct ref_run *r, struct tp_ct_entry *e,
 		hi = TP_SNAT_PORT_MAX;
 	}
 	e->flags |= TP_CT_F_SNAT | TP_CT_F_MASQ;
-	if (p->t.proto == IPPROTO_TCP)
-		e->state = syn_only(p->tcp_flags) ? TP_CT_SYN_SENT
-						  : TP_CT_ESTABLISHED;
-	else
-		e->state = TP_CT_OPEN;
-	e->ifindex = r->ifindex;
-	e->created_s = TP_CT_SEC(r->now);
-	e->tcp_flags[0] = p->tcp_flags;
-	e->packets[0] = 1;
-	e->bytes[0] = p->len;
-	e->expires_s = TP_CT_SEC(r->now) + ct_timeout(st, e, p->t.proto);
-	e->verdict = d->verdict;
-	e->src_identity = q->src_id;
-	e->dst_identity = q->dst_id;
-	e->rule_id = d->rule_id;
-	e->policy_rev = st->policy_rev;
-	e->out_zone = q->out_zone;
-	e->rk_check_s = (__u16)(r->now / NSEC);
-	if (cur && !(cur->flags & TP_CT_F_REPLY_KEY)) {
-		old = *cur;
-		ct_drop_reply_keys(st, &p->t, &old);
-	}
+	flow_fill(r, e, q, d);
 	if (ct_reply(st, &p->t, r->now, &orig)) {
 		explain(st, "masquerade: the tuple is a live flow's reply");
 		/* "this host's own: untracked, as any clash leaving to the tailnet" */

@@ -319,14 +319,6 @@ static void test_uplink_reply_of_routed_pod(void **state)
  * skipped with a "FAULT:" message unless TP_RUN_FAULTS is set, when it
  * runs (and fails) as written.
  */
-#define FAULT_UNFIXED(msg)                                 \
-	do {                                               \
-		if (!getenv("TP_RUN_FAULTS")) {            \
-			print_message("FAULT: %s\n", msg); \
-			skip();                            \
-		}                                          \
-	} while (0)
-
 #define ONNODE4	 "198.18.3.1" /* an on-node pod: routed to tppod0, no uplink */
 #define ONNODE6	 "fd00:198:18::3:1"
 #define POLICY4	 "198.18.6.1" /* routed via the uplink only for TCP port 80 */

@@ -22,6 +22,7 @@
 
 #include "conntrack.h"
 #include "gc.h"
+#include "masqtest.h"
 #include "pkttest.h"
 #include "static_nat.h"
 
@@ -31,162 +32,28 @@
 #define ACK PKT_TCP_ACK
 #define RST PKT_TCP_RST
 
-#define MASQ4	"100.64.0.100"
-#define MASQ4B	"100.64.0.101" /* the zone's address after it changed */
-#define MASQ6	"fd7a:115c:a1e0::64"
-#define POD4	"198.18.2.5"
-#define POD4B	"198.18.2.6"
-#define POD6	"fd00:198:18::2:5"
-#define PEER4B	"100.64.0.2" /* another peer of the zone */
-#define PORT_LO 61000
-#define PORT_HI 61999
-#define PPORT	40000
-#define DPORT	443
-
-#define POD_IFINDEX 1 /* lo: no tailnet interface, no uplink */
-
-#define FAULT_UNFIXED(msg)                                 \
-	do {                                               \
-		if (!getenv("TP_RUN_FAULTS")) {            \
-			print_message("FAULT: %s\n", msg); \
-			skip();                            \
-		}                                          \
-	} while (0)
-
-static void masq_set(struct th *h, __u32 zone, bool on, const char *a4,
-		     const char *a6)
-{
-	struct tp_masq m = { .flags = on ? TP_MASQ_F_ON : 0 };
-
-	if (a4)
-		m.addr4 = pt_addr(a4);
-	if (a6)
-		m.addr6 = pt_addr(a6);
-	assert_int_equal(bpf_map_update_elem(h->maps.masq, &zone, &m, BPF_ANY),
-			 0);
-}
-
-static void masq_env(struct th *h, __u16 lo, __u16 hi)
-{
-	assert_int_equal(
-		th_snat_config(h, "198.18.0.1", "fd00:198:18::1", lo, hi, 0),
-		0);
-	masq_set(h, TH_ZONE, true, MASQ4, MASQ6);
-}
-
-static int run_pkt(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
-		   const struct pkt *in, struct pkt *out)
-{
-	int verdict = -1;
-
-	out->l2 = 0;
-	out->len = sizeof(out->data);
-	assert_int_equal(th_run_from(h, hook, ifindex, in_ifindex, in->data,
-				     in->len, out->data, &out->len, &verdict),
-			 0);
-	return verdict;
-}
-
-static int run_spec(struct th *h, enum th_hook hook, int ifindex,
-		    int in_ifindex, struct pkt_spec sp, struct pkt *out)
-{
-	struct pkt in;
-
-	pt_build(&sp, &in);
-	return run_pkt(h, hook, ifindex, in_ifindex, &in, out);
-}
-
-static int pod_out(struct th *h, struct pkt_spec sp, struct pkt *out)
-{
-	return run_spec(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, sp, out);
-}
+#define MASQ4B "100.64.0.101" /* the zone's address after it changed */
+#define PEER4B "100.64.0.2"   /* another peer of the zone */
 
 static int host_out(struct th *h, struct pkt_spec sp, struct pkt *out)
 {
-	return run_spec(h, TH_TO_TAILNET, h->l3_ifindex, 0, sp, out);
-}
-
-static int tailnet_in(struct th *h, struct pkt_spec sp, struct pkt *out)
-{
-	return run_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0, sp, out);
-}
-
-static bool is_echo(__u8 proto)
-{
-	return proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
-}
-
-static struct pkt_spec first_of(const char *src, __u16 sport, const char *peer,
-				__u8 proto)
-{
-	struct pkt_spec sp = pt_flow(src, is_echo(proto) ? 0 : sport, peer,
-				     is_echo(proto) ? 0 : DPORT, proto,
-				     proto == TCP ? SYN : 0);
-
-	if (is_echo(proto)) {
-		sp.icmp_type = proto == IPPROTO_ICMP ? 8 : 128;
-		sp.icmp_id = sport;
-		sp.icmp_seq = 1;
-	}
-	return sp;
-}
-
-static struct pkt_spec answer_of(struct pkt_spec q)
-{
-	struct pkt_spec a = q;
-
-	a.saddr = q.daddr;
-	a.daddr = q.saddr;
-	a.sport = q.dport;
-	a.dport = q.sport;
-	if (q.proto == TCP)
-		a.tcp_flags = SYN | ACK;
-	if (is_echo(q.proto))
-		a.icmp_type = q.proto == IPPROTO_ICMP ? 0 : 129;
-	return a;
-}
-
-static struct pkt_spec with_side(struct pkt_spec sp, bool src, const char *addr,
-				 __u16 port)
-{
-	if (src)
-		sp.saddr = addr;
-	else
-		sp.daddr = addr;
-	if (is_echo(sp.proto))
-		sp.icmp_id = port;
-	else if (src)
-		sp.sport = port;
-	else
-		sp.dport = port;
-	return sp;
-}
-
-static struct tp_ct_key key_of(const struct pkt_spec *first)
-{
-	__u16 sport = is_echo(first->proto) ? first->icmp_id : first->sport;
-
-	return pt_ct_key(first->saddr, sport, first->daddr, first->dport,
-			 first->proto);
+	return mt_run_spec(h, TH_TO_TAILNET, h->l3_ifindex, 0, sp, out);
 }
 
 /* The pod's flow @q out, its answer back; returns the port it took. */
 static __u16 roundtrip(struct th *h, struct pkt_spec q, const char *masq)
 {
-	struct tp_ct_key k = key_of(&q);
+	struct tp_ct_key k = mt_key_of(&q);
 	struct tp_ct_entry e;
 	struct pkt out;
 	__u16 port;
 
-	assert_int_equal(pod_out(h, q, &out), PASS);
+	assert_int_equal(mt_pod_out(h, q, &out), PASS);
 	e = pt_ct_must(h, &k);
 	assert_true(tp_ct_is_masq(&e));
 	port = ntohs(e.snat_port);
-	pt_expect_pkt(with_side(q, true, masq, port), &out);
-	assert_int_equal(
-		tailnet_in(h, with_side(answer_of(q), false, masq, port), &out),
-		PASS);
-	pt_expect_pkt(answer_of(q), &out);
+	pt_expect_pkt(mt_with_side(q, true, masq, port), &out);
+	mt_expect_answer(h, q, masq, port);
 	return port;
 }
 
@@ -201,23 +68,23 @@ static __u16 roundtrip(struct th *h, struct pkt_spec q, const char *masq)
 static void host_flow_first(void **state, __u8 proto)
 {
 	struct th *h = *state;
-	struct pkt_spec own = first_of(MASQ4, PORT_LO, CLIENT4, proto);
-	struct pkt_spec pod = first_of(POD4, PPORT, CLIENT4, proto);
+	struct pkt_spec own = mt_first_of(MASQ4, PORT_LO, CLIENT4, proto);
+	struct pkt_spec pod = mt_first_of(POD4, PPORT, CLIENT4, proto);
 	struct tp_ct_entry e;
 	struct pkt out;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_LO);
+	mt_masq_env(h, PORT_LO, PORT_LO);
 	assert_int_equal(host_out(h, own, &out), PASS);
 	pt_expect_pkt(own, &out);
-	e = pt_ct_must(h, (&(struct tp_ct_key[]){ key_of(&own) }[0]));
+	e = pt_ct_must(h, (&(struct tp_ct_key[]){ mt_key_of(&own) }[0]));
 	assert_false(tp_ct_is_masq(&e));
 	/* the one port of the range is the host's flow's: none for the pod */
-	assert_int_equal(pod_out(h, pod, &out), DROP);
+	assert_int_equal(mt_pod_out(h, pod, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
 	/* the peer's answer is the host's, untouched */
-	assert_int_equal(tailnet_in(h, answer_of(own), &out), PASS);
-	pt_expect_pkt(answer_of(own), &out);
+	assert_int_equal(mt_tailnet_in(h, mt_answer_of(own), &out), PASS);
+	pt_expect_pkt(mt_answer_of(own), &out);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 0);
 }
 
@@ -243,32 +110,35 @@ static void test_host_udp_port_not_taken(void **state)
 static void host_after_masq_flow(void **state, __u8 proto)
 {
 	struct th *h = *state;
-	struct pkt_spec pod = first_of(POD4, 7, CLIENT4, proto), own;
+	struct pkt_spec pod = mt_first_of(POD4, 7, CLIENT4, proto), own;
 	struct tp_ct_entry e;
 	struct pkt out;
 	__u16 port, n;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, pod, MASQ4);
-	own = first_of(MASQ4, port, CLIENT4, proto);
+	own = mt_first_of(MASQ4, port, CLIENT4, proto);
 	assert_int_equal(host_out(h, own, &out), PASS);
-	e = pt_ct_must(h, (&(struct tp_ct_key[]){ key_of(&own) }[0]));
+	e = pt_ct_must(h, (&(struct tp_ct_key[]){ mt_key_of(&own) }[0]));
 	assert_true(tp_ct_is_masq(&e));
 	n = ntohs(e.snat_port);
 	assert_int_not_equal(n, port);
-	pt_expect_pkt(with_side(own, true, MASQ4, n), &out);
+	pt_expect_pkt(mt_with_side(own, true, MASQ4, n), &out);
 	/* the answer to the host's request reaches the host, with its own id */
 	assert_int_equal(
-		tailnet_in(h, with_side(answer_of(own), false, MASQ4, n), &out),
+		mt_tailnet_in(h,
+			      mt_with_side(mt_answer_of(own), false, MASQ4, n),
+			      &out),
 		PASS);
-	pt_expect_pkt(answer_of(own), &out);
+	pt_expect_pkt(mt_answer_of(own), &out);
 	/* the pod's answers still reach the pod */
-	assert_int_equal(
-		tailnet_in(h, with_side(answer_of(pod), false, MASQ4, port),
-			   &out),
-		PASS);
-	pt_expect_pkt(answer_of(pod), &out);
+	assert_int_equal(mt_tailnet_in(h,
+				       mt_with_side(mt_answer_of(pod), false,
+						    MASQ4, port),
+				       &out),
+			 PASS);
+	pt_expect_pkt(mt_answer_of(pod), &out);
 }
 
 static void test_host_echo_after_masq_flow(void **state)
@@ -288,18 +158,18 @@ static void test_host_udp_after_masq_flow(void **state)
 static void test_host_after_masq_flow_no_port(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec pod = first_of(POD4, 7, CLIENT4, UDP), own;
+	struct pkt_spec pod = mt_first_of(POD4, 7, CLIENT4, UDP), own;
 	struct pkt out;
 	__u16 port;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_LO);
+	mt_masq_env(h, PORT_LO, PORT_LO);
 	port = roundtrip(h, pod, MASQ4);
-	own = first_of(MASQ4, port, CLIENT4, UDP);
+	own = mt_first_of(MASQ4, port, CLIENT4, UDP);
 	assert_int_equal(host_out(h, own, &out), PASS);
 	pt_expect_pkt(own, &out);
 	{
-		struct tp_ct_key k = key_of(&own);
+		struct tp_ct_key k = mt_key_of(&own);
 		struct tp_ct_entry e;
 
 		assert_int_equal(pt_ct_get(h, &k, &e), -ENOENT);
@@ -318,22 +188,23 @@ static void test_host_after_masq_flow_no_port(void **state)
 static void test_router_error_leaves_from_masq_address(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP), a, quoted;
+	struct pkt_spec q = mt_first_of(POD4, PPORT, CLIENT4, UDP), a, quoted;
 	struct pkt err, want, out;
 	int up;
 	__u16 port;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	up = th_uplink(h);
 	assert_true(up > 0);
 	port = roundtrip(h, q, MASQ4);
-	a = answer_of(q);
-	quoted = with_side(a, false, MASQ4, port);
+	a = mt_answer_of(q);
+	quoted = mt_with_side(a, false, MASQ4, port);
 	pt_icmp_err_t(&err, ROUTER4, CLIENT4, &a, 3, 4, 1280);
 	pt_icmp_err_t(&want, MASQ4, CLIENT4, &quoted, 3, 4, 1280);
 	assert_int_equal(
-		run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, up, &err, &out), PASS);
+		mt_run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, up, &err, &out),
+		PASS);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 	{
 		char why[128];
@@ -353,20 +224,21 @@ static void test_router_error_leaves_from_masq_address(void **state)
 static void test_host_error_v6_leaves_from_masq_address(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = first_of(POD6, PPORT, CLIENT6, TCP), a, quoted;
+	struct pkt_spec q = mt_first_of(POD6, PPORT, CLIENT6, TCP), a, quoted;
 	struct pkt err, want, out;
 	char why[128];
 	__u16 port;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, q, MASQ6);
-	a = answer_of(q);
-	quoted = with_side(a, false, MASQ6, port);
+	a = mt_answer_of(q);
+	quoted = mt_with_side(a, false, MASQ6, port);
 	pt_icmp_err_t(&err, "fd00:198:18::1", CLIENT6, &a, 2, 0, 1280);
 	pt_icmp_err_t(&want, MASQ6, CLIENT6, &quoted, 2, 0, 1280);
 	assert_int_equal(
-		run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err, &out), PASS);
+		mt_run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err, &out),
+		PASS);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 	assert_int_equal(pkt_verify_csums(&out, 0, why, sizeof(why)), 0);
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 1);
@@ -383,37 +255,38 @@ static void test_host_error_v6_leaves_from_masq_address(void **state)
 static void test_address_change_moves_flows(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP);
-	struct tp_ct_key k = key_of(&q), rk;
+	struct pkt_spec q = mt_first_of(POD4, PPORT, CLIENT4, UDP);
+	struct tp_ct_key k = mt_key_of(&q), rk;
 	struct tp_ct_entry e;
 	struct pkt out;
 	__u16 port, port2;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, q, MASQ4);
-	masq_set(h, TH_ZONE, true, MASQ4B, MASQ6);
-	assert_int_equal(pod_out(h, q, &out), PASS);
+	mt_masq_set(h, TH_ZONE, true, MASQ4B, MASQ6);
+	assert_int_equal(mt_pod_out(h, q, &out), PASS);
 	e = pt_ct_must(h, &k);
 	assert_true(tp_ct_is_masq(&e));
 	assert_memory_equal(&e.nat_addr,
 			    (&(struct tp_addr[]){ pt_addr(MASQ4B) }[0]),
 			    sizeof(e.nat_addr));
 	port2 = ntohs(e.snat_port);
-	pt_expect_pkt(with_side(q, true, MASQ4B, port2), &out);
+	pt_expect_pkt(mt_with_side(q, true, MASQ4B, port2), &out);
 	/* the old reservation went with the old flow */
 	rk = pt_ct_key(CLIENT4, DPORT, MASQ4, port, UDP);
 	assert_int_equal(pt_ct_get(h, &rk, &e), -ENOENT);
 	/* replies to the new address and port come back to the pod */
-	assert_int_equal(
-		tailnet_in(h, with_side(answer_of(q), false, MASQ4B, port2),
-			   &out),
-		PASS);
-	pt_expect_pkt(answer_of(q), &out);
+	assert_int_equal(mt_tailnet_in(h,
+				       mt_with_side(mt_answer_of(q), false,
+						    MASQ4B, port2),
+				       &out),
+			 PASS);
+	pt_expect_pkt(mt_answer_of(q), &out);
 	/* an unrelated change (the other family's address) moves nothing */
-	masq_set(h, TH_ZONE, true, MASQ4B, "fd7a:115c:a1e0::65");
-	assert_int_equal(pod_out(h, q, &out), PASS);
-	pt_expect_pkt(with_side(q, true, MASQ4B, port2), &out);
+	mt_masq_set(h, TH_ZONE, true, MASQ4B, "fd7a:115c:a1e0::65");
+	assert_int_equal(mt_pod_out(h, q, &out), PASS);
+	pt_expect_pkt(mt_with_side(q, true, MASQ4B, port2), &out);
 }
 
 /*
@@ -424,25 +297,21 @@ static void test_address_change_moves_flows(void **state)
 static void test_holds_masq_off_live_flow(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, TCP), q2;
+	struct pkt_spec q = mt_first_of(POD4, PPORT, CLIENT4, TCP), q2;
 	struct pkt out;
 	__u32 zone = TH_ZONE;
 	__u16 port;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, q, MASQ4);
 	assert_int_equal(bpf_map_delete_elem(h->maps.masq, &zone), 0);
 	q.tcp_flags = ACK;
-	assert_int_equal(pod_out(h, q, &out), PASS);
-	pt_expect_pkt(with_side(q, true, MASQ4, port), &out);
-	assert_int_equal(tailnet_in(h,
-				    with_side(answer_of(q), false, MASQ4, port),
-				    &out),
-			 PASS);
-	pt_expect_pkt(answer_of(q), &out);
-	q2 = first_of(POD4B, PPORT, CLIENT4, TCP);
-	assert_int_equal(pod_out(h, q2, &out), PASS);
+	assert_int_equal(mt_pod_out(h, q, &out), PASS);
+	pt_expect_pkt(mt_with_side(q, true, MASQ4, port), &out);
+	mt_expect_answer(h, q, MASQ4, port);
+	q2 = mt_first_of(POD4B, PPORT, CLIENT4, TCP);
+	assert_int_equal(mt_pod_out(h, q2, &out), PASS);
 	pt_expect_pkt(q2, &out);
 }
 
@@ -457,44 +326,44 @@ static void test_holds_masq_off_live_flow(void **state)
 static void test_holds_forged_replies(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec t = first_of(POD4, PPORT, CLIENT4, TCP);
-	struct pkt_spec i = first_of(POD4, 9, CLIENT4, IPPROTO_ICMP), f;
-	struct tp_ct_key kt = key_of(&t);
+	struct pkt_spec t = mt_first_of(POD4, PPORT, CLIENT4, TCP);
+	struct pkt_spec i = mt_first_of(POD4, 9, CLIENT4, IPPROTO_ICMP), f;
+	struct tp_ct_key kt = mt_key_of(&t);
 	struct tp_ct_entry before, after;
 	struct pkt out;
 	__u16 pt, pi;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	pt = roundtrip(h, t, MASQ4);
 	pi = roundtrip(h, i, MASQ4);
 	before = pt_ct_must(h, &kt);
 	/* RST from another peer to the flow's port */
 	f = pt_flow(PEER4B, DPORT, MASQ4, pt, TCP, RST);
-	assert_int_equal(tailnet_in(h, f, &out), PASS);
+	assert_int_equal(mt_tailnet_in(h, f, &out), PASS);
 	pt_expect_pkt(f, &out);
 	/* RST from the flow's peer, another source port */
 	f = pt_flow(CLIENT4, DPORT + 1, MASQ4, pt, TCP, RST);
-	assert_int_equal(tailnet_in(h, f, &out), PASS);
+	assert_int_equal(mt_tailnet_in(h, f, &out), PASS);
 	pt_expect_pkt(f, &out);
 	/* SYN from the flow's peer, another source port: a flow to the node */
 	f = pt_flow(CLIENT4, DPORT + 1, MASQ4, pt, TCP, SYN);
-	assert_int_equal(tailnet_in(h, f, &out), PASS);
+	assert_int_equal(mt_tailnet_in(h, f, &out), PASS);
 	pt_expect_pkt(f, &out);
 	after = pt_ct_must(h, &kt);
 	assert_int_equal(after.state, before.state);
 	assert_int_equal(after.packets[TP_CT_DIR_REPLY],
 			 before.packets[TP_CT_DIR_REPLY]);
 	/* an echo reply with the flow's id from another peer */
-	f = with_side(answer_of(i), false, MASQ4, pi);
+	f = mt_with_side(mt_answer_of(i), false, MASQ4, pi);
 	f.saddr = PEER4B;
-	assert_int_equal(tailnet_in(h, f, &out), PASS);
+	assert_int_equal(mt_tailnet_in(h, f, &out), PASS);
 	pt_expect_pkt(f, &out);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 2);
 	/* the flows still work */
 	t.tcp_flags = ACK;
-	assert_int_equal(pod_out(h, t, &out), PASS);
-	pt_expect_pkt(with_side(t, true, MASQ4, pt), &out);
+	assert_int_equal(mt_pod_out(h, t, &out), PASS);
+	pt_expect_pkt(mt_with_side(t, true, MASQ4, pt), &out);
 }
 
 /*
@@ -507,13 +376,13 @@ static void test_holds_forged_replies(void **state)
 static void test_holds_default_deny_only_replies(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec t = first_of(POD4, PPORT, CLIENT4, TCP);
-	struct pkt_spec u = first_of(POD4, PPORT, CLIENT4, UDP), f;
+	struct pkt_spec t = mt_first_of(POD4, PPORT, CLIENT4, TCP);
+	struct pkt_spec u = mt_first_of(POD4, PPORT, CLIENT4, UDP), f;
 	struct pkt out;
 	__u16 pt, pu;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_ident(h, 0, POD4 "/32", 300);
 	pt_rule(h, 300, TP_POLICY_ANY_ID, TP_POLICY_ANY_ZONE, 0, 0, 0,
@@ -521,15 +390,16 @@ static void test_holds_default_deny_only_replies(void **state)
 	pt = roundtrip(h, t, MASQ4);
 	pu = roundtrip(h, u, MASQ4);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, DPORT + 1, MASQ4, pt, TCP, SYN),
-			   &out),
+		mt_tailnet_in(h,
+			      pt_flow(CLIENT4, DPORT + 1, MASQ4, pt, TCP, SYN),
+			      &out),
 		DROP);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, DPORT + 1, MASQ4, pu, UDP, 0),
-			   &out),
+		mt_tailnet_in(h, pt_flow(CLIENT4, DPORT + 1, MASQ4, pu, UDP, 0),
+			      &out),
 		DROP);
-	f = first_of(CLIENT4, pu, MASQ4, IPPROTO_ICMP);
-	assert_int_equal(tailnet_in(h, f, &out), DROP);
+	f = mt_first_of(CLIENT4, pu, MASQ4, IPPROTO_ICMP);
+	assert_int_equal(mt_tailnet_in(h, f, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 3);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 2);
 }
@@ -542,22 +412,18 @@ static void test_holds_default_deny_only_replies(void **state)
 static void test_holds_spoofed_masq_source(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP), f;
+	struct pkt_spec q = mt_first_of(POD4, PPORT, CLIENT4, UDP), f;
 	struct pkt out;
 	__u16 port;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, q, MASQ4);
-	f = with_side(q, true, MASQ4, port);
-	assert_int_equal(tailnet_in(h, f, &out), DROP);
+	f = mt_with_side(q, true, MASQ4, port);
+	assert_int_equal(mt_tailnet_in(h, f, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
 	/* the flow is intact */
-	assert_int_equal(tailnet_in(h,
-				    with_side(answer_of(q), false, MASQ4, port),
-				    &out),
-			 PASS);
-	pt_expect_pkt(answer_of(q), &out);
+	mt_expect_answer(h, q, MASQ4, port);
 }
 
 /*
@@ -568,31 +434,31 @@ static void test_holds_spoofed_masq_source(void **state)
 static void test_holds_errors_about_nothing(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP), quoted;
+	struct pkt_spec q = mt_first_of(POD4, PPORT, CLIENT4, UDP), quoted;
 	struct pkt err, out;
 	__u16 port;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, q, MASQ4);
-	quoted =
-		with_side(q, true, MASQ4, port == PORT_HI ? PORT_LO : port + 1);
+	quoted = mt_with_side(q, true, MASQ4,
+			      port == PORT_HI ? PORT_LO : port + 1);
 	pt_icmp_err(&err, CLIENT4, MASQ4, &quoted);
 	assert_int_equal(
-		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err, &out),
+		mt_run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err, &out),
 		PASS);
 	assert_pkt_eq(err.data, err.len, out.data, out.len);
-	quoted = with_side(q, true, MASQ4, port);
+	quoted = mt_with_side(q, true, MASQ4, port);
 	quoted.daddr = PEER4B;
 	pt_icmp_err(&err, PEER4B, MASQ4, &quoted);
 	assert_int_equal(
-		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err, &out),
+		mt_run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err, &out),
 		PASS);
 	assert_pkt_eq(err.data, err.len, out.data, out.len);
 	/* quoting the pod's own packet (never on the tailnet) */
 	pt_icmp_err(&err, CLIENT4, POD4, &q);
 	assert_int_equal(
-		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err, &out),
+		mt_run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err, &out),
 		PASS);
 	assert_pkt_eq(err.data, err.len, out.data, out.len);
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 0);
@@ -615,15 +481,17 @@ static void test_fault_one_pod_takes_the_range(void **state)
 		"one_pod_takes_the_range: one pod's flows may hold every port of the "
 		"SNAT range toward a peer and port; other pods get SNAT_EXHAUSTED "
 		"(no per-source share)");
-	masq_env(h, PORT_LO, PORT_LO + 7);
+	mt_masq_env(h, PORT_LO, PORT_LO + 7);
 	for (i = 0; i < 8; i++)
 		assert_int_equal(
-			pod_out(h, first_of(POD4, PPORT + i, CLIENT4, UDP),
-				&out),
+			mt_pod_out(h,
+				   mt_first_of(POD4, PPORT + i, CLIENT4, UDP),
+				   &out),
 			PASS);
 	/* another pod still gets a port */
-	assert_int_equal(pod_out(h, first_of(POD4B, PPORT, CLIENT4, UDP), &out),
-			 PASS);
+	assert_int_equal(
+		mt_pod_out(h, mt_first_of(POD4B, PPORT, CLIENT4, UDP), &out),
+		PASS);
 }
 
 /*
@@ -638,8 +506,8 @@ static void test_fault_one_pod_takes_the_range(void **state)
 static void test_fault_evicted_port_taken_gets_replies(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec qa = first_of(POD4, PPORT, CLIENT4, UDP);
-	struct pkt_spec qb = first_of(POD4B, PPORT, CLIENT4, UDP);
+	struct pkt_spec qa = mt_first_of(POD4, PPORT, CLIENT4, UDP);
+	struct pkt_spec qb = mt_first_of(POD4B, PPORT, CLIENT4, UDP);
 	struct tp_ct_key rk;
 	struct pkt out;
 	__u16 port;
@@ -648,19 +516,20 @@ static void test_fault_evicted_port_taken_gets_replies(void **state)
 	FAULT_UNFIXED(
 		"evicted_port_taken_gets_replies: a reply key the LRU evicted lets "
 		"another pod's flow reserve the port; the first pod's replies go to it");
-	masq_env(h, PORT_LO, PORT_LO);
+	mt_masq_env(h, PORT_LO, PORT_LO);
 	port = roundtrip(h, qa, MASQ4);
 	rk = pt_ct_key(CLIENT4, DPORT, MASQ4, port, UDP);
 	assert_int_equal(bpf_map_delete_elem(tp_ct_fd(&h->maps, UDP), &rk),
 			 0); /* evicted */
 	/* the other pod's flow: no port may be free while the first flow lives */
-	assert_int_equal(pod_out(h, qb, &out), DROP);
+	assert_int_equal(mt_pod_out(h, qb, &out), DROP);
 	/* the peer's next answer to the first pod reaches the first pod */
-	assert_int_equal(
-		tailnet_in(h, with_side(answer_of(qa), false, MASQ4, port),
-			   &out),
-		PASS);
-	pt_expect_pkt(answer_of(qa), &out);
+	assert_int_equal(mt_tailnet_in(h,
+				       mt_with_side(mt_answer_of(qa), false,
+						    MASQ4, port),
+				       &out),
+			 PASS);
+	pt_expect_pkt(mt_answer_of(qa), &out);
 }
 
 /*
@@ -683,14 +552,14 @@ static void test_fault_crossing_into_masq_zone(void **state)
 		"crossing_into_masq_zone: a flow crossing from another tailnet zone "
 		"leaves a masquerading zone's interface with the client's address, "
 		"which that zone's peers drop");
-	masq_env(h, PORT_LO, PORT_HI);
-	masq_set(h, TH_ZONE2, true, "100.100.0.100", NULL);
+	mt_masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_set(h, TH_ZONE2, true, "100.100.0.100", NULL);
 	pt_ident(h, TH_ZONE, "100.64.0.0/24", 300);
 	pt_ident(h, TH_ZONE2, TH_ZONE2_NET4, 500);
 	pt_rule(h, 300, 500, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(tailnet_in(h, q, &out), PASS);
-	assert_int_equal(run_spec(h, TH_TO_TAILNET, h->l3_ifindex2,
-				  h->l3_ifindex, q, &out),
+	assert_int_equal(mt_tailnet_in(h, q, &out), PASS);
+	assert_int_equal(mt_run_spec(h, TH_TO_TAILNET, h->l3_ifindex2,
+				     h->l3_ifindex, q, &out),
 			 PASS);
 	/* it leaves from zone 2's masquerade address */
 	assert_memory_equal(
@@ -712,8 +581,8 @@ static void test_fault_fragment_ids_collide(void **state)
 	struct th *h = *state;
 	static const char data[48] =
 		"fragmented masquerade, forty-eight bytes long!";
-	struct pkt_spec q1 = first_of(POD4, PPORT, CLIENT4, UDP);
-	struct pkt_spec q2 = first_of(POD4B, PPORT, CLIENT4, UDP);
+	struct pkt_spec q1 = mt_first_of(POD4, PPORT, CLIENT4, UDP);
+	struct pkt_spec q2 = mt_first_of(POD4B, PPORT, CLIENT4, UDP);
 	struct pkt whole, f1, o1, o2;
 
 	REQUIRE_BPF();
@@ -721,21 +590,21 @@ static void test_fault_fragment_ids_collide(void **state)
 		"fragment_ids_collide: two pods' fragments with one IP id to one peer "
 		"leave masqueraded with the same (source, destination, id): the peer "
 		"reassembles them together");
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	roundtrip(h, q1, MASQ4);
 	roundtrip(h, q2, MASQ4);
 	q1.payload = q2.payload = data;
 	q1.payload_len = q2.payload_len = sizeof(data);
 	pt_build(&q1, &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 7, &f1), 0);
-	assert_int_equal(
-		run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, &f1, &o1),
-		PASS);
+	assert_int_equal(mt_run_pkt(h, TH_TO_TAILNET, h->l3_ifindex,
+				    POD_IFINDEX, &f1, &o1),
+			 PASS);
 	pt_build(&q2, &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 7, &f1), 0);
-	assert_int_equal(
-		run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, &f1, &o2),
-		PASS);
+	assert_int_equal(mt_run_pkt(h, TH_TO_TAILNET, h->l3_ifindex,
+				    POD_IFINDEX, &f1, &o2),
+			 PASS);
 	/* source (12..15) and id (4..5) of the two outputs must not both be equal */
 	assert_true(memcmp(o1.data + 12, o2.data + 12, 4) ||
 		    memcmp(o1.data + 4, o2.data + 4, 2));
@@ -751,52 +620,37 @@ static void test_holds_fragments_v6(void **state)
 	struct th *h = *state;
 	static const char data[64] =
 		"fragmented IPv6 masquerade, sixty-four bytes long, or so it is";
-	struct pkt_spec q = first_of(POD6, PPORT, CLIENT6, UDP), t, a;
-	struct pkt whole, twhole, f, want, out;
+	struct pkt_spec q = mt_first_of(POD6, PPORT, CLIENT6, UDP), t, a;
+	struct pkt whole, twhole, f, out;
 	__u16 port;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, q, MASQ6);
 	q.payload = data;
 	q.payload_len = sizeof(data);
 	pt_build(&q, &whole);
-	t = with_side(q, true, MASQ6, port);
+	t = mt_with_side(q, true, MASQ6, port);
 	pt_build(&t, &twhole);
-	assert_int_equal(pkt_fragment(&whole, 0, 32, 1, 77, &f), 0);
-	assert_int_equal(
-		run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, &f, &out),
-		PASS);
-	assert_int_equal(pkt_fragment(&twhole, 0, 32, 1, 77, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
-	assert_int_equal(pkt_fragment(&whole, 32, 40, 0, 77, &f), 0);
-	assert_int_equal(
-		run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, &f, &out),
-		PASS);
-	assert_int_equal(pkt_fragment(&twhole, 32, 40, 0, 77, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
+	mt_frag_expect(h, TH_TO_TAILNET, POD_IFINDEX, &whole, &twhole, 0, 32, 1,
+		       77);
+	mt_frag_expect(h, TH_TO_TAILNET, POD_IFINDEX, &whole, &twhole, 32, 40,
+		       0, 77);
 
-	a = with_side(answer_of(q), false, MASQ6, port);
+	a = mt_with_side(mt_answer_of(q), false, MASQ6, port);
 	pt_build(&a, &whole);
-	a = answer_of(q);
+	a = mt_answer_of(q);
 	pt_build(&a, &twhole);
-	assert_int_equal(pkt_fragment(&whole, 0, 32, 1, 78, &f), 0);
-	assert_int_equal(
-		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f, &out), PASS);
-	assert_int_equal(pkt_fragment(&twhole, 0, 32, 1, 78, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
-	assert_int_equal(pkt_fragment(&whole, 32, 40, 0, 78, &f), 0);
-	assert_int_equal(
-		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f, &out), PASS);
-	assert_int_equal(pkt_fragment(&twhole, 32, 40, 0, 78, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
+	mt_frag_expect(h, TH_FROM_TAILNET, 0, &whole, &twhole, 0, 32, 1, 78);
+	mt_frag_expect(h, TH_FROM_TAILNET, 0, &whole, &twhole, 32, 40, 0, 78);
 	/* a later fragment of the reply from another peer: no record, untouched */
-	a = with_side(answer_of(q), false, MASQ6, port);
+	a = mt_with_side(mt_answer_of(q), false, MASQ6, port);
 	a.saddr = "fd7a:115c:a1e0::2";
 	pt_build(&a, &whole);
 	assert_int_equal(pkt_fragment(&whole, 32, 40, 0, 78, &f), 0);
 	assert_int_equal(
-		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f, &out), PASS);
+		mt_run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f, &out),
+		PASS);
 	assert_pkt_eq(f.data, f.len, out.data, out.len);
 }
 
@@ -817,16 +671,16 @@ static void test_link_local_not_masqueraded(void **state)
 	struct pkt out;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	assert_int_equal(host_out(h, m, &out), PASS);
 	pt_expect_pkt(m, &out);
 	assert_int_equal(host_out(h, u, &out), PASS);
 	pt_expect_pkt(u, &out);
-	if (!pt_ct_get(h, (&(struct tp_ct_key[]){ key_of(&u) }[0]), &e))
+	if (!pt_ct_get(h, (&(struct tp_ct_key[]){ mt_key_of(&u) }[0]), &e))
 		assert_false(tp_ct_is_masq(&e));
 	assert_int_equal(th_stat(h, TP_STAT_MASQ), 0);
 	/* a pod's global source is masqueraded as ever */
-	roundtrip(h, first_of(POD6, PPORT, CLIENT6, UDP), MASQ6);
+	roundtrip(h, mt_first_of(POD6, PPORT, CLIENT6, UDP), MASQ6);
 }
 
 /*
@@ -842,27 +696,27 @@ static void test_holds_static_nat_pod(void **state)
 					  .inner = pt_addr(POD4),
 					  .zone = TH_ZONE,
 					  .owner = TP_OWNER_TPCTL };
-	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP);
+	struct pkt_spec q = mt_first_of(POD4, PPORT, CLIENT4, UDP);
 	struct tp_ct_entry e;
 	struct pkt out;
 	char why[256];
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	if (tp_static_nat_add(&h->maps, &sn, why, sizeof(why)))
 		fail_msg("static NAT: %s", why);
-	assert_int_equal(pod_out(h, q, &out), PASS);
-	pt_expect_pkt(with_side(q, true, "100.64.0.50", PPORT), &out);
-	e = pt_ct_must(h, (&(struct tp_ct_key[]){ key_of(&q) }[0]));
+	assert_int_equal(mt_pod_out(h, q, &out), PASS);
+	pt_expect_pkt(mt_with_side(q, true, "100.64.0.50", PPORT), &out);
+	e = pt_ct_must(h, (&(struct tp_ct_key[]){ mt_key_of(&q) }[0]));
 	assert_false(tp_ct_is_masq(&e));
-	assert_int_equal(
-		tailnet_in(h,
-			   with_side(answer_of(q), false, "100.64.0.50", PPORT),
-			   &out),
-		PASS);
-	pt_expect_pkt(answer_of(q), &out);
+	assert_int_equal(mt_tailnet_in(h,
+				       mt_with_side(mt_answer_of(q), false,
+						    "100.64.0.50", PPORT),
+				       &out),
+			 PASS);
+	pt_expect_pkt(mt_answer_of(q), &out);
 	assert_int_equal(th_stat(h, TP_STAT_MASQ), 0);
-	roundtrip(h, first_of(POD4B, PPORT, CLIENT4, UDP), MASQ4);
+	roundtrip(h, mt_first_of(POD4B, PPORT, CLIENT4, UDP), MASQ4);
 }
 
 /*
@@ -879,19 +733,19 @@ static void test_holds_snat_and_masq_share_port(void **state)
 	struct th *h = *state;
 	const char *be[1] = { BE4[1] };
 	struct pkt_spec c = pt_flow(CLIENT4, 40000, VIP4, 80, UDP, 0), r;
-	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP);
+	struct pkt_spec q = mt_first_of(POD4, PPORT, CLIENT4, UDP);
 	struct tp_ct_entry e;
 	struct pkt in, out;
 	int up;
 	__u16 port;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_LO);
+	mt_masq_env(h, PORT_LO, PORT_LO);
 	up = th_uplink(h);
 	assert_true(up > 0);
 	pt_service(h, VIP4, 80, UDP, be, 1, 8080, NULL, NULL, TP_SVC_F_SNAT, 0);
-	assert_int_equal(tailnet_in(h, c, &out), 7 /* TC_ACT_REDIRECT */);
-	e = pt_ct_must(h, (&(struct tp_ct_key[]){ key_of(&c) }[0]));
+	assert_int_equal(mt_tailnet_in(h, c, &out), 7 /* TC_ACT_REDIRECT */);
+	e = pt_ct_must(h, (&(struct tp_ct_key[]){ mt_key_of(&c) }[0]));
 	assert_int_equal(e.flags, TP_CT_F_DNAT | TP_CT_F_SNAT);
 	assert_int_equal(ntohs(e.snat_port), PORT_LO);
 	port = roundtrip(h, q, MASQ4);
@@ -918,7 +772,7 @@ static void test_holds_snat_and_masq_share_port(void **state)
 	r.dport = 40000;
 	pt_expect_pkt(r, &out);
 	/* the masqueraded flow's reply tuple on the uplink: not ours there */
-	r = with_side(answer_of(q), false, MASQ4, port);
+	r = mt_with_side(mt_answer_of(q), false, MASQ4, port);
 	r.l2 = 1;
 	pt_build(&r, &in);
 	out.l2 = 1;
@@ -937,14 +791,11 @@ static void test_holds_snat_and_masq_share_port(void **state)
 	r = pt_flow(BE4[1], 8080, "198.18.0.1", PORT_LO, UDP, 0);
 	pt_build(&r, &in);
 	assert_int_equal(
-		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &in, &out), PASS);
+		mt_run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &in, &out),
+		PASS);
 	assert_pkt_eq(in.data, in.len, out.data, out.len);
 	/* and the masqueraded flow still gets its own replies */
-	assert_int_equal(tailnet_in(h,
-				    with_side(answer_of(q), false, MASQ4, port),
-				    &out),
-			 PASS);
-	pt_expect_pkt(answer_of(q), &out);
+	mt_expect_answer(h, q, MASQ4, port);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 2);
 }
 
@@ -957,27 +808,27 @@ static void test_holds_snat_and_masq_share_port(void **state)
 static void test_holds_orphan_reply_key(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP), a;
-	struct tp_ct_key k = key_of(&q), rk;
+	struct pkt_spec q = mt_first_of(POD4, PPORT, CLIENT4, UDP), a;
+	struct tp_ct_key k = mt_key_of(&q), rk;
 	struct tpd_gc_result res;
 	struct tp_ct_entry e;
 	struct pkt out;
 	__u16 port;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_LO);
+	mt_masq_env(h, PORT_LO, PORT_LO);
 	port = roundtrip(h, q, MASQ4);
 	rk = pt_ct_key(CLIENT4, DPORT, MASQ4, port, UDP);
 	assert_int_equal(bpf_map_delete_elem(tp_ct_fd(&h->maps, UDP), &k), 0);
-	a = with_side(answer_of(q), false, MASQ4, port);
+	a = mt_with_side(mt_answer_of(q), false, MASQ4, port);
 	assert_int_equal(tpd_gc(&h->maps, T0, 30, &res), 0);
 	assert_int_equal(pt_ct_get(h, &rk, &e), -ENOENT);
-	assert_int_equal(tailnet_in(h, a, &out), PASS);
+	assert_int_equal(mt_tailnet_in(h, a, &out), PASS);
 	pt_expect_pkt(a, &out);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 1);
 	/* the one port is free again once the node's own flow on it is gone */
 	th_set_clock(h, T0 + 3600 * SEC_NS);
-	roundtrip(h, first_of(POD4B, PPORT, CLIENT4, UDP), MASQ4);
+	roundtrip(h, mt_first_of(POD4B, PPORT, CLIENT4, UDP), MASQ4);
 }
 
 /*
@@ -990,24 +841,20 @@ static void test_holds_orphan_reply_key(void **state)
 static void test_holds_v4_mapped(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP), f;
+	struct pkt_spec q = mt_first_of(POD4, PPORT, CLIENT4, UDP), f;
 	struct pkt out;
 	__u16 port;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, q, MASQ4);
-	f = first_of(POD6, PPORT, "::ffff:100.64.0.1", UDP);
-	assert_int_equal(pod_out(h, f, &out), DROP);
+	f = mt_first_of(POD6, PPORT, "::ffff:100.64.0.1", UDP);
+	assert_int_equal(mt_pod_out(h, f, &out), DROP);
 	f = pt_flow("::ffff:100.64.0.1", DPORT, MASQ6, port, UDP, 0);
-	assert_int_equal(tailnet_in(h, f, &out), DROP);
+	assert_int_equal(mt_tailnet_in(h, f, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_V4_MAPPED), 2);
 	assert_int_equal(th_stat(h, TP_STAT_MASQ), 1);
-	assert_int_equal(tailnet_in(h,
-				    with_side(answer_of(q), false, MASQ4, port),
-				    &out),
-			 PASS);
-	pt_expect_pkt(answer_of(q), &out);
+	mt_expect_answer(h, q, MASQ4, port);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 2);
 }
 

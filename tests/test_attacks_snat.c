@@ -36,83 +36,18 @@
 #include "pkttest.h"
 #include "conntrack.h"
 #include "service.h"
+#include "snattest.h"
 
-#define REDIRECT 7 /* TC_ACT_REDIRECT */
-#define TCP	 IPPROTO_TCP
-#define UDP	 IPPROTO_UDP
-#define ICMP	 IPPROTO_ICMP
-#define SYN	 PKT_TCP_SYN
-#define ACK	 PKT_TCP_ACK
+#define TCP  IPPROTO_TCP
+#define UDP  IPPROTO_UDP
+#define ICMP IPPROTO_ICMP
+#define SYN  PKT_TCP_SYN
+#define ACK  PKT_TCP_ACK
 
-#define SNAT4	"198.18.0.1"
-#define SNAT6	"fd00:198:18::1"
-#define PORT_LO 61000
-#define PORT_HI 61999
-#define BE_PORT 8080
-#define VPORT	80
-#define CPORT	40000
-#define PEER4	"100.64.0.66" /* a hostile peer of the client's tailnet */
-
-#define ID_CLIENT 300 /* zone 1: 100.64.0.0/24 */
-#define ID_WEB	  400 /* zone 0: 198.18.1.0/24 */
+#define PEER4 "100.64.0.66" /* a hostile peer of the client's tailnet */
 
 /* bpf/lib/snat.h: the skb->tc_index bit of a reply tp_from_uplink restored */
 #define REVSNAT_TC_INDEX 0x1000
-
-static int up_ifindex;
-
-static void snat_env(struct th *h, __u16 lo, __u16 hi, __u32 flags)
-{
-	up_ifindex = th_uplink(h);
-	if (up_ifindex < 0)
-		fail_msg("test uplink: %s", strerror(-up_ifindex));
-	assert_int_equal(th_snat_config(h, SNAT4, SNAT6, lo, hi, flags), 0);
-}
-
-static void snat_service(struct th *h, const char *vip, __u8 proto,
-			 const char *be)
-{
-	const char *bes[1] = { be };
-	int echo = proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
-
-	pt_service(h, vip, echo ? 0 : VPORT, proto, bes, 1, echo ? 0 : BE_PORT,
-		   NULL, NULL, TP_SVC_F_SNAT, 0);
-}
-
-static int run_on(struct th *h, enum th_hook hook, int ifindex,
-		  const struct pkt *in, struct pkt *out)
-{
-	int verdict = -1;
-
-	out->l2 = hook == TH_FROM_UPLINK;
-	assert_int_equal(th_run_from(h, hook, ifindex, 0, in->data, in->len,
-				     out->data, &out->len, &verdict),
-			 0);
-	return verdict;
-}
-
-static int tailnet_in_on(struct th *h, int ifindex, struct pkt_spec sp,
-			 struct pkt *out)
-{
-	struct pkt in;
-
-	pt_build(&sp, &in);
-	return run_on(h, TH_FROM_TAILNET, ifindex, &in, out);
-}
-
-static int tailnet_in(struct th *h, struct pkt_spec sp, struct pkt *out)
-{
-	return tailnet_in_on(h, h->l3_ifindex, sp, out);
-}
-
-static int uplink_in(struct th *h, struct pkt_spec sp, struct pkt *out)
-{
-	struct pkt in;
-
-	sp.l2 = 1;
-	pt_build(&sp, &in);
-	return run_on(h, TH_FROM_UPLINK, up_ifindex, &in, out);
-}
 
 /* @sp on the uplink must pass byte for byte untouched. */
 static void uplink_untouched(struct th *h, struct pkt_spec sp)
@@ -121,26 +56,9 @@ static void uplink_untouched(struct th *h, struct pkt_spec sp)
 
 	sp.l2 = 1;
 	pt_build(&sp, &in);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
 			 PASS);
 	assert_pkt_eq(in.data, in.len, out.data, out.len);
-}
-
-static struct tp_ct_key key_z(const char *s, __u16 sport, const char *d,
-			      __u16 dport, __u8 proto, __u16 zone)
-{
-	struct tp_ct_key k = pt_ct_key(s, sport, d, dport, proto);
-
-	k.zone = zone;
-	return k;
-}
-
-static __u16 snat_port_of(struct th *h, const struct tp_ct_key *orig)
-{
-	struct tp_ct_entry e = pt_ct_must(h, orig);
-
-	assert_int_equal(e.flags, TP_CT_F_DNAT | TP_CT_F_SNAT);
-	return ntohs(e.snat_port);
 }
 
 /* Source port (TCP/UDP) of the IPv4 frame @out that left the uplink. */
@@ -173,32 +91,33 @@ static void test_fault_evicted_port_stolen(void **state)
 	struct th *h = *state;
 	struct tp_ct_key victim = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
 	struct tp_ct_key thief = pt_ct_key(PEER4, 1001, VIP4, VPORT, UDP);
-	struct tp_ct_key rk = key_z(BE4[0], BE_PORT, SNAT4, PORT_LO, UDP, 0);
+	struct tp_ct_key rk = st_key_z(BE4[0], BE_PORT, SNAT4, PORT_LO, UDP, 0);
 	struct pkt_spec r;
 	struct pkt out;
 	int v;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_LO, 0);
-	snat_service(h, VIP4, UDP, BE4[0]);
-	assert_int_equal(tailnet_in(h,
-				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-				    &out),
-			 REDIRECT);
-	assert_int_equal(snat_port_of(h, &victim), PORT_LO);
+	st_snat_env(h, PORT_LO, PORT_LO, 0);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
+	assert_int_equal(
+		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+			      &out),
+		REDIRECT);
+	assert_int_equal(st_snat_port_of(h, &victim), PORT_LO);
 	/* evicted */
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct_any, &rk), 0);
 	/* the peer's flow takes the port */
 	assert_int_equal(
-		tailnet_in(h, pt_flow(PEER4, 1001, VIP4, VPORT, UDP, 0), &out),
+		st_tailnet_in(h, pt_flow(PEER4, 1001, VIP4, VPORT, UDP, 0),
+			      &out),
 		REDIRECT);
-	assert_int_equal(snat_port_of(h, &thief), PORT_LO);
+	assert_int_equal(st_snat_port_of(h, &thief), PORT_LO);
 
 	/* the victim's next datagram, in the same second and later: never on that port */
 	for (int i = 0; i < 2; i++) {
 		th_set_clock(h, T0 + (__u64)i * 2 * SEC_NS);
-		v = tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-			       &out);
+		v = st_tailnet_in(
+			h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out);
 		if (v == REDIRECT && out_sport4(&out) == PORT_LO)
 			fail_msg(
 				"the victim's datagram left on the port of the peer's flow");
@@ -206,7 +125,7 @@ static void test_fault_evicted_port_stolen(void **state)
 	assert_true(pt_drops(h, TP_DROP_CT_CLASH) >= 1);
 	/* the peer's flow is intact, and the backend's answers on it are the peer's */
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, PORT_LO, UDP, 0);
-	assert_int_equal(uplink_in(h, r, &out), REDIRECT);
+	assert_int_equal(st_uplink_in(h, r, &out), REDIRECT);
 	r = pt_flow(VIP4, VPORT, PEER4, 1001, UDP, 0);
 	r.l2 = 1;
 	r.ttl = 63; /* forwarded by the node */
@@ -229,29 +148,29 @@ static void test_fault_evicted_port_victim_moves_on(void **state)
 	int v, i;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_LO + 1, 0);
-	snat_service(h, VIP4, UDP, BE4[0]);
-	assert_int_equal(tailnet_in(h,
-				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-				    &out),
-			 REDIRECT);
-	pv = snat_port_of(h, &victim);
-	rk = key_z(BE4[0], BE_PORT, SNAT4, pv, UDP, 0);
+	st_snat_env(h, PORT_LO, PORT_LO + 1, 0);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
+	assert_int_equal(
+		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+			      &out),
+		REDIRECT);
+	pv = st_snat_port_of(h, &victim);
+	rk = st_key_z(BE4[0], BE_PORT, SNAT4, pv, UDP, 0);
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct_any, &rk), 0);
 	/* the peer opens flows until one lands on the victim's port */
 	for (i = 0, pt = 0; i < 64 && pt != pv; i++) {
 		thief.sport = htons(2000 + i);
-		v = tailnet_in(h, pt_flow(PEER4, 2000 + i, VIP4, VPORT, UDP, 0),
-			       &out);
+		v = st_tailnet_in(
+			h, pt_flow(PEER4, 2000 + i, VIP4, VPORT, UDP, 0), &out);
 		if (v == REDIRECT)
-			pt = snat_port_of(h, &thief);
+			pt = st_snat_port_of(h, &thief);
 	}
 	assert_int_equal(pt, pv);
 	/* at most one packet dropped, then the victim is on the other port */
-	v = tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out);
+	v = st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out);
 	if (v == REDIRECT)
 		assert_int_not_equal(out_sport4(&out), pv);
-	v = tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out);
+	v = st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &out);
 	if (v == REDIRECT)
 		assert_int_not_equal(out_sport4(&out), pv);
 }
@@ -261,14 +180,6 @@ static void test_fault_evicted_port_victim_moves_on(void **state)
  * "FAULT:" so the suite stays green; TP_RUN_FAULTS=1 runs them (they
  * fail).
  */
-#define FAULT_SKIP(why)                                             \
-	do {                                                        \
-		if (!getenv("TP_RUN_FAULTS")) {                     \
-			print_message("skipped: FAULT: %s\n", why); \
-			skip();                                     \
-		}                                                   \
-	} while (0)
-
 /*
  * The ICMP errors tp_snat_too_big() makes were not rate-limited: every
  * oversized reply got one, where the kernel's own are (icmp_msgs_per_sec,
@@ -290,13 +201,13 @@ static void test_fault_too_big_errors_rate_limited(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, UDP, BE4[0]);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			      &out),
 		REDIRECT);
-	port = snat_port_of(h, &k);
+	port = st_snat_port_of(h, &k);
 	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	r.l2 = 1;
@@ -305,8 +216,8 @@ static void test_fault_too_big_errors_rate_limited(void **state)
 	r.payload_len = 1300;
 	pt_build(&r, &in);
 	for (i = 0; i < 200; i++) /* all in one second */
-		errors += run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out) ==
-			  REDIRECT;
+		errors += st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in,
+				    &out) == REDIRECT;
 	(void)!system("ip link set tptun0 mtu 1500");
 	print_message("%d errors for 200 oversized replies in one second\n",
 		      errors);
@@ -333,20 +244,20 @@ static void test_fault_reply_ttl_not_decremented(void **state)
 	int v;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, UDP, BE4[0]);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			      &out),
 		REDIRECT);
-	port = snat_port_of(h, &k);
+	port = st_snat_port_of(h, &k);
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	r.ttl = 1;
-	v = uplink_in(h, r, &out);
+	v = st_uplink_in(h, r, &out);
 	assert_int_not_equal(v, REDIRECT);
 	assert_int_equal(pt_drops(h, TP_DROP_TTL_EXCEEDED), 1);
 	r.ttl = 2;
-	assert_int_equal(uplink_in(h, r, &out), REDIRECT);
+	assert_int_equal(st_uplink_in(h, r, &out), REDIRECT);
 	assert_int_equal(out.data[14 + 8], 1);
 }
 
@@ -371,14 +282,14 @@ static void test_gc_keeps_live_snat_key(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, TCP, BE4[0]);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, TCP, SYN),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, TCP, SYN),
+			      &out),
 		REDIRECT);
-	port = snat_port_of(h, &k);
-	rk = key_z(BE4[0], BE_PORT, SNAT4, port, TCP, 0);
+	port = st_snat_port_of(h, &k);
+	rk = st_key_z(BE4[0], BE_PORT, SNAT4, port, TCP, 0);
 	re = pt_ct_must(h, &rk);
 	assert_true(tp_ct_entry_live(&h->maps, tp_ct_config(&h->maps, &cfg),
 				     &rk, &re, T0));
@@ -470,21 +381,21 @@ static void test_fault_gso_reply_over_mtu(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, TCP, BE4[0]);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
 	th_set_clock(h, 0); /* real time: the kernel's packets */
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, TCP, SYN),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, TCP, SYN),
+			      &out),
 		REDIRECT);
-	port = snat_port_of(h, &k);
+	port = st_snat_port_of(h, &k);
 	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
 	assert_int_equal(
 		pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
 			     bpf_program__fd(h->skel->progs.tp_to_tailnet)),
 		0);
 	assert_int_equal(
-		pt_tc_attach(up_ifindex, BPF_TC_INGRESS,
+		pt_tc_attach(st_up_ifindex, BPF_TC_INGRESS,
 			     bpf_program__fd(h->skel->progs.tp_from_uplink)),
 		0);
 	sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
@@ -519,7 +430,7 @@ static void test_fault_gso_reply_over_mtu(void **state)
 		n, (unsigned long long)pt_drops(h, TP_DROP_FRAG_NEEDED),
 		(unsigned long long)th_stat(h, TP_STAT_REVSNAT));
 	pt_tc_detach_all(h->l3_ifindex);
-	pt_tc_detach_all(up_ifindex);
+	pt_tc_detach_all(st_up_ifindex);
 	close(sock);
 	(void)!system("ip link set tptun0 mtu 1500");
 	if (n > 0)
@@ -562,7 +473,7 @@ static void forged_mark_through(struct th *h, int from_ifindex,
 		/* as the loader attaches on Linux >= 6.6 */
 		link = bpf_link_create(
 			bpf_program__fd(h->skel->progs.tp_from_uplink),
-			up_ifindex, TCX_INGRESS, NULL);
+			st_up_ifindex, TCX_INGRESS, NULL);
 		if (link < 0) {
 			print_message("skipped: no tcx here\n");
 			skip();
@@ -570,7 +481,7 @@ static void forged_mark_through(struct th *h, int from_ifindex,
 	} else {
 		assert_int_equal(
 			pt_tc_attach(
-				up_ifindex, BPF_TC_INGRESS,
+				st_up_ifindex, BPF_TC_INGRESS,
 				bpf_program__fd(h->skel->progs.tp_from_uplink)),
 			0);
 	}
@@ -601,7 +512,7 @@ static void forged_mark_through(struct th *h, int from_ifindex,
 		(unsigned long long)th_stat(h, TP_STAT_TX_TAILNET),
 		(unsigned long long)pt_drops(h, TP_DROP_POLICY), n);
 	pt_tc_detach_all(h->l3_ifindex);
-	pt_tc_detach_all(up_ifindex);
+	pt_tc_detach_all(st_up_ifindex);
 	pt_tc_detach_all(from_ifindex);
 	if (link >= 0)
 		close(link);
@@ -626,7 +537,7 @@ static void test_fault_tc_index_forged_on_uplink(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	forged_mark_through(h, th_uplink_peer(), (uint8_t[6])TH_UPLINK_MAC,
 			    BE4[0], true);
 }
@@ -640,7 +551,7 @@ static void test_fault_tc_index_forged_from_pod(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	assert_int_equal(
 		system("ip link add tpev0 address 02:00:00:00:00:11 type veth peer name tpev1 && "
 		       "ip link set tpev0 up && ip link set tpev1 up && "
@@ -669,13 +580,13 @@ static void test_holds_uplink_forgeries(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, UDP, BE4[0]);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			      &out),
 		REDIRECT);
-	port = snat_port_of(h, &k);
+	port = st_snat_port_of(h, &k);
 	uplink_untouched(h, pt_flow(BE4[0], BE_PORT + 1, SNAT4, port, UDP, 0));
 	uplink_untouched(h, pt_flow(BE4[3], BE_PORT, SNAT4, port, UDP, 0));
 	uplink_untouched(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, ACK));
@@ -732,10 +643,10 @@ static void test_holds_uplink_echo_games(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, ICMP, BE4[0]);
-	assert_int_equal(tailnet_in(h, req, &out), REDIRECT);
-	port = snat_port_of(h, &k);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, ICMP, BE4[0], TP_SVC_F_SNAT);
+	assert_int_equal(st_tailnet_in(h, req, &out), REDIRECT);
+	port = st_snat_port_of(h, &k);
 	sp = (struct pkt_spec){ .family = AF_INET,
 				.saddr = BE4[0],
 				.daddr = SNAT4,
@@ -750,7 +661,7 @@ static void test_holds_uplink_echo_games(void **state)
 	sp.icmp_id = 77;
 	uplink_untouched(h, sp);
 	sp.icmp_id = port;
-	assert_int_equal(uplink_in(h, sp, &out), REDIRECT);
+	assert_int_equal(st_uplink_in(h, sp, &out), REDIRECT);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 1);
 }
 
@@ -773,26 +684,28 @@ static void test_holds_tailnet_cannot_touch_snat_key(void **state)
 	int v;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, UDP, BE4[0]);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			      &out),
 		REDIRECT);
-	port = snat_port_of(h, &k);
-	rk = key_z(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
+	port = st_snat_port_of(h, &k);
+	rk = st_key_z(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	before = pt_ct_must(h, &rk);
 	/* the reply tuple from the tailnet */
-	v = tailnet_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), &out);
+	v = st_tailnet_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
+			  &out);
 	assert_int_not_equal(v, REDIRECT);
 	/* its reverse (node:port -> backend), a new flow of the peer */
-	v = tailnet_in(h, pt_flow(SNAT4, port, BE4[0], BE_PORT, UDP, 0), &out);
+	v = st_tailnet_in(h, pt_flow(SNAT4, port, BE4[0], BE_PORT, UDP, 0),
+			  &out);
 	assert_int_not_equal(v, REDIRECT);
 	after = pt_ct_must(h, &rk);
 	assert_memory_equal(&before, &after, sizeof(before));
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
-	assert_int_equal(uplink_in(h, r, &out), REDIRECT);
+	assert_int_equal(st_uplink_in(h, r, &out), REDIRECT);
 	r = pt_flow(VIP4, VPORT, CLIENT4, CPORT, UDP, 0);
 	r.l2 = 1;
 	r.ttl = 63; /* forwarded by the node */
@@ -807,23 +720,25 @@ static void test_holds_tailnet_cannot_touch_snat_key(void **state)
 static void test_holds_same_client_two_zones(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k1 = key_z(CLIENT4, CPORT, VIP4, VPORT, UDP, TH_ZONE);
-	struct tp_ct_key k2 = key_z(CLIENT4, CPORT, VIP4, VPORT, UDP, TH_ZONE2);
+	struct tp_ct_key k1 =
+		st_key_z(CLIENT4, CPORT, VIP4, VPORT, UDP, TH_ZONE);
+	struct tp_ct_key k2 =
+		st_key_z(CLIENT4, CPORT, VIP4, VPORT, UDP, TH_ZONE2);
 	struct tp_ct_entry e1, e2;
 	struct pkt out;
 	__u16 p1, p2;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, UDP, BE4[0]);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			      &out),
 		REDIRECT);
 	assert_int_equal(
-		tailnet_in_on(h, h->l3_ifindex2,
-			      pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			      &out),
+		st_tailnet_in_on(h, h->l3_ifindex2,
+				 pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+				 &out),
 		REDIRECT);
 	e1 = pt_ct_must(h, &k1);
 	e2 = pt_ct_must(h, &k2);
@@ -834,12 +749,14 @@ static void test_holds_same_client_two_zones(void **state)
 	assert_int_equal(e2.ifindex, h->l3_ifindex2);
 	/* the replies restore alike; the flows' ifindex is where they go */
 	assert_int_equal(
-		uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, p2, UDP, 0), &out),
+		st_uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, p2, UDP, 0),
+			     &out),
 		REDIRECT);
 	assert_int_equal(pt_ct_must(h, &k2).state, TP_CT_REPLIED);
 	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_OPEN);
 	assert_int_equal(
-		uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, p1, UDP, 0), &out),
+		st_uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, p1, UDP, 0),
+			     &out),
 		REDIRECT);
 	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_REPLIED);
 }
@@ -860,13 +777,13 @@ static void test_holds_v4_mapped_quote_on_uplink(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, UDP, BE4[0]);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			      &out),
 		REDIRECT);
-	port = snat_port_of(h, &k);
+	port = st_snat_port_of(h, &k);
 	snprintf(snat_m, sizeof(snat_m), "::ffff:%s", SNAT4);
 	snprintf(be_m, sizeof(be_m), "::ffff:%s", BE4[0]);
 	quote = pt_flow(snat_m, port, be_m, BE_PORT, UDP, 0);
@@ -881,14 +798,16 @@ static void test_holds_v4_mapped_quote_on_uplink(void **state)
 				.inner = &inner,
 				.inner_len = inner.len };
 	pt_build(&sp, &in);
-	assert_int_not_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
-			     REDIRECT);
+	assert_int_not_equal(
+		st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
+		REDIRECT);
 	/* and outer addresses v4-mapped too: the parse refuses the packet */
 	sp.saddr = be_m;
 	sp.daddr = snat_m;
 	pt_build(&sp, &in);
-	assert_int_not_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
-			     REDIRECT);
+	assert_int_not_equal(
+		st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
+		REDIRECT);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 0);
 }
@@ -907,13 +826,13 @@ static void test_holds_uplink_error_wrong_destination(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, UDP, BE4[0]);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			      &out),
 		REDIRECT);
-	port = snat_port_of(h, &k);
+	port = st_snat_port_of(h, &k);
 	quote = pt_flow(SNAT4, port, BE4[0], BE_PORT, UDP, 0);
 	pt_build(&quote, &inner);
 	sp = (struct pkt_spec){ .l2 = 1,
@@ -926,12 +845,12 @@ static void test_holds_uplink_error_wrong_destination(void **state)
 				.inner = &inner,
 				.inner_len = inner.len };
 	pt_build(&sp, &in);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
 			 PASS);
 	assert_pkt_eq(in.data, in.len, out.data, out.len);
 	sp.daddr = "198.18.0.2";
 	pt_build(&sp, &in);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
 			 PASS);
 	assert_pkt_eq(in.data, in.len, out.data, out.len);
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 0);
@@ -956,13 +875,13 @@ static void test_holds_too_big_error_bounded(void **state)
 	int v;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, UDP, BE4[0]);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			      &out),
 		REDIRECT);
-	port = snat_port_of(h, &k);
+	port = st_snat_port_of(h, &k);
 	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	r.l2 = 1;
@@ -970,7 +889,7 @@ static void test_holds_too_big_error_bounded(void **state)
 	r.payload = big;
 	r.payload_len = 1300;
 	pt_build(&r, &in);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
 			 REDIRECT);
 	assert_true(out.len < in.len && out.len <= 14 + 20 + 8 + 28);
 	memcpy(&daddr, out.data + 14 + 16, 4);
@@ -981,7 +900,7 @@ static void test_holds_too_big_error_bounded(void **state)
 	/* the same size from another source is no reply: no error */
 	r.saddr = BE4[4];
 	pt_build(&r, &in);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
 			 PASS);
 	assert_pkt_eq(in.data, in.len, out.data, out.len);
 
@@ -1001,7 +920,7 @@ static void test_holds_too_big_error_bounded(void **state)
 				.inner = &inner,
 				.inner_len = inner.len };
 	pt_build(&sp, &in);
-	v = run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out);
+	v = st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out);
 	if (v == REDIRECT && out.len >= 14 + 20 && out.data[14 + 9] == ICMP &&
 	    out.data[14 + 20] == 3 && out.data[14 + 21] == 4)
 		fail_msg("an ICMP error was answered with an ICMP error");
@@ -1022,17 +941,17 @@ static void test_holds_ttl1_original(void **state)
 	struct pkt out;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, UDP, BE4[0]);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 	sp.ttl = 1;
-	assert_int_equal(tailnet_in(h, sp, &out), DROP);
+	assert_int_equal(st_tailnet_in(h, sp, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_TTL_EXCEEDED), 1);
 	/* the flow was committed before the forward failed; it holds one port */
 	if (!pt_ct_get(h, &k, &e))
 		print_message("TTL-1 first packet left flow port %u\n",
 			      ntohs(e.snat_port));
 	sp.ttl = 64;
-	assert_int_equal(tailnet_in(h, sp, &out), REDIRECT);
+	assert_int_equal(st_tailnet_in(h, sp, &out), REDIRECT);
 }
 
 /*
@@ -1048,19 +967,19 @@ static void test_holds_revoked_both_ways(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
 	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
-	snat_service(h, VIP4, UDP, BE4[0]);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			      &out),
 		REDIRECT);
-	port = snat_port_of(h, &k);
+	port = st_snat_port_of(h, &k);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY); /* a new revision: revoked */
 	assert_int_equal(
-		uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
-			  &out),
+		st_uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
+			     &out),
 		DROP);
 	quote = pt_flow(SNAT4, port, BE4[0], BE_PORT, UDP, 0);
 	pt_build(&quote, &inner);
@@ -1074,11 +993,11 @@ static void test_holds_revoked_both_ways(void **state)
 				.inner = &inner,
 				.inner_len = inner.len };
 	pt_build(&sp, &in);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
 			 DROP);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			      &out),
 		DROP);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
 	assert_int_equal(th_stat(h, TP_STAT_SNAT), 1);
@@ -1113,21 +1032,21 @@ static void test_fault_snat_reply_wrong_uplink(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	other = th_uplink_peer();
 	assert_int_equal(
 		bpf_map_update_elem(h->maps.ifaces, &other, &up2, BPF_ANY), 0);
-	snat_service(h, VIP4, UDP, BE4[0]);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			      &out),
 		REDIRECT);
-	port = snat_port_of(h, &k);
+	port = st_snat_port_of(h, &k);
 
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	r.l2 = 1;
 	pt_build(&r, &in);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, other, &in, &out), DROP);
+	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, other, &in, &out), DROP);
 	pt_build(FLOWP(SNAT4, port, BE4[0], BE_PORT, UDP, 0), &inner);
 	sp = (struct pkt_spec){ .l2 = 1,
 				.family = AF_INET,
@@ -1140,17 +1059,17 @@ static void test_fault_snat_reply_wrong_uplink(void **state)
 				.inner = &inner,
 				.inner_len = inner.len };
 	pt_build(&sp, &in);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, other, &in, &out), DROP);
+	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, other, &in, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 2);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_OPEN);
 
 	/* the same through the uplink the backend is routed to: the flow's */
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
 			 REDIRECT);
 	assert_int_equal(
-		uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
-			  &out),
+		st_uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
+			     &out),
 		REDIRECT);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 2);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_REPLIED);
@@ -1225,20 +1144,20 @@ static void test_fault_snat_reply_vlan_tagged(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, UDP, BE4[0]);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 	th_set_clock(h, 0); /* real time: the kernel's packets */
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
+			      &out),
 		REDIRECT);
-	port = snat_port_of(h, &k);
+	port = st_snat_port_of(h, &k);
 	assert_int_equal(
 		pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
 			     bpf_program__fd(h->skel->progs.tp_to_tailnet)),
 		0);
 	assert_int_equal(
-		pt_tc_attach(up_ifindex, BPF_TC_INGRESS,
+		pt_tc_attach(st_up_ifindex, BPF_TC_INGRESS,
 			     bpf_program__fd(h->skel->progs.tp_from_uplink)),
 		0);
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
@@ -1252,7 +1171,7 @@ static void test_fault_snat_reply_vlan_tagged(void **state)
 	n[1] = through_uplink_tagged(h, &in, 0, &want, buf, sizeof(buf));
 	n[2] = through_uplink_tagged(h, &in, -1, &want, buf, sizeof(buf));
 	pt_tc_detach_all(h->l3_ifindex);
-	pt_tc_detach_all(up_ifindex);
+	pt_tc_detach_all(st_up_ifindex);
 	print_message(
 		"VLAN 100: restored %llu; to the tailnet: VLAN 0 %zd, untagged %zd bytes\n",
 		(unsigned long long)restored, n[1], n[2]);

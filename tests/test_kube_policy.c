@@ -738,20 +738,164 @@ static void test_from_anywhere_ports(void **state)
 	      NONE, 0, NULL);
 }
 
-static void test_ipblock_except(void **state)
-{
-	struct tin *t = base(1);
-	struct tpd_kube_np_rule *r = ing(pol(t, "a", "cidr", "app=web", ING));
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
 
-	from_cidr(r, "100.64.0.0/16", "100.64.2.0/24");
-	port(r, IPPROTO_TCP, 443, NULL, 0);
-	check(t,
-	      L("any>300 z1 any deny", "500>300 z1 tcp/443 allow",
-		"cidr:100.64.0.0/16>300 z1 tcp/443 allow"),
-	      L("z1 100.64.0.0/16 cidr:100.64.0.0/16",
-		"z1 100.64.2.0/24 cidr:100.64.2.0/24"),
-	      0, NULL);
+/*
+ * One ipBlock policy on base(): its tailnet entries besides base()'s, its
+ * from[] blocks and port, and what it compiles to.
+ */
+struct ipblock_case {
+	__u16 zone;	  /* base()'s */
+	const char *name; /* the policy's, in namespace a, on app=web */
+	struct {
+		__u16 zone;
+		const char *prefix;
+		__u32 id;
+	} tn[4];
+	struct {
+		const char *cidr, *except;
+	} from[2];
+	__u8 proto;
+	__u16 port;
+	const char *const *rules, *const *idents;
+	unsigned int warnings;
+	const char *warn_has;
+};
+
+static void run_ipblock_case(void **state)
+{
+	const struct ipblock_case *c = *state;
+	struct tin *t = base(c->zone);
+	struct tpd_kube_np_rule *r = ing(pol(t, "a", c->name, "app=web", ING));
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(c->tn) && c->tn[i].prefix; i++)
+		tn(t, c->tn[i].zone, c->tn[i].prefix, c->tn[i].id);
+	for (i = 0; i < ARRAY_SIZE(c->from) && c->from[i].cidr; i++)
+		from_cidr(r, c->from[i].cidr, c->from[i].except);
+	if (c->proto)
+		port(r, c->proto, c->port, NULL, 0);
+	check(t, c->rules, c->idents, c->warnings, c->warn_has);
 }
+
+/* A case as a cmocka test of its own name. */
+#define IPBLOCK_CASE(c)                                            \
+	{                                                          \
+#c, run_ipblock_case, NULL, teardown, (void *)&(c) \
+	}
+
+static const struct ipblock_case test_ipblock_except = {
+	.zone = 1,
+	.name = "cidr",
+	.from = { { "100.64.0.0/16", "100.64.2.0/24" } },
+	.proto = IPPROTO_TCP,
+	.port = 443,
+	.rules = L("any>300 z1 any deny", "500>300 z1 tcp/443 allow",
+		   "cidr:100.64.0.0/16>300 z1 tcp/443 allow"),
+	.idents = L("z1 100.64.0.0/16 cidr:100.64.0.0/16",
+		    "z1 100.64.2.0/24 cidr:100.64.2.0/24"),
+};
+
+/*
+ * An identity with one address inside the block and one outside (510);
+ * one inside the CIDR and inside an except (511).
+ */
+static const struct ipblock_case test_ipblock_partly_inside = {
+	.zone = 1,
+	.name = "half",
+	.tn = { { 1, "100.64.1.9/32", 510 },
+		{ 1, "100.70.0.1/32", 510 },
+		{ 1, "100.64.1.10/32", 511 },
+		{ 1, "100.64.3.1/32", 511 } },
+	.from = { { "100.64.0.0/16", "100.64.3.0/24" } },
+	.rules = L("any>300 z1 any deny", "500>300 z1 any allow",
+		   "501>300 z1 any allow",
+		   "cidr:100.64.0.0/16>300 z1 any allow"),
+	.idents = L("z1 100.64.0.0/16 cidr:100.64.0.0/16",
+		    "z1 100.64.3.0/24 cidr:100.64.3.0/24"),
+	.warnings = 2,
+	.warn_has =
+		"[a/half] tailnet identity 510 of zone 1 is only partly inside the ipBlocks allowed to identity 300",
+};
+
+/*
+ * Another source's entry holding the block with a shorter prefix: no
+ * identity of ours under it (it would take addresses from that identity),
+ * so that identity is partly inside; peers with their own entries are
+ * still allowed.
+ */
+static const struct ipblock_case test_ipblock_under_broader_entry = {
+	.zone = 1,
+	.name = "b",
+	.tn = { { 1, "100.64.0.0/12", 520 } },
+	.from = { { "100.64.0.0/16", NULL } },
+	.rules = L("any>300 z1 any deny", "500>300 z1 any allow",
+		   "501>300 z1 any allow"),
+	.warnings = 1,
+	.warn_has = "tailnet identity 520 of zone 1 is only partly inside",
+};
+
+/* A block prefix another source already has exactly: that identity is it. */
+static const struct ipblock_case test_ipblock_prefix_held_by_other_source = {
+	.zone = 1,
+	.name = "b",
+	.tn = { { 1, "100.64.0.0/16", 521 } },
+	.from = { { "100.64.0.0/16", NULL } },
+	.rules = L("any>300 z1 any deny", "500>300 z1 any allow",
+		   "501>300 z1 any allow", "521>300 z1 any allow"),
+};
+
+/*
+ * Zone 0 (any): identities in every zone; ipBlock rules name their zone.
+ * 600 has base()'s address in another tailnet; 601 is only partly inside
+ * in zone 2.
+ */
+static const struct ipblock_case test_ipblock_every_zone = {
+	.zone = 0,
+	.name = "z",
+	.tn = { { 2, "100.64.1.5/32", 600 },
+		{ 2, "fd7a:115c:a1e0::5/128", 601 },
+		{ 2, "100.66.0.1/32", 601 },
+		{ 1, "fd7a:115c:a1e0::9/128", 602 } },
+	.from = { { "100.64.0.0/16", NULL }, { "fd7a:115c:a1e0::/48", NULL } },
+	.proto = IPPROTO_UDP,
+	.port = 53,
+	.rules = L("any>300 z0 any deny", "500>300 z1 udp/53 allow",
+		   "501>300 z1 udp/53 allow", "600>300 z2 udp/53 allow",
+		   "602>300 z1 udp/53 allow",
+		   "cidr:100.64.0.0/16>300 z1 udp/53 allow",
+		   "cidr:100.64.0.0/16>300 z2 udp/53 allow",
+		   "cidr:fd7a:115c:a1e0::/48>300 z1 udp/53 allow",
+		   "cidr:fd7a:115c:a1e0::/48>300 z2 udp/53 allow"),
+	.idents = L("z1 100.64.0.0/16 cidr:100.64.0.0/16",
+		    "z1 fd7a:115c:a1e0::/48 cidr:fd7a:115c:a1e0::/48",
+		    "z2 100.64.0.0/16 cidr:100.64.0.0/16",
+		    "z2 fd7a:115c:a1e0::/48 cidr:fd7a:115c:a1e0::/48"),
+	.warnings = 1,
+	.warn_has =
+		"tailnet identity 601 of zone 2 is only partly inside the ipBlocks allowed to identity 300",
+};
+
+/* ::/0 is IPv6 only, though IPv4 lives in the same 128-bit space. */
+static const struct ipblock_case test_ipblock_v6_all_not_v4 = {
+	.zone = 1,
+	.name = "v6",
+	.tn = { { 1, "fd7a:115c:a1e0::5/128", 530 } },
+	.from = { { "::/0", NULL } },
+	.rules = L("any>300 z1 any deny", "530>300 z1 any allow",
+		   "cidr:::/0>300 z1 any allow"),
+	.idents = L("z1 ::/0 cidr:::/0", "z1 0.0.0.0/0 cidr:0.0.0.0/0"),
+};
+
+/* An except holding the whole block: the peer allows nothing. */
+static const struct ipblock_case test_ipblock_except_all = {
+	.zone = 1,
+	.name = "b",
+	.from = { { "100.64.1.0/24", "100.64.0.0/16" } },
+	.rules = L("any>300 z1 any deny"),
+};
 
 /* A prefix that is an except in one block and a CIDR in another: one identity. */
 static void test_ipblock_prefix_in_two_roles(void **state)
@@ -769,90 +913,6 @@ static void test_ipblock_prefix_in_two_roles(void **state)
 	      L("z1 100.64.0.0/16 cidr:100.64.0.0/16",
 		"z1 100.64.2.0/24 cidr:100.64.2.0/24"),
 	      0, NULL);
-}
-
-/* An identity with one address inside the block and one outside. */
-static void test_ipblock_partly_inside(void **state)
-{
-	struct tin *t = base(1);
-	struct tpd_kube_np_rule *r = ing(pol(t, "a", "half", "app=web", ING));
-
-	tn(t, 1, "100.64.1.9/32", 510);
-	tn(t, 1, "100.70.0.1/32", 510);
-	/* and one inside the CIDR and inside an except */
-	tn(t, 1, "100.64.1.10/32", 511);
-	tn(t, 1, "100.64.3.1/32", 511);
-	from_cidr(r, "100.64.0.0/16", "100.64.3.0/24");
-	check(t,
-	      L("any>300 z1 any deny", "500>300 z1 any allow",
-		"501>300 z1 any allow", "cidr:100.64.0.0/16>300 z1 any allow"),
-	      L("z1 100.64.0.0/16 cidr:100.64.0.0/16",
-		"z1 100.64.3.0/24 cidr:100.64.3.0/24"),
-	      2,
-	      "[a/half] tailnet identity 510 of zone 1 is only partly inside the ipBlocks allowed to identity 300");
-}
-
-/*
- * Another source's entry holding the block with a shorter prefix: no
- * identity of ours under it (it would take addresses from that identity),
- * so that identity is partly inside; peers with their own entries are
- * still allowed.
- */
-static void test_ipblock_under_broader_entry(void **state)
-{
-	struct tin *t = base(1);
-	struct tpd_kube_np_rule *r = ing(pol(t, "a", "b", "app=web", ING));
-
-	tn(t, 1, "100.64.0.0/12", 520);
-	from_cidr(r, "100.64.0.0/16", NULL);
-	check(t,
-	      L("any>300 z1 any deny", "500>300 z1 any allow",
-		"501>300 z1 any allow"),
-	      NONE, 1, "tailnet identity 520 of zone 1 is only partly inside");
-}
-
-/* A block prefix another source already has exactly: that identity is it. */
-static void test_ipblock_prefix_held_by_other_source(void **state)
-{
-	struct tin *t = base(1);
-	struct tpd_kube_np_rule *r = ing(pol(t, "a", "b", "app=web", ING));
-
-	tn(t, 1, "100.64.0.0/16", 521);
-	from_cidr(r, "100.64.0.0/16", NULL);
-	check(t,
-	      L("any>300 z1 any deny", "500>300 z1 any allow",
-		"501>300 z1 any allow", "521>300 z1 any allow"),
-	      NONE, 0, NULL);
-}
-
-/* Zone 0 (any): identities in every zone; ipBlock rules name their zone. */
-static void test_ipblock_every_zone(void **state)
-{
-	struct tin *t = base(0);
-	struct tpd_kube_np_rule *r = ing(pol(t, "a", "z", "app=web", ING));
-
-	tn(t, 2, "100.64.1.5/32", 600); /* the same address, another tailnet */
-	tn(t, 2, "fd7a:115c:a1e0::5/128", 601);
-	tn(t, 2, "100.66.0.1/32",
-	   601); /* 601 is only partly inside in zone 2 */
-	tn(t, 1, "fd7a:115c:a1e0::9/128", 602);
-	from_cidr(r, "100.64.0.0/16", NULL);
-	from_cidr(r, "fd7a:115c:a1e0::/48", NULL);
-	port(r, IPPROTO_UDP, 53, NULL, 0);
-	check(t,
-	      L("any>300 z0 any deny", "500>300 z1 udp/53 allow",
-		"501>300 z1 udp/53 allow", "600>300 z2 udp/53 allow",
-		"602>300 z1 udp/53 allow",
-		"cidr:100.64.0.0/16>300 z1 udp/53 allow",
-		"cidr:100.64.0.0/16>300 z2 udp/53 allow",
-		"cidr:fd7a:115c:a1e0::/48>300 z1 udp/53 allow",
-		"cidr:fd7a:115c:a1e0::/48>300 z2 udp/53 allow"),
-	      L("z1 100.64.0.0/16 cidr:100.64.0.0/16",
-		"z1 fd7a:115c:a1e0::/48 cidr:fd7a:115c:a1e0::/48",
-		"z2 100.64.0.0/16 cidr:100.64.0.0/16",
-		"z2 fd7a:115c:a1e0::/48 cidr:fd7a:115c:a1e0::/48"),
-	      1,
-	      "tailnet identity 601 of zone 2 is only partly inside the ipBlocks allowed to identity 300");
 }
 
 /*
@@ -916,30 +976,6 @@ static void test_ipblock_dual_stack_peer(void **state)
 		"z1 100.64.9.0/24 cidr:100.64.9.0/24"),
 	      1,
 	      "[ns1/web-http] tailnet identity 301 of zone 1 is only partly inside");
-}
-
-/* ::/0 is IPv6 only, though IPv4 lives in the same 128-bit space. */
-static void test_ipblock_v6_all_not_v4(void **state)
-{
-	struct tin *t = base(1);
-	struct tpd_kube_np_rule *r = ing(pol(t, "a", "v6", "app=web", ING));
-
-	tn(t, 1, "fd7a:115c:a1e0::5/128", 530);
-	from_cidr(r, "::/0", NULL);
-	check(t,
-	      L("any>300 z1 any deny", "530>300 z1 any allow",
-		"cidr:::/0>300 z1 any allow"),
-	      L("z1 ::/0 cidr:::/0", "z1 0.0.0.0/0 cidr:0.0.0.0/0"), 0, NULL);
-}
-
-/* An except holding the whole block: the peer allows nothing. */
-static void test_ipblock_except_all(void **state)
-{
-	struct tin *t = base(1);
-	struct tpd_kube_np_rule *r = ing(pol(t, "a", "b", "app=web", ING));
-
-	from_cidr(r, "100.64.1.0/24", "100.64.0.0/16");
-	check(t, L("any>300 z1 any deny"), NONE, 0, NULL);
 }
 
 /* The allocator refusing an except's identity: the block fails closed. */
@@ -1825,21 +1861,19 @@ int main(void)
 		cmocka_unit_test_teardown(test_allow_all_union_with_deny,
 					  teardown),
 		cmocka_unit_test_teardown(test_from_anywhere_ports, teardown),
-		cmocka_unit_test_teardown(test_ipblock_except, teardown),
+		IPBLOCK_CASE(test_ipblock_except),
 		cmocka_unit_test_teardown(test_ipblock_prefix_in_two_roles,
 					  teardown),
-		cmocka_unit_test_teardown(test_ipblock_partly_inside, teardown),
-		cmocka_unit_test_teardown(test_ipblock_under_broader_entry,
-					  teardown),
-		cmocka_unit_test_teardown(
-			test_ipblock_prefix_held_by_other_source, teardown),
-		cmocka_unit_test_teardown(test_ipblock_every_zone, teardown),
+		IPBLOCK_CASE(test_ipblock_partly_inside),
+		IPBLOCK_CASE(test_ipblock_under_broader_entry),
+		IPBLOCK_CASE(test_ipblock_prefix_held_by_other_source),
+		IPBLOCK_CASE(test_ipblock_every_zone),
 		cmocka_unit_test_teardown(test_ipblock_union_across_policies,
 					  teardown),
 		cmocka_unit_test_teardown(test_ipblock_dual_stack_peer,
 					  teardown),
-		cmocka_unit_test_teardown(test_ipblock_v6_all_not_v4, teardown),
-		cmocka_unit_test_teardown(test_ipblock_except_all, teardown),
+		IPBLOCK_CASE(test_ipblock_v6_all_not_v4),
+		IPBLOCK_CASE(test_ipblock_except_all),
 		cmocka_unit_test_teardown(test_ipblock_limits, teardown),
 		cmocka_unit_test_teardown(test_ipblock_alloc_fails, teardown),
 		cmocka_unit_test_teardown(test_ipblock_no_zone, teardown),

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "conntrack.h"
 #include "gc.h"
+#include "masqtest.h"
 #include "pkttest.h"
 #include "snat.h"
 
@@ -31,24 +32,11 @@
 #define SYN PKT_TCP_SYN
 #define ACK PKT_TCP_ACK
 
-#define MASQ4 \
-	"100.64.0.100" /* the node's address on the zone's tailnet interface */
-#define MASQ6	 "fd7a:115c:a1e0::64"
-#define POD4	 "198.18.2.5"
-#define POD4B	 "198.18.2.6"
-#define POD6	 "fd00:198:18::2:5"
 #define POD6B	 "fd00:198:18::2:6"
 #define TROUTER4 "100.64.0.254" /* a router on the tailnet side */
 
-#define PORT_LO 61000
-#define PORT_HI 61999
-#define PPORT	40000 /* the pod's source port */
-#define DPORT	443   /* the tailnet peer's port */
 #define ECHO_ID 77
-
-#define POD_IFINDEX \
-	1 /* where pod packets come from: no tailnet iface, no uplink */
-#define POD_ID 300
+#define POD_ID	300
 
 #define FLOWK(...) (&(struct tp_ct_key[]){ pt_ct_key(__VA_ARGS__) }[0])
 #define PT_EQ_PKT(want, got)                                                  \
@@ -69,123 +57,8 @@ struct fam {
 static const struct fam V4 = { CLIENT4, MASQ4, POD4, POD4B, IPPROTO_ICMP };
 static const struct fam V6 = { CLIENT6, MASQ6, POD6, POD6B, IPPROTO_ICMPV6 };
 
-/* Zone @zone's masquerade entry: on or off, the node's addresses there. */
-static void masq_set(struct th *h, __u32 zone, bool on, const char *a4,
-		     const char *a6)
-{
-	struct tp_masq m = { .flags = on ? TP_MASQ_F_ON : 0 };
-
-	if (a4)
-		m.addr4 = pt_addr(a4);
-	if (a6)
-		m.addr6 = pt_addr(a6);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(h->skel->maps.tp_masq),
-					     &zone, &m, BPF_ANY),
-			 0);
-}
-
-/* Masquerade on in TH_ZONE, the SNAT port range [@lo, @hi]. */
-static void masq_env(struct th *h, __u16 lo, __u16 hi)
-{
-	assert_int_equal(
-		th_snat_config(h, "198.18.0.1", "fd00:198:18::1", lo, hi, 0),
-		0);
-	masq_set(h, TH_ZONE, true, MASQ4, MASQ6);
-}
-
-/* Run @sp through @hook on @ifindex (from @in_ifindex); the verdict, @out. */
-static int run_spec(struct th *h, enum th_hook hook, int ifindex,
-		    int in_ifindex, struct pkt_spec sp, struct pkt *out)
-{
-	struct pkt in;
-	int verdict = -1;
-
-	pt_build(&sp, &in);
-	out->l2 = 0;
-	out->len = sizeof(out->data);
-	assert_int_equal(th_run_from(h, hook, ifindex, in_ifindex, in.data,
-				     in.len, out->data, &out->len, &verdict),
-			 0);
-	return verdict;
-}
-
-/* A pod's packet leaving through the zone's tailnet interface. */
-static int pod_out(struct th *h, struct pkt_spec sp, struct pkt *out)
-{
-	return run_spec(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX, sp, out);
-}
-
-/* A packet from the tailnet of TH_ZONE. */
-static int tailnet_in(struct th *h, struct pkt_spec sp, struct pkt *out)
-{
-	return run_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0, sp, out);
-}
-
-static bool is_echo(__u8 proto)
-{
-	return proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
-}
-
-/* The flow's first packet, pod -> peer (an echo request for ICMP). */
-static struct pkt_spec first_of(const char *pod, __u16 pport, const char *peer,
-				__u8 proto)
-{
-	struct pkt_spec sp = pt_flow(pod, is_echo(proto) ? 0 : pport, peer,
-				     is_echo(proto) ? 0 : DPORT, proto,
-				     proto == TCP ? SYN : 0);
-
-	if (is_echo(proto)) {
-		sp.icmp_type = proto == IPPROTO_ICMP ? 8 : 128;
-		sp.icmp_id = pport;
-		sp.icmp_seq = 1;
-	}
-	return sp;
-}
-
-/* The answer to @q (its addresses and ports swapped; an echo reply). */
-static struct pkt_spec answer_of(struct pkt_spec q)
-{
-	struct pkt_spec a = q;
-
-	a.saddr = q.daddr;
-	a.daddr = q.saddr;
-	a.sport = q.dport;
-	a.dport = q.sport;
-	if (q.proto == TCP)
-		a.tcp_flags = SYN | ACK;
-	if (is_echo(q.proto))
-		a.icmp_type = q.proto == IPPROTO_ICMP ? 0 : 129;
-	return a;
-}
-
-/* @sp with its source (@src) or destination side replaced by @addr:@port. */
-static struct pkt_spec with_side(struct pkt_spec sp, bool src, const char *addr,
-				 __u16 port)
-{
-	if (src)
-		sp.saddr = addr;
-	else
-		sp.daddr = addr;
-	if (is_echo(sp.proto))
-		sp.icmp_id = port;
-	else if (src)
-		sp.sport = port;
-	else
-		sp.dport = port;
-	return sp;
-}
-
-/* The conntrack key of the flow @first starts (zone TH_ZONE). */
-static struct tp_ct_key key_of(const struct pkt_spec *first)
-{
-	__u16 sport = is_echo(first->proto) ? first->icmp_id : first->sport;
-
-	return pt_ct_key(first->saddr, sport, first->daddr, first->dport,
-			 first->proto);
-}
-
 /* The flow key of spec @q, as a pointer to a temporary. */
-#define FLOWP_KEY(q) (&(struct tp_ct_key[]){ key_of(&(q)) }[0])
+#define FLOWP_KEY(q) (&(struct tp_ct_key[]){ mt_key_of(&(q)) }[0])
 
 /* The port the masqueraded flow at @k took (host order); checks its flags. */
 static __u16 masq_port_of(struct th *h, const struct tp_ct_key *k)
@@ -208,18 +81,19 @@ static __u16 masq_port_of(struct th *h, const struct tp_ct_key *k)
 static __u16 roundtrip(struct th *h, const struct fam *f, const char *pod,
 		       __u16 pport, __u8 proto)
 {
-	struct pkt_spec q = first_of(pod, pport, f->peer, proto), a;
-	struct tp_ct_key k = key_of(&q);
+	struct pkt_spec q = mt_first_of(pod, pport, f->peer, proto), a;
+	struct tp_ct_key k = mt_key_of(&q);
 	struct pkt out;
 	__u16 port;
 
-	assert_int_equal(pod_out(h, q, &out), PASS);
+	assert_int_equal(mt_pod_out(h, q, &out), PASS);
 	port = masq_port_of(h, &k);
-	pt_expect_pkt(with_side(q, true, f->masq, port), &out);
+	pt_expect_pkt(mt_with_side(q, true, f->masq, port), &out);
 
-	a = answer_of(q);
+	a = mt_answer_of(q);
 	assert_int_equal(
-		tailnet_in(h, with_side(a, false, f->masq, port), &out), PASS);
+		mt_tailnet_in(h, mt_with_side(a, false, f->masq, port), &out),
+		PASS);
 	pt_expect_pkt(a, &out);
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
 	return port;
@@ -227,21 +101,22 @@ static __u16 roundtrip(struct th *h, const struct fam *f, const char *pod,
 
 static void test_roundtrip(struct th *h, const struct fam *f, __u8 proto)
 {
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	roundtrip(h, f, f->pod, PPORT, proto);
 	assert_int_equal(th_stat(h, TP_STAT_MASQ), 1);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 1);
 	/* a second packet of the flow leaves with the same port */
 	{
-		struct pkt_spec q = first_of(f->pod, PPORT, f->peer, proto);
-		struct tp_ct_key k = key_of(&q);
+		struct pkt_spec q = mt_first_of(f->pod, PPORT, f->peer, proto);
+		struct tp_ct_key k = mt_key_of(&q);
 		struct pkt out;
 
 		if (proto == TCP)
 			q.tcp_flags = ACK;
-		assert_int_equal(pod_out(h, q, &out), PASS);
-		pt_expect_pkt(with_side(q, true, f->masq, masq_port_of(h, &k)),
-			      &out);
+		assert_int_equal(mt_pod_out(h, q, &out), PASS);
+		pt_expect_pkt(
+			mt_with_side(q, true, f->masq, masq_port_of(h, &k)),
+			&out);
 		assert_int_equal(th_stat(h, TP_STAT_MASQ), 2);
 	}
 }
@@ -266,18 +141,19 @@ static void test_second_pod_other_port(void **state)
 	__u16 p1, p2;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	p1 = roundtrip(h, &V4, POD4, PPORT, UDP);
 	p2 = roundtrip(h, &V4, POD4B, PPORT, UDP);
 	assert_int_not_equal(p1, p2);
 	/* the first pod's replies still find it */
 	{
 		struct pkt_spec a =
-			answer_of(first_of(POD4, PPORT, CLIENT4, UDP));
+			mt_answer_of(mt_first_of(POD4, PPORT, CLIENT4, UDP));
 		struct pkt out;
 
 		assert_int_equal(
-			tailnet_in(h, with_side(a, false, MASQ4, p1), &out),
+			mt_tailnet_in(h, mt_with_side(a, false, MASQ4, p1),
+				      &out),
 			PASS);
 		pt_expect_pkt(a, &out);
 	}
@@ -291,17 +167,17 @@ static void test_exhaustion(void **state)
 	__u16 p1, p2;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_LO + 1);
+	mt_masq_env(h, PORT_LO, PORT_LO + 1);
 	p1 = roundtrip(h, &V4, POD4, PPORT, TCP);
 	p2 = roundtrip(h, &V4, POD4, PPORT + 1, TCP);
 	assert_int_not_equal(p1, p2);
 	assert_int_equal(
-		pod_out(h, first_of(POD4, PPORT + 2, CLIENT4, TCP), &out),
+		mt_pod_out(h, mt_first_of(POD4, PPORT + 2, CLIENT4, TCP), &out),
 		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
 	{
-		struct pkt_spec q = first_of(POD4, PPORT + 2, CLIENT4, TCP);
-		struct tp_ct_key k = key_of(&q);
+		struct pkt_spec q = mt_first_of(POD4, PPORT + 2, CLIENT4, TCP);
+		struct tp_ct_key k = mt_key_of(&q);
 		struct tp_ct_entry e;
 
 		assert_int_equal(pt_ct_get(h, &k, &e), -ENOENT);
@@ -323,11 +199,12 @@ static void test_clash_live_flow(void **state)
 	struct pkt out;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_LO);
-	assert_int_equal(tailnet_in(h, in, &out),
+	mt_masq_env(h, PORT_LO, PORT_LO);
+	assert_int_equal(mt_tailnet_in(h, in, &out),
 			 PASS); /* a flow to the node itself */
-	assert_int_equal(pod_out(h, first_of(POD4, PPORT, CLIENT4, TCP), &out),
-			 DROP);
+	assert_int_equal(
+		mt_pod_out(h, mt_first_of(POD4, PPORT, CLIENT4, TCP), &out),
+		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
 	/* the live flow is intact */
 	pt_ct_must(h, FLOWK(CLIENT4, DPORT, MASQ4, PORT_LO, TCP));
@@ -342,15 +219,15 @@ static void test_forged_reply(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, &V4, POD4, PPORT, UDP);
 	a = pt_flow(CLIENT4, DPORT, MASQ4, port == PORT_HI ? PORT_LO : port + 1,
 		    UDP, 0);
-	assert_int_equal(tailnet_in(h, a, &out), PASS);
+	assert_int_equal(mt_tailnet_in(h, a, &out), PASS);
 	pt_expect_pkt(a, &out);
 	/* from another peer to the flow's port: not the flow's either */
 	a = pt_flow("100.64.0.2", DPORT, MASQ4, port, UDP, 0);
-	assert_int_equal(tailnet_in(h, a, &out), PASS);
+	assert_int_equal(mt_tailnet_in(h, a, &out), PASS);
 	pt_expect_pkt(a, &out);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 1);
 }
@@ -364,12 +241,13 @@ static void test_reply_other_zone(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, &V4, POD4, PPORT, UDP);
-	a = with_side(answer_of(first_of(POD4, PPORT, CLIENT4, UDP)), false,
-		      MASQ4, port);
+	a = mt_with_side(mt_answer_of(mt_first_of(POD4, PPORT, CLIENT4, UDP)),
+			 false, MASQ4, port);
 	assert_int_equal(
-		run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, a, &out), PASS);
+		mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, a, &out),
+		PASS);
 	pt_expect_pkt(a, &out);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 1);
 }
@@ -383,15 +261,15 @@ static void error_from_tailnet(const struct fam *f, const char *from,
 			       __u8 proto, void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = first_of(f->pod, PPORT, f->peer, proto), quoted;
+	struct pkt_spec q = mt_first_of(f->pod, PPORT, f->peer, proto), quoted;
 	struct pkt err, want, out;
 	__u16 port;
 	int verdict = -1;
 
-	masq_env(h, PORT_LO, PORT_HI);
-	assert_int_equal(pod_out(h, q, &out), PASS);
+	mt_masq_env(h, PORT_LO, PORT_HI);
+	assert_int_equal(mt_pod_out(h, q, &out), PASS);
 	port = masq_port_of(h, FLOWP_KEY(q));
-	quoted = with_side(q, true, f->masq, port);
+	quoted = mt_with_side(q, true, f->masq, port);
 	pt_icmp_err(&err, from, f->masq, &quoted);
 	pt_icmp_err(&want, from, f->pod, &q);
 	out.l2 = 0;
@@ -440,15 +318,16 @@ static void test_error_udp_from_peer_v6(void **state)
 static void error_from_pod(const struct fam *f, __u8 proto, void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = first_of(f->pod, PPORT, f->peer, proto), a, quoted;
+	struct pkt_spec q = mt_first_of(f->pod, PPORT, f->peer, proto), a,
+			quoted;
 	struct pkt err, want, out;
 	__u16 port;
 	int verdict = -1;
 
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, f, f->pod, PPORT, proto);
-	a = answer_of(q);
-	quoted = with_side(a, false, f->masq, port);
+	a = mt_answer_of(q);
+	quoted = mt_with_side(a, false, f->masq, port);
 	pt_icmp_err(&err, f->pod, f->peer, &a);
 	pt_icmp_err(&want, f->masq, f->peer, &quoted);
 	out.l2 = 0;
@@ -482,12 +361,13 @@ static void test_policy_sees_pod(void **state)
 	struct pkt out;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	pt_ident(h, 0, POD4 "/32", POD_ID);
 	pt_rule(h, POD_ID, TP_POLICY_ANY_ID, TP_POLICY_ANY_ZONE, 0, 0, 0,
 		TP_VERDICT_DENY);
-	assert_int_equal(pod_out(h, first_of(POD4, PPORT, CLIENT4, TCP), &out),
-			 DROP);
+	assert_int_equal(
+		mt_pod_out(h, mt_first_of(POD4, PPORT, CLIENT4, TCP), &out),
+		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
 	assert_int_equal(pt_ct_count(h),
 			 0); /* no flow, no reply key: no port */
@@ -496,11 +376,11 @@ static void test_policy_sees_pod(void **state)
 	roundtrip(h, &V4, POD4B, PPORT, TCP);
 	pt_ident(h, 0, POD4B "/32", POD_ID + 1);
 	{
-		struct pkt_spec q = first_of(POD4B, PPORT, CLIENT4, TCP);
+		struct pkt_spec q = mt_first_of(POD4B, PPORT, CLIENT4, TCP);
 		struct tp_ct_entry e;
 
 		q.tcp_flags = ACK;
-		assert_int_equal(pod_out(h, q, &out), PASS);
+		assert_int_equal(mt_pod_out(h, q, &out), PASS);
 		e = pt_ct_must(h, FLOWP_KEY(q));
 		assert_int_equal(e.src_identity, POD_ID + 1);
 	}
@@ -513,35 +393,36 @@ static void test_policy_sees_pod(void **state)
 static void test_per_zone_address(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = first_of(POD4, PPORT, "100.100.0.1", TCP), a, t;
-	struct tp_ct_key k = key_of(&q);
+	struct pkt_spec q = mt_first_of(POD4, PPORT, "100.100.0.1", TCP), a, t;
+	struct tp_ct_key k = mt_key_of(&q);
 	struct tp_ct_entry e;
 	struct pkt out;
 	__u16 port;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
-	masq_set(h, TH_ZONE2, true, "100.100.0.100", "fd7a:115c:a1e0:2::64");
+	mt_masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_set(h, TH_ZONE2, true, "100.100.0.100", "fd7a:115c:a1e0:2::64");
 	k.zone = TH_ZONE2;
-	assert_int_equal(run_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX,
-				  q, &out),
+	assert_int_equal(mt_run_spec(h, TH_TO_TAILNET, h->l3_ifindex2,
+				     POD_IFINDEX, q, &out),
 			 PASS);
 	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_true(tp_ct_is_masq(&e));
 	port = ntohs(e.snat_port);
-	t = with_side(q, true, "100.100.0.100", port);
+	t = mt_with_side(q, true, "100.100.0.100", port);
 	pt_expect_pkt(t, &out);
-	a = with_side(answer_of(q), false, "100.100.0.100", port);
+	a = mt_with_side(mt_answer_of(q), false, "100.100.0.100", port);
 	/*
 	 * Through zone 1's interface: not the flow's reply, but a new flow
 	 * from zone 1 to a zone-2 address, which no rule lets cross.
 	 */
-	assert_int_equal(tailnet_in(h, a, &out), DROP);
+	assert_int_equal(mt_tailnet_in(h, a, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_ZONE), 1);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 0);
 	assert_int_equal(
-		run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, a, &out), PASS);
-	pt_expect_pkt(answer_of(q), &out);
+		mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, a, &out),
+		PASS);
+	pt_expect_pkt(mt_answer_of(q), &out);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 1);
 	/* and zone 1 still masquerades with its own */
 	roundtrip(h, &V4, POD4, PPORT, TCP);
@@ -551,7 +432,7 @@ static void test_per_zone_address(void **state)
 static void test_off_and_own(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, TCP), own;
+	struct pkt_spec q = mt_first_of(POD4, PPORT, CLIENT4, TCP), own;
 	struct tp_ct_entry e;
 	struct pkt out;
 
@@ -559,26 +440,27 @@ static void test_off_and_own(void **state)
 	assert_int_equal(th_snat_config(h, "198.18.0.1", "fd00:198:18::1",
 					PORT_LO, PORT_HI, 0),
 			 0);
-	masq_set(h, TH_ZONE, false, MASQ4, MASQ6);
-	assert_int_equal(pod_out(h, q, &out), PASS);
+	mt_masq_set(h, TH_ZONE, false, MASQ4, MASQ6);
+	assert_int_equal(mt_pod_out(h, q, &out), PASS);
 	pt_expect_pkt(q, &out);
 	e = pt_ct_must(h, FLOWP_KEY(q));
 	assert_int_equal(e.flags & (TP_CT_F_SNAT | TP_CT_F_MASQ), 0);
-	assert_int_equal(tailnet_in(h, answer_of(q), &out), PASS);
-	pt_expect_pkt(answer_of(q), &out);
+	assert_int_equal(mt_tailnet_in(h, mt_answer_of(q), &out), PASS);
+	pt_expect_pkt(mt_answer_of(q), &out);
 
 	/* on, but the source is the node's address of the zone: its own */
-	masq_set(h, TH_ZONE, true, MASQ4, MASQ6);
-	own = first_of(MASQ4, PPORT, CLIENT4, UDP);
+	mt_masq_set(h, TH_ZONE, true, MASQ4, MASQ6);
+	own = mt_first_of(MASQ4, PPORT, CLIENT4, UDP);
 	assert_int_equal(
-		run_spec(h, TH_TO_TAILNET, h->l3_ifindex, 0, own, &out), PASS);
+		mt_run_spec(h, TH_TO_TAILNET, h->l3_ifindex, 0, own, &out),
+		PASS);
 	pt_expect_pkt(own, &out);
 	e = pt_ct_must(h, FLOWP_KEY(own));
 	assert_int_equal(e.flags & (TP_CT_F_SNAT | TP_CT_F_MASQ), 0);
 	/* another zone's interface (masquerade not on there): untouched */
-	q = first_of(POD4, PPORT, "100.100.0.1", UDP);
-	assert_int_equal(run_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX,
-				  q, &out),
+	q = mt_first_of(POD4, PPORT, "100.100.0.1", UDP);
+	assert_int_equal(mt_run_spec(h, TH_TO_TAILNET, h->l3_ifindex2,
+				     POD_IFINDEX, q, &out),
 			 PASS);
 	pt_expect_pkt(q, &out);
 	assert_int_equal(th_stat(h, TP_STAT_MASQ), 0);
@@ -594,9 +476,10 @@ static void test_no_addr_of_family(void **state)
 	assert_int_equal(th_snat_config(h, "198.18.0.1", "fd00:198:18::1",
 					PORT_LO, PORT_HI, 0),
 			 0);
-	masq_set(h, TH_ZONE, true, MASQ4, NULL);
-	assert_int_equal(pod_out(h, first_of(POD6, PPORT, CLIENT6, UDP), &out),
-			 DROP);
+	mt_masq_set(h, TH_ZONE, true, MASQ4, NULL);
+	assert_int_equal(
+		mt_pod_out(h, mt_first_of(POD6, PPORT, CLIENT6, UDP), &out),
+		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_NO_SNAT_ADDR), 1);
 	assert_int_equal(pt_ct_count(h), 0);
 	roundtrip(h, &V4, POD4, PPORT, UDP);
@@ -622,7 +505,7 @@ static void test_random_flows(void **state)
 	print_message("test_random_flows: seed %u (TP_TEST_SEED to replay)\n",
 		      seed);
 	srand(seed);
-	masq_env(h, PORT_LO, PORT_LO + 63);
+	mt_masq_env(h, PORT_LO, PORT_LO + 63);
 	for (i = 0; i < 48; i++) {
 		/* distinct flows: a draw equal to an earlier one (same pod,
 		 * port and protocol) would be that flow's second packet */
@@ -638,20 +521,6 @@ static void test_random_flows(void **state)
 	}
 }
 
-/* Run a ready packet @in through @hook on @ifindex (from @in_ifindex). */
-static int run_pkt(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
-		   const struct pkt *in, struct pkt *out)
-{
-	int verdict = -1;
-
-	out->l2 = 0;
-	out->len = sizeof(out->data);
-	assert_int_equal(th_run_from(h, hook, ifindex, in_ifindex, in->data,
-				     in->len, out->data, &out->len, &verdict),
-			 0);
-	return verdict;
-}
-
 /*
  * The reply key is the port's reservation: evicted (deleted here, as the
  * LRU would), the flow's next packet writes it again; taken meanwhile by
@@ -662,36 +531,36 @@ static int run_pkt(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
 static void test_evicted_reply_key(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP);
-	struct tp_ct_key k = key_of(&q), rk;
+	struct pkt_spec q = mt_first_of(POD4, PPORT, CLIENT4, UDP);
+	struct tp_ct_key k = mt_key_of(&q), rk;
 	struct tp_ct_entry e;
 	struct pkt out;
 	__u16 port, port2;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, &V4, POD4, PPORT, UDP);
 	rk = pt_ct_key(CLIENT4, DPORT, MASQ4, port, UDP);
 	assert_int_equal(bpf_map_delete_elem(tp_ct_fd(&h->maps, UDP), &rk), 0);
-	assert_int_equal(pod_out(h, q, &out), PASS);
-	pt_expect_pkt(with_side(q, true, MASQ4, port), &out);
+	assert_int_equal(mt_pod_out(h, q, &out), PASS);
+	pt_expect_pkt(mt_with_side(q, true, MASQ4, port), &out);
 	e = pt_ct_must(h, &rk);
 	assert_int_equal(e.flags, TP_CT_F_REPLY_KEY | TP_CT_F_SNAT);
 
 	/* evicted again, and the peer opens a flow to the node on that port */
 	assert_int_equal(bpf_map_delete_elem(tp_ct_fd(&h->maps, UDP), &rk), 0);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, DPORT, MASQ4, port, UDP, 0),
-			   &out),
+		mt_tailnet_in(h, pt_flow(CLIENT4, DPORT, MASQ4, port, UDP, 0),
+			      &out),
 		PASS);
-	assert_int_equal(pod_out(h, q, &out), DROP);
+	assert_int_equal(mt_pod_out(h, q, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
 	assert_int_equal(pt_ct_get(h, &k, &e), -ENOENT);
 	/* the next packet: a new flow, another port */
-	assert_int_equal(pod_out(h, q, &out), PASS);
+	assert_int_equal(mt_pod_out(h, q, &out), PASS);
 	port2 = masq_port_of(h, &k);
 	assert_int_not_equal(port2, port);
-	pt_expect_pkt(with_side(q, true, MASQ4, port2), &out);
+	pt_expect_pkt(mt_with_side(q, true, MASQ4, port2), &out);
 }
 
 /*
@@ -704,45 +573,29 @@ static void test_fragments_v4(void **state)
 	struct th *h = *state;
 	static const char data[48] =
 		"fragmented masquerade, forty-eight bytes long!";
-	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP), t, a;
-	struct pkt whole, twhole, f1, f2, want, out;
+	struct pkt_spec q = mt_first_of(POD4, PPORT, CLIENT4, UDP), t, a;
+	struct pkt whole, twhole;
 	__u16 port;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, &V4, POD4, PPORT, UDP);
 	q.payload = data;
 	q.payload_len = sizeof(data);
 	pt_build(&q, &whole);
-	t = with_side(q, true, MASQ4, port);
+	t = mt_with_side(q, true, MASQ4, port);
 	pt_build(&t, &twhole);
-	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 7, &f1), 0);
-	assert_int_equal(run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX,
-				 &f1, &out),
-			 PASS);
-	assert_int_equal(pkt_fragment(&twhole, 0, 24, 1, 7, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
-	assert_int_equal(pkt_fragment(&whole, 24, 32, 0, 7, &f2), 0);
-	assert_int_equal(run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, POD_IFINDEX,
-				 &f2, &out),
-			 PASS);
-	assert_int_equal(pkt_fragment(&twhole, 24, 32, 0, 7, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
+	mt_frag_expect(h, TH_TO_TAILNET, POD_IFINDEX, &whole, &twhole, 0, 24, 1,
+		       7);
+	mt_frag_expect(h, TH_TO_TAILNET, POD_IFINDEX, &whole, &twhole, 24, 32,
+		       0, 7);
 
-	a = with_side(answer_of(q), false, MASQ4, port);
+	a = mt_with_side(mt_answer_of(q), false, MASQ4, port);
 	pt_build(&a, &whole);
-	a = answer_of(q);
+	a = mt_answer_of(q);
 	pt_build(&a, &twhole);
-	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 9, &f1), 0);
-	assert_int_equal(
-		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f1, &out), PASS);
-	assert_int_equal(pkt_fragment(&twhole, 0, 24, 1, 9, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
-	assert_int_equal(pkt_fragment(&whole, 24, 32, 0, 9, &f2), 0);
-	assert_int_equal(
-		run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f2, &out), PASS);
-	assert_int_equal(pkt_fragment(&twhole, 24, 32, 0, 9, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
+	mt_frag_expect(h, TH_FROM_TAILNET, 0, &whole, &twhole, 0, 24, 1, 9);
+	mt_frag_expect(h, TH_FROM_TAILNET, 0, &whole, &twhole, 24, 32, 0, 9);
 }
 
 /*
@@ -753,8 +606,8 @@ static void test_fragments_v4(void **state)
 static void test_ct_userspace(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q = first_of(POD4, PPORT, CLIENT4, UDP), q2, a;
-	struct tp_ct_key k = key_of(&q), rk, k2;
+	struct pkt_spec q = mt_first_of(POD4, PPORT, CLIENT4, UDP), q2, a;
+	struct tp_ct_key k = mt_key_of(&q), rk, k2;
 	struct tp_ct_entry e, r;
 	struct tpd_gc_result res;
 	struct tp_config cbuf;
@@ -763,7 +616,7 @@ static void test_ct_userspace(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	masq_env(h, PORT_LO, PORT_HI);
+	mt_masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, &V4, POD4, PPORT, UDP);
 	cfg = tp_ct_config(&h->maps, &cbuf);
 	e = pt_ct_must(h, &k);
@@ -785,15 +638,15 @@ static void test_ct_userspace(void **state)
 	assert_int_equal(pt_ct_get(h, &rk, &r), -ENOENT);
 
 	/* a flush's delete takes the key with the flow */
-	q2 = first_of(POD4B, PPORT, CLIENT4, UDP);
-	k2 = key_of(&q2);
+	q2 = mt_first_of(POD4B, PPORT, CLIENT4, UDP);
+	k2 = mt_key_of(&q2);
 	port = roundtrip(h, &V4, POD4B, PPORT, UDP);
 	rk = pt_ct_key(CLIENT4, DPORT, MASQ4, port, UDP);
 	e = pt_ct_must(h, &k2);
 	assert_int_equal(tp_ct_flow_delete(&h->maps, cfg, &k2, &e), 0);
 	assert_int_equal(pt_ct_get(h, &rk, &r), -ENOENT);
-	a = with_side(answer_of(q2), false, MASQ4, port);
-	assert_int_equal(tailnet_in(h, a, &out), PASS);
+	a = mt_with_side(mt_answer_of(q2), false, MASQ4, port);
+	assert_int_equal(mt_tailnet_in(h, a, &out), PASS);
 	pt_expect_pkt(a, &out); /* not restored: no flow */
 }
 

@@ -700,7 +700,7 @@ static void test_genl_without_kernel_wireguard(void **state)
 /* ---- wireguard-go ------------------------------------------------------------ */
 
 #define WG_GO	  "/usr/bin/wireguard-go"
-#define WG	  "/usr/bin/wg"
+#define WG	  PEER_WG
 #define WG_RUNDIR "/var/run/wireguard"
 
 /**
@@ -773,35 +773,6 @@ static int wgt_teardown(void **state)
 	return 0;
 }
 
-/* A fresh key pair's public half, base64. */
-static void wg_pubkey(char out[TP_WG_KEY_B64_LEN + 1])
-{
-	char buf[128];
-	FILE *f = popen(WG " genkey | " WG " pubkey", "r");
-
-	assert_non_null(f);
-	assert_non_null(fgets(buf, sizeof(buf), f));
-	assert_int_equal(pclose(f), 0);
-	buf[strcspn(buf, "\n")] = '\0';
-	assert_int_equal(strlen(buf), TP_WG_KEY_B64_LEN);
-	strcpy(out, buf);
-}
-
-/* A fresh private key in a 0600 file of the test's directory. */
-static void write_private_key(const struct wgt *w, char *path, size_t size)
-{
-	const char *const argv[] = { WG, "genkey", NULL };
-	char key[128];
-	int fd;
-
-	assert_int_equal(peer_run_cmd(key, sizeof(key), false, argv), 0);
-	snprintf(path, size, "%s/private.key", w->dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, key, strlen(key)), (ssize_t)strlen(key));
-	close(fd);
-}
-
 /* Whether something accepts connections on the unix socket @path. */
 static bool sock_alive(const char *path)
 {
@@ -854,46 +825,6 @@ static void wgt_start(struct wgt *w)
 	check(i < 500, "no UAPI socket %s after 5 s", w->sock);
 }
 
-/* Every prefix `wg show IF allowed-ips` lists is the peer's in @l. */
-static void expect_wg_show(const struct wgt *w, const struct tp_peer_list *l)
-{
-	const char *const argv[] = { WG, "show", w->ifname, "allowed-ips",
-				     NULL };
-	char out[4096], *line, *save, *tok, *save2;
-	struct tp_peer_prefix pp;
-	size_t lines = 0, i, n;
-
-	assert_int_equal(peer_run_cmd(out, sizeof(out), false, argv), 0);
-	for (line = strtok_r(out, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save), lines++) {
-		const struct tp_peer *p = NULL;
-
-		tok = strtok_r(line, "\t", &save2);
-		for (i = 0; i < l->n; i++)
-			if (!strcmp(l->v[i].key, tok))
-				p = &l->v[i];
-		check(p, "wg show lists peer %s, the dump does not", tok);
-		n = 0;
-		while ((tok = strtok_r(NULL, " \t", &save2)) &&
-		       strcmp(tok, "(none)")) {
-			assert_int_equal(tpd_peer_prefix_parse(tok, false, &pp),
-					 0);
-			for (i = 0; i < p->n_prefixes; i++)
-				if (!memcmp(&p->prefixes[i].addr, &pp.addr,
-					    16) &&
-				    p->prefixes[i].plen == pp.plen)
-					break;
-			check(i < p->n_prefixes, "peer %s: %s missing", p->key,
-			      tok);
-			n++;
-		}
-		check(n == p->n_prefixes,
-		      "peer %s: wg show has %zu prefixes, dump %zu", p->key, n,
-		      p->n_prefixes);
-	}
-	assert_int_equal(lines, l->n);
-}
-
 static void test_wireguard_go(void **state)
 {
 	static const char *const c1[] = { "100.64.10.1/32",
@@ -912,10 +843,10 @@ static void test_wireguard_go(void **state)
 			      " and /dev/net/tun\n");
 		skip();
 	}
-	wg_pubkey(k1);
-	wg_pubkey(k2);
-	wg_pubkey(k3);
-	write_private_key(w, priv, sizeof(priv));
+	peer_wg_pubkey(k1);
+	peer_wg_pubkey(k2);
+	peer_wg_pubkey(k3);
+	peer_wg_private_key(w->dir, priv, sizeof(priv));
 	wgt_start(w);
 
 	snprintf(a1, sizeof(a1), "%s,%s", c1[0], c1[1]);
@@ -950,7 +881,7 @@ static void test_wireguard_go(void **state)
 	peer_add_expected(&want, k3, NULL, 0);
 	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
 	peer_expect_same(&got, &want);
-	expect_wg_show(w, &got);
+	peer_expect_wg_show(w->ifname, &got);
 	tpd_peer_list_free(&got);
 
 	/* a peer removed, allowed IPs replaced; read again, explicit sockdir */
@@ -977,7 +908,7 @@ static void test_wireguard_go(void **state)
 	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
 	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
 	peer_expect_same(&got, &want);
-	expect_wg_show(w, &got);
+	peer_expect_wg_show(w->ifname, &got);
 	tpd_peer_list_free(&got);
 	tpd_peer_list_free(&want);
 

@@ -44,6 +44,7 @@
 #include "harness.h"
 #include "identity.h"
 #include "pktgen.h"
+#include "pkttest.h" /* REQUIRE_BPF */
 #include "policy.h"
 #include "policyref.h"
 
@@ -1618,14 +1619,6 @@ static void fz_round(int round, unsigned long n_new)
 }
 
 /* ---- tests ------------------------------------------------------------------ */
-
-#define REQUIRE_BPF()                                                     \
-	do {                                                              \
-		if (th_unavailable()) {                                   \
-			print_message("skipped: %s\n", th_unavailable()); \
-			skip();                                           \
-		}                                                         \
-	} while (0)
 
 /* The reference against the examples docs/policy.md gives. */
 static void test_reference_doc_examples(void **state)

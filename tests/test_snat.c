@@ -33,8 +33,8 @@
 
 #include "pkttest.h"
 #include "service.h"
+#include "snattest.h"
 
-#define REDIRECT 7 /* TC_ACT_REDIRECT */
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #endif
@@ -43,90 +43,15 @@
 #define SYN PKT_TCP_SYN
 #define ACK PKT_TCP_ACK
 
-#define SNAT4	 "198.18.0.1"
-#define SNAT6	 "fd00:198:18::1"
-#define PORT_LO	 61000
-#define PORT_HI	 61999
-#define BE_PORT	 8080
-#define VPORT	 80
-#define CPORT	 40000
 #define GW4	 TH_UPLINK_GW4
 #define FARHOST4 "203.0.113.9" /* no route to it in the test namespace */
-
-#define ID_CLIENT 300
-#define ID_WEB	  400
-
-static int up_ifindex; /* tpup0, set by snat_env() */
-
-/* The uplink, the node's SNAT addresses and range, and the test's counters at 0. */
-static void snat_env(struct th *h, __u16 lo, __u16 hi, __u32 flags)
-{
-	up_ifindex = th_uplink(h);
-	if (up_ifindex < 0)
-		fail_msg("test uplink: %s", strerror(-up_ifindex));
-	assert_int_equal(th_snat_config(h, SNAT4, SNAT6, lo, hi, flags), 0);
-}
-
-/* A service @vip:VPORT/@proto with the SNAT flag and one backend @be:BE_PORT. */
-static void snat_service(struct th *h, const char *vip, __u8 proto,
-			 const char *be, __u16 flags)
-{
-	const char *bes[1] = { be };
-	int echo = proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
-
-	pt_service(h, vip, echo ? 0 : VPORT, proto, bes, 1, echo ? 0 : BE_PORT,
-		   NULL, NULL, flags, 0);
-}
-
-/* Run @in through @hook on @ifindex; returns the verdict, @out the packet. */
-static int run_on(struct th *h, enum th_hook hook, int ifindex,
-		  const struct pkt *in, struct pkt *out)
-{
-	int verdict = -1;
-
-	out->l2 = hook == TH_FROM_UPLINK;
-	assert_int_equal(th_run_from(h, hook, ifindex, 0, in->data, in->len,
-				     out->data, &out->len, &verdict),
-			 0);
-	return verdict;
-}
-
-/* @sp from the tailnet: the verdict, and the packet as it left (@out). */
-static int tailnet_in(struct th *h, struct pkt_spec sp, struct pkt *out)
-{
-	struct pkt in;
-
-	pt_build(&sp, &in);
-	return run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &in, out);
-}
-
-/* @sp (an Ethernet frame) on the uplink: the verdict and @out. */
-static int uplink_in(struct th *h, struct pkt_spec sp, struct pkt *out)
-{
-	struct pkt in;
-
-	sp.l2 = 1;
-	pt_build(&sp, &in);
-	return run_on(h, TH_FROM_UPLINK, up_ifindex, &in, out);
-}
-
-static struct tp_ct_key key_z(const char *s, __u16 sport, const char *d,
-			      __u16 dport, __u8 proto, __u16 zone)
-{
-	struct tp_ct_key k = pt_ct_key(s, sport, d, dport, proto);
-
-	k.zone = zone;
-	return k;
-}
 
 /* The SNAT port (host order) of the flow at @orig, checked in range. */
 static __u16 snat_port_of(struct th *h, const struct tp_ct_key *orig, __u16 lo,
 			  __u16 hi)
 {
-	struct tp_ct_entry e = pt_ct_must(h, orig);
-	__u16 port = ntohs(e.snat_port);
+	__u16 port = st_snat_port_of(h, orig);
 
-	assert_int_equal(e.flags, TP_CT_F_DNAT | TP_CT_F_SNAT);
 	assert_in_range(port, lo, hi);
 	return port;
 }
@@ -136,7 +61,7 @@ static void check_snat_key(struct th *h, const struct tp_ct_key *orig,
 			   const char *be, __u16 bport, const char *snat,
 			   __u16 port)
 {
-	struct tp_ct_key rk = key_z(be, bport, snat, port, orig->proto, 0);
+	struct tp_ct_key rk = st_key_z(be, bport, snat, port, orig->proto, 0);
 	struct tp_ct_entry r = pt_ct_must(h, &rk);
 
 	assert_int_equal(r.flags, TP_CT_F_REPLY_KEY | TP_CT_F_SNAT);
@@ -177,8 +102,8 @@ static void snat_tcp_roundtrip(struct th *h, const char *client,
 	struct pkt out;
 	__u16 port;
 
-	snat_service(h, vip, TCP, be, TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, syn, &out), REDIRECT);
+	st_snat_service(h, vip, TCP, be, TP_SVC_F_SNAT);
+	assert_int_equal(st_tailnet_in(h, syn, &out), REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	print_message("snat port %u\n", port);
 	pt_expect_pkt(snat_out(syn, snat, port, be), &out);
@@ -195,7 +120,7 @@ static void snat_tcp_roundtrip(struct th *h, const char *client,
 
 	/* the reply on the uplink: VIP -> client, Ethernet header as it came */
 	sa = pt_flow(be, BE_PORT, snat, port, TCP, SYN | ACK);
-	assert_int_equal(uplink_in(h, sa, &out), REDIRECT);
+	assert_int_equal(st_uplink_in(h, sa, &out), REDIRECT);
 	sa.l2 = 1;
 	sa.ttl = 63; /* forwarded by the node: one hop less */
 	sa.saddr = vip;
@@ -208,7 +133,7 @@ static void snat_tcp_roundtrip(struct th *h, const char *client,
 
 	/* the established original direction keeps its port */
 	ack = pt_flow(client, CPORT, vip, VPORT, TCP, ACK);
-	assert_int_equal(tailnet_in(h, ack, &out), REDIRECT);
+	assert_int_equal(st_tailnet_in(h, ack, &out), REDIRECT);
 	pt_expect_pkt(snat_out(ack, snat, port, be), &out);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_ESTABLISHED);
 	assert_int_equal(snat_port_of(h, &k, port, port), port);
@@ -220,7 +145,7 @@ static void test_tcp_v4(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_tcp_roundtrip(h, CLIENT4, VIP4, BE4[0], SNAT4);
 }
 
@@ -229,7 +154,7 @@ static void test_tcp_v6(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_tcp_roundtrip(h, CLIENT6, VIP6, BE6[0], SNAT6);
 }
 
@@ -243,13 +168,13 @@ static void snat_udp_roundtrip(struct th *h, const char *client,
 	struct pkt out;
 	__u16 port;
 
-	snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, q, &out), REDIRECT);
+	st_snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
+	assert_int_equal(st_tailnet_in(h, q, &out), REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	pt_expect_pkt(snat_out(q, snat, port, be), &out);
 	check_snat_key(h, &k, be, BE_PORT, snat, port);
 	r = pt_flow(be, BE_PORT, snat, port, UDP, 0);
-	assert_int_equal(uplink_in(h, r, &out), REDIRECT);
+	assert_int_equal(st_uplink_in(h, r, &out), REDIRECT);
 	r.l2 = 1;
 	r.ttl = 63;
 	r.saddr = vip;
@@ -265,7 +190,7 @@ static void test_udp_v4(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_udp_roundtrip(h, CLIENT4, VIP4, BE4[1], SNAT4);
 }
 
@@ -274,7 +199,7 @@ static void test_udp_v6(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_udp_roundtrip(h, CLIENT6, VIP6, BE6[1], SNAT6);
 }
 
@@ -299,8 +224,8 @@ static void snat_echo_roundtrip(struct th *h, const char *client,
 	struct pkt out;
 	__u16 port;
 
-	snat_service(h, vip, proto, be, TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, req, &out), REDIRECT);
+	st_snat_service(h, vip, proto, be, TP_SVC_F_SNAT);
+	assert_int_equal(st_tailnet_in(h, req, &out), REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	pt_expect_pkt(snat_out(req, snat, port, be), &out);
 	check_snat_key(h, &k, be, 0, snat, port);
@@ -309,7 +234,7 @@ static void snat_echo_roundtrip(struct th *h, const char *client,
 	rep.daddr = snat;
 	rep.icmp_type = v6 ? 129 : 0;
 	rep.icmp_id = port;
-	assert_int_equal(uplink_in(h, rep, &out), REDIRECT);
+	assert_int_equal(st_uplink_in(h, rep, &out), REDIRECT);
 	rep.l2 = 1;
 	rep.ttl = 63;
 	rep.saddr = vip;
@@ -323,7 +248,7 @@ static void test_echo_v4(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_echo_roundtrip(h, CLIENT4, VIP4, BE4[2], SNAT4);
 }
 
@@ -332,7 +257,7 @@ static void test_echo_v6(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_echo_roundtrip(h, CLIENT6, VIP6, BE6[2], SNAT6);
 }
 
@@ -354,40 +279,40 @@ static void test_exhaustion(void **state)
 	__u16 p1, p2;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_LO + 1, 0);
-	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h,
-				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-				    &out),
-			 REDIRECT);
-	assert_int_equal(tailnet_in(h,
-				    pt_flow(CLIENT4, 1002, VIP4, VPORT, UDP, 0),
-				    &out),
-			 REDIRECT);
+	st_snat_env(h, PORT_LO, PORT_LO + 1, 0);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
+	assert_int_equal(
+		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+			      &out),
+		REDIRECT);
+	assert_int_equal(
+		st_tailnet_in(h, pt_flow(CLIENT4, 1002, VIP4, VPORT, UDP, 0),
+			      &out),
+		REDIRECT);
 	p1 = snat_port_of(h, &k1, PORT_LO, PORT_LO + 1);
 	p2 = snat_port_of(h, &k2, PORT_LO, PORT_LO + 1);
 	assert_int_not_equal(p1, p2);
-	assert_int_equal(tailnet_in(h,
-				    pt_flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0),
-				    &out),
-			 DROP);
+	assert_int_equal(
+		st_tailnet_in(h, pt_flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0),
+			      &out),
+		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
 	assert_int_equal(pt_ct_get(h, &k3, &e), -ENOENT);
 	check_snat_key(h, &k1, BE4[0], BE_PORT, SNAT4, p1);
 	check_snat_key(h, &k2, BE4[0], BE_PORT, SNAT4, p2);
 	/* both still get their replies */
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, p2, UDP, 0);
-	assert_int_equal(uplink_in(h, r, &out), REDIRECT);
+	assert_int_equal(st_uplink_in(h, r, &out), REDIRECT);
 	r = (struct pkt_spec)pt_flow(VIP4, VPORT, CLIENT4, 1002, UDP, 0);
 	r.l2 = 1;
 	r.ttl = 63;
 	pt_expect_pkt(r, &out);
 	/* another backend is another port space */
-	snat_service(h, VIP4, UDP, BE4[1], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h,
-				    pt_flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0),
-				    &out),
-			 REDIRECT);
+	st_snat_service(h, VIP4, UDP, BE4[1], TP_SVC_F_SNAT);
+	assert_int_equal(
+		st_tailnet_in(h, pt_flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0),
+			      &out),
+		REDIRECT);
 }
 
 /*
@@ -398,34 +323,34 @@ static void test_clash_live_and_dead(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k1 = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, TCP);
-	struct tp_ct_key rk = key_z(BE4[0], BE_PORT, SNAT4, PORT_LO, TCP, 0);
+	struct tp_ct_key rk = st_key_z(BE4[0], BE_PORT, SNAT4, PORT_LO, TCP, 0);
 	struct tp_ct_entry e;
 	struct pkt out;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_LO, 0);
-	snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
+	st_snat_env(h, PORT_LO, PORT_LO, 0);
+	st_snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN),
+			      &out),
 		REDIRECT);
 	assert_int_equal(snat_port_of(h, &k1, PORT_LO, PORT_LO), PORT_LO);
 	/* another client, same backend: the only port is live */
-	assert_int_equal(
-		tailnet_in(h,
-			   pt_flow("100.64.0.2", 1001, VIP4, VPORT, TCP, SYN),
-			   &out),
-		DROP);
+	assert_int_equal(st_tailnet_in(h,
+				       pt_flow("100.64.0.2", 1001, VIP4, VPORT,
+					       TCP, SYN),
+				       &out),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
 	check_snat_key(h, &k1, BE4[0], BE_PORT, SNAT4, PORT_LO);
 
 	/* the first flow's entry goes (evicted): its key is dead, the next flow takes it */
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &k1), 0);
-	assert_int_equal(
-		tailnet_in(h,
-			   pt_flow("100.64.0.2", 1001, VIP4, VPORT, TCP, SYN),
-			   &out),
-		REDIRECT);
+	assert_int_equal(st_tailnet_in(h,
+				       pt_flow("100.64.0.2", 1001, VIP4, VPORT,
+					       TCP, SYN),
+				       &out),
+			 REDIRECT);
 	e = pt_ct_must(h, &rk);
 	assert_int_equal(e.orig_saddr.w[3], pt_addr("100.64.0.2").w[3]);
 	assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
@@ -442,22 +367,22 @@ static void test_expired_flow_reuse(void **state)
 	__u16 p1, p2;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h,
-				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-				    &out),
-			 REDIRECT);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
+	assert_int_equal(
+		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+			      &out),
+		REDIRECT);
 	p1 = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	th_set_clock(h, T0 + (__u64)(TP_CT_TIMEOUT_UDP + 1) * SEC_NS);
-	assert_int_equal(tailnet_in(h,
-				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-				    &out),
-			 REDIRECT);
+	assert_int_equal(
+		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+			      &out),
+		REDIRECT);
 	p2 = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	print_message("ports %u then %u\n", p1, p2);
-	old_rk = key_z(BE4[0], BE_PORT, SNAT4, p1, UDP, 0);
-	new_rk = key_z(BE4[0], BE_PORT, SNAT4, p2, UDP, 0);
+	old_rk = st_key_z(BE4[0], BE_PORT, SNAT4, p1, UDP, 0);
+	new_rk = st_key_z(BE4[0], BE_PORT, SNAT4, p2, UDP, 0);
 	check_snat_key(h, &k, BE4[0], BE_PORT, SNAT4, p2);
 	if (p1 != p2)
 		assert_int_equal(pt_ct_get(h, &old_rk, &e), -ENOENT);
@@ -477,29 +402,29 @@ static void test_reply_key_rebuilt(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h,
-				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-				    &out),
-			 REDIRECT);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
+	assert_int_equal(
+		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+			      &out),
+		REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
-	rk = key_z(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
+	rk = st_key_z(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct_any, &rk), 0);
 	/* no key: the reply is no one's, untouched */
 	assert_int_equal(
-		uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
-			  &out),
+		st_uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
+			     &out),
 		PASS);
 	th_set_clock(h, T0 + 2 * SEC_NS);
-	assert_int_equal(tailnet_in(h,
-				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-				    &out),
-			 REDIRECT);
+	assert_int_equal(
+		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+			      &out),
+		REDIRECT);
 	check_snat_key(h, &k, BE4[0], BE_PORT, SNAT4, port);
 	assert_int_equal(
-		uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
-			  &out),
+		st_uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
+			     &out),
 		REDIRECT);
 }
 
@@ -519,9 +444,10 @@ static void snat_fragments(struct th *h, const char *client, const char *vip,
 	struct pkt_spec r;
 	__u16 port;
 
-	snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
+	st_snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(client, 1001, vip, VPORT, UDP, 0), &out),
+		st_tailnet_in(h, pt_flow(client, 1001, vip, VPORT, UDP, 0),
+			      &out),
 		REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	r = pt_flow(be, BE_PORT, snat, port, UDP, 0);
@@ -538,16 +464,16 @@ static void snat_fragments(struct th *h, const char *client, const char *vip,
 
 	/* a later fragment before any first: no record, not ours */
 	assert_int_equal(pkt_fragment(&whole, 24, 32, 0, 99, &f2), 0);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &f2, &out),
+	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &f2, &out),
 			 PASS);
 	assert_pkt_eq(f2.data, f2.len, out.data, out.len);
 
 	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 99, &f1), 0);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &f1, &out),
+	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &f1, &out),
 			 REDIRECT);
 	assert_int_equal(pkt_fragment(&twhole, 0, 24, 1, 99, &want), 0);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &f2, &out),
+	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &f2, &out),
 			 REDIRECT);
 	assert_int_equal(pkt_fragment(&twhole, 24, 32, 0, 99, &want), 0);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
@@ -564,13 +490,15 @@ static void snat_fragments(struct th *h, const char *client, const char *vip,
 		pt_build(&t, &twhole);
 	}
 	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 7, &f1), 0);
-	assert_int_equal(run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &f1, &out),
-			 REDIRECT);
+	assert_int_equal(
+		st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &f1, &out),
+		REDIRECT);
 	assert_int_equal(pkt_fragment(&twhole, 0, 24, 1, 7, &want), 0);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 	assert_int_equal(pkt_fragment(&whole, 24, 32, 0, 7, &f2), 0);
-	assert_int_equal(run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &f2, &out),
-			 REDIRECT);
+	assert_int_equal(
+		st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &f2, &out),
+		REDIRECT);
 	assert_int_equal(pkt_fragment(&twhole, 24, 32, 0, 7, &want), 0);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 }
@@ -580,7 +508,7 @@ static void test_fragments_v4(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_fragments(h, CLIENT4, VIP4, BE4[0], SNAT4);
 }
 
@@ -589,7 +517,7 @@ static void test_fragments_v6(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_fragments(h, CLIENT6, VIP6, BE6[0], SNAT6);
 }
 
@@ -604,11 +532,11 @@ static void test_forged_replies(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN),
+			      &out),
 		REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 
@@ -628,26 +556,27 @@ static void test_forged_replies(void **state)
 		sp.l2 = 1;
 		pt_build(&sp, &in);
 		assert_int_equal(
-			run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out), PASS);
+			st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
+			PASS);
 		assert_pkt_eq(in.data, in.len, out.data, out.len);
 	}
 	/* the flow gone, its key left behind: no one's either */
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &k), 0);
-	assert_int_equal(
-		uplink_in(h,
-			  pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK),
-			  &out),
-		PASS);
+	assert_int_equal(st_uplink_in(h,
+				      pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP,
+					      SYN | ACK),
+				      &out),
+			 PASS);
 	/* not IP at all, and a truncated header: passed to the kernel */
 	sp = pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK);
 	sp.l2 = 1;
 	pt_build(&sp, &in);
 	in.data[12] = 0x88, in.data[13] = 0xcc; /* LLDP */
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
 			 PASS);
 	pt_build(&sp, &in);
 	in.len = 14 + 20 + 10;
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
 			 PASS);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
 	assert_int_equal(th_stat(h, TP_STAT_RX_UPLINK), ARRAY_SIZE(forged) + 3);
@@ -662,29 +591,29 @@ static void test_revoked_reply(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
 	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
-	snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
+	st_snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN),
+			      &out),
 		REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	assert_int_equal(
-		uplink_in(h,
-			  pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK),
-			  &out),
-		DROP);
+	assert_int_equal(st_uplink_in(h,
+				      pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP,
+					      SYN | ACK),
+				      &out),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, BE_PORT, BE_PORT,
 		TP_VERDICT_ALLOW);
-	assert_int_equal(
-		uplink_in(h,
-			  pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK),
-			  &out),
-		REDIRECT);
+	assert_int_equal(st_uplink_in(h,
+				      pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP,
+					      SYN | ACK),
+				      &out),
+			 REDIRECT);
 }
 
 /* The flow's tailnet interface is gone: its reply is dropped, NO_ROUTE. */
@@ -697,20 +626,20 @@ static void test_reply_tailnet_gone(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h,
-				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-				    &out),
-			 REDIRECT);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
+	assert_int_equal(
+		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+			      &out),
+		REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	e = pt_ct_must(h, &k);
 	e.ifindex = 0x7ffffff0;
 	assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &k, &e, BPF_EXIST),
 			 0);
 	assert_int_equal(
-		uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
-			  &out),
+		st_uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
+			     &out),
 		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_NO_ROUTE), 1);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
@@ -731,20 +660,20 @@ static void test_auto_by_route(void **state)
 	const char *pod = "198.18.5.1";
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, TP_CFG_F_SNAT_AUTO);
+	st_snat_env(h, PORT_LO, PORT_HI, TP_CFG_F_SNAT_AUTO);
 	/* a pod interface: routed, not an uplink */
 	(void)!system(
 		"ip link add tppod0 type veth peer name tppod1 2>/dev/null; ip link set tppod0 up; ip link set tppod1 up; "
 		"ip route add 198.18.5.0/24 dev tppod0 2>/dev/null");
-	snat_service(h, VIP4, TCP, BE4[0], 0);
-	snat_service(h, "198.19.0.11", TCP, pod, 0);
+	st_snat_service(h, VIP4, TCP, BE4[0], 0);
+	st_snat_service(h, "198.19.0.11", TCP, pod, 0);
 	{
 		struct pkt out;
 
-		assert_int_equal(tailnet_in(h,
-					    pt_flow(CLIENT4, 1001, VIP4, VPORT,
-						    TCP, SYN),
-					    &out),
+		assert_int_equal(st_tailnet_in(h,
+					       pt_flow(CLIENT4, 1001, VIP4,
+						       VPORT, TCP, SYN),
+					       &out),
 				 REDIRECT);
 	}
 	snat_port_of(h, &k, PORT_LO, PORT_HI);
@@ -766,13 +695,13 @@ static void test_no_snat_address(void **state)
 	struct pkt out;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	assert_int_equal(th_snat_config(h, NULL, SNAT6, PORT_LO, PORT_HI, 0),
 			 0);
-	snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
+	st_snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN),
-			   &out),
+		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN),
+			      &out),
 		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_NO_SNAT_ADDR), 1);
 	assert_int_equal(pt_ct_count(h), 0);
@@ -785,30 +714,30 @@ static void test_no_route_ttl_and_neigh(void **state)
 	struct pkt out;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, UDP, FARHOST4, TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h,
-				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-				    &out),
-			 DROP);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, UDP, FARHOST4, TP_SVC_F_SNAT);
+	assert_int_equal(
+		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+			      &out),
+		DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_NO_ROUTE), 1);
 
 	/* TTL 1 would leave with 0 */
-	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 	sp = pt_flow(CLIENT4, 1002, VIP4, VPORT, UDP, 0);
 	sp.ttl = 1;
-	assert_int_equal(tailnet_in(h, sp, &out), DROP);
+	assert_int_equal(st_tailnet_in(h, sp, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_TTL_EXCEEDED), 1);
 	sp.ttl = 2;
-	assert_int_equal(tailnet_in(h, sp, &out), REDIRECT);
+	assert_int_equal(st_tailnet_in(h, sp, &out), REDIRECT);
 	assert_int_equal(out.data[14 + 8], 1);
 
 	/* an on-link backend without a neighbour entry: bpf_redirect_neigh() */
-	snat_service(h, VIP4, UDP, "198.18.2.9", TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h,
-				    pt_flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0),
-				    &out),
-			 REDIRECT);
+	st_snat_service(h, VIP4, UDP, "198.18.2.9", TP_SVC_F_SNAT);
+	assert_int_equal(
+		st_tailnet_in(h, pt_flow(CLIENT4, 1003, VIP4, VPORT, UDP, 0),
+			      &out),
+		REDIRECT);
 	assert_int_equal(out.len, 14 + 20 + 8 + 9);
 }
 
@@ -830,9 +759,10 @@ static void snat_over_mtu(struct th *h, const char *client, const char *vip,
 	__u32 hdrs = v6 ? 48 : 28;
 	__u16 port;
 
-	snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
+	st_snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(client, 1001, vip, VPORT, UDP, 0), &out),
+		st_tailnet_in(h, pt_flow(client, 1001, vip, VPORT, UDP, 0),
+			      &out),
 		REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
@@ -842,7 +772,7 @@ static void snat_over_mtu(struct th *h, const char *client, const char *vip,
 	r.payload = big;
 	r.payload_len = 1280 - hdrs + 1;
 	pt_build(&r, &in);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &in, &out),
+	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
 			 REDIRECT);
 	assert_int_equal(pt_drops(h, TP_DROP_FRAG_NEEDED), 1);
 	/* the quote: IP header and 8 bytes */
@@ -869,12 +799,12 @@ static void snat_over_mtu(struct th *h, const char *client, const char *vip,
 		fail_msg("error has bad checksums");
 	/* one byte less fits */
 	r.payload_len = 1280 - hdrs;
-	assert_int_equal(uplink_in(h, r, &out), REDIRECT);
+	assert_int_equal(st_uplink_in(h, r, &out), REDIRECT);
 	assert_int_equal(pt_drops(h, TP_DROP_FRAG_NEEDED), 1);
 	if (!v6) {
 		r.df = 0;
 		r.payload_len = 1280 - hdrs + 1;
-		assert_int_equal(uplink_in(h, r, &out), DROP);
+		assert_int_equal(st_uplink_in(h, r, &out), DROP);
 		assert_int_equal(pt_drops(h, TP_DROP_FRAG_NEEDED), 2);
 	}
 	assert_int_equal(system("ip link set tptun0 mtu 1500"), 0);
@@ -885,7 +815,7 @@ static void test_reply_over_mtu_v4(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_over_mtu(h, CLIENT4, VIP4, BE4[0], SNAT4);
 }
 
@@ -894,7 +824,7 @@ static void test_reply_over_mtu_v6(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_over_mtu(h, CLIENT6, VIP6, BE6[0], SNAT6);
 }
 
@@ -936,14 +866,15 @@ static void snat_uplink_error(struct th *h, const char *client, const char *vip,
 	struct pkt_spec quoted, orig_q;
 	__u16 port;
 
-	snat_service(h, vip, proto, be, TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, q, &out), REDIRECT);
+	st_snat_service(h, vip, proto, be, TP_SVC_F_SNAT);
+	assert_int_equal(st_tailnet_in(h, q, &out), REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	quoted = snat_out(q, snat, port, be);
 	quoted.l2 = 0;
 	icmp_err_l2(&err, from ? from : be, snat, &quoted, type, code, 0, 1, 0);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &err, &out),
-			 REDIRECT);
+	assert_int_equal(
+		st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &err, &out),
+		REDIRECT);
 	orig_q = q;
 	orig_q.ttl = 63; /* the quote is of the packet as it left */
 	icmp_err_l2(&want, from ? from : vip, client, &orig_q, type, code, 0, 1,
@@ -957,7 +888,7 @@ static void test_uplink_error_v4(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_uplink_error(h, CLIENT4, VIP4, BE4[0], SNAT4, NULL, UDP);
 }
 
@@ -966,7 +897,7 @@ static void test_uplink_error_router_v4(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_uplink_error(h, CLIENT4, VIP4, BE4[0], SNAT4, GW4, TCP);
 }
 
@@ -975,7 +906,7 @@ static void test_uplink_error_v6(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_uplink_error(h, CLIENT6, VIP6, BE6[0], SNAT6, NULL, TCP);
 }
 
@@ -998,15 +929,16 @@ static void test_uplink_error_echo(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_service(h, VIP4, IPPROTO_ICMP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h, req, &out), REDIRECT);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_service(h, VIP4, IPPROTO_ICMP, BE4[0], TP_SVC_F_SNAT);
+	assert_int_equal(st_tailnet_in(h, req, &out), REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	quoted = snat_out(req, SNAT4, port, BE4[0]);
 	quoted.l2 = 0;
 	icmp_err_l2(&err, GW4, SNAT4, &quoted, 11, 0, 0, 1, 0);
-	assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex, &err, &out),
-			 REDIRECT);
+	assert_int_equal(
+		st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &err, &out),
+		REDIRECT);
 	req.ttl = 63;
 	icmp_err_l2(&want, GW4, CLIENT4, &req, 11, 0, 0, 1, 63);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
@@ -1023,14 +955,16 @@ static void snat_client_error(struct th *h, const char *client, const char *vip,
 	struct pkt err, out, want;
 	__u16 port;
 
-	snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
+	st_snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
 	assert_int_equal(
-		tailnet_in(h, pt_flow(client, CPORT, vip, VPORT, UDP, 0), &out),
+		st_tailnet_in(h, pt_flow(client, CPORT, vip, VPORT, UDP, 0),
+			      &out),
 		REDIRECT);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	icmp_err_l2(&err, client, vip, &reply, v6 ? 1 : 3, v6 ? 4 : 3, 0, 0, 0);
-	assert_int_equal(run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &err, &out),
-			 REDIRECT);
+	assert_int_equal(
+		st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &err, &out),
+		REDIRECT);
 	quoted = pt_flow(be, BE_PORT, snat, port, UDP, 0);
 	icmp_err_l2(&want, snat, be, &quoted, v6 ? 1 : 3, v6 ? 4 : 3, 0, 1, 0);
 	/* forwarded by us: one hop less */
@@ -1051,7 +985,7 @@ static void test_client_error_v4(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_client_error(h, CLIENT4, VIP4, BE4[0], SNAT4);
 }
 
@@ -1060,7 +994,7 @@ static void test_client_error_v6(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	snat_client_error(h, CLIENT6, VIP6, BE6[0], SNAT6);
 }
 
@@ -1108,7 +1042,7 @@ static void test_random_flows(void **state)
 	REQUIRE_BPF();
 	print_message("seed %llu (TP_FUZZ_SEED to replay)\n",
 		      (unsigned long long)seed);
-	snat_env(h, PORT_LO, PORT_LO + 7, 0);
+	st_snat_env(h, PORT_LO, PORT_LO + 7, 0);
 	pt_service(h, VIP4, VPORT, TCP, bes, 2, BE_PORT, NULL, NULL,
 		   TP_SVC_F_SNAT, 0);
 	pt_service(h, VIP4, VPORT, UDP, bes, 2, BE_PORT, NULL, NULL,
@@ -1130,7 +1064,7 @@ static void test_random_flows(void **state)
 			      (cport - 1000);
 			f = &m[idx];
 			snprintf(cbuf, sizeof(cbuf), "100.64.0.%d", client);
-			verdict = tailnet_in(
+			verdict = st_tailnet_in(
 				h,
 				pt_flow(cbuf, cport, VIP4, VPORT, proto, SYN),
 				&out);
@@ -1189,7 +1123,7 @@ static void test_random_flows(void **state)
 			snprintf(cbuf, sizeof(cbuf), "100.64.0.%d", f->client);
 			sp = pt_flow(bbuf, BE_PORT, SNAT4, f->port, f->proto,
 				     f->proto == TCP ? SYN | ACK : 0);
-			assert_int_equal(uplink_in(h, sp, &out), REDIRECT);
+			assert_int_equal(st_uplink_in(h, sp, &out), REDIRECT);
 			sp = pt_flow(VIP4, VPORT, cbuf, f->cport, f->proto,
 				     f->proto == TCP ? SYN | ACK : 0);
 			sp.l2 = 1;
@@ -1214,8 +1148,8 @@ static void test_random_flows(void **state)
 				     proto == TCP ? ACK : 0);
 			sp.l2 = 1;
 			pt_build(&sp, &in);
-			assert_int_equal(run_on(h, TH_FROM_UPLINK, up_ifindex,
-						&in, &out),
+			assert_int_equal(st_run_on(h, TH_FROM_UPLINK,
+						   st_up_ifindex, &in, &out),
 					 PASS);
 			assert_pkt_eq(in.data, in.len, out.data, out.len);
 			n_foreign++;
@@ -1237,7 +1171,7 @@ static void test_random_flows(void **state)
 /* Mean ns of @n runs of @in through tp_from_uplink (a path that rewrites nothing). */
 static double uplink_ns(struct th *h, const struct pkt *in, int n, int *verdict)
 {
-	struct __sk_buff ctx = { .ifindex = up_ifindex };
+	struct __sk_buff ctx = { .ifindex = st_up_ifindex };
 	uint8_t out[PKT_MAX];
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in->data,
 		    .data_size_in = in->len, .data_out = out,
@@ -1271,9 +1205,10 @@ static void test_uplink_pass_cost(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	for (i = 0; i < 10000; i++) {
-		k = key_z(CLIENT4, 1000 + i % 50000, VIP4, VPORT, TCP, TH_ZONE);
+		k = st_key_z(CLIENT4, 1000 + i % 50000, VIP4, VPORT, TCP,
+			     TH_ZONE);
 		k.saddr.w[3] = htonl(0x64400000 + i);
 		assert_int_equal(
 			bpf_map_update_elem(h->maps.ct, &k, &e, BPF_ANY), 0);
@@ -1297,11 +1232,11 @@ static void test_uplink_pass_cost(void **state)
 	ns_arp = uplink_ns(h, &arp, n, &verdict);
 	assert_int_equal(verdict, PASS);
 
-	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(tailnet_in(h,
-				    pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-				    &out),
-			 REDIRECT);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
+	assert_int_equal(
+		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+			      &out),
+		REDIRECT);
 	k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	sp = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
@@ -1360,14 +1295,14 @@ static void test_live_devices(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	snat_env(h, PORT_LO, PORT_HI, 0);
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	peer = th_uplink_peer();
 	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
 	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, BE_PORT, BE_PORT,
 		TP_VERDICT_ALLOW);
-	snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 
 	sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
 	assert_true(sock >= 0);
@@ -1383,7 +1318,7 @@ static void test_live_devices(void **state)
 			     bpf_program__fd(h->skel->progs.tp_to_tailnet)),
 		0);
 	assert_int_equal(
-		pt_tc_attach(up_ifindex, BPF_TC_INGRESS,
+		pt_tc_attach(st_up_ifindex, BPF_TC_INGRESS,
 			     bpf_program__fd(h->skel->progs.tp_from_uplink)),
 		0);
 	th_set_clock(h,
@@ -1436,7 +1371,7 @@ static void test_live_devices(void **state)
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_REPLIED);
 
 	pt_tc_detach_all(h->l3_ifindex);
-	pt_tc_detach_all(up_ifindex);
+	pt_tc_detach_all(st_up_ifindex);
 	close(sock);
 }
 

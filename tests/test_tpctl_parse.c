@@ -998,7 +998,7 @@ static void test_addr_parse(void **state)
 {
 	struct tp_addr a;
 	unsigned int plen;
-	char buf[TP_PREFIX_STRLEN];
+	char buf[TP_PREFIX_STRLEN], ep[TP_ENDPOINT_STRLEN];
 	__u16 port, lo, hi;
 	bool has;
 
@@ -1076,6 +1076,13 @@ static void test_addr_parse(void **state)
 	assert_int_equal(port, 53);
 	assert_string_equal(tp_endpoint_format(&a, port, buf, sizeof(buf)),
 			    "[fd00::1]:53");
+	/* a flow's side: the port for TCP and UDP only */
+	assert_string_equal(
+		tp_flow_endpoint_format(&a, htons(port), IPPROTO_UDP, ep),
+		"[fd00::1]:53");
+	assert_string_equal(
+		tp_flow_endpoint_format(&a, htons(port), IPPROTO_ICMPV6, ep),
+		"fd00::1");
 	assert_int_equal(tp_endpoint_parse("198.18.1.1", &a, &port, NULL),
 			 -EINVAL);
 	assert_int_equal(tp_endpoint_parse("198.18.1.1", &a, &port, &has), 0);

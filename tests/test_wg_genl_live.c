@@ -37,7 +37,7 @@
 #include "peers.h"
 #include "peertest.h"
 
-#define WG "/usr/bin/wg"
+#define WG PEER_WG
 #define IP "/usr/sbin/ip"
 
 #define MANY_V4	    768 /* allowed-ips of the big peer: 100.64.{0..2}.{0..255}/32 */
@@ -126,35 +126,6 @@ static void kwg_start(struct kwg *k)
 	k->link = true;
 }
 
-/* A fresh key pair's public half, base64. */
-static void wg_pubkey(char out[TP_WG_KEY_B64_LEN + 1])
-{
-	char buf[128];
-	FILE *f = popen(WG " genkey | " WG " pubkey", "r");
-
-	assert_non_null(f);
-	assert_non_null(fgets(buf, sizeof(buf), f));
-	assert_int_equal(pclose(f), 0);
-	buf[strcspn(buf, "\n")] = '\0';
-	assert_int_equal(strlen(buf), TP_WG_KEY_B64_LEN);
-	strcpy(out, buf);
-}
-
-/* A fresh private key in a 0600 file of the test's directory. */
-static void write_private_key(const struct kwg *k, char *path, size_t size)
-{
-	const char *const argv[] = { WG, "genkey", NULL };
-	char key[128];
-	int fd;
-
-	assert_int_equal(peer_run_cmd(key, sizeof(key), false, argv), 0);
-	snprintf(path, size, "%s/private.key", k->dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, key, strlen(key)), (ssize_t)strlen(key));
-	close(fd);
-}
-
 /* Run wg(8) with @argv (WG first); fail with its output when it fails. */
 static void wg_set(const char *const argv[])
 {
@@ -162,50 +133,6 @@ static void wg_set(const char *const argv[])
 
 	check(peer_run_cmd(out, sizeof(out), true, argv) == 0, "wg set: %s",
 	      out);
-}
-
-/* Every peer and prefix `wg show IF allowed-ips` lists is in @l, and no more. */
-static void expect_wg_show(const struct kwg *k, const struct tp_peer_list *l)
-{
-	const char *const argv[] = { WG, "show", k->ifname, "allowed-ips",
-				     NULL };
-	const size_t size = 1 << 20;
-	char *out = malloc(size), *line, *save, *tok, *save2;
-	struct tp_peer_prefix pp;
-	size_t lines = 0, i, n;
-
-	assert_non_null(out);
-	assert_int_equal(peer_run_cmd(out, size, false, argv), 0);
-	assert_true(strlen(out) + 1 < size);
-	for (line = strtok_r(out, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save), lines++) {
-		const struct tp_peer *p = NULL;
-
-		tok = strtok_r(line, "\t", &save2);
-		for (i = 0; tok && i < l->n; i++)
-			if (!strcmp(l->v[i].key, tok))
-				p = &l->v[i];
-		check(p, "wg show lists peer %s, the dump does not", tok);
-		n = 0;
-		while ((tok = strtok_r(NULL, " \t", &save2)) &&
-		       strcmp(tok, "(none)")) {
-			assert_int_equal(tpd_peer_prefix_parse(tok, false, &pp),
-					 0);
-			for (i = 0; i < p->n_prefixes; i++)
-				if (!memcmp(&p->prefixes[i].addr, &pp.addr,
-					    16) &&
-				    p->prefixes[i].plen == pp.plen)
-					break;
-			check(i < p->n_prefixes, "peer %s: %s missing", p->key,
-			      tok);
-			n++;
-		}
-		check(n == p->n_prefixes,
-		      "peer %s: wg show has %zu prefixes, dump %zu", p->key, n,
-		      p->n_prefixes);
-	}
-	assert_int_equal(lines, l->n);
-	free(out);
 }
 
 static void dump(const struct kwg *k, struct tp_peer_list *got)
@@ -240,10 +167,10 @@ static void test_kernel_wg_peers(void **state)
 	ret = tpd_wg_genl_dump("tpnone0", &got);
 	check(ret == -ENODEV, "tpnone0: %d (%s)", ret, tpd_peer_last_error());
 
-	wg_pubkey(k1);
-	wg_pubkey(k2);
-	wg_pubkey(k3);
-	write_private_key(k, priv, sizeof(priv));
+	peer_wg_pubkey(k1);
+	peer_wg_pubkey(k2);
+	peer_wg_pubkey(k3);
+	peer_wg_private_key(k->dir, priv, sizeof(priv));
 	snprintf(a1, sizeof(a1), "%s,%s", c1[0], c1[1]);
 	snprintf(a2, sizeof(a2), "%s,%s,%s", c2[0], c2[1], c2[2]);
 	{
@@ -276,7 +203,7 @@ static void test_kernel_wg_peers(void **state)
 	peer_add_expected(&want, k3, NULL, 0);
 	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
 	peer_expect_same(&got, &want);
-	expect_wg_show(k, &got);
+	peer_expect_wg_show(k->ifname, &got);
 	tpd_peer_list_free(&got);
 
 	/* a peer removed, allowed-ips replaced */
@@ -302,7 +229,7 @@ static void test_kernel_wg_peers(void **state)
 	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
 	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
 	peer_expect_same(&got, &want);
-	expect_wg_show(k, &got);
+	peer_expect_wg_show(k->ifname, &got);
 	tpd_peer_list_free(&got);
 	tpd_peer_list_free(&want);
 }
@@ -329,8 +256,8 @@ static void test_kernel_wg_dump_split(void **state)
 
 	assert_non_null(list);
 	kwg_start(k);
-	write_private_key(k, priv, sizeof(priv));
-	wg_pubkey(big);
+	peer_wg_private_key(k->dir, priv, sizeof(priv));
+	peer_wg_pubkey(big);
 	p = tpd_peer_list_add(&want, big);
 	assert_non_null(p);
 	for (i = 0; i < MANY_V4 + MANY_V6; i++) {
@@ -358,7 +285,7 @@ static void test_kernel_wg_dump_split(void **state)
 		char c4[32], c6[48];
 		const char *const cidrs[] = { c4, c6 };
 
-		wg_pubkey(small[i]);
+		peer_wg_pubkey(small[i]);
 		snprintf(c4, sizeof(c4), "100.65.%zu.0/24", i);
 		snprintf(c6, sizeof(c6), "fd7a:115c:a1e0:2:%zx::/80", i);
 		peer_add_expected(&want, small[i], cidrs, ARRAY_SIZE(cidrs));
@@ -389,7 +316,7 @@ static void test_kernel_wg_dump_split(void **state)
 	dump(k, &got);
 	assert_int_equal(got.n, SMALL_PEERS + 1);
 	peer_expect_same(&got, &want);
-	expect_wg_show(k, &got);
+	peer_expect_wg_show(k->ifname, &got);
 	tpd_peer_list_free(&got);
 
 	/* the same dump twice gives the same list */

@@ -253,3 +253,42 @@ env_down() {
 	done
 	ENV_FILES=()
 }
+
+# tpd_start [BINARY]: tailplaned (default $BUILD/tailplaned) in $P-node with
+# $ENV_DIR/cfg.json, logging to $ENV_DIR/tailplaned.log (env_bg starts it
+# afresh); waits up to E2E_START_SECS (10) seconds for it to say "running",
+# and prints the log when it does not.
+# shellcheck disable=SC2120 # BINARY is optional
+tpd_start() {
+	local bin=${1:-$BUILD/tailplaned} deadline=$((SECONDS + ${E2E_START_SECS:-10}))
+	env_bg "$P-node" "$ENV_DIR/tailplaned.log" "$bin" --config "$ENV_DIR/cfg.json"
+	TPD_PID=$ENV_LAST_PID
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		grep -q '"running"' "$ENV_DIR/tailplaned.log" 2>/dev/null && return 0
+		kill -0 "$TPD_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$ENV_DIR/tailplaned.log"
+	return 1
+}
+
+# tpd_stop [SIGNAL]: stop the tailplaned tpd_start started (SIGTERM by default).
+# shellcheck disable=SC2120 # SIGNAL is optional
+tpd_stop() {
+	[ -n "$TPD_PID" ] || return 0
+	kill "-${1:-TERM}" "$TPD_PID" 2>/dev/null
+	wait "$TPD_PID" 2>/dev/null
+	TPD_PID=
+}
+
+# udp_stream TARGET [NS]: 100 datagrams a second for a second from NS
+# (default $P-client) to TARGET's UDP echo, all sent and all echoed
+# (fail is runner.sh's).
+udp_stream() {
+	local out
+	out=$(ns "${2:-$P-client}" "$BUILD/tools/tp-load" --udp "$1" --rate 100 --duration 1) ||
+		fail "tp-load failed" || return 1
+	echo "   $1: $out"
+	echo "$out" | grep -q '"udp_sent":100,' || fail "not 100 sent" || return 1
+	echo "$out" | grep -q '"udp_lost":0}' || fail "UDP loss" || return 1
+}

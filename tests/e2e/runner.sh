@@ -50,3 +50,28 @@ summary() {
 		printf '[  FAILED  ] %s\n' "${FAILED_NAMES[@]}"
 	fi
 }
+
+# run_all: every test named in the array TESTS, in order.
+run_all() {
+	local t
+	echo "[==========] Running ${#TESTS[@]} test(s)."
+	for t in "${TESTS[@]}"; do
+		run_test "$t"
+	done
+}
+
+# skip_all REASON: every test in TESTS skipped for REASON; exits 0.
+skip_all() {
+	local t
+	echo "[==========] ${#TESTS[@]} test(s) run."
+	echo "[  PASSED  ] 0 test(s)."
+	echo "[  SKIPPED ] ${#TESTS[@]} test(s), listed below:"
+	for t in "${TESTS[@]}"; do echo "[  SKIPPED ] $t: $1"; done
+	exit 0
+}
+
+# fail MESSAGE: say why a test failed; returns 1 (test || fail "why" || return 1).
+fail() {
+	echo "   FAIL: $*"
+	return 1
+}

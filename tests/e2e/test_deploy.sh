@@ -21,7 +21,6 @@ export KUBECONFIG=$TMP/no-cluster
 
 . "$ROOT/tests/e2e/runner.sh"
 
-fail() { echo "   FAIL: $*"; return 1; }
 skip() { SKIP_REASON=$*; return 77; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
@@ -327,8 +326,7 @@ test_dockerfile_runtime_libraries() {
 
 # ---- runner -------------------------------------------------------------------
 
-
-
+# shellcheck disable=SC2034 # run_all and skip_all (runner.sh) read it
 TESTS=(test_kustomize_renders test_objects_and_namespace
 	test_rbac_reads_exactly_the_synced_resources
 	test_daemonset_capabilities_not_privileged test_daemonset_mounts_and_propagation
@@ -339,13 +337,11 @@ TESTS=(test_kustomize_renders test_objects_and_namespace
 	test_dockerfile_stages_and_make_targets test_dockerfile_runtime_libraries)
 
 # DEPLOY_ONLY="test_a test_b" runs just those (debugging)
+# shellcheck disable=SC2034 # run_all (runner.sh) reads it
 [ -n "${DEPLOY_ONLY:-}" ] && read -r -a TESTS <<<"$DEPLOY_ONLY"
 
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-echo "[==========] Running ${#TESTS[@]} test(s)."
-for t in "${TESTS[@]}"; do
-	run_test "$t"
-done
+run_all
 summary
 [ "$FAILED" = 0 ]

@@ -19,30 +19,10 @@ PIN_ROOT=/sys/fs/bpf/tp-e2e-$$
 . "$ROOT/tests/e2e/runner.sh"
 TPD_PID=
 
-fail() { echo "   FAIL: $*"; return 1; }
 tpctl() { "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
 
 # E2E_START_SECS: how long a start may take (the verifier's load of the
 # object; a VM under TCG takes minutes, make vmtest sets it)
-tpd_start() { # tpd_start [BINARY]
-	local bin=${1:-$BUILD/tailplaned} deadline=$((SECONDS + ${E2E_START_SECS:-10}))
-	env_bg "$P-node" "$ENV_DIR/tailplaned.log" "$bin" --config "$ENV_DIR/cfg.json"
-	TPD_PID=$ENV_LAST_PID
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		grep -q '"running"' "$ENV_DIR/tailplaned.log" 2>/dev/null && return 0
-		kill -0 "$TPD_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$ENV_DIR/tailplaned.log"
-	return 1
-}
-
-tpd_stop() { # tpd_stop [SIGNAL]
-	[ -n "$TPD_PID" ] || return 0
-	kill "-${1:-TERM}" "$TPD_PID" 2>/dev/null
-	wait "$TPD_PID" 2>/dev/null
-	TPD_PID=
-}
 
 client() { ns "$P-client" "$@"; }
 
@@ -72,15 +52,6 @@ test_tcp_through_clusterip_v4_v6() {
 		fail "9 connections all went to one backend:$seen" || return 1
 	out=$(client curl -s -m 3 'http://[fd00:198:19::a]/') || fail "v6 request failed" || return 1
 	case "$out" in "hello from pod"[12]) ;; *) fail "v6 answer '$out'"; return 1 ;; esac
-}
-
-udp_stream() { # udp_stream TARGET: 100 datagrams, all echoed
-	local out
-	out=$(client "$BUILD/tools/tp-load" --udp "$1" --rate 100 --duration 1) ||
-		fail "tp-load failed" || return 1
-	echo "   $1: $out"
-	echo "$out" | grep -q '"udp_sent":100,' || fail "not 100 sent" || return 1
-	echo "$out" | grep -q '"udp_lost":0}' || fail "UDP loss" || return 1
 }
 
 test_udp_through_clusterip_v4_v6() {
@@ -266,8 +237,7 @@ on_test_failed() {
 	tail -${E2E_LOG_LINES:-5} "$ENV_DIR/tailplaned.log" 2>/dev/null | sed 's/^/   log: /'
 }
 
-
-
+# shellcheck disable=SC2034 # run_all and skip_all (runner.sh) read it
 TESTS=(test_tcp_through_clusterip_v4_v6 test_udp_through_clusterip_v4_v6
 	test_icmp_echo_through_clusterip_v4_v6 test_policy_allow_deny_audit
 	test_identities_from_wireguard_uapi test_identities_from_tailscale_localapi
@@ -275,16 +245,8 @@ TESTS=(test_tcp_through_clusterip_v4_v6 test_udp_through_clusterip_v4_v6
 	test_restart_safety test_interface_appearing_later)
 
 # E2E_ONLY="test_a test_b" runs just those (debugging)
+# shellcheck disable=SC2034 # run_all (runner.sh) reads it
 [ -n "${E2E_ONLY:-}" ] && read -r -a TESTS <<<"$E2E_ONLY"
-
-skip_all() {
-	local t
-	echo "[==========] ${#TESTS[@]} test(s) run."
-	echo "[  PASSED  ] 0 test(s)."
-	echo "[  SKIPPED ] ${#TESTS[@]} test(s), listed below:"
-	for t in "${TESTS[@]}"; do echo "[  SKIPPED ] $t: $1"; done
-	exit 0
-}
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces, BPF)"
 [ "$E2E_WG" = kernel ] || command -v wireguard-go >/dev/null || skip_all "wireguard-go is not installed"
@@ -299,9 +261,6 @@ env_config "$ENV_DIR/cfg.json" deny
 tpd_start || { echo "tailplaned did not start"; exit 1; }
 sleep 1.5 # first peer sync
 
-echo "[==========] Running ${#TESTS[@]} test(s)."
-for t in "${TESTS[@]}"; do
-	run_test "$t"
-done
+run_all
 summary
 [ "$FAILED" = 0 ]

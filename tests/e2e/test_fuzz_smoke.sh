@@ -17,7 +17,6 @@ trap 'exit 130' INT TERM
 
 . "$ROOT/tests/e2e/runner.sh"
 
-fail() { echo "   FAIL: $*"; return 1; }
 
 # The lines of a libFuzzer log that say what went wrong, and its reproducer.
 show_failure() {

@@ -30,7 +30,6 @@ FLOOD=${GUARD_FLOOD:-100000}
 . "$ROOT/tests/e2e/runner.sh"
 TPD_PID=
 
-fail() { echo "   FAIL: $*"; return 1; }
 tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
 
 # jget JSON PATH...: a member of a JSON document (python3 reads it)
@@ -99,26 +98,6 @@ guard_up() {
 }
 JSON
 	"$BUILD/tailplaned" --check-config "$ENV_DIR/cfg.json" >/dev/null || return 1
-}
-
-tpd_start() {
-	local i
-	env_bg "$P-node" "$ENV_DIR/tailplaned.log" "$BUILD/tailplaned" --config "$ENV_DIR/cfg.json"
-	TPD_PID=$ENV_LAST_PID
-	for i in $(seq 200); do
-		grep -q '"running"' "$ENV_DIR/tailplaned.log" 2>/dev/null && return 0
-		kill -0 "$TPD_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$ENV_DIR/tailplaned.log"
-	return 1
-}
-
-tpd_stop() {
-	[ -n "$TPD_PID" ] || return 0
-	kill "$TPD_PID" 2>/dev/null
-	wait "$TPD_PID" 2>/dev/null
-	TPD_PID=
 }
 
 xdp_prog() { # the name of the program at XDP on the uplink, empty if none

@@ -53,7 +53,6 @@ SYNC_SECS=${KUBE_SYNC_SECS:-5}
 TARGET_MS=1000
 MAX_MS=0 N_SYNCS=0 OVER_TARGET=0
 
-fail() { echo "   FAIL: $*"; return 1; }
 tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
 client() { ns "$P-client" "$@"; }
 tpq() { python3 "$ROOT/tests/kube/tpq.py" "$@"; }
@@ -246,15 +245,6 @@ answers() {
 	echo "   $url:$seen"
 }
 
-udp_stream() { # TARGET: 100 datagrams, all echoed
-	local out
-	out=$(client "$BUILD/tools/tp-load" --udp "$1" --rate 100 --duration 1) ||
-		fail "tp-load failed" || return 1
-	echo "   $1: $out"
-	echo "$out" | grep -q '"udp_sent":100,' || fail "not 100 sent" || return 1
-	echo "$out" | grep -q '"udp_lost":0}' || fail "UDP loss" || return 1
-}
-
 watches_open() { # N: N resources have an open watch
 	[ "$(api_stat 'sum(1 for v in d["open_watches"].values() if v >= 1)')" = "$1" ]
 }
@@ -273,26 +263,6 @@ kube_config() { # FILE ENABLED [EXTRA_KEYS]
 	  \"backoff_max_seconds\": 2 },"
 	env_config "$1" allow
 	unset ENV_EXTRA_TOP
-}
-
-tpd_start() {
-	: >"$ENV_DIR/tailplaned.log"
-	env_bg "$P-node" "$ENV_DIR/tailplaned.log" "$BUILD/tailplaned" --config "$ENV_DIR/cfg.json"
-	TPD_PID=$ENV_LAST_PID
-	for _ in $(seq 200); do
-		grep -q '"running"' "$ENV_DIR/tailplaned.log" 2>/dev/null && return 0
-		kill -0 "$TPD_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$ENV_DIR/tailplaned.log"
-	return 1
-}
-
-tpd_stop() {
-	[ -n "$TPD_PID" ] || return 0
-	kill "$TPD_PID" 2>/dev/null
-	wait "$TPD_PID" 2>/dev/null
-	TPD_PID=
 }
 
 # ---- tests -------------------------------------------------------------------------
@@ -629,15 +599,6 @@ TESTS=(test_api_server_up test_lists_and_watches_all_kinds test_initial_list_syn
 # E2E_ONLY="test_a test_b" runs just those (debugging; later tests build on earlier ones)
 [ -n "${E2E_ONLY:-}" ] && read -r -a TESTS <<<"$E2E_ONLY"
 
-skip_all() {
-	local t
-	echo "[==========] ${#TESTS[@]} test(s) run."
-	echo "[  PASSED  ] 0 test(s)."
-	echo "[  SKIPPED ] ${#TESTS[@]} test(s), listed below:"
-	for t in "${TESTS[@]}"; do echo "[  SKIPPED ] $t: $1"; done
-	exit 0
-}
-
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces, BPF)"
 command -v wireguard-go >/dev/null || skip_all "wireguard-go is not installed"
 command -v python3 >/dev/null || skip_all "python3 is not installed (make deps)"
@@ -665,10 +626,7 @@ k_put "$(slice_obj pre-a pre IPv4 "$(ep 198.18.1.1)")" || exit 1
 kube_config "$ENV_DIR/cfg.json" true
 tpd_start || { echo "tailplaned did not start"; exit 1; }
 
-echo "[==========] Running ${#TESTS[@]} test(s)."
-for t in "${TESTS[@]}"; do
-	run_test "$t"
-done
+run_all
 echo "   sync latency: the slowest of $N_SYNCS changes took $MAX_MS ms; $OVER_TARGET over the target of $TARGET_MS ms"
 summary
 [ "$FAILED" = 0 ]

@@ -41,30 +41,9 @@ PEER6=fd7a:115c:a1e0::2
 POD4=198.18.1.1
 POD6=fd00:198:18:1::1
 
-fail() { echo "   FAIL: $*"; return 1; }
 tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
 client() { ns "$P-client" "$@"; }
 pod() { ns "$P-pod1" "$@"; }
-
-tpd_start() {
-	: >"$ENV_DIR/tailplaned.log"
-	env_bg "$P-node" "$ENV_DIR/tailplaned.log" "$BUILD/tailplaned" --config "$ENV_DIR/cfg.json"
-	TPD_PID=$ENV_LAST_PID
-	for _ in $(seq 200); do
-		grep -q '"running"' "$ENV_DIR/tailplaned.log" 2>/dev/null && return 0
-		kill -0 "$TPD_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$ENV_DIR/tailplaned.log"
-	return 1
-}
-
-tpd_stop() {
-	[ -n "$TPD_PID" ] || return 0
-	kill -TERM "$TPD_PID" 2>/dev/null
-	wait "$TPD_PID" 2>/dev/null
-	TPD_PID=
-}
 
 tpd_reload() { # tpd_reload MASQUERADE(true|false)
 	masq_config "$ENV_DIR/cfg.json" "$1"
@@ -134,17 +113,8 @@ test_tcp_v4_v6() {
 	[ "$out" = "hello from tailnet" ] || fail "v6 answer '$out'" || return 1
 }
 
-udp_stream() { # udp_stream TARGET: 100 datagrams, all echoed
-	local out
-	out=$(pod "$BUILD/tools/tp-load" --udp "$1" --rate 100 --duration 1) ||
-		fail "tp-load failed" || return 1
-	echo "   $1: $out"
-	echo "$out" | grep -q '"udp_sent":100,' || fail "not 100 sent" || return 1
-	echo "$out" | grep -q '"udp_lost":0}' || fail "UDP loss" || return 1
-}
-
 test_udp_v4_v6() {
-	udp_stream "$PEER4:9001" && udp_stream "[$PEER6]:9001"
+	udp_stream "$PEER4:9001" "$P-pod1" && udp_stream "[$PEER6]:9001" "$P-pod1"
 }
 
 test_icmp_echo_v4_v6() {
@@ -217,15 +187,6 @@ TESTS=(test_client_accepts_only_the_node test_masquerade_configured test_tcp_v4_
 # E2E_ONLY="test_a test_b" runs just those (debugging)
 [ -n "${E2E_ONLY:-}" ] && read -r -a TESTS <<<"$E2E_ONLY"
 
-skip_all() {
-	local t
-	echo "[==========] ${#TESTS[@]} test(s) run."
-	echo "[  PASSED  ] 0 test(s)."
-	echo "[  SKIPPED ] ${#TESTS[@]} test(s), listed below:"
-	for t in "${TESTS[@]}"; do echo "[  SKIPPED ] $t: $1"; done
-	exit 0
-}
-
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces, BPF)"
 command -v wireguard-go >/dev/null || skip_all "wireguard-go is not installed"
 [ -x "$BUILD/tpctl" ] && [ -x "$BUILD/tailplaned" ] && [ -x "$BUILD/tools/tp-echo" ] ||
@@ -247,9 +208,6 @@ masq_config "$ENV_DIR/cfg.json" true
 tpd_start || { echo "tailplaned did not start"; exit 1; }
 sleep 1.5 # first peer sync
 
-echo "[==========] Running ${#TESTS[@]} test(s)."
-for t in "${TESTS[@]}"; do
-	run_test "$t"
-done
+run_all
 summary
 [ "$FAILED" = 0 ]

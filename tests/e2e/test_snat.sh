@@ -40,30 +40,9 @@ SNAT6=$ENV_UPLINK6
 BACKEND4=$ENV_REMOTE4
 BACKEND6=$ENV_REMOTE6
 
-fail() { echo "   FAIL: $*"; return 1; }
 tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
 client() { ns "$P-client" "$@"; }
 remote() { ns "$P-remote" "$@"; }
-
-tpd_start() {
-	: >"$ENV_DIR/tailplaned.log"
-	env_bg "$P-node" "$ENV_DIR/tailplaned.log" "$BUILD/tailplaned" --config "$ENV_DIR/cfg.json"
-	TPD_PID=$ENV_LAST_PID
-	for _ in $(seq 200); do
-		grep -q '"running"' "$ENV_DIR/tailplaned.log" 2>/dev/null && return 0
-		kill -0 "$TPD_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$ENV_DIR/tailplaned.log"
-	return 1
-}
-
-tpd_stop() { # tpd_stop [SIGNAL]
-	[ -n "$TPD_PID" ] || return 0
-	kill "-${1:-TERM}" "$TPD_PID" 2>/dev/null
-	wait "$TPD_PID" 2>/dev/null
-	TPD_PID=
-}
 
 snat_config() {
 	cat >"$1" <<JSON
@@ -127,15 +106,6 @@ test_tcp_v4_v6() {
 	[ "$out" = "hello from remote" ] || fail "v4 answer '$out'" || return 1
 	out=$(client curl -s -m 3 "http://[$VIP6]/") || fail "v6 request failed" || return 1
 	[ "$out" = "hello from remote" ] || fail "v6 answer '$out'" || return 1
-}
-
-udp_stream() { # udp_stream TARGET: 100 datagrams, all echoed
-	local out
-	out=$(client "$BUILD/tools/tp-load" --udp "$1" --rate 100 --duration 1) ||
-		fail "tp-load failed" || return 1
-	echo "   $1: $out"
-	echo "$out" | grep -q '"udp_sent":100,' || fail "not 100 sent" || return 1
-	echo "$out" | grep -q '"udp_lost":0}' || fail "UDP loss" || return 1
 }
 
 test_udp_v4_v6() {
@@ -264,15 +234,6 @@ TESTS=(test_remote_has_no_route_to_the_tailnet test_snat_configured_from_the_upl
 # E2E_ONLY="test_a test_b" runs just those (debugging)
 [ -n "${E2E_ONLY:-}" ] && read -r -a TESTS <<<"$E2E_ONLY"
 
-skip_all() {
-	local t
-	echo "[==========] ${#TESTS[@]} test(s) run."
-	echo "[  PASSED  ] 0 test(s)."
-	echo "[  SKIPPED ] ${#TESTS[@]} test(s), listed below:"
-	for t in "${TESTS[@]}"; do echo "[  SKIPPED ] $t: $1"; done
-	exit 0
-}
-
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces, BPF)"
 command -v wireguard-go >/dev/null || skip_all "wireguard-go is not installed"
 [ -x "$BUILD/tpctl" ] && [ -x "$BUILD/tailplaned" ] && [ -x "$BUILD/tools/tp-echo" ] ||
@@ -294,9 +255,6 @@ snat_config "$ENV_DIR/cfg.json"
 tpd_start || { echo "tailplaned did not start"; exit 1; }
 sleep 1.5 # first peer sync
 
-echo "[==========] Running ${#TESTS[@]} test(s)."
-for t in "${TESTS[@]}"; do
-	run_test "$t"
-done
+run_all
 summary
 [ "$FAILED" = 0 ]

@@ -33,30 +33,9 @@ TN6=fd7a:115c:a1e0::7:7
 . "$ROOT/tests/e2e/runner.sh"
 TPD_PID=
 
-fail() { echo "   FAIL: $*"; return 1; }
 tpctl() { "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
 client() { ns "$P-client" "$@"; }
 pod() { ns "$P-pod1" "$@"; }
-
-tpd_start() {
-	local i
-	env_bg "$P-node" "$ENV_DIR/tailplaned.log" "$BUILD/tailplaned" --config "$ENV_DIR/cfg.json"
-	TPD_PID=$ENV_LAST_PID
-	for i in $(seq 100); do
-		grep -q '"running"' "$ENV_DIR/tailplaned.log" 2>/dev/null && return 0
-		kill -0 "$TPD_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$ENV_DIR/tailplaned.log"
-	return 1
-}
-
-tpd_stop() {
-	[ -n "$TPD_PID" ] || return 0
-	kill "$TPD_PID" 2>/dev/null
-	wait "$TPD_PID" 2>/dev/null
-	TPD_PID=
-}
 
 # A server on the client that answers every TCP connection and UDP
 # datagram with the address it came from; and its client, for the pod.
@@ -208,15 +187,6 @@ TESTS=(test_entries_loaded test_tcp_to_tailnet_address_v4_v6
 	test_udp_to_tailnet_address_v4_v6 test_icmp_to_tailnet_address_v4_v6
 	test_pod_reaches_client_as_tailnet_address test_counters_and_conntrack)
 
-skip_all() {
-	local t
-	echo "[==========] ${#TESTS[@]} test(s) run."
-	echo "[  PASSED  ] 0 test(s)."
-	echo "[  SKIPPED ] ${#TESTS[@]} test(s), listed below:"
-	for t in "${TESTS[@]}"; do echo "[  SKIPPED ] $t: $1"; done
-	exit 0
-}
-
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces, BPF)"
 command -v wireguard-go >/dev/null || skip_all "wireguard-go is not installed"
 command -v nft >/dev/null || skip_all "nft is not installed"
@@ -252,9 +222,6 @@ tpd_start || { echo "tailplaned did not start"; exit 1; }
 tpctl policy add from web to laptop allow >/dev/null || { echo "policy add failed"; exit 1; }
 sleep 1.5 # first peer sync
 
-echo "[==========] Running ${#TESTS[@]} test(s)."
-for t in "${TESTS[@]}"; do
-	run_test "$t"
-done
+run_all
 summary
 [ "$FAILED" = 0 ]
