@@ -1411,6 +1411,42 @@ static void gi_flows(struct th *h, const struct tp_rule *rules, size_t n_rules,
 }
 
 /*
+ * Every GROUP entry of one rule names that rule (the datapath decides the
+ * group from it); a group of several names none.
+ */
+static void gi_check_groups(struct th *h, unsigned int seed, int round)
+{
+	struct tp_rule_index_key k, next, *prev = NULL;
+	struct tp_rule_index_val v;
+	struct tp_rule r;
+	unsigned int ones = 0;
+
+	while (!bpf_map_get_next_key(h->maps.rule_index, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (k.kind != TP_RIDX_GROUP ||
+		    bpf_map_lookup_elem(h->maps.rule_index, &k, &v))
+			continue;
+		if (v.n != 1) {
+			if (v.rule_id)
+				fail_msg("seed=%u round %d: group of %u rules "
+					 "names rule %u",
+					 seed, round, v.n, v.rule_id);
+			continue;
+		}
+		ones++;
+		if (bpf_map_lookup_elem(h->maps.rules, &v.rule_id, &r) ||
+		    r.src_id != k.src_id || r.dst_id != k.dst_id ||
+		    r.zone != k.zone)
+			fail_msg("seed=%u round %d: group (%u, %u, zone %u) of "
+				 "one rule names rule %u, not one of its own",
+				 seed, round, k.src_id, k.dst_id, k.zone,
+				 v.rule_id);
+	}
+	assert_true(ones > 0); /* the fast path was taken at all */
+}
+
+/*
  * The datapath skips groups without rules and decides groups of one rule
  * from tp_rules (bpf/lib/policy.h): random rules (few identities, so
  * groups of one, two and more rules, and deletes that leave one), each
@@ -1451,6 +1487,7 @@ static void test_group_index_differential(void **state)
 			if (!tp_policy_rule_add(&h->maps, &rules[n], &id))
 				n++;
 		}
+		gi_check_groups(h, seed, round);
 		gi_flows(h, rules, n, &sport, seed, round);
 		/* deletes leave groups of one rule that had two */
 		for (j = 0; j < GI_RULES / 3 && n; j++) {
@@ -1458,6 +1495,7 @@ static void test_group_index_differential(void **state)
 			tp_policy_rule_del(&h->maps, &rules[i], TP_OWNER_NONE);
 			rules[i] = rules[--n];
 		}
+		gi_check_groups(h, seed, round);
 		gi_flows(h, rules, n, &sport, seed, round);
 	}
 }
