@@ -78,24 +78,18 @@ static __always_inline bool tp_zone_crossing(const struct tp_policy_query *q)
 	return q->zone && q->out_zone && q->zone != q->out_zone;
 }
 
-/* 1 + the index of @x's highest set bit; 0 for 0.  No loop, no branch. */
+/* 1 + the index of @x's highest set bit; 0 for 0.  Unrolled, no branch. */
 static __always_inline __u32 tp_fls32(__u32 x)
 {
-	__u32 n = 0, step;
+	__u32 n = 0, shift, step;
 
-	step = (x > 0xffff) << 4;
-	x >>= step;
-	n += step;
-	step = (x > 0xff) << 3;
-	x >>= step;
-	n += step;
-	step = (x > 0xf) << 2;
-	x >>= step;
-	n += step;
-	step = (x > 0x3) << 1;
-	x >>= step;
-	n += step;
-	return n + (x > 1) + (x > 0);
+#pragma unroll
+	for (shift = 16; shift; shift >>= 1) {
+		step = (x >= (1u << shift)) * shift;
+		x >>= step;
+		n += step;
+	}
+	return n + (x > 0);
 }
 
 /*
