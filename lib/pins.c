@@ -125,28 +125,44 @@ static long long tp_pins_now_ms(void)
  */
 int tp_pins_lock_timeout(const char *pin_root, long timeout_ms)
 {
-	long long deadline =
-		tp_pins_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-	long long left;
-	long nap_ms = 1;
-	struct timespec nap;
 	int fd, err;
 
 	fd = open(pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	err = tp_pins_relock_timeout(fd, timeout_ms);
+	if (!err)
+		return fd;
+	close(fd);
+	return err;
+}
+
+/**
+ * tp_pins_relock_timeout() - take the writers' lock again on @lock_fd, a
+ * lock from tp_pins_lock() that tp_pins_release() let go: a writer that
+ * locks once per change (tpctl batch, a line each) opens the directory
+ * once.
+ * @lock_fd:    the pin root's fd.
+ * @timeout_ms: as tp_pins_lock_timeout().
+ *
+ * Return: 0, -ETIMEDOUT, or -errno.
+ */
+int tp_pins_relock_timeout(int lock_fd, long timeout_ms)
+{
+	long long deadline =
+		tp_pins_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	long long left;
+	long nap_ms = 1;
+	struct timespec nap;
+
 	for (;;) {
-		if (!flock(fd, LOCK_EX | LOCK_NB))
-			return fd;
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			err = -errno;
-			goto fail;
-		}
+		if (!flock(lock_fd, LOCK_EX | LOCK_NB))
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
 		left = deadline - tp_pins_now_ms();
-		if (left <= 0) {
-			err = -ETIMEDOUT;
-			goto fail;
-		}
+		if (left <= 0)
+			return -ETIMEDOUT;
 		/* 1, 2, 4 ... 50 ms: quick for a short holder, cheap for a long one */
 		if (nap_ms > left)
 			nap_ms = (long)left;
@@ -155,9 +171,6 @@ int tp_pins_lock_timeout(const char *pin_root, long timeout_ms)
 		nanosleep(&nap, NULL);
 		nap_ms = nap_ms * 2 > 50 ? 50 : nap_ms * 2;
 	}
-fail:
-	close(fd);
-	return err;
 }
 
 /**
@@ -217,6 +230,19 @@ int tp_pins_lock_holder(const char *pin_root)
 	if (stat(pin_root, &st))
 		return 0;
 	return tp_pins_flock_holder(&st);
+}
+
+/** tp_pins_relock() - tp_pins_relock_timeout() with tp_pins_lock()'s wait. */
+int tp_pins_relock(int lock_fd)
+{
+	return tp_pins_relock_timeout(lock_fd, tp_pins_lock_timeout_env());
+}
+
+/** tp_pins_release() - let a lock go, keeping its fd for tp_pins_relock(). */
+void tp_pins_release(int lock_fd)
+{
+	if (lock_fd >= 0)
+		flock(lock_fd, LOCK_UN);
 }
 
 /** tp_pins_unlock() - release a lock from tp_pins_lock() (< 0: none). */

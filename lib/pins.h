@@ -31,6 +31,9 @@ int tp_pins_open(struct tp_maps *m, const char *pin_root);
 int tp_pins_lock(const char *pin_root);
 int tp_pins_lock_timeout(const char *pin_root, long timeout_ms);
 int tp_pins_lock_holder(const char *pin_root);
+int tp_pins_relock(int lock_fd);
+int tp_pins_relock_timeout(int lock_fd, long timeout_ms);
+void tp_pins_release(int lock_fd);
 void tp_pins_unlock(int lock_fd);
 /**
  * struct tp_pins_instance - the single-instance lock of a loader.

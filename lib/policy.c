@@ -230,6 +230,26 @@ static int tp_ridx_zone_add(const struct tp_maps *m, __u16 zone, int delta,
 	return tp_ridx_set_count(m, &k, n + delta);
 }
 
+/*
+ * Set group @gk (of normalized rule @r) to @n rules.  A group of one
+ * names its rule, from slot 0: the datapath then decides the group from
+ * that rule without walking tp_policy (bpf/lib/policy.h).
+ */
+static void tp_ridx_group_set(const struct tp_maps *m, const struct tp_rule *r,
+			      const struct tp_rule_index_key *gk, __u32 n)
+{
+	struct tp_rule_index_key sk;
+	struct tp_rule_index_val sv = {};
+
+	if (n != 1) {
+		tp_ridx_set_count(m, gk, n);
+		return;
+	}
+	tp_ridx_slot_key(&sk, r, 0);
+	bpf_map_lookup_elem(m->rule_index, &sk, &sv);
+	tp_ridx_put(m, gk, sv.rule_id, 1);
+}
+
 #define TP_RIDX_TOTAL_UNKNOWN ((__u32)-1)
 
 static __u32 tp_ridx_total(const struct tp_maps *m)
@@ -278,7 +298,7 @@ static int tp_ridx_insert(const struct tp_maps *m, const struct tp_rule *r,
 	if (!err) {
 		err = tp_ridx_put(m, &mk, id, n);
 		if (!err) {
-			err = tp_ridx_put(m, &gk, 0, n + 1);
+			err = tp_ridx_put(m, &gk, n ? 0 : id, n + 1);
 			if (!err) {
 				tp_ridx_total_add(m, total, 1);
 				return 0;
@@ -322,7 +342,7 @@ static void tp_ridx_remove(const struct tp_maps *m, const struct tp_rule *r,
 			tp_ridx_slot_key(&sk, r, n - 1);
 		}
 		bpf_map_delete_elem(m->rule_index, &sk);
-		tp_ridx_set_count(m, &gk, n - 1);
+		tp_ridx_group_set(m, r, &gk, n - 1);
 	}
 	bpf_map_delete_elem(m->rule_index, &mk);
 	tp_ridx_total_add(m, TP_RIDX_TOTAL_UNKNOWN, -1);

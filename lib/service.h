@@ -56,6 +56,27 @@ int tp_service_stage(const struct tp_maps *m, struct tp_svc_batch *b,
 		     const struct tp_svc_spec *spec,
 		     const struct tp_backend_spec *be, size_t n,
 		     unsigned long tag);
+
+/**
+ * struct tp_svc_current - a service's backends as tp_service_backends()
+ * returned them (at most TP_MAX_SVC_BACKENDS).
+ * @svc_id: the service.
+ * @ids:    backend ids.
+ * @bes:    the backends.
+ * @n:      how many.
+ */
+struct tp_svc_current {
+	__u32 svc_id;
+	const __u32 *ids;
+	const struct tp_backend *bes;
+	size_t n;
+};
+
+int tp_service_stage_known(const struct tp_maps *m, struct tp_svc_batch *b,
+			   const struct tp_svc_key *key,
+			   const struct tp_svc_spec *spec,
+			   const struct tp_backend_spec *be, size_t n,
+			   unsigned long tag, const struct tp_svc_current *cur);
 struct tp_svc_batch *tp_svc_batch_new(void);
 void tp_svc_batch_free(struct tp_svc_batch *b);
 bool tp_svc_batch_pending(const struct tp_svc_batch *b);

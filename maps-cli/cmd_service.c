@@ -26,11 +26,17 @@
  * @svc: the service entry.
  * @be:  its backends.
  * @n:   their number.
+ * @old_ids: the backends' ids as read (tp_service_stage_known()).
+ * @old:     the backends as read.
+ * @n_old:   how many were read (the service has none when it is new).
  */
 struct tpctl_svc_state {
 	struct tp_svc svc;
 	struct tp_backend_spec be[TP_MAX_SVC_BACKENDS];
 	size_t n;
+	__u32 old_ids[TP_MAX_SVC_BACKENDS];
+	struct tp_backend old[TP_MAX_SVC_BACKENDS];
+	size_t n_old;
 };
 
 static const char *svc_str(const struct tp_svc_key *k, char *buf)
@@ -43,15 +49,15 @@ static int svc_load(struct tpctl_ctx *ctx, const struct tp_svc_key *key,
 		    struct tpctl_svc_state *st)
 {
 	const struct tp_maps *m = &ctx->maps;
-	struct tp_backend bes[TP_MAX_SVC_BACKENDS];
-	__u32 ids[TP_MAX_SVC_BACKENDS];
+	struct tp_backend *bes = st->old;
 	char name[TP_SVC_STRLEN];
 	int n, i;
 
 	memset(st, 0, sizeof(*st));
 	if (bpf_map_lookup_elem(m->services, key, &st->svc))
 		return -ENOENT;
-	n = tp_service_backends(m, st->svc.id, ids, bes, TP_MAX_SVC_BACKENDS);
+	n = tp_service_backends(m, st->svc.id, st->old_ids, bes,
+				TP_MAX_SVC_BACKENDS);
 	if (n < 0)
 		return tpctl_err(ctx, "cannot read the backends of %s: %s",
 				 svc_str(key, name), strerror(-n));
@@ -67,6 +73,7 @@ static int svc_load(struct tpctl_ctx *ctx, const struct tp_svc_key *key,
 		st->be[i].state = bes[i].state;
 	}
 	st->n = n;
+	st->n_old = n;
 	return 0;
 }
 
@@ -88,13 +95,18 @@ static int svc_set(struct tpctl_ctx *ctx, const struct tp_svc_key *key,
 		   const struct tp_svc_spec *spec,
 		   const struct tpctl_svc_state *st)
 {
+	struct tp_svc_current cur = { .svc_id = st->svc.id,
+				      .ids = st->old_ids,
+				      .bes = st->old,
+				      .n = st->n_old };
 	char name[TP_SVC_STRLEN], why[256];
 	int err;
 
 	/* in a batch the table is built once, at its end (cmd_batch.c) */
 	if (ctx->svc_batch)
-		err = tp_service_stage(&ctx->maps, ctx->svc_batch, key, spec,
-				       st->be, st->n, ctx->line_no);
+		err = tp_service_stage_known(&ctx->maps, ctx->svc_batch, key,
+					     spec, st->be, st->n, ctx->line_no,
+					     st->svc.id ? &cur : NULL);
 	else
 		err = tp_service_set(&ctx->maps, key, spec, st->be, st->n);
 

@@ -30,6 +30,7 @@ int tpctl_ctx_init(struct tpctl_ctx *ctx, const struct tpctl_opts *opts,
 	ctx->opts = *opts;
 	ctx->out = out;
 	ctx->lock_fd = -1;
+	ctx->lock_dir = -1;
 	tp_maps_init(&ctx->maps);
 	if (opts->json)
 		return tp_json_init(&ctx->json, out, opts->pretty);
@@ -40,6 +41,8 @@ int tpctl_ctx_init(struct tpctl_ctx *ctx, const struct tpctl_opts *opts,
 void tpctl_ctx_free(struct tpctl_ctx *ctx)
 {
 	tpctl_unlock(ctx);
+	tp_pins_unlock(ctx->lock_dir);
+	ctx->lock_dir = -1;
 	if (ctx->maps_open)
 		tp_maps_close(&ctx->maps);
 	ctx->maps_open = false;
@@ -98,23 +101,29 @@ const struct tp_maps *tpctl_maps(struct tpctl_ctx *ctx)
 int tpctl_lock(struct tpctl_ctx *ctx)
 {
 	char why[TPCTL_ERR_LEN - 8];
-	int fd;
+	int fd, err;
 
 	if (ctx->lock_fd >= 0)
 		return 0;
-	fd = tp_pins_lock(ctx->opts.pin_root);
+	/* the directory stays open between the lines of a batch */
+	fd = ctx->lock_dir;
+	if (fd < 0)
+		fd = tp_pins_lock(ctx->opts.pin_root);
+	else if ((err = tp_pins_relock(fd)))
+		fd = err;
 	if (fd < 0)
 		return tpctl_err(ctx, "cannot lock %s: %s", ctx->opts.pin_root,
 				 tp_pins_strerror(ctx->opts.pin_root, fd, why,
 						  sizeof(why)));
 	ctx->lock_fd = fd;
+	ctx->lock_dir = fd;
 	return 0;
 }
 
 /** tpctl_unlock() - release the writers' lock if held. */
 void tpctl_unlock(struct tpctl_ctx *ctx)
 {
-	tp_pins_unlock(ctx->lock_fd);
+	tp_pins_release(ctx->lock_fd);
 	ctx->lock_fd = -1;
 }
 

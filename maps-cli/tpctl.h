@@ -231,6 +231,8 @@ struct tpctl_opts {
  * @maps:       the pinned maps, once opened (@maps_open).
  * @maps_open:  @maps is valid.
  * @lock_fd:    the writers' lock while held, else -1.
+ * @lock_dir:   the pin root's fd the lock is taken on, kept open between
+ *              the lines of a batch, else -1.
  * @in_batch:   running a line of a batch.
  * @svc_batch:  in a batch, the services whose Maglev tables are due at
  *              its end (lib/service.c's staging); NULL otherwise.
@@ -248,6 +250,7 @@ struct tpctl_ctx {
 	struct tp_maps maps;
 	bool maps_open;
 	int lock_fd;
+	int lock_dir;
 	bool in_batch;
 	struct tp_svc_batch *svc_batch;
 	unsigned long line_no;

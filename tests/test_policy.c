@@ -1252,6 +1252,254 @@ static void test_add_all_or_nothing_shared(void **state)
 	assert_int_equal(ao_group(h, 300, 400, after, 16), 8);
 }
 
+/* ---- the group index against the trie ----------------------------------- */
+
+/*
+ * The decision as tp_policy_decide() made it before the group index: the
+ * trie looked up for each of the candidate groups (out zone 0, no
+ * crossing).  The reference of test_group_index_differential.
+ */
+static void gi_trie_decide(struct th *h, __u32 src, __u32 dst, __u8 proto,
+			   __u16 dport, __u32 *rule_id, __u8 *verdict)
+{
+	struct tp_zone zone = {};
+	__u32 zkey = TH_ZONE, score, best = 0;
+	bool has_zone = !bpf_map_lookup_elem(h->maps.zones, &zkey, &zone);
+	int z, i;
+
+	*rule_id = 0;
+	*verdict = TP_VERDICT_NONE;
+	for (z = 0; z < 2; z++) {
+		if (z == 0 && !(has_zone && (zone.flags & TP_ZONE_F_RULES)))
+			continue;
+		for (i = 0; i < 4; i++) {
+			struct tp_policy_key k = {
+				.prefixlen = TP_POLICY_PLEN_PORT(16),
+				.src_id = (i & 2) ? ANY : src,
+				.dst_id = (i & 1) ? ANY : dst,
+				.zone = z == 0 ? TH_ZONE : TP_POLICY_ANY_ZONE,
+				.proto = proto,
+				.dport = htons(dport),
+			};
+			struct tp_policy_val v;
+
+			if (bpf_map_lookup_elem(h->maps.policy, &k, &v))
+				continue;
+			score = ((__u32)(i == 0	  ? 2
+					 : i == 3 ? 0
+						  : 1)
+					 << 8 |
+				 (__u32)v.l4_plen << 1 | (z == 0)) +
+				1;
+			if (score > best ||
+			    (score == best &&
+			     (ix_rank(v.verdict) > ix_rank(*verdict) ||
+			      (v.verdict == *verdict &&
+			       v.rule_id < *rule_id)))) {
+				best = score;
+				*rule_id = v.rule_id;
+				*verdict = v.verdict;
+			}
+		}
+	}
+	if (*verdict == TP_VERDICT_NONE)
+		*verdict = has_zone && zone.default_verdict == TP_VERDICT_DENY
+				   ? TP_VERDICT_DENY
+				   : TP_VERDICT_ALLOW;
+}
+
+#define GI_ROUNDS 12
+#define GI_RULES  48  /* rules added per round, some deleted again */
+#define GI_FLOWS  400 /* flows decided after each change of a round */
+#define GI_N_SRC  5   /* 100.64.20.1..4 named, .9 a tailnet peer */
+#define GI_N_DST  4   /* 198.18.3.1..3 named, .9 no identity (world) */
+
+static const char *const gi_src[GI_N_SRC] = { "100.64.20.1", "100.64.20.2",
+					      "100.64.20.3", "100.64.20.4",
+					      "100.64.20.9" };
+static const __u32 gi_src_id[GI_N_SRC] = { 600, 601, 602, 603, TP_ID_TAILNET };
+static const char *const gi_dst[GI_N_DST] = { "198.18.3.1", "198.18.3.2",
+					      "198.18.3.3", "198.18.3.9" };
+static const __u32 gi_dst_id[GI_N_DST] = { 700, 701, 702, TP_ID_WORLD };
+
+/* A port near the edges of the rules' ranges, or any. */
+static __u16 gi_port(const struct tp_rule *rules, size_t n)
+{
+	const struct tp_rule *r = n ? &rules[rand() % n] : NULL;
+	int pick = rand() % 6;
+
+	if (!r || pick == 0)
+		return (__u16)(rand() % 65536);
+	if (pick == 1)
+		return (__u16)(r->port_lo - 1);
+	if (pick == 2)
+		return r->port_lo;
+	if (pick == 3)
+		return r->port_hi;
+	if (pick == 4)
+		return (__u16)(r->port_hi + 1);
+	return (__u16)(r->port_lo +
+		       rand() % ((__u32)r->port_hi - r->port_lo + 1));
+}
+
+static void gi_random_rule(struct tp_rule *r)
+{
+	static const __u16 edges[] = { 0,    1,	   80,	  443,	 1023, 1024,
+				       8000, 8999, 32768, 65534, 65535 };
+	int form = rand() % 5;
+	__u16 a, b;
+
+	memset(r, 0, sizeof(*r));
+	r->src_id = rand() % 3 ? gi_src_id[rand() % GI_N_SRC] : ANY;
+	r->dst_id = rand() % 3 ? gi_dst_id[rand() % GI_N_DST] : ANY;
+	r->zone = rand() % 2 ? TH_ZONE : TP_POLICY_ANY_ZONE;
+	r->verdict = TP_VERDICT_ALLOW + rand() % 3;
+	r->owner = TP_OWNER_TPCTL;
+	if (form == 0)
+		return; /* any protocol */
+	r->proto = rand() % 2 ? TCP : UDP;
+	if (form == 1)
+		return; /* any port */
+	a = rand() % 2 ? edges[rand() % 11] : (__u16)(rand() % 65536);
+	b = form == 2	 ? a
+	    : rand() % 2 ? (__u16)(a + rand() % 300)
+			 : (__u16)(rand() % 65536);
+	r->port_lo = a < b ? a : b;
+	r->port_hi = a < b ? b : a;
+	if (!r->port_lo && !r->port_hi)
+		r->port_lo = r->port_hi = 1;
+}
+
+/* @n flows from random sources to random pods, each against the trie. */
+static void gi_flows(struct th *h, const struct tp_rule *rules, size_t n_rules,
+		     __u16 *sport, unsigned int seed, int round)
+{
+	int f;
+
+	for (f = 0; f < GI_FLOWS; f++) {
+		int si = rand() % GI_N_SRC, di = rand() % GI_N_DST;
+		__u8 proto = rand() % 2 ? TCP : UDP, want_v;
+		__u16 dport = gi_port(rules, n_rules), sp = (*sport)++;
+		struct tp_ct_key k;
+		struct tp_ct_entry e;
+		__u32 want_id;
+		int got;
+
+		gi_trie_decide(h, gi_src_id[si], gi_dst_id[di], proto, dport,
+			       &want_id, &want_v);
+		got = pt_send_in(h, gi_src[si], sp, gi_dst[di], dport, proto,
+				 proto == TCP ? SYN : 0);
+		if (got != (want_v == TP_VERDICT_DENY ? DROP : PASS))
+			fail_msg("seed=%u round %d: %s:%u -> %s:%u proto %u: "
+				 "verdict %d, the trie says %u (rule %u)",
+				 seed, round, gi_src[si], sp, gi_dst[di], dport,
+				 proto, got, want_v, want_id);
+		if (got != PASS)
+			continue;
+		k = pt_ct_key(gi_src[si], sp, gi_dst[di], dport, proto);
+		if (pt_ct_get(h, &k, &e))
+			fail_msg(
+				"seed=%u round %d: no entry for an allowed flow",
+				seed, round);
+		if (e.rule_id != want_id || e.verdict != want_v)
+			fail_msg(
+				"seed=%u round %d: %s -> %s:%u proto %u: rule %u "
+				"verdict %u, the trie says rule %u verdict %u",
+				seed, round, gi_src[si], gi_dst[di], dport,
+				proto, e.rule_id, e.verdict, want_id, want_v);
+	}
+}
+
+/*
+ * Every GROUP entry of one rule names that rule (the datapath decides the
+ * group from it); a group of several names none.
+ */
+static void gi_check_groups(struct th *h, unsigned int seed, int round)
+{
+	struct tp_rule_index_key k, next, *prev = NULL;
+	struct tp_rule_index_val v;
+	struct tp_rule r;
+	unsigned int ones = 0;
+
+	while (!bpf_map_get_next_key(h->maps.rule_index, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (k.kind != TP_RIDX_GROUP ||
+		    bpf_map_lookup_elem(h->maps.rule_index, &k, &v))
+			continue;
+		if (v.n != 1) {
+			if (v.rule_id)
+				fail_msg("seed=%u round %d: group of %u rules "
+					 "names rule %u",
+					 seed, round, v.n, v.rule_id);
+			continue;
+		}
+		ones++;
+		if (bpf_map_lookup_elem(h->maps.rules, &v.rule_id, &r) ||
+		    r.src_id != k.src_id || r.dst_id != k.dst_id ||
+		    r.zone != k.zone)
+			fail_msg("seed=%u round %d: group (%u, %u, zone %u) of "
+				 "one rule names rule %u, not one of its own",
+				 seed, round, k.src_id, k.dst_id, k.zone,
+				 v.rule_id);
+	}
+	assert_true(ones > 0); /* the fast path was taken at all */
+}
+
+/*
+ * The datapath skips groups without rules and decides groups of one rule
+ * from tp_rules (bpf/lib/policy.h): random rules (few identities, so
+ * groups of one, two and more rules, and deletes that leave one), each
+ * decision held against the trie's, as the decision was made before.
+ * TP_TEST_SEED picks the seed; it is printed.
+ */
+static void test_group_index_differential(void **state)
+{
+	struct th *h = *state;
+	struct tp_rule rules[GI_RULES * GI_ROUNDS];
+	const char *env = getenv("TP_TEST_SEED");
+	unsigned int seed = env ? (unsigned int)strtoul(env, NULL, 0)
+				: (unsigned int)time(NULL);
+	size_t n = 0, i;
+	__u16 sport = 1024;
+	int round, j;
+
+	REQUIRE_BPF();
+	printf("test_group_index_differential: seed=%u\n", seed);
+	srand(seed);
+	for (i = 0; i < GI_N_SRC - 1; i++) {
+		char cidr[32];
+
+		snprintf(cidr, sizeof(cidr), "%s/32", gi_src[i]);
+		pt_ident(h, TH_ZONE, cidr, gi_src_id[i]);
+		if (i >= GI_N_DST - 1)
+			continue;
+		snprintf(cidr, sizeof(cidr), "%s/32", gi_dst[i]);
+		pt_ident(h, 0, cidr, gi_dst_id[i]);
+	}
+	for (round = 0; round < GI_ROUNDS; round++) {
+		pt_deflt(h, TH_ZONE,
+			 rand() % 2 ? TP_VERDICT_DENY : TP_VERDICT_ALLOW);
+		for (j = 0; j < GI_RULES; j++) {
+			__u32 id;
+
+			gi_random_rule(&rules[n]);
+			if (!tp_policy_rule_add(&h->maps, &rules[n], &id))
+				n++;
+		}
+		gi_check_groups(h, seed, round);
+		gi_flows(h, rules, n, &sport, seed, round);
+		/* deletes leave groups of one rule that had two */
+		for (j = 0; j < GI_RULES / 3 && n; j++) {
+			i = (size_t)rand() % n;
+			tp_policy_rule_del(&h->maps, &rules[i], TP_OWNER_NONE);
+			rules[i] = rules[--n];
+		}
+		gi_check_groups(h, seed, round);
+		gi_flows(h, rules, n, &sport, seed, round);
+	}
+}
+
 /* ---- upgrade: pins from before the indexes ------------------------------- */
 
 static __u32 up_rule(const struct tp_maps *m, __u32 src, __u32 dst, __u16 lo,
@@ -1409,6 +1657,7 @@ int main(void)
 		T(test_name_index),
 		T(test_add_all_or_nothing_shared),
 		T(test_index_built_on_upgrade),
+		T(test_group_index_differential),
 #undef T
 	};
 

@@ -180,7 +180,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_rules SEC(".maps");
 
-/* Writers' index of tp_rules (abi.h); the datapath never reads it. */
+/* Writers' index of tp_rules (abi.h); the datapath reads its groups. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, TP_RULE_INDEX_SIZE);

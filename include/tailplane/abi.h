@@ -68,7 +68,7 @@
 	X(svc_backends,                                                       \
 	  "a service's backend ids, userspace only; the loader, tpctl")       \
 	X(rule_index,                                                         \
-	  "rule key to rule id, userspace only; the loader, tpctl")           \
+	  "rule key to rule id, groups with rules; the loader, tpctl")        \
 	X(id_by_name, "name to identity, userspace only; the loader, tpctl")  \
 	X(guard_drop,                                                         \
 	  "the XDP guard's dropped prefixes (LPM); the loader, tpctl")        \
@@ -849,7 +849,7 @@ struct tp_static_nat {
 };
 _Static_assert(sizeof(struct tp_static_nat) == 20, "tp_static_nat size");
 
-/* ---- policy and identity indexes (userspace only) ------------------- */
+/* ---- policy and identity indexes ------------------------------------ */
 
 /*
  * Writers find a rule by its match, a group's rules, a zone's rule count
@@ -859,7 +859,11 @@ _Static_assert(sizeof(struct tp_static_nat) == 20, "tp_static_nat size");
  * process keeps one in memory); every writer of tp_rules and tp_id_names
  * keeps them current under the writers' lock (lib/policy.c,
  * lib/identity.c), and a loader starting on pins from before them builds
- * them from tp_rules and tp_id_names.  The datapath never reads them.
+ * them from tp_rules and tp_id_names.  The datapath reads one kind:
+ * tp_rule_index's GROUP entries, so that a policy decision skips groups
+ * without rules and decides a group of one rule from that rule, without
+ * walking the tp_policy trie (bpf/lib/policy.h); writers add a group's
+ * entry before its tp_policy entries and remove it first.
  */
 
 /**
@@ -916,7 +920,9 @@ _Static_assert(sizeof(struct tp_rule_index_key) == 20,
 
 /**
  * struct tp_rule_index_val - map tp_rule_index value.
- * @rule_id: MATCH, SLOT: the rule id.
+ * @rule_id: MATCH, SLOT: the rule id; GROUP: the group's only rule when
+ *           @n is 1 (0: unknown, e.g. an index from before this field,
+ *           and the datapath walks tp_policy for the group).
  * @n:       MATCH: the rule's slot in its group; GROUP, ZONE, TOTAL,
  *           SHARED: the count.
  */
