@@ -412,9 +412,8 @@ static __always_inline int tp_dnat(struct __sk_buff *skb,
  * flow; a service flow's nat_addr holds its backend, and its address is
  * read from tp_masq on each packet (abi.h).
  */
-static __always_inline int tp_ingress_masq(const struct tp_pkt *p,
-					   __u16 out_zone,
-					   struct tp_ct_entry *e)
+static __always_inline int
+tp_ingress_masq(const struct tp_pkt *p, __u16 out_zone, struct tp_ct_entry *e)
 {
 	struct tp_addr addr;
 	int masq = tp_masq_crossing(p, out_zone, &addr);
@@ -914,10 +913,10 @@ static __always_inline int tp_masq_icmp_error_in(struct __sk_buff *skb,
  * crossing's reply): the quote's destination becomes the flow's address
  * and port, the outer source that address.  1: none to use (untranslated).
  */
-static __always_inline int tp_masq_icmp_error_reply(struct __sk_buff *skb,
-						    const struct tp_pkt *p,
-						    const struct tp_ct_key *orig,
-						    const struct tp_ct_entry *e)
+static __always_inline int
+tp_masq_icmp_error_reply(struct __sk_buff *skb, const struct tp_pkt *p,
+			 const struct tp_ct_key *orig,
+			 const struct tp_ct_entry *e)
 {
 	const struct tp_addr *addr = tp_ct_flow_snat_addr(orig, e);
 
@@ -973,8 +972,8 @@ static __always_inline bool tp_masq_cross_error_fwd(const struct tp_pkt *p,
 						    __u16 in_zone,
 						    struct tp_ct_key *orig)
 {
-	struct tp_ct_entry *f = tp_ct_snat_flow_of(&p->inner.tuple, tp_now(),
-						   orig);
+	struct tp_ct_entry *f =
+		tp_ct_snat_flow_of(&p->inner.tuple, tp_now(), orig);
 
 	return f && tp_masq_crossed(f, orig, in_zone, p->tuple.zone);
 }
@@ -1028,7 +1027,8 @@ static __always_inline int tp_icmp_error(struct __sk_buff *skb, int hook,
 			ret = tp_masq_icmp_error_in(skb, p, &orig, e);
 		else if (hook == TP_HOOK_TO_TAILNET && quote_is_reply)
 			ret = tp_masq_icmp_error_reply(skb, p, &orig, e);
-		else if (!(e->flags & TP_CT_F_EGRESS)) /* from the client */
+		else if (hook == TP_HOOK_FROM_TAILNET &&
+			 !(e->flags & TP_CT_F_EGRESS)) /* from the client */
 			return tp_masq_cross_icmp_out(skb, p, e);
 		else
 			ret = 1;
