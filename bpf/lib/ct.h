@@ -143,7 +143,8 @@ static __always_inline const struct tp_addr *
 tp_ct_flow_snat_addr(const struct tp_ct_key *orig, const struct tp_ct_entry *e)
 {
 	if (tp_ct_is_masq(e) && (e->flags & TP_CT_F_DNAT))
-		return tp_ct_masq_addr(e->out_zone, tp_tuple_is_v4(&orig->saddr));
+		return tp_ct_masq_addr(e->out_zone,
+				       tp_tuple_is_v4(&orig->saddr));
 	return tp_ct_snat_addr(orig, e, tp_ct_cfg());
 }
 
@@ -345,7 +346,8 @@ static __always_inline bool tp_ct_is_masq_reply(const struct tp_ct_entry *e,
 	if (key->zone != (cross ? e->out_zone : orig->zone))
 		return false;
 	addr = tp_ct_flow_snat_addr(orig, e);
-	return addr && tp_addr_eq(&key->saddr, dnat ? &e->nat_addr : &orig->daddr) &&
+	return addr &&
+	       tp_addr_eq(&key->saddr, dnat ? &e->nat_addr : &orig->daddr) &&
 	       tp_addr_eq(&key->daddr, addr) &&
 	       key->sport == (dnat ? e->nat_port : orig->dport) &&
 	       key->dport == e->snat_port;

@@ -94,9 +94,8 @@ static __always_inline int tp_masq_want(const struct tp_pkt *p,
  * Return: 1 (masquerade, @addr set), 0 (leave it), or -TP_DROP_NO_SNAT_ADDR
  * when @out_zone has masquerade on but no address of the packet's family.
  */
-static __always_inline int tp_masq_crossing(const struct tp_pkt *p,
-					    __u32 out_zone,
-					    struct tp_addr *addr)
+static __always_inline int
+tp_masq_crossing(const struct tp_pkt *p, __u32 out_zone, struct tp_addr *addr)
 {
 	const struct tp_masq *m;
 	const struct tp_addr *a;

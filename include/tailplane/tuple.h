@@ -106,7 +106,8 @@ TP_TUPLE_INLINE bool tp_ct_reply_tuple_via(const struct tp_ct_key *orig,
 	if (!tp_ct_is_masq(e))
 		r->zone = 0; /* SNAT replies come from the cluster side */
 	else if (!(e->flags & TP_CT_F_EGRESS))
-		r->zone = e->out_zone; /* a crossing: from the zone it went to */
+		r->zone =
+			e->out_zone; /* a crossing: from the zone it went to */
 	if (!snat)
 		return false;
 	r->daddr = *snat;
