@@ -229,6 +229,19 @@ static __always_inline void tp_query_egress_of(const struct tp_ct_key *t,
 	q->dport = t->dport;
 }
 
+/*
+ * An egress service's flow (TP_CT_F_DNAT) is decided on the backend it
+ * goes to, as a flow from the tailnet is; the source is the pod's own.
+ */
+static __always_inline void tp_query_egress_dnat(const struct tp_ct_entry *e,
+						 struct tp_policy_query *q)
+{
+	if (!(e->flags & TP_CT_F_DNAT))
+		return;
+	q->dst_id = tp_identity_of(q->zone, &e->nat_addr, TP_ID_TAILNET);
+	q->dport = e->nat_port;
+}
+
 static __always_inline void tp_query_egress(struct __sk_buff *skb,
 					    const struct tp_pkt *p,
 					    struct tp_policy_query *q)
@@ -291,6 +304,7 @@ static __always_inline __u8 tp_recheck(struct __sk_buff *skb, int hook,
 		return e->verdict;
 	if (e->flags & TP_CT_F_EGRESS) {
 		tp_query_egress_of(orig, e->flags, &q);
+		tp_query_egress_dnat(e, &q);
 	} else {
 		q.zone = orig->zone;
 		q.out_zone = e->out_zone;
@@ -557,10 +571,24 @@ static __always_inline int tp_masq_out(struct __sk_buff *skb,
 				       const struct tp_pkt *p,
 				       const struct tp_ct_entry *e)
 {
-	int ret = tp_masq_rewrite(skb, p, true, &e->nat_addr, e->snat_port);
+	const struct tp_addr *addr = tp_ct_flow_snat_addr(&p->tuple, e);
+	bool dnat = e->flags & TP_CT_F_DNAT;
+	int ret = 0;
 
+	if (!addr)
+		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p,
+				      TP_DROP_NO_SNAT_ADDR);
+	/* an egress service: the VIP's route brought it here, to its backend */
+	if (dnat)
+		ret = tp_nat_rewrite(skb, p, false, &e->nat_addr, e->nat_port);
+	if (!ret)
+		ret = tp_masq_rewrite(skb, p, true, addr, e->snat_port);
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, -ret);
+	if (dnat) {
+		tp_stat_add(TP_STAT_DNAT, skb->len);
+		tp_stat_add_map(&tp_svc_stats, e->svc_id, skb->len);
+	}
 	tp_stat_add(TP_STAT_MASQ, skb->len);
 	return TC_ACT_OK;
 }
@@ -920,9 +948,16 @@ tp_masq_icmp_error_reply(struct __sk_buff *skb, const struct tp_pkt *p,
 {
 	const struct tp_addr *addr = tp_ct_flow_snat_addr(orig, e);
 
+	int ret = 0;
+
 	if (!addr)
 		return 1;
-	return tp_masq_icmp_error(skb, p, false, addr, e->snat_port);
+	/* an egress service's reply was quoted from the VIP: the backend's */
+	if ((e->flags & (TP_CT_F_DNAT | TP_CT_F_EGRESS)) ==
+	    (TP_CT_F_DNAT | TP_CT_F_EGRESS))
+		ret = tp_nat_icmp_error(skb, p, true, &e->nat_addr,
+					e->nat_port);
+	return ret ?: tp_masq_icmp_error(skb, p, false, addr, e->snat_port);
 }
 
 /*
@@ -1110,6 +1145,62 @@ static __always_inline int tp_egress_forwarded(struct __sk_buff *skb,
 	return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, TP_DROP_ZONE);
 }
 
+/*
+ * An egress service: a VIP whose backend is a tailnet address, its route
+ * pointing at the backend's tailnet interface (docs/datapath.md).  A
+ * packet to it leaving here starts a DNAT flow to the chosen backend.
+ * Return: 1 (a service's, @e has the backend), 0, or a negative drop
+ * reason (no active backend).
+ */
+static __always_inline int tp_egress_service(const struct tp_pkt *p, __u64 now,
+					     struct tp_ct_entry *e)
+{
+	struct tp_svc *svc = tp_lb_lookup(&p->tuple);
+	struct tp_backend *be;
+	__u32 backend_id = 0;
+
+	if (!svc)
+		return 0;
+	be = tp_lb_select(svc, &p->tuple, now, &backend_id);
+	if (!be)
+		return -TP_DROP_NO_BACKEND;
+	e->flags |= TP_CT_F_DNAT;
+	e->svc_id = svc->id;
+	e->backend_id = backend_id;
+	e->nat_addr = be->addr;
+	e->nat_port =
+		p->tuple.proto == IPPROTO_TCP || p->tuple.proto == IPPROTO_UDP
+			? be->port
+			: p->tuple.dport;
+	return 1;
+}
+
+/*
+ * Is new egress flow @e masqueraded (tp_masq_want())?  An egress
+ * service's always is, this host's own from the zone's address too: its
+ * replies come from the backend to the address and port it left with, and
+ * are restored here whole (from the VIP); without masquerade on the zone
+ * it is dropped, TP_DROP_NO_SNAT_ADDR.  Its address is tp_masq's, read on
+ * each packet (abi.h): nat_addr holds the backend.
+ * Return: 1, 0, or a negative drop reason.
+ */
+static __always_inline int tp_egress_masq(const struct tp_pkt *p,
+					  struct tp_ct_entry *e)
+{
+	bool dnat = e->flags & TP_CT_F_DNAT;
+	struct tp_addr addr;
+	int masq = tp_masq_want(p, &addr);
+
+	if (dnat && !masq)
+		masq = tp_masq_own(p, &addr) ? 1 : -TP_DROP_NO_SNAT_ADDR;
+	if (masq <= 0)
+		return masq;
+	e->flags |= TP_CT_F_SNAT | TP_CT_F_MASQ;
+	if (!dnat)
+		e->nat_addr = addr;
+	return 1;
+}
+
 /* A new flow from this host or the cluster side to the tailnet. */
 static __always_inline int tp_egress_new(struct __sk_buff *skb,
 					 struct tp_pkt *p, __u64 now)
@@ -1124,21 +1215,25 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb,
 	if (!scr)
 		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p,
 				      TP_DROP_INTERNAL);
-	tp_query_egress_of(&p->tuple, origin, &q);
-	tp_policy_decide(&q, &d);
-	tp_policy_count(&d, skb->len);
-	tp_event_flow(skb, TP_HOOK_TO_TAILNET, &p->tuple, &q, &d, 0,
-		      &p->tuple.daddr, p->tuple.dport);
-	if (d.verdict == TP_VERDICT_DENY)
-		return tp_drop(skb, d.reason);
 	__builtin_memset(&scr->flow, 0, sizeof(scr->flow));
 	scr->flow.flags = TP_CT_F_EGRESS | origin;
+	ret = tp_egress_service(p, now, &scr->flow);
+	if (ret < 0)
+		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, -ret);
+	tp_query_egress_of(&p->tuple, origin, &q);
+	tp_query_egress_dnat(&scr->flow, &q);
+	tp_policy_decide(&q, &d);
+	tp_policy_count(&d, skb->len);
+	tp_event_flow(skb, TP_HOOK_TO_TAILNET, &p->tuple, &q, &d,
+		      scr->flow.svc_id,
+		      ret ? &scr->flow.nat_addr : &p->tuple.daddr,
+		      ret ? scr->flow.nat_port : p->tuple.dport);
+	if (d.verdict == TP_VERDICT_DENY)
+		return tp_drop(skb, d.reason);
 	/* decided on the pod's own tuple above; now its address and port */
-	masq = tp_masq_want(p, &scr->flow.nat_addr);
+	masq = tp_egress_masq(p, &scr->flow);
 	if (masq < 0)
 		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, -masq);
-	if (masq)
-		scr->flow.flags |= TP_CT_F_SNAT | TP_CT_F_MASQ;
 	ret = tp_flow_commit(skb, p, now, scr, &q, &d,
 			     rev); /* masquerade: takes a port */
 	/*

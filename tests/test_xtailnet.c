@@ -134,13 +134,15 @@ static struct pkt_spec xt_side(struct pkt_spec sp, bool src, const char *addr,
 	return sp;
 }
 
-/* The flow entry of @q from zone 1 (echo: its id as the source port). */
-static struct tp_ct_entry xt_flow(struct th *h, const struct pkt_spec *q)
+/* The flow entry of @q in @zone (echo: its id as the source port). */
+static struct tp_ct_entry xt_flow(struct th *h, const struct pkt_spec *q,
+				  __u16 zone)
 {
 	__u16 sport = q->icmp_type ? q->icmp_id : q->sport;
 	struct tp_ct_key k =
 		pt_ct_key(q->saddr, sport, q->daddr, q->dport, q->proto);
 
+	k.zone = zone;
 	return pt_ct_must(h, &k);
 }
 
@@ -160,7 +162,7 @@ static __u16 xt_roundtrip(struct th *h, const struct fam *f, __u8 proto,
 
 	assert_int_equal(xt_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0, q, &fwd),
 			 REDIRECT);
-	e = xt_flow(h, &q);
+	e = xt_flow(h, &q, TH_ZONE);
 	assert_true(tp_ct_is_masq(&e));
 	assert_false(e.flags & TP_CT_F_EGRESS);
 	assert_int_equal(e.out_zone, TH_ZONE2);
@@ -191,7 +193,7 @@ static __u16 xt_roundtrip(struct th *h, const struct fam *f, __u8 proto,
 				&fwd, &out),
 			 PASS);
 	pt_expect_pkt(xt_answer(q), &out);
-	e = xt_flow(h, &q);
+	e = xt_flow(h, &q, TH_ZONE);
 	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 1); /* counted once */
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 1);
 	return port;
@@ -426,6 +428,111 @@ static void test_service_reply_key_evicted(void **state)
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 2);
 }
 
+/*
+ * Egress service: a pod sends to a VIP whose backend is a zone-2 device
+ * (the VIP routed into zone 2's interface); tp_to_tailnet DNATs and
+ * masquerades it, tp_from_tailnet restores the answer whole (from the
+ * VIP, to the pod).  Two entries.
+ */
+#define POD4	    "198.18.2.5"
+#define POD6	    "fd00:198:18::2:5"
+#define POD_IFINDEX 1 /* lo: no tailnet interface, no uplink */
+
+static void egress_case(void **state, const struct fam *f, __u8 proto)
+{
+	struct th *h = *state;
+	const char *pod = f == &V4 ? POD4 : POD6;
+	struct pkt_spec q = xt_first(f, proto, pod, CPORT, f->vip, SPORT);
+	struct pkt_spec want;
+	struct tp_ct_entry e;
+	struct pkt out;
+	__u16 port;
+
+	REQUIRE_BPF();
+	xt_env(h, PORT_LO, PORT_HI, true);
+	xt_service(h, f, proto);
+	assert_int_equal(
+		xt_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX, q, &out),
+		PASS);
+	e = xt_flow(h, &q, TH_ZONE2);
+	assert_true(tp_ct_is_masq(&e));
+	assert_true(e.flags & TP_CT_F_EGRESS);
+	assert_true(e.flags & TP_CT_F_DNAT);
+	port = ntohs(e.snat_port);
+	want = xt_side(xt_side(q, true, f->masq, port), false, f->peer,
+		       q.icmp_type ? 0 : BPORT);
+	pt_expect_pkt(want, &out);
+	assert_int_equal(pt_ct_count(h), 2);
+	assert_int_equal(xt_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0,
+				 xt_answer(want), &out),
+			 PASS);
+	pt_expect_pkt(xt_answer(q), &out);
+	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 1);
+	assert_int_equal(th_stat(h, TP_STAT_DNAT), 1);
+}
+
+static void test_egress_service_tcp4(void **s)
+{
+	egress_case(s, &V4, TCP);
+}
+
+static void test_egress_service_udp6(void **s)
+{
+	egress_case(s, &V6, UDP);
+}
+
+static void test_egress_service_echo4(void **s)
+{
+	egress_case(s, &V4, IPPROTO_ICMP);
+}
+
+/* Egress policy decides on the pod's identity (and the backend's). */
+static void test_egress_service_policy_sees_pod(void **state)
+{
+	struct th *h = *state;
+	const struct fam *f = &V4;
+	struct pkt out;
+
+	REQUIRE_BPF();
+	xt_env(h, PORT_LO, PORT_HI, true);
+	xt_service(h, f, TCP);
+	pt_ident(h, 0, "198.18.2.0/24", 600);
+	pt_rule(h, 600, 500, 0, TCP, BPORT, BPORT, TP_VERDICT_DENY);
+	assert_int_equal(xt_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX,
+				 xt_first(f, TCP, POD4, CPORT, f->vip, SPORT),
+				 &out),
+			 DROP);
+	assert_int_equal(pt_ct_count(h), 0);
+	assert_int_equal(th_stat(h, TP_STAT_MASQ), 0);
+}
+
+/* The backend's error about a packet reaches the pod from the VIP. */
+static void test_egress_service_icmp_error(void **state)
+{
+	struct th *h = *state;
+	const struct fam *f = &V4;
+	struct pkt_spec q = xt_first(f, UDP, POD4, CPORT, f->vip, SPORT);
+	struct pkt_spec sent;
+	struct tp_ct_entry e;
+	struct pkt in, want, out;
+
+	REQUIRE_BPF();
+	xt_env(h, PORT_LO, PORT_HI, true);
+	xt_service(h, f, UDP);
+	assert_int_equal(
+		xt_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX, q, &out),
+		PASS);
+	e = xt_flow(h, &q, TH_ZONE2);
+	sent = xt_side(xt_side(q, true, f->masq, ntohs(e.snat_port)), false,
+		       f->peer, BPORT);
+	pt_icmp_err(&in, f->peer, f->masq, &sent);
+	assert_int_equal(
+		xt_run(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in, &out), PASS);
+	pt_icmp_err(&want, f->vip, POD4, &q);
+	assert_int_equal(
+		pkt_compare(stderr, want.data, want.len, out.data, out.len), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 
 int main(void)
@@ -443,6 +550,11 @@ int main(void)
 		T(test_forged_reply_to_masq_port),
 		T(test_crossing_not_allowed),
 		T(test_service_reply_key_evicted),
+		T(test_egress_service_tcp4),
+		T(test_egress_service_udp6),
+		T(test_egress_service_echo4),
+		T(test_egress_service_policy_sees_pod),
+		T(test_egress_service_icmp_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
