@@ -5,7 +5,8 @@
 # in the node's namespace.  A client of tailnet A (zone 1) reaches a
 # device of tailnet B (zone 2, "masquerade": true) directly and through a
 # cross-tailnet service (a VIP whose backend is B's device), with real
-# TCP, UDP and ICMP echo, v4 and v6.
+# TCP, UDP and ICMP echo, v4 and v6; a pod behind the node reaches B's
+# device through an egress service (a VIP routed into $WG_NODE2).
 #
 #   client ($P-client)  <-- WireGuard A -->  node ($P-node)  <-- WireGuard B -->  peer ($P-peerb)
 #   $WG_CLIENT 100.64.0.2                    $WG_NODE 100.64.0.1                  $WG_PEERB 100.100.0.2
@@ -44,11 +45,13 @@ PEERB4=100.100.0.2
 PEERB6=fd7a:115c:a1e0:2::2
 VIP4=198.19.0.20
 VIP6=fd00:198:19::20
+VIPE4=198.19.0.30 # the egress service's VIP, routed into $WG_NODE2
 
 fail() { echo "   FAIL: $*"; return 1; }
 tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
 client() { ns "$P-client" "$@"; }
 peerb() { ns "$P-peerb" "$@"; }
+pod() { ns "$P-pod1" "$@"; }
 
 tpd_start() {
 	: >"$ENV_DIR/tailplaned.log"
@@ -106,6 +109,8 @@ env_tailnet_b() {
 	ns "$P-node" ip link set "$WG_NODE2" mtu 1420 up
 	ns "$P-node" ip route add "$PEERB4/32" dev "$WG_NODE2"
 	ns "$P-node" ip -6 route add "$PEERB6/128" dev "$WG_NODE2"
+	# the egress service's VIP: the operator's route (datapath.md)
+	ns "$P-node" ip route add "$VIPE4/32" dev "$WG_NODE2"
 	# a service's replies come in on B's interface from the VIP (datapath.md)
 	ns "$P-node" sysctl -qw "net.ipv4.conf.$WG_NODE2.rp_filter=0" net.ipv4.conf.all.rp_filter=0
 	env_bg "$P-peerb" "$ENV_DIR/peerb-echo.log" "$BUILD/tools/tp-echo" \
@@ -131,6 +136,7 @@ xt_config() { # xt_config FILE
       "masquerade": true }
   ],
   "identities": [
+    { "cidr": "198.18.1.0/24", "id": 300, "name": "web" },
     { "id": 301, "name": "laptop" },
     { "id": 302, "name": "devb" }
   ],
@@ -140,14 +146,18 @@ xt_config() { # xt_config FILE
     { "frontend": "$VIP4:53/udp", "backends": [ { "addr": "$PEERB4:9001" } ] },
     { "frontend": "$VIP4/icmp", "backends": [ { "addr": "$PEERB4" } ] },
     { "frontend": "[$VIP6]:80/tcp", "backends": [ { "addr": "[$PEERB6]:8080" } ] },
-    { "frontend": "[$VIP6]:53/udp", "backends": [ { "addr": "[$PEERB6]:9001" } ] }
+    { "frontend": "[$VIP6]:53/udp", "backends": [ { "addr": "[$PEERB6]:9001" } ] },
+    { "frontend": "$VIPE4:80/tcp", "backends": [ { "addr": "$PEERB4:8080" } ] },
+    { "frontend": "$VIPE4:53/udp", "backends": [ { "addr": "$PEERB4:9001" } ] }
   ],
   "policies": [
     { "from": "laptop", "to": "devb", "proto": "tcp", "port": "8080", "verdict": "allow" },
     { "from": "laptop", "to": "devb", "proto": "tcp", "port": "9000", "verdict": "allow" },
     { "from": "laptop", "to": "devb", "proto": "udp", "port": "9001", "verdict": "allow" },
     { "from": "laptop", "to": "devb", "proto": "icmp", "verdict": "allow" },
-    { "from": "laptop", "to": "devb", "proto": "icmpv6", "verdict": "allow" }
+    { "from": "laptop", "to": "devb", "proto": "icmpv6", "verdict": "allow" },
+    { "from": "web", "to": "devb", "proto": "tcp", "port": "8080", "verdict": "allow" },
+    { "from": "web", "to": "devb", "proto": "udp", "port": "9001", "verdict": "allow" }
   ],
   "conntrack": { "gc_interval": 5 },
   "sync_interval": 1
@@ -217,6 +227,21 @@ test_peer_sees_the_node() {
 	echo "$out" | grep -q '"revmasq"' || fail "no revmasq counter in tpctl stats" || return 1
 }
 
+# The egress service: the pod reaches B's device by the VIP, B sees the
+# node's B address, the pod's answers come from the VIP.
+test_egress_service() {
+	local out
+	out=$(pod curl -s -m 3 "http://$VIPE4/") || fail "egress VIP request failed" || return 1
+	[ "$out" = "hello from tailnet-b" ] || fail "egress VIP answer '$out'" || return 1
+	out=$(pod "$BUILD/tools/tp-load" --udp "$VIPE4:53" --rate 100 --duration 1) ||
+		fail "tp-load failed" || return 1
+	echo "   $VIPE4:53: $out"
+	echo "$out" | grep -q '"udp_lost":0}' || fail "UDP loss" || return 1
+	out=$(tpctl -j conntrack list)
+	echo "$out" | tr '{' '\n' | grep '"src":"198.18.1.1"' | grep -q 'masq' ||
+		fail "no masqueraded flow of the pod: $out" || return 1
+}
+
 policy_drops() { # the drop_policy and drop_zone counters, summed
 	tpctl -j stats | grep -oE '"drop_(policy|zone)":[0-9]+' | grep -oE '[0-9]+$' |
 		awk '{ n += $1 } END { print n + 0 }'
@@ -240,7 +265,7 @@ on_test_failed() {
 }
 
 TESTS=(test_peer_accepts_only_the_node test_crossing_tcp_udp_icmp test_service_tcp_udp_icmp
-	test_peer_sees_the_node test_crossing_needs_a_rule)
+	test_peer_sees_the_node test_egress_service test_crossing_needs_a_rule)
 
 # E2E_ONLY="test_a test_b" runs just those (debugging)
 [ -n "${E2E_ONLY:-}" ] && read -r -a TESTS <<<"$E2E_ONLY"
@@ -265,7 +290,7 @@ ENV_DIR=$(mktemp -d "/tmp/$P.XXXXXX")
 ENV_FILES+=("$ENV_DIR")
 {
 	env_netns "$P-client" && env_netns "$P-node" && env_underlay && env_wireguard &&
-		env_tailnet_b && env_client_routes
+		env_pods && env_tailnet_b && env_client_routes
 } >"$ENV_DIR/setup.log" 2>&1 || {
 	cat "$ENV_DIR/setup.log"
 	echo "[  FAILED  ] 1 test(s), listed below:"
