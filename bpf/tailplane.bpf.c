@@ -441,36 +441,56 @@ tp_ingress_masq(const struct tp_pkt *p, __u16 out_zone, struct tp_ct_entry *e)
 }
 
 /*
- * A packet of masqueraded crossing flow @e from the tailnet: DNATed when
- * it is a service's, from the node's address of the zone it crosses to
- * and the flow's port, forwarded to that zone's interface by us.
+ * A packet of masqueraded flow @e in its original direction, translated:
+ * to the backend when the flow is a service's (a cross-tailnet or egress
+ * service), from the flow's address (set in @addr) and port.
+ * Return: 0 or a negative drop reason.
+ */
+static __always_inline int tp_masq_translate(struct __sk_buff *skb,
+					     const struct tp_pkt *p,
+					     const struct tp_ct_entry *e,
+					     const struct tp_addr **addr)
+{
+	int ret = 0;
+
+	*addr = tp_ct_flow_snat_addr(&p->tuple, e);
+	if (!*addr)
+		return -TP_DROP_NO_SNAT_ADDR;
+	if (e->flags & TP_CT_F_DNAT)
+		ret = tp_nat_rewrite(skb, p, false, &e->nat_addr, e->nat_port);
+	return ret ?: tp_masq_rewrite(skb, p, true, *addr, e->snat_port);
+}
+
+/* The counters of a packet tp_masq_translate() translated. */
+static __always_inline void tp_masq_count(struct __sk_buff *skb,
+					  const struct tp_ct_entry *e)
+{
+	if (e->flags & TP_CT_F_DNAT) {
+		tp_stat_add(TP_STAT_DNAT, skb->len);
+		tp_stat_add_map(&tp_svc_stats, e->svc_id, skb->len);
+	}
+	tp_stat_add(TP_STAT_MASQ, skb->len);
+}
+
+/*
+ * A packet of masqueraded crossing flow @e from the tailnet, translated
+ * and forwarded to the interface of the zone it crosses to by us.
  */
 static __always_inline int tp_masq_cross_out(struct __sk_buff *skb,
 					     const struct tp_pkt *p,
 					     const struct tp_ct_entry *e)
 {
-	const struct tp_addr *addr = tp_ct_flow_snat_addr(&p->tuple, e);
-	bool dnat = e->flags & TP_CT_F_DNAT;
-	int ret = 0;
+	const struct tp_addr *addr;
+	int ret = tp_masq_translate(skb, p, e, &addr);
 
-	if (!addr)
-		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
-				      TP_DROP_NO_SNAT_ADDR);
-	if (dnat)
-		ret = tp_nat_rewrite(skb, p, false, &e->nat_addr, e->nat_port);
-	if (!ret)
-		ret = tp_masq_rewrite(skb, p, true, addr, e->snat_port);
 	if (!ret)
 		ret = tp_masq_route(skb, p, addr,
-				    dnat ? &e->nat_addr : &p->tuple.daddr,
+				    e->flags & TP_CT_F_DNAT ? &e->nat_addr
+							    : &p->tuple.daddr,
 				    e->out_zone);
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
-	if (dnat) {
-		tp_stat_add(TP_STAT_DNAT, skb->len);
-		tp_stat_add_map(&tp_svc_stats, e->svc_id, skb->len);
-	}
-	tp_stat_add(TP_STAT_MASQ, skb->len);
+	tp_masq_count(skb, e);
 	return ret;
 }
 
@@ -571,25 +591,13 @@ static __always_inline int tp_masq_out(struct __sk_buff *skb,
 				       const struct tp_pkt *p,
 				       const struct tp_ct_entry *e)
 {
-	const struct tp_addr *addr = tp_ct_flow_snat_addr(&p->tuple, e);
-	bool dnat = e->flags & TP_CT_F_DNAT;
-	int ret = 0;
-
-	if (!addr)
-		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p,
-				      TP_DROP_NO_SNAT_ADDR);
+	const struct tp_addr *addr;
 	/* an egress service: the VIP's route brought it here, to its backend */
-	if (dnat)
-		ret = tp_nat_rewrite(skb, p, false, &e->nat_addr, e->nat_port);
-	if (!ret)
-		ret = tp_masq_rewrite(skb, p, true, addr, e->snat_port);
+	int ret = tp_masq_translate(skb, p, e, &addr);
+
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, -ret);
-	if (dnat) {
-		tp_stat_add(TP_STAT_DNAT, skb->len);
-		tp_stat_add_map(&tp_svc_stats, e->svc_id, skb->len);
-	}
-	tp_stat_add(TP_STAT_MASQ, skb->len);
+	tp_masq_count(skb, e);
 	return TC_ACT_OK;
 }
 

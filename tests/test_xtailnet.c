@@ -221,40 +221,20 @@ static void cross_case(void **state, const struct fam *f, __u8 proto, bool svc)
 		assert_int_equal(th_stat(h, TP_STAT_DNAT), 1);
 }
 
-static void test_cross_tcp4(void **s)
-{
-	cross_case(s, &V4, TCP, false);
-}
+/* One test per path, family and protocol (cmocka wants a function each). */
+#define CROSS_CASE(name, f, proto, svc)       \
+	static void name(void **s)            \
+	{                                     \
+		cross_case(s, f, proto, svc); \
+	}
 
-static void test_cross_udp6(void **s)
-{
-	cross_case(s, &V6, UDP, false);
-}
-
-static void test_cross_echo4(void **s)
-{
-	cross_case(s, &V4, IPPROTO_ICMP, false);
-}
-
-static void test_service_tcp4(void **s)
-{
-	cross_case(s, &V4, TCP, true);
-}
-
-static void test_service_udp4(void **s)
-{
-	cross_case(s, &V4, UDP, true);
-}
-
-static void test_service_tcp6(void **s)
-{
-	cross_case(s, &V6, TCP, true);
-}
-
-static void test_service_echo6(void **s)
-{
-	cross_case(s, &V6, IPPROTO_ICMPV6, true);
-}
+CROSS_CASE(test_cross_tcp4, &V4, TCP, false)
+CROSS_CASE(test_cross_udp6, &V6, UDP, false)
+CROSS_CASE(test_cross_echo4, &V4, IPPROTO_ICMP, false)
+CROSS_CASE(test_service_tcp4, &V4, TCP, true)
+CROSS_CASE(test_service_udp4, &V4, UDP, true)
+CROSS_CASE(test_service_tcp6, &V6, TCP, true)
+CROSS_CASE(test_service_echo6, &V6, IPPROTO_ICMPV6, true)
 
 /*
  * Errors both layers deep: the backend's port unreachable about a
