@@ -1160,14 +1160,24 @@ static __always_inline int tp_egress_forwarded(struct __sk_buff *skb,
  * Return: 1 (a service's, @e has the backend), 0, or a negative drop
  * reason (no active backend).
  */
-static __always_inline int tp_egress_service(const struct tp_pkt *p, __u64 now,
-					     struct tp_ct_entry *e)
+static __always_inline int tp_egress_service(struct __sk_buff *skb,
+					     const struct tp_pkt *p, __u64 now,
+					     struct tp_scratch *scr)
 {
 	struct tp_svc *svc = tp_lb_lookup(&p->tuple);
+	struct tp_ct_entry *e = &scr->flow;
 	struct tp_backend *be;
 	__u32 backend_id = 0;
 
 	if (!svc)
+		return 0;
+	/*
+	 * Only a VIP routed into this interface is an egress service: a
+	 * tailnet service's VIP that leaves here otherwise (this host's own
+	 * packet to it, say) is no flow to translate.
+	 */
+	if (tp_route_ifindex(skb, p->ipv6, p->tuple.proto, &p->tuple.saddr,
+			     &p->tuple.daddr, &scr->fib) != skb->ifindex)
 		return 0;
 	be = tp_lb_select(svc, &p->tuple, now, &backend_id);
 	if (!be)
@@ -1225,7 +1235,7 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb,
 				      TP_DROP_INTERNAL);
 	__builtin_memset(&scr->flow, 0, sizeof(scr->flow));
 	scr->flow.flags = TP_CT_F_EGRESS | origin;
-	ret = tp_egress_service(p, now, &scr->flow);
+	ret = tp_egress_service(skb, p, now, scr);
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, -ret);
 	tp_query_egress_of(&p->tuple, origin, &q);

@@ -66,6 +66,17 @@ static void masq_set(struct th *h, __u32 zone, bool on, const char *a4,
 			 0);
 }
 
+/* Crossings into @zone masqueraded too (TP_MASQ_F_CROSSING, as the loader sets). */
+static void masq_crossing(struct th *h, __u32 zone)
+{
+	struct tp_masq m;
+
+	assert_int_equal(bpf_map_lookup_elem(h->maps.masq, &zone, &m), 0);
+	m.flags |= TP_MASQ_F_CROSSING;
+	assert_int_equal(bpf_map_update_elem(h->maps.masq, &zone, &m, BPF_ANY),
+			 0);
+}
+
 static void masq_env(struct th *h, __u16 lo, __u16 hi)
 {
 	assert_int_equal(
@@ -683,6 +694,7 @@ static void test_holds_crossing_into_masq_zone(void **state)
 	REQUIRE_BPF();
 	masq_env(h, PORT_LO, PORT_HI);
 	masq_set(h, TH_ZONE2, true, "100.100.0.100", NULL);
+	masq_crossing(h, TH_ZONE2);
 	pt_ident(h, TH_ZONE, "100.64.0.0/24", 300);
 	pt_ident(h, TH_ZONE2, TH_ZONE2_NET4, 500);
 	pt_rule(h, 300, 500, 0, TCP, 80, 80, TP_VERDICT_ALLOW);

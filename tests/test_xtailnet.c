@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <bpf/bpf.h>
@@ -45,7 +46,7 @@ static const struct fam V6 = { CLIENT6, VIP6, PEER2_6, MASQ2_6,
 /* Zone 2 masquerades; zone-1 clients (300) may reach zone 2 (500). */
 static void xt_env(struct th *h, __u16 lo, __u16 hi, bool allow)
 {
-	struct tp_masq m = { .flags = TP_MASQ_F_ON };
+	struct tp_masq m = { .flags = TP_MASQ_F_ON | TP_MASQ_F_CROSSING };
 	__u32 zone = TH_ZONE2;
 
 	assert_int_equal(
@@ -418,6 +419,14 @@ static void test_service_reply_key_evicted(void **state)
 #define POD6	    "fd00:198:18::2:5"
 #define POD_IFINDEX 1 /* lo: no tailnet interface, no uplink */
 
+/* The operator's route of the egress VIPs into zone 2's interface. */
+static void xt_vip_routes(void)
+{
+	assert_int_equal(system("ip route replace " VIP4 "/32 dev tptun1 && "
+				"ip -6 route replace " VIP6 "/128 dev tptun1"),
+			 0);
+}
+
 static void egress_case(void **state, const struct fam *f, __u8 proto)
 {
 	struct th *h = *state;
@@ -431,6 +440,7 @@ static void egress_case(void **state, const struct fam *f, __u8 proto)
 	REQUIRE_BPF();
 	xt_env(h, PORT_LO, PORT_HI, true);
 	xt_service(h, f, proto);
+	xt_vip_routes();
 	assert_int_equal(
 		xt_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX, q, &out),
 		PASS);
@@ -476,6 +486,7 @@ static void test_egress_service_policy_sees_pod(void **state)
 	REQUIRE_BPF();
 	xt_env(h, PORT_LO, PORT_HI, true);
 	xt_service(h, f, TCP);
+	xt_vip_routes();
 	pt_ident(h, 0, "198.18.2.0/24", 600);
 	pt_rule(h, 600, 500, 0, TCP, BPORT, BPORT, TP_VERDICT_DENY);
 	assert_int_equal(xt_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX,
@@ -499,6 +510,7 @@ static void test_egress_service_icmp_error(void **state)
 	REQUIRE_BPF();
 	xt_env(h, PORT_LO, PORT_HI, true);
 	xt_service(h, f, UDP);
+	xt_vip_routes();
 	assert_int_equal(
 		xt_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX, q, &out),
 		PASS);

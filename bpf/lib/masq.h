@@ -100,10 +100,12 @@ tp_masq_crossing(const struct tp_pkt *p, __u32 out_zone, struct tp_addr *addr)
 	const struct tp_masq *m;
 	const struct tp_addr *a;
 
-	if (!out_zone || out_zone == p->tuple.zone)
+	/* a crossing is from one tailnet zone to another (tp_ct_crosses()) */
+	if (!out_zone || !p->tuple.zone || out_zone == p->tuple.zone)
 		return 0;
 	m = bpf_map_lookup_elem(&tp_masq, &out_zone);
-	if (!m || !(m->flags & TP_MASQ_F_ON))
+	if (!m || (m->flags & (TP_MASQ_F_ON | TP_MASQ_F_CROSSING)) !=
+			  (TP_MASQ_F_ON | TP_MASQ_F_CROSSING))
 		return 0;
 	a = p->ipv6 ? &m->addr6 : &m->addr4;
 	if (!tp_masq_addr_set(a))

@@ -791,6 +791,12 @@ _Static_assert(sizeof(struct tp_config) == 48, "tp_config size");
 
 #define TP_MASQ_F_ON \
 	(1u << 0) /* new flows leaving through this zone are masqueraded */
+/*
+ * With TP_MASQ_F_ON: flows crossing into this zone from another tailnet
+ * zone are masqueraded too (the loader sets both; a bit of its own so
+ * that writers that know only pods' masquerade keep their meaning).
+ */
+#define TP_MASQ_F_CROSSING (1u << 1)
 
 /**
  * struct tp_masq - map tp_masq value (a hash of TP_MAX_ZONES entries, key
