@@ -229,6 +229,19 @@ static __always_inline void tp_query_egress_of(const struct tp_ct_key *t,
 	q->dport = t->dport;
 }
 
+/*
+ * An egress service's flow (TP_CT_F_DNAT) is decided on the backend it
+ * goes to, as a flow from the tailnet is; the source is the pod's own.
+ */
+static __always_inline void tp_query_egress_dnat(const struct tp_ct_entry *e,
+						 struct tp_policy_query *q)
+{
+	if (!(e->flags & TP_CT_F_DNAT))
+		return;
+	q->dst_id = tp_identity_of(q->zone, &e->nat_addr, TP_ID_TAILNET);
+	q->dport = e->nat_port;
+}
+
 static __always_inline void tp_query_egress(struct __sk_buff *skb,
 					    const struct tp_pkt *p,
 					    struct tp_policy_query *q)
@@ -291,6 +304,7 @@ static __always_inline __u8 tp_recheck(struct __sk_buff *skb, int hook,
 		return e->verdict;
 	if (e->flags & TP_CT_F_EGRESS) {
 		tp_query_egress_of(orig, e->flags, &q);
+		tp_query_egress_dnat(e, &q);
 	} else {
 		q.zone = orig->zone;
 		q.out_zone = e->out_zone;
@@ -356,7 +370,7 @@ tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *p, __u64 now,
 	 * A crossing flow's replies come in through the other zone's
 	 * interface: index them there too, or they would be a new crossing.
 	 */
-	if (tp_ct_crosses(&p->tuple, e)) {
+	if (tp_ct_cross_key(&p->tuple, e)) {
 		tp_ct_reply_tuple(&p->tuple, e, NULL, &scr->rkey);
 		scr->rkey.zone = e->out_zone;
 		tp_ct_write_reply_key(&p->tuple, false, false, now);
@@ -402,6 +416,98 @@ static __always_inline int tp_dnat(struct __sk_buff *skb,
 	if (e->flags & TP_CT_F_SNAT)
 		return tp_snat_out(skb, p, e);
 	return TC_ACT_OK;
+}
+
+/*
+ * A new flow from the tailnet that crosses into a zone with masquerade on
+ * leaves from the node's address there and a port of the SNAT range, as a
+ * pod's flow would (lib/masq.h), decided on its original identities
+ * before.  Without DNAT the address is kept in nat_addr, as for a pod's
+ * flow; a service flow's nat_addr holds its backend, and its address is
+ * read from tp_masq on each packet (abi.h).
+ */
+static __always_inline int
+tp_ingress_masq(const struct tp_pkt *p, __u16 out_zone, struct tp_ct_entry *e)
+{
+	struct tp_addr addr;
+	int masq = tp_masq_crossing(p, out_zone, &addr);
+
+	if (masq <= 0)
+		return masq;
+	e->flags |= TP_CT_F_SNAT | TP_CT_F_MASQ;
+	if (!(e->flags & TP_CT_F_DNAT))
+		e->nat_addr = addr;
+	return 0;
+}
+
+/*
+ * A packet of masqueraded flow @e in its original direction, translated:
+ * to the backend when the flow is a service's (a cross-tailnet or egress
+ * service), from the flow's address (set in @addr) and port.
+ * Return: 0 or a negative drop reason.
+ */
+static __always_inline int tp_masq_translate(struct __sk_buff *skb,
+					     const struct tp_pkt *p,
+					     const struct tp_ct_entry *e,
+					     const struct tp_addr **addr)
+{
+	int ret = 0;
+
+	*addr = tp_ct_flow_snat_addr(&p->tuple, e);
+	if (!*addr)
+		return -TP_DROP_NO_SNAT_ADDR;
+	if (e->flags & TP_CT_F_DNAT)
+		ret = tp_nat_rewrite(skb, p, false, &e->nat_addr, e->nat_port);
+	return ret ?: tp_masq_rewrite(skb, p, true, *addr, e->snat_port);
+}
+
+/* The counters of a packet tp_masq_translate() translated. */
+static __always_inline void tp_masq_count(struct __sk_buff *skb,
+					  const struct tp_ct_entry *e)
+{
+	if (e->flags & TP_CT_F_DNAT) {
+		tp_stat_add(TP_STAT_DNAT, skb->len);
+		tp_stat_add_map(&tp_svc_stats, e->svc_id, skb->len);
+	}
+	tp_stat_add(TP_STAT_MASQ, skb->len);
+}
+
+/*
+ * A packet of masqueraded crossing flow @e from the tailnet, translated
+ * and forwarded to the interface of the zone it crosses to by us.
+ */
+static __always_inline int tp_masq_cross_out(struct __sk_buff *skb,
+					     const struct tp_pkt *p,
+					     const struct tp_ct_entry *e)
+{
+	const struct tp_addr *addr;
+	int ret = tp_masq_translate(skb, p, e, &addr);
+
+	if (!ret)
+		ret = tp_masq_route(skb, p, addr,
+				    e->flags & TP_CT_F_DNAT ? &e->nat_addr
+							    : &p->tuple.daddr,
+				    e->out_zone);
+	if (ret < 0)
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
+	tp_masq_count(skb, e);
+	return ret;
+}
+
+/*
+ * Is live flow @f (original tuple @orig), found by the reply key of a
+ * packet or quote leaving through @zone's interface, a masqueraded
+ * crossing from @in_zone into @zone?  tp_from_tailnet translated and
+ * forwarded that packet itself (its source is the node's address, no
+ * packet from a tailnet may have it), allowed.
+ */
+static __always_inline bool tp_masq_crossed(const struct tp_ct_entry *f,
+					    const struct tp_ct_key *orig,
+					    __u16 in_zone, __u16 zone)
+{
+	return tp_ct_is_masq(f) && !(f->flags & TP_CT_F_EGRESS) &&
+	       orig->zone == in_zone && f->out_zone == zone &&
+	       tp_verdict_allows(f->verdict);
 }
 
 /*
@@ -451,10 +557,15 @@ static __always_inline int tp_ingress_new(struct __sk_buff *skb,
 					      TP_DROP_NO_SNAT_ADDR);
 		e->flags |= TP_CT_F_SNAT;
 	}
-	ret = tp_flow_commit(skb, p, now, scr, &q, &d,
-			     rev); /* SNAT: takes a port */
+	ret = tp_ingress_masq(p, q.out_zone, e);
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
+	ret = tp_flow_commit(skb, p, now, scr, &q, &d,
+			     rev); /* SNAT, masquerade: takes a port */
+	if (ret < 0)
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
+	if (tp_ct_is_masq(e))
+		return tp_masq_cross_out(skb, p, e);
 	if (!(e->flags & TP_CT_F_DNAT)) {
 		tp_stat_add(TP_STAT_PASS, skb->len);
 		return TC_ACT_OK;
@@ -480,11 +591,13 @@ static __always_inline int tp_masq_out(struct __sk_buff *skb,
 				       const struct tp_pkt *p,
 				       const struct tp_ct_entry *e)
 {
-	int ret = tp_masq_rewrite(skb, p, true, &e->nat_addr, e->snat_port);
+	const struct tp_addr *addr;
+	/* an egress service: the VIP's route brought it here, to its backend */
+	int ret = tp_masq_translate(skb, p, e, &addr);
 
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, -ret);
-	tp_stat_add(TP_STAT_MASQ, skb->len);
+	tp_masq_count(skb, e);
 	return TC_ACT_OK;
 }
 
@@ -494,12 +607,23 @@ static __always_inline int tp_masq_out(struct __sk_buff *skb,
  */
 static __always_inline int tp_masq_in(struct __sk_buff *skb,
 				      const struct tp_pkt *p,
-				      const struct tp_ct_key *orig)
+				      const struct tp_ct_key *orig,
+				      const struct tp_ct_entry *e)
 {
 	int ret = tp_masq_rewrite(skb, p, false, &orig->saddr, orig->sport);
 
+	/*
+	 * A cross-tailnet service's reply is restored whole here (from the
+	 * VIP): it has no reply key in the client's zone to be found by.
+	 */
+	if (!ret && (e->flags & TP_CT_F_DNAT))
+		ret = tp_masq_rewrite(skb, p, true, &orig->daddr, orig->dport);
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
+	if (e->flags & TP_CT_F_DNAT) {
+		tp_stat_add(TP_STAT_REVNAT, skb->len);
+		tp_stat_add_map(&tp_svc_stats, e->svc_id, skb->len);
+	}
 	tp_stat_add(TP_STAT_REVMASQ, skb->len);
 	return TC_ACT_OK;
 }
@@ -531,6 +655,8 @@ static __always_inline int tp_flow_orig(struct __sk_buff *skb, int hook,
 	tp_ct_account(e, TP_CT_DIR_ORIG, p, skb->len, now);
 	if (hook == TP_HOOK_TO_TAILNET && tp_ct_is_masq(e))
 		return tp_masq_out(skb, p, e);
+	if (tp_ct_is_masq(e))
+		return tp_masq_cross_out(skb, p, e);
 	if (!(e->flags & TP_CT_F_DNAT)) {
 		tp_stat_add(TP_STAT_PASS, skb->len);
 		return TC_ACT_OK;
@@ -558,8 +684,10 @@ static __always_inline int tp_flow_reply(struct __sk_buff *skb, int hook,
 	if (account)
 		tp_ct_account(e, TP_CT_DIR_REPLY, p, skb->len, now);
 	if (hook == TP_HOOK_FROM_TAILNET && tp_ct_is_masq(e))
-		return tp_masq_in(skb, p, orig);
-	if (hook == TP_HOOK_FROM_TAILNET || !(e->flags & TP_CT_F_DNAT)) {
+		return tp_masq_in(skb, p, orig, e);
+	/* a masqueraded crossing's reply was restored as it came in */
+	if (hook == TP_HOOK_FROM_TAILNET || !(e->flags & TP_CT_F_DNAT) ||
+	    tp_ct_is_masq(e)) {
 		tp_stat_add(TP_STAT_PASS, skb->len);
 		return TC_ACT_OK;
 	}
@@ -592,7 +720,8 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb,
 		if (e->flags & TP_CT_F_EGRESS)
 			return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
 					      TP_DROP_CT_CLASH);
-		if (!tp_ct_reopens(e, p))
+		/* a masqueraded crossing whose address moved starts over */
+		if (!tp_ct_reopens(e, p) && !tp_masq_moved(p, e))
 			return tp_flow_orig(skb, TP_HOOK_FROM_TAILNET, p, e,
 					    now);
 	} else {
@@ -671,9 +800,19 @@ tp_icmp_error_find(struct __sk_buff *skb, int hook, const struct tp_pkt *p,
 	struct tp_ct_entry *e;
 	__u16 zone;
 
-	if (hook == TP_HOOK_TO_TAILNET && in_zone)
-		return tp_icmp_error_flow(p, in_zone, now, orig,
-					  quote_is_reply);
+	if (hook == TP_HOOK_TO_TAILNET && in_zone) {
+		e = tp_icmp_error_flow(p, in_zone, now, orig, quote_is_reply);
+		if (e || in_zone == p->tuple.zone)
+			return e;
+		/*
+		 * A masqueraded crossing's error, restored whole as it came in
+		 * from the zone the flow went to: its quote is the flow's own
+		 * in this zone (tp_ct_is_masq_reply()).
+		 */
+		e = tp_icmp_error_flow(p, p->tuple.zone, now, orig,
+				       quote_is_reply);
+		return e && tp_ct_is_masq(e) ? e : NULL;
+	}
 	e = tp_icmp_error_flow(p, p->tuple.zone, now, orig, quote_is_reply);
 	if (e || hook == TP_HOOK_FROM_TAILNET || skb->ingress_ifindex)
 		return e;
@@ -785,6 +924,104 @@ static __always_inline int tp_snat_icmp_error_out(struct __sk_buff *skb,
 }
 
 /*
+ * An ICMP error from the tailnet about a packet that left masqueraded
+ * (flow @e, original tuple @orig): the quote's source and the outer
+ * destination back to the pod's or the client's; a cross-tailnet
+ * service's quote is restored whole (its destination back to the VIP,
+ * the outer source too when the backend sent it), as its replies are.
+ */
+static __always_inline int tp_masq_icmp_error_in(struct __sk_buff *skb,
+						 const struct tp_pkt *p,
+						 const struct tp_ct_key *orig,
+						 const struct tp_ct_entry *e)
+{
+	int ret = tp_masq_icmp_error(skb, p, true, &orig->saddr, orig->sport);
+
+	if (!ret && (e->flags & TP_CT_F_DNAT))
+		ret = tp_nat_icmp_error(skb, p, false, &orig->daddr,
+					orig->dport);
+	return ret;
+}
+
+/*
+ * An ICMP error leaving to the tailnet about a reply of masqueraded flow
+ * @e (from the pod, a router behind the node, or this host forwarding a
+ * crossing's reply): the quote's destination becomes the flow's address
+ * and port, the outer source that address.  1: none to use (untranslated).
+ */
+static __always_inline int
+tp_masq_icmp_error_reply(struct __sk_buff *skb, const struct tp_pkt *p,
+			 const struct tp_ct_key *orig,
+			 const struct tp_ct_entry *e)
+{
+	const struct tp_addr *addr = tp_ct_flow_snat_addr(orig, e);
+
+	int ret = 0;
+
+	if (!addr)
+		return 1;
+	/* an egress service's reply was quoted from the VIP: the backend's */
+	if ((e->flags & (TP_CT_F_DNAT | TP_CT_F_EGRESS)) ==
+	    (TP_CT_F_DNAT | TP_CT_F_EGRESS))
+		ret = tp_nat_icmp_error(skb, p, true, &e->nat_addr,
+					e->nat_port);
+	return ret ?: tp_masq_icmp_error(skb, p, false, addr, e->snat_port);
+}
+
+/*
+ * An ICMP error from the client of masqueraded crossing @e about one of
+ * its replies (quoted VIP or peer -> client): the quote is made what the
+ * zone it crossed to sent (from the backend for a service, to the node's
+ * address and port), the outer source the node's address there, the
+ * outer destination the backend when it was the VIP; then forwarded as
+ * the flow's packets are.
+ */
+static __always_inline int tp_masq_cross_icmp_out(struct __sk_buff *skb,
+						  const struct tp_pkt *p,
+						  const struct tp_ct_entry *e)
+{
+	const struct tp_addr *addr = tp_ct_flow_snat_addr(&p->tuple, e);
+	const struct tp_ct_key *q = &p->inner.tuple;
+	bool dnat = e->flags & TP_CT_F_DNAT;
+	const struct tp_addr *daddr = &p->tuple.daddr;
+	int ret = 0;
+
+	if (!addr)
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
+				      TP_DROP_NO_SNAT_ADDR);
+	if (dnat) {
+		if (tp_addr_eq(&p->tuple.daddr, &q->saddr))
+			daddr = &e->nat_addr;
+		ret = tp_nat_icmp_error(skb, p, true, &e->nat_addr,
+					e->nat_port);
+	}
+	if (!ret)
+		ret = tp_masq_icmp_error(skb, p, false, addr, e->snat_port);
+	if (!ret)
+		ret = tp_masq_route(skb, p, addr, daddr, e->out_zone);
+	if (ret < 0)
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
+	tp_stat_add(TP_STAT_ICMP_ERR_NAT, skb->len);
+	return ret;
+}
+
+/*
+ * An error leaving through this zone's interface, forwarded from @in_zone:
+ * one tp_masq_cross_icmp_out() translated and forwarded (its quote is a
+ * reply of a masqueraded crossing from @in_zone into this zone, by that
+ * flow's reply key)?  @orig: scratch.
+ */
+static __always_inline bool tp_masq_cross_error_fwd(const struct tp_pkt *p,
+						    __u16 in_zone,
+						    struct tp_ct_key *orig)
+{
+	struct tp_ct_entry *f =
+		tp_ct_snat_flow_of(&p->inner.tuple, tp_now(), orig);
+
+	return f && tp_masq_crossed(f, orig, in_zone, p->tuple.zone);
+}
+
+/*
  * An ICMP error about a packet of a flow: related traffic, passed when the
  * flow is allowed.  When the flow is DNATed the quote is made to show
  * what the receiver sent or got: from the tailnet, a reply quoted as from
@@ -807,6 +1044,11 @@ static __always_inline int tp_icmp_error(struct __sk_buff *skb, int hook,
 	e = tp_icmp_error_find(skb, hook, p, in_zone, &orig, &quote_is_reply);
 	if (!e || !tp_icmp_error_valid(skb, hook, p, in_zone, &orig, e,
 				       quote_is_reply)) {
+		if (in_zone && in_zone != p->tuple.zone &&
+		    tp_masq_cross_error_fwd(p, in_zone, &orig)) {
+			tp_stat_add(TP_STAT_PASS, skb->len);
+			return TC_ACT_OK;
+		}
 		if (in_zone && in_zone != p->tuple.zone)
 			return tp_drop_report(skb, hook, p, TP_DROP_ZONE);
 		if (in_zone) {
@@ -825,11 +1067,12 @@ static __always_inline int tp_icmp_error(struct __sk_buff *skb, int hook,
 		 * the quote's destination to the node's address and port.
 		 */
 		if (hook == TP_HOOK_FROM_TAILNET && !quote_is_reply)
-			ret = tp_masq_icmp_error(skb, p, true, &orig.saddr,
-						 orig.sport);
+			ret = tp_masq_icmp_error_in(skb, p, &orig, e);
 		else if (hook == TP_HOOK_TO_TAILNET && quote_is_reply)
-			ret = tp_masq_icmp_error(skb, p, false, &e->nat_addr,
-						 e->snat_port);
+			ret = tp_masq_icmp_error_reply(skb, p, &orig, e);
+		else if (hook == TP_HOOK_FROM_TAILNET &&
+			 !(e->flags & TP_CT_F_EGRESS)) /* from the client */
+			return tp_masq_cross_icmp_out(skb, p, e);
 		else
 			ret = 1;
 	} else if (!(e->flags & TP_CT_F_DNAT)) {
@@ -900,7 +1143,80 @@ static __always_inline int tp_egress_forwarded(struct __sk_buff *skb,
 		tp_stat_add(TP_STAT_PASS, skb->len);
 		return TC_ACT_OK;
 	}
+	/* a masqueraded crossing's packet, tp_from_tailnet forwarded it */
+	rev.zone = p->tuple.zone;
+	f = tp_ct_snat_flow_of(&rev, now, &orig);
+	if (f && tp_masq_crossed(f, &orig, in_zone, rev.zone)) {
+		tp_stat_add(TP_STAT_PASS, skb->len);
+		return TC_ACT_OK;
+	}
 	return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, TP_DROP_ZONE);
+}
+
+/*
+ * An egress service: a VIP whose backend is a tailnet address, its route
+ * pointing at the backend's tailnet interface (docs/datapath.md).  A
+ * packet to it leaving here starts a DNAT flow to the chosen backend.
+ * Return: 1 (a service's, @e has the backend), 0, or a negative drop
+ * reason (no active backend).
+ */
+static __always_inline int tp_egress_service(struct __sk_buff *skb,
+					     const struct tp_pkt *p, __u64 now,
+					     struct tp_scratch *scr)
+{
+	struct tp_svc *svc = tp_lb_lookup(&p->tuple);
+	struct tp_ct_entry *e = &scr->flow;
+	struct tp_backend *be;
+	__u32 backend_id = 0;
+
+	if (!svc)
+		return 0;
+	/*
+	 * Only a VIP routed into this interface is an egress service: a
+	 * tailnet service's VIP that leaves here otherwise (this host's own
+	 * packet to it, say) is no flow to translate.
+	 */
+	if (tp_route_ifindex(skb, p->ipv6, p->tuple.proto, &p->tuple.saddr,
+			     &p->tuple.daddr, &scr->fib) != skb->ifindex)
+		return 0;
+	be = tp_lb_select(svc, &p->tuple, now, &backend_id);
+	if (!be)
+		return -TP_DROP_NO_BACKEND;
+	e->flags |= TP_CT_F_DNAT;
+	e->svc_id = svc->id;
+	e->backend_id = backend_id;
+	e->nat_addr = be->addr;
+	e->nat_port =
+		p->tuple.proto == IPPROTO_TCP || p->tuple.proto == IPPROTO_UDP
+			? be->port
+			: p->tuple.dport;
+	return 1;
+}
+
+/*
+ * Is new egress flow @e masqueraded (tp_masq_want())?  An egress
+ * service's always is, this host's own from the zone's address too: its
+ * replies come from the backend to the address and port it left with, and
+ * are restored here whole (from the VIP); without masquerade on the zone
+ * it is dropped, TP_DROP_NO_SNAT_ADDR.  Its address is tp_masq's, read on
+ * each packet (abi.h): nat_addr holds the backend.
+ * Return: 1, 0, or a negative drop reason.
+ */
+static __always_inline int tp_egress_masq(const struct tp_pkt *p,
+					  struct tp_ct_entry *e)
+{
+	bool dnat = e->flags & TP_CT_F_DNAT;
+	struct tp_addr addr;
+	int masq = tp_masq_want(p, &addr);
+
+	if (dnat && !masq)
+		masq = tp_masq_own(p, &addr) ? 1 : -TP_DROP_NO_SNAT_ADDR;
+	if (masq <= 0)
+		return masq;
+	e->flags |= TP_CT_F_SNAT | TP_CT_F_MASQ;
+	if (!dnat)
+		e->nat_addr = addr;
+	return 1;
 }
 
 /* A new flow from this host or the cluster side to the tailnet. */
@@ -917,21 +1233,25 @@ static __always_inline int tp_egress_new(struct __sk_buff *skb,
 	if (!scr)
 		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p,
 				      TP_DROP_INTERNAL);
-	tp_query_egress_of(&p->tuple, origin, &q);
-	tp_policy_decide(&q, &d);
-	tp_policy_count(&d, skb->len);
-	tp_event_flow(skb, TP_HOOK_TO_TAILNET, &p->tuple, &q, &d, 0,
-		      &p->tuple.daddr, p->tuple.dport);
-	if (d.verdict == TP_VERDICT_DENY)
-		return tp_drop(skb, d.reason);
 	__builtin_memset(&scr->flow, 0, sizeof(scr->flow));
 	scr->flow.flags = TP_CT_F_EGRESS | origin;
+	ret = tp_egress_service(skb, p, now, scr);
+	if (ret < 0)
+		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, -ret);
+	tp_query_egress_of(&p->tuple, origin, &q);
+	tp_query_egress_dnat(&scr->flow, &q);
+	tp_policy_decide(&q, &d);
+	tp_policy_count(&d, skb->len);
+	tp_event_flow(skb, TP_HOOK_TO_TAILNET, &p->tuple, &q, &d,
+		      scr->flow.svc_id,
+		      ret ? &scr->flow.nat_addr : &p->tuple.daddr,
+		      ret ? scr->flow.nat_port : p->tuple.dport);
+	if (d.verdict == TP_VERDICT_DENY)
+		return tp_drop(skb, d.reason);
 	/* decided on the pod's own tuple above; now its address and port */
-	masq = tp_masq_want(p, &scr->flow.nat_addr);
+	masq = tp_egress_masq(p, &scr->flow);
 	if (masq < 0)
 		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, -masq);
-	if (masq)
-		scr->flow.flags |= TP_CT_F_SNAT | TP_CT_F_MASQ;
 	ret = tp_flow_commit(skb, p, now, scr, &q, &d,
 			     rev); /* masquerade: takes a port */
 	/*
@@ -1081,25 +1401,14 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb,
 /* ---- tp_from_uplink: replies of SNAT flows ------------------------------ */
 
 /*
- * The SNAT flow whose reply tuple @rkey is (zone 0), if a live one is:
- * its reply-key entry must carry TP_CT_F_SNAT and the flow must point
- * back at it (backend, port, node port).  Anything else is not ours.
+ * The SNAT flow whose reply tuple @rkey is (zone 0), if a live one is
+ * (tp_ct_snat_flow_of()).  Anything else is not ours.
  */
 static __always_inline struct tp_ct_entry *
 tp_uplink_flow_of(const struct tp_ct_key *rkey, __u64 now,
 		  struct tp_ct_key *orig)
 {
-	const __u32 want = TP_CT_F_REPLY_KEY | TP_CT_F_SNAT;
-	struct tp_ct_entry *rk = tp_ct_get(rkey), *e;
-
-	if (!rk || (rk->flags & want) != want)
-		return NULL;
-	tp_ct_rk_orig(rkey, rk, orig);
-	e = tp_ct_get(orig);
-	if (!e || (e->flags & TP_CT_F_REPLY_KEY) || tp_ct_expired(e, now) ||
-	    !tp_ct_is_reply_key(e, orig, rkey))
-		return NULL;
-	return e;
+	return tp_ct_snat_flow_of(rkey, now, orig);
 }
 
 /*

@@ -53,8 +53,15 @@ bool tp_ct_is_reply_key(const struct tp_ct_entry *flow,
 {
 	struct tp_ct_key r;
 
-	if (!tp_ct_reply_tuple(orig, flow, cfg, &r))
-		return false;
+	/*
+	 * A masqueraded service flow's address is tp_masq's, which only the
+	 * datapath reads: its key is judged on every other field.
+	 */
+	if (!tp_ct_reply_tuple(orig, flow, cfg, &r)) {
+		if (!tp_ct_is_masq(flow) || !(flow->flags & TP_CT_F_DNAT))
+			return false;
+		r.daddr = k->daddr;
+	}
 	if (flow->out_zone && k->zone == flow->out_zone)
 		r.zone = k->zone;
 	return tp_ct_key_eq(&r, k);
@@ -124,7 +131,7 @@ int tp_ct_flow_delete(const struct tp_maps *m, const struct tp_config *cfg,
 
 	if (have_reply && (e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT)))
 		tp_ct_reply_key_delete(m, &r, k);
-	if (have_reply && tp_ct_crosses(k, e)) {
+	if (have_reply && tp_ct_cross_key(k, e)) {
 		r.zone = e->out_zone;
 		tp_ct_reply_key_delete(m, &r, k);
 	}

@@ -67,7 +67,7 @@ static void tpd_gc_judge(const struct tp_maps *m, struct tpd_gc_batch *b,
 			continue;
 		if (e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT))
 			b->dead[b->n_dead++] = reply;
-		if (tp_ct_crosses(&b->keys[i], e)) {
+		if (tp_ct_cross_key(&b->keys[i], e)) {
 			b->dead[b->n_dead] = reply;
 			b->dead[b->n_dead++].zone = e->out_zone;
 		}

@@ -217,7 +217,7 @@ int tpd_masq_write(const struct tp_maps *m, const struct tpd_config *cfg,
 		    !cfg->ifaces[i].masquerade)
 			continue;
 		memset(&want, 0, sizeof(want));
-		want.flags = TP_MASQ_F_ON;
+		want.flags = TP_MASQ_F_ON | TP_MASQ_F_CROSSING;
 		ifindex = (int)if_nametoindex(cfg->ifaces[i].name);
 		if (ifindex) {
 			err = tpd_iface_primary_addrs(ifindex, &want.addr4,

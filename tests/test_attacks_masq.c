@@ -35,6 +35,17 @@
 #define MASQ4B "100.64.0.101" /* the zone's address after it changed */
 #define PEER4B "100.64.0.2"   /* another peer of the zone */
 
+/* Crossings into @zone masqueraded too (TP_MASQ_F_CROSSING, as the loader sets). */
+static void masq_crossing(struct th *h, __u32 zone)
+{
+	struct tp_masq m;
+
+	assert_int_equal(bpf_map_lookup_elem(h->maps.masq, &zone, &m), 0);
+	m.flags |= TP_MASQ_F_CROSSING;
+	assert_int_equal(bpf_map_update_elem(h->maps.masq, &zone, &m, BPF_ANY),
+			 0);
+}
+
 static int host_out(struct th *h, struct pkt_spec sp, struct pkt *out)
 {
 	return mt_run_spec(h, TH_TO_TAILNET, h->l3_ifindex, 0, sp, out);
@@ -534,32 +545,31 @@ static void test_fault_evicted_port_taken_gets_replies(void **state)
 
 /*
  * A flow from zone 1's tailnet that policy lets cross into zone 2, whose
- * interface masquerades (its peers accept only the node's address):
- * forwarded untranslated, it leaves with the zone-1 client's address,
- * which zone 2's peers drop.  Masquerade takes only flows this side
- * starts; a crossing flow would need both the crossing's reply key and
- * a masquerade port.  (Linux's MASQUERADE on the out interface takes
- * forwarded flows too.)
+ * interface masquerades (its peers accept only the node's address): it
+ * must leave zone 2's interface from the node's zone-2 address, as
+ * Linux's MASQUERADE on the out interface takes forwarded flows too.
+ * (It was a FAULT: forwarded untranslated, it left with the zone-1
+ * client's address, which zone 2's peers drop.)  tp_from_tailnet now
+ * translates it and forwards it itself (TC_ACT_REDIRECT: handed to the
+ * kernel, a packet with the node's address as source would be a
+ * martian), so the egress run takes the translated packet.
  */
-static void test_fault_crossing_into_masq_zone(void **state)
+static void test_holds_crossing_into_masq_zone(void **state)
 {
 	struct th *h = *state;
 	struct pkt_spec q = pt_flow(CLIENT4, 1000, "100.100.0.5", 80, TCP, SYN);
-	struct pkt out;
+	struct pkt out, fwd;
 
 	REQUIRE_BPF();
-	FAULT_UNFIXED(
-		"crossing_into_masq_zone: a flow crossing from another tailnet zone "
-		"leaves a masquerading zone's interface with the client's address, "
-		"which that zone's peers drop");
 	mt_masq_env(h, PORT_LO, PORT_HI);
 	mt_masq_set(h, TH_ZONE2, true, "100.100.0.100", NULL);
+	masq_crossing(h, TH_ZONE2);
 	pt_ident(h, TH_ZONE, "100.64.0.0/24", 300);
 	pt_ident(h, TH_ZONE2, TH_ZONE2_NET4, 500);
 	pt_rule(h, 300, 500, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(mt_tailnet_in(h, q, &out), PASS);
-	assert_int_equal(mt_run_spec(h, TH_TO_TAILNET, h->l3_ifindex2,
-				     h->l3_ifindex, q, &out),
+	assert_int_equal(mt_tailnet_in(h, q, &fwd), 7 /* TC_ACT_REDIRECT */);
+	assert_int_equal(mt_run_pkt(h, TH_TO_TAILNET, h->l3_ifindex2,
+				    h->l3_ifindex, &fwd, &out),
 			 PASS);
 	/* it leaves from zone 2's masquerade address */
 	assert_memory_equal(
@@ -878,7 +888,7 @@ int main(void)
 		T(test_fault_one_pod_takes_the_range),
 		T(test_fault_evicted_port_taken_gets_replies),
 		T(test_fault_fragment_ids_collide),
-		T(test_fault_crossing_into_masq_zone),
+		T(test_holds_crossing_into_masq_zone),
 		T(test_holds_fragments_v6),
 		T(test_link_local_not_masqueraded),
 		T(test_holds_static_nat_pod),

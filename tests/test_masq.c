@@ -730,11 +730,11 @@ static void test_loader_writes_masq(void **state)
 			 0);
 	assert_true(changed);
 	m = masq_get(h, 3);
-	assert_int_equal(m.flags, TP_MASQ_F_ON);
+	assert_int_equal(m.flags, TP_MASQ_F_ON | TP_MASQ_F_CROSSING);
 	assert_memory_equal(&m.addr4, &a4, sizeof(a4));
 	assert_memory_equal(&m.addr6, &a6, sizeof(a6));
 	m = masq_get(h, 4); /* not there: on, no address */
-	assert_int_equal(m.flags, TP_MASQ_F_ON);
+	assert_int_equal(m.flags, TP_MASQ_F_ON | TP_MASQ_F_CROSSING);
 	assert_true(!m.addr4.w[3] && !m.addr6.w[0]);
 	assert_int_equal(masq_get(h, 5).flags, 0);
 	changed = false;

@@ -61,6 +61,7 @@ $OUT/tests/test_attacks_snat
 $OUT/tests/test_static_nat
 $OUT/tests/test_masq
 $OUT/tests/test_attacks_masq
+$OUT/tests/test_xtailnet
 $OUT/tests/test_guard
 $OUT/tests/test_wg_genl_live
 $OUT/tests/test_peers_live

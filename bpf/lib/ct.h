@@ -115,6 +115,47 @@ static __always_inline const struct tp_config *tp_ct_cfg(void)
 	return bpf_map_lookup_elem(&tp_config, &zero);
 }
 
+/**
+ * tp_ct_masq_addr() - the node's masquerade address of @zone's tailnet
+ * interface for a family (tp_masq), or NULL when it has none.
+ * @zone: the zone.
+ * @v4:   IPv4, else IPv6.
+ */
+static __always_inline const struct tp_addr *tp_ct_masq_addr(__u32 zone,
+							     bool v4)
+{
+	const struct tp_masq *m = bpf_map_lookup_elem(&tp_masq, &zone);
+	const struct tp_addr *a;
+
+	if (!m)
+		return NULL;
+	a = v4 ? &m->addr4 : &m->addr6;
+	return a->w[0] | a->w[1] | a->w[2] | a->w[3] ? a : NULL;
+}
+
+/*
+ * The address a SNAT or masqueraded flow's packets leave with (NULL: none
+ * now).  A masqueraded service flow (a cross-tailnet service: DNAT and
+ * masquerade) holds its backend in nat_addr, and takes the address of the
+ * zone it crosses to from tp_masq on each packet (abi.h).
+ */
+static __always_inline const struct tp_addr *
+tp_ct_flow_snat_addr(const struct tp_ct_key *orig, const struct tp_ct_entry *e)
+{
+	if (tp_ct_is_masq(e) && (e->flags & TP_CT_F_DNAT))
+		return tp_ct_masq_addr(e->out_zone,
+				       tp_tuple_is_v4(&orig->saddr));
+	return tp_ct_snat_addr(orig, e, tp_ct_cfg());
+}
+
+/* tp_ct_reply_tuple() with the datapath's view of the flow's address. */
+static __always_inline bool tp_ct_dp_reply_tuple(const struct tp_ct_key *orig,
+						 const struct tp_ct_entry *e,
+						 struct tp_ct_key *r)
+{
+	return tp_ct_reply_tuple_via(orig, e, tp_ct_flow_snat_addr(orig, e), r);
+}
+
 /*
  * Is @rk under @rkey a reply-key entry pointing at the flow at @key?  A
  * SNAT reply key holds the client itself: its tuple has the node there.
@@ -294,6 +335,38 @@ static __always_inline bool tp_ct_reopens(const struct tp_ct_entry *e,
 }
 
 /*
+ * Is @key a reply tuple of masqueraded flow @e (original tuple @orig)?
+ * Its replies come from the tailnet of its own zone (a flow this side
+ * started) or of the zone it crossed to, to the address and port it left
+ * with.  A crossing's replies are restored whole as they come in, so in
+ * the zone it came from its reply tuple is its original reversed
+ * (tp_to_tailnet finds them there by the reversed lookup).
+ */
+static __always_inline bool tp_ct_is_masq_reply(const struct tp_ct_entry *e,
+						const struct tp_ct_key *orig,
+						const struct tp_ct_key *key)
+{
+	bool dnat = e->flags & TP_CT_F_DNAT;
+	bool cross = !(e->flags & TP_CT_F_EGRESS);
+	const struct tp_addr *addr;
+
+	if (key->proto != orig->proto)
+		return false;
+	if (cross && key->zone == orig->zone)
+		return tp_addr_eq(&key->saddr, &orig->daddr) &&
+		       tp_addr_eq(&key->daddr, &orig->saddr) &&
+		       key->sport == orig->dport && key->dport == orig->sport;
+	if (key->zone != (cross ? e->out_zone : orig->zone))
+		return false;
+	addr = tp_ct_flow_snat_addr(orig, e);
+	return addr &&
+	       tp_addr_eq(&key->saddr, dnat ? &e->nat_addr : &orig->daddr) &&
+	       tp_addr_eq(&key->daddr, addr) &&
+	       key->sport == (dnat ? e->nat_port : orig->dport) &&
+	       key->dport == e->snat_port;
+}
+
+/*
  * Is @key a reply tuple of flow @e (original tuple @orig): its reply
  * tuple, or, for a flow that crosses into another zone, the same tuple in
  * the zone it leaves to (where its replies come in)?  Compared field by
@@ -313,11 +386,7 @@ static __always_inline bool tp_ct_is_reply_key(const struct tp_ct_entry *e,
 	 * address and port it left with.
 	 */
 	if (tp_ct_is_masq(e))
-		return key->zone == orig->zone &&
-		       tp_addr_eq(&key->saddr, &orig->daddr) &&
-		       tp_addr_eq(&key->daddr, &e->nat_addr) &&
-		       key->sport == orig->dport &&
-		       key->dport == e->snat_port && key->proto == orig->proto;
+		return tp_ct_is_masq_reply(e, orig, key);
 	if (e->flags & TP_CT_F_SNAT)
 		return !key->zone && tp_addr_eq(&key->saddr, &e->nat_addr) &&
 		       key->sport == e->nat_port &&
@@ -397,6 +466,35 @@ tp_ct_lookup_reply(const struct tp_ct_key *key, __u64 now,
 	return tp_ct_reply_of(key, tp_ct_get(key), now, orig);
 }
 
+/**
+ * tp_ct_snat_flow_of() - the SNAT or masqueraded flow whose SNAT reply
+ * key @rkey is, if a live one is.
+ * @rkey: a reply tuple (zone set).
+ * @now:  tp_now().
+ * @orig: set to the flow's original tuple.
+ *
+ * The entry under @rkey must be a reply key with TP_CT_F_SNAT and its flow
+ * must point back at it.
+ *
+ * Return: the live flow entry, or NULL.
+ */
+static __always_inline struct tp_ct_entry *
+tp_ct_snat_flow_of(const struct tp_ct_key *rkey, __u64 now,
+		   struct tp_ct_key *orig)
+{
+	const __u32 want = TP_CT_F_REPLY_KEY | TP_CT_F_SNAT;
+	struct tp_ct_entry *rk = tp_ct_get(rkey), *e;
+
+	if (!rk || (rk->flags & want) != want)
+		return NULL;
+	tp_ct_rk_orig(rkey, rk, orig);
+	e = tp_ct_get(orig);
+	if (!e || (e->flags & TP_CT_F_REPLY_KEY) || tp_ct_expired(e, now) ||
+	    !tp_ct_is_reply_key(e, orig, rkey))
+		return NULL;
+	return e;
+}
+
 /*
  * Is @k taken by another live flow: its live flow entry, or a reply tuple
  * of a live flow other than @self's (by its reply-key entry, or, for an
@@ -453,13 +551,13 @@ static __always_inline void tp_ct_drop_reply_keys(const struct tp_ct_key *key,
 {
 	/* a masqueraded flow has a reply key too (the SNAT kind), no DNAT */
 	bool dnat = e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT),
-	     cross = tp_ct_crosses(key, e);
+	     cross = tp_ct_cross_key(key, e);
 	__u16 out_zone = e->out_zone;
 
 	if (!dnat && !cross)
 		return;
 	/* a SNAT flow's key needs the node's address; none: nothing to find */
-	if (tp_ct_reply_tuple(key, e, tp_ct_cfg(), buf) && dnat)
+	if (tp_ct_dp_reply_tuple(key, e, buf) && dnat)
 		tp_ct_delete_reply_key(buf, key);
 	if (cross) {
 		tp_ct_reply_tuple(key, e, NULL, buf);
@@ -590,14 +688,14 @@ static __always_inline int tp_ct_keep_reply_keys(const struct tp_ct_key *key,
 	bool from_tailnet = !(e->flags & TP_CT_F_EGRESS);
 	/* keyed: DNAT, SNAT or masquerade (SNAT without DNAT) */
 	bool dnat = e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT),
-	     cross = tp_ct_crosses(key, e);
+	     cross = tp_ct_cross_key(key, e);
 	bool snat = e->flags & TP_CT_F_SNAT;
 	int ret = 0;
 
 	if ((!dnat && !cross) || (e->rk_check_s == sec && !snat))
 		return 0;
 	e->rk_check_s = sec;
-	if (tp_ct_reply_tuple(key, e, tp_ct_cfg(), &scr->rkey) && dnat)
+	if (tp_ct_dp_reply_tuple(key, e, &scr->rkey) && dnat)
 		ret = tp_ct_write_reply_key(key, from_tailnet, snat, now);
 	if (cross) {
 		tp_ct_reply_tuple(key, e, NULL, &scr->rkey);
@@ -709,7 +807,7 @@ __noinline int tp_ct_snat_reserve(const struct tp_ct_key *key_arg, __u64 now)
 		off = span <= TP_SNAT_TRIES ? (start + i) % span
 					    : bpf_get_prandom_u32() % span;
 		e->snat_port = bpf_htons((__u16)(lo + off));
-		if (!tp_ct_reply_tuple(key, e, cfg, &scr->rkey))
+		if (!tp_ct_dp_reply_tuple(key, e, &scr->rkey))
 			return -TP_DROP_NO_SNAT_ADDR;
 		if (tp_ct_put(key, e))
 			return -TP_DROP_CT_FULL;

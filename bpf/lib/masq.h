@@ -82,6 +82,39 @@ static __always_inline int tp_masq_want(const struct tp_pkt *p,
 }
 
 /**
+ * tp_masq_crossing() - is a new flow from the tailnet that crosses into
+ * another zone masqueraded there?
+ * @p:        its parse (tuple.zone: the zone it came from).
+ * @out_zone: the zone it leaves to.
+ * @addr:     set to the node's address on @out_zone's interface.
+ *
+ * When @out_zone has masquerade on: its peers accept only the node's own
+ * address from it (WireGuard allowed-IPs), as for a pod's flow.
+ *
+ * Return: 1 (masquerade, @addr set), 0 (leave it), or -TP_DROP_NO_SNAT_ADDR
+ * when @out_zone has masquerade on but no address of the packet's family.
+ */
+static __always_inline int
+tp_masq_crossing(const struct tp_pkt *p, __u32 out_zone, struct tp_addr *addr)
+{
+	const struct tp_masq *m;
+	const struct tp_addr *a;
+
+	/* a crossing is from one tailnet zone to another (tp_ct_crosses()) */
+	if (!out_zone || !p->tuple.zone || out_zone == p->tuple.zone)
+		return 0;
+	m = bpf_map_lookup_elem(&tp_masq, &out_zone);
+	if (!m || (m->flags & (TP_MASQ_F_ON | TP_MASQ_F_CROSSING)) !=
+			  (TP_MASQ_F_ON | TP_MASQ_F_CROSSING))
+		return 0;
+	a = p->ipv6 ? &m->addr6 : &m->addr4;
+	if (!tp_masq_addr_set(a))
+		return -TP_DROP_NO_SNAT_ADDR;
+	*addr = *a;
+	return 1;
+}
+
+/**
  * tp_masq_own() - is a new flow this host's own, from the zone's
  * masquerade address (masquerade on)?
  * @p:    its parse.
@@ -132,10 +165,12 @@ static __always_inline bool tp_masq_own(const struct tp_pkt *p,
 static __always_inline bool tp_masq_moved(const struct tp_pkt *p,
 					  const struct tp_ct_entry *e)
 {
-	__u32 zone = p->tuple.zone;
+	/* a crossing leaves through its out zone's interface */
+	__u32 zone = e->flags & TP_CT_F_EGRESS ? p->tuple.zone : e->out_zone;
 	const struct tp_masq *m;
 
-	if (!tp_ct_is_masq(e))
+	/* a service flow's address is read on each packet: it never moves */
+	if (!tp_ct_is_masq(e) || (e->flags & TP_CT_F_DNAT))
 		return false;
 	m = bpf_map_lookup_elem(&tp_masq, &zone);
 	if (!m || !(m->flags & TP_MASQ_F_ON))
@@ -201,6 +236,44 @@ __noinline int tp_masq_icmp_error(struct __sk_buff *skb, const struct tp_pkt *p,
 		ret = tp_nat_rewrite(skb, p, true, addr,
 				     0); /* ICMP: the address only */
 	return ret;
+}
+
+/**
+ * tp_masq_route() - forward a crossing flow's packet, masqueraded in
+ * tp_from_tailnet, to the tailnet interface of the zone it crosses to.
+ * @skb:      the packet, rewritten (L3: its IP header at offset 0).
+ * @p:        its parse.
+ * @saddr:    its source now (the node's address of @out_zone).
+ * @daddr:    its destination now.
+ * @out_zone: the zone the flow leaves to.
+ *
+ * Handed to the kernel, a packet with one of the node's own addresses as
+ * source coming in through a tailnet interface would be a martian: it is
+ * forwarded here as a router would (TTL or hop limit decremented, the
+ * FIB's interface, which must still be @out_zone's), L3 to L3, so no
+ * header goes in front.  A global function, verified once.
+ *
+ * Return: TC_ACT_REDIRECT, or a negative drop reason (-TP_DROP_NO_ROUTE
+ * when the FIB sends the destination elsewhere now).
+ */
+__noinline int tp_masq_route(struct __sk_buff *skb, const struct tp_pkt *p,
+			     const struct tp_addr *saddr,
+			     const struct tp_addr *daddr, __u32 out_zone)
+{
+	struct tp_scratch *scr = tp_scratch_get();
+	__u32 ifindex;
+	int ret;
+
+	if (!skb || !p || !saddr || !daddr || !scr)
+		return -TP_DROP_INTERNAL;
+	ifindex = tp_route_ifindex(skb, p->ipv6, p->tuple.proto, saddr, daddr,
+				   &scr->fib);
+	if (!ifindex || tp_zone_of_ifindex(ifindex) != out_zone)
+		return -TP_DROP_NO_ROUTE;
+	ret = tp_snat_ttl_dec(skb, p);
+	if (ret)
+		return ret;
+	return bpf_redirect(ifindex, 0);
 }
 
 #endif /* TP_BPF_MASQ_H */

@@ -477,6 +477,28 @@ enum tp_ct_state {
  * own zone.  Its reply-key entry has the SNAT layout (TP_CT_F_REPLY_KEY |
  * TP_CT_F_SNAT, @orig_saddr and @orig_sport the pod's).
  *
+ * Masqueraded crossing (TP_CT_F_MASQ | TP_CT_F_SNAT without
+ * TP_CT_F_EGRESS): a flow from zone A's tailnet that crosses into zone
+ * @out_zone, whose interface masquerades.  Its reply tuple is in
+ * @out_zone: (@nat_addr:@nat_port after DNAT, else the original
+ * destination) -> masquerade address:@snat_port; its one reply-key entry
+ * (SNAT layout: @orig_saddr/@orig_sport the client, @orig_daddr/
+ * @orig_dport the VIP or peer, @orig_zone A) sits there, and no crossing
+ * key besides: two entries a flow, 384 bytes, with or without DNAT.
+ * Replies are restored whole as they come in, so in zone A they are the
+ * original tuple reversed (found by the reversed lookup).  The address:
+ * without TP_CT_F_DNAT it is kept in @nat_addr, as for a pod's flow; a
+ * cross-tailnet service (with TP_CT_F_DNAT) needs @nat_addr for its
+ * backend, and the 88 bytes have no room for a second address, so the
+ * datapath reads it from tp_masq[@out_zone] on each packet (one lookup
+ * of a small hash, for these flows only).  Taking the backend from
+ * tp_backends[@backend_id] instead would let a removed or reused backend
+ * id move a live flow; the lookup only makes a changed zone address move
+ * the flow to the new address (its reply key is written again under it
+ * by the next packet).  Userspace, which does not read tp_masq on its
+ * walks, judges such a flow's reply key on every other field
+ * (tp_ct_reply_tuple() returns false for it).
+ *
  * Layout history: version 2 (before SNAT) had a zero pad byte where
  * @rk_check_s is and a 16-bit rk_check_s where @snat_port is; read as
  * this layout a version-2 entry has no TP_CT_F_SNAT (so @snat_port is
@@ -769,6 +791,12 @@ _Static_assert(sizeof(struct tp_config) == 48, "tp_config size");
 
 #define TP_MASQ_F_ON \
 	(1u << 0) /* new flows leaving through this zone are masqueraded */
+/*
+ * With TP_MASQ_F_ON: flows crossing into this zone from another tailnet
+ * zone are masqueraded too (the loader sets both; a bit of its own so
+ * that writers that know only pods' masquerade keep their meaning).
+ */
+#define TP_MASQ_F_CROSSING (1u << 1)
 
 /**
  * struct tp_masq - map tp_masq value (a hash of TP_MAX_ZONES entries, key

@@ -55,17 +55,21 @@ TP_TUPLE_INLINE bool tp_ct_is_masq(const struct tp_ct_entry *e)
  * @e:    its flow entry.
  * @cfg:  the datapath configuration (tp_config), or NULL.
  *
- * A masqueraded flow keeps its address in the entry (@e->nat_addr);
- * a SNAT flow's is the node's SNAT address of its family.
+ * A masqueraded flow without DNAT keeps its address in the entry
+ * (@e->nat_addr); a SNAT flow's is the node's SNAT address of its family.
+ * A masqueraded service flow (TP_CT_F_MASQ | TP_CT_F_DNAT, a
+ * cross-tailnet service) holds its backend in @e->nat_addr: its address is
+ * tp_masq[@e->out_zone]'s, which only the datapath reads (abi.h).
  *
- * Return: the address, NULL for a SNAT flow without @cfg.
+ * Return: the address, NULL for a SNAT flow without @cfg and for a
+ * masqueraded service flow.
  */
 TP_TUPLE_INLINE const struct tp_addr *
 tp_ct_snat_addr(const struct tp_ct_key *orig, const struct tp_ct_entry *e,
 		const struct tp_config *cfg)
 {
 	if (tp_ct_is_masq(e))
-		return &e->nat_addr;
+		return e->flags & TP_CT_F_DNAT ? 0 : &e->nat_addr;
 	if (!cfg)
 		return 0;
 	return tp_tuple_is_v4(&orig->saddr) ? &cfg->snat_addr4
@@ -73,24 +77,24 @@ tp_ct_snat_addr(const struct tp_ct_key *orig, const struct tp_ct_entry *e,
 }
 
 /**
- * tp_ct_reply_tuple() - the tuple a flow's replies carry.
+ * tp_ct_reply_tuple_via() - the tuple a flow's replies carry, given the
+ * address its source was translated to.
  * @orig: the flow's original tuple.
  * @e:    its flow entry.
- * @cfg:  the datapath configuration (for a SNAT flow's address), or NULL.
+ * @snat: a SNAT or masqueraded flow's address (tp_ct_snat_addr()), or NULL.
  * @r:    filled with @orig reversed, the source the backend after DNAT,
- *        the destination the node's SNAT address and port in zone 0
- *        after SNAT, the destination the flow's masquerade address and
- *        port (in its own zone) after masquerade.
+ *        the destination @snat and the flow's port after SNAT (zone 0) or
+ *        masquerade (the flow's own zone when this side started it, the
+ *        zone it crosses to when it came from another tailnet).
  *
- * Return: false for a SNAT flow when @cfg is NULL (no address to use).
+ * Return: false for a SNAT or masqueraded flow without @snat (@r has
+ * every field but the destination address then).
  */
-TP_TUPLE_INLINE bool tp_ct_reply_tuple(const struct tp_ct_key *orig,
-				       const struct tp_ct_entry *e,
-				       const struct tp_config *cfg,
-				       struct tp_ct_key *r)
+TP_TUPLE_INLINE bool tp_ct_reply_tuple_via(const struct tp_ct_key *orig,
+					   const struct tp_ct_entry *e,
+					   const struct tp_addr *snat,
+					   struct tp_ct_key *r)
 {
-	const struct tp_addr *snat;
-
 	tp_ct_reverse(orig, r);
 	if (e->flags & TP_CT_F_DNAT) {
 		r->saddr = e->nat_addr;
@@ -98,14 +102,34 @@ TP_TUPLE_INLINE bool tp_ct_reply_tuple(const struct tp_ct_key *orig,
 	}
 	if (!(e->flags & TP_CT_F_SNAT))
 		return true;
-	snat = tp_ct_snat_addr(orig, e, cfg);
-	if (!snat)
-		return false;
-	r->daddr = *snat;
 	r->dport = e->snat_port;
 	if (!tp_ct_is_masq(e))
 		r->zone = 0; /* SNAT replies come from the cluster side */
+	else if (!(e->flags & TP_CT_F_EGRESS))
+		r->zone =
+			e->out_zone; /* a crossing: from the zone it went to */
+	if (!snat)
+		return false;
+	r->daddr = *snat;
 	return true;
+}
+
+/**
+ * tp_ct_reply_tuple() - the tuple a flow's replies carry.
+ * @orig: the flow's original tuple.
+ * @e:    its flow entry.
+ * @cfg:  the datapath configuration (for a SNAT flow's address), or NULL.
+ * @r:    filled as tp_ct_reply_tuple_via() fills it.
+ *
+ * Return: false for a SNAT flow when @cfg is NULL (no address to use), and
+ * for a masqueraded service flow (its address is tp_masq's).
+ */
+TP_TUPLE_INLINE bool tp_ct_reply_tuple(const struct tp_ct_key *orig,
+				       const struct tp_ct_entry *e,
+				       const struct tp_config *cfg,
+				       struct tp_ct_key *r)
+{
+	return tp_ct_reply_tuple_via(orig, e, tp_ct_snat_addr(orig, e, cfg), r);
 }
 
 /* Does flow @e (original tuple @orig) leave to another zone's tailnet? */
@@ -113,6 +137,17 @@ TP_TUPLE_INLINE bool tp_ct_crosses(const struct tp_ct_key *orig,
 				   const struct tp_ct_entry *e)
 {
 	return e->out_zone && orig->zone && e->out_zone != orig->zone;
+}
+
+/*
+ * Does flow @e have a reply key in the zone it crosses to, besides the
+ * one of its own reply tuple?  A masqueraded crossing has not: its reply
+ * tuple is in that zone already (tp_ct_reply_tuple_via()).
+ */
+TP_TUPLE_INLINE bool tp_ct_cross_key(const struct tp_ct_key *orig,
+				     const struct tp_ct_entry *e)
+{
+	return tp_ct_crosses(orig, e) && !tp_ct_is_masq(e);
 }
 
 /*
