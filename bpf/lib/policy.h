@@ -164,11 +164,17 @@ __noinline int tp_group_entry(const struct tp_policy_key *k,
 	struct tp_rule_index_key gk = { .kind = TP_RIDX_GROUP };
 	const struct tp_policy_val *e;
 	struct tp_rule_index_val *g;
+	struct tp_policy_key key;
 	struct tp_rule *r;
 	__u32 rule_id;
 
 	if (!k || !q || !v)
 		return 0; /* a global function's pointers may be NULL to the verifier */
+	/*
+	 * Before 6.4 (?) a map key must be on the stack or in a map value or
+	 * packet, not an argument's memory: look the trie up with a copy.
+	 */
+	key = *k;
 	gk.zone = k->zone;
 	gk.src_id = k->src_id;
 	gk.dst_id = k->dst_id;
@@ -181,7 +187,7 @@ __noinline int tp_group_entry(const struct tp_policy_key *k,
 	/* several rules, or one a killed writer left half indexed: the trie */
 	if (!r || r->src_id != k->src_id || r->dst_id != k->dst_id ||
 	    r->zone != k->zone) {
-		e = bpf_map_lookup_elem(&tp_policy, k);
+		e = bpf_map_lookup_elem(&tp_policy, &key);
 		if (!e)
 			return 0;
 		*v = *e;
