@@ -621,6 +621,86 @@ static void test_holds_coarse_clock_never_ahead(void **state)
 	}
 }
 
+/*
+ * Timestamps of the fine clock read by the coarse one.  Before 554b264
+ * the programs stamped affinity entries and fragment records with
+ * bpf_ktime_get_ns(); the new programs read bpf_ktime_get_coarse_ns(),
+ * which lags it by up to a tick, and the loader's zero-drop upgrade
+ * keeps both pinned maps: a stamp the old program wrote within the tick
+ * before the swap is in the new program's future.  Subtracted unguarded
+ * (now - stamp), it reads as 584 years old: the client's affinity is
+ * lost, and the later fragments of a datagram whose first went through
+ * the old program find no record (dropped where the zone denies by
+ * default, untracked elsewhere).  A stamp ahead of the clock is fresh.
+ */
+#define TICK_NS (SEC_NS / 250) /* a 4 ms tick (HZ=250) */
+
+static void test_fault_affinity_stamp_ahead_of_clock(void **state)
+{
+	struct th *h = *state;
+	struct tp_affinity_key ak = { .client = pt_addr(CLIENT4) };
+	struct tp_svc_key k = pt_svc_key(VIP4, 80, TCP);
+	struct tp_affinity aff, fresh;
+	struct pkt_spec sp;
+	struct tp_svc svc;
+	int first, i;
+
+	REQUIRE_BPF();
+	pt_service(h, VIP4, 80, TCP, BE4, 10, 8080, NULL, NULL,
+		   TP_SVC_F_AFFINITY, 100);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	ak.svc_id = svc.id;
+	sp = pt_flow(CLIENT4, 30000, VIP4, 80, TCP, SYN);
+	first = pt_backend_of(h, &sp, BE4, 10);
+	assert_in_range(first, 0, 9);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.affinity, &ak, &aff), 0);
+	for (i = 1; i <= 10; i++) {
+		/* the old program's stamp, a tick ahead of the coarse clock */
+		fresh = aff;
+		fresh.last_ns = T0 + TICK_NS;
+		assert_int_equal(bpf_map_update_elem(h->maps.affinity, &ak,
+						     &fresh, BPF_ANY),
+				 0);
+		sp.sport = 30000 + i;
+		assert_int_equal(pt_backend_of(h, &sp, BE4, 10), first);
+	}
+}
+
+static void test_fault_frag_record_ahead_of_clock(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec sp = pt_flow(CLIENT4, 42001, VIP4, 80, UDP, 0);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 42001, VIP4, 80, UDP);
+	static const char big[64] = "0123456789abcdef0123456789abcdef"
+				    "0123456789abcdef0123456789abcde";
+	struct pkt whole, first, later;
+	struct tp_frag_key fk;
+	struct tp_frag f;
+
+	REQUIRE_BPF();
+	service(h, UDP);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_ALLOW);
+	sp.payload = big;
+	sp.payload_len = sizeof(big);
+	pt_build(&sp, &whole);
+	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 78, &first), 0);
+	assert_int_equal(
+		pkt_fragment(&whole, 24, whole.len - 20 - 24, 0, 78, &later),
+		0);
+	assert_int_equal(
+		pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &first), PASS);
+	/* the record, as the old program would have stamped it */
+	assert_int_equal(bpf_map_get_next_key(h->maps.frags, NULL, &fk), 0);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.frags, &fk, &f), 0);
+	f.seen_ns = T0 + TICK_NS;
+	assert_int_equal(bpf_map_update_elem(h->maps.frags, &fk, &f, BPF_ANY),
+			 0);
+	assert_int_equal(
+		pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &later), PASS);
+	assert_int_equal(th_stat(h, TP_STAT_FRAG_NO_RECORD), 0);
+	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_ORIG], 2);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 
 int main(void)
@@ -639,6 +719,8 @@ int main(void)
 		T(test_holds_egress_own_key_is_dead_reply_key),
 		T(test_holds_egress_flow_lifecycle),
 		T(test_holds_coarse_clock_never_ahead),
+		T(test_fault_affinity_stamp_ahead_of_clock),
+		T(test_fault_frag_record_ahead_of_clock),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
