@@ -288,8 +288,10 @@ static void test_holds_v4_fragments_with_options(void **state)
 
 /*
  * Run @in with only its first @linear bytes in the skb's linear data,
- * if this kernel's test_run builds such skbs (the linear size in
- * __sk_buff.data_end; Linux 6.19 and later): -EINVAL when it does not.
+ * if this kernel's test_run builds such skbs (a kernel that takes the
+ * linear size from __sk_buff.data_end): -EINVAL when it does not, as
+ * this machine's 6.18 refuses any nonzero data_end in ctx_in and always
+ * copies data_in into one linear buffer.
  */
 static int run_split(struct th *h, const struct pkt *in, size_t linear,
 		     struct pkt *out, int *verdict)
@@ -313,8 +315,10 @@ static int run_split(struct th *h, const struct pkt *in, size_t linear,
  * Headers split between the linear data and the frags at every byte: the
  * direct read must find the bytes missing and the helper must read them,
  * with the same result as a linear packet (c1214ca's fallback).  Skipped
- * where test_run builds linear skbs only (Linux 6.18 and before; there
- * the fallback is what ran before c1214ca, unchanged).
+ * where test_run builds linear skbs only (this machine's kernel; there
+ * the fallback is the helper path that ran before c1214ca, unchanged,
+ * and tp_load() reads the same bytes either way: skb->data and
+ * data_end bound the linear part bpf_skb_load_bytes() reads first).
  */
 static void test_holds_nonlinear_split_everywhere(void **state)
 {
