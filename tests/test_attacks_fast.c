@@ -5,7 +5,9 @@
  * when they change (5cd855f), one lookup of a to-tailnet packet's own
  * conntrack key (69e7532) and IPv4/TCP/UDP headers read from the linear
  * data (c1214ca).  test_holds_* are attacks those commits resisted and
- * must go on resisting; a test_fault_* would pin a fault found.
+ * must go on resisting; test_fault_* failed on 554b264's clock (a stamp
+ * of the fine clock in the coarse clock's future, across an upgrade)
+ * and pin its fix.
  */
 #include <arpa/inet.h>
 #include <errno.h>
