@@ -1155,8 +1155,10 @@ static const struct ref_backend *backend_select(struct ref_state *st,
 	ak.client = t->saddr;
 	if (affinity) {
 		aff = tab_find(&st->affinity, &ak);
-		if (aff && now - aff->last_ns <=
-				   (__u64)s->attrs.affinity_timeout * NSEC) {
+		/* a stamp ahead of the clock is fresh, as in lb.h */
+		if (aff && (now <= aff->last_ns ||
+			    now - aff->last_ns <=
+				    (__u64)s->attrs.affinity_timeout * NSEC)) {
 			be = backend_find(st, aff->backend_id, &owner);
 			if (be &&
 			    (owner != s || be->state != TP_BACKEND_ACTIVE))
@@ -1765,8 +1767,10 @@ static bool frag_track(struct ref_run *r)
 		return true;
 	}
 	rec = tab_find(&r->st->frags, &fk);
+	/* a record stamped ahead of the clock is fresh, as in ct.h */
 	if (!rec ||
-	    r->now - rec->seen_ns >= (__u64)r->st->k.frag_timeout * NSEC)
+	    (r->now > rec->seen_ns &&
+	     r->now - rec->seen_ns >= (__u64)r->st->k.frag_timeout * NSEC))
 		return false;
 	p->t.sport = rec->sport;
 	p->t.dport = rec->dport;

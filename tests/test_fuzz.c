@@ -2226,7 +2226,7 @@ static void fz_mutate(struct fz *f, struct fz_pkt *fp)
 		break;
 	case 5: /* length fields */
 		if (!v6) {
-			static const int choice[] = { 0, 1, 2, 3, 4 };
+			static const int choice[] = { 0, 1, 2, 3, 4, 5 };
 
 			switch (PICK(&f->r, choice)) {
 			case 0:
@@ -2243,8 +2243,18 @@ static void fz_mutate(struct fz *f, struct fz_pkt *fp)
 				put16(ip + 2,
 				      (__u16)(p->len - l3 - rn(&f->r, 8)));
 				break;
-			default:
+			case 4:
 				put16(ip + 2, rn(&f->r, 65536));
+				break;
+			default:
+				/*
+				 * The datagram ends inside its L4 header
+				 * (past the options), the header's bytes
+				 * still in the packet after it: never read
+				 * from there.
+				 */
+				put16(ip + 2, (__u16)((ip[0] & 0x0f) * 4 +
+						      rn(&f->r, 20)));
 			}
 			if (pct(&f->r, 70))
 				fix_ip4_csum(p, l3);

@@ -933,7 +933,9 @@ static __always_inline bool tp_frag_track(struct tp_pkt *p, __u64 now)
 		return true;
 	}
 	f = bpf_map_lookup_elem(&tp_frags, &fk);
-	if (!f || now - f->seen_ns >= (__u64)frag_timeout * NSEC_PER_SEC)
+	/* a record stamped ahead of the clock is fresh (tp_lb_affinity_backend()) */
+	if (!f || (now > f->seen_ns &&
+		   now - f->seen_ns >= (__u64)frag_timeout * NSEC_PER_SEC))
 		return false;
 	p->tuple.sport = f->sport;
 	p->tuple.dport = f->dport;

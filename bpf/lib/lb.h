@@ -46,8 +46,13 @@ tp_lb_affinity_backend(const struct tp_svc *svc,
 	struct tp_backend *be;
 
 	aff = bpf_map_lookup_elem(&tp_affinity, ak);
+	/*
+	 * A stamp ahead of the clock is fresh: the fine clock of programs
+	 * before the coarse one wrote it (an upgrade keeps the map).
+	 */
 	if (!aff ||
-	    now - aff->last_ns > (__u64)svc->affinity_timeout * NSEC_PER_SEC)
+	    (now > aff->last_ns &&
+	     now - aff->last_ns > (__u64)svc->affinity_timeout * NSEC_PER_SEC))
 		return NULL;
 	be = bpf_map_lookup_elem(&tp_backends, &aff->backend_id);
 	if (!be || be->svc_id != svc->id || be->state != TP_BACKEND_ACTIVE)
