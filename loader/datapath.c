@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -470,6 +471,39 @@ struct tpd_aside {
 	struct bpf_map_info info;
 	const struct bpf_map *map;
 };
+
+/*
+ * Put back the pins a load that did not finish (killed: OOM, kill -9)
+ * left moved aside as PATH_old: they are the maps the running programs
+ * use, and hold their entries.  A map pinned in their place by that load
+ * was never used: it goes.  The load then moves them aside again and
+ * migrates them, as the one killed would have.
+ */
+static void tpd_pins_unaside(struct tailplane *skel)
+{
+	char old[PATH_MAX];
+	struct bpf_map *map;
+	const char *path;
+
+	bpf_object__for_each_map(map, skel->obj)
+	{
+		path = bpf_map__pin_path(map);
+		if (!path)
+			continue;
+		snprintf(old, sizeof(old), "%s_old", path);
+		if (access(old, F_OK))
+			continue;
+		unlink(path);
+		if (rename(old, path))
+			log_error(
+				"cannot put back a map an earlier load moved aside",
+				"path", old, "error", strerror(errno));
+		else
+			log_warn(
+				"a map an earlier load moved aside is put back (that load did not finish)",
+				"map", bpf_map__name(map));
+	}
+}
 
 /* Move pins that do not fit the new object aside; returns their count. */
 static int tpd_pins_aside(struct tailplane *skel, struct tpd_aside *aside,
@@ -1213,6 +1247,7 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	 * this one's copy would only cost a verifier run (0.15 s of 1.1)
 	 */
 	bpf_program__set_autoload(dp->skel->progs.tp_xdp_guard, false);
+	tpd_pins_unaside(dp->skel);
 	/* pins of a version whose tp_ct held every protocol */
 	snprintf(ct_any_pin, sizeof(ct_any_pin), "%s/%s", cfg->pin_root,
 		 TP_MAP_CT_ANY);
@@ -1343,7 +1378,7 @@ int tpd_datapath_load_child(const struct tpd_config *cfg, long *peak_rss_kib)
 	struct tpd_datapath dp;
 	struct rusage ru;
 	int status, err = 0;
-	pid_t pid;
+	pid_t pid, parent;
 
 	/*
 	 * SIGCHLD ignored (inherited across exec from whoever started us)
@@ -1353,12 +1388,21 @@ int tpd_datapath_load_child(const struct tpd_config *cfg, long *peak_rss_kib)
 	if (sigaction(SIGCHLD, &dfl, &old))
 		return -errno;
 	fflush(NULL);
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		err = -errno;
 		goto out;
 	}
 	if (!pid) {
+		/*
+		 * It dies with the daemon: an orphan would go on holding the
+		 * instance lock (the flock both share) and keep the daemon's
+		 * restart out.  Killed anywhere, a load leaves nothing a later
+		 * one does not take back (tpd_pins_unaside(), progs_partial).
+		 */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+			_exit(1);
 		err = tpd_datapath_load(&dp, cfg);
 		if (!err)
 			tpd_datapath_close(&dp);

@@ -5,18 +5,20 @@
  * holds the TC programs of the last full load, a restart with the same
  * fingerprint takes them and the maps from their pins, a first load runs
  * in a short-lived child.  An operator's bad day (a child killed while
- * pinning, a load killed after it replaced maps, a daemon started with
- * SIGCHLD ignored, a map replaced behind the programs' back) and a local
- * user with write access to bpffs (another program, or a map, pinned
- * under a program's name).
+ * pinning, a load killed before or after it replaced maps, the daemon
+ * killed while its child loads, a daemon started with SIGCHLD ignored or
+ * without CAP_SYS_ADMIN, a map replaced behind the programs' back) and a
+ * local user with write access to bpffs (another program, or a map,
+ * pinned under a program's name).
  *
  * The tests named test_fault_* failed on 21dbf45 and pin its fix; the
  * test_holds_* ones are attacks that held and must go on holding.
  *
  * bpf_obj_pin() and bpf_object__load_skeleton() are wrapped (Makefile):
- * a child of a test dies by SIGKILL at the moment it chooses, as an OOM
- * kill or an operator's kill -9 would do it.
+ * a child of a test dies by SIGKILL (or hangs) at the moment it chooses,
+ * as an OOM kill or an operator's kill -9 would do it.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -46,6 +49,10 @@
 static const char *kill_at_prog_pin;
 /* In a test's child only: die right after the object's load (maps pinned) */
 static bool kill_after_load;
+/* In a test's child only: die right before it (incompatible pins moved aside) */
+static bool kill_before_load;
+/* In a test's child only: write the pid to this fd, then sleep, before it */
+static int hang_before_load = -1;
 
 int __real_bpf_obj_pin(int fd, const char *path);
 int __wrap_bpf_obj_pin(int fd, const char *path)
@@ -61,7 +68,18 @@ int __wrap_bpf_obj_pin(int fd, const char *path)
 int __real_bpf_object__load_skeleton(struct bpf_object_skeleton *s);
 int __wrap_bpf_object__load_skeleton(struct bpf_object_skeleton *s)
 {
-	int err = __real_bpf_object__load_skeleton(s);
+	int err;
+
+	if (kill_before_load)
+		raise(SIGKILL);
+	if (hang_before_load >= 0) {
+		pid_t me = getpid();
+
+		if (write(hang_before_load, &me, sizeof(me)) != sizeof(me))
+			_exit(3);
+		sleep(20);
+	}
+	err = __real_bpf_object__load_skeleton(s);
 
 	if (kill_after_load)
 		raise(SIGKILL);
@@ -153,6 +171,14 @@ static void load_killed_after_load(const struct tpd_config *cfg)
 	struct tpd_datapath dp;
 
 	kill_after_load = true;
+	tpd_datapath_load(&dp, cfg);
+}
+
+static void load_killed_before_load(const struct tpd_config *cfg)
+{
+	struct tpd_datapath dp;
+
+	kill_before_load = true;
 	tpd_datapath_load(&dp, cfg);
 }
 
@@ -352,6 +378,87 @@ static void test_fault_killed_load_leaves_old_programs(void **state)
 }
 
 /*
+ * A load killed after it moved the pins that do not fit its object aside
+ * (PIN_ROOT/tp_ct_old: a capacity change) and before it pinned the new
+ * maps: the next load found no tp_ct, made an empty one (every flow
+ * forgotten), and tp_ct_old stayed pinned for good (its memory, the
+ * flows the running programs still use).  The map moved aside is put
+ * back first, then migrated as it would have been.
+ */
+static void test_fault_killed_load_loses_moved_maps(void **state)
+{
+	struct tp_ct_key k = { .sport = htons(40000),
+			       .dport = htons(80),
+			       .proto = IPPROTO_TCP };
+	struct tp_ct_entry e = {};
+	struct tpd_config cfg;
+	char path[PATH_MAX];
+	int status, fd;
+
+	(void)state;
+	REQUIRE_BPF();
+	pin_cfg(&cfg);
+	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	full_load(&cfg);
+	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_CT);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_map_update_elem(fd, &k, &e, BPF_ANY), 0);
+	close(fd);
+	cfg.capacity[TPD_CAP_CONNTRACK_TCP] *= 2;
+	status = in_child(load_killed_before_load, &cfg);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	full_load(&cfg);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_map_lookup_elem(fd, &k, &e), 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/%s_old", cfg.pin_root, TP_MAP_CT);
+	assert_int_not_equal(access(path, F_OK), 0);
+	tpd_config_free(&cfg);
+}
+
+/*
+ * The daemon killed (kill -9, OOM) while its child loads: the child went
+ * on with the instance lock (an flock of the file both share), so the
+ * daemon's restart was refused ("another tailplaned runs") until the
+ * child was done, however long that took.  The child dies with the
+ * daemon (the loads are safe to kill now).
+ */
+static void test_fault_child_outlives_daemon(void **state)
+{
+	struct tpd_config cfg;
+	int fds[2], status;
+	pid_t daemon, child;
+	long rss;
+
+	(void)state;
+	REQUIRE_BPF();
+	pin_cfg(&cfg);
+	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	/* the child, orphaned, becomes ours to wait for */
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	assert_int_equal(pipe(fds), 0);
+	fflush(NULL);
+	daemon = fork();
+	assert_true(daemon >= 0);
+	if (!daemon) {
+		close(fds[0]);
+		hang_before_load = fds[1];
+		_exit(tpd_datapath_load_child(&cfg, &rss) ? 1 : 0);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &child, sizeof(child)), sizeof(child));
+	close(fds[0]);
+	kill(daemon, SIGKILL);
+	assert_int_equal(waitpid(daemon, &status, 0), daemon);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	tpd_config_free(&cfg);
+}
+
+/*
  * The fingerprint (FNV-1a, 64 bits) was the only check that the pinned
  * programs carry the configuration's knobs and the maps its capacities:
  * a collision (or a knob added to the load and forgotten in the
@@ -541,6 +648,10 @@ int main(void)
 		cmocka_unit_test_teardown(
 			test_fault_killed_load_leaves_old_programs,
 			pins_teardown),
+		cmocka_unit_test_teardown(
+			test_fault_killed_load_loses_moved_maps, pins_teardown),
+		cmocka_unit_test_teardown(test_fault_child_outlives_daemon,
+					  pins_teardown),
 		cmocka_unit_test_teardown(test_fault_fingerprint_only_check,
 					  pins_teardown),
 		cmocka_unit_test_teardown(test_fault_sigchld_ignored,
