@@ -200,6 +200,10 @@ $(OUT)/tests/test_tpctl_maps: | $(OUT)/tpctl
 $(OUT)/tests/test_peers_live: LDLIBS += -Wl,--wrap=free -Wl,--wrap=realloc
 # test_peers watches qsort() for NULL arrays
 $(OUT)/tests/test_peers: LDLIBS += -Wl,--wrap=qsort
+# test_attacks_loader kills a loading child at chosen points: at a program's
+# pin, after the object's load
+$(OUT)/tests/test_attacks_loader: LDLIBS += -Wl,--wrap=bpf_obj_pin \
+	-Wl,--wrap=bpf_object__load_skeleton
 
 # The upgrade test's "next version": the same loader around a program that
 # differs (TP_UPGRADE_VARIANT); only datapath.c embeds the skeleton.

@@ -21,12 +21,14 @@
 #include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -261,41 +263,53 @@ static const struct {
 _Static_assert(TP_RULE_INDEX_ENTRIES(1) == 4,
 	       "tpd_capacity_maps follows TP_RULE_INDEX_ENTRIES");
 
+/* The max_entries of tpd_capacity_maps[@i] under @cfg. */
+static __u32 tpd_capacity_max(size_t i, const struct tpd_config *cfg)
+{
+	__u64 max = (__u64)cfg->capacity[tpd_capacity_maps[i].cap] *
+			    tpd_capacity_maps[i].mult +
+		    tpd_capacity_maps[i].plus;
+
+	if (tpd_capacity_maps[i].cap2 != TPD_CAP_MAX)
+		max += cfg->capacity[tpd_capacity_maps[i].cap2];
+	return max > UINT32_MAX ? UINT32_MAX : (__u32)max;
+}
+
+#define TPD_N_CAPACITY_MAPS \
+	(sizeof(tpd_capacity_maps) / sizeof(tpd_capacity_maps[0]))
+
 static void tpd_set_capacities(struct tailplane *skel,
 			       const struct tpd_config *cfg)
 {
 	struct bpf_map *map;
-	__u64 max;
 	size_t i;
 
-	for (i = 0;
-	     i < sizeof(tpd_capacity_maps) / sizeof(tpd_capacity_maps[0]);
-	     i++) {
+	for (i = 0; i < TPD_N_CAPACITY_MAPS; i++) {
 		map = bpf_object__find_map_by_name(skel->obj,
 						   tpd_capacity_maps[i].map);
-		if (!map)
-			continue;
-		max = (__u64)cfg->capacity[tpd_capacity_maps[i].cap] *
-			      tpd_capacity_maps[i].mult +
-		      tpd_capacity_maps[i].plus;
-		if (tpd_capacity_maps[i].cap2 != TPD_CAP_MAX)
-			max += cfg->capacity[tpd_capacity_maps[i].cap2];
-		bpf_map__set_max_entries(map, max > UINT32_MAX ? UINT32_MAX
-							       : (__u32)max);
+		if (map)
+			bpf_map__set_max_entries(map, tpd_capacity_max(i, cfg));
 	}
+}
+
+/* The knobs a load writes into the programs' read-only data. */
+static void tpd_knobs_rodata(struct tailplane__rodata *r,
+			     const struct tpd_config *cfg)
+{
+	r->ct_timeout_syn = cfg->ct_timeout[0];
+	r->ct_timeout_established = cfg->ct_timeout[1];
+	r->ct_timeout_fin = cfg->ct_timeout[2];
+	r->ct_timeout_close = cfg->ct_timeout[3];
+	r->ct_timeout_udp = cfg->ct_timeout[4];
+	r->ct_timeout_icmp = cfg->ct_timeout[5];
+	r->maglev_size = cfg->maglev_size;
+	r->events_per_sec = cfg->events_per_sec;
+	r->events_burst = cfg->events_burst;
 }
 
 static void tpd_set_knobs(struct tailplane *skel, const struct tpd_config *cfg)
 {
-	skel->rodata->ct_timeout_syn = cfg->ct_timeout[0];
-	skel->rodata->ct_timeout_established = cfg->ct_timeout[1];
-	skel->rodata->ct_timeout_fin = cfg->ct_timeout[2];
-	skel->rodata->ct_timeout_close = cfg->ct_timeout[3];
-	skel->rodata->ct_timeout_udp = cfg->ct_timeout[4];
-	skel->rodata->ct_timeout_icmp = cfg->ct_timeout[5];
-	skel->rodata->maglev_size = cfg->maglev_size;
-	skel->rodata->events_per_sec = cfg->events_per_sec;
-	skel->rodata->events_burst = cfg->events_burst;
+	tpd_knobs_rodata(skel->rodata, cfg);
 	tpd_set_capacities(skel, cfg);
 }
 
@@ -457,6 +471,39 @@ struct tpd_aside {
 	struct bpf_map_info info;
 	const struct bpf_map *map;
 };
+
+/*
+ * Put back the pins a load that did not finish (killed: OOM, kill -9)
+ * left moved aside as PATH_old: they are the maps the running programs
+ * use, and hold their entries.  A map pinned in their place by that load
+ * was never used: it goes.  The load then moves them aside again and
+ * migrates them, as the one killed would have.
+ */
+static void tpd_pins_unaside(struct tailplane *skel)
+{
+	char old[PATH_MAX];
+	struct bpf_map *map;
+	const char *path;
+
+	bpf_object__for_each_map(map, skel->obj)
+	{
+		path = bpf_map__pin_path(map);
+		if (!path)
+			continue;
+		snprintf(old, sizeof(old), "%s_old", path);
+		if (access(old, F_OK))
+			continue;
+		unlink(path);
+		if (rename(old, path))
+			log_error(
+				"cannot put back a map an earlier load moved aside",
+				"path", old, "error", strerror(errno));
+		else
+			log_warn(
+				"a map an earlier load moved aside is put back (that load did not finish)",
+				"map", bpf_map__name(map));
+	}
+}
 
 /* Move pins that do not fit the new object aside; returns their count. */
 static int tpd_pins_aside(struct tailplane *skel, struct tpd_aside *aside,
@@ -925,28 +972,35 @@ static void tpd_progs_unpin_all(const char *pin_root)
 /*
  * After a full load: pin its programs under the fingerprint of @cfg, and
  * only there (a directory of another load would name programs that use
- * other maps).  A failure costs the next restart its shortcut, nothing
- * else.
+ * other maps), with the load's maps that are not pinned in the pin root
+ * (map_N: what tpd_allowed_map_ids() checks against).  They are pinned
+ * in a directory of another name first, renamed when everything is in
+ * it: a loader killed between two pins (OOM, kill -9) leaves no directory
+ * a restart would take with a program missing.  A failure costs the next
+ * restart its shortcut, nothing else.
  */
 static void tpd_progs_pin(const struct tpd_datapath *dp,
 			  const struct tpd_config *cfg)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 32];
+	char tmp[PATH_MAX], dir[PATH_MAX], path[PATH_MAX + 32];
+	const struct bpf_map *map;
 	int i, fd;
 
 	tpd_progs_unpin_all(cfg->pin_root);
 	tpd_progs_dir(dir, sizeof(dir), cfg->pin_root,
 		      tpd_load_fingerprint(cfg));
-	if (mkdir(dir, 0700)) {
+	snprintf(tmp, sizeof(tmp), "%s/" TPD_PROGS_PREFIX "partial",
+		 cfg->pin_root);
+	if (mkdir(tmp, 0700)) {
 		log_warn("cannot pin the programs; a restart loads them again",
-			 "path", dir, "error", strerror(errno));
+			 "path", tmp, "error", strerror(errno));
 		return;
 	}
 	for (i = 0; i < TPD_PROG_MAX; i++) {
 		fd = tpd_prog_fd(dp, i);
 		if (fd < 0)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, tpd_prog_names[i]);
+		snprintf(path, sizeof(path), "%s/%s", tmp, tpd_prog_names[i]);
 		if (bpf_obj_pin(fd, path)) {
 			log_warn(
 				"cannot pin the programs; a restart loads them again",
@@ -955,51 +1009,213 @@ static void tpd_progs_pin(const struct tpd_datapath *dp,
 			return;
 		}
 	}
+	/*
+	 * and the load's own maps, which are not pinned in the pin root, so
+	 * that a restart knows every map these programs may use
+	 */
+	i = 0;
+	bpf_object__for_each_map(map, dp->skel->obj)
+	{
+		fd = bpf_map__fd(map);
+		if (bpf_map__pin_path(map) || fd < 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/map_%d", tmp, i++);
+		if (bpf_obj_pin(fd, path)) {
+			log_warn(
+				"cannot pin the programs; a restart loads them again",
+				"path", path, "error", strerror(errno));
+			tpd_progs_unpin_all(cfg->pin_root);
+			return;
+		}
+	}
+	if (rename(tmp, dir)) {
+		log_warn("cannot pin the programs; a restart loads them again",
+			 "path", dir, "error", strerror(errno));
+		tpd_progs_unpin_all(cfg->pin_root);
+	}
 }
 
-/* The pinned map of a name the programs use, by its (truncated) name. */
-static int tpd_pin_map_index(const char *name)
+/* Is @fd a BPF object of @kind ("prog", "map"), not another pinned there? */
+static bool tpd_fd_is(int fd, const char *kind)
 {
-	size_t i;
+	char proc[64], target[64], want[64];
+	ssize_t n;
 
-	for (i = 0; i < tp_pin_maps_n; i++)
-		if (!strncmp(tp_pin_maps[i].name, name, BPF_OBJ_NAME_LEN - 1))
-			return (int)i;
-	return -1;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = readlink(proc, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	snprintf(want, sizeof(want), "anon_inode:bpf-%s", kind);
+	return !strcmp(target, want);
+}
+
+static bool tpd_str_ends(const char *s, const char *end)
+{
+	size_t n = strlen(s), e = strlen(end);
+
+	return n >= e && !strcmp(s + n - e, end);
 }
 
 /*
- * Do the maps @prog_fd uses have the ids of the pins in @m?  Not when
- * something replaced a pin after these programs were pinned (a loader of
- * another version migrating a map): those programs must not be reused.
+ * Does the programs' read-only data (the map @fd, @info) hold the knobs
+ * of @cfg?  The fingerprint says so unless it collides (FNV-1a) or misses
+ * a knob; this reads them.  -ESTALE when not.
  */
-static int tpd_prog_maps_match(int prog_fd, const struct tp_maps *m)
+static int tpd_rodata_match(int fd, const struct bpf_map_info *info,
+			    const struct tpd_config *cfg)
+{
+	struct tailplane__rodata want;
+	__u32 zero = 0;
+	void *val;
+	int err = 0;
+
+	if (info->value_size < sizeof(want))
+		return -ESTALE;
+	val = calloc(1, info->value_size);
+	if (!val)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &zero, val))
+		err = -errno;
+	if (!err) {
+		memcpy(&want, val, sizeof(want));
+		tpd_knobs_rodata(&want, cfg);
+		if (memcmp(&want, val, sizeof(want)))
+			err = -ESTALE;
+	}
+	free(val);
+	return err;
+}
+
+/* Are the pinned maps of the sizes @cfg's capacities give?  -ESTALE if not. */
+static int tpd_capacities_match(const struct tp_maps *m,
+				const struct tpd_config *cfg)
+{
+	size_t i, j;
+
+	for (i = 0; i < TPD_N_CAPACITY_MAPS; i++)
+		for (j = 0; j < tp_pin_maps_n; j++)
+			if (!strcmp(tp_pin_maps[j].name,
+				    tpd_capacity_maps[i].map) &&
+			    tp_map_max_entries(tp_pins_map_fd(m, j)) !=
+				    tpd_capacity_max(i, cfg))
+				return -ESTALE;
+	return 0;
+}
+
+/*
+ * The ids of the maps pinned programs may use: every map pinned in the pin
+ * root (in @m), and the load's own maps (.rodata, tp_scratch,
+ * tp_ct_tables...) pinned beside the programs as map_N.  A map of maps
+ * among those (tp_ct_tables, built around tp_ct and tp_ct_any) holds only
+ * maps pinned in the pin root; the read-only data holds @cfg's knobs.
+ * Ids only: BPF_MAP_GET_FD_BY_ID needs CAP_SYS_ADMIN, which the deployed
+ * loader does not have.
+ *
+ * Return: their count, -ESTALE when a map of maps holds a map that is no
+ * longer pinned, or -errno.
+ */
+static int tpd_allowed_map_ids(const char *dir, const struct tp_maps *m,
+			       const struct tpd_config *cfg, __u32 *ids,
+			       int cap)
+{
+	struct bpf_map_info info;
+	char path[PATH_MAX + 300];
+	int n = 0, fd, err = 0, i, j;
+	__u32 len, key, inner;
+	bool rodata = false;
+	struct dirent *de;
+	DIR *d;
+
+	for (i = 0; i < (int)tp_pin_maps_n && n < cap; i++)
+		if (!(ids[n++] = tpd_map_id(tp_pins_map_fd(m, i))))
+			return -ENOENT;
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while (!err && (de = readdir(d))) {
+		if (strncmp(de->d_name, "map_", 4))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		fd = bpf_obj_get(path);
+		if (fd < 0) {
+			err = -errno;
+			break;
+		}
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		if (!tpd_fd_is(fd, "map"))
+			err = -EBADF;
+		else if (bpf_obj_get_info_by_fd(fd, &info, &len))
+			err = -errno;
+		else if (n == cap)
+			err = -E2BIG;
+		else
+			ids[n++] = info.id;
+		if (!err && tpd_str_ends(info.name, ".rodata")) {
+			err = tpd_rodata_match(fd, &info, cfg);
+			rodata = true;
+		}
+		for (key = 0; !err && info.type == BPF_MAP_TYPE_ARRAY_OF_MAPS &&
+			      key < info.max_entries;
+		     key++) {
+			if (bpf_map_lookup_elem(fd, &key, &inner))
+				continue; /* an empty slot */
+			for (j = 0; j < (int)tp_pin_maps_n && ids[j] != inner;
+			     j++)
+				;
+			if (j == (int)tp_pin_maps_n)
+				err = -ESTALE;
+		}
+		close(fd);
+	}
+	closedir(d);
+	if (!err && !rodata)
+		err = -ESTALE; /* pinned by a loader that pinned no map_N */
+	return err ? err : n;
+}
+
+/*
+ * Is @prog_fd the program @which a load of ours pinned, using the maps
+ * pinned now?  A TC classifier of that name, that uses tp_ifaces
+ * (@ids[0..tp_pin_maps_n - 1] are the pin root's maps, in tp_pin_maps'
+ * order), and only maps of @ids: not when something replaced a pin after
+ * these programs were pinned (a loader of another version migrating a
+ * map, conntrack reset by hand): those programs must not be reused.  Nor
+ * when someone pinned another program, or a map, under the name.
+ *
+ * Return: 0, -ESTALE, -EBADF (not our program) or -errno.
+ */
+static int tpd_prog_check(int prog_fd, enum tpd_prog which, const __u32 *ids,
+			  int n_ids)
 {
 	struct bpf_prog_info info = {};
-	struct bpf_map_info mi;
-	__u32 ids[64], len = sizeof(info), mlen, i;
-	int idx, fd, err = 0;
+	__u32 used[64], len = sizeof(info), ifaces = 0, i;
+	int j;
 
+	if (!tpd_fd_is(prog_fd, "prog"))
+		return -EBADF;
 	info.nr_map_ids = 64;
-	info.map_ids = (__u64)(uintptr_t)ids;
+	info.map_ids = (__u64)(uintptr_t)used;
 	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
 		return -errno;
 	if (info.nr_map_ids > 64)
 		return -E2BIG;
-	for (i = 0; i < info.nr_map_ids && !err; i++) {
-		fd = bpf_map_get_fd_by_id(ids[i]);
-		if (fd < 0)
-			return -errno;
-		memset(&mi, 0, sizeof(mi));
-		mlen = sizeof(mi);
-		if (bpf_obj_get_info_by_fd(fd, &mi, &mlen))
-			err = -errno;
-		close(fd);
-		idx = err ? -1 : tpd_pin_map_index(mi.name);
-		if (idx >= 0 && ids[i] != tpd_map_id(tp_pins_map_fd(m, idx)))
-			err = -ESTALE;
+	if (info.type != BPF_PROG_TYPE_SCHED_CLS ||
+	    strncmp(info.name, tpd_prog_names[which], BPF_OBJ_NAME_LEN - 1))
+		return -EBADF;
+	for (j = 0; j < (int)tp_pin_maps_n; j++)
+		if (!strcmp(tp_pin_maps[j].name, TP_MAP_IFACES))
+			ifaces = ids[j];
+	for (i = 0; i < info.nr_map_ids; i++) {
+		for (j = 0; j < n_ids && ids[j] != used[i]; j++)
+			;
+		if (j == n_ids)
+			return -ESTALE;
+		if (used[i] == ifaces)
+			ifaces = 0;
 	}
-	return err;
+	return ifaces ? -EBADF : 0; /* they all read tp_ifaces */
 }
 
 /**
@@ -1031,6 +1247,7 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	 * this one's copy would only cost a verifier run (0.15 s of 1.1)
 	 */
 	bpf_program__set_autoload(dp->skel->progs.tp_xdp_guard, false);
+	tpd_pins_unaside(dp->skel);
 	/* pins of a version whose tp_ct held every protocol */
 	snprintf(ct_any_pin, sizeof(ct_any_pin), "%s/%s", cfg->pin_root,
 		 TP_MAP_CT_ANY);
@@ -1038,6 +1255,12 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 		   !access(bpf_map__pin_path(dp->skel->maps.tp_ct), F_OK);
 	index_fresh = access(bpf_map__pin_path(dp->skel->maps.tp_svc_backends),
 			     F_OK) != 0;
+	/*
+	 * The pinned programs of the last load go before any map pin is
+	 * replaced: a load that dies from here on leaves none that name
+	 * maps no longer pinned (and hold them, and their memory)
+	 */
+	tpd_progs_unpin_all(cfg->pin_root);
 	n_aside = tpd_pins_aside(dp->skel, aside, 32);
 	if (n_aside < 0) {
 		err = n_aside;
@@ -1080,18 +1303,21 @@ fail:
  * @cfg: configuration.
  *
  * Only when the pinned programs carry @cfg's fingerprint (same object,
- * same knobs and capacities), every map is pinned and the programs use
- * exactly the pinned maps; and never when an uplink needs the XDP guard,
+ * same knobs and capacities), every map is pinned, each pinned program is
+ * the TC classifier of its name and the programs use exactly the pinned
+ * maps (tpd_prog_check()); and never when an uplink needs the XDP guard,
  * which libxdp loads from the object.
  *
  * Return: 0, or -errno (-ENOENT: nothing to reuse, -ESTALE: the pins
- * changed since) after which nothing is held and a full load is due.
+ * changed since, -EBADF: something else pinned under a program's name)
+ * after which nothing is held and a full load is due.
  */
 int tpd_datapath_open_pinned(struct tpd_datapath *dp,
 			     const struct tpd_config *cfg)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 32];
-	int i, err = 0;
+	int i, n_ids, err = 0;
+	__u32 ids[128];
 
 	memset(dp, 0, sizeof(*dp));
 	for (i = 0; i < TPD_PROG_MAX; i++)
@@ -1112,10 +1338,19 @@ int tpd_datapath_open_pinned(struct tpd_datapath *dp,
 	if (!err)
 		err = tp_maps_open_pinned(&dp->maps, cfg->pin_root,
 					  cfg->maglev_size);
+	if (!err)
+		err = tpd_capacities_match(&dp->maps, cfg);
+	n_ids = err ? err : tpd_allowed_map_ids(dir, &dp->maps, cfg, ids, 128);
+	if (n_ids < 0)
+		err = n_ids;
 	for (i = 0; i < TPD_PROG_MAX && !err; i++)
 		if (dp->prog_fd[i] >= 0)
-			err = tpd_prog_maps_match(dp->prog_fd[i], &dp->maps);
+			err = tpd_prog_check(dp->prog_fd[i], i, ids, n_ids);
 	if (err) {
+		if (err == -EBADF)
+			log_warn(
+				"what is pinned as our programs is not: loading them",
+				"path", dir);
 		tpd_datapath_close(dp);
 		return err;
 	}
@@ -1139,26 +1374,55 @@ int tpd_datapath_open_pinned(struct tpd_datapath *dp,
  */
 int tpd_datapath_load_child(const struct tpd_config *cfg, long *peak_rss_kib)
 {
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, old;
 	struct tpd_datapath dp;
 	struct rusage ru;
-	int status, err;
-	pid_t pid;
+	int status, err = 0;
+	pid_t pid, parent;
 
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
+	/*
+	 * SIGCHLD ignored (inherited across exec from whoever started us)
+	 * has the kernel reap the child: wait4() would fail with ECHILD
+	 */
+	sigemptyset(&dfl.sa_mask);
+	if (sigaction(SIGCHLD, &dfl, &old))
 		return -errno;
+	fflush(NULL);
+	parent = getpid();
+	pid = fork();
+	if (pid < 0) {
+		err = -errno;
+		goto out;
+	}
 	if (!pid) {
+		/*
+		 * It dies with the daemon: an orphan would go on holding the
+		 * instance lock (the flock both share) and keep the daemon's
+		 * restart out.  Killed anywhere, a load leaves nothing a later
+		 * one does not take back (tpd_pins_unaside(), progs_partial).
+		 */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+			_exit(1);
 		err = tpd_datapath_load(&dp, cfg);
 		if (!err)
 			tpd_datapath_close(&dp);
 		_exit(err ? 1 : 0);
 	}
 	while (wait4(pid, &status, 0, &ru) < 0)
-		if (errno != EINTR)
-			return -errno;
+		if (errno != EINTR) {
+			err = -errno;
+			goto out;
+		}
 	*peak_rss_kib = ru.ru_maxrss;
-	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -ECHILD;
+	if (WIFSIGNALED(status))
+		/* killed (OOM, kill -9): it could not say why */
+		log_error("the loading child was killed", "signal",
+			  strsignal(WTERMSIG(status)));
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		err = -ECHILD;
+out:
+	sigaction(SIGCHLD, &old, NULL);
+	return err;
 }
 
 /**
