@@ -19,6 +19,8 @@
 #include "harness.h"
 
 static char th_reason[256];
+/* the object failed to load for a reason other than privilege: a failure */
+static bool th_load_refused;
 static int th_tun_fd = -1, th_tun2_fd = -1;
 static int th_tun_ifindex, th_tun2_ifindex;
 static bool th_env_done;
@@ -111,6 +113,15 @@ static int th_make_env(void)
 		return -EIO;
 	}
 	return 0;
+}
+
+/**
+ * th_load_refused_here() - whether th_unavailable()'s reason is the kernel
+ * refusing the object (a verifier error), which is a failure, not a skip.
+ */
+bool th_load_refused_here(void)
+{
+	return th_unavailable() && th_load_refused;
 }
 
 /**
@@ -300,6 +311,12 @@ int th_open(struct th *h, const struct th_knobs *knobs)
 	if (err) {
 		snprintf(th_reason, sizeof(th_reason), "load BPF object: %s",
 			 strerror(-err));
+		/*
+		 * Without privilege the kernel says EPERM: packet tests cannot
+		 * run here.  Any other error (EACCES, EINVAL: the verifier
+		 * refused a program) is this kernel refusing the datapath.
+		 */
+		th_load_refused = err != -EPERM;
 		tailplane__destroy(h->skel);
 		h->skel = NULL;
 		return err;

@@ -83,6 +83,7 @@ struct th {
 };
 
 const char *th_unavailable(void);
+bool th_load_refused_here(void);
 int th_open(struct th *h, const struct th_knobs *knobs);
 void th_close(struct th *h);
 int th_run(struct th *h, enum th_hook hook, int ifindex, const void *in,

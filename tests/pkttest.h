@@ -39,6 +39,9 @@ extern const char *BE6[3];  /* backends fd00:198:18::1:1 .. :3 */
 
 #define REQUIRE_BPF()                                                     \
 	do {                                                              \
+		if (th_load_refused_here())                               \
+			fail_msg("the kernel refused the object: %s",     \
+				 th_unavailable());                       \
 		if (th_unavailable()) {                                   \
 			print_message("skipped: %s\n", th_unavailable()); \
 			skip();                                           \

@@ -2838,6 +2838,8 @@ static void fz_test(int index)
 	struct fz *f;
 	int i;
 
+	if (th_load_refused_here())
+		fail_msg("the kernel refused the object: %s", why);
 	if (why) {
 		print_message("skipped: %s\n", why);
 		skip();

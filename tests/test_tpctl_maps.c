@@ -73,6 +73,7 @@ struct tm_env {
 	struct tailplane *skel;
 	struct tp_maps maps;
 	char skip[256];
+	bool refused; /* the load failed for a reason other than privilege */
 	bool made;
 };
 
@@ -93,12 +94,15 @@ struct tm_res {
 	__u64 cpu_ns;
 };
 
-#define TM_REQUIRE()                                             \
-	do {                                                     \
-		if (tm.skip[0]) {                                \
-			print_message("skipped: %s\n", tm.skip); \
-			skip();                                  \
-		}                                                \
+#define TM_REQUIRE()                                                  \
+	do {                                                          \
+		if (tm.refused)                                       \
+			fail_msg("the kernel refused the object: %s", \
+				 tm.skip);                            \
+		if (tm.skip[0]) {                                     \
+			print_message("skipped: %s\n", tm.skip);      \
+			skip();                                       \
+		}                                                     \
 	} while (0)
 
 static __u64 tm_now(clockid_t clk)
@@ -226,6 +230,7 @@ static int tm_load(void)
 	if (err) {
 		snprintf(tm.skip, sizeof(tm.skip), "load BPF object: %s",
 			 strerror(-err));
+		tm.refused = err != -EPERM; /* a verifier error: a failure */
 		return err;
 	}
 	err = tp_pins_open(&tm.maps, tm.pin_root);
