@@ -877,6 +877,46 @@ static int tp_policy_rule_out(const struct tp_maps *m, const struct tp_rule *r,
 }
 
 /*
+ * Before a group of one rule gets a second: the datapath decided the
+ * group from that rule (tp_rules, bpf/lib/policy.h) and walks tp_policy
+ * from now on, so the rule's entries must be there.  A writer killed
+ * between indexing the rule and merging its entries left them out (and
+ * `tpctl policy add` of the same rule again changes nothing): write the
+ * missing ones.  The group's only rule produces all its entries, so each
+ * is the rule's own.  O(entries of that rule), on that transition only.
+ */
+static int tp_policy_single_repair(const struct tp_maps *m,
+				   const struct tp_rule *like)
+{
+	struct tp_policy_group g = {};
+	struct tp_rule_index_key gk;
+	struct tp_rule_index_val gv;
+	struct tp_policy_val cur;
+	struct tp_rule r;
+	size_t i;
+	int err;
+
+	tp_ridx_group_key(&gk, like);
+	if (bpf_map_lookup_elem(m->rule_index, &gk, &gv) || gv.n != 1 ||
+	    !gv.rule_id || bpf_map_lookup_elem(m->rules, &gv.rule_id, &r) ||
+	    r.src_id != like->src_id || r.dst_id != like->dst_id ||
+	    r.zone != like->zone)
+		return 0; /* the datapath walked the trie already */
+	tp_rule_normalize(&r);
+	err = tp_group_add_rule(&g, &r, gv.rule_id);
+	for (i = 0; i < g.n && !err; i++) {
+		if (tp_policy_get_exact(m, &g.e[i].key, &cur) &&
+		    !memcmp(&cur, &g.e[i].val, sizeof(cur)))
+			continue;
+		if (bpf_map_update_elem(m->policy, &g.e[i].key, &g.e[i].val,
+					BPF_ANY))
+			err = tp_limit_errno(-errno, TP_LIMIT_POLICY);
+	}
+	free(g.e);
+	return err;
+}
+
+/*
  * A new rule: an id, tp_rules, the index, its entries; all or nothing.
  * Costs a few lookups and writes per entry of the rule, whatever the
  * size of its group or of the policy.
@@ -888,6 +928,8 @@ static int tp_policy_rule_insert(const struct tp_maps *m,
 	__u32 total;
 	int err = tp_rule_alloc_id(m, rule_id, &total);
 
+	if (!err)
+		err = tp_policy_single_repair(m, nr);
 	if (err)
 		return err;
 	if (bpf_map_update_elem(m->rules, rule_id, nr, BPF_NOEXIST))
