@@ -959,6 +959,12 @@ static int tp_policy_rule_insert(const struct tp_maps *m,
 	}
 	if (flip)
 		tp_zone_refresh(m, nr->zone);
+	/*
+	 * The datapath decided the rule's group from tp_rules since its
+	 * index entries went in: flows it allowed meanwhile are decided
+	 * again, or they would keep what no policy allows.
+	 */
+	tp_policy_bump_rev(m);
 	return err;
 }
 
@@ -1007,6 +1013,7 @@ int tp_policy_rule_add(const struct tp_maps *m, const struct tp_rule *r,
 		return 0;
 	bpf_map_update_elem(m->rules, rule_id, &old, BPF_EXIST);
 	tp_policy_commit(m, &old, *rule_id, &nr, false);
+	tp_policy_bump_rev(m); /* the new verdict decided flows meanwhile */
 	return err;
 }
 

@@ -366,6 +366,55 @@ static void test_one_rule_edges(void **state)
 	}
 }
 
+/*
+ * An add that fails (tp_policy full) after its index entries went in:
+ * from the GROUP entry on, the datapath decided the rule's new group
+ * from tp_rules, so a flow started in that window was allowed by a rule
+ * that never was.  The window is replayed write by write (tp_rules, the
+ * GROUP entry, a SYN, the rollback), then the real add fails: the flow's
+ * next packet must be decided again, and denied.
+ */
+static int setup_small_policy(void **state)
+{
+	static const struct th_knobs knobs = { .policy_size = 4 };
+
+	return pt_setup_knobs(state, &knobs);
+}
+
+static void test_failed_add_window_rechecked(void **state)
+{
+	struct th *h = *state;
+	struct tp_rule allow =
+		rule(ID_CLIENT, ID_WEB, TCP, 443, 443, TP_VERDICT_ALLOW);
+	struct tp_rule_index_key gk = group_key(ID_CLIENT, ID_WEB, 0);
+	struct tp_rule_index_val gv = { .rule_id = 77, .n = 1 };
+	__u32 id = 77, port;
+
+	REQUIRE_BPF();
+	identities(h);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	for (port = 1; port <= 4; port++)
+		pt_rule(h, ID_CLIENT, ID_DB, 0, TCP, port, port,
+			TP_VERDICT_ALLOW);
+	/* the failing add's window, as its writes make it */
+	assert_int_equal(
+		bpf_map_update_elem(h->maps.rules, &id, &allow, BPF_NOEXIST),
+		0);
+	assert_int_equal(
+		bpf_map_update_elem(h->maps.rule_index, &gk, &gv, BPF_ANY), 0);
+	assert_int_equal(pt_send_in(h, "100.64.0.1", 6000, POD, 443, TCP, SYN),
+			 PASS);
+	assert_int_equal(bpf_map_delete_elem(h->maps.rule_index, &gk), 0);
+	assert_int_equal(bpf_map_delete_elem(h->maps.rules, &id), 0);
+	/* the add itself: tp_policy is full */
+	assert_int_equal(tp_policy_rule_add(&h->maps, &allow, &id), -ENOSPC);
+	assert_int_equal(pt_send_in(h, "100.64.0.1", 6001, POD, 443, TCP, SYN),
+			 DROP);
+	/* the flow the window let in: no policy allows it */
+	assert_int_equal(pt_send_in(h, "100.64.0.1", 6000, POD, 443, TCP, ACK),
+			 DROP);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -376,6 +425,9 @@ int main(void)
 		T(test_group_names_rule_of_other_group),
 		T(test_recheck_one_rule_group),
 		T(test_one_rule_edges),
+		cmocka_unit_test_setup_teardown(
+			test_failed_add_window_rechecked, setup_small_policy,
+			pt_teardown),
 #undef T
 	};
 
