@@ -367,6 +367,94 @@ static void test_one_rule_edges(void **state)
 }
 
 /*
+ * The specificity a group of one rule gives a port range rule, exactly:
+ * the allow (source named) of range [lo, hi] against a deny (destination
+ * named, the same count of identities) of the aligned block around the
+ * port with as many fixed bits as the allow's block (a tie: deny wins)
+ * and with one fewer (the allow wins).  The block is lib/policy.c's
+ * tp_port_blocks(), which the trie holds; any error in the datapath's
+ * closed form flips one of the two.
+ */
+static void probe_block(struct th *h, __u16 lo, __u16 hi, __u16 port,
+			__u16 *sport)
+{
+	struct tp_port_block b[32];
+	struct tp_rule allow =
+		rule(ID_CLIENT, ANY, TCP, lo, hi, TP_VERDICT_ALLOW);
+	struct tp_rule pad = rule(ANY, ID_WEB, UDP, 9, 9, TP_VERDICT_DENY);
+	size_t n, i;
+	int bits = -1, d, got;
+	__u32 id;
+
+	n = tp_port_blocks(lo, hi, b, 32);
+	for (i = 0; i < n; i++)
+		if (port >= b[i].port &&
+		    (__u32)(port - b[i].port) < (1u << (16 - b[i].bits)))
+			bits = b[i].bits;
+	assert_true(bits > 0);
+	assert_int_equal(tp_policy_rule_add(&h->maps, &allow, &id), 0);
+	/* the deny's group has two rules: the trie decides it, the reference */
+	assert_int_equal(tp_policy_rule_add(&h->maps, &pad, &id), 0);
+	for (d = 0; d < 2; d++) {
+		__u32 size = 1u << (16 - (bits - d));
+		__u16 start = (__u16)(port & ~(size - 1));
+		struct tp_rule deny =
+			rule(ANY, ID_WEB, TCP, start, (__u16)(start + size - 1),
+			     TP_VERDICT_DENY);
+
+		assert_int_equal(tp_policy_rule_add(&h->maps, &deny, &id), 0);
+		got = pt_send_in(h, "100.64.0.1", (*sport)++, POD, port, TCP,
+				 SYN);
+		if (got != (d ? PASS : DROP))
+			fail_msg("range %u-%u port %u (block of %d bits) "
+				 "against a deny of %d bits: %d",
+				 lo, hi, port, bits, bits - d, got);
+		tp_policy_rule_del(&h->maps, &deny, TP_OWNER_NONE);
+	}
+	tp_policy_rule_del(&h->maps, &allow, TP_OWNER_NONE);
+	tp_policy_rule_del(&h->maps, &pad, TP_OWNER_NONE);
+}
+
+static void test_one_rule_specificity(void **state)
+{
+	static const __u16 ranges[][2] = {
+		{ 1000, 1999 },	  { 1024, 2047 },   { 1, 65535 },
+		{ 0, 65534 },	  { 3, 5 },	    { 80, 80 },
+		{ 65535, 65535 }, { 32767, 32768 }, { 1023, 1025 },
+		{ 8000, 8999 },	  { 2, 65533 },	    { 4097, 12287 },
+	};
+	struct th *h = *state;
+	__u16 sport = 7000, lo, hi;
+	size_t i;
+	int j;
+
+	REQUIRE_BPF();
+	identities(h);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	for (i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+		lo = ranges[i][0];
+		hi = ranges[i][1];
+		probe_block(h, lo, hi, lo, &sport);
+		probe_block(h, lo, hi, hi, &sport);
+		probe_block(h, lo, hi, (__u16)(lo + (hi - lo) / 2), &sport);
+		if (hi > lo) {
+			probe_block(h, lo, hi, (__u16)(lo + 1), &sport);
+			probe_block(h, lo, hi, (__u16)(hi - 1), &sport);
+		}
+	}
+	srand(1);
+	for (j = 0; j < 40; j++) {
+		lo = (__u16)(rand() % 65536);
+		hi = (__u16)(lo + rand() % (65536 - lo));
+		if (!lo && hi == 65535)
+			hi--;
+		probe_block(h, lo, hi,
+			    (__u16)(lo + rand() % ((__u32)hi - lo + 1)),
+			    &sport);
+	}
+}
+
+/*
  * An add that fails (tp_policy full) after its index entries went in:
  * from the GROUP entry on, the datapath decided the rule's new group
  * from tp_rules, so a flow started in that window was allowed by a rule
@@ -425,6 +513,7 @@ int main(void)
 		T(test_group_names_rule_of_other_group),
 		T(test_recheck_one_rule_group),
 		T(test_one_rule_edges),
+		T(test_one_rule_specificity),
 		cmocka_unit_test_setup_teardown(
 			test_failed_add_window_rechecked, setup_small_policy,
 			pt_teardown),
