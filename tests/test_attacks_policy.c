@@ -11,14 +11,18 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "identity.h"
+#include "pins.h"
 #include "pkttest.h"
 #include "policy.h"
 
@@ -503,6 +507,61 @@ static void test_failed_add_window_rechecked(void **state)
 			 DROP);
 }
 
+/*
+ * 022defc: a batch keeps the pin root open and takes the writers' lock
+ * again for each line (tp_pins_release(), tp_pins_relock()).  Between
+ * two lines another writer gets in; while a line holds it nobody does;
+ * a holder killed by SIGKILL frees it; the fd kept open between lines
+ * holds no lock and is not reported as a holder.
+ */
+static void test_batch_relock(void **state)
+{
+	char dir[] = "/tmp/tp-relock-XXXXXX";
+	int fd, other, pipefd[2], status;
+	pid_t pid;
+	char c;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	fd = tp_pins_lock_timeout(dir, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(tp_pins_lock_timeout(dir, 0), -ETIMEDOUT);
+	assert_int_equal(tp_pins_lock_holder(dir), getpid());
+	/* between two lines: released, not held, another writer gets in */
+	tp_pins_release(fd);
+	assert_int_equal(tp_pins_lock_holder(dir), 0);
+	other = tp_pins_lock_timeout(dir, 0);
+	assert_true(other >= 0);
+	assert_int_equal(tp_pins_relock_timeout(fd, 0), -ETIMEDOUT);
+	tp_pins_unlock(other);
+	assert_int_equal(tp_pins_relock_timeout(fd, 0), 0);
+	assert_int_equal(tp_pins_lock_timeout(dir, 0), -ETIMEDOUT);
+	tp_pins_unlock(fd);
+	/* a writer killed while holding it */
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		int cfd = tp_pins_lock_timeout(dir, 1000);
+
+		if (cfd < 0)
+			_exit(1);
+		(void)!write(pipefd[1], "l", 1);
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(pipefd[0], &c, 1), 1);
+	assert_int_equal(tp_pins_lock_timeout(dir, 0), -ETIMEDOUT);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	fd = tp_pins_lock_timeout(dir, 1000);
+	assert_true(fd >= 0);
+	tp_pins_unlock(fd);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -518,6 +577,7 @@ int main(void)
 			test_failed_add_window_rechecked, setup_small_policy,
 			pt_teardown),
 #undef T
+		cmocka_unit_test(test_batch_relock),
 	};
 
 	if (getenv("TP_TEST_FILTER"))
