@@ -283,13 +283,26 @@ static int tp_ridx_insert(const struct tp_maps *m, const struct tp_rule *r,
 			  __u32 id, __u32 total, bool *zone_flip)
 {
 	struct tp_rule_index_key gk, sk, mk;
+	struct tp_rule_index_val sv;
 	bool undo_flip;
 	__u32 n;
 	int err;
 
 	tp_ridx_group_key(&gk, r);
 	n = tp_ridx_count(m, &gk);
-	tp_ridx_slot_key(&sk, r, n);
+	/*
+	 * A writer killed between a slot and the GROUP count left a slot
+	 * past the count: count it in rather than take it over, or deleting
+	 * its rule later deletes the slot of this one, and the GROUP entry
+	 * could name one rule while the group has others (the datapath then
+	 * decides the group from that rule alone).
+	 */
+	for (;;) {
+		tp_ridx_slot_key(&sk, r, n);
+		if (bpf_map_lookup_elem(m->rule_index, &sk, &sv))
+			break;
+		n++;
+	}
 	tp_ridx_match_key(&mk, r);
 	err = tp_ridx_zone_add(m, r->zone, 1, zone_flip);
 	if (err)

@@ -122,6 +122,58 @@ static void test_killed_add_then_second_rule(void **state)
 }
 
 /*
+ * A writer killed inside tp_ridx_insert(), after the slot and match
+ * entries and before the GROUP count, leaves a slot past the count.  The
+ * next add to the group takes that slot over; deleting the half-added
+ * rule (it is listed, so an operator does) then deletes the slot the
+ * other rule holds and leaves the group "one rule", naming the first:
+ * the datapath decides the group from it and ignores a listed deny that
+ * tp_rules and tp_policy hold.  Before the group index the trie decided.
+ * The next add counts such a slot in instead.
+ */
+static void test_killed_index_slot_taken_over(void **state)
+{
+	struct th *h = *state;
+	struct tp_rule half =
+		rule(ID_CLIENT, ID_WEB, TCP, 22, 22, TP_VERDICT_DENY);
+	struct tp_rule_index_key sk, mk;
+	struct tp_rule_index_val sv = { .rule_id = 90 },
+				 mv = { .rule_id = 90, .n = 1 };
+	__u32 half_id = 90;
+
+	REQUIRE_BPF();
+	identities(h);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 0, 0, TP_VERDICT_ALLOW);
+	/* tpctl policy add (the 22 deny), killed before the GROUP count */
+	memset(&sk, 0, sizeof(sk));
+	sk.kind = TP_RIDX_SLOT;
+	sk.src_id = ID_CLIENT;
+	sk.dst_id = ID_WEB;
+	sk.slot = 1;
+	memset(&mk, 0, sizeof(mk));
+	mk.kind = TP_RIDX_MATCH;
+	mk.src_id = ID_CLIENT;
+	mk.dst_id = ID_WEB;
+	mk.proto = TCP;
+	mk.port_lo = 22;
+	mk.port_hi = 22;
+	assert_int_equal(bpf_map_update_elem(h->maps.rules, &half_id, &half,
+					     BPF_NOEXIST),
+			 0);
+	assert_int_equal(
+		bpf_map_update_elem(h->maps.rule_index, &sk, &sv, BPF_ANY), 0);
+	assert_int_equal(
+		bpf_map_update_elem(h->maps.rule_index, &mk, &mv, BPF_ANY), 0);
+	/* a deny of 443 beside them; then the half rule, listed, deleted */
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 443, 443, TP_VERDICT_DENY);
+	assert_int_equal(pt_send_in(h, "100.64.0.1", 8000, POD, 443, TCP, SYN),
+			 DROP);
+	assert_int_equal(tp_policy_rule_del(&h->maps, &half, TP_OWNER_NONE), 0);
+	assert_int_equal(pt_send_in(h, "100.64.0.1", 8001, POD, 443, TCP, SYN),
+			 DROP);
+}
+
+/*
  * An index without the GROUP entry of a group tp_policy and tp_rules
  * hold (a rebuild that stopped at an error, which the loader logs and
  * goes on from; a writer that knows no index): the datapath reads "no
@@ -568,6 +620,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 		T(test_killed_add_then_second_rule),
 		T(test_group_entry_missing),
+		T(test_killed_index_slot_taken_over),
 		T(test_two_to_one_every_step),
 		T(test_group_names_rule_of_other_group),
 		T(test_recheck_one_rule_group),
