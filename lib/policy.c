@@ -283,13 +283,26 @@ static int tp_ridx_insert(const struct tp_maps *m, const struct tp_rule *r,
 			  __u32 id, __u32 total, bool *zone_flip)
 {
 	struct tp_rule_index_key gk, sk, mk;
+	struct tp_rule_index_val sv;
 	bool undo_flip;
 	__u32 n;
 	int err;
 
 	tp_ridx_group_key(&gk, r);
 	n = tp_ridx_count(m, &gk);
-	tp_ridx_slot_key(&sk, r, n);
+	/*
+	 * A writer killed between a slot and the GROUP count left a slot
+	 * past the count: count it in rather than take it over, or deleting
+	 * its rule later deletes the slot of this one, and the GROUP entry
+	 * could name one rule while the group has others (the datapath then
+	 * decides the group from that rule alone).
+	 */
+	for (;;) {
+		tp_ridx_slot_key(&sk, r, n);
+		if (bpf_map_lookup_elem(m->rule_index, &sk, &sv))
+			break;
+		n++;
+	}
 	tp_ridx_match_key(&mk, r);
 	err = tp_ridx_zone_add(m, r->zone, 1, zone_flip);
 	if (err)
@@ -877,6 +890,46 @@ static int tp_policy_rule_out(const struct tp_maps *m, const struct tp_rule *r,
 }
 
 /*
+ * Before a group of one rule gets a second: the datapath decided the
+ * group from that rule (tp_rules, bpf/lib/policy.h) and walks tp_policy
+ * from now on, so the rule's entries must be there.  A writer killed
+ * between indexing the rule and merging its entries left them out (and
+ * `tpctl policy add` of the same rule again changes nothing): write the
+ * missing ones.  The group's only rule produces all its entries, so each
+ * is the rule's own.  O(entries of that rule), on that transition only.
+ */
+static int tp_policy_single_repair(const struct tp_maps *m,
+				   const struct tp_rule *like)
+{
+	struct tp_policy_group g = {};
+	struct tp_rule_index_key gk;
+	struct tp_rule_index_val gv;
+	struct tp_policy_val cur;
+	struct tp_rule r;
+	size_t i;
+	int err;
+
+	tp_ridx_group_key(&gk, like);
+	if (bpf_map_lookup_elem(m->rule_index, &gk, &gv) || gv.n != 1 ||
+	    !gv.rule_id || bpf_map_lookup_elem(m->rules, &gv.rule_id, &r) ||
+	    r.src_id != like->src_id || r.dst_id != like->dst_id ||
+	    r.zone != like->zone)
+		return 0; /* the datapath walked the trie already */
+	tp_rule_normalize(&r);
+	err = tp_group_add_rule(&g, &r, gv.rule_id);
+	for (i = 0; i < g.n && !err; i++) {
+		if (tp_policy_get_exact(m, &g.e[i].key, &cur) &&
+		    !memcmp(&cur, &g.e[i].val, sizeof(cur)))
+			continue;
+		if (bpf_map_update_elem(m->policy, &g.e[i].key, &g.e[i].val,
+					BPF_ANY))
+			err = tp_limit_errno(-errno, TP_LIMIT_POLICY);
+	}
+	free(g.e);
+	return err;
+}
+
+/*
  * A new rule: an id, tp_rules, the index, its entries; all or nothing.
  * Costs a few lookups and writes per entry of the rule, whatever the
  * size of its group or of the policy.
@@ -888,6 +941,8 @@ static int tp_policy_rule_insert(const struct tp_maps *m,
 	__u32 total;
 	int err = tp_rule_alloc_id(m, rule_id, &total);
 
+	if (!err)
+		err = tp_policy_single_repair(m, nr);
 	if (err)
 		return err;
 	if (bpf_map_update_elem(m->rules, rule_id, nr, BPF_NOEXIST))
@@ -917,6 +972,12 @@ static int tp_policy_rule_insert(const struct tp_maps *m,
 	}
 	if (flip)
 		tp_zone_refresh(m, nr->zone);
+	/*
+	 * The datapath decided the rule's group from tp_rules since its
+	 * index entries went in: flows it allowed meanwhile are decided
+	 * again, or they would keep what no policy allows.
+	 */
+	tp_policy_bump_rev(m);
 	return err;
 }
 
@@ -965,6 +1026,7 @@ int tp_policy_rule_add(const struct tp_maps *m, const struct tp_rule *r,
 		return 0;
 	bpf_map_update_elem(m->rules, rule_id, &old, BPF_EXIST);
 	tp_policy_commit(m, &old, *rule_id, &nr, false);
+	tp_policy_bump_rev(m); /* the new verdict decided flows meanwhile */
 	return err;
 }
 

@@ -301,6 +301,9 @@ int th_open(struct th *h, const struct th_knobs *knobs)
 	if (knobs && knobs->ct_any_size)
 		bpf_map__set_max_entries(h->skel->maps.tp_ct_any,
 					 knobs->ct_any_size);
+	if (knobs && knobs->policy_size)
+		bpf_map__set_max_entries(h->skel->maps.tp_policy,
+					 knobs->policy_size);
 	if (knobs && knobs->ct_timeout_udp)
 		h->skel->rodata->ct_timeout_udp = knobs->ct_timeout_udp;
 	if (knobs && knobs->events_per_sec)

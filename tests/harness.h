@@ -34,6 +34,7 @@ struct th_knobs {
 	__u32 ct_timeout_udp;
 	__u32 events_per_sec;
 	__u32 events_burst;
+	__u32 policy_size; /* tp_policy entries */
 };
 
 enum th_hook {
