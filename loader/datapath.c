@@ -795,20 +795,29 @@ static void tpd_ct_split(const struct tp_maps *m)
  * indexes replaced by a layout change: build them from tp_rules and
  * tp_id_names, once, so no existing rule or name is missing from them.
  */
-static void tpd_index_rebuild(const struct tp_maps *m, bool rules, bool names)
+static int tpd_index_rebuild(const struct tpd_datapath *dp, bool rules,
+			     bool names)
 {
+	const struct tp_maps *m = &dp->maps;
 	char count[32];
 	long n;
 
 	if (rules) {
 		n = tp_policy_index_rebuild(m);
 		snprintf(count, sizeof(count), "%ld", n);
-		if (n < 0)
-			log_error("cannot index the rules", "error",
-				  strerror((int)-n));
-		else
-			log_info("rule index built from tp_rules", "rules",
-				 count);
+		if (n < 0) {
+			/*
+			 * The datapath reads a group missing from the index as
+			 * a group without rules: running on a partial index
+			 * would ignore rules (denies too).  Refuse, and unpin
+			 * the index so that the next start builds it again.
+			 */
+			log_error("cannot index the rules: not starting",
+				  "error", strerror((int)-n));
+			bpf_map__unpin(dp->skel->maps.tp_rule_index, NULL);
+			return (int)n;
+		}
+		log_info("rule index built from tp_rules", "rules", count);
 	}
 	if (names) {
 		n = tp_identity_names_rebuild(m);
@@ -820,6 +829,7 @@ static void tpd_index_rebuild(const struct tp_maps *m, bool rules, bool names)
 			log_info("name index built from tp_id_names", "names",
 				 count);
 	}
+	return 0;
 }
 
 /* Is @map's pin missing, or among the @n pins moved aside? */
@@ -1286,7 +1296,9 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 			"replies of SNAT flows are not restored");
 	if (ct_split)
 		tpd_ct_split(&dp->maps);
-	tpd_index_rebuild(&dp->maps, rules_index, names_index);
+	err = tpd_index_rebuild(dp, rules_index, names_index);
+	if (err)
+		goto fail;
 	tpd_services_upgrade(dp, cfg, aside, n_aside, index_fresh);
 	tpd_progs_pin(dp, cfg);
 	return 0;
