@@ -171,8 +171,9 @@ __noinline int tp_group_entry(const struct tp_policy_key *k,
 	if (!k || !q || !v)
 		return 0; /* a global function's pointers may be NULL to the verifier */
 	/*
-	 * Before 6.4 (?) a map key must be on the stack or in a map value or
-	 * packet, not an argument's memory: look the trie up with a copy.
+	 * Older verifiers (Debian's 6.1) refuse a map key in a global
+	 * function's argument memory (stack, map value or packet only):
+	 * look the trie up with a copy on this function's stack.
 	 */
 	key = *k;
 	gk.zone = k->zone;
