@@ -753,6 +753,38 @@ __noinline int tp_ct_snat_rev_taken(const struct tp_ct_key *key_arg, __u64 now)
 	return -EEXIST;
 }
 
+/*
+ * One try of tp_ct_snat_reserve() with @port (host order): 0 when the
+ * flow took it, -EEXIST when a live flow holds it, another error to stop.
+ * A global function: the verifier walks the loop's 32 tries over a call,
+ * not over 32 copies of this body.
+ */
+__noinline int tp_ct_snat_try(const struct tp_ct_key *key_arg, __u64 now,
+			      __u16 port)
+{
+	struct tp_scratch *scr = tp_ct_fn_scratch(key_arg);
+	const struct tp_ct_key *key;
+	struct tp_ct_entry *e;
+	int ret;
+
+	if (!scr)
+		return -TP_DROP_INTERNAL;
+	key = &scr->okey;
+	e = &scr->flow;
+	e->snat_port = bpf_htons(port);
+	if (!tp_ct_dp_reply_tuple(key, e, &scr->rkey))
+		return -TP_DROP_NO_SNAT_ADDR;
+	if (tp_ct_put(key, e))
+		return -TP_DROP_CT_FULL;
+	ret = tp_ct_snat_rev_taken(key, now);
+	if (ret == -EEXIST)
+		return ret;
+	ret = tp_ct_insert(&scr->rkey, &scr->reply);
+	if (ret == -EEXIST)
+		ret = tp_ct_snat_reclaim(key, now);
+	return ret;
+}
+
 /**
  * tp_ct_snat_reserve() - give a new SNAT flow a port and its reply key.
  * @key_arg: the flow's original tuple.
@@ -786,13 +818,11 @@ __noinline int tp_ct_snat_reserve(const struct tp_ct_key *key_arg, __u64 now)
 	const struct tp_config *cfg = tp_ct_cfg();
 	const struct tp_ct_key *key;
 	__u32 lo, hi, span, start, off, i;
-	struct tp_ct_entry *e;
 	int ret = -EEXIST;
 
 	if (!scr || !cfg)
 		return -TP_DROP_INTERNAL;
 	key = &scr->okey;
-	e = &scr->flow;
 	lo = cfg->snat_port_min;
 	hi = cfg->snat_port_max;
 	if (!lo || hi < lo) {
@@ -806,17 +836,7 @@ __noinline int tp_ct_snat_reserve(const struct tp_ct_key *key_arg, __u64 now)
 		/* a range no larger than the tries is walked whole */
 		off = span <= TP_SNAT_TRIES ? (start + i) % span
 					    : bpf_get_prandom_u32() % span;
-		e->snat_port = bpf_htons((__u16)(lo + off));
-		if (!tp_ct_dp_reply_tuple(key, e, &scr->rkey))
-			return -TP_DROP_NO_SNAT_ADDR;
-		if (tp_ct_put(key, e))
-			return -TP_DROP_CT_FULL;
-		ret = tp_ct_snat_rev_taken(key, now);
-		if (ret == -EEXIST)
-			continue;
-		ret = tp_ct_insert(&scr->rkey, &scr->reply);
-		if (ret == -EEXIST)
-			ret = tp_ct_snat_reclaim(key, now);
+		ret = tp_ct_snat_try(key, now, (__u16)(lo + off));
 		if (ret != -EEXIST)
 			break;
 	}
