@@ -80,12 +80,42 @@ static __always_inline struct tp_pkt *tp_pkt_get(void)
 	return &scr->pkt;
 }
 
-/* Parse and set the zone; returns enum tp_parse_result or -reason. */
-static __always_inline int tp_parse_skb(struct __sk_buff *skb, struct tp_pkt *p)
+/*
+ * The packet's parse for a global function: the same per-CPU scratch,
+ * not zeroed.  The handlers below that are global functions (verified
+ * once each, with a state list of their own, instead of inside one
+ * program-sized walk) take only the skb and find the parse here: the
+ * verifier of Linux before 6.3 would not take a pointer argument's
+ * memory as a map key (tp_ct_get(&p->tuple)).
+ */
+static __always_inline struct tp_pkt *tp_pkt_cur(void)
+{
+	struct tp_scratch *scr = tp_scratch_get();
+
+	return scr ? &scr->pkt : NULL;
+}
+
+/*
+ * What a flow handler returns for a packet that starts a new flow: the
+ * program calls the new-flow handler next.  Global functions' frames add
+ * up on Linux 6.1 (512 bytes in all), so a new flow is decided one call
+ * deep, not two.  No TC verdict has this value.
+ */
+#define TP_NEW_FLOW 0x100
+
+/*
+ * Parse into the scratch (tp_pkt_get() zeroed it) and set the zone;
+ * returns enum tp_parse_result or -reason.  A global function: its
+ * frame (the headers it reads) is not the programs' own.
+ */
+__noinline int tp_parse_skb(struct __sk_buff *skb)
 {
 	const struct tp_iface *ifc = tp_iface_of(skb);
+	struct tp_pkt *p = tp_pkt_cur();
 	int ret;
 
+	if (!p)
+		return -TP_DROP_INTERNAL;
 	ret = tp_parse(skb, ifc && (ifc->flags & TP_IFACE_F_L3), p);
 	p->tuple.zone = ifc ? ifc->zone : 0;
 	p->inner.tuple.zone = p->tuple.zone;
@@ -254,8 +284,8 @@ static __always_inline void tp_query_egress(struct __sk_buff *skb,
  * echo replies, unrelated ICMP errors, later fragments): decided on its
  * own, nothing is kept.
  */
-static __always_inline int tp_stateless(struct __sk_buff *skb, int hook,
-					const struct tp_pkt *p, __u32 stat)
+static __always_inline int tp_decide_alone(struct __sk_buff *skb, int hook,
+					   const struct tp_pkt *p, __u32 stat)
 {
 	struct tp_policy_query q = {};
 	struct tp_decision d = {};
@@ -273,6 +303,21 @@ static __always_inline int tp_stateless(struct __sk_buff *skb, int hook,
 	}
 	tp_stat_add(stat, skb->len);
 	return TC_ACT_OK;
+}
+
+/*
+ * tp_decide_alone() as a global function (the parse: tp_pkt_cur()),
+ * verified once, not at each of its callers.  The ICMP error handlers
+ * inline it instead: their frames and this one's would add up beyond
+ * Linux 6.1's 512 bytes.
+ */
+__noinline int tp_stateless(struct __sk_buff *skb, int hook, __u32 stat)
+{
+	const struct tp_pkt *p = tp_pkt_cur();
+
+	if (!p)
+		return tp_drop(skb, TP_DROP_INTERNAL);
+	return tp_decide_alone(skb, hook, p, stat);
 }
 
 /* Why a flow's packets are dropped when its verdict is deny. */
@@ -514,18 +559,24 @@ static __always_inline bool tp_masq_crossed(const struct tp_ct_entry *f,
  * A new flow from the tailnet: its service backend, if any, then policy
  * on the translated destination, then its conntrack entries.
  */
-static __always_inline int tp_ingress_new(struct __sk_buff *skb,
-					  struct tp_pkt *p, __u64 now,
-					  struct tp_scratch *scr)
+__noinline int tp_ingress_new(struct __sk_buff *skb)
 {
-	struct tp_ct_entry *e = &scr->flow;
+	struct tp_scratch *scr = tp_scratch_get();
 	struct tp_policy_query q = {};
 	struct tp_decision d = {};
 	__u32 backend_id = 0, rev = tp_policy_rev();
 	struct tp_backend *be;
+	struct tp_ct_entry *e;
 	struct tp_svc *svc;
+	struct tp_pkt *p;
+	__u64 now;
 	int ret;
 
+	if (!scr)
+		return tp_drop(skb, TP_DROP_INTERNAL);
+	p = &scr->pkt;
+	e = &scr->flow;
+	now = tp_now();
 	__builtin_memset(e, 0, sizeof(*e));
 	e->nat_addr = p->tuple.daddr;
 	e->nat_port = p->tuple.dport;
@@ -699,15 +750,19 @@ static __always_inline int tp_flow_reply(struct __sk_buff *skb, int hook,
 	return TC_ACT_OK;
 }
 
-/* A flow packet (TCP, UDP, ICMP echo) arriving from the tailnet. */
-static __always_inline int tp_ingress_flow(struct __sk_buff *skb,
-					   struct tp_pkt *p)
+/*
+ * A flow packet (TCP, UDP, ICMP echo) arriving from the tailnet: its
+ * flow's verdict, or TP_NEW_FLOW.
+ */
+__noinline int tp_ingress_flow(struct __sk_buff *skb)
 {
+	struct tp_pkt *p = tp_pkt_cur();
 	__u64 now = tp_now();
 	struct tp_ct_entry *e;
 	struct tp_ct_key orig;
-	struct tp_scratch *scr;
 
+	if (!p)
+		return tp_drop(skb, TP_DROP_INTERNAL);
 	if (!tp_frag_track(p, now))
 		return tp_frag_no_record(skb, TP_HOOK_FROM_TAILNET, p);
 
@@ -732,7 +787,7 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb,
 		 * own, nothing kept, the ping left alone.
 		 */
 		if (e && tp_ct_is_echo_request(p))
-			return tp_stateless(skb, TP_HOOK_FROM_TAILNET, p,
+			return tp_stateless(skb, TP_HOOK_FROM_TAILNET,
 					    TP_STAT_PASS);
 		if (e && tp_ct_replies_from_tailnet(e, p->tuple.zone))
 			return tp_flow_reply(skb, TP_HOOK_FROM_TAILNET, p,
@@ -749,12 +804,8 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb,
 	}
 
 	if (!tp_ct_starts_flow(p))
-		return tp_stateless(skb, TP_HOOK_FROM_TAILNET, p, TP_STAT_PASS);
-	scr = tp_scratch_get();
-	if (!scr)
-		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
-				      TP_DROP_INTERNAL);
-	return tp_ingress_new(skb, p, now, scr);
+		return tp_stateless(skb, TP_HOOK_FROM_TAILNET, TP_STAT_PASS);
+	return TP_NEW_FLOW;
 }
 
 /*
@@ -1056,7 +1107,7 @@ static __always_inline int tp_icmp_error(struct __sk_buff *skb, int hook,
 			tp_stat_add(TP_STAT_OTHER_PROTO, skb->len);
 			return TC_ACT_OK;
 		}
-		return tp_stateless(skb, hook, p, TP_STAT_OTHER_PROTO);
+		return tp_decide_alone(skb, hook, p, TP_STAT_OTHER_PROTO);
 	}
 	if (!tp_verdict_allows(tp_recheck(skb, hook, p, &orig, e)))
 		return tp_drop(skb, TP_DROP_POLICY);
@@ -1093,6 +1144,25 @@ static __always_inline int tp_icmp_error(struct __sk_buff *skb, int hook,
 	return TC_ACT_OK;
 }
 
+/* tp_icmp_error() for each hook: global functions, verified once each. */
+__noinline int tp_icmp_error_in(struct __sk_buff *skb)
+{
+	struct tp_pkt *p = tp_pkt_cur();
+
+	if (!p)
+		return tp_drop(skb, TP_DROP_INTERNAL);
+	return tp_icmp_error(skb, TP_HOOK_FROM_TAILNET, p);
+}
+
+__noinline int tp_icmp_error_out(struct __sk_buff *skb)
+{
+	struct tp_pkt *p = tp_pkt_cur();
+
+	if (!p)
+		return tp_drop(skb, TP_DROP_INTERNAL);
+	return tp_icmp_error(skb, TP_HOOK_TO_TAILNET, p);
+}
+
 /* IPv6 control traffic that policy never blocks: MLD (v1, v2) and ND. */
 static __always_inline bool tp_is_ipv6_control(const struct tp_pkt *p)
 {
@@ -1115,7 +1185,7 @@ static __always_inline int tp_other(struct __sk_buff *skb, int hook,
 		tp_stat_add(TP_STAT_OTHER_PROTO, skb->len);
 		return TC_ACT_OK;
 	}
-	return tp_stateless(skb, hook, p, TP_STAT_OTHER_PROTO);
+	return tp_stateless(skb, hook, TP_STAT_OTHER_PROTO);
 }
 
 /*
@@ -1220,19 +1290,20 @@ static __always_inline int tp_egress_masq(const struct tp_pkt *p,
 }
 
 /* A new flow from this host or the cluster side to the tailnet. */
-static __always_inline int tp_egress_new(struct __sk_buff *skb,
-					 struct tp_pkt *p, __u64 now)
+__noinline int tp_egress_new(struct __sk_buff *skb)
 {
 	struct tp_scratch *scr = tp_scratch_get();
 	struct tp_policy_query q = {};
 	struct tp_decision d = {};
 	__u8 origin = tp_egress_origin(skb);
 	__u32 rev = tp_policy_rev();
+	__u64 now = tp_now();
+	struct tp_pkt *p;
 	int masq, ret;
 
 	if (!scr)
-		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p,
-				      TP_DROP_INTERNAL);
+		return tp_drop(skb, TP_DROP_INTERNAL);
+	p = &scr->pkt;
 	__builtin_memset(&scr->flow, 0, sizeof(scr->flow));
 	scr->flow.flags = TP_CT_F_EGRESS | origin;
 	ret = tp_egress_service(skb, p, now, scr);
@@ -1331,16 +1402,18 @@ static __always_inline bool tp_reply_path_ok(struct __sk_buff *skb,
 			      &p->tuple.saddr, &scr->fib) == in;
 }
 
-/* A flow packet leaving to the tailnet. */
-static __always_inline int tp_egress_flow(struct __sk_buff *skb,
-					  struct tp_pkt *p)
+/* A flow packet leaving to the tailnet: its flow's verdict, or TP_NEW_FLOW. */
+__noinline int tp_egress_flow(struct __sk_buff *skb)
 {
 	__u16 in_zone = tp_zone_of_ifindex(skb->ingress_ifindex);
+	struct tp_pkt *p = tp_pkt_cur();
 	__u64 now = tp_now();
 	struct tp_ct_entry *e, *cur;
 	struct tp_ct_key orig;
 	bool reply;
 
+	if (!p)
+		return tp_drop(skb, TP_DROP_INTERNAL);
 	/* a first fragment's record is written below, after the path check */
 	if (p->frag != TP_FRAG_FIRST && !tp_frag_track(p, now)) {
 		/* no flow of the zone it came from leads here: the zone guard */
@@ -1387,15 +1460,15 @@ static __always_inline int tp_egress_flow(struct __sk_buff *skb,
 	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(e, now)) {
 		/* a flow from the tailnet never sends from this side, nor reopens */
 		if (!(e->flags & TP_CT_F_EGRESS))
-			return tp_stateless(skb, TP_HOOK_TO_TAILNET, p,
+			return tp_stateless(skb, TP_HOOK_TO_TAILNET,
 					    TP_STAT_PASS);
 		/* a masqueraded flow whose zone's address moved starts over */
 		if (!tp_ct_reopens(e, p) && !tp_masq_moved(p, e))
 			return tp_flow_orig(skb, TP_HOOK_TO_TAILNET, p, e, now);
 	}
 	if (!tp_ct_starts_flow(p))
-		return tp_stateless(skb, TP_HOOK_TO_TAILNET, p, TP_STAT_PASS);
-	return tp_egress_new(skb, p, now);
+		return tp_stateless(skb, TP_HOOK_TO_TAILNET, TP_STAT_PASS);
+	return TP_NEW_FLOW;
 }
 
 /* ---- tp_from_uplink: replies of SNAT flows ------------------------------ */
@@ -1565,16 +1638,29 @@ static __always_inline int tp_uplink_icmp_error(struct __sk_buff *skb,
 	return tp_uplink_redirect(skb, e);
 }
 
+/* A flow packet: its flow's handler, then for a new flow the new-flow one. */
+static __always_inline int tp_handle_flow(struct __sk_buff *skb, int hook)
+{
+	int verdict;
+
+	if (hook == TP_HOOK_FROM_TAILNET) {
+		verdict = tp_ingress_flow(skb);
+		return verdict == TP_NEW_FLOW ? tp_ingress_new(skb) : verdict;
+	}
+	verdict = tp_egress_flow(skb);
+	return verdict == TP_NEW_FLOW ? tp_egress_new(skb) : verdict;
+}
+
 /* Hand a parsed packet (tp_parse() said @ret) to its kind's handler. */
 static __always_inline int tp_handle_kind(struct __sk_buff *skb, int hook,
 					  struct tp_pkt *p, int ret)
 {
 	switch (ret) {
 	case TP_PARSE_FLOW:
-		return hook == TP_HOOK_FROM_TAILNET ? tp_ingress_flow(skb, p)
-						    : tp_egress_flow(skb, p);
+		return tp_handle_flow(skb, hook);
 	case TP_PARSE_ICMP_ERR:
-		return tp_icmp_error(skb, hook, p);
+		return hook == TP_HOOK_FROM_TAILNET ? tp_icmp_error_in(skb)
+						    : tp_icmp_error_out(skb);
 	case TP_PARSE_NOT_IP:
 		tp_stat_add(TP_STAT_NOT_IP, skb->len);
 		return TC_ACT_OK;
@@ -1585,8 +1671,27 @@ static __always_inline int tp_handle_kind(struct __sk_buff *skb, int hook,
 }
 
 /*
+ * Static 1:1 NAT at the tailnet edge (lib/static_nat.h), as global
+ * functions: their rewrites' frames are not the programs' own, which the
+ * global handlers' frames add to (Linux 6.1: 512 bytes in all).
+ */
+__noinline int tp_static_nat_from_tailnet(struct __sk_buff *skb, int kind)
+{
+	struct tp_pkt *p = tp_pkt_cur();
+
+	return p ? tp_static_nat_in(skb, p, kind) : -TP_DROP_INTERNAL;
+}
+
+__noinline int tp_static_nat_to_tailnet(struct __sk_buff *skb, int kind)
+{
+	struct tp_pkt *p = tp_pkt_cur();
+
+	return p ? tp_static_nat_out(skb, p, kind) : -TP_DROP_INTERNAL;
+}
+
+/*
  * Both programs: count, parse, hand the packet to its kind's handler,
- * with static 1:1 NAT at the tailnet edge (lib/static_nat.h).
+ * with static 1:1 NAT at the tailnet edge.
  */
 static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
 {
@@ -1598,15 +1703,16 @@ static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
 		    skb->len);
 	if (!p)
 		return tp_drop(skb, TP_DROP_INTERNAL);
-	ret = tp_parse_skb(skb, p);
-	if (hook == TP_HOOK_FROM_TAILNET) {
-		nat = tp_static_nat_in(skb, p, ret);
+	ret = tp_parse_skb(skb);
+	if (hook == TP_HOOK_FROM_TAILNET && !tp_static_nat_none()) {
+		nat = tp_static_nat_from_tailnet(skb, ret);
 		if (nat < 0)
 			return tp_drop_report(skb, hook, p, -nat);
 	}
 	verdict = tp_handle_kind(skb, hook, p, ret);
-	if (hook == TP_HOOK_TO_TAILNET && verdict == TC_ACT_OK) {
-		nat = tp_static_nat_out(skb, p, ret);
+	if (hook == TP_HOOK_TO_TAILNET && verdict == TC_ACT_OK &&
+	    !tp_static_nat_none()) {
+		nat = tp_static_nat_to_tailnet(skb, ret);
 		if (nat < 0)
 			return tp_drop_report(skb, hook, p, -nat);
 	}
@@ -1650,7 +1756,7 @@ int tp_from_uplink(struct __sk_buff *skb)
 	 */
 	if (!p || (skb->vlan_present && (skb->vlan_tci & TP_VLAN_VID_MASK)))
 		return TC_ACT_OK;
-	switch (tp_parse_skb(skb, p)) {
+	switch (tp_parse_skb(skb)) {
 	case TP_PARSE_FLOW:
 		p->tuple.zone =
 			0; /* the cluster side, whatever the entry says */
