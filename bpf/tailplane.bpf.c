@@ -35,6 +35,16 @@
  * related traffic when they come from the flow's path and go to the
  * endpoint that sent the quoted packet.  Every drop is counted; drops that
  * are no policy decision are also reported (rate-limited) as drop events.
+ *
+ * The verifier: each handler below that is a global function (__noinline,
+ * not static: the parse, the flow handlers, the new-flow handlers, the
+ * ICMP error handlers, static NAT, the stateless decision, and in the
+ * stages the policy decision and the conntrack writers) is verified once,
+ * against its prototype, with a state list of its own; inlined, the
+ * programs were one walk of 234,000 and 244,000 instructions on 6.18.
+ * Linux 6.1 adds the frames of nested global calls up to 512 bytes, so the
+ * programs call the handlers one level deep (TP_NEW_FLOW), and the
+ * handlers find the parse in the per-CPU scratch (tp_pkt_cur()).
  */
 #include "lib/common.h"
 #include "lib/maps.h"

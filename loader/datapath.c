@@ -278,8 +278,13 @@ static __u32 tpd_capacity_max(size_t i, const struct tpd_config *cfg)
 #define TPD_N_CAPACITY_MAPS \
 	(sizeof(tpd_capacity_maps) / sizeof(tpd_capacity_maps[0]))
 
-static void tpd_set_capacities(struct tailplane *skel,
-			       const struct tpd_config *cfg)
+/**
+ * tpd_set_capacities() - size the maps of an opened, not yet loaded
+ * object as @cfg's capacities say (tpd_capacity_maps).
+ * @skel: the object.
+ * @cfg:  the configuration.
+ */
+void tpd_set_capacities(struct tailplane *skel, const struct tpd_config *cfg)
 {
 	struct bpf_map *map;
 	size_t i;

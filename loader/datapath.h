@@ -49,6 +49,7 @@ struct tpd_datapath {
 int tpd_bpffs_prepare(const char *pin_root);
 int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg);
 bool tpd_guard_needed(const struct tpd_config *cfg);
+void tpd_set_capacities(struct tailplane *skel, const struct tpd_config *cfg);
 int tpd_datapath_open_pinned(struct tpd_datapath *dp,
 			     const struct tpd_config *cfg);
 int tpd_datapath_load_child(const struct tpd_config *cfg, long *peak_rss_kib);

@@ -17,6 +17,7 @@
 #include <bpf/libbpf.h>
 
 #include "harness.h"
+#include "datapath.h"
 
 static char th_reason[256];
 /* the object failed to load for a reason other than privilege: a failure */
@@ -257,6 +258,28 @@ static int th_reset(struct tailplane *skel)
 	return err;
 }
 
+/* The loader's own map sizing with @k's capacities, the rest default. */
+static void th_capacities(struct tailplane *skel, const struct th_knobs *k)
+{
+	static struct tpd_config cfg; /* large: not on the stack */
+	int i;
+
+	memset(&cfg, 0, sizeof(cfg));
+	for (i = 0; i < TPD_CAP_MAX; i++)
+		cfg.capacity[i] = tpd_capacities[i].dflt;
+	if (k->cap_services)
+		cfg.capacity[TPD_CAP_SERVICES] = k->cap_services;
+	if (k->cap_identities)
+		cfg.capacity[TPD_CAP_IDENTITIES] = k->cap_identities;
+	if (k->cap_rules) {
+		/* the configuration's default for policy_entries follows */
+		cfg.capacity[TPD_CAP_RULES] = k->cap_rules;
+		cfg.capacity[TPD_CAP_POLICY_ENTRIES] =
+			TP_POLICY_ENTRIES(k->cap_rules);
+	}
+	tpd_set_capacities(skel, &cfg);
+}
+
 /**
  * th_open() - load a fresh datapath with empty maps.
  * @h:     filled in.
@@ -294,6 +317,9 @@ int th_open(struct th *h, const struct th_knobs *knobs)
 	}
 	bpf_object__for_each_map(map, h->skel->obj)
 		bpf_map__set_pin_path(map, NULL);
+	if (knobs &&
+	    (knobs->cap_services || knobs->cap_identities || knobs->cap_rules))
+		th_capacities(h->skel, knobs);
 	if (knobs && knobs->maglev_size)
 		h->skel->rodata->maglev_size = knobs->maglev_size;
 	if (knobs && knobs->ct_size)

@@ -35,6 +35,15 @@ struct th_knobs {
 	__u32 events_per_sec;
 	__u32 events_burst;
 	__u32 policy_size; /* tp_policy entries */
+	/*
+	 * Capacities as the loader's configuration sets them, every map
+	 * they size (tpd_set_capacities()); 0: the default.  Small ones
+	 * let a test fill a table in a few hundred writes, not 100,000s
+	 * (minutes under qemu's emulation in the VM run).
+	 */
+	__u32 cap_services;
+	__u32 cap_identities;
+	__u32 cap_rules;
 };
 
 enum th_hook {

@@ -43,6 +43,22 @@ int pt_setup_knobs(void **state, const struct th_knobs *knobs)
 	return 0;
 }
 
+/**
+ * pt_setup_small() - cmocka setup: 64 rules (512 tp_policy entries), 64
+ * identity prefixes and 64 services, sized as the loader sizes them, for
+ * tests that fill a table to its last entry: a few hundred writes, not
+ * the million the default tp_policy takes (minutes under qemu's
+ * emulation in the VM run).
+ */
+int pt_setup_small(void **state)
+{
+	static const struct th_knobs small = { .cap_services = 64,
+					       .cap_identities = 64,
+					       .cap_rules = 64 };
+
+	return pt_setup_knobs(state, &small);
+}
+
 /** setup() - cmocka setup with the default knobs. */
 int pt_setup(void **state)
 {

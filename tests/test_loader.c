@@ -965,7 +965,7 @@ static void test_limits_named(void **state)
 	assert_string_equal(r.error, why);
 
 	/* every rule id in use */
-	for (id = 1; id < TP_MAX_RULES; id++) {
+	for (id = 1; id < tp_map_max_entries(h->maps.rule_stats); id++) {
 		struct tp_rule dummy = { .src_id = 1000000 + id,
 					 .dst_id = 1,
 					 .zone = 300,
@@ -983,7 +983,7 @@ static void test_limits_named(void **state)
 	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)), want);
 
 	/* every service id in use */
-	for (id = 1; id < TP_MAX_SERVICES; id++) {
+	for (id = 1; id < tp_map_max_entries(h->maps.maglev); id++) {
 		struct tp_svc_key fk = pt_svc_key(VIP4, 1000 + id, IPPROTO_UDP);
 		struct tp_svc fs = { .id = id, .owner = TP_OWNER_TPCTL };
 
@@ -995,10 +995,12 @@ static void test_limits_named(void **state)
 				 0);
 	}
 	assert_int_equal(tp_service_set(&h->maps, &k, &spec, NULL, 0), -ENOSPC);
-	assert_string_equal(
-		tp_strerror(-ENOSPC, why, sizeof(why)),
-		"every service id is in use: 65535 services; capacity.services in "
-		"the tailplaned configuration raises it");
+	snprintf(
+		want, sizeof(want),
+		"every service id is in use: %u services; capacity.services in "
+		"the tailplaned configuration raises it",
+		tp_map_max_entries(h->maps.maglev) - 1);
+	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)), want);
 	/* an error of another kind is not taken for a full map */
 	assert_int_equal(tp_identity_set(&h->maps, 1, &now[0].prefix, 200, 300,
 					 TP_OWNER_TPCTL),
@@ -4300,9 +4302,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload_removes_everything,
 						pt_setup, pt_teardown),
 		cmocka_unit_test_setup_teardown(test_rule_all_or_nothing,
-						pt_setup, pt_teardown),
-		cmocka_unit_test_setup_teardown(test_limits_named, pt_setup,
-						pt_teardown),
+						pt_setup_small, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_limits_named,
+						pt_setup_small, pt_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_udp_purge_on_backend_removal, pt_setup,
 			pt_teardown),

@@ -1655,7 +1655,8 @@ int main(void)
 		T(test_counters),
 		T(test_rule_index_model),
 		T(test_name_index),
-		T(test_add_all_or_nothing_shared),
+		cmocka_unit_test_setup_teardown(test_add_all_or_nothing_shared,
+						pt_setup_small, pt_teardown),
 		T(test_index_built_on_upgrade),
 		T(test_group_index_differential),
 #undef T
