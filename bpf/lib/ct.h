@@ -755,9 +755,11 @@ __noinline int tp_ct_snat_rev_taken(const struct tp_ct_key *key_arg, __u64 now)
 
 /*
  * One try of tp_ct_snat_reserve() with @port (host order): 0 when the
- * flow took it, -EEXIST when a live flow holds it, another error to stop.
- * A global function: the verifier walks the loop's 32 tries over a call,
- * not over 32 copies of this body.
+ * flow took it, -EEXIST when a live flow holds it, another -errno when
+ * the reply key cannot be written; a (positive) drop reason to stop at
+ * once: no SNAT address, the flow entry cannot be written.  A global
+ * function: the verifier walks the loop's 32 tries over a call, not over
+ * 32 copies of this body.
  */
 __noinline int tp_ct_snat_try(const struct tp_ct_key *key_arg, __u64 now,
 			      __u16 port)
@@ -768,14 +770,14 @@ __noinline int tp_ct_snat_try(const struct tp_ct_key *key_arg, __u64 now,
 	int ret;
 
 	if (!scr)
-		return -TP_DROP_INTERNAL;
+		return TP_DROP_INTERNAL;
 	key = &scr->okey;
 	e = &scr->flow;
 	e->snat_port = bpf_htons(port);
 	if (!tp_ct_dp_reply_tuple(key, e, &scr->rkey))
-		return -TP_DROP_NO_SNAT_ADDR;
+		return TP_DROP_NO_SNAT_ADDR;
 	if (tp_ct_put(key, e))
-		return -TP_DROP_CT_FULL;
+		return TP_DROP_CT_FULL;
 	ret = tp_ct_snat_rev_taken(key, now);
 	if (ret == -EEXIST)
 		return ret;
@@ -837,6 +839,8 @@ __noinline int tp_ct_snat_reserve(const struct tp_ct_key *key_arg, __u64 now)
 		off = span <= TP_SNAT_TRIES ? (start + i) % span
 					    : bpf_get_prandom_u32() % span;
 		ret = tp_ct_snat_try(key, now, (__u16)(lo + off));
+		if (ret > 0)
+			return -ret;
 		if (ret != -EEXIST)
 			break;
 	}
