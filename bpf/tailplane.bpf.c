@@ -113,23 +113,30 @@ static __always_inline struct tp_pkt *tp_pkt_cur(void)
  */
 #define TP_NEW_FLOW 0x100
 
-/*
- * Parse into the scratch (tp_pkt_get() zeroed it) and set the zone;
- * returns enum tp_parse_result or -reason.  A global function: its
- * frame (the headers it reads) is not the programs' own.
- */
-__noinline int tp_parse_skb(struct __sk_buff *skb)
+/* Parse and set the zone; returns enum tp_parse_result or -reason. */
+static __always_inline int tp_parse_skb(struct __sk_buff *skb, struct tp_pkt *p)
 {
 	const struct tp_iface *ifc = tp_iface_of(skb);
-	struct tp_pkt *p = tp_pkt_cur();
 	int ret;
 
-	if (!p)
-		return -TP_DROP_INTERNAL;
 	ret = tp_parse(skb, ifc && (ifc->flags & TP_IFACE_F_L3), p);
 	p->tuple.zone = ifc ? ifc->zone : 0;
 	p->inner.tuple.zone = p->tuple.zone;
 	return ret;
+}
+
+/*
+ * tp_parse_skb() into the scratch (tp_pkt_get() zeroed it), as a global
+ * function for the tailnet programs: its frame (the headers it reads) is
+ * not theirs, which the frames of the handlers they call add to (Linux
+ * 6.1: 512 bytes in all).  tp_from_uplink, whose calls are shallow,
+ * parses inline: what is not ours costs no call there.
+ */
+__noinline int tp_parse_pkt(struct __sk_buff *skb)
+{
+	struct tp_pkt *p = tp_pkt_cur();
+
+	return p ? tp_parse_skb(skb, p) : -TP_DROP_INTERNAL;
 }
 
 /**
@@ -1713,7 +1720,7 @@ static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
 		    skb->len);
 	if (!p)
 		return tp_drop(skb, TP_DROP_INTERNAL);
-	ret = tp_parse_skb(skb);
+	ret = tp_parse_pkt(skb);
 	if (hook == TP_HOOK_FROM_TAILNET && !tp_static_nat_none()) {
 		nat = tp_static_nat_from_tailnet(skb, ret);
 		if (nat < 0)
@@ -1766,7 +1773,7 @@ int tp_from_uplink(struct __sk_buff *skb)
 	 */
 	if (!p || (skb->vlan_present && (skb->vlan_tci & TP_VLAN_VID_MASK)))
 		return TC_ACT_OK;
-	switch (tp_parse_skb(skb)) {
+	switch (tp_parse_skb(skb, p)) {
 	case TP_PARSE_FLOW:
 		p->tuple.zone =
 			0; /* the cluster side, whatever the entry says */
