@@ -43,6 +43,7 @@
 #define ICMP IPPROTO_ICMP
 #define SYN  PKT_TCP_SYN
 #define ACK  PKT_TCP_ACK
+#define RST  PKT_TCP_RST
 
 #define PEER4 "100.64.0.66" /* a hostile peer of the client's tailnet */
 
@@ -130,6 +131,59 @@ static void test_fault_evicted_port_stolen(void **state)
 	r.l2 = 1;
 	r.ttl = 63; /* forwarded by the node */
 	pt_expect_pkt(r, &out);
+}
+
+/*
+ * A client's SNAT flow closed by its RST and reopened by its SYN on the
+ * same tuple: tp_ingress_flow() finds the live closed entry and returns
+ * TP_NEW_FLOW, and tp_ingress_new() makes the flow again, once.  With a
+ * one-port range the reopened flow takes that port back from its own old
+ * reply key, which tp_ct_create() drops first: a flow made twice, or a
+ * reservation the old key still held, would find the port taken and drop
+ * the SYN (TP_DROP_SNAT_EXHAUSTED).
+ */
+static void test_holds_reopened_snat_flow_made_once(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, TCP);
+	struct tp_ct_key rk = st_key_z(BE4[0], BE_PORT, SNAT4, PORT_LO, TCP, 0);
+	__u64 ct_new, snat;
+	struct tp_ct_entry e;
+	struct pkt out;
+
+	REQUIRE_BPF();
+	st_snat_env(h, PORT_LO, PORT_LO, 0);
+	st_snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
+	ct_new = th_stat(h, TP_STAT_CT_NEW);
+	snat = th_stat(h, TP_STAT_SNAT);
+	assert_int_equal(
+		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, TCP, SYN),
+			      &out),
+		REDIRECT);
+	assert_int_equal(out_sport4(&out), PORT_LO);
+	assert_int_equal(
+		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, TCP, RST),
+			      &out),
+		REDIRECT);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_RESET);
+
+	assert_int_equal(
+		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, TCP, SYN),
+			      &out),
+		REDIRECT);
+	assert_int_equal(out_sport4(&out), PORT_LO);
+	e = pt_ct_must(h, &k);
+	assert_int_equal(e.state, TP_CT_SYN_SENT);
+	assert_int_equal(e.packets[TP_CT_DIR_ORIG], 1);
+	assert_int_equal(st_snat_port_of(h, &k), PORT_LO);
+	e = pt_ct_must(h, &rk);
+	assert_true(e.flags & TP_CT_F_REPLY_KEY);
+	/* the flow and its reply key, nothing else */
+	assert_int_equal(pt_ct_count(h), 2);
+	assert_int_equal(th_stat(h, TP_STAT_CT_NEW) - ct_new, 2);
+	assert_int_equal(th_stat(h, TP_STAT_SNAT) - snat, 3);
+	assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), 0);
+	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 0);
 }
 
 /*
@@ -1200,6 +1254,7 @@ int main(void)
 		T(test_holds_too_big_error_bounded),
 		T(test_holds_ttl1_original),
 		T(test_holds_revoked_both_ways),
+		T(test_holds_reopened_snat_flow_made_once),
 		T(test_fault_too_big_errors_rate_limited),
 		T(test_fault_reply_ttl_not_decremented),
 		T(test_gc_keeps_live_snat_key),
