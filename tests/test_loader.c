@@ -3642,7 +3642,9 @@ static void test_daemon_stuck_uapi(void **state)
 	daemon_srv_start_on(0, d->dir, uapi_peers_from(1, 1), 0);
 	daemon_srv_start_on(1, d->dir, uapi_peers_from(10, 3), 0);
 	tpd_proc_start(d, NULL);
-	if (!tpd_proc_await_ident(d, 4, "100.64.0.12", TP_ID_TAILNET, 15000) ||
+	/* the start is a verifier load: minutes under qemu's emulation */
+	if (!tpd_proc_await(d, "\"running\"", TPD_AWAIT_MS) ||
+	    !tpd_proc_await_ident(d, 4, "100.64.0.12", TP_ID_TAILNET, 15000) ||
 	    !tpd_proc_await_ident(d, 3, "100.64.0.1", TP_ID_TAILNET, 1000)) {
 		tpd_proc_dump_log(d);
 		fail_msg("the peers were not synced");
