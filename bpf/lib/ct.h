@@ -710,6 +710,14 @@ static __always_inline int tp_ct_keep_reply_keys(const struct tp_ct_key *key,
 #endif
 
 /*
+ * tp_ct_snat_reclaim() and tp_ct_snat_rev_taken() return -EEXIST beside
+ * negative drop reasons; TP_DROP_NO_SNAT_ADDR is EEXIST's number, which
+ * is why tp_ct_snat_try() returns its drop reasons positive.
+ */
+_Static_assert(TP_DROP_INTERNAL != EEXIST && TP_DROP_CT_FULL != EEXIST,
+	       "a drop reason returned beside -EEXIST must not equal it");
+
+/*
  * The reply key scr->rkey a new SNAT flow (at @key_arg) tries is taken:
  * if the flow it points at is gone, expired or points elsewhere, take it
  * over (delete, then insert scr->reply with BPF_NOEXIST, so that of two
