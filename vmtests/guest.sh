@@ -69,8 +69,8 @@ else
 	echo "@@tp-vm no wireguard module: the end-to-end suite uses wireguard-go"
 fi
 export BUILD="$TP_BUILD"
-# a loader start is the verifier's load of the object: a minute or more
-# under TCG, against 10 s on the host
+# a loader start is the verifier's load of the object: 10-20 s under TCG
+# on a quiet machine, far more beside other builds
 export E2E_START_SECS="${E2E_START_SECS:-300}"
 [ -z "${E2E_ONLY:-}" ] || export E2E_ONLY
 
