@@ -1690,7 +1690,8 @@ static __always_inline int tp_handle_kind(struct __sk_buff *skb, int hook,
 /*
  * Static 1:1 NAT at the tailnet edge (lib/static_nat.h), as global
  * functions: their rewrites' frames are not the programs' own, which the
- * global handlers' frames add to (Linux 6.1: 512 bytes in all).
+ * global handlers' frames add to (Linux 6.1: 512 bytes in all).  Called
+ * only when some static NAT entry exists (tp_static_nat_none()).
  */
 __noinline int tp_static_nat_from_tailnet(struct __sk_buff *skb, int kind)
 {

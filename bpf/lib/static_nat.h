@@ -142,6 +142,9 @@ static __always_inline int tp_static_nat_in_error(struct __sk_buff *skb,
  * @p:    its parse, updated to the translated packet.
  * @kind: what tp_parse() returned.
  *
+ * The caller skips the stage when tp_static_nat_none() (one lookup, on
+ * the program's own path).
+ *
  * Return: 0 (translated or not ours) or -TP_DROP_STATIC_SPOOF,
  * -TP_DROP_REWRITE_FAIL.
  */
@@ -152,9 +155,8 @@ static __always_inline int tp_static_nat_in(struct __sk_buff *skb,
 	struct tp_addr inner;
 	int ret;
 
-	if ((kind != TP_PARSE_FLOW && kind != TP_PARSE_ICMP_ERR &&
-	     kind != TP_PARSE_OTHER) ||
-	    tp_static_nat_none())
+	if (kind != TP_PARSE_FLOW && kind != TP_PARSE_ICMP_ERR &&
+	    kind != TP_PARSE_OTHER)
 		return 0;
 	if (tp_static_nat_of(p->tuple.zone, &p->tuple.saddr))
 		return -TP_DROP_STATIC_SPOOF;
@@ -207,6 +209,9 @@ static __always_inline int tp_static_nat_out_error(struct __sk_buff *skb,
  * @p:    its parse; the addresses this reads are read again from @skb.
  * @kind: what tp_parse() returned.
  *
+ * The caller skips the stage when tp_static_nat_none(), as for
+ * tp_static_nat_in().
+ *
  * Return: 0 (translated or not ours) or -TP_DROP_REWRITE_FAIL.
  */
 static __always_inline int tp_static_nat_out(struct __sk_buff *skb,
@@ -216,9 +221,8 @@ static __always_inline int tp_static_nat_out(struct __sk_buff *skb,
 	struct tp_addr out;
 	int ret;
 
-	if ((kind != TP_PARSE_FLOW && kind != TP_PARSE_ICMP_ERR &&
-	     kind != TP_PARSE_OTHER) ||
-	    tp_static_nat_none())
+	if (kind != TP_PARSE_FLOW && kind != TP_PARSE_ICMP_ERR &&
+	    kind != TP_PARSE_OTHER)
 		return 0;
 	if (tp_static_nat_load(skb, p->ipv6, p->l3_off, true, &p->tuple.saddr))
 		return -TP_DROP_REWRITE_FAIL;
