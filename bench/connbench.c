@@ -8,8 +8,8 @@
  *	new connections per second: PARALLEL connections in flight, each
  *	connect, one byte there and back, close; stops after COUNT
  *	connections or SECONDS, whichever comes first.  Every connection
- *	binds its own source (NSRC addresses from SRC, every port from
- *	1024), tuple OFFSET onwards, so no tuple repeats within a run and
+ *	binds its own source (NSRC addresses from SRC, ports 1024-59999),
+ *	tuple OFFSET onwards, so no tuple repeats within a run and
  *	every connection is a new flow to conntrack and to the service
  *	lookup (a reused tuple could hit a conntrack entry left by an
  *	earlier run and skip the path being measured).
@@ -36,7 +36,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PORTS_PER_ADDR (65536 - 1024)
+/*
+ * crr's source ports stay below the client's ephemeral range
+ * (kubeproxy.sh sets ip_local_port_range to 60000-65535 there): every
+ * port number crr binds keeps a bind bucket while its TIME_WAIT lives, and
+ * connect() on an unbound socket (rr, iperf3) skips such port numbers on
+ * every address, so a fast run would leave it none (EADDRNOTAVAIL).
+ */
+#define CRR_PORT_MIN   1024
+#define CRR_PORT_END   60000
+#define PORTS_PER_ADDR (CRR_PORT_END - CRR_PORT_MIN)
 #define MAX_PAR	       256
 
 static double now_s(void)
@@ -169,7 +178,8 @@ static int crr(int argc, char **argv)
 			tup = (next++) % (nsrc * PORTS_PER_ADDR);
 			src.sin_addr.s_addr =
 				htonl(src0 + tup / PORTS_PER_ADDR);
-			src.sin_port = htons(1024 + tup % PORTS_PER_ADDR);
+			src.sin_port =
+				htons(CRR_PORT_MIN + tup % PORTS_PER_ADDR);
 			c->fd = socket(
 				AF_INET,
 				SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

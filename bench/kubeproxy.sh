@@ -121,7 +121,7 @@ setup_netns() {
 	in_ns $NS_C ip addr add 100.64.0.2/30 dev tpb-cl0
 	in_ns $NS_C ip link set tpb-cl0 up
 	in_ns $NS_C ip route add default via 100.64.0.1
-	# the client's sources: a /22 of local addresses, 250k tuples per /26
+	# the client's sources: a /22 of local addresses, 58,976 tuples each
 	in_ns $NS_C ip route add local 100.64.4.0/22 dev lo
 	in_ns $NS_N ip addr add 100.64.0.1/30 dev tpb-nc
 	in_ns $NS_N ip addr add 198.18.0.1/24 dev tpb-nb
@@ -139,6 +139,8 @@ setup_netns() {
 	# each crr run leaves its connections in TIME_WAIT on tuples it does
 	# not reuse; let them go quietly
 	in_ns $NS_C sysctl -qw net.ipv4.tcp_max_tw_buckets=1048576
+	# ephemeral ports above connbench crr's bound ones (see connbench.c)
+	in_ns $NS_C sysctl -qw net.ipv4.ip_local_port_range="60000 65535"
 	in_ns $NS_B sysctl -qw net.core.somaxconn=4096
 }
 
