@@ -630,8 +630,8 @@ static void test_holds_fragments_v6(void **state)
 	struct th *h = *state;
 	static const char data[64] =
 		"fragmented IPv6 masquerade, sixty-four bytes long, or so it is";
-	struct pkt_spec q = mt_first_of(POD6, PPORT, CLIENT6, UDP), t, a;
-	struct pkt whole, twhole, f, out;
+	struct pkt_spec q = mt_first_of(POD6, PPORT, CLIENT6, UDP), a;
+	struct pkt whole, f, out;
 	__u16 port;
 
 	REQUIRE_BPF();
@@ -639,20 +639,7 @@ static void test_holds_fragments_v6(void **state)
 	port = roundtrip(h, q, MASQ6);
 	q.payload = data;
 	q.payload_len = sizeof(data);
-	pt_build(&q, &whole);
-	t = mt_with_side(q, true, MASQ6, port);
-	pt_build(&t, &twhole);
-	mt_frag_expect(h, TH_TO_TAILNET, POD_IFINDEX, &whole, &twhole, 0, 32, 1,
-		       77);
-	mt_frag_expect(h, TH_TO_TAILNET, POD_IFINDEX, &whole, &twhole, 32, 40,
-		       0, 77);
-
-	a = mt_with_side(mt_answer_of(q), false, MASQ6, port);
-	pt_build(&a, &whole);
-	a = mt_answer_of(q);
-	pt_build(&a, &twhole);
-	mt_frag_expect(h, TH_FROM_TAILNET, 0, &whole, &twhole, 0, 32, 1, 78);
-	mt_frag_expect(h, TH_FROM_TAILNET, 0, &whole, &twhole, 32, 40, 0, 78);
+	mt_frags_both_ways(h, q, MASQ6, port, 32, 77, 78);
 	/* a later fragment of the reply from another peer: no record, untouched */
 	a = mt_with_side(mt_answer_of(q), false, MASQ6, port);
 	a.saddr = "fd7a:115c:a1e0::2";
@@ -764,17 +751,8 @@ static void test_holds_snat_and_masq_share_port(void **state)
 	r = pt_flow(BE4[1], 8080, "198.18.0.1", PORT_LO, UDP, 0);
 	r.l2 = 1;
 	pt_build(&r, &in);
-	out.l2 = 1;
-	out.len = sizeof(out.data);
-	{
-		int verdict = -1;
-
-		assert_int_equal(th_run_from(h, TH_FROM_UPLINK, up, 0, in.data,
-					     in.len, out.data, &out.len,
-					     &verdict),
-				 0);
-		assert_int_equal(verdict, 7);
-	}
+	assert_int_equal(mt_run_pkt(h, TH_FROM_UPLINK, up, 0, &in, &out),
+			 7 /* TC_ACT_REDIRECT */);
 	r.ttl = 63;
 	r.saddr = VIP4;
 	r.sport = 80;
@@ -785,17 +763,7 @@ static void test_holds_snat_and_masq_share_port(void **state)
 	r = mt_with_side(mt_answer_of(q), false, MASQ4, port);
 	r.l2 = 1;
 	pt_build(&r, &in);
-	out.l2 = 1;
-	out.len = sizeof(out.data);
-	{
-		int verdict = -1;
-
-		assert_int_equal(th_run_from(h, TH_FROM_UPLINK, up, 0, in.data,
-					     in.len, out.data, &out.len,
-					     &verdict),
-				 0);
-		assert_int_equal(verdict, PASS);
-	}
+	assert_int_equal(mt_run_pkt(h, TH_FROM_UPLINK, up, 0, &in, &out), PASS);
 	assert_pkt_eq(in.data, in.len, out.data, out.len);
 	/* the SNAT flow's reply tuple from the tailnet: not restored */
 	r = pt_flow(BE4[1], 8080, "198.18.0.1", PORT_LO, UDP, 0);

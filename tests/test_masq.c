@@ -264,7 +264,6 @@ static void error_from_tailnet(const struct fam *f, const char *from,
 	struct pkt_spec q = mt_first_of(f->pod, PPORT, f->peer, proto), quoted;
 	struct pkt err, want, out;
 	__u16 port;
-	int verdict = -1;
 
 	mt_masq_env(h, PORT_LO, PORT_HI);
 	assert_int_equal(mt_pod_out(h, q, &out), PASS);
@@ -272,13 +271,9 @@ static void error_from_tailnet(const struct fam *f, const char *from,
 	quoted = mt_with_side(q, true, f->masq, port);
 	pt_icmp_err(&err, from, f->masq, &quoted);
 	pt_icmp_err(&want, from, f->pod, &q);
-	out.l2 = 0;
-	out.len = sizeof(out.data);
-	assert_int_equal(th_run_from(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
-				     err.data, err.len, out.data, &out.len,
-				     &verdict),
-			 0);
-	assert_int_equal(verdict, PASS);
+	assert_int_equal(
+		mt_run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err, &out),
+		PASS);
 	PT_EQ_PKT(want, out);
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 1);
 }
@@ -322,7 +317,6 @@ static void error_from_pod(const struct fam *f, __u8 proto, void **state)
 			quoted;
 	struct pkt err, want, out;
 	__u16 port;
-	int verdict = -1;
 
 	mt_masq_env(h, PORT_LO, PORT_HI);
 	port = roundtrip(h, f, f->pod, PPORT, proto);
@@ -330,14 +324,10 @@ static void error_from_pod(const struct fam *f, __u8 proto, void **state)
 	quoted = mt_with_side(a, false, f->masq, port);
 	pt_icmp_err(&err, f->pod, f->peer, &a);
 	pt_icmp_err(&want, f->masq, f->peer, &quoted);
-	out.l2 = 0;
-	out.len = sizeof(out.data);
 	/* made by this host (ingress 0), which is on every path */
-	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex, 0,
-				     err.data, err.len, out.data, &out.len,
-				     &verdict),
-			 0);
-	assert_int_equal(verdict, PASS);
+	assert_int_equal(
+		mt_run_pkt(h, TH_TO_TAILNET, h->l3_ifindex, 0, &err, &out),
+		PASS);
 	PT_EQ_PKT(want, out);
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 1);
 }
@@ -573,8 +563,7 @@ static void test_fragments_v4(void **state)
 	struct th *h = *state;
 	static const char data[48] =
 		"fragmented masquerade, forty-eight bytes long!";
-	struct pkt_spec q = mt_first_of(POD4, PPORT, CLIENT4, UDP), t, a;
-	struct pkt whole, twhole;
+	struct pkt_spec q = mt_first_of(POD4, PPORT, CLIENT4, UDP);
 	__u16 port;
 
 	REQUIRE_BPF();
@@ -582,20 +571,7 @@ static void test_fragments_v4(void **state)
 	port = roundtrip(h, &V4, POD4, PPORT, UDP);
 	q.payload = data;
 	q.payload_len = sizeof(data);
-	pt_build(&q, &whole);
-	t = mt_with_side(q, true, MASQ4, port);
-	pt_build(&t, &twhole);
-	mt_frag_expect(h, TH_TO_TAILNET, POD_IFINDEX, &whole, &twhole, 0, 24, 1,
-		       7);
-	mt_frag_expect(h, TH_TO_TAILNET, POD_IFINDEX, &whole, &twhole, 24, 32,
-		       0, 7);
-
-	a = mt_with_side(mt_answer_of(q), false, MASQ4, port);
-	pt_build(&a, &whole);
-	a = mt_answer_of(q);
-	pt_build(&a, &twhole);
-	mt_frag_expect(h, TH_FROM_TAILNET, 0, &whole, &twhole, 0, 24, 1, 9);
-	mt_frag_expect(h, TH_FROM_TAILNET, 0, &whole, &twhole, 24, 32, 0, 9);
+	mt_frags_both_ways(h, q, MASQ4, port, 24, 7, 9);
 }
 
 /*
