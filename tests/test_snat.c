@@ -32,6 +32,7 @@
 #include <bpf/libbpf.h>
 
 #include "pkttest.h"
+#include "rowtest.h"
 #include "service.h"
 #include "snattest.h"
 
@@ -833,22 +834,15 @@ static const struct family_case family_cases[] = {
 	{ "test_client_error_v6", snat_client_error, V6(0) },
 };
 
-/* The row the running test is (cmocka's state holds the harness). */
-static const struct family_case *family_case;
-
-static int family_setup(void **state)
-{
-	family_case = *state;
-	return pt_setup(state);
-}
-
 static void test_family_case(void **state)
 {
 	struct th *h = *state;
 
+	const struct family_case *c = rt_row();
+
 	REQUIRE_BPF();
 	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	family_case->body(h, family_case);
+	c->body(h, c);
 }
 
 /* ---- randomized: ports are never shared by live flows ------------------- */
@@ -1213,12 +1207,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
-#define F(i)                             \
-	{ .name = family_cases[i].name,  \
-	  .test_func = test_family_case, \
-	  .setup_func = family_setup,    \
-	  .teardown_func = pt_teardown,  \
-	  .initial_state = (void *)&family_cases[i] }
+#define F(i)  RT_TEST(family_cases, i, test_family_case)
 		F(0),
 		F(1),
 		F(2),
