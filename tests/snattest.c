@@ -183,7 +183,8 @@ __u16 st_open_at(const char *file, int line, struct th *h, struct pkt_spec sp,
  * @line: the caller's line, for a failure
  * @h: the harness
  * @proto: TCP (opened by a SYN) or UDP
- * @k: set to the flow's key, CLIENT4:CPORT -> VIP4:VPORT
+ * @cport: the client's port
+ * @k: set to the flow's key, CLIENT4:@cport -> VIP4:VPORT
  *
  * The whole port range PORT_LO..PORT_HI, a SNAT service VIP4:VPORT/@proto
  * with the one backend BE4[0], and the flow's first packet from the
@@ -192,15 +193,15 @@ __u16 st_open_at(const char *file, int line, struct th *h, struct pkt_spec sp,
  * Return: the flow's SNAT port, host order.
  */
 __u16 st_client_flow_at(const char *file, int line, struct th *h, __u8 proto,
-			struct tp_ct_key *k)
+			__u16 cport, struct tp_ct_key *k)
 {
 	__u8 flags = proto == IPPROTO_TCP ? PKT_TCP_SYN : 0;
 
-	*k = pt_ct_key_at(file, line, CLIENT4, CPORT, VIP4, VPORT, proto);
+	*k = pt_ct_key_at(file, line, CLIENT4, cport, VIP4, VPORT, proto);
 	st_snat_env_at(file, line, h, PORT_LO, PORT_HI, 0);
 	st_snat_service_at(file, line, h, VIP4, proto, BE4[0], TP_SVC_F_SNAT);
 	return st_open_at(file, line, h,
-			  pt_flow(CLIENT4, CPORT, VIP4, VPORT, proto, flags),
+			  pt_flow(CLIENT4, cport, VIP4, VPORT, proto, flags),
 			  k);
 }
 

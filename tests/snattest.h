@@ -47,7 +47,7 @@ __u16 st_snat_port_of_at(const char *file, int line, struct th *h,
 __u16 st_open_at(const char *file, int line, struct th *h, struct pkt_spec sp,
 		 const struct tp_ct_key *k);
 __u16 st_client_flow_at(const char *file, int line, struct th *h, __u8 proto,
-			struct tp_ct_key *k);
+			__u16 cport, struct tp_ct_key *k);
 void st_uplink_untouched_at(const char *file, int line, struct th *h,
 			    struct pkt_spec sp);
 void st_expect_restored_at(const char *file, int line, struct th *h,

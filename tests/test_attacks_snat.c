@@ -230,7 +230,7 @@ static void test_fault_too_big_errors_rate_limited(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	port = st_client_flow(h, UDP, &k);
+	port = st_client_flow(h, UDP, CPORT, &k);
 	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
 	r = st_df_frame(pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), big,
 			1300);
@@ -264,7 +264,7 @@ static void test_fault_reply_ttl_not_decremented(void **state)
 	int v;
 
 	REQUIRE_BPF();
-	port = st_client_flow(h, UDP, &k);
+	port = st_client_flow(h, UDP, CPORT, &k);
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	r.ttl = 1;
 	v = st_uplink_in(h, r, &out);
@@ -295,7 +295,7 @@ static void test_gc_keeps_live_snat_key(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	port = st_client_flow(h, TCP, &k);
+	port = st_client_flow(h, TCP, CPORT, &k);
 	rk = st_key_z(BE4[0], BE_PORT, SNAT4, port, TCP, 0);
 	re = pt_ct_must(h, &rk);
 	assert_true(tp_ct_entry_live(&h->maps, tp_ct_config(&h->maps, &cfg),
@@ -572,7 +572,7 @@ static void test_holds_uplink_forgeries(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	port = st_client_flow(h, UDP, &k);
+	port = st_client_flow(h, UDP, CPORT, &k);
 	st_uplink_untouched(h,
 			    pt_flow(BE4[0], BE_PORT + 1, SNAT4, port, UDP, 0));
 	st_uplink_untouched(h, pt_flow(BE4[3], BE_PORT, SNAT4, port, UDP, 0));
@@ -671,7 +671,7 @@ static void test_holds_tailnet_cannot_touch_snat_key(void **state)
 	int v;
 
 	REQUIRE_BPF();
-	port = st_client_flow(h, UDP, &k);
+	port = st_client_flow(h, UDP, CPORT, &k);
 	rk = st_key_z(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	before = pt_ct_must(h, &rk);
 	/* the reply tuple from the tailnet */
@@ -754,7 +754,7 @@ static void test_holds_v4_mapped_quote_on_uplink(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	port = st_client_flow(h, UDP, &k);
+	port = st_client_flow(h, UDP, CPORT, &k);
 	snprintf(snat_m, sizeof(snat_m), "::ffff:%s", SNAT4);
 	snprintf(be_m, sizeof(be_m), "::ffff:%s", BE4[0]);
 	quote = pt_flow(snat_m, port, be_m, BE_PORT, UDP, 0);
@@ -785,7 +785,7 @@ static void test_holds_uplink_error_wrong_destination(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	port = st_client_flow(h, UDP, &k);
+	port = st_client_flow(h, UDP, CPORT, &k);
 	quote = pt_flow(SNAT4, port, BE4[0], BE_PORT, UDP, 0);
 	st_icmp_err(&in, BE4[0], CLIENT4, &quote, 3, 3, 0, 1, 0);
 	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
@@ -817,7 +817,7 @@ static void test_holds_too_big_error_bounded(void **state)
 	int v;
 
 	REQUIRE_BPF();
-	port = st_client_flow(h, UDP, &k);
+	port = st_client_flow(h, UDP, CPORT, &k);
 	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
 	r = st_df_frame(pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), big,
 			1300);

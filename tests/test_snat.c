@@ -333,15 +333,13 @@ static void test_expired_flow_reuse(void **state)
 static void test_reply_key_rebuilt(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
+	struct tp_ct_key k;
 	struct tp_ct_key rk;
 	struct pkt out;
 	__u16 port;
 
 	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	port = st_open(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &k);
+	port = st_client_flow(h, UDP, 1001, &k);
 	assert_in_range(port, PORT_LO, PORT_HI);
 	rk = st_key_z(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct_any, &rk), 0);
@@ -440,15 +438,13 @@ static void snat_fragments(struct th *h, const struct family_case *c)
 static void test_forged_replies(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, TCP);
+	struct tp_ct_key k;
 	struct pkt in, out;
 	struct pkt_spec sp;
 	__u16 port;
 
 	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	st_snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
-	port = st_open(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &k);
+	port = st_client_flow(h, TCP, 1001, &k);
 	assert_in_range(port, PORT_LO, PORT_HI);
 
 	/* another host, the backend's other port, another node port, UDP: untouched */
@@ -521,15 +517,13 @@ static void test_revoked_reply(void **state)
 static void test_reply_tailnet_gone(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
+	struct tp_ct_key k;
 	struct tp_ct_entry e;
 	struct pkt out;
 	__u16 port;
 
 	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	port = st_open(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &k);
+	port = st_client_flow(h, UDP, 1001, &k);
 	assert_in_range(port, PORT_LO, PORT_HI);
 	e = pt_ct_must(h, &k);
 	e.ifindex = 0x7ffffff0;
