@@ -171,6 +171,24 @@ static void xt_service(struct th *h, const struct fam *f, __u8 proto)
 		   (const char *[]){ f->peer }, 1, BPORT, NULL, NULL, 0, 0);
 }
 
+/*
+ * The usual service flow: crossing allowed, the UDP service of @f, and
+ * the client's flow to it and back (xt_roundtrip()).  Returns its port.
+ */
+static __u16 xt_service_flow(struct th *h, const struct fam *f)
+{
+	xt_env(h, PORT_LO, PORT_HI, true);
+	xt_service(h, f, UDP);
+	return xt_roundtrip(h, f, UDP, f->vip, SPORT);
+}
+
+/* What was refused opened nothing: no entry, no port. */
+static void xt_nothing_opened(struct th *h)
+{
+	assert_int_equal(pt_ct_count(h), 0);
+	assert_int_equal(th_stat(h, TP_STAT_MASQ), 0);
+}
+
 static void cross_case(void **state, const struct fam *f, __u8 proto, bool svc)
 {
 	struct th *h = *state;
@@ -215,9 +233,7 @@ static void test_service_icmp_errors(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	xt_env(h, PORT_LO, PORT_HI, true);
-	xt_service(h, f, UDP);
-	port = xt_roundtrip(h, f, UDP, f->vip, SPORT);
+	port = xt_service_flow(h, f);
 	sent = xt_side(xt_side(q, true, f->masq, port), false, f->peer, BPORT);
 
 	/* from the backend: quote node:port -> backend */
@@ -292,9 +308,7 @@ static void test_forged_reply_to_masq_port(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	xt_env(h, PORT_LO, PORT_HI, true);
-	xt_service(h, f, UDP);
-	port = xt_roundtrip(h, f, UDP, f->vip, SPORT);
+	port = xt_service_flow(h, f);
 	forged = mt_answer_of(xt_side(xt_side(q, true, f->masq, port), false,
 				      FORGER4, BPORT));
 	mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, forged, &out);
@@ -330,8 +344,7 @@ static void test_crossing_not_allowed(void **state)
 			    xt_first(f, TCP, f->client, CPORT, f->peer, BPORT),
 			    &out),
 		DROP);
-	assert_int_equal(pt_ct_count(h), 0);
-	assert_int_equal(th_stat(h, TP_STAT_MASQ), 0);
+	xt_nothing_opened(h);
 }
 
 /*
@@ -353,9 +366,7 @@ static void test_service_reply_key_evicted(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	xt_env(h, PORT_LO, PORT_HI, true);
-	xt_service(h, f, UDP);
-	port = xt_roundtrip(h, f, UDP, f->vip, SPORT);
+	port = xt_service_flow(h, f);
 	rk = pt_ct_key(f->peer, BPORT, f->masq, port, UDP);
 	rk.zone = TH_ZONE2;
 	assert_int_equal(bpf_map_delete_elem(tp_ct_fd(&h->maps, UDP), &rk), 0);
@@ -455,8 +466,7 @@ static void test_egress_service_policy_sees_pod(void **state)
 		mt_run_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX,
 			    xt_first(f, TCP, POD4, CPORT, f->vip, SPORT), &out),
 		DROP);
-	assert_int_equal(pt_ct_count(h), 0);
-	assert_int_equal(th_stat(h, TP_STAT_MASQ), 0);
+	xt_nothing_opened(h);
 }
 
 /* The backend's error about a packet reaches the pod from the VIP. */
