@@ -324,3 +324,19 @@ void mt_frags_both_ways_at(const char *file, int line, struct th *h,
 	mt_frag_expect_at(file, line, h, TH_FROM_TAILNET, 0, &whole, &twhole,
 			  cut, rest, 0, in_id);
 }
+
+/**
+ * mt_tailnet_untouched_at() - @sp from the tailnet passes byte for byte
+ * @file: the caller's file, for a failure
+ * @line: the caller's line, for a failure
+ * @h: the harness
+ * @sp: the packet (no flow's: nothing restored)
+ */
+void mt_tailnet_untouched_at(const char *file, int line, struct th *h,
+			     struct pkt_spec sp)
+{
+	struct pkt out;
+
+	PT_EQ(mt_tailnet_in_at(file, line, h, sp, &out), PASS);
+	pt_expect_pkt_at(file, line, sp, &out);
+}
