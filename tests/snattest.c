@@ -30,6 +30,21 @@ void st_snat_env_at(const char *file, int line, struct th *h, __u16 lo,
 }
 
 /**
+ * st_idents_at() - the identities policy tests decide on
+ * @file: the caller's file, for a failure
+ * @line: the caller's line, for a failure
+ * @h: the harness
+ *
+ * The test zone's clients (100.64.0.0/24) are ID_CLIENT, the backends
+ * behind the uplink (198.18.1.0/24, zone 0) ID_WEB.
+ */
+void st_idents_at(const char *file, int line, struct th *h)
+{
+	pt_ident_at(file, line, h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
+	pt_ident_at(file, line, h, 0, "198.18.1.0/24", ID_WEB);
+}
+
+/**
  * st_snat_service_at() - a service @vip:VPORT/@proto, one backend @be:BE_PORT
  * @file: the caller's file, for a failure
  * @line: the caller's line, for a failure

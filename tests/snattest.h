@@ -30,6 +30,7 @@ extern int st_up_ifindex; /* the test uplink tpup0, set by st_snat_env() */
 
 void st_snat_env_at(const char *file, int line, struct th *h, __u16 lo,
 		    __u16 hi, __u32 flags);
+void st_idents_at(const char *file, int line, struct th *h);
 void st_snat_service_at(const char *file, int line, struct th *h,
 			const char *vip, __u8 proto, const char *be,
 			__u16 flags);
@@ -61,6 +62,7 @@ struct pkt_spec st_df_frame(struct pkt_spec sp, const void *payload,
 void st_attach_reply_path_at(const char *file, int line, struct th *h);
 #define st_snat_env(...)     st_snat_env_at(__FILE__, __LINE__, __VA_ARGS__)
 #define st_snat_service(...) st_snat_service_at(__FILE__, __LINE__, __VA_ARGS__)
+#define st_idents(...)	     st_idents_at(__FILE__, __LINE__, __VA_ARGS__)
 #define st_run_on(...)	     st_run_on_at(__FILE__, __LINE__, __VA_ARGS__)
 #define st_tailnet_in_on(...) \
 	st_tailnet_in_on_at(__FILE__, __LINE__, __VA_ARGS__)

@@ -492,8 +492,7 @@ static void test_revoked_reply(void **state)
 
 	REQUIRE_BPF();
 	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
-	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
+	st_idents(h);
 	st_snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
 	port = st_open(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &k);
 	assert_in_range(port, PORT_LO, PORT_HI);
@@ -1126,8 +1125,7 @@ static void test_live_devices(void **state)
 	REQUIRE_BPF();
 	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	peer = th_uplink_peer();
-	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
-	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
+	st_idents(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, BE_PORT, BE_PORT,
 		TP_VERDICT_ALLOW);
