@@ -64,7 +64,7 @@ int mt_run_pkt_at(const char *file, int line, struct th *h, enum th_hook hook,
 {
 	int verdict = -1;
 
-	out->l2 = 0;
+	out->l2 = hook == TH_FROM_UPLINK; /* its packets are Ethernet frames */
 	out->len = sizeof(out->data);
 	PT_EQ(th_run_from(h, hook, ifindex, in_ifindex, in->data, in->len,
 			  out->data, &out->len, &verdict),
@@ -281,4 +281,62 @@ void mt_expect_answer_at(const char *file, int line, struct th *h,
 			       &out),
 	      PASS);
 	pt_expect_pkt_at(file, line, mt_answer_of(q), &out);
+}
+
+/**
+ * mt_frags_both_ways_at() - a masqueraded flow's packet @q and its answer,
+ * each in two fragments, leave translated fragment for fragment
+ * @file: the caller's file, for a failure
+ * @line: the caller's line, for a failure
+ * @h: the harness
+ * @q: the flow's packet as the pod sends it (with a payload to cut)
+ * @masq: the address the flow leaves with
+ * @port: the port it leaves with
+ * @cut: where the first fragment of its L3 payload ends
+ * @out_id: the fragment id of the pod's packet
+ * @in_id: the fragment id of the answer
+ *
+ * The pod's fragments out (tp_to_tailnet) leave with @masq:@port; the
+ * answer's fragments in (tp_from_tailnet) reach the pod restored.
+ */
+void mt_frags_both_ways_at(const char *file, int line, struct th *h,
+			   struct pkt_spec q, const char *masq, __u16 port,
+			   size_t cut, uint32_t out_id, uint32_t in_id)
+{
+	struct pkt_spec t = mt_with_side(q, true, masq, port);
+	struct pkt_spec a = mt_with_side(mt_answer_of(q), false, masq, port);
+	struct pkt_spec ta = mt_answer_of(q);
+	struct pkt whole, twhole;
+	size_t rest;
+
+	pt_build_at(file, line, &q, &whole);
+	pt_build_at(file, line, &t, &twhole);
+	/* the rest of the L3 payload: no IPv4 options, no IPv6 extensions */
+	rest = whole.len - (size_t)(whole.data[0] >> 4 == 6 ? 40 : 20) - cut;
+	mt_frag_expect_at(file, line, h, TH_TO_TAILNET, POD_IFINDEX, &whole,
+			  &twhole, 0, cut, 1, out_id);
+	mt_frag_expect_at(file, line, h, TH_TO_TAILNET, POD_IFINDEX, &whole,
+			  &twhole, cut, rest, 0, out_id);
+	pt_build_at(file, line, &a, &whole);
+	pt_build_at(file, line, &ta, &twhole);
+	mt_frag_expect_at(file, line, h, TH_FROM_TAILNET, 0, &whole, &twhole, 0,
+			  cut, 1, in_id);
+	mt_frag_expect_at(file, line, h, TH_FROM_TAILNET, 0, &whole, &twhole,
+			  cut, rest, 0, in_id);
+}
+
+/**
+ * mt_tailnet_untouched_at() - @sp from the tailnet passes byte for byte
+ * @file: the caller's file, for a failure
+ * @line: the caller's line, for a failure
+ * @h: the harness
+ * @sp: the packet (no flow's: nothing restored)
+ */
+void mt_tailnet_untouched_at(const char *file, int line, struct th *h,
+			     struct pkt_spec sp)
+{
+	struct pkt out;
+
+	PT_EQ(mt_tailnet_in_at(file, line, h, sp, &out), PASS);
+	pt_expect_pkt_at(file, line, sp, &out);
 }

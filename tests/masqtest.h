@@ -48,6 +48,11 @@ void mt_frag_expect_at(const char *file, int line, struct th *h,
 		       enum th_hook hook, int in_ifindex,
 		       const struct pkt *whole, const struct pkt *want_whole,
 		       size_t off, size_t len, int more, uint32_t id);
+void mt_frags_both_ways_at(const char *file, int line, struct th *h,
+			   struct pkt_spec q, const char *masq, __u16 port,
+			   size_t cut, uint32_t out_id, uint32_t in_id);
+void mt_tailnet_untouched_at(const char *file, int line, struct th *h,
+			     struct pkt_spec sp);
 void mt_expect_answer_at(const char *file, int line, struct th *h,
 			 struct pkt_spec q, const char *masq, __u16 port);
 #define mt_masq_set(...)    mt_masq_set_at(__FILE__, __LINE__, __VA_ARGS__)
@@ -57,6 +62,10 @@ void mt_expect_answer_at(const char *file, int line, struct th *h,
 #define mt_pod_out(...)	    mt_pod_out_at(__FILE__, __LINE__, __VA_ARGS__)
 #define mt_tailnet_in(...)  mt_tailnet_in_at(__FILE__, __LINE__, __VA_ARGS__)
 #define mt_frag_expect(...) mt_frag_expect_at(__FILE__, __LINE__, __VA_ARGS__)
+#define mt_frags_both_ways(...) \
+	mt_frags_both_ways_at(__FILE__, __LINE__, __VA_ARGS__)
+#define mt_tailnet_untouched(...) \
+	mt_tailnet_untouched_at(__FILE__, __LINE__, __VA_ARGS__)
 #define mt_expect_answer(...) \
 	mt_expect_answer_at(__FILE__, __LINE__, __VA_ARGS__)
 #define mt_key_of(...) mt_key_of_at(__FILE__, __LINE__, __VA_ARGS__)

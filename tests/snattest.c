@@ -30,6 +30,21 @@ void st_snat_env_at(const char *file, int line, struct th *h, __u16 lo,
 }
 
 /**
+ * st_idents_at() - the identities policy tests decide on
+ * @file: the caller's file, for a failure
+ * @line: the caller's line, for a failure
+ * @h: the harness
+ *
+ * The test zone's clients (100.64.0.0/24) are ID_CLIENT, the backends
+ * behind the uplink (198.18.1.0/24, zone 0) ID_WEB.
+ */
+void st_idents_at(const char *file, int line, struct th *h)
+{
+	pt_ident_at(file, line, h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
+	pt_ident_at(file, line, h, 0, "198.18.1.0/24", ID_WEB);
+}
+
+/**
  * st_snat_service_at() - a service @vip:VPORT/@proto, one backend @be:BE_PORT
  * @file: the caller's file, for a failure
  * @line: the caller's line, for a failure
@@ -155,4 +170,164 @@ __u16 st_snat_port_of_at(const char *file, int line, struct th *h,
 
 	PT_EQ(e.flags, TP_CT_F_DNAT | TP_CT_F_SNAT);
 	return ntohs(e.snat_port);
+}
+
+/**
+ * st_open_at() - open a SNAT flow with its first packet @sp from the tailnet
+ * @file: the caller's file, for a failure
+ * @line: the caller's line, for a failure
+ * @h: the harness
+ * @sp: the flow's first packet (it must leave redirected)
+ * @k: the flow's key (its entry must say DNAT and SNAT)
+ *
+ * Return: the flow's SNAT port, host order.
+ */
+__u16 st_open_at(const char *file, int line, struct th *h, struct pkt_spec sp,
+		 const struct tp_ct_key *k)
+{
+	struct pkt out;
+
+	PT_EQ(st_tailnet_in_on_at(file, line, h, h->l3_ifindex, sp, &out),
+	      REDIRECT);
+	return st_snat_port_of_at(file, line, h, k);
+}
+
+/**
+ * st_client_flow_at() - the usual SNAT flow, set up and opened
+ * @file: the caller's file, for a failure
+ * @line: the caller's line, for a failure
+ * @h: the harness
+ * @proto: TCP (opened by a SYN) or UDP
+ * @cport: the client's port
+ * @k: set to the flow's key, CLIENT4:@cport -> VIP4:VPORT
+ *
+ * The whole port range PORT_LO..PORT_HI, a SNAT service VIP4:VPORT/@proto
+ * with the one backend BE4[0], and the flow's first packet from the
+ * tailnet, which must leave redirected.
+ *
+ * Return: the flow's SNAT port, host order.
+ */
+__u16 st_client_flow_at(const char *file, int line, struct th *h, __u8 proto,
+			__u16 cport, struct tp_ct_key *k)
+{
+	__u8 flags = proto == IPPROTO_TCP ? PKT_TCP_SYN : 0;
+
+	*k = pt_ct_key_at(file, line, CLIENT4, cport, VIP4, VPORT, proto);
+	st_snat_env_at(file, line, h, PORT_LO, PORT_HI, 0);
+	st_snat_service_at(file, line, h, VIP4, proto, BE4[0], TP_SVC_F_SNAT);
+	return st_open_at(file, line, h,
+			  pt_flow(CLIENT4, cport, VIP4, VPORT, proto, flags),
+			  k);
+}
+
+/**
+ * st_uplink_untouched_at() - @sp in on the uplink must pass byte for byte
+ * @file: the caller's file, for a failure
+ * @line: the caller's line, for a failure
+ * @h: the harness
+ * @sp: the packet's spec (sent as an Ethernet frame)
+ */
+void st_uplink_untouched_at(const char *file, int line, struct th *h,
+			    struct pkt_spec sp)
+{
+	struct pkt in, out;
+
+	sp.l2 = 1;
+	pt_build_at(file, line, &sp, &in);
+	PT_EQ(st_run_on_at(file, line, h, TH_FROM_UPLINK, st_up_ifindex, &in,
+			   &out),
+	      PASS);
+	PT_PKT_EQ(in.data, in.len, out.data, out.len);
+}
+
+/**
+ * st_expect_restored_at() - @reply in on the uplink leaves toward the tailnet as @want
+ * @file: the caller's file, for a failure
+ * @line: the caller's line, for a failure
+ * @h: the harness
+ * @reply: the backend's reply to the node's SNAT address and port
+ * @want: the packet it must leave as, before the node's hop: sent on as a
+ *	frame with one hop less (TTL 63)
+ */
+void st_expect_restored_at(const char *file, int line, struct th *h,
+			   struct pkt_spec reply, struct pkt_spec want)
+{
+	struct pkt out;
+
+	PT_EQ(st_uplink_in_at(file, line, h, reply, &out), REDIRECT);
+	want.l2 = 1;
+	want.ttl = 63; /* forwarded by the node: one hop less */
+	pt_expect_pkt_at(file, line, want, &out);
+}
+
+/**
+ * st_df_frame() - @sp as an Ethernet frame with DF set, carrying @payload
+ * @sp: the packet's spec
+ * @payload: its payload
+ * @len: the payload's length
+ *
+ * Return: the spec.
+ */
+struct pkt_spec st_df_frame(struct pkt_spec sp, const void *payload, size_t len)
+{
+	sp.l2 = 1;
+	sp.df = 1;
+	sp.payload = payload;
+	sp.payload_len = len;
+	return sp;
+}
+
+/**
+ * st_attach_reply_path_at() - the reply path's programs on the real devices
+ * @file: the caller's file, for a failure
+ * @line: the caller's line, for a failure
+ * @h: the harness
+ *
+ * tp_to_tailnet at the tailnet interface's egress and tp_from_uplink at
+ * the uplink's ingress, as the loader attaches them; the caller detaches
+ * them (pt_tc_detach_all()).
+ */
+void st_attach_reply_path_at(const char *file, int line, struct th *h)
+{
+	PT_EQ(pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
+			   bpf_program__fd(h->skel->progs.tp_to_tailnet)),
+	      0);
+	PT_EQ(pt_tc_attach(st_up_ifindex, BPF_TC_INGRESS,
+			   bpf_program__fd(h->skel->progs.tp_from_uplink)),
+	      0);
+}
+
+/**
+ * st_icmp_err_at() - an ICMP/ICMPv6 error from @from to @to quoting @quote
+ * @file: the caller's file, for a failure
+ * @line: the caller's line, for a failure
+ * @out: the error, built
+ * @from: its source (its family is the error's)
+ * @to: its destination
+ * @quote: the packet it quotes, whole
+ * @type: the ICMP type
+ * @code: the ICMP code
+ * @info: the rest of the ICMP header (an MTU, a pointer), host order
+ * @l2: with an Ethernet header (an error on the uplink)
+ * @ttl: its TTL / hop limit, 0 for pktgen's default
+ */
+void st_icmp_err_at(const char *file, int line, struct pkt *out,
+		    const char *from, const char *to,
+		    const struct pkt_spec *quote, __u8 type, __u8 code,
+		    __u32 info, int l2, __u8 ttl)
+{
+	static struct pkt inner;
+	struct pkt_spec sp = { .l2 = l2,
+			       .family = pt_family_of(from),
+			       .saddr = from,
+			       .daddr = to,
+			       .proto = pt_icmp_proto(from),
+			       .icmp_type = type,
+			       .icmp_code = code,
+			       .icmp_info = info,
+			       .ttl = ttl };
+
+	pt_build_at(file, line, quote, &inner);
+	sp.inner = &inner;
+	pt_build_at(file, line, &sp, out);
 }

@@ -3,7 +3,8 @@
  * Helpers shared by the SNAT packet tests (tests/test_snat.c,
  * tests/test_attacks_snat.c): their address plan, the uplink and the
  * node's SNAT addresses, SNAT services, packets in from the tailnet and
- * the uplink, and the flows' conntrack keys.  Helpers that assert are
+ * the uplink, flows opened and their replies restored, and the flows'
+ * conntrack keys.  Helpers that assert are
  * st_* macros passing the caller's __FILE__ and __LINE__ to the st_*_at
  * functions, as pkttest.h's do.
  */
@@ -29,6 +30,7 @@ extern int st_up_ifindex; /* the test uplink tpup0, set by st_snat_env() */
 
 void st_snat_env_at(const char *file, int line, struct th *h, __u16 lo,
 		    __u16 hi, __u32 flags);
+void st_idents_at(const char *file, int line, struct th *h);
 void st_snat_service_at(const char *file, int line, struct th *h,
 			const char *vip, __u8 proto, const char *be,
 			__u16 flags);
@@ -43,8 +45,24 @@ struct tp_ct_key st_key_z_at(const char *file, int line, const char *s,
 			     __u8 proto, __u16 zone);
 __u16 st_snat_port_of_at(const char *file, int line, struct th *h,
 			 const struct tp_ct_key *orig);
+__u16 st_open_at(const char *file, int line, struct th *h, struct pkt_spec sp,
+		 const struct tp_ct_key *k);
+__u16 st_client_flow_at(const char *file, int line, struct th *h, __u8 proto,
+			__u16 cport, struct tp_ct_key *k);
+void st_uplink_untouched_at(const char *file, int line, struct th *h,
+			    struct pkt_spec sp);
+void st_expect_restored_at(const char *file, int line, struct th *h,
+			   struct pkt_spec reply, struct pkt_spec want);
+void st_icmp_err_at(const char *file, int line, struct pkt *out,
+		    const char *from, const char *to,
+		    const struct pkt_spec *quote, __u8 type, __u8 code,
+		    __u32 info, int l2, __u8 ttl);
+struct pkt_spec st_df_frame(struct pkt_spec sp, const void *payload,
+			    size_t len);
+void st_attach_reply_path_at(const char *file, int line, struct th *h);
 #define st_snat_env(...)     st_snat_env_at(__FILE__, __LINE__, __VA_ARGS__)
 #define st_snat_service(...) st_snat_service_at(__FILE__, __LINE__, __VA_ARGS__)
+#define st_idents(...)	     st_idents_at(__FILE__, __LINE__, __VA_ARGS__)
 #define st_run_on(...)	     st_run_on_at(__FILE__, __LINE__, __VA_ARGS__)
 #define st_tailnet_in_on(...) \
 	st_tailnet_in_on_at(__FILE__, __LINE__, __VA_ARGS__)
@@ -53,5 +71,14 @@ __u16 st_snat_port_of_at(const char *file, int line, struct th *h,
 #define st_uplink_in(...)    st_uplink_in_at(__FILE__, __LINE__, __VA_ARGS__)
 #define st_key_z(...)	     st_key_z_at(__FILE__, __LINE__, __VA_ARGS__)
 #define st_snat_port_of(...) st_snat_port_of_at(__FILE__, __LINE__, __VA_ARGS__)
+#define st_open(...)	     st_open_at(__FILE__, __LINE__, __VA_ARGS__)
+#define st_client_flow(...)  st_client_flow_at(__FILE__, __LINE__, __VA_ARGS__)
+#define st_uplink_untouched(...) \
+	st_uplink_untouched_at(__FILE__, __LINE__, __VA_ARGS__)
+#define st_expect_restored(...) \
+	st_expect_restored_at(__FILE__, __LINE__, __VA_ARGS__)
+#define st_icmp_err(...) st_icmp_err_at(__FILE__, __LINE__, __VA_ARGS__)
+#define st_attach_reply_path(...) \
+	st_attach_reply_path_at(__FILE__, __LINE__, __VA_ARGS__)
 
 #endif /* TAILPLANE_TESTS_SNATTEST_H */

@@ -35,6 +35,10 @@ static const uint8_t OPTS[40] = {
 	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
 };
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
 static const size_t OPT_LENS[] = { 0, 4, 12, 40 };
 
 static void service(struct th *h, __u8 proto)
@@ -361,6 +365,74 @@ static __u32 sec0(void)
 }
 
 /*
+ * One packet of the TCP flow CLIENT4:cport -> VIP4:80 (backend BE4[0])
+ * and the conntrack entry it must leave: its state, the TCP flags seen
+ * each way (-1: not checked) and its expiry, sec0() + @timeout.
+ */
+struct ct_step {
+	const char *what;
+	__u64 at;   /* the clock before it, ns after T0 (0: as it is) */
+	bool reply; /* the backend's packet (else the client's) */
+	__u8 flags;
+	__u8 state;
+	int orig_flags, reply_flags;
+	__u32 timeout;
+};
+
+/*
+ * The backend's packet @sp at @now, when its flow is dead: whatever its
+ * verdict, it is not reverse-translated (not from the VIP).
+ */
+static void dead_flow_reply(struct th *h, __u64 now, struct pkt_spec sp)
+{
+	struct pkt in, out;
+	int verdict;
+
+	th_set_clock(h, now);
+	pt_build(&sp, &in);
+	pt_run(h, TH_TO_TAILNET, &in, &out, &verdict);
+	if (verdict == PASS)
+		assert_memory_not_equal(out.data + 12, VIP4_BYTES, 4);
+}
+
+/* Each step's packet must pass and leave the entry it says; a failure names the step. */
+static void ct_steps(struct th *h, const struct tp_ct_key *k,
+		     const struct ct_step *steps, size_t n)
+{
+	__u16 cport = ntohs(k->sport);
+	struct tp_ct_entry e;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct ct_step *s = &steps[i];
+		int v;
+
+		if (s->at)
+			th_set_clock(h, T0 + s->at);
+		v = s->reply ? pt_send_out(h, BE4[0], 8080, CLIENT4, cport, TCP,
+					   s->flags)
+			     : pt_send_in(h, CLIENT4, cport, VIP4, 80, TCP,
+					  s->flags);
+		e = pt_ct_must(h, k);
+		if (v != PASS || e.state != s->state ||
+		    e.expires_s != sec0() + s->timeout ||
+		    (s->orig_flags >= 0 &&
+		     e.tcp_flags[TP_CT_DIR_ORIG] != s->orig_flags) ||
+		    (s->reply_flags >= 0 &&
+		     e.tcp_flags[TP_CT_DIR_REPLY] != s->reply_flags))
+			print_error("step %zu, %s:\n", i + 1, s->what);
+		assert_int_equal(v, PASS);
+		assert_int_equal(e.state, s->state);
+		if (s->orig_flags >= 0)
+			assert_int_equal(e.tcp_flags[TP_CT_DIR_ORIG],
+					 s->orig_flags);
+		if (s->reply_flags >= 0)
+			assert_int_equal(e.tcp_flags[TP_CT_DIR_REPLY],
+					 s->reply_flags);
+		assert_int_equal(e.expires_s, sec0() + s->timeout);
+	}
+}
+
+/*
  * A whole handshake inside one second: the second of expiry never moves,
  * yet the timeout does (SYN's, then the established one once answered).
  * 5cd855f compares the computed expiry, not the second: it must move.
@@ -369,50 +441,26 @@ static void test_holds_ct_handshake_in_one_second(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 44000, VIP4, 80, TCP);
-	struct tp_ct_entry e;
+	static const struct ct_step steps[] = {
+		{ "SYN", 0, false, SYN, TP_CT_SYN_SENT, -1, -1,
+		  TP_CT_TIMEOUT_SYN },
+		{ "SYN-ACK", SEC_NS / 4, true, SYN | ACK, TP_CT_SYN_RECV, SYN,
+		  SYN | ACK, TP_CT_TIMEOUT_SYN },
+		{ "ACK", SEC_NS / 2, false, ACK, TP_CT_ESTABLISHED, SYN | ACK,
+		  -1, TP_CT_TIMEOUT_ESTABLISHED },
+		/* FIN from each side and RST, each in the same second */
+		{ "the client's FIN", 0, false, FIN | ACK, TP_CT_FIN_WAIT, -1,
+		  -1, TP_CT_TIMEOUT_FIN },
+		{ "the backend's FIN", 0, true, FIN | ACK, TP_CT_CLOSE, -1,
+		  SYN | ACK | FIN, TP_CT_TIMEOUT_CLOSE },
+		/* a closed flow is closed for good: an ACK opens nothing */
+		{ "an ACK once closed", 0, false, ACK, TP_CT_CLOSE, -1, -1,
+		  TP_CT_TIMEOUT_CLOSE },
+	};
 
 	REQUIRE_BPF();
 	service(h, TCP);
-	assert_int_equal(pt_send_in(h, CLIENT4, 44000, VIP4, 80, TCP, SYN),
-			 PASS);
-	e = pt_ct_must(h, &k);
-	assert_int_equal(e.state, TP_CT_SYN_SENT);
-	assert_int_equal(e.expires_s, sec0() + TP_CT_TIMEOUT_SYN);
-	th_set_clock(h, T0 + SEC_NS / 4);
-	assert_int_equal(
-		pt_send_out(h, BE4[0], 8080, CLIENT4, 44000, TCP, SYN | ACK),
-		PASS);
-	e = pt_ct_must(h, &k);
-	assert_int_equal(e.state, TP_CT_SYN_RECV);
-	assert_int_equal(e.tcp_flags[TP_CT_DIR_REPLY], SYN | ACK);
-	assert_int_equal(e.tcp_flags[TP_CT_DIR_ORIG], SYN);
-	assert_int_equal(e.expires_s, sec0() + TP_CT_TIMEOUT_SYN);
-	th_set_clock(h, T0 + SEC_NS / 2);
-	assert_int_equal(pt_send_in(h, CLIENT4, 44000, VIP4, 80, TCP, ACK),
-			 PASS);
-	e = pt_ct_must(h, &k);
-	assert_int_equal(e.state, TP_CT_ESTABLISHED);
-	assert_int_equal(e.tcp_flags[TP_CT_DIR_ORIG], SYN | ACK);
-	assert_int_equal(e.expires_s, sec0() + TP_CT_TIMEOUT_ESTABLISHED);
-	/* FIN from each side and RST, each in the same second */
-	assert_int_equal(
-		pt_send_in(h, CLIENT4, 44000, VIP4, 80, TCP, FIN | ACK), PASS);
-	e = pt_ct_must(h, &k);
-	assert_int_equal(e.state, TP_CT_FIN_WAIT);
-	assert_int_equal(e.expires_s, sec0() + TP_CT_TIMEOUT_FIN);
-	assert_int_equal(
-		pt_send_out(h, BE4[0], 8080, CLIENT4, 44000, TCP, FIN | ACK),
-		PASS);
-	e = pt_ct_must(h, &k);
-	assert_int_equal(e.state, TP_CT_CLOSE);
-	assert_int_equal(e.tcp_flags[TP_CT_DIR_REPLY], SYN | ACK | FIN);
-	assert_int_equal(e.expires_s, sec0() + TP_CT_TIMEOUT_CLOSE);
-	/* a closed flow is closed for good: an ACK opens nothing */
-	assert_int_equal(pt_send_in(h, CLIENT4, 44000, VIP4, 80, TCP, ACK),
-			 PASS);
-	e = pt_ct_must(h, &k);
-	assert_int_equal(e.state, TP_CT_CLOSE);
-	assert_int_equal(e.expires_s, sec0() + TP_CT_TIMEOUT_CLOSE);
+	ct_steps(h, &k, steps, ARRAY_SIZE(steps));
 }
 
 /* A reply's RST resets in the same second the flow was established. */
@@ -420,7 +468,6 @@ static void test_holds_ct_reset_in_same_second(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 44001, VIP4, 80, TCP);
-	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
 	service(h, TCP);
@@ -428,25 +475,14 @@ static void test_holds_ct_reset_in_same_second(void **state)
 	pt_send_out(h, BE4[0], 8080, CLIENT4, 44001, TCP, SYN | ACK);
 	pt_send_in(h, CLIENT4, 44001, VIP4, 80, TCP, ACK);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_ESTABLISHED);
-	assert_int_equal(
-		pt_send_out(h, BE4[0], 8080, CLIENT4, 44001, TCP, RST | ACK),
-		PASS);
-	e = pt_ct_must(h, &k);
-	assert_int_equal(e.state, TP_CT_RESET);
-	assert_int_equal(e.tcp_flags[TP_CT_DIR_REPLY], SYN | ACK | RST);
-	assert_int_equal(e.expires_s, sec0() + TP_CT_TIMEOUT_CLOSE);
+	ct_steps(h, &k,
+		 &(struct ct_step){ "the backend's RST", 0, true, RST | ACK,
+				    TP_CT_RESET, -1, SYN | ACK | RST,
+				    TP_CT_TIMEOUT_CLOSE },
+		 1);
 	/* the reset flow dies on time: its late reply is no reply */
-	th_set_clock(h, T0 + (__u64)TP_CT_TIMEOUT_CLOSE * SEC_NS);
-	{
-		struct pkt in, out;
-		int verdict;
-
-		pt_build(FLOWP(BE4[0], 8080, CLIENT4, 44001, TCP, ACK), &in);
-		pt_run(h, TH_TO_TAILNET, &in, &out, &verdict);
-		/* whatever its verdict, it is not reverse-translated */
-		if (verdict == PASS)
-			assert_memory_not_equal(out.data + 12, VIP4_BYTES, 4);
-	}
+	dead_flow_reply(h, T0 + (__u64)TP_CT_TIMEOUT_CLOSE * SEC_NS,
+			pt_flow(BE4[0], 8080, CLIENT4, 44001, TCP, ACK));
 }
 
 /*
@@ -458,21 +494,16 @@ static void test_holds_ct_pickup_answered_in_same_second(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 44002, VIP4, 80, TCP);
-	struct tp_ct_entry e;
+	static const struct ct_step steps[] = {
+		{ "a mid-stream ACK", 0, false, ACK, TP_CT_ESTABLISHED, -1, -1,
+		  TP_CT_TIMEOUT_SYN },
+		{ "the answer", SEC_NS / 3, true, ACK, TP_CT_ESTABLISHED, -1,
+		  -1, TP_CT_TIMEOUT_ESTABLISHED },
+	};
 
 	REQUIRE_BPF();
 	service(h, TCP);
-	assert_int_equal(pt_send_in(h, CLIENT4, 44002, VIP4, 80, TCP, ACK),
-			 PASS);
-	e = pt_ct_must(h, &k);
-	assert_int_equal(e.state, TP_CT_ESTABLISHED);
-	assert_int_equal(e.expires_s, sec0() + TP_CT_TIMEOUT_SYN);
-	th_set_clock(h, T0 + SEC_NS / 3);
-	assert_int_equal(pt_send_out(h, BE4[0], 8080, CLIENT4, 44002, TCP, ACK),
-			 PASS);
-	e = pt_ct_must(h, &k);
-	assert_int_equal(e.state, TP_CT_ESTABLISHED);
-	assert_int_equal(e.expires_s, sec0() + TP_CT_TIMEOUT_ESTABLISHED);
+	ct_steps(h, &k, steps, ARRAY_SIZE(steps));
 }
 
 /*
@@ -485,8 +516,6 @@ static void test_holds_ct_expiry_by_the_second(void **state)
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 44003, VIP4, 80, UDP);
 	struct tp_ct_entry e;
-	struct pkt in, out;
-	int verdict;
 
 	REQUIRE_BPF();
 	service(h, UDP);
@@ -505,11 +534,8 @@ static void test_holds_ct_expiry_by_the_second(void **state)
 	assert_int_equal(e.state, TP_CT_REPLIED);
 	assert_int_equal(e.expires_s, sec0() + 1 + TP_CT_TIMEOUT_UDP);
 	/* the expiry second itself: dead, its reply not translated back */
-	th_set_clock(h, T0 + (1ULL + TP_CT_TIMEOUT_UDP) * SEC_NS);
-	pt_build(FLOWP(BE4[0], 8080, CLIENT4, 44003, UDP, 0), &in);
-	pt_run(h, TH_TO_TAILNET, &in, &out, &verdict);
-	if (verdict == PASS)
-		assert_memory_not_equal(out.data + 12, VIP4_BYTES, 4);
+	dead_flow_reply(h, T0 + (1ULL + TP_CT_TIMEOUT_UDP) * SEC_NS,
+			pt_flow(BE4[0], 8080, CLIENT4, 44003, UDP, 0));
 	e = pt_ct_must(h, &k);
 	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 1);
 }

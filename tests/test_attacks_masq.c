@@ -68,6 +68,13 @@ static __u16 roundtrip(struct th *h, struct pkt_spec q, const char *masq)
 	return port;
 }
 
+/* The whole port range and @q's flow out and back (roundtrip()); its port. */
+static __u16 masq_flow(struct th *h, struct pkt_spec q, const char *masq)
+{
+	mt_masq_env(h, PORT_LO, PORT_HI);
+	return roundtrip(h, q, masq);
+}
+
 /*
  * This host's own flow from its tailnet address and a port (or echo id) of
  * the SNAT range is untranslated: its reply tuple is found by reversing,
@@ -127,8 +134,7 @@ static void host_after_masq_flow(void **state, __u8 proto)
 	__u16 port, n;
 
 	REQUIRE_BPF();
-	mt_masq_env(h, PORT_LO, PORT_HI);
-	port = roundtrip(h, pod, MASQ4);
+	port = masq_flow(h, pod, MASQ4);
 	own = mt_first_of(MASQ4, port, CLIENT4, proto);
 	assert_int_equal(host_out(h, own, &out), PASS);
 	e = pt_ct_must(h, (&(struct tp_ct_key[]){ mt_key_of(&own) }[0]));
@@ -137,19 +143,9 @@ static void host_after_masq_flow(void **state, __u8 proto)
 	assert_int_not_equal(n, port);
 	pt_expect_pkt(mt_with_side(own, true, MASQ4, n), &out);
 	/* the answer to the host's request reaches the host, with its own id */
-	assert_int_equal(
-		mt_tailnet_in(h,
-			      mt_with_side(mt_answer_of(own), false, MASQ4, n),
-			      &out),
-		PASS);
-	pt_expect_pkt(mt_answer_of(own), &out);
+	mt_expect_answer(h, own, MASQ4, n);
 	/* the pod's answers still reach the pod */
-	assert_int_equal(mt_tailnet_in(h,
-				       mt_with_side(mt_answer_of(pod), false,
-						    MASQ4, port),
-				       &out),
-			 PASS);
-	pt_expect_pkt(mt_answer_of(pod), &out);
+	mt_expect_answer(h, pod, MASQ4, port);
 }
 
 static void test_host_echo_after_masq_flow(void **state)
@@ -241,8 +237,7 @@ static void test_host_error_v6_leaves_from_masq_address(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	mt_masq_env(h, PORT_LO, PORT_HI);
-	port = roundtrip(h, q, MASQ6);
+	port = masq_flow(h, q, MASQ6);
 	a = mt_answer_of(q);
 	quoted = mt_with_side(a, false, MASQ6, port);
 	pt_icmp_err_t(&err, "fd00:198:18::1", CLIENT6, &a, 2, 0, 1280);
@@ -273,8 +268,7 @@ static void test_address_change_moves_flows(void **state)
 	__u16 port, port2;
 
 	REQUIRE_BPF();
-	mt_masq_env(h, PORT_LO, PORT_HI);
-	port = roundtrip(h, q, MASQ4);
+	port = masq_flow(h, q, MASQ4);
 	mt_masq_set(h, TH_ZONE, true, MASQ4B, MASQ6);
 	assert_int_equal(mt_pod_out(h, q, &out), PASS);
 	e = pt_ct_must(h, &k);
@@ -288,12 +282,7 @@ static void test_address_change_moves_flows(void **state)
 	rk = pt_ct_key(CLIENT4, DPORT, MASQ4, port, UDP);
 	assert_int_equal(pt_ct_get(h, &rk, &e), -ENOENT);
 	/* replies to the new address and port come back to the pod */
-	assert_int_equal(mt_tailnet_in(h,
-				       mt_with_side(mt_answer_of(q), false,
-						    MASQ4B, port2),
-				       &out),
-			 PASS);
-	pt_expect_pkt(mt_answer_of(q), &out);
+	mt_expect_answer(h, q, MASQ4B, port2);
 	/* an unrelated change (the other family's address) moves nothing */
 	mt_masq_set(h, TH_ZONE, true, MASQ4B, "fd7a:115c:a1e0::65");
 	assert_int_equal(mt_pod_out(h, q, &out), PASS);
@@ -314,8 +303,7 @@ static void test_holds_masq_off_live_flow(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	mt_masq_env(h, PORT_LO, PORT_HI);
-	port = roundtrip(h, q, MASQ4);
+	port = masq_flow(h, q, MASQ4);
 	assert_int_equal(bpf_map_delete_elem(h->maps.masq, &zone), 0);
 	q.tcp_flags = ACK;
 	assert_int_equal(mt_pod_out(h, q, &out), PASS);
@@ -351,16 +339,13 @@ static void test_holds_forged_replies(void **state)
 	before = pt_ct_must(h, &kt);
 	/* RST from another peer to the flow's port */
 	f = pt_flow(PEER4B, DPORT, MASQ4, pt, TCP, RST);
-	assert_int_equal(mt_tailnet_in(h, f, &out), PASS);
-	pt_expect_pkt(f, &out);
+	mt_tailnet_untouched(h, f);
 	/* RST from the flow's peer, another source port */
 	f = pt_flow(CLIENT4, DPORT + 1, MASQ4, pt, TCP, RST);
-	assert_int_equal(mt_tailnet_in(h, f, &out), PASS);
-	pt_expect_pkt(f, &out);
+	mt_tailnet_untouched(h, f);
 	/* SYN from the flow's peer, another source port: a flow to the node */
 	f = pt_flow(CLIENT4, DPORT + 1, MASQ4, pt, TCP, SYN);
-	assert_int_equal(mt_tailnet_in(h, f, &out), PASS);
-	pt_expect_pkt(f, &out);
+	mt_tailnet_untouched(h, f);
 	after = pt_ct_must(h, &kt);
 	assert_int_equal(after.state, before.state);
 	assert_int_equal(after.packets[TP_CT_DIR_REPLY],
@@ -368,8 +353,7 @@ static void test_holds_forged_replies(void **state)
 	/* an echo reply with the flow's id from another peer */
 	f = mt_with_side(mt_answer_of(i), false, MASQ4, pi);
 	f.saddr = PEER4B;
-	assert_int_equal(mt_tailnet_in(h, f, &out), PASS);
-	pt_expect_pkt(f, &out);
+	mt_tailnet_untouched(h, f);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 2);
 	/* the flows still work */
 	t.tcp_flags = ACK;
@@ -428,8 +412,7 @@ static void test_holds_spoofed_masq_source(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	mt_masq_env(h, PORT_LO, PORT_HI);
-	port = roundtrip(h, q, MASQ4);
+	port = masq_flow(h, q, MASQ4);
 	f = mt_with_side(q, true, MASQ4, port);
 	assert_int_equal(mt_tailnet_in(h, f, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
@@ -450,8 +433,7 @@ static void test_holds_errors_about_nothing(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	mt_masq_env(h, PORT_LO, PORT_HI);
-	port = roundtrip(h, q, MASQ4);
+	port = masq_flow(h, q, MASQ4);
 	quoted = mt_with_side(q, true, MASQ4,
 			      port == PORT_HI ? PORT_LO : port + 1);
 	pt_icmp_err(&err, CLIENT4, MASQ4, &quoted);
@@ -535,12 +517,7 @@ static void test_fault_evicted_port_taken_gets_replies(void **state)
 	/* the other pod's flow: no port may be free while the first flow lives */
 	assert_int_equal(mt_pod_out(h, qb, &out), DROP);
 	/* the peer's next answer to the first pod reaches the first pod */
-	assert_int_equal(mt_tailnet_in(h,
-				       mt_with_side(mt_answer_of(qa), false,
-						    MASQ4, port),
-				       &out),
-			 PASS);
-	pt_expect_pkt(mt_answer_of(qa), &out);
+	mt_expect_answer(h, qa, MASQ4, port);
 }
 
 /*
@@ -630,29 +607,15 @@ static void test_holds_fragments_v6(void **state)
 	struct th *h = *state;
 	static const char data[64] =
 		"fragmented IPv6 masquerade, sixty-four bytes long, or so it is";
-	struct pkt_spec q = mt_first_of(POD6, PPORT, CLIENT6, UDP), t, a;
-	struct pkt whole, twhole, f, out;
+	struct pkt_spec q = mt_first_of(POD6, PPORT, CLIENT6, UDP), a;
+	struct pkt whole, f, out;
 	__u16 port;
 
 	REQUIRE_BPF();
-	mt_masq_env(h, PORT_LO, PORT_HI);
-	port = roundtrip(h, q, MASQ6);
+	port = masq_flow(h, q, MASQ6);
 	q.payload = data;
 	q.payload_len = sizeof(data);
-	pt_build(&q, &whole);
-	t = mt_with_side(q, true, MASQ6, port);
-	pt_build(&t, &twhole);
-	mt_frag_expect(h, TH_TO_TAILNET, POD_IFINDEX, &whole, &twhole, 0, 32, 1,
-		       77);
-	mt_frag_expect(h, TH_TO_TAILNET, POD_IFINDEX, &whole, &twhole, 32, 40,
-		       0, 77);
-
-	a = mt_with_side(mt_answer_of(q), false, MASQ6, port);
-	pt_build(&a, &whole);
-	a = mt_answer_of(q);
-	pt_build(&a, &twhole);
-	mt_frag_expect(h, TH_FROM_TAILNET, 0, &whole, &twhole, 0, 32, 1, 78);
-	mt_frag_expect(h, TH_FROM_TAILNET, 0, &whole, &twhole, 32, 40, 0, 78);
+	mt_frags_both_ways(h, q, MASQ6, port, 32, 77, 78);
 	/* a later fragment of the reply from another peer: no record, untouched */
 	a = mt_with_side(mt_answer_of(q), false, MASQ6, port);
 	a.saddr = "fd7a:115c:a1e0::2";
@@ -764,17 +727,8 @@ static void test_holds_snat_and_masq_share_port(void **state)
 	r = pt_flow(BE4[1], 8080, "198.18.0.1", PORT_LO, UDP, 0);
 	r.l2 = 1;
 	pt_build(&r, &in);
-	out.l2 = 1;
-	out.len = sizeof(out.data);
-	{
-		int verdict = -1;
-
-		assert_int_equal(th_run_from(h, TH_FROM_UPLINK, up, 0, in.data,
-					     in.len, out.data, &out.len,
-					     &verdict),
-				 0);
-		assert_int_equal(verdict, 7);
-	}
+	assert_int_equal(mt_run_pkt(h, TH_FROM_UPLINK, up, 0, &in, &out),
+			 7 /* TC_ACT_REDIRECT */);
 	r.ttl = 63;
 	r.saddr = VIP4;
 	r.sport = 80;
@@ -785,17 +739,7 @@ static void test_holds_snat_and_masq_share_port(void **state)
 	r = mt_with_side(mt_answer_of(q), false, MASQ4, port);
 	r.l2 = 1;
 	pt_build(&r, &in);
-	out.l2 = 1;
-	out.len = sizeof(out.data);
-	{
-		int verdict = -1;
-
-		assert_int_equal(th_run_from(h, TH_FROM_UPLINK, up, 0, in.data,
-					     in.len, out.data, &out.len,
-					     &verdict),
-				 0);
-		assert_int_equal(verdict, PASS);
-	}
+	assert_int_equal(mt_run_pkt(h, TH_FROM_UPLINK, up, 0, &in, &out), PASS);
 	assert_pkt_eq(in.data, in.len, out.data, out.len);
 	/* the SNAT flow's reply tuple from the tailnet: not restored */
 	r = pt_flow(BE4[1], 8080, "198.18.0.1", PORT_LO, UDP, 0);
@@ -822,7 +766,6 @@ static void test_holds_orphan_reply_key(void **state)
 	struct tp_ct_key k = mt_key_of(&q), rk;
 	struct tpd_gc_result res;
 	struct tp_ct_entry e;
-	struct pkt out;
 	__u16 port;
 
 	REQUIRE_BPF();
@@ -833,8 +776,7 @@ static void test_holds_orphan_reply_key(void **state)
 	a = mt_with_side(mt_answer_of(q), false, MASQ4, port);
 	assert_int_equal(tpd_gc(&h->maps, T0, 30, &res), 0);
 	assert_int_equal(pt_ct_get(h, &rk, &e), -ENOENT);
-	assert_int_equal(mt_tailnet_in(h, a, &out), PASS);
-	pt_expect_pkt(a, &out);
+	mt_tailnet_untouched(h, a);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 1);
 	/* the one port is free again once the node's own flow on it is gone */
 	th_set_clock(h, T0 + 3600 * SEC_NS);
@@ -856,8 +798,7 @@ static void test_holds_v4_mapped(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	mt_masq_env(h, PORT_LO, PORT_HI);
-	port = roundtrip(h, q, MASQ4);
+	port = masq_flow(h, q, MASQ4);
 	f = mt_first_of(POD6, PPORT, "::ffff:100.64.0.1", UDP);
 	assert_int_equal(mt_pod_out(h, f, &out), DROP);
 	f = pt_flow("::ffff:100.64.0.1", DPORT, MASQ6, port, UDP, 0);

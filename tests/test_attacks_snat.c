@@ -50,18 +50,6 @@
 /* bpf/lib/snat.h: the skb->tc_index bit of a reply tp_from_uplink restored */
 #define REVSNAT_TC_INDEX 0x1000
 
-/* @sp on the uplink must pass byte for byte untouched. */
-static void uplink_untouched(struct th *h, struct pkt_spec sp)
-{
-	struct pkt in, out;
-
-	sp.l2 = 1;
-	pt_build(&sp, &in);
-	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
-			 PASS);
-	assert_pkt_eq(in.data, in.len, out.data, out.len);
-}
-
 /* Source port (TCP/UDP) of the IPv4 frame @out that left the uplink. */
 static __u16 out_sport4(const struct pkt *out)
 {
@@ -93,26 +81,21 @@ static void test_fault_evicted_port_stolen(void **state)
 	struct tp_ct_key victim = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
 	struct tp_ct_key thief = pt_ct_key(PEER4, 1001, VIP4, VPORT, UDP);
 	struct tp_ct_key rk = st_key_z(BE4[0], BE_PORT, SNAT4, PORT_LO, UDP, 0);
-	struct pkt_spec r;
 	struct pkt out;
 	int v;
 
 	REQUIRE_BPF();
 	st_snat_env(h, PORT_LO, PORT_LO, 0);
 	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	assert_int_equal(st_snat_port_of(h, &victim), PORT_LO);
+	assert_int_equal(st_open(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
+				 &victim),
+			 PORT_LO);
 	/* evicted */
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct_any, &rk), 0);
 	/* the peer's flow takes the port */
 	assert_int_equal(
-		st_tailnet_in(h, pt_flow(PEER4, 1001, VIP4, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	assert_int_equal(st_snat_port_of(h, &thief), PORT_LO);
+		st_open(h, pt_flow(PEER4, 1001, VIP4, VPORT, UDP, 0), &thief),
+		PORT_LO);
 
 	/* the victim's next datagram, in the same second and later: never on that port */
 	for (int i = 0; i < 2; i++) {
@@ -125,12 +108,8 @@ static void test_fault_evicted_port_stolen(void **state)
 	}
 	assert_true(pt_drops(h, TP_DROP_CT_CLASH) >= 1);
 	/* the peer's flow is intact, and the backend's answers on it are the peer's */
-	r = pt_flow(BE4[0], BE_PORT, SNAT4, PORT_LO, UDP, 0);
-	assert_int_equal(st_uplink_in(h, r, &out), REDIRECT);
-	r = pt_flow(VIP4, VPORT, PEER4, 1001, UDP, 0);
-	r.l2 = 1;
-	r.ttl = 63; /* forwarded by the node */
-	pt_expect_pkt(r, &out);
+	st_expect_restored(h, pt_flow(BE4[0], BE_PORT, SNAT4, PORT_LO, UDP, 0),
+			   pt_flow(VIP4, VPORT, PEER4, 1001, UDP, 0));
 }
 
 /*
@@ -204,11 +183,7 @@ static void test_fault_evicted_port_victim_moves_on(void **state)
 	REQUIRE_BPF();
 	st_snat_env(h, PORT_LO, PORT_LO + 1, 0);
 	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	pv = st_snat_port_of(h, &victim);
+	pv = st_open(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &victim);
 	rk = st_key_z(BE4[0], BE_PORT, SNAT4, pv, UDP, 0);
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct_any, &rk), 0);
 	/* the peer opens flows until one lands on the victim's port */
@@ -247,7 +222,7 @@ static void test_fault_evicted_port_victim_moves_on(void **state)
 static void test_fault_too_big_errors_rate_limited(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, UDP);
+	struct tp_ct_key k;
 	static char big[1400];
 	struct pkt_spec r;
 	struct pkt in, out;
@@ -255,19 +230,10 @@ static void test_fault_too_big_errors_rate_limited(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	port = st_snat_port_of(h, &k);
+	port = st_client_flow(h, UDP, CPORT, &k);
 	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
-	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
-	r.l2 = 1;
-	r.df = 1;
-	r.payload = big;
-	r.payload_len = 1300;
+	r = st_df_frame(pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), big,
+			1300);
 	pt_build(&r, &in);
 	for (i = 0; i < 200; i++) /* all in one second */
 		errors += st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in,
@@ -291,20 +257,14 @@ static void test_fault_too_big_errors_rate_limited(void **state)
 static void test_fault_reply_ttl_not_decremented(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, UDP);
+	struct tp_ct_key k;
 	struct pkt_spec r;
 	struct pkt out;
 	__u16 port;
 	int v;
 
 	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	port = st_snat_port_of(h, &k);
+	port = st_client_flow(h, UDP, CPORT, &k);
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	r.ttl = 1;
 	v = st_uplink_in(h, r, &out);
@@ -328,21 +288,14 @@ static void test_fault_reply_ttl_not_decremented(void **state)
 static void test_gc_keeps_live_snat_key(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, TCP);
+	struct tp_ct_key k;
 	struct tp_ct_key rk;
 	struct tp_ct_entry re;
 	struct tp_config cfg;
-	struct pkt out;
 	__u16 port;
 
 	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	st_snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, TCP, SYN),
-			      &out),
-		REDIRECT);
-	port = st_snat_port_of(h, &k);
+	port = st_client_flow(h, TCP, CPORT, &k);
 	rk = st_key_z(BE4[0], BE_PORT, SNAT4, port, TCP, 0);
 	re = pt_ct_must(h, &rk);
 	assert_true(tp_ct_entry_live(&h->maps, tp_ct_config(&h->maps, &cfg),
@@ -429,7 +382,7 @@ static void test_fault_gso_reply_over_mtu(void **state)
 				     .csum_start = 14 + 20,
 				     .csum_offset = 16 };
 	struct pkt_spec r;
-	struct pkt in, out, want;
+	struct pkt in, want;
 	int sock, one = 1, i, tun = th_tun_file();
 	ssize_t n = -1;
 	__u16 port;
@@ -438,20 +391,9 @@ static void test_fault_gso_reply_over_mtu(void **state)
 	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	st_snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
 	th_set_clock(h, 0); /* real time: the kernel's packets */
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, TCP, SYN),
-			      &out),
-		REDIRECT);
-	port = st_snat_port_of(h, &k);
+	port = st_open(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, TCP, SYN), &k);
 	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
-	assert_int_equal(
-		pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
-			     bpf_program__fd(h->skel->progs.tp_to_tailnet)),
-		0);
-	assert_int_equal(
-		pt_tc_attach(st_up_ifindex, BPF_TC_INGRESS,
-			     bpf_program__fd(h->skel->progs.tp_from_uplink)),
-		0);
+	st_attach_reply_path(h);
 	sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
 	assert_true(sock >= 0);
 	assert_int_equal(setsockopt(sock, SOL_PACKET, PACKET_VNET_HDR, &one,
@@ -461,11 +403,8 @@ static void test_fault_gso_reply_over_mtu(void **state)
 	sll.sll_ifindex = th_uplink_peer();
 	assert_int_equal(bind(sock, (struct sockaddr *)&sll, sizeof(sll)), 0);
 
-	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK);
-	r.l2 = 1;
-	r.df = 1;
-	r.payload = big;
-	r.payload_len = sizeof(big);
+	r = st_df_frame(pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, SYN | ACK),
+			big, sizeof(big));
 	pt_build(&r, &in);
 	memcpy(in.data, (uint8_t[6])TH_UPLINK_MAC, 6);
 	memcpy(in.data + 6, (uint8_t[6])TH_UPLINK_GW_MAC, 6);
@@ -629,27 +568,22 @@ static void test_fault_tc_index_forged_from_pod(void **state)
 static void test_holds_uplink_forgeries(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, UDP);
-	struct pkt out;
+	struct tp_ct_key k;
 	__u16 port;
 
 	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	port = st_snat_port_of(h, &k);
-	uplink_untouched(h, pt_flow(BE4[0], BE_PORT + 1, SNAT4, port, UDP, 0));
-	uplink_untouched(h, pt_flow(BE4[3], BE_PORT, SNAT4, port, UDP, 0));
-	uplink_untouched(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, ACK));
-	uplink_untouched(h,
-			 pt_flow(BE4[0], BE_PORT, "198.18.0.2", port, UDP, 0));
-	uplink_untouched(h, pt_flow(BE4[0], BE_PORT, CLIENT4, CPORT, UDP, 0));
-	uplink_untouched(h, pt_flow(VIP4, VPORT, CLIENT4, CPORT, UDP, 0));
+	port = st_client_flow(h, UDP, CPORT, &k);
+	st_uplink_untouched(h,
+			    pt_flow(BE4[0], BE_PORT + 1, SNAT4, port, UDP, 0));
+	st_uplink_untouched(h, pt_flow(BE4[3], BE_PORT, SNAT4, port, UDP, 0));
+	st_uplink_untouched(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP, ACK));
+	st_uplink_untouched(
+		h, pt_flow(BE4[0], BE_PORT, "198.18.0.2", port, UDP, 0));
+	st_uplink_untouched(h,
+			    pt_flow(BE4[0], BE_PORT, CLIENT4, CPORT, UDP, 0));
+	st_uplink_untouched(h, pt_flow(VIP4, VPORT, CLIENT4, CPORT, UDP, 0));
 	/* the flow's own original tuple, seen on the uplink (zone 0 there) */
-	uplink_untouched(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0));
+	st_uplink_untouched(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0));
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_OPEN);
 
@@ -669,8 +603,8 @@ static void test_holds_uplink_forgeries(void **state)
 			       pt_flow(CLIENT4, CPORT + 1, "198.19.0.11", VPORT,
 				       UDP, 0),
 			       BE4[1], BE_PORT);
-		uplink_untouched(h, pt_flow(BE4[1], BE_PORT, CLIENT4, CPORT + 1,
-					    UDP, 0));
+		st_uplink_untouched(h, pt_flow(BE4[1], BE_PORT, CLIENT4,
+					       CPORT + 1, UDP, 0));
 		assert_int_equal(pt_ct_must(h, &dk).state, TP_CT_OPEN);
 	}
 }
@@ -708,12 +642,12 @@ static void test_holds_uplink_echo_games(void **state)
 				.icmp_type = 8,
 				.icmp_id = port,
 				.icmp_seq = 1 };
-	uplink_untouched(h, sp);
+	st_uplink_untouched(h, sp);
 	sp.icmp_id = 0;
-	uplink_untouched(h, sp);
+	st_uplink_untouched(h, sp);
 	sp.icmp_type = 0;
 	sp.icmp_id = 77;
-	uplink_untouched(h, sp);
+	st_uplink_untouched(h, sp);
 	sp.icmp_id = port;
 	assert_int_equal(st_uplink_in(h, sp, &out), REDIRECT);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 1);
@@ -729,22 +663,15 @@ static void test_holds_uplink_echo_games(void **state)
 static void test_holds_tailnet_cannot_touch_snat_key(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, UDP);
+	struct tp_ct_key k;
 	struct tp_ct_key rk;
 	struct tp_ct_entry before, after;
-	struct pkt_spec r;
 	struct pkt out;
 	__u16 port;
 	int v;
 
 	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	port = st_snat_port_of(h, &k);
+	port = st_client_flow(h, UDP, CPORT, &k);
 	rk = st_key_z(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	before = pt_ct_must(h, &rk);
 	/* the reply tuple from the tailnet */
@@ -758,12 +685,8 @@ static void test_holds_tailnet_cannot_touch_snat_key(void **state)
 	after = pt_ct_must(h, &rk);
 	assert_memory_equal(&before, &after, sizeof(before));
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
-	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
-	assert_int_equal(st_uplink_in(h, r, &out), REDIRECT);
-	r = pt_flow(VIP4, VPORT, CLIENT4, CPORT, UDP, 0);
-	r.l2 = 1;
-	r.ttl = 63; /* forwarded by the node */
-	pt_expect_pkt(r, &out);
+	st_expect_restored(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
+			   pt_flow(VIP4, VPORT, CLIENT4, CPORT, UDP, 0));
 }
 
 /*
@@ -824,41 +747,23 @@ static void test_holds_same_client_two_zones(void **state)
 static void test_holds_v4_mapped_quote_on_uplink(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, UDP);
-	struct pkt_spec quote, sp;
-	struct pkt inner, in, out;
+	struct tp_ct_key k;
+	struct pkt_spec quote;
+	struct pkt in, out;
 	char snat_m[64], be_m[64];
 	__u16 port;
 
 	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	port = st_snat_port_of(h, &k);
+	port = st_client_flow(h, UDP, CPORT, &k);
 	snprintf(snat_m, sizeof(snat_m), "::ffff:%s", SNAT4);
 	snprintf(be_m, sizeof(be_m), "::ffff:%s", BE4[0]);
 	quote = pt_flow(snat_m, port, be_m, BE_PORT, UDP, 0);
-	pt_build(&quote, &inner);
-	sp = (struct pkt_spec){ .l2 = 1,
-				.family = AF_INET6,
-				.saddr = ROUTER6,
-				.daddr = SNAT6,
-				.proto = IPPROTO_ICMPV6,
-				.icmp_type = 1,
-				.icmp_code = 4,
-				.inner = &inner,
-				.inner_len = inner.len };
-	pt_build(&sp, &in);
+	st_icmp_err(&in, ROUTER6, SNAT6, &quote, 1, 4, 0, 1, 0);
 	assert_int_not_equal(
 		st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
 		REDIRECT);
 	/* and outer addresses v4-mapped too: the parse refuses the packet */
-	sp.saddr = be_m;
-	sp.daddr = snat_m;
-	pt_build(&sp, &in);
+	st_icmp_err(&in, be_m, snat_m, &quote, 1, 4, 0, 1, 0);
 	assert_int_not_equal(
 		st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
 		REDIRECT);
@@ -874,36 +779,19 @@ static void test_holds_v4_mapped_quote_on_uplink(void **state)
 static void test_holds_uplink_error_wrong_destination(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, UDP);
-	struct pkt_spec quote, sp;
-	struct pkt inner, in, out;
+	struct tp_ct_key k;
+	struct pkt_spec quote;
+	struct pkt in, out;
 	__u16 port;
 
 	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	port = st_snat_port_of(h, &k);
+	port = st_client_flow(h, UDP, CPORT, &k);
 	quote = pt_flow(SNAT4, port, BE4[0], BE_PORT, UDP, 0);
-	pt_build(&quote, &inner);
-	sp = (struct pkt_spec){ .l2 = 1,
-				.family = AF_INET,
-				.saddr = BE4[0],
-				.daddr = CLIENT4,
-				.proto = ICMP,
-				.icmp_type = 3,
-				.icmp_code = 3,
-				.inner = &inner,
-				.inner_len = inner.len };
-	pt_build(&sp, &in);
+	st_icmp_err(&in, BE4[0], CLIENT4, &quote, 3, 3, 0, 1, 0);
 	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
 			 PASS);
 	assert_pkt_eq(in.data, in.len, out.data, out.len);
-	sp.daddr = "198.18.0.2";
-	pt_build(&sp, &in);
+	st_icmp_err(&in, BE4[0], "198.18.0.2", &quote, 3, 3, 0, 1, 0);
 	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
 			 PASS);
 	assert_pkt_eq(in.data, in.len, out.data, out.len);
@@ -920,7 +808,7 @@ static void test_holds_uplink_error_wrong_destination(void **state)
 static void test_holds_too_big_error_bounded(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, UDP);
+	struct tp_ct_key k;
 	static char big[1400];
 	struct pkt_spec r, quote, sp;
 	struct pkt in, inner, out;
@@ -929,19 +817,10 @@ static void test_holds_too_big_error_bounded(void **state)
 	int v;
 
 	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	port = st_snat_port_of(h, &k);
+	port = st_client_flow(h, UDP, CPORT, &k);
 	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
-	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
-	r.l2 = 1;
-	r.df = 1;
-	r.payload = big;
-	r.payload_len = 1300;
+	r = st_df_frame(pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), big,
+			1300);
 	pt_build(&r, &in);
 	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
 			 REDIRECT);
@@ -1016,37 +895,22 @@ static void test_holds_revoked_both_ways(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, UDP);
-	struct pkt_spec quote, sp;
-	struct pkt inner, in, out;
+	struct pkt_spec quote;
+	struct pkt in, out;
 	__u16 port;
 
 	REQUIRE_BPF();
 	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
-	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
+	st_idents(h);
 	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	port = st_snat_port_of(h, &k);
+	port = st_open(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &k);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY); /* a new revision: revoked */
 	assert_int_equal(
 		st_uplink_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
 			     &out),
 		DROP);
 	quote = pt_flow(SNAT4, port, BE4[0], BE_PORT, UDP, 0);
-	pt_build(&quote, &inner);
-	sp = (struct pkt_spec){ .l2 = 1,
-				.family = AF_INET,
-				.saddr = BE4[0],
-				.daddr = SNAT4,
-				.proto = ICMP,
-				.icmp_type = 3,
-				.icmp_code = 3,
-				.inner = &inner,
-				.inner_len = inner.len };
-	pt_build(&sp, &in);
+	st_icmp_err(&in, BE4[0], SNAT4, &quote, 3, 3, 0, 1, 0);
 	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
 			 DROP);
 	assert_int_equal(
@@ -1080,8 +944,8 @@ static void test_fault_snat_reply_wrong_uplink(void **state)
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, UDP);
 	struct tp_iface up2 = { .flags = TP_IFACE_F_UPLINK };
-	struct pkt_spec r, sp;
-	struct pkt in, inner, out;
+	struct pkt_spec r;
+	struct pkt in, out;
 	__u32 other;
 	__u16 port;
 
@@ -1101,18 +965,9 @@ static void test_fault_snat_reply_wrong_uplink(void **state)
 	r.l2 = 1;
 	pt_build(&r, &in);
 	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, other, &in, &out), DROP);
-	pt_build(FLOWP(SNAT4, port, BE4[0], BE_PORT, UDP, 0), &inner);
-	sp = (struct pkt_spec){ .l2 = 1,
-				.family = AF_INET,
-				.saddr = ROUTER4,
-				.daddr = SNAT4,
-				.proto = ICMP,
-				.icmp_type = 3,
-				.icmp_code = 4,
-				.icmp_info = 68,
-				.inner = &inner,
-				.inner_len = inner.len };
-	pt_build(&sp, &in);
+	st_icmp_err(&in, ROUTER4, SNAT4,
+		    FLOWP(SNAT4, port, BE4[0], BE_PORT, UDP, 0), 3, 4, 68, 1,
+		    0);
 	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, other, &in, &out), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 2);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 0);
@@ -1192,7 +1047,7 @@ static void test_fault_snat_reply_vlan_tagged(void **state)
 	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, UDP);
 	static uint8_t buf[PKT_MAX];
 	struct pkt_spec r;
-	struct pkt in, out, want;
+	struct pkt in, want;
 	__u64 restored;
 	ssize_t n[3];
 	__u16 port;
@@ -1201,19 +1056,8 @@ static void test_fault_snat_reply_vlan_tagged(void **state)
 	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 	th_set_clock(h, 0); /* real time: the kernel's packets */
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	port = st_snat_port_of(h, &k);
-	assert_int_equal(
-		pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
-			     bpf_program__fd(h->skel->progs.tp_to_tailnet)),
-		0);
-	assert_int_equal(
-		pt_tc_attach(st_up_ifindex, BPF_TC_INGRESS,
-			     bpf_program__fd(h->skel->progs.tp_from_uplink)),
-		0);
+	port = st_open(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &k);
+	st_attach_reply_path(h);
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	r.l2 = 1;
 	pt_build(&r, &in);

@@ -32,6 +32,7 @@
 #include <bpf/libbpf.h>
 
 #include "pkttest.h"
+#include "rowtest.h"
 #include "service.h"
 #include "snattest.h"
 
@@ -90,15 +91,32 @@ static struct pkt_spec snat_out(struct pkt_spec sp, const char *snat,
 	return sp;
 }
 
+/*
+ * The tests run once per address family are rows of family_cases[]: the
+ * test's name (as cmocka reports it), its body, the family's client,
+ * service address, SNAT address and backends, the backend it takes, and
+ * for the errors on the uplink who sends the error (NULL: the backend)
+ * and the flow's protocol.  Each runs with the whole port range.
+ */
+struct family_case {
+	const char *name;
+	void (*body)(struct th *h, const struct family_case *c);
+	const char *client, *vip, *snat;
+	const char *const *be; /* BE4 or BE6 */
+	int be_idx;
+	const char *from;
+	__u8 proto;
+};
+
 /* ---- allocation, original direction, replies ------------------------------- */
 
-static void snat_tcp_roundtrip(struct th *h, const char *client,
-			       const char *vip, const char *be,
-			       const char *snat)
+static void snat_tcp_roundtrip(struct th *h, const struct family_case *c)
 {
+	const char *client = c->client, *vip = c->vip, *snat = c->snat;
+	const char *be = c->be[c->be_idx];
 	struct pkt_spec syn = pt_flow(client, CPORT, vip, VPORT, TCP, SYN);
 	struct tp_ct_key k = pt_ct_key(client, CPORT, vip, VPORT, TCP);
-	struct pkt_spec sa, ack;
+	struct pkt_spec ack;
 	struct pkt out;
 	__u16 port;
 
@@ -119,15 +137,8 @@ static void snat_tcp_roundtrip(struct th *h, const char *client,
 	assert_int_equal(th_stat(h, TP_STAT_SNAT), 1);
 
 	/* the reply on the uplink: VIP -> client, Ethernet header as it came */
-	sa = pt_flow(be, BE_PORT, snat, port, TCP, SYN | ACK);
-	assert_int_equal(st_uplink_in(h, sa, &out), REDIRECT);
-	sa.l2 = 1;
-	sa.ttl = 63; /* forwarded by the node: one hop less */
-	sa.saddr = vip;
-	sa.sport = VPORT;
-	sa.daddr = client;
-	sa.dport = CPORT;
-	pt_expect_pkt(sa, &out);
+	st_expect_restored(h, pt_flow(be, BE_PORT, snat, port, TCP, SYN | ACK),
+			   pt_flow(vip, VPORT, client, CPORT, TCP, SYN | ACK));
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 1);
 
@@ -140,31 +151,12 @@ static void snat_tcp_roundtrip(struct th *h, const char *client,
 	assert_int_equal(th_stat(h, TP_STAT_SNAT), 2);
 }
 
-static void test_tcp_v4(void **state)
+static void snat_udp_roundtrip(struct th *h, const struct family_case *c)
 {
-	struct th *h = *state;
-
-	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_tcp_roundtrip(h, CLIENT4, VIP4, BE4[0], SNAT4);
-}
-
-static void test_tcp_v6(void **state)
-{
-	struct th *h = *state;
-
-	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_tcp_roundtrip(h, CLIENT6, VIP6, BE6[0], SNAT6);
-}
-
-static void snat_udp_roundtrip(struct th *h, const char *client,
-			       const char *vip, const char *be,
-			       const char *snat)
-{
+	const char *client = c->client, *vip = c->vip, *snat = c->snat;
+	const char *be = c->be[c->be_idx];
 	struct pkt_spec q = pt_flow(client, CPORT, vip, VPORT, UDP, 0);
 	struct tp_ct_key k = pt_ct_key(client, CPORT, vip, VPORT, UDP);
-	struct pkt_spec r;
 	struct pkt out;
 	__u16 port;
 
@@ -173,41 +165,16 @@ static void snat_udp_roundtrip(struct th *h, const char *client,
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	pt_expect_pkt(snat_out(q, snat, port, be), &out);
 	check_snat_key(h, &k, be, BE_PORT, snat, port);
-	r = pt_flow(be, BE_PORT, snat, port, UDP, 0);
-	assert_int_equal(st_uplink_in(h, r, &out), REDIRECT);
-	r.l2 = 1;
-	r.ttl = 63;
-	r.saddr = vip;
-	r.sport = VPORT;
-	r.daddr = client;
-	r.dport = CPORT;
-	pt_expect_pkt(r, &out);
+	st_expect_restored(h, pt_flow(be, BE_PORT, snat, port, UDP, 0),
+			   pt_flow(vip, VPORT, client, CPORT, UDP, 0));
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_REPLIED);
 }
 
-static void test_udp_v4(void **state)
-{
-	struct th *h = *state;
-
-	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_udp_roundtrip(h, CLIENT4, VIP4, BE4[1], SNAT4);
-}
-
-static void test_udp_v6(void **state)
-{
-	struct th *h = *state;
-
-	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_udp_roundtrip(h, CLIENT6, VIP6, BE6[1], SNAT6);
-}
-
 /* ICMP echo: the id plays the port, both ways. */
-static void snat_echo_roundtrip(struct th *h, const char *client,
-				const char *vip, const char *be,
-				const char *snat)
+static void snat_echo_roundtrip(struct th *h, const struct family_case *c)
 {
+	const char *client = c->client, *vip = c->vip, *snat = c->snat;
+	const char *be = c->be[c->be_idx];
 	int v6 = pt_family_of(client) == AF_INET6;
 	__u8 proto = pt_icmp_proto(client);
 	struct pkt_spec req = { .family = pt_family_of(client),
@@ -243,24 +210,6 @@ static void snat_echo_roundtrip(struct th *h, const char *client,
 	pt_expect_pkt(rep, &out);
 }
 
-static void test_echo_v4(void **state)
-{
-	struct th *h = *state;
-
-	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_echo_roundtrip(h, CLIENT4, VIP4, BE4[2], SNAT4);
-}
-
-static void test_echo_v6(void **state)
-{
-	struct th *h = *state;
-
-	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_echo_roundtrip(h, CLIENT6, VIP6, BE6[2], SNAT6);
-}
-
 /* ---- exhaustion, clashes, reclaim ---------------------------------------- */
 
 /*
@@ -274,7 +223,6 @@ static void test_exhaustion(void **state)
 	struct tp_ct_key k2 = pt_ct_key(CLIENT4, 1002, VIP4, VPORT, UDP);
 	struct tp_ct_key k3 = pt_ct_key(CLIENT4, 1003, VIP4, VPORT, UDP);
 	struct tp_ct_entry e;
-	struct pkt_spec r;
 	struct pkt out;
 	__u16 p1, p2;
 
@@ -301,12 +249,8 @@ static void test_exhaustion(void **state)
 	check_snat_key(h, &k1, BE4[0], BE_PORT, SNAT4, p1);
 	check_snat_key(h, &k2, BE4[0], BE_PORT, SNAT4, p2);
 	/* both still get their replies */
-	r = pt_flow(BE4[0], BE_PORT, SNAT4, p2, UDP, 0);
-	assert_int_equal(st_uplink_in(h, r, &out), REDIRECT);
-	r = (struct pkt_spec)pt_flow(VIP4, VPORT, CLIENT4, 1002, UDP, 0);
-	r.l2 = 1;
-	r.ttl = 63;
-	pt_expect_pkt(r, &out);
+	st_expect_restored(h, pt_flow(BE4[0], BE_PORT, SNAT4, p2, UDP, 0),
+			   pt_flow(VIP4, VPORT, CLIENT4, 1002, UDP, 0));
 	/* another backend is another port space */
 	st_snat_service(h, VIP4, UDP, BE4[1], TP_SVC_F_SNAT);
 	assert_int_equal(
@@ -363,23 +307,16 @@ static void test_expired_flow_reuse(void **state)
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
 	struct tp_ct_key old_rk, new_rk;
 	struct tp_ct_entry e;
-	struct pkt out;
 	__u16 p1, p2;
 
 	REQUIRE_BPF();
 	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	p1 = snat_port_of(h, &k, PORT_LO, PORT_HI);
+	p1 = st_open(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &k);
+	assert_in_range(p1, PORT_LO, PORT_HI);
 	th_set_clock(h, T0 + (__u64)(TP_CT_TIMEOUT_UDP + 1) * SEC_NS);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	p2 = snat_port_of(h, &k, PORT_LO, PORT_HI);
+	p2 = st_open(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &k);
+	assert_in_range(p2, PORT_LO, PORT_HI);
 	print_message("ports %u then %u\n", p1, p2);
 	old_rk = st_key_z(BE4[0], BE_PORT, SNAT4, p1, UDP, 0);
 	new_rk = st_key_z(BE4[0], BE_PORT, SNAT4, p2, UDP, 0);
@@ -396,19 +333,14 @@ static void test_expired_flow_reuse(void **state)
 static void test_reply_key_rebuilt(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
+	struct tp_ct_key k;
 	struct tp_ct_key rk;
 	struct pkt out;
 	__u16 port;
 
 	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
+	port = st_client_flow(h, UDP, 1001, &k);
+	assert_in_range(port, PORT_LO, PORT_HI);
 	rk = st_key_z(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct_any, &rk), 0);
 	/* no key: the reply is no one's, untouched */
@@ -434,9 +366,10 @@ static void test_reply_key_rebuilt(void **state)
  * record.  A later fragment with no first fragment of ours passes
  * untouched.  The client's fragments both leave SNATed and forwarded.
  */
-static void snat_fragments(struct th *h, const char *client, const char *vip,
-			   const char *be, const char *snat)
+static void snat_fragments(struct th *h, const struct family_case *c)
 {
+	const char *client = c->client, *vip = c->vip, *snat = c->snat;
+	const char *be = c->be[c->be_idx];
 	struct tp_ct_key k = pt_ct_key(client, 1001, vip, VPORT, UDP);
 	static char data[64] =
 		"0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -445,11 +378,8 @@ static void snat_fragments(struct th *h, const char *client, const char *vip,
 	__u16 port;
 
 	st_snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(client, 1001, vip, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
+	port = st_open(h, pt_flow(client, 1001, vip, VPORT, UDP, 0), &k);
+	assert_in_range(port, PORT_LO, PORT_HI);
 	r = pt_flow(be, BE_PORT, snat, port, UDP, 0);
 	r.l2 = 1;
 	r.payload = data;
@@ -503,42 +433,19 @@ static void snat_fragments(struct th *h, const char *client, const char *vip,
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 }
 
-static void test_fragments_v4(void **state)
-{
-	struct th *h = *state;
-
-	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_fragments(h, CLIENT4, VIP4, BE4[0], SNAT4);
-}
-
-static void test_fragments_v6(void **state)
-{
-	struct th *h = *state;
-
-	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_fragments(h, CLIENT6, VIP6, BE6[0], SNAT6);
-}
-
 /* ---- forged and foreign packets on the uplink ---------------------------- */
 
 static void test_forged_replies(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, TCP);
+	struct tp_ct_key k;
 	struct pkt in, out;
 	struct pkt_spec sp;
 	__u16 port;
 
 	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	st_snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN),
-			      &out),
-		REDIRECT);
-	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
+	port = st_client_flow(h, TCP, 1001, &k);
+	assert_in_range(port, PORT_LO, PORT_HI);
 
 	/* another host, the backend's other port, another node port, UDP: untouched */
 	struct pkt_spec forged[] = {
@@ -551,15 +458,8 @@ static void test_forged_replies(void **state)
 		/* the DNAT reply a non-SNAT flow would get, from the uplink */
 		pt_flow(BE4[0], BE_PORT, CLIENT4, 1001, TCP, SYN | ACK),
 	};
-	for (size_t i = 0; i < ARRAY_SIZE(forged); i++) {
-		sp = forged[i];
-		sp.l2 = 1;
-		pt_build(&sp, &in);
-		assert_int_equal(
-			st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
-			PASS);
-		assert_pkt_eq(in.data, in.len, out.data, out.len);
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(forged); i++)
+		st_uplink_untouched(h, forged[i]);
 	/* the flow gone, its key left behind: no one's either */
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &k), 0);
 	assert_int_equal(st_uplink_in(h,
@@ -592,14 +492,10 @@ static void test_revoked_reply(void **state)
 
 	REQUIRE_BPF();
 	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
-	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
+	st_idents(h);
 	st_snat_service(h, VIP4, TCP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN),
-			      &out),
-		REDIRECT);
-	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
+	port = st_open(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, TCP, SYN), &k);
+	assert_in_range(port, PORT_LO, PORT_HI);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	assert_int_equal(st_uplink_in(h,
 				      pt_flow(BE4[0], BE_PORT, SNAT4, port, TCP,
@@ -620,19 +516,14 @@ static void test_revoked_reply(void **state)
 static void test_reply_tailnet_gone(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
+	struct tp_ct_key k;
 	struct tp_ct_entry e;
 	struct pkt out;
 	__u16 port;
 
 	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
+	port = st_client_flow(h, UDP, 1001, &k);
+	assert_in_range(port, PORT_LO, PORT_HI);
 	e = pt_ct_must(h, &k);
 	e.ifindex = 0x7ffffff0;
 	assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &k, &e, BPF_EXIST),
@@ -748,9 +639,10 @@ static void test_no_route_ttl_and_neigh(void **state)
  * quoting the reply's IP header and 8 bytes, back out the uplink with the
  * Ethernet addresses swapped.  IPv4 without DF: only dropped.
  */
-static void snat_over_mtu(struct th *h, const char *client, const char *vip,
-			  const char *be, const char *snat)
+static void snat_over_mtu(struct th *h, const struct family_case *c)
 {
+	const char *client = c->client, *vip = c->vip, *snat = c->snat;
+	const char *be = c->be[c->be_idx];
 	int v6 = pt_family_of(client) == AF_INET6;
 	struct tp_ct_key k = pt_ct_key(client, 1001, vip, VPORT, UDP);
 	static char big[1400];
@@ -760,11 +652,8 @@ static void snat_over_mtu(struct th *h, const char *client, const char *vip,
 	__u16 port;
 
 	st_snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(client, 1001, vip, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
+	port = st_open(h, pt_flow(client, 1001, vip, VPORT, UDP, 0), &k);
+	assert_in_range(port, PORT_LO, PORT_HI);
 	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
 	r = pt_flow(be, BE_PORT, snat, port, UDP, 0);
 	r.l2 = 1;
@@ -810,56 +699,20 @@ static void snat_over_mtu(struct th *h, const char *client, const char *vip,
 	assert_int_equal(system("ip link set tptun0 mtu 1500"), 0);
 }
 
-static void test_reply_over_mtu_v4(void **state)
-{
-	struct th *h = *state;
-
-	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_over_mtu(h, CLIENT4, VIP4, BE4[0], SNAT4);
-}
-
-static void test_reply_over_mtu_v6(void **state)
-{
-	struct th *h = *state;
-
-	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_over_mtu(h, CLIENT6, VIP6, BE6[0], SNAT6);
-}
-
 /* ---- ICMP errors --------------------------------------------------------- */
-
-static void icmp_err_l2(struct pkt *out, const char *from, const char *to,
-			const struct pkt_spec *quote, __u8 type, __u8 code,
-			__u32 info, int l2, __u8 ttl)
-{
-	static struct pkt inner;
-	struct pkt_spec sp = { .l2 = l2,
-			       .family = pt_family_of(from),
-			       .saddr = from,
-			       .daddr = to,
-			       .proto = pt_icmp_proto(from),
-			       .icmp_type = type,
-			       .icmp_code = code,
-			       .icmp_info = info,
-			       .ttl = ttl };
-
-	pt_build(quote, &inner);
-	sp.inner = &inner;
-	pt_build(&sp, out);
-}
 
 /*
  * An error on the uplink about a packet of a SNAT flow, from the backend
  * (@from NULL) or a router: restored both layers deep toward the client.
  */
-static void snat_uplink_error(struct th *h, const char *client, const char *vip,
-			      const char *be, const char *snat,
-			      const char *from, __u8 proto)
+static void snat_uplink_error(struct th *h, const struct family_case *c)
 {
+	const char *client = c->client, *vip = c->vip, *snat = c->snat;
+	const char *be = c->be[c->be_idx];
 	int v6 = pt_family_of(client) == AF_INET6;
 	__u8 type = v6 ? 1 : 3, code = v6 ? 4 : 3;
+	const char *from = c->from;
+	__u8 proto = c->proto;
 	struct tp_ct_key k = pt_ct_key(client, CPORT, vip, VPORT, proto);
 	struct pkt_spec q = pt_flow(client, CPORT, vip, VPORT, proto, SYN);
 	struct pkt err, out, want;
@@ -871,43 +724,16 @@ static void snat_uplink_error(struct th *h, const char *client, const char *vip,
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	quoted = snat_out(q, snat, port, be);
 	quoted.l2 = 0;
-	icmp_err_l2(&err, from ? from : be, snat, &quoted, type, code, 0, 1, 0);
+	st_icmp_err(&err, from ? from : be, snat, &quoted, type, code, 0, 1, 0);
 	assert_int_equal(
 		st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &err, &out),
 		REDIRECT);
 	orig_q = q;
 	orig_q.ttl = 63; /* the quote is of the packet as it left */
-	icmp_err_l2(&want, from ? from : vip, client, &orig_q, type, code, 0, 1,
+	st_icmp_err(&want, from ? from : vip, client, &orig_q, type, code, 0, 1,
 		    63);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 1);
-}
-
-static void test_uplink_error_v4(void **state)
-{
-	struct th *h = *state;
-
-	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_uplink_error(h, CLIENT4, VIP4, BE4[0], SNAT4, NULL, UDP);
-}
-
-static void test_uplink_error_router_v4(void **state)
-{
-	struct th *h = *state;
-
-	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_uplink_error(h, CLIENT4, VIP4, BE4[0], SNAT4, GW4, TCP);
-}
-
-static void test_uplink_error_v6(void **state)
-{
-	struct th *h = *state;
-
-	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_uplink_error(h, CLIENT6, VIP6, BE6[0], SNAT6, NULL, TCP);
 }
 
 /* An error about an echo request: the quoted id goes back to the client's. */
@@ -935,19 +761,20 @@ static void test_uplink_error_echo(void **state)
 	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
 	quoted = snat_out(req, SNAT4, port, BE4[0]);
 	quoted.l2 = 0;
-	icmp_err_l2(&err, GW4, SNAT4, &quoted, 11, 0, 0, 1, 0);
+	st_icmp_err(&err, GW4, SNAT4, &quoted, 11, 0, 0, 1, 0);
 	assert_int_equal(
 		st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &err, &out),
 		REDIRECT);
 	req.ttl = 63;
-	icmp_err_l2(&want, GW4, CLIENT4, &req, 11, 0, 0, 1, 63);
+	st_icmp_err(&want, GW4, CLIENT4, &req, 11, 0, 0, 1, 63);
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 }
 
 /* The client's error about a reply: out translated like the flow's packets. */
-static void snat_client_error(struct th *h, const char *client, const char *vip,
-			      const char *be, const char *snat)
+static void snat_client_error(struct th *h, const struct family_case *c)
 {
+	const char *client = c->client, *vip = c->vip, *snat = c->snat;
+	const char *be = c->be[c->be_idx];
 	int v6 = pt_family_of(client) == AF_INET6;
 	struct tp_ct_key k = pt_ct_key(client, CPORT, vip, VPORT, UDP);
 	struct pkt_spec reply = pt_flow(vip, VPORT, client, CPORT, UDP, 0);
@@ -956,17 +783,14 @@ static void snat_client_error(struct th *h, const char *client, const char *vip,
 	__u16 port;
 
 	st_snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(client, CPORT, vip, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
-	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
-	icmp_err_l2(&err, client, vip, &reply, v6 ? 1 : 3, v6 ? 4 : 3, 0, 0, 0);
+	port = st_open(h, pt_flow(client, CPORT, vip, VPORT, UDP, 0), &k);
+	assert_in_range(port, PORT_LO, PORT_HI);
+	st_icmp_err(&err, client, vip, &reply, v6 ? 1 : 3, v6 ? 4 : 3, 0, 0, 0);
 	assert_int_equal(
 		st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &err, &out),
 		REDIRECT);
 	quoted = pt_flow(be, BE_PORT, snat, port, UDP, 0);
-	icmp_err_l2(&want, snat, be, &quoted, v6 ? 1 : 3, v6 ? 4 : 3, 0, 1, 0);
+	st_icmp_err(&want, snat, be, &quoted, v6 ? 1 : 3, v6 ? 4 : 3, 0, 1, 0);
 	/* forwarded by us: one hop less */
 	want.data[14 + (v6 ? 7 : 8)]--;
 	if (!v6) {
@@ -980,22 +804,38 @@ static void snat_client_error(struct th *h, const char *client, const char *vip,
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 }
 
-static void test_client_error_v4(void **state)
+/* ---- the per-family table ----------------------------------------------- */
+
+#define V4(be) CLIENT4, VIP4, SNAT4, BE4, be
+#define V6(be) CLIENT6, VIP6, SNAT6, BE6, be
+
+static const struct family_case family_cases[] = {
+	{ "test_tcp_v4", snat_tcp_roundtrip, V4(0) },
+	{ "test_tcp_v6", snat_tcp_roundtrip, V6(0) },
+	{ "test_udp_v4", snat_udp_roundtrip, V4(1) },
+	{ "test_udp_v6", snat_udp_roundtrip, V6(1) },
+	{ "test_echo_v4", snat_echo_roundtrip, V4(2) },
+	{ "test_echo_v6", snat_echo_roundtrip, V6(2) },
+	{ "test_fragments_v4", snat_fragments, V4(0) },
+	{ "test_fragments_v6", snat_fragments, V6(0) },
+	{ "test_reply_over_mtu_v4", snat_over_mtu, V4(0) },
+	{ "test_reply_over_mtu_v6", snat_over_mtu, V6(0) },
+	{ "test_uplink_error_v4", snat_uplink_error, V4(0), NULL, UDP },
+	{ "test_uplink_error_router_v4", snat_uplink_error, V4(0), GW4, TCP },
+	{ "test_uplink_error_v6", snat_uplink_error, V6(0), NULL, TCP },
+	{ "test_client_error_v4", snat_client_error, V4(0) },
+	{ "test_client_error_v6", snat_client_error, V6(0) },
+};
+
+static void test_family_case(void **state)
 {
 	struct th *h = *state;
 
-	REQUIRE_BPF();
-	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_client_error(h, CLIENT4, VIP4, BE4[0], SNAT4);
-}
-
-static void test_client_error_v6(void **state)
-{
-	struct th *h = *state;
+	const struct family_case *c = rt_row();
 
 	REQUIRE_BPF();
 	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_client_error(h, CLIENT6, VIP6, BE6[0], SNAT6);
+	c->body(h, c);
 }
 
 /* ---- randomized: ports are never shared by live flows ------------------- */
@@ -1035,7 +875,7 @@ static void test_random_flows(void **state)
 	const char *bes[2] = { BE4[0], BE4[1] };
 	unsigned int n_new = 0, n_drop = 0, n_reply = 0, n_foreign = 0,
 		     n_expire = 0;
-	struct pkt in, out;
+	struct pkt out;
 	char cbuf[32];
 	int i, j;
 
@@ -1110,7 +950,6 @@ static void test_random_flows(void **state)
 						cport, be,    port };
 			n_new++;
 		} else if (r < 85) { /* a reply to a live flow */
-			struct pkt_spec sp;
 			char bbuf[16];
 			int start = rnd_next(&rs) % ARRAY_SIZE(m);
 
@@ -1121,14 +960,12 @@ static void test_random_flows(void **state)
 				continue;
 			inet_ntop(AF_INET, &f->be, bbuf, sizeof(bbuf));
 			snprintf(cbuf, sizeof(cbuf), "100.64.0.%d", f->client);
-			sp = pt_flow(bbuf, BE_PORT, SNAT4, f->port, f->proto,
-				     f->proto == TCP ? SYN | ACK : 0);
-			assert_int_equal(st_uplink_in(h, sp, &out), REDIRECT);
-			sp = pt_flow(VIP4, VPORT, cbuf, f->cport, f->proto,
-				     f->proto == TCP ? SYN | ACK : 0);
-			sp.l2 = 1;
-			sp.ttl = 63;
-			pt_expect_pkt(sp, &out);
+			st_expect_restored(
+				h,
+				pt_flow(bbuf, BE_PORT, SNAT4, f->port, f->proto,
+					f->proto == TCP ? SYN | ACK : 0),
+				pt_flow(VIP4, VPORT, cbuf, f->cport, f->proto,
+					f->proto == TCP ? SYN | ACK : 0));
 			n_reply++;
 		} else if (r <
 			   97) { /* to a port or from a backend no flow has */
@@ -1137,21 +974,15 @@ static void test_random_flows(void **state)
 			const char *from = rnd_next(&rs) & 1 ? BE4[0] : BE4[2];
 			__u32 b = pt_addr(from).w[3];
 			int held = 0;
-			struct pkt_spec sp;
 
 			for (size_t x = 0; x < ARRAY_SIZE(m); x++)
 				held |= m[x].live && m[x].proto == proto &&
 					m[x].be == b && m[x].port == port;
 			if (held)
 				continue;
-			sp = pt_flow(from, BE_PORT, SNAT4, port, proto,
-				     proto == TCP ? ACK : 0);
-			sp.l2 = 1;
-			pt_build(&sp, &in);
-			assert_int_equal(st_run_on(h, TH_FROM_UPLINK,
-						   st_up_ifindex, &in, &out),
-					 PASS);
-			assert_pkt_eq(in.data, in.len, out.data, out.len);
+			st_uplink_untouched(h, pt_flow(from, BE_PORT, SNAT4,
+						       port, proto,
+						       proto == TCP ? ACK : 0));
 			n_foreign++;
 		} else { /* time passes: every flow expires */
 			now += (__u64)(TP_CT_TIMEOUT_SYN + TP_CT_TIMEOUT_UDP) *
@@ -1196,7 +1027,7 @@ static double uplink_ns(struct th *h, const struct pkt *in, int n, int *verdict)
 static void test_uplink_pass_cost(void **state)
 {
 	struct th *h = *state;
-	struct pkt tcp, udp, arp, reply, out;
+	struct pkt tcp, udp, arp, reply;
 	struct tp_ct_entry e = { .flags = TP_CT_F_REPLY_KEY, .expires_s = 1 };
 	struct tp_ct_key k;
 	double ns_tcp, ns_udp, ns_arp, ns_ours = 0;
@@ -1233,12 +1064,9 @@ static void test_uplink_pass_cost(void **state)
 	assert_int_equal(verdict, PASS);
 
 	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_int_equal(
-		st_tailnet_in(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0),
-			      &out),
-		REDIRECT);
 	k = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
-	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
+	port = st_open(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &k);
+	assert_in_range(port, PORT_LO, PORT_HI);
 	sp = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	sp.l2 = 1;
 	pt_build(&sp, &reply);
@@ -1297,8 +1125,7 @@ static void test_live_devices(void **state)
 	REQUIRE_BPF();
 	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	peer = th_uplink_peer();
-	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
-	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
+	st_idents(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, BE_PORT, BE_PORT,
 		TP_VERDICT_ALLOW);
@@ -1313,14 +1140,7 @@ static void test_live_devices(void **state)
 		pt_tc_attach(h->l3_ifindex, BPF_TC_INGRESS,
 			     bpf_program__fd(h->skel->progs.tp_from_tailnet)),
 		0);
-	assert_int_equal(
-		pt_tc_attach(h->l3_ifindex, BPF_TC_EGRESS,
-			     bpf_program__fd(h->skel->progs.tp_to_tailnet)),
-		0);
-	assert_int_equal(
-		pt_tc_attach(st_up_ifindex, BPF_TC_INGRESS,
-			     bpf_program__fd(h->skel->progs.tp_from_uplink)),
-		0);
+	st_attach_reply_path(h);
 	th_set_clock(h,
 		     0); /* real time: the kernel's packets, not test_run's */
 
@@ -1379,35 +1199,37 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
-		T(test_tcp_v4),
-		T(test_tcp_v6),
-		T(test_udp_v4),
-		T(test_udp_v6),
-		T(test_echo_v4),
-		T(test_echo_v6),
+#define F(i)  RT_TEST(family_cases, i, test_family_case)
+		F(0),
+		F(1),
+		F(2),
+		F(3),
+		F(4),
+		F(5),
 		T(test_exhaustion),
 		T(test_clash_live_and_dead),
 		T(test_expired_flow_reuse),
 		T(test_reply_key_rebuilt),
-		T(test_fragments_v4),
-		T(test_fragments_v6),
+		F(6),
+		F(7),
 		T(test_forged_replies),
 		T(test_revoked_reply),
 		T(test_reply_tailnet_gone),
 		T(test_auto_by_route),
 		T(test_no_snat_address),
 		T(test_no_route_ttl_and_neigh),
-		T(test_reply_over_mtu_v4),
-		T(test_reply_over_mtu_v6),
-		T(test_uplink_error_v4),
-		T(test_uplink_error_router_v4),
-		T(test_uplink_error_v6),
+		F(8),
+		F(9),
+		F(10),
+		F(11),
+		F(12),
 		T(test_uplink_error_echo),
-		T(test_client_error_v4),
-		T(test_client_error_v6),
+		F(13),
+		F(14),
 		T(test_random_flows),
 		T(test_uplink_pass_cost),
 		T(test_live_devices),
+#undef F
 #undef T
 	};
 

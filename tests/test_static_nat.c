@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "pkttest.h"
+#include "rowtest.h"
 #include "service.h"
 #include "static_nat.h"
 #include "sync.h"
@@ -33,12 +34,18 @@
 #define POD_ID	    300 /* the pod's identity */
 #define POD_IFINDEX 1	/* where pod packets come from: any non-tailnet iface */
 
+/* a tailnet and an inner address no entry holds */
+#define OTHER4 "100.64.7.8", "198.18.2.8"
+#define OTHER6 "fd7a:115c:a1e0::7:8", "fd00:198:18::2:8"
+
+/* An address family's plan. */
 struct fam {
 	const char *client, *tn, *in, *router, *trouter;
+	const char *other_tn, *other_in;
 };
 
-static const struct fam V4 = { CLIENT4, TN4, IN4, ROUTER4, TROUTER4 };
-static const struct fam V6 = { CLIENT6, TN6, IN6, ROUTER6, TROUTER6 };
+static const struct fam V4 = { CLIENT4, TN4, IN4, ROUTER4, TROUTER4, OTHER4 };
+static const struct fam V6 = { CLIENT6, TN6, IN6, ROUTER6, TROUTER6, OTHER6 };
 
 static void sn_add_at(const char *file, int line, struct th *h, __u16 zone,
 		      const char *tn, const char *in)
@@ -120,16 +127,29 @@ static struct pkt_spec sn_spec(const char *s, __u16 sport, const char *d,
 	return sp;
 }
 
+/*
+ * The conntrack key of sn_spec(@s, @sport, @d, @dport, @proto, false)'s
+ * flow: for ICMP the family's, keyed by the echo id.
+ */
+static struct tp_ct_key sn_key_at(const char *file, int line, const char *s,
+				  __u16 sport, const char *d, __u16 dport,
+				  __u8 proto)
+{
+	bool icmp = proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
+
+	if (icmp)
+		return pt_ct_key_at(file, line, s, 0x4242, d, 0,
+				    pt_icmp_proto(s));
+	return pt_ct_key_at(file, line, s, sport, d, dport, proto);
+}
+#define sn_key(...) sn_key_at(__FILE__, __LINE__, __VA_ARGS__)
+
 /* ---- both directions --------------------------------------------------- */
 
 /* The tailnet reaches the pod at its tailnet address; the pod answers from it. */
 static void inbound(struct th *h, const struct fam *f, __u8 proto)
 {
-	bool icmp = proto == IPPROTO_ICMP;
-	__u8 p = icmp && pt_family_of(f->client) == AF_INET6 ? IPPROTO_ICMPV6
-							     : proto;
-	struct tp_ct_key k = pt_ct_key(f->client, icmp ? 0x4242 : 40000, f->in,
-				       icmp ? 0 : 80, p);
+	struct tp_ct_key k = sn_key(f->client, 40000, f->in, 80, proto);
 	struct tp_ct_entry e;
 
 	sn_add(h, 0, f->tn, f->in);
@@ -150,50 +170,10 @@ static void inbound(struct th *h, const struct fam *f, __u8 proto)
 	assert_int_equal(th_stat(h, TP_STAT_STATIC_NAT_OUT), 1);
 }
 
-static void test_in_tcp4(void **state)
-{
-	REQUIRE_BPF();
-	inbound(*state, &V4, IPPROTO_TCP);
-}
-
-static void test_in_udp4(void **state)
-{
-	REQUIRE_BPF();
-	inbound(*state, &V4, IPPROTO_UDP);
-}
-
-static void test_in_icmp4(void **state)
-{
-	REQUIRE_BPF();
-	inbound(*state, &V4, IPPROTO_ICMP);
-}
-
-static void test_in_tcp6(void **state)
-{
-	REQUIRE_BPF();
-	inbound(*state, &V6, IPPROTO_TCP);
-}
-
-static void test_in_udp6(void **state)
-{
-	REQUIRE_BPF();
-	inbound(*state, &V6, IPPROTO_UDP);
-}
-
-static void test_in_icmp6(void **state)
-{
-	REQUIRE_BPF();
-	inbound(*state, &V6, IPPROTO_ICMP);
-}
-
 /* The pod opens a flow: it leaves from the tailnet address, its reply comes back. */
 static void outbound(struct th *h, const struct fam *f, __u8 proto)
 {
-	bool icmp = proto == IPPROTO_ICMP;
-	__u8 p = icmp && pt_family_of(f->client) == AF_INET6 ? IPPROTO_ICMPV6
-							     : proto;
-	struct tp_ct_key k = pt_ct_key(f->in, icmp ? 0x4242 : 40000, f->client,
-				       icmp ? 0 : 443, p);
+	struct tp_ct_key k = sn_key(f->in, 40000, f->client, 443, proto);
 	struct tp_ct_entry e;
 
 	sn_add(h, 0, f->tn, f->in);
@@ -211,23 +191,6 @@ static void outbound(struct th *h, const struct fam *f, __u8 proto)
 	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 1);
 	assert_int_equal(pt_ct_count(h), 1);
 }
-
-#define OUT_TEST(name, fam, proto)                 \
-	static void name(void **state)             \
-	{                                          \
-		struct th *h = *state;             \
-                                                   \
-		REQUIRE_BPF();                     \
-		pt_ident(h, 0, (fam)->in, POD_ID); \
-		outbound(h, fam, proto);           \
-	}
-
-OUT_TEST(test_out_tcp4, &V4, IPPROTO_TCP)
-OUT_TEST(test_out_udp4, &V4, IPPROTO_UDP)
-OUT_TEST(test_out_icmp4, &V4, IPPROTO_ICMP)
-OUT_TEST(test_out_tcp6, &V6, IPPROTO_TCP)
-OUT_TEST(test_out_udp6, &V6, IPPROTO_UDP)
-OUT_TEST(test_out_icmp6, &V6, IPPROTO_ICMP)
 
 /* ---- policy sees the pod ------------------------------------------------- */
 
@@ -256,18 +219,6 @@ static void policy_pod(struct th *h, const struct fam *f)
 	sn_flow(h, TH_TO_TAILNET, POD_IFINDEX,
 		sn_spec(f->in, 5000, f->client, 54, IPPROTO_UDP, false), f->tn,
 		f->client, PASS);
-}
-
-static void test_policy_pod_identity_v4(void **state)
-{
-	REQUIRE_BPF();
-	policy_pod(*state, &V4);
-}
-
-static void test_policy_pod_identity_v6(void **state)
-{
-	REQUIRE_BPF();
-	policy_pod(*state, &V6);
 }
 
 /* ---- ICMP errors ------------------------------------------------------------ */
@@ -327,23 +278,12 @@ static void icmp_errors(struct th *h, const struct fam *f)
 	assert_int_equal(th_stat(h, TP_STAT_STATIC_NAT_OUT), 3);
 }
 
-static void test_icmp_errors_v4(void **state)
-{
-	REQUIRE_BPF();
-	icmp_errors(*state, &V4);
-}
-
-static void test_icmp_errors_v6(void **state)
-{
-	REQUIRE_BPF();
-	icmp_errors(*state, &V6);
-}
-
 /* ---- what is not ours ----------------------------------------------------- */
 
-static void untouched(struct th *h, const struct fam *f, const char *other_tn,
-		      const char *other_in)
+static void untouched(struct th *h, const struct fam *f)
 {
+	const char *other_tn = f->other_tn, *other_in = f->other_in;
+
 	struct pkt in;
 
 	sn_add(h, 0, f->tn, f->in);
@@ -361,18 +301,6 @@ static void untouched(struct th *h, const struct fam *f, const char *other_tn,
 	sn_expect(h, TH_TO_TAILNET, 0, &in, PASS, &in);
 	assert_int_equal(th_stat(h, TP_STAT_STATIC_NAT_IN), 0);
 	assert_int_equal(th_stat(h, TP_STAT_STATIC_NAT_OUT), 0);
-}
-
-static void test_untouched_v4(void **state)
-{
-	REQUIRE_BPF();
-	untouched(*state, &V4, "100.64.7.8", "198.18.2.8");
-}
-
-static void test_untouched_v6(void **state)
-{
-	REQUIRE_BPF();
-	untouched(*state, &V6, "fd7a:115c:a1e0::7:8", "fd00:198:18::2:8");
 }
 
 /*
@@ -401,16 +329,60 @@ static void spoof(struct th *h, const struct fam *f)
 	assert_int_equal(th_stat(h, TP_STAT_STATIC_NAT_IN), 0);
 }
 
-static void test_spoofed_source_v4(void **state)
+/* ---- the per-family table ----------------------------------------------- */
+
+/*
+ * The tests run per address family (and protocol) are rows of
+ * family_cases[]: the test's name (as cmocka reports it), its body (with
+ * the protocol, or without), the family's plan and the protocol.
+ */
+struct family_case {
+	const char *name;
+	void (*per_proto)(struct th *h, const struct fam *f, __u8 proto);
+	void (*per_fam)(struct th *h, const struct fam *f);
+	const struct fam *fam;
+	__u8 proto;
+};
+
+/* what a pod opens is decided on its identity, set first */
+static void pod_outbound(struct th *h, const struct fam *f, __u8 proto)
 {
-	REQUIRE_BPF();
-	spoof(*state, &V4);
+	pt_ident(h, 0, f->in, POD_ID);
+	outbound(h, f, proto);
 }
 
-static void test_spoofed_source_v6(void **state)
+static const struct family_case family_cases[] = {
+	{ "test_in_tcp4", inbound, NULL, &V4, IPPROTO_TCP },
+	{ "test_in_udp4", inbound, NULL, &V4, IPPROTO_UDP },
+	{ "test_in_icmp4", inbound, NULL, &V4, IPPROTO_ICMP },
+	{ "test_in_tcp6", inbound, NULL, &V6, IPPROTO_TCP },
+	{ "test_in_udp6", inbound, NULL, &V6, IPPROTO_UDP },
+	{ "test_in_icmp6", inbound, NULL, &V6, IPPROTO_ICMP },
+	{ "test_out_tcp4", pod_outbound, NULL, &V4, IPPROTO_TCP },
+	{ "test_out_udp4", pod_outbound, NULL, &V4, IPPROTO_UDP },
+	{ "test_out_icmp4", pod_outbound, NULL, &V4, IPPROTO_ICMP },
+	{ "test_out_tcp6", pod_outbound, NULL, &V6, IPPROTO_TCP },
+	{ "test_out_udp6", pod_outbound, NULL, &V6, IPPROTO_UDP },
+	{ "test_out_icmp6", pod_outbound, NULL, &V6, IPPROTO_ICMP },
+	{ "test_policy_pod_identity_v4", NULL, policy_pod, &V4 },
+	{ "test_policy_pod_identity_v6", NULL, policy_pod, &V6 },
+	{ "test_icmp_errors_v4", NULL, icmp_errors, &V4 },
+	{ "test_icmp_errors_v6", NULL, icmp_errors, &V6 },
+	{ "test_untouched_v4", NULL, untouched, &V4 },
+	{ "test_untouched_v6", NULL, untouched, &V6 },
+	{ "test_spoofed_source_v4", NULL, spoof, &V4 },
+	{ "test_spoofed_source_v6", NULL, spoof, &V6 },
+};
+
+static void test_family_case(void **state)
 {
+	const struct family_case *c = rt_row();
+
 	REQUIRE_BPF();
-	spoof(*state, &V6);
+	if (c->per_proto)
+		c->per_proto(*state, c->fam, c->proto);
+	else
+		c->per_fam(*state, c->fam);
 }
 
 /* An entry of another zone translates nothing in this one; zone 0 in all. */
@@ -829,6 +801,20 @@ static struct tp_static_nat_entry *sn_find(struct tp_static_nat_entry *es,
 	return NULL;
 }
 
+/* The file @json synced into the maps: @r says what it did. */
+static void sn_sync_at(const char *file, int line, struct th *h,
+		       const char *json, struct tpd_sync_result *r)
+{
+	struct tpd_config cfg;
+	char err[256];
+
+	memset(r, 0, sizeof(*r));
+	PT_EQ(tpd_config_parse(json, &cfg, err, sizeof(err)), 0);
+	PT_EQ(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, r), 0);
+	tpd_config_free(&cfg);
+}
+#define sn_sync(...) sn_sync_at(__FILE__, __LINE__, __VA_ARGS__)
+
 /*
  * Synced like services: the file's entries are written (owner static),
  * the ones it no longer has go, tpctl's stay, and one that contradicts
@@ -839,18 +825,14 @@ static void test_sync_static_nat(void **state)
 	struct th *h = *state;
 	struct tpd_sync_result r = {};
 	struct tp_static_nat_entry *es, *e;
-	struct tpd_config cfg;
 	struct tp_addr a;
-	char err[256];
 	size_t n;
 
 	REQUIRE_BPF();
 	sn_add(h, 0, "100.64.9.9", "198.18.9.9"); /* tpctl's */
-	assert_int_equal(tpd_config_parse(sn_cfg, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
+	sn_sync(h, sn_cfg, &r);
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(r.added, 2);
-	tpd_config_free(&cfg);
 	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
 	assert_int_equal(n, 3);
 	e = sn_find(es, n, TN6);
@@ -864,27 +846,19 @@ static void test_sync_static_nat(void **state)
 		IN4, PASS);
 
 	/* again: nothing to do */
-	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_config_parse(sn_cfg, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
+	sn_sync(h, sn_cfg, &r);
 	assert_int_equal(r.added + r.changed + r.removed + r.conflicts, 0);
-	tpd_config_free(&cfg);
 
 	/* the v4 address moves to another pod, the v6 one goes, tpctl's is claimed */
-	memset(&r, 0, sizeof(r));
-	assert_int_equal(
-		tpd_config_parse(
-			SN_IF
-			"\"static_nat\":["
-			"{\"tailnet\":\"100.64.7.7\",\"inner\":\"198.18.2.8\"},"
-			"{\"tailnet\":\"100.64.9.9\",\"inner\":\"198.18.9.10\"}]}",
-			&cfg, err, sizeof(err)),
-		0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
+	sn_sync(h,
+		SN_IF
+		"\"static_nat\":["
+		"{\"tailnet\":\"100.64.7.7\",\"inner\":\"198.18.2.8\"},"
+		"{\"tailnet\":\"100.64.9.9\",\"inner\":\"198.18.9.10\"}]}",
+		&r);
 	assert_int_equal(r.removed, 2);
 	assert_int_equal(r.added, 1);
 	assert_int_equal(r.conflicts, 1);
-	tpd_config_free(&cfg);
 	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
 	assert_int_equal(n, 2);
 	e = sn_find(es, n, TN4);
@@ -902,44 +876,20 @@ static void test_sync_static_nat(void **state)
 		"198.18.2.8", PASS);
 
 	/* an empty file takes its own entries away, tpctl's stays */
-	memset(&r, 0, sizeof(r));
-	assert_int_equal(tpd_config_parse(SN_IF "\"static_nat\":[]}", &cfg, err,
-					  sizeof(err)),
-			 0);
-	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
+	sn_sync(h, SN_IF "\"static_nat\":[]}", &r);
 	assert_int_equal(r.removed, 1);
-	tpd_config_free(&cfg);
 	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(es[0].owner, TP_OWNER_TPCTL);
 	free(es);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
+#define T(fn)  cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
+#define N_ROWS (sizeof(family_cases) / sizeof(family_cases[0]))
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		T(test_in_tcp4),
-		T(test_in_udp4),
-		T(test_in_icmp4),
-		T(test_in_tcp6),
-		T(test_in_udp6),
-		T(test_in_icmp6),
-		T(test_out_tcp4),
-		T(test_out_udp4),
-		T(test_out_icmp4),
-		T(test_out_tcp6),
-		T(test_out_udp6),
-		T(test_out_icmp6),
-		T(test_policy_pod_identity_v4),
-		T(test_policy_pod_identity_v6),
-		T(test_icmp_errors_v4),
-		T(test_icmp_errors_v6),
-		T(test_untouched_v4),
-		T(test_untouched_v6),
-		T(test_spoofed_source_v4),
-		T(test_spoofed_source_v6),
+	static const struct CMUnitTest others[] = {
 		T(test_zones),
 		T(test_service_backend_with_static_address),
 		T(test_writer_checks),
@@ -950,6 +900,13 @@ int main(void)
 		cmocka_unit_test(test_config_static_nat_tailscale_ranges),
 		T(test_sync_static_nat),
 	};
+	struct CMUnitTest tests[N_ROWS + sizeof(others) / sizeof(others[0])];
+	size_t i;
 
+	/* family_cases[] first, in its order, then the others */
+	for (i = 0; i < N_ROWS; i++)
+		tests[i] = (struct CMUnitTest)RT_TEST(family_cases, i,
+						      test_family_case);
+	memcpy(tests + N_ROWS, others, sizeof(others));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

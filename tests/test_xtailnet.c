@@ -15,6 +15,7 @@
 
 #include <bpf/bpf.h>
 
+#include "masqtest.h"
 #include "pkttest.h"
 #include "tailplane/tuple.h"
 
@@ -30,8 +31,7 @@
 #define CPORT	1000
 #define BPORT	8080
 #define SPORT	80
-#define PORT_LO 61000
-#define PORT_HI 61999
+/* PORT_LO..PORT_HI: the SNAT range, masqtest.h's */
 
 /* Which family a case runs in: the addresses of the plan. */
 struct fam {
@@ -64,29 +64,6 @@ static void xt_env(struct th *h, __u16 lo, __u16 hi, bool allow)
 		pt_rule(h, 300, 500, 0, 0, 0, 0, TP_VERDICT_ALLOW);
 }
 
-/* Run @in through @hook of @ifindex, forwarded from @in_ifindex. */
-static int xt_run(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
-		  const struct pkt *in, struct pkt *out)
-{
-	int verdict = -1;
-
-	out->l2 = 0;
-	out->len = sizeof(out->data);
-	assert_int_equal(th_run_from(h, hook, ifindex, in_ifindex, in->data,
-				     in->len, out->data, &out->len, &verdict),
-			 0);
-	return verdict;
-}
-
-static int xt_spec(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
-		   struct pkt_spec sp, struct pkt *out)
-{
-	struct pkt in;
-
-	pt_build(&sp, &in);
-	return xt_run(h, hook, ifindex, in_ifindex, &in, out);
-}
-
 /* The first packet of a flow from @src:@sport to @dst:@dport. */
 static struct pkt_spec xt_first(const struct fam *f, __u8 proto,
 				const char *src, __u16 sport, const char *dst,
@@ -103,22 +80,6 @@ static struct pkt_spec xt_first(const struct fam *f, __u8 proto,
 	}
 	return pt_flow(src, sport, dst, dport, proto,
 		       proto == TCP ? PKT_TCP_SYN : 0);
-}
-
-/* The answer to @q (addresses and ports swapped, SYN-ACK, echo reply). */
-static struct pkt_spec xt_answer(struct pkt_spec q)
-{
-	struct pkt_spec a = q;
-
-	a.saddr = q.daddr;
-	a.daddr = q.saddr;
-	a.sport = q.dport;
-	a.dport = q.sport;
-	if (q.proto == TCP)
-		a.tcp_flags = PKT_TCP_SYN | PKT_TCP_ACK;
-	if (q.icmp_type)
-		a.icmp_type = q.icmp_type == 8 ? 0 : 129;
-	return a;
 }
 
 /* @sp with its source (@src) or destination set to @addr:@port (echo: the id). */
@@ -161,8 +122,9 @@ static __u16 xt_roundtrip(struct th *h, const struct fam *f, __u8 proto,
 	struct pkt out, fwd;
 	__u16 port;
 
-	assert_int_equal(xt_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0, q, &fwd),
-			 REDIRECT);
+	assert_int_equal(
+		mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0, q, &fwd),
+		REDIRECT);
 	e = xt_flow(h, &q, TH_ZONE);
 	assert_true(tp_ct_is_masq(&e));
 	assert_false(e.flags & TP_CT_F_EGRESS);
@@ -176,24 +138,24 @@ static __u16 xt_roundtrip(struct th *h, const struct fam *f, __u8 proto,
 	want.ttl = 63; /* forwarded by the node */
 	pt_expect_pkt(want, &fwd);
 	/* zone 2's egress passes what zone 1's ingress forwarded, untouched */
-	assert_int_equal(xt_run(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex,
-				&fwd, &out),
+	assert_int_equal(mt_run_pkt(h, TH_TO_TAILNET, h->l3_ifindex2,
+				    h->l3_ifindex, &fwd, &out),
 			 PASS);
 	pt_expect_pkt(want, &out);
 	/* flow entry and its SNAT reply key in zone 2: two entries */
 	assert_int_equal(pt_ct_count(h), 2);
 
 	/* the answer, restored whole on zone 2's ingress */
-	back = xt_answer(want);
+	back = mt_answer_of(want);
 	back.ttl = 0;
 	assert_int_equal(
-		xt_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, back, &fwd),
+		mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, back, &fwd),
 		PASS);
-	pt_expect_pkt(xt_answer(q), &fwd);
-	assert_int_equal(xt_run(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2,
-				&fwd, &out),
+	pt_expect_pkt(mt_answer_of(q), &fwd);
+	assert_int_equal(mt_run_pkt(h, TH_TO_TAILNET, h->l3_ifindex,
+				    h->l3_ifindex2, &fwd, &out),
 			 PASS);
-	pt_expect_pkt(xt_answer(q), &out);
+	pt_expect_pkt(mt_answer_of(q), &out);
 	e = xt_flow(h, &q, TH_ZONE);
 	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 1); /* counted once */
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 1);
@@ -207,6 +169,24 @@ static void xt_service(struct th *h, const struct fam *f, __u8 proto)
 
 	pt_service(h, f->vip, proto == TCP || proto == UDP ? SPORT : 0, sproto,
 		   (const char *[]){ f->peer }, 1, BPORT, NULL, NULL, 0, 0);
+}
+
+/*
+ * The usual service flow: crossing allowed, the UDP service of @f, and
+ * the client's flow to it and back (xt_roundtrip()).  Returns its port.
+ */
+static __u16 xt_service_flow(struct th *h, const struct fam *f)
+{
+	xt_env(h, PORT_LO, PORT_HI, true);
+	xt_service(h, f, UDP);
+	return xt_roundtrip(h, f, UDP, f->vip, SPORT);
+}
+
+/* What was refused opened nothing: no entry, no port. */
+static void xt_nothing_opened(struct th *h)
+{
+	assert_int_equal(pt_ct_count(h), 0);
+	assert_int_equal(th_stat(h, TP_STAT_MASQ), 0);
 }
 
 static void cross_case(void **state, const struct fam *f, __u8 proto, bool svc)
@@ -253,31 +233,30 @@ static void test_service_icmp_errors(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	xt_env(h, PORT_LO, PORT_HI, true);
-	xt_service(h, f, UDP);
-	port = xt_roundtrip(h, f, UDP, f->vip, SPORT);
+	port = xt_service_flow(h, f);
 	sent = xt_side(xt_side(q, true, f->masq, port), false, f->peer, BPORT);
 
 	/* from the backend: quote node:port -> backend */
 	pt_icmp_err(&in, f->peer, f->masq, &sent);
 	assert_int_equal(
-		xt_run(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in, &fwd), PASS);
+		mt_run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in, &fwd),
+		PASS);
 	pt_icmp_err(&want, f->vip, f->client, &q);
 	assert_int_equal(
 		pkt_compare(stderr, want.data, want.len, fwd.data, fwd.len), 0);
-	assert_int_equal(xt_run(h, TH_TO_TAILNET, h->l3_ifindex, h->l3_ifindex2,
-				&fwd, &out),
+	assert_int_equal(mt_run_pkt(h, TH_TO_TAILNET, h->l3_ifindex,
+				    h->l3_ifindex2, &fwd, &out),
 			 PASS);
 	assert_int_equal(
 		pkt_compare(stderr, want.data, want.len, out.data, out.len), 0);
 
 	/* from the client: quote VIP:80 -> client */
-	reply = xt_answer(q);
+	reply = mt_answer_of(q);
 	pt_icmp_err(&in, f->client, f->vip, &reply);
 	assert_int_equal(
-		xt_run(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &in, &fwd),
+		mt_run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &in, &fwd),
 		REDIRECT);
-	pt_build(&(struct pkt_spec[]){ xt_answer(sent) }[0], &quote);
+	pt_build(&(struct pkt_spec[]){ mt_answer_of(sent) }[0], &quote);
 	err = (struct pkt_spec){ .family = AF_INET,
 				 .saddr = f->masq,
 				 .daddr = f->peer,
@@ -289,8 +268,8 @@ static void test_service_icmp_errors(void **state)
 	pt_build(&err, &want);
 	assert_int_equal(
 		pkt_compare(stderr, want.data, want.len, fwd.data, fwd.len), 0);
-	assert_int_equal(xt_run(h, TH_TO_TAILNET, h->l3_ifindex2, h->l3_ifindex,
-				&fwd, &out),
+	assert_int_equal(mt_run_pkt(h, TH_TO_TAILNET, h->l3_ifindex2,
+				    h->l3_ifindex, &fwd, &out),
 			 PASS);
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 2);
 }
@@ -306,11 +285,11 @@ static void test_service_port_exhaustion(void **state)
 	xt_env(h, PORT_LO, PORT_LO, true);
 	xt_service(h, f, TCP);
 	xt_roundtrip(h, f, TCP, f->vip, SPORT);
-	assert_int_equal(
-		xt_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
-			xt_first(f, TCP, "100.64.0.2", CPORT, f->vip, SPORT),
-			&out),
-		DROP);
+	assert_int_equal(mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
+				     xt_first(f, TCP, "100.64.0.2", CPORT,
+					      f->vip, SPORT),
+				     &out),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), 1);
 	assert_int_equal(pt_ct_count(h), 2); /* nothing of the second flow */
 }
@@ -329,21 +308,19 @@ static void test_forged_reply_to_masq_port(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	xt_env(h, PORT_LO, PORT_HI, true);
-	xt_service(h, f, UDP);
-	port = xt_roundtrip(h, f, UDP, f->vip, SPORT);
-	forged = xt_answer(xt_side(xt_side(q, true, f->masq, port), false,
-				   FORGER4, BPORT));
-	xt_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, forged, &out);
+	port = xt_service_flow(h, f);
+	forged = mt_answer_of(xt_side(xt_side(q, true, f->masq, port), false,
+				      FORGER4, BPORT));
+	mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, forged, &out);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ),
 			 1); /* the real one only */
 	assert_memory_not_equal(
 		out.data + 16,
 		(&(struct tp_addr[]){ pt_addr(f->client) }[0])->b + 12, 4);
 	/* and the backend's port but the wrong one of ours */
-	forged = xt_answer(xt_side(xt_side(q, true, f->masq, port + 1), false,
-				   f->peer, BPORT));
-	xt_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, forged, &out);
+	forged = mt_answer_of(xt_side(xt_side(q, true, f->masq, port + 1),
+				      false, f->peer, BPORT));
+	mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, forged, &out);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 1);
 }
 
@@ -358,17 +335,16 @@ static void test_crossing_not_allowed(void **state)
 	xt_env(h, PORT_LO, PORT_HI, false);
 	xt_service(h, f, TCP);
 	assert_int_equal(
-		xt_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
-			xt_first(f, TCP, f->client, CPORT, f->vip, SPORT),
-			&out),
+		mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
+			    xt_first(f, TCP, f->client, CPORT, f->vip, SPORT),
+			    &out),
 		DROP);
 	assert_int_equal(
-		xt_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
-			xt_first(f, TCP, f->client, CPORT, f->peer, BPORT),
-			&out),
+		mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
+			    xt_first(f, TCP, f->client, CPORT, f->peer, BPORT),
+			    &out),
 		DROP);
-	assert_int_equal(pt_ct_count(h), 0);
-	assert_int_equal(th_stat(h, TP_STAT_MASQ), 0);
+	xt_nothing_opened(h);
 }
 
 /*
@@ -390,22 +366,21 @@ static void test_service_reply_key_evicted(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	xt_env(h, PORT_LO, PORT_HI, true);
-	xt_service(h, f, UDP);
-	port = xt_roundtrip(h, f, UDP, f->vip, SPORT);
+	port = xt_service_flow(h, f);
 	rk = pt_ct_key(f->peer, BPORT, f->masq, port, UDP);
 	rk.zone = TH_ZONE2;
 	assert_int_equal(bpf_map_delete_elem(tp_ct_fd(&h->maps, UDP), &rk), 0);
 	assert_int_equal(pt_ct_count(h), 1);
-	assert_int_equal(xt_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0, q, &out),
-			 REDIRECT);
-	assert_int_equal(pt_ct_count(h), 2);
-	back = xt_answer(xt_side(xt_side(q, true, f->masq, port), false,
-				 f->peer, BPORT));
 	assert_int_equal(
-		xt_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, back, &out),
+		mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0, q, &out),
+		REDIRECT);
+	assert_int_equal(pt_ct_count(h), 2);
+	back = mt_answer_of(xt_side(xt_side(q, true, f->masq, port), false,
+				    f->peer, BPORT));
+	assert_int_equal(
+		mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, back, &out),
 		PASS);
-	pt_expect_pkt(xt_answer(q), &out);
+	pt_expect_pkt(mt_answer_of(q), &out);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 2);
 }
 
@@ -415,9 +390,7 @@ static void test_service_reply_key_evicted(void **state)
  * masquerades it, tp_from_tailnet restores the answer whole (from the
  * VIP, to the pod).  Two entries.
  */
-#define POD4	    "198.18.2.5"
-#define POD6	    "fd00:198:18::2:5"
-#define POD_IFINDEX 1 /* lo: no tailnet interface, no uplink */
+/* the pods (POD4, POD6) and where their packets come from: masqtest.h */
 
 /* The operator's route of the egress VIPs into zone 2's interface. */
 static void xt_vip_routes(void)
@@ -441,9 +414,9 @@ static void egress_case(void **state, const struct fam *f, __u8 proto)
 	xt_env(h, PORT_LO, PORT_HI, true);
 	xt_service(h, f, proto);
 	xt_vip_routes();
-	assert_int_equal(
-		xt_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX, q, &out),
-		PASS);
+	assert_int_equal(mt_run_spec(h, TH_TO_TAILNET, h->l3_ifindex2,
+				     POD_IFINDEX, q, &out),
+			 PASS);
 	e = xt_flow(h, &q, TH_ZONE2);
 	assert_true(tp_ct_is_masq(&e));
 	assert_true(e.flags & TP_CT_F_EGRESS);
@@ -453,10 +426,10 @@ static void egress_case(void **state, const struct fam *f, __u8 proto)
 		       q.icmp_type ? 0 : BPORT);
 	pt_expect_pkt(want, &out);
 	assert_int_equal(pt_ct_count(h), 2);
-	assert_int_equal(xt_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0,
-				 xt_answer(want), &out),
+	assert_int_equal(mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0,
+				     mt_answer_of(want), &out),
 			 PASS);
-	pt_expect_pkt(xt_answer(q), &out);
+	pt_expect_pkt(mt_answer_of(q), &out);
 	assert_int_equal(th_stat(h, TP_STAT_REVMASQ), 1);
 	assert_int_equal(th_stat(h, TP_STAT_DNAT), 1);
 }
@@ -489,12 +462,11 @@ static void test_egress_service_policy_sees_pod(void **state)
 	xt_vip_routes();
 	pt_ident(h, 0, "198.18.2.0/24", 600);
 	pt_rule(h, 600, 500, 0, TCP, BPORT, BPORT, TP_VERDICT_DENY);
-	assert_int_equal(xt_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX,
-				 xt_first(f, TCP, POD4, CPORT, f->vip, SPORT),
-				 &out),
-			 DROP);
-	assert_int_equal(pt_ct_count(h), 0);
-	assert_int_equal(th_stat(h, TP_STAT_MASQ), 0);
+	assert_int_equal(
+		mt_run_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX,
+			    xt_first(f, TCP, POD4, CPORT, f->vip, SPORT), &out),
+		DROP);
+	xt_nothing_opened(h);
 }
 
 /* The backend's error about a packet reaches the pod from the VIP. */
@@ -511,15 +483,16 @@ static void test_egress_service_icmp_error(void **state)
 	xt_env(h, PORT_LO, PORT_HI, true);
 	xt_service(h, f, UDP);
 	xt_vip_routes();
-	assert_int_equal(
-		xt_spec(h, TH_TO_TAILNET, h->l3_ifindex2, POD_IFINDEX, q, &out),
-		PASS);
+	assert_int_equal(mt_run_spec(h, TH_TO_TAILNET, h->l3_ifindex2,
+				     POD_IFINDEX, q, &out),
+			 PASS);
 	e = xt_flow(h, &q, TH_ZONE2);
 	sent = xt_side(xt_side(q, true, f->masq, ntohs(e.snat_port)), false,
 		       f->peer, BPORT);
 	pt_icmp_err(&in, f->peer, f->masq, &sent);
 	assert_int_equal(
-		xt_run(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in, &out), PASS);
+		mt_run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in, &out),
+		PASS);
 	pt_icmp_err(&want, f->vip, POD4, &q);
 	assert_int_equal(
 		pkt_compare(stderr, want.data, want.len, out.data, out.len), 0);
