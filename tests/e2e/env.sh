@@ -31,7 +31,7 @@ ENV_FILES=()
 N_PODS=${N_PODS:-3}
 TPD_PID=
 # shellcheck source=runner.sh
-. "$ROOT/tests/e2e/runner.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/runner.sh"
 
 ns() { # ns NAME CMD...: run in a namespace, keeping the host's bpffs
 	local n=$1
@@ -259,15 +259,23 @@ env_start() {
 	done
 }
 
-# env_config FILE [DEFAULT_POLICY]: a tailplaned configuration for the
-# sandbox; ENV_EXTRA_IFACES (interface objects, each followed by a comma)
+# env_config_doc FILE DEFAULT_POLICY: a tailplaned configuration of the
+# sandbox's pins with DEFAULT_POLICY, the top-level members on stdin (each
+# followed by a comma), and the conntrack GC and sync intervals every
+# suite runs with.
+env_config_doc() {
+	{
+		printf '{\n  "pin_root": "%s",\n  "default_policy": "%s",\n' "$PIN_ROOT" "$2"
+		cat
+		printf '  "conntrack": { "gc_interval": 5 },\n  "sync_interval": 1\n}\n'
+	} >"$1"
+}
+
+# env_config FILE [DEFAULT_POLICY]: the configuration of the sandbox env_up
+# builds; ENV_EXTRA_IFACES (interface objects, each followed by a comma)
 # and ENV_EXTRA_TOP (top-level members, each followed by a comma) add to it.
 env_config() {
-	local f=$1 dflt=${2:-deny}
-	cat >"$f" <<JSON
-{
-  "pin_root": "$PIN_ROOT",
-  "default_policy": "$dflt",
+	env_config_doc "$1" "${2:-deny}" <<JSON
   "interfaces": [ ${ENV_EXTRA_IFACES:-}
     { "name": "$WG_NODE", "kind": "tailnet", "zone": 1, "peers": "wireguard" }
   ],
@@ -300,9 +308,6 @@ env_config() {
     { "from": "laptop", "to": "web", "proto": "icmpv6", "verdict": "allow" }
   ],
   ${ENV_EXTRA_TOP:-}
-  "conntrack": { "gc_interval": 5 },
-  "sync_interval": 1
-}
 JSON
 }
 

@@ -55,10 +55,7 @@ env_client_strict() {
 }
 
 masq_config() { # masq_config FILE MASQUERADE
-	cat >"$1" <<JSON
-{
-  "pin_root": "$PIN_ROOT",
-  "default_policy": "allow",
+	env_config_doc "$1" allow <<JSON
   "interfaces": [
     { "name": "$WG_NODE", "kind": "tailnet", "zone": 1, "peers": "wireguard",
       "masquerade": $2 }
@@ -67,9 +64,6 @@ masq_config() { # masq_config FILE MASQUERADE
     { "cidr": "198.18.1.0/24", "id": 300, "name": "web" },
     { "cidr": "fd00:198:18:1::/64", "id": 300 }
   ],
-  "conntrack": { "gc_interval": 5 },
-  "sync_interval": 1
-}
 JSON
 }
 

@@ -34,10 +34,7 @@ BACKEND6=$ENV_REMOTE6
 remote() { ns "$P-remote" "$@"; }
 
 snat_config() {
-	cat >"$1" <<JSON
-{
-  "pin_root": "$PIN_ROOT",
-  "default_policy": "allow",
+	env_config_doc "$1" allow <<JSON
   "interfaces": [
     { "name": "$WG_NODE", "kind": "tailnet", "zone": 1, "peers": "wireguard" },
     { "name": "$P-u", "kind": "uplink" }
@@ -52,9 +49,6 @@ snat_config() {
     { "frontend": "[$VIP6]:53/udp", "backends": [ { "addr": "[$BACKEND6]:9001" } ] },
     { "frontend": "[$VIP6]/icmp", "backends": [ { "addr": "$BACKEND6" } ] }
   ],
-  "conntrack": { "gc_interval": 5 },
-  "sync_interval": 1
-}
 JSON
 }
 

@@ -67,10 +67,7 @@ env_client_routes() {
 }
 
 xt_config() { # xt_config FILE
-	cat >"$1" <<JSON
-{
-  "pin_root": "$PIN_ROOT",
-  "default_policy": "deny",
+	env_config_doc "$1" deny <<JSON
   "interfaces": [
     { "name": "$WG_NODE", "kind": "tailnet", "zone": 1, "peers": "wireguard" },
     { "name": "$WG_NODE2", "kind": "tailnet", "zone": 2, "peers": "wireguard",
@@ -100,9 +97,6 @@ xt_config() { # xt_config FILE
     { "from": "web", "to": "devb", "proto": "tcp", "port": "8080", "verdict": "allow" },
     { "from": "web", "to": "devb", "proto": "udp", "port": "9001", "verdict": "allow" }
   ],
-  "conntrack": { "gc_interval": 5 },
-  "sync_interval": 1
-}
 JSON
 }
 
