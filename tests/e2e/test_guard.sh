@@ -216,36 +216,18 @@ on_test_failed() {
 	tail -20 "$ENV_DIR/tailplaned.log" 2>/dev/null | sed 's/^/   /'
 }
 
-main() {
-	if [ "$(id -u)" != 0 ] || ! command -v wireguard-go >/dev/null ||
-		! command -v wg >/dev/null; then
-		echo "[ RUN      ] guard_e2e"
-		echo "[  SKIPPED ] guard_e2e: needs root, wireguard-go and wg"
-		SKIPPED=1
-		summary
-		return 0
-	fi
-	# libxdp makes /sys/fs/bpf/xdp for its dispatchers on first use:
-	# take it away again if this test made it and left it empty
-	[ -e /sys/fs/bpf/xdp ] || trap 'env_down; rmdir /sys/fs/bpf/xdp 2>/dev/null' EXIT
-	[ ! -e /sys/fs/bpf/xdp ] || trap 'env_down' EXIT
-	trap 'exit 130' INT TERM
-	if ! guard_up || ! tpd_start; then
-		echo "[ RUN      ] guard_setup"
-		echo "[  FAILED  ] guard_setup"
-		FAILED=1
-		FAILED_NAMES+=(guard_setup)
-		summary
-		return 1
-	fi
-	run_test test_guard_attached
-	run_test test_flood_cut_handshake_completes
-	run_test test_flood_cpu_recorded
-	run_test test_drop_list_and_live_rate
-	run_test test_restart_replaces_in_place
-	run_test test_detach_removes
-	summary
-	[ "$FAILED" = 0 ]
-}
+TESTS=(test_guard_attached test_flood_cut_handshake_completes test_flood_cpu_recorded
+	test_drop_list_and_live_rate test_restart_replaces_in_place test_detach_removes)
 
-main "$@"
+env_need wireguard-go wg python3
+env_need_build tailplaned tpctl tools/tp-flood
+# libxdp makes /sys/fs/bpf/xdp for its dispatchers on first use: take it
+# away again if this test made it and left it empty
+[ -e /sys/fs/bpf/xdp ] || GUARD_MADE_XDP_DIR=1
+env_start guard_up
+[ -z "${GUARD_MADE_XDP_DIR:-}" ] || trap 'tpd_stop; env_down; rmdir /sys/fs/bpf/xdp 2>/dev/null' EXIT
+tpd_start || {
+	echo "tailplaned did not start"
+	exit 1
+}
+run_suite
