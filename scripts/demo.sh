@@ -26,8 +26,7 @@ fi
 step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 say() { printf '   %s\n' "$*"; }
 run() { printf '%s$ %s%s\n' "$bold" "$*" "$plain"; "$@"; }
-# tpctl runs on the node, where the interfaces it names are
-tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
+# tpctl (env.sh's) runs on the node, where the interfaces it names are
 
 REMOTE_VIP=198.19.0.20
 STATIC_TN=100.64.0.13
@@ -106,8 +105,7 @@ env_remote
 env_config "$ENV_DIR/tailplaned.json" deny
 demo_config "$ENV_DIR/tailplaned.json"
 # the client's peer for the node also carries pod3's own tailnet address
-ns "$P-client" wg set "$WG_CLIENT" peer "$NODE_PUB" allowed-ips \
-	100.64.0.1/32,$STATIC_TN/32,198.18.1.0/24,198.19.0.0/16,fd7a:115c:a1e0::1/128,fd00:198:18:1::/64,fd00:198:19::/64
+ns "$P-client" wg set "$WG_CLIENT" peer "$NODE_PUB" allowed-ips "$ENV_CLIENT_ALLOWED,$STATIC_TN/32"
 ns "$P-client" ip route add "$STATIC_TN/32" dev "$WG_CLIENT"
 env_bg "$P-client" "$ENV_DIR/whoami.log" "$BUILD/tools/tp-echo" --whoami 7070 --name client
 

@@ -12,15 +12,26 @@
 #
 # Addresses are the test plan of DESIGN.md; nothing leaves the namespaces.
 # Every process started is recorded with its PID and stopped by PID in
-# env_down, which also removes namespaces, sockets and pins.  Source this
-# file, set P (name prefix), WG_CLIENT, WG_NODE, PIN_ROOT, then env_up.
+# env_down, which also removes namespaces, sockets and pins.  Set P (the
+# name prefix, the suite's own so suites run side by side) and source this
+# file; WG_CLIENT, WG_NODE and PIN_ROOT default to names made from P.  It
+# sources runner.sh too, so a suite sources only this file.  A suite
+# checks what it needs (env_need, env_need_build), builds its sandbox
+# (env_start STEP...), starts the loader (tpd_start, or tpd_up) and ends
+# with run_suite.
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 BUILD=${BUILD:-$ROOT/build}
+WG_CLIENT=${WG_CLIENT:-${P}c}
+WG_NODE=${WG_NODE:-${P}n}
+PIN_ROOT=${PIN_ROOT:-/sys/fs/bpf/$P}
 ENV_PIDS=()
 ENV_NETNS=()
 ENV_FILES=()
 N_PODS=${N_PODS:-3}
+TPD_PID=
+# shellcheck source=runner.sh
+. "$(dirname "${BASH_SOURCE[0]}")/runner.sh"
 
 ns() { # ns NAME CMD...: run in a namespace, keeping the host's bpffs
 	local n=$1
@@ -76,46 +87,69 @@ env_wg() { # env_wg NS IFACE: a WireGuard interface (wireguard-go: waits for its
 	return 1
 }
 
-env_underlay() {
-	ip link add "$P-c" type veth peer name "$P-n"
-	ip link set "$P-c" netns "$P-client"
-	ip link set "$P-n" netns "$P-node"
-	ns "$P-client" ip addr add 198.18.255.2/30 dev "$P-c"
-	ns "$P-client" ip link set "$P-c" up
-	ns "$P-node" ip addr add 198.18.255.1/30 dev "$P-n"
-	ns "$P-node" ip link set "$P-n" up
+# env_addrs NS IFACE ADDRS: the addresses ADDRS (comma-separated, with
+# their prefix lengths; v6 without duplicate address detection) on IFACE
+# in NS, and IFACE up.
+env_addrs() {
+	local n=$1 ifc=$2 a
+	for a in ${3//,/ }; do
+		case $a in
+		*:*) ns "$n" ip -6 addr add "$a" dev "$ifc" nodad || return 1 ;;
+		*) ns "$n" ip addr add "$a" dev "$ifc" || return 1 ;;
+		esac
+	done
+	ns "$n" ip link set "$ifc" up
 }
 
+# env_veth NS1 IFACE1 ADDRS1 NS2 IFACE2 ADDRS2: a veth pair between two
+# namespaces, each end with its addresses (env_addrs).
+env_veth() {
+	ip link add "$2" type veth peer name "$5" || return 1
+	ip link set "$2" netns "$1" && ip link set "$5" netns "$4" || return 1
+	env_addrs "$1" "$2" "$3" && env_addrs "$4" "$5" "$6"
+}
+
+env_underlay() {
+	env_veth "$P-client" "$P-c" 198.18.255.2/30 "$P-node" "$P-n" 198.18.255.1/30
+}
+
+# env_wg_key IFACE: a new private key for IFACE in $ENV_DIR/IFACE.key;
+# prints its public key.
+env_wg_key() {
+	local k
+	k=$(wg genkey) || return 1
+	echo "$k" >"$ENV_DIR/$1.key"
+	echo "$k" | wg pubkey
+}
+
+# env_wg_end NS IFACE PORT PEER_PUB ENDPOINT MTU ADDRS ALLOWED: one end of
+# a tunnel: the WireGuard interface IFACE in NS (env_wg) with the key
+# env_wg_key made, listening on PORT, with one peer PEER_PUB at ENDPOINT
+# (empty: none, it is learnt) whose allowed IPs are ALLOWED; its own
+# addresses ADDRS (env_addrs), MTU (empty: the default), and a route into
+# the tunnel for each of ALLOWED.  ENV_LAST_PID is its wireguard-go.
+env_wg_end() {
+	local n=$1 ifc=$2 port=$3 pub=$4 endpoint=$5 mtu=$6 addrs=$7 allowed=$8 r
+	env_wg "$n" "$ifc" || return 1
+	ns "$n" wg set "$ifc" private-key "$ENV_DIR/$ifc.key" listen-port "$port" \
+		peer "$pub" ${endpoint:+endpoint "$endpoint"} allowed-ips "$allowed" || return 1
+	[ -z "$mtu" ] || ns "$n" ip link set "$ifc" mtu "$mtu" || return 1
+	env_addrs "$n" "$ifc" "$addrs" || return 1
+	for r in ${allowed//,/ }; do
+		ns "$n" ip route add "$r" dev "$ifc" || return 1
+	done
+}
+
+# The client sends the node's tailnet addresses, the pods and the service
+# VIPs into the tunnel; the node sends the client's tailnet addresses.
+ENV_CLIENT_ALLOWED=100.64.0.1/32,198.18.1.0/24,198.19.0.0/16,fd7a:115c:a1e0::1/128,fd00:198:18:1::/64,fd00:198:19::/64
+
 env_wireguard() {
-	local kc kn
-	kc=$(wg genkey)
-	kn=$(wg genkey)
-	CLIENT_PUB=$(echo "$kc" | wg pubkey)
-	NODE_PUB=$(echo "$kn" | wg pubkey)
-	echo "$kc" >"$ENV_DIR/client.key"
-	echo "$kn" >"$ENV_DIR/node.key"
-	env_wg "$P-client" "$WG_CLIENT"
-	env_wg "$P-node" "$WG_NODE"
-	ns "$P-client" wg set "$WG_CLIENT" private-key "$ENV_DIR/client.key" listen-port 51820 \
-		peer "$NODE_PUB" endpoint 198.18.255.1:51821 \
-		allowed-ips 100.64.0.1/32,198.18.1.0/24,198.19.0.0/16,fd7a:115c:a1e0::1/128,fd00:198:18:1::/64,fd00:198:19::/64
-	ns "$P-node" wg set "$WG_NODE" private-key "$ENV_DIR/node.key" listen-port 51821 \
-		peer "$CLIENT_PUB" endpoint 198.18.255.2:51820 \
-		allowed-ips 100.64.0.2/32,fd7a:115c:a1e0::2/128
-	ns "$P-client" ip addr add 100.64.0.2/32 dev "$WG_CLIENT"
-	ns "$P-client" ip -6 addr add fd7a:115c:a1e0::2/128 dev "$WG_CLIENT" nodad
-	ns "$P-client" ip link set "$WG_CLIENT" mtu 1280 up
-	for r in 100.64.0.1/32 198.18.1.0/24 198.19.0.0/16; do
-		ns "$P-client" ip route add "$r" dev "$WG_CLIENT"
-	done
-	for r in fd7a:115c:a1e0::1/128 fd00:198:18:1::/64 fd00:198:19::/64; do
-		ns "$P-client" ip -6 route add "$r" dev "$WG_CLIENT"
-	done
-	ns "$P-node" ip addr add 100.64.0.1/32 dev "$WG_NODE"
-	ns "$P-node" ip -6 addr add fd7a:115c:a1e0::1/128 dev "$WG_NODE" nodad
-	ns "$P-node" ip link set "$WG_NODE" mtu 1280 up
-	ns "$P-node" ip route add 100.64.0.2/32 dev "$WG_NODE"
-	ns "$P-node" ip -6 route add fd7a:115c:a1e0::2/128 dev "$WG_NODE"
+	CLIENT_PUB=$(env_wg_key "$WG_CLIENT") && NODE_PUB=$(env_wg_key "$WG_NODE") || return 1
+	env_wg_end "$P-client" "$WG_CLIENT" 51820 "$NODE_PUB" 198.18.255.1:51821 1280 \
+		100.64.0.2/32,fd7a:115c:a1e0::2/128 "$ENV_CLIENT_ALLOWED" &&
+		env_wg_end "$P-node" "$WG_NODE" 51821 "$CLIENT_PUB" 198.18.255.2:51820 1280 \
+			100.64.0.1/32,fd7a:115c:a1e0::1/128 100.64.0.2/32,fd7a:115c:a1e0::2/128
 }
 
 # A remote node behind an uplink veth of the node ($P-u, with the node's
@@ -130,16 +164,9 @@ ENV_REMOTE6=fd00:198:18:2::2
 
 env_remote() {
 	env_netns "$P-remote"
-	ip link add "$P-u" type veth peer name "$P-r"
-	ip link set "$P-u" netns "$P-node"
-	ip link set "$P-r" netns "$P-remote"
 	ns "$P-node" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-	ns "$P-node" ip addr add "$ENV_UPLINK4/24" dev "$P-u"
-	ns "$P-node" ip -6 addr add "$ENV_UPLINK6/64" dev "$P-u" nodad
-	ns "$P-node" ip link set "$P-u" up
-	ns "$P-remote" ip addr add "$ENV_REMOTE4/24" dev "$P-r"
-	ns "$P-remote" ip -6 addr add "$ENV_REMOTE6/64" dev "$P-r" nodad
-	ns "$P-remote" ip link set "$P-r" up
+	env_veth "$P-node" "$P-u" "$ENV_UPLINK4/24,$ENV_UPLINK6/64" \
+		"$P-remote" "$P-r" "$ENV_REMOTE4/24,$ENV_REMOTE6/64" || return 1
 	env_bg "$P-remote" "$ENV_DIR/backend.log" "$BUILD/tools/tp-echo" \
 		--http 8080 --tcp 9000 --udp 9001 --name remote
 }
@@ -168,11 +195,18 @@ env_pods() {
 	done
 }
 
-# env_up: the whole sandbox.  Needs P, WG_CLIENT, WG_NODE.
-env_up() {
+# env_dir: $ENV_DIR, the sandbox's files (keys, logs, configuration),
+# made once and removed by env_down.
+env_dir() {
+	[ -z "${ENV_DIR:-}" ] || return 0
 	ENV_DIR=$(mktemp -d "/tmp/$P.XXXXXX")
 	ENV_FILES+=("$ENV_DIR")
+}
+
+# env_tunnel: the client and the node joined by WireGuard over the underlay.
+env_tunnel() {
 	local s
+	env_dir
 	for s in "$WG_CLIENT" "$WG_NODE"; do
 		[ "$E2E_WG" = kernel ] && break
 		if [ -e "/var/run/wireguard/$s.sock" ]; then
@@ -180,22 +214,68 @@ env_up() {
 			return 1
 		fi
 	done
-	env_netns "$P-client"
-	env_netns "$P-node"
-	env_underlay
-	env_wireguard
-	env_pods
+	env_netns "$P-client" && env_netns "$P-node" && env_underlay && env_wireguard
 }
 
-# env_config FILE [DEFAULT_POLICY]: a tailplaned configuration for the
-# sandbox; ENV_EXTRA_IFACES (interface objects, each followed by a comma)
+# env_up: the whole sandbox.
+env_up() {
+	env_tunnel && env_pods
+}
+
+# env_need CMD...: skip the whole suite (skip_all) unless it runs as root
+# and every CMD is installed.
+env_need() {
+	local c
+	[ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces, BPF)"
+	for c in "$@"; do
+		command -v "$c" >/dev/null || skip_all "$c is not installed"
+	done
+}
+
+# env_need_build FILE...: skip the whole suite unless the build made each
+# FILE (a path below $BUILD).
+env_need_build() {
+	local f
+	for f in "$@"; do
+		[ -x "$BUILD/$f" ] || skip_all "build first (make all)"
+	done
+}
+
+# env_start STEP...: the suite's sandbox: traps that take it down on exit
+# (and the loader tpd_start started), $ENV_DIR, then each function STEP in
+# order, their output in $ENV_DIR/setup.log.  When a step fails: the log,
+# a failed test "setup", and exit 1.
+env_start() {
+	local step
+	trap 'tpd_stop; env_down' EXIT
+	trap 'exit 130' INT TERM
+	env_dir
+	for step in "$@"; do
+		"$step" >>"$ENV_DIR/setup.log" 2>&1 && continue
+		cat "$ENV_DIR/setup.log"
+		echo "[  FAILED  ] 1 test(s), listed below:"
+		echo "[  FAILED  ] setup ($step)"
+		exit 1
+	done
+}
+
+# env_config_doc FILE DEFAULT_POLICY: a tailplaned configuration of the
+# sandbox's pins with DEFAULT_POLICY, the top-level members on stdin (each
+# followed by a comma), and the conntrack GC and sync intervals every
+# suite runs with.
+env_config_doc() {
+	{
+		printf '{\n  "pin_root": "%s",\n  "default_policy": "%s",\n' "$PIN_ROOT" "$2"
+		cat
+		printf '  "conntrack": { "gc_interval": 5 },\n  "sync_interval": 1\n}\n'
+	} >"$1"
+}
+
+# env_config FILE [DEFAULT_POLICY]: the configuration of the sandbox env_up
+# builds; ENV_EXTRA_IFACES (interface objects, each followed by a comma)
 # and ENV_EXTRA_TOP (top-level members, each followed by a comma) add to it.
 env_config() {
-	local f=$1 dflt=${2:-deny}
-	cat >"$f" <<JSON
-{
-  "pin_root": "$PIN_ROOT",
-  "default_policy": "$dflt",
+	env_config_doc "$1" "${2:-deny}" <<JSON
   "interfaces": [ ${ENV_EXTRA_IFACES:-}
     { "name": "$WG_NODE", "kind": "tailnet", "zone": 1, "peers": "wireguard" }
   ],
@@ -228,9 +308,6 @@ env_config() {
     { "from": "laptop", "to": "web", "proto": "icmpv6", "verdict": "allow" }
   ],
   ${ENV_EXTRA_TOP:-}
-  "conntrack": { "gc_interval": 5 },
-  "sync_interval": 1
-}
 JSON
 }
 
@@ -279,6 +356,77 @@ tpd_stop() {
 	kill "-${1:-TERM}" "$TPD_PID" 2>/dev/null
 	wait "$TPD_PID" 2>/dev/null
 	TPD_PID=
+}
+
+# tpd_up: tpd_start, or exit 1 saying it did not start; then a wait for
+# its first peer sync.
+tpd_up() {
+	tpd_start || {
+		echo "tailplaned did not start"
+		exit 1
+	}
+	sleep 1.5
+}
+
+# on_test_failed NAME (runner.sh): the loader's last E2E_LOG_LINES (5)
+# lines of log; a suite may define its own after sourcing this file.
+on_test_failed() {
+	tail -"${E2E_LOG_LINES:-5}" "$ENV_DIR/tailplaned.log" 2>/dev/null | sed 's/^/   log: /'
+}
+
+tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
+client() { ns "$P-client" "$@"; }
+pod() { ns "$P-pod1" "$@"; }
+
+# http_expect NS URL ANSWER: a request from NS (curl, 3 s) answered with
+# exactly ANSWER (fail names the URL).
+http_expect() {
+	local out
+	out=$(ns "$1" curl -s -m 3 "$2") || fail "$2: request failed" || return 1
+	[ "$out" = "$3" ] || fail "$2: answer '$out'" || return 1
+}
+
+# ping_each NS ADDR...: three echoes from NS to each ADDR (v4 or v6)
+# answered (fail names the address).
+ping_each() {
+	local n=$1 a six
+	shift
+	for a in "$@"; do
+		case $a in *:*) six=-6 ;; *) six= ;; esac
+		ns "$n" ping $six -c 3 -i 0.2 -W 1 "$a" >/dev/null || fail "ping $a" || return 1
+	done
+}
+
+# load_start NS TARGET CONNS [ARG...]: tp-load in NS keeping CONNS TCP
+# connections to TARGET busy (ARGs add to its command line) for up to
+# 600 s; its counters go to $ENV_DIR/load.json when it stops; LOAD_PID.
+load_start() {
+	local n=$1 target=$2 conns=$3
+	shift 3
+	env_bg "$n" "$ENV_DIR/load.json" "$BUILD/tools/tp-load" --tcp "$target" \
+		--conns "$conns" --duration 600 "$@"
+	LOAD_PID=$ENV_LAST_PID
+}
+
+# load_stop: stop load_start's tp-load; LOAD_OUT its counters (printed).
+# Fails when it had stopped already.
+load_stop() {
+	local running=1
+	kill -0 "$LOAD_PID" 2>/dev/null || running=0
+	kill -TERM "$LOAD_PID" 2>/dev/null
+	wait "$LOAD_PID" 2>/dev/null
+	LOAD_OUT=$(cat "$ENV_DIR/load.json")
+	echo "   $LOAD_OUT"
+	[ "$running" = 1 ] || fail "the traffic stopped early"
+}
+
+# load_tcp_ok CONNS: LOAD_OUT has CONNS connections, no TCP error, and
+# messages that went round.
+load_tcp_ok() {
+	echo "$LOAD_OUT" | grep -q "\"tcp_conns\":$1," || fail "not $1 connections" || return 1
+	echo "$LOAD_OUT" | grep -q '"tcp_errors":0,' || fail "TCP errors" || return 1
+	echo "$LOAD_OUT" | grep -q '"tcp_roundtrips":0,' && { fail "no TCP traffic"; return 1; }
+	return 0
 }
 
 # udp_stream TARGET [NS]: 100 datagrams a second for a second from NS

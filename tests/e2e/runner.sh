@@ -51,18 +51,33 @@ summary() {
 	fi
 }
 
+# only_tests: E2E_ONLY="test_a test_b" narrows TESTS to those (debugging;
+# in some suites later tests build on earlier ones).
+only_tests() {
+	[ -z "${E2E_ONLY:-}" ] || read -r -a TESTS <<<"$E2E_ONLY"
+}
+
 # run_all: every test named in the array TESTS, in order.
 run_all() {
 	local t
+	only_tests
 	echo "[==========] Running ${#TESTS[@]} test(s)."
 	for t in "${TESTS[@]}"; do
 		run_test "$t"
 	done
 }
 
+# run_suite: run_all, the summary; fails when a test failed.
+run_suite() {
+	run_all
+	summary
+	[ "$FAILED" = 0 ]
+}
+
 # skip_all REASON: every test in TESTS skipped for REASON; exits 0.
 skip_all() {
 	local t
+	only_tests
 	echo "[==========] ${#TESTS[@]} test(s) run."
 	echo "[  PASSED  ] 0 test(s)."
 	echo "[  SKIPPED ] ${#TESTS[@]} test(s), listed below:"

@@ -7,24 +7,12 @@
 # them.  Needs root, wireguard-go (or wireguard.ko) and the build.
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${BUILD:-$ROOT/build}
 P=tpe$$
-WG_CLIENT=tpc$$
-WG_NODE=tpn$$
-PIN_ROOT=/sys/fs/bpf/tp-e2e-$$
 # shellcheck source=env.sh
-. "$ROOT/tests/e2e/env.sh"
-
-. "$ROOT/tests/e2e/runner.sh"
-TPD_PID=
-
-tpctl() { "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
+. "$(dirname "$0")/env.sh"
 
 # E2E_START_SECS: how long a start may take (the verifier's load of the
 # object; a VM under TCG takes minutes, make vmtest sets it)
-
-client() { ns "$P-client" "$@"; }
 
 # The program on a node interface's TC ingress: a pinned tcx link (kernels
 # with tcx) or tailplaned's clsact filter (older kernels); empty if none.
@@ -159,10 +147,8 @@ test_identities_from_kernel_wireguard() {
 # E2E_LOAD_CONNS TCP connections (default 50; make vmtest takes fewer: under
 # TCG kernel WireGuard's crypto for 50 would starve the loader's restarts).
 test_restart_safety() {
-	local load_pid out ct_before ct_after prog_before prog_after conns=${E2E_LOAD_CONNS:-50}
-	env_bg "$P-client" "$ENV_DIR/load.json" "$BUILD/tools/tp-load" --tcp 198.19.0.10:9000 \
-		--conns "$conns" --udp 198.19.0.10:53 --rate 100 --duration 600
-	load_pid=$ENV_LAST_PID
+	local ct_before ct_after prog_before prog_after conns=${E2E_LOAD_CONNS:-50}
+	load_start "$P-client" 198.19.0.10:9000 "$conns" --udp 198.19.0.10:53 --rate 100
 	# all connections up (slow machines and VMs take a while)
 	for _ in $(seq 100); do
 		[ "$(tpctl -j conntrack list service 198.19.0.10:9000/tcp | grep -o '"backend":"[^"]*"' | wc -l)" -ge "$conns" ] && break
@@ -191,15 +177,8 @@ test_restart_safety() {
 	tpctl conntrack list service 198.19.0.10:9000/tcp >"$ENV_DIR/ct-after.txt"
 	ct_after=$(tpctl -j conntrack list service 198.19.0.10:9000/tcp | grep -o '"backend":"[^"]*"' | sort | md5sum)
 	# the traffic ran through all of it; stop it and read its counters
-	kill -0 "$load_pid" 2>/dev/null || fail "the traffic stopped early" || return 1
-	kill -TERM "$load_pid"
-	wait "$load_pid" 2>/dev/null
-	out=$(cat "$ENV_DIR/load.json")
-	echo "   $out"
-	echo "$out" | grep -q "\"tcp_conns\":$conns," || fail "not $conns connections" || return 1
-	echo "$out" | grep -q '"tcp_errors":0,' || fail "TCP errors" || return 1
-	echo "$out" | grep -q '"udp_lost":0}' || fail "UDP loss" || return 1
-	echo "$out" | grep -q '"tcp_roundtrips":0,' && { fail "no TCP traffic"; return 1; }
+	load_stop && load_tcp_ok "$conns" || return 1
+	echo "$LOAD_OUT" | grep -q '"udp_lost":0}' || fail "UDP loss" || return 1
 	[ "$ct_before" = "$ct_after" ] || {
 		fail "conntrack entries changed across restarts"
 		awk '{print $3, $4, $5, $6}' "$ENV_DIR/ct-before.txt" | sort >"$ENV_DIR/ct-b"
@@ -233,10 +212,6 @@ test_interface_appearing_later() {
 
 # ---- runner -------------------------------------------------------------------
 
-on_test_failed() {
-	tail -${E2E_LOG_LINES:-5} "$ENV_DIR/tailplaned.log" 2>/dev/null | sed 's/^/   log: /'
-}
-
 # shellcheck disable=SC2034 # run_all and skip_all (runner.sh) read it
 TESTS=(test_tcp_through_clusterip_v4_v6 test_udp_through_clusterip_v4_v6
 	test_icmp_echo_through_clusterip_v4_v6 test_policy_allow_deny_audit
@@ -244,23 +219,10 @@ TESTS=(test_tcp_through_clusterip_v4_v6 test_udp_through_clusterip_v4_v6
 	test_identities_from_kernel_wireguard
 	test_restart_safety test_interface_appearing_later)
 
-# E2E_ONLY="test_a test_b" runs just those (debugging)
-# shellcheck disable=SC2034 # run_all (runner.sh) reads it
-[ -n "${E2E_ONLY:-}" ] && read -r -a TESTS <<<"$E2E_ONLY"
-
-[ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces, BPF)"
-[ "$E2E_WG" = kernel ] || command -v wireguard-go >/dev/null || skip_all "wireguard-go is not installed"
-[ -x "$BUILD/tpctl" ] && [ -x "$BUILD/tailplaned" ] && [ -x "$BUILD/upgrade/tailplaned" ] ||
-	skip_all "build first (make all)"
-
-trap 'tpd_stop; env_down' EXIT
-trap 'exit 130' INT TERM
-env_up >"/tmp/$P-setup.log" 2>&1 || { cat "/tmp/$P-setup.log"; rm -f "/tmp/$P-setup.log"; echo "[  FAILED  ] 1 test(s), listed below:"; exit 1; }
-rm -f "/tmp/$P-setup.log"
+env_need
+[ "$E2E_WG" = kernel ] || env_need wireguard-go
+env_need_build tpctl tailplaned upgrade/tailplaned
+env_start env_up
 env_config "$ENV_DIR/cfg.json" deny
-tpd_start || { echo "tailplaned did not start"; exit 1; }
-sleep 1.5 # first peer sync
-
-run_all
-summary
-[ "$FAILED" = 0 ]
+tpd_up
+run_suite

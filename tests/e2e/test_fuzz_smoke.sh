@@ -15,6 +15,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
 
+# shellcheck source=runner.sh
 . "$ROOT/tests/e2e/runner.sh"
 
 
@@ -52,22 +53,12 @@ fuzz_one() { # fuzz_one NAME
 
 # ---- runner ------------------------------------------------------------------
 
-
-
-NAMES=()
+# shellcheck disable=SC2034 # skip_all (runner.sh) reads it
+TESTS=()
 for f in "$ROOT"/tests/fuzz/fuzz_*.c; do
-	f=${f##*/fuzz_}
-	NAMES+=("${f%.c}")
+	f=${f##*/}
+	TESTS+=("${f%.c}")
 done
-
-skip_all() {
-	local t
-	echo "[==========] ${#NAMES[@]} test(s) run."
-	echo "[  PASSED  ] 0 test(s)."
-	echo "[  SKIPPED ] ${#NAMES[@]} test(s), listed below:"
-	for t in "${NAMES[@]}"; do echo "[  SKIPPED ] fuzz_$t: $1"; done
-	exit 0
-}
 
 # clang with its libFuzzer and sanitizer runtimes, or nothing to run
 CC_FUZZ=${FUZZ_CC:-clang}
@@ -76,9 +67,9 @@ printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }
 "$CC_FUZZ" -fsanitize=fuzzer,address,undefined "$TMP/probe.c" -o "$TMP/probe" >"$TMP/probe.log" 2>&1 ||
 	skip_all "$CC_FUZZ cannot link a libFuzzer program (clang's fuzzer runtime, libclang-rt-dev, missing?): $(head -1 "$TMP/probe.log")"
 
-echo "[==========] Running ${#NAMES[@]} test(s)."
-for t in "${NAMES[@]}"; do
-	run_test_as "fuzz_$t" fuzz_one "$t"
+echo "[==========] Running ${#TESTS[@]} test(s)."
+for t in "${TESTS[@]}"; do
+	run_test_as "$t" fuzz_one "${t#fuzz_}"
 done
 summary
 [ "$FAILED" = 0 ]

@@ -16,21 +16,13 @@
 #     $WG_PEER 100.64.50.2
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${BUILD:-$ROOT/build}
 P=tpg$$
-WG_NODE=tgn$$
-WG_PEER=tgp$$
-PIN_ROOT=/sys/fs/bpf/tp-guard-$$
+WG_PEER=${P}p
 RATE=${GUARD_RATE:-10}
 BURST=${GUARD_BURST:-20}
 FLOOD=${GUARD_FLOOD:-100000}
 # shellcheck source=env.sh
-. "$ROOT/tests/e2e/env.sh"
-. "$ROOT/tests/e2e/runner.sh"
-TPD_PID=
-
-tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
+. "$(dirname "$0")/env.sh"
 
 # jget JSON PATH...: a member of a JSON document (python3 reads it)
 jget() {
@@ -51,32 +43,18 @@ guard_port() {
 	ns "$1" ip link set "$3" up
 }
 
+# the node on the guarded port 51820 learns the peer's endpoint from its
+# handshake
 guard_wireguard() {
-	local kn kp
-	kn=$(wg genkey)
-	kp=$(wg genkey)
-	NODE_PUB=$(echo "$kn" | wg pubkey)
-	PEER_PUB=$(echo "$kp" | wg pubkey)
-	echo "$kn" >"$ENV_DIR/node.key"
-	echo "$kp" >"$ENV_DIR/peer.key"
-	env_wg "$P-node" "$WG_NODE" || return 1
+	NODE_PUB=$(env_wg_key "$WG_NODE") && PEER_PUB=$(env_wg_key "$WG_PEER") || return 1
+	env_wg_end "$P-node" "$WG_NODE" 51820 "$PEER_PUB" "" "" 100.64.50.1/32 100.64.50.2/32 || return 1
 	WG_NODE_PID=$ENV_LAST_PID
-	env_wg "$P-peer" "$WG_PEER" || return 1
-	ns "$P-node" wg set "$WG_NODE" private-key "$ENV_DIR/node.key" listen-port 51820 \
-		peer "$PEER_PUB" allowed-ips 100.64.50.2/32
-	ns "$P-peer" wg set "$WG_PEER" private-key "$ENV_DIR/peer.key" listen-port 51820 \
-		peer "$NODE_PUB" endpoint 198.18.50.1:51820 allowed-ips 100.64.50.1/32
-	ns "$P-node" ip addr add 100.64.50.1/32 dev "$WG_NODE"
-	ns "$P-node" ip link set "$WG_NODE" up
-	ns "$P-node" ip route add 100.64.50.2/32 dev "$WG_NODE"
-	ns "$P-peer" ip addr add 100.64.50.2/32 dev "$WG_PEER"
-	ns "$P-peer" ip link set "$WG_PEER" up
-	ns "$P-peer" ip route add 100.64.50.1/32 dev "$WG_PEER"
+	env_wg_end "$P-peer" "$WG_PEER" 51820 "$NODE_PUB" 198.18.50.1:51820 "" \
+		100.64.50.2/32 100.64.50.1/32
 }
 
 guard_up() {
-	ENV_DIR=$(mktemp -d "/tmp/$P.XXXXXX")
-	ENV_FILES+=("$ENV_DIR")
+	env_dir
 	local s
 	for s in "$WG_NODE" "$WG_PEER"; do
 		[ -e "/var/run/wireguard/$s.sock" ] && { echo "env: $s runs already" >&2; return 1; }
@@ -238,36 +216,18 @@ on_test_failed() {
 	tail -20 "$ENV_DIR/tailplaned.log" 2>/dev/null | sed 's/^/   /'
 }
 
-main() {
-	if [ "$(id -u)" != 0 ] || ! command -v wireguard-go >/dev/null ||
-		! command -v wg >/dev/null; then
-		echo "[ RUN      ] guard_e2e"
-		echo "[  SKIPPED ] guard_e2e: needs root, wireguard-go and wg"
-		SKIPPED=1
-		summary
-		return 0
-	fi
-	# libxdp makes /sys/fs/bpf/xdp for its dispatchers on first use:
-	# take it away again if this test made it and left it empty
-	[ -e /sys/fs/bpf/xdp ] || trap 'env_down; rmdir /sys/fs/bpf/xdp 2>/dev/null' EXIT
-	[ ! -e /sys/fs/bpf/xdp ] || trap 'env_down' EXIT
-	trap 'exit 130' INT TERM
-	if ! guard_up || ! tpd_start; then
-		echo "[ RUN      ] guard_setup"
-		echo "[  FAILED  ] guard_setup"
-		FAILED=1
-		FAILED_NAMES+=(guard_setup)
-		summary
-		return 1
-	fi
-	run_test test_guard_attached
-	run_test test_flood_cut_handshake_completes
-	run_test test_flood_cpu_recorded
-	run_test test_drop_list_and_live_rate
-	run_test test_restart_replaces_in_place
-	run_test test_detach_removes
-	summary
-	[ "$FAILED" = 0 ]
-}
+TESTS=(test_guard_attached test_flood_cut_handshake_completes test_flood_cpu_recorded
+	test_drop_list_and_live_rate test_restart_replaces_in_place test_detach_removes)
 
-main "$@"
+env_need wireguard-go wg python3
+env_need_build tailplaned tpctl tools/tp-flood
+# libxdp makes /sys/fs/bpf/xdp for its dispatchers on first use: take it
+# away again if this test made it and left it empty
+[ -e /sys/fs/bpf/xdp ] || GUARD_MADE_XDP_DIR=1
+env_start guard_up
+[ -z "${GUARD_MADE_XDP_DIR:-}" ] || trap 'tpd_stop; env_down; rmdir /sys/fs/bpf/xdp 2>/dev/null' EXIT
+tpd_start || {
+	echo "tailplaned did not start"
+	exit 1
+}
+run_suite

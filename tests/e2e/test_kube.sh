@@ -26,21 +26,11 @@
 # python3, openssl, curl and the build.
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${BUILD:-$ROOT/build}
 P=tpk$$
-# shellcheck disable=SC2034 # env.sh uses them
-WG_CLIENT=tkc$$
-# shellcheck disable=SC2034
-WG_NODE=tkn$$
-PIN_ROOT=/sys/fs/bpf/tp-kube-$$
-# shellcheck disable=SC2034
+# shellcheck disable=SC2034 # env.sh's env_pods uses it
 N_PODS=3
 # shellcheck source=env.sh
-. "$ROOT/tests/e2e/env.sh"
-# shellcheck source=runner.sh
-. "$ROOT/tests/e2e/runner.sh"
-TPD_PID=
+. "$(dirname "$0")/env.sh"
 API_PID=
 KNS=tp-e2e          # the Kubernetes namespace of the test's objects
 VIP4=198.19.0.40    # service "web", dual-stack
@@ -53,8 +43,6 @@ SYNC_SECS=${KUBE_SYNC_SECS:-5}
 TARGET_MS=1000
 MAX_MS=0 N_SYNCS=0 OVER_TARGET=0
 
-tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
-client() { ns "$P-client" "$@"; }
 tpq() { python3 "$ROOT/tests/kube/tpq.py" "$@"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
@@ -596,27 +584,9 @@ TESTS=(test_api_server_up test_lists_and_watches_all_kinds test_initial_list_syn
 	test_pod_tailnet_address_static_nat test_network_policy_for_tailnet_traffic
 	test_expose_annotated test_source_off_removes_its_entries)
 
-# E2E_ONLY="test_a test_b" runs just those (debugging; later tests build on earlier ones)
-[ -n "${E2E_ONLY:-}" ] && read -r -a TESTS <<<"$E2E_ONLY"
-
-[ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces, BPF)"
-command -v wireguard-go >/dev/null || skip_all "wireguard-go is not installed"
-command -v python3 >/dev/null || skip_all "python3 is not installed (make deps)"
-command -v openssl >/dev/null || skip_all "openssl is not installed (make deps)"
-command -v curl >/dev/null || skip_all "curl is not installed (make deps)"
-[ -x "$BUILD/tpctl" ] && [ -x "$BUILD/tailplaned" ] && [ -x "$BUILD/tools/tp-echo" ] ||
-	skip_all "build first (make all)"
-
-trap 'tpd_stop; env_down' EXIT
-trap 'exit 130' INT TERM
-env_up >"/tmp/$P-setup.log" 2>&1 && api_start >>"/tmp/$P-setup.log" 2>&1 || {
-	cat "/tmp/$P-setup.log"
-	rm -f "/tmp/$P-setup.log"
-	echo "[  FAILED  ] 1 test(s), listed below:"
-	echo "[  FAILED  ] setup"
-	exit 1
-}
-rm -f "/tmp/$P-setup.log"
+env_need wireguard-go python3 openssl curl
+env_need_build tpctl tailplaned tools/tp-echo
+env_start env_up api_start
 # what exists before the loader starts: namespaces, and "pre" with its slice
 for n in default kube-system "$KNS" other; do
 	k_put "$(namespace_obj "$n")" || exit 1

@@ -11,13 +11,10 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 T=$ROOT/tests/kube/test_apiserver.py
 
-skip_all() {
-	echo "[==========] 1 test(s) run."
-	echo "[  PASSED  ] 0 test(s)."
-	echo "[  SKIPPED ] 1 test(s), listed below:"
-	echo "[  SKIPPED ] test_apiserver.py: $1"
-	exit 0
-}
+# shellcheck source=runner.sh
+. "$ROOT/tests/e2e/runner.sh"
+# shellcheck disable=SC2034 # skip_all (runner.sh) reads it
+TESTS=(test_apiserver.py)
 command -v python3 >/dev/null || skip_all "python3 is not installed (make deps)"
 command -v openssl >/dev/null || skip_all "openssl is not installed (make deps)"
 exec python3 "$T" "$@"

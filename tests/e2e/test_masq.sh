@@ -16,34 +16,21 @@
 # to the pods: a pod's packet gets through only with the node's address as
 # its source, and the answer reaches the pod only when tp_from_tailnet
 # restores it.  The loader runs with "masquerade": true on $WG_NODE.
-# Names are this suite's own (tpmq*, tmq*).  Prints cmocka-style results
+# Names are this suite's own (tpmq*).  Prints cmocka-style results
 # so tests/run.sh counts them.  Needs root, wireguard-go and the build.
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${BUILD:-$ROOT/build}
 P=tpmq$$
-# shellcheck disable=SC2034 # env.sh's env_wireguard uses it
-WG_CLIENT=tmqc$$
-WG_NODE=tmqn$$
-PIN_ROOT=/sys/fs/bpf/tp-masq-$$
 # shellcheck disable=SC2034 # env.sh's env_pods uses it
 N_PODS=1
 # shellcheck source=env.sh
-. "$ROOT/tests/e2e/env.sh"
-# shellcheck source=runner.sh
-. "$ROOT/tests/e2e/runner.sh"
-TPD_PID=
+. "$(dirname "$0")/env.sh"
 NODE4=100.64.0.1
 NODE6=fd7a:115c:a1e0::1
 PEER4=100.64.0.2
 PEER6=fd7a:115c:a1e0::2
 POD4=198.18.1.1
 POD6=fd00:198:18:1::1
-
-tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
-client() { ns "$P-client" "$@"; }
-pod() { ns "$P-pod1" "$@"; }
 
 tpd_reload() { # tpd_reload MASQUERADE(true|false)
 	masq_config "$ENV_DIR/cfg.json" "$1"
@@ -68,10 +55,7 @@ env_client_strict() {
 }
 
 masq_config() { # masq_config FILE MASQUERADE
-	cat >"$1" <<JSON
-{
-  "pin_root": "$PIN_ROOT",
-  "default_policy": "allow",
+	env_config_doc "$1" allow <<JSON
   "interfaces": [
     { "name": "$WG_NODE", "kind": "tailnet", "zone": 1, "peers": "wireguard",
       "masquerade": $2 }
@@ -80,9 +64,6 @@ masq_config() { # masq_config FILE MASQUERADE
     { "cidr": "198.18.1.0/24", "id": 300, "name": "web" },
     { "cidr": "fd00:198:18:1::/64", "id": 300 }
   ],
-  "conntrack": { "gc_interval": 5 },
-  "sync_interval": 1
-}
 JSON
 }
 
@@ -106,11 +87,8 @@ test_masquerade_configured() {
 }
 
 test_tcp_v4_v6() {
-	local out
-	out=$(pod curl -s -m 3 "http://$PEER4:8080/") || fail "v4 request failed" || return 1
-	[ "$out" = "hello from tailnet" ] || fail "v4 answer '$out'" || return 1
-	out=$(pod curl -s -m 3 "http://[$PEER6]:8080/") || fail "v6 request failed" || return 1
-	[ "$out" = "hello from tailnet" ] || fail "v6 answer '$out'" || return 1
+	http_expect "$P-pod1" "http://$PEER4:8080/" "hello from tailnet" &&
+		http_expect "$P-pod1" "http://[$PEER6]:8080/" "hello from tailnet"
 }
 
 test_udp_v4_v6() {
@@ -118,17 +96,14 @@ test_udp_v4_v6() {
 }
 
 test_icmp_echo_v4_v6() {
-	pod ping -c 3 -i 0.2 -W 1 "$PEER4" >/dev/null || fail "ping $PEER4" || return 1
-	pod ping -6 -c 3 -i 0.2 -W 1 "$PEER6" >/dev/null || fail "ping $PEER6" || return 1
+	ping_each "$P-pod1" "$PEER4" "$PEER6"
 }
 
 # The client sees the node's tailnet address, a port of the SNAT range,
 # never the pod; the node's conntrack shows the masqueraded flows.
 test_client_sees_the_node() {
-	local load_pid peers out
-	env_bg "$P-pod1" "$ENV_DIR/load.json" "$BUILD/tools/tp-load" --tcp "$PEER4:9000" \
-		--conns 3 --duration 600
-	load_pid=$ENV_LAST_PID
+	local peers out
+	load_start "$P-pod1" "$PEER4:9000" 3
 	for _ in $(seq 100); do
 		[ "$(client ss -Htn state established "( sport = :9000 )" | wc -l)" -ge 3 ] && break
 		sleep 0.1
@@ -146,10 +121,7 @@ test_client_sees_the_node() {
 	out=$(tpctl -j conntrack list)
 	echo "$out" | tr '{' '\n' | grep "\"src\":\"$POD6\"" | grep -q "\"snat_addr\":\"$NODE6\"" ||
 		fail "no v6 flow with snat_addr $NODE6: $out" || return 1
-	kill -TERM "$load_pid"
-	wait "$load_pid" 2>/dev/null
-	out=$(cat "$ENV_DIR/load.json")
-	echo "$out" | grep -q '"tcp_errors":0,' || fail "TCP errors: $out" || return 1
+	load_stop && load_tcp_ok 3 || return 1
 	out=$(tpctl -j stats)
 	echo "$out" | grep -q '"masq"' || fail "no masq counter in tpctl stats" || return 1
 }
@@ -177,37 +149,12 @@ test_off_then_on() {
 
 # ---- runner -------------------------------------------------------------------
 
-on_test_failed() {
-	tail -"${E2E_LOG_LINES:-5}" "$ENV_DIR/tailplaned.log" 2>/dev/null | sed 's/^/   log: /'
-}
-
 TESTS=(test_client_accepts_only_the_node test_masquerade_configured test_tcp_v4_v6 test_udp_v4_v6 test_icmp_echo_v4_v6
 	test_client_sees_the_node test_host_own_traffic_untouched test_off_then_on)
 
-# E2E_ONLY="test_a test_b" runs just those (debugging)
-[ -n "${E2E_ONLY:-}" ] && read -r -a TESTS <<<"$E2E_ONLY"
-
-[ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces, BPF)"
-command -v wireguard-go >/dev/null || skip_all "wireguard-go is not installed"
-[ -x "$BUILD/tpctl" ] && [ -x "$BUILD/tailplaned" ] && [ -x "$BUILD/tools/tp-echo" ] ||
-	skip_all "build first (make all)"
-
-trap 'tpd_stop; env_down' EXIT
-trap 'exit 130' INT TERM
-ENV_DIR=$(mktemp -d "/tmp/$P.XXXXXX")
-ENV_FILES+=("$ENV_DIR")
-{
-	env_netns "$P-client" && env_netns "$P-node" && env_underlay && env_wireguard && env_pods &&
-		env_client_strict
-} >"$ENV_DIR/setup.log" 2>&1 || {
-	cat "$ENV_DIR/setup.log"
-	echo "[  FAILED  ] 1 test(s), listed below:"
-	exit 1
-}
+env_need wireguard-go
+env_need_build tpctl tailplaned tools/tp-echo
+env_start env_tunnel env_pods env_client_strict
 masq_config "$ENV_DIR/cfg.json" true
-tpd_start || { echo "tailplaned did not start"; exit 1; }
-sleep 1.5 # first peer sync
-
-run_all
-summary
-[ "$FAILED" = 0 ]
+tpd_up
+run_suite

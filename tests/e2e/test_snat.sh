@@ -15,23 +15,14 @@
 # fd7a:115c:a1e0::/48): a reply reaches the client only when its flow was
 # SNATed to the node's uplink address, restored by tp_from_uplink and sent
 # back into the tunnel.  The loader runs with "snat": "auto" and takes the
-# SNAT address from the uplink.  Names are this suite's own (tpsn*, tsn*),
+# SNAT address from the uplink.  Names are this suite's own (tpsn*),
 # so it runs next to the other suites.  Prints cmocka-style results so
 # tests/run.sh counts them.  Needs root, wireguard-go and the build.
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${BUILD:-$ROOT/build}
 P=tpsn$$
-# shellcheck disable=SC2034 # env.sh's env_wireguard uses it
-WG_CLIENT=tsnc$$
-WG_NODE=tsnn$$
-PIN_ROOT=/sys/fs/bpf/tp-snat-$$
 # shellcheck source=env.sh
-. "$ROOT/tests/e2e/env.sh"
-# shellcheck source=runner.sh
-. "$ROOT/tests/e2e/runner.sh"
-TPD_PID=
+. "$(dirname "$0")/env.sh"
 VIP4=198.19.0.20
 VIP6=fd00:198:19::14
 # env.sh's env_remote: the node's uplink address and the remote backend
@@ -40,15 +31,10 @@ SNAT6=$ENV_UPLINK6
 BACKEND4=$ENV_REMOTE4
 BACKEND6=$ENV_REMOTE6
 
-tpctl() { ns "$P-node" "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
-client() { ns "$P-client" "$@"; }
 remote() { ns "$P-remote" "$@"; }
 
 snat_config() {
-	cat >"$1" <<JSON
-{
-  "pin_root": "$PIN_ROOT",
-  "default_policy": "allow",
+	env_config_doc "$1" allow <<JSON
   "interfaces": [
     { "name": "$WG_NODE", "kind": "tailnet", "zone": 1, "peers": "wireguard" },
     { "name": "$P-u", "kind": "uplink" }
@@ -63,9 +49,6 @@ snat_config() {
     { "frontend": "[$VIP6]:53/udp", "backends": [ { "addr": "[$BACKEND6]:9001" } ] },
     { "frontend": "[$VIP6]/icmp", "backends": [ { "addr": "$BACKEND6" } ] }
   ],
-  "conntrack": { "gc_interval": 5 },
-  "sync_interval": 1
-}
 JSON
 }
 
@@ -101,11 +84,8 @@ test_snat_configured_from_the_uplink() {
 }
 
 test_tcp_v4_v6() {
-	local out
-	out=$(client curl -s -m 3 "http://$VIP4/") || fail "v4 request failed" || return 1
-	[ "$out" = "hello from remote" ] || fail "v4 answer '$out'" || return 1
-	out=$(client curl -s -m 3 "http://[$VIP6]/") || fail "v6 request failed" || return 1
-	[ "$out" = "hello from remote" ] || fail "v6 answer '$out'" || return 1
+	http_expect "$P-client" "http://$VIP4/" "hello from remote" &&
+		http_expect "$P-client" "http://[$VIP6]/" "hello from remote"
 }
 
 test_udp_v4_v6() {
@@ -113,8 +93,7 @@ test_udp_v4_v6() {
 }
 
 test_icmp_echo_v4_v6() {
-	client ping -c 3 -i 0.2 -W 1 "$VIP4" >/dev/null || fail "ping $VIP4" || return 1
-	client ping -6 -c 3 -i 0.2 -W 1 "$VIP6" >/dev/null || fail "ping $VIP6" || return 1
+	ping_each "$P-client" "$VIP4" "$VIP6"
 }
 
 # The node's conntrack shows each SNAT flow with the source the backend saw.
@@ -139,10 +118,8 @@ test_conntrack_shows_snat() {
 # A live TCP connection keeps working across a loader restart: the flow
 # and its NAT state are in the pinned maps, the programs stay attached.
 test_live_tcp_across_restart() {
-	local load_pid out peers
-	env_bg "$P-client" "$ENV_DIR/load.json" "$BUILD/tools/tp-load" --tcp "$VIP4:9000" \
-		--conns 5 --duration 600
-	load_pid=$ENV_LAST_PID
+	local peers
+	load_start "$P-client" "$VIP4:9000" 5
 	for _ in $(seq 100); do
 		[ "$(tpctl -j conntrack list service "$VIP4:9000/tcp" | grep -o '"snat_port"' | wc -l)" -ge 5 ] && break
 		sleep 0.1
@@ -158,15 +135,7 @@ test_live_tcp_across_restart() {
 	sleep 1
 	tpd_start || fail "restart" || return 1
 	sleep 1
-	kill -0 "$load_pid" 2>/dev/null || fail "the traffic stopped early" || return 1
-	kill -TERM "$load_pid"
-	wait "$load_pid" 2>/dev/null
-	out=$(cat "$ENV_DIR/load.json")
-	echo "   $out"
-	echo "$out" | grep -q '"tcp_conns":5,' || fail "not 5 connections" || return 1
-	echo "$out" | grep -q '"tcp_errors":0,' || fail "TCP errors" || return 1
-	echo "$out" | grep -q '"tcp_roundtrips":0,' && { fail "no TCP traffic"; return 1; }
-	return 0
+	load_stop && load_tcp_ok 5
 }
 
 # An uplink's TC ingress carries tp_from_uplink: a pinned tcx link, or
@@ -223,38 +192,18 @@ test_detach_purge() {
 
 # ---- runner -------------------------------------------------------------------
 
-on_test_failed() {
-	tail -"${E2E_LOG_LINES:-5}" "$ENV_DIR/tailplaned.log" 2>/dev/null | sed 's/^/   log: /'
-}
-
 TESTS=(test_remote_has_no_route_to_the_tailnet test_snat_configured_from_the_uplink
 	test_tcp_v4_v6 test_udp_v4_v6 test_icmp_echo_v4_v6 test_conntrack_shows_snat
 	test_live_tcp_across_restart test_uplink_appearing_later test_detach_purge)
 
-# E2E_ONLY="test_a test_b" runs just those (debugging)
-[ -n "${E2E_ONLY:-}" ] && read -r -a TESTS <<<"$E2E_ONLY"
-
-[ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces, BPF)"
-command -v wireguard-go >/dev/null || skip_all "wireguard-go is not installed"
-[ -x "$BUILD/tpctl" ] && [ -x "$BUILD/tailplaned" ] && [ -x "$BUILD/tools/tp-echo" ] ||
-	skip_all "build first (make all)"
-
-trap 'tpd_stop; env_down' EXIT
-trap 'exit 130' INT TERM
-ENV_DIR=$(mktemp -d "/tmp/$P.XXXXXX")
-ENV_FILES+=("$ENV_DIR")
-{
-	env_netns "$P-client" && env_netns "$P-node" && env_underlay && env_wireguard && env_remote &&
-		ns "$P-node" sh -c 'echo 7000 > /proc/sys/net/ipv4/ip_local_reserved_ports'
-} >"$ENV_DIR/setup.log" 2>&1 || {
-	cat "$ENV_DIR/setup.log"
-	echo "[  FAILED  ] 1 test(s), listed below:"
-	exit 1
+# a port of the SNAT range someone else reserved (test_detach_purge)
+reserve_port_7000() {
+	ns "$P-node" sh -c 'echo 7000 > /proc/sys/net/ipv4/ip_local_reserved_ports'
 }
-snat_config "$ENV_DIR/cfg.json"
-tpd_start || { echo "tailplaned did not start"; exit 1; }
-sleep 1.5 # first peer sync
 
-run_all
-summary
-[ "$FAILED" = 0 ]
+env_need wireguard-go
+env_need_build tpctl tailplaned tools/tp-echo
+env_start env_tunnel env_remote reserve_port_7000
+snat_config "$ENV_DIR/cfg.json"
+tpd_up
+run_suite

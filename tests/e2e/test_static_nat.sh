@@ -18,24 +18,13 @@
 # for tests/run.sh.  Needs root, wireguard-go, nft, python3 and the build.
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${BUILD:-$ROOT/build}
-P=tpsn-$$
-WG_CLIENT=tpsnc$$
-WG_NODE=tpsnn$$
-PIN_ROOT=/sys/fs/bpf/tpsn-e2e-$$
+P=tpst$$
+# shellcheck disable=SC2034 # env.sh's env_pods uses it
 N_PODS=1
 TN4=100.64.7.7
 TN6=fd7a:115c:a1e0::7:7
 # shellcheck source=env.sh
-. "$ROOT/tests/e2e/env.sh"
-# shellcheck source=runner.sh
-. "$ROOT/tests/e2e/runner.sh"
-TPD_PID=
-
-tpctl() { "$BUILD/tpctl" --pin-root "$PIN_ROOT" "$@"; }
-client() { ns "$P-client" "$@"; }
-pod() { ns "$P-pod1" "$@"; }
+. "$(dirname "$0")/env.sh"
 
 # A server on the client that answers every TCP connection and UDP
 # datagram with the address it came from; and its client, for the pod.
@@ -120,16 +109,13 @@ test_entries_loaded() {
 }
 
 test_tcp_to_tailnet_address_v4_v6() {
-	local out
-	out=$(client curl -s -m 3 "http://$TN4:8080/") || fail "v4 request failed" || return 1
-	[ "$out" = "hello from pod1" ] || fail "v4 answer '$out'" || return 1
-	out=$(client curl -s -m 3 "http://[$TN6]:8080/") || fail "v6 request failed" || return 1
-	[ "$out" = "hello from pod1" ] || fail "v6 answer '$out'" || return 1
+	http_expect "$P-client" "http://$TN4:8080/" "hello from pod1" &&
+		http_expect "$P-client" "http://[$TN6]:8080/" "hello from pod1"
 }
 
-# udp_stream TARGET: a second of datagrams (as many as a busy machine
+# udp_all_echoed TARGET: a second of datagrams (as many as a busy machine
 # sends, 100 at most), every one echoed
-udp_stream() {
+udp_all_echoed() {
 	local out sent
 	out=$(client "$BUILD/tools/tp-load" --udp "$1" --rate 100 --duration 1) ||
 		fail "tp-load $1 failed" || return 1
@@ -141,12 +127,11 @@ udp_stream() {
 }
 
 test_udp_to_tailnet_address_v4_v6() {
-	udp_stream "$TN4:9001" && udp_stream "[$TN6]:9001"
+	udp_all_echoed "$TN4:9001" && udp_all_echoed "[$TN6]:9001"
 }
 
 test_icmp_to_tailnet_address_v4_v6() {
-	client ping -c 3 -i 0.2 -W 1 $TN4 >/dev/null || fail "ping $TN4" || return 1
-	client ping -6 -c 3 -i 0.2 -W 1 $TN6 >/dev/null || fail "ping $TN6" || return 1
+	ping_each "$P-client" "$TN4" "$TN6"
 }
 
 test_pod_reaches_client_as_tailnet_address() {
@@ -179,25 +164,14 @@ test_counters_and_conntrack() {
 
 # ---- runner ---------------------------------------------------------------------
 
-on_test_failed() {
-	tail -"${E2E_LOG_LINES:-5}" "$ENV_DIR/tailplaned.log" 2>/dev/null | sed 's/^/   log: /'
-}
-
 TESTS=(test_entries_loaded test_tcp_to_tailnet_address_v4_v6
 	test_udp_to_tailnet_address_v4_v6 test_icmp_to_tailnet_address_v4_v6
 	test_pod_reaches_client_as_tailnet_address test_counters_and_conntrack)
 
-[ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces, BPF)"
-command -v wireguard-go >/dev/null || skip_all "wireguard-go is not installed"
-command -v nft >/dev/null || skip_all "nft is not installed"
-command -v python3 >/dev/null || skip_all "python3 is not installed"
-[ -x "$BUILD/tpctl" ] && [ -x "$BUILD/tailplaned" ] || skip_all "build first (make all)"
-
-setup() {
-	env_up || return 1
-	# the client sends the pod's tailnet addresses to the node, and takes them from it
-	client wg set "$WG_CLIENT" peer "$NODE_PUB" allowed-ips \
-		100.64.0.1/32,198.18.1.0/24,198.19.0.0/16,fd7a:115c:a1e0::1/128,fd00:198:18:1::/64,fd00:198:19::/64,$TN4/32,$TN6/128 &&
+# The client sends the pod's tailnet addresses to the node, takes them
+# from it and answers on them; the configuration's static_nat entries.
+static_nat_setup() {
+	client wg set "$WG_CLIENT" peer "$NODE_PUB" allowed-ips "$ENV_CLIENT_ALLOWED,$TN4/32,$TN6/128" &&
 		client ip route add $TN4/32 dev "$WG_CLIENT" &&
 		client ip -6 route add $TN6/128 dev "$WG_CLIENT" || return 1
 	write_peer_tool
@@ -208,20 +182,14 @@ setup() {
 	env_config "$ENV_DIR/cfg.json" deny
 }
 
-trap 'tpd_stop; env_down' EXIT
-trap 'exit 130' INT TERM
-setup >"/tmp/$P-setup.log" 2>&1 || {
-	cat "/tmp/$P-setup.log"
-	rm -f "/tmp/$P-setup.log"
-	echo "[  FAILED  ] 1 test(s), listed below:"
+env_need wireguard-go nft python3
+env_need_build tpctl tailplaned
+env_start env_up static_nat_setup
+tpd_start || {
+	echo "tailplaned did not start"
 	exit 1
 }
-rm -f "/tmp/$P-setup.log"
-tpd_start || { echo "tailplaned did not start"; exit 1; }
 # what the pod opens is decided on its own identity (web, 300)
 tpctl policy add from web to laptop allow >/dev/null || { echo "policy add failed"; exit 1; }
 sleep 1.5 # first peer sync
-
-run_all
-summary
-[ "$FAILED" = 0 ]
+run_suite

@@ -9,11 +9,14 @@
 #ifndef TAILPLANE_TESTS_FUZZ_H
 #define TAILPLANE_TESTS_FUZZ_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define FUZZ_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -50,6 +53,56 @@ static inline void *fuzz_dup(const void *data, size_t len)
 		abort();
 	memcpy(p, data, len);
 	return p;
+}
+
+/*
+ * The input as a file, for parsers that read one: a memfd (made on the
+ * first call, rewritten on each) whose /proc/self/fd path is returned.
+ */
+static inline const char *fuzz_file(const uint8_t *data, size_t len)
+{
+	static char path[64];
+	static int fd = -1;
+
+	if (fd < 0) {
+		fd = memfd_create("fuzz_input", MFD_CLOEXEC);
+		FUZZ_CHECK(fd >= 0, "memfd_create: %s", strerror(errno));
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	}
+	FUZZ_CHECK(!ftruncate(fd, 0), "ftruncate: %s", strerror(errno));
+	FUZZ_CHECK(pwrite(fd, data, len, 0) == (ssize_t)len, "pwrite: %s",
+		   strerror(errno));
+	return path;
+}
+
+/* The cut an input byte asks for: 1 + (byte % 64) bytes, or whole (@len). */
+static inline size_t fuzz_chunk(uint8_t byte, size_t len)
+{
+	return byte % 64 ? (size_t)(byte % 64) : len;
+}
+
+/*
+ * @doc handed to @feed(@parser, piece, n) in pieces of @chunk bytes, as
+ * libcurl hands a body over, each piece an allocation of exactly its size
+ * so an overread is caught per piece; the first nonzero return stops it
+ * and is returned.
+ */
+static inline int fuzz_feed_chunks(const char *doc, size_t len, size_t chunk,
+				   int (*feed)(void *parser, const char *piece,
+					       size_t n),
+				   void *parser)
+{
+	size_t off, n;
+	char *piece;
+	int ret = 0;
+
+	for (off = 0; off < len && !ret; off += n) {
+		n = len - off < chunk ? len - off : chunk;
+		piece = fuzz_dup(doc + off, n);
+		ret = feed(parser, piece, n);
+		free(piece);
+	}
+	return ret;
 }
 
 #endif /* TAILPLANE_TESTS_FUZZ_H */

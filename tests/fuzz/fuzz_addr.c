@@ -10,6 +10,18 @@
 #include "addr.h"
 #include "fuzz.h"
 
+/*
+ * @s parsed and formatted as @buf: @buf must parse again (@reparse is
+ * that parse's return, 0 when it parses) to the value @s gave (@same).
+ */
+#define FUZZ_ROUND_TRIP(s, buf, reparse, same)                              \
+	do {                                                                \
+		FUZZ_CHECK(!(reparse),                                      \
+			   "'%s' formats as '%s', which does not parse", s, \
+			   buf);                                            \
+		FUZZ_CHECK(same, "'%s' -> '%s' -> another value", s, buf);  \
+	} while (0)
+
 static void fuzz_addr(const char *s)
 {
 	char buf[TP_ADDR_STRLEN];
@@ -18,10 +30,8 @@ static void fuzz_addr(const char *s)
 	if (tp_addr_parse(s, &a))
 		return;
 	tp_addr_format(&a, buf, sizeof(buf));
-	FUZZ_CHECK(!tp_addr_parse(buf, &b),
-		   "'%s' formats as '%s', which does not parse", s, buf);
-	FUZZ_CHECK(!memcmp(&a, &b, sizeof(a)),
-		   "'%s' -> '%s' -> another address", s, buf);
+	FUZZ_ROUND_TRIP(s, buf, tp_addr_parse(buf, &b),
+			!memcmp(&a, &b, sizeof(a)));
 }
 
 static void fuzz_prefix(const char *s)
@@ -39,10 +49,8 @@ static void fuzz_prefix(const char *s)
 	FUZZ_CHECK(tp_prefix_contains(&a, plen, &a),
 		   "'%s' does not contain itself", s);
 	tp_prefix_format(&a, plen, buf, sizeof(buf));
-	FUZZ_CHECK(!tp_prefix_parse(buf, &b, &plen2),
-		   "'%s' formats as '%s', which does not parse", s, buf);
-	FUZZ_CHECK(!memcmp(&a, &b, sizeof(a)) && plen == plen2,
-		   "'%s' (/%u) -> '%s' (/%u)", s, plen, buf, plen2);
+	FUZZ_ROUND_TRIP(s, buf, tp_prefix_parse(buf, &b, &plen2),
+			!memcmp(&a, &b, sizeof(a)) && plen == plen2);
 }
 
 static void fuzz_endpoint(const char *s)
@@ -63,10 +71,8 @@ static void fuzz_endpoint(const char *s)
 		return;
 	FUZZ_CHECK(has_port || !port, "'%s': port %u without one", s, port);
 	tp_endpoint_format(&a, port, buf, sizeof(buf));
-	FUZZ_CHECK(!tp_endpoint_parse(buf, &b, &port2, NULL),
-		   "'%s' formats as '%s', which does not parse", s, buf);
-	FUZZ_CHECK(!memcmp(&a, &b, sizeof(a)) && port == port2, "'%s' -> '%s'",
-		   s, buf);
+	FUZZ_ROUND_TRIP(s, buf, tp_endpoint_parse(buf, &b, &port2, NULL),
+			!memcmp(&a, &b, sizeof(a)) && port == port2);
 }
 
 static void fuzz_svc(const char *s)
@@ -78,10 +84,8 @@ static void fuzz_svc(const char *s)
 		return;
 	FUZZ_CHECK(!k.pad, "'%s': padding not zeroed", s);
 	tp_svc_key_format(&k, buf, sizeof(buf));
-	FUZZ_CHECK(!tp_svc_key_parse(buf, &k2),
-		   "'%s' formats as '%s', which does not parse", s, buf);
-	FUZZ_CHECK(!memcmp(&k, &k2, sizeof(k)),
-		   "'%s' -> '%s' -> another frontend", s, buf);
+	FUZZ_ROUND_TRIP(s, buf, tp_svc_key_parse(buf, &k2),
+			!memcmp(&k, &k2, sizeof(k)));
 }
 
 static void fuzz_ports(const char *s)

@@ -6,30 +6,10 @@
  * rejected file has a one-line reason; an accepted one the shape the
  * loader relies on.
  */
-#include <errno.h>
-#include <unistd.h>
-#include <sys/mman.h>
 
 #include "addr.h"
 #include "config.h"
 #include "fuzz.h"
-
-static int fuzz_fd = -1;
-static char fuzz_path[64];
-
-/* The input as the file at fuzz_path. */
-static void fuzz_file(const uint8_t *data, size_t len)
-{
-	if (fuzz_fd < 0) {
-		fuzz_fd = memfd_create("fuzz_config", MFD_CLOEXEC);
-		FUZZ_CHECK(fuzz_fd >= 0, "memfd_create: %s", strerror(errno));
-		snprintf(fuzz_path, sizeof(fuzz_path), "/proc/self/fd/%d",
-			 fuzz_fd);
-	}
-	FUZZ_CHECK(!ftruncate(fuzz_fd, 0), "ftruncate: %s", strerror(errno));
-	FUZZ_CHECK(pwrite(fuzz_fd, data, len, 0) == (ssize_t)len, "pwrite: %s",
-		   strerror(errno));
-}
 
 static void fuzz_check_cfg(const struct tpd_config *cfg)
 {
@@ -80,8 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	}
 
 	/* the same text as a file: up to its first NUL, as read */
-	fuzz_file(data, len);
-	ret2 = tpd_config_load(fuzz_path, &cfg2, err2, sizeof(err2));
+	ret2 = tpd_config_load(fuzz_file(data, len), &cfg2, err2, sizeof(err2));
 	FUZZ_CHECK(ret2 == ret && !strcmp(err, err2),
 		   "parse: %d '%s', load: %d '%s'", ret, err, ret2, err2);
 	if (!ret)

@@ -32,6 +32,11 @@ static void fuzz_object(void *ctx, enum tpd_kube_event ev,
 	tpd_kube_object_free(o);
 }
 
+static int fuzz_feed(void *d, const char *piece, size_t n)
+{
+	return tpd_kube_decoder_feed(d, piece, n);
+}
+
 /* Decode @doc in chunks of @chunk; the dump (with the state) in @g. */
 static int fuzz_decode(enum tpd_kube_kind kind, enum tpd_kube_doc type,
 		       const char *doc, size_t len, size_t chunk,
@@ -40,20 +45,12 @@ static int fuzz_decode(enum tpd_kube_kind kind, enum tpd_kube_doc type,
 	struct tpd_kube_sink sink = { .object = fuzz_object, .ctx = g };
 	struct tpd_kube_decoder *d = tpd_kube_decoder_new(kind, type, &sink);
 	const struct tpd_kube_decoded *st;
-	size_t off, n;
-	char *piece;
-	int ret = 0;
+	int ret;
 
 	FUZZ_CHECK(d, "tpd_kube_decoder_new");
 	g->dump = open_memstream(&g->text, &g->len);
 	FUZZ_CHECK(g->dump, "open_memstream");
-	for (off = 0; off < len && !ret; off += n) {
-		n = len - off < chunk ? len - off : chunk;
-		piece = fuzz_dup(doc + off,
-				 n); /* overreads are caught per chunk */
-		ret = tpd_kube_decoder_feed(d, piece, n);
-		free(piece);
-	}
+	ret = fuzz_feed_chunks(doc, len, chunk, fuzz_feed, d);
 	if (!ret)
 		ret = tpd_kube_decoder_finish(d);
 	FUZZ_CHECK(ret == 0 || ret == -EINVAL || ret == -ENOMEM,
@@ -92,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	kind = (enum tpd_kube_kind)(data[0] % TPD_KUBE_KIND_MAX);
 	type = (data[0] / TPD_KUBE_KIND_MAX) % 2 ? TPD_KUBE_DOC_WATCH
 						 : TPD_KUBE_DOC_LIST;
-	chunk = data[1] % 64 ? (size_t)(data[1] % 64) : len;
+	chunk = fuzz_chunk(data[1], len);
 	doc = fuzz_dup(data + 2, len - 2);
 	len -= 2;
 

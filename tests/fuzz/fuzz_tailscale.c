@@ -15,23 +15,20 @@
 #include "peerlist.h"
 #include "peers.h"
 
+static int fuzz_feed(void *p, const char *piece, size_t n)
+{
+	return tpd_ts_parser_feed(p, piece, n);
+}
+
 /* As tpd_ts_fetch_peers() does, with the answer arriving in @chunk bytes. */
 static int fuzz_push(const char *doc, size_t len, size_t chunk,
 		     struct tp_peer_list *out)
 {
 	struct tp_ts_parser *p = tpd_ts_parser_new(out);
-	size_t off, n;
-	char *piece;
-	int ret = 0;
+	int ret;
 
 	FUZZ_CHECK(p, "tpd_ts_parser_new");
-	for (off = 0; off < len && !ret; off += n) {
-		n = len - off < chunk ? len - off : chunk;
-		piece = fuzz_dup(doc + off,
-				 n); /* overreads are caught per chunk */
-		ret = tpd_ts_parser_feed(p, piece, n);
-		free(piece);
-	}
+	ret = fuzz_feed_chunks(doc, len, chunk, fuzz_feed, p);
 	if (!ret)
 		ret = tpd_ts_parser_finish(p);
 	if (ret)
@@ -49,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 
 	if (!len)
 		return 0;
-	chunk = data[0] % 64 ? (size_t)(data[0] % 64) : len;
+	chunk = fuzz_chunk(data[0], len);
 	doc = fuzz_dup(data + 1, len - 1);
 	len--;
 

@@ -10,9 +10,6 @@
  * tpctl_ok(), except help and version, which run, and `conntrack flush`,
  * which fails.  JSON output must be one well-formed document.
  */
-#include <errno.h>
-#include <unistd.h>
-#include <sys/mman.h>
 
 #include <yajl/yajl_tree.h>
 
@@ -31,22 +28,6 @@ int tpctl_exec(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 	return tpctl_ok(ctx);
 }
 
-static int fuzz_fd = -1;
-static char fuzz_path[64];
-
-static void fuzz_file(const uint8_t *data, size_t len)
-{
-	if (fuzz_fd < 0) {
-		fuzz_fd = memfd_create("fuzz_batch", MFD_CLOEXEC);
-		FUZZ_CHECK(fuzz_fd >= 0, "memfd_create: %s", strerror(errno));
-		snprintf(fuzz_path, sizeof(fuzz_path), "/proc/self/fd/%d",
-			 fuzz_fd);
-	}
-	FUZZ_CHECK(!ftruncate(fuzz_fd, 0), "ftruncate: %s", strerror(errno));
-	FUZZ_CHECK(pwrite(fuzz_fd, data, len, 0) == (ssize_t)len, "pwrite: %s",
-		   strerror(errno));
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
 	struct tpctl_opts o = { .pin_root = "/nonexistent/tailplane-fuzz" };
@@ -62,8 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		return 0;
 	o.json = data[0] & 1;
 	o.pretty = o.json && (data[0] & 2);
-	fuzz_file(data + 1, len - 1);
-	a.file = fuzz_path;
+	a.file = fuzz_file(data + 1, len - 1);
 
 	f = open_memstream(&out, &out_len);
 	FUZZ_CHECK(f, "open_memstream");

@@ -833,11 +833,7 @@ class ApiHandler(Handler):
                     gone = st.compact_rv
                     initial = None
         if initial is None:
-            ctx.stats.add("gone_410")
-            doc = status_doc(410, "Expired",
-                             f"too old resource version: {start_rv} ({gone})")
-            cw.write(('{"type":"ERROR","object":%s}\n' % dumps(doc)).encode())
-            cw.end()
+            self.watch_gone(cw, start_rv, gone)
             return
         for rec in initial:
             cw.write(ev_line("ADDED", rec))
@@ -873,11 +869,7 @@ class ApiHandler(Handler):
                 cur_rv = st.rv
             if evs is None:
                 # compacted while this watch lagged behind
-                ctx.stats.add("gone_410")
-                doc = status_doc(410, "Expired",
-                                 f"too old resource version: {cursor} ({gone})")
-                cw.write(('{"type":"ERROR","object":%s}\n' % dumps(doc)).encode())
-                cw.end()
+                self.watch_gone(cw, cursor, gone)
                 return
             n = 0
             for rv, plural, key, etype, new, prev in evs:
@@ -936,6 +928,13 @@ class ApiHandler(Handler):
             return False
         except (OSError, ValueError):
             return True
+
+    def watch_gone(self, cw, rv, gone):
+        """End a watch from @rv, which compaction (now at @gone) took, with a 410 event."""
+        self.ctx.stats.add("gone_410")
+        doc = status_doc(410, "Expired", f"too old resource version: {rv} ({gone})")
+        cw.write(('{"type":"ERROR","object":%s}\n' % dumps(doc)).encode())
+        cw.end()
 
     def disconnect(self, cw, mode):
         self.close_connection = True
@@ -1004,17 +1003,31 @@ class ControlHandler(Handler):
         return res, "", parts[2]
 
     def handle_ctl(self, fn):
+        """Answer a control request with fn(parts, query) -> (code, doc), or its ApiError."""
+        parts, q = self.route()
         try:
-            code, doc = fn()
+            code, doc = fn(parts, q)
             self.send_json(code, doc)
         except ApiError as e:
             self.send_status(e)
 
+    def ctl_object(self, parts):
+        """The object /objects/KIND/[NS/]NAME names: (resource, namespace, name)."""
+        if not parts or parts[0] != "objects":
+            raise ApiError(404, "NotFound", "no such control endpoint")
+        return self.obj_target(parts)
+
+    def stored(self, res, ns, name):
+        """The store's record of an object, or 404."""
+        rec = self.ctx.store.get(res, ns, name)
+        if not rec:
+            raise ApiError(404, "NotFound", f'{res.plural} "{name}" not found')
+        return rec
+
     def do_GET(self):
-        parts, q = self.route()
         ctx = self.ctx
 
-        def go():
+        def go(parts, q):
             if parts == ["healthz"]:
                 return 200, {"ok": True}
             if parts == ["stats"]:
@@ -1028,11 +1041,7 @@ class ControlHandler(Handler):
                         recs = [ctx.store.objs[res.plural][k] for k in ctx.store._keys(res.plural)]
                     return 200, {"kind": res.list_kind, "apiVersion": res.api_version,
                                  "items": [r.obj() for r in recs]}
-                res, ns, name = self.obj_target(parts)
-                rec = ctx.store.get(res, ns, name)
-                if not rec:
-                    raise ApiError(404, "NotFound", f'{res.plural} "{name}" not found')
-                return 200, rec.obj()
+                return 200, self.stored(*self.obj_target(parts)).obj()
             raise ApiError(404, "NotFound", "no such control endpoint")
         self.handle_ctl(go)
 
@@ -1057,10 +1066,9 @@ class ControlHandler(Handler):
         self.do_POST()
 
     def do_POST(self):
-        parts, q = self.route()
         ctx = self.ctx
 
-        def go():
+        def go(parts, q):
             if parts == ["objects"]:
                 doc = self.body_json()
                 if isinstance(doc, dict) and isinstance(doc.get("items"), list):
@@ -1116,32 +1124,18 @@ class ControlHandler(Handler):
         self.handle_ctl(go)
 
     def do_PATCH(self):
-        parts, q = self.route()
-        ctx = self.ctx
-
-        def go():
-            if not parts or parts[0] != "objects":
-                raise ApiError(404, "NotFound", "no such control endpoint")
-            res, ns, name = self.obj_target(parts)
+        def go(parts, q):
+            res, ns, name = self.ctl_object(parts)
             patch = self.body_json()
             # read-modify-write under no lock: the control port has one writer (the test)
-            rec = ctx.store.get(res, ns, name)
-            if not rec:
-                raise ApiError(404, "NotFound", f'{res.plural} "{name}" not found')
-            obj = merge_patch(rec.obj(), patch)
+            obj = merge_patch(self.stored(res, ns, name).obj(), patch)
             obj["metadata"].pop("resourceVersion", None)
-            return 200, ctx.store.put(obj)
+            return 200, self.ctx.store.put(obj)
         self.handle_ctl(go)
 
     def do_DELETE(self):
-        parts, q = self.route()
-        ctx = self.ctx
-
-        def go():
-            if not parts or parts[0] != "objects":
-                raise ApiError(404, "NotFound", "no such control endpoint")
-            res, ns, name = self.obj_target(parts)
-            return 200, ctx.store.delete(res, ns, name)
+        def go(parts, q):
+            return 200, self.ctx.store.delete(*self.ctl_object(parts))
         self.handle_ctl(go)
 
 

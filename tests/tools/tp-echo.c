@@ -21,15 +21,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tools.h"
+
 #define MAX_FDS 1024
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
 
 static int listen_on(int type, int port)
 {
@@ -108,14 +102,12 @@ int main(int argc, char **argv)
 			return 1;
 		n++;
 	}
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	signal(SIGPIPE, SIG_IGN);
+	tool_catch_stop(true);
 	snprintf(
 		reply, sizeof(reply),
 		"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nhello from %s\n",
 		name);
-	while (!stop) {
+	while (!tool_stop) {
 		for (i = 0; i < n; i++) {
 			pfd[i].fd = slots[i].fd;
 			pfd[i].events = POLLIN;

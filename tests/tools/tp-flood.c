@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tools.h"
+
 #define WG_INITIATION_LEN 148
 #define WG_MAC1_OFF	  116
 #define BATCH		  64
@@ -183,36 +185,6 @@ static void wg_mac1(uint8_t *msg, const uint8_t *mac1_key)
 	b2s(msg + WG_MAC1_OFF, 16, mac1_key, 32, msg, WG_MAC1_OFF);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* "198.18.0.1:51820" or "[fd00::1]:51820" -> sockaddr */
-static int resolve(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[128], *port;
-	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV },
-			*ai;
-
-	snprintf(host, sizeof(host), "%s", s[0] == '[' ? s + 1 : s);
-	port = strrchr(host, ':');
-	if (!port)
-		return -1;
-	*port++ = 0;
-	if (host[0] && host[strlen(host) - 1] == ']')
-		host[strlen(host) - 1] = 0;
-	if (getaddrinfo(host, port, &hints, &ai))
-		return -1;
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*len = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
-}
-
 static void usage(void)
 {
 	fprintf(stderr,
@@ -262,7 +234,7 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (!dst || !count || max_s <= 0 || resolve(dst, &ss, &sslen))
+	if (!dst || !count || max_s <= 0 || tool_resolve(dst, &ss, &sslen))
 		usage();
 	if (mac1 && (b64_key(mac1, pub) || b2s_selftest())) {
 		fprintf(stderr,
@@ -284,9 +256,9 @@ int main(int argc, char **argv)
 		msg[i] = random();
 	msg[0] = 1; /* handshake initiation, reserved bytes zero */
 	msg[1] = msg[2] = msg[3] = 0;
-	t0 = now_s();
+	t0 = tool_now();
 	while (sent + errors < count) {
-		t = now_s() - t0;
+		t = tool_now() - t0;
 		if (t >= max_s)
 			break;
 		/* paced: no more than pps * t by now */
@@ -308,7 +280,7 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("{\"sent\":%lu,\"errors\":%lu,\"seconds\":%.3f}\n", sent, errors,
-	       now_s() - t0);
+	       tool_now() - t0);
 	close(fd);
 	return 0;
 }

@@ -21,45 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tools.h"
+
 #define MAX_CONNS 512
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* "198.19.0.10:80" or "[fd00::a]:80" -> sockaddr */
-static int resolve(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[128], *port;
-	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV },
-			*ai;
-
-	snprintf(host, sizeof(host), "%s", s[0] == '[' ? s + 1 : s);
-	port = strrchr(host, ':');
-	if (!port)
-		return -1;
-	*port++ = 0;
-	if (host[strlen(host) - 1] == ']')
-		host[strlen(host) - 1] = 0;
-	if (getaddrinfo(host, port, &hints, &ai))
-		return -1;
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*len = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
-}
 
 struct conn {
 	int fd;
@@ -67,6 +31,15 @@ struct conn {
 	bool waiting;
 	double sent_at;
 };
+
+/* A connection that failed: closed, out of the round, counted. */
+static void conn_broken(struct conn *c, unsigned long *errors, int *broken)
+{
+	close(c->fd);
+	c->fd = -1;
+	(*errors)++;
+	(*broken)++;
+}
 
 int main(int argc, char **argv)
 {
@@ -91,10 +64,10 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			has_tcp = !resolve(optarg, &tcp_sa, &tcp_len);
+			has_tcp = !tool_resolve(optarg, &tcp_sa, &tcp_len);
 			break;
 		case 'u':
-			has_udp = !resolve(optarg, &udp_sa, &udp_len);
+			has_udp = !tool_resolve(optarg, &udp_sa, &udp_len);
 			break;
 		case 'c':
 			n_conns = atoi(optarg);
@@ -111,9 +84,7 @@ int main(int argc, char **argv)
 	}
 	if (n_conns > MAX_CONNS)
 		n_conns = MAX_CONNS;
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	signal(SIGPIPE, SIG_IGN);
+	tool_catch_stop(true);
 	for (i = 0; has_tcp && i < n_conns; i++) {
 		conns[i].fd =
 			socket(tcp_sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -132,10 +103,10 @@ int main(int argc, char **argv)
 			return 1;
 	}
 	udp_total = (unsigned long)(rate * duration);
-	start = now_s();
+	start = tool_now();
 	next_udp = next_tcp = start;
-	while (!stop && now_s() - start < duration) {
-		double t = now_s();
+	while (!tool_stop && tool_now() - start < duration) {
+		double t = tool_now();
 
 		/*
 		 * every datagram due by now: exactly rate x duration, however
@@ -156,10 +127,8 @@ int main(int argc, char **argv)
 				snprintf(buf, sizeof(buf), "t%d.%lu\n", i,
 					 conns[i].seq);
 				if (write(conns[i].fd, buf, strlen(buf)) < 0) {
-					tcp_err++;
-					close(conns[i].fd);
-					conns[i].fd = -1;
-					broken++;
+					conn_broken(&conns[i], &tcp_err,
+						    &broken);
 					continue;
 				}
 				conns[i].waiting = true;
@@ -177,10 +146,7 @@ int main(int argc, char **argv)
 				continue;
 			len = read(conns[i].fd, buf, sizeof(buf));
 			if (len <= 0) {
-				tcp_err++;
-				close(conns[i].fd);
-				conns[i].fd = -1;
-				broken++;
+				conn_broken(&conns[i], &tcp_err, &broken);
 				continue;
 			}
 			conns[i].waiting = false;
@@ -192,7 +158,8 @@ int main(int argc, char **argv)
 		usleep(2000);
 	}
 	/* the last due ones, when the clock ended the loop between two rounds */
-	for (seq = 0; has_udp && !stop && udp_sent < udp_total && seq < 1000;
+	for (seq = 0;
+	     has_udp && !tool_stop && udp_sent < udp_total && seq < 1000;
 	     seq++) {
 		snprintf(buf, sizeof(buf), "u%lu", udp_sent);
 		if (send(udp_fd, buf, strlen(buf), 0) > 0)
@@ -201,8 +168,8 @@ int main(int argc, char **argv)
 			usleep(1000);
 	}
 	/* late UDP echoes: until every one is back, or 5 s */
-	end = now_s();
-	while (has_udp && udp_recv < udp_sent && now_s() - end < 5) {
+	end = tool_now();
+	while (has_udp && udp_recv < udp_sent && tool_now() - end < 5) {
 		while (recv(udp_fd, buf, sizeof(buf), 0) > 0)
 			udp_recv++;
 		usleep(10000);

@@ -17,13 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
+#include "tools.h"
 
 static void answer(int fd, const char *file)
 {
@@ -68,7 +62,6 @@ static void answer(int fd, const char *file)
 int main(int argc, char **argv)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct sigaction act = { .sa_handler = on_signal };
 	int lfd, fd;
 
 	if (argc != 3) {
@@ -83,10 +76,8 @@ int main(int argc, char **argv)
 		perror("tp-localapi");
 		return 1;
 	}
-	sigaction(SIGTERM, &act, NULL); /* no SA_RESTART: accept returns */
-	sigaction(SIGINT, &act, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	while (!stop) {
+	tool_catch_stop(false); /* accept returns on the stop */
+	while (!tool_stop) {
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
