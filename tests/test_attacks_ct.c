@@ -71,6 +71,35 @@ static int peer_in(struct th *h, struct pkt_spec sp)
 	return pt_send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0, sp);
 }
 
+/* A zone-2 peer's packet coming in on zone 2's tailnet interface. */
+static int peer2_in(struct th *h, struct pkt_spec sp)
+{
+	return pt_send_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, sp);
+}
+
+/*
+ * Zone 1 denies by default and allows the client to the web pods' 8080;
+ * the client's SYN to the web service's VIP4:80 goes to BE4[0]:8080.
+ */
+static void web_dnat_flow(struct th *h)
+{
+	identities(h);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
+		       8080);
+}
+
+/* @whole's IPv4 datagram as two fragments with IP id @id: 600 bytes, the rest. */
+static void split_600(const struct pkt *whole, __u32 id, struct pkt *f1,
+		      struct pkt *f2)
+{
+	assert_int_equal(pkt_fragment(whole, 0, 600, 1, id, f1), 0);
+	assert_int_equal(
+		pkt_fragment(whole, 600, whole->len - 20 - 600, 0, id, f2), 0);
+}
+
 /* ---- faults ------------------------------------------------------------ */
 
 /*
@@ -375,7 +404,6 @@ static void test_holds_rpf_dnat_backend_address(void **state)
 	const char *on[1] = { ONNODE4 }, *off[1] = { BE4[0] };
 	struct tp_ct_key k1 = pt_ct_key(CLIENT4, 1000, VIP4, 80, TCP);
 	struct tp_ct_key k2 = pt_ct_key(CLIENT4, 1001, "198.19.0.11", 80, TCP);
-	struct pkt in;
 	int up;
 
 	REQUIRE_BPF();
@@ -412,13 +440,14 @@ static void test_holds_rpf_dnat_backend_address(void **state)
 	assert_int_equal(pt_ct_must(h, &k2).state, TP_CT_SYN_SENT);
 
 	/* the real replies, translated back to their VIPs */
-	pt_build(FLOWP(ONNODE4, 8080, CLIENT4, 1000, TCP, SYN | ACK), &in);
 	assert_int_equal(
-		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, pod_ifindex, &in),
+		out_from(h, pod_ifindex,
+			 pt_flow(ONNODE4, 8080, CLIENT4, 1000, TCP, SYN | ACK)),
 		PASS);
-	pt_build(FLOWP(BE4[0], 8080, CLIENT4, 1001, TCP, SYN | ACK), &in);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &in),
-			 PASS);
+	assert_int_equal(
+		out_from(h, up,
+			 pt_flow(BE4[0], 8080, CLIENT4, 1001, TCP, SYN | ACK)),
+		PASS);
 	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_SYN_RECV);
 	assert_int_equal(pt_ct_must(h, &k2).state, TP_CT_SYN_RECV);
 	assert_int_equal(th_stat(h, TP_STAT_REVNAT), 2);
@@ -564,9 +593,7 @@ static void test_holds_rpf_fragments(void **state)
 	sp.payload = payload;
 	sp.payload_len = sizeof(payload);
 	pt_build(&sp, &whole);
-	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 99, &f1), 0);
-	assert_int_equal(
-		pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 99, &f2), 0);
+	split_600(&whole, 99, &f1, &f2);
 	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f1),
 			 DROP);
 	/* the forged first fragment left no record: the zone denies the rest */
@@ -576,9 +603,7 @@ static void test_holds_rpf_fragments(void **state)
 	assert_int_equal(pt_drops(h, TP_DROP_FRAG_NO_FLOW), 1);
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
 	/* after the pod's own first fragment, a forged later one is checked */
-	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 98, &f1), 0);
-	assert_int_equal(
-		pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 98, &f2), 0);
+	split_600(&whole, 98, &f1, &f2);
 	assert_int_equal(
 		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, pod_ifindex, &f1),
 		PASS);
@@ -590,10 +615,7 @@ static void test_holds_rpf_fragments(void **state)
 	sp.saddr = BE4[0];
 	sp.dport = 1001;
 	pt_build(&sp, &whole);
-	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 100, &f1), 0);
-	assert_int_equal(
-		pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 100, &f2),
-		0);
+	split_600(&whole, 100, &f1, &f2);
 	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f1),
 			 PASS);
 	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f2),
@@ -820,9 +842,7 @@ static void test_fault_rpf_forged_first_fragment_poisons_record(void **state)
 	sp.payload = payload;
 	sp.payload_len = sizeof(payload);
 	pt_build(&sp, &whole);
-	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 99, &f1), 0);
-	assert_int_equal(
-		pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 99, &f2), 0);
+	split_600(&whole, 99, &f1, &f2);
 	sp.dport = 1001;
 	pt_build(&sp, &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 99, &forged), 0);
@@ -850,7 +870,6 @@ static void test_holds_crossing_reply_from_own_zone(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, Z2PEER, 80, TCP);
-	struct pkt in;
 
 	REQUIRE_BPF();
 	identities(h);
@@ -871,9 +890,9 @@ static void test_holds_crossing_reply_from_own_zone(void **state)
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
 
 	/* the real reply, in zone 2 */
-	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), &in);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
-			 PASS);
+	assert_int_equal(
+		peer2_in(h, pt_flow(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK)),
+		PASS);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 }
 
@@ -886,7 +905,6 @@ static void test_holds_overlapping_zones(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k1 = pt_ct_key(CLIENT4, 1000, POD, 80, TCP), k2 = k1;
-	struct pkt in;
 
 	REQUIRE_BPF();
 	identities(h);
@@ -898,12 +916,10 @@ static void test_holds_overlapping_zones(void **state)
 	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_ESTABLISHED);
 
 	/* zone 2's 100.64.0.1 resets "its" connection, then opens one */
-	pt_build(FLOWP(CLIENT4, 1000, POD, 80, TCP, RST), &in);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
+	assert_int_equal(peer2_in(h, pt_flow(CLIENT4, 1000, POD, 80, TCP, RST)),
 			 PASS);
 	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_ESTABLISHED);
-	pt_build(FLOWP(CLIENT4, 1000, POD, 80, TCP, SYN), &in);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
+	assert_int_equal(peer2_in(h, pt_flow(CLIENT4, 1000, POD, 80, TCP, SYN)),
 			 PASS);
 	assert_int_equal(pt_ct_must(h, &k2).state, TP_CT_SYN_SENT);
 	/* the pod's reply leaving through zone 1 is zone 1's flow's */
@@ -956,12 +972,7 @@ static void test_holds_dnat_reply_key_evicted(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	identities(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
-		       8080);
+	web_dnat_flow(h);
 	assert_int_equal(pt_ct_get(h, &rk, &e), 0);
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &rk), 0);
 
@@ -1027,18 +1038,13 @@ static void test_holds_dnat_reply_key_from_wrong_side(void **state)
 	struct pkt in;
 
 	REQUIRE_BPF();
-	identities(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
-		       8080);
+	web_dnat_flow(h);
 
 	/* the reply key's tuple from a zone-2 peer, forwarded into zone 1 */
-	pt_build(FLOWP(BE4[0], 8080, CLIENT4, 1000, TCP, RST), &in);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
-			 DROP);
+	assert_int_equal(
+		peer2_in(h, pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, RST)),
+		DROP);
 	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
 				    h->l3_ifindex2, &in),
 			 DROP);

@@ -45,6 +45,15 @@ static void dnat_tcp(void **state, const char *client, const char *vip,
 	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 1);
 }
 
+/* The web service (VIP4:80 -> BE4[0]:8080) and the client's SYN to it. */
+static void web_client_syn(struct th *h)
+{
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(
+		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		BE4[0], 8080);
+}
+
 static void test_dnat_tcp_v4(void **state)
 {
 	dnat_tcp(state, CLIENT4, VIP4, BE4[0]);
@@ -109,10 +118,7 @@ static void test_reply_reverse_nat_tcp(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		BE4[0], 8080);
+	web_client_syn(h);
 	pt_expect_revnat(h,
 			 pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
 				 PKT_TCP_SYN | PKT_TCP_ACK),
@@ -941,6 +947,10 @@ struct tcp_step {
 	__u32 want_timeout; /* seconds */
 };
 
+/*
+ * One TCP connection to a one-backend service, packet by packet: after
+ * each step the flow's state and expiry are those the step wants.
+ */
 static void tcp_sequence(struct th *h, const struct tcp_step *steps, size_t n)
 {
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
@@ -948,6 +958,8 @@ static void tcp_sequence(struct th *h, const struct tcp_step *steps, size_t n)
 	__u64 now = T0;
 	size_t i;
 
+	REQUIRE_BPF();
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	for (i = 0; i < n; i++) {
 		now += SEC_NS;
 		th_set_clock(h, now);
@@ -985,9 +997,6 @@ static void test_tcp_states_full_close(void **state)
 		{ 0, A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
 	};
 
-	REQUIRE_BPF();
-	pt_service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0,
-		   0);
 	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
@@ -1002,9 +1011,6 @@ static void test_tcp_states_reset(void **state)
 		{ 0, A, TP_CT_RESET, TP_CT_TIMEOUT_CLOSE },
 	};
 
-	REQUIRE_BPF();
-	pt_service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0,
-		   0);
 	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
@@ -1019,9 +1025,6 @@ static void test_tcp_states_server_fin_first(void **state)
 		{ 0, S | A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
 	};
 
-	REQUIRE_BPF();
-	pt_service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0,
-		   0);
 	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
@@ -1104,10 +1107,7 @@ static void test_syn_after_close_is_new_flow(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		BE4[0], 8080);
+	web_client_syn(h);
 	pt_expect_dnat(
 		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_RST),
 		BE4[0], 8080);
@@ -1137,10 +1137,7 @@ static void test_tuple_clash_keeps_live_flow(void **state)
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		BE4[0], 8080);
+	web_client_syn(h);
 	pt_expect_untouched(h, TH_TO_TAILNET,
 			    FLOWP(VIP4, 80, CLIENT4, 40000, IPPROTO_TCP,
 				  PKT_TCP_SYN | PKT_TCP_ACK),
@@ -1338,10 +1335,7 @@ static void test_icmp_error_tcp_quote(void **state)
 	size_t i;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		BE4[0], 8080);
+	web_client_syn(h);
 	for (i = 0; i < sizeof(quotes) / sizeof(quotes[0]); i++) {
 		q.daddr = BE4[0];
 		q.dport = 8080;
