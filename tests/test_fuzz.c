@@ -620,81 +620,125 @@ static int fz_check_ct(struct fz *f)
 	return w.reported;
 }
 
-static int fz_check_affinity(struct fz *f)
+/*
+ * A hash map the model keeps a copy of, compared entry by entry: @lookup
+ * is the model's entry for a key (NULL: none), @report says how one that
+ * differs differs.
+ */
+struct fz_map_cmp {
+	const char *name, *entries; /* "frags", "records" */
+	int fd;
+	size_t key_size, value_size;
+	size_t model_count;
+	const void *(*lookup)(const struct ref_state *m, const void *key);
+	void (*report)(const void *key, const void *want, const void *got);
+};
+
+#define FZ_CMP_MAX 64 /* bytes of the largest key or value compared */
+
+static int fz_check_map(struct fz *f, const struct fz_map_cmp *c)
 {
-	struct tp_affinity_key k, next, *prev = NULL;
-	const struct tp_affinity *want;
-	struct tp_affinity got;
-	char a[PKT_ADDR_STRLEN];
+	__u8 k[FZ_CMP_MAX] __attribute__((aligned(8)));
+	__u8 next[FZ_CMP_MAX] __attribute__((aligned(8)));
+	__u8 got[FZ_CMP_MAX] __attribute__((aligned(8)));
+	const void *want, *prev = NULL;
 	size_t n = 0;
 	int bad = 0;
 
-	while (!bpf_map_get_next_key(f->h.maps.affinity, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(f->h.maps.affinity, &k, &got))
+	assert_true(c->key_size <= FZ_CMP_MAX && c->value_size <= FZ_CMP_MAX);
+	while (!bpf_map_get_next_key(c->fd, prev, next)) {
+		memcpy(k, next, c->key_size);
+		prev = k;
+		if (bpf_map_lookup_elem(c->fd, k, got))
 			continue;
 		n++;
-		want = ref_affinity_lookup(f->m, &k);
-		if (want && !memcmp(want, &got, sizeof(got)))
+		want = c->lookup(f->m, k);
+		if (want && !memcmp(want, got, c->value_size))
 			continue;
-		if (bad++ >= FZ_REPORT_MAX)
-			continue;
-		pkt_addr_str(&k.client, a, sizeof(a));
-		if (!want)
-			fprintf(stderr,
-				"  affinity svc %u client %s: only in bpf (backend %u)\n",
-				k.svc_id, a, got.backend_id);
-		else
-			fprintf(stderr,
-				"  affinity svc %u client %s: model backend %u last %llu, bpf backend %u last %llu\n",
-				k.svc_id, a, want->backend_id,
-				(unsigned long long)want->last_ns,
-				got.backend_id,
-				(unsigned long long)got.last_ns);
+		if (bad++ < FZ_REPORT_MAX)
+			c->report(k, want, got);
 	}
-	if (n != ref_affinity_count(f->m)) {
-		fprintf(stderr,
-			"  affinity: %zu entries in the model, %zu in bpf\n",
-			ref_affinity_count(f->m), n);
+	if (n != c->model_count) {
+		fprintf(stderr, "  %s: %zu %s in the model, %zu in bpf\n",
+			c->name, c->model_count, c->entries, n);
 		bad++;
 	}
 	return bad;
 }
 
+static const void *fz_affinity_lookup(const struct ref_state *m,
+				      const void *key)
+{
+	return ref_affinity_lookup(m, key);
+}
+
+static void fz_affinity_report(const void *key, const void *model,
+			       const void *bpf)
+{
+	const struct tp_affinity_key *k = key;
+	const struct tp_affinity *want = model, *got = bpf;
+	char a[PKT_ADDR_STRLEN];
+
+	pkt_addr_str(&k->client, a, sizeof(a));
+	if (!want)
+		fprintf(stderr,
+			"  affinity svc %u client %s: only in bpf (backend %u)\n",
+			k->svc_id, a, got->backend_id);
+	else
+		fprintf(stderr,
+			"  affinity svc %u client %s: model backend %u last %llu, bpf backend %u last %llu\n",
+			k->svc_id, a, want->backend_id,
+			(unsigned long long)want->last_ns, got->backend_id,
+			(unsigned long long)got->last_ns);
+}
+
+static int fz_check_affinity(struct fz *f)
+{
+	const struct fz_map_cmp c = {
+		.name = "affinity",
+		.entries = "entries",
+		.fd = f->h.maps.affinity,
+		.key_size = sizeof(struct tp_affinity_key),
+		.value_size = sizeof(struct tp_affinity),
+		.model_count = ref_affinity_count(f->m),
+		.lookup = fz_affinity_lookup,
+		.report = fz_affinity_report,
+	};
+
+	return fz_check_map(f, &c);
+}
+
+static const void *fz_frag_lookup(const struct ref_state *m, const void *key)
+{
+	return ref_frag_lookup(m, key);
+}
+
+static void fz_frag_report(const void *key, const void *model, const void *bpf)
+{
+	const struct tp_frag_key *k = key;
+	char s[PKT_ADDR_STRLEN], d[PKT_ADDR_STRLEN];
+
+	(void)bpf;
+	pkt_addr_str(&k->saddr, s, sizeof(s));
+	pkt_addr_str(&k->daddr, d, sizeof(d));
+	fprintf(stderr, "  frag %s -> %s id %u proto %u zone %u: %s\n", s, d,
+		k->id, k->proto, k->zone, model ? "differs" : "only in bpf");
+}
+
 static int fz_check_frags(struct fz *f)
 {
-	struct tp_frag_key k, next, *prev = NULL;
-	const struct tp_frag *want;
-	struct tp_frag got;
-	char s[PKT_ADDR_STRLEN], d[PKT_ADDR_STRLEN];
-	size_t n = 0;
-	int bad = 0;
+	const struct fz_map_cmp c = {
+		.name = "frags",
+		.entries = "records",
+		.fd = f->h.maps.frags,
+		.key_size = sizeof(struct tp_frag_key),
+		.value_size = sizeof(struct tp_frag),
+		.model_count = ref_frag_count(f->m),
+		.lookup = fz_frag_lookup,
+		.report = fz_frag_report,
+	};
 
-	while (!bpf_map_get_next_key(f->h.maps.frags, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(f->h.maps.frags, &k, &got))
-			continue;
-		n++;
-		want = ref_frag_lookup(f->m, &k);
-		if (want && !memcmp(want, &got, sizeof(got)))
-			continue;
-		if (bad++ >= FZ_REPORT_MAX)
-			continue;
-		pkt_addr_str(&k.saddr, s, sizeof(s));
-		pkt_addr_str(&k.daddr, d, sizeof(d));
-		fprintf(stderr, "  frag %s -> %s id %u proto %u zone %u: %s\n",
-			s, d, k.id, k.proto, k.zone,
-			want ? "differs" : "only in bpf");
-	}
-	if (n != ref_frag_count(f->m)) {
-		fprintf(stderr,
-			"  frags: %zu records in the model, %zu in bpf\n",
-			ref_frag_count(f->m), n);
-		bad++;
-	}
-	return bad;
+	return fz_check_map(f, &c);
 }
 
 /* A per-CPU tp_stat array entry, summed over CPUs. */
@@ -1507,6 +1551,26 @@ static __u32 fz_in_if(struct fz *f)
 			: (__u32)f->h.l3_ifindex2;
 }
 
+/*
+ * A flow's protocol and destination port: mostly a service's port, else
+ * a port the rules name (@egress) or a backend's.
+ */
+static void fz_flow_proto(struct fz *f, struct fz_flow *fl, bool egress)
+{
+	__u32 what = rn(&f->r, 100);
+
+	fl->proto = what < 45	? IPPROTO_TCP
+		    : what < 80 ? IPPROTO_UDP
+				: icmp_proto(fl->v6);
+	if (is_icmp(fl->proto))
+		fl->dport = 0;
+	else if (pct(&f->r, 70))
+		fl->dport = PICK(&f->r, SVC_PORTS);
+	else
+		fl->dport = egress ? PICK(&f->r, RULE_PORTS)
+				   : PICK(&f->r, BE_PORTS);
+}
+
 static void fz_flow_new(struct fz *f, struct fz_flow *fl)
 {
 	const struct fz_profile *pr = f->prof;
@@ -1533,13 +1597,7 @@ static void fz_flow_new(struct fz *f, struct fz_flow *fl)
 						      : PICK(&f->r, OTHER4)));
 		fl->d = pct(&f->r, 90) ? fz_peer(f, fl->iface, fl->v6)
 				       : fz_peer(f, !fl->iface, fl->v6);
-		what = rn(&f->r, 100);
-		fl->proto = what < 45	? IPPROTO_TCP
-			    : what < 80 ? IPPROTO_UDP
-					: icmp_proto(fl->v6);
-		fl->dport = is_icmp(fl->proto) ? 0
-			    : pct(&f->r, 70)   ? PICK(&f->r, SVC_PORTS)
-					       : PICK(&f->r, RULE_PORTS);
+		fz_flow_proto(f, fl, true);
 		fl->cport = fz_client_port(f, fl->proto);
 		what = rn(&f->r, 100);
 		fl->in_if = what < 45	? 0
@@ -1579,13 +1637,7 @@ static void fz_flow_new(struct fz *f, struct fz_flow *fl)
 		else
 			fl->d = addr_of(fl->v6 ? PICK(&f->r, OTHER6)
 					       : PICK(&f->r, OTHER4));
-		what = rn(&f->r, 100);
-		fl->proto = what < 45	? IPPROTO_TCP
-			    : what < 80 ? IPPROTO_UDP
-					: icmp_proto(fl->v6);
-		fl->dport = is_icmp(fl->proto) ? 0
-			    : pct(&f->r, 70)   ? PICK(&f->r, SVC_PORTS)
-					       : PICK(&f->r, BE_PORTS);
+		fz_flow_proto(f, fl, false);
 	}
 	fl->c = fz_peer(f, fl->iface, fl->v6);
 	fl->cport = fz_client_port(f, fl->proto);
