@@ -756,25 +756,46 @@ static void fz_percpu_stat(int fd, __u32 id, __u64 *packets, __u64 *bytes)
 	}
 }
 
-static int fz_check_stats(struct fz *f)
+typedef void ref_stat_fn(const struct ref_state *st, __u32 id, __u64 *packets,
+			 __u64 *bytes);
+
+/*
+ * Entries 0..@n-1 of the per-CPU tp_stat array @fd against the model's
+ * @model; at most @max_report of those that differ are printed, as
+ * "@name[id]" (tp_stats by the counter's name).
+ */
+static int fz_check_stat_array(struct fz *f, const char *name, int fd, __u32 n,
+			       ref_stat_fn *model, int max_report)
 {
 	__u64 mp, mb, bp, bb;
+	char label[64];
 	int bad = 0;
 	__u32 id;
 
-	for (id = 0; id < TP_STAT_MAX; id++) {
-		fz_percpu_stat(f->h.maps.stats, id, &bp, &bb);
-		ref_stat(f->m, id, &mp, &mb);
+	for (id = 0; id < n; id++) {
+		fz_percpu_stat(fd, id, &bp, &bb);
+		model(f->m, id, &mp, &mb);
 		if (mp == bp && mb == bb)
 			continue;
-		bad++;
+		if (bad++ >= max_report)
+			continue;
+		if (fd == f->h.maps.stats)
+			snprintf(label, sizeof(label), "%s %u (%s)", name, id,
+				 tp_stat_name(id));
+		else
+			snprintf(label, sizeof(label), "%s[%u]", name, id);
 		fprintf(stderr,
-			"  stat %u (%s): model %llu packets %llu bytes, bpf %llu packets %llu bytes\n",
-			id, tp_stat_name(id), (unsigned long long)mp,
-			(unsigned long long)mb, (unsigned long long)bp,
-			(unsigned long long)bb);
+			"  %s: model %llu packets %llu bytes, bpf %llu packets %llu bytes\n",
+			label, (unsigned long long)mp, (unsigned long long)mb,
+			(unsigned long long)bp, (unsigned long long)bb);
 	}
 	return bad;
+}
+
+static int fz_check_stats(struct fz *f)
+{
+	return fz_check_stat_array(f, "stat", f->h.maps.stats, TP_STAT_MAX,
+				   ref_stat, TP_STAT_MAX);
 }
 
 /*
@@ -784,35 +805,15 @@ static int fz_check_stats(struct fz *f)
  */
 static int fz_check_id_stats(struct fz *f, __u32 upto)
 {
-	__u64 mp, mb, bp, bb;
-	int bad = 0;
-	__u32 id;
+	__u32 rules = upto < TP_MAX_RULES ? upto + 1 : TP_MAX_RULES;
+	int bad;
 
-	for (id = 0; id <= upto && id < TP_MAX_RULES; id++) {
-		fz_percpu_stat(f->h.maps.rule_stats, id, &bp, &bb);
-		ref_rule_stat(f->m, id, &mp, &mb);
-		if (mp == bp && mb == bb)
-			continue;
-		if (bad++ < FZ_REPORT_MAX)
-			fprintf(stderr,
-				"  rule_stats[%u]: model %llu packets %llu bytes, bpf %llu packets %llu bytes\n",
-				id, (unsigned long long)mp,
-				(unsigned long long)mb, (unsigned long long)bp,
-				(unsigned long long)bb);
-	}
-	for (id = 0; id < TP_MAX_SERVICES; id++) {
-		fz_percpu_stat(f->h.maps.svc_stats, id, &bp, &bb);
-		ref_svc_stat(f->m, id, &mp, &mb);
-		if (mp == bp && mb == bb)
-			continue;
-		if (bad++ < FZ_REPORT_MAX)
-			fprintf(stderr,
-				"  svc_stats[%u]: model %llu packets %llu bytes, bpf %llu packets %llu bytes\n",
-				id, (unsigned long long)mp,
-				(unsigned long long)mb, (unsigned long long)bp,
-				(unsigned long long)bb);
-	}
-	return bad;
+	bad = fz_check_stat_array(f, "rule_stats", f->h.maps.rule_stats, rules,
+				  ref_rule_stat, FZ_REPORT_MAX);
+	return bad + fz_check_stat_array(
+			     f, "svc_stats", f->h.maps.svc_stats,
+			     TP_MAX_SERVICES, ref_svc_stat,
+			     bad < FZ_REPORT_MAX ? FZ_REPORT_MAX - bad : 0);
 }
 
 /* Empty a hash map (keys of at most 64 bytes) from userspace. */
