@@ -429,6 +429,42 @@ int pt_send_spec_at(const char *file, int line, struct th *h, enum th_hook hook,
 	return pt_send_on_at(file, line, h, hook, ifindex, in_ifindex, &p);
 }
 
+void pt_handshake_at(const char *file, int line, struct th *h,
+		     const char *client, __u16 cport, const char *server,
+		     __u16 port)
+{
+	PT_EQ(pt_send_in_at(file, line, h, client, cport, server, port,
+			    IPPROTO_TCP, PKT_TCP_SYN),
+	      PASS);
+	PT_EQ(pt_send_out_at(file, line, h, server, port, client, cport,
+			     IPPROTO_TCP, PKT_TCP_SYN | PKT_TCP_ACK),
+	      PASS);
+	PT_EQ(pt_send_in_at(file, line, h, client, cport, server, port,
+			    IPPROTO_TCP, PKT_TCP_ACK),
+	      PASS);
+}
+
+void pt_cross_zones_at(const char *file, int line, struct th *h,
+		       const char *client, __u16 cport, const char *peer,
+		       __u16 port)
+{
+	struct pkt reply;
+
+	PT_EQ(pt_send_in_at(file, line, h, client, cport, peer, port,
+			    IPPROTO_TCP, PKT_TCP_SYN),
+	      PASS);
+	pt_build_at(file, line,
+		    FLOWP(peer, port, client, cport, IPPROTO_TCP,
+			  PKT_TCP_SYN | PKT_TCP_ACK),
+		    &reply);
+	PT_EQ(pt_send_on_at(file, line, h, TH_FROM_TAILNET, h->l3_ifindex2, 0,
+			    &reply),
+	      PASS);
+	PT_EQ(pt_send_on_at(file, line, h, TH_TO_TAILNET, h->l3_ifindex,
+			    h->l3_ifindex2, &reply),
+	      PASS);
+}
+
 /* An ICMP error @type/@code (@info: MTU and the like) from @from to @to quoting @quote. */
 void pt_icmp_err_t_at(const char *file, int line, struct pkt *out,
 		      const char *from, const char *to,

@@ -242,10 +242,7 @@ static void test_fault_reply_count_wrap_is_unanswered(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK),
-			 PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	pt_handshake(h, CLIENT4, 1000, POD, 80);
 	e = pt_ct_must(h, &k);
 	assert_int_equal(e.state, TP_CT_ESTABLISHED);
 	/* 2^32 - 1 replies later */
@@ -909,10 +906,7 @@ static void test_holds_overlapping_zones(void **state)
 	REQUIRE_BPF();
 	identities(h);
 	k2.zone = TH_ZONE2;
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK),
-			 PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	pt_handshake(h, CLIENT4, 1000, POD, 80);
 	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_ESTABLISHED);
 
 	/* zone 2's 100.64.0.1 resets "its" connection, then opens one */
