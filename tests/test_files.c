@@ -42,6 +42,7 @@
 #include <cmocka.h>
 
 #include "datapath.h"
+#include "fixture.h"
 #include "metrics.h"
 #include "pins.h"
 
@@ -66,10 +67,7 @@ static int tf_setup(void **state)
 {
 	struct tf *t = calloc(1, sizeof(*t));
 
-	if (!t)
-		return -1;
-	snprintf(t->dir, sizeof(t->dir), "/tmp/tp-files-XXXXXX");
-	if (!mkdtemp(t->dir)) {
+	if (!t || fixture_tmpdir(t->dir, sizeof(t->dir), "tp-files")) {
 		free(t);
 		return -1;
 	}

@@ -311,10 +311,7 @@ static int srv_setup(void **state)
 {
 	struct srv *s = calloc(1, sizeof(*s));
 
-	if (!s)
-		return -1;
-	snprintf(s->dir, sizeof(s->dir), "/tmp/tp-peers-XXXXXX");
-	if (!mkdtemp(s->dir)) {
+	if (!s || fixture_tmpdir(s->dir, sizeof(s->dir), "tp-peers")) {
 		free(s);
 		return -1;
 	}
@@ -723,10 +720,7 @@ static int wgt_setup(void **state)
 {
 	struct wgt *w = calloc(1, sizeof(*w));
 
-	if (!w)
-		return -1;
-	snprintf(w->dir, sizeof(w->dir), "/tmp/tp-wgtest-XXXXXX");
-	if (!mkdtemp(w->dir)) {
+	if (!w || fixture_tmpdir(w->dir, sizeof(w->dir), "tp-wgtest")) {
 		free(w);
 		return -1;
 	}

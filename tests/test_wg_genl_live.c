@@ -34,6 +34,7 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "peers.h"
 #include "peertest.h"
 
@@ -64,14 +65,11 @@ static int kwg_setup(void **state)
 {
 	struct kwg *k = calloc(1, sizeof(*k));
 
-	if (!k)
-		return -1;
-	k->orig_ns = -1;
-	snprintf(k->dir, sizeof(k->dir), "/tmp/tp-kwgtest-XXXXXX");
-	if (!mkdtemp(k->dir)) {
+	if (!k || fixture_tmpdir(k->dir, sizeof(k->dir), "tp-kwgtest")) {
 		free(k);
 		return -1;
 	}
+	k->orig_ns = -1;
 	snprintf(k->ifname, sizeof(k->ifname), "wgtp%d", (int)getpid());
 	*state = k;
 	return 0;
