@@ -19,6 +19,20 @@
 #include "pkttest.h"
 #include "service.h"
 
+/*
+ * test_@test_v4 and test_@test_v6: @fn(state, client, VIP, backend) with
+ * the addresses of each family.
+ */
+#define V4_AND_V6(test, fn)                        \
+	static void test_##test##_v4(void **state) \
+	{                                          \
+		fn(state, CLIENT4, VIP4, BE4[0]);  \
+	}                                          \
+	static void test_##test##_v6(void **state) \
+	{                                          \
+		fn(state, CLIENT6, VIP6, BE6[0]);  \
+	}
+
 /* ---- DNAT and reverse NAT ------------------------------------------------ */
 
 static void dnat_tcp(void **state, const char *client, const char *vip,
@@ -54,15 +68,7 @@ static void web_client_syn(struct th *h)
 		BE4[0], 8080);
 }
 
-static void test_dnat_tcp_v4(void **state)
-{
-	dnat_tcp(state, CLIENT4, VIP4, BE4[0]);
-}
-
-static void test_dnat_tcp_v6(void **state)
-{
-	dnat_tcp(state, CLIENT6, VIP6, BE6[0]);
-}
+V4_AND_V6(dnat_tcp, dnat_tcp)
 
 static void udp_port_translation(void **state, const char *client,
 				 const char *vip, const char *be)
@@ -90,15 +96,7 @@ static void udp_port_translation(void **state, const char *client,
 	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 1);
 }
 
-static void test_udp_port_translation_v4(void **state)
-{
-	udp_port_translation(state, CLIENT4, VIP4, BE4[0]);
-}
-
-static void test_udp_port_translation_v6(void **state)
-{
-	udp_port_translation(state, CLIENT6, VIP6, BE6[0]);
-}
+V4_AND_V6(udp_port_translation, udp_port_translation)
 
 static void test_udp_zero_checksum(void **state)
 {
@@ -1204,15 +1202,7 @@ static void icmp_echo(void **state, const char *client, const char *vip,
 	assert_int_equal(pt_ct_count(h), 2);
 }
 
-static void test_icmp_echo_v4(void **state)
-{
-	icmp_echo(state, CLIENT4, VIP4, BE4[0]);
-}
-
-static void test_icmp_echo_v6(void **state)
-{
-	icmp_echo(state, CLIENT6, VIP6, BE6[0]);
-}
+V4_AND_V6(icmp_echo, icmp_echo)
 
 /* ---- ICMP errors ------------------------------------------------------------- */
 
@@ -1282,10 +1272,11 @@ static void icmp_error_ingress(struct th *h, const char *client,
 }
 
 static void icmp_errors(void **state, const char *client, const char *vip,
-			const char *be, const char *router)
+			const char *be)
 {
 	struct th *h = *state;
 	int v6 = pt_family_of(client) == AF_INET6;
+	const char *router = v6 ? ROUTER6 : ROUTER4;
 
 	REQUIRE_BPF();
 	pt_service(h, vip, 53, IPPROTO_UDP, &be, 1, 5353, NULL, NULL, 0, 0);
@@ -1307,15 +1298,7 @@ static void icmp_errors(void **state, const char *client, const char *vip,
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 5);
 }
 
-static void test_icmp_error_v4(void **state)
-{
-	icmp_errors(state, CLIENT4, VIP4, BE4[0], ROUTER4);
-}
-
-static void test_icmp_error_v6(void **state)
-{
-	icmp_errors(state, CLIENT6, VIP6, BE6[0], ROUTER6);
-}
+V4_AND_V6(icmp_error, icmp_errors)
 
 /* TCP quote with its checksum inside, and without (8 bytes only). */
 static void test_icmp_error_tcp_quote(void **state)
@@ -1454,15 +1437,7 @@ static void fragments(void **state, const char *client, const char *vip,
 	assert_int_equal(th_stat(h, TP_STAT_FRAG_NO_RECORD), 2);
 }
 
-static void test_fragments_v4(void **state)
-{
-	fragments(state, CLIENT4, VIP4, BE4[0]);
-}
-
-static void test_fragments_v6(void **state)
-{
-	fragments(state, CLIENT6, VIP6, BE6[0]);
-}
+V4_AND_V6(fragments, fragments)
 
 /* ---- IPv4 options and IPv6 extension headers ----------------------------------- */
 
