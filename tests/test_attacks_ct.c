@@ -103,6 +103,56 @@ static void split_600(const struct pkt *whole, __u32 id, struct pkt *f1,
 /* ---- faults ------------------------------------------------------------ */
 
 /*
+ * One end of a ping: its address, its identity, and how its packets go
+ * (a pod's out to the tailnet, a tailnet peer's in).
+ */
+struct echo_end {
+	const char *addr;
+	__u32 id;
+	int (*send)(struct th *h, struct pkt_spec sp);
+};
+
+/*
+ * @pinger may ping @hostile, not the other way round.  While @pinger pings
+ * with id 0, @hostile's own echo requests with id 0 (the tuple of the
+ * ping's replies) are no replies: denied, until a rule allows them, then
+ * decided on their own; the ping is answered throughout.
+ */
+static void echo_id0_request_is_no_reply(struct th *h,
+					 const struct echo_end *pinger,
+					 const struct echo_end *hostile)
+{
+	const char *p = pinger->addr, *x = hostile->addr;
+
+	identities(h);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, pinger->id, hostile->id, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	/* control: the hostile end may not ping */
+	assert_int_equal(hostile->send(h, echo(x, p, 8, 7)), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
+
+	/* the pinger pings with id 0; the other end answers */
+	assert_int_equal(pinger->send(h, echo(p, x, 8, 0)), PASS);
+	assert_int_equal(hostile->send(h, echo(x, p, 0, 0)), PASS);
+	/* the other end's echo request with id 0 is no reply of that ping */
+	assert_int_equal(hostile->send(h, echo(x, p, 8, 0)), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
+	/* the ping goes on */
+	assert_int_equal(pinger->send(h, echo(p, x, 8, 0)), PASS);
+	assert_int_equal(hostile->send(h, echo(x, p, 0, 0)), PASS);
+	/* allowed, the same request passes, decided on its own */
+	pt_rule(h, hostile->id, pinger->id, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	assert_int_equal(hostile->send(h, echo(x, p, 8, 0)), PASS);
+	assert_int_equal(pt_ct_count(h), 1);
+	/* and the ping is still answered */
+	assert_int_equal(pinger->send(h, echo(p, x, 8, 0)), PASS);
+	assert_int_equal(hostile->send(h, echo(x, p, 0, 0)), PASS);
+}
+
+static const struct echo_end echo_pod = { POD, ID_WEB, pod_out };
+static const struct echo_end echo_peer = { CLIENT4, ID_CLIENT, peer_in };
+
+/*
  * ICMP echo keys are (id, 0) for a request and (0, id) for a reply, so a
  * request with id 0 from A to B has the tuple of the reply to B's request
  * with id 0 to A.  The reversed lookup took a peer's echo request for the
@@ -114,31 +164,8 @@ static void split_600(const struct pkt *whole, __u32 id, struct pkt *f1,
  */
 static void test_fault_echo_request_id0_as_reply_ingress(void **state)
 {
-	struct th *h = *state;
-
 	REQUIRE_BPF();
-	identities(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_WEB, ID_CLIENT, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
-	/* control: the client may not ping the pod */
-	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 7)), DROP);
-	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
-
-	/* the pod pings the client with id 0; the client answers */
-	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
-	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 0)), PASS);
-	/* the client's echo request with id 0 is no reply of that ping */
-	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), DROP);
-	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
-	/* the ping goes on */
-	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
-	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 0)), PASS);
-	/* allowed, the client's request passes, decided on its own */
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
-	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), PASS);
-	assert_int_equal(pt_ct_count(h), 1);
-	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
-	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 0)), PASS);
+	echo_id0_request_is_no_reply(*state, &echo_pod, &echo_peer);
 }
 
 /*
@@ -205,25 +232,8 @@ static void test_fault_echo_request_id0_as_reply_v6(void **state)
  */
 static void test_fault_echo_request_id0_as_reply_egress(void **state)
 {
-	struct th *h = *state;
-
 	REQUIRE_BPF();
-	identities(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
-	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 7)), DROP);
-	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
-
-	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), PASS);
-	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 0, 0)), PASS);
-	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), DROP);
-	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
-	/* allowed, the same request passes, decided on its own */
-	pt_rule(h, ID_WEB, ID_CLIENT, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
-	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
-	/* and the client's ping is still answered */
-	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), PASS);
-	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 0, 0)), PASS);
+	echo_id0_request_is_no_reply(*state, &echo_peer, &echo_pod);
 }
 
 /*
