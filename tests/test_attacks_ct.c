@@ -398,6 +398,32 @@ static int out_from(struct th *h, int in, struct pkt_spec sp)
 }
 
 /*
+ * rpf_env(), zone 1 denying by default but the client's DNS to the web
+ * pods, and the client's query to the on-node pod: the uplink's ifindex.
+ */
+static int dns_to_onnode_pod(struct th *h)
+{
+	int up = rpf_env(h);
+
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, ONNODE4, 53, UDP, 0),
+			 PASS);
+	return up;
+}
+
+/* A 1200-byte DNS answer from @from to the client's port 1000. */
+static struct pkt_spec dns_reply_1200(const char *from)
+{
+	static char payload[1200];
+	struct pkt_spec sp = pt_flow(from, 53, CLIENT4, 1000, UDP, 0);
+
+	sp.payload = payload;
+	sp.payload_len = sizeof(payload);
+	return sp;
+}
+
+/*
  * DNAT: the check is on the backend's address (the reply's source before
  * reverse NAT), not the VIP's.  A service with an on-node backend and one
  * with an off-node backend behind the uplink: the on-node backend's reply
@@ -582,23 +608,16 @@ static void test_holds_rpf_fragments(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, ONNODE4, 53, UDP);
-	static char payload[1200];
 	struct pkt_spec sp;
 	struct pkt whole, f1, f2;
 	int up;
 
 	REQUIRE_BPF();
-	up = rpf_env(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, ONNODE4, 53, UDP, 0),
-			 PASS);
+	up = dns_to_onnode_pod(h);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1001, BE4[0], 53, UDP, 0),
 			 PASS);
 
-	sp = pt_flow(ONNODE4, 53, CLIENT4, 1000, UDP, 0);
-	sp.payload = payload;
-	sp.payload_len = sizeof(payload);
+	sp = dns_reply_1200(ONNODE4);
 	pt_build(&sp, &whole);
 	split_600(&whole, 99, &f1, &f2);
 	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f1),
@@ -834,20 +853,13 @@ static void test_fault_rpf_forged_first_fragment_poisons_record(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, ONNODE4, 53, UDP);
-	static char payload[1200];
 	struct pkt_spec sp;
 	struct pkt whole, f1, f2, forged;
 	int up;
 
 	REQUIRE_BPF();
-	up = rpf_env(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, ONNODE4, 53, UDP, 0),
-			 PASS);
-	sp = pt_flow(ONNODE4, 53, CLIENT4, 1000, UDP, 0);
-	sp.payload = payload;
-	sp.payload_len = sizeof(payload);
+	up = dns_to_onnode_pod(h);
+	sp = dns_reply_1200(ONNODE4);
 	pt_build(&sp, &whole);
 	split_600(&whole, 99, &f1, &f2);
 	sp.dport = 1001;
