@@ -230,30 +230,40 @@ struct pkt_spec pt_flow(const char *s, __u16 sport, const char *d, __u16 dport,
 	return sp;
 }
 
-/* Send @sp from the tailnet; expect its destination rewritten to @be:@port. */
-void pt_expect_dnat_at(const char *file, int line, struct th *h,
-		       struct pkt_spec sp, const char *be, __u16 port)
+/*
+ * Run @sp through @hook; expect it out with its destination (@dst) or
+ * source rewritten to @addr:@port, all else the same.
+ */
+static void pt_expect_nat_at(const char *file, int line, struct th *h,
+			     enum th_hook hook, struct pkt_spec sp, bool dst,
+			     const char *addr, __u16 port)
 {
 	struct pkt in, want;
 
 	pt_build_at(file, line, &sp, &in);
-	sp.daddr = be;
-	sp.dport = port;
+	if (dst) {
+		sp.daddr = addr;
+		sp.dport = port;
+	} else {
+		sp.saddr = addr;
+		sp.sport = port;
+	}
 	pt_build_at(file, line, &sp, &want);
-	pt_run_expect_at(file, line, h, TH_FROM_TAILNET, &in, PASS, &want);
+	pt_run_expect_at(file, line, h, hook, &in, PASS, &want);
+}
+
+/* Send @sp from the tailnet; expect its destination rewritten to @be:@port. */
+void pt_expect_dnat_at(const char *file, int line, struct th *h,
+		       struct pkt_spec sp, const char *be, __u16 port)
+{
+	pt_expect_nat_at(file, line, h, TH_FROM_TAILNET, sp, true, be, port);
 }
 
 /* Send @sp to the tailnet; expect its source rewritten to @vip:@port. */
 void pt_expect_revnat_at(const char *file, int line, struct th *h,
 			 struct pkt_spec sp, const char *vip, __u16 port)
 {
-	struct pkt in, want;
-
-	pt_build_at(file, line, &sp, &in);
-	sp.saddr = vip;
-	sp.sport = port;
-	pt_build_at(file, line, &sp, &want);
-	pt_run_expect_at(file, line, h, TH_TO_TAILNET, &in, PASS, &want);
+	pt_expect_nat_at(file, line, h, TH_TO_TAILNET, sp, false, vip, port);
 }
 
 void pt_expect_untouched_at(const char *file, int line, struct th *h,
