@@ -78,14 +78,15 @@ static int peer2_in(struct th *h, struct pkt_spec sp)
 }
 
 /*
- * Zone 1 denies by default and allows the client to the web pods' 8080;
- * the client's SYN to the web service's VIP4:80 goes to BE4[0]:8080.
+ * Zone 1 denies by default and allows the client to the web pods' ports
+ * @lo..8080; the client's SYN to the web service's VIP4:80 goes to
+ * BE4[0]:8080.
  */
-static void web_dnat_flow(struct th *h)
+static void web_dnat_flow(struct th *h, __u16 lo)
 {
 	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, lo, 8080, TP_VERDICT_ALLOW);
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
 		       8080);
@@ -988,7 +989,7 @@ static void test_holds_dnat_reply_key_evicted(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	web_dnat_flow(h);
+	web_dnat_flow(h, 8080);
 	assert_int_equal(pt_ct_get(h, &rk, &e), 0);
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &rk), 0);
 
@@ -1055,7 +1056,7 @@ static void test_holds_dnat_reply_key_from_wrong_side(void **state)
 
 	REQUIRE_BPF();
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
-	web_dnat_flow(h);
+	web_dnat_flow(h, 8080);
 
 	/* the reply key's tuple from a zone-2 peer, forwarded into zone 1 */
 	assert_int_equal(
@@ -1306,12 +1307,7 @@ static void test_holds_exhaustion_evicts_dnat_entries(void **state)
 	int verdict;
 
 	REQUIRE_BPF();
-	identities(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 8080, TP_VERDICT_ALLOW);
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
-		       8080);
+	web_dnat_flow(h, 80);
 	pt_expect_revnat(h,
 			 pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK),
 			 VIP4, 80);
