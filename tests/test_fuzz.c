@@ -620,47 +620,48 @@ static int fz_check_ct(struct fz *f)
 	return w.reported;
 }
 
-/*
- * A hash map the model keeps a copy of, compared entry by entry: @lookup
- * is the model's entry for a key (NULL: none), @report says how one that
- * differs differs.
- */
-struct fz_map_cmp {
-	const char *name, *entries; /* "frags", "records" */
-	int fd;
-	size_t key_size, value_size;
-	size_t model_count;
-	const void *(*lookup)(const struct ref_state *m, const void *key);
-	void (*report)(const void *key, const void *want, const void *got);
-};
+typedef const void *fz_model_lookup(const struct ref_state *m, const void *key);
+typedef void fz_diff_report(const void *key, const void *model,
+			    const void *bpf);
 
 #define FZ_CMP_MAX 64 /* bytes of the largest key or value compared */
 
-static int fz_check_map(struct fz *f, const struct fz_map_cmp *c)
+/*
+ * The hash map @fd, which the model mirrors (@model_count entries,
+ * @lookup the model's entry for a key or NULL), compared entry by entry;
+ * @report says how one that differs differs.  The count of differences.
+ */
+static int fz_check_map(struct fz *f, const char *name, const char *entries,
+			int fd, size_t model_count, fz_model_lookup *lookup,
+			fz_diff_report *report)
 {
 	__u8 k[FZ_CMP_MAX] __attribute__((aligned(8)));
 	__u8 next[FZ_CMP_MAX] __attribute__((aligned(8)));
 	__u8 got[FZ_CMP_MAX] __attribute__((aligned(8)));
+	struct bpf_map_info info = {};
+	__u32 info_len = sizeof(info);
 	const void *want, *prev = NULL;
 	size_t n = 0;
 	int bad = 0;
 
-	assert_true(c->key_size <= FZ_CMP_MAX && c->value_size <= FZ_CMP_MAX);
-	while (!bpf_map_get_next_key(c->fd, prev, next)) {
-		memcpy(k, next, c->key_size);
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &info_len), 0);
+	assert_true(info.key_size <= FZ_CMP_MAX &&
+		    info.value_size <= FZ_CMP_MAX);
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(k, next, info.key_size);
 		prev = k;
-		if (bpf_map_lookup_elem(c->fd, k, got))
+		if (bpf_map_lookup_elem(fd, k, got))
 			continue;
 		n++;
-		want = c->lookup(f->m, k);
-		if (want && !memcmp(want, got, c->value_size))
+		want = lookup(f->m, k);
+		if (want && !memcmp(want, got, info.value_size))
 			continue;
 		if (bad++ < FZ_REPORT_MAX)
-			c->report(k, want, got);
+			report(k, want, got);
 	}
-	if (n != c->model_count) {
-		fprintf(stderr, "  %s: %zu %s in the model, %zu in bpf\n",
-			c->name, c->model_count, c->entries, n);
+	if (n != model_count) {
+		fprintf(stderr, "  %s: %zu %s in the model, %zu in bpf\n", name,
+			model_count, entries, n);
 		bad++;
 	}
 	return bad;
@@ -694,18 +695,9 @@ static void fz_affinity_report(const void *key, const void *model,
 
 static int fz_check_affinity(struct fz *f)
 {
-	const struct fz_map_cmp c = {
-		.name = "affinity",
-		.entries = "entries",
-		.fd = f->h.maps.affinity,
-		.key_size = sizeof(struct tp_affinity_key),
-		.value_size = sizeof(struct tp_affinity),
-		.model_count = ref_affinity_count(f->m),
-		.lookup = fz_affinity_lookup,
-		.report = fz_affinity_report,
-	};
-
-	return fz_check_map(f, &c);
+	return fz_check_map(f, "affinity", "entries", f->h.maps.affinity,
+			    ref_affinity_count(f->m), fz_affinity_lookup,
+			    fz_affinity_report);
 }
 
 static const void *fz_frag_lookup(const struct ref_state *m, const void *key)
@@ -727,18 +719,9 @@ static void fz_frag_report(const void *key, const void *model, const void *bpf)
 
 static int fz_check_frags(struct fz *f)
 {
-	const struct fz_map_cmp c = {
-		.name = "frags",
-		.entries = "records",
-		.fd = f->h.maps.frags,
-		.key_size = sizeof(struct tp_frag_key),
-		.value_size = sizeof(struct tp_frag),
-		.model_count = ref_frag_count(f->m),
-		.lookup = fz_frag_lookup,
-		.report = fz_frag_report,
-	};
-
-	return fz_check_map(f, &c);
+	return fz_check_map(f, "frags", "records", f->h.maps.frags,
+			    ref_frag_count(f->m), fz_frag_lookup,
+			    fz_frag_report);
 }
 
 /* A per-CPU tp_stat array entry, summed over CPUs. */
