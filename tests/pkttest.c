@@ -371,18 +371,25 @@ void pt_deflt_at(const char *file, int line, struct th *h, __u16 zone,
 	PT_EQ(tp_policy_default_set(&h->maps, zone, verdict), 0);
 }
 
+/* A flow packet through @hook; returns the verdict. */
+static int pt_send_flow_at(const char *file, int line, struct th *h,
+			   enum th_hook hook, struct pkt_spec sp)
+{
+	struct pkt in, out;
+	int verdict;
+
+	pt_build_at(file, line, &sp, &in);
+	pt_run_at(file, line, h, hook, &in, &out, &verdict);
+	return verdict;
+}
+
 /* A flow packet from the tailnet; returns the verdict. */
 int pt_send_in_at(const char *file, int line, struct th *h, const char *src,
 		  __u16 sport, const char *dst, __u16 dport, __u8 proto,
 		  __u8 flags)
 {
-	struct pkt in, out;
-	int verdict;
-
-	pt_build_at(file, line, FLOWP(src, sport, dst, dport, proto, flags),
-		    &in);
-	pt_run_at(file, line, h, TH_FROM_TAILNET, &in, &out, &verdict);
-	return verdict;
+	return pt_send_flow_at(file, line, h, TH_FROM_TAILNET,
+			       pt_flow(src, sport, dst, dport, proto, flags));
 }
 
 /* A flow packet to the tailnet, sent by this host; returns the verdict. */
@@ -390,13 +397,8 @@ int pt_send_out_at(const char *file, int line, struct th *h, const char *src,
 		   __u16 sport, const char *dst, __u16 dport, __u8 proto,
 		   __u8 flags)
 {
-	struct pkt in, out;
-	int verdict;
-
-	pt_build_at(file, line, FLOWP(src, sport, dst, dport, proto, flags),
-		    &in);
-	pt_run_at(file, line, h, TH_TO_TAILNET, &in, &out, &verdict);
-	return verdict;
+	return pt_send_flow_at(file, line, h, TH_TO_TAILNET,
+			       pt_flow(src, sport, dst, dport, proto, flags));
 }
 
 /* Drops counted for @reason. */
