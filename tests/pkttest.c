@@ -346,9 +346,12 @@ void pt_ident_at(const char *file, int line, struct th *h, __u16 zone,
 	PT_EQ(tp_identity_set(&h->maps, zone, &a, plen, id, TP_OWNER_TPCTL), 0);
 }
 
-/* A rule; returns its id. */
-__u32 pt_rule_at(const char *file, int line, struct th *h, __u32 src, __u32 dst,
-		 __u16 zone, __u8 proto, __u16 lo, __u16 hi, __u8 verdict)
+/*
+ * A policy rule of no owner (to add, give it one; as a match, a verdict
+ * of 0 will do).
+ */
+struct tp_rule pt_rule_spec(__u32 src, __u32 dst, __u16 zone, __u8 proto,
+			    __u16 lo, __u16 hi, __u8 verdict)
 {
 	struct tp_rule r = { .src_id = src,
 			     .dst_id = dst,
@@ -356,10 +359,19 @@ __u32 pt_rule_at(const char *file, int line, struct th *h, __u32 src, __u32 dst,
 			     .proto = proto,
 			     .port_lo = lo,
 			     .port_hi = hi,
-			     .verdict = verdict,
-			     .owner = TP_OWNER_TPCTL };
+			     .verdict = verdict };
+
+	return r;
+}
+
+/* A rule of tpctl's; returns its id. */
+__u32 pt_rule_at(const char *file, int line, struct th *h, __u32 src, __u32 dst,
+		 __u16 zone, __u8 proto, __u16 lo, __u16 hi, __u8 verdict)
+{
+	struct tp_rule r = pt_rule_spec(src, dst, zone, proto, lo, hi, verdict);
 	__u32 id = 0;
 
+	r.owner = TP_OWNER_TPCTL;
 	PT_EQ(tp_policy_rule_add(&h->maps, &r, &id), 0);
 	PT_NE(id, 0);
 	return id;

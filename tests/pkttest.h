@@ -156,6 +156,8 @@ void pt_expect_untouched_at(const char *file, int line, struct th *h,
 			    int verdict);
 int pt_backend_of_at(const char *file, int line, struct th *h,
 		     const struct pkt_spec *sp, const char **be, size_t n);
+struct tp_rule pt_rule_spec(__u32 src, __u32 dst, __u16 zone, __u8 proto,
+			    __u16 lo, __u16 hi, __u8 verdict);
 int pt_send_in_at(const char *file, int line, struct th *h, const char *src,
 		  __u16 sport, const char *dst, __u16 dport, __u8 proto,
 		  __u8 flags);

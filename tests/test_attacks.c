@@ -444,11 +444,8 @@ static void test_holds_spoofed_sources(void **state)
 static void test_holds_clash_and_revoke(void **state)
 {
 	struct th *h = *state;
-	struct tp_rule match = { .src_id = ID_CLIENT,
-				 .dst_id = ID_WEB,
-				 .proto = UDP,
-				 .port_lo = 53,
-				 .port_hi = 53 };
+	struct tp_rule match =
+		pt_rule_spec(ID_CLIENT, ID_WEB, 0, UDP, 53, 53, 0);
 	struct pkt whole, frag;
 	int v;
 

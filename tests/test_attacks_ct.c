@@ -1196,16 +1196,10 @@ static void test_holds_echo_reply_games(void **state)
 static void test_holds_revocation_reaches_reversed_replies(void **state)
 {
 	struct th *h = *state;
-	struct tp_rule in_rule = { .src_id = ID_CLIENT,
-				   .dst_id = ID_WEB,
-				   .proto = TCP,
-				   .port_lo = 8080,
-				   .port_hi = 8080 };
-	struct tp_rule out_rule = { .src_id = ID_WEB,
-				    .dst_id = ID_CLIENT,
-				    .proto = TCP,
-				    .port_lo = 443,
-				    .port_hi = 443 };
+	struct tp_rule in_rule =
+		pt_rule_spec(ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, 0);
+	struct tp_rule out_rule =
+		pt_rule_spec(ID_WEB, ID_CLIENT, 0, TCP, 443, 443, 0);
 	struct pkt_spec out = pt_flow(POD, 5000, CLIENT4, 443, TCP, SYN);
 	struct pkt err;
 

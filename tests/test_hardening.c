@@ -138,11 +138,8 @@ static void test_h02_revocation_stops_replies(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, POD, 80, TCP);
-	struct tp_rule match = { .src_id = ID_CLIENT,
-				 .dst_id = ID_WEB,
-				 .proto = TCP,
-				 .port_lo = 80,
-				 .port_hi = 80 };
+	struct tp_rule match =
+		pt_rule_spec(ID_CLIENT, ID_WEB, 0, TCP, 80, 80, 0);
 	struct tp_ct_entry e;
 	__u64 expires;
 
