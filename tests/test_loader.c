@@ -48,19 +48,25 @@
 
 /* ---- configuration ------------------------------------------------------ */
 
+/* Parse @json into @cfg, which must be accepted (the error says why not). */
+static void config_ok(const char *json, struct tpd_config *cfg)
+{
+	char err[512] = "";
+
+	if (tpd_config_parse(json, cfg, err, sizeof(err)))
+		fail_msg("refused: %s\n  %s", err, json);
+}
+
 static void test_config_minimal(void **state)
 {
 	struct tpd_config cfg;
-	char err[256] = "";
 
 	(void)state;
-	assert_int_equal(
-		tpd_config_parse(
-			"{\"interfaces\":[{\"name\":\"tailscale0\",\"kind\":\"tailnet\",\"zone\":1,"
-			"\"peers\":\"tailscale\"},{\"name\":\"wg0\",\"kind\":\"tailnet\",\"zone\":1,"
-			"\"peers\":\"wireguard\"},{\"name\":\"eth0\",\"kind\":\"uplink\"}]}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok(
+		"{\"interfaces\":[{\"name\":\"tailscale0\",\"kind\":\"tailnet\",\"zone\":1,"
+		"\"peers\":\"tailscale\"},{\"name\":\"wg0\",\"kind\":\"tailnet\",\"zone\":1,"
+		"\"peers\":\"wireguard\"},{\"name\":\"eth0\",\"kind\":\"uplink\"}]}",
+		&cfg);
 	assert_int_equal(cfg.n_ifaces, 3);
 	assert_string_equal(cfg.pin_root, TP_PIN_ROOT_DEFAULT);
 	assert_int_equal(cfg.ifaces[0].peers, TPD_SRC_TAILSCALE);
@@ -102,24 +108,18 @@ static void test_config_example(void **state)
 static void test_config_capacity(void **state)
 {
 	struct tpd_config cfg;
-	char err[256] = "";
 	int i;
 
 	(void)state;
-	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"x\"}]}",
-					  &cfg, err, sizeof(err)),
-			 0);
+	config_ok("{\"interfaces\":[{\"name\":\"x\"}]}", &cfg);
 	for (i = 0; i < TPD_CAP_MAX; i++)
 		assert_int_equal(cfg.capacity[i], tpd_capacities[i].dflt);
 	assert_int_equal(cfg.capacity[TPD_CAP_CONNTRACK_TCP], TP_CT_SIZE);
 	tpd_config_free(&cfg);
-	assert_int_equal(
-		tpd_config_parse(
-			"{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":"
-			"{\"services\":65536,\"conntrack_tcp\":1048576,"
-			"\"rules\":131072}}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok("{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":"
+		  "{\"services\":65536,\"conntrack_tcp\":1048576,"
+		  "\"rules\":131072}}",
+		  &cfg);
 	assert_int_equal(cfg.capacity[TPD_CAP_SERVICES], 65536);
 	assert_int_equal(cfg.capacity[TPD_CAP_CONNTRACK_TCP], 1048576);
 	assert_int_equal(cfg.capacity[TPD_CAP_RULES], 131072);
@@ -128,12 +128,9 @@ static void test_config_capacity(void **state)
 	assert_int_equal(cfg.capacity[TPD_CAP_POLICY_ENTRIES],
 			 TP_POLICY_ENTRIES(131072));
 	tpd_config_free(&cfg);
-	assert_int_equal(
-		tpd_config_parse(
-			"{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":"
-			"{\"rules\":1000,\"policy_entries\":500}}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok("{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":"
+		  "{\"rules\":1000,\"policy_entries\":500}}",
+		  &cfg);
 	assert_int_equal(cfg.capacity[TPD_CAP_POLICY_ENTRIES], 500);
 	tpd_config_free(&cfg);
 }
@@ -656,12 +653,10 @@ static void test_sync_static(void **state)
 				 .proto = IPPROTO_TCP,
 				 .port_lo = 8080,
 				 .port_hi = 8080 };
-	char err[256];
 	char *edited;
 
 	REQUIRE_BPF();
-	assert_int_equal(tpd_config_parse(static_cfg, &cfg, err, sizeof(err)),
-			 0);
+	config_ok(static_cfg, &cfg);
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
@@ -707,7 +702,7 @@ static void test_sync_static(void **state)
 	assert_non_null(edited);
 	strcpy(strstr(edited, ",{\"frontend\":\"198.19.0.10:53/udp\""),
 	       "],\"policies\":[]}");
-	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
+	config_ok(edited, &cfg);
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	assert_int_equal(r.removed, 2);
@@ -755,11 +750,11 @@ static void test_reload_removes_everything(void **state)
 	struct th *h = *state;
 	struct tpd_sync_result r = {};
 	struct tpd_config cfg;
-	char err[256], *text;
+	char *text;
 
 	REQUIRE_BPF();
 	text = big_cfg(300, 80);
-	assert_int_equal(tpd_config_parse(text, &cfg, err, sizeof(err)), 0);
+	config_ok(text, &cfg);
 	free(text);
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	tpd_config_free(&cfg);
@@ -769,7 +764,7 @@ static void test_reload_removes_everything(void **state)
 	assert_int_equal(N_SVCS_OWNED(h, TP_OWNER_STATIC), 80);
 
 	text = big_cfg(0, 0);
-	assert_int_equal(tpd_config_parse(text, &cfg, err, sizeof(err)), 0);
+	config_ok(text, &cfg);
 	free(text);
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
@@ -853,13 +848,11 @@ static void test_rule_all_or_nothing(void **state)
 	assert_int_equal(N_RULES_OWNED(h, TP_OWNER_STATIC), 0);
 
 	/* the same through the static source: an error, then a retry */
-	assert_int_equal(
-		tpd_config_parse(
-			"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
-			"\"policies\":[{\"from\":\"300\",\"to\":\"301\",\"proto\":\"tcp\","
-			"\"port\":\"1000-1999\",\"verdict\":\"allow\",\"zone\":1}]}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok(
+		"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
+		"\"policies\":[{\"from\":\"300\",\"to\":\"301\",\"proto\":\"tcp\","
+		"\"port\":\"1000-1999\",\"verdict\":\"allow\",\"zone\":1}]}",
+		&cfg);
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &res),
 			 0);
 	assert_int_equal(res.errors, 1);
@@ -1024,7 +1017,7 @@ static void test_udp_purge_on_backend_removal(void **state)
 	struct tp_ct_key udp = pt_ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
 	struct tp_ct_key tcp = pt_ct_key(CLIENT4, 5000, VIP4, 80, IPPROTO_TCP);
 	struct tp_ct_entry e;
-	char err[256], *edited, *at;
+	char *edited, *at;
 	int b;
 
 	REQUIRE_BPF();
@@ -1032,7 +1025,7 @@ static void test_udp_purge_on_backend_removal(void **state)
 	assert_non_null(edited);
 	at = strstr(edited, "\"deny\"");
 	memmove(at + 1, at + 5, strlen(at + 5) + 1); /* "deny" -> "" */
-	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
+	config_ok(edited, &cfg);
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	tpd_config_free(&cfg);
 	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0),
@@ -1047,7 +1040,7 @@ static void test_udp_purge_on_backend_removal(void **state)
 	memmove(at, at + 27, strlen(at + 27) + 1);
 	at = strstr(edited, "198.18.1.1:53");
 	at[9] = '2';
-	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
+	config_ok(edited, &cfg);
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	tpd_config_free(&cfg);
 	free(edited);
@@ -1597,19 +1590,16 @@ static void test_config_kubernetes(void **state)
 	assert_string_equal(cfg.kube.server, "");
 	tpd_config_free(&cfg);
 
-	assert_int_equal(
-		tpd_config_parse(
-			CFG_IF
-			"\"kubernetes\":{\"enabled\":true,"
-			"\"server\":\"https://198.18.0.1:6443\","
-			"\"token_file\":\"/t\",\"ca_file\":\"/ca\","
-			"\"kubeconfig\":\"/k\",\"node_name\":\"node-1.x\","
-			"\"expose\":\"annotated\",\"expose_loadbalancer_ips\":true,"
-			"\"zone\":2,\"tcp_grace_seconds\":0,"
-			"\"watch_timeout_seconds\":60,\"list_limit\":100,"
-			"\"backoff_max_seconds\":5}}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok(CFG_IF
+		  "\"kubernetes\":{\"enabled\":true,"
+		  "\"server\":\"https://198.18.0.1:6443\","
+		  "\"token_file\":\"/t\",\"ca_file\":\"/ca\","
+		  "\"kubeconfig\":\"/k\",\"node_name\":\"node-1.x\","
+		  "\"expose\":\"annotated\",\"expose_loadbalancer_ips\":true,"
+		  "\"zone\":2,\"tcp_grace_seconds\":0,"
+		  "\"watch_timeout_seconds\":60,\"list_limit\":100,"
+		  "\"backoff_max_seconds\":5}}",
+		  &cfg);
 	assert_true(cfg.kube.enabled);
 	assert_string_equal(cfg.kube.server, "https://198.18.0.1:6443");
 	assert_string_equal(cfg.kube.token_file, "/t");
@@ -1625,21 +1615,16 @@ static void test_config_kubernetes(void **state)
 	assert_int_equal(cfg.kube.backoff_max, 5);
 
 	/* a reload that changes the section is seen as a change */
-	assert_int_equal(tpd_config_parse(CFG_IF
-					  "\"kubernetes\":{\"enabled\":true,"
-					  "\"node_name\":\"node-1.x\"}}",
-					  &other, err, sizeof(err)),
-			 0);
+	config_ok(CFG_IF "\"kubernetes\":{\"enabled\":true,"
+			 "\"node_name\":\"node-1.x\"}}",
+		  &other);
 	assert_false(tpd_kube_cfg_equal(&cfg.kube, &other.kube));
 	assert_true(tpd_kube_cfg_equal(&other.kube, &other.kube));
 	tpd_config_free(&cfg);
 
 	/* the node name defaults to $NODE_NAME */
 	setenv("NODE_NAME", "from-env", 1);
-	assert_int_equal(tpd_config_parse(CFG_IF
-					  "\"kubernetes\":{\"enabled\":true}}",
-					  &cfg, err, sizeof(err)),
-			 0);
+	config_ok(CFG_IF "\"kubernetes\":{\"enabled\":true}}", &cfg);
 	assert_string_equal(cfg.kube.node_name, "from-env");
 	unsetenv("NODE_NAME");
 	tpd_config_free(&cfg);
@@ -2068,7 +2053,6 @@ static void test_snat_addresses(void **state)
 	struct tpd_snat_addrs a;
 	struct tpd_config cfg;
 	struct tp_config c;
-	char err[256];
 	bool changed;
 	__u32 key = 0;
 
@@ -2088,14 +2072,11 @@ static void test_snat_addresses(void **state)
 	   "ip -6 addr add fd00:198:18::5/64 dev tpsn0 nodad && "
 	   "ip -6 addr add fd00:198:18::6/64 dev tpsn0");
 	/* uplinks not there yet, or without a global address (lo), are passed over */
-	assert_int_equal(
-		tpd_config_parse(
-			"{\"interfaces\":[{\"name\":\"x\"},{\"name\":"
-			"\"tp-none0\",\"kind\":\"uplink\"},{\"name\":\"lo\","
-			"\"kind\":\"uplink\"},{\"name\":\"tpsn0\",\"kind\":"
-			"\"uplink\"}],\"snat\":\"auto\"}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok("{\"interfaces\":[{\"name\":\"x\"},{\"name\":"
+		  "\"tp-none0\",\"kind\":\"uplink\"},{\"name\":\"lo\","
+		  "\"kind\":\"uplink\"},{\"name\":\"tpsn0\",\"kind\":"
+		  "\"uplink\"}],\"snat\":\"auto\"}",
+		  &cfg);
 	assert_int_equal(tpd_snat_addrs(&cfg, &a), 0);
 	assert_memory_equal(&a.v4, &v4, sizeof(v4));
 	assert_memory_equal(&a.v6, &v6, sizeof(v6));
@@ -2134,13 +2115,10 @@ static void test_snat_addresses(void **state)
 	tpd_config_free(&cfg);
 
 	/* a configured address as is; the other family still from the uplink; off */
-	assert_int_equal(
-		tpd_config_parse(
-			"{\"interfaces\":[{\"name\":\"tpsn0\",\"kind\":"
-			"\"uplink\"}],\"snat\":{\"ipv4\":\"198.18.9.9\","
-			"\"ports\":\"40000-40010\"}}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok("{\"interfaces\":[{\"name\":\"tpsn0\",\"kind\":"
+		  "\"uplink\"}],\"snat\":{\"ipv4\":\"198.18.9.9\","
+		  "\"ports\":\"40000-40010\"}}",
+		  &cfg);
 	assert_int_equal(tpd_snat_addrs(&cfg, &a), 0);
 	assert_memory_equal(&a.v4, &conf4, sizeof(conf4));
 	assert_memory_equal(&a.v6, &v6, sizeof(v6));
@@ -2154,12 +2132,9 @@ static void test_snat_addresses(void **state)
 	tpd_config_free(&cfg);
 
 	/* an uplink that is not there: no address, not an error */
-	assert_int_equal(
-		tpd_config_parse(
-			"{\"interfaces\":[{\"name\":\"tp-none0\",\"kind\":"
-			"\"uplink\"}]}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok("{\"interfaces\":[{\"name\":\"tp-none0\",\"kind\":"
+		  "\"uplink\"}]}",
+		  &cfg);
 	assert_int_equal(tpd_snat_addrs(&cfg, &a), 0);
 	assert_memory_equal(&a.v4, &zero, sizeof(zero));
 	assert_memory_equal(&a.v6, &zero, sizeof(zero));
@@ -2217,16 +2192,12 @@ static void test_host_addresses(void **state)
 	struct tpd_config cfg;
 	struct mnl_socket *nl;
 	struct tp_ct_entry e;
-	char err[256];
 	size_t n = 0;
 
 	REQUIRE_BPF();
-	assert_int_equal(
-		tpd_config_parse(
-			"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
-			"\"identities\":[{\"cidr\":\"198.18.0.6/32\",\"id\":300}]}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok("{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
+		  "\"identities\":[{\"cidr\":\"198.18.0.6/32\",\"id\":300}]}",
+		  &cfg);
 	assert_int_equal(
 		tp_identity_set(&h->maps, 0, &a, 128, 301, TP_OWNER_TPCTL), 0);
 	nl = tpd_links_open();
