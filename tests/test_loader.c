@@ -534,6 +534,17 @@ static __u32 ident_of(struct th *h, __u16 zone, const char *a)
 	return id;
 }
 
+/* A sync of @n identities of @owner, which must not fail: what it did. */
+static struct tpd_sync_result sync_idents(struct th *h, __u8 owner,
+					  const struct tp_ident_entry *want,
+					  size_t n)
+{
+	struct tpd_sync_result r = {};
+
+	assert_int_equal(tpd_sync_identities(&h->maps, owner, want, n, &r), 0);
+	return r;
+}
+
 static void test_sync_identities_diff(void **state)
 {
 	struct th *h = *state;
@@ -550,9 +561,7 @@ static void test_sync_identities_diff(void **state)
 	want[0] = ent("100.64.0.1/32", 300, 1);
 	want[1] = ent("fd7a:115c:a1e0::1/128", 300, 1);
 	want[2] = ent("100.64.0.7/32", 301, 1);
-	assert_int_equal(
-		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, want, 3, &r),
-		0);
+	r = sync_idents(h, TP_OWNER_WIREGUARD, want, 3);
 	assert_int_equal(r.added, 2);
 	assert_int_equal(r.conflicts, 1);
 	assert_int_equal(ident_of(h, 1, "100.64.0.1"), 300);
@@ -561,29 +570,20 @@ static void test_sync_identities_diff(void **state)
 	/* the same again: nothing written, the revision does not move */
 	assert_int_equal(bpf_map_lookup_elem(h->maps.config, &zero, &cfg), 0);
 	rev0 = cfg.policy_rev;
-	memset(&r, 0, sizeof(r));
-	assert_int_equal(
-		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, want, 2, &r),
-		0);
+	r = sync_idents(h, TP_OWNER_WIREGUARD, want, 2);
 	assert_int_equal(r.added + r.changed + r.removed, 0);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.config, &zero, &cfg), 0);
 	assert_int_equal(cfg.policy_rev, rev0);
 
 	/* a changed identity, a departed peer */
 	want[0].id = 302;
-	memset(&r, 0, sizeof(r));
-	assert_int_equal(
-		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, want, 1, &r),
-		0);
+	r = sync_idents(h, TP_OWNER_WIREGUARD, want, 1);
 	assert_int_equal(r.changed, 1);
 	assert_int_equal(r.removed, 1);
 	assert_int_equal(ident_of(h, 1, "100.64.0.1"), 302);
 	assert_int_equal(ident_of(h, 1, "fd7a:115c:a1e0::1"), 0);
 	/* another source's sync never touches it */
-	memset(&r, 0, sizeof(r));
-	assert_int_equal(
-		tpd_sync_identities(&h->maps, TP_OWNER_TAILSCALE, NULL, 0, &r),
-		0);
+	r = sync_idents(h, TP_OWNER_TAILSCALE, NULL, 0);
 	assert_int_equal(r.removed, 0);
 	assert_int_equal(ident_of(h, 1, "100.64.0.1"), 302);
 	assert_int_equal(ident_of(h, 1, "100.64.0.7"), 999);
@@ -605,9 +605,7 @@ static void test_sync_peer_source_keeps_stuck_zone(void **state)
 	__u16 keep = 1;
 
 	REQUIRE_BPF();
-	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_TAILSCALE,
-					     before, 4, &r),
-			 0);
+	r = sync_idents(h, TP_OWNER_TAILSCALE, before, 4);
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(tpd_sync_peer_source(&h->maps, TP_OWNER_TAILSCALE, now,
 					      1, &keep, 1, &r),
@@ -930,27 +928,19 @@ static void test_limits_named(void **state)
 	__u32 id;
 
 	REQUIRE_BPF();
-	assert_int_equal(
-		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, old, 2, &r),
-		0);
+	r = sync_idents(h, TP_OWNER_WIREGUARD, old, 2);
 	assert_int_equal(r.added, 2);
 	fill_identity(h);
 
 	/* two peers replaced by two others: the removals make the room */
-	memset(&r, 0, sizeof(r));
-	assert_int_equal(
-		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, now, 2, &r),
-		0);
+	r = sync_idents(h, TP_OWNER_WIREGUARD, now, 2);
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(r.added, 2);
 	assert_int_equal(r.removed, 2);
 	assert_int_equal(ident_of(h, 1, "100.64.0.4"), 300);
 
 	/* one more peer: no room, an error naming the limit */
-	memset(&r, 0, sizeof(r));
-	assert_int_equal(
-		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, now, 3, &r),
-		0);
+	r = sync_idents(h, TP_OWNER_WIREGUARD, now, 3);
 	assert_int_equal(r.errors, 1);
 	assert_int_equal(r.added, 0);
 	/* the sizes from abi.h: the wording is the test, not the numbers */
