@@ -468,6 +468,17 @@ void pt_handshake_at(const char *file, int line, struct th *h,
 	      PASS);
 }
 
+void pt_allowed_flow_at(const char *file, int line, struct th *h, __u32 src_id,
+			__u32 dst_id, const char *client, const char *server)
+{
+	pt_deflt_at(file, line, h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule_at(file, line, h, src_id, dst_id, 0, IPPROTO_TCP, 80, 80,
+		   TP_VERDICT_ALLOW);
+	PT_EQ(pt_send_in_at(file, line, h, client, 1000, server, 80,
+			    IPPROTO_TCP, PKT_TCP_SYN),
+	      PASS);
+}
+
 void pt_cross_zones_at(const char *file, int line, struct th *h,
 		       const char *client, __u16 cport, const char *peer,
 		       __u16 port)

@@ -183,6 +183,12 @@ void pt_handshake_at(const char *file, int line, struct th *h,
 		     const char *client, __u16 cport, const char *server,
 		     __u16 port);
 /*
+ * Zone 1 denies by default, a rule lets @src_id reach @dst_id on TCP port
+ * 80, and @client's SYN from port 1000 to @server:80 passes.
+ */
+void pt_allowed_flow_at(const char *file, int line, struct th *h, __u32 src_id,
+			__u32 dst_id, const char *client, const char *server);
+/*
  * A flow from a zone-1 @client to a zone-2 @peer: its SYN in through zone
  * 1, the peer's SYN|ACK in through zone 2's interface and out through zone
  * 1's (forwarded from zone 2); each must pass.
@@ -202,15 +208,16 @@ void pt_expect_pkt_at(const char *file, int line, struct pkt_spec want_sp,
 	pt_expect_revnat_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_expect_untouched(...) \
 	pt_expect_untouched_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_backend_of(...)  pt_backend_of_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_in(...)	    pt_send_in_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_out(...)    pt_send_out_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_on(...)	    pt_send_on_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_spec(...)   pt_send_spec_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_icmp_err_t(...)  pt_icmp_err_t_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_icmp_err(...)    pt_icmp_err_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_expect_pkt(...)  pt_expect_pkt_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_handshake(...)   pt_handshake_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_cross_zones(...) pt_cross_zones_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_backend_of(...)   pt_backend_of_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_in(...)	     pt_send_in_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_out(...)     pt_send_out_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_on(...)	     pt_send_on_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_spec(...)    pt_send_spec_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_icmp_err_t(...)   pt_icmp_err_t_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_icmp_err(...)     pt_icmp_err_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_expect_pkt(...)   pt_expect_pkt_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_allowed_flow(...) pt_allowed_flow_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_handshake(...)    pt_handshake_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_cross_zones(...)  pt_cross_zones_at(__FILE__, __LINE__, __VA_ARGS__)
 
 #endif /* TAILPLANE_TESTS_PKTTEST_H */

@@ -73,9 +73,7 @@ static void test_fault01_egress_error_from_bystander(void **state)
 	REQUIRE_BPF();
 	identities(h);
 	pt_uplink(h, UPLINK_IFINDEX);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	pt_allowed_flow(h, ID_CLIENT, ID_WEB, CLIENT4, POD);
 
 	/* the pod may not reach the client itself */
 	assert_int_equal(pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH,

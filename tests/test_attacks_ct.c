@@ -290,9 +290,7 @@ static void test_fault_uplink_forges_pod_reply(void **state)
 	REQUIRE_BPF();
 	identities(h);
 	pt_uplink(h, UPLINK_IFINDEX);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	pt_allowed_flow(h, ID_CLIENT, ID_WEB, CLIENT4, POD);
 	assert_int_equal(
 		pod_out(h, pt_flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK)),
 		PASS);
@@ -573,10 +571,7 @@ static void test_holds_rpf_icmp_error_consistent(void **state)
 
 	REQUIRE_BPF();
 	up = rpf_env(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, ONNODE4, 80, TCP, SYN),
-			 PASS);
+	pt_allowed_flow(h, ID_CLIENT, ID_WEB, CLIENT4, ONNODE4);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1001, BE4[0], 80, TCP, SYN),
 			 PASS);
 	pt_icmp_err(&err, ONNODE4, CLIENT4, &q1);
@@ -1096,9 +1091,7 @@ static void test_holds_v4_mapped_reversed_tuple(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	pt_allowed_flow(h, ID_CLIENT, ID_WEB, CLIENT4, POD);
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(pod_out(h, pt_flow(m[i][0], 80, m[i][1], 1000,
 						    TCP, RST)),
