@@ -56,3 +56,16 @@ char *read_fixture(const char *name, size_t *len)
 		name);
 	return NULL;
 }
+
+/*
+ * Make a new directory /tmp/@prefix-XXXXXX for a test, its path in @dir
+ * (of @size).  Return: 0, or -1 when it could not be made.
+ */
+int fixture_tmpdir(char *dir, size_t size, const char *prefix)
+{
+	int n = snprintf(dir, size, "/tmp/%s-XXXXXX", prefix);
+
+	if (n < 0 || (size_t)n >= size)
+		return -1;
+	return mkdtemp(dir) ? 0 : -1;
+}

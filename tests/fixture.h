@@ -5,5 +5,6 @@
 #include <stddef.h>
 
 char *read_fixture(const char *name, size_t *len);
+int fixture_tmpdir(char *dir, size_t size, const char *prefix);
 
 #endif /* TAILPLANE_TESTS_FIXTURE_H */

@@ -69,6 +69,22 @@ struct tp_addr *kt_addrs(const char *list, size_t *n)
 	return a;
 }
 
+/* A port "NAME:PORT/PROTO" (@tok, cut up), NAME possibly empty. */
+static void kt_port_parse(char *tok, char **name, __u16 *port, __u8 *proto)
+{
+	char *colon = strchr(tok, ':'), *slash = strchr(tok, '/');
+
+	assert_non_null(colon);
+	assert_non_null(slash);
+	*colon = 0;
+	*slash = 0;
+	*name = kt_xstrdup(tok);
+	*port = atoi(colon + 1);
+	*proto = !strcmp(slash + 1, "tcp")   ? IPPROTO_TCP
+		 : !strcmp(slash + 1, "udp") ? IPPROTO_UDP
+					     : IPPROTO_SCTP;
+}
+
 /*
  * A Service: @vips "198.19.0.10,fd00:198:19::a", @ports
  * "http:80/tcp,dns:53/udp" (name may be empty: ":80/tcp").
@@ -87,15 +103,8 @@ struct tpd_kube_object *kt_svc_new(const char *ns, const char *name,
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
 		struct tpd_kube_svc_port *p = &o->svc.ports[o->svc.n_ports++];
-		char *colon = strchr(tok, ':'), *slash = strchr(tok, '/');
 
-		*colon = 0;
-		*slash = 0;
-		p->name = kt_xstrdup(tok);
-		p->port = atoi(colon + 1);
-		p->proto = !strcmp(slash + 1, "tcp")   ? IPPROTO_TCP
-			   : !strcmp(slash + 1, "udp") ? IPPROTO_UDP
-						       : IPPROTO_SCTP;
+		kt_port_parse(tok, &p->name, &p->port, &p->proto);
 	}
 	return o;
 }
@@ -125,14 +134,8 @@ struct tpd_kube_object *kt_slice_new(const char *ns, const char *name,
 	     tok = strtok_r(NULL, ",", &save)) {
 		struct tpd_kube_ep_port *p =
 			&o->slice.ports[o->slice.n_ports++];
-		char *colon = strchr(tok, ':'), *slash = strchr(tok, '/');
 
-		*colon = 0;
-		*slash = 0;
-		p->name = kt_xstrdup(tok);
-		p->port = atoi(colon + 1);
-		p->proto =
-			!strcmp(slash + 1, "tcp") ? IPPROTO_TCP : IPPROTO_UDP;
+		kt_port_parse(tok, &p->name, &p->port, &p->proto);
 	}
 	o->slice.endpoints = calloc(128, sizeof(*o->slice.endpoints));
 	assert_non_null(o->slice.endpoints);

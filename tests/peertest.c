@@ -324,3 +324,84 @@ void peer_expect_wg_show(const char *ifname, const struct tp_peer_list *l)
 	assert_int_equal(lines, l->n);
 	free(out);
 }
+
+/* "wg set" with @argv (NULL-terminated, after "wg set"), or fail. */
+static void peer_wg_set(const char *const *argv)
+{
+	const char *full[24] = { PEER_WG, "set" };
+	char out[1024];
+	size_t i;
+
+	for (i = 0; argv[i]; i++) {
+		assert_true(i + 3 < ARRAY_SIZE(full));
+		full[i + 2] = argv[i];
+	}
+	check(peer_run_cmd(out, sizeof(out), true, full) == 0, "wg set: %s",
+	      out);
+}
+
+/* Canonicalize @want and check @got (then freed) against it and wg show. */
+static void peer_expect_dump(const char *ifname, struct tp_peer_list *got,
+			     struct tp_peer_list *want)
+{
+	assert_int_equal(tpd_peer_list_canonicalize(want), 0);
+	peer_expect_same(got, want);
+	peer_expect_wg_show(ifname, got);
+	tpd_peer_list_free(got);
+	tpd_peer_list_free(want);
+}
+
+/*
+ * Three peers set with wg(8) on @ifname (private key file @priv, and
+ * listen port 51820 when @listen_port), one with an endpoint, one with no
+ * allowed IPs, read back with @dump; then one removed and one's allowed IPs
+ * replaced, and read back again.  Each read must be what was set, and what
+ * wg show says.
+ */
+void peer_check_set_and_dump(const char *ifname, const char *priv,
+			     bool listen_port, peer_dump_fn *dump, void *ctx)
+{
+	static const char *const c1[] = { "100.64.10.1/32",
+					  "fd7a:115c:a1e0:10::/64" };
+	static const char *const c2[] = { "100.64.11.0/24",
+					  "fd7a:115c:a1e0:11::5/128",
+					  "100.64.12.0/22" };
+	static const char *const replaced[] = { "100.64.10.0/24" };
+	char k1[48], k2[48], k3[48], a1[128], a2[160];
+	const char *const rest[] = {
+		"private-key", priv, "peer",	    k1,
+		"allowed-ips", a1,   "endpoint",    "198.18.0.2:51820",
+		"peer",	       k2,   "allowed-ips", a2,
+		"peer",	       k3,   NULL
+	};
+	const char *set[ARRAY_SIZE(rest) + 3] = { ifname };
+	struct tp_peer_list got, want = {};
+	size_t n = 1, i;
+
+	peer_wg_pubkey(k1);
+	peer_wg_pubkey(k2);
+	peer_wg_pubkey(k3);
+	snprintf(a1, sizeof(a1), "%s,%s", c1[0], c1[1]);
+	snprintf(a2, sizeof(a2), "%s,%s,%s", c2[0], c2[1], c2[2]);
+	if (listen_port) {
+		set[n++] = "listen-port";
+		set[n++] = "51820";
+	}
+	for (i = 0; i < ARRAY_SIZE(rest); i++)
+		set[n++] = rest[i];
+	peer_wg_set(set);
+	dump(ctx, 0, &got);
+	peer_add_expected(&want, k1, c1, ARRAY_SIZE(c1));
+	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
+	peer_add_expected(&want, k3, NULL, 0);
+	peer_expect_dump(ifname, &got, &want);
+
+	/* a peer removed, allowed IPs replaced */
+	peer_wg_set((const char *const[]){ ifname, "peer", k3, "remove", "peer",
+					   k1, "allowed-ips", replaced[0],
+					   NULL });
+	dump(ctx, 1, &got);
+	peer_add_expected(&want, k1, replaced, ARRAY_SIZE(replaced));
+	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
+	peer_expect_dump(ifname, &got, &want);
+}

@@ -31,4 +31,9 @@ void peer_wg_pubkey(char out[TP_WG_KEY_B64_LEN + 1]);
 void peer_wg_private_key(const char *dir, char *path, size_t size);
 void peer_expect_wg_show(const char *ifname, const struct tp_peer_list *l);
 
+/* Read the peers of the device under test: @round 0, then 1. */
+typedef void peer_dump_fn(void *ctx, int round, struct tp_peer_list *got);
+void peer_check_set_and_dump(const char *ifname, const char *priv,
+			     bool listen_port, peer_dump_fn *dump, void *ctx);
+
 #endif /* TAILPLANE_TESTS_PEERTEST_H */

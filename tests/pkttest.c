@@ -230,30 +230,40 @@ struct pkt_spec pt_flow(const char *s, __u16 sport, const char *d, __u16 dport,
 	return sp;
 }
 
-/* Send @sp from the tailnet; expect its destination rewritten to @be:@port. */
-void pt_expect_dnat_at(const char *file, int line, struct th *h,
-		       struct pkt_spec sp, const char *be, __u16 port)
+/*
+ * Run @sp through @hook; expect it out with its destination (@dst) or
+ * source rewritten to @addr:@port, all else the same.
+ */
+static void pt_expect_nat_at(const char *file, int line, struct th *h,
+			     enum th_hook hook, struct pkt_spec sp, bool dst,
+			     const char *addr, __u16 port)
 {
 	struct pkt in, want;
 
 	pt_build_at(file, line, &sp, &in);
-	sp.daddr = be;
-	sp.dport = port;
+	if (dst) {
+		sp.daddr = addr;
+		sp.dport = port;
+	} else {
+		sp.saddr = addr;
+		sp.sport = port;
+	}
 	pt_build_at(file, line, &sp, &want);
-	pt_run_expect_at(file, line, h, TH_FROM_TAILNET, &in, PASS, &want);
+	pt_run_expect_at(file, line, h, hook, &in, PASS, &want);
+}
+
+/* Send @sp from the tailnet; expect its destination rewritten to @be:@port. */
+void pt_expect_dnat_at(const char *file, int line, struct th *h,
+		       struct pkt_spec sp, const char *be, __u16 port)
+{
+	pt_expect_nat_at(file, line, h, TH_FROM_TAILNET, sp, true, be, port);
 }
 
 /* Send @sp to the tailnet; expect its source rewritten to @vip:@port. */
 void pt_expect_revnat_at(const char *file, int line, struct th *h,
 			 struct pkt_spec sp, const char *vip, __u16 port)
 {
-	struct pkt in, want;
-
-	pt_build_at(file, line, &sp, &in);
-	sp.saddr = vip;
-	sp.sport = port;
-	pt_build_at(file, line, &sp, &want);
-	pt_run_expect_at(file, line, h, TH_TO_TAILNET, &in, PASS, &want);
+	pt_expect_nat_at(file, line, h, TH_TO_TAILNET, sp, false, vip, port);
 }
 
 void pt_expect_untouched_at(const char *file, int line, struct th *h,
@@ -336,9 +346,12 @@ void pt_ident_at(const char *file, int line, struct th *h, __u16 zone,
 	PT_EQ(tp_identity_set(&h->maps, zone, &a, plen, id, TP_OWNER_TPCTL), 0);
 }
 
-/* A rule; returns its id. */
-__u32 pt_rule_at(const char *file, int line, struct th *h, __u32 src, __u32 dst,
-		 __u16 zone, __u8 proto, __u16 lo, __u16 hi, __u8 verdict)
+/*
+ * A policy rule of no owner (to add, give it one; as a match, a verdict
+ * of 0 will do).
+ */
+struct tp_rule pt_rule_spec(__u32 src, __u32 dst, __u16 zone, __u8 proto,
+			    __u16 lo, __u16 hi, __u8 verdict)
 {
 	struct tp_rule r = { .src_id = src,
 			     .dst_id = dst,
@@ -346,10 +359,19 @@ __u32 pt_rule_at(const char *file, int line, struct th *h, __u32 src, __u32 dst,
 			     .proto = proto,
 			     .port_lo = lo,
 			     .port_hi = hi,
-			     .verdict = verdict,
-			     .owner = TP_OWNER_TPCTL };
+			     .verdict = verdict };
+
+	return r;
+}
+
+/* A rule of tpctl's; returns its id. */
+__u32 pt_rule_at(const char *file, int line, struct th *h, __u32 src, __u32 dst,
+		 __u16 zone, __u8 proto, __u16 lo, __u16 hi, __u8 verdict)
+{
+	struct tp_rule r = pt_rule_spec(src, dst, zone, proto, lo, hi, verdict);
 	__u32 id = 0;
 
+	r.owner = TP_OWNER_TPCTL;
 	PT_EQ(tp_policy_rule_add(&h->maps, &r, &id), 0);
 	PT_NE(id, 0);
 	return id;
@@ -361,18 +383,25 @@ void pt_deflt_at(const char *file, int line, struct th *h, __u16 zone,
 	PT_EQ(tp_policy_default_set(&h->maps, zone, verdict), 0);
 }
 
+/* A flow packet through @hook; returns the verdict. */
+static int pt_send_flow_at(const char *file, int line, struct th *h,
+			   enum th_hook hook, struct pkt_spec sp)
+{
+	struct pkt in, out;
+	int verdict;
+
+	pt_build_at(file, line, &sp, &in);
+	pt_run_at(file, line, h, hook, &in, &out, &verdict);
+	return verdict;
+}
+
 /* A flow packet from the tailnet; returns the verdict. */
 int pt_send_in_at(const char *file, int line, struct th *h, const char *src,
 		  __u16 sport, const char *dst, __u16 dport, __u8 proto,
 		  __u8 flags)
 {
-	struct pkt in, out;
-	int verdict;
-
-	pt_build_at(file, line, FLOWP(src, sport, dst, dport, proto, flags),
-		    &in);
-	pt_run_at(file, line, h, TH_FROM_TAILNET, &in, &out, &verdict);
-	return verdict;
+	return pt_send_flow_at(file, line, h, TH_FROM_TAILNET,
+			       pt_flow(src, sport, dst, dport, proto, flags));
 }
 
 /* A flow packet to the tailnet, sent by this host; returns the verdict. */
@@ -380,13 +409,8 @@ int pt_send_out_at(const char *file, int line, struct th *h, const char *src,
 		   __u16 sport, const char *dst, __u16 dport, __u8 proto,
 		   __u8 flags)
 {
-	struct pkt in, out;
-	int verdict;
-
-	pt_build_at(file, line, FLOWP(src, sport, dst, dport, proto, flags),
-		    &in);
-	pt_run_at(file, line, h, TH_TO_TAILNET, &in, &out, &verdict);
-	return verdict;
+	return pt_send_flow_at(file, line, h, TH_TO_TAILNET,
+			       pt_flow(src, sport, dst, dport, proto, flags));
 }
 
 /* Drops counted for @reason. */
@@ -427,6 +451,53 @@ int pt_send_spec_at(const char *file, int line, struct th *h, enum th_hook hook,
 
 	pt_build_at(file, line, &sp, &p);
 	return pt_send_on_at(file, line, h, hook, ifindex, in_ifindex, &p);
+}
+
+void pt_handshake_at(const char *file, int line, struct th *h,
+		     const char *client, __u16 cport, const char *server,
+		     __u16 port)
+{
+	PT_EQ(pt_send_in_at(file, line, h, client, cport, server, port,
+			    IPPROTO_TCP, PKT_TCP_SYN),
+	      PASS);
+	PT_EQ(pt_send_out_at(file, line, h, server, port, client, cport,
+			     IPPROTO_TCP, PKT_TCP_SYN | PKT_TCP_ACK),
+	      PASS);
+	PT_EQ(pt_send_in_at(file, line, h, client, cport, server, port,
+			    IPPROTO_TCP, PKT_TCP_ACK),
+	      PASS);
+}
+
+void pt_allowed_flow_at(const char *file, int line, struct th *h, __u32 src_id,
+			__u32 dst_id, const char *client, const char *server)
+{
+	pt_deflt_at(file, line, h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule_at(file, line, h, src_id, dst_id, 0, IPPROTO_TCP, 80, 80,
+		   TP_VERDICT_ALLOW);
+	PT_EQ(pt_send_in_at(file, line, h, client, 1000, server, 80,
+			    IPPROTO_TCP, PKT_TCP_SYN),
+	      PASS);
+}
+
+void pt_cross_zones_at(const char *file, int line, struct th *h,
+		       const char *client, __u16 cport, const char *peer,
+		       __u16 port)
+{
+	struct pkt reply;
+
+	PT_EQ(pt_send_in_at(file, line, h, client, cport, peer, port,
+			    IPPROTO_TCP, PKT_TCP_SYN),
+	      PASS);
+	pt_build_at(file, line,
+		    FLOWP(peer, port, client, cport, IPPROTO_TCP,
+			  PKT_TCP_SYN | PKT_TCP_ACK),
+		    &reply);
+	PT_EQ(pt_send_on_at(file, line, h, TH_FROM_TAILNET, h->l3_ifindex2, 0,
+			    &reply),
+	      PASS);
+	PT_EQ(pt_send_on_at(file, line, h, TH_TO_TAILNET, h->l3_ifindex,
+			    h->l3_ifindex2, &reply),
+	      PASS);
 }
 
 /* An ICMP error @type/@code (@info: MTU and the like) from @from to @to quoting @quote. */

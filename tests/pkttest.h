@@ -156,6 +156,8 @@ void pt_expect_untouched_at(const char *file, int line, struct th *h,
 			    int verdict);
 int pt_backend_of_at(const char *file, int line, struct th *h,
 		     const struct pkt_spec *sp, const char **be, size_t n);
+struct tp_rule pt_rule_spec(__u32 src, __u32 dst, __u16 zone, __u8 proto,
+			    __u16 lo, __u16 hi, __u8 verdict);
 int pt_send_in_at(const char *file, int line, struct th *h, const char *src,
 		  __u16 sport, const char *dst, __u16 dport, __u8 proto,
 		  __u8 flags);
@@ -173,6 +175,27 @@ void pt_icmp_err_t_at(const char *file, int line, struct pkt *out,
 void pt_icmp_err_at(const char *file, int line, struct pkt *out,
 		    const char *from, const char *to,
 		    const struct pkt_spec *quote);
+/*
+ * A TCP handshake: @client:@cport's SYN in from the tailnet, @server's
+ * SYN|ACK out to it, the client's ACK in; each must pass.
+ */
+void pt_handshake_at(const char *file, int line, struct th *h,
+		     const char *client, __u16 cport, const char *server,
+		     __u16 port);
+/*
+ * Zone 1 denies by default, a rule lets @src_id reach @dst_id on TCP port
+ * 80, and @client's SYN from port 1000 to @server:80 passes.
+ */
+void pt_allowed_flow_at(const char *file, int line, struct th *h, __u32 src_id,
+			__u32 dst_id, const char *client, const char *server);
+/*
+ * A flow from a zone-1 @client to a zone-2 @peer: its SYN in through zone
+ * 1, the peer's SYN|ACK in through zone 2's interface and out through zone
+ * 1's (forwarded from zone 2); each must pass.
+ */
+void pt_cross_zones_at(const char *file, int line, struct th *h,
+		       const char *client, __u16 cport, const char *peer,
+		       __u16 port);
 int pt_tc_attach(int ifindex, enum bpf_tc_attach_point where, int prog_fd);
 void pt_tc_detach_all(int ifindex);
 void pt_expect_pkt_at(const char *file, int line, struct pkt_spec want_sp,
@@ -185,13 +208,16 @@ void pt_expect_pkt_at(const char *file, int line, struct pkt_spec want_sp,
 	pt_expect_revnat_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_expect_untouched(...) \
 	pt_expect_untouched_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_backend_of(...) pt_backend_of_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_in(...)	   pt_send_in_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_out(...)   pt_send_out_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_on(...)	   pt_send_on_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_spec(...)  pt_send_spec_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_icmp_err_t(...) pt_icmp_err_t_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_icmp_err(...)   pt_icmp_err_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_expect_pkt(...) pt_expect_pkt_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_backend_of(...)   pt_backend_of_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_in(...)	     pt_send_in_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_out(...)     pt_send_out_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_on(...)	     pt_send_on_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_spec(...)    pt_send_spec_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_icmp_err_t(...)   pt_icmp_err_t_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_icmp_err(...)     pt_icmp_err_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_expect_pkt(...)   pt_expect_pkt_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_allowed_flow(...) pt_allowed_flow_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_handshake(...)    pt_handshake_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_cross_zones(...)  pt_cross_zones_at(__FILE__, __LINE__, __VA_ARGS__)
 
 #endif /* TAILPLANE_TESTS_PKTTEST_H */

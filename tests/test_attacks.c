@@ -73,9 +73,7 @@ static void test_fault01_egress_error_from_bystander(void **state)
 	REQUIRE_BPF();
 	identities(h);
 	pt_uplink(h, UPLINK_IFINDEX);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	pt_allowed_flow(h, ID_CLIENT, ID_WEB, CLIENT4, POD);
 
 	/* the pod may not reach the client itself */
 	assert_int_equal(pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH,
@@ -159,7 +157,7 @@ static void test_fault05_node_error_crossing(void **state)
 	struct th *h = *state;
 	struct pkt_spec orig = pt_flow(CLIENT4, 1000, Z2PEER, 80, TCP, ACK);
 	struct pkt_spec reply = pt_flow(Z2PEER, 80, CLIENT4, 1000, TCP, ACK);
-	struct pkt err, in;
+	struct pkt err;
 
 	REQUIRE_BPF();
 	identities(h);
@@ -167,14 +165,7 @@ static void test_fault05_node_error_crossing(void **state)
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN),
-			 PASS);
-	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), &in);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
-			 PASS);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
-				    h->l3_ifindex2, &in),
-			 PASS);
+	pt_cross_zones(h, CLIENT4, 1000, Z2PEER, 80);
 
 	/* node -> client: frag needed, quoting the client's packet to Z2 */
 	pt_icmp_err_t(&err, NODE4, CLIENT4, &orig, 3, 4, 1280);
@@ -451,11 +442,8 @@ static void test_holds_spoofed_sources(void **state)
 static void test_holds_clash_and_revoke(void **state)
 {
 	struct th *h = *state;
-	struct tp_rule match = { .src_id = ID_CLIENT,
-				 .dst_id = ID_WEB,
-				 .proto = UDP,
-				 .port_lo = 53,
-				 .port_hi = 53 };
+	struct tp_rule match =
+		pt_rule_spec(ID_CLIENT, ID_WEB, 0, UDP, 53, 53, 0);
 	struct pkt whole, frag;
 	int v;
 

@@ -71,7 +71,87 @@ static int peer_in(struct th *h, struct pkt_spec sp)
 	return pt_send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0, sp);
 }
 
+/* A zone-2 peer's packet coming in on zone 2's tailnet interface. */
+static int peer2_in(struct th *h, struct pkt_spec sp)
+{
+	return pt_send_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, sp);
+}
+
+/*
+ * Zone 1 denies by default and allows the client to the web pods' ports
+ * @lo..8080; the client's SYN to the web service's VIP4:80 goes to
+ * BE4[0]:8080.
+ */
+static void web_dnat_flow(struct th *h, __u16 lo)
+{
+	identities(h);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, lo, 8080, TP_VERDICT_ALLOW);
+	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
+		       8080);
+}
+
+/* @whole's IPv4 datagram as two fragments with IP id @id: 600 bytes, the rest. */
+static void split_600(const struct pkt *whole, __u32 id, struct pkt *f1,
+		      struct pkt *f2)
+{
+	assert_int_equal(pkt_fragment(whole, 0, 600, 1, id, f1), 0);
+	assert_int_equal(
+		pkt_fragment(whole, 600, whole->len - 20 - 600, 0, id, f2), 0);
+}
+
 /* ---- faults ------------------------------------------------------------ */
+
+/*
+ * One end of a ping: its address, its identity, and how its packets go
+ * (a pod's out to the tailnet, a tailnet peer's in).
+ */
+struct echo_end {
+	const char *addr;
+	__u32 id;
+	int (*send)(struct th *h, struct pkt_spec sp);
+};
+
+/*
+ * @pinger may ping @hostile, not the other way round.  While @pinger pings
+ * with id 0, @hostile's own echo requests with id 0 (the tuple of the
+ * ping's replies) are no replies: denied, until a rule allows them, then
+ * decided on their own; the ping is answered throughout.
+ */
+static void echo_id0_request_is_no_reply(struct th *h,
+					 const struct echo_end *pinger,
+					 const struct echo_end *hostile)
+{
+	const char *p = pinger->addr, *x = hostile->addr;
+
+	identities(h);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, pinger->id, hostile->id, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	/* control: the hostile end may not ping */
+	assert_int_equal(hostile->send(h, echo(x, p, 8, 7)), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
+
+	/* the pinger pings with id 0; the other end answers */
+	assert_int_equal(pinger->send(h, echo(p, x, 8, 0)), PASS);
+	assert_int_equal(hostile->send(h, echo(x, p, 0, 0)), PASS);
+	/* the other end's echo request with id 0 is no reply of that ping */
+	assert_int_equal(hostile->send(h, echo(x, p, 8, 0)), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
+	/* the ping goes on */
+	assert_int_equal(pinger->send(h, echo(p, x, 8, 0)), PASS);
+	assert_int_equal(hostile->send(h, echo(x, p, 0, 0)), PASS);
+	/* allowed, the same request passes, decided on its own */
+	pt_rule(h, hostile->id, pinger->id, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
+	assert_int_equal(hostile->send(h, echo(x, p, 8, 0)), PASS);
+	assert_int_equal(pt_ct_count(h), 1);
+	/* and the ping is still answered */
+	assert_int_equal(pinger->send(h, echo(p, x, 8, 0)), PASS);
+	assert_int_equal(hostile->send(h, echo(x, p, 0, 0)), PASS);
+}
+
+static const struct echo_end echo_pod = { POD, ID_WEB, pod_out };
+static const struct echo_end echo_peer = { CLIENT4, ID_CLIENT, peer_in };
 
 /*
  * ICMP echo keys are (id, 0) for a request and (0, id) for a reply, so a
@@ -85,31 +165,8 @@ static int peer_in(struct th *h, struct pkt_spec sp)
  */
 static void test_fault_echo_request_id0_as_reply_ingress(void **state)
 {
-	struct th *h = *state;
-
 	REQUIRE_BPF();
-	identities(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_WEB, ID_CLIENT, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
-	/* control: the client may not ping the pod */
-	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 7)), DROP);
-	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
-
-	/* the pod pings the client with id 0; the client answers */
-	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
-	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 0)), PASS);
-	/* the client's echo request with id 0 is no reply of that ping */
-	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), DROP);
-	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
-	/* the ping goes on */
-	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
-	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 0)), PASS);
-	/* allowed, the client's request passes, decided on its own */
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
-	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), PASS);
-	assert_int_equal(pt_ct_count(h), 1);
-	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
-	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 0, 0)), PASS);
+	echo_id0_request_is_no_reply(*state, &echo_pod, &echo_peer);
 }
 
 /*
@@ -176,25 +233,8 @@ static void test_fault_echo_request_id0_as_reply_v6(void **state)
  */
 static void test_fault_echo_request_id0_as_reply_egress(void **state)
 {
-	struct th *h = *state;
-
 	REQUIRE_BPF();
-	identities(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
-	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 7)), DROP);
-	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
-
-	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), PASS);
-	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 0, 0)), PASS);
-	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), DROP);
-	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
-	/* allowed, the same request passes, decided on its own */
-	pt_rule(h, ID_WEB, ID_CLIENT, 0, ICMP, 0, 0, TP_VERDICT_ALLOW);
-	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 8, 0)), PASS);
-	/* and the client's ping is still answered */
-	assert_int_equal(peer_in(h, echo(CLIENT4, POD, 8, 0)), PASS);
-	assert_int_equal(pod_out(h, echo(POD, CLIENT4, 0, 0)), PASS);
+	echo_id0_request_is_no_reply(*state, &echo_peer, &echo_pod);
 }
 
 /*
@@ -213,10 +253,7 @@ static void test_fault_reply_count_wrap_is_unanswered(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK),
-			 PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	pt_handshake(h, CLIENT4, 1000, POD, 80);
 	e = pt_ct_must(h, &k);
 	assert_int_equal(e.state, TP_CT_ESTABLISHED);
 	/* 2^32 - 1 replies later */
@@ -253,9 +290,7 @@ static void test_fault_uplink_forges_pod_reply(void **state)
 	REQUIRE_BPF();
 	identities(h);
 	pt_uplink(h, UPLINK_IFINDEX);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	pt_allowed_flow(h, ID_CLIENT, ID_WEB, CLIENT4, POD);
 	assert_int_equal(
 		pod_out(h, pt_flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK)),
 		PASS);
@@ -362,6 +397,32 @@ static int out_from(struct th *h, int in, struct pkt_spec sp)
 }
 
 /*
+ * rpf_env(), zone 1 denying by default but the client's DNS to the web
+ * pods, and the client's query to the on-node pod: the uplink's ifindex.
+ */
+static int dns_to_onnode_pod(struct th *h)
+{
+	int up = rpf_env(h);
+
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
+	assert_int_equal(pt_send_in(h, CLIENT4, 1000, ONNODE4, 53, UDP, 0),
+			 PASS);
+	return up;
+}
+
+/* A 1200-byte DNS answer from @from to the client's port 1000. */
+static struct pkt_spec dns_reply_1200(const char *from)
+{
+	static char payload[1200];
+	struct pkt_spec sp = pt_flow(from, 53, CLIENT4, 1000, UDP, 0);
+
+	sp.payload = payload;
+	sp.payload_len = sizeof(payload);
+	return sp;
+}
+
+/*
  * DNAT: the check is on the backend's address (the reply's source before
  * reverse NAT), not the VIP's.  A service with an on-node backend and one
  * with an off-node backend behind the uplink: the on-node backend's reply
@@ -375,7 +436,6 @@ static void test_holds_rpf_dnat_backend_address(void **state)
 	const char *on[1] = { ONNODE4 }, *off[1] = { BE4[0] };
 	struct tp_ct_key k1 = pt_ct_key(CLIENT4, 1000, VIP4, 80, TCP);
 	struct tp_ct_key k2 = pt_ct_key(CLIENT4, 1001, "198.19.0.11", 80, TCP);
-	struct pkt in;
 	int up;
 
 	REQUIRE_BPF();
@@ -412,13 +472,14 @@ static void test_holds_rpf_dnat_backend_address(void **state)
 	assert_int_equal(pt_ct_must(h, &k2).state, TP_CT_SYN_SENT);
 
 	/* the real replies, translated back to their VIPs */
-	pt_build(FLOWP(ONNODE4, 8080, CLIENT4, 1000, TCP, SYN | ACK), &in);
 	assert_int_equal(
-		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, pod_ifindex, &in),
+		out_from(h, pod_ifindex,
+			 pt_flow(ONNODE4, 8080, CLIENT4, 1000, TCP, SYN | ACK)),
 		PASS);
-	pt_build(FLOWP(BE4[0], 8080, CLIENT4, 1001, TCP, SYN | ACK), &in);
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &in),
-			 PASS);
+	assert_int_equal(
+		out_from(h, up,
+			 pt_flow(BE4[0], 8080, CLIENT4, 1001, TCP, SYN | ACK)),
+		PASS);
 	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_SYN_RECV);
 	assert_int_equal(pt_ct_must(h, &k2).state, TP_CT_SYN_RECV);
 	assert_int_equal(th_stat(h, TP_STAT_REVNAT), 2);
@@ -510,10 +571,7 @@ static void test_holds_rpf_icmp_error_consistent(void **state)
 
 	REQUIRE_BPF();
 	up = rpf_env(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, ONNODE4, 80, TCP, SYN),
-			 PASS);
+	pt_allowed_flow(h, ID_CLIENT, ID_WEB, CLIENT4, ONNODE4);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1001, BE4[0], 80, TCP, SYN),
 			 PASS);
 	pt_icmp_err(&err, ONNODE4, CLIENT4, &q1);
@@ -546,27 +604,18 @@ static void test_holds_rpf_fragments(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, ONNODE4, 53, UDP);
-	static char payload[1200];
 	struct pkt_spec sp;
 	struct pkt whole, f1, f2;
 	int up;
 
 	REQUIRE_BPF();
-	up = rpf_env(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, ONNODE4, 53, UDP, 0),
-			 PASS);
+	up = dns_to_onnode_pod(h);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1001, BE4[0], 53, UDP, 0),
 			 PASS);
 
-	sp = pt_flow(ONNODE4, 53, CLIENT4, 1000, UDP, 0);
-	sp.payload = payload;
-	sp.payload_len = sizeof(payload);
+	sp = dns_reply_1200(ONNODE4);
 	pt_build(&sp, &whole);
-	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 99, &f1), 0);
-	assert_int_equal(
-		pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 99, &f2), 0);
+	split_600(&whole, 99, &f1, &f2);
 	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f1),
 			 DROP);
 	/* the forged first fragment left no record: the zone denies the rest */
@@ -576,9 +625,7 @@ static void test_holds_rpf_fragments(void **state)
 	assert_int_equal(pt_drops(h, TP_DROP_FRAG_NO_FLOW), 1);
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
 	/* after the pod's own first fragment, a forged later one is checked */
-	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 98, &f1), 0);
-	assert_int_equal(
-		pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 98, &f2), 0);
+	split_600(&whole, 98, &f1, &f2);
 	assert_int_equal(
 		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, pod_ifindex, &f1),
 		PASS);
@@ -590,10 +637,7 @@ static void test_holds_rpf_fragments(void **state)
 	sp.saddr = BE4[0];
 	sp.dport = 1001;
 	pt_build(&sp, &whole);
-	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 100, &f1), 0);
-	assert_int_equal(
-		pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 100, &f2),
-		0);
+	split_600(&whole, 100, &f1, &f2);
 	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f1),
 			 PASS);
 	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, up, &f2),
@@ -805,24 +849,15 @@ static void test_fault_rpf_forged_first_fragment_poisons_record(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, ONNODE4, 53, UDP);
-	static char payload[1200];
 	struct pkt_spec sp;
 	struct pkt whole, f1, f2, forged;
 	int up;
 
 	REQUIRE_BPF();
-	up = rpf_env(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, ONNODE4, 53, UDP, 0),
-			 PASS);
-	sp = pt_flow(ONNODE4, 53, CLIENT4, 1000, UDP, 0);
-	sp.payload = payload;
-	sp.payload_len = sizeof(payload);
+	up = dns_to_onnode_pod(h);
+	sp = dns_reply_1200(ONNODE4);
 	pt_build(&sp, &whole);
-	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 99, &f1), 0);
-	assert_int_equal(
-		pkt_fragment(&whole, 600, whole.len - 20 - 600, 0, 99, &f2), 0);
+	split_600(&whole, 99, &f1, &f2);
 	sp.dport = 1001;
 	pt_build(&sp, &whole);
 	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 99, &forged), 0);
@@ -850,7 +885,6 @@ static void test_holds_crossing_reply_from_own_zone(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, Z2PEER, 80, TCP);
-	struct pkt in;
 
 	REQUIRE_BPF();
 	identities(h);
@@ -871,9 +905,9 @@ static void test_holds_crossing_reply_from_own_zone(void **state)
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 0);
 
 	/* the real reply, in zone 2 */
-	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), &in);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
-			 PASS);
+	assert_int_equal(
+		peer2_in(h, pt_flow(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK)),
+		PASS);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 }
 
@@ -886,24 +920,18 @@ static void test_holds_overlapping_zones(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k1 = pt_ct_key(CLIENT4, 1000, POD, 80, TCP), k2 = k1;
-	struct pkt in;
 
 	REQUIRE_BPF();
 	identities(h);
 	k2.zone = TH_ZONE2;
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK),
-			 PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	pt_handshake(h, CLIENT4, 1000, POD, 80);
 	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_ESTABLISHED);
 
 	/* zone 2's 100.64.0.1 resets "its" connection, then opens one */
-	pt_build(FLOWP(CLIENT4, 1000, POD, 80, TCP, RST), &in);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
+	assert_int_equal(peer2_in(h, pt_flow(CLIENT4, 1000, POD, 80, TCP, RST)),
 			 PASS);
 	assert_int_equal(pt_ct_must(h, &k1).state, TP_CT_ESTABLISHED);
-	pt_build(FLOWP(CLIENT4, 1000, POD, 80, TCP, SYN), &in);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
+	assert_int_equal(peer2_in(h, pt_flow(CLIENT4, 1000, POD, 80, TCP, SYN)),
 			 PASS);
 	assert_int_equal(pt_ct_must(h, &k2).state, TP_CT_SYN_SENT);
 	/* the pod's reply leaving through zone 1 is zone 1's flow's */
@@ -956,12 +984,7 @@ static void test_holds_dnat_reply_key_evicted(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	identities(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
-		       8080);
+	web_dnat_flow(h, 8080);
 	assert_int_equal(pt_ct_get(h, &rk, &e), 0);
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &rk), 0);
 
@@ -1027,18 +1050,13 @@ static void test_holds_dnat_reply_key_from_wrong_side(void **state)
 	struct pkt in;
 
 	REQUIRE_BPF();
-	identities(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
-		       8080);
+	web_dnat_flow(h, 8080);
 
 	/* the reply key's tuple from a zone-2 peer, forwarded into zone 1 */
-	pt_build(FLOWP(BE4[0], 8080, CLIENT4, 1000, TCP, RST), &in);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
-			 DROP);
+	assert_int_equal(
+		peer2_in(h, pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, RST)),
+		DROP);
 	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
 				    h->l3_ifindex2, &in),
 			 DROP);
@@ -1073,9 +1091,7 @@ static void test_holds_v4_mapped_reversed_tuple(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	pt_allowed_flow(h, ID_CLIENT, ID_WEB, CLIENT4, POD);
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(pod_out(h, pt_flow(m[i][0], 80, m[i][1], 1000,
 						    TCP, RST)),
@@ -1173,16 +1189,10 @@ static void test_holds_echo_reply_games(void **state)
 static void test_holds_revocation_reaches_reversed_replies(void **state)
 {
 	struct th *h = *state;
-	struct tp_rule in_rule = { .src_id = ID_CLIENT,
-				   .dst_id = ID_WEB,
-				   .proto = TCP,
-				   .port_lo = 8080,
-				   .port_hi = 8080 };
-	struct tp_rule out_rule = { .src_id = ID_WEB,
-				    .dst_id = ID_CLIENT,
-				    .proto = TCP,
-				    .port_lo = 443,
-				    .port_hi = 443 };
+	struct tp_rule in_rule =
+		pt_rule_spec(ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, 0);
+	struct tp_rule out_rule =
+		pt_rule_spec(ID_WEB, ID_CLIENT, 0, TCP, 443, 443, 0);
 	struct pkt_spec out = pt_flow(POD, 5000, CLIENT4, 443, TCP, SYN);
 	struct pkt err;
 
@@ -1284,12 +1294,7 @@ static void test_holds_exhaustion_evicts_dnat_entries(void **state)
 	int verdict;
 
 	REQUIRE_BPF();
-	identities(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 8080, TP_VERDICT_ALLOW);
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
-		       8080);
+	web_dnat_flow(h, 80);
 	pt_expect_revnat(h,
 			 pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK),
 			 VIP4, 80);

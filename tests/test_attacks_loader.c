@@ -100,6 +100,13 @@ static void pin_cfg(struct tpd_config *cfg)
 		 "/sys/fs/bpf/tp-ldattack-%d", getpid());
 }
 
+/* pin_cfg(), and its pin root made ready on bpffs. */
+static void prepared_cfg(struct tpd_config *cfg)
+{
+	pin_cfg(cfg);
+	assert_int_equal(tpd_bpffs_prepare(cfg->pin_root), 0);
+}
+
 static int pins_teardown(void **state)
 {
 	struct tpd_config cfg;
@@ -231,6 +238,20 @@ static void repin(const struct tpd_config *cfg, const char *prog, int fd)
 	assert_int_equal(bpf_obj_pin(fd, path), 0);
 }
 
+/*
+ * repin() @fd (closed after) in place of program @prog: opening the pins
+ * is refused.
+ */
+static void repin_refused(const struct tpd_config *cfg, const char *prog,
+			  int fd)
+{
+	struct tpd_datapath dp;
+
+	repin(cfg, prog, fd);
+	close(fd);
+	assert_int_not_equal(tpd_datapath_open_pinned(&dp, cfg), 0);
+}
+
 /* Drop CAP_SYS_ADMIN, keep the rest (this process only). */
 static int drop_sys_admin(void)
 {
@@ -276,8 +297,7 @@ static void test_fault_restart_without_cap_sys_admin(void **state)
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg);
-	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	prepared_cfg(&cfg);
 	full_load(&cfg);
 	status = in_child(restart_without_sys_admin, &cfg);
 	assert_true(WIFEXITED(status));
@@ -304,8 +324,7 @@ static void test_fault_ct_replaced_behind_map_of_maps(void **state)
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg);
-	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	prepared_cfg(&cfg);
 	for (i = 0; i < 2; i++) {
 		full_load(&cfg);
 		assert_int_equal(tpd_datapath_open_pinned(&dp, &cfg), 0);
@@ -331,8 +350,7 @@ static void test_fault_child_killed_while_pinning(void **state)
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg);
-	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	prepared_cfg(&cfg);
 	status = in_child(load_killed_at_uplink_pin, &cfg);
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 	err = tpd_datapath_open_pinned(&dp, &cfg);
@@ -365,8 +383,7 @@ static void test_fault_killed_load_leaves_old_programs(void **state)
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg);
-	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	prepared_cfg(&cfg);
 	full_load(&cfg);
 	assert_int_equal(progs_dirs(&cfg, dir, sizeof(dir)), 1);
 	cfg.capacity[TPD_CAP_CONNTRACK_TCP] *= 2;
@@ -397,8 +414,7 @@ static void test_fault_killed_load_loses_moved_maps(void **state)
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg);
-	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	prepared_cfg(&cfg);
 	full_load(&cfg);
 	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_CT);
 	fd = bpf_obj_get(path);
@@ -434,8 +450,7 @@ static void test_fault_child_outlives_daemon(void **state)
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg);
-	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	prepared_cfg(&cfg);
 	/* the child, orphaned, becomes ours to wait for */
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	assert_int_equal(pipe(fds), 0);
@@ -475,8 +490,7 @@ static void test_fault_fingerprint_only_check(void **state)
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg);
-	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	prepared_cfg(&cfg);
 	for (round = 0; round < 2; round++) {
 		/* B: the configuration that restarts; A: the one pinned */
 		if (round == 0)
@@ -519,8 +533,7 @@ static void test_fault_sigchld_ignored(void **state)
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg);
-	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	prepared_cfg(&cfg);
 	signal(SIGCHLD, SIG_IGN);
 	assert_int_equal(tpd_datapath_load_child(&cfg, &rss), 0);
 	/* and the caller's disposition is left as it was */
@@ -540,21 +553,17 @@ static void test_fault_sigchld_ignored(void **state)
 static void test_fault_foreign_program_pinned(void **state)
 {
 	static const char *const names[] = { "tp_evil", "tp_from_tailnet" };
-	struct tpd_datapath dp;
 	struct tpd_config cfg;
 	size_t i;
 	int fd;
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg);
-	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	prepared_cfg(&cfg);
 	for (i = 0; i < 2; i++) {
 		full_load(&cfg);
 		fd = tiny_tc_prog(names[i]);
-		repin(&cfg, "tp_from_tailnet", fd);
-		close(fd);
-		assert_int_not_equal(tpd_datapath_open_pinned(&dp, &cfg), 0);
+		repin_refused(&cfg, "tp_from_tailnet", fd);
 	}
 	tpd_config_free(&cfg);
 }
@@ -566,21 +575,17 @@ static void test_fault_foreign_program_pinned(void **state)
  */
 static void test_holds_map_pinned_as_program(void **state)
 {
-	struct tpd_datapath dp;
 	struct tpd_config cfg;
 	int fd;
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg);
-	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	prepared_cfg(&cfg);
 	full_load(&cfg);
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "tp_from_tailnet", 4, 4, 1,
 			    NULL);
 	assert_true(fd >= 0);
-	repin(&cfg, "tp_to_tailnet", fd);
-	close(fd);
-	assert_int_not_equal(tpd_datapath_open_pinned(&dp, &cfg), 0);
+	repin_refused(&cfg, "tp_to_tailnet", fd);
 	tpd_config_free(&cfg);
 }
 
@@ -597,8 +602,7 @@ static void test_holds_every_knob_in_fingerprint(void **state)
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg);
-	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	prepared_cfg(&cfg);
 	for (i = 0; i < 6; i++)
 		knobs[n++] = &cfg.ct_timeout[i];
 	knobs[n++] = &cfg.maglev_size;
@@ -625,8 +629,7 @@ static void test_holds_purge_removes_programs(void **state)
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg);
-	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	prepared_cfg(&cfg);
 	full_load(&cfg);
 	assert_int_equal(progs_dirs(&cfg, dir, sizeof(dir)), 1);
 	assert_int_equal(tpd_detach_all(&cfg, true), 0);

@@ -76,14 +76,9 @@ static struct tp_policy_key entry_key(__u32 src, __u32 dst, __u16 zone,
 static struct tp_rule rule(__u32 src, __u32 dst, __u8 proto, __u16 lo, __u16 hi,
 			   __u8 verdict)
 {
-	struct tp_rule r = { .src_id = src,
-			     .dst_id = dst,
-			     .proto = proto,
-			     .port_lo = lo,
-			     .port_hi = hi,
-			     .verdict = verdict,
-			     .owner = TP_OWNER_TPCTL };
+	struct tp_rule r = pt_rule_spec(src, dst, 0, proto, lo, hi, verdict);
 
+	r.owner = TP_OWNER_TPCTL;
 	return r;
 }
 

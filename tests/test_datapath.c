@@ -19,6 +19,20 @@
 #include "pkttest.h"
 #include "service.h"
 
+/*
+ * test_@test_v4 and test_@test_v6: @fn(state, client, VIP, backend) with
+ * the addresses of each family.
+ */
+#define V4_AND_V6(test, fn)                        \
+	static void test_##test##_v4(void **state) \
+	{                                          \
+		fn(state, CLIENT4, VIP4, BE4[0]);  \
+	}                                          \
+	static void test_##test##_v6(void **state) \
+	{                                          \
+		fn(state, CLIENT6, VIP6, BE6[0]);  \
+	}
+
 /* ---- DNAT and reverse NAT ------------------------------------------------ */
 
 static void dnat_tcp(void **state, const char *client, const char *vip,
@@ -45,15 +59,16 @@ static void dnat_tcp(void **state, const char *client, const char *vip,
 	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 1);
 }
 
-static void test_dnat_tcp_v4(void **state)
+/* The web service (VIP4:80 -> BE4[0]:8080) and the client's SYN to it. */
+static void web_client_syn(struct th *h)
 {
-	dnat_tcp(state, CLIENT4, VIP4, BE4[0]);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_expect_dnat(
+		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		BE4[0], 8080);
 }
 
-static void test_dnat_tcp_v6(void **state)
-{
-	dnat_tcp(state, CLIENT6, VIP6, BE6[0]);
-}
+V4_AND_V6(dnat_tcp, dnat_tcp)
 
 static void udp_port_translation(void **state, const char *client,
 				 const char *vip, const char *be)
@@ -81,15 +96,7 @@ static void udp_port_translation(void **state, const char *client,
 	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 1);
 }
 
-static void test_udp_port_translation_v4(void **state)
-{
-	udp_port_translation(state, CLIENT4, VIP4, BE4[0]);
-}
-
-static void test_udp_port_translation_v6(void **state)
-{
-	udp_port_translation(state, CLIENT6, VIP6, BE6[0]);
-}
+V4_AND_V6(udp_port_translation, udp_port_translation)
 
 static void test_udp_zero_checksum(void **state)
 {
@@ -109,10 +116,7 @@ static void test_reply_reverse_nat_tcp(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		BE4[0], 8080);
+	web_client_syn(h);
 	pt_expect_revnat(h,
 			 pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
 				 PKT_TCP_SYN | PKT_TCP_ACK),
@@ -941,6 +945,10 @@ struct tcp_step {
 	__u32 want_timeout; /* seconds */
 };
 
+/*
+ * One TCP connection to a one-backend service, packet by packet: after
+ * each step the flow's state and expiry are those the step wants.
+ */
 static void tcp_sequence(struct th *h, const struct tcp_step *steps, size_t n)
 {
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
@@ -948,6 +956,8 @@ static void tcp_sequence(struct th *h, const struct tcp_step *steps, size_t n)
 	__u64 now = T0;
 	size_t i;
 
+	REQUIRE_BPF();
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	for (i = 0; i < n; i++) {
 		now += SEC_NS;
 		th_set_clock(h, now);
@@ -985,9 +995,6 @@ static void test_tcp_states_full_close(void **state)
 		{ 0, A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
 	};
 
-	REQUIRE_BPF();
-	pt_service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0,
-		   0);
 	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
@@ -1002,9 +1009,6 @@ static void test_tcp_states_reset(void **state)
 		{ 0, A, TP_CT_RESET, TP_CT_TIMEOUT_CLOSE },
 	};
 
-	REQUIRE_BPF();
-	pt_service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0,
-		   0);
 	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
@@ -1019,9 +1023,6 @@ static void test_tcp_states_server_fin_first(void **state)
 		{ 0, S | A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
 	};
 
-	REQUIRE_BPF();
-	pt_service(*state, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0,
-		   0);
 	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
@@ -1104,10 +1105,7 @@ static void test_syn_after_close_is_new_flow(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		BE4[0], 8080);
+	web_client_syn(h);
 	pt_expect_dnat(
 		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_RST),
 		BE4[0], 8080);
@@ -1137,10 +1135,7 @@ static void test_tuple_clash_keeps_live_flow(void **state)
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		BE4[0], 8080);
+	web_client_syn(h);
 	pt_expect_untouched(h, TH_TO_TAILNET,
 			    FLOWP(VIP4, 80, CLIENT4, 40000, IPPROTO_TCP,
 				  PKT_TCP_SYN | PKT_TCP_ACK),
@@ -1207,15 +1202,7 @@ static void icmp_echo(void **state, const char *client, const char *vip,
 	assert_int_equal(pt_ct_count(h), 2);
 }
 
-static void test_icmp_echo_v4(void **state)
-{
-	icmp_echo(state, CLIENT4, VIP4, BE4[0]);
-}
-
-static void test_icmp_echo_v6(void **state)
-{
-	icmp_echo(state, CLIENT6, VIP6, BE6[0]);
-}
+V4_AND_V6(icmp_echo, icmp_echo)
 
 /* ---- ICMP errors ------------------------------------------------------------- */
 
@@ -1285,10 +1272,11 @@ static void icmp_error_ingress(struct th *h, const char *client,
 }
 
 static void icmp_errors(void **state, const char *client, const char *vip,
-			const char *be, const char *router)
+			const char *be)
 {
 	struct th *h = *state;
 	int v6 = pt_family_of(client) == AF_INET6;
+	const char *router = v6 ? ROUTER6 : ROUTER4;
 
 	REQUIRE_BPF();
 	pt_service(h, vip, 53, IPPROTO_UDP, &be, 1, 5353, NULL, NULL, 0, 0);
@@ -1310,15 +1298,7 @@ static void icmp_errors(void **state, const char *client, const char *vip,
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 5);
 }
 
-static void test_icmp_error_v4(void **state)
-{
-	icmp_errors(state, CLIENT4, VIP4, BE4[0], ROUTER4);
-}
-
-static void test_icmp_error_v6(void **state)
-{
-	icmp_errors(state, CLIENT6, VIP6, BE6[0], ROUTER6);
-}
+V4_AND_V6(icmp_error, icmp_errors)
 
 /* TCP quote with its checksum inside, and without (8 bytes only). */
 static void test_icmp_error_tcp_quote(void **state)
@@ -1338,10 +1318,7 @@ static void test_icmp_error_tcp_quote(void **state)
 	size_t i;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		BE4[0], 8080);
+	web_client_syn(h);
 	for (i = 0; i < sizeof(quotes) / sizeof(quotes[0]); i++) {
 		q.daddr = BE4[0];
 		q.dport = 8080;
@@ -1460,15 +1437,7 @@ static void fragments(void **state, const char *client, const char *vip,
 	assert_int_equal(th_stat(h, TP_STAT_FRAG_NO_RECORD), 2);
 }
 
-static void test_fragments_v4(void **state)
-{
-	fragments(state, CLIENT4, VIP4, BE4[0]);
-}
-
-static void test_fragments_v6(void **state)
-{
-	fragments(state, CLIENT6, VIP6, BE6[0]);
-}
+V4_AND_V6(fragments, fragments)
 
 /* ---- IPv4 options and IPv6 extension headers ----------------------------------- */
 

@@ -42,6 +42,7 @@
 #include <cmocka.h>
 
 #include "datapath.h"
+#include "fixture.h"
 #include "metrics.h"
 #include "pins.h"
 
@@ -66,10 +67,7 @@ static int tf_setup(void **state)
 {
 	struct tf *t = calloc(1, sizeof(*t));
 
-	if (!t)
-		return -1;
-	snprintf(t->dir, sizeof(t->dir), "/tmp/tp-files-XXXXXX");
-	if (!mkdtemp(t->dir)) {
+	if (!t || fixture_tmpdir(t->dir, sizeof(t->dir), "tp-files")) {
 		free(t);
 		return -1;
 	}
@@ -590,6 +588,32 @@ static void stop_loader(pid_t pid)
 }
 
 /*
+ * A loader for @cfg_a running, a second one for @cfg_b with --once beside
+ * it (both logging to @log, read into @buf after): the second's exit code,
+ * -1 when it did not exit in 30 s.
+ */
+static int beside_loader(const char *cfg_a, const char *cfg_b, const char *log,
+			 char *buf, size_t size)
+{
+	pid_t a, b;
+	int rc;
+
+	a = start_loader(cfg_a, NULL, log);
+	if (!wait_log(log, "\"running\"", 30)) {
+		stop_loader(a);
+		fail_msg("the first loader did not start: %s",
+			 read_text(log, buf, size));
+	}
+	b = start_loader(cfg_b, "--once", log);
+	rc = wait_exit(b, 30);
+	stop_loader(a);
+	if (rc < 0)
+		stop_loader(b);
+	read_text(log, buf, size);
+	return rc;
+}
+
+/*
  * The instance lock was a pid file named after the pin_root string, '/'
  * made '_': "X" and "X/" ran two loaders on the same pins, while "a/b"
  * and "a_b" kept each other out.  A second loader for the same pin root
@@ -601,7 +625,6 @@ static void test_instance_lock_spellings(void **state)
 	struct tf *t = *state;
 	char cfg_a[PATH_MAX], cfg_b[PATH_MAX], log[PATH_MAX], root[PATH_MAX];
 	char buf[8192];
-	pid_t a, b;
 	int rc;
 
 	REQUIRE_ROOT();
@@ -617,18 +640,7 @@ static void test_instance_lock_spellings(void **state)
 	write_config(cfg_a, root);
 	snprintf(root, sizeof(root), "%s/x/", t->pins);
 	write_config(cfg_b, root);
-	a = start_loader(cfg_a, NULL, log);
-	if (!wait_log(log, "\"running\"", 30)) {
-		stop_loader(a);
-		fail_msg("the first loader did not start: %s",
-			 read_text(log, buf, sizeof(buf)));
-	}
-	b = start_loader(cfg_b, "--once", log);
-	rc = wait_exit(b, 30);
-	stop_loader(a);
-	if (rc < 0)
-		stop_loader(b);
-	read_text(log, buf, sizeof(buf));
+	rc = beside_loader(cfg_a, cfg_b, log, buf, sizeof(buf));
 	if (rc != 1 ||
 	    !strstr(buf, "another tailplaned runs for this pin root"))
 		fail_msg("a second loader for %s ran (exit %d): %s", root, rc,
@@ -642,21 +654,11 @@ static void test_instance_lock_spellings(void **state)
 	write_config(cfg_a, root);
 	snprintf(root, sizeof(root), "%s/a_b", t->pins);
 	write_config(cfg_b, root);
-	a = start_loader(cfg_a, NULL, log);
-	if (!wait_log(log, "\"running\"", 30)) {
-		stop_loader(a);
-		fail_msg("the first loader did not start: %s",
-			 read_text(log, buf, sizeof(buf)));
-	}
-	b = start_loader(cfg_b, "--once", log);
-	rc = wait_exit(b, 30);
-	stop_loader(a);
-	if (rc < 0)
-		stop_loader(b);
+	rc = beside_loader(cfg_a, cfg_b, log, buf, sizeof(buf));
 	if (rc != 0)
 		fail_msg(
 			"the loader of %s did not run beside that of %s/a/b (exit %d): %s",
-			root, t->pins, rc, read_text(log, buf, sizeof(buf)));
+			root, t->pins, rc, buf);
 }
 
 /* Make @pin_root (and its links directory) on bpffs. */

@@ -620,81 +620,108 @@ static int fz_check_ct(struct fz *f)
 	return w.reported;
 }
 
-static int fz_check_affinity(struct fz *f)
+typedef const void *fz_model_lookup(const struct ref_state *m, const void *key);
+typedef void fz_diff_report(const void *key, const void *model,
+			    const void *bpf);
+
+#define FZ_CMP_MAX 64 /* bytes of the largest key or value compared */
+
+/*
+ * The hash map @fd, which the model mirrors (@model_count entries,
+ * @lookup the model's entry for a key or NULL), compared entry by entry;
+ * @report says how one that differs differs.  The count of differences.
+ */
+static int fz_check_map(struct fz *f, const char *name, const char *entries,
+			int fd, size_t model_count, fz_model_lookup *lookup,
+			fz_diff_report *report)
 {
-	struct tp_affinity_key k, next, *prev = NULL;
-	const struct tp_affinity *want;
-	struct tp_affinity got;
-	char a[PKT_ADDR_STRLEN];
+	__u8 k[FZ_CMP_MAX] __attribute__((aligned(8)));
+	__u8 next[FZ_CMP_MAX] __attribute__((aligned(8)));
+	__u8 got[FZ_CMP_MAX] __attribute__((aligned(8)));
+	struct bpf_map_info info = {};
+	__u32 info_len = sizeof(info);
+	const void *want, *prev = NULL;
 	size_t n = 0;
 	int bad = 0;
 
-	while (!bpf_map_get_next_key(f->h.maps.affinity, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(f->h.maps.affinity, &k, &got))
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &info_len), 0);
+	assert_true(info.key_size <= FZ_CMP_MAX &&
+		    info.value_size <= FZ_CMP_MAX);
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(k, next, info.key_size);
+		prev = k;
+		if (bpf_map_lookup_elem(fd, k, got))
 			continue;
 		n++;
-		want = ref_affinity_lookup(f->m, &k);
-		if (want && !memcmp(want, &got, sizeof(got)))
+		want = lookup(f->m, k);
+		if (want && !memcmp(want, got, info.value_size))
 			continue;
-		if (bad++ >= FZ_REPORT_MAX)
-			continue;
-		pkt_addr_str(&k.client, a, sizeof(a));
-		if (!want)
-			fprintf(stderr,
-				"  affinity svc %u client %s: only in bpf (backend %u)\n",
-				k.svc_id, a, got.backend_id);
-		else
-			fprintf(stderr,
-				"  affinity svc %u client %s: model backend %u last %llu, bpf backend %u last %llu\n",
-				k.svc_id, a, want->backend_id,
-				(unsigned long long)want->last_ns,
-				got.backend_id,
-				(unsigned long long)got.last_ns);
+		if (bad++ < FZ_REPORT_MAX)
+			report(k, want, got);
 	}
-	if (n != ref_affinity_count(f->m)) {
-		fprintf(stderr,
-			"  affinity: %zu entries in the model, %zu in bpf\n",
-			ref_affinity_count(f->m), n);
+	if (n != model_count) {
+		fprintf(stderr, "  %s: %zu %s in the model, %zu in bpf\n", name,
+			model_count, entries, n);
 		bad++;
 	}
 	return bad;
 }
 
+static const void *fz_affinity_lookup(const struct ref_state *m,
+				      const void *key)
+{
+	return ref_affinity_lookup(m, key);
+}
+
+static void fz_affinity_report(const void *key, const void *model,
+			       const void *bpf)
+{
+	const struct tp_affinity_key *k = key;
+	const struct tp_affinity *want = model, *got = bpf;
+	char a[PKT_ADDR_STRLEN];
+
+	pkt_addr_str(&k->client, a, sizeof(a));
+	if (!want)
+		fprintf(stderr,
+			"  affinity svc %u client %s: only in bpf (backend %u)\n",
+			k->svc_id, a, got->backend_id);
+	else
+		fprintf(stderr,
+			"  affinity svc %u client %s: model backend %u last %llu, bpf backend %u last %llu\n",
+			k->svc_id, a, want->backend_id,
+			(unsigned long long)want->last_ns, got->backend_id,
+			(unsigned long long)got->last_ns);
+}
+
+static int fz_check_affinity(struct fz *f)
+{
+	return fz_check_map(f, "affinity", "entries", f->h.maps.affinity,
+			    ref_affinity_count(f->m), fz_affinity_lookup,
+			    fz_affinity_report);
+}
+
+static const void *fz_frag_lookup(const struct ref_state *m, const void *key)
+{
+	return ref_frag_lookup(m, key);
+}
+
+static void fz_frag_report(const void *key, const void *model, const void *bpf)
+{
+	const struct tp_frag_key *k = key;
+	char s[PKT_ADDR_STRLEN], d[PKT_ADDR_STRLEN];
+
+	(void)bpf;
+	pkt_addr_str(&k->saddr, s, sizeof(s));
+	pkt_addr_str(&k->daddr, d, sizeof(d));
+	fprintf(stderr, "  frag %s -> %s id %u proto %u zone %u: %s\n", s, d,
+		k->id, k->proto, k->zone, model ? "differs" : "only in bpf");
+}
+
 static int fz_check_frags(struct fz *f)
 {
-	struct tp_frag_key k, next, *prev = NULL;
-	const struct tp_frag *want;
-	struct tp_frag got;
-	char s[PKT_ADDR_STRLEN], d[PKT_ADDR_STRLEN];
-	size_t n = 0;
-	int bad = 0;
-
-	while (!bpf_map_get_next_key(f->h.maps.frags, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(f->h.maps.frags, &k, &got))
-			continue;
-		n++;
-		want = ref_frag_lookup(f->m, &k);
-		if (want && !memcmp(want, &got, sizeof(got)))
-			continue;
-		if (bad++ >= FZ_REPORT_MAX)
-			continue;
-		pkt_addr_str(&k.saddr, s, sizeof(s));
-		pkt_addr_str(&k.daddr, d, sizeof(d));
-		fprintf(stderr, "  frag %s -> %s id %u proto %u zone %u: %s\n",
-			s, d, k.id, k.proto, k.zone,
-			want ? "differs" : "only in bpf");
-	}
-	if (n != ref_frag_count(f->m)) {
-		fprintf(stderr,
-			"  frags: %zu records in the model, %zu in bpf\n",
-			ref_frag_count(f->m), n);
-		bad++;
-	}
-	return bad;
+	return fz_check_map(f, "frags", "records", f->h.maps.frags,
+			    ref_frag_count(f->m), fz_frag_lookup,
+			    fz_frag_report);
 }
 
 /* A per-CPU tp_stat array entry, summed over CPUs. */
@@ -712,25 +739,46 @@ static void fz_percpu_stat(int fd, __u32 id, __u64 *packets, __u64 *bytes)
 	}
 }
 
-static int fz_check_stats(struct fz *f)
+typedef void ref_stat_fn(const struct ref_state *st, __u32 id, __u64 *packets,
+			 __u64 *bytes);
+
+/*
+ * Entries 0..@n-1 of the per-CPU tp_stat array @fd against the model's
+ * @model; at most @max_report of those that differ are printed, as
+ * "@name[id]" (tp_stats by the counter's name).
+ */
+static int fz_check_stat_array(struct fz *f, const char *name, int fd, __u32 n,
+			       ref_stat_fn *model, int max_report)
 {
 	__u64 mp, mb, bp, bb;
+	char label[64];
 	int bad = 0;
 	__u32 id;
 
-	for (id = 0; id < TP_STAT_MAX; id++) {
-		fz_percpu_stat(f->h.maps.stats, id, &bp, &bb);
-		ref_stat(f->m, id, &mp, &mb);
+	for (id = 0; id < n; id++) {
+		fz_percpu_stat(fd, id, &bp, &bb);
+		model(f->m, id, &mp, &mb);
 		if (mp == bp && mb == bb)
 			continue;
-		bad++;
+		if (bad++ >= max_report)
+			continue;
+		if (fd == f->h.maps.stats)
+			snprintf(label, sizeof(label), "%s %u (%s)", name, id,
+				 tp_stat_name(id));
+		else
+			snprintf(label, sizeof(label), "%s[%u]", name, id);
 		fprintf(stderr,
-			"  stat %u (%s): model %llu packets %llu bytes, bpf %llu packets %llu bytes\n",
-			id, tp_stat_name(id), (unsigned long long)mp,
-			(unsigned long long)mb, (unsigned long long)bp,
-			(unsigned long long)bb);
+			"  %s: model %llu packets %llu bytes, bpf %llu packets %llu bytes\n",
+			label, (unsigned long long)mp, (unsigned long long)mb,
+			(unsigned long long)bp, (unsigned long long)bb);
 	}
 	return bad;
+}
+
+static int fz_check_stats(struct fz *f)
+{
+	return fz_check_stat_array(f, "stat", f->h.maps.stats, TP_STAT_MAX,
+				   ref_stat, TP_STAT_MAX);
 }
 
 /*
@@ -740,35 +788,15 @@ static int fz_check_stats(struct fz *f)
  */
 static int fz_check_id_stats(struct fz *f, __u32 upto)
 {
-	__u64 mp, mb, bp, bb;
-	int bad = 0;
-	__u32 id;
+	__u32 rules = upto < TP_MAX_RULES ? upto + 1 : TP_MAX_RULES;
+	int bad;
 
-	for (id = 0; id <= upto && id < TP_MAX_RULES; id++) {
-		fz_percpu_stat(f->h.maps.rule_stats, id, &bp, &bb);
-		ref_rule_stat(f->m, id, &mp, &mb);
-		if (mp == bp && mb == bb)
-			continue;
-		if (bad++ < FZ_REPORT_MAX)
-			fprintf(stderr,
-				"  rule_stats[%u]: model %llu packets %llu bytes, bpf %llu packets %llu bytes\n",
-				id, (unsigned long long)mp,
-				(unsigned long long)mb, (unsigned long long)bp,
-				(unsigned long long)bb);
-	}
-	for (id = 0; id < TP_MAX_SERVICES; id++) {
-		fz_percpu_stat(f->h.maps.svc_stats, id, &bp, &bb);
-		ref_svc_stat(f->m, id, &mp, &mb);
-		if (mp == bp && mb == bb)
-			continue;
-		if (bad++ < FZ_REPORT_MAX)
-			fprintf(stderr,
-				"  svc_stats[%u]: model %llu packets %llu bytes, bpf %llu packets %llu bytes\n",
-				id, (unsigned long long)mp,
-				(unsigned long long)mb, (unsigned long long)bp,
-				(unsigned long long)bb);
-	}
-	return bad;
+	bad = fz_check_stat_array(f, "rule_stats", f->h.maps.rule_stats, rules,
+				  ref_rule_stat, FZ_REPORT_MAX);
+	return bad + fz_check_stat_array(
+			     f, "svc_stats", f->h.maps.svc_stats,
+			     TP_MAX_SERVICES, ref_svc_stat,
+			     bad < FZ_REPORT_MAX ? FZ_REPORT_MAX - bad : 0);
 }
 
 /* Empty a hash map (keys of at most 64 bytes) from userspace. */
@@ -1507,6 +1535,26 @@ static __u32 fz_in_if(struct fz *f)
 			: (__u32)f->h.l3_ifindex2;
 }
 
+/*
+ * A flow's protocol and destination port: mostly a service's port, else
+ * a port the rules name (@egress) or a backend's.
+ */
+static void fz_flow_proto(struct fz *f, struct fz_flow *fl, bool egress)
+{
+	__u32 what = rn(&f->r, 100);
+
+	fl->proto = what < 45	? IPPROTO_TCP
+		    : what < 80 ? IPPROTO_UDP
+				: icmp_proto(fl->v6);
+	if (is_icmp(fl->proto))
+		fl->dport = 0;
+	else if (pct(&f->r, 70))
+		fl->dport = PICK(&f->r, SVC_PORTS);
+	else
+		fl->dport = egress ? PICK(&f->r, RULE_PORTS)
+				   : PICK(&f->r, BE_PORTS);
+}
+
 static void fz_flow_new(struct fz *f, struct fz_flow *fl)
 {
 	const struct fz_profile *pr = f->prof;
@@ -1533,13 +1581,7 @@ static void fz_flow_new(struct fz *f, struct fz_flow *fl)
 						      : PICK(&f->r, OTHER4)));
 		fl->d = pct(&f->r, 90) ? fz_peer(f, fl->iface, fl->v6)
 				       : fz_peer(f, !fl->iface, fl->v6);
-		what = rn(&f->r, 100);
-		fl->proto = what < 45	? IPPROTO_TCP
-			    : what < 80 ? IPPROTO_UDP
-					: icmp_proto(fl->v6);
-		fl->dport = is_icmp(fl->proto) ? 0
-			    : pct(&f->r, 70)   ? PICK(&f->r, SVC_PORTS)
-					       : PICK(&f->r, RULE_PORTS);
+		fz_flow_proto(f, fl, true);
 		fl->cport = fz_client_port(f, fl->proto);
 		what = rn(&f->r, 100);
 		fl->in_if = what < 45	? 0
@@ -1579,13 +1621,7 @@ static void fz_flow_new(struct fz *f, struct fz_flow *fl)
 		else
 			fl->d = addr_of(fl->v6 ? PICK(&f->r, OTHER6)
 					       : PICK(&f->r, OTHER4));
-		what = rn(&f->r, 100);
-		fl->proto = what < 45	? IPPROTO_TCP
-			    : what < 80 ? IPPROTO_UDP
-					: icmp_proto(fl->v6);
-		fl->dport = is_icmp(fl->proto) ? 0
-			    : pct(&f->r, 70)   ? PICK(&f->r, SVC_PORTS)
-					       : PICK(&f->r, BE_PORTS);
+		fz_flow_proto(f, fl, false);
 	}
 	fl->c = fz_peer(f, fl->iface, fl->v6);
 	fl->cport = fz_client_port(f, fl->proto);

@@ -244,14 +244,20 @@ static void exhaust(struct th *h, const char *src, __u32 burst)
 	assert_int_equal(xdp_run(h, &p), XDP_DROP_V);
 }
 
+/* The guard at @rate and @burst, and ATTACKER4 past its burst (limited). */
+static void attacker_limited(struct th *h, __u32 rate, __u32 burst)
+{
+	guard_config(h, rate, burst);
+	exhaust(h, ATTACKER4, burst);
+}
+
 static void test_other_port_passes(void **state)
 {
 	struct th *h = *state;
 	struct pkt p;
 
 	REQUIRE_BPF();
-	guard_config(h, 1, 2);
-	exhaust(h, ATTACKER4, 2);
+	attacker_limited(h, 1, 2);
 	/* the same source, a handshake to a port that is not guarded */
 	wg_frame(&p, ATTACKER4, NODE4, 51821, TP_WG_MSG_INITIATION,
 		 TP_WG_INITIATION_LEN);
@@ -278,8 +284,7 @@ static void test_non_udp_passes(void **state)
 	static const __u8 arp[60] = { [12] = 0x08, [13] = 0x06 };
 
 	REQUIRE_BPF();
-	guard_config(h, 1, 1);
-	exhaust(h, ATTACKER4, 1);
+	attacker_limited(h, 1, 1);
 	tcp_frame(&p, ATTACKER4, WG_PORT);
 	assert_int_equal(xdp_run(h, &p), XDP_PASS_V);
 	pt_build(&s, &p);
@@ -297,8 +302,7 @@ static void test_data_not_limited(void **state)
 	int i;
 
 	REQUIRE_BPF();
-	guard_config(h, 1, 1);
-	exhaust(h, ATTACKER4, 1);
+	attacker_limited(h, 1, 1);
 	wg_frame(&p, ATTACKER4, NODE4, WG_PORT, TP_WG_MSG_DATA, 32 + 1280);
 	for (i = 0; i < 100; i++)
 		assert_int_equal(xdp_run(h, &p), XDP_PASS_V);
@@ -334,8 +338,7 @@ static void test_truncated(void **state)
 	size_t i;
 
 	REQUIRE_BPF();
-	guard_config(h, 1, 1);
-	exhaust(h, ATTACKER4, 1);
+	attacker_limited(h, 1, 1);
 	initiation(&p, ATTACKER4);
 	/* Ethernet only, the IPv4 header cut, the UDP header cut */
 	for (i = 0; i < sizeof(cut) / sizeof(cut[0]); i++)
@@ -365,8 +368,7 @@ static void test_rate_edges(void **state)
 	int i;
 
 	REQUIRE_BPF();
-	guard_config(h, 10, 5); /* a token per 100 ms */
-	exhaust(h, ATTACKER4, 5);
+	attacker_limited(h, 10, 5); /* a token per 100 ms */
 	initiation(&p, ATTACKER4);
 	t += 100 * 1000000ULL - 1;
 	th_set_clock(h, t);
@@ -398,8 +400,7 @@ static void test_drop_refills_from_now(void **state)
 	struct tp_addr src = pt_addr(ATTACKER4);
 
 	REQUIRE_BPF();
-	guard_config(h, 1, 3);
-	exhaust(h, ATTACKER4, 3);
+	attacker_limited(h, 1, 3);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.guard_buckets, &src, &b),
 			 0);
 	assert_int_equal(b.last_ns, T0);
@@ -417,8 +418,7 @@ static void test_second_source_unaffected(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	guard_config(h, 1, 4);
-	exhaust(h, ATTACKER4, 4);
+	attacker_limited(h, 1, 4);
 	exhaust(h, PEER4, 4);
 	exhaust(h, ATTACKER6, 4);
 	assert_int_equal(g_pass(h), 12);
@@ -432,8 +432,7 @@ static void test_rate_changed_live(void **state)
 	int i;
 
 	REQUIRE_BPF();
-	guard_config(h, 1, 2);
-	exhaust(h, ATTACKER4, 2);
+	attacker_limited(h, 1, 2);
 	initiation(&p, ATTACKER4);
 	/* no limit: the list alone */
 	assert_int_equal(tp_guard_rate_set(&h->maps, 0, 0), 0);
@@ -475,8 +474,7 @@ static void test_fragments_and_exthdrs(void **state)
 	size_t l4 = 14 + 20;
 
 	REQUIRE_BPF();
-	guard_config(h, 1, 1);
-	exhaust(h, ATTACKER4, 1);
+	attacker_limited(h, 1, 1);
 	initiation(&whole, ATTACKER4);
 	/* first fragment: the UDP header only; then the rest */
 	assert_int_equal(pkt_fragment(&whole, 0, 8, 1, 7, &frag), 0);

@@ -117,10 +117,7 @@ static void test_h01_forged_icmp_error_crossing(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN),
-			 PASS);
+	pt_allowed_flow(h, ID_CLIENT, ID_OTHER, CLIENT4, Z2PEER);
 
 	/* from zone 2, where the quoted packet went: related */
 	pt_icmp_err(&err, Z2PEER, CLIENT4, &orig);
@@ -138,11 +135,8 @@ static void test_h02_revocation_stops_replies(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, POD, 80, TCP);
-	struct tp_rule match = { .src_id = ID_CLIENT,
-				 .dst_id = ID_WEB,
-				 .proto = TCP,
-				 .port_lo = 80,
-				 .port_hi = 80 };
+	struct tp_rule match =
+		pt_rule_spec(ID_CLIENT, ID_WEB, 0, TCP, 80, 80, 0);
 	struct tp_ct_entry e;
 	__u64 expires;
 
@@ -150,10 +144,7 @@ static void test_h02_revocation_stops_replies(void **state)
 	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK),
-			 PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	pt_handshake(h, CLIENT4, 1000, POD, 80);
 	expires = pt_ct_must(h, &k).expires_s;
 
 	/* revoke: the pod's next packet is dropped first, then the client's */
@@ -433,16 +424,9 @@ static void test_h11_crossing_reply_counted_once(void **state)
 	REQUIRE_BPF();
 	identities(h);
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN),
-			 PASS);
-	/* the reply comes in through zone 2 ... */
+	/* the reply comes in through zone 2 and leaves through zone 1 */
+	pt_cross_zones(h, CLIENT4, 1000, Z2PEER, 80);
 	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK), &in);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
-			 PASS);
-	/* ... and leaves through zone 1, forwarded from zone 2 */
-	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
-				    h->l3_ifindex2, &in),
-			 PASS);
 	e = pt_ct_must(h, &k);
 	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 1);
 	assert_int_equal(e.bytes[TP_CT_DIR_REPLY], in.len);

@@ -48,19 +48,25 @@
 
 /* ---- configuration ------------------------------------------------------ */
 
+/* Parse @json into @cfg, which must be accepted (the error says why not). */
+static void config_ok(const char *json, struct tpd_config *cfg)
+{
+	char err[512] = "";
+
+	if (tpd_config_parse(json, cfg, err, sizeof(err)))
+		fail_msg("refused: %s\n  %s", err, json);
+}
+
 static void test_config_minimal(void **state)
 {
 	struct tpd_config cfg;
-	char err[256] = "";
 
 	(void)state;
-	assert_int_equal(
-		tpd_config_parse(
-			"{\"interfaces\":[{\"name\":\"tailscale0\",\"kind\":\"tailnet\",\"zone\":1,"
-			"\"peers\":\"tailscale\"},{\"name\":\"wg0\",\"kind\":\"tailnet\",\"zone\":1,"
-			"\"peers\":\"wireguard\"},{\"name\":\"eth0\",\"kind\":\"uplink\"}]}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok(
+		"{\"interfaces\":[{\"name\":\"tailscale0\",\"kind\":\"tailnet\",\"zone\":1,"
+		"\"peers\":\"tailscale\"},{\"name\":\"wg0\",\"kind\":\"tailnet\",\"zone\":1,"
+		"\"peers\":\"wireguard\"},{\"name\":\"eth0\",\"kind\":\"uplink\"}]}",
+		&cfg);
 	assert_int_equal(cfg.n_ifaces, 3);
 	assert_string_equal(cfg.pin_root, TP_PIN_ROOT_DEFAULT);
 	assert_int_equal(cfg.ifaces[0].peers, TPD_SRC_TAILSCALE);
@@ -102,24 +108,18 @@ static void test_config_example(void **state)
 static void test_config_capacity(void **state)
 {
 	struct tpd_config cfg;
-	char err[256] = "";
 	int i;
 
 	(void)state;
-	assert_int_equal(tpd_config_parse("{\"interfaces\":[{\"name\":\"x\"}]}",
-					  &cfg, err, sizeof(err)),
-			 0);
+	config_ok("{\"interfaces\":[{\"name\":\"x\"}]}", &cfg);
 	for (i = 0; i < TPD_CAP_MAX; i++)
 		assert_int_equal(cfg.capacity[i], tpd_capacities[i].dflt);
 	assert_int_equal(cfg.capacity[TPD_CAP_CONNTRACK_TCP], TP_CT_SIZE);
 	tpd_config_free(&cfg);
-	assert_int_equal(
-		tpd_config_parse(
-			"{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":"
-			"{\"services\":65536,\"conntrack_tcp\":1048576,"
-			"\"rules\":131072}}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok("{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":"
+		  "{\"services\":65536,\"conntrack_tcp\":1048576,"
+		  "\"rules\":131072}}",
+		  &cfg);
 	assert_int_equal(cfg.capacity[TPD_CAP_SERVICES], 65536);
 	assert_int_equal(cfg.capacity[TPD_CAP_CONNTRACK_TCP], 1048576);
 	assert_int_equal(cfg.capacity[TPD_CAP_RULES], 131072);
@@ -128,22 +128,47 @@ static void test_config_capacity(void **state)
 	assert_int_equal(cfg.capacity[TPD_CAP_POLICY_ENTRIES],
 			 TP_POLICY_ENTRIES(131072));
 	tpd_config_free(&cfg);
-	assert_int_equal(
-		tpd_config_parse(
-			"{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":"
-			"{\"rules\":1000,\"policy_entries\":500}}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok("{\"interfaces\":[{\"name\":\"x\"}],\"capacity\":"
+		  "{\"rules\":1000,\"policy_entries\":500}}",
+		  &cfg);
 	assert_int_equal(cfg.capacity[TPD_CAP_POLICY_ENTRIES], 500);
 	tpd_config_free(&cfg);
 }
 
+/* A config document that must be refused, and what its error says. */
+struct refused_config {
+	const char *json;
+	const char *want;
+};
+
+/*
+ * Each of @cases is refused with an error that begins with its want (or,
+ * @anywhere, holds it somewhere); the failure names the document.
+ */
+static void expect_refused(const struct refused_config *cases, size_t n,
+			   bool anywhere)
+{
+	struct tpd_config cfg;
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		err[0] = 0;
+		if (!tpd_config_parse(cases[i].json, &cfg, err, sizeof(err)))
+			fail_msg("accepted: %s", cases[i].json);
+		if (anywhere ? !strstr(err, cases[i].want)
+			     : strncmp(err, cases[i].want,
+				       strlen(cases[i].want)))
+			fail_msg("%s:\n error '%s'\n want  '%s'%s",
+				 cases[i].json, err, cases[i].want,
+				 anywhere ? " in it" : " at its start");
+		tpd_config_free(&cfg);
+	}
+}
+
 static void test_config_errors(void **state)
 {
-	static const struct {
-		const char *json;
-		const char *want; /* substring of the error */
-	} cases[] = {
+	static const struct refused_config cases[] = {
 		{ "{", "not valid JSON" },
 		{ "[]", "expected an object" },
 		{ "{}", "at least one interface" },
@@ -191,18 +216,9 @@ static void test_config_errors(void **state)
 	};
 	struct tpd_config cfg;
 	char err[256];
-	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		err[0] = 0;
-		if (!tpd_config_parse(cases[i].json, &cfg, err, sizeof(err)))
-			fail_msg("accepted: %s", cases[i].json);
-		if (!strstr(err, cases[i].want))
-			fail_msg("%s: error '%s', want '%s'", cases[i].json,
-				 err, cases[i].want);
-		tpd_config_free(&cfg);
-	}
+	expect_refused(cases, sizeof(cases) / sizeof(cases[0]), true);
 	/* a missing file is an error naming it */
 	assert_int_not_equal(
 		tpd_config_load("/nonexistent/tp.json", &cfg, err, sizeof(err)),
@@ -322,10 +338,7 @@ static void test_config_many_services_duplicate(void **state)
 
 static void test_config_bad_values(void **state)
 {
-	static const struct {
-		const char *json;
-		const char *want; /* the start of the error */
-	} cases[] = {
+	static const struct refused_config cases[] = {
 		/* identities */
 		{ CFG_IF
 		  "\"identities\":[{\"cidr\":\"10.0.0.0/33\",\"id\":300}]}",
@@ -450,20 +463,9 @@ static void test_config_bad_values(void **state)
 			 "\":\"301\"}}",
 		  "wireguard_peers: duplicate key '" WG_KEY "'" },
 	};
-	struct tpd_config cfg;
-	char err[512];
-	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		err[0] = 0;
-		if (!tpd_config_parse(cases[i].json, &cfg, err, sizeof(err)))
-			fail_msg("accepted: %s", cases[i].json);
-		if (strncmp(err, cases[i].want, strlen(cases[i].want)))
-			fail_msg("%s:\n error '%s'\n want  '%s...'",
-				 cases[i].json, err, cases[i].want);
-		tpd_config_free(&cfg);
-	}
+	expect_refused(cases, sizeof(cases) / sizeof(cases[0]), false);
 }
 
 /* The nesting of a document is bounded, and so are the counts of things. */
@@ -532,6 +534,17 @@ static __u32 ident_of(struct th *h, __u16 zone, const char *a)
 	return id;
 }
 
+/* A sync of @n identities of @owner, which must not fail: what it did. */
+static struct tpd_sync_result sync_idents(struct th *h, __u8 owner,
+					  const struct tp_ident_entry *want,
+					  size_t n)
+{
+	struct tpd_sync_result r = {};
+
+	assert_int_equal(tpd_sync_identities(&h->maps, owner, want, n, &r), 0);
+	return r;
+}
+
 static void test_sync_identities_diff(void **state)
 {
 	struct th *h = *state;
@@ -548,9 +561,7 @@ static void test_sync_identities_diff(void **state)
 	want[0] = ent("100.64.0.1/32", 300, 1);
 	want[1] = ent("fd7a:115c:a1e0::1/128", 300, 1);
 	want[2] = ent("100.64.0.7/32", 301, 1);
-	assert_int_equal(
-		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, want, 3, &r),
-		0);
+	r = sync_idents(h, TP_OWNER_WIREGUARD, want, 3);
 	assert_int_equal(r.added, 2);
 	assert_int_equal(r.conflicts, 1);
 	assert_int_equal(ident_of(h, 1, "100.64.0.1"), 300);
@@ -559,29 +570,20 @@ static void test_sync_identities_diff(void **state)
 	/* the same again: nothing written, the revision does not move */
 	assert_int_equal(bpf_map_lookup_elem(h->maps.config, &zero, &cfg), 0);
 	rev0 = cfg.policy_rev;
-	memset(&r, 0, sizeof(r));
-	assert_int_equal(
-		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, want, 2, &r),
-		0);
+	r = sync_idents(h, TP_OWNER_WIREGUARD, want, 2);
 	assert_int_equal(r.added + r.changed + r.removed, 0);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.config, &zero, &cfg), 0);
 	assert_int_equal(cfg.policy_rev, rev0);
 
 	/* a changed identity, a departed peer */
 	want[0].id = 302;
-	memset(&r, 0, sizeof(r));
-	assert_int_equal(
-		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, want, 1, &r),
-		0);
+	r = sync_idents(h, TP_OWNER_WIREGUARD, want, 1);
 	assert_int_equal(r.changed, 1);
 	assert_int_equal(r.removed, 1);
 	assert_int_equal(ident_of(h, 1, "100.64.0.1"), 302);
 	assert_int_equal(ident_of(h, 1, "fd7a:115c:a1e0::1"), 0);
 	/* another source's sync never touches it */
-	memset(&r, 0, sizeof(r));
-	assert_int_equal(
-		tpd_sync_identities(&h->maps, TP_OWNER_TAILSCALE, NULL, 0, &r),
-		0);
+	r = sync_idents(h, TP_OWNER_TAILSCALE, NULL, 0);
 	assert_int_equal(r.removed, 0);
 	assert_int_equal(ident_of(h, 1, "100.64.0.1"), 302);
 	assert_int_equal(ident_of(h, 1, "100.64.0.7"), 999);
@@ -603,9 +605,7 @@ static void test_sync_peer_source_keeps_stuck_zone(void **state)
 	__u16 keep = 1;
 
 	REQUIRE_BPF();
-	assert_int_equal(tpd_sync_identities(&h->maps, TP_OWNER_TAILSCALE,
-					     before, 4, &r),
-			 0);
+	r = sync_idents(h, TP_OWNER_TAILSCALE, before, 4);
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(tpd_sync_peer_source(&h->maps, TP_OWNER_TAILSCALE, now,
 					      1, &keep, 1, &r),
@@ -651,12 +651,10 @@ static void test_sync_static(void **state)
 				 .proto = IPPROTO_TCP,
 				 .port_lo = 8080,
 				 .port_hi = 8080 };
-	char err[256];
 	char *edited;
 
 	REQUIRE_BPF();
-	assert_int_equal(tpd_config_parse(static_cfg, &cfg, err, sizeof(err)),
-			 0);
+	config_ok(static_cfg, &cfg);
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
@@ -702,7 +700,7 @@ static void test_sync_static(void **state)
 	assert_non_null(edited);
 	strcpy(strstr(edited, ",{\"frontend\":\"198.19.0.10:53/udp\""),
 	       "],\"policies\":[]}");
-	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
+	config_ok(edited, &cfg);
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	assert_int_equal(r.removed, 2);
@@ -750,11 +748,11 @@ static void test_reload_removes_everything(void **state)
 	struct th *h = *state;
 	struct tpd_sync_result r = {};
 	struct tpd_config cfg;
-	char err[256], *text;
+	char *text;
 
 	REQUIRE_BPF();
 	text = big_cfg(300, 80);
-	assert_int_equal(tpd_config_parse(text, &cfg, err, sizeof(err)), 0);
+	config_ok(text, &cfg);
 	free(text);
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	tpd_config_free(&cfg);
@@ -764,7 +762,7 @@ static void test_reload_removes_everything(void **state)
 	assert_int_equal(N_SVCS_OWNED(h, TP_OWNER_STATIC), 80);
 
 	text = big_cfg(0, 0);
-	assert_int_equal(tpd_config_parse(text, &cfg, err, sizeof(err)), 0);
+	config_ok(text, &cfg);
 	free(text);
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
@@ -848,13 +846,11 @@ static void test_rule_all_or_nothing(void **state)
 	assert_int_equal(N_RULES_OWNED(h, TP_OWNER_STATIC), 0);
 
 	/* the same through the static source: an error, then a retry */
-	assert_int_equal(
-		tpd_config_parse(
-			"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
-			"\"policies\":[{\"from\":\"300\",\"to\":\"301\",\"proto\":\"tcp\","
-			"\"port\":\"1000-1999\",\"verdict\":\"allow\",\"zone\":1}]}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok(
+		"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
+		"\"policies\":[{\"from\":\"300\",\"to\":\"301\",\"proto\":\"tcp\","
+		"\"port\":\"1000-1999\",\"verdict\":\"allow\",\"zone\":1}]}",
+		&cfg);
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &res),
 			 0);
 	assert_int_equal(res.errors, 1);
@@ -932,27 +928,19 @@ static void test_limits_named(void **state)
 	__u32 id;
 
 	REQUIRE_BPF();
-	assert_int_equal(
-		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, old, 2, &r),
-		0);
+	r = sync_idents(h, TP_OWNER_WIREGUARD, old, 2);
 	assert_int_equal(r.added, 2);
 	fill_identity(h);
 
 	/* two peers replaced by two others: the removals make the room */
-	memset(&r, 0, sizeof(r));
-	assert_int_equal(
-		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, now, 2, &r),
-		0);
+	r = sync_idents(h, TP_OWNER_WIREGUARD, now, 2);
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(r.added, 2);
 	assert_int_equal(r.removed, 2);
 	assert_int_equal(ident_of(h, 1, "100.64.0.4"), 300);
 
 	/* one more peer: no room, an error naming the limit */
-	memset(&r, 0, sizeof(r));
-	assert_int_equal(
-		tpd_sync_identities(&h->maps, TP_OWNER_WIREGUARD, now, 3, &r),
-		0);
+	r = sync_idents(h, TP_OWNER_WIREGUARD, now, 3);
 	assert_int_equal(r.errors, 1);
 	assert_int_equal(r.added, 0);
 	/* the sizes from abi.h: the wording is the test, not the numbers */
@@ -1019,7 +1007,7 @@ static void test_udp_purge_on_backend_removal(void **state)
 	struct tp_ct_key udp = pt_ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
 	struct tp_ct_key tcp = pt_ct_key(CLIENT4, 5000, VIP4, 80, IPPROTO_TCP);
 	struct tp_ct_entry e;
-	char err[256], *edited, *at;
+	char *edited, *at;
 	int b;
 
 	REQUIRE_BPF();
@@ -1027,7 +1015,7 @@ static void test_udp_purge_on_backend_removal(void **state)
 	assert_non_null(edited);
 	at = strstr(edited, "\"deny\"");
 	memmove(at + 1, at + 5, strlen(at + 5) + 1); /* "deny" -> "" */
-	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
+	config_ok(edited, &cfg);
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	tpd_config_free(&cfg);
 	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0),
@@ -1042,7 +1030,7 @@ static void test_udp_purge_on_backend_removal(void **state)
 	memmove(at, at + 27, strlen(at + 27) + 1);
 	at = strstr(edited, "198.18.1.1:53");
 	at[9] = '2';
-	assert_int_equal(tpd_config_parse(edited, &cfg, err, sizeof(err)), 0);
+	config_ok(edited, &cfg);
 	assert_int_equal(tpd_sync_static(&h->maps, &cfg, NULL, 0, NULL, &r), 0);
 	tpd_config_free(&cfg);
 	free(edited);
@@ -1544,10 +1532,7 @@ static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The "kubernetes" section: defaults, every key, and errors naming the key. */
 static void test_config_kubernetes(void **state)
 {
-	static const struct {
-		const char *json;
-		const char *want;
-	} bad[] = {
+	static const struct refused_config bad[] = {
 		{ CFG_IF "\"kubernetes\":{\"bogus\":1}}",
 		  "kubernetes: unknown key 'bogus'" },
 		{ CFG_IF "\"kubernetes\":[]}",
@@ -1579,7 +1564,6 @@ static void test_config_kubernetes(void **state)
 	};
 	struct tpd_config cfg, other;
 	char err[256];
-	size_t i;
 
 	(void)state;
 	/* no section: off, with the documented defaults */
@@ -1596,19 +1580,16 @@ static void test_config_kubernetes(void **state)
 	assert_string_equal(cfg.kube.server, "");
 	tpd_config_free(&cfg);
 
-	assert_int_equal(
-		tpd_config_parse(
-			CFG_IF
-			"\"kubernetes\":{\"enabled\":true,"
-			"\"server\":\"https://198.18.0.1:6443\","
-			"\"token_file\":\"/t\",\"ca_file\":\"/ca\","
-			"\"kubeconfig\":\"/k\",\"node_name\":\"node-1.x\","
-			"\"expose\":\"annotated\",\"expose_loadbalancer_ips\":true,"
-			"\"zone\":2,\"tcp_grace_seconds\":0,"
-			"\"watch_timeout_seconds\":60,\"list_limit\":100,"
-			"\"backoff_max_seconds\":5}}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok(CFG_IF
+		  "\"kubernetes\":{\"enabled\":true,"
+		  "\"server\":\"https://198.18.0.1:6443\","
+		  "\"token_file\":\"/t\",\"ca_file\":\"/ca\","
+		  "\"kubeconfig\":\"/k\",\"node_name\":\"node-1.x\","
+		  "\"expose\":\"annotated\",\"expose_loadbalancer_ips\":true,"
+		  "\"zone\":2,\"tcp_grace_seconds\":0,"
+		  "\"watch_timeout_seconds\":60,\"list_limit\":100,"
+		  "\"backoff_max_seconds\":5}}",
+		  &cfg);
 	assert_true(cfg.kube.enabled);
 	assert_string_equal(cfg.kube.server, "https://198.18.0.1:6443");
 	assert_string_equal(cfg.kube.token_file, "/t");
@@ -1624,35 +1605,22 @@ static void test_config_kubernetes(void **state)
 	assert_int_equal(cfg.kube.backoff_max, 5);
 
 	/* a reload that changes the section is seen as a change */
-	assert_int_equal(tpd_config_parse(CFG_IF
-					  "\"kubernetes\":{\"enabled\":true,"
-					  "\"node_name\":\"node-1.x\"}}",
-					  &other, err, sizeof(err)),
-			 0);
+	config_ok(CFG_IF "\"kubernetes\":{\"enabled\":true,"
+			 "\"node_name\":\"node-1.x\"}}",
+		  &other);
 	assert_false(tpd_kube_cfg_equal(&cfg.kube, &other.kube));
 	assert_true(tpd_kube_cfg_equal(&other.kube, &other.kube));
 	tpd_config_free(&cfg);
 
 	/* the node name defaults to $NODE_NAME */
 	setenv("NODE_NAME", "from-env", 1);
-	assert_int_equal(tpd_config_parse(CFG_IF
-					  "\"kubernetes\":{\"enabled\":true}}",
-					  &cfg, err, sizeof(err)),
-			 0);
+	config_ok(CFG_IF "\"kubernetes\":{\"enabled\":true}}", &cfg);
 	assert_string_equal(cfg.kube.node_name, "from-env");
 	unsetenv("NODE_NAME");
 	tpd_config_free(&cfg);
 	tpd_config_free(&other);
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		err[0] = 0;
-		if (!tpd_config_parse(bad[i].json, &cfg, err, sizeof(err)))
-			fail_msg("accepted: %s", bad[i].json);
-		if (strncmp(err, bad[i].want, strlen(bad[i].want)))
-			fail_msg("%s:\n error '%s'\n want  '%s...'",
-				 bad[i].json, err, bad[i].want);
-		tpd_config_free(&cfg);
-	}
+	expect_refused(bad, sizeof(bad) / sizeof(bad[0]), false);
 }
 
 static void test_config_snat(void **state)
@@ -1720,10 +1688,7 @@ static void test_config_snat(void **state)
 /* Every bad "snat" names its key and says what is wrong. */
 static void test_config_snat_errors(void **state)
 {
-	static const struct {
-		const char *json;
-		const char *want;
-	} cases[] = {
+	static const struct refused_config cases[] = {
 		{ CFG_IF "\"snat\":\"on\"}",
 		  "snat: 'on': expected auto or off" },
 		{ CFG_IF "\"snat\":true}",
@@ -1771,20 +1736,9 @@ static void test_config_snat_errors(void **state)
 		  "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"snat\":\"yes\"}]}",
 		  "services[0].snat: expected true or false" },
 	};
-	struct tpd_config cfg;
-	char err[256];
-	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		err[0] = 0;
-		if (!tpd_config_parse(cases[i].json, &cfg, err, sizeof(err)))
-			fail_msg("accepted: %s", cases[i].json);
-		if (strncmp(err, cases[i].want, strlen(cases[i].want)))
-			fail_msg("%s\n  got:  %s\n  want: %s", cases[i].json,
-				 err, cases[i].want);
-		tpd_config_free(&cfg);
-	}
+	expect_refused(cases, sizeof(cases) / sizeof(cases[0]), false);
 }
 
 /* Write @text to a new file under /tmp; its path in @path. */
@@ -2089,7 +2043,6 @@ static void test_snat_addresses(void **state)
 	struct tpd_snat_addrs a;
 	struct tpd_config cfg;
 	struct tp_config c;
-	char err[256];
 	bool changed;
 	__u32 key = 0;
 
@@ -2109,14 +2062,11 @@ static void test_snat_addresses(void **state)
 	   "ip -6 addr add fd00:198:18::5/64 dev tpsn0 nodad && "
 	   "ip -6 addr add fd00:198:18::6/64 dev tpsn0");
 	/* uplinks not there yet, or without a global address (lo), are passed over */
-	assert_int_equal(
-		tpd_config_parse(
-			"{\"interfaces\":[{\"name\":\"x\"},{\"name\":"
-			"\"tp-none0\",\"kind\":\"uplink\"},{\"name\":\"lo\","
-			"\"kind\":\"uplink\"},{\"name\":\"tpsn0\",\"kind\":"
-			"\"uplink\"}],\"snat\":\"auto\"}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok("{\"interfaces\":[{\"name\":\"x\"},{\"name\":"
+		  "\"tp-none0\",\"kind\":\"uplink\"},{\"name\":\"lo\","
+		  "\"kind\":\"uplink\"},{\"name\":\"tpsn0\",\"kind\":"
+		  "\"uplink\"}],\"snat\":\"auto\"}",
+		  &cfg);
 	assert_int_equal(tpd_snat_addrs(&cfg, &a), 0);
 	assert_memory_equal(&a.v4, &v4, sizeof(v4));
 	assert_memory_equal(&a.v6, &v6, sizeof(v6));
@@ -2155,13 +2105,10 @@ static void test_snat_addresses(void **state)
 	tpd_config_free(&cfg);
 
 	/* a configured address as is; the other family still from the uplink; off */
-	assert_int_equal(
-		tpd_config_parse(
-			"{\"interfaces\":[{\"name\":\"tpsn0\",\"kind\":"
-			"\"uplink\"}],\"snat\":{\"ipv4\":\"198.18.9.9\","
-			"\"ports\":\"40000-40010\"}}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok("{\"interfaces\":[{\"name\":\"tpsn0\",\"kind\":"
+		  "\"uplink\"}],\"snat\":{\"ipv4\":\"198.18.9.9\","
+		  "\"ports\":\"40000-40010\"}}",
+		  &cfg);
 	assert_int_equal(tpd_snat_addrs(&cfg, &a), 0);
 	assert_memory_equal(&a.v4, &conf4, sizeof(conf4));
 	assert_memory_equal(&a.v6, &v6, sizeof(v6));
@@ -2175,12 +2122,9 @@ static void test_snat_addresses(void **state)
 	tpd_config_free(&cfg);
 
 	/* an uplink that is not there: no address, not an error */
-	assert_int_equal(
-		tpd_config_parse(
-			"{\"interfaces\":[{\"name\":\"tp-none0\",\"kind\":"
-			"\"uplink\"}]}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok("{\"interfaces\":[{\"name\":\"tp-none0\",\"kind\":"
+		  "\"uplink\"}]}",
+		  &cfg);
 	assert_int_equal(tpd_snat_addrs(&cfg, &a), 0);
 	assert_memory_equal(&a.v4, &zero, sizeof(zero));
 	assert_memory_equal(&a.v6, &zero, sizeof(zero));
@@ -2238,16 +2182,12 @@ static void test_host_addresses(void **state)
 	struct tpd_config cfg;
 	struct mnl_socket *nl;
 	struct tp_ct_entry e;
-	char err[256];
 	size_t n = 0;
 
 	REQUIRE_BPF();
-	assert_int_equal(
-		tpd_config_parse(
-			"{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
-			"\"identities\":[{\"cidr\":\"198.18.0.6/32\",\"id\":300}]}",
-			&cfg, err, sizeof(err)),
-		0);
+	config_ok("{\"interfaces\":[{\"name\":\"tptun0\",\"zone\":1}],"
+		  "\"identities\":[{\"cidr\":\"198.18.0.6/32\",\"id\":300}]}",
+		  &cfg);
 	assert_int_equal(
 		tp_identity_set(&h->maps, 0, &a, 128, 301, TP_OWNER_TPCTL), 0);
 	nl = tpd_links_open();
@@ -3414,6 +3354,23 @@ static void tpd_proc_dump_log(const struct tpd_proc *d)
 	fclose(f);
 }
 
+/* Start tailplaned and wait for it to run; its log is shown if it does not. */
+static void tpd_proc_run(struct tpd_proc *d)
+{
+	tpd_proc_start(d, NULL);
+	if (!tpd_proc_await(d, "\"running\"", TPD_AWAIT_MS)) {
+		tpd_proc_dump_log(d);
+		fail_msg("tailplaned did not start");
+	}
+}
+
+/* SIGTERM, and tailplaned exits 0 within ten seconds. */
+static void tpd_proc_stop(struct tpd_proc *d)
+{
+	kill(d->pid, SIGTERM);
+	assert_int_equal(tpd_proc_wait(d, 10000), 0);
+}
+
 /* Stop it by its pid (TERM, then KILL), remove its pins and files. */
 static void tpd_proc_cleanup(struct tpd_proc *d)
 {
@@ -3722,8 +3679,7 @@ static void test_daemon_identity_full(void **state)
 		 d->pin_root, d->dir, prom);
 	tpd_proc_config(d, json);
 	daemon_srv_start(d->dir, uapi_peers(0), 0);
-	tpd_proc_start(d, NULL);
-	assert_true(tpd_proc_await(d, "\"running\"", TPD_AWAIT_MS));
+	tpd_proc_run(d);
 	for (n = 0; n < 100 &&
 		    metric(prom, "tailplane_sync_last_success_timestamp_seconds"
 				 "{source=\"wireguard\"}") <= 0;
@@ -3827,8 +3783,7 @@ static void test_daemon_reload_rejects_typo(void **state)
 		 "53");
 	tpd_proc_config(d, json);
 	daemon_srv_start(d->dir, uapi_peers(0), 0);
-	tpd_proc_start(d, NULL);
-	assert_true(tpd_proc_await(d, "\"running\"", TPD_AWAIT_MS));
+	tpd_proc_run(d);
 	assert_true(tpd_proc_has_rule(d, IPPROTO_TCP, 8080));
 	assert_true(tpd_proc_has_rule(d, IPPROTO_UDP, 53));
 
@@ -3900,6 +3855,35 @@ static char *slurp(const char *path)
 }
 
 /*
+ * tailplaned --check-config @cfg: its exit code; what it wrote to stdout
+ * and stderr in *@o and *@e (the caller frees them).
+ */
+static int tpd_check_config(struct tpd_proc *d, const char *cfg, char **o,
+			    char **e)
+{
+	char out[160], err[160];
+	int rc;
+
+	snprintf(out, sizeof(out), "%s/out", d->dir);
+	snprintf(err, sizeof(err), "%s/err", d->dir);
+	rc = tpd_run_args(out, err,
+			  (const char *[]){ "--check-config", cfg, NULL });
+	*o = slurp(out);
+	*e = slurp(err);
+	unlink(out);
+	unlink(err);
+	return rc;
+}
+
+/* --check-config of @json: the exit code, the output as above. */
+static int tpd_check_json(struct tpd_proc *d, const char *json, char **o,
+			  char **e)
+{
+	tpd_proc_config(d, json);
+	return tpd_check_config(d, d->cfg, o, e);
+}
+
+/*
  * --check-config runs the validation a start or reload does, and
  * nothing else: exit 0, or 1 with the error naming the key; no pins, no
  * pid file, no interface touched.
@@ -3907,22 +3891,14 @@ static char *slurp(const char *path)
 static void test_check_config(void **state)
 {
 	struct tpd_proc *d = &daemon_proc;
-	char json[2048], out[160], err[160], *o, *e;
+	char json[2048], *o, *e;
 
 	(void)state;
 	REQUIRE_BPF();
 	tpd_proc_init(d);
-	snprintf(out, sizeof(out), "%s/out", d->dir);
-	snprintf(err, sizeof(err), "%s/err", d->dir);
 	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "8080",
 		 "53");
-	tpd_proc_config(d, json);
-	assert_int_equal(tpd_run_args(out, err,
-				      (const char *[]){ "--check-config",
-							d->cfg, NULL }),
-			 0);
-	o = slurp(out);
-	e = slurp(err);
+	assert_int_equal(tpd_check_json(d, json, &o, &e), 0);
 	assert_string_equal(e, "");
 	assert_non_null(strstr(o, "configuration OK"));
 	free(o);
@@ -3930,13 +3906,7 @@ static void test_check_config(void **state)
 
 	snprintf(json, sizeof(json), TPD_CFG_RULES, d->pin_root, d->dir, "8080",
 		 "\"53-\"");
-	tpd_proc_config(d, json);
-	assert_int_equal(tpd_run_args(out, err,
-				      (const char *[]){ "--check-config",
-							d->cfg, NULL }),
-			 1);
-	o = slurp(out);
-	e = slurp(err);
+	assert_int_equal(tpd_check_json(d, json, &o, &e), 1);
 	assert_string_equal(o, "");
 	assert_non_null(
 		strstr(e, "policies[1].port: '53-' is not a port or range"));
@@ -3947,13 +3917,9 @@ static void test_check_config(void **state)
 	/* nothing was touched */
 	assert_int_not_equal(access(d->pin_root, F_OK), 0);
 	assert_int_equal(tpd_proc_pidfile(d), 0);
-	assert_int_equal(
-		tpd_run_args(out, err,
-			     (const char *[]){ "--check-config",
-					       "/nonexistent.json", NULL }),
-		1);
-	unlink(out);
-	unlink(err);
+	assert_int_equal(tpd_check_config(d, "/nonexistent.json", &o, &e), 1);
+	free(o);
+	free(e);
 }
 
 /* The pinned tp_config of @d. */
@@ -4003,11 +3969,7 @@ static void test_daemon_snat(void **state)
 		"\"backends\":[{\"addr\":\"198.18.1.1:8080\"}]}]}",
 		d->pin_root);
 	tpd_proc_config(d, json);
-	tpd_proc_start(d, NULL);
-	if (!tpd_proc_await(d, "\"running\"", TPD_AWAIT_MS)) {
-		tpd_proc_dump_log(d);
-		fail_msg("tailplaned did not start");
-	}
+	tpd_proc_run(d);
 	assert_true(
 		tpd_proc_logged(d, "SNAT ports reserved from local sockets"));
 	assert_true(tpd_proc_logged(d, "\"added_by_us\":\"61000-65000\""));
@@ -4044,15 +4006,12 @@ static void test_daemon_snat(void **state)
 	assert_memory_equal(&c.snat_addr4, &v4b, sizeof(v4b));
 	assert_true(tpd_proc_await(d, "\"ipv4\":\"198.18.0.8\"", TPD_AWAIT_MS));
 
-	kill(d->pid, SIGTERM);
-	assert_int_equal(tpd_proc_wait(d, 10000), 0);
+	tpd_proc_stop(d);
 	/* a restart finds its own range reserved, and still owns it */
 	assert_int_equal(truncate(d->log, 0), 0);
-	tpd_proc_start(d, NULL);
-	assert_true(tpd_proc_await(d, "\"running\"", TPD_AWAIT_MS));
+	tpd_proc_run(d);
 	assert_true(tpd_proc_logged(d, "\"added_by_us\":\"61000-65000\""));
-	kill(d->pid, SIGTERM);
-	assert_int_equal(tpd_proc_wait(d, 10000), 0);
+	tpd_proc_stop(d);
 	assert_string_equal(ports_of(real, got, sizeof(got)),
 			    "7000,61000-65000");
 
@@ -4075,25 +4034,17 @@ static void test_daemon_snat(void **state)
 static void test_check_config_snat(void **state)
 {
 	struct tpd_proc *d = &daemon_proc;
-	char json[1024], out[160], err[160], *o, *e;
+	char json[1024], *o, *e;
 
 	(void)state;
 	REQUIRE_BPF();
 	tpd_proc_init(d);
-	snprintf(out, sizeof(out), "%s/out", d->dir);
-	snprintf(err, sizeof(err), "%s/err", d->dir);
 	sh("echo '32768 60999' > /proc/sys/net/ipv4/ip_local_port_range");
 	snprintf(json, sizeof(json),
 		 "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"}],"
 		 "\"snat\":{\"ports\":\"60000-62000\"}}",
 		 d->pin_root);
-	tpd_proc_config(d, json);
-	assert_int_equal(tpd_run_args(out, err,
-				      (const char *[]){ "--check-config",
-							d->cfg, NULL }),
-			 0);
-	o = slurp(out);
-	e = slurp(err);
+	assert_int_equal(tpd_check_json(d, json, &o, &e), 0);
 	assert_non_null(strstr(o, "configuration OK"));
 	assert_non_null(strstr(e, "Warning: "));
 	assert_non_null(
@@ -4105,18 +4056,12 @@ static void test_check_config_snat(void **state)
 		 "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"}],"
 		 "\"snat\":{\"mode\":\"auto\",\"ports\":\"62000-61000\"}}",
 		 d->pin_root);
-	tpd_proc_config(d, json);
-	assert_int_equal(tpd_run_args(out, err,
-				      (const char *[]){ "--check-config",
-							d->cfg, NULL }),
-			 1);
-	e = slurp(err);
+	assert_int_equal(tpd_check_json(d, json, &o, &e), 1);
 	assert_non_null(strstr(
 		e,
 		"snat.ports: '62000-61000': the first port is above the last"));
+	free(o);
 	free(e);
-	unlink(out);
-	unlink(err);
 }
 
 /* The start of a configuration with the Kubernetes source; pin root, zone. */
@@ -4168,12 +4113,7 @@ static void test_daemon_kubernetes_switch_off(void **state)
 	tpd_proc_init(d);
 	snprintf(json, sizeof(json), TPD_CFG_KUBE, d->pin_root, 0);
 	tpd_proc_config(d, json);
-	tpd_proc_start(d, NULL);
-	if (!tpd_proc_await(d, "\"running\"", TPD_AWAIT_MS)) {
-		tpd_proc_dump_log(d);
-		fail_msg(
-			"tailplaned did not start with the kubernetes section");
-	}
+	tpd_proc_run(d);
 	assert_int_equal(tp_maps_open_pinned(&m, d->pin_root, TP_MAGLEV_SIZE),
 			 0);
 	lock = tp_pins_lock(d->pin_root);
@@ -4234,8 +4174,7 @@ static void test_daemon_kubernetes_switch_off(void **state)
 	assert_int_equal(tp_service_set(&m, &key, &kube, &be, 1), 0);
 	tp_pins_unlock(lock);
 	tp_maps_close(&m);
-	kill(d->pid, SIGTERM);
-	assert_int_equal(tpd_proc_wait(d, 10000), 0);
+	tpd_proc_stop(d);
 	tpd_proc_start(d, NULL);
 	assert_true(tpd_proc_await(d, "entries an earlier loader wrote removed",
 				   TPD_AWAIT_MS));
@@ -4248,35 +4187,25 @@ static void test_daemon_kubernetes_switch_off(void **state)
 static void test_check_config_kubernetes(void **state)
 {
 	struct tpd_proc *d = &daemon_proc;
-	char json[1024], out[160], err[160], *e;
+	char json[1024], *o, *e;
 
 	(void)state;
 	REQUIRE_BPF();
 	tpd_proc_init(d);
-	snprintf(out, sizeof(out), "%s/out", d->dir);
-	snprintf(err, sizeof(err), "%s/err", d->dir);
 	snprintf(json, sizeof(json), TPD_CFG_KUBE, d->pin_root, 1);
-	tpd_proc_config(d, json);
-	assert_int_equal(tpd_run_args(out, err,
-				      (const char *[]){ "--check-config",
-							d->cfg, NULL }),
-			 0);
+	assert_int_equal(tpd_check_json(d, json, &o, &e), 0);
+	free(o);
+	free(e);
 	snprintf(json, sizeof(json),
 		 "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"}],"
 		 "\"kubernetes\":{\"enabled\":true,\"expose\":\"everything\"}}",
 		 d->pin_root);
-	tpd_proc_config(d, json);
-	assert_int_equal(tpd_run_args(out, err,
-				      (const char *[]){ "--check-config",
-							d->cfg, NULL }),
-			 1);
-	e = slurp(err);
+	assert_int_equal(tpd_check_json(d, json, &o, &e), 1);
 	assert_non_null(strstr(
 		e,
 		"kubernetes.expose: 'everything': expected all or annotated"));
+	free(o);
 	free(e);
-	unlink(out);
-	unlink(err);
 }
 
 int main(void)

@@ -127,6 +127,34 @@ static void expect_error(int got, int want, const char *needle)
 	      "error \"%s\" does not mention \"%s\"", tpd_peer_last_error(),
 	      needle);
 }
+
+/* A document a parser refuses: its error code and a word of its message. */
+struct refused_text {
+	const char *text;
+	int err;
+	const char *msg;
+};
+
+/* Each of @cases makes @parse fail as it says, leaving the list empty. */
+static void expect_refused(int (*parse)(const char *text, size_t len,
+					struct tp_peer_list *out),
+			   const struct refused_text *cases, size_t n)
+{
+	struct tp_peer_list l;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		int ret = parse(cases[i].text, strlen(cases[i].text), &l);
+
+		check(ret == cases[i].err, "case %zu: %d, want %d (%s)", i, ret,
+		      cases[i].err, tpd_peer_last_error());
+		check(strstr(tpd_peer_last_error(), cases[i].msg),
+		      "case %zu: error \"%s\" lacks \"%s\"", i,
+		      tpd_peer_last_error(), cases[i].msg);
+		check(l.n == 0 && !l.v, "case %zu: list not empty on error", i);
+	}
+}
+
 static struct tp_peer *add_peer(struct tp_peer_list *l, const char *key,
 				const char *user)
 {
@@ -457,11 +485,7 @@ static void test_uapi_errno(void **state)
 
 static void test_uapi_malformed(void **state)
 {
-	static const struct {
-		const char *text;
-		int err;
-		const char *msg;
-	} cases[] = {
+	static const struct refused_text cases[] = {
 		{ "public_key=" K1_HEX "\nallowed_ip\nerrno=0\n\n", -EPROTO,
 		  "line 2" },
 		{ "listen_port=1\nallowed_ip=100.64.0.1/32\nerrno=0\n\n",
@@ -488,20 +512,8 @@ static void test_uapi_malformed(void **state)
 		{ "", -EPROTO, "errno" },
 		{ "\n", -EPROTO, "errno" },
 	};
-	struct tp_peer_list l;
-	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		int ret = tpd_wg_uapi_parse(cases[i].text,
-					    strlen(cases[i].text), &l);
-
-		check(ret == cases[i].err, "case %zu: %d, want %d (%s)", i, ret,
-		      cases[i].err, tpd_peer_last_error());
-		check(strstr(tpd_peer_last_error(), cases[i].msg),
-		      "case %zu: error \"%s\" lacks \"%s\"", i,
-		      tpd_peer_last_error(), cases[i].msg);
-		check(l.n == 0 && !l.v, "case %zu: list not empty on error", i);
-	}
+	expect_refused(tpd_wg_uapi_parse, cases, ARRAY_SIZE(cases));
 }
 
 /* ---- generic netlink, synthetic dumps -------------------------------------- */
@@ -1232,11 +1244,7 @@ static void test_ts_no_users(void **state)
 
 static void test_ts_malformed(void **state)
 {
-	static const struct {
-		const char *doc;
-		int err;
-		const char *msg;
-	} cases[] = {
+	static const struct refused_text cases[] = {
 		{ "", -EBADMSG, "not JSON" },
 		{ "{\"Peer\":{", -EBADMSG, "not JSON" },
 		{ "{} {}", -EBADMSG, "not JSON" },
@@ -1258,19 +1266,8 @@ static void test_ts_malformed(void **state)
 	};
 	static const char nul[] = "{\"Peer\":null}\0{}";
 	struct tp_peer_list l;
-	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		int ret = tpd_ts_parse_status(cases[i].doc,
-					      strlen(cases[i].doc), &l);
-
-		check(ret == cases[i].err, "case %zu: %d, want %d (%s)", i, ret,
-		      cases[i].err, tpd_peer_last_error());
-		check(strstr(tpd_peer_last_error(), cases[i].msg),
-		      "case %zu: error \"%s\" lacks \"%s\"", i,
-		      tpd_peer_last_error(), cases[i].msg);
-		check(l.n == 0 && !l.v, "case %zu: list not empty on error", i);
-	}
+	expect_refused(tpd_ts_parse_status, cases, ARRAY_SIZE(cases));
 	expect_error(tpd_ts_parse_status(nul, sizeof(nul) - 1, &l), -EBADMSG,
 		     "NUL");
 	/* the length bounds the document */
@@ -1481,6 +1478,23 @@ static void expect_entry(const struct tp_ident_entry *e, const char *cidr,
 	assert_int_equal(e->zone, zone);
 }
 
+/* An entry tpd_peers_to_identities() must give: a prefix and its identity. */
+struct want_entry {
+	const char *cidr;
+	__u32 id;
+};
+
+/* @e holds exactly the entries @want lists, in that order, all in @zone. */
+static void expect_entries(const struct tp_ident_entry *e, size_t n, __u16 zone,
+			   const struct want_entry *want, size_t n_want)
+{
+	size_t i;
+
+	check(n == n_want, "%zu entries, want %zu", n, n_want);
+	for (i = 0; i < n; i++)
+		expect_entry(&e[i], want[i].cidr, want[i].id, zone);
+}
+
 static void test_map_rule_order(void **state)
 {
 	static const struct tp_peer_rule rules[] = {
@@ -1525,6 +1539,18 @@ static void test_map_entries(void **state)
 		{ TP_PEER_MATCH_KEY, K2_B64, ID_KEY },
 		{ TP_PEER_MATCH_TAG, "tag:web", ID_WEB },
 	};
+	/* sorted by prefix: IPv4 (::ffff:0:0/96) before fd7a::/16 */
+	static const struct want_entry all[] = {
+		{ "100.64.1.0/24", TP_ID_TAILNET },
+		{ "100.64.1.1/32", TP_ID_TAILNET },
+		{ "100.64.2.0/24", ID_KEY },
+		{ "fd7a:115c:a1e0::2/128", ID_KEY },
+		{ "fd7a:115c:a1e0:1::/64", TP_ID_TAILNET },
+	};
+	static const struct want_entry keyed[] = {
+		{ "100.64.2.0/24", ID_KEY },
+		{ "fd7a:115c:a1e0::2/128", ID_KEY },
+	};
 	struct tp_ident_entry *e = NULL;
 	struct tp_peer_list l;
 	size_t n = 0, conflicts = 9;
@@ -1535,20 +1561,13 @@ static void test_map_entries(void **state)
 						 &e, &n, &conflicts),
 			 0);
 	assert_int_equal(conflicts, 0);
-	assert_int_equal(n, 5);
-	/* sorted by prefix: IPv4 (::ffff:0:0/96) before fd7a::/16 */
-	expect_entry(&e[0], "100.64.1.0/24", TP_ID_TAILNET, 3);
-	expect_entry(&e[1], "100.64.1.1/32", TP_ID_TAILNET, 3);
-	expect_entry(&e[2], "100.64.2.0/24", ID_KEY, 3);
-	expect_entry(&e[3], "fd7a:115c:a1e0::2/128", ID_KEY, 3);
-	expect_entry(&e[4], "fd7a:115c:a1e0:1::/64", TP_ID_TAILNET, 3);
+	expect_entries(e, n, 3, all, ARRAY_SIZE(all));
 	free(e);
 
 	/* without a fallback the unmatched peers give nothing */
 	assert_int_equal(
 		tpd_peers_to_identities(&l, 3, rules, 2, 0, &e, &n, NULL), 0);
-	assert_int_equal(n, 2);
-	expect_entry(&e[0], "100.64.2.0/24", ID_KEY, 3);
+	expect_entries(e, n, 3, keyed, ARRAY_SIZE(keyed));
 	free(e);
 	/* nothing at all */
 	assert_int_equal(
@@ -1562,6 +1581,11 @@ static void test_map_conflicts(void **state)
 {
 	static const struct tp_peer_rule rules[] = {
 		{ TP_PEER_MATCH_TAG, "tag:db", ID_DB },
+	};
+	static const struct want_entry want[] = {
+		{ "100.64.0.0/16", ID_DB },
+		{ "100.64.0.0/24", TP_ID_TAILNET },
+		{ "100.64.0.5/32", TP_ID_TAILNET }, /* first's */
 	};
 	struct tp_ident_entry *e = NULL;
 	struct tp_peer_list l = {};
@@ -1584,10 +1608,7 @@ static void test_map_conflicts(void **state)
 						 &e, &n, &conflicts),
 			 0);
 	assert_int_equal(conflicts, 3);
-	assert_int_equal(n, 3);
-	expect_entry(&e[0], "100.64.0.0/16", ID_DB, 2);
-	expect_entry(&e[1], "100.64.0.0/24", TP_ID_TAILNET, 2);
-	expect_entry(&e[2], "100.64.0.5/32", TP_ID_TAILNET, 2); /* first's */
+	expect_entries(e, n, 2, want, ARRAY_SIZE(want));
 	free(e);
 	tpd_peer_list_free(&l);
 }
@@ -1631,6 +1652,18 @@ static void test_map_tailscale_fixture(void **state)
 		{ TP_PEER_MATCH_TAG, "tag:web", ID_WEB },
 		{ TP_PEER_MATCH_USER, "alice@example.com", ID_ALICE },
 	};
+	static const struct want_entry want[] = {
+		{ "100.64.0.10", ID_WEB },
+		{ "100.64.0.11", ID_WEB },
+		{ "100.64.0.20", ID_DB },
+		{ "100.64.0.30", ID_ALICE },
+		{ "100.64.0.40", TP_ID_TAILNET },
+		{ "fd7a:115c:a1e0::a", ID_WEB },
+		{ "fd7a:115c:a1e0::b", ID_WEB },
+		{ "fd7a:115c:a1e0::14", ID_DB },
+		{ "fd7a:115c:a1e0::1e", ID_ALICE },
+		{ "fd7a:115c:a1e0::28", TP_ID_TAILNET },
+	};
 	struct tp_ident_entry *e = NULL;
 	struct tp_peer_list l;
 	size_t n = 0, conflicts = 1;
@@ -1641,17 +1674,7 @@ static void test_map_tailscale_fixture(void **state)
 					TP_ID_TAILNET, &e, &n, &conflicts),
 		0);
 	assert_int_equal(conflicts, 0);
-	assert_int_equal(n, 10);
-	expect_entry(&e[0], "100.64.0.10", ID_WEB, 1);
-	expect_entry(&e[1], "100.64.0.11", ID_WEB, 1);
-	expect_entry(&e[2], "100.64.0.20", ID_DB, 1);
-	expect_entry(&e[3], "100.64.0.30", ID_ALICE, 1);
-	expect_entry(&e[4], "100.64.0.40", TP_ID_TAILNET, 1);
-	expect_entry(&e[5], "fd7a:115c:a1e0::a", ID_WEB, 1);
-	expect_entry(&e[6], "fd7a:115c:a1e0::b", ID_WEB, 1);
-	expect_entry(&e[7], "fd7a:115c:a1e0::14", ID_DB, 1);
-	expect_entry(&e[8], "fd7a:115c:a1e0::1e", ID_ALICE, 1);
-	expect_entry(&e[9], "fd7a:115c:a1e0::28", TP_ID_TAILNET, 1);
+	expect_entries(e, n, 1, want, ARRAY_SIZE(want));
 	free(e);
 	tpd_peer_list_free(&l);
 }

@@ -311,10 +311,7 @@ static int srv_setup(void **state)
 {
 	struct srv *s = calloc(1, sizeof(*s));
 
-	if (!s)
-		return -1;
-	snprintf(s->dir, sizeof(s->dir), "/tmp/tp-peers-XXXXXX");
-	if (!mkdtemp(s->dir)) {
+	if (!s || fixture_tmpdir(s->dir, sizeof(s->dir), "tp-peers")) {
 		free(s);
 		return -1;
 	}
@@ -723,10 +720,7 @@ static int wgt_setup(void **state)
 {
 	struct wgt *w = calloc(1, sizeof(*w));
 
-	if (!w)
-		return -1;
-	snprintf(w->dir, sizeof(w->dir), "/tmp/tp-wgtest-XXXXXX");
-	if (!mkdtemp(w->dir)) {
+	if (!w || fixture_tmpdir(w->dir, sizeof(w->dir), "tp-wgtest")) {
 		free(w);
 		return -1;
 	}
@@ -825,16 +819,20 @@ static void wgt_start(struct wgt *w)
 	check(i < 500, "no UAPI socket %s after 5 s", w->sock);
 }
 
+/* Round 0 with the default socket directory, round 1 naming it. */
+static void wgt_dump(void *ctx, int round, struct tp_peer_list *got)
+{
+	struct wgt *w = ctx;
+	int ret = tpd_wg_uapi_dump(w->ifname, round ? WG_RUNDIR : NULL, got);
+
+	check(ret == 0, "dump: %d (%s)", ret, tpd_peer_last_error());
+}
+
 static void test_wireguard_go(void **state)
 {
-	static const char *const c1[] = { "100.64.10.1/32",
-					  "fd7a:115c:a1e0:10::/64" };
-	static const char *const c2[] = { "100.64.11.0/24",
-					  "fd7a:115c:a1e0:11::5/128",
-					  "100.64.12.0/22" };
 	struct wgt *w = *state;
-	char k1[48], k2[48], k3[48], priv[160], a1[128], a2[160];
-	struct tp_peer_list got, want = {};
+	struct tp_peer_list got;
+	char priv[160];
 	int ret;
 
 	if (geteuid() != 0 || access(WG_GO, X_OK) || access(WG, X_OK) ||
@@ -843,74 +841,9 @@ static void test_wireguard_go(void **state)
 			      " and /dev/net/tun\n");
 		skip();
 	}
-	peer_wg_pubkey(k1);
-	peer_wg_pubkey(k2);
-	peer_wg_pubkey(k3);
 	peer_wg_private_key(w->dir, priv, sizeof(priv));
 	wgt_start(w);
-
-	snprintf(a1, sizeof(a1), "%s,%s", c1[0], c1[1]);
-	snprintf(a2, sizeof(a2), "%s,%s,%s", c2[0], c2[1], c2[2]);
-	{
-		const char *const argv[] = { WG,
-					     "set",
-					     w->ifname,
-					     "private-key",
-					     priv,
-					     "peer",
-					     k1,
-					     "allowed-ips",
-					     a1,
-					     "endpoint",
-					     "198.18.0.2:51820",
-					     "peer",
-					     k2,
-					     "allowed-ips",
-					     a2,
-					     "peer",
-					     k3,
-					     NULL };
-
-		assert_int_equal(peer_run_cmd(NULL, 0, false, argv), 0);
-	}
-
-	ret = tpd_wg_uapi_dump(w->ifname, NULL, &got);
-	check(ret == 0, "dump: %d (%s)", ret, tpd_peer_last_error());
-	peer_add_expected(&want, k1, c1, ARRAY_SIZE(c1));
-	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
-	peer_add_expected(&want, k3, NULL, 0);
-	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
-	peer_expect_same(&got, &want);
-	peer_expect_wg_show(w->ifname, &got);
-	tpd_peer_list_free(&got);
-
-	/* a peer removed, allowed IPs replaced; read again, explicit sockdir */
-	{
-		const char *const argv[] = { WG,
-					     "set",
-					     w->ifname,
-					     "peer",
-					     k3,
-					     "remove",
-					     "peer",
-					     k1,
-					     "allowed-ips",
-					     "100.64.10.0/24",
-					     NULL };
-
-		assert_int_equal(peer_run_cmd(NULL, 0, false, argv), 0);
-	}
-	ret = tpd_wg_uapi_dump(w->ifname, WG_RUNDIR, &got);
-	check(ret == 0, "dump: %d (%s)", ret, tpd_peer_last_error());
-	tpd_peer_list_free(&want);
-	peer_add_expected(&want, k1, (const char *const[]){ "100.64.10.0/24" },
-			  1);
-	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
-	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
-	peer_expect_same(&got, &want);
-	peer_expect_wg_show(w->ifname, &got);
-	tpd_peer_list_free(&got);
-	tpd_peer_list_free(&want);
+	peer_check_set_and_dump(w->ifname, priv, false, wgt_dump, w);
 
 	/* stopped: the socket goes, and so does the source */
 	wgt_stop(w);

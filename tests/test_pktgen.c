@@ -183,6 +183,21 @@ static void verify_fails(const struct pkt *p, int l2, const char *what)
 		fail_msg("reason \"%s\" lacks \"%s\"", why, what);
 }
 
+/*
+ * Build @s and compare with the reference packet @want byte for byte;
+ * the L2 flag and L3 offset are those @s asks for.
+ */
+static void check_ref(const struct pkt_spec *s, const uint8_t *want,
+		      size_t want_len)
+{
+	struct pkt p;
+
+	build_ok(s, &p);
+	assert_pkt_eq(want, want_len, p.data, p.len);
+	assert_int_equal(p.l2, s->l2);
+	assert_int_equal(pkt_l3_offset(&p), s->l2 ? PKT_ETH_HLEN : 0);
+}
+
 static void fill_pattern(uint8_t *b, size_t n)
 {
 	size_t i;
@@ -255,12 +270,8 @@ static void test_ipv4_header_known(void **state)
 
 static void test_ref_tcp4(void **state)
 {
-	struct pkt p;
-
 	(void)state;
-	build_ok(&spec_tcp4, &p);
-	assert_pkt_eq(ref_tcp4, sizeof(ref_tcp4), p.data, p.len);
-	assert_int_equal(p.l2, 0);
+	check_ref(&spec_tcp4, ref_tcp4, sizeof(ref_tcp4));
 }
 
 static void test_ref_udp4_l2(void **state)
@@ -277,13 +288,9 @@ static void test_ref_udp4_l2(void **state)
 		.payload_len = 9,
 		.ip_id = 7,
 	};
-	struct pkt p;
 
 	(void)state;
-	build_ok(&s, &p);
-	assert_pkt_eq(ref_udp4_l2, sizeof(ref_udp4_l2), p.data, p.len);
-	assert_int_equal(p.l2, 1);
-	assert_int_equal(pkt_l3_offset(&p), PKT_ETH_HLEN);
+	check_ref(&s, ref_udp4_l2, sizeof(ref_udp4_l2));
 }
 
 static void test_ref_icmp4(void **state)
@@ -299,11 +306,9 @@ static void test_ref_icmp4(void **state)
 		.payload = "abcdefgh",
 		.payload_len = 8,
 	};
-	struct pkt p;
 
 	(void)state;
-	build_ok(&s, &p);
-	assert_pkt_eq(ref_icmp4, sizeof(ref_icmp4), p.data, p.len);
+	check_ref(&s, ref_icmp4, sizeof(ref_icmp4));
 }
 
 static void test_ref_tcp6(void **state)
@@ -322,20 +327,15 @@ static void test_ref_tcp6(void **state)
 		.payload_len = 5,
 		.flowlabel = 0x12345,
 	};
-	struct pkt p;
 
 	(void)state;
-	build_ok(&s, &p);
-	assert_pkt_eq(ref_tcp6, sizeof(ref_tcp6), p.data, p.len);
+	check_ref(&s, ref_tcp6, sizeof(ref_tcp6));
 }
 
 static void test_ref_udp6(void **state)
 {
-	struct pkt p;
-
 	(void)state;
-	build_ok(&spec_udp6, &p);
-	assert_pkt_eq(ref_udp6, sizeof(ref_udp6), p.data, p.len);
+	check_ref(&spec_udp6, ref_udp6, sizeof(ref_udp6));
 }
 
 static void test_ref_icmp6(void **state)
@@ -351,11 +351,9 @@ static void test_ref_icmp6(void **state)
 		.payload = "ping",
 		.payload_len = 4,
 	};
-	struct pkt p;
 
 	(void)state;
-	build_ok(&s, &p);
-	assert_pkt_eq(ref_icmp6, sizeof(ref_icmp6), p.data, p.len);
+	check_ref(&s, ref_icmp6, sizeof(ref_icmp6));
 }
 
 /* ---- verification ------------------------------------------------------- */

@@ -239,11 +239,8 @@ static void test_deny_wins_at_equal_specificity(void **state)
 static void test_rule_delete_restores(void **state)
 {
 	struct th *h = *state;
-	struct tp_rule r = { .src_id = ID_CLIENT,
-			     .dst_id = ID_WEB,
-			     .proto = TCP,
-			     .port_lo = 512,
-			     .port_hi = 1023 };
+	struct tp_rule r =
+		pt_rule_spec(ID_CLIENT, ID_WEB, 0, TCP, 512, 1023, 0);
 
 	REQUIRE_BPF();
 	identities(h);
@@ -272,11 +269,8 @@ static void test_stateful_replies(void **state)
 	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
 	/* the reply leaves: no rule allows web -> client, conntrack does */
-	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK),
-			 PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
+	pt_handshake(h, CLIENT4, 1000, POD, 80);
 	/* a new connection from the pod to the client is a new flow: denied */
 	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1001, TCP, SYN),
 			 DROP);
@@ -318,19 +312,13 @@ static void test_egress_flows(void **state)
 static void test_revision_recheck(void **state)
 {
 	struct th *h = *state;
-	struct tp_rule r = { .src_id = ID_CLIENT,
-			     .dst_id = ID_WEB,
-			     .proto = TCP,
-			     .port_lo = 80,
-			     .port_hi = 80 };
+	struct tp_rule r = pt_rule_spec(ID_CLIENT, ID_WEB, 0, TCP, 80, 80, 0);
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, POD, 80, TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
 	identities(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	pt_allowed_flow(h, ID_CLIENT, ID_WEB, CLIENT4, POD);
 	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK),
 			 PASS);
 	/* revoke: the next packet of the open flow is decided again */
@@ -1200,15 +1188,9 @@ static size_t ao_group(struct th *h, __u32 src, __u32 dst, struct ao_entry *out,
 static void test_add_all_or_nothing_shared(void **state)
 {
 	struct th *h = *state;
-	struct tp_rule a = { .src_id = 300,
-			     .dst_id = 400,
-			     .zone = 1,
-			     .proto = TCP,
-			     .port_lo = 1000,
-			     .port_hi = 1999,
-			     .verdict = TP_VERDICT_ALLOW,
-			     .owner = TP_OWNER_TPCTL };
-	struct tp_rule b = a;
+	struct tp_rule a =
+		pt_rule_spec(300, 400, 1, TCP, 1000, 1999, TP_VERDICT_ALLOW);
+	struct tp_rule b;
 	struct tp_policy_key fk = { .prefixlen = TP_POLICY_PLEN_ANY_PROTO,
 				    .dst_id = 1,
 				    .zone = 200 };
@@ -1222,6 +1204,8 @@ static void test_add_all_or_nothing_shared(void **state)
 	__u32 ida, id, n;
 
 	REQUIRE_BPF();
+	a.owner = TP_OWNER_TPCTL;
+	b = a;
 	assert_int_equal(tp_policy_rule_add(&h->maps, &a, &ida), 0);
 	n_before = ao_group(h, 300, 400, before, 16);
 	assert_int_equal(n_before, 7);
@@ -1512,16 +1496,10 @@ static void test_group_index_differential(void **state)
 static __u32 up_rule(const struct tp_maps *m, __u32 src, __u32 dst, __u16 lo,
 		     __u16 hi, __u8 verdict)
 {
-	struct tp_rule r = { .src_id = src,
-			     .dst_id = dst,
-			     .zone = 1,
-			     .proto = TCP,
-			     .port_lo = lo,
-			     .port_hi = hi,
-			     .verdict = verdict,
-			     .owner = TP_OWNER_TPCTL };
+	struct tp_rule r = pt_rule_spec(src, dst, 1, TCP, lo, hi, verdict);
 	__u32 id;
 
+	r.owner = TP_OWNER_TPCTL;
 	assert_int_equal(tp_policy_rule_add(m, &r, &id), 0);
 	return id;
 }
@@ -1529,12 +1507,7 @@ static __u32 up_rule(const struct tp_maps *m, __u32 src, __u32 dst, __u16 lo,
 static int up_find(const struct tp_maps *m, __u32 src, __u32 dst, __u16 lo,
 		   __u16 hi, __u32 *id)
 {
-	struct tp_rule r = { .src_id = src,
-			     .dst_id = dst,
-			     .zone = 1,
-			     .proto = TCP,
-			     .port_lo = lo,
-			     .port_hi = hi };
+	struct tp_rule r = pt_rule_spec(src, dst, 1, TCP, lo, hi, 0);
 
 	return tp_policy_rule_find(m, &r, id);
 }
@@ -1608,12 +1581,8 @@ static void test_index_built_on_upgrade(void **state)
 	assert_int_equal(up_count(dp.maps.policy, sizeof(struct tp_policy_key)),
 			 9);
 	{
-		struct tp_rule r = { .src_id = 300,
-				     .dst_id = 400,
-				     .zone = 1,
-				     .proto = TCP,
-				     .port_lo = 1000,
-				     .port_hi = 1999 };
+		struct tp_rule r =
+			pt_rule_spec(300, 400, 1, TCP, 1000, 1999, 0);
 
 		assert_int_equal(
 			tp_policy_rule_del(&dp.maps, &r, TP_OWNER_NONE), 0);

@@ -34,6 +34,7 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "peers.h"
 #include "peertest.h"
 
@@ -64,14 +65,11 @@ static int kwg_setup(void **state)
 {
 	struct kwg *k = calloc(1, sizeof(*k));
 
-	if (!k)
-		return -1;
-	k->orig_ns = -1;
-	snprintf(k->dir, sizeof(k->dir), "/tmp/tp-kwgtest-XXXXXX");
-	if (!mkdtemp(k->dir)) {
+	if (!k || fixture_tmpdir(k->dir, sizeof(k->dir), "tp-kwgtest")) {
 		free(k);
 		return -1;
 	}
+	k->orig_ns = -1;
 	snprintf(k->ifname, sizeof(k->ifname), "wgtp%d", (int)getpid());
 	*state = k;
 	return 0;
@@ -143,16 +141,17 @@ static void dump(const struct kwg *k, struct tp_peer_list *got)
 	      tpd_peer_last_error());
 }
 
+static void kwg_dump(void *ctx, int round, struct tp_peer_list *got)
+{
+	(void)round;
+	dump(ctx, got);
+}
+
 static void test_kernel_wg_peers(void **state)
 {
-	static const char *const c1[] = { "100.64.10.1/32",
-					  "fd7a:115c:a1e0:10::/64" };
-	static const char *const c2[] = { "100.64.11.0/24",
-					  "fd7a:115c:a1e0:11::5/128",
-					  "100.64.12.0/22" };
 	struct kwg *k = *state;
-	char k1[48], k2[48], k3[48], priv[160], a1[128], a2[160];
-	struct tp_peer_list got, want = {};
+	struct tp_peer_list got;
+	char priv[160];
 	int ret;
 
 	kwg_start(k);
@@ -167,71 +166,8 @@ static void test_kernel_wg_peers(void **state)
 	ret = tpd_wg_genl_dump("tpnone0", &got);
 	check(ret == -ENODEV, "tpnone0: %d (%s)", ret, tpd_peer_last_error());
 
-	peer_wg_pubkey(k1);
-	peer_wg_pubkey(k2);
-	peer_wg_pubkey(k3);
 	peer_wg_private_key(k->dir, priv, sizeof(priv));
-	snprintf(a1, sizeof(a1), "%s,%s", c1[0], c1[1]);
-	snprintf(a2, sizeof(a2), "%s,%s,%s", c2[0], c2[1], c2[2]);
-	{
-		const char *const argv[] = { WG,
-					     "set",
-					     k->ifname,
-					     "listen-port",
-					     "51820",
-					     "private-key",
-					     priv,
-					     "peer",
-					     k1,
-					     "allowed-ips",
-					     a1,
-					     "endpoint",
-					     "198.18.0.2:51820",
-					     "peer",
-					     k2,
-					     "allowed-ips",
-					     a2,
-					     "peer",
-					     k3,
-					     NULL };
-
-		wg_set(argv);
-	}
-	dump(k, &got);
-	peer_add_expected(&want, k1, c1, ARRAY_SIZE(c1));
-	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
-	peer_add_expected(&want, k3, NULL, 0);
-	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
-	peer_expect_same(&got, &want);
-	peer_expect_wg_show(k->ifname, &got);
-	tpd_peer_list_free(&got);
-
-	/* a peer removed, allowed-ips replaced */
-	{
-		const char *const argv[] = { WG,
-					     "set",
-					     k->ifname,
-					     "peer",
-					     k3,
-					     "remove",
-					     "peer",
-					     k1,
-					     "allowed-ips",
-					     "100.64.10.0/24",
-					     NULL };
-
-		wg_set(argv);
-	}
-	dump(k, &got);
-	tpd_peer_list_free(&want);
-	peer_add_expected(&want, k1, (const char *const[]){ "100.64.10.0/24" },
-			  1);
-	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
-	assert_int_equal(tpd_peer_list_canonicalize(&want), 0);
-	peer_expect_same(&got, &want);
-	peer_expect_wg_show(k->ifname, &got);
-	tpd_peer_list_free(&got);
-	tpd_peer_list_free(&want);
+	peer_check_set_and_dump(k->ifname, priv, true, kwg_dump, k);
 }
 
 /* Append @s and a comma to the list in @buf (of @size), or fail. */
