@@ -44,7 +44,10 @@ ns() { # ns NAME CMD...: run in a namespace, keeping the host's bpffs
 env_bg() {
 	local n=$1 log=$2
 	shift 2
-	nsenter --net="/run/netns/$n" -- "$@" >"$log" 2>&1 &
+	# truncated here, not by the background shell: that one may open it
+	# after the caller's first look, which would read the last run's log
+	: >"$log"
+	nsenter --net="/run/netns/$n" -- "$@" >>"$log" 2>&1 &
 	ENV_LAST_PID=$!
 	ENV_PIDS+=("$ENV_LAST_PID")
 }
