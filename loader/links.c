@@ -131,6 +131,19 @@ void tpd_links_close(struct mnl_socket *nl)
 
 /* ---- requests ----------------------------------------------------------- */
 
+/* A request of @type in @buf (@size bytes, zeroed): NLM_F_REQUEST | @flags. */
+static struct nlmsghdr *tpd_rtnl_request(char *buf, size_t size, __u16 type,
+					 __u16 flags)
+{
+	struct nlmsghdr *nlh;
+
+	memset(buf, 0, size);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	return nlh;
+}
+
 /*
  * Send @nlh on a socket of its own and run @cb over the answer, up to the
  * end of a dump (NLMSG_DONE) or the acknowledgement of a request (which
@@ -219,10 +232,7 @@ int tpd_link_type(int ifindex, unsigned short *type)
 
 	if (ifindex <= 0)
 		return -ENODEV;
-	memset(buf, 0, sizeof(buf));
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_GETLINK;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh = tpd_rtnl_request(buf, sizeof(buf), RTM_GETLINK, NLM_F_ACK);
 	ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
 	ifm->ifi_family = AF_UNSPEC;
 	ifm->ifi_index = ifindex;
@@ -379,10 +389,7 @@ static int tpd_addr_dump(mnl_cb_t cb, void *data)
 	struct nlmsghdr *nlh;
 	struct ifaddrmsg *ifa;
 
-	memset(buf, 0, sizeof(buf));
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_GETADDR;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh = tpd_rtnl_request(buf, sizeof(buf), RTM_GETADDR, NLM_F_DUMP);
 	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
 	ifa->ifa_family = AF_UNSPEC;
 	return tpd_rtnl_query(nlh, cb, data);
