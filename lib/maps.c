@@ -302,6 +302,19 @@ int tp_map_collect(int fd, size_t key_size, size_t val_off, size_t val_size,
 	return 0;
 }
 
+/** tp_map_collect_sorted() - tp_map_collect(), the rows sorted by @cmp. */
+int tp_map_collect_sorted(int fd, size_t key_size, size_t val_off,
+			  size_t val_size, size_t row_size, void **rows,
+			  size_t *n, int (*cmp)(const void *, const void *))
+{
+	int err = tp_map_collect(fd, key_size, val_off, val_size, row_size,
+				 rows, n);
+
+	if (!err && *n)
+		qsort(*rows, *n, row_size, cmp);
+	return err;
+}
+
 /* ---- limits --------------------------------------------------------------- */
 
 /*

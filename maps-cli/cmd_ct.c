@@ -233,25 +233,19 @@ static void ct_json_row(struct tp_json *j, const struct tp_maps *m,
 	tp_json_kv_str(j, "proto",
 		       tp_proto_name(r->key.proto, buf, sizeof(buf)));
 	tp_json_kv_u64(j, "zone", r->key.zone);
-	tp_json_kv_str(j, "src",
-		       tp_addr_format(&r->key.saddr, buf, sizeof(buf)));
-	tp_json_kv_u64(j, "sport", ntohs(r->key.sport));
-	tp_json_kv_str(j, "dst",
-		       tp_addr_format(&r->key.daddr, buf, sizeof(buf)));
-	tp_json_kv_u64(j, "dport", ntohs(r->key.dport));
+	tpctl_json_addr_port(j, "src", "sport", &r->key.saddr, r->key.sport);
+	tpctl_json_addr_port(j, "dst", "dport", &r->key.daddr, r->key.dport);
 	tp_json_kv_str(j, "state", tp_ct_state_name(e->state));
 	tp_json_kv_str(j, "flags",
 		       tpctl_ct_flags_str(e->flags, buf, sizeof(buf)));
 	if (e->flags & TP_CT_F_DNAT) {
-		tp_json_kv_str(j, "backend",
-			       tp_addr_format(&e->nat_addr, buf, sizeof(buf)));
-		tp_json_kv_u64(j, "backend_port", ntohs(e->nat_port));
+		tpctl_json_addr_port(j, "backend", "backend_port", &e->nat_addr,
+				     e->nat_port);
 		tp_json_kv_u64(j, "backend_id", e->backend_id);
 	}
 	if (e->flags & TP_CT_F_SNAT) {
-		tp_json_kv_str(j, "snat_addr",
-			       tp_addr_format(&r->snat_addr, buf, sizeof(buf)));
-		tp_json_kv_u64(j, "snat_port", ntohs(e->snat_port));
+		tpctl_json_addr_port(j, "snat_addr", "snat_port", &r->snat_addr,
+				     e->snat_port);
 	}
 	tp_json_kv_u64(j, "service_id", e->svc_id);
 	if (s)

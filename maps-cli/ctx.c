@@ -5,6 +5,7 @@
  * lookups that turn words into numbers with the maps' help (identity
  * names, interface zones).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <net/if.h>
@@ -330,6 +331,20 @@ void tpctl_json_identity(struct tp_json *j, const char *base,
 		snprintf(key, sizeof(key), "%s_name", base);
 		tp_json_kv_str(j, key, name);
 	}
+}
+
+/**
+ * tpctl_json_addr_port() - an address and a port (network order) as the
+ * members @addr_key: "ADDR" and @port_key: N.
+ */
+void tpctl_json_addr_port(struct tp_json *j, const char *addr_key,
+			  const char *port_key, const struct tp_addr *a,
+			  __be16 port)
+{
+	char buf[TP_ADDR_STRLEN];
+
+	tp_json_kv_str(j, addr_key, tp_addr_format(a, buf, sizeof(buf)));
+	tp_json_kv_u64(j, port_key, ntohs(port));
 }
 
 /**
