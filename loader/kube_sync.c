@@ -1402,6 +1402,65 @@ static bool ks_pod_wants_freed(const struct tpd_kube_sync *s,
 	return false;
 }
 
+/* Pods read under the store's lock, written after: @keys[i] wants @want[i]. */
+struct ks_pod_batch {
+	char **keys;
+	struct ks_pod **want;
+	size_t n;
+};
+
+static int ks_pod_batch_init(struct ks_pod_batch *pb, size_t cap)
+{
+	pb->keys = calloc(cap + 1, sizeof(*pb->keys));
+	pb->want = calloc(cap + 1, sizeof(*pb->want));
+	pb->n = 0;
+	if (pb->keys && pb->want)
+		return 0;
+	free(pb->keys);
+	free(pb->want);
+	return -ENOMEM;
+}
+
+/* Pod @key's wants, read from the store (locked) into the next slot. */
+static int ks_pod_batch_add(struct tpd_kube_sync *s, struct ks_pod_batch *pb,
+			    const char *key)
+{
+	size_t i = pb->n++;
+
+	pb->keys[i] = strdup(key);
+	pb->want[i] = ks_pod_desired(
+		s, key, tpd_kube_store_get(s->store, TPD_KUBE_POD, key));
+	return pb->keys[i] ? 0 : -ENOMEM;
+}
+
+/*
+ * The batch's writes (store unlocked): every pod's addresses and
+ * identity first, then the tailnet addresses, so that one a pod gives up
+ * is free for another in the same batch.  With @write false (or a key
+ * lost to no memory) the wants are only freed.  The batch is freed.
+ */
+static void ks_pod_batch_write(struct tpd_kube_sync *s, const struct tp_maps *m,
+			       struct ks_pod_batch *pb, bool write,
+			       struct tpd_kh *have,
+			       struct tpd_kube_sync_result *res)
+{
+	size_t i;
+
+	for (i = 0; i < pb->n; i++) {
+		if (write && pb->keys[i])
+			ks_pod_apply(s, m, pb->keys[i], pb->want[i], have, res);
+		else
+			ks_pod_free(pb->want[i]);
+	}
+	for (i = 0; i < pb->n; i++) {
+		if (write && pb->keys[i])
+			ks_pod_nat_add(s, m, pb->keys[i], res);
+		free(pb->keys[i]);
+	}
+	free(pb->keys);
+	free(pb->want);
+}
+
 /*
  * The pods that lost an address or a tailnet address to another, when
  * this run freed one of theirs: applied again, so that the next claimant
@@ -1410,41 +1469,26 @@ static bool ks_pod_wants_freed(const struct tpd_kube_sync *s,
 static int ks_pods_retry(struct tpd_kube_sync *s, const struct tp_maps *m,
 			 struct tpd_kh *have, struct tpd_kube_sync_result *res)
 {
-	size_t n = s->retry.n, i = 0, j, b;
-	char **keys = calloc(n + 1, sizeof(*keys));
-	struct ks_pod **want = calloc(n + 1, sizeof(*want));
+	struct ks_pod_batch pb;
 	struct tpd_kh_ent *e;
+	size_t b;
 	int err = 0;
 
-	if (!keys || !want) {
-		free(keys);
-		free(want);
+	if (ks_pod_batch_init(&pb, s->retry.n))
 		return -ENOMEM;
-	}
 	tpd_kube_store_lock(s->store);
 	tpd_kh_for_each(&s->retry, b, e)
 	{
 		if (!ks_pod_wants_freed(s, tpd_kh_sget(&s->pods, e->key)))
 			continue;
-		keys[i] = strdup(e->key);
-		if (!keys[i]) {
-			err = -ENOMEM;
+		err = ks_pod_batch_add(s, &pb, e->key);
+		if (err)
 			break;
-		}
-		want[i++] = ks_pod_desired(
-			s, e->key,
-			tpd_kube_store_get(s->store, TPD_KUBE_POD, e->key));
 	}
 	tpd_kube_store_unlock(s->store);
 	tpd_kh_clear(&s->freed, NULL);
-	for (j = 0; j < i; j++)
-		ks_pod_apply(s, m, keys[j], want[j], have, res);
-	for (j = 0; j < i; j++) {
-		ks_pod_nat_add(s, m, keys[j], res);
-		free(keys[j]);
-	}
-	free(keys);
-	free(want);
+	/* what was read before running out of memory is written */
+	ks_pod_batch_write(s, m, &pb, true, have, res);
 	return err;
 }
 
@@ -1455,43 +1499,24 @@ static int ks_pods(struct tpd_kube_sync *s, const struct tp_maps *m,
 {
 	const struct tpd_kh *src =
 		full ? tpd_kube_store_table(s->store, TPD_KUBE_POD) : dirty;
-	struct ks_pod **want = calloc(src->n + 1, sizeof(*want));
-	char **keys = calloc(src->n + 1, sizeof(*keys));
+	struct ks_pod_batch pb;
 	struct tpd_kh have = {};
 	struct tpd_kh_ent *e;
-	size_t n = 0, i, b;
+	size_t b;
 	int err = 0;
 
-	if (!want || !keys) {
-		free(want);
-		free(keys);
+	if (ks_pod_batch_init(&pb, src->n))
 		return -ENOMEM;
-	}
 	tpd_kh_for_each(src, b, e)
 	{
-		keys[n] = strdup(e->key);
-		want[n] = ks_pod_desired(
-			s, e->key,
-			tpd_kube_store_get(s->store, TPD_KUBE_POD, e->key));
-		if (!keys[n])
+		if (ks_pod_batch_add(s, &pb, e->key))
 			err = -ENOMEM;
-		n++;
 	}
 	tpd_kube_store_unlock(s->store);
 	if (full && !err)
-		err = ks_pods_reset(s, m, &have) ?: ks_nat_adopt(s, m, want, n);
-	for (i = 0; i < n; i++) {
-		if (!err && keys[i])
-			ks_pod_apply(s, m, keys[i], want[i],
-				     full ? &have : NULL, res);
-		else
-			ks_pod_free(want[i]);
-	}
-	for (i = 0; i < n; i++) {
-		if (!err && keys[i])
-			ks_pod_nat_add(s, m, keys[i], res);
-		free(keys[i]);
-	}
+		err = ks_pods_reset(s, m, &have)
+			      ?: ks_nat_adopt(s, m, pb.want, pb.n);
+	ks_pod_batch_write(s, m, &pb, !err, full ? &have : NULL, res);
 	if (!err && s->freed.n)
 		err = ks_pods_retry(s, m, full ? &have : NULL, res);
 	if (full && !err) {
@@ -1499,8 +1524,6 @@ static int ks_pods(struct tpd_kube_sync *s, const struct tp_maps *m,
 		err = ks_nat_prune(s, m, res);
 	}
 	tpd_kh_clear(&have, NULL);
-	free(want);
-	free(keys);
 	tpd_kube_store_lock(s->store);
 	return err;
 }
