@@ -38,6 +38,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "addr.h"
+#include "json.h"
 #include "kube.h"
 #include "log.h"
 
@@ -69,7 +70,6 @@
 enum kd_type { T_ANY, T_MAP, T_ARRAY, T_STR, T_INT, T_BOOL, T_INTSTR };
 
 /* What the parser met. */
-enum kd_tok { K_NULL, K_BOOL, K_NUM, K_STR, K_MAP, K_ARRAY };
 
 /*
  * The nodes: every place in a document we read, with the JSON type it
@@ -413,6 +413,7 @@ struct kd_scratch {
  */
 struct tpd_kube_decoder {
 	yajl_handle h;
+	struct tp_json_reader rd; /* @h's events, to kd_value() and the rest */
 	enum tpd_kube_kind kind;
 	enum tpd_kube_doc doc;
 	const struct tpd_kube_sink *sink;
@@ -1069,10 +1070,10 @@ static int kd_ptype(struct tpd_kube_decoder *d, struct tpd_kube_netpol *np,
 }
 
 /* A numeric or named port (IntOrString). */
-static int kd_int_or_name(struct tpd_kube_decoder *d, enum kd_tok tok,
+static int kd_int_or_name(struct tpd_kube_decoder *d, enum tp_json_kind tok,
 			  const char *s, size_t len, __u16 *port, char **name)
 {
-	if (tok == K_NUM)
+	if (tok == TP_JSON_NUMBER)
 		return kd_port(d, s, len, port);
 	return kd_set_str(d, name, s, len);
 }
@@ -1155,7 +1156,7 @@ static int kd_scalar_doc(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 }
 
 static int kd_scalar_svc(struct tpd_kube_decoder *d, enum kd_node node, void *t,
-			 enum kd_tok tok, const char *s, size_t len)
+			 enum tp_json_kind tok, const char *s, size_t len)
 {
 	struct tpd_kube_service *svc = t;
 	struct tpd_kube_svc_port *p = t;
@@ -1272,7 +1273,7 @@ static int kd_scalar_pod(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 }
 
 static int kd_scalar_np(struct tpd_kube_decoder *d, enum kd_node node, void *t,
-			enum kd_tok tok, const char *s, size_t len)
+			enum tp_json_kind tok, const char *s, size_t len)
 {
 	struct tpd_kube_np_peer *peer = t;
 	struct tpd_kube_selector *sel = t;
@@ -1310,7 +1311,7 @@ static int kd_scalar_np(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 
 /* A scalar of @node into target @t; @b is a boolean's value. */
 static void kd_scalar(struct tpd_kube_decoder *d, enum kd_node node, void *t,
-		      enum kd_tok tok, const char *s, size_t len, int b)
+		      enum tp_json_kind tok, const char *s, size_t len, int b)
 {
 	int ret = kd_scalar_doc(d, node, t, s, len);
 
@@ -1616,21 +1617,21 @@ static const char *kd_type_name(enum kd_type t)
 	return names[t];
 }
 
-static bool kd_type_ok(enum kd_type t, enum kd_tok tok)
+static bool kd_type_ok(enum kd_type t, enum tp_json_kind tok)
 {
 	switch (t) {
 	case T_MAP:
-		return tok == K_MAP;
+		return tok == TP_JSON_MAP;
 	case T_ARRAY:
-		return tok == K_ARRAY;
+		return tok == TP_JSON_ARRAY;
 	case T_STR:
-		return tok == K_STR;
+		return tok == TP_JSON_STRING;
 	case T_INT:
-		return tok == K_NUM;
+		return tok == TP_JSON_NUMBER;
 	case T_BOOL:
-		return tok == K_BOOL;
+		return tok == TP_JSON_BOOL;
 	case T_INTSTR:
-		return tok == K_NUM || tok == K_STR;
+		return tok == TP_JSON_NUMBER || tok == TP_JSON_STRING;
 	default:
 		return true;
 	}
@@ -1659,10 +1660,11 @@ static enum kd_node kd_value_node(struct tpd_kube_decoder *d, void **t)
 }
 
 /* Any value: @tok says which; @s/@len a string or number, @b a boolean. */
-static int kd_value(struct tpd_kube_decoder *d, enum kd_tok tok, const char *s,
-		    size_t len, int b)
+static int kd_value(void *ctx, enum tp_json_kind tok, const char *s, size_t len,
+		    int b)
 {
-	bool open = tok == K_MAP || tok == K_ARRAY;
+	struct tpd_kube_decoder *d = ctx;
+	bool open = tok == TP_JSON_MAP || tok == TP_JSON_ARRAY;
 	enum kd_node node;
 	struct kd_frame *f;
 	void *t;
@@ -1677,12 +1679,12 @@ static int kd_value(struct tpd_kube_decoder *d, enum kd_tok tok, const char *s,
 		return 1;
 	}
 	node = kd_value_node(d, &t);
-	if (tok == K_NULL &&
+	if (tok == TP_JSON_NULL &&
 	    !d->nframes) /* a document or event must be an object */
 		return kd_fatal(d, -EINVAL,
 				"byte %zu: expected an object, not null",
 				d->offset + yajl_get_bytes_consumed(d->h));
-	if (node == N_NONE || tok == K_NULL) {
+	if (node == N_NONE || tok == TP_JSON_NULL) {
 		d->skip = open; /* null is absent, like a missing key */
 		return 1;
 	}
@@ -1774,48 +1776,6 @@ static int kd_cb_key(void *ctx, const unsigned char *key, size_t len)
 	return 1;
 }
 
-static int kd_cb_null(void *ctx)
-{
-	return kd_value(ctx, K_NULL, NULL, 0, 0);
-}
-
-static int kd_cb_bool(void *ctx, int b)
-{
-	return kd_value(ctx, K_BOOL, NULL, 0, b);
-}
-
-static int kd_cb_number(void *ctx, const char *s, size_t len)
-{
-	return kd_value(ctx, K_NUM, s, len, 0);
-}
-
-static int kd_cb_string(void *ctx, const unsigned char *s, size_t len)
-{
-	return kd_value(ctx, K_STR, (const char *)s, len, 0);
-}
-
-static int kd_cb_start_map(void *ctx)
-{
-	return kd_value(ctx, K_MAP, NULL, 0, 0);
-}
-
-static int kd_cb_start_array(void *ctx)
-{
-	return kd_value(ctx, K_ARRAY, NULL, 0, 0);
-}
-
-static const yajl_callbacks kd_callbacks = {
-	.yajl_null = kd_cb_null,
-	.yajl_boolean = kd_cb_bool,
-	.yajl_number = kd_cb_number,
-	.yajl_string = kd_cb_string,
-	.yajl_start_map = kd_cb_start_map,
-	.yajl_map_key = kd_cb_key,
-	.yajl_end_map = kd_cb_end,
-	.yajl_start_array = kd_cb_start_array,
-	.yajl_end_array = kd_cb_end,
-};
-
 /* ---- API ------------------------------------------------------------------------ */
 
 /**
@@ -1844,7 +1804,10 @@ struct tpd_kube_decoder *tpd_kube_decoder_new(enum tpd_kube_kind kind,
 	d->kind = kind;
 	d->doc = doc;
 	d->sink = sink;
-	d->h = yajl_alloc(&kd_callbacks, NULL, d);
+	d->rd = (struct tp_json_reader){
+		.value = kd_value, .key = kd_cb_key, .end = kd_cb_end, .ctx = d
+	};
+	d->h = tp_json_reader_alloc(&d->rd);
 	if (!d->h) {
 		free(d);
 		errno = ENOMEM;
