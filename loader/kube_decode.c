@@ -544,6 +544,30 @@ static bool kd_is(const char *s, size_t len, const char *lit)
 	return len == strlen(lit) && !memcmp(s, lit, len);
 }
 
+/* One word of a closed set and the value it stands for. */
+struct kd_word {
+	const char *name;
+	int val;
+};
+
+/*
+ * @s/@len as one of @words (ended by an empty entry) into @val; else the
+ * object's error "unknown @what" quoting at most @cut bytes of it.
+ */
+static int kd_word(struct tpd_kube_decoder *d, const struct kd_word *words,
+		   const char *s, size_t len, const char *what, size_t cut,
+		   int *val)
+{
+	for (; words->name; words++) {
+		if (kd_is(s, len, words->name)) {
+			*val = words->val;
+			return 0;
+		}
+	}
+	return kd_obj_err(d, NULL, "unknown %s \"%.*s\"", what,
+			  (int)(len > cut ? cut : len), s);
+}
+
 /* A JSON number that is an integer in [@min, @max]. */
 static int kd_int(struct tpd_kube_decoder *d, const char *s, size_t len,
 		  long min, long max, long *out)
@@ -583,15 +607,17 @@ static int kd_port(struct tpd_kube_decoder *d, const char *s, size_t len,
 static int kd_proto(struct tpd_kube_decoder *d, const char *s, size_t len,
 		    __u8 *proto)
 {
-	if (kd_is(s, len, "TCP"))
-		*proto = IPPROTO_TCP;
-	else if (kd_is(s, len, "UDP"))
-		*proto = IPPROTO_UDP;
-	else if (kd_is(s, len, "SCTP"))
-		*proto = IPPROTO_SCTP;
-	else
-		return kd_obj_err(d, NULL, "unknown protocol \"%.*s\"",
-				  (int)(len > 16 ? 16 : len), s);
+	static const struct kd_word protos[] = {
+		{ "TCP", IPPROTO_TCP },
+		{ "UDP", IPPROTO_UDP },
+		{ "SCTP", IPPROTO_SCTP },
+		{},
+	};
+	int v;
+
+	if (kd_word(d, protos, s, len, "protocol", 16, &v))
+		return -1;
+	*proto = (__u8)v;
 	return 0;
 }
 
@@ -895,17 +921,18 @@ static int kd_ev_type(struct tpd_kube_decoder *d, const char *s, size_t len)
 static int kd_svc_type(struct tpd_kube_decoder *d, struct tpd_kube_service *svc,
 		       const char *s, size_t len)
 {
-	if (kd_is(s, len, "ClusterIP"))
-		svc->type = TPD_KUBE_SVC_CLUSTERIP;
-	else if (kd_is(s, len, "NodePort"))
-		svc->type = TPD_KUBE_SVC_NODEPORT;
-	else if (kd_is(s, len, "LoadBalancer"))
-		svc->type = TPD_KUBE_SVC_LOADBALANCER;
-	else if (kd_is(s, len, "ExternalName"))
-		svc->type = TPD_KUBE_SVC_EXTERNALNAME;
-	else
-		return kd_obj_err(d, NULL, "unknown type \"%.*s\"",
-				  (int)(len > 32 ? 32 : len), s);
+	static const struct kd_word types[] = {
+		{ "ClusterIP", TPD_KUBE_SVC_CLUSTERIP },
+		{ "NodePort", TPD_KUBE_SVC_NODEPORT },
+		{ "LoadBalancer", TPD_KUBE_SVC_LOADBALANCER },
+		{ "ExternalName", TPD_KUBE_SVC_EXTERNALNAME },
+		{},
+	};
+	int v;
+
+	if (kd_word(d, types, s, len, "type", 32, &v))
+		return -1;
+	svc->type = v;
 	return 0;
 }
 
@@ -986,15 +1013,17 @@ static int kd_ep_addr(struct tpd_kube_decoder *d, struct tpd_kube_endpoint *ep,
 static int kd_addr_type(struct tpd_kube_decoder *d, struct tpd_kube_slice *sl,
 			const char *s, size_t len)
 {
-	if (kd_is(s, len, "IPv4"))
-		sl->addr_type = TPD_KUBE_ADDR_IPV4;
-	else if (kd_is(s, len, "IPv6"))
-		sl->addr_type = TPD_KUBE_ADDR_IPV6;
-	else if (kd_is(s, len, "FQDN"))
-		sl->addr_type = TPD_KUBE_ADDR_FQDN;
-	else
-		return kd_obj_err(d, NULL, "unknown addressType \"%.*s\"",
-				  (int)(len > 32 ? 32 : len), s);
+	static const struct kd_word types[] = {
+		{ "IPv4", TPD_KUBE_ADDR_IPV4 },
+		{ "IPv6", TPD_KUBE_ADDR_IPV6 },
+		{ "FQDN", TPD_KUBE_ADDR_FQDN },
+		{},
+	};
+	int v;
+
+	if (kd_word(d, types, s, len, "addressType", 32, &v))
+		return -1;
+	sl->addr_type = v;
 	d->s.atype_set = true;
 	return 0;
 }
@@ -1024,17 +1053,18 @@ static int kd_except(struct tpd_kube_decoder *d, struct tpd_kube_np_peer *peer,
 static int kd_sel_op(struct tpd_kube_decoder *d, struct tpd_kube_sel_expr *e,
 		     const char *s, size_t len)
 {
-	if (kd_is(s, len, "In"))
-		e->op = TPD_KUBE_SEL_IN;
-	else if (kd_is(s, len, "NotIn"))
-		e->op = TPD_KUBE_SEL_NOT_IN;
-	else if (kd_is(s, len, "Exists"))
-		e->op = TPD_KUBE_SEL_EXISTS;
-	else if (kd_is(s, len, "DoesNotExist"))
-		e->op = TPD_KUBE_SEL_NOT_EXISTS;
-	else
-		return kd_obj_err(d, NULL, "unknown operator \"%.*s\"",
-				  (int)(len > 32 ? 32 : len), s);
+	static const struct kd_word ops[] = {
+		{ "In", TPD_KUBE_SEL_IN },
+		{ "NotIn", TPD_KUBE_SEL_NOT_IN },
+		{ "Exists", TPD_KUBE_SEL_EXISTS },
+		{ "DoesNotExist", TPD_KUBE_SEL_NOT_EXISTS },
+		{},
+	};
+	int v;
+
+	if (kd_word(d, ops, s, len, "operator", 32, &v))
+		return -1;
+	e->op = v;
 	d->s.me_op_set = true;
 	return 0;
 }
@@ -1058,14 +1088,20 @@ static int kd_sel_value(struct tpd_kube_decoder *d, struct tpd_kube_sel_expr *e,
 static int kd_ptype(struct tpd_kube_decoder *d, struct tpd_kube_netpol *np,
 		    const char *s, size_t len)
 {
+	static const struct kd_word types[] = {
+		{ "Ingress", 0 },
+		{ "Egress", 1 },
+		{},
+	};
+	int v;
+
 	d->s.ptypes_given = true;
-	if (kd_is(s, len, "Ingress"))
-		np->ingress_type = true;
-	else if (kd_is(s, len, "Egress"))
+	if (kd_word(d, types, s, len, "policy type", 32, &v))
+		return -1;
+	if (v)
 		np->egress_type = true;
 	else
-		return kd_obj_err(d, NULL, "unknown policy type \"%.*s\"",
-				  (int)(len > 32 ? 32 : len), s);
+		np->ingress_type = true;
 	return 0;
 }
 
