@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -476,66 +477,98 @@ static int tpd_parse_conntrack(struct tpd_parse *ps, yajl_val o,
 				      &cfg->gc_interval, 1, 3600, false);
 }
 
+/* A plain member of a section: a string, or a u32 in [@min, @max]. */
+struct tpd_member {
+	const char *key;
+	size_t off;  /* in struct tpd_config */
+	size_t size; /* a string's buffer; 0: a u32 */
+	__u32 min, max;
+};
+
+#define TPD_MEMBER_STR(key, field)                                    \
+	{                                                             \
+		key, offsetof(struct tpd_config, field),              \
+			sizeof(((struct tpd_config *)0)->field), 0, 0 \
+	}
+#define TPD_MEMBER_U32(key, field, min, max)                         \
+	{                                                            \
+		key, offsetof(struct tpd_config, field), 0, min, max \
+	}
+
+/* Section @where (@v) of plain members: only @keys, each member in turn. */
+static int tpd_parse_members(struct tpd_parse *ps, yajl_val v,
+			     const char *where, const char *const *keys,
+			     const struct tpd_member *mb, size_t n,
+			     struct tpd_config *cfg)
+{
+	char *base = (char *)cfg;
+	int err = tpd_check_keys(ps, v, where, keys);
+	size_t i;
+
+	for (i = 0; !err && i < n; i++) {
+		if (mb[i].size)
+			err = tpd_get_str(ps, v, where, mb[i].key,
+					  base + mb[i].off, mb[i].size, false);
+		else
+			err = tpd_get_u32(ps, v, where, mb[i].key,
+					  (__u32 *)(base + mb[i].off),
+					  mb[i].min, mb[i].max, false);
+	}
+	return err;
+}
+
 static int tpd_parse_sections(struct tpd_parse *ps, yajl_val root,
 			      struct tpd_config *cfg)
 {
 	static const char *const ts_keys[] = { "socket", "socket_uid", "tags",
 					       NULL };
+	static const struct tpd_member ts[] = {
+		TPD_MEMBER_STR("socket", ts_socket),
+		TPD_MEMBER_U32("socket_uid", ts_socket_uid, 0, 0xfffffffe),
+	};
 	static const char *const wg_keys[] = { "socket_dir", "socket_uid",
 					       NULL };
+	static const struct tpd_member wg[] = {
+		TPD_MEMBER_STR("socket_dir", wg_sockdir),
+		TPD_MEMBER_U32("socket_uid", wg_socket_uid, 0, 0xfffffffe),
+	};
 	static const char *const m_keys[] = { "textfile", "interval", NULL };
+	static const struct tpd_member mt[] = {
+		TPD_MEMBER_STR("textfile", metrics_path),
+		TPD_MEMBER_U32("interval", metrics_interval, 1, 3600),
+	};
 	static const char *const ev_keys[] = { "rate", "burst", NULL };
+	static const struct tpd_member ev[] = {
+		TPD_MEMBER_U32("rate", events_per_sec, 0, 10000000),
+		TPD_MEMBER_U32("burst", events_burst, 1, 1000000),
+	};
+	static const struct {
+		const char *name;
+		const char *const *keys;
+		const struct tpd_member *mb;
+		size_t n;
+	} plain[] = {
+		{ "wireguard", wg_keys, wg, sizeof(wg) / sizeof(wg[0]) },
+		{ "metrics", m_keys, mt, sizeof(mt) / sizeof(mt[0]) },
+		{ "events", ev_keys, ev, sizeof(ev) / sizeof(ev[0]) },
+	};
 	yajl_val v;
+	size_t i;
 	int err = 0;
 
 	if ((v = tpd_get(root, "tailscale"))) {
-		err = tpd_check_keys(ps, v, "tailscale", ts_keys);
-		if (!err)
-			err = tpd_get_str(ps, v, "tailscale", "socket",
-					  cfg->ts_socket,
-					  sizeof(cfg->ts_socket), false);
-		if (!err)
-			err = tpd_get_u32(ps, v, "tailscale", "socket_uid",
-					  &cfg->ts_socket_uid, 0, 0xfffffffe,
-					  false);
+		err = tpd_parse_members(ps, v, "tailscale", ts_keys, ts,
+					sizeof(ts) / sizeof(ts[0]), cfg);
 		if (!err)
 			err = tpd_parse_map(ps, tpd_get(v, "tags"),
 					    "tailscale.tags", &cfg->ts_tags,
 					    &cfg->n_ts_tags);
 	}
-	if (!err && (v = tpd_get(root, "wireguard"))) {
-		err = tpd_check_keys(ps, v, "wireguard", wg_keys);
-		if (!err)
-			err = tpd_get_str(ps, v, "wireguard", "socket_dir",
-					  cfg->wg_sockdir,
-					  sizeof(cfg->wg_sockdir), false);
-		if (!err)
-			err = tpd_get_u32(ps, v, "wireguard", "socket_uid",
-					  &cfg->wg_socket_uid, 0, 0xfffffffe,
-					  false);
-	}
-	if (!err && (v = tpd_get(root, "metrics"))) {
-		err = tpd_check_keys(ps, v, "metrics", m_keys);
-		if (!err)
-			err = tpd_get_str(ps, v, "metrics", "textfile",
-					  cfg->metrics_path,
-					  sizeof(cfg->metrics_path), false);
-		if (!err)
-			err = tpd_get_u32(ps, v, "metrics", "interval",
-					  &cfg->metrics_interval, 1, 3600,
-					  false);
-	}
-	if (!err && (v = tpd_get(root, "events"))) {
-		err = tpd_check_keys(ps, v, "events", ev_keys);
-		if (!err)
-			err = tpd_get_u32(ps, v, "events", "rate",
-					  &cfg->events_per_sec, 0, 10000000,
-					  false);
-		if (!err)
-			err = tpd_get_u32(ps, v, "events", "burst",
-					  &cfg->events_burst, 1, 1000000,
-					  false);
-	}
+	for (i = 0; !err && i < sizeof(plain) / sizeof(plain[0]); i++)
+		if ((v = tpd_get(root, plain[i].name)))
+			err = tpd_parse_members(ps, v, plain[i].name,
+						plain[i].keys, plain[i].mb,
+						plain[i].n, cfg);
 	return err ?: tpd_parse_conntrack(ps, tpd_get(root, "conntrack"), cfg);
 }
 
