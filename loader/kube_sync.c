@@ -112,19 +112,10 @@ struct tpd_kube_sync {
 
 /* ---- results ---------------------------------------------------------------- */
 
-static void ks_error(struct tpd_kube_sync_result *res, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void ks_error(struct tpd_kube_sync_result *res, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!res->errors++) {
-		va_start(ap, fmt);
-		vsnprintf(res->error, sizeof(res->error), fmt, ap);
-		va_end(ap);
-	}
-}
+/* Count an error of @res; the first one is kept as text. */
+#define ks_error(res, ...)                                                 \
+	tpd_note_error(&(res)->errors, (res)->error, sizeof((res)->error), \
+		       __VA_ARGS__)
 
 /*
  * Whether @a may be a host's own address: not unspecified, loopback,

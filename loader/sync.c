@@ -71,20 +71,27 @@ static struct tpd_ident_have *tpd_ident_find(struct tpd_ident_have *have,
 	return NULL;
 }
 
-/* Count an error of @res; the first one is kept as text. */
-static void tpd_sync_error(struct tpd_sync_result *res, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void tpd_sync_error(struct tpd_sync_result *res, const char *fmt, ...)
+/**
+ * tpd_note_error() - count an error; the first one is kept as text.
+ * @errors: the count.
+ * @error:  the first error's text (@size bytes), written when @errors was 0.
+ */
+void tpd_note_error(unsigned int *errors, char *error, size_t size,
+		    const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!res->errors++) {
+	if (!(*errors)++) {
 		va_start(ap, fmt);
-		vsnprintf(res->error, sizeof(res->error), fmt, ap);
+		vsnprintf(error, size, fmt, ap);
 		va_end(ap);
 	}
 }
+
+/* Count an error of @res; the first one is kept as text. */
+#define tpd_sync_error(res, ...)                                           \
+	tpd_note_error(&(res)->errors, (res)->error, sizeof((res)->error), \
+		       __VA_ARGS__)
 
 static void tpd_ident_error(struct tpd_sync_result *res,
 			    const struct tp_ident_entry *w, int err)
@@ -656,6 +663,25 @@ static int tpd_purge_room(void **arr, size_t *room, size_t n, size_t size)
 	return 0;
 }
 
+/*
+ * Append @elem (@size bytes) to *@arr of *@n (*@room) and to its index
+ * @ix; on no memory the array is as it was.
+ */
+static int tpd_purge_append(void **arr, size_t *room, size_t *n,
+			    struct tpd_purge_index *ix, const void *elem,
+			    size_t size)
+{
+	if (tpd_purge_room(arr, room, *n, size))
+		return -ENOMEM;
+	memcpy((char *)*arr + *n * size, elem, size);
+	(*n)++;
+	if (tpd_ix_insert(ix, *arr, size, *n, *n - 1)) {
+		(*n)--;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* Take waiting target @i out of @p->later (the last one takes its place). */
 static void tpd_purge_later_remove(struct tpd_purge *p, size_t i)
 {
@@ -705,16 +731,8 @@ int tpd_purge_add(struct tpd_purge *p, __u32 id, const struct tp_backend *be)
 	if (tpd_ix_find(&p->next_ix, p->next, sizeof(t), id, false, &be->addr,
 			be->port))
 		return 0;
-	if (tpd_purge_room((void **)&p->next, &p->next_room, p->n_next,
-			   sizeof(t)))
-		return -ENOMEM;
-	p->next[p->n_next++] = t;
-	if (tpd_ix_insert(&p->next_ix, p->next, sizeof(t), p->n_next,
-			  p->n_next - 1)) {
-		p->n_next--;
-		return -ENOMEM;
-	}
-	return 0;
+	return tpd_purge_append((void **)&p->next, &p->next_room, &p->n_next,
+				&p->next_ix, &t, sizeof(t));
 }
 
 /**
@@ -742,16 +760,8 @@ int tpd_purge_add_later(struct tpd_purge *p, __u32 id,
 		p->later[*slot - 1].due = due;
 		return 0;
 	}
-	if (tpd_purge_room((void **)&p->later, &p->later_room, p->n_later,
-			   sizeof(l)))
-		return -ENOMEM;
-	p->later[p->n_later++] = l;
-	if (tpd_ix_insert(&p->later_ix, p->later, sizeof(l), p->n_later,
-			  p->n_later - 1)) {
-		p->n_later--;
-		return -ENOMEM;
-	}
-	return 0;
+	return tpd_purge_append((void **)&p->later, &p->later_room, &p->n_later,
+				&p->later_ix, &l, sizeof(l));
 }
 
 /**

@@ -33,6 +33,9 @@ struct tpd_sync_result {
 	char error[320];
 };
 
+void tpd_note_error(unsigned int *errors, char *error, size_t size,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 int tpd_sync_identities(const struct tp_maps *m, __u8 owner,
 			const struct tp_ident_entry *want, size_t n,
 			struct tpd_sync_result *res);
