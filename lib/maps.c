@@ -261,6 +261,18 @@ int tp_map_keys(int fd, size_t key_size, void **keys, size_t *n)
 }
 
 /**
+ * tp_map_has() - whether @key is in map @fd (its value read into @val).
+ *
+ * Return: 1, 0 when it is not, or -errno.
+ */
+int tp_map_has(int fd, const void *key, void *val)
+{
+	if (!bpf_map_lookup_elem(fd, key, val))
+		return 1;
+	return errno == ENOENT ? 0 : -errno;
+}
+
+/**
  * tp_map_collect() - read every entry of a map into an array of rows.
  * @fd:       the map.
  * @key_size: its key size; the key goes at the start of each row.

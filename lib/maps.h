@@ -60,6 +60,7 @@ static inline int tp_ct_fd(const struct tp_maps *m, __u8 proto)
 {
 	return proto == 6 /* IPPROTO_TCP */ ? m->ct : m->ct_any;
 }
+int tp_map_has(int fd, const void *key, void *val);
 int tp_map_collect(int fd, size_t key_size, size_t val_off, size_t val_size,
 		   size_t row_size, void **rows, size_t *n);
 int tp_map_collect_sorted(int fd, size_t key_size, size_t val_off,

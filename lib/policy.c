@@ -649,9 +649,7 @@ static int tp_rule_id_used(void *ctx, __u32 id)
 	const struct tp_maps *m = ctx;
 	struct tp_rule r;
 
-	if (!bpf_map_lookup_elem(m->rules, &id, &r))
-		return 1;
-	return errno == ENOENT ? 0 : -errno;
+	return tp_map_has(m->rules, &id, &r);
 }
 
 /* tp_rule_stats' size, which bounds rule ids: they index it. */

@@ -251,9 +251,7 @@ static int tp_backend_id_used(void *ctx, __u32 id)
 	const struct tp_maps *m = ctx;
 	struct tp_backend be;
 
-	if (!bpf_map_lookup_elem(m->backends, &id, &be))
-		return 1;
-	return errno == ENOENT ? 0 : -errno;
+	return tp_map_has(m->backends, &id, &be);
 }
 
 /*

@@ -230,9 +230,7 @@ static int ks_id_used(void *ctx, __u32 id)
 	const struct tp_maps *m = ctx;
 	struct tp_identity_name v;
 
-	if (!bpf_map_lookup_elem(m->id_names, &id, &v))
-		return 1;
-	return errno == ENOENT ? 0 : -errno;
+	return tp_map_has(m->id_names, &id, &v);
 }
 
 /*
