@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "array.h"
 #include "maps.h"
 
 /*
@@ -212,20 +213,11 @@ void tp_maps_close(struct tp_maps *m)
 static int tp_array_room(char **arr, size_t *cap, size_t n, size_t size,
 			 size_t first)
 {
-	size_t want = *cap ? *cap * 2 : first;
-	char *grown;
-
-	if (n < *cap)
+	if (!tp_array_grow((void **)arr, cap, n + 1, size, first))
 		return 0;
-	grown = realloc(*arr, want * size);
-	if (!grown) {
-		free(*arr);
-		*arr = NULL;
-		return -ENOMEM;
-	}
-	*arr = grown;
-	*cap = want;
-	return 0;
+	free(*arr);
+	*arr = NULL;
+	return -ENOMEM;
 }
 
 /**

@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "kube_store.h"
 #include "log.h"
 
@@ -124,15 +125,9 @@ static void tpd_slice_index(struct tpd_kube_store *s,
 			goto oom;
 		}
 	}
-	if (set->n == set->cap) {
-		size_t cap = set->cap ? set->cap * 2 : 2;
-		void *grown = realloc(set->v, cap * sizeof(*set->v));
-
-		if (!grown)
-			goto oom;
-		set->v = grown;
-		set->cap = cap;
-	}
+	if (tp_array_grow((void **)&set->v, &set->cap, set->n + 1,
+			  sizeof(*set->v), 2))
+		goto oom;
 	set->v[set->n++] = o;
 	return;
 oom:

@@ -30,6 +30,7 @@
 #include <bpf/bpf.h>
 
 #include "addr.h"
+#include "array.h"
 #include "identity.h"
 #include "idalloc.h"
 #include "kube_policy.h"
@@ -1533,15 +1534,9 @@ static __u32 ks_policy_alloc(void *ctx, const char *name)
 	struct ks_alloc_ctx *a = ctx;
 	__u32 id;
 
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 16;
-		void *grown = realloc(a->names, cap * sizeof(*a->names));
-
-		if (!grown)
-			return 0;
-		a->names = grown;
-		a->cap = cap;
-	}
+	if (tp_array_grow((void **)&a->names, &a->cap, a->n + 1,
+			  sizeof(*a->names), 16))
+		return 0;
 	a->names[a->n] = strdup(name);
 	if (!a->names[a->n])
 		return 0;

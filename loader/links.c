@@ -18,6 +18,7 @@
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
+#include "array.h"
 #include "links.h"
 
 /* Room for one receive: a link message with all its attributes fits. */
@@ -358,20 +359,14 @@ static int tpd_addrs_cb(const struct nlmsghdr *nlh, void *data)
 	struct tpd_addrs_ctx *c = data;
 	struct tp_addr a;
 	__u32 flags;
-	void *grown;
 
 	if (!tpd_ifa_addr(nlh, &a, &flags) || (flags & IFA_F_DADFAILED) ||
 	    tpd_addr_link_local6(&a))
 		return MNL_CB_OK;
-	if (c->n == c->cap) {
-		grown = realloc(c->v,
-				(c->cap ? c->cap * 2 : 16) * sizeof(*c->v));
-		if (!grown) {
-			c->err = -ENOMEM;
-			return MNL_CB_ERROR;
-		}
-		c->v = grown;
-		c->cap = c->cap ? c->cap * 2 : 16;
+	if (tp_array_grow((void **)&c->v, &c->cap, c->n + 1, sizeof(*c->v),
+			  16)) {
+		c->err = -ENOMEM;
+		return MNL_CB_ERROR;
 	}
 	c->v[c->n++] = a;
 	return MNL_CB_OK;

@@ -18,6 +18,7 @@
 #include <bpf/bpf.h>
 
 #include "addr.h"
+#include "array.h"
 #include "conntrack.h"
 #include "identity.h"
 #include "log.h"
@@ -650,17 +651,7 @@ static void tpd_ix_free(struct tpd_purge_index *ix)
  */
 static int tpd_purge_room(void **arr, size_t *room, size_t n, size_t size)
 {
-	size_t want = *room ? *room * 2 : 64;
-	void *grown;
-
-	if (n < *room)
-		return 0;
-	grown = realloc(*arr, want * size);
-	if (!grown)
-		return -ENOMEM;
-	*arr = grown;
-	*room = want;
-	return 0;
+	return tp_array_grow(arr, room, n + 1, size, 64);
 }
 
 /*

@@ -28,6 +28,7 @@
 #include <curl/curl.h>
 #include <yajl/yajl_parse.h>
 
+#include "array.h"
 #include "json.h"
 #include "peers.h"
 
@@ -184,19 +185,11 @@ static bool tpd_ts_key_is(const unsigned char *key, size_t len,
 /* Grow @*v (of @*cap entries of @size) to hold @n entries. */
 static int tpd_ts_grow(void **v, size_t *cap, size_t n, size_t size)
 {
-	size_t want = *cap ? *cap : 16;
-	void *nv;
+	size_t old = *cap;
 
-	if (n <= *cap)
-		return 0;
-	while (want < n)
-		want *= 2;
-	nv = realloc(*v, want * size);
-	if (!nv)
+	if (tp_array_grow(v, cap, n, size, 16))
 		return -ENOMEM;
-	memset((char *)nv + *cap * size, 0, (want - *cap) * size);
-	*v = nv;
-	*cap = want;
+	memset((char *)*v + old * size, 0, (*cap - old) * size);
 	return 0;
 }
 
