@@ -551,22 +551,28 @@ struct kd_word {
 };
 
 /*
- * @s/@len as one of @words (ended by an empty entry) into @val; else the
- * object's error "unknown @what" quoting at most @cut bytes of it.
+ * @s/@len as one of @words (ended by an empty entry): its value (>= 0);
+ * else -1 and the object's error "unknown @what", quoting at most @cut
+ * bytes of it.
  */
 static int kd_word(struct tpd_kube_decoder *d, const struct kd_word *words,
-		   const char *s, size_t len, const char *what, size_t cut,
-		   int *val)
+		   const char *s, size_t len, const char *what, size_t cut)
 {
-	for (; words->name; words++) {
-		if (kd_is(s, len, words->name)) {
-			*val = words->val;
-			return 0;
-		}
-	}
+	for (; words->name; words++)
+		if (kd_is(s, len, words->name))
+			return words->val;
 	return kd_obj_err(d, NULL, "unknown %s \"%.*s\"", what,
 			  (int)(len > cut ? cut : len), s);
 }
+
+/* @dst = kd_word(...) when it is a word of the set.  Return: 0 or -1. */
+#define KD_SET_WORD(dst, d, words, s, len, what, cut)                      \
+	({                                                                 \
+		int v_ = kd_word((d), (words), (s), (len), (what), (cut)); \
+		if (v_ >= 0)                                               \
+			(dst) = v_;                                        \
+		v_ < 0 ? -1 : 0;                                           \
+	})
 
 /* A JSON number that is an integer in [@min, @max]. */
 static int kd_int(struct tpd_kube_decoder *d, const char *s, size_t len,
@@ -613,12 +619,8 @@ static int kd_proto(struct tpd_kube_decoder *d, const char *s, size_t len,
 		{ "SCTP", IPPROTO_SCTP },
 		{},
 	};
-	int v;
 
-	if (kd_word(d, protos, s, len, "protocol", 16, &v))
-		return -1;
-	*proto = (__u8)v;
-	return 0;
+	return KD_SET_WORD(*proto, d, protos, s, len, "protocol", 16);
 }
 
 /* An IP address; @quiet: report nothing (the caller decides). */
@@ -928,12 +930,8 @@ static int kd_svc_type(struct tpd_kube_decoder *d, struct tpd_kube_service *svc,
 		{ "ExternalName", TPD_KUBE_SVC_EXTERNALNAME },
 		{},
 	};
-	int v;
 
-	if (kd_word(d, types, s, len, "type", 32, &v))
-		return -1;
-	svc->type = v;
-	return 0;
+	return KD_SET_WORD(svc->type, d, types, s, len, "type", 32);
 }
 
 /* One of spec.clusterIPs[], or spec.clusterIP ("None": headless). */
@@ -1019,11 +1017,9 @@ static int kd_addr_type(struct tpd_kube_decoder *d, struct tpd_kube_slice *sl,
 		{ "FQDN", TPD_KUBE_ADDR_FQDN },
 		{},
 	};
-	int v;
 
-	if (kd_word(d, types, s, len, "addressType", 32, &v))
+	if (KD_SET_WORD(sl->addr_type, d, types, s, len, "addressType", 32))
 		return -1;
-	sl->addr_type = v;
 	d->s.atype_set = true;
 	return 0;
 }
@@ -1060,11 +1056,9 @@ static int kd_sel_op(struct tpd_kube_decoder *d, struct tpd_kube_sel_expr *e,
 		{ "DoesNotExist", TPD_KUBE_SEL_NOT_EXISTS },
 		{},
 	};
-	int v;
 
-	if (kd_word(d, ops, s, len, "operator", 32, &v))
+	if (KD_SET_WORD(e->op, d, ops, s, len, "operator", 32))
 		return -1;
-	e->op = v;
 	d->s.me_op_set = true;
 	return 0;
 }
@@ -1093,12 +1087,12 @@ static int kd_ptype(struct tpd_kube_decoder *d, struct tpd_kube_netpol *np,
 		{ "Egress", 1 },
 		{},
 	};
-	int v;
+	bool egress = false;
 
 	d->s.ptypes_given = true;
-	if (kd_word(d, types, s, len, "policy type", 32, &v))
+	if (KD_SET_WORD(egress, d, types, s, len, "policy type", 32))
 		return -1;
-	if (v)
+	if (egress)
 		np->egress_type = true;
 	else
 		np->ingress_type = true;
