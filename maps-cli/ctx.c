@@ -128,6 +128,21 @@ void tpctl_unlock(struct tpctl_ctx *ctx)
 	ctx->lock_fd = -1;
 }
 
+/* The words parsed by @parse, then run; a parse error is the command's. */
+static int tpctl_parse_run(struct tpctl_ctx *ctx,
+			   int (*parse)(int argc, char **argv,
+					struct tpctl_args *a, char *err,
+					size_t len),
+			   int argc, char **argv)
+{
+	struct tpctl_args a;
+	char err[TPCTL_ERR_LEN];
+
+	if (parse(argc, argv, &a, err, sizeof(err)))
+		return tpctl_err(ctx, "%s", err);
+	return tpctl_exec(ctx, &a);
+}
+
 /**
  * tpctl_run() - parse and run one command line.
  * @ctx:  the context.
@@ -138,12 +153,7 @@ void tpctl_unlock(struct tpctl_ctx *ctx)
  */
 int tpctl_run(struct tpctl_ctx *ctx, int argc, char **argv)
 {
-	struct tpctl_args a;
-	char err[TPCTL_ERR_LEN];
-
-	if (tpctl_parse(argc, argv, &a, err, sizeof(err)))
-		return tpctl_err(ctx, "%s", err);
-	return tpctl_exec(ctx, &a);
+	return tpctl_parse_run(ctx, tpctl_parse, argc, argv);
 }
 
 /**
@@ -157,12 +167,7 @@ int tpctl_run(struct tpctl_ctx *ctx, int argc, char **argv)
  */
 int tpctl_run_help(struct tpctl_ctx *ctx, int argc, char **argv)
 {
-	struct tpctl_args a;
-	char err[TPCTL_ERR_LEN];
-
-	if (tpctl_parse_help(argc, argv, &a, err, sizeof(err)))
-		return tpctl_err(ctx, "%s", err);
-	return tpctl_exec(ctx, &a);
+	return tpctl_parse_run(ctx, tpctl_parse_help, argc, argv);
 }
 
 /**
