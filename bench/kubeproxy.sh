@@ -503,13 +503,29 @@ maglev_mem() {
 	EOF
 }
 
+# maps_mem MAP...: the memory of the maps named, together
+maps_mem() {
+	local k m=0
+	for k in "$@"; do
+		m=$((m + $(map_mem "$k")))
+	done
+	echo $m
+}
+
 # svc_mem: services, backends, their indexes and Maglev tables
 svc_mem() {
-	local k m=0
-	for k in tp_services tp_svc_backends tp_maglev tp_backends; do
-		m=$((m + $(map_mem $k)))
-	done
-	echo $((m + $(maglev_mem)))
+	echo $(($(maps_mem tp_services tp_svc_backends tp_maglev tp_backends) + $(maglev_mem)))
+}
+
+# mem_growth NAME N FILE MEASURE...: row NAME, what tpctl batch FILE
+# grows the memory MEASURE... prints by, per each of the N entries it adds
+mem_growth() {
+	local name=$1 n=$2 f=$3 m0 m1
+	shift 3
+	m0=$("$@")
+	"$BUILD"/tpctl --pin-root "$PIN" batch "$f" >/dev/null
+	m1=$("$@")
+	stats "$name" "B" "$(((m1 - m0) / n))"
 }
 
 # memory_rows N: with N services of 2 backends loaded: per service, per
@@ -517,43 +533,33 @@ svc_mem() {
 # and per rule, each the growth of the maps it writes over the entries
 # added; beside nf_conntrack's slab object
 memory_rows() {
-	local n=$1 m0 m1 b k
+	local n=$1 b k
 	local f=$TMP/mem
 	purge
 	TPD --config "$TMP/tp-0.json" --once --log-level error
-	m0=$(svc_mem)
 	"$BUILD"/bench/kpgen tpctl "$n" $((n / 2)) >"$f"
-	"$BUILD"/tpctl --pin-root "$PIN" batch "$f" >/dev/null
-	m1=$(svc_mem)
-	stats "mem_per_service_2be:tailplane" "B" "$(((m1 - m0) / n))"
+	mem_growth "mem_per_service_2be:tailplane" "$n" "$f" svc_mem
 	# a third backend on every service: what one backend adds (its entry,
 	# its slot, and the bigger Maglev table it leads to)
 	for b in $(seq 0 $((n - 1))); do
 		echo "backend add $(vip_of "$b"):80/tcp 198.18.200.$((b % 250 + 1)):8080"
 	done >"$f.b"
-	m0=$m1
-	"$BUILD"/tpctl --pin-root "$PIN" batch "$f.b" >/dev/null
-	m1=$(svc_mem)
-	stats "mem_per_backend:tailplane" "B" "$(((m1 - m0) / n))"
+	mem_growth "mem_per_backend:tailplane" "$n" "$f.b" svc_mem
 	# conntrack is preallocated: what the kernel charges, over its entries
 	k=$(($(map_mem tp_ct) / $(map_entries tp_ct)))
 	stats "mem_per_flow_entry:tailplane" "B" "$k"
 	# a DNAT flow holds two entries (its tuple and its reply's)
 	stats "mem_per_dnat_flow:tailplane" "B" "$((2 * k))"
-	m0=$(($(map_mem tp_identity) + $(map_mem tp_id_names) + $(map_mem tp_id_by_name)))
 	for b in $(seq 0 $((n - 1))); do
 		echo "identity add 198.18.$((64 + b / 256)).$((b % 256))/32 $((1000 + b)) name tpb$b"
 	done >"$f.i"
-	"$BUILD"/tpctl --pin-root "$PIN" batch "$f.i" >/dev/null
-	m1=$(($(map_mem tp_identity) + $(map_mem tp_id_names) + $(map_mem tp_id_by_name)))
-	stats "mem_per_identity:tailplane" "B" "$(((m1 - m0) / n))"
-	m0=$(($(map_mem tp_rules) + $(map_mem tp_rule_index) + $(map_mem tp_policy)))
+	mem_growth "mem_per_identity:tailplane" "$n" "$f.i" \
+		maps_mem tp_identity tp_id_names tp_id_by_name
 	for b in $(seq 0 $((n - 1))); do
 		echo "policy add from $((1000 + b)) to $((1000 + (b + 1) % n)) proto tcp port 80 allow"
 	done >"$f.r"
-	"$BUILD"/tpctl --pin-root "$PIN" batch "$f.r" >/dev/null
-	m1=$(($(map_mem tp_rules) + $(map_mem tp_rule_index) + $(map_mem tp_policy)))
-	stats "mem_per_rule:tailplane" "B" "$(((m1 - m0) / n))"
+	mem_growth "mem_per_rule:tailplane" "$n" "$f.r" \
+		maps_mem tp_rules tp_rule_index tp_policy
 	# nf_conntrack's object: one per flow, both directions in it
 	k=$(awk '$1 == "nf_conntrack" { print $4 }' /proc/slabinfo)
 	if [ -n "$k" ]; then

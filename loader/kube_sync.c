@@ -1211,6 +1211,26 @@ struct ks_name_have {
 };
 
 /*
+ * Forget the pods: their addresses, identities, retries and the
+ * policy's names (the maps keep their entries).
+ */
+static void ks_forget_pods(struct tpd_kube_sync *s)
+{
+	size_t i;
+
+	tpd_kh_clear(&s->ip_owner, NULL);
+	tpd_kh_clear(&s->pods, ks_pod_free);
+	tpd_kh_clear(&s->idents, free);
+	tpd_kh_clear(&s->retry, NULL);
+	tpd_kh_clear(&s->freed, NULL);
+	for (i = 0; i < s->n_pol_names; i++)
+		free(s->pol_names[i]);
+	free(s->pol_names);
+	s->pol_names = NULL;
+	s->n_pol_names = 0;
+}
+
+/*
  * Before a full reconcile: forget what this process remembers and take
  * the source's identities from tp_id_names (a restart keeps every id),
  * and its pod address entries into @have (address -> id).
@@ -1224,17 +1244,8 @@ static int ks_pods_reset(struct tpd_kube_sync *s, const struct tp_maps *m,
 	size_t n, i;
 	int err;
 
-	tpd_kh_clear(&s->ip_owner, NULL);
-	tpd_kh_clear(&s->pods, ks_pod_free);
-	tpd_kh_clear(&s->idents, free);
-	tpd_kh_clear(&s->retry, NULL);
-	tpd_kh_clear(&s->freed, NULL);
 	/* the policy's names are counted again by the compile that follows */
-	for (i = 0; i < s->n_pol_names; i++)
-		free(s->pol_names[i]);
-	free(s->pol_names);
-	s->pol_names = NULL;
-	s->n_pol_names = 0;
+	ks_forget_pods(s);
 	s->st.pod_addrs = 0;
 	err = TP_MAP_COLLECT(m->id_names, struct ks_name_have, id, name, &nh,
 			     &n);
@@ -1858,20 +1869,11 @@ struct tpd_kube_sync *tpd_kube_sync_new(const struct tpd_kube_cfg *cfg,
 /** tpd_kube_sync_free() - forget what @s remembers (the maps keep it). */
 void tpd_kube_sync_free(struct tpd_kube_sync *s)
 {
-	size_t i;
-
 	if (!s)
 		return;
 	tpd_kh_clear(&s->svcs, ks_svc_free);
 	tpd_kh_clear(&s->fe_holder, free);
-	tpd_kh_clear(&s->ip_owner, NULL);
-	tpd_kh_clear(&s->pods, ks_pod_free);
-	tpd_kh_clear(&s->idents, free);
-	tpd_kh_clear(&s->retry, NULL);
-	tpd_kh_clear(&s->freed, NULL);
-	for (i = 0; i < s->n_pol_names; i++)
-		free(s->pol_names[i]);
-	free(s->pol_names);
+	ks_forget_pods(s);
 	free(s);
 }
 
