@@ -1581,10 +1581,9 @@ struct ks_rule_have {
 static int ks_rules_sync(const struct tp_maps *m, struct tp_rule *want,
 			 size_t n, struct tpd_kube_sync_result *res)
 {
-	struct tp_rule *matches = calloc(n + 1, sizeof(*matches)), r, have_r, k;
+	struct tp_rule *matches = calloc(n + 1, sizeof(*matches)), r, k;
 	struct ks_rule_have *have;
 	size_t n_have, i;
-	__u32 rule_id;
 	char why[256];
 	int err;
 
@@ -1594,20 +1593,11 @@ static int ks_rules_sync(const struct tp_maps *m, struct tp_rule *want,
 		r = want[i];
 		r.owner = TP_OWNER_KUBERNETES;
 		tp_rule_match(&r, &matches[i]);
-		if (!tp_policy_rule_find(m, &r, &rule_id) &&
-		    !bpf_map_lookup_elem(m->rules, &rule_id, &have_r)) {
-			if (have_r.owner != TP_OWNER_KUBERNETES) {
-				res->conflicts++;
-				continue;
-			}
-			if (have_r.verdict == r.verdict)
-				continue;
-		}
-		err = tp_policy_rule_add(m, &r, &rule_id);
-		if (err)
+		err = tpd_rule_put(m, &r, &res->conflicts);
+		if (err < 0)
 			ks_error(res, "policy rule not written: %s",
 				 tp_strerror(err, why, sizeof(why)));
-		else
+		else if (err)
 			res->rules_added++;
 	}
 	qsort(matches, n, sizeof(*matches), ks_rule_cmp);

@@ -1344,29 +1344,46 @@ static int tpd_static_policies_prune(const struct tp_maps *m,
 	return 0;
 }
 
+/**
+ * tpd_rule_put() - write rule @r for its owner unless the maps have it.
+ * @m:         the maps.
+ * @r:         the rule, its owner set.
+ * @conflicts: counted when another owner holds a rule of its match.
+ *
+ * Return: 1 written, 0 already there with its verdict or another
+ * owner's, or -errno from tp_policy_rule_add().
+ */
+int tpd_rule_put(const struct tp_maps *m, const struct tp_rule *r,
+		 unsigned int *conflicts)
+{
+	struct tp_rule have;
+	__u32 rule_id;
+	int err;
+
+	if (!tp_policy_rule_find(m, r, &rule_id) &&
+	    !bpf_map_lookup_elem(m->rules, &rule_id, &have)) {
+		if (have.owner != r->owner) {
+			(*conflicts)++;
+			return 0;
+		}
+		if (have.verdict == r->verdict)
+			return 0;
+	}
+	err = tp_policy_rule_add(m, r, &rule_id);
+	return err ?: 1;
+}
+
 static int tpd_static_policies(const struct tp_maps *m,
 			       const struct tpd_config *cfg,
 			       struct tpd_sync_result *res)
 {
-	struct tp_rule r, have;
 	char why[256];
-	__u32 rule_id;
 	size_t j;
 	int err;
 
 	for (j = 0; j < cfg->n_policies; j++) {
-		r = cfg->policies[j].rule;
-		if (!tp_policy_rule_find(m, &r, &rule_id) &&
-		    !bpf_map_lookup_elem(m->rules, &rule_id, &have)) {
-			if (have.owner != TP_OWNER_STATIC) {
-				res->conflicts++;
-				continue;
-			}
-			if (have.verdict == r.verdict)
-				continue;
-		}
-		err = tp_policy_rule_add(m, &r, &rule_id);
-		if (err) {
+		err = tpd_rule_put(m, &cfg->policies[j].rule, &res->conflicts);
+		if (err < 0) {
 			tp_strerror(err, why, sizeof(why));
 			log_error("static policy: rule not written", "from",
 				  cfg->policies[j].from, "to",
@@ -1374,7 +1391,7 @@ static int tpd_static_policies(const struct tp_maps *m,
 			tpd_sync_error(res,
 				       "policies[%zu]: rule not written: %s", j,
 				       why);
-		} else {
+		} else if (err) {
 			res->added++;
 		}
 	}

@@ -33,6 +33,8 @@ struct tpd_sync_result {
 	char error[320];
 };
 
+int tpd_rule_put(const struct tp_maps *m, const struct tp_rule *r,
+		 unsigned int *conflicts);
 void tpd_note_error(unsigned int *errors, char *error, size_t size,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
