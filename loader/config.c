@@ -116,6 +116,29 @@ static int tpd_get_u32(struct tpd_parse *ps, yajl_val obj, const char *where,
 	return 0;
 }
 
+/* One word of a closed set and the value it stands for. */
+struct tpd_word {
+	const char *name;
+	int val;
+};
+
+/*
+ * @word as one of @words (ended by an empty entry) into @val; else the
+ * error "@where: '@word': expected @expected".
+ */
+static int tpd_word(struct tpd_parse *ps, const char *where, const char *word,
+		    const struct tpd_word *words, const char *expected,
+		    int *val)
+{
+	for (; words->name; words++) {
+		if (!strcmp(word, words->name)) {
+			*val = words->val;
+			return 0;
+		}
+	}
+	return tpd_fail(ps, "%s: '%s': expected %s", where, word, expected);
+}
+
 static int tpd_get_bool(struct tpd_parse *ps, yajl_val obj, const char *where,
 			const char *key, bool *out)
 {
@@ -170,8 +193,13 @@ static int tpd_parse_iface(struct tpd_parse *ps, yajl_val o, size_t i,
 {
 	static const char *const keys[] = { "name",  "kind",	   "zone",
 					    "peers", "masquerade", NULL };
-	char where[48], kind[16] = "tailnet", peers[16] = "none";
-	int err;
+	static const struct tpd_word kinds[] = {
+		{ "tailnet", TPD_IFACE_TAILNET },
+		{ "uplink", TPD_IFACE_UPLINK },
+		{},
+	};
+	char where[48], what[64], kind[16] = "tailnet", peers[16] = "none";
+	int err, v = 0;
 
 	snprintf(where, sizeof(where), "interfaces[%zu]", i);
 	err = tpd_check_keys(ps, o, where, keys);
@@ -186,15 +214,13 @@ static int tpd_parse_iface(struct tpd_parse *ps, yajl_val o, size_t i,
 				  false);
 	if (err)
 		return err;
-	if (!strcmp(kind, "tailnet")) {
-		ifc->kind = TPD_IFACE_TAILNET;
+	snprintf(what, sizeof(what), "%s.kind", where);
+	err = tpd_word(ps, what, kind, kinds, "tailnet or uplink", &v);
+	if (err)
+		return err;
+	ifc->kind = v;
+	if (ifc->kind == TPD_IFACE_TAILNET)
 		ifc->zone = 1;
-	} else if (!strcmp(kind, "uplink")) {
-		ifc->kind = TPD_IFACE_UPLINK;
-	} else {
-		return tpd_fail(ps, "%s.kind: '%s': expected tailnet or uplink",
-				where, kind);
-	}
 	err = tpd_get_u16(ps, o, where, "zone", &ifc->zone,
 			  ifc->kind == TPD_IFACE_TAILNET ? 1 : 0, 65535);
 	if (err)
@@ -577,14 +603,17 @@ static int tpd_parse_sections(struct tpd_parse *ps, yajl_val root,
 static int tpd_snat_mode(struct tpd_parse *ps, const char *where,
 			 const char *mode, struct tpd_snat_cfg *sn)
 {
-	if (!strcmp(mode, "auto"))
-		sn->auto_mode = true;
-	else if (!strcmp(mode, "off"))
-		sn->auto_mode = false;
-	else
-		return tpd_fail(ps, "%s: '%s': expected auto or off", where,
-				mode);
-	return 0;
+	static const struct tpd_word modes[] = {
+		{ "auto", true },
+		{ "off", false },
+		{},
+	};
+	int v = 0, err;
+
+	err = tpd_word(ps, where, mode, modes, "auto or off", &v);
+	if (!err)
+		sn->auto_mode = v;
+	return err;
 }
 
 /*
@@ -855,9 +884,15 @@ static int tpd_parse_guard(struct tpd_parse *ps, yajl_val o,
 {
 	static const char *const keys[] = { "enabled", "mode", "ports", "rate",
 					    "burst",   "drop", NULL };
+	static const struct tpd_word modes[] = {
+		{ "auto", TPD_XDP_AUTO },
+		{ "native", TPD_XDP_NATIVE },
+		{ "generic", TPD_XDP_GENERIC },
+		{},
+	};
 	char mode[16] = "auto";
 	yajl_val v;
-	int err;
+	int err, m = 0;
 
 	if (!o)
 		return 0;
@@ -873,17 +908,11 @@ static int tpd_parse_guard(struct tpd_parse *ps, yajl_val o,
 	err = tpd_get_str(ps, o, "guard", "mode", mode, sizeof(mode), false);
 	if (err)
 		return err;
-	if (!strcmp(mode, "auto"))
-		g->mode = TPD_XDP_AUTO;
-	else if (!strcmp(mode, "native"))
-		g->mode = TPD_XDP_NATIVE;
-	else if (!strcmp(mode, "generic"))
-		g->mode = TPD_XDP_GENERIC;
-	else
-		return tpd_fail(
-			ps,
-			"guard.mode: '%s': expected auto, native or generic",
-			mode);
+	err = tpd_word(ps, "guard.mode", mode, modes, "auto, native or generic",
+		       &m);
+	if (err)
+		return err;
+	g->mode = m;
 	err = tpd_get_u32(ps, o, "guard", "rate", &g->rate, 0,
 			  TP_GUARD_RATE_MAX, false);
 	if (!err)
@@ -1007,8 +1036,13 @@ static int tpd_parse_kube(struct tpd_parse *ps, yajl_val o,
 		"max_frontends_per_service",
 		NULL,
 	};
+	static const struct tpd_word exposes[] = {
+		{ "all", TPD_KUBE_EXPOSE_ALL },
+		{ "annotated", TPD_KUBE_EXPOSE_ANNOTATED },
+		{},
+	};
 	char expose[16] = "all";
-	int err;
+	int err, v = 0;
 
 	tpd_kube_cfg_defaults(k);
 	err = tpd_kube_str(ps, NULL, "server", &k->server, 1);
@@ -1058,15 +1092,11 @@ static int tpd_parse_kube(struct tpd_parse *ps, yajl_val o,
 				  TPD_KUBE_MAX_FRONTENDS_LIMIT, false);
 	if (err)
 		return err;
-	if (!strcmp(expose, "all"))
-		k->expose = TPD_KUBE_EXPOSE_ALL;
-	else if (!strcmp(expose, "annotated"))
-		k->expose = TPD_KUBE_EXPOSE_ANNOTATED;
-	else
-		return tpd_fail(
-			ps,
-			"kubernetes.expose: '%s': expected all or annotated",
-			expose);
+	err = tpd_word(ps, "kubernetes.expose", expose, exposes,
+		       "all or annotated", &v);
+	if (err)
+		return err;
+	k->expose = v;
 	if (k->server[0] && strncmp(k->server, "https://", 8))
 		return tpd_fail(
 			ps,
