@@ -1321,6 +1321,15 @@ static void ks_idents_prune(struct tpd_kube_sync *s, const struct tp_maps *m,
 	free(gone);
 }
 
+/* Is @have the entry @nat stands for, in the source's zone? */
+static bool ks_nat_is(const struct tpd_kube_sync *s, const struct ks_nat *nat,
+		      const struct tp_static_nat_entry *have)
+{
+	return have->zone == s->cfg.zone &&
+	       !memcmp(&nat->tailnet, &have->tailnet, sizeof(have->tailnet)) &&
+	       !memcmp(&nat->inner, &have->inner, sizeof(have->inner));
+}
+
 /* The source's static NAT entries a full reconcile found and no pod wants. */
 static int ks_nat_prune(struct tpd_kube_sync *s, const struct tp_maps *m,
 			struct tpd_kube_sync_result *res)
@@ -1341,11 +1350,7 @@ static int ks_nat_prune(struct tpd_kube_sync *s, const struct tp_maps *m,
 		{
 			struct ks_pod *p = e->val;
 
-			if (p->nat_written && have[i].zone == s->cfg.zone &&
-			    !memcmp(&p->nat.tailnet, &have[i].tailnet,
-				    sizeof(have[i].tailnet)) &&
-			    !memcmp(&p->nat.inner, &have[i].inner,
-				    sizeof(have[i].inner))) {
+			if (p->nat_written && ks_nat_is(s, &p->nat, &have[i])) {
 				wanted = true;
 				break;
 			}
@@ -1374,11 +1379,7 @@ static int ks_nat_adopt(struct tpd_kube_sync *s, const struct tp_maps *m,
 			continue;
 		for (i = 0; i < n; i++)
 			if (have[i].owner == TP_OWNER_KUBERNETES &&
-			    have[i].zone == s->cfg.zone &&
-			    !memcmp(&want[j]->nat.tailnet, &have[i].tailnet,
-				    sizeof(have[i].tailnet)) &&
-			    !memcmp(&want[j]->nat.inner, &have[i].inner,
-				    sizeof(have[i].inner)) &&
+			    ks_nat_is(s, &want[j]->nat, &have[i]) &&
 			    !ks_nat_taken(s, m, &have[i].tailnet, &taken))
 				want[j]->nat_written = true;
 	}
@@ -1567,11 +1568,6 @@ static void ks_policy_warn(void *ctx, const char *policy, const char *what)
 		 policy, "what", what);
 }
 
-static int ks_rule_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(struct tp_rule));
-}
-
 struct ks_rule_have {
 	__u32 id;
 	struct tp_rule rule;
@@ -1581,10 +1577,9 @@ struct ks_rule_have {
 static int ks_rules_sync(const struct tp_maps *m, struct tp_rule *want,
 			 size_t n, struct tpd_kube_sync_result *res)
 {
-	struct tp_rule *matches = calloc(n + 1, sizeof(*matches)), r, k;
-	struct ks_rule_have *have;
-	size_t n_have, i;
+	struct tp_rule *matches = calloc(n + 1, sizeof(*matches)), r;
 	char why[256];
+	size_t i;
 	int err;
 
 	if (!matches)
@@ -1600,25 +1595,10 @@ static int ks_rules_sync(const struct tp_maps *m, struct tp_rule *want,
 		else if (err)
 			res->rules_added++;
 	}
-	qsort(matches, n, sizeof(*matches), ks_rule_cmp);
-	err = TP_MAP_COLLECT(m->rules, struct ks_rule_have, id, rule, &have,
-			     &n_have);
-	if (err) {
-		free(matches);
-		return err;
-	}
-	for (i = 0; i < n_have; i++) {
-		if (have[i].rule.owner != TP_OWNER_KUBERNETES)
-			continue;
-		tp_rule_match(&have[i].rule, &k);
-		if (bsearch(&k, matches, n, sizeof(k), ks_rule_cmp))
-			continue;
-		if (!tp_policy_rule_del(m, &have[i].rule, TP_OWNER_KUBERNETES))
-			res->rules_removed++;
-	}
-	free(have);
+	err = tpd_rules_prune(m, TP_OWNER_KUBERNETES, matches, n,
+			      &res->rules_removed, NULL, NULL);
 	free(matches);
-	return 0;
+	return err;
 }
 
 /* The source's identity entries in tailnet zones (CIDRs) exactly @want. */

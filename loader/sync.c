@@ -1273,9 +1273,7 @@ static int tpd_match_cmp(const void *a, const void *b)
 }
 
 /*
- * The configuration's matches, sorted (tp_rule_match()), so a prune looks
- * each rule up in O(log n) instead of comparing it with every configured
- * rule: with thousands of static rules that was a quadratic sync.
+ * The configuration's matches (tp_rule_match()), for tpd_rules_prune().
  * Rules were resolved and checked when the configuration was read.
  */
 static struct tp_rule *tpd_configured_matches(const struct tpd_config *cfg)
@@ -1287,17 +1285,7 @@ static struct tp_rule *tpd_configured_matches(const struct tpd_config *cfg)
 		return NULL;
 	for (i = 0; i < cfg->n_policies; i++)
 		tp_rule_match(&cfg->policies[i].rule, &mt[i]);
-	qsort(mt, cfg->n_policies, sizeof(*mt), tpd_match_cmp);
 	return mt;
-}
-
-static bool tpd_rule_configured(const struct tp_rule *matches, size_t n,
-				const struct tp_rule *have)
-{
-	struct tp_rule k;
-
-	tp_rule_match(have, &k);
-	return bsearch(&k, matches, n, sizeof(k), tpd_match_cmp) != NULL;
 }
 
 struct tpd_rule_have {
@@ -1305,43 +1293,72 @@ struct tpd_rule_have {
 	struct tp_rule rule;
 };
 
-/*
- * Delete the static rules the configuration no longer has, all of them;
- * the map is read whole first, as for services.
+/**
+ * tpd_rules_prune() - delete @owner's rules that match none of @matches.
+ * @m:       the maps.
+ * @owner:   whose rules.
+ * @matches: the matches wanted (tp_rule_match()), @n of them; sorted here,
+ *           so each rule is looked up in O(log n), not compared with every
+ *           wanted one (with thousands of rules that was a quadratic sync).
+ * @removed: counted per rule deleted.
+ * @failed:  called with @ctx and the error of a rule not deleted (one
+ *           gone meanwhile is no failure), or NULL.
+ *
+ * The map is read whole first: deleting while walking it with
+ * get_next_key would restart the walk at every delete.
+ *
+ * Return: 0 or -ENOMEM.
  */
+int tpd_rules_prune(const struct tp_maps *m, __u8 owner,
+		    struct tp_rule *matches, size_t n, unsigned int *removed,
+		    void (*failed)(void *ctx, int err), void *ctx)
+{
+	struct tpd_rule_have *have;
+	struct tp_rule k;
+	size_t n_have, i;
+	int err;
+
+	qsort(matches, n, sizeof(*matches), tpd_match_cmp);
+	err = TP_MAP_COLLECT(m->rules, struct tpd_rule_have, id, rule, &have,
+			     &n_have);
+	if (err)
+		return err;
+	for (i = 0; i < n_have; i++) {
+		if (have[i].rule.owner != owner)
+			continue;
+		tp_rule_match(&have[i].rule, &k);
+		if (bsearch(&k, matches, n, sizeof(k), tpd_match_cmp))
+			continue;
+		err = tp_policy_rule_del(m, &have[i].rule, owner);
+		if (!err)
+			(*removed)++;
+		else if (err != -ENOENT && failed)
+			failed(ctx, err);
+	}
+	free(have);
+	return 0;
+}
+
+static void tpd_static_rule_failed(void *ctx, int err)
+{
+	tpd_sync_error((struct tpd_sync_result *)ctx,
+		       "policies: an old rule not removed: %s", strerror(-err));
+}
+
+/* Delete the static rules the configuration no longer has, all of them. */
 static int tpd_static_policies_prune(const struct tp_maps *m,
 				     const struct tpd_config *cfg,
 				     struct tpd_sync_result *res)
 {
 	struct tp_rule *matches = tpd_configured_matches(cfg);
-	struct tpd_rule_have *have;
-	size_t n_have, i;
 	int err;
 
 	if (!matches)
 		return -ENOMEM;
-	err = TP_MAP_COLLECT(m->rules, struct tpd_rule_have, id, rule, &have,
-			     &n_have);
-	if (err) {
-		free(matches);
-		return err;
-	}
-	for (i = 0; i < n_have; i++) {
-		if (have[i].rule.owner != TP_OWNER_STATIC ||
-		    tpd_rule_configured(matches, cfg->n_policies,
-					&have[i].rule))
-			continue;
-		err = tp_policy_rule_del(m, &have[i].rule, TP_OWNER_STATIC);
-		if (err && err != -ENOENT)
-			tpd_sync_error(res,
-				       "policies: an old rule not removed: %s",
-				       strerror(-err));
-		else if (!err)
-			res->removed++;
-	}
-	free(have);
+	err = tpd_rules_prune(m, TP_OWNER_STATIC, matches, cfg->n_policies,
+			      &res->removed, tpd_static_rule_failed, res);
 	free(matches);
-	return 0;
+	return err;
 }
 
 /**
