@@ -1090,6 +1090,16 @@ static bool tpd_service_unchanged(const struct tp_svc *svc,
 	return true;
 }
 
+/* Service @sc was refused: @why logged and counted in @res. */
+static void tpd_service_not_written(struct tpd_sync_result *res,
+				    const struct tpd_service_cfg *sc,
+				    const char *why)
+{
+	log_error("static service: not written", "service", sc->frontend,
+		  "error", why);
+	tpd_sync_error(res, "services: %s not written: %s", sc->frontend, why);
+}
+
 static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
 			       const struct tpd_service_cfg *sc,
 			       struct tpd_svc_work *w, struct tpd_purge *purge,
@@ -1114,10 +1124,7 @@ static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
 	/* what tp_service_set() would refuse, said the way every writer says it */
 	err = tp_service_check(&key, w->want, sc->n_backends, why, sizeof(why));
 	if (err) {
-		log_error("static service: not written", "service",
-			  sc->frontend, "error", why);
-		tpd_sync_error(res, "services: %s not written: %s",
-			       sc->frontend, why);
+		tpd_service_not_written(res, sc, why);
 		return;
 	}
 	if (sc->affinity) {
@@ -1146,11 +1153,8 @@ static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
 	/* staged: tpd_static_services() builds every table in one flush */
 	err = tp_service_stage(m, b, &key, &spec, w->want, sc->n_backends, 0);
 	if (err) {
-		tp_strerror(err, why, sizeof(why));
-		log_error("static service: not written", "service",
-			  sc->frontend, "error", why);
-		tpd_sync_error(res, "services: %s not written: %s",
-			       sc->frontend, why);
+		tpd_service_not_written(res, sc,
+					tp_strerror(err, why, sizeof(why)));
 		return;
 	}
 	n_new = exists ? tp_service_backends(m, svc.id, w->new_ids, w->new_bes,
