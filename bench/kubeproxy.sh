@@ -269,10 +269,43 @@ timed() {
 	[ $QUICK = 0 ] || [ "$1" = "${SIZES##* }" ]
 }
 
+# sync_runs NAME PREP ARG CMD...: RUNS times PREP ARG (untimed: the
+# contender emptied) then CMD... timed; the times as row NAME
+sync_runs() {
+	local name=$1 prep=$2 arg=$3 i vals=""
+	shift 3
+	for i in $(seq $RUNS); do
+		"$prep" "$arg"
+		vals="$vals $(time_ms "$@")"
+	done
+	# shellcheck disable=SC2086
+	stats "$name" "ms" $vals
+}
+
+# add_one_runs NAME MODE FIRST FILE CMD...: RUNS times, kpgen MODE writes
+# one service more, FIRST + i - 1, to FILE$i and CMD... FILE$i applies it
+# timed; the times as row NAME
+add_one_runs() {
+	local name=$1 mode=$2 first=$3 f=$4 i vals=""
+	shift 4
+	for i in $(seq $RUNS); do
+		"$BUILD"/bench/kpgen "$mode" "$((first + i - 1))" "$((first + i - 1))" >"$f$i"
+		vals="$vals $(time_ms "$@" "$f$i")"
+	done
+	# shellcheck disable=SC2086
+	stats "$name" "ms" $vals
+}
+
 # ---- iptables ----------------------------------------------------------------
 
+# ipt_empty JUMPS: no rules but kube-proxy's jumps from the built-in chains
+ipt_empty() {
+	flush_ipt
+	in_ns $NS_N $IPT-restore --noflush <"$1"
+}
+
 bench_iptables() {
-	local n=$1 i vals="" f
+	local n=$1 f
 	f=$TMP/ipt-$n
 	"$BUILD"/bench/kpgen iptables "$n" $((n / 2)) >"$f"
 	# kube-proxy's jumps from the built-in chains, made once at its start
@@ -306,53 +339,28 @@ bench_iptables() {
 		in_ns $NS_N $IPT-restore --noflush "$f"
 		return 0
 	fi
-	for i in $(seq $RUNS); do
-		flush_ipt
-		in_ns $NS_N $IPT-restore --noflush <"$f.jumps"
-		vals="$vals $(time_ms in_ns $NS_N $IPT-restore --noflush "$f")"
-	done
-	# shellcheck disable=SC2086
-	stats "sync@${n}s:iptables" "ms" $vals
-	vals=""
-	for i in $(seq $RUNS); do
-		"$BUILD"/bench/kpgen iptables-add "$((n + i - 1))" "$((n + i - 1))" >"$f.add$i"
-		vals="$vals $(time_ms in_ns $NS_N $IPT-restore --noflush "$f.add$i")"
-	done
-	# shellcheck disable=SC2086
-	stats "add1@${n}s:iptables" "ms" $vals
-	vals=""
-	for i in $(seq $RUNS); do
-		"$BUILD"/bench/kpgen iptables-min "$((n + RUNS + i - 1))" "$((n + RUNS + i - 1))" >"$f.min$i"
-		vals="$vals $(time_ms in_ns $NS_N $IPT-restore --noflush "$f.min$i")"
-	done
-	# shellcheck disable=SC2086
-	stats "add1min@${n}s:iptables" "ms" $vals
+	sync_runs "sync@${n}s:iptables" ipt_empty "$f.jumps" \
+		in_ns $NS_N $IPT-restore --noflush "$f"
+	add_one_runs "add1@${n}s:iptables" iptables-add "$n" "$f.add" \
+		in_ns $NS_N $IPT-restore --noflush
+	add_one_runs "add1min@${n}s:iptables" iptables-min "$((n + RUNS))" "$f.min" \
+		in_ns $NS_N $IPT-restore --noflush
 	rm -f "$f"*
 }
 
 # ---- nftables ------------------------------------------------------------------
 
 bench_nftables() {
-	local n=$1 i vals="" f
+	local n=$1 f
 	f=$TMP/nft-$n
 	"$BUILD"/bench/kpgen nft "$n" $((n / 2)) >"$f"
 	if ! timed "$n"; then
 		in_ns $NS_N nft -f "$f"
 		return 0
 	fi
-	for i in $(seq $RUNS); do
-		flush_nft
-		vals="$vals $(time_ms in_ns $NS_N nft -f "$f")"
-	done
-	# shellcheck disable=SC2086
-	stats "sync@${n}s:nftables" "ms" $vals
-	vals=""
-	for i in $(seq $RUNS); do
-		"$BUILD"/bench/kpgen nft-add "$((n + i - 1))" "$((n + i - 1))" >"$f.add$i"
-		vals="$vals $(time_ms in_ns $NS_N nft -f "$f.add$i")"
-	done
-	# shellcheck disable=SC2086
-	stats "add1@${n}s:nftables" "ms" $vals
+	sync_runs "sync@${n}s:nftables" flush_nft "" in_ns $NS_N nft -f "$f"
+	add_one_runs "add1@${n}s:nftables" nft-add "$n" "$f.add" \
+		in_ns $NS_N nft -f
 	rm -f "$f"*
 }
 
@@ -360,6 +368,11 @@ bench_nftables() {
 
 TPD() { in_ns $NS_N "$BUILD"/tailplaned "$@"; }
 purge() { "$BUILD"/tailplaned --pin-root "$PIN" --detach --purge >/dev/null 2>&1 || true; }
+# tp_empty CONFIG: loaded afresh from CONFIG (no services), maps empty
+tp_empty() {
+	purge
+	TPD --config "$1" --once --log-level error
+}
 
 # loader_run CONFIG: "total attached applied rss child_rss" of one
 # tailplaned --once: its wall clock in ms, when (ms from its start) its
@@ -389,7 +402,7 @@ loader_run() {
 }
 
 bench_tailplane() {
-	local n=$1 i vals="" rss="" f cfg0 cfg out
+	local n=$1 i rss="" f cfg0 cfg out
 	f=$TMP/tp-$n
 	cfg0=$TMP/tp-0.json
 	cfg=$f.json
@@ -404,13 +417,8 @@ bench_tailplane() {
 	# sync all N from nothing: tpctl batch into freshly loaded, empty maps
 	# (of the default capacities; deleting every service instead would
 	# take longer: a service del walks conntrack, 15 ms each with 1M flows)
-	for i in $(seq $RUNS); do
-		purge
-		TPD --config "$cfg0" --once --log-level error
-		vals="$vals $(time_ms "$BUILD"/tpctl --pin-root "$PIN" batch "$f")"
-	done
-	# shellcheck disable=SC2086
-	stats "sync@${n}s:tailplane" "ms" $vals
+	sync_runs "sync@${n}s:tailplane" tp_empty "$cfg0" \
+		"$BUILD"/tpctl --pin-root "$PIN" batch "$f"
 	# the loader: cold start (load, attach, sync N from its config, with
 	# the default capacities) ...
 	"$BUILD"/bench/kpgen json "$n" $((n / 2)) tpb-nc "$PIN" >"$f.default.json"
@@ -455,13 +463,9 @@ bench_tailplane() {
 
 # tpctl_add_one N FILE: time adding one service to the N present
 tpctl_add_one() {
-	local n=$1 f=$2 i vals="" out
-	for i in $(seq $RUNS); do
-		"$BUILD"/bench/kpgen tpctl-add "$((n + i - 1))" "$((n + i - 1))" >"$f.add$i"
-		vals="$vals $(time_ms "$BUILD"/tpctl --pin-root "$PIN" batch "$f.add$i")"
-	done
-	# shellcheck disable=SC2086
-	stats "add1@${n}s:tailplane" "ms" $vals
+	local n=$1 f=$2 out
+	add_one_runs "add1@${n}s:tailplane" tpctl-add "$n" "$f.add" \
+		"$BUILD"/tpctl --pin-root "$PIN" batch
 	out=$("$BUILD"/tpctl --pin-root "$PIN" status 2>&1) || true
 	echo "$out" | grep -q tpb-nc || {
 		log "tailplane is not attached to tpb-nc: $out"
@@ -499,13 +503,29 @@ maglev_mem() {
 	EOF
 }
 
+# maps_mem MAP...: the memory of the maps named, together
+maps_mem() {
+	local k m=0
+	for k in "$@"; do
+		m=$((m + $(map_mem "$k")))
+	done
+	echo $m
+}
+
 # svc_mem: services, backends, their indexes and Maglev tables
 svc_mem() {
-	local k m=0
-	for k in tp_services tp_svc_backends tp_maglev tp_backends; do
-		m=$((m + $(map_mem $k)))
-	done
-	echo $((m + $(maglev_mem)))
+	echo $(($(maps_mem tp_services tp_svc_backends tp_maglev tp_backends) + $(maglev_mem)))
+}
+
+# mem_growth NAME N FILE MEASURE...: row NAME, what tpctl batch FILE
+# grows the memory MEASURE... prints by, per each of the N entries it adds
+mem_growth() {
+	local name=$1 n=$2 f=$3 m0 m1
+	shift 3
+	m0=$("$@")
+	"$BUILD"/tpctl --pin-root "$PIN" batch "$f" >/dev/null
+	m1=$("$@")
+	stats "$name" "B" "$(((m1 - m0) / n))"
 }
 
 # memory_rows N: with N services of 2 backends loaded: per service, per
@@ -513,43 +533,33 @@ svc_mem() {
 # and per rule, each the growth of the maps it writes over the entries
 # added; beside nf_conntrack's slab object
 memory_rows() {
-	local n=$1 m0 m1 b k
+	local n=$1 b k
 	local f=$TMP/mem
 	purge
 	TPD --config "$TMP/tp-0.json" --once --log-level error
-	m0=$(svc_mem)
 	"$BUILD"/bench/kpgen tpctl "$n" $((n / 2)) >"$f"
-	"$BUILD"/tpctl --pin-root "$PIN" batch "$f" >/dev/null
-	m1=$(svc_mem)
-	stats "mem_per_service_2be:tailplane" "B" "$(((m1 - m0) / n))"
+	mem_growth "mem_per_service_2be:tailplane" "$n" "$f" svc_mem
 	# a third backend on every service: what one backend adds (its entry,
 	# its slot, and the bigger Maglev table it leads to)
 	for b in $(seq 0 $((n - 1))); do
 		echo "backend add $(vip_of "$b"):80/tcp 198.18.200.$((b % 250 + 1)):8080"
 	done >"$f.b"
-	m0=$m1
-	"$BUILD"/tpctl --pin-root "$PIN" batch "$f.b" >/dev/null
-	m1=$(svc_mem)
-	stats "mem_per_backend:tailplane" "B" "$(((m1 - m0) / n))"
+	mem_growth "mem_per_backend:tailplane" "$n" "$f.b" svc_mem
 	# conntrack is preallocated: what the kernel charges, over its entries
 	k=$(($(map_mem tp_ct) / $(map_entries tp_ct)))
 	stats "mem_per_flow_entry:tailplane" "B" "$k"
 	# a DNAT flow holds two entries (its tuple and its reply's)
 	stats "mem_per_dnat_flow:tailplane" "B" "$((2 * k))"
-	m0=$(($(map_mem tp_identity) + $(map_mem tp_id_names) + $(map_mem tp_id_by_name)))
 	for b in $(seq 0 $((n - 1))); do
 		echo "identity add 198.18.$((64 + b / 256)).$((b % 256))/32 $((1000 + b)) name tpb$b"
 	done >"$f.i"
-	"$BUILD"/tpctl --pin-root "$PIN" batch "$f.i" >/dev/null
-	m1=$(($(map_mem tp_identity) + $(map_mem tp_id_names) + $(map_mem tp_id_by_name)))
-	stats "mem_per_identity:tailplane" "B" "$(((m1 - m0) / n))"
-	m0=$(($(map_mem tp_rules) + $(map_mem tp_rule_index) + $(map_mem tp_policy)))
+	mem_growth "mem_per_identity:tailplane" "$n" "$f.i" \
+		maps_mem tp_identity tp_id_names tp_id_by_name
 	for b in $(seq 0 $((n - 1))); do
 		echo "policy add from $((1000 + b)) to $((1000 + (b + 1) % n)) proto tcp port 80 allow"
 	done >"$f.r"
-	"$BUILD"/tpctl --pin-root "$PIN" batch "$f.r" >/dev/null
-	m1=$(($(map_mem tp_rules) + $(map_mem tp_rule_index) + $(map_mem tp_policy)))
-	stats "mem_per_rule:tailplane" "B" "$(((m1 - m0) / n))"
+	mem_growth "mem_per_rule:tailplane" "$n" "$f.r" \
+		maps_mem tp_rules tp_rule_index tp_policy
 	# nf_conntrack's object: one per flow, both directions in it
 	k=$(awk '$1 == "nf_conntrack" { print $4 }' /proc/slabinfo)
 	if [ -n "$k" ]; then

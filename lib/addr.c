@@ -16,6 +16,17 @@
 static const __u8 tp_v4_mapped_prefix[12] = { 0, 0, 0, 0, 0,	0,
 					      0, 0, 0, 0, 0xff, 0xff };
 
+/* A writable copy of @s in @buf of @size bytes; -EINVAL if it does not fit. */
+static int tp_copy_arg(char *buf, size_t size, const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len >= size)
+		return -EINVAL;
+	memcpy(buf, s, len + 1);
+	return 0;
+}
+
 /** tp_addr_is_v4() - is @a an IPv4-mapped address? */
 bool tp_addr_is_v4(const struct tp_addr *a)
 {
@@ -100,9 +111,8 @@ int tp_prefix_parse(const char *s, struct tp_addr *a, unsigned int *plen)
 	char *slash;
 	bool v4;
 
-	if (strlen(s) >= sizeof(buf))
+	if (tp_copy_arg(buf, sizeof(buf), s))
 		return -EINVAL;
-	snprintf(buf, sizeof(buf), "%s", s);
 	slash = strchr(buf, '/');
 	if (slash)
 		*slash = '\0';
@@ -168,9 +178,8 @@ int tp_port_range_parse(const char *s, __u16 *lo, __u16 *hi)
 	char buf[16];
 	char *dash;
 
-	if (strlen(s) >= sizeof(buf))
+	if (tp_copy_arg(buf, sizeof(buf), s))
 		return -EINVAL;
-	snprintf(buf, sizeof(buf), "%s", s);
 	dash = strchr(buf, '-');
 	if (!dash)
 		return tp_port_parse(buf, lo) ?: tp_port_parse(buf, hi);
@@ -211,9 +220,8 @@ int tp_endpoint_parse(const char *s, struct tp_addr *a, __u16 *port,
 	char buf[TP_ENDPOINT_STRLEN];
 	char *colon, *rest;
 
-	if (strlen(s) >= sizeof(buf) || !*s)
+	if (!*s || tp_copy_arg(buf, sizeof(buf), s))
 		return -EINVAL;
-	snprintf(buf, sizeof(buf), "%s", s);
 	*port = 0;
 	if (buf[0] == '[') {
 		if (tp_endpoint_parse_v6(buf, a, &rest))
@@ -323,9 +331,8 @@ int tp_svc_key_parse(const char *s, struct tp_svc_key *key)
 	char *slash;
 	__u16 port;
 
-	if (strlen(s) >= sizeof(buf))
+	if (tp_copy_arg(buf, sizeof(buf), s))
 		return -EINVAL;
-	snprintf(buf, sizeof(buf), "%s", s);
 	slash = strrchr(buf, '/');
 	if (!slash)
 		return -EINVAL;

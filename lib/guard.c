@@ -199,10 +199,6 @@ static int tp_guard_row_cmp(const void *pa, const void *pb)
 int tp_guard_drop_list(const struct tp_maps *m, struct tp_guard_row **rows,
 		       size_t *n)
 {
-	int err = TP_MAP_COLLECT(m->guard_drop, struct tp_guard_row, key, val,
-				 rows, n);
-
-	if (!err && *n)
-		qsort(*rows, *n, sizeof(**rows), tp_guard_row_cmp);
-	return err;
+	return TP_MAP_COLLECT_SORTED(m->guard_drop, struct tp_guard_row, key,
+				     val, rows, n, tp_guard_row_cmp);
 }

@@ -238,3 +238,85 @@ int tp_json_error_doc(struct tp_json *j, const char *msg)
 	tp_json_obj_close(j);
 	return tp_json_doc_end(j);
 }
+
+/* ---- streaming input ----------------------------------------------------- */
+
+static int tp_json_on_null(void *ctx)
+{
+	const struct tp_json_reader *r = ctx;
+
+	return r->value(r->ctx, TP_JSON_NULL, NULL, 0, 0);
+}
+
+static int tp_json_on_bool(void *ctx, int b)
+{
+	const struct tp_json_reader *r = ctx;
+
+	return r->value(r->ctx, TP_JSON_BOOL, NULL, 0, b);
+}
+
+static int tp_json_on_number(void *ctx, const char *s, size_t len)
+{
+	const struct tp_json_reader *r = ctx;
+
+	return r->value(r->ctx, TP_JSON_NUMBER, s, len, 0);
+}
+
+static int tp_json_on_string(void *ctx, const unsigned char *s, size_t len)
+{
+	const struct tp_json_reader *r = ctx;
+
+	return r->value(r->ctx, TP_JSON_STRING, (const char *)s, len, 0);
+}
+
+static int tp_json_on_start_map(void *ctx)
+{
+	const struct tp_json_reader *r = ctx;
+
+	return r->value(r->ctx, TP_JSON_MAP, NULL, 0, 0);
+}
+
+static int tp_json_on_start_array(void *ctx)
+{
+	const struct tp_json_reader *r = ctx;
+
+	return r->value(r->ctx, TP_JSON_ARRAY, NULL, 0, 0);
+}
+
+static int tp_json_on_key(void *ctx, const unsigned char *key, size_t len)
+{
+	const struct tp_json_reader *r = ctx;
+
+	return r->key(r->ctx, key, len);
+}
+
+static int tp_json_on_end(void *ctx)
+{
+	const struct tp_json_reader *r = ctx;
+
+	return r->end(r->ctx);
+}
+
+/* yajl_number set: numbers as written, never yajl's integer or double */
+static const yajl_callbacks tp_json_reader_callbacks = {
+	.yajl_null = tp_json_on_null,
+	.yajl_boolean = tp_json_on_bool,
+	.yajl_number = tp_json_on_number,
+	.yajl_string = tp_json_on_string,
+	.yajl_start_map = tp_json_on_start_map,
+	.yajl_map_key = tp_json_on_key,
+	.yajl_end_map = tp_json_on_end,
+	.yajl_start_array = tp_json_on_start_array,
+	.yajl_end_array = tp_json_on_end,
+};
+
+/**
+ * tp_json_reader_alloc() - a yajl parser whose events go to @r.
+ * @r: the reader; must outlive the parser (yajl_free()).
+ *
+ * Return: the parser, or NULL on no memory.
+ */
+yajl_handle tp_json_reader_alloc(const struct tp_json_reader *r)
+{
+	return yajl_alloc(&tp_json_reader_callbacks, NULL, (void *)r);
+}

@@ -13,6 +13,7 @@
 
 #include <linux/types.h>
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
 
 /**
  * struct tp_json - a JSON writer.
@@ -51,5 +52,39 @@ void tp_json_kv_bool(struct tp_json *j, const char *key, bool v);
 void tp_json_kv_null(struct tp_json *j, const char *key);
 
 int tp_json_error_doc(struct tp_json *j, const char *msg);
+
+/*
+ * JSON input through yajl's parser, for the streaming readers (the
+ * Kubernetes decoder, the Tailscale status): every value, whatever its
+ * type, reaches one callback with its kind; numbers come as written.
+ */
+enum tp_json_kind {
+	TP_JSON_NULL,
+	TP_JSON_BOOL,
+	TP_JSON_NUMBER,
+	TP_JSON_STRING,
+	TP_JSON_MAP,
+	TP_JSON_ARRAY,
+};
+
+/**
+ * struct tp_json_reader - what a streaming parse calls, each with @ctx.
+ * @value: a value of @kind: @s/@len the text of a number or a string,
+ *         @b a boolean; a map or an array opening gets (NULL, 0, 0).
+ * @key:   a key of the innermost map.
+ * @end:   the innermost map or array closes.
+ * @ctx:   the reader's state.
+ *
+ * Each returns nonzero to go on, 0 to cancel the parse.
+ */
+struct tp_json_reader {
+	int (*value)(void *ctx, enum tp_json_kind kind, const char *s,
+		     size_t len, int b);
+	int (*key)(void *ctx, const unsigned char *key, size_t len);
+	int (*end)(void *ctx);
+	void *ctx;
+};
+
+yajl_handle tp_json_reader_alloc(const struct tp_json_reader *r);
 
 #endif /* TAILPLANE_LIB_JSON_H */

@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "array.h"
 #include "maps.h"
 
 /*
@@ -212,20 +213,11 @@ void tp_maps_close(struct tp_maps *m)
 static int tp_array_room(char **arr, size_t *cap, size_t n, size_t size,
 			 size_t first)
 {
-	size_t want = *cap ? *cap * 2 : first;
-	char *grown;
-
-	if (n < *cap)
+	if (!tp_array_grow((void **)arr, cap, n + 1, size, first))
 		return 0;
-	grown = realloc(*arr, want * size);
-	if (!grown) {
-		free(*arr);
-		*arr = NULL;
-		return -ENOMEM;
-	}
-	*arr = grown;
-	*cap = want;
-	return 0;
+	free(*arr);
+	*arr = NULL;
+	return -ENOMEM;
 }
 
 /**
@@ -258,6 +250,18 @@ int tp_map_keys(int fd, size_t key_size, void **keys, size_t *n)
 	}
 	*keys = k;
 	return 0;
+}
+
+/**
+ * tp_map_has() - whether @key is in map @fd (its value read into @val).
+ *
+ * Return: 1, 0 when it is not, or -errno.
+ */
+int tp_map_has(int fd, const void *key, void *val)
+{
+	if (!bpf_map_lookup_elem(fd, key, val))
+		return 1;
+	return errno == ENOENT ? 0 : -errno;
 }
 
 /**
@@ -300,6 +304,19 @@ int tp_map_collect(int fd, size_t key_size, size_t val_off, size_t val_size,
 	}
 	*rows = r;
 	return 0;
+}
+
+/** tp_map_collect_sorted() - tp_map_collect(), the rows sorted by @cmp. */
+int tp_map_collect_sorted(int fd, size_t key_size, size_t val_off,
+			  size_t val_size, size_t row_size, void **rows,
+			  size_t *n, int (*cmp)(const void *, const void *))
+{
+	int err = tp_map_collect(fd, key_size, val_off, val_size, row_size,
+				 rows, n);
+
+	if (!err && *n)
+		qsort(*rows, *n, row_size, cmp);
+	return err;
 }
 
 /* ---- limits --------------------------------------------------------------- */

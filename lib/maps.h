@@ -60,8 +60,12 @@ static inline int tp_ct_fd(const struct tp_maps *m, __u8 proto)
 {
 	return proto == 6 /* IPPROTO_TCP */ ? m->ct : m->ct_any;
 }
+int tp_map_has(int fd, const void *key, void *val);
 int tp_map_collect(int fd, size_t key_size, size_t val_off, size_t val_size,
 		   size_t row_size, void **rows, size_t *n);
+int tp_map_collect_sorted(int fd, size_t key_size, size_t val_off,
+			  size_t val_size, size_t row_size, void **rows,
+			  size_t *n, int (*cmp)(const void *, const void *));
 int tp_map_keys(int fd, size_t key_size, void **keys, size_t *n);
 
 /**
@@ -99,5 +103,11 @@ const char *tp_strerror(int err, char *buf, size_t len);
 	tp_map_collect(fd, sizeof(((type *)0)->kf), offsetof(type, vf),        \
 		       sizeof(((type *)0)->vf), sizeof(type), (void **)(rows), \
 		       n)
+
+/* TP_MAP_COLLECT(), then the rows sorted by @cmp (a qsort() comparison). */
+#define TP_MAP_COLLECT_SORTED(fd, type, kf, vf, rows, n, cmp)                  \
+	tp_map_collect_sorted(fd, sizeof(((type *)0)->kf), offsetof(type, vf), \
+			      sizeof(((type *)0)->vf), sizeof(type),           \
+			      (void **)(rows), n, cmp)
 
 #endif /* TAILPLANE_LIB_MAPS_H */

@@ -24,6 +24,7 @@
 
 #include <bpf/bpf.h>
 
+#include "array.h"
 #include "idalloc.h"
 #include "identity.h"
 #include "policy.h"
@@ -385,15 +386,8 @@ static int tp_group_put(struct tp_policy_group *g, const struct tp_rule *r,
 {
 	struct tp_policy_entry *e;
 
-	if (g->n == g->cap) {
-		size_t cap = g->cap ? g->cap * 2 : 64;
-		void *p = realloc(g->e, cap * sizeof(*g->e));
-
-		if (!p)
-			return -ENOMEM;
-		g->e = p;
-		g->cap = cap;
-	}
+	if (tp_array_grow((void **)&g->e, &g->cap, g->n + 1, sizeof(*g->e), 64))
+		return -ENOMEM;
 	e = &g->e[g->n++];
 	memset(e, 0, sizeof(*e));
 	e->key.prefixlen = prefixlen;
@@ -649,9 +643,7 @@ static int tp_rule_id_used(void *ctx, __u32 id)
 	const struct tp_maps *m = ctx;
 	struct tp_rule r;
 
-	if (!bpf_map_lookup_elem(m->rules, &id, &r))
-		return 1;
-	return errno == ENOENT ? 0 : -errno;
+	return tp_map_has(m->rules, &id, &r);
 }
 
 /* tp_rule_stats' size, which bounds rule ids: they index it. */

@@ -44,6 +44,7 @@
 #include <bpf/bpf.h>
 
 #include "addr.h"
+#include "array.h"
 #include "idalloc.h"
 #include "maglev.h"
 #include "service.h"
@@ -251,9 +252,7 @@ static int tp_backend_id_used(void *ctx, __u32 id)
 	const struct tp_maps *m = ctx;
 	struct tp_backend be;
 
-	if (!bpf_map_lookup_elem(m->backends, &id, &be))
-		return 1;
-	return errno == ENOENT ? 0 : -errno;
+	return tp_map_has(m->backends, &id, &be);
 }
 
 /*
@@ -523,13 +522,9 @@ static int tp_svc_batch_mark(struct tp_svc_batch *b, __u32 svc_id,
 {
 	struct tp_svc_dirty *d;
 
-	if (b->n_dirty == b->cap_d) {
-		b->cap_d = b->cap_d ? b->cap_d * 2 : 16;
-		d = realloc(b->dirty, b->cap_d * sizeof(*d));
-		if (!d)
-			return -ENOMEM;
-		b->dirty = d;
-	}
+	if (tp_array_grow((void **)&b->dirty, &b->cap_d, b->n_dirty + 1,
+			  sizeof(*b->dirty), 16))
+		return -ENOMEM;
 	d = &b->dirty[b->n_dirty];
 	d->svc_id = svc_id;
 	d->key = *key;
@@ -555,15 +550,9 @@ int tp_svc_batch_add(struct tp_svc_batch *b, __u32 svc_id,
 static int tp_svc_batch_doom(struct tp_svc_batch *b, __u32 svc_id,
 			     __u32 backend_id)
 {
-	struct tp_svc_doomed *x;
-
-	if (b->n_doomed == b->cap_x) {
-		b->cap_x = b->cap_x ? b->cap_x * 2 : 16;
-		x = realloc(b->doomed, b->cap_x * sizeof(*x));
-		if (!x)
-			return -ENOMEM;
-		b->doomed = x;
-	}
+	if (tp_array_grow((void **)&b->doomed, &b->cap_x, b->n_doomed + 1,
+			  sizeof(*b->doomed), 16))
+		return -ENOMEM;
 	b->doomed[b->n_doomed++] = (struct tp_svc_doomed){ svc_id, backend_id };
 	return 0;
 }

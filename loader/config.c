@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +116,29 @@ static int tpd_get_u32(struct tpd_parse *ps, yajl_val obj, const char *where,
 	return 0;
 }
 
+/* One word of a closed set and the value it stands for. */
+struct tpd_word {
+	const char *name;
+	int val;
+};
+
+/*
+ * @word as one of @words (ended by an empty entry) into @val; else the
+ * error "@where: '@word': expected @expected".
+ */
+static int tpd_word(struct tpd_parse *ps, const char *where, const char *word,
+		    const struct tpd_word *words, const char *expected,
+		    int *val)
+{
+	for (; words->name; words++) {
+		if (!strcmp(word, words->name)) {
+			*val = words->val;
+			return 0;
+		}
+	}
+	return tpd_fail(ps, "%s: '%s': expected %s", where, word, expected);
+}
+
 static int tpd_get_bool(struct tpd_parse *ps, yajl_val obj, const char *where,
 			const char *key, bool *out)
 {
@@ -169,8 +193,13 @@ static int tpd_parse_iface(struct tpd_parse *ps, yajl_val o, size_t i,
 {
 	static const char *const keys[] = { "name",  "kind",	   "zone",
 					    "peers", "masquerade", NULL };
-	char where[48], kind[16] = "tailnet", peers[16] = "none";
-	int err;
+	static const struct tpd_word kinds[] = {
+		{ "tailnet", TPD_IFACE_TAILNET },
+		{ "uplink", TPD_IFACE_UPLINK },
+		{},
+	};
+	char where[48], what[64], kind[16] = "tailnet", peers[16] = "none";
+	int err, v = 0;
 
 	snprintf(where, sizeof(where), "interfaces[%zu]", i);
 	err = tpd_check_keys(ps, o, where, keys);
@@ -185,15 +214,13 @@ static int tpd_parse_iface(struct tpd_parse *ps, yajl_val o, size_t i,
 				  false);
 	if (err)
 		return err;
-	if (!strcmp(kind, "tailnet")) {
-		ifc->kind = TPD_IFACE_TAILNET;
+	snprintf(what, sizeof(what), "%s.kind", where);
+	err = tpd_word(ps, what, kind, kinds, "tailnet or uplink", &v);
+	if (err)
+		return err;
+	ifc->kind = v;
+	if (ifc->kind == TPD_IFACE_TAILNET)
 		ifc->zone = 1;
-	} else if (!strcmp(kind, "uplink")) {
-		ifc->kind = TPD_IFACE_UPLINK;
-	} else {
-		return tpd_fail(ps, "%s.kind: '%s': expected tailnet or uplink",
-				where, kind);
-	}
 	err = tpd_get_u16(ps, o, where, "zone", &ifc->zone,
 			  ifc->kind == TPD_IFACE_TAILNET ? 1 : 0, 65535);
 	if (err)
@@ -476,66 +503,98 @@ static int tpd_parse_conntrack(struct tpd_parse *ps, yajl_val o,
 				      &cfg->gc_interval, 1, 3600, false);
 }
 
+/* A plain member of a section: a string, or a u32 in [@min, @max]. */
+struct tpd_member {
+	const char *key;
+	size_t off;  /* in struct tpd_config */
+	size_t size; /* a string's buffer; 0: a u32 */
+	__u32 min, max;
+};
+
+#define TPD_MEMBER_STR(key, field)                                    \
+	{                                                             \
+		key, offsetof(struct tpd_config, field),              \
+			sizeof(((struct tpd_config *)0)->field), 0, 0 \
+	}
+#define TPD_MEMBER_U32(key, field, min, max)                         \
+	{                                                            \
+		key, offsetof(struct tpd_config, field), 0, min, max \
+	}
+
+/* Section @where (@v) of plain members: only @keys, each member in turn. */
+static int tpd_parse_members(struct tpd_parse *ps, yajl_val v,
+			     const char *where, const char *const *keys,
+			     const struct tpd_member *mb, size_t n,
+			     struct tpd_config *cfg)
+{
+	char *base = (char *)cfg;
+	int err = tpd_check_keys(ps, v, where, keys);
+	size_t i;
+
+	for (i = 0; !err && i < n; i++) {
+		if (mb[i].size)
+			err = tpd_get_str(ps, v, where, mb[i].key,
+					  base + mb[i].off, mb[i].size, false);
+		else
+			err = tpd_get_u32(ps, v, where, mb[i].key,
+					  (__u32 *)(base + mb[i].off),
+					  mb[i].min, mb[i].max, false);
+	}
+	return err;
+}
+
 static int tpd_parse_sections(struct tpd_parse *ps, yajl_val root,
 			      struct tpd_config *cfg)
 {
 	static const char *const ts_keys[] = { "socket", "socket_uid", "tags",
 					       NULL };
+	static const struct tpd_member ts[] = {
+		TPD_MEMBER_STR("socket", ts_socket),
+		TPD_MEMBER_U32("socket_uid", ts_socket_uid, 0, 0xfffffffe),
+	};
 	static const char *const wg_keys[] = { "socket_dir", "socket_uid",
 					       NULL };
+	static const struct tpd_member wg[] = {
+		TPD_MEMBER_STR("socket_dir", wg_sockdir),
+		TPD_MEMBER_U32("socket_uid", wg_socket_uid, 0, 0xfffffffe),
+	};
 	static const char *const m_keys[] = { "textfile", "interval", NULL };
+	static const struct tpd_member mt[] = {
+		TPD_MEMBER_STR("textfile", metrics_path),
+		TPD_MEMBER_U32("interval", metrics_interval, 1, 3600),
+	};
 	static const char *const ev_keys[] = { "rate", "burst", NULL };
+	static const struct tpd_member ev[] = {
+		TPD_MEMBER_U32("rate", events_per_sec, 0, 10000000),
+		TPD_MEMBER_U32("burst", events_burst, 1, 1000000),
+	};
+	static const struct {
+		const char *name;
+		const char *const *keys;
+		const struct tpd_member *mb;
+		size_t n;
+	} plain[] = {
+		{ "wireguard", wg_keys, wg, sizeof(wg) / sizeof(wg[0]) },
+		{ "metrics", m_keys, mt, sizeof(mt) / sizeof(mt[0]) },
+		{ "events", ev_keys, ev, sizeof(ev) / sizeof(ev[0]) },
+	};
 	yajl_val v;
+	size_t i;
 	int err = 0;
 
 	if ((v = tpd_get(root, "tailscale"))) {
-		err = tpd_check_keys(ps, v, "tailscale", ts_keys);
-		if (!err)
-			err = tpd_get_str(ps, v, "tailscale", "socket",
-					  cfg->ts_socket,
-					  sizeof(cfg->ts_socket), false);
-		if (!err)
-			err = tpd_get_u32(ps, v, "tailscale", "socket_uid",
-					  &cfg->ts_socket_uid, 0, 0xfffffffe,
-					  false);
+		err = tpd_parse_members(ps, v, "tailscale", ts_keys, ts,
+					sizeof(ts) / sizeof(ts[0]), cfg);
 		if (!err)
 			err = tpd_parse_map(ps, tpd_get(v, "tags"),
 					    "tailscale.tags", &cfg->ts_tags,
 					    &cfg->n_ts_tags);
 	}
-	if (!err && (v = tpd_get(root, "wireguard"))) {
-		err = tpd_check_keys(ps, v, "wireguard", wg_keys);
-		if (!err)
-			err = tpd_get_str(ps, v, "wireguard", "socket_dir",
-					  cfg->wg_sockdir,
-					  sizeof(cfg->wg_sockdir), false);
-		if (!err)
-			err = tpd_get_u32(ps, v, "wireguard", "socket_uid",
-					  &cfg->wg_socket_uid, 0, 0xfffffffe,
-					  false);
-	}
-	if (!err && (v = tpd_get(root, "metrics"))) {
-		err = tpd_check_keys(ps, v, "metrics", m_keys);
-		if (!err)
-			err = tpd_get_str(ps, v, "metrics", "textfile",
-					  cfg->metrics_path,
-					  sizeof(cfg->metrics_path), false);
-		if (!err)
-			err = tpd_get_u32(ps, v, "metrics", "interval",
-					  &cfg->metrics_interval, 1, 3600,
-					  false);
-	}
-	if (!err && (v = tpd_get(root, "events"))) {
-		err = tpd_check_keys(ps, v, "events", ev_keys);
-		if (!err)
-			err = tpd_get_u32(ps, v, "events", "rate",
-					  &cfg->events_per_sec, 0, 10000000,
-					  false);
-		if (!err)
-			err = tpd_get_u32(ps, v, "events", "burst",
-					  &cfg->events_burst, 1, 1000000,
-					  false);
-	}
+	for (i = 0; !err && i < sizeof(plain) / sizeof(plain[0]); i++)
+		if ((v = tpd_get(root, plain[i].name)))
+			err = tpd_parse_members(ps, v, plain[i].name,
+						plain[i].keys, plain[i].mb,
+						plain[i].n, cfg);
 	return err ?: tpd_parse_conntrack(ps, tpd_get(root, "conntrack"), cfg);
 }
 
@@ -544,14 +603,17 @@ static int tpd_parse_sections(struct tpd_parse *ps, yajl_val root,
 static int tpd_snat_mode(struct tpd_parse *ps, const char *where,
 			 const char *mode, struct tpd_snat_cfg *sn)
 {
-	if (!strcmp(mode, "auto"))
-		sn->auto_mode = true;
-	else if (!strcmp(mode, "off"))
-		sn->auto_mode = false;
-	else
-		return tpd_fail(ps, "%s: '%s': expected auto or off", where,
-				mode);
-	return 0;
+	static const struct tpd_word modes[] = {
+		{ "auto", true },
+		{ "off", false },
+		{},
+	};
+	int v = 0, err;
+
+	err = tpd_word(ps, where, mode, modes, "auto or off", &v);
+	if (!err)
+		sn->auto_mode = v;
+	return err;
 }
 
 /*
@@ -822,9 +884,15 @@ static int tpd_parse_guard(struct tpd_parse *ps, yajl_val o,
 {
 	static const char *const keys[] = { "enabled", "mode", "ports", "rate",
 					    "burst",   "drop", NULL };
+	static const struct tpd_word modes[] = {
+		{ "auto", TPD_XDP_AUTO },
+		{ "native", TPD_XDP_NATIVE },
+		{ "generic", TPD_XDP_GENERIC },
+		{},
+	};
 	char mode[16] = "auto";
 	yajl_val v;
-	int err;
+	int err, m = 0;
 
 	if (!o)
 		return 0;
@@ -840,17 +908,11 @@ static int tpd_parse_guard(struct tpd_parse *ps, yajl_val o,
 	err = tpd_get_str(ps, o, "guard", "mode", mode, sizeof(mode), false);
 	if (err)
 		return err;
-	if (!strcmp(mode, "auto"))
-		g->mode = TPD_XDP_AUTO;
-	else if (!strcmp(mode, "native"))
-		g->mode = TPD_XDP_NATIVE;
-	else if (!strcmp(mode, "generic"))
-		g->mode = TPD_XDP_GENERIC;
-	else
-		return tpd_fail(
-			ps,
-			"guard.mode: '%s': expected auto, native or generic",
-			mode);
+	err = tpd_word(ps, "guard.mode", mode, modes, "auto, native or generic",
+		       &m);
+	if (err)
+		return err;
+	g->mode = m;
 	err = tpd_get_u32(ps, o, "guard", "rate", &g->rate, 0,
 			  TP_GUARD_RATE_MAX, false);
 	if (!err)
@@ -974,8 +1036,13 @@ static int tpd_parse_kube(struct tpd_parse *ps, yajl_val o,
 		"max_frontends_per_service",
 		NULL,
 	};
+	static const struct tpd_word exposes[] = {
+		{ "all", TPD_KUBE_EXPOSE_ALL },
+		{ "annotated", TPD_KUBE_EXPOSE_ANNOTATED },
+		{},
+	};
 	char expose[16] = "all";
-	int err;
+	int err, v = 0;
 
 	tpd_kube_cfg_defaults(k);
 	err = tpd_kube_str(ps, NULL, "server", &k->server, 1);
@@ -1025,15 +1092,11 @@ static int tpd_parse_kube(struct tpd_parse *ps, yajl_val o,
 				  TPD_KUBE_MAX_FRONTENDS_LIMIT, false);
 	if (err)
 		return err;
-	if (!strcmp(expose, "all"))
-		k->expose = TPD_KUBE_EXPOSE_ALL;
-	else if (!strcmp(expose, "annotated"))
-		k->expose = TPD_KUBE_EXPOSE_ANNOTATED;
-	else
-		return tpd_fail(
-			ps,
-			"kubernetes.expose: '%s': expected all or annotated",
-			expose);
+	err = tpd_word(ps, "kubernetes.expose", expose, exposes,
+		       "all or annotated", &v);
+	if (err)
+		return err;
+	k->expose = v;
 	if (k->server[0] && strncmp(k->server, "https://", 8))
 		return tpd_fail(
 			ps,

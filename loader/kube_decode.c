@@ -38,6 +38,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "addr.h"
+#include "json.h"
 #include "kube.h"
 #include "log.h"
 
@@ -69,7 +70,6 @@
 enum kd_type { T_ANY, T_MAP, T_ARRAY, T_STR, T_INT, T_BOOL, T_INTSTR };
 
 /* What the parser met. */
-enum kd_tok { K_NULL, K_BOOL, K_NUM, K_STR, K_MAP, K_ARRAY };
 
 /*
  * The nodes: every place in a document we read, with the JSON type it
@@ -413,6 +413,7 @@ struct kd_scratch {
  */
 struct tpd_kube_decoder {
 	yajl_handle h;
+	struct tp_json_reader rd; /* @h's events, to kd_value() and the rest */
 	enum tpd_kube_kind kind;
 	enum tpd_kube_doc doc;
 	const struct tpd_kube_sink *sink;
@@ -543,6 +544,36 @@ static bool kd_is(const char *s, size_t len, const char *lit)
 	return len == strlen(lit) && !memcmp(s, lit, len);
 }
 
+/* One word of a closed set and the value it stands for. */
+struct kd_word {
+	const char *name;
+	int val;
+};
+
+/*
+ * @s/@len as one of @words (ended by an empty entry): its value (>= 0);
+ * else -1 and the object's error "unknown @what", quoting at most @cut
+ * bytes of it.
+ */
+static int kd_word(struct tpd_kube_decoder *d, const struct kd_word *words,
+		   const char *s, size_t len, const char *what, size_t cut)
+{
+	for (; words->name; words++)
+		if (kd_is(s, len, words->name))
+			return words->val;
+	return kd_obj_err(d, NULL, "unknown %s \"%.*s\"", what,
+			  (int)(len > cut ? cut : len), s);
+}
+
+/* @dst = kd_word(...) when it is a word of the set.  Return: 0 or -1. */
+#define KD_SET_WORD(dst, d, words, s, len, what, cut)                      \
+	({                                                                 \
+		int v_ = kd_word((d), (words), (s), (len), (what), (cut)); \
+		if (v_ >= 0)                                               \
+			(dst) = v_;                                        \
+		v_ < 0 ? -1 : 0;                                           \
+	})
+
 /* A JSON number that is an integer in [@min, @max]. */
 static int kd_int(struct tpd_kube_decoder *d, const char *s, size_t len,
 		  long min, long max, long *out)
@@ -582,16 +613,14 @@ static int kd_port(struct tpd_kube_decoder *d, const char *s, size_t len,
 static int kd_proto(struct tpd_kube_decoder *d, const char *s, size_t len,
 		    __u8 *proto)
 {
-	if (kd_is(s, len, "TCP"))
-		*proto = IPPROTO_TCP;
-	else if (kd_is(s, len, "UDP"))
-		*proto = IPPROTO_UDP;
-	else if (kd_is(s, len, "SCTP"))
-		*proto = IPPROTO_SCTP;
-	else
-		return kd_obj_err(d, NULL, "unknown protocol \"%.*s\"",
-				  (int)(len > 16 ? 16 : len), s);
-	return 0;
+	static const struct kd_word protos[] = {
+		{ "TCP", IPPROTO_TCP },
+		{ "UDP", IPPROTO_UDP },
+		{ "SCTP", IPPROTO_SCTP },
+		{},
+	};
+
+	return KD_SET_WORD(*proto, d, protos, s, len, "protocol", 16);
 }
 
 /* An IP address; @quiet: report nothing (the caller decides). */
@@ -894,18 +923,15 @@ static int kd_ev_type(struct tpd_kube_decoder *d, const char *s, size_t len)
 static int kd_svc_type(struct tpd_kube_decoder *d, struct tpd_kube_service *svc,
 		       const char *s, size_t len)
 {
-	if (kd_is(s, len, "ClusterIP"))
-		svc->type = TPD_KUBE_SVC_CLUSTERIP;
-	else if (kd_is(s, len, "NodePort"))
-		svc->type = TPD_KUBE_SVC_NODEPORT;
-	else if (kd_is(s, len, "LoadBalancer"))
-		svc->type = TPD_KUBE_SVC_LOADBALANCER;
-	else if (kd_is(s, len, "ExternalName"))
-		svc->type = TPD_KUBE_SVC_EXTERNALNAME;
-	else
-		return kd_obj_err(d, NULL, "unknown type \"%.*s\"",
-				  (int)(len > 32 ? 32 : len), s);
-	return 0;
+	static const struct kd_word types[] = {
+		{ "ClusterIP", TPD_KUBE_SVC_CLUSTERIP },
+		{ "NodePort", TPD_KUBE_SVC_NODEPORT },
+		{ "LoadBalancer", TPD_KUBE_SVC_LOADBALANCER },
+		{ "ExternalName", TPD_KUBE_SVC_EXTERNALNAME },
+		{},
+	};
+
+	return KD_SET_WORD(svc->type, d, types, s, len, "type", 32);
 }
 
 /* One of spec.clusterIPs[], or spec.clusterIP ("None": headless). */
@@ -985,15 +1011,15 @@ static int kd_ep_addr(struct tpd_kube_decoder *d, struct tpd_kube_endpoint *ep,
 static int kd_addr_type(struct tpd_kube_decoder *d, struct tpd_kube_slice *sl,
 			const char *s, size_t len)
 {
-	if (kd_is(s, len, "IPv4"))
-		sl->addr_type = TPD_KUBE_ADDR_IPV4;
-	else if (kd_is(s, len, "IPv6"))
-		sl->addr_type = TPD_KUBE_ADDR_IPV6;
-	else if (kd_is(s, len, "FQDN"))
-		sl->addr_type = TPD_KUBE_ADDR_FQDN;
-	else
-		return kd_obj_err(d, NULL, "unknown addressType \"%.*s\"",
-				  (int)(len > 32 ? 32 : len), s);
+	static const struct kd_word types[] = {
+		{ "IPv4", TPD_KUBE_ADDR_IPV4 },
+		{ "IPv6", TPD_KUBE_ADDR_IPV6 },
+		{ "FQDN", TPD_KUBE_ADDR_FQDN },
+		{},
+	};
+
+	if (KD_SET_WORD(sl->addr_type, d, types, s, len, "addressType", 32))
+		return -1;
 	d->s.atype_set = true;
 	return 0;
 }
@@ -1023,17 +1049,16 @@ static int kd_except(struct tpd_kube_decoder *d, struct tpd_kube_np_peer *peer,
 static int kd_sel_op(struct tpd_kube_decoder *d, struct tpd_kube_sel_expr *e,
 		     const char *s, size_t len)
 {
-	if (kd_is(s, len, "In"))
-		e->op = TPD_KUBE_SEL_IN;
-	else if (kd_is(s, len, "NotIn"))
-		e->op = TPD_KUBE_SEL_NOT_IN;
-	else if (kd_is(s, len, "Exists"))
-		e->op = TPD_KUBE_SEL_EXISTS;
-	else if (kd_is(s, len, "DoesNotExist"))
-		e->op = TPD_KUBE_SEL_NOT_EXISTS;
-	else
-		return kd_obj_err(d, NULL, "unknown operator \"%.*s\"",
-				  (int)(len > 32 ? 32 : len), s);
+	static const struct kd_word ops[] = {
+		{ "In", TPD_KUBE_SEL_IN },
+		{ "NotIn", TPD_KUBE_SEL_NOT_IN },
+		{ "Exists", TPD_KUBE_SEL_EXISTS },
+		{ "DoesNotExist", TPD_KUBE_SEL_NOT_EXISTS },
+		{},
+	};
+
+	if (KD_SET_WORD(e->op, d, ops, s, len, "operator", 32))
+		return -1;
 	d->s.me_op_set = true;
 	return 0;
 }
@@ -1057,22 +1082,28 @@ static int kd_sel_value(struct tpd_kube_decoder *d, struct tpd_kube_sel_expr *e,
 static int kd_ptype(struct tpd_kube_decoder *d, struct tpd_kube_netpol *np,
 		    const char *s, size_t len)
 {
+	static const struct kd_word types[] = {
+		{ "Ingress", 0 },
+		{ "Egress", 1 },
+		{},
+	};
+	bool egress = false;
+
 	d->s.ptypes_given = true;
-	if (kd_is(s, len, "Ingress"))
-		np->ingress_type = true;
-	else if (kd_is(s, len, "Egress"))
+	if (KD_SET_WORD(egress, d, types, s, len, "policy type", 32))
+		return -1;
+	if (egress)
 		np->egress_type = true;
 	else
-		return kd_obj_err(d, NULL, "unknown policy type \"%.*s\"",
-				  (int)(len > 32 ? 32 : len), s);
+		np->ingress_type = true;
 	return 0;
 }
 
 /* A numeric or named port (IntOrString). */
-static int kd_int_or_name(struct tpd_kube_decoder *d, enum kd_tok tok,
+static int kd_int_or_name(struct tpd_kube_decoder *d, enum tp_json_kind tok,
 			  const char *s, size_t len, __u16 *port, char **name)
 {
-	if (tok == K_NUM)
+	if (tok == TP_JSON_NUMBER)
 		return kd_port(d, s, len, port);
 	return kd_set_str(d, name, s, len);
 }
@@ -1155,7 +1186,7 @@ static int kd_scalar_doc(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 }
 
 static int kd_scalar_svc(struct tpd_kube_decoder *d, enum kd_node node, void *t,
-			 enum kd_tok tok, const char *s, size_t len)
+			 enum tp_json_kind tok, const char *s, size_t len)
 {
 	struct tpd_kube_service *svc = t;
 	struct tpd_kube_svc_port *p = t;
@@ -1272,7 +1303,7 @@ static int kd_scalar_pod(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 }
 
 static int kd_scalar_np(struct tpd_kube_decoder *d, enum kd_node node, void *t,
-			enum kd_tok tok, const char *s, size_t len)
+			enum tp_json_kind tok, const char *s, size_t len)
 {
 	struct tpd_kube_np_peer *peer = t;
 	struct tpd_kube_selector *sel = t;
@@ -1310,7 +1341,7 @@ static int kd_scalar_np(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 
 /* A scalar of @node into target @t; @b is a boolean's value. */
 static void kd_scalar(struct tpd_kube_decoder *d, enum kd_node node, void *t,
-		      enum kd_tok tok, const char *s, size_t len, int b)
+		      enum tp_json_kind tok, const char *s, size_t len, int b)
 {
 	int ret = kd_scalar_doc(d, node, t, s, len);
 
@@ -1616,21 +1647,21 @@ static const char *kd_type_name(enum kd_type t)
 	return names[t];
 }
 
-static bool kd_type_ok(enum kd_type t, enum kd_tok tok)
+static bool kd_type_ok(enum kd_type t, enum tp_json_kind tok)
 {
 	switch (t) {
 	case T_MAP:
-		return tok == K_MAP;
+		return tok == TP_JSON_MAP;
 	case T_ARRAY:
-		return tok == K_ARRAY;
+		return tok == TP_JSON_ARRAY;
 	case T_STR:
-		return tok == K_STR;
+		return tok == TP_JSON_STRING;
 	case T_INT:
-		return tok == K_NUM;
+		return tok == TP_JSON_NUMBER;
 	case T_BOOL:
-		return tok == K_BOOL;
+		return tok == TP_JSON_BOOL;
 	case T_INTSTR:
-		return tok == K_NUM || tok == K_STR;
+		return tok == TP_JSON_NUMBER || tok == TP_JSON_STRING;
 	default:
 		return true;
 	}
@@ -1659,10 +1690,11 @@ static enum kd_node kd_value_node(struct tpd_kube_decoder *d, void **t)
 }
 
 /* Any value: @tok says which; @s/@len a string or number, @b a boolean. */
-static int kd_value(struct tpd_kube_decoder *d, enum kd_tok tok, const char *s,
-		    size_t len, int b)
+static int kd_value(void *ctx, enum tp_json_kind tok, const char *s, size_t len,
+		    int b)
 {
-	bool open = tok == K_MAP || tok == K_ARRAY;
+	struct tpd_kube_decoder *d = ctx;
+	bool open = tok == TP_JSON_MAP || tok == TP_JSON_ARRAY;
 	enum kd_node node;
 	struct kd_frame *f;
 	void *t;
@@ -1677,12 +1709,12 @@ static int kd_value(struct tpd_kube_decoder *d, enum kd_tok tok, const char *s,
 		return 1;
 	}
 	node = kd_value_node(d, &t);
-	if (tok == K_NULL &&
+	if (tok == TP_JSON_NULL &&
 	    !d->nframes) /* a document or event must be an object */
 		return kd_fatal(d, -EINVAL,
 				"byte %zu: expected an object, not null",
 				d->offset + yajl_get_bytes_consumed(d->h));
-	if (node == N_NONE || tok == K_NULL) {
+	if (node == N_NONE || tok == TP_JSON_NULL) {
 		d->skip = open; /* null is absent, like a missing key */
 		return 1;
 	}
@@ -1774,48 +1806,6 @@ static int kd_cb_key(void *ctx, const unsigned char *key, size_t len)
 	return 1;
 }
 
-static int kd_cb_null(void *ctx)
-{
-	return kd_value(ctx, K_NULL, NULL, 0, 0);
-}
-
-static int kd_cb_bool(void *ctx, int b)
-{
-	return kd_value(ctx, K_BOOL, NULL, 0, b);
-}
-
-static int kd_cb_number(void *ctx, const char *s, size_t len)
-{
-	return kd_value(ctx, K_NUM, s, len, 0);
-}
-
-static int kd_cb_string(void *ctx, const unsigned char *s, size_t len)
-{
-	return kd_value(ctx, K_STR, (const char *)s, len, 0);
-}
-
-static int kd_cb_start_map(void *ctx)
-{
-	return kd_value(ctx, K_MAP, NULL, 0, 0);
-}
-
-static int kd_cb_start_array(void *ctx)
-{
-	return kd_value(ctx, K_ARRAY, NULL, 0, 0);
-}
-
-static const yajl_callbacks kd_callbacks = {
-	.yajl_null = kd_cb_null,
-	.yajl_boolean = kd_cb_bool,
-	.yajl_number = kd_cb_number,
-	.yajl_string = kd_cb_string,
-	.yajl_start_map = kd_cb_start_map,
-	.yajl_map_key = kd_cb_key,
-	.yajl_end_map = kd_cb_end,
-	.yajl_start_array = kd_cb_start_array,
-	.yajl_end_array = kd_cb_end,
-};
-
 /* ---- API ------------------------------------------------------------------------ */
 
 /**
@@ -1844,7 +1834,10 @@ struct tpd_kube_decoder *tpd_kube_decoder_new(enum tpd_kube_kind kind,
 	d->kind = kind;
 	d->doc = doc;
 	d->sink = sink;
-	d->h = yajl_alloc(&kd_callbacks, NULL, d);
+	d->rd = (struct tp_json_reader){
+		.value = kd_value, .key = kd_cb_key, .end = kd_cb_end, .ctx = d
+	};
+	d->h = tp_json_reader_alloc(&d->rd);
 	if (!d->h) {
 		free(d);
 		errno = ENOMEM;

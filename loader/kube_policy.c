@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "array.h"
 #include "kube_policy.h"
 
 #define KP_CIDR_NAME "cidr:" /* identity names of ipBlock prefixes */
@@ -60,20 +61,7 @@
 
 static int kp_grow(void **v, size_t *cap, size_t need, size_t size)
 {
-	size_t ncap;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 16;
-	while (ncap < need)
-		ncap *= 2;
-	p = realloc(*v, ncap * size);
-	if (!p)
-		return -ENOMEM;
-	*v = p;
-	*cap = ncap;
-	return 0;
+	return tp_array_grow(v, cap, need, size, 16);
 }
 
 /* A prefix, plen in the 128-bit space, bits past it zero. */

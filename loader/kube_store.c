@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "kube_store.h"
 #include "log.h"
 
@@ -124,15 +125,9 @@ static void tpd_slice_index(struct tpd_kube_store *s,
 			goto oom;
 		}
 	}
-	if (set->n == set->cap) {
-		size_t cap = set->cap ? set->cap * 2 : 2;
-		void *grown = realloc(set->v, cap * sizeof(*set->v));
-
-		if (!grown)
-			goto oom;
-		set->v = grown;
-		set->cap = cap;
-	}
+	if (tp_array_grow((void **)&set->v, &set->cap, set->n + 1,
+			  sizeof(*set->v), 2))
+		goto oom;
 	set->v[set->n++] = o;
 	return;
 oom:
@@ -238,17 +233,29 @@ static void tpd_sink_object(void *ctx, enum tpd_kube_event ev,
 	tpd_kube_object_free(old);
 }
 
+/* Every object of @kind marked as delivered by the current list, or not. */
+static void tpd_store_mark(struct tpd_kube_store *s, enum tpd_kube_kind kind,
+			   bool seen)
+{
+	struct tpd_kh_ent *e;
+	size_t b;
+
+	tpd_kh_for_each(&s->objs[kind], b, e)
+	{
+		struct tpd_kube_sobj *so = e->val;
+
+		so->seen = seen;
+	}
+}
+
 static void tpd_sink_list_begin(void *ctx, enum tpd_kube_kind kind)
 {
 	struct tpd_kube_store *s = ctx;
-	struct tpd_kh_ent *e;
-	size_t b;
 
 	if (kind >= TPD_KUBE_KIND_MAX)
 		return;
 	pthread_mutex_lock(&s->mu);
-	tpd_kh_for_each(&s->objs[kind], b, e)((struct tpd_kube_sobj *)e->val)
-		->seen = false;
+	tpd_store_mark(s, kind, false);
 	s->listing[kind] = true;
 	pthread_mutex_unlock(&s->mu);
 }
@@ -284,8 +291,6 @@ static void tpd_store_sweep(struct tpd_kube_store *s, enum tpd_kube_kind kind)
 static void tpd_sink_list_end(void *ctx, enum tpd_kube_kind kind, bool complete)
 {
 	struct tpd_kube_store *s = ctx;
-	struct tpd_kh_ent *e;
-	size_t b;
 
 	if (kind >= TPD_KUBE_KIND_MAX)
 		return;
@@ -293,8 +298,7 @@ static void tpd_sink_list_end(void *ctx, enum tpd_kube_kind kind, bool complete)
 	if (s->listing[kind] && complete)
 		tpd_store_sweep(s, kind);
 	/* cut short: keep everything, forget the marks */
-	tpd_kh_for_each(&s->objs[kind], b, e)((struct tpd_kube_sobj *)e->val)
-		->seen = true;
+	tpd_store_mark(s, kind, true);
 	s->listing[kind] = false;
 	pthread_mutex_unlock(&s->mu);
 }

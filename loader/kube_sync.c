@@ -30,6 +30,7 @@
 #include <bpf/bpf.h>
 
 #include "addr.h"
+#include "array.h"
 #include "identity.h"
 #include "idalloc.h"
 #include "kube_policy.h"
@@ -112,19 +113,10 @@ struct tpd_kube_sync {
 
 /* ---- results ---------------------------------------------------------------- */
 
-static void ks_error(struct tpd_kube_sync_result *res, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void ks_error(struct tpd_kube_sync_result *res, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!res->errors++) {
-		va_start(ap, fmt);
-		vsnprintf(res->error, sizeof(res->error), fmt, ap);
-		va_end(ap);
-	}
-}
+/* Count an error of @res; the first one is kept as text. */
+#define ks_error(res, ...)                                                 \
+	tpd_note_error(&(res)->errors, (res)->error, sizeof((res)->error), \
+		       __VA_ARGS__)
 
 /*
  * Whether @a may be a host's own address: not unspecified, loopback,
@@ -239,9 +231,7 @@ static int ks_id_used(void *ctx, __u32 id)
 	const struct tp_maps *m = ctx;
 	struct tp_identity_name v;
 
-	if (!bpf_map_lookup_elem(m->id_names, &id, &v))
-		return 1;
-	return errno == ENOENT ? 0 : -errno;
+	return tp_map_has(m->id_names, &id, &v);
 }
 
 /*
@@ -1221,6 +1211,26 @@ struct ks_name_have {
 };
 
 /*
+ * Forget the pods: their addresses, identities, retries and the
+ * policy's names (the maps keep their entries).
+ */
+static void ks_forget_pods(struct tpd_kube_sync *s)
+{
+	size_t i;
+
+	tpd_kh_clear(&s->ip_owner, NULL);
+	tpd_kh_clear(&s->pods, ks_pod_free);
+	tpd_kh_clear(&s->idents, free);
+	tpd_kh_clear(&s->retry, NULL);
+	tpd_kh_clear(&s->freed, NULL);
+	for (i = 0; i < s->n_pol_names; i++)
+		free(s->pol_names[i]);
+	free(s->pol_names);
+	s->pol_names = NULL;
+	s->n_pol_names = 0;
+}
+
+/*
  * Before a full reconcile: forget what this process remembers and take
  * the source's identities from tp_id_names (a restart keeps every id),
  * and its pod address entries into @have (address -> id).
@@ -1234,17 +1244,8 @@ static int ks_pods_reset(struct tpd_kube_sync *s, const struct tp_maps *m,
 	size_t n, i;
 	int err;
 
-	tpd_kh_clear(&s->ip_owner, NULL);
-	tpd_kh_clear(&s->pods, ks_pod_free);
-	tpd_kh_clear(&s->idents, free);
-	tpd_kh_clear(&s->retry, NULL);
-	tpd_kh_clear(&s->freed, NULL);
 	/* the policy's names are counted again by the compile that follows */
-	for (i = 0; i < s->n_pol_names; i++)
-		free(s->pol_names[i]);
-	free(s->pol_names);
-	s->pol_names = NULL;
-	s->n_pol_names = 0;
+	ks_forget_pods(s);
 	s->st.pod_addrs = 0;
 	err = TP_MAP_COLLECT(m->id_names, struct ks_name_have, id, name, &nh,
 			     &n);
@@ -1320,6 +1321,15 @@ static void ks_idents_prune(struct tpd_kube_sync *s, const struct tp_maps *m,
 	free(gone);
 }
 
+/* Is @have the entry @nat stands for, in the source's zone? */
+static bool ks_nat_is(const struct tpd_kube_sync *s, const struct ks_nat *nat,
+		      const struct tp_static_nat_entry *have)
+{
+	return have->zone == s->cfg.zone &&
+	       !memcmp(&nat->tailnet, &have->tailnet, sizeof(have->tailnet)) &&
+	       !memcmp(&nat->inner, &have->inner, sizeof(have->inner));
+}
+
 /* The source's static NAT entries a full reconcile found and no pod wants. */
 static int ks_nat_prune(struct tpd_kube_sync *s, const struct tp_maps *m,
 			struct tpd_kube_sync_result *res)
@@ -1340,11 +1350,7 @@ static int ks_nat_prune(struct tpd_kube_sync *s, const struct tp_maps *m,
 		{
 			struct ks_pod *p = e->val;
 
-			if (p->nat_written && have[i].zone == s->cfg.zone &&
-			    !memcmp(&p->nat.tailnet, &have[i].tailnet,
-				    sizeof(have[i].tailnet)) &&
-			    !memcmp(&p->nat.inner, &have[i].inner,
-				    sizeof(have[i].inner))) {
+			if (p->nat_written && ks_nat_is(s, &p->nat, &have[i])) {
 				wanted = true;
 				break;
 			}
@@ -1373,11 +1379,7 @@ static int ks_nat_adopt(struct tpd_kube_sync *s, const struct tp_maps *m,
 			continue;
 		for (i = 0; i < n; i++)
 			if (have[i].owner == TP_OWNER_KUBERNETES &&
-			    have[i].zone == s->cfg.zone &&
-			    !memcmp(&want[j]->nat.tailnet, &have[i].tailnet,
-				    sizeof(have[i].tailnet)) &&
-			    !memcmp(&want[j]->nat.inner, &have[i].inner,
-				    sizeof(have[i].inner)) &&
+			    ks_nat_is(s, &want[j]->nat, &have[i]) &&
 			    !ks_nat_taken(s, m, &have[i].tailnet, &taken))
 				want[j]->nat_written = true;
 	}
@@ -1402,6 +1404,65 @@ static bool ks_pod_wants_freed(const struct tpd_kube_sync *s,
 	return false;
 }
 
+/* Pods read under the store's lock, written after: @keys[i] wants @want[i]. */
+struct ks_pod_batch {
+	char **keys;
+	struct ks_pod **want;
+	size_t n;
+};
+
+static int ks_pod_batch_init(struct ks_pod_batch *pb, size_t cap)
+{
+	pb->keys = calloc(cap + 1, sizeof(*pb->keys));
+	pb->want = calloc(cap + 1, sizeof(*pb->want));
+	pb->n = 0;
+	if (pb->keys && pb->want)
+		return 0;
+	free(pb->keys);
+	free(pb->want);
+	return -ENOMEM;
+}
+
+/* Pod @key's wants, read from the store (locked) into the next slot. */
+static int ks_pod_batch_add(struct tpd_kube_sync *s, struct ks_pod_batch *pb,
+			    const char *key)
+{
+	size_t i = pb->n++;
+
+	pb->keys[i] = strdup(key);
+	pb->want[i] = ks_pod_desired(
+		s, key, tpd_kube_store_get(s->store, TPD_KUBE_POD, key));
+	return pb->keys[i] ? 0 : -ENOMEM;
+}
+
+/*
+ * The batch's writes (store unlocked): every pod's addresses and
+ * identity first, then the tailnet addresses, so that one a pod gives up
+ * is free for another in the same batch.  With @write false (or a key
+ * lost to no memory) the wants are only freed.  The batch is freed.
+ */
+static void ks_pod_batch_write(struct tpd_kube_sync *s, const struct tp_maps *m,
+			       struct ks_pod_batch *pb, bool write,
+			       struct tpd_kh *have,
+			       struct tpd_kube_sync_result *res)
+{
+	size_t i;
+
+	for (i = 0; i < pb->n; i++) {
+		if (write && pb->keys[i])
+			ks_pod_apply(s, m, pb->keys[i], pb->want[i], have, res);
+		else
+			ks_pod_free(pb->want[i]);
+	}
+	for (i = 0; i < pb->n; i++) {
+		if (write && pb->keys[i])
+			ks_pod_nat_add(s, m, pb->keys[i], res);
+		free(pb->keys[i]);
+	}
+	free(pb->keys);
+	free(pb->want);
+}
+
 /*
  * The pods that lost an address or a tailnet address to another, when
  * this run freed one of theirs: applied again, so that the next claimant
@@ -1410,41 +1471,26 @@ static bool ks_pod_wants_freed(const struct tpd_kube_sync *s,
 static int ks_pods_retry(struct tpd_kube_sync *s, const struct tp_maps *m,
 			 struct tpd_kh *have, struct tpd_kube_sync_result *res)
 {
-	size_t n = s->retry.n, i = 0, j, b;
-	char **keys = calloc(n + 1, sizeof(*keys));
-	struct ks_pod **want = calloc(n + 1, sizeof(*want));
+	struct ks_pod_batch pb;
 	struct tpd_kh_ent *e;
+	size_t b;
 	int err = 0;
 
-	if (!keys || !want) {
-		free(keys);
-		free(want);
+	if (ks_pod_batch_init(&pb, s->retry.n))
 		return -ENOMEM;
-	}
 	tpd_kube_store_lock(s->store);
 	tpd_kh_for_each(&s->retry, b, e)
 	{
 		if (!ks_pod_wants_freed(s, tpd_kh_sget(&s->pods, e->key)))
 			continue;
-		keys[i] = strdup(e->key);
-		if (!keys[i]) {
-			err = -ENOMEM;
+		err = ks_pod_batch_add(s, &pb, e->key);
+		if (err)
 			break;
-		}
-		want[i++] = ks_pod_desired(
-			s, e->key,
-			tpd_kube_store_get(s->store, TPD_KUBE_POD, e->key));
 	}
 	tpd_kube_store_unlock(s->store);
 	tpd_kh_clear(&s->freed, NULL);
-	for (j = 0; j < i; j++)
-		ks_pod_apply(s, m, keys[j], want[j], have, res);
-	for (j = 0; j < i; j++) {
-		ks_pod_nat_add(s, m, keys[j], res);
-		free(keys[j]);
-	}
-	free(keys);
-	free(want);
+	/* what was read before running out of memory is written */
+	ks_pod_batch_write(s, m, &pb, true, have, res);
 	return err;
 }
 
@@ -1455,43 +1501,24 @@ static int ks_pods(struct tpd_kube_sync *s, const struct tp_maps *m,
 {
 	const struct tpd_kh *src =
 		full ? tpd_kube_store_table(s->store, TPD_KUBE_POD) : dirty;
-	struct ks_pod **want = calloc(src->n + 1, sizeof(*want));
-	char **keys = calloc(src->n + 1, sizeof(*keys));
+	struct ks_pod_batch pb;
 	struct tpd_kh have = {};
 	struct tpd_kh_ent *e;
-	size_t n = 0, i, b;
+	size_t b;
 	int err = 0;
 
-	if (!want || !keys) {
-		free(want);
-		free(keys);
+	if (ks_pod_batch_init(&pb, src->n))
 		return -ENOMEM;
-	}
 	tpd_kh_for_each(src, b, e)
 	{
-		keys[n] = strdup(e->key);
-		want[n] = ks_pod_desired(
-			s, e->key,
-			tpd_kube_store_get(s->store, TPD_KUBE_POD, e->key));
-		if (!keys[n])
+		if (ks_pod_batch_add(s, &pb, e->key))
 			err = -ENOMEM;
-		n++;
 	}
 	tpd_kube_store_unlock(s->store);
 	if (full && !err)
-		err = ks_pods_reset(s, m, &have) ?: ks_nat_adopt(s, m, want, n);
-	for (i = 0; i < n; i++) {
-		if (!err && keys[i])
-			ks_pod_apply(s, m, keys[i], want[i],
-				     full ? &have : NULL, res);
-		else
-			ks_pod_free(want[i]);
-	}
-	for (i = 0; i < n; i++) {
-		if (!err && keys[i])
-			ks_pod_nat_add(s, m, keys[i], res);
-		free(keys[i]);
-	}
+		err = ks_pods_reset(s, m, &have)
+			      ?: ks_nat_adopt(s, m, pb.want, pb.n);
+	ks_pod_batch_write(s, m, &pb, !err, full ? &have : NULL, res);
 	if (!err && s->freed.n)
 		err = ks_pods_retry(s, m, full ? &have : NULL, res);
 	if (full && !err) {
@@ -1499,8 +1526,6 @@ static int ks_pods(struct tpd_kube_sync *s, const struct tp_maps *m,
 		err = ks_nat_prune(s, m, res);
 	}
 	tpd_kh_clear(&have, NULL);
-	free(want);
-	free(keys);
 	tpd_kube_store_lock(s->store);
 	return err;
 }
@@ -1521,15 +1546,9 @@ static __u32 ks_policy_alloc(void *ctx, const char *name)
 	struct ks_alloc_ctx *a = ctx;
 	__u32 id;
 
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 16;
-		void *grown = realloc(a->names, cap * sizeof(*a->names));
-
-		if (!grown)
-			return 0;
-		a->names = grown;
-		a->cap = cap;
-	}
+	if (tp_array_grow((void **)&a->names, &a->cap, a->n + 1,
+			  sizeof(*a->names), 16))
+		return 0;
 	a->names[a->n] = strdup(name);
 	if (!a->names[a->n])
 		return 0;
@@ -1549,11 +1568,6 @@ static void ks_policy_warn(void *ctx, const char *policy, const char *what)
 		 policy, "what", what);
 }
 
-static int ks_rule_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(struct tp_rule));
-}
-
 struct ks_rule_have {
 	__u32 id;
 	struct tp_rule rule;
@@ -1563,11 +1577,9 @@ struct ks_rule_have {
 static int ks_rules_sync(const struct tp_maps *m, struct tp_rule *want,
 			 size_t n, struct tpd_kube_sync_result *res)
 {
-	struct tp_rule *matches = calloc(n + 1, sizeof(*matches)), r, have_r, k;
-	struct ks_rule_have *have;
-	size_t n_have, i;
-	__u32 rule_id;
+	struct tp_rule *matches = calloc(n + 1, sizeof(*matches)), r;
 	char why[256];
+	size_t i;
 	int err;
 
 	if (!matches)
@@ -1576,41 +1588,17 @@ static int ks_rules_sync(const struct tp_maps *m, struct tp_rule *want,
 		r = want[i];
 		r.owner = TP_OWNER_KUBERNETES;
 		tp_rule_match(&r, &matches[i]);
-		if (!tp_policy_rule_find(m, &r, &rule_id) &&
-		    !bpf_map_lookup_elem(m->rules, &rule_id, &have_r)) {
-			if (have_r.owner != TP_OWNER_KUBERNETES) {
-				res->conflicts++;
-				continue;
-			}
-			if (have_r.verdict == r.verdict)
-				continue;
-		}
-		err = tp_policy_rule_add(m, &r, &rule_id);
-		if (err)
+		err = tpd_rule_put(m, &r, &res->conflicts);
+		if (err < 0)
 			ks_error(res, "policy rule not written: %s",
 				 tp_strerror(err, why, sizeof(why)));
-		else
+		else if (err)
 			res->rules_added++;
 	}
-	qsort(matches, n, sizeof(*matches), ks_rule_cmp);
-	err = TP_MAP_COLLECT(m->rules, struct ks_rule_have, id, rule, &have,
-			     &n_have);
-	if (err) {
-		free(matches);
-		return err;
-	}
-	for (i = 0; i < n_have; i++) {
-		if (have[i].rule.owner != TP_OWNER_KUBERNETES)
-			continue;
-		tp_rule_match(&have[i].rule, &k);
-		if (bsearch(&k, matches, n, sizeof(k), ks_rule_cmp))
-			continue;
-		if (!tp_policy_rule_del(m, &have[i].rule, TP_OWNER_KUBERNETES))
-			res->rules_removed++;
-	}
-	free(have);
+	err = tpd_rules_prune(m, TP_OWNER_KUBERNETES, matches, n,
+			      &res->rules_removed, NULL, NULL);
 	free(matches);
-	return 0;
+	return err;
 }
 
 /* The source's identity entries in tailnet zones (CIDRs) exactly @want. */
@@ -1851,20 +1839,11 @@ struct tpd_kube_sync *tpd_kube_sync_new(const struct tpd_kube_cfg *cfg,
 /** tpd_kube_sync_free() - forget what @s remembers (the maps keep it). */
 void tpd_kube_sync_free(struct tpd_kube_sync *s)
 {
-	size_t i;
-
 	if (!s)
 		return;
 	tpd_kh_clear(&s->svcs, ks_svc_free);
 	tpd_kh_clear(&s->fe_holder, free);
-	tpd_kh_clear(&s->ip_owner, NULL);
-	tpd_kh_clear(&s->pods, ks_pod_free);
-	tpd_kh_clear(&s->idents, free);
-	tpd_kh_clear(&s->retry, NULL);
-	tpd_kh_clear(&s->freed, NULL);
-	for (i = 0; i < s->n_pol_names; i++)
-		free(s->pol_names[i]);
-	free(s->pol_names);
+	ks_forget_pods(s);
 	free(s);
 }
 

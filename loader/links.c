@@ -18,6 +18,7 @@
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
+#include "array.h"
 #include "links.h"
 
 /* Room for one receive: a link message with all its attributes fits. */
@@ -131,6 +132,19 @@ void tpd_links_close(struct mnl_socket *nl)
 
 /* ---- requests ----------------------------------------------------------- */
 
+/* A request of @type in @buf (@size bytes, zeroed): NLM_F_REQUEST | @flags. */
+static struct nlmsghdr *tpd_rtnl_request(char *buf, size_t size, __u16 type,
+					 __u16 flags)
+{
+	struct nlmsghdr *nlh;
+
+	memset(buf, 0, size);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	return nlh;
+}
+
 /*
  * Send @nlh on a socket of its own and run @cb over the answer, up to the
  * end of a dump (NLMSG_DONE) or the acknowledgement of a request (which
@@ -219,10 +233,7 @@ int tpd_link_type(int ifindex, unsigned short *type)
 
 	if (ifindex <= 0)
 		return -ENODEV;
-	memset(buf, 0, sizeof(buf));
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_GETLINK;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh = tpd_rtnl_request(buf, sizeof(buf), RTM_GETLINK, NLM_F_ACK);
 	ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
 	ifm->ifi_family = AF_UNSPEC;
 	ifm->ifi_index = ifindex;
@@ -348,20 +359,14 @@ static int tpd_addrs_cb(const struct nlmsghdr *nlh, void *data)
 	struct tpd_addrs_ctx *c = data;
 	struct tp_addr a;
 	__u32 flags;
-	void *grown;
 
 	if (!tpd_ifa_addr(nlh, &a, &flags) || (flags & IFA_F_DADFAILED) ||
 	    tpd_addr_link_local6(&a))
 		return MNL_CB_OK;
-	if (c->n == c->cap) {
-		grown = realloc(c->v,
-				(c->cap ? c->cap * 2 : 16) * sizeof(*c->v));
-		if (!grown) {
-			c->err = -ENOMEM;
-			return MNL_CB_ERROR;
-		}
-		c->v = grown;
-		c->cap = c->cap ? c->cap * 2 : 16;
+	if (tp_array_grow((void **)&c->v, &c->cap, c->n + 1, sizeof(*c->v),
+			  16)) {
+		c->err = -ENOMEM;
+		return MNL_CB_ERROR;
 	}
 	c->v[c->n++] = a;
 	return MNL_CB_OK;
@@ -379,10 +384,7 @@ static int tpd_addr_dump(mnl_cb_t cb, void *data)
 	struct nlmsghdr *nlh;
 	struct ifaddrmsg *ifa;
 
-	memset(buf, 0, sizeof(buf));
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_GETADDR;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh = tpd_rtnl_request(buf, sizeof(buf), RTM_GETADDR, NLM_F_DUMP);
 	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
 	ifa->ifa_family = AF_UNSPEC;
 	return tpd_rtnl_query(nlh, cb, data);

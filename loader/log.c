@@ -28,6 +28,30 @@ int tpd_log_level_parse(const char *s, enum tpd_log_level *level)
 }
 
 /**
+ * tpd_log_library() - one line a library printed, as a log record.
+ * @level:  the level it is logged at (a line below tpd_log_min is dropped
+ *          before it is formatted: libbpf's debug output is large).
+ * @source: the library, the record's message ("libbpf", "libxdp").
+ * @fmt:    its printf format, @ap its arguments.
+ *
+ * The library's trailing newline is cut; the text goes in "detail".
+ */
+void tpd_log_library(enum tpd_log_level level, const char *source,
+		     const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t len;
+
+	if (level < tpd_log_min)
+		return;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	len = strlen(buf);
+	if (len && buf[len - 1] == '\n')
+		buf[len - 1] = 0;
+	tpd_log(level, source, "detail", buf, NULL);
+}
+
+/**
  * tpd_one_line() - a message made safe to print as one line.
  * @dst: where it goes, NUL-terminated (cut to fit, never in an escape).
  * @len: its size.

@@ -7,6 +7,7 @@
 #ifndef TAILPLANED_LOG_H
 #define TAILPLANED_LOG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 enum tpd_log_level {
@@ -22,6 +23,8 @@ int tpd_log_level_parse(const char *s, enum tpd_log_level *level);
 void tpd_one_line(char *dst, size_t len, const char *src);
 void tpd_log(enum tpd_log_level level, const char *msg, ...)
 	__attribute__((sentinel));
+void tpd_log_library(enum tpd_log_level level, const char *source,
+		     const char *fmt, va_list ap);
 
 const char *tpd_log_fmt(char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

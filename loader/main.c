@@ -107,17 +107,8 @@ struct tpd {
 static int tpd_libbpf_log(enum libbpf_print_level level, const char *fmt,
 			  va_list ap)
 {
-	char buf[512];
-	size_t len;
-
-	if (level == LIBBPF_DEBUG && tpd_log_min > TPD_LOG_DEBUG)
-		return 0;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	len = strlen(buf);
-	if (len && buf[len - 1] == '\n')
-		buf[len - 1] = 0;
-	tpd_log(level == LIBBPF_WARN ? TPD_LOG_WARN : TPD_LOG_DEBUG, "libbpf",
-		"detail", buf, NULL);
+	tpd_log_library(level == LIBBPF_WARN ? TPD_LOG_WARN : TPD_LOG_DEBUG,
+			"libbpf", fmt, ap);
 	return 0;
 }
 

@@ -166,28 +166,42 @@ static void tpd_metrics_maps(FILE *f, const struct tp_maps *m,
 		gc->ct_flows);
 }
 
+/* A source's value in family @i of tpd_metrics_sources(). */
+static unsigned long long tpd_source_value(const struct tpd_source_state *src,
+					   int i)
+{
+	switch (i) {
+	case 0:
+		return src->syncs;
+	case 1:
+		return src->errors;
+	default: /* wall-clock seconds: 0 (none) or later */
+		return (unsigned long long)src->last_ok;
+	}
+}
+
 static void tpd_metrics_sources(FILE *f, const struct tpd_source_state *src)
 {
+	static const struct {
+		const char *name, *type, *help;
+	} fam[] = {
+		{ "tailplane_sync_total", "counter", "Syncs per source." },
+		{ "tailplane_sync_errors_total", "counter",
+		  "Failed syncs per source." },
+		{ "tailplane_sync_last_success_timestamp_seconds", "gauge",
+		  "Last good sync." },
+	};
+	size_t i;
 	int s;
 
-	fprintf(f, "# HELP tailplane_sync_total Syncs per source.\n"
-		   "# TYPE tailplane_sync_total counter\n");
-	for (s = 0; s < TPD_SRC_MAX; s++)
-		fprintf(f, "tailplane_sync_total{source=\"%s\"} %lu\n",
-			tpd_source_name(s), src[s].syncs);
-	fprintf(f,
-		"# HELP tailplane_sync_errors_total Failed syncs per source.\n"
-		"# TYPE tailplane_sync_errors_total counter\n");
-	for (s = 0; s < TPD_SRC_MAX; s++)
-		fprintf(f, "tailplane_sync_errors_total{source=\"%s\"} %lu\n",
-			tpd_source_name(s), src[s].errors);
-	fprintf(f,
-		"# HELP tailplane_sync_last_success_timestamp_seconds Last good sync.\n"
-		"# TYPE tailplane_sync_last_success_timestamp_seconds gauge\n");
-	for (s = 0; s < TPD_SRC_MAX; s++)
-		fprintf(f,
-			"tailplane_sync_last_success_timestamp_seconds{source=\"%s\"} %ld\n",
-			tpd_source_name(s), (long)src[s].last_ok);
+	for (i = 0; i < sizeof(fam) / sizeof(fam[0]); i++) {
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", fam[i].name,
+			fam[i].help, fam[i].name, fam[i].type);
+		for (s = 0; s < TPD_SRC_MAX; s++)
+			fprintf(f, "%s{source=\"%s\"} %llu\n", fam[i].name,
+				tpd_source_name(s),
+				tpd_source_value(&src[s], (int)i));
+	}
 }
 
 /* What tpd_metrics_set_kube() gave: NULL while the source is off. */

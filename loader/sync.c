@@ -18,6 +18,7 @@
 #include <bpf/bpf.h>
 
 #include "addr.h"
+#include "array.h"
 #include "conntrack.h"
 #include "identity.h"
 #include "log.h"
@@ -71,20 +72,27 @@ static struct tpd_ident_have *tpd_ident_find(struct tpd_ident_have *have,
 	return NULL;
 }
 
-/* Count an error of @res; the first one is kept as text. */
-static void tpd_sync_error(struct tpd_sync_result *res, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void tpd_sync_error(struct tpd_sync_result *res, const char *fmt, ...)
+/**
+ * tpd_note_error() - count an error; the first one is kept as text.
+ * @errors: the count.
+ * @error:  the first error's text (@size bytes), written when @errors was 0.
+ */
+void tpd_note_error(unsigned int *errors, char *error, size_t size,
+		    const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!res->errors++) {
+	if (!(*errors)++) {
 		va_start(ap, fmt);
-		vsnprintf(res->error, sizeof(res->error), fmt, ap);
+		vsnprintf(error, size, fmt, ap);
 		va_end(ap);
 	}
 }
+
+/* Count an error of @res; the first one is kept as text. */
+#define tpd_sync_error(res, ...)                                           \
+	tpd_note_error(&(res)->errors, (res)->error, sizeof((res)->error), \
+		       __VA_ARGS__)
 
 static void tpd_ident_error(struct tpd_sync_result *res,
 			    const struct tp_ident_entry *w, int err)
@@ -643,16 +651,25 @@ static void tpd_ix_free(struct tpd_purge_index *ix)
  */
 static int tpd_purge_room(void **arr, size_t *room, size_t n, size_t size)
 {
-	size_t want = *room ? *room * 2 : 64;
-	void *grown;
+	return tp_array_grow(arr, room, n + 1, size, 64);
+}
 
-	if (n < *room)
-		return 0;
-	grown = realloc(*arr, want * size);
-	if (!grown)
+/*
+ * Append @elem (@size bytes) to *@arr of *@n (*@room) and to its index
+ * @ix; on no memory the array is as it was.
+ */
+static int tpd_purge_append(void **arr, size_t *room, size_t *n,
+			    struct tpd_purge_index *ix, const void *elem,
+			    size_t size)
+{
+	if (tpd_purge_room(arr, room, *n, size))
 		return -ENOMEM;
-	*arr = grown;
-	*room = want;
+	memcpy((char *)*arr + *n * size, elem, size);
+	(*n)++;
+	if (tpd_ix_insert(ix, *arr, size, *n, *n - 1)) {
+		(*n)--;
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -705,16 +722,8 @@ int tpd_purge_add(struct tpd_purge *p, __u32 id, const struct tp_backend *be)
 	if (tpd_ix_find(&p->next_ix, p->next, sizeof(t), id, false, &be->addr,
 			be->port))
 		return 0;
-	if (tpd_purge_room((void **)&p->next, &p->next_room, p->n_next,
-			   sizeof(t)))
-		return -ENOMEM;
-	p->next[p->n_next++] = t;
-	if (tpd_ix_insert(&p->next_ix, p->next, sizeof(t), p->n_next,
-			  p->n_next - 1)) {
-		p->n_next--;
-		return -ENOMEM;
-	}
-	return 0;
+	return tpd_purge_append((void **)&p->next, &p->next_room, &p->n_next,
+				&p->next_ix, &t, sizeof(t));
 }
 
 /**
@@ -742,16 +751,8 @@ int tpd_purge_add_later(struct tpd_purge *p, __u32 id,
 		p->later[*slot - 1].due = due;
 		return 0;
 	}
-	if (tpd_purge_room((void **)&p->later, &p->later_room, p->n_later,
-			   sizeof(l)))
-		return -ENOMEM;
-	p->later[p->n_later++] = l;
-	if (tpd_ix_insert(&p->later_ix, p->later, sizeof(l), p->n_later,
-			  p->n_later - 1)) {
-		p->n_later--;
-		return -ENOMEM;
-	}
-	return 0;
+	return tpd_purge_append((void **)&p->later, &p->later_room, &p->n_later,
+				&p->later_ix, &l, sizeof(l));
 }
 
 /**
@@ -1089,6 +1090,16 @@ static bool tpd_service_unchanged(const struct tp_svc *svc,
 	return true;
 }
 
+/* Service @sc was refused: @why logged and counted in @res. */
+static void tpd_service_not_written(struct tpd_sync_result *res,
+				    const struct tpd_service_cfg *sc,
+				    const char *why)
+{
+	log_error("static service: not written", "service", sc->frontend,
+		  "error", why);
+	tpd_sync_error(res, "services: %s not written: %s", sc->frontend, why);
+}
+
 static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
 			       const struct tpd_service_cfg *sc,
 			       struct tpd_svc_work *w, struct tpd_purge *purge,
@@ -1113,10 +1124,7 @@ static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
 	/* what tp_service_set() would refuse, said the way every writer says it */
 	err = tp_service_check(&key, w->want, sc->n_backends, why, sizeof(why));
 	if (err) {
-		log_error("static service: not written", "service",
-			  sc->frontend, "error", why);
-		tpd_sync_error(res, "services: %s not written: %s",
-			       sc->frontend, why);
+		tpd_service_not_written(res, sc, why);
 		return;
 	}
 	if (sc->affinity) {
@@ -1145,11 +1153,8 @@ static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
 	/* staged: tpd_static_services() builds every table in one flush */
 	err = tp_service_stage(m, b, &key, &spec, w->want, sc->n_backends, 0);
 	if (err) {
-		tp_strerror(err, why, sizeof(why));
-		log_error("static service: not written", "service",
-			  sc->frontend, "error", why);
-		tpd_sync_error(res, "services: %s not written: %s",
-			       sc->frontend, why);
+		tpd_service_not_written(res, sc,
+					tp_strerror(err, why, sizeof(why)));
 		return;
 	}
 	n_new = exists ? tp_service_backends(m, svc.id, w->new_ids, w->new_bes,
@@ -1272,9 +1277,7 @@ static int tpd_match_cmp(const void *a, const void *b)
 }
 
 /*
- * The configuration's matches, sorted (tp_rule_match()), so a prune looks
- * each rule up in O(log n) instead of comparing it with every configured
- * rule: with thousands of static rules that was a quadratic sync.
+ * The configuration's matches (tp_rule_match()), for tpd_rules_prune().
  * Rules were resolved and checked when the configuration was read.
  */
 static struct tp_rule *tpd_configured_matches(const struct tpd_config *cfg)
@@ -1286,17 +1289,7 @@ static struct tp_rule *tpd_configured_matches(const struct tpd_config *cfg)
 		return NULL;
 	for (i = 0; i < cfg->n_policies; i++)
 		tp_rule_match(&cfg->policies[i].rule, &mt[i]);
-	qsort(mt, cfg->n_policies, sizeof(*mt), tpd_match_cmp);
 	return mt;
-}
-
-static bool tpd_rule_configured(const struct tp_rule *matches, size_t n,
-				const struct tp_rule *have)
-{
-	struct tp_rule k;
-
-	tp_rule_match(have, &k);
-	return bsearch(&k, matches, n, sizeof(k), tpd_match_cmp) != NULL;
 }
 
 struct tpd_rule_have {
@@ -1304,68 +1297,114 @@ struct tpd_rule_have {
 	struct tp_rule rule;
 };
 
-/*
- * Delete the static rules the configuration no longer has, all of them;
- * the map is read whole first, as for services.
+/**
+ * tpd_rules_prune() - delete @owner's rules that match none of @matches.
+ * @m:       the maps.
+ * @owner:   whose rules.
+ * @matches: the matches wanted (tp_rule_match()), @n of them; sorted here,
+ *           so each rule is looked up in O(log n), not compared with every
+ *           wanted one (with thousands of rules that was a quadratic sync).
+ * @removed: counted per rule deleted.
+ * @failed:  called with @ctx and the error of a rule not deleted (one
+ *           gone meanwhile is no failure), or NULL.
+ *
+ * The map is read whole first: deleting while walking it with
+ * get_next_key would restart the walk at every delete.
+ *
+ * Return: 0 or -ENOMEM.
  */
+int tpd_rules_prune(const struct tp_maps *m, __u8 owner,
+		    struct tp_rule *matches, size_t n, unsigned int *removed,
+		    void (*failed)(void *ctx, int err), void *ctx)
+{
+	struct tpd_rule_have *have;
+	struct tp_rule k;
+	size_t n_have, i;
+	int err;
+
+	qsort(matches, n, sizeof(*matches), tpd_match_cmp);
+	err = TP_MAP_COLLECT(m->rules, struct tpd_rule_have, id, rule, &have,
+			     &n_have);
+	if (err)
+		return err;
+	for (i = 0; i < n_have; i++) {
+		if (have[i].rule.owner != owner)
+			continue;
+		tp_rule_match(&have[i].rule, &k);
+		if (bsearch(&k, matches, n, sizeof(k), tpd_match_cmp))
+			continue;
+		err = tp_policy_rule_del(m, &have[i].rule, owner);
+		if (!err)
+			(*removed)++;
+		else if (err != -ENOENT && failed)
+			failed(ctx, err);
+	}
+	free(have);
+	return 0;
+}
+
+static void tpd_static_rule_failed(void *ctx, int err)
+{
+	tpd_sync_error((struct tpd_sync_result *)ctx,
+		       "policies: an old rule not removed: %s", strerror(-err));
+}
+
+/* Delete the static rules the configuration no longer has, all of them. */
 static int tpd_static_policies_prune(const struct tp_maps *m,
 				     const struct tpd_config *cfg,
 				     struct tpd_sync_result *res)
 {
 	struct tp_rule *matches = tpd_configured_matches(cfg);
-	struct tpd_rule_have *have;
-	size_t n_have, i;
 	int err;
 
 	if (!matches)
 		return -ENOMEM;
-	err = TP_MAP_COLLECT(m->rules, struct tpd_rule_have, id, rule, &have,
-			     &n_have);
-	if (err) {
-		free(matches);
-		return err;
-	}
-	for (i = 0; i < n_have; i++) {
-		if (have[i].rule.owner != TP_OWNER_STATIC ||
-		    tpd_rule_configured(matches, cfg->n_policies,
-					&have[i].rule))
-			continue;
-		err = tp_policy_rule_del(m, &have[i].rule, TP_OWNER_STATIC);
-		if (err && err != -ENOENT)
-			tpd_sync_error(res,
-				       "policies: an old rule not removed: %s",
-				       strerror(-err));
-		else if (!err)
-			res->removed++;
-	}
-	free(have);
+	err = tpd_rules_prune(m, TP_OWNER_STATIC, matches, cfg->n_policies,
+			      &res->removed, tpd_static_rule_failed, res);
 	free(matches);
-	return 0;
+	return err;
+}
+
+/**
+ * tpd_rule_put() - write rule @r for its owner unless the maps have it.
+ * @m:         the maps.
+ * @r:         the rule, its owner set.
+ * @conflicts: counted when another owner holds a rule of its match.
+ *
+ * Return: 1 written, 0 already there with its verdict or another
+ * owner's, or -errno from tp_policy_rule_add().
+ */
+int tpd_rule_put(const struct tp_maps *m, const struct tp_rule *r,
+		 unsigned int *conflicts)
+{
+	struct tp_rule have;
+	__u32 rule_id;
+	int err;
+
+	if (!tp_policy_rule_find(m, r, &rule_id) &&
+	    !bpf_map_lookup_elem(m->rules, &rule_id, &have)) {
+		if (have.owner != r->owner) {
+			(*conflicts)++;
+			return 0;
+		}
+		if (have.verdict == r->verdict)
+			return 0;
+	}
+	err = tp_policy_rule_add(m, r, &rule_id);
+	return err ?: 1;
 }
 
 static int tpd_static_policies(const struct tp_maps *m,
 			       const struct tpd_config *cfg,
 			       struct tpd_sync_result *res)
 {
-	struct tp_rule r, have;
 	char why[256];
-	__u32 rule_id;
 	size_t j;
 	int err;
 
 	for (j = 0; j < cfg->n_policies; j++) {
-		r = cfg->policies[j].rule;
-		if (!tp_policy_rule_find(m, &r, &rule_id) &&
-		    !bpf_map_lookup_elem(m->rules, &rule_id, &have)) {
-			if (have.owner != TP_OWNER_STATIC) {
-				res->conflicts++;
-				continue;
-			}
-			if (have.verdict == r.verdict)
-				continue;
-		}
-		err = tp_policy_rule_add(m, &r, &rule_id);
-		if (err) {
+		err = tpd_rule_put(m, &cfg->policies[j].rule, &res->conflicts);
+		if (err < 0) {
 			tp_strerror(err, why, sizeof(why));
 			log_error("static policy: rule not written", "from",
 				  cfg->policies[j].from, "to",
@@ -1373,7 +1412,7 @@ static int tpd_static_policies(const struct tp_maps *m,
 			tpd_sync_error(res,
 				       "policies[%zu]: rule not written: %s", j,
 				       why);
-		} else {
+		} else if (err) {
 			res->added++;
 		}
 	}

@@ -33,6 +33,14 @@ struct tpd_sync_result {
 	char error[320];
 };
 
+int tpd_rules_prune(const struct tp_maps *m, __u8 owner,
+		    struct tp_rule *matches, size_t n, unsigned int *removed,
+		    void (*failed)(void *ctx, int err), void *ctx);
+int tpd_rule_put(const struct tp_maps *m, const struct tp_rule *r,
+		 unsigned int *conflicts);
+void tpd_note_error(unsigned int *errors, char *error, size_t size,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 int tpd_sync_identities(const struct tp_maps *m, __u8 owner,
 			const struct tp_ident_entry *want, size_t n,
 			struct tpd_sync_result *res);

@@ -28,6 +28,8 @@
 #include <curl/curl.h>
 #include <yajl/yajl_parse.h>
 
+#include "array.h"
+#include "json.h"
 #include "peers.h"
 
 #define TP_TS_URL      "http://local-tailscaled.sock/localapi/v0/status"
@@ -65,7 +67,6 @@ enum tpd_ts_next {
 };
 
 /* The kinds of JSON value, as the callbacks see them. */
-enum tp_ts_kind { TK_NULL, TK_BOOL, TK_NUMBER, TK_STRING, TK_MAP, TK_ARRAY };
 
 /**
  * struct tp_ts_user - one entry of "User".
@@ -124,6 +125,7 @@ struct tp_ts_cur {
  */
 struct tp_ts_parser {
 	yajl_handle h;
+	struct tp_json_reader rd; /* @h's events */
 	struct tp_peer_list *out;
 	enum tp_ts_where where, skip_from;
 	enum tpd_ts_next next;
@@ -183,19 +185,11 @@ static bool tpd_ts_key_is(const unsigned char *key, size_t len,
 /* Grow @*v (of @*cap entries of @size) to hold @n entries. */
 static int tpd_ts_grow(void **v, size_t *cap, size_t n, size_t size)
 {
-	size_t want = *cap ? *cap : 16;
-	void *nv;
+	size_t old = *cap;
 
-	if (n <= *cap)
-		return 0;
-	while (want < n)
-		want *= 2;
-	nv = realloc(*v, want * size);
-	if (!nv)
+	if (tp_array_grow(v, cap, n, size, 16))
 		return -ENOMEM;
-	memset((char *)nv + *cap * size, 0, (want - *cap) * size);
-	*v = nv;
-	*cap = want;
+	memset((char *)*v + old * size, 0, (*cap - old) * size);
 	return 0;
 }
 
@@ -205,9 +199,9 @@ static struct tp_ts_parser *tpd_ts_of(void *ctx)
 }
 
 /* A value of "Peer": a peer object, whose key is the node key. */
-static int tpd_ts_peer_start(struct tp_ts_parser *p, enum tp_ts_kind k)
+static int tpd_ts_peer_start(struct tp_ts_parser *p, enum tp_json_kind k)
 {
-	if (k != TK_MAP) {
+	if (k != TP_JSON_MAP) {
 		tpd_peer_set_error("status: Peer[\"%.80s\"] is not an object",
 				   p->key);
 		return tpd_ts_stop(p, -EPROTO);
@@ -235,14 +229,14 @@ static void tpd_ts_peer_end(struct tp_ts_parser *p)
 		strcpy(peer->name, p->cur.dns);
 }
 
-static int tpd_ts_tag(struct tp_ts_parser *p, enum tp_ts_kind k,
+static int tpd_ts_tag(struct tp_ts_parser *p, enum tp_json_kind k,
 		      const unsigned char *s, size_t len)
 {
 	struct tp_peer *peer = &p->out->v[p->cur.idx];
 	char *tag;
 	int err;
 
-	if (k != TK_STRING) {
+	if (k != TP_JSON_STRING) {
 		tpd_peer_set_error(
 			"status: Tags of peer %s is not a list of strings",
 			peer->key);
@@ -259,15 +253,15 @@ static int tpd_ts_tag(struct tp_ts_parser *p, enum tp_ts_kind k,
 	return err ? tpd_ts_stop(p, err) : 1;
 }
 
-static int tpd_ts_ip(struct tp_ts_parser *p, enum tp_ts_kind k,
+static int tpd_ts_ip(struct tp_ts_parser *p, enum tp_json_kind k,
 		     const unsigned char *s, size_t len)
 {
 	struct tp_peer *peer = &p->out->v[p->cur.idx];
 	struct tp_peer_prefix pp;
 	char text[64];
 
-	len = k == TK_STRING ? tpd_ts_clen(s, len) : 0;
-	if (k != TK_STRING || len >= sizeof(text))
+	len = k == TP_JSON_STRING ? tpd_ts_clen(s, len) : 0;
+	if (k != TP_JSON_STRING || len >= sizeof(text))
 		goto bad;
 	memcpy(text, s, len);
 	text[len] = '\0';
@@ -284,7 +278,7 @@ bad:
 }
 
 /* A value of "User": its key is a UserID; the first of an id counts. */
-static int tpd_ts_user_start(struct tp_ts_parser *p, enum tp_ts_kind k)
+static int tpd_ts_user_start(struct tp_ts_parser *p, enum tp_json_kind k)
 {
 	struct tp_ts_user *u;
 
@@ -297,7 +291,7 @@ static int tpd_ts_user_start(struct tp_ts_parser *p, enum tp_ts_kind k)
 		return tpd_ts_nomem(p);
 	u->login[0] = '\0';
 	u->order = p->n_users++;
-	if (k == TK_MAP) {
+	if (k == TP_JSON_MAP) {
 		p->where = TS_USER;
 		p->seen_login = false;
 	}
@@ -305,10 +299,10 @@ static int tpd_ts_user_start(struct tp_ts_parser *p, enum tp_ts_kind k)
 }
 
 /* The value after a key, or an element of "Tags" or "TailscaleIPs". */
-static int tpd_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
+static int tpd_ts_value(struct tp_ts_parser *p, enum tp_json_kind k,
 			const unsigned char *s, size_t len)
 {
-	bool open = k == TK_MAP || k == TK_ARRAY;
+	bool open = k == TP_JSON_MAP || k == TP_JSON_ARRAY;
 	enum tpd_ts_next next = p->next;
 	struct tp_ts_user *u;
 	int ret = 1;
@@ -325,7 +319,7 @@ static int tpd_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 	p->next = TN_SKIP;
 	switch (p->where) {
 	case TS_TOP:
-		if (k != TK_MAP) {
+		if (k != TP_JSON_MAP) {
 			tpd_peer_set_error(
 				"status: the document is not a JSON object");
 			return tpd_ts_stop(p, -EPROTO);
@@ -341,16 +335,16 @@ static int tpd_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 	}
 	switch (next) {
 	case TN_PEERS:
-		if (k == TK_NULL)
+		if (k == TP_JSON_NULL)
 			return 1;
-		if (k != TK_MAP) {
+		if (k != TP_JSON_MAP) {
 			tpd_peer_set_error("status: Peer is not an object");
 			return tpd_ts_stop(p, -EPROTO);
 		}
 		p->where = TS_PEERS;
 		return 1;
 	case TN_USERS:
-		if (k == TK_MAP) {
+		if (k == TP_JSON_MAP) {
 			p->where = TS_USERS;
 			return 1;
 		}
@@ -358,14 +352,14 @@ static int tpd_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 	case TN_PEER:
 		return tpd_ts_peer_start(p, k);
 	case TN_HOSTNAME:
-		if (k == TK_STRING && tpd_ts_clen(s, len)) {
+		if (k == TP_JSON_STRING && tpd_ts_clen(s, len)) {
 			tpd_copy_cut(p->cur.host, sizeof(p->cur.host),
 				     (const char *)s, tpd_ts_clen(s, len));
 			p->cur.host_set = true;
 		}
 		break;
 	case TN_DNSNAME:
-		if (k == TK_STRING) {
+		if (k == TP_JSON_STRING) {
 			len = tpd_ts_clen(s, len);
 			if (len && s[len - 1] == '.')
 				len--;
@@ -376,7 +370,7 @@ static int tpd_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 		break;
 	case TN_USERID:
 		/* a number as written ("42", "42.5"), or a string */
-		if (k == TK_NUMBER || k == TK_STRING) {
+		if (k == TP_JSON_NUMBER || k == TP_JSON_STRING) {
 			p->uids[p->cur.idx] =
 				strndup((const char *)s, tpd_ts_clen(s, len));
 			if (!p->uids[p->cur.idx])
@@ -385,9 +379,9 @@ static int tpd_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 		break;
 	case TN_TAGS:
 	case TN_IPS:
-		if (k == TK_NULL)
+		if (k == TP_JSON_NULL)
 			return 1;
-		if (k == TK_ARRAY) {
+		if (k == TP_JSON_ARRAY) {
 			p->where = next == TN_TAGS ? TS_TAGS : TS_IPS;
 			return 1;
 		}
@@ -402,12 +396,13 @@ static int tpd_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 		return tpd_ts_stop(p, -EPROTO);
 	case TN_USER:
 		ret = tpd_ts_user_start(p, k);
-		if (!ret || k == TK_MAP)
+		if (!ret || k == TP_JSON_MAP)
 			return ret;
 		break;
 	case TN_LOGIN:
 		u = &p->users[p->n_users - 1];
-		if (k == TK_STRING && tpd_ts_clen(s, len) < sizeof(u->login)) {
+		if (k == TP_JSON_STRING &&
+		    tpd_ts_clen(s, len) < sizeof(u->login)) {
 			memcpy(u->login, s, tpd_ts_clen(s, len));
 			u->login[tpd_ts_clen(s, len)] = '\0';
 		}
@@ -423,35 +418,11 @@ static int tpd_ts_value(struct tp_ts_parser *p, enum tp_ts_kind k,
 	return ret;
 }
 
-static int tpd_ts_cb_null(void *ctx)
+/* Every value, through lib/json.c's reader. */
+static int tpd_ts_cb_value(void *ctx, enum tp_json_kind k, const char *s,
+			   size_t len, int b)
 {
-	return tpd_ts_value(tpd_ts_of(ctx), TK_NULL, NULL, 0);
-}
-
-static int tpd_ts_cb_bool(void *ctx, int v)
-{
-	return tpd_ts_value(tpd_ts_of(ctx), TK_BOOL, NULL, 0);
-}
-
-static int tpd_ts_cb_number(void *ctx, const char *s, size_t len)
-{
-	return tpd_ts_value(tpd_ts_of(ctx), TK_NUMBER, (const unsigned char *)s,
-			    len);
-}
-
-static int tpd_ts_cb_string(void *ctx, const unsigned char *s, size_t len)
-{
-	return tpd_ts_value(tpd_ts_of(ctx), TK_STRING, s, len);
-}
-
-static int tpd_ts_cb_start_map(void *ctx)
-{
-	return tpd_ts_value(tpd_ts_of(ctx), TK_MAP, NULL, 0);
-}
-
-static int tpd_ts_cb_start_array(void *ctx)
-{
-	return tpd_ts_value(tpd_ts_of(ctx), TK_ARRAY, NULL, 0);
+	return tpd_ts_value(tpd_ts_of(ctx), k, (const unsigned char *)s, len);
 }
 
 /* Keep the key of a peer or a user, NUL-terminated. */
@@ -555,19 +526,6 @@ static int tpd_ts_cb_end(void *ctx)
 	return 1;
 }
 
-static const yajl_callbacks tp_ts_callbacks = {
-	.yajl_null = tpd_ts_cb_null,
-	.yajl_boolean = tpd_ts_cb_bool,
-	.yajl_number =
-		tpd_ts_cb_number, /* numbers as written: no integer/double */
-	.yajl_string = tpd_ts_cb_string,
-	.yajl_start_map = tpd_ts_cb_start_map,
-	.yajl_map_key = tpd_ts_cb_map_key,
-	.yajl_end_map = tpd_ts_cb_end,
-	.yajl_start_array = tpd_ts_cb_start_array,
-	.yajl_end_array = tpd_ts_cb_end,
-};
-
 /**
  * tpd_ts_parser_new() - start parsing a status document.
  * @out: the peers; emptied.
@@ -583,7 +541,11 @@ struct tp_ts_parser *tpd_ts_parser_new(struct tp_peer_list *out)
 	if (!p)
 		goto nomem;
 	p->out = out;
-	p->h = yajl_alloc(&tp_ts_callbacks, NULL, p);
+	p->rd = (struct tp_json_reader){ .value = tpd_ts_cb_value,
+					 .key = tpd_ts_cb_map_key,
+					 .end = tpd_ts_cb_end,
+					 .ctx = p };
+	p->h = tp_json_reader_alloc(&p->rd);
 	if (!p->h)
 		goto nomem;
 	yajl_config(p->h, yajl_allow_comments,

@@ -45,17 +45,8 @@
 static int tpd_libxdp_log(enum libxdp_print_level level, const char *fmt,
 			  va_list ap)
 {
-	char buf[512];
-	size_t len;
-
-	if (level == LIBXDP_DEBUG && tpd_log_min > TPD_LOG_DEBUG)
-		return 0;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	len = strlen(buf);
-	if (len && buf[len - 1] == '\n')
-		buf[len - 1] = 0;
 	/* its warnings are about the dispatcher it then falls back from */
-	tpd_log(TPD_LOG_DEBUG, "libxdp", "detail", buf, NULL);
+	tpd_log_library(TPD_LOG_DEBUG, "libxdp", fmt, ap);
 	return 0;
 }
 

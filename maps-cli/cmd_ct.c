@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 
+#include "array.h"
 #include "conntrack.h"
 #include "flags.h"
 #include "names.h"
@@ -98,7 +99,6 @@ static int ct_collect_table(int fd, const struct tpctl_ct_filter *f,
 {
 	const struct tp_addr *snat;
 	struct tp_ct_key k, next, *prev = NULL;
-	struct tpctl_ct_row *p;
 	struct tp_ct_entry e;
 	size_t steps = 0, max_steps = 4 * (size_t)tp_map_max_entries(fd);
 
@@ -110,13 +110,8 @@ static int ct_collect_table(int fd, const struct tpctl_ct_filter *f,
 		    (e.flags & TP_CT_F_REPLY_KEY) ||
 		    e.expires_s <= TP_CT_SEC(now) || !ct_match(f, &k, &e))
 			continue;
-		if (*n == *cap) {
-			*cap = *cap ? *cap * 2 : 256;
-			p = realloc(*r, *cap * sizeof(*p));
-			if (!p)
-				return -ENOMEM;
-			*r = p;
-		}
+		if (tp_array_grow((void **)r, cap, *n + 1, sizeof(**r), 256))
+			return -ENOMEM;
 		memset(&(*r)[*n], 0, sizeof(**r));
 		snat = (e.flags & TP_CT_F_SNAT) ? tp_ct_snat_addr(&k, &e, cfg)
 						: NULL;
@@ -233,25 +228,19 @@ static void ct_json_row(struct tp_json *j, const struct tp_maps *m,
 	tp_json_kv_str(j, "proto",
 		       tp_proto_name(r->key.proto, buf, sizeof(buf)));
 	tp_json_kv_u64(j, "zone", r->key.zone);
-	tp_json_kv_str(j, "src",
-		       tp_addr_format(&r->key.saddr, buf, sizeof(buf)));
-	tp_json_kv_u64(j, "sport", ntohs(r->key.sport));
-	tp_json_kv_str(j, "dst",
-		       tp_addr_format(&r->key.daddr, buf, sizeof(buf)));
-	tp_json_kv_u64(j, "dport", ntohs(r->key.dport));
+	tpctl_json_addr_port(j, "src", "sport", &r->key.saddr, r->key.sport);
+	tpctl_json_addr_port(j, "dst", "dport", &r->key.daddr, r->key.dport);
 	tp_json_kv_str(j, "state", tp_ct_state_name(e->state));
 	tp_json_kv_str(j, "flags",
 		       tpctl_ct_flags_str(e->flags, buf, sizeof(buf)));
 	if (e->flags & TP_CT_F_DNAT) {
-		tp_json_kv_str(j, "backend",
-			       tp_addr_format(&e->nat_addr, buf, sizeof(buf)));
-		tp_json_kv_u64(j, "backend_port", ntohs(e->nat_port));
+		tpctl_json_addr_port(j, "backend", "backend_port", &e->nat_addr,
+				     e->nat_port);
 		tp_json_kv_u64(j, "backend_id", e->backend_id);
 	}
 	if (e->flags & TP_CT_F_SNAT) {
-		tp_json_kv_str(j, "snat_addr",
-			       tp_addr_format(&r->snat_addr, buf, sizeof(buf)));
-		tp_json_kv_u64(j, "snat_port", ntohs(e->snat_port));
+		tpctl_json_addr_port(j, "snat_addr", "snat_port", &r->snat_addr,
+				     e->snat_port);
 	}
 	tp_json_kv_u64(j, "service_id", e->svc_id);
 	if (s)
@@ -352,19 +341,15 @@ cleanup:
 static int ct_keys_table(int fd, struct tp_ct_key **keys, size_t *n,
 			 size_t *cap)
 {
-	struct tp_ct_key k, next, *prev = NULL, *p;
+	struct tp_ct_key k, next, *prev = NULL;
 	size_t steps = 0, max_steps = 4 * (size_t)tp_map_max_entries(fd);
 
 	while (steps++ < max_steps && !bpf_map_get_next_key(fd, prev, &next)) {
 		k = next;
 		prev = &k;
-		if (*n == *cap) {
-			*cap = *cap ? *cap * 2 : 1024;
-			p = realloc(*keys, *cap * sizeof(*p));
-			if (!p)
-				return -ENOMEM;
-			*keys = p;
-		}
+		if (tp_array_grow((void **)keys, cap, *n + 1, sizeof(**keys),
+				  1024))
+			return -ENOMEM;
 		(*keys)[(*n)++] = k;
 	}
 	return 0;

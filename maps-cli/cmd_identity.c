@@ -191,12 +191,8 @@ void tpctl_identities_render(struct tpctl_ctx *ctx, const struct tp_maps *m,
 static int id_collect(const struct tp_maps *m, struct tpctl_id_row **rows,
 		      size_t *n)
 {
-	int err = TP_MAP_COLLECT(m->identity, struct tpctl_id_row, key, val,
-				 rows, n);
-
-	if (!err && *n)
-		qsort(*rows, *n, sizeof(**rows), id_row_cmp);
-	return err;
+	return TP_MAP_COLLECT_SORTED(m->identity, struct tpctl_id_row, key, val,
+				     rows, n, id_row_cmp);
 }
 
 /** tpctl_identity_list() - every prefix with its identity. */

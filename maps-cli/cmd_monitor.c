@@ -151,15 +151,12 @@ void tpctl_event_json(struct tp_json *j, const struct tp_maps *m,
 	tp_json_kv_u64(j, "zone", ev->zone);
 	tp_json_kv_u64(j, "out_zone", ev->out_zone);
 	tp_json_kv_str(j, "proto", tp_proto_name(proto, buf, sizeof(buf)));
-	tp_json_kv_str(j, "src",
-		       tp_addr_format(&ev->tuple.saddr, buf, sizeof(buf)));
-	tp_json_kv_u64(j, "sport", ntohs(ev->tuple.sport));
-	tp_json_kv_str(j, "dst",
-		       tp_addr_format(&ev->tuple.daddr, buf, sizeof(buf)));
-	tp_json_kv_u64(j, "dport", ntohs(ev->tuple.dport));
-	tp_json_kv_str(j, "nat_dst",
-		       tp_addr_format(&ev->nat_addr, buf, sizeof(buf)));
-	tp_json_kv_u64(j, "nat_dport", ntohs(ev->nat_port));
+	tpctl_json_addr_port(j, "src", "sport", &ev->tuple.saddr,
+			     ev->tuple.sport);
+	tpctl_json_addr_port(j, "dst", "dport", &ev->tuple.daddr,
+			     ev->tuple.dport);
+	tpctl_json_addr_port(j, "nat_dst", "nat_dport", &ev->nat_addr,
+			     ev->nat_port);
 	tpctl_json_identity(j, "src", m, ev->src_id);
 	tpctl_json_identity(j, "dst", m, ev->dst_id);
 	tp_json_kv_u64(j, "rule_id", ev->rule_id);

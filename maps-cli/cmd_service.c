@@ -355,8 +355,7 @@ static void svc_json(struct tp_json *j, const struct tpctl_svc_row *s,
 
 	tp_json_obj_open(j);
 	tp_json_kv_str(j, "service", svc_str(&s->key, buf));
-	tp_json_kv_str(j, "vip", tp_addr_format(&s->key.vip, buf, sizeof(buf)));
-	tp_json_kv_u64(j, "port", ntohs(s->key.port));
+	tpctl_json_addr_port(j, "vip", "port", &s->key.vip, s->key.port);
 	tp_json_kv_str(j, "proto",
 		       tp_proto_name(s->key.proto, num, sizeof(num)));
 	tp_json_kv_u64(j, "id", s->svc.id);
@@ -373,10 +372,8 @@ static void svc_json(struct tp_json *j, const struct tpctl_svc_row *s,
 	for (i = 0; i < n; i++) {
 		tp_json_obj_open(j);
 		tp_json_kv_u64(j, "id", bes[i].id);
-		tp_json_kv_str(
-			j, "addr",
-			tp_addr_format(&bes[i].be.addr, buf, sizeof(buf)));
-		tp_json_kv_u64(j, "port", ntohs(bes[i].be.port));
+		tpctl_json_addr_port(j, "addr", "port", &bes[i].be.addr,
+				     bes[i].be.port);
 		tp_json_kv_u64(j, "weight", bes[i].be.weight);
 		tp_json_kv_str(j, "state",
 			       tp_backend_state_name(bes[i].be.state));
@@ -484,23 +481,15 @@ void tpctl_services_render(struct tpctl_ctx *ctx,
 static int svc_collect(const struct tp_maps *m, struct tpctl_svc_row **rows,
 		       size_t *n)
 {
-	int err = TP_MAP_COLLECT(m->services, struct tpctl_svc_row, key, svc,
-				 rows, n);
-
-	if (!err && *n)
-		qsort(*rows, *n, sizeof(**rows), svc_row_cmp);
-	return err;
+	return TP_MAP_COLLECT_SORTED(m->services, struct tpctl_svc_row, key,
+				     svc, rows, n, svc_row_cmp);
 }
 
 static int be_collect(const struct tp_maps *m, struct tpctl_be_row **rows,
 		      size_t *n)
 {
-	int err = TP_MAP_COLLECT(m->backends, struct tpctl_be_row, id, be, rows,
-				 n);
-
-	if (!err && *n)
-		qsort(*rows, *n, sizeof(**rows), be_row_cmp);
-	return err;
+	return TP_MAP_COLLECT_SORTED(m->backends, struct tpctl_be_row, id, be,
+				     rows, n, be_row_cmp);
 }
 
 /** tpctl_service_list() - every service with its backends. */

@@ -11,6 +11,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "array.h"
 #include "names.h"
 #include "table.h"
 #include "tpctl.h"
@@ -64,17 +65,9 @@ void tpctl_stats_free(struct tpctl_stats *s)
 static struct tpctl_stat_row *stats_row(struct tpctl_stats *s,
 					enum tpctl_stats_section sec)
 {
-	struct tpctl_stat_row *p;
-	size_t cap;
-
-	if (s->n[sec] == s->cap[sec]) {
-		cap = s->cap[sec] ? s->cap[sec] * 2 : 64;
-		p = realloc(s->rows[sec], cap * sizeof(*p));
-		if (!p)
-			return NULL;
-		s->rows[sec] = p;
-		s->cap[sec] = cap;
-	}
+	if (tp_array_grow((void **)&s->rows[sec], &s->cap[sec], s->n[sec] + 1,
+			  sizeof(*s->rows[sec]), 64))
+		return NULL;
 	return &s->rows[sec][s->n[sec]++];
 }
 

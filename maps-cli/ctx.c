@@ -5,6 +5,7 @@
  * lookups that turn words into numbers with the maps' help (identity
  * names, interface zones).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <net/if.h>
@@ -127,6 +128,21 @@ void tpctl_unlock(struct tpctl_ctx *ctx)
 	ctx->lock_fd = -1;
 }
 
+/* The words parsed by @parse, then run; a parse error is the command's. */
+static int tpctl_parse_run(struct tpctl_ctx *ctx,
+			   int (*parse)(int argc, char **argv,
+					struct tpctl_args *a, char *err,
+					size_t len),
+			   int argc, char **argv)
+{
+	struct tpctl_args a;
+	char err[TPCTL_ERR_LEN];
+
+	if (parse(argc, argv, &a, err, sizeof(err)))
+		return tpctl_err(ctx, "%s", err);
+	return tpctl_exec(ctx, &a);
+}
+
 /**
  * tpctl_run() - parse and run one command line.
  * @ctx:  the context.
@@ -137,12 +153,7 @@ void tpctl_unlock(struct tpctl_ctx *ctx)
  */
 int tpctl_run(struct tpctl_ctx *ctx, int argc, char **argv)
 {
-	struct tpctl_args a;
-	char err[TPCTL_ERR_LEN];
-
-	if (tpctl_parse(argc, argv, &a, err, sizeof(err)))
-		return tpctl_err(ctx, "%s", err);
-	return tpctl_exec(ctx, &a);
+	return tpctl_parse_run(ctx, tpctl_parse, argc, argv);
 }
 
 /**
@@ -156,12 +167,7 @@ int tpctl_run(struct tpctl_ctx *ctx, int argc, char **argv)
  */
 int tpctl_run_help(struct tpctl_ctx *ctx, int argc, char **argv)
 {
-	struct tpctl_args a;
-	char err[TPCTL_ERR_LEN];
-
-	if (tpctl_parse_help(argc, argv, &a, err, sizeof(err)))
-		return tpctl_err(ctx, "%s", err);
-	return tpctl_exec(ctx, &a);
+	return tpctl_parse_run(ctx, tpctl_parse_help, argc, argv);
 }
 
 /**
@@ -330,6 +336,20 @@ void tpctl_json_identity(struct tp_json *j, const char *base,
 		snprintf(key, sizeof(key), "%s_name", base);
 		tp_json_kv_str(j, key, name);
 	}
+}
+
+/**
+ * tpctl_json_addr_port() - an address and a port (network order) as the
+ * members @addr_key: "ADDR" and @port_key: N.
+ */
+void tpctl_json_addr_port(struct tp_json *j, const char *addr_key,
+			  const char *port_key, const struct tp_addr *a,
+			  __be16 port)
+{
+	char buf[TP_ADDR_STRLEN];
+
+	tp_json_kv_str(j, addr_key, tp_addr_format(a, buf, sizeof(buf)));
+	tp_json_kv_u64(j, port_key, ntohs(port));
 }
 
 /**

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "table.h"
 
 /** tpctl_table_init() - an empty table with columns @cols. */
@@ -30,16 +31,10 @@ void tpctl_table_cell(struct tpctl_table *t, const char *fmt, ...)
 	char *cell = NULL;
 	va_list ap;
 
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		char **p = realloc(t->cells, cap * sizeof(*p));
-
-		if (!p) {
-			t->oom = true;
-			return;
-		}
-		t->cells = p;
-		t->cap = cap;
+	if (tp_array_grow((void **)&t->cells, &t->cap, t->n + 1,
+			  sizeof(*t->cells), 64)) {
+		t->oom = true;
+		return;
 	}
 	va_start(ap, fmt);
 	if (vasprintf(&cell, fmt, ap) < 0)

@@ -300,6 +300,9 @@ int tpctl_identity_resolve(struct tpctl_ctx *ctx, const char *word, bool any_ok,
 char *tpctl_id_label(const struct tp_maps *m, __u32 id, char *buf, size_t len);
 void tpctl_json_identity(struct tp_json *j, const char *base,
 			 const struct tp_maps *m, __u32 id);
+void tpctl_json_addr_port(struct tp_json *j, const char *addr_key,
+			  const char *port_key, const struct tp_addr *a,
+			  __be16 port);
 
 /**
  * struct tpctl_svc_row - a service as listed.
