@@ -30,13 +30,6 @@
 
 #define POD    "198.18.1.1"
 #define Z2PEER "100.100.0.5"
-#define TCP    IPPROTO_TCP
-#define UDP    IPPROTO_UDP
-#define ICMP   IPPROTO_ICMP
-#define SYN    PKT_TCP_SYN
-#define ACK    PKT_TCP_ACK
-#define RST    PKT_TCP_RST
-#define FIN    PKT_TCP_FIN
 
 #define POD_VETH       77 /* a pod's host-side veth: no tp_ifaces entry */
 #define UPLINK_IFINDEX 4242

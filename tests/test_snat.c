@@ -39,10 +39,6 @@
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #endif
-#define TCP IPPROTO_TCP
-#define UDP IPPROTO_UDP
-#define SYN PKT_TCP_SYN
-#define ACK PKT_TCP_ACK
 
 #define GW4	 TH_UPLINK_GW4
 #define FARHOST4 "203.0.113.9" /* no route to it in the test namespace */
