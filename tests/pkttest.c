@@ -251,6 +251,23 @@ void pt_run_at(const char *file, int line, struct th *h, enum th_hook hook,
 	      0);
 }
 
+/* An echo request (ICMP or ICMPv6, by @s's family) of @id/@seq, "ping". */
+struct pkt_spec pt_echo(const char *s, const char *d, __u16 id, __u16 seq)
+{
+	__u8 proto = pt_icmp_proto(s);
+	struct pkt_spec sp = { .family = pt_family_of(s),
+			       .saddr = s,
+			       .daddr = d,
+			       .proto = proto,
+			       .icmp_type = proto == IPPROTO_ICMPV6 ? 128 : 8,
+			       .icmp_id = id,
+			       .icmp_seq = seq,
+			       .payload = "ping",
+			       .payload_len = 4 };
+
+	return sp;
+}
+
 /* A TCP/UDP packet spec. */
 struct pkt_spec pt_flow(const char *s, __u16 sport, const char *d, __u16 dport,
 			__u8 proto, __u8 flags)

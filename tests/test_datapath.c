@@ -1140,15 +1140,7 @@ static void icmp_echo(void **state, const char *client, const char *vip,
 	struct th *h = *state;
 	__u8 proto = pt_icmp_proto(client);
 	int v6 = proto == IPPROTO_ICMPV6;
-	struct pkt_spec sp = { .family = pt_family_of(client),
-			       .saddr = client,
-			       .daddr = vip,
-			       .proto = proto,
-			       .icmp_type = v6 ? 128 : 8,
-			       .icmp_id = 0x4242,
-			       .icmp_seq = 1,
-			       .payload = "ping",
-			       .payload_len = 4 };
+	struct pkt_spec sp = pt_echo(client, vip, 0x4242, 1);
 	struct tp_ct_key k = pt_ct_key(client, 0x4242, vip, 0, proto);
 	struct tp_ct_entry e;
 	struct pkt in, want;

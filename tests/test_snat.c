@@ -173,15 +173,7 @@ static void snat_echo_roundtrip(struct th *h, const struct family_case *c)
 	const char *be = c->be[c->be_idx];
 	int v6 = pt_family_of(client) == AF_INET6;
 	__u8 proto = pt_icmp_proto(client);
-	struct pkt_spec req = { .family = pt_family_of(client),
-				.saddr = client,
-				.daddr = vip,
-				.proto = proto,
-				.icmp_type = v6 ? 128 : 8,
-				.icmp_id = 77,
-				.icmp_seq = 5,
-				.payload = "ping",
-				.payload_len = 4 };
+	struct pkt_spec req = pt_echo(client, vip, 77, 5);
 	struct pkt_spec rep = req;
 	struct tp_ct_key k = pt_ct_key(client, 77, vip, 0, proto);
 	struct pkt out;
