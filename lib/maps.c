@@ -220,6 +220,28 @@ static int tp_array_room(char **arr, size_t *cap, size_t n, size_t size,
 	return -ENOMEM;
 }
 
+/*
+ * The number after "@field:" in /proc/self/fdinfo/@fd (a map's memlock,
+ * a link's link_id), or -1 when the file or the field is missing.
+ */
+long long tp_fdinfo_field(int fd, const char *field)
+{
+	char path[64], line[256];
+	size_t len = strlen(field);
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, len) && line[len] == ':')
+			v = strtoll(line + len + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
 /**
  * tp_map_keys() - every key of a map, in one array.
  * @fd:       the map.

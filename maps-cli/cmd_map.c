@@ -30,25 +30,6 @@ static bool map_is_percpu(__u32 type)
 	       type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
 }
 
-/* The value of "@field:" in /proc/self/fdinfo/@fd, or -1. */
-long long tpctl_fdinfo_field(int fd, const char *field)
-{
-	char path[64], line[256];
-	size_t len = strlen(field);
-	long long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, len) && line[len] == ':')
-			v = strtoll(line + len + 1, NULL, 10);
-	fclose(f);
-	return v;
-}
-
 /* Entries of a map that has keys to walk; -1 for arrays and ring buffers. */
 static long long map_count(int fd, const struct bpf_map_info *info)
 {
@@ -99,7 +80,7 @@ void tpctl_map_infos(struct tpctl_ctx *ctx, struct tpctl_map_info *maps)
 			maps[i].err = -errno;
 		else
 			maps[i].entries = map_count(fd, &maps[i].info);
-		maps[i].memlock = tpctl_fdinfo_field(fd, "memlock");
+		maps[i].memlock = tp_fdinfo_field(fd, "memlock");
 		close(fd);
 	}
 }

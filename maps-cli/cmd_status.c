@@ -220,10 +220,10 @@ static void status_pinned_one(struct tpctl_ctx *ctx, struct tpctl_status *s,
 		return;
 	memset(p, 0, sizeof(*p));
 	snprintf(p->path, sizeof(p->path), "%s", rel);
-	if (tpctl_fdinfo_field(fd, "link_type") >= 0 ||
-	    tpctl_fdinfo_field(fd, "link_id") >= 0)
+	if (tp_fdinfo_field(fd, "link_type") >= 0 ||
+	    tp_fdinfo_field(fd, "link_id") >= 0)
 		pinned_link(fd, p);
-	else if (tpctl_fdinfo_field(fd, "prog_type") >= 0)
+	else if (tp_fdinfo_field(fd, "prog_type") >= 0)
 		pinned_prog(fd, p);
 	else
 		p->kind = NULL; /* a map that is not ours: not shown */

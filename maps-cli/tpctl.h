@@ -447,7 +447,6 @@ struct tpctl_map_info {
 };
 
 /* cmd_map.c */
-long long tpctl_fdinfo_field(int fd, const char *field);
 void tpctl_map_infos(struct tpctl_ctx *ctx, struct tpctl_map_info *maps);
 void tpctl_maps_render(struct tpctl_ctx *ctx, const struct tpctl_map_info *maps,
 		       size_t n);

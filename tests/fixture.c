@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "config.h"
+#include "datapath.h"
 #include "fixture.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -68,4 +70,35 @@ int fixture_tmpdir(char *dir, size_t size, const char *prefix)
 	if (n < 0 || (size_t)n >= size)
 		return -1;
 	return mkdtemp(dir) ? 0 : -1;
+}
+
+/**
+ * fixture_pin_config() - a loader configuration for the pin tests: one
+ * interface, tp-none0 (absent on purpose: nothing is attached), and the
+ * pins under /sys/fs/bpf/@prefix-PID; fails the test when it does not parse.
+ * @cfg:    filled (tpd_config_free() it).
+ * @prefix: the pin root's name before the process id.
+ */
+void fixture_pin_config(struct tpd_config *cfg, const char *prefix)
+{
+	char err[256];
+
+	if (tpd_config_parse("{\"interfaces\":[{\"name\":\"tp-none0\"}]}", cfg,
+			     err, sizeof(err)))
+		fail_msg("config: %s", err);
+	snprintf(cfg->pin_root, sizeof(cfg->pin_root), "/sys/fs/bpf/%s-%d",
+		 prefix, getpid());
+}
+
+/*
+ * Remove whatever a test left under fixture_pin_config()'s pin root for
+ * @prefix: programs detached, pins and directories gone.
+ */
+void fixture_pins_remove(const char *prefix)
+{
+	struct tpd_config cfg;
+
+	fixture_pin_config(&cfg, prefix);
+	tpd_detach_all(&cfg, true);
+	tpd_config_free(&cfg);
 }

@@ -4,7 +4,11 @@
 
 #include <stddef.h>
 
+struct tpd_config;
+
 char *read_fixture(const char *name, size_t *len);
 int fixture_tmpdir(char *dir, size_t size, const char *prefix);
+void fixture_pin_config(struct tpd_config *cfg, const char *prefix);
+void fixture_pins_remove(const char *prefix);
 
 #endif /* TAILPLANE_TESTS_FIXTURE_H */

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "maps.h"
+#include "pktgen.h"
 #include "tailplane.skel.h"
 
 #define TH_ZONE	      1		       /* zone of the test TUN device tptun0 */
@@ -60,14 +61,8 @@ enum th_hook {
  * no neighbour entries.  The MACs are pktgen's PKT_ETH_SRC and
  * PKT_ETH_DST, so a frame pkt_build() makes is what leaves the uplink.
  */
-#define TH_UPLINK_MAC                              \
-	{                                          \
-		0x02, 0x00, 0x00, 0x00, 0x00, 0x01 \
-	}
-#define TH_UPLINK_GW_MAC                           \
-	{                                          \
-		0x02, 0x00, 0x00, 0x00, 0x00, 0x02 \
-	}
+#define TH_UPLINK_MAC	  PKT_ETH_SRC
+#define TH_UPLINK_GW_MAC  PKT_ETH_DST
 #define TH_UPLINK_NET4	  "198.18.0.1/24"
 #define TH_UPLINK_NET6	  "fd00:198:18::1/120"
 #define TH_UPLINK_GW4	  "198.18.0.254"

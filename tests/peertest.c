@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -404,4 +406,31 @@ void peer_check_set_and_dump(const char *ifname, const char *priv,
 	peer_add_expected(&want, k1, replaced, ARRAY_SIZE(replaced));
 	peer_add_expected(&want, k2, c2, ARRAY_SIZE(c2));
 	peer_expect_dump(ifname, &got, &want);
+}
+
+/**
+ * peer_measure_read() - run @read_peers(@ctx) once, timing it and the peak
+ * resident size around it into @c, and check that the list it read holds
+ * the @n peers ts_status_generate() made.
+ */
+void peer_measure_read(struct peer_cost *c, peer_read_fn *read_peers, void *ctx,
+		       size_t n)
+{
+	struct tp_peer_list l = {};
+	struct timespec t0, t1;
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	c->rss_before_kib = ru.ru_maxrss;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	c->ret = read_peers(ctx, &l);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	getrusage(RUSAGE_SELF, &ru);
+	c->rss_peak_kib = ru.ru_maxrss;
+	c->secs = (double)(t1.tv_sec - t0.tv_sec) +
+		  (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (!c->ret) {
+		ts_status_check(&l, n);
+		tpd_peer_list_free(&l);
+	}
 }

@@ -14,6 +14,14 @@
 			fail_msg(fmt, ##__VA_ARGS__); \
 	} while (0)
 
+/* Two real keys (wg genkey | wg pubkey), hex and base64. */
+#define K1_HEX \
+	"68247057da097a469b378d19f0e44c4ba4f6901fc04dd16dba36336eb94a5b45"
+#define K1_B64 "aCRwV9oJekabN40Z8ORMS6T2kB/ATdFtujYzbrlKW0U="
+#define K2_HEX \
+	"bd340497980c2be8dbc4b1f56ba5911980776a5b6f56d538e9e245da45e77e2b"
+#define K2_B64 "vTQEl5gMK+jbxLH1a6WRGYB3altvVtU46eJF2kXnfis="
+
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #endif
@@ -25,6 +33,21 @@ void peer_expect_same(const struct tp_peer_list *a,
 char *ts_status_generate(size_t n_peers, size_t *len);
 void ts_status_check(const struct tp_peer_list *l, size_t n);
 int peer_run_cmd(char *out, size_t size, bool err, const char *const argv[]);
+
+/*
+ * What reading a large peer list cost: its return, seconds, and the peak
+ * resident size before and after (KiB; measured in a child, the peak is
+ * the read's own); @doc_len the document's size when the caller knows it.
+ */
+struct peer_cost {
+	int ret;
+	double secs;
+	long rss_before_kib, rss_peak_kib;
+	size_t doc_len;
+};
+typedef int peer_read_fn(void *ctx, struct tp_peer_list *l);
+void peer_measure_read(struct peer_cost *c, peer_read_fn *read_peers, void *ctx,
+		       size_t n);
 
 #define PEER_WG "/usr/bin/wg" /* wg(8), for keys */
 void peer_wg_pubkey(char out[TP_WG_KEY_B64_LEN + 1]);

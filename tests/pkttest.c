@@ -11,6 +11,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "conntrack.h"
 #include "identity.h"
 #include "pkttest.h"
 #include "policy.h"
@@ -167,6 +168,36 @@ unsigned int pt_ct_count(struct th *h)
 	return map_count(h->maps.ct) + map_count(h->maps.ct_any);
 }
 
+/*
+ * Write flow @k (its entry @e) into conntrack table @fd with its reply
+ * key, the tuple its replies carry (@snat: a SNAT flow's address, else
+ * NULL), both with @map_flags (BPF_NOEXIST to catch a collision).
+ */
+void pt_ct_put_flow_at(const char *file, int line, int fd,
+		       const struct tp_ct_key *k, const struct tp_ct_entry *e,
+		       const char *snat, __u64 map_flags)
+{
+	struct tp_addr snat_addr = {};
+	struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY |
+					   (e->flags & TP_CT_F_SNAT),
+				  .orig_daddr = k->daddr,
+				  .orig_dport = k->dport,
+				  .orig_zone = k->zone };
+	struct tp_ct_key reply;
+
+	if (snat)
+		snat_addr = pt_addr_at(file, line, snat);
+	if (!tp_ct_reply_tuple_via(k, e, snat ? &snat_addr : NULL, &reply))
+		PT_FAIL("a SNAT flow needs its SNAT address");
+	if (e->flags & TP_CT_F_SNAT) {
+		/* the client the reply tuple no longer has */
+		rk.orig_saddr = k->saddr;
+		rk.orig_sport = k->sport;
+	}
+	PT_EQ(bpf_map_update_elem(fd, k, e, map_flags), 0);
+	PT_EQ(bpf_map_update_elem(fd, &reply, &rk, map_flags), 0);
+}
+
 void pt_build_at(const char *file, int line, const struct pkt_spec *s,
 		 struct pkt *p)
 {
@@ -178,19 +209,21 @@ void pt_build_at(const char *file, int line, const struct pkt_spec *s,
 
 /*
  * Run @in through @hook on the test TUN (or on loopback as Ethernet when
- * @in->l2) and check the verdict and, when @want is given, the output.
+ * @in->l2) as if it came in on @in_ifindex (0: sent by this host), and
+ * check the verdict and, when @want is given, the output.
  */
-void pt_run_expect_at(const char *file, int line, struct th *h,
-		      enum th_hook hook, const struct pkt *in, int want_verdict,
-		      const struct pkt *want)
+void pt_run_expect_from_at(const char *file, int line, struct th *h,
+			   enum th_hook hook, int in_ifindex,
+			   const struct pkt *in, int want_verdict,
+			   const struct pkt *want)
 {
 	uint8_t out[PKT_MAX];
 	size_t out_len = 0;
 	int verdict = -1;
 	char why[128];
 
-	PT_EQ(th_run(h, hook, in->l2 ? 0 : h->l3_ifindex, in->data, in->len,
-		     out, &out_len, &verdict),
+	PT_EQ(th_run_from(h, hook, in->l2 ? 0 : h->l3_ifindex, in_ifindex,
+			  in->data, in->len, out, &out_len, &verdict),
 	      0);
 	PT_EQ(verdict, want_verdict);
 	if (!want)
@@ -198,6 +231,14 @@ void pt_run_expect_at(const char *file, int line, struct th *h,
 	PT_PKT_EQ(want->data, want->len, out, out_len);
 	if (pkt_verify_csums(want, want->l2, why, sizeof(why)))
 		PT_FAIL("expected packet has bad checksums: %s", why);
+}
+
+/* pt_run_expect_from_at() for a packet this host sent. */
+void pt_run_expect_at(const char *file, int line, struct th *h,
+		      enum th_hook hook, const struct pkt *in, int want_verdict,
+		      const struct pkt *want)
+{
+	pt_run_expect_from_at(file, line, h, hook, 0, in, want_verdict, want);
 }
 
 /* Run and return the output packet. */
@@ -208,6 +249,23 @@ void pt_run_at(const char *file, int line, struct th *h, enum th_hook hook,
 	PT_EQ(th_run(h, hook, in->l2 ? 0 : h->l3_ifindex, in->data, in->len,
 		     out->data, &out->len, verdict),
 	      0);
+}
+
+/* An echo request (ICMP or ICMPv6, by @s's family) of @id/@seq, "ping". */
+struct pkt_spec pt_echo(const char *s, const char *d, __u16 id, __u16 seq)
+{
+	__u8 proto = pt_icmp_proto(s);
+	struct pkt_spec sp = { .family = pt_family_of(s),
+			       .saddr = s,
+			       .daddr = d,
+			       .proto = proto,
+			       .icmp_type = proto == IPPROTO_ICMPV6 ? 128 : 8,
+			       .icmp_id = id,
+			       .icmp_seq = seq,
+			       .payload = "ping",
+			       .payload_len = 4 };
+
+	return sp;
 }
 
 /* A TCP/UDP packet spec. */
@@ -500,24 +558,49 @@ void pt_cross_zones_at(const char *file, int line, struct th *h,
 	      PASS);
 }
 
+/**
+ * pt_icmp_err_on_at() - an ICMP/ICMPv6 error from @from to @to quoting @quote
+ * @file: the caller's file, for a failure
+ * @line: the caller's line, for a failure
+ * @out: the error, built
+ * @from: its source (its family is the error's)
+ * @to: its destination
+ * @quote: the packet it quotes, whole
+ * @type: the ICMP type
+ * @code: the ICMP code
+ * @info: the rest of the ICMP header (an MTU, a pointer), host order
+ * @l2: with an Ethernet header (an error on the uplink)
+ * @ttl: its TTL / hop limit, 0 for pktgen's default
+ */
+void pt_icmp_err_on_at(const char *file, int line, struct pkt *out,
+		       const char *from, const char *to,
+		       const struct pkt_spec *quote, __u8 type, __u8 code,
+		       __u32 info, int l2, __u8 ttl)
+{
+	static struct pkt inner;
+	struct pkt_spec sp = { .l2 = l2,
+			       .family = pt_family_of(from),
+			       .saddr = from,
+			       .daddr = to,
+			       .proto = pt_icmp_proto(from),
+			       .icmp_type = type,
+			       .icmp_code = code,
+			       .icmp_info = info,
+			       .ttl = ttl };
+
+	pt_build_at(file, line, quote, &inner);
+	sp.inner = &inner;
+	pt_build_at(file, line, &sp, out);
+}
+
 /* An ICMP error @type/@code (@info: MTU and the like) from @from to @to quoting @quote. */
 void pt_icmp_err_t_at(const char *file, int line, struct pkt *out,
 		      const char *from, const char *to,
 		      const struct pkt_spec *quote, __u8 type, __u8 code,
 		      __u32 info)
 {
-	static struct pkt inner;
-	struct pkt_spec sp = { .family = pt_family_of(from),
-			       .saddr = from,
-			       .daddr = to,
-			       .proto = pt_icmp_proto(from),
-			       .icmp_type = type,
-			       .icmp_code = code,
-			       .icmp_info = info };
-
-	pt_build_at(file, line, quote, &inner);
-	sp.inner = &inner;
-	pt_build_at(file, line, &sp, out);
+	pt_icmp_err_on_at(file, line, out, from, to, quote, type, code, info, 0,
+			  0);
 }
 
 /* Port unreachable (ICMPv6: address unreachable) from @from to @to quoting @quote. */

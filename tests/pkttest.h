@@ -26,6 +26,15 @@
 #define SEC_NS 1000000000ULL
 #define T0     (1000 * SEC_NS) /* the fixed clock tests start at */
 
+/* The short names the packet tables use. */
+#define TCP  IPPROTO_TCP
+#define UDP  IPPROTO_UDP
+#define ICMP IPPROTO_ICMP
+#define SYN  PKT_TCP_SYN
+#define ACK  PKT_TCP_ACK
+#define RST  PKT_TCP_RST
+#define FIN  PKT_TCP_FIN
+
 /* The address plan of docs/DESIGN: tailnet, nodes and pods, VIPs. */
 #define CLIENT4 "100.64.0.1"
 #define CLIENT6 "fd7a:115c:a1e0::1"
@@ -100,6 +109,7 @@ int pt_family_of(const char *s);
 __u8 pt_icmp_proto(const char *s);
 struct pkt_spec pt_flow(const char *s, __u16 sport, const char *d, __u16 dport,
 			__u8 proto, __u8 flags);
+struct pkt_spec pt_echo(const char *s, const char *d, __u16 id, __u16 seq);
 struct tp_addr pt_addr_at(const char *file, int line, const char *s);
 struct tp_svc_key pt_svc_key_at(const char *file, int line, const char *vip,
 				__u16 port, __u8 proto);
@@ -124,24 +134,32 @@ void pt_deflt_at(const char *file, int line, struct th *h, __u16 zone,
 void pt_uplink_at(const char *file, int line, struct th *h, __u32 ifindex);
 int pt_ct_get(struct th *h, const struct tp_ct_key *k, struct tp_ct_entry *e);
 unsigned int pt_ct_count(struct th *h);
+void pt_ct_put_flow_at(const char *file, int line, int fd,
+		       const struct tp_ct_key *k, const struct tp_ct_entry *e,
+		       const char *snat, __u64 map_flags);
 struct tp_ct_entry pt_ct_must_at(const char *file, int line, struct th *h,
 				 const struct tp_ct_key *k);
 void pt_check_ct_dnat_at(const char *file, int line, struct th *h,
 			 const struct tp_ct_key *orig, const char *be,
 			 __u16 be_port, __u8 state);
 __u64 pt_drops(struct th *h, int reason);
-#define pt_service(...) pt_service_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_ident(...)	pt_ident_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_rule(...)	pt_rule_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_deflt(...)	pt_deflt_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_uplink(...)	pt_uplink_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_ct_must(...) pt_ct_must_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_service(...)	    pt_service_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_ident(...)	    pt_ident_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_rule(...)	    pt_rule_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_deflt(...)	    pt_deflt_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_uplink(...)	    pt_uplink_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_ct_must(...)	    pt_ct_must_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_ct_put_flow(...) pt_ct_put_flow_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_check_ct_dnat(...) \
 	pt_check_ct_dnat_at(__FILE__, __LINE__, __VA_ARGS__)
 
 /* Packets: build, run, compare whole output packets. */
 void pt_build_at(const char *file, int line, const struct pkt_spec *s,
 		 struct pkt *p);
+void pt_run_expect_from_at(const char *file, int line, struct th *h,
+			   enum th_hook hook, int in_ifindex,
+			   const struct pkt *in, int want_verdict,
+			   const struct pkt *want);
 void pt_run_expect_at(const char *file, int line, struct th *h,
 		      enum th_hook hook, const struct pkt *in, int want_verdict,
 		      const struct pkt *want);
@@ -168,6 +186,10 @@ int pt_send_on_at(const char *file, int line, struct th *h, enum th_hook hook,
 		  int ifindex, int in_ifindex, const struct pkt *in);
 int pt_send_spec_at(const char *file, int line, struct th *h, enum th_hook hook,
 		    int ifindex, int in_ifindex, struct pkt_spec sp);
+void pt_icmp_err_on_at(const char *file, int line, struct pkt *out,
+		       const char *from, const char *to,
+		       const struct pkt_spec *quote, __u8 type, __u8 code,
+		       __u32 info, int l2, __u8 ttl);
 void pt_icmp_err_t_at(const char *file, int line, struct pkt *out,
 		      const char *from, const char *to,
 		      const struct pkt_spec *quote, __u8 type, __u8 code,
@@ -200,8 +222,10 @@ int pt_tc_attach(int ifindex, enum bpf_tc_attach_point where, int prog_fd);
 void pt_tc_detach_all(int ifindex);
 void pt_expect_pkt_at(const char *file, int line, struct pkt_spec want_sp,
 		      const struct pkt *got);
-#define pt_build(...)	    pt_build_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_run_expect(...)  pt_run_expect_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_build(...)	   pt_build_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_run_expect(...) pt_run_expect_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_run_expect_from(...) \
+	pt_run_expect_from_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_run(...)	    pt_run_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_expect_dnat(...) pt_expect_dnat_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_expect_revnat(...) \

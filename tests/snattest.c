@@ -296,38 +296,3 @@ void st_attach_reply_path_at(const char *file, int line, struct th *h)
 			   bpf_program__fd(h->skel->progs.tp_from_uplink)),
 	      0);
 }
-
-/**
- * st_icmp_err_at() - an ICMP/ICMPv6 error from @from to @to quoting @quote
- * @file: the caller's file, for a failure
- * @line: the caller's line, for a failure
- * @out: the error, built
- * @from: its source (its family is the error's)
- * @to: its destination
- * @quote: the packet it quotes, whole
- * @type: the ICMP type
- * @code: the ICMP code
- * @info: the rest of the ICMP header (an MTU, a pointer), host order
- * @l2: with an Ethernet header (an error on the uplink)
- * @ttl: its TTL / hop limit, 0 for pktgen's default
- */
-void st_icmp_err_at(const char *file, int line, struct pkt *out,
-		    const char *from, const char *to,
-		    const struct pkt_spec *quote, __u8 type, __u8 code,
-		    __u32 info, int l2, __u8 ttl)
-{
-	static struct pkt inner;
-	struct pkt_spec sp = { .l2 = l2,
-			       .family = pt_family_of(from),
-			       .saddr = from,
-			       .daddr = to,
-			       .proto = pt_icmp_proto(from),
-			       .icmp_type = type,
-			       .icmp_code = code,
-			       .icmp_info = info,
-			       .ttl = ttl };
-
-	pt_build_at(file, line, quote, &inner);
-	sp.inner = &inner;
-	pt_build_at(file, line, &sp, out);
-}

@@ -53,10 +53,6 @@ void st_uplink_untouched_at(const char *file, int line, struct th *h,
 			    struct pkt_spec sp);
 void st_expect_restored_at(const char *file, int line, struct th *h,
 			   struct pkt_spec reply, struct pkt_spec want);
-void st_icmp_err_at(const char *file, int line, struct pkt *out,
-		    const char *from, const char *to,
-		    const struct pkt_spec *quote, __u8 type, __u8 code,
-		    __u32 info, int l2, __u8 ttl);
 struct pkt_spec st_df_frame(struct pkt_spec sp, const void *payload,
 			    size_t len);
 void st_attach_reply_path_at(const char *file, int line, struct th *h);
@@ -77,7 +73,7 @@ void st_attach_reply_path_at(const char *file, int line, struct th *h);
 	st_uplink_untouched_at(__FILE__, __LINE__, __VA_ARGS__)
 #define st_expect_restored(...) \
 	st_expect_restored_at(__FILE__, __LINE__, __VA_ARGS__)
-#define st_icmp_err(...) st_icmp_err_at(__FILE__, __LINE__, __VA_ARGS__)
+#define st_icmp_err(...) pt_icmp_err_on_at(__FILE__, __LINE__, __VA_ARGS__)
 #define st_attach_reply_path(...) \
 	st_attach_reply_path_at(__FILE__, __LINE__, __VA_ARGS__)
 

@@ -31,11 +31,6 @@
 #define Z2PEER "100.100.0.5"
 #define PEER_B "100.64.0.2"
 #define NODE4  "198.18.0.1"
-#define TCP    IPPROTO_TCP
-#define UDP    IPPROTO_UDP
-#define SYN    PKT_TCP_SYN
-#define ACK    PKT_TCP_ACK
-#define RST    PKT_TCP_RST
 
 #define UPLINK_IFINDEX 4242
 #define POD_VETH       77 /* a pod's host-side veth: no tp_ifaces entry */

@@ -30,13 +30,6 @@
 
 #define POD    "198.18.1.1"
 #define Z2PEER "100.100.0.5"
-#define TCP    IPPROTO_TCP
-#define UDP    IPPROTO_UDP
-#define ICMP   IPPROTO_ICMP
-#define SYN    PKT_TCP_SYN
-#define ACK    PKT_TCP_ACK
-#define RST    PKT_TCP_RST
-#define FIN    PKT_TCP_FIN
 
 #define POD_VETH       77 /* a pod's host-side veth: no tp_ifaces entry */
 #define UPLINK_IFINDEX 4242
@@ -1047,6 +1040,7 @@ static void test_holds_dnat_reply_key_from_wrong_side(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, VIP4, 80, TCP);
+	struct pkt_spec rst = pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, RST);
 	struct pkt in;
 
 	REQUIRE_BPF();
@@ -1054,9 +1048,8 @@ static void test_holds_dnat_reply_key_from_wrong_side(void **state)
 	web_dnat_flow(h, 8080);
 
 	/* the reply key's tuple from a zone-2 peer, forwarded into zone 1 */
-	pt_build(FLOWP(BE4[0], 8080, CLIENT4, 1000, TCP, RST), &in);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
-			 DROP);
+	pt_build(&rst, &in);
+	assert_int_equal(peer2_in(h, rst), DROP);
 	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
 				    h->l3_ifindex2, &in),
 			 DROP);

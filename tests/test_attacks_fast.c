@@ -23,13 +23,6 @@
 #include "pkttest.h"
 #include "service.h"
 
-#define TCP IPPROTO_TCP
-#define UDP IPPROTO_UDP
-#define SYN PKT_TCP_SYN
-#define ACK PKT_TCP_ACK
-#define FIN PKT_TCP_FIN
-#define RST PKT_TCP_RST
-
 /* IPv4 options (NOPs, then EOL) of each length the header allows */
 static const uint8_t OPTS[40] = {
 	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,

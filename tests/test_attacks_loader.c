@@ -40,6 +40,7 @@
 #include "config.h"
 #include "conntrack.h"
 #include "datapath.h"
+#include "fixture.h"
 #include "pins.h"
 #include "pkttest.h"
 
@@ -88,16 +89,12 @@ int __wrap_bpf_object__load_skeleton(struct bpf_object_skeleton *s)
 
 /* ---- helpers ------------------------------------------------------------ */
 
+#define PIN_PREFIX "tp-ldattack" /* the pin root: /sys/fs/bpf/tp-ldattack-PID */
+
+/* A config of no real interface, pinning under the test's pin root. */
 static void pin_cfg(struct tpd_config *cfg)
 {
-	char err[256];
-
-	assert_int_equal(
-		tpd_config_parse("{\"interfaces\":[{\"name\":\"tp-none0\"}]}",
-				 cfg, err, sizeof(err)),
-		0);
-	snprintf(cfg->pin_root, sizeof(cfg->pin_root),
-		 "/sys/fs/bpf/tp-ldattack-%d", getpid());
+	fixture_pin_config(cfg, PIN_PREFIX);
 }
 
 /* pin_cfg(), and its pin root made ready on bpffs. */
@@ -109,15 +106,11 @@ static void prepared_cfg(struct tpd_config *cfg)
 
 static int pins_teardown(void **state)
 {
-	struct tpd_config cfg;
-
 	(void)state;
 	signal(SIGCHLD, SIG_DFL);
-	if (th_unavailable())
-		return 0;
-	pin_cfg(&cfg);
-	tpd_detach_all(&cfg, true); /* whatever a failed test left */
-	tpd_config_free(&cfg);
+	if (!th_unavailable())
+		fixture_pins_remove(
+			"tp-ldattack"); /* what a failed test left */
 	return 0;
 }
 

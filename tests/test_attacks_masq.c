@@ -26,12 +26,6 @@
 #include "pkttest.h"
 #include "static_nat.h"
 
-#define TCP IPPROTO_TCP
-#define UDP IPPROTO_UDP
-#define SYN PKT_TCP_SYN
-#define ACK PKT_TCP_ACK
-#define RST PKT_TCP_RST
-
 #define MASQ4B "100.64.0.101" /* the zone's address after it changed */
 #define PEER4B "100.64.0.2"   /* another peer of the zone */
 

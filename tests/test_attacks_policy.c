@@ -33,10 +33,6 @@
 #define ANY TP_POLICY_ANY_ID
 #define POD "198.18.1.1"
 #define DB  "198.18.2.1"
-#define SYN PKT_TCP_SYN
-#define ACK PKT_TCP_ACK
-#define TCP IPPROTO_TCP
-#define UDP IPPROTO_UDP
 
 static void identities(struct th *h)
 {

@@ -38,13 +38,6 @@
 #include "service.h"
 #include "snattest.h"
 
-#define TCP  IPPROTO_TCP
-#define UDP  IPPROTO_UDP
-#define ICMP IPPROTO_ICMP
-#define SYN  PKT_TCP_SYN
-#define ACK  PKT_TCP_ACK
-#define RST  PKT_TCP_RST
-
 #define PEER4 "100.64.0.66" /* a hostile peer of the client's tailnet */
 
 /* bpf/lib/snat.h: the skb->tc_index bit of a reply tp_from_uplink restored */

@@ -159,23 +159,6 @@ static void test_non_service_untouched(void **state)
 
 /* ---- conntrack memory ------------------------------------------------------ */
 
-/* The map memory the kernel charges for map @fd (bpftool's "memlock"). */
-static unsigned long long map_memlock(int fd)
-{
-	unsigned long long v = 0;
-	char path[64], line[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "memlock: %llu", &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
 /*
  * The scale requirement: at most 192 bytes of map memory per conntrack
  * entry, the kernel's own overhead included, as the kernel reports it for
@@ -191,7 +174,7 @@ static void test_ct_memory_per_entry(void **state)
 	} maps[] = { { TP_MAP_CT, h->maps.ct },
 		     { TP_MAP_CT_ANY, h->maps.ct_any } };
 	struct bpf_map_info info;
-	unsigned long long memlock;
+	long long memlock;
 	__u32 len;
 	size_t i;
 
@@ -204,11 +187,13 @@ static void test_ct_memory_per_entry(void **state)
 			bpf_obj_get_info_by_fd(maps[i].fd, &info, &len), 0);
 		/* the bucket array is one per entry only at a power of two */
 		assert_int_equal(info.max_entries & (info.max_entries - 1), 0);
-		memlock = map_memlock(maps[i].fd);
-		printf("%s: max_entries %u memlock %llu: %.2f bytes an entry\n",
+		/* the kernel's charge for the map (bpftool's "memlock") */
+		memlock = tp_fdinfo_field(maps[i].fd, "memlock");
+		assert_true(memlock > 0);
+		printf("%s: max_entries %u memlock %lld: %.2f bytes an entry\n",
 		       maps[i].name, info.max_entries, memlock,
 		       (double)memlock / info.max_entries);
-		assert_true(memlock / info.max_entries <= 192);
+		assert_true(memlock / info.max_entries <= 192LL);
 	}
 }
 
@@ -1155,15 +1140,7 @@ static void icmp_echo(void **state, const char *client, const char *vip,
 	struct th *h = *state;
 	__u8 proto = pt_icmp_proto(client);
 	int v6 = proto == IPPROTO_ICMPV6;
-	struct pkt_spec sp = { .family = pt_family_of(client),
-			       .saddr = client,
-			       .daddr = vip,
-			       .proto = proto,
-			       .icmp_type = v6 ? 128 : 8,
-			       .icmp_id = 0x4242,
-			       .icmp_seq = 1,
-			       .payload = "ping",
-			       .payload_len = 4 };
+	struct pkt_spec sp = pt_echo(client, vip, 0x4242, 1);
 	struct tp_ct_key k = pt_ct_key(client, 0x4242, vip, 0, proto);
 	struct tp_ct_entry e;
 	struct pkt in, want;

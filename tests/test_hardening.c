@@ -31,11 +31,6 @@
 #define DB     "198.18.2.1"
 #define Z2PEER "100.100.0.5"
 #define VIP4B  "198.19.0.11" /* a second VIP (LoadBalancer IP) of a service */
-#define TCP    IPPROTO_TCP
-#define UDP    IPPROTO_UDP
-#define SYN    PKT_TCP_SYN
-#define ACK    PKT_TCP_ACK
-#define RST    PKT_TCP_RST
 
 #define UPLINK_IFINDEX \
 	4242 /* an uplink, as the loader describes it in tp_ifaces */

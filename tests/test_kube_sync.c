@@ -788,19 +788,8 @@ static void flow(struct th *h, __u8 proto, __u16 sport, const char *vip,
 				 .nat_port = htons(bport),
 				 .svc_id = 1,
 				 .expires_s = ~0u };
-	struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY };
-	struct tp_ct_key reply;
 
-	tp_ct_reply_tuple(&k, &e, NULL, &reply);
-	rk.orig_daddr = k.daddr;
-	rk.orig_dport = k.dport;
-	rk.orig_zone = k.zone;
-	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &k, &e,
-					     BPF_NOEXIST),
-			 0);
-	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &reply,
-					     &rk, BPF_NOEXIST),
-			 0);
+	pt_ct_put_flow(tp_ct_fd(&h->maps, proto), &k, &e, NULL, BPF_NOEXIST);
 }
 
 /* The backend id of @be in frontend @fe. */

@@ -31,6 +31,7 @@
 #include "config.h"
 #include "conntrack.h"
 #include "datapath.h"
+#include "fixture.h"
 #include "gc.h"
 #include "identity.h"
 #include "links.h"
@@ -1061,8 +1062,6 @@ static void test_udp_purge_snat(void **state)
 	for (i = 0; i < 4; i++) {
 		struct tp_ct_key k =
 			pt_ct_key(CLIENT4, 5000 + i, VIP4, 53, IPPROTO_UDP);
-		struct tp_ct_key r = pt_ct_key("198.18.1.1", 53, "198.18.0.1",
-					       62000 + i, IPPROTO_UDP);
 		struct tp_ct_entry e = { .flags = TP_CT_F_DNAT | TP_CT_F_SNAT,
 					 .backend_id = i % 2 ? 8 : 7,
 					 .svc_id = 1,
@@ -1070,21 +1069,10 @@ static void test_udp_purge_snat(void **state)
 					 .nat_port = htons(53),
 					 .snat_port = htons(62000 + i),
 					 .expires_s = ~0u };
-		struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY |
-						   TP_CT_F_SNAT,
-					  .orig_daddr = k.daddr,
-					  .orig_dport = k.dport,
-					  .orig_zone = k.zone,
-					  .orig_saddr = k.saddr,
-					  .orig_sport = k.sport };
 
-		r.zone = 0;
-		assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &k, &e,
-						     BPF_NOEXIST),
-				 0);
-		assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &r, &rk,
-						     BPF_NOEXIST),
-				 0);
+		/* replies 198.18.1.1:53 -> 198.18.0.1:62000+i in zone 0 */
+		pt_ct_put_flow(h->maps.ct_any, &k, &e, "198.18.0.1",
+			       BPF_NOEXIST);
 	}
 	assert_int_equal(pt_ct_count(h), 8);
 	assert_int_equal(tpd_purge_add(&p, 7, &be7), 0);
@@ -1114,22 +1102,11 @@ static void ct_flow(struct th *h, __u32 n, __u8 proto, __u32 be_id)
 				 .nat_port = htons(53),
 				 .svc_id = 1,
 				 .expires_s = ~0u };
-	struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY };
-	struct tp_ct_key reply;
 
 	k.saddr = pt_addr("100.64.0.0");
 	k.saddr.w[3] = htonl(ntohl(k.saddr.w[3]) + n / 60000 * 65536 + n % 251);
-	tp_ct_reply_tuple(&k, &e, NULL, &reply);
-	rk.orig_daddr = k.daddr;
-	rk.orig_dport = k.dport;
-	rk.orig_zone = k.zone;
 	/* where the datapath keeps them: tp_ct for TCP, tp_ct_any for UDP */
-	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &k, &e,
-					     BPF_NOEXIST),
-			 0);
-	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, proto), &reply,
-					     &rk, BPF_NOEXIST),
-			 0);
+	pt_ct_put_flow(tp_ct_fd(&h->maps, proto), &k, &e, NULL, BPF_NOEXIST);
 }
 
 /* 20,000 entries, @n_purge of them flows (with their reply keys) to purge. */
@@ -1288,7 +1265,6 @@ static void snat_flow(struct th *h, const char *client, __u16 cport,
 		      __u32 expires_s)
 {
 	struct tp_ct_key k = pt_ct_key(client, cport, VIP4, 80, IPPROTO_TCP);
-	struct tp_ct_key r = pt_ct_key(be, 8080, snat, sport, IPPROTO_TCP);
 	struct tp_ct_entry e = { .nat_addr = pt_addr(be),
 				 .nat_port = htons(8080),
 				 .state = TP_CT_ESTABLISHED,
@@ -1297,16 +1273,9 @@ static void snat_flow(struct th *h, const char *client, __u16 cport,
 				 .backend_id = 1,
 				 .expires_s = expires_s,
 				 .snat_port = htons(sport) };
-	struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY | TP_CT_F_SNAT,
-				  .orig_daddr = k.daddr,
-				  .orig_dport = k.dport,
-				  .orig_zone = k.zone,
-				  .orig_saddr = k.saddr,
-				  .orig_sport = k.sport };
 
-	r.zone = 0; /* the cluster side */
-	assert_int_equal(bpf_map_update_elem(h->maps.ct, &k, &e, BPF_ANY), 0);
-	assert_int_equal(bpf_map_update_elem(h->maps.ct, &r, &rk, BPF_ANY), 0);
+	/* its reply key: @be:8080 -> @snat:@sport in zone 0, the cluster side */
+	pt_ct_put_flow(h->maps.ct, &k, &e, snat, BPF_ANY);
 }
 
 /*
@@ -2262,17 +2231,12 @@ static void test_host_addresses(void **state)
 
 /* ---- pins across loads ------------------------------------------------------ */
 
-static void pin_cfg(struct tpd_config *cfg, __u32 maglev_size)
-{
-	char err[256];
+#define PIN_PREFIX "tp-ldtest" /* the pin root: /sys/fs/bpf/tp-ldtest-PID */
 
-	assert_int_equal(
-		tpd_config_parse("{\"interfaces\":[{\"name\":\"tp-none0\"}]}",
-				 cfg, err, sizeof(err)),
-		0);
-	snprintf(cfg->pin_root, sizeof(cfg->pin_root),
-		 "/sys/fs/bpf/tp-ldtest-%d", getpid());
-	cfg->maglev_size = maglev_size;
+/* A config of no real interface, pinning under the test's pin root. */
+static void pin_cfg(struct tpd_config *cfg)
+{
+	fixture_pin_config(cfg, PIN_PREFIX);
 }
 
 static int map_info(const char *pin_root, const char *name,
@@ -2294,14 +2258,9 @@ static int map_info(const char *pin_root, const char *name,
 
 static int pins_teardown(void **state)
 {
-	struct tpd_config cfg;
-
 	(void)state;
-	if (th_unavailable())
-		return 0;
-	pin_cfg(&cfg, TP_MAGLEV_SIZE);
-	tpd_detach_all(&cfg, true); /* whatever a failed test left */
-	tpd_config_free(&cfg);
+	if (!th_unavailable())
+		fixture_pins_remove(PIN_PREFIX); /* what a failed test left */
 	return 0;
 }
 
@@ -2325,7 +2284,7 @@ static void test_pins_survive_and_migrate(void **state)
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg, TP_MAGLEV_SIZE);
+	pin_cfg(&cfg);
 	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
 	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
 	for (i = 0; i < 3; i++) {
@@ -2471,7 +2430,7 @@ static void test_pins_restart_without_load(void **state)
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg, TP_MAGLEV_SIZE);
+	pin_cfg(&cfg);
 	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
 	/* nothing pinned yet: nothing to take */
 	assert_int_equal(tpd_datapath_open_pinned(&pinned, &cfg), -ENOENT);
@@ -2546,7 +2505,7 @@ static void test_pins_capacity_resize(void **state)
 	(void)state;
 	REQUIRE_BPF();
 	assert_non_null(per_cpu);
-	pin_cfg(&cfg, TP_MAGLEV_SIZE);
+	pin_cfg(&cfg);
 	cfg.capacity[TPD_CAP_CONNTRACK_TCP] = 4096;
 	cfg.capacity[TPD_CAP_RULES] = 128;
 	cfg.capacity[TPD_CAP_IDENTITIES] = 64;
@@ -2710,7 +2669,7 @@ static void test_ct_v1_pins_converted(void **state)
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg, TP_MAGLEV_SIZE);
+	pin_cfg(&cfg);
 	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
 	ct = v1_table(cfg.pin_root, TP_MAP_CT);
 	ct_any = v1_table(cfg.pin_root, TP_MAP_CT_ANY);
@@ -2837,7 +2796,7 @@ static void test_ct_v1_unsplit_pins_converted(void **state)
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg, TP_MAGLEV_SIZE);
+	pin_cfg(&cfg);
 	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
 	ct = v1_table(cfg.pin_root, TP_MAP_CT);
 	ku.zone = kt.zone = 0;
@@ -2925,7 +2884,7 @@ static void test_pins_upgrade_services(void **state)
 	(void)state;
 	REQUIRE_BPF();
 	_Static_assert(sizeof(old) == TP_SVC_V1_SIZE, "old tp_svc layout");
-	pin_cfg(&cfg, TP_MAGLEV_SIZE);
+	pin_cfg(&cfg);
 	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
 	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
 	tpd_datapath_close(&dp);
@@ -3038,7 +2997,7 @@ static void test_pins_upgrade_config(void **state)
 	REQUIRE_BPF();
 	_Static_assert(sizeof(old) == TP_CONFIG_V1_SIZE,
 		       "old tp_config layout");
-	pin_cfg(&cfg, TP_MAGLEV_SIZE);
+	pin_cfg(&cfg);
 	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
 	fd = pin_old_map(cfg.pin_root, TP_MAP_CONFIG, BPF_MAP_TYPE_ARRAY,
 			 sizeof(__u32), TP_CONFIG_V1_SIZE, 1);

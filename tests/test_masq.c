@@ -27,11 +27,6 @@
 #include "pkttest.h"
 #include "snat.h"
 
-#define TCP IPPROTO_TCP
-#define UDP IPPROTO_UDP
-#define SYN PKT_TCP_SYN
-#define ACK PKT_TCP_ACK
-
 #define POD6B	 "fd00:198:18::2:6"
 #define TROUTER4 "100.64.0.254" /* a router on the tailnet side */
 

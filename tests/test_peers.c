@@ -41,14 +41,8 @@
 #include "peers.h"
 #include "peertest.h"
 
-/* ---- keys: three real ones (wg genkey | wg pubkey), hex and base64 ------ */
+/* ---- keys: K1 and K2 (peertest.h), a third real one, hex and base64 ---- */
 
-#define K1_HEX \
-	"68247057da097a469b378d19f0e44c4ba4f6901fc04dd16dba36336eb94a5b45"
-#define K1_B64 "aCRwV9oJekabN40Z8ORMS6T2kB/ATdFtujYzbrlKW0U="
-#define K2_HEX \
-	"bd340497980c2be8dbc4b1f56ba5911980776a5b6f56d538e9e245da45e77e2b"
-#define K2_B64 "vTQEl5gMK+jbxLH1a6WRGYB3altvVtU46eJF2kXnfis="
 #define K3_HEX \
 	"b4cb13f94d6278e14e3bfa09c422156deda1b2d670e9ad94afd870b112616310"
 #define K3_B64 "tMsT+U1ieOFOO/oJxCIVbe2hstZw6a2Ur9hwsRJhYxA="
@@ -1395,36 +1389,31 @@ static void test_ts_deep_nesting(void **state)
 	}
 }
 
-struct big_res {
-	int ret;
-	double secs;
-	long rss_before_kib, rss_peak_kib;
-	size_t doc_len;
+/* A generated status document, parsed by parse_status(). */
+struct status_doc {
+	const char *text;
+	size_t len;
 };
+
+static int parse_status(void *ctx, struct tp_peer_list *l)
+{
+	const struct status_doc *d = ctx;
+
+	return tpd_ts_parse_status(d->text, d->len, l);
+}
 
 static void big_child(int out, void *arg)
 {
 	size_t n = *(size_t *)arg;
-	struct big_res r = {};
-	struct tp_peer_list l;
-	struct timespec t0, t1;
-	struct rusage ru;
+	struct peer_cost r = {};
+	struct status_doc d;
 	char *doc;
 
 	doc = ts_status_generate(n, &r.doc_len);
-	getrusage(RUSAGE_SELF, &ru);
-	r.rss_before_kib = ru.ru_maxrss;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r.ret = tpd_ts_parse_status(doc, r.doc_len, &l);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	getrusage(RUSAGE_SELF, &ru);
-	r.rss_peak_kib = ru.ru_maxrss;
-	r.secs = (double)(t1.tv_sec - t0.tv_sec) +
-		 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	if (!r.ret)
-		ts_status_check(&l, n);
+	d.text = doc;
+	d.len = r.doc_len;
+	peer_measure_read(&r, parse_status, &d, n);
 	(void)!write(out, &r, sizeof(r));
-	tpd_peer_list_free(&l);
 	free(doc);
 }
 
@@ -1438,7 +1427,7 @@ static void big_child(int out, void *arg)
 static void test_ts_large_status(void **state)
 {
 	size_t n = 10000;
-	struct big_res r;
+	struct peer_cost r;
 	long grew;
 
 	in_child(big_child, &n, &r, sizeof(r), "10,000 peers");

@@ -533,11 +533,12 @@ static void test_localapi_fetch_bad_status(void **state)
 	assert_null(l.v);
 }
 
-struct big_res {
-	int ret;
-	double secs;
-	long rss_before_kib, rss_peak_kib;
-};
+static int fetch_peers(void *ctx, struct tp_peer_list *l)
+{
+	const struct srv *s = ctx;
+
+	return tpd_ts_fetch_peers(s->path, 10000, TP_PEER_UID_ROOT_ONLY, l);
+}
 
 /*
  * 10,000 peers (about 11 MiB), served chunked by the thread of the parent
@@ -549,7 +550,7 @@ static void test_localapi_large_status(void **state)
 	struct srv *s = *state;
 	size_t len = 0, n = 10000;
 	char *doc = ts_status_generate(n, &len);
-	struct big_res r = {};
+	struct peer_cost r = {};
 	int pfd[2], st;
 	pid_t pid;
 
@@ -559,24 +560,9 @@ static void test_localapi_large_status(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (!pid) {
-		struct tp_peer_list l;
-		struct timespec t0, t1;
-		struct rusage ru;
-
 		close(pfd[0]);
 		alarm(60);
-		getrusage(RUSAGE_SELF, &ru);
-		r.rss_before_kib = ru.ru_maxrss;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		r.ret = tpd_ts_fetch_peers(s->path, 10000,
-					   TP_PEER_UID_ROOT_ONLY, &l);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		getrusage(RUSAGE_SELF, &ru);
-		r.rss_peak_kib = ru.ru_maxrss;
-		r.secs = (double)(t1.tv_sec - t0.tv_sec) +
-			 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-		if (!r.ret)
-			ts_status_check(&l, n);
+		peer_measure_read(&r, fetch_peers, s, n);
 		(void)!write(pfd[1], &r, sizeof(r));
 		_exit(0);
 	}
@@ -602,13 +588,6 @@ static void test_localapi_large_status(void **state)
 }
 
 /* ---- UAPI against a fake server, genl without kernel WireGuard ---------------- */
-
-#define K1_HEX \
-	"68247057da097a469b378d19f0e44c4ba4f6901fc04dd16dba36336eb94a5b45"
-#define K1_B64 "aCRwV9oJekabN40Z8ORMS6T2kB/ATdFtujYzbrlKW0U="
-#define K2_HEX \
-	"bd340497980c2be8dbc4b1f56ba5911980776a5b6f56d538e9e245da45e77e2b"
-#define K2_B64 "vTQEl5gMK+jbxLH1a6WRGYB3altvVtU46eJF2kXnfis="
 
 static const char fake_reply[] =
 	"private_key=e84b5a6e0a9d1c2f3b4a5968778695a4b3c2d1e0f1e2d3c4b5a69788796a5b40\n"

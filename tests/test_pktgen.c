@@ -268,92 +268,85 @@ static void test_ipv4_header_known(void **state)
 
 /* ---- reference packets, one per protocol and family --------------------- */
 
-static void test_ref_tcp4(void **state)
+static const struct pkt_spec spec_udp4_l2 = {
+	.l2 = 1,
+	.family = AF_INET,
+	.saddr = "100.64.0.1",
+	.daddr = "198.19.0.53",
+	.proto = IPPROTO_UDP,
+	.sport = 5353,
+	.dport = 53,
+	.payload = "tailplane",
+	.payload_len = 9,
+	.ip_id = 7,
+};
+
+static const struct pkt_spec spec_icmp4 = {
+	.family = AF_INET,
+	.saddr = "100.64.0.2",
+	.daddr = "198.19.0.1",
+	.proto = IPPROTO_ICMP,
+	.icmp_type = 8,
+	.icmp_id = 0x1234,
+	.icmp_seq = 1,
+	.payload = "abcdefgh",
+	.payload_len = 8,
+};
+
+static const struct pkt_spec spec_tcp6 = {
+	.family = AF_INET6,
+	.saddr = "fd7a:115c:a1e0::1",
+	.daddr = "fd00:198:19::a",
+	.proto = IPPROTO_TCP,
+	.sport = 40001,
+	.dport = 443,
+	.tcp_flags = PKT_TCP_SYN | PKT_TCP_ACK,
+	.seq = 100,
+	.ack_seq = 200,
+	.payload = "hello",
+	.payload_len = 5,
+	.flowlabel = 0x12345,
+};
+
+static const struct pkt_spec spec_icmp6 = {
+	.family = AF_INET6,
+	.saddr = "fd7a:115c:a1e0::3",
+	.daddr = "fd00:198:19::1",
+	.proto = IPPROTO_ICMPV6,
+	.icmp_type = 128,
+	.icmp_id = 0xbeef,
+	.icmp_seq = 7,
+	.payload = "ping",
+	.payload_len = 4,
+};
+
+/* A reference packet: the spec it is built from and the bytes it must be. */
+struct ref_case {
+	const char *name;
+	const struct pkt_spec *spec;
+	const uint8_t *want;
+	size_t len;
+};
+
+#define REF(name)                                            \
+	{                                                    \
+		"test_ref_" #name, &spec_##name, ref_##name, \
+			sizeof(ref_##name)                   \
+	}
+
+static const struct ref_case refs[] = {
+	REF(tcp4), REF(udp4_l2), REF(icmp4), REF(tcp6), REF(udp6), REF(icmp6),
+};
+
+_Static_assert(sizeof(refs) / sizeof(refs[0]) == 6,
+	       "a row of refs[] needs its REF_TEST() in main()");
+
+/* One row of refs[] (the cmocka test of its name). */
+static void test_ref(void **state)
 {
-	(void)state;
-	check_ref(&spec_tcp4, ref_tcp4, sizeof(ref_tcp4));
-}
+	const struct ref_case *c = *state;
 
-static void test_ref_udp4_l2(void **state)
-{
-	struct pkt_spec s = {
-		.l2 = 1,
-		.family = AF_INET,
-		.saddr = "100.64.0.1",
-		.daddr = "198.19.0.53",
-		.proto = IPPROTO_UDP,
-		.sport = 5353,
-		.dport = 53,
-		.payload = "tailplane",
-		.payload_len = 9,
-		.ip_id = 7,
-	};
-
-	(void)state;
-	check_ref(&s, ref_udp4_l2, sizeof(ref_udp4_l2));
-}
-
-static void test_ref_icmp4(void **state)
-{
-	struct pkt_spec s = {
-		.family = AF_INET,
-		.saddr = "100.64.0.2",
-		.daddr = "198.19.0.1",
-		.proto = IPPROTO_ICMP,
-		.icmp_type = 8,
-		.icmp_id = 0x1234,
-		.icmp_seq = 1,
-		.payload = "abcdefgh",
-		.payload_len = 8,
-	};
-
-	(void)state;
-	check_ref(&s, ref_icmp4, sizeof(ref_icmp4));
-}
-
-static void test_ref_tcp6(void **state)
-{
-	struct pkt_spec s = {
-		.family = AF_INET6,
-		.saddr = "fd7a:115c:a1e0::1",
-		.daddr = "fd00:198:19::a",
-		.proto = IPPROTO_TCP,
-		.sport = 40001,
-		.dport = 443,
-		.tcp_flags = PKT_TCP_SYN | PKT_TCP_ACK,
-		.seq = 100,
-		.ack_seq = 200,
-		.payload = "hello",
-		.payload_len = 5,
-		.flowlabel = 0x12345,
-	};
-
-	(void)state;
-	check_ref(&s, ref_tcp6, sizeof(ref_tcp6));
-}
-
-static void test_ref_udp6(void **state)
-{
-	(void)state;
-	check_ref(&spec_udp6, ref_udp6, sizeof(ref_udp6));
-}
-
-static void test_ref_icmp6(void **state)
-{
-	struct pkt_spec s = {
-		.family = AF_INET6,
-		.saddr = "fd7a:115c:a1e0::3",
-		.daddr = "fd00:198:19::1",
-		.proto = IPPROTO_ICMPV6,
-		.icmp_type = 128,
-		.icmp_id = 0xbeef,
-		.icmp_seq = 7,
-		.payload = "ping",
-		.payload_len = 4,
-	};
-
-	(void)state;
-	check_ref(&s, ref_icmp6, sizeof(ref_icmp6));
+	check_ref(c->spec, c->want, c->len);
 }
 
 /* ---- verification ------------------------------------------------------- */
@@ -1084,12 +1077,16 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_csum_rfc1071),
 		cmocka_unit_test(test_ipv4_header_known),
-		cmocka_unit_test(test_ref_tcp4),
-		cmocka_unit_test(test_ref_udp4_l2),
-		cmocka_unit_test(test_ref_icmp4),
-		cmocka_unit_test(test_ref_tcp6),
-		cmocka_unit_test(test_ref_udp6),
-		cmocka_unit_test(test_ref_icmp6),
+#define REF_TEST(i)              \
+	{ .name = refs[i].name,  \
+	  .test_func = test_ref, \
+	  .initial_state = (void *)&refs[i] }
+		REF_TEST(0),
+		REF_TEST(1),
+		REF_TEST(2),
+		REF_TEST(3),
+		REF_TEST(4),
+		REF_TEST(5),
 		cmocka_unit_test(test_verify_bad_l4),
 		cmocka_unit_test(test_verify_ip4_header),
 		cmocka_unit_test(test_verify_lengths),

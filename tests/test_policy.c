@@ -50,11 +50,6 @@ static void identities(struct th *h)
 	pt_ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
 }
 
-#define SYN PKT_TCP_SYN
-#define ACK PKT_TCP_ACK
-#define TCP IPPROTO_TCP
-#define UDP IPPROTO_UDP
-
 /* ---- verdicts ----------------------------------------------------------- */
 
 static void test_default_allow_and_deny(void **state)

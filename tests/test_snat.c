@@ -39,10 +39,6 @@
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #endif
-#define TCP IPPROTO_TCP
-#define UDP IPPROTO_UDP
-#define SYN PKT_TCP_SYN
-#define ACK PKT_TCP_ACK
 
 #define GW4	 TH_UPLINK_GW4
 #define FARHOST4 "203.0.113.9" /* no route to it in the test namespace */
@@ -177,15 +173,7 @@ static void snat_echo_roundtrip(struct th *h, const struct family_case *c)
 	const char *be = c->be[c->be_idx];
 	int v6 = pt_family_of(client) == AF_INET6;
 	__u8 proto = pt_icmp_proto(client);
-	struct pkt_spec req = { .family = pt_family_of(client),
-				.saddr = client,
-				.daddr = vip,
-				.proto = proto,
-				.icmp_type = v6 ? 128 : 8,
-				.icmp_id = 77,
-				.icmp_seq = 5,
-				.payload = "ping",
-				.payload_len = 4 };
+	struct pkt_spec req = pt_echo(client, vip, 77, 5);
 	struct pkt_spec rep = req;
 	struct tp_ct_key k = pt_ct_key(client, 77, vip, 0, proto);
 	struct pkt out;

@@ -61,29 +61,6 @@ static void sn_add_at(const char *file, int line, struct th *h, __u16 zone,
 }
 #define sn_add(...) sn_add_at(__FILE__, __LINE__, __VA_ARGS__)
 
-/* Run @in on @hook as if it came in on @in_ifindex; expect @want (NULL: no check). */
-static void sn_expect_at(const char *file, int line, struct th *h,
-			 enum th_hook hook, int in_ifindex,
-			 const struct pkt *in, int want_verdict,
-			 const struct pkt *want)
-{
-	uint8_t out[PKT_MAX];
-	size_t out_len = sizeof(out);
-	int verdict = -1;
-	char why[128];
-
-	PT_EQ(th_run_from(h, hook, h->l3_ifindex, in_ifindex, in->data, in->len,
-			  out, &out_len, &verdict),
-	      0);
-	PT_EQ(verdict, want_verdict);
-	if (!want)
-		return;
-	PT_PKT_EQ(want->data, want->len, out, out_len);
-	if (pkt_verify_csums(want, 0, why, sizeof(why)))
-		PT_FAIL("expected packet has bad checksums: %s", why);
-}
-#define sn_expect(...) sn_expect_at(__FILE__, __LINE__, __VA_ARGS__)
-
 /*
  * A flow packet from @s to @d, built as given and as expected after the
  * translation to @s2 -> @d2; run on @hook from @in_ifindex.
@@ -96,14 +73,15 @@ static void sn_flow_at(const char *file, int line, struct th *h,
 
 	pt_build_at(file, line, &sp, &in);
 	if (verdict != PASS) {
-		sn_expect_at(file, line, h, hook, in_ifindex, &in, verdict,
-			     NULL);
+		pt_run_expect_from_at(file, line, h, hook, in_ifindex, &in,
+				      verdict, NULL);
 		return;
 	}
 	sp.saddr = s2;
 	sp.daddr = d2;
 	pt_build_at(file, line, &sp, &want);
-	sn_expect_at(file, line, h, hook, in_ifindex, &in, verdict, &want);
+	pt_run_expect_from_at(file, line, h, hook, in_ifindex, &in, verdict,
+			      &want);
 }
 #define sn_flow(...) sn_flow_at(__FILE__, __LINE__, __VA_ARGS__)
 
@@ -239,7 +217,8 @@ static void sn_error_at(const char *file, int line, struct th *h,
 			 too_big ? 1200 : 0);
 	pt_icmp_err_t_at(file, line, &want, from2, to2, quote2, type, code,
 			 too_big ? 1200 : 0);
-	sn_expect_at(file, line, h, hook, in_ifindex, &in, PASS, &want);
+	pt_run_expect_from_at(file, line, h, hook, in_ifindex, &in, PASS,
+			      &want);
 }
 #define sn_error(...) sn_error_at(__FILE__, __LINE__, __VA_ARGS__)
 
@@ -290,15 +269,15 @@ static void untouched(struct th *h, const struct fam *f)
 	pt_build(
 		FLOWP(f->client, 40000, other_tn, 80, IPPROTO_TCP, PKT_TCP_SYN),
 		&in);
-	sn_expect(h, TH_FROM_TAILNET, 0, &in, PASS, &in);
+	pt_run_expect_from(h, TH_FROM_TAILNET, 0, &in, PASS, &in);
 	pt_build(
 		FLOWP(other_in, 40000, f->client, 80, IPPROTO_TCP, PKT_TCP_SYN),
 		&in);
-	sn_expect(h, TH_TO_TAILNET, POD_IFINDEX, &in, PASS, &in);
+	pt_run_expect_from(h, TH_TO_TAILNET, POD_IFINDEX, &in, PASS, &in);
 	/* the tailnet address as a source going out is no inner address either */
 	pt_build(FLOWP(f->tn, 40001, f->client, 80, IPPROTO_TCP, PKT_TCP_SYN),
 		 &in);
-	sn_expect(h, TH_TO_TAILNET, 0, &in, PASS, &in);
+	pt_run_expect_from(h, TH_TO_TAILNET, 0, &in, PASS, &in);
 	assert_int_equal(th_stat(h, TP_STAT_STATIC_NAT_IN), 0);
 	assert_int_equal(th_stat(h, TP_STAT_STATIC_NAT_OUT), 0);
 }
@@ -317,13 +296,13 @@ static void spoof(struct th *h, const struct fam *f)
 	pt_ident(h, 0, f->in, POD_ID);
 	sn_add(h, 0, f->tn, f->in);
 	pt_build(FLOWP(f->tn, 40000, f->in, 80, IPPROTO_TCP, PKT_TCP_SYN), &in);
-	sn_expect(h, TH_FROM_TAILNET, 0, &in, DROP, NULL);
+	pt_run_expect_from(h, TH_FROM_TAILNET, 0, &in, DROP, NULL);
 	pt_build(FLOWP(f->tn, 40000, f->client, 80, IPPROTO_UDP, 0), &in);
-	sn_expect(h, TH_FROM_TAILNET, 0, &in, DROP, NULL);
+	pt_run_expect_from(h, TH_FROM_TAILNET, 0, &in, DROP, NULL);
 	pt_build(FLOWP(f->tn, 40000, f->tn, 80, IPPROTO_UDP, 0), &in);
-	sn_expect(h, TH_FROM_TAILNET, 0, &in, DROP, NULL);
+	pt_run_expect_from(h, TH_FROM_TAILNET, 0, &in, DROP, NULL);
 	pt_icmp_err(&in, f->tn, f->client, &q);
-	sn_expect(h, TH_FROM_TAILNET, 0, &in, DROP, NULL);
+	pt_run_expect_from(h, TH_FROM_TAILNET, 0, &in, DROP, NULL);
 	assert_int_equal(pt_drops(h, TP_DROP_STATIC_SPOOF), 4);
 	assert_int_equal(pt_ct_count(h), 0);
 	assert_int_equal(th_stat(h, TP_STAT_STATIC_NAT_IN), 0);
@@ -394,9 +373,9 @@ static void test_zones(void **state)
 	REQUIRE_BPF();
 	sn_add(h, TH_ZONE2, TN4, IN4);
 	pt_build(FLOWP(CLIENT4, 40000, TN4, 80, IPPROTO_TCP, PKT_TCP_SYN), &in);
-	sn_expect(h, TH_FROM_TAILNET, 0, &in, PASS, &in);
+	pt_run_expect_from(h, TH_FROM_TAILNET, 0, &in, PASS, &in);
 	pt_build(FLOWP(IN4, 40001, CLIENT4, 80, IPPROTO_TCP, PKT_TCP_SYN), &in);
-	sn_expect(h, TH_TO_TAILNET, POD_IFINDEX, &in, PASS, &in);
+	pt_run_expect_from(h, TH_TO_TAILNET, POD_IFINDEX, &in, PASS, &in);
 	/* in its own zone (TH_ZONE here), it does */
 	sn_add(h, TH_ZONE, "100.64.7.9", "198.18.2.9");
 	sn_flow(h, TH_FROM_TAILNET, 0,
@@ -564,7 +543,7 @@ static void test_entry_count_gate(void **state)
 		bpf_map_update_elem(h->maps.static_nat_n, &zero, &n, BPF_ANY),
 		0);
 	pt_build(FLOWP(CLIENT6, 40000, TN6, 80, IPPROTO_TCP, PKT_TCP_SYN), &in);
-	sn_expect(h, TH_FROM_TAILNET, 0, &in, PASS, &in);
+	pt_run_expect_from(h, TH_FROM_TAILNET, 0, &in, PASS, &in);
 	tp_static_nat_recount(&h->maps, 1);
 	sn_flow(h, TH_FROM_TAILNET, 0,
 		sn_spec(CLIENT6, 40001, TN6, 80, IPPROTO_TCP, false), CLIENT6,
@@ -572,23 +551,6 @@ static void test_entry_count_gate(void **state)
 }
 
 /* ---- what a pod costs ---------------------------------------------------------- */
-
-static long long fdinfo_memlock(int fd)
-{
-	char path[64], line[256];
-	long long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "memlock:", 8))
-			v = strtoll(line + 8, NULL, 10);
-	fclose(f);
-	return v;
-}
 
 /*
  * The kernel's own accounting (memlock in fdinfo, what `tpctl map list`
@@ -603,8 +565,8 @@ static void test_memory_per_pod(void **state)
 	int i, n = 1000;
 
 	REQUIRE_BPF();
-	before = fdinfo_memlock(h->maps.static_nat) +
-		 fdinfo_memlock(h->maps.static_nat_rev);
+	before = tp_fdinfo_field(h->maps.static_nat, "memlock") +
+		 tp_fdinfo_field(h->maps.static_nat_rev, "memlock");
 	for (i = 0; i < n; i++) {
 		snprintf(tn, sizeof(tn), "100.65.%d.%d", i / 250, i % 250 + 1);
 		snprintf(in, sizeof(in), "198.18.%d.%d", 10 + i / 250,
@@ -612,8 +574,8 @@ static void test_memory_per_pod(void **state)
 		if (sn_try(h, 0, tn, in, why))
 			fail_msg("%s -> %s: %s", tn, in, why);
 	}
-	after = fdinfo_memlock(h->maps.static_nat) +
-		fdinfo_memlock(h->maps.static_nat_rev);
+	after = tp_fdinfo_field(h->maps.static_nat, "memlock") +
+		tp_fdinfo_field(h->maps.static_nat_rev, "memlock");
 	print_message(
 		"static NAT: %d pods, %lld bytes of map memory (%lld empty): %lld bytes a pod\n",
 		n, after, before, (after - before) / n);

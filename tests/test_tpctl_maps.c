@@ -47,6 +47,7 @@
 #include "guard.h"
 #include "maglev.h"
 #include "pins.h"
+#include "pkttest.h"
 #include "pktgen.h"
 #include "policy.h"
 #include "service.h"
@@ -1156,12 +1157,6 @@ static void tm_flow_proto(const char *c, __u16 cport, const char *be,
 				  .dport = htons(80),
 				  .proto = proto,
 				  .zone = 1 };
-	struct tp_ct_key reply = { .saddr = tm_addr(be),
-				   .daddr = orig.saddr,
-				   .sport = htons(8080),
-				   .dport = orig.sport,
-				   .proto = proto,
-				   .zone = 1 };
 	int fd = tp_ct_fd(&tm.maps, proto);
 	__u64 now = tm_now(CLOCK_MONOTONIC);
 	struct tp_ct_entry e = { .nat_addr = tm_addr(be),
@@ -1176,13 +1171,9 @@ static void tm_flow_proto(const char *c, __u16 cport, const char *be,
 				 .bytes = { 300, 200 },
 				 .verdict = TP_VERDICT_ALLOW,
 				 .src_identity = TP_ID_TAILNET };
-	struct tp_ct_entry r = { .flags = TP_CT_F_REPLY_KEY,
-				 .orig_daddr = orig.daddr,
-				 .orig_dport = orig.dport,
-				 .orig_zone = orig.zone };
 
-	assert_int_equal(bpf_map_update_elem(fd, &orig, &e, BPF_ANY), 0);
-	assert_int_equal(bpf_map_update_elem(fd, &reply, &r, BPF_ANY), 0);
+	/* its reply key: @be:8080 -> @c:@cport */
+	pt_ct_put_flow(fd, &orig, &e, NULL, BPF_ANY);
 }
 
 static void tm_flow(const char *c, __u16 cport, const char *be, __u32 svc_id,
@@ -1204,11 +1195,6 @@ static void tm_flow_snat(const char *c, __u16 cport, const char *be,
 				  .dport = htons(80),
 				  .proto = IPPROTO_TCP,
 				  .zone = 1 };
-	struct tp_ct_key reply = { .saddr = tm_addr(be),
-				   .daddr = tm_addr(snat),
-				   .sport = htons(8080),
-				   .dport = htons(sport),
-				   .proto = IPPROTO_TCP };
 	__u64 now = tm_now(CLOCK_MONOTONIC);
 	struct tp_ct_entry e = { .nat_addr = tm_addr(be),
 				 .nat_port = htons(8080),
@@ -1220,17 +1206,8 @@ static void tm_flow_snat(const char *c, __u16 cport, const char *be,
 				 .expires_s = TP_CT_SEC(now) + 60,
 				 .verdict = TP_VERDICT_ALLOW,
 				 .snat_port = htons(sport) };
-	struct tp_ct_entry r = { .flags = TP_CT_F_REPLY_KEY | TP_CT_F_SNAT,
-				 .orig_daddr = orig.daddr,
-				 .orig_dport = orig.dport,
-				 .orig_zone = orig.zone,
-				 .orig_saddr = orig.saddr,
-				 .orig_sport = orig.sport };
 
-	assert_int_equal(bpf_map_update_elem(tm.maps.ct, &orig, &e, BPF_ANY),
-			 0);
-	assert_int_equal(bpf_map_update_elem(tm.maps.ct, &reply, &r, BPF_ANY),
-			 0);
+	pt_ct_put_flow(tm.maps.ct, &orig, &e, snat, BPF_ANY);
 }
 
 /*
@@ -2271,22 +2248,12 @@ static void test_scale_writes(void **state)
 	tailplane__destroy(skel);
 }
 
-/* memlock of a map, from /proc/self/fdinfo */
-static unsigned long long tm_memlock(int fd)
+/* memlock of a map, 0 when unknown */
+static long long tm_memlock(int fd)
 {
-	char path[64], line[256];
-	unsigned long long v = 0;
-	FILE *f;
+	long long v = tp_fdinfo_field(fd, "memlock");
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "memlock: %llu", &v) == 1)
-			break;
-	fclose(f);
-	return v;
+	return v < 0 ? 0 : v;
 }
 
 /* memlock of tp_maglev and of every table in it (read back as root). */

@@ -19,8 +19,6 @@
 #include "pkttest.h"
 #include "tailplane/tuple.h"
 
-#define TCP	 IPPROTO_TCP
-#define UDP	 IPPROTO_UDP
 #define REDIRECT 7 /* TC_ACT_REDIRECT */
 
 #define MASQ2_4 "100.100.0.100" /* the node's zone-2 address */
