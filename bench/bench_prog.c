@@ -271,6 +271,9 @@ static void ref_paths(void)
 	};
 	static struct pkt ack;
 	struct path pa = { 0, pkt_const, &ack, PASS };
+	struct tp_iface ifc = { .flags = TP_IFACE_F_L3 | TP_IFACE_F_TAILNET,
+				.zone = TH_ZONE };
+	__u32 ifindex = H.l3_ifindex;
 
 	k.zone = 1;
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(refs->maps.ref_flows),
@@ -282,6 +285,12 @@ static void ref_paths(void)
 	ref_lookup_fig = measure("ref_lookup", &pa);
 	pa.prog_fd = bpf_program__fd(refs->progs.ref_nat);
 	ref_nat_fig = measure("ref_nat", &pa);
+	/* the tailnet interface as the harness describes it in tp_ifaces */
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(refs->maps.ref_ifaces),
+					     &ifindex, &ifc, BPF_ANY),
+			 0);
+	pa.prog_fd = bpf_program__fd(refs->progs.ref_iface_lookup);
+	ratio_to(measure("ref_iface_lookup", &pa), ref_lookup_fig);
 }
 
 static const char *BE_ONE[1] = { "198.18.1.1" };
