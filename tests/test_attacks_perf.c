@@ -17,10 +17,15 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 
@@ -503,9 +508,11 @@ static void test_holds_first_fragment_ingress(void **state)
 
 /*
  * A SNAT flow from @fa's client to its VIP, to its off-node backend; its
- * reply as the frame the uplink brings in (@frame).
+ * reply (with @payload_len bytes of @payload) as the frame the uplink
+ * brings in (@frame).
  */
 static void snat_flow(struct th *h, const struct fam *fa, __u16 cport,
+		      const void *payload, size_t payload_len,
 		      struct pkt *frame)
 {
 	struct tp_ct_key k = pt_ct_key(fa->client, cport, fa->vip, VPORT, TCP);
@@ -522,6 +529,8 @@ static void snat_flow(struct th *h, const struct fam *fa, __u16 cport,
 	rep = pt_flow(fa->be, BE_PORT, v6 ? SNAT6 : SNAT4,
 		      ntohs(pt_ct_must(h, &k).snat_port), TCP, SYN | ACK);
 	rep.l2 = 1;
+	rep.payload = payload;
+	rep.payload_len = payload_len;
 	pt_build(&rep, frame);
 }
 
@@ -588,7 +597,7 @@ static void test_holds_uplink_reply_at_every_length(void **state)
 		size_t refused = 0;
 		int verdict;
 
-		snat_flow(h, fa, 4000, &frame);
+		snat_flow(h, fa, 4000, NULL, 0, &frame);
 		for (size_t len = PKT_ETH_HLEN + 1; len < frame.len; len++) {
 			memcpy(cut.data, frame.data, len);
 			cut.len = len;
@@ -643,7 +652,7 @@ static void test_holds_uplink_reply_ethertypes(void **state)
 
 	REQUIRE_BPF();
 	st_snat_env(h, PORT_LO, PORT_HI, 0);
-	snat_flow(h, &fams[0], 4100, &frame);
+	snat_flow(h, &fams[0], 4100, NULL, 0, &frame);
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		size_t tag = cases[i].tagged ? 4 : 0;
 		static const __u8 vlan7_ipv4[4] = { 0x00, 0x07, 0x08, 0x00 };
@@ -670,6 +679,97 @@ static void test_holds_uplink_reply_ethertypes(void **state)
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 }
 
+/* Send @frame into tpup1 (so it comes in on tpup0) with a packet socket. */
+static void send_on_uplink_peer(const struct pkt *frame)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
+				   .sll_protocol = htons(ETH_P_ALL),
+				   .sll_ifindex = th_uplink_peer() };
+	int sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+
+	assert_true(sock >= 0);
+	assert_int_equal(bind(sock, (struct sockaddr *)&sll, sizeof(sll)), 0);
+	assert_int_equal(sendto(sock, frame->data, frame->len, 0,
+				(struct sockaddr *)&sll, sizeof(sll)),
+			 (ssize_t)frame->len);
+	close(sock);
+}
+
+/* The first packet tptun0 sends within a second that is @len bytes long. */
+static ssize_t tun_read_len(__u8 *buf, size_t cap, size_t len)
+{
+	struct pollfd pfd = { .fd = th_tun_file(), .events = POLLIN };
+	ssize_t n;
+
+	for (int tries = 0; tries < 25; tries++) {
+		if (poll(&pfd, 1, 40) <= 0)
+			continue;
+		n = read(pfd.fd, buf, cap);
+		if (n == (ssize_t)len)
+			return n;
+	}
+	return -1;
+}
+
+/*
+ * A non-linear reply: a frame of a page or more that a packet socket
+ * sends into the veth arrives with only its Ethernet header in the linear
+ * data (packet_alloc_skb()), its IP and TCP headers in a page fragment.
+ * The EtherType is read directly, the headers through the helper: the
+ * reply is restored and reaches the tailnet interface whole.
+ */
+static void test_holds_uplink_nonlinear_reply(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 4200, VIP4, VPORT, TCP);
+	static __u8 payload[PKT_MAX - PKT_ETH_HLEN - 20 - 20];
+	static struct pkt frame, want;
+	static __u8 got[PKT_MAX];
+	struct pkt_spec rep;
+	ssize_t n;
+	int err;
+
+	REQUIRE_BPF();
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	th_set_clock(h, 0); /* real time: the kernel's packets */
+	memset(payload, 0xa5, sizeof(payload));
+	snat_flow(h, &fams[0], 4200, payload, sizeof(payload), &frame);
+	assert_int_equal(frame.len, PKT_MAX);
+	memcpy(frame.data, (__u8[6])TH_UPLINK_MAC, 6);
+	memcpy(frame.data + 6, (__u8[6])TH_UPLINK_GW_MAC, 6);
+	/* the reply as it must leave: from the VIP, forwarded by the node */
+	rep = pt_flow(VIP4, VPORT, CLIENT4, 4200, TCP, SYN | ACK);
+	rep.payload = payload;
+	rep.payload_len = sizeof(payload);
+	rep.ttl = 63;
+	pt_build(&rep, &want);
+
+	err = system("ip link set tpup0 mtu 9000 && ip link set tpup1 mtu 9000"
+		     " && ip link set tptun0 mtu 9000");
+	err = err
+		      ?: pt_tc_attach(st_up_ifindex, BPF_TC_INGRESS,
+				      bpf_program__fd(
+					      h->skel->progs.tp_from_uplink));
+	err = err
+		      ?: pt_tc_attach(
+				 h->l3_ifindex, BPF_TC_EGRESS,
+				 bpf_program__fd(h->skel->progs.tp_to_tailnet));
+	if (!err)
+		send_on_uplink_peer(&frame);
+	n = err ? -1 : tun_read_len(got, sizeof(got), want.len);
+	pt_tc_detach_all(st_up_ifindex);
+	pt_tc_detach_all(h->l3_ifindex);
+	(void)!system("ip link set tpup0 mtu 1500; ip link set tpup1 mtu 1500;"
+		      " ip link set tptun0 mtu 1500");
+	assert_int_equal(err, 0);
+	print_message("to the tailnet: %zd bytes; REVSNAT %llu\n", n,
+		      (unsigned long long)th_stat(h, TP_STAT_REVSNAT));
+	assert_int_equal(n, (ssize_t)want.len);
+	assert_int_equal(pkt_compare(stderr, want.data, want.len, got, n), 0);
+	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 1);
+	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -689,6 +789,9 @@ int main(void)
 			pt_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_holds_uplink_reply_ethertypes, pt_setup,
+			pt_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_holds_uplink_nonlinear_reply, pt_setup,
 			pt_teardown),
 	};
 
