@@ -679,20 +679,26 @@ static void test_holds_uplink_reply_ethertypes(void **state)
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 }
 
-/* Send @frame into tpup1 (so it comes in on tpup0) with a packet socket. */
-static void send_on_uplink_peer(const struct pkt *frame)
+/*
+ * Send @frame into tpup1 (so it comes in on tpup0) with a packet socket.
+ * Return: 0 or -errno (no assertion: the caller restores the links).
+ */
+static int send_on_uplink_peer(const struct pkt *frame)
 {
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
 				   .sll_protocol = htons(ETH_P_ALL),
 				   .sll_ifindex = th_uplink_peer() };
 	int sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	int err = 0;
 
-	assert_true(sock >= 0);
-	assert_int_equal(bind(sock, (struct sockaddr *)&sll, sizeof(sll)), 0);
-	assert_int_equal(sendto(sock, frame->data, frame->len, 0,
-				(struct sockaddr *)&sll, sizeof(sll)),
-			 (ssize_t)frame->len);
+	if (sock < 0)
+		return -errno;
+	if (bind(sock, (struct sockaddr *)&sll, sizeof(sll)) ||
+	    sendto(sock, frame->data, frame->len, 0, (struct sockaddr *)&sll,
+		   sizeof(sll)) != (ssize_t)frame->len)
+		err = -errno;
 	close(sock);
+	return err;
 }
 
 /* The first packet tptun0 sends within a second that is @len bytes long. */
@@ -754,8 +760,7 @@ static void test_holds_uplink_nonlinear_reply(void **state)
 		      ?: pt_tc_attach(
 				 h->l3_ifindex, BPF_TC_EGRESS,
 				 bpf_program__fd(h->skel->progs.tp_to_tailnet));
-	if (!err)
-		send_on_uplink_peer(&frame);
+	err = err ?: send_on_uplink_peer(&frame);
 	n = err ? -1 : tun_read_len(got, sizeof(got), want.len);
 	pt_tc_detach_all(st_up_ifindex);
 	pt_tc_detach_all(h->l3_ifindex);
