@@ -9,6 +9,10 @@
  *   ref_nat:    ref_lookup plus the least a DNAT does: destination
  *               address and port rewritten with the kernel's incremental
  *               checksum helpers.
+ *   ref_iface_lookup: the packet's interface looked up by ifindex in a
+ *               hash (as tp_ifaces gives the datapath its zone and its
+ *               L2/L3 mode), then ref_lookup's work: the least an
+ *               established packet costs while the zone lives there.
  *   ref_xdp_empty: returns XDP_PASS; the floor of the XDP guard's rows.
  */
 #include "vmlinux.h"
@@ -33,6 +37,13 @@ struct {
 	__type(key, struct tp_ct_key);
 	__type(value, struct ref_val);
 } ref_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TP_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct tp_iface);
+} ref_ifaces SEC(".maps");
 
 /* The packet's tuple as tailplane keys it; 0, or -1 if it is not TCP/IPv4. */
 static __always_inline int ref_tuple(struct __sk_buff *skb, struct tp_ct_key *k)
@@ -74,6 +85,24 @@ int ref_lookup(struct __sk_buff *skb)
 
 	if (ref_tuple(skb, &k))
 		return TC_ACT_OK;
+	v = bpf_map_lookup_elem(&ref_flows, &k);
+	if (!v)
+		return TC_ACT_SHOT;
+	__sync_fetch_and_add(&v->packets, 1);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int ref_iface_lookup(struct __sk_buff *skb)
+{
+	__u32 ifindex = skb->ifindex;
+	struct tp_iface *ifc = bpf_map_lookup_elem(&ref_ifaces, &ifindex);
+	struct tp_ct_key k;
+	struct ref_val *v;
+
+	if (!ifc || ref_tuple(skb, &k))
+		return TC_ACT_OK;
+	k.zone = ifc->zone;
 	v = bpf_map_lookup_elem(&ref_flows, &k);
 	if (!v)
 		return TC_ACT_SHOT;

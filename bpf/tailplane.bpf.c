@@ -1398,16 +1398,14 @@ __noinline int tp_egress_new(struct __sk_buff *skb)
  * its own there), this host's replies (no ingress interface) pass.
  * SNAT replies are checked in tp_from_uplink (tp_snat_path_ok()).
  */
-static __always_inline bool tp_reply_path_ok(struct __sk_buff *skb,
-					     const struct tp_pkt *p)
+static __always_inline bool
+tp_reply_path_ok(struct __sk_buff *skb, const struct tp_pkt *p, __u32 in_flags)
 {
 	__u32 in = skb->ingress_ifindex;
-	const struct tp_iface *ifc;
 	struct tp_scratch *scr;
 	bool ports;
 
-	ifc = in ? bpf_map_lookup_elem(&tp_ifaces, &in) : NULL;
-	if (!ifc || !(ifc->flags & TP_IFACE_F_UPLINK))
+	if (!(in_flags & TP_IFACE_F_UPLINK))
 		return true;
 	scr = tp_scratch_get();
 	/* the flow's packets' ports too: ip rules may select by port */
@@ -1419,10 +1417,30 @@ static __always_inline bool tp_reply_path_ok(struct __sk_buff *skb,
 			      &p->tuple.saddr, &scr->fib) == in;
 }
 
+/*
+ * The tp_ifaces flags of the interface a packet leaving to the tailnet
+ * came in through (0: this host's own, or an interface tailplane does not
+ * know), and its zone in @zone (0 unless a tailnet interface's).  One
+ * lookup, its fields copied: every check of the packet sees one entry.
+ */
+static __always_inline __u32 tp_ingress_iface(struct __sk_buff *skb,
+					      __u16 *zone)
+{
+	__u32 in = skb->ingress_ifindex;
+	const struct tp_iface *ifc;
+	__u32 flags;
+
+	ifc = in ? bpf_map_lookup_elem(&tp_ifaces, &in) : NULL;
+	flags = ifc ? ifc->flags : 0;
+	*zone = flags & TP_IFACE_F_TAILNET ? ifc->zone : 0;
+	return flags;
+}
+
 /* A flow packet leaving to the tailnet: its flow's verdict, or TP_NEW_FLOW. */
 __noinline int tp_egress_flow(struct __sk_buff *skb)
 {
-	__u16 in_zone = tp_zone_of_ifindex(skb->ingress_ifindex);
+	__u16 in_zone;
+	__u32 in_flags = tp_ingress_iface(skb, &in_zone);
 	struct tp_pkt *p = tp_pkt_cur();
 	__u64 now = tp_now();
 	struct tp_ct_entry *e, *cur;
@@ -1453,7 +1471,7 @@ __noinline int tp_egress_flow(struct __sk_buff *skb)
 		e = tp_ct_reply_of(&p->tuple, cur, now, &orig);
 	reply = e && !(e->flags & TP_CT_F_EGRESS) &&
 		orig.zone == p->tuple.zone && in_zone == e->out_zone;
-	if (reply && !in_zone && !tp_reply_path_ok(skb, p))
+	if (reply && !in_zone && !tp_reply_path_ok(skb, p, in_flags))
 		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p,
 				      TP_DROP_REVERSE_PATH);
 	/*
@@ -1463,7 +1481,8 @@ __noinline int tp_egress_flow(struct __sk_buff *skb)
 	 * would overwrite the pod's record, and the pod's later fragments
 	 * would take its ports.
 	 */
-	if (p->frag == TP_FRAG_FIRST && (reply || tp_reply_path_ok(skb, p)))
+	if (p->frag == TP_FRAG_FIRST &&
+	    (reply || tp_reply_path_ok(skb, p, in_flags)))
 		tp_frag_track(p, now);
 	if (reply)
 		return tp_flow_reply(skb, TP_HOOK_TO_TAILNET, p, &orig, e, now,

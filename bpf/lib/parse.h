@@ -465,7 +465,7 @@ static __always_inline int tp_parse(struct __sk_buff *skb, bool l3,
 		__be16 proto;
 
 		p->l3_off = ETH_HLEN;
-		if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)))
+		if (tp_load(skb, 12, &proto, sizeof(proto)))
 			return TP_PARSE_NOT_IP;
 		if (proto == bpf_htons(ETH_P_IP))
 			ret = tp_parse_ipv4(skb, p);
