@@ -776,6 +776,14 @@ static int parse_ipv4(struct ref_pkt *p)
 	return 0;
 }
 
+/* ::ffff:0:0/96: how keys hold IPv4 */
+static bool v4_mapped(const struct tp_addr *a)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	return !memcmp(a->b, mapped, 12);
+}
+
 /* ::ffff:0:0/96, or ::/96 but :: and ::1 */
 static bool v4_embedded(const struct tp_addr *a)
 {
@@ -1477,6 +1485,16 @@ static void query_egress(const struct ref_run *r, struct ref_query *q)
 	query_egress_of(r, &r->p->t, egress_origin(r), q);
 }
 
+/* An egress service: "decided on the pod's own identity and the backend's". */
+static void query_egress_dnat(const struct ref_run *r,
+			      const struct tp_ct_entry *e, struct ref_query *q)
+{
+	if (!(e->flags & TP_CT_F_DNAT))
+		return;
+	q->dst_id = identity(r->st, q->zone, &e->nat_addr, TP_ID_TAILNET);
+	q->dport = e->nat_port;
+}
+
 /* The decision (policyref), counted per verdict and per rule. */
 static void decide(struct ref_run *r, const struct ref_query *q,
 		   struct ref_decision *d)
@@ -1693,6 +1711,7 @@ static __u8 recheck(struct ref_run *r, const struct tp_ct_key *orig,
 		return e->verdict;
 	if (e->flags & TP_CT_F_EGRESS) {
 		query_egress_of(r, orig, e->flags, &q);
+		query_egress_dnat(r, e, &q);
 	} else {
 		memset(&q, 0, sizeof(q));
 		q.zone = orig->zone;
@@ -1800,29 +1819,110 @@ static bool is_masq(const struct tp_ct_entry *e)
 	       (TP_CT_F_SNAT | TP_CT_F_MASQ);
 }
 
+/* Zone @zone's tp_masq entry, whatever its flags, or NULL. */
+static const struct tp_masq *masq_entry(const struct ref_state *st, __u16 zone)
+{
+	const struct tp_masq *m = NULL;
+	size_t i;
+
+	for (i = 0; i < st->n_masq; i++)
+		if (st->masq[i].zone == zone)
+			m = &st->masq[i].m;
+	return m;
+}
+
+static bool addr_set(const struct tp_addr *a)
+{
+	return a->w[0] | a->w[1] | a->w[2] | a->w[3];
+}
+
+/*
+ * The address a masqueraded flow's packets leave with, NULL for none.
+ * "Without DNAT it is kept in nat_addr; a service flow's nat_addr holds
+ * its backend: tp_masq[out_zone] is read on each of its packets."
+ *
+ * Doc ambiguity: whether that read needs TP_MASQ_F_ON.  The model takes
+ * the entry's address of the flow's family whatever its flags (the flow
+ * "keeps its translation until it ends" when masquerade goes off), as
+ * the BPF does.
+ */
+static const struct tp_addr *flow_masq_addr(const struct ref_state *st,
+					    const struct tp_ct_key *orig,
+					    const struct tp_ct_entry *e)
+{
+	const struct tp_masq *m;
+	const struct tp_addr *a;
+
+	if (!(e->flags & TP_CT_F_DNAT))
+		return &e->nat_addr;
+	m = masq_entry(st, e->out_zone);
+	if (!m)
+		return NULL;
+	a = v4_mapped(&orig->saddr) ? &m->addr4 : &m->addr6;
+	return addr_set(a) ? a : NULL;
+}
+
 /*
  * "The reply tuple is computed: the original reversed, with the backend
- * as source after DNAT."
+ * as source after DNAT."  Masquerade: "peer -> address:port, the flow's
+ * own zone", a crossing's in the zone it crosses to ("its SNAT reply key
+ * in zone B").  False: a masqueraded service flow whose zone has no
+ * address of its family (@r has every field but the destination).
  */
-static void reply_tuple(const struct tp_ct_key *orig,
+static bool reply_tuple(const struct ref_state *st,
+			const struct tp_ct_key *orig,
 			const struct tp_ct_entry *e, struct tp_ct_key *r)
 {
+	const struct tp_addr *a;
+
 	tuple_reverse(orig, r);
 	if (e->flags & TP_CT_F_DNAT) {
 		r->saddr = e->nat_addr;
 		r->sport = e->nat_port;
 	}
-	/* "Masquerade: peer -> address:port, the flow's own zone" */
-	if (is_masq(e)) {
-		r->daddr = e->nat_addr;
-		r->dport = e->snat_port;
-	}
+	if (!is_masq(e))
+		return true;
+	r->dport = e->snat_port;
+	if (!(e->flags & TP_CT_F_EGRESS))
+		r->zone = e->out_zone;
+	a = flow_masq_addr(st, orig, e);
+	if (!a)
+		return false;
+	r->daddr = *a;
+	return true;
 }
 
-/* Does the flow leave to another zone's tailnet (it then has a reply key there)? */
+/**
+ * ref_reply_tuple() - the tuple a flow's replies carry, as the model
+ * computes it.
+ * @st:   the model.
+ * @orig: the flow's original tuple.
+ * @e:    its flow entry.
+ * @r:    filled in.
+ *
+ * Return: false when it has none now (a masqueraded service flow whose
+ * zone has no address of its family).
+ */
+bool ref_reply_tuple(const struct ref_state *st, const struct tp_ct_key *orig,
+		     const struct tp_ct_entry *e, struct tp_ct_key *r)
+{
+	return reply_tuple(st, orig, e, r);
+}
+
+/* Does the flow leave to another zone's tailnet? */
 static bool crosses(const struct tp_ct_key *orig, const struct tp_ct_entry *e)
 {
 	return e->out_zone && orig->zone && e->out_zone != orig->zone;
+}
+
+/*
+ * Has it a reply key in that zone besides its own reply tuple's?  "There
+ * is no DNAT reply key in A and no crossing key" for a masqueraded
+ * crossing: its reply tuple is in zone B already.
+ */
+static bool cross_key(const struct tp_ct_key *orig, const struct tp_ct_entry *e)
+{
+	return crosses(orig, e) && !is_masq(e);
 }
 
 /* "A reply-key entry holds what its tuple lacks of the original tuple." */
@@ -1853,18 +1953,41 @@ static bool rk_points_at(const struct tp_ct_key *rkey,
 
 /*
  * Is @k flow @f's (original tuple @orig) reply tuple, or that tuple in
- * the zone a crossing flow leaves to?
+ * the zone a crossing flow leaves to?  A masqueraded crossing's replies
+ * "are restored whole in B, so in A they are the original tuple
+ * reversed".
  */
-static bool is_reply_key(const struct tp_ct_entry *f,
+static bool is_reply_key(const struct ref_state *st,
+			 const struct tp_ct_entry *f,
 			 const struct tp_ct_key *orig,
 			 const struct tp_ct_key *k)
 {
 	struct tp_ct_key r;
 
-	reply_tuple(orig, f, &r);
-	if (f->out_zone && k->zone == f->out_zone)
+	if (is_masq(f) && !(f->flags & TP_CT_F_EGRESS) &&
+	    k->zone == orig->zone) {
+		tuple_reverse(orig, &r);
+		return !memcmp(&r, k, sizeof(r));
+	}
+	if (!reply_tuple(st, orig, f, &r))
+		return false;
+	if (!is_masq(f) && f->out_zone && k->zone == f->out_zone)
 		r.zone = k->zone;
 	return !memcmp(&r, k, sizeof(r));
+}
+
+/* The live flow entry at @orig, when @key is its reply tuple, else NULL. */
+static struct tp_ct_entry *ct_flow_replied(const struct ref_state *st,
+					   const struct tp_ct_key *orig,
+					   const struct tp_ct_key *key,
+					   __u64 now)
+{
+	struct tp_ct_entry *e = tab_find(&st->ct, orig);
+
+	if (!e || (e->flags & TP_CT_F_REPLY_KEY) || !ct_live(e, now) ||
+	    !is_reply_key(st, e, orig, key))
+		return NULL;
+	return e;
 }
 
 /*
@@ -1877,19 +2000,30 @@ static struct tp_ct_entry *ct_reply_of(const struct ref_state *st,
 				       const struct tp_ct_entry *cur, __u64 now,
 				       struct tp_ct_key *orig)
 {
-	struct tp_ct_entry *e;
-
 	if (cur && (cur->flags & TP_CT_F_REPLY_KEY))
 		rk_orig(key, cur, orig);
 	else if (cur && ct_live(cur, now))
 		return NULL;
 	else
 		tuple_reverse(key, orig);
-	e = tab_find(&st->ct, orig);
-	if (!e || (e->flags & TP_CT_F_REPLY_KEY) || !ct_live(e, now) ||
-	    !is_reply_key(e, orig, key))
+	return ct_flow_replied(st, orig, key, now);
+}
+
+/*
+ * The live SNAT-kind flow whose reply key @rkey is: "a reply-key entry
+ * with TP_CT_F_SNAT whose live flow points back".
+ */
+static struct tp_ct_entry *ct_snat_flow_of(const struct ref_state *st,
+					   const struct tp_ct_key *rkey,
+					   __u64 now, struct tp_ct_key *orig)
+{
+	const __u8 want = TP_CT_F_REPLY_KEY | TP_CT_F_SNAT;
+	const struct tp_ct_entry *rk = tab_find(&st->ct, rkey);
+
+	if (!rk || (rk->flags & want) != want)
 		return NULL;
-	return e;
+	rk_orig(rkey, rk, orig);
+	return ct_flow_replied(st, orig, rkey, now);
 }
 
 /* The live flow entry whose reply tuple is @key. */
@@ -1928,7 +2062,7 @@ static bool ct_key_held(const struct ref_state *st, const struct tp_ct_key *k,
 		return false;
 	f = tab_find(&st->ct, &other);
 	return f && !(f->flags & TP_CT_F_REPLY_KEY) && ct_live(f, now) &&
-	       is_reply_key(f, &other, k);
+	       is_reply_key(st, f, &other, k);
 }
 
 /* "Delete a reply key only when it points back at the flow being removed." */
@@ -1949,10 +2083,11 @@ static void ct_drop_reply_keys(struct ref_state *st,
 {
 	struct tp_ct_key r;
 
-	reply_tuple(key, e, &r);
-	if (e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT))
+	/* a masqueraded service flow without an address has no key to find */
+	if (reply_tuple(st, key, e, &r) &&
+	    (e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT)))
 		ct_delete_reply_key(st, &r, key);
-	if (crosses(key, e)) {
+	if (cross_key(key, e)) {
 		r.zone = e->out_zone;
 		ct_delete_reply_key(st, &r, key);
 	}
@@ -2006,7 +2141,9 @@ static int ct_keep_masq_key(struct ref_state *st, const struct tp_ct_key *key,
 	struct tp_ct_key r;
 	struct tp_ct_entry rk;
 
-	reply_tuple(key, e, &r);
+	/* no address now: nothing to keep (the packet finds none either) */
+	if (!reply_tuple(st, key, e, &r))
+		return 0;
 	cur = tab_find(&st->ct, &r);
 	if (cur && rk_points_at(&r, cur, key))
 		return 0;
@@ -2051,7 +2188,7 @@ static void ct_keep_reply_keys(struct ref_state *st,
 {
 	__u16 sec = (__u16)(now / NSEC);
 	bool from_tailnet = !(e->flags & TP_CT_F_EGRESS);
-	bool dnat = e->flags & TP_CT_F_DNAT, cross = crosses(key, e);
+	bool dnat = e->flags & TP_CT_F_DNAT, cross = cross_key(key, e);
 	struct tp_ct_key r;
 
 	if (is_masq(e)) {
@@ -2061,7 +2198,7 @@ static void ct_keep_reply_keys(struct ref_state *st,
 	if ((!dnat && !cross) || e->rk_check_s == sec)
 		return;
 	e->rk_check_s = sec;
-	reply_tuple(key, e, &r);
+	reply_tuple(st, key, e, &r);
 	if (dnat)
 		ct_write_reply_key(st, &r, key, from_tailnet, now);
 	if (cross) {
@@ -2128,7 +2265,7 @@ static int flow_commit(struct ref_run *r, struct tp_ct_entry *e,
 	struct tp_ct_entry rk;
 
 	flow_fill(r, e, q, d);
-	reply_tuple(&p->t, e, &rt);
+	reply_tuple(st, &p->t, e, &rt);
 	if (ct_key_held(st, &rt, &p->t, !(e->flags & TP_CT_F_EGRESS), r->now) ||
 	    ct_reply(st, &p->t, r->now, &orig)) {
 		explain(st, "clash");
@@ -2148,7 +2285,7 @@ static int flow_commit(struct ref_run *r, struct tp_ct_entry *e,
 	 * leaves to; its reply tuple is indexed there too (unless that key
 	 * is another live flow's).
 	 */
-	if (crosses(&p->t, e)) {
+	if (cross_key(&p->t, e)) {
 		there = rt;
 		there.zone = e->out_zone;
 		ct_write_reply_key(st, &there, &p->t, false, r->now);
@@ -2179,6 +2316,61 @@ static int dnat(struct ref_run *r, const struct tp_ct_entry *e)
 	return pass(r, TP_STAT_DNAT);
 }
 
+static int masq_commit(struct ref_run *r, struct tp_ct_entry *e,
+		       const struct ref_query *q, const struct ref_decision *d);
+static int cross_out(struct ref_run *r, const struct tp_ct_entry *e);
+static int masq_out(struct ref_run *r, const struct tp_ct_entry *e);
+#define MASQ_BAD_PORT 1000 /* masq_commit(): the datapath's port is wrong */
+
+/*
+ * "A new flow in tp_from_tailnet of a tailnet zone whose out zone is
+ * another tailnet zone with TP_MASQ_F_ON | TP_MASQ_F_CROSSING ... On but
+ * no address of the family: TP_DROP_NO_SNAT_ADDR."  1 (@addr set), 0, or
+ * -TP_DROP_NO_SNAT_ADDR.
+ */
+static int cross_masq(struct ref_run *r, __u16 out_zone, struct tp_addr *addr)
+{
+	const struct ref_pkt *p = r->p;
+	const __u32 want = TP_MASQ_F_ON | TP_MASQ_F_CROSSING;
+	const struct tp_masq *m;
+	const struct tp_addr *a;
+
+	if (!out_zone || !p->t.zone || out_zone == p->t.zone)
+		return 0;
+	m = masq_entry(r->st, out_zone);
+	if (!m || (m->flags & want) != want)
+		return 0;
+	a = p->v6 ? &m->addr6 : &m->addr4;
+	if (!addr_set(a)) {
+		explain(r->st, "crossing into zone %u, no address", out_zone);
+		return -TP_DROP_NO_SNAT_ADDR;
+	}
+	*addr = *a;
+	return 1;
+}
+
+/*
+ * A new crossing masqueraded into its out zone: "flags TP_CT_F_SNAT |
+ * TP_CT_F_MASQ, plus TP_CT_F_DNAT for a service ... without DNAT [the
+ * address] is kept in nat_addr"; a port as for masquerade, then forwarded.
+ */
+static int cross_new(struct ref_run *r, struct tp_ct_entry *e,
+		     const struct ref_query *q, const struct ref_decision *d,
+		     const struct tp_addr *addr)
+{
+	int ret;
+
+	if (!(e->flags & TP_CT_F_DNAT))
+		e->nat_addr = *addr;
+	ret = masq_commit(r, e, q, d);
+	if (ret == -MASQ_BAD_PORT)
+		return -1;
+	if (ret < 0)
+		return drop_report(r, -ret);
+	explain(r->st, "crossing into zone %u", e->out_zone);
+	return cross_out(r, e);
+}
+
 /*
  * A new flow from the tailnet: service and backend, then policy on the
  * translated destination (reported whatever it decides), then the
@@ -2197,6 +2389,7 @@ static int from_tailnet_new(struct ref_run *r)
 	struct tp_ct_entry e;
 	struct ref_query q;
 	struct ref_decision d;
+	struct tp_addr addr;
 	int ret;
 
 	memset(&e, 0, sizeof(e));
@@ -2229,6 +2422,11 @@ static int from_tailnet_new(struct ref_run *r)
 	event(r, &q, &d, e.svc_id, &e.nat_addr, e.nat_port);
 	if (d.verdict == TP_VERDICT_DENY)
 		return drop(r, d.reason);
+	ret = cross_masq(r, q.out_zone, &addr);
+	if (ret < 0)
+		return drop_report(r, -ret);
+	if (ret)
+		return cross_new(r, &e, &q, &d, &addr);
 	ret = flow_commit(r, &e, &q, &d);
 	if (ret < 0)
 		return drop_report(r, -ret);
@@ -2264,10 +2462,13 @@ static int flow_orig(struct ref_run *r, struct tp_ct_entry *e)
 	}
 	ct_account(st, e, TP_CT_DIR_ORIG, p, r->now);
 	ct_keep_reply_keys(st, &key, e, r->now);
+	if (is_masq(e) && r->hook == REF_FROM_TAILNET) {
+		explain(st, "flow, crossing");
+		return cross_out(r, e);
+	}
 	if (is_masq(e)) {
 		explain(st, "flow, masquerade");
-		rewrite_flow_id(p, true, &e->nat_addr, e->snat_port, true);
-		return pass(r, TP_STAT_MASQ);
+		return masq_out(r, e);
 	}
 	if (!(e->flags & TP_CT_F_DNAT)) {
 		explain(st, "flow, not translated");
@@ -2300,9 +2501,18 @@ static int flow_reply(struct ref_run *r, const struct tp_ct_key *orig,
 	if (r->hook == REF_FROM_TAILNET && is_masq(e)) {
 		explain(st, "reply, masquerade restored");
 		rewrite_flow_id(p, false, &orig->saddr, orig->sport, true);
+		/* "restored whole: source back to VIP:port" */
+		if (e->flags & TP_CT_F_DNAT) {
+			rewrite_flow_id(p, true, &orig->daddr, orig->dport,
+					true);
+			count(st, TP_STAT_REVNAT, p->len);
+			svc_count(st, e->svc_id, p->len);
+		}
 		return pass(r, TP_STAT_REVMASQ);
 	}
-	if (r->hook == REF_FROM_TAILNET || !(e->flags & TP_CT_F_DNAT)) {
+	/* "a crossing's replies ... in A ... passes them untouched" */
+	if (r->hook == REF_FROM_TAILNET || !(e->flags & TP_CT_F_DNAT) ||
+	    is_masq(e)) {
 		explain(st, "reply, not translated");
 		return pass(r, TP_STAT_PASS);
 	}
@@ -2317,6 +2527,9 @@ static int flow_reply(struct ref_run *r, const struct tp_ct_key *orig,
  * interface; a flow from the tailnet gets them from the cluster side, or
  * from the tailnet interface of its out zone."
  */
+static bool masq_moved(const struct ref_state *st, const struct ref_pkt *p,
+		       const struct tp_ct_entry *e);
+
 static bool replies_from_tailnet(const struct tp_ct_entry *e, __u16 zone)
 {
 	return (e->flags & TP_CT_F_EGRESS) ||
@@ -2339,7 +2552,8 @@ static int from_tailnet_flow(struct ref_run *r)
 			explain(st, "tuple of a flow this side started");
 			return drop_report(r, TP_DROP_CT_CLASH);
 		}
-		if (!reopens(e, p))
+		/* "A crossing without DNAT whose address moved starts over" */
+		if (!reopens(e, p) && !masq_moved(st, p, e))
 			return flow_orig(r, e);
 	} else {
 		/*
@@ -2374,6 +2588,20 @@ static int from_tailnet_flow(struct ref_run *r)
 }
 
 /*
+ * Is live flow @f (original tuple @orig) a masqueraded crossing from
+ * @in_zone into @zone, allowed: one tp_from_tailnet translated and
+ * forwarded itself?
+ */
+static bool masq_crossed(const struct tp_ct_entry *f,
+			 const struct tp_ct_key *orig, __u16 in_zone,
+			 __u16 zone)
+{
+	return is_masq(f) && !(f->flags & TP_CT_F_EGRESS) &&
+	       orig->zone == in_zone && f->out_zone == zone &&
+	       verdict_allows(f->verdict);
+}
+
+/*
  * tp_to_tailnet, a packet forwarded from a tailnet interface of zone
  * @in_zone (not a reply of a flow): it must belong to a live, allowed
  * flow of zone @in_zone whose out zone is the packet's zone; it belongs
@@ -2404,6 +2632,14 @@ static int to_tailnet_forwarded(struct ref_run *r, __u16 in_zone)
 	}
 	if (!f && in_zone == p->t.zone) {
 		explain(r->st, "forwarded in zone %u, no flow", in_zone);
+		return pass(r, TP_STAT_PASS);
+	}
+	/* "tp_to_tailnet of B passes it: its reversed tuple is the flow's reply key in B" */
+	rev.zone = p->t.zone;
+	f = ct_snat_flow_of(r->st, &rev, r->now, &orig);
+	if (f && masq_crossed(f, &orig, in_zone, p->t.zone)) {
+		explain(r->st, "crossing from zone %u, forwarded by us",
+			in_zone);
 		return pass(r, TP_STAT_PASS);
 	}
 	explain(r->st, "forwarded from zone %u, %s", in_zone,
@@ -2454,9 +2690,12 @@ static bool masq_own(struct ref_run *r, struct tp_addr *addr)
 static bool masq_moved(const struct ref_state *st, const struct ref_pkt *p,
 		       const struct tp_ct_entry *e)
 {
-	const struct tp_masq *m = masq_on(st, p->t.zone);
+	/* a crossing leaves from its out zone's address */
+	const struct tp_masq *m = masq_on(
+		st, e->flags & TP_CT_F_EGRESS ? p->t.zone : e->out_zone);
 
-	if (!is_masq(e) || !m)
+	/* "the lookup only makes an address change move the flow": a service's */
+	if (!is_masq(e) || (e->flags & TP_CT_F_DNAT) || !m)
 		return false;
 	return memcmp(p->v6 ? &m->addr6 : &m->addr4, &e->nat_addr,
 		      sizeof(e->nat_addr));
@@ -2495,17 +2734,16 @@ static int masq_want(struct ref_run *r, struct tp_addr *addr)
 }
 
 /*
- * A new masqueraded flow (@e: flags and address set, decided allowed):
- * "a flow whose tuple is a live flow's reply tuple: TP_DROP_CT_CLASH";
- * then a port.  The model does not draw the random port: it takes the one
- * the datapath took (port_fn) and checks it: in the range, its reply
- * tuple not another live flow's.  No port: "every try live" (checked
- * whole when the range is no larger than the tries).  A port the model
- * finds wrong makes the verdict -1, which no program returns.
+ * A new masqueraded flow's entries (@e: flags and NAT fields set, decided
+ * allowed): "a flow whose tuple is a live flow's reply tuple:
+ * TP_DROP_CT_CLASH"; then a port.  The model does not draw the random
+ * port: it takes the one the datapath took (port_fn) and checks it: in
+ * the range, its reply tuple not another live flow's.  No port: "every
+ * try live" (checked whole when the range is no larger than the tries).
+ * Returns 0, -TP_DROP_CT_CLASH, -TP_DROP_SNAT_EXHAUSTED or -MASQ_BAD_PORT.
  */
-static int masq_new(struct ref_run *r, struct tp_ct_entry *e,
-		    const struct ref_query *q, const struct ref_decision *d,
-		    bool own)
+static int masq_commit(struct ref_run *r, struct tp_ct_entry *e,
+		       const struct ref_query *q, const struct ref_decision *d)
 {
 	struct ref_state *st = r->st;
 	struct ref_pkt *p = r->p;
@@ -2521,9 +2759,7 @@ static int masq_new(struct ref_run *r, struct tp_ct_entry *e,
 	flow_fill(r, e, q, d);
 	if (ct_reply(st, &p->t, r->now, &orig)) {
 		explain(st, "masquerade: the tuple is a live flow's reply");
-		/* "this host's own: untracked, as any clash leaving to the tailnet" */
-		return own ? pass(r, TP_STAT_PASS)
-			   : drop_report(r, TP_DROP_CT_CLASH);
+		return -TP_DROP_CT_CLASH;
 	}
 	port = st->port_fn ? ntohs(st->port_fn(st->port_ctx, &p->t)) : 0;
 	if (!port) {
@@ -2531,27 +2767,26 @@ static int masq_new(struct ref_run *r, struct tp_ct_entry *e,
 		for (i = 0; hi - lo + 1 <= REF_SNAT_TRIES && i <= hi - lo;
 		     i++) {
 			e->snat_port = htons(lo + i);
-			reply_tuple(&p->t, e, &rt);
+			reply_tuple(st, &p->t, e, &rt);
 			if (!ct_key_held(st, &rt, &p->t, false, r->now)) {
 				explain(st,
 					"masquerade: port %u was free, the datapath took none",
 					lo + i);
-				return -1;
+				return -MASQ_BAD_PORT;
 			}
 		}
 		explain(st, "masquerade: no free port");
 		tab_del(&st->ct, &p->t);
-		return own ? pass(r, TP_STAT_PASS)
-			   : drop_report(r, TP_DROP_SNAT_EXHAUSTED);
+		return -TP_DROP_SNAT_EXHAUSTED;
 	}
 	e->snat_port = htons(port);
-	reply_tuple(&p->t, e, &rt);
+	reply_tuple(st, &p->t, e, &rt);
 	if (port < lo || port > hi ||
 	    ct_key_held(st, &rt, &p->t, false, r->now)) {
 		explain(st,
 			"masquerade: the datapath took port %u, out of range or live",
 			port);
-		return -1;
+		return -MASQ_BAD_PORT;
 	}
 	tab_del(&st->ct, &rt); /* a dead key or flow there is taken over */
 	tab_put(&st->ct, &p->t, e);
@@ -2559,8 +2794,161 @@ static int masq_new(struct ref_run *r, struct tp_ct_entry *e,
 	tab_put(&st->ct, &rt, &rk);
 	count(st, TP_STAT_CT_NEW, p->len);
 	explain(st, "new masqueraded flow, port %u", port);
-	rewrite_flow_id(p, true, &e->nat_addr, e->snat_port, true);
+	return 0;
+}
+
+/*
+ * A masqueraded flow's packet in the original direction: "DNAT when a
+ * service, source to address:port".  Returns 0 (@addr: the address) or
+ * -TP_DROP_NO_SNAT_ADDR (a service flow whose zone has no address of
+ * its family now).
+ */
+static int masq_translate(struct ref_run *r, const struct tp_ct_key *orig,
+			  const struct tp_ct_entry *e,
+			  const struct tp_addr **addr)
+{
+	*addr = flow_masq_addr(r->st, orig, e);
+	if (!*addr)
+		return -TP_DROP_NO_SNAT_ADDR;
+	if (e->flags & TP_CT_F_DNAT)
+		rewrite_flow(r->p, false, &e->nat_addr, e->nat_port);
+	rewrite_flow_id(r->p, true, *addr, e->snat_port, true);
+	return 0;
+}
+
+/* A translated packet's counters: the service's too when DNATed. */
+static void masq_count(struct ref_run *r, const struct tp_ct_entry *e)
+{
+	if (e->flags & TP_CT_F_DNAT) {
+		count(r->st, TP_STAT_DNAT, r->p->len);
+		svc_count(r->st, e->svc_id, r->p->len);
+	}
+}
+
+/* Leaving to the tailnet (tp_to_tailnet): "it simply passes". */
+static int masq_out(struct ref_run *r, const struct tp_ct_entry *e)
+{
+	const struct tp_addr *addr;
+	int ret = masq_translate(r, &r->p->t, e, &addr);
+
+	if (ret < 0)
+		return drop_report(r, -ret);
+	masq_count(r, e);
 	return pass(r, TP_STAT_MASQ);
+}
+
+static __u32 route_ifindex(const struct ref_state *st, bool v6,
+			   const struct tp_addr *saddr,
+			   const struct tp_addr *daddr);
+
+/*
+ * "Forwarded by the program: TTL / hop limit decremented, the FIB asked
+ * from the address to the destination (its interface must still be zone
+ * B's, else TP_DROP_NO_ROUTE), bpf_redirect() to it, L3 to L3."
+ *
+ * Doc ambiguity: a TTL that would reach 0 here.  SNAT's rule
+ * (TP_DROP_TTL_EXCEEDED, after the route) is taken, as the BPF does.
+ */
+static int forward(struct ref_run *r, const struct tp_addr *saddr,
+		   const struct tp_addr *daddr, __u16 out_zone)
+{
+	struct ref_pkt *p = r->p;
+	uint8_t *ip = p->b + p->l3, w[2];
+	struct csum_delta dt = { 0 };
+	__u32 ifx = route_ifindex(r->st, p->v6, saddr, daddr);
+
+	if (!ifx || tailnet_zone(r->st, ifx) != out_zone) {
+		explain(r->st, "no route into zone %u", out_zone);
+		return -TP_DROP_NO_ROUTE;
+	}
+	if (ip[p->v6 ? 7 : 8] <= 1)
+		return -TP_DROP_TTL_EXCEEDED;
+	if (p->v6) {
+		ip[7]--;
+		return 0;
+	}
+	/* TTL and protocol are one 16-bit word of the header checksum */
+	memcpy(w, ip + 8, 2);
+	w[0]--;
+	delta_add(&dt, ip + 8, w, 2);
+	memcpy(ip + 8, w, 2);
+	csum_fix(ip + 10, &dt, false, NULL);
+	return 0;
+}
+
+static int redirect(struct ref_run *r, __u32 stat)
+{
+	count(r->st, stat, r->p->len);
+	explain(r->st, "redirect");
+	return REF_REDIRECT;
+}
+
+/* A crossing's packet from zone A, translated and forwarded into its out zone. */
+static int cross_out(struct ref_run *r, const struct tp_ct_entry *e)
+{
+	const struct tp_addr *addr;
+	int ret = masq_translate(r, &r->p->t, e, &addr);
+
+	if (!ret)
+		ret = forward(r, addr,
+			      e->flags & TP_CT_F_DNAT ? &e->nat_addr
+						      : &r->p->t.daddr,
+			      e->out_zone);
+	if (ret < 0)
+		return drop_report(r, -ret);
+	masq_count(r, e);
+	return redirect(r, TP_STAT_MASQ);
+}
+
+/*
+ * A new masqueraded egress flow; @own: this host's own flow from the
+ * zone's address, remapped because its reply tuple is taken, which
+ * passes untracked when that fails ("as any clash leaving to the
+ * tailnet").
+ */
+static int masq_new(struct ref_run *r, struct tp_ct_entry *e,
+		    const struct ref_query *q, const struct ref_decision *d,
+		    bool own)
+{
+	int ret = masq_commit(r, e, q, d);
+
+	if (ret == -MASQ_BAD_PORT)
+		return -1;
+	if (ret < 0)
+		return own ? pass(r, TP_STAT_PASS) : drop_report(r, -ret);
+	return masq_out(r, e);
+}
+
+/*
+ * "Egress service: a cluster VIP whose backend is a tailnet address ...
+ * its VIP routed into the interface it leaves by (the FIB from the pod to
+ * the VIP), or the packet is no egress service's."  1: @e has the
+ * backend (TP_CT_F_DNAT), 0: none, -TP_DROP_NO_BACKEND.
+ */
+static int egress_service(struct ref_run *r, struct tp_ct_entry *e)
+{
+	const struct ref_pkt *p = r->p;
+	struct ref_service *s = svc_lookup(r->st, &p->t);
+	const struct ref_backend *be;
+
+	if (!s ||
+	    route_ifindex(r->st, p->v6, &p->t.saddr, &p->t.daddr) != r->ifindex)
+		return 0;
+	be = backend_select(r->st, s, &p->t, r->now);
+	if (!be) {
+		explain(r->st, "egress service without backend");
+		return -TP_DROP_NO_BACKEND;
+	}
+	e->flags |= TP_CT_F_DNAT;
+	e->svc_id = s->attrs.id;
+	e->backend_id = be->id;
+	e->nat_addr = be->addr;
+	/* TCP/UDP: the backend port; ICMP echo keeps its id */
+	e->nat_port = p->t.proto == IPPROTO_TCP || p->t.proto == IPPROTO_UDP
+			      ? be->port
+			      : p->t.dport;
+	explain(r->st, "egress service %u", s->attrs.id);
+	return 1;
 }
 
 /*
@@ -2571,16 +2959,14 @@ static int masq_new(struct ref_run *r, struct tp_ct_entry *e,
 static int to_tailnet_new(struct ref_run *r)
 {
 	__u8 origin = egress_origin(r);
+	const struct ref_pkt *p = r->p;
 	struct tp_ct_entry e;
 	struct ref_query q;
 	struct ref_decision d;
-	int masq;
+	struct tp_addr addr;
+	int masq, svc;
+	bool dnat;
 
-	query_egress_of(r, &r->p->t, origin, &q);
-	decide(r, &q, &d);
-	event(r, &q, &d, 0, &r->p->t.daddr, r->p->t.dport);
-	if (d.verdict == TP_VERDICT_DENY)
-		return drop(r, d.reason);
 	/*
 	 * Doc ambiguity: nat_addr and nat_port of a flow this side started
 	 * (not translated); the model leaves them 0, as the BPF does (a
@@ -2588,9 +2974,25 @@ static int to_tailnet_new(struct ref_run *r)
 	 */
 	memset(&e, 0, sizeof(e));
 	e.flags = TP_CT_F_EGRESS | origin;
-	masq = masq_want(r, &e.nat_addr);
+	svc = egress_service(r, &e);
+	if (svc < 0)
+		return drop_report(r, -svc);
+	dnat = svc > 0;
+	query_egress_of(r, &p->t, origin, &q);
+	query_egress_dnat(r, &e, &q);
+	decide(r, &q, &d);
+	event(r, &q, &d, e.svc_id, dnat ? &e.nat_addr : &p->t.daddr,
+	      dnat ? e.nat_port : p->t.dport);
+	if (d.verdict == TP_VERDICT_DENY)
+		return drop(r, d.reason);
+	masq = masq_want(r, &addr);
+	/* "Only with masquerade on in that zone; off: TP_DROP_NO_SNAT_ADDR" */
+	if (dnat && !masq)
+		masq = masq_own(r, &addr) ? 1 : -TP_DROP_NO_SNAT_ADDR;
 	if (masq < 0)
 		return drop_report(r, -masq);
+	if (masq && !dnat)
+		e.nat_addr = addr;
 	if (masq)
 		return masq_new(r, &e, &q, &d, false);
 	if (flow_commit(r, &e, &q, &d) == 0) {
@@ -2604,10 +3006,6 @@ static int to_tailnet_new(struct ref_run *r)
 	}
 	return pass(r, TP_STAT_PASS);
 }
-
-static __u32 route_ifindex(const struct ref_state *st, bool v6,
-			   const struct tp_addr *saddr,
-			   const struct tp_addr *daddr);
 
 static int to_tailnet_flow(struct ref_run *r)
 {
@@ -2719,8 +3117,17 @@ static struct tp_ct_entry *icmp_err_find(struct ref_run *r, __u16 in_zone,
 	struct tp_ct_entry *e;
 	__u16 zone;
 
-	if (r->hook == REF_TO_TAILNET && in_zone)
-		return icmp_err_flow(r, in_zone, orig, quote_is_reply);
+	if (r->hook == REF_TO_TAILNET && in_zone) {
+		e = icmp_err_flow(r, in_zone, orig, quote_is_reply);
+		if (e || in_zone == p->t.zone)
+			return e;
+		/*
+		 * "tp_to_tailnet of A finds the flow in A (the quote is its
+		 * own original tuple)": an error restored at B's ingress.
+		 */
+		e = icmp_err_flow(r, p->t.zone, orig, quote_is_reply);
+		return e && is_masq(e) ? e : NULL;
+	}
 	e = icmp_err_flow(r, p->t.zone, orig, quote_is_reply);
 	if (e || r->hook == REF_FROM_TAILNET || r->in_ifindex)
 		return e;
@@ -2778,6 +3185,65 @@ static bool icmp_err_valid(struct ref_run *r, __u16 in_zone,
 }
 
 /*
+ * An ICMP error about masqueraded flow @e (original tuple @orig), allowed.
+ * From the tailnet about a masqueraded packet: "the quote's source and the
+ * outer destination become the pod's (the client's), a service's quoted
+ * destination the VIP:port and the outer source the VIP when the backend
+ * sent it".  Leaving to the tailnet about a reply: the quote's
+ * destination becomes address:port and the outer source the address,
+ * "whoever sent it"; an egress service's quote "backend -> address:port".
+ * From a crossing's client about a reply: as the latter, then forwarded
+ * as the flow's packets are, "the outer destination the backend when it
+ * was the VIP".  Anything else passes untranslated.
+ *
+ * Doc ambiguity: an error leaving to the tailnet about a reply of a
+ * crossing (this host's, or one forwarded within the client's zone): the
+ * documents name none.  The model gives it the quote's destination and
+ * outer source of the flow's address, and leaves a service's quoted
+ * source (the VIP) alone, as the BPF does.
+ */
+static int icmp_err_masq(struct ref_run *r, const struct tp_ct_key *orig,
+			 const struct tp_ct_entry *e, bool quote_is_reply)
+{
+	struct ref_pkt *p = r->p;
+	bool dnat = e->flags & TP_CT_F_DNAT, egress = e->flags & TP_CT_F_EGRESS;
+	const struct tp_addr *addr = flow_masq_addr(r->st, orig, e);
+	struct tp_addr daddr = p->t.daddr;
+	int ret;
+
+	if (r->hook == REF_FROM_TAILNET && !quote_is_reply) {
+		explain(r->st, "ICMP error, quote back to the pod or client");
+		rewrite_icmp_error(p, true, &orig->saddr, orig->sport);
+		if (dnat)
+			rewrite_icmp_error(p, false, &orig->daddr, orig->dport);
+		return pass(r, TP_STAT_ICMP_ERR_NAT);
+	}
+	if (r->hook == REF_TO_TAILNET && !quote_is_reply)
+		return pass(r, TP_STAT_PASS);
+	if (r->hook == REF_FROM_TAILNET && egress)
+		return pass(r, TP_STAT_PASS);
+	if (!addr) {
+		if (r->hook == REF_FROM_TAILNET)
+			return drop_report(r, TP_DROP_NO_SNAT_ADDR);
+		return pass(r, TP_STAT_PASS);
+	}
+	explain(r->st,
+		"ICMP error, quote and source to the masquerade address");
+	if (dnat && (egress || r->hook == REF_FROM_TAILNET)) {
+		if (!memcmp(&p->t.daddr, &p->q.saddr, sizeof(daddr)))
+			daddr = e->nat_addr;
+		rewrite_icmp_error(p, true, &e->nat_addr, e->nat_port);
+	}
+	rewrite_icmp_error_to(p, false, addr, e->snat_port, true);
+	if (r->hook == REF_TO_TAILNET)
+		return pass(r, TP_STAT_ICMP_ERR_NAT);
+	ret = forward(r, addr, &daddr, e->out_zone);
+	if (ret < 0)
+		return drop_report(r, -ret);
+	return redirect(r, TP_STAT_ICMP_ERR_NAT);
+}
+
+/*
  * ICMP errors touch no conntrack state but a re-check.  Errors about a
  * known flow that pass icmp_err_valid() are related traffic and pass when
  * the flow is allowed: translated (TP_STAT_ICMP_ERR_NAT) when they are
@@ -2803,6 +3269,14 @@ static int icmp_err(struct ref_run *r)
 
 	e = icmp_err_find(r, in_zone, &orig, &quote_is_reply);
 	if (!e || !icmp_err_valid(r, in_zone, &orig, e, quote_is_reply)) {
+		/* "forwarded to B ..., and passed there by the flow's reply key in its quote" */
+		if (in_zone && in_zone != p->t.zone &&
+		    (e = ct_snat_flow_of(st, &p->q, r->now, &orig)) &&
+		    masq_crossed(e, &orig, in_zone, p->t.zone)) {
+			explain(st,
+				"ICMP error of a crossing, forwarded by us");
+			return pass(r, TP_STAT_PASS);
+		}
 		if (in_zone && in_zone != p->t.zone) {
 			explain(st, "ICMP error forwarded from zone %u",
 				in_zone);
@@ -2820,19 +3294,8 @@ static int icmp_err(struct ref_run *r)
 		explain(st, "ICMP error about a denied flow");
 		return drop(r, TP_DROP_POLICY);
 	}
-	if (is_masq(e) && r->hook == REF_FROM_TAILNET && !quote_is_reply) {
-		explain(st, "ICMP error, quote back to the pod");
-		rewrite_icmp_error(p, true, &orig.saddr, orig.sport);
-		return pass(r, TP_STAT_ICMP_ERR_NAT);
-	}
-	if (is_masq(e) && r->hook == REF_TO_TAILNET && quote_is_reply) {
-		/* "the outer source too, whoever sent it" */
-		explain(st,
-			"ICMP error, quote and source to the masquerade address");
-		rewrite_icmp_error_to(p, false, &e->nat_addr, e->snat_port,
-				      true);
-		return pass(r, TP_STAT_ICMP_ERR_NAT);
-	}
+	if (is_masq(e))
+		return icmp_err_masq(r, &orig, e, quote_is_reply);
 	if (!(e->flags & TP_CT_F_DNAT)) {
 		explain(st, "ICMP error, flow not translated");
 		return pass(r, TP_STAT_PASS);

@@ -50,8 +50,9 @@ enum ref_hook {
 	REF_TO_TAILNET = 1,   /* tp_to_tailnet */
 };
 
-#define REF_PASS 0 /* TC_ACT_OK */
-#define REF_DROP 2 /* TC_ACT_SHOT */
+#define REF_PASS     0 /* TC_ACT_OK */
+#define REF_DROP     2 /* TC_ACT_SHOT */
+#define REF_REDIRECT 7 /* TC_ACT_REDIRECT: forwarded by the program itself */
 
 /* A tp_event on the ring buffer: 8 bytes of header, rounded up to 8. */
 #define REF_EVENT_RECORD ((sizeof(struct tp_event) + 8 + 7) / 8 * 8)
@@ -152,6 +153,8 @@ bool ref_last_tuple(const struct ref_state *st, struct tp_ct_key *k);
 
 const struct tp_ct_entry *ref_ct_lookup(const struct ref_state *st,
 					const struct tp_ct_key *k);
+bool ref_reply_tuple(const struct ref_state *st, const struct tp_ct_key *orig,
+		     const struct tp_ct_entry *e, struct tp_ct_key *r);
 size_t ref_ct_count(const struct ref_state *st);
 int ref_ct_foreach(const struct ref_state *st, ref_ct_fn fn, void *ctx);
 const struct tp_affinity *ref_affinity_lookup(const struct ref_state *st,

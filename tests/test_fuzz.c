@@ -29,7 +29,14 @@
  * The test network namespace routes TH_ZONE2_NET4/6 to the zone-2 TUN
  * (harness) and, added here, 100.64.0.0/10 and fd7a:115c:a1e0::/64 (the
  * zone-1 peers) to the zone-1 TUN, so that flows cross zones both ways;
- * the model is given the same routes.
+ * the model is given the same routes.  A VIP of each family
+ * (FZ_EGRESS_VIP4/6) is routed into zone 2 too: egress flows to a service
+ * there are egress services (DNAT and masquerade in tp_to_tailnet).  Some
+ * zones masquerade flows crossing into them (TP_MASQ_F_CROSSING), policy
+ * rounds add rules that let flows cross, and what tp_from_tailnet
+ * forwards itself (TC_ACT_REDIRECT) is run through tp_to_tailnet of the
+ * zone it went to; a crossing's replies and its peer's ICMP errors come
+ * in through that zone's interface.
  *
  * Verdict, output bytes and the events the packet put on the ring buffer
  * must be identical for every packet; every FZ_CHECK_EVERY packets and at
@@ -194,6 +201,9 @@ static const char *const VIP4[] = { "198.19.0.1", "198.19.0.2", "198.19.0.3",
 static const char *const VIP6[] = { "fd00:198:19::1", "fd00:198:19::2",
 				    "fd00:198:19::3", "fd00:198:19::4",
 				    "fd00:198:19::5", "fd00:198:19::a:6" };
+/* VIPs of the pools routed into zone 2 (tptun1): egress services */
+#define FZ_EGRESS_VIP4 "198.19.7.6"
+#define FZ_EGRESS_VIP6 "fd00:198:19::a:6"
 /* backends: the cluster side, and a few behind zone 2 */
 static const char *const BE4[] = { "198.18.0.1",  "198.18.0.2",	 "198.18.0.3",
 				   "198.18.0.4",  "198.18.0.5",	 "198.18.0.6",
@@ -1078,12 +1088,23 @@ static void fz_run(struct fz *f, const struct fz_pkt *fp)
 	}
 	if (f->sent % fz_check_every == 0)
 		fz_check_state(f, false);
-	if (fp->hook == REF_FROM_TAILNET && mv == REF_PASS &&
-	    !(fz_skip & SKIP_POLICY) && pct(&f->r, f->prof->fwd_pct))
+	if (fp->hook == REF_FROM_TAILNET &&
+	    (mv == REF_PASS || mv == REF_REDIRECT) &&
+	    !(fz_skip & SKIP_POLICY) &&
+	    pct(&f->r, mv == REF_REDIRECT ? 60 : f->prof->fwd_pct))
 		fz_forward(f, fp, f->mout, mlen);
 }
 
 /* ---- services ----------------------------------------------------------------- */
+
+/* Is @a a VIP routed into zone 2 (FZ_EGRESS_VIP4/6)? */
+static bool fz_egress_vip(const struct tp_addr *a)
+{
+	struct tp_addr v4 = addr_of(FZ_EGRESS_VIP4),
+		       v6 = addr_of(FZ_EGRESS_VIP6);
+
+	return !memcmp(a, &v4, sizeof(v4)) || !memcmp(a, &v6, sizeof(v6));
+}
 
 static void fz_svc_backend(struct fz *f, struct fz_svc *s,
 			   struct tp_backend_spec *b)
@@ -1094,6 +1115,10 @@ static void fz_svc_backend(struct fz *f, struct fz_svc *s,
 	do {
 		memset(b, 0, sizeof(*b));
 		b->addr = addr_of(s->v6 ? PICK(&f->r, BE6) : PICK(&f->r, BE4));
+		/* an egress VIP's backends: mostly tailnet peers of zone 2 */
+		if (fz_egress_vip(&s->key.vip) && pct(&f->r, 70))
+			b->addr = addr_of(s->v6 ? PICK(&f->r, ZONE2_6)
+						: PICK(&f->r, ZONE2_4));
 		if (is_icmp(s->key.proto))
 			b->port = 0;
 		else if (pct(&f->r, 30))
@@ -1453,6 +1478,42 @@ static void fz_policy_change(struct fz *f)
 	}
 }
 
+static struct tp_addr fz_peer(struct fz *f, int iface, bool v6);
+
+/*
+ * Rules that let flows cross between the zones ("a rule naming both
+ * identities"): from a peer of one zone to a peer of the other, by the
+ * identities the policy gives them now, or the tailnet's to the
+ * tailnet's; any protocol, allowed or audited.
+ */
+static void fz_crossing_rules(struct fz *f)
+{
+	const struct pref_policy *pol = ref_policy(f->m);
+	struct tp_addr c, d;
+	struct tp_rule r;
+	int i, n = pct(&f->r, 25) ? 0 : rr(&f->r, 1, 4);
+	bool v6, up;
+
+	for (i = 0; i < n; i++) {
+		memset(&r, 0, sizeof(r));
+		v6 = pct(&f->r, 45);
+		up = pct(&f->r, 60); /* zone 1 -> zone 2 */
+		c = fz_peer(f, up ? IF_TUN0 : IF_TUN1, v6);
+		d = fz_peer(f, up ? IF_TUN1 : IF_TUN0, v6);
+		r.src_id = pref_identity_of(pol, up ? TH_ZONE : TH_ZONE2, &c,
+					    TP_ID_TAILNET);
+		r.dst_id = pref_identity_of(pol, up ? TH_ZONE2 : TH_ZONE, &d,
+					    TP_ID_TAILNET);
+		if (pct(&f->r, 25))
+			r.src_id = r.dst_id = TP_ID_TAILNET;
+		r.zone = TP_POLICY_ANY_ZONE;
+		r.verdict =
+			pct(&f->r, 80) ? TP_VERDICT_ALLOW : TP_VERDICT_AUDIT;
+		r.owner = TP_OWNER_TPCTL;
+		fz_rule_add(f, &r);
+	}
+}
+
 /* A new round: pure datapath, or a fresh (or grown) random policy. */
 static void fz_round(struct fz *f)
 {
@@ -1479,6 +1540,7 @@ static void fz_round(struct fz *f)
 		fz_rule_random(f, &r);
 		fz_rule_add(f, &r);
 	}
+	fz_crossing_rules(f);
 	fz_default_set(f, TH_ZONE,
 		       pct(&f->r, pr->deny_pct) ? TP_VERDICT_DENY
 						: TP_VERDICT_ALLOW);
@@ -1555,6 +1617,32 @@ static void fz_flow_proto(struct fz *f, struct fz_flow *fl, bool egress)
 				   : PICK(&f->r, BE_PORTS);
 }
 
+/*
+ * An egress flow to a live service whose VIP is routed into zone 2 (an
+ * egress service), when there is one.
+ */
+static void fz_egress_service(struct fz *f, struct fz_flow *fl)
+{
+	const struct fz_svc *s;
+	size_t i, k = rn(&f->r, FZ_MAX_SVC);
+
+	for (i = 0; i < FZ_MAX_SVC; i++) {
+		s = &f->svc[(i + k) % FZ_MAX_SVC];
+		if (!s->live || !fz_egress_vip(&s->key.vip))
+			continue;
+		if (fl->v6 != s->v6)
+			fl->c = addr_of(s->v6 ? PICK(&f->r, BE6)
+					      : PICK(&f->r, BE4));
+		fl->iface = IF_TUN1;
+		fl->v6 = s->v6;
+		fl->proto = s->key.proto;
+		fl->d = s->key.vip;
+		fl->dport = ntohs(s->key.port);
+		fl->cport = fz_client_port(f, fl->proto);
+		return;
+	}
+}
+
 static void fz_flow_new(struct fz *f, struct fz_flow *fl)
 {
 	const struct fz_profile *pr = f->prof;
@@ -1583,6 +1671,8 @@ static void fz_flow_new(struct fz *f, struct fz_flow *fl)
 				       : fz_peer(f, !fl->iface, fl->v6);
 		fz_flow_proto(f, fl, true);
 		fl->cport = fz_client_port(f, fl->proto);
+		if (pct(&f->r, 30))
+			fz_egress_service(f, fl);
 		what = rn(&f->r, 100);
 		fl->in_if = what < 45	? 0
 			    : what < 75 ? f->lo_ifindex
@@ -1671,7 +1761,7 @@ static void fz_flow_ends(struct fz *f, const struct fz_flow *fl, int dir,
 	if (ce && !(ce->flags & TP_CT_F_REPLY_KEY) && pct(&f->r, 95)) {
 		struct tp_ct_key reply;
 
-		tp_ct_reply_tuple(&k, ce, NULL, &reply);
+		ref_reply_tuple(f->m, &k, ce, &reply);
 		e->s = reply.saddr;
 		e->d = reply.daddr;
 		e->sport = ntohs(reply.sport);
@@ -1785,6 +1875,48 @@ static void fz_hook(struct fz *f, const struct fz_flow *fl, int dir,
 		out->in_if = fz_in_if(f);
 }
 
+/* The flow's entry in the model when it is masqueraded (a pod's, a crossing), else NULL. */
+static const struct tp_ct_entry *fz_masq_flow(struct fz *f,
+					      const struct fz_flow *fl)
+{
+	const struct tp_ct_entry *ce;
+	struct tp_ct_key k;
+
+	fz_flow_key(fl, &k);
+	ce = ref_ct_lookup(f->m, &k);
+	if (!ce || (ce->flags & TP_CT_F_REPLY_KEY) ||
+	    (ce->flags & (TP_CT_F_SNAT | TP_CT_F_MASQ)) !=
+		    (TP_CT_F_SNAT | TP_CT_F_MASQ))
+		return NULL;
+	return ce;
+}
+
+/* The interface of a tailnet zone's replies. */
+static int fz_zone_iface(__u16 zone)
+{
+	return zone == TH_ZONE2 ? IF_TUN1 : IF_TUN0;
+}
+
+/*
+ * A masqueraded crossing's replies come in through the interface of the
+ * zone it crossed to (then forwarded to the flow's own).
+ */
+static void fz_hook_crossing(struct fz *f, const struct fz_flow *fl, int dir,
+			     struct fz_pkt *out)
+{
+	const struct tp_ct_entry *ce;
+
+	if ((fz_skip & SKIP_POLICY) || dir != 1 || fl->egress ||
+	    fl->iface == IF_LO || !pct(&f->r, 70))
+		return;
+	ce = fz_masq_flow(f, fl);
+	if (!ce || (ce->flags & TP_CT_F_EGRESS))
+		return;
+	out->hook = REF_FROM_TAILNET;
+	out->iface = fz_zone_iface(ce->out_zone);
+	out->in_if = 0;
+}
+
 /*
  * A packet of a flow.  @dir: 0 originator -> destination, 1 the reply,
  * -1 chosen here (TCP follows its script most of the time).
@@ -1823,6 +1955,7 @@ static int fz_flow_packet(struct fz *f, struct fz_flow *fl, int dir,
 	}
 	spec->bad_l4_csum = pct(&f->r, 5);
 	fz_hook(f, fl, dir, out);
+	fz_hook_crossing(f, fl, dir, out);
 	err = pkt_build(spec, &out->p);
 	if (err)
 		fail_msg("pkt_build (flow): %s", strerror(-err));
@@ -1970,7 +2103,7 @@ static struct fz_flow *fz_pick_error_flow(struct fz *f)
 		fl = fz_pick_flow(f);
 		fz_flow_key(fl, &k);
 		ce = ref_ct_lookup(f->m, &k);
-		if (ce && (ce->flags & TP_CT_F_DNAT) &&
+		if (ce && (ce->flags & (TP_CT_F_DNAT | TP_CT_F_MASQ)) &&
 		    ce->expires_s > TP_CT_SEC(f->now) && pct(&f->r, 85))
 			break;
 	}
@@ -1991,6 +2124,7 @@ static void fz_gen_icmp_error(struct fz *f, struct fz_pkt *out)
 	char sb[PKT_ADDR_STRLEN], db[PKT_ADDR_STRLEN];
 	char qs[PKT_ADDR_STRLEN], qd[PKT_ADDR_STRLEN];
 	struct fz_flow *fl = fz_pick_error_flow(f);
+	const struct tp_ct_entry *mq = NULL;
 	struct pkt_spec spec, qspec;
 	struct tp_addr osrc, odst, qsa, qda;
 	struct fz_ends e, r;
@@ -2015,6 +2149,12 @@ static void fz_gen_icmp_error(struct fz *f, struct fz_pkt *out)
 	} else {
 		e.d = r.s;
 		e.dport = is_icmp(fl->proto) ? 0 : r.sport;
+		/* a masqueraded packet as its peer got it: from address:port */
+		mq = pct(&f->r, 80) ? fz_masq_flow(f, fl) : NULL;
+		if (mq) {
+			e.s = r.d;
+			e.sport = r.dport;
+		}
 	}
 	qsa = e.s;
 	qda = e.d;
@@ -2083,8 +2223,14 @@ static void fz_gen_icmp_error(struct fz *f, struct fz_pkt *out)
 	out->hook = pct(&f->r, 85) || (fz_skip & SKIP_ICMP_DIR) ? natural
 								: !natural;
 	out->iface = fl->iface;
+	/* told by the peer: at the ingress of the zone the packet left to */
+	if (mq && pct(&f->r, 85)) {
+		out->hook = REF_FROM_TAILNET;
+		if (!(mq->flags & TP_CT_F_EGRESS))
+			out->iface = fz_zone_iface(mq->out_zone);
+	}
 	out->in_if = out->hook == REF_TO_TAILNET ? fz_in_if(f) : 0;
-	fz_spec_init(f, &spec, fl->v6, fl->iface == IF_LO, sb, db, &osrc,
+	fz_spec_init(f, &spec, fl->v6, out->iface == IF_LO, sb, db, &osrc,
 		     &odst);
 	spec.payload_len = 0;
 	spec.proto = icmp_proto(fl->v6);
@@ -2482,10 +2628,14 @@ static const struct {
 	const char *prefix;
 	int iface;
 } ROUTES[] = {
+	/* clang-format off */
 	{ TH_ZONE2_NET4, IF_TUN1 },
 	{ TH_ZONE2_NET6, IF_TUN1 },
 	{ "100.64.0.0/10", IF_TUN0 },
 	{ "fd7a:115c:a1e0::/64", IF_TUN0 },
+	{ FZ_EGRESS_VIP4 "/32", IF_TUN1 }, /* egress services */
+	{ FZ_EGRESS_VIP6 "/128", IF_TUN1 },
+	/* clang-format on */
 };
 
 static void fz_env(void)
@@ -2499,6 +2649,10 @@ static void fz_env(void)
 	if (system("ip route add 100.64.0.0/10 dev tptun0 && "
 		   "ip -6 route add fd7a:115c:a1e0::/64 dev tptun0"))
 		fail_msg("cannot add the zone-1 routes to the test namespace");
+	if (system("ip route add " FZ_EGRESS_VIP4 "/32 dev tptun1 && "
+		   "ip -6 route add " FZ_EGRESS_VIP6 "/128 dev tptun1"))
+		fail_msg(
+			"cannot add the egress VIP routes to the test namespace");
 }
 
 /*
@@ -2570,6 +2724,9 @@ static void fz_masq(struct fz *f)
 			continue;
 		memset(&m, 0, sizeof(m));
 		m.flags = TP_MASQ_F_ON;
+		/* flows crossing into the zone are masqueraded too */
+		if (pct(&f->r, 75))
+			m.flags |= TP_MASQ_F_CROSSING;
 		m.addr4 = addr_of(MASQ4[i]);
 		if (pct(&f->r, 80))
 			m.addr6 = addr_of(MASQ6[i]);
