@@ -71,6 +71,16 @@ static __always_inline int ref_tuple(struct __sk_buff *skb, struct tp_ct_key *k)
 	return 0;
 }
 
+/* The flow of @k counted; its value, NULL when there is none. */
+static __always_inline struct ref_val *ref_flow_hit(const struct tp_ct_key *k)
+{
+	struct ref_val *v = bpf_map_lookup_elem(&ref_flows, k);
+
+	if (v)
+		__sync_fetch_and_add(&v->packets, 1);
+	return v;
+}
+
 SEC("tc")
 int ref_empty(struct __sk_buff *skb)
 {
@@ -81,15 +91,10 @@ SEC("tc")
 int ref_lookup(struct __sk_buff *skb)
 {
 	struct tp_ct_key k;
-	struct ref_val *v;
 
 	if (ref_tuple(skb, &k))
 		return TC_ACT_OK;
-	v = bpf_map_lookup_elem(&ref_flows, &k);
-	if (!v)
-		return TC_ACT_SHOT;
-	__sync_fetch_and_add(&v->packets, 1);
-	return TC_ACT_OK;
+	return ref_flow_hit(&k) ? TC_ACT_OK : TC_ACT_SHOT;
 }
 
 SEC("tc")
@@ -98,16 +103,11 @@ int ref_iface_lookup(struct __sk_buff *skb)
 	__u32 ifindex = skb->ifindex;
 	struct tp_iface *ifc = bpf_map_lookup_elem(&ref_ifaces, &ifindex);
 	struct tp_ct_key k;
-	struct ref_val *v;
 
 	if (!ifc || ref_tuple(skb, &k))
 		return TC_ACT_OK;
 	k.zone = ifc->zone;
-	v = bpf_map_lookup_elem(&ref_flows, &k);
-	if (!v)
-		return TC_ACT_SHOT;
-	__sync_fetch_and_add(&v->packets, 1);
-	return TC_ACT_OK;
+	return ref_flow_hit(&k) ? TC_ACT_OK : TC_ACT_SHOT;
 }
 
 SEC("tc")
@@ -125,10 +125,9 @@ int ref_nat(struct __sk_buff *skb)
 
 	if (ref_tuple(skb, &k))
 		return TC_ACT_OK;
-	v = bpf_map_lookup_elem(&ref_flows, &k);
+	v = ref_flow_hit(&k);
 	if (!v)
 		return TC_ACT_SHOT;
-	__sync_fetch_and_add(&v->packets, 1);
 	new_addr = v->nat_addr.w[3];
 	new_port = v->nat_port;
 	if (bpf_l4_csum_replace(skb, tcsum_off, k.daddr.w[3], new_addr,
