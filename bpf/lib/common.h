@@ -137,4 +137,21 @@ static __always_inline void tp_addr_set_v4(struct tp_addr *a, __be32 v4)
 	a->w[3] = v4;
 }
 
+/*
+ * The IPv6 extension headers the parser and the XDP guard walk past to
+ * the upper layer (ESP and "no next header" end the walk).
+ */
+static __always_inline bool tp_ipv6_is_exthdr(__u8 nexthdr)
+{
+	switch (nexthdr) {
+	case NEXTHDR_HOP:
+	case NEXTHDR_ROUTING:
+	case NEXTHDR_DEST:
+	case NEXTHDR_AUTH:
+	case NEXTHDR_FRAGMENT:
+		return true;
+	}
+	return false;
+}
+
 #endif /* TP_BPF_COMMON_H */

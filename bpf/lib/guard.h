@@ -90,9 +90,7 @@ static __always_inline bool tp_guard_parse_v6(void *data, void *data_end,
 	__builtin_memcpy(&g->saddr, &ip6->saddr, sizeof(g->saddr));
 	nh = ip6->nexthdr;
 	for (i = 0; i < TP_IPV6_EXTHDR_MAX; i++) {
-		if (nh != NEXTHDR_HOP && nh != NEXTHDR_ROUTING &&
-		    nh != NEXTHDR_DEST && nh != NEXTHDR_AUTH &&
-		    nh != NEXTHDR_FRAGMENT)
+		if (!tp_ipv6_is_exthdr(nh))
 			break;
 		if (off > TP_GUARD_L4_MAX) {
 			g->hidden_l4 = true;
@@ -114,8 +112,12 @@ static __always_inline bool tp_guard_parse_v6(void *data, void *data_end,
 		if (g->later_frag)
 			break;
 	}
-	if (nh == NEXTHDR_HOP || nh == NEXTHDR_ROUTING || nh == NEXTHDR_DEST ||
-	    nh == NEXTHDR_AUTH || (nh == NEXTHDR_FRAGMENT && !g->later_frag) ||
+	/*
+	 * an extension header still ahead hides the ports, except a
+	 * fragment header named by a later fragment (payload follows it)
+	 */
+	if ((tp_ipv6_is_exthdr(nh) &&
+	     !(nh == NEXTHDR_FRAGMENT && g->later_frag)) ||
 	    off > TP_GUARD_L4_MAX)
 		g->hidden_l4 = true;
 	g->proto = nh;

@@ -40,6 +40,32 @@ static __always_inline __u16 tp_zone_of_ifindex(__u32 ifindex)
 	return ifc && (ifc->flags & TP_IFACE_F_TAILNET) ? ifc->zone : 0;
 }
 
+/*
+ * bpf_fib_lookup() from @in for a packet @saddr:@sport -> @daddr:@dport
+ * (ports 0: none), @fib filled from scratch; the helper's return code.
+ */
+static __always_inline long
+tp_fib_lookup(struct __sk_buff *skb, __u32 in, bool ipv6, __u8 proto,
+	      __be16 sport, __be16 dport, const struct tp_addr *saddr,
+	      const struct tp_addr *daddr, struct bpf_fib_lookup *fib)
+{
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->ifindex = in;
+	fib->l4_protocol = proto;
+	fib->sport = sport;
+	fib->dport = dport;
+	if (ipv6) {
+		fib->family = AF_INET6;
+		__builtin_memcpy(fib->ipv6_src, saddr->w, 16);
+		__builtin_memcpy(fib->ipv6_dst, daddr->w, 16);
+	} else {
+		fib->family = AF_INET;
+		fib->ipv4_src = saddr->w[3];
+		fib->ipv4_dst = daddr->w[3];
+	}
+	return bpf_fib_lookup(skb, fib, sizeof(*fib), 0);
+}
+
 /**
  * tp_fib_ifindex() - the interface a packet from @saddr:@sport to
  * @daddr:@dport arriving on @in would be forwarded through.
@@ -66,23 +92,9 @@ static __always_inline __u32 tp_fib_ifindex(struct __sk_buff *skb, __u32 in,
 					    const struct tp_addr *daddr,
 					    struct bpf_fib_lookup *fib)
 {
-	long ret;
+	long ret = tp_fib_lookup(skb, in, ipv6, proto, sport, dport, saddr,
+				 daddr, fib);
 
-	__builtin_memset(fib, 0, sizeof(*fib));
-	fib->ifindex = in;
-	fib->l4_protocol = proto;
-	fib->sport = sport;
-	fib->dport = dport;
-	if (ipv6) {
-		fib->family = AF_INET6;
-		__builtin_memcpy(fib->ipv6_src, saddr->w, 16);
-		__builtin_memcpy(fib->ipv6_dst, daddr->w, 16);
-	} else {
-		fib->family = AF_INET;
-		fib->ipv4_src = saddr->w[3];
-		fib->ipv4_dst = daddr->w[3];
-	}
-	ret = bpf_fib_lookup(skb, fib, sizeof(*fib), 0);
 	if (ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return 0;
 	return fib->ifindex;

@@ -276,14 +276,7 @@ static __always_inline int tp_parse_ipv6_exthdrs(struct __sk_buff *skb,
 
 #pragma unroll
 	for (i = 0; i < TP_IPV6_EXTHDR_MAX; i++) {
-		switch (nexthdr) {
-		case NEXTHDR_HOP:
-		case NEXTHDR_ROUTING:
-		case NEXTHDR_DEST:
-		case NEXTHDR_AUTH:
-		case NEXTHDR_FRAGMENT:
-			break;
-		default:
+		if (!tp_ipv6_is_exthdr(nexthdr)) {
 			p->tuple.proto = nexthdr;
 			p->l4_off = off;
 			return 0;
@@ -321,14 +314,8 @@ static __always_inline int tp_parse_ipv6_exthdrs(struct __sk_buff *skb,
 			return 0;
 		}
 	}
-	switch (nexthdr) {
-	case NEXTHDR_HOP:
-	case NEXTHDR_ROUTING:
-	case NEXTHDR_DEST:
-	case NEXTHDR_AUTH:
-	case NEXTHDR_FRAGMENT:
+	if (tp_ipv6_is_exthdr(nexthdr))
 		return -TP_DROP_EXTHDR_LIMIT;
-	}
 	p->tuple.proto = nexthdr;
 	p->l4_off = off;
 	return 0;

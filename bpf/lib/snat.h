@@ -198,19 +198,8 @@ __noinline int tp_snat_route(struct __sk_buff *skb, const struct tp_pkt *p,
 	if (!skb || !p || !saddr || !daddr || !scr)
 		return -TP_DROP_INTERNAL;
 	fib = &scr->fib;
-	__builtin_memset(fib, 0, sizeof(*fib));
-	fib->ifindex = skb->ifindex;
-	fib->l4_protocol = p->tuple.proto;
-	if (p->ipv6) {
-		fib->family = AF_INET6;
-		__builtin_memcpy(fib->ipv6_src, saddr->w, 16);
-		__builtin_memcpy(fib->ipv6_dst, daddr->w, 16);
-	} else {
-		fib->family = AF_INET;
-		fib->ipv4_src = saddr->w[3];
-		fib->ipv4_dst = daddr->w[3];
-	}
-	rc = bpf_fib_lookup(skb, fib, sizeof(*fib), 0);
+	rc = tp_fib_lookup(skb, skb->ifindex, p->ipv6, p->tuple.proto, 0, 0,
+			   saddr, daddr, fib);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return -TP_DROP_NO_ROUTE;
 	ret = tp_snat_ttl_dec(skb, p);
