@@ -161,13 +161,16 @@ static const struct chain_row guard_rows[] = {
 	{ "short of TP_GUARD_L4_MAX", { BIG, DST, EH_END }, 50, false },
 	{ "first fragment", { FR1, EH_END }, UDP, true },
 	{ "later fragment", { FRL, EH_END }, UDP, false },
-	{ "later fragment, then a fragment header", { FRL, FR1, EH_END }, UDP,
+	{ "later fragment, then a fragment header",
+	  { FRL, FR1, EH_END },
+	  UDP,
 	  false },
 	{ "later fragment, then dest", { FRL, DST, EH_END }, UDP, false },
 	{ "later fragment, then AH", { FRL, AH, EH_END }, UDP, false },
-	{ "later fragment last of the limit", { DST, DST, DST, DST, DST, DST,
-						DST, FRL, EH_END },
-	  UDP, false },
+	{ "later fragment last of the limit",
+	  { DST, DST, DST, DST, DST, DST, DST, FRL, EH_END },
+	  UDP,
+	  false },
 };
 
 /*
@@ -201,9 +204,10 @@ static void test_guard_chain(void **state)
 
 static const struct chain_row parse_rows[] = {
 	{ "the limit: dest", { DST8, EH_END }, UDP, false },
-	{ "the limit ending in each kind", { DST, DST, HOP, RT, AH, FRA, BIG,
-					     FR1, EH_END },
-	  UDP, false },
+	{ "the limit ending in each kind",
+	  { DST, DST, HOP, RT, AH, FRA, BIG, FR1, EH_END },
+	  UDP,
+	  false },
 	{ "the limit, ESP after it", { DST8, EH_END }, 50, false },
 	{ "the limit, no next header", { DST8, EH_END }, 59, false },
 	{ "one past: dest", { DST8, DST, EH_END }, UDP, true },
