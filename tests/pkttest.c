@@ -477,6 +477,19 @@ __u64 pt_drops(struct th *h, int reason)
 	return th_stat(h, TP_STAT_DROP(reason));
 }
 
+/* Run @len bytes through tp_xdp_guard; returns its XDP verdict. */
+int pt_xdp_run(struct th *h, const void *data, size_t len)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data,
+		    .data_size_in = len, .repeat = 1);
+
+	assert_int_equal(
+		bpf_prog_test_run_opts(
+			bpf_program__fd(h->skel->progs.tp_xdp_guard), &opts),
+		0);
+	return opts.retval;
+}
+
 /* ---- packets on chosen interfaces, ICMP errors ------------------------------ */
 
 /* Describe @ifindex as an uplink in tp_ifaces, as the loader does. */

@@ -143,6 +143,7 @@ void pt_check_ct_dnat_at(const char *file, int line, struct th *h,
 			 const struct tp_ct_key *orig, const char *be,
 			 __u16 be_port, __u8 state);
 __u64 pt_drops(struct th *h, int reason);
+int pt_xdp_run(struct th *h, const void *data, size_t len);
 #define pt_service(...)	    pt_service_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_ident(...)	    pt_ident_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_rule(...)	    pt_rule_at(__FILE__, __LINE__, __VA_ARGS__)

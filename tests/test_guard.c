@@ -78,22 +78,9 @@ static void initiation(struct pkt *p, const char *src)
 		 TP_WG_MSG_INITIATION, TP_WG_INITIATION_LEN);
 }
 
-/* Run @len bytes through tp_xdp_guard; returns its XDP verdict. */
-static int xdp_run_bytes(struct th *h, const void *data, size_t len)
-{
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data,
-		    .data_size_in = len, .repeat = 1);
-
-	assert_int_equal(
-		bpf_prog_test_run_opts(
-			bpf_program__fd(h->skel->progs.tp_xdp_guard), &opts),
-		0);
-	return opts.retval;
-}
-
 static int xdp_run(struct th *h, const struct pkt *p)
 {
-	return xdp_run_bytes(h, p->data, p->len);
+	return pt_xdp_run(h, p->data, p->len);
 }
 
 /* The guard as the loader configures it, with @rate and @burst. */
@@ -289,7 +276,7 @@ static void test_non_udp_passes(void **state)
 	assert_int_equal(xdp_run(h, &p), XDP_PASS_V);
 	pt_build(&s, &p);
 	assert_int_equal(xdp_run(h, &p), XDP_PASS_V);
-	assert_int_equal(xdp_run_bytes(h, arp, sizeof(arp)), XDP_PASS_V);
+	assert_int_equal(pt_xdp_run(h, arp, sizeof(arp)), XDP_PASS_V);
 	assert_int_equal(g_pass(h), 1);
 	assert_int_equal(g_limited(h), 1);
 }
@@ -342,11 +329,11 @@ static void test_truncated(void **state)
 	initiation(&p, ATTACKER4);
 	/* Ethernet only, the IPv4 header cut, the UDP header cut */
 	for (i = 0; i < sizeof(cut) / sizeof(cut[0]); i++)
-		assert_int_equal(xdp_run_bytes(h, p.data, cut[i]), XDP_PASS_V);
+		assert_int_equal(pt_xdp_run(h, p.data, cut[i]), XDP_PASS_V);
 	/* the message type cut: a handshake's length, charged as one */
-	assert_int_equal(xdp_run_bytes(h, p.data, l4 + 10), XDP_DROP_V);
+	assert_int_equal(pt_xdp_run(h, p.data, l4 + 10), XDP_DROP_V);
 	initiation(&p, ATTACKER6);
-	assert_int_equal(xdp_run_bytes(h, p.data, 14 + 39), XDP_PASS_V);
+	assert_int_equal(pt_xdp_run(h, p.data, 14 + 39), XDP_PASS_V);
 	/* IHL < 5 */
 	initiation(&p, ATTACKER4);
 	p.data[14] = 0x44;
