@@ -31,6 +31,30 @@ void mt_masq_set_at(const char *file, int line, struct th *h, __u32 zone,
 }
 
 /**
+ * mt_masq_cross_at() - masquerade on in @zone for crossings too
+ * (TP_MASQ_F_ON | TP_MASQ_F_CROSSING, what the loader writes for
+ * "masquerade": true), the SNAT range @lo..@hi
+ * @file: the caller's file, for a failure
+ * @line: the caller's line, for a failure
+ * @h: the harness
+ * @zone: the tailnet zone crossings masquerade into
+ * @a4: the node's IPv4 address there
+ * @a6: the node's IPv6 address there
+ * @lo: the first port of the SNAT range
+ * @hi: the last port of the SNAT range
+ */
+void mt_masq_cross_at(const char *file, int line, struct th *h, __u32 zone,
+		      const char *a4, const char *a6, __u16 lo, __u16 hi)
+{
+	struct tp_masq m = { .flags = TP_MASQ_F_ON | TP_MASQ_F_CROSSING };
+
+	PT_EQ(th_snat_config(h, "198.18.0.1", "fd00:198:18::1", lo, hi, 0), 0);
+	m.addr4 = pt_addr_at(file, line, a4);
+	m.addr6 = pt_addr_at(file, line, a6);
+	PT_EQ(bpf_map_update_elem(h->maps.masq, &zone, &m, BPF_ANY), 0);
+}
+
+/**
  * mt_masq_env_at() - masquerade on in TH_ZONE from MASQ4/MASQ6
  * @file: the caller's file, for a failure
  * @line: the caller's line, for a failure

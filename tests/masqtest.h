@@ -20,6 +20,12 @@
 #define POD4B "198.18.2.6"
 #define POD6  "fd00:198:18::2:5"
 
+/* zone 2 (tptun1) of the crossing tests */
+#define MASQ2_4 "100.100.0.100" /* the node's zone-2 address */
+#define MASQ2_6 "fd7a:115c:a1e0:2::64"
+#define PEER2_4 "100.100.0.5" /* a zone-2 peer */
+#define PEER2_6 "fd7a:115c:a1e0:2::5"
+
 #define PORT_LO 61000 /* the SNAT port range masq_env() sets up */
 #define PORT_HI 61999
 #define PPORT	40000 /* the pod's source port */
@@ -30,6 +36,8 @@
 
 void mt_masq_set_at(const char *file, int line, struct th *h, __u32 zone,
 		    bool on, const char *a4, const char *a6);
+void mt_masq_cross_at(const char *file, int line, struct th *h, __u32 zone,
+		      const char *a4, const char *a6, __u16 lo, __u16 hi);
 void mt_masq_env_at(const char *file, int line, struct th *h, __u16 lo,
 		    __u16 hi);
 int mt_run_pkt_at(const char *file, int line, struct th *h, enum th_hook hook,
@@ -56,6 +64,7 @@ void mt_tailnet_untouched_at(const char *file, int line, struct th *h,
 void mt_expect_answer_at(const char *file, int line, struct th *h,
 			 struct pkt_spec q, const char *masq, __u16 port);
 #define mt_masq_set(...)    mt_masq_set_at(__FILE__, __LINE__, __VA_ARGS__)
+#define mt_masq_cross(...)  mt_masq_cross_at(__FILE__, __LINE__, __VA_ARGS__)
 #define mt_masq_env(...)    mt_masq_env_at(__FILE__, __LINE__, __VA_ARGS__)
 #define mt_run_pkt(...)	    mt_run_pkt_at(__FILE__, __LINE__, __VA_ARGS__)
 #define mt_run_spec(...)    mt_run_spec_at(__FILE__, __LINE__, __VA_ARGS__)

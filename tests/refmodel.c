@@ -2250,7 +2250,8 @@ static void flow_fill(struct ref_run *r, struct tp_ct_entry *e,
  * Write a new flow's entries: its flow entry, a reply key when DNATed.
  * @e has flags, NAT and service fields set.  Returns 0 or
  * -TP_DROP_CT_CLASH: the flow's own tuple is another live flow's reply
- * tuple, or its reply tuple is held by another live flow.
+ * tuple, or its reply tuple (a crossing's, in its out zone too) is held
+ * by another live flow.
  *
  * Doc ambiguity: whether a clash keeps the replaced entry's reply keys;
  * the model deletes them (when they point back) before it looks for a
@@ -2271,6 +2272,14 @@ static int flow_commit(struct ref_run *r, struct tp_ct_entry *e,
 		explain(st, "clash");
 		return -TP_DROP_CT_CLASH;
 	}
+	/* "A crossing's reply tuple counts in both zones" */
+	there = rt;
+	there.zone = e->out_zone;
+	if (cross_key(&p->t, e) &&
+	    ct_key_held(st, &there, &p->t, false, r->now)) {
+		explain(st, "clash in zone %u", e->out_zone);
+		return -TP_DROP_CT_CLASH;
+	}
 	ct_retire(st, &rt);
 	/* "an untranslated flow's reply tuple is found by reversing: nothing sits there" */
 	if (!(e->flags & TP_CT_F_DNAT))
@@ -2282,14 +2291,11 @@ static int flow_commit(struct ref_run *r, struct tp_ct_entry *e,
 	}
 	/*
 	 * policy.md: a crossing flow's replies come in through the zone it
-	 * leaves to; its reply tuple is indexed there too (unless that key
-	 * is another live flow's).
+	 * leaves to; its reply tuple is indexed there too (free, as
+	 * checked above).
 	 */
-	if (cross_key(&p->t, e)) {
-		there = rt;
-		there.zone = e->out_zone;
+	if (cross_key(&p->t, e))
 		ct_write_reply_key(st, &there, &p->t, false, r->now);
-	}
 	count(st, TP_STAT_CT_NEW, p->len);
 	return 0;
 }

@@ -21,10 +21,7 @@
 
 #define REDIRECT 7 /* TC_ACT_REDIRECT */
 
-#define MASQ2_4 "100.100.0.100" /* the node's zone-2 address */
-#define MASQ2_6 "fd7a:115c:a1e0:2::64"
-#define PEER2_4 "100.100.0.5" /* a zone-2 peer: the backend */
-#define PEER2_6 "fd7a:115c:a1e0:2::5"
+/* MASQ2_4, MASQ2_6, PEER2_4, PEER2_6: zone 2's plan, masqtest.h's */
 #define FORGER4 "100.100.0.7" /* another zone-2 peer */
 #define CPORT	1000
 #define BPORT	8080
@@ -44,16 +41,7 @@ static const struct fam V6 = { CLIENT6, VIP6, PEER2_6, MASQ2_6,
 /* Zone 2 masquerades; zone-1 clients (300) may reach zone 2 (500). */
 static void xt_env(struct th *h, __u16 lo, __u16 hi, bool allow)
 {
-	struct tp_masq m = { .flags = TP_MASQ_F_ON | TP_MASQ_F_CROSSING };
-	__u32 zone = TH_ZONE2;
-
-	assert_int_equal(
-		th_snat_config(h, "198.18.0.1", "fd00:198:18::1", lo, hi, 0),
-		0);
-	m.addr4 = pt_addr(MASQ2_4);
-	m.addr6 = pt_addr(MASQ2_6);
-	assert_int_equal(bpf_map_update_elem(h->maps.masq, &zone, &m, BPF_ANY),
-			 0);
+	mt_masq_cross(h, TH_ZONE2, MASQ2_4, MASQ2_6, lo, hi);
 	pt_ident(h, TH_ZONE, "100.64.0.0/24", 300);
 	pt_ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", 300);
 	pt_ident(h, TH_ZONE2, TH_ZONE2_NET4, 500);

@@ -873,15 +873,17 @@ __noinline int tp_ct_snat_reserve(const struct tp_ct_key *key_arg, __u64 now)
  * too; a SNAT flow writes nothing here: the caller writes both its entries
  * with tp_ct_snat_reserve() next (a call from here would add its stack
  * frame to this one's, beyond what Linux 6.1 allows).  The reply key of a
- * crossing flow in its out zone is written by the caller
- * (tp_ct_write_reply_key()), best effort.
+ * crossing flow in its out zone is checked here (another live flow's
+ * tuple there is a clash) and written by the caller
+ * (tp_ct_write_reply_key()).
  *
  * A global function: the verifier checks it once, not at each of its
  * callers' paths (their processed instructions were 84k and 81k inlined).
  *
  * Return: 0, -TP_DROP_CT_CLASH when @key is the live reply tuple of
- * another flow or the reply tuple is another live flow's, -TP_DROP_CT_FULL
- * when an entry cannot be written, or tp_ct_snat_reserve()'s errors.
+ * another flow or the reply tuple (a crossing's, in its out zone too) is
+ * another live flow's, -TP_DROP_CT_FULL when an entry cannot be
+ * written, or tp_ct_snat_reserve()'s errors.
  */
 __noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now)
 {
@@ -905,6 +907,17 @@ __noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now)
 		return tp_ct_reply_of(key, old, now, &scr->rev)
 			       ? -TP_DROP_CT_CLASH
 			       : 0;
+	/*
+	 * A crossing's replies come in through its out zone: there its
+	 * reply tuple must be free too, or they would be another flow's
+	 * packets, and its own would reach that flow's peer as answers.
+	 */
+	if (tp_ct_cross_key(key, e)) {
+		tp_ct_reply_tuple(key, e, NULL, &scr->rkey);
+		scr->rkey.zone = e->out_zone;
+		if (tp_ct_key_live(&scr->rkey, key, false, now, &scr->rev))
+			return -TP_DROP_CT_CLASH;
+	}
 	tp_ct_reply_tuple(key, e, NULL, &scr->rkey);
 	if (tp_ct_key_live(&scr->rkey, key, from_tailnet, now, &scr->rev) ||
 	    tp_ct_reply_of(key, old, now, &scr->rev))
