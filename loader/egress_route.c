@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/rtnetlink.h>
@@ -29,14 +30,13 @@
 #include "egress_route.h"
 #include "links.h"
 #include "log.h"
-#include "service.h"
 
 enum tpd_egress_note_kind {
-	TPD_EG_NOTE_SPLIT = 1,	/* backends leave by more than one interface */
-	TPD_EG_NOTE_LOOKUP,	/* a backend's route could not be asked */
-	TPD_EG_NOTE_OPERATOR,	/* the operator routes the VIP */
-	TPD_EG_NOTE_ADD,	/* our route could not be added or moved */
-	TPD_EG_NOTE_DEL,	/* our route could not be removed */
+	TPD_EG_NOTE_SPLIT = 1, /* backends leave by more than one interface */
+	TPD_EG_NOTE_LOOKUP,    /* a backend's route could not be asked */
+	TPD_EG_NOTE_OPERATOR,  /* the operator routes the VIP */
+	TPD_EG_NOTE_ADD,       /* our route could not be added or moved */
+	TPD_EG_NOTE_DEL,       /* our route could not be removed */
 };
 
 /* ---- notes: a lasting condition is logged once ------------------------------- */
@@ -63,8 +63,8 @@ static bool tpd_eg_note(struct tpd_egress_routes *st, int kind,
 	if (!tp_array_grow((void **)&st->fresh, &st->fresh_room,
 			   st->n_fresh + 1, sizeof(n), 16))
 		st->fresh[st->n_fresh++] = n;
-	return !st->n_notes || !bsearch(&n, st->notes, st->n_notes, sizeof(n),
-					tpd_eg_note_cmp);
+	return !st->n_notes ||
+	       !bsearch(&n, st->notes, st->n_notes, sizeof(n), tpd_eg_note_cmp);
 }
 
 /* This sync's notes become the ones the next sync compares with. */
@@ -171,8 +171,8 @@ static bool tpd_eg_host_route(const struct nlmsghdr *nlh,
 		return false;
 	if (rtm->rtm_family == AF_INET && rtm->rtm_dst_len == 32 &&
 	    mnl_attr_get_payload_len(tb[RTA_DST]) == 4) {
-		tp_addr_from_v4(a, *(const __be32 *)mnl_attr_get_payload(
-					   tb[RTA_DST]));
+		tp_addr_from_v4(
+			a, *(const __be32 *)mnl_attr_get_payload(tb[RTA_DST]));
 		return true;
 	}
 	if (rtm->rtm_family == AF_INET6 && rtm->rtm_dst_len == 128 &&
@@ -208,8 +208,14 @@ static int tpd_eg_dump_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-/* The main table's host routes of both families into @d (emptied first). */
-static int tpd_eg_dump_routes(struct mnl_socket *nl, struct tpd_eg_dump *d)
+/*
+ * Every route of both families, each message to @cb with @data: one
+ * dump a family (the table is chosen in @cb), taken again when a change
+ * interrupted it, after *@n and *@cb_err, @cb's count and error, are
+ * zeroed.  Return: 0 or -errno (@cb's first).
+ */
+static int tpd_eg_dump_all(struct mnl_socket *nl, mnl_cb_t cb, void *data,
+			   size_t *n, int *cb_err)
 {
 	static const unsigned char families[] = { AF_INET, AF_INET6 };
 	char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -219,19 +225,159 @@ static int tpd_eg_dump_routes(struct mnl_socket *nl, struct tpd_eg_dump *d)
 	size_t i;
 
 	do {
-		d->n = 0;
-		d->err = 0;
+		*n = 0;
+		*cb_err = 0;
 		for (i = 0, err = 0; i < sizeof(families) && !err; i++) {
 			nlh = tpd_rtnl_request(buf, sizeof(buf), RTM_GETROUTE,
 					       NLM_F_DUMP);
 			rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 			rtm->rtm_family = families[i];
-			rtm->rtm_table = RT_TABLE_MAIN;
-			err = tpd_rtnl_query_on(nl, nlh, tpd_eg_dump_cb, d);
-			err = d->err ?: err;
+			err = tpd_rtnl_query_on(nl, nlh, cb, data);
+			err = *cb_err ?: err;
 		}
 	} while (err == -EINTR && ++tries < 3);
 	return err;
+}
+
+/* The main table's host routes of both families into @d (emptied first). */
+static int tpd_eg_dump_routes(struct mnl_socket *nl, struct tpd_eg_dump *d)
+{
+	return tpd_eg_dump_all(nl, tpd_eg_dump_cb, d, &d->n, &d->err);
+}
+
+/*
+ * Which backends to ask about.  A backend that no route of any table
+ * into a tailnet interface covers cannot be routed into one, whatever
+ * the rules say: it is not asked (a cluster's pods, most backends, cost
+ * no question then).  Routes whose next hops a dump does not name by
+ * interface (multipath, nexthop objects) count as into a tailnet.
+ */
+
+/**
+ * struct tpd_eg_pfx - a prefix in the 128-bit space (IPv4 v4-mapped).
+ * @a:    its address, masked.
+ * @plen: its length.
+ */
+struct tpd_eg_pfx {
+	struct tp_addr a;
+	unsigned int plen;
+};
+
+/**
+ * struct tpd_eg_reach - the prefixes of routes into tailnet interfaces.
+ * @v:     the prefixes, sorted by length, then address.
+ * @n:     their number.
+ * @cap:   room in @v.
+ * @ifs:   the tailnet interfaces.
+ * @n_ifs: their number.
+ * @err:   -ENOMEM when one could not be stored.
+ */
+struct tpd_eg_reach {
+	struct tpd_eg_pfx *v;
+	size_t n;
+	size_t cap;
+	const int *ifs;
+	size_t n_ifs;
+	int err;
+};
+
+static bool tpd_eg_is_tailnet(const int *ifs, size_t n, int ifindex)
+{
+	size_t i;
+
+	for (i = 0; ifindex > 0 && i < n; i++)
+		if (ifs[i] == ifindex)
+			return true;
+	return false;
+}
+
+static void tpd_eg_mask(struct tp_addr *a, unsigned int plen)
+{
+	unsigned int i;
+
+	for (i = 0; i < 16; i++, plen = plen >= 8 ? plen - 8 : 0)
+		a->b[i] &= plen >= 8 ? 0xff : (__u8)(0xff << (8 - plen));
+}
+
+static int tpd_eg_pfx_cmp(const void *a, const void *b)
+{
+	const struct tpd_eg_pfx *x = a, *y = b;
+
+	if (x->plen != y->plen)
+		return x->plen < y->plen ? -1 : 1;
+	return memcmp(&x->a, &y->a, sizeof(x->a));
+}
+
+static int tpd_eg_reach_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *tb[RTA_MAX + 1] = {};
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	struct tpd_eg_reach *r = data;
+	struct tpd_eg_pfx p;
+	size_t len;
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE ||
+	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*rtm) ||
+	    rtm->rtm_type != RTN_UNICAST)
+		return MNL_CB_OK;
+	mnl_attr_parse(nlh, sizeof(*rtm), tpd_rt_attr, tb);
+	if (!tb[RTA_MULTIPATH] && !tb[RTA_NH_ID] &&
+	    !(tb[RTA_OIF] &&
+	      mnl_attr_validate(tb[RTA_OIF], MNL_TYPE_U32) >= 0 &&
+	      tpd_eg_is_tailnet(r->ifs, r->n_ifs,
+				(int)mnl_attr_get_u32(tb[RTA_OIF]))))
+		return MNL_CB_OK;
+	memset(&p, 0, sizeof(p));
+	len = tb[RTA_DST] ? mnl_attr_get_payload_len(tb[RTA_DST]) : 0;
+	if (rtm->rtm_family == AF_INET && rtm->rtm_dst_len <= 32) {
+		p.a.w[2] = htonl(0xffff);
+		if (len == 4)
+			memcpy(&p.a.w[3], mnl_attr_get_payload(tb[RTA_DST]), 4);
+		p.plen = 96 + rtm->rtm_dst_len;
+	} else if (rtm->rtm_family == AF_INET6 && rtm->rtm_dst_len <= 128) {
+		if (len == 16)
+			memcpy(p.a.b, mnl_attr_get_payload(tb[RTA_DST]), 16);
+		p.plen = rtm->rtm_dst_len;
+	} else {
+		return MNL_CB_OK;
+	}
+	tpd_eg_mask(&p.a, p.plen);
+	if (tp_array_grow((void **)&r->v, &r->cap, r->n + 1, sizeof(p), 64)) {
+		r->err = -ENOMEM;
+		return MNL_CB_ERROR;
+	}
+	r->v[r->n++] = p;
+	return MNL_CB_OK;
+}
+
+/* Every table's routes into the tailnet interfaces of @r, sorted. */
+static int tpd_eg_reach_read(struct mnl_socket *nl, struct tpd_eg_reach *r)
+{
+	int err = tpd_eg_dump_all(nl, tpd_eg_reach_cb, r, &r->n, &r->err);
+
+	if (!err && r->n)
+		qsort(r->v, r->n, sizeof(*r->v), tpd_eg_pfx_cmp);
+	return err;
+}
+
+/* Does a prefix of @r cover @a?  One search per prefix length. */
+static bool tpd_eg_reach_covers(const struct tpd_eg_reach *r,
+				const struct tp_addr *a)
+{
+	struct tpd_eg_pfx k;
+	size_t i = 0, j;
+
+	while (i < r->n) {
+		for (j = i; j < r->n && r->v[j].plen == r->v[i].plen; j++)
+			;
+		k.a = *a;
+		k.plen = r->v[i].plen;
+		tpd_eg_mask(&k.a, k.plen);
+		if (bsearch(&k, &r->v[i], j - i, sizeof(k), tpd_eg_pfx_cmp))
+			return true;
+		i = j;
+	}
+	return false;
 }
 
 /* Answer to a route question: the interface, 0 when not a unicast route. */
@@ -338,11 +484,6 @@ struct tpd_eg_lookup {
 	int oif;
 };
 
-struct tpd_eg_svc_row {
-	struct tp_svc_key key;
-	struct tp_svc svc;
-};
-
 static int tpd_eg_addr_cmp(const void *a, const void *b)
 {
 	return memcmp(a, b, sizeof(struct tp_addr));
@@ -373,66 +514,164 @@ static int tpd_eg_tailnets(const struct tp_maps *m, int **ifs, size_t *n)
 		if (bpf_map_lookup_elem(m->ifaces, &key, &v) ||
 		    !(v.flags & TP_IFACE_F_TAILNET))
 			continue;
-		if (tp_array_grow((void **)ifs, &cap, *n + 1, sizeof(**ifs),
-				  8))
+		if (tp_array_grow((void **)ifs, &cap, *n + 1, sizeof(**ifs), 8))
 			return -ENOMEM;
 		(*ifs)[(*n)++] = (int)key;
 	}
 	return 0;
 }
 
-static bool tpd_eg_is_tailnet(const int *ifs, size_t n, int ifindex)
-{
-	size_t i;
+/* Entries one batch read asks for. */
+#define TPD_EG_BATCH 1024
 
-	for (i = 0; ifindex > 0 && i < n; i++)
-		if (ifs[i] == ifindex)
-			return true;
-	return false;
+/* Room for @n more entries in *@keys and *@vals. */
+static int tpd_eg_room(void **keys, void **vals, size_t *cap, size_t n,
+		       size_t ksize, size_t vsize)
+{
+	size_t vcap = *cap;
+
+	if (tp_array_grow(keys, cap, n, ksize, TPD_EG_BATCH) ||
+	    tp_array_grow(vals, &vcap, n, vsize, TPD_EG_BATCH))
+		return -ENOMEM;
+	return 0;
 }
 
-/* A row for each backend of each service of tp_services. */
+/* tpd_eg_read_all() entry by entry, for a kernel without batch reads. */
+static int tpd_eg_read_each(int fd, size_t ksize, size_t vsize, void **keys,
+			    void **vals, size_t *n, size_t *cap)
+{
+	char *k, *prev = NULL;
+
+	*n = 0;
+	for (;;) {
+		if (tpd_eg_room(keys, vals, cap, *n + 1, ksize, vsize))
+			return -ENOMEM;
+		k = (char *)*keys + *n * ksize;
+		if (bpf_map_get_next_key(fd, prev, k))
+			return 0;
+		prev = k;
+		if (!bpf_map_lookup_elem(fd, k, (char *)*vals + *n * vsize))
+			(*n)++; /* else deleted meanwhile: its slot is reused */
+		else if (*n)
+			prev = (char *)*keys + (*n - 1) * ksize;
+		else
+			prev = NULL;
+	}
+}
+
+/*
+ * Every entry of hash map @fd: keys (@ksize each) in *@keys, values
+ * (@vsize) in *@vals, *@n of them (free() both, also on error).  In
+ * batches of TPD_EG_BATCH, a system call each: a node's backends number
+ * 100,000s, and one call an entry was most of a sync.
+ * Return: 0 or -errno.
+ */
+static int tpd_eg_read_all(int fd, size_t ksize, size_t vsize, void **keys,
+			   void **vals, size_t *n)
+{
+	__u32 token = 0, count;
+	bool first = true;
+	size_t cap = 0;
+	int err = 0;
+
+	*keys = *vals = NULL;
+	*n = 0;
+	while (!err) {
+		if (tpd_eg_room(keys, vals, &cap, *n + TPD_EG_BATCH, ksize,
+				vsize))
+			return -ENOMEM;
+		count = TPD_EG_BATCH;
+		if (bpf_map_lookup_batch(fd, first ? NULL : &token, &token,
+					 (char *)*keys + *n * ksize,
+					 (char *)*vals + *n * vsize, &count,
+					 NULL))
+			err = -errno;
+		first = false;
+		*n += count;
+	}
+	if (err == -ENOENT) /* that was the last batch */
+		return 0;
+	if (err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUP)
+		return tpd_eg_read_each(fd, ksize, vsize, keys, vals, n, &cap);
+	return err;
+}
+
+/**
+ * struct tpd_eg_svc_row - a service as read: its frontend and id.
+ * @key: the frontend.
+ * @id:  tp_svc.id.
+ */
+struct tpd_eg_svc_row {
+	struct tp_svc_key key;
+	__u32 id;
+};
+
+static int tpd_eg_svc_id_cmp(const void *a, const void *b)
+{
+	const struct tpd_eg_svc_row *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* tp_services by service id, in *@svcs. */
+static int tpd_eg_services(const struct tp_maps *m,
+			   struct tpd_eg_svc_row **svcs, size_t *n)
+{
+	struct tp_svc_key *keys;
+	struct tp_svc *vals;
+	size_t i;
+	int err;
+
+	*svcs = NULL;
+	err = tpd_eg_read_all(m->services, sizeof(*keys), sizeof(*vals),
+			      (void **)&keys, (void **)&vals, n);
+	if (!err && *n) {
+		*svcs = calloc(*n, sizeof(**svcs));
+		err = *svcs ? 0 : -ENOMEM;
+	}
+	for (i = 0; !err && i < *n; i++) {
+		(*svcs)[i].key = keys[i];
+		(*svcs)[i].id = vals[i].id;
+	}
+	if (!err && *n)
+		qsort(*svcs, *n, sizeof(**svcs), tpd_eg_svc_id_cmp);
+	free(keys);
+	free(vals);
+	return err;
+}
+
+/*
+ * A row for each backend of tp_backends whose service is in tp_services
+ * (read under the writers' lock: a backend and its service are written
+ * and removed together).
+ */
 static int tpd_eg_rows(const struct tp_maps *m, struct tpd_eg_row **rows,
 		       size_t *n_rows)
 {
-	struct tpd_eg_svc_row *svcs = NULL;
+	struct tpd_eg_svc_row *svcs = NULL, k, *svc;
 	struct tp_backend *bes = NULL;
+	size_t n_svcs = 0, n_bes = 0, i;
 	__u32 *ids = NULL;
-	size_t n_svcs, i, cap = 0;
-	int err, n, j;
+	int err;
 
 	*rows = NULL;
 	*n_rows = 0;
-	err = tp_map_collect(m->services, sizeof(struct tp_svc_key),
-			     offsetof(struct tpd_eg_svc_row, svc),
-			     sizeof(struct tp_svc), sizeof(*svcs),
-			     (void **)&svcs, &n_svcs);
-	ids = calloc(TP_MAX_SVC_BACKENDS, sizeof(*ids));
-	bes = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bes));
-	if (!err && (!ids || !bes))
-		err = -ENOMEM;
-	for (i = 0; !err && i < n_svcs; i++) {
-		n = tp_service_backends(m, svcs[i].svc.id, ids, bes,
-					TP_MAX_SVC_BACKENDS);
-		if (n < 0) {
-			err = n;
-			break;
-		}
-		if (n > TP_MAX_SVC_BACKENDS)
-			n = TP_MAX_SVC_BACKENDS;
-		if (tp_array_grow((void **)rows, &cap, *n_rows + (size_t)n,
-				  sizeof(**rows), 256)) {
-			err = -ENOMEM;
-			break;
-		}
-		for (j = 0; j < n; j++) {
-			struct tpd_eg_row *r = &(*rows)[(*n_rows)++];
-
-			memset(r, 0, sizeof(*r));
-			r->vip = svcs[i].key.vip;
-			r->key = svcs[i].key;
-			r->addr = bes[j].addr;
-		}
+	err = tpd_eg_services(m, &svcs, &n_svcs);
+	if (!err && n_svcs)
+		err = tpd_eg_read_all(m->backends, sizeof(*ids), sizeof(*bes),
+				      (void **)&ids, (void **)&bes, &n_bes);
+	if (!err && n_bes) {
+		*rows = calloc(n_bes, sizeof(**rows));
+		err = *rows ? 0 : -ENOMEM;
+	}
+	for (i = 0; !err && i < n_bes; i++) {
+		k.id = bes[i].svc_id;
+		svc = bsearch(&k, svcs, n_svcs, sizeof(k), tpd_eg_svc_id_cmp);
+		if (!svc)
+			continue; /* a writer's leftover: no service */
+		(*rows)[*n_rows].vip = svc->key.vip;
+		(*rows)[*n_rows].key = svc->key;
+		(*rows)[(*n_rows)++].addr = bes[i].addr;
 	}
 	free(svcs);
 	free(ids);
@@ -440,21 +679,71 @@ static int tpd_eg_rows(const struct tp_maps *m, struct tpd_eg_row **rows,
 	return err;
 }
 
-/*
- * Each row's route: every backend address asked once, however many
- * services share it.  A question that fails leaves its rows without a
- * route (no route for their VIP this sync: one we have stays, below).
- */
-static int tpd_eg_route_rows(struct tpd_egress_routes *st,
-			     struct tpd_eg_row *rows, size_t n_rows,
-			     struct tpd_egress_result *res, bool *failed)
+/* Unique addresses of @rows, sorted, in @look; their number. */
+static size_t tpd_eg_unique(const struct tpd_eg_row *rows, size_t n_rows,
+			    struct tpd_eg_lookup *look)
 {
-	struct tpd_eg_lookup *look, *hit, k;
-	struct mnl_socket *nl;
 	size_t i, n = 0;
+
+	for (i = 0; i < n_rows; i++)
+		look[i].addr = rows[i].addr;
+	qsort(look, n_rows, sizeof(*look), tpd_eg_addr_cmp);
+	for (i = 0; i < n_rows; i++)
+		if (!n || memcmp(&look[i].addr, &look[n - 1].addr,
+				 sizeof(look[i].addr)))
+			look[n++] = look[i];
+	return n;
+}
+
+/*
+ * The tailnet interface of each address of @look[0..n-1] (0: none),
+ * asked of the kernel only when a route into a tailnet covers it; -1
+ * when the question failed (logged).
+ */
+static void tpd_eg_ask(struct tpd_egress_routes *st, struct mnl_socket *nl,
+		       const struct tpd_eg_reach *reach,
+		       struct tpd_eg_lookup *look, size_t n,
+		       struct tpd_egress_result *res)
+{
+	size_t i;
 	int err;
 
-	*failed = false;
+	for (i = 0; i < n; i++) {
+		look[i].oif = 0;
+		if (!tpd_eg_reach_covers(reach, &look[i].addr))
+			continue;
+		err = tpd_eg_route_get(nl, &look[i].addr, &look[i].oif);
+		if (!err) {
+			if (!tpd_eg_is_tailnet(reach->ifs, reach->n_ifs,
+					       look[i].oif))
+				look[i].oif = 0;
+			continue;
+		}
+		look[i].oif = -1;
+		res->errors++;
+		if (tpd_eg_note(st, TPD_EG_NOTE_LOOKUP, &look[i].addr, 0, err))
+			log_error(
+				"egress routes: cannot ask the route of a backend",
+				"backend", TPD_EG_ADDR(&look[i].addr), "error",
+				strerror(-err));
+	}
+}
+
+/*
+ * Each row's tailnet interface (0 none): every backend address once,
+ * however many services share it.  A question that fails leaves its
+ * rows at -1 (no change for their VIP this sync: a route we have stays).
+ */
+static int tpd_eg_route_rows(struct tpd_egress_routes *st, const int *ifs,
+			     size_t n_ifs, struct tpd_eg_row *rows,
+			     size_t n_rows, struct tpd_egress_result *res)
+{
+	struct tpd_eg_reach reach = { .ifs = ifs, .n_ifs = n_ifs };
+	struct tpd_eg_lookup *look, *hit, k;
+	struct mnl_socket *nl = NULL;
+	size_t i, n;
+	int err;
+
 	if (!n_rows)
 		return 0;
 	look = calloc(n_rows, sizeof(*look));
@@ -463,36 +752,24 @@ static int tpd_eg_route_rows(struct tpd_egress_routes *st,
 	nl = tpd_rtnl_open();
 	if (!nl) {
 		err = -errno;
-		free(look);
-		return err;
+		goto cleanup;
 	}
-	for (i = 0; i < n_rows; i++)
-		look[i].addr = rows[i].addr;
-	qsort(look, n_rows, sizeof(*look), tpd_eg_addr_cmp);
-	for (i = 0; i < n_rows; i++)
-		if (!n || memcmp(&look[i].addr, &look[n - 1].addr,
-				 sizeof(look[i].addr)))
-			look[n++] = look[i];
-	for (i = 0; i < n; i++) {
-		err = tpd_eg_route_get(nl, &look[i].addr, &look[i].oif);
-		if (!err)
-			continue;
-		look[i].oif = -1;
-		*failed = true;
-		res->errors++;
-		if (tpd_eg_note(st, TPD_EG_NOTE_LOOKUP, &look[i].addr, 0, err))
-			log_error("egress routes: cannot ask the route of a backend",
-				  "backend", TPD_EG_ADDR(&look[i].addr),
-				  "error", strerror(-err));
-	}
+	err = tpd_eg_reach_read(nl, &reach);
+	if (err)
+		goto cleanup;
+	n = tpd_eg_unique(rows, n_rows, look);
+	tpd_eg_ask(st, nl, &reach, look, n, res);
 	for (i = 0; i < n_rows; i++) {
 		k.addr = rows[i].addr;
 		hit = bsearch(&k, look, n, sizeof(*look), tpd_eg_addr_cmp);
 		rows[i].oif = hit ? hit->oif : -1;
 	}
-	mnl_socket_close(nl);
+cleanup:
+	if (nl)
+		mnl_socket_close(nl);
+	free(reach.v);
 	free(look);
-	return 0;
+	return err;
 }
 
 /*
@@ -524,7 +801,8 @@ static int tpd_eg_vip_iface(struct tpd_egress_routes *st, const int *ifs,
 	if (tpd_eg_note(st, TPD_EG_NOTE_SPLIT, &r[0].vip, 0, 0))
 		log_warn(
 			"egress service's backends leave by more than one interface; no route for its VIP",
-			"service", tp_svc_key_format(&r[t].key, svc, sizeof(svc)),
+			"service",
+			tp_svc_key_format(&r[t].key, svc, sizeof(svc)),
 			"backend", TPD_EG_ADDR(&r[t].addr), "iface",
 			TPD_EG_IFNAME(r[t].oif), "other_service",
 			tp_svc_key_format(&r[o].key, svc2, sizeof(svc2)),
@@ -557,7 +835,6 @@ int tpd_egress_wanted(const struct tp_maps *m, struct tpd_egress_routes *st,
 	struct tpd_eg_row *rows = NULL;
 	size_t n_rows = 0, n_ifs = 0, i, j, cap = 0;
 	int *ifs = NULL, err, oif;
-	bool failed;
 
 	*want = NULL;
 	*n = 0;
@@ -567,13 +844,14 @@ int tpd_egress_wanted(const struct tp_maps *m, struct tpd_egress_routes *st,
 	if (!err && n_ifs)
 		err = tpd_eg_rows(m, &rows, &n_rows);
 	if (!err)
-		err = tpd_eg_route_rows(st, rows, n_rows, res, &failed);
+		err = tpd_eg_route_rows(st, ifs, n_ifs, rows, n_rows, res);
 	if (err)
 		goto cleanup;
 	qsort(rows, n_rows, sizeof(*rows), tpd_eg_row_cmp);
 	for (i = 0; i < n_rows; i = j) {
-		for (j = i + 1; j < n_rows && !memcmp(&rows[j].vip, &rows[i].vip,
-						      sizeof(rows[i].vip));
+		for (j = i + 1;
+		     j < n_rows &&
+		     !memcmp(&rows[j].vip, &rows[i].vip, sizeof(rows[i].vip));
 		     j++)
 			;
 		oif = tpd_eg_vip_iface(st, ifs, n_ifs, &rows[i], j - i, res);
@@ -691,8 +969,7 @@ static void tpd_eg_put(struct tpd_egress_routes *st, struct mnl_socket *nl,
 		tpd_eg_routed(st, &w->vip, w->ifindex); /* adopted */
 		return;
 	}
-	err = tpd_eg_route_change(nl, RTM_NEWROUTE, flags, &w->vip,
-				  w->ifindex);
+	err = tpd_eg_route_change(nl, RTM_NEWROUTE, flags, &w->vip, w->ifindex);
 	if (err) {
 		res->errors++;
 		if (tpd_eg_note(st, TPD_EG_NOTE_ADD, &w->vip, w->ifindex, err))
@@ -769,10 +1046,12 @@ int tpd_egress_apply(struct tpd_egress_routes *st,
 					"vip", TPD_EG_ADDR(&want[i].vip),
 					"iface", TPD_EG_IFNAME(theirs->oif),
 					"proto", log_fmt("%u", theirs->proto),
-					"wanted", TPD_EG_IFNAME(want[i].ifindex));
+					"wanted",
+					TPD_EG_IFNAME(want[i].ifindex));
 			if (ours)
 				tpd_eg_remove(st, nl, ours,
-					      "the operator routes the VIP", res);
+					      "the operator routes the VIP",
+					      res);
 		} else if (want[i].ifindex < 0) {
 			if (ours) /* its backends' routes unknown: keep it */
 				tpd_eg_routed(st, &ours->vip, ours->oif);

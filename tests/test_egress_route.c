@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -29,9 +30,9 @@
 
 #define NET_A4 "100.101.0.0/16" /* into tptun0 (this file's route) */
 #define NET_A6 "fd7a:115c:a1e0:3::/64"
-#define BE_A4  "100.101.0.7"	     /* a backend behind tptun0 */
+#define BE_A4  "100.101.0.7" /* a backend behind tptun0 */
 #define BE_A6  "[fd7a:115c:a1e0:3::7]"
-#define BE_B4  "100.100.0.7"	     /* behind tptun1 (the harness's route) */
+#define BE_B4  "100.100.0.7" /* behind tptun1 (the harness's route) */
 #define BE_B4b "100.100.0.8"
 #define BE_B6  "[fd7a:115c:a1e0:2::7]"
 #define BE_C4  "100.102.0.7" /* behind tpegx0, an interface a test removes */
@@ -91,20 +92,21 @@ static int lines_with(const char *s, const char *what, const char *also)
 #define count_lines(s, what) lines_with(s, what, NULL)
 
 /* @prefix has exactly one route, ours, into @dev. */
-#define ASSERT_OURS(prefix, dev)                                             \
-	do {                                                                 \
-		const char *__r = ROUTES(prefix);                            \
-		if (count_lines(__r, " ") != 1 ||                            \
-		    count_lines(__r, "dev " dev " ") != 1 ||                 \
-		    count_lines(__r, "proto 116") != 1)                      \
-			fail_msg("%s: want one route dev %s proto 116, got: %s", \
-				 prefix, dev, __r);                          \
+#define ASSERT_OURS(prefix, dev)                                                \
+	do {                                                                    \
+		const char *__r = ROUTES(prefix);                               \
+		if (count_lines(__r, " ") != 1 ||                               \
+		    count_lines(__r, "dev " dev " ") != 1 ||                    \
+		    count_lines(__r, "proto 116") != 1)                         \
+			fail_msg(                                               \
+				"%s: want one route dev %s proto 116, got: %s", \
+				prefix, dev, __r);                              \
 	} while (0)
 
-#define ASSERT_NO_ROUTE(prefix)                                            \
-	do {                                                               \
-		const char *__r = ROUTES(prefix);                          \
-		if (__r[0])                                                \
+#define ASSERT_NO_ROUTE(prefix)                                              \
+	do {                                                                 \
+		const char *__r = ROUTES(prefix);                            \
+		if (__r[0])                                                  \
 			fail_msg("%s: want no route, got: %s", prefix, __r); \
 	} while (0)
 
@@ -122,17 +124,17 @@ static void svc_put(struct th *h, const char *frontend, const char *const *bes,
 	assert_true(n <= 8);
 	assert_int_equal(tp_svc_key_parse(frontend, &key), 0);
 	for (i = 0; i < n; i++) {
-		assert_int_equal(
-			tp_endpoint_parse(bes[i], &be[i].addr, &port, &has_port),
-			0);
+		assert_int_equal(tp_endpoint_parse(bes[i], &be[i].addr, &port,
+						   &has_port),
+				 0);
 		be[i].port = htons(port);
 		be[i].weight = 1;
 	}
 	assert_int_equal(tp_service_set(&h->maps, &key, &spec, be, n), 0);
 }
 
-#define SVC(h, frontend, ...)                                             \
-	svc_put(h, frontend, (const char *const[]){ __VA_ARGS__ },         \
+#define SVC(h, frontend, ...)                                      \
+	svc_put(h, frontend, (const char *const[]){ __VA_ARGS__ }, \
 		sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(char *))
 
 static void svc_del(struct th *h, const char *frontend)
@@ -176,9 +178,8 @@ static const char *log_end(char *buf, size_t len)
 }
 
 /* One sync, its log in @log (when not NULL); it must succeed. */
-static struct tpd_egress_result sync_logged(struct th *h,
-					    struct tpd_egress_routes *st,
-					    char *log, size_t len)
+static struct tpd_egress_result
+sync_logged(struct th *h, struct tpd_egress_routes *st, char *log, size_t len)
 {
 	struct tpd_egress_result res = {};
 	char discard[4096];
@@ -399,8 +400,7 @@ static void test_operator_route_left_alone(void **state)
 	assert_int_equal(res.removed, 1);
 	assert_int_equal(count_lines(ROUTES(EVIP6 "/128"), " "), 1);
 	assert_int_equal(
-		count_lines(ROUTES(EVIP6 "/128"), "dev tptun1 proto 4 "),
-		1);
+		count_lines(ROUTES(EVIP6 "/128"), "dev tptun1 proto 4 "), 1);
 }
 
 /* Detach removes our routes and nothing else. */
@@ -423,7 +423,8 @@ static void test_detach_removes_only_ours(void **state)
 	ASSERT_NO_ROUTE(EVIP6 "/128");
 	assert_int_equal(count_lines(ROUTES(EVIP2 "/32"), "proto 4 "), 1);
 	/* proto boot, which ip(8) does not print */
-	assert_int_equal(count_lines(ROUTES("198.19.5.3/32"), "dev tptun1 "), 1);
+	assert_int_equal(count_lines(ROUTES("198.19.5.3/32"), "dev tptun1 "),
+			 1);
 	assert_int_equal(count_lines(ROUTES(NET_A4), "dev tptun0"), 1);
 	sh("ip route del 198.19.5.3/32 dev tptun1 proto boot");
 }
@@ -450,6 +451,26 @@ static void test_v6(void **state)
 	res = SYNC(h, &st);
 	assert_int_equal(res.removed, 1);
 	ASSERT_NO_ROUTE(EVIP6 "/128");
+}
+
+/*
+ * Backends routed by a policy rule into another table (Tailscale keeps
+ * its peers' routes in table 52): the kernel's decision counts, the
+ * VIP's route goes into the main table.
+ */
+static void test_policy_routed_backend(void **state)
+{
+	struct th *h = *state;
+	struct tpd_egress_result res;
+
+	REQUIRE_BPF();
+	sh("ip route add 100.103.0.0/16 dev tptun0 table 52 && "
+	   "ip rule add to 100.103.0.0/16 lookup 52 pref 5270");
+	SVC(h, EVIP1 ":80/tcp", "100.103.0.7:8080");
+	res = SYNC(h, &st);
+	sh("ip rule del pref 5270 && ip route flush table 52");
+	assert_int_equal(res.added, 1);
+	ASSERT_OURS(EVIP1 "/32", "tptun0");
 }
 
 /* A restart (state lost, routes kept) adopts the routes: nothing changes. */
@@ -481,8 +502,7 @@ static int make_gone_iface(struct th *h)
 	   " up && ip route add " NET_C4 " dev " GONE);
 	key = if_nametoindex(GONE);
 	assert_true(key > 0);
-	assert_int_equal(bpf_map_update_elem(h->maps.ifaces, &key, &ifc, 0),
-			 0);
+	assert_int_equal(bpf_map_update_elem(h->maps.ifaces, &key, &ifc, 0), 0);
 	return (int)key;
 }
 
@@ -561,6 +581,64 @@ static void test_failed_add_does_not_stop(void **state)
 	ASSERT_OURS(EVIP2 "/32", "tptun1");
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/*
+ * The cost of a sync that changes nothing, at COST_SVCS services of
+ * COST_BES backends each, every backend an address of its own (each is
+ * asked of the kernel once a sync), none in a tailnet, and one egress
+ * service; printed, not asserted (a shared machine).
+ */
+#define COST_SVCS 1000
+#define COST_BES  10
+static void test_sync_cost(void **state)
+{
+	struct tp_backend_spec be[COST_BES] = {};
+	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+	struct th *h = *state;
+	struct tpd_egress_result res;
+	struct tp_svc_key key = { .proto = IPPROTO_TCP };
+	double t0, best = 1e9, t;
+	int i, j, run;
+
+	REQUIRE_BPF();
+	for (i = 0; i < COST_SVCS; i++) {
+		tp_addr_from_v4(&key.vip,
+				htonl(0xc6130000u + 0x100u + (__u32)i));
+		key.port = htons(80);
+		for (j = 0; j < COST_BES; j++) {
+			/* every backend its own address, each asked once */
+			tp_addr_from_v4(
+				&be[j].addr,
+				htonl(0xc6121000u + (__u32)(i * COST_BES + j)));
+			be[j].port = htons((__u16)(8000 + i % 1000 + j));
+			be[j].weight = 1;
+		}
+		assert_int_equal(
+			tp_service_set(&h->maps, &key, &spec, be, COST_BES), 0);
+	}
+	SVC(h, EVIP1 ":80/tcp", BE_B4 ":8080");
+	SYNC(h, &st);
+	for (run = 0; run < 5; run++) {
+		t0 = now_ms();
+		res = SYNC(h, &st);
+		t = now_ms() - t0;
+		best = t < best ? t : best;
+		assert_int_equal(res.added + res.removed + res.errors, 0);
+		assert_int_equal(res.routes, 1);
+	}
+	print_message("egress routes: a sync over %d services, %d backends: "
+		      "%.1f ms (best of 5)\n",
+		      COST_SVCS + 1, COST_SVCS * COST_BES + 1, best);
+	ASSERT_OURS(EVIP1 "/32", "tptun1");
+}
+
 /* "egress_routes": on unless the configuration says false; nothing else taken. */
 static void test_config_switch(void **state)
 {
@@ -580,8 +658,7 @@ static void test_config_switch(void **state)
 	assert_false(cfg.egress_routes);
 	tpd_config_free(&cfg);
 	snprintf(text, sizeof(text), base, ", \"egress_routes\": 1");
-	assert_int_not_equal(tpd_config_parse(text, &cfg, err, sizeof(err)),
-			     0);
+	assert_int_not_equal(tpd_config_parse(text, &cfg, err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "egress_routes"));
 	tpd_config_free(&cfg);
 }
@@ -604,12 +681,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_detach_removes_only_ours,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v6, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policy_routed_backend,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_adopts, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_iface_gone, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_failed_add_does_not_stop,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_cost, setup,
+						teardown),
 		cmocka_unit_test(test_config_switch),
 	};
 
