@@ -6,7 +6,7 @@
 # device of tailnet B (zone 2, "masquerade": true) directly and through a
 # cross-tailnet service (a VIP whose backend is B's device), with real
 # TCP, UDP and ICMP echo, v4 and v6; a pod behind the node reaches B's
-# device through an egress service (a VIP routed into $WG_NODE2).
+# device through an egress service (a VIP the loader routes into $WG_NODE2).
 #
 #   client ($P-client)  <-- WireGuard A -->  node ($P-node)  <-- WireGuard B -->  peer ($P-peerb)
 #   $WG_CLIENT 100.64.0.2                    $WG_NODE 100.64.0.1                  $WG_PEERB 100.100.0.2
@@ -50,8 +50,7 @@ env_tailnet_b() {
 		"$PEERB4/32,$PEERB6/128" "$NODEB4/32,$NODEB6/128" &&
 		env_wg_end "$P-node" "$WG_NODE2" 51831 "$PEERB_PUB" 198.18.254.2:51830 1420 \
 			"$NODEB4/32,$NODEB6/128" "$PEERB4/32,$PEERB6/128" || return 1
-	# the egress service's VIP: the operator's route (datapath.md)
-	ns "$P-node" ip route add "$VIPE4/32" dev "$WG_NODE2"
+	# no route for the egress service's VIP: the loader adds it (datapath.md)
 	# a service's replies come in on B's interface from the VIP (datapath.md)
 	ns "$P-node" sysctl -qw "net.ipv4.conf.$WG_NODE2.rp_filter=0" net.ipv4.conf.all.rp_filter=0
 	env_bg "$P-peerb" "$ENV_DIR/peerb-echo.log" "$BUILD/tools/tp-echo" \
@@ -146,10 +145,15 @@ test_peer_sees_the_node() {
 	echo "$out" | grep -q '"revmasq"' || fail "no revmasq counter in tpctl stats" || return 1
 }
 
-# The egress service: the pod reaches B's device by the VIP, B sees the
-# node's B address, the pod's answers come from the VIP.
+# The egress service: the loader routed its VIP into $WG_NODE2 (its own
+# protocol, 116); the pod reaches B's device by the VIP, B sees the node's
+# B address, the pod's answers come from the VIP.
 test_egress_service() {
 	local out
+	out=$(ns "$P-node" ip -N route show table main exact "$VIPE4/32")
+	echo "   route: $out"
+	echo "$out" | grep -q "dev $WG_NODE2 proto 116 " ||
+		fail "no loader route for $VIPE4 into $WG_NODE2: $out" || return 1
 	http_expect "$P-pod1" "http://$VIPE4/" "hello from tailnet-b" || return 1
 	out=$(pod "$BUILD/tools/tp-load" --udp "$VIPE4:53" --rate 100 --duration 1) ||
 		fail "tp-load failed" || return 1
