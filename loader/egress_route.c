@@ -14,6 +14,7 @@
  * VIP is the operator's: left alone, and none of ours is added beside it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <net/if.h> /* before the linux/ headers: glibc's if.h wins */
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 
 #include "addr.h"
 #include "array.h"
+#include "config.h"
 #include "egress_route.h"
 #include "links.h"
 #include "log.h"
@@ -1096,14 +1098,17 @@ int tpd_egress_sync(const struct tp_maps *m, struct tpd_egress_routes *st,
 }
 
 /**
- * tpd_egress_remove_all() - remove every route of the main table of
- * protocol TPD_RTPROT_TAILPLANE (tailplaned --detach, egress_routes
- * switched off), nothing else.
+ * tpd_egress_remove_all() - remove the main table's routes of protocol
+ * TPD_RTPROT_TAILPLANE, nothing else.
+ * @ifs:     only those into these interfaces (tailplaned --detach: the
+ *           pin root's own, another loader's stay); NULL: every one
+ *           ("egress_routes" switched off).
+ * @n_ifs:   their number.
  * @removed: how many were removed.
  *
  * Return: 0 or -errno (the first failure; the others are still tried).
  */
-int tpd_egress_remove_all(unsigned int *removed)
+int tpd_egress_remove_all(const int *ifs, size_t n_ifs, unsigned int *removed)
 {
 	struct tpd_egress_result res = {};
 	struct tpd_egress_routes st = {};
@@ -1118,15 +1123,56 @@ int tpd_egress_remove_all(unsigned int *removed)
 		return -errno;
 	err = tpd_eg_dump_routes(nl, &d);
 	for (i = 0; !err && i < d.n; i++)
-		if (d.v[i].proto == TPD_RTPROT_TAILPLANE)
+		if (d.v[i].proto == TPD_RTPROT_TAILPLANE &&
+		    (!ifs || tpd_eg_is_tailnet(ifs, n_ifs, d.v[i].oif)))
 			tpd_eg_remove(&st, nl, &d.v[i],
-				      "detach, or egress_routes off", &res);
+				      ifs ? "detach" : "egress_routes off",
+				      &res);
 	if (!err && res.errors)
 		err = -EIO;
 	*removed = res.removed;
 	tpd_egress_routes_free(&st);
 	free(d.v);
 	mnl_socket_close(nl);
+	return err;
+}
+
+/**
+ * tpd_egress_detach() - tpd_egress_remove_all() for the tailnet
+ * interfaces of a pin root: those its tp_ifaces holds (what the loader
+ * attached) and those its configuration names.
+ * @cfg:     the configuration, or one with only a pin root.
+ * @removed: how many routes were removed.
+ *
+ * Return: 0 or -errno.
+ */
+int tpd_egress_detach(const struct tpd_config *cfg, unsigned int *removed)
+{
+	struct tp_maps m;
+	char path[PATH_MAX + 32];
+	int *ifs = NULL, idx, err = 0;
+	size_t n = 0, i, cap;
+
+	*removed = 0;
+	tp_maps_init(&m);
+	snprintf(path, sizeof(path), "%s/%s", cfg->pin_root, TP_MAP_IFACES);
+	m.ifaces = bpf_obj_get(path);
+	if (m.ifaces >= 0)
+		err = tpd_eg_tailnets(&m, &ifs, &n);
+	tp_maps_close(&m);
+	cap = n;
+	for (i = 0; !err && i < cfg->n_ifaces; i++) {
+		idx = (int)if_nametoindex(cfg->ifaces[i].name);
+		if (cfg->ifaces[i].kind != TPD_IFACE_TAILNET || !idx)
+			continue;
+		if (tp_array_grow((void **)&ifs, &cap, n + 1, sizeof(*ifs), 8))
+			err = -ENOMEM;
+		else
+			ifs[n++] = idx;
+	}
+	if (!err && n)
+		err = tpd_egress_remove_all(ifs, n, removed);
+	free(ifs);
 	return err;
 }
 

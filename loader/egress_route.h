@@ -115,7 +115,9 @@ int tpd_egress_apply(struct tpd_egress_routes *st,
 		     struct tpd_egress_result *res);
 int tpd_egress_sync(const struct tp_maps *m, struct tpd_egress_routes *st,
 		    struct tpd_egress_result *res);
-int tpd_egress_remove_all(unsigned int *removed);
+int tpd_egress_remove_all(const int *ifs, size_t n_ifs, unsigned int *removed);
+struct tpd_config;
+int tpd_egress_detach(const struct tpd_config *cfg, unsigned int *removed);
 void tpd_egress_routes_free(struct tpd_egress_routes *st);
 
 #endif /* TAILPLANED_EGRESS_ROUTE_H */

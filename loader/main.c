@@ -841,7 +841,7 @@ static void tpd_egress_routes_now(struct tpd *t)
 		if (t->eroutes_off)
 			return;
 		t->eroutes_off = true;
-		err = tpd_egress_remove_all(&removed);
+		err = tpd_egress_remove_all(NULL, 0, &removed);
 		tpd_egress_routes_free(&t->eroutes);
 		log_info("egress routes switched off; the loader's removed",
 			 "removed", log_fmt("%u", removed), "error",
@@ -1146,7 +1146,7 @@ static int tpd_detach_cmd(struct tpd *t, bool purge)
 		return 1;
 	}
 	/* the programs that served the VIPs go: their routes with them */
-	err = tpd_egress_remove_all(&removed);
+	err = tpd_egress_detach(&t->cfg, &removed);
 	if (err)
 		log_error("cannot remove every egress route", "removed",
 			  log_fmt("%u", removed), "error", strerror(-err));

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <limits.h>
+#include <sys/stat.h>
 
 #include <bpf/bpf.h>
 
@@ -220,7 +222,7 @@ static int teardown(void **state)
 
 	if (h->skel) {
 		log_begin();
-		tpd_egress_remove_all(&removed);
+		tpd_egress_remove_all(NULL, 0, &removed);
 		log_end((char[4096]){ 0 }, 4096);
 		tpd_egress_routes_free(&st);
 		if (system("ip route flush table main proto static; "
@@ -403,11 +405,18 @@ static void test_operator_route_left_alone(void **state)
 		count_lines(ROUTES(EVIP6 "/128"), "dev tptun1 proto 4 "), 1);
 }
 
-/* Detach removes our routes and nothing else. */
+/*
+ * Detach removes our routes into the pin root's tailnet interfaces (its
+ * pinned tp_ifaces) and nothing else: not the operator's, not another
+ * loader's (protocol 116 into an interface of its own).
+ */
 static void test_detach_removes_only_ours(void **state)
 {
+	struct tpd_config cfg = {};
 	struct th *h = *state;
+	char pin[PATH_MAX];
 	unsigned int removed;
+	int err;
 
 	REQUIRE_BPF();
 	SVC(h, EVIP1 ":80/tcp", BE_B4 ":8080");
@@ -415,9 +424,22 @@ static void test_detach_removes_only_ours(void **state)
 	SYNC(h, &st);
 	sh("ip route add " EVIP2 "/32 dev tptun1 proto static");
 	sh("ip route add 198.19.5.3/32 dev tptun1 proto boot");
+	sh("ip tuntap add dev " GONE " mode tun && ip link set " GONE
+	   " up && ip route add 198.19.5.4/32 dev " GONE " proto 116");
 	ASSERT_OURS(EVIP1 "/32", "tptun1");
 	ASSERT_OURS(EVIP6 "/128", "tptun1");
-	assert_int_equal(tpd_egress_remove_all(&removed), 0);
+	/* the pin root: its tp_ifaces, tptun0 and tptun1 */
+	snprintf(cfg.pin_root, sizeof(cfg.pin_root), "/sys/fs/bpf/tp-egtest-%d",
+		 (int)getpid());
+	snprintf(pin, sizeof(pin), "%s/" TP_MAP_IFACES, cfg.pin_root);
+	assert_int_equal(mkdir(cfg.pin_root, 0700), 0);
+	assert_int_equal(bpf_obj_pin(h->maps.ifaces, pin), 0);
+	log_begin();
+	err = tpd_egress_detach(&cfg, &removed);
+	log_end((char[4096]){ 0 }, 4096);
+	unlink(pin);
+	rmdir(cfg.pin_root);
+	assert_int_equal(err, 0);
 	assert_int_equal(removed, 2);
 	ASSERT_NO_ROUTE(EVIP1 "/32");
 	ASSERT_NO_ROUTE(EVIP6 "/128");
@@ -425,6 +447,7 @@ static void test_detach_removes_only_ours(void **state)
 	/* proto boot, which ip(8) does not print */
 	assert_int_equal(count_lines(ROUTES("198.19.5.3/32"), "dev tptun1 "),
 			 1);
+	ASSERT_OURS("198.19.5.4/32", GONE);
 	assert_int_equal(count_lines(ROUTES(NET_A4), "dev tptun0"), 1);
 	sh("ip route del 198.19.5.3/32 dev tptun1 proto boot");
 }

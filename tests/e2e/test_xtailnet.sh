@@ -150,7 +150,7 @@ test_peer_sees_the_node() {
 # B address, the pod's answers come from the VIP.
 test_egress_service() {
 	local out
-	out=$(ns "$P-node" ip -N route show table main exact "$VIPE4/32")
+	out=$(egress_route)
 	echo "   route: $out"
 	echo "$out" | grep -q "dev $WG_NODE2 proto 116 " ||
 		fail "no loader route for $VIPE4 into $WG_NODE2: $out" || return 1
@@ -180,10 +180,37 @@ test_crossing_needs_a_rule() {
 	[ "$after" -ge $((before + 10)) ] || fail "not 10 drops more" || return 1
 }
 
+egress_route() { ns "$P-node" ip -N route show table main exact "$VIPE4/32"; }
+
+# A restart keeps the egress VIP's route and adopts it: not removed, not
+# added again, the same route after the new loader's first sync.
+test_restart_keeps_egress_route() {
+	local before after
+	before=$(egress_route)
+	tpd_stop
+	[ "$(egress_route)" = "$before" ] || fail "route changed with the loader gone" || return 1
+	tpd_up
+	after=$(egress_route)
+	echo "   route: $before -> $after"
+	[ -n "$after" ] && [ "$after" = "$before" ] || fail "route changed: $after" || return 1
+	grep -q '"msg":"egress route \(added\|removed\|moved\)"' "$ENV_DIR/tailplaned.log" &&
+		{ fail "the restart changed egress routes"; return 1; }
+	return 0
+}
+
+# --detach removes the loader's route.
+test_detach_removes_egress_route() {
+	tpd_stop
+	ns "$P-node" "$BUILD/tailplaned" --config "$ENV_DIR/cfg.json" --detach >/dev/null 2>&1 ||
+		fail "--detach failed" || return 1
+	[ -z "$(egress_route)" ] || fail "route left after --detach: $(egress_route)" || return 1
+}
+
 # ---- runner -------------------------------------------------------------------
 
 TESTS=(test_peer_accepts_only_the_node test_crossing_tcp_udp_icmp test_service_tcp_udp_icmp
-	test_peer_sees_the_node test_egress_service test_crossing_needs_a_rule)
+	test_peer_sees_the_node test_egress_service test_crossing_needs_a_rule
+	test_restart_keeps_egress_route test_detach_removes_egress_route)
 
 env_need wireguard-go
 env_need_build tpctl tailplaned tools/tp-echo
