@@ -1178,8 +1178,7 @@ static void test_live_devices(void **state)
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 0);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_REPLIED);
 
-	pt_tc_detach_all(h->l3_ifindex);
-	pt_tc_detach_all(st_up_ifindex);
+	st_detach_reply_path(h);
 	close(sock);
 }
 
