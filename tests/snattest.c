@@ -204,7 +204,7 @@ __u16 st_open_at(const char *file, int line, struct th *h, struct pkt_spec sp,
  *
  * The whole port range PORT_LO..PORT_HI, a SNAT service VIP4:VPORT/@proto
  * with the one backend BE4[0], and the flow's first packet from the
- * tailnet, which must leave redirected.
+ * tailnet, which must leave redirected with a port of the range.
  *
  * Return: the flow's SNAT port, host order.
  */
@@ -213,15 +213,18 @@ __u16 st_client_flow_at(const char *file, int line, struct th *h, __u8 proto,
 {
 	__u8 flags = proto == IPPROTO_TCP ? PKT_TCP_SYN : 0;
 	struct tp_ct_key own;
+	__u16 port;
 
 	if (!k)
 		k = &own;
 	*k = pt_ct_key_at(file, line, CLIENT4, cport, VIP4, VPORT, proto);
 	st_snat_env_at(file, line, h, PORT_LO, PORT_HI, 0);
 	st_snat_service_at(file, line, h, VIP4, proto, BE4[0], TP_SVC_F_SNAT);
-	return st_open_at(file, line, h,
+	port = st_open_at(file, line, h,
 			  pt_flow(CLIENT4, cport, VIP4, VPORT, proto, flags),
 			  k);
+	_assert_in_range(port, PORT_LO, PORT_HI, file, line);
+	return port;
 }
 
 /**
