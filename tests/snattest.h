@@ -78,4 +78,8 @@ void st_detach_reply_path(struct th *h);
 #define st_attach_reply_path(...) \
 	st_attach_reply_path_at(__FILE__, __LINE__, __VA_ARGS__)
 
+/* The usual flow's reply key: BE4[0]:BE_PORT -> SNAT4:@port, zone 0. */
+#define st_reply_key(port, proto) \
+	st_key_z(BE4[0], BE_PORT, SNAT4, port, proto, 0)
+
 #endif /* TAILPLANE_TESTS_SNATTEST_H */

@@ -91,7 +91,7 @@ static void test_fault_evicted_port_stolen(void **state)
 	struct th *h = *state;
 	struct tp_ct_key victim = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
 	struct tp_ct_key thief = pt_ct_key(PEER4, 1001, VIP4, VPORT, UDP);
-	struct tp_ct_key rk = st_key_z(BE4[0], BE_PORT, SNAT4, PORT_LO, UDP, 0);
+	struct tp_ct_key rk = st_reply_key(PORT_LO, UDP);
 	struct pkt out;
 	int v;
 
@@ -136,7 +136,7 @@ static void test_holds_reopened_snat_flow_made_once(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, TCP);
-	struct tp_ct_key rk = st_key_z(BE4[0], BE_PORT, SNAT4, PORT_LO, TCP, 0);
+	struct tp_ct_key rk = st_reply_key(PORT_LO, TCP);
 	__u64 ct_new, snat;
 	struct tp_ct_entry e;
 	struct pkt out;
@@ -195,7 +195,7 @@ static void test_fault_evicted_port_victim_moves_on(void **state)
 	st_snat_env(h, PORT_LO, PORT_LO + 1, 0);
 	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 	pv = st_open(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &victim);
-	rk = st_key_z(BE4[0], BE_PORT, SNAT4, pv, UDP, 0);
+	rk = st_reply_key(pv, UDP);
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct_any, &rk), 0);
 	/* the peer opens flows until one lands on the victim's port */
 	for (i = 0, pt = 0; i < 64 && pt != pv; i++) {
@@ -299,7 +299,7 @@ static void test_gc_keeps_live_snat_key(void **state)
 
 	REQUIRE_BPF();
 	port = st_client_flow(h, TCP, CPORT, &k);
-	rk = st_key_z(BE4[0], BE_PORT, SNAT4, port, TCP, 0);
+	rk = st_reply_key(port, TCP);
 	re = pt_ct_must(h, &rk);
 	assert_true(tp_ct_entry_live(&h->maps, tp_ct_config(&h->maps, &cfg),
 				     &rk, &re, T0));
@@ -672,7 +672,7 @@ static void test_holds_tailnet_cannot_touch_snat_key(void **state)
 
 	REQUIRE_BPF();
 	port = st_client_flow(h, UDP, CPORT, NULL);
-	rk = st_key_z(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
+	rk = st_reply_key(port, UDP);
 	before = pt_ct_must(h, &rk);
 	/* the reply tuple from the tailnet */
 	v = st_tailnet_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),

@@ -264,7 +264,7 @@ static void test_clash_live_and_dead(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k1 = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, TCP);
-	struct tp_ct_key rk = st_key_z(BE4[0], BE_PORT, SNAT4, PORT_LO, TCP, 0);
+	struct tp_ct_key rk = st_reply_key(PORT_LO, TCP);
 	struct tp_ct_entry e;
 	struct pkt out;
 
@@ -315,8 +315,8 @@ static void test_expired_flow_reuse(void **state)
 	p2 = st_open(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &k);
 	assert_in_range(p2, PORT_LO, PORT_HI);
 	print_message("ports %u then %u\n", p1, p2);
-	old_rk = st_key_z(BE4[0], BE_PORT, SNAT4, p1, UDP, 0);
-	new_rk = st_key_z(BE4[0], BE_PORT, SNAT4, p2, UDP, 0);
+	old_rk = st_reply_key(p1, UDP);
+	new_rk = st_reply_key(p2, UDP);
 	check_snat_key(h, &k, BE4[0], BE_PORT, SNAT4, p2);
 	if (p1 != p2)
 		assert_int_equal(pt_ct_get(h, &old_rk, &e), -ENOENT);
@@ -337,7 +337,7 @@ static void test_reply_key_rebuilt(void **state)
 
 	REQUIRE_BPF();
 	port = st_client_flow(h, UDP, 1001, &k);
-	rk = st_key_z(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
+	rk = st_reply_key(port, UDP);
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct_any, &rk), 0);
 	/* no key: the reply is no one's, untouched */
 	assert_int_equal(
