@@ -434,3 +434,36 @@ void peer_measure_read(struct peer_cost *c, peer_read_fn *read_peers, void *ctx,
 		tpd_peer_list_free(&l);
 	}
 }
+
+/*
+ * Run @fn in a child (a crash or a hang fails the test, not the run) and
+ * return what it wrote to its pipe @out: @size bytes at @res.  @what
+ * names the work in a failure.
+ */
+void peer_in_child(void (*fn)(int out, void *arg), void *arg, void *res,
+		   size_t size, const char *what)
+{
+	int pfd[2], st;
+	ssize_t n;
+	pid_t pid;
+
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		close(pfd[0]);
+		alarm(60);
+		fn(pfd[1], arg);
+		_exit(0);
+	}
+	close(pfd[1]);
+	n = read(pfd[0], res, size);
+	close(pfd[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (WIFSIGNALED(st))
+		fail_msg("%s: the child died of signal %d (%s)", what,
+			 WTERMSIG(st), strsignal(WTERMSIG(st)));
+	check(WIFEXITED(st) && !WEXITSTATUS(st),
+	      "%s: the child failed (status %#x)", what, st);
+	check(n == (ssize_t)size, "%s: the child reported nothing", what);
+}

@@ -49,6 +49,10 @@ typedef int peer_read_fn(void *ctx, struct tp_peer_list *l);
 void peer_measure_read(struct peer_cost *c, peer_read_fn *read_peers, void *ctx,
 		       size_t n);
 
+/* Run @fn in a child; what it wrote to @out, @size bytes, at @res. */
+void peer_in_child(void (*fn)(int out, void *arg), void *arg, void *res,
+		   size_t size, const char *what);
+
 #define PEER_WG "/usr/bin/wg" /* wg(8), for keys */
 void peer_wg_pubkey(char out[TP_WG_KEY_B64_LEN + 1]);
 void peer_wg_private_key(const char *dir, char *path, size_t size);

@@ -199,11 +199,12 @@ __u16 st_open_at(const char *file, int line, struct th *h, struct pkt_spec sp,
  * @h: the harness
  * @proto: TCP (opened by a SYN) or UDP
  * @cport: the client's port
- * @k: set to the flow's key, CLIENT4:@cport -> VIP4:VPORT
+ * @k: set to the flow's key, CLIENT4:@cport -> VIP4:VPORT (NULL: the
+ *      caller needs only the port)
  *
  * The whole port range PORT_LO..PORT_HI, a SNAT service VIP4:VPORT/@proto
  * with the one backend BE4[0], and the flow's first packet from the
- * tailnet, which must leave redirected.
+ * tailnet, which must leave redirected with a port of the range.
  *
  * Return: the flow's SNAT port, host order.
  */
@@ -211,13 +212,19 @@ __u16 st_client_flow_at(const char *file, int line, struct th *h, __u8 proto,
 			__u16 cport, struct tp_ct_key *k)
 {
 	__u8 flags = proto == IPPROTO_TCP ? PKT_TCP_SYN : 0;
+	struct tp_ct_key own;
+	__u16 port;
 
+	if (!k)
+		k = &own;
 	*k = pt_ct_key_at(file, line, CLIENT4, cport, VIP4, VPORT, proto);
 	st_snat_env_at(file, line, h, PORT_LO, PORT_HI, 0);
 	st_snat_service_at(file, line, h, VIP4, proto, BE4[0], TP_SVC_F_SNAT);
-	return st_open_at(file, line, h,
+	port = st_open_at(file, line, h,
 			  pt_flow(CLIENT4, cport, VIP4, VPORT, proto, flags),
 			  k);
+	_assert_in_range(port, PORT_LO, PORT_HI, file, line);
+	return port;
 }
 
 /**
@@ -285,7 +292,7 @@ struct pkt_spec st_df_frame(struct pkt_spec sp, const void *payload, size_t len)
  *
  * tp_to_tailnet at the tailnet interface's egress and tp_from_uplink at
  * the uplink's ingress, as the loader attaches them; the caller detaches
- * them (pt_tc_detach_all()).
+ * them (st_detach_reply_path()).
  */
 void st_attach_reply_path_at(const char *file, int line, struct th *h)
 {
@@ -295,4 +302,15 @@ void st_attach_reply_path_at(const char *file, int line, struct th *h)
 	PT_EQ(pt_tc_attach(st_up_ifindex, BPF_TC_INGRESS,
 			   bpf_program__fd(h->skel->progs.tp_from_uplink)),
 	      0);
+}
+
+/**
+ * st_detach_reply_path() - every program off the two devices
+ * st_attach_reply_path_at() attached to
+ * @h: the harness
+ */
+void st_detach_reply_path(struct th *h)
+{
+	pt_tc_detach_all(h->l3_ifindex);
+	pt_tc_detach_all(st_up_ifindex);
 }

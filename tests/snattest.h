@@ -56,6 +56,7 @@ void st_expect_restored_at(const char *file, int line, struct th *h,
 struct pkt_spec st_df_frame(struct pkt_spec sp, const void *payload,
 			    size_t len);
 void st_attach_reply_path_at(const char *file, int line, struct th *h);
+void st_detach_reply_path(struct th *h);
 #define st_snat_env(...)     st_snat_env_at(__FILE__, __LINE__, __VA_ARGS__)
 #define st_snat_service(...) st_snat_service_at(__FILE__, __LINE__, __VA_ARGS__)
 #define st_idents(...)	     st_idents_at(__FILE__, __LINE__, __VA_ARGS__)
@@ -76,5 +77,9 @@ void st_attach_reply_path_at(const char *file, int line, struct th *h);
 #define st_icmp_err(...) pt_icmp_err_on_at(__FILE__, __LINE__, __VA_ARGS__)
 #define st_attach_reply_path(...) \
 	st_attach_reply_path_at(__FILE__, __LINE__, __VA_ARGS__)
+
+/* The usual flow's reply key: BE4[0]:BE_PORT -> SNAT4:@port, zone 0. */
+#define st_reply_key(port, proto) \
+	st_key_z(BE4[0], BE_PORT, SNAT4, port, proto, 0)
 
 #endif /* TAILPLANE_TESTS_SNATTEST_H */

@@ -39,6 +39,54 @@
 
 /* ---- a store and a sync over the harness's maps ---------------------------------- */
 
+/* The NAT tests' sync: this node's pods are reached from the tailnet's zone. */
+static const struct tpd_kube_cfg nat_cfg = { .node_name = NODE,
+					     .zone = TH_ZONE,
+					     .tcp_grace = 30 };
+
+/* The LoadBalancer tests' sync: ingress IPs are frontends too. */
+static const struct tpd_kube_cfg lb_cfg = { .node_name = NODE,
+					    .expose_lb_ips = true,
+					    .tcp_grace = 30 };
+
+/*
+ * cmocka setup: a fresh harness (pt_setup()) and a store and sync over
+ * its maps (kt_ks_open()) with the settings the test's prestate points
+ * at, kt_ks_open()'s defaults without one.  The test's state is the
+ * struct ks, its h the harness; without BPF the harness is empty and the
+ * test's REQUIRE_BPF() skips (opening the sync touches no map).
+ */
+static int ks_setup(void **state)
+{
+	const struct tpd_kube_cfg *cfg = *state;
+	struct ks *k = calloc(1, sizeof(*k));
+	void *h = NULL;
+
+	if (!k)
+		return -1;
+	if (pt_setup(&h)) {
+		if (h)
+			pt_teardown(&h);
+		free(k);
+		return -1;
+	}
+	if (cfg)
+		k->cfg = *cfg;
+	kt_ks_open(k, h);
+	*state = k;
+	return 0;
+}
+
+static int ks_teardown(void **state)
+{
+	struct ks *k = *state;
+	void *h = k->h;
+
+	kt_ks_free(k);
+	free(k);
+	return pt_teardown(&h);
+}
+
 /* ---- reading the maps ------------------------------------------------------------ */
 
 /* ---- services ------------------------------------------------------------------------- */
@@ -107,39 +155,35 @@ static void annotated(struct ks *k, const char *name, const char *ips,
  */
 static void test_nat_claims_taken_address(void **state)
 {
-	struct th *h = *state;
-	struct ks k = {
-		.cfg = { .node_name = NODE, .zone = TH_ZONE, .tcp_grace = 30 }
-	};
+	struct ks *k = *state;
+	struct th *h = k->h;
 
 	REQUIRE_BPF();
 	other_sources(h);
-	kt_ks_open(&k, h);
-	kt_put(&k, kt_pod_new("victim", "db", "node-b", "198.18.2.9"));
-	annotated(&k, "ok", "198.18.1.1", "100.100.3.1");
-	annotated(&k, "node", "198.18.1.2", HOST_TAILNET);
-	annotated(&k, "uplink", "198.18.1.3", HOST_UPLINK);
-	annotated(&k, "peer", "198.18.1.4", PEER);
-	annotated(&k, "pod", "198.18.1.5", "198.18.2.9");
-	annotated(&k, "loop", "198.18.1.6", "127.0.0.1");
-	annotated(&k, "mcast", "198.18.1.7", "224.0.0.5");
-	annotated(&k, "bcast", "198.18.1.8", "255.255.255.255");
-	annotated(&k, "ll", "198.18.1.10", "169.254.169.254");
-	annotated(&k, "ll6", "fd00:198:18::1:11", "fe80::1");
-	annotated(&k, "mcast6", "fd00:198:18::1:12", "ff02::1");
-	annotated(&k, "loop6", "fd00:198:18::1:13", "::1");
-	kt_synced(&k);
-	kt_run(&k);
+	kt_put(k, kt_pod_new("victim", "db", "node-b", "198.18.2.9"));
+	annotated(k, "ok", "198.18.1.1", "100.100.3.1");
+	annotated(k, "node", "198.18.1.2", HOST_TAILNET);
+	annotated(k, "uplink", "198.18.1.3", HOST_UPLINK);
+	annotated(k, "peer", "198.18.1.4", PEER);
+	annotated(k, "pod", "198.18.1.5", "198.18.2.9");
+	annotated(k, "loop", "198.18.1.6", "127.0.0.1");
+	annotated(k, "mcast", "198.18.1.7", "224.0.0.5");
+	annotated(k, "bcast", "198.18.1.8", "255.255.255.255");
+	annotated(k, "ll", "198.18.1.10", "169.254.169.254");
+	annotated(k, "ll6", "fd00:198:18::1:11", "fe80::1");
+	annotated(k, "mcast6", "fd00:198:18::1:12", "ff02::1");
+	annotated(k, "loop6", "fd00:198:18::1:13", "::1");
+	kt_synced(k);
+	kt_run(k);
 	assert_string_equal(nat_entries(h), "100.100.3.1>198.18.1.1");
 
 	/* the same, one at a time after the first full picture */
-	kt_del(&k, TPD_KUBE_POD, "evil", "ok");
-	annotated(&k, "node2", "198.18.1.20", HOST_TAILNET);
-	annotated(&k, "peer2", "198.18.1.21", PEER);
-	annotated(&k, "pod2", "198.18.1.22", "198.18.2.9");
-	kt_run(&k);
+	kt_del(k, TPD_KUBE_POD, "evil", "ok");
+	annotated(k, "node2", "198.18.1.20", HOST_TAILNET);
+	annotated(k, "peer2", "198.18.1.21", PEER);
+	annotated(k, "pod2", "198.18.1.22", "198.18.2.9");
+	kt_run(k);
 	assert_string_equal(nat_entries(h), "");
-	kt_ks_free(&k);
 }
 
 /*
@@ -148,24 +192,20 @@ static void test_nat_claims_taken_address(void **state)
  */
 static void test_nat_two_claimants(void **state)
 {
-	struct th *h = *state;
-	struct ks k = {
-		.cfg = { .node_name = NODE, .zone = TH_ZONE, .tcp_grace = 30 }
-	};
+	struct ks *k = *state;
+	struct th *h = k->h;
 
 	REQUIRE_BPF();
-	kt_ks_open(&k, h);
-	annotated(&k, "first", "198.18.1.1", "100.100.3.1");
-	kt_synced(&k);
-	kt_run(&k);
-	annotated(&k, "second", "198.18.1.2", "100.100.3.1");
-	kt_run(&k);
-	assert_int_equal(k.res.conflicts, 1);
+	annotated(k, "first", "198.18.1.1", "100.100.3.1");
+	kt_synced(k);
+	kt_run(k);
+	annotated(k, "second", "198.18.1.2", "100.100.3.1");
+	kt_run(k);
+	assert_int_equal(k->res.conflicts, 1);
 	assert_string_equal(nat_entries(h), "100.100.3.1>198.18.1.1");
-	kt_del(&k, TPD_KUBE_POD, "evil", "first");
-	kt_run(&k);
+	kt_del(k, TPD_KUBE_POD, "evil", "first");
+	kt_run(k);
 	assert_string_equal(nat_entries(h), "100.100.3.1>198.18.1.2");
-	kt_ks_free(&k);
 }
 
 /*
@@ -176,30 +216,28 @@ static void test_nat_two_claimants(void **state)
  */
 static void test_pod_ip_reuse(void **state)
 {
-	struct th *h = *state;
+	struct ks *k = *state;
+	struct th *h = k->h;
 	struct tpd_kube_object *o;
 	char name[TP_IDENTITY_NAME_LEN];
 	__u32 id;
-	struct ks k = {};
 
 	REQUIRE_BPF();
-	kt_ks_open(&k, h);
 	o = kt_pod_new("ns1", "old", "node-b", "198.18.1.1");
 	kt_obj_label(o, "app", "old");
-	kt_put(&k, o);
-	kt_synced(&k);
-	kt_run(&k);
+	kt_put(k, o);
+	kt_synced(k);
+	kt_run(k);
 	o = kt_pod_new("ns2", "new", NODE, "198.18.1.1");
 	kt_obj_label(o, "app", "isolated");
 	tpd_kube_pod_identity_name(o, name, sizeof(name));
-	kt_put(&k, o);
-	kt_run(&k);
-	assert_int_equal(k.res.conflicts, 1);
-	kt_del(&k, TPD_KUBE_POD, "ns1", "old");
-	kt_run(&k);
+	kt_put(k, o);
+	kt_run(k);
+	assert_int_equal(k->res.conflicts, 1);
+	kt_del(k, TPD_KUBE_POD, "ns1", "old");
+	kt_run(k);
 	assert_int_equal(tp_identity_parse(&h->maps, name, &id), 0);
 	assert_int_equal(kt_ident_of(h, "198.18.1.1"), id);
-	kt_ks_free(&k);
 }
 
 /* Rules of owner kubernetes from @src to @dst that allow. */
@@ -259,21 +297,20 @@ static struct tpd_kube_object *np_ipblock(const char *ns, const char *app,
  */
 static void test_policy_follows_tailnet_peers(void **state)
 {
-	struct th *h = *state;
+	struct ks *k = *state;
+	struct th *h = k->h;
 	struct tpd_kube_object *o;
 	struct tp_addr a;
 	__u32 pod_id;
-	struct ks k = {};
 
 	REQUIRE_BPF();
 	other_sources(h);
-	kt_ks_open(&k, h);
 	o = kt_pod_new("shop", "web", NODE, "198.18.1.1");
 	kt_obj_label(o, "app", "web");
-	kt_put(&k, o);
-	kt_put(&k, np_ipblock("shop", "web", "100.100.7.0/24"));
-	kt_synced(&k);
-	kt_run(&k);
+	kt_put(k, o);
+	kt_put(k, np_ipblock("shop", "web", "100.100.7.0/24"));
+	kt_synced(k);
+	kt_run(k);
 	pod_id = kt_ident_of(h, "198.18.1.1");
 	assert_int_not_equal(pod_id, 0);
 	assert_int_equal(n_allows(h, PEER_ID, pod_id), 1);
@@ -282,9 +319,8 @@ static void test_policy_follows_tailnet_peers(void **state)
 	assert_int_equal(tp_identity_set(&h->maps, TH_ZONE, &a, 128, PEER_ID,
 					 TP_OWNER_WIREGUARD),
 			 0);
-	kt_run(&k);
+	kt_run(k);
 	assert_int_equal(n_allows(h, PEER_ID, pod_id), 0);
-	kt_ks_free(&k);
 }
 
 /*
@@ -295,28 +331,24 @@ static void test_policy_follows_tailnet_peers(void **state)
  */
 static void test_backend_not_unicast(void **state)
 {
-	struct th *h = *state;
-	struct ks k = {};
+	struct ks *k = *state;
+	struct th *h = k->h;
 
 	REQUIRE_BPF();
-	kt_ks_open(&k, h);
-	kt_put(&k, kt_svc_new("evil", "proxy", "198.19.0.10,fd00:198:19::a",
-			      "http:80/tcp"));
-	kt_put(&k,
-	       kt_slice_new("evil", "proxy-1", "proxy", V4, "http:10250/tcp",
-			    "198.18.1.1,127.0.0.1,169.254.169.254,224.0.0.5,"
-			    "0.0.0.0,255.255.255.255"));
-	kt_put(&k,
-	       kt_slice_new("evil", "proxy-2", "proxy", V6, "http:10250/tcp",
-			    "fd00:198:18::1:1,::1,::,fe80::1,ff02::1"));
-	kt_synced(&k);
-	kt_run(&k);
+	kt_put(k, kt_svc_new("evil", "proxy", "198.19.0.10,fd00:198:19::a",
+			     "http:80/tcp"));
+	kt_put(k, kt_slice_new("evil", "proxy-1", "proxy", V4, "http:10250/tcp",
+			       "198.18.1.1,127.0.0.1,169.254.169.254,224.0.0.5,"
+			       "0.0.0.0,255.255.255.255"));
+	kt_put(k, kt_slice_new("evil", "proxy-2", "proxy", V6, "http:10250/tcp",
+			       "fd00:198:18::1:1,::1,::,fe80::1,ff02::1"));
+	kt_synced(k);
+	kt_run(k);
 	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:10250 active");
 	assert_string_equal(
 		kt_frontend(h, "[fd00:198:19::a]:80/tcp"),
 		"kubernetes zone 0 : [fd00:198:18::1:1]:10250 active");
-	kt_ks_free(&k);
 }
 
 /*
@@ -331,8 +363,8 @@ static void test_backend_not_unicast(void **state)
  */
 static void test_backend_is_node(void **state)
 {
-	struct th *h = *state;
-	struct ks k = {};
+	struct ks *k = *state;
+	struct th *h = k->h;
 
 	if (!getenv("TP_FAULT_TESTS")) {
 		print_message("FAULT: EndpointSlice endpoints at this node's "
@@ -341,17 +373,14 @@ static void test_backend_is_node(void **state)
 	}
 	REQUIRE_BPF();
 	other_sources(h);
-	kt_ks_open(&k, h);
-	kt_put(&k, kt_svc_new("evil", "proxy", "198.19.0.10", "http:80/tcp"));
-	kt_put(&k,
-	       kt_slice_new("evil", "proxy-1", "proxy", V4, "http:10250/tcp",
-			    "198.18.1.1," HOST_UPLINK "," HOST_TAILNET
-			    "," PEER));
-	kt_synced(&k);
-	kt_run(&k);
+	kt_put(k, kt_svc_new("evil", "proxy", "198.19.0.10", "http:80/tcp"));
+	kt_put(k, kt_slice_new("evil", "proxy-1", "proxy", V4, "http:10250/tcp",
+			       "198.18.1.1," HOST_UPLINK "," HOST_TAILNET
+			       "," PEER));
+	kt_synced(k);
+	kt_run(k);
 	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:10250 active");
-	kt_ks_free(&k);
 }
 
 /*
@@ -363,55 +392,54 @@ static void test_backend_is_node(void **state)
  */
 static void test_slices_hostile(void **state)
 {
-	struct th *h = *state;
+	struct ks *k = *state;
+	struct th *h = k->h;
 	char eps[128 * 20];
 	size_t i, len = 0;
 	struct tpd_kube_object *o;
-	struct ks k = {};
 
 	REQUIRE_BPF();
-	kt_ks_open(&k, h);
-	kt_put(&k, kt_svc_new("shop", "web", "198.19.0.10", "http:80/tcp"));
-	kt_put(&k, kt_svc_new("evil", "web", "198.19.0.11", "http:80/tcp"));
-	kt_put(&k, kt_slice_new("evil", "steal", "web", V4, "http:8080/tcp",
-				"198.18.9.9"));
-	kt_put(&k, kt_slice_new("shop", "web-1", "web", V4, "http:8080/tcp",
-				"198.18.1.1,198.18.1.2/011"));
-	kt_put(&k, kt_slice_new("shop", "web-2", "web", V4, "http:8080/tcp",
-				"198.18.1.1/011,198.18.1.3/001"));
+	kt_put(k, kt_svc_new("shop", "web", "198.19.0.10", "http:80/tcp"));
+	kt_put(k, kt_svc_new("evil", "web", "198.19.0.11", "http:80/tcp"));
+	kt_put(k, kt_slice_new("evil", "steal", "web", V4, "http:8080/tcp",
+			       "198.18.9.9"));
+	kt_put(k, kt_slice_new("shop", "web-1", "web", V4, "http:8080/tcp",
+			       "198.18.1.1,198.18.1.2/011"));
+	kt_put(k, kt_slice_new("shop", "web-2", "web", V4, "http:8080/tcp",
+			       "198.18.1.1/011,198.18.1.3/001"));
 	o = kt_slice_new("shop", "web-fqdn", "web", TPD_KUBE_ADDR_FQDN,
 			 "http:8080/tcp", "x");
-	kt_put(&k, o);
-	kt_synced(&k);
-	kt_run(&k);
+	kt_put(k, o);
+	kt_synced(k);
+	kt_run(k);
 	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:8080 active, "
 			    "198.18.1.2:8080 terminating");
 	assert_string_equal(kt_frontend(h, "198.19.0.11:80/tcp"),
 			    "kubernetes zone 0 : 198.18.9.9:8080 active");
 	/* the slice is relabelled to another Service: it leaves web */
-	kt_put(&k, kt_slice_new("shop", "web-1", "other", V4, "http:8080/tcp",
-				"198.18.1.1,198.18.1.2/011"));
-	kt_run(&k);
+	kt_put(k, kt_slice_new("shop", "web-1", "other", V4, "http:8080/tcp",
+			       "198.18.1.1,198.18.1.2/011"));
+	kt_run(k);
 	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:8080 terminating");
 	/* 300 endpoints, the terminating ones first: the active ones are kept */
 	for (i = 0; i < 100; i++)
 		len += snprintf(eps + len, sizeof(eps) - len,
 				"%s198.18.3.%zu/011", i ? "," : "", i + 1);
-	kt_put(&k, kt_slice_new("shop", "web-big1", "web", V4, "http:8080/tcp",
-				eps));
+	kt_put(k, kt_slice_new("shop", "web-big1", "web", V4, "http:8080/tcp",
+			       eps));
 	for (len = 0, i = 0; i < 100; i++)
 		len += snprintf(eps + len, sizeof(eps) - len, "%s198.18.4.%zu",
 				i ? "," : "", i + 1);
-	kt_put(&k, kt_slice_new("shop", "web-big2", "web", V4, "http:8080/tcp",
-				eps));
+	kt_put(k, kt_slice_new("shop", "web-big2", "web", V4, "http:8080/tcp",
+			       eps));
 	for (len = 0, i = 0; i < 100; i++)
 		len += snprintf(eps + len, sizeof(eps) - len, "%s198.18.5.%zu",
 				i ? "," : "", i + 1);
-	kt_put(&k, kt_slice_new("shop", "web-big3", "web", V4, "http:8080/tcp",
-				eps));
-	kt_run(&k);
+	kt_put(k, kt_slice_new("shop", "web-big3", "web", V4, "http:8080/tcp",
+			       eps));
+	kt_run(k);
 	{
 		__u32 ids[TP_MAX_SVC_BACKENDS];
 		struct tp_backend bes[TP_MAX_SVC_BACKENDS];
@@ -430,7 +458,6 @@ static void test_slices_hostile(void **state)
 			active += bes[j].state == TP_BACKEND_ACTIVE;
 		assert_int_equal(active, 200);
 	}
-	kt_ks_free(&k);
 }
 
 /* A LoadBalancer Service of @ns/@name with ingress IP @lb. */
@@ -453,30 +480,26 @@ static struct tpd_kube_object *lb_svc(const char *ns, const char *name,
  */
 static void test_shared_lb_ip(void **state)
 {
-	struct th *h = *state;
-	struct ks k = { .cfg = { .node_name = NODE,
-				 .expose_lb_ips = true,
-				 .tcp_grace = 30 } };
+	struct ks *k = *state;
+	struct th *h = k->h;
 
 	REQUIRE_BPF();
-	kt_ks_open(&k, h);
-	kt_put(&k, lb_svc("shop", "web", "198.19.0.10", "203.0.113.7"));
-	kt_put(&k, kt_slice_new("shop", "web-1", "web", V4, "http:8080/tcp",
-				"198.18.1.1"));
-	kt_synced(&k);
-	kt_run(&k);
-	kt_put(&k, lb_svc("evil", "web", "198.19.0.11", "203.0.113.7"));
-	kt_put(&k, kt_slice_new("evil", "web-1", "web", V4, "http:8080/tcp",
-				"198.18.9.9"));
-	kt_run(&k);
+	kt_put(k, lb_svc("shop", "web", "198.19.0.10", "203.0.113.7"));
+	kt_put(k, kt_slice_new("shop", "web-1", "web", V4, "http:8080/tcp",
+			       "198.18.1.1"));
+	kt_synced(k);
+	kt_run(k);
+	kt_put(k, lb_svc("evil", "web", "198.19.0.11", "203.0.113.7"));
+	kt_put(k, kt_slice_new("evil", "web-1", "web", V4, "http:8080/tcp",
+			       "198.18.9.9"));
+	kt_run(k);
 	/* the first keeps it, as with any other owner */
 	assert_string_equal(kt_frontend(h, "203.0.113.7:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:8080 active");
-	kt_del(&k, TPD_KUBE_SERVICE, "evil", "web");
-	kt_run(&k);
+	kt_del(k, TPD_KUBE_SERVICE, "evil", "web");
+	kt_run(k);
 	assert_string_equal(kt_frontend(h, "203.0.113.7:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:8080 active");
-	kt_ks_free(&k);
 }
 
 /*
@@ -489,13 +512,12 @@ static void test_shared_lb_ip(void **state)
  */
 static void test_huge_port_list(void **state)
 {
-	struct th *h = *state;
+	struct ks *k = *state;
+	struct th *h = k->h;
 	struct tpd_kube_object *o;
-	struct ks k = {};
 	size_t i;
 
 	REQUIRE_BPF();
-	kt_ks_open(&k, h);
 	o = kt_svc_new("evil", "many", "198.19.0.10", "p0:1/tcp");
 	free(o->svc.ports[0].name);
 	free(o->svc.ports);
@@ -507,20 +529,37 @@ static void test_huge_port_list(void **state)
 		o->svc.ports[i].proto = IPPROTO_TCP;
 	}
 	o->svc.n_ports = 4096;
-	kt_put(&k, o);
-	kt_put(&k, kt_svc_new("shop", "web", "198.19.0.11", "http:80/tcp"));
-	kt_synced(&k);
-	kt_run(&k);
+	kt_put(k, o);
+	kt_put(k, kt_svc_new("shop", "web", "198.19.0.11", "http:80/tcp"));
+	kt_synced(k);
+	kt_run(k);
 	/* none of its frontends, not a partial set; the other one's */
-	assert_int_equal(k.res.svc_added, 1);
-	assert_int_equal(k.res.svc_over_cap, 1);
+	assert_int_equal(k->res.svc_added, 1);
+	assert_int_equal(k->res.svc_over_cap, 1);
 	assert_int_not_equal(kt_frontend(h, "198.19.0.11:80/tcp")[0], '\0');
 	/* it changes to fit: tried again */
-	kt_put(&k, kt_svc_new("evil", "many", "198.19.0.10", "p0:1/tcp"));
-	kt_run(&k);
-	assert_int_equal(k.res.svc_added, 1);
-	assert_int_equal(k.res.svc_over_cap, 0);
-	kt_ks_free(&k);
+	kt_put(k, kt_svc_new("evil", "many", "198.19.0.10", "p0:1/tcp"));
+	kt_run(k);
+	assert_int_equal(k->res.svc_added, 1);
+	assert_int_equal(k->res.svc_over_cap, 0);
+}
+
+/*
+ * Pods a (on NODE) and b (on node-b) of ns1, each claiming a tailnet
+ * address, as the sync's first full picture.
+ */
+static void pods_of_two_nodes(struct ks *k)
+{
+	struct tpd_kube_object *o;
+
+	o = kt_pod_new("ns1", "a", NODE, "198.18.1.1");
+	o->meta.ann_tailnet_addr = kt_xstrdup("100.100.3.1");
+	kt_put(k, o);
+	o = kt_pod_new("ns1", "b", "node-b", "198.18.1.2");
+	o->meta.ann_tailnet_addr = kt_xstrdup("100.100.3.2");
+	kt_put(k, o);
+	kt_synced(k);
+	kt_run(k);
 }
 
 /*
@@ -530,36 +569,17 @@ static void test_huge_port_list(void **state)
  */
 static void test_node_name_changes(void **state)
 {
-	struct th *h = *state;
-	struct tpd_kube_object *o;
-	struct ks k = {
-		.cfg = { .node_name = NODE, .zone = TH_ZONE, .tcp_grace = 30 }
-	};
+	struct ks *k = *state;
+	struct th *h = k->h;
 
 	REQUIRE_BPF();
-	kt_ks_open(&k, h);
-	o = kt_pod_new("ns1", "a", NODE, "198.18.1.1");
-	o->meta.ann_tailnet_addr = kt_xstrdup("100.100.3.1");
-	kt_put(&k, o);
-	o = kt_pod_new("ns1", "b", "node-b", "198.18.1.2");
-	o->meta.ann_tailnet_addr = kt_xstrdup("100.100.3.2");
-	kt_put(&k, o);
-	kt_synced(&k);
-	kt_run(&k);
+	pods_of_two_nodes(k);
 	assert_string_equal(nat_entries(h), "100.100.3.1>198.18.1.1");
-	kt_ks_close(&k);
-	k.cfg.node_name = "node-b";
-	kt_ks_open(&k, h);
-	o = kt_pod_new("ns1", "a", NODE, "198.18.1.1");
-	o->meta.ann_tailnet_addr = kt_xstrdup("100.100.3.1");
-	kt_put(&k, o);
-	o = kt_pod_new("ns1", "b", "node-b", "198.18.1.2");
-	o->meta.ann_tailnet_addr = kt_xstrdup("100.100.3.2");
-	kt_put(&k, o);
-	kt_synced(&k);
-	kt_run(&k);
+	kt_ks_close(k);
+	k->cfg.node_name = "node-b";
+	kt_ks_open(k, h);
+	pods_of_two_nodes(k);
 	assert_string_equal(nat_entries(h), "100.100.3.2>198.18.1.2");
-	kt_ks_free(&k);
 }
 
 static double cpu_since(const struct timespec *t0)
@@ -568,6 +588,30 @@ static double cpu_since(const struct timespec *t0)
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
 	return (t1.tv_sec - t0->tv_sec) + (t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/*
+ * One pass of purge_round() over every @step-th of @n TCP targets from
+ * the first: each queued for later, due at @due, or with @due 0 called
+ * off.  False as soon as it is over @limit CPU seconds since @t0.
+ */
+static bool purge_pass(struct tpd_purge *p, __u32 n, __u32 step, __u64 due,
+		       const struct timespec *t0, double limit)
+{
+	struct tp_backend be = { .port = htons(8080) };
+	__u32 i;
+
+	for (i = 0; i < n; i += step) {
+		tp_addr_from_v4(&be.addr, htonl(0xc6100000 + i));
+		if (due)
+			assert_int_equal(
+				tpd_purge_add_later(p, i + 1, &be, due), 0);
+		else
+			assert_true(tpd_purge_cancel(p, &be.addr, be.port));
+		if (!(i & 1023) && cpu_since(t0) > limit)
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -580,38 +624,20 @@ static double cpu_since(const struct timespec *t0)
  */
 static double purge_round(__u32 n, double limit)
 {
-	struct tp_backend be = { .port = htons(8080) };
 	struct tpd_purge p;
 	double best = 0, sec;
 	struct timespec t0;
 	int round;
-	__u32 i;
 
 	for (round = 0; round < 5 && best < 1.0; round++) {
 		memset(&p, 0, sizeof(p));
 		p.proto = IPPROTO_TCP;
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
-		for (i = 0; i < n; i++) {
-			tp_addr_from_v4(&be.addr, htonl(0xc6100000 + i));
-			assert_int_equal(
-				tpd_purge_add_later(&p, i + 1, &be, 100), 0);
-			if (!(i & 1023) && cpu_since(&t0) > limit)
-				goto over;
-		}
-		/* again: deduplicated, the due time moved */
-		for (i = 0; i < n; i++) {
-			tp_addr_from_v4(&be.addr, htonl(0xc6100000 + i));
-			assert_int_equal(
-				tpd_purge_add_later(&p, i + 1, &be, 200), 0);
-			if (!(i & 1023) && cpu_since(&t0) > limit)
-				goto over;
-		}
-		for (i = 0; i < n; i += 2) {
-			tp_addr_from_v4(&be.addr, htonl(0xc6100000 + i));
-			assert_true(tpd_purge_cancel(&p, &be.addr, be.port));
-			if (!(i & 1023) && cpu_since(&t0) > limit)
-				goto over;
-		}
+		/* the second pass is deduplicated, the due time moved */
+		if (!purge_pass(&p, n, 1, 100, &t0, limit) ||
+		    !purge_pass(&p, n, 1, 200, &t0, limit) ||
+		    !purge_pass(&p, n, 2, 0, &t0, limit))
+			goto over;
 		assert_int_equal(tpd_purge_release(&p, 199), 0);
 		assert_int_equal(tpd_purge_release(&p, 200), n / 2);
 		sec = cpu_since(&t0);
@@ -720,7 +746,8 @@ static double timed_run(struct ks *k)
  */
 static void test_policy_except_flood(void **state)
 {
-	struct th *h = *state;
+	struct ks *k = *state;
+	struct th *h = k->h;
 	struct tpd_kube_object *o;
 	char name[TP_IDENTITY_NAME_LEN];
 	const char *env = getenv("TP_FLOOD_N");
@@ -728,18 +755,16 @@ static void test_policy_except_flood(void **state)
 	double t1, t4;
 	__u32 id;
 	unsigned int j;
-	struct ks k = {};
 
 	REQUIRE_BPF();
 	other_sources(h);
-	kt_ks_open(&k, h);
 	for (j = 0; j < 4; j++)
-		except_policy(&k, j, n);
-	kt_synced(&k);
-	t1 = timed_run(&k);
+		except_policy(k, j, n);
+	kt_synced(k);
+	t1 = timed_run(k);
 	for (j = 4; j < 8; j++)
-		except_policy(&k, j, 4 * n);
-	t4 = timed_run(&k);
+		except_policy(k, j, 4 * n);
+	t4 = timed_run(k);
 	print_message(
 		"except flood: 4 policies x %zu excepts %.3f s, "
 		"4 more x %zu %.3f s CPU (%.1fx; linear: 5x, quadratic: 17x)\n",
@@ -750,19 +775,18 @@ static void test_policy_except_flood(void **state)
 	assert_int_equal(tp_identity_parse(&h->maps, "cidr:100.71.0.1/32", &id),
 			 0);
 	/* one past it: skipped whole, nothing of it in the shared maps */
-	except_policy(&k, 9, 40000);
-	kt_run(&k);
+	except_policy(k, 9, 40000);
+	kt_run(k);
 	assert_int_not_equal(
 		tp_identity_parse(&h->maps, "cidr:100.73.0.1/32", &id), 0);
 	/* a victim's pod, in its own namespace, comes afterwards */
 	o = kt_pod_new("victim", "db", NODE, "198.18.2.1");
 	kt_obj_label(o, "app", "db");
 	tpd_kube_pod_identity_name(o, name, sizeof(name));
-	kt_put(&k, o);
-	kt_run(&k);
+	kt_put(k, o);
+	kt_run(k);
 	assert_int_equal(tp_identity_parse(&h->maps, name, &id), 0);
 	assert_int_equal(kt_ident_of(h, "198.18.2.1"), id);
-	kt_ks_free(&k);
 	/*
 	 * The second run compiles 5x the excepts of the first: about 5x for
 	 * an indexed compile (4.4-6x measured), 17x for a quadratic one (12x
@@ -771,21 +795,27 @@ static void test_policy_except_flood(void **state)
 	assert_true(t4 < 10 * t1);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
+/* A test over ks_setup()'s fixture, with kt_ks_open()'s settings or @cfg. */
+#define T(fn)                                                               \
+	cmocka_unit_test_prestate_setup_teardown(fn, ks_setup, ks_teardown, \
+						 NULL)
+#define T_CFG(fn, cfg)                                                      \
+	cmocka_unit_test_prestate_setup_teardown(fn, ks_setup, ks_teardown, \
+						 (void *)&(cfg))
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_nat_claims_taken_address),
-		T(test_nat_two_claimants),
+		T_CFG(test_nat_claims_taken_address, nat_cfg),
+		T_CFG(test_nat_two_claimants, nat_cfg),
 		T(test_pod_ip_reuse),
 		T(test_policy_follows_tailnet_peers),
 		T(test_backend_not_unicast),
 		T(test_backend_is_node),
 		T(test_slices_hostile),
-		T(test_shared_lb_ip),
+		T_CFG(test_shared_lb_ip, lb_cfg),
 		T(test_huge_port_list),
-		T(test_node_name_changes),
+		T_CFG(test_node_name_changes, nat_cfg),
 		cmocka_unit_test(test_purge_quadratic),
 		T(test_policy_except_flood),
 	};

@@ -45,6 +45,37 @@ static int host_out(struct th *h, struct pkt_spec sp, struct pkt *out)
 	return mt_run_spec(h, TH_TO_TAILNET, h->l3_ifindex, 0, sp, out);
 }
 
+/* The host's own packet @sp must leave to the tailnet untranslated. */
+static void host_untranslated(struct th *h, struct pkt_spec sp)
+{
+	struct pkt out;
+
+	assert_int_equal(host_out(h, sp, &out), PASS);
+	pt_expect_pkt(sp, &out);
+}
+
+/* The conntrack entry of the flow whose first packet is @first. */
+static struct tp_ct_entry ct_of(struct th *h, struct pkt_spec first)
+{
+	struct tp_ct_key k = mt_key_of(&first);
+
+	return pt_ct_must(h, &k);
+}
+
+/*
+ * Masquerade on with the ports PORT_LO..@hi (mt_masq_env()), for a test
+ * that needs the harness's uplink too: its ifindex.
+ */
+static int masq_env_uplink(struct th *h, __u16 hi)
+{
+	int up;
+
+	mt_masq_env(h, PORT_LO, hi);
+	up = th_uplink(h);
+	assert_true(up > 0);
+	return up;
+}
+
 /* The pod's flow @q out, its answer back; returns the port it took. */
 static __u16 roundtrip(struct th *h, struct pkt_spec q, const char *masq)
 {
@@ -87,9 +118,8 @@ static void host_flow_first(void **state, __u8 proto)
 
 	REQUIRE_BPF();
 	mt_masq_env(h, PORT_LO, PORT_LO);
-	assert_int_equal(host_out(h, own, &out), PASS);
-	pt_expect_pkt(own, &out);
-	e = pt_ct_must(h, (&(struct tp_ct_key[]){ mt_key_of(&own) }[0]));
+	host_untranslated(h, own);
+	e = ct_of(h, own);
 	assert_false(tp_ct_is_masq(&e));
 	/* the one port of the range is the host's flow's: none for the pod */
 	assert_int_equal(mt_pod_out(h, pod, &out), DROP);
@@ -131,7 +161,7 @@ static void host_after_masq_flow(void **state, __u8 proto)
 	port = masq_flow(h, pod, MASQ4);
 	own = mt_first_of(MASQ4, port, CLIENT4, proto);
 	assert_int_equal(host_out(h, own, &out), PASS);
-	e = pt_ct_must(h, (&(struct tp_ct_key[]){ mt_key_of(&own) }[0]));
+	e = ct_of(h, own);
 	assert_true(tp_ct_is_masq(&e));
 	n = ntohs(e.snat_port);
 	assert_int_not_equal(n, port);
@@ -160,15 +190,13 @@ static void test_host_after_masq_flow_no_port(void **state)
 {
 	struct th *h = *state;
 	struct pkt_spec pod = mt_first_of(POD4, 7, CLIENT4, UDP), own;
-	struct pkt out;
 	__u16 port;
 
 	REQUIRE_BPF();
 	mt_masq_env(h, PORT_LO, PORT_LO);
 	port = roundtrip(h, pod, MASQ4);
 	own = mt_first_of(MASQ4, port, CLIENT4, UDP);
-	assert_int_equal(host_out(h, own, &out), PASS);
-	pt_expect_pkt(own, &out);
+	host_untranslated(h, own);
 	{
 		struct tp_ct_key k = mt_key_of(&own);
 		struct tp_ct_entry e;
@@ -195,9 +223,7 @@ static void test_router_error_leaves_from_masq_address(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	mt_masq_env(h, PORT_LO, PORT_HI);
-	up = th_uplink(h);
-	assert_true(up > 0);
+	up = masq_env_uplink(h, PORT_HI);
 	port = roundtrip(h, q, MASQ4);
 	a = mt_answer_of(q);
 	quoted = mt_with_side(a, false, MASQ4, port);
@@ -635,14 +661,11 @@ static void test_link_local_not_masqueraded(void **state)
 	struct pkt_spec m = pt_flow("fe80::1", 5353, "ff02::fb", 5353, UDP, 0);
 	struct pkt_spec u = pt_flow("fe80::1", 40000, "fe80::2", 443, TCP, SYN);
 	struct tp_ct_entry e;
-	struct pkt out;
 
 	REQUIRE_BPF();
 	mt_masq_env(h, PORT_LO, PORT_HI);
-	assert_int_equal(host_out(h, m, &out), PASS);
-	pt_expect_pkt(m, &out);
-	assert_int_equal(host_out(h, u, &out), PASS);
-	pt_expect_pkt(u, &out);
+	host_untranslated(h, m);
+	host_untranslated(h, u);
 	if (!pt_ct_get(h, (&(struct tp_ct_key[]){ mt_key_of(&u) }[0]), &e))
 		assert_false(tp_ct_is_masq(&e));
 	assert_int_equal(th_stat(h, TP_STAT_MASQ), 0);
@@ -674,7 +697,7 @@ static void test_holds_static_nat_pod(void **state)
 		fail_msg("static NAT: %s", why);
 	assert_int_equal(mt_pod_out(h, q, &out), PASS);
 	pt_expect_pkt(mt_with_side(q, true, "100.64.0.50", PPORT), &out);
-	e = pt_ct_must(h, (&(struct tp_ct_key[]){ mt_key_of(&q) }[0]));
+	e = ct_of(h, q);
 	assert_false(tp_ct_is_masq(&e));
 	assert_int_equal(mt_tailnet_in(h,
 				       mt_with_side(mt_answer_of(q), false,
@@ -707,12 +730,10 @@ static void test_holds_snat_and_masq_share_port(void **state)
 	__u16 port;
 
 	REQUIRE_BPF();
-	mt_masq_env(h, PORT_LO, PORT_LO);
-	up = th_uplink(h);
-	assert_true(up > 0);
+	up = masq_env_uplink(h, PORT_LO);
 	pt_service(h, VIP4, 80, UDP, be, 1, 8080, NULL, NULL, TP_SVC_F_SNAT, 0);
 	assert_int_equal(mt_tailnet_in(h, c, &out), 7 /* TC_ACT_REDIRECT */);
-	e = pt_ct_must(h, (&(struct tp_ct_key[]){ mt_key_of(&c) }[0]));
+	e = ct_of(h, c);
 	assert_int_equal(e.flags, TP_CT_F_DNAT | TP_CT_F_SNAT);
 	assert_int_equal(ntohs(e.snat_port), PORT_LO);
 	port = roundtrip(h, q, MASQ4);

@@ -52,6 +52,24 @@ static __u16 out_sport4(const struct pkt *out)
 	return ntohs(port);
 }
 
+/*
+ * The usual UDP flow (st_client_flow()), the tailnet's MTU down to 1280,
+ * and in @in a 1300-byte DF reply of the flow on the uplink (@r its
+ * spec), too big for the tailnet; the flow's SNAT port.  The caller sets
+ * the MTU back to 1500.
+ */
+static __u16 too_big_reply(struct th *h, struct pkt_spec *r, struct pkt *in)
+{
+	static char big[1400];
+	__u16 port = st_client_flow(h, UDP, CPORT, NULL);
+
+	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
+	*r = st_df_frame(pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), big,
+			 1300);
+	pt_build(r, in);
+	return port;
+}
+
 /* ---- faults ------------------------------------------------------------ */
 
 /*
@@ -73,7 +91,7 @@ static void test_fault_evicted_port_stolen(void **state)
 	struct th *h = *state;
 	struct tp_ct_key victim = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, UDP);
 	struct tp_ct_key thief = pt_ct_key(PEER4, 1001, VIP4, VPORT, UDP);
-	struct tp_ct_key rk = st_key_z(BE4[0], BE_PORT, SNAT4, PORT_LO, UDP, 0);
+	struct tp_ct_key rk = st_reply_key(PORT_LO, UDP);
 	struct pkt out;
 	int v;
 
@@ -118,7 +136,7 @@ static void test_holds_reopened_snat_flow_made_once(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, TCP);
-	struct tp_ct_key rk = st_key_z(BE4[0], BE_PORT, SNAT4, PORT_LO, TCP, 0);
+	struct tp_ct_key rk = st_reply_key(PORT_LO, TCP);
 	__u64 ct_new, snat;
 	struct tp_ct_entry e;
 	struct pkt out;
@@ -177,7 +195,7 @@ static void test_fault_evicted_port_victim_moves_on(void **state)
 	st_snat_env(h, PORT_LO, PORT_LO + 1, 0);
 	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 	pv = st_open(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &victim);
-	rk = st_key_z(BE4[0], BE_PORT, SNAT4, pv, UDP, 0);
+	rk = st_reply_key(pv, UDP);
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct_any, &rk), 0);
 	/* the peer opens flows until one lands on the victim's port */
 	for (i = 0, pt = 0; i < 64 && pt != pv; i++) {
@@ -215,19 +233,12 @@ static void test_fault_evicted_port_victim_moves_on(void **state)
 static void test_fault_too_big_errors_rate_limited(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k;
-	static char big[1400];
 	struct pkt_spec r;
 	struct pkt in, out;
 	int i, errors = 0;
-	__u16 port;
 
 	REQUIRE_BPF();
-	port = st_client_flow(h, UDP, CPORT, &k);
-	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
-	r = st_df_frame(pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), big,
-			1300);
-	pt_build(&r, &in);
+	too_big_reply(h, &r, &in);
 	for (i = 0; i < 200; i++) /* all in one second */
 		errors += st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in,
 				    &out) == REDIRECT;
@@ -250,14 +261,13 @@ static void test_fault_too_big_errors_rate_limited(void **state)
 static void test_fault_reply_ttl_not_decremented(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k;
 	struct pkt_spec r;
 	struct pkt out;
 	__u16 port;
 	int v;
 
 	REQUIRE_BPF();
-	port = st_client_flow(h, UDP, CPORT, &k);
+	port = st_client_flow(h, UDP, CPORT, NULL);
 	r = pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
 	r.ttl = 1;
 	v = st_uplink_in(h, r, &out);
@@ -289,7 +299,7 @@ static void test_gc_keeps_live_snat_key(void **state)
 
 	REQUIRE_BPF();
 	port = st_client_flow(h, TCP, CPORT, &k);
-	rk = st_key_z(BE4[0], BE_PORT, SNAT4, port, TCP, 0);
+	rk = st_reply_key(port, TCP);
 	re = pt_ct_must(h, &rk);
 	assert_true(tp_ct_entry_live(&h->maps, tp_ct_config(&h->maps, &cfg),
 				     &rk, &re, T0));
@@ -415,8 +425,7 @@ static void test_fault_gso_reply_over_mtu(void **state)
 		"to the tailnet: %zd bytes; FRAG_NEEDED %llu, REVSNAT %llu\n",
 		n, (unsigned long long)pt_drops(h, TP_DROP_FRAG_NEEDED),
 		(unsigned long long)th_stat(h, TP_STAT_REVSNAT));
-	pt_tc_detach_all(h->l3_ifindex);
-	pt_tc_detach_all(st_up_ifindex);
+	st_detach_reply_path(h);
 	close(sock);
 	(void)!system("ip link set tptun0 mtu 1500");
 	if (n > 0)
@@ -497,8 +506,7 @@ static void forged_mark_through(struct th *h, int from_ifindex,
 		(unsigned long long)th_stat(h, TP_STAT_RX_UPLINK),
 		(unsigned long long)th_stat(h, TP_STAT_TX_TAILNET),
 		(unsigned long long)pt_drops(h, TP_DROP_POLICY), n);
-	pt_tc_detach_all(h->l3_ifindex);
-	pt_tc_detach_all(st_up_ifindex);
+	st_detach_reply_path(h);
 	pt_tc_detach_all(from_ifindex);
 	if (link >= 0)
 		close(link);
@@ -656,7 +664,6 @@ static void test_holds_uplink_echo_games(void **state)
 static void test_holds_tailnet_cannot_touch_snat_key(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k;
 	struct tp_ct_key rk;
 	struct tp_ct_entry before, after;
 	struct pkt out;
@@ -664,8 +671,8 @@ static void test_holds_tailnet_cannot_touch_snat_key(void **state)
 	int v;
 
 	REQUIRE_BPF();
-	port = st_client_flow(h, UDP, CPORT, &k);
-	rk = st_key_z(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
+	port = st_client_flow(h, UDP, CPORT, NULL);
+	rk = st_reply_key(port, UDP);
 	before = pt_ct_must(h, &rk);
 	/* the reply tuple from the tailnet */
 	v = st_tailnet_in(h, pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0),
@@ -740,14 +747,13 @@ static void test_holds_same_client_two_zones(void **state)
 static void test_holds_v4_mapped_quote_on_uplink(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k;
 	struct pkt_spec quote;
 	struct pkt in, out;
 	char snat_m[64], be_m[64];
 	__u16 port;
 
 	REQUIRE_BPF();
-	port = st_client_flow(h, UDP, CPORT, &k);
+	port = st_client_flow(h, UDP, CPORT, NULL);
 	snprintf(snat_m, sizeof(snat_m), "::ffff:%s", SNAT4);
 	snprintf(be_m, sizeof(be_m), "::ffff:%s", BE4[0]);
 	quote = pt_flow(snat_m, port, be_m, BE_PORT, UDP, 0);
@@ -772,13 +778,12 @@ static void test_holds_v4_mapped_quote_on_uplink(void **state)
 static void test_holds_uplink_error_wrong_destination(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k;
 	struct pkt_spec quote;
 	struct pkt in, out;
 	__u16 port;
 
 	REQUIRE_BPF();
-	port = st_client_flow(h, UDP, CPORT, &k);
+	port = st_client_flow(h, UDP, CPORT, NULL);
 	quote = pt_flow(SNAT4, port, BE4[0], BE_PORT, UDP, 0);
 	st_icmp_err(&in, BE4[0], CLIENT4, &quote, 3, 3, 0, 1, 0);
 	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
@@ -801,7 +806,6 @@ static void test_holds_uplink_error_wrong_destination(void **state)
 static void test_holds_too_big_error_bounded(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k;
 	static char big[1400];
 	struct pkt_spec r, quote, sp;
 	struct pkt in, inner, out;
@@ -810,11 +814,7 @@ static void test_holds_too_big_error_bounded(void **state)
 	int v;
 
 	REQUIRE_BPF();
-	port = st_client_flow(h, UDP, CPORT, &k);
-	assert_int_equal(system("ip link set tptun0 mtu 1280"), 0);
-	r = st_df_frame(pt_flow(BE4[0], BE_PORT, SNAT4, port, UDP, 0), big,
-			1300);
-	pt_build(&r, &in);
+	port = too_big_reply(h, &r, &in);
 	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &in, &out),
 			 REDIRECT);
 	assert_true(out.len < in.len && out.len <= 14 + 20 + 8 + 28);
@@ -1061,8 +1061,7 @@ static void test_fault_snat_reply_vlan_tagged(void **state)
 	restored = th_stat(h, TP_STAT_REVSNAT);
 	n[1] = through_uplink_tagged(h, &in, 0, &want, buf, sizeof(buf));
 	n[2] = through_uplink_tagged(h, &in, -1, &want, buf, sizeof(buf));
-	pt_tc_detach_all(h->l3_ifindex);
-	pt_tc_detach_all(st_up_ifindex);
+	st_detach_reply_path(h);
 	print_message(
 		"VLAN 100: restored %llu; to the tailnet: VLAN 0 %zd, untagged %zd bytes\n",
 		(unsigned long long)restored, n[1], n[2]);

@@ -1309,36 +1309,6 @@ static void test_reason_one_line(void **state)
 	expect_one_line_reason("UAPI line");
 }
 
-/*
- * Run @fn in a child (a crash or a hang fails the test, not the run) and
- * return what it wrote to its pipe: @size bytes.
- */
-static void in_child(void (*fn)(int out, void *arg), void *arg, void *res,
-		     size_t size, const char *what)
-{
-	int pfd[2], st;
-	ssize_t n;
-	pid_t pid;
-
-	assert_int_equal(pipe(pfd), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (!pid) {
-		close(pfd[0]);
-		alarm(60);
-		fn(pfd[1], arg);
-		_exit(0);
-	}
-	close(pfd[1]);
-	n = read(pfd[0], res, size);
-	close(pfd[0]);
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	if (WIFSIGNALED(st))
-		fail_msg("%s: the parser died of signal %d (%s)", what,
-			 WTERMSIG(st), strsignal(WTERMSIG(st)));
-	check(n == (ssize_t)size, "%s: the child reported nothing", what);
-}
-
 struct deep_res {
 	int ret;
 	char err[200];
@@ -1374,7 +1344,8 @@ static void test_ts_deep_nesting(void **state)
 	struct deep_res r;
 
 	for (i = 0; i < ARRAY_SIZE(depths); i++) {
-		in_child(deep_child, &depths[i], &r, sizeof(r), "deep nesting");
+		peer_in_child(deep_child, &depths[i], &r, sizeof(r),
+			      "deep nesting");
 		check(r.ret == -EPROTO, "%zu levels: %d (%s)", depths[i], r.ret,
 		      r.err);
 		check(strstr(r.err, "nested deeper than"),
@@ -1384,7 +1355,8 @@ static void test_ts_deep_nesting(void **state)
 	{
 		size_t depth = TP_TS_MAX_DEPTH - 1;
 
-		in_child(deep_child, &depth, &r, sizeof(r), "deep nesting");
+		peer_in_child(deep_child, &depth, &r, sizeof(r),
+			      "deep nesting");
 		check(r.ret == 0, "%zu levels: %d (%s)", depth, r.ret, r.err);
 	}
 }
@@ -1430,7 +1402,7 @@ static void test_ts_large_status(void **state)
 	struct peer_cost r;
 	long grew;
 
-	in_child(big_child, &n, &r, sizeof(r), "10,000 peers");
+	peer_in_child(big_child, &n, &r, sizeof(r), "10,000 peers");
 	check(r.ret == 0, "10,000 peers: %d", r.ret);
 	grew = r.rss_peak_kib - r.rss_before_kib;
 	print_message(
@@ -1482,6 +1454,27 @@ static void expect_entries(const struct tp_ident_entry *e, size_t n, __u16 zone,
 	check(n == n_want, "%zu entries, want %zu", n, n_want);
 	for (i = 0; i < n; i++)
 		expect_entry(&e[i], want[i].cidr, want[i].id, zone);
+}
+
+/*
+ * @l mapped for zone @zone by @rules (TP_ID_TAILNET for a peer none
+ * matches) must give exactly the entries @want, with @conflicts
+ * conflicts counted.
+ */
+static void expect_mapped(const struct tp_peer_list *l, __u16 zone,
+			  const struct tp_peer_rule *rules, size_t n_rules,
+			  size_t conflicts, const struct want_entry *want,
+			  size_t n_want)
+{
+	struct tp_ident_entry *e = NULL;
+	size_t n = 0, got = conflicts + 9; /* it must be written */
+
+	assert_int_equal(tpd_peers_to_identities(l, zone, rules, n_rules,
+						 TP_ID_TAILNET, &e, &n, &got),
+			 0);
+	check(got == conflicts, "%zu conflicts, want %zu", got, conflicts);
+	expect_entries(e, n, zone, want, n_want);
+	free(e);
 }
 
 static void test_map_rule_order(void **state)
@@ -1542,16 +1535,11 @@ static void test_map_entries(void **state)
 	};
 	struct tp_ident_entry *e = NULL;
 	struct tp_peer_list l;
-	size_t n = 0, conflicts = 9;
+	size_t n = 0;
 
 	assert_int_equal(tpd_wg_uapi_parse(uapi_reply, strlen(uapi_reply), &l),
 			 0);
-	assert_int_equal(tpd_peers_to_identities(&l, 3, rules, 2, TP_ID_TAILNET,
-						 &e, &n, &conflicts),
-			 0);
-	assert_int_equal(conflicts, 0);
-	expect_entries(e, n, 3, all, ARRAY_SIZE(all));
-	free(e);
+	expect_mapped(&l, 3, rules, ARRAY_SIZE(rules), 0, all, ARRAY_SIZE(all));
 
 	/* without a fallback the unmatched peers give nothing */
 	assert_int_equal(
@@ -1576,10 +1564,8 @@ static void test_map_conflicts(void **state)
 		{ "100.64.0.0/24", TP_ID_TAILNET },
 		{ "100.64.0.5/32", TP_ID_TAILNET }, /* first's */
 	};
-	struct tp_ident_entry *e = NULL;
 	struct tp_peer_list l = {};
 	struct tp_peer *p;
-	size_t n = 0, conflicts = 0;
 
 	p = add_peer(&l, "first", NULL);
 	add_prefix(p, "100.64.0.5/32");
@@ -1593,12 +1579,8 @@ static void test_map_conflicts(void **state)
 	add_prefix(p, "100.64.0.5/32"); /* claimed again */
 	add_prefix(p, "100.64.0.9/24"); /* = 100.64.0.0/24 once masked */
 
-	assert_int_equal(tpd_peers_to_identities(&l, 2, rules, 1, TP_ID_TAILNET,
-						 &e, &n, &conflicts),
-			 0);
-	assert_int_equal(conflicts, 3);
-	expect_entries(e, n, 2, want, ARRAY_SIZE(want));
-	free(e);
+	expect_mapped(&l, 2, rules, ARRAY_SIZE(rules), 3, want,
+		      ARRAY_SIZE(want));
 	tpd_peer_list_free(&l);
 }
 
@@ -1653,18 +1635,11 @@ static void test_map_tailscale_fixture(void **state)
 		{ "fd7a:115c:a1e0::1e", ID_ALICE },
 		{ "fd7a:115c:a1e0::28", TP_ID_TAILNET },
 	};
-	struct tp_ident_entry *e = NULL;
 	struct tp_peer_list l;
-	size_t n = 0, conflicts = 1;
 
 	parse_fixture("tailscale-status-running.json", &l);
-	assert_int_equal(
-		tpd_peers_to_identities(&l, 1, rules, ARRAY_SIZE(rules),
-					TP_ID_TAILNET, &e, &n, &conflicts),
-		0);
-	assert_int_equal(conflicts, 0);
-	expect_entries(e, n, 1, want, ARRAY_SIZE(want));
-	free(e);
+	expect_mapped(&l, 1, rules, ARRAY_SIZE(rules), 0, want,
+		      ARRAY_SIZE(want));
 	tpd_peer_list_free(&l);
 }
 

@@ -540,6 +540,22 @@ static int fetch_peers(void *ctx, struct tp_peer_list *l)
 	return tpd_ts_fetch_peers(s->path, 10000, TP_PEER_UID_ROOT_ONLY, l);
 }
 
+/* What a fetch child is given: the server, and how many peers it serves. */
+struct fetch_job {
+	struct srv *s;
+	size_t n;
+};
+
+/* Fetch and parse the server's peers, measured; the cost to @out. */
+static void fetch_child(int out, void *arg)
+{
+	const struct fetch_job *job = arg;
+	struct peer_cost r = {};
+
+	peer_measure_read(&r, fetch_peers, job->s, job->n);
+	(void)!write(out, &r, sizeof(r));
+}
+
 /*
  * 10,000 peers (about 11 MiB), served chunked by the thread of the parent
  * and fetched by a child, so that the peak resident size is the fetch's
@@ -550,28 +566,12 @@ static void test_localapi_large_status(void **state)
 	struct srv *s = *state;
 	size_t len = 0, n = 10000;
 	char *doc = ts_status_generate(n, &len);
+	struct fetch_job job = { .s = s, .n = n };
 	struct peer_cost r = {};
-	int pfd[2], st;
-	pid_t pid;
 
 	srv_start(s, SRV_CHUNKED, doc, len);
 	s->owned = doc;
-	assert_int_equal(pipe(pfd), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (!pid) {
-		close(pfd[0]);
-		alarm(60);
-		peer_measure_read(&r, fetch_peers, s, n);
-		(void)!write(pfd[1], &r, sizeof(r));
-		_exit(0);
-	}
-	close(pfd[1]);
-	assert_int_equal(read(pfd[0], &r, sizeof(r)), (ssize_t)sizeof(r));
-	close(pfd[0]);
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	check(WIFEXITED(st) && !WEXITSTATUS(st),
-	      "the child failed (status %#x)", st);
+	peer_in_child(fetch_child, &job, &r, sizeof(r), "10,000 peers fetched");
 	check(r.ret == 0, "fetch: %d", r.ret);
 	print_message(
 		"10,000 peers, %.1f MiB, fetched chunked and parsed in %.3f s, "

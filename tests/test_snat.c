@@ -106,6 +106,28 @@ struct family_case {
 
 /* ---- allocation, original direction, replies ------------------------------- */
 
+/*
+ * @c's flow @k from the tailnet through a SNAT service of its protocol,
+ * its first packet @first: it must leave the uplink SNATed (snat_out())
+ * with a port of the whole range, and the flow's reply key must be made
+ * (check_snat_key(), the backend's port @bport).  The port.
+ */
+static __u16 snat_first(struct th *h, const struct family_case *c,
+			struct pkt_spec first, const struct tp_ct_key *k,
+			__u16 bport)
+{
+	const char *be = c->be[c->be_idx];
+	struct pkt out;
+	__u16 port;
+
+	st_snat_service(h, c->vip, k->proto, be, TP_SVC_F_SNAT);
+	assert_int_equal(st_tailnet_in(h, first, &out), REDIRECT);
+	port = snat_port_of(h, k, PORT_LO, PORT_HI);
+	pt_expect_pkt(snat_out(first, c->snat, port, be), &out);
+	check_snat_key(h, k, be, bport, c->snat, port);
+	return port;
+}
+
 static void snat_tcp_roundtrip(struct th *h, const struct family_case *c)
 {
 	const char *client = c->client, *vip = c->vip, *snat = c->snat;
@@ -116,12 +138,8 @@ static void snat_tcp_roundtrip(struct th *h, const struct family_case *c)
 	struct pkt out;
 	__u16 port;
 
-	st_snat_service(h, vip, TCP, be, TP_SVC_F_SNAT);
-	assert_int_equal(st_tailnet_in(h, syn, &out), REDIRECT);
-	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
+	port = snat_first(h, c, syn, &k, BE_PORT);
 	print_message("snat port %u\n", port);
-	pt_expect_pkt(snat_out(syn, snat, port, be), &out);
-	check_snat_key(h, &k, be, BE_PORT, snat, port);
 	/* a SNAT flow has no DNAT reply key (backend -> client) */
 	{
 		struct tp_ct_key dk =
@@ -153,14 +171,9 @@ static void snat_udp_roundtrip(struct th *h, const struct family_case *c)
 	const char *be = c->be[c->be_idx];
 	struct pkt_spec q = pt_flow(client, CPORT, vip, VPORT, UDP, 0);
 	struct tp_ct_key k = pt_ct_key(client, CPORT, vip, VPORT, UDP);
-	struct pkt out;
 	__u16 port;
 
-	st_snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
-	assert_int_equal(st_tailnet_in(h, q, &out), REDIRECT);
-	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
-	pt_expect_pkt(snat_out(q, snat, port, be), &out);
-	check_snat_key(h, &k, be, BE_PORT, snat, port);
+	port = snat_first(h, c, q, &k, BE_PORT);
 	st_expect_restored(h, pt_flow(be, BE_PORT, snat, port, UDP, 0),
 			   pt_flow(vip, VPORT, client, CPORT, UDP, 0));
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_REPLIED);
@@ -179,11 +192,7 @@ static void snat_echo_roundtrip(struct th *h, const struct family_case *c)
 	struct pkt out;
 	__u16 port;
 
-	st_snat_service(h, vip, proto, be, TP_SVC_F_SNAT);
-	assert_int_equal(st_tailnet_in(h, req, &out), REDIRECT);
-	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
-	pt_expect_pkt(snat_out(req, snat, port, be), &out);
-	check_snat_key(h, &k, be, 0, snat, port);
+	port = snat_first(h, c, req, &k, 0);
 
 	rep.saddr = be;
 	rep.daddr = snat;
@@ -255,7 +264,7 @@ static void test_clash_live_and_dead(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k1 = pt_ct_key(CLIENT4, 1001, VIP4, VPORT, TCP);
-	struct tp_ct_key rk = st_key_z(BE4[0], BE_PORT, SNAT4, PORT_LO, TCP, 0);
+	struct tp_ct_key rk = st_reply_key(PORT_LO, TCP);
 	struct tp_ct_entry e;
 	struct pkt out;
 
@@ -306,8 +315,8 @@ static void test_expired_flow_reuse(void **state)
 	p2 = st_open(h, pt_flow(CLIENT4, 1001, VIP4, VPORT, UDP, 0), &k);
 	assert_in_range(p2, PORT_LO, PORT_HI);
 	print_message("ports %u then %u\n", p1, p2);
-	old_rk = st_key_z(BE4[0], BE_PORT, SNAT4, p1, UDP, 0);
-	new_rk = st_key_z(BE4[0], BE_PORT, SNAT4, p2, UDP, 0);
+	old_rk = st_reply_key(p1, UDP);
+	new_rk = st_reply_key(p2, UDP);
 	check_snat_key(h, &k, BE4[0], BE_PORT, SNAT4, p2);
 	if (p1 != p2)
 		assert_int_equal(pt_ct_get(h, &old_rk, &e), -ENOENT);
@@ -328,8 +337,7 @@ static void test_reply_key_rebuilt(void **state)
 
 	REQUIRE_BPF();
 	port = st_client_flow(h, UDP, 1001, &k);
-	assert_in_range(port, PORT_LO, PORT_HI);
-	rk = st_key_z(BE4[0], BE_PORT, SNAT4, port, UDP, 0);
+	rk = st_reply_key(port, UDP);
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct_any, &rk), 0);
 	/* no key: the reply is no one's, untouched */
 	assert_int_equal(
@@ -354,6 +362,25 @@ static void test_reply_key_rebuilt(void **state)
  * record.  A later fragment with no first fragment of ours passes
  * untouched.  The client's fragments both leave SNATed and forwarded.
  */
+/*
+ * The fragment of @whole at @off, @len bytes, MF @more, id @id, into
+ * @hook on @ifindex: it must leave redirected as the same fragment of
+ * @want_whole.
+ */
+static void frag_redirected(struct th *h, enum th_hook hook, int ifindex,
+			    const struct pkt *whole,
+			    const struct pkt *want_whole, size_t off,
+			    size_t len, int more, uint32_t id)
+{
+	struct pkt frag, want, out;
+
+	assert_int_equal(pkt_fragment(whole, off, len, more, id, &frag), 0);
+	assert_int_equal(st_run_on(h, hook, ifindex, &frag, &out), REDIRECT);
+	assert_int_equal(pkt_fragment(want_whole, off, len, more, id, &want),
+			 0);
+	assert_pkt_eq(want.data, want.len, out.data, out.len);
+}
+
 static void snat_fragments(struct th *h, const struct family_case *c)
 {
 	const char *client = c->client, *vip = c->vip, *snat = c->snat;
@@ -361,7 +388,7 @@ static void snat_fragments(struct th *h, const struct family_case *c)
 	struct tp_ct_key k = pt_ct_key(client, 1001, vip, VPORT, UDP);
 	static char data[64] =
 		"0123456789abcdef0123456789abcdef0123456789abcdef";
-	struct pkt whole, twhole, f1, f2, want, out;
+	struct pkt whole, twhole, f2, out;
 	struct pkt_spec r;
 	__u16 port;
 
@@ -386,15 +413,10 @@ static void snat_fragments(struct th *h, const struct family_case *c)
 			 PASS);
 	assert_pkt_eq(f2.data, f2.len, out.data, out.len);
 
-	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 99, &f1), 0);
-	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &f1, &out),
-			 REDIRECT);
-	assert_int_equal(pkt_fragment(&twhole, 0, 24, 1, 99, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
-	assert_int_equal(st_run_on(h, TH_FROM_UPLINK, st_up_ifindex, &f2, &out),
-			 REDIRECT);
-	assert_int_equal(pkt_fragment(&twhole, 24, 32, 0, 99, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
+	frag_redirected(h, TH_FROM_UPLINK, st_up_ifindex, &whole, &twhole, 0,
+			24, 1, 99);
+	frag_redirected(h, TH_FROM_UPLINK, st_up_ifindex, &whole, &twhole, 24,
+			32, 0, 99);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 2);
 
 	/* the client's fragments: both leave SNATed, the later one by its record */
@@ -407,18 +429,10 @@ static void snat_fragments(struct th *h, const struct family_case *c)
 
 		pt_build(&t, &twhole);
 	}
-	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 7, &f1), 0);
-	assert_int_equal(
-		st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &f1, &out),
-		REDIRECT);
-	assert_int_equal(pkt_fragment(&twhole, 0, 24, 1, 7, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
-	assert_int_equal(pkt_fragment(&whole, 24, 32, 0, 7, &f2), 0);
-	assert_int_equal(
-		st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &f2, &out),
-		REDIRECT);
-	assert_int_equal(pkt_fragment(&twhole, 24, 32, 0, 7, &want), 0);
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
+	frag_redirected(h, TH_FROM_TAILNET, h->l3_ifindex, &whole, &twhole, 0,
+			24, 1, 7);
+	frag_redirected(h, TH_FROM_TAILNET, h->l3_ifindex, &whole, &twhole, 24,
+			32, 0, 7);
 }
 
 /* ---- forged and foreign packets on the uplink ---------------------------- */
@@ -433,7 +447,6 @@ static void test_forged_replies(void **state)
 
 	REQUIRE_BPF();
 	port = st_client_flow(h, TCP, 1001, &k);
-	assert_in_range(port, PORT_LO, PORT_HI);
 
 	/* another host, the backend's other port, another node port, UDP: untouched */
 	struct pkt_spec forged[] = {
@@ -511,7 +524,6 @@ static void test_reply_tailnet_gone(void **state)
 
 	REQUIRE_BPF();
 	port = st_client_flow(h, UDP, 1001, &k);
-	assert_in_range(port, PORT_LO, PORT_HI);
 	e = pt_ct_must(h, &k);
 	e.ifindex = 0x7ffffff0;
 	assert_int_equal(bpf_map_update_elem(h->maps.ct_any, &k, &e, BPF_EXIST),
@@ -1178,8 +1190,7 @@ static void test_live_devices(void **state)
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 0);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_REPLIED);
 
-	pt_tc_detach_all(h->l3_ifindex);
-	pt_tc_detach_all(st_up_ifindex);
+	st_detach_reply_path(h);
 	close(sock);
 }
 

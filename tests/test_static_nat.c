@@ -763,6 +763,28 @@ static struct tp_static_nat_entry *sn_find(struct tp_static_nat_entry *es,
 	return NULL;
 }
 
+/*
+ * The static NAT entry of tailnet address @tn, which must be one of the
+ * @n_want entries the maps hold.
+ */
+static struct tp_static_nat_entry sn_listed(struct th *h, size_t n_want,
+					    const char *tn)
+{
+	struct tp_static_nat_entry *es, *e, got;
+	size_t n;
+
+	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
+	assert_int_equal(n, n_want);
+	e = sn_find(es, n, tn);
+	if (!e) {
+		free(es);
+		fail_msg("no static NAT entry for %s", tn);
+	}
+	got = *e;
+	free(es);
+	return got;
+}
+
 /* The file @json synced into the maps: @r says what it did. */
 static void sn_sync_at(const char *file, int line, struct th *h,
 		       const char *json, struct tpd_sync_result *r)
@@ -786,22 +808,17 @@ static void test_sync_static_nat(void **state)
 {
 	struct th *h = *state;
 	struct tpd_sync_result r = {};
-	struct tp_static_nat_entry *es, *e;
+	struct tp_static_nat_entry e;
 	struct tp_addr a;
-	size_t n;
 
 	REQUIRE_BPF();
 	sn_add(h, 0, "100.64.9.9", "198.18.9.9"); /* tpctl's */
 	sn_sync(h, sn_cfg, &r);
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(r.added, 2);
-	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
-	assert_int_equal(n, 3);
-	e = sn_find(es, n, TN6);
-	assert_non_null(e);
-	assert_int_equal(e->owner, TP_OWNER_STATIC);
-	assert_int_equal(e->zone, 1);
-	free(es);
+	e = sn_listed(h, 3, TN6);
+	assert_int_equal(e.owner, TP_OWNER_STATIC);
+	assert_int_equal(e.zone, 1);
 	/* live: the tailnet reaches the pod */
 	sn_flow(h, TH_FROM_TAILNET, 0,
 		sn_spec(CLIENT4, 40000, TN4, 80, IPPROTO_TCP, false), CLIENT4,
@@ -821,18 +838,13 @@ static void test_sync_static_nat(void **state)
 	assert_int_equal(r.removed, 2);
 	assert_int_equal(r.added, 1);
 	assert_int_equal(r.conflicts, 1);
-	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
-	assert_int_equal(n, 2);
-	e = sn_find(es, n, TN4);
-	assert_non_null(e);
+	e = sn_listed(h, 2, TN4);
 	a = pt_addr("198.18.2.8");
-	assert_memory_equal(&e->inner, &a, sizeof(a));
-	e = sn_find(es, n, "100.64.9.9");
-	assert_non_null(e);
-	assert_int_equal(e->owner, TP_OWNER_TPCTL);
+	assert_memory_equal(&e.inner, &a, sizeof(a));
+	e = sn_listed(h, 2, "100.64.9.9");
+	assert_int_equal(e.owner, TP_OWNER_TPCTL);
 	a = pt_addr("198.18.9.9");
-	assert_memory_equal(&e->inner, &a, sizeof(a));
-	free(es);
+	assert_memory_equal(&e.inner, &a, sizeof(a));
 	sn_flow(h, TH_FROM_TAILNET, 0,
 		sn_spec(CLIENT4, 40001, TN4, 80, IPPROTO_TCP, false), CLIENT4,
 		"198.18.2.8", PASS);
@@ -840,10 +852,8 @@ static void test_sync_static_nat(void **state)
 	/* an empty file takes its own entries away, tpctl's stays */
 	sn_sync(h, SN_IF "\"static_nat\":[]}", &r);
 	assert_int_equal(r.removed, 1);
-	assert_int_equal(tp_static_nat_list(&h->maps, &es, &n), 0);
-	assert_int_equal(n, 1);
-	assert_int_equal(es[0].owner, TP_OWNER_TPCTL);
-	free(es);
+	e = sn_listed(h, 1, "100.64.9.9");
+	assert_int_equal(e.owner, TP_OWNER_TPCTL);
 }
 
 #define T(fn)  cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
