@@ -182,6 +182,30 @@ test_crossing_needs_a_rule() {
 
 egress_route() { ns "$P-node" ip -N route show table main exact "$VIPE4/32"; }
 
+# wait_route yes|no: the egress VIP's route there, or gone (3 s at most).
+wait_route() {
+	local _
+	for _ in $(seq 30); do
+		if [ "$1" = yes ]; then egress_route | grep -q "proto 116" && return 0
+		else [ -z "$(egress_route)" ] && return 0; fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# "egress_routes": false by SIGHUP removes the loader's route; true puts
+# it back.
+test_egress_routes_switch() {
+	local cfg="$ENV_DIR/cfg.json"
+	sed -i 's/^  "sync_interval": 1$/  "egress_routes": false,\n&/' "$cfg"
+	grep -q '"egress_routes": false' "$cfg" || fail "cannot edit $cfg" || return 1
+	kill -HUP "$TPD_PID"
+	wait_route no || fail "route left with egress_routes false: $(egress_route)" || return 1
+	sed -i '/"egress_routes": false,/d' "$cfg"
+	kill -HUP "$TPD_PID"
+	wait_route yes || fail "no route with egress_routes on again" || return 1
+}
+
 # A restart keeps the egress VIP's route and adopts it: not removed, not
 # added again, the same route after the new loader's first sync.
 test_restart_keeps_egress_route() {
@@ -210,7 +234,7 @@ test_detach_removes_egress_route() {
 
 TESTS=(test_peer_accepts_only_the_node test_crossing_tcp_udp_icmp test_service_tcp_udp_icmp
 	test_peer_sees_the_node test_egress_service test_crossing_needs_a_rule
-	test_restart_keeps_egress_route test_detach_removes_egress_route)
+	test_egress_routes_switch test_restart_keeps_egress_route test_detach_removes_egress_route)
 
 env_need wireguard-go
 env_need_build tpctl tailplaned tools/tp-echo
