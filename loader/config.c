@@ -1670,6 +1670,7 @@ static void tpd_config_defaults(struct tpd_config *cfg)
 	cfg->guard.n_ports = 2;
 	cfg->guard.rate = TP_GUARD_RATE_DEFAULT;
 	cfg->guard.burst = TP_GUARD_BURST_DEFAULT;
+	cfg->egress_routes = true;
 	tpd_kube_cfg_defaults(&cfg->kube);
 }
 
@@ -1699,11 +1700,13 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 		     size_t errlen)
 {
 	static const char *const keys[] = {
-		"pin_root",  "default_policy", "interfaces",	  "identities",
-		"services",  "policies",       "wireguard_peers", "wireguard",
-		"tailscale", "conntrack",      "metrics",	  "maglev_size",
-		"capacity",  "sync_interval",  "events",	  "kubernetes",
-		"snat",	     "guard",	       "static_nat",	  NULL,
+		"pin_root",	   "default_policy", "interfaces",
+		"identities",	   "services",	     "policies",
+		"wireguard_peers", "wireguard",	     "tailscale",
+		"conntrack",	   "metrics",	     "maglev_size",
+		"capacity",	   "sync_interval",  "events",
+		"kubernetes",	   "snat",	     "guard",
+		"static_nat",	   "egress_routes",  NULL,
 	};
 	struct tpd_parse ps = { err, errlen };
 	char yerr[256], dflt[8] = "";
@@ -1737,6 +1740,9 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 	if (!ret)
 		ret = tpd_get_u32(&ps, root, "config", "sync_interval",
 				  &cfg->sync_interval, 1, 3600, false);
+	if (!ret)
+		ret = tpd_get_bool(&ps, root, "config", "egress_routes",
+				   &cfg->egress_routes);
 	if (!ret && dflt[0] &&
 	    (tp_verdict_parse(dflt, &cfg->default_policy) ||
 	     cfg->default_policy == TP_VERDICT_AUDIT))

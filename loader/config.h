@@ -218,6 +218,7 @@ struct tpd_config {
 	struct tpd_static_nat_cfg
 		*static_nat; /* "static_nat" (owner TP_OWNER_STATIC) */
 	size_t n_static_nat;
+	bool egress_routes; /* route egress services' VIPs (egress_route.h) */
 };
 
 int tpd_config_load(const char *path, struct tpd_config *cfg, char *err,

@@ -132,9 +132,12 @@ void tpd_links_close(struct mnl_socket *nl)
 
 /* ---- requests ----------------------------------------------------------- */
 
-/* A request of @type in @buf (@size bytes, zeroed): NLM_F_REQUEST | @flags. */
-static struct nlmsghdr *tpd_rtnl_request(char *buf, size_t size, __u16 type,
-					 __u16 flags)
+/**
+ * tpd_rtnl_request() - a request of @type in @buf (@size bytes, zeroed):
+ * NLM_F_REQUEST | @flags; the caller puts its header and attributes.
+ */
+struct nlmsghdr *tpd_rtnl_request(char *buf, size_t size, __u16 type,
+				  __u16 flags)
 {
 	struct nlmsghdr *nlh;
 
@@ -145,34 +148,53 @@ static struct nlmsghdr *tpd_rtnl_request(char *buf, size_t size, __u16 type,
 	return nlh;
 }
 
-/*
- * Send @nlh on a socket of its own and run @cb over the answer, up to the
- * end of a dump (NLMSG_DONE) or the acknowledgement of a request (which
- * must ask for one, NLM_F_ACK).  Returns 0 or -errno: the kernel's error
- * for the request, -EINTR for a dump interrupted by a change.
+/**
+ * tpd_rtnl_open() - a blocking rtnetlink socket for tpd_rtnl_query_on(),
+ * for a caller with many requests to make (one socket for them all).
+ *
+ * Return: the socket, or NULL with errno set.
  */
-static int tpd_rtnl_query(struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+struct mnl_socket *tpd_rtnl_open(void)
 {
-	struct mnl_socket *nl;
-	unsigned int portid;
-	char *buf = NULL;
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	int err;
+
+	if (!nl)
+		return NULL;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		err = errno;
+		mnl_socket_close(nl);
+		errno = err;
+		return NULL;
+	}
+	return nl;
+}
+
+/**
+ * tpd_rtnl_query_on() - send @nlh on @nl and run @cb over the answer, up
+ * to the end of a dump (NLMSG_DONE) or the acknowledgement of a request
+ * (which must ask for one, NLM_F_ACK).
+ *
+ * Every request gets a sequence number of its own, so an answer is never
+ * taken for the one of an earlier request on the same socket.
+ *
+ * Return: 0 or -errno: the kernel's error for the request, -EINTR for a
+ * dump interrupted by a change.
+ */
+int tpd_rtnl_query_on(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb,
+		      void *data)
+{
+	static unsigned int seq;
+	unsigned int portid = mnl_socket_get_portid(nl);
+	char *buf = malloc(TPD_RTNL_RECV_SIZE);
 	ssize_t n;
 	int ret;
 
-	nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-	if (!nl)
-		return -errno;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		ret = -errno;
-		goto cleanup;
-	}
-	buf = malloc(TPD_RTNL_RECV_SIZE);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto cleanup;
-	}
-	portid = mnl_socket_get_portid(nl);
-	nlh->nlmsg_seq = (unsigned int)time(NULL);
+	if (!buf)
+		return -ENOMEM;
+	if (!seq)
+		seq = (unsigned int)time(NULL);
+	nlh->nlmsg_seq = ++seq;
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
 		ret = -errno;
 		goto cleanup;
@@ -190,6 +212,18 @@ static int tpd_rtnl_query(struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 	ret = ret == MNL_CB_STOP ? 0 : -(errno ? errno : EPROTO);
 cleanup:
 	free(buf);
+	return ret;
+}
+
+/* tpd_rtnl_query_on() on a socket of its own. */
+static int tpd_rtnl_query(struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+{
+	struct mnl_socket *nl = tpd_rtnl_open();
+	int ret;
+
+	if (!nl)
+		return -errno;
+	ret = tpd_rtnl_query_on(nl, nlh, cb, data);
 	mnl_socket_close(nl);
 	return ret;
 }

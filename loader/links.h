@@ -11,9 +11,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "tailplane/abi.h"
+#include <libmnl/libmnl.h>
 
-struct mnl_socket;
+#include "tailplane/abi.h"
 
 /**
  * struct tpd_link_event - one link or address message.
@@ -37,6 +37,11 @@ struct mnl_socket *tpd_links_open(void);
 int tpd_links_fd(struct mnl_socket *nl);
 int tpd_links_read(struct mnl_socket *nl, tpd_link_cb cb, void *ctx);
 void tpd_links_close(struct mnl_socket *nl);
+struct nlmsghdr *tpd_rtnl_request(char *buf, size_t size, __u16 type,
+				  __u16 flags);
+struct mnl_socket *tpd_rtnl_open(void);
+int tpd_rtnl_query_on(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb,
+		      void *data);
 int tpd_link_type(int ifindex, unsigned short *type);
 int tpd_link_is_l3(int ifindex, bool *l3);
 int tpd_host_addrs(struct tp_addr **addrs, size_t *n);

@@ -30,6 +30,7 @@
 #include "addr.h"
 #include "config.h"
 #include "datapath.h"
+#include "egress_route.h"
 #include "gc.h"
 #include "identity.h"
 #include "kube_store.h"
@@ -99,6 +100,8 @@ struct tpd {
 	struct tpd_kube_metrics kmetrics;
 	bool kube_retry;  /* a reconcile could not run or failed: again soon */
 	bool kube_synced; /* this client's first full picture was applied */
+	struct tpd_egress_routes eroutes; /* egress VIPs' routes, last sync */
+	bool eroutes_off; /* egress_routes false, ours removed */
 	time_t next_sync, next_gc, next_metrics;
 	long load_child_rss_kib; /* the loading child's peak; -1: none */
 	bool once;
@@ -819,6 +822,53 @@ static void tpd_kube_stop(struct tpd *t, bool remove)
 		tpd_kube_remove(t, true);
 }
 
+/* ---- egress routes ------------------------------------------------------------ */
+
+/*
+ * Route every egress service's VIP into its tailnet interface, from the
+ * services in the maps (egress_route.c).  Switched off, the routes the
+ * loader made are removed once and none is made.
+ */
+static void tpd_egress_routes_now(struct tpd *t)
+{
+	struct tpd_egress_result res = {};
+	struct tpd_egress_want *want;
+	unsigned int removed;
+	size_t n;
+	int lock, err;
+
+	if (!t->cfg.egress_routes) {
+		if (t->eroutes_off)
+			return;
+		t->eroutes_off = true;
+		err = tpd_egress_remove_all(NULL, 0, &removed);
+		tpd_egress_routes_free(&t->eroutes);
+		log_info("egress routes switched off; the loader's removed",
+			 "removed", log_fmt("%u", removed), "error",
+			 err ? strerror(-err) : "none");
+		return;
+	}
+	t->eroutes_off = false;
+	/* a tpctl batch half-written is not read: the writers' lock */
+	lock = tpd_pins_lock(t, "egress routes");
+	if (lock < 0)
+		return;
+	err = tpd_egress_wanted(&t->dp.maps, &t->eroutes, &want, &n, &res);
+	tp_pins_unlock(lock);
+	if (!err)
+		err = tpd_egress_apply(&t->eroutes, want, n, &res);
+	free(want);
+	if (err) {
+		log_error("egress routes not synced", "error", strerror(-err));
+		return;
+	}
+	if (res.added || res.moved || res.removed)
+		log_info("egress routes synced", "routes",
+			 log_fmt("%u", res.routes), "result",
+			 log_fmt("+%u ~%u -%u errors %u", res.added, res.moved,
+				 res.removed, res.errors));
+}
+
 static void tpd_housekeeping(struct tpd *t, time_t now)
 {
 	enum tpd_source s;
@@ -837,6 +887,7 @@ static void tpd_housekeeping(struct tpd *t, time_t now)
 		}
 		/* ipBlock rules follow the peers' entries (a no-op when unchanged) */
 		tpd_kube_reconcile(t);
+		tpd_egress_routes_now(t);
 		t->next_sync = now + t->cfg.sync_interval;
 	}
 	if (now >= t->next_gc) {
@@ -1086,12 +1137,22 @@ static int tpd_check_config(const char *path)
 static int tpd_detach_cmd(struct tpd *t, bool purge)
 {
 	int lock = tpd_instance_lock(t->cfg.pin_root);
+	unsigned int removed;
+	int err;
 
 	if (lock == -EBUSY) {
 		log_error(
 			"tailplaned is running for this pin root; stop it first");
 		return 1;
 	}
+	/* the programs that served the VIPs go: their routes with them */
+	err = tpd_egress_detach(&t->cfg, &removed);
+	if (err)
+		log_error("cannot remove every egress route", "removed",
+			  log_fmt("%u", removed), "error", strerror(-err));
+	else if (removed)
+		log_info("egress routes removed", "removed",
+			 log_fmt("%u", removed));
 	if (tpd_detach_all(&t->cfg, purge))
 		return 1;
 	tpd_instance_unlock(lock, t->cfg.pin_root);
@@ -1325,6 +1386,8 @@ int main(int argc, char **argv)
 	free(t.host);
 	free(t.ifindex);
 	free(t.fetch);
+	tpd_egress_routes_free(
+		&t.eroutes); /* the routes stay, adopted next start */
 	tpd_config_free(&t.cfg);
 	return ret;
 }

@@ -102,3 +102,20 @@ void fixture_pins_remove(const char *prefix)
 	tpd_detach_all(&cfg, true);
 	tpd_config_free(&cfg);
 }
+
+/**
+ * fixture_sh() - run a shell command (in the test's own network
+ * namespace, where the caller made one); fails the test when it fails.
+ * @fmt: printf format of the command.
+ */
+void fixture_sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd))
+		fail_msg("'%s' failed", cmd);
+}

@@ -6,7 +6,7 @@
 # device of tailnet B (zone 2, "masquerade": true) directly and through a
 # cross-tailnet service (a VIP whose backend is B's device), with real
 # TCP, UDP and ICMP echo, v4 and v6; a pod behind the node reaches B's
-# device through an egress service (a VIP routed into $WG_NODE2).
+# device through an egress service (a VIP the loader routes into $WG_NODE2).
 #
 #   client ($P-client)  <-- WireGuard A -->  node ($P-node)  <-- WireGuard B -->  peer ($P-peerb)
 #   $WG_CLIENT 100.64.0.2                    $WG_NODE 100.64.0.1                  $WG_PEERB 100.100.0.2
@@ -50,8 +50,7 @@ env_tailnet_b() {
 		"$PEERB4/32,$PEERB6/128" "$NODEB4/32,$NODEB6/128" &&
 		env_wg_end "$P-node" "$WG_NODE2" 51831 "$PEERB_PUB" 198.18.254.2:51830 1420 \
 			"$NODEB4/32,$NODEB6/128" "$PEERB4/32,$PEERB6/128" || return 1
-	# the egress service's VIP: the operator's route (datapath.md)
-	ns "$P-node" ip route add "$VIPE4/32" dev "$WG_NODE2"
+	# no route for the egress service's VIP: the loader adds it (datapath.md)
 	# a service's replies come in on B's interface from the VIP (datapath.md)
 	ns "$P-node" sysctl -qw "net.ipv4.conf.$WG_NODE2.rp_filter=0" net.ipv4.conf.all.rp_filter=0
 	env_bg "$P-peerb" "$ENV_DIR/peerb-echo.log" "$BUILD/tools/tp-echo" \
@@ -146,10 +145,15 @@ test_peer_sees_the_node() {
 	echo "$out" | grep -q '"revmasq"' || fail "no revmasq counter in tpctl stats" || return 1
 }
 
-# The egress service: the pod reaches B's device by the VIP, B sees the
-# node's B address, the pod's answers come from the VIP.
+# The egress service: the loader routed its VIP into $WG_NODE2 (its own
+# protocol, 116); the pod reaches B's device by the VIP, B sees the node's
+# B address, the pod's answers come from the VIP.
 test_egress_service() {
 	local out
+	out=$(egress_route)
+	echo "   route: $out"
+	echo "$out" | grep -q "dev $WG_NODE2 proto 116 " ||
+		fail "no loader route for $VIPE4 into $WG_NODE2: $out" || return 1
 	http_expect "$P-pod1" "http://$VIPE4/" "hello from tailnet-b" || return 1
 	out=$(pod "$BUILD/tools/tp-load" --udp "$VIPE4:53" --rate 100 --duration 1) ||
 		fail "tp-load failed" || return 1
@@ -176,10 +180,61 @@ test_crossing_needs_a_rule() {
 	[ "$after" -ge $((before + 10)) ] || fail "not 10 drops more" || return 1
 }
 
+egress_route() { ns "$P-node" ip -N route show table main exact "$VIPE4/32"; }
+
+# wait_route yes|no: the egress VIP's route there, or gone (3 s at most).
+wait_route() {
+	local _
+	for _ in $(seq 30); do
+		if [ "$1" = yes ]; then egress_route | grep -q "proto 116" && return 0
+		else [ -z "$(egress_route)" ] && return 0; fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# "egress_routes": false by SIGHUP removes the loader's route; true puts
+# it back.
+test_egress_routes_switch() {
+	local cfg="$ENV_DIR/cfg.json"
+	sed -i 's/^  "sync_interval": 1$/  "egress_routes": false,\n&/' "$cfg"
+	grep -q '"egress_routes": false' "$cfg" || fail "cannot edit $cfg" || return 1
+	kill -HUP "$TPD_PID"
+	wait_route no || fail "route left with egress_routes false: $(egress_route)" || return 1
+	sed -i '/"egress_routes": false,/d' "$cfg"
+	kill -HUP "$TPD_PID"
+	wait_route yes || fail "no route with egress_routes on again" || return 1
+}
+
+# A restart keeps the egress VIP's route and adopts it: not removed, not
+# added again, the same route after the new loader's first sync.
+test_restart_keeps_egress_route() {
+	local before after
+	before=$(egress_route)
+	tpd_stop
+	[ "$(egress_route)" = "$before" ] || fail "route changed with the loader gone" || return 1
+	tpd_up
+	after=$(egress_route)
+	echo "   route: $before -> $after"
+	[ -n "$after" ] && [ "$after" = "$before" ] || fail "route changed: $after" || return 1
+	grep -q '"msg":"egress route \(added\|removed\|moved\)"' "$ENV_DIR/tailplaned.log" &&
+		{ fail "the restart changed egress routes"; return 1; }
+	return 0
+}
+
+# --detach removes the loader's route.
+test_detach_removes_egress_route() {
+	tpd_stop
+	ns "$P-node" "$BUILD/tailplaned" --config "$ENV_DIR/cfg.json" --detach >/dev/null 2>&1 ||
+		fail "--detach failed" || return 1
+	[ -z "$(egress_route)" ] || fail "route left after --detach: $(egress_route)" || return 1
+}
+
 # ---- runner -------------------------------------------------------------------
 
 TESTS=(test_peer_accepts_only_the_node test_crossing_tcp_udp_icmp test_service_tcp_udp_icmp
-	test_peer_sees_the_node test_egress_service test_crossing_needs_a_rule)
+	test_peer_sees_the_node test_egress_service test_crossing_needs_a_rule
+	test_egress_routes_switch test_restart_keeps_egress_route test_detach_removes_egress_route)
 
 env_need wireguard-go
 env_need_build tpctl tailplaned tools/tp-echo
