@@ -66,6 +66,19 @@ int pt_setup(void **state)
 	return pt_setup_knobs(state, NULL);
 }
 
+/**
+ * pt_setup_with() - pt_setup(), then @install's map state (identities,
+ * defaults: what every test of a file starts from) when BPF is here.
+ */
+int pt_setup_with(void **state, void (*install)(struct th *h))
+{
+	int err = pt_setup(state);
+
+	if (!err && !th_unavailable())
+		install(*state);
+	return err;
+}
+
 int pt_teardown(void **state)
 {
 	struct th *h = *state;

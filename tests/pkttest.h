@@ -102,6 +102,7 @@ extern const char *BE6[3];  /* backends fd00:198:18::1:1 .. :3 */
 int pt_setup(void **state);
 int pt_setup_knobs(void **state, const struct th_knobs *knobs);
 int pt_setup_small(void **state);
+int pt_setup_with(void **state, void (*install)(struct th *h));
 int pt_teardown(void **state);
 
 /* Addresses, keys and specs from text. */

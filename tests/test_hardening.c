@@ -17,33 +17,14 @@
 #include <bpf/bpf.h>
 
 #include "gc.h"
-#include "pkttest.h"
 #include "policy.h"
+#include "policytest.h"
 #include "service.h"
 
-#define ID_CLIENT \
-	300 /* tailnet peers 100.64.0.0/24 and fd7a:115c:a1e0::/64 (zone 1) */
-#define ID_WEB	 400 /* pods 198.18.1.0/24 and fd00:198:18::1:0/112 (zone 0) */
-#define ID_DB	 401 /* pod 198.18.2.1 (zone 0) */
-#define ID_OTHER 500 /* peers of zone 2, 100.100.0.0/16 */
-
-#define POD    "198.18.1.1"
-#define DB     "198.18.2.1"
-#define Z2PEER "100.100.0.5"
-#define VIP4B  "198.19.0.11" /* a second VIP (LoadBalancer IP) of a service */
+#define VIP4B "198.19.0.11" /* a second VIP (LoadBalancer IP) of a service */
 
 #define UPLINK_IFINDEX \
 	4242 /* an uplink, as the loader describes it in tp_ifaces */
-
-static void identities(struct th *h)
-{
-	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
-	pt_ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
-	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
-	pt_ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
-	pt_ident(h, 0, "198.18.2.1/32", ID_DB);
-	pt_ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
-}
 
 /* ---- 1. forged ICMP errors --------------------------------------------- */
 
@@ -55,7 +36,6 @@ static void test_h01_forged_icmp_error(void **state)
 	struct pkt err;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
@@ -111,7 +91,6 @@ static void test_h01_forged_icmp_error_crossing(void **state)
 	struct pkt err;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_allowed_flow(h, ID_CLIENT, ID_OTHER, CLIENT4, Z2PEER);
 
 	/* from zone 2, where the quoted packet went: related */
@@ -136,7 +115,6 @@ static void test_h02_revocation_stops_replies(void **state)
 	__u64 expires;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	pt_handshake(h, CLIENT4, 1000, POD, 80);
@@ -169,7 +147,6 @@ static void test_h03_reply_key_from_tailnet(void **state)
 	struct tp_ct_key kx = pt_ct_key(CLIENT4, 1000, Z2PEER, 80, TCP);
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0],
 		       8080);
@@ -205,7 +182,6 @@ static void test_h04_uplink_source_is_world(void **state)
 	struct pkt in;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_uplink(h, UPLINK_IFINDEX);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_WEB, ID_CLIENT, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
@@ -417,7 +393,6 @@ static void test_h11_crossing_reply_counted_once(void **state)
 	struct pkt in;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	/* the reply comes in through zone 2 and leaves through zone 1 */
 	pt_cross_zones(h, CLIENT4, 1000, Z2PEER, 80);
@@ -482,7 +457,6 @@ static void test_h12_v6_exthdr_after_fragment_header(void **state)
 	struct tp_addr be;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
 	v6_frag_dstopts(&first, CLIENT6, BE6[0], 4000, 53, 0);
@@ -638,11 +612,13 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
-		T(test_h01_forged_icmp_error),
-		T(test_h01_forged_icmp_error_crossing),
-		T(test_h02_revocation_stops_replies),
-		T(test_h03_reply_key_from_tailnet),
-		T(test_h04_uplink_source_is_world),
+/* with the identities of policytest.h */
+#define I(fn) cmocka_unit_test_setup_teardown(fn, pol_setup, pt_teardown)
+		I(test_h01_forged_icmp_error),
+		I(test_h01_forged_icmp_error_crossing),
+		I(test_h02_revocation_stops_replies),
+		I(test_h03_reply_key_from_tailnet),
+		I(test_h04_uplink_source_is_world),
 		T(test_h05_v4_mapped_ipv6),
 		T(test_h08_reused_port_keeps_other_reply_key),
 		T(test_h09_evicted_reply_key_rebuilt),
@@ -650,13 +626,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_h10_udp_flood_keeps_tcp_flows, setup_small_ct,
 			pt_teardown),
-		T(test_h11_crossing_reply_counted_once),
-		T(test_h12_v6_exthdr_after_fragment_header),
+		I(test_h11_crossing_reply_counted_once),
+		I(test_h12_v6_exthdr_after_fragment_header),
 		T(test_h13_untranslated_onto_dnat_reply_key),
 		T(test_h13_dnat_onto_untranslated_flow),
 		T(test_h13_expired_reply_tuple_cleared),
 		T(test_h13_gc_takes_flow_with_reply_key),
 #undef T
+#undef I
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

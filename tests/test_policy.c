@@ -23,31 +23,24 @@
 #include "config.h"
 #include "datapath.h"
 #include "identity.h"
-#include "pkttest.h"
 #include "policy.h"
+#include "policytest.h"
 #include "service.h"
 
-#define ID_CLIENT 300 /* tailnet peer 100.64.0.0/24 (zone 1) */
-#define ID_ADMIN  301 /* tailnet peer 100.64.0.9/32 (zone 1) */
-#define ID_WEB	  400 /* pods 198.18.1.0/24 (zone 0) */
-#define ID_DB	  401 /* pod 198.18.2.1 (zone 0) */
-#define ID_OTHER  500 /* peers of zone 2, 100.100.0.0/16 */
+#define ID_ADMIN 301 /* tailnet peer 100.64.0.9/32 (zone 1) */
 
-#define ANY    TP_POLICY_ANY_ID
-#define POD    "198.18.1.1"
-#define DB     "198.18.2.1"
-#define Z2PEER "100.100.0.5"
+#define ANY TP_POLICY_ANY_ID
 
-/* The standard identities: two tailnet peers, web pods, a database pod. */
+/* The plan's identities (policytest.h), and an admin among the clients. */
 static void identities(struct th *h)
 {
-	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
+	pol_identities(h);
 	pt_ident(h, TH_ZONE, "100.64.0.9/32", ID_ADMIN);
-	pt_ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
-	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
-	pt_ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
-	pt_ident(h, 0, "198.18.2.1/32", ID_DB);
-	pt_ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
+}
+
+static int setup_identities(void **state)
+{
+	return pt_setup_with(state, identities);
 }
 
 /* ---- verdicts ----------------------------------------------------------- */
@@ -57,7 +50,6 @@ static void test_default_allow_and_deny(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	identities(h);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1001, POD, 80, TCP, SYN), DROP);
@@ -80,7 +72,6 @@ static void test_exact_rule(void **state)
 	__u32 id;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	id = pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
@@ -110,7 +101,6 @@ static void test_wildcards(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	/* any source to the database on 5432 */
 	pt_rule(h, ANY, ID_DB, 0, TCP, 5432, 5432, TP_VERDICT_ALLOW);
@@ -151,7 +141,6 @@ static void test_port_range_edges(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1000, 1999, TP_VERDICT_DENY);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1, POD, 999, TCP, SYN), PASS);
 	assert_int_equal(pt_send_in(h, CLIENT4, 2, POD, 1000, TCP, SYN), DROP);
@@ -178,7 +167,6 @@ static void test_specificity(void **state)
 	__u32 narrow;
 
 	REQUIRE_BPF();
-	identities(h);
 	/* named identities beat wildcards, whatever the ports */
 	pt_rule(h, ANY, ANY, 0, TCP, 443, 443, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, 0, 0, 0, TP_VERDICT_ALLOW);
@@ -209,7 +197,6 @@ static void test_deny_wins_at_equal_specificity(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	/* one named identity each, same port bits */
 	pt_rule(h, ANY, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
@@ -238,7 +225,6 @@ static void test_rule_delete_restores(void **state)
 		pt_rule_spec(ID_CLIENT, ID_WEB, 0, TCP, 512, 1023, 0);
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 0, 1023, TP_VERDICT_ALLOW);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 512, 1023, TP_VERDICT_DENY);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
@@ -261,7 +247,6 @@ static void test_stateful_replies(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	/* the reply leaves: no rule allows web -> client, conntrack does */
@@ -281,7 +266,6 @@ static void test_egress_flows(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_WEB, ID_CLIENT, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
 	assert_int_equal(pt_send_out(h, POD, 5000, CLIENT4, 53, UDP, 0), PASS);
@@ -312,7 +296,6 @@ static void test_revision_recheck(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_allowed_flow(h, ID_CLIENT, ID_WEB, CLIENT4, POD);
 	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK),
 			 PASS);
@@ -344,7 +327,6 @@ static void test_policy_sees_backend(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	/* a rule on the service port does not allow the translated flow */
@@ -367,7 +349,6 @@ static void test_zone_crossing(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	identities(h);
 	/* default allow everywhere, yet zone 1 -> zone 2 is refused */
 	assert_int_equal(pt_send_in(h, CLIENT4, 1, Z2PEER, 80, TCP, SYN), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_ZONE), 1);
@@ -399,7 +380,6 @@ static void test_zone_forward_guard(void **state)
 	int verdict;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	/* allowed at zone 1's ingress, leaving through zone 2's interface */
 	assert_int_equal(pt_send_in(h, CLIENT4, 7, Z2PEER, 80, TCP, SYN), PASS);
@@ -451,7 +431,6 @@ static void test_fragment_bypass(void **state)
 	size_t l4_len;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 80, 80, TP_VERDICT_ALLOW);
 	sp.payload = payload;
@@ -497,7 +476,6 @@ static void test_ipv6_exthdr_bypass(void **state)
 	size_t i;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_rule(h, ANY, ID_WEB, 0, TCP, 22, 22, TP_VERDICT_DENY);
 	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		memcpy(sp.exthdr, chains[i], 4);
@@ -560,7 +538,6 @@ static void test_events(void **state)
 	struct tp_svc_key sk = pt_svc_key(VIP4, 80, TCP);
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &sk, &svc), 0);
@@ -625,7 +602,6 @@ static void test_drop_events(void **state)
 	int verdict;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	pt_service(h, VIP4, 81, TCP, NULL, 0, 0, NULL, NULL, 0, 0);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, SYN),
@@ -741,7 +717,6 @@ static void test_counters(void **state)
 	__u32 r;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &sk, &svc), 0);
 	r = pt_rule(h, ID_CLIENT, ANY, 0, TCP, 22, 22, TP_VERDICT_DENY);
@@ -1604,26 +1579,28 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
-		T(test_default_allow_and_deny),
-		T(test_exact_rule),
-		T(test_wildcards),
-		T(test_port_range_edges),
-		T(test_specificity),
-		T(test_deny_wins_at_equal_specificity),
-		T(test_rule_delete_restores),
-		T(test_stateful_replies),
-		T(test_egress_flows),
-		T(test_revision_recheck),
-		T(test_policy_sees_backend),
-		T(test_zone_crossing),
-		T(test_zone_forward_guard),
-		T(test_fragment_bypass),
-		T(test_ipv6_exthdr_bypass),
-		T(test_events),
-		T(test_drop_events),
+/* with the identities */
+#define I(fn) cmocka_unit_test_setup_teardown(fn, setup_identities, pt_teardown)
+		I(test_default_allow_and_deny),
+		I(test_exact_rule),
+		I(test_wildcards),
+		I(test_port_range_edges),
+		I(test_specificity),
+		I(test_deny_wins_at_equal_specificity),
+		I(test_rule_delete_restores),
+		I(test_stateful_replies),
+		I(test_egress_flows),
+		I(test_revision_recheck),
+		I(test_policy_sees_backend),
+		I(test_zone_crossing),
+		I(test_zone_forward_guard),
+		I(test_fragment_bypass),
+		I(test_ipv6_exthdr_bypass),
+		I(test_events),
+		I(test_drop_events),
 		cmocka_unit_test_setup_teardown(test_event_rate_limit,
 						setup_slow_events, pt_teardown),
-		T(test_counters),
+		I(test_counters),
 		T(test_rule_index_model),
 		T(test_name_index),
 		cmocka_unit_test_setup_teardown(test_add_all_or_nothing_shared,
@@ -1631,6 +1608,7 @@ int main(void)
 		T(test_index_built_on_upgrade),
 		T(test_group_index_differential),
 #undef T
+#undef I
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
