@@ -484,6 +484,42 @@ int pt_send_out_at(const char *file, int line, struct th *h, const char *src,
 			       pt_flow(src, sport, dst, dport, proto, flags));
 }
 
+/*
+ * A flow packet through @hook that must pass: the conntrack entry of its
+ * tuple (zone 1), which must be there.
+ */
+static struct tp_ct_entry pt_open_at(const char *file, int line, struct th *h,
+				     enum th_hook hook, const char *src,
+				     __u16 sport, const char *dst, __u16 dport,
+				     __u8 proto, __u8 flags)
+{
+	struct tp_ct_key k =
+		pt_ct_key_at(file, line, src, sport, dst, dport, proto);
+
+	PT_EQ(pt_send_flow_at(file, line, h, hook,
+			      pt_flow(src, sport, dst, dport, proto, flags)),
+	      PASS);
+	return pt_ct_must_at(file, line, h, &k);
+}
+
+/* pt_open_at() of a packet from the tailnet. */
+struct tp_ct_entry pt_open_in_at(const char *file, int line, struct th *h,
+				 const char *src, __u16 sport, const char *dst,
+				 __u16 dport, __u8 proto, __u8 flags)
+{
+	return pt_open_at(file, line, h, TH_FROM_TAILNET, src, sport, dst,
+			  dport, proto, flags);
+}
+
+/* pt_open_at() of a packet to the tailnet, sent by this host. */
+struct tp_ct_entry pt_open_out_at(const char *file, int line, struct th *h,
+				  const char *src, __u16 sport, const char *dst,
+				  __u16 dport, __u8 proto, __u8 flags)
+{
+	return pt_open_at(file, line, h, TH_TO_TAILNET, src, sport, dst, dport,
+			  proto, flags);
+}
+
 /* Drops counted for @reason. */
 __u64 pt_drops(struct th *h, int reason)
 {

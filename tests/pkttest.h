@@ -184,6 +184,16 @@ int pt_send_in_at(const char *file, int line, struct th *h, const char *src,
 int pt_send_out_at(const char *file, int line, struct th *h, const char *src,
 		   __u16 sport, const char *dst, __u16 dport, __u8 proto,
 		   __u8 flags);
+/*
+ * A flow packet in from (out to) the tailnet that must pass: the conntrack
+ * entry it leaves under its tuple.
+ */
+struct tp_ct_entry pt_open_in_at(const char *file, int line, struct th *h,
+				 const char *src, __u16 sport, const char *dst,
+				 __u16 dport, __u8 proto, __u8 flags);
+struct tp_ct_entry pt_open_out_at(const char *file, int line, struct th *h,
+				  const char *src, __u16 sport, const char *dst,
+				  __u16 dport, __u8 proto, __u8 flags);
 int pt_send_on_at(const char *file, int line, struct th *h, enum th_hook hook,
 		  int ifindex, int in_ifindex, const struct pkt *in);
 int pt_send_spec_at(const char *file, int line, struct th *h, enum th_hook hook,
@@ -238,6 +248,8 @@ void pt_expect_pkt_at(const char *file, int line, struct pkt_spec want_sp,
 #define pt_send_in(...)	     pt_send_in_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_send_out(...)     pt_send_out_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_send_on(...)	     pt_send_on_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_open_in(...)	     pt_open_in_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_open_out(...)     pt_open_out_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_send_spec(...)    pt_send_spec_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_icmp_err_t(...)   pt_icmp_err_t_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_icmp_err(...)     pt_icmp_err_at(__FILE__, __LINE__, __VA_ARGS__)

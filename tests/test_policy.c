@@ -67,15 +67,13 @@ static void test_default_allow_and_deny(void **state)
 static void test_exact_rule(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, POD, 80, TCP);
 	struct tp_ct_entry e;
 	__u32 id;
 
 	REQUIRE_BPF();
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	id = pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_open_in(h, CLIENT4, 1000, POD, 80, TCP, SYN);
 	assert_int_equal(e.verdict, TP_VERDICT_ALLOW);
 	assert_int_equal(e.rule_id, id);
 	assert_int_equal(e.src_identity, ID_CLIENT);
@@ -162,7 +160,6 @@ static void test_port_range_edges(void **state)
 static void test_specificity(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 3, POD, 1500, TCP);
 	struct tp_ct_entry e;
 	__u32 narrow;
 
@@ -176,8 +173,7 @@ static void test_specificity(void **state)
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1000, 1999, TP_VERDICT_DENY);
 	narrow = pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1400, 1599,
 			 TP_VERDICT_AUDIT);
-	assert_int_equal(pt_send_in(h, CLIENT4, 3, POD, 1500, TCP, SYN), PASS);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_open_in(h, CLIENT4, 3, POD, 1500, TCP, SYN);
 	assert_int_equal(e.rule_id, narrow);
 	assert_int_equal(e.verdict, TP_VERDICT_AUDIT);
 	assert_int_equal(pt_send_in(h, CLIENT4, 4, POD, 1999, TCP, SYN), DROP);
@@ -193,7 +189,6 @@ static void test_deny_wins_at_equal_specificity(void **state)
 {
 	struct th *h = *state;
 	__u32 deny;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 3, POD, 80, TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
@@ -204,8 +199,7 @@ static void test_deny_wins_at_equal_specificity(void **state)
 	assert_int_equal(pt_send_in(h, CLIENT4, 1, POD, 80, TCP, SYN), DROP);
 	/* audit beats allow */
 	pt_rule(h, ID_CLIENT, ANY, 0, TCP, 80, 80, TP_VERDICT_AUDIT);
-	assert_int_equal(pt_send_in(h, CLIENT4, 3, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_open_in(h, CLIENT4, 3, POD, 80, TCP, SYN);
 	assert_int_equal(e.verdict, TP_VERDICT_AUDIT);
 	assert_int_equal(e.rule_id,
 			 deny); /* same match: same rule, new verdict */
@@ -268,15 +262,14 @@ static void test_egress_flows(void **state)
 	REQUIRE_BPF();
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_WEB, ID_CLIENT, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_out(h, POD, 5000, CLIENT4, 53, UDP, 0), PASS);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_open_out(h, POD, 5000, CLIENT4, 53, UDP, 0);
 	/* sent by this host (no ingress interface) */
 	assert_int_equal(e.flags, TP_CT_F_EGRESS | TP_CT_F_LOCAL);
 	assert_int_equal(e.src_identity, ID_WEB);
 	assert_int_equal(e.dst_identity, ID_CLIENT);
 	/* its replies come in through conntrack */
 	assert_int_equal(pt_send_in(h, CLIENT4, 53, POD, 5000, UDP, 0), PASS);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_ct_must(h, &k);
 	assert_int_equal(e.state, TP_CT_REPLIED);
 	/* this host (no ingress interface, no identity): host */
 	pt_rule(h, TP_ID_HOST, TP_ID_TAILNET, 0, TCP, 22, 22, TP_VERDICT_ALLOW);
@@ -303,7 +296,7 @@ static void test_revision_recheck(void **state)
 	assert_int_equal(tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE), 0);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), DROP);
 	assert_int_equal(th_stat(h, TP_STAT_POLICY_RECHECK), 1);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_ct_must(h, &k);
 	assert_int_equal(e.verdict, TP_VERDICT_DENY);
 	/* and its replies stop too */
 	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK),
@@ -315,7 +308,7 @@ static void test_revision_recheck(void **state)
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
 	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK),
 			 PASS);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_ct_must(h, &k);
 	assert_int_equal(e.src_identity, ID_ADMIN);
 	/* no change: no re-check */
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
@@ -345,7 +338,6 @@ static void test_policy_sees_backend(void **state)
 static void test_zone_crossing(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 2, Z2PEER, 80, TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
@@ -358,8 +350,7 @@ static void test_zone_crossing(void **state)
 	assert_int_equal(pt_send_in(h, CLIENT4, 1, Z2PEER, 80, TCP, SYN), DROP);
 	/* a rule naming both identities does */
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 2, Z2PEER, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_open_in(h, CLIENT4, 2, Z2PEER, 80, TCP, SYN);
 	assert_int_equal(e.out_zone, TH_ZONE2);
 	assert_int_equal(e.dst_identity, ID_OTHER);
 	/* ... and only for what it names */
@@ -375,48 +366,36 @@ static void test_zone_forward_guard(void **state)
 {
 	struct th *h = *state;
 	struct pkt in;
-	uint8_t out[PKT_MAX];
-	size_t out_len;
-	int verdict;
 
 	REQUIRE_BPF();
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	/* allowed at zone 1's ingress, leaving through zone 2's interface */
 	assert_int_equal(pt_send_in(h, CLIENT4, 7, Z2PEER, 80, TCP, SYN), PASS);
 	pt_build(FLOWP(CLIENT4, 7, Z2PEER, 80, TCP, ACK), &in);
-	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex2,
-				     h->l3_ifindex, in.data, in.len, out,
-				     &out_len, &verdict),
-			 0);
-	assert_int_equal(verdict, PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex2,
+				    h->l3_ifindex, &in),
+			 PASS);
 	/* the reply comes in on zone 2's interface: a reply, not a crossing */
 	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 7, TCP, SYN | ACK), &in);
-	assert_int_equal(th_run(h, TH_FROM_TAILNET, h->l3_ifindex2, in.data,
-				in.len, out, &out_len, &verdict),
-			 0);
-	assert_int_equal(verdict, PASS);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
+			 PASS);
 	{
 		struct tp_ct_key k = pt_ct_key(CLIENT4, 7, Z2PEER, 80, TCP);
-		struct tp_ct_entry e;
+		struct tp_ct_entry e = pt_ct_must(h, &k);
 
-		assert_int_equal(pt_ct_get(h, &k, &e), 0);
 		assert_int_equal(e.state, TP_CT_SYN_RECV);
 		assert_int_equal(e.packets[1], 1);
 	}
 	/* ... and leaves zone 1's interface as that flow's reply */
 	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 7, TCP, ACK), &in);
-	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex,
-				     h->l3_ifindex2, in.data, in.len, out,
-				     &out_len, &verdict),
-			 0);
-	assert_int_equal(verdict, PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
+				    h->l3_ifindex2, &in),
+			 PASS);
 	/* a packet from zone 2 that no zone-2 flow explains is dropped */
 	pt_build(FLOWP(Z2PEER, 99, CLIENT4, 22, TCP, SYN), &in);
-	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex,
-				     h->l3_ifindex2, in.data, in.len, out,
-				     &out_len, &verdict),
-			 0);
-	assert_int_equal(verdict, DROP);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
+				    h->l3_ifindex2, &in),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_ZONE), 1);
 }
 
