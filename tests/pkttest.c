@@ -404,6 +404,23 @@ void pt_check_ct_dnat_at(const char *file, int line, struct th *h,
 	PT_EQ(r.orig_zone, orig->zone);
 }
 
+/* The web service: @VIP4:80 over TCP to its one backend, BE4[0]:8080. */
+void pt_web_service_at(const char *file, int line, struct th *h)
+{
+	pt_service_at(file, line, h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL,
+		      NULL, 0, 0);
+}
+
+/* The web service, and a client's SYN from CLIENT4:40000 DNATed to it. */
+void pt_web_flow_at(const char *file, int line, struct th *h)
+{
+	pt_web_service_at(file, line, h);
+	pt_expect_dnat_at(
+		file, line, h,
+		pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
+		BE4[0], 8080);
+}
+
 /* ---- policy state and flows -------------------------------------------- */
 
 /* Identity @id for @cidr in @zone (owner tpctl). */

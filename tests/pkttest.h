@@ -126,6 +126,9 @@ void pt_service_at(const char *file, int line, struct th *h, const char *vip,
 		   __u16 port, __u8 proto, const char **be, size_t n,
 		   __u16 be_port, const __u16 *w, const __u8 *states,
 		   __u16 flags, __u32 affinity);
+/* VIP4:80/TCP to BE4[0]:8080; with a client's SYN (CLIENT4:40000) DNATed. */
+void pt_web_service_at(const char *file, int line, struct th *h);
+void pt_web_flow_at(const char *file, int line, struct th *h);
 void pt_ident_at(const char *file, int line, struct th *h, __u16 zone,
 		 const char *cidr, __u32 id);
 __u32 pt_rule_at(const char *file, int line, struct th *h, __u32 src, __u32 dst,
@@ -147,6 +150,8 @@ __u64 pt_drops(struct th *h, int reason);
 int pt_xdp_run(struct th *h, const void *data, size_t len);
 #define pt_service(...)	    pt_service_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_ident(...)	    pt_ident_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_web_service(h)   pt_web_service_at(__FILE__, __LINE__, h)
+#define pt_web_flow(h)	    pt_web_flow_at(__FILE__, __LINE__, h)
 #define pt_rule(...)	    pt_rule_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_deflt(...)	    pt_deflt_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_uplink(...)	    pt_uplink_at(__FILE__, __LINE__, __VA_ARGS__)

@@ -354,10 +354,8 @@ static void test_holds_icmp_quotes(void **state)
 	int v;
 
 	REQUIRE_BPF();
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	pt_allowed_flow(h, ID_CLIENT, ID_WEB, CLIENT4, POD);
 	/* error about an error: the client's error quoting an error to the pod, to DB */
 	pt_icmp_err(&err, CLIENT4, POD, &reply);
 	sp = (struct pkt_spec){ .family = AF_INET,

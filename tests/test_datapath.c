@@ -59,15 +59,6 @@ static void dnat_tcp(void **state, const char *client, const char *vip,
 	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 1);
 }
 
-/* The web service (VIP4:80 -> BE4[0]:8080) and the client's SYN to it. */
-static void web_client_syn(struct th *h)
-{
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		BE4[0], 8080);
-}
-
 V4_AND_V6(dnat_tcp, dnat_tcp)
 
 static void udp_port_translation(void **state, const char *client,
@@ -116,7 +107,7 @@ static void test_reply_reverse_nat_tcp(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	web_client_syn(h);
+	pt_web_flow(h);
 	pt_expect_revnat(h,
 			 pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
 				 PKT_TCP_SYN | PKT_TCP_ACK),
@@ -141,7 +132,7 @@ static void test_non_service_untouched(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
 	/* same VIP, other port; same VIP and port, other protocol */
 	sp.daddr = VIP4;
@@ -209,7 +200,7 @@ static void test_ct_one_entry_per_flow(void **state)
 	unsigned int i;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	for (i = 0; i < n; i++) {
 		pt_expect_untouched(h, TH_FROM_TAILNET,
 				    FLOWP(CLIENT4, 20000 + i, "198.19.0.11", 80,
@@ -297,7 +288,7 @@ static void test_dnat_ethernet(void **state)
 		pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_service(h, VIP6, 80, IPPROTO_TCP, BE6, 1, 8080, NULL, NULL, 0, 0);
 	sp.l2 = 1;
 	pt_expect_dnat(h, sp, BE4[0], 8080);
@@ -942,7 +933,7 @@ static void tcp_sequence(struct th *h, const struct tcp_step *steps, size_t n)
 	size_t i;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	for (i = 0; i < n; i++) {
 		now += SEC_NS;
 		th_set_clock(h, now);
@@ -1016,7 +1007,7 @@ static void test_tcp_rst_starts_no_flow(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_expect_untouched(
 		h, TH_FROM_TAILNET,
 		FLOWP(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_RST),
@@ -1034,7 +1025,7 @@ static void test_ct_timeouts(void **state)
 	__u64 t;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
 	pt_expect_dnat(
 		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
@@ -1090,7 +1081,7 @@ static void test_syn_after_close_is_new_flow(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	web_client_syn(h);
+	pt_web_flow(h);
 	pt_expect_dnat(
 		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_RST),
 		BE4[0], 8080);
@@ -1120,7 +1111,7 @@ static void test_tuple_clash_keeps_live_flow(void **state)
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
 
 	REQUIRE_BPF();
-	web_client_syn(h);
+	pt_web_flow(h);
 	pt_expect_untouched(h, TH_TO_TAILNET,
 			    FLOWP(VIP4, 80, CLIENT4, 40000, IPPROTO_TCP,
 				  PKT_TCP_SYN | PKT_TCP_ACK),
@@ -1295,7 +1286,7 @@ static void test_icmp_error_tcp_quote(void **state)
 	size_t i;
 
 	REQUIRE_BPF();
-	web_client_syn(h);
+	pt_web_flow(h);
 	for (i = 0; i < sizeof(quotes) / sizeof(quotes[0]); i++) {
 		q.daddr = BE4[0];
 		q.dport = 8080;
@@ -1426,7 +1417,7 @@ static void test_ipv4_options(void **state)
 		pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	sp.ip_options = opts;
 	sp.ip_options_len = sizeof(opts);
 	pt_expect_dnat(h, sp, BE4[0], 8080);
@@ -1492,7 +1483,7 @@ static void test_bad_input(void **state)
 	int i;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_build(&sp, &good);
 
 	/* IPv4 header cut short (16 of 20 bytes) */

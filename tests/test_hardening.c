@@ -28,6 +28,16 @@
 
 /* ---- 1. forged ICMP errors --------------------------------------------- */
 
+/* A port unreachable from @from to @to quoting @quote, in from zone 1: the verdict. */
+static int err_in(struct th *h, const char *from, const char *to,
+		  const struct pkt_spec *quote)
+{
+	struct pkt err;
+
+	pt_icmp_err(&err, from, to, quote);
+	return pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err);
+}
+
 static void test_h01_forged_icmp_error(void **state)
 {
 	struct th *h = *state;
@@ -36,33 +46,23 @@ static void test_h01_forged_icmp_error(void **state)
 	struct pkt err;
 
 	REQUIRE_BPF();
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	pt_allowed_flow(h, ID_CLIENT, ID_WEB, CLIENT4, POD);
 
 	/* the client's own error about the pod's reply, to the pod: related */
-	pt_icmp_err(&err, CLIENT4, POD, &reply);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
-			 PASS);
+	assert_int_equal(err_in(h, CLIENT4, POD, &reply), PASS);
 	assert_int_equal(th_stat(h, TP_STAT_PASS), 2);
 
 	/* the same quote carried to a denied host: decided on its own */
-	pt_icmp_err(&err, CLIENT4, DB, &reply);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
-			 DROP);
+	assert_int_equal(err_in(h, CLIENT4, DB, &reply), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
 
 	/* from a tailnet address nothing routes to this interface: same */
-	pt_icmp_err(&err, "100.64.0.77", POD, &reply);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
-			 DROP);
+	assert_int_equal(err_in(h, "100.64.0.77", POD, &reply), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
 
 	/* a quote of the flow's original direction never left to the tailnet */
-	pt_icmp_err(&err, POD, CLIENT4, &orig);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
-			 DROP);
+	assert_int_equal(err_in(h, POD, CLIENT4, &orig), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 3);
 
 	/*
@@ -147,9 +147,7 @@ static void test_h03_reply_key_from_tailnet(void **state)
 	struct tp_ct_key kx = pt_ct_key(CLIENT4, 1000, Z2PEER, 80, TCP);
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0],
-		       8080);
+	pt_web_flow(h);
 
 	/* a peer whose allowed IPs cover the backend sends the "reply" */
 	pt_expect_untouched(h, TH_FROM_TAILNET,
@@ -224,9 +222,7 @@ static void test_h05_v4_mapped_ipv6(void **state)
 	size_t i;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0],
-		       8080);
+	pt_web_flow(h);
 	for (i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
 		sp = pt_flow(aliases[i][0], 40000, aliases[i][1], 80, TCP, RST);
 		pt_expect_untouched(h, TH_FROM_TAILNET, &sp, DROP);
@@ -253,7 +249,7 @@ static void test_h08_reused_port_keeps_other_reply_key(void **state)
 
 	REQUIRE_BPF();
 	/* one Service, two VIPs (ClusterIP and LoadBalancer IP), one backend */
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_service(h, VIP4B, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0],
 		       8080);
@@ -496,9 +492,7 @@ static void test_h13_untranslated_onto_dnat_reply_key(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0],
-		       8080);
+	pt_web_flow(h);
 	pt_expect_untouched(h, TH_FROM_TAILNET,
 			    FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN),
 			    DROP);
@@ -525,7 +519,7 @@ static void test_h13_dnat_onto_untranslated_flow(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_expect_untouched(h, TH_FROM_TAILNET,
 			    FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN),
 			    PASS);
@@ -584,9 +578,7 @@ static void test_h13_gc_takes_flow_with_reply_key(void **state)
 	struct tpd_gc_result res;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0],
-		       8080);
+	pt_web_flow(h);
 	assert_int_equal(pt_send_in(h, CLIENT4, 40001, POD, 80, TCP, SYN),
 			 PASS);
 	assert_int_equal(pt_ct_count(h), 3);

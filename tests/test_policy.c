@@ -321,7 +321,7 @@ static void test_policy_sees_backend(void **state)
 
 	REQUIRE_BPF();
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	/* a rule on the service port does not allow the translated flow */
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1, VIP4, 80, TCP, SYN), DROP);
@@ -518,7 +518,7 @@ static void test_events(void **state)
 
 	REQUIRE_BPF();
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &sk, &svc), 0);
 	allow = pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080,
 			TP_VERDICT_ALLOW);
@@ -581,7 +581,7 @@ static void test_drop_events(void **state)
 	int verdict;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_service(h, VIP4, 81, TCP, NULL, 0, 0, NULL, NULL, 0, 0);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, SYN),
 			 PASS);
@@ -696,7 +696,7 @@ static void test_counters(void **state)
 	__u32 r;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &sk, &svc), 0);
 	r = pt_rule(h, ID_CLIENT, ANY, 0, TCP, 22, 22, TP_VERDICT_DENY);
 	pt_send_in(h, CLIENT4, 1, POD, 22, TCP, SYN);
