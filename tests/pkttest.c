@@ -637,6 +637,31 @@ void pt_cross_zones_at(const char *file, int line, struct th *h,
 	      PASS);
 }
 
+/*
+ * An ICMP/ICMPv6 error from @from to @to quoting the first @inner_len
+ * bytes (0: all) of @inner; the rest as pt_icmp_err_on_at().
+ */
+static void pt_icmp_err_of_at(const char *file, int line, struct pkt *out,
+			      const char *from, const char *to,
+			      const struct pkt *inner, size_t inner_len,
+			      __u8 type, __u8 code, __u32 info, int l2,
+			      __u8 ttl)
+{
+	struct pkt_spec sp = { .l2 = l2,
+			       .family = pt_family_of(from),
+			       .saddr = from,
+			       .daddr = to,
+			       .proto = pt_icmp_proto(from),
+			       .icmp_type = type,
+			       .icmp_code = code,
+			       .icmp_info = info,
+			       .ttl = ttl };
+
+	sp.inner = inner;
+	sp.inner_len = inner_len;
+	pt_build_at(file, line, &sp, out);
+}
+
 /**
  * pt_icmp_err_on_at() - an ICMP/ICMPv6 error from @from to @to quoting @quote
  * @file: the caller's file, for a failure
@@ -657,19 +682,10 @@ void pt_icmp_err_on_at(const char *file, int line, struct pkt *out,
 		       __u32 info, int l2, __u8 ttl)
 {
 	static struct pkt inner;
-	struct pkt_spec sp = { .l2 = l2,
-			       .family = pt_family_of(from),
-			       .saddr = from,
-			       .daddr = to,
-			       .proto = pt_icmp_proto(from),
-			       .icmp_type = type,
-			       .icmp_code = code,
-			       .icmp_info = info,
-			       .ttl = ttl };
 
 	pt_build_at(file, line, quote, &inner);
-	sp.inner = &inner;
-	pt_build_at(file, line, &sp, out);
+	pt_icmp_err_of_at(file, line, out, from, to, &inner, 0, type, code,
+			  info, l2, ttl);
 }
 
 /* An ICMP error @type/@code (@info: MTU and the like) from @from to @to quoting @quote. */
@@ -691,6 +707,20 @@ void pt_icmp_err_at(const char *file, int line, struct pkt *out,
 
 	pt_icmp_err_t_at(file, line, out, from, to, quote, v6 ? 1 : 3,
 			 v6 ? 4 : 3, 0);
+}
+
+/*
+ * Port unreachable (ICMPv6: address unreachable) from @from to @to
+ * quoting the first @inner_len bytes (0: all) of @inner, a packet built.
+ */
+void pt_icmp_err_quoting_at(const char *file, int line, struct pkt *out,
+			    const char *from, const char *to,
+			    const struct pkt *inner, size_t inner_len)
+{
+	int v6 = pt_family_of(from) == AF_INET6;
+
+	pt_icmp_err_of_at(file, line, out, from, to, inner, inner_len,
+			  v6 ? 1 : 3, v6 ? 4 : 3, 0, 0, 0);
 }
 
 /* The conntrack entry under @k, which must be there. */

@@ -214,6 +214,9 @@ void pt_icmp_err_t_at(const char *file, int line, struct pkt *out,
 void pt_icmp_err_at(const char *file, int line, struct pkt *out,
 		    const char *from, const char *to,
 		    const struct pkt_spec *quote);
+void pt_icmp_err_quoting_at(const char *file, int line, struct pkt *out,
+			    const char *from, const char *to,
+			    const struct pkt *inner, size_t inner_len);
 /*
  * A TCP handshake: @client:@cport's SYN in from the tailnet, @server's
  * SYN|ACK out to it, the client's ACK in; each must pass.
@@ -249,15 +252,17 @@ void pt_expect_pkt_at(const char *file, int line, struct pkt_spec want_sp,
 	pt_expect_revnat_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_expect_untouched(...) \
 	pt_expect_untouched_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_backend_of(...)   pt_backend_of_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_in(...)	     pt_send_in_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_out(...)     pt_send_out_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_on(...)	     pt_send_on_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_open_in(...)	     pt_open_in_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_open_out(...)     pt_open_out_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_spec(...)    pt_send_spec_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_icmp_err_t(...)   pt_icmp_err_t_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_icmp_err(...)     pt_icmp_err_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_backend_of(...) pt_backend_of_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_in(...)	   pt_send_in_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_out(...)   pt_send_out_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_on(...)	   pt_send_on_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_open_in(...)	   pt_open_in_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_open_out(...)   pt_open_out_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_spec(...)  pt_send_spec_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_icmp_err_t(...) pt_icmp_err_t_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_icmp_err(...)   pt_icmp_err_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_icmp_err_quoting(...) \
+	pt_icmp_err_quoting_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_expect_pkt(...)   pt_expect_pkt_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_allowed_flow(...) pt_allowed_flow_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_handshake(...)    pt_handshake_at(__FILE__, __LINE__, __VA_ARGS__)

@@ -183,6 +183,17 @@ static void test_fault05_node_error_crossing(void **state)
 	(void)!system("ip route del 100.64.0.0/24 dev tptun0");
 }
 
+/* The pod's SYN from port 5000 out of its veth, the client's SYN|ACK in: both pass. */
+static void pod_syn_answered(struct th *h)
+{
+	assert_int_equal(
+		pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH,
+			     pt_flow(POD, 5000, CLIENT4, 80, TCP, SYN)),
+		PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 80, POD, 5000, TCP, SYN | ACK),
+			 PASS);
+}
+
 /* A tailnet SYN on a RESET egress flow's exact tuple does not take it over. */
 static void test_fault06_syn_takes_reset_egress_flow(void **state)
 {
@@ -191,12 +202,7 @@ static void test_fault06_syn_takes_reset_egress_flow(void **state)
 	struct pkt p;
 
 	REQUIRE_BPF();
-	pt_build(FLOWP(POD, 5000, CLIENT4, 80, TCP, SYN), &p);
-	assert_int_equal(
-		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &p),
-		PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 80, POD, 5000, TCP, SYN | ACK),
-			 PASS);
+	pod_syn_answered(h);
 	/* a packet claiming the egress flow's own tuple from the tailnet: clash */
 	assert_int_equal(pt_send_in(h, POD, 5000, CLIENT4, 80, TCP, ACK), DROP);
 	/* the pod resets; within the close timeout a spoofed SYN arrives */
@@ -209,12 +215,7 @@ static void test_fault06_syn_takes_reset_egress_flow(void **state)
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 2);
 	assert_true(pt_ct_must(h, &k).flags & TP_CT_F_EGRESS);
 	/* the pod reconnects from the same port, and gets its answer */
-	pt_build(FLOWP(POD, 5000, CLIENT4, 80, TCP, SYN), &p);
-	assert_int_equal(
-		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &p),
-		PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 80, POD, 5000, TCP, SYN | ACK),
-			 PASS);
+	pod_syn_answered(h);
 }
 
 /* IPv6 header from @src to @dst, next header @nh, payload length @plen. */
@@ -350,7 +351,6 @@ static void test_holds_icmp_quotes(void **state)
 	struct pkt_spec reply = pt_flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK);
 	struct pkt_spec orig = pt_flow(CLIENT4, 1000, POD, 80, TCP, SYN);
 	struct pkt err, err2, inner;
-	struct pkt_spec sp;
 	int v;
 
 	REQUIRE_BPF();
@@ -358,27 +358,12 @@ static void test_holds_icmp_quotes(void **state)
 	pt_allowed_flow(h, ID_CLIENT, ID_WEB, CLIENT4, POD);
 	/* error about an error: the client's error quoting an error to the pod, to DB */
 	pt_icmp_err(&err, CLIENT4, POD, &reply);
-	sp = (struct pkt_spec){ .family = AF_INET,
-				.saddr = CLIENT4,
-				.daddr = EVIL,
-				.proto = IPPROTO_ICMP,
-				.icmp_type = 3,
-				.icmp_code = 3,
-				.inner = &err };
-	pt_build(&sp, &err2);
+	pt_icmp_err_quoting(&err2, CLIENT4, EVIL, &err, 0);
 	v = pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err2);
 	assert_int_equal(v, DROP);
 	/* truncated quote: only 4 bytes of TCP */
 	pt_build(&reply, &inner);
-	sp = (struct pkt_spec){ .family = AF_INET,
-				.saddr = CLIENT4,
-				.daddr = EVIL,
-				.proto = IPPROTO_ICMP,
-				.icmp_type = 3,
-				.icmp_code = 3,
-				.inner = &inner,
-				.inner_len = 24 };
-	pt_build(&sp, &err);
+	pt_icmp_err_quoting(&err, CLIENT4, EVIL, &inner, 24);
 	v = pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err);
 	assert_int_equal(v, DROP);
 	/* error from zone 2 about a zone-1 flow, forwarded into zone 1 */

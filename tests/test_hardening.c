@@ -479,6 +479,21 @@ static void test_h12_v6_exthdr_after_fragment_header(void **state)
 /* ---- 13. one entry per untranslated flow: reversed lookups ------------------------------------------- */
 
 /*
+ * @sp from the tailnet is the first clash: dropped untouched, counted, and
+ * no entry of its own.
+ */
+static void expect_first_clash(struct th *h, const struct pkt_spec *sp)
+{
+	struct tp_ct_key k = pt_ct_key(sp->saddr, sp->sport, sp->daddr,
+				       sp->dport, sp->proto);
+	struct tp_ct_entry e;
+
+	pt_expect_untouched(h, TH_FROM_TAILNET, sp, DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
+	assert_int_equal(pt_ct_get(h, &k, &e), -ENOENT);
+}
+
+/*
  * A client sends from the port of its live DNAT flow straight to the
  * backend: that flow's reply tuple (backend -> client) is a live reply-key
  * entry, so the new untranslated flow, whose replies would carry the same
@@ -488,16 +503,10 @@ static void test_h13_untranslated_onto_dnat_reply_key(void **state)
 {
 	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, TCP);
-	struct tp_ct_key kd = pt_ct_key(CLIENT4, 40000, BE4[0], 8080, TCP);
-	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
 	pt_web_flow(h);
-	pt_expect_untouched(h, TH_FROM_TAILNET,
-			    FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN),
-			    DROP);
-	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
-	assert_int_equal(pt_ct_get(h, &kd, &e), -ENOENT);
+	expect_first_clash(h, FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN));
 	pt_expect_revnat(h,
 			 pt_flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK),
 			 VIP4, 80);
@@ -514,19 +523,14 @@ static void test_h13_untranslated_onto_dnat_reply_key(void **state)
 static void test_h13_dnat_onto_untranslated_flow(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, TCP);
 	struct tp_ct_key kd = pt_ct_key(CLIENT4, 40000, BE4[0], 8080, TCP);
-	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
 	pt_web_service(h);
 	pt_expect_untouched(h, TH_FROM_TAILNET,
 			    FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN),
 			    PASS);
-	pt_expect_untouched(h, TH_FROM_TAILNET,
-			    FLOWP(CLIENT4, 40000, VIP4, 80, TCP, SYN), DROP);
-	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
-	assert_int_equal(pt_ct_get(h, &k, &e), -ENOENT);
+	expect_first_clash(h, FLOWP(CLIENT4, 40000, VIP4, 80, TCP, SYN));
 	/* the backend's answer is the untranslated flow's, untouched */
 	pt_expect_untouched(h, TH_TO_TAILNET,
 			    FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK),
