@@ -301,6 +301,35 @@ struct pkt_spec pt_flow(const char *s, __u16 sport, const char *d, __u16 dport,
 	return sp;
 }
 
+/* An ICMP/ICMPv6 error @type/@code (@info: an MTU, a pointer) from @from to @to. */
+struct pkt_spec pt_icmp_err_spec(const char *from, const char *to, __u8 type,
+				 __u8 code, __u32 info)
+{
+	struct pkt_spec sp = { .family = pt_family_of(from),
+			       .saddr = from,
+			       .daddr = to,
+			       .proto = pt_icmp_proto(from),
+			       .icmp_type = type,
+			       .icmp_code = code,
+			       .icmp_info = info };
+
+	return sp;
+}
+
+/* @sp with its destination (@dst) or source rewritten to @addr:@port. */
+struct pkt_spec pt_nat_spec(struct pkt_spec sp, bool dst, const char *addr,
+			    __u16 port)
+{
+	if (dst) {
+		sp.daddr = addr;
+		sp.dport = port;
+	} else {
+		sp.saddr = addr;
+		sp.sport = port;
+	}
+	return sp;
+}
+
 /*
  * Run @sp through @hook; expect it out with its destination (@dst) or
  * source rewritten to @addr:@port, all else the same.
@@ -309,17 +338,11 @@ static void pt_expect_nat_at(const char *file, int line, struct th *h,
 			     enum th_hook hook, struct pkt_spec sp, bool dst,
 			     const char *addr, __u16 port)
 {
+	struct pkt_spec nat = pt_nat_spec(sp, dst, addr, port);
 	struct pkt in, want;
 
 	pt_build_at(file, line, &sp, &in);
-	if (dst) {
-		sp.daddr = addr;
-		sp.dport = port;
-	} else {
-		sp.saddr = addr;
-		sp.sport = port;
-	}
-	pt_build_at(file, line, &sp, &want);
+	pt_build_at(file, line, &nat, &want);
 	pt_run_expect_at(file, line, h, hook, &in, PASS, &want);
 }
 
@@ -647,16 +670,10 @@ static void pt_icmp_err_of_at(const char *file, int line, struct pkt *out,
 			      __u8 type, __u8 code, __u32 info, int l2,
 			      __u8 ttl)
 {
-	struct pkt_spec sp = { .l2 = l2,
-			       .family = pt_family_of(from),
-			       .saddr = from,
-			       .daddr = to,
-			       .proto = pt_icmp_proto(from),
-			       .icmp_type = type,
-			       .icmp_code = code,
-			       .icmp_info = info,
-			       .ttl = ttl };
+	struct pkt_spec sp = pt_icmp_err_spec(from, to, type, code, info);
 
+	sp.l2 = l2;
+	sp.ttl = ttl;
 	sp.inner = inner;
 	sp.inner_len = inner_len;
 	pt_build_at(file, line, &sp, out);

@@ -111,6 +111,10 @@ __u8 pt_icmp_proto(const char *s);
 struct pkt_spec pt_flow(const char *s, __u16 sport, const char *d, __u16 dport,
 			__u8 proto, __u8 flags);
 struct pkt_spec pt_echo(const char *s, const char *d, __u16 id, __u16 seq);
+struct pkt_spec pt_icmp_err_spec(const char *from, const char *to, __u8 type,
+				 __u8 code, __u32 info);
+struct pkt_spec pt_nat_spec(struct pkt_spec sp, bool dst, const char *addr,
+			    __u16 port);
 struct tp_addr pt_addr_at(const char *file, int line, const char *s);
 struct tp_svc_key pt_svc_key_at(const char *file, int line, const char *vip,
 				__u16 port, __u8 proto);
