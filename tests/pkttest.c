@@ -434,14 +434,28 @@ void pt_web_service_at(const char *file, int line, struct th *h)
 		      NULL, 0, 0);
 }
 
+/* The web client's packet (CLIENT4:40000, @flags): DNATed to BE4[0]:8080. */
+void pt_web_in_at(const char *file, int line, struct th *h, __u8 flags)
+{
+	pt_expect_dnat_at(file, line, h,
+			  pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, flags),
+			  BE4[0], 8080);
+}
+
+/* The web backend's reply (@flags) to the client: reverse-NATed to VIP4:80. */
+void pt_web_reply_at(const char *file, int line, struct th *h, __u8 flags)
+{
+	pt_expect_revnat_at(
+		file, line, h,
+		pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP, flags), VIP4,
+		80);
+}
+
 /* The web service, and a client's SYN from CLIENT4:40000 DNATed to it. */
 void pt_web_flow_at(const char *file, int line, struct th *h)
 {
 	pt_web_service_at(file, line, h);
-	pt_expect_dnat_at(
-		file, line, h,
-		pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		BE4[0], 8080);
+	pt_web_in_at(file, line, h, PKT_TCP_SYN);
 }
 
 /* ---- policy state and flows -------------------------------------------- */

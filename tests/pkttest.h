@@ -130,9 +130,15 @@ void pt_service_at(const char *file, int line, struct th *h, const char *vip,
 		   __u16 port, __u8 proto, const char **be, size_t n,
 		   __u16 be_port, const __u16 *w, const __u8 *states,
 		   __u16 flags, __u32 affinity);
-/* VIP4:80/TCP to BE4[0]:8080; with a client's SYN (CLIENT4:40000) DNATed. */
+/*
+ * The web service, VIP4:80/TCP to BE4[0]:8080 (with a client's SYN from
+ * CLIENT4:40000 DNATed: pt_web_flow); that client's packets DNATed, the
+ * backend's replies to it reverse-NATed.
+ */
 void pt_web_service_at(const char *file, int line, struct th *h);
 void pt_web_flow_at(const char *file, int line, struct th *h);
+void pt_web_in_at(const char *file, int line, struct th *h, __u8 flags);
+void pt_web_reply_at(const char *file, int line, struct th *h, __u8 flags);
 void pt_ident_at(const char *file, int line, struct th *h, __u16 zone,
 		 const char *cidr, __u32 id);
 __u32 pt_rule_at(const char *file, int line, struct th *h, __u32 src, __u32 dst,
@@ -152,15 +158,17 @@ void pt_check_ct_dnat_at(const char *file, int line, struct th *h,
 			 __u16 be_port, __u8 state);
 __u64 pt_drops(struct th *h, int reason);
 int pt_xdp_run(struct th *h, const void *data, size_t len);
-#define pt_service(...)	    pt_service_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_ident(...)	    pt_ident_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_web_service(h)   pt_web_service_at(__FILE__, __LINE__, h)
-#define pt_web_flow(h)	    pt_web_flow_at(__FILE__, __LINE__, h)
-#define pt_rule(...)	    pt_rule_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_deflt(...)	    pt_deflt_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_uplink(...)	    pt_uplink_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_ct_must(...)	    pt_ct_must_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_ct_put_flow(...) pt_ct_put_flow_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_service(...)	       pt_service_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_ident(...)	       pt_ident_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_web_service(h)      pt_web_service_at(__FILE__, __LINE__, h)
+#define pt_web_flow(h)	       pt_web_flow_at(__FILE__, __LINE__, h)
+#define pt_web_in(h, flags)    pt_web_in_at(__FILE__, __LINE__, h, flags)
+#define pt_web_reply(h, flags) pt_web_reply_at(__FILE__, __LINE__, h, flags)
+#define pt_rule(...)	       pt_rule_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_deflt(...)	       pt_deflt_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_uplink(...)	       pt_uplink_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_ct_must(...)	       pt_ct_must_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_ct_put_flow(...)    pt_ct_put_flow_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_check_ct_dnat(...) \
 	pt_check_ct_dnat_at(__FILE__, __LINE__, __VA_ARGS__)
 

@@ -16,7 +16,7 @@
 
 #include <bpf/bpf.h>
 
-#include "pkttest.h"
+#include "rowtest.h"
 #include "service.h"
 
 /*
@@ -108,10 +108,7 @@ static void test_reply_reverse_nat_tcp(void **state)
 
 	REQUIRE_BPF();
 	pt_web_flow(h);
-	pt_expect_revnat(h,
-			 pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
-				 PKT_TCP_SYN | PKT_TCP_ACK),
-			 VIP4, 80);
+	pt_web_reply(h, PKT_TCP_SYN | PKT_TCP_ACK);
 	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.state, TP_CT_SYN_RECV);
 	assert_int_equal(e.tcp_flags[1], PKT_TCP_SYN | PKT_TCP_ACK);
@@ -915,91 +912,72 @@ static void test_terminating_backend_keeps_flows(void **state)
 /* ---- TCP state machine and timeouts ----------------------------------------- */
 
 struct tcp_step {
-	int reply; /* 0: client -> VIP, 1: backend -> client */
-	__u8 flags;
+	int reply;  /* 0: client -> VIP, 1: backend -> client */
+	__u8 flags; /* 0: the sequence ends */
 	__u8 want_state;
 	__u32 want_timeout; /* seconds */
 };
 
+/* A TCP connection, packet by packet, named as its cmocka test. */
+struct tcp_case {
+	const char *name;
+	struct tcp_step steps[10];
+};
+
+static const struct tcp_case tcp_cases[] = {
+	{ "test_tcp_states_full_close",
+	  { { 0, SYN, TP_CT_SYN_SENT, TP_CT_TIMEOUT_SYN },
+	    { 0, SYN, TP_CT_SYN_SENT, TP_CT_TIMEOUT_SYN }, /* retransmit */
+	    { 1, SYN | ACK, TP_CT_SYN_RECV, TP_CT_TIMEOUT_SYN },
+	    { 0, ACK, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_ESTABLISHED },
+	    { 1, ACK, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_ESTABLISHED },
+	    { 0, FIN | ACK, TP_CT_FIN_WAIT, TP_CT_TIMEOUT_FIN },
+	    { 1, ACK, TP_CT_FIN_WAIT, TP_CT_TIMEOUT_FIN },
+	    { 1, FIN | ACK, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
+	    { 0, ACK, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE } } },
+	{ "test_tcp_states_reset",
+	  { { 0, SYN, TP_CT_SYN_SENT, TP_CT_TIMEOUT_SYN },
+	    { 1, SYN | ACK, TP_CT_SYN_RECV, TP_CT_TIMEOUT_SYN },
+	    { 0, ACK, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_ESTABLISHED },
+	    { 1, RST | ACK, TP_CT_RESET, TP_CT_TIMEOUT_CLOSE },
+	    { 0, ACK, TP_CT_RESET, TP_CT_TIMEOUT_CLOSE } } },
+	{ "test_tcp_states_server_fin_first",
+	  /* a pickup keeps the SYN timeout until the other side answers */
+	  { { 0, ACK, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_SYN },
+	    { 1, FIN | ACK, TP_CT_FIN_WAIT, TP_CT_TIMEOUT_FIN },
+	    { 0, FIN | ACK, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
+	    { 0, SYN | ACK, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE } } },
+};
+
 /*
- * One TCP connection to a one-backend service, packet by packet: after
- * each step the flow's state and expiry are those the step wants.
+ * The row's TCP connection to a one-backend service, packet by packet:
+ * after each step the flow's state and expiry are those the step wants.
  */
-static void tcp_sequence(struct th *h, const struct tcp_step *steps, size_t n)
+static void test_tcp_states(void **state)
 {
+	const struct tcp_case *c = rt_row();
+	struct th *h = *state;
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	const struct tcp_step *step;
 	struct tp_ct_entry e;
 	__u64 now = T0;
-	size_t i;
 
 	REQUIRE_BPF();
 	pt_web_service(h);
-	for (i = 0; i < n; i++) {
+	for (step = c->steps; step->flags; step++) {
 		now += SEC_NS;
 		th_set_clock(h, now);
-		if (!steps[i].reply)
-			pt_expect_dnat(h,
-				       pt_flow(CLIENT4, 40000, VIP4, 80,
-					       IPPROTO_TCP, steps[i].flags),
-				       BE4[0], 8080);
+		if (!step->reply)
+			pt_web_in(h, step->flags);
 		else
-			pt_expect_revnat(h,
-					 pt_flow(BE4[0], 8080, CLIENT4, 40000,
-						 IPPROTO_TCP, steps[i].flags),
-					 VIP4, 80);
-		assert_int_equal(pt_ct_get(h, &k, &e), 0);
-		if (e.state != steps[i].want_state)
-			fail_msg("step %zu: state %u, want %u", i, e.state,
-				 steps[i].want_state);
+			pt_web_reply(h, step->flags);
+		e = pt_ct_must(h, &k);
+		if (e.state != step->want_state)
+			fail_msg("%s step %td: state %u, want %u", c->name,
+				 step - c->steps, e.state, step->want_state);
 		assert_int_equal(e.expires_s,
-				 TP_CT_SEC(now) + steps[i].want_timeout);
+				 TP_CT_SEC(now) + step->want_timeout);
 	}
-}
-
-static void test_tcp_states_full_close(void **state)
-{
-	const __u8 S = PKT_TCP_SYN, A = PKT_TCP_ACK, F = PKT_TCP_FIN;
-	const struct tcp_step steps[] = {
-		{ 0, S, TP_CT_SYN_SENT, TP_CT_TIMEOUT_SYN },
-		{ 0, S, TP_CT_SYN_SENT, TP_CT_TIMEOUT_SYN }, /* retransmit */
-		{ 1, S | A, TP_CT_SYN_RECV, TP_CT_TIMEOUT_SYN },
-		{ 0, A, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_ESTABLISHED },
-		{ 1, A, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_ESTABLISHED },
-		{ 0, F | A, TP_CT_FIN_WAIT, TP_CT_TIMEOUT_FIN },
-		{ 1, A, TP_CT_FIN_WAIT, TP_CT_TIMEOUT_FIN },
-		{ 1, F | A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
-		{ 0, A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
-	};
-
-	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
-}
-
-static void test_tcp_states_reset(void **state)
-{
-	const __u8 S = PKT_TCP_SYN, A = PKT_TCP_ACK, R = PKT_TCP_RST;
-	const struct tcp_step steps[] = {
-		{ 0, S, TP_CT_SYN_SENT, TP_CT_TIMEOUT_SYN },
-		{ 1, S | A, TP_CT_SYN_RECV, TP_CT_TIMEOUT_SYN },
-		{ 0, A, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_ESTABLISHED },
-		{ 1, R | A, TP_CT_RESET, TP_CT_TIMEOUT_CLOSE },
-		{ 0, A, TP_CT_RESET, TP_CT_TIMEOUT_CLOSE },
-	};
-
-	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
-}
-
-static void test_tcp_states_server_fin_first(void **state)
-{
-	const __u8 S = PKT_TCP_SYN, A = PKT_TCP_ACK, F = PKT_TCP_FIN;
-	const struct tcp_step steps[] = {
-		/* a pickup keeps the SYN timeout until the other side answers */
-		{ 0, A, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_SYN },
-		{ 1, F | A, TP_CT_FIN_WAIT, TP_CT_TIMEOUT_FIN },
-		{ 0, F | A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
-		{ 0, S | A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
-	};
-
-	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
 static void test_tcp_rst_starts_no_flow(void **state)
@@ -1027,19 +1005,14 @@ static void test_ct_timeouts(void **state)
 	REQUIRE_BPF();
 	pt_web_service(h);
 	pt_service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		BE4[0], 8080);
+	pt_web_in(h, PKT_TCP_SYN);
 	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0),
 		       BE4[0], 5353);
 
 	/* one ns before the SYN timeout: still the same flow */
 	t = T0 + TP_CT_TIMEOUT_SYN * SEC_NS - 1;
 	th_set_clock(h, t);
-	pt_expect_revnat(h,
-			 pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
-				 PKT_TCP_SYN | PKT_TCP_ACK),
-			 VIP4, 80);
+	pt_web_reply(h, PKT_TCP_SYN | PKT_TCP_ACK);
 	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.state, TP_CT_SYN_RECV);
 	assert_int_equal(e.created_s, TP_CT_SEC(T0));
@@ -1055,9 +1028,7 @@ static void test_ct_timeouts(void **state)
 		FLOWP(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP, PKT_TCP_ACK),
 		PASS);
 	/* ... and the client's next packet creates a new flow */
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		BE4[0], 8080);
+	pt_web_in(h, PKT_TCP_SYN);
 	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.created_s, TP_CT_SEC(t));
 	assert_int_equal(e.state, TP_CT_SYN_SENT);
@@ -1082,9 +1053,7 @@ static void test_syn_after_close_is_new_flow(void **state)
 
 	REQUIRE_BPF();
 	pt_web_flow(h);
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_RST),
-		BE4[0], 8080);
+	pt_web_in(h, PKT_TCP_RST);
 	assert_int_equal(pt_ct_get(h, &k, &e), 0);
 	assert_int_equal(e.state, TP_CT_RESET);
 	th_set_clock(h, T0 + 5 * SEC_NS);
@@ -1117,9 +1086,7 @@ static void test_tuple_clash_keeps_live_flow(void **state)
 				  PKT_TCP_SYN | PKT_TCP_ACK),
 			    PASS);
 	pt_check_ct_dnat(h, &k, BE4[0], 8080, TP_CT_SYN_SENT);
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK),
-		BE4[0], 8080);
+	pt_web_in(h, PKT_TCP_ACK);
 	assert_int_equal(pt_ct_count(h), 2);
 }
 
@@ -1625,9 +1592,9 @@ int main(void)
 		T(test_maglev_remove_one_of_ten),
 		T(test_affinity),
 		T(test_terminating_backend_keeps_flows),
-		T(test_tcp_states_full_close),
-		T(test_tcp_states_reset),
-		T(test_tcp_states_server_fin_first),
+		RT_TEST(tcp_cases, 0, test_tcp_states),
+		RT_TEST(tcp_cases, 1, test_tcp_states),
+		RT_TEST(tcp_cases, 2, test_tcp_states),
 		T(test_tcp_rst_starts_no_flow),
 		T(test_ct_timeouts),
 		T(test_syn_after_close_is_new_flow),
