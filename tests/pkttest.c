@@ -397,6 +397,33 @@ int pt_backend_of_at(const char *file, int line, struct th *h,
 	return -1;
 }
 
+/*
+ * An affinity service (100 s) VIP4:80/TCP over BE4[0..n) on 8080, and the
+ * client's SYN from CLIENT4:30000 to it: the index of the backend it took,
+ * with the client's affinity key (@ak) and the entry the SYN left (@aff).
+ */
+int pt_affinity_first_at(const char *file, int line, struct th *h, size_t n,
+			 struct tp_affinity_key *ak, struct tp_affinity *aff)
+{
+	struct tp_svc_key k = pt_svc_key_at(file, line, VIP4, 80, IPPROTO_TCP);
+	struct pkt_spec sp =
+		pt_flow(CLIENT4, 30000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
+	struct tp_svc svc;
+	int first;
+
+	pt_service_at(file, line, h, VIP4, 80, IPPROTO_TCP, BE4, n, 8080, NULL,
+		      NULL, TP_SVC_F_AFFINITY, 100);
+	PT_EQ(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	memset(ak, 0, sizeof(*ak));
+	ak->client = pt_addr_at(file, line, CLIENT4);
+	ak->svc_id = svc.id;
+	first = pt_backend_of_at(file, line, h, &sp, BE4, n);
+	if (first < 0 || (size_t)first >= n)
+		PT_FAIL("the first flow went to no backend of the service");
+	PT_EQ(bpf_map_lookup_elem(h->maps.affinity, ak, aff), 0);
+	return first;
+}
+
 void pt_check_ct_dnat_at(const char *file, int line, struct th *h,
 			 const struct tp_ct_key *orig, const char *be,
 			 __u16 be_port, __u8 state)

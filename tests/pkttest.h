@@ -153,6 +153,8 @@ void pt_ct_put_flow_at(const char *file, int line, int fd,
 		       const char *snat, __u64 map_flags);
 struct tp_ct_entry pt_ct_must_at(const char *file, int line, struct th *h,
 				 const struct tp_ct_key *k);
+int pt_affinity_first_at(const char *file, int line, struct th *h, size_t n,
+			 struct tp_affinity_key *ak, struct tp_affinity *aff);
 void pt_check_ct_dnat_at(const char *file, int line, struct th *h,
 			 const struct tp_ct_key *orig, const char *be,
 			 __u16 be_port, __u8 state);
@@ -169,6 +171,8 @@ int pt_xdp_run(struct th *h, const void *data, size_t len);
 #define pt_uplink(...)	       pt_uplink_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_ct_must(...)	       pt_ct_must_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_ct_put_flow(...)    pt_ct_put_flow_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_affinity_first(...) \
+	pt_affinity_first_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_check_ct_dnat(...) \
 	pt_check_ct_dnat_at(__FILE__, __LINE__, __VA_ARGS__)
 

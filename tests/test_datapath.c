@@ -819,25 +819,16 @@ static void test_maglev_remove_one_of_ten(void **state)
 static void test_affinity(void **state)
 {
 	struct th *h = *state;
-	struct tp_affinity_key ak = { .client = pt_addr(CLIENT4) };
+	struct pkt_spec sp =
+		pt_flow(CLIENT4, 30000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
+	struct tp_affinity_key ak;
 	struct tp_affinity aff;
-	struct tp_svc svc;
-	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
-	struct pkt_spec sp;
 	int first, b, i, others = 0;
 	__u8 st[3] = { TP_BACKEND_ACTIVE, TP_BACKEND_ACTIVE,
 		       TP_BACKEND_ACTIVE };
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, NULL,
-		   TP_SVC_F_AFFINITY, 100);
-	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
-	ak.svc_id = svc.id;
-
-	sp = pt_flow(CLIENT4, 30000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
-	first = pt_backend_of(h, &sp, BE4, 3);
-	assert_in_range(first, 0, 2);
-	assert_int_equal(bpf_map_lookup_elem(h->maps.affinity, &ak, &aff), 0);
+	first = pt_affinity_first(h, 3, &ak, &aff);
 	assert_int_equal(aff.last_ns, T0);
 	/* every new flow of the client within the timeout: same backend */
 	for (i = 1; i < 50; i++) {
