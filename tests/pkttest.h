@@ -160,21 +160,23 @@ void pt_check_ct_dnat_at(const char *file, int line, struct th *h,
 			 __u16 be_port, __u8 state);
 __u64 pt_drops(struct th *h, int reason);
 int pt_xdp_run(struct th *h, const void *data, size_t len);
-#define pt_service(...)	       pt_service_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_ident(...)	       pt_ident_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_service(...)	    pt_service_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_ident(...)	    pt_ident_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_rule(...)	    pt_rule_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_deflt(...)	    pt_deflt_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_uplink(...)	    pt_uplink_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_ct_must(...)	    pt_ct_must_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_ct_put_flow(...) pt_ct_put_flow_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_check_ct_dnat(...) \
+	pt_check_ct_dnat_at(__FILE__, __LINE__, __VA_ARGS__)
+
+/* the web service and its packets, an affinity service's first flow */
 #define pt_web_service(h)      pt_web_service_at(__FILE__, __LINE__, h)
 #define pt_web_flow(h)	       pt_web_flow_at(__FILE__, __LINE__, h)
 #define pt_web_in(h, flags)    pt_web_in_at(__FILE__, __LINE__, h, flags)
 #define pt_web_reply(h, flags) pt_web_reply_at(__FILE__, __LINE__, h, flags)
-#define pt_rule(...)	       pt_rule_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_deflt(...)	       pt_deflt_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_uplink(...)	       pt_uplink_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_ct_must(...)	       pt_ct_must_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_ct_put_flow(...)    pt_ct_put_flow_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_affinity_first(...) \
-	pt_affinity_first_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_check_ct_dnat(...) \
-	pt_check_ct_dnat_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_affinity_first(h, n, ak, aff) \
+	pt_affinity_first_at(__FILE__, __LINE__, h, n, ak, aff)
 
 /* Packets: build, run, compare whole output packets. */
 void pt_build_at(const char *file, int line, const struct pkt_spec *s,
@@ -268,20 +270,23 @@ void pt_expect_pkt_at(const char *file, int line, struct pkt_spec want_sp,
 	pt_expect_revnat_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_expect_untouched(...) \
 	pt_expect_untouched_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_backend_of(...) pt_backend_of_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_in(...)	   pt_send_in_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_out(...)   pt_send_out_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_on(...)	   pt_send_on_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_open_in(...)	   pt_open_in_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_open_out(...)   pt_open_out_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_send_spec(...)  pt_send_spec_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_icmp_err_t(...) pt_icmp_err_t_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_icmp_err(...)   pt_icmp_err_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_icmp_err_quoting(...) \
-	pt_icmp_err_quoting_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_backend_of(...)   pt_backend_of_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_in(...)	     pt_send_in_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_out(...)     pt_send_out_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_on(...)	     pt_send_on_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_send_spec(...)    pt_send_spec_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_icmp_err_t(...)   pt_icmp_err_t_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_icmp_err(...)     pt_icmp_err_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_expect_pkt(...)   pt_expect_pkt_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_allowed_flow(...) pt_allowed_flow_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_handshake(...)    pt_handshake_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_cross_zones(...)  pt_cross_zones_at(__FILE__, __LINE__, __VA_ARGS__)
+
+/* a flow opened in or out, an error quoting a built packet */
+#define pt_open_in(...)	 pt_open_in_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_open_out(...) pt_open_out_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_icmp_err_quoting(out, from, to, inner, inner_len)             \
+	pt_icmp_err_quoting_at(__FILE__, __LINE__, out, from, to, inner, \
+			       inner_len)
 
 #endif /* TAILPLANE_TESTS_PKTTEST_H */
