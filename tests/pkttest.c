@@ -478,6 +478,15 @@ void pt_web_reply_at(const char *file, int line, struct th *h, __u8 flags)
 		80);
 }
 
+/* The web client's flow's conntrack entry, which must be there. */
+struct tp_ct_entry pt_web_entry_at(const char *file, int line, struct th *h)
+{
+	struct tp_ct_key k =
+		pt_ct_key_at(file, line, CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+
+	return pt_ct_must_at(file, line, h, &k);
+}
+
 /* The web service, and a client's SYN from CLIENT4:40000 DNATed to it. */
 void pt_web_flow_at(const char *file, int line, struct th *h)
 {

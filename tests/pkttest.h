@@ -139,6 +139,7 @@ void pt_web_service_at(const char *file, int line, struct th *h);
 void pt_web_flow_at(const char *file, int line, struct th *h);
 void pt_web_in_at(const char *file, int line, struct th *h, __u8 flags);
 void pt_web_reply_at(const char *file, int line, struct th *h, __u8 flags);
+struct tp_ct_entry pt_web_entry_at(const char *file, int line, struct th *h);
 void pt_ident_at(const char *file, int line, struct th *h, __u16 zone,
 		 const char *cidr, __u32 id);
 __u32 pt_rule_at(const char *file, int line, struct th *h, __u32 src, __u32 dst,
@@ -175,6 +176,7 @@ int pt_xdp_run(struct th *h, const void *data, size_t len);
 #define pt_web_flow(h)	       pt_web_flow_at(__FILE__, __LINE__, h)
 #define pt_web_in(h, flags)    pt_web_in_at(__FILE__, __LINE__, h, flags)
 #define pt_web_reply(h, flags) pt_web_reply_at(__FILE__, __LINE__, h, flags)
+#define pt_web_entry(h)	       pt_web_entry_at(__FILE__, __LINE__, h)
 #define pt_affinity_first(h, n, ak, aff) \
 	pt_affinity_first_at(__FILE__, __LINE__, h, n, ak, aff)
 

@@ -103,13 +103,12 @@ static void test_udp_zero_checksum(void **state)
 static void test_reply_reverse_nat_tcp(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
 	pt_web_flow(h);
 	pt_web_reply(h, PKT_TCP_SYN | PKT_TCP_ACK);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_web_entry(h);
 	assert_int_equal(e.state, TP_CT_SYN_RECV);
 	assert_int_equal(e.tcp_flags[1], PKT_TCP_SYN | PKT_TCP_ACK);
 	/* a packet from the backend to another client port is no reply */
@@ -948,7 +947,6 @@ static void test_tcp_states(void **state)
 {
 	const struct tcp_case *c = rt_row();
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
 	const struct tcp_step *step;
 	struct tp_ct_entry e;
 	__u64 now = T0;
@@ -962,7 +960,7 @@ static void test_tcp_states(void **state)
 			pt_web_in(h, step->flags);
 		else
 			pt_web_reply(h, step->flags);
-		e = pt_ct_must(h, &k);
+		e = pt_web_entry(h);
 		if (e.state != step->want_state)
 			fail_msg("%s step %td: state %u, want %u", c->name,
 				 step - c->steps, e.state, step->want_state);
@@ -988,7 +986,6 @@ static void test_tcp_rst_starts_no_flow(void **state)
 static void test_ct_timeouts(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
 	struct tp_ct_key ku = pt_ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
 	struct tp_ct_entry e;
 	__u64 t;
@@ -1004,7 +1001,7 @@ static void test_ct_timeouts(void **state)
 	t = T0 + TP_CT_TIMEOUT_SYN * SEC_NS - 1;
 	th_set_clock(h, t);
 	pt_web_reply(h, PKT_TCP_SYN | PKT_TCP_ACK);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_web_entry(h);
 	assert_int_equal(e.state, TP_CT_SYN_RECV);
 	assert_int_equal(e.created_s, TP_CT_SEC(T0));
 
@@ -1020,7 +1017,7 @@ static void test_ct_timeouts(void **state)
 		PASS);
 	/* ... and the client's next packet creates a new flow */
 	pt_web_in(h, PKT_TCP_SYN);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_web_entry(h);
 	assert_int_equal(e.created_s, TP_CT_SEC(t));
 	assert_int_equal(e.state, TP_CT_SYN_SENT);
 	assert_int_equal(e.packets[0], 1);
@@ -1045,7 +1042,7 @@ static void test_syn_after_close_is_new_flow(void **state)
 	REQUIRE_BPF();
 	pt_web_flow(h);
 	pt_web_in(h, PKT_TCP_RST);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_web_entry(h);
 	assert_int_equal(e.state, TP_CT_RESET);
 	th_set_clock(h, T0 + 5 * SEC_NS);
 	/* the backend moved meanwhile: the new connection goes to the new one */

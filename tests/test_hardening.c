@@ -143,7 +143,6 @@ static void test_h02_revocation_stops_replies(void **state)
 static void test_h03_reply_key_from_tailnet(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, TCP);
 	struct tp_ct_key kx = pt_ct_key(CLIENT4, 1000, Z2PEER, 80, TCP);
 
 	REQUIRE_BPF();
@@ -154,8 +153,8 @@ static void test_h03_reply_key_from_tailnet(void **state)
 			    FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP, RST),
 			    DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
-	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
-	assert_int_equal(pt_ct_must(h, &k).packets[1], 0);
+	assert_int_equal(pt_web_entry(h).state, TP_CT_SYN_SENT);
+	assert_int_equal(pt_web_entry(h).packets[1], 0);
 	/* the real reply still works */
 	pt_web_reply(h, SYN | ACK);
 
@@ -210,7 +209,6 @@ static void test_h04_uplink_source_is_world(void **state)
 static void test_h05_v4_mapped_ipv6(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, TCP);
 	const char *aliases[][2] = {
 		{ "::ffff:100.64.0.1", "::ffff:198.19.0.10" }, /* mapped */
 		{ "::100.64.0.1", "::198.19.0.10" },	       /* compatible */
@@ -228,7 +226,7 @@ static void test_h05_v4_mapped_ipv6(void **state)
 		pt_expect_untouched(h, TH_TO_TAILNET, &sp, DROP);
 	}
 	assert_int_equal(pt_drops(h, TP_DROP_V4_MAPPED), 6);
-	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
+	assert_int_equal(pt_web_entry(h).state, TP_CT_SYN_SENT);
 	/* the unspecified address (duplicate address detection) is no alias */
 	sp = (struct pkt_spec){ .family = AF_INET6,
 				.saddr = "::",
@@ -500,13 +498,12 @@ static void expect_first_clash(struct th *h, const struct pkt_spec *sp)
 static void test_h13_untranslated_onto_dnat_reply_key(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, TCP);
 
 	REQUIRE_BPF();
 	pt_web_flow(h);
 	expect_first_clash(h, FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN));
 	pt_web_reply(h, SYN | ACK);
-	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
+	assert_int_equal(pt_web_entry(h).state, TP_CT_SYN_RECV);
 	assert_int_equal(pt_ct_count(h), 2);
 }
 
