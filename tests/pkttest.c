@@ -454,7 +454,7 @@ void pt_check_ct_dnat_at(const char *file, int line, struct th *h,
 	PT_EQ(r.orig_zone, orig->zone);
 }
 
-/* The web service: @VIP4:80 over TCP to its one backend, BE4[0]:8080. */
+/* The web service: VIP4:80 over TCP to its one backend, BE4[0]:8080. */
 void pt_web_service_at(const char *file, int line, struct th *h)
 {
 	pt_service_at(file, line, h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL,
