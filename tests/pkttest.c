@@ -66,6 +66,19 @@ int pt_setup(void **state)
 	return pt_setup_knobs(state, NULL);
 }
 
+/**
+ * pt_setup_with() - pt_setup(), then @install's map state (identities,
+ * defaults: what every test of a file starts from) when BPF is here.
+ */
+int pt_setup_with(void **state, void (*install)(struct th *h))
+{
+	int err = pt_setup(state);
+
+	if (!err && !th_unavailable())
+		install(*state);
+	return err;
+}
+
 int pt_teardown(void **state)
 {
 	struct th *h = *state;
@@ -288,6 +301,35 @@ struct pkt_spec pt_flow(const char *s, __u16 sport, const char *d, __u16 dport,
 	return sp;
 }
 
+/* An ICMP/ICMPv6 error @type/@code (@info: an MTU, a pointer) from @from to @to. */
+struct pkt_spec pt_icmp_err_spec(const char *from, const char *to, __u8 type,
+				 __u8 code, __u32 info)
+{
+	struct pkt_spec sp = { .family = pt_family_of(from),
+			       .saddr = from,
+			       .daddr = to,
+			       .proto = pt_icmp_proto(from),
+			       .icmp_type = type,
+			       .icmp_code = code,
+			       .icmp_info = info };
+
+	return sp;
+}
+
+/* @sp with its destination (@dst) or source rewritten to @addr:@port. */
+struct pkt_spec pt_nat_spec(struct pkt_spec sp, bool dst, const char *addr,
+			    __u16 port)
+{
+	if (dst) {
+		sp.daddr = addr;
+		sp.dport = port;
+	} else {
+		sp.saddr = addr;
+		sp.sport = port;
+	}
+	return sp;
+}
+
 /*
  * Run @sp through @hook; expect it out with its destination (@dst) or
  * source rewritten to @addr:@port, all else the same.
@@ -296,17 +338,11 @@ static void pt_expect_nat_at(const char *file, int line, struct th *h,
 			     enum th_hook hook, struct pkt_spec sp, bool dst,
 			     const char *addr, __u16 port)
 {
+	struct pkt_spec nat = pt_nat_spec(sp, dst, addr, port);
 	struct pkt in, want;
 
 	pt_build_at(file, line, &sp, &in);
-	if (dst) {
-		sp.daddr = addr;
-		sp.dport = port;
-	} else {
-		sp.saddr = addr;
-		sp.sport = port;
-	}
-	pt_build_at(file, line, &sp, &want);
+	pt_build_at(file, line, &nat, &want);
 	pt_run_expect_at(file, line, h, hook, &in, PASS, &want);
 }
 
@@ -361,6 +397,33 @@ int pt_backend_of_at(const char *file, int line, struct th *h,
 	return -1;
 }
 
+/*
+ * An affinity service (100 s) VIP4:80/TCP over BE4[0..n) on 8080, and the
+ * client's SYN from CLIENT4:30000 to it: the index of the backend it took,
+ * with the client's affinity key (@ak) and the entry the SYN left (@aff).
+ */
+int pt_affinity_first_at(const char *file, int line, struct th *h, size_t n,
+			 struct tp_affinity_key *ak, struct tp_affinity *aff)
+{
+	struct tp_svc_key k = pt_svc_key_at(file, line, VIP4, 80, IPPROTO_TCP);
+	struct pkt_spec sp =
+		pt_flow(CLIENT4, 30000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
+	struct tp_svc svc;
+	int first;
+
+	pt_service_at(file, line, h, VIP4, 80, IPPROTO_TCP, BE4, n, 8080, NULL,
+		      NULL, TP_SVC_F_AFFINITY, 100);
+	PT_EQ(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	memset(ak, 0, sizeof(*ak));
+	ak->client = pt_addr_at(file, line, CLIENT4);
+	ak->svc_id = svc.id;
+	first = pt_backend_of_at(file, line, h, &sp, BE4, n);
+	if (first < 0 || (size_t)first >= n)
+		PT_FAIL("the first flow went to no backend of the service");
+	PT_EQ(bpf_map_lookup_elem(h->maps.affinity, ak, aff), 0);
+	return first;
+}
+
 void pt_check_ct_dnat_at(const char *file, int line, struct th *h,
 			 const struct tp_ct_key *orig, const char *be,
 			 __u16 be_port, __u8 state)
@@ -389,6 +452,46 @@ void pt_check_ct_dnat_at(const char *file, int line, struct th *h,
 	PT_MEM_EQ(&r.orig_daddr, &orig->daddr, sizeof(orig->daddr));
 	PT_EQ(r.orig_dport, orig->dport);
 	PT_EQ(r.orig_zone, orig->zone);
+}
+
+/* The web service: VIP4:80 over TCP to its one backend, BE4[0]:8080. */
+void pt_web_service_at(const char *file, int line, struct th *h)
+{
+	pt_service_at(file, line, h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL,
+		      NULL, 0, 0);
+}
+
+/* The web client's packet (CLIENT4:40000, @flags): DNATed to BE4[0]:8080. */
+void pt_web_in_at(const char *file, int line, struct th *h, __u8 flags)
+{
+	pt_expect_dnat_at(file, line, h,
+			  pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, flags),
+			  BE4[0], 8080);
+}
+
+/* The web backend's reply (@flags) to the client: reverse-NATed to VIP4:80. */
+void pt_web_reply_at(const char *file, int line, struct th *h, __u8 flags)
+{
+	pt_expect_revnat_at(
+		file, line, h,
+		pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP, flags), VIP4,
+		80);
+}
+
+/* The web client's flow's conntrack entry, which must be there. */
+struct tp_ct_entry pt_web_entry_at(const char *file, int line, struct th *h)
+{
+	struct tp_ct_key k =
+		pt_ct_key_at(file, line, CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+
+	return pt_ct_must_at(file, line, h, &k);
+}
+
+/* The web service, and a client's SYN from CLIENT4:40000 DNATed to it. */
+void pt_web_flow_at(const char *file, int line, struct th *h)
+{
+	pt_web_service_at(file, line, h);
+	pt_web_in_at(file, line, h, PKT_TCP_SYN);
 }
 
 /* ---- policy state and flows -------------------------------------------- */
@@ -469,6 +572,42 @@ int pt_send_out_at(const char *file, int line, struct th *h, const char *src,
 {
 	return pt_send_flow_at(file, line, h, TH_TO_TAILNET,
 			       pt_flow(src, sport, dst, dport, proto, flags));
+}
+
+/*
+ * A flow packet through @hook that must pass: the conntrack entry of its
+ * tuple (zone 1), which must be there.
+ */
+static struct tp_ct_entry pt_open_at(const char *file, int line, struct th *h,
+				     enum th_hook hook, const char *src,
+				     __u16 sport, const char *dst, __u16 dport,
+				     __u8 proto, __u8 flags)
+{
+	struct tp_ct_key k =
+		pt_ct_key_at(file, line, src, sport, dst, dport, proto);
+
+	PT_EQ(pt_send_flow_at(file, line, h, hook,
+			      pt_flow(src, sport, dst, dport, proto, flags)),
+	      PASS);
+	return pt_ct_must_at(file, line, h, &k);
+}
+
+/* pt_open_at() of a packet from the tailnet. */
+struct tp_ct_entry pt_open_in_at(const char *file, int line, struct th *h,
+				 const char *src, __u16 sport, const char *dst,
+				 __u16 dport, __u8 proto, __u8 flags)
+{
+	return pt_open_at(file, line, h, TH_FROM_TAILNET, src, sport, dst,
+			  dport, proto, flags);
+}
+
+/* pt_open_at() of a packet to the tailnet, sent by this host. */
+struct tp_ct_entry pt_open_out_at(const char *file, int line, struct th *h,
+				  const char *src, __u16 sport, const char *dst,
+				  __u16 dport, __u8 proto, __u8 flags)
+{
+	return pt_open_at(file, line, h, TH_TO_TAILNET, src, sport, dst, dport,
+			  proto, flags);
 }
 
 /* Drops counted for @reason. */
@@ -571,6 +710,25 @@ void pt_cross_zones_at(const char *file, int line, struct th *h,
 	      PASS);
 }
 
+/*
+ * An ICMP/ICMPv6 error from @from to @to quoting the first @inner_len
+ * bytes (0: all) of @inner; the rest as pt_icmp_err_on_at().
+ */
+static void pt_icmp_err_of_at(const char *file, int line, struct pkt *out,
+			      const char *from, const char *to,
+			      const struct pkt *inner, size_t inner_len,
+			      __u8 type, __u8 code, __u32 info, int l2,
+			      __u8 ttl)
+{
+	struct pkt_spec sp = pt_icmp_err_spec(from, to, type, code, info);
+
+	sp.l2 = l2;
+	sp.ttl = ttl;
+	sp.inner = inner;
+	sp.inner_len = inner_len;
+	pt_build_at(file, line, &sp, out);
+}
+
 /**
  * pt_icmp_err_on_at() - an ICMP/ICMPv6 error from @from to @to quoting @quote
  * @file: the caller's file, for a failure
@@ -591,19 +749,10 @@ void pt_icmp_err_on_at(const char *file, int line, struct pkt *out,
 		       __u32 info, int l2, __u8 ttl)
 {
 	static struct pkt inner;
-	struct pkt_spec sp = { .l2 = l2,
-			       .family = pt_family_of(from),
-			       .saddr = from,
-			       .daddr = to,
-			       .proto = pt_icmp_proto(from),
-			       .icmp_type = type,
-			       .icmp_code = code,
-			       .icmp_info = info,
-			       .ttl = ttl };
 
 	pt_build_at(file, line, quote, &inner);
-	sp.inner = &inner;
-	pt_build_at(file, line, &sp, out);
+	pt_icmp_err_of_at(file, line, out, from, to, &inner, 0, type, code,
+			  info, l2, ttl);
 }
 
 /* An ICMP error @type/@code (@info: MTU and the like) from @from to @to quoting @quote. */
@@ -625,6 +774,20 @@ void pt_icmp_err_at(const char *file, int line, struct pkt *out,
 
 	pt_icmp_err_t_at(file, line, out, from, to, quote, v6 ? 1 : 3,
 			 v6 ? 4 : 3, 0);
+}
+
+/*
+ * Port unreachable (ICMPv6: address unreachable) from @from to @to
+ * quoting the first @inner_len bytes (0: all) of @inner, a packet built.
+ */
+void pt_icmp_err_quoting_at(const char *file, int line, struct pkt *out,
+			    const char *from, const char *to,
+			    const struct pkt *inner, size_t inner_len)
+{
+	int v6 = pt_family_of(from) == AF_INET6;
+
+	pt_icmp_err_of_at(file, line, out, from, to, inner, inner_len,
+			  v6 ? 1 : 3, v6 ? 4 : 3, 0, 0, 0);
 }
 
 /* The conntrack entry under @k, which must be there. */

@@ -102,6 +102,7 @@ extern const char *BE6[3];  /* backends fd00:198:18::1:1 .. :3 */
 int pt_setup(void **state);
 int pt_setup_knobs(void **state, const struct th_knobs *knobs);
 int pt_setup_small(void **state);
+int pt_setup_with(void **state, void (*install)(struct th *h));
 int pt_teardown(void **state);
 
 /* Addresses, keys and specs from text. */
@@ -110,6 +111,10 @@ __u8 pt_icmp_proto(const char *s);
 struct pkt_spec pt_flow(const char *s, __u16 sport, const char *d, __u16 dport,
 			__u8 proto, __u8 flags);
 struct pkt_spec pt_echo(const char *s, const char *d, __u16 id, __u16 seq);
+struct pkt_spec pt_icmp_err_spec(const char *from, const char *to, __u8 type,
+				 __u8 code, __u32 info);
+struct pkt_spec pt_nat_spec(struct pkt_spec sp, bool dst, const char *addr,
+			    __u16 port);
 struct tp_addr pt_addr_at(const char *file, int line, const char *s);
 struct tp_svc_key pt_svc_key_at(const char *file, int line, const char *vip,
 				__u16 port, __u8 proto);
@@ -125,6 +130,16 @@ void pt_service_at(const char *file, int line, struct th *h, const char *vip,
 		   __u16 port, __u8 proto, const char **be, size_t n,
 		   __u16 be_port, const __u16 *w, const __u8 *states,
 		   __u16 flags, __u32 affinity);
+/*
+ * The web service, VIP4:80/TCP to BE4[0]:8080 (with a client's SYN from
+ * CLIENT4:40000 DNATed: pt_web_flow); that client's packets DNATed, the
+ * backend's replies to it reverse-NATed.
+ */
+void pt_web_service_at(const char *file, int line, struct th *h);
+void pt_web_flow_at(const char *file, int line, struct th *h);
+void pt_web_in_at(const char *file, int line, struct th *h, __u8 flags);
+void pt_web_reply_at(const char *file, int line, struct th *h, __u8 flags);
+struct tp_ct_entry pt_web_entry_at(const char *file, int line, struct th *h);
 void pt_ident_at(const char *file, int line, struct th *h, __u16 zone,
 		 const char *cidr, __u32 id);
 __u32 pt_rule_at(const char *file, int line, struct th *h, __u32 src, __u32 dst,
@@ -139,6 +154,8 @@ void pt_ct_put_flow_at(const char *file, int line, int fd,
 		       const char *snat, __u64 map_flags);
 struct tp_ct_entry pt_ct_must_at(const char *file, int line, struct th *h,
 				 const struct tp_ct_key *k);
+int pt_affinity_first_at(const char *file, int line, struct th *h, size_t n,
+			 struct tp_affinity_key *ak, struct tp_affinity *aff);
 void pt_check_ct_dnat_at(const char *file, int line, struct th *h,
 			 const struct tp_ct_key *orig, const char *be,
 			 __u16 be_port, __u8 state);
@@ -153,6 +170,15 @@ int pt_xdp_run(struct th *h, const void *data, size_t len);
 #define pt_ct_put_flow(...) pt_ct_put_flow_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_check_ct_dnat(...) \
 	pt_check_ct_dnat_at(__FILE__, __LINE__, __VA_ARGS__)
+
+/* the web service and its packets, an affinity service's first flow */
+#define pt_web_service(h)      pt_web_service_at(__FILE__, __LINE__, h)
+#define pt_web_flow(h)	       pt_web_flow_at(__FILE__, __LINE__, h)
+#define pt_web_in(h, flags)    pt_web_in_at(__FILE__, __LINE__, h, flags)
+#define pt_web_reply(h, flags) pt_web_reply_at(__FILE__, __LINE__, h, flags)
+#define pt_web_entry(h)	       pt_web_entry_at(__FILE__, __LINE__, h)
+#define pt_affinity_first(h, n, ak, aff) \
+	pt_affinity_first_at(__FILE__, __LINE__, h, n, ak, aff)
 
 /* Packets: build, run, compare whole output packets. */
 void pt_build_at(const char *file, int line, const struct pkt_spec *s,
@@ -183,6 +209,16 @@ int pt_send_in_at(const char *file, int line, struct th *h, const char *src,
 int pt_send_out_at(const char *file, int line, struct th *h, const char *src,
 		   __u16 sport, const char *dst, __u16 dport, __u8 proto,
 		   __u8 flags);
+/*
+ * A flow packet in from (out to) the tailnet that must pass: the conntrack
+ * entry it leaves under its tuple.
+ */
+struct tp_ct_entry pt_open_in_at(const char *file, int line, struct th *h,
+				 const char *src, __u16 sport, const char *dst,
+				 __u16 dport, __u8 proto, __u8 flags);
+struct tp_ct_entry pt_open_out_at(const char *file, int line, struct th *h,
+				  const char *src, __u16 sport, const char *dst,
+				  __u16 dport, __u8 proto, __u8 flags);
 int pt_send_on_at(const char *file, int line, struct th *h, enum th_hook hook,
 		  int ifindex, int in_ifindex, const struct pkt *in);
 int pt_send_spec_at(const char *file, int line, struct th *h, enum th_hook hook,
@@ -198,6 +234,9 @@ void pt_icmp_err_t_at(const char *file, int line, struct pkt *out,
 void pt_icmp_err_at(const char *file, int line, struct pkt *out,
 		    const char *from, const char *to,
 		    const struct pkt_spec *quote);
+void pt_icmp_err_quoting_at(const char *file, int line, struct pkt *out,
+			    const char *from, const char *to,
+			    const struct pkt *inner, size_t inner_len);
 /*
  * A TCP handshake: @client:@cport's SYN in from the tailnet, @server's
  * SYN|ACK out to it, the client's ACK in; each must pass.
@@ -244,5 +283,12 @@ void pt_expect_pkt_at(const char *file, int line, struct pkt_spec want_sp,
 #define pt_allowed_flow(...) pt_allowed_flow_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_handshake(...)    pt_handshake_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_cross_zones(...)  pt_cross_zones_at(__FILE__, __LINE__, __VA_ARGS__)
+
+/* a flow opened in or out, an error quoting a built packet */
+#define pt_open_in(...)	 pt_open_in_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_open_out(...) pt_open_out_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_icmp_err_quoting(out, from, to, inner, inner_len)             \
+	pt_icmp_err_quoting_at(__FILE__, __LINE__, out, from, to, inner, \
+			       inner_len)
 
 #endif /* TAILPLANE_TESTS_PKTTEST_H */

@@ -17,33 +17,27 @@
 
 #include <bpf/bpf.h>
 
-#include "pkttest.h"
 #include "policy.h"
+#include "policytest.h"
 #include "service.h"
 
-#define ID_CLIENT 300 /* zone 1: 100.64.0.0/24, fd7a:115c:a1e0::/64 */
-#define ID_WEB	  400 /* zone 0: 198.18.1.0/24, fd00:198:18::1:0/112 */
-#define ID_DB	  401 /* zone 0: 198.18.2.1 (the hostile pod) */
-#define ID_OTHER  500 /* zone 2: 100.100.0.0/16 */
-
-#define POD    "198.18.1.1"
-#define EVIL   "198.18.2.1"
-#define Z2PEER "100.100.0.5"
+#define EVIL   DB /* the hostile pod (ID_DB) */
 #define PEER_B "100.64.0.2"
 #define NODE4  "198.18.0.1"
 
 #define UPLINK_IFINDEX 4242
 #define POD_VETH       77 /* a pod's host-side veth: no tp_ifaces entry */
 
+/* The plan's identities (policytest.h), and this node's address: host. */
 static void identities(struct th *h)
 {
-	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
-	pt_ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
-	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
-	pt_ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
-	pt_ident(h, 0, "198.18.2.1/32", ID_DB);
+	pol_identities(h);
 	pt_ident(h, 0, NODE4 "/32", TP_ID_HOST);
-	pt_ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
+}
+
+static int setup(void **state)
+{
+	return pt_setup_with(state, identities);
 }
 
 /* zone 1's tailnet routed through tptun0, as tailscaled's table 52 does */
@@ -66,7 +60,6 @@ static void test_fault01_egress_error_from_bystander(void **state)
 	struct pkt err;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_uplink(h, UPLINK_IFINDEX);
 	pt_allowed_flow(h, ID_CLIENT, ID_WEB, CLIENT4, POD);
 
@@ -106,7 +99,6 @@ static void test_fault03_other_proto_crossing(void **state)
 	struct pkt p;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, 47, 0, 0, TP_VERDICT_ALLOW);
@@ -126,7 +118,6 @@ static void test_fault04_recordless_fragment_crosses_zones(void **state)
 	struct pkt whole, frag;
 
 	REQUIRE_BPF();
-	identities(h);
 	/* no crossing rule at all: C -> Z2 must never cross */
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, UDP, 0),
 			 DROP);
@@ -155,7 +146,6 @@ static void test_fault05_node_error_crossing(void **state)
 	struct pkt err;
 
 	REQUIRE_BPF();
-	identities(h);
 	route_zone1();
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
@@ -193,6 +183,17 @@ static void test_fault05_node_error_crossing(void **state)
 	(void)!system("ip route del 100.64.0.0/24 dev tptun0");
 }
 
+/* The pod's SYN from port 5000 out of its veth, the client's SYN|ACK in: both pass. */
+static void pod_syn_answered(struct th *h)
+{
+	assert_int_equal(
+		pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH,
+			     pt_flow(POD, 5000, CLIENT4, 80, TCP, SYN)),
+		PASS);
+	assert_int_equal(pt_send_in(h, CLIENT4, 80, POD, 5000, TCP, SYN | ACK),
+			 PASS);
+}
+
 /* A tailnet SYN on a RESET egress flow's exact tuple does not take it over. */
 static void test_fault06_syn_takes_reset_egress_flow(void **state)
 {
@@ -201,13 +202,7 @@ static void test_fault06_syn_takes_reset_egress_flow(void **state)
 	struct pkt p;
 
 	REQUIRE_BPF();
-	identities(h);
-	pt_build(FLOWP(POD, 5000, CLIENT4, 80, TCP, SYN), &p);
-	assert_int_equal(
-		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &p),
-		PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 80, POD, 5000, TCP, SYN | ACK),
-			 PASS);
+	pod_syn_answered(h);
 	/* a packet claiming the egress flow's own tuple from the tailnet: clash */
 	assert_int_equal(pt_send_in(h, POD, 5000, CLIENT4, 80, TCP, ACK), DROP);
 	/* the pod resets; within the close timeout a spoofed SYN arrives */
@@ -220,12 +215,7 @@ static void test_fault06_syn_takes_reset_egress_flow(void **state)
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 2);
 	assert_true(pt_ct_must(h, &k).flags & TP_CT_F_EGRESS);
 	/* the pod reconnects from the same port, and gets its answer */
-	pt_build(FLOWP(POD, 5000, CLIENT4, 80, TCP, SYN), &p);
-	assert_int_equal(
-		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, POD_VETH, &p),
-		PASS);
-	assert_int_equal(pt_send_in(h, CLIENT4, 80, POD, 5000, TCP, SYN | ACK),
-			 PASS);
+	pod_syn_answered(h);
 }
 
 /* IPv6 header from @src to @dst, next header @nh, payload length @plen. */
@@ -309,7 +299,6 @@ static void test_fault09_v6_headers_past_payload_len(void **state)
 	size_t n;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
 
@@ -362,38 +351,19 @@ static void test_holds_icmp_quotes(void **state)
 	struct pkt_spec reply = pt_flow(POD, 80, CLIENT4, 1000, TCP, SYN | ACK);
 	struct pkt_spec orig = pt_flow(CLIENT4, 1000, POD, 80, TCP, SYN);
 	struct pkt err, err2, inner;
-	struct pkt_spec sp;
 	int v;
 
 	REQUIRE_BPF();
-	identities(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	pt_allowed_flow(h, ID_CLIENT, ID_WEB, CLIENT4, POD);
 	/* error about an error: the client's error quoting an error to the pod, to DB */
 	pt_icmp_err(&err, CLIENT4, POD, &reply);
-	sp = (struct pkt_spec){ .family = AF_INET,
-				.saddr = CLIENT4,
-				.daddr = EVIL,
-				.proto = IPPROTO_ICMP,
-				.icmp_type = 3,
-				.icmp_code = 3,
-				.inner = &err };
-	pt_build(&sp, &err2);
+	pt_icmp_err_quoting(&err2, CLIENT4, EVIL, &err, 0);
 	v = pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err2);
 	assert_int_equal(v, DROP);
 	/* truncated quote: only 4 bytes of TCP */
 	pt_build(&reply, &inner);
-	sp = (struct pkt_spec){ .family = AF_INET,
-				.saddr = CLIENT4,
-				.daddr = EVIL,
-				.proto = IPPROTO_ICMP,
-				.icmp_type = 3,
-				.icmp_code = 3,
-				.inner = &inner,
-				.inner_len = 24 };
-	pt_build(&sp, &err);
+	pt_icmp_err_quoting(&err, CLIENT4, EVIL, &inner, 24);
 	v = pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err);
 	assert_int_equal(v, DROP);
 	/* error from zone 2 about a zone-1 flow, forwarded into zone 1 */
@@ -419,7 +389,6 @@ static void test_holds_spoofed_sources(void **state)
 	int v;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_OTHER, ID_WEB, 0, TCP, 22, 22, TP_VERDICT_ALLOW);
 	pt_rule(h, TP_ID_HOST, ID_WEB, 0, TCP, 22, 22, TP_VERDICT_ALLOW);
@@ -443,7 +412,6 @@ static void test_holds_clash_and_revoke(void **state)
 	int v;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 5353, 5353, TP_VERDICT_ALLOW);
@@ -485,17 +453,17 @@ static void test_holds_clash_and_revoke(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
-		T(test_fault01_egress_error_from_bystander),
-		T(test_fault03_other_proto_crossing),
-		T(test_fault04_recordless_fragment_crosses_zones),
-		T(test_fault05_node_error_crossing),
-		T(test_fault06_syn_takes_reset_egress_flow),
-		T(test_fault09_v6_headers_past_payload_len),
-		T(test_holds_icmp_quotes),
-		T(test_holds_spoofed_sources),
-		T(test_holds_clash_and_revoke),
-#undef T
+#define I(fn) cmocka_unit_test_setup_teardown(fn, setup, pt_teardown)
+		I(test_fault01_egress_error_from_bystander),
+		I(test_fault03_other_proto_crossing),
+		I(test_fault04_recordless_fragment_crosses_zones),
+		I(test_fault05_node_error_crossing),
+		I(test_fault06_syn_takes_reset_egress_flow),
+		I(test_fault09_v6_headers_past_payload_len),
+		I(test_holds_icmp_quotes),
+		I(test_holds_spoofed_sources),
+		I(test_holds_clash_and_revoke),
+#undef I
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -80,7 +80,7 @@ static void web_dnat_flow(struct th *h, __u16 lo)
 	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, lo, 8080, TP_VERDICT_ALLOW);
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
 		       8080);
 }
@@ -705,11 +705,8 @@ static void test_holds_rpf_crossing_reply_on_uplink(void **state)
 
 	REQUIRE_BPF();
 	up = rpf_env(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN),
-			 PASS);
+	pt_allowed_flow(h, ID_CLIENT, ID_OTHER, CLIENT4, Z2PEER);
 	assert_int_equal(
 		out_from(h, up,
 			 pt_flow(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK)),
@@ -881,11 +878,8 @@ static void test_holds_crossing_reply_from_own_zone(void **state)
 
 	REQUIRE_BPF();
 	identities(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, Z2PEER, 80, TCP, SYN),
-			 PASS);
+	pt_allowed_flow(h, ID_CLIENT, ID_OTHER, CLIENT4, Z2PEER);
 	assert_int_equal(pt_ct_count(h),
 			 2); /* the flow, its reply key in zone 2 */
 
@@ -1194,7 +1188,7 @@ static void test_holds_revocation_reaches_reversed_replies(void **state)
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
 	pt_rule(h, ID_WEB, ID_CLIENT, 0, TCP, 443, 443, TP_VERDICT_ALLOW);
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
 		       8080);
 	assert_int_equal(pod_out(h, out), PASS);
@@ -1237,7 +1231,7 @@ static void test_holds_dnat_after_pod_flow_on_reply_tuple(void **state)
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, VIP4, 80, TCP);
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	assert_int_equal(
 		pod_out(h, pt_flow(BE4[0], 8080, "100.64.0.2", 1000, TCP, SYN)),
 		PASS);

@@ -255,27 +255,42 @@ static void test_holds_v4_options_move_l4(void **state)
  * A first fragment with options, its later fragment without: the later
  * one takes the first's ports whatever the first's L4 offset was.
  */
+/*
+ * A UDP datagram from CLIENT4:@cport to the VIP, 64 bytes of payload
+ * after @opts_len bytes of IPv4 options, cut into its first 24 bytes
+ * (@first) and the rest (@later), IP id @id.
+ */
+static void split_after_24(__u16 cport, size_t opts_len, __u32 id,
+			   struct pkt *first, struct pkt *later)
+{
+	static const char big[64] = "0123456789abcdef0123456789abcdef"
+				    "0123456789abcdef0123456789abcde";
+	struct pkt_spec sp = pt_flow(CLIENT4, cport, VIP4, 80, UDP, 0);
+	struct pkt whole;
+
+	sp.payload = big;
+	sp.payload_len = sizeof(big);
+	if (opts_len) {
+		sp.ip_options = OPTS + sizeof(OPTS) - opts_len;
+		sp.ip_options_len = opts_len;
+	}
+	pt_build(&sp, &whole);
+	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, id, first), 0);
+	assert_int_equal(pkt_fragment(&whole, 24,
+				      whole.len - (20 + opts_len) - 24, 0, id,
+				      later),
+			 0);
+}
+
 static void test_holds_v4_fragments_with_options(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec sp = pt_flow(CLIENT4, 42000, VIP4, 80, UDP, 0);
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 42000, VIP4, 80, UDP);
-	static const char big[64] = "0123456789abcdef0123456789abcdef"
-				    "0123456789abcdef0123456789abcde";
-	struct pkt whole, first, later;
+	struct pkt first, later;
 
 	REQUIRE_BPF();
 	service(h, UDP);
-	sp.payload = big;
-	sp.payload_len = sizeof(big);
-	sp.ip_options = OPTS + 28;
-	sp.ip_options_len = 12;
-	pt_build(&sp, &whole);
-	/* the first 24 bytes of the UDP datagram, then the rest */
-	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 77, &first), 0);
-	assert_int_equal(
-		pkt_fragment(&whole, 24, whole.len - 32 - 24, 0, 77, &later),
-		0);
+	split_after_24(42000, 12, 77, &first, &later);
 	assert_int_equal(
 		pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &first), PASS);
 	assert_int_equal(
@@ -425,6 +440,16 @@ static void ct_steps(struct th *h, const struct tp_ct_key *k,
 	}
 }
 
+/* ct_steps() of a TCP flow from CLIENT4:@cport to the TCP service. */
+static void service_ct_steps(struct th *h, __u16 cport,
+			     const struct ct_step *steps, size_t n)
+{
+	struct tp_ct_key k = pt_ct_key(CLIENT4, cport, VIP4, 80, TCP);
+
+	service(h, TCP);
+	ct_steps(h, &k, steps, n);
+}
+
 /*
  * A whole handshake inside one second: the second of expiry never moves,
  * yet the timeout does (SYN's, then the established one once answered).
@@ -432,8 +457,6 @@ static void ct_steps(struct th *h, const struct tp_ct_key *k,
  */
 static void test_holds_ct_handshake_in_one_second(void **state)
 {
-	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 44000, VIP4, 80, TCP);
 	static const struct ct_step steps[] = {
 		{ "SYN", 0, false, SYN, TP_CT_SYN_SENT, -1, -1,
 		  TP_CT_TIMEOUT_SYN },
@@ -452,8 +475,7 @@ static void test_holds_ct_handshake_in_one_second(void **state)
 	};
 
 	REQUIRE_BPF();
-	service(h, TCP);
-	ct_steps(h, &k, steps, ARRAY_SIZE(steps));
+	service_ct_steps(*state, 44000, steps, ARRAY_SIZE(steps));
 }
 
 /* A reply's RST resets in the same second the flow was established. */
@@ -485,8 +507,6 @@ static void test_holds_ct_reset_in_same_second(void **state)
  */
 static void test_holds_ct_pickup_answered_in_same_second(void **state)
 {
-	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 44002, VIP4, 80, TCP);
 	static const struct ct_step steps[] = {
 		{ "a mid-stream ACK", 0, false, ACK, TP_CT_ESTABLISHED, -1, -1,
 		  TP_CT_TIMEOUT_SYN },
@@ -495,8 +515,7 @@ static void test_holds_ct_pickup_answered_in_same_second(void **state)
 	};
 
 	REQUIRE_BPF();
-	service(h, TCP);
-	ct_steps(h, &k, steps, ARRAY_SIZE(steps));
+	service_ct_steps(*state, 44002, steps, ARRAY_SIZE(steps));
 }
 
 /*
@@ -663,22 +682,13 @@ static void test_holds_coarse_clock_never_ahead(void **state)
 static void test_fault_affinity_stamp_ahead_of_clock(void **state)
 {
 	struct th *h = *state;
-	struct tp_affinity_key ak = { .client = pt_addr(CLIENT4) };
-	struct tp_svc_key k = pt_svc_key(VIP4, 80, TCP);
+	struct pkt_spec sp = pt_flow(CLIENT4, 30000, VIP4, 80, TCP, SYN);
+	struct tp_affinity_key ak;
 	struct tp_affinity aff, fresh;
-	struct pkt_spec sp;
-	struct tp_svc svc;
 	int first, i;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, TCP, BE4, 10, 8080, NULL, NULL,
-		   TP_SVC_F_AFFINITY, 100);
-	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
-	ak.svc_id = svc.id;
-	sp = pt_flow(CLIENT4, 30000, VIP4, 80, TCP, SYN);
-	first = pt_backend_of(h, &sp, BE4, 10);
-	assert_in_range(first, 0, 9);
-	assert_int_equal(bpf_map_lookup_elem(h->maps.affinity, &ak, &aff), 0);
+	first = pt_affinity_first(h, 10, &ak, &aff);
 	for (i = 1; i <= 10; i++) {
 		/* the old program's stamp, a tick ahead of the coarse clock */
 		fresh = aff;
@@ -694,24 +704,15 @@ static void test_fault_affinity_stamp_ahead_of_clock(void **state)
 static void test_fault_frag_record_ahead_of_clock(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec sp = pt_flow(CLIENT4, 42001, VIP4, 80, UDP, 0);
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 42001, VIP4, 80, UDP);
-	static const char big[64] = "0123456789abcdef0123456789abcdef"
-				    "0123456789abcdef0123456789abcde";
-	struct pkt whole, first, later;
+	struct pkt first, later;
 	struct tp_frag_key fk;
 	struct tp_frag f;
 
 	REQUIRE_BPF();
 	service(h, UDP);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_ALLOW);
-	sp.payload = big;
-	sp.payload_len = sizeof(big);
-	pt_build(&sp, &whole);
-	assert_int_equal(pkt_fragment(&whole, 0, 24, 1, 78, &first), 0);
-	assert_int_equal(
-		pkt_fragment(&whole, 24, whole.len - 20 - 24, 0, 78, &later),
-		0);
+	split_after_24(42001, 0, 78, &first, &later);
 	assert_int_equal(
 		pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &first), PASS);
 	/* the record, as the old program would have stamped it */

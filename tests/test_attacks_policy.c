@@ -41,6 +41,41 @@ static void identities(struct th *h)
 	pt_ident(h, 0, "198.18.2.1/32", ID_DB);
 }
 
+static int setup_identities(void **state)
+{
+	return pt_setup_with(state, identities);
+}
+
+/*
+ * A first packet from the client (100.64.0.1:@sport) to the pod: a TCP
+ * SYN or a UDP packet to @port, or an ICMP echo of id @sport; the verdict.
+ */
+static int to_pod(struct th *h, __u8 proto, __u16 sport, __u16 port)
+{
+	if (proto == IPPROTO_ICMP) {
+		struct pkt_spec sp = { .family = AF_INET,
+				       .saddr = "100.64.0.1",
+				       .daddr = POD,
+				       .proto = IPPROTO_ICMP,
+				       .icmp_type = 8,
+				       .icmp_id = sport };
+
+		return pt_send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0, sp);
+	}
+	return pt_send_in(h, "100.64.0.1", sport, POD, port, proto,
+			  proto == TCP ? SYN : 0);
+}
+
+/* Write the GROUP entry @gk as a writer would: @n rules, @rule_id the one. */
+static void set_group(struct th *h, const struct tp_rule_index_key *gk,
+		      __u32 rule_id, __u32 n)
+{
+	struct tp_rule_index_val gv = { .rule_id = rule_id, .n = n };
+
+	assert_int_equal(
+		bpf_map_update_elem(h->maps.rule_index, gk, &gv, BPF_ANY), 0);
+}
+
 static struct tp_rule_index_key group_key(__u32 src, __u32 dst, __u16 zone)
 {
 	struct tp_rule_index_key k;
@@ -97,19 +132,15 @@ static void test_killed_add_then_second_rule(void **state)
 	__u32 id;
 
 	REQUIRE_BPF();
-	identities(h);
 	assert_int_equal(tp_policy_rule_add(&h->maps, &deny, &id), 0);
 	/* the merge never happened */
 	assert_int_equal(bpf_map_delete_elem(h->maps.policy, &pk), 0);
-	assert_int_equal(pt_send_in(h, "100.64.0.1", 1000, POD, 22, TCP, SYN),
-			 DROP);
+	assert_int_equal(to_pod(h, TCP, 1000, 22), DROP);
 	/* an allow of another port joins the group */
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, "100.64.0.1", 1001, POD, 80, TCP, SYN),
-			 PASS);
+	assert_int_equal(to_pod(h, TCP, 1001, 80), PASS);
 	/* the listed deny still holds: neither policy allows port 22 */
-	assert_int_equal(pt_send_in(h, "100.64.0.1", 1002, POD, 22, TCP, SYN),
-			 DROP);
+	assert_int_equal(to_pod(h, TCP, 1002, 22), DROP);
 }
 
 /*
@@ -133,7 +164,6 @@ static void test_killed_index_slot_taken_over(void **state)
 	__u32 half_id = 90;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 0, 0, TP_VERDICT_ALLOW);
 	/* tpctl policy add (the 22 deny), killed before the GROUP count */
 	memset(&sk, 0, sizeof(sk));
@@ -157,11 +187,9 @@ static void test_killed_index_slot_taken_over(void **state)
 		bpf_map_update_elem(h->maps.rule_index, &mk, &mv, BPF_ANY), 0);
 	/* a deny of 443 beside them; then the half rule, listed, deleted */
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 443, 443, TP_VERDICT_DENY);
-	assert_int_equal(pt_send_in(h, "100.64.0.1", 8000, POD, 443, TCP, SYN),
-			 DROP);
+	assert_int_equal(to_pod(h, TCP, 8000, 443), DROP);
 	assert_int_equal(tp_policy_rule_del(&h->maps, &half, TP_OWNER_NONE), 0);
-	assert_int_equal(pt_send_in(h, "100.64.0.1", 8001, POD, 443, TCP, SYN),
-			 DROP);
+	assert_int_equal(to_pod(h, TCP, 8001, 443), DROP);
 }
 
 /*
@@ -177,15 +205,12 @@ static void test_group_entry_missing(void **state)
 	struct tp_rule_index_key gk = group_key(ID_CLIENT, ID_WEB, 0);
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 22, 22, TP_VERDICT_DENY);
-	assert_int_equal(pt_send_in(h, "100.64.0.1", 1000, POD, 22, TCP, SYN),
-			 DROP);
+	assert_int_equal(to_pod(h, TCP, 1000, 22), DROP);
 	FAULT_UNFIXED("a missing GROUP entry reads as a group without rules: "
 		      "a deny in tp_rules and tp_policy is ignored");
 	assert_int_equal(bpf_map_delete_elem(h->maps.rule_index, &gk), 0);
-	assert_int_equal(pt_send_in(h, "100.64.0.1", 1001, POD, 22, TCP, SYN),
-			 DROP);
+	assert_int_equal(to_pod(h, TCP, 1001, 22), DROP);
 }
 
 /*
@@ -199,7 +224,6 @@ static void test_two_to_one_every_step(void **state)
 {
 	struct th *h = *state;
 	struct tp_rule_index_key gk = group_key(ID_CLIENT, ID_WEB, 0);
-	struct tp_rule_index_val gv;
 	struct tp_policy_key any = entry_key(ID_CLIENT, ID_WEB, 0, TCP, 0);
 	struct tp_policy_val av;
 	__u32 allow_id, deny_id;
@@ -207,7 +231,6 @@ static void test_two_to_one_every_step(void **state)
 	int step;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	allow_id =
 		pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 0, 0, TP_VERDICT_ALLOW);
@@ -224,46 +247,29 @@ static void test_two_to_one_every_step(void **state)
 				0);
 			break;
 		case 2: /* a GROUP entry naming the deleted rule */
-			gv.rule_id = allow_id;
-			gv.n = 1;
-			assert_int_equal(bpf_map_update_elem(h->maps.rule_index,
-							     &gk, &gv, BPF_ANY),
-					 0);
+			set_group(h, &gk, allow_id, 1);
 			break;
 		case 3: /* the count moved, the trie not yet */
-			gv.rule_id = deny_id;
-			gv.n = 1;
-			assert_int_equal(bpf_map_update_elem(h->maps.rule_index,
-							     &gk, &gv, BPF_ANY),
-					 0);
+			set_group(h, &gk, deny_id, 1);
 			break;
 		case 4: /* an old writer's count: no rule named */
-			gv.rule_id = 0;
-			gv.n = 1;
-			assert_int_equal(bpf_map_update_elem(h->maps.rule_index,
-							     &gk, &gv, BPF_ANY),
-					 0);
+			set_group(h, &gk, 0, 1);
 			break;
 		case 5: /* the trie */
-			gv.rule_id = deny_id;
-			assert_int_equal(bpf_map_update_elem(h->maps.rule_index,
-							     &gk, &gv, BPF_ANY),
-					 0);
+			set_group(h, &gk, deny_id, 1);
 			assert_int_equal(
 				bpf_map_delete_elem(h->maps.policy, &any), 0);
 			break;
 		}
-		if (pt_send_in(h, "100.64.0.1", sport++, POD, 22, TCP, SYN) !=
-		    DROP)
+		if (to_pod(h, TCP, sport++, 22) != DROP)
 			fail_msg("step %d: port 22 allowed", step);
 		/* other ports: the old or the new policy, never another */
-		(void)pt_send_in(h, "100.64.0.1", sport++, POD, 80, TCP, SYN);
+		(void)to_pod(h, TCP, sport++, 80);
 		if (pt_send_in(h, "100.64.0.1", sport++, POD, 80, UDP, 0) !=
 		    DROP)
 			fail_msg("step %d: UDP allowed", step);
 	}
-	assert_int_equal(
-		pt_send_in(h, "100.64.0.1", sport++, POD, 80, TCP, SYN), DROP);
+	assert_int_equal(to_pod(h, TCP, sport++, 80), DROP);
 }
 
 /*
@@ -275,30 +281,21 @@ static void test_group_names_rule_of_other_group(void **state)
 {
 	struct th *h = *state;
 	struct tp_rule_index_key gk = group_key(ID_CLIENT, ID_WEB, 0);
-	struct tp_rule_index_val gv;
 	struct tp_rule other =
 		rule(ID_CLIENT, ID_DB, TCP, 0, 0, TP_VERDICT_ALLOW);
 	__u32 deny_id, other_id;
 
 	REQUIRE_BPF();
-	identities(h);
 	deny_id = pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 0, 0, TP_VERDICT_DENY);
 	other_id = pt_rule(h, ID_CLIENT, ID_DB, 0, TCP, 0, 0, TP_VERDICT_ALLOW);
 	/* the web group names the db rule, its own rule's id holds an allow */
-	gv.rule_id = other_id;
-	gv.n = 1;
-	assert_int_equal(
-		bpf_map_update_elem(h->maps.rule_index, &gk, &gv, BPF_ANY), 0);
-	assert_int_equal(pt_send_in(h, "100.64.0.1", 3000, POD, 443, TCP, SYN),
-			 DROP);
-	gv.rule_id = deny_id;
-	assert_int_equal(
-		bpf_map_update_elem(h->maps.rule_index, &gk, &gv, BPF_ANY), 0);
+	set_group(h, &gk, other_id, 1);
+	assert_int_equal(to_pod(h, TCP, 3000, 443), DROP);
+	set_group(h, &gk, deny_id, 1);
 	assert_int_equal(
 		bpf_map_update_elem(h->maps.rules, &deny_id, &other, BPF_EXIST),
 		0);
-	assert_int_equal(pt_send_in(h, "100.64.0.1", 3001, POD, 443, TCP, SYN),
-			 DROP);
+	assert_int_equal(to_pod(h, TCP, 3001, 443), DROP);
 }
 
 /*
@@ -314,10 +311,8 @@ static void test_recheck_one_rule_group(void **state)
 	__u32 id, id2;
 
 	REQUIRE_BPF();
-	identities(h);
 	assert_int_equal(tp_policy_rule_add(&h->maps, &r, &id), 0);
-	assert_int_equal(pt_send_in(h, "100.64.0.1", 4000, POD, 1500, TCP, SYN),
-			 PASS);
+	assert_int_equal(to_pod(h, TCP, 4000, 1500), PASS);
 	assert_int_equal(
 		pt_send_out(h, POD, 1500, "100.64.0.1", 4000, TCP, SYN | ACK),
 		PASS);
@@ -347,22 +342,6 @@ struct edge_case {
 	__u16 port;
 };
 
-static int edge_send(struct th *h, __u8 proto, __u16 sport, __u16 port)
-{
-	if (proto == IPPROTO_ICMP) {
-		struct pkt_spec sp = { .family = AF_INET,
-				       .saddr = "100.64.0.1",
-				       .daddr = POD,
-				       .proto = IPPROTO_ICMP,
-				       .icmp_type = 8,
-				       .icmp_id = sport };
-
-		return pt_send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0, sp);
-	}
-	return pt_send_in(h, "100.64.0.1", sport, POD, port, proto,
-			  proto == TCP ? SYN : 0);
-}
-
 static void test_one_rule_edges(void **state)
 {
 	static const struct edge_case cases[] = {
@@ -382,7 +361,6 @@ static void test_one_rule_edges(void **state)
 	int pass;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct edge_case *c = &cases[i];
@@ -401,8 +379,8 @@ static void test_one_rule_edges(void **state)
 				assert_int_equal(
 					tp_policy_rule_add(&h->maps, &pad, &id),
 					0);
-			got[pass] = edge_send(h, c->proto ? c->proto : UDP,
-					      sport++, c->port);
+			got[pass] = to_pod(h, c->proto ? c->proto : UDP,
+					   sport++, c->port);
 			tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE);
 			tp_policy_rule_del(&h->maps, &pad, TP_OWNER_NONE);
 		}
@@ -476,7 +454,6 @@ static void test_one_rule_specificity(void **state)
 	int j;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	for (i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
 		lo = ranges[i][0];
@@ -522,7 +499,6 @@ static void test_failed_add_window_rechecked(void **state)
 	struct tp_rule allow =
 		rule(ID_CLIENT, ID_WEB, TCP, 443, 443, TP_VERDICT_ALLOW);
 	struct tp_rule_index_key gk = group_key(ID_CLIENT, ID_WEB, 0);
-	struct tp_rule_index_val gv = { .rule_id = 77, .n = 1 };
 	__u32 id = 77, port;
 
 	REQUIRE_BPF();
@@ -535,16 +511,13 @@ static void test_failed_add_window_rechecked(void **state)
 	assert_int_equal(
 		bpf_map_update_elem(h->maps.rules, &id, &allow, BPF_NOEXIST),
 		0);
-	assert_int_equal(
-		bpf_map_update_elem(h->maps.rule_index, &gk, &gv, BPF_ANY), 0);
-	assert_int_equal(pt_send_in(h, "100.64.0.1", 6000, POD, 443, TCP, SYN),
-			 PASS);
+	set_group(h, &gk, id, 1);
+	assert_int_equal(to_pod(h, TCP, 6000, 443), PASS);
 	assert_int_equal(bpf_map_delete_elem(h->maps.rule_index, &gk), 0);
 	assert_int_equal(bpf_map_delete_elem(h->maps.rules, &id), 0);
 	/* the add itself: tp_policy is full */
 	assert_int_equal(tp_policy_rule_add(&h->maps, &allow, &id), -ENOSPC);
-	assert_int_equal(pt_send_in(h, "100.64.0.1", 6001, POD, 443, TCP, SYN),
-			 DROP);
+	assert_int_equal(to_pod(h, TCP, 6001, 443), DROP);
 	/* the flow the window let in: no policy allows it */
 	assert_int_equal(pt_send_in(h, "100.64.0.1", 6000, POD, 443, TCP, ACK),
 			 DROP);
@@ -608,19 +581,20 @@ static void test_batch_relock(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
-		T(test_killed_add_then_second_rule),
-		T(test_group_entry_missing),
-		T(test_killed_index_slot_taken_over),
-		T(test_two_to_one_every_step),
-		T(test_group_names_rule_of_other_group),
-		T(test_recheck_one_rule_group),
-		T(test_one_rule_edges),
-		T(test_one_rule_specificity),
+/* with the identities */
+#define I(fn) cmocka_unit_test_setup_teardown(fn, setup_identities, pt_teardown)
+		I(test_killed_add_then_second_rule),
+		I(test_group_entry_missing),
+		I(test_killed_index_slot_taken_over),
+		I(test_two_to_one_every_step),
+		I(test_group_names_rule_of_other_group),
+		I(test_recheck_one_rule_group),
+		I(test_one_rule_edges),
+		I(test_one_rule_specificity),
 		cmocka_unit_test_setup_teardown(
 			test_failed_add_window_rechecked, setup_small_policy,
 			pt_teardown),
-#undef T
+#undef I
 		cmocka_unit_test(test_batch_relock),
 	};
 

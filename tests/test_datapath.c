@@ -16,7 +16,7 @@
 
 #include <bpf/bpf.h>
 
-#include "pkttest.h"
+#include "rowtest.h"
 #include "service.h"
 
 /*
@@ -57,15 +57,6 @@ static void dnat_tcp(void **state, const char *client, const char *vip,
 	assert_int_equal(pt_ct_count(h), 2);
 	assert_int_equal(th_stat(h, TP_STAT_DNAT), 1);
 	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 1);
-}
-
-/* The web service (VIP4:80 -> BE4[0]:8080) and the client's SYN to it. */
-static void web_client_syn(struct th *h)
-{
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		BE4[0], 8080);
 }
 
 V4_AND_V6(dnat_tcp, dnat_tcp)
@@ -112,16 +103,12 @@ static void test_udp_zero_checksum(void **state)
 static void test_reply_reverse_nat_tcp(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	web_client_syn(h);
-	pt_expect_revnat(h,
-			 pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
-				 PKT_TCP_SYN | PKT_TCP_ACK),
-			 VIP4, 80);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	pt_web_flow(h);
+	pt_web_reply(h, PKT_TCP_SYN | PKT_TCP_ACK);
+	e = pt_web_entry(h);
 	assert_int_equal(e.state, TP_CT_SYN_RECV);
 	assert_int_equal(e.tcp_flags[1], PKT_TCP_SYN | PKT_TCP_ACK);
 	/* a packet from the backend to another client port is no reply */
@@ -141,7 +128,7 @@ static void test_non_service_untouched(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_expect_untouched(h, TH_FROM_TAILNET, &sp, PASS);
 	/* same VIP, other port; same VIP and port, other protocol */
 	sp.daddr = VIP4;
@@ -209,7 +196,7 @@ static void test_ct_one_entry_per_flow(void **state)
 	unsigned int i;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	for (i = 0; i < n; i++) {
 		pt_expect_untouched(h, TH_FROM_TAILNET,
 				    FLOWP(CLIENT4, 20000 + i, "198.19.0.11", 80,
@@ -297,7 +284,7 @@ static void test_dnat_ethernet(void **state)
 		pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_service(h, VIP6, 80, IPPROTO_TCP, BE6, 1, 8080, NULL, NULL, 0, 0);
 	sp.l2 = 1;
 	pt_expect_dnat(h, sp, BE4[0], 8080);
@@ -831,25 +818,16 @@ static void test_maglev_remove_one_of_ten(void **state)
 static void test_affinity(void **state)
 {
 	struct th *h = *state;
-	struct tp_affinity_key ak = { .client = pt_addr(CLIENT4) };
+	struct pkt_spec sp =
+		pt_flow(CLIENT4, 30000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
+	struct tp_affinity_key ak;
 	struct tp_affinity aff;
-	struct tp_svc svc;
-	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
-	struct pkt_spec sp;
 	int first, b, i, others = 0;
 	__u8 st[3] = { TP_BACKEND_ACTIVE, TP_BACKEND_ACTIVE,
 		       TP_BACKEND_ACTIVE };
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, NULL,
-		   TP_SVC_F_AFFINITY, 100);
-	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
-	ak.svc_id = svc.id;
-
-	sp = pt_flow(CLIENT4, 30000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
-	first = pt_backend_of(h, &sp, BE4, 3);
-	assert_in_range(first, 0, 2);
-	assert_int_equal(bpf_map_lookup_elem(h->maps.affinity, &ak, &aff), 0);
+	first = pt_affinity_first(h, 3, &ak, &aff);
 	assert_int_equal(aff.last_ns, T0);
 	/* every new flow of the client within the timeout: same backend */
 	for (i = 1; i < 50; i++) {
@@ -924,91 +902,71 @@ static void test_terminating_backend_keeps_flows(void **state)
 /* ---- TCP state machine and timeouts ----------------------------------------- */
 
 struct tcp_step {
-	int reply; /* 0: client -> VIP, 1: backend -> client */
-	__u8 flags;
+	int reply;  /* 0: client -> VIP, 1: backend -> client */
+	__u8 flags; /* 0: the sequence ends */
 	__u8 want_state;
 	__u32 want_timeout; /* seconds */
 };
 
+/* A TCP connection, packet by packet, named as its cmocka test. */
+struct tcp_case {
+	const char *name;
+	struct tcp_step steps[10];
+};
+
+static const struct tcp_case tcp_cases[] = {
+	{ "test_tcp_states_full_close",
+	  { { 0, SYN, TP_CT_SYN_SENT, TP_CT_TIMEOUT_SYN },
+	    { 0, SYN, TP_CT_SYN_SENT, TP_CT_TIMEOUT_SYN }, /* retransmit */
+	    { 1, SYN | ACK, TP_CT_SYN_RECV, TP_CT_TIMEOUT_SYN },
+	    { 0, ACK, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_ESTABLISHED },
+	    { 1, ACK, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_ESTABLISHED },
+	    { 0, FIN | ACK, TP_CT_FIN_WAIT, TP_CT_TIMEOUT_FIN },
+	    { 1, ACK, TP_CT_FIN_WAIT, TP_CT_TIMEOUT_FIN },
+	    { 1, FIN | ACK, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
+	    { 0, ACK, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE } } },
+	{ "test_tcp_states_reset",
+	  { { 0, SYN, TP_CT_SYN_SENT, TP_CT_TIMEOUT_SYN },
+	    { 1, SYN | ACK, TP_CT_SYN_RECV, TP_CT_TIMEOUT_SYN },
+	    { 0, ACK, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_ESTABLISHED },
+	    { 1, RST | ACK, TP_CT_RESET, TP_CT_TIMEOUT_CLOSE },
+	    { 0, ACK, TP_CT_RESET, TP_CT_TIMEOUT_CLOSE } } },
+	{ "test_tcp_states_server_fin_first",
+	  /* a pickup keeps the SYN timeout until the other side answers */
+	  { { 0, ACK, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_SYN },
+	    { 1, FIN | ACK, TP_CT_FIN_WAIT, TP_CT_TIMEOUT_FIN },
+	    { 0, FIN | ACK, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
+	    { 0, SYN | ACK, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE } } },
+};
+
 /*
- * One TCP connection to a one-backend service, packet by packet: after
- * each step the flow's state and expiry are those the step wants.
+ * The row's TCP connection to a one-backend service, packet by packet:
+ * after each step the flow's state and expiry are those the step wants.
  */
-static void tcp_sequence(struct th *h, const struct tcp_step *steps, size_t n)
+static void test_tcp_states(void **state)
 {
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	const struct tcp_case *c = rt_row();
+	struct th *h = *state;
+	const struct tcp_step *step;
 	struct tp_ct_entry e;
 	__u64 now = T0;
-	size_t i;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	for (i = 0; i < n; i++) {
+	pt_web_service(h);
+	for (step = c->steps; step->flags; step++) {
 		now += SEC_NS;
 		th_set_clock(h, now);
-		if (!steps[i].reply)
-			pt_expect_dnat(h,
-				       pt_flow(CLIENT4, 40000, VIP4, 80,
-					       IPPROTO_TCP, steps[i].flags),
-				       BE4[0], 8080);
+		if (!step->reply)
+			pt_web_in(h, step->flags);
 		else
-			pt_expect_revnat(h,
-					 pt_flow(BE4[0], 8080, CLIENT4, 40000,
-						 IPPROTO_TCP, steps[i].flags),
-					 VIP4, 80);
-		assert_int_equal(pt_ct_get(h, &k, &e), 0);
-		if (e.state != steps[i].want_state)
-			fail_msg("step %zu: state %u, want %u", i, e.state,
-				 steps[i].want_state);
+			pt_web_reply(h, step->flags);
+		e = pt_web_entry(h);
+		if (e.state != step->want_state)
+			fail_msg("%s step %td: state %u, want %u", c->name,
+				 step - c->steps, e.state, step->want_state);
 		assert_int_equal(e.expires_s,
-				 TP_CT_SEC(now) + steps[i].want_timeout);
+				 TP_CT_SEC(now) + step->want_timeout);
 	}
-}
-
-static void test_tcp_states_full_close(void **state)
-{
-	const __u8 S = PKT_TCP_SYN, A = PKT_TCP_ACK, F = PKT_TCP_FIN;
-	const struct tcp_step steps[] = {
-		{ 0, S, TP_CT_SYN_SENT, TP_CT_TIMEOUT_SYN },
-		{ 0, S, TP_CT_SYN_SENT, TP_CT_TIMEOUT_SYN }, /* retransmit */
-		{ 1, S | A, TP_CT_SYN_RECV, TP_CT_TIMEOUT_SYN },
-		{ 0, A, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_ESTABLISHED },
-		{ 1, A, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_ESTABLISHED },
-		{ 0, F | A, TP_CT_FIN_WAIT, TP_CT_TIMEOUT_FIN },
-		{ 1, A, TP_CT_FIN_WAIT, TP_CT_TIMEOUT_FIN },
-		{ 1, F | A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
-		{ 0, A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
-	};
-
-	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
-}
-
-static void test_tcp_states_reset(void **state)
-{
-	const __u8 S = PKT_TCP_SYN, A = PKT_TCP_ACK, R = PKT_TCP_RST;
-	const struct tcp_step steps[] = {
-		{ 0, S, TP_CT_SYN_SENT, TP_CT_TIMEOUT_SYN },
-		{ 1, S | A, TP_CT_SYN_RECV, TP_CT_TIMEOUT_SYN },
-		{ 0, A, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_ESTABLISHED },
-		{ 1, R | A, TP_CT_RESET, TP_CT_TIMEOUT_CLOSE },
-		{ 0, A, TP_CT_RESET, TP_CT_TIMEOUT_CLOSE },
-	};
-
-	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
-}
-
-static void test_tcp_states_server_fin_first(void **state)
-{
-	const __u8 S = PKT_TCP_SYN, A = PKT_TCP_ACK, F = PKT_TCP_FIN;
-	const struct tcp_step steps[] = {
-		/* a pickup keeps the SYN timeout until the other side answers */
-		{ 0, A, TP_CT_ESTABLISHED, TP_CT_TIMEOUT_SYN },
-		{ 1, F | A, TP_CT_FIN_WAIT, TP_CT_TIMEOUT_FIN },
-		{ 0, F | A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
-		{ 0, S | A, TP_CT_CLOSE, TP_CT_TIMEOUT_CLOSE },
-	};
-
-	tcp_sequence(*state, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
 static void test_tcp_rst_starts_no_flow(void **state)
@@ -1016,7 +974,7 @@ static void test_tcp_rst_starts_no_flow(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_expect_untouched(
 		h, TH_FROM_TAILNET,
 		FLOWP(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_RST),
@@ -1028,28 +986,22 @@ static void test_tcp_rst_starts_no_flow(void **state)
 static void test_ct_timeouts(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
 	struct tp_ct_key ku = pt_ct_key(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP);
 	struct tp_ct_entry e;
 	__u64 t;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_service(h, VIP4, 53, IPPROTO_UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		BE4[0], 8080);
+	pt_web_in(h, PKT_TCP_SYN);
 	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, IPPROTO_UDP, 0),
 		       BE4[0], 5353);
 
 	/* one ns before the SYN timeout: still the same flow */
 	t = T0 + TP_CT_TIMEOUT_SYN * SEC_NS - 1;
 	th_set_clock(h, t);
-	pt_expect_revnat(h,
-			 pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
-				 PKT_TCP_SYN | PKT_TCP_ACK),
-			 VIP4, 80);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	pt_web_reply(h, PKT_TCP_SYN | PKT_TCP_ACK);
+	e = pt_web_entry(h);
 	assert_int_equal(e.state, TP_CT_SYN_RECV);
 	assert_int_equal(e.created_s, TP_CT_SEC(T0));
 
@@ -1064,10 +1016,8 @@ static void test_ct_timeouts(void **state)
 		FLOWP(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP, PKT_TCP_ACK),
 		PASS);
 	/* ... and the client's next packet creates a new flow */
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN),
-		BE4[0], 8080);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	pt_web_in(h, PKT_TCP_SYN);
+	e = pt_web_entry(h);
 	assert_int_equal(e.created_s, TP_CT_SEC(t));
 	assert_int_equal(e.state, TP_CT_SYN_SENT);
 	assert_int_equal(e.packets[0], 1);
@@ -1090,11 +1040,9 @@ static void test_syn_after_close_is_new_flow(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	web_client_syn(h);
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_RST),
-		BE4[0], 8080);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	pt_web_flow(h);
+	pt_web_in(h, PKT_TCP_RST);
+	e = pt_web_entry(h);
 	assert_int_equal(e.state, TP_CT_RESET);
 	th_set_clock(h, T0 + 5 * SEC_NS);
 	/* the backend moved meanwhile: the new connection goes to the new one */
@@ -1120,15 +1068,13 @@ static void test_tuple_clash_keeps_live_flow(void **state)
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
 
 	REQUIRE_BPF();
-	web_client_syn(h);
+	pt_web_flow(h);
 	pt_expect_untouched(h, TH_TO_TAILNET,
 			    FLOWP(VIP4, 80, CLIENT4, 40000, IPPROTO_TCP,
 				  PKT_TCP_SYN | PKT_TCP_ACK),
 			    PASS);
 	pt_check_ct_dnat(h, &k, BE4[0], 8080, TP_CT_SYN_SENT);
-	pt_expect_dnat(
-		h, pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_ACK),
-		BE4[0], 8080);
+	pt_web_in(h, PKT_TCP_ACK);
 	assert_int_equal(pt_ct_count(h), 2);
 }
 
@@ -1183,6 +1129,36 @@ V4_AND_V6(icmp_echo, icmp_echo)
 
 /* ---- ICMP errors ------------------------------------------------------------- */
 
+/* An ICMP/ICMPv6 error @type/@code (@info: an MTU) quoting @quote bytes (0: all). */
+static struct pkt_spec error_spec(const char *from, const char *to, __u8 type,
+				  __u8 code, __u32 info, size_t quote)
+{
+	struct pkt_spec sp = pt_icmp_err_spec(from, to, type, code, info);
+
+	sp.inner_len = quote;
+	return sp;
+}
+
+/*
+ * Run the error @sp quoting @q through @hook: it must come out as the
+ * same error from @want_from to @want_to quoting @want_q.
+ */
+static void expect_error_as(struct th *h, enum th_hook hook, struct pkt_spec sp,
+			    struct pkt_spec q, const char *want_from,
+			    const char *want_to, struct pkt_spec want_q)
+{
+	struct pkt inner, in, want;
+
+	pt_build(&q, &inner);
+	sp.inner = &inner;
+	pt_build(&sp, &in);
+	pt_build(&want_q, &inner);
+	sp.saddr = want_from;
+	sp.daddr = want_to;
+	pt_build(&sp, &want);
+	pt_run_expect(h, hook, &in, PASS, &want);
+}
+
 /*
  * An error about the translated forward packet (client -> backend),
  * generated by @from (the backend or a router), leaving to the client:
@@ -1193,29 +1169,11 @@ static void icmp_error_egress(struct th *h, const char *client, const char *vip,
 			      const char *be, const char *from, __u8 type,
 			      __u8 code, __u32 info, size_t quote)
 {
-	int v6 = pt_family_of(client) == AF_INET6;
-	struct pkt_spec q = pt_flow(client, 5000, be, 5353, IPPROTO_UDP, 0);
-	struct pkt_spec sp = { .family = pt_family_of(client),
-			       .saddr = from,
-			       .daddr = client,
-			       .proto = pt_icmp_proto(client),
-			       .icmp_type = type,
-			       .icmp_code = code,
-			       .icmp_info = info,
-			       .inner_len = quote };
-	struct pkt inner, in, want;
-
-	(void)v6;
-	pt_build(&q, &inner);
-	sp.inner = &inner;
-	pt_build(&sp, &in);
-	q.daddr = vip;
-	q.dport = 53;
-	pt_build(&q, &inner);
-	if (!strcmp(from, be))
-		sp.saddr = vip;
-	pt_build(&sp, &want);
-	pt_run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
+	expect_error_as(h, TH_TO_TAILNET,
+			error_spec(from, client, type, code, info, quote),
+			pt_flow(client, 5000, be, 5353, IPPROTO_UDP, 0),
+			strcmp(from, be) ? from : vip, client,
+			pt_flow(client, 5000, vip, 53, IPPROTO_UDP, 0));
 }
 
 /*
@@ -1227,25 +1185,10 @@ static void icmp_error_ingress(struct th *h, const char *client,
 			       const char *vip, const char *be, __u8 type,
 			       __u8 code, size_t quote)
 {
-	struct pkt_spec q = pt_flow(vip, 53, client, 5000, IPPROTO_UDP, 0);
-	struct pkt_spec sp = { .family = pt_family_of(client),
-			       .saddr = client,
-			       .daddr = vip,
-			       .proto = pt_icmp_proto(client),
-			       .icmp_type = type,
-			       .icmp_code = code,
-			       .inner_len = quote };
-	struct pkt inner, in, want;
-
-	pt_build(&q, &inner);
-	sp.inner = &inner;
-	pt_build(&sp, &in);
-	q.saddr = be;
-	q.sport = 5353;
-	pt_build(&q, &inner);
-	sp.daddr = be;
-	pt_build(&sp, &want);
-	pt_run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
+	expect_error_as(h, TH_FROM_TAILNET,
+			error_spec(client, vip, type, code, 0, quote),
+			pt_flow(vip, 53, client, 5000, IPPROTO_UDP, 0), client,
+			be, pt_flow(be, 5353, client, 5000, IPPROTO_UDP, 0));
 }
 
 static void icmp_errors(void **state, const char *client, const char *vip,
@@ -1281,40 +1224,21 @@ V4_AND_V6(icmp_error, icmp_errors)
 static void test_icmp_error_tcp_quote(void **state)
 {
 	struct th *h = *state;
-	struct pkt_spec q =
-		pt_flow(CLIENT4, 40000, BE4[0], 8080, IPPROTO_TCP, PKT_TCP_SYN);
-	struct pkt_spec sp = { .family = AF_INET,
-			       .saddr = BE4[0],
-			       .daddr = CLIENT4,
-			       .proto = IPPROTO_ICMP,
-			       .icmp_type = 3,
-			       .icmp_code = 4,
-			       .icmp_info = 1280 };
-	struct pkt inner, in, want;
 	size_t quotes[] = { 0, 28, 20 + 18 };
 	size_t i;
 
 	REQUIRE_BPF();
-	web_client_syn(h);
+	pt_web_flow(h);
+	/* 28: without the TCP checksum in the quote, which stays as it was */
 	for (i = 0; i < sizeof(quotes) / sizeof(quotes[0]); i++) {
-		q.daddr = BE4[0];
-		q.dport = 8080;
-		sp.saddr = BE4[0];
-		sp.inner_len = quotes[i];
-		pt_build(&q, &inner);
-		sp.inner = &inner;
-		pt_build(&sp, &in);
-		q.daddr = VIP4;
-		q.dport = 80;
-		pt_build(&q, &inner);
-		sp.saddr = VIP4;
-		pt_build(&sp, &want);
-		if (quotes[i] == 28) {
-			/* without the TCP checksum in the quote, it stays */
-			memcpy(want.data + 28 + 20 + 16, in.data + 28 + 20 + 16,
-			       0);
-		}
-		pt_run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
+		expect_error_as(
+			h, TH_TO_TAILNET,
+			error_spec(BE4[0], CLIENT4, 3, 4, 1280, quotes[i]),
+			pt_flow(CLIENT4, 40000, BE4[0], 8080, IPPROTO_TCP,
+				PKT_TCP_SYN),
+			VIP4, CLIENT4,
+			pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
+				PKT_TCP_SYN));
 	}
 }
 
@@ -1348,69 +1272,80 @@ static void test_icmp_error_unknown_flow_untouched(void **state)
 
 /* ---- fragments ------------------------------------------------------------- */
 
+/*
+ * The fragment of @whole at @off, @len bytes long (@more: more follow), IP
+ * id @id, through @hook: it must pass as the same fragment of @whole_want.
+ */
+static void expect_fragment(struct th *h, enum th_hook hook,
+			    const struct pkt *whole,
+			    const struct pkt *whole_want, size_t off,
+			    size_t len, int more, __u32 id)
+{
+	struct pkt in, want;
+
+	assert_int_equal(pkt_fragment(whole, off, len, more, id, &in), 0);
+	assert_int_equal(pkt_fragment(whole_want, off, len, more, id, &want),
+			 0);
+	pt_run_expect(h, hook, &in, PASS, &want);
+}
+
+/*
+ * @sp with 1200 bytes of payload, built into @whole, and with its
+ * destination (@dst) or source rewritten to @addr:@port into @want.
+ */
+static void big_nat_pair(struct pkt_spec sp, bool dst, const char *addr,
+			 __u16 port, struct pkt *whole, struct pkt *want)
+{
+	static char payload[1200];
+	struct pkt_spec nat;
+
+	memset(payload, 'x', sizeof(payload));
+	sp.payload = payload;
+	sp.payload_len = sizeof(payload);
+	nat = pt_nat_spec(sp, dst, addr, port);
+	pt_build(&sp, whole);
+	pt_build(&nat, want);
+}
+
 static void fragments(void **state, const char *client, const char *vip,
 		      const char *be)
 {
 	struct th *h = *state;
-	static char payload[1200];
-	struct pkt_spec sp = pt_flow(client, 5000, vip, 53, IPPROTO_UDP, 0);
-	struct pkt whole, whole_want, in, want;
+	struct pkt whole, whole_want;
 	size_t l3 = pt_family_of(client) == AF_INET6 ? 40 : 20;
 	size_t l4_len;
 
 	REQUIRE_BPF();
-	memset(payload, 'x', sizeof(payload));
 	pt_service(h, vip, 53, IPPROTO_UDP, &be, 1, 5353, NULL, NULL, 0, 0);
-	sp.payload = payload;
-	sp.payload_len = sizeof(payload);
-	pt_build(&sp, &whole);
-	sp.daddr = be;
-	sp.dport = 5353;
-	pt_build(&sp, &whole_want);
+	big_nat_pair(pt_flow(client, 5000, vip, 53, IPPROTO_UDP, 0), true, be,
+		     5353, &whole, &whole_want);
 	l4_len = whole.len - l3;
 
 	/* a later fragment before its first: untranslated, counted */
-	assert_int_equal(pkt_fragment(&whole, 600, l4_len - 600, 0, 77, &in),
-			 0);
-	pt_run_expect(h, TH_FROM_TAILNET, &in, PASS, &in);
+	expect_fragment(h, TH_FROM_TAILNET, &whole, &whole, 600, l4_len - 600,
+			0, 77);
 	assert_int_equal(th_stat(h, TP_STAT_FRAG_NO_RECORD), 1);
 
 	/* first fragment: a new flow, translated, ports recorded */
-	assert_int_equal(pkt_fragment(&whole, 0, 600, 1, 77, &in), 0);
-	assert_int_equal(pkt_fragment(&whole_want, 0, 600, 1, 77, &want), 0);
-	pt_run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
+	expect_fragment(h, TH_FROM_TAILNET, &whole, &whole_want, 0, 600, 1, 77);
 	/* the later one follows it: addresses only */
-	assert_int_equal(pkt_fragment(&whole, 600, l4_len - 600, 0, 77, &in),
-			 0);
-	assert_int_equal(
-		pkt_fragment(&whole_want, 600, l4_len - 600, 0, 77, &want), 0);
-	pt_run_expect(h, TH_FROM_TAILNET, &in, PASS, &want);
+	expect_fragment(h, TH_FROM_TAILNET, &whole, &whole_want, 600,
+			l4_len - 600, 0, 77);
 	assert_int_equal(th_stat(h, TP_STAT_DNAT), 2);
 	assert_int_equal(th_stat(h, TP_STAT_CT_NEW), 1);
 
 	/* reply fragments from the backend are translated back */
-	sp = pt_flow(be, 5353, client, 5000, IPPROTO_UDP, 0);
-	sp.payload = payload;
-	sp.payload_len = sizeof(payload);
-	pt_build(&sp, &whole);
-	sp.saddr = vip;
-	sp.sport = 53;
-	pt_build(&sp, &whole_want);
-	assert_int_equal(pkt_fragment(&whole, 0, 608, 1, 99, &in), 0);
-	assert_int_equal(pkt_fragment(&whole_want, 0, 608, 1, 99, &want), 0);
-	pt_run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
-	assert_int_equal(pkt_fragment(&whole, 608, l4_len - 608, 0, 99, &in),
-			 0);
-	assert_int_equal(
-		pkt_fragment(&whole_want, 608, l4_len - 608, 0, 99, &want), 0);
-	pt_run_expect(h, TH_TO_TAILNET, &in, PASS, &want);
+	big_nat_pair(pt_flow(be, 5353, client, 5000, IPPROTO_UDP, 0), false,
+		     vip, 53, &whole, &whole_want);
+	expect_fragment(h, TH_TO_TAILNET, &whole, &whole_want, 0, 608, 1, 99);
+	expect_fragment(h, TH_TO_TAILNET, &whole, &whole_want, 608,
+			l4_len - 608, 0, 99);
 	assert_int_equal(th_stat(h, TP_STAT_REVNAT), 2);
 
 	/* a record older than the fragment timeout is no record */
 	th_set_clock(h, T0 + (TP_FRAG_TIMEOUT + 1) * SEC_NS);
-	assert_int_equal(pkt_fragment(&whole, 608, l4_len - 608, 0, 99, &in),
-			 0);
-	pt_run_expect(h, TH_TO_TAILNET, &in, PASS, &in);
+	expect_fragment(h, TH_TO_TAILNET, &whole, &whole, 608, l4_len - 608, 0,
+			99);
 	assert_int_equal(th_stat(h, TP_STAT_FRAG_NO_RECORD), 2);
 }
 
@@ -1426,7 +1361,7 @@ static void test_ipv4_options(void **state)
 		pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN);
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	sp.ip_options = opts;
 	sp.ip_options_len = sizeof(opts);
 	pt_expect_dnat(h, sp, BE4[0], 8080);
@@ -1492,7 +1427,7 @@ static void test_bad_input(void **state)
 	int i;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_build(&sp, &good);
 
 	/* IPv4 header cut short (16 of 20 bytes) */
@@ -1645,9 +1580,9 @@ int main(void)
 		T(test_maglev_remove_one_of_ten),
 		T(test_affinity),
 		T(test_terminating_backend_keeps_flows),
-		T(test_tcp_states_full_close),
-		T(test_tcp_states_reset),
-		T(test_tcp_states_server_fin_first),
+		RT_TEST(tcp_cases, 0, test_tcp_states),
+		RT_TEST(tcp_cases, 1, test_tcp_states),
+		RT_TEST(tcp_cases, 2, test_tcp_states),
 		T(test_tcp_rst_starts_no_flow),
 		T(test_ct_timeouts),
 		T(test_syn_after_close_is_new_flow),

@@ -17,35 +17,26 @@
 #include <bpf/bpf.h>
 
 #include "gc.h"
-#include "pkttest.h"
 #include "policy.h"
+#include "policytest.h"
 #include "service.h"
 
-#define ID_CLIENT \
-	300 /* tailnet peers 100.64.0.0/24 and fd7a:115c:a1e0::/64 (zone 1) */
-#define ID_WEB	 400 /* pods 198.18.1.0/24 and fd00:198:18::1:0/112 (zone 0) */
-#define ID_DB	 401 /* pod 198.18.2.1 (zone 0) */
-#define ID_OTHER 500 /* peers of zone 2, 100.100.0.0/16 */
-
-#define POD    "198.18.1.1"
-#define DB     "198.18.2.1"
-#define Z2PEER "100.100.0.5"
-#define VIP4B  "198.19.0.11" /* a second VIP (LoadBalancer IP) of a service */
+#define VIP4B "198.19.0.11" /* a second VIP (LoadBalancer IP) of a service */
 
 #define UPLINK_IFINDEX \
 	4242 /* an uplink, as the loader describes it in tp_ifaces */
 
-static void identities(struct th *h)
-{
-	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
-	pt_ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
-	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
-	pt_ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
-	pt_ident(h, 0, "198.18.2.1/32", ID_DB);
-	pt_ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
-}
-
 /* ---- 1. forged ICMP errors --------------------------------------------- */
+
+/* A port unreachable from @from to @to quoting @quote, in from zone 1: the verdict. */
+static int err_in(struct th *h, const char *from, const char *to,
+		  const struct pkt_spec *quote)
+{
+	struct pkt err;
+
+	pt_icmp_err(&err, from, to, quote);
+	return pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err);
+}
 
 static void test_h01_forged_icmp_error(void **state)
 {
@@ -55,34 +46,23 @@ static void test_h01_forged_icmp_error(void **state)
 	struct pkt err;
 
 	REQUIRE_BPF();
-	identities(h);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
+	pt_allowed_flow(h, ID_CLIENT, ID_WEB, CLIENT4, POD);
 
 	/* the client's own error about the pod's reply, to the pod: related */
-	pt_icmp_err(&err, CLIENT4, POD, &reply);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
-			 PASS);
+	assert_int_equal(err_in(h, CLIENT4, POD, &reply), PASS);
 	assert_int_equal(th_stat(h, TP_STAT_PASS), 2);
 
 	/* the same quote carried to a denied host: decided on its own */
-	pt_icmp_err(&err, CLIENT4, DB, &reply);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
-			 DROP);
+	assert_int_equal(err_in(h, CLIENT4, DB, &reply), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 1);
 
 	/* from a tailnet address nothing routes to this interface: same */
-	pt_icmp_err(&err, "100.64.0.77", POD, &reply);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
-			 DROP);
+	assert_int_equal(err_in(h, "100.64.0.77", POD, &reply), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
 
 	/* a quote of the flow's original direction never left to the tailnet */
-	pt_icmp_err(&err, POD, CLIENT4, &orig);
-	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err),
-			 DROP);
+	assert_int_equal(err_in(h, POD, CLIENT4, &orig), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 3);
 
 	/*
@@ -111,7 +91,6 @@ static void test_h01_forged_icmp_error_crossing(void **state)
 	struct pkt err;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_allowed_flow(h, ID_CLIENT, ID_OTHER, CLIENT4, Z2PEER);
 
 	/* from zone 2, where the quoted packet went: related */
@@ -136,7 +115,6 @@ static void test_h02_revocation_stops_replies(void **state)
 	__u64 expires;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	pt_handshake(h, CLIENT4, 1000, POD, 80);
@@ -165,26 +143,20 @@ static void test_h02_revocation_stops_replies(void **state)
 static void test_h03_reply_key_from_tailnet(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, TCP);
 	struct tp_ct_key kx = pt_ct_key(CLIENT4, 1000, Z2PEER, 80, TCP);
 
 	REQUIRE_BPF();
-	identities(h);
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0],
-		       8080);
+	pt_web_flow(h);
 
 	/* a peer whose allowed IPs cover the backend sends the "reply" */
 	pt_expect_untouched(h, TH_FROM_TAILNET,
 			    FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP, RST),
 			    DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
-	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
-	assert_int_equal(pt_ct_must(h, &k).packets[1], 0);
+	assert_int_equal(pt_web_entry(h).state, TP_CT_SYN_SENT);
+	assert_int_equal(pt_web_entry(h).packets[1], 0);
 	/* the real reply still works */
-	pt_expect_revnat(h,
-			 pt_flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK),
-			 VIP4, 80);
+	pt_web_reply(h, SYN | ACK);
 
 	/* a crossing flow's replies come from zone 2, never from zone 1 */
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
@@ -205,7 +177,6 @@ static void test_h04_uplink_source_is_world(void **state)
 	struct pkt in;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_uplink(h, UPLINK_IFINDEX);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_WEB, ID_CLIENT, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
@@ -238,7 +209,6 @@ static void test_h04_uplink_source_is_world(void **state)
 static void test_h05_v4_mapped_ipv6(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, TCP);
 	const char *aliases[][2] = {
 		{ "::ffff:100.64.0.1", "::ffff:198.19.0.10" }, /* mapped */
 		{ "::100.64.0.1", "::198.19.0.10" },	       /* compatible */
@@ -248,9 +218,7 @@ static void test_h05_v4_mapped_ipv6(void **state)
 	size_t i;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0],
-		       8080);
+	pt_web_flow(h);
 	for (i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
 		sp = pt_flow(aliases[i][0], 40000, aliases[i][1], 80, TCP, RST);
 		pt_expect_untouched(h, TH_FROM_TAILNET, &sp, DROP);
@@ -258,7 +226,7 @@ static void test_h05_v4_mapped_ipv6(void **state)
 		pt_expect_untouched(h, TH_TO_TAILNET, &sp, DROP);
 	}
 	assert_int_equal(pt_drops(h, TP_DROP_V4_MAPPED), 6);
-	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_SENT);
+	assert_int_equal(pt_web_entry(h).state, TP_CT_SYN_SENT);
 	/* the unspecified address (duplicate address detection) is no alias */
 	sp = (struct pkt_spec){ .family = AF_INET6,
 				.saddr = "::",
@@ -277,7 +245,7 @@ static void test_h08_reused_port_keeps_other_reply_key(void **state)
 
 	REQUIRE_BPF();
 	/* one Service, two VIPs (ClusterIP and LoadBalancer IP), one backend */
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_service(h, VIP4B, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
 	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0],
 		       8080);
@@ -417,7 +385,6 @@ static void test_h11_crossing_reply_counted_once(void **state)
 	struct pkt in;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	/* the reply comes in through zone 2 and leaves through zone 1 */
 	pt_cross_zones(h, CLIENT4, 1000, Z2PEER, 80);
@@ -482,7 +449,6 @@ static void test_h12_v6_exthdr_after_fragment_header(void **state)
 	struct tp_addr be;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
 	v6_frag_dstopts(&first, CLIENT6, BE6[0], 4000, 53, 0);
@@ -509,6 +475,21 @@ static void test_h12_v6_exthdr_after_fragment_header(void **state)
 /* ---- 13. one entry per untranslated flow: reversed lookups ------------------------------------------- */
 
 /*
+ * @sp from the tailnet is the first clash: dropped untouched, counted, and
+ * no entry of its own.
+ */
+static void expect_first_clash(struct th *h, const struct pkt_spec *sp)
+{
+	struct tp_ct_key k = pt_ct_key(sp->saddr, sp->sport, sp->daddr,
+				       sp->dport, sp->proto);
+	struct tp_ct_entry e;
+
+	pt_expect_untouched(h, TH_FROM_TAILNET, sp, DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
+	assert_int_equal(pt_ct_get(h, &k, &e), -ENOENT);
+}
+
+/*
  * A client sends from the port of its live DNAT flow straight to the
  * backend: that flow's reply tuple (backend -> client) is a live reply-key
  * entry, so the new untranslated flow, whose replies would carry the same
@@ -517,23 +498,12 @@ static void test_h12_v6_exthdr_after_fragment_header(void **state)
 static void test_h13_untranslated_onto_dnat_reply_key(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, TCP);
-	struct tp_ct_key kd = pt_ct_key(CLIENT4, 40000, BE4[0], 8080, TCP);
-	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0],
-		       8080);
-	pt_expect_untouched(h, TH_FROM_TAILNET,
-			    FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN),
-			    DROP);
-	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
-	assert_int_equal(pt_ct_get(h, &kd, &e), -ENOENT);
-	pt_expect_revnat(h,
-			 pt_flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK),
-			 VIP4, 80);
-	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
+	pt_web_flow(h);
+	expect_first_clash(h, FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN));
+	pt_web_reply(h, SYN | ACK);
+	assert_int_equal(pt_web_entry(h).state, TP_CT_SYN_RECV);
 	assert_int_equal(pt_ct_count(h), 2);
 }
 
@@ -546,19 +516,14 @@ static void test_h13_untranslated_onto_dnat_reply_key(void **state)
 static void test_h13_dnat_onto_untranslated_flow(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, TCP);
 	struct tp_ct_key kd = pt_ct_key(CLIENT4, 40000, BE4[0], 8080, TCP);
-	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_expect_untouched(h, TH_FROM_TAILNET,
 			    FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN),
 			    PASS);
-	pt_expect_untouched(h, TH_FROM_TAILNET,
-			    FLOWP(CLIENT4, 40000, VIP4, 80, TCP, SYN), DROP);
-	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
-	assert_int_equal(pt_ct_get(h, &k, &e), -ENOENT);
+	expect_first_clash(h, FLOWP(CLIENT4, 40000, VIP4, 80, TCP, SYN));
 	/* the backend's answer is the untranslated flow's, untouched */
 	pt_expect_untouched(h, TH_TO_TAILNET,
 			    FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK),
@@ -610,9 +575,7 @@ static void test_h13_gc_takes_flow_with_reply_key(void **state)
 	struct tpd_gc_result res;
 
 	REQUIRE_BPF();
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0],
-		       8080);
+	pt_web_flow(h);
 	assert_int_equal(pt_send_in(h, CLIENT4, 40001, POD, 80, TCP, SYN),
 			 PASS);
 	assert_int_equal(pt_ct_count(h), 3);
@@ -638,11 +601,13 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
-		T(test_h01_forged_icmp_error),
-		T(test_h01_forged_icmp_error_crossing),
-		T(test_h02_revocation_stops_replies),
-		T(test_h03_reply_key_from_tailnet),
-		T(test_h04_uplink_source_is_world),
+/* with the identities of policytest.h */
+#define I(fn) cmocka_unit_test_setup_teardown(fn, pol_setup, pt_teardown)
+		I(test_h01_forged_icmp_error),
+		I(test_h01_forged_icmp_error_crossing),
+		I(test_h02_revocation_stops_replies),
+		I(test_h03_reply_key_from_tailnet),
+		I(test_h04_uplink_source_is_world),
 		T(test_h05_v4_mapped_ipv6),
 		T(test_h08_reused_port_keeps_other_reply_key),
 		T(test_h09_evicted_reply_key_rebuilt),
@@ -650,13 +615,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_h10_udp_flood_keeps_tcp_flows, setup_small_ct,
 			pt_teardown),
-		T(test_h11_crossing_reply_counted_once),
-		T(test_h12_v6_exthdr_after_fragment_header),
+		I(test_h11_crossing_reply_counted_once),
+		I(test_h12_v6_exthdr_after_fragment_header),
 		T(test_h13_untranslated_onto_dnat_reply_key),
 		T(test_h13_dnat_onto_untranslated_flow),
 		T(test_h13_expired_reply_tuple_cleared),
 		T(test_h13_gc_takes_flow_with_reply_key),
 #undef T
+#undef I
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,31 +23,24 @@
 #include "config.h"
 #include "datapath.h"
 #include "identity.h"
-#include "pkttest.h"
 #include "policy.h"
+#include "policytest.h"
 #include "service.h"
 
-#define ID_CLIENT 300 /* tailnet peer 100.64.0.0/24 (zone 1) */
-#define ID_ADMIN  301 /* tailnet peer 100.64.0.9/32 (zone 1) */
-#define ID_WEB	  400 /* pods 198.18.1.0/24 (zone 0) */
-#define ID_DB	  401 /* pod 198.18.2.1 (zone 0) */
-#define ID_OTHER  500 /* peers of zone 2, 100.100.0.0/16 */
+#define ID_ADMIN 301 /* tailnet peer 100.64.0.9/32 (zone 1) */
 
-#define ANY    TP_POLICY_ANY_ID
-#define POD    "198.18.1.1"
-#define DB     "198.18.2.1"
-#define Z2PEER "100.100.0.5"
+#define ANY TP_POLICY_ANY_ID
 
-/* The standard identities: two tailnet peers, web pods, a database pod. */
+/* The plan's identities (policytest.h), and an admin among the clients. */
 static void identities(struct th *h)
 {
-	pt_ident(h, TH_ZONE, "100.64.0.0/24", ID_CLIENT);
+	pol_identities(h);
 	pt_ident(h, TH_ZONE, "100.64.0.9/32", ID_ADMIN);
-	pt_ident(h, TH_ZONE, "fd7a:115c:a1e0::/64", ID_CLIENT);
-	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
-	pt_ident(h, 0, "fd00:198:18::1:0/112", ID_WEB);
-	pt_ident(h, 0, "198.18.2.1/32", ID_DB);
-	pt_ident(h, TH_ZONE2, TH_ZONE2_NET4, ID_OTHER);
+}
+
+static int setup_identities(void **state)
+{
+	return pt_setup_with(state, identities);
 }
 
 /* ---- verdicts ----------------------------------------------------------- */
@@ -57,7 +50,6 @@ static void test_default_allow_and_deny(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	identities(h);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1001, POD, 80, TCP, SYN), DROP);
@@ -75,16 +67,13 @@ static void test_default_allow_and_deny(void **state)
 static void test_exact_rule(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, POD, 80, TCP);
 	struct tp_ct_entry e;
 	__u32 id;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	id = pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_open_in(h, CLIENT4, 1000, POD, 80, TCP, SYN);
 	assert_int_equal(e.verdict, TP_VERDICT_ALLOW);
 	assert_int_equal(e.rule_id, id);
 	assert_int_equal(e.src_identity, ID_CLIENT);
@@ -110,7 +99,6 @@ static void test_wildcards(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	/* any source to the database on 5432 */
 	pt_rule(h, ANY, ID_DB, 0, TCP, 5432, 5432, TP_VERDICT_ALLOW);
@@ -151,7 +139,6 @@ static void test_port_range_edges(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1000, 1999, TP_VERDICT_DENY);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1, POD, 999, TCP, SYN), PASS);
 	assert_int_equal(pt_send_in(h, CLIENT4, 2, POD, 1000, TCP, SYN), DROP);
@@ -173,12 +160,10 @@ static void test_port_range_edges(void **state)
 static void test_specificity(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 3, POD, 1500, TCP);
 	struct tp_ct_entry e;
 	__u32 narrow;
 
 	REQUIRE_BPF();
-	identities(h);
 	/* named identities beat wildcards, whatever the ports */
 	pt_rule(h, ANY, ANY, 0, TCP, 443, 443, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, 0, 0, 0, TP_VERDICT_ALLOW);
@@ -188,8 +173,7 @@ static void test_specificity(void **state)
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1000, 1999, TP_VERDICT_DENY);
 	narrow = pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 1400, 1599,
 			 TP_VERDICT_AUDIT);
-	assert_int_equal(pt_send_in(h, CLIENT4, 3, POD, 1500, TCP, SYN), PASS);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_open_in(h, CLIENT4, 3, POD, 1500, TCP, SYN);
 	assert_int_equal(e.rule_id, narrow);
 	assert_int_equal(e.verdict, TP_VERDICT_AUDIT);
 	assert_int_equal(pt_send_in(h, CLIENT4, 4, POD, 1999, TCP, SYN), DROP);
@@ -205,11 +189,9 @@ static void test_deny_wins_at_equal_specificity(void **state)
 {
 	struct th *h = *state;
 	__u32 deny;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 3, POD, 80, TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	/* one named identity each, same port bits */
 	pt_rule(h, ANY, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
@@ -217,8 +199,7 @@ static void test_deny_wins_at_equal_specificity(void **state)
 	assert_int_equal(pt_send_in(h, CLIENT4, 1, POD, 80, TCP, SYN), DROP);
 	/* audit beats allow */
 	pt_rule(h, ID_CLIENT, ANY, 0, TCP, 80, 80, TP_VERDICT_AUDIT);
-	assert_int_equal(pt_send_in(h, CLIENT4, 3, POD, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_open_in(h, CLIENT4, 3, POD, 80, TCP, SYN);
 	assert_int_equal(e.verdict, TP_VERDICT_AUDIT);
 	assert_int_equal(e.rule_id,
 			 deny); /* same match: same rule, new verdict */
@@ -238,7 +219,6 @@ static void test_rule_delete_restores(void **state)
 		pt_rule_spec(ID_CLIENT, ID_WEB, 0, TCP, 512, 1023, 0);
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 0, 1023, TP_VERDICT_ALLOW);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 512, 1023, TP_VERDICT_DENY);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
@@ -261,7 +241,6 @@ static void test_stateful_replies(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	/* the reply leaves: no rule allows web -> client, conntrack does */
@@ -281,18 +260,16 @@ static void test_egress_flows(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_WEB, ID_CLIENT, 0, UDP, 53, 53, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_out(h, POD, 5000, CLIENT4, 53, UDP, 0), PASS);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_open_out(h, POD, 5000, CLIENT4, 53, UDP, 0);
 	/* sent by this host (no ingress interface) */
 	assert_int_equal(e.flags, TP_CT_F_EGRESS | TP_CT_F_LOCAL);
 	assert_int_equal(e.src_identity, ID_WEB);
 	assert_int_equal(e.dst_identity, ID_CLIENT);
 	/* its replies come in through conntrack */
 	assert_int_equal(pt_send_in(h, CLIENT4, 53, POD, 5000, UDP, 0), PASS);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_ct_must(h, &k);
 	assert_int_equal(e.state, TP_CT_REPLIED);
 	/* this host (no ingress interface, no identity): host */
 	pt_rule(h, TP_ID_HOST, TP_ID_TAILNET, 0, TCP, 22, 22, TP_VERDICT_ALLOW);
@@ -312,7 +289,6 @@ static void test_revision_recheck(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_allowed_flow(h, ID_CLIENT, ID_WEB, CLIENT4, POD);
 	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, SYN | ACK),
 			 PASS);
@@ -320,7 +296,7 @@ static void test_revision_recheck(void **state)
 	assert_int_equal(tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE), 0);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), DROP);
 	assert_int_equal(th_stat(h, TP_STAT_POLICY_RECHECK), 1);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_ct_must(h, &k);
 	assert_int_equal(e.verdict, TP_VERDICT_DENY);
 	/* and its replies stop too */
 	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK),
@@ -332,7 +308,7 @@ static void test_revision_recheck(void **state)
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
 	assert_int_equal(pt_send_out(h, POD, 80, CLIENT4, 1000, TCP, ACK),
 			 PASS);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_ct_must(h, &k);
 	assert_int_equal(e.src_identity, ID_ADMIN);
 	/* no change: no re-check */
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, POD, 80, TCP, ACK), PASS);
@@ -344,9 +320,8 @@ static void test_policy_sees_backend(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	/* a rule on the service port does not allow the translated flow */
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1, VIP4, 80, TCP, SYN), DROP);
@@ -363,11 +338,9 @@ static void test_policy_sees_backend(void **state)
 static void test_zone_crossing(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(CLIENT4, 2, Z2PEER, 80, TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	identities(h);
 	/* default allow everywhere, yet zone 1 -> zone 2 is refused */
 	assert_int_equal(pt_send_in(h, CLIENT4, 1, Z2PEER, 80, TCP, SYN), DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_ZONE), 1);
@@ -377,8 +350,7 @@ static void test_zone_crossing(void **state)
 	assert_int_equal(pt_send_in(h, CLIENT4, 1, Z2PEER, 80, TCP, SYN), DROP);
 	/* a rule naming both identities does */
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
-	assert_int_equal(pt_send_in(h, CLIENT4, 2, Z2PEER, 80, TCP, SYN), PASS);
-	assert_int_equal(pt_ct_get(h, &k, &e), 0);
+	e = pt_open_in(h, CLIENT4, 2, Z2PEER, 80, TCP, SYN);
 	assert_int_equal(e.out_zone, TH_ZONE2);
 	assert_int_equal(e.dst_identity, ID_OTHER);
 	/* ... and only for what it names */
@@ -394,49 +366,36 @@ static void test_zone_forward_guard(void **state)
 {
 	struct th *h = *state;
 	struct pkt in;
-	uint8_t out[PKT_MAX];
-	size_t out_len;
-	int verdict;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_rule(h, ID_CLIENT, ID_OTHER, 0, TCP, 80, 80, TP_VERDICT_ALLOW);
 	/* allowed at zone 1's ingress, leaving through zone 2's interface */
 	assert_int_equal(pt_send_in(h, CLIENT4, 7, Z2PEER, 80, TCP, SYN), PASS);
 	pt_build(FLOWP(CLIENT4, 7, Z2PEER, 80, TCP, ACK), &in);
-	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex2,
-				     h->l3_ifindex, in.data, in.len, out,
-				     &out_len, &verdict),
-			 0);
-	assert_int_equal(verdict, PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex2,
+				    h->l3_ifindex, &in),
+			 PASS);
 	/* the reply comes in on zone 2's interface: a reply, not a crossing */
 	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 7, TCP, SYN | ACK), &in);
-	assert_int_equal(th_run(h, TH_FROM_TAILNET, h->l3_ifindex2, in.data,
-				in.len, out, &out_len, &verdict),
-			 0);
-	assert_int_equal(verdict, PASS);
+	assert_int_equal(pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in),
+			 PASS);
 	{
 		struct tp_ct_key k = pt_ct_key(CLIENT4, 7, Z2PEER, 80, TCP);
-		struct tp_ct_entry e;
+		struct tp_ct_entry e = pt_ct_must(h, &k);
 
-		assert_int_equal(pt_ct_get(h, &k, &e), 0);
 		assert_int_equal(e.state, TP_CT_SYN_RECV);
 		assert_int_equal(e.packets[1], 1);
 	}
 	/* ... and leaves zone 1's interface as that flow's reply */
 	pt_build(FLOWP(Z2PEER, 80, CLIENT4, 7, TCP, ACK), &in);
-	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex,
-				     h->l3_ifindex2, in.data, in.len, out,
-				     &out_len, &verdict),
-			 0);
-	assert_int_equal(verdict, PASS);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
+				    h->l3_ifindex2, &in),
+			 PASS);
 	/* a packet from zone 2 that no zone-2 flow explains is dropped */
 	pt_build(FLOWP(Z2PEER, 99, CLIENT4, 22, TCP, SYN), &in);
-	assert_int_equal(th_run_from(h, TH_TO_TAILNET, h->l3_ifindex,
-				     h->l3_ifindex2, in.data, in.len, out,
-				     &out_len, &verdict),
-			 0);
-	assert_int_equal(verdict, DROP);
+	assert_int_equal(pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex,
+				    h->l3_ifindex2, &in),
+			 DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_ZONE), 1);
 }
 
@@ -451,7 +410,6 @@ static void test_fragment_bypass(void **state)
 	size_t l4_len;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, 80, 80, TP_VERDICT_ALLOW);
 	sp.payload = payload;
@@ -497,7 +455,6 @@ static void test_ipv6_exthdr_bypass(void **state)
 	size_t i;
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_rule(h, ANY, ID_WEB, 0, TCP, 22, 22, TP_VERDICT_DENY);
 	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		memcpy(sp.exthdr, chains[i], 4);
@@ -560,9 +517,8 @@ static void test_events(void **state)
 	struct tp_svc_key sk = pt_svc_key(VIP4, 80, TCP);
 
 	REQUIRE_BPF();
-	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &sk, &svc), 0);
 	allow = pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080,
 			TP_VERDICT_ALLOW);
@@ -625,8 +581,7 @@ static void test_drop_events(void **state)
 	int verdict;
 
 	REQUIRE_BPF();
-	identities(h);
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	pt_service(h, VIP4, 81, TCP, NULL, 0, 0, NULL, NULL, 0, 0);
 	assert_int_equal(pt_send_in(h, CLIENT4, 1000, VIP4, 80, TCP, SYN),
 			 PASS);
@@ -741,8 +696,7 @@ static void test_counters(void **state)
 	__u32 r;
 
 	REQUIRE_BPF();
-	identities(h);
-	pt_service(h, VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &sk, &svc), 0);
 	r = pt_rule(h, ID_CLIENT, ANY, 0, TCP, 22, 22, TP_VERDICT_DENY);
 	pt_send_in(h, CLIENT4, 1, POD, 22, TCP, SYN);
@@ -1604,26 +1558,28 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
-		T(test_default_allow_and_deny),
-		T(test_exact_rule),
-		T(test_wildcards),
-		T(test_port_range_edges),
-		T(test_specificity),
-		T(test_deny_wins_at_equal_specificity),
-		T(test_rule_delete_restores),
-		T(test_stateful_replies),
-		T(test_egress_flows),
-		T(test_revision_recheck),
-		T(test_policy_sees_backend),
-		T(test_zone_crossing),
-		T(test_zone_forward_guard),
-		T(test_fragment_bypass),
-		T(test_ipv6_exthdr_bypass),
-		T(test_events),
-		T(test_drop_events),
+/* with the identities */
+#define I(fn) cmocka_unit_test_setup_teardown(fn, setup_identities, pt_teardown)
+		I(test_default_allow_and_deny),
+		I(test_exact_rule),
+		I(test_wildcards),
+		I(test_port_range_edges),
+		I(test_specificity),
+		I(test_deny_wins_at_equal_specificity),
+		I(test_rule_delete_restores),
+		I(test_stateful_replies),
+		I(test_egress_flows),
+		I(test_revision_recheck),
+		I(test_policy_sees_backend),
+		I(test_zone_crossing),
+		I(test_zone_forward_guard),
+		I(test_fragment_bypass),
+		I(test_ipv6_exthdr_bypass),
+		I(test_events),
+		I(test_drop_events),
 		cmocka_unit_test_setup_teardown(test_event_rate_limit,
 						setup_slow_events, pt_teardown),
-		T(test_counters),
+		I(test_counters),
 		T(test_rule_index_model),
 		T(test_name_index),
 		cmocka_unit_test_setup_teardown(test_add_all_or_nothing_shared,
@@ -1631,6 +1587,7 @@ int main(void)
 		T(test_index_built_on_upgrade),
 		T(test_group_index_differential),
 #undef T
+#undef I
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
