@@ -1495,8 +1495,6 @@ static void test_service_mixed_family(void **state)
 
 /* ---- SNAT ------------------------------------------------------------------------ */
 
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 /* "snat": the string and the object, their defaults, and the per-service flag. */
 /* The "kubernetes" section: defaults, every key, and errors naming the key. */
 static void test_config_kubernetes(void **state)
@@ -1841,7 +1839,7 @@ static void test_snat_reserved_ports(void **state)
 
 	/* the kernel's own, in this namespace (it keeps automatic binds off those ports) */
 	ports_of(real, saved, sizeof(saved));
-	sh("echo 7000,7005 > %s", real);
+	fixture_sh("echo 7000,7005 > %s", real);
 	assert_int_equal(tpd_ports_reserve(real, record, 61000, 65000, added,
 					   sizeof(added)),
 			 0);
@@ -1894,37 +1892,25 @@ static void test_snat_reserved_ports(void **state)
 	}
 
 	/* a record of another network namespace: never this one's ports */
-	sh("echo 7000,61000-65000 > %s", real);
-	sh("printf '61000-65000\\nnetns 1\\n' > %s", record);
+	fixture_sh("echo 7000,61000-65000 > %s", real);
+	fixture_sh("printf '61000-65000\\nnetns 1\\n' > %s", record);
 	assert_int_equal(tpd_ports_release(real, record, added, sizeof(added)),
 			 1);
 	assert_string_equal(ports_of(real, got, sizeof(got)),
 			    "7000,61000-65000");
 	assert_int_not_equal(access(record, F_OK), 0);
-	sh("printf '61000-65000\\nnetns 1\\n' > %s", record);
+	fixture_sh("printf '61000-65000\\nnetns 1\\n' > %s", record);
 	assert_int_equal(tpd_ports_reserve(real, record, 61000, 65000, added,
 					   sizeof(added)),
 			 0);
 	assert_string_equal(added, ""); /* all there before: none of it ours */
 	assert_int_not_equal(access(record, F_OK), 0);
-	sh("echo '%s' > %s", saved, real);
+	fixture_sh("echo '%s' > %s", saved, real);
 }
 
 /* ---- interfaces --------------------------------------------------------------- */
 
 /* Run a shell command in the test's own network namespace; it must work. */
-static void sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd))
-		fail_msg("'%s' failed", cmd);
-}
-
 /* The tp_ifaces flags tpd_iface_attach() gives an uplink, or -errno. */
 static int uplink_flags(struct th *h, const char *name, int ifindex)
 {
@@ -1965,8 +1951,8 @@ static void test_iface_kind_own_netns(void **state)
 	bool l3;
 
 	REQUIRE_BPF();
-	sh("ip link add tpeth0 type veth peer name tpeth1");
-	sh("ip tuntap add dev eth0 mode tun");
+	fixture_sh("ip link add tpeth0 type veth peer name tpeth1");
+	fixture_sh("ip tuntap add dev eth0 mode tun");
 	assert_int_equal(uplink_flags(h, "tpeth0", if_nametoindex("tpeth0")),
 			 TP_IFACE_F_UPLINK);
 	assert_int_equal(uplink_flags(h, "eth0", if_nametoindex("eth0")),
@@ -1984,7 +1970,7 @@ static void test_iface_kind_own_netns(void **state)
 	assert_int_equal(tpd_link_is_l3(gone, &l3), -ENODEV);
 	assert_int_equal(uplink_flags(h, "tp-none0", gone), -ENODEV);
 	assert_int_not_equal(bpf_map_lookup_elem(h->maps.ifaces, &gone, &v), 0);
-	sh("ip link del tpeth0 && ip link del eth0");
+	fixture_sh("ip link del tpeth0 && ip link del eth0");
 }
 
 /* tp_config, read from the maps. */
@@ -2022,14 +2008,15 @@ static void test_snat_addresses(void **state)
 	 * slow run, as under qemu, saw it become valid and chose it).
 	 */
 	(void)!system("ip link del tpsn0 2>/dev/null");
-	sh("ip link add tpsn0 type veth peer name tpsn1 && "
-	   "sysctl -qw net.ipv6.neigh.tpsn0.retrans_time_ms=3600000 && "
-	   "ip link set tpsn0 up && "
-	   "ip link set tpsn1 up && ip addr add 198.18.0.5/24 dev tpsn0 && "
-	   "ip addr add 198.18.0.6/24 dev tpsn0 && "
-	   "ip -6 addr add fd00:198:18::4/64 dev tpsn0 nodad preferred_lft 0 && "
-	   "ip -6 addr add fd00:198:18::5/64 dev tpsn0 nodad && "
-	   "ip -6 addr add fd00:198:18::6/64 dev tpsn0");
+	fixture_sh(
+		"ip link add tpsn0 type veth peer name tpsn1 && "
+		"sysctl -qw net.ipv6.neigh.tpsn0.retrans_time_ms=3600000 && "
+		"ip link set tpsn0 up && "
+		"ip link set tpsn1 up && ip addr add 198.18.0.5/24 dev tpsn0 && "
+		"ip addr add 198.18.0.6/24 dev tpsn0 && "
+		"ip -6 addr add fd00:198:18::4/64 dev tpsn0 nodad preferred_lft 0 && "
+		"ip -6 addr add fd00:198:18::5/64 dev tpsn0 nodad && "
+		"ip -6 addr add fd00:198:18::6/64 dev tpsn0");
 	/* uplinks not there yet, or without a global address (lo), are passed over */
 	config_ok("{\"interfaces\":[{\"name\":\"x\"},{\"name\":"
 		  "\"tp-none0\",\"kind\":\"uplink\"},{\"name\":\"lo\","
@@ -2061,8 +2048,8 @@ static void test_snat_addresses(void **state)
 	assert_false(changed);
 	/* a tpctl bump in between survives the next write, and the other way round */
 	assert_int_equal(tp_policy_bump_rev(&h->maps), 0);
-	sh("ip addr flush dev tpsn0 scope global to 198.18.0.0/24 && "
-	   "ip addr add 198.18.0.7/24 dev tpsn0");
+	fixture_sh("ip addr flush dev tpsn0 scope global to 198.18.0.0/24 && "
+		   "ip addr add 198.18.0.7/24 dev tpsn0");
 	assert_int_equal(tpd_snat_addrs(&cfg, &a), 0);
 	assert_memory_equal(&a.v4, &v4b, sizeof(v4b));
 	assert_int_equal(tpd_snat_config_write(&h->maps, &cfg, &a, &changed),
@@ -2099,7 +2086,7 @@ static void test_snat_addresses(void **state)
 	assert_memory_equal(&a.v6, &zero, sizeof(zero));
 	assert_string_equal(a.from, "none");
 	tpd_config_free(&cfg);
-	sh("ip link del tpsn0");
+	fixture_sh("ip link del tpsn0");
 }
 
 /* ---- this host's addresses ------------------------------------------------------- */
@@ -2161,12 +2148,14 @@ static void test_host_addresses(void **state)
 		tp_identity_set(&h->maps, 0, &a, 128, 301, TP_OWNER_TPCTL), 0);
 	nl = tpd_links_open();
 	assert_non_null(nl);
-	sh("ip link add tphost0 type veth peer name tphost1");
-	sh("ip addr add 198.18.0.5/24 dev tphost0 && ip addr add 198.18.0.6/24 dev tphost0 && "
-	   "ip addr add 198.18.0.7/24 dev tphost0");
-	sh("ip -6 addr add fd00:198:18::5/64 dev tphost0 nodad && "
-	   "ip -6 addr add fe80::5/64 dev tphost0 nodad");
-	sh("ip addr add 100.64.0.5/32 dev tptun0"); /* the node's tailnet address */
+	fixture_sh("ip link add tphost0 type veth peer name tphost1");
+	fixture_sh(
+		"ip addr add 198.18.0.5/24 dev tphost0 && ip addr add 198.18.0.6/24 dev tphost0 && "
+		"ip addr add 198.18.0.7/24 dev tphost0");
+	fixture_sh("ip -6 addr add fd00:198:18::5/64 dev tphost0 nodad && "
+		   "ip -6 addr add fe80::5/64 dev tphost0 nodad");
+	fixture_sh(
+		"ip addr add 100.64.0.5/32 dev tptun0"); /* the node's tailnet address */
 	assert_true(addr_events(nl));
 
 	assert_int_equal(tpd_host_addrs(&host, &n), 0);
@@ -2194,7 +2183,7 @@ static void test_host_addresses(void **state)
 	assert_int_equal(e.out_zone, 0);
 
 	/* an address goes: the event says so, the next sync removes it */
-	sh("ip addr del 198.18.0.5/24 dev tphost0");
+	fixture_sh("ip addr del 198.18.0.5/24 dev tphost0");
 	assert_true(addr_events(nl));
 	free(host);
 	assert_int_equal(tpd_host_addrs(&host, &n), 0);
@@ -2212,7 +2201,7 @@ static void test_host_addresses(void **state)
 	assert_int_equal(r.added + r.changed + r.removed, 0);
 
 	/* the interface goes, and its addresses with it */
-	sh("ip link del tphost0");
+	fixture_sh("ip link del tphost0");
 	assert_true(addr_events(nl));
 	free(host);
 	assert_int_equal(tpd_host_addrs(&host, &n), 0);
@@ -2223,7 +2212,7 @@ static void test_host_addresses(void **state)
 	assert_int_equal(ident_of(h, 0, "198.18.0.6"), 300);
 	assert_int_equal(ident_of(h, 0, "198.18.0.7"), 301);
 
-	sh("ip addr del 100.64.0.5/32 dev tptun0");
+	fixture_sh("ip addr del 100.64.0.5/32 dev tptun0");
 	free(host);
 	tpd_links_close(nl);
 	tpd_config_free(&cfg);
@@ -3204,8 +3193,8 @@ static void tpd_proc_init(struct tpd_proc *d)
 	snprintf(d->log, sizeof(d->log), "%s/tailplaned.log", d->dir);
 	snprintf(d->pin_root, sizeof(d->pin_root), "/sys/fs/bpf/tp-ldtest-%d-d",
 		 getpid());
-	sh("ip tuntap add dev tpwg0 mode tun && ip link set tpwg0 up");
-	sh("ip tuntap add dev tpwg1 mode tun && ip link set tpwg1 up");
+	fixture_sh("ip tuntap add dev tpwg0 mode tun && ip link set tpwg0 up");
+	fixture_sh("ip tuntap add dev tpwg1 mode tun && ip link set tpwg1 up");
 }
 
 /* Write the configuration file. */
@@ -3916,10 +3905,11 @@ static void test_daemon_snat(void **state)
 	REQUIRE_BPF();
 	tpd_proc_init(d);
 	ports_of(real, saved, sizeof(saved));
-	sh("echo 7000 > %s", real);
+	fixture_sh("echo 7000 > %s", real);
 	(void)!system("ip link del tpsn0 2>/dev/null"); /* a failed test's */
-	sh("ip link add tpsn0 type veth peer name tpsn1 && ip link set tpsn0 up && "
-	   "ip link set tpsn1 up && ip addr add 198.18.0.5/24 dev tpsn0");
+	fixture_sh(
+		"ip link add tpsn0 type veth peer name tpsn1 && ip link set tpsn0 up && "
+		"ip link set tpsn1 up && ip addr add 198.18.0.5/24 dev tpsn0");
 	snprintf(
 		json, sizeof(json),
 		"{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"},"
@@ -3955,7 +3945,8 @@ static void test_daemon_snat(void **state)
 	}
 
 	/* the uplink's address changes: tp_config follows */
-	sh("ip addr del 198.18.0.5/24 dev tpsn0 && ip addr add 198.18.0.8/24 dev tpsn0");
+	fixture_sh(
+		"ip addr del 198.18.0.5/24 dev tpsn0 && ip addr add 198.18.0.8/24 dev tpsn0");
 	for (n = 0; n < TPD_AWAIT_MS / 20; n++) {
 		c = tpd_proc_config_map(d);
 		if (!memcmp(&c.snat_addr4, &v4b, sizeof(v4b)))
@@ -3986,7 +3977,7 @@ static void test_daemon_snat(void **state)
 	assert_int_not_equal(access(record, F_OK), 0);
 	unlink(out);
 	unlink(err);
-	sh("ip link del tpsn0; echo '%s' > %s", saved, real);
+	fixture_sh("ip link del tpsn0; echo '%s' > %s", saved, real);
 }
 
 /* --check-config covers "snat": an error names the key, a warning is only one. */
@@ -3998,7 +3989,8 @@ static void test_check_config_snat(void **state)
 	(void)state;
 	REQUIRE_BPF();
 	tpd_proc_init(d);
-	sh("echo '32768 60999' > /proc/sys/net/ipv4/ip_local_port_range");
+	fixture_sh(
+		"echo '32768 60999' > /proc/sys/net/ipv4/ip_local_port_range");
 	snprintf(json, sizeof(json),
 		 "{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"}],"
 		 "\"snat\":{\"ports\":\"60000-62000\"}}",
