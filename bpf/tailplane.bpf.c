@@ -619,6 +619,10 @@ __noinline int tp_ingress_new(struct __sk_buff *skb)
 		      &e->nat_addr, e->nat_port);
 	if (d.verdict == TP_VERDICT_DENY)
 		return tp_drop(skb, d.reason);
+	/* leaving to a tailnet, its replies must come back to its zone */
+	if (q.out_zone && tp_replies_elsewhere(skb, p, &e->nat_addr, &scr->fib))
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
+				      TP_DROP_REVERSE_PATH);
 	if (svc && tp_snat_wanted(skb, p, svc, e, q.out_zone, &scr->fib)) {
 		if (!tp_snat_addr(tp_ct_cfg(), p))
 			return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,

@@ -2377,6 +2377,24 @@ static int cross_new(struct ref_run *r, struct tp_ct_entry *e,
 	return cross_out(r, e);
 }
 
+static __u32 route_ifindex(const struct ref_state *st, bool v6,
+			   const struct tp_addr *saddr,
+			   const struct tp_addr *daddr);
+
+/*
+ * Would the routes send the replies of the packet's new flow (from @daddr,
+ * its destination after translation, to its source) out of an interface
+ * that is not of the packet's zone?  No route: no.
+ */
+static bool replies_elsewhere(const struct ref_run *r,
+			      const struct tp_addr *daddr)
+{
+	const struct ref_pkt *p = r->p;
+	__u32 ifx = route_ifindex(r->st, p->v6, daddr, &p->t.saddr);
+
+	return ifx && tailnet_zone(r->st, ifx) != p->t.zone;
+}
+
 /*
  * A new flow from the tailnet: service and backend, then policy on the
  * translated destination (reported whatever it decides), then the
@@ -2428,6 +2446,15 @@ static int from_tailnet_new(struct ref_run *r)
 	event(r, &q, &d, e.svc_id, &e.nat_addr, e.nat_port);
 	if (d.verdict == TP_VERDICT_DENY)
 		return drop(r, d.reason);
+	/*
+	 * "A new flow from the tailnet leaving to a tailnet interface whose
+	 * source the FIB routes out of an interface of another zone (or off
+	 * the tailnet): TP_DROP_REVERSE_PATH, after the decision."
+	 */
+	if (q.out_zone && replies_elsewhere(r, &e.nat_addr)) {
+		explain(st, "replies would leave by another interface");
+		return drop_report(r, TP_DROP_REVERSE_PATH);
+	}
 	ret = cross_masq(r, q.out_zone, &addr);
 	if (ret < 0)
 		return drop_report(r, -ret);
@@ -2842,10 +2869,6 @@ static int masq_out(struct ref_run *r, const struct tp_ct_entry *e)
 	masq_count(r, e);
 	return pass(r, TP_STAT_MASQ);
 }
-
-static __u32 route_ifindex(const struct ref_state *st, bool v6,
-			   const struct tp_addr *saddr,
-			   const struct tp_addr *daddr);
 
 /*
  * "Forwarded by the program: TTL / hop limit decremented, the FIB asked
