@@ -2381,6 +2381,18 @@ static __u32 route_ifindex(const struct ref_state *st, bool v6,
 			   const struct tp_addr *saddr,
 			   const struct tp_addr *daddr);
 
+/* Is the packet's source the node's address (tp_masq) in @zone? */
+static bool src_is_node_addr(const struct ref_run *r, __u16 zone)
+{
+	const struct tp_masq *m = masq_entry(r->st, zone);
+	const struct tp_addr *a;
+
+	if (!m)
+		return false;
+	a = r->p->v6 ? &m->addr6 : &m->addr4;
+	return addr_set(a) && !memcmp(a, &r->p->t.saddr, sizeof(*a));
+}
+
 /*
  * Would the routes send the replies of the packet's new flow (from @daddr,
  * its destination after translation, to its source) out of an interface
@@ -2449,9 +2461,11 @@ static int from_tailnet_new(struct ref_run *r)
 	/*
 	 * "A new flow from the tailnet leaving to a tailnet interface whose
 	 * source the FIB routes out of an interface of another zone (or off
-	 * the tailnet): TP_DROP_REVERSE_PATH, after the decision."
+	 * the tailnet), or is the node's own address in its out zone (its
+	 * tp_masq entry's): TP_DROP_REVERSE_PATH, after the decision."
 	 */
-	if (q.out_zone && replies_elsewhere(r, &e.nat_addr)) {
+	if (q.out_zone && (src_is_node_addr(r, q.out_zone) ||
+			   replies_elsewhere(r, &e.nat_addr))) {
 		explain(st, "replies would leave by another interface");
 		return drop_report(r, TP_DROP_REVERSE_PATH);
 	}
