@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <bpf/bpf.h>
 
@@ -110,6 +111,26 @@ static void xa_covered_cluster(struct th *h, const char *cidr)
 }
 
 /*
+ * xa_env() and @m from zone 1, masqueraded into zone 2 (forwarded as
+ * @out): its flow entry.
+ */
+static struct tp_ct_entry xa_masq_flow(struct th *h, struct pkt_spec m,
+				       struct pkt *out)
+{
+	struct tp_ct_key mkey = xa_key(&m, TH_ZONE);
+	struct tp_ct_entry e;
+
+	xa_env(h);
+	assert_int_equal(
+		mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0, m, out),
+		REDIRECT);
+	e = pt_ct_must(h, &mkey);
+	assert_true(tp_ct_is_masq(&e));
+	assert_int_equal(e.out_zone, TH_ZONE2);
+	return e;
+}
+
+/*
  * M: a zone-1 client to the zone-2 peer, masqueraded into zone 2 (its
  * flow entry in zone 1 is client -> peer).  C: the zone-2 peer to the
  * client, M's tuple reversed, a plain crossing into zone 1 (no
@@ -128,13 +149,7 @@ static void test_crossing_on_masq_flow_tuple_clashes(void **state)
 	struct pkt out;
 
 	REQUIRE_BPF();
-	xa_env(h);
-	assert_int_equal(
-		mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0, m, &out),
-		REDIRECT);
-	e = pt_ct_must(h, &mkey);
-	assert_true(tp_ct_is_masq(&e));
-	assert_int_equal(e.out_zone, TH_ZONE2);
+	e = xa_masq_flow(h, m, &out);
 	m_out = mt_with_side(m, true, MASQ2_4, ntohs(e.snat_port));
 	m_out.ttl = 63; /* forwarded by the node */
 	pt_expect_pkt(m_out, &out);
@@ -411,6 +426,248 @@ static void test_stale_case(void **state)
 	assert_int_equal(pt_ct_count(h), 2);
 }
 
+/*
+ * Zone 1 masquerades pods (two ports, PORT_LO and PORT_LO + 1) and the
+ * node's zone-1 address is its own; a zone-2 peer's allowed IPs cover it.
+ * The peer sends from it, from a port of the range, to a zone-1 client:
+ * a crossing into zone 1 on the reply tuple of the pod's masqueraded
+ * flow to that client (client -> node:port), which the kernel drops
+ * anyway (a local source from outside is a martian).
+ */
+static void xa_node_addr_env(struct th *h)
+{
+	xa_plain_env(h);
+	mt_masq_env(h, PORT_LO, PORT_LO + 1);
+	pt_ident(h, TH_ZONE2, MASQ4 "/32", 500);
+	pt_ident(h, 0, "198.18.2.0/24", 600);
+	pt_rule(h, 600, 300, 0, 0, 0, 0, TP_VERDICT_ALLOW);
+	assert_int_equal(system("ip addr replace " MASQ4 "/32 dev tptun0"), 0);
+}
+
+/*
+ * The pod's flow first, masqueraded to the node's address and a port p:
+ * the crossing from the node's address and p, whose reply tuple in zone
+ * 1 is the pod's flow's (client -> node:p), is refused; the client's
+ * answer still reaches the pod.
+ */
+static void test_crossing_from_node_addr_after_masq_flow(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec q = pt_flow(POD4, PPORT, CLIENT4, DPORT, UDP, 0);
+	struct tp_ct_key qkey = xa_key(&q, TH_ZONE);
+	struct tp_ct_entry e;
+	struct pkt out;
+	int v;
+
+	REQUIRE_BPF();
+	xa_node_addr_env(h);
+	v = mt_pod_out(h, q, &out);
+	assert_int_equal(v, PASS);
+	e = pt_ct_must(h, &qkey);
+	assert_true(tp_ct_is_masq(&e));
+	xa_refused(h,
+		   pt_flow(MASQ4, ntohs(e.snat_port), CLIENT4, DPORT, UDP, 0),
+		   TP_DROP_REVERSE_PATH, 1, 2);
+	(void)!system("ip addr del " MASQ4 "/32 dev tptun0");
+	mt_expect_answer(h, q, MASQ4, ntohs(e.snat_port));
+	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 0);
+}
+
+/*
+ * The crossings first, from the node's address and each port of the
+ * range: refused, so they hold none of its ports toward the client, and
+ * the pod's flow gets one (else: TP_DROP_SNAT_EXHAUSTED, a zone-2 peer
+ * denying every pod's flow to that client and port).
+ */
+static void test_crossing_from_node_addr_cannot_hold_masq_ports(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec q = pt_flow(POD4, PPORT, CLIENT4, DPORT, UDP, 0);
+	struct pkt out;
+	int v[3];
+
+	REQUIRE_BPF();
+	xa_node_addr_env(h);
+	v[0] = mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0,
+			   pt_flow(MASQ4, PORT_LO, CLIENT4, DPORT, UDP, 0),
+			   &out);
+	v[1] = mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0,
+			   pt_flow(MASQ4, PORT_LO + 1, CLIENT4, DPORT, UDP, 0),
+			   &out);
+	v[2] = mt_pod_out(h, q, &out);
+	(void)!system("ip addr del " MASQ4 "/32 dev tptun0");
+	assert_int_equal(v[0], DROP);
+	assert_int_equal(v[1], DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_REVERSE_PATH), 2);
+	assert_int_equal(v[2], PASS);
+	assert_int_equal(pt_drops(h, TP_DROP_SNAT_EXHAUSTED), 0);
+	assert_int_equal(th_stat(h, TP_STAT_MASQ), 1);
+	assert_int_equal(pt_ct_count(h), 2);
+}
+
+/* Everything a refused packet could have moved: conntrack and counters. */
+struct xa_snap {
+	unsigned int n;
+	struct {
+		struct tp_ct_key k;
+		struct tp_ct_entry e;
+	} ct[16];
+	struct tp_stat stats[TP_STAT_MAX];
+	unsigned int affinity, frags;
+};
+
+static int xa_key_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct tp_ct_key));
+}
+
+static unsigned int xa_map_count(int fd, size_t key_size)
+{
+	__u8 k[64], next[64];
+	unsigned int n = 0;
+
+	assert_true(key_size <= sizeof(k));
+	if (bpf_map_get_next_key(fd, NULL, next))
+		return 0;
+	do {
+		memcpy(k, next, key_size);
+		n++;
+	} while (!bpf_map_get_next_key(fd, k, next));
+	return n;
+}
+
+static void xa_snap(struct th *h, struct xa_snap *sn)
+{
+	int fds[2] = { h->maps.ct, h->maps.ct_any }, ncpu, i, c;
+	struct tp_ct_key k, next, *prev;
+	__u32 id;
+
+	memset(sn, 0, sizeof(*sn));
+	for (i = 0; i < 2; i++) {
+		for (prev = NULL; !bpf_map_get_next_key(fds[i], prev, &next);
+		     prev = &k) {
+			k = next;
+			assert_true(sn->n < 16);
+			sn->ct[sn->n].k = k;
+			assert_int_equal(bpf_map_lookup_elem(fds[i], &k,
+							     &sn->ct[sn->n].e),
+					 0);
+			sn->n++;
+		}
+	}
+	qsort(sn->ct, sn->n, sizeof(sn->ct[0]), xa_key_cmp);
+	ncpu = libbpf_num_possible_cpus();
+	assert_true(ncpu > 0);
+	for (id = 0; id < TP_STAT_MAX; id++) {
+		struct tp_stat per[ncpu];
+
+		assert_int_equal(bpf_map_lookup_elem(h->maps.stats, &id, per),
+				 0);
+		for (c = 0; c < ncpu; c++) {
+			sn->stats[id].packets += per[c].packets;
+			sn->stats[id].bytes += per[c].bytes;
+		}
+	}
+	sn->affinity =
+		xa_map_count(h->maps.affinity, sizeof(struct tp_affinity_key));
+	sn->frags = xa_map_count(h->maps.frags, sizeof(struct tp_frag_key));
+}
+
+/*
+ * The refusal of test_crossing_on_masq_flow_tuple_clashes, map by map:
+ * conntrack byte for byte as it was (M's counters, its SNAT reply key:
+ * no port taken), no affinity or fragment record, and of the counters
+ * only the packet in, drop_conntrack_clash and the policy's allow moved,
+ * by one packet each, and events by two (the decision is counted and
+ * reported before the entries are written, as for every clash, then the
+ * drop); nothing counted as passed, new, masqueraded or forwarded.
+ */
+static void test_clash_refusal_moves_only_its_counter(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec m = pt_flow(CLIENT4, CPORT, PEER2_4, BPORT, UDP, 0);
+	struct pkt_spec c = mt_answer_of(m);
+	static struct xa_snap before, after;
+	__u32 id;
+	struct pkt out;
+
+	REQUIRE_BPF();
+	xa_masq_flow(h, m, &out);
+	xa_snap(h, &before);
+	assert_int_equal(before.n, 2);
+	assert_int_equal(
+		mt_run_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, c, &out),
+		DROP);
+	xa_snap(h, &after);
+	assert_int_equal(after.n, before.n);
+	assert_memory_equal(after.ct, before.ct, sizeof(before.ct));
+	assert_int_equal(after.affinity, 0);
+	assert_int_equal(after.frags, 0);
+	for (id = 0; id < TP_STAT_MAX; id++) {
+		__u64 moved = id == TP_STAT_RX_TAILNET ||
+			      id == TP_STAT_VERDICT_ALLOW ||
+			      id == TP_STAT_DROP(TP_DROP_CT_CLASH);
+
+		if (id == TP_STAT_EVENTS) /* the decision's, the drop's */
+			moved = 2;
+		assert_int_equal(after.stats[id].packets,
+				 before.stats[id].packets + moved);
+		if (!moved)
+			assert_int_equal(after.stats[id].bytes,
+					 before.stats[id].bytes);
+	}
+}
+
+/*
+ * ICMP errors after test_crossing_on_masq_flow_tuple_clashes's refusal
+ * reach M, the only flow there is, translated as M's: the zone-2 peer's
+ * port unreachable about M's masqueraded packet (node:port -> peer)
+ * reaches the client quoting client -> peer; the client's about what
+ * the refused crossing would have sent it (peer -> client: M's answer as
+ * the client sees it) reaches the peer from the node's zone-2 address
+ * quoting peer -> node:port, forwarded into zone 2.
+ */
+static void test_errors_after_clash_reach_the_live_flow(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec m = pt_flow(CLIENT4, CPORT, PEER2_4, BPORT, UDP, 0);
+	struct pkt_spec c = mt_answer_of(m), sent;
+	struct tp_ct_key mkey = xa_key(&m, TH_ZONE);
+	struct pkt in, want, out;
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	e = xa_masq_flow(h, m, &out);
+	sent = mt_with_side(m, true, MASQ2_4, ntohs(e.snat_port));
+	xa_refused(h, c, TP_DROP_CT_CLASH, 1, 2);
+
+	pt_icmp_err(&in, PEER2_4, MASQ2_4, &sent);
+	assert_int_equal(
+		mt_run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, &in, &out),
+		PASS);
+	pt_icmp_err(&want, PEER2_4, CLIENT4, &m);
+	assert_int_equal(
+		pkt_compare(stderr, want.data, want.len, out.data, out.len), 0);
+
+	pt_icmp_err(&in, CLIENT4, PEER2_4, &c);
+	assert_int_equal(
+		mt_run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &in, &out),
+		REDIRECT);
+	/* forwarded by the node: TTL 63 */
+	pt_icmp_err_on_at(
+		__FILE__, __LINE__, &want, MASQ2_4, PEER2_4,
+		FLOWP(PEER2_4, BPORT, MASQ2_4, ntohs(e.snat_port), UDP, 0), 3,
+		3, 0, 0, 63);
+	assert_int_equal(
+		pkt_compare(stderr, want.data, want.len, out.data, out.len), 0);
+	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 2);
+	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
+	assert_int_equal(pt_ct_count(h), 2);
+	e = pt_ct_must(h, &mkey);
+	assert_int_equal(e.packets[TP_CT_DIR_ORIG], 1);
+	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 
 int main(void)
@@ -420,6 +677,10 @@ int main(void)
 		T(test_crossing_cannot_feed_other_zone_flow),
 		T(test_crossing_first_cannot_take_other_zone_flow),
 		T(test_hairpin_on_other_zone_address_cannot_block_crossing),
+		T(test_clash_refusal_moves_only_its_counter),
+		T(test_errors_after_clash_reach_the_live_flow),
+		T(test_crossing_from_node_addr_after_masq_flow),
+		T(test_crossing_from_node_addr_cannot_hold_masq_ports),
 		RT_TEST(stale_cases, 0, test_stale_case),
 		RT_TEST(stale_cases, 1, test_stale_case),
 		RT_TEST(stale_cases, 2, test_stale_case),
