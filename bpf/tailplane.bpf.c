@@ -573,6 +573,26 @@ static __always_inline bool tp_masq_crossed(const struct tp_ct_entry *f,
 }
 
 /*
+ * Is @t's source a service frontend (VIP and port; an echo's, port 0)
+ * that @zone sees?  Packets from @zone to it are the service's: they are
+ * translated to a backend, never a reply to that source.
+ */
+static __always_inline bool tp_src_is_service(const struct tp_ct_key *t,
+					      __u16 zone)
+{
+	struct tp_svc_key sk = {};
+	const struct tp_svc *svc;
+
+	sk.vip = t->saddr;
+	sk.proto = t->proto;
+	sk.port = (t->proto == IPPROTO_TCP || t->proto == IPPROTO_UDP)
+			  ? t->sport
+			  : 0;
+	svc = bpf_map_lookup_elem(&tp_services, &sk);
+	return svc && (!svc->zone || svc->zone == zone);
+}
+
+/*
  * Would the replies of a new flow from the tailnet leaving to the tailnet
  * of @out_zone not come back through its own zone (tp_replies_elsewhere(),
  * @e->nat_addr: its destination after translation)?  Nor do they when its
@@ -580,7 +600,9 @@ static __always_inline bool tp_masq_crossed(const struct tp_ct_entry *f,
  * packet as a martian, but the flow's entries would hold the reply
  * tuples of the node's masqueraded flows there (client -> node:port),
  * and a peer of another zone covering the address could take every port
- * of the range toward a client.
+ * of the range toward a client.  Nor when its source is a service @out_zone
+ * sees (tp_src_is_service()): its reply key there would be the tuple of
+ * that zone's clients' flows to the service, taking them as its replies.
  */
 static __always_inline bool tp_ingress_misrouted(struct __sk_buff *skb,
 						 const struct tp_pkt *p,
@@ -591,6 +613,8 @@ static __always_inline bool tp_ingress_misrouted(struct __sk_buff *skb,
 	const struct tp_addr *own = tp_ct_masq_addr(out_zone, !p->ipv6);
 
 	if (own && tp_addr_eq(own, &p->tuple.saddr))
+		return true;
+	if (tp_src_is_service(&p->tuple, out_zone))
 		return true;
 	return tp_replies_elsewhere(skb, p, &e->nat_addr, &scr->fib);
 }

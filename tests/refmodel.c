@@ -2393,6 +2393,19 @@ static bool src_is_node_addr(const struct ref_run *r, __u16 zone)
 	return addr_set(a) && !memcmp(a, &r->p->t.saddr, sizeof(*a));
 }
 
+/* Is the packet's source (address, port) a service @zone sees? */
+static bool src_is_service(const struct ref_run *r, __u16 zone)
+{
+	struct tp_ct_key t;
+
+	memset(&t, 0, sizeof(t));
+	t.daddr = r->p->t.saddr;
+	t.dport = r->p->t.sport;
+	t.proto = r->p->t.proto;
+	t.zone = zone;
+	return svc_lookup(r->st, &t) != NULL;
+}
+
 /*
  * Would the routes send the replies of the packet's new flow (from @daddr,
  * its destination after translation, to its source) out of an interface
@@ -2462,10 +2475,12 @@ static int from_tailnet_new(struct ref_run *r)
 	 * "A new flow from the tailnet leaving to a tailnet interface whose
 	 * source the FIB routes out of an interface of another zone (or off
 	 * the tailnet), or is the node's own address in its out zone (its
-	 * tp_masq entry's): TP_DROP_REVERSE_PATH, after the decision."
+	 * tp_masq entry's), or a service frontend that zone sees:
+	 * TP_DROP_REVERSE_PATH, after the decision."
 	 */
-	if (q.out_zone && (src_is_node_addr(r, q.out_zone) ||
-			   replies_elsewhere(r, &e.nat_addr))) {
+	if (q.out_zone &&
+	    (src_is_node_addr(r, q.out_zone) || src_is_service(r, q.out_zone) ||
+	     replies_elsewhere(r, &e.nat_addr))) {
 		explain(st, "replies would leave by another interface");
 		return drop_report(r, TP_DROP_REVERSE_PATH);
 	}
