@@ -668,6 +668,36 @@ static void test_errors_after_clash_reach_the_live_flow(void **state)
 	assert_int_equal(e.packets[TP_CT_DIR_REPLY], 0);
 }
 
+/*
+ * A zone-2 peer covering a service VIP (its tailnet's subnet router for
+ * another cluster's service range) sends from VIP:80 to a zone-1
+ * client's port: a crossing whose reply key in zone 1 (client -> VIP:80)
+ * is the client's service flow's tuple.  Before the client's flow it
+ * would take the client's packets to the service as its replies (never
+ * translated to the backend) and feed the client as the service; after
+ * it, it is a clash.  Its replies would never come back (the node
+ * translates client -> VIP:80 for the service): refused both times, and
+ * the client's flow is DNATed to its backend.
+ */
+static void test_crossing_from_service_vip_refused(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec sv = pt_flow(CLIENT4, CPORT, VIP4, 80, UDP, 0);
+	struct pkt_spec forged = mt_answer_of(sv);
+
+	REQUIRE_BPF();
+	xa_plain_env(h);
+	pt_ident(h, 0, "198.18.1.0/24", 400);
+	pt_rule(h, 300, 400, 0, 0, 0, 0, TP_VERDICT_ALLOW);
+	pt_ident(h, TH_ZONE2, VIP4 "/32", 500);
+	pt_service(h, VIP4, 80, UDP, (const char *[]){ BE4[0] }, 1, 8080, NULL,
+		   NULL, 0, 0);
+	xa_refused(h, forged, TP_DROP_REVERSE_PATH, 1, 0);
+	pt_expect_dnat(h, sv, BE4[0], 8080);
+	xa_refused(h, forged, TP_DROP_REVERSE_PATH, 2, 2);
+	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 
 int main(void)
@@ -677,6 +707,7 @@ int main(void)
 		T(test_crossing_cannot_feed_other_zone_flow),
 		T(test_crossing_first_cannot_take_other_zone_flow),
 		T(test_hairpin_on_other_zone_address_cannot_block_crossing),
+		T(test_crossing_from_service_vip_refused),
 		T(test_clash_refusal_moves_only_its_counter),
 		T(test_errors_after_clash_reach_the_live_flow),
 		T(test_crossing_from_node_addr_after_masq_flow),
