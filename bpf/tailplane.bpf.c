@@ -580,16 +580,7 @@ static __always_inline bool tp_masq_crossed(const struct tp_ct_entry *f,
 static __always_inline bool tp_src_is_service(const struct tp_ct_key *t,
 					      __u16 zone)
 {
-	struct tp_svc_key sk = {};
-	const struct tp_svc *svc;
-
-	sk.vip = t->saddr;
-	sk.proto = t->proto;
-	sk.port = (t->proto == IPPROTO_TCP || t->proto == IPPROTO_UDP)
-			  ? t->sport
-			  : 0;
-	svc = bpf_map_lookup_elem(&tp_services, &sk);
-	return svc && (!svc->zone || svc->zone == zone);
+	return tp_lb_find(&t->saddr, t->sport, t->proto, zone);
 }
 
 /*
