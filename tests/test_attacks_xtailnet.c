@@ -698,6 +698,30 @@ static void test_crossing_from_service_vip_refused(void **state)
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 0);
 }
 
+/*
+ * C of test_crossing_on_masq_flow_tuple_clashes over IPv6 with the
+ * IPv4-mapped addresses of M's tuple (keys hold IPv4 that way): dropped
+ * by the parser, before any lookup; M untouched.
+ */
+static void test_v4_mapped_crossing_on_masq_flow_tuple(void **state)
+{
+	struct th *h = *state;
+	struct pkt_spec m = pt_flow(CLIENT4, CPORT, PEER2_4, BPORT, UDP, 0);
+	struct tp_ct_key mkey = xa_key(&m, TH_ZONE);
+	struct tp_ct_entry before, after;
+	struct pkt out;
+
+	REQUIRE_BPF();
+	before = xa_masq_flow(h, m, &out);
+	xa_refused(h,
+		   pt_flow("::ffff:" PEER2_4, BPORT, "::ffff:" CLIENT4, CPORT,
+			   UDP, 0),
+		   TP_DROP_V4_MAPPED, 1, 2);
+	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 0);
+	after = pt_ct_must(h, &mkey);
+	assert_memory_equal(&after, &before, sizeof(before));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 
 int main(void)
@@ -707,6 +731,7 @@ int main(void)
 		T(test_crossing_cannot_feed_other_zone_flow),
 		T(test_crossing_first_cannot_take_other_zone_flow),
 		T(test_hairpin_on_other_zone_address_cannot_block_crossing),
+		T(test_v4_mapped_crossing_on_masq_flow_tuple),
 		T(test_crossing_from_service_vip_refused),
 		T(test_clash_refusal_moves_only_its_counter),
 		T(test_errors_after_clash_reach_the_live_flow),
