@@ -573,6 +573,44 @@ static __always_inline bool tp_masq_crossed(const struct tp_ct_entry *f,
 }
 
 /*
+ * Is @t's source a service frontend (VIP and port; an echo's, port 0)
+ * that @zone sees?  Packets from @zone to it are the service's: they are
+ * translated to a backend, never a reply to that source.
+ */
+static __always_inline bool tp_src_is_service(const struct tp_ct_key *t,
+					      __u16 zone)
+{
+	return tp_lb_find(&t->saddr, t->sport, t->proto, zone);
+}
+
+/*
+ * Would the replies of a new flow from the tailnet leaving to the tailnet
+ * of @out_zone not come back through its own zone (tp_replies_elsewhere(),
+ * @e->nat_addr: its destination after translation)?  Nor do they when its
+ * source is the node's own address in @out_zone: the kernel drops such a
+ * packet as a martian, but the flow's entries would hold the reply
+ * tuples of the node's masqueraded flows there (client -> node:port),
+ * and a peer of another zone covering the address could take every port
+ * of the range toward a client.  Nor when its source is a service @out_zone
+ * sees (tp_src_is_service()): its reply key there would be the tuple of
+ * that zone's clients' flows to the service, taking them as its replies.
+ */
+static __always_inline bool tp_ingress_misrouted(struct __sk_buff *skb,
+						 const struct tp_pkt *p,
+						 __u16 out_zone,
+						 const struct tp_ct_entry *e,
+						 struct tp_scratch *scr)
+{
+	const struct tp_addr *own = tp_ct_masq_addr(out_zone, !p->ipv6);
+
+	if (own && tp_addr_eq(own, &p->tuple.saddr))
+		return true;
+	if (tp_src_is_service(&p->tuple, out_zone))
+		return true;
+	return tp_replies_elsewhere(skb, p, &e->nat_addr, &scr->fib);
+}
+
+/*
  * A new flow from the tailnet: its service backend, if any, then policy
  * on the translated destination, then its conntrack entries.
  */
@@ -619,6 +657,9 @@ __noinline int tp_ingress_new(struct __sk_buff *skb)
 		      &e->nat_addr, e->nat_port);
 	if (d.verdict == TP_VERDICT_DENY)
 		return tp_drop(skb, d.reason);
+	if (q.out_zone && tp_ingress_misrouted(skb, p, q.out_zone, e, scr))
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
+				      TP_DROP_REVERSE_PATH);
 	if (svc && tp_snat_wanted(skb, p, svc, e, q.out_zone, &scr->fib)) {
 		if (!tp_snat_addr(tp_ct_cfg(), p))
 			return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,

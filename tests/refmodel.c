@@ -2377,6 +2377,49 @@ static int cross_new(struct ref_run *r, struct tp_ct_entry *e,
 	return cross_out(r, e);
 }
 
+static __u32 route_ifindex(const struct ref_state *st, bool v6,
+			   const struct tp_addr *saddr,
+			   const struct tp_addr *daddr);
+
+/* Is the packet's source the node's address (tp_masq) in @zone? */
+static bool src_is_node_addr(const struct ref_run *r, __u16 zone)
+{
+	const struct tp_masq *m = masq_entry(r->st, zone);
+	const struct tp_addr *a;
+
+	if (!m)
+		return false;
+	a = r->p->v6 ? &m->addr6 : &m->addr4;
+	return addr_set(a) && !memcmp(a, &r->p->t.saddr, sizeof(*a));
+}
+
+/* Is the packet's source (address, port) a service @zone sees? */
+static bool src_is_service(const struct ref_run *r, __u16 zone)
+{
+	struct tp_ct_key t;
+
+	memset(&t, 0, sizeof(t));
+	t.daddr = r->p->t.saddr;
+	t.dport = r->p->t.sport;
+	t.proto = r->p->t.proto;
+	t.zone = zone;
+	return svc_lookup(r->st, &t) != NULL;
+}
+
+/*
+ * Would the routes send the replies of the packet's new flow (from @daddr,
+ * its destination after translation, to its source) out of an interface
+ * that is not of the packet's zone?  No route: no.
+ */
+static bool replies_elsewhere(const struct ref_run *r,
+			      const struct tp_addr *daddr)
+{
+	const struct ref_pkt *p = r->p;
+	__u32 ifx = route_ifindex(r->st, p->v6, daddr, &p->t.saddr);
+
+	return ifx && tailnet_zone(r->st, ifx) != p->t.zone;
+}
+
 /*
  * A new flow from the tailnet: service and backend, then policy on the
  * translated destination (reported whatever it decides), then the
@@ -2428,6 +2471,19 @@ static int from_tailnet_new(struct ref_run *r)
 	event(r, &q, &d, e.svc_id, &e.nat_addr, e.nat_port);
 	if (d.verdict == TP_VERDICT_DENY)
 		return drop(r, d.reason);
+	/*
+	 * "A new flow from the tailnet leaving to a tailnet interface whose
+	 * source the FIB routes out of an interface of another zone (or off
+	 * the tailnet), or is the node's own address in its out zone (its
+	 * tp_masq entry's), or a service frontend that zone sees:
+	 * TP_DROP_REVERSE_PATH, after the decision."
+	 */
+	if (q.out_zone &&
+	    (src_is_node_addr(r, q.out_zone) || src_is_service(r, q.out_zone) ||
+	     replies_elsewhere(r, &e.nat_addr))) {
+		explain(st, "replies would leave by another interface");
+		return drop_report(r, TP_DROP_REVERSE_PATH);
+	}
 	ret = cross_masq(r, q.out_zone, &addr);
 	if (ret < 0)
 		return drop_report(r, -ret);
@@ -2842,10 +2898,6 @@ static int masq_out(struct ref_run *r, const struct tp_ct_entry *e)
 	masq_count(r, e);
 	return pass(r, TP_STAT_MASQ);
 }
-
-static __u32 route_ifindex(const struct ref_state *st, bool v6,
-			   const struct tp_addr *saddr,
-			   const struct tp_addr *daddr);
 
 /*
  * "Forwarded by the program: TTL / hop limit decremented, the FIB asked

@@ -1371,6 +1371,21 @@ static void gen_flow(struct fz *z, struct fz_flow *fl)
 	}
 }
 
+/*
+ * Does a new flow from the tailnet leave to a tailnet (its out zone) while
+ * the harness routes its source out of another zone's interface?  The
+ * datapath refuses it after its decision (TP_DROP_REVERSE_PATH, docs/
+ * datapath.md "Sides"): its replies would never come back through its
+ * zone.  Unrouted sources (zone 1's) are not refused.
+ */
+static bool replies_elsewhere(const struct fz_flow *fl)
+{
+	__u16 src_zone = out_zone_of(&fl->saddr);
+
+	return fl->hook == TH_FROM_TAILNET && fl->out_zone && src_zone &&
+	       src_zone != fl->zone;
+}
+
 /* Give @fl a source port / echo id whose tuples are free in conntrack. */
 static void flow_fresh_port(struct fz *z, struct fz_flow *fl)
 {
@@ -1402,14 +1417,22 @@ static void new_flow(struct fz *z)
 	struct tp_ct_key k;
 	struct fz_flow fl;
 	int want, got;
+	bool refused;
+	__u64 rp;
 
 	gen_flow(z, &fl);
 	flow_fresh_port(z, &fl);
 	fz_cov[C_EGRESS] += fl.hook == TH_TO_TAILNET;
 	flow_decide(z, &fl);
 	z->n_new++;
+	rp = th_stat(&z->h, TP_STAT_DROP(TP_DROP_REVERSE_PATH));
 	got = flow_send(z, &fl, FZ_FIRST);
-	want = allows(fl.d.verdict) ? TC_ACT_OK : TC_ACT_SHOT;
+	refused = allows(fl.d.verdict) && replies_elsewhere(&fl);
+	want = allows(fl.d.verdict) && !refused ? TC_ACT_OK : TC_ACT_SHOT;
+	if (th_stat(&z->h, TP_STAT_DROP(TP_DROP_REVERSE_PATH)) - rp != refused)
+		mismatch(z, K_VERDICT_NEW, &fl,
+			 "expected %s TP_DROP_REVERSE_PATH for its source",
+			 refused ? "one" : "no");
 	if (got != want)
 		mismatch(z, K_VERDICT_NEW, &fl,
 			 "expected %s (%s, rule %u, %s), got %s",

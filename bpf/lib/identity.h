@@ -149,4 +149,32 @@ static __always_inline __u16 tp_out_zone(struct __sk_buff *skb,
 			     daddr, fib);
 }
 
+/**
+ * tp_replies_elsewhere() - would the FIB send the replies of a new flow
+ * from the tailnet out of an interface that is not its zone's?
+ * @skb:   the packet.
+ * @p:     its parse (tuple.zone: the zone it came from).
+ * @daddr: its destination after translation, its replies' source.
+ * @fib:   scratch space.
+ *
+ * The replies of a flow leaving to a tailnet interface (a crossing, a
+ * hairpin) are forwarded by the node back to the flow's source; when the
+ * FIB routes that source out of another interface (another zone's, the
+ * cluster side), the flow's replies never come back through its zone and
+ * the source is no address of that zone's peers: a peer covering it (a
+ * subnet router, an overlapping tailnet) would hold tuples of flows of
+ * the zone the address belongs to.  A source the FIB does not forward at
+ * all gives false.
+ */
+static __always_inline bool tp_replies_elsewhere(struct __sk_buff *skb,
+						 const struct tp_pkt *p,
+						 const struct tp_addr *daddr,
+						 struct bpf_fib_lookup *fib)
+{
+	__u32 ifindex = tp_route_ifindex(skb, p->ipv6, p->tuple.proto, daddr,
+					 &p->tuple.saddr, fib);
+
+	return ifindex && tp_zone_of_ifindex(ifindex) != p->tuple.zone;
+}
+
 #endif /* TP_BPF_IDENTITY_H */

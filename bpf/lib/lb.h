@@ -13,28 +13,40 @@
 #include "tailplane/hash.h"
 
 /**
- * tp_lb_lookup() - the service a new flow's destination is, if any.
- * @t: the flow's original tuple, zone set.
- *
- * ICMP echo reaches a service with port 0 and the ICMP protocol of its
- * family.  A service bound to a zone is invisible from other zones.
+ * tp_lb_find() - the service at @vip, @port, @proto that @zone sees.
+ * @vip:   the frontend address.
+ * @port:  its port (TCP, UDP; ignored for the rest: ICMP echo reaches a
+ *         service with port 0 and the ICMP protocol of its family).
+ * @proto: the IP protocol.
+ * @zone:  the zone looking (a service bound to a zone is invisible from
+ *         other zones).
  *
  * Return: the service or NULL.
  */
-static __always_inline struct tp_svc *tp_lb_lookup(const struct tp_ct_key *t)
+static __always_inline struct tp_svc *
+tp_lb_find(const struct tp_addr *vip, __be16 port, __u8 proto, __u16 zone)
 {
 	struct tp_svc_key sk = {};
 	struct tp_svc *svc;
 
-	sk.vip = t->daddr;
-	sk.proto = t->proto;
-	sk.port = (t->proto == IPPROTO_TCP || t->proto == IPPROTO_UDP)
-			  ? t->dport
-			  : 0;
+	sk.vip = *vip;
+	sk.proto = proto;
+	sk.port = (proto == IPPROTO_TCP || proto == IPPROTO_UDP) ? port : 0;
 	svc = bpf_map_lookup_elem(&tp_services, &sk);
-	if (svc && svc->zone && svc->zone != t->zone)
+	if (svc && svc->zone && svc->zone != zone)
 		return NULL;
 	return svc;
+}
+
+/**
+ * tp_lb_lookup() - the service a new flow's destination is, if any.
+ * @t: the flow's original tuple, zone set.
+ *
+ * Return: the service or NULL (tp_lb_find()).
+ */
+static __always_inline struct tp_svc *tp_lb_lookup(const struct tp_ct_key *t)
+{
+	return tp_lb_find(&t->daddr, t->dport, t->proto, t->zone);
 }
 
 static __always_inline struct tp_backend *
