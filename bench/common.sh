@@ -55,6 +55,24 @@ stats() {
 		}' >>"$ROWS"
 }
 
+# loader_figures T0 T1 LOG: "total attached applied rss child_rss" of one
+# tailplaned run started at T0 and done at T1 (now_us) that logged LOG at
+# level info: the wall clock in ms, when (ms from T0) its log said the
+# programs were attached and the configuration applied, and in KiB its
+# "memory" line's peak RSS of the daemon and of the load child (-1: none)
+loader_figures() {
+	# log times are UTC with ms; the start's too, from bash's clock
+	awk -v t0="$1" -v t1="$2" '
+		function ms(s,  a) { split(s, a, /[T:Z]/); return ((a[2] * 60 + a[3]) * 60 + a[4]) * 1000 }
+		function ts(  x) { match($0, /"ts":"[^"]*"/); return ms(substr($0, RSTART + 6, RLENGTH - 7)) }
+		BEGIN { s0 = (t0 / 1000) % 86400000 }
+		/"msg":"attached"/ && !att { att = ts() }
+		/"msg":"configuration applied"/ { app = ts() }
+		function kib(k,  v) { v = $0; if (!sub(".*\"" k "\":\"", "", v)) return -1; sub(/".*/, "", v); return v }
+		/"msg":"memory"/ { rss = kib("peak_rss_kib"); child = kib("load_child_peak_rss_kib") }
+		END { printf "%.1f %.1f %.1f %d %d\n", (t1 - t0) / 1000, att - s0, app - s0, rss, child }' "$3"
+}
+
 now_us() {
 	local t=$EPOCHREALTIME
 	echo "${t/./}"

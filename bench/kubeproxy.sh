@@ -389,16 +389,7 @@ loader_run() {
 		exit 1
 	}
 	t1=$(now_us)
-	# log times are UTC with ms; the start's too, from bash's clock
-	awk -v t0="$t0" -v t1="$t1" '
-		function ms(s,  a) { split(s, a, /[T:Z]/); return ((a[2] * 60 + a[3]) * 60 + a[4]) * 1000 }
-		function ts(  x) { match($0, /"ts":"[^"]*"/); return ms(substr($0, RSTART + 6, RLENGTH - 7)) }
-		BEGIN { s0 = (t0 / 1000) % 86400000 }
-		/"msg":"attached"/ && !att { att = ts() }
-		/"msg":"configuration applied"/ { app = ts() }
-		function kib(k,  v) { v = $0; if (!sub(".*\"" k "\":\"", "", v)) return -1; sub(/".*/, "", v); return v }
-		/"msg":"memory"/ { rss = kib("peak_rss_kib"); child = kib("load_child_peak_rss_kib") }
-		END { printf "%.1f %.1f %.1f %d %d\n", (t1 - t0) / 1000, att - s0, app - s0, rss, child }' "$log_f"
+	loader_figures "$t0" "$t1" "$log_f"
 }
 
 bench_tailplane() {

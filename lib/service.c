@@ -257,12 +257,11 @@ static int tp_backend_id_used(void *ctx, __u32 id)
 
 /*
  * A free service id: 1..max_entries(tp_maglev)-1, tp_maglev's slot being
- * where the id leads.
+ * where the id leads.  @end: max_entries(tp_maglev).
  */
-static int tp_service_alloc_id(const struct tp_maps *m, __u32 *id)
+static int tp_service_alloc_id(const struct tp_maps *m, __u32 end, __u32 *id)
 {
-	int err = tp_id_alloc(1, tp_map_max_entries(m->maglev), tp_svc_id_used,
-			      (void *)m, id);
+	int err = tp_id_alloc(1, end, tp_svc_id_used, (void *)m, id);
 
 	return err == -ENOSPC || err == -EINVAL
 		       ? tp_limit_hit(TP_LIMIT_SERVICES)
@@ -272,12 +271,12 @@ static int tp_service_alloc_id(const struct tp_maps *m, __u32 *id)
 /*
  * Backend ids 1..max_entries: tp_backends is a hash, so its capacity is
  * the count of backends, a power of two by default (the kernel rounds a
- * hash's buckets up to one: a +1 would double them).
+ * hash's buckets up to one: a +1 would double them).  @max:
+ * max_entries(tp_backends).
  */
-static int tp_backend_alloc_id(const struct tp_maps *m, __u32 *id)
+static int tp_backend_alloc_id(const struct tp_maps *m, __u32 max, __u32 *id)
 {
-	int err = tp_id_alloc(1, tp_map_max_entries(m->backends) + 1,
-			      tp_backend_id_used, (void *)m, id);
+	int err = tp_id_alloc(1, max + 1, tp_backend_id_used, (void *)m, id);
 
 	return err == -ENOSPC || err == -EINVAL
 		       ? tp_limit_hit(TP_LIMIT_BACKENDS)
@@ -478,6 +477,14 @@ struct tp_svc_doomed {
  * @cap_d:    room in @dirty.
  * @cap_x:    room in @doomed.
  * @built:    tables its flushes built, for tests and logs.
+ * @limits:   @svc_end, @be_max and @table_cap are read (tp_svc_batch_limits()).
+ * @svc_end:  max_entries of tp_maglev: service ids are below it.
+ * @be_max:   max_entries of tp_backends.
+ * @table_cap: tp_service_maglev_cap().
+ *
+ * A batch is staged and flushed under one hold of the writers' lock, so
+ * the maps' capacities and the recorded table size are read once for it,
+ * not three syscalls again for every service staged.
  */
 struct tp_svc_batch {
 	struct tp_svc_dirty *dirty;
@@ -487,7 +494,22 @@ struct tp_svc_batch {
 	size_t cap_d;
 	size_t cap_x;
 	unsigned long built;
+	bool limits;
+	__u32 svc_end;
+	__u32 be_max;
+	__u32 table_cap;
 };
+
+/* Read @b's limits from the maps, the first time only. */
+static void tp_svc_batch_limits(const struct tp_maps *m, struct tp_svc_batch *b)
+{
+	if (b->limits)
+		return;
+	b->svc_end = tp_map_max_entries(m->maglev);
+	b->be_max = tp_map_max_entries(m->backends);
+	b->table_cap = tp_service_maglev_cap(m);
+	b->limits = true;
+}
 
 /** tp_svc_batch_built() - how many tables the flushes of @b have built. */
 unsigned long tp_svc_batch_built(const struct tp_svc_batch *b)
@@ -566,7 +588,8 @@ struct tp_service_update {
 };
 
 /* Step 1: give every wanted backend an id (reusing matches) and write it. */
-static int tp_service_write_backends(const struct tp_maps *m, __u32 svc_id,
+static int tp_service_write_backends(const struct tp_maps *m,
+				     const struct tp_svc_batch *b, __u32 svc_id,
 				     __u8 owner,
 				     const struct tp_backend_spec *be, size_t n,
 				     struct tp_service_update *u)
@@ -598,7 +621,7 @@ static int tp_service_write_backends(const struct tp_maps *m, __u32 svc_id,
 		    !memcmp(&nb, &u->old[u->was[i]], sizeof(nb)))
 			continue; /* unchanged */
 		if (!u->ids[i])
-			err = tp_backend_alloc_id(m, &u->ids[i]);
+			err = tp_backend_alloc_id(m, b->be_max, &u->ids[i]);
 		if (err)
 			break;
 		if (bpf_map_update_elem(m->backends, &u->ids[i], &nb,
@@ -705,14 +728,15 @@ int tp_service_stage_known(const struct tp_maps *m, struct tp_svc_batch *b,
 	/* a VIP is never a static NAT address (lib/static_nat.c) */
 	if (tp_static_nat_uses(m, spec->zone, &key->vip))
 		return -EADDRINUSE;
-	if (n > tp_service_maglev_cap(m))
+	tp_svc_batch_limits(m, b);
+	if (n > b->table_cap)
 		return -EINVAL; /* more backends than table entries */
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
 	if (bpf_map_lookup_elem(m->services, key, &svc)) {
 		memset(&svc, 0, sizeof(svc));
-		err = tp_service_alloc_id(m, &svc.id);
+		err = tp_service_alloc_id(m, b->svc_end, &svc.id);
 		if (err)
 			goto out;
 		created = true;
@@ -734,7 +758,7 @@ int tp_service_stage_known(const struct tp_maps *m, struct tp_svc_batch *b,
 		u->n_old = TP_MAX_SVC_BACKENDS;
 	n_slots = created ? -1 : tp_svc_index_count(m, svc.id);
 
-	err = tp_service_write_backends(m, svc.id, spec->owner, be, n, u);
+	err = tp_service_write_backends(m, b, svc.id, spec->owner, be, n, u);
 	if (!err && created)
 		err = tp_svc_index_update(m, svc.id, u->ids, n, NULL, -1);
 	else if (!err)
@@ -969,7 +993,7 @@ static void tp_svc_doomed_delete(const struct tp_maps *m,
 int tp_svc_batch_flush(const struct tp_maps *m, struct tp_svc_batch *b,
 		       struct tp_svc_key *failed_key, unsigned long *failed_tag)
 {
-	__u32 cap = tp_service_maglev_cap(m), failed_id = 0;
+	__u32 cap, failed_id = 0;
 	struct tp_svc_ready *r = NULL;
 	const struct tp_svc_dirty *d = NULL;
 	size_t i, j, n = 0;
@@ -977,6 +1001,8 @@ int tp_svc_batch_flush(const struct tp_maps *m, struct tp_svc_batch *b,
 
 	if (!b)
 		return 0;
+	tp_svc_batch_limits(m, b);
+	cap = b->table_cap;
 	r = calloc(TP_SVC_FLUSH_CHUNK, sizeof(*r));
 	if (!r && b->n_dirty) {
 		err = -ENOMEM;
@@ -1045,6 +1071,8 @@ int tp_svc_batch_flush(const struct tp_maps *m, struct tp_svc_batch *b,
 	free(r);
 	b->n_dirty = 0;
 	b->n_doomed = 0;
+	b->limits =
+		false; /* read again by the next staging, maybe unlocked since */
 	return err;
 }
 

@@ -9,11 +9,14 @@
 #include <unistd.h>
 
 #include <netinet/in.h>
+#include <sys/stat.h>
 
 #include <yajl/yajl_tree.h>
 
 #include "addr.h"
+#include "array.h"
 #include "config.h"
+#include "config_json.h"
 #include "identity.h"
 #include "kube_hash.h"
 #include "log.h"
@@ -30,9 +33,16 @@
  */
 #define TPD_CONFIG_MAX_DEPTH 16
 
+/*
+ * @sunk:     the services array the parse handed over (tpd_svc_sink),
+ *            empty in the tree; NULL when the root has none.
+ * @sunk_dup: the first duplicate key found in its elements, or NULL.
+ */
 struct tpd_parse {
 	char *err;
 	size_t errlen;
+	yajl_val sunk;
+	const char *sunk_dup;
 };
 
 static int tpd_fail(struct tpd_parse *ps, const char *fmt, ...)
@@ -1147,6 +1157,11 @@ static int tpd_check_dup_keys(struct tpd_parse *ps, yajl_val v,
 	size_t i, j;
 	int err = 0;
 
+	/* the services, checked one by one as they were read */
+	if (v && v == ps->sunk && ps->sunk_dup) {
+		snprintf(ps->err, ps->errlen, "%s", ps->sunk_dup);
+		return -EINVAL;
+	}
 	if (YAJL_IS_ARRAY(v)) {
 		for (i = 0; i < v->u.array.len && !err; i++) {
 			snprintf(sub, sizeof(sub), "%s[%zu]", where, i);
@@ -1687,17 +1702,100 @@ static void tpd_config_defaults(struct tpd_config *cfg)
 		__err;                                                     \
 	})
 
-/**
- * tpd_config_parse() - parse a configuration document.
- * @text:   the JSON text.
- * @cfg:    filled in (free with tpd_config_free(), also on error).
- * @err:    a one-line reason on error.
- * @errlen: its room.
- *
- * Return: 0 or -EINVAL (with @err) / -ENOMEM.
+/*
+ * The services, read as the parser finishes each one (tpd_json_parse()):
+ * a tree of 10,000 of them was most of the loader's peak memory.  What
+ * the tree walks would have said of them is kept, to be said in turn:
+ * @dup the first duplicate key (tpd_check_dup_keys()), @bad the first
+ * service that does not parse (TPD_ARRAY()), each in a buffer the size
+ * of the caller's.
  */
-int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
-		     size_t errlen)
+struct tpd_svc_sink {
+	struct tpd_config *cfg;
+	size_t cap;
+	struct tpd_parse dup;
+	struct tpd_parse bad;
+	int dup_err;
+	int bad_err;
+	bool nomem;
+};
+
+static void tpd_svc_sink_fn(void *ctx, yajl_val elem, size_t i)
+{
+	struct tpd_svc_sink *k = ctx;
+	struct tpd_config *cfg = k->cfg;
+	char where[48];
+
+	if (k->nomem)
+		return;
+	if (!k->dup_err) {
+		snprintf(where, sizeof(where), "services[%zu]", i);
+		k->dup_err = tpd_check_dup_keys(&k->dup, elem, where, false);
+	}
+	if (k->bad_err)
+		return; /* as TPD_ARRAY(): none read past the first bad one */
+	if (tp_array_grow((void **)&cfg->services, &k->cap, i + 1,
+			  sizeof(*cfg->services), 64)) {
+		k->nomem = true;
+		return;
+	}
+	memset(&cfg->services[i], 0, sizeof(cfg->services[i]));
+	cfg->n_services = i + 1;
+	k->bad_err = tpd_parse_service(&k->bad, elem, i, &cfg->services[i]);
+}
+
+static int tpd_svc_sink_init(struct tpd_svc_sink *k, struct tpd_config *cfg,
+			     size_t errlen)
+{
+	*k = (struct tpd_svc_sink){ .cfg = cfg };
+	k->dup.errlen = k->bad.errlen = errlen;
+	k->dup.err = calloc(1, errlen + 1);
+	k->bad.err = calloc(1, errlen + 1);
+	return k->dup.err && k->bad.err ? 0 : -ENOMEM;
+}
+
+static void tpd_svc_sink_free(struct tpd_svc_sink *k)
+{
+	free(k->dup.err);
+	free(k->bad.err);
+}
+
+/*
+ * The services step of tpd_config_parse(): what the sink read, or, when
+ * the root had no services array, TPD_ARRAY() says why.
+ */
+static int tpd_parse_services(struct tpd_parse *ps, yajl_val root,
+			      struct tpd_svc_sink *k)
+{
+	struct tpd_config *cfg = k->cfg;
+	void *p;
+
+	if (!ps->sunk)
+		return TPD_ARRAY(ps, root, "services", cfg->services,
+				 cfg->n_services, tpd_parse_service);
+	if (k->bad_err) {
+		snprintf(ps->err, ps->errlen, "%s", k->bad.err);
+		return k->bad_err;
+	}
+	/* trimmed to what it holds: kept as long as the configuration */
+	if (cfg->n_services < k->cap) {
+		p = realloc(cfg->services,
+			    cfg->n_services * sizeof(*cfg->services));
+		if (p || !cfg->n_services)
+			cfg->services = p;
+		k->cap = cfg->n_services;
+	}
+	return 0;
+}
+
+/*
+ * tpd_config_parse(); @owned, when not NULL, is where @text was
+ * allocated: it is freed as soon as the tree is built, before the values
+ * are read and checked (1.2 MB of text at 10,000 services).
+ */
+static int tpd_config_parse_text(const char *text, char **owned,
+				 struct tpd_config *cfg, char *err,
+				 size_t errlen)
 {
 	static const char *const keys[] = {
 		"pin_root",	   "default_policy", "interfaces",
@@ -1709,6 +1807,9 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 		"static_nat",	   "egress_routes",  NULL,
 	};
 	struct tpd_parse ps = { err, errlen };
+	struct tpd_json_sink sink = { .key = "services",
+				      .fn = tpd_svc_sink_fn };
+	struct tpd_svc_sink svcs;
 	char yerr[256], dflt[8] = "";
 	yajl_val root;
 	int ret;
@@ -1717,14 +1818,31 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 	if (tpd_too_deep(text, TPD_CONFIG_MAX_DEPTH))
 		return tpd_fail(&ps, "config: nested deeper than %d levels",
 				TPD_CONFIG_MAX_DEPTH);
-	root = yajl_tree_parse(text, yerr, sizeof(yerr));
+	if (tpd_svc_sink_init(&svcs, cfg, errlen)) {
+		tpd_svc_sink_free(&svcs);
+		return -ENOMEM;
+	}
+	sink.ctx = &svcs;
+	root = tpd_json_parse(text, strlen(text), &sink, yerr, sizeof(yerr));
+	if (owned) {
+		free(*owned);
+		*owned = NULL;
+	}
 	if (!root) {
 		char *nl = strchr(yerr, '\n');
 
 		if (nl)
 			*nl = 0;
+		tpd_svc_sink_free(&svcs);
 		return tpd_fail(&ps, "not valid JSON: %s", yerr);
 	}
+	if (svcs.nomem) {
+		yajl_tree_free(root);
+		tpd_svc_sink_free(&svcs);
+		return -ENOMEM;
+	}
+	ps.sunk = sink.array;
+	ps.sunk_dup = svcs.dup_err ? svcs.dup.err : NULL;
 	ret = tpd_check_dup_keys(&ps, root, "config", true);
 	ret = ret ?: tpd_check_keys(&ps, root, "config", keys);
 	if (!ret)
@@ -1756,8 +1874,7 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 		ret = TPD_ARRAY(&ps, root, "identities", cfg->idents,
 				cfg->n_idents, tpd_parse_ident);
 	if (!ret)
-		ret = TPD_ARRAY(&ps, root, "services", cfg->services,
-				cfg->n_services, tpd_parse_service);
+		ret = tpd_parse_services(&ps, root, &svcs);
 	if (!ret)
 		ret = TPD_ARRAY(&ps, root, "policies", cfg->policies,
 				cfg->n_policies, tpd_parse_policy);
@@ -1787,7 +1904,57 @@ int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 			       "interfaces: at least one interface is needed");
 	ret = ret ?: tpd_config_validate(&ps, cfg);
 	yajl_tree_free(root);
+	tpd_svc_sink_free(&svcs);
 	return ret;
+}
+
+/**
+ * tpd_config_parse() - parse a configuration document.
+ * @text:   the JSON text.
+ * @cfg:    filled in (free with tpd_config_free(), also on error).
+ * @err:    a one-line reason on error.
+ * @errlen: its room.
+ *
+ * Return: 0 or -EINVAL (with @err) / -ENOMEM.
+ */
+int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
+		     size_t errlen)
+{
+	return tpd_config_parse_text(text, NULL, cfg, err, errlen);
+}
+
+/*
+ * All of @f, NUL-terminated, in a buffer the size of the file when it is
+ * a regular one (getdelim() doubles its buffer: 2 MB for a 1.2 MB file,
+ * held through the parse).  Return: its length, or -errno.
+ */
+static ssize_t tpd_read_text(FILE *f, char **text)
+{
+	struct stat st;
+	size_t room = 4096, len = 0;
+	char *buf = NULL, *p;
+
+	if (!fstat(fileno(f), &st) && S_ISREG(st.st_mode) && st.st_size > 0)
+		room = (size_t)st.st_size + 1; /* + 1: EOF seen, no regrow */
+	for (;;) {
+		p = realloc(buf, room + 1);
+		if (!p) {
+			free(buf);
+			return -ENOMEM;
+		}
+		buf = p;
+		len += fread(buf + len, 1, room - len, f);
+		if (ferror(f)) {
+			free(buf);
+			return errno ? -errno : -EIO;
+		}
+		if (len < room)
+			break;
+		room *= 2;
+	}
+	buf[len] = 0;
+	*text = buf;
+	return (ssize_t)len;
 }
 
 /** tpd_config_load() - read and parse the file at @path. */
@@ -1795,7 +1962,6 @@ int tpd_config_load(const char *path, struct tpd_config *cfg, char *err,
 		    size_t errlen)
 {
 	char *text = NULL;
-	size_t len = 0;
 	ssize_t n;
 	FILE *f;
 	int ret;
@@ -1806,20 +1972,19 @@ int tpd_config_load(const char *path, struct tpd_config *cfg, char *err,
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -errno;
 	}
-	/* -1 for an empty file as for an error (ENOMEM too): tell them apart */
 	errno = 0;
-	n = getdelim(&text, &len, '\0', f);
-	if (n < 0 && (ferror(f) || errno)) {
-		ret = errno ? -errno : -EIO;
-		snprintf(err, errlen, "%s: cannot read: %s", path,
-			 strerror(-ret));
-		fclose(f);
-		free(text);
-		return ret;
-	}
+	n = tpd_read_text(f, &text);
 	fclose(f);
-	/* an empty file was read fine, and is no configuration: parse says so */
-	ret = tpd_config_parse(n < 0 ? "" : text, cfg, err, errlen);
+	if (n < 0) {
+		snprintf(err, errlen, "%s: cannot read: %s", path,
+			 strerror((int)-n));
+		return (int)n;
+	}
+	/*
+	 * Up to the first NUL, as before; an empty file was read fine, and
+	 * is no configuration: parse says so
+	 */
+	ret = tpd_config_parse_text(text, &text, cfg, err, errlen);
 	free(text);
 	return ret;
 }

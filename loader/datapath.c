@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <net/if.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -944,25 +946,110 @@ static __u64 tpd_fnv1a(__u64 h, const void *data, size_t len)
  * capacities).  Programs pinned under this fingerprint are what a full
  * load with @cfg would produce on this kernel.
  */
-static __u64 tpd_load_fingerprint(const struct tpd_config *cfg)
+/* The buffer the embedded object is read through (tpd_elf_fnv1a_file()). */
+#define TPD_ELF_READ_BUF (64 * 1024)
+
+/*
+ * The offset in this executable's file of the @size bytes mapped at
+ * @addr, from /proc/self/maps: -1 unless one mapping of the file (same
+ * device and inode as @exe_fd) holds them all.
+ */
+static off_t tpd_exe_offset(int exe_fd, const void *addr, size_t size)
 {
-	const void *elf;
+	unsigned long start, end, off, ino, maj, min;
+	uintptr_t a = (uintptr_t)addr;
+	char line[512];
+	struct stat st;
+	off_t ret = -1;
+	FILE *f;
+
+	if (fstat(exe_fd, &st))
+		return -1;
+	f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx %*s %lx %lx:%lx %lu", &start, &end,
+			   &off, &maj, &min, &ino) != 6)
+			continue;
+		if (a < start || a >= end)
+			continue;
+		if (a + size <= end && ino == st.st_ino &&
+		    makedev(maj, min) == st.st_dev)
+			ret = (off_t)(off + (a - start));
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
+/*
+ * tpd_fnv1a() of the embedded object's bytes read from the executable's
+ * file through a small buffer, so that none of its 1.8 MB is faulted into
+ * this process.  False (@h untouched) when that cannot be done.
+ */
+static bool tpd_elf_fnv1a_file(__u64 *h, const void *elf, size_t size)
+{
+	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	size_t done = 0, want;
+	__u64 hh = *h;
+	char *buf;
+	ssize_t n;
+	off_t off;
+
+	if (fd < 0)
+		return false;
+	off = tpd_exe_offset(fd, elf, size);
+	buf = off < 0 ? NULL : malloc(TPD_ELF_READ_BUF);
+	while (buf && done < size) {
+		want = size - done < TPD_ELF_READ_BUF ? size - done
+						      : TPD_ELF_READ_BUF;
+		n = pread(fd, buf, want, off + (off_t)done);
+		if (n <= 0)
+			break;
+		hh = tpd_fnv1a(hh, buf, (size_t)n);
+		done += (size_t)n;
+	}
+	free(buf);
+	close(fd);
+	if (done != size)
+		return false;
+	*h = hh;
+	return true;
+}
+
+/*
+ * tpd_fnv1a() of the embedded object.  Hashed where it is mapped, it
+ * faulted 1.8 MB of the binary in, counted in the loader's peak on top of
+ * the configuration at every start (and a page cache of large folios
+ * maps a whole folio back in at a fault, so dropping pages as they are
+ * hashed does not help): read from the file instead.  Where that cannot
+ * be, hashed in place and those pages dropped from this process after
+ * (they stay in the page cache); a restart does not need them again.
+ */
+static __u64 tpd_elf_fnv1a(__u64 h, const void *elf, size_t size)
+{
 	long page = sysconf(_SC_PAGESIZE);
 	uintptr_t lo, hi;
-	size_t size;
-	__u64 h = 0xcbf29ce484222325ULL;
 
-	elf = tailplane__elf_bytes(&size);
+	if (tpd_elf_fnv1a_file(&h, elf, size))
+		return h;
 	h = tpd_fnv1a(h, elf, size);
-	/*
-	 * Reading the embedded object faulted 1.5 MB of the binary in; a
-	 * restart does not need it again: drop those pages from this
-	 * process (they stay in the page cache)
-	 */
 	lo = ((uintptr_t)elf + page - 1) & ~(uintptr_t)(page - 1);
 	hi = ((uintptr_t)elf + size) & ~(uintptr_t)(page - 1);
 	if (hi > lo)
 		madvise((void *)lo, hi - lo, MADV_DONTNEED);
+	return h;
+}
+
+static __u64 tpd_load_fingerprint(const struct tpd_config *cfg)
+{
+	const void *elf;
+	size_t size;
+	__u64 h = 0xcbf29ce484222325ULL;
+
+	elf = tailplane__elf_bytes(&size);
+	h = tpd_elf_fnv1a(h, elf, size);
 	h = tpd_fnv1a(h, cfg->ct_timeout, sizeof(cfg->ct_timeout));
 	h = tpd_fnv1a(h, &cfg->maglev_size, sizeof(cfg->maglev_size));
 	h = tpd_fnv1a(h, cfg->capacity, sizeof(cfg->capacity));

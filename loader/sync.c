@@ -1171,11 +1171,39 @@ static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
 		res->added++;
 }
 
+static int tpd_svc_key_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct tp_svc_key));
+}
+
+/*
+ * The configuration's frontends, sorted, for tpd_service_configured(): a
+ * scan of the configuration for each service in the map was 50 million
+ * key compares at 10,000 services.  NULL without memory (or services).
+ */
+static struct tp_svc_key *tpd_configured_keys(const struct tpd_config *cfg)
+{
+	struct tp_svc_key *keys = calloc(cfg->n_services + 1, sizeof(*keys));
+	size_t i;
+
+	if (!keys)
+		return NULL;
+	for (i = 0; i < cfg->n_services; i++)
+		keys[i] = cfg->services[i].key;
+	qsort(keys, cfg->n_services, sizeof(*keys), tpd_svc_key_cmp);
+	return keys;
+}
+
+/* @keys: tpd_configured_keys(), or NULL: the configuration scanned. */
 static bool tpd_service_configured(const struct tpd_config *cfg,
+				   const struct tp_svc_key *keys,
 				   const struct tp_svc_key *key)
 {
 	size_t i;
 
+	if (keys)
+		return bsearch(key, keys, cfg->n_services, sizeof(*keys),
+			       tpd_svc_key_cmp) != NULL;
 	for (i = 0; i < cfg->n_services; i++)
 		if (!memcmp(&cfg->services[i].key, key, sizeof(*key)))
 			return true;
@@ -1200,6 +1228,7 @@ static int tpd_static_services_prune(const struct tp_maps *m,
 				     struct tpd_sync_result *res)
 {
 	struct tpd_svc_have *have;
+	struct tp_svc_key *keys;
 	size_t n_have, i;
 	int n, err;
 
@@ -1207,9 +1236,10 @@ static int tpd_static_services_prune(const struct tp_maps *m,
 			     &n_have);
 	if (err)
 		return err;
+	keys = tpd_configured_keys(cfg);
 	for (i = 0; i < n_have; i++) {
 		if (have[i].svc.owner != TP_OWNER_STATIC ||
-		    tpd_service_configured(cfg, &have[i].key))
+		    tpd_service_configured(cfg, keys, &have[i].key))
 			continue;
 		n = tp_service_backends(m, have[i].svc.id, w->old_ids, w->bes,
 					TP_MAX_SVC_BACKENDS);
@@ -1226,6 +1256,7 @@ static int tpd_static_services_prune(const struct tp_maps *m,
 				  NULL, 0);
 		res->removed++;
 	}
+	free(keys);
 	free(have);
 	return 0;
 }

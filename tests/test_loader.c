@@ -336,6 +336,94 @@ static void test_config_many_services_duplicate(void **state)
 	free(json);
 }
 
+/*
+ * The services are read one by one while the file is parsed, and not
+ * kept as a tree: each error is still the one a walk of the whole tree
+ * gives first (duplicate keys anywhere before any value, the sections in
+ * their order, the first bad service), and numbers read as before.
+ */
+static void test_config_services_streamed(void **state)
+{
+#define SVC_OK	"{\"frontend\":\"198.19.0.10:80/tcp\",\"backends\":[]}"
+#define SVC_DUP "{\"frontend\":\"198.19.0.11:80/tcp\",\"zone\":1,\"zone\":2}"
+#define TWO_SVCS                                                 \
+	"/* c */ " CFG_IF "\"services\":[ // one\n" SVC_OK       \
+	",{\"frontend\":\"198.19.0.12:80/tcp\",\"affinity\":%s," \
+	"\"backends\":[{\"addr\":\"198.18.1.1:80\"}]}],\"sync_interval\":7}"
+	static const struct refused_config cases[] = {
+		/* a duplicate key in a later service before a bad earlier one */
+		{ CFG_IF "\"services\":[{\"backends\":[]}," SVC_DUP "]}",
+		  "services[1]: duplicate key 'zone'" },
+		/* ... and after one in the root, wherever that is */
+		{ CFG_IF "\"services\":[" SVC_DUP "],\"snat\":{},\"snat\":{}}",
+		  "config: duplicate key 'snat'" },
+		/* ... and after one in a section before it */
+		{ "{\"identities\":[{\"id\":300,\"id\":301}],\"services\":[" SVC_DUP
+		  "],\"interfaces\":[{\"name\":\"x\"}]}",
+		  "identities[0]: duplicate key 'id'" },
+		/* the first of two duplicates in services */
+		{ CFG_IF "\"services\":[" SVC_OK "," SVC_DUP "," SVC_DUP "]}",
+		  "services[1]: duplicate key 'zone'" },
+		/* a bad interface is said before a bad service, read first */
+		{ "{\"services\":[{\"backends\":[]}],\"interfaces\":[{\"kind\":\"tailnet\"}]}",
+		  "interfaces[0]: missing 'name'" },
+		/* the first bad service, not a later one */
+		{ CFG_IF "\"services\":[" SVC_OK
+			 ",{\"backends\":[]},{\"frontend\":7}]}",
+		  "services[1]: missing 'frontend'" },
+		/* a bad service before a bad policy */
+		{ CFG_IF
+		  "\"policies\":[{\"from\":\"a\"}],\"services\":[{\"frontend\":7}]}",
+		  "services[0].frontend: expected a string" },
+		/* services that are no array */
+		{ CFG_IF "\"services\":{}}", "services: expected an array" },
+		/* numbers: a fraction, past long long, negative */
+		{ CFG_IF
+		  "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"affinity\":1.5}]}",
+		  "services[0].affinity: expected an integer" },
+		{ CFG_IF "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\","
+			 "\"affinity\":9223372036854775808}]}",
+		  "services[0].affinity: expected an integer" },
+		{ CFG_IF
+		  "\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\",\"affinity\":-1}]}",
+		  "services[0].affinity: -1 out of range" },
+		{ CFG_IF "\"services\":[" SVC_OK "]", "not valid JSON" },
+	};
+	struct tpd_config cfg;
+	char err[256], doc[512];
+
+	(void)state;
+	expect_refused(cases, sizeof(cases) / sizeof(cases[0]), false);
+	/* comments, as yajl_tree_parse() allowed; services in file order */
+	snprintf(doc, sizeof(doc), TWO_SVCS, "9223372036");
+	assert_int_equal(tpd_config_parse(doc, &cfg, err, sizeof(err)),
+			 -EINVAL); /* 9223372036 is past 86400 */
+	assert_non_null(
+		strstr(err, "services[1].affinity: 9223372036 out of range"));
+	tpd_config_free(&cfg);
+	snprintf(doc, sizeof(doc), TWO_SVCS, "60");
+	assert_int_equal(tpd_config_parse(doc, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.n_services, 2);
+	assert_string_equal(cfg.services[0].frontend, "198.19.0.10:80/tcp");
+	assert_int_equal(cfg.services[0].n_backends, 0);
+	assert_string_equal(cfg.services[1].frontend, "198.19.0.12:80/tcp");
+	assert_int_equal(cfg.services[1].affinity, 60);
+	assert_int_equal(cfg.services[1].n_backends, 1);
+	assert_string_equal(cfg.services[1].backends[0].addr, "198.18.1.1:80");
+	assert_int_equal(cfg.sync_interval, 7);
+	tpd_config_free(&cfg);
+	/* an empty services array is none */
+	assert_int_equal(tpd_config_parse(CFG_IF "\"services\":[]}", &cfg, err,
+					  sizeof(err)),
+			 0);
+	assert_int_equal(cfg.n_services, 0);
+	assert_null(cfg.services);
+	tpd_config_free(&cfg);
+#undef SVC_OK
+#undef SVC_DUP
+#undef TWO_SVCS
+}
+
 static void test_config_bad_values(void **state)
 {
 	static const struct refused_config cases[] = {
@@ -4166,6 +4254,7 @@ int main(void)
 		cmocka_unit_test(test_config_capacity),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_config_many_services_duplicate),
+		cmocka_unit_test(test_config_services_streamed),
 		cmocka_unit_test(test_config_bad_values),
 		cmocka_unit_test(test_config_limits),
 		cmocka_unit_test(test_config_kubernetes),
