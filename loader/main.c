@@ -165,15 +165,24 @@ static void tpd_attach_iface(struct tpd *t, size_t i, int ifindex)
 				     : "none");
 }
 
-static void tpd_forget_iface(struct tpd *t, size_t i)
+/*
+ * Detach interface @i and drop its description, in that order: programs
+ * still attached to an interface without a tp_ifaces entry pass its
+ * packets unpoliced.  @live: it still exists (it left the configuration),
+ * so its clsact filters are removed too; a deleted one took them along.
+ */
+static void tpd_forget_iface(struct tpd *t, size_t i, bool live)
 {
 	__u32 key = t->ifindex[i];
 
+	tpd_iface_detach(t->cfg.pin_root, t->cfg.ifaces[i].name,
+			 live ? (int)key : 0);
 	if (key)
 		bpf_map_delete_elem(t->dp.maps.ifaces, &key);
-	tpd_iface_detach(t->cfg.pin_root, t->cfg.ifaces[i].name, 0);
 	t->ifindex[i] = 0;
-	log_info("interface gone, forgotten", "iface", t->cfg.ifaces[i].name);
+	log_info(live ? "interface left the configuration, detached"
+		      : "interface gone, forgotten",
+		 "iface", t->cfg.ifaces[i].name);
 }
 
 /* Attach every configured interface that exists now. */
@@ -209,13 +218,13 @@ static void tpd_on_link(const struct tpd_link_event *ev, void *ctx)
 			continue;
 		if (ev->up && t->ifindex[i] != ev->ifindex) {
 			if (t->ifindex[i])
-				tpd_forget_iface(t, i);
+				tpd_forget_iface(t, i, false);
 			tpd_attach_iface(t, i, ev->ifindex);
 			t->next_sync = 0; /* its peers now */
 			t->snat_dirty =
 				true; /* an uplink's addresses come with it */
 		} else if (!ev->up && t->ifindex[i] == ev->ifindex) {
-			tpd_forget_iface(t, i);
+			tpd_forget_iface(t, i, false);
 			t->next_sync = 0;
 		}
 	}
@@ -940,7 +949,7 @@ static void tpd_reload(struct tpd *t)
 	char err[512];
 	int *ifindex;
 	size_t i, j;
-	bool knobs, kube;
+	bool knobs, kube, live;
 
 	if (tpd_config_load(t->config_path, &cfg, err, sizeof(err))) {
 		log_error("reload: configuration rejected, keeping the old one",
@@ -968,8 +977,10 @@ static void tpd_reload(struct tpd *t)
 		const struct tpd_iface_cfg *now =
 			tpd_config_iface(&cfg, t->cfg.ifaces[i].name);
 
+		live = (int)if_nametoindex(t->cfg.ifaces[i].name) ==
+		       t->ifindex[i];
 		if (!now && t->ifindex[i])
-			tpd_forget_iface(t, i);
+			tpd_forget_iface(t, i, live);
 		for (j = 0; now && j < cfg.n_ifaces; j++)
 			if (&cfg.ifaces[j] == now)
 				ifindex[j] = t->ifindex[i];
