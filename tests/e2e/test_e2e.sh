@@ -61,10 +61,14 @@ test_policy_allow_deny_audit() {
 	# audit: the UDP rule is audit; the flow passes and says so
 	tpctl monitor audit count 1 >"$ENV_DIR/audit.log" 2>&1 &
 	local mon=$!
-	sleep 0.3
-	client "$BUILD/tools/tp-load" --udp 198.19.0.10:53 --rate 5 --duration 0.5 >/dev/null
-	for _ in $(seq 30); do kill -0 $mon 2>/dev/null || break; sleep 0.1; done
+	# the monitor says nothing when it starts reading: each round is a
+	# new flow (a new socket, a new source port) until it has seen one
+	for _ in $(seq 30); do
+		kill -0 $mon 2>/dev/null || break
+		client "$BUILD/tools/tp-load" --udp 198.19.0.10:53 --rate 5 --duration 0.2 >/dev/null
+	done
 	kill $mon 2>/dev/null
+	wait $mon 2>/dev/null || true
 	grep -qi audit "$ENV_DIR/audit.log" || { cat "$ENV_DIR/audit.log"; fail "no audit event"; return 1; }
 	drops=$(tpctl -j conntrack list | grep -c '"verdict":"audit"')
 	[ "$drops" -ge 1 ] || fail "no audited flow in conntrack" || return 1
