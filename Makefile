@@ -200,6 +200,8 @@ $(OUT)/tests/test_tpctl_maps: | $(OUT)/tpctl
 $(OUT)/tests/test_peers_live: LDLIBS += -Wl,--wrap=free -Wl,--wrap=realloc
 # test_peers watches qsort() for NULL arrays
 $(OUT)/tests/test_peers: LDLIBS += -Wl,--wrap=qsort
+# test_maps answers batch reads as a kernel without them would
+$(OUT)/tests/test_maps: LDLIBS += -Wl,--wrap=bpf_map_lookup_batch
 # test_attacks_loader kills a loading child at chosen points: at a program's
 # pin, after the object's load
 $(OUT)/tests/test_attacks_loader: LDLIBS += -Wl,--wrap=bpf_obj_pin \
