@@ -3624,6 +3624,8 @@ static void test_daemon_300_peer_mappings(void **state)
 	if (st)
 		tpd_proc_dump_log(d);
 	assert_int_equal(st, 0);
+	/* a first start: the static part went in while the child loaded */
+	assert_true(tpd_proc_logged(d, "\"msg\":\"maps made"));
 	assert_int_equal(tpd_proc_ident(d, 3, "100.64.0.0"), 1000);
 	assert_int_equal(tpd_proc_ident(d, 3, "100.64.0.255"), 1255);
 	assert_int_equal(tpd_proc_ident(d, 3, "100.64.1.43"), 1299);
