@@ -104,6 +104,7 @@ struct tpd {
 	bool eroutes_off; /* egress_routes false, ours removed */
 	time_t next_sync, next_gc, next_metrics;
 	long load_child_rss_kib; /* the loading child's peak; -1: none */
+	bool static_early; /* the static part went in while the child loaded */
 	bool once;
 };
 
@@ -482,8 +483,11 @@ static void tpd_sync_host_now(struct tpd *t)
 		 tpd_sync_result_fmt(&res, buf, sizeof(buf)));
 }
 
-/* Apply the configuration's static part; the number of entries that failed. */
-static unsigned int tpd_sync_static_now(struct tpd *t)
+/*
+ * Apply the configuration's static part to @m; the number of entries that
+ * failed.
+ */
+static unsigned int tpd_sync_static_maps(struct tpd *t, const struct tp_maps *m)
 {
 	struct tpd_sync_result res = {};
 	char buf[64];
@@ -497,8 +501,7 @@ static unsigned int tpd_sync_static_now(struct tpd *t)
 		t->src[TPD_SRC_STATIC].errors++;
 		return 1;
 	}
-	err = tpd_sync_static(&t->dp.maps, &t->cfg, t->host, t->n_host,
-			      &t->purge, &res);
+	err = tpd_sync_static(m, &t->cfg, t->host, t->n_host, &t->purge, &res);
 	tp_pins_unlock(lock);
 	if (err || res.errors)
 		t->src[TPD_SRC_STATIC].errors++;
@@ -511,6 +514,12 @@ static unsigned int tpd_sync_static_now(struct tpd *t)
 	else
 		log_info("configuration applied", "result", buf);
 	return res.errors + (err != 0);
+}
+
+/* The same, to the maps in use. */
+static unsigned int tpd_sync_static_now(struct tpd *t)
+{
+	return tpd_sync_static_maps(t, &t->dp.maps);
 }
 
 /* ---- SNAT ------------------------------------------------------------------------- */
@@ -1198,6 +1207,18 @@ static void tpd_log_memory(const struct tpd *t)
 }
 
 /*
+ * A cold start's child made the maps and has the verifier check the
+ * programs (most of a load's time): the configuration's static part goes
+ * into the maps meanwhile, on another CPU.
+ */
+static void tpd_apply_while_loading(const struct tpd_datapath *maps,
+				    const struct tpd_load_child *lc, void *ctx)
+{
+	(void)lc;
+	tpd_sync_static_maps(ctx, &maps->maps);
+}
+
+/*
  * The programs and maps: from the pins when an earlier start with the
  * same object and knobs left them (no load at all), else loaded by a
  * child whose memory goes when it exits, then taken from the pins; in
@@ -1210,8 +1231,10 @@ static int tpd_datapath_start(struct tpd *t)
 	if (!tpd_datapath_open_pinned(&t->dp, &t->cfg))
 		return 0;
 	if (!tpd_guard_needed(&t->cfg)) {
-		err = tpd_datapath_load_child(&t->cfg, &t->load_child_rss_kib);
-		if (!err && !tpd_datapath_open_pinned(&t->dp, &t->cfg))
+		err = tpd_datapath_start_child(
+			&t->dp, &t->cfg, &t->load_child_rss_kib,
+			tpd_apply_while_loading, t, &t->static_early);
+		if (!err)
 			return 0;
 		if (err == -ECHILD)
 			return -1; /* it failed and said why; again would too */
@@ -1254,7 +1277,8 @@ static int tpd_start(struct tpd *t)
 	tpd_snat_reserve(t);
 	tpd_snat_apply(t);
 	tpd_attach_present(t);
-	tpd_sync_static_now(t);
+	if (!t->static_early)
+		tpd_sync_static_now(t);
 	if (!t->cfg.kube.enabled)
 		tpd_kube_remove(t, false); /* the configuration says: none */
 	else if (!t->once)
