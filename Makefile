@@ -52,7 +52,7 @@ LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(OUT)/loader/%.o,$(LOADER_SRCS))
 # the loader minus main(): linked into test programs of its parts
 LOADER_LIB_OBJS := $(filter-out $(OUT)/loader/main.o,$(LOADER_OBJS))
-LOADER_LIBS := -lmnl -lyajl -lxdp -lcrypto
+LOADER_LIBS := -lmnl -lyajl -lxdp
 TPCTL_OBJS := $(patsubst maps-cli/%.c,$(OUT)/maps-cli/%.o,$(wildcard maps-cli/*.c))
 # tpctl minus main(): linked into its unit tests
 TPCTL_CORE := $(filter-out $(OUT)/maps-cli/main.o,$(TPCTL_OBJS))
