@@ -500,6 +500,8 @@ static unsigned int tpd_sync_static_now(struct tpd *t)
 	err = tpd_sync_static(&t->dp.maps, &t->cfg, t->host, t->n_host,
 			      &t->purge, &res);
 	tp_pins_unlock(lock);
+	/* nothing reads them again before a reload reads the file again */
+	tpd_config_services_release(&t->cfg);
 	if (err || res.errors)
 		t->src[TPD_SRC_STATIC].errors++;
 	else
@@ -1003,8 +1005,8 @@ static void tpd_reload(struct tpd *t)
 		log_error(
 			"reload: new programs failed to load; the old ones stay");
 	tpd_attach_present(t);
+	tpd_config_warn(&t->cfg); /* before the services go */
 	errors = tpd_sync_static_now(t);
-	tpd_config_warn(&t->cfg);
 	tpd_snat_reserve(t); /* a new range is reserved before it is used */
 	tpd_snat_apply(t);
 	if (kube)
