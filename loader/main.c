@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -899,6 +900,12 @@ static void tpd_housekeeping(struct tpd *t, time_t now)
 		/* ipBlock rules follow the peers' entries (a no-op when unchanged) */
 		tpd_kube_reconcile(t);
 		tpd_egress_routes_now(t);
+		/*
+		 * what a sync (and a start's configuration) freed goes back
+		 * to the kernel: resident between syncs, it was most of the
+		 * daemon's heap (about 2 MiB at 10,000 services)
+		 */
+		malloc_trim(0);
 		t->next_sync = now + t->cfg.sync_interval;
 	}
 	if (now >= t->next_gc) {
