@@ -504,8 +504,6 @@ static unsigned int tpd_sync_static_maps(struct tpd *t, const struct tp_maps *m)
 	}
 	err = tpd_sync_static(m, &t->cfg, t->host, t->n_host, &t->purge, &res);
 	tp_pins_unlock(lock);
-	/* nothing reads them again before a reload reads the file again */
-	tpd_config_services_release(&t->cfg);
 	if (err || res.errors)
 		t->src[TPD_SRC_STATIC].errors++;
 	else
@@ -1023,6 +1021,8 @@ static void tpd_reload(struct tpd *t)
 	tpd_attach_present(t);
 	tpd_config_warn(&t->cfg); /* before the services go */
 	errors = tpd_sync_static_now(t);
+	/* nothing reads them again before the next reload reads the file */
+	tpd_config_services_release(&t->cfg);
 	tpd_snat_reserve(t); /* a new range is reserved before it is used */
 	tpd_snat_apply(t);
 	if (kube)
@@ -1288,6 +1288,12 @@ static int tpd_start(struct tpd *t)
 	tpd_attach_present(t);
 	if (!t->static_early)
 		tpd_sync_static_now(t);
+	/*
+	 * Only now: a load that fell back to this process, or programs
+	 * that took other maps than those written early, apply them again,
+	 * and the warnings above read them
+	 */
+	tpd_config_services_release(&t->cfg);
 	if (!t->cfg.kube.enabled)
 		tpd_kube_remove(t, false); /* the configuration says: none */
 	else if (!t->once)

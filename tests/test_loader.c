@@ -3631,6 +3631,36 @@ static void test_daemon_300_peer_mappings(void **state)
 	assert_int_equal(tpd_proc_ident(d, 3, "100.64.1.43"), 1299);
 }
 
+/*
+ * A first start applies the configuration while its child loads the
+ * programs; the warnings that read the services (a service asking for SNAT
+ * with nowhere to take an address from) still see them afterwards.
+ */
+static void test_daemon_cold_start_service_warning(void **state)
+{
+	struct tpd_proc *d = &daemon_proc;
+	char json[1024];
+	int st;
+
+	(void)state;
+	REQUIRE_BPF();
+	tpd_proc_init(d);
+	snprintf(
+		json, sizeof(json),
+		"{\"pin_root\":\"%s\",\"interfaces\":[{\"name\":\"tpwg0\"}],"
+		"\"services\":[{\"frontend\":\"198.19.0.10:80/tcp\","
+		"\"snat\":true,\"backends\":[{\"addr\":\"198.18.1.1:8080\"}]}]}",
+		d->pin_root);
+	tpd_proc_config(d, json);
+	tpd_proc_start(d, "--once");
+	st = tpd_proc_wait(d, 30000);
+	if (st)
+		tpd_proc_dump_log(d);
+	assert_int_equal(st, 0);
+	assert_true(tpd_proc_logged(d, "\"msg\":\"maps made"));
+	assert_true(tpd_proc_logged(d, "no \\\"uplink\\\" interface"));
+}
+
 /* The pid in tailplaned's pid file for @pin_root, 0 when none yet. */
 static pid_t tpd_proc_pidfile(const struct tpd_proc *d)
 {
@@ -4421,6 +4451,9 @@ int main(void)
 					  pins_teardown),
 		cmocka_unit_test_teardown(test_daemon_300_peer_mappings,
 					  daemon_teardown),
+		cmocka_unit_test_teardown(
+			test_daemon_cold_start_service_warning,
+			daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_sighup_at_start,
 					  daemon_teardown),
 		cmocka_unit_test_teardown(test_daemon_kubernetes_switch_off,
