@@ -64,7 +64,79 @@ static __always_inline __u16 tp_csum_apply(__u16 csum, __u32 diff)
 	return ~tp_csum_fold(tp_csum_add((__u16)~csum, diff));
 }
 
+/*
+ * A 16-bit checksum field after a 32-bit word it covers went from @from
+ * to @to: the kernel's csum_replace4() (bpf_l3_csum_replace()), to the
+ * bit, so a header written directly carries what the helper would write.
+ */
+static __always_inline __u16 tp_csum_replace4(__u16 csum, __u32 from, __u32 to)
+{
+	return ~tp_csum_fold(tp_csum_add(tp_csum_add(~(__u32)csum, ~from), to));
+}
+
 /* ---- flow packets ------------------------------------------------------ */
+
+/*
+ * The packet's bytes [@off, @off + @len) for a direct write when they are
+ * in the linear data (the headers of nearly every packet), else NULL: a
+ * GSO/GRO skb's headers past its head are written by the helpers.  Each
+ * direct write saves a helper call, which costs more than the write on
+ * CPUs with return-thunk mitigations.  Called again after any helper that
+ * may move the packet (the checksum helpers): the pointer is not kept.
+ */
+static __always_inline void *tp_linear(struct __sk_buff *skb, __u32 off,
+				       __u32 len)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u64 at = off;
+
+	if (off > TP_LOAD_DIRECT_MAX)
+		return NULL;
+	barrier_var(at); /* as in tp_load(): the bound is on what is added */
+	at &= TP_LOAD_DIRECT_MAX;
+	if (data + at + len > data_end)
+		return NULL;
+	return data + at;
+}
+
+/*
+ * An IPv4 address of the header at @l3_off (its source or destination)
+ * and the header checksum, @from -> @to: directly when the header is in
+ * the linear data, else through the helpers.  Return: nonzero on failure.
+ */
+static __always_inline int tp_nat_ipv4_addr(struct __sk_buff *skb, __u32 l3_off,
+					    bool src, __be32 from, __be32 to)
+{
+	struct iphdr *ip = tp_linear(skb, l3_off, sizeof(*ip));
+	__u32 off = l3_off + (src ? offsetof(struct iphdr, saddr)
+				  : offsetof(struct iphdr, daddr));
+
+	if (ip) {
+		if (src)
+			ip->saddr = to;
+		else
+			ip->daddr = to;
+		ip->check = tp_csum_replace4(ip->check, from, to);
+		return 0;
+	}
+	return bpf_skb_store_bytes(skb, off, &to, 4, 0) |
+	       bpf_l3_csum_replace(skb, l3_off + offsetof(struct iphdr, check),
+				   from, to, 4);
+}
+
+/* A port at @off (the L4 header's source or destination), @port. */
+static __always_inline int tp_nat_port(struct __sk_buff *skb, __u32 off,
+				       __be16 port)
+{
+	__be16 *at = tp_linear(skb, off, sizeof(port));
+
+	if (at) {
+		*at = port;
+		return 0;
+	}
+	return bpf_skb_store_bytes(skb, off, &port, sizeof(port), 0);
+}
 
 /* Offset of the L4 checksum within its header, or 0 if it has none we keep. */
 static __always_inline __u32 tp_l4_csum_off(__u8 proto, bool ipv6)
@@ -113,14 +185,8 @@ static __always_inline int tp_nat_rewrite(struct __sk_buff *skb,
 
 	if (!tp_addr_eq(old, addr)) {
 		if (!p->ipv6) {
-			__u32 off = p->l3_off +
-				    (src ? offsetof(struct iphdr, saddr)
-					 : offsetof(struct iphdr, daddr));
-
-			err |= bpf_skb_store_bytes(skb, off, &addr->w[3], 4, 0);
-			err |= bpf_l3_csum_replace(
-				skb, p->l3_off + offsetof(struct iphdr, check),
-				old->w[3], addr->w[3], 4);
+			err |= tp_nat_ipv4_addr(skb, p->l3_off, src, old->w[3],
+						addr->w[3]);
 			if (csum_off)
 				err |= bpf_l4_csum_replace(
 					skb, csum_off, old->w[3], addr->w[3],
@@ -141,8 +207,7 @@ static __always_inline int tp_nat_rewrite(struct __sk_buff *skb,
 	}
 	if (has_l4 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) &&
 	    old_port != port) {
-		err |= bpf_skb_store_bytes(skb, p->l4_off + (src ? 0 : 2),
-					   &port, 2, 0);
+		err |= tp_nat_port(skb, p->l4_off + (src ? 0 : 2), port);
 		err |= bpf_l4_csum_replace(skb, csum_off, old_port, port,
 					   flags | 2);
 	}
