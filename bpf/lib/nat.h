@@ -106,7 +106,9 @@ static __always_inline void *tp_linear(struct __sk_buff *skb, __u32 off,
  * the linear data, else through the helpers.  Return: nonzero on failure.
  */
 static __always_inline int tp_nat_ipv4_addr(struct __sk_buff *skb, __u32 l3_off,
-					    bool src, __be32 from, __be32 to)
+					    bool src,
+					    const struct tp_addr *from,
+					    const struct tp_addr *to)
 {
 	struct iphdr *ip = tp_linear(skb, l3_off, sizeof(*ip));
 	__u32 off = l3_off + (src ? offsetof(struct iphdr, saddr)
@@ -114,15 +116,15 @@ static __always_inline int tp_nat_ipv4_addr(struct __sk_buff *skb, __u32 l3_off,
 
 	if (ip) {
 		if (src)
-			ip->saddr = to;
+			ip->saddr = to->w[3];
 		else
-			ip->daddr = to;
-		ip->check = tp_csum_replace4(ip->check, from, to);
+			ip->daddr = to->w[3];
+		ip->check = tp_csum_replace4(ip->check, from->w[3], to->w[3]);
 		return 0;
 	}
-	return bpf_skb_store_bytes(skb, off, &to, 4, 0) |
+	return bpf_skb_store_bytes(skb, off, &to->w[3], 4, 0) |
 	       bpf_l3_csum_replace(skb, l3_off + offsetof(struct iphdr, check),
-				   from, to, 4);
+				   from->w[3], to->w[3], 4);
 }
 
 /* A port at @off (the L4 header's source or destination), @port. */
@@ -185,8 +187,7 @@ static __always_inline int tp_nat_rewrite(struct __sk_buff *skb,
 
 	if (!tp_addr_eq(old, addr)) {
 		if (!p->ipv6) {
-			err |= tp_nat_ipv4_addr(skb, p->l3_off, src, old->w[3],
-						addr->w[3]);
+			err |= tp_nat_ipv4_addr(skb, p->l3_off, src, old, addr);
 			if (csum_off)
 				err |= bpf_l4_csum_replace(
 					skb, csum_off, old->w[3], addr->w[3],
