@@ -127,6 +127,22 @@ static __always_inline int tp_nat_ipv4_addr(struct __sk_buff *skb, __u32 l3_off,
 				   from->w[3], to->w[3], 4);
 }
 
+/*
+ * An IPv6 address at @off (the header's source or destination), @to:
+ * directly when it is in the linear data.  IPv6 has no header checksum.
+ */
+static __always_inline int tp_nat_ipv6_addr(struct __sk_buff *skb, __u32 off,
+					    const struct tp_addr *to)
+{
+	struct tp_addr *at = tp_linear(skb, off, sizeof(*at));
+
+	if (at) {
+		*at = *to;
+		return 0;
+	}
+	return bpf_skb_store_bytes(skb, off, to->b, sizeof(*to), 0);
+}
+
 /* A port at @off (the L4 header's source or destination), @port. */
 static __always_inline int tp_nat_port(struct __sk_buff *skb, __u32 off,
 				       __be16 port)
@@ -196,13 +212,13 @@ static __always_inline int tp_nat_rewrite(struct __sk_buff *skb,
 			__u32 off = p->l3_off +
 				    (src ? offsetof(struct ipv6hdr, saddr)
 					 : offsetof(struct ipv6hdr, daddr));
-			__s64 diff = bpf_csum_diff((__be32 *)old->w, 16,
-						   (__be32 *)addr->w, 16, 0);
 
-			err |= bpf_skb_store_bytes(skb, off, addr->b, 16, 0);
+			err |= tp_nat_ipv6_addr(skb, off, addr);
+			/* bpf_csum_diff()'s sum, without its call */
 			if (csum_off)
 				err |= bpf_l4_csum_replace(
-					skb, csum_off, 0, diff,
+					skb, csum_off, 0,
+					tp_csum_diff_addr(0, old, addr, true),
 					flags | BPF_F_PSEUDO_HDR);
 		}
 	}
