@@ -6,7 +6,12 @@
  * BPF_F_PSEUDO_HDR) and ports without it, so CHECKSUM_PARTIAL packets
  * (pods over veth, TUN GSO from tailscaled) stay correct; nothing is ever
  * summed over the payload, so GSO super-packets cost the same as small
- * ones.  UDP's zero checksum stays zero (BPF_F_MARK_MANGLED_0).
+ * ones.  UDP's zero checksum stays zero (BPF_F_MARK_MANGLED_0).  The
+ * address, the IPv4 header checksum and the port are written directly
+ * when the headers are in the linear data (the helpers when not); for
+ * that the verifier makes every program that writes so begin with
+ * bpf_skb_pull_data(skb, 0) on a cloned skb (this host's TCP, a packet a
+ * tap holds), making its head writable whether or not it is rewritten.
  *
  * ICMP errors: the quoted packet is rewritten too (address, port, its IPv4
  * header checksum and its L4 checksum when quoted), and the ICMP checksum
