@@ -775,6 +775,303 @@ static void test_holds_uplink_nonlinear_reply(void **state)
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 }
 
+/* ---- direct writes of tp_nat_rewrite() ---------------------------------- */
+
+#define CPORT	40000
+#define SVCPORT 80
+#define BEPORT	8080
+
+/* A service @vip:80 of @proto to its one backend @be:8080. */
+static void nat_service(struct th *h, const char *vip, __u8 proto)
+{
+	bool v6 = pt_family_of(vip) == AF_INET6;
+
+	pt_service(h, vip, SVCPORT, proto, v6 ? BE6 : BE4, 1, BEPORT, NULL,
+		   NULL, 0, 0);
+}
+
+/* The client's packet to the service, or the backend's reply to it. */
+static struct pkt_spec nat_spec(const char *client, const char *vip, __u8 proto,
+				bool reply)
+{
+	const char *be = pt_family_of(vip) == AF_INET6 ? BE6[0] : BE4[0];
+
+	if (reply)
+		return pt_flow(be, BEPORT, client, CPORT, proto, ACK);
+	return pt_flow(client, CPORT, vip, SVCPORT, proto, ACK);
+}
+
+/* @sp through its hook: out translated as its flow says, or not at all. */
+static void nat_expect(struct th *h, const struct pkt_spec *sp, bool reply,
+		       const char *vip)
+{
+	const char *be = pt_family_of(vip) == AF_INET6 ? BE6[0] : BE4[0];
+	struct pkt_spec nat = reply ? pt_nat_spec(*sp, false, vip, SVCPORT)
+				    : pt_nat_spec(*sp, true, be, BEPORT);
+	static struct pkt in, want;
+
+	pt_build(sp, &in);
+	pt_build(&nat, &want);
+	pt_run_expect(h, reply ? TH_TO_TAILNET : TH_FROM_TAILNET, &in, PASS,
+		      &want);
+}
+
+/* Open @client's flow to the service (its SYN DNATed). */
+static void nat_open(struct th *h, const char *client, const char *vip,
+		     __u8 proto)
+{
+	struct pkt_spec sp = nat_spec(client, vip, proto, false);
+
+	nat_service(h, vip, proto);
+	sp.tcp_flags = SYN;
+	nat_expect(h, &sp, false, vip);
+}
+
+/*
+ * The IPv4 header checksum written directly takes every value: an
+ * established flow's packets in both directions with every IP id, the
+ * header's checksum after the rewrite going through 0x0000 and every
+ * other value the kernel helper would write (pktgen sums the whole
+ * header, never incrementally).
+ */
+static void test_holds_ipv4_header_csum_every_value(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	nat_open(h, CLIENT4, VIP4, TCP);
+	for (int reply = 0; reply < 2; reply++) {
+		for (__u32 id = 0; id <= 0xffff; id++) {
+			struct pkt_spec sp =
+				nat_spec(CLIENT4, VIP4, TCP, reply);
+
+			sp.ip_id = id;
+			nat_expect(h, &sp, reply, VIP4);
+		}
+	}
+}
+
+/* The kernel's csum_replace4() (bpf_l3_csum_replace()), in the test's words. */
+static __u16 csum_replace4_ref(__u16 check, __u32 from, __u32 to)
+{
+	__u64 sum = (__u64)(0xffff0000u | (__u16)~check) + (__u32)~from + to;
+
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/*
+ * A wrong IPv4 header checksum from the peer stays as wrong as the kernel
+ * helper leaves it (the router behind drops it): the rewrite moves it by
+ * the address's change only.  Checked at the values ones' complement
+ * treats apart (0x0000, 0xffff) and a few bits off the right one.
+ */
+static void test_holds_ipv4_wrong_header_csum(void **state)
+{
+	static const __u16 wrong[] = { 0x0000, 0xffff, 0x0001,
+				       0xfffe, 0x8000, 0x7fff };
+	struct th *h = *state;
+	static struct pkt in, want, out;
+	int verdict;
+
+	REQUIRE_BPF();
+	nat_open(h, CLIENT4, VIP4, TCP);
+	for (int reply = 0; reply < 2; reply++) {
+		struct pkt_spec sp = nat_spec(CLIENT4, VIP4, TCP, reply);
+		struct pkt_spec nat =
+			reply ? pt_nat_spec(sp, false, VIP4, SVCPORT)
+			      : pt_nat_spec(sp, true, BE4[0], BEPORT);
+		__u32 field = reply ? 12 : 16, from, to;
+
+		pt_build(&sp, &in);
+		pt_build(&nat, &want);
+		memcpy(&from, in.data + field, 4);
+		memcpy(&to, want.data + field, 4);
+		for (size_t i = 0; i < ARRAY_SIZE(wrong) + 4; i++) {
+			__u16 check, right;
+
+			memcpy(&right, in.data + 10, 2);
+			check = i < ARRAY_SIZE(wrong) ? wrong[i]
+						      : right ^ (1u << i);
+			if (check == right)
+				continue;
+			memcpy(in.data + 10, &check, 2);
+			check = csum_replace4_ref(check, from, to);
+			memcpy(want.data + 10, &check, 2);
+			pt_run(h, reply ? TH_TO_TAILNET : TH_FROM_TAILNET, &in,
+			       &out, &verdict);
+			assert_int_equal(verdict, PASS);
+			assert_int_equal(out.len, want.len);
+			assert_memory_equal(out.data, want.data, want.len);
+			memcpy(in.data + 10, &right, 2);
+		}
+	}
+}
+
+/*
+ * IPv4 options (IHL 6 to 15): the addresses stay at their offsets, the
+ * ports move; both directions.
+ */
+static void test_holds_ipv4_options(void **state)
+{
+	static __u8 opts[40];
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	memset(opts, 1, sizeof(opts)); /* NOPs */
+	opts[sizeof(opts) - 1] = 0;    /* EOL */
+	nat_open(h, CLIENT4, VIP4, TCP);
+	for (int reply = 0; reply < 2; reply++) {
+		for (size_t n = 4; n <= sizeof(opts); n += 4) {
+			struct pkt_spec sp =
+				nat_spec(CLIENT4, VIP4, TCP, reply);
+
+			sp.ip_options = opts + sizeof(opts) - n;
+			sp.ip_options_len = n;
+			nat_expect(h, &sp, reply, VIP4);
+		}
+	}
+}
+
+/*
+ * L4 checksums through every value: an established flow's packets with
+ * every 2-byte payload, so the checksum after the rewrite takes each
+ * value (UDP's 0 written as 0xffff), and UDP's "no checksum" staying 0;
+ * IPv4 and IPv6 (the pseudo-header's sum, no longer bpf_csum_diff()'s).
+ */
+static void l4_sweep(struct th *h, const char *client, const char *vip,
+		     __u8 proto, __u32 step)
+{
+	nat_open(h, client, vip, proto);
+	for (int reply = 0; reply < 2; reply++) {
+		for (__u32 v = 0; v <= 0xffff; v += step) {
+			struct pkt_spec sp =
+				nat_spec(client, vip, proto, reply);
+			__u8 payload[2] = { v >> 8, v & 0xff };
+
+			sp.payload = payload;
+			sp.payload_len = sizeof(payload);
+			nat_expect(h, &sp, reply, vip);
+			if (proto != UDP || v % 4096)
+				continue;
+			sp.udp_zero_csum = 1;
+			nat_expect(h, &sp, reply, vip);
+		}
+	}
+}
+
+static void test_holds_udp4_csum_every_value(void **state)
+{
+	REQUIRE_BPF();
+	l4_sweep(*state, CLIENT4, VIP4, UDP, 1);
+}
+
+static void test_holds_udp6_csum_every_value(void **state)
+{
+	REQUIRE_BPF();
+	l4_sweep(*state, CLIENT6, VIP6, UDP, 1);
+}
+
+static void test_holds_tcp6_csum(void **state)
+{
+	REQUIRE_BPF();
+	l4_sweep(*state, CLIENT6, VIP6, TCP, 251);
+}
+
+/*
+ * An established flow's packets cut at every length (what a peer can
+ * send: an IP total length longer than the frame): never a byte written
+ * past the end nor past what the rewrite may touch; printed with
+ * TP_ATTACK_TRACE (verdict, output length, changed bytes) to compare
+ * builds.
+ */
+/* @pkt's IP length field says @len (a short datagram, not a cut frame). */
+static void ip_len_set(struct pkt *pkt, size_t len)
+{
+	__u8 *ip = pkt->data;
+	__u32 sum = 0;
+	__u16 v;
+
+	if ((ip[0] >> 4) == 6) {
+		v = htons(len - 40);
+		memcpy(ip + 4, &v, 2);
+		return;
+	}
+	v = htons(len);
+	memcpy(ip + 2, &v, 2);
+	memset(ip + 10, 0, 2);
+	for (size_t i = 0; i < (size_t)(ip[0] & 0xf) * 4; i += 2)
+		sum += ip[i] << 8 | ip[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	v = htons(~sum & 0xffff);
+	memcpy(ip + 10, &v, 2);
+}
+
+static void cut_sweep(struct th *h, const char *client, const char *vip,
+		      __u8 proto, const __u8 *opts, size_t opts_len)
+{
+	static struct pkt in, out;
+	struct stats before;
+	int verdict;
+
+	for (int run = 0; run < 4; run++) {
+		bool reply = run & 1, short_ip = run & 2;
+		struct pkt_spec sp = nat_spec(client, vip, proto, reply);
+		size_t full;
+
+		sp.ip_options = opts;
+		sp.ip_options_len = opts_len;
+		for (size_t len = 1; len < PKT_MAX; len++) {
+			char what[64];
+
+			pt_build(&sp, &in);
+			full = in.len;
+			if (len >= full)
+				break;
+			if (short_ip && len >= (in.data[0] >> 4 == 6 ? 40 : 20))
+				ip_len_set(&in, len);
+			stats_read(h, &before);
+			out.len = sizeof(out.data);
+			if (th_run(h, reply ? TH_TO_TAILNET : TH_FROM_TAILNET,
+				   h->l3_ifindex, in.data, len, out.data,
+				   &out.len, &verdict))
+				verdict = -1; /* test_run refuses it */
+			else
+				assert_int_equal(out.len, len);
+			snprintf(what, sizeof(what), "cut %s %u %s%s %zu", vip,
+				 proto, reply ? "out" : "in",
+				 short_ip ? " short" : "", opts_len);
+			trace(h, what, (int)len, verdict, &before);
+			if (verdict >= 0 && getenv("TP_ATTACK_TRACE")) {
+				printf("  changed:");
+				for (size_t i = 0; i < len; i++)
+					if (in.data[i] != out.data[i])
+						printf(" %zu", i);
+				printf("\n");
+			}
+		}
+	}
+}
+
+static void test_holds_cut_flow_packets(void **state)
+{
+	static const __u8 opts[8] = { 1, 1, 1, 1, 1, 1, 1, 0 };
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	nat_open(h, CLIENT4, VIP4, TCP);
+	cut_sweep(h, CLIENT4, VIP4, TCP, NULL, 0);
+	cut_sweep(h, CLIENT4, VIP4, TCP, opts, sizeof(opts));
+	nat_open(h, CLIENT6, VIP6, TCP);
+	cut_sweep(h, CLIENT6, VIP6, TCP, NULL, 0);
+	nat_open(h, CLIENT4, VIP4, UDP);
+	cut_sweep(h, CLIENT4, VIP4, UDP, NULL, 0);
+	nat_open(h, CLIENT6, VIP6, UDP);
+	cut_sweep(h, CLIENT6, VIP6, UDP, NULL, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -798,6 +1095,26 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_holds_uplink_nonlinear_reply, pt_setup,
 			pt_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_holds_ipv4_header_csum_every_value, pt_setup,
+			pt_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_holds_ipv4_wrong_header_csum, pt_setup,
+			pt_teardown),
+		cmocka_unit_test_setup_teardown(test_holds_ipv4_options,
+						pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_holds_udp4_csum_every_value, pt_setup,
+			pt_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_holds_udp6_csum_every_value, pt_setup,
+			pt_teardown),
+		cmocka_unit_test_setup_teardown(test_holds_tcp6_csum, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_holds_cut_flow_packets,
+						pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_uplink_never_unclones,
+						pt_setup, pt_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
