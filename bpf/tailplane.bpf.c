@@ -450,7 +450,7 @@ static __always_inline int tp_snat_out(struct __sk_buff *skb,
 	if (!snat)
 		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
 				      TP_DROP_NO_SNAT_ADDR);
-	ret = tp_snat_rewrite(skb, p, true, snat, e->snat_port);
+	ret = tp_snat_rewrite(skb, p, true, snat, e->snat_port, true);
 	if (!ret)
 		ret = tp_snat_route(skb, p, snat, &e->nat_addr);
 	if (ret < 0)
@@ -1643,9 +1643,15 @@ static __always_inline int tp_uplink_reply(struct __sk_buff *skb,
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, -ret);
 	tp_ct_account(e, TP_CT_DIR_REPLY, p, skb->len, now);
-	ret = tp_snat_rewrite(skb, p, true, &orig->daddr, orig->dport);
+	/*
+	 * Through the helpers only: a direct write anywhere in
+	 * tp_from_uplink would make the verifier begin it by uncloning every
+	 * cloned skb the uplink brings in (a tap's, a bridge's), ours or not.
+	 */
+	ret = tp_snat_rewrite(skb, p, true, &orig->daddr, orig->dport, false);
 	if (!ret)
-		ret = tp_snat_rewrite(skb, p, false, &orig->saddr, orig->sport);
+		ret = tp_snat_rewrite(skb, p, false, &orig->saddr, orig->sport,
+				      false);
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, -ret);
 	return tp_uplink_redirect(skb, e);

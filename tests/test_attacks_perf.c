@@ -1072,6 +1072,53 @@ static void test_holds_cut_flow_packets(void **state)
 	cut_sweep(h, CLIENT6, VIP6, UDP, NULL, 0);
 }
 
+/* ---- what the direct writes cost the programs ---------------------------- */
+
+/*
+ * Does @prog, as the kernel runs it, begin with the unclone prologue the
+ * verifier adds to a TC program that writes packet data directly
+ * (bpf_unclone_prologue(): "if (skb->cloned) bpf_skb_pull_data(skb, 0),
+ * and TC_ACT_SHOT if that fails")?  Its first three instructions: a byte
+ * load from the skb, an AND with the cloned bit, a jump over the pull.
+ */
+static bool prog_unclones(const struct bpf_program *prog)
+{
+	static struct bpf_insn insns[4096];
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	info.xlated_prog_len = sizeof(insns);
+	info.xlated_prog_insns = (__u64)(unsigned long)insns;
+	assert_int_equal(
+		bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len), 0);
+	assert_true(info.xlated_prog_len >= 3 * sizeof(insns[0]));
+	return insns[0].code == (BPF_LDX | BPF_MEM | BPF_B) &&
+	       insns[0].src_reg == BPF_REG_1 && insns[0].dst_reg == BPF_REG_6 &&
+	       insns[1].code == (BPF_ALU | BPF_AND | BPF_K) &&
+	       insns[1].dst_reg == BPF_REG_6 &&
+	       insns[2].code == (BPF_JMP | BPF_JEQ | BPF_K) &&
+	       insns[2].dst_reg == BPF_REG_6 && insns[2].imm == 0;
+}
+
+/*
+ * Everything the uplinks bring in passes tp_from_uplink, the node's own
+ * traffic and other nodes' alike; what is not a SNAT flow's costs a parse
+ * and a lookup and is never touched.  A program that writes packet data
+ * directly makes every cloned skb (a packet a tap such as tcpdump holds,
+ * a bridge's flood copy) copy its head first and drops it, uncounted,
+ * when that fails: tp_from_uplink must rewrite through the helpers.
+ */
+static void test_uplink_never_unclones(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	print_message("tp_to_tailnet unclones: %d, tp_from_tailnet: %d\n",
+		      prog_unclones(h->skel->progs.tp_to_tailnet),
+		      prog_unclones(h->skel->progs.tp_from_tailnet));
+	assert_false(prog_unclones(h->skel->progs.tp_from_uplink));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

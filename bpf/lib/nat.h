@@ -107,15 +107,17 @@ static __always_inline void *tp_linear(struct __sk_buff *skb, __u32 off,
 
 /*
  * An IPv4 address of the header at @l3_off (its source or destination)
- * and the header checksum, @from -> @to: directly when the header is in
- * the linear data, else through the helpers.  Return: nonzero on failure.
+ * and the header checksum, @from -> @to: directly when @direct and the
+ * header is in the linear data, else through the helpers.  Return:
+ * nonzero on failure.
  */
 static __always_inline int tp_nat_ipv4_addr(struct __sk_buff *skb, __u32 l3_off,
 					    bool src,
 					    const struct tp_addr *from,
-					    const struct tp_addr *to)
+					    const struct tp_addr *to,
+					    bool direct)
 {
-	struct iphdr *ip = tp_linear(skb, l3_off, sizeof(*ip));
+	struct iphdr *ip = direct ? tp_linear(skb, l3_off, sizeof(*ip)) : NULL;
 	__u32 off = l3_off + (src ? offsetof(struct iphdr, saddr)
 				  : offsetof(struct iphdr, daddr));
 
@@ -134,12 +136,14 @@ static __always_inline int tp_nat_ipv4_addr(struct __sk_buff *skb, __u32 l3_off,
 
 /*
  * An IPv6 address at @off (the header's source or destination), @to:
- * directly when it is in the linear data.  IPv6 has no header checksum.
+ * directly when @direct and it is in the linear data.  IPv6 has no
+ * header checksum.
  */
 static __always_inline int tp_nat_ipv6_addr(struct __sk_buff *skb, __u32 off,
-					    const struct tp_addr *to)
+					    const struct tp_addr *to,
+					    bool direct)
 {
-	struct tp_addr *at = tp_linear(skb, off, sizeof(*at));
+	struct tp_addr *at = direct ? tp_linear(skb, off, sizeof(*at)) : NULL;
 
 	if (at) {
 		*at = *to;
@@ -150,9 +154,9 @@ static __always_inline int tp_nat_ipv6_addr(struct __sk_buff *skb, __u32 off,
 
 /* A port at @off (the L4 header's source or destination), @port. */
 static __always_inline int tp_nat_port(struct __sk_buff *skb, __u32 off,
-				       __be16 port)
+				       __be16 port, bool direct)
 {
-	__be16 *at = tp_linear(skb, off, sizeof(port));
+	__be16 *at = direct ? tp_linear(skb, off, sizeof(port)) : NULL;
 
 	if (at) {
 		*at = port;
@@ -177,21 +181,24 @@ static __always_inline __u32 tp_l4_csum_off(__u8 proto, bool ipv6)
 }
 
 /**
- * tp_nat_rewrite() - rewrite one side (address and port) of a packet.
- * @skb:  the packet.
- * @p:    its parse; its tuple still holds the old values.
- * @src:  rewrite the source side (else the destination).
- * @addr: new address.
- * @port: new port (TCP/UDP only; ignored for ICMP echo).
+ * tp_nat_rewrite_how() - rewrite one side (address and port) of a packet.
+ * @skb:    the packet.
+ * @p:      its parse; its tuple still holds the old values.
+ * @src:    rewrite the source side (else the destination).
+ * @addr:   new address.
+ * @port:   new port (TCP/UDP only; ignored for ICMP echo).
+ * @direct: write the linear data directly (else only the helpers); a
+ *          constant, so that a program passing false has no direct
+ *          write and no unclone prologue (tp_from_uplink).
  *
  * A later fragment has no L4 header: only its IP header changes.
  *
  * Return: 0 or -TP_DROP_REWRITE_FAIL.
  */
-static __always_inline int tp_nat_rewrite(struct __sk_buff *skb,
-					  const struct tp_pkt *p, bool src,
-					  const struct tp_addr *addr,
-					  __be16 port)
+static __always_inline int tp_nat_rewrite_how(struct __sk_buff *skb,
+					      const struct tp_pkt *p, bool src,
+					      const struct tp_addr *addr,
+					      __be16 port, bool direct)
 {
 	const struct tp_addr *old = src ? &p->tuple.saddr : &p->tuple.daddr;
 	__be16 old_port = src ? p->tuple.sport : p->tuple.dport;
@@ -208,7 +215,8 @@ static __always_inline int tp_nat_rewrite(struct __sk_buff *skb,
 
 	if (!tp_addr_eq(old, addr)) {
 		if (!p->ipv6) {
-			err |= tp_nat_ipv4_addr(skb, p->l3_off, src, old, addr);
+			err |= tp_nat_ipv4_addr(skb, p->l3_off, src, old, addr,
+						direct);
 			if (csum_off)
 				err |= bpf_l4_csum_replace(
 					skb, csum_off, old->w[3], addr->w[3],
@@ -218,7 +226,7 @@ static __always_inline int tp_nat_rewrite(struct __sk_buff *skb,
 				    (src ? offsetof(struct ipv6hdr, saddr)
 					 : offsetof(struct ipv6hdr, daddr));
 
-			err |= tp_nat_ipv6_addr(skb, off, addr);
+			err |= tp_nat_ipv6_addr(skb, off, addr, direct);
 			/* bpf_csum_diff()'s sum, without its call */
 			if (csum_off)
 				err |= bpf_l4_csum_replace(
@@ -229,11 +237,21 @@ static __always_inline int tp_nat_rewrite(struct __sk_buff *skb,
 	}
 	if (has_l4 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) &&
 	    old_port != port) {
-		err |= tp_nat_port(skb, p->l4_off + (src ? 0 : 2), port);
+		err |= tp_nat_port(skb, p->l4_off + (src ? 0 : 2), port,
+				   direct);
 		err |= bpf_l4_csum_replace(skb, csum_off, old_port, port,
 					   flags | 2);
 	}
 	return err ? -TP_DROP_REWRITE_FAIL : 0;
+}
+
+/* tp_nat_rewrite_how(), the linear data written directly. */
+static __always_inline int tp_nat_rewrite(struct __sk_buff *skb,
+					  const struct tp_pkt *p, bool src,
+					  const struct tp_addr *addr,
+					  __be16 port)
+{
+	return tp_nat_rewrite_how(skb, p, src, addr, port, true);
 }
 
 /* ---- ICMP errors ---------------------------------------------------------- */
