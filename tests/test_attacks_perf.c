@@ -1119,6 +1119,272 @@ static void test_uplink_never_unclones(void **state)
 	assert_false(prog_unclones(h->skel->progs.tp_from_uplink));
 }
 
+/* ---- the merged parse and flow call: every kind through both programs --- */
+
+/* A packet kind: how to build it. */
+struct kind {
+	const char *name;
+	void (*build)(struct pkt *out);
+};
+
+static void k_garbage0(struct pkt *out)
+{
+	memset(out->data, 0, 40);
+	out->len = 40;
+	out->l2 = 0;
+}
+
+static void k_version5(struct pkt *out)
+{
+	struct pkt_spec sp = nat_spec(CLIENT4, VIP4, TCP, false);
+
+	pt_build(&sp, out);
+	out->data[0] = 0x55;
+}
+
+#define K_SPEC(fn, expr)                   \
+	static void fn(struct pkt *out)    \
+	{                                  \
+		struct pkt_spec sp = expr; \
+                                           \
+		pt_build(&sp, out);        \
+	}
+
+K_SPEC(k_flow4, nat_spec(CLIENT4, VIP4, TCP, false))
+K_SPEC(k_reply4, nat_spec(CLIENT4, VIP4, TCP, true))
+K_SPEC(k_flow6, nat_spec(CLIENT6, VIP6, TCP, false))
+K_SPEC(k_reply6, nat_spec(CLIENT6, VIP6, TCP, true))
+K_SPEC(k_udp4, nat_spec(CLIENT4, VIP4, UDP, false))
+K_SPEC(k_udp4_reply, nat_spec(CLIENT4, VIP4, UDP, true))
+K_SPEC(k_noflow_ack4, pt_flow(CLIENT4, 40001, VIP4, SVCPORT, TCP, ACK))
+K_SPEC(k_noflow_ack6, pt_flow(CLIENT6, 40001, VIP6, SVCPORT, TCP, ACK))
+K_SPEC(k_syn4, pt_flow(CLIENT4, 40002, VIP4, SVCPORT, TCP, SYN))
+K_SPEC(k_syn_nosvc4, pt_flow(CLIENT4, 40003, VIP4, 81, TCP, SYN))
+K_SPEC(k_echo4, pt_echo(CLIENT4, VIP4, 7, 1))
+K_SPEC(k_echo6, pt_echo(CLIENT6, VIP6, 7, 1))
+K_SPEC(k_echo_be4, pt_echo(BE4[0], CLIENT4, 7, 1))
+K_SPEC(k_sctp4, pt_flow(CLIENT4, 1, VIP4, SVCPORT, 132, 0))
+K_SPEC(k_udp_nosvc6, pt_flow(CLIENT6, 5, VIP6, 53, UDP, 0))
+
+static void k_nd6(struct pkt *out, __u8 type)
+{
+	struct pkt_spec sp = pt_echo(CLIENT6, "ff02::1:ff00:a", 0, 0);
+
+	sp.icmp_type = type;
+	sp.ttl = 255;
+	pt_build(&sp, out);
+}
+
+static void k_ns6(struct pkt *out)
+{
+	k_nd6(out, 135);
+}
+
+static void k_rs6(struct pkt *out)
+{
+	k_nd6(out, 133);
+}
+
+static void k_exthdr6(struct pkt *out, int n)
+{
+	struct pkt_spec sp = nat_spec(CLIENT6, VIP6, TCP, false);
+
+	sp.exthdr[0] = 0;  /* hop-by-hop */
+	sp.exthdr[1] = 60; /* destination options */
+	sp.exthdr[2] = 43; /* routing */
+	sp.n_exthdr = n;
+	pt_build(&sp, out);
+}
+
+static void k_hbh6(struct pkt *out)
+{
+	k_exthdr6(out, 1);
+}
+
+static void k_three_ext6(struct pkt *out)
+{
+	k_exthdr6(out, 3);
+}
+
+/* An established flow's packet, fragment @which (0 first, 1 later). */
+static void k_frag(struct pkt *out, const char *client, const char *vip,
+		   bool reply, int which)
+{
+	static __u8 payload[64];
+	struct pkt_spec sp = nat_spec(client, vip, TCP, reply);
+	size_t l3 = pt_family_of(vip) == AF_INET6 ? 40 : 20;
+	static struct pkt whole;
+
+	memset(payload, 0x5a, sizeof(payload));
+	sp.payload = payload;
+	sp.payload_len = sizeof(payload);
+	pt_build(&sp, &whole);
+	if (which == 0)
+		assert_int_equal(pkt_fragment(&whole, 0, 40, 1, 9, out), 0);
+	else
+		assert_int_equal(pkt_fragment(&whole, 40, whole.len - l3 - 40,
+					      0, 9, out),
+				 0);
+}
+
+static void k_frag4_first(struct pkt *out)
+{
+	k_frag(out, CLIENT4, VIP4, false, 0);
+}
+
+static void k_frag4_later(struct pkt *out)
+{
+	k_frag(out, CLIENT4, VIP4, false, 1);
+}
+
+static void k_frag4_reply_first(struct pkt *out)
+{
+	k_frag(out, CLIENT4, VIP4, true, 0);
+}
+
+static void k_frag4_reply_later(struct pkt *out)
+{
+	k_frag(out, CLIENT4, VIP4, true, 1);
+}
+
+static void k_frag6_first(struct pkt *out)
+{
+	k_frag(out, CLIENT6, VIP6, false, 0);
+}
+
+static void k_frag6_later(struct pkt *out)
+{
+	k_frag(out, CLIENT6, VIP6, false, 1);
+}
+
+/* ICMP errors about the flow: from its client (about a reply) and its backend. */
+static void k_err_from_client4(struct pkt *out)
+{
+	struct pkt_spec q = pt_flow(VIP4, SVCPORT, CLIENT4, CPORT, TCP, ACK);
+
+	pt_icmp_err(out, CLIENT4, VIP4, &q);
+}
+
+static void k_err_from_be4(struct pkt *out)
+{
+	struct pkt_spec q = pt_flow(CLIENT4, CPORT, BE4[0], BEPORT, TCP, ACK);
+
+	pt_icmp_err(out, BE4[0], CLIENT4, &q);
+}
+
+static void k_err_from_router4(struct pkt *out)
+{
+	struct pkt_spec q = pt_flow(CLIENT4, CPORT, BE4[0], BEPORT, TCP, ACK);
+
+	pt_icmp_err(out, ROUTER4, CLIENT4, &q);
+}
+
+static void k_err_from_client6(struct pkt *out)
+{
+	struct pkt_spec q = pt_flow(VIP6, SVCPORT, CLIENT6, CPORT, TCP, ACK);
+
+	pt_icmp_err(out, CLIENT6, VIP6, &q);
+}
+
+static void k_err_from_be6(struct pkt *out)
+{
+	struct pkt_spec q = pt_flow(CLIENT6, CPORT, BE6[0], BEPORT, TCP, ACK);
+
+	pt_icmp_err(out, BE6[0], CLIENT6, &q);
+}
+
+/* The backend's error quoting a UDP packet with IPv4 options, cut short. */
+static void k_err_opts_cut4(struct pkt *out)
+{
+	static const __u8 opts[8] = { 1, 1, 1, 1, 1, 1, 1, 0 };
+	struct pkt_spec q = pt_flow(CLIENT4, CPORT, BE4[0], BEPORT, UDP, 0);
+	static struct pkt inner;
+
+	q.ip_options = opts;
+	q.ip_options_len = sizeof(opts);
+	pt_build(&q, &inner);
+	pt_icmp_err_quoting(out, BE4[0], CLIENT4, &inner, 28 + 4);
+}
+
+static const struct kind kinds[] = {
+	{ "garbage0", k_garbage0 },
+	{ "version5", k_version5 },
+	{ "flow4", k_flow4 },
+	{ "reply4", k_reply4 },
+	{ "flow6", k_flow6 },
+	{ "reply6", k_reply6 },
+	{ "udp4", k_udp4 },
+	{ "udp4_reply", k_udp4_reply },
+	{ "noflow_ack4", k_noflow_ack4 },
+	{ "noflow_ack6", k_noflow_ack6 },
+	{ "syn4", k_syn4 },
+	{ "syn_nosvc4", k_syn_nosvc4 },
+	{ "echo4", k_echo4 },
+	{ "echo6", k_echo6 },
+	{ "echo_be4", k_echo_be4 },
+	{ "sctp4", k_sctp4 },
+	{ "udp_nosvc6", k_udp_nosvc6 },
+	{ "ns6", k_ns6 },
+	{ "rs6", k_rs6 },
+	{ "hbh6", k_hbh6 },
+	{ "three_ext6", k_three_ext6 },
+	{ "frag4_first", k_frag4_first },
+	{ "frag4_later", k_frag4_later },
+	{ "frag4_reply_first", k_frag4_reply_first },
+	{ "frag4_reply_later", k_frag4_reply_later },
+	{ "frag6_first", k_frag6_first },
+	{ "frag6_later", k_frag6_later },
+	{ "err_from_client4", k_err_from_client4 },
+	{ "err_from_be4", k_err_from_be4 },
+	{ "err_from_router4", k_err_from_router4 },
+	{ "err_from_client6", k_err_from_client6 },
+	{ "err_from_be6", k_err_from_be6 },
+	{ "err_opts_cut4", k_err_opts_cut4 },
+};
+
+/*
+ * Every kind of packet through both tailnet programs, the flows open:
+ * verdict, counters and the bytes out (their sum) traced to compare
+ * builds; both programs must give each kind a TC verdict (never one of
+ * the internal TP_NOT_FLOW/TP_STATELESS/TP_NEW_FLOW values), the output
+ * its input's length.
+ */
+static void test_holds_every_kind_both_programs(void **state)
+{
+	static struct pkt in, out;
+	struct th *h = *state;
+	struct stats before;
+
+	REQUIRE_BPF();
+	nat_open(h, CLIENT4, VIP4, TCP);
+	nat_open(h, CLIENT6, VIP6, TCP);
+	nat_open(h, CLIENT4, VIP4, UDP);
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		for (int hook = 0; hook < 2; hook++) {
+			enum th_hook at =
+				hook ? TH_TO_TAILNET : TH_FROM_TAILNET;
+			char what[64];
+			__u32 sum = 0;
+			int verdict;
+
+			kinds[i].build(&in);
+			stats_read(h, &before);
+			out.len = sizeof(out.data);
+			assert_int_equal(th_run(h, at, h->l3_ifindex, in.data,
+						in.len, out.data, &out.len,
+						&verdict),
+					 0);
+			assert_true(verdict >= 0 && verdict < 0x100);
+			assert_int_equal(out.len, in.len);
+			for (size_t b = 0; b < out.len; b++)
+				sum = sum * 31 + out.data[b];
+			snprintf(what, sizeof(what), "kind %s %s %08x",
+				 kinds[i].name, hook ? "out" : "in", sum);
+			trace(h, what, (int)i, verdict, &before);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1160,6 +1426,9 @@ int main(void)
 						pt_teardown),
 		cmocka_unit_test_setup_teardown(test_holds_cut_flow_packets,
 						pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_holds_every_kind_both_programs, pt_setup,
+			pt_teardown),
 		cmocka_unit_test_setup_teardown(test_uplink_never_unclones,
 						pt_setup, pt_teardown),
 	};
