@@ -1227,71 +1227,41 @@ static void k_frag(struct pkt *out, const char *client, const char *vip,
 				 0);
 }
 
-static void k_frag4_first(struct pkt *out)
-{
-	k_frag(out, CLIENT4, VIP4, false, 0);
-}
+#define K_FRAG(fn, client, vip, reply, which)           \
+	static void fn(struct pkt *out)                 \
+	{                                               \
+		k_frag(out, client, vip, reply, which); \
+	}
 
-static void k_frag4_later(struct pkt *out)
-{
-	k_frag(out, CLIENT4, VIP4, false, 1);
-}
+K_FRAG(k_frag4_first, CLIENT4, VIP4, false, 0)
+K_FRAG(k_frag4_later, CLIENT4, VIP4, false, 1)
+K_FRAG(k_frag4_reply_first, CLIENT4, VIP4, true, 0)
+K_FRAG(k_frag4_reply_later, CLIENT4, VIP4, true, 1)
+K_FRAG(k_frag6_first, CLIENT6, VIP6, false, 0)
+K_FRAG(k_frag6_later, CLIENT6, VIP6, false, 1)
 
-static void k_frag4_reply_first(struct pkt *out)
-{
-	k_frag(out, CLIENT4, VIP4, true, 0);
-}
+/*
+ * ICMP errors about the flows: from the client (about a reply), the
+ * backend and a router (about the client's packet), quoting @q.
+ */
+#define K_ERR(fn, from, to, q)                      \
+	static void fn(struct pkt *out)             \
+	{                                           \
+		struct pkt_spec quote = q;          \
+                                                    \
+		pt_icmp_err(out, from, to, &quote); \
+	}
 
-static void k_frag4_reply_later(struct pkt *out)
-{
-	k_frag(out, CLIENT4, VIP4, true, 1);
-}
-
-static void k_frag6_first(struct pkt *out)
-{
-	k_frag(out, CLIENT6, VIP6, false, 0);
-}
-
-static void k_frag6_later(struct pkt *out)
-{
-	k_frag(out, CLIENT6, VIP6, false, 1);
-}
-
-/* ICMP errors about the flow: from its client (about a reply) and its backend. */
-static void k_err_from_client4(struct pkt *out)
-{
-	struct pkt_spec q = pt_flow(VIP4, SVCPORT, CLIENT4, CPORT, TCP, ACK);
-
-	pt_icmp_err(out, CLIENT4, VIP4, &q);
-}
-
-static void k_err_from_be4(struct pkt *out)
-{
-	struct pkt_spec q = pt_flow(CLIENT4, CPORT, BE4[0], BEPORT, TCP, ACK);
-
-	pt_icmp_err(out, BE4[0], CLIENT4, &q);
-}
-
-static void k_err_from_router4(struct pkt *out)
-{
-	struct pkt_spec q = pt_flow(CLIENT4, CPORT, BE4[0], BEPORT, TCP, ACK);
-
-	pt_icmp_err(out, ROUTER4, CLIENT4, &q);
-}
-
-static void k_err_from_client6(struct pkt *out)
-{
-	struct pkt_spec q = pt_flow(VIP6, SVCPORT, CLIENT6, CPORT, TCP, ACK);
-
-	pt_icmp_err(out, CLIENT6, VIP6, &q);
-}
-
-static void k_err_from_be6(struct pkt *out)
-{
-	struct pkt_spec q = pt_flow(CLIENT6, CPORT, BE6[0], BEPORT, TCP, ACK);
-
-	pt_icmp_err(out, BE6[0], CLIENT6, &q);
-}
+K_ERR(k_err_from_client4, CLIENT4, VIP4,
+      pt_flow(VIP4, SVCPORT, CLIENT4, CPORT, TCP, ACK))
+K_ERR(k_err_from_be4, BE4[0], CLIENT4,
+      pt_flow(CLIENT4, CPORT, BE4[0], BEPORT, TCP, ACK))
+K_ERR(k_err_from_router4, ROUTER4, CLIENT4,
+      pt_flow(CLIENT4, CPORT, BE4[0], BEPORT, TCP, ACK))
+K_ERR(k_err_from_client6, CLIENT6, VIP6,
+      pt_flow(VIP6, SVCPORT, CLIENT6, CPORT, TCP, ACK))
+K_ERR(k_err_from_be6, BE6[0], CLIENT6,
+      pt_flow(CLIENT6, CPORT, BE6[0], BEPORT, TCP, ACK))
 
 /* The backend's error quoting a UDP packet with IPv4 options, cut short. */
 static void k_err_opts_cut4(struct pkt *out)
