@@ -12,6 +12,8 @@
  * that the verifier makes every program that writes so begin with
  * bpf_skb_pull_data(skb, 0) on a cloned skb (this host's TCP, a packet a
  * tap holds), making its head writable whether or not it is rewritten.
+ * tp_from_uplink, which every packet of the uplinks passes, ours or not,
+ * rewrites through the helpers only (tp_nat_rewrite_how()) and has none.
  *
  * ICMP errors: the quoted packet is rewritten too (address, port, its IPv4
  * header checksum and its L4 checksum when quoted), and the ICMP checksum
