@@ -15,9 +15,9 @@
  * hot flow, and keys cycled through the table), with the time it took to
  * write each table.  A size the build cannot hold is reported as such.
  *
- * Usage: bench_prog [-q] [-g] [-o DIR]   (-q: QUICK, fewer runs and sizes;
- * -g: the references and the XDP guard's rows only, printed, no results
- * written)
+ * Usage: bench_prog [-q] [-g] [-p] [-o DIR]   (-q: QUICK, fewer runs and
+ * sizes; -g: the references and the XDP guard's rows only, -p: the
+ * references and the tailnet paths only, printed, no results written)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -788,14 +788,16 @@ static void print_table(void)
 int main(int argc, char **argv)
 {
 	const char *dir = "bench/results";
-	bool guard_only = false;
+	bool guard_only = false, paths_only = false;
 	int c;
 
-	while ((c = getopt(argc, argv, "qgo:")) != -1) {
+	while ((c = getopt(argc, argv, "qgpo:")) != -1) {
 		if (c == 'q')
 			quick = true;
 		else if (c == 'g')
 			guard_only = true;
+		else if (c == 'p')
+			paths_only = true;
 		else if (c == 'o')
 			dir = optarg;
 		else
@@ -815,8 +817,11 @@ int main(int argc, char **argv)
 	if (open_all(0, 0))
 		return 1;
 	ref_paths();
-	if (guard_only) {
-		guard_rows();
+	if (guard_only || paths_only) {
+		if (guard_only)
+			guard_rows();
+		else
+			tp_paths("", VIP4);
 		print_table();
 		th_close(&H);
 		ref__destroy(refs);

@@ -37,14 +37,16 @@
  * are no policy decision are also reported (rate-limited) as drop events.
  *
  * The verifier: each handler below that is a global function (__noinline,
- * not static: the parse, the flow handlers, the new-flow handlers, the
+ * not static: the parse with the flow handlers, the new-flow handlers, the
  * ICMP error handlers, static NAT, the stateless decision, and in the
  * stages the policy decision and the conntrack writers) is verified once,
  * against its prototype, with a state list of its own; inlined, the
  * programs were one walk of 234,000 and 244,000 instructions on 6.18.
  * Linux 6.1 adds the frames of nested global calls up to 512 bytes, so the
- * programs call the handlers one level deep (TP_NEW_FLOW), and the
- * handlers find the parse in the per-CPU scratch (tp_pkt_cur()).
+ * programs call the handlers one level deep (TP_NEW_FLOW, TP_STATELESS,
+ * TP_NOT_FLOW), and the handlers find the parse in the per-CPU scratch
+ * (tp_pkt_cur()).  An established flow's packet makes one global call,
+ * the parse and its flow's handler (tp_ingress_pkt(), tp_egress_pkt()).
  */
 #include "lib/common.h"
 #include "lib/maps.h"
@@ -113,6 +115,13 @@ static __always_inline struct tp_pkt *tp_pkt_cur(void)
  */
 #define TP_NEW_FLOW 0x100
 
+/*
+ * What a flow handler returns for a packet of no flow that cannot start
+ * one: the program decides it on its own next (tp_stateless(),
+ * TP_STAT_PASS), one call deep for the same reason.
+ */
+#define TP_STATELESS 0x102
+
 /* Parse and set the zone; returns enum tp_parse_result or -reason. */
 static __always_inline int tp_parse_skb(struct __sk_buff *skb, struct tp_pkt *p)
 {
@@ -123,20 +132,6 @@ static __always_inline int tp_parse_skb(struct __sk_buff *skb, struct tp_pkt *p)
 	p->tuple.zone = ifc ? ifc->zone : 0;
 	p->inner.tuple.zone = p->tuple.zone;
 	return ret;
-}
-
-/*
- * tp_parse_skb() into the scratch (tp_pkt_get() zeroed it), as a global
- * function for the tailnet programs: its frame (the headers it reads) is
- * not theirs, which the frames of the handlers they call add to (Linux
- * 6.1: 512 bytes in all).  tp_from_uplink, whose calls are shallow,
- * parses inline: what is not ours costs no call there.
- */
-__noinline int tp_parse_pkt(struct __sk_buff *skb)
-{
-	struct tp_pkt *p = tp_pkt_cur();
-
-	return p ? tp_parse_skb(skb, p) : -TP_DROP_INTERNAL;
 }
 
 /**
@@ -455,7 +450,7 @@ static __always_inline int tp_snat_out(struct __sk_buff *skb,
 	if (!snat)
 		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
 				      TP_DROP_NO_SNAT_ADDR);
-	ret = tp_snat_rewrite(skb, p, true, snat, e->snat_port);
+	ret = tp_snat_rewrite(skb, p, true, snat, e->snat_port, true);
 	if (!ret)
 		ret = tp_snat_route(skb, p, snat, &e->nat_addr);
 	if (ret < 0)
@@ -810,17 +805,15 @@ static __always_inline int tp_flow_reply(struct __sk_buff *skb, int hook,
 
 /*
  * A flow packet (TCP, UDP, ICMP echo) arriving from the tailnet: its
- * flow's verdict, or TP_NEW_FLOW.
+ * flow's verdict, TP_NEW_FLOW or TP_STATELESS.
  */
-__noinline int tp_ingress_flow(struct __sk_buff *skb)
+static __always_inline int tp_ingress_flow(struct __sk_buff *skb,
+					   struct tp_pkt *p)
 {
-	struct tp_pkt *p = tp_pkt_cur();
 	__u64 now = tp_now();
 	struct tp_ct_entry *e;
 	struct tp_ct_key orig;
 
-	if (!p)
-		return tp_drop(skb, TP_DROP_INTERNAL);
 	if (!tp_frag_track(p, now))
 		return tp_frag_no_record(skb, TP_HOOK_FROM_TAILNET, p);
 
@@ -845,8 +838,7 @@ __noinline int tp_ingress_flow(struct __sk_buff *skb)
 		 * own, nothing kept, the ping left alone.
 		 */
 		if (e && tp_ct_is_echo_request(p))
-			return tp_stateless(skb, TP_HOOK_FROM_TAILNET,
-					    TP_STAT_PASS);
+			return TP_STATELESS;
 		if (e && tp_ct_replies_from_tailnet(e, p->tuple.zone))
 			return tp_flow_reply(skb, TP_HOOK_FROM_TAILNET, p,
 					     &orig, e, now, true);
@@ -862,7 +854,7 @@ __noinline int tp_ingress_flow(struct __sk_buff *skb)
 	}
 
 	if (!tp_ct_starts_flow(p))
-		return tp_stateless(skb, TP_HOOK_FROM_TAILNET, TP_STAT_PASS);
+		return TP_STATELESS;
 	return TP_NEW_FLOW;
 }
 
@@ -1477,19 +1469,20 @@ static __always_inline __u32 tp_ingress_iface(struct __sk_buff *skb,
 	return flags;
 }
 
-/* A flow packet leaving to the tailnet: its flow's verdict, or TP_NEW_FLOW. */
-__noinline int tp_egress_flow(struct __sk_buff *skb)
+/*
+ * A flow packet leaving to the tailnet: its flow's verdict, TP_NEW_FLOW or
+ * TP_STATELESS.
+ */
+static __always_inline int tp_egress_flow(struct __sk_buff *skb,
+					  struct tp_pkt *p)
 {
 	__u16 in_zone;
 	__u32 in_flags = tp_ingress_iface(skb, &in_zone);
-	struct tp_pkt *p = tp_pkt_cur();
 	__u64 now = tp_now();
 	struct tp_ct_entry *e, *cur;
 	struct tp_ct_key orig;
 	bool reply;
 
-	if (!p)
-		return tp_drop(skb, TP_DROP_INTERNAL);
 	/* a first fragment's record is written below, after the path check */
 	if (p->frag != TP_FRAG_FIRST && !tp_frag_track(p, now)) {
 		/* no flow of the zone it came from leads here: the zone guard */
@@ -1537,14 +1530,13 @@ __noinline int tp_egress_flow(struct __sk_buff *skb)
 	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(e, now)) {
 		/* a flow from the tailnet never sends from this side, nor reopens */
 		if (!(e->flags & TP_CT_F_EGRESS))
-			return tp_stateless(skb, TP_HOOK_TO_TAILNET,
-					    TP_STAT_PASS);
+			return TP_STATELESS;
 		/* a masqueraded flow whose zone's address moved starts over */
 		if (!tp_ct_reopens(e, p) && !tp_masq_moved(p, e))
 			return tp_flow_orig(skb, TP_HOOK_TO_TAILNET, p, e, now);
 	}
 	if (!tp_ct_starts_flow(p))
-		return tp_stateless(skb, TP_HOOK_TO_TAILNET, TP_STAT_PASS);
+		return TP_STATELESS;
 	return TP_NEW_FLOW;
 }
 
@@ -1651,9 +1643,15 @@ static __always_inline int tp_uplink_reply(struct __sk_buff *skb,
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, -ret);
 	tp_ct_account(e, TP_CT_DIR_REPLY, p, skb->len, now);
-	ret = tp_snat_rewrite(skb, p, true, &orig->daddr, orig->dport);
+	/*
+	 * Through the helpers only: a direct write anywhere in
+	 * tp_from_uplink would make the verifier begin it by uncloning every
+	 * cloned skb the uplink brings in (a tap's, a bridge's), ours or not.
+	 */
+	ret = tp_snat_rewrite(skb, p, true, &orig->daddr, orig->dport, false);
 	if (!ret)
-		ret = tp_snat_rewrite(skb, p, false, &orig->saddr, orig->sport);
+		ret = tp_snat_rewrite(skb, p, false, &orig->saddr, orig->sport,
+				      false);
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_FROM_UPLINK, p, -ret);
 	return tp_uplink_redirect(skb, e);
@@ -1715,26 +1713,14 @@ static __always_inline int tp_uplink_icmp_error(struct __sk_buff *skb,
 	return tp_uplink_redirect(skb, e);
 }
 
-/* A flow packet: its flow's handler, then for a new flow the new-flow one. */
-static __always_inline int tp_handle_flow(struct __sk_buff *skb, int hook)
-{
-	int verdict;
-
-	if (hook == TP_HOOK_FROM_TAILNET) {
-		verdict = tp_ingress_flow(skb);
-		return verdict == TP_NEW_FLOW ? tp_ingress_new(skb) : verdict;
-	}
-	verdict = tp_egress_flow(skb);
-	return verdict == TP_NEW_FLOW ? tp_egress_new(skb) : verdict;
-}
-
-/* Hand a parsed packet (tp_parse() said @ret) to its kind's handler. */
+/*
+ * Hand a parsed packet that is no flow packet (tp_parse() said @ret) to
+ * its kind's handler.
+ */
 static __always_inline int tp_handle_kind(struct __sk_buff *skb, int hook,
 					  struct tp_pkt *p, int ret)
 {
 	switch (ret) {
-	case TP_PARSE_FLOW:
-		return tp_handle_flow(skb, hook);
 	case TP_PARSE_ICMP_ERR:
 		return hook == TP_HOOK_FROM_TAILNET ? tp_icmp_error_in(skb)
 						    : tp_icmp_error_out(skb);
@@ -1768,29 +1754,96 @@ __noinline int tp_static_nat_to_tailnet(struct __sk_buff *skb, int kind)
 }
 
 /*
- * Both programs: count, parse, hand the packet to its kind's handler,
- * with static 1:1 NAT at the tailnet edge.
+ * What tp_ingress_pkt() and tp_egress_pkt() return for a packet that is
+ * no flow packet: its parse result is in the scratch (tp_parsed()), for
+ * the program to hand it to its kind's handler.  No TC verdict has this
+ * value, nor has TP_NEW_FLOW or TP_STATELESS.
+ */
+#define TP_NOT_FLOW 0x101
+
+/* The parse result tp_ingress_pkt() or tp_egress_pkt() left. */
+static __always_inline int tp_parsed(void)
+{
+	struct tp_scratch *scr = tp_scratch_get();
+
+	return scr ? scr->parsed : -TP_DROP_INTERNAL;
+}
+
+/*
+ * The first call of tp_from_tailnet: the parse into the scratch
+ * (tp_pkt_get() zeroed it), static 1:1 NAT, and a flow packet's flow
+ * handler, in one global function: an established flow's packet makes
+ * one call, not one for the parse and one for its flow (each costs 15-20
+ * ns where returns go through thunks).  Its frame, the parse's headers
+ * and the flow handler's locals, is not the program's, which the frames
+ * of the handlers the program calls add to (Linux 6.1: 512 bytes in all).
+ * Return: the flow's verdict, TP_NEW_FLOW, TP_STATELESS or TP_NOT_FLOW.
+ */
+__noinline int tp_ingress_pkt(struct __sk_buff *skb)
+{
+	struct tp_scratch *scr = tp_scratch_get();
+	int ret, nat;
+
+	if (!scr)
+		return tp_drop(skb, TP_DROP_INTERNAL);
+	ret = tp_parse_skb(skb, &scr->pkt);
+	scr->parsed = ret;
+	if (!tp_static_nat_none()) {
+		nat = tp_static_nat_from_tailnet(skb, ret);
+		if (nat < 0)
+			return tp_drop_report(skb, TP_HOOK_FROM_TAILNET,
+					      &scr->pkt, -nat);
+	}
+	if (ret != TP_PARSE_FLOW)
+		return TP_NOT_FLOW;
+	return tp_ingress_flow(skb, &scr->pkt);
+}
+
+/* tp_ingress_pkt() for tp_to_tailnet, whose static NAT comes last. */
+__noinline int tp_egress_pkt(struct __sk_buff *skb)
+{
+	struct tp_scratch *scr = tp_scratch_get();
+	int ret;
+
+	if (!scr)
+		return tp_drop(skb, TP_DROP_INTERNAL);
+	ret = tp_parse_skb(skb, &scr->pkt);
+	scr->parsed = ret;
+	if (ret != TP_PARSE_FLOW)
+		return TP_NOT_FLOW;
+	return tp_egress_flow(skb, &scr->pkt);
+}
+
+/*
+ * Both programs: count, parse, hand the packet to its flow's handler or
+ * its kind's, with static 1:1 NAT at the tailnet edge.
  */
 static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
 {
 	struct tp_pkt *p = tp_pkt_get();
-	int ret, verdict, nat;
+	int verdict, nat;
 
 	tp_stat_add(hook == TP_HOOK_FROM_TAILNET ? TP_STAT_RX_TAILNET
 						 : TP_STAT_TX_TAILNET,
 		    skb->len);
 	if (!p)
 		return tp_drop(skb, TP_DROP_INTERNAL);
-	ret = tp_parse_pkt(skb);
-	if (hook == TP_HOOK_FROM_TAILNET && !tp_static_nat_none()) {
-		nat = tp_static_nat_from_tailnet(skb, ret);
-		if (nat < 0)
-			return tp_drop_report(skb, hook, p, -nat);
+	if (hook == TP_HOOK_FROM_TAILNET) {
+		verdict = tp_ingress_pkt(skb);
+		if (verdict == TP_NEW_FLOW)
+			verdict = tp_ingress_new(skb);
+	} else {
+		verdict = tp_egress_pkt(skb);
+		if (verdict == TP_NEW_FLOW)
+			verdict = tp_egress_new(skb);
 	}
-	verdict = tp_handle_kind(skb, hook, p, ret);
+	if (verdict == TP_STATELESS)
+		verdict = tp_stateless(skb, hook, TP_STAT_PASS);
+	else if (verdict == TP_NOT_FLOW)
+		verdict = tp_handle_kind(skb, hook, p, tp_parsed());
 	if (hook == TP_HOOK_TO_TAILNET && verdict == TC_ACT_OK &&
 	    !tp_static_nat_none()) {
-		nat = tp_static_nat_to_tailnet(skb, ret);
+		nat = tp_static_nat_to_tailnet(skb, tp_parsed());
 		if (nat < 0)
 			return tp_drop_report(skb, hook, p, -nat);
 	}

@@ -775,6 +775,586 @@ static void test_holds_uplink_nonlinear_reply(void **state)
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_SYN_RECV);
 }
 
+/* ---- direct writes of tp_nat_rewrite() ---------------------------------- */
+
+#define CPORT	40000
+#define SVCPORT 80
+#define BEPORT	8080
+
+/* A service @vip:80 of @proto to its one backend @be:8080. */
+static void nat_service(struct th *h, const char *vip, __u8 proto)
+{
+	bool v6 = pt_family_of(vip) == AF_INET6;
+
+	pt_service(h, vip, SVCPORT, proto, v6 ? BE6 : BE4, 1, BEPORT, NULL,
+		   NULL, 0, 0);
+}
+
+/* The client's packet to the service, or the backend's reply to it. */
+static struct pkt_spec nat_spec(const char *client, const char *vip, __u8 proto,
+				bool reply)
+{
+	const char *be = pt_family_of(vip) == AF_INET6 ? BE6[0] : BE4[0];
+
+	if (reply)
+		return pt_flow(be, BEPORT, client, CPORT, proto, ACK);
+	return pt_flow(client, CPORT, vip, SVCPORT, proto, ACK);
+}
+
+/* @sp through its hook: out translated as its flow says, or not at all. */
+static void nat_expect(struct th *h, const struct pkt_spec *sp, bool reply,
+		       const char *vip)
+{
+	const char *be = pt_family_of(vip) == AF_INET6 ? BE6[0] : BE4[0];
+	struct pkt_spec nat = reply ? pt_nat_spec(*sp, false, vip, SVCPORT)
+				    : pt_nat_spec(*sp, true, be, BEPORT);
+	static struct pkt in, want;
+
+	pt_build(sp, &in);
+	pt_build(&nat, &want);
+	pt_run_expect(h, reply ? TH_TO_TAILNET : TH_FROM_TAILNET, &in, PASS,
+		      &want);
+}
+
+/* Open @client's flow to the service (its SYN DNATed). */
+static void nat_open(struct th *h, const char *client, const char *vip,
+		     __u8 proto)
+{
+	struct pkt_spec sp = nat_spec(client, vip, proto, false);
+
+	nat_service(h, vip, proto);
+	sp.tcp_flags = SYN;
+	nat_expect(h, &sp, false, vip);
+}
+
+/*
+ * The IPv4 header checksum written directly takes every value: an
+ * established flow's packets in both directions with every IP id, the
+ * header's checksum after the rewrite going through 0x0000 and every
+ * other value the kernel helper would write (pktgen sums the whole
+ * header, never incrementally).
+ */
+static void test_holds_ipv4_header_csum_every_value(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	nat_open(h, CLIENT4, VIP4, TCP);
+	for (int reply = 0; reply < 2; reply++) {
+		for (__u32 id = 0; id <= 0xffff; id++) {
+			struct pkt_spec sp =
+				nat_spec(CLIENT4, VIP4, TCP, reply);
+
+			sp.ip_id = id;
+			nat_expect(h, &sp, reply, VIP4);
+		}
+	}
+}
+
+/* The kernel's csum_replace4() (bpf_l3_csum_replace()), in the test's words. */
+static __u16 csum_replace4_ref(__u16 check, __u32 from, __u32 to)
+{
+	__u64 sum = (__u64)(0xffff0000u | (__u16)~check) + (__u32)~from + to;
+
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/*
+ * A wrong IPv4 header checksum from the peer stays as wrong as the kernel
+ * helper leaves it (the router behind drops it): the rewrite moves it by
+ * the address's change only.  Checked at the values ones' complement
+ * treats apart (0x0000, 0xffff) and a few bits off the right one.
+ */
+static void test_holds_ipv4_wrong_header_csum(void **state)
+{
+	static const __u16 wrong[] = { 0x0000, 0xffff, 0x0001,
+				       0xfffe, 0x8000, 0x7fff };
+	struct th *h = *state;
+	static struct pkt in, want, out;
+	int verdict;
+
+	REQUIRE_BPF();
+	nat_open(h, CLIENT4, VIP4, TCP);
+	for (int reply = 0; reply < 2; reply++) {
+		struct pkt_spec sp = nat_spec(CLIENT4, VIP4, TCP, reply);
+		struct pkt_spec nat =
+			reply ? pt_nat_spec(sp, false, VIP4, SVCPORT)
+			      : pt_nat_spec(sp, true, BE4[0], BEPORT);
+		__u32 field = reply ? 12 : 16, from, to;
+
+		pt_build(&sp, &in);
+		pt_build(&nat, &want);
+		memcpy(&from, in.data + field, 4);
+		memcpy(&to, want.data + field, 4);
+		for (size_t i = 0; i < ARRAY_SIZE(wrong) + 4; i++) {
+			__u16 check, right;
+
+			memcpy(&right, in.data + 10, 2);
+			check = i < ARRAY_SIZE(wrong) ? wrong[i]
+						      : right ^ (1u << i);
+			if (check == right)
+				continue;
+			memcpy(in.data + 10, &check, 2);
+			check = csum_replace4_ref(check, from, to);
+			memcpy(want.data + 10, &check, 2);
+			pt_run(h, reply ? TH_TO_TAILNET : TH_FROM_TAILNET, &in,
+			       &out, &verdict);
+			assert_int_equal(verdict, PASS);
+			assert_int_equal(out.len, want.len);
+			assert_memory_equal(out.data, want.data, want.len);
+			memcpy(in.data + 10, &right, 2);
+		}
+	}
+}
+
+/*
+ * IPv4 options (IHL 6 to 15): the addresses stay at their offsets, the
+ * ports move; both directions.
+ */
+static void test_holds_ipv4_options(void **state)
+{
+	static __u8 opts[40];
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	memset(opts, 1, sizeof(opts)); /* NOPs */
+	opts[sizeof(opts) - 1] = 0;    /* EOL */
+	nat_open(h, CLIENT4, VIP4, TCP);
+	for (int reply = 0; reply < 2; reply++) {
+		for (size_t n = 4; n <= sizeof(opts); n += 4) {
+			struct pkt_spec sp =
+				nat_spec(CLIENT4, VIP4, TCP, reply);
+
+			sp.ip_options = opts + sizeof(opts) - n;
+			sp.ip_options_len = n;
+			nat_expect(h, &sp, reply, VIP4);
+		}
+	}
+}
+
+/*
+ * L4 checksums through every value: an established flow's packets with
+ * every 2-byte payload, so the checksum after the rewrite takes each
+ * value (UDP's 0 written as 0xffff), and UDP's "no checksum" staying 0;
+ * IPv4 and IPv6 (the pseudo-header's sum, no longer bpf_csum_diff()'s).
+ */
+static void l4_sweep(struct th *h, const char *client, const char *vip,
+		     __u8 proto, __u32 step)
+{
+	nat_open(h, client, vip, proto);
+	for (int reply = 0; reply < 2; reply++) {
+		for (__u32 v = 0; v <= 0xffff; v += step) {
+			struct pkt_spec sp =
+				nat_spec(client, vip, proto, reply);
+			__u8 payload[2] = { v >> 8, v & 0xff };
+
+			sp.payload = payload;
+			sp.payload_len = sizeof(payload);
+			nat_expect(h, &sp, reply, vip);
+			if (proto != UDP || v % 4096)
+				continue;
+			sp.udp_zero_csum = 1;
+			nat_expect(h, &sp, reply, vip);
+		}
+	}
+}
+
+static void test_holds_udp4_csum_every_value(void **state)
+{
+	REQUIRE_BPF();
+	l4_sweep(*state, CLIENT4, VIP4, UDP, 1);
+}
+
+static void test_holds_udp6_csum_every_value(void **state)
+{
+	REQUIRE_BPF();
+	l4_sweep(*state, CLIENT6, VIP6, UDP, 1);
+}
+
+static void test_holds_tcp6_csum(void **state)
+{
+	REQUIRE_BPF();
+	l4_sweep(*state, CLIENT6, VIP6, TCP, 251);
+}
+
+/*
+ * An established flow's packets cut at every length (what a peer can
+ * send: an IP total length longer than the frame): never a byte written
+ * past the end nor past what the rewrite may touch; printed with
+ * TP_ATTACK_TRACE (verdict, output length, changed bytes) to compare
+ * builds.
+ */
+/* @pkt's IP length field says @len (a short datagram, not a cut frame). */
+static void ip_len_set(struct pkt *pkt, size_t len)
+{
+	__u8 *ip = pkt->data;
+	__u32 sum = 0;
+	__u16 v;
+
+	if ((ip[0] >> 4) == 6) {
+		v = htons(len - 40);
+		memcpy(ip + 4, &v, 2);
+		return;
+	}
+	v = htons(len);
+	memcpy(ip + 2, &v, 2);
+	memset(ip + 10, 0, 2);
+	for (size_t i = 0; i < (size_t)(ip[0] & 0xf) * 4; i += 2)
+		sum += ip[i] << 8 | ip[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	v = htons(~sum & 0xffff);
+	memcpy(ip + 10, &v, 2);
+}
+
+static void cut_sweep(struct th *h, const char *client, const char *vip,
+		      __u8 proto, const __u8 *opts, size_t opts_len)
+{
+	static struct pkt in, out;
+	struct stats before;
+	int verdict;
+
+	for (int run = 0; run < 4; run++) {
+		bool reply = run & 1, short_ip = run & 2;
+		struct pkt_spec sp = nat_spec(client, vip, proto, reply);
+		size_t full;
+
+		sp.ip_options = opts;
+		sp.ip_options_len = opts_len;
+		for (size_t len = 1; len < PKT_MAX; len++) {
+			char what[64];
+
+			pt_build(&sp, &in);
+			full = in.len;
+			if (len >= full)
+				break;
+			if (short_ip && len >= (in.data[0] >> 4 == 6 ? 40 : 20))
+				ip_len_set(&in, len);
+			stats_read(h, &before);
+			out.len = sizeof(out.data);
+			if (th_run(h, reply ? TH_TO_TAILNET : TH_FROM_TAILNET,
+				   h->l3_ifindex, in.data, len, out.data,
+				   &out.len, &verdict))
+				verdict = -1; /* test_run refuses it */
+			else
+				assert_int_equal(out.len, len);
+			snprintf(what, sizeof(what), "cut %s %u %s%s %zu", vip,
+				 proto, reply ? "out" : "in",
+				 short_ip ? " short" : "", opts_len);
+			trace(h, what, (int)len, verdict, &before);
+			if (verdict >= 0 && getenv("TP_ATTACK_TRACE")) {
+				printf("  changed:");
+				for (size_t i = 0; i < len; i++)
+					if (in.data[i] != out.data[i])
+						printf(" %zu", i);
+				printf("\n");
+			}
+		}
+	}
+}
+
+static void test_holds_cut_flow_packets(void **state)
+{
+	static const __u8 opts[8] = { 1, 1, 1, 1, 1, 1, 1, 0 };
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	nat_open(h, CLIENT4, VIP4, TCP);
+	cut_sweep(h, CLIENT4, VIP4, TCP, NULL, 0);
+	cut_sweep(h, CLIENT4, VIP4, TCP, opts, sizeof(opts));
+	nat_open(h, CLIENT6, VIP6, TCP);
+	cut_sweep(h, CLIENT6, VIP6, TCP, NULL, 0);
+	nat_open(h, CLIENT4, VIP4, UDP);
+	cut_sweep(h, CLIENT4, VIP4, UDP, NULL, 0);
+	nat_open(h, CLIENT6, VIP6, UDP);
+	cut_sweep(h, CLIENT6, VIP6, UDP, NULL, 0);
+}
+
+/* ---- what the direct writes cost the programs ---------------------------- */
+
+/*
+ * Does @prog, as the kernel runs it, begin with the unclone prologue the
+ * verifier adds to a TC program that writes packet data directly
+ * (bpf_unclone_prologue(): "if (skb->cloned) bpf_skb_pull_data(skb, 0),
+ * and TC_ACT_SHOT if that fails")?  Its first three instructions: a byte
+ * load from the skb, an AND with the cloned bit, a jump over the pull.
+ */
+static bool prog_unclones(const struct bpf_program *prog)
+{
+	static struct bpf_insn insns[4096];
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	info.xlated_prog_len = sizeof(insns);
+	info.xlated_prog_insns = (__u64)(unsigned long)insns;
+	assert_int_equal(
+		bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len), 0);
+	assert_true(info.xlated_prog_len >= 3 * sizeof(insns[0]));
+	return insns[0].code == (BPF_LDX | BPF_MEM | BPF_B) &&
+	       insns[0].src_reg == BPF_REG_1 && insns[0].dst_reg == BPF_REG_6 &&
+	       insns[1].code == (BPF_ALU | BPF_AND | BPF_K) &&
+	       insns[1].dst_reg == BPF_REG_6 &&
+	       insns[2].code == (BPF_JMP | BPF_JEQ | BPF_K) &&
+	       insns[2].dst_reg == BPF_REG_6 && insns[2].imm == 0;
+}
+
+/*
+ * Everything the uplinks bring in passes tp_from_uplink, the node's own
+ * traffic and other nodes' alike; what is not a SNAT flow's costs a parse
+ * and a lookup and is never touched.  A program that writes packet data
+ * directly makes every cloned skb (a packet a tap such as tcpdump holds,
+ * a bridge's flood copy) copy its head first and drops it, uncounted,
+ * when that fails: tp_from_uplink must rewrite through the helpers.
+ */
+static void test_uplink_never_unclones(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	print_message("tp_to_tailnet unclones: %d, tp_from_tailnet: %d\n",
+		      prog_unclones(h->skel->progs.tp_to_tailnet),
+		      prog_unclones(h->skel->progs.tp_from_tailnet));
+	assert_false(prog_unclones(h->skel->progs.tp_from_uplink));
+}
+
+/* ---- the merged parse and flow call: every kind through both programs --- */
+
+/* A packet kind: how to build it. */
+struct kind {
+	const char *name;
+	void (*build)(struct pkt *out);
+};
+
+static void k_garbage0(struct pkt *out)
+{
+	memset(out->data, 0, 40);
+	out->len = 40;
+	out->l2 = 0;
+}
+
+static void k_version5(struct pkt *out)
+{
+	struct pkt_spec sp = nat_spec(CLIENT4, VIP4, TCP, false);
+
+	pt_build(&sp, out);
+	out->data[0] = 0x55;
+}
+
+#define K_SPEC(fn, expr)                   \
+	static void fn(struct pkt *out)    \
+	{                                  \
+		struct pkt_spec sp = expr; \
+                                           \
+		pt_build(&sp, out);        \
+	}
+
+K_SPEC(k_flow4, nat_spec(CLIENT4, VIP4, TCP, false))
+K_SPEC(k_reply4, nat_spec(CLIENT4, VIP4, TCP, true))
+K_SPEC(k_flow6, nat_spec(CLIENT6, VIP6, TCP, false))
+K_SPEC(k_reply6, nat_spec(CLIENT6, VIP6, TCP, true))
+K_SPEC(k_udp4, nat_spec(CLIENT4, VIP4, UDP, false))
+K_SPEC(k_udp4_reply, nat_spec(CLIENT4, VIP4, UDP, true))
+K_SPEC(k_noflow_ack4, pt_flow(CLIENT4, 40001, VIP4, SVCPORT, TCP, ACK))
+K_SPEC(k_noflow_ack6, pt_flow(CLIENT6, 40001, VIP6, SVCPORT, TCP, ACK))
+K_SPEC(k_syn4, pt_flow(CLIENT4, 40002, VIP4, SVCPORT, TCP, SYN))
+K_SPEC(k_syn_nosvc4, pt_flow(CLIENT4, 40003, VIP4, 81, TCP, SYN))
+K_SPEC(k_echo4, pt_echo(CLIENT4, VIP4, 7, 1))
+K_SPEC(k_echo6, pt_echo(CLIENT6, VIP6, 7, 1))
+K_SPEC(k_echo_be4, pt_echo(BE4[0], CLIENT4, 7, 1))
+K_SPEC(k_sctp4, pt_flow(CLIENT4, 1, VIP4, SVCPORT, 132, 0))
+K_SPEC(k_udp_nosvc6, pt_flow(CLIENT6, 5, VIP6, 53, UDP, 0))
+
+static void k_nd6(struct pkt *out, __u8 type)
+{
+	struct pkt_spec sp = pt_echo(CLIENT6, "ff02::1:ff00:a", 0, 0);
+
+	sp.icmp_type = type;
+	sp.ttl = 255;
+	pt_build(&sp, out);
+}
+
+static void k_ns6(struct pkt *out)
+{
+	k_nd6(out, 135);
+}
+
+static void k_rs6(struct pkt *out)
+{
+	k_nd6(out, 133);
+}
+
+static void k_exthdr6(struct pkt *out, int n)
+{
+	struct pkt_spec sp = nat_spec(CLIENT6, VIP6, TCP, false);
+
+	sp.exthdr[0] = 0;  /* hop-by-hop */
+	sp.exthdr[1] = 60; /* destination options */
+	sp.exthdr[2] = 43; /* routing */
+	sp.n_exthdr = n;
+	pt_build(&sp, out);
+}
+
+static void k_hbh6(struct pkt *out)
+{
+	k_exthdr6(out, 1);
+}
+
+static void k_three_ext6(struct pkt *out)
+{
+	k_exthdr6(out, 3);
+}
+
+/* An established flow's packet, fragment @which (0 first, 1 later). */
+static void k_frag(struct pkt *out, const char *client, const char *vip,
+		   bool reply, int which)
+{
+	static __u8 payload[64];
+	struct pkt_spec sp = nat_spec(client, vip, TCP, reply);
+	size_t l3 = pt_family_of(vip) == AF_INET6 ? 40 : 20;
+	static struct pkt whole;
+
+	memset(payload, 0x5a, sizeof(payload));
+	sp.payload = payload;
+	sp.payload_len = sizeof(payload);
+	pt_build(&sp, &whole);
+	if (which == 0)
+		assert_int_equal(pkt_fragment(&whole, 0, 40, 1, 9, out), 0);
+	else
+		assert_int_equal(pkt_fragment(&whole, 40, whole.len - l3 - 40,
+					      0, 9, out),
+				 0);
+}
+
+#define K_FRAG(fn, client, vip, reply, which)           \
+	static void fn(struct pkt *out)                 \
+	{                                               \
+		k_frag(out, client, vip, reply, which); \
+	}
+
+K_FRAG(k_frag4_first, CLIENT4, VIP4, false, 0)
+K_FRAG(k_frag4_later, CLIENT4, VIP4, false, 1)
+K_FRAG(k_frag4_reply_first, CLIENT4, VIP4, true, 0)
+K_FRAG(k_frag4_reply_later, CLIENT4, VIP4, true, 1)
+K_FRAG(k_frag6_first, CLIENT6, VIP6, false, 0)
+K_FRAG(k_frag6_later, CLIENT6, VIP6, false, 1)
+
+/*
+ * ICMP errors about the flows: from the client (about a reply), the
+ * backend and a router (about the client's packet), quoting @q.
+ */
+#define K_ERR(fn, from, to, q)                      \
+	static void fn(struct pkt *out)             \
+	{                                           \
+		struct pkt_spec quote = q;          \
+                                                    \
+		pt_icmp_err(out, from, to, &quote); \
+	}
+
+K_ERR(k_err_from_client4, CLIENT4, VIP4,
+      pt_flow(VIP4, SVCPORT, CLIENT4, CPORT, TCP, ACK))
+K_ERR(k_err_from_be4, BE4[0], CLIENT4,
+      pt_flow(CLIENT4, CPORT, BE4[0], BEPORT, TCP, ACK))
+K_ERR(k_err_from_router4, ROUTER4, CLIENT4,
+      pt_flow(CLIENT4, CPORT, BE4[0], BEPORT, TCP, ACK))
+K_ERR(k_err_from_client6, CLIENT6, VIP6,
+      pt_flow(VIP6, SVCPORT, CLIENT6, CPORT, TCP, ACK))
+K_ERR(k_err_from_be6, BE6[0], CLIENT6,
+      pt_flow(CLIENT6, CPORT, BE6[0], BEPORT, TCP, ACK))
+
+/* The backend's error quoting a UDP packet with IPv4 options, cut short. */
+static void k_err_opts_cut4(struct pkt *out)
+{
+	static const __u8 opts[8] = { 1, 1, 1, 1, 1, 1, 1, 0 };
+	struct pkt_spec q = pt_flow(CLIENT4, CPORT, BE4[0], BEPORT, UDP, 0);
+	static struct pkt inner;
+
+	q.ip_options = opts;
+	q.ip_options_len = sizeof(opts);
+	pt_build(&q, &inner);
+	pt_icmp_err_quoting(out, BE4[0], CLIENT4, &inner, 28 + 4);
+}
+
+static const struct kind kinds[] = {
+	{ "garbage0", k_garbage0 },
+	{ "version5", k_version5 },
+	{ "flow4", k_flow4 },
+	{ "reply4", k_reply4 },
+	{ "flow6", k_flow6 },
+	{ "reply6", k_reply6 },
+	{ "udp4", k_udp4 },
+	{ "udp4_reply", k_udp4_reply },
+	{ "noflow_ack4", k_noflow_ack4 },
+	{ "noflow_ack6", k_noflow_ack6 },
+	{ "syn4", k_syn4 },
+	{ "syn_nosvc4", k_syn_nosvc4 },
+	{ "echo4", k_echo4 },
+	{ "echo6", k_echo6 },
+	{ "echo_be4", k_echo_be4 },
+	{ "sctp4", k_sctp4 },
+	{ "udp_nosvc6", k_udp_nosvc6 },
+	{ "ns6", k_ns6 },
+	{ "rs6", k_rs6 },
+	{ "hbh6", k_hbh6 },
+	{ "three_ext6", k_three_ext6 },
+	{ "frag4_first", k_frag4_first },
+	{ "frag4_later", k_frag4_later },
+	{ "frag4_reply_first", k_frag4_reply_first },
+	{ "frag4_reply_later", k_frag4_reply_later },
+	{ "frag6_first", k_frag6_first },
+	{ "frag6_later", k_frag6_later },
+	{ "err_from_client4", k_err_from_client4 },
+	{ "err_from_be4", k_err_from_be4 },
+	{ "err_from_router4", k_err_from_router4 },
+	{ "err_from_client6", k_err_from_client6 },
+	{ "err_from_be6", k_err_from_be6 },
+	{ "err_opts_cut4", k_err_opts_cut4 },
+};
+
+/*
+ * Every kind of packet through both tailnet programs, the flows open:
+ * verdict, counters and the bytes out (their sum) traced to compare
+ * builds; both programs must give each kind a TC verdict (never one of
+ * the internal TP_NOT_FLOW/TP_STATELESS/TP_NEW_FLOW values), the output
+ * its input's length.
+ */
+static void test_holds_every_kind_both_programs(void **state)
+{
+	static struct pkt in, out;
+	struct th *h = *state;
+	struct stats before;
+
+	REQUIRE_BPF();
+	nat_open(h, CLIENT4, VIP4, TCP);
+	nat_open(h, CLIENT6, VIP6, TCP);
+	nat_open(h, CLIENT4, VIP4, UDP);
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		for (int hook = 0; hook < 2; hook++) {
+			enum th_hook at =
+				hook ? TH_TO_TAILNET : TH_FROM_TAILNET;
+			char what[64];
+			__u32 sum = 0;
+			int verdict;
+
+			kinds[i].build(&in);
+			stats_read(h, &before);
+			out.len = sizeof(out.data);
+			assert_int_equal(th_run(h, at, h->l3_ifindex, in.data,
+						in.len, out.data, &out.len,
+						&verdict),
+					 0);
+			assert_true(verdict >= 0 && verdict < 0x100);
+			assert_int_equal(out.len, in.len);
+			for (size_t b = 0; b < out.len; b++)
+				sum = sum * 31 + out.data[b];
+			snprintf(what, sizeof(what), "kind %s %s %08x",
+				 kinds[i].name, hook ? "out" : "in", sum);
+			trace(h, what, (int)i, verdict, &before);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -798,6 +1378,29 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_holds_uplink_nonlinear_reply, pt_setup,
 			pt_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_holds_ipv4_header_csum_every_value, pt_setup,
+			pt_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_holds_ipv4_wrong_header_csum, pt_setup,
+			pt_teardown),
+		cmocka_unit_test_setup_teardown(test_holds_ipv4_options,
+						pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_holds_udp4_csum_every_value, pt_setup,
+			pt_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_holds_udp6_csum_every_value, pt_setup,
+			pt_teardown),
+		cmocka_unit_test_setup_teardown(test_holds_tcp6_csum, pt_setup,
+						pt_teardown),
+		cmocka_unit_test_setup_teardown(test_holds_cut_flow_packets,
+						pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_holds_every_kind_both_programs, pt_setup,
+			pt_teardown),
+		cmocka_unit_test_setup_teardown(test_uplink_never_unclones,
+						pt_setup, pt_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -284,6 +284,7 @@ struct tp_scratch {
 	struct bpf_fib_lookup fib;
 	struct tp_event ev;
 	struct tp_pkt pkt; /* the program's packet parse (tp_pkt_get()) */
+	int parsed;	   /* tp_parse()'s result for it */
 };
 
 struct {

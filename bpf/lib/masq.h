@@ -197,7 +197,7 @@ __noinline int tp_masq_rewrite(struct __sk_buff *skb, const struct tp_pkt *p,
 {
 	if (!skb || !p || !addr)
 		return -TP_DROP_INTERNAL;
-	return tp_snat_rewrite(skb, p, src, addr, port);
+	return tp_snat_rewrite(skb, p, src, addr, port, true);
 }
 
 /**

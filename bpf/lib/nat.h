@@ -6,7 +6,14 @@
  * BPF_F_PSEUDO_HDR) and ports without it, so CHECKSUM_PARTIAL packets
  * (pods over veth, TUN GSO from tailscaled) stay correct; nothing is ever
  * summed over the payload, so GSO super-packets cost the same as small
- * ones.  UDP's zero checksum stays zero (BPF_F_MARK_MANGLED_0).
+ * ones.  UDP's zero checksum stays zero (BPF_F_MARK_MANGLED_0).  The
+ * address, the IPv4 header checksum and the port are written directly
+ * when the headers are in the linear data (the helpers when not); for
+ * that the verifier makes every program that writes so begin with
+ * bpf_skb_pull_data(skb, 0) on a cloned skb (this host's TCP, a packet a
+ * tap holds), making its head writable whether or not it is rewritten.
+ * tp_from_uplink, which every packet of the uplinks passes, ours or not,
+ * rewrites through the helpers only (tp_nat_rewrite_how()) and has none.
  *
  * ICMP errors: the quoted packet is rewritten too (address, port, its IPv4
  * header checksum and its L4 checksum when quoted), and the ICMP checksum
@@ -64,7 +71,101 @@ static __always_inline __u16 tp_csum_apply(__u16 csum, __u32 diff)
 	return ~tp_csum_fold(tp_csum_add((__u16)~csum, diff));
 }
 
+/*
+ * A 16-bit checksum field after a 32-bit word it covers went from @from
+ * to @to: the kernel's csum_replace4() (bpf_l3_csum_replace()), to the
+ * bit, so a header written directly carries what the helper would write.
+ */
+static __always_inline __u16 tp_csum_replace4(__u16 csum, __u32 from, __u32 to)
+{
+	return ~tp_csum_fold(tp_csum_add(tp_csum_add(~(__u32)csum, ~from), to));
+}
+
 /* ---- flow packets ------------------------------------------------------ */
+
+/*
+ * The packet's bytes [@off, @off + @len) for a direct write when they are
+ * in the linear data (the headers of nearly every packet), else NULL: a
+ * GSO/GRO skb's headers past its head are written by the helpers.  Each
+ * direct write saves a helper call, which costs more than the write on
+ * CPUs with return-thunk mitigations.  Called again after any helper that
+ * may move the packet (the checksum helpers): the pointer is not kept.
+ */
+static __always_inline void *tp_linear(struct __sk_buff *skb, __u32 off,
+				       __u32 len)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u64 at = off;
+
+	if (off > TP_LOAD_DIRECT_MAX)
+		return NULL;
+	barrier_var(at); /* as in tp_load(): the bound is on what is added */
+	at &= TP_LOAD_DIRECT_MAX;
+	if (data + at + len > data_end)
+		return NULL;
+	return data + at;
+}
+
+/*
+ * An IPv4 address of the header at @l3_off (its source or destination)
+ * and the header checksum, @from -> @to: directly when @direct and the
+ * header is in the linear data, else through the helpers.  Return:
+ * nonzero on failure.
+ */
+static __always_inline int tp_nat_ipv4_addr(struct __sk_buff *skb, __u32 l3_off,
+					    bool src,
+					    const struct tp_addr *from,
+					    const struct tp_addr *to,
+					    bool direct)
+{
+	struct iphdr *ip = direct ? tp_linear(skb, l3_off, sizeof(*ip)) : NULL;
+	__u32 off = l3_off + (src ? offsetof(struct iphdr, saddr)
+				  : offsetof(struct iphdr, daddr));
+
+	if (ip) {
+		if (src)
+			ip->saddr = to->w[3];
+		else
+			ip->daddr = to->w[3];
+		ip->check = tp_csum_replace4(ip->check, from->w[3], to->w[3]);
+		return 0;
+	}
+	return bpf_skb_store_bytes(skb, off, &to->w[3], 4, 0) |
+	       bpf_l3_csum_replace(skb, l3_off + offsetof(struct iphdr, check),
+				   from->w[3], to->w[3], 4);
+}
+
+/*
+ * An IPv6 address at @off (the header's source or destination), @to:
+ * directly when @direct and it is in the linear data.  IPv6 has no
+ * header checksum.
+ */
+static __always_inline int tp_nat_ipv6_addr(struct __sk_buff *skb, __u32 off,
+					    const struct tp_addr *to,
+					    bool direct)
+{
+	struct tp_addr *at = direct ? tp_linear(skb, off, sizeof(*at)) : NULL;
+
+	if (at) {
+		*at = *to;
+		return 0;
+	}
+	return bpf_skb_store_bytes(skb, off, to->b, sizeof(*to), 0);
+}
+
+/* A port at @off (the L4 header's source or destination), @port. */
+static __always_inline int tp_nat_port(struct __sk_buff *skb, __u32 off,
+				       __be16 port, bool direct)
+{
+	__be16 *at = direct ? tp_linear(skb, off, sizeof(port)) : NULL;
+
+	if (at) {
+		*at = port;
+		return 0;
+	}
+	return bpf_skb_store_bytes(skb, off, &port, sizeof(port), 0);
+}
 
 /* Offset of the L4 checksum within its header, or 0 if it has none we keep. */
 static __always_inline __u32 tp_l4_csum_off(__u8 proto, bool ipv6)
@@ -82,21 +183,24 @@ static __always_inline __u32 tp_l4_csum_off(__u8 proto, bool ipv6)
 }
 
 /**
- * tp_nat_rewrite() - rewrite one side (address and port) of a packet.
- * @skb:  the packet.
- * @p:    its parse; its tuple still holds the old values.
- * @src:  rewrite the source side (else the destination).
- * @addr: new address.
- * @port: new port (TCP/UDP only; ignored for ICMP echo).
+ * tp_nat_rewrite_how() - rewrite one side (address and port) of a packet.
+ * @skb:    the packet.
+ * @p:      its parse; its tuple still holds the old values.
+ * @src:    rewrite the source side (else the destination).
+ * @addr:   new address.
+ * @port:   new port (TCP/UDP only; ignored for ICMP echo).
+ * @direct: write the linear data directly (else only the helpers); a
+ *          constant, so that a program passing false has no direct
+ *          write and no unclone prologue (tp_from_uplink).
  *
  * A later fragment has no L4 header: only its IP header changes.
  *
  * Return: 0 or -TP_DROP_REWRITE_FAIL.
  */
-static __always_inline int tp_nat_rewrite(struct __sk_buff *skb,
-					  const struct tp_pkt *p, bool src,
-					  const struct tp_addr *addr,
-					  __be16 port)
+static __always_inline int tp_nat_rewrite_how(struct __sk_buff *skb,
+					      const struct tp_pkt *p, bool src,
+					      const struct tp_addr *addr,
+					      __be16 port, bool direct)
 {
 	const struct tp_addr *old = src ? &p->tuple.saddr : &p->tuple.daddr;
 	__be16 old_port = src ? p->tuple.sport : p->tuple.dport;
@@ -113,14 +217,8 @@ static __always_inline int tp_nat_rewrite(struct __sk_buff *skb,
 
 	if (!tp_addr_eq(old, addr)) {
 		if (!p->ipv6) {
-			__u32 off = p->l3_off +
-				    (src ? offsetof(struct iphdr, saddr)
-					 : offsetof(struct iphdr, daddr));
-
-			err |= bpf_skb_store_bytes(skb, off, &addr->w[3], 4, 0);
-			err |= bpf_l3_csum_replace(
-				skb, p->l3_off + offsetof(struct iphdr, check),
-				old->w[3], addr->w[3], 4);
+			err |= tp_nat_ipv4_addr(skb, p->l3_off, src, old, addr,
+						direct);
 			if (csum_off)
 				err |= bpf_l4_csum_replace(
 					skb, csum_off, old->w[3], addr->w[3],
@@ -129,24 +227,33 @@ static __always_inline int tp_nat_rewrite(struct __sk_buff *skb,
 			__u32 off = p->l3_off +
 				    (src ? offsetof(struct ipv6hdr, saddr)
 					 : offsetof(struct ipv6hdr, daddr));
-			__s64 diff = bpf_csum_diff((__be32 *)old->w, 16,
-						   (__be32 *)addr->w, 16, 0);
 
-			err |= bpf_skb_store_bytes(skb, off, addr->b, 16, 0);
+			err |= tp_nat_ipv6_addr(skb, off, addr, direct);
+			/* bpf_csum_diff()'s sum, without its call */
 			if (csum_off)
 				err |= bpf_l4_csum_replace(
-					skb, csum_off, 0, diff,
+					skb, csum_off, 0,
+					tp_csum_diff_addr(0, old, addr, true),
 					flags | BPF_F_PSEUDO_HDR);
 		}
 	}
 	if (has_l4 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) &&
 	    old_port != port) {
-		err |= bpf_skb_store_bytes(skb, p->l4_off + (src ? 0 : 2),
-					   &port, 2, 0);
+		err |= tp_nat_port(skb, p->l4_off + (src ? 0 : 2), port,
+				   direct);
 		err |= bpf_l4_csum_replace(skb, csum_off, old_port, port,
 					   flags | 2);
 	}
 	return err ? -TP_DROP_REWRITE_FAIL : 0;
+}
+
+/* tp_nat_rewrite_how(), the linear data written directly. */
+static __always_inline int tp_nat_rewrite(struct __sk_buff *skb,
+					  const struct tp_pkt *p, bool src,
+					  const struct tp_addr *addr,
+					  __be16 port)
+{
+	return tp_nat_rewrite_how(skb, p, src, addr, port, true);
 }
 
 /* ---- ICMP errors ---------------------------------------------------------- */

@@ -111,20 +111,21 @@ static __always_inline int tp_nat_echo_id(struct __sk_buff *skb,
 /**
  * tp_snat_rewrite() - rewrite one side of a SNAT flow's packet, its echo
  * id included (the request's source, the reply's destination).
- * @skb:  the packet.
- * @p:    its parse (old values).
- * @src:  the source side, else the destination.
- * @addr: new address.
- * @port: new port or echo id.
+ * @skb:    the packet.
+ * @p:      its parse (old values).
+ * @src:    the source side, else the destination.
+ * @addr:   new address.
+ * @port:   new port or echo id.
+ * @direct: as for tp_nat_rewrite_how(): false in tp_from_uplink.
  *
  * Return: 0 or -TP_DROP_REWRITE_FAIL.
  */
 static __always_inline int tp_snat_rewrite(struct __sk_buff *skb,
 					   const struct tp_pkt *p, bool src,
 					   const struct tp_addr *addr,
-					   __be16 port)
+					   __be16 port, bool direct)
 {
-	int ret = tp_nat_rewrite(skb, p, src, addr, port);
+	int ret = tp_nat_rewrite_how(skb, p, src, addr, port, direct);
 
 	if (ret || !tp_snat_is_echo(p))
 		return ret;
