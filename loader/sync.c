@@ -1282,9 +1282,9 @@ static int tpd_static_services(const struct tp_maps *m,
 		tpd_static_service(m, b, &cfg->services[i], w, purge, res);
 	err = tpd_static_services_prune(m, cfg, w, purge, res);
 	/*
-	 * Every changed service's table at once: a table goes live by an
-	 * update of tp_maglev that waits for an RCU grace period, and the
-	 * flush waits once per few hundred services, not once per service.
+	 * Every changed service's table at once: the tables a flush
+	 * replaces are freed after one RCU grace period for all of them,
+	 * not one per service.
 	 */
 	ferr = tp_svc_batch_flush(m, b, &bad, NULL);
 	if (ferr) {
