@@ -796,16 +796,20 @@ static int tp_service_table_write(const struct tp_maps *m,
 				  const struct tp_maglev_backend *mb, size_t n,
 				  __u32 size, __u32 *off)
 {
-	int err = tp_slab_alloc(m->slab, size, off);
+	__u32 *table = calloc(size, sizeof(*table));
+	int err = table ? tp_maglev_build(mb, n, size, table) : -ENOMEM;
 
+	if (!err)
+		err = tp_slab_alloc(m->slab, size, off);
 	if (err == -ENOSPC)
-		return tp_limit_hit(TP_LIMIT_MAGLEV);
-	if (err)
-		return err;
-	/* built in place: the extent is live only once an entry names it */
-	err = tp_maglev_build(mb, n, size, tp_slab_table(m->slab, *off));
-	if (err)
-		tp_slab_release(m->slab, *off, size);
+		err = tp_limit_hit(TP_LIMIT_MAGLEV);
+	else if (!err) {
+		/* the extent is live only once an entry names it */
+		err = tp_slab_write(m->slab, *off, size, table);
+		if (err)
+			tp_slab_release(m->slab, *off, size);
+	}
+	free(table);
 	return err;
 }
 

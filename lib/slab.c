@@ -3,8 +3,8 @@
  * The Maglev slab.  A table goes live copy on write:
  *   1. tp_slab_alloc() finds a free extent (first fit over the chunks'
  *      bitmaps, a new chunk only when none fits) and marks it used;
- *   2. the writer copies the table in through the chunk's mapping
- *      (tp_slab_table()): no syscall per slot, no map created;
+ *   2. the writer copies the table in through a mapping of the pages it
+ *      spans (tp_slab_write()): no syscall per slot, no map created;
  *   3. one update of the service's tp_services entry (offset, size and
  *      active count together) makes it live;
  *   4. the extent it replaced may still be read by a program that looked
@@ -35,9 +35,14 @@
 #include "maglev.h"
 #include "slab.h"
 
-/* blocks are packed: the mapping is the chunk's slots, in order */
-#define TP_SLAB_CHUNK_BYTES                                    \
-	((size_t)TP_MAGLEV_CHUNK_BLOCKS * sizeof(struct tp_maglev_block))
+/*
+ * Blocks are packed: a chunk's mapping is its slots, in order.  Only the
+ * bitmap's page stays mapped: a table's pages are mapped while it is
+ * copied, so a writer's resident memory does not grow with the slab.
+ */
+#define TP_SLAB_BITS_BYTES 4096
+_Static_assert(TP_MAGLEV_CHUNK_BLOCKS / 8 <= TP_SLAB_BITS_BYTES,
+	       "the bitmap is in the first page");
 
 /* ---- the allocator over chunk bitmaps ------------------------------------ */
 
@@ -121,7 +126,8 @@ int tp_slab_core_check(const struct tp_slab_core *c, __u32 off, __u32 size)
 	      first = (off & TP_MAGLEV_CHUNK_MASK) >> TP_MAGLEV_BLOCK_SHIFT;
 
 	if (!size || size > TP_MAGLEV_SIZE_MAX || chunk >= c->n_chunks ||
-	    off & (TP_MAGLEV_BLOCK_SLOTS - 1) || first < TP_MAGLEV_META_BLOCKS ||
+	    off & (TP_MAGLEV_BLOCK_SLOTS - 1) ||
+	    first < TP_MAGLEV_META_BLOCKS ||
 	    first + tp_slab_blocks(size) > TP_MAGLEV_CHUNK_BLOCKS)
 		return -EINVAL;
 	return 0;
@@ -136,8 +142,7 @@ int tp_slab_core_check(const struct tp_slab_core *c, __u32 off, __u32 size)
  *
  * Return: 0 or -EINVAL (tp_slab_core_check()): nothing marked.
  */
-int tp_slab_core_mark(struct tp_slab_core *c, __u32 off, __u32 size,
-		      bool used)
+int tp_slab_core_mark(struct tp_slab_core *c, __u32 off, __u32 size, bool used)
 {
 	__u32 first = (off & TP_MAGLEV_CHUNK_MASK) >> TP_MAGLEV_BLOCK_SHIFT,
 	      n = tp_slab_blocks(size), i;
@@ -265,7 +270,7 @@ void tp_slab_close(struct tp_slab *s)
 	if (!s)
 		return;
 	for (i = 0; i < s->core.n_chunks; i++) {
-		munmap(s->core.bits[i], TP_SLAB_CHUNK_BYTES);
+		munmap(s->core.bits[i], TP_SLAB_BITS_BYTES);
 		close(s->fds[i]);
 	}
 	free(s->core.bits);
@@ -287,11 +292,11 @@ static int tp_slab_add(struct tp_slab *s, int fd)
 
 	if (tp_array_grow((void **)&s->fds, &s->cap_f, s->core.n_chunks + 1,
 			  sizeof(*s->fds), 8) ||
-	    tp_array_grow((void **)&s->core.bits, &s->cap,
-			  s->core.n_chunks + 1, sizeof(*s->core.bits), 8))
+	    tp_array_grow((void **)&s->core.bits, &s->cap, s->core.n_chunks + 1,
+			  sizeof(*s->core.bits), 8))
 		return -ENOMEM;
-	mem = mmap(NULL, TP_SLAB_CHUNK_BYTES, PROT_READ | PROT_WRITE,
-		   MAP_SHARED, fd, 0);
+	mem = mmap(NULL, TP_SLAB_BITS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   fd, 0);
 	if (mem == MAP_FAILED)
 		return -errno;
 	s->fds[s->core.n_chunks] = fd;
@@ -311,10 +316,10 @@ static int tp_slab_chunk_open(const struct tp_slab *s, __u32 i, __u32 id)
 		tp_slab_chunk_pin(s, i, path, sizeof(path));
 		fd = bpf_obj_get(path);
 	}
-	if (fd >= 0 && (bpf_obj_get_info_by_fd(fd, &info, &len) ||
-			info.id != id ||
-			info.max_entries != TP_MAGLEV_CHUNK_BLOCKS ||
-			info.value_size != sizeof(struct tp_maglev_block))) {
+	if (fd >= 0 &&
+	    (bpf_obj_get_info_by_fd(fd, &info, &len) || info.id != id ||
+	     info.max_entries != TP_MAGLEV_CHUNK_BLOCKS ||
+	     info.value_size != sizeof(struct tp_maglev_block))) {
 		close(fd);
 		fd = -1;
 	}
@@ -380,7 +385,7 @@ static int tp_slab_grow(struct tp_slab *s)
 		if (s->pin[0])
 			unlink(path);
 		s->core.n_chunks--;
-		munmap(s->core.bits[i], TP_SLAB_CHUNK_BYTES);
+		munmap(s->core.bits[i], TP_SLAB_BITS_BYTES);
 		close(fd);
 	}
 	return err;
@@ -415,11 +420,44 @@ int tp_slab_alloc(struct tp_slab *s, __u32 size, __u32 *off)
 	return err;
 }
 
-/** tp_slab_table() - where the extent at @off is mapped (allocated). */
-__u32 *tp_slab_table(struct tp_slab *s, __u32 off)
+/*
+ * Copy @size ids between @buf and the extent at @off (into it when
+ * @write), through a mapping of the pages it spans.
+ */
+static int tp_slab_copy(struct tp_slab *s, __u32 off, __u32 size, void *buf,
+			bool write)
 {
-	return (__u32 *)s->core.bits[off >> TP_MAGLEV_CHUNK_SHIFT] +
-	       (off & TP_MAGLEV_CHUNK_MASK);
+	size_t from = (size_t)(off & TP_MAGLEV_CHUNK_MASK) * sizeof(__u32),
+	       page = from & ~(size_t)(TP_SLAB_BITS_BYTES - 1),
+	       len = from + size * sizeof(__u32) - page;
+	char *mem;
+
+	mem = mmap(NULL, len, PROT_READ | (write ? PROT_WRITE : 0), MAP_SHARED,
+		   s->fds[off >> TP_MAGLEV_CHUNK_SHIFT], (off_t)page);
+	if (mem == MAP_FAILED)
+		return -errno;
+	if (write)
+		memcpy(mem + (from - page), buf, size * sizeof(__u32));
+	else
+		memcpy(buf, mem + (from - page), size * sizeof(__u32));
+	munmap(mem, len);
+	return 0;
+}
+
+/**
+ * tp_slab_write() - copy a table into its extent (allocated, not live).
+ * @s:     the slab.
+ * @off:   the extent's first slot.
+ * @size:  its entries.
+ * @table: the backend ids.
+ *
+ * Return: 0 or -errno.
+ */
+int tp_slab_write(struct tp_slab *s, __u32 off, __u32 size, const __u32 *table)
+{
+	int err = tp_slab_core_check(&s->core, off, size);
+
+	return err ? err : tp_slab_copy(s, off, size, (void *)table, true);
 }
 
 /**
@@ -443,7 +481,7 @@ int tp_slab_read(struct tp_slab *s, __u32 off, __u32 size, __u32 *out)
 	if (!err)
 		err = tp_slab_core_check(&s->core, off, size);
 	if (!err)
-		memcpy(out, tp_slab_table(s, off), size * sizeof(*out));
+		err = tp_slab_copy(s, off, size, out, false);
 	return err;
 }
 

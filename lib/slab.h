@@ -45,8 +45,7 @@ struct tp_slab_core {
 __u32 tp_slab_blocks(__u32 size);
 void tp_slab_bits_init(__u64 *bits);
 int tp_slab_core_find(const struct tp_slab_core *c, __u32 size, __u32 *off);
-int tp_slab_core_mark(struct tp_slab_core *c, __u32 off, __u32 size,
-		      bool used);
+int tp_slab_core_mark(struct tp_slab_core *c, __u32 off, __u32 size, bool used);
 int tp_slab_core_check(const struct tp_slab_core *c, __u32 off, __u32 size);
 int tp_slab_core_defer(struct tp_slab_core *c, __u32 off, __u32 size);
 void tp_slab_core_settle(struct tp_slab_core *c);
@@ -59,7 +58,7 @@ struct tp_slab;
 struct tp_slab *tp_slab_open(int slab_fd, const char *pin_path);
 void tp_slab_close(struct tp_slab *s);
 int tp_slab_alloc(struct tp_slab *s, __u32 size, __u32 *off);
-__u32 *tp_slab_table(struct tp_slab *s, __u32 off);
+int tp_slab_write(struct tp_slab *s, __u32 off, __u32 size, const __u32 *table);
 int tp_slab_read(struct tp_slab *s, __u32 off, __u32 size, __u32 *out);
 void tp_slab_release(struct tp_slab *s, __u32 off, __u32 size);
 int tp_slab_defer(struct tp_slab *s, __u32 off, __u32 size);
