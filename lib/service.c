@@ -1068,6 +1068,43 @@ int tp_service_rebuild(const struct tp_maps *m, const struct tp_svc_key *key)
 }
 
 /**
+ * tp_service_del_staged() - remove a service now, its table's extent and
+ * its backends at @b's flush.
+ * @m:   maps.
+ * @b:   the batch.
+ * @key: the frontend.
+ *
+ * The entry goes at once (new flows see no service), the index too (the
+ * datapath never reads it); the extent is freed and the backends are
+ * deleted after the flush's one grace period, however many services a
+ * sync removes.
+ *
+ * Return: 0, -ENOENT when there is no such service, or -errno.
+ */
+int tp_service_del_staged(const struct tp_maps *m, struct tp_svc_batch *b,
+			  const struct tp_svc_key *key)
+{
+	__u32 ids[TP_MAX_SVC_BACKENDS];
+	struct tp_svc svc;
+	int n, i, count, err = 0;
+
+	if (bpf_map_lookup_elem(m->services, key, &svc))
+		return -ENOENT;
+	count = tp_svc_index_count(m, svc.id);
+	n = tp_service_backends(m, svc.id, ids, NULL, TP_MAX_SVC_BACKENDS);
+	for (i = 0; i < n && i < TP_MAX_SVC_BACKENDS && !err; i++)
+		err = tp_svc_batch_doom(b, svc.id, ids[i]);
+	if (!err)
+		err = tp_slab_defer(m->slab, svc.table_off, svc.table_size);
+	if (err)
+		return err;
+	if (bpf_map_delete_elem(m->services, key))
+		return -errno;
+	tp_svc_index_del(m, svc.id, count < 0 ? 0 : count);
+	return 0;
+}
+
+/**
  * tp_service_del() - remove a service, its table and its backends.
  * @m:   maps.
  * @key: the frontend.

@@ -48,6 +48,8 @@ int tp_service_check(const struct tp_svc_key *key,
 int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
 		   const struct tp_svc_spec *spec,
 		   const struct tp_backend_spec *be, size_t n);
+int tp_service_del_staged(const struct tp_maps *m, struct tp_svc_batch *b,
+			  const struct tp_svc_key *key);
 int tp_service_del(const struct tp_maps *m, const struct tp_svc_key *key);
 int tp_service_backends(const struct tp_maps *m, __u32 svc_id, __u32 *ids,
 			struct tp_backend *bes, size_t cap);

@@ -871,6 +871,56 @@ static void test_slab_reuse_after_grace(void **state)
 	slab_flows(h, VIP4, BE4 + 4, 1);
 }
 
+/*
+ * Services removed by a sync: entries at once, their backends and
+ * extents at the batch's flush (one grace period for all), so until then
+ * a table a program may still read keeps its backends.
+ */
+static void test_slab_staged_deletes(void **state)
+{
+	struct th *h = *state;
+	const char *vips[3] = { VIP4, "198.19.0.80", "198.19.0.81" };
+	struct tp_svc_batch *b = tp_svc_batch_new();
+	struct tp_svc svc[3], gone;
+	struct tp_backend be;
+	struct tp_svc_key k;
+	__u32 ids[2];
+	int i;
+
+	REQUIRE_BPF();
+	assert_non_null(b);
+	for (i = 0; i < 3; i++) {
+		pt_service(h, vips[i], 80, IPPROTO_TCP, BE4 + 2 * i, 2, 8080,
+			   NULL, NULL, 0, 0);
+		svc[i] = slab_svc(h, vips[i]);
+	}
+	assert_int_equal(tp_service_backends(&h->maps, svc[0].id, ids, NULL, 2),
+			 2);
+	for (i = 0; i < 2; i++) {
+		k = pt_svc_key(vips[i], 80, IPPROTO_TCP);
+		assert_int_equal(tp_service_del_staged(&h->maps, b, &k), 0);
+		assert_int_equal(
+			bpf_map_lookup_elem(h->maps.services, &k, &gone),
+			-ENOENT);
+	}
+	/* staged: the backends a running program may still reach are there */
+	assert_int_equal(bpf_map_lookup_elem(h->maps.backends, &ids[0], &be),
+			 0);
+	assert_true(tp_svc_batch_pending(b));
+	assert_int_equal(tp_svc_batch_flush(&h->maps, b, NULL, NULL), 0);
+	tp_svc_batch_free(b);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.backends, &ids[0], &be),
+			 -ENOENT);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.backends, &ids[1], &be),
+			 -ENOENT);
+	/* both extents free: the next service takes the first */
+	pt_service(h, "198.19.0.82", 80, IPPROTO_TCP, BE4 + 6, 2, 8080, NULL,
+		   NULL, 0, 0);
+	assert_int_equal(slab_svc(h, "198.19.0.82").table_off,
+			 svc[0].table_off);
+	slab_flows(h, vips[2], BE4 + 4, 2);
+}
+
 static void test_maglev_equal_weights(void **state)
 {
 	REQUIRE_BPF();
@@ -1693,6 +1743,7 @@ int main(void)
 		T(test_batch_one_build_per_service),
 		T(test_slab_neighbours),
 		T(test_slab_reuse_after_grace),
+		T(test_slab_staged_deletes),
 		T(test_maglev_equal_weights),
 		T(test_maglev_weights_1_2_3),
 		T(test_maglev_remove_one_of_ten),
