@@ -50,9 +50,10 @@ struct model {
 	size_t n_live;
 };
 
-static const __u32 sizes[] = { 131,  257,  509,	  1021,	 2039,
-			       4093, 8191, 16381, 32749, 65521,
-			       31 /* a small configured maglev_size */ };
+static const __u32 sizes[] = {
+	131,  257,   509,   1021,  2039, 4093,
+	8191, 16381, 32749, 65521, 31 /* a small configured maglev_size */
+};
 
 static void model_add_chunk(struct model *m)
 {
@@ -89,8 +90,7 @@ static void model_set(struct model *m, __u32 off, __u32 size,
 {
 	__u32 c = off / TP_MAGLEV_CHUNK_SLOTS,
 	      b = off % TP_MAGLEV_CHUNK_SLOTS / TP_MAGLEV_BLOCK_SLOTS,
-	      n = (size + TP_MAGLEV_BLOCK_SLOTS - 1) / TP_MAGLEV_BLOCK_SLOTS,
-	      i;
+	      n = (size + TP_MAGLEV_BLOCK_SLOTS - 1) / TP_MAGLEV_BLOCK_SLOTS, i;
 
 	for (i = b; i < b + n; i++) {
 		check(m->block[c][i] == from,
@@ -147,8 +147,8 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	for (i = 0; i < MAX_CHUNKS; i++) {
-		f->bits[i] = calloc(TP_MAGLEV_CHUNK_BLOCKS / 64,
-				    sizeof(**f->bits));
+		f->bits[i] =
+			calloc(TP_MAGLEV_CHUNK_BLOCKS / 64, sizeof(**f->bits));
 		if (!f->bits[i])
 			return -1;
 	}
@@ -186,8 +186,7 @@ static int alloc_one(struct fixture *f, __u32 size, __u32 *off)
 		merr = model_first_fit(&f->m, size, &want);
 		check(!err && !merr, "no room for %u in a new chunk", size);
 	}
-	check(*off == want, "size %u at %u, first fit is %u", size, *off,
-	      want);
+	check(*off == want, "size %u at %u, first fit is %u", size, *off, want);
 	check_extent(&f->m, *off, size);
 	model_set(&f->m, *off, size, FREE, LIVE);
 	assert_int_equal(tp_slab_core_mark(&f->c, *off, size, true), 0);
@@ -201,7 +200,7 @@ static void test_slab_matches_model(void **state)
 	struct tp_slab_extent *x;
 	__u32 off, size;
 	size_t i, step, n_allocs = 0, n_defers = 0, n_graces = 0,
-		       n_sizes = sizeof(sizes) / sizeof(sizes[0]);
+			n_sizes = sizeof(sizes) / sizeof(sizes[0]);
 	int op;
 
 	fixture_seed("TP_SLAB_SEED");
@@ -260,14 +259,14 @@ static void test_slab_bad_extents(void **state)
 	tp_slab_bits_init(f->c.bits[0]);
 	f->c.n_chunks = 1;
 	/* no chunk 1, a table over the bitmap, unaligned, past the chunk */
-	assert_int_equal(tp_slab_core_check(&f->c, TP_MAGLEV_CHUNK_SLOTS + meta,
-					    131),
-			 -EINVAL);
+	assert_int_equal(
+		tp_slab_core_check(&f->c, TP_MAGLEV_CHUNK_SLOTS + meta, 131),
+		-EINVAL);
 	assert_int_equal(tp_slab_core_check(&f->c, 0, 131), -EINVAL);
 	assert_int_equal(tp_slab_core_check(&f->c, meta + 1, 131), -EINVAL);
-	assert_int_equal(tp_slab_core_check(&f->c, TP_MAGLEV_CHUNK_SLOTS - 128,
-					    131),
-			 -EINVAL);
+	assert_int_equal(
+		tp_slab_core_check(&f->c, TP_MAGLEV_CHUNK_SLOTS - 128, 131),
+		-EINVAL);
 	assert_int_equal(tp_slab_core_check(&f->c, meta, 0), -EINVAL);
 	assert_int_equal(tp_slab_core_check(&f->c, meta, 65522), -EINVAL);
 	assert_int_equal(tp_slab_core_mark(&f->c, 0, 131, false), -EINVAL);
@@ -292,11 +291,11 @@ static void test_slab_fill(void **state)
 				    tp_slab_blocks(32749));
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		blocks = tp_slab_blocks(sizes[i]);
-		print_message("  size %5u: %4u blocks, %5.1f%% of them unused\n",
-			      sizes[i], blocks,
-			      100.0 * (blocks * TP_MAGLEV_BLOCK_SLOTS -
-				       sizes[i]) /
-				      (blocks * TP_MAGLEV_BLOCK_SLOTS));
+		print_message(
+			"  size %5u: %4u blocks, %5.1f%% of them unused\n",
+			sizes[i], blocks,
+			100.0 * (blocks * TP_MAGLEV_BLOCK_SLOTS - sizes[i]) /
+				(blocks * TP_MAGLEV_BLOCK_SLOTS));
 	}
 	/* room for every service's largest table, within table_off's range */
 	assert_true(tp_slab_chunks_for(65536) * n >= 65536);
