@@ -876,8 +876,8 @@ static void tpd_pins_restore(struct tpd_aside *aside, int n)
  */
 static void tpd_slab_reclaim(const struct tp_maps *m)
 {
-	char count[16];
 	int n = tp_slab_reclaim(m->slab, m->services, true);
+	char count[16];
 
 	snprintf(count, sizeof(count), "%d", n);
 	if (n < 0)
@@ -903,9 +903,14 @@ static void tpd_services_upgrade(struct tpd_datapath *dp,
 {
 	/* the size recorded by the last loader; cfg's when none is */
 	__u32 was = tp_service_maglev_cap(&dp->maps);
+	/* tpctl must not allocate from the slab while it is recounted */
+	int lock = tp_pins_lock(cfg->pin_root), n;
 	char count[16], old[PATH_MAX];
-	int n;
 
+	if (lock < 0)
+		log_warn(
+			"no writers' lock: the Maglev slab's blocks are not recounted",
+			"error", strerror(-lock));
 	if (index_fresh) {
 		n = tp_service_index_rebuild(&dp->maps);
 		snprintf(count, sizeof(count), "%d", n);
@@ -919,7 +924,7 @@ static void tpd_services_upgrade(struct tpd_datapath *dp,
 	if (slab_new && bpf_map__pin_path(dp->skel->maps.tp_maglev_slab))
 		tp_slab_unpin_stale(
 			bpf_map__pin_path(dp->skel->maps.tp_maglev_slab));
-	else
+	else if (lock >= 0)
 		tpd_slab_reclaim(&dp->maps);
 	dp->maglev_resized = slab_new || was != cfg->maglev_size;
 	n = tp_service_maglev_cap_set(&dp->maps, cfg->maglev_size);
@@ -928,6 +933,8 @@ static void tpd_services_upgrade(struct tpd_datapath *dp,
 			  strerror(-n));
 	if (dp->maglev_resized)
 		tpd_rebuild_services(&dp->maps, slab_new);
+	if (lock >= 0)
+		tp_pins_unlock(lock);
 	snprintf(old, sizeof(old), "%s/%s", cfg->pin_root, TP_MAGLEV_V2_PIN);
 	if (!unlink(old))
 		log_info("per-service Maglev tables unpinned", "map",
