@@ -1927,6 +1927,41 @@ static void test_batch_services_10k(void **state)
  * A line that reads services back sees the tables of the lines before it:
  * the batch builds them first.
  */
+/*
+ * Services a batch deletes: gone with their backends at the end, however
+ * many; one deleted and added again in the same batch is the new one,
+ * with only its new backends.
+ */
+static void test_batch_deletes(void **state)
+{
+	struct tm_res r;
+
+	TM_REQUIRE();
+	tm_exec(&r,
+		"service add " TM_VIP "\n"
+		"backend add " TM_VIP " 198.18.1.1:8080\n"
+		"backend add " TM_VIP " 198.18.1.2:8080\n"
+		"service add 198.19.0.11:80/tcp\n"
+		"backend add 198.19.0.11:80/tcp 198.18.1.3:8080\n",
+		0, tm.pin_root, "batch -");
+	if (r.status)
+		fail_msg("batch failed: %s", r.err);
+	tm_res_free(&r);
+	assert_int_equal(tm_count(tm.maps.backends), 3);
+	tm_exec(&r,
+		"service del " TM_VIP "\n"
+		"service del 198.19.0.11:80/tcp\n"
+		"service add " TM_VIP "\n"
+		"backend add " TM_VIP " 198.18.1.4:8080\n",
+		0, tm.pin_root, "batch -");
+	if (r.status)
+		fail_msg("batch failed: %s", r.err);
+	tm_res_free(&r);
+	assert_int_equal(tm_count(tm.maps.services), 1);
+	assert_int_equal(tm_count(tm.maps.backends), 1);
+	assert_int_equal(tm_check_service(TM_VIP), 1);
+}
+
 static void test_batch_flush_before_read(void **state)
 {
 	static const char *const p_out[] = { "output", NULL };
@@ -2743,6 +2778,7 @@ int main(void)
 		cmocka_unit_test_setup(test_monitor, tm_setup),
 		cmocka_unit_test_setup(test_batch, tm_setup),
 		cmocka_unit_test_setup(test_batch_services_10k, tm_setup),
+		cmocka_unit_test_setup(test_batch_deletes, tm_setup),
 		cmocka_unit_test_setup(test_batch_flush_before_read, tm_setup),
 		cmocka_unit_test_setup(test_batch_errors, tm_setup),
 		cmocka_unit_test_setup(test_full_maps_named, tm_setup),
