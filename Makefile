@@ -52,7 +52,7 @@ LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(OUT)/loader/%.o,$(LOADER_SRCS))
 # the loader minus main(): linked into test programs of its parts
 LOADER_LIB_OBJS := $(filter-out $(OUT)/loader/main.o,$(LOADER_OBJS))
-LOADER_LIBS := -lmnl -lcurl -lyajl -lxdp -lcrypto
+LOADER_LIBS := -lmnl -lyajl -lxdp
 TPCTL_OBJS := $(patsubst maps-cli/%.c,$(OUT)/maps-cli/%.o,$(wildcard maps-cli/*.c))
 # tpctl minus main(): linked into its unit tests
 TPCTL_CORE := $(filter-out $(OUT)/maps-cli/main.o,$(TPCTL_OBJS))
@@ -200,6 +200,8 @@ $(OUT)/tests/test_tpctl_maps: | $(OUT)/tpctl
 $(OUT)/tests/test_peers_live: LDLIBS += -Wl,--wrap=free -Wl,--wrap=realloc
 # test_peers watches qsort() for NULL arrays
 $(OUT)/tests/test_peers: LDLIBS += -Wl,--wrap=qsort
+# test_maps answers batch reads as a kernel without them would
+$(OUT)/tests/test_maps: LDLIBS += -Wl,--wrap=bpf_map_lookup_batch
 # test_attacks_loader kills a loading child at chosen points: at a program's
 # pin, after the object's load
 $(OUT)/tests/test_attacks_loader: LDLIBS += -Wl,--wrap=bpf_obj_pin \
@@ -236,7 +238,7 @@ FUZZ_MAIN_OBJS := $(patsubst %,$(OUT)/fuzz/obj/tests/fuzz/fuzz_%.o,$(FUZZ_NAMES)
 # command's runner, so all of tpctl but main()); each target links what it
 # uses from the archive
 FUZZ_DEP_SRCS := $(LIB_SRCS) loader/config.c loader/config_json.c loader/log.c loader/peers.c loader/source.c loader/tailscale.c \
-		 loader/kube_decode.c loader/kube_object.c loader/kube_hash.c \
+		 loader/curl_lazy.c loader/kube_decode.c loader/kube_object.c loader/kube_hash.c \
 		 loader/wg_uapi.c loader/wg_genl.c $(filter-out maps-cli/main.c,$(wildcard maps-cli/*.c))
 FUZZ_DEP_OBJS := $(patsubst %.c,$(OUT)/fuzz/obj/%.o,$(FUZZ_DEP_SRCS))
 

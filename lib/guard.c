@@ -194,7 +194,7 @@ static int tp_guard_row_cmp(const void *pa, const void *pb)
  * @rows: the entries (free() them).
  * @n:    how many.
  *
- * Return: 0 or -ENOMEM.
+ * Return: 0, -ENOMEM, or the map's -errno (tp_map_collect()).
  */
 int tp_guard_drop_list(const struct tp_maps *m, struct tp_guard_row **rows,
 		       size_t *n)

@@ -146,6 +146,42 @@ __u32 tp_map_max_entries(int fd)
 	return info.max_entries;
 }
 
+/* tp_stats_walk()'s callback and its context. */
+struct tp_stats_walk_ctx {
+	int (*fn)(void *ctx, __u32 id, const struct tp_stat *sum);
+	void *ctx;
+	size_t ncpu;
+};
+
+/* Each index of @c summed over the CPUs; those that counted to ->fn. */
+static int tp_stats_chunk(void *ctx, const struct tp_map_chunk *c)
+{
+	const struct tp_stats_walk_ctx *s = ctx;
+	size_t cpu_size = c->val_size / s->ncpu, i, cpu;
+	const struct tp_stat *v;
+	struct tp_stat sum;
+	__u32 id;
+	int ret;
+
+	for (i = 0; i < c->n; i++) {
+		memset(&sum, 0, sizeof(sum));
+		for (cpu = 0; cpu < s->ncpu; cpu++) {
+			v = (const void *)((const char *)c->vals +
+					   i * c->val_size + cpu * cpu_size);
+			sum.packets += v->packets;
+			sum.bytes += v->bytes;
+		}
+		if (!sum.packets && !sum.bytes)
+			continue;
+		memcpy(&id, (const char *)c->keys + i * c->key_size,
+		       sizeof(id));
+		ret = s->fn(s->ctx, id, &sum);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 /**
  * tp_stats_walk() - every entry of a per-CPU array of struct tp_stat that
  * counted something, summed over the CPUs.
@@ -153,8 +189,9 @@ __u32 tp_map_max_entries(int fd)
  * @fn:  called with each index and its sum; a nonzero return stops.
  * @ctx: passed to @fn.
  *
- * 1024 entries a system call (tp_rule_stats holds a counter per rule id,
- * 131,073 by default: one lookup each took a tenth of a second).
+ * Read a chunk at a time (tp_map_walk()): tp_rule_stats holds a counter
+ * per rule id, 131,073 by default, and one lookup each took a tenth of a
+ * second.
  *
  * Return: 0, what @fn returned, or -errno.
  */
@@ -162,48 +199,13 @@ int tp_stats_walk(int fd,
 		  int (*fn)(void *ctx, __u32 id, const struct tp_stat *sum),
 		  void *ctx)
 {
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	int ncpu = libbpf_num_possible_cpus(), ret = 0, c;
-	const __u32 chunk = 1024;
-	__u32 *keys = NULL, in = 0, out = 0, count, i;
-	struct tp_stat *vals = NULL, sum;
-	bool first = true, last = false;
+	struct tp_stats_walk_ctx s = { .fn = fn, .ctx = ctx };
+	int ncpu = libbpf_num_possible_cpus();
 
 	if (ncpu <= 0)
 		return ncpu ? ncpu : -EINVAL;
-	keys = calloc(chunk, sizeof(*keys));
-	vals = calloc((size_t)chunk * ncpu, sizeof(*vals));
-	if (!keys || !vals) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	while (!last && !ret) {
-		count = chunk;
-		if (bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys,
-					 vals, &count, &opts)) {
-			if (errno != ENOENT) {
-				ret = -errno;
-				break;
-			}
-			last = true;
-		}
-		first = false;
-		in = out;
-		for (i = 0; i < count && !ret; i++) {
-			memset(&sum, 0, sizeof(sum));
-			for (c = 0; c < ncpu; c++) {
-				sum.packets +=
-					vals[(size_t)i * ncpu + c].packets;
-				sum.bytes += vals[(size_t)i * ncpu + c].bytes;
-			}
-			if (sum.packets || sum.bytes)
-				ret = fn(ctx, keys[i], &sum);
-		}
-	}
-out:
-	free(keys);
-	free(vals);
-	return ret;
+	s.ncpu = (size_t)ncpu;
+	return tp_map_walk(fd, TP_MAP_WALK_CHUNK, tp_stats_chunk, &s);
 }
 
 /** tp_maps_close() - close every open map fd. */
@@ -220,20 +222,6 @@ void tp_maps_close(struct tp_maps *m)
 	}
 	tp_slab_close(m->slab);
 	m->slab = NULL;
-}
-
-/*
- * Room in the array *@arr of @n items of @size for one more: doubled from
- * @first items when full.  On -ENOMEM the array is freed and NULL.
- */
-static int tp_array_room(char **arr, size_t *cap, size_t n, size_t size,
-			 size_t first)
-{
-	if (!tp_array_grow((void **)arr, cap, n + 1, size, first))
-		return 0;
-	free(*arr);
-	*arr = NULL;
-	return -ENOMEM;
 }
 
 /*
@@ -258,36 +246,240 @@ long long tp_fdinfo_field(int fd, const char *field)
 	return v;
 }
 
-/**
- * tp_map_keys() - every key of a map, in one array.
- * @fd:       the map.
- * @key_size: its key size.
- * @keys:     the keys, @key_size bytes apart (free() them), or NULL.
- * @n:        how many.
- *
- * For deleting them all: deleting while walking restarts the walk at
- * every delete.
- *
- * Return: 0 or -ENOMEM.
- */
-int tp_map_keys(int fd, size_t key_size, void **keys, size_t *n)
-{
-	char *k = NULL;
-	size_t cap = 0;
-	void *prev = NULL;
+/* ---- reading a whole map ------------------------------------------------- */
 
-	*keys = NULL;
-	*n = 0;
-	for (;;) {
-		if (tp_array_room(&k, &cap, *n, key_size, 1024))
-			return -ENOMEM;
-		if (bpf_map_get_next_key(fd, prev, k + *n * key_size))
-			break;
-		prev = k + *n * key_size;
-		(*n)++;
+/* The kernel's ENOTSUPP (not in the uapi headers): no such map operation. */
+#define TP_ENOTSUPP 524
+
+/* Batch reads a walk asks again after an EINTR (entries deleted meanwhile). */
+#define TP_WALK_RETRIES 16
+
+/*
+ * tp_map_walk()'s buffers: one chunk of keys and values, the batch
+ * positions (a hash map's is a bucket number, an array's a key: room for
+ * either), the last key of an entry-by-entry walk.
+ */
+struct tp_walk {
+	int fd;
+	tp_map_chunk_fn *fn;
+	void *ctx;
+	struct tp_map_chunk c;
+	size_t room;	 /* entries the chunk buffers hold */
+	size_t grow_max; /* no bucket holds more entries than this */
+	size_t tok_size; /* bytes of each batch position */
+	char *keys, *vals, *tok_in, *tok_out, *prev;
+};
+
+/* The value as the syscalls hand it: a per-CPU map's for every CPU. */
+static int tp_walk_val_size(const struct bpf_map_info *info, size_t *size)
+{
+	int ncpu;
+
+	*size = info->value_size;
+	switch (info->type) {
+	case BPF_MAP_TYPE_PERCPU_HASH:
+	case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+	case BPF_MAP_TYPE_PERCPU_ARRAY:
+	case BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE:
+		ncpu = libbpf_num_possible_cpus();
+		if (ncpu <= 0)
+			return ncpu ? ncpu : -EINVAL;
+		*size = ((*size + 7) & ~(size_t)7) * (size_t)ncpu;
+		break;
+	default:
+		break;
 	}
-	*keys = k;
 	return 0;
+}
+
+/* Room in the chunk buffers for @room entries. */
+static int tp_walk_room(struct tp_walk *w, size_t room)
+{
+	void *p;
+
+	if (room <= w->room)
+		return 0;
+	p = realloc(w->keys, room * w->c.key_size);
+	if (!p)
+		return -ENOMEM;
+	w->keys = p;
+	p = realloc(w->vals, room * w->c.val_size);
+	if (!p)
+		return -ENOMEM;
+	w->vals = p;
+	w->room = room;
+	return 0;
+}
+
+/* The first @n entries of the chunk buffers to the caller. */
+static int tp_walk_hand(struct tp_walk *w, size_t n)
+{
+	if (!n)
+		return 0;
+	w->c.keys = w->keys;
+	w->c.vals = w->vals;
+	w->c.n = n;
+	return w->fn(w->ctx, &w->c);
+}
+
+/* Whether a first batch read failing with @err says there are none here. */
+static bool tp_walk_batch_refused(int err)
+{
+	return err == -EINVAL || err == -EOPNOTSUPP || err == -TP_ENOTSUPP;
+}
+
+/*
+ * The walk by bpf_map_lookup_batch(): @chunk entries a call at most.
+ * *@refused: the kernel or the map type has no batch reads (nothing was
+ * handed on then).  Return: 0, the callback's nonzero return, or -errno.
+ */
+static int tp_walk_batch(struct tp_walk *w, size_t chunk, bool *refused)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	bool first = true, last = false;
+	int err, retries = 0;
+	__u32 count;
+
+	while (!last) {
+		count = (__u32)chunk;
+		if (bpf_map_lookup_batch(w->fd, first ? NULL : w->tok_in,
+					 w->tok_out, w->keys, w->vals, &count,
+					 &opts)) {
+			err = -errno;
+			if (err == -ENOSPC && !count && chunk < w->grow_max) {
+				/* a hash bucket holds more than a chunk */
+				chunk *= 2;
+				err = tp_walk_room(w, chunk);
+				if (err)
+					return err;
+				continue; /* the same bucket again */
+			}
+			if (first && tp_walk_batch_refused(err)) {
+				*refused = true;
+				return 0;
+			}
+			if (err == -EINTR && retries++ < TP_WALK_RETRIES) {
+				/*
+				 * read key by key in the kernel (not a hash
+				 * map), entries went while it read: @count
+				 * read, the position after them, if any
+				 */
+				if (!count)
+					continue;
+			} else if (err != -ENOENT) {
+				return err;
+			} else {
+				last = true; /* and @count entries, maybe none */
+			}
+		}
+		first = false;
+		memcpy(w->tok_in, w->tok_out, w->tok_size);
+		err = tp_walk_hand(w, count);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * The walk by key, for a kernel or map type without batch reads: a key
+ * and a value read a system call each, handed on @chunk at a time.
+ */
+static int tp_walk_each(struct tp_walk *w, size_t chunk)
+{
+	size_t ks = w->c.key_size, vs = w->c.val_size, n = 0;
+	bool have_prev = false;
+	int err;
+
+	while (!bpf_map_get_next_key(w->fd, have_prev ? w->prev : NULL,
+				     w->keys + n * ks)) {
+		memcpy(w->prev, w->keys + n * ks, ks);
+		have_prev = true;
+		if (bpf_map_lookup_elem(w->fd, w->prev, w->vals + n * vs)) {
+			if (errno != ENOENT)
+				return -errno;
+			continue; /* deleted since its key was read */
+		}
+		if (++n < chunk)
+			continue;
+		err = tp_walk_hand(w, n);
+		if (err)
+			return err;
+		n = 0;
+	}
+	if (errno != ENOENT)
+		return -errno;
+	return tp_walk_hand(w, n);
+}
+
+/**
+ * tp_map_walk() - hand every entry of a map on, a chunk at a time.
+ * @fd:    the map.
+ * @chunk: entries a chunk holds (TP_MAP_WALK_CHUNK; 0 takes that); more
+ *         only when one hash bucket holds more.
+ * @fn:    called with each chunk (one entry or more), in the map's order;
+ *         a nonzero return stops the walk.  The chunk's buffers are
+ *         reused for the next one: copy what is kept.
+ * @ctx:   passed to @fn.
+ *
+ * One bpf_map_lookup_batch() a chunk: a system call per @chunk entries,
+ * and the memory of one chunk whatever the map holds.  A batch read of a
+ * hash map may stop short of @chunk at a bucket's end, so chunks can be
+ * partial; one that answers -ENOSPC (a bucket holds more entries than
+ * @chunk) is asked again with twice the room.  Where the kernel (before
+ * 5.6) or the map type has no batch reads (the first read answers EINVAL,
+ * EOPNOTSUPP or the kernel's ENOTSUPP), the walk goes key by key
+ * (bpf_map_get_next_key() and a lookup each), still handing on chunks of
+ * @chunk entries.
+ *
+ * While writers change the map: by batch, the kernel reads a hash map a
+ * bucket at a time, each bucket whole under its lock, so an entry present
+ * for the whole walk is handed on exactly once, one added or deleted
+ * during the walk may or may not be, and none twice (a key always lives
+ * in the same bucket); an array is read by index, each index once.  Other
+ * maps (an LPM trie) the kernel reads by key, and as for the walk key by
+ * key here: an entry deleted between reading its key and its value is
+ * skipped (a batch read that says EINTR for it is asked again), and when
+ * the last key read is deleted before the next step the kernel starts
+ * again from the map's first key, so entries can then be handed on twice
+ * (as any get_next_key walk).
+ *
+ * Return: 0, what @fn returned, or -errno (-ENOMEM; the map's errors).
+ */
+int tp_map_walk(int fd, size_t chunk, tp_map_chunk_fn *fn, void *ctx)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	struct tp_walk w = { .fd = fd, .fn = fn, .ctx = ctx };
+	bool refused = false;
+	int err;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	if (!chunk)
+		chunk = TP_MAP_WALK_CHUNK;
+	w.c.key_size = info.key_size;
+	err = tp_walk_val_size(&info, &w.c.val_size);
+	if (err)
+		return err;
+	/* a bucket never holds more than the map (and a CPU's spares) */
+	w.grow_max = (size_t)info.max_entries + 1024;
+	w.tok_size =
+		info.key_size > sizeof(__u64) ? info.key_size : sizeof(__u64);
+	w.tok_in = calloc(3, w.tok_size);
+	if (!w.tok_in)
+		return -ENOMEM;
+	w.tok_out = w.tok_in + w.tok_size;
+	w.prev = w.tok_out + w.tok_size;
+	err = tp_walk_room(&w, chunk);
+	if (!err)
+		err = tp_walk_batch(&w, chunk, &refused);
+	if (!err && refused)
+		err = tp_walk_each(&w, chunk);
+	free(w.keys);
+	free(w.vals);
+	free(w.tok_in);
+	return err;
 }
 
 /**
@@ -302,46 +494,94 @@ int tp_map_has(int fd, const void *key, void *val)
 	return errno == ENOENT ? 0 : -errno;
 }
 
+/* tp_map_collect()'s rows and their layout. */
+struct tp_collect_walk {
+	size_t key_size, val_off, val_size, row_size;
+	char *rows;
+	size_t n, cap;
+};
+
+/* A row for each entry of @c: key at the start, value at ->val_off. */
+static int tp_collect_chunk(void *ctx, const struct tp_map_chunk *c)
+{
+	struct tp_collect_walk *w = ctx;
+	char *row;
+	size_t i;
+
+	if (c->key_size != w->key_size ||
+	    (w->val_size && c->val_size != w->val_size))
+		return -EINVAL;
+	if (tp_array_grow((void **)&w->rows, &w->cap, w->n + c->n, w->row_size,
+			  256))
+		return -ENOMEM;
+	for (i = 0; i < c->n; i++) {
+		row = w->rows + (w->n + i) * w->row_size;
+		memset(row, 0, w->row_size);
+		memcpy(row, (const char *)c->keys + i * c->key_size,
+		       c->key_size);
+		if (w->val_size)
+			memcpy(row + w->val_off,
+			       (const char *)c->vals + i * c->val_size,
+			       c->val_size);
+	}
+	w->n += c->n;
+	return 0;
+}
+
 /**
  * tp_map_collect() - read every entry of a map into an array of rows.
  * @fd:       the map.
  * @key_size: its key size; the key goes at the start of each row.
  * @val_off:  where in a row the value goes.
- * @val_size: its value size.
+ * @val_size: its value size; 0: no value, the rows are keys.
  * @row_size: size of one row.
  * @rows:     the rows (zeroed past key and value; free() them), or NULL.
  * @n:        how many.
  *
- * Entries deleted while the map is read are skipped.
+ * Read by tp_map_walk(), whose note on writers changing the map holds for
+ * the rows: by batch each entry once; key by key an entry deleted
+ * meanwhile is skipped, and one can come twice.
  *
- * Return: 0 or -ENOMEM.
+ * Return: 0, -EINVAL when @key_size or @val_size is not the map's,
+ * -ENOMEM, or the map's -errno.
  */
 int tp_map_collect(int fd, size_t key_size, size_t val_off, size_t val_size,
 		   size_t row_size, void **rows, size_t *n)
 {
-	char key[64], next[64];
-	char *r = NULL, *row;
-	size_t cap = 0;
-	void *prev = NULL;
+	struct tp_collect_walk w = { .key_size = key_size,
+				     .val_off = val_off,
+				     .val_size = val_size,
+				     .row_size = row_size };
+	int err;
 
 	*rows = NULL;
 	*n = 0;
-	if (key_size > sizeof(key))
-		return -EINVAL;
-	while (!bpf_map_get_next_key(fd, prev, next)) {
-		memcpy(key, next, key_size);
-		prev = key;
-		if (tp_array_room(&r, &cap, *n, row_size, 256))
-			return -ENOMEM;
-		row = r + *n * row_size;
-		memset(row, 0, row_size);
-		if (bpf_map_lookup_elem(fd, key, row + val_off))
-			continue;
-		memcpy(row, key, key_size);
-		(*n)++;
+	err = tp_map_walk(fd, TP_MAP_WALK_CHUNK, tp_collect_chunk, &w);
+	if (err) {
+		free(w.rows);
+		return err;
 	}
-	*rows = r;
+	*rows = w.rows;
+	*n = w.n;
 	return 0;
+}
+
+/**
+ * tp_map_keys() - every key of a map, in one array.
+ * @fd:       the map.
+ * @key_size: its key size.
+ * @keys:     the keys, @key_size bytes apart (free() them), or NULL.
+ * @n:        how many.
+ *
+ * For deleting them all: deleting while walking restarts the walk at
+ * every delete.  tp_map_collect() of rows that are keys.
+ *
+ * Return: 0, -EINVAL when @key_size is not the map's, -ENOMEM, or the
+ * map's -errno.
+ */
+int tp_map_keys(int fd, size_t key_size, void **keys, size_t *n)
+{
+	return tp_map_collect(fd, key_size, 0, 0, key_size, keys, n);
 }
 
 /** tp_map_collect_sorted() - tp_map_collect(), the rows sorted by @cmp. */

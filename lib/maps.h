@@ -66,6 +66,32 @@ static inline int tp_ct_fd(const struct tp_maps *m, __u8 proto)
 	return proto == 6 /* IPPROTO_TCP */ ? m->ct : m->ct_any;
 }
 int tp_map_has(int fd, const void *key, void *val);
+
+/**
+ * struct tp_map_chunk - entries of a map as tp_map_walk() hands them on.
+ * @keys:     @n keys, @key_size bytes apart.
+ * @vals:     their values, @val_size bytes apart.
+ * @n:        how many, 1 or more.
+ * @key_size: the map's key size.
+ * @val_size: the map's value size; a per-CPU map's is every possible
+ *            CPU's value, each rounded up to 8 bytes (as the syscalls
+ *            hand them).
+ */
+struct tp_map_chunk {
+	const void *keys;
+	const void *vals;
+	size_t n;
+	size_t key_size;
+	size_t val_size;
+};
+
+/* A chunk's receiver: 0 to go on, anything else stops the walk. */
+typedef int tp_map_chunk_fn(void *ctx, const struct tp_map_chunk *c);
+
+/* Entries tp_map_walk() reads a system call (a chunk) by default. */
+#define TP_MAP_WALK_CHUNK 1024
+
+int tp_map_walk(int fd, size_t chunk, tp_map_chunk_fn *fn, void *ctx);
 int tp_map_collect(int fd, size_t key_size, size_t val_off, size_t val_size,
 		   size_t row_size, void **rows, size_t *n);
 int tp_map_collect_sorted(int fd, size_t key_size, size_t val_off,

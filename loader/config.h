@@ -190,6 +190,7 @@ struct tpd_config {
 	size_t n_ifaces;
 	struct tpd_ident_cfg *idents;
 	size_t n_idents;
+	/* the daemon frees them once applied: tpd_config_services_release() */
 	struct tpd_service_cfg *services;
 	size_t n_services;
 	struct tpd_policy_cfg *policies;
@@ -225,6 +226,7 @@ int tpd_config_load(const char *path, struct tpd_config *cfg, char *err,
 		    size_t errlen);
 int tpd_config_parse(const char *text, struct tpd_config *cfg, char *err,
 		     size_t errlen);
+void tpd_config_services_release(struct tpd_config *cfg);
 void tpd_config_free(struct tpd_config *cfg);
 void tpd_kube_cfg_free(struct tpd_kube_cfg *k);
 int tpd_config_identity(const struct tpd_config *cfg, const char *s, __u32 *id);

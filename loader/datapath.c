@@ -1358,6 +1358,99 @@ static int tpd_prog_check(int prog_fd, enum tpd_prog which, const __u32 *ids,
 	return ifaces ? -EBADF : 0; /* they all read tp_ifaces */
 }
 
+/* ---- a cold start's maps announced before the verifier runs --------------- */
+
+/*
+ * A load in a child (tpd_load_child_start()) that finds no map pinned
+ * says, through this pipe, when libbpf has made and pinned every map:
+ * the daemon then applies the configuration to them while the verifier
+ * checks the programs (most of a load's time).  -1 elsewhere.
+ */
+static int tpd_maps_ready_fd = -1;
+/* The load that may say so: set once it found no map pinned. */
+static const struct tailplane *tpd_maps_ready_skel;
+/* Its configured Maglev table size, recorded before it says so. */
+static __u32 tpd_maps_ready_maglev;
+/* It said so: nothing but the daemon writes its maps from then on. */
+static bool tpd_maps_announced;
+
+#define TPD_MAPS_READY 'M'
+
+/* Is any map of the object pinned in the pin root? */
+static bool tpd_pins_any(const struct tailplane *skel)
+{
+	const struct bpf_map *map;
+	const char *path;
+
+	bpf_object__for_each_map(map, skel->obj)
+	{
+		path = bpf_map__pin_path(map);
+		if (path && !access(path, F_OK))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * libbpf calls this right before it hands a program to the verifier
+ * (libbpf_register_prog_handler()), so after bpf_object__create_maps()
+ * made and pinned every map (programs name them by fd).  The first call
+ * of a load that found no pins says so once, when every map with a pin
+ * path is indeed pinned: made by this load from this object, they have
+ * their final definition, and no migration or index rebuild follows.
+ */
+static int tpd_maps_made(struct bpf_program *prog,
+			 struct bpf_prog_load_opts *opts, long cookie)
+{
+	const struct tailplane *skel = tpd_maps_ready_skel;
+	const struct bpf_map *map;
+	char ready = TPD_MAPS_READY;
+	struct tp_maps m;
+
+	(void)prog;
+	(void)opts;
+	(void)cookie;
+	tpd_maps_ready_skel = NULL;
+	if (!skel || tpd_maps_ready_fd < 0)
+		return 0;
+	bpf_object__for_each_map(map, skel->obj)
+	{
+		if (bpf_map__pin_path(map) && !bpf_map__is_pinned(map))
+			return 0;
+	}
+	/* the one write tpd_services_upgrade() would make after the load */
+	if (tp_maps_from_object(&m, skel->obj, tpd_maps_ready_maglev) ||
+	    tp_service_maglev_cap_set(&m, tpd_maps_ready_maglev)) {
+		tp_slab_close(m.slab);
+		return 0;
+	}
+	tp_slab_close(m.slab); /* the fds are the object's */
+	tpd_maps_announced = write(tpd_maps_ready_fd, &ready, 1) == 1;
+	close(tpd_maps_ready_fd);
+	tpd_maps_ready_fd = -1;
+	return 0;
+}
+
+/*
+ * In the child only, before the object is opened: libbpf's own "tc"
+ * handler, plus tpd_maps_made().  SEC("tc") needs nothing else from it
+ * (SCHED_CLS, no expected attach type, no flags: its prepare step does
+ * nothing for such a program in libbpf 1.1).
+ */
+static int tpd_maps_ready_hook(int fd)
+{
+	LIBBPF_OPTS(libbpf_prog_handler_opts, opts,
+		    .prog_prepare_load_fn = tpd_maps_made);
+	int id;
+
+	id = libbpf_register_prog_handler("tc", BPF_PROG_TYPE_SCHED_CLS, 0,
+					  &opts);
+	if (id < 0)
+		return id;
+	tpd_maps_ready_fd = fd;
+	return 0;
+}
+
 /**
  * tpd_datapath_load() - load the object, reusing or migrating the pins.
  * @dp:  filled in.
@@ -1401,6 +1494,12 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	 * maps no longer pinned (and hold them, and their memory)
 	 */
 	tpd_progs_unpin_all(cfg->pin_root);
+	/* no pin at all: nothing to migrate, the daemon may start early */
+	tpd_maps_announced = false;
+	if (tpd_maps_ready_fd >= 0 && !tpd_pins_any(dp->skel)) {
+		tpd_maps_ready_skel = dp->skel;
+		tpd_maps_ready_maglev = cfg->maglev_size;
+	}
 	n_aside = tpd_pins_aside(dp->skel, aside, 32);
 	if (n_aside < 0) {
 		err = n_aside;
@@ -1410,6 +1509,7 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	names_index = tpd_pin_new(dp->skel->maps.tp_id_by_name, aside, n_aside);
 	slab_new = tpd_pin_new(dp->skel->maps.tp_maglev_slab, aside, n_aside);
 	err = tailplane__load(dp->skel);
+	tpd_maps_ready_skel = NULL;
 	if (err) {
 		log_error("cannot load the BPF object", "error",
 			  strerror(-err));
@@ -1429,10 +1529,17 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 			"replies of SNAT flows are not restored");
 	if (ct_split)
 		tpd_ct_split(&dp->maps);
-	err = tpd_index_rebuild(dp, rules_index, names_index);
-	if (err)
-		goto fail;
-	tpd_services_upgrade(dp, cfg, slab_new, index_fresh);
+	/*
+	 * Announced maps were all made empty by this load, their Maglev
+	 * size recorded (tpd_maps_made()): nothing to index or rebuild, and
+	 * the daemon is writing them now
+	 */
+	if (!tpd_maps_announced) {
+		err = tpd_index_rebuild(dp, rules_index, names_index);
+		if (err)
+			goto fail;
+		tpd_services_upgrade(dp, cfg, slab_new, index_fresh);
+	}
 	tpd_progs_pin(dp, cfg);
 	return 0;
 fail:
@@ -1505,55 +1612,129 @@ int tpd_datapath_open_pinned(struct tpd_datapath *dp,
 	return 0;
 }
 
-/**
- * tpd_datapath_load_child() - tpd_datapath_load() in a child process, so
- * that the memory a load takes (the object, the kernel's BTF, relocation
- * state: most of a start's peak) is returned when it exits; the caller
- * then takes the result from the pins (tpd_datapath_open_pinned()).
- * @cfg:          configuration.
- * @peak_rss_kib: the child's peak resident set, in KiB.
- *
- * Call it before any thread is started.
- *
- * Return: 0, or -errno (-ECHILD: the child's load failed; it logged why).
- */
-int tpd_datapath_load_child(const struct tpd_config *cfg, long *peak_rss_kib)
+/* The child of tpd_load_child_start(): load, say how it went, exit. */
+static void __attribute__((noreturn))
+tpd_load_child_run(const struct tpd_config *cfg, int ready_fd, pid_t parent)
 {
-	struct sigaction dfl = { .sa_handler = SIG_DFL }, old;
 	struct tpd_datapath dp;
-	struct rusage ru;
-	int status, err = 0;
-	pid_t pid, parent;
+	int err;
 
+	/*
+	 * It dies with the daemon: an orphan would go on holding the
+	 * instance lock (the flock both share) and keep the daemon's
+	 * restart out.  Killed anywhere, a load leaves nothing a later one
+	 * does not take back (tpd_pins_unaside(), progs_partial).
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		_exit(1);
+	/* a daemon that stopped listening must not kill the load */
+	signal(SIGPIPE, SIG_IGN);
+	if (tpd_maps_ready_hook(ready_fd))
+		close(ready_fd); /* the daemon waits for the end instead */
+	err = tpd_datapath_load(&dp, cfg);
+	if (!err)
+		tpd_datapath_close(&dp);
+	_exit(err ? 1 : 0);
+}
+
+/**
+ * tpd_load_child_start() - start tpd_datapath_load() in a child process,
+ * so that the memory a load takes (the object, the kernel's BTF,
+ * relocation state: most of a start's peak) is returned when it exits;
+ * the caller then takes the result from the pins
+ * (tpd_datapath_open_pinned()) after tpd_load_child_finish().
+ * @lc:  filled in.
+ * @cfg: configuration; it must stay as it is until the child is done.
+ *
+ * Call it before any thread is started.  When no map is pinned yet (a
+ * cold start), the child says when it made them
+ * (tpd_load_child_maps_ready()).
+ *
+ * Return: 0 or -errno (nothing to finish then).
+ */
+int tpd_load_child_start(struct tpd_load_child *lc,
+			 const struct tpd_config *cfg)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	int fds[2], err;
+	pid_t parent;
+
+	lc->pid = -1;
+	lc->ready_fd = -1;
 	/*
 	 * SIGCHLD ignored (inherited across exec from whoever started us)
 	 * has the kernel reap the child: wait4() would fail with ECHILD
 	 */
 	sigemptyset(&dfl.sa_mask);
-	if (sigaction(SIGCHLD, &dfl, &old))
+	if (sigaction(SIGCHLD, &dfl, &lc->old_chld))
 		return -errno;
+	if (pipe2(fds, O_CLOEXEC)) {
+		err = -errno;
+		goto fail;
+	}
 	fflush(NULL);
 	parent = getpid();
-	pid = fork();
-	if (pid < 0) {
+	lc->pid = fork();
+	if (!lc->pid) {
+		close(fds[0]);
+		tpd_load_child_run(cfg, fds[1], parent);
+	}
+	close(fds[1]);
+	if (lc->pid < 0) {
 		err = -errno;
-		goto out;
+		close(fds[0]);
+		goto fail;
 	}
-	if (!pid) {
-		/*
-		 * It dies with the daemon: an orphan would go on holding the
-		 * instance lock (the flock both share) and keep the daemon's
-		 * restart out.  Killed anywhere, a load leaves nothing a later
-		 * one does not take back (tpd_pins_unaside(), progs_partial).
-		 */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
-			_exit(1);
-		err = tpd_datapath_load(&dp, cfg);
-		if (!err)
-			tpd_datapath_close(&dp);
-		_exit(err ? 1 : 0);
-	}
-	while (wait4(pid, &status, 0, &ru) < 0)
+	lc->ready_fd = fds[0];
+	return 0;
+fail:
+	sigaction(SIGCHLD, &lc->old_chld, NULL);
+	return err;
+}
+
+/**
+ * tpd_load_child_maps_ready() - wait until the child says its maps are
+ * made, or until it is done.
+ * @lc: the child.
+ *
+ * True only for a load that found no map pinned, once libbpf made and
+ * pinned them all, before any program goes to the verifier: every map
+ * pinned in the pin root then has its final definition, its Maglev size
+ * is recorded, and the child writes none of them any more (no migration,
+ * no index to build).  The caller may write them while the programs
+ * load.  Should the load fail after that, libbpf unpins them; should the
+ * child be killed, tpd_datapath_unpin_maps() takes them back.
+ *
+ * Return: whether the maps may be written now.
+ */
+bool tpd_load_child_maps_ready(struct tpd_load_child *lc)
+{
+	char c = 0;
+	ssize_t n;
+
+	if (lc->ready_fd < 0)
+		return false;
+	do
+		n = read(lc->ready_fd, &c, 1);
+	while (n < 0 && errno == EINTR);
+	close(lc->ready_fd);
+	lc->ready_fd = -1;
+	return n == 1 && c == TPD_MAPS_READY;
+}
+
+/**
+ * tpd_load_child_finish() - wait for the child of tpd_load_child_start().
+ * @lc:           the child.
+ * @peak_rss_kib: its peak resident set, in KiB.
+ *
+ * Return: 0, or -errno (-ECHILD: the child's load failed; it logged why).
+ */
+int tpd_load_child_finish(struct tpd_load_child *lc, long *peak_rss_kib)
+{
+	struct rusage ru;
+	int status, err = 0;
+
+	while (wait4(lc->pid, &status, 0, &ru) < 0)
 		if (errno != EINTR) {
 			err = -errno;
 			goto out;
@@ -1566,7 +1747,168 @@ int tpd_datapath_load_child(const struct tpd_config *cfg, long *peak_rss_kib)
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
 		err = -ECHILD;
 out:
-	sigaction(SIGCHLD, &old, NULL);
+	if (lc->ready_fd >= 0)
+		close(lc->ready_fd);
+	lc->ready_fd = -1;
+	lc->pid = -1;
+	sigaction(SIGCHLD, &lc->old_chld, NULL);
+	return err;
+}
+
+/**
+ * tpd_datapath_load_child() - tpd_datapath_load() in a child process,
+ * waited for (tpd_load_child_start(), tpd_load_child_finish()).
+ * @cfg:          configuration.
+ * @peak_rss_kib: the child's peak resident set, in KiB.
+ *
+ * Return: 0, or -errno (-ECHILD: the child's load failed; it logged why).
+ */
+int tpd_datapath_load_child(const struct tpd_config *cfg, long *peak_rss_kib)
+{
+	struct tpd_load_child lc;
+	int err;
+
+	err = tpd_load_child_start(&lc, cfg);
+	return err ? err : tpd_load_child_finish(&lc, peak_rss_kib);
+}
+
+/**
+ * tpd_datapath_open_maps() - open the maps pinned in the pin root, and no
+ * program: what tpd_load_child_maps_ready() allows to write.
+ * @dp:  filled in (no skeleton, no program); close with
+ *       tpd_datapath_close().
+ * @cfg: configuration.
+ *
+ * Return: 0 or -errno (nothing stays open then).
+ */
+static int tpd_datapath_open_maps(struct tpd_datapath *dp,
+				  const struct tpd_config *cfg)
+{
+	int i, err;
+
+	memset(dp, 0, sizeof(*dp));
+	for (i = 0; i < TPD_PROG_MAX; i++)
+		dp->prog_fd[i] = -1;
+	err = tp_maps_open_pinned(&dp->maps, cfg->pin_root, cfg->maglev_size);
+	if (err)
+		return err;
+	dp->from_pins = true;
+	return 0;
+}
+
+/**
+ * tpd_datapath_same_maps() - are @a's maps the ones @b has, pin for pin?
+ * @a: maps.
+ * @b: maps.
+ *
+ * Return: true when every map of the pin root is the same map in both.
+ */
+static bool tpd_datapath_same_maps(const struct tp_maps *a,
+				   const struct tp_maps *b)
+{
+	size_t i;
+	__u32 id;
+
+	for (i = 0; i < tp_pin_maps_n; i++) {
+		id = tpd_map_id(tp_pins_map_fd(a, i));
+		if (!id || id != tpd_map_id(tp_pins_map_fd(b, i)))
+			return false;
+	}
+	return true;
+}
+
+/**
+ * tpd_datapath_unpin_maps() - unpin every map of @m still pinned under
+ * its name in the pin root: a cold start's maps, made by a load that did
+ * not finish (killed after tpd_load_child_maps_ready(): libbpf could not
+ * unpin them as it does after a failed load), so that the next start
+ * finds the pin root as this one did.
+ * @m:   the maps the load made.
+ * @cfg: configuration.
+ */
+static void tpd_datapath_unpin_maps(const struct tp_maps *m,
+				    const struct tpd_config *cfg)
+{
+	char path[PATH_MAX];
+	__u32 id;
+	size_t i;
+	int fd;
+
+	for (i = 0; i < tp_pin_maps_n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", cfg->pin_root,
+			 tp_pin_maps[i].name);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		id = tpd_map_id(fd);
+		close(fd);
+		if (id && id == tpd_map_id(tp_pins_map_fd(m, i)))
+			unlink(path);
+	}
+}
+
+/**
+ * tpd_datapath_start_child() - tpd_datapath_load() in a child, the
+ * programs and maps then taken from the pins; on a cold start, @early
+ * called on the new maps while the verifier checks the programs.
+ * @dp:           filled in; close with tpd_datapath_close().
+ * @cfg:          configuration.
+ * @peak_rss_kib: the child's peak resident set, in KiB.
+ * @early:        called once the child made the maps
+ *                (tpd_load_child_maps_ready()), with them (no program)
+ *                and the child, or NULL.
+ * @ctx:          passed to @early.
+ * @applied:      set when @early ran on the maps the programs use; when
+ *                it ran and they are not (not seen: nothing replaces a
+ *                pin meanwhile), what it did must be done again.
+ *
+ * When the load fails after @early ran, the maps it wrote are unpinned,
+ * as libbpf does after a failed load (not when the child was killed):
+ * the next start finds the pin root as this one did.
+ *
+ * Return: 0, -ECHILD (the child's load failed; it logged why) or another
+ * -errno (nothing is held then).
+ */
+int tpd_datapath_start_child(struct tpd_datapath *dp,
+			     const struct tpd_config *cfg, long *peak_rss_kib,
+			     tpd_early_fn early, void *ctx, bool *applied)
+{
+	struct tpd_datapath made;
+	struct tpd_load_child lc;
+	bool wrote = false;
+	int err;
+
+	*applied = false;
+	memset(dp, 0, sizeof(*dp));
+	err = tpd_load_child_start(&lc, cfg);
+	if (err)
+		return err;
+	if (early && tpd_load_child_maps_ready(&lc)) {
+		err = tpd_datapath_open_maps(&made, cfg);
+		if (err)
+			log_warn(
+				"cannot open the maps while the programs load; "
+				"the configuration is applied after",
+				"error", strerror(-err));
+		else
+			log_info(
+				"maps made: the configuration goes in while the programs load");
+		if (!err)
+			early(&made, &lc, ctx);
+		wrote = !err;
+	}
+	err = tpd_load_child_finish(&lc, peak_rss_kib);
+	if (err && wrote)
+		tpd_datapath_unpin_maps(&made.maps, cfg);
+	if (!err)
+		err = tpd_datapath_open_pinned(dp, cfg);
+	if (!wrote)
+		return err;
+	*applied = !err && tpd_datapath_same_maps(&made.maps, &dp->maps);
+	if (!err && !*applied)
+		log_warn(
+			"the maps changed while the programs loaded: the configuration is applied again");
+	tpd_datapath_close(&made);
 	return err;
 }
 

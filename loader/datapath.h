@@ -7,7 +7,9 @@
 #ifndef TAILPLANED_DATAPATH_H
 #define TAILPLANED_DATAPATH_H
 
+#include <signal.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "maps.h"
@@ -47,6 +49,20 @@ struct tpd_datapath {
 	bool maglev_resized;
 };
 
+/**
+ * struct tpd_load_child - tpd_datapath_load() running in a child process
+ * (tpd_load_child_start()).
+ * @pid:      the child.
+ * @ready_fd: where it says its maps are made (tpd_load_child_maps_ready());
+ *            -1 once read.
+ * @old_chld: the caller's SIGCHLD disposition, put back when it is done.
+ */
+struct tpd_load_child {
+	pid_t pid;
+	int ready_fd;
+	struct sigaction old_chld;
+};
+
 int tpd_bpffs_prepare(const char *pin_root);
 int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg);
 bool tpd_guard_needed(const struct tpd_config *cfg);
@@ -54,6 +70,16 @@ void tpd_set_capacities(struct tailplane *skel, const struct tpd_config *cfg);
 int tpd_datapath_open_pinned(struct tpd_datapath *dp,
 			     const struct tpd_config *cfg);
 int tpd_datapath_load_child(const struct tpd_config *cfg, long *peak_rss_kib);
+int tpd_load_child_start(struct tpd_load_child *lc,
+			 const struct tpd_config *cfg);
+bool tpd_load_child_maps_ready(struct tpd_load_child *lc);
+int tpd_load_child_finish(struct tpd_load_child *lc, long *peak_rss_kib);
+/* What a cold start does with the new maps while the programs load. */
+typedef void (*tpd_early_fn)(const struct tpd_datapath *maps,
+			     const struct tpd_load_child *lc, void *ctx);
+int tpd_datapath_start_child(struct tpd_datapath *dp,
+			     const struct tpd_config *cfg, long *peak_rss_kib,
+			     tpd_early_fn early, void *ctx, bool *applied);
 void tpd_datapath_close(struct tpd_datapath *dp);
 int tpd_iface_attach(struct tpd_datapath *dp, const struct tpd_config *cfg,
 		     const struct tpd_iface_cfg *ifc, int ifindex);

@@ -523,81 +523,6 @@ static int tpd_eg_tailnets(const struct tp_maps *m, int **ifs, size_t *n)
 	return 0;
 }
 
-/* Entries one batch read asks for. */
-#define TPD_EG_BATCH 1024
-
-/* Room for @n more entries in *@keys and *@vals. */
-static int tpd_eg_room(void **keys, void **vals, size_t *cap, size_t n,
-		       size_t ksize, size_t vsize)
-{
-	size_t vcap = *cap;
-
-	if (tp_array_grow(keys, cap, n, ksize, TPD_EG_BATCH) ||
-	    tp_array_grow(vals, &vcap, n, vsize, TPD_EG_BATCH))
-		return -ENOMEM;
-	return 0;
-}
-
-/* tpd_eg_read_all() entry by entry, for a kernel without batch reads. */
-static int tpd_eg_read_each(int fd, size_t ksize, size_t vsize, void **keys,
-			    void **vals, size_t *n, size_t *cap)
-{
-	char *k, *prev = NULL;
-
-	*n = 0;
-	for (;;) {
-		if (tpd_eg_room(keys, vals, cap, *n + 1, ksize, vsize))
-			return -ENOMEM;
-		k = (char *)*keys + *n * ksize;
-		if (bpf_map_get_next_key(fd, prev, k))
-			return 0;
-		prev = k;
-		if (!bpf_map_lookup_elem(fd, k, (char *)*vals + *n * vsize))
-			(*n)++; /* else deleted meanwhile: its slot is reused */
-		else if (*n)
-			prev = (char *)*keys + (*n - 1) * ksize;
-		else
-			prev = NULL;
-	}
-}
-
-/*
- * Every entry of hash map @fd: keys (@ksize each) in *@keys, values
- * (@vsize) in *@vals, *@n of them (free() both, also on error).  In
- * batches of TPD_EG_BATCH, a system call each: a node's backends number
- * 100,000s, and one call an entry was most of a sync.
- * Return: 0 or -errno.
- */
-static int tpd_eg_read_all(int fd, size_t ksize, size_t vsize, void **keys,
-			   void **vals, size_t *n)
-{
-	__u32 token = 0, count;
-	bool first = true;
-	size_t cap = 0;
-	int err = 0;
-
-	*keys = *vals = NULL;
-	*n = 0;
-	while (!err) {
-		if (tpd_eg_room(keys, vals, &cap, *n + TPD_EG_BATCH, ksize,
-				vsize))
-			return -ENOMEM;
-		count = TPD_EG_BATCH;
-		if (bpf_map_lookup_batch(fd, first ? NULL : &token, &token,
-					 (char *)*keys + *n * ksize,
-					 (char *)*vals + *n * vsize, &count,
-					 NULL))
-			err = -errno;
-		first = false;
-		*n += count;
-	}
-	if (err == -ENOENT) /* that was the last batch */
-		return 0;
-	if (err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUP)
-		return tpd_eg_read_each(fd, ksize, vsize, keys, vals, n, &cap);
-	return err;
-}
-
 /**
  * struct tpd_eg_svc_row - a service as read: its frontend and id.
  * @key: the frontend.
@@ -615,70 +540,121 @@ static int tpd_eg_svc_id_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* tpd_eg_services()'s rows. */
+struct tpd_eg_svc_walk {
+	struct tpd_eg_svc_row *v;
+	size_t n, cap;
+};
+
+static int tpd_eg_svc_chunk(void *ctx, const struct tp_map_chunk *c)
+{
+	const struct tp_svc_key *keys = c->keys;
+	const struct tp_svc *vals = c->vals;
+	struct tpd_eg_svc_walk *w = ctx;
+	size_t i;
+
+	if (c->key_size != sizeof(*keys) || c->val_size != sizeof(*vals))
+		return -EINVAL;
+	if (tp_array_grow((void **)&w->v, &w->cap, w->n + c->n, sizeof(*w->v),
+			  c->n))
+		return -ENOMEM;
+	for (i = 0; i < c->n; i++) {
+		w->v[w->n].key = keys[i];
+		w->v[w->n++].id = vals[i].id;
+	}
+	return 0;
+}
+
 /* tp_services by service id, in *@svcs. */
 static int tpd_eg_services(const struct tp_maps *m,
 			   struct tpd_eg_svc_row **svcs, size_t *n)
 {
-	struct tp_svc_key *keys;
-	struct tp_svc *vals;
-	size_t i;
+	struct tpd_eg_svc_walk w = {};
 	int err;
 
-	*svcs = NULL;
-	err = tpd_eg_read_all(m->services, sizeof(*keys), sizeof(*vals),
-			      (void **)&keys, (void **)&vals, n);
-	if (!err && *n) {
-		*svcs = calloc(*n, sizeof(**svcs));
-		err = *svcs ? 0 : -ENOMEM;
+	err = tp_map_walk(m->services, TP_MAP_WALK_CHUNK, tpd_eg_svc_chunk, &w);
+	if (!err && w.n)
+		qsort(w.v, w.n, sizeof(*w.v), tpd_eg_svc_id_cmp);
+	if (err) {
+		free(w.v);
+		w.v = NULL;
+		w.n = 0;
 	}
-	for (i = 0; !err && i < *n; i++) {
-		(*svcs)[i].key = keys[i];
-		(*svcs)[i].id = vals[i].id;
-	}
-	if (!err && *n)
-		qsort(*svcs, *n, sizeof(**svcs), tpd_eg_svc_id_cmp);
-	free(keys);
-	free(vals);
+	*svcs = w.v;
+	*n = w.n;
 	return err;
+}
+
+/* tpd_eg_rows()'s services and the rows made so far. */
+struct tpd_eg_rows_walk {
+	const struct tpd_eg_svc_row *svcs;
+	size_t n_svcs;
+	struct tpd_eg_row *rows;
+	size_t n, cap;
+};
+
+/* A row for each backend of @c whose service is known. */
+static int tpd_eg_be_chunk(void *ctx, const struct tp_map_chunk *c)
+{
+	const struct tp_backend *bes = c->vals;
+	struct tpd_eg_rows_walk *w = ctx;
+	const struct tpd_eg_svc_row *svc;
+	struct tpd_eg_svc_row k;
+	struct tpd_eg_row *row;
+	size_t i;
+
+	if (c->key_size != sizeof(__u32) || c->val_size != sizeof(*bes))
+		return -EINVAL;
+	if (tp_array_grow((void **)&w->rows, &w->cap, w->n + c->n,
+			  sizeof(*w->rows), c->n))
+		return -ENOMEM;
+	for (i = 0; i < c->n; i++) {
+		k.id = bes[i].svc_id;
+		svc = bsearch(&k, w->svcs, w->n_svcs, sizeof(k),
+			      tpd_eg_svc_id_cmp);
+		if (!svc)
+			continue; /* a writer's leftover: no service */
+		row = &w->rows[w->n++];
+		memset(row, 0, sizeof(*row));
+		row->vip = svc->key.vip;
+		row->key = svc->key;
+		row->addr = bes[i].addr;
+	}
+	return 0;
 }
 
 /*
  * A row for each backend of tp_backends whose service is in tp_services
  * (read under the writers' lock: a backend and its service are written
- * and removed together).
+ * and removed together).  The backends are read a chunk at a time
+ * (tp_map_walk()): a node's backends number 100,000s, and only the rows
+ * are kept.
  */
 static int tpd_eg_rows(const struct tp_maps *m, struct tpd_eg_row **rows,
 		       size_t *n_rows)
 {
-	struct tpd_eg_svc_row *svcs = NULL, k, *svc;
-	struct tp_backend *bes = NULL;
-	size_t n_svcs = 0, n_bes = 0, i;
-	__u32 *ids = NULL;
+	struct tpd_eg_rows_walk w = {};
+	struct tpd_eg_svc_row *svcs = NULL;
+	size_t n_svcs = 0;
 	int err;
 
 	*rows = NULL;
 	*n_rows = 0;
 	err = tpd_eg_services(m, &svcs, &n_svcs);
-	if (!err && n_svcs)
-		err = tpd_eg_read_all(m->backends, sizeof(*ids), sizeof(*bes),
-				      (void **)&ids, (void **)&bes, &n_bes);
-	if (!err && n_bes) {
-		*rows = calloc(n_bes, sizeof(**rows));
-		err = *rows ? 0 : -ENOMEM;
-	}
-	for (i = 0; !err && i < n_bes; i++) {
-		k.id = bes[i].svc_id;
-		svc = bsearch(&k, svcs, n_svcs, sizeof(k), tpd_eg_svc_id_cmp);
-		if (!svc)
-			continue; /* a writer's leftover: no service */
-		(*rows)[*n_rows].vip = svc->key.vip;
-		(*rows)[*n_rows].key = svc->key;
-		(*rows)[(*n_rows)++].addr = bes[i].addr;
+	if (!err && n_svcs) {
+		w.svcs = svcs;
+		w.n_svcs = n_svcs;
+		err = tp_map_walk(m->backends, TP_MAP_WALK_CHUNK,
+				  tpd_eg_be_chunk, &w);
 	}
 	free(svcs);
-	free(ids);
-	free(bes);
-	return err;
+	if (err) {
+		free(w.rows);
+		return err;
+	}
+	*rows = w.rows;
+	*n_rows = w.n;
+	return 0;
 }
 
 /* Unique addresses of @rows, sorted, in @look; their number. */

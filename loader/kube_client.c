@@ -64,6 +64,7 @@
 
 #include <curl/curl.h>
 
+#include "curl_lazy.h"
 #include "kube.h"
 #include "log.h"
 
@@ -1325,14 +1326,6 @@ static void kc_free(struct tpd_kube_client *c)
 	free(c);
 }
 
-static pthread_once_t kc_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode kc_curl_rc;
-
-static void kc_curl_init(void)
-{
-	kc_curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 /**
  * tpd_kube_client_start() - resolve the connection and start the thread.
  * @cfg:    the "kubernetes" section (copied; may go after the call).
@@ -1358,11 +1351,8 @@ int tpd_kube_client_start(const struct tpd_kube_cfg *cfg,
 	if (!sink || !sink->list_begin || !sink->object || !sink->list_end)
 		return kc_err(err, errlen,
 			      "kubernetes: a sink without its callbacks");
-	pthread_once(&kc_curl_once, kc_curl_init);
-	if (kc_curl_rc != CURLE_OK)
-		return kc_err(err, errlen, "libcurl: %s",
-			      curl_easy_strerror(kc_curl_rc)),
-		       -EIO;
+	if (tpd_curl_load(err, errlen))
+		return -EIO;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return kc_err(err, errlen, "out of memory"), -ENOMEM;

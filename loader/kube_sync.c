@@ -25,8 +25,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
 #include <bpf/bpf.h>
 
 #include "addr.h"
@@ -39,6 +37,7 @@
 #include "names.h"
 #include "policy.h"
 #include "service.h"
+#include "sha256.h"
 #include "static_nat.h"
 
 /* One service frontend as the objects want it. */
@@ -186,41 +185,32 @@ bool tpd_kube_label_filtered(const char *key)
  * preimage at 2^64 work.  The same label set gives the same name on every
  * node and across restarts.
  *
- * Return: 0, -EINVAL when @len is too small, -ENOMEM when the digest
- * cannot be set up.
+ * Return: 0, or -EINVAL when @len is too small.
  */
 int tpd_kube_pod_identity_name(const struct tpd_kube_object *pod, char *buf,
 			       size_t len)
 {
 	const char *ns = pod->meta.ns ? pod->meta.ns : "";
 	int room = TP_IDENTITY_NAME_LEN - 1 - 4 - 1 - 16;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int md_len = 0;
-	EVP_MD_CTX *ctx;
+	uint8_t md[TPD_SHA256_LEN];
+	struct tpd_sha256 ctx;
 	size_t i;
-	int ok;
 
 	if (len < TP_IDENTITY_NAME_LEN)
 		return -EINVAL;
-	ctx = EVP_MD_CTX_new();
-	if (!ctx)
-		return -ENOMEM;
-	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-	     EVP_DigestUpdate(ctx, ns, strlen(ns) + 1);
-	for (i = 0; ok && i < pod->meta.n_labels; i++) {
+	tpd_sha256_init(&ctx);
+	tpd_sha256_update(&ctx, ns, strlen(ns) + 1);
+	for (i = 0; i < pod->meta.n_labels; i++) {
 		const struct tpd_kube_label *l = &pod->meta.labels[i];
 		const char *v = l->value ? l->value : "";
 
 		if (tpd_kube_label_filtered(l->key))
 			continue;
-		ok = EVP_DigestUpdate(ctx, l->key, strlen(l->key)) &&
-		     EVP_DigestUpdate(ctx, "=", 1) &&
-		     EVP_DigestUpdate(ctx, v, strlen(v) + 1);
+		tpd_sha256_update(&ctx, l->key, strlen(l->key));
+		tpd_sha256_update(&ctx, "=", 1);
+		tpd_sha256_update(&ctx, v, strlen(v) + 1);
 	}
-	ok = ok && EVP_DigestFinal_ex(ctx, md, &md_len) && md_len >= 8;
-	EVP_MD_CTX_free(ctx);
-	if (!ok)
-		return -ENOMEM;
+	tpd_sha256_final(&ctx, md);
 	snprintf(buf, len, "k8s:%.*s:%02x%02x%02x%02x%02x%02x%02x%02x", room,
 		 ns, md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
 	return 0;
@@ -1025,8 +1015,7 @@ static struct ks_pod *ks_pod_desired(const struct tpd_kube_sync *s,
 	memcpy(p->ips, o->pod.ips, o->pod.n_ips * sizeof(*p->ips));
 	p->n_ips = o->pod.n_ips;
 	if (tpd_kube_pod_identity_name(o, p->name, sizeof(p->name))) {
-		ks_pod_free(
-			p); /* the digest's memory: as an allocation failure */
+		ks_pod_free(p); /* a name too short: never, but not unchecked */
 		return NULL;
 	}
 	ks_pod_nat(s, o, key, &p->nat);

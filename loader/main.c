@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -104,6 +105,7 @@ struct tpd {
 	bool eroutes_off; /* egress_routes false, ours removed */
 	time_t next_sync, next_gc, next_metrics;
 	long load_child_rss_kib; /* the loading child's peak; -1: none */
+	bool static_early; /* the static part went in while the child loaded */
 	bool once;
 };
 
@@ -165,15 +167,24 @@ static void tpd_attach_iface(struct tpd *t, size_t i, int ifindex)
 				     : "none");
 }
 
-static void tpd_forget_iface(struct tpd *t, size_t i)
+/*
+ * Detach interface @i and drop its description, in that order: programs
+ * still attached to an interface without a tp_ifaces entry pass its
+ * packets unpoliced.  @live: it still exists (it left the configuration),
+ * so its clsact filters are removed too; a deleted one took them along.
+ */
+static void tpd_forget_iface(struct tpd *t, size_t i, bool live)
 {
 	__u32 key = t->ifindex[i];
 
+	tpd_iface_detach(t->cfg.pin_root, t->cfg.ifaces[i].name,
+			 live ? (int)key : 0);
 	if (key)
 		bpf_map_delete_elem(t->dp.maps.ifaces, &key);
-	tpd_iface_detach(t->cfg.pin_root, t->cfg.ifaces[i].name, 0);
 	t->ifindex[i] = 0;
-	log_info("interface gone, forgotten", "iface", t->cfg.ifaces[i].name);
+	log_info(live ? "interface left the configuration, detached"
+		      : "interface gone, forgotten",
+		 "iface", t->cfg.ifaces[i].name);
 }
 
 /* Attach every configured interface that exists now. */
@@ -209,13 +220,13 @@ static void tpd_on_link(const struct tpd_link_event *ev, void *ctx)
 			continue;
 		if (ev->up && t->ifindex[i] != ev->ifindex) {
 			if (t->ifindex[i])
-				tpd_forget_iface(t, i);
+				tpd_forget_iface(t, i, false);
 			tpd_attach_iface(t, i, ev->ifindex);
 			t->next_sync = 0; /* its peers now */
 			t->snat_dirty =
 				true; /* an uplink's addresses come with it */
 		} else if (!ev->up && t->ifindex[i] == ev->ifindex) {
-			tpd_forget_iface(t, i);
+			tpd_forget_iface(t, i, false);
 			t->next_sync = 0;
 		}
 	}
@@ -473,8 +484,11 @@ static void tpd_sync_host_now(struct tpd *t)
 		 tpd_sync_result_fmt(&res, buf, sizeof(buf)));
 }
 
-/* Apply the configuration's static part; the number of entries that failed. */
-static unsigned int tpd_sync_static_now(struct tpd *t)
+/*
+ * Apply the configuration's static part to @m; the number of entries that
+ * failed.
+ */
+static unsigned int tpd_sync_static_maps(struct tpd *t, const struct tp_maps *m)
 {
 	struct tpd_sync_result res = {};
 	char buf[64];
@@ -488,9 +502,10 @@ static unsigned int tpd_sync_static_now(struct tpd *t)
 		t->src[TPD_SRC_STATIC].errors++;
 		return 1;
 	}
-	err = tpd_sync_static(&t->dp.maps, &t->cfg, t->host, t->n_host,
-			      &t->purge, &res);
+	err = tpd_sync_static(m, &t->cfg, t->host, t->n_host, &t->purge, &res);
 	tp_pins_unlock(lock);
+	/* nothing reads them again before a reload reads the file again */
+	tpd_config_services_release(&t->cfg);
 	if (err || res.errors)
 		t->src[TPD_SRC_STATIC].errors++;
 	else
@@ -502,6 +517,12 @@ static unsigned int tpd_sync_static_now(struct tpd *t)
 	else
 		log_info("configuration applied", "result", buf);
 	return res.errors + (err != 0);
+}
+
+/* The same, to the maps in use. */
+static unsigned int tpd_sync_static_now(struct tpd *t)
+{
+	return tpd_sync_static_maps(t, &t->dp.maps);
 }
 
 /* ---- SNAT ------------------------------------------------------------------------- */
@@ -888,6 +909,12 @@ static void tpd_housekeeping(struct tpd *t, time_t now)
 		/* ipBlock rules follow the peers' entries (a no-op when unchanged) */
 		tpd_kube_reconcile(t);
 		tpd_egress_routes_now(t);
+		/*
+		 * what a sync (and a start's configuration) freed goes back
+		 * to the kernel: resident between syncs, it was most of the
+		 * daemon's heap (about 2 MiB at 10,000 services)
+		 */
+		malloc_trim(0);
 		t->next_sync = now + t->cfg.sync_interval;
 	}
 	if (now >= t->next_gc) {
@@ -940,7 +967,7 @@ static void tpd_reload(struct tpd *t)
 	char err[512];
 	int *ifindex;
 	size_t i, j;
-	bool knobs, kube;
+	bool knobs, kube, live;
 
 	if (tpd_config_load(t->config_path, &cfg, err, sizeof(err))) {
 		log_error("reload: configuration rejected, keeping the old one",
@@ -968,8 +995,10 @@ static void tpd_reload(struct tpd *t)
 		const struct tpd_iface_cfg *now =
 			tpd_config_iface(&cfg, t->cfg.ifaces[i].name);
 
+		live = (int)if_nametoindex(t->cfg.ifaces[i].name) ==
+		       t->ifindex[i];
 		if (!now && t->ifindex[i])
-			tpd_forget_iface(t, i);
+			tpd_forget_iface(t, i, live);
 		for (j = 0; now && j < cfg.n_ifaces; j++)
 			if (&cfg.ifaces[j] == now)
 				ifindex[j] = t->ifindex[i];
@@ -992,8 +1021,8 @@ static void tpd_reload(struct tpd *t)
 		log_error(
 			"reload: new programs failed to load; the old ones stay");
 	tpd_attach_present(t);
+	tpd_config_warn(&t->cfg); /* before the services go */
 	errors = tpd_sync_static_now(t);
-	tpd_config_warn(&t->cfg);
 	tpd_snat_reserve(t); /* a new range is reserved before it is used */
 	tpd_snat_apply(t);
 	if (kube)
@@ -1187,6 +1216,18 @@ static void tpd_log_memory(const struct tpd *t)
 }
 
 /*
+ * A cold start's child made the maps and has the verifier check the
+ * programs (most of a load's time): the configuration's static part goes
+ * into the maps meanwhile, on another CPU.
+ */
+static void tpd_apply_while_loading(const struct tpd_datapath *maps,
+				    const struct tpd_load_child *lc, void *ctx)
+{
+	(void)lc;
+	tpd_sync_static_maps(ctx, &maps->maps);
+}
+
+/*
  * The programs and maps: from the pins when an earlier start with the
  * same object and knobs left them (no load at all), else loaded by a
  * child whose memory goes when it exits, then taken from the pins; in
@@ -1199,8 +1240,10 @@ static int tpd_datapath_start(struct tpd *t)
 	if (!tpd_datapath_open_pinned(&t->dp, &t->cfg))
 		return 0;
 	if (!tpd_guard_needed(&t->cfg)) {
-		err = tpd_datapath_load_child(&t->cfg, &t->load_child_rss_kib);
-		if (!err && !tpd_datapath_open_pinned(&t->dp, &t->cfg))
+		err = tpd_datapath_start_child(
+			&t->dp, &t->cfg, &t->load_child_rss_kib,
+			tpd_apply_while_loading, t, &t->static_early);
+		if (!err)
 			return 0;
 		if (err == -ECHILD)
 			return -1; /* it failed and said why; again would too */
@@ -1243,7 +1286,8 @@ static int tpd_start(struct tpd *t)
 	tpd_snat_reserve(t);
 	tpd_snat_apply(t);
 	tpd_attach_present(t);
-	tpd_sync_static_now(t);
+	if (!t->static_early)
+		tpd_sync_static_now(t);
 	if (!t->cfg.kube.enabled)
 		tpd_kube_remove(t, false); /* the configuration says: none */
 	else if (!t->once)

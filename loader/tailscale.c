@@ -20,7 +20,6 @@
  * (TP_TS_MAX_DEPTH) so no document can exhaust a stack.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "array.h"
+#include "curl_lazy.h"
 #include "json.h"
 #include "peers.h"
 
@@ -713,14 +713,6 @@ int tpd_ts_parse_status(const char *json, size_t len, struct tp_peer_list *out)
 
 /* ---- LocalAPI request --------------------------------------------------- */
 
-static pthread_once_t tp_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode tp_curl_init_rc;
-
-static void tpd_curl_init(void)
-{
-	tp_curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 /**
  * struct tp_ts_sink - where the answer goes.
  * @curl:   the transfer.
@@ -930,9 +922,12 @@ static int tpd_ts_get(const char *socket_path, long timeout_ms, uid_t trust_uid,
 
 	if (timeout_ms <= 0)
 		return -EINVAL;
-	pthread_once(&tp_curl_once, tpd_curl_init);
-	c = tp_curl_init_rc ? NULL
-			    : tpd_ts_curl(path, timeout_ms, &conn, s, errbuf);
+	ret = tpd_curl_load(errbuf, sizeof(errbuf));
+	if (ret) {
+		tpd_peer_set_error("LocalAPI %s: %s", path, errbuf);
+		return ret;
+	}
+	c = tpd_ts_curl(path, timeout_ms, &conn, s, errbuf);
 	if (!c) {
 		tpd_peer_set_error("libcurl initialisation failed");
 		return -ENOMEM;

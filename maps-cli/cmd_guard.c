@@ -122,12 +122,16 @@ int tpctl_guard_list(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 {
 	const struct tp_maps *m = tpctl_maps(ctx);
 	struct tp_guard_row *rows = NULL;
+	char why[256];
 	size_t n;
+	int err;
 
 	if (!m)
 		return -1;
-	if (tp_guard_drop_list(m, &rows, &n))
-		return tpctl_err(ctx, "out of memory");
+	err = tp_guard_drop_list(m, &rows, &n);
+	if (err)
+		return tpctl_err(ctx, "cannot read %s: %s", TP_MAP_GUARD_DROP,
+				 tp_strerror(err, why, sizeof(why)));
 	guard_list_render(ctx, rows, n);
 	free(rows);
 	return 0;

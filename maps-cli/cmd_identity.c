@@ -200,12 +200,16 @@ int tpctl_identity_list(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 {
 	const struct tp_maps *m = tpctl_maps(ctx);
 	struct tpctl_id_row *rows = NULL;
+	char why[256];
 	size_t n;
+	int err;
 
 	if (!m)
 		return -1;
-	if (id_collect(m, &rows, &n))
-		return tpctl_err(ctx, "out of memory");
+	err = id_collect(m, &rows, &n);
+	if (err)
+		return tpctl_err(ctx, "cannot read %s: %s", TP_MAP_IDENTITY,
+				 tp_strerror(err, why, sizeof(why)));
 	tpctl_identities_render(ctx, m, rows, n);
 	free(rows);
 	return 0;

@@ -505,12 +505,20 @@ int tpctl_service_list(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 	struct tpctl_svc_row *svcs = NULL;
 	struct tpctl_be_row *bes = NULL;
 	size_t n_svcs = 0, n_bes = 0;
-	int ret = -1;
+	const char *map = TP_MAP_SERVICES;
+	char why[256];
+	int ret = -1, err;
 
 	if (!m)
 		return -1;
-	if (svc_collect(m, &svcs, &n_svcs) || be_collect(m, &bes, &n_bes)) {
-		tpctl_err(ctx, "out of memory");
+	err = svc_collect(m, &svcs, &n_svcs);
+	if (!err) {
+		map = TP_MAP_BACKENDS;
+		err = be_collect(m, &bes, &n_bes);
+	}
+	if (err) {
+		tpctl_err(ctx, "cannot read %s: %s", map,
+			  tp_strerror(err, why, sizeof(why)));
 		goto cleanup;
 	}
 	tpctl_services_render(ctx, svcs, n_svcs, bes, n_bes);

@@ -123,6 +123,23 @@ void fixture_pins_remove(const char *prefix)
 	tpd_config_free(&cfg);
 }
 
+/*
+ * How many maps of the ABI (tp_pin_maps) are pinned under @cfg's pin
+ * root.
+ */
+size_t fixture_pins_count(const struct tpd_config *cfg)
+{
+	char path[PATH_MAX];
+	size_t i, n = 0;
+
+	for (i = 0; i < tp_pin_maps_n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", cfg->pin_root,
+			 tp_pin_maps[i].name);
+		n += !access(path, F_OK);
+	}
+	return n;
+}
+
 /**
  * fixture_sh() - run a shell command (in the test's own network
  * namespace, where the caller made one); fails the test when it fails.

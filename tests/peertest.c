@@ -2,6 +2,7 @@
 /* Helpers shared by the peer-source tests; see peertest.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <unistd.h>
 #include <sys/resource.h>
@@ -435,35 +436,106 @@ void peer_measure_read(struct peer_cost *c, peer_read_fn *read_peers, void *ctx,
 	}
 }
 
+/* A cmocka assertion that fails in peer_in_child()'s child exits this. */
+#define PEER_CHILD_FAILED 86
+
+/*
+ * The child's end of a failed cmocka assertion: with CMOCKA_TEST_ABORT
+ * set, cmocka prints the failure and calls abort() instead of jumping back
+ * into the test runner (which would go on to run the parent's remaining
+ * tests in the child).
+ */
+static void peer_child_abort(int sig)
+{
+	(void)sig;
+	_exit(PEER_CHILD_FAILED);
+}
+
+/* The child's side: @fn with cmocka's failures made its exit status. */
+static void peer_child_run(void (*fn)(int out, void *arg), void *arg, int out,
+			   int err_fd)
+{
+	setenv("CMOCKA_TEST_ABORT", "1", 1);
+	signal(SIGABRT, peer_child_abort);
+	fflush(stderr);
+	if (dup2(err_fd, STDERR_FILENO) < 0)
+		_exit(PEER_CHILD_FAILED);
+	alarm(60);
+	fn(out, arg);
+	_exit(0);
+}
+
+/*
+ * What the child wrote on stderr, from @fd (a temporary file): its last
+ * @len - 1 bytes at most, in @buf.
+ */
+static void peer_child_said(int fd, char *buf, size_t len)
+{
+	off_t end = lseek(fd, 0, SEEK_END);
+	off_t from = end > (off_t)len - 1 ? end - ((off_t)len - 1) : 0;
+	ssize_t n = pread(fd, buf, len - 1, from);
+
+	buf[n > 0 ? n : 0] = '\0';
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+}
+
+/* All the child wrote on stderr, from @fd, to ours. */
+static void peer_child_echo(int fd)
+{
+	char buf[4096];
+	off_t at = 0;
+	ssize_t n;
+
+	fflush(stderr);
+	while ((n = pread(fd, buf, sizeof(buf), at)) > 0) {
+		if (write(STDERR_FILENO, buf, (size_t)n) != n)
+			break;
+		at += n;
+	}
+}
+
 /*
  * Run @fn in a child (a crash or a hang fails the test, not the run) and
  * return what it wrote to its pipe @out: @size bytes at @res.  @what
- * names the work in a failure.
+ * names the work in a failure.  A cmocka assertion that fails in @fn ends
+ * the child (its exit status says so) and fails the test here, once, with
+ * the child's message; the child's stderr is passed on when it succeeds.
  */
 void peer_in_child(void (*fn)(int out, void *arg), void *arg, void *res,
 		   size_t size, const char *what)
 {
+	FILE *err = tmpfile();
+	char said[1024];
 	int pfd[2], st;
 	ssize_t n;
 	pid_t pid;
 
+	assert_non_null(err);
 	assert_int_equal(pipe(pfd), 0);
+	fflush(NULL); /* nothing buffered is written twice */
 	pid = fork();
 	assert_true(pid >= 0);
 	if (!pid) {
 		close(pfd[0]);
-		alarm(60);
-		fn(pfd[1], arg);
-		_exit(0);
+		peer_child_run(fn, arg, pfd[1], fileno(err));
 	}
 	close(pfd[1]);
 	n = read(pfd[0], res, size);
 	close(pfd[0]);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
+	peer_child_said(fileno(err), said, sizeof(said));
+	if (WIFEXITED(st) && !WEXITSTATUS(st))
+		peer_child_echo(fileno(err));
+	fclose(err);
 	if (WIFSIGNALED(st))
-		fail_msg("%s: the child died of signal %d (%s)", what,
-			 WTERMSIG(st), strsignal(WTERMSIG(st)));
+		fail_msg("%s: the child died of signal %d (%s)%s%s", what,
+			 WTERMSIG(st), strsignal(WTERMSIG(st)),
+			 said[0] ? "; it said: " : "", said);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == PEER_CHILD_FAILED)
+		fail_msg("%s: failed in the child: %s", what, said);
 	check(WIFEXITED(st) && !WEXITSTATUS(st),
-	      "%s: the child failed (status %#x)", what, st);
+	      "%s: the child failed (status %#x)%s%s", what, st,
+	      said[0] ? "; it said: " : "", said);
 	check(n == (ssize_t)size, "%s: the child reported nothing", what);
 }

@@ -35,8 +35,6 @@
 #include "static_nat.h"
 #include "sync.h"
 
-/* ---- building objects -------------------------------------------------------- */
-
 /* ---- a store and a sync over the harness's maps ---------------------------------- */
 
 /* The NAT tests' sync: this node's pods are reached from the tailnet's zone. */
@@ -87,9 +85,7 @@ static int ks_teardown(void **state)
 	return pt_teardown(&h);
 }
 
-/* ---- reading the maps ------------------------------------------------------------ */
-
-/* ---- services ------------------------------------------------------------------------- */
+/* ---- the attacks --------------------------------------------------------------- */
 
 #define V4 TPD_KUBE_ADDR_IPV4
 #define V6 TPD_KUBE_ADDR_IPV6

@@ -43,6 +43,7 @@
 #include "fixture.h"
 #include "pins.h"
 #include "pkttest.h"
+#include "service.h"
 
 /* ---- fault injection ---------------------------------------------------- */
 
@@ -466,6 +467,67 @@ static void test_fault_child_outlives_daemon(void **state)
 	tpd_config_free(&cfg);
 }
 
+/* The early step of a cold start that kills the loading child. */
+static void early_kill_child(const struct tpd_datapath *dp,
+			     const struct tpd_load_child *lc, void *ctx)
+{
+	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+	struct tp_backend_spec bs = { .port = htons(8080), .weight = 1 };
+	int *calls = ctx;
+
+	(*calls)++;
+	bs.addr = pt_addr(BE4[0]);
+	assert_int_equal(tp_service_set(&dp->maps, &k, &spec, &bs, 1), 0);
+	assert_int_equal(kill(lc->pid, SIGKILL), 0);
+}
+
+/* Just count: the early step of a cold start. */
+static void early_count(const struct tpd_datapath *dp,
+			const struct tpd_load_child *lc, void *ctx)
+{
+	(void)dp;
+	(void)lc;
+	(*(int *)ctx)++;
+}
+
+/*
+ * The child killed (OOM, kill -9) after a cold start wrote the
+ * configuration into the maps it made, while the verifier ran: libbpf
+ * could not unpin them as after a failed load, and the next start would
+ * have taken maps holding a configuration no program ever served.  The
+ * daemon unpins them: the next start is a cold start again.
+ */
+static void test_fault_child_killed_after_maps_written(void **state)
+{
+	struct tpd_datapath dp;
+	struct tpd_config cfg;
+	int calls = 0;
+	bool applied;
+	long rss;
+
+	(void)state;
+	REQUIRE_BPF();
+	prepared_cfg(&cfg);
+	assert_int_equal(tpd_datapath_start_child(&dp, &cfg, &rss,
+						  early_kill_child, &calls,
+						  &applied),
+			 -ECHILD);
+	assert_int_equal(calls, 1);
+	assert_false(applied);
+	assert_int_equal(fixture_pins_count(&cfg), 0);
+	/* nothing pinned: the next start writes early again */
+	calls = 0;
+	assert_int_equal(tpd_datapath_start_child(&dp, &cfg, &rss, early_count,
+						  &calls, &applied),
+			 0);
+	assert_int_equal(calls, 1);
+	assert_true(applied);
+	assert_int_equal(fixture_pins_count(&cfg), tp_pin_maps_n);
+	tpd_datapath_close(&dp);
+	tpd_config_free(&cfg);
+}
+
 /*
  * The fingerprint (FNV-1a, 64 bits) was the only check that the pinned
  * programs carry the configuration's knobs and the maps its capacities:
@@ -648,6 +710,9 @@ int main(void)
 			test_fault_killed_load_loses_moved_maps, pins_teardown),
 		cmocka_unit_test_teardown(test_fault_child_outlives_daemon,
 					  pins_teardown),
+		cmocka_unit_test_teardown(
+			test_fault_child_killed_after_maps_written,
+			pins_teardown),
 		cmocka_unit_test_teardown(test_fault_fingerprint_only_check,
 					  pins_teardown),
 		cmocka_unit_test_teardown(test_fault_sigchld_ignored,

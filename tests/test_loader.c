@@ -2554,6 +2554,105 @@ static void test_pins_restart_without_load(void **state)
 	tpd_config_free(&cfg);
 }
 
+/* What the early step of a cold start found, and wrote (early_write()). */
+struct early_seen {
+	const struct tpd_config *cfg;
+	int calls;
+	size_t pinned;	  /* maps of the pin root pinned when it ran */
+	__u32 maglev_cap; /* the table size recorded by then, 0: none */
+	int svc_err, name_err, stray_err;
+};
+
+#define EARLY_NAME_ID  300
+#define EARLY_STRAY_ID 301 /* an index entry with no name behind it */
+
+static void early_write(const struct tpd_datapath *dp,
+			const struct tpd_load_child *lc, void *ctx)
+{
+	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+	struct tp_backend_spec bs = { .port = htons(8080), .weight = 1 };
+	struct tp_svc_be_key head = { .svc_id = 0, .slot = TP_SVC_BE_HEAD };
+	struct tp_id_name_key stray = { .name = "stray" };
+	__u32 id = EARLY_STRAY_ID;
+	struct early_seen *seen = ctx;
+
+	assert_true(lc->pid > 0);
+	seen->calls++;
+	seen->pinned = fixture_pins_count(seen->cfg);
+	if (bpf_map_lookup_elem(dp->maps.svc_backends, &head,
+				&seen->maglev_cap))
+		seen->maglev_cap = 0;
+	bs.addr = pt_addr(BE4[0]);
+	seen->svc_err = tp_service_set(&dp->maps, &k, &spec, &bs, 1);
+	seen->name_err = tp_identity_name_set(&dp->maps, EARLY_NAME_ID, "early",
+					      TP_OWNER_TPCTL);
+	/* the child rebuilding the name index after its load would drop it */
+	seen->stray_err =
+		bpf_map_update_elem(dp->maps.id_by_name, &stray, &id, BPF_ANY);
+}
+
+/*
+ * A cold start (nothing pinned): the child says when libbpf has made and
+ * pinned every map, before the verifier runs, and the caller writes them
+ * while the programs load.  They are the maps the programs use; the
+ * Maglev size is recorded before, and the child neither rebuilds an index
+ * nor writes anything after.  With maps pinned, nothing is written early.
+ */
+static void test_pins_cold_start_early(void **state)
+{
+	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_id_name_key stray = { .name = "stray" };
+	struct early_seen seen = { 0 };
+	struct tpd_datapath dp;
+	struct tpd_config cfg;
+	struct tp_svc svc;
+	bool applied;
+	char name[64];
+	long rss = 0;
+	__u32 id;
+
+	(void)state;
+	REQUIRE_BPF();
+	pin_cfg(&cfg);
+	seen.cfg = &cfg;
+	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	assert_int_equal(tpd_datapath_start_child(&dp, &cfg, &rss, early_write,
+						  &seen, &applied),
+			 0);
+	assert_int_equal(seen.calls, 1);
+	assert_true(applied);
+	assert_int_equal(seen.pinned, tp_pin_maps_n);
+	assert_int_equal(seen.maglev_cap, cfg.maglev_size);
+	assert_int_equal(seen.svc_err, 0);
+	assert_int_equal(seen.name_err, 0);
+	assert_int_equal(seen.stray_err, 0);
+	/* what went in early is in the maps the pinned programs use */
+	assert_true(dp.from_pins);
+	assert_true(dp.prog_fd[TPD_PROG_FROM_TAILNET] >= 0);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.services, &k, &svc), 0);
+	assert_string_equal(
+		tp_identity_name(&dp.maps, EARLY_NAME_ID, name, sizeof(name)),
+		"early");
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.id_by_name, &stray, &id),
+			 0);
+	assert_int_equal(id, EARLY_STRAY_ID);
+	assert_int_equal(tp_service_maglev_cap(&dp.maps), cfg.maglev_size);
+	tpd_datapath_close(&dp);
+
+	/* maps pinned: the child may migrate them, nothing goes in early */
+	memset(&seen, 0, sizeof(seen));
+	seen.cfg = &cfg;
+	assert_int_equal(tpd_datapath_start_child(&dp, &cfg, &rss, early_write,
+						  &seen, &applied),
+			 0);
+	assert_int_equal(seen.calls, 0);
+	assert_false(applied);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.services, &k, &svc), 0);
+	tpd_datapath_close(&dp);
+	tpd_config_free(&cfg);
+}
+
 /*
  * The "capacity" section sizes the maps; a restart with other capacities
  * migrates every entry into the resized maps (batch operations for hashes
@@ -3579,6 +3678,8 @@ static void test_daemon_300_peer_mappings(void **state)
 	if (st)
 		tpd_proc_dump_log(d);
 	assert_int_equal(st, 0);
+	/* a first start: the static part went in while the child loaded */
+	assert_true(tpd_proc_logged(d, "\"msg\":\"maps made"));
 	assert_int_equal(tpd_proc_ident(d, 3, "100.64.0.0"), 1000);
 	assert_int_equal(tpd_proc_ident(d, 3, "100.64.0.255"), 1255);
 	assert_int_equal(tpd_proc_ident(d, 3, "100.64.1.43"), 1299);
@@ -4359,6 +4460,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_pins_survive_and_migrate,
 					  pins_teardown),
 		cmocka_unit_test_teardown(test_pins_restart_without_load,
+					  pins_teardown),
+		cmocka_unit_test_teardown(test_pins_cold_start_early,
 					  pins_teardown),
 		cmocka_unit_test_teardown(test_pins_capacity_resize,
 					  pins_teardown),

@@ -328,20 +328,16 @@ struct ref_case {
 	size_t len;
 };
 
-#define REF(name)                                            \
-	{                                                    \
-		"test_ref_" #name, &spec_##name, ref_##name, \
-			sizeof(ref_##name)                   \
-	}
+/* The reference packets: spec_NAME built must be ref_NAME; a test each. */
+#define REF_CASES(X) X(tcp4) X(udp4_l2) X(icmp4) X(tcp6) X(udp6) X(icmp6)
 
-static const struct ref_case refs[] = {
-	REF(tcp4), REF(udp4_l2), REF(icmp4), REF(tcp6), REF(udp6), REF(icmp6),
-};
+#define REF_CASE(ref)                                                       \
+	static const struct ref_case ref_case_##ref = {                     \
+		"test_ref_" #ref, &spec_##ref, ref_##ref, sizeof(ref_##ref) \
+	};
+REF_CASES(REF_CASE)
 
-_Static_assert(sizeof(refs) / sizeof(refs[0]) == 6,
-	       "a row of refs[] needs its REF_TEST() in main()");
-
-/* One row of refs[] (the cmocka test of its name). */
+/* One reference packet (the cmocka test of its name). */
 static void test_ref(void **state)
 {
 	const struct ref_case *c = *state;
@@ -1077,16 +1073,11 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_csum_rfc1071),
 		cmocka_unit_test(test_ipv4_header_known),
-#define REF_TEST(i)              \
-	{ .name = refs[i].name,  \
-	  .test_func = test_ref, \
-	  .initial_state = (void *)&refs[i] }
-		REF_TEST(0),
-		REF_TEST(1),
-		REF_TEST(2),
-		REF_TEST(3),
-		REF_TEST(4),
-		REF_TEST(5),
+#define REF_TEST(ref)                  \
+	{ .name = ref_case_##ref.name, \
+	  .test_func = test_ref,       \
+	  .initial_state = (void *)&ref_case_##ref },
+		REF_CASES(REF_TEST) /* a test per reference packet */
 		cmocka_unit_test(test_verify_bad_l4),
 		cmocka_unit_test(test_verify_ip4_header),
 		cmocka_unit_test(test_verify_lengths),

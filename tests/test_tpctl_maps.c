@@ -1554,11 +1554,6 @@ static void test_status(void **state)
 	rmdir(links);
 }
 
-/*
- * `status` is the liveness and readiness probe: 0 healthy, 1 an error
- * (it cannot tell), 2 tailplaned not running, 3 a map not pinned (the
- * datapath is not loaded; before 2).  The status prints in every case.
- */
 /* No arguments: the usage on stdout and status 0, as bpftool does. */
 static void test_no_arguments_prints_usage(void **state)
 {
@@ -1584,6 +1579,11 @@ static void test_help_option(void **state)
 	tm_fails("unknown object 'frob'", "frob -h");
 }
 
+/*
+ * `status` is the liveness and readiness probe: 0 healthy, 1 an error
+ * (it cannot tell), 2 tailplaned not running, 3 a map not pinned (the
+ * datapath is not loaded; before 2).  The status prints in every case.
+ */
 static void test_status_exit(void **state)
 {
 	const char *p_exit[] = { "health", "exit_status", NULL };

@@ -303,17 +303,20 @@ test_dockerfile_stages_and_make_targets() {
 }
 
 # The runtime stage installs the package of every library tailplaned and
-# tpctl link directly (ldd's first level); apt brings the rest.
+# tpctl link directly (ldd's first level), and of those tailplaned loads
+# with dlopen() (libcurl.so.4: the SONAMEs its text names); apt brings
+# the rest.
 test_dockerfile_runtime_libraries() {
 	local bin lib pkg pkgs missing=""
 	[ -x "$BUILD/tailplaned" ] && [ -x "$BUILD/tpctl" ] || skip "build first (make all)" || return
-	have dpkg && have readelf || skip "needs dpkg and readelf" || return
+	have dpkg && have readelf && have strings || skip "needs dpkg, readelf and strings" || return
 	pkgs="$(stage 1 | grep 'apt-get install' | awk '{ for (i = 1; i <= NF; i++)
 		if ($i == "install") on = 1; else if ($i == "&&") on = 0;
 		else if (on && $i !~ /^-/) printf " %s", $i }') "
 	echo "   runtime packages:$pkgs"
 	for bin in tailplaned tpctl; do
-		for lib in $(readelf -d "$BUILD/$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+		for lib in $(readelf -d "$BUILD/$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p') \
+			$(strings -a "$BUILD/$bin" | grep -E '^lib[a-z0-9_+-]+\.so\.[0-9]+$' | sort -u); do
 			pkg=$(dpkg -S "*/$lib" 2>/dev/null | grep -v -- '-dev' | head -1 | cut -d: -f1)
 			[ -n "$pkg" ] || { missing="$missing $lib(no package)"; continue; }
 			[ "$pkg" = libc6 ] && continue # in every Debian image

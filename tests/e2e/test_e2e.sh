@@ -61,10 +61,14 @@ test_policy_allow_deny_audit() {
 	# audit: the UDP rule is audit; the flow passes and says so
 	tpctl monitor audit count 1 >"$ENV_DIR/audit.log" 2>&1 &
 	local mon=$!
-	sleep 0.3
-	client "$BUILD/tools/tp-load" --udp 198.19.0.10:53 --rate 5 --duration 0.5 >/dev/null
-	for _ in $(seq 30); do kill -0 $mon 2>/dev/null || break; sleep 0.1; done
+	# the monitor says nothing when it starts reading: each round is a
+	# new flow (a new socket, a new source port) until it has seen one
+	for _ in $(seq 30); do
+		kill -0 $mon 2>/dev/null || break
+		client "$BUILD/tools/tp-load" --udp 198.19.0.10:53 --rate 5 --duration 0.2 >/dev/null
+	done
 	kill $mon 2>/dev/null
+	wait $mon 2>/dev/null || true
 	grep -qi audit "$ENV_DIR/audit.log" || { cat "$ENV_DIR/audit.log"; fail "no audit event"; return 1; }
 	drops=$(tpctl -j conntrack list | grep -c '"verdict":"audit"')
 	[ "$drops" -ge 1 ] || fail "no audited flow in conntrack" || return 1
@@ -210,6 +214,37 @@ test_interface_appearing_later() {
 	return 0
 }
 
+# An interface taken out of the configuration while it still exists: a
+# reload removes its programs (tcx link or clsact filters: the VM's 6.1
+# has no tcx) and its description, programs first.
+test_interface_leaving_configuration() {
+	local gone=tpo$$ idx i
+	env_wg "$P-node" "$gone" || return 1
+	cp "$ENV_DIR/cfg.json" "$ENV_DIR/cfg-kept.json"
+	sed "s/\"interfaces\": \\[/\"interfaces\": [ { \"name\": \"$gone\", \"kind\": \"tailnet\", \"zone\": 2 },/" \
+		"$ENV_DIR/cfg-kept.json" >"$ENV_DIR/cfg.json"
+	kill -HUP "$TPD_PID"
+	for i in $(seq 40); do
+		attached "$gone" && break
+		sleep 0.05
+	done
+	attached "$gone" || fail "not attached once configured" || return 1
+	idx=$(ns "$P-node" ip -o link show "$gone" | cut -d: -f1)
+	tpctl -j status | grep -q "\"ifindex\":$idx," || fail "no description while configured" || return 1
+	mv "$ENV_DIR/cfg-kept.json" "$ENV_DIR/cfg.json"
+	kill -HUP "$TPD_PID"
+	for i in $(seq 40); do
+		attached "$gone" || break
+		sleep 0.05
+	done
+	attached "$gone" && { fail "its ingress program stayed after it left the configuration"; return 1; }
+	ns "$P-node" tc filter show dev "$gone" egress 2>/dev/null | grep -q tp_to_tailnet &&
+		{ fail "its egress program stayed after it left the configuration"; return 1; }
+	[ -e "$PIN_ROOT/links/$gone-egress" ] && { fail "its egress link pin was left"; return 1; }
+	tpctl -j status | grep -q "\"ifindex\":$idx," && { fail "its description stayed"; return 1; }
+	ns "$P-node" ip link del "$gone"
+}
+
 # ---- runner -------------------------------------------------------------------
 
 # shellcheck disable=SC2034 # run_all and skip_all (runner.sh) read it
@@ -217,7 +252,8 @@ TESTS=(test_tcp_through_clusterip_v4_v6 test_udp_through_clusterip_v4_v6
 	test_icmp_echo_through_clusterip_v4_v6 test_policy_allow_deny_audit
 	test_identities_from_wireguard_uapi test_identities_from_tailscale_localapi
 	test_identities_from_kernel_wireguard
-	test_restart_safety test_interface_appearing_later)
+	test_restart_safety test_interface_appearing_later
+	test_interface_leaving_configuration)
 
 env_need
 [ "$E2E_WG" = kernel ] || env_need wireguard-go

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+#ifndef TPD_CURL_LAZY_H
+#define TPD_CURL_LAZY_H
+
+#include <stddef.h>
+
+/*
+ * libcurl, loaded when a source first needs it (curl_lazy.c): a loader
+ * with neither the Tailscale nor the Kubernetes source never maps it, nor
+ * the TLS, LDAP, Kerberos and IDN libraries it brings.
+ */
+int tpd_curl_load(char *err, size_t errlen);
+
+#endif
