@@ -1927,6 +1927,12 @@ static void test_batch_services_10k(void **state)
  * A line that reads services back sees the tables of the lines before it:
  * the batch builds them first.
  */
+/* Batch lines: TM_VIP with two backends. */
+#define TM_VIP_TWO_BACKENDS                        \
+	"service add " TM_VIP "\n"                 \
+	"backend add " TM_VIP " 198.18.1.1:8080\n" \
+	"backend add " TM_VIP " 198.18.1.2:8080\n"
+
 /*
  * Services a batch deletes: gone with their backends at the end, however
  * many; one deleted and added again in the same batch is the new one,
@@ -1938,9 +1944,7 @@ static void test_batch_deletes(void **state)
 
 	TM_REQUIRE();
 	tm_exec(&r,
-		"service add " TM_VIP "\n"
-		"backend add " TM_VIP " 198.18.1.1:8080\n"
-		"backend add " TM_VIP " 198.18.1.2:8080\n"
+		TM_VIP_TWO_BACKENDS
 		"service add 198.19.0.11:80/tcp\n"
 		"backend add 198.19.0.11:80/tcp 198.18.1.3:8080\n",
 		0, tm.pin_root, "batch -");
@@ -1972,11 +1976,8 @@ static void test_batch_flush_before_read(void **state)
 
 	TM_REQUIRE();
 	tm_exec(&r,
-		"service add " TM_VIP "\n"
-		"backend add " TM_VIP " 198.18.1.1:8080\n"
-		"backend add " TM_VIP " 198.18.1.2:8080\n"
-		"service list\n"
-		"backend add " TM_VIP " 198.18.1.3:8080\n",
+		TM_VIP_TWO_BACKENDS "service list\n"
+				    "backend add " TM_VIP " 198.18.1.3:8080\n",
 		0, tm.pin_root, "-j batch -");
 	if (r.status)
 		fail_msg("batch failed: %s", r.err);
