@@ -436,7 +436,10 @@ void tpctl_stats_free(struct tpctl_stats *s);
  * @info:    the kernel's description.
  * @entries: entries counted, -1 for arrays and ring buffers.
  * @memlock: kernel memory it holds, as /proc/PID/fdinfo says (what
- *           `bpftool map show` reports); -1 if unknown.
+ *           `bpftool map show` reports); -1 if unknown.  For
+ *           tp_maglev_slab, with its chunks'.
+ * @blocks:  tp_maglev_slab only: the chunks' blocks, and
+ * @used:    those in tables; -1 for every other map.
  */
 struct tpctl_map_info {
 	const char *name;
@@ -444,6 +447,8 @@ struct tpctl_map_info {
 	struct bpf_map_info info;
 	long long entries;
 	long long memlock;
+	long long blocks;
+	long long used;
 };
 
 /* cmd_map.c */
