@@ -70,6 +70,7 @@ static void map_slab_info(int fd, const char *path, struct tpctl_map_info *mi)
 		tp_slab_close(s);
 		return;
 	}
+	mi->slab = true;
 	mi->entries = u.chunks;
 	mi->blocks = (long long)(u.used_blocks + u.free_blocks);
 	mi->used = (long long)u.used_blocks;
@@ -100,8 +101,6 @@ void tpctl_map_infos(struct tpctl_ctx *ctx, struct tpctl_map_info *maps)
 		memset(&maps[i], 0, sizeof(maps[i]));
 		maps[i].name = tp_pin_maps[i].name;
 		maps[i].entries = -1;
-		maps[i].blocks = -1;
-		maps[i].used = -1;
 		snprintf(path, sizeof(path), "%s/%s", ctx->opts.pin_root,
 			 maps[i].name);
 		fd = bpf_obj_get(path);
@@ -173,7 +172,7 @@ static void map_plain_row(struct tpctl_table *t,
 	tpctl_table_cell(t, "%uB", in->key_size);
 	tpctl_table_cell(t, "%uB", in->value_size);
 	tpctl_table_cell(t, "%u", in->max_entries);
-	if (mi->blocks >= 0) {
+	if (mi->slab) {
 		/* a slab: chunks made, and how full their blocks are */
 		tpctl_table_cell(t, "%lld", mi->entries);
 		tpctl_table_cell(t, "%.1f%%",
@@ -219,7 +218,7 @@ static void map_json_row(struct tp_json *j, const struct tpctl_map_info *mi,
 		tp_json_kv_u64(j, "bytes_memlock", mi->memlock);
 	else
 		tp_json_kv_null(j, "bytes_memlock");
-	if (mi->blocks >= 0) {
+	if (mi->slab) {
 		tp_json_kv_u64(j, "chunks", mi->entries);
 		tp_json_kv_u64(j, "blocks", mi->blocks);
 		tp_json_kv_u64(j, "blocks_used", mi->used);
@@ -252,7 +251,7 @@ void tpctl_maps_render(struct tpctl_ctx *ctx, const struct tpctl_map_info *maps,
 	tpctl_table_print(&t, ctx->out);
 	tpctl_table_free(&t);
 	for (i = 0; i < n; i++)
-		if (maps[i].blocks >= 0)
+		if (maps[i].slab)
 			fprintf(ctx->out,
 				"%s: %lld of %u chunks of 1 MiB; %lld of their %lld blocks of %u slots in tables\n",
 				maps[i].name, maps[i].entries,

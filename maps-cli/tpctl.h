@@ -438,8 +438,11 @@ void tpctl_stats_free(struct tpctl_stats *s);
  * @memlock: kernel memory it holds, as /proc/PID/fdinfo says (what
  *           `bpftool map show` reports); -1 if unknown.  For
  *           tp_maglev_slab, with its chunks'.
- * @blocks:  tp_maglev_slab only: the chunks' blocks, and
- * @used:    those in tables; -1 for every other map.
+ * @slab:    it is tp_maglev_slab, read as one: @entries counts its
+ *           chunks, and
+ * @blocks:  their blocks,
+ * @used:    those in tables (zero and unused for every other map, so a
+ *           row built field by field is a plain map).
  */
 struct tpctl_map_info {
 	const char *name;
@@ -447,6 +450,7 @@ struct tpctl_map_info {
 	struct bpf_map_info info;
 	long long entries;
 	long long memlock;
+	bool slab;
 	long long blocks;
 	long long used;
 };
