@@ -482,16 +482,15 @@ map_entries() {
 	bpftool -j map show pinned "$PIN/$1" | sed -n 's/.*"max_entries":\([0-9]*\).*/\1/p'
 }
 
-# maglev_mem: the memory of the services' Maglev tables, inner maps of
-# tp_maglev that no pin names (found by the ids tp_maglev holds)
+# maglev_mem: the memory of the services' Maglev tables, the chunks of
+# tp_maglev_slab, pinned beside it as tp_maglev_slab_N
 maglev_mem() {
-	python3 - "$PIN/tp_maglev" <<-'EOF'
-		import json, subprocess, sys
-		dump = json.loads(subprocess.check_output(["bpftool", "-j", "map", "dump", "pinned", sys.argv[1]]))
-		ids = {int.from_bytes(bytes(int(b, 16) for b in e["value"]), "little") for e in dump}
-		maps = json.loads(subprocess.check_output(["bpftool", "-j", "map", "show"]))
-		print(sum(m["bytes_memlock"] for m in maps if m["id"] in ids))
-	EOF
+	local f m=0
+	for f in "$PIN"/tp_maglev_slab_*; do
+		[ -e "$f" ] || continue
+		m=$((m + $(map_mem "${f##*/}")))
+	done
+	echo $m
 }
 
 # maps_mem MAP...: the memory of the maps named, together
@@ -505,7 +504,7 @@ maps_mem() {
 
 # svc_mem: services, backends, their indexes and Maglev tables
 svc_mem() {
-	echo $(($(maps_mem tp_services tp_svc_backends tp_maglev tp_backends) + $(maglev_mem)))
+	echo $(($(maps_mem tp_services tp_svc_backends tp_maglev_slab tp_backends) + $(maglev_mem)))
 }
 
 # mem_growth NAME N FILE MEASURE...: row NAME, what tpctl batch FILE

@@ -3,8 +3,8 @@
  * Weighted Maglev lookup tables (Eisenbud et al., "Maglev: A Fast and
  * Reliable Software Network Load Balancer", NSDI 2016).
  *
- * Userspace builds a service's table here and writes it into tp_maglev;
- * the datapath only reads table[tp_flow_hash(tuple) % m].  The table
+ * Userspace builds a service's table here, into its extent of
+ * tp_maglev_slab; the datapath only reads table[tp_flow_hash(tuple) % m].  The table
  * depends on the backends' addresses, ports and weights alone, so every
  * node, and every restart of the loader, builds the same table from the
  * same backend set.

@@ -14,6 +14,7 @@
 
 #include "array.h"
 #include "maps.h"
+#include "slab.h"
 
 /*
  * The maps the limits are read from (tp_limit_describe()): a copy of the
@@ -50,6 +51,7 @@ void tp_maps_init(struct tp_maps *m)
 	for (i = 0; i < tp_pin_maps_n; i++)
 		*tp_map_fd(m, i) = -1;
 	m->maglev_size = TP_MAGLEV_SIZE;
+	m->slab = NULL;
 }
 
 /**
@@ -73,6 +75,12 @@ int tp_maps_from_object(struct tp_maps *m, const struct bpf_object *obj,
 			return -ENOENT;
 		*tp_map_fd(m, i) = bpf_map__fd(map);
 	}
+	map = bpf_object__find_map_by_name(obj, TP_MAP_MAGLEV_SLAB);
+	m->slab = tp_slab_open(m->maglev_slab, bpf_map__is_pinned(map)
+						       ? bpf_map__pin_path(map)
+						       : NULL);
+	if (!m->slab)
+		return -ENOMEM;
 	m->maglev_size = maglev_size;
 	tp_limit_maps = *m;
 	tp_limit_maps_set = true;
@@ -106,6 +114,12 @@ int tp_maps_open_pinned(struct tp_maps *m, const char *pin_root,
 			return fd;
 		}
 		*tp_map_fd(m, i) = fd;
+	}
+	snprintf(path, sizeof(path), "%s/%s", pin_root, TP_MAP_MAGLEV_SLAB);
+	m->slab = tp_slab_open(m->maglev_slab, path);
+	if (!m->slab) {
+		tp_maps_close(m);
+		return -ENOMEM;
 	}
 	m->maglev_size = maglev_size;
 	tp_limit_maps = *m;
@@ -206,6 +220,8 @@ void tp_maps_close(struct tp_maps *m)
 			close(*tp_map_fd(m, i));
 		*tp_map_fd(m, i) = -1;
 	}
+	tp_slab_close(m->slab);
+	m->slab = NULL;
 }
 
 /*
@@ -620,7 +636,7 @@ static const struct {
 			     TP_LIMIT_FD(rule_stats), -1, TP_MAX_RULES - 1,
 			     "rules" },
 	[TP_LIMIT_SERVICES] = { "every service id is in use", "services",
-				TP_LIMIT_FD(maglev), -1, TP_MAX_SERVICES - 1,
+				TP_LIMIT_FD(svc_stats), -1, TP_MAX_SERVICES - 1,
 				"services" },
 	[TP_LIMIT_BACKENDS] = { "every backend id is in use", "backends",
 				TP_LIMIT_FD(backends), 0, TP_MAX_BACKENDS,
@@ -629,6 +645,9 @@ static const struct {
 				    "backends at most", 0, 0,
 				    TP_MAX_SVC_BACKENDS,
 				    "TP_MAX_SVC_BACKENDS" },
+	[TP_LIMIT_MAGLEV] = { TP_MAP_MAGLEV_SLAB " is full",
+			      "chunks of 1 MiB of Maglev tables",
+			      TP_LIMIT_FD(maglev_slab), 0, 0, "services" },
 };
 
 /**

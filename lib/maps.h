@@ -12,6 +12,8 @@
 
 #include "tailplane/abi.h"
 
+struct tp_slab;
+
 /* struct tp_maps's member of a map of TP_MAPS (abi.h). */
 #define TP_MAPS_FD(field, holds) int field;
 
@@ -21,10 +23,13 @@
  *               (the fd of tp_<field>); -1 when not open.
  * @maglev_size: the largest Maglev table (the loader's maglev_size); see
  *               tp_service_maglev_cap() for the one writers use.
+ * @slab:        the chunks of tp_maglev_slab this process has open
+ *               (lib/slab.h); NULL when the maps are not open.
  */
 struct tp_maps {
 	TP_MAPS(TP_MAPS_FD)
 	__u32 maglev_size;
+	struct tp_slab *slab;
 };
 
 /**
@@ -105,6 +110,8 @@ long long tp_fdinfo_field(int fd, const char *field);
  * @TP_LIMIT_SERVICES:     service ids (TP_MAX_SERVICES).
  * @TP_LIMIT_BACKENDS:     backend ids (TP_MAX_BACKENDS).
  * @TP_LIMIT_SVC_BACKENDS: backends of one service (TP_MAX_SVC_BACKENDS).
+ * @TP_LIMIT_MAGLEV:       room for tables in tp_maglev_slab (sized from
+ *                         the services capacity).
  */
 enum tp_limit {
 	TP_LIMIT_NONE,
@@ -115,6 +122,7 @@ enum tp_limit {
 	TP_LIMIT_SERVICES,
 	TP_LIMIT_BACKENDS,
 	TP_LIMIT_SVC_BACKENDS,
+	TP_LIMIT_MAGLEV,
 	TP_LIMIT_MAX,
 };
 

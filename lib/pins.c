@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The pin root: every map by name, the Maglev table size derived from
- * tp_maglev's size, an advisory lock that serializes writers, and
+ * The pin root: every map by name, the Maglev table size checked against
+ * tp_maglev_slab, an advisory lock that serializes writers, and
  * messages that say what is wrong with a pin root and how to fix it.
  */
 #include <errno.h>
@@ -26,20 +26,20 @@
 #include "service.h"
 
 /**
- * tp_pins_maglev_size() - check a tp_maglev map's layout.
- * @maglev_fd: the map.
- * @size:      set to TP_MAGLEV_SIZE; the size writers use is recorded in
- *             tp_svc_backends (tp_service_maglev_cap()).
+ * tp_pins_maglev_size() - check a tp_maglev_slab map's layout.
+ * @slab_fd: the map.
+ * @size:    set to TP_MAGLEV_SIZE; the size writers use is recorded in
+ *           tp_svc_backends (tp_service_maglev_cap()).
  *
- * Return: 0, -EINVAL when the map is not an array of per-service tables
- * (pins of an older tailplane), or -errno.
+ * Return: 0, -EINVAL when the map is not a slab of chunks of this
+ * version's size, or -errno.
  */
-int tp_pins_maglev_size(int maglev_fd, __u32 *size)
+int tp_pins_maglev_size(int slab_fd, __u32 *size)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
 
-	if (bpf_obj_get_info_by_fd(maglev_fd, &info, &len))
+	if (bpf_obj_get_info_by_fd(slab_fd, &info, &len))
 		return -errno;
 	if (info.type != BPF_MAP_TYPE_ARRAY_OF_MAPS)
 		return -EINVAL;
@@ -63,10 +63,15 @@ int tp_pins_open(struct tp_maps *m, const char *pin_root)
 	__u32 maglev_size;
 	int fd, err;
 
-	snprintf(path, sizeof(path), "%s/%s", pin_root, TP_MAP_MAGLEV);
+	snprintf(path, sizeof(path), "%s/%s", pin_root, TP_MAP_MAGLEV_SLAB);
 	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		err = -errno;
+		/* pins of the layout before the slab: not ours to convert */
+		snprintf(path, sizeof(path), "%s/%s", pin_root,
+			 TP_MAGLEV_V2_PIN);
+		return err == -ENOENT && !access(path, F_OK) ? -EINVAL : err;
+	}
 	err = tp_pins_maglev_size(fd, &maglev_size);
 	close(fd);
 	if (err)
@@ -354,7 +359,8 @@ const char *tp_pins_strerror(const char *pin_root, int err, char *buf,
 	case EINVAL:
 		snprintf(
 			buf, len,
-			"the maps pinned under %s do not have tailplane's layout (tp_maglev is not one table per service): restart tailplaned",
+			"the maps pinned under %s do not have this tailplane's layout (Maglev tables are not in " TP_MAP_MAGLEV_SLAB
+			"): restart tailplaned",
 			pin_root);
 		break;
 	default:

@@ -14,22 +14,22 @@
  *      deleted: the live table may still name them.
  *
  * Flushing (tp_svc_batch_flush()), once per staged service however often
- * it was staged:
+ *   it was staged:
  *   4. the Maglev table is built from the backends the index lists, into
- *      a new inner map of the size tp_maglev_table_size() picks;
- *   5. the table goes live by one update of the service's tp_maglev slot,
- *      and the service entry gets the new size and active count.  Of the
- *      two writes the one that keeps every lookup inside the live table
- *      goes first: a growing table before the entry, a shrinking one
- *      after it;
- *   6. the remembered backends are deleted, now that no table names them.
+ *      a new extent of the slab (lib/slab.c) of the size
+ *      tp_maglev_table_size() picks;
+ *   5. the table goes live by one update of the service entry: its offset,
+ *      size and active count together;
+ *   6. the extents the entries named before are freed after one RCU grace
+ *      period for the whole flush (none when nothing was replaced), and
+ *      the remembered backends are deleted, now that no table names them.
  *
  * tp_service_set() is both halves at once.  tpctl's batch stages every
  * line and flushes once, so a service touched by many lines of a batch is
- * built once.  Nothing here reads a table back (that needs CAP_SYS_ADMIN):
- * tables are always built again from the backends, Maglev being
- * deterministic.  Deleting a service removes its entry first, then its
- * table, its backends and its index.  Established flows never read these
+ * built once.  Nothing here reads a table back: tables are always built
+ * again from the backends, Maglev being deterministic.  Deleting a service
+ * removes its entry first, then its backends and its index, then frees
+ * its extent after a grace period.  Established flows never read these
  * maps: conntrack holds their backend.
  */
 #include <errno.h>
@@ -48,6 +48,7 @@
 #include "idalloc.h"
 #include "maglev.h"
 #include "service.h"
+#include "slab.h"
 #include "static_nat.h"
 
 static bool tp_addr_equal(const struct tp_addr *a, const struct tp_addr *b)
@@ -196,7 +197,7 @@ int tp_service_index_rebuild(const struct tp_maps *m)
 {
 	struct tp_svc_be_key k;
 	struct tp_svc_key sk, snext, *sprev = NULL;
-	__u32 bk, bnext, *bprev = NULL, cap = tp_map_max_entries(m->maglev),
+	__u32 bk, bnext, *bprev = NULL, cap = tp_map_max_entries(m->svc_stats),
 			 *count;
 	struct tp_backend be;
 	struct tp_svc svc;
@@ -256,8 +257,8 @@ static int tp_backend_id_used(void *ctx, __u32 id)
 }
 
 /*
- * A free service id: 1..max_entries(tp_maglev)-1, tp_maglev's slot being
- * where the id leads.  @end: max_entries(tp_maglev).
+ * A free service id: 1..max_entries(tp_svc_stats)-1, the id being its
+ * slot there.  @end: max_entries(tp_svc_stats).
  */
 static int tp_service_alloc_id(const struct tp_maps *m, __u32 end, __u32 *id)
 {
@@ -284,39 +285,6 @@ static int tp_backend_alloc_id(const struct tp_maps *m, __u32 max, __u32 *id)
 }
 
 /* ---- tables --------------------------------------------------------------- */
-
-/* A new inner map holding @table (@size entries); returns its fd or -errno. */
-static int tp_maglev_table_create(const __u32 *table, __u32 size)
-{
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP);
-	__u32 i, count = size, *keys;
-	int fd, err = 0;
-
-	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "tp_maglev_tbl", sizeof(__u32),
-			    sizeof(__u32), size, &opts);
-	if (fd < 0)
-		return -errno;
-	keys = malloc(size * sizeof(*keys));
-	if (!keys) {
-		close(fd);
-		return -ENOMEM;
-	}
-	for (i = 0; i < size; i++)
-		keys[i] = i;
-	/* one syscall; element by element where batches are not supported */
-	if (bpf_map_update_batch(fd, keys, table, &count, NULL)) {
-		for (i = 0; i < size && !err; i++)
-			if (bpf_map_update_elem(fd, &keys[i], &table[i],
-						BPF_ANY))
-				err = -errno;
-	}
-	free(keys);
-	if (err) {
-		close(fd);
-		return err;
-	}
-	return fd;
-}
 
 /**
  * tp_service_maglev_cap() - the largest table size of the maps' loader.
@@ -478,7 +446,8 @@ struct tp_svc_doomed {
  * @cap_x:    room in @doomed.
  * @built:    tables its flushes built, for tests and logs.
  * @limits:   @svc_end, @be_max and @table_cap are read (tp_svc_batch_limits()).
- * @svc_end:  max_entries of tp_maglev: service ids are below it.
+ * @old_slab: the entries' extents are of a slab replaced since: not freed.
+ * @svc_end:  max_entries of tp_svc_stats: service ids are below it.
  * @be_max:   max_entries of tp_backends.
  * @table_cap: tp_service_maglev_cap().
  *
@@ -495,6 +464,7 @@ struct tp_svc_batch {
 	size_t cap_x;
 	unsigned long built;
 	bool limits;
+	bool old_slab;
 	__u32 svc_end;
 	__u32 be_max;
 	__u32 table_cap;
@@ -505,7 +475,7 @@ static void tp_svc_batch_limits(const struct tp_maps *m, struct tp_svc_batch *b)
 {
 	if (b->limits)
 		return;
-	b->svc_end = tp_map_max_entries(m->maglev);
+	b->svc_end = tp_map_max_entries(m->svc_stats);
 	b->be_max = tp_map_max_entries(m->backends);
 	b->table_cap = tp_service_maglev_cap(m);
 	b->limits = true;
@@ -515,6 +485,16 @@ static void tp_svc_batch_limits(const struct tp_maps *m, struct tp_svc_batch *b)
 unsigned long tp_svc_batch_built(const struct tp_svc_batch *b)
 {
 	return b ? b->built : 0;
+}
+
+/**
+ * tp_svc_batch_old_slab() - have @b's flushes not free the extents the
+ * services' entries name: they are of a slab that was replaced (the
+ * loader rebuilding every table into a new one).
+ */
+void tp_svc_batch_old_slab(struct tp_svc_batch *b)
+{
+	b->old_slab = true;
 }
 
 /** tp_svc_batch_new() - an empty batch, or NULL without memory. */
@@ -800,16 +780,38 @@ out:
 }
 
 /*
- * One service's new table, built and not live yet.  @fd < 0: no table
- * (no active backend).
+ * One service's new table, written to its extent and not live yet.
+ * @size 0: no table (no active backend).
  */
 struct tp_svc_ready {
 	struct tp_svc_key key;
-	struct tp_svc svc; /* as it is; table_size the live table's */
+	struct tp_svc svc; /* as it is: the live table's offset and size */
 	__u32 size;
+	__u32 off;
 	__u16 active;
-	int fd;
 };
+
+/* A new extent of @size holding the table of @mb's @n backends. */
+static int tp_service_table_write(const struct tp_maps *m,
+				  const struct tp_maglev_backend *mb, size_t n,
+				  __u32 size, __u32 *off)
+{
+	__u32 *table = calloc(size, sizeof(*table));
+	int err = table ? tp_maglev_build(mb, n, size, table) : -ENOMEM;
+
+	if (!err)
+		err = tp_slab_alloc(m->slab, size, off);
+	if (err == -ENOSPC)
+		err = tp_limit_hit(TP_LIMIT_MAGLEV);
+	else if (!err) {
+		/* the extent is live only once an entry names it */
+		err = tp_slab_write(m->slab, *off, size, table);
+		if (err)
+			tp_slab_release(m->slab, *off, size);
+	}
+	free(table);
+	return err;
+}
 
 /* Step 4 for one service: its table built from the index. */
 static int tp_service_prepare(const struct tp_maps *m,
@@ -818,11 +820,11 @@ static int tp_service_prepare(const struct tp_maps *m,
 {
 	struct tp_maglev_backend *mb = NULL;
 	struct tp_backend *bes = NULL;
-	__u32 ids[TP_MAX_SVC_BACKENDS], *table = NULL;
+	__u32 ids[TP_MAX_SVC_BACKENDS];
 	int n, i, n_active = 0, err = 0;
 
-	r->fd = -1;
 	r->size = 0;
+	r->off = 0;
 	if (bpf_map_lookup_elem(m->services, key, &r->svc) ||
 	    r->svc.id != svc_id)
 		return -ENOENT; /* deleted (or replaced) since: nothing to build */
@@ -851,109 +853,51 @@ static int tp_service_prepare(const struct tp_maps *m,
 	if (!n_active)
 		goto out;
 	r->size = tp_maglev_table_size((__u32)n_active, cap);
-	table = calloc(r->size, sizeof(*table));
-	err = table ? tp_maglev_build(mb, (size_t)n_active, r->size, table)
-		    : -ENOMEM;
-	if (!err) {
-		r->fd = tp_maglev_table_create(table, r->size);
-		if (r->fd < 0)
-			err = r->fd;
-	}
+	err = tp_service_table_write(m, mb, (size_t)n_active, r->size, &r->off);
+	if (err)
+		r->size = 0;
 out:
-	free(table);
 	free(mb);
 	free(bes);
 	return err;
 }
 
-/* Does the entry of @r go before its table (a table that shrinks)? */
-static bool tp_svc_ready_shrinks(const struct tp_svc_ready *r)
-{
-	return r->size < r->svc.table_size;
-}
-
-static int tp_svc_ready_entry(const struct tp_maps *m, struct tp_svc_ready *r)
-{
-	r->svc.active = r->active;
-	r->svc.table_size = r->size;
-	if (bpf_map_update_elem(m->services, &r->key, &r->svc, BPF_ANY))
-		return -errno;
-	return 0;
-}
-
 /*
- * Every slot update of a map of maps waits for an RCU grace period
- * (milliseconds), so the slots of many services are written in one batch
- * update, which waits once; element by element where batches are not
- * supported.
+ * Step 5 for prepared services, entry by entry: each makes its new table
+ * live and its old one (freed after the flush's grace period) unused.  A
+ * failure stops there: the new extents of it and the services after it
+ * were never named, and go at once.
  */
-static int tp_maglev_slots_write(const struct tp_maps *m, const __u32 *keys,
-				 const int *fds, __u32 n)
+static int tp_svc_ready_apply(const struct tp_maps *m,
+			      const struct tp_svc_batch *b,
+			      struct tp_svc_ready *r, size_t n, size_t *failed)
 {
-	__u32 count = n, i;
+	struct tp_svc old;
+	size_t i, j;
 
-	if (!n || !bpf_map_update_batch(m->maglev, keys, fds, &count, NULL))
-		return 0;
-	for (i = 0; i < n; i++)
-		if (bpf_map_update_elem(m->maglev, &keys[i], &fds[i], BPF_ANY))
-			return -errno;
-	return 0;
-}
+	for (i = 0; i < n; i++) {
+		old = r[i].svc;
+		r[i].svc.active = r[i].active;
+		r[i].svc.table_size = r[i].size;
+		r[i].svc.table_off = r[i].off;
+		if (bpf_map_update_elem(m->services, &r[i].key, &r[i].svc,
+					BPF_ANY)) {
+			int err = -errno;
 
-static void tp_maglev_slots_clear(const struct tp_maps *m, const __u32 *keys,
-				  __u32 n)
-{
-	__u32 count = n, i;
-
-	if (!n || !bpf_map_delete_batch(m->maglev, keys, &count, NULL))
-		return;
-	for (i = 0; i < n; i++)
-		bpf_map_delete_elem(m->maglev, &keys[i]);
-}
-
-/*
- * Step 5 for prepared services: shrinking tables' entries first, then
- * every slot in one batch, then the other entries, so no lookup ever
- * runs past the end of a live table.
- */
-static int tp_svc_ready_apply(const struct tp_maps *m, struct tp_svc_ready *r,
-			      size_t n)
-{
-	__u32 *set_keys = calloc(n + 1, sizeof(__u32)),
-	      *clr_keys = calloc(n + 1, sizeof(__u32));
-	int *fds = calloc(n + 1, sizeof(int)), err = 0;
-	__u32 n_set = 0, n_clr = 0;
-	size_t i;
-
-	if (!set_keys || !clr_keys || !fds) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < n && !err; i++) {
-		if (r[i].fd >= 0) {
-			set_keys[n_set] = r[i].svc.id;
-			fds[n_set++] = r[i].fd;
-		} else if (r[i].svc.table_size) {
-			clr_keys[n_clr++] = r[i].svc.id;
+			for (j = i; j < n; j++)
+				if (r[j].size)
+					tp_slab_release(m->slab, r[j].off,
+							r[j].size);
+			*failed = i;
+			return err;
 		}
-		if (tp_svc_ready_shrinks(&r[i]))
-			err = tp_svc_ready_entry(m, &r[i]);
+		if (!b || !b->old_slab)
+			tp_slab_defer(m->slab, old.table_off, old.table_size);
 	}
-	if (!err)
-		err = tp_maglev_slots_write(m, set_keys, fds, n_set);
-	if (!err)
-		tp_maglev_slots_clear(m, clr_keys, n_clr);
-	for (i = 0; i < n && !err; i++)
-		if (!tp_svc_ready_shrinks(&r[i]))
-			err = tp_svc_ready_entry(m, &r[i]);
-out:
-	free(set_keys);
-	free(clr_keys);
-	free(fds);
-	return err;
+	return 0;
 }
 
-/* Tables built at once, each holding an fd: well inside RLIMIT_NOFILE. */
+/* Services prepared before their entries are written, at most. */
 #define TP_SVC_FLUSH_CHUNK 256
 
 static int tp_svc_dirty_cmp(const void *pa, const void *pb)
@@ -978,7 +922,8 @@ static void tp_svc_doomed_delete(const struct tp_maps *m,
 
 /**
  * tp_svc_batch_flush() - build and make live the table of every service
- * staged in @b, once each, then delete the backends they dropped.
+ * staged in @b, once each, then free the tables they replaced and delete
+ * the backends they dropped.
  * @m:          maps.
  * @b:          the batch; empty afterwards, whatever the result.
  * @failed_key: set to the service a failure happened on, or NULL.
@@ -996,7 +941,7 @@ int tp_svc_batch_flush(const struct tp_maps *m, struct tp_svc_batch *b,
 	__u32 cap, failed_id = 0;
 	struct tp_svc_ready *r = NULL;
 	const struct tp_svc_dirty *d = NULL;
-	size_t i, j, n = 0;
+	size_t i, j, n = 0, at = 0;
 	int err = 0, e = 0;
 
 	if (!b)
@@ -1020,36 +965,30 @@ int tp_svc_batch_flush(const struct tp_maps *m, struct tp_svc_batch *b,
 		e = tp_service_prepare(m, &d->key, d->svc_id, cap, &r[n]);
 		if (e == -ENOENT)
 			continue;
-		if (!e && r[n].fd >= 0)
+		if (!e && r[n].size)
 			b->built++;
-		if (e) {
-			/* the services prepared before it still go live */
-			if (r[n].fd >= 0)
-				close(r[n].fd);
-			break;
-		}
+		if (e)
+			break; /* the services prepared before it still go live */
 		if (++n < TP_SVC_FLUSH_CHUNK)
 			continue;
-		err = tp_svc_ready_apply(m, r, n);
+		err = tp_svc_ready_apply(m, b, r, n, &at);
 		if (err)
-			failed_id = r[0].svc.id; /* the chunk's first */
-		for (j = 0; j < n; j++)
-			if (r[j].fd >= 0)
-				close(r[j].fd);
+			failed_id = r[at].svc.id;
 		n = 0;
 	}
 	if (!err && n) {
-		err = tp_svc_ready_apply(m, r, n);
+		err = tp_svc_ready_apply(m, b, r, n, &at);
 		if (err)
-			failed_id = r[0].svc.id;
+			failed_id = r[at].svc.id;
 	}
-	for (j = 0; j < n; j++)
-		if (r[j].fd >= 0)
-			close(r[j].fd);
 	if (!err && e && e != -ENOENT && d) {
 		err = e;
 		failed_id = d->svc_id;
 	}
+	/* once for every table replaced, after every entry is written */
+	e = tp_slab_settle(m->slab);
+	if (!err)
+		err = e;
 	if (err) {
 		for (i = 0; i < b->n_dirty && b->dirty[i].svc_id != failed_id;
 		     i++)
@@ -1114,19 +1053,55 @@ int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
  */
 int tp_service_rebuild(const struct tp_maps *m, const struct tp_svc_key *key)
 {
-	struct tp_svc svc;
-
 	struct tp_svc_ready r;
-	int err;
+	struct tp_svc svc;
+	size_t at;
+	int err, e;
 
 	if (bpf_map_lookup_elem(m->services, key, &svc))
 		return -ENOENT;
 	err = tp_service_prepare(m, key, svc.id, tp_service_maglev_cap(m), &r);
 	if (!err)
-		err = tp_svc_ready_apply(m, &r, 1);
-	if (r.fd >= 0)
-		close(r.fd);
-	return err;
+		err = tp_svc_ready_apply(m, NULL, &r, 1, &at);
+	e = tp_slab_settle(m->slab);
+	return err ? err : e;
+}
+
+/**
+ * tp_service_del_staged() - remove a service now, its table's extent and
+ * its backends at @b's flush.
+ * @m:   maps.
+ * @b:   the batch.
+ * @key: the frontend.
+ *
+ * The entry goes at once (new flows see no service), the index too (the
+ * datapath never reads it); the extent is freed and the backends are
+ * deleted after the flush's one grace period, however many services a
+ * sync removes.
+ *
+ * Return: 0, -ENOENT when there is no such service, or -errno.
+ */
+int tp_service_del_staged(const struct tp_maps *m, struct tp_svc_batch *b,
+			  const struct tp_svc_key *key)
+{
+	__u32 ids[TP_MAX_SVC_BACKENDS];
+	struct tp_svc svc;
+	int n, i, count, err = 0;
+
+	if (bpf_map_lookup_elem(m->services, key, &svc))
+		return -ENOENT;
+	count = tp_svc_index_count(m, svc.id);
+	n = tp_service_backends(m, svc.id, ids, NULL, TP_MAX_SVC_BACKENDS);
+	for (i = 0; i < n && i < TP_MAX_SVC_BACKENDS && !err; i++)
+		err = tp_svc_batch_doom(b, svc.id, ids[i]);
+	if (!err)
+		err = tp_slab_defer(m->slab, svc.table_off, svc.table_size);
+	if (err)
+		return err;
+	if (bpf_map_delete_elem(m->services, key))
+		return -errno;
+	tp_svc_index_del(m, svc.id, count < 0 ? 0 : count);
+	return 0;
 }
 
 /**
@@ -1134,23 +1109,28 @@ int tp_service_rebuild(const struct tp_maps *m, const struct tp_svc_key *key)
  * @m:   maps.
  * @key: the frontend.
  *
+ * The table's extent is freed after a grace period: a program that found
+ * the entry before may still read it.
+ *
  * Return: 0, -ENOENT when there is no such service, or -errno.
  */
 int tp_service_del(const struct tp_maps *m, const struct tp_svc_key *key)
 {
 	__u32 ids[TP_MAX_SVC_BACKENDS];
 	struct tp_svc svc;
-	int n, i, count;
+	int n, i, count, err;
 
 	if (bpf_map_lookup_elem(m->services, key, &svc))
 		return -ENOENT;
 	if (bpf_map_delete_elem(m->services, key))
 		return -errno;
-	bpf_map_delete_elem(m->maglev, &svc.id);
+	/* the grace period also covers the backends the table names */
+	tp_slab_defer(m->slab, svc.table_off, svc.table_size);
+	err = tp_slab_settle(m->slab);
 	count = tp_svc_index_count(m, svc.id);
 	n = tp_service_backends(m, svc.id, ids, NULL, TP_MAX_SVC_BACKENDS);
 	for (i = 0; i < n && i < TP_MAX_SVC_BACKENDS; i++)
 		bpf_map_delete_elem(m->backends, &ids[i]);
 	tp_svc_index_del(m, svc.id, count < 0 ? 0 : count);
-	return 0;
+	return err;
 }

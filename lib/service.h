@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Services in the maps: the one place that writes tp_services,
- * tp_backends, tp_maglev and tp_svc_backends, in the order that keeps every packet's view
- * consistent (see service.c).
+ * tp_backends, tp_maglev_slab's tables and tp_svc_backends, in the order
+ * that keeps every packet's view consistent (see service.c).
  */
 #ifndef TAILPLANE_LIB_SERVICE_H
 #define TAILPLANE_LIB_SERVICE_H
@@ -48,6 +48,8 @@ int tp_service_check(const struct tp_svc_key *key,
 int tp_service_set(const struct tp_maps *m, const struct tp_svc_key *key,
 		   const struct tp_svc_spec *spec,
 		   const struct tp_backend_spec *be, size_t n);
+int tp_service_del_staged(const struct tp_maps *m, struct tp_svc_batch *b,
+			  const struct tp_svc_key *key);
 int tp_service_del(const struct tp_maps *m, const struct tp_svc_key *key);
 int tp_service_backends(const struct tp_maps *m, __u32 svc_id, __u32 *ids,
 			struct tp_backend *bes, size_t cap);
@@ -79,6 +81,7 @@ int tp_service_stage_known(const struct tp_maps *m, struct tp_svc_batch *b,
 			   unsigned long tag, const struct tp_svc_current *cur);
 struct tp_svc_batch *tp_svc_batch_new(void);
 void tp_svc_batch_free(struct tp_svc_batch *b);
+void tp_svc_batch_old_slab(struct tp_svc_batch *b);
 bool tp_svc_batch_pending(const struct tp_svc_batch *b);
 unsigned long tp_svc_batch_built(const struct tp_svc_batch *b);
 int tp_svc_batch_add(struct tp_svc_batch *b, __u32 svc_id,

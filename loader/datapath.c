@@ -51,6 +51,7 @@
 #include "pins.h"
 #include "policy.h"
 #include "service.h"
+#include "slab.h"
 #include "snat.h"
 #include "tailplane.skel.h"
 #include "xdp.h"
@@ -240,7 +241,8 @@ static const struct {
 	__u32 mult, plus;
 } tpd_capacity_maps[] = {
 	{ TP_MAP_SERVICES, TPD_CAP_SERVICES, TPD_CAP_MAX, 1, 0 },
-	{ TP_MAP_MAGLEV, TPD_CAP_SERVICES, TPD_CAP_MAX, 1, 1 },
+	/* chunks for every service's largest table: tp_slab_chunks_for() */
+	{ TP_MAP_MAGLEV_SLAB, TPD_CAP_SERVICES, TPD_CAP_MAX, 0, 0 },
 	{ TP_MAP_SVC_STATS, TPD_CAP_SERVICES, TPD_CAP_MAX, 1, 1 },
 	{ TP_MAP_BACKENDS, TPD_CAP_BACKENDS, TPD_CAP_MAX, 1,
 	  0 }, /* a hash: ids 1..B */
@@ -272,6 +274,9 @@ static __u32 tpd_capacity_max(size_t i, const struct tpd_config *cfg)
 			    tpd_capacity_maps[i].mult +
 		    tpd_capacity_maps[i].plus;
 
+	if (!strcmp(tpd_capacity_maps[i].map, TP_MAP_MAGLEV_SLAB))
+		return tp_slab_chunks_for(
+			cfg->capacity[tpd_capacity_maps[i].cap]);
 	if (tpd_capacity_maps[i].cap2 != TPD_CAP_MAX)
 		max += cfg->capacity[tpd_capacity_maps[i].cap2];
 	return max > UINT32_MAX ? UINT32_MAX : (__u32)max;
@@ -545,16 +550,18 @@ static int tpd_pins_aside(struct tailplane *skel, struct tpd_aside *aside,
 }
 
 /*
- * tp_services of the layout before per-service tables (TP_SVC_V1_SIZE):
- * the same fields up to @revision, a table flag where @pad now is, and no
- * @table_size.  Every service keeps its id (conntrack's svc_id names it);
- * its table is rebuilt from its backends before the new programs attach,
- * and until then the old programs keep serving from the old maps.
+ * tp_services of an older layout, @old_size bytes a value:
+ * TP_SVC_V1_SIZE (before per-service tables: the same fields up to
+ * @revision, a table flag where @pad now is) or TP_SVC_V2_SIZE (a table
+ * per service in tp_maglev: no @table_off).  Every service keeps its id
+ * (conntrack's svc_id names it) and gets no table: its table is rebuilt
+ * into the new slab from its backends before the new programs attach, and
+ * until then the old programs keep serving from the old maps.
  */
 static long tpd_services_convert(int old_fd, int new_fd)
 {
 	struct tp_svc_key k, next, *prev = NULL;
-	__u8 old[TP_SVC_V1_SIZE];
+	__u8 old[TP_SVC_V2_SIZE];
 	struct tp_svc svc;
 	long n = 0;
 
@@ -564,10 +571,11 @@ static long tpd_services_convert(int old_fd, int new_fd)
 		if (bpf_map_lookup_elem(old_fd, &k, old))
 			continue;
 		memset(&svc, 0, sizeof(svc));
-		memcpy(&svc, old, sizeof(old));
-		svc.pad = 0; /* was the live-table flag */
-		svc.table_size =
-			0; /* no table yet: tpd_datapath_load() builds it */
+		memcpy(&svc, old, TP_SVC_V1_SIZE);
+		svc.pad = 0; /* V1: was the live-table flag */
+		/* no table yet: tpd_datapath_load() builds it */
+		svc.table_size = 0;
+		svc.table_off = 0;
 		if (bpf_map_update_elem(new_fd, &k, &svc, BPF_ANY))
 			return -errno;
 		n++;
@@ -724,13 +732,13 @@ static void tpd_migrate(struct tailplane *skel, struct tpd_aside *aside, int n)
 				 bpf_map__name(map), "entries", count, "ms",
 				 ms);
 		} else if (!strcmp(bpf_map__name(map), TP_MAP_SERVICES) &&
-			   aside[i].info.value_size == TP_SVC_V1_SIZE &&
+			   (aside[i].info.value_size == TP_SVC_V1_SIZE ||
+			    aside[i].info.value_size == TP_SVC_V2_SIZE) &&
 			   aside[i].info.key_size == bpf_map__key_size(map)) {
 			copied = tpd_services_convert(old_fd, bpf_map__fd(map));
 			snprintf(count, sizeof(count), "%ld", copied);
-			log_info(
-				"services converted to per-service Maglev tables",
-				"entries", count);
+			log_info("services converted to the Maglev slab",
+				 "entries", count);
 		} else if (!strcmp(bpf_map__name(map), TP_MAP_CONFIG) &&
 			   aside[i].info.value_size == TP_CONFIG_V1_SIZE &&
 			   aside[i].info.key_size == bpf_map__key_size(map)) {
@@ -863,23 +871,46 @@ static void tpd_pins_restore(struct tpd_aside *aside, int n)
 }
 
 /*
+ * The slab's blocks as tp_services says, after a grace period: extents a
+ * writer killed half-way leaked come back.  Under the writers' lock.
+ */
+static void tpd_slab_reclaim(const struct tp_maps *m)
+{
+	int n = tp_slab_reclaim(m->slab, m->services, true);
+	char count[16];
+
+	snprintf(count, sizeof(count), "%d", n);
+	if (n < 0)
+		log_error("cannot take back the Maglev slab's free blocks",
+			  "error", strerror(-n));
+	else
+		log_debug("Maglev slab's blocks recounted", "tables", count);
+}
+
+/*
  * Bring services to this version's layout before any program of it runs:
  * the per-service index built when its map is new (one walk of the
  * backends), the configured table size recorded for tpctl, and every
- * table built again when tp_maglev was replaced (older layout) or the
- * configured size changed.  Tables are built from the backends, never
- * read back (that would need CAP_SYS_ADMIN).
+ * table built again when the slab is new (an older layout, or another
+ * services capacity) or the configured size changed.  Tables are built
+ * from the backends, never read back.  The tables of the layout before
+ * the slab (tp_maglev) are unpinned: the old programs hold them until
+ * they are detached.
  */
 static void tpd_services_upgrade(struct tpd_datapath *dp,
-				 const struct tpd_config *cfg,
-				 const struct tpd_aside *aside, int n_aside,
+				 const struct tpd_config *cfg, bool slab_new,
 				 bool index_fresh)
 {
 	/* the size recorded by the last loader; cfg's when none is */
 	__u32 was = tp_service_maglev_cap(&dp->maps);
-	char count[16];
-	int i, n;
+	/* tpctl must not allocate from the slab while it is recounted */
+	int lock = tp_pins_lock(cfg->pin_root), n;
+	char count[16], old[PATH_MAX];
 
+	if (lock < 0)
+		log_warn(
+			"no writers' lock: the Maglev slab's blocks are not recounted",
+			"error", strerror(-lock));
 	if (index_fresh) {
 		n = tp_service_index_rebuild(&dp->maps);
 		snprintf(count, sizeof(count), "%d", n);
@@ -890,17 +921,24 @@ static void tpd_services_upgrade(struct tpd_datapath *dp,
 			log_info("services' backends indexed", "services",
 				 count);
 	}
-	for (i = 0; i < n_aside; i++)
-		if (aside[i].map == dp->skel->maps.tp_maglev)
-			dp->maglev_resized = true;
-	if (was != cfg->maglev_size)
-		dp->maglev_resized = true;
+	if (slab_new && bpf_map__pin_path(dp->skel->maps.tp_maglev_slab))
+		tp_slab_unpin_stale(
+			bpf_map__pin_path(dp->skel->maps.tp_maglev_slab));
+	else if (lock >= 0)
+		tpd_slab_reclaim(&dp->maps);
+	dp->maglev_resized = slab_new || was != cfg->maglev_size;
 	n = tp_service_maglev_cap_set(&dp->maps, cfg->maglev_size);
 	if (n)
 		log_error("cannot record the Maglev table size", "error",
 			  strerror(-n));
 	if (dp->maglev_resized)
-		tpd_rebuild_services(&dp->maps);
+		tpd_rebuild_services(&dp->maps, slab_new);
+	if (lock >= 0)
+		tp_pins_unlock(lock);
+	snprintf(old, sizeof(old), "%s/%s", cfg->pin_root, TP_MAGLEV_V2_PIN);
+	if (!unlink(old))
+		log_info("per-service Maglev tables unpinned", "map",
+			 TP_MAGLEV_V2_PIN);
 }
 
 /* @which's fd: the skeleton's, or the pinned one's; -1 when not built. */
@@ -1382,8 +1420,11 @@ static int tpd_maps_made(struct bpf_program *prog,
 	}
 	/* the one write tpd_services_upgrade() would make after the load */
 	if (tp_maps_from_object(&m, skel->obj, tpd_maps_ready_maglev) ||
-	    tp_service_maglev_cap_set(&m, tpd_maps_ready_maglev))
+	    tp_service_maglev_cap_set(&m, tpd_maps_ready_maglev)) {
+		tp_slab_close(m.slab);
 		return 0;
+	}
+	tp_slab_close(m.slab); /* the fds are the object's */
 	tpd_maps_announced = write(tpd_maps_ready_fd, &ready, 1) == 1;
 	close(tpd_maps_ready_fd);
 	tpd_maps_ready_fd = -1;
@@ -1422,7 +1463,7 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = cfg->pin_root);
 	struct tpd_aside aside[32];
 	char ct_any_pin[PATH_MAX];
-	bool ct_split, index_fresh, rules_index, names_index;
+	bool ct_split, index_fresh, rules_index, names_index, slab_new;
 	int n_aside, err;
 
 	memset(dp, 0, sizeof(*dp));
@@ -1466,6 +1507,7 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	}
 	rules_index = tpd_pin_new(dp->skel->maps.tp_rule_index, aside, n_aside);
 	names_index = tpd_pin_new(dp->skel->maps.tp_id_by_name, aside, n_aside);
+	slab_new = tpd_pin_new(dp->skel->maps.tp_maglev_slab, aside, n_aside);
 	err = tailplane__load(dp->skel);
 	tpd_maps_ready_skel = NULL;
 	if (err) {
@@ -1475,7 +1517,9 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 		goto fail;
 	}
 	tpd_migrate(dp->skel, aside, n_aside);
-	tp_maps_from_object(&dp->maps, dp->skel->obj, cfg->maglev_size);
+	err = tp_maps_from_object(&dp->maps, dp->skel->obj, cfg->maglev_size);
+	if (err)
+		goto fail;
 	dp->uplink_prog =
 		bpf_object__find_program_by_name(
 			dp->skel->obj, TPD_PROG_FROM_UPLINK_NAME) != NULL;
@@ -1494,7 +1538,7 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 		err = tpd_index_rebuild(dp, rules_index, names_index);
 		if (err)
 			goto fail;
-		tpd_services_upgrade(dp, cfg, aside, n_aside, index_fresh);
+		tpd_services_upgrade(dp, cfg, slab_new, index_fresh);
 	}
 	tpd_progs_pin(dp, cfg);
 	return 0;
@@ -1882,6 +1926,10 @@ void tpd_datapath_close(struct tpd_datapath *dp)
 			if (dp->prog_fd[i] >= 0)
 				close(dp->prog_fd[i]);
 		tp_maps_close(&dp->maps);
+	} else {
+		/* the object owns the fds, not the chunks' mappings */
+		tp_slab_close(dp->maps.slab);
+		dp->maps.slab = NULL;
 	}
 	for (i = 0; i < TPD_PROG_MAX; i++)
 		dp->prog_fd[i] = -1;
@@ -2185,12 +2233,14 @@ int tpd_detach_all(const struct tpd_config *cfg, bool purge)
 /**
  * tpd_rebuild_services() - build every service's Maglev table again from
  * its backends, after the layout or the configured size changed.
- * @m: maps.
+ * @m:        maps.
+ * @slab_new: the slab is new: the extents the entries name are of the
+ *            one it replaced, not to be freed in this one.
  *
  * Each table goes live as tp_service_set() makes it (the service never
  * lacks one); its size follows the service's active backends.
  */
-void tpd_rebuild_services(const struct tp_maps *m)
+void tpd_rebuild_services(const struct tp_maps *m, bool slab_new)
 {
 	struct tp_svc_key k, next, *prev = NULL;
 	struct tp_svc_batch *b = tp_svc_batch_new();
@@ -2204,6 +2254,8 @@ void tpd_rebuild_services(const struct tp_maps *m)
 			  strerror(ENOMEM));
 		return;
 	}
+	if (slab_new)
+		tp_svc_batch_old_slab(b);
 	while (!bpf_map_get_next_key(m->services, prev, &next)) {
 		k = next;
 		prev = &k;
@@ -2211,7 +2263,7 @@ void tpd_rebuild_services(const struct tp_maps *m)
 		    !tp_svc_batch_add(b, svc.id, &k))
 			services++;
 	}
-	/* one flush: the tables go live in batches, not one grace period each */
+	/* one flush: one grace period for every table it replaced */
 	err = tp_svc_batch_flush(m, b, &bad, NULL);
 	tp_svc_batch_free(b);
 	snprintf(count, sizeof(count), "%d", services);

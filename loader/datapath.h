@@ -34,9 +34,10 @@ enum tpd_prog {
  * @tcx:   the kernel attaches TC programs with tcx links.
  * @uplink_prog: the object has tp_from_uplink (TP_PROG_FROM_UPLINK), which
  *         goes on the TC ingress of every uplink.
- * @maglev_resized: tp_maglev was pinned with an older layout, or the
- *         configured table size changed: every service's table was
- *         rebuilt from its backends (tpd_rebuild_services()).
+ * @maglev_resized: tp_maglev_slab is new (an older layout, or another
+ *         services capacity), or the configured table size changed: every
+ *         service's table was rebuilt from its backends
+ *         (tpd_rebuild_services()).
  */
 struct tpd_datapath {
 	struct tailplane *skel;
@@ -84,6 +85,6 @@ int tpd_iface_attach(struct tpd_datapath *dp, const struct tpd_config *cfg,
 		     const struct tpd_iface_cfg *ifc, int ifindex);
 int tpd_iface_detach(const char *pin_root, const char *ifname, int ifindex);
 int tpd_detach_all(const struct tpd_config *cfg, bool purge);
-void tpd_rebuild_services(const struct tp_maps *m);
+void tpd_rebuild_services(const struct tp_maps *m, bool slab_new);
 
 #endif /* TAILPLANED_DATAPATH_H */

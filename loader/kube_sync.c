@@ -640,9 +640,12 @@ cancel:
 	return 1;
 }
 
-/* Remove frontend @key if the source holds it, with its backends' flows. */
+/*
+ * Remove frontend @key if the source holds it, with its backends' flows;
+ * its table and backends go at @b's flush.
+ */
 static void ks_fe_delete(struct tpd_kube_sync *s, const struct tp_maps *m,
-			 const struct tp_svc_key *key,
+			 struct tp_svc_batch *b, const struct tp_svc_key *key,
 			 struct tpd_kube_sync_result *res)
 {
 	char name[TP_SVC_STRLEN];
@@ -656,7 +659,7 @@ static void ks_fe_delete(struct tpd_kube_sync *s, const struct tp_maps *m,
 				TP_MAX_SVC_BACKENDS);
 	if (n > TP_MAX_SVC_BACKENDS)
 		n = TP_MAX_SVC_BACKENDS;
-	err = tp_service_del(m, key);
+	err = tp_service_del_staged(m, b, key);
 	if (err) {
 		tp_svc_key_format(key, name, sizeof(name));
 		ks_error(res, "service %s not removed: %s", name,
@@ -740,7 +743,7 @@ static void ks_svc_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
 	for (i = 0; old && i < old->n; i++) {
 		if (ks_key_in(&old->keys[i], w->fe, w->n_fe))
 			continue;
-		ks_fe_delete(s, m, &old->keys[i], res);
+		ks_fe_delete(s, m, b, &old->keys[i], res);
 		ks_fe_unhold(s, &old->keys[i], w->key);
 	}
 	if (old) {
@@ -786,6 +789,7 @@ struct ks_fe_have {
  * that no Service wants (the last loader's, of Services deleted since).
  */
 static int ks_svc_prune(struct tpd_kube_sync *s, const struct tp_maps *m,
+			struct tp_svc_batch *batch,
 			struct tpd_kube_sync_result *res)
 {
 	struct tpd_kh held = {};
@@ -810,7 +814,7 @@ static int ks_svc_prune(struct tpd_kube_sync *s, const struct tp_maps *m,
 	for (i = 0; !err && i < n; i++)
 		if (have[i].svc.owner == TP_OWNER_KUBERNETES &&
 		    !tpd_kh_find(&held, &have[i].key, sizeof(have[i].key)))
-			ks_fe_delete(s, m, &have[i].key, res);
+			ks_fe_delete(s, m, batch, &have[i].key, res);
 	tpd_kh_clear(&held, NULL);
 	free(have);
 	return err;
@@ -869,7 +873,7 @@ static int ks_services(struct tpd_kube_sync *s, const struct tp_maps *m,
 	for (i = 0; !err && i < n; i++)
 		ks_svc_apply(s, m, batch, &w[i], res);
 	if (full && !err)
-		err = ks_svc_prune(s, m, res);
+		err = ks_svc_prune(s, m, batch, res);
 	/* every changed service's Maglev table at once */
 	ferr = tp_svc_batch_flush(m, batch, &bad, NULL);
 	if (ferr) {

@@ -1221,11 +1221,10 @@ struct tpd_svc_have {
  * The whole map is read first: deleting while walking it with
  * get_next_key would restart the walk at every delete.
  */
-static int tpd_static_services_prune(const struct tp_maps *m,
-				     const struct tpd_config *cfg,
-				     struct tpd_svc_work *w,
-				     struct tpd_purge *purge,
-				     struct tpd_sync_result *res)
+static int
+tpd_static_services_prune(const struct tp_maps *m, struct tp_svc_batch *b,
+			  const struct tpd_config *cfg, struct tpd_svc_work *w,
+			  struct tpd_purge *purge, struct tpd_sync_result *res)
 {
 	struct tpd_svc_have *have;
 	struct tp_svc_key *keys;
@@ -1243,7 +1242,8 @@ static int tpd_static_services_prune(const struct tp_maps *m,
 			continue;
 		n = tp_service_backends(m, have[i].svc.id, w->old_ids, w->bes,
 					TP_MAX_SVC_BACKENDS);
-		err = tp_service_del(m, &have[i].key);
+		/* its table and backends go at the flush, one grace for all */
+		err = tp_service_del_staged(m, b, &have[i].key);
 		if (err) {
 			tpd_sync_error(
 				res, "services: an old service not removed: %s",
@@ -1280,11 +1280,11 @@ static int tpd_static_services(const struct tp_maps *m,
 	}
 	for (i = 0; i < cfg->n_services; i++)
 		tpd_static_service(m, b, &cfg->services[i], w, purge, res);
-	err = tpd_static_services_prune(m, cfg, w, purge, res);
+	err = tpd_static_services_prune(m, b, cfg, w, purge, res);
 	/*
-	 * Every changed service's table at once: a table goes live by an
-	 * update of tp_maglev that waits for an RCU grace period, and the
-	 * flush waits once per few hundred services, not once per service.
+	 * Every changed service's table at once: the tables a flush
+	 * replaces are freed after one RCU grace period for all of them,
+	 * not one per service.
 	 */
 	ferr = tp_svc_batch_flush(m, b, &bad, NULL);
 	if (ferr) {

@@ -15,6 +15,7 @@
 #include <bpf/libbpf.h>
 
 #include "pins.h"
+#include "slab.h"
 #include "table.h"
 #include "tpctl.h"
 
@@ -52,6 +53,38 @@ static long long map_count(int fd, const struct bpf_map_info *info)
 	return n;
 }
 
+/*
+ * The slab at @path (@fd) as its row says it: chunks as entries, their
+ * blocks and those in tables, the chunks' memory with the outer map's.
+ */
+static void map_slab_info(int fd, const char *path, struct tpctl_map_info *mi)
+{
+	struct tp_slab *s = tp_slab_open(fd, path);
+	struct tp_slab_usage u;
+	char chunk[PATH_MAX + 16];
+	long long mem;
+	__u32 i;
+	int cfd;
+
+	if (!s || tp_slab_usage(s, &u)) {
+		tp_slab_close(s);
+		return;
+	}
+	mi->slab = true;
+	mi->entries = u.chunks;
+	mi->blocks = (long long)(u.used_blocks + u.free_blocks);
+	mi->used = (long long)u.used_blocks;
+	for (i = 0; i < u.chunks && mi->memlock >= 0; i++) {
+		snprintf(chunk, sizeof(chunk), "%s_%u", path, i);
+		cfd = bpf_obj_get(chunk);
+		mem = cfd >= 0 ? tp_fdinfo_field(cfd, "memlock") : -1;
+		mi->memlock = mem >= 0 ? mi->memlock + mem : -1;
+		if (cfd >= 0)
+			close(cfd);
+	}
+	tp_slab_close(s);
+}
+
 /**
  * tpctl_map_infos() - what is pinned under the pin root, map by map.
  * @ctx:  the context (its pin root).
@@ -81,6 +114,8 @@ void tpctl_map_infos(struct tpctl_ctx *ctx, struct tpctl_map_info *maps)
 		else
 			maps[i].entries = map_count(fd, &maps[i].info);
 		maps[i].memlock = tp_fdinfo_field(fd, "memlock");
+		if (!maps[i].err && !strcmp(maps[i].name, TP_MAP_MAGLEV_SLAB))
+			map_slab_info(fd, path, &maps[i]);
 		close(fd);
 	}
 }
@@ -137,7 +172,13 @@ static void map_plain_row(struct tpctl_table *t,
 	tpctl_table_cell(t, "%uB", in->key_size);
 	tpctl_table_cell(t, "%uB", in->value_size);
 	tpctl_table_cell(t, "%u", in->max_entries);
-	if (mi->entries < 0) {
+	if (mi->slab) {
+		/* a slab: chunks made, and how full their blocks are */
+		tpctl_table_cell(t, "%lld", mi->entries);
+		tpctl_table_cell(t, "%.1f%%",
+				 mi->blocks ? 100.0 * mi->used / mi->blocks
+					    : 0.0);
+	} else if (mi->entries < 0) {
 		tpctl_table_cell(t, "-");
 		tpctl_table_cell(t, "-");
 	} else {
@@ -177,6 +218,11 @@ static void map_json_row(struct tp_json *j, const struct tpctl_map_info *mi,
 		tp_json_kv_u64(j, "bytes_memlock", mi->memlock);
 	else
 		tp_json_kv_null(j, "bytes_memlock");
+	if (mi->slab) {
+		tp_json_kv_u64(j, "chunks", mi->entries);
+		tp_json_kv_u64(j, "blocks", mi->blocks);
+		tp_json_kv_u64(j, "blocks_used", mi->used);
+	}
 	tp_json_obj_close(j);
 }
 
@@ -204,6 +250,13 @@ void tpctl_maps_render(struct tpctl_ctx *ctx, const struct tpctl_map_info *maps,
 		map_plain_row(&t, &maps[i]);
 	tpctl_table_print(&t, ctx->out);
 	tpctl_table_free(&t);
+	for (i = 0; i < n; i++)
+		if (maps[i].slab)
+			fprintf(ctx->out,
+				"%s: %lld of %u chunks of 1 MiB; %lld of their %lld blocks of %u slots in tables\n",
+				maps[i].name, maps[i].entries,
+				maps[i].info.max_entries, maps[i].used,
+				maps[i].blocks, TP_MAGLEV_BLOCK_SLOTS);
 }
 
 /** tpctl_map_list() - every map of the ABI with its size and fill. */

@@ -173,11 +173,17 @@ cleanup:
 	return ret;
 }
 
-/** tpctl_service_del() - remove a service and its backends. */
+/*
+ * tpctl_service_del() - remove a service and its backends; in a batch,
+ * the backends and the table's space go at its flush, one grace period
+ * for every service the batch removes.
+ */
 int tpctl_service_del(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 {
 	char name[TP_SVC_STRLEN];
-	int err = tp_service_del(&ctx->maps, &a->svc);
+	int err = ctx->svc_batch ? tp_service_del_staged(
+					   &ctx->maps, ctx->svc_batch, &a->svc)
+				 : tp_service_del(&ctx->maps, &a->svc);
 
 	if (err == -ENOENT)
 		return tpctl_err(ctx, "no service %s", svc_str(&a->svc, name));

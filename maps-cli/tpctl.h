@@ -436,7 +436,13 @@ void tpctl_stats_free(struct tpctl_stats *s);
  * @info:    the kernel's description.
  * @entries: entries counted, -1 for arrays and ring buffers.
  * @memlock: kernel memory it holds, as /proc/PID/fdinfo says (what
- *           `bpftool map show` reports); -1 if unknown.
+ *           `bpftool map show` reports); -1 if unknown.  For
+ *           tp_maglev_slab, with its chunks'.
+ * @slab:    it is tp_maglev_slab, read as one: @entries counts its
+ *           chunks, and
+ * @blocks:  their blocks,
+ * @used:    those in tables (zero and unused for every other map, so a
+ *           row built field by field is a plain map).
  */
 struct tpctl_map_info {
 	const char *name;
@@ -444,6 +450,9 @@ struct tpctl_map_info {
 	struct bpf_map_info info;
 	long long entries;
 	long long memlock;
+	bool slab;
+	long long blocks;
+	long long used;
 };
 
 /* cmd_map.c */

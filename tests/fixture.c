@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -17,6 +18,25 @@
 #include "fixture.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/**
+ * fixture_seed() - the seed of a test's random sequence: $@env when set
+ * (to replay one), else from the clock; printed, and given to srandom().
+ * @env: the variable that replays it, e.g. "TP_SLAB_SEED".
+ *
+ * Return: the seed.
+ */
+unsigned long long fixture_seed(const char *env)
+{
+	const char *s = getenv(env);
+	unsigned long long seed = s ? strtoull(s, NULL, 0)
+				    : (unsigned long long)time(NULL) ^
+						  (unsigned long long)clock();
+
+	print_message("seed %llu (%s replays)\n", seed, env);
+	srandom((unsigned int)seed);
+	return seed;
+}
 
 /**
  * read_fixture() - a fixture file's contents (NUL-terminated, up to 1 MiB),

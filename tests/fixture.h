@@ -6,6 +6,7 @@
 
 struct tpd_config;
 
+unsigned long long fixture_seed(const char *env);
 char *read_fixture(const char *name, size_t *len);
 int fixture_tmpdir(char *dir, size_t size, const char *prefix);
 void fixture_pin_config(struct tpd_config *cfg, const char *prefix);

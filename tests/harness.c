@@ -18,6 +18,7 @@
 
 #include "harness.h"
 #include "datapath.h"
+#include "slab.h"
 
 static char th_reason[256];
 /* the object failed to load for a reason other than privilege: a failure */
@@ -215,11 +216,8 @@ static int th_reset(struct tailplane *skel)
 	size_t vsize;
 
 	/*
-	 * tp_maglev keeps its tables: a table is only found through its
-	 * service (which is gone), a new service of that id gets a new
-	 * table before its entry names a size, and emptying the slots
-	 * would wait a grace period per slot (maps of maps have no batch
-	 * delete).
+	 * tp_maglev_slab keeps its chunks: a table is only found through
+	 * its service (which is gone); th_open() marks every block free.
 	 */
 	err = 0;
 	bpf_object__for_each_map(map, skel->obj)
@@ -239,7 +237,7 @@ static int th_reset(struct tailplane *skel)
 			ring_buffer__free(rb);
 			break;
 		case BPF_MAP_TYPE_ARRAY_OF_MAPS:
-			break; /* tp_ct_tables is fixed, tp_maglev: see above */
+			break; /* tp_ct_tables is fixed, tp_maglev_slab: above */
 		case BPF_MAP_TYPE_ARRAY:
 			err = th_zero_array(fd, 0, bpf_map__max_entries(map),
 					    vsize);
@@ -353,6 +351,8 @@ int th_open(struct th *h, const struct th_knobs *knobs)
 ready:
 	tp_maps_from_object(&h->maps, h->skel->obj,
 			    h->skel->rodata->maglev_size);
+	/* no service left: every block of the chunks kept is free */
+	tp_slab_reclaim(h->maps.slab, h->maps.services, false);
 	h->l3_ifindex = th_tun_ifindex;
 	h->l3_ifindex2 = th_tun2_ifindex;
 	key = th_tun_ifindex;
@@ -373,6 +373,8 @@ void th_close(struct th *h)
 {
 	if (!h->skel)
 		return;
+	tp_slab_close(h->maps.slab);
+	h->maps.slab = NULL;
 	tailplane__destroy(th_cached);
 	th_cached = h->skel;
 	th_cached_knobs = h->knobs;

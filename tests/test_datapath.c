@@ -18,6 +18,7 @@
 
 #include "rowtest.h"
 #include "service.h"
+#include "slab.h"
 
 /*
  * test_@test_v4 and test_@test_v6: @fn(state, client, VIP, backend) with
@@ -386,7 +387,7 @@ static void test_services_past_1023(void **state)
 
 	REQUIRE_BPF();
 	assert_non_null(b);
-	/* one at a time: each table goes live by its own tp_maglev update */
+	/* one at a time: each table goes live by its own entry update */
 	t0 = now_s();
 	for (i = 0; i < 100; i++) {
 		scale_addrs(i, vip, be, sizeof(vip));
@@ -753,6 +754,171 @@ static void distribution(struct th *h, size_t n, const __u16 *w)
 				"backend %u got %.4f of flows, not within 5%% of %.4f",
 				i, got, share);
 	}
+}
+
+/* The service at @vip:80/TCP, as its entry is now. */
+static struct tp_svc slab_svc(struct th *h, const char *vip)
+{
+	struct tp_svc_key k = pt_svc_key(vip, 80, IPPROTO_TCP);
+	struct tp_svc svc;
+
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	return svc;
+}
+
+/* New flows to @vip:80 go to @be[0..n) only, and to each of them. */
+static void slab_flows(struct th *h, const char *vip, const char **be, size_t n)
+{
+	static unsigned int port = 20000; /* new flows, never conntrack's */
+	unsigned int i, hits[10] = {};
+	struct pkt_spec sp;
+	char src[64];
+	int b;
+
+	for (i = 0; i < 60 * n; i++) {
+		snprintf(src, sizeof(src), "100.64.7.%u", i % 250 + 1);
+		sp = pt_flow(src, port++, vip, 80, IPPROTO_TCP, PKT_TCP_SYN);
+		b = pt_backend_of(h, &sp, be, n);
+		if (b < 0)
+			fail_msg("a flow to %s went to none of its backends",
+				 vip);
+		hits[b]++;
+	}
+	for (i = 0; i < n; i++)
+		if (!hits[i])
+			fail_msg("no flow to %s went to %s", vip, be[i]);
+}
+
+/*
+ * Two services' tables side by side in one chunk of the slab, and each
+ * flow picks from its own service's table: a table read past its own
+ * extent, or at another's offset, would send flows to the neighbour's
+ * backends.
+ */
+static void test_slab_neighbours(void **state)
+{
+	struct th *h = *state;
+	const char *vip2 = "198.19.0.77";
+	struct tp_svc a, b;
+
+	REQUIRE_BPF();
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, NULL, 0, 0);
+	pt_service(h, vip2, 80, IPPROTO_TCP, BE4 + 3, 4, 8080, NULL, NULL, 0,
+		   0);
+	a = slab_svc(h, VIP4);
+	b = slab_svc(h, vip2);
+	assert_int_equal(a.table_off >> TP_MAGLEV_CHUNK_SHIFT,
+			 b.table_off >> TP_MAGLEV_CHUNK_SHIFT);
+	/* first fit: the second right after the first's last block */
+	assert_int_equal(b.table_off,
+			 a.table_off + tp_slab_blocks(a.table_size) *
+					       TP_MAGLEV_BLOCK_SLOTS);
+	slab_flows(h, VIP4, BE4, 3);
+	slab_flows(h, vip2, BE4 + 3, 4);
+}
+
+/*
+ * Copy on write: a replaced table gets a new extent while the old one
+ * stays as it was until the flush's grace period, and the extent of a
+ * deleted service is not handed to the next service before the grace
+ * step (a program that found the old entry may still read it).
+ */
+static void test_slab_reuse_after_grace(void **state)
+{
+	struct th *h = *state;
+	const char *vip2 = "198.19.0.78", *vip3 = "198.19.0.79";
+	__u32 old[131], now[131];
+	struct tp_svc a, a2, c, d;
+	struct tp_svc_key k;
+
+	REQUIRE_BPF();
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	a = slab_svc(h, VIP4);
+	assert_int_equal(a.table_size, 131);
+	/* replaced: a new extent, live with the new backends */
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4 + 1, 1, 8080, NULL, NULL, 0,
+		   0);
+	a2 = slab_svc(h, VIP4);
+	assert_int_not_equal(a2.table_off, a.table_off);
+	slab_flows(h, VIP4, BE4 + 1, 1);
+	/* the flush waited its grace period: the old extent is free again */
+	pt_service(h, vip2, 80, IPPROTO_TCP, BE4 + 2, 1, 8080, NULL, NULL, 0,
+		   0);
+	assert_int_equal(slab_svc(h, vip2).table_off, a.table_off);
+
+	/*
+	 * A delete as tp_service_del() does it, stopped between the entry's
+	 * removal and the grace step: the entry is gone, its extent deferred
+	 */
+	assert_int_equal(tp_slab_read(h->maps.slab, a2.table_off, 131, old), 0);
+	k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
+	assert_int_equal(bpf_map_delete_elem(h->maps.services, &k), 0);
+	assert_int_equal(tp_slab_defer(h->maps.slab, a2.table_off, 131), 0);
+	/* the next service does not get it, and it still holds its table */
+	pt_service(h, vip3, 80, IPPROTO_TCP, BE4 + 3, 1, 8080, NULL, NULL, 0,
+		   0);
+	c = slab_svc(h, vip3);
+	assert_true(c.table_off + 131 <= a2.table_off ||
+		    c.table_off >= a2.table_off + 131);
+	assert_int_equal(tp_slab_read(h->maps.slab, a2.table_off, 131, now), 0);
+	assert_memory_equal(now, old, sizeof(old));
+	slab_flows(h, vip3, BE4 + 3, 1);
+	/* that flush's grace step freed it: the service after gets it */
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4 + 4, 1, 8080, NULL, NULL, 0,
+		   0);
+	d = slab_svc(h, VIP4);
+	assert_int_equal(d.table_off, a2.table_off);
+	slab_flows(h, VIP4, BE4 + 4, 1);
+}
+
+/*
+ * Services removed by a sync: entries at once, their backends and
+ * extents at the batch's flush (one grace period for all), so until then
+ * a table a program may still read keeps its backends.
+ */
+static void test_slab_staged_deletes(void **state)
+{
+	struct th *h = *state;
+	const char *vips[3] = { VIP4, "198.19.0.80", "198.19.0.81" };
+	struct tp_svc_batch *b = tp_svc_batch_new();
+	struct tp_svc svc[3], gone;
+	struct tp_backend be;
+	struct tp_svc_key k;
+	__u32 ids[2];
+	int i;
+
+	REQUIRE_BPF();
+	assert_non_null(b);
+	for (i = 0; i < 3; i++) {
+		pt_service(h, vips[i], 80, IPPROTO_TCP, BE4 + 2 * i, 2, 8080,
+			   NULL, NULL, 0, 0);
+		svc[i] = slab_svc(h, vips[i]);
+	}
+	assert_int_equal(tp_service_backends(&h->maps, svc[0].id, ids, NULL, 2),
+			 2);
+	for (i = 0; i < 2; i++) {
+		k = pt_svc_key(vips[i], 80, IPPROTO_TCP);
+		assert_int_equal(tp_service_del_staged(&h->maps, b, &k), 0);
+		assert_int_equal(
+			bpf_map_lookup_elem(h->maps.services, &k, &gone),
+			-ENOENT);
+	}
+	/* staged: the backends a running program may still reach are there */
+	assert_int_equal(bpf_map_lookup_elem(h->maps.backends, &ids[0], &be),
+			 0);
+	assert_true(tp_svc_batch_pending(b));
+	assert_int_equal(tp_svc_batch_flush(&h->maps, b, NULL, NULL), 0);
+	tp_svc_batch_free(b);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.backends, &ids[0], &be),
+			 -ENOENT);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.backends, &ids[1], &be),
+			 -ENOENT);
+	/* both extents free: the next service takes the first */
+	pt_service(h, "198.19.0.82", 80, IPPROTO_TCP, BE4 + 6, 2, 8080, NULL,
+		   NULL, 0, 0);
+	assert_int_equal(slab_svc(h, "198.19.0.82").table_off,
+			 svc[0].table_off);
+	slab_flows(h, vips[2], BE4 + 4, 2);
 }
 
 static void test_maglev_equal_weights(void **state)
@@ -1575,6 +1741,9 @@ int main(void)
 		T(test_services_past_1023),
 		T(test_service_index_model),
 		T(test_batch_one_build_per_service),
+		T(test_slab_neighbours),
+		T(test_slab_reuse_after_grace),
+		T(test_slab_staged_deletes),
 		T(test_maglev_equal_weights),
 		T(test_maglev_weights_1_2_3),
 		T(test_maglev_remove_one_of_ten),

@@ -15,10 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "idalloc.h"
 
 #define check(cond, fmt, ...)                         \
@@ -48,13 +48,8 @@ static int model_used(void *ctx, __u32 id)
 
 static __u64 test_seed(void)
 {
-	const char *s = getenv("TP_IDALLOC_SEED");
-	__u64 seed =
-		s ? strtoull(s, NULL, 0) : (__u64)time(NULL) ^ (__u64)clock();
+	__u64 seed = fixture_seed("TP_IDALLOC_SEED");
 
-	print_message("seed %llu (TP_IDALLOC_SEED replays)\n",
-		      (unsigned long long)seed);
-	srandom((unsigned int)seed);
 	tp_id_alloc_seed(seed);
 	return seed;
 }

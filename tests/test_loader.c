@@ -42,6 +42,7 @@
 #include "pkttest.h"
 #include "policy.h"
 #include "service.h"
+#include "slab.h"
 #include "snat.h"
 #include "sync.h"
 #include "tailplane.skel.h"
@@ -1059,7 +1060,7 @@ static void test_limits_named(void **state)
 	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)), want);
 
 	/* every service id in use */
-	for (id = 1; id < tp_map_max_entries(h->maps.maglev); id++) {
+	for (id = 1; id < tp_map_max_entries(h->maps.svc_stats); id++) {
 		struct tp_svc_key fk = pt_svc_key(VIP4, 1000 + id, IPPROTO_UDP);
 		struct tp_svc fs = { .id = id, .owner = TP_OWNER_TPCTL };
 
@@ -1075,7 +1076,7 @@ static void test_limits_named(void **state)
 		want, sizeof(want),
 		"every service id is in use: %u services; capacity.services in "
 		"the tailplaned configuration raises it",
-		tp_map_max_entries(h->maps.maglev) - 1);
+		tp_map_max_entries(h->maps.svc_stats) - 1);
 	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)), want);
 	/* an error of another kind is not taken for a full map */
 	assert_int_equal(tp_identity_set(&h->maps, 1, &now[0].prefix, 200, 300,
@@ -2341,9 +2342,9 @@ static int pins_teardown(void **state)
 }
 
 /*
- * A restart reuses every pin (state survives); a new Maglev size migrates
- * tp_maglev and rebuilds the tables; a map whose layout changed is
- * replaced, not left half-compatible.
+ * A restart reuses every pin (state survives); a new Maglev size rebuilds
+ * the tables in the same slab; a map whose layout changed is replaced,
+ * not left half-compatible.
  */
 static void test_pins_survive_and_migrate(void **state)
 {
@@ -2355,7 +2356,7 @@ static void test_pins_survive_and_migrate(void **state)
 	struct bpf_map_info info;
 	struct tp_svc svc;
 	char path[300];
-	__u32 id, slot, key, frag_id;
+	__u32 slot, frag_id, slab_id;
 	int i, fd;
 
 	(void)state;
@@ -2377,31 +2378,26 @@ static void test_pins_survive_and_migrate(void **state)
 	assert_int_equal(bpf_map_lookup_elem(dp.maps.services, &k, &svc), 0);
 	tpd_datapath_close(&dp);
 
-	/* another Maglev size: migrated, and the live table rebuilt at 31 */
+	/* another Maglev size: the live table rebuilt at 31, same slab */
+	assert_int_equal(map_info(cfg.pin_root, TP_MAP_MAGLEV_SLAB, &info), 0);
+	slab_id = info.id;
 	cfg.maglev_size = 31;
 	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
 	assert_true(dp.maglev_resized);
-	assert_int_equal(map_info(cfg.pin_root, TP_MAP_MAGLEV, &info), 0);
+	assert_int_equal(map_info(cfg.pin_root, TP_MAP_MAGLEV_SLAB, &info), 0);
 	assert_int_equal(info.type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	assert_int_equal(info.id, slab_id);
 	assert_int_equal(bpf_map_lookup_elem(dp.maps.services, &k, &svc), 0);
 	assert_int_equal(svc.table_size, 31);
 	{
-		/* the live table, read back as root (the loader never does) */
-		__u32 inner_id;
-		int tfd;
+		/* the live table, read back through the chunk's pin */
+		__u32 table[31];
 
 		assert_int_equal(
-			bpf_map_lookup_elem(dp.maps.maglev, &svc.id, &inner_id),
+			tp_slab_read(dp.maps.slab, svc.table_off, 31, table),
 			0);
-		tfd = bpf_map_get_fd_by_id(inner_id);
-		assert_true(tfd >= 0);
-		for (slot = 0; slot < 31; slot++) {
-			key = slot;
-			assert_int_equal(bpf_map_lookup_elem(tfd, &key, &id),
-					 0);
-			assert_int_not_equal(id, 0);
-		}
-		close(tfd);
+		for (slot = 0; slot < 31; slot++)
+			assert_int_not_equal(table[slot], 0);
 	}
 	tpd_datapath_close(&dp);
 
@@ -3020,15 +3016,63 @@ static int pin_old_map(const char *root, const char *name,
 }
 
 /*
- * Pins of the layout before per-service tables: a flat tp_maglev array,
- * 20-byte tp_services values with the two-table flag, preallocated
+ * The old value of service @k: 20 bytes (V1) or 24 (V2, the table size
+ * after the revision), pinned as tp_services, and its tables as that
+ * layout had them in tp_maglev: a flat array (V1), or an array of maps
+ * with an inner map of @size entries at slot @id (V2) holding @table.
+ */
+static void pin_old_services(const struct tpd_config *cfg, __u32 value_size,
+			     const struct tp_svc_key *k, const void *old,
+			     __u32 id, const __u32 *table, __u32 size)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP);
+	LIBBPF_OPTS(bpf_map_create_opts, outer_opts);
+	char path[300];
+	int fd, inner;
+	__u32 slot;
+
+	fd = pin_old_map(cfg->pin_root, TP_MAP_SERVICES, BPF_MAP_TYPE_HASH,
+			 sizeof(*k), value_size, 1024);
+	assert_int_equal(bpf_map_update_elem(fd, k, old, BPF_ANY), 0);
+	close(fd);
+	if (value_size == TP_SVC_V1_SIZE) {
+		close(pin_old_map(cfg->pin_root, TP_MAGLEV_V2_PIN,
+				  BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+				  sizeof(__u32), 1024 * 2 * 31));
+		return;
+	}
+	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "tp_maglev_tbl",
+			       sizeof(__u32), sizeof(__u32), size, &opts);
+	assert_true(inner >= 0);
+	for (slot = 0; slot < size; slot++)
+		assert_int_equal(bpf_map_update_elem(inner, &slot, &table[slot],
+						     BPF_ANY),
+				 0);
+	outer_opts.inner_map_fd = inner;
+	snprintf(path, sizeof(path), "%s/%s", cfg->pin_root, TP_MAGLEV_V2_PIN);
+	unlink(path);
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, TP_MAGLEV_V2_PIN,
+			    sizeof(__u32), sizeof(__u32), 1025, &outer_opts);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_map_update_elem(fd, &id, &inner, BPF_ANY), 0);
+	assert_int_equal(bpf_obj_pin(fd, path), 0);
+	close(inner);
+	close(fd);
+}
+
+/*
+ * Pins of the layouts before the Maglev slab.  V1, before per-service
+ * tables: a flat tp_maglev array, 20-byte tp_services values with the
+ * two-table flag.  V2: tp_maglev an array of per-service inner maps,
+ * 24-byte values naming the table's size.  Both with preallocated
  * tp_backends and no tp_svc_backends.  The load converts them before any
  * program of the new object runs (until the new programs attach, the old
  * ones keep serving from the old maps, which hold a table): the service
- * keeps its id (conntrack's svc_id), gets an index and a table built
- * from its backends, so the first packet the new programs see finds it.
+ * keeps its id (conntrack's svc_id), gets an index and a table in the
+ * slab built from its backends, so the first packet the new programs see
+ * finds it; the old tp_maglev is unpinned.
  */
-static void test_pins_upgrade_services(void **state)
+static void upgrade_services_from(__u32 value_size)
 {
 	struct tp_svc_key k = pt_svc_key(VIP4, 80, IPPROTO_TCP);
 	struct {
@@ -3038,9 +3082,10 @@ static void test_pins_upgrade_services(void **state)
 		__u16 active;
 		__u8 table, owner;
 		__u32 revision;
+		__u32 table_size; /* V2 only */
 	} old = { .id = 7,
 		  .active = 2,
-		  .table = 1,
+		  .table = value_size == TP_SVC_V1_SIZE,
 		  .owner = TP_OWNER_TPCTL,
 		  .revision = 3,
 		  .zone = 0,
@@ -3048,26 +3093,22 @@ static void test_pins_upgrade_services(void **state)
 		  .flags = TP_SVC_F_AFFINITY };
 	struct tp_backend be[2] = {};
 	struct tp_maglev_backend mb[2] = {};
-	__u32 ids[2] = { 5, 6 }, got[4], want[1021], inner, slot, id, size;
+	__u32 ids[2] = { 5, 6 }, got[4], want[1021], table[1021], size;
 	struct tpd_datapath dp;
 	struct tpd_config cfg;
 	struct bpf_map_info info;
 	struct tp_svc svc;
 	char path[300];
-	int fd, i, tfd, n;
+	int fd, i, n;
 
-	(void)state;
-	REQUIRE_BPF();
-	_Static_assert(sizeof(old) == TP_SVC_V1_SIZE, "old tp_svc layout");
+	_Static_assert(offsetof(typeof(old), table_size) == TP_SVC_V1_SIZE,
+		       "V1 tp_svc layout");
+	_Static_assert(sizeof(old) == TP_SVC_V2_SIZE, "V2 tp_svc layout");
 	pin_cfg(&cfg);
 	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
 	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
 	tpd_datapath_close(&dp);
 
-	fd = pin_old_map(cfg.pin_root, TP_MAP_SERVICES, BPF_MAP_TYPE_HASH,
-			 sizeof(k), TP_SVC_V1_SIZE, 1024);
-	assert_int_equal(bpf_map_update_elem(fd, &k, &old, BPF_ANY), 0);
-	close(fd);
 	fd = pin_old_map(cfg.pin_root, TP_MAP_BACKENDS, BPF_MAP_TYPE_HASH,
 			 sizeof(__u32), sizeof(struct tp_backend), 65536);
 	for (i = 0; i < 2; i++) {
@@ -3084,16 +3125,23 @@ static void test_pins_upgrade_services(void **state)
 		mb[i].weight = 1;
 	}
 	close(fd);
-	close(pin_old_map(cfg.pin_root, TP_MAP_MAGLEV, BPF_MAP_TYPE_ARRAY,
-			  sizeof(__u32), sizeof(__u32), 1024 * 2 * 31));
+	size = tp_maglev_table_size(2, TP_MAGLEV_SIZE);
+	assert_int_equal(tp_maglev_build(mb, 2, size, want), 0);
+	old.table_size = size;
+	pin_old_services(&cfg, value_size, &k, &old, 7, want, size);
+	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_MAGLEV_SLAB);
+	assert_int_equal(unlink(path), 0);
+	tp_slab_unpin_stale(path);
 	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root,
 		 TP_MAP_SVC_BACKENDS);
 	assert_int_equal(unlink(path), 0);
 
 	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
 	assert_true(dp.maglev_resized);
-	assert_int_equal(map_info(cfg.pin_root, TP_MAP_MAGLEV, &info), 0);
+	assert_int_equal(map_info(cfg.pin_root, TP_MAP_MAGLEV_SLAB, &info), 0);
 	assert_int_equal(info.type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	assert_int_not_equal(map_info(cfg.pin_root, TP_MAGLEV_V2_PIN, &info),
+			     0);
 	assert_int_equal(map_info(cfg.pin_root, TP_MAP_BACKENDS, &info), 0);
 	assert_int_equal(info.map_flags, BPF_F_NO_PREALLOC);
 	/* the service as it was, id and all, with a table of its two backends */
@@ -3104,22 +3152,14 @@ static void test_pins_upgrade_services(void **state)
 	assert_int_equal(svc.owner, TP_OWNER_TPCTL);
 	assert_int_equal(svc.pad, 0);
 	assert_int_equal(svc.active, 2);
-	size = tp_maglev_table_size(2, TP_MAGLEV_SIZE);
 	assert_int_equal(svc.table_size, size);
 	n = tp_service_backends(&dp.maps, 7, got, NULL, 4);
 	assert_int_equal(n, 2);
 	assert_true((got[0] == 5 && got[1] == 6) ||
 		    (got[0] == 6 && got[1] == 5));
-	assert_int_equal(tp_maglev_build(mb, 2, size, want), 0);
-	assert_int_equal(bpf_map_lookup_elem(dp.maps.maglev, &svc.id, &inner),
+	assert_int_equal(tp_slab_read(dp.maps.slab, svc.table_off, size, table),
 			 0);
-	tfd = bpf_map_get_fd_by_id(inner);
-	assert_true(tfd >= 0);
-	for (slot = 0; slot < size; slot++) {
-		assert_int_equal(bpf_map_lookup_elem(tfd, &slot, &id), 0);
-		assert_int_equal(id, want[slot]);
-	}
-	close(tfd);
+	assert_memory_equal(table, want, size * sizeof(*want));
 	/* tpctl learns the table size from the maps */
 	assert_int_equal(tp_service_maglev_cap(&dp.maps), TP_MAGLEV_SIZE);
 	/* and writes go on from there: a third backend, ids kept */
@@ -3148,6 +3188,20 @@ static void test_pins_upgrade_services(void **state)
 	tpd_datapath_close(&dp);
 	assert_int_equal(tpd_detach_all(&cfg, true), 0);
 	tpd_config_free(&cfg);
+}
+
+static void test_pins_upgrade_services(void **state)
+{
+	(void)state;
+	REQUIRE_BPF();
+	upgrade_services_from(TP_SVC_V1_SIZE);
+}
+
+static void test_pins_upgrade_services_v2(void **state)
+{
+	(void)state;
+	REQUIRE_BPF();
+	upgrade_services_from(TP_SVC_V2_SIZE);
 }
 
 /*
@@ -4446,6 +4500,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_ct_v1_unsplit_pins_converted,
 					  pins_teardown),
 		cmocka_unit_test_teardown(test_pins_upgrade_services,
+					  pins_teardown),
+		cmocka_unit_test_teardown(test_pins_upgrade_services_v2,
 					  pins_teardown),
 		cmocka_unit_test_teardown(test_pins_upgrade_config,
 					  pins_teardown),

@@ -51,6 +51,7 @@
 #include "pktgen.h"
 #include "policy.h"
 #include "service.h"
+#include "slab.h"
 #include "tailplane.skel.h"
 
 #define TM_ARRAY_SIZE(a)   (sizeof(a) / sizeof((a)[0]))
@@ -295,7 +296,8 @@ static void tm_clear_map(int fd)
 
 	if (bpf_obj_get_info_by_fd(fd, &info, &len) ||
 	    info.key_size > sizeof(key) || info.type == BPF_MAP_TYPE_ARRAY ||
-	    info.type == BPF_MAP_TYPE_PERCPU_ARRAY)
+	    info.type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+	    info.type == BPF_MAP_TYPE_ARRAY_OF_MAPS)
 		return;
 	/*
 	 * Keys first, then the deletes: taking the first key again after
@@ -319,22 +321,6 @@ static void tm_clear_map(int fd)
 	free(keys);
 }
 
-/*
- * Drop every Maglev table: a map of maps has every slot as a key, so
- * get_next_key does not find the used ones.  Each delete waits for a
- * grace period, and maps of maps have no batch delete: only the tests
- * that leave few tables behind come before test_scale_memory, which is
- * last and leaves its 65,535 to the end of the process.
- */
-static void tm_clear_maglev(int fd)
-{
-	__u32 max = tp_map_max_entries(fd), k, inner;
-
-	for (k = 0; k < max; k++)
-		if (!bpf_map_lookup_elem(fd, &k, &inner))
-			bpf_map_delete_elem(fd, &k);
-}
-
 /* Each test starts from empty maps. */
 static int tm_setup(void **state)
 {
@@ -344,7 +330,9 @@ static int tm_setup(void **state)
 		return 0;
 	for (i = 0; i < tp_pin_maps_n; i++)
 		tm_clear_map(tp_pins_map_fd(&tm.maps, i));
-	tm_clear_maglev(tm.maps.maglev);
+	/* the slab keeps its chunks, every block free (no service names one) */
+	assert_true(tp_slab_reclaim(tm.maps.slab, tm.maps.services, false) >=
+		    0);
 	return 0;
 }
 
@@ -591,12 +579,12 @@ static unsigned int tm_count(int fd)
 static int tm_check_service(const char *svc_str)
 {
 	struct tp_svc_key k = tm_key(svc_str);
-	__u32 ids[TP_MAX_SVC_BACKENDS], m, i, key, id, inner;
+	__u32 ids[TP_MAX_SVC_BACKENDS], m, i, *got;
 	struct tp_backend bes[TP_MAX_SVC_BACKENDS];
 	struct tp_maglev_backend mb[TP_MAX_SVC_BACKENDS];
 	__u32 *want;
 	struct tp_svc svc;
-	int n, j, active = 0, tfd;
+	int n, j, active = 0;
 
 	assert_int_equal(bpf_map_lookup_elem(tm.maps.services, &k, &svc), 0);
 	n = tp_service_backends(&tm.maps, svc.id, ids, bes,
@@ -617,30 +605,21 @@ static int tm_check_service(const char *svc_str)
 					  tp_service_maglev_cap(&tm.maps))
 		   : 0;
 	assert_int_equal(svc.table_size, m);
-	if (!m) {
-		/* no active backend, no table */
-		assert_int_equal(
-			bpf_map_lookup_elem(tm.maps.maglev, &svc.id, &inner),
-			-ENOENT);
-		return n;
-	}
+	if (!m)
+		return n; /* no active backend, no table */
 	want = calloc(m, sizeof(*want));
+	got = calloc(m, sizeof(*got));
 	assert_non_null(want);
+	assert_non_null(got);
 	assert_int_equal(tp_maglev_build(mb, active, m, want), 0);
-	/* the live table, read back as root (no production path does) */
-	assert_int_equal(bpf_map_lookup_elem(tm.maps.maglev, &svc.id, &inner),
-			 0);
-	tfd = bpf_map_get_fd_by_id(inner);
-	assert_true(tfd >= 0);
-	assert_int_equal(tp_map_max_entries(tfd), m);
+	/* the live table, read back through the chunk's pin */
+	assert_int_equal(tp_slab_read(tm.maps.slab, svc.table_off, m, got), 0);
 	for (i = 0; i < m; i++) {
-		key = i;
-		assert_int_equal(bpf_map_lookup_elem(tfd, &key, &id), 0);
-		if (id != want[i])
+		if (got[i] != want[i])
 			fail_msg("%s: slot %u holds backend %u, want %u",
-				 svc_str, i, id, want[i]);
+				 svc_str, i, got[i], want[i]);
 	}
-	close(tfd);
+	free(got);
 	free(want);
 	return n;
 }
@@ -1437,7 +1416,7 @@ static void test_map_list_dump(void **state)
 	}
 	assert_true(seen);
 	yajl_tree_free(v);
-	tm_prints("tp_maglev", "map list");
+	tm_prints("tp_maglev_slab", "map list");
 
 	out = tm_ok("map dump tp_services");
 	assert_non_null(strstr(out, "key:"));
@@ -1948,6 +1927,45 @@ static void test_batch_services_10k(void **state)
  * A line that reads services back sees the tables of the lines before it:
  * the batch builds them first.
  */
+/* Batch lines: TM_VIP with two backends. */
+#define TM_VIP_TWO_BACKENDS                        \
+	"service add " TM_VIP "\n"                 \
+	"backend add " TM_VIP " 198.18.1.1:8080\n" \
+	"backend add " TM_VIP " 198.18.1.2:8080\n"
+
+/*
+ * Services a batch deletes: gone with their backends at the end, however
+ * many; one deleted and added again in the same batch is the new one,
+ * with only its new backends.
+ */
+static void test_batch_deletes(void **state)
+{
+	struct tm_res r;
+
+	TM_REQUIRE();
+	tm_exec(&r,
+		TM_VIP_TWO_BACKENDS
+		"service add 198.19.0.11:80/tcp\n"
+		"backend add 198.19.0.11:80/tcp 198.18.1.3:8080\n",
+		0, tm.pin_root, "batch -");
+	if (r.status)
+		fail_msg("batch failed: %s", r.err);
+	tm_res_free(&r);
+	assert_int_equal(tm_count(tm.maps.backends), 3);
+	tm_exec(&r,
+		"service del " TM_VIP "\n"
+		"service del 198.19.0.11:80/tcp\n"
+		"service add " TM_VIP "\n"
+		"backend add " TM_VIP " 198.18.1.4:8080\n",
+		0, tm.pin_root, "batch -");
+	if (r.status)
+		fail_msg("batch failed: %s", r.err);
+	tm_res_free(&r);
+	assert_int_equal(tm_count(tm.maps.services), 1);
+	assert_int_equal(tm_count(tm.maps.backends), 1);
+	assert_int_equal(tm_check_service(TM_VIP), 1);
+}
+
 static void test_batch_flush_before_read(void **state)
 {
 	static const char *const p_out[] = { "output", NULL };
@@ -1958,11 +1976,8 @@ static void test_batch_flush_before_read(void **state)
 
 	TM_REQUIRE();
 	tm_exec(&r,
-		"service add " TM_VIP "\n"
-		"backend add " TM_VIP " 198.18.1.1:8080\n"
-		"backend add " TM_VIP " 198.18.1.2:8080\n"
-		"service list\n"
-		"backend add " TM_VIP " 198.18.1.3:8080\n",
+		TM_VIP_TWO_BACKENDS "service list\n"
+				    "backend add " TM_VIP " 198.18.1.3:8080\n",
 		0, tm.pin_root, "-j batch -");
 	if (r.status)
 		fail_msg("batch failed: %s", r.err);
@@ -2247,7 +2262,8 @@ static void test_scale_writes(void **state)
 	skel = tailplane__open_opts(&opts);
 	assert_non_null(skel);
 	bpf_map__set_max_entries(skel->maps.tp_services, 131072);
-	bpf_map__set_max_entries(skel->maps.tp_maglev, 131072);
+	bpf_map__set_max_entries(skel->maps.tp_maglev_slab,
+				 tp_slab_chunks_for(131072));
 	bpf_map__set_max_entries(skel->maps.tp_svc_stats, 131072);
 	bpf_map__set_max_entries(skel->maps.tp_svc_backends,
 				 131072 + TP_MAX_BACKENDS);
@@ -2278,53 +2294,51 @@ static long long tm_memlock(int fd)
 	return v < 0 ? 0 : v;
 }
 
-/* memlock of tp_maglev and of every table in it (read back as root). */
+/* memlock of tp_maglev_slab and of every chunk in it (by their pins). */
 static unsigned long long tm_maglev_memlock(const struct tp_maps *m,
-					    unsigned int *tables)
+					    unsigned int *chunks)
 {
-	unsigned long long sum = tm_memlock(m->maglev);
-	__u32 slot, inner, max = tp_map_max_entries(m->maglev);
+	unsigned long long sum = tm_memlock(m->maglev_slab);
+	char path[PATH_MAX + 32];
 	int fd;
 
-	*tables = 0;
-	for (slot = 1; slot < max; slot++) {
-		if (bpf_map_lookup_elem(m->maglev, &slot, &inner))
-			continue;
-		fd = bpf_map_get_fd_by_id(inner);
+	for (*chunks = 0;; (*chunks)++) {
+		snprintf(path, sizeof(path), "%s/%s_%u", tm.pin_root,
+			 TP_MAP_MAGLEV_SLAB, *chunks);
+		fd = bpf_obj_get(path);
 		if (fd < 0)
-			continue;
+			break;
 		sum += tm_memlock(fd);
 		close(fd);
-		(*tables)++;
 	}
 	return sum;
 }
 
 /*
  * Maglev memory in proportion to the services that exist: memlock of the
- * outer map and the tables at 1, 1,000 and 65,535 services of one
- * backend each (recorded, not asserted; the flat layout before took
+ * slab and its chunks at 1, 1,000 and 65,535 services of one backend
+ * each (recorded, not asserted; the flat layout before took
  * TP_MAX_SERVICES * 2 * maglev_size slots of 8 bytes whatever existed).
  */
 static void test_scale_memory(void **state)
 {
 	static const unsigned int at[] = { 1, 1000, 65535 };
 	unsigned long long mg, other;
-	unsigned int i, from = 0, tables;
+	unsigned int i, from = 0, chunks;
 	double t;
 
 	TM_REQUIRE();
 	for (i = 0; i < 3; i++) {
 		t = tm_scale_fill(&tm.maps, from, at[i], 1);
 		from = at[i];
-		mg = tm_maglev_memlock(&tm.maps, &tables);
+		mg = tm_maglev_memlock(&tm.maps, &chunks);
 		other = tm_memlock(tm.maps.services) +
 			tm_memlock(tm.maps.backends) +
 			tm_memlock(tm.maps.svc_backends);
 		print_message(
-			"  %u services (filled in %.2f s): tp_maglev + %u tables %.1f MiB; "
+			"  %u services (filled in %.2f s): tp_maglev_slab + %u chunks %.1f MiB; "
 			"tp_services + tp_backends + tp_svc_backends %.1f MiB\n",
-			at[i], t, tables, mg / 1048576.0, other / 1048576.0);
+			at[i], t, chunks, mg / 1048576.0, other / 1048576.0);
 	}
 	print_message(
 		"  the flat layout: %.1f MiB at 1,023 services (maglev_size %u), "
@@ -2765,6 +2779,7 @@ int main(void)
 		cmocka_unit_test_setup(test_monitor, tm_setup),
 		cmocka_unit_test_setup(test_batch, tm_setup),
 		cmocka_unit_test_setup(test_batch_services_10k, tm_setup),
+		cmocka_unit_test_setup(test_batch_deletes, tm_setup),
 		cmocka_unit_test_setup(test_batch_flush_before_read, tm_setup),
 		cmocka_unit_test_setup(test_batch_errors, tm_setup),
 		cmocka_unit_test_setup(test_full_maps_named, tm_setup),
@@ -2773,7 +2788,7 @@ int main(void)
 		cmocka_unit_test_setup(test_scale_writes, tm_setup),
 		cmocka_unit_test_setup(test_scale_policy_writes, tm_setup),
 		cmocka_unit_test_setup(test_access_errors, tm_setup),
-		/* last: it leaves 65,535 tables behind (see tm_clear_maglev()) */
+		/* last: the largest */
 		cmocka_unit_test_setup(test_scale_memory, tm_setup),
 	};
 	int ret;

@@ -74,28 +74,34 @@ tp_lb_affinity_backend(const struct tp_svc *svc,
 }
 
 /*
- * The service's own table, through its tp_maglev slot; the slot is taken
- * modulo the size the service entry names (userspace never makes that
- * larger than the live table, and a lookup past the end finds nothing).
+ * The service's table: @table_size entries from slab slot @table_off, in
+ * one chunk.  The entry gives both at once (one element of a hash), so
+ * they always describe the same live table; a bad offset finds nothing.
  */
 static __always_inline struct tp_backend *
 tp_lb_maglev_backend(const struct tp_svc *svc, const struct tp_ct_key *t,
 		     __u32 *backend_id)
 {
-	__u32 m = svc->table_size, svc_id = svc->id, slot, *id;
+	__u32 m = svc->table_size, off = svc->table_off, chunk, slot, blk, id;
+	struct tp_maglev_block *b;
 	void *table;
 
 	if (!m)
 		return NULL;
-	table = bpf_map_lookup_elem(&tp_maglev, &svc_id);
+	chunk = off >> TP_MAGLEV_CHUNK_SHIFT;
+	table = bpf_map_lookup_elem(&tp_maglev_slab, &chunk);
 	if (!table)
 		return NULL;
-	slot = tp_flow_hash(t) % m;
-	id = bpf_map_lookup_elem(table, &slot);
-	if (!id || !*id)
+	slot = (off & TP_MAGLEV_CHUNK_MASK) + tp_flow_hash(t) % m;
+	blk = slot >> TP_MAGLEV_BLOCK_SHIFT;
+	b = bpf_map_lookup_elem(table, &blk);
+	if (!b)
 		return NULL;
-	*backend_id = *id;
-	return bpf_map_lookup_elem(&tp_backends, id);
+	id = b->id[slot & (TP_MAGLEV_BLOCK_SLOTS - 1)];
+	if (!id)
+		return NULL;
+	*backend_id = id;
+	return bpf_map_lookup_elem(&tp_backends, &id);
 }
 
 /**

@@ -44,25 +44,27 @@ struct {
 } tp_backends SEC(".maps");
 
 /*
- * One Maglev table per service with active backends, see the ABI.  The
- * template's size is only a default: BPF_F_INNER_MAP lets tables of any
- * size fill the slots.
+ * The Maglev slab, see the ABI: chunks of TP_MAGLEV_CHUNK_BLOCKS blocks
+ * of backend ids, all of one size and mmapable (userspace writes tables in place);
+ * the template carries the flags and the size every chunk is created
+ * with.  The loader sizes the outer array from the services capacity.
  */
-struct tp_maglev_table {
+struct tp_maglev_chunk {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, TP_MAGLEV_SIZE);
+	__uint(max_entries, TP_MAGLEV_CHUNK_BLOCKS);
 	__type(key, __u32);
-	__type(value, __u32);
-	__uint(map_flags, BPF_F_INNER_MAP);
+	/* by size: BTF would have only a declaration of the block type */
+	__uint(value_size, sizeof(struct tp_maglev_block));
+	__uint(map_flags, BPF_F_MMAPABLE);
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, TP_MAX_SERVICES);
+	__uint(max_entries, 64);
 	__type(key, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct tp_maglev_table);
-} tp_maglev SEC(".maps");
+	__array(values, struct tp_maglev_chunk);
+} tp_maglev_slab SEC(".maps");
 
 /*
  * Per-service index of backends (struct tp_svc_be_key), userspace only:

@@ -43,8 +43,8 @@
 	  "services by frontend: id, flags, zone; the loader, tpctl")         \
 	X(backends,                                                           \
 	  "backends by id: address, port, weight, state; the loader, tpctl")  \
-	X(maglev,                                                             \
-	  "each service's Maglev table (map of maps); the loader, tpctl")     \
+	X(maglev_slab,                                                        \
+	  "the services' Maglev tables in 1 MiB chunks; the loader, tpctl")   \
 	X(affinity,                                                           \
 	  "ClientIP affinity: (service, client) to backend; the datapath")    \
 	X(ct,                                                                 \
@@ -90,7 +90,7 @@
 #define TP_MAP_IFACES	      TP_MAP_NAME(ifaces)
 #define TP_MAP_SERVICES	      TP_MAP_NAME(services)
 #define TP_MAP_BACKENDS	      TP_MAP_NAME(backends)
-#define TP_MAP_MAGLEV	      TP_MAP_NAME(maglev)
+#define TP_MAP_MAGLEV_SLAB    TP_MAP_NAME(maglev_slab)
 #define TP_MAP_AFFINITY	      TP_MAP_NAME(affinity)
 #define TP_MAP_CT	      TP_MAP_NAME(ct)
 #define TP_MAP_CT_ANY	      TP_MAP_NAME(ct_any)
@@ -224,9 +224,9 @@ _Static_assert(sizeof(struct tp_svc_key) == 20, "tp_svc_key size");
 
 /**
  * struct tp_svc - map tp_services value.
- * @id:               service id, 1..max_entries(tp_maglev)-1: its slot in
- *                    tp_maglev, tp_svc_stats and tp_svc_backends.  32 bits,
- *                    so capacities can grow without a layout change.
+ * @id:               service id, 1..max_entries(tp_svc_stats)-1: its slot in
+ *                    tp_svc_stats and tp_svc_backends.  32 bits, so
+ *                    capacities can grow without a layout change.
  * @flags:            TP_SVC_F_*.
  * @zone:             tailnet zone the service is exposed to, 0 for all.
  * @affinity_timeout: ClientIP affinity timeout in seconds (with
@@ -237,11 +237,16 @@ _Static_assert(sizeof(struct tp_svc_key) == 20, "tp_svc_key size");
  * @pad:              zero.
  * @owner:            enum tp_owner.
  * @revision:         bumped by userspace on every change of the service.
- * @table_size:       entries of the service's table in tp_maglev, a prime
+ * @table_size:       entries of the service's table, a prime
  *                    (tp_maglev_table_size()); the datapath takes a flow's
- *                    slot modulo this, never from the inner map.  Userspace
- *                    orders its writes so that the live table is never
- *                    smaller than this (see lib/service.c).
+ *                    slot modulo this.  0: no table.
+ * @table_off:        the slab slot of the table's first entry (see
+ *                    tp_maglev_slab below): chunk table_off >>
+ *                    TP_MAGLEV_CHUNK_SHIFT, from entry table_off &
+ *                    TP_MAGLEV_CHUNK_MASK.  Written with @table_size in
+ *                    one update of the entry, so a packet always sees the
+ *                    two agree (tp_services is a BPF_F_NO_PREALLOC hash:
+ *                    an update replaces the element).
  */
 struct tp_svc {
 	__u32 id;
@@ -253,11 +258,19 @@ struct tp_svc {
 	__u8 owner;
 	__u32 revision;
 	__u32 table_size;
+	__u32 table_off;
 };
-_Static_assert(sizeof(struct tp_svc) == 24, "tp_svc size");
+_Static_assert(sizeof(struct tp_svc) == 28, "tp_svc size");
 
 /* The layout of struct tp_svc before per-service tables, for migration. */
 #define TP_SVC_V1_SIZE 20
+/*
+ * The layout with a table per service (an inner map of tp_maglev by
+ * service id) and no @table_off, for migration.
+ */
+#define TP_SVC_V2_SIZE 24
+/* That layout's map of per-service tables, removed by the upgrade. */
+#define TP_MAGLEV_V2_PIN "tp_maglev"
 
 enum tp_backend_state {
 	TP_BACKEND_ACTIVE = 0,	    /* gets new flows */
@@ -287,13 +300,52 @@ struct tp_backend {
 _Static_assert(sizeof(struct tp_backend) == 28, "tp_backend size");
 
 /*
- * tp_maglev: BPF_MAP_TYPE_ARRAY_OF_MAPS indexed by service id.  The inner
- * map of a service with active backends is a BPF_MAP_TYPE_ARRAY of
- * tp_svc.table_size __u32 backend ids (created with BPF_F_INNER_MAP, so
- * sizes differ between services); a service without one has no table.
- * Userspace replaces a table by one update of the outer slot, which the
- * datapath sees atomically.  0 is never a backend id.
+ * tp_maglev_slab: every service's Maglev table, as extents of a few large
+ * chunks.  A BPF_MAP_TYPE_ARRAY_OF_MAPS of chunks, each a
+ * BPF_F_MMAPABLE BPF_MAP_TYPE_ARRAY of TP_MAGLEV_CHUNK_BLOCKS struct
+ * tp_maglev_block: TP_MAGLEV_CHUNK_SLOTS __u32 backend ids, 1 MiB (an
+ * array's elements are 8-byte aligned: blocks keep __u32 ids packed, so
+ * the mapping is the table), created only when every chunk is full and
+ * never removed while the slab lives; chunk N is pinned as
+ * "tp_maglev_slab_N" beside the slab (writers mmap it; finding it by its
+ * id would need CAP_SYS_ADMIN).  A service's table is tp_svc.table_size
+ * entries from slot tp_svc.table_off, inside one chunk: slot S of a chunk
+ * is id[S % TP_MAGLEV_BLOCK_SLOTS] of its block S / TP_MAGLEV_BLOCK_SLOTS.
+ * 0 is never a backend id.
  *
+ * Extents are whole blocks of TP_MAGLEV_BLOCK_SLOTS entries.  The first
+ * TP_MAGLEV_META_BLOCKS blocks of each chunk are its allocation bitmap
+ * (bit N of the chunk's __u64 word N / 64: block N in use), which only
+ * userspace reads and writes, through mmap, under the writers' lock
+ * (lib/pins.c); no table ever points there.  A table changes copy on
+ * write: a new extent is written, then one update of the service's entry
+ * makes it live; the old extent is freed only after an RCU grace period,
+ * when no program can still read it (lib/slab.c).
+ */
+#define TP_MAGLEV_CHUNK_SHIFT  18
+#define TP_MAGLEV_CHUNK_SLOTS  (1u << TP_MAGLEV_CHUNK_SHIFT)
+#define TP_MAGLEV_CHUNK_MASK   (TP_MAGLEV_CHUNK_SLOTS - 1)
+#define TP_MAGLEV_BLOCK_SHIFT  5
+#define TP_MAGLEV_BLOCK_SLOTS  (1u << TP_MAGLEV_BLOCK_SHIFT)
+#define TP_MAGLEV_CHUNK_BLOCKS (TP_MAGLEV_CHUNK_SLOTS / TP_MAGLEV_BLOCK_SLOTS)
+/* the bitmap: one bit per block, in whole blocks of __u32 slots */
+#define TP_MAGLEV_META_BLOCKS \
+	(TP_MAGLEV_CHUNK_BLOCKS / 32 / TP_MAGLEV_BLOCK_SLOTS)
+/* table_off is a __u32: chunks 0..TP_MAGLEV_CHUNKS_MAX - 1 */
+#define TP_MAGLEV_CHUNKS_MAX (1u << (32 - TP_MAGLEV_CHUNK_SHIFT))
+_Static_assert(TP_MAGLEV_CHUNK_SLOTS > TP_MAGLEV_SIZE_MAX,
+	       "a chunk holds the largest table");
+
+/**
+ * struct tp_maglev_block - a tp_maglev_slab chunk's value: a block.
+ * @id: backend ids of TP_MAGLEV_BLOCK_SLOTS consecutive slots.
+ */
+struct tp_maglev_block {
+	__u32 id[TP_MAGLEV_BLOCK_SLOTS];
+};
+_Static_assert(sizeof(struct tp_maglev_block) == 128, "tp_maglev_block size");
+
+/*
  * Table sizes come from TP_MAGLEV_PRIMES: the smallest listed prime of at
  * least TP_MAGLEV_SLOTS_PER_BACKEND entries per active backend, capped by
  * the configured maglev_size.  With 100 entries a backend, removing one
