@@ -527,14 +527,44 @@ int tp_slab_grace(struct tp_slab *s)
 	return 0;
 }
 
+/*
+ * Mark used every extent tp_services names (entries naming an extent
+ * that cannot be, another slab's, are left alone).  Return: the tables
+ * marked.
+ */
+static int tp_slab_mark_named(struct tp_slab *s, int services_fd)
+{
+	struct tp_svc_key k, next, *prev = NULL;
+	struct tp_svc svc;
+	int n = 0;
+
+	while (!bpf_map_get_next_key(services_fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(services_fd, &k, &svc) ||
+		    !svc.table_size)
+			continue;
+		if (!tp_slab_core_mark(&s->core, svc.table_off, svc.table_size,
+				       true))
+			n++;
+	}
+	return n;
+}
+
 /**
  * tp_slab_settle() - free the deferred extents, after one grace period
  * for all of them (none when there are none).
- * @s: the slab.
+ * @s:           the slab.
+ * @services_fd: tp_services.
+ *
+ * An extent deferred under an earlier hold of the writers' lock (tpctl
+ * batch lets it go between lines) may have been taken back by the
+ * loader's start (tp_slab_reclaim()) and given to another table since:
+ * what the entries name stays used.
  *
  * Return: 0, or -errno of the wait (they stay deferred then).
  */
-int tp_slab_settle(struct tp_slab *s)
+int tp_slab_settle(struct tp_slab *s, int services_fd)
 {
 	int err;
 
@@ -546,6 +576,7 @@ int tp_slab_settle(struct tp_slab *s)
 	if (err)
 		return err;
 	tp_slab_core_settle(&s->core);
+	tp_slab_mark_named(s, services_fd);
 	return 0;
 }
 
@@ -565,10 +596,8 @@ int tp_slab_settle(struct tp_slab *s)
  */
 int tp_slab_reclaim(struct tp_slab *s, int services_fd, bool grace)
 {
-	struct tp_svc_key k, next, *prev = NULL;
-	struct tp_svc svc;
-	int err, n = 0;
 	__u32 i;
+	int err;
 
 	if (!s)
 		return -EINVAL;
@@ -579,18 +608,8 @@ int tp_slab_reclaim(struct tp_slab *s, int services_fd, bool grace)
 		return err;
 	for (i = 0; i < s->core.n_chunks; i++)
 		tp_slab_bits_init(s->core.bits[i]);
-	while (!bpf_map_get_next_key(services_fd, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(services_fd, &k, &svc) ||
-		    !svc.table_size)
-			continue;
-		if (!tp_slab_core_mark(&s->core, svc.table_off, svc.table_size,
-				       true))
-			n++;
-	}
 	s->core.n_pending = 0;
-	return n;
+	return tp_slab_mark_named(s, services_fd);
 }
 
 /**

@@ -923,6 +923,50 @@ static void test_slab_staged_deletes(void **state)
 }
 
 /*
+ * A writer's deferred extent outlives its lock: tpctl batch deletes a
+ * service on one line (the extent waits for the batch's flush, the lock
+ * is let go after the line), the loader starts meanwhile and recounts the
+ * slab from the entries (the extent is free: no entry names it), another
+ * service gets it.  The batch's flush must not free that live table, or
+ * the next service's table is written over it.
+ */
+static void test_slab_deferred_across_reclaim(void **state)
+{
+	struct th *h = *state;
+	const char *vip2 = "198.19.0.84", *vip3 = "198.19.0.85";
+	struct tp_svc_key ka = pt_svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_batch *b = tp_svc_batch_new();
+	struct tp_maps batch = h->maps; /* tpctl's own view of the slab */
+	struct tp_svc a, y, z;
+
+	REQUIRE_BPF();
+	assert_non_null(b);
+	batch.slab = tp_slab_open(h->maps.maglev_slab, NULL);
+	assert_non_null(batch.slab);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	a = slab_svc(h, VIP4);
+	assert_int_equal(tp_service_del_staged(&batch, b, &ka), 0);
+	/* the loader's start, between the batch's lines */
+	assert_int_equal(tp_slab_reclaim(h->maps.slab, h->maps.services, true),
+			 0);
+	pt_service(h, vip2, 80, IPPROTO_TCP, BE4 + 1, 1, 8080, NULL, NULL, 0,
+		   0);
+	y = slab_svc(h, vip2);
+	assert_int_equal(y.table_off, a.table_off);
+	/* the batch's end */
+	assert_int_equal(tp_svc_batch_flush(&batch, b, NULL, NULL), 0);
+	tp_svc_batch_free(b);
+	tp_slab_close(batch.slab);
+	pt_service(h, vip3, 80, IPPROTO_TCP, BE4 + 2, 1, 8080, NULL, NULL, 0,
+		   0);
+	z = slab_svc(h, vip3);
+	assert_true(z.table_off + z.table_size <= y.table_off ||
+		    z.table_off >= y.table_off + y.table_size);
+	slab_flows(h, vip2, BE4 + 1, 1);
+	slab_flows(h, vip3, BE4 + 2, 1);
+}
+
+/*
  * Flows to @vip:80 never reach @addr: dropped or passed untouched, but
  * not sent there.
  */
@@ -1836,6 +1880,7 @@ int main(void)
 		T(test_slab_reuse_after_grace),
 		T(test_slab_staged_deletes),
 		T(test_slab_bad_extent),
+		T(test_slab_deferred_across_reclaim),
 		T(test_maglev_equal_weights),
 		T(test_maglev_weights_1_2_3),
 		T(test_maglev_remove_one_of_ten),
