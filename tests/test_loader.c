@@ -2342,6 +2342,25 @@ static int pins_teardown(void **state)
 }
 
 /*
+ * A first load on fresh pins, and @n backend specs of BE4[0..n) on 8080,
+ * weight 1.
+ */
+static void pins_load_fresh(struct tpd_datapath *dp, struct tpd_config *cfg,
+			    struct tp_backend_spec *bs, size_t n)
+{
+	size_t i;
+
+	pin_cfg(cfg);
+	assert_int_equal(tpd_bpffs_prepare(cfg->pin_root), 0);
+	assert_int_equal(tpd_datapath_load(dp, cfg), 0);
+	for (i = 0; i < n; i++) {
+		bs[i].addr = pt_addr(BE4[i]);
+		bs[i].port = htons(8080);
+		bs[i].weight = 1;
+	}
+}
+
+/*
  * A restart reuses every pin (state survives); a new Maglev size rebuilds
  * the tables in the same slab; a map whose layout changed is replaced,
  * not left half-compatible.
@@ -2357,18 +2376,11 @@ static void test_pins_survive_and_migrate(void **state)
 	struct tp_svc svc;
 	char path[300];
 	__u32 slot, frag_id, slab_id;
-	int i, fd;
+	int fd;
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg);
-	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
-	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
-	for (i = 0; i < 3; i++) {
-		bs[i].addr = pt_addr(BE4[i]);
-		bs[i].port = htons(8080);
-		bs[i].weight = 1;
-	}
+	pins_load_fresh(&dp, &cfg, bs, 3);
 	assert_int_equal(tp_service_set(&dp.maps, &k, &spec, bs, 3), 0);
 	tpd_datapath_close(&dp);
 
@@ -3260,14 +3272,7 @@ static void test_pins_slab_pin_removed(void **state)
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg);
-	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
-	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
-	for (i = 0; i < 3; i++) {
-		bs[i].addr = pt_addr(BE4[i]);
-		bs[i].port = htons(8080);
-		bs[i].weight = 1;
-	}
+	pins_load_fresh(&dp, &cfg, bs, 3);
 	/* the first service's first table freed: the slab has a hole */
 	assert_int_equal(tp_service_set(&dp.maps, &k[0], &spec, bs, 1), 0);
 	assert_int_equal(tp_service_set(&dp.maps, &k[1], &spec, bs + 1, 1), 0);
