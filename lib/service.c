@@ -986,7 +986,7 @@ int tp_svc_batch_flush(const struct tp_maps *m, struct tp_svc_batch *b,
 		failed_id = d->svc_id;
 	}
 	/* once for every table replaced, after every entry is written */
-	e = tp_slab_settle(m->slab);
+	e = tp_slab_settle(m->slab, m->services);
 	if (!err)
 		err = e;
 	if (err) {
@@ -1063,7 +1063,7 @@ int tp_service_rebuild(const struct tp_maps *m, const struct tp_svc_key *key)
 	err = tp_service_prepare(m, key, svc.id, tp_service_maglev_cap(m), &r);
 	if (!err)
 		err = tp_svc_ready_apply(m, NULL, &r, 1, &at);
-	e = tp_slab_settle(m->slab);
+	e = tp_slab_settle(m->slab, m->services);
 	return err ? err : e;
 }
 
@@ -1126,7 +1126,7 @@ int tp_service_del(const struct tp_maps *m, const struct tp_svc_key *key)
 		return -errno;
 	/* the grace period also covers the backends the table names */
 	tp_slab_defer(m->slab, svc.table_off, svc.table_size);
-	err = tp_slab_settle(m->slab);
+	err = tp_slab_settle(m->slab, m->services);
 	count = tp_svc_index_count(m, svc.id);
 	n = tp_service_backends(m, svc.id, ids, NULL, TP_MAX_SVC_BACKENDS);
 	for (i = 0; i < n && i < TP_MAX_SVC_BACKENDS; i++)

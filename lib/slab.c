@@ -33,6 +33,7 @@
 
 #include "array.h"
 #include "maglev.h"
+#include "maps.h"
 #include "slab.h"
 
 /*
@@ -527,14 +528,63 @@ int tp_slab_grace(struct tp_slab *s)
 	return 0;
 }
 
+/* tp_slab_mark_named()'s pass over one chunk of tp_services. */
+struct tp_slab_named {
+	struct tp_slab *s;
+	int n;
+};
+
+static int tp_slab_mark_chunk(void *ctx, const struct tp_map_chunk *c)
+{
+	struct tp_slab_named *w = ctx;
+	struct tp_svc svc;
+	size_t i;
+
+	if (c->val_size != sizeof(svc))
+		return -EINVAL;
+	for (i = 0; i < c->n; i++) {
+		memcpy(&svc, (const char *)c->vals + i * c->val_size,
+		       sizeof(svc));
+		if (svc.table_size &&
+		    !tp_slab_core_mark(&w->s->core, svc.table_off,
+				       svc.table_size, true))
+			w->n++;
+	}
+	return 0;
+}
+
+/*
+ * Mark used every extent tp_services names (entries naming an extent
+ * that cannot be, another slab's, are left alone), read a chunk of
+ * entries a system call: a settle runs it at every flush that frees.
+ * Return: the tables marked, or -errno.
+ */
+static int tp_slab_mark_named(struct tp_slab *s, int services_fd)
+{
+	struct tp_slab_named w = { .s = s };
+	int err;
+
+	err = tp_map_walk(services_fd, TP_MAP_WALK_CHUNK, tp_slab_mark_chunk,
+			  &w);
+	return err ? err : w.n;
+}
+
 /**
  * tp_slab_settle() - free the deferred extents, after one grace period
  * for all of them (none when there are none).
- * @s: the slab.
+ * @s:           the slab.
+ * @services_fd: tp_services.
  *
- * Return: 0, or -errno of the wait (they stay deferred then).
+ * An extent deferred under an earlier hold of the writers' lock (tpctl
+ * batch lets it go between lines) may have been taken back by the
+ * loader's start (tp_slab_reclaim()) and given to another table since:
+ * what the entries name stays used.
+ *
+ * Return: 0, or -errno of the wait (they stay deferred then) or of the
+ * walk of tp_services (they are free then, and what the entries name may
+ * be marked only in part: the loader's next full load recounts).
  */
-int tp_slab_settle(struct tp_slab *s)
+int tp_slab_settle(struct tp_slab *s, int services_fd)
 {
 	int err;
 
@@ -546,7 +596,8 @@ int tp_slab_settle(struct tp_slab *s)
 	if (err)
 		return err;
 	tp_slab_core_settle(&s->core);
-	return 0;
+	err = tp_slab_mark_named(s, services_fd);
+	return err < 0 ? err : 0;
 }
 
 /**
@@ -565,10 +616,8 @@ int tp_slab_settle(struct tp_slab *s)
  */
 int tp_slab_reclaim(struct tp_slab *s, int services_fd, bool grace)
 {
-	struct tp_svc_key k, next, *prev = NULL;
-	struct tp_svc svc;
-	int err, n = 0;
 	__u32 i;
+	int err;
 
 	if (!s)
 		return -EINVAL;
@@ -579,18 +628,8 @@ int tp_slab_reclaim(struct tp_slab *s, int services_fd, bool grace)
 		return err;
 	for (i = 0; i < s->core.n_chunks; i++)
 		tp_slab_bits_init(s->core.bits[i]);
-	while (!bpf_map_get_next_key(services_fd, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(services_fd, &k, &svc) ||
-		    !svc.table_size)
-			continue;
-		if (!tp_slab_core_mark(&s->core, svc.table_off, svc.table_size,
-				       true))
-			n++;
-	}
 	s->core.n_pending = 0;
-	return n;
+	return tp_slab_mark_named(s, services_fd);
 }
 
 /**

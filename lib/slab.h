@@ -62,7 +62,7 @@ int tp_slab_write(struct tp_slab *s, __u32 off, __u32 size, const __u32 *table);
 int tp_slab_read(struct tp_slab *s, __u32 off, __u32 size, __u32 *out);
 void tp_slab_release(struct tp_slab *s, __u32 off, __u32 size);
 int tp_slab_defer(struct tp_slab *s, __u32 off, __u32 size);
-int tp_slab_settle(struct tp_slab *s);
+int tp_slab_settle(struct tp_slab *s, int services_fd);
 int tp_slab_grace(struct tp_slab *s);
 int tp_slab_reclaim(struct tp_slab *s, int services_fd, bool grace);
 void tp_slab_unpin_stale(const char *pin_path);

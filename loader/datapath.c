@@ -517,13 +517,48 @@ static void tpd_pins_unaside(struct tailplane *skel)
 	}
 }
 
-/* Move pins that do not fit the new object aside; returns their count. */
+/* Is @map's pin missing, or among the @n pins moved aside? */
+static bool tpd_pin_new(const struct bpf_map *map,
+			const struct tpd_aside *aside, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (aside[i].map == map)
+			return true;
+	return access(bpf_map__pin_path(map), F_OK) != 0;
+}
+
+/* Move @map's pin aside, as @a records; 0 or -errno. */
+static int tpd_pin_aside(struct bpf_map *map, const char *path,
+			 struct tpd_aside *a)
+{
+	snprintf(a->path, sizeof(a->path), "%s", path);
+	/* bpffs names take no dots */
+	snprintf(a->old, sizeof(a->old), "%s_old", path);
+	unlink(a->old);
+	if (rename(path, a->old)) {
+		log_error("cannot move an incompatible map aside", "map",
+			  bpf_map__name(map), "error", strerror(errno));
+		return -errno;
+	}
+	a->map = map;
+	return 0;
+}
+
+/*
+ * Move pins that do not fit the new object aside; returns their count.
+ * A new slab (its pin gone, or moved aside) takes the services' pin
+ * with it: the running programs read the old slab through the
+ * tp_services they hold, so the tables rebuilt into the new slab must
+ * not be written there (tpd_migrate() converts the entries).
+ */
 static int tpd_pins_aside(struct tailplane *skel, struct tpd_aside *aside,
 			  int cap)
 {
-	struct bpf_map *map;
+	struct bpf_map *map, *svc = skel->maps.tp_services;
 	const char *path;
-	int n = 0, ok;
+	int n = 0, ok, err;
 
 	bpf_object__for_each_map(map, skel->obj)
 	{
@@ -533,17 +568,18 @@ static int tpd_pins_aside(struct tailplane *skel, struct tpd_aside *aside,
 		ok = tpd_pin_compatible(path, map, &aside[n].info);
 		if (ok == 1)
 			continue;
-		snprintf(aside[n].path, sizeof(aside[n].path), "%s", path);
-		/* bpffs names take no dots */
-		snprintf(aside[n].old, sizeof(aside[n].old), "%s_old", path);
-		unlink(aside[n].old);
-		if (rename(path, aside[n].old)) {
-			log_error("cannot move an incompatible map aside",
-				  "map", bpf_map__name(map), "error",
-				  strerror(errno));
-			return -errno;
-		}
-		aside[n].map = map;
+		err = tpd_pin_aside(map, path, &aside[n]);
+		if (err)
+			return err;
+		n++;
+	}
+	path = bpf_map__pin_path(svc);
+	if (n < cap && path && !tpd_pin_new(svc, aside, n) &&
+	    tpd_pin_new(skel->maps.tp_maglev_slab, aside, n) &&
+	    tpd_pin_compatible(path, svc, &aside[n].info) >= 0) {
+		err = tpd_pin_aside(svc, path, &aside[n]);
+		if (err)
+			return err;
 		n++;
 	}
 	return n;
@@ -553,7 +589,8 @@ static int tpd_pins_aside(struct tailplane *skel, struct tpd_aside *aside,
  * tp_services of an older layout, @old_size bytes a value:
  * TP_SVC_V1_SIZE (before per-service tables: the same fields up to
  * @revision, a table flag where @pad now is) or TP_SVC_V2_SIZE (a table
- * per service in tp_maglev: no @table_off).  Every service keeps its id
+ * per service in tp_maglev: no @table_off), or this layout when the slab
+ * is new (its offsets are the old slab's).  Every service keeps its id
  * (conntrack's svc_id names it) and gets no table: its table is rebuilt
  * into the new slab from its backends before the new programs attach, and
  * until then the old programs keep serving from the old maps.
@@ -561,7 +598,7 @@ static int tpd_pins_aside(struct tailplane *skel, struct tpd_aside *aside,
 static long tpd_services_convert(int old_fd, int new_fd)
 {
 	struct tp_svc_key k, next, *prev = NULL;
-	__u8 old[TP_SVC_V2_SIZE];
+	__u8 old[sizeof(struct tp_svc)];
 	struct tp_svc svc;
 	long n = 0;
 
@@ -690,8 +727,13 @@ static bool tpd_ct_is_v1(const struct tpd_aside *a, struct tailplane *skel)
 	       a->info.value_size == sizeof(struct tp_ct_entry_v1);
 }
 
-/* Bring entries of maps that were moved aside into their new maps. */
-static void tpd_migrate(struct tailplane *skel, struct tpd_aside *aside, int n)
+/*
+ * Bring entries of maps that were moved aside into their new maps.  With
+ * a new slab (@slab_new) the services' tables are rebuilt: their entries
+ * keep no offset of the old one.
+ */
+static void tpd_migrate(struct tailplane *skel, struct tpd_aside *aside, int n,
+			bool slab_new)
 {
 	char count[32], rk_count[32];
 	long rks;
@@ -712,6 +754,16 @@ static void tpd_migrate(struct tailplane *skel, struct tpd_aside *aside, int n)
 			log_info("conntrack converted to one entry per flow",
 				 "map", bpf_map__name(map), "flows", count,
 				 "reply_keys", rk_count);
+		} else if (map == skel->maps.tp_services &&
+			   aside[i].info.key_size == bpf_map__key_size(map) &&
+			   (aside[i].info.value_size == TP_SVC_V1_SIZE ||
+			    aside[i].info.value_size == TP_SVC_V2_SIZE ||
+			    (slab_new && aside[i].info.value_size ==
+						 bpf_map__value_size(map)))) {
+			copied = tpd_services_convert(old_fd, bpf_map__fd(map));
+			snprintf(count, sizeof(count), "%ld", copied);
+			log_info("services converted to the Maglev slab",
+				 "entries", count);
 		} else if (aside[i].info.type == bpf_map__type(map) &&
 			   aside[i].info.key_size == bpf_map__key_size(map) &&
 			   aside[i].info.value_size ==
@@ -731,14 +783,6 @@ static void tpd_migrate(struct tailplane *skel, struct tpd_aside *aside, int n)
 			log_info("map migrated to its new size", "map",
 				 bpf_map__name(map), "entries", count, "ms",
 				 ms);
-		} else if (!strcmp(bpf_map__name(map), TP_MAP_SERVICES) &&
-			   (aside[i].info.value_size == TP_SVC_V1_SIZE ||
-			    aside[i].info.value_size == TP_SVC_V2_SIZE) &&
-			   aside[i].info.key_size == bpf_map__key_size(map)) {
-			copied = tpd_services_convert(old_fd, bpf_map__fd(map));
-			snprintf(count, sizeof(count), "%ld", copied);
-			log_info("services converted to the Maglev slab",
-				 "entries", count);
 		} else if (!strcmp(bpf_map__name(map), TP_MAP_CONFIG) &&
 			   aside[i].info.value_size == TP_CONFIG_V1_SIZE &&
 			   aside[i].info.key_size == bpf_map__key_size(map)) {
@@ -845,18 +889,6 @@ static int tpd_index_rebuild(const struct tpd_datapath *dp, bool rules,
 				 count);
 	}
 	return 0;
-}
-
-/* Is @map's pin missing, or among the @n pins moved aside? */
-static bool tpd_pin_new(const struct bpf_map *map,
-			const struct tpd_aside *aside, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (aside[i].map == map)
-			return true;
-	return access(bpf_map__pin_path(map), F_OK) != 0;
 }
 
 /* Put moved pins back after a failed load. */
@@ -1516,7 +1548,7 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 		tpd_pins_restore(aside, n_aside);
 		goto fail;
 	}
-	tpd_migrate(dp->skel, aside, n_aside);
+	tpd_migrate(dp->skel, aside, n_aside, slab_new);
 	err = tp_maps_from_object(&dp->maps, dp->skel->obj, cfg->maglev_size);
 	if (err)
 		goto fail;

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include <time.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 
@@ -921,6 +922,140 @@ static void test_slab_staged_deletes(void **state)
 	slab_flows(h, vips[2], BE4 + 4, 2);
 }
 
+/*
+ * A writer's deferred extent outlives its lock: tpctl batch deletes a
+ * service on one line (the extent waits for the batch's flush, the lock
+ * is let go after the line), the loader starts meanwhile and recounts the
+ * slab from the entries (the extent is free: no entry names it), another
+ * service gets it.  The batch's flush must not free that live table, or
+ * the next service's table is written over it.
+ */
+static void test_slab_deferred_across_reclaim(void **state)
+{
+	struct th *h = *state;
+	const char *vip2 = "198.19.0.84", *vip3 = "198.19.0.85";
+	struct tp_svc_key ka = pt_svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_svc_batch *b = tp_svc_batch_new();
+	struct tp_maps batch = h->maps; /* tpctl's own view of the slab */
+	struct tp_svc a, y, z;
+
+	REQUIRE_BPF();
+	assert_non_null(b);
+	batch.slab = tp_slab_open(h->maps.maglev_slab, NULL);
+	assert_non_null(batch.slab);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	a = slab_svc(h, VIP4);
+	assert_int_equal(tp_service_del_staged(&batch, b, &ka), 0);
+	/* the loader's start, between the batch's lines */
+	assert_int_equal(tp_slab_reclaim(h->maps.slab, h->maps.services, true),
+			 0);
+	pt_service(h, vip2, 80, IPPROTO_TCP, BE4 + 1, 1, 8080, NULL, NULL, 0,
+		   0);
+	y = slab_svc(h, vip2);
+	assert_int_equal(y.table_off, a.table_off);
+	/* the batch's end */
+	assert_int_equal(tp_svc_batch_flush(&batch, b, NULL, NULL), 0);
+	tp_svc_batch_free(b);
+	tp_slab_close(batch.slab);
+	pt_service(h, vip3, 80, IPPROTO_TCP, BE4 + 2, 1, 8080, NULL, NULL, 0,
+		   0);
+	z = slab_svc(h, vip3);
+	assert_true(z.table_off + z.table_size <= y.table_off ||
+		    z.table_off >= y.table_off + y.table_size);
+	slab_flows(h, vip2, BE4 + 1, 1);
+	slab_flows(h, vip3, BE4 + 2, 1);
+}
+
+/*
+ * Flows to @vip:80 never reach @addr: dropped or passed untouched, but
+ * not sent there.
+ */
+static void slab_flows_avoid(struct th *h, const char *vip, const char *addr)
+{
+	static unsigned int port = 40000; /* new flows, never conntrack's */
+	struct tp_addr avoid = pt_addr(addr);
+	struct pkt in, out;
+	struct pkt_spec sp;
+	int i, verdict;
+
+	for (i = 0; i < 200; i++) {
+		sp = pt_flow(CLIENT4, port++, vip, 80, IPPROTO_TCP,
+			     PKT_TCP_SYN);
+		pt_build(&sp, &in);
+		pt_run(h, TH_FROM_TAILNET, &in, &out, &verdict);
+		if (verdict == PASS && !memcmp(out.data + 16, &avoid.w[3], 4))
+			fail_msg(
+				"a flow to %s went to %s, named by no table of it",
+				vip, addr);
+	}
+}
+
+/*
+ * Entries naming extents no table can have: the datapath is the last
+ * check (only the allocator's extents are ever written).  A table in a
+ * chunk's bitmap blocks would read its words as backend ids; one running
+ * past its chunk, or of any size past TP_MAGLEV_SIZE_MAX, in a chunk
+ * that does not exist, finds nothing either.
+ */
+static void test_slab_bad_extent(void **state)
+{
+	/* offsets in the service's chunk, sizes */
+	static const struct {
+		__u32 off, size;
+	} bad[] = {
+		{ 0, 1 },			  /* the bitmap's first word */
+		{ TP_MAGLEV_BLOCK_SLOTS - 1, 7 }, /* a bitmap block's last id */
+		{ TP_MAGLEV_CHUNK_SLOTS - TP_MAGLEV_BLOCK_SLOTS, 131 },
+		{ TP_MAGLEV_META_BLOCKS * TP_MAGLEV_BLOCK_SLOTS, 0xffffffffu },
+		{ (5u << TP_MAGLEV_CHUNK_SHIFT) + 256,
+		  131 }, /* no such chunk */
+	};
+	struct th *h = *state;
+	const char *vip2 = "198.19.0.83", *rogue = "198.18.0.99";
+	struct tp_svc_key k = pt_svc_key(vip2, 80, IPPROTO_TCP);
+	struct tp_maglev_block blk;
+	struct tp_backend be;
+	struct tp_svc a, c;
+	__u32 zero = 0, chunk_id, id, a_ids[3], base;
+	size_t i;
+	int fd;
+
+	REQUIRE_BPF();
+	pt_service(h, VIP4, 80, IPPROTO_TCP, BE4, 3, 8080, NULL, NULL, 0, 0);
+	pt_service(h, vip2, 80, IPPROTO_TCP, BE4 + 3, 1, 8080, NULL, NULL, 0,
+		   0);
+	a = slab_svc(h, VIP4);
+	base = a.table_off & ~TP_MAGLEV_CHUNK_MASK;
+	/* slot 0 of the chunk: the low half of its bitmap's first word */
+	assert_int_equal(
+		bpf_map_lookup_elem(h->maps.maglev_slab, &zero, &chunk_id), 0);
+	fd = bpf_map_get_fd_by_id(chunk_id);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_map_lookup_elem(fd, &zero, &blk), 0);
+	close(fd);
+	id = blk.id[0];
+	assert_int_not_equal(id, 0);
+	/* a backend whose id that word happens to be */
+	assert_int_equal(tp_service_backends(&h->maps, a.id, a_ids, NULL, 3),
+			 3);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.backends, &a_ids[0], &be),
+			 0);
+	be.addr = pt_addr(rogue);
+	assert_int_equal(
+		bpf_map_update_elem(h->maps.backends, &id, &be, BPF_NOEXIST),
+		0);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		c = slab_svc(h, vip2);
+		c.table_off = base + bad[i].off;
+		c.table_size = bad[i].size;
+		assert_int_equal(
+			bpf_map_update_elem(h->maps.services, &k, &c, BPF_ANY),
+			0);
+		slab_flows_avoid(h, vip2, rogue);
+	}
+}
+
 static void test_maglev_equal_weights(void **state)
 {
 	REQUIRE_BPF();
@@ -1744,6 +1879,8 @@ int main(void)
 		T(test_slab_neighbours),
 		T(test_slab_reuse_after_grace),
 		T(test_slab_staged_deletes),
+		T(test_slab_bad_extent),
+		T(test_slab_deferred_across_reclaim),
 		T(test_maglev_equal_weights),
 		T(test_maglev_weights_1_2_3),
 		T(test_maglev_remove_one_of_ten),

@@ -2342,6 +2342,25 @@ static int pins_teardown(void **state)
 }
 
 /*
+ * A first load on fresh pins, and @n backend specs of BE4[0..n) on 8080,
+ * weight 1.
+ */
+static void pins_load_fresh(struct tpd_datapath *dp, struct tpd_config *cfg,
+			    struct tp_backend_spec *bs, size_t n)
+{
+	size_t i;
+
+	pin_cfg(cfg);
+	assert_int_equal(tpd_bpffs_prepare(cfg->pin_root), 0);
+	assert_int_equal(tpd_datapath_load(dp, cfg), 0);
+	for (i = 0; i < n; i++) {
+		bs[i].addr = pt_addr(BE4[i]);
+		bs[i].port = htons(8080);
+		bs[i].weight = 1;
+	}
+}
+
+/*
  * A restart reuses every pin (state survives); a new Maglev size rebuilds
  * the tables in the same slab; a map whose layout changed is replaced,
  * not left half-compatible.
@@ -2357,18 +2376,11 @@ static void test_pins_survive_and_migrate(void **state)
 	struct tp_svc svc;
 	char path[300];
 	__u32 slot, frag_id, slab_id;
-	int i, fd;
+	int fd;
 
 	(void)state;
 	REQUIRE_BPF();
-	pin_cfg(&cfg);
-	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
-	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
-	for (i = 0; i < 3; i++) {
-		bs[i].addr = pt_addr(BE4[i]);
-		bs[i].port = htons(8080);
-		bs[i].weight = 1;
-	}
+	pins_load_fresh(&dp, &cfg, bs, 3);
 	assert_int_equal(tp_service_set(&dp.maps, &k, &spec, bs, 3), 0);
 	tpd_datapath_close(&dp);
 
@@ -3202,6 +3214,102 @@ static void test_pins_upgrade_services_v2(void **state)
 	(void)state;
 	REQUIRE_BPF();
 	upgrade_services_from(TP_SVC_V2_SIZE);
+}
+
+/*
+ * Every table @services_fd names, read in @slab, holds only backends of
+ * its own service (or nothing there): what a program using both sees.
+ */
+static void slab_tables_own(const struct tp_maps *m, int services_fd,
+			    struct tp_slab *slab)
+{
+	struct tp_svc_key k, next, *prev = NULL;
+	__u32 *table = calloc(TP_MAGLEV_SIZE_MAX, sizeof(*table));
+	__u32 ids[TP_MAX_SVC_BACKENDS], j;
+	struct tp_svc svc;
+	int n, i;
+
+	assert_non_null(table);
+	while (!bpf_map_get_next_key(services_fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		assert_int_equal(bpf_map_lookup_elem(services_fd, &k, &svc), 0);
+		if (!svc.table_size ||
+		    tp_slab_read(slab, svc.table_off, svc.table_size, table))
+			continue;
+		n = tp_service_backends(m, svc.id, ids, NULL,
+					TP_MAX_SVC_BACKENDS);
+		for (j = 0; j < svc.table_size; j++) {
+			for (i = 0; i < n && ids[i] != table[j]; i++)
+				;
+			if (table[j] && i == n)
+				fail_msg(
+					"service %u's table names backend %u, of another service",
+					svc.id, table[j]);
+		}
+	}
+	free(table);
+}
+
+/*
+ * The slab's pin removed by hand, the services' left: the programs still
+ * attached keep reading the old slab, through the tp_services they hold,
+ * until the new programs replace them.  The tables rebuilt into the new
+ * slab must not change what those programs read: an offset of the new
+ * slab read in the old one is another service's table.
+ */
+static void test_pins_slab_pin_removed(void **state)
+{
+	struct tp_svc_key k[2] = { pt_svc_key(VIP4, 80, IPPROTO_TCP),
+				   pt_svc_key("198.19.0.90", 80, IPPROTO_TCP) };
+	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
+	struct tp_backend_spec bs[3] = {};
+	int old_slab_fd, old_services_fd, i;
+	struct tpd_datapath dp;
+	struct tpd_config cfg;
+	struct tp_slab *old;
+	char path[300];
+
+	(void)state;
+	REQUIRE_BPF();
+	pins_load_fresh(&dp, &cfg, bs, 3);
+	/* the first service's first table freed: the slab has a hole */
+	assert_int_equal(tp_service_set(&dp.maps, &k[0], &spec, bs, 1), 0);
+	assert_int_equal(tp_service_set(&dp.maps, &k[1], &spec, bs + 1, 1), 0);
+	bs[1] = bs[2];
+	assert_int_equal(tp_service_set(&dp.maps, &k[0], &spec, bs, 2), 0);
+	/* what the running programs hold */
+	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_MAGLEV_SLAB);
+	old_slab_fd = bpf_obj_get(path);
+	assert_true(old_slab_fd >= 0);
+	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_SERVICES);
+	old_services_fd = bpf_obj_get(path);
+	assert_true(old_services_fd >= 0);
+	old = tp_slab_open(old_slab_fd, NULL);
+	assert_non_null(old);
+	slab_tables_own(&dp.maps, old_services_fd, old);
+	tpd_datapath_close(&dp);
+
+	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_MAGLEV_SLAB);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_true(dp.maglev_resized);
+	/* the old programs' view, and the new programs' */
+	slab_tables_own(&dp.maps, old_services_fd, old);
+	slab_tables_own(&dp.maps, dp.maps.services, dp.maps.slab);
+	for (i = 0; i < 2; i++) {
+		struct tp_svc svc;
+
+		assert_int_equal(
+			bpf_map_lookup_elem(dp.maps.services, &k[i], &svc), 0);
+		assert_int_not_equal(svc.table_size, 0);
+	}
+	tp_slab_close(old);
+	close(old_slab_fd);
+	close(old_services_fd);
+	tpd_datapath_close(&dp);
+	assert_int_equal(tpd_detach_all(&cfg, true), 0);
+	tpd_config_free(&cfg);
 }
 
 /*
@@ -4502,6 +4610,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_pins_upgrade_services,
 					  pins_teardown),
 		cmocka_unit_test_teardown(test_pins_upgrade_services_v2,
+					  pins_teardown),
+		cmocka_unit_test_teardown(test_pins_slab_pin_removed,
 					  pins_teardown),
 		cmocka_unit_test_teardown(test_pins_upgrade_config,
 					  pins_teardown),

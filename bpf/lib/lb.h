@@ -83,16 +83,23 @@ tp_lb_maglev_backend(const struct tp_svc *svc, const struct tp_ct_key *t,
 		     __u32 *backend_id)
 {
 	__u32 m = svc->table_size, off = svc->table_off, chunk, slot, blk, id;
+	__u32 first = off & TP_MAGLEV_CHUNK_MASK;
 	struct tp_maglev_block *b;
 	void *table;
 
-	if (!m)
+	/*
+	 * Not in the chunk's bitmap (its words are no backend ids), not past
+	 * the chunk's end (the sum below would wrap): such an entry no
+	 * writer makes finds nothing, not another table's backends.
+	 */
+	if (!m || first < TP_MAGLEV_META_BLOCKS * TP_MAGLEV_BLOCK_SLOTS ||
+	    m > TP_MAGLEV_CHUNK_SLOTS - first)
 		return NULL;
 	chunk = off >> TP_MAGLEV_CHUNK_SHIFT;
 	table = bpf_map_lookup_elem(&tp_maglev_slab, &chunk);
 	if (!table)
 		return NULL;
-	slot = (off & TP_MAGLEV_CHUNK_MASK) + tp_flow_hash(t) % m;
+	slot = first + tp_flow_hash(t) % m;
 	blk = slot >> TP_MAGLEV_BLOCK_SHIFT;
 	b = bpf_map_lookup_elem(table, &blk);
 	if (!b)
