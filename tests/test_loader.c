@@ -3754,6 +3754,22 @@ static __u32 tpd_proc_ident(const struct tpd_proc *d, __u16 zone, const char *a)
 	"\"interfaces\":[{\"name\":\"tpwg0\",\"zone\":3,\"peers\":\"wireguard\"}]"
 
 /*
+ * A first start with --once that exits 0, its configuration applied
+ * while the child loaded the programs (the log, dumped when it failed).
+ */
+static void tpd_proc_first_once(struct tpd_proc *d)
+{
+	int st;
+
+	tpd_proc_start(d, "--once");
+	st = tpd_proc_wait(d, 30000);
+	if (st)
+		tpd_proc_dump_log(d);
+	assert_int_equal(st, 0);
+	assert_true(tpd_proc_logged(d, "\"msg\":\"maps made"));
+}
+
+/*
  * 300 peers mapped to 300 identities: every one gets its own, the last
  * as much as the first (a list of 256 mappings gave peer 299 `tailnet`).
  */
@@ -3763,7 +3779,6 @@ static void test_daemon_300_peer_mappings(void **state)
 	char b64[64], hex[80], *json, *p;
 	size_t cap = 65536;
 	unsigned int i;
-	int st;
 
 	(void)state;
 	REQUIRE_BPF();
@@ -3781,13 +3796,7 @@ static void test_daemon_300_peer_mappings(void **state)
 	tpd_proc_config(d, json);
 	free(json);
 	daemon_srv_start(d->dir, uapi_peers(300), 0);
-	tpd_proc_start(d, "--once");
-	st = tpd_proc_wait(d, 30000);
-	if (st)
-		tpd_proc_dump_log(d);
-	assert_int_equal(st, 0);
-	/* a first start: the static part went in while the child loaded */
-	assert_true(tpd_proc_logged(d, "\"msg\":\"maps made"));
+	tpd_proc_first_once(d);
 	assert_int_equal(tpd_proc_ident(d, 3, "100.64.0.0"), 1000);
 	assert_int_equal(tpd_proc_ident(d, 3, "100.64.0.255"), 1255);
 	assert_int_equal(tpd_proc_ident(d, 3, "100.64.1.43"), 1299);
@@ -3802,7 +3811,6 @@ static void test_daemon_cold_start_service_warning(void **state)
 {
 	struct tpd_proc *d = &daemon_proc;
 	char json[1024];
-	int st;
 
 	(void)state;
 	REQUIRE_BPF();
@@ -3814,12 +3822,7 @@ static void test_daemon_cold_start_service_warning(void **state)
 		"\"snat\":true,\"backends\":[{\"addr\":\"198.18.1.1:8080\"}]}]}",
 		d->pin_root);
 	tpd_proc_config(d, json);
-	tpd_proc_start(d, "--once");
-	st = tpd_proc_wait(d, 30000);
-	if (st)
-		tpd_proc_dump_log(d);
-	assert_int_equal(st, 0);
-	assert_true(tpd_proc_logged(d, "\"msg\":\"maps made"));
+	tpd_proc_first_once(d);
 	assert_true(tpd_proc_logged(d, "no \\\"uplink\\\" interface"));
 }
 
