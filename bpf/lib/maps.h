@@ -52,8 +52,12 @@ struct {
 struct tp_maglev_chunk {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, TP_MAGLEV_CHUNK_BLOCKS);
-	__type(key, __u32);
-	/* by size: BTF would have only a declaration of the block type */
+	/*
+	 * By sizes, without BTF: the value would have only a declaration of
+	 * the block type, and a key type without a value type is refused
+	 * (libbpf then warns at every load and retries without BTF).
+	 */
+	__uint(key_size, sizeof(__u32));
 	__uint(value_size, sizeof(struct tp_maglev_block));
 	__uint(map_flags, BPF_F_MMAPABLE);
 };
