@@ -28,12 +28,18 @@ OUTDIR=${1:-/run/tp-vm/out}
 # shellcheck source=/dev/null
 . "$OUTDIR/conf"
 
-# PID 1 has no one to return to: it powers the VM off
+# PID 1 has no one to return to: it powers the VM off.  It must not
+# return while the power-off runs (the kernel panics when init exits), and
+# a program started after the trigger may fail to start (the root file
+# system going away: status 126), so the waiting sleep is started before
+# it, and a builtin loop holds PID 1 should that sleep end first.
 poweroff_now() {
 	sync
 	[ "$$" = 1 ] || exit 0
+	sleep 30 2>/dev/null &
 	echo o >/proc/sysrq-trigger
-	sleep 10 2>/dev/null
+	wait $!
+	while :; do :; done
 }
 
 if [ "$$" = 1 ]; then
