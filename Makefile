@@ -83,7 +83,7 @@ help:
 	@echo "make test     deps + build + every test; ends with 'N passed, N failed'"
 	@echo "make fuzz     the differential fuzzers at length: FUZZ_ITERS (1000000) packets and"
 	@echo "              flows each, TP_FUZZ_SEED to replay; then the libFuzzer targets of"
-	@echo "              tests/fuzz/ (config, Tailscale, UAPI, genl, tpctl, address parsers)"
+	@echo "              tests/fuzz/ (config, Tailscale, HTTP, UAPI, genl, tpctl, address parsers)"
 	@echo "              FUZZ_SECONDS ($(FUZZ_SECONDS)) s each, a crash fails it naming its"
 	@echo "              reproducer; not part of make test (which runs their seeds only)"
 	@echo "make bench    program cost per path beside reference programs, and its scaling"
