@@ -83,7 +83,7 @@ help:
 	@echo "make test     deps + build + every test; ends with 'N passed, N failed'"
 	@echo "make fuzz     the differential fuzzers at length: FUZZ_ITERS (1000000) packets and"
 	@echo "              flows each, TP_FUZZ_SEED to replay; then the libFuzzer targets of"
-	@echo "              tests/fuzz/ (config, Tailscale, UAPI, genl, tpctl, address parsers)"
+	@echo "              tests/fuzz/ (config, Tailscale, HTTP, UAPI, genl, tpctl, address parsers)"
 	@echo "              FUZZ_SECONDS ($(FUZZ_SECONDS)) s each, a crash fails it naming its"
 	@echo "              reproducer; not part of make test (which runs their seeds only)"
 	@echo "make bench    program cost per path beside reference programs, and its scaling"
@@ -238,7 +238,7 @@ FUZZ_MAIN_OBJS := $(patsubst %,$(OUT)/fuzz/obj/tests/fuzz/fuzz_%.o,$(FUZZ_NAMES)
 # command's runner, so all of tpctl but main()); each target links what it
 # uses from the archive
 FUZZ_DEP_SRCS := $(LIB_SRCS) loader/config.c loader/config_json.c loader/log.c loader/peers.c loader/source.c loader/tailscale.c \
-		 loader/curl_lazy.c loader/kube_decode.c loader/kube_object.c loader/kube_hash.c \
+		 loader/unix_http.c loader/kube_decode.c loader/kube_object.c loader/kube_hash.c \
 		 loader/wg_uapi.c loader/wg_genl.c $(filter-out maps-cli/main.c,$(wildcard maps-cli/*.c))
 FUZZ_DEP_OBJS := $(patsubst %.c,$(OUT)/fuzz/obj/%.o,$(FUZZ_DEP_SRCS))
 

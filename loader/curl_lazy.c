@@ -5,12 +5,13 @@
  * Linked, libcurl maps about 3.7 MiB of libraries into every tailplaned
  * (its TLS stacks, Kerberos, LDAP, SSH, IDN, compression), resident from
  * the first instruction, whether or not the configuration uses the
- * Tailscale or the Kubernetes source, the only two that speak HTTP.
- * Loaded here, a loader with neither never maps them.
+ * Kubernetes source, the only one that speaks HTTPS (the Tailscale
+ * source's plain HTTP over a unix socket goes through unix_http.c).
+ * Loaded here, a loader without it never maps them.
  *
- * The functions below carry libcurl's own names, so tailscale.c and
- * kube_client.c call libcurl as they would a linked one, curl.h's type
- * checks of curl_easy_setopt() and curl_easy_getinfo() included; each
+ * The functions below carry libcurl's own names, so kube_client.c calls
+ * libcurl as it would a linked one, curl.h's type checks of
+ * curl_easy_setopt() and curl_easy_getinfo() included; each
  * forwards to the function dlsym() found in the loaded library (the
  * library's own, so a libcurl that calls its public functions internally
  * reaches itself, never these).  Called before tpd_curl_load() succeeded
@@ -118,10 +119,7 @@ static void tpd_curl_open(void)
 	/* never closed: its handles and global state live as long as we do */
 	if (!tpd_curl_resolve(lib))
 		return;
-	/*
-	 * CURL_GLOBAL_SSL means nothing since libcurl 7.57 (TLS is set up in
-	 * any case), so the Tailscale source cannot ask for less than this
-	 */
+	/* no less to ask for: since libcurl 7.57, TLS is set up in any case */
 	rc = tpd_curl.global_init(CURL_GLOBAL_DEFAULT);
 	if (rc) {
 		snprintf(tpd_curl_err, sizeof(tpd_curl_err), "libcurl: %s",

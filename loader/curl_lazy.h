@@ -5,9 +5,9 @@
 #include <stddef.h>
 
 /*
- * libcurl, loaded when a source first needs it (curl_lazy.c): a loader
- * with neither the Tailscale nor the Kubernetes source never maps it, nor
- * the TLS, LDAP, Kerberos and IDN libraries it brings.
+ * libcurl, loaded when the Kubernetes source first needs it
+ * (curl_lazy.c): a loader without that source never maps it, nor the
+ * TLS, LDAP, Kerberos and IDN libraries it brings.
  */
 int tpd_curl_load(char *err, size_t errlen);
 

@@ -13,6 +13,10 @@
  *
  * Every field may be missing or null; unknown fields are ignored.
  *
+ * The request goes through unix_http.c's small HTTP/1.1 client, not
+ * libcurl: plain HTTP over a unix socket, without the TLS stack libcurl
+ * brings (about 8 MiB resident once loaded).
+ *
  * The document is parsed as it streams in, with yajl's callback parser:
  * only the fields above are kept, so memory follows the number of peers,
  * not the size of the document (a large tailnet's status is tens of MiB,
@@ -24,15 +28,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <yajl/yajl_parse.h>
 
 #include "array.h"
-#include "curl_lazy.h"
 #include "json.h"
 #include "peers.h"
+#include "unix_http.h"
 
-#define TP_TS_URL      "http://local-tailscaled.sock/localapi/v0/status"
+#define TP_TS_HOST     "local-tailscaled.sock" /* tailscaled checks it */
+#define TP_TS_TARGET   "/localapi/v0/status"
 #define TP_TS_ERR_KEEP 128 /* bytes of an error answer kept for the message */
 
 /* ---- status document ----------------------------------------------------- */
@@ -715,75 +719,41 @@ int tpd_ts_parse_status(const char *json, size_t len, struct tp_peer_list *out)
 
 /**
  * struct tp_ts_sink - where the answer goes.
- * @curl:   the transfer.
  * @parser: the status parser, fed as the answer comes; NULL to keep the
  *          whole answer in @p.
  * @p:      the answer (NUL-terminated), or with @parser the start of an
  *          answer that is not a 200, for the error message.
  * @len:    bytes in @p.
  * @cap:    allocated size of @p.
- * @total:  bytes received.
- * @status: the HTTP status, 0 until known.
- * @err:    why the write callback stopped the transfer (negative), or 0.
  */
 struct tp_ts_sink {
-	CURL *curl;
 	struct tp_ts_parser *parser;
 	char *p;
 	size_t len;
 	size_t cap;
-	size_t total;
-	long status;
-	int err;
 };
 
 /**
  * struct tp_ts_conn - the connection to the LocalAPI socket.
  * @path:      the socket.
  * @trust_uid: a user trusted besides root to serve it.
- * @fd:        libcurl's socket for it, -1 until made.
- * @err:       why it was refused (negative), 0 if it was not; the error
- *             is recorded then.
  */
 struct tp_ts_conn {
 	const char *path;
 	uid_t trust_uid;
-	int fd;
-	int err;
 };
-
-/* Note libcurl's socket (made, not yet connected) for tpd_ts_prereq_cb(). */
-static int tpd_ts_sockopt_cb(void *arg, curl_socket_t fd, curlsocktype purpose)
-{
-	struct tp_ts_conn *c = arg;
-
-	if (purpose == CURLSOCKTYPE_IPCXN)
-		c->fd = fd;
-	return CURL_SOCKOPT_OK;
-}
 
 /*
  * Connected, nothing sent yet: believe the server only if it is root or
  * the trusted user.  The check is on the very socket the request will
- * use, so no other server can be swapped in after it.  (Connecting our
- * own socket in CURLOPT_OPENSOCKETFUNCTION and answering
- * CURL_SOCKOPT_ALREADY_CONNECTED would do too, but libcurl 7.88 connects
- * such a socket again and fails with EISCONN: curl/curl#10626.)
+ * use, so no other server can be swapped in after it.
  */
-static int tpd_ts_prereq_cb(void *arg, char *conn_primary_ip,
-			    char *conn_local_ip, int conn_primary_port,
-			    int conn_local_port)
+static int tpd_ts_check_cb(void *arg, int fd)
 {
-	struct tp_ts_conn *c = arg;
+	const struct tp_ts_conn *c = arg;
 
-	if (c->fd < 0) {
-		tpd_peer_set_error("LocalAPI %s: no socket to check", c->path);
-		c->err = -EPROTO;
-	} else {
-		c->err = tpd_peer_check_cred(c->fd, "LocalAPI socket", c->path,
-					     c->trust_uid);
-	}
-	return c->err ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+	return tpd_peer_check_cred(fd, "LocalAPI socket", c->path,
+				   c->trust_uid);
 }
 
 /* Append @n bytes to @s->p, keeping it NUL-terminated. */
@@ -807,102 +777,49 @@ static int tpd_ts_keep(struct tp_ts_sink *s, const char *data, size_t n)
 	return 0;
 }
 
-static size_t tpd_ts_write_cb(char *data, size_t size, size_t nmemb, void *arg)
+/* A piece of the body (the HTTP client caps the whole at TP_TS_BODY_MAX). */
+static int tpd_ts_body_cb(void *arg, int status, const char *data, size_t n)
 {
 	struct tp_ts_sink *s = arg;
-	size_t n = size * nmemb;
 
-	if (n > TP_TS_BODY_MAX - s->total) {
-		s->err = -EFBIG;
-		return 0;
-	}
-	s->total += n;
-	if (!s->status)
-		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &s->status);
-	if (s->parser && s->status == 200) {
-		s->err = tpd_ts_parser_feed(s->parser, data, n);
-		return s->err ? 0 : n;
-	}
+	if (s->parser && status == 200)
+		return tpd_ts_parser_feed(s->parser, data, n);
 	if (s->parser) /* an error answer: its start is enough */
 		n = n < TP_TS_ERR_KEEP - s->len ? n : TP_TS_ERR_KEEP - s->len;
-	s->err = tpd_ts_keep(s, data, n);
-	return s->err ? 0 : size * nmemb;
-}
-
-static CURL *tpd_ts_curl(const char *path, long timeout_ms,
-			 struct tp_ts_conn *conn, struct tp_ts_sink *s,
-			 char *errbuf)
-{
-	CURL *c = curl_easy_init();
-
-	if (!c)
-		return NULL;
-	if (curl_easy_setopt(c, CURLOPT_URL, TP_TS_URL) ||
-	    curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, path) ||
-	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http") ||
-	    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) ||
-	    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms) ||
-	    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms) ||
-	    curl_easy_setopt(c, CURLOPT_USERAGENT, "tailplaned") ||
-	    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) ||
-	    curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, tpd_ts_sockopt_cb) ||
-	    curl_easy_setopt(c, CURLOPT_SOCKOPTDATA, conn) ||
-	    curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, tpd_ts_prereq_cb) ||
-	    curl_easy_setopt(c, CURLOPT_PREREQDATA, conn) ||
-	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tpd_ts_write_cb) ||
-	    curl_easy_setopt(c, CURLOPT_WRITEDATA, s)) {
-		curl_easy_cleanup(c);
-		return NULL;
-	}
-	s->curl = c;
-	return c;
-}
-
-/* A failed transfer as -errno, with its reason recorded. */
-static int tpd_ts_curl_error(CURL *c, CURLcode rc,
-			     const struct tp_ts_conn *conn,
-			     const struct tp_ts_sink *s, const char *path,
-			     const char *errbuf)
-{
-	const char *msg = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-	long oserr = 0;
-
-	if (conn->err)
-		return conn->err; /* refused, already explained */
-	if (rc == CURLE_WRITE_ERROR && s->err) {
-		if (s->err == -EFBIG)
-			tpd_peer_set_error("LocalAPI status: answer too large");
-		else if (s->err == -ENOMEM)
-			tpd_peer_set_error("LocalAPI status: out of memory");
-		return s->err; /* else the parser's, already explained */
-	}
-	if (rc == CURLE_OPERATION_TIMEDOUT) {
-		tpd_peer_set_error("LocalAPI %s: timed out (%s)", path, msg);
-		return -ETIMEDOUT;
-	}
-	if (rc == CURLE_OUT_OF_MEMORY)
+	if (tpd_ts_keep(s, data, n)) {
+		tpd_peer_set_error("LocalAPI status: out of memory");
 		return -ENOMEM;
-	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &oserr);
-	tpd_peer_set_error("LocalAPI %s: %s%s", path, msg,
-			   oserr == ENOENT ? " (is tailscaled running?)" : "");
-	if (rc == CURLE_COULDNT_CONNECT)
-		return oserr > 0 ? (int)-oserr : -ECONNREFUSED;
-	return -EIO;
+	}
+	return 0;
+}
+
+/* A failed exchange as -errno, with its reason recorded. */
+static int tpd_ts_http_error(const struct tpd_uhttp_resp *r, int err,
+			     const char *path)
+{
+	if (!r->err[0])
+		return err; /* the credential check's or the sink's, explained */
+	if (err == -EFBIG)
+		tpd_peer_set_error("LocalAPI status: answer too large (%s)",
+				   r->err);
+	else
+		tpd_peer_set_error("LocalAPI %s: %s%s", path, r->err,
+				   err == -ENOENT ? " (is tailscaled running?)"
+						  : "");
+	return err;
 }
 
 /* Any answer but 200 as -errno, with the start of its body recorded. */
-static int tpd_ts_http_status(CURL *c, const struct tp_ts_sink *s)
+static int tpd_ts_http_status(int status, const struct tp_ts_sink *s)
 {
-	long status = 0;
 	int n;
 
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (status == 200)
 		return 0;
 	n = s->len > 120 ? 120 : (int)s->len;
 	while (n && (s->p[n - 1] == '\n' || s->p[n - 1] == '\r'))
 		n--;
-	tpd_peer_set_error("LocalAPI answered HTTP %ld: %.*s", status, n,
+	tpd_peer_set_error("LocalAPI answered HTTP %d: %.*s", status, n,
 			   s->p ? s->p : "");
 	return status == 401 || status == 403 ? -EACCES : -EIO;
 }
@@ -912,30 +829,29 @@ static int tpd_ts_get(const char *socket_path, long timeout_ms, uid_t trust_uid,
 		      struct tp_ts_sink *s)
 {
 	const char *path = socket_path ? socket_path : TP_TS_SOCKET_DEFAULT;
-	struct tp_ts_conn conn = { .path = path,
-				   .trust_uid = trust_uid,
-				   .fd = -1 };
-	char errbuf[CURL_ERROR_SIZE] = "";
-	CURLcode rc;
-	CURL *c;
+	struct tp_ts_conn conn = { .path = path, .trust_uid = trust_uid };
+	struct tpd_uhttp_req q = { .sock = path,
+				   .host = TP_TS_HOST,
+				   .target = TP_TS_TARGET,
+				   .user_agent = "tailplaned",
+				   .timeout_ms = timeout_ms,
+				   .check = tpd_ts_check_cb,
+				   .check_arg = &conn };
+	struct tpd_uhttp_resp *r;
 	int ret;
 
 	if (timeout_ms <= 0)
 		return -EINVAL;
-	ret = tpd_curl_load(errbuf, sizeof(errbuf));
-	if (ret) {
-		tpd_peer_set_error("LocalAPI %s: %s", path, errbuf);
-		return ret;
-	}
-	c = tpd_ts_curl(path, timeout_ms, &conn, s, errbuf);
-	if (!c) {
-		tpd_peer_set_error("libcurl initialisation failed");
+	r = malloc(sizeof(*r)); /* its line buffer: off the stack */
+	if (!r) {
+		tpd_peer_set_error("out of memory");
 		return -ENOMEM;
 	}
-	rc = curl_easy_perform(c);
-	ret = rc ? tpd_ts_curl_error(c, rc, &conn, s, path, errbuf)
-		 : tpd_ts_http_status(c, s);
-	curl_easy_cleanup(c);
+	tpd_uhttp_resp_init(r, tpd_ts_body_cb, s, TP_TS_BODY_MAX);
+	ret = tpd_uhttp_get(&q, r);
+	ret = ret ? tpd_ts_http_error(r, ret, path)
+		  : tpd_ts_http_status(r->status, s);
+	free(r);
 	return ret;
 }
 
@@ -991,8 +907,10 @@ int tpd_ts_fetch_peers(const char *socket_path, long timeout_ms,
  * Return: 0; -ENOENT (no socket), -ECONNREFUSED or another connect error;
  * -EPERM (the socket is served by another user); -ETIMEDOUT; -EACCES
  * (HTTP 401/403: neither root nor the operator);
- * -EIO (another HTTP status or transfer error); -EFBIG (answer over
- * TP_TS_BODY_MAX); -ENOMEM; -EINVAL (bad timeout).
+ * -EIO (another HTTP status, a malformed answer, or the server closed
+ * before it was complete: see unix_http.c); -EFBIG (answer over
+ * TP_TS_BODY_MAX); -ENAMETOOLONG (socket path); -ENOMEM; -EINVAL (bad
+ * timeout).
  */
 int tpd_ts_fetch_status_timeout(const char *socket_path, long timeout_ms,
 				char **body, size_t *len)

@@ -2,10 +2,13 @@
 /* Helpers shared by the peer-source tests; see peertest.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <setjmp.h>
@@ -18,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "peertest.h"
 
 /**
@@ -538,4 +542,111 @@ void peer_in_child(void (*fn)(int out, void *arg), void *arg, void *res,
 	      "%s: the child failed (status %#x)%s%s", what, st,
 	      said[0] ? "; it said: " : "", said);
 	check(n == (ssize_t)size, "%s: the child reported nothing", what);
+}
+
+/* ---- fake servers on unix sockets ------------------------------------------ */
+
+/**
+ * peer_sock_tmpdir() - a temporary directory for a test's server socket.
+ * @dir:       the directory made (fixture_tmpdir() with @prefix).
+ * @dir_size:  its room.
+ * @path:      the socket's path in it, @name.
+ * @path_size: its room.
+ * @prefix:    the directory's name prefix.
+ * @name:      the socket's name.
+ *
+ * Return: 0, or -1 when the directory could not be made.
+ */
+int peer_sock_tmpdir(char *dir, size_t dir_size, char *path, size_t path_size,
+		     const char *prefix, const char *name)
+{
+	if (fixture_tmpdir(dir, dir_size, prefix))
+		return -1;
+	snprintf(path, path_size, "%s/%s", dir, name);
+	return 0;
+}
+
+/** peer_listen_unix() - a stream socket listening at @path (asserted). */
+int peer_listen_unix(const char *path, int backlog)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(fd, backlog), 0);
+	return fd;
+}
+
+/** peer_send_all() - send @len bytes; -1 once the client is gone. */
+int peer_send_all(int fd, const char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/**
+ * peer_read_until() - read into @buf (NUL-terminated) until @end is in it,
+ * the client closes, or 2 s pass.
+ *
+ * Return: the bytes read.
+ */
+size_t peer_read_until(int fd, char *buf, size_t size, const char *end)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t len = 0;
+	ssize_t n;
+
+	buf[0] = '\0';
+	while (len + 1 < size && !strstr(buf, end)) {
+		if (poll(&pfd, 1, 2000) <= 0)
+			break;
+		n = recv(fd, buf + len, size - len - 1, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+	}
+	return len;
+}
+
+/** peer_wait_hangup() - wait for the client to hang up, 5 s at most. */
+void peer_wait_hangup(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char c;
+
+	if (poll(&pfd, 1, 5000) > 0)
+		(void)!recv(fd, &c, 1, 0);
+}
+
+/**
+ * peer_expect_ts_fetch_error() - tpd_ts_fetch_status() of the LocalAPI at
+ * @path fails with @want, its error saying @needle, and hands nothing over.
+ */
+void peer_expect_ts_fetch_error(const char *path, int want, const char *needle)
+{
+	char *body = (char *)1;
+	size_t len = 1;
+	int ret;
+
+	ret = tpd_ts_fetch_status(path, &body, &len);
+	check(ret == want, "fetch: %d, want %d (%s)", ret, want,
+	      tpd_peer_last_error());
+	check(strstr(tpd_peer_last_error(), needle),
+	      "error \"%s\" lacks \"%s\"", tpd_peer_last_error(), needle);
+	assert_null(body);
+	assert_int_equal(len, 0);
 }

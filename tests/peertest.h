@@ -63,4 +63,13 @@ typedef void peer_dump_fn(void *ctx, int round, struct tp_peer_list *got);
 void peer_check_set_and_dump(const char *ifname, const char *priv,
 			     bool listen_port, peer_dump_fn *dump, void *ctx);
 
+/* Fake servers on unix sockets (the LocalAPI's, UAPI's). */
+int peer_sock_tmpdir(char *dir, size_t dir_size, char *path, size_t path_size,
+		     const char *prefix, const char *name);
+int peer_listen_unix(const char *path, int backlog);
+int peer_send_all(int fd, const char *p, size_t len);
+size_t peer_read_until(int fd, char *buf, size_t size, const char *end);
+void peer_wait_hangup(int fd);
+void peer_expect_ts_fetch_error(const char *path, int want, const char *needle);
+
 #endif /* TAILPLANE_TESTS_PEERTEST_H */

@@ -130,41 +130,6 @@ struct srv {
 	void *owned;
 };
 
-static void write_all(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len) {
-		n = send(fd, p, len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
-/* Read until @end is in the buffer, the peer closes, or 2 s pass. */
-static size_t read_until(int fd, char *buf, size_t size, const char *end)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	size_t len = 0;
-	ssize_t n;
-
-	buf[0] = '\0';
-	while (len + 1 < size && !strstr(buf, end)) {
-		if (poll(&pfd, 1, 2000) <= 0)
-			break;
-		n = recv(fd, buf + len, size - len - 1, 0);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		buf[len] = '\0';
-	}
-	return len;
-}
-
 /* Copy the value of header @name from the request @req into @out. */
 static void header_value(const char *req, const char *name, char *out,
 			 size_t size)
@@ -197,8 +162,8 @@ static void http_answer(int fd, int status, const char *reason,
 		"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 		"Tailscale-Version: 1.76.6-test\r\nContent-Length: %zu\r\n\r\n",
 		status, reason, len);
-	write_all(fd, head, strlen(head));
-	write_all(fd, body, len);
+	peer_send_all(fd, head, strlen(head));
+	peer_send_all(fd, body, len);
 }
 
 static void http_chunked(int fd, const char *body, size_t len)
@@ -209,25 +174,15 @@ static void http_chunked(int fd, const char *body, size_t len)
 	char size[32];
 	size_t off, n;
 
-	write_all(fd, head, strlen(head));
+	peer_send_all(fd, head, strlen(head));
 	for (off = 0; off < len; off += n) {
 		n = len - off < 1000 ? len - off : 1000;
 		snprintf(size, sizeof(size), "%zx\r\n", n);
-		write_all(fd, size, strlen(size));
-		write_all(fd, body + off, n);
-		write_all(fd, "\r\n", 2);
+		peer_send_all(fd, size, strlen(size));
+		peer_send_all(fd, body + off, n);
+		peer_send_all(fd, "\r\n", 2);
 	}
-	write_all(fd, "0\r\n\r\n", 5);
-}
-
-/* Wait for the client to hang up (it times out), at most 5 s. */
-static void wait_hangup(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char c;
-
-	if (poll(&pfd, 1, 5000) > 0)
-		(void)!recv(fd, &c, 1, 0);
+	peer_send_all(fd, "0\r\n\r\n", 5);
 }
 
 /* Answer like tailscaled's LocalAPI: Host must be local-tailscaled.sock. */
@@ -236,7 +191,7 @@ static void serve_http(struct srv *s, int fd)
 	char req[4096], origin[128], referer[128];
 	bool ok;
 
-	read_until(fd, req, sizeof(req), "\r\n\r\n");
+	peer_read_until(fd, req, sizeof(req), "\r\n\r\n");
 	pthread_mutex_lock(&s->lock);
 	s->requests++;
 	snprintf(s->request, sizeof(s->request), "%.*s",
@@ -264,7 +219,7 @@ static void serve_http(struct srv *s, int fd)
 		http_answer(fd, 403, "Forbidden",
 			    "Access denied: status access denied\n", 36);
 	else
-		wait_hangup(fd);
+		peer_wait_hangup(fd);
 }
 
 /* Answer get=1 in 7-byte pieces and keep the connection, as wireguard-go. */
@@ -273,17 +228,17 @@ static void serve_uapi(struct srv *s, int fd)
 	char req[64];
 	size_t off, n;
 
-	read_until(fd, req, sizeof(req), "\n\n");
+	peer_read_until(fd, req, sizeof(req), "\n\n");
 	pthread_mutex_lock(&s->lock);
 	s->requests++;
 	snprintf(s->request, sizeof(s->request), "%s", req);
 	pthread_mutex_unlock(&s->lock);
 	for (off = 0; off < s->len; off += n) {
 		n = s->len - off < 7 ? s->len - off : 7;
-		write_all(fd, s->body + off, n);
+		peer_send_all(fd, s->body + off, n);
 		usleep(200);
 	}
-	wait_hangup(fd);
+	peer_wait_hangup(fd);
 }
 
 static void *srv_main(void *arg)
@@ -311,11 +266,12 @@ static int srv_setup(void **state)
 {
 	struct srv *s = calloc(1, sizeof(*s));
 
-	if (!s || fixture_tmpdir(s->dir, sizeof(s->dir), "tp-peers")) {
+	if (!s ||
+	    peer_sock_tmpdir(s->dir, sizeof(s->dir), s->path, sizeof(s->path),
+			     "tp-peers", "tailscaled.sock")) {
 		free(s);
 		return -1;
 	}
-	snprintf(s->path, sizeof(s->path), "%s/tailscaled.sock", s->dir);
 	s->lfd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	*state = s;
@@ -325,16 +281,10 @@ static int srv_setup(void **state)
 static void srv_start(struct srv *s, enum srv_mode mode, const char *body,
 		      size_t len)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-
 	s->mode = mode;
 	s->body = body;
 	s->len = len;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", s->path);
-	s->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(s->lfd >= 0);
-	assert_int_equal(bind(s->lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	assert_int_equal(listen(s->lfd, 8), 0);
+	s->lfd = peer_listen_unix(s->path, 8);
 	assert_int_equal(pthread_create(&s->thr, NULL, srv_main, s), 0);
 	s->running = true;
 }
@@ -381,6 +331,8 @@ static void fetch_and_parse(struct srv *s, enum srv_mode mode)
 	int ret;
 
 	srv_start(s, mode, doc, flen);
+	/* the thread may still be in send() from it when the answer is in */
+	s->owned = doc;
 	ret = tpd_ts_fetch_status(s->path, &body, &len);
 	check(ret == 0, "fetch: %d (%s)", ret, tpd_peer_last_error());
 	assert_int_equal(len, flen);
@@ -398,7 +350,6 @@ static void fetch_and_parse(struct srv *s, enum srv_mode mode)
 	assert_string_equal(l.v[2].name, "web-1");
 	tpd_peer_list_free(&l);
 	free(body);
-	free(doc);
 }
 
 static void test_localapi_status(void **state)
@@ -414,18 +365,8 @@ static void test_localapi_chunked(void **state)
 static void expect_fetch_error(struct srv *s, enum srv_mode mode, int want,
 			       const char *needle)
 {
-	char *body = (char *)1;
-	size_t len = 1;
-	int ret;
-
 	srv_start(s, mode, NULL, 0);
-	ret = tpd_ts_fetch_status(s->path, &body, &len);
-	check(ret == want, "fetch: %d, want %d (%s)", ret, want,
-	      tpd_peer_last_error());
-	check(strstr(tpd_peer_last_error(), needle),
-	      "error \"%s\" lacks \"%s\"", tpd_peer_last_error(), needle);
-	assert_null(body);
-	assert_int_equal(len, 0);
+	peer_expect_ts_fetch_error(s->path, want, needle);
 }
 
 static void test_localapi_500(void **state)
@@ -559,7 +500,7 @@ static void fetch_child(int out, void *arg)
 /*
  * 10,000 peers (about 11 MiB), served chunked by the thread of the parent
  * and fetched by a child, so that the peak resident size is the fetch's
- * own: curl's buffers and the parser, never the whole document.
+ * own: the HTTP client's buffers and the parser, never the whole document.
  */
 static void test_localapi_large_status(void **state)
 {
@@ -944,16 +885,16 @@ static void evil_serve(const struct evil *e, int ready, int report, bool http,
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		n = read_until(fd, req, sizeof(req),
-			       http ? "\r\n\r\n" : "\n\n");
+		n = peer_read_until(fd, req, sizeof(req),
+				    http ? "\r\n\r\n" : "\n\n");
 		if (n && http)
 			http_answer(fd, 200, "OK", body, len);
 		else if (n)
-			write_all(fd, body, len);
+			peer_send_all(fd, body, len);
 		c = (char)(n > 255 ? 255 : n);
 		(void)!write(report, &c, 1);
 		if (n)
-			wait_hangup(fd);
+			peer_wait_hangup(fd);
 		close(fd);
 	}
 }
@@ -1073,7 +1014,7 @@ static void test_socket_uid_config(void **state)
 	tpd_config_free(&cfg);
 }
 
-/* The same for tailscaled's LocalAPI, through libcurl. */
+/* The same for tailscaled's LocalAPI, through the loader's HTTP client. */
 static void test_localapi_untrusted_server(void **state)
 {
 	struct srv *s = *state;

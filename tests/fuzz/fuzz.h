@@ -82,6 +82,21 @@ static inline size_t fuzz_chunk(uint8_t byte, size_t len)
 }
 
 /*
+ * An input whose first byte chooses how the rest is cut (fuzz_chunk()):
+ * the rest in an allocation of its own, its length in *@len (the input's
+ * on entry), the cut in *@chunk.  NULL for an empty input.
+ */
+static inline char *fuzz_cut_input(const uint8_t *data, size_t *len,
+				   size_t *chunk)
+{
+	if (!*len)
+		return NULL;
+	*chunk = fuzz_chunk(data[0], *len);
+	(*len)--;
+	return fuzz_dup(data + 1, *len);
+}
+
+/*
  * @doc handed to @feed(@parser, piece, n) in pieces of @chunk bytes, as
  * libcurl hands a body over, each piece an allocation of exactly its size
  * so an overread is caught per piece; the first nonzero return stops it

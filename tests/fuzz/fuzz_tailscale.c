@@ -4,9 +4,10 @@
  * the input chooses how the rest, the document, is cut: chunks of
  * 1 + (byte % 64) bytes, or whole for a multiple of 64.  The document goes
  * to tpd_ts_parse_status() whole and through the push interface
- * (tpd_ts_parser_feed() chunk by chunk, as libcurl hands the answer over,
- * then tpd_ts_parser_finish()): both must give the same answer, whatever
- * the cuts, and a list that is canonical, or empty on error.
+ * (tpd_ts_parser_feed() chunk by chunk, as the HTTP client hands the
+ * answer over, then tpd_ts_parser_finish()): both must give the same
+ * answer, whatever the cuts, and a list that is canonical, or empty on
+ * error.
  */
 #include <errno.h>
 
@@ -44,11 +45,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	char *doc;
 	int ret, ret2;
 
-	if (!len)
+	doc = fuzz_cut_input(data, &len, &chunk);
+	if (!doc)
 		return 0;
-	chunk = fuzz_chunk(data[0], len);
-	doc = fuzz_dup(data + 1, len - 1);
-	len--;
 
 	ret = tpd_ts_parse_status(doc, len, &whole);
 	FUZZ_CHECK(ret == 0 || ret == -EBADMSG || ret == -EPROTO ||
