@@ -2,7 +2,7 @@
 /*
  * The Maglev slab.  A table goes live copy on write:
  *   1. tp_slab_alloc() finds a free extent (first fit over the chunks'
- *      bitmaps, a new chunk only when none fits) and marks it used;
+ *      bitmaps, new chunks only when none fits) and marks it used;
  *   2. the writer copies the table in through a mapping of the pages it
  *      spans (tp_slab_write()): no syscall per slot, no map created;
  *   3. one update of the service's tp_services entry (offset, size and
@@ -351,18 +351,22 @@ static int tp_slab_sync(struct tp_slab *s)
 }
 
 /*
- * A new chunk, its bitmap initialized and its pin in place before the
- * slab's slot names it (one grace period: chunks are rare).
+ * Each update of the slab waits for an RCU grace period (10-15 ms): a
+ * slab that must grow takes up to this many chunks at once, as many as it
+ * has, in one batch update, so that a first sync of 10,000 services waits
+ * five times, not once a chunk.  At most TP_SLAB_GROW_MAX - 1 chunks
+ * (1 MiB each) stay unused.
  */
-static int tp_slab_grow(struct tp_slab *s)
+#define TP_SLAB_GROW_MAX 4
+
+/* Chunk @s->core.n_chunks made, mapped and pinned, not in the slab yet. */
+static int tp_slab_chunk_new(struct tp_slab *s, int *fd_out)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
 	__u32 i = s->core.n_chunks;
 	char path[PATH_MAX + 16];
 	int fd, err;
 
-	if (i >= s->max)
-		return -ENOSPC;
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "tp_maglev_chunk",
 			    sizeof(__u32), sizeof(struct tp_maglev_block),
 			    TP_MAGLEV_CHUNK_BLOCKS, &opts);
@@ -377,19 +381,69 @@ static int tp_slab_grow(struct tp_slab *s)
 	if (s->pin[0]) {
 		tp_slab_chunk_pin(s, i, path, sizeof(path));
 		unlink(path); /* a chunk of a slab replaced since */
-		if (bpf_obj_pin(fd, path))
+		if (bpf_obj_pin(fd, path)) {
 			err = -errno;
+			s->core.n_chunks--;
+			munmap(s->core.bits[i], TP_SLAB_BITS_BYTES);
+			close(fd);
+			return err;
+		}
 	}
-	if (!err && bpf_map_update_elem(s->fd, &i, &fd, BPF_ANY))
-		err = -errno;
-	if (err) {
-		if (s->pin[0])
-			unlink(path);
-		s->core.n_chunks--;
-		munmap(s->core.bits[i], TP_SLAB_BITS_BYTES);
-		close(fd);
+	*fd_out = fd;
+	return 0;
+}
+
+/* Undo the last chunk tp_slab_chunk_new() made, which no slot names. */
+static void tp_slab_chunk_drop(struct tp_slab *s)
+{
+	__u32 i = --s->core.n_chunks;
+	char path[PATH_MAX + 16];
+
+	if (s->pin[0]) {
+		tp_slab_chunk_pin(s, i, path, sizeof(path));
+		unlink(path);
 	}
-	return err;
+	munmap(s->core.bits[i], TP_SLAB_BITS_BYTES);
+	close(s->fds[i]);
+}
+
+/*
+ * New chunks, each with its bitmap initialized and its pin in place
+ * before the slab's slot names it; 0 when at least one went in.
+ */
+static int tp_slab_grow(struct tp_slab *s)
+{
+	__u32 first = s->core.n_chunks, keys[TP_SLAB_GROW_MAX], want, n, done;
+	__u32 count;
+	int fds[TP_SLAB_GROW_MAX], err = 0;
+
+	if (first >= s->max)
+		return -ENOSPC;
+	want = first ? first : 1;
+	if (want > TP_SLAB_GROW_MAX)
+		want = TP_SLAB_GROW_MAX;
+	if (want > s->max - first)
+		want = s->max - first;
+	for (n = 0; n < want; n++) {
+		keys[n] = first + n;
+		err = tp_slab_chunk_new(s, &fds[n]);
+		if (err)
+			break;
+	}
+	count = n;
+	done = n > 1 && !bpf_map_update_batch(s->fd, keys, fds, &count, NULL)
+		       ? n
+		       : 0;
+	/* one at a time: a kernel without batch updates of the slab */
+	for (; done < n; done++)
+		if (bpf_map_update_elem(s->fd, &keys[done], &fds[done],
+					BPF_ANY)) {
+			err = -errno;
+			break;
+		}
+	while (s->core.n_chunks > first + done)
+		tp_slab_chunk_drop(s);
+	return done ? 0 : err;
 }
 
 /**
@@ -398,7 +452,8 @@ static int tp_slab_grow(struct tp_slab *s)
  * @size: the table's entries.
  * @off:  set to its first slot.
  *
- * First fit over the chunks there are; a new chunk when none has room.
+ * First fit over the chunks there are; new chunks when none has room
+ * (tp_slab_grow()).
  *
  * Return: 0, -ENOSPC when the slab is full, or -errno.
  */

@@ -18,8 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+
+#include <bpf/bpf.h>
 
 #include "fixture.h"
 #include "slab.h"
@@ -302,6 +305,61 @@ static void test_slab_fill(void **state)
 	assert_true(tp_slab_chunks_for(1u << 31) <= TP_MAGLEV_CHUNKS_MAX);
 }
 
+/* Slots of @outer (of @max) that name a chunk. */
+static __u32 slots_set(int outer, __u32 max)
+{
+	__u32 i, id, n = 0;
+
+	for (i = 0; i < max; i++)
+		n += !bpf_map_lookup_elem(outer, &i, &id);
+	return n;
+}
+
+/*
+ * A slab of real maps grows by as many chunks as it has, at most 4, each
+ * named by its slot (one batch update: one grace period), and never past
+ * the slab's slots.  Three of the largest tables fill a chunk.
+ */
+static void test_slab_grows_in_batches(void **state)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, io, .map_flags = BPF_F_MMAPABLE);
+	LIBBPF_OPTS(bpf_map_create_opts, oo);
+	static const __u32 after[] = { 1, 2, 4, 8, 12, 14 };
+	struct tp_slab_usage u;
+	struct tp_slab *slab;
+	int inner, outer;
+	__u32 off, i, k;
+
+	(void)state;
+	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "tp_maglev_chunk",
+			       sizeof(__u32), sizeof(struct tp_maglev_block),
+			       TP_MAGLEV_CHUNK_BLOCKS, &io);
+	if (inner < 0) {
+		print_message("skipped: no BPF maps here: %s\n",
+			      strerror(errno));
+		skip();
+	}
+	oo.inner_map_fd = inner;
+	outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "tp_maglev_slab",
+			       sizeof(__u32), sizeof(__u32), 14, &oo);
+	assert_true(outer >= 0);
+	slab = tp_slab_open(outer, NULL);
+	assert_non_null(slab);
+	for (i = 0; i < sizeof(after) / sizeof(after[0]); i++) {
+		/* the first table past the chunks there are grows the slab */
+		for (k = 0; k < 3 * (after[i] - (i ? after[i - 1] : 0)); k++) {
+			assert_int_equal(tp_slab_alloc(slab, 65521, &off), 0);
+			assert_int_equal(tp_slab_usage(slab, &u), 0);
+			assert_int_equal(u.chunks, after[i]);
+			assert_int_equal(slots_set(outer, 14), after[i]);
+		}
+	}
+	assert_int_equal(tp_slab_alloc(slab, 65521, &off), -ENOSPC);
+	tp_slab_close(slab);
+	close(outer);
+	close(inner);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -311,6 +369,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_slab_fill, setup,
 						teardown),
+		cmocka_unit_test(test_slab_grows_in_batches),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
