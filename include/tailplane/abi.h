@@ -67,6 +67,8 @@
 	X(id_names, "identity to name, userspace only; the loader, tpctl")    \
 	X(svc_backends,                                                       \
 	  "a service's backend ids, userspace only; the loader, tpctl")       \
+	X(be_frontends,                                                       \
+	  "backend tuple to its services' frontends; the loader, tpctl")      \
 	X(rule_index,                                                         \
 	  "rule key to rule id, groups with rules; the loader, tpctl")        \
 	X(id_by_name, "name to identity, userspace only; the loader, tpctl")  \
@@ -106,6 +108,7 @@
 #define TP_MAP_SVC_STATS      TP_MAP_NAME(svc_stats)
 #define TP_MAP_ID_NAMES	      TP_MAP_NAME(id_names)
 #define TP_MAP_SVC_BACKENDS   TP_MAP_NAME(svc_backends)
+#define TP_MAP_BE_FRONTENDS   TP_MAP_NAME(be_frontends)
 #define TP_MAP_RULE_INDEX     TP_MAP_NAME(rule_index)
 #define TP_MAP_ID_BY_NAME     TP_MAP_NAME(id_by_name)
 #define TP_MAP_STATIC_NAT     TP_MAP_NAME(static_nat)
@@ -285,7 +288,8 @@ enum tp_backend_state {
  * @state:  enum tp_backend_state.
  * @owner:  enum tp_owner.
  * @weight: Maglev weight, 1..65535.
- * @pad:    zero.
+ * @flags:  TP_BACKEND_F_*; zero in backends written before the flags
+ *          (the field was padding), which then behave as unflagged.
  * @svc_id: the service this backend belongs to.
  */
 struct tp_backend {
@@ -294,10 +298,54 @@ struct tp_backend {
 	__u8 state;
 	__u8 owner;
 	__u16 weight;
-	__u16 pad;
+	__u16 flags;
 	__u32 svc_id;
 };
 _Static_assert(sizeof(struct tp_backend) == 28, "tp_backend size");
+
+/*
+ * tp_be_frontends holds this backend's service frontend: a flow to it
+ * from the tailnet may go without a reply-key entry (TP_CT_F_RINDEX).
+ * Written only after the frontend is in the backend tuple's entry.
+ */
+#define TP_BACKEND_F_INDEXED (1u << 0)
+
+/**
+ * struct tp_be_key - map tp_be_frontends key: a backend tuple.
+ * @addr:  backend address.
+ * @port:  backend port (struct tp_backend's); 0 for ICMP echo services,
+ *         whose replies carry the echo id in the other port.
+ * @proto: the service's protocol.
+ * @pad:   zero.
+ *
+ * The layout of struct tp_svc_key: the source side of a reply tuple.
+ */
+struct tp_be_key {
+	struct tp_addr addr;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+_Static_assert(sizeof(struct tp_be_key) == sizeof(struct tp_svc_key),
+	       "tp_be_key has tp_svc_key's layout");
+
+#define TP_BE_FRONTENDS 4 /* frontends of one backend tuple that index it */
+
+/**
+ * struct tp_be_frontends - map tp_be_frontends value: the service
+ * frontends whose flows may reach a backend tuple, so that a reply from
+ * it (backend -> client) finds its flow entry without a reply-key entry.
+ * @fe: the frontends; an empty slot is all zero.  A frontend stays
+ *      while its backend or service is configured, and after that until
+ *      no live TP_CT_F_RINDEX flow uses it (the loader's GC).
+ *
+ * A hash without preallocation of at most the backends capacity: one
+ * entry per backend tuple, written by userspace under the writers' lock
+ * and read by the datapath for replies its two lookups did not find.
+ */
+struct tp_be_frontends {
+	struct tp_svc_key fe[TP_BE_FRONTENDS];
+};
 
 /*
  * tp_maglev_slab: every service's Maglev table, as extents of a few large
@@ -460,6 +508,8 @@ enum tp_ct_state {
 #define TP_CT_F_UPLINK (1u << 5) /* egress flow that came in on an uplink */
 #define TP_CT_F_MASQ \
 	(1u << 6) /* with SNAT|EGRESS: masqueraded to the tailnet */
+#define TP_CT_F_RINDEX \
+	(1u << 7) /* with DNAT: no reply key; replies via tp_be_frontends */
 
 /**
  * struct tp_ct_entry - map tp_ct and tp_ct_any value.
