@@ -20,6 +20,7 @@
 
 #include <bpf/bpf.h>
 
+#include "gc.h"
 #include "pkttest.h"
 #include "rowtest.h"
 #include "service.h"
@@ -49,8 +50,8 @@ static void test_one_entry(void **state)
 {
 	const struct one_row *r = rt_row();
 	struct th *h = *state;
-	struct tp_ct_key k = pt_ct_key(r->client, 40000, r->vip, r->vport,
-				       r->proto);
+	struct tp_ct_key k =
+		pt_ct_key(r->client, 40000, r->vip, r->vport, r->proto);
 	__u8 syn = r->proto == IPPROTO_TCP ? PKT_TCP_SYN : 0;
 	__u8 synack = r->proto == IPPROTO_TCP ? PKT_TCP_SYN | PKT_TCP_ACK : 0;
 	const char *be[] = { r->be };
@@ -58,15 +59,15 @@ static void test_one_entry(void **state)
 	REQUIRE_BPF();
 	pt_service(h, r->vip, r->vport, r->proto, be, 1, r->bport, NULL, NULL,
 		   0, 0);
-	pt_expect_dnat(h, pt_flow(r->client, 40000, r->vip, r->vport, r->proto,
-				  syn),
-		       r->be, r->bport);
+	pt_expect_dnat(
+		h, pt_flow(r->client, 40000, r->vip, r->vport, r->proto, syn),
+		r->be, r->bport);
 	pt_check_ct_dnat(h, &k, r->be, r->bport,
 			 syn ? TP_CT_SYN_SENT : TP_CT_OPEN);
 	assert_int_equal(pt_ct_count(h), 1);
-	pt_expect_revnat(h, pt_flow(r->be, r->bport, r->client, 40000, r->proto,
-				    synack),
-			 r->vip, r->vport);
+	pt_expect_revnat(
+		h, pt_flow(r->be, r->bport, r->client, 40000, r->proto, synack),
+		r->vip, r->vport);
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
 	assert_int_equal(pt_ct_count(h), 1);
 	assert_int_equal(th_stat(h, TP_STAT_REVNAT), 1);
@@ -166,8 +167,8 @@ static void test_clash_untranslated_after_indexed(void **state)
 	REQUIRE_BPF();
 	pt_web_flow(h);
 	assert_int_equal(pt_ct_count(h), 1);
-	pt_expect_first_clash(h, FLOWP(CLIENT4, 40000, BE4[0], 8080, IPPROTO_TCP,
-			      PKT_TCP_SYN));
+	pt_expect_first_clash(h, FLOWP(CLIENT4, 40000, BE4[0], 8080,
+				       IPPROTO_TCP, PKT_TCP_SYN));
 	pt_web_reply(h, PKT_TCP_SYN | PKT_TCP_ACK);
 	assert_int_equal(pt_web_entry(h).state, TP_CT_SYN_RECV);
 	assert_int_equal(pt_ct_count(h), 1);
@@ -177,17 +178,17 @@ static void test_clash_untranslated_after_indexed(void **state)
 static void test_clash_indexed_after_untranslated(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key ku = pt_ct_key(CLIENT4, 40000, BE4[0], 8080,
-					IPPROTO_TCP);
+	struct tp_ct_key ku =
+		pt_ct_key(CLIENT4, 40000, BE4[0], 8080, IPPROTO_TCP);
 
 	REQUIRE_BPF();
 	pt_web_service(h);
-	pt_expect_untouched(h, TH_FROM_TAILNET,
-			    FLOWP(CLIENT4, 40000, BE4[0], 8080, IPPROTO_TCP,
-				  PKT_TCP_SYN),
-			    PASS);
-	pt_expect_first_clash(h, FLOWP(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
-			      PKT_TCP_SYN));
+	pt_expect_untouched(
+		h, TH_FROM_TAILNET,
+		FLOWP(CLIENT4, 40000, BE4[0], 8080, IPPROTO_TCP, PKT_TCP_SYN),
+		PASS);
+	pt_expect_first_clash(
+		h, FLOWP(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN));
 	pt_expect_untouched(h, TH_TO_TAILNET,
 			    FLOWP(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
 				  PKT_TCP_SYN | PKT_TCP_ACK),
@@ -204,8 +205,8 @@ static void test_clash_indexed_after_untranslated(void **state)
 static void test_backend_egress_is_the_reply(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key ke = pt_ct_key(BE4[0], 8080, CLIENT4, 40000,
-					IPPROTO_TCP);
+	struct tp_ct_key ke =
+		pt_ct_key(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP);
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
@@ -268,6 +269,106 @@ static void test_removed_backend_and_service_keep_replies(void **state)
 	pt_web_reply(h, PKT_TCP_ACK);
 	assert_int_equal(pt_web_entry(h).packets[TP_CT_DIR_REPLY], 2);
 	assert_int_equal(pt_ct_count(h), 1);
+}
+
+/* ---- the index's GC ------------------------------------------------------ */
+
+/* One run of tp_be_frontends' GC at @t: the frontends it took out. */
+static unsigned long gc_index(struct th *h, struct tpd_index_gc *g, __u64 t)
+{
+	unsigned long removed = 99;
+
+	assert_int_equal(tpd_gc_index(&h->maps, g, t, &removed), 0);
+	return removed;
+}
+
+static bool web_indexed(struct th *h, const char *be)
+{
+	struct tp_addr b = pt_addr(be), vip = pt_addr(VIP4);
+
+	return pt_be_frontend_has(h, &b, 8080, IPPROTO_TCP, &vip, htons(80));
+}
+
+/*
+ * The web flow's backend leaves the service, then the service goes: its
+ * frontend stays while the flow lives, and goes only in the second run
+ * that finds it unconfigured and unused; the new backend's stays while
+ * configured, and goes in the second run after the delete.  Every run in
+ * between leaves the flow's replies translated.
+ */
+static void test_gc_index_after_flow_gone(void **state)
+{
+	struct th *h = *state;
+	struct tp_svc_key sk = pt_svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tpd_index_gc g = {};
+	__u64 late = T0 + (TP_CT_TIMEOUT_SYN + 1) * SEC_NS;
+
+	REQUIRE_BPF();
+	pt_web_flow(h);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, &BE4[1], 1, 8080, NULL, NULL, 0,
+		   0);
+	assert_true(web_indexed(h, BE4[1]));
+	/* configured or used: nothing goes, however many runs */
+	assert_int_equal(gc_index(h, &g, T0 + SEC_NS), 0);
+	assert_int_equal(gc_index(h, &g, T0 + 2 * SEC_NS), 0);
+	assert_true(web_indexed(h, BE4[0]));
+	pt_web_reply(h, PKT_TCP_SYN | PKT_TCP_ACK);
+	assert_int_equal(tp_service_del(&h->maps, &sk), 0);
+	assert_int_equal(gc_index(h, &g, T0 + 3 * SEC_NS), 0);
+	assert_true(web_indexed(h, BE4[0]));
+	pt_web_reply(h, PKT_TCP_ACK);
+	/*
+	 * BE4[1]'s pair, unused since the delete, goes in this second run;
+	 * the flow expired: BE4[0]'s is unused for the first time
+	 */
+	assert_int_equal(gc_index(h, &g, late), 1);
+	assert_false(web_indexed(h, BE4[1]));
+	assert_true(web_indexed(h, BE4[0]));
+	assert_int_equal(gc_index(h, &g, late + SEC_NS), 1);
+	assert_false(web_indexed(h, BE4[0]));
+	/* the entry went with its last frontend */
+	assert_int_equal(bpf_map_get_next_key(h->maps.be_frontends, NULL,
+					      &(struct tp_be_key){}),
+			 -ENOENT);
+	tpd_index_gc_free(&g);
+}
+
+/*
+ * A frontend found unused once, then used again before the next run (a
+ * new flow from a table read before the service went): it stays, and
+ * the count starts over.  A slot that goes leaves the entry's other
+ * frontends in place.
+ */
+static void test_gc_index_used_again_stays(void **state)
+{
+	struct th *h = *state;
+	struct tp_svc_key sk = pt_svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	struct tp_addr b = pt_addr(BE4[0]), vip2 = pt_addr("198.19.0.11");
+	struct tpd_index_gc g = {};
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	pt_web_flow(h);
+	pt_service(h, "198.19.0.11", 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL,
+		   0, 0);
+	e = pt_web_entry(h);
+	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &k), 0);
+	assert_int_equal(tp_service_del(&h->maps, &sk), 0);
+	assert_int_equal(gc_index(h, &g, T0 + SEC_NS), 0);
+	/* the flow is back (written from a table read before the delete) */
+	assert_int_equal(bpf_map_update_elem(h->maps.ct, &k, &e, BPF_NOEXIST),
+			 0);
+	assert_int_equal(gc_index(h, &g, T0 + 2 * SEC_NS), 0);
+	pt_web_reply(h, PKT_TCP_SYN | PKT_TCP_ACK);
+	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &k), 0);
+	assert_int_equal(gc_index(h, &g, T0 + 3 * SEC_NS), 0);
+	assert_true(web_indexed(h, BE4[0]));
+	assert_int_equal(gc_index(h, &g, T0 + 4 * SEC_NS), 1);
+	assert_false(web_indexed(h, BE4[0]));
+	assert_true(
+		pt_be_frontend_has(h, &b, 8080, IPPROTO_TCP, &vip2, htons(80)));
+	tpd_index_gc_free(&g);
 }
 
 /* ---- upgrade: flows of the reply-key layout --------------------------- */
@@ -350,6 +451,48 @@ static void test_memory_million_flows(void **state)
 	assert_true(memlock / flows <= 192LL);
 }
 
+/*
+ * What tp_be_frontends costs a backend tuple (docs/tailplaned.8's memory
+ * formula): a map as it is made, its memlock empty and with 4096 backend
+ * tuples (a hash without preallocation: charged as entries come).
+ */
+static void test_memory_index_per_backend(void **state)
+{
+	struct th *h = *state;
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), i;
+	const __u32 n = 4096;
+	struct tp_be_frontends v = {};
+	struct tp_be_key k = {};
+	long long empty, full;
+	int fd;
+
+	REQUIRE_BPF();
+	assert_int_equal(
+		bpf_obj_get_info_by_fd(h->maps.be_frontends, &info, &len), 0);
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = info.map_flags);
+	fd = bpf_map_create(info.type, "tp_befe_cost", info.key_size,
+			    info.value_size, info.max_entries, &o);
+	assert_true(fd >= 0);
+	empty = tp_fdinfo_field(fd, "memlock");
+	v.fe[0].proto = IPPROTO_TCP;
+	for (i = 0; i < n; i++) {
+		k.addr.w[3] = htonl(i + 1);
+		k.port = htons(8080);
+		k.proto = IPPROTO_TCP;
+		assert_int_equal(bpf_map_update_elem(fd, &k, &v, BPF_NOEXIST),
+				 0);
+	}
+	full = tp_fdinfo_field(fd, "memlock");
+	close(fd);
+	printf("tp_be_frontends, max_entries %u: memlock %lld empty, %lld "
+	       "with %u backend tuples: %lld bytes a tuple\n",
+	       info.max_entries, empty, full, n, (full - empty) / n);
+	assert_true(full > empty);
+	/* an element: 48-byte header, 24-byte key, 80-byte value, list node */
+	assert_true((full - empty) / n <= 256);
+}
+
 /* N DNAT flows from N client ports occupy N entries, their replies all found. */
 static void test_n_dnat_flows_n_entries(void **state)
 {
@@ -392,9 +535,12 @@ int main(void)
 		T(test_backend_egress_is_the_reply),
 		T(test_forged_reply_not_translated),
 		T(test_removed_backend_and_service_keep_replies),
+		T(test_gc_index_after_flow_gone),
+		T(test_gc_index_used_again_stays),
 		T(test_old_layout_flow_keeps_replies),
 		T(test_old_layout_flow_backend_indexed_since),
 		T(test_memory_million_flows),
+		T(test_memory_index_per_backend),
 		T(test_n_dnat_flows_n_entries),
 	};
 
