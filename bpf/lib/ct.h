@@ -12,8 +12,12 @@
  * reversed lookup cannot find (a DNAT flow's: backend -> client, and a
  * zone-crossing flow's in the zone it leaves to) get a reply-key entry
  * (TP_CT_F_REPLY_KEY) under their tuple, holding what the reply lacks of
- * the original tuple (abi.h).  Packets in the original direction take one
- * lookup; replies two or three.  An entry past expires_s counts as
+ * the original tuple (abi.h); except a DNAT flow with TP_CT_F_RINDEX,
+ * whose backend's frontends (tp_be_frontends, written by userspace) give
+ * the candidates for the original tuple: tp_ct_rindex_owner().  Packets
+ * in the original direction take one lookup; replies two or three, an
+ * RINDEX flow's four or more (its own tuple, the reversed one, the index,
+ * a candidate per frontend).  An entry past expires_s counts as
  * absent.  A full table evicts the least recently used entries; a
  * reply-key entry whose flow is gone, or whose flow no longer points back
  * at it, is ignored, and one that was evicted while its flow lives is

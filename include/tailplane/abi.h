@@ -524,6 +524,16 @@ enum tp_ct_state {
  * find the flow entry: the original tuple is (reply key's daddr,
  * @orig_daddr, reply key's dport, @orig_dport, proto, @orig_zone).
  *
+ * A DNAT flow from the tailnet whose backend has TP_BACKEND_F_INDEXED,
+ * neither SNAT, masqueraded nor crossing zones, has no reply-key entry
+ * (TP_CT_F_RINDEX): the VIP and port its reply lacks are among the
+ * frontends tp_be_frontends lists for the reply's source, the backend
+ * tuple; each gives one candidate original tuple (reply's daddr, the
+ * frontend's VIP, reply's dport, its port, proto, the reply's zone),
+ * and the live RINDEX flow there whose reply tuple the reply carries is
+ * its flow.  Flows written before the index, and a fifth frontend's of
+ * one backend tuple, keep the reply key.
+ *
  * Memory: an LRU hash entry costs 48 bytes of kernel element header, the
  * 40-byte key, this 88-byte value and a 16-byte bucket: 192 bytes.
  *
@@ -655,8 +665,9 @@ _Static_assert(__builtin_offsetof(struct tp_ct_entry, bytes) % 8 == 0,
 /*
  * Per-flow map memory (kernel 6.x, htab_map_mem_usage(), max_entries a
  * power of two): TP_CT_ENTRY_COST bytes an entry.  An untranslated flow
- * has one entry, a DNAT or zone-crossing flow two, a DNAT flow crossing
- * zones three.
+ * and a DNAT flow with TP_CT_F_RINDEX have one entry; a DNAT flow on a
+ * reply key (its backend not indexed), a SNAT or masqueraded flow and a
+ * zone-crossing flow two; a DNAT flow crossing zones three.
  */
 #define TP_CT_ENTRY_COST \
 	(48 + sizeof(struct tp_ct_key) + sizeof(struct tp_ct_entry) + 16)
