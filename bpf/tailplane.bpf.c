@@ -606,6 +606,23 @@ static __always_inline bool tp_ingress_misrouted(struct __sk_buff *skb,
 }
 
 /*
+ * May a new DNAT flow @e from the tailnet go without a reply-key entry
+ * (TP_CT_F_RINDEX)?  When tp_be_frontends holds its backend's frontend
+ * (@indexed), and its replies are the backend's own: not SNAT (the reply
+ * key is the port's reservation), not masqueraded, not crossing into
+ * another zone (replies come in there).
+ */
+static __always_inline bool tp_rindex_wanted(bool indexed,
+					     const struct tp_pkt *p,
+					     const struct tp_ct_entry *e,
+					     __u16 out_zone)
+{
+	return indexed && (e->flags & TP_CT_F_DNAT) &&
+	       !(e->flags & (TP_CT_F_SNAT | TP_CT_F_MASQ)) &&
+	       (!out_zone || out_zone == p->tuple.zone);
+}
+
+/*
  * A new flow from the tailnet: its service backend, if any, then policy
  * on the translated destination, then its conntrack entries.
  */
@@ -615,6 +632,7 @@ __noinline int tp_ingress_new(struct __sk_buff *skb)
 	struct tp_policy_query q = {};
 	struct tp_decision d = {};
 	__u32 backend_id = 0, rev = tp_policy_rev();
+	bool indexed = false;
 	struct tp_backend *be;
 	struct tp_ct_entry *e;
 	struct tp_svc *svc;
@@ -643,6 +661,7 @@ __noinline int tp_ingress_new(struct __sk_buff *skb)
 		if (p->tuple.proto == IPPROTO_TCP ||
 		    p->tuple.proto == IPPROTO_UDP)
 			e->nat_port = be->port;
+		indexed = be->flags & TP_BACKEND_F_INDEXED;
 	}
 
 	tp_query_ingress(skb, p, &e->nat_addr, e->nat_port, &q);
@@ -664,6 +683,8 @@ __noinline int tp_ingress_new(struct __sk_buff *skb)
 	ret = tp_ingress_masq(p, q.out_zone, e);
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
+	if (tp_rindex_wanted(indexed, p, e, q.out_zone))
+		e->flags |= TP_CT_F_RINDEX;
 	ret = tp_flow_commit(skb, p, now, scr, &q, &d,
 			     rev); /* SNAT, masquerade: takes a port */
 	if (ret < 0)

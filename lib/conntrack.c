@@ -110,11 +110,22 @@ static void tp_ct_reply_key_delete(const struct tp_maps *m,
 		bpf_map_delete_elem(fd, rk);
 }
 
+/*
+ * Has flow @e a reply-key entry under its reply tuple: DNAT (unless
+ * TP_CT_F_RINDEX: its replies are found through tp_be_frontends), SNAT,
+ * masquerade?
+ */
+bool tp_ct_has_reply_key(const struct tp_ct_entry *e)
+{
+	return (e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT)) &&
+	       !(e->flags & TP_CT_F_RINDEX);
+}
+
 /**
  * tp_ct_flow_delete() - delete the flow entry @e under @k and those of its
- * reply-key entries (DNAT, SNAT, zone crossing) that still point back at
- * it (a reply tuple may belong to another flow by now: a client port
- * reused toward a second VIP of the same backend).
+ * reply-key entries (DNAT without TP_CT_F_RINDEX, SNAT, zone crossing)
+ * that still point back at it (a reply tuple may belong to another flow
+ * by now: a client port reused toward a second VIP of the same backend).
  * @m:   maps.
  * @cfg: tp_config (tp_ct_config()), for a SNAT flow's reply key; with
  *       NULL that reply key stays for the GC.
@@ -129,7 +140,7 @@ int tp_ct_flow_delete(const struct tp_maps *m, const struct tp_config *cfg,
 	struct tp_ct_key r;
 	bool have_reply = tp_ct_reply_tuple(k, e, cfg, &r);
 
-	if (have_reply && (e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT)))
+	if (have_reply && tp_ct_has_reply_key(e))
 		tp_ct_reply_key_delete(m, &r, k);
 	if (have_reply && tp_ct_cross_key(k, e)) {
 		r.zone = e->out_zone;

@@ -21,6 +21,7 @@ bool tp_ct_is_reply_key(const struct tp_ct_entry *flow,
 bool tp_ct_entry_live(const struct tp_maps *m, const struct tp_config *cfg,
 		      const struct tp_ct_key *k, const struct tp_ct_entry *e,
 		      __u64 now_ns);
+bool tp_ct_has_reply_key(const struct tp_ct_entry *e);
 int tp_ct_flow_delete(const struct tp_maps *m, const struct tp_config *cfg,
 		      const struct tp_ct_key *k, const struct tp_ct_entry *e);
 int tp_ct_take_dead(const struct tp_maps *m, const struct tp_config *cfg,

@@ -235,6 +235,118 @@ int tp_service_index_rebuild(const struct tp_maps *m)
 	return err ? err : services;
 }
 
+/* ---- backend tuple to frontends (tp_be_frontends) ------------------------ */
+
+/* The tp_be_frontends key of backend @be of a service of protocol @proto. */
+struct tp_be_key tp_be_key_of(const struct tp_backend *be, __u8 proto)
+{
+	struct tp_be_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.addr = be->addr;
+	k.port = be->port;
+	k.proto = proto;
+	return k;
+}
+
+/**
+ * tp_be_frontend_add() - make @fe one of the frontends of a backend tuple.
+ * @m:  maps.
+ * @bk: the backend tuple.
+ * @fe: the service's frontend.
+ *
+ * Called under the writers' lock, before the backend is written with
+ * TP_BACKEND_F_INDEXED: the datapath may then leave its flows without a
+ * reply key, and their replies find them through this entry.
+ *
+ * Return: true when @fe is in the entry (it was, or took an empty slot);
+ * false when every slot holds another frontend or the entry cannot be
+ * written (the backend is then written without the flag).
+ */
+bool tp_be_frontend_add(const struct tp_maps *m, const struct tp_be_key *bk,
+			const struct tp_svc_key *fe)
+{
+	struct tp_be_frontends v;
+	int i, free_slot = -1;
+
+	if (m->be_frontends < 0)
+		return false;
+	if (bpf_map_lookup_elem(m->be_frontends, bk, &v))
+		memset(&v, 0, sizeof(v));
+	for (i = 0; i < TP_BE_FRONTENDS; i++) {
+		if (!memcmp(&v.fe[i], fe, sizeof(*fe)))
+			return true;
+		if (free_slot < 0 && !v.fe[i].proto)
+			free_slot = i;
+	}
+	if (free_slot < 0)
+		return false;
+	v.fe[free_slot] = *fe;
+	return !bpf_map_update_elem(m->be_frontends, bk, &v, BPF_ANY);
+}
+
+/*
+ * The flags backend @nb of the service at @key is written with:
+ * TP_BACKEND_F_INDEXED when tp_be_frontends holds the frontend.
+ */
+static __u16 tp_backend_flags(const struct tp_maps *m,
+			      const struct tp_svc_key *key,
+			      const struct tp_backend *nb)
+{
+	struct tp_be_key bk = tp_be_key_of(nb, key->proto);
+
+	return tp_be_frontend_add(m, &bk, key) ? TP_BACKEND_F_INDEXED : 0;
+}
+
+/**
+ * tp_service_frontends_index() - put every configured backend's frontend
+ * into tp_be_frontends and flag the backend (pins written before the
+ * index existed, or by a writer that could not index).
+ * @m: maps.
+ *
+ * Under the writers' lock.  A backend whose tuple's slots are full stays
+ * unflagged: its flows keep their reply keys.
+ *
+ * Return: the number of backends flagged now, or -errno.
+ */
+int tp_service_frontends_index(const struct tp_maps *m)
+{
+	struct tp_svc_key sk, snext, *sprev = NULL;
+	__u32 ids[TP_MAX_SVC_BACKENDS];
+	struct tp_backend *bes;
+	struct tp_svc svc;
+	int n, i, flagged = 0, err = 0;
+
+	bes = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bes));
+	if (!bes)
+		return -ENOMEM;
+	while (!err && !bpf_map_get_next_key(m->services, sprev, &snext)) {
+		sk = snext;
+		sprev = &sk;
+		if (bpf_map_lookup_elem(m->services, &sk, &svc))
+			continue;
+		n = tp_service_backends(m, svc.id, ids, bes,
+					TP_MAX_SVC_BACKENDS);
+		if (n > TP_MAX_SVC_BACKENDS)
+			n = TP_MAX_SVC_BACKENDS;
+		for (i = 0; i < n; i++) {
+			if (bes[i].flags & TP_BACKEND_F_INDEXED)
+				continue;
+			bes[i].flags |= tp_backend_flags(m, &sk, &bes[i]);
+			if (!(bes[i].flags & TP_BACKEND_F_INDEXED))
+				continue;
+			if (bpf_map_update_elem(m->backends, &ids[i], &bes[i],
+						BPF_EXIST)) {
+				err = -errno;
+				break;
+			}
+			flagged++;
+		}
+	}
+	free(bes);
+	return err ? err : flagged;
+}
+
 /* ---- ids ---------------------------------------------------------------- */
 
 /* A service id is in use while the index has its head. */
@@ -569,7 +681,8 @@ struct tp_service_update {
 
 /* Step 1: give every wanted backend an id (reusing matches) and write it. */
 static int tp_service_write_backends(const struct tp_maps *m,
-				     const struct tp_svc_batch *b, __u32 svc_id,
+				     const struct tp_svc_batch *b,
+				     const struct tp_svc_key *key, __u32 svc_id,
 				     __u8 owner,
 				     const struct tp_backend_spec *be, size_t n,
 				     struct tp_service_update *u)
@@ -597,6 +710,8 @@ static int tp_service_write_backends(const struct tp_maps *m,
 		nb.owner = owner;
 		nb.weight = be[i].weight;
 		nb.svc_id = svc_id;
+		/* the frontend is indexed before the flag says so */
+		nb.flags = tp_backend_flags(m, key, &nb);
 		if (u->was[i] >= 0 &&
 		    !memcmp(&nb, &u->old[u->was[i]], sizeof(nb)))
 			continue; /* unchanged */
@@ -738,7 +853,8 @@ int tp_service_stage_known(const struct tp_maps *m, struct tp_svc_batch *b,
 		u->n_old = TP_MAX_SVC_BACKENDS;
 	n_slots = created ? -1 : tp_svc_index_count(m, svc.id);
 
-	err = tp_service_write_backends(m, b, svc.id, spec->owner, be, n, u);
+	err = tp_service_write_backends(m, b, key, svc.id, spec->owner, be, n,
+					u);
 	if (!err && created)
 		err = tp_svc_index_update(m, svc.id, u->ids, n, NULL, -1);
 	else if (!err)

@@ -91,6 +91,10 @@ int tp_svc_batch_flush(const struct tp_maps *m, struct tp_svc_batch *b,
 		       unsigned long *failed_tag);
 int tp_service_rebuild(const struct tp_maps *m, const struct tp_svc_key *key);
 int tp_service_index_rebuild(const struct tp_maps *m);
+struct tp_be_key tp_be_key_of(const struct tp_backend *be, __u8 proto);
+bool tp_be_frontend_add(const struct tp_maps *m, const struct tp_be_key *bk,
+			const struct tp_svc_key *fe);
+int tp_service_frontends_index(const struct tp_maps *m);
 int tp_svc_index_write(const struct tp_maps *m, __u32 svc_id, const __u32 *ids,
 		       size_t n, int n_old);
 __u32 tp_service_maglev_cap(const struct tp_maps *m);

@@ -246,6 +246,8 @@ static const struct {
 	{ TP_MAP_SVC_STATS, TPD_CAP_SERVICES, TPD_CAP_MAX, 1, 1 },
 	{ TP_MAP_BACKENDS, TPD_CAP_BACKENDS, TPD_CAP_MAX, 1,
 	  0 }, /* a hash: ids 1..B */
+	/* one entry per backend tuple */
+	{ TP_MAP_BE_FRONTENDS, TPD_CAP_BACKENDS, TPD_CAP_MAX, 1, 0 },
 	/* a head per service (and id 0's) and a slot per backend */
 	{ TP_MAP_SVC_BACKENDS, TPD_CAP_SERVICES, TPD_CAP_BACKENDS, 1, 1 },
 	{ TP_MAP_IDENTITY, TPD_CAP_IDENTITIES, TPD_CAP_MAX, 1, 0 },
@@ -953,6 +955,14 @@ static void tpd_services_upgrade(struct tpd_datapath *dp,
 			log_info("services' backends indexed", "services",
 				 count);
 	}
+	/* backends written before tp_be_frontends, or unflagged for a while */
+	n = lock >= 0 ? tp_service_frontends_index(&dp->maps) : 0;
+	snprintf(count, sizeof(count), "%d", n);
+	if (n < 0)
+		log_error("cannot index the backends' frontends", "error",
+			  strerror(-n));
+	else if (n)
+		log_info("backends' frontends indexed", "backends", count);
 	if (slab_new && bpf_map__pin_path(dp->skel->maps.tp_maglev_slab))
 		tp_slab_unpin_stale(
 			bpf_map__pin_path(dp->skel->maps.tp_maglev_slab));

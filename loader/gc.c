@@ -9,6 +9,10 @@
  * keys whose flow is gone, expired or points elsewhere; each is judged
  * again as it is taken out, so an entry the datapath replaced after the
  * walk read it stays.
+ *
+ * tp_be_frontends (tpd_gc_index()): a backend tuple's frontend goes when
+ * no service configures the pair and no live TP_CT_F_RINDEX flow uses it,
+ * in two runs in a row.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,6 +23,7 @@
 
 #include "conntrack.h"
 #include "gc.h"
+#include "service.h"
 
 #define TPD_GC_BATCH 1024
 
@@ -65,7 +70,7 @@ static void tpd_gc_judge(const struct tp_maps *m, struct tpd_gc_batch *b,
 		/* a SNAT flow without the configuration: its reply key is an orphan later */
 		if (!tp_ct_reply_tuple(&b->keys[i], e, b->cfg, &reply))
 			continue;
-		if (e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT))
+		if (tp_ct_has_reply_key(e))
 			b->dead[b->n_dead++] = reply;
 		if (tp_ct_cross_key(&b->keys[i], e)) {
 			b->dead[b->n_dead] = reply;
@@ -196,4 +201,211 @@ int tpd_gc(const struct tp_maps *m, __u64 now_ns, __u32 frag_timeout,
 	err = tpd_gc_ct(m, cfg, m->ct, now_ns, res) ?: err;
 	tpd_gc_frags(m, now_ns, frag_timeout, res);
 	return err;
+}
+
+/* ---- tp_be_frontends ----------------------------------------------------- */
+
+static int tpd_befe_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct tpd_befe_pair));
+}
+
+/* Does service @fe have a backend at @be now? */
+static bool tpd_befe_configured(const struct tp_maps *m,
+				const struct tpd_befe_pair *p,
+				struct tp_backend *bes, __u32 *ids)
+{
+	struct tp_svc svc;
+	int n, i;
+
+	if (bpf_map_lookup_elem(m->services, &p->fe, &svc))
+		return false;
+	n = tp_service_backends(m, svc.id, ids, bes, TP_MAX_SVC_BACKENDS);
+	if (n > TP_MAX_SVC_BACKENDS)
+		n = TP_MAX_SVC_BACKENDS;
+	for (i = 0; i < n; i++)
+		if (!memcmp(&bes[i].addr, &p->be.addr, sizeof(p->be.addr)) &&
+		    bes[i].port == p->be.port)
+			return true;
+	return false;
+}
+
+/*
+ * The frontends of tp_be_frontends no service configures with their
+ * backend tuple now, sorted, in *@out (@n of them).
+ */
+static int tpd_befe_unconfigured(const struct tp_maps *m,
+				 struct tpd_befe_pair **out, size_t *n)
+{
+	struct tp_be_key k, next, *prev = NULL;
+	struct tpd_befe_pair p, *v = NULL, *grown;
+	size_t room = 0;
+	__u32 ids[TP_MAX_SVC_BACKENDS];
+	struct tp_backend *bes = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bes));
+	struct tp_be_frontends f;
+	int i, err = 0;
+
+	*n = 0;
+	if (!bes)
+		return -ENOMEM;
+	while (!bpf_map_get_next_key(m->be_frontends, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(m->be_frontends, &k, &f))
+			continue;
+		for (i = 0; i < TP_BE_FRONTENDS; i++) {
+			if (!f.fe[i].proto)
+				continue;
+			p.be = k;
+			p.fe = f.fe[i];
+			if (tpd_befe_configured(m, &p, bes, ids))
+				continue;
+			if (*n == room) {
+				room = room ? 2 * room : 16;
+				grown = realloc(v, room * sizeof(*v));
+				if (!grown) {
+					err = -ENOMEM;
+					goto cleanup;
+				}
+				v = grown;
+			}
+			v[(*n)++] = p;
+		}
+	}
+	if (*n)
+		qsort(v, *n, sizeof(*v), tpd_befe_cmp);
+cleanup:
+	free(bes);
+	if (err) {
+		free(v);
+		v = NULL;
+		*n = 0;
+	}
+	*out = v;
+	return err;
+}
+
+/*
+ * Mark in @used the pairs of @v a live RINDEX flow of conntrack table
+ * @fd uses: its backend tuple (nat_addr, nat_port) and frontend (its
+ * original destination).
+ */
+static void tpd_befe_mark_used(int fd, const struct tpd_befe_pair *v, size_t n,
+			       bool *used, __u64 now_ns)
+{
+	struct tp_ct_key k, next, *prev = NULL;
+	struct tpd_befe_pair p;
+	const struct tpd_befe_pair *hit;
+	__u32 now_s = TP_CT_SEC(now_ns);
+	struct tp_ct_entry e;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(fd, &k, &e) ||
+		    (e.flags & TP_CT_F_REPLY_KEY) ||
+		    !(e.flags & TP_CT_F_RINDEX) || e.expires_s <= now_s)
+			continue;
+		memset(&p, 0, sizeof(p));
+		p.be.addr = e.nat_addr;
+		p.be.port = e.nat_port;
+		p.be.proto = k.proto;
+		p.fe.vip = k.daddr;
+		p.fe.port = k.dport;
+		p.fe.proto = k.proto;
+		hit = bsearch(&p, v, n, sizeof(p), tpd_befe_cmp);
+		if (hit)
+			used[hit - v] = true;
+	}
+}
+
+/* Take frontend @p out of its backend tuple's entry; the entry goes when empty. */
+static int tpd_befe_remove(const struct tp_maps *m,
+			   const struct tpd_befe_pair *p)
+{
+	struct tp_be_frontends f;
+	bool empty = true;
+	int i;
+
+	if (bpf_map_lookup_elem(m->be_frontends, &p->be, &f))
+		return 0;
+	for (i = 0; i < TP_BE_FRONTENDS; i++) {
+		if (!memcmp(&f.fe[i], &p->fe, sizeof(p->fe)))
+			memset(&f.fe[i], 0, sizeof(f.fe[i]));
+		empty = empty && !f.fe[i].proto;
+	}
+	if (empty)
+		return bpf_map_delete_elem(m->be_frontends, &p->be) ? -errno
+								    : 1;
+	return bpf_map_update_elem(m->be_frontends, &p->be, &f, BPF_EXIST)
+		       ? -errno
+		       : 1;
+}
+
+/**
+ * tpd_gc_index() - take out of tp_be_frontends the frontends nothing uses.
+ * @m:       maps.
+ * @g:       what the last run found (updated).
+ * @now_ns:  CLOCK_MONOTONIC now.
+ * @removed: set to the frontends taken out.
+ *
+ * A frontend stays in its backend tuple's entry after the backend or the
+ * service went, while live flows may use it: their replies are found
+ * through it.  It goes when no service configures the pair and no live
+ * TP_CT_F_RINDEX flow uses it, found so in this run and the last: a flow
+ * the datapath created from a Maglev table read just before the pair
+ * went is in conntrack by the second run's walk.  Conntrack is walked
+ * only when some frontend is unconfigured.  The caller holds the
+ * writers' lock (tp_pins_lock()).
+ *
+ * Return: 0 or -errno.
+ */
+int tpd_gc_index(const struct tp_maps *m, struct tpd_index_gc *g, __u64 now_ns,
+		 unsigned long *removed)
+{
+	struct tpd_befe_pair *v = NULL;
+	size_t n, i, keep = 0;
+	bool *used;
+	int err;
+
+	*removed = 0;
+	err = tpd_befe_unconfigured(m, &v, &n);
+	if (err || !n) {
+		tpd_index_gc_free(g);
+		return err;
+	}
+	used = calloc(n, sizeof(*used));
+	if (!used) {
+		free(v);
+		return -ENOMEM;
+	}
+	tpd_befe_mark_used(m->ct, v, n, used, now_ns);
+	tpd_befe_mark_used(m->ct_any, v, n, used, now_ns);
+	for (i = 0; i < n; i++) {
+		if (used[i])
+			continue;
+		if (g->n && bsearch(&v[i], g->pairs, g->n, sizeof(v[i]),
+				    tpd_befe_cmp)) {
+			err = tpd_befe_remove(m, &v[i]);
+			if (err < 0)
+				break;
+			*removed += err;
+			err = 0;
+			continue;
+		}
+		v[keep++] = v[i]; /* the first run that finds it unused */
+	}
+	free(used);
+	tpd_index_gc_free(g);
+	g->pairs = v;
+	g->n = keep;
+	return err;
+}
+
+/** tpd_index_gc_free() - forget what the last index GC run found. */
+void tpd_index_gc_free(struct tpd_index_gc *g)
+{
+	free(g->pairs);
+	g->pairs = NULL;
+	g->n = 0;
 }

@@ -23,6 +23,27 @@ struct tpd_gc_result {
 
 int tpd_gc(const struct tp_maps *m, __u64 now_ns, __u32 frag_timeout,
 	   struct tpd_gc_result *res);
+
+/* A frontend of a backend tuple in tp_be_frontends. */
+struct tpd_befe_pair {
+	struct tp_be_key be;
+	struct tp_svc_key fe;
+};
+
+/**
+ * struct tpd_index_gc - what the GC of tp_be_frontends keeps between runs.
+ * @pairs: the frontends the last run found neither configured nor used
+ *         by a live flow, sorted.
+ * @n:     their number.
+ */
+struct tpd_index_gc {
+	struct tpd_befe_pair *pairs;
+	size_t n;
+};
+
+int tpd_gc_index(const struct tp_maps *m, struct tpd_index_gc *g, __u64 now_ns,
+		 unsigned long *removed);
+void tpd_index_gc_free(struct tpd_index_gc *g);
 __u64 tpd_monotonic_ns(void);
 
 #endif /* TAILPLANED_GC_H */

@@ -89,7 +89,8 @@ struct tpd {
 	unsigned int src_conflicts
 		[TPD_SRC_MAX]; /* at the last sync, to log changes */
 	struct tpd_gc_result gc;
-	struct tpd_purge purge; /* stale UDP flows still to delete */
+	struct tpd_index_gc index_gc; /* tp_be_frontends' GC between runs */
+	struct tpd_purge purge;	      /* stale UDP flows still to delete */
 	struct tpd_purge
 		purge_tcp; /* TCP flows of backends gone, after a grace */
 	struct tpd_kube_store
@@ -888,6 +889,27 @@ static void tpd_egress_routes_now(struct tpd *t)
 				 res.removed, res.errors));
 }
 
+/*
+ * tp_be_frontends' GC after conntrack's, under the writers' lock like
+ * every other writer of the index (skipped when the lock is not had).
+ */
+static void tpd_gc_frontends(struct tpd *t)
+{
+	unsigned long removed;
+	int lock = tpd_pins_lock(t, "frontends GC"), err;
+
+	if (lock < 0)
+		return;
+	err = tpd_gc_index(&t->dp.maps, &t->index_gc, tpd_monotonic_ns(),
+			   &removed);
+	tp_pins_unlock(lock);
+	if (err)
+		log_warn("tp_be_frontends GC failed", "error", strerror(-err));
+	else if (removed)
+		log_info("unused service frontends unindexed", "frontends",
+			 log_fmt("%lu", removed));
+}
+
 static void tpd_housekeeping(struct tpd *t, time_t now)
 {
 	enum tpd_source s;
@@ -923,6 +945,7 @@ static void tpd_housekeeping(struct tpd *t, time_t now)
 			log_debug("conntrack GC", "deleted",
 				  log_fmt("%lu", t->gc.ct_deleted), "flows",
 				  log_fmt("%lu", t->gc.ct_flows));
+		tpd_gc_frontends(t);
 		t->next_gc = now + t->cfg.gc_interval;
 	}
 	if (t->cfg.metrics_path[0] && now >= t->next_metrics) {
@@ -1431,6 +1454,7 @@ int main(int argc, char **argv)
 	tpd_instance_unlock(t.lock_fd, t.cfg.pin_root);
 	tpd_purge_free(&t.purge);
 	tpd_purge_free(&t.purge_tcp);
+	tpd_index_gc_free(&t.index_gc);
 	if (t.sfd >= 0)
 		close(t.sfd);
 	free(t.host);

@@ -3,7 +3,9 @@
  * conntrack: the flows of tp_ct and tp_ct_any.  Each flow has a flow entry
  * under its original tuple, and DNAT and zone-crossing flows a reply-key
  * entry (TP_CT_F_REPLY_KEY) under a reply tuple, SNAT flows one under
- * the tuple toward the node's SNAT address (docs/datapath.md);
+ * the tuple toward the node's SNAT address, except DNAT flows with
+ * TP_CT_F_RINDEX (flag "rindex"), found through tp_be_frontends
+ * (docs/datapath.md);
  * listing shows live flow entries, flushing deletes every entry of each
  * matching flow.
  */

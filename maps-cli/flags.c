@@ -86,6 +86,7 @@ char *tpctl_ct_flags_str(__u8 flags, char *buf, size_t len)
 		{ TP_CT_F_SNAT, "snat" },
 		{ TP_CT_F_EGRESS, "egress" },
 		{ TP_CT_F_MASQ, "masq" },
+		{ TP_CT_F_RINDEX, "rindex" },
 	};
 
 	return tpctl_flags_str(names, ARRAY_SIZE(names), flags, buf, len);

@@ -424,9 +424,41 @@ int pt_affinity_first_at(const char *file, int line, struct th *h, size_t n,
 	return first;
 }
 
-void pt_check_ct_dnat_at(const char *file, int line, struct th *h,
-			 const struct tp_ct_key *orig, const char *be,
-			 __u16 be_port, __u8 state)
+/*
+ * Backends as a writer before tp_be_frontends left them: no
+ * TP_BACKEND_F_INDEXED, no index entry.  Their new DNAT flows take a
+ * reply-key entry, as every DNAT flow did.
+ */
+void pt_unindex_at(const char *file, int line, struct th *h)
+{
+	__u32 id, next, *prev = NULL;
+	struct tp_be_key bk, bnext;
+	struct tp_backend be;
+
+	while (!bpf_map_get_next_key(h->maps.backends, prev, &next)) {
+		id = next;
+		prev = &id;
+		PT_EQ(bpf_map_lookup_elem(h->maps.backends, &id, &be), 0);
+		be.flags = 0;
+		PT_EQ(bpf_map_update_elem(h->maps.backends, &id, &be,
+					  BPF_EXIST),
+		      0);
+	}
+	while (!bpf_map_get_next_key(h->maps.be_frontends, NULL, &bnext)) {
+		bk = bnext;
+		PT_EQ(bpf_map_delete_elem(h->maps.be_frontends, &bk), 0);
+	}
+}
+
+/*
+ * The DNAT flow at @orig to @be:@be_port in @state: its flow entry, and
+ * either nothing under its reply tuple, the backend indexed (@keyed
+ * false: TP_CT_F_RINDEX), or its reply-key entry there (@keyed: a
+ * backend without TP_BACKEND_F_INDEXED, the layout before the index).
+ */
+void pt_check_ct_dnat_as_at(const char *file, int line, struct th *h,
+			    const struct tp_ct_key *orig, const char *be,
+			    __u16 be_port, __u8 state, bool keyed)
 {
 	struct tp_ct_key reply = { .saddr = pt_addr_at(file, line, be),
 				   .daddr = orig->saddr,
@@ -438,7 +470,7 @@ void pt_check_ct_dnat_at(const char *file, int line, struct th *h,
 	struct tp_addr b = pt_addr_at(file, line, be);
 
 	PT_EQ(pt_ct_get(h, orig, &e), 0);
-	PT_EQ(e.flags, TP_CT_F_DNAT);
+	PT_EQ(e.flags, keyed ? TP_CT_F_DNAT : TP_CT_F_DNAT | TP_CT_F_RINDEX);
 	PT_EQ(e.state, state);
 	PT_MEM_EQ(&e.nat_addr, &b, sizeof(b));
 	PT_EQ(e.nat_port, htons(be_port));
@@ -446,12 +478,65 @@ void pt_check_ct_dnat_at(const char *file, int line, struct th *h,
 	PT_NE(e.backend_id, 0);
 	PT_EQ(e.ifindex, h->l3_ifindex);
 
+	if (!keyed) {
+		/* one entry: the reply tuple holds none, the backend is indexed */
+		PT_EQ(pt_ct_get(h, &reply, &r), -ENOENT);
+		pt_check_be_frontend_at(file, line, h, be, be_port, orig->proto,
+					&orig->daddr, orig->dport);
+		return;
+	}
 	/* the reply-key entry: what the reply tuple lacks of the original */
 	PT_EQ(pt_ct_get(h, &reply, &r), 0);
 	PT_EQ(r.flags, TP_CT_F_REPLY_KEY);
 	PT_MEM_EQ(&r.orig_daddr, &orig->daddr, sizeof(orig->daddr));
 	PT_EQ(r.orig_dport, orig->dport);
 	PT_EQ(r.orig_zone, orig->zone);
+}
+
+/*
+ * @sp from the tailnet is the first clash: dropped untouched, counted, and
+ * no entry of its own.
+ */
+void pt_expect_first_clash_at(const char *file, int line, struct th *h,
+			      const struct pkt_spec *sp)
+{
+	struct tp_ct_key k = pt_ct_key_at(file, line, sp->saddr, sp->sport,
+					  sp->daddr, sp->dport, sp->proto);
+	struct tp_ct_entry e;
+
+	pt_expect_untouched_at(file, line, h, TH_FROM_TAILNET, sp, DROP);
+	PT_EQ(pt_drops(h, TP_DROP_CT_CLASH), 1);
+	PT_EQ(pt_ct_get(h, &k, &e), -ENOENT);
+}
+
+/* Does tp_be_frontends list frontend @vip:@vport for backend @be:@port? */
+bool pt_be_frontend_has(struct th *h, const struct tp_addr *be, __u16 port,
+			__u8 proto, const struct tp_addr *vip, __be16 vport)
+{
+	struct tp_be_key k = { .addr = *be,
+			       .port = htons(port),
+			       .proto = proto };
+	struct tp_be_frontends v;
+	int i;
+
+	if (bpf_map_lookup_elem(h->maps.be_frontends, &k, &v))
+		return false;
+	for (i = 0; i < TP_BE_FRONTENDS; i++)
+		if (!memcmp(&v.fe[i].vip, vip, sizeof(*vip)) &&
+		    v.fe[i].port == vport && v.fe[i].proto == proto &&
+		    !v.fe[i].pad)
+			return true;
+	return false;
+}
+
+void pt_check_be_frontend_at(const char *file, int line, struct th *h,
+			     const char *be, __u16 port, __u8 proto,
+			     const struct tp_addr *vip, __be16 vport)
+{
+	struct tp_addr b = pt_addr_at(file, line, be);
+
+	if (!pt_be_frontend_has(h, &b, port, proto, vip, vport))
+		PT_FAIL("tp_be_frontends lacks the frontend of %s", be);
 }
 
 /* The web service: VIP4:80 over TCP to its one backend, BE4[0]:8080. */

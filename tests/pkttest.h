@@ -156,9 +156,18 @@ struct tp_ct_entry pt_ct_must_at(const char *file, int line, struct th *h,
 				 const struct tp_ct_key *k);
 int pt_affinity_first_at(const char *file, int line, struct th *h, size_t n,
 			 struct tp_affinity_key *ak, struct tp_affinity *aff);
-void pt_check_ct_dnat_at(const char *file, int line, struct th *h,
-			 const struct tp_ct_key *orig, const char *be,
-			 __u16 be_port, __u8 state);
+void pt_check_ct_dnat_as_at(const char *file, int line, struct th *h,
+			    const struct tp_ct_key *orig, const char *be,
+			    __u16 be_port, __u8 state, bool keyed);
+void pt_expect_first_clash_at(const char *file, int line, struct th *h,
+			      const struct pkt_spec *sp);
+bool pt_be_frontend_has(struct th *h, const struct tp_addr *be, __u16 port,
+			__u8 proto, const struct tp_addr *vip, __be16 vport);
+void pt_check_be_frontend_at(const char *file, int line, struct th *h,
+			     const char *be, __u16 port, __u8 proto,
+			     const struct tp_addr *vip, __be16 vport);
+void pt_unindex_at(const char *file, int line, struct th *h);
+#define pt_unindex(h) pt_unindex_at(__FILE__, __LINE__, h)
 __u64 pt_drops(struct th *h, int reason);
 int pt_xdp_run(struct th *h, const void *data, size_t len);
 #define pt_service(...)	    pt_service_at(__FILE__, __LINE__, __VA_ARGS__)
@@ -168,8 +177,15 @@ int pt_xdp_run(struct th *h, const void *data, size_t len);
 #define pt_uplink(...)	    pt_uplink_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_ct_must(...)	    pt_ct_must_at(__FILE__, __LINE__, __VA_ARGS__)
 #define pt_ct_put_flow(...) pt_ct_put_flow_at(__FILE__, __LINE__, __VA_ARGS__)
-#define pt_check_ct_dnat(...) \
-	pt_check_ct_dnat_at(__FILE__, __LINE__, __VA_ARGS__)
+/* a DNAT flow's entries: one (its backend indexed), or with its reply key */
+#define pt_check_ct_dnat(h, orig, be, port, state)                           \
+	pt_check_ct_dnat_as_at(__FILE__, __LINE__, h, orig, be, port, state, \
+			       false)
+#define pt_check_ct_dnat_keyed(h, orig, be, port, state)                     \
+	pt_check_ct_dnat_as_at(__FILE__, __LINE__, h, orig, be, port, state, \
+			       true)
+#define pt_expect_first_clash(h, sp) \
+	pt_expect_first_clash_at(__FILE__, __LINE__, h, sp)
 
 /* the web service and its packets, an affinity service's first flow */
 #define pt_web_service(h)      pt_web_service_at(__FILE__, __LINE__, h)

@@ -179,6 +179,7 @@ struct ref_state {
 	struct ref_tab ct;	 /* tp_ct_key -> tp_ct_entry */
 	struct ref_tab affinity; /* tp_affinity_key -> tp_affinity */
 	struct ref_tab frags;	 /* tp_frag_key -> tp_frag */
+	struct ref_tab befe;	 /* tp_be_key -> tp_be_frontends */
 	struct pref_policy pol;	 /* identities, rules, zone defaults */
 	__u32 policy_rev;	 /* tp_config.policy_rev */
 	struct tp_stat stats[TP_STAT_MAX];
@@ -255,7 +256,9 @@ struct ref_state *ref_new(const struct ref_knobs *k)
 	    tab_init(&st->affinity, sizeof(struct tp_affinity_key),
 		     sizeof(struct tp_affinity), 1 << 12) ||
 	    tab_init(&st->frags, sizeof(struct tp_frag_key),
-		     sizeof(struct tp_frag), 1 << 12)) {
+		     sizeof(struct tp_frag), 1 << 12) ||
+	    tab_init(&st->befe, sizeof(struct tp_be_key),
+		     sizeof(struct tp_be_frontends), 1 << 10)) {
 		ref_free(st);
 		return NULL;
 	}
@@ -283,6 +286,7 @@ void ref_free(struct ref_state *st)
 	tab_fini(&st->ct);
 	tab_fini(&st->affinity);
 	tab_fini(&st->frags);
+	tab_fini(&st->befe);
 	pref_free(&st->pol);
 	free(st->events);
 	free(st);
@@ -465,6 +469,37 @@ static struct ref_service *svc_find(struct ref_state *st,
 	return NULL;
 }
 
+/*
+ * "Userspace adds the service's frontend to the backend tuple's entry
+ * (an empty slot) before it writes the backend with
+ * TP_BACKEND_F_INDEXED; when the slots are full of other frontends the
+ * backend is written without the flag."  Frontends are never removed
+ * here: only the loader's GC does, which the fuzz does not run.
+ */
+static __u16 befe_add(struct ref_state *st, const struct tp_svc_key *fe,
+		      const struct ref_backend *be)
+{
+	struct tp_be_key k = { .addr = be->addr,
+			       .port = be->port,
+			       .proto = fe->proto };
+	struct tp_be_frontends v = {}, *cur = tab_find(&st->befe, &k);
+	int i;
+
+	if (cur)
+		v = *cur;
+	for (i = 0; i < TP_BE_FRONTENDS; i++)
+		if (!memcmp(&v.fe[i], fe, sizeof(*fe)))
+			return TP_BACKEND_F_INDEXED;
+	for (i = 0; i < TP_BE_FRONTENDS; i++) {
+		if (!v.fe[i].proto) {
+			v.fe[i] = *fe;
+			tab_put(&st->befe, &k, &v);
+			return TP_BACKEND_F_INDEXED;
+		}
+	}
+	return 0;
+}
+
 /**
  * ref_service_set() - make a service exactly what is given.
  * @st:    the model.
@@ -513,6 +548,8 @@ int ref_service_set(struct ref_state *st, const struct tp_svc_key *key,
 	}
 	memcpy(s->be, be, n * sizeof(*be));
 	s->n = n;
+	for (i = 0; i < n; i++)
+		s->be[i].flags = befe_add(st, key, &be[i]);
 	for (i = 0; i < n; i++) {
 		if (be[i].state != TP_BACKEND_ACTIVE)
 			continue;
@@ -1991,6 +2028,41 @@ static struct tp_ct_entry *ct_flow_replied(const struct ref_state *st,
 }
 
 /*
+ * "After the two candidates fail, look up tp_be_frontends[(B, bp,
+ * proto)] and try each non-empty slot fe: orig = (C:cp -> fe.vip:fe.port,
+ * proto, zone z); a live flow entry there with TP_CT_F_DNAT |
+ * TP_CT_F_RINDEX whose reply tuple is the packet's is the owner."
+ */
+static struct tp_ct_entry *ct_rindex_owner(const struct ref_state *st,
+					   const struct tp_ct_key *key,
+					   __u64 now, struct tp_ct_key *orig)
+{
+	struct tp_be_key k = { .addr = key->saddr,
+			       .port = key->sport,
+			       .proto = key->proto };
+	const struct tp_be_frontends *v = tab_find(&st->befe, &k);
+	struct tp_ct_entry *e;
+	int i;
+
+	for (i = 0; v && i < TP_BE_FRONTENDS; i++) {
+		if (v->fe[i].proto != key->proto)
+			continue;
+		memset(orig, 0, sizeof(*orig));
+		orig->saddr = key->daddr;
+		orig->daddr = v->fe[i].vip;
+		orig->sport = key->dport;
+		orig->dport = v->fe[i].port;
+		orig->proto = key->proto;
+		orig->zone = key->zone;
+		e = ct_flow_replied(st, orig, key, now);
+		if (e && (e->flags & (TP_CT_F_DNAT | TP_CT_F_RINDEX)) ==
+				 (TP_CT_F_DNAT | TP_CT_F_RINDEX))
+			return e;
+	}
+	return NULL;
+}
+
+/*
  * The live flow entry whose reply tuple is @key, given @cur, the entry
  * under @key: a reply key names it; nothing or an expired flow leaves the
  * reversed tuple (an untranslated flow's); a live flow is no reply.
@@ -2000,13 +2072,16 @@ static struct tp_ct_entry *ct_reply_of(const struct ref_state *st,
 				       const struct tp_ct_entry *cur, __u64 now,
 				       struct tp_ct_key *orig)
 {
+	struct tp_ct_entry *e;
+
 	if (cur && (cur->flags & TP_CT_F_REPLY_KEY))
 		rk_orig(key, cur, orig);
 	else if (cur && ct_live(cur, now))
 		return NULL;
 	else
 		tuple_reverse(key, orig);
-	return ct_flow_replied(st, orig, key, now);
+	e = ct_flow_replied(st, orig, key, now);
+	return e ? e : ct_rindex_owner(st, key, now, orig);
 }
 
 /*
@@ -2058,11 +2133,15 @@ static bool ct_key_held(const struct ref_state *st, const struct tp_ct_key *k,
 		rk_orig(k, e, &other);
 	else
 		tuple_reverse(k, &other);
-	if (!memcmp(&other, self, sizeof(*self)))
-		return false;
-	f = tab_find(&st->ct, &other);
-	return f && !(f->flags & TP_CT_F_REPLY_KEY) && ct_live(f, now) &&
-	       is_reply_key(st, f, &other, k);
+	if (memcmp(&other, self, sizeof(*self))) {
+		f = tab_find(&st->ct, &other);
+		if (f && !(f->flags & TP_CT_F_REPLY_KEY) && ct_live(f, now) &&
+		    is_reply_key(st, f, &other, k))
+			return true;
+	}
+	/* "an indexed owner of the tuple other than self holds it too" */
+	return ct_rindex_owner(st, k, now, &other) &&
+	       memcmp(&other, self, sizeof(*self));
 }
 
 /* "Delete a reply key only when it points back at the flow being removed." */
@@ -2083,9 +2162,13 @@ static void ct_drop_reply_keys(struct ref_state *st,
 {
 	struct tp_ct_key r;
 
-	/* a masqueraded service flow without an address has no key to find */
+	/*
+	 * a masqueraded service flow without an address has no key to
+	 * find; "an RINDEX flow has no DNAT reply key to drop"
+	 */
 	if (reply_tuple(st, key, e, &r) &&
-	    (e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT)))
+	    (e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT)) &&
+	    !(e->flags & TP_CT_F_RINDEX))
 		ct_delete_reply_key(st, &r, key);
 	if (cross_key(key, e)) {
 		r.zone = e->out_zone;
@@ -2188,7 +2271,10 @@ static void ct_keep_reply_keys(struct ref_state *st,
 {
 	__u16 sec = (__u16)(now / NSEC);
 	bool from_tailnet = !(e->flags & TP_CT_F_EGRESS);
-	bool dnat = e->flags & TP_CT_F_DNAT, cross = cross_key(key, e);
+	/* "an RINDEX flow has no DNAT reply key to keep" */
+	bool dnat = (e->flags & (TP_CT_F_DNAT | TP_CT_F_RINDEX)) ==
+		    TP_CT_F_DNAT,
+	     cross = cross_key(key, e);
 	struct tp_ct_key r;
 
 	if (is_masq(e)) {
@@ -2264,6 +2350,7 @@ static int flow_commit(struct ref_run *r, struct tp_ct_entry *e,
 	struct ref_pkt *p = r->p;
 	struct tp_ct_key rt, there, orig;
 	struct tp_ct_entry rk;
+	bool keyed;
 
 	flow_fill(r, e, q, d);
 	reply_tuple(st, &p->t, e, &rt);
@@ -2281,11 +2368,15 @@ static int flow_commit(struct ref_run *r, struct tp_ct_entry *e,
 		return -TP_DROP_CT_CLASH;
 	}
 	ct_retire(st, &rt);
-	/* "an untranslated flow's reply tuple is found by reversing: nothing sits there" */
-	if (!(e->flags & TP_CT_F_DNAT))
+	/*
+	 * "an untranslated flow's reply tuple is found by reversing, an
+	 * RINDEX flow's through tp_be_frontends: nothing sits there"
+	 */
+	keyed = (e->flags & (TP_CT_F_DNAT | TP_CT_F_RINDEX)) == TP_CT_F_DNAT;
+	if (!keyed)
 		tab_del(&st->ct, &rt);
 	tab_put(&st->ct, &p->t, e);
-	if (e->flags & TP_CT_F_DNAT) {
+	if (keyed) {
 		rk_fill(&rk, &p->t);
 		tab_put(&st->ct, &rt, &rk);
 	}
@@ -2439,6 +2530,7 @@ static int from_tailnet_new(struct ref_run *r)
 	struct ref_query q;
 	struct ref_decision d;
 	struct tp_addr addr;
+	bool indexed = false;
 	int ret;
 
 	memset(&e, 0, sizeof(e));
@@ -2458,6 +2550,7 @@ static int from_tailnet_new(struct ref_run *r)
 		/* TCP/UDP: the backend port; ICMP echo keeps its id */
 		if (p->t.proto == IPPROTO_TCP || p->t.proto == IPPROTO_UDP)
 			e.nat_port = be->port;
+		indexed = be->flags & TP_BACKEND_F_INDEXED;
 	}
 	/*
 	 * Doc ambiguity: a flow decided allowed whose entries then clash is
@@ -2489,6 +2582,13 @@ static int from_tailnet_new(struct ref_run *r)
 		return drop_report(r, -ret);
 	if (ret)
 		return cross_new(r, &e, &q, &d, &addr);
+	/*
+	 * "A new DNAT flow from the tailnet whose backend has
+	 * TP_BACKEND_F_INDEXED and that is neither SNAT, masquerade nor a
+	 * zone crossing gets TP_CT_F_RINDEX and no reply-key entry."
+	 */
+	if (indexed && (!q.out_zone || q.out_zone == p->t.zone))
+		e.flags |= TP_CT_F_RINDEX;
 	ret = flow_commit(r, &e, &q, &d);
 	if (ret < 0)
 		return drop_report(r, -ret);
@@ -3781,6 +3881,19 @@ void ref_ct_clear(struct ref_state *st)
 	if (tab_init(&st->ct, sizeof(struct tp_ct_key),
 		     sizeof(struct tp_ct_entry), nb))
 		abort();
+}
+
+/** ref_be_frontends_lookup() - the model's tp_be_frontends entry of @k, or NULL. */
+const struct tp_be_frontends *
+ref_be_frontends_lookup(const struct ref_state *st, const struct tp_be_key *k)
+{
+	return tab_find(&st->befe, k);
+}
+
+/** ref_be_frontends_count() - backend tuples in the model's tp_be_frontends. */
+size_t ref_be_frontends_count(const struct ref_state *st)
+{
+	return st->befe.count;
 }
 
 /** ref_frag_count() - fragment records in the model. */

@@ -102,6 +102,7 @@ struct ref_svc_attrs {
  * @port:   target port, network order.
  * @weight: Maglev weight.
  * @state:  enum tp_backend_state.
+ * @flags:  TP_BACKEND_F_*: set by the model (ref_service_set()).
  */
 struct ref_backend {
 	__u32 id;
@@ -109,6 +110,7 @@ struct ref_backend {
 	__be16 port;
 	__u16 weight;
 	__u8 state;
+	__u16 flags;
 };
 
 struct ref_state;
@@ -160,6 +162,9 @@ int ref_ct_foreach(const struct ref_state *st, ref_ct_fn fn, void *ctx);
 const struct tp_affinity *ref_affinity_lookup(const struct ref_state *st,
 					      const struct tp_affinity_key *k);
 size_t ref_affinity_count(const struct ref_state *st);
+const struct tp_be_frontends *
+ref_be_frontends_lookup(const struct ref_state *st, const struct tp_be_key *k);
+size_t ref_be_frontends_count(const struct ref_state *st);
 const struct tp_frag *ref_frag_lookup(const struct ref_state *st,
 				      const struct tp_frag_key *k);
 size_t ref_frag_count(const struct ref_state *st);

@@ -75,14 +75,21 @@ static int peer2_in(struct th *h, struct pkt_spec sp)
  * @lo..8080; the client's SYN to the web service's VIP4:80 goes to
  * BE4[0]:8080.
  */
-static void web_dnat_flow(struct th *h, __u16 lo)
+static void web_dnat_flow_as(struct th *h, __u16 lo, bool keyed)
 {
 	identities(h);
 	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
 	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, lo, 8080, TP_VERDICT_ALLOW);
 	pt_web_service(h);
+	if (keyed)
+		pt_unindex(h); /* the reply-key layout */
 	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
 		       8080);
+}
+
+static void web_dnat_flow(struct th *h, __u16 lo)
+{
+	web_dnat_flow_as(h, lo, false);
 }
 
 /* @whole's IPv4 datagram as two fragments with IP id @id: 600 bytes, the rest. */
@@ -971,7 +978,8 @@ static void test_holds_dnat_reply_key_evicted(void **state)
 	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
-	web_dnat_flow(h, 8080);
+	/* a backend not in tp_be_frontends: the flow has a reply key */
+	web_dnat_flow_as(h, 8080, true);
 	assert_int_equal(pt_ct_get(h, &rk, &e), 0);
 	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &rk), 0);
 
@@ -1222,16 +1230,21 @@ static void test_holds_revocation_reaches_reversed_replies(void **state)
  * client opens client:1000 -> VIP, translated to that backend.  The
  * client's flow takes the tuple over (the same endpoints: the tailnet
  * side's view wins, bpf/lib/ct.h), its replies are translated; another
- * client's identical attempt touches nothing of the first's.
+ * client's identical attempt touches nothing of the first's.  In both
+ * layouts: the pod's entry becomes the reply key (@keyed), or goes (an
+ * indexed backend: the DNAT flow is one entry).
  */
-static void test_holds_dnat_after_pod_flow_on_reply_tuple(void **state)
+static void dnat_after_pod_flow_on_reply_tuple(void **state, bool keyed)
 {
 	struct th *h = *state;
 	struct tp_ct_key e_key = pt_ct_key(BE4[0], 8080, CLIENT4, 1000, TCP);
 	struct tp_ct_key k = pt_ct_key(CLIENT4, 1000, VIP4, 80, TCP);
+	struct tp_ct_entry e;
 
 	REQUIRE_BPF();
 	pt_web_service(h);
+	if (keyed)
+		pt_unindex(h);
 	assert_int_equal(
 		pod_out(h, pt_flow(BE4[0], 8080, "100.64.0.2", 1000, TCP, SYN)),
 		PASS);
@@ -1243,7 +1256,10 @@ static void test_holds_dnat_after_pod_flow_on_reply_tuple(void **state)
 
 	pt_expect_dnat(h, pt_flow(CLIENT4, 1000, VIP4, 80, TCP, SYN), BE4[0],
 		       8080);
-	assert_true(pt_ct_must(h, &e_key).flags & TP_CT_F_REPLY_KEY);
+	if (keyed)
+		assert_true(pt_ct_must(h, &e_key).flags & TP_CT_F_REPLY_KEY);
+	else
+		assert_int_equal(pt_ct_get(h, &e_key, &e), -ENOENT);
 	pt_expect_revnat(h,
 			 pt_flow(BE4[0], 8080, CLIENT4, 1000, TCP, SYN | ACK),
 			 VIP4, 80);
@@ -1251,7 +1267,17 @@ static void test_holds_dnat_after_pod_flow_on_reply_tuple(void **state)
 	/* the pod's flow to the other client is untouched */
 	e_key = pt_ct_key(BE4[0], 8080, "100.64.0.2", 1000, TCP);
 	assert_int_equal(pt_ct_must(h, &e_key).state, TP_CT_SYN_SENT);
-	assert_int_equal(pt_ct_count(h), 3);
+	assert_int_equal(pt_ct_count(h), keyed ? 3 : 2);
+}
+
+static void test_holds_dnat_after_pod_flow_on_reply_tuple(void **state)
+{
+	dnat_after_pod_flow_on_reply_tuple(state, true);
+}
+
+static void test_holds_dnat_after_pod_flow_on_reply_tuple_indexed(void **state)
+{
+	dnat_after_pod_flow_on_reply_tuple(state, false);
 }
 
 #define SMALL_CT 4096
@@ -1348,6 +1374,7 @@ int main(void)
 		T(test_holds_echo_reply_games),
 		T(test_holds_revocation_reaches_reversed_replies),
 		T(test_holds_dnat_after_pod_flow_on_reply_tuple),
+		T(test_holds_dnat_after_pod_flow_on_reply_tuple_indexed),
 		cmocka_unit_test_setup_teardown(
 			test_holds_exhaustion_evicts_dnat_entries,
 			setup_small_ct, pt_teardown),

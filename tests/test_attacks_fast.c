@@ -571,6 +571,7 @@ static void test_holds_egress_own_key_is_dead_reply_key(void **state)
 
 	REQUIRE_BPF();
 	service(h, TCP);
+	pt_unindex(h); /* the reply-key layout */
 	rk.zone = 0;
 	assert_int_equal(pt_send_in(h, CLIENT4, 45000, VIP4, 80, TCP, SYN),
 			 PASS);

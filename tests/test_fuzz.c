@@ -634,7 +634,7 @@ typedef const void *fz_model_lookup(const struct ref_state *m, const void *key);
 typedef void fz_diff_report(const void *key, const void *model,
 			    const void *bpf);
 
-#define FZ_CMP_MAX 64 /* bytes of the largest key or value compared */
+#define FZ_CMP_MAX 96 /* bytes of the largest key or value compared */
 
 /*
  * The hash map @fd, which the model mirrors (@model_count entries,
@@ -732,6 +732,30 @@ static int fz_check_frags(struct fz *f)
 	return fz_check_map(f, "frags", "records", f->h.maps.frags,
 			    ref_frag_count(f->m), fz_frag_lookup,
 			    fz_frag_report);
+}
+
+static const void *fz_befe_lookup(const struct ref_state *m, const void *key)
+{
+	return ref_be_frontends_lookup(m, key);
+}
+
+static void fz_befe_report(const void *key, const void *model, const void *bpf)
+{
+	const struct tp_be_key *k = key;
+	char a[PKT_ADDR_STRLEN];
+
+	(void)bpf;
+	pkt_addr_str(&k->addr, a, sizeof(a));
+	fprintf(stderr, "  be_frontends %s:%u proto %u: %s\n", a,
+		ntohs(k->port), k->proto, model ? "differs" : "only in bpf");
+}
+
+/* The backend tuples' frontends userspace indexed, as the model indexed them. */
+static int fz_check_be_frontends(struct fz *f)
+{
+	return fz_check_map(
+		f, "be_frontends", "backend tuples", f->h.maps.be_frontends,
+		ref_be_frontends_count(f->m), fz_befe_lookup, fz_befe_report);
 }
 
 /* A per-CPU tp_stat array entry, summed over CPUs. */
@@ -844,6 +868,7 @@ static void fz_check_state(struct fz *f, bool all)
 	bad += fz_check_ct(f);
 	bad += fz_check_affinity(f);
 	bad += fz_check_frags(f);
+	bad += fz_check_be_frontends(f);
 	bad += fz_check_stats(f);
 	bad += fz_check_id_stats(f,
 				 all ? TP_MAX_RULES - 1 : f->max_rule_id + 1);

@@ -238,7 +238,12 @@ static void test_h05_v4_mapped_ipv6(void **state)
 
 /* ---- 8. deleting another flow's reply key ----------------------------------------------- */
 
-static void test_h08_reused_port_keeps_other_reply_key(void **state)
+/*
+ * In both layouts: @keyed, the flows' reply keys (backends not indexed);
+ * else one entry a flow, the second VIP's replies found through its
+ * backend's second frontend in tp_be_frontends.
+ */
+static void reused_port_keeps_other_flow(void **state, bool keyed)
 {
 	struct th *h = *state;
 	struct tp_ct_key kb = pt_ct_key(CLIENT4, 40000, VIP4B, 80, TCP);
@@ -247,22 +252,38 @@ static void test_h08_reused_port_keeps_other_reply_key(void **state)
 	/* one Service, two VIPs (ClusterIP and LoadBalancer IP), one backend */
 	pt_web_service(h);
 	pt_service(h, VIP4B, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	if (keyed)
+		pt_unindex(h);
 	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[0],
 		       8080);
 	/* that flow expires; the client reuses its port toward the second VIP */
 	th_set_clock(h, T0 + (TP_CT_TIMEOUT_SYN + 1) * SEC_NS);
 	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4B, 80, TCP, SYN), BE4[0],
 		       8080);
-	pt_check_ct_dnat(h, &kb, BE4[0], 8080, TP_CT_SYN_SENT);
+	pt_check_ct_dnat_as_at(__FILE__, __LINE__, h, &kb, BE4[0], 8080,
+			       TP_CT_SYN_SENT, keyed);
 	/* the first VIP's backend moved; its old tuple starts a new flow */
 	pt_service(h, VIP4, 80, TCP, &BE4[1], 1, 8080, NULL, NULL, 0, 0);
+	if (keyed)
+		pt_unindex(h);
 	pt_expect_dnat(h, pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN), BE4[1],
 		       8080);
 	/* the second VIP's flow keeps its reply key: its replies are translated */
-	pt_check_ct_dnat(h, &kb, BE4[0], 8080, TP_CT_SYN_SENT);
+	pt_check_ct_dnat_as_at(__FILE__, __LINE__, h, &kb, BE4[0], 8080,
+			       TP_CT_SYN_SENT, keyed);
 	pt_expect_revnat(h,
 			 pt_flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK),
 			 VIP4B, 80);
+}
+
+static void test_h08_reused_port_keeps_other_reply_key(void **state)
+{
+	reused_port_keeps_other_flow(state, true);
+}
+
+static void test_h08_reused_port_keeps_other_flow_indexed(void **state)
+{
+	reused_port_keeps_other_flow(state, false);
 }
 
 /* ---- 9. a lost reply key is rebuilt ------------------------------------------------------- */
@@ -275,6 +296,8 @@ static void test_h09_evicted_reply_key_rebuilt(void **state)
 
 	REQUIRE_BPF();
 	pt_service(h, VIP4, 53, UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
+	/* a backend not in tp_be_frontends: its flows have reply keys */
+	pt_unindex(h);
 	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, UDP, 0), BE4[0],
 		       5353);
 	/* the LRU evicts the reply key of a one-way flow first */
@@ -286,7 +309,7 @@ static void test_h09_evicted_reply_key_rebuilt(void **state)
 	th_set_clock(h, T0 + SEC_NS);
 	pt_expect_dnat(h, pt_flow(CLIENT4, 5000, VIP4, 53, UDP, 0), BE4[0],
 		       5353);
-	pt_check_ct_dnat(h, &k, BE4[0], 5353, TP_CT_OPEN);
+	pt_check_ct_dnat_keyed(h, &k, BE4[0], 5353, TP_CT_OPEN);
 	pt_expect_revnat(h, pt_flow(BE4[0], 5353, CLIENT4, 5000, UDP, 0), VIP4,
 			 53);
 	assert_int_equal(pt_ct_must(h, &k).state, TP_CT_REPLIED);
@@ -475,21 +498,6 @@ static void test_h12_v6_exthdr_after_fragment_header(void **state)
 /* ---- 13. one entry per untranslated flow: reversed lookups ------------------------------------------- */
 
 /*
- * @sp from the tailnet is the first clash: dropped untouched, counted, and
- * no entry of its own.
- */
-static void expect_first_clash(struct th *h, const struct pkt_spec *sp)
-{
-	struct tp_ct_key k = pt_ct_key(sp->saddr, sp->sport, sp->daddr,
-				       sp->dport, sp->proto);
-	struct tp_ct_entry e;
-
-	pt_expect_untouched(h, TH_FROM_TAILNET, sp, DROP);
-	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
-	assert_int_equal(pt_ct_get(h, &k, &e), -ENOENT);
-}
-
-/*
  * A client sends from the port of its live DNAT flow straight to the
  * backend: that flow's reply tuple (backend -> client) is a live reply-key
  * entry, so the new untranslated flow, whose replies would carry the same
@@ -500,8 +508,10 @@ static void test_h13_untranslated_onto_dnat_reply_key(void **state)
 	struct th *h = *state;
 
 	REQUIRE_BPF();
-	pt_web_flow(h);
-	expect_first_clash(h, FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN));
+	pt_web_service(h);
+	pt_unindex(h); /* the reply-key layout (test_ct_single.c: the other) */
+	pt_web_in(h, SYN);
+	pt_expect_first_clash(h, FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN));
 	pt_web_reply(h, SYN | ACK);
 	assert_int_equal(pt_web_entry(h).state, TP_CT_SYN_RECV);
 	assert_int_equal(pt_ct_count(h), 2);
@@ -523,7 +533,7 @@ static void test_h13_dnat_onto_untranslated_flow(void **state)
 	pt_expect_untouched(h, TH_FROM_TAILNET,
 			    FLOWP(CLIENT4, 40000, BE4[0], 8080, TCP, SYN),
 			    PASS);
-	expect_first_clash(h, FLOWP(CLIENT4, 40000, VIP4, 80, TCP, SYN));
+	pt_expect_first_clash(h, FLOWP(CLIENT4, 40000, VIP4, 80, TCP, SYN));
 	/* the backend's answer is the untranslated flow's, untouched */
 	pt_expect_untouched(h, TH_TO_TAILNET,
 			    FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK),
@@ -575,7 +585,9 @@ static void test_h13_gc_takes_flow_with_reply_key(void **state)
 	struct tpd_gc_result res;
 
 	REQUIRE_BPF();
-	pt_web_flow(h);
+	pt_web_service(h);
+	pt_unindex(h); /* the reply-key layout (test_ct_single.c: the other) */
+	pt_web_in(h, SYN);
 	assert_int_equal(pt_send_in(h, CLIENT4, 40001, POD, 80, TCP, SYN),
 			 PASS);
 	assert_int_equal(pt_ct_count(h), 3);
@@ -610,6 +622,7 @@ int main(void)
 		I(test_h04_uplink_source_is_world),
 		T(test_h05_v4_mapped_ipv6),
 		T(test_h08_reused_port_keeps_other_reply_key),
+		T(test_h08_reused_port_keeps_other_flow_indexed),
 		T(test_h09_evicted_reply_key_rebuilt),
 		T(test_h10_pickup_gets_syn_timeout),
 		cmocka_unit_test_setup_teardown(

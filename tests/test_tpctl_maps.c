@@ -1163,16 +1163,15 @@ static struct tp_ct_key tm_flow_key(const char *c, __u16 cport, __u8 proto)
  * A DNATed flow @c:@cport -> VIP:80 via @be:8080 of protocol @proto, with
  * its reply key, in the conntrack table of that protocol.
  */
-static void tm_flow_proto(const char *c, __u16 cport, const char *be,
-			  __u32 svc_id, __s64 ttl_s, __u8 proto)
+/* The flow entry of an established DNAT flow to @be:8080 with @flags. */
+static struct tp_ct_entry tm_flow_entry(const char *be, __u32 svc_id,
+					__s64 ttl_s, __u8 flags)
 {
-	struct tp_ct_key orig = tm_flow_key(c, cport, proto);
-	int fd = tp_ct_fd(&tm.maps, proto);
 	__u64 now = tm_now(CLOCK_MONOTONIC);
 	struct tp_ct_entry e = { .nat_addr = tm_addr(be),
 				 .nat_port = htons(8080),
 				 .state = TP_CT_ESTABLISHED,
-				 .flags = TP_CT_F_DNAT,
+				 .flags = flags,
 				 .svc_id = svc_id,
 				 .backend_id = 1,
 				 .created_s = TP_CT_SEC(now),
@@ -1181,6 +1180,16 @@ static void tm_flow_proto(const char *c, __u16 cport, const char *be,
 				 .bytes = { 300, 200 },
 				 .verdict = TP_VERDICT_ALLOW,
 				 .src_identity = TP_ID_TAILNET };
+
+	return e;
+}
+
+static void tm_flow_proto(const char *c, __u16 cport, const char *be,
+			  __u32 svc_id, __s64 ttl_s, __u8 proto)
+{
+	struct tp_ct_key orig = tm_flow_key(c, cport, proto);
+	int fd = tp_ct_fd(&tm.maps, proto);
+	struct tp_ct_entry e = tm_flow_entry(be, svc_id, ttl_s, TP_CT_F_DNAT);
 
 	/* its reply key: @be:8080 -> @c:@cport */
 	pt_ct_put_flow(fd, &orig, &e, NULL, BPF_ANY);
@@ -1267,6 +1276,38 @@ static void test_conntrack_snat(void **state)
 	tm_flushes("flushed 1 flow\n", 0, "conntrack flush service " TM_VIP);
 	assert_int_equal(
 		bpf_map_update_elem(tm.maps.config, &zero, &saved, BPF_ANY), 0);
+}
+
+/*
+ * A DNAT flow without a reply key (TP_CT_F_RINDEX, one entry): listed
+ * with its flag, flushed alone, and a reply key another flow left under
+ * its reply tuple is not its to delete.
+ */
+static void test_conntrack_rindex(void **state)
+{
+	struct tp_svc_key k = tm_key(TM_VIP);
+	struct tp_ct_key orig = tm_flow_key("100.64.0.1", 40000, IPPROTO_TCP);
+	struct tp_ct_key other = orig;
+	struct tp_svc svc;
+	struct tp_ct_entry e, o;
+	const char *out;
+
+	TM_REQUIRE();
+	tm_ok("service add " TM_VIP);
+	assert_int_equal(bpf_map_lookup_elem(tm.maps.services, &k, &svc), 0);
+	e = tm_flow_entry("198.18.1.1", svc.id, 60,
+			  TP_CT_F_DNAT | TP_CT_F_RINDEX);
+	assert_int_equal(bpf_map_update_elem(tm.maps.ct, &orig, &e, BPF_ANY),
+			 0);
+	/* another VIP's flow to the backend from that port, with its reply key */
+	other.daddr = tm_addr("198.19.0.99");
+	o = tm_flow_entry("198.18.1.1", svc.id + 1, 60, TP_CT_F_DNAT);
+	pt_ct_put_flow(tm.maps.ct, &other, &o, NULL, BPF_ANY);
+	assert_int_equal(tm_count(tm.maps.ct), 3);
+	out = tm_ok("-j conntrack list service " TM_VIP);
+	assert_non_null(strstr(out, "\"flags\":\"dnat,rindex\""));
+	tm_flushes("flushed 1 flow\n", 2, "conntrack flush service " TM_VIP);
+	tm_flushes("flushed 1 flow\n", 0, "conntrack flush");
 }
 
 static void test_conntrack(void **state)
@@ -2769,6 +2810,7 @@ int main(void)
 		cmocka_unit_test_setup(test_policy_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_conntrack, tm_setup),
 		cmocka_unit_test_setup(test_conntrack_snat, tm_setup),
+		cmocka_unit_test_setup(test_conntrack_rindex, tm_setup),
 		cmocka_unit_test_setup(test_stats, tm_setup),
 		cmocka_unit_test_setup(test_map_list_dump, tm_setup),
 		cmocka_unit_test_setup(test_status, tm_setup),

@@ -12,8 +12,12 @@
  * reversed lookup cannot find (a DNAT flow's: backend -> client, and a
  * zone-crossing flow's in the zone it leaves to) get a reply-key entry
  * (TP_CT_F_REPLY_KEY) under their tuple, holding what the reply lacks of
- * the original tuple (abi.h).  Packets in the original direction take one
- * lookup; replies two or three.  An entry past expires_s counts as
+ * the original tuple (abi.h); except a DNAT flow with TP_CT_F_RINDEX,
+ * whose backend's frontends (tp_be_frontends, written by userspace) give
+ * the candidates for the original tuple: tp_ct_rindex_owner().  Packets
+ * in the original direction take one lookup; replies two or three, an
+ * RINDEX flow's four or more (its own tuple, the reversed one, the index,
+ * a candidate per frontend).  An entry past expires_s counts as
  * absent.  A full table evicts the least recently used entries; a
  * reply-key entry whose flow is gone, or whose flow no longer points back
  * at it, is ignored, and one that was evicted while its flow lives is
@@ -418,6 +422,129 @@ tp_ct_replies_from_tailnet(const struct tp_ct_entry *e, __u16 zone)
 	       (e->out_zone && e->out_zone == zone);
 }
 
+/*
+ * The body of tp_ct_rindex_owner() (which see), inlined where one more
+ * call frame would pass Linux 6.1's 512 bytes of combined stack: the
+ * SNAT port tries are five frames deep already.
+ */
+static __always_inline int tp_ct_rindex_find(struct tp_scratch *scr,
+					     const struct tp_ct_key *key_arg,
+					     __u64 now)
+{
+	const __u32 want = TP_CT_F_DNAT | TP_CT_F_RINDEX;
+	const __u32 flags =
+		want | TP_CT_F_REPLY_KEY | TP_CT_F_SNAT | TP_CT_F_MASQ;
+	const struct tp_be_frontends *bf;
+	const struct tp_svc_key *fe;
+	struct tp_ct_entry *e;
+	int i;
+
+	__builtin_memcpy(&scr->rikey, key_arg, sizeof(scr->rikey));
+	scr->ribe.addr = scr->rikey.saddr;
+	scr->ribe.port = scr->rikey.sport;
+	scr->ribe.proto = scr->rikey.proto;
+	scr->ribe.pad = 0;
+	bf = bpf_map_lookup_elem(&tp_be_frontends, &scr->ribe);
+	if (!bf)
+		return 0;
+	for (i = 0; i < TP_BE_FRONTENDS; i++) {
+		fe = &bf->fe[i];
+		if (fe->proto != scr->rikey.proto)
+			continue; /* an empty slot's is 0 */
+		scr->riorig.saddr = scr->rikey.daddr;
+		scr->riorig.daddr = fe->vip;
+		scr->riorig.sport = scr->rikey.dport;
+		scr->riorig.dport = fe->port;
+		scr->riorig.proto = scr->rikey.proto;
+		scr->riorig.pad = 0;
+		scr->riorig.zone = scr->rikey.zone;
+		e = tp_ct_get(&scr->riorig);
+		/*
+		 * tp_ct_is_reply_key() for such a flow (no SNAT, no
+		 * masquerade, no crossing): the candidate has the client
+		 * side and zone of the reply by construction, so the
+		 * backend is what is left to compare
+		 */
+		if (e && (e->flags & flags) == want && !tp_ct_expired(e, now) &&
+		    tp_addr_eq(&e->nat_addr, &scr->rikey.saddr) &&
+		    e->nat_port == scr->rikey.sport)
+			return 1;
+	}
+	return 0;
+}
+
+/**
+ * tp_ct_rindex_owner() - is a tuple the reply tuple of a live DNAT flow
+ * that has no reply-key entry (TP_CT_F_RINDEX)?
+ * @key_arg: the tuple (backend -> client, in the client's zone).
+ * @now:     tp_now().
+ *
+ * Such a reply names neither the VIP nor the service port.
+ * tp_be_frontends[its source: the backend tuple] lists the frontends
+ * whose flows may reach that backend; each gives one candidate original
+ * tuple, client -> frontend in the same zone, and a live RINDEX flow
+ * there whose reply tuple is @key_arg owns it.  At most one can: a new
+ * flow whose reply tuple a live flow holds is a clash.
+ *
+ * A global function, its loop verified once.  It keeps its copy of
+ * @key_arg, the backend tuple and the candidate in scr->rikey,
+ * scr->ribe and scr->riorig, which no caller uses: callers may pass any
+ * other scratch field.
+ *
+ * Return: 1 with the flow's original tuple in scr->riorig, else 0.
+ */
+__noinline int tp_ct_rindex_owner(const struct tp_ct_key *key_arg, __u64 now)
+{
+	struct tp_scratch *scr;
+
+	if (!key_arg)
+		return 0; /* a global function's pointers may be NULL */
+	scr = tp_scratch_get();
+	return scr ? tp_ct_rindex_find(scr, key_arg, now) : 0;
+}
+
+/*
+ * The live RINDEX flow whose reply tuple @key is (tp_ct_rindex_owner()),
+ * its original tuple in @orig; NULL when none.  The owner's entry is
+ * looked up again: a global function returns no pointer.
+ */
+static __always_inline struct tp_ct_entry *
+tp_ct_rindex_flow(const struct tp_ct_key *key, __u64 now,
+		  struct tp_ct_key *orig)
+{
+	struct tp_scratch *scr;
+	struct tp_ct_entry *e;
+
+	if (!tp_ct_rindex_owner(key, now))
+		return NULL;
+	scr = tp_scratch_get();
+	if (!scr)
+		return NULL;
+	*orig = scr->riorig;
+	e = tp_ct_get(orig);
+	return e && !(e->flags & TP_CT_F_REPLY_KEY) ? e : NULL;
+}
+
+/*
+ * Is @k the reply tuple of a live RINDEX flow other than the one at
+ * @self?  (tp_ct_key_live(): such a flow has no entry at @k.)  @deep:
+ * the caller is as many frames deep as 6.1 allows (the SNAT port
+ * tries): the search is inlined, not called.
+ */
+static __always_inline bool tp_ct_rindex_taken(const struct tp_ct_key *k,
+					       const struct tp_ct_key *self,
+					       __u64 now, bool deep)
+{
+	struct tp_scratch *scr = tp_scratch_get();
+
+	if (!scr)
+		return false;
+	if (deep ? !tp_ct_rindex_find(scr, k, now)
+		 : !tp_ct_rindex_owner(k, now))
+		return false;
+	return !tp_ct_key_eq(&scr->riorig, self);
+}
+
 /**
  * tp_ct_reply_of() - find the flow a packet is a reply of, given what its
  * own tuple holds.
@@ -428,7 +555,9 @@ tp_ct_replies_from_tailnet(const struct tp_ct_entry *e, __u16 zone)
  *
  * A live flow entry under @key means the packet is that flow's, no reply.
  * A reply-key entry names the flow; anything else (nothing, an expired
- * flow) leaves the reversed tuple, an untranslated flow's.
+ * flow) leaves the reversed tuple, an untranslated flow's.  When that
+ * candidate is not the owner, a DNAT flow without a reply key
+ * (TP_CT_F_RINDEX) may be, found through tp_be_frontends.
  *
  * Return: the live flow entry whose reply tuple is @key, or NULL.
  */
@@ -445,10 +574,10 @@ tp_ct_reply_of(const struct tp_ct_key *key, const struct tp_ct_entry *cur,
 	else
 		tp_ct_reverse(key, orig);
 	e = tp_ct_get(orig);
-	if (!e || (e->flags & TP_CT_F_REPLY_KEY) || tp_ct_expired(e, now) ||
-	    !tp_ct_is_reply_key(e, orig, key))
-		return NULL;
-	return e;
+	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(e, now) &&
+	    tp_ct_is_reply_key(e, orig, key))
+		return e;
+	return tp_ct_rindex_flow(key, now, orig);
 }
 
 /**
@@ -497,19 +626,22 @@ tp_ct_snat_flow_of(const struct tp_ct_key *rkey, __u64 now,
 
 /*
  * Is @k taken by another live flow: its live flow entry, or a reply tuple
- * of a live flow other than @self's (by its reply-key entry, or, for an
- * untranslated flow, by its flow entry under the reversed tuple)?  Writing
+ * of a live flow other than @self's (by its reply-key entry, for an
+ * untranslated flow by its flow entry under the reversed tuple, for a
+ * DNAT flow without a reply key through tp_be_frontends)?  Writing
  * over it would break that flow (a tuple clash, as NAT without port
  * allocation can make).  A flow from the tailnet may take over a flow this
  * side started on exactly its reply tuple: that is the same connection
  * seen from its other end (a late reply of an expired flow, say), and the
  * tailnet side's view, with its translation, is the one that matters.
  * @other: scratch for the other flow's tuple.
+ * @deep:  the caller may not call one more global function (Linux 6.1's
+ *         combined stack: tp_ct_rindex_taken()).
  */
 static __always_inline bool tp_ct_key_live(const struct tp_ct_key *k,
 					   const struct tp_ct_key *self,
 					   bool may_take_egress, __u64 now,
-					   struct tp_ct_key *other)
+					   struct tp_ct_key *other, bool deep)
 {
 	struct tp_ct_entry *cur = tp_ct_get(k), *f;
 
@@ -520,11 +652,13 @@ static __always_inline bool tp_ct_key_live(const struct tp_ct_key *k,
 		tp_ct_rk_orig(k, cur, other);
 	else
 		tp_ct_reverse(k, other);
-	if (tp_ct_key_eq(other, self))
-		return false;
-	f = tp_ct_get(other);
-	return f && !(f->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(f, now) &&
-	       tp_ct_is_reply_key(f, other, k);
+	if (!tp_ct_key_eq(other, self)) {
+		f = tp_ct_get(other);
+		if (f && !(f->flags & TP_CT_F_REPLY_KEY) &&
+		    !tp_ct_expired(f, now) && tp_ct_is_reply_key(f, other, k))
+			return true;
+	}
+	return tp_ct_rindex_taken(k, self, now, deep);
 }
 
 /*
@@ -549,8 +683,12 @@ static __always_inline void tp_ct_drop_reply_keys(const struct tp_ct_key *key,
 						  const struct tp_ct_entry *e,
 						  struct tp_ct_key *buf)
 {
-	/* a masqueraded flow has a reply key too (the SNAT kind), no DNAT */
-	bool dnat = e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT),
+	/*
+	 * a masqueraded flow has a reply key too (the SNAT kind), no DNAT;
+	 * an RINDEX flow has none
+	 */
+	bool dnat = (e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT)) &&
+		    !(e->flags & TP_CT_F_RINDEX),
 	     cross = tp_ct_cross_key(key, e);
 	__u16 out_zone = e->out_zone;
 
@@ -639,7 +777,7 @@ __noinline int tp_ct_write_reply_key(const struct tp_ct_key *key_arg,
 	cur = tp_ct_get(rkey);
 	if (cur && tp_ct_rk_points_at(rkey, cur, key))
 		return 0;
-	if (tp_ct_key_live(rkey, key, from_tailnet, now, &scr->rev))
+	if (tp_ct_key_live(rkey, key, from_tailnet, now, &scr->rev, false))
 		return -TP_DROP_CT_CLASH;
 	if (cur)
 		tp_ct_retire(rkey, &scr->rev);
@@ -686,8 +824,9 @@ static __always_inline int tp_ct_keep_reply_keys(const struct tp_ct_key *key,
 {
 	__u8 sec = (__u8)tp_ct_sec(now);
 	bool from_tailnet = !(e->flags & TP_CT_F_EGRESS);
-	/* keyed: DNAT, SNAT or masquerade (SNAT without DNAT) */
-	bool dnat = e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT),
+	/* keyed: DNAT but RINDEX, SNAT or masquerade (SNAT without DNAT) */
+	bool dnat = (e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT)) &&
+		    !(e->flags & TP_CT_F_RINDEX),
 	     cross = tp_ct_cross_key(key, e);
 	bool snat = e->flags & TP_CT_F_SNAT;
 	int ret = 0;
@@ -731,7 +870,7 @@ __noinline int tp_ct_snat_reclaim(const struct tp_ct_key *key_arg, __u64 now)
 
 	if (!scr)
 		return -TP_DROP_INTERNAL;
-	if (tp_ct_key_live(&scr->rkey, &scr->okey, false, now, &scr->rev))
+	if (tp_ct_key_live(&scr->rkey, &scr->okey, false, now, &scr->rev, true))
 		return -EEXIST;
 	tp_ct_del(&scr->rkey);
 	return tp_ct_insert(&scr->rkey, &scr->reply);
@@ -741,7 +880,7 @@ __noinline int tp_ct_snat_reclaim(const struct tp_ct_key *key_arg, __u64 now)
  * Is the reply key scr->rkey a new SNAT or masqueraded flow tries the
  * reply tuple of a live untranslated flow under its reversed tuple (this
  * host's own flow from its tailnet address and a port, or echo id, of
- * the range)?  That flow has no entry at the tuple, so the insert would
+ * the range), or of a live DNAT flow without a reply key?  That flow has no entry at the tuple, so the insert would
  * succeed, and both flows would leave with one tuple: the port is taken.
  * A global function, out of tp_ct_snat_reserve()'s loop.
  * Return: -EEXIST when taken, 0 when free.
@@ -755,10 +894,11 @@ __noinline int tp_ct_snat_rev_taken(const struct tp_ct_key *key_arg, __u64 now)
 		return -TP_DROP_INTERNAL;
 	tp_ct_reverse(&scr->rkey, &scr->rev);
 	f = tp_ct_get(&scr->rev);
-	if (!f || (f->flags & TP_CT_F_REPLY_KEY) || tp_ct_expired(f, now) ||
-	    !tp_ct_is_reply_key(f, &scr->rev, &scr->rkey))
-		return 0;
-	return -EEXIST;
+	if (f && !(f->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(f, now) &&
+	    tp_ct_is_reply_key(f, &scr->rev, &scr->rkey))
+		return -EEXIST;
+	/* a DNAT flow without a reply key holds its reply tuple the same way */
+	return tp_ct_rindex_find(scr, &scr->rkey, now) ? -EEXIST : 0;
 }
 
 /*
@@ -869,8 +1009,9 @@ __noinline int tp_ct_snat_reserve(const struct tp_ct_key *key_arg, __u64 now)
  * The entry @key holds before (expired, or a closed flow reopened) loses
  * its reply keys.  What holds the new reply tuple (an expired flow, an
  * egress flow a flow from the tailnet takes over, a stale reply key) goes.
- * An untranslated flow writes one entry, a DNAT flow a reply-key entry
- * too; a SNAT flow writes nothing here: the caller writes both its entries
+ * An untranslated flow writes one entry, and so does a DNAT flow with
+ * TP_CT_F_RINDEX (its replies are found through tp_be_frontends); another
+ * DNAT flow writes a reply-key entry too; a SNAT flow writes nothing here: the caller writes both its entries
  * with tp_ct_snat_reserve() next (a call from here would add its stack
  * frame to this one's, beyond what Linux 6.1 allows).  The reply key of a
  * crossing flow in its out zone is checked here (another live flow's
@@ -890,7 +1031,7 @@ __noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now)
 	struct tp_scratch *scr = tp_ct_fn_scratch(key_arg);
 	const struct tp_ct_key *key;
 	const struct tp_ct_entry *e;
-	bool from_tailnet, dnat;
+	bool from_tailnet, keyed;
 	struct tp_ct_entry *old;
 
 	if (!scr)
@@ -898,7 +1039,7 @@ __noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now)
 	key = &scr->okey;
 	e = &scr->flow;
 	from_tailnet = !(e->flags & TP_CT_F_EGRESS);
-	dnat = e->flags & TP_CT_F_DNAT;
+	keyed = (e->flags & (TP_CT_F_DNAT | TP_CT_F_RINDEX)) == TP_CT_F_DNAT;
 	old = tp_ct_get(key);
 
 	if (old && !(old->flags & TP_CT_F_REPLY_KEY))
@@ -915,20 +1056,22 @@ __noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now)
 	if (tp_ct_cross_key(key, e)) {
 		tp_ct_reply_tuple(key, e, NULL, &scr->rkey);
 		scr->rkey.zone = e->out_zone;
-		if (tp_ct_key_live(&scr->rkey, key, false, now, &scr->rev))
+		if (tp_ct_key_live(&scr->rkey, key, false, now, &scr->rev,
+				   false))
 			return -TP_DROP_CT_CLASH;
 	}
 	tp_ct_reply_tuple(key, e, NULL, &scr->rkey);
-	if (tp_ct_key_live(&scr->rkey, key, from_tailnet, now, &scr->rev) ||
+	if (tp_ct_key_live(&scr->rkey, key, from_tailnet, now, &scr->rev,
+			   false) ||
 	    tp_ct_reply_of(key, old, now, &scr->rev))
 		return -TP_DROP_CT_CLASH;
 	tp_ct_retire(&scr->rkey, &scr->rev);
-	if (!dnat)
-		tp_ct_del(
-			&scr->rkey); /* found by reversing: nothing may sit there */
+	/* found by reversing or by tp_be_frontends: nothing may sit there */
+	if (!keyed)
+		tp_ct_del(&scr->rkey);
 	if (tp_ct_put(key, e))
 		return -TP_DROP_CT_FULL;
-	if (!dnat)
+	if (!keyed)
 		return 0;
 	tp_ct_reply_entry(key, false, &scr->reply);
 	if (tp_ct_put(&scr->rkey, &scr->reply)) {

@@ -44,6 +44,20 @@ struct {
 } tp_backends SEC(".maps");
 
 /*
+ * Backend tuple to the frontends of its services (abi.h): how a reply
+ * from a backend finds a DNAT flow that has no reply-key entry.  One
+ * entry per backend tuple; userspace writes, the datapath reads.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TP_MAX_BACKENDS);
+	__type(key, struct tp_be_key);
+	__type(value, struct tp_be_frontends);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_be_frontends SEC(".maps");
+
+/*
  * The Maglev slab, see the ABI: chunks of TP_MAGLEV_CHUNK_BLOCKS blocks
  * of backend ids, all of one size and mmapable (userspace writes tables in place);
  * the template carries the flags and the size every chunk is created
@@ -287,6 +301,10 @@ struct tp_scratch {
 	struct tp_ct_key
 		rkey; /* a flow's reply tuple (in one zone or another) */
 	struct tp_ct_key rev; /* another flow's tuple, found by a lookup */
+	/* tp_ct_rindex_owner()'s: its copy of its key, its candidates */
+	struct tp_ct_key rikey;
+	struct tp_ct_key riorig;
+	struct tp_be_key ribe;
 	struct bpf_fib_lookup fib;
 	struct tp_event ev;
 	struct tp_pkt pkt; /* the program's packet parse (tp_pkt_get()) */

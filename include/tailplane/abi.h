@@ -67,6 +67,8 @@
 	X(id_names, "identity to name, userspace only; the loader, tpctl")    \
 	X(svc_backends,                                                       \
 	  "a service's backend ids, userspace only; the loader, tpctl")       \
+	X(be_frontends,                                                       \
+	  "backend tuple to its services' frontends; the loader, tpctl")      \
 	X(rule_index,                                                         \
 	  "rule key to rule id, groups with rules; the loader, tpctl")        \
 	X(id_by_name, "name to identity, userspace only; the loader, tpctl")  \
@@ -106,6 +108,7 @@
 #define TP_MAP_SVC_STATS      TP_MAP_NAME(svc_stats)
 #define TP_MAP_ID_NAMES	      TP_MAP_NAME(id_names)
 #define TP_MAP_SVC_BACKENDS   TP_MAP_NAME(svc_backends)
+#define TP_MAP_BE_FRONTENDS   TP_MAP_NAME(be_frontends)
 #define TP_MAP_RULE_INDEX     TP_MAP_NAME(rule_index)
 #define TP_MAP_ID_BY_NAME     TP_MAP_NAME(id_by_name)
 #define TP_MAP_STATIC_NAT     TP_MAP_NAME(static_nat)
@@ -285,7 +288,8 @@ enum tp_backend_state {
  * @state:  enum tp_backend_state.
  * @owner:  enum tp_owner.
  * @weight: Maglev weight, 1..65535.
- * @pad:    zero.
+ * @flags:  TP_BACKEND_F_*; zero in backends written before the flags
+ *          (the field was padding), which then behave as unflagged.
  * @svc_id: the service this backend belongs to.
  */
 struct tp_backend {
@@ -294,10 +298,54 @@ struct tp_backend {
 	__u8 state;
 	__u8 owner;
 	__u16 weight;
-	__u16 pad;
+	__u16 flags;
 	__u32 svc_id;
 };
 _Static_assert(sizeof(struct tp_backend) == 28, "tp_backend size");
+
+/*
+ * tp_be_frontends holds this backend's service frontend: a flow to it
+ * from the tailnet may go without a reply-key entry (TP_CT_F_RINDEX).
+ * Written only after the frontend is in the backend tuple's entry.
+ */
+#define TP_BACKEND_F_INDEXED (1u << 0)
+
+/**
+ * struct tp_be_key - map tp_be_frontends key: a backend tuple.
+ * @addr:  backend address.
+ * @port:  backend port (struct tp_backend's); 0 for ICMP echo services,
+ *         whose replies carry the echo id in the other port.
+ * @proto: the service's protocol.
+ * @pad:   zero.
+ *
+ * The layout of struct tp_svc_key: the source side of a reply tuple.
+ */
+struct tp_be_key {
+	struct tp_addr addr;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+_Static_assert(sizeof(struct tp_be_key) == sizeof(struct tp_svc_key),
+	       "tp_be_key has tp_svc_key's layout");
+
+#define TP_BE_FRONTENDS 4 /* frontends of one backend tuple that index it */
+
+/**
+ * struct tp_be_frontends - map tp_be_frontends value: the service
+ * frontends whose flows may reach a backend tuple, so that a reply from
+ * it (backend -> client) finds its flow entry without a reply-key entry.
+ * @fe: the frontends; an empty slot is all zero.  A frontend stays
+ *      while its backend or service is configured, and after that until
+ *      no live TP_CT_F_RINDEX flow uses it (the loader's GC).
+ *
+ * A hash without preallocation of at most the backends capacity: one
+ * entry per backend tuple, written by userspace under the writers' lock
+ * and read by the datapath for replies its two lookups did not find.
+ */
+struct tp_be_frontends {
+	struct tp_svc_key fe[TP_BE_FRONTENDS];
+};
 
 /*
  * tp_maglev_slab: every service's Maglev table, as extents of a few large
@@ -460,6 +508,8 @@ enum tp_ct_state {
 #define TP_CT_F_UPLINK (1u << 5) /* egress flow that came in on an uplink */
 #define TP_CT_F_MASQ \
 	(1u << 6) /* with SNAT|EGRESS: masqueraded to the tailnet */
+#define TP_CT_F_RINDEX \
+	(1u << 7) /* with DNAT: no reply key; replies via tp_be_frontends */
 
 /**
  * struct tp_ct_entry - map tp_ct and tp_ct_any value.
@@ -473,6 +523,16 @@ enum tp_ct_state {
  * entry (TP_CT_F_REPLY_KEY) under that tuple, which holds just enough to
  * find the flow entry: the original tuple is (reply key's daddr,
  * @orig_daddr, reply key's dport, @orig_dport, proto, @orig_zone).
+ *
+ * A DNAT flow from the tailnet whose backend has TP_BACKEND_F_INDEXED,
+ * neither SNAT, masqueraded nor crossing zones, has no reply-key entry
+ * (TP_CT_F_RINDEX): the VIP and port its reply lacks are among the
+ * frontends tp_be_frontends lists for the reply's source, the backend
+ * tuple; each gives one candidate original tuple (reply's daddr, the
+ * frontend's VIP, reply's dport, its port, proto, the reply's zone),
+ * and the live RINDEX flow there whose reply tuple the reply carries is
+ * its flow.  Flows written before the index, and a fifth frontend's of
+ * one backend tuple, keep the reply key.
  *
  * Memory: an LRU hash entry costs 48 bytes of kernel element header, the
  * 40-byte key, this 88-byte value and a 16-byte bucket: 192 bytes.
@@ -605,8 +665,9 @@ _Static_assert(__builtin_offsetof(struct tp_ct_entry, bytes) % 8 == 0,
 /*
  * Per-flow map memory (kernel 6.x, htab_map_mem_usage(), max_entries a
  * power of two): TP_CT_ENTRY_COST bytes an entry.  An untranslated flow
- * has one entry, a DNAT or zone-crossing flow two, a DNAT flow crossing
- * zones three.
+ * and a DNAT flow with TP_CT_F_RINDEX have one entry; a DNAT flow on a
+ * reply key (its backend not indexed), a SNAT or masqueraded flow and a
+ * zone-crossing flow two; a DNAT flow crossing zones three.
  */
 #define TP_CT_ENTRY_COST \
 	(48 + sizeof(struct tp_ct_key) + sizeof(struct tp_ct_entry) + 16)

@@ -1,0 +1,581 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * One conntrack entry per DNAT flow (ICMP echo: test_datapath.c's
+ * icmp_echo): a flow from the tailnet to a service
+ * whose backend is in tp_be_frontends (TP_BACKEND_F_INDEXED) takes its
+ * flow entry only (TP_CT_F_RINDEX), and its replies find it through the
+ * backend tuple's frontends.  Counted entry by entry, the replies
+ * compared byte for byte; backend tuples behind several services, the
+ * clashes a missing reply key could let through, removal while flows
+ * live, flows of the reply-key layout (written before the index), and the
+ * memory a flow costs.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "gc.h"
+#include "pkttest.h"
+#include "rowtest.h"
+#include "service.h"
+
+/* ---- one entry, replies reverse-NATed ----------------------------------- */
+
+struct one_row {
+	const char *name;
+	const char *client, *vip, *be;
+	__u8 proto;
+	__u16 vport, bport;
+};
+
+static const struct one_row one_rows[] = {
+	{ "tcp_v4", CLIENT4, VIP4, "198.18.1.1", IPPROTO_TCP, 80, 8080 },
+	{ "tcp_v6", CLIENT6, VIP6, "fd00:198:18::1:1", IPPROTO_TCP, 80, 8080 },
+	{ "udp_v4", CLIENT4, VIP4, "198.18.1.1", IPPROTO_UDP, 53, 5353 },
+	{ "udp_v6", CLIENT6, VIP6, "fd00:198:18::1:1", IPPROTO_UDP, 53, 5353 },
+};
+
+/*
+ * A DNAT flow writes its flow entry and nothing else; the backend's reply
+ * (backend -> client, found through tp_be_frontends) leaves from the VIP,
+ * and is accounted to the flow without writing anything.
+ */
+static void test_one_entry(void **state)
+{
+	const struct one_row *r = rt_row();
+	struct th *h = *state;
+	struct tp_ct_key k =
+		pt_ct_key(r->client, 40000, r->vip, r->vport, r->proto);
+	__u8 syn = r->proto == IPPROTO_TCP ? PKT_TCP_SYN : 0;
+	__u8 synack = r->proto == IPPROTO_TCP ? PKT_TCP_SYN | PKT_TCP_ACK : 0;
+	const char *be[] = { r->be };
+
+	REQUIRE_BPF();
+	pt_service(h, r->vip, r->vport, r->proto, be, 1, r->bport, NULL, NULL,
+		   0, 0);
+	pt_expect_dnat(
+		h, pt_flow(r->client, 40000, r->vip, r->vport, r->proto, syn),
+		r->be, r->bport);
+	pt_check_ct_dnat(h, &k, r->be, r->bport,
+			 syn ? TP_CT_SYN_SENT : TP_CT_OPEN);
+	assert_int_equal(pt_ct_count(h), 1);
+	pt_expect_revnat(
+		h, pt_flow(r->be, r->bport, r->client, 40000, r->proto, synack),
+		r->vip, r->vport);
+	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
+	assert_int_equal(pt_ct_count(h), 1);
+	assert_int_equal(th_stat(h, TP_STAT_REVNAT), 1);
+}
+
+/* ---- one backend tuple behind several services ------------------------ */
+
+static const char *const SHARED_VIPS[] = { "198.19.0.10", "198.19.0.11",
+					   "198.19.0.12", "198.19.0.13",
+					   "198.19.0.14" };
+
+/* Is the backend of the service at @vip:80/TCP written with the flag? */
+static bool backend_indexed(struct th *h, const char *vip)
+{
+	struct tp_svc_key k = pt_svc_key(vip, 80, IPPROTO_TCP);
+	struct tp_backend be[1];
+	struct tp_svc svc;
+	__u32 id[1];
+
+	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	assert_int_equal(tp_service_backends(&h->maps, svc.id, id, be, 1), 1);
+	return be[0].flags & TP_BACKEND_F_INDEXED;
+}
+
+/*
+ * BE4[0]:8080 behind @n services, a client flow to each (its own port):
+ * the first TP_BE_FRONTENDS take one entry each and get their replies
+ * from their own VIP; a further service's backend is written without
+ * the flag, and its flow takes a reply key and works as before.
+ */
+static void shared_backend(void **state, unsigned int n)
+{
+	struct th *h = *state;
+	unsigned int i, want = 0;
+	struct tp_ct_key k;
+
+	REQUIRE_BPF();
+	for (i = 0; i < n; i++)
+		pt_service(h, SHARED_VIPS[i], 80, IPPROTO_TCP, BE4, 1, 8080,
+			   NULL, NULL, 0, 0);
+	for (i = 0; i < n; i++) {
+		k = pt_ct_key(CLIENT4, 41000 + i, SHARED_VIPS[i], 80,
+			      IPPROTO_TCP);
+		pt_expect_dnat(h,
+			       pt_flow(CLIENT4, 41000 + i, SHARED_VIPS[i], 80,
+				       IPPROTO_TCP, PKT_TCP_SYN),
+			       BE4[0], 8080);
+		if (i < TP_BE_FRONTENDS) {
+			assert_true(backend_indexed(h, SHARED_VIPS[i]));
+			pt_check_ct_dnat(h, &k, BE4[0], 8080, TP_CT_SYN_SENT);
+			want += 1;
+		} else {
+			assert_false(backend_indexed(h, SHARED_VIPS[i]));
+			pt_check_ct_dnat_keyed(h, &k, BE4[0], 8080,
+					       TP_CT_SYN_SENT);
+			want += 2;
+		}
+		assert_int_equal(pt_ct_count(h), want);
+	}
+	for (i = 0; i < n; i++)
+		pt_expect_revnat(h,
+				 pt_flow(BE4[0], 8080, CLIENT4, 41000 + i,
+					 IPPROTO_TCP,
+					 PKT_TCP_SYN | PKT_TCP_ACK),
+				 SHARED_VIPS[i], 80);
+	assert_int_equal(pt_ct_count(h), want);
+	assert_int_equal(th_stat(h, TP_STAT_REVNAT), n);
+}
+
+static void test_shared_backend_2(void **state)
+{
+	shared_backend(state, 2);
+}
+
+static void test_shared_backend_4(void **state)
+{
+	shared_backend(state, 4);
+}
+
+static void test_shared_backend_5th_keyed(void **state)
+{
+	shared_backend(state, 5);
+}
+
+/* ---- clashes ------------------------------------------------------------ */
+
+/*
+ * The client sends from the port of its live indexed DNAT flow straight
+ * to the backend: no reply key holds backend -> client, but the index
+ * finds the DNAT flow as that tuple's owner: a clash, and the DNAT flow
+ * keeps its replies.
+ */
+static void test_clash_untranslated_after_indexed(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	pt_web_flow(h);
+	assert_int_equal(pt_ct_count(h), 1);
+	pt_expect_first_clash(h, FLOWP(CLIENT4, 40000, BE4[0], 8080,
+				       IPPROTO_TCP, PKT_TCP_SYN));
+	pt_web_reply(h, PKT_TCP_SYN | PKT_TCP_ACK);
+	assert_int_equal(pt_web_entry(h).state, TP_CT_SYN_RECV);
+	assert_int_equal(pt_ct_count(h), 1);
+}
+
+/* The other order: the untranslated flow first, the indexed DNAT flow clashes. */
+static void test_clash_indexed_after_untranslated(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key ku =
+		pt_ct_key(CLIENT4, 40000, BE4[0], 8080, IPPROTO_TCP);
+
+	REQUIRE_BPF();
+	pt_web_service(h);
+	pt_expect_untouched(
+		h, TH_FROM_TAILNET,
+		FLOWP(CLIENT4, 40000, BE4[0], 8080, IPPROTO_TCP, PKT_TCP_SYN),
+		PASS);
+	pt_expect_first_clash(
+		h, FLOWP(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, PKT_TCP_SYN));
+	pt_expect_untouched(h, TH_TO_TAILNET,
+			    FLOWP(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
+				  PKT_TCP_SYN | PKT_TCP_ACK),
+			    PASS);
+	assert_int_equal(pt_ct_must(h, &ku).state, TP_CT_SYN_RECV);
+	assert_int_equal(pt_ct_count(h), 1);
+}
+
+/*
+ * The backend sends backend -> client from the tuple of a live indexed
+ * DNAT flow's reply: that is the flow's reply (found through the index),
+ * reverse-NATed, never a flow of its own.
+ */
+static void test_backend_egress_is_the_reply(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key ke =
+		pt_ct_key(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP);
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	pt_web_flow(h);
+	pt_web_reply(h, PKT_TCP_ACK);
+	assert_int_equal(pt_ct_get(h, &ke, &e), -ENOENT);
+	ke.zone = 0;
+	assert_int_equal(pt_ct_get(h, &ke, &e), -ENOENT);
+	assert_int_equal(pt_web_entry(h).packets[TP_CT_DIR_REPLY], 1);
+	assert_int_equal(pt_ct_count(h), 1);
+}
+
+/*
+ * A reply from the backend to a client port no flow has: the index names
+ * the service's frontend, but no flow sits at client:port -> VIP, so it
+ * is no reply and is not reverse-NATed (it starts a flow of its own).
+ */
+static void test_forged_reply_not_translated(void **state)
+{
+	struct th *h = *state;
+
+	REQUIRE_BPF();
+	pt_web_flow(h);
+	pt_expect_untouched(h, TH_TO_TAILNET,
+			    FLOWP(BE4[0], 8080, CLIENT4, 40001, IPPROTO_TCP,
+				  PKT_TCP_SYN | PKT_TCP_ACK),
+			    PASS);
+	/* nor from another backend port, nor to another client */
+	pt_expect_untouched(h, TH_TO_TAILNET,
+			    FLOWP(BE4[0], 8081, CLIENT4, 40000, IPPROTO_TCP,
+				  PKT_TCP_SYN | PKT_TCP_ACK),
+			    PASS);
+	pt_expect_untouched(h, TH_TO_TAILNET,
+			    FLOWP(BE4[0], 8080, "100.64.0.2", 40000,
+				  IPPROTO_TCP, PKT_TCP_SYN | PKT_TCP_ACK),
+			    PASS);
+	assert_int_equal(th_stat(h, TP_STAT_REVNAT), 0);
+	assert_int_equal(pt_web_entry(h).packets[TP_CT_DIR_REPLY], 0);
+}
+
+/* ---- removal while the flow lives ---------------------------------------- */
+
+/*
+ * The flow's backend leaves the service, then the service goes: the
+ * frontend stays in the index while flows may use it, so the flow's
+ * replies are still reverse-NATed.
+ */
+static void test_removed_backend_and_service_keep_replies(void **state)
+{
+	struct th *h = *state;
+	struct tp_svc_key sk = pt_svc_key(VIP4, 80, IPPROTO_TCP);
+
+	REQUIRE_BPF();
+	pt_web_flow(h);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, &BE4[1], 1, 8080, NULL, NULL, 0,
+		   0);
+	pt_web_reply(h, PKT_TCP_SYN | PKT_TCP_ACK);
+	pt_web_in(h, PKT_TCP_ACK);
+	assert_int_equal(tp_service_del(&h->maps, &sk), 0);
+	pt_web_reply(h, PKT_TCP_ACK);
+	assert_int_equal(pt_web_entry(h).packets[TP_CT_DIR_REPLY], 2);
+	assert_int_equal(pt_ct_count(h), 1);
+}
+
+/* ---- the index's GC ------------------------------------------------------ */
+
+/* One run of tp_be_frontends' GC at @t: the frontends it took out. */
+static unsigned long gc_index(struct th *h, struct tpd_index_gc *g, __u64 t)
+{
+	unsigned long removed = 99;
+
+	assert_int_equal(tpd_gc_index(&h->maps, g, t, &removed), 0);
+	return removed;
+}
+
+static bool web_indexed(struct th *h, const char *be)
+{
+	struct tp_addr b = pt_addr(be), vip = pt_addr(VIP4);
+
+	return pt_be_frontend_has(h, &b, 8080, IPPROTO_TCP, &vip, htons(80));
+}
+
+/*
+ * The web flow's backend leaves the service, then the service goes: its
+ * frontend stays while the flow lives, and goes only in the second run
+ * that finds it unconfigured and unused; the new backend's stays while
+ * configured, and goes in the second run after the delete.  Every run in
+ * between leaves the flow's replies translated.
+ */
+static void test_gc_index_after_flow_gone(void **state)
+{
+	struct th *h = *state;
+	struct tp_svc_key sk = pt_svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tpd_index_gc g = {};
+	__u64 late = T0 + (TP_CT_TIMEOUT_SYN + 1) * SEC_NS;
+
+	REQUIRE_BPF();
+	pt_web_flow(h);
+	pt_service(h, VIP4, 80, IPPROTO_TCP, &BE4[1], 1, 8080, NULL, NULL, 0,
+		   0);
+	assert_true(web_indexed(h, BE4[1]));
+	/* configured or used: nothing goes, however many runs */
+	assert_int_equal(gc_index(h, &g, T0 + SEC_NS), 0);
+	assert_int_equal(gc_index(h, &g, T0 + 2 * SEC_NS), 0);
+	assert_true(web_indexed(h, BE4[0]));
+	pt_web_reply(h, PKT_TCP_SYN | PKT_TCP_ACK);
+	assert_int_equal(tp_service_del(&h->maps, &sk), 0);
+	assert_int_equal(gc_index(h, &g, T0 + 3 * SEC_NS), 0);
+	assert_true(web_indexed(h, BE4[0]));
+	pt_web_reply(h, PKT_TCP_ACK);
+	/*
+	 * BE4[1]'s pair, unused since the delete, goes in this second run;
+	 * the flow expired: BE4[0]'s is unused for the first time
+	 */
+	assert_int_equal(gc_index(h, &g, late), 1);
+	assert_false(web_indexed(h, BE4[1]));
+	assert_true(web_indexed(h, BE4[0]));
+	assert_int_equal(gc_index(h, &g, late + SEC_NS), 1);
+	assert_false(web_indexed(h, BE4[0]));
+	/* the entry went with its last frontend */
+	assert_int_equal(bpf_map_get_next_key(h->maps.be_frontends, NULL,
+					      &(struct tp_be_key){}),
+			 -ENOENT);
+	tpd_index_gc_free(&g);
+}
+
+/*
+ * A frontend found unused once, then used again before the next run (a
+ * new flow from a table read before the service went): it stays, and
+ * the count starts over.  A slot that goes leaves the entry's other
+ * frontends in place.
+ */
+static void test_gc_index_used_again_stays(void **state)
+{
+	struct th *h = *state;
+	struct tp_svc_key sk = pt_svc_key(VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	struct tp_addr b = pt_addr(BE4[0]), vip2 = pt_addr("198.19.0.11");
+	struct tpd_index_gc g = {};
+	struct tp_ct_entry e;
+
+	REQUIRE_BPF();
+	pt_web_flow(h);
+	pt_service(h, "198.19.0.11", 80, IPPROTO_TCP, BE4, 1, 8080, NULL, NULL,
+		   0, 0);
+	e = pt_web_entry(h);
+	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &k), 0);
+	assert_int_equal(tp_service_del(&h->maps, &sk), 0);
+	assert_int_equal(gc_index(h, &g, T0 + SEC_NS), 0);
+	/* the flow is back (written from a table read before the delete) */
+	assert_int_equal(bpf_map_update_elem(h->maps.ct, &k, &e, BPF_NOEXIST),
+			 0);
+	assert_int_equal(gc_index(h, &g, T0 + 2 * SEC_NS), 0);
+	pt_web_reply(h, PKT_TCP_SYN | PKT_TCP_ACK);
+	assert_int_equal(bpf_map_delete_elem(h->maps.ct, &k), 0);
+	assert_int_equal(gc_index(h, &g, T0 + 3 * SEC_NS), 0);
+	assert_true(web_indexed(h, BE4[0]));
+	assert_int_equal(gc_index(h, &g, T0 + 4 * SEC_NS), 1);
+	assert_false(web_indexed(h, BE4[0]));
+	assert_true(
+		pt_be_frontend_has(h, &b, 8080, IPPROTO_TCP, &vip2, htons(80)));
+	tpd_index_gc_free(&g);
+}
+
+/* ---- upgrade: flows of the reply-key layout --------------------------- */
+
+/*
+ * A DNAT flow written by the programs before the index: its flow entry
+ * (TP_CT_F_DNAT alone) and its reply key, its backend without the flag
+ * and no index entry.  Its replies are still reverse-NATed, through the
+ * reply key; the same with the backend indexed since (a loader's sync).
+ */
+static void old_layout_flow(void **state, bool indexed_since)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+	struct tp_ct_entry e = { .nat_addr = pt_addr(BE4[0]),
+				 .nat_port = htons(8080),
+				 .state = TP_CT_SYN_SENT,
+				 .flags = TP_CT_F_DNAT,
+				 .svc_id = 1,
+				 .backend_id = 1,
+				 .ifindex = (__u32)h->l3_ifindex,
+				 .expires_s = TP_CT_SEC(T0) + 60,
+				 .created_s = TP_CT_SEC(T0),
+				 .verdict = TP_VERDICT_ALLOW };
+
+	REQUIRE_BPF();
+	pt_web_service(h);
+	if (!indexed_since)
+		pt_unindex(h);
+	e.packets[TP_CT_DIR_ORIG] = 1;
+	pt_ct_put_flow(h->maps.ct, &k, &e, NULL, BPF_NOEXIST);
+	assert_int_equal(pt_ct_count(h), 2);
+	pt_expect_revnat(h,
+			 pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
+				 PKT_TCP_SYN | PKT_TCP_ACK),
+			 VIP4, 80);
+	pt_web_in(h, PKT_TCP_ACK);
+	assert_int_equal(pt_web_entry(h).state, TP_CT_ESTABLISHED);
+	pt_check_ct_dnat_keyed(h, &k, BE4[0], 8080, TP_CT_ESTABLISHED);
+	assert_int_equal(pt_ct_count(h), 2);
+}
+
+/*
+ * Backends of pins from before the index (no flag, no index entry): the
+ * loader's start (tp_service_frontends_index()) indexes and flags every
+ * configured one, and their next flows take one entry.
+ */
+static void test_start_indexes_old_backends(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+
+	REQUIRE_BPF();
+	pt_web_service(h);
+	pt_service(h, "198.19.0.11", 80, IPPROTO_TCP, &BE4[1], 1, 8080, NULL,
+		   NULL, 0, 0);
+	pt_unindex(h);
+	assert_false(backend_indexed(h, VIP4));
+	assert_int_equal(tp_service_frontends_index(&h->maps), 2);
+	assert_true(backend_indexed(h, "198.19.0.11"));
+	assert_true(backend_indexed(h, VIP4));
+	/* a second start finds nothing left to do */
+	assert_int_equal(tp_service_frontends_index(&h->maps), 0);
+	pt_web_in(h, PKT_TCP_SYN);
+	pt_check_ct_dnat(h, &k, BE4[0], 8080, TP_CT_SYN_SENT);
+	assert_int_equal(pt_ct_count(h), 1);
+}
+
+static void test_old_layout_flow_keeps_replies(void **state)
+{
+	old_layout_flow(state, false);
+}
+
+static void test_old_layout_flow_backend_indexed_since(void **state)
+{
+	old_layout_flow(state, true);
+}
+
+/* ---- memory ------------------------------------------------------------- */
+
+/*
+ * The scale requirement: 1,000,000 flows at most 192 bytes each of map
+ * memory, the kernel's overhead included.  A table as tp_ct is made,
+ * with 1,000,000 entries, charged as bpftool reads it (fdinfo memlock).
+ */
+static void test_memory_million_flows(void **state)
+{
+	struct th *h = *state;
+	const __u32 flows = 1000000;
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	long long memlock;
+	int fd;
+
+	REQUIRE_BPF();
+	assert_int_equal(bpf_obj_get_info_by_fd(h->maps.ct, &info, &len), 0);
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = info.map_flags);
+	fd = bpf_map_create(info.type, "tp_ct_1m", info.key_size,
+			    info.value_size, flows, &o);
+	assert_true(fd >= 0);
+	memlock = tp_fdinfo_field(fd, "memlock");
+	close(fd);
+	printf("tp_ct of %u entries: memlock %lld, %.2f bytes a flow\n", flows,
+	       memlock, (double)memlock / flows);
+	assert_true(memlock > 0);
+	assert_true(memlock / flows <= 192LL);
+}
+
+/*
+ * What tp_be_frontends costs a backend tuple (docs/tailplaned.8's memory
+ * formula): a map as it is made, its memlock empty and with 4096 backend
+ * tuples (a hash without preallocation: charged as entries come).
+ */
+static void test_memory_index_per_backend(void **state)
+{
+	struct th *h = *state;
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), i;
+	const __u32 n = 4096;
+	struct tp_be_frontends v = {};
+	struct tp_be_key k = {};
+	long long empty, full;
+	int fd;
+
+	REQUIRE_BPF();
+	assert_int_equal(
+		bpf_obj_get_info_by_fd(h->maps.be_frontends, &info, &len), 0);
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = info.map_flags);
+	fd = bpf_map_create(info.type, "tp_befe_cost", info.key_size,
+			    info.value_size, info.max_entries, &o);
+	assert_true(fd >= 0);
+	empty = tp_fdinfo_field(fd, "memlock");
+	v.fe[0].proto = IPPROTO_TCP;
+	for (i = 0; i < n; i++) {
+		k.addr.w[3] = htonl(i + 1);
+		k.port = htons(8080);
+		k.proto = IPPROTO_TCP;
+		assert_int_equal(bpf_map_update_elem(fd, &k, &v, BPF_NOEXIST),
+				 0);
+	}
+	full = tp_fdinfo_field(fd, "memlock");
+	close(fd);
+	printf("tp_be_frontends, max_entries %u: memlock %lld empty, %lld "
+	       "with %u backend tuples: %lld bytes a tuple\n",
+	       info.max_entries, empty, full, n, (full - empty) / n);
+	if (full == empty) {
+		/* before Linux 6.4 memlock is a formula of max_entries */
+		print_message("skipped: this kernel's memlock does not count "
+			      "a hash's elements\n");
+		skip();
+	}
+	assert_true(full > empty);
+	/* an element: 48-byte header, 24-byte key, 80-byte value, list node */
+	assert_true((full - empty) / n <= 256);
+}
+
+/* N DNAT flows from N client ports occupy N entries, their replies all found. */
+static void test_n_dnat_flows_n_entries(void **state)
+{
+	struct th *h = *state;
+	const unsigned int n = 256;
+	unsigned int i;
+
+	REQUIRE_BPF();
+	pt_web_service(h);
+	for (i = 0; i < n; i++)
+		pt_expect_dnat(h,
+			       pt_flow(CLIENT4, 30000 + i, VIP4, 80,
+				       IPPROTO_TCP, PKT_TCP_SYN),
+			       BE4[0], 8080);
+	assert_int_equal(pt_ct_count(h), n);
+	for (i = 0; i < n; i++)
+		pt_expect_revnat(h,
+				 pt_flow(BE4[0], 8080, CLIENT4, 30000 + i,
+					 IPPROTO_TCP,
+					 PKT_TCP_SYN | PKT_TCP_ACK),
+				 VIP4, 80);
+	assert_int_equal(pt_ct_count(h), n);
+	printf("%u DNAT flows: %u entries, %u bytes a flow\n", n,
+	       pt_ct_count(h), (unsigned int)TP_CT_ENTRY_COST);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		RT_TEST(one_rows, 0, test_one_entry),
+		RT_TEST(one_rows, 1, test_one_entry),
+		RT_TEST(one_rows, 2, test_one_entry),
+		RT_TEST(one_rows, 3, test_one_entry),
+#define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
+		T(test_shared_backend_2),
+		T(test_shared_backend_4),
+		T(test_shared_backend_5th_keyed),
+		T(test_clash_untranslated_after_indexed),
+		T(test_clash_indexed_after_untranslated),
+		T(test_backend_egress_is_the_reply),
+		T(test_forged_reply_not_translated),
+		T(test_removed_backend_and_service_keep_replies),
+		T(test_gc_index_after_flow_gone),
+		T(test_gc_index_used_again_stays),
+		T(test_start_indexes_old_backends),
+		T(test_old_layout_flow_keeps_replies),
+		T(test_old_layout_flow_backend_indexed_since),
+		T(test_memory_million_flows),
+		T(test_memory_index_per_backend),
+		T(test_n_dnat_flows_n_entries),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
