@@ -210,101 +210,166 @@ static int tpd_befe_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct tpd_befe_pair));
 }
 
-/* Does service @fe have a backend at @be now? */
-static bool tpd_befe_configured(const struct tp_maps *m,
-				const struct tpd_befe_pair *p,
-				struct tp_backend *bes, __u32 *ids)
+/* Pairs by frontend first: the pairs of one service side by side. */
+static int tpd_befe_cmp_fe(const void *a, const void *b)
+{
+	const struct tpd_befe_pair *x = a, *y = b;
+
+	return memcmp(&x->fe, &y->fe, sizeof(x->fe))
+		       ?: memcmp(&x->be, &y->be, sizeof(x->be));
+}
+
+static int tpd_be_key_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct tp_be_key));
+}
+
+/*
+ * The backend tuples service @fe has now, sorted, in @bk (room for
+ * TP_MAX_SVC_BACKENDS); @bes and @ids are scratch of that size.
+ * Return: their number (0: no such service), or -errno.
+ */
+static int tpd_befe_svc_tuples(const struct tp_maps *m,
+			       const struct tp_svc_key *fe,
+			       struct tp_be_key *bk, struct tp_backend *bes,
+			       __u32 *ids)
 {
 	struct tp_svc svc;
 	int n, i;
 
-	if (bpf_map_lookup_elem(m->services, &p->fe, &svc))
-		return false;
+	if (bpf_map_lookup_elem(m->services, fe, &svc))
+		return errno == ENOENT ? 0 : -errno;
 	n = tp_service_backends(m, svc.id, ids, bes, TP_MAX_SVC_BACKENDS);
 	if (n > TP_MAX_SVC_BACKENDS)
 		n = TP_MAX_SVC_BACKENDS;
 	for (i = 0; i < n; i++)
-		if (!memcmp(&bes[i].addr, &p->be.addr, sizeof(p->be.addr)) &&
-		    bes[i].port == p->be.port)
-			return true;
-	return false;
+		bk[i] = tp_be_key_of(&bes[i], fe->proto);
+	if (n > 0)
+		qsort(bk, n, sizeof(*bk), tpd_be_key_cmp);
+	return n;
+}
+
+/* tp_be_frontends as TP_MAP_COLLECT() reads it. */
+struct tpd_befe_row {
+	struct tp_be_key be;
+	struct tp_be_frontends f;
+};
+
+/* Every frontend of every entry of @rows as a pair, in @v; their number. */
+static size_t tpd_befe_pairs(const struct tpd_befe_row *rows, size_t n_rows,
+			     struct tpd_befe_pair *v)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < n_rows; i++)
+		for (j = 0; j < TP_BE_FRONTENDS; j++) {
+			if (!rows[i].f.fe[j].proto)
+				continue;
+			v[n].be = rows[i].be;
+			v[n++].fe = rows[i].f.fe[j];
+		}
+	return n;
+}
+
+/*
+ * Keep in @v (sorted by frontend, @n pairs) the pairs whose service does
+ * not have the backend tuple now: one service read a frontend, however
+ * many backend tuples name it.  A service that cannot be read keeps its
+ * pairs out of the list (they stay in the index).  Return: the pairs kept.
+ */
+static size_t tpd_befe_keep_unconfigured(const struct tp_maps *m,
+					 struct tpd_befe_pair *v, size_t n,
+					 struct tp_be_key *bk,
+					 struct tp_backend *bes, __u32 *ids)
+{
+	struct tp_svc_key fe;
+	size_t i, j, keep = 0;
+	int nb;
+
+	for (i = 0; i < n; i = j) {
+		fe = v[i].fe;
+		nb = tpd_befe_svc_tuples(m, &fe, bk, bes, ids);
+		for (j = i; j < n && !memcmp(&v[j].fe, &fe, sizeof(fe)); j++) {
+			if (nb < 0 ||
+			    (nb > 0 && bsearch(&v[j].be, bk, nb, sizeof(*bk),
+					       tpd_be_key_cmp)))
+				continue;
+			v[keep++] = v[j];
+		}
+	}
+	return keep;
 }
 
 /*
  * The frontends of tp_be_frontends no service configures with their
- * backend tuple now, sorted, in *@out (@n of them).
+ * backend tuple now, sorted (tpd_befe_cmp()), in *@out (@n of them).
+ * O(entries log entries + their services' backends): the index holds a
+ * tuple per backend of the node, 100,000s, and this runs every GC.
  */
 static int tpd_befe_unconfigured(const struct tp_maps *m,
 				 struct tpd_befe_pair **out, size_t *n)
 {
-	struct tp_be_key k, next, *prev = NULL;
-	struct tpd_befe_pair p, *v = NULL, *grown;
-	size_t room = 0;
-	__u32 ids[TP_MAX_SVC_BACKENDS];
 	struct tp_backend *bes = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bes));
-	struct tp_be_frontends f;
-	int i, err = 0;
+	struct tp_be_key *bk = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bk));
+	__u32 *ids = calloc(TP_MAX_SVC_BACKENDS, sizeof(*ids));
+	struct tpd_befe_row *rows = NULL;
+	struct tpd_befe_pair *v = NULL;
+	size_t n_rows = 0;
+	int err;
 
+	*out = NULL;
 	*n = 0;
-	if (!bes)
-		return -ENOMEM;
-	while (!bpf_map_get_next_key(m->be_frontends, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(m->be_frontends, &k, &f))
-			continue;
-		for (i = 0; i < TP_BE_FRONTENDS; i++) {
-			if (!f.fe[i].proto)
-				continue;
-			p.be = k;
-			p.fe = f.fe[i];
-			if (tpd_befe_configured(m, &p, bes, ids))
-				continue;
-			if (*n == room) {
-				room = room ? 2 * room : 16;
-				grown = realloc(v, room * sizeof(*v));
-				if (!grown) {
-					err = -ENOMEM;
-					goto cleanup;
-				}
-				v = grown;
-			}
-			v[(*n)++] = p;
-		}
+	err = !bes || !bk || !ids ? -ENOMEM : 0;
+	if (!err)
+		err = TP_MAP_COLLECT(m->be_frontends, struct tpd_befe_row, be,
+				     f, &rows, &n_rows);
+	if (err || !n_rows)
+		goto cleanup;
+	v = calloc(n_rows * TP_BE_FRONTENDS, sizeof(*v));
+	if (!v) {
+		err = -ENOMEM;
+		goto cleanup;
 	}
-	if (*n)
-		qsort(v, *n, sizeof(*v), tpd_befe_cmp);
-cleanup:
-	free(bes);
-	if (err) {
-		free(v);
-		v = NULL;
-		*n = 0;
-	}
+	*n = tpd_befe_pairs(rows, n_rows, v);
+	qsort(v, *n, sizeof(*v), tpd_befe_cmp_fe);
+	*n = tpd_befe_keep_unconfigured(m, v, *n, bk, bes, ids);
+	qsort(v, *n, sizeof(*v), tpd_befe_cmp);
 	*out = v;
+cleanup:
+	free(rows);
+	free(bes);
+	free(bk);
+	free(ids);
 	return err;
 }
 
-/*
- * Mark in @used the pairs of @v a live RINDEX flow of conntrack table
- * @fd uses: its backend tuple (nat_addr, nat_port) and frontend (its
- * original destination).
- */
-static void tpd_befe_mark_used(int fd, const struct tpd_befe_pair *v, size_t n,
-			       bool *used, __u64 now_ns)
-{
-	struct tp_ct_key k, next, *prev = NULL;
-	struct tpd_befe_pair p;
-	const struct tpd_befe_pair *hit;
-	__u32 now_s = TP_CT_SEC(now_ns);
-	struct tp_ct_entry e;
+/* What tpd_befe_use_chunk() marks: the pairs a live RINDEX flow uses. */
+struct tpd_befe_use {
+	const struct tpd_befe_pair *v;
+	size_t n;
+	bool *used;
+	__u32 now_s;
+};
 
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(fd, &k, &e) ||
-		    (e.flags & TP_CT_F_REPLY_KEY) ||
-		    !(e.flags & TP_CT_F_RINDEX) || e.expires_s <= now_s)
+/*
+ * A chunk of a conntrack table: mark the pair of each live RINDEX flow,
+ * its backend tuple (nat_addr, nat_port) and frontend (its original
+ * destination).
+ */
+static int tpd_befe_use_chunk(void *ctx, const struct tp_map_chunk *c)
+{
+	struct tpd_befe_use *u = ctx;
+	const struct tpd_befe_pair *hit;
+	struct tpd_befe_pair p;
+	struct tp_ct_entry e;
+	struct tp_ct_key k;
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		memcpy(&k, (const char *)c->keys + i * c->key_size, sizeof(k));
+		memcpy(&e, (const char *)c->vals + i * c->val_size, sizeof(e));
+		if ((e.flags & TP_CT_F_REPLY_KEY) ||
+		    !(e.flags & TP_CT_F_RINDEX) || e.expires_s <= u->now_s)
 			continue;
 		memset(&p, 0, sizeof(p));
 		p.be.addr = e.nat_addr;
@@ -313,10 +378,26 @@ static void tpd_befe_mark_used(int fd, const struct tpd_befe_pair *v, size_t n,
 		p.fe.vip = k.daddr;
 		p.fe.port = k.dport;
 		p.fe.proto = k.proto;
-		hit = bsearch(&p, v, n, sizeof(p), tpd_befe_cmp);
+		hit = bsearch(&p, u->v, u->n, sizeof(p), tpd_befe_cmp);
 		if (hit)
-			used[hit - v] = true;
+			u->used[hit - u->v] = true;
 	}
+	return 0;
+}
+
+/*
+ * Mark in @used the pairs of @v a live RINDEX flow of conntrack table
+ * @fd uses, the table read in chunks (1,000,000 flows).  Return: 0 or
+ * -errno (a walk that failed marked too little: nothing may go).
+ */
+static int tpd_befe_mark_used(int fd, const struct tpd_befe_pair *v, size_t n,
+			      bool *used, __u64 now_ns)
+{
+	struct tpd_befe_use u = {
+		.v = v, .n = n, .used = used, .now_s = TP_CT_SEC(now_ns)
+	};
+
+	return tp_map_walk(fd, TP_MAP_WALK_CHUNK, tpd_befe_use_chunk, &u);
 }
 
 /* Take frontend @p out of its backend tuple's entry; the entry goes when empty. */
@@ -379,8 +460,13 @@ int tpd_gc_index(const struct tp_maps *m, struct tpd_index_gc *g, __u64 now_ns,
 		free(v);
 		return -ENOMEM;
 	}
-	tpd_befe_mark_used(m->ct, v, n, used, now_ns);
-	tpd_befe_mark_used(m->ct_any, v, n, used, now_ns);
+	err = tpd_befe_mark_used(m->ct, v, n, used, now_ns)
+		      ?: tpd_befe_mark_used(m->ct_any, v, n, used, now_ns);
+	if (err) {
+		free(used);
+		free(v);
+		return err; /* what the last run found stays for the next */
+	}
 	for (i = 0; i < n; i++) {
 		if (used[i])
 			continue;
