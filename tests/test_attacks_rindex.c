@@ -69,9 +69,9 @@ static void unflag_backend(struct th *h, const char *vip)
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
 	assert_int_equal(tp_service_backends(&h->maps, svc.id, id, be, 1), 1);
 	be[0].flags &= (__u16)~TP_BACKEND_F_INDEXED;
-	assert_int_equal(
-		bpf_map_update_elem(h->maps.backends, &id[0], &be[0], BPF_EXIST),
-		0);
+	assert_int_equal(bpf_map_update_elem(h->maps.backends, &id[0], &be[0],
+					     BPF_EXIST),
+			 0);
 }
 
 /* ---- faults --------------------------------------------------------------- */
@@ -161,8 +161,7 @@ static void test_holds_two_frontends_one_client_port(void **state)
 	REQUIRE_BPF();
 	pt_web_flow(h);
 	pt_service(h, VIP4_2, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_first_clash(h,
-			      FLOWP(CLIENT4, 40000, VIP4_2, 80, TCP, SYN));
+	pt_expect_first_clash(h, FLOWP(CLIENT4, 40000, VIP4_2, 80, TCP, SYN));
 	pt_expect_revnat(h,
 			 pt_flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK),
 			 VIP4, 80);
@@ -187,13 +186,12 @@ static void test_holds_keyed_and_indexed_one_reply_tuple(void **state)
 	pt_web_in(h, SYN);
 	pt_check_ct_dnat_keyed(h, &k, BE4[0], 8080, TP_CT_SYN_SENT);
 	assert_true(tp_service_frontends_index(&h->maps) > 0);
-	pt_expect_first_clash(h,
-			      FLOWP(CLIENT4, 40000, VIP4_2, 80, TCP, SYN));
+	pt_expect_first_clash(h, FLOWP(CLIENT4, 40000, VIP4_2, 80, TCP, SYN));
 	pt_web_reply(h, SYN | ACK);
 
 	/* the indexed flow first, from another port; then a keyed one */
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40001, VIP4_2, 80, TCP, SYN),
-		       BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40001, VIP4_2, 80, TCP, SYN), BE4[0],
+		       8080);
 	unflag_backend(h, VIP4);
 	pt_expect_untouched(h, TH_FROM_TAILNET,
 			    FLOWP(CLIENT4, 40001, VIP4, 80, TCP, SYN), DROP);
@@ -216,8 +214,7 @@ static void test_holds_spoofed_backend_from_tailnet(void **state)
 	REQUIRE_BPF();
 	pt_web_flow(h);
 	pt_expect_untouched(h, TH_FROM_TAILNET,
-			    FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP,
-				  SYN | ACK),
+			    FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK),
 			    DROP);
 	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
 	assert_int_equal(pt_web_entry(h).packets[TP_CT_DIR_REPLY], 0);
@@ -237,15 +234,14 @@ static void test_holds_flow_delete_indexed(void **state)
 	REQUIRE_BPF();
 	pt_web_flow(h);
 	pt_service(h, VIP4_2, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40001, VIP4_2, 80, TCP, SYN),
-		       BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40001, VIP4_2, 80, TCP, SYN), BE4[0],
+		       8080);
 	e = pt_ct_must(h, &k);
 	assert_int_equal(tp_ct_flow_delete(&h->maps, NULL, &k, &e), 0);
 	assert_int_equal(pt_ct_get(h, &k, &e), -ENOENT);
 	assert_int_equal(pt_ct_count(h), 1);
 	pt_expect_untouched(h, TH_TO_TAILNET,
-			    FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP,
-				  SYN | ACK),
+			    FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK),
 			    PASS);
 	pt_expect_revnat(h,
 			 pt_flow(BE4[0], 8080, CLIENT4, 40001, TCP, SYN | ACK),
@@ -269,13 +265,13 @@ static void test_holds_gc_indexed_and_healed(void **state)
 	REQUIRE_BPF();
 	pt_web_flow(h);
 	pt_service(h, VIP4_2, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40001, VIP4_2, 80, TCP, SYN),
-		       BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40001, VIP4_2, 80, TCP, SYN), BE4[0],
+		       8080);
 	drop_web_index(h);
 	th_set_clock(h, T0 + SEC_NS);
 	pt_web_in(h, ACK);
-	pt_expect_dnat(h, pt_flow(CLIENT4, 40001, VIP4_2, 80, TCP, ACK),
-		       BE4[0], 8080);
+	pt_expect_dnat(h, pt_flow(CLIENT4, 40001, VIP4_2, 80, TCP, ACK), BE4[0],
+		       8080);
 	/* both took a reply key: neither is in the index any more */
 	assert_int_equal(pt_ct_count(h), 4);
 	assert_int_equal(tpd_gc(&h->maps, T0 + SEC_NS, TP_FRAG_TIMEOUT, &res),
@@ -312,6 +308,37 @@ static void test_holds_gc_indexed(void **state)
 	assert_int_equal(pt_web_entry(h).packets[TP_CT_DIR_REPLY], 2);
 }
 
+/*
+ * Overlapping tailnets: the same client address and port opens the same
+ * service in zone 1 and in zone 2.  Each zone's flow is its own entry
+ * (its key's zone), and a reply leaving through a zone's interface is
+ * that zone's flow's, never the other's.
+ */
+static void test_holds_overlapping_zones(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k1 = web_key(), k2 = web_key();
+	struct pkt_spec syn = pt_flow(CLIENT4, 40000, VIP4, 80, TCP, SYN);
+	struct pkt_spec reply =
+		pt_flow(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK);
+
+	REQUIRE_BPF();
+	k2.zone = TH_ZONE2;
+	pt_web_flow(h);
+	assert_int_equal(
+		pt_send_spec(h, TH_FROM_TAILNET, h->l3_ifindex2, 0, syn), PASS);
+	assert_true(pt_ct_must(h, &k2).flags & TP_CT_F_RINDEX);
+	assert_int_equal(pt_ct_count(h), 2);
+	assert_int_equal(
+		pt_send_spec(h, TH_TO_TAILNET, h->l3_ifindex2, 0, reply), PASS);
+	assert_int_equal(pt_ct_must(h, &k2).packets[TP_CT_DIR_REPLY], 1);
+	assert_int_equal(pt_ct_must(h, &k1).packets[TP_CT_DIR_REPLY], 0);
+	pt_web_reply(h, SYN | ACK);
+	assert_int_equal(pt_ct_must(h, &k1).packets[TP_CT_DIR_REPLY], 1);
+	assert_int_equal(pt_ct_must(h, &k2).packets[TP_CT_DIR_REPLY], 1);
+	assert_int_equal(th_stat(h, TP_STAT_REVNAT), 2);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
@@ -325,6 +352,7 @@ int main(void)
 		T(test_holds_flow_delete_indexed),
 		T(test_holds_gc_indexed_and_healed),
 		T(test_holds_gc_indexed),
+		T(test_holds_overlapping_zones),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
