@@ -474,7 +474,8 @@ static struct ref_service *svc_find(struct ref_state *st,
  * (an empty slot) before it writes the backend with
  * TP_BACKEND_F_INDEXED; when the slots are full of other frontends the
  * backend is written without the flag."  Frontends are never removed
- * here: only the loader's GC does, which the fuzz does not run.
+ * here: only the loader's GC does, which the fuzz does not run, and an
+ * operator by hand (ref_be_frontends_del()).
  */
 static __u16 befe_add(struct ref_state *st, const struct tp_svc_key *fe,
 		      const struct ref_backend *be)
@@ -3924,6 +3925,16 @@ const struct tp_be_frontends *
 ref_be_frontends_lookup(const struct ref_state *st, const struct tp_be_key *k)
 {
 	return tab_find(&st->befe, k);
+}
+
+/**
+ * ref_be_frontends_del() - an operator deletes tp_be_frontends[@k] by
+ * hand: the backends keep their flag ("the datapath believes the index,
+ * not the flag").
+ */
+void ref_be_frontends_del(struct ref_state *st, const struct tp_be_key *k)
+{
+	tab_del(&st->befe, k);
 }
 
 /** ref_be_frontends_count() - backend tuples in the model's tp_be_frontends. */
