@@ -407,6 +407,32 @@ static void old_layout_flow(void **state, bool indexed_since)
 	assert_int_equal(pt_ct_count(h), 2);
 }
 
+/*
+ * Backends of pins from before the index (no flag, no index entry): the
+ * loader's start (tp_service_frontends_index()) indexes and flags every
+ * configured one, and their next flows take one entry.
+ */
+static void test_start_indexes_old_backends(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = pt_ct_key(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP);
+
+	REQUIRE_BPF();
+	pt_web_service(h);
+	pt_service(h, "198.19.0.11", 80, IPPROTO_TCP, &BE4[1], 1, 8080, NULL,
+		   NULL, 0, 0);
+	pt_unindex(h);
+	assert_false(backend_indexed(h, VIP4));
+	assert_int_equal(tp_service_frontends_index(&h->maps), 2);
+	assert_true(backend_indexed(h, "198.19.0.11"));
+	assert_true(backend_indexed(h, VIP4));
+	/* a second start finds nothing left to do */
+	assert_int_equal(tp_service_frontends_index(&h->maps), 0);
+	pt_web_in(h, PKT_TCP_SYN);
+	pt_check_ct_dnat(h, &k, BE4[0], 8080, TP_CT_SYN_SENT);
+	assert_int_equal(pt_ct_count(h), 1);
+}
+
 static void test_old_layout_flow_keeps_replies(void **state)
 {
 	old_layout_flow(state, false);
@@ -484,6 +510,12 @@ static void test_memory_index_per_backend(void **state)
 	printf("tp_be_frontends, max_entries %u: memlock %lld empty, %lld "
 	       "with %u backend tuples: %lld bytes a tuple\n",
 	       info.max_entries, empty, full, n, (full - empty) / n);
+	if (full == empty) {
+		/* before Linux 6.4 memlock is a formula of max_entries */
+		print_message("skipped: this kernel's memlock does not count "
+			      "a hash's elements\n");
+		skip();
+	}
 	assert_true(full > empty);
 	/* an element: 48-byte header, 24-byte key, 80-byte value, list node */
 	assert_true((full - empty) / n <= 256);
@@ -533,6 +565,7 @@ int main(void)
 		T(test_removed_backend_and_service_keep_replies),
 		T(test_gc_index_after_flow_gone),
 		T(test_gc_index_used_again_stays),
+		T(test_start_indexes_old_backends),
 		T(test_old_layout_flow_keeps_replies),
 		T(test_old_layout_flow_backend_indexed_since),
 		T(test_memory_million_flows),

@@ -422,6 +422,57 @@ tp_ct_replies_from_tailnet(const struct tp_ct_entry *e, __u16 zone)
 	       (e->out_zone && e->out_zone == zone);
 }
 
+/*
+ * The body of tp_ct_rindex_owner() (which see), inlined where one more
+ * call frame would pass Linux 6.1's 512 bytes of combined stack: the
+ * SNAT port tries are five frames deep already.
+ */
+static __always_inline int tp_ct_rindex_find(struct tp_scratch *scr,
+					     const struct tp_ct_key *key_arg,
+					     __u64 now)
+{
+	const __u32 want = TP_CT_F_DNAT | TP_CT_F_RINDEX;
+	const __u32 flags =
+		want | TP_CT_F_REPLY_KEY | TP_CT_F_SNAT | TP_CT_F_MASQ;
+	const struct tp_be_frontends *bf;
+	const struct tp_svc_key *fe;
+	struct tp_ct_entry *e;
+	int i;
+
+	__builtin_memcpy(&scr->rikey, key_arg, sizeof(scr->rikey));
+	scr->ribe.addr = scr->rikey.saddr;
+	scr->ribe.port = scr->rikey.sport;
+	scr->ribe.proto = scr->rikey.proto;
+	scr->ribe.pad = 0;
+	bf = bpf_map_lookup_elem(&tp_be_frontends, &scr->ribe);
+	if (!bf)
+		return 0;
+	for (i = 0; i < TP_BE_FRONTENDS; i++) {
+		fe = &bf->fe[i];
+		if (fe->proto != scr->rikey.proto)
+			continue; /* an empty slot's is 0 */
+		scr->riorig.saddr = scr->rikey.daddr;
+		scr->riorig.daddr = fe->vip;
+		scr->riorig.sport = scr->rikey.dport;
+		scr->riorig.dport = fe->port;
+		scr->riorig.proto = scr->rikey.proto;
+		scr->riorig.pad = 0;
+		scr->riorig.zone = scr->rikey.zone;
+		e = tp_ct_get(&scr->riorig);
+		/*
+		 * tp_ct_is_reply_key() for such a flow (no SNAT, no
+		 * masquerade, no crossing): the candidate has the client
+		 * side and zone of the reply by construction, so the
+		 * backend is what is left to compare
+		 */
+		if (e && (e->flags & flags) == want && !tp_ct_expired(e, now) &&
+		    tp_addr_eq(&e->nat_addr, &scr->rikey.saddr) &&
+		    e->nat_port == scr->rikey.sport)
+			return 1;
+	}
+	return 0;
+}
+
 /**
  * tp_ct_rindex_owner() - is a tuple the reply tuple of a live DNAT flow
  * that has no reply-key entry (TP_CT_F_RINDEX)?
@@ -444,44 +495,12 @@ tp_ct_replies_from_tailnet(const struct tp_ct_entry *e, __u16 zone)
  */
 __noinline int tp_ct_rindex_owner(const struct tp_ct_key *key_arg, __u64 now)
 {
-	const __u32 want = TP_CT_F_DNAT | TP_CT_F_RINDEX;
-	const struct tp_be_frontends *bf;
-	const struct tp_svc_key *fe;
 	struct tp_scratch *scr;
-	struct tp_ct_entry *e;
-	int i;
 
 	if (!key_arg)
 		return 0; /* a global function's pointers may be NULL */
 	scr = tp_scratch_get();
-	if (!scr)
-		return 0;
-	__builtin_memcpy(&scr->rikey, key_arg, sizeof(scr->rikey));
-	scr->ribe.addr = scr->rikey.saddr;
-	scr->ribe.port = scr->rikey.sport;
-	scr->ribe.proto = scr->rikey.proto;
-	scr->ribe.pad = 0;
-	bf = bpf_map_lookup_elem(&tp_be_frontends, &scr->ribe);
-	if (!bf)
-		return 0;
-	for (i = 0; i < TP_BE_FRONTENDS; i++) {
-		fe = &bf->fe[i];
-		if (fe->proto != scr->rikey.proto)
-			continue; /* an empty slot's is 0 */
-		scr->riorig.saddr = scr->rikey.daddr;
-		scr->riorig.daddr = fe->vip;
-		scr->riorig.sport = scr->rikey.dport;
-		scr->riorig.dport = fe->port;
-		scr->riorig.proto = scr->rikey.proto;
-		scr->riorig.pad = 0;
-		scr->riorig.zone = scr->rikey.zone;
-		e = tp_ct_get(&scr->riorig);
-		if (e && (e->flags & (want | TP_CT_F_REPLY_KEY)) == want &&
-		    !tp_ct_expired(e, now) &&
-		    tp_ct_is_reply_key(e, &scr->riorig, &scr->rikey))
-			return 1;
-	}
-	return 0;
+	return scr ? tp_ct_rindex_find(scr, key_arg, now) : 0;
 }
 
 /*
@@ -508,18 +527,22 @@ tp_ct_rindex_flow(const struct tp_ct_key *key, __u64 now,
 
 /*
  * Is @k the reply tuple of a live RINDEX flow other than the one at
- * @self?  (tp_ct_key_live(): such a flow has no entry at @k.)
+ * @self?  (tp_ct_key_live(): such a flow has no entry at @k.)  @deep:
+ * the caller is as many frames deep as 6.1 allows (the SNAT port
+ * tries): the search is inlined, not called.
  */
 static __always_inline bool tp_ct_rindex_taken(const struct tp_ct_key *k,
 					       const struct tp_ct_key *self,
-					       __u64 now)
+					       __u64 now, bool deep)
 {
-	struct tp_scratch *scr;
+	struct tp_scratch *scr = tp_scratch_get();
 
-	if (!tp_ct_rindex_owner(k, now))
+	if (!scr)
 		return false;
-	scr = tp_scratch_get();
-	return scr && !tp_ct_key_eq(&scr->riorig, self);
+	if (deep ? !tp_ct_rindex_find(scr, k, now)
+		 : !tp_ct_rindex_owner(k, now))
+		return false;
+	return !tp_ct_key_eq(&scr->riorig, self);
 }
 
 /*
@@ -643,11 +666,13 @@ tp_ct_snat_flow_of(const struct tp_ct_key *rkey, __u64 now,
  * seen from its other end (a late reply of an expired flow, say), and the
  * tailnet side's view, with its translation, is the one that matters.
  * @other: scratch for the other flow's tuple.
+ * @deep:  the caller may not call one more global function (Linux 6.1's
+ *         combined stack: tp_ct_rindex_taken()).
  */
 static __always_inline bool tp_ct_key_live(const struct tp_ct_key *k,
 					   const struct tp_ct_key *self,
 					   bool may_take_egress, __u64 now,
-					   struct tp_ct_key *other)
+					   struct tp_ct_key *other, bool deep)
 {
 	struct tp_ct_entry *cur = tp_ct_get(k), *f;
 
@@ -664,7 +689,7 @@ static __always_inline bool tp_ct_key_live(const struct tp_ct_key *k,
 		    !tp_ct_expired(f, now) && tp_ct_is_reply_key(f, other, k))
 			return true;
 	}
-	return tp_ct_rindex_taken(k, self, now);
+	return tp_ct_rindex_taken(k, self, now, deep);
 }
 
 /*
@@ -783,7 +808,7 @@ __noinline int tp_ct_write_reply_key(const struct tp_ct_key *key_arg,
 	cur = tp_ct_get(rkey);
 	if (cur && tp_ct_rk_points_at(rkey, cur, key))
 		return 0;
-	if (tp_ct_key_live(rkey, key, from_tailnet, now, &scr->rev))
+	if (tp_ct_key_live(rkey, key, from_tailnet, now, &scr->rev, false))
 		return -TP_DROP_CT_CLASH;
 	if (cur)
 		tp_ct_retire(rkey, &scr->rev);
@@ -913,7 +938,7 @@ __noinline int tp_ct_snat_reclaim(const struct tp_ct_key *key_arg, __u64 now)
 
 	if (!scr)
 		return -TP_DROP_INTERNAL;
-	if (tp_ct_key_live(&scr->rkey, &scr->okey, false, now, &scr->rev))
+	if (tp_ct_key_live(&scr->rkey, &scr->okey, false, now, &scr->rev, true))
 		return -EEXIST;
 	tp_ct_del(&scr->rkey);
 	return tp_ct_insert(&scr->rkey, &scr->reply);
@@ -941,7 +966,7 @@ __noinline int tp_ct_snat_rev_taken(const struct tp_ct_key *key_arg, __u64 now)
 	    tp_ct_is_reply_key(f, &scr->rev, &scr->rkey))
 		return -EEXIST;
 	/* a DNAT flow without a reply key holds its reply tuple the same way */
-	return tp_ct_rindex_owner(&scr->rkey, now) ? -EEXIST : 0;
+	return tp_ct_rindex_find(scr, &scr->rkey, now) ? -EEXIST : 0;
 }
 
 /*
@@ -1102,11 +1127,13 @@ __noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now)
 	if (tp_ct_cross_key(key, e)) {
 		tp_ct_reply_tuple(key, e, NULL, &scr->rkey);
 		scr->rkey.zone = e->out_zone;
-		if (tp_ct_key_live(&scr->rkey, key, false, now, &scr->rev))
+		if (tp_ct_key_live(&scr->rkey, key, false, now, &scr->rev,
+				   false))
 			return -TP_DROP_CT_CLASH;
 	}
 	tp_ct_reply_tuple(key, e, NULL, &scr->rkey);
-	if (tp_ct_key_live(&scr->rkey, key, from_tailnet, now, &scr->rev) ||
+	if (tp_ct_key_live(&scr->rkey, key, from_tailnet, now, &scr->rev,
+			   false) ||
 	    tp_ct_reply_of(key, old, now, &scr->rev))
 		return -TP_DROP_CT_CLASH;
 	tp_ct_retire(&scr->rkey, &scr->rev);
