@@ -2287,14 +2287,16 @@ static int ct_write_reply_key(struct ref_state *st,
 /*
  * "An evicted reply key is written again by the flow's next packet in the
  * original direction, checked at most once a second": the second is the
- * clock's whole seconds, 16 bits of them, kept in rk_check_s; flows
- * without reply keys (untranslated, not crossing) check nothing.
+ * clock's whole seconds, the low 8 bits of them, kept in rk_check_s (a
+ * wider second never equals it, and the model would check on every
+ * packet); flows without reply keys (untranslated, not crossing) check
+ * nothing.
  */
 static void ct_keep_reply_keys(struct ref_state *st,
 			       const struct tp_ct_key *key,
 			       struct tp_ct_entry *e, __u64 now)
 {
-	__u16 sec = (__u16)(now / NSEC);
+	__u8 sec = (__u8)(now / NSEC);
 	bool from_tailnet = !(e->flags & TP_CT_F_EGRESS);
 	/* "an RINDEX flow has no DNAT reply key to keep" */
 	bool dnat = (e->flags & (TP_CT_F_DNAT | TP_CT_F_RINDEX)) ==

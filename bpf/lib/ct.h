@@ -829,36 +829,6 @@ __noinline int tp_ct_write_reply_key(const struct tp_ct_key *key_arg,
 	return tp_ct_put(rkey, rk) ? -TP_DROP_CT_FULL : 0;
 }
 
-/*
- * An RINDEX flow (at @key_arg) whose frontend left tp_be_frontends
- * (deleted by hand, the map made again empty) takes a reply key, as an
- * evicted one is written again, and is a keyed DNAT flow from then on.
- * A global function: its loop and calls are verified once, not inlined
- * into every caller of tp_ct_keep_reply_keys().  Return: 0.
- */
-__noinline int tp_ct_rindex_keep(const struct tp_ct_key *key_arg, __u64 now)
-{
-	struct tp_scratch *scr = tp_ct_fn_scratch(key_arg);
-	const __u32 mask = TP_CT_F_RINDEX | TP_CT_F_REPLY_KEY;
-	struct tp_ct_entry *e;
-
-	if (!scr)
-		return 0;
-	e = tp_ct_get(&scr->okey);
-	if (!e || (e->flags & mask) != TP_CT_F_RINDEX ||
-	    tp_ct_be_lists(&scr->okey, e, &scr->ribe) ||
-	    !tp_ct_dp_reply_tuple(&scr->okey, e, &scr->rkey))
-		return 0;
-	if (tp_ct_write_reply_key(&scr->okey, !(e->flags & TP_CT_F_EGRESS),
-				  false, now))
-		return 0;
-	/* looked up again: the flow may have gone meanwhile */
-	e = tp_ct_get(&scr->okey);
-	if (e && !(e->flags & TP_CT_F_REPLY_KEY))
-		e->flags &= (__u8)~TP_CT_F_RINDEX;
-	return 0;
-}
-
 /**
  * tp_ct_keep_reply_keys() - rebuild a flow's reply-key entries if the LRU
  * evicted them (a one-way flow's are never looked up, so they go first).
@@ -898,8 +868,19 @@ static __always_inline int tp_ct_keep_reply_keys(const struct tp_ct_key *key,
 	if ((!dnat && !cross && !rindex) || (e->rk_check_s == sec && !snat))
 		return 0;
 	e->rk_check_s = sec;
+	/*
+	 * An RINDEX flow whose frontend left the index (deleted by hand,
+	 * the map made again) takes a reply key, as an evicted one is
+	 * written again, and is a keyed DNAT flow from then on.  Inline,
+	 * not a global function of its own: that would be one more frame
+	 * on a path Linux 6.1's 512 bytes of combined stack leave no room
+	 * for (tp_ct_write_reply_key() -> tp_ct_rindex_owner()).
+	 */
 	if (rindex) {
-		tp_ct_rindex_keep(key, now);
+		if (!tp_ct_be_lists(key, e, &scr->ribe) &&
+		    tp_ct_dp_reply_tuple(key, e, &scr->rkey) &&
+		    !tp_ct_write_reply_key(key, from_tailnet, false, now))
+			e->flags &= (__u8)~TP_CT_F_RINDEX;
 		return 0;
 	}
 	if (tp_ct_dp_reply_tuple(key, e, &scr->rkey) && dnat)
