@@ -93,21 +93,30 @@ static void test_fault_flag_without_index_entry(void **state)
 
 /*
  * A live indexed flow whose index entry goes (by hand, or a map made
- * again): like an evicted reply key, its next packet in the original
- * direction (a second later) gives it a reply key, and its replies are
- * translated again.
+ * again): its backend's reply is found by nothing and leaves as a pod's
+ * own flow, untranslated; like an evicted reply key, the flow's next
+ * packet in the original direction (a second later) gives it a reply
+ * key, taking that tuple over, and its replies are translated again.
  */
 static void test_fault_index_entry_gone_under_live_flow(void **state)
 {
 	struct th *h = *state;
-	struct tp_ct_key k = web_key();
+	struct tp_ct_key k = web_key(),
+			 ke = pt_ct_key(BE4[0], 8080, CLIENT4, 40000, TCP);
 
 	REQUIRE_BPF();
 	pt_web_flow(h);
 	pt_check_ct_dnat(h, &k, BE4[0], 8080, TP_CT_SYN_SENT);
 	drop_web_index(h);
+	/* meanwhile nothing finds the flow: the reply starts a pod's flow */
+	pt_expect_untouched(h, TH_TO_TAILNET,
+			    FLOWP(BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK),
+			    PASS);
+	assert_true(pt_ct_must(h, &ke).flags & TP_CT_F_EGRESS);
 	th_set_clock(h, T0 + SEC_NS);
 	pt_web_in(h, ACK);
+	/* the flow's reply key takes that tuple over */
+	assert_int_equal(pt_ct_must(h, &ke).flags, TP_CT_F_REPLY_KEY);
 	pt_expect_revnat(h, pt_flow(BE4[0], 8080, CLIENT4, 40000, TCP, ACK),
 			 VIP4, 80);
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY], 1);
