@@ -301,11 +301,12 @@ static __u16 tp_backend_flags(const struct tp_maps *m,
 /**
  * tp_service_frontends_index() - put every configured backend's frontend
  * into tp_be_frontends and flag the backend (pins written before the
- * index existed, or by a writer that could not index).
+ * index existed, or by a writer that could not index), flagged backends
+ * too (the index map's entries lost while tp_backends kept its flags).
  * @m: maps.
  *
  * Under the writers' lock.  A backend whose tuple's slots are full stays
- * unflagged: its flows keep their reply keys.
+ * or becomes unflagged: its flows keep their reply keys.
  *
  * Return: the number of backends flagged now, or -errno.
  */
@@ -316,6 +317,7 @@ int tp_service_frontends_index(const struct tp_maps *m)
 	struct tp_backend *bes;
 	struct tp_svc svc;
 	int n, i, flagged = 0, err = 0;
+	__u16 flags;
 
 	bes = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bes));
 	if (!bes)
@@ -330,17 +332,23 @@ int tp_service_frontends_index(const struct tp_maps *m)
 		if (n > TP_MAX_SVC_BACKENDS)
 			n = TP_MAX_SVC_BACKENDS;
 		for (i = 0; i < n; i++) {
-			if (bes[i].flags & TP_BACKEND_F_INDEXED)
+			/*
+			 * A flagged backend too: its entry may be gone (the
+			 * map's pin removed, a migration that lost it), and
+			 * the flag stays only with the entry.
+			 */
+			flags = tp_backend_flags(m, &sk, &bes[i]);
+			if ((bes[i].flags & TP_BACKEND_F_INDEXED) == flags)
 				continue;
-			bes[i].flags |= tp_backend_flags(m, &sk, &bes[i]);
-			if (!(bes[i].flags & TP_BACKEND_F_INDEXED))
-				continue;
+			bes[i].flags =
+				(__u16)((bes[i].flags & ~TP_BACKEND_F_INDEXED) |
+					flags);
 			if (bpf_map_update_elem(m->backends, &ids[i], &bes[i],
 						BPF_EXIST)) {
 				err = -errno;
 				break;
 			}
-			flagged++;
+			flagged += !!flags;
 		}
 	}
 	free(bes);

@@ -450,6 +450,20 @@ void pt_unindex_at(const char *file, int line, struct th *h)
 	}
 }
 
+__u32 pt_svc_backend_at(const char *file, int line, struct th *h,
+			const char *vip, __u16 port, __u8 proto,
+			struct tp_backend *be)
+{
+	struct tp_svc_key k = pt_svc_key_at(file, line, vip, port, proto);
+	struct tp_svc svc;
+	__u32 id = 0;
+
+	PT_EQ(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
+	if (tp_service_backends(&h->maps, svc.id, &id, be, 1) < 1)
+		PT_FAIL("the service at %s has no backend", vip);
+	return id;
+}
+
 /*
  * The DNAT flow at @orig to @be:@be_port in @state: its flow entry, and
  * either nothing under its reply tuple, the backend indexed (@keyed

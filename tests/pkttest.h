@@ -167,7 +167,12 @@ void pt_check_be_frontend_at(const char *file, int line, struct th *h,
 			     const char *be, __u16 port, __u8 proto,
 			     const struct tp_addr *vip, __be16 vport);
 void pt_unindex_at(const char *file, int line, struct th *h);
-#define pt_unindex(h) pt_unindex_at(__FILE__, __LINE__, h)
+/* the first backend of the service at @vip:@port/@proto in *@be: its id */
+__u32 pt_svc_backend_at(const char *file, int line, struct th *h,
+			const char *vip, __u16 port, __u8 proto,
+			struct tp_backend *be);
+#define pt_svc_backend(...) pt_svc_backend_at(__FILE__, __LINE__, __VA_ARGS__)
+#define pt_unindex(h)	    pt_unindex_at(__FILE__, __LINE__, h)
 __u64 pt_drops(struct th *h, int reason);
 int pt_xdp_run(struct th *h, const void *data, size_t len);
 #define pt_service(...)	    pt_service_at(__FILE__, __LINE__, __VA_ARGS__)

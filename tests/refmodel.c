@@ -474,7 +474,8 @@ static struct ref_service *svc_find(struct ref_state *st,
  * (an empty slot) before it writes the backend with
  * TP_BACKEND_F_INDEXED; when the slots are full of other frontends the
  * backend is written without the flag."  Frontends are never removed
- * here: only the loader's GC does, which the fuzz does not run.
+ * here: only the loader's GC does, which the fuzz does not run, and an
+ * operator by hand (ref_be_frontends_del()).
  */
 static __u16 befe_add(struct ref_state *st, const struct tp_svc_key *fe,
 		      const struct ref_backend *be)
@@ -2063,6 +2064,28 @@ static struct tp_ct_entry *ct_rindex_owner(const struct ref_state *st,
 }
 
 /*
+ * "The flag is userspace's word that tp_be_frontends lists the frontend;
+ * the datapath believes the index, not the flag": does the index list
+ * DNAT flow @e's frontend (its original destination) for its backend?
+ */
+static bool be_lists(const struct ref_state *st, const struct tp_ct_key *key,
+		     const struct tp_ct_entry *e)
+{
+	struct tp_be_key k = { .addr = e->nat_addr,
+			       .port = e->nat_port,
+			       .proto = key->proto };
+	const struct tp_be_frontends *v = tab_find(&st->befe, &k);
+	int i;
+
+	for (i = 0; v && i < TP_BE_FRONTENDS; i++)
+		if (v->fe[i].proto == key->proto &&
+		    v->fe[i].port == key->dport &&
+		    !memcmp(&v->fe[i].vip, &key->daddr, sizeof(key->daddr)))
+			return true;
+	return false;
+}
+
+/*
  * The live flow entry whose reply tuple is @key, given @cur, the entry
  * under @key: a reply key names it; nothing or an expired flow leaves the
  * reversed tuple (an untranslated flow's); a live flow is no reply.
@@ -2240,36 +2263,40 @@ static int ct_keep_masq_key(struct ref_state *st, const struct tp_ct_key *key,
 
 /*
  * Write reply key @rkey of the flow at @key, unless it is there already
- * or another live flow holds the tuple.
+ * or another live flow holds the tuple.  Return: 0 when the key is the
+ * flow's now, -TP_DROP_CT_CLASH when another flow holds the tuple.
  */
-static void ct_write_reply_key(struct ref_state *st,
-			       const struct tp_ct_key *rkey,
-			       const struct tp_ct_key *key, bool from_tailnet,
-			       __u64 now)
+static int ct_write_reply_key(struct ref_state *st,
+			      const struct tp_ct_key *rkey,
+			      const struct tp_ct_key *key, bool from_tailnet,
+			      __u64 now)
 {
 	const struct tp_ct_entry *cur = tab_find(&st->ct, rkey);
 	struct tp_ct_entry rk;
 
 	if (cur && rk_points_at(rkey, cur, key))
-		return;
+		return 0;
 	if (ct_key_held(st, rkey, key, from_tailnet, now))
-		return;
+		return -TP_DROP_CT_CLASH;
 	ct_retire(st, rkey);
 	rk_fill(&rk, key);
 	tab_put(&st->ct, rkey, &rk);
+	return 0;
 }
 
 /*
  * "An evicted reply key is written again by the flow's next packet in the
  * original direction, checked at most once a second": the second is the
- * clock's whole seconds, 16 bits of them, kept in rk_check_s; flows
- * without reply keys (untranslated, not crossing) check nothing.
+ * clock's whole seconds, the low 8 bits of them, kept in rk_check_s (a
+ * wider second never equals it, and the model would check on every
+ * packet); flows without reply keys (untranslated, not crossing) check
+ * nothing.
  */
 static void ct_keep_reply_keys(struct ref_state *st,
 			       const struct tp_ct_key *key,
 			       struct tp_ct_entry *e, __u64 now)
 {
-	__u16 sec = (__u16)(now / NSEC);
+	__u8 sec = (__u8)(now / NSEC);
 	bool from_tailnet = !(e->flags & TP_CT_F_EGRESS);
 	/* "an RINDEX flow has no DNAT reply key to keep" */
 	bool dnat = (e->flags & (TP_CT_F_DNAT | TP_CT_F_RINDEX)) ==
@@ -2281,10 +2308,21 @@ static void ct_keep_reply_keys(struct ref_state *st,
 		e->rk_check_s = sec;
 		return;
 	}
-	if ((!dnat && !cross) || e->rk_check_s == sec)
+	if ((!dnat && !cross && !(e->flags & TP_CT_F_RINDEX)) ||
+	    e->rk_check_s == sec)
 		return;
 	e->rk_check_s = sec;
 	reply_tuple(st, key, e, &r);
+	/*
+	 * "An RINDEX flow whose frontend left the index takes a reply key
+	 * and is a keyed DNAT flow from then on."
+	 */
+	if (e->flags & TP_CT_F_RINDEX) {
+		if (!be_lists(st, key, e) &&
+		    !ct_write_reply_key(st, &r, key, from_tailnet, now))
+			e->flags &= (__u8)~TP_CT_F_RINDEX;
+		return;
+	}
 	if (dnat)
 		ct_write_reply_key(st, &r, key, from_tailnet, now);
 	if (cross) {
@@ -2587,7 +2625,8 @@ static int from_tailnet_new(struct ref_run *r)
 	 * TP_BACKEND_F_INDEXED and that is neither SNAT, masquerade nor a
 	 * zone crossing gets TP_CT_F_RINDEX and no reply-key entry."
 	 */
-	if (indexed && (!q.out_zone || q.out_zone == p->t.zone))
+	if (indexed && (!q.out_zone || q.out_zone == p->t.zone) &&
+	    be_lists(st, &p->t, &e))
 		e.flags |= TP_CT_F_RINDEX;
 	ret = flow_commit(r, &e, &q, &d);
 	if (ret < 0)
@@ -3888,6 +3927,16 @@ const struct tp_be_frontends *
 ref_be_frontends_lookup(const struct ref_state *st, const struct tp_be_key *k)
 {
 	return tab_find(&st->befe, k);
+}
+
+/**
+ * ref_be_frontends_del() - an operator deletes tp_be_frontends[@k] by
+ * hand: the backends keep their flag ("the datapath believes the index,
+ * not the flag").
+ */
+void ref_be_frontends_del(struct ref_state *st, const struct tp_be_key *k)
+{
+	tab_del(&st->befe, k);
 }
 
 /** ref_be_frontends_count() - backend tuples in the model's tp_be_frontends. */

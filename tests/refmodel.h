@@ -165,6 +165,7 @@ size_t ref_affinity_count(const struct ref_state *st);
 const struct tp_be_frontends *
 ref_be_frontends_lookup(const struct ref_state *st, const struct tp_be_key *k);
 size_t ref_be_frontends_count(const struct ref_state *st);
+void ref_be_frontends_del(struct ref_state *st, const struct tp_be_key *k);
 const struct tp_frag *ref_frag_lookup(const struct ref_state *st,
 				      const struct tp_frag_key *k);
 size_t ref_frag_count(const struct ref_state *st);

@@ -83,14 +83,10 @@ static const char *const SHARED_VIPS[] = { "198.19.0.10", "198.19.0.11",
 /* Is the backend of the service at @vip:80/TCP written with the flag? */
 static bool backend_indexed(struct th *h, const char *vip)
 {
-	struct tp_svc_key k = pt_svc_key(vip, 80, IPPROTO_TCP);
-	struct tp_backend be[1];
-	struct tp_svc svc;
-	__u32 id[1];
+	struct tp_backend be;
 
-	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &k, &svc), 0);
-	assert_int_equal(tp_service_backends(&h->maps, svc.id, id, be, 1), 1);
-	return be[0].flags & TP_BACKEND_F_INDEXED;
+	pt_svc_backend(h, vip, 80, IPPROTO_TCP, &be);
+	return be.flags & TP_BACKEND_F_INDEXED;
 }
 
 /*

@@ -1244,6 +1244,23 @@ static void fz_svc_delete(struct fz *f, struct fz_svc *s)
 	s->live = false;
 }
 
+/*
+ * An operator deletes a backend tuple's tp_be_frontends entry by hand
+ * (the first the map walk gives): its backends keep their flag, their
+ * new flows take reply keys, their live indexed flows take one on their
+ * next packet a second later; a later write of the service indexes it
+ * again.
+ */
+static void fz_befe_drop(struct fz *f)
+{
+	struct tp_be_key k;
+
+	if (bpf_map_get_next_key(f->h.maps.be_frontends, NULL, &k))
+		return;
+	assert_int_equal(bpf_map_delete_elem(f->h.maps.be_frontends, &k), 0);
+	ref_be_frontends_del(f->m, &k);
+}
+
 /* One change of the service table, as a sync source would make it. */
 static void fz_svc_churn(struct fz *f)
 {
@@ -1276,8 +1293,11 @@ static void fz_svc_churn(struct fz *f)
 	} else if (what < 93) {
 		s->spec.flags ^= TP_SVC_F_AFFINITY;
 		s->spec.affinity_timeout = rr(&f->r, 1, 60);
-	} else {
+	} else if (what < 97) {
 		fz_svc_delete(f, s);
+		return;
+	} else {
+		fz_befe_drop(f);
 		return;
 	}
 	fz_svc_apply(f, s);

@@ -545,6 +545,37 @@ static __always_inline bool tp_ct_rindex_taken(const struct tp_ct_key *k,
 	return !tp_ct_key_eq(&scr->riorig, self);
 }
 
+/*
+ * Does tp_be_frontends list the frontend of DNAT flow @e (original tuple
+ * @key) for its backend tuple?  TP_BACKEND_F_INDEXED says userspace put
+ * it there; an entry deleted by hand, or a map made again empty, leaves
+ * the flag without it, and a flow without a reply key whose replies
+ * nothing finds.  @bk: scratch for the backend tuple.
+ */
+static __always_inline bool tp_ct_be_lists(const struct tp_ct_key *key,
+					   const struct tp_ct_entry *e,
+					   struct tp_be_key *bk)
+{
+	const struct tp_be_frontends *bf;
+	const struct tp_svc_key *fe;
+	int i;
+
+	bk->addr = e->nat_addr;
+	bk->port = e->nat_port;
+	bk->proto = key->proto;
+	bk->pad = 0;
+	bf = bpf_map_lookup_elem(&tp_be_frontends, bk);
+	if (!bf)
+		return false;
+	for (i = 0; i < TP_BE_FRONTENDS; i++) {
+		fe = &bf->fe[i];
+		if (fe->proto == key->proto && fe->port == key->dport &&
+		    tp_addr_eq(&fe->vip, &key->daddr))
+			return true;
+	}
+	return false;
+}
+
 /**
  * tp_ct_reply_of() - find the flow a packet is a reply of, given what its
  * own tuple holds.
@@ -808,7 +839,9 @@ __noinline int tp_ct_write_reply_key(const struct tp_ct_key *key_arg,
  *
  * At most once a second per flow, and only for flows that have reply-key
  * entries (DNAT, zone crossing): the check is one lookup, which also
- * keeps the entry warm in the LRU.  A SNAT flow's key is checked on every
+ * keeps the entry warm in the LRU.  A DNAT flow without one
+ * (TP_CT_F_RINDEX) checks that tp_be_frontends still lists its frontend,
+ * and takes a reply key when not.  A SNAT flow's key is checked on every
  * packet: it is the reservation of the flow's port, and while it is
  * evicted another flow may reserve that port; a packet that left with it
  * then would share the backend's tuple with that flow, whose client would
@@ -829,11 +862,27 @@ static __always_inline int tp_ct_keep_reply_keys(const struct tp_ct_key *key,
 		    !(e->flags & TP_CT_F_RINDEX),
 	     cross = tp_ct_cross_key(key, e);
 	bool snat = e->flags & TP_CT_F_SNAT;
+	bool rindex = e->flags & TP_CT_F_RINDEX;
 	int ret = 0;
 
-	if ((!dnat && !cross) || (e->rk_check_s == sec && !snat))
+	if ((!dnat && !cross && !rindex) || (e->rk_check_s == sec && !snat))
 		return 0;
 	e->rk_check_s = sec;
+	/*
+	 * An RINDEX flow whose frontend left the index (deleted by hand,
+	 * the map made again) takes a reply key, as an evicted one is
+	 * written again, and is a keyed DNAT flow from then on.  Inline,
+	 * not a global function of its own: that would be one more frame
+	 * on a path Linux 6.1's 512 bytes of combined stack leave no room
+	 * for (tp_ct_write_reply_key() -> tp_ct_rindex_owner()).
+	 */
+	if (rindex) {
+		if (!tp_ct_be_lists(key, e, &scr->ribe) &&
+		    tp_ct_dp_reply_tuple(key, e, &scr->rkey) &&
+		    !tp_ct_write_reply_key(key, from_tailnet, false, now))
+			e->flags &= (__u8)~TP_CT_F_RINDEX;
+		return 0;
+	}
 	if (tp_ct_dp_reply_tuple(key, e, &scr->rkey) && dnat)
 		ret = tp_ct_write_reply_key(key, from_tailnet, snat, now);
 	if (cross) {
@@ -1039,6 +1088,9 @@ __noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now)
 	key = &scr->okey;
 	e = &scr->flow;
 	from_tailnet = !(e->flags & TP_CT_F_EGRESS);
+	/* the backend's flag without its index entry: a reply key after all */
+	if ((e->flags & TP_CT_F_RINDEX) && !tp_ct_be_lists(key, e, &scr->ribe))
+		scr->flow.flags &= (__u8)~TP_CT_F_RINDEX;
 	keyed = (e->flags & (TP_CT_F_DNAT | TP_CT_F_RINDEX)) == TP_CT_F_DNAT;
 	old = tp_ct_get(key);
 

@@ -301,7 +301,10 @@ struct tp_scratch {
 	struct tp_ct_key
 		rkey; /* a flow's reply tuple (in one zone or another) */
 	struct tp_ct_key rev; /* another flow's tuple, found by a lookup */
-	/* tp_ct_rindex_owner()'s: its copy of its key, its candidates */
+	/*
+	 * tp_ct_rindex_owner()'s: its copy of its key, its candidates;
+	 * ribe also tp_ct_be_lists()' backend tuple before any such call
+	 */
 	struct tp_ct_key rikey;
 	struct tp_ct_key riorig;
 	struct tp_be_key ribe;
