@@ -502,9 +502,11 @@ maps_mem() {
 	echo $m
 }
 
-# svc_mem: services, backends, their indexes and Maglev tables
+# svc_mem: services, backends, their indexes (tp_be_frontends too: a
+# backend's tuple -> frontends, which DNAT replies are found through) and
+# Maglev tables
 svc_mem() {
-	echo $(($(maps_mem tp_services tp_svc_backends tp_maglev_slab tp_backends) + $(maglev_mem)))
+	echo $(($(maps_mem tp_services tp_svc_backends tp_maglev_slab tp_backends tp_be_frontends) + $(maglev_mem)))
 }
 
 # mem_growth NAME N FILE MEASURE...: row NAME, what tpctl batch FILE
@@ -538,8 +540,11 @@ memory_rows() {
 	# conntrack is preallocated: what the kernel charges, over its entries
 	k=$(($(map_mem tp_ct) / $(map_entries tp_ct)))
 	stats "mem_per_flow_entry:tailplane" "B" "$k"
-	# a DNAT flow holds two entries (its tuple and its reply's)
-	stats "mem_per_dnat_flow:tailplane" "B" "$((2 * k))"
+	# a DNAT flow to an indexed backend holds one entry (its replies are
+	# found through tp_be_frontends, counted per backend above); a SNAT,
+	# masqueraded or zone-crossing flow two (its reply tuple's: the port)
+	stats "mem_per_dnat_flow:tailplane" "B" "$k"
+	stats "mem_per_snat_flow:tailplane" "B" "$((2 * k))"
 	for b in $(seq 0 $((n - 1))); do
 		echo "identity add 198.18.$((64 + b / 256)).$((b % 256))/32 $((1000 + b)) name tpb$b"
 	done >"$f.i"
