@@ -210,43 +210,70 @@ static int tpd_befe_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct tpd_befe_pair));
 }
 
-/* Pairs by frontend first: the pairs of one service side by side. */
-static int tpd_befe_cmp_fe(const void *a, const void *b)
-{
-	const struct tpd_befe_pair *x = a, *y = b;
+/* tp_services and tp_backends as TP_MAP_COLLECT() reads them. */
+struct tpd_svc_row {
+	struct tp_svc_key key;
+	struct tp_svc svc;
+};
 
-	return memcmp(&x->fe, &y->fe, sizeof(x->fe))
-		       ?: memcmp(&x->be, &y->be, sizeof(x->be));
-}
+struct tpd_backend_row {
+	__u32 id;
+	struct tp_backend be;
+};
 
-static int tpd_be_key_cmp(const void *a, const void *b)
+static int tpd_svc_row_id_cmp(const void *a, const void *b)
 {
-	return memcmp(a, b, sizeof(struct tp_be_key));
+	const struct tpd_svc_row *x = a, *y = b;
+
+	return x->svc.id < y->svc.id ? -1 : x->svc.id > y->svc.id;
 }
 
 /*
- * The backend tuples service @fe has now, sorted, in @bk (room for
- * TP_MAX_SVC_BACKENDS); @bes and @ids are scratch of that size.
- * Return: their number (0: no such service), or -errno.
+ * Every (backend tuple, frontend) pair the maps configure now, sorted
+ * (tpd_befe_cmp()), in *@out: tp_services and tp_backends read in chunks,
+ * a few dozen system calls for 10,000 services.  A backend row counts
+ * whether or not its service's list names it (a writer killed half-way
+ * leaves such rows): its pair then stays, the safe side.
  */
-static int tpd_befe_svc_tuples(const struct tp_maps *m,
-			       const struct tp_svc_key *fe,
-			       struct tp_be_key *bk, struct tp_backend *bes,
-			       __u32 *ids)
+static int tpd_befe_configured_pairs(const struct tp_maps *m,
+				     struct tpd_befe_pair **out, size_t *n)
 {
-	struct tp_svc svc;
-	int n, i;
+	struct tpd_backend_row *bes = NULL;
+	struct tpd_svc_row *svcs = NULL, want;
+	const struct tpd_svc_row *svc;
+	struct tpd_befe_pair *v = NULL;
+	size_t n_svcs = 0, n_bes = 0, i;
+	int err;
 
-	if (bpf_map_lookup_elem(m->services, fe, &svc))
-		return errno == ENOENT ? 0 : -errno;
-	n = tp_service_backends(m, svc.id, ids, bes, TP_MAX_SVC_BACKENDS);
-	if (n > TP_MAX_SVC_BACKENDS)
-		n = TP_MAX_SVC_BACKENDS;
-	for (i = 0; i < n; i++)
-		bk[i] = tp_be_key_of(&bes[i], fe->proto);
-	if (n > 0)
-		qsort(bk, n, sizeof(*bk), tpd_be_key_cmp);
-	return n;
+	*n = 0;
+	err = TP_MAP_COLLECT_SORTED(m->services, struct tpd_svc_row, key, svc,
+				    &svcs, &n_svcs, tpd_svc_row_id_cmp)
+		      ?: TP_MAP_COLLECT(m->backends, struct tpd_backend_row, id,
+					be, &bes, &n_bes);
+	if (!err && n_bes) {
+		v = calloc(n_bes, sizeof(*v));
+		err = v ? 0 : -ENOMEM;
+	}
+	for (i = 0; !err && i < n_bes; i++) {
+		want.svc.id = bes[i].be.svc_id;
+		svc = bsearch(&want, svcs, n_svcs, sizeof(*svcs),
+			      tpd_svc_row_id_cmp);
+		if (!svc)
+			continue;
+		v[*n].be = tp_be_key_of(&bes[i].be, svc->key.proto);
+		v[(*n)++].fe = svc->key;
+	}
+	if (!err && *n)
+		qsort(v, *n, sizeof(*v), tpd_befe_cmp);
+	free(svcs);
+	free(bes);
+	if (err) {
+		free(v);
+		v = NULL;
+		*n = 0;
+	}
+	*out = v;
+	return err;
 }
 
 /* tp_be_frontends as TP_MAP_COLLECT() reads it. */
@@ -272,74 +299,42 @@ static size_t tpd_befe_pairs(const struct tpd_befe_row *rows, size_t n_rows,
 }
 
 /*
- * Keep in @v (sorted by frontend, @n pairs) the pairs whose service does
- * not have the backend tuple now: one service read a frontend, however
- * many backend tuples name it.  A service that cannot be read keeps its
- * pairs out of the list (they stay in the index).  Return: the pairs kept.
- */
-static size_t tpd_befe_keep_unconfigured(const struct tp_maps *m,
-					 struct tpd_befe_pair *v, size_t n,
-					 struct tp_be_key *bk,
-					 struct tp_backend *bes, __u32 *ids)
-{
-	struct tp_svc_key fe;
-	size_t i, j, keep = 0;
-	int nb;
-
-	for (i = 0; i < n; i = j) {
-		fe = v[i].fe;
-		nb = tpd_befe_svc_tuples(m, &fe, bk, bes, ids);
-		for (j = i; j < n && !memcmp(&v[j].fe, &fe, sizeof(fe)); j++) {
-			if (nb < 0 ||
-			    (nb > 0 && bsearch(&v[j].be, bk, nb, sizeof(*bk),
-					       tpd_be_key_cmp)))
-				continue;
-			v[keep++] = v[j];
-		}
-	}
-	return keep;
-}
-
-/*
  * The frontends of tp_be_frontends no service configures with their
- * backend tuple now, sorted (tpd_befe_cmp()), in *@out (@n of them).
- * O(entries log entries + their services' backends): the index holds a
- * tuple per backend of the node, 100,000s, and this runs every GC.
+ * backend tuple now, sorted (tpd_befe_cmp()), in *@out (@n of them): the
+ * three maps read in chunks, compared in memory.  This runs every GC.
  */
 static int tpd_befe_unconfigured(const struct tp_maps *m,
 				 struct tpd_befe_pair **out, size_t *n)
 {
-	struct tp_backend *bes = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bes));
-	struct tp_be_key *bk = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bk));
-	__u32 *ids = calloc(TP_MAX_SVC_BACKENDS, sizeof(*ids));
+	struct tpd_befe_pair *v = NULL, *conf = NULL;
 	struct tpd_befe_row *rows = NULL;
-	struct tpd_befe_pair *v = NULL;
-	size_t n_rows = 0;
+	size_t n_rows = 0, n_conf = 0, n_pairs, i;
 	int err;
 
 	*out = NULL;
 	*n = 0;
-	err = !bes || !bk || !ids ? -ENOMEM : 0;
-	if (!err)
-		err = TP_MAP_COLLECT(m->be_frontends, struct tpd_befe_row, be,
-				     f, &rows, &n_rows);
+	err = TP_MAP_COLLECT(m->be_frontends, struct tpd_befe_row, be, f, &rows,
+			     &n_rows);
 	if (err || !n_rows)
+		goto cleanup;
+	err = tpd_befe_configured_pairs(m, &conf, &n_conf);
+	if (err)
 		goto cleanup;
 	v = calloc(n_rows * TP_BE_FRONTENDS, sizeof(*v));
 	if (!v) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	*n = tpd_befe_pairs(rows, n_rows, v);
-	qsort(v, *n, sizeof(*v), tpd_befe_cmp_fe);
-	*n = tpd_befe_keep_unconfigured(m, v, *n, bk, bes, ids);
+	n_pairs = tpd_befe_pairs(rows, n_rows, v);
+	for (i = 0; i < n_pairs; i++)
+		if (!n_conf ||
+		    !bsearch(&v[i], conf, n_conf, sizeof(*conf), tpd_befe_cmp))
+			v[(*n)++] = v[i];
 	qsort(v, *n, sizeof(*v), tpd_befe_cmp);
 	*out = v;
 cleanup:
 	free(rows);
-	free(bes);
-	free(bk);
-	free(ids);
+	free(conf);
 	return err;
 }
 
