@@ -46,6 +46,8 @@ stop_pid() {
 stats() {
 	local name=$1 unit=$2
 	shift 2
+	# no values, no row (printf would make one empty line of them: a 0)
+	[ $# -gt 0 ] || return 0
 	printf '%s\n' "$@" | sort -g | awk -v name="$name" -v unit="$unit" '
 		{ v[NR] = $1 }
 		END {

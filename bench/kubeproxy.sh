@@ -4,9 +4,19 @@
 # make bench, against kube-proxy: one IPv4 ClusterIP path, client ns ->
 # node ns -> backend ns, served in turn by kube-proxy's iptables shape,
 # its nftables shape and tailplane, with 10, 1k and 10k services in the
-# tables (bench/kpgen.c writes all three).  Per contender and size:
+# tables (bench/kpgen.c writes all three).  Beside them, as a reference,
+# "direct": the same namespaces, veths, client and backend with nothing
+# in the node but routing (no rules, no program, no conntrack), the
+# client connecting to a backend's address: no translation at all, so its
+# rate is the ceiling any ClusterIP path can reach here, measured at each
+# size in the same rounds as the others (its figures cannot depend on N:
+# their spread is the machine's load).  Per contender and size:
 #   crr      new TCP connections per second through the ClusterIP
 #   rr       request/response latency on one connection, p50 and p99
+#   crr_of_direct, rr_p50_of_direct
+#            each contender against direct, round by round: its crr
+#            over direct's, direct's rr p50 over its own (1: the
+#            translation costs nothing on this path)
 #   iperf    one-flow iperf3 throughput through the ClusterIP
 #   add1     time to add one service with N present (iptables-restore
 #            --noflush with kube-proxy's partial sync, and with the least
@@ -28,7 +38,8 @@
 #
 # Every figure: median of RUNS runs with min and max, contenders measured
 # one after the other in the same run.  Ratios are tailplane's advantage:
-# for rates, tailplane / contender; for times, contender / tailplane.
+# for rates, tailplane / contender; for times, contender / tailplane
+# (none for direct's rows and the _of_direct ones).
 #
 # Usage: bench/kubeproxy.sh [-q] OUT_DIR BUILD_DIR   (-q: QUICK)
 set -eu
@@ -41,7 +52,8 @@ shopt -s inherit_errexit
 bench_args "$@"
 
 RUNS=5
-WHOS="iptables nftables tailplane"
+# direct first in each round: the ceiling the others are taken against
+WHOS="direct iptables nftables tailplane"
 NS_C= NS_N= NS_B= # the namespaces of the contender in use (use_ns)
 declare -A SERVER # connbench server pid per contender
 PIN=/sys/fs/bpf/tpb-bench
@@ -181,16 +193,41 @@ time_ms() {
 
 TUPLE=0 # next source tuple of the client: never reused within a run
 
+# dst_of WHO: "HOST PORT" the client connects to: the ClusterIP, or for
+# direct the first backend itself (both backends are addresses of the one
+# backend namespace: either is the same path)
+dst_of() {
+	if [ "$1" = direct ]; then
+		echo "198.18.1.1 $POD_PORT"
+	else
+		echo "$VIP_M $SVC_PORT"
+	fi
+}
+
+# of_direct NAME A B: row NAME, round by round A's figure over B's (A and
+# B space-separated, in round order; a round measures every contender
+# back to back, so each pair shares the load the machine had then)
+of_direct() {
+	# shellcheck disable=SC2046
+	stats "$1" "fraction" $(awk -v a="$2" -v b="$3" 'BEGIN {
+		n = split(a, x, " "); split(b, y, " ")
+		for (i = 1; i <= n; i++)
+			if (y[i] > 0)
+				printf "%.4f\n", x[i] / y[i]
+	}')
+}
+
 # traffic N: every figure of the traffic, the contenders' runs alternating
 # (iptables, nftables, tailplane, iptables, ...) so that the load others
 # put on the machine falls on all three alike
 traffic() {
-	local n=$1 i who out
+	local n=$1 i who out dst
 	declare -A crr p50 p99 gbs
 	for i in $(seq $RUNS); do
 		for who in $WHOS; do
 			use_ns "$who"
-			out=$(in_ns $NS_C "$BUILD"/bench/connbench crr "$VIP_M:$SVC_PORT" 100.64.4.0 16 \
+			dst=$(dst_of "$who")
+			out=$(in_ns $NS_C "$BUILD"/bench/connbench crr "${dst% *}:${dst#* }" 100.64.4.0 16 \
 				$TUPLE $CRR_MAX $CRR_SECS $CRR_PAR) || {
 				log "$who@$n: crr failed: $out"
 				exit 1
@@ -202,7 +239,8 @@ traffic() {
 	for i in $(seq $RUNS); do
 		for who in $WHOS; do
 			use_ns "$who"
-			out=$(in_ns $NS_C "$BUILD"/bench/connbench rr "$VIP_M:$SVC_PORT" $RR_COUNT 5)
+			dst=$(dst_of "$who")
+			out=$(in_ns $NS_C "$BUILD"/bench/connbench rr "${dst% *}:${dst#* }" $RR_COUNT 5)
 			p50[$who]="${p50[$who]:-} $(echo "$out" | awk '{ print $4 }')"
 			p99[$who]="${p99[$who]:-} $(echo "$out" | awk '{ print $6 }')"
 		done
@@ -214,6 +252,9 @@ traffic() {
 		stats "rr_p50@${n}s:$who" "us" ${p50[$who]}
 		# shellcheck disable=SC2086
 		stats "rr_p99@${n}s:$who" "us" ${p99[$who]}
+		[ "$who" = direct ] && continue
+		of_direct "crr_of_direct@${n}s:$who" "${crr[$who]}" "${crr[direct]}"
+		of_direct "rr_p50_of_direct@${n}s:$who" "${p50[direct]}" "${p50[$who]}"
 	done
 	case " $IPERF_SIZES " in *" $n "*) ;; *) return 0 ;; esac
 	# iperf3 serves the backend port in place of connbench: both backends
@@ -224,9 +265,10 @@ traffic() {
 	for i in $(seq $RUNS); do
 		for who in $WHOS; do
 			use_ns "$who"
+			dst=$(dst_of "$who")
 			spawn $NS_B iperf3 -s -1 -p $POD_PORT >/dev/null 2>&1
 			wait_listen $POD_PORT
-			out=$(in_ns $NS_C iperf3 -c "$VIP_M" -p $SVC_PORT -t $IPERF_SECS -f m 2>&1) || {
+			out=$(in_ns $NS_C iperf3 -c "${dst% *}" -p "${dst#* }" -t $IPERF_SECS -f m 2>&1) || {
 				log "$who@$n: iperf3 failed: $out"
 				exit 1
 			}
@@ -294,6 +336,15 @@ add_one_runs() {
 	done
 	# shellcheck disable=SC2086
 	stats "$name" "ms" $vals
+}
+
+# ---- direct --------------------------------------------------------------------
+
+# no tables: the node's namespace stays as setup_netns left it, routing
+# only.  (Not even a look at iptables: reading a legacy table makes it,
+# and hooks it, in the namespace.)
+bench_direct() {
+	:
 }
 
 # ---- iptables ----------------------------------------------------------------
@@ -565,8 +616,34 @@ memory_rows() {
 
 # ---- output ----------------------------------------------------------------------
 
+# ceiling_table ROWS: markdown, per size, crr of the contenders as
+# fractions of direct's (medians of the round by round fractions), and
+# the rates the targets (3x iptables, 1.2x nftables) would take, as
+# fractions of direct's median
+ceiling_table() {
+	awk '
+		{ split($1, p, "[@:]"); n = p[2]; sub(/s$/, "", n) }
+		p[1] == "crr" { crr[n, p[3]] = $3; sizes[n] = 1 }
+		p[1] == "crr_of_direct" { of[n, p[3]] = $3 }
+		function cell(v, f) { return sprintf("%.0f (%.2f)", v, f) }
+		END {
+			for (n in sizes) {
+				d = crr[n, "direct"]
+				if (d <= 0 || crr[n, "iptables"] <= 0 || crr[n, "nftables"] <= 0)
+					continue
+				printf "| %s | %.0f | %s | %s | %s | %s | %s |\n", n, d,
+					cell(crr[n, "tailplane"], of[n, "tailplane"]),
+					cell(crr[n, "iptables"], of[n, "iptables"]),
+					cell(crr[n, "nftables"], of[n, "nftables"]),
+					cell(3 * crr[n, "iptables"], 3 * crr[n, "iptables"] / d),
+					cell(1.2 * crr[n, "nftables"], 1.2 * crr[n, "nftables"] / d)
+			}
+		}' "$1" | sort -t'|' -k2n
+}
+
 # results: append the rows to latest.md and latest.json (written by
 # bench_prog just before), ratios computed against tailplane's row
+# (none for direct, the reference, nor for the fractions of it)
 write_results() {
 	local md=$RES/latest.md js=$RES/latest.json tmp=$TMP/rows.json load
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -577,7 +654,8 @@ write_results() {
 		END {
 			for (i = 1; i <= NR; i++) {
 				r = 0; to = "-"
-				if (who[i] != "tailplane" && (key[i] in tp) && tp[key[i]] > 0 && md[i] > 0) {
+				if (who[i] != "tailplane" && who[i] != "direct" && unit[i] != "fraction" &&
+				    (key[i] in tp) && tp[key[i]] > 0 && md[i] > 0) {
 					if (unit[i] == "conn/s" || unit[i] == "Gbit/s")
 						r = tp[key[i]] / md[i]
 					else
@@ -593,10 +671,16 @@ write_results() {
 			"$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$([ $QUICK = 1 ] && echo QUICK || echo full)" \
 			$RUNS "$load"
 		printf '(the machine is shared: others ran during the measurement).\n'
-		printf 'Ratio: how many times tailplane is better (rates: tailplane / it; times: it / tailplane).\n\n'
+		printf 'Ratio: how many times tailplane is better (rates: tailplane / it; times: it / tailplane).\n'
+		printf 'direct: the same path with no translation (the client connects to the backend; nothing in the node but routing), '
+		printf 'the ceiling; *_of_direct: each contender against it round by round (crr: its / direct'"'"'s; rr: direct'"'"'s p50 / its), 1 = free.\n\n'
 		printf '| figure | min | median | max | unit | ratio | to |\n|---|---|---|---|---|---|---|\n'
 		awk '{ printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $7,
 			($5 > 0 ? sprintf("%.2f", $5) : ""), ($6 == "-" ? "" : $6) }' "$tmp"
+		printf '\nNew connections/s against the no-translation ceiling (medians; in brackets the fraction of direct):\n\n'
+		printf '| services | direct | tailplane | iptables | nftables | 3x iptables | 1.2x nftables |\n'
+		printf '|---|---|---|---|---|---|---|\n'
+		ceiling_table "$tmp"
 	} >>"$md"
 	# into the one JSON object: the rows join its "figures" array
 	awk '{ printf ",{\"name\":\"%s\",\"min\":%s,\"median\":%s,\"max\":%s,\"ratio\":%s,\"to\":\"%s\",\"note\":\"%s\"}",

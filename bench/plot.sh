@@ -5,7 +5,9 @@
 # bench/kubeproxy.sh): per-connection cost (1 / new connections per
 # second, medians with min-max bars) and the time to add one service and
 # to sync all of them, against the number of services, for tailplane,
-# kube-proxy's iptables shape and its nftables shape.
+# kube-proxy's iptables shape and its nftables shape; beside the first,
+# the same path with no translation (direct): the floor of what a
+# connection costs there.
 #
 # Usage: bench/plot.sh [RESULTS_DIR]
 set -eu
@@ -33,7 +35,7 @@ series() {
 }
 
 main() {
-	local who f when
+	local who f when direct=""
 	[ -s "$ROWS" ] || {
 		echo "plot: no $ROWS" >&2
 		exit 1
@@ -45,6 +47,11 @@ main() {
 		series sync "$who" 1 >"$TMP/sync-$who"
 	done
 	series add1min iptables 1 >"$TMP/add1min-iptables"
+	# rows from before direct was measured have none: no line then
+	series crr direct 0 >"$TMP/crr-direct"
+	if [ -s "$TMP/crr-direct" ]; then
+		direct=", \"$TMP/crr-direct\" using 1:3:2:4 with yerrorlines lw 1 dt 2 lc rgb \"black\" title \"no translation (direct)\""
+	fi
 	when=$(date -u -r "$ROWS" +%Y-%m-%d)
 	f=$TMP/plot.gp
 	cat >"$f" <<-EOF
@@ -61,7 +68,7 @@ main() {
 		set yrange [0:*]
 		plot "$TMP/crr-tailplane" using 1:3:2:4 with yerrorlines lw 2 title "tailplane", \\
 		     "$TMP/crr-iptables" using 1:3:2:4 with yerrorlines lw 2 title "iptables", \\
-		     "$TMP/crr-nftables" using 1:3:2:4 with yerrorlines lw 2 title "nftables"
+		     "$TMP/crr-nftables" using 1:3:2:4 with yerrorlines lw 2 title "nftables"$direct
 		set title "add one service with N present"
 		set key top left font "sans,8"
 		set ylabel "ms"
