@@ -54,6 +54,16 @@ void tp_maps_init(struct tp_maps *m)
 	m->slab = NULL;
 }
 
+/*
+ * @m's maps are the set tp_limit_describe() reads capacities from (the
+ * last set this thread opened or added to).
+ */
+static void tp_limit_maps_note(const struct tp_maps *m)
+{
+	tp_limit_maps = *m;
+	tp_limit_maps_set = true;
+}
+
 /**
  * tp_maps_from_object() - take the map fds of a loaded object.
  * @m:           filled in; the fds stay owned by the object.
@@ -82,8 +92,70 @@ int tp_maps_from_object(struct tp_maps *m, const struct bpf_object *obj,
 	if (!m->slab)
 		return -ENOMEM;
 	m->maglev_size = maglev_size;
-	tp_limit_maps = *m;
-	tp_limit_maps_set = true;
+	tp_limit_maps_note(m);
+	return 0;
+}
+
+/* Close the maps of @opened (tp_pin_maps[] bits) again. */
+static void tp_maps_close_some(struct tp_maps *m, __u64 opened)
+{
+	size_t i;
+
+	for (i = 0; i < tp_pin_maps_n; i++) {
+		if (!(opened & 1ull << i))
+			continue;
+		close(*tp_map_fd(m, i));
+		*tp_map_fd(m, i) = -1;
+	}
+}
+
+/**
+ * tp_maps_open_more() - open the maps of @want pinned under @pin_root
+ * that @m does not have open yet.
+ * @m:        from tp_maps_init(), or a set this function opened before.
+ * @pin_root: e.g. TP_PIN_ROOT_DEFAULT.
+ * @want:     TP_MAP_BIT()s of the maps needed; TP_MAPS_ALL for every one.
+ *
+ * Each pin opened costs a path lookup and a file in the kernel: a short
+ * process (a tpctl writer) opens the few maps its command uses, not the
+ * thirty there are.  With tp_maglev_slab comes @m->slab (also when the
+ * caller opened the map itself).  @m->maglev_size
+ * stays as it was: the caller sets it.
+ *
+ * Return: 0 or -errno of the first map that could not be opened; the
+ * maps this call opened are closed again then, those open before stay.
+ */
+int tp_maps_open_more(struct tp_maps *m, const char *pin_root, __u64 want)
+{
+	char path[PATH_MAX];
+	__u64 opened = 0;
+	size_t i;
+	int fd;
+
+	for (i = 0; i < tp_pin_maps_n; i++) {
+		if (!(want & 1ull << i) || *tp_map_fd(m, i) >= 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pin_root,
+			 tp_pin_maps[i].name);
+		fd = bpf_obj_get(path);
+		if (fd < 0) {
+			fd = -errno;
+			tp_maps_close_some(m, opened);
+			return fd;
+		}
+		*tp_map_fd(m, i) = fd;
+		opened |= 1ull << i;
+	}
+	if (m->maglev_slab >= 0 && !m->slab) {
+		snprintf(path, sizeof(path), "%s/%s", pin_root,
+			 TP_MAP_MAGLEV_SLAB);
+		m->slab = tp_slab_open(m->maglev_slab, path);
+		if (!m->slab) {
+			tp_maps_close_some(m, opened);
+			return -ENOMEM;
+		}
+	}
+	tp_limit_maps_note(m);
 	return 0;
 }
 
@@ -99,31 +171,14 @@ int tp_maps_from_object(struct tp_maps *m, const struct bpf_object *obj,
 int tp_maps_open_pinned(struct tp_maps *m, const char *pin_root,
 			__u32 maglev_size)
 {
-	char path[PATH_MAX];
-	size_t i;
-	int fd;
+	int err;
 
 	tp_maps_init(m);
-	for (i = 0; i < tp_pin_maps_n; i++) {
-		snprintf(path, sizeof(path), "%s/%s", pin_root,
-			 tp_pin_maps[i].name);
-		fd = bpf_obj_get(path);
-		if (fd < 0) {
-			fd = -errno;
-			tp_maps_close(m);
-			return fd;
-		}
-		*tp_map_fd(m, i) = fd;
-	}
-	snprintf(path, sizeof(path), "%s/%s", pin_root, TP_MAP_MAGLEV_SLAB);
-	m->slab = tp_slab_open(m->maglev_slab, path);
-	if (!m->slab) {
-		tp_maps_close(m);
-		return -ENOMEM;
-	}
+	err = tp_maps_open_more(m, pin_root, TP_MAPS_ALL);
+	if (err)
+		return err;
 	m->maglev_size = maglev_size;
-	tp_limit_maps = *m;
-	tp_limit_maps_set = true;
+	tp_limit_maps_note(m);
 	return 0;
 }
 

@@ -42,6 +42,17 @@ struct tp_pin_map {
 	size_t fd_off;
 };
 
+/*
+ * Each map's index in TP_MAPS order (tp_pin_maps[]), and its bit in a set
+ * of maps: a process that needs a few maps opens only those
+ * (tp_maps_open_more(), tp_pins_open_some()).
+ */
+#define TP_MAPS_INDEX(field, holds) TP_MAP_INDEX_##field,
+enum tp_map_index { TP_MAPS(TP_MAPS_INDEX) TP_MAP_INDEX_N };
+#define TP_MAP_BIT(field) (1ull << TP_MAP_INDEX_##field)
+#define TP_MAPS_ALL	  ((1ull << TP_MAP_INDEX_N) - 1)
+_Static_assert(TP_MAP_INDEX_N < 64, "a set of maps is a __u64");
+
 extern const struct tp_pin_map tp_pin_maps[];
 extern const size_t tp_pin_maps_n;
 
@@ -54,6 +65,7 @@ int tp_maps_from_object(struct tp_maps *m, const struct bpf_object *obj,
 			__u32 maglev_size);
 int tp_maps_open_pinned(struct tp_maps *m, const char *pin_root,
 			__u32 maglev_size);
+int tp_maps_open_more(struct tp_maps *m, const char *pin_root, __u64 want);
 void tp_maps_close(struct tp_maps *m);
 __u32 tp_map_max_entries(int fd);
 int tp_stats_walk(int fd,

@@ -47,17 +47,11 @@ int tp_pins_maglev_size(int slab_fd, __u32 *size)
 	return 0;
 }
 
-/**
- * tp_pins_open() - open every map pinned under @pin_root.
- * @m:        filled in; close with tp_maps_close().
- * @pin_root: e.g. TP_PIN_ROOT_DEFAULT.
- *
- * The Maglev table size is the one the loader recorded in the maps.
- *
- * Return: 0 or -errno of the first failure (nothing stays open then);
- * tp_pins_strerror() explains it.
+/*
+ * Open tp_maglev_slab into @m first, checking that the pins have this
+ * version's layout before anything else is opened.
  */
-int tp_pins_open(struct tp_maps *m, const char *pin_root)
+static int tp_pins_open_slab(struct tp_maps *m, const char *pin_root)
 {
 	char path[PATH_MAX];
 	__u32 maglev_size;
@@ -73,13 +67,62 @@ int tp_pins_open(struct tp_maps *m, const char *pin_root)
 		return err == -ENOENT && !access(path, F_OK) ? -EINVAL : err;
 	}
 	err = tp_pins_maglev_size(fd, &maglev_size);
-	close(fd);
-	if (err)
+	if (err) {
+		close(fd);
 		return err;
-	err = tp_maps_open_pinned(m, pin_root, maglev_size);
-	if (!err)
+	}
+	m->maglev_slab = fd;
+	return 0;
+}
+
+/**
+ * tp_pins_open_some() - open the maps of @want pinned under @pin_root
+ * that @m does not have open yet.
+ * @m:        from tp_maps_init() before the first call; close with
+ *            tp_maps_close().
+ * @pin_root: e.g. TP_PIN_ROOT_DEFAULT.
+ * @want:     TP_MAP_BIT()s of the maps the caller uses (TP_MAPS_ALL:
+ *            every map).  tp_maglev_slab and tp_svc_backends always come
+ *            too: the layout check and the Maglev table size need them.
+ *
+ * The Maglev table size is the one the loader recorded in the maps.
+ *
+ * Return: 0 or -errno of the first failure (what this call opened is
+ * closed again then); tp_pins_strerror() explains it.
+ */
+int tp_pins_open_some(struct tp_maps *m, const char *pin_root, __u64 want)
+{
+	bool first = m->maglev_slab < 0;
+	int err;
+
+	if (first) {
+		err = tp_pins_open_slab(m, pin_root);
+		if (err)
+			return err;
+	}
+	err = tp_maps_open_more(m, pin_root,
+				want | TP_MAP_BIT(maglev_slab) |
+					TP_MAP_BIT(svc_backends));
+	if (err && first) {
+		close(m->maglev_slab);
+		m->maglev_slab = -1;
+	}
+	if (!err && first)
 		m->maglev_size = tp_service_maglev_cap(m);
 	return err;
+}
+
+/**
+ * tp_pins_open() - open every map pinned under @pin_root.
+ * @m:        filled in; close with tp_maps_close().
+ * @pin_root: e.g. TP_PIN_ROOT_DEFAULT.
+ *
+ * Return: as tp_pins_open_some().
+ */
+int tp_pins_open(struct tp_maps *m, const char *pin_root)
+{
+	tp_maps_init(m);
+	return tp_pins_open_some(m, pin_root, TP_MAPS_ALL);
 }
 
 /*

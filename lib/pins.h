@@ -28,6 +28,7 @@
 
 int tp_pins_maglev_size(int maglev_fd, __u32 *size);
 int tp_pins_open(struct tp_maps *m, const char *pin_root);
+int tp_pins_open_some(struct tp_maps *m, const char *pin_root, __u64 want);
 int tp_pins_lock(const char *pin_root);
 int tp_pins_lock_timeout(const char *pin_root, long timeout_ms);
 int tp_pins_lock_holder(const char *pin_root);

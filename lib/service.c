@@ -249,6 +249,35 @@ struct tp_be_key tp_be_key_of(const struct tp_backend *be, __u8 proto)
 	return k;
 }
 
+/*
+ * Make @fe one of the frontends in @v, tuple @bk's entry as it is now (all
+ * zero: none), writing the entry when it changes; @v is updated only when
+ * the write went in.  True when @fe is in the entry.
+ */
+static bool tp_be_frontends_put(const struct tp_maps *m,
+				const struct tp_be_key *bk,
+				struct tp_be_frontends *v,
+				const struct tp_svc_key *fe)
+{
+	struct tp_be_frontends nv;
+	int i, free_slot = -1;
+
+	for (i = 0; i < TP_BE_FRONTENDS; i++) {
+		if (!memcmp(&v->fe[i], fe, sizeof(*fe)))
+			return true;
+		if (free_slot < 0 && !v->fe[i].proto)
+			free_slot = i;
+	}
+	if (free_slot < 0)
+		return false;
+	nv = *v;
+	nv.fe[free_slot] = *fe;
+	if (bpf_map_update_elem(m->be_frontends, bk, &nv, BPF_ANY))
+		return false;
+	*v = nv;
+	return true;
+}
+
 /**
  * tp_be_frontend_add() - make @fe one of the frontends of a backend tuple.
  * @m:  maps.
@@ -267,22 +296,12 @@ bool tp_be_frontend_add(const struct tp_maps *m, const struct tp_be_key *bk,
 			const struct tp_svc_key *fe)
 {
 	struct tp_be_frontends v;
-	int i, free_slot = -1;
 
 	if (m->be_frontends < 0)
 		return false;
 	if (bpf_map_lookup_elem(m->be_frontends, bk, &v))
 		memset(&v, 0, sizeof(v));
-	for (i = 0; i < TP_BE_FRONTENDS; i++) {
-		if (!memcmp(&v.fe[i], fe, sizeof(*fe)))
-			return true;
-		if (free_slot < 0 && !v.fe[i].proto)
-			free_slot = i;
-	}
-	if (free_slot < 0)
-		return false;
-	v.fe[free_slot] = *fe;
-	return !bpf_map_update_elem(m->be_frontends, bk, &v, BPF_ANY);
+	return tp_be_frontends_put(m, bk, &v, fe);
 }
 
 /*
@@ -298,6 +317,154 @@ static __u16 tp_backend_flags(const struct tp_maps *m,
 	return tp_be_frontend_add(m, &bk, key) ? TP_BACKEND_F_INDEXED : 0;
 }
 
+/* The maps tp_service_frontends_index() reads, as TP_MAP_COLLECT() rows. */
+struct tp_fi_svc {
+	struct tp_svc_key key;
+	struct tp_svc svc;
+};
+
+struct tp_fi_slot {
+	struct tp_svc_be_key key;
+	__u32 id;
+};
+
+struct tp_fi_be {
+	__u32 id;
+	struct tp_backend be;
+};
+
+struct tp_fi_befe {
+	struct tp_be_key key;
+	struct tp_be_frontends f;
+};
+
+/*
+ * tp_services (in the map's order), tp_svc_backends, tp_backends and
+ * tp_be_frontends (each sorted by key), read a chunk of entries a system
+ * call.  Under the writers' lock nothing else writes them but the one
+ * pass that holds this copy, which keeps it up to date.
+ */
+struct tp_fi {
+	struct tp_fi_svc *svcs;
+	size_t n_svcs;
+	struct tp_fi_slot *slots;
+	size_t n_slots;
+	struct tp_fi_be *bes;
+	size_t n_bes;
+	struct tp_fi_befe *befe;
+	size_t n_befe;
+};
+
+static int tp_fi_slot_cmp(const void *pa, const void *pb)
+{
+	const struct tp_fi_slot *a = pa, *b = pb;
+
+	if (a->key.svc_id != b->key.svc_id)
+		return a->key.svc_id < b->key.svc_id ? -1 : 1;
+	return a->key.slot < b->key.slot ? -1 : a->key.slot > b->key.slot;
+}
+
+static int tp_fi_be_cmp(const void *pa, const void *pb)
+{
+	const struct tp_fi_be *a = pa, *b = pb;
+
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static int tp_fi_befe_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct tp_be_key));
+}
+
+static void tp_fi_free(struct tp_fi *fi)
+{
+	free(fi->svcs);
+	free(fi->slots);
+	free(fi->bes);
+	free(fi->befe);
+}
+
+static int tp_fi_read(const struct tp_maps *m, struct tp_fi *fi)
+{
+	memset(fi, 0, sizeof(*fi));
+	return TP_MAP_COLLECT(m->services, struct tp_fi_svc, key, svc,
+			      &fi->svcs, &fi->n_svcs)
+		       ?: TP_MAP_COLLECT_SORTED(m->svc_backends,
+						struct tp_fi_slot, key, id,
+						&fi->slots, &fi->n_slots,
+						tp_fi_slot_cmp)
+		       ?: TP_MAP_COLLECT_SORTED(m->backends, struct tp_fi_be,
+						id, be, &fi->bes, &fi->n_bes,
+						tp_fi_be_cmp)
+		       ?: (m->be_frontends < 0 /* none: nothing is indexed */
+				   ? 0
+				   : TP_MAP_COLLECT_SORTED(
+					     m->be_frontends, struct tp_fi_befe,
+					     key, f, &fi->befe, &fi->n_befe,
+					     tp_fi_befe_cmp));
+}
+
+/* The value of index slot (@svc_id, @slot) in the copy, or NULL. */
+static const __u32 *tp_fi_slot(const struct tp_fi *fi, __u32 svc_id, __u32 slot)
+{
+	struct tp_fi_slot want = { .key = tp_svc_be_key(svc_id, slot) };
+	const struct tp_fi_slot *r;
+
+	if (!fi->n_slots)
+		return NULL;
+	r = bsearch(&want, fi->slots, fi->n_slots, sizeof(want),
+		    tp_fi_slot_cmp);
+	return r ? &r->id : NULL;
+}
+
+/*
+ * tp_service_backends() from the copy: the rows of the backends (at most
+ * TP_MAX_SVC_BACKENDS) the index lists for @svc_id that are still its.
+ */
+static int tp_fi_backends(const struct tp_fi *fi, __u32 svc_id,
+			  struct tp_fi_be **rows)
+{
+	const __u32 *head = tp_fi_slot(fi, svc_id, TP_SVC_BE_HEAD), *id;
+	struct tp_fi_be want, *be;
+	__u32 count, i;
+	int n = 0;
+
+	count = !head			      ? 0
+		: *head > TP_MAX_SVC_BACKENDS ? TP_MAX_SVC_BACKENDS
+					      : *head;
+	for (i = 0; i < count; i++) {
+		id = tp_fi_slot(fi, svc_id, i);
+		if (!id || !fi->n_bes)
+			continue;
+		want.id = *id;
+		be = bsearch(&want, fi->bes, fi->n_bes, sizeof(want),
+			     tp_fi_be_cmp);
+		if (be && be->be.svc_id == svc_id)
+			rows[n++] = be;
+	}
+	return n;
+}
+
+/*
+ * tp_backend_flags() with the copy's tp_be_frontends entry, kept up to
+ * date; a tuple with no entry there takes tp_be_frontend_add()'s path.
+ */
+static __u16 tp_fi_backend_flags(const struct tp_maps *m, struct tp_fi *fi,
+				 const struct tp_svc_key *key,
+				 const struct tp_backend *nb)
+{
+	struct tp_be_key bk = tp_be_key_of(nb, key->proto);
+	struct tp_fi_befe *row =
+		fi->n_befe ? bsearch(&bk, fi->befe, fi->n_befe,
+				     sizeof(*fi->befe), tp_fi_befe_cmp)
+			   : NULL;
+
+	if (!row)
+		return tp_backend_flags(m, key, nb);
+	return tp_be_frontends_put(m, &bk, &row->f, key) ? TP_BACKEND_F_INDEXED
+							 : 0;
+}
+
 /**
  * tp_service_frontends_index() - put every configured backend's frontend
  * into tp_be_frontends and flag the backend (pins written before the
@@ -306,52 +473,48 @@ static __u16 tp_backend_flags(const struct tp_maps *m,
  * @m: maps.
  *
  * Under the writers' lock.  A backend whose tuple's slots are full stays
- * or becomes unflagged: its flows keep their reply keys.
+ * or becomes unflagged: its flows keep their reply keys.  The maps are
+ * read in chunks and compared in memory (every loader start with pins
+ * runs this; one lookup at a time it took 90,000 system calls for 10,000
+ * services); only what changes is written.
  *
  * Return: the number of backends flagged now, or -errno.
  */
 int tp_service_frontends_index(const struct tp_maps *m)
 {
-	struct tp_svc_key sk, snext, *sprev = NULL;
-	__u32 ids[TP_MAX_SVC_BACKENDS];
-	struct tp_backend *bes;
-	struct tp_svc svc;
-	int n, i, flagged = 0, err = 0;
+	struct tp_fi_be *rows[TP_MAX_SVC_BACKENDS];
+	struct tp_backend nb;
+	struct tp_fi fi;
+	int n, i, flagged = 0, err;
+	size_t s;
 	__u16 flags;
 
-	bes = calloc(TP_MAX_SVC_BACKENDS, sizeof(*bes));
-	if (!bes)
-		return -ENOMEM;
-	while (!err && !bpf_map_get_next_key(m->services, sprev, &snext)) {
-		sk = snext;
-		sprev = &sk;
-		if (bpf_map_lookup_elem(m->services, &sk, &svc))
-			continue;
-		n = tp_service_backends(m, svc.id, ids, bes,
-					TP_MAX_SVC_BACKENDS);
-		if (n > TP_MAX_SVC_BACKENDS)
-			n = TP_MAX_SVC_BACKENDS;
+	err = tp_fi_read(m, &fi);
+	for (s = 0; !err && s < fi.n_svcs; s++) {
+		n = tp_fi_backends(&fi, fi.svcs[s].svc.id, rows);
 		for (i = 0; i < n; i++) {
 			/*
 			 * A flagged backend too: its entry may be gone (the
 			 * map's pin removed, a migration that lost it), and
 			 * the flag stays only with the entry.
 			 */
-			flags = tp_backend_flags(m, &sk, &bes[i]);
-			if ((bes[i].flags & TP_BACKEND_F_INDEXED) == flags)
+			nb = rows[i]->be;
+			flags = tp_fi_backend_flags(m, &fi, &fi.svcs[s].key,
+						    &nb);
+			if ((nb.flags & TP_BACKEND_F_INDEXED) == flags)
 				continue;
-			bes[i].flags =
-				(__u16)((bes[i].flags & ~TP_BACKEND_F_INDEXED) |
-					flags);
-			if (bpf_map_update_elem(m->backends, &ids[i], &bes[i],
+			nb.flags = (__u16)((nb.flags & ~TP_BACKEND_F_INDEXED) |
+					   flags);
+			if (bpf_map_update_elem(m->backends, &rows[i]->id, &nb,
 						BPF_EXIST)) {
 				err = -errno;
 				break;
 			}
+			rows[i]->be = nb;
 			flagged += !!flags;
 		}
 	}
-	free(bes);
+	tp_fi_free(&fi);
 	return err ? err : flagged;
 }
 

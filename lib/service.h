@@ -12,6 +12,19 @@
 
 #include "maps.h"
 
+/*
+ * The maps the service writers (tp_service_set(), tp_service_stage*(),
+ * tp_svc_batch_flush(), tp_service_del*()) read and write, for a process
+ * that opens only those (tp_pins_open_some()).  tp_static_nat_uses() and
+ * tp_be_frontend_add() take a map that is not open for "none there", so
+ * a map missing here would pass silently: keep it whole.
+ */
+#define TP_SERVICE_MAPS                                       \
+	(TP_MAP_BIT(services) | TP_MAP_BIT(backends) |        \
+	 TP_MAP_BIT(maglev_slab) | TP_MAP_BIT(svc_backends) | \
+	 TP_MAP_BIT(be_frontends) | TP_MAP_BIT(svc_stats) |   \
+	 TP_MAP_BIT(static_nat) | TP_MAP_BIT(static_nat_rev))
+
 /**
  * struct tp_backend_spec - a backend as a service's desired state names it.
  * @addr:   address.

@@ -329,25 +329,38 @@ static int tp_slab_chunk_open(const struct tp_slab *s, __u32 i, __u32 id)
 	return fd < 0 ? -ESTALE : fd;
 }
 
+/*
+ * Open the next chunk the slab has that @s has not: 1 when one was
+ * opened, 0 when there is none more, or -errno.
+ */
+static int tp_slab_sync_one(struct tp_slab *s)
+{
+	__u32 i = s->core.n_chunks, id;
+	int fd, err;
+
+	if (i >= s->max)
+		return 0;
+	if (bpf_map_lookup_elem(s->fd, &i, &id))
+		return errno == ENOENT ? 0 : -errno;
+	fd = tp_slab_chunk_open(s, i, id);
+	if (fd < 0)
+		return fd;
+	err = tp_slab_add(s, fd);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return 1;
+}
+
 /* Open the chunks other writers created since; 0 or -errno. */
 static int tp_slab_sync(struct tp_slab *s)
 {
-	__u32 i, id;
-	int fd, err;
+	int ret;
 
-	for (i = s->core.n_chunks; i < s->max; i++) {
-		if (bpf_map_lookup_elem(s->fd, &i, &id))
-			return errno == ENOENT ? 0 : -errno;
-		fd = tp_slab_chunk_open(s, i, id);
-		if (fd < 0)
-			return fd;
-		err = tp_slab_add(s, fd);
-		if (err) {
-			close(fd);
-			return err;
-		}
-	}
-	return 0;
+	while ((ret = tp_slab_sync_one(s)) > 0)
+		;
+	return ret;
 }
 
 /*
@@ -453,7 +466,10 @@ static int tp_slab_grow(struct tp_slab *s)
  * @off:  set to its first slot.
  *
  * First fit over the chunks there are; new chunks when none has room
- * (tp_slab_grow()).
+ * (tp_slab_grow()).  Chunks are opened in order only until one has room:
+ * the extent is the one all of them open would give, and a process that
+ * writes one table (a tpctl batch adding a service) does not open and
+ * map the chunks past it, four syscalls each.
  *
  * Return: 0, -ENOSPC when the slab is full, or -errno.
  */
@@ -463,9 +479,13 @@ int tp_slab_alloc(struct tp_slab *s, __u32 size, __u32 *off)
 
 	if (!s)
 		return -EINVAL;
-	err = tp_slab_sync(s);
-	if (!err)
-		err = tp_slab_core_find(&s->core, size, off);
+	while ((err = tp_slab_core_find(&s->core, size, off)) == -ENOSPC) {
+		err = tp_slab_sync_one(s);
+		if (err <= 0) {
+			err = err ? err : -ENOSPC;
+			break;
+		}
+	}
 	if (err == -ENOSPC) {
 		err = tp_slab_grow(s);
 		if (!err)

@@ -7,7 +7,8 @@
  * error names that line and says how many commands before it were
  * applied (they stay).  A file that cannot be read to its end, or a line
  * with a NUL byte, is such a failure too, never a quiet end of file.
- * The maps are opened once for the whole file.  In JSON mode the output
+ * The maps are opened once for the whole file, each when a line first
+ * needs it.  In JSON mode the output
  * is one array of {"command": [...], "output": ...}, as bpftool's.
  *
  * Maglev tables are built once per service per batch: a service or
@@ -100,7 +101,7 @@ static int batch_flush(struct tpctl_ctx *ctx, unsigned long *bad_line)
 
 	if (!tp_svc_batch_pending(ctx->svc_batch))
 		return 0;
-	if (!tpctl_maps(ctx) || tpctl_lock(ctx))
+	if (!tpctl_maps_for(ctx, TP_SERVICE_MAPS) || tpctl_lock(ctx))
 		return -1;
 	err = tp_svc_batch_flush(&ctx->maps, ctx->svc_batch, &key, bad_line);
 	tpctl_unlock(ctx);

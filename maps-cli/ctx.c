@@ -47,6 +47,7 @@ void tpctl_ctx_free(struct tpctl_ctx *ctx)
 	if (ctx->maps_open)
 		tp_maps_close(&ctx->maps);
 	ctx->maps_open = false;
+	ctx->maps_have = 0;
 	tp_json_free(&ctx->json);
 }
 
@@ -70,20 +71,25 @@ int tpctl_err(struct tpctl_ctx *ctx, const char *fmt, ...)
 }
 
 /**
- * tpctl_maps() - the pinned maps, opened on first use.
- * @ctx: the context.
+ * tpctl_maps_for() - the pinned maps, those of @want opened on first use.
+ * @ctx:  the context.
+ * @want: TP_MAP_BIT()s of the maps the caller uses; 0 or TP_MAPS_ALL for
+ *        every map.  Only those fds are valid in what is returned (and
+ *        any a command before opened).
  *
  * Return: the maps, or NULL with the error recorded (what is wrong with
  * the pin root and how to fix it).
  */
-const struct tp_maps *tpctl_maps(struct tpctl_ctx *ctx)
+const struct tp_maps *tpctl_maps_for(struct tpctl_ctx *ctx, __u64 want)
 {
 	char why[TPCTL_ERR_LEN - 8];
 	int err;
 
-	if (ctx->maps_open)
+	if (!want)
+		want = TP_MAPS_ALL;
+	if (ctx->maps_open && (ctx->maps_have & want) == want)
 		return &ctx->maps;
-	err = tp_pins_open(&ctx->maps, ctx->opts.pin_root);
+	err = tp_pins_open_some(&ctx->maps, ctx->opts.pin_root, want);
 	if (err) {
 		tpctl_err(ctx, "%s",
 			  tp_pins_strerror(ctx->opts.pin_root, err, why,
@@ -91,7 +97,19 @@ const struct tp_maps *tpctl_maps(struct tpctl_ctx *ctx)
 		return NULL;
 	}
 	ctx->maps_open = true;
+	ctx->maps_have |= want;
 	return &ctx->maps;
+}
+
+/**
+ * tpctl_maps() - every pinned map, opened on first use.
+ * @ctx: the context.
+ *
+ * Return: as tpctl_maps_for().
+ */
+const struct tp_maps *tpctl_maps(struct tpctl_ctx *ctx)
+{
+	return tpctl_maps_for(ctx, TP_MAPS_ALL);
 }
 
 /**
@@ -217,7 +235,7 @@ static int tpctl_iface_zone(struct tpctl_ctx *ctx, const char *name,
 			ctx,
 			"bad zone '%s': expected a zone number or the name of an interface (no such interface)",
 			name);
-	m = tpctl_maps(ctx);
+	m = tpctl_maps_for(ctx, TP_MAP_BIT(ifaces));
 	if (!m)
 		return -1;
 	if (bpf_map_lookup_elem(m->ifaces, &ifindex, &ifc))

@@ -74,6 +74,8 @@ typedef int tpctl_run_fn(struct tpctl_ctx *ctx, const struct tpctl_args *a);
  * @args:  its arguments in the usage ("VIP:PORT/PROTO [zone ZONE]"), ""
  *         for none; a newline continues them on the next usage line.
  * @help:  what it does, one line.
+ * @maps:  with TPCTL_CMD_WRITES, the maps it uses (TP_MAP_BIT()s), the
+ *         only ones opened for it; 0 (most rows) opens every map.
  */
 struct tpctl_cmd {
 	const char *word;
@@ -83,6 +85,7 @@ struct tpctl_cmd {
 	unsigned int flags;
 	const char *args;
 	const char *help;
+	__u64 maps;
 };
 
 /* Objects that are no OBJECT of the grammar (help, version). */
@@ -228,8 +231,10 @@ struct tpctl_opts {
  * @opts:       the global options.
  * @out:        plain output (stdout).
  * @json:       JSON writer on @out, with opts.json.
- * @maps:       the pinned maps, once opened (@maps_open).
+ * @maps:       the pinned maps, once opened (@maps_open): those the
+ *              commands run so far asked for (tpctl_maps_for()).
  * @maps_open:  @maps is valid.
+ * @maps_have:  the maps of @maps asked for and open (TP_MAP_BIT()s).
  * @lock_fd:    the writers' lock while held, else -1.
  * @lock_dir:   the pin root's fd the lock is taken on, kept open between
  *              the lines of a batch, else -1.
@@ -249,6 +254,7 @@ struct tpctl_ctx {
 	struct tp_json json;
 	struct tp_maps maps;
 	bool maps_open;
+	__u64 maps_have;
 	int lock_fd;
 	int lock_dir;
 	bool in_batch;
@@ -287,6 +293,7 @@ void tpctl_ctx_free(struct tpctl_ctx *ctx);
 int tpctl_err(struct tpctl_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 const struct tp_maps *tpctl_maps(struct tpctl_ctx *ctx);
+const struct tp_maps *tpctl_maps_for(struct tpctl_ctx *ctx, __u64 want);
 int tpctl_lock(struct tpctl_ctx *ctx);
 void tpctl_unlock(struct tpctl_ctx *ctx);
 int tpctl_ok(struct tpctl_ctx *ctx);

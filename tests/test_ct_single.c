@@ -498,6 +498,65 @@ static void test_start_indexes_old_backends(void **state)
 	assert_int_equal(pt_ct_count(h), 1);
 }
 
+/* Is SHARED_VIPS[@i]:80 in BE4[0]:8080's tp_be_frontends entry? */
+static bool shared_vip_indexed(struct th *h, unsigned int i)
+{
+	struct tp_addr be = pt_addr(BE4[0]), vip = pt_addr(SHARED_VIPS[i]);
+
+	return pt_be_frontend_has(h, &be, 8080, IPPROTO_TCP, &vip, htons(80));
+}
+
+/*
+ * The start's pass over a backend tuple whose tp_be_frontends entry it
+ * finds in part: BE4[0]:8080 behind five services, the entry holding
+ * the first two of them, the third's backend unflagged and the fourth's
+ * flagged without its frontend.  The pass fills the entry's free slots
+ * from the services left, and afterwards a backend is flagged exactly
+ * when its frontend is in the entry: four, one of the last three left
+ * out.  A second pass changes nothing.
+ */
+static void test_start_fills_partial_index(void **state)
+{
+	struct th *h = *state;
+	struct tp_be_key bk = { .addr = pt_addr(BE4[0]),
+				.port = htons(8080),
+				.proto = IPPROTO_TCP };
+	struct tp_be_frontends f;
+	struct tp_backend be;
+	unsigned int i, n = 0;
+	int flagged;
+	__u32 id;
+
+	REQUIRE_BPF();
+	for (i = 0; i < 5; i++)
+		pt_service(h, SHARED_VIPS[i], 80, IPPROTO_TCP, BE4, 1, 8080,
+			   NULL, NULL, 0, 0);
+	assert_int_equal(bpf_map_lookup_elem(h->maps.be_frontends, &bk, &f), 0);
+	for (i = 2; i < TP_BE_FRONTENDS; i++)
+		memset(&f.fe[i], 0, sizeof(f.fe[i]));
+	assert_int_equal(
+		bpf_map_update_elem(h->maps.be_frontends, &bk, &f, BPF_EXIST),
+		0);
+	id = pt_svc_backend(h, SHARED_VIPS[2], 80, IPPROTO_TCP, &be);
+	be.flags = 0;
+	assert_int_equal(
+		bpf_map_update_elem(h->maps.backends, &id, &be, BPF_EXIST), 0);
+	assert_true(backend_indexed(h, SHARED_VIPS[3]));
+	assert_false(shared_vip_indexed(h, 3));
+
+	flagged = tp_service_frontends_index(&h->maps);
+	/* two of the last three take the two free slots */
+	assert_true(flagged >= 1 && flagged <= 2);
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(backend_indexed(h, SHARED_VIPS[i]),
+				 shared_vip_indexed(h, i));
+		n += shared_vip_indexed(h, i);
+	}
+	assert_int_equal(n, TP_BE_FRONTENDS);
+	assert_true(shared_vip_indexed(h, 0) && shared_vip_indexed(h, 1));
+	assert_int_equal(tp_service_frontends_index(&h->maps), 0);
+}
+
 static void test_old_layout_flow_keeps_replies(void **state)
 {
 	old_layout_flow(state, false);
@@ -632,6 +691,7 @@ int main(void)
 		T(test_gc_index_used_again_stays),
 		T(test_gc_index_many_backends),
 		T(test_start_indexes_old_backends),
+		T(test_start_fills_partial_index),
 		T(test_old_layout_flow_keeps_replies),
 		T(test_old_layout_flow_backend_indexed_since),
 		T(test_memory_million_flows),

@@ -316,14 +316,35 @@ static __u32 slots_set(int outer, __u32 max)
 }
 
 /*
+ * A tp_maglev_slab of @slots chunks (*@outer, empty) and the chunk map
+ * its slots are shaped by (*@inner); the test is skipped without BPF.
+ */
+static void slab_maps(__u32 slots, int *inner, int *outer)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, io, .map_flags = BPF_F_MMAPABLE);
+	LIBBPF_OPTS(bpf_map_create_opts, oo);
+
+	*inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "tp_maglev_chunk",
+				sizeof(__u32), sizeof(struct tp_maglev_block),
+				TP_MAGLEV_CHUNK_BLOCKS, &io);
+	if (*inner < 0) {
+		print_message("skipped: no BPF maps here: %s\n",
+			      strerror(errno));
+		skip();
+	}
+	oo.inner_map_fd = *inner;
+	*outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "tp_maglev_slab",
+				sizeof(__u32), sizeof(__u32), slots, &oo);
+	assert_true(*outer >= 0);
+}
+
+/*
  * A slab of real maps grows by as many chunks as it has, at most 4, each
  * named by its slot (one batch update: one grace period), and never past
  * the slab's slots.  Three of the largest tables fill a chunk.
  */
 static void test_slab_grows_in_batches(void **state)
 {
-	LIBBPF_OPTS(bpf_map_create_opts, io, .map_flags = BPF_F_MMAPABLE);
-	LIBBPF_OPTS(bpf_map_create_opts, oo);
 	static const __u32 after[] = { 1, 2, 4, 8, 12, 14 };
 	struct tp_slab_usage u;
 	struct tp_slab *slab;
@@ -331,18 +352,7 @@ static void test_slab_grows_in_batches(void **state)
 	__u32 off, i, k;
 
 	(void)state;
-	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "tp_maglev_chunk",
-			       sizeof(__u32), sizeof(struct tp_maglev_block),
-			       TP_MAGLEV_CHUNK_BLOCKS, &io);
-	if (inner < 0) {
-		print_message("skipped: no BPF maps here: %s\n",
-			      strerror(errno));
-		skip();
-	}
-	oo.inner_map_fd = inner;
-	outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "tp_maglev_slab",
-			       sizeof(__u32), sizeof(__u32), 14, &oo);
-	assert_true(outer >= 0);
+	slab_maps(14, &inner, &outer);
 	slab = tp_slab_open(outer, NULL);
 	assert_non_null(slab);
 	for (i = 0; i < sizeof(after) / sizeof(after[0]); i++) {
@@ -360,6 +370,50 @@ static void test_slab_grows_in_batches(void **state)
 	close(inner);
 }
 
+/*
+ * A writer that opens the slab afresh (a tpctl process) opens chunks only
+ * until one has room, and still takes the extent first fit over every
+ * chunk gives: a largest table, which fits nowhere before the last chunk
+ * and then in a hole of the first, each time where a writer with every
+ * chunk open puts it.
+ */
+static void test_slab_fresh_writer_first_fit(void **state)
+{
+	struct tp_slab *all, *fresh;
+	__u32 off, want, hole, i;
+	int inner, outer;
+
+	(void)state;
+	slab_maps(8, &inner, &outer);
+	all = tp_slab_open(outer, NULL);
+	assert_non_null(all);
+	/* 3 largest tables a chunk: chunks 0 to 2 full, 3 with one */
+	for (i = 0; i < 10; i++)
+		assert_int_equal(tp_slab_alloc(all, 65521, &off), 0);
+	assert_int_equal(off >> TP_MAGLEV_CHUNK_SHIFT, 3);
+	for (i = 0; i < 2; i++) {
+		/* where a writer with every chunk open puts a table */
+		assert_int_equal(tp_slab_alloc(all, 65521, &want), 0);
+		tp_slab_release(all, want, 65521);
+		fresh = tp_slab_open(outer, NULL);
+		assert_non_null(fresh);
+		assert_int_equal(tp_slab_alloc(fresh, 65521, &off), 0);
+		assert_int_equal(off, want);
+		tp_slab_release(fresh, off, 65521);
+		tp_slab_close(fresh);
+		if (i)
+			break;
+		assert_int_equal(want >> TP_MAGLEV_CHUNK_SHIFT, 3);
+		/* then a hole in chunk 0: the first fit is there */
+		hole = TP_MAGLEV_META_BLOCKS << TP_MAGLEV_BLOCK_SHIFT;
+		tp_slab_release(all, hole, 65521);
+	}
+	assert_int_equal(want, hole);
+	tp_slab_close(all);
+	close(outer);
+	close(inner);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -370,6 +424,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_slab_fill, setup,
 						teardown),
 		cmocka_unit_test(test_slab_grows_in_batches),
+		cmocka_unit_test(test_slab_fresh_writer_first_fit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

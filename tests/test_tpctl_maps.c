@@ -763,6 +763,100 @@ static void test_backend_roundtrip(void **state)
 }
 
 /*
+ * The backend @be of the service @svc_str is flagged TP_BACKEND_F_INDEXED
+ * and its tuple's tp_be_frontends entry names the service.
+ */
+static void tm_check_indexed(const char *svc_str, const char *be)
+{
+	struct tp_svc_key k = tm_key(svc_str);
+	struct tp_backend bes[TP_MAX_SVC_BACKENDS];
+	__u32 ids[TP_MAX_SVC_BACKENDS];
+	struct tp_be_frontends fe;
+	struct tp_addr want = tm_addr(be);
+	struct tp_be_key bk;
+	struct tp_svc svc;
+	int n, i, j, found = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(tm.maps.services, &k, &svc), 0);
+	n = tp_service_backends(&tm.maps, svc.id, ids, bes,
+				TP_MAX_SVC_BACKENDS);
+	for (i = 0; i < n; i++) {
+		if (memcmp(&bes[i].addr, &want, sizeof(want)))
+			continue;
+		found = 1;
+		if (!(bes[i].flags & TP_BACKEND_F_INDEXED))
+			fail_msg("%s: backend %s is not flagged indexed",
+				 svc_str, be);
+		bk = tp_be_key_of(&bes[i], k.proto);
+		assert_int_equal(
+			bpf_map_lookup_elem(tm.maps.be_frontends, &bk, &fe), 0);
+		for (j = 0; j < TP_BE_FRONTENDS; j++)
+			if (!memcmp(&fe.fe[j], &k, sizeof(k)))
+				break;
+		if (j == TP_BE_FRONTENDS)
+			fail_msg("%s: tp_be_frontends of %s lacks it", svc_str,
+				 be);
+	}
+	if (!found)
+		fail_msg("%s: no backend %s", svc_str, be);
+}
+
+/*
+ * The service and backend writers open only the maps lib/service.c uses
+ * (TP_SERVICE_MAPS); the checks and writes it makes in maps beside the
+ * service's own still happen, alone and in a batch: a static NAT
+ * address, tailnet (tp_static_nat) or inner (tp_static_nat_rev), is no
+ * VIP; a backend's frontend is indexed (tp_be_frontends); a zone by
+ * interface name (tp_ifaces).
+ */
+static void test_service_writer_maps(void **state)
+{
+	struct tp_iface lo = { .zone = 7 };
+	__u32 lo_idx = if_nametoindex("lo");
+	struct tp_svc svc;
+	struct tp_svc_key k;
+	struct tm_res r;
+
+	TM_REQUIRE();
+	tm_ok("nat static add 100.64.7.7 198.18.2.7");
+	tm_fails(
+		"cannot write service 100.64.7.7:80/tcp: Address already in use",
+		"service add 100.64.7.7:80/tcp");
+	tm_fails(
+		"cannot write service 198.18.2.7:80/tcp: Address already in use",
+		"service add 198.18.2.7:80/tcp");
+	tm_exec(&r, "service add 198.18.2.7:80/tcp\n", 0, tm.pin_root,
+		"batch -");
+	assert_int_equal(r.status, 1);
+	assert_string_equal(
+		r.err,
+		"Error: line 1: cannot write service 198.18.2.7:80/tcp: Address already in use "
+		"(the batch stopped there; nothing was applied)\n");
+	tm_res_free(&r);
+	assert_int_equal(tm_count(tm.maps.services), 0);
+
+	tm_ok("service add " TM_VIP);
+	tm_ok("backend add " TM_VIP " 198.18.1.1:8080");
+	tm_check_indexed(TM_VIP, "198.18.1.1");
+	tm_exec(&r,
+		"service add 198.19.0.11:80/tcp\n"
+		"backend add 198.19.0.11:80/tcp 198.18.1.2:8080\n",
+		0, tm.pin_root, "batch -");
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.err, "");
+	tm_res_free(&r);
+	tm_check_indexed("198.19.0.11:80/tcp", "198.18.1.2");
+
+	assert_true(lo_idx > 0);
+	assert_int_equal(
+		bpf_map_update_elem(tm.maps.ifaces, &lo_idx, &lo, BPF_ANY), 0);
+	tm_ok("service add 198.19.0.12:80/tcp zone lo");
+	k = tm_key("198.19.0.12:80/tcp");
+	assert_int_equal(bpf_map_lookup_elem(tm.maps.services, &k, &svc), 0);
+	assert_int_equal(svc.zone, 7);
+}
+
+/*
  * A service an older writer left with a backend of the other address
  * family: changing it through tpctl fails with lib/service.c's reason,
  * and leaves it as it was.
@@ -2804,6 +2898,7 @@ int main(void)
 		cmocka_unit_test_setup(test_service_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_backend_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_backend_mixed_family, tm_setup),
+		cmocka_unit_test_setup(test_service_writer_maps, tm_setup),
 		cmocka_unit_test_setup(test_identity_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_guard_roundtrip, tm_setup),
 		cmocka_unit_test_setup(test_nat_static_roundtrip, tm_setup),
