@@ -184,11 +184,13 @@ $(OUT)/bench/bench_prog: bench/bench_prog.c $(OUT)/bench/ref.skel.h $(TEST_SUPPO
 	$(call msg,CC,$@)$(CC) $(CFLAGS) -Itests -Iloader -I$(OUT)/bench $(filter %.c %.o %.a,$^) -o $@ \
 		$(LDLIBS) $(LOADER_LIBS) -lcmocka
 
-# the traffic client/server and the table generator of bench/kubeproxy.sh
-$(OUT)/bench/connbench $(OUT)/bench/kpgen: $(OUT)/bench/%: bench/%.c | $(OUT)/bench
+# the traffic client/server, the table generator and the command timer of
+# bench/kubeproxy.sh
+$(OUT)/bench/connbench $(OUT)/bench/kpgen $(OUT)/bench/spawntime: $(OUT)/bench/%: bench/%.c | $(OUT)/bench
 	$(call msg,CC,$@)$(CC) $(CFLAGS) $< -o $@
 
-bench-build: $(OUT)/bench/bench_prog $(OUT)/bench/connbench $(OUT)/bench/kpgen
+bench-build: $(OUT)/bench/bench_prog $(OUT)/bench/connbench $(OUT)/bench/kpgen \
+	$(OUT)/bench/spawntime
 
 # Program cost beside references, and its scaling (bench/bench_prog.c);
 # then the ClusterIP path against kube-proxy's iptables and nftables shapes,
