@@ -1134,12 +1134,14 @@ __noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now,
 	keyed = (e->flags & (TP_CT_F_DNAT | TP_CT_F_RINDEX)) == TP_CT_F_DNAT;
 	/*
 	 * Free: nothing to retire under @key, and @key no live flow's reply
-	 * tuple (the reversed lookup, the index).  An entry another CPU
-	 * writes at either since is what it could have written right after
-	 * these lookups too: the same flow's packet on another CPU (its
-	 * entry overwritten below, as a live entry found here would be),
-	 * or a flow whose reply tuple @key is (both flows live, as when it
-	 * lands after the check below).
+	 * tuple (the reversed lookup, the index).  Safe to skip looking
+	 * again: an entry another CPU writes there meanwhile could as well
+	 * land right after a second lookup, so no verdict changes.  The same
+	 * flow's packet on another CPU: its entry is overwritten below, as
+	 * one found live here would be (a reply key it wrote is replaced
+	 * or, to another backend, left to be ignored: its flow no longer
+	 * points back).  A flow whose reply tuple @key is: both live, as
+	 * when it lands after tp_ct_reply_of() below.
 	 */
 	old = free ? NULL : tp_ct_get(key);
 
