@@ -391,7 +391,8 @@ static __always_inline __u8 tp_recheck(struct __sk_buff *skb, int hook,
  * Write a new flow's entries.  @e has the NAT fields set; @rev is the
  * policy revision read before the decision @d (userspace bumps it after
  * writing the rules, so a rule written meanwhile is seen by the next
- * packet's re-check).
+ * packet's re-check).  p->ct_free: tp_ingress_flow() found the tuple
+ * free (never set for a flow leaving to the tailnet).
  */
 static __always_inline int
 tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *p, __u64 now,
@@ -417,7 +418,8 @@ tp_flow_commit(struct __sk_buff *skb, struct tp_pkt *p, __u64 now,
 	e->out_zone = q->out_zone;
 	e->rk_check_s = (__u8)sec;
 
-	ret = tp_ct_create(&p->tuple, now); /* writes scr->flow, e */
+	/* writes scr->flow, e */
+	ret = tp_ct_create(&p->tuple, now, p->ct_free ? TP_CT_NEW_FREE : 0);
 	if (!ret && (e->flags & TP_CT_F_SNAT))
 		ret = tp_ct_snat_reserve(&p->tuple,
 					 now); /* sets e->snat_port */
@@ -685,8 +687,8 @@ __noinline int tp_ingress_new(struct __sk_buff *skb)
 		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
 	if (tp_rindex_wanted(indexed, p, e, q.out_zone))
 		e->flags |= TP_CT_F_RINDEX;
-	ret = tp_flow_commit(skb, p, now, scr, &q, &d,
-			     rev); /* SNAT, masquerade: takes a port */
+	/* SNAT, masquerade: takes a port */
+	ret = tp_flow_commit(skb, p, now, scr, &q, &d, rev);
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
 	if (tp_ct_is_masq(e))
@@ -852,6 +854,14 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb,
 			return tp_flow_orig(skb, TP_HOOK_FROM_TAILNET, p, e,
 					    now);
 	} else {
+		/*
+		 * No entry under the tuple, and below none whose reply tuple
+		 * it is: a new flow's tp_ct_create() need not look again.
+		 * Kept in the scratch, not the stack (Linux 6.1's 512 bytes).
+		 * A flow it reopens, or an expired one, is looked up there
+		 * again (its reply keys go).
+		 */
+		p->ct_free = !e;
 		e = tp_ct_reply_of(&p->tuple, e, now, &orig);
 		/*
 		 * An echo request is no reply, though with id 0 it carries
@@ -1394,8 +1404,8 @@ __noinline int tp_egress_new(struct __sk_buff *skb)
 	masq = tp_egress_masq(p, &scr->flow);
 	if (masq < 0)
 		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, -masq);
-	ret = tp_flow_commit(skb, p, now, scr, &q, &d,
-			     rev); /* masquerade: takes a port */
+	/* masquerade: takes a port */
+	ret = tp_flow_commit(skb, p, now, scr, &q, &d, rev);
 	/*
 	 * This host's own flow from the zone's address whose reply tuple is
 	 * taken (a masqueraded flow holds its port or echo id: ping ids are
@@ -1406,7 +1416,7 @@ __noinline int tp_egress_new(struct __sk_buff *skb)
 	if (!masq && ret == -TP_DROP_CT_CLASH &&
 	    tp_masq_own(p, &scr->flow.nat_addr)) {
 		scr->flow.flags |= TP_CT_F_SNAT | TP_CT_F_MASQ;
-		ret = tp_ct_create(&p->tuple, now);
+		ret = tp_ct_create(&p->tuple, now, 0);
 		if (!ret)
 			ret = tp_ct_snat_reserve(&p->tuple, now);
 		if (!ret) {

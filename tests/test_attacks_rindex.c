@@ -22,6 +22,7 @@
 #include "conntrack.h"
 #include "gc.h"
 #include "pkttest.h"
+#include "rowtest.h"
 #include "service.h"
 
 #define VIP4_2 "198.19.0.11" /* a second service of the web backend */
@@ -145,6 +146,60 @@ static void test_fault_upgrade_reindexes_flagged_backends(void **state)
 	pt_web_in(h, SYN);
 	pt_check_ct_dnat(h, &k, BE4[0], 8080, TP_CT_SYN_SENT);
 	pt_web_reply(h, SYN | ACK);
+}
+
+/*
+ * Two live indexed flows on one reply tuple, CLIENT4:40000 to VIP4 and to
+ * VIP4_2 of one backend (the state two CPUs creating both at once leave:
+ * each one's clash check done before the other's write), the VIP4 flow
+ * reset; then a SYN reopens it.  Its reply tuple is the VIP4_2 flow's:
+ * a clash, whichever frontend tp_be_frontends lists first (the check
+ * passed over the reopened flow's own candidate only when the index
+ * listed it first, and let the SYN take the tuple), the reset flow kept.
+ */
+static void reopen_beside_second_owner(struct th *h, bool second_first)
+{
+	struct tp_ct_key a = web_key(),
+			 b = pt_ct_key(CLIENT4, 40000, VIP4_2, 80, TCP);
+	struct tp_ct_entry e;
+
+	if (second_first)
+		pt_service(h, VIP4_2, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_service(h);
+	if (!second_first)
+		pt_service(h, VIP4_2, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	pt_web_in(h, SYN);
+	e = pt_ct_must(h, &a);
+	assert_true(e.flags & TP_CT_F_RINDEX);
+	assert_int_equal(bpf_map_update_elem(tp_ct_fd(&h->maps, TCP), &b, &e,
+					     BPF_NOEXIST),
+			 0);
+	pt_web_in(h, RST);
+	assert_int_equal(pt_ct_must(h, &a).state, TP_CT_RESET);
+	pt_expect_untouched(h, TH_FROM_TAILNET,
+			    FLOWP(CLIENT4, 40000, VIP4, 80, TCP, SYN), DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_CT_CLASH), 1);
+	e = pt_ct_must(h, &a);
+	assert_int_equal(e.state, TP_CT_RESET);
+	assert_int_equal(e.packets[TP_CT_DIR_ORIG], 2);
+	assert_int_equal(pt_ct_count(h), 2);
+}
+
+/* The index's two orders, one test each (rowtest.h). */
+static const struct reopen_case {
+	const char *name;
+	bool second_first;
+} reopen_cases[] = {
+	{ "test_fault_reopen_beside_second_owner", false },
+	{ "test_fault_reopen_beside_second_owner_listed_first", true },
+};
+
+static void test_reopen_case(void **state)
+{
+	const struct reopen_case *c = rt_row();
+
+	REQUIRE_BPF();
+	reopen_beside_second_owner(*state, c->second_first);
 }
 
 /* ---- attacks that held ---------------------------------------------------- */
@@ -346,6 +401,8 @@ int main(void)
 		T(test_fault_flag_without_index_entry),
 		T(test_fault_index_entry_gone_under_live_flow),
 		T(test_fault_upgrade_reindexes_flagged_backends),
+		RT_TEST(reopen_cases, 0, test_reopen_case),
+		RT_TEST(reopen_cases, 1, test_reopen_case),
 		T(test_holds_two_frontends_one_client_port),
 		T(test_holds_keyed_and_indexed_one_reply_tuple),
 		T(test_holds_flow_delete_indexed),

@@ -425,11 +425,13 @@ tp_ct_replies_from_tailnet(const struct tp_ct_entry *e, __u16 zone)
 /*
  * The body of tp_ct_rindex_owner() (which see), inlined where one more
  * call frame would pass Linux 6.1's 512 bytes of combined stack: the
- * SNAT port tries are five frames deep already.
+ * SNAT port tries are five frames deep already.  @skip_self: a
+ * candidate that is scr->okey (the flow a clash check is made for) is
+ * not looked up; it would be no other flow.
  */
 static __always_inline int tp_ct_rindex_find(struct tp_scratch *scr,
 					     const struct tp_ct_key *key_arg,
-					     __u64 now)
+					     __u64 now, bool skip_self)
 {
 	const __u32 want = TP_CT_F_DNAT | TP_CT_F_RINDEX;
 	const __u32 flags =
@@ -458,6 +460,13 @@ static __always_inline int tp_ct_rindex_find(struct tp_scratch *scr,
 		scr->riorig.proto = scr->rikey.proto;
 		scr->riorig.pad = 0;
 		scr->riorig.zone = scr->rikey.zone;
+		/*
+		 * tp_ct_rindex_taken() asks for a flow other than this
+		 * one: its own tuple's lookup (a new flow's: one more miss
+		 * into the table) would answer nothing it wants
+		 */
+		if (skip_self && tp_ct_key_eq(&scr->riorig, &scr->okey))
+			continue;
 		e = tp_ct_get(&scr->riorig);
 		/*
 		 * tp_ct_is_reply_key() for such a flow (no SNAT, no
@@ -489,18 +498,20 @@ static __always_inline int tp_ct_rindex_find(struct tp_scratch *scr,
  * A global function, its loop verified once.  It keeps its copy of
  * @key_arg, the backend tuple and the candidate in scr->rikey,
  * scr->ribe and scr->riorig, which no caller uses: callers may pass any
- * other scratch field.
+ * other scratch field.  @skip_self: the candidate scr->okey is passed
+ * over (tp_ct_rindex_find()).
  *
  * Return: 1 with the flow's original tuple in scr->riorig, else 0.
  */
-__noinline int tp_ct_rindex_owner(const struct tp_ct_key *key_arg, __u64 now)
+__noinline int tp_ct_rindex_owner(const struct tp_ct_key *key_arg, __u64 now,
+				  bool skip_self)
 {
 	struct tp_scratch *scr;
 
 	if (!key_arg)
 		return 0; /* a global function's pointers may be NULL */
 	scr = tp_scratch_get();
-	return scr ? tp_ct_rindex_find(scr, key_arg, now) : 0;
+	return scr ? tp_ct_rindex_find(scr, key_arg, now, skip_self) : 0;
 }
 
 /*
@@ -515,7 +526,7 @@ tp_ct_rindex_flow(const struct tp_ct_key *key, __u64 now,
 	struct tp_scratch *scr;
 	struct tp_ct_entry *e;
 
-	if (!tp_ct_rindex_owner(key, now))
+	if (!tp_ct_rindex_owner(key, now, false))
 		return NULL;
 	scr = tp_scratch_get();
 	if (!scr)
@@ -529,7 +540,9 @@ tp_ct_rindex_flow(const struct tp_ct_key *key, __u64 now,
  * Is @k the reply tuple of a live RINDEX flow other than the one at
  * @self?  (tp_ct_key_live(): such a flow has no entry at @k.)  @deep:
  * the caller is as many frames deep as 6.1 allows (the SNAT port
- * tries): the search is inlined, not called.
+ * tries): the search is inlined, not called.  Every caller's @self is
+ * its global function's copy of its key, scr->okey: the search passes
+ * over that candidate without looking it up.
  */
 static __always_inline bool tp_ct_rindex_taken(const struct tp_ct_key *k,
 					       const struct tp_ct_key *self,
@@ -539,8 +552,8 @@ static __always_inline bool tp_ct_rindex_taken(const struct tp_ct_key *k,
 
 	if (!scr)
 		return false;
-	if (deep ? !tp_ct_rindex_find(scr, k, now)
-		 : !tp_ct_rindex_owner(k, now))
+	if (deep ? !tp_ct_rindex_find(scr, k, now, true)
+		 : !tp_ct_rindex_owner(k, now, true))
 		return false;
 	return !tp_ct_key_eq(&scr->riorig, self);
 }
@@ -668,14 +681,18 @@ tp_ct_snat_flow_of(const struct tp_ct_key *rkey, __u64 now,
  * @other: scratch for the other flow's tuple.
  * @deep:  the caller may not call one more global function (Linux 6.1's
  *         combined stack: tp_ct_rindex_taken()).
+ * @held:  set when @k holds an entry (NULL: not asked).
  */
-static __always_inline bool tp_ct_key_live(const struct tp_ct_key *k,
-					   const struct tp_ct_key *self,
-					   bool may_take_egress, __u64 now,
-					   struct tp_ct_key *other, bool deep)
+static __always_inline bool tp_ct_key_taken(const struct tp_ct_key *k,
+					    const struct tp_ct_key *self,
+					    bool may_take_egress, __u64 now,
+					    struct tp_ct_key *other, bool deep,
+					    bool *held)
 {
 	struct tp_ct_entry *cur = tp_ct_get(k), *f;
 
+	if (held)
+		*held = cur != NULL;
 	if (cur && !(cur->flags & TP_CT_F_REPLY_KEY))
 		return !tp_ct_expired(cur, now) &&
 		       !(may_take_egress && (cur->flags & TP_CT_F_EGRESS));
@@ -690,6 +707,15 @@ static __always_inline bool tp_ct_key_live(const struct tp_ct_key *k,
 			return true;
 	}
 	return tp_ct_rindex_taken(k, self, now, deep);
+}
+
+static __always_inline bool tp_ct_key_live(const struct tp_ct_key *k,
+					   const struct tp_ct_key *self,
+					   bool may_take_egress, __u64 now,
+					   struct tp_ct_key *other, bool deep)
+{
+	return tp_ct_key_taken(k, self, may_take_egress, now, other, deep,
+			       NULL);
 }
 
 /*
@@ -947,7 +973,7 @@ __noinline int tp_ct_snat_rev_taken(const struct tp_ct_key *key_arg, __u64 now)
 	    tp_ct_is_reply_key(f, &scr->rev, &scr->rkey))
 		return -EEXIST;
 	/* a DNAT flow without a reply key holds its reply tuple the same way */
-	return tp_ct_rindex_find(scr, &scr->rkey, now) ? -EEXIST : 0;
+	return tp_ct_rindex_find(scr, &scr->rkey, now, false) ? -EEXIST : 0;
 }
 
 /*
@@ -1047,10 +1073,18 @@ __noinline int tp_ct_snat_reserve(const struct tp_ct_key *key_arg, __u64 now)
 	return ret == -EEXIST ? -TP_DROP_SNAT_EXHAUSTED : -TP_DROP_CT_FULL;
 }
 
+/*
+ * What the caller of tp_ct_create() learnt of a new flow's tuples just
+ * before (0: nothing).  TP_CT_NEW_FREE: its own tuple held no entry and
+ * was no live flow's reply tuple (tp_ingress_flow()'s two lookups).
+ */
+#define TP_CT_NEW_FREE 1
+
 /**
  * tp_ct_create() - write a new flow's entries.
  * @key_arg: original tuple.
  * @now:     tp_now().
+ * @known:   TP_CT_NEW_FREE or 0.
  *
  * The flow entry is the per-CPU scratch's flow (NAT fields and out_zone
  * filled in); scr->okey, rkey, rev and reply are used.
@@ -1067,6 +1101,10 @@ __noinline int tp_ct_snat_reserve(const struct tp_ct_key *key_arg, __u64 now)
  * tuple there is a clash) and written by the caller
  * (tp_ct_write_reply_key()).
  *
+ * With TP_CT_NEW_FREE the lookups that learnt it are not made again:
+ * they were never atomic with the writes below either (see the comments
+ * there for why skipping them is safe under concurrency).
+ *
  * A global function: the verifier checks it once, not at each of its
  * callers' paths (their processed instructions were 84k and 81k inlined).
  *
@@ -1075,12 +1113,13 @@ __noinline int tp_ct_snat_reserve(const struct tp_ct_key *key_arg, __u64 now)
  * another live flow's, -TP_DROP_CT_FULL when an entry cannot be
  * written, or tp_ct_snat_reserve()'s errors.
  */
-__noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now)
+__noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now,
+			    __u32 known)
 {
 	struct tp_scratch *scr = tp_ct_fn_scratch(key_arg);
+	bool from_tailnet, keyed, free, held;
 	const struct tp_ct_key *key;
 	const struct tp_ct_entry *e;
-	bool from_tailnet, keyed;
 	struct tp_ct_entry *old;
 
 	if (!scr)
@@ -1088,16 +1127,28 @@ __noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now)
 	key = &scr->okey;
 	e = &scr->flow;
 	from_tailnet = !(e->flags & TP_CT_F_EGRESS);
+	free = known & TP_CT_NEW_FREE;
 	/* the backend's flag without its index entry: a reply key after all */
 	if ((e->flags & TP_CT_F_RINDEX) && !tp_ct_be_lists(key, e, &scr->ribe))
 		scr->flow.flags &= (__u8)~TP_CT_F_RINDEX;
 	keyed = (e->flags & (TP_CT_F_DNAT | TP_CT_F_RINDEX)) == TP_CT_F_DNAT;
-	old = tp_ct_get(key);
+	/*
+	 * Free: nothing to retire under @key, and @key no live flow's reply
+	 * tuple (the reversed lookup, the index).  Safe to skip looking
+	 * again: an entry another CPU writes there meanwhile could as well
+	 * land right after a second lookup, so no verdict changes.  The same
+	 * flow's packet on another CPU: its entry is overwritten below, as
+	 * one found live here would be (a reply key it wrote is replaced
+	 * or, to another backend, left to be ignored: its flow no longer
+	 * points back).  A flow whose reply tuple @key is: both live, as
+	 * when it lands after tp_ct_reply_of() below.
+	 */
+	old = free ? NULL : tp_ct_get(key);
 
 	if (old && !(old->flags & TP_CT_F_REPLY_KEY))
 		tp_ct_drop_reply_keys(key, old, &scr->rkey);
 	if (e->flags & TP_CT_F_SNAT) /* the caller: tp_ct_snat_reserve() */
-		return tp_ct_reply_of(key, old, now, &scr->rev)
+		return !free && tp_ct_reply_of(key, old, now, &scr->rev)
 			       ? -TP_DROP_CT_CLASH
 			       : 0;
 	/*
@@ -1113,14 +1164,22 @@ __noinline int tp_ct_create(const struct tp_ct_key *key_arg, __u64 now)
 			return -TP_DROP_CT_CLASH;
 	}
 	tp_ct_reply_tuple(key, e, NULL, &scr->rkey);
-	if (tp_ct_key_live(&scr->rkey, key, from_tailnet, now, &scr->rev,
-			   false) ||
-	    tp_ct_reply_of(key, old, now, &scr->rev))
+	if (tp_ct_key_taken(&scr->rkey, key, from_tailnet, now, &scr->rev,
+			    false, &held) ||
+	    (!free && tp_ct_reply_of(key, old, now, &scr->rev)))
 		return -TP_DROP_CT_CLASH;
-	tp_ct_retire(&scr->rkey, &scr->rev);
-	/* found by reversing or by tp_be_frontends: nothing may sit there */
-	if (!keyed)
-		tp_ct_del(&scr->rkey);
+	/*
+	 * Nothing under the reply tuple when tp_ct_key_taken() looked: none
+	 * to retire or empty.  An entry written there since is one another
+	 * CPU could as well have written after the retire and delete below:
+	 * a keyed flow's put replaces it, an unkeyed one leaves it, as then.
+	 */
+	if (held) {
+		tp_ct_retire(&scr->rkey, &scr->rev);
+		/* found by reversing or by tp_be_frontends: nothing may sit there */
+		if (!keyed)
+			tp_ct_del(&scr->rkey);
+	}
 	if (tp_ct_put(key, e))
 		return -TP_DROP_CT_FULL;
 	if (!keyed)

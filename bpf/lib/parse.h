@@ -130,6 +130,12 @@ struct tp_pkt {
 	__u8 frag_nh;
 	__u8 tcp_flags;
 	__u8 icmp_type;
+	/*
+	 * Not the parse's: tp_ingress_flow() found no conntrack entry under
+	 * the tuple and no live flow whose reply tuple it is (the new flow's
+	 * tp_ct_create() need not look again: TP_CT_NEW_FREE)
+	 */
+	bool ct_free;
 	struct tp_inner inner;
 };
 
