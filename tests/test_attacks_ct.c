@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 
 #include "pkttest.h"
 #include "policy.h"
+#include "rowtest.h"
 #include "service.h"
 
 #define ID_CLIENT 300 /* zone 1: 100.64.0.0/24 */
@@ -1341,6 +1343,531 @@ static void test_holds_exhaustion_evicts_dnat_entries(void **state)
 	pt_expect_revnat(h, reply, VIP4, 80);
 }
 
+/* ---- a new flow's skipped lookups ----------------------------------------- */
+
+/*
+ * A new flow from the tailnet no longer looks again at its own tuple nor
+ * asks again whose reply it is when its flow lookup found nothing there
+ * (p->ct_free), and skips the retire and delete under its reply tuple
+ * when nothing sat there.  Each row leaves what a hostile peer, an old
+ * flow or an eviction can leave (an expired or reset flow on the tuple,
+ * an orphan reply key under it or under the reply tuple, a pod's or an
+ * untranslated flow on the reply tuple, a second frontend, a crossing,
+ * a fragment, the scratch of the packet before), then sends its packets:
+ * the verdicts, the clash drops and every conntrack entry after them
+ * (tuple, flags, state, translation, counts, expiry) must be those the
+ * datapath left before that change: each digest was recorded by this
+ * file built against that datapath (main at 70f2006), and a failure
+ * prints the verdicts and entries it covers.
+ */
+#define NF_VIP2	 "198.19.0.11"	      /* a second service of the web backend */
+#define NF_LATER (T0 + 3600 * SEC_NS) /* every flow of T0 expired */
+
+struct nf_log {
+	char text[8192];
+	size_t len;
+};
+
+static void nf_note(struct nf_log *log, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void nf_note(struct nf_log *log, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(log->text + log->len, sizeof(log->text) - log->len, fmt,
+		      ap);
+	va_end(ap);
+	assert_true(n >= 0 && (size_t)n < sizeof(log->text) - log->len);
+	log->len += (size_t)n;
+}
+
+static void nf_hex(char *out, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+/*
+ * One conntrack entry as a line: what the comparison covers (not the
+ * service and backend ids, which the harness draws at random).
+ */
+static void nf_entry_line(const struct tp_ct_key *k,
+			  const struct tp_ct_entry *e, char *line, size_t size)
+{
+	char s[33], d[33], nat[33];
+
+	nf_hex(s, &k->saddr, sizeof(k->saddr));
+	nf_hex(d, &k->daddr, sizeof(k->daddr));
+	nf_hex(nat, &e->nat_addr, sizeof(e->nat_addr));
+	snprintf(line, size,
+		 "%s:%u>%s:%u/%u z%u f%x s%u %s:%u pk%u/%u "
+		 "b%llu/%llu x%u c%u v%u oz%u sp%u\n",
+		 s, ntohs(k->sport), d, ntohs(k->dport), k->proto, k->zone,
+		 e->flags, e->state, nat, ntohs(e->nat_port), e->packets[0],
+		 e->packets[1], (unsigned long long)e->bytes[0],
+		 (unsigned long long)e->bytes[1], e->expires_s, e->created_s,
+		 e->verdict, e->out_zone, ntohs(e->snat_port));
+}
+
+static int nf_line_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every entry of both tables, sorted, appended to @log. */
+static void nf_note_table(struct nf_log *log, struct th *h)
+{
+	static char lines[64][256];
+	char *sorted[64];
+	struct tp_ct_key k, next;
+	struct tp_ct_entry e;
+	int fds[2] = { h->maps.ct, h->maps.ct_any };
+	size_t n = 0, i;
+	void *prev;
+
+	for (i = 0; i < 2; i++) {
+		for (prev = NULL; !bpf_map_get_next_key(fds[i], prev, &next);
+		     prev = &k) {
+			k = next;
+			assert_int_equal(bpf_map_lookup_elem(fds[i], &k, &e),
+					 0);
+			assert_true(n < 64);
+			nf_entry_line(&k, &e, lines[n], sizeof(lines[n]));
+			sorted[n] = lines[n];
+			n++;
+		}
+	}
+	qsort(sorted, n, sizeof(sorted[0]), nf_line_cmp);
+	for (i = 0; i < n; i++)
+		nf_note(log, "%s", sorted[i]);
+}
+
+static __u64 nf_digest(const struct nf_log *log)
+{
+	__u64 h = 14695981039346656037ULL; /* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < log->len; i++)
+		h = (h ^ (unsigned char)log->text[i]) * 1099511628211ULL;
+	return h;
+}
+
+static void nf_in(struct th *h, struct nf_log *log, const char *src,
+		  __u16 sport, const char *dst, __u16 dport, __u8 proto,
+		  __u8 flags)
+{
+	nf_note(log, "in %s:%u>%s:%u/%u %x: %d\n", src, sport, dst, dport,
+		proto, flags,
+		pt_send_in(h, src, sport, dst, dport, proto, flags));
+}
+
+static void nf_pod(struct th *h, struct nf_log *log, const char *src,
+		   __u16 sport, const char *dst, __u16 dport, __u8 flags)
+{
+	nf_note(log, "pod %s:%u>%s:%u %x: %d\n", src, sport, dst, dport, flags,
+		pod_out(h, pt_flow(src, sport, dst, dport, TCP, flags)));
+}
+
+/* The web client's SYN, then its backend's answer. */
+static void nf_web_open(struct th *h, struct nf_log *log)
+{
+	nf_in(h, log, CLIENT4, 40000, VIP4, 80, TCP, SYN);
+	nf_pod(h, log, BE4[0], 8080, CLIENT4, 40000, SYN | ACK);
+}
+
+/* A reply-key entry under @at naming the flow to @vip:80 of CLIENT4. */
+static void nf_orphan_key(struct th *h, struct tp_ct_key at, const char *vip)
+{
+	struct tp_ct_entry rk = { .flags = TP_CT_F_REPLY_KEY,
+				  .orig_daddr = pt_addr(vip),
+				  .orig_dport = htons(80),
+				  .orig_zone = at.zone };
+
+	assert_int_equal(bpf_map_update_elem(h->maps.ct, &at, &rk, BPF_NOEXIST),
+			 0);
+}
+
+static void nf_web(struct th *h, bool keyed)
+{
+	pt_web_service(h);
+	if (keyed)
+		pt_unindex(h);
+}
+
+/*
+ * The web service moved to the second backend; the flow reopened on its
+ * tuple goes there (the first backend's reply key must go) and the
+ * second backend answers.
+ */
+static void nf_reopen_moved(struct th *h, struct nf_log *log, bool keyed)
+{
+	pt_service(h, VIP4, 80, TCP, &BE4[1], 1, 8080, NULL, NULL, 0, 0);
+	if (keyed)
+		pt_unindex(h);
+	nf_in(h, log, CLIENT4, 40000, VIP4, 80, TCP, SYN);
+	nf_pod(h, log, BE4[1], 8080, CLIENT4, 40000, SYN | ACK);
+	nf_note_table(log,
+		      h); /* before the old backend's packet takes the tuple */
+	nf_pod(h, log, BE4[0], 8080, CLIENT4, 40000, ACK);
+}
+
+/* A flow expired on the tuple a new SYN opens again (its keys retired). */
+static void nf_expired_own(struct th *h, struct nf_log *log, bool keyed)
+{
+	nf_web(h, keyed);
+	nf_web_open(h, log);
+	th_set_clock(h, NF_LATER);
+	nf_reopen_moved(h, log, keyed);
+}
+
+/* A reset flow reopened by a SYN on its tuple. */
+static void nf_reset_own(struct th *h, struct nf_log *log, bool keyed)
+{
+	nf_web(h, keyed);
+	nf_web_open(h, log);
+	nf_in(h, log, CLIENT4, 40000, VIP4, 80, TCP, RST);
+	nf_reopen_moved(h, log, keyed);
+}
+
+/* An orphan reply key (its flow gone) under the new flow's reply tuple. */
+static void nf_orphan_on_reply(struct th *h, struct nf_log *log, bool keyed)
+{
+	nf_web(h, keyed);
+	nf_orphan_key(h, pt_ct_key(BE4[0], 8080, CLIENT4, 40000, TCP), NF_VIP2);
+	nf_web_open(h, log);
+}
+
+/*
+ * A stale reply key under the new flow's reply tuple: it names the
+ * client's live flow to the second service, which went to another
+ * backend and does not point back.
+ */
+static void nf_stale_on_reply(struct th *h, struct nf_log *log, bool keyed)
+{
+	pt_service(h, NF_VIP2, 80, TCP, &BE4[1], 1, 8080, NULL, NULL, 0, 0);
+	nf_web(h, keyed);
+	nf_in(h, log, CLIENT4, 40000, NF_VIP2, 80, TCP, SYN);
+	nf_orphan_key(h, pt_ct_key(BE4[0], 8080, CLIENT4, 40000, TCP), NF_VIP2);
+	nf_web_open(h, log);
+	nf_pod(h, log, BE4[1], 8080, CLIENT4, 40000, SYN | ACK);
+}
+
+/* An orphan reply key under the new flow's own tuple. */
+static void nf_orphan_on_own(struct th *h, struct nf_log *log, bool keyed)
+{
+	nf_web(h, keyed);
+	nf_orphan_key(h, pt_ct_key(CLIENT4, 40000, VIP4, 80, TCP), NF_VIP2);
+	nf_web_open(h, log);
+}
+
+/* A pod's flow on the reply tuple, live (taken over) or @expired. */
+static void nf_pod_on_reply(struct th *h, struct nf_log *log, bool keyed,
+			    bool expired)
+{
+	nf_web(h, keyed);
+	nf_pod(h, log, BE4[0], 8080, CLIENT4, 40000, SYN);
+	if (expired)
+		th_set_clock(h, NF_LATER);
+	nf_web_open(h, log);
+}
+
+/*
+ * The client's untranslated flow to the backend and its DNAT flow to the
+ * VIP share a reply tuple: in both orders, with the first @expired.
+ */
+static void nf_untranslated(struct th *h, struct nf_log *log, bool keyed,
+			    bool dnat_first, bool expired)
+{
+	nf_web(h, keyed);
+	if (dnat_first)
+		nf_in(h, log, CLIENT4, 40000, VIP4, 80, TCP, SYN);
+	else
+		nf_in(h, log, CLIENT4, 40000, BE4[0], 8080, TCP, SYN);
+	if (expired)
+		th_set_clock(h, NF_LATER);
+	if (dnat_first)
+		nf_in(h, log, CLIENT4, 40000, BE4[0], 8080, TCP, SYN);
+	else
+		nf_in(h, log, CLIENT4, 40000, VIP4, 80, TCP, SYN);
+	nf_pod(h, log, BE4[0], 8080, CLIENT4, 40000, SYN | ACK);
+}
+
+/* Two frontends of one backend from one client port, the first @expired. */
+static void nf_two_frontends(struct th *h, struct nf_log *log, bool keyed,
+			     bool expired)
+{
+	pt_service(h, NF_VIP2, 80, TCP, BE4, 1, 8080, NULL, NULL, 0, 0);
+	nf_web(h, keyed);
+	nf_in(h, log, CLIENT4, 40000, VIP4, 80, TCP, SYN);
+	if (expired)
+		th_set_clock(h, NF_LATER);
+	nf_in(h, log, CLIENT4, 40000, NF_VIP2, 80, TCP, SYN);
+	nf_pod(h, log, BE4[0], 8080, CLIENT4, 40000, SYN | ACK);
+	nf_in(h, log, CLIENT4, 40000, VIP4, 80, TCP, ACK);
+}
+
+/*
+ * The scratch a new flow from the tailnet leaves (its tuple free) is not
+ * the next packet's: a pod's SYN on a tuple whose expired DNAT flow still
+ * has its reply key retires that key.
+ */
+static void nf_scratch_then_pod(struct th *h, struct nf_log *log)
+{
+	struct tp_ct_key k = pt_ct_key(BE4[1], 7000, CLIENT4, 41000, TCP);
+	struct tp_ct_entry e = { .nat_addr = pt_addr(BE4[2]),
+				 .nat_port = htons(9090),
+				 .state = TP_CT_ESTABLISHED,
+				 .flags = TP_CT_F_DNAT,
+				 .expires_s = TP_CT_SEC(T0) + 1,
+				 .created_s = TP_CT_SEC(T0),
+				 .verdict = TP_VERDICT_ALLOW };
+
+	pt_web_service(h);
+	pt_ct_put_flow(h->maps.ct, &k, &e, NULL, BPF_NOEXIST);
+	th_set_clock(h, T0 + 2 * SEC_NS);
+	nf_in(h, log, CLIENT4, 40000, VIP4, 80, TCP, SYN);
+	nf_pod(h, log, BE4[1], 7000, CLIENT4, 41000, SYN);
+}
+
+/* A first fragment opens a UDP flow, a later one follows it. */
+static void nf_fragments(struct th *h, struct nf_log *log)
+{
+	static char payload[1200];
+	struct pkt_spec sp = pt_flow(CLIENT4, 1000, VIP4, 53, UDP, 0);
+	struct pkt whole, f1, f2;
+
+	pt_service(h, VIP4, 53, UDP, BE4, 1, 5353, NULL, NULL, 0, 0);
+	sp.payload = payload;
+	sp.payload_len = sizeof(payload);
+	pt_build(&sp, &whole);
+	split_600(&whole, 77, &f1, &f2);
+	nf_note(log, "f1 %d\n",
+		pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f1));
+	nf_note(log, "f2 %d\n",
+		pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f2));
+	th_set_clock(h, NF_LATER);
+	split_600(&whole, 78, &f1, &f2);
+	nf_note(log, "f2 alone %d\n",
+		pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f2));
+	nf_note(log, "f1 again %d\n",
+		pt_send_on(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &f1));
+}
+
+/* A crossing into zone 2, expired, opened again; zone 2's own twin. */
+static void nf_crossing(struct th *h, struct nf_log *log)
+{
+	identities(h);
+	pt_deflt(h, TH_ZONE2, TP_VERDICT_DENY);
+	pt_allowed_flow(h, ID_CLIENT, ID_OTHER, CLIENT4, Z2PEER);
+	th_set_clock(h, NF_LATER);
+	nf_in(h, log, CLIENT4, 1000, Z2PEER, 80, TCP, SYN);
+	nf_note(log, "z2 %d\n",
+		peer2_in(h,
+			 pt_flow(Z2PEER, 80, CLIENT4, 1000, TCP, SYN | ACK)));
+	nf_note(log, "z2 twin %d\n",
+		peer2_in(h, pt_flow(CLIENT4, 1000, Z2PEER, 80, TCP, SYN)));
+}
+
+/* ICMP echo: a ping to the VIP and one to a pod, the pod answering. */
+static void nf_echo(struct th *h, struct nf_log *log)
+{
+	pt_web_service(h);
+	nf_note(log, "echo vip %d\n",
+		pt_send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
+			     echo(CLIENT4, VIP4, 8, 7)));
+	nf_note(log, "echo pod %d\n",
+		pt_send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
+			     echo(CLIENT4, BE4[0], 8, 7)));
+	nf_note(log, "echo reply %d\n",
+		pod_out(h, echo(BE4[0], CLIENT4, 0, 7)));
+	th_set_clock(h, NF_LATER);
+	nf_note(log, "echo again %d\n",
+		pt_send_spec(h, TH_FROM_TAILNET, h->l3_ifindex, 0,
+			     echo(CLIENT4, BE4[0], 8, 7)));
+}
+
+enum nf_kind {
+	NF_EXPIRED_OWN,
+	NF_RESET_OWN,
+	NF_ORPHAN_ON_REPLY,
+	NF_ORPHAN_ON_OWN,
+	NF_STALE_ON_REPLY,
+	NF_POD_ON_REPLY,
+	NF_UNTRANSLATED,
+	NF_TWO_FRONTENDS,
+	NF_SCRATCH,
+	NF_FRAGMENTS,
+	NF_CROSSING,
+	NF_ECHO,
+};
+
+static const struct nf_case {
+	const char *name;
+	enum nf_kind kind;
+	bool keyed;   /* the backend unindexed: a reply-key entry per flow */
+	bool first;   /* NF_UNTRANSLATED: the DNAT flow comes first */
+	bool expired; /* the first flow expires before the second */
+	__u64 digest; /* the verdicts and table the datapath left before */
+} nf_cases[] = {
+	{ .name = "test_holds_nf_expired_own_indexed",
+	  .kind = NF_EXPIRED_OWN,
+	  .digest = 0xdcf8c86086e07e45 },
+	{ .name = "test_holds_nf_expired_own_keyed",
+	  .kind = NF_EXPIRED_OWN,
+	  .keyed = true,
+	  .digest = 0x6d3898dd013175eb },
+	{ .name = "test_holds_nf_reset_own_indexed",
+	  .kind = NF_RESET_OWN,
+	  .digest = 0x4efa12cb0e330a2e },
+	{ .name = "test_holds_nf_reset_own_keyed",
+	  .kind = NF_RESET_OWN,
+	  .keyed = true,
+	  .digest = 0x7e5492a6c0c2fc00 },
+	{ .name = "test_holds_nf_orphan_on_reply_indexed",
+	  .kind = NF_ORPHAN_ON_REPLY,
+	  .digest = 0x0ed433be5ad1d6ff },
+	{ .name = "test_holds_nf_orphan_on_reply_keyed",
+	  .kind = NF_ORPHAN_ON_REPLY,
+	  .keyed = true,
+	  .digest = 0x4b9b3f2daa9e9d4b },
+	{ .name = "test_holds_nf_orphan_on_own_indexed",
+	  .kind = NF_ORPHAN_ON_OWN,
+	  .digest = 0x0ed433be5ad1d6ff },
+	{ .name = "test_holds_nf_orphan_on_own_keyed",
+	  .kind = NF_ORPHAN_ON_OWN,
+	  .keyed = true,
+	  .digest = 0x4b9b3f2daa9e9d4b },
+	{ .name = "test_holds_nf_stale_on_reply_indexed",
+	  .kind = NF_STALE_ON_REPLY,
+	  .digest = 0x1a2eb4dfaca71de8 },
+	{ .name = "test_holds_nf_stale_on_reply_keyed",
+	  .kind = NF_STALE_ON_REPLY,
+	  .keyed = true,
+	  .digest = 0x3af1da6f109fce78 },
+	{ .name = "test_holds_nf_pod_on_reply_indexed",
+	  .kind = NF_POD_ON_REPLY,
+	  .digest = 0x1aa889be8477540d },
+	{ .name = "test_holds_nf_pod_on_reply_keyed",
+	  .kind = NF_POD_ON_REPLY,
+	  .keyed = true,
+	  .digest = 0x05df2e19fd0d9a8d },
+	{ .name = "test_holds_nf_pod_expired_on_reply_indexed",
+	  .kind = NF_POD_ON_REPLY,
+	  .expired = true,
+	  .digest = 0x350f111e166f14ed },
+	{ .name = "test_holds_nf_pod_expired_on_reply_keyed",
+	  .kind = NF_POD_ON_REPLY,
+	  .keyed = true,
+	  .expired = true,
+	  .digest = 0x885f4f54bdab9c3d },
+	{ .name = "test_holds_nf_direct_then_dnat_indexed",
+	  .kind = NF_UNTRANSLATED,
+	  .digest = 0x09b1073c654b2845 },
+	{ .name = "test_holds_nf_direct_then_dnat_keyed",
+	  .kind = NF_UNTRANSLATED,
+	  .keyed = true,
+	  .digest = 0x09b1073c654b2845 },
+	{ .name = "test_holds_nf_dnat_then_direct_indexed",
+	  .kind = NF_UNTRANSLATED,
+	  .first = true,
+	  .digest = 0x8651592d556b6a83 },
+	{ .name = "test_holds_nf_dnat_then_direct_keyed",
+	  .kind = NF_UNTRANSLATED,
+	  .keyed = true,
+	  .first = true,
+	  .digest = 0x7f9b9fca9926f477 },
+	{ .name = "test_holds_nf_direct_expired_then_dnat",
+	  .kind = NF_UNTRANSLATED,
+	  .expired = true,
+	  .digest = 0x0d8655bd9094dce4 },
+	{ .name = "test_holds_nf_dnat_expired_then_direct",
+	  .kind = NF_UNTRANSLATED,
+	  .first = true,
+	  .expired = true,
+	  .digest = 0x0d9b8932f5c98826 },
+	{ .name = "test_holds_nf_two_frontends_indexed",
+	  .kind = NF_TWO_FRONTENDS,
+	  .digest = 0x452dba9b0d426129 },
+	{ .name = "test_holds_nf_two_frontends_keyed",
+	  .kind = NF_TWO_FRONTENDS,
+	  .keyed = true,
+	  .digest = 0x4f1e38136c3d50af },
+	{ .name = "test_holds_nf_two_frontends_expired",
+	  .kind = NF_TWO_FRONTENDS,
+	  .expired = true,
+	  .digest = 0x687a0f807c24c59b },
+	{ .name = "test_holds_nf_scratch_then_pod",
+	  .kind = NF_SCRATCH,
+	  .digest = 0x1b085af6d1d0c5cc },
+	{ .name = "test_holds_nf_fragments",
+	  .kind = NF_FRAGMENTS,
+	  .digest = 0xde5884412ad6454b },
+	{ .name = "test_holds_nf_crossing",
+	  .kind = NF_CROSSING,
+	  .digest = 0x37b94e2a9e2adbdc },
+	{ .name = "test_holds_nf_echo",
+	  .kind = NF_ECHO,
+	  .digest = 0xc16e79a028348858 },
+};
+_Static_assert(sizeof(nf_cases) / sizeof(nf_cases[0]) == 27,
+	       "main() lists each row of nf_cases");
+
+static void nf_run(struct th *h, const struct nf_case *c, struct nf_log *log)
+{
+	switch (c->kind) {
+	case NF_EXPIRED_OWN:
+		return nf_expired_own(h, log, c->keyed);
+	case NF_RESET_OWN:
+		return nf_reset_own(h, log, c->keyed);
+	case NF_ORPHAN_ON_REPLY:
+		return nf_orphan_on_reply(h, log, c->keyed);
+	case NF_ORPHAN_ON_OWN:
+		return nf_orphan_on_own(h, log, c->keyed);
+	case NF_STALE_ON_REPLY:
+		return nf_stale_on_reply(h, log, c->keyed);
+	case NF_POD_ON_REPLY:
+		return nf_pod_on_reply(h, log, c->keyed, c->expired);
+	case NF_UNTRANSLATED:
+		return nf_untranslated(h, log, c->keyed, c->first, c->expired);
+	case NF_TWO_FRONTENDS:
+		return nf_two_frontends(h, log, c->keyed, c->expired);
+	case NF_SCRATCH:
+		return nf_scratch_then_pod(h, log);
+	case NF_FRAGMENTS:
+		return nf_fragments(h, log);
+	case NF_CROSSING:
+		return nf_crossing(h, log);
+	case NF_ECHO:
+		return nf_echo(h, log);
+	}
+}
+
+static void test_nf_case(void **state)
+{
+	const struct nf_case *c = rt_row();
+	struct th *h = *state;
+	static struct nf_log log;
+	__u64 got;
+
+	REQUIRE_BPF();
+	log.len = 0;
+	nf_run(h, c, &log);
+	nf_note(&log, "clash drops %llu\n",
+		(unsigned long long)pt_drops(h, TP_DROP_CT_CLASH));
+	nf_note_table(&log, h);
+	got = nf_digest(&log);
+	if (got != c->digest)
+		fail_msg("%s: digest 0x%016llx, want 0x%016llx\n%s", c->name,
+			 (unsigned long long)got, (unsigned long long)c->digest,
+			 log.text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1378,6 +1905,33 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_holds_exhaustion_evicts_dnat_entries,
 			setup_small_ct, pt_teardown),
+		RT_TEST(nf_cases, 0, test_nf_case),
+		RT_TEST(nf_cases, 1, test_nf_case),
+		RT_TEST(nf_cases, 2, test_nf_case),
+		RT_TEST(nf_cases, 3, test_nf_case),
+		RT_TEST(nf_cases, 4, test_nf_case),
+		RT_TEST(nf_cases, 5, test_nf_case),
+		RT_TEST(nf_cases, 6, test_nf_case),
+		RT_TEST(nf_cases, 7, test_nf_case),
+		RT_TEST(nf_cases, 8, test_nf_case),
+		RT_TEST(nf_cases, 9, test_nf_case),
+		RT_TEST(nf_cases, 10, test_nf_case),
+		RT_TEST(nf_cases, 11, test_nf_case),
+		RT_TEST(nf_cases, 12, test_nf_case),
+		RT_TEST(nf_cases, 13, test_nf_case),
+		RT_TEST(nf_cases, 14, test_nf_case),
+		RT_TEST(nf_cases, 15, test_nf_case),
+		RT_TEST(nf_cases, 16, test_nf_case),
+		RT_TEST(nf_cases, 17, test_nf_case),
+		RT_TEST(nf_cases, 18, test_nf_case),
+		RT_TEST(nf_cases, 19, test_nf_case),
+		RT_TEST(nf_cases, 20, test_nf_case),
+		RT_TEST(nf_cases, 21, test_nf_case),
+		RT_TEST(nf_cases, 22, test_nf_case),
+		RT_TEST(nf_cases, 23, test_nf_case),
+		RT_TEST(nf_cases, 24, test_nf_case),
+		RT_TEST(nf_cases, 25, test_nf_case),
+		RT_TEST(nf_cases, 26, test_nf_case),
 #undef T
 	};
 
