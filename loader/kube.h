@@ -217,11 +217,11 @@ struct tpd_kube_ep_port {
  */
 struct tpd_kube_endpoint {
 	struct tp_addr *addrs;
-	size_t n_addrs;
+	char *node_name;
+	__u32 n_addrs; /* 24 bytes, not 32: a store holds 100,000s of them */
 	bool ready;
 	bool serving;
 	bool terminating;
-	char *node_name;
 };
 
 /**
