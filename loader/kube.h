@@ -12,8 +12,9 @@
  *
  * An object is decoded once from the stream into one of the structs
  * below; fields the loader does not use are skipped by the parser and
- * never stored.  Every string is NUL-terminated and heap-allocated; every
- * array is (pointer, count).  tpd_kube_object_free() frees one object.
+ * never stored.  Every string is NUL-terminated and heap-allocated (the
+ * decoder pools those objects share: tpd_kube_str_intern()); every array
+ * is (pointer, count).  tpd_kube_object_free() frees one object.
  */
 #ifndef TAILPLANED_KUBE_H
 #define TAILPLANED_KUBE_H
@@ -216,17 +217,20 @@ struct tpd_kube_ep_port {
  */
 struct tpd_kube_endpoint {
 	struct tp_addr *addrs;
-	size_t n_addrs;
+	char *node_name;
+	__u32 n_addrs; /* 24 bytes, not 32: a store holds 100,000s of them */
 	bool ready;
 	bool serving;
 	bool terminating;
-	char *node_name;
 };
 
 /**
  * struct tpd_kube_slice - an EndpointSlice (discovery.k8s.io/v1).
  * @service:   label TPD_KUBE_LABEL_SERVICE_NAME, NULL when absent.
  * @addr_type: addressType.
+ * @addr_pool: when set, the addresses of every endpoint, whose @addrs
+ *             point into it (the decoder's: one block, not one per
+ *             endpoint); NULL when each endpoint's @addrs is its own.
  */
 struct tpd_kube_slice {
 	char *service;
@@ -235,6 +239,7 @@ struct tpd_kube_slice {
 	size_t n_ports;
 	struct tpd_kube_endpoint *endpoints;
 	size_t n_endpoints;
+	struct tp_addr *addr_pool;
 };
 
 /* A container port of a pod, for NetworkPolicy's named ports. */
@@ -367,6 +372,8 @@ struct tpd_kube_object {
 };
 
 void tpd_kube_object_free(struct tpd_kube_object *o);
+char *tpd_kube_str_intern(const char *s, size_t len);
+void tpd_kube_str_put(char *s);
 const char *tpd_kube_kind_name(enum tpd_kube_kind k);
 const char *tpd_kube_kind_resource(enum tpd_kube_kind k);
 const char *tpd_kube_kind_path(enum tpd_kube_kind k);

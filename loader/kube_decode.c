@@ -502,20 +502,28 @@ kd_obj_err(struct tpd_kube_decoder *d, const char *field, const char *fmt, ...)
 
 /* ---- values ---------------------------------------------------------------- */
 
-/* A kept string: bounded, no NUL inside; NULL (error recorded) otherwise. */
+/* Whether a string may be kept: bounded, no NUL inside (else the error recorded). */
+static bool kd_str_ok(struct tpd_kube_decoder *d, const char *s, size_t len)
+{
+	if (len > KD_STR_MAX) {
+		kd_obj_err(d, NULL, "string of %zu bytes (max %d)", len,
+			   KD_STR_MAX);
+		return false;
+	}
+	if (memchr(s, '\0', len)) {
+		kd_obj_err(d, NULL, "string holds a NUL");
+		return false;
+	}
+	return true;
+}
+
+/* A kept string of its own; NULL (error recorded) when it may not be kept. */
 static char *kd_strdup(struct tpd_kube_decoder *d, const char *s, size_t len)
 {
 	char *v;
 
-	if (len > KD_STR_MAX) {
-		kd_obj_err(d, NULL, "string of %zu bytes (max %d)", len,
-			   KD_STR_MAX);
+	if (!kd_str_ok(d, s, len))
 		return NULL;
-	}
-	if (memchr(s, '\0', len)) {
-		kd_obj_err(d, NULL, "string holds a NUL");
-		return NULL;
-	}
 	v = malloc(len + 1);
 	if (!v) {
 		kd_fatal(d, -ENOMEM, "out of memory");
@@ -526,17 +534,44 @@ static char *kd_strdup(struct tpd_kube_decoder *d, const char *s, size_t len)
 	return v;
 }
 
-/* Set *@dst to a copy of the string (replacing one a duplicate key set). */
+/*
+ * A kept string other objects are likely to hold too (a namespace, a node
+ * name, a label, a port name): the pooled copy (tpd_kube_str_intern()).
+ */
+static char *kd_strpool(struct tpd_kube_decoder *d, const char *s, size_t len)
+{
+	char *v;
+
+	if (!kd_str_ok(d, s, len))
+		return NULL;
+	v = tpd_kube_str_intern(s, len);
+	if (!v)
+		kd_fatal(d, -ENOMEM, "out of memory");
+	return v;
+}
+
+/* Set *@dst to @v (replacing one a duplicate key set); -1 when @v is NULL. */
+static int kd_set(char **dst, char *v)
+{
+	if (!v)
+		return -1;
+	tpd_kube_str_put(*dst);
+	*dst = v;
+	return 0;
+}
+
+/* Set *@dst to a copy of the string. */
 static int kd_set_str(struct tpd_kube_decoder *d, char **dst, const char *s,
 		      size_t len)
 {
-	char *v = kd_strdup(d, s, len);
+	return kd_set(dst, kd_strdup(d, s, len));
+}
 
-	if (!v)
-		return -1;
-	free(*dst);
-	*dst = v;
-	return 0;
+/* Set *@dst to the pooled copy of a string objects share. */
+static int kd_set_pooled(struct tpd_kube_decoder *d, char **dst, const char *s,
+			 size_t len)
+{
+	return kd_set(dst, kd_strpool(d, s, len));
 }
 
 static bool kd_is(const char *s, size_t len, const char *lit)
@@ -715,18 +750,18 @@ static int kd_label_add(struct tpd_kube_decoder *d,
 	struct tpd_kube_label *l;
 	char *key, *value;
 
-	key = kd_strdup(d, d->key, strlen(d->key));
+	key = kd_strpool(d, d->key, strlen(d->key));
 	if (!key)
 		return -1;
-	value = kd_strdup(d, s, len);
+	value = kd_strpool(d, s, len);
 	if (!value) {
-		free(key);
+		tpd_kube_str_put(key);
 		return -1;
 	}
 	l = kd_push(d, *labels, *n, KD_MAX_LABELS, "labels");
 	if (!l) {
-		free(key);
-		free(value);
+		tpd_kube_str_put(key);
+		tpd_kube_str_put(value);
 		return -1;
 	}
 	l->key = key;
@@ -751,8 +786,8 @@ static void kd_labels_sort(struct tpd_kube_label *v, size_t *n)
 	}
 	for (i = 0; i < *n; i++) {
 		if (i + 1 < *n && !strcmp(v[i].key, v[i + 1].key)) {
-			free(v[i].key);
-			free(v[i].value);
+			tpd_kube_str_put(v[i].key);
+			tpd_kube_str_put(v[i].value);
 			continue;
 		}
 		v[out++] = v[i];
@@ -1066,13 +1101,13 @@ static int kd_sel_op(struct tpd_kube_decoder *d, struct tpd_kube_sel_expr *e,
 static int kd_sel_value(struct tpd_kube_decoder *d, struct tpd_kube_sel_expr *e,
 			const char *s, size_t len)
 {
-	char *v = kd_strdup(d, s, len), **slot;
+	char *v = kd_strpool(d, s, len), **slot;
 
 	if (!v)
 		return -1;
 	slot = kd_push(d, e->values, e->n_values, KD_MAX_VALUES, "values");
 	if (!slot) {
-		free(v);
+		tpd_kube_str_put(v);
 		return -1;
 	}
 	*slot = v;
@@ -1105,7 +1140,7 @@ static int kd_int_or_name(struct tpd_kube_decoder *d, enum tp_json_kind tok,
 {
 	if (tok == TP_JSON_NUMBER)
 		return kd_port(d, s, len, port);
-	return kd_set_str(d, name, s, len);
+	return kd_set_pooled(d, name, s, len);
 }
 
 /* Scalars of metadata and of the documents around the objects. */
@@ -1166,7 +1201,7 @@ static int kd_scalar_doc(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 	case N_M_NAME:
 		return kd_set_str(d, &m->name, s, len);
 	case N_M_NS:
-		return kd_set_str(d, &m->ns, s, len);
+		return kd_set_pooled(d, &m->ns, s, len);
 	case N_M_UID:
 		return kd_set_str(d, &m->uid, s, len);
 	case N_M_RV:
@@ -1177,7 +1212,7 @@ static int kd_scalar_doc(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 	case N_LABEL:
 		return kd_label_add(d, &m->labels, &m->n_labels, s, len);
 	case N_ANN_EXPOSE:
-		return kd_set_str(d, &m->ann_expose, s, len);
+		return kd_set_pooled(d, &m->ann_expose, s, len);
 	case N_ANN_TNADDR:
 		return kd_set_str(d, &m->ann_tailnet_addr, s, len);
 	default:
@@ -1199,7 +1234,7 @@ static int kd_scalar_svc(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 	case N_SVC_CIPS_E:
 		return kd_cluster_ip(d, svc, node == N_SVC_CIPS_E, s, len);
 	case N_SP_NAME:
-		return kd_set_str(d, &p->name, s, len);
+		return kd_set_pooled(d, &p->name, s, len);
 	case N_SP_PROTO:
 		return kd_proto(d, s, len, &p->proto);
 	case N_SP_PORT:
@@ -1253,9 +1288,9 @@ static int kd_scalar_slice(struct tpd_kube_decoder *d, enum kd_node node,
 		ep->terminating = b;
 		return 0;
 	case N_SL_NODE:
-		return kd_set_str(d, &ep->node_name, s, len);
+		return kd_set_pooled(d, &ep->node_name, s, len);
 	case N_SLP_NAME:
-		return kd_set_str(d, &p->name, s, len);
+		return kd_set_pooled(d, &p->name, s, len);
 	case N_SLP_PROTO:
 		return kd_proto(d, s, len, &p->proto);
 	case N_SLP_PORT:
@@ -1273,12 +1308,12 @@ static int kd_scalar_pod(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 
 	switch (node) {
 	case N_POD_NODE:
-		return kd_set_str(d, &pod->node_name, s, len);
+		return kd_set_pooled(d, &pod->node_name, s, len);
 	case N_POD_HOSTNET:
 		pod->host_network = b;
 		return 0;
 	case N_PCP_NAME:
-		return kd_set_str(d, &p->name, s, len);
+		return kd_set_pooled(d, &p->name, s, len);
 	case N_PCP_PORT:
 		return kd_port(d, s, len, &p->port);
 	case N_PCP_PROTO:
@@ -1323,7 +1358,7 @@ static int kd_scalar_np(struct tpd_kube_decoder *d, enum kd_node node, void *t,
 	case N_SEL_ML_V:
 		return kd_label_add(d, &sel->match, &sel->n_match, s, len);
 	case N_SEL_ME_KEY:
-		return kd_set_str(d, &e->key, s, len);
+		return kd_set_pooled(d, &e->key, s, len);
 	case N_SEL_ME_OP:
 		return kd_sel_op(d, e, s, len);
 	case N_SEL_VAL:
@@ -1382,6 +1417,75 @@ static void kd_svc_finish(struct tpd_kube_decoder *d,
 	}
 }
 
+/*
+ * Give back what kd_grow() reserved past @n elements of an array of a
+ * decoded object: the object keeps it for as long as it is stored, and a
+ * power-of-two capacity is up to twice what it holds (megabytes at
+ * 100,000 endpoints).  Nothing is pushed to it afterwards.
+ */
+static void *kd_fit(void *arr, size_t n, size_t size)
+{
+	void *nv;
+
+	if (!arr || !n || !(n & (n - 1)))
+		return arr; /* a power of two: full */
+	nv = realloc(arr, n * size);
+	return nv ? nv : arr;
+}
+
+#define KD_FIT(arr, n) ((arr) = kd_fit((arr), (n), sizeof(*(arr))))
+
+/*
+ * The addresses of every endpoint of @sl in one block: an endpoint has
+ * one, and a heap block of its own cost twice its 16 bytes.  Out of
+ * memory, each keeps its own.
+ */
+static void kd_slice_pack(struct tpd_kube_slice *sl)
+{
+	struct tp_addr *pool, *at;
+	size_t i, n = 0;
+
+	for (i = 0; i < sl->n_endpoints; i++)
+		n += sl->endpoints[i].n_addrs;
+	if (!n || !(pool = malloc(n * sizeof(*pool))))
+		return;
+	at = pool;
+	for (i = 0; i < sl->n_endpoints; i++) {
+		struct tpd_kube_endpoint *ep = &sl->endpoints[i];
+
+		if (ep->n_addrs)
+			memcpy(at, ep->addrs, ep->n_addrs * sizeof(*at));
+		free(ep->addrs);
+		ep->addrs = ep->n_addrs ? at : NULL;
+		at += ep->n_addrs;
+	}
+	sl->addr_pool = pool;
+}
+
+/* Every array of a decoded object cut to what it holds. */
+static void kd_obj_fit(struct tpd_kube_object *o)
+{
+	KD_FIT(o->meta.labels, o->meta.n_labels);
+	switch (o->kind) {
+	case TPD_KUBE_SERVICE:
+		KD_FIT(o->svc.cluster_ips, o->svc.n_cluster_ips);
+		KD_FIT(o->svc.lb_ips, o->svc.n_lb_ips);
+		KD_FIT(o->svc.ports, o->svc.n_ports);
+		break;
+	case TPD_KUBE_ENDPOINTSLICE:
+		KD_FIT(o->slice.ports, o->slice.n_ports);
+		KD_FIT(o->slice.endpoints, o->slice.n_endpoints);
+		kd_slice_pack(&o->slice);
+		break;
+	case TPD_KUBE_POD:
+		KD_FIT(o->pod.ips, o->pod.n_ips);
+		KD_FIT(o->pod.ports, o->pod.n_ports);
+		break;
+	default:
+		break;
+	}
+}
+
 static void kd_slice_finish(struct tpd_kube_decoder *d,
 			    struct tpd_kube_object *o)
 {
@@ -1392,7 +1496,8 @@ static void kd_slice_finish(struct tpd_kube_decoder *d,
 	for (i = 0; i < o->meta.n_labels; i++) {
 		l = &o->meta.labels[i];
 		if (!strcmp(l->key, TPD_KUBE_LABEL_SERVICE_NAME)) {
-			sl->service = strdup(l->value);
+			sl->service =
+				tpd_kube_str_intern(l->value, strlen(l->value));
 			if (!sl->service)
 				kd_fatal(d, -ENOMEM, "out of memory");
 		}
@@ -1485,6 +1590,8 @@ static void kd_obj_finish(struct tpd_kube_decoder *d)
 	default:
 		break;
 	}
+	if (!d->err)
+		kd_obj_fit(o);
 }
 
 /* Hand the current object to the sink, or skip it with a log line. */

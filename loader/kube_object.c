@@ -5,30 +5,95 @@
  * by it; a partly decoded object (the decoder gave up on it) frees the
  * same way, NULL pointers and zero counts included.
  */
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kube.h"
+#include "kube_hash.h"
+
+/*
+ * Strings many objects repeat are kept once: namespaces, node names,
+ * label keys and values, port names.  At 100,000 endpoints the node name
+ * alone was 100,000 heap copies of a few bytes each.  An interned string
+ * is the key of its entry in the pool, whose value counts the objects
+ * holding it.  The decoder interns (client thread) and objects are freed
+ * on either thread, hence the lock.
+ */
+static pthread_mutex_t tpd_kube_strs_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct tpd_kh tpd_kube_strs;
+
+/**
+ * tpd_kube_str_intern() - the pooled copy of @len bytes at @s (no NUL
+ * inside), one more holder counted.
+ *
+ * Return: a NUL-terminated string to release with tpd_kube_str_put(), or
+ * NULL when out of memory.
+ */
+char *tpd_kube_str_intern(const char *s, size_t len)
+{
+	struct tpd_kh_ent *e;
+
+	pthread_mutex_lock(&tpd_kube_strs_mu);
+	e = tpd_kh_find(&tpd_kube_strs, s, len);
+	if (!e)
+		e = tpd_kh_put(&tpd_kube_strs, s, len, NULL);
+	if (e)
+		e->val = (void *)((uintptr_t)e->val + 1);
+	pthread_mutex_unlock(&tpd_kube_strs_mu);
+	return e ? e->key : NULL;
+}
+
+/**
+ * tpd_kube_str_put() - let go of a string of an object: one holder less
+ * of a pooled one, free() of any other (objects built field by field).
+ * @s: the string, or NULL.
+ */
+void tpd_kube_str_put(char *s)
+{
+	struct tpd_kh_ent *e;
+	size_t len;
+
+	if (!s)
+		return;
+	len = strlen(s);
+	pthread_mutex_lock(&tpd_kube_strs_mu);
+	e = tpd_kh_find(&tpd_kube_strs, s, len);
+	if (e && e->key == s) {
+		e->val = (void *)((uintptr_t)e->val - 1);
+		if (!e->val)
+			tpd_kh_del(&tpd_kube_strs, s, len, NULL);
+		/* the last one: the buckets go too */
+		if (!tpd_kube_strs.n)
+			tpd_kh_clear(&tpd_kube_strs, NULL);
+		pthread_mutex_unlock(&tpd_kube_strs_mu);
+		return;
+	}
+	pthread_mutex_unlock(&tpd_kube_strs_mu);
+	free(s);
+}
 
 static void tpd_kube_labels_free(struct tpd_kube_label *labels, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		free(labels[i].key);
-		free(labels[i].value);
+		tpd_kube_str_put(labels[i].key);
+		tpd_kube_str_put(labels[i].value);
 	}
 	free(labels);
 }
 
 static void tpd_kube_meta_free(struct tpd_kube_meta *m)
 {
-	free(m->ns);
-	free(m->name);
-	free(m->uid);
-	free(m->resource_version);
+	tpd_kube_str_put(m->ns);
+	tpd_kube_str_put(m->name);
+	tpd_kube_str_put(m->uid);
+	tpd_kube_str_put(m->resource_version);
 	tpd_kube_labels_free(m->labels, m->n_labels);
-	free(m->ann_expose);
-	free(m->ann_tailnet_addr);
+	tpd_kube_str_put(m->ann_expose);
+	tpd_kube_str_put(m->ann_tailnet_addr);
 }
 
 static void tpd_kube_service_free(struct tpd_kube_service *s)
@@ -38,8 +103,8 @@ static void tpd_kube_service_free(struct tpd_kube_service *s)
 	free(s->cluster_ips);
 	free(s->lb_ips);
 	for (i = 0; i < s->n_ports; i++) {
-		free(s->ports[i].name);
-		free(s->ports[i].target_name);
+		tpd_kube_str_put(s->ports[i].name);
+		tpd_kube_str_put(s->ports[i].target_name);
 	}
 	free(s->ports);
 }
@@ -48,25 +113,27 @@ static void tpd_kube_slice_free(struct tpd_kube_slice *s)
 {
 	size_t i;
 
-	free(s->service);
+	tpd_kube_str_put(s->service);
 	for (i = 0; i < s->n_ports; i++)
-		free(s->ports[i].name);
+		tpd_kube_str_put(s->ports[i].name);
 	free(s->ports);
 	for (i = 0; i < s->n_endpoints; i++) {
-		free(s->endpoints[i].addrs);
-		free(s->endpoints[i].node_name);
+		if (!s->addr_pool)
+			free(s->endpoints[i].addrs);
+		tpd_kube_str_put(s->endpoints[i].node_name);
 	}
 	free(s->endpoints);
+	free(s->addr_pool);
 }
 
 static void tpd_kube_pod_free(struct tpd_kube_pod *p)
 {
 	size_t i;
 
-	free(p->node_name);
+	tpd_kube_str_put(p->node_name);
 	free(p->ips);
 	for (i = 0; i < p->n_ports; i++)
-		free(p->ports[i].name);
+		tpd_kube_str_put(p->ports[i].name);
 	free(p->ports);
 }
 
@@ -76,9 +143,9 @@ static void tpd_kube_selector_free(struct tpd_kube_selector *sel)
 
 	tpd_kube_labels_free(sel->match, sel->n_match);
 	for (i = 0; i < sel->n_exprs; i++) {
-		free(sel->exprs[i].key);
+		tpd_kube_str_put(sel->exprs[i].key);
 		for (j = 0; j < sel->exprs[i].n_values; j++)
-			free(sel->exprs[i].values[j]);
+			tpd_kube_str_put(sel->exprs[i].values[j]);
 		free(sel->exprs[i].values);
 	}
 	free(sel->exprs);
@@ -97,7 +164,7 @@ static void tpd_kube_rules_free(struct tpd_kube_np_rule *rules, size_t n)
 		}
 		free(rules[i].peers);
 		for (j = 0; j < rules[i].n_ports; j++)
-			free(rules[i].ports[j].name);
+			tpd_kube_str_put(rules[i].ports[j].name);
 		free(rules[i].ports);
 	}
 	free(rules);

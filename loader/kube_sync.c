@@ -71,7 +71,7 @@ struct ks_nat {
 /* A pod as wanted, and (in sync->pods) as written. */
 struct ks_pod {
 	char *key;
-	char name[TP_IDENTITY_NAME_LEN]; /* "" : no identity */
+	char *name; /* its identity's, pooled (tpd_kube_str_intern()) */
 	__u32 id;
 	struct tp_addr *ips;
 	size_t n_ips;
@@ -896,6 +896,7 @@ static void ks_pod_free(void *val)
 	if (!p)
 		return;
 	free(p->key);
+	tpd_kube_str_put(p->name);
 	free(p->ips);
 	free(p);
 }
@@ -998,6 +999,7 @@ static struct ks_pod *ks_pod_desired(const struct tpd_kube_sync *s,
 				     const char *key,
 				     const struct tpd_kube_object *o)
 {
+	char name[TP_IDENTITY_NAME_LEN];
 	struct ks_pod *p;
 
 	/* host-network pods have the node's addresses; finished ones may lend theirs */
@@ -1014,8 +1016,14 @@ static struct ks_pod *ks_pod_desired(const struct tpd_kube_sync *s,
 	}
 	memcpy(p->ips, o->pod.ips, o->pod.n_ips * sizeof(*p->ips));
 	p->n_ips = o->pod.n_ips;
-	if (tpd_kube_pod_identity_name(o, p->name, sizeof(p->name))) {
+	if (tpd_kube_pod_identity_name(o, name, sizeof(name))) {
 		ks_pod_free(p); /* a name too short: never, but not unchecked */
+		return NULL;
+	}
+	/* pods of one label set share the name: 10,000 pods, a few hundred */
+	p->name = tpd_kube_str_intern(name, strlen(name));
+	if (!p->name) {
+		ks_pod_free(p);
 		return NULL;
 	}
 	ks_pod_nat(s, o, key, &p->nat);
@@ -1173,7 +1181,7 @@ static void ks_pod_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
 	struct ks_pod *old = tpd_kh_sget(&s->pods, key);
 
 	tpd_kh_del(&s->retry, key, strlen(key), NULL);
-	if (np && np->name[0])
+	if (np && np->name && np->name[0])
 		np->id = ks_ident_get(s, m, np->name, res);
 	ks_pod_addrs(s, m, np, old, have, res);
 	ks_pod_nat_apply(s, m, np, old, res);

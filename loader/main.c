@@ -319,6 +319,8 @@ static void tpd_fetch_failed(struct tpd *t, size_t i, time_t now)
 		 "retry_in_s", log_fmt("%u", wait));
 }
 
+static void tpd_log_memory(const struct tpd *t, const char *after);
+
 /* Say what a peer sync could not do: entries not written, conflicts. */
 static void tpd_sync_source_report(struct tpd *t, enum tpd_source s,
 				   const struct tpd_sync_result *res)
@@ -350,7 +352,7 @@ static void tpd_sync_source(struct tpd *t, enum tpd_source s)
 	size_t i, n_all = 0, n_keep = 0;
 	__u16 *keep = NULL;
 	time_t now = time(NULL);
-	bool used = false;
+	bool used = false, first = false;
 	int err = 0, lock;
 
 	for (i = 0; i < t->cfg.n_ifaces; i++) {
@@ -415,9 +417,12 @@ static void tpd_sync_source(struct tpd *t, enum tpd_source s)
 		if (err)
 			goto out;
 	} else {
+		first = !t->src[s].last_ok;
 		t->src[s].last_ok = time(NULL);
 	}
 	t->src[s].entries = n_all;
+	if (first)
+		tpd_log_memory(t, tpd_source_name(s));
 	if (res.added || res.changed || res.removed)
 		log_info("peers synced", "source", tpd_source_name(s), "added",
 			 log_fmt("%u", res.added), "changed",
@@ -728,6 +733,8 @@ static void tpd_kube_reconcile(struct tpd *t)
 	    res.ip_added || res.ip_removed || res.rules_added ||
 	    res.rules_removed || res.nat_added || res.nat_removed || res.errors)
 		tpd_kube_log(&res, res.full && !t->kube_synced);
+	if (res.full && !t->kube_synced)
+		tpd_log_memory(t, "kubernetes");
 	t->kube_synced = t->kube_synced || res.full;
 }
 
@@ -1229,12 +1236,15 @@ static long tpd_peak_rss_kib(void)
 
 /*
  * The peak memory of the daemon, and of the child that loaded the object
- * (its own process: the two are never resident at once in full).
+ * (its own process: the two are never resident at once in full).  Logged
+ * at the start and again after each source's first full sync (@after
+ * names it, "start" the first), whose objects and their translation are
+ * most of the daemon's memory with a source on.
  */
-static void tpd_log_memory(const struct tpd *t)
+static void tpd_log_memory(const struct tpd *t, const char *after)
 {
-	log_info("memory", "peak_rss_kib", log_fmt("%ld", tpd_peak_rss_kib()),
-		 "load_child_peak_rss_kib",
+	log_info("memory", "after", after, "peak_rss_kib",
+		 log_fmt("%ld", tpd_peak_rss_kib()), "load_child_peak_rss_kib",
 		 log_fmt("%ld", t->load_child_rss_kib));
 }
 
@@ -1437,12 +1447,12 @@ int main(int argc, char **argv)
 		if (t.once) {
 			tpd_housekeeping(&t, time(NULL));
 			tpd_purge_now(&t, 0);
-			tpd_log_memory(&t);
+			tpd_log_memory(&t, "start");
 			ret = 0;
 		} else {
 			log_info("running", "pin_root", t.cfg.pin_root,
 				 "version", TPD_VERSION);
-			tpd_log_memory(&t);
+			tpd_log_memory(&t, "start");
 			ret = tpd_run(&t);
 		}
 	}
