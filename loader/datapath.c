@@ -1481,9 +1481,13 @@ static int tpd_maps_made(struct bpf_program *prog,
 		if (bpf_map__pin_path(map) && !bpf_map__is_pinned(map))
 			return 0;
 	}
-	/* the one write tpd_services_upgrade() would make after the load */
+	/*
+	 * the writes tpd_services_upgrade() and tpd_iface_slots_rebuild()
+	 * would make after the load (every slot "none": no interface yet)
+	 */
 	if (tp_maps_from_object(&m, skel->obj, tpd_maps_ready_maglev) ||
-	    tp_service_maglev_cap_set(&m, tpd_maps_ready_maglev)) {
+	    tp_service_maglev_cap_set(&m, tpd_maps_ready_maglev) ||
+	    tp_iface_slots_rebuild(&m) < 0) {
 		tp_slab_close(m.slab);
 		return 0;
 	}
@@ -1594,8 +1598,8 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 		tpd_ct_split(&dp->maps);
 	/*
 	 * Announced maps were all made empty by this load, their Maglev
-	 * size recorded (tpd_maps_made()): nothing to index or rebuild, and
-	 * the daemon is writing them now
+	 * size recorded and their interface slots filled (tpd_maps_made()):
+	 * nothing to index or rebuild, and the daemon is writing them now
 	 */
 	if (!tpd_maps_announced) {
 		err = tpd_index_rebuild(dp, rules_index, names_index);
