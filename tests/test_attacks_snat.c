@@ -33,9 +33,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "iface.h"
 #include "pkttest.h"
 #include "conntrack.h"
+#include "iface.h"
 #include "service.h"
 #include "snattest.h"
 

@@ -23,11 +23,11 @@
 
 #include <bpf/bpf.h>
 
-#include "iface.h"
 #include "addr.h"
 #include "config.h"
 #include "egress_route.h"
 #include "fixture.h"
+#include "iface.h"
 #include "pkttest.h"
 #include "service.h"
 

@@ -100,11 +100,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "iface.h"
 #include "addr.h"
 #include "conntrack.h"
 #include "harness.h"
 #include "identity.h"
+#include "iface.h"
 #include "pktgen.h"
 #include "policy.h"
 #include "policyref.h"

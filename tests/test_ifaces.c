@@ -49,8 +49,7 @@ static void slot_holds(struct th *h, __u32 ifindex, const struct tp_iface *v,
 	union tp_iface_slot s = slot_of(h, ifindex);
 
 	assert_int_equal(s.ifindex, ifindex);
-	assert_int_equal(s.flags,
-			 v->flags | (only ? TP_IFACE_SLOT_F_ONLY : 0));
+	assert_int_equal(s.flags, v->flags | (only ? TP_IFACE_SLOT_F_ONLY : 0));
 	assert_int_equal(s.zone, v->zone);
 }
 
@@ -225,9 +224,9 @@ static void test_stale_slot(void **state)
 			 0);
 	assert_false(came_from_uplink(h, up, 1001));
 	/* an uplink written into tp_ifaces alone: its slot says "none" */
-	assert_int_equal(bpf_map_update_elem(h->maps.ifaces, &other, &UPLINK,
-					     BPF_ANY),
-			 0);
+	assert_int_equal(
+		bpf_map_update_elem(h->maps.ifaces, &other, &UPLINK, BPF_ANY),
+		0);
 	assert_false(came_from_uplink(h, other, 1002));
 	assert_int_equal(tp_iface_slots_rebuild(&h->maps), 2);
 	slot_holds(h, up, &UPLINK, true);

@@ -40,10 +40,10 @@
 #include <bpf/bpf.h>
 #include <linux/pkt_cls.h>
 
-#include "iface.h"
 #include "addr.h"
 #include "harness.h"
 #include "identity.h"
+#include "iface.h"
 #include "pktgen.h"
 #include "pkttest.h" /* REQUIRE_BPF */
 #include "policy.h"

@@ -43,9 +43,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "iface.h"
 #include "addr.h"
 #include "guard.h"
+#include "iface.h"
 #include "maglev.h"
 #include "pins.h"
 #include "pkttest.h"
