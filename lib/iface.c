@@ -132,11 +132,9 @@ static int tp_iface_write(const struct tp_maps *m, __u32 ifindex,
 
 	if (!ifindex)
 		return -EINVAL;
-	if (m->iface_slots < 0) /* no cache: only tp_ifaces to write */
-		return (v ? bpf_map_update_elem(m->ifaces, &ifindex, v, BPF_ANY)
-			  : bpf_map_delete_elem(m->ifaces, &ifindex))
-			       ? -errno
-			       : 0;
+	/* a slot left behind would be believed: both maps, or no write */
+	if (m->ifaces < 0 || m->iface_slots < 0)
+		return -EBADF;
 	prefer = tp_iface_slot_holder(m, bucket);
 	if (!prefer)
 		prefer = ifindex;
@@ -155,12 +153,13 @@ static int tp_iface_write(const struct tp_maps *m, __u32 ifindex,
 
 /**
  * tp_iface_set() - describe interface @ifindex to the datapath.
- * @m:       maps (tp_iface_slots may be closed, -1: tp_ifaces alone).
+ * @m:       maps, tp_ifaces and tp_iface_slots open.
  * @ifindex: the interface, not 0.
  * @v:       its settings.
  *
- * Return: 0 or -errno of the tp_ifaces update (the slot's own failures
- * leave it zeroed, which the datapath reads as "look in tp_ifaces").
+ * Return: 0 or -errno of the tp_ifaces update, -EBADF when either map is
+ * not open (the slot's own failures leave it zeroed, which the datapath
+ * reads as "look in tp_ifaces").
  */
 int tp_iface_set(const struct tp_maps *m, __u32 ifindex,
 		 const struct tp_iface *v)
@@ -170,10 +169,11 @@ int tp_iface_set(const struct tp_maps *m, __u32 ifindex,
 
 /**
  * tp_iface_del() - forget interface @ifindex.
- * @m:       maps.
+ * @m:       maps, tp_ifaces and tp_iface_slots open.
  * @ifindex: the interface.
  *
- * Return: 0, -ENOENT when tp_ifaces had no entry, or -errno.
+ * Return: 0, -ENOENT when tp_ifaces had no entry, -EBADF when either map
+ * is not open, or -errno.
  */
 int tp_iface_del(const struct tp_maps *m, __u32 ifindex)
 {
@@ -186,9 +186,10 @@ int tp_iface_del(const struct tp_maps *m, __u32 ifindex)
  * have changed: a new tp_iface_slots beside old pins (all zero), a
  * version that wrote tp_ifaces alone, a writer killed half-way.  A slot
  * that is right is left as it is; one that is not is replaced whole.
- * @m: maps.
+ * @m: maps, tp_ifaces and tp_iface_slots open.
  *
- * Return: how many slots were written, or -errno.
+ * Return: how many slots were written, or -errno (-EBADF: a map is not
+ * open).
  */
 int tp_iface_slots_rebuild(const struct tp_maps *m)
 {
@@ -198,8 +199,8 @@ int tp_iface_slots_rebuild(const struct tp_maps *m)
 	__u32 bucket;
 	size_t n = 0;
 
-	if (m->iface_slots < 0)
-		return 0;
+	if (m->ifaces < 0 || m->iface_slots < 0)
+		return -EBADF;
 	err = tp_iface_rows(m, &rows, &n);
 	for (bucket = 0; !err && bucket < TP_IFACE_SLOTS; bucket++) {
 		if (bpf_map_lookup_elem(m->iface_slots, &bucket, &was)) {

@@ -258,6 +258,28 @@ static void test_zeroed_slot(void **state)
 	pt_web_flow(h);
 }
 
+/*
+ * A writer with tp_ifaces open and not the slots is refused: what it
+ * wrote would leave a slot behind that the programs believe.
+ */
+static void test_writer_needs_both(void **state)
+{
+	struct th *h = *state;
+	struct tp_maps m = h->maps;
+	__u32 up = h->l3_ifindex + 13;
+	struct tp_iface v;
+
+	REQUIRE_BPF();
+	m.iface_slots = -1;
+	assert_int_equal(tp_iface_set(&m, up, &UPLINK), -EBADF);
+	assert_int_equal(tp_iface_del(&m, h->l3_ifindex), -EBADF);
+	assert_int_equal(tp_iface_slots_rebuild(&m), -EBADF);
+	assert_int_not_equal(bpf_map_lookup_elem(h->maps.ifaces, &up, &v), 0);
+	assert_int_equal(
+		bpf_map_lookup_elem(h->maps.ifaces, &h->l3_ifindex, &v), 0);
+	assert_int_equal(tp_iface_set(&h->maps, 0, &UPLINK), -EINVAL);
+}
+
 /* Flags a slot cannot hold stay in tp_ifaces alone, and are found there. */
 static void test_uncacheable_flags(void **state)
 {
@@ -337,6 +359,7 @@ int main(void)
 		T(test_stale_slot),
 		T(test_zeroed_slot),
 		T(test_uncacheable_flags),
+		T(test_writer_needs_both),
 		T(test_old_pins),
 	};
 
