@@ -10,9 +10,10 @@
  *               address and port rewritten with the kernel's incremental
  *               checksum helpers.
  *   ref_iface_lookup: the packet's interface looked up by ifindex in a
- *               hash (as tp_ifaces gives the datapath its zone and its
- *               L2/L3 mode), then ref_lookup's work: the least an
- *               established packet costs while the zone lives there.
+ *               hash (as tp_ifaces gave the datapath its zone and its
+ *               L2/L3 mode before tp_iface_slots), then ref_lookup's
+ *               work: what an established packet cost at the least while
+ *               the zone came from a hash.
  *   ref_xdp_empty: returns XDP_PASS; the floor of the XDP guard's rows.
  */
 #include "vmlinux.h"

@@ -70,13 +70,6 @@ enum tp_hook {
 	TP_HOOK_FROM_UPLINK = TP_EVENT_HOOK_FROM_UPLINK,
 };
 
-static __always_inline const struct tp_iface *tp_iface_of(struct __sk_buff *skb)
-{
-	__u32 ifindex = skb->ifindex;
-
-	return bpf_map_lookup_elem(&tp_ifaces, &ifindex);
-}
-
 /*
  * The packet's parse, zeroed: it lives in the per-CPU scratch, not on the
  * stack, which the programs' deepest paths and the global functions they
@@ -125,11 +118,11 @@ static __always_inline struct tp_pkt *tp_pkt_cur(void)
 /* Parse and set the zone; returns enum tp_parse_result or -reason. */
 static __always_inline int tp_parse_skb(struct __sk_buff *skb, struct tp_pkt *p)
 {
-	const struct tp_iface *ifc = tp_iface_of(skb);
+	struct tp_iface ifc = tp_iface_get(skb->ifindex);
 	int ret;
 
-	ret = tp_parse(skb, ifc && (ifc->flags & TP_IFACE_F_L3), p);
-	p->tuple.zone = ifc ? ifc->zone : 0;
+	ret = tp_parse(skb, ifc.flags & TP_IFACE_F_L3, p);
+	p->tuple.zone = ifc.zone;
 	p->inner.tuple.zone = p->tuple.zone;
 	return ret;
 }
@@ -240,12 +233,10 @@ static __always_inline void tp_query_ingress(struct __sk_buff *skb,
 static __always_inline __u8 tp_egress_origin(struct __sk_buff *skb)
 {
 	__u32 in = skb->ingress_ifindex;
-	const struct tp_iface *ifc;
 
 	if (!in)
 		return TP_CT_F_LOCAL;
-	ifc = bpf_map_lookup_elem(&tp_ifaces, &in);
-	return ifc && (ifc->flags & TP_IFACE_F_UPLINK) ? TP_CT_F_UPLINK : 0;
+	return tp_iface_get(in).flags & TP_IFACE_F_UPLINK ? TP_CT_F_UPLINK : 0;
 }
 
 /*
@@ -1490,14 +1481,10 @@ tp_reply_path_ok(struct __sk_buff *skb, const struct tp_pkt *p, __u32 in_flags)
 static __always_inline __u32 tp_ingress_iface(struct __sk_buff *skb,
 					      __u16 *zone)
 {
-	__u32 in = skb->ingress_ifindex;
-	const struct tp_iface *ifc;
-	__u32 flags;
+	struct tp_iface ifc = tp_iface_get(skb->ingress_ifindex);
 
-	ifc = in ? bpf_map_lookup_elem(&tp_ifaces, &in) : NULL;
-	flags = ifc ? ifc->flags : 0;
-	*zone = flags & TP_IFACE_F_TAILNET ? ifc->zone : 0;
-	return flags;
+	*zone = ifc.flags & TP_IFACE_F_TAILNET ? ifc.zone : 0;
+	return ifc.flags;
 }
 
 /*
@@ -1941,14 +1928,10 @@ int tp_from_uplink(struct __sk_buff *skb)
  */
 static __always_inline bool tp_revsnat_marked(struct __sk_buff *skb)
 {
-	__u32 in = skb->ingress_ifindex;
-	const struct tp_iface *ifc;
-
 	if (!(skb->tc_index & TP_TC_INDEX_F_REVSNAT))
 		return false;
 	skb->tc_index &= ~TP_TC_INDEX_F_REVSNAT;
-	ifc = in ? bpf_map_lookup_elem(&tp_ifaces, &in) : NULL;
-	return ifc && (ifc->flags & TP_IFACE_F_UPLINK);
+	return tp_iface_get(skb->ingress_ifindex).flags & TP_IFACE_F_UPLINK;
 }
 
 SEC("tc")

@@ -46,6 +46,7 @@
 #include "conntrack.h"
 #include "datapath.h"
 #include "identity.h"
+#include "iface.h"
 #include "links.h"
 #include "log.h"
 #include "pins.h"
@@ -893,6 +894,26 @@ static int tpd_index_rebuild(const struct tpd_datapath *dp, bool rules,
 	return 0;
 }
 
+/*
+ * tp_iface_slots from tp_ifaces before this load's programs run: new
+ * beside old pins (all zero), or behind a version that wrote tp_ifaces
+ * alone.  A slot left wrong would be believed over tp_ifaces; one left
+ * zero only sends the datapath to tp_ifaces.
+ */
+static void tpd_iface_slots_rebuild(const struct tp_maps *m)
+{
+	int n = tp_iface_slots_rebuild(m);
+	char count[16];
+
+	snprintf(count, sizeof(count), "%d", n);
+	if (n < 0)
+		log_error("cannot fill the interface slots", "error",
+			  strerror(-n));
+	else if (n)
+		log_info("interface slots filled from tp_ifaces", "slots",
+			 count);
+}
+
 /* Put moved pins back after a failed load. */
 static void tpd_pins_restore(struct tpd_aside *aside, int n)
 {
@@ -1460,9 +1481,13 @@ static int tpd_maps_made(struct bpf_program *prog,
 		if (bpf_map__pin_path(map) && !bpf_map__is_pinned(map))
 			return 0;
 	}
-	/* the one write tpd_services_upgrade() would make after the load */
+	/*
+	 * the writes tpd_services_upgrade() and tpd_iface_slots_rebuild()
+	 * would make after the load (every slot "none": no interface yet)
+	 */
 	if (tp_maps_from_object(&m, skel->obj, tpd_maps_ready_maglev) ||
-	    tp_service_maglev_cap_set(&m, tpd_maps_ready_maglev)) {
+	    tp_service_maglev_cap_set(&m, tpd_maps_ready_maglev) ||
+	    tp_iface_slots_rebuild(&m) < 0) {
 		tp_slab_close(m.slab);
 		return 0;
 	}
@@ -1573,14 +1598,15 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 		tpd_ct_split(&dp->maps);
 	/*
 	 * Announced maps were all made empty by this load, their Maglev
-	 * size recorded (tpd_maps_made()): nothing to index or rebuild, and
-	 * the daemon is writing them now
+	 * size recorded and their interface slots filled (tpd_maps_made()):
+	 * nothing to index or rebuild, and the daemon is writing them now
 	 */
 	if (!tpd_maps_announced) {
 		err = tpd_index_rebuild(dp, rules_index, names_index);
 		if (err)
 			goto fail;
 		tpd_services_upgrade(dp, cfg, slab_new, index_fresh);
+		tpd_iface_slots_rebuild(&dp->maps);
 	}
 	tpd_progs_pin(dp, cfg);
 	return 0;
@@ -2114,8 +2140,9 @@ int tpd_iface_attach(struct tpd_datapath *dp, const struct tpd_config *cfg,
 	if (l3)
 		v.flags |= TP_IFACE_F_L3;
 	/* describe it before any program can see its packets */
-	if (bpf_map_update_elem(dp->maps.ifaces, &key, &v, BPF_ANY))
-		return -errno;
+	err = tp_iface_set(&dp->maps, key, &v);
+	if (err)
+		return err;
 	/* the uplink's XDP guard (loader/xdp.c); it logs its own errors */
 	if (ifc->kind == TPD_IFACE_UPLINK && dp->skel)
 		tpd_guard_attach(dp->skel->obj, dp->skel->skeleton->data,

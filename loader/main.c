@@ -34,6 +34,7 @@
 #include "egress_route.h"
 #include "gc.h"
 #include "identity.h"
+#include "iface.h"
 #include "kube_store.h"
 #include "kube_sync.h"
 #include "links.h"
@@ -181,7 +182,7 @@ static void tpd_forget_iface(struct tpd *t, size_t i, bool live)
 	tpd_iface_detach(t->cfg.pin_root, t->cfg.ifaces[i].name,
 			 live ? (int)key : 0);
 	if (key)
-		bpf_map_delete_elem(t->dp.maps.ifaces, &key);
+		tp_iface_del(&t->dp.maps, key);
 	t->ifindex[i] = 0;
 	log_info(live ? "interface left the configuration, detached"
 		      : "interface gone, forgotten",

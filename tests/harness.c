@@ -18,6 +18,7 @@
 
 #include "harness.h"
 #include "datapath.h"
+#include "iface.h"
 #include "slab.h"
 
 static char th_reason[256];
@@ -290,7 +291,6 @@ int th_open(struct th *h, const struct th_knobs *knobs)
 	struct bpf_map *map;
 	struct tp_iface ifc = { .flags = TP_IFACE_F_L3 | TP_IFACE_F_TAILNET,
 				.zone = TH_ZONE };
-	__u32 key;
 	int err;
 
 	memset(h, 0, sizeof(*h));
@@ -355,13 +355,12 @@ ready:
 	tp_slab_reclaim(h->maps.slab, h->maps.services, false);
 	h->l3_ifindex = th_tun_ifindex;
 	h->l3_ifindex2 = th_tun2_ifindex;
-	key = th_tun_ifindex;
-	err = bpf_map_update_elem(h->maps.ifaces, &key, &ifc, BPF_ANY);
-	key = th_tun2_ifindex;
+	/* the slots as the loader's start leaves them (tp_iface_slots_rebuild()) */
+	err = tp_iface_slots_rebuild(&h->maps);
+	err = err < 0 ? err : tp_iface_set(&h->maps, th_tun_ifindex, &ifc);
 	ifc.zone = TH_ZONE2;
-	err = err ?: bpf_map_update_elem(h->maps.ifaces, &key, &ifc, BPF_ANY);
+	err = err ?: tp_iface_set(&h->maps, th_tun2_ifindex, &ifc);
 	if (err) {
-		err = -errno;
 		th_close(h);
 		return err;
 	}
@@ -493,13 +492,12 @@ int th_uplink(struct th *h)
 {
 	struct tp_iface up = { .flags = TP_IFACE_F_UPLINK };
 	int ifindex = th_make_uplink();
-	__u32 key = ifindex;
+	int err;
 
 	if (ifindex < 0)
 		return ifindex;
-	if (bpf_map_update_elem(h->maps.ifaces, &key, &up, BPF_ANY))
-		return -errno;
-	return ifindex;
+	err = tp_iface_set(&h->maps, ifindex, &up);
+	return err ? err : ifindex;
 }
 
 /** th_uplink_peer() - ifindex of tpup1, the far end of the test uplink (0: none yet). */

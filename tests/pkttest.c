@@ -13,6 +13,7 @@
 
 #include "conntrack.h"
 #include "identity.h"
+#include "iface.h"
 #include "pkttest.h"
 #include "policy.h"
 #include "service.h"
@@ -735,7 +736,7 @@ void pt_uplink_at(const char *file, int line, struct th *h, __u32 ifindex)
 {
 	struct tp_iface up = { .flags = TP_IFACE_F_UPLINK };
 
-	PT_EQ(bpf_map_update_elem(h->maps.ifaces, &ifindex, &up, BPF_ANY), 0);
+	PT_EQ(tp_iface_set(&h->maps, ifindex, &up), 0);
 }
 
 /* Run @in through @hook on @ifindex (arrived on @in_ifindex); the verdict. */

@@ -29,6 +29,7 @@
 
 #include <bpf/bpf.h>
 
+#include "iface.h"
 #include "pkttest.h"
 #include "snattest.h"
 
@@ -119,13 +120,11 @@ static void iface_set(struct th *h, __u32 ifindex, bool del, __u32 flags,
 	if (!ifindex)
 		return;
 	if (del) {
-		err = bpf_map_delete_elem(h->maps.ifaces, &ifindex);
-		assert_true(!err || errno == ENOENT);
+		err = tp_iface_del(&h->maps, ifindex);
+		assert_true(!err || err == -ENOENT);
 		return;
 	}
-	assert_int_equal(
-		bpf_map_update_elem(h->maps.ifaces, &ifindex, &ifc, BPF_ANY),
-		0);
+	assert_int_equal(tp_iface_set(&h->maps, ifindex, &ifc), 0);
 }
 
 /*

@@ -35,6 +35,7 @@
 
 #include "pkttest.h"
 #include "conntrack.h"
+#include "iface.h"
 #include "service.h"
 #include "snattest.h"
 
@@ -945,8 +946,7 @@ static void test_fault_snat_reply_wrong_uplink(void **state)
 	REQUIRE_BPF();
 	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	other = th_uplink_peer();
-	assert_int_equal(
-		bpf_map_update_elem(h->maps.ifaces, &other, &up2, BPF_ANY), 0);
+	assert_int_equal(tp_iface_set(&h->maps, other, &up2), 0);
 	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
 	assert_int_equal(
 		st_tailnet_in(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0),

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "egress_route.h"
 #include "fixture.h"
+#include "iface.h"
 #include "pkttest.h"
 #include "service.h"
 
@@ -525,7 +526,7 @@ static int make_gone_iface(struct th *h)
 	   " up && ip route add " NET_C4 " dev " GONE);
 	key = if_nametoindex(GONE);
 	assert_true(key > 0);
-	assert_int_equal(bpf_map_update_elem(h->maps.ifaces, &key, &ifc, 0), 0);
+	assert_int_equal(tp_iface_set(&h->maps, key, &ifc), 0);
 	return (int)key;
 }
 
@@ -561,7 +562,7 @@ static void test_iface_gone(void **state)
 	assert_int_equal(tp_svc_key_parse(EVIP1 ":80/tcp", &key), 0);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.services, &key, &svc), 0);
 	/* back (as the loader forgets and attaches it again) */
-	assert_int_equal(bpf_map_delete_elem(h->maps.ifaces, &old), 0);
+	assert_int_equal(tp_iface_del(&h->maps, old), 0);
 	make_gone_iface(h);
 	res = SYNC(h, &st);
 	assert_int_equal(res.added, 1);

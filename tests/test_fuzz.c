@@ -104,6 +104,7 @@
 #include "conntrack.h"
 #include "harness.h"
 #include "identity.h"
+#include "iface.h"
 #include "pktgen.h"
 #include "policy.h"
 #include "policyref.h"
@@ -2836,11 +2837,7 @@ static void fz_setup(struct fz *f, const struct fz_profile *prof, int index)
 	/* an uplink, as the loader describes one: its sources are world */
 	{
 		struct tp_iface up = { .flags = TP_IFACE_F_UPLINK };
-		__u32 idx = FZ_UPLINK;
-
-		assert_int_equal(bpf_map_update_elem(f->h.maps.ifaces, &idx,
-						     &up, BPF_ANY),
-				 0);
+		assert_int_equal(tp_iface_set(&f->h.maps, FZ_UPLINK, &up), 0);
 		assert_int_equal(ref_iface_set(f->m, FZ_UPLINK, &up), 0);
 	}
 	for (i = 0; i < ARRAY_SIZE(ROUTES); i++) {

@@ -33,6 +33,7 @@
 #include "fixture.h"
 #include "gc.h"
 #include "identity.h"
+#include "iface.h"
 #include "links.h"
 #include "maglev.h"
 #include "metrics.h"
@@ -2571,13 +2572,15 @@ static void test_pins_restart_without_load(void **state)
 struct early_seen {
 	const struct tpd_config *cfg;
 	int calls;
-	size_t pinned;	  /* maps of the pin root pinned when it ran */
-	__u32 maglev_cap; /* the table size recorded by then, 0: none */
-	int svc_err, name_err, stray_err;
+	size_t pinned;		  /* maps of the pin root pinned when it ran */
+	__u32 maglev_cap;	  /* the table size recorded by then, 0: none */
+	union tp_iface_slot slot; /* EARLY_IFINDEX's slot by then */
+	int svc_err, name_err, stray_err, slot_err, iface_err;
 };
 
 #define EARLY_NAME_ID  300
 #define EARLY_STRAY_ID 301 /* an index entry with no name behind it */
+#define EARLY_IFINDEX  4242
 
 static void early_write(const struct tpd_datapath *dp,
 			const struct tpd_load_child *lc, void *ctx)
@@ -2587,7 +2590,8 @@ static void early_write(const struct tpd_datapath *dp,
 	struct tp_backend_spec bs = { .port = htons(8080), .weight = 1 };
 	struct tp_svc_be_key head = { .svc_id = 0, .slot = TP_SVC_BE_HEAD };
 	struct tp_id_name_key stray = { .name = "stray" };
-	__u32 id = EARLY_STRAY_ID;
+	struct tp_iface up = { .flags = TP_IFACE_F_UPLINK };
+	__u32 id = EARLY_STRAY_ID, bucket = EARLY_IFINDEX % TP_IFACE_SLOTS;
 	struct early_seen *seen = ctx;
 
 	assert_true(lc->pid > 0);
@@ -2603,6 +2607,9 @@ static void early_write(const struct tpd_datapath *dp,
 	/* the child rebuilding the name index after its load would drop it */
 	seen->stray_err =
 		bpf_map_update_elem(dp->maps.id_by_name, &stray, &id, BPF_ANY);
+	seen->slot_err =
+		bpf_map_lookup_elem(dp->maps.iface_slots, &bucket, &seen->slot);
+	seen->iface_err = tp_iface_set(&dp->maps, EARLY_IFINDEX, &up);
 }
 
 /*
@@ -2640,6 +2647,11 @@ static void test_pins_cold_start_early(void **state)
 	assert_int_equal(seen.svc_err, 0);
 	assert_int_equal(seen.name_err, 0);
 	assert_int_equal(seen.stray_err, 0);
+	/* the interface slots were filled ("none") before the writes */
+	assert_int_equal(seen.slot_err, 0);
+	assert_int_equal(seen.slot.ifindex, 0);
+	assert_int_equal(seen.slot.flags, TP_IFACE_SLOT_F_ONLY);
+	assert_int_equal(seen.iface_err, 0);
 	/* what went in early is in the maps the pinned programs use */
 	assert_true(dp.from_pins);
 	assert_true(dp.prog_fd[TPD_PROG_FROM_TAILNET] >= 0);
@@ -2651,6 +2663,17 @@ static void test_pins_cold_start_early(void **state)
 			 0);
 	assert_int_equal(id, EARLY_STRAY_ID);
 	assert_int_equal(tp_service_maglev_cap(&dp.maps), cfg.maglev_size);
+	{
+		__u32 bucket = EARLY_IFINDEX % TP_IFACE_SLOTS;
+		union tp_iface_slot s;
+
+		assert_int_equal(
+			bpf_map_lookup_elem(dp.maps.iface_slots, &bucket, &s),
+			0);
+		assert_int_equal(s.ifindex, EARLY_IFINDEX);
+		assert_int_equal(s.flags,
+				 TP_IFACE_F_UPLINK | TP_IFACE_SLOT_F_ONLY);
+	}
 	tpd_datapath_close(&dp);
 
 	/* maps pinned: the child may migrate them, nothing goes in early */

@@ -43,6 +43,7 @@
 #include "addr.h"
 #include "harness.h"
 #include "identity.h"
+#include "iface.h"
 #include "pktgen.h"
 #include "pkttest.h" /* REQUIRE_BPF */
 #include "policy.h"
@@ -1603,11 +1604,7 @@ static void fz_round(int round, unsigned long n_new)
 	assert_int_equal(th_open(&z->h, NULL), 0);
 	{
 		struct tp_iface up = { .flags = TP_IFACE_F_UPLINK };
-		__u32 idx = FZ_UPLINK;
-
-		assert_int_equal(bpf_map_update_elem(z->h.maps.ifaces, &idx,
-						     &up, BPF_ANY),
-				 0);
+		assert_int_equal(tp_iface_set(&z->h.maps, FZ_UPLINK, &up), 0);
 	}
 	th_set_clock(&z->h, FZ_T0);
 

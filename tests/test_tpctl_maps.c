@@ -45,6 +45,7 @@
 
 #include "addr.h"
 #include "guard.h"
+#include "iface.h"
 #include "maglev.h"
 #include "pins.h"
 #include "pkttest.h"
@@ -1037,8 +1038,7 @@ static void test_identity_roundtrip(void **state)
 	assert_int_equal(id, 400);
 	/* a zone by interface name */
 	assert_true(lo_idx > 0);
-	assert_int_equal(
-		bpf_map_update_elem(tm.maps.ifaces, &lo_idx, &lo, BPF_ANY), 0);
+	assert_int_equal(tp_iface_set(&tm.maps, lo_idx, &lo), 0);
 	tm_ok("identity add 100.100.0.0/16 401 zone lo");
 	assert_int_equal(tm_identity(7, "100.100.0.0/16", &id, &owner), 0);
 	assert_int_equal(id, 401);
@@ -1629,8 +1629,7 @@ static void test_status(void **state)
 	const char *out;
 
 	TM_REQUIRE();
-	assert_int_equal(
-		bpf_map_update_elem(tm.maps.ifaces, &lo, &ifc, BPF_ANY), 0);
+	assert_int_equal(tp_iface_set(&tm.maps, lo, &ifc), 0);
 	out = tm_status(2, "status");
 	assert_non_null(strstr(out, "loader    not running"));
 	assert_non_null(strstr(out, "l3,tailnet"));
@@ -1712,6 +1711,47 @@ static void test_help_option(void **state)
 	tm_prints("Usage: tpctl [OPTIONS] OBJECT", "-h");
 	assert_string_equal(tm_ok("-j stats -h"), "null\n");
 	tm_fails("unknown object 'frob'", "frob -h");
+}
+
+/*
+ * The interface cache is a map like the others: listed, dumped slot by
+ * slot (an interface in its slot, the rest "none"), and never taken for
+ * interfaces: status lists tp_ifaces' entries, each once.
+ */
+static void test_map_iface_slots(void **state)
+{
+	struct tp_iface ifc = { .zone = 3,
+				.flags = TP_IFACE_F_L3 | TP_IFACE_F_TAILNET };
+	const char *p_ifaces[] = { "interfaces", NULL };
+	__u32 lo = if_nametoindex("lo");
+	union tp_iface_slot s = { .word = 0 };
+	const unsigned char *b = (const unsigned char *)&s;
+	char want[64];
+	const char *out;
+	yajl_val v;
+
+	(void)state;
+	TM_REQUIRE();
+	assert_true(lo > 0);
+	assert_int_equal(tp_iface_set(&tm.maps, lo, &ifc), 0);
+	tm_prints(TP_MAP_IFACE_SLOTS, "map list");
+	assert_int_equal(tm_json_len(tm_ok("-j map dump tp_iface_slots")),
+			 TP_IFACE_SLOTS);
+	/* lo's slot, in hex as every map: its ifindex, flags, zone */
+	s.ifindex = lo;
+	s.flags = ifc.flags | TP_IFACE_SLOT_F_ONLY;
+	s.zone = ifc.zone;
+	snprintf(want, sizeof(want),
+		 "value: %02x %02x %02x %02x %02x %02x %02x %02x", b[0], b[1],
+		 b[2], b[3], b[4], b[5], b[6], b[7]);
+	out = tm_ok("map dump iface_slots");
+	if (!strstr(out, want))
+		fail_msg("no slot of lo (%s) in:\n%.2000s", want, out);
+	v = tm_json(tm_status(2, "-j status"));
+	assert_int_equal(
+		YAJL_GET_ARRAY(yajl_tree_get(v, p_ifaces, yajl_t_array))->len,
+		1);
+	yajl_tree_free(v);
 }
 
 /*
@@ -1874,8 +1914,7 @@ static void test_monitor(void **state)
 
 	TM_REQUIRE();
 	/* test_run frames arrive on lo: make it an Ethernet interface of zone 1 */
-	assert_int_equal(
-		bpf_map_update_elem(tm.maps.ifaces, &lo, &ifc, BPF_ANY), 0);
+	assert_int_equal(tp_iface_set(&tm.maps, lo, &ifc), 0);
 	tm_ok("policy default deny zone 1");
 	tm_ok("identity add 100.64.0.0/10 300 name peer zone 1");
 
@@ -2908,6 +2947,7 @@ int main(void)
 		cmocka_unit_test_setup(test_conntrack_rindex, tm_setup),
 		cmocka_unit_test_setup(test_stats, tm_setup),
 		cmocka_unit_test_setup(test_map_list_dump, tm_setup),
+		cmocka_unit_test_setup(test_map_iface_slots, tm_setup),
 		cmocka_unit_test_setup(test_status, tm_setup),
 		cmocka_unit_test_setup(test_no_arguments_prints_usage,
 				       tm_setup),

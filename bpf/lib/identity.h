@@ -32,12 +32,9 @@ static __always_inline __u32 tp_identity_of(__u16 zone,
 
 static __always_inline __u16 tp_zone_of_ifindex(__u32 ifindex)
 {
-	struct tp_iface *ifc;
+	struct tp_iface ifc = tp_iface_get(ifindex);
 
-	if (!ifindex)
-		return 0;
-	ifc = bpf_map_lookup_elem(&tp_ifaces, &ifindex);
-	return ifc && (ifc->flags & TP_IFACE_F_TAILNET) ? ifc->zone : 0;
+	return ifc.flags & TP_IFACE_F_TAILNET ? ifc.zone : 0;
 }
 
 /*

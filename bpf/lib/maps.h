@@ -19,6 +19,51 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_ifaces SEC(".maps");
 
+/* tp_ifaces direct-mapped by ifindex % TP_IFACE_SLOTS (abi.h; the loader). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TP_IFACE_SLOTS);
+	__type(key, __u32);
+	__type(value, union tp_iface_slot);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tp_iface_slots SEC(".maps");
+
+/**
+ * tp_iface_get() - the settings of interface @ifindex, all zero when it
+ * has none (an L2 interface of zone 0, as the ABI says).
+ * @ifindex: the interface (0, none, finds nothing: no writer adds it).
+ *
+ * Its slot first: an array lookup the verifier inlines, where a hash
+ * lookup is a call (15-20 ns with return thunks).  The slot answers when
+ * it holds @ifindex, or when its bucket has no other interface
+ * (TP_IFACE_SLOT_F_ONLY: the pods' veths, which tailplane does not know,
+ * are answered there too); tp_ifaces only on a collision or a slot not
+ * filled yet.  The slot is read as one word (abi.h).
+ */
+static __always_inline struct tp_iface tp_iface_get(__u32 ifindex)
+{
+	__u32 key = ifindex % TP_IFACE_SLOTS;
+	const union tp_iface_slot *slot;
+	const struct tp_iface *ifc;
+	union tp_iface_slot s = {};
+	struct tp_iface v = {};
+
+	slot = bpf_map_lookup_elem(&tp_iface_slots, &key);
+	if (slot)
+		s.word = *(const volatile __u64 *)&slot->word;
+	if (s.ifindex == ifindex) {
+		v.flags = s.flags & TP_IFACE_SLOT_FLAGS;
+		v.zone = s.zone;
+		return v;
+	}
+	if (s.flags & TP_IFACE_SLOT_F_ONLY)
+		return v;
+	ifc = bpf_map_lookup_elem(&tp_ifaces, &ifindex);
+	if (ifc)
+		v = *ifc;
+	return v;
+}
+
 /*
  * Services and backends are written by userspace only and read on a
  * flow's first packet: hashes without preallocation cost memory in

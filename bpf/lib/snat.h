@@ -69,7 +69,6 @@ tp_snat_wanted(struct __sk_buff *skb, const struct tp_pkt *p,
 	       __u16 out_zone, struct bpf_fib_lookup *fib)
 {
 	const struct tp_config *cfg;
-	const struct tp_iface *ifc;
 	__u32 ifindex;
 
 	if (out_zone)
@@ -81,8 +80,7 @@ tp_snat_wanted(struct __sk_buff *skb, const struct tp_pkt *p,
 		return false;
 	ifindex = tp_route_ifindex(skb, p->ipv6, p->tuple.proto,
 				   &p->tuple.saddr, &e->nat_addr, fib);
-	ifc = ifindex ? bpf_map_lookup_elem(&tp_ifaces, &ifindex) : NULL;
-	return ifc && (ifc->flags & TP_IFACE_F_UPLINK);
+	return tp_iface_get(ifindex).flags & TP_IFACE_F_UPLINK;
 }
 
 /* Is @p an ICMP or ICMPv6 echo packet (whose id plays the port)? */

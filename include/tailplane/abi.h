@@ -39,6 +39,8 @@
 #define TP_MAPS(X)                                                            \
 	X(ifaces,                                                             \
 	  "attached interfaces by ifindex: zone, L2 or L3; the loader")       \
+	X(iface_slots,                                                        \
+	  "tp_ifaces direct-mapped by ifindex (a cache); the loader")         \
 	X(services,                                                           \
 	  "services by frontend: id, flags, zone; the loader, tpctl")         \
 	X(backends,                                                           \
@@ -90,6 +92,7 @@
 
 /* Names of single maps, for messages and pins ("cannot read " TP_MAP_CT). */
 #define TP_MAP_IFACES	      TP_MAP_NAME(ifaces)
+#define TP_MAP_IFACE_SLOTS    TP_MAP_NAME(iface_slots)
 #define TP_MAP_SERVICES	      TP_MAP_NAME(services)
 #define TP_MAP_BACKENDS	      TP_MAP_NAME(backends)
 #define TP_MAP_MAGLEV_SLAB    TP_MAP_NAME(maglev_slab)
@@ -194,6 +197,45 @@ struct tp_iface {
 	__u16 pad;
 };
 _Static_assert(sizeof(struct tp_iface) == 8, "tp_iface size");
+
+/*
+ * tp_iface_slots: tp_ifaces direct-mapped, an ARRAY of TP_IFACE_SLOTS
+ * slots keyed by ifindex % TP_IFACE_SLOTS (a power of two), so that the
+ * datapath's per-packet interface lookup is an array lookup the verifier
+ * inlines, not a hash lookup (a call).  ifindex is unbounded (each new
+ * veth takes the next one), so a slot holds at most one interface of its
+ * bucket and tp_ifaces stays the truth; lib/iface.c keeps the two in step.
+ */
+#define TP_IFACE_SLOTS 1024u
+/* The slot's bucket has no interface in tp_ifaces but the slot's own. */
+#define TP_IFACE_SLOT_F_ONLY (1u << 15)
+/* The tp_iface flags a slot can hold (the rest: the entry stays uncached). */
+#define TP_IFACE_SLOT_FLAGS 0x7fffu
+
+/**
+ * union tp_iface_slot - map tp_iface_slots value, key __u32
+ * ifindex % TP_IFACE_SLOTS.
+ * @ifindex: the interface the slot holds, 0 for none.
+ * @flags:   its tp_iface flags, and TP_IFACE_SLOT_F_ONLY when tp_ifaces
+ *           holds no other interface of this bucket (a miss is then an
+ *           answer, no tp_ifaces lookup follows).
+ * @zone:    its tp_iface zone.
+ * @word:    all of it: written and read as one aligned word, so a reader
+ *           never sees one interface's ifindex with another's settings.
+ *
+ * All zero: not known, look in tp_ifaces.  A slot with an @ifindex holds
+ * exactly its tp_ifaces entry: a writer zeroes the slot before it changes
+ * or deletes an entry of the bucket, and fills it again after.
+ */
+union tp_iface_slot {
+	struct {
+		__u32 ifindex;
+		__u16 flags;
+		__u16 zone;
+	};
+	__u64 word;
+};
+_Static_assert(sizeof(union tp_iface_slot) == 8, "tp_iface_slot size");
 
 /* ---- services and backends -------------------------------------------- */
 
