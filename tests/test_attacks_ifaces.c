@@ -13,14 +13,18 @@
  * came in through was an uplink (TP_CT_F_UPLINK).
  */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 
 #include <bpf/bpf.h>
 
+#include "config.h"
+#include "datapath.h"
+#include "fixture.h"
 #include "iface.h"
 #include "pkttest.h"
 
-#define POD "198.18.2.1" /* a pod: its flows leave to the tailnet */
+#define POD	"198.18.2.1" /* a pod: its flows leave to the tailnet */
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct tp_iface AS_UPLINK = { .flags = TP_IFACE_F_UPLINK };
@@ -75,9 +79,9 @@ static void slot_put(struct th *h, __u32 bucket, union tp_iface_slot s)
 static void test_ifindex0_never_looked_up(void **state)
 {
 	struct th *h = *state;
-	struct tp_iface other_zone = { .flags = TP_IFACE_F_TAILNET |
-						TP_IFACE_F_L3,
-				       .zone = TH_ZONE2 };
+	struct tp_iface other_zone = {
+		.flags = TP_IFACE_F_TAILNET | TP_IFACE_F_L3, .zone = TH_ZONE2
+	};
 	struct pkt_spec reply = pt_flow(BE4[0], 8080, CLIENT4, 40000, TCP,
 					PKT_TCP_SYN | PKT_TCP_ACK);
 	struct pkt in, want;
@@ -87,8 +91,8 @@ static void test_ifindex0_never_looked_up(void **state)
 	assert_int_equal(tp_iface_set(&h->maps, TP_IFACE_SLOTS, &AS_UPLINK), 0);
 	assert_int_equal(tp_iface_set(&h->maps, 2 * TP_IFACE_SLOTS, &AS_UPLINK),
 			 0);
-	assert_int_equal(bpf_map_update_elem(h->maps.ifaces, &zero,
-					     &other_zone, BPF_ANY),
+	assert_int_equal(bpf_map_update_elem(h->maps.ifaces, &zero, &other_zone,
+					     BPF_ANY),
 			 0);
 	pt_web_flow(h);
 	pt_build(&reply, &in);
@@ -165,9 +169,12 @@ static void test_modulo_edges(void **state)
 {
 	struct th *h = *state;
 	const __u32 up[] = { TP_IFACE_SLOTS - 1, TP_IFACE_SLOTS, 0x7fffffffu };
-	const __u32 in[] = { TP_IFACE_SLOTS - 1,     TP_IFACE_SLOTS,
-			     0x7fffffffu,	     2 * TP_IFACE_SLOTS - 1,
-			     2 * TP_IFACE_SLOTS,     TP_IFACE_SLOTS + 1,
+	const __u32 in[] = { TP_IFACE_SLOTS - 1,
+			     TP_IFACE_SLOTS,
+			     0x7fffffffu,
+			     2 * TP_IFACE_SLOTS - 1,
+			     2 * TP_IFACE_SLOTS,
+			     TP_IFACE_SLOTS + 1,
 			     0x7fffffffu - TP_IFACE_SLOTS };
 	const bool want[] = { true, true, true, false, false, false, false };
 	size_t i;
@@ -216,6 +223,63 @@ static void test_writer_killed_between(void **state)
 	expect_uplinks(h, in, after, N_OF(in));
 }
 
+/* @bucket's slot in @m must be @ifindex with @flags (TP_IFACE_SLOT_F_*). */
+static void slot_is(const struct tp_maps *m, __u32 bucket, __u32 ifindex,
+		    __u16 flags, __u16 zone)
+{
+	union tp_iface_slot s;
+
+	assert_int_equal(bpf_map_lookup_elem(m->iface_slots, &bucket, &s), 0);
+	assert_int_equal(s.ifindex, ifindex);
+	assert_int_equal(s.flags, flags);
+	assert_int_equal(s.zone, zone);
+}
+
+/* Close @dp and remove its pins and @cfg. */
+static void pins_drop(struct tpd_datapath *dp, struct tpd_config *cfg)
+{
+	tpd_datapath_close(dp);
+	assert_int_equal(tpd_detach_all(cfg, true), 0);
+	tpd_config_free(cfg);
+}
+
+/*
+ * An upgrade, a downgrade and the upgrade again over the same pins: the
+ * version without slots keeps tp_iface_slots pinned beside its maps and
+ * writes tp_ifaces alone (the slot's holder deleted, another interface
+ * of its bucket and one of an empty bucket added).  The next load of
+ * this version mends every slot it left stale before its programs run.
+ */
+static void test_slots_after_downgrade(void **state)
+{
+	struct tp_iface wg = { .flags = TP_IFACE_F_TAILNET | TP_IFACE_F_L3,
+			       .zone = TH_ZONE2 };
+	__u32 a = 4300, b = a + TP_IFACE_SLOTS, c = 77;
+	struct tpd_datapath dp;
+	struct tpd_config cfg;
+
+	(void)state;
+	REQUIRE_BPF();
+	fixture_pin_config(&cfg, "tp-attackif");
+	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_int_equal(tp_iface_set(&dp.maps, a, &AS_UPLINK), 0);
+	slot_is(&dp.maps, a % TP_IFACE_SLOTS, a,
+		TP_IFACE_F_UPLINK | TP_IFACE_SLOT_F_ONLY, 0);
+	/* the older version: tp_ifaces alone */
+	assert_int_equal(bpf_map_delete_elem(dp.maps.ifaces, &a), 0);
+	assert_int_equal(bpf_map_update_elem(dp.maps.ifaces, &b, &wg, 0), 0);
+	assert_int_equal(bpf_map_update_elem(dp.maps.ifaces, &c, &wg, 0), 0);
+	tpd_datapath_close(&dp);
+
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	slot_is(&dp.maps, a % TP_IFACE_SLOTS, b,
+		wg.flags | TP_IFACE_SLOT_F_ONLY, TH_ZONE2);
+	slot_is(&dp.maps, c, c, wg.flags | TP_IFACE_SLOT_F_ONLY, TH_ZONE2);
+	assert_int_equal(tp_iface_slots_rebuild(&dp.maps), 0);
+	pins_drop(&dp, &cfg);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, pt_setup, pt_teardown)
 
 int main(void)
@@ -225,6 +289,7 @@ int main(void)
 		T(test_pod_takes_gone_ifindex),
 		T(test_modulo_edges),
 		T(test_writer_killed_between),
+		cmocka_unit_test(test_slots_after_downgrade),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
