@@ -31,7 +31,8 @@ struct {
 /**
  * tp_iface_get() - the settings of interface @ifindex, all zero when it
  * has none (an L2 interface of zone 0, as the ABI says).
- * @ifindex: the interface (0, none, finds nothing: no writer adds it).
+ * @ifindex: the interface; 0 is none (this host's own packets) and finds
+ *           nothing, whatever tp_ifaces holds at key 0.
  *
  * Its slot first: an array lookup the verifier inlines, where a hash
  * lookup is a call (15-20 ns with return thunks).  The slot answers when
@@ -48,6 +49,9 @@ static __always_inline struct tp_iface tp_iface_get(__u32 ifindex)
 	union tp_iface_slot s = {};
 	struct tp_iface v = {};
 
+	/* not even a foreign entry of key 0: bucket 0's miss goes on below */
+	if (!ifindex)
+		return v;
 	slot = bpf_map_lookup_elem(&tp_iface_slots, &key);
 	if (slot)
 		s.word = *(const volatile __u64 *)&slot->word;
