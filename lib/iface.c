@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include <bpf/bpf.h>
 
@@ -75,12 +76,27 @@ static union tp_iface_slot tp_iface_slot_of(const struct tp_iface_row *rows,
 	return s;
 }
 
+/*
+ * Store @s in @bucket's slot as one aligned 8-byte store through the map's
+ * mapping: the update syscall copies a value with memcpy(), which may
+ * write it in pieces (rep movsb), and a program reading the slot between
+ * two pieces would see one interface's ifindex with another's settings.
+ */
 static int tp_iface_slot_write(const struct tp_maps *m, __u32 bucket,
 			       union tp_iface_slot s)
 {
-	return bpf_map_update_elem(m->iface_slots, &bucket, &s, BPF_ANY)
-		       ? -errno
-		       : 0;
+	const size_t len = TP_IFACE_SLOTS * sizeof(union tp_iface_slot);
+	__u64 *slots;
+
+	if (bucket >= TP_IFACE_SLOTS)
+		return -EINVAL;
+	slots = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		     m->iface_slots, 0);
+	if (slots == MAP_FAILED)
+		return -errno;
+	__atomic_store_n(&slots[bucket], s.word, __ATOMIC_RELEASE);
+	munmap(slots, len);
+	return 0;
 }
 
 static int tp_iface_rows(const struct tp_maps *m, struct tp_iface_row **rows,

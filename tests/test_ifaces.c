@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -110,6 +111,40 @@ static void test_slots_as_loaded(void **state)
 	assert_int_equal(full, 2);
 	pt_web_flow(h);
 	assert_false(came_from_uplink(h, 77, 1000));
+}
+
+/*
+ * The slots are written through the map's mapping, one 8-byte store a
+ * slot (the update syscall's memcpy() may write a value in pieces, and a
+ * packet between two pieces would see one interface's ifindex with
+ * another's settings): the map is mappable, and what a write stores
+ * there is what the datapath's lookup reads.
+ */
+static void test_slots_written_whole(void **state)
+{
+	const size_t len = TP_IFACE_SLOTS * sizeof(union tp_iface_slot);
+	struct th *h = *state;
+	struct tp_iface v = { .zone = TH_ZONE2, .flags = TP_IFACE_F_L3 };
+	union tp_iface_slot none = { .flags = TP_IFACE_SLOT_F_ONLY };
+	struct bpf_map_info info = {};
+	__u32 ifindex = h->l3_ifindex + 5 * TP_IFACE_SLOTS + 100;
+	__u32 info_len = sizeof(info);
+	const volatile __u64 *slots;
+
+	REQUIRE_BPF();
+	assert_int_equal(
+		bpf_obj_get_info_by_fd(h->maps.iface_slots, &info, &info_len),
+		0);
+	assert_true(info.map_flags & BPF_F_MMAPABLE);
+	slots = mmap(NULL, len, PROT_READ, MAP_SHARED, h->maps.iface_slots, 0);
+	assert_true(slots != MAP_FAILED);
+	assert_int_equal(tp_iface_set(&h->maps, ifindex, &v), 0);
+	assert_true(slots[ifindex % TP_IFACE_SLOTS] ==
+		    slot_of(h, ifindex).word);
+	slot_holds(h, ifindex, &v, true);
+	assert_int_equal(tp_iface_del(&h->maps, ifindex), 0);
+	assert_true(slots[ifindex % TP_IFACE_SLOTS] == none.word);
+	munmap((void *)slots, len);
 }
 
 /*
@@ -352,15 +387,11 @@ static void test_old_pins(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_slots_as_loaded),
-		T(test_collision),
-		T(test_collision_tunnel_in_hash),
-		T(test_removal),
-		T(test_stale_slot),
-		T(test_zeroed_slot),
-		T(test_uncacheable_flags),
-		T(test_writer_needs_both),
-		T(test_old_pins),
+		T(test_slots_as_loaded),   T(test_slots_written_whole),
+		T(test_collision),	   T(test_collision_tunnel_in_hash),
+		T(test_removal),	   T(test_stale_slot),
+		T(test_zeroed_slot),	   T(test_uncacheable_flags),
+		T(test_writer_needs_both), T(test_old_pins),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

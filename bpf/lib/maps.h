@@ -19,9 +19,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_ifaces SEC(".maps");
 
-/* tp_ifaces direct-mapped by ifindex % TP_IFACE_SLOTS (abi.h; the loader). */
+/*
+ * tp_ifaces direct-mapped by ifindex % TP_IFACE_SLOTS (abi.h; the loader).
+ * Mappable: its writer stores a slot with one 8-byte store through the
+ * mapping, where the update syscall's copy may go byte by byte.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, TP_IFACE_SLOTS);
 	__type(key, __u32);
 	__type(value, union tp_iface_slot);

@@ -220,8 +220,10 @@ _Static_assert(sizeof(struct tp_iface) == 8, "tp_iface size");
  *           holds no other interface of this bucket (a miss is then an
  *           answer, no tp_ifaces lookup follows).
  * @zone:    its tp_iface zone.
- * @word:    all of it: written and read as one aligned word, so a reader
- *           never sees one interface's ifindex with another's settings.
+ * @word:    all of it: written (one store through the map's mapping:
+ *           the map is BPF_F_MMAPABLE) and read as one aligned word, so a
+ *           reader never sees one interface's ifindex with another's
+ *           settings.
  *
  * All zero: not known, look in tp_ifaces.  A slot with an @ifindex holds
  * exactly its tp_ifaces entry: a writer zeroes the slot before it changes
