@@ -2,7 +2,11 @@
 /*
  * Interface entries (abi.h, tp_ifaces and its direct-mapped cache
  * tp_iface_slots): the one writer of both, for the loader and the tests.
- * Callers hold the writers' lock (tp_pins_lock()) as every writer does.
+ * A bucket's zero-change-fill is not atomic against another writer of
+ * the same bucket: today the loader is the only writer (its instance lock
+ * allows one), attaching and forgetting interfaces without the writers'
+ * lock; a second writer (a tpctl command, say) must take the writers'
+ * lock (tp_pins_lock()) and the loader's calls with it.
  */
 #ifndef TAILPLANE_LIB_IFACE_H
 #define TAILPLANE_LIB_IFACE_H
