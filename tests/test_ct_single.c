@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 
 #include <bpf/bpf.h>
 
+#include "addr.h"
 #include "gc.h"
 #include "pkttest.h"
 #include "rowtest.h"
@@ -432,6 +434,200 @@ static void test_gc_index_many_backends(void **state)
 	tpd_index_gc_free(&g);
 }
 
+/*
+ * The heap this binary's code holds, counted by the malloc() family
+ * (linked with -Wl,--wrap, the Makefile): now and the most since
+ * heap_mark().  Blocks of the shared libraries are not seen; a block one
+ * of them made and this code frees moves the count, so only differences
+ * across one call are read.
+ */
+static long long heap_now, heap_peak;
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+void __real_free(void *p);
+
+static void *heap_add(void *p)
+{
+	if (p) {
+		heap_now += (long long)malloc_usable_size(p);
+		if (heap_now > heap_peak)
+			heap_peak = heap_now;
+	}
+	return p;
+}
+
+void *__wrap_malloc(size_t n)
+{
+	return heap_add(__real_malloc(n));
+}
+
+void *__wrap_calloc(size_t k, size_t n)
+{
+	return heap_add(__real_calloc(k, n));
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	long long old = p ? (long long)malloc_usable_size(p) : 0;
+	void *q = __real_realloc(p, n);
+
+	if (q || !n)
+		heap_now -= old;
+	return heap_add(q);
+}
+
+void __wrap_free(void *p)
+{
+	if (p)
+		heap_now -= (long long)malloc_usable_size(p);
+	__real_free(p);
+}
+
+/* The count of heap_now from here: the peak starts over. */
+static long long heap_mark(void)
+{
+	heap_peak = heap_now;
+	return heap_now;
+}
+
+/* A field of /proc/self/status in KiB ("VmHWM", "VmRSS"); -1 if missing. */
+static long status_kib(const char *field)
+{
+	size_t len = strlen(field);
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, len) && line[len] == ':')
+			v = strtol(line + len + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/* Start the resident peak (VmHWM) over at the resident size now. */
+static bool rss_peak_reset(void)
+{
+	FILE *f = fopen("/proc/self/clear_refs", "w");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fputs("5", f) >= 0;
+	return !fclose(f) && ok;
+}
+
+#define GCM_SVCS     10000 /* the Kubernetes source's scale test */
+#define GCM_BACKENDS 10	   /* backends a service: 100,000 backend tuples */
+
+/*
+ * Service @i of the scale test and its backend @j, written straight into
+ * tp_services, tp_backends and tp_be_frontends as the writers leave
+ * them (what the index GC reads; no Maglev tables).
+ */
+static struct tp_svc_key gcm_svc_key(__u32 i)
+{
+	struct tp_svc_key k = {};
+
+	tp_addr_from_v4(&k.vip, htonl(0x0a600000 + i)); /* 10.96.0.0/12 */
+	k.port = htons(80);
+	k.proto = IPPROTO_TCP;
+	return k;
+}
+
+static void gcm_fill(struct th *h)
+{
+	struct tp_svc svc = {};
+	struct tp_backend be = {};
+	struct tp_be_frontends f = {};
+	struct tp_svc_key sk;
+	struct tp_be_key bk;
+	__u32 i, j, id;
+
+	for (i = 0; i < GCM_SVCS; i++) {
+		sk = gcm_svc_key(i);
+		svc.id = i + 1;
+		assert_int_equal(bpf_map_update_elem(h->maps.services, &sk,
+						     &svc, BPF_NOEXIST),
+				 0);
+		f.fe[0] = sk;
+		for (j = 0; j < GCM_BACKENDS; j++) {
+			id = i * GCM_BACKENDS + j + 1;
+			tp_addr_from_v4(&be.addr, htonl(0x0a800000 + id));
+			be.port = htons(8080);
+			be.state = TP_BACKEND_ACTIVE;
+			be.svc_id = svc.id;
+			assert_int_equal(bpf_map_update_elem(h->maps.backends,
+							     &id, &be,
+							     BPF_NOEXIST),
+					 0);
+			bk = tp_be_key_of(&be, IPPROTO_TCP);
+			assert_int_equal(
+				bpf_map_update_elem(h->maps.be_frontends, &bk,
+						    &f, BPF_NOEXIST),
+				0);
+		}
+	}
+}
+
+/*
+ * One index GC run at 10,000 services and 100,000 backend tuples (one
+ * service gone: its 10 frontends are the candidates, walked against
+ * conntrack): the most heap it holds above what it started with, its
+ * resident peak, its time.  The daemon runs it every GC interval; it read
+ * the whole index and two arrays of pairs (20-29 MB).
+ */
+static double gc_index_measured(struct th *h, struct tpd_index_gc *g, __u64 t,
+				unsigned long *removed, long long *heap,
+				long *rss_kib)
+{
+	long long base;
+	long rss;
+	double ms;
+
+	malloc_trim(0);
+	*rss_kib = -1;
+	rss = rss_peak_reset() ? status_kib("VmRSS") : -1;
+	base = heap_mark();
+	ms = gc_index_ms(h, g, t, removed);
+	*heap = heap_peak - base;
+	if (rss >= 0)
+		*rss_kib = status_kib("VmHWM") - rss;
+	return ms;
+}
+
+static void test_gc_index_memory_100k(void **state)
+{
+	struct th *h = *state;
+	struct tp_svc_key gone = gcm_svc_key(GCM_SVCS / 2);
+	struct tpd_index_gc g = {};
+	unsigned long removed;
+	long long heap[2];
+	long rss[2];
+	double ms[2];
+
+	REQUIRE_BPF();
+	gcm_fill(h);
+	assert_int_equal(bpf_map_delete_elem(h->maps.services, &gone), 0);
+	ms[0] = gc_index_measured(h, &g, T0 + SEC_NS, &removed, &heap[0],
+				  &rss[0]);
+	assert_int_equal(removed, 0);
+	assert_int_equal(g.n, GCM_BACKENDS);
+	ms[1] = gc_index_measured(h, &g, T0 + 2 * SEC_NS, &removed, &heap[1],
+				  &rss[1]);
+	assert_int_equal(removed, GCM_BACKENDS);
+	printf("index GC at %d services, %d backend tuples: heap peak "
+	       "+%.2f / +%.2f MB, resident peak +%.2f / +%.2f MiB, "
+	       "%.1f / %.1f ms\n",
+	       GCM_SVCS, GCM_SVCS * GCM_BACKENDS, heap[0] / 1e6, heap[1] / 1e6,
+	       rss[0] / 1024.0, rss[1] / 1024.0, ms[0], ms[1]);
+	tpd_index_gc_free(&g);
+}
+
 /* ---- upgrade: flows of the reply-key layout --------------------------- */
 
 /*
@@ -690,6 +886,7 @@ int main(void)
 		T(test_gc_index_after_flow_gone),
 		T(test_gc_index_used_again_stays),
 		T(test_gc_index_many_backends),
+		T(test_gc_index_memory_100k),
 		T(test_start_indexes_old_backends),
 		T(test_start_fills_partial_index),
 		T(test_old_layout_flow_keeps_replies),
