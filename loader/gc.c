@@ -447,6 +447,7 @@ int tpd_gc_index(const struct tp_maps *m, struct tpd_index_gc *g, __u64 now_ns,
 	*removed = 0;
 	err = tpd_befe_unconfigured(m, &v, &n);
 	if (err || !n) {
+		free(v); /* the pairs read, none unconfigured */
 		tpd_index_gc_free(g);
 		return err;
 	}

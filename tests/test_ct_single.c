@@ -606,12 +606,17 @@ static void test_gc_index_memory_100k(void **state)
 	struct tp_svc_key gone = gcm_svc_key(GCM_SVCS / 2);
 	struct tpd_index_gc g = {};
 	unsigned long removed;
-	long long heap[2];
+	long long heap[2], base;
 	long rss[2];
 	double ms[2];
 
 	REQUIRE_BPF();
 	gcm_fill(h);
+	/* every pair configured: nothing found, and nothing kept */
+	base = heap_mark();
+	assert_int_equal(gc_index(h, &g, T0), 0);
+	assert_int_equal(g.n, 0);
+	assert_int_equal(heap_now, base);
 	assert_int_equal(bpf_map_delete_elem(h->maps.services, &gone), 0);
 	ms[0] = gc_index_measured(h, &g, T0 + SEC_NS, &removed, &heap[0],
 				  &rss[0]);
