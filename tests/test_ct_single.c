@@ -492,23 +492,6 @@ static long long heap_mark(void)
 	return heap_now;
 }
 
-/* A field of /proc/self/status in KiB ("VmHWM", "VmRSS"); -1 if missing. */
-static long status_kib(const char *field)
-{
-	size_t len = strlen(field);
-	char line[256];
-	long v = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, len) && line[len] == ':')
-			v = strtol(line + len + 1, NULL, 10);
-	fclose(f);
-	return v;
-}
-
 /* Start the resident peak (VmHWM) over at the resident size now. */
 static bool rss_peak_reset(void)
 {
@@ -583,20 +566,20 @@ static void gcm_fill(struct th *h)
  */
 static double gc_index_measured(struct th *h, struct tpd_index_gc *g, __u64 t,
 				unsigned long *removed, long long *heap,
-				long *rss_kib)
+				long long *rss_kib)
 {
-	long long base;
-	long rss;
+	long long base, rss;
 	double ms;
 
 	malloc_trim(0);
 	*rss_kib = -1;
-	rss = rss_peak_reset() ? status_kib("VmRSS") : -1;
+	rss = rss_peak_reset() ? tp_proc_field("/proc/self/status", "VmRSS")
+			       : -1;
 	base = heap_mark();
 	ms = gc_index_ms(h, g, t, removed);
 	*heap = heap_peak - base;
 	if (rss >= 0)
-		*rss_kib = status_kib("VmHWM") - rss;
+		*rss_kib = tp_proc_field("/proc/self/status", "VmHWM") - rss;
 	return ms;
 }
 
@@ -607,7 +590,7 @@ static void test_gc_index_memory_100k(void **state)
 	struct tpd_index_gc g = {};
 	unsigned long removed;
 	long long heap[2], base;
-	long rss[2];
+	long long rss[2];
 	double ms[2];
 
 	REQUIRE_BPF();
