@@ -370,6 +370,127 @@ static void test_gc_index_used_again_stays(void **state)
 	tpd_index_gc_free(&g);
 }
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* An entry of tp_be_frontends before and after the index GC's two runs. */
+struct gc_conf_row {
+	__u32 be;	  /* the tuple's address, 198.18.0.@be, port 8080 */
+	__u8 proto;	  /* the tuple's protocol */
+	__u8 fe[2];	  /* its frontends: 1 + a service of gc_conf_svcs[] */
+	__u8 fe_after[2]; /* what stays; none: the entry goes */
+};
+
+/* Service i: 198.19.0.(i+1):80 over proto, id i + 1; a UDP one. */
+static const __u8 gc_conf_svcs[] = { IPPROTO_TCP, IPPROTO_UDP };
+
+static struct tp_svc_key gc_conf_svc(__u8 i)
+{
+	struct tp_svc_key k = {};
+
+	tp_addr_from_v4(&k.vip, htonl(0xc6130001 + i));
+	k.port = htons(80);
+	k.proto = gc_conf_svcs[i];
+	return k;
+}
+
+static struct tp_be_key gc_conf_tuple(const struct gc_conf_row *r)
+{
+	struct tp_be_key k = {};
+
+	tp_addr_from_v4(&k.addr, htonl(0xc6120000 + r->be));
+	k.port = htons(8080);
+	k.proto = r->proto;
+	return k;
+}
+
+/* @fe (1 + a service, 0 none) as the entry's frontends. */
+static struct tp_be_frontends gc_conf_entry(const __u8 fe[2])
+{
+	struct tp_be_frontends f = {};
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (fe[i])
+			f.fe[i] = gc_conf_svc(fe[i] - 1);
+	return f;
+}
+
+/*
+ * What configures a pair, the maps written as the writers leave them:
+ * a backend row of the frontend's service, with the tuple's address and
+ * port, the tuple's protocol that service's; whether or not the service's
+ * list (tp_svc_backends) names the row.  Rows: backend id i + 1 is
+ * 198.18.0.(i+1):8080 of service gc_conf_backends[i] (7: none).
+ */
+static void test_gc_index_configured_by_rows(void **state)
+{
+	static const __u32 gc_conf_backends[] = { 1, 7, 1, 2 };
+	static const struct gc_conf_row rows[] = {
+		/* a row no list names: configured */
+		{ 1, IPPROTO_TCP, { 1 }, { 1 } },
+		/* the row's service is gone */
+		{ 2, IPPROTO_TCP, { 1 }, {} },
+		/* the row's service is over TCP, the tuple UDP */
+		{ 3, IPPROTO_UDP, { 1 }, {} },
+		/* one service configures the tuple, the other does not */
+		{ 3, IPPROTO_TCP, { 1, 2 }, { 1 } },
+		{ 4, IPPROTO_UDP, { 2 }, { 2 } },
+		/* no row of this address */
+		{ 5, IPPROTO_UDP, { 2 }, {} },
+	};
+	struct th *h = *state;
+	struct tp_be_frontends f, want;
+	struct tpd_index_gc g = {};
+	struct tp_backend be = {};
+	struct tp_svc svc = {};
+	struct tp_svc_key sk;
+	struct tp_be_key bk;
+	__u32 id;
+	size_t i;
+
+	REQUIRE_BPF();
+	for (i = 0; i < sizeof(gc_conf_svcs); i++) {
+		sk = gc_conf_svc(i);
+		svc.id = i + 1;
+		assert_int_equal(bpf_map_update_elem(h->maps.services, &sk,
+						     &svc, BPF_NOEXIST),
+				 0);
+	}
+	for (i = 0; i < ARRAY_SIZE(gc_conf_backends); i++) {
+		id = i + 1;
+		tp_addr_from_v4(&be.addr, htonl(0xc6120000 + id));
+		be.port = htons(8080);
+		be.svc_id = gc_conf_backends[i];
+		assert_int_equal(bpf_map_update_elem(h->maps.backends, &id, &be,
+						     BPF_NOEXIST),
+				 0);
+	}
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
+		bk = gc_conf_tuple(&rows[i]);
+		f = gc_conf_entry(rows[i].fe);
+		assert_int_equal(bpf_map_update_elem(h->maps.be_frontends, &bk,
+						     &f, BPF_NOEXIST),
+				 0);
+	}
+	assert_int_equal(gc_index(h, &g, T0 + SEC_NS), 0);
+	assert_int_equal(g.n, 4);
+	assert_int_equal(gc_index(h, &g, T0 + 2 * SEC_NS), 4);
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
+		bk = gc_conf_tuple(&rows[i]);
+		want = gc_conf_entry(rows[i].fe_after);
+		if (!rows[i].fe_after[0]) {
+			assert_int_equal(bpf_map_lookup_elem(
+						 h->maps.be_frontends, &bk, &f),
+					 -ENOENT);
+			continue;
+		}
+		assert_int_equal(
+			bpf_map_lookup_elem(h->maps.be_frontends, &bk, &f), 0);
+		assert_memory_equal(&f, &want, sizeof(f));
+	}
+	tpd_index_gc_free(&g);
+}
+
 #define GC_SVCS 40 /* services of TP_MAX_SVC_BACKENDS backends each */
 
 static double gc_index_ms(struct th *h, struct tpd_index_gc *g, __u64 t,
@@ -504,8 +625,9 @@ static bool rss_peak_reset(void)
 	return !fclose(f) && ok;
 }
 
-#define GCM_SVCS     10000 /* the Kubernetes source's scale test */
-#define GCM_BACKENDS 10	   /* backends a service: 100,000 backend tuples */
+#define GCM_SVCS	   10000 /* the Kubernetes source's scale test */
+#define GCM_BACKENDS	   10	/* backends a service: 100,000 backend tuples */
+#define GCM_HEAP_PER_TUPLE 48LL /* heap bytes one GC run may hold a tuple */
 
 /*
  * Service @i of the scale test and its backend @j, written straight into
@@ -613,6 +735,9 @@ static void test_gc_index_memory_100k(void **state)
 	       "%.1f / %.1f ms\n",
 	       GCM_SVCS, GCM_SVCS * GCM_BACKENDS, heap[0] / 1e6, heap[1] / 1e6,
 	       rss[0] / 1024.0, rss[1] / 1024.0, ms[0], ms[1]);
+	/* the configured set, 24 bytes a row, doubled as it grows (was 331) */
+	assert_true(heap[0] <= GCM_HEAP_PER_TUPLE * GCM_SVCS * GCM_BACKENDS);
+	assert_true(heap[1] <= GCM_HEAP_PER_TUPLE * GCM_SVCS * GCM_BACKENDS);
 	tpd_index_gc_free(&g);
 }
 
@@ -873,6 +998,7 @@ int main(void)
 		T(test_removed_backend_and_service_keep_replies),
 		T(test_gc_index_after_flow_gone),
 		T(test_gc_index_used_again_stays),
+		T(test_gc_index_configured_by_rows),
 		T(test_gc_index_many_backends),
 		T(test_gc_index_memory_100k),
 		T(test_start_indexes_old_backends),
