@@ -280,18 +280,17 @@ void tp_maps_close(struct tp_maps *m)
 }
 
 /*
- * The number after "@field:" in /proc/self/fdinfo/@fd (a map's memlock,
- * a link's link_id), or -1 when the file or the field is missing.
+ * The number after "@field:" in the file at @path, a /proc file of
+ * "name: value" lines (/proc/self/status, an fdinfo), or -1 when the file
+ * or the field is missing.
  */
-long long tp_fdinfo_field(int fd, const char *field)
+long long tp_proc_field(const char *path, const char *field)
 {
-	char path[64], line[256];
 	size_t len = strlen(field);
+	char line[256];
 	long long v = -1;
-	FILE *f;
+	FILE *f = fopen(path, "r");
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
@@ -299,6 +298,18 @@ long long tp_fdinfo_field(int fd, const char *field)
 			v = strtoll(line + len + 1, NULL, 10);
 	fclose(f);
 	return v;
+}
+
+/*
+ * The number after "@field:" in /proc/self/fdinfo/@fd (a map's memlock,
+ * a link's link_id), or -1 when the file or the field is missing.
+ */
+long long tp_fdinfo_field(int fd, const char *field)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	return tp_proc_field(path, field);
 }
 
 /* ---- reading a whole map ------------------------------------------------- */

@@ -110,6 +110,7 @@ int tp_map_collect_sorted(int fd, size_t key_size, size_t val_off,
 			  size_t val_size, size_t row_size, void **rows,
 			  size_t *n, int (*cmp)(const void *, const void *));
 int tp_map_keys(int fd, size_t key_size, void **keys, size_t *n);
+long long tp_proc_field(const char *path, const char *field);
 long long tp_fdinfo_field(int fd, const char *field);
 
 /**
