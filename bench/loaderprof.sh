@@ -12,7 +12,8 @@
 # before/after in the same minutes.
 #
 # One namespace (tplp-n) with a veth for the tailnet interface, pins under
-# /sys/fs/bpf/tplp; both removed on exit, failure included.
+# /sys/fs/bpf/tplp; both removed on exit, failure included.  Two runs at
+# once need other names: LOADERPROF_NS and LOADERPROF_PIN.
 #
 # Usage: bench/loaderprof.sh BUILD_DIR...   (SIZES="10 10000", RUNS=5)
 set -eu
@@ -25,8 +26,8 @@ shopt -s inherit_errexit
 
 SIZES=${SIZES:-10 10000}
 RUNS=${RUNS:-5}
-NS=tplp-n
-PIN=/sys/fs/bpf/tplp
+NS=${LOADERPROF_NS:-tplp-n}
+PIN=${LOADERPROF_PIN:-/sys/fs/bpf/tplp}
 BUILDS=()
 for b in "${@:-build}"; do
 	BUILDS+=("$(cd "$b" && pwd)")
