@@ -1043,7 +1043,7 @@ static void test_limits_named(void **state)
 	assert_string_equal(r.error, why);
 
 	/* every rule id in use */
-	for (id = 1; id < tp_map_max_entries(h->maps.rule_stats); id++) {
+	for (id = 1; id < tp_stat_ids_end(h->maps.rule_stats); id++) {
 		struct tp_rule dummy = { .src_id = 1000000 + id,
 					 .dst_id = 1,
 					 .zone = 300,
@@ -1057,11 +1057,11 @@ static void test_limits_named(void **state)
 	snprintf(want, sizeof(want),
 		 "every rule id is in use: %u rules; capacity.rules in the "
 		 "tailplaned configuration raises it",
-		 tp_map_max_entries(h->maps.rule_stats) - 1);
+		 tp_stat_ids_end(h->maps.rule_stats) - 1);
 	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)), want);
 
 	/* every service id in use */
-	for (id = 1; id < tp_map_max_entries(h->maps.svc_stats); id++) {
+	for (id = 1; id < tp_stat_ids_end(h->maps.svc_stats); id++) {
 		struct tp_svc_key fk = pt_svc_key(VIP4, 1000 + id, IPPROTO_UDP);
 		struct tp_svc fs = { .id = id, .owner = TP_OWNER_TPCTL };
 
@@ -1077,7 +1077,7 @@ static void test_limits_named(void **state)
 		want, sizeof(want),
 		"every service id is in use: %u services; capacity.services in "
 		"the tailplaned configuration raises it",
-		tp_map_max_entries(h->maps.svc_stats) - 1);
+		tp_stat_ids_end(h->maps.svc_stats) - 1);
 	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)), want);
 	/* an error of another kind is not taken for a full map */
 	assert_int_equal(tp_identity_set(&h->maps, 1, &now[0].prefix, 200, 300,
@@ -2701,13 +2701,14 @@ static void test_pins_capacity_resize(void **state)
 				      .addr = pt_addr(CLIENT4) };
 	struct tp_identity_val iv = { .id = 300, .plen = 128 }, got_iv;
 	int ncpu = libbpf_num_possible_cpus();
-	struct tp_stat *per_cpu = calloc(ncpu, sizeof(*per_cpu));
+	struct tp_stat_group *per_cpu = calloc(ncpu, sizeof(*per_cpu));
 	struct tp_ct_entry ce;
 	struct tpd_datapath dp;
 	struct tpd_config cfg;
 	struct bpf_map_info info;
+	struct tp_stat st;
 	struct tp_ct_key k;
-	__u32 i, rule = 100;
+	__u32 i, rule = 100, elem = TP_STAT_ELEM(rule);
 
 	(void)state;
 	REQUIRE_BPF();
@@ -2719,8 +2720,9 @@ static void test_pins_capacity_resize(void **state)
 	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
 	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
 	assert_int_equal(tp_map_max_entries(dp.maps.ct), 4096);
-	/* ids 1..128: one more entry than the rules */
-	assert_int_equal(tp_map_max_entries(dp.maps.rule_stats), 129);
+	/* ids 1..128: one more than the rules, 64 to an element */
+	assert_int_equal(tp_map_max_entries(dp.maps.rule_stats), 3);
+	assert_int_equal(tp_stat_ids_end(dp.maps.rule_stats), 192);
 	assert_int_equal(tp_map_max_entries(dp.maps.rules), 128);
 	memset(&ce, 0, sizeof(ce));
 	ce.state = TP_CT_ESTABLISHED;
@@ -2729,8 +2731,8 @@ static void test_pins_capacity_resize(void **state)
 		assert_int_equal(
 			bpf_map_update_elem(dp.maps.ct, &k, &ce, BPF_ANY), 0);
 	}
-	per_cpu[ncpu - 1].packets = 7;
-	assert_int_equal(bpf_map_update_elem(dp.maps.rule_stats, &rule, per_cpu,
+	per_cpu[ncpu - 1].c[TP_STAT_SLOT(rule)].packets = 7;
+	assert_int_equal(bpf_map_update_elem(dp.maps.rule_stats, &elem, per_cpu,
 					     BPF_ANY),
 			 0);
 	assert_int_equal(
@@ -2748,11 +2750,13 @@ static void test_pins_capacity_resize(void **state)
 	k = pt_ct_key(CLIENT4, 1024 + 2999, VIP4, 80, IPPROTO_TCP);
 	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &k, &ce), 0);
 	assert_int_equal(ce.state, TP_CT_ESTABLISHED);
-	assert_int_equal(tp_map_max_entries(dp.maps.rule_stats), 257);
+	assert_int_equal(tp_map_max_entries(dp.maps.rule_stats), 5);
 	memset(per_cpu, 0, ncpu * sizeof(*per_cpu));
 	assert_int_equal(
-		bpf_map_lookup_elem(dp.maps.rule_stats, &rule, per_cpu), 0);
-	assert_int_equal(per_cpu[ncpu - 1].packets, 7);
+		bpf_map_lookup_elem(dp.maps.rule_stats, &elem, per_cpu), 0);
+	assert_int_equal(per_cpu[ncpu - 1].c[TP_STAT_SLOT(rule)].packets, 7);
+	assert_int_equal(tp_stat_sum(dp.maps.rule_stats, rule, &st), 0);
+	assert_int_equal(st.packets, 7);
 	assert_int_equal(tp_map_max_entries(dp.maps.identity), 128);
 	assert_int_equal(bpf_map_lookup_elem(dp.maps.identity, &ik, &got_iv),
 			 0);
