@@ -368,10 +368,9 @@ int tp_stats_walk(int fd,
 		return err;
 	s.ncpu = (size_t)ncpu;
 	s.per = tp_stat_per_elem(&info);
-	return tp_map_walk(fd,
-			   s.per < TP_MAP_WALK_CHUNK ? TP_MAP_WALK_CHUNK / s.per
-						     : 1,
-			   tp_stats_chunk, &s);
+	return tp_map_walk(
+		fd, s.per < TP_MAP_WALK_CHUNK ? TP_MAP_WALK_CHUNK / s.per : 1,
+		tp_stats_chunk, &s);
 }
 
 /* tp_stats_collect()'s rows. */
@@ -884,46 +883,43 @@ static __thread enum tp_limit tp_limit_seen;
 #define TP_LIMIT_FD(f) offsetof(struct tp_maps, f)
 
 /*
- * What each limit is: a map's capacity (its max_entries, or the ids of a
- * counter array, tp_stat_ids_end(); + @adj for id ranges of arrays
- * indexed from 1) and the "capacity" key of the
- * tailplaned configuration that raises it; @dflt when no maps are open.
+ * What each limit is: a map's capacity (its max_entries; for rules and
+ * services tp_id_limit()) and the "capacity" key of the tailplaned
+ * configuration that raises it; @dflt when no maps are open.
  */
 static const struct {
 	const char *what; /* what ran out */
 	const char *unit;
 	size_t fd_off; /* the map, in struct tp_maps; 0: a fixed limit */
-	int adj;
 	unsigned long dflt;
 	const char
 		*key; /* capacity.KEY, or the ABI constant of a fixed limit */
 } tp_limits[TP_LIMIT_MAX] = {
 	[TP_LIMIT_IDENTITY] = { TP_MAP_IDENTITY " is full", "prefixes",
-				TP_LIMIT_FD(identity), 0, TP_IDENTITY_SIZE,
+				TP_LIMIT_FD(identity), TP_IDENTITY_SIZE,
 				"identities" },
 	[TP_LIMIT_ID_NAMES] = { TP_MAP_ID_NAMES " is full", "names",
-				TP_LIMIT_FD(id_names), 0, TP_IDENTITY_SIZE,
+				TP_LIMIT_FD(id_names), TP_IDENTITY_SIZE,
 				"identities" },
 	[TP_LIMIT_POLICY] = { TP_MAP_POLICY " is full",
 			      "entries (a port range takes one per aligned block)",
-			      TP_LIMIT_FD(policy), 0, TP_POLICY_SIZE,
+			      TP_LIMIT_FD(policy), TP_POLICY_SIZE,
 			      "policy_entries" },
 	[TP_LIMIT_RULES] = { "every rule id is in use", "rules",
-			     TP_LIMIT_FD(rule_stats), -1, TP_MAX_RULES - 1,
+			     TP_LIMIT_FD(rule_stats), TP_MAX_RULES - 1,
 			     "rules" },
 	[TP_LIMIT_SERVICES] = { "every service id is in use", "services",
-				TP_LIMIT_FD(svc_stats), -1, TP_MAX_SERVICES - 1,
+				TP_LIMIT_FD(svc_stats), TP_MAX_SERVICES - 1,
 				"services" },
 	[TP_LIMIT_BACKENDS] = { "every backend id is in use", "backends",
-				TP_LIMIT_FD(backends), 0, TP_MAX_BACKENDS,
+				TP_LIMIT_FD(backends), TP_MAX_BACKENDS,
 				"backends" },
 	[TP_LIMIT_SVC_BACKENDS] = { "too many backends for one service",
-				    "backends at most", 0, 0,
-				    TP_MAX_SVC_BACKENDS,
+				    "backends at most", 0, TP_MAX_SVC_BACKENDS,
 				    "TP_MAX_SVC_BACKENDS" },
 	[TP_LIMIT_MAGLEV] = { TP_MAP_MAGLEV_SLAB " is full",
 			      "chunks of 1 MiB of Maglev tables",
-			      TP_LIMIT_FD(maglev_slab), 0, 0, "services" },
+			      TP_LIMIT_FD(maglev_slab), 0, "services" },
 };
 
 /**
@@ -970,6 +966,25 @@ enum tp_limit tp_limit_last(void)
 	return tp_limit_seen;
 }
 
+/*
+ * How many rules or services fit: the ids their counters @stats_fd hold
+ * (from 1), or the entries of the hash @fd holding them when fewer.  Ids
+ * go 64 to an element of the counters (TP_STAT_GROUP), so a capacity of N
+ * gives ids to N + 1 rounded up, and the hash (N) is what fills first.
+ * @dflt when neither is open.
+ */
+static unsigned long tp_id_limit(int stats_fd, int fd, unsigned long dflt)
+{
+	unsigned long ids = tp_stat_ids_end(stats_fd),
+		      max = tp_map_max_entries(fd);
+
+	if (ids)
+		ids--;
+	if (!ids || (max && max < ids))
+		ids = max;
+	return ids ? ids : dflt;
+}
+
 /**
  * tp_limit_describe() - say what ran out and what raises it.
  * @which: the limit.
@@ -1003,13 +1018,14 @@ const char *tp_limit_describe(enum tp_limit which, char *buf, size_t len)
 	if (tp_limit_maps_set) {
 		fd = *(const int *)((const char *)&tp_limit_maps +
 				    tp_limits[which].fd_off);
-		/* rule and service ids: the ids their counters hold */
 		if (which == TP_LIMIT_RULES || which == TP_LIMIT_SERVICES) {
-			if (tp_stat_ids_end(fd))
-				size = tp_stat_ids_end(fd) +
-				       tp_limits[which].adj;
+			size = tp_id_limit(fd,
+					   which == TP_LIMIT_RULES
+						   ? tp_limit_maps.rules
+						   : tp_limit_maps.services,
+					   size);
 		} else if (tp_map_max_entries(fd)) {
-			size = tp_map_max_entries(fd) + tp_limits[which].adj;
+			size = tp_map_max_entries(fd);
 		}
 	}
 	snprintf(

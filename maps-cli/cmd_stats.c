@@ -238,8 +238,7 @@ static int stats_collect_services(const struct tp_maps *m,
 	int err;
 
 	err = tp_stats_collect(m->svc_stats, &rows, &n);
-	while (!err && n &&
-	       !bpf_map_get_next_key(m->services, prev, &next)) {
+	while (!err && n && !bpf_map_get_next_key(m->services, prev, &next)) {
 		k = next;
 		prev = &k;
 		if (bpf_map_lookup_elem(m->services, &k, &svc) ||

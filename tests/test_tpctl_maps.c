@@ -2454,7 +2454,8 @@ static void test_scale_writes(void **state)
 	bpf_map__set_max_entries(skel->maps.tp_services, 131072);
 	bpf_map__set_max_entries(skel->maps.tp_maglev_slab,
 				 tp_slab_chunks_for(131072));
-	bpf_map__set_max_entries(skel->maps.tp_svc_stats, TP_STAT_ELEMS(131072));
+	bpf_map__set_max_entries(skel->maps.tp_svc_stats,
+				 TP_STAT_ELEMS(131072));
 	bpf_map__set_max_entries(skel->maps.tp_svc_backends,
 				 131072 + TP_MAX_BACKENDS);
 	assert_int_equal(tailplane__load(skel), 0);
