@@ -630,11 +630,14 @@ static void scale_rows(void)
 		n = sizes[i];
 		note[0] = 0;
 		/*
-		 * services up to what tp_svc_stats holds (SCALE_CAP - 1 ids as
-		 * loaded for these rows), less the bench's own service
+		 * services up to what tp_services and tp_svc_stats hold
+		 * (SCALE_CAP services, at least SCALE_CAP ids as loaded for
+		 * these rows), less the bench's own service and a spare
 		 */
-		if (svc_ok && n > tp_map_max_entries(H.maps.svc_stats) - 2)
-			n = tp_map_max_entries(H.maps.svc_stats) - 2;
+		if (svc_ok && n > tp_stat_ids_end(H.maps.svc_stats) - 2)
+			n = tp_stat_ids_end(H.maps.svc_stats) - 2;
+		if (svc_ok && n > tp_map_max_entries(H.maps.services) - 2)
+			n = tp_map_max_entries(H.maps.services) - 2;
 		if (svc_ok && n > have_s) {
 			t = fill_services(have_s, n, note, sizeof(note));
 			svc_ok = t >= 0;
