@@ -384,7 +384,8 @@ static void tp_fi_free(struct tp_fi *fi)
 	free(fi->befe);
 }
 
-static int tp_fi_read(const struct tp_maps *m, struct tp_fi *fi)
+/* @befe: read tp_be_frontends too. */
+static int tp_fi_read(const struct tp_maps *m, struct tp_fi *fi, bool befe)
 {
 	memset(fi, 0, sizeof(*fi));
 	return TP_MAP_COLLECT(m->services, struct tp_fi_svc, key, svc,
@@ -396,7 +397,7 @@ static int tp_fi_read(const struct tp_maps *m, struct tp_fi *fi)
 		       ?: TP_MAP_COLLECT_SORTED(m->backends, struct tp_fi_be,
 						id, be, &fi->bes, &fi->n_bes,
 						tp_fi_be_cmp)
-		       ?: (m->be_frontends < 0 /* none: nothing is indexed */
+		       ?: (!befe || m->be_frontends < 0 /* none: not indexed */
 				   ? 0
 				   : TP_MAP_COLLECT_SORTED(
 					     m->be_frontends, struct tp_fi_befe,
@@ -489,7 +490,7 @@ int tp_service_frontends_index(const struct tp_maps *m)
 	size_t s;
 	__u16 flags;
 
-	err = tp_fi_read(m, &fi);
+	err = tp_fi_read(m, &fi, true);
 	for (s = 0; !err && s < fi.n_svcs; s++) {
 		n = tp_fi_backends(&fi, fi.svcs[s].svc.id, rows);
 		for (i = 0; i < n; i++) {
@@ -516,6 +517,111 @@ int tp_service_frontends_index(const struct tp_maps *m)
 	}
 	tp_fi_free(&fi);
 	return err ? err : flagged;
+}
+
+/* ---- a copy of the services for a sync ------------------------------------ */
+
+/**
+ * struct tp_svc_snapshot - tp_services (sorted by frontend),
+ * tp_svc_backends and tp_backends as one read of each left them.
+ * @fi: the copy, tp_be_frontends not read.
+ *
+ * A sync of a whole configuration compares every service with what the
+ * maps hold: read a chunk of entries a system call, not six lookups a
+ * service (60,000 at 10,000 services for a restart that changes nothing).
+ */
+struct tp_svc_snapshot {
+	struct tp_fi fi;
+};
+
+static int tp_fi_svc_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct tp_svc_key));
+}
+
+/**
+ * tp_svc_snapshot_read() - copy the services, their index and backends.
+ * @m:   maps.
+ * @out: set to the copy (tp_svc_snapshot_free() it).
+ *
+ * Under the writers' lock: the copy stays true for every service the
+ * holder does not write.
+ *
+ * Return: 0 or -errno.
+ */
+int tp_svc_snapshot_read(const struct tp_maps *m, struct tp_svc_snapshot **out)
+{
+	struct tp_svc_snapshot *s = calloc(1, sizeof(*s));
+	int err;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	err = tp_fi_read(m, &s->fi, false);
+	if (err) {
+		tp_svc_snapshot_free(s);
+		return err;
+	}
+	if (s->fi.n_svcs)
+		qsort(s->fi.svcs, s->fi.n_svcs, sizeof(*s->fi.svcs),
+		      tp_fi_svc_cmp);
+	*out = s;
+	return 0;
+}
+
+/** tp_svc_snapshot_free() - forget a copy (NULL: nothing). */
+void tp_svc_snapshot_free(struct tp_svc_snapshot *s)
+{
+	if (!s)
+		return;
+	tp_fi_free(&s->fi);
+	free(s);
+}
+
+/**
+ * tp_svc_snapshot_find() - a service's entry in the copy.
+ * @s:   the copy.
+ * @key: the frontend.
+ * @svc: set to its entry.
+ *
+ * Return: true when the copy has the service.
+ */
+bool tp_svc_snapshot_find(const struct tp_svc_snapshot *s,
+			  const struct tp_svc_key *key, struct tp_svc *svc)
+{
+	const struct tp_fi_svc *r;
+
+	if (!s->fi.n_svcs)
+		return false;
+	r = bsearch(key, s->fi.svcs, s->fi.n_svcs, sizeof(*s->fi.svcs),
+		    tp_fi_svc_cmp);
+	if (r)
+		*svc = r->svc;
+	return r != NULL;
+}
+
+/**
+ * tp_svc_snapshot_backends() - tp_service_backends() from the copy.
+ * @s:      the copy.
+ * @svc_id: service id.
+ * @ids:    filled with backend ids.
+ * @bes:    filled with the backends, or NULL.
+ * @cap:    room in @ids and @bes.
+ *
+ * Return: the number of backends (only @cap of them stored).
+ */
+int tp_svc_snapshot_backends(const struct tp_svc_snapshot *s, __u32 svc_id,
+			     __u32 *ids, struct tp_backend *bes, size_t cap)
+{
+	struct tp_fi_be *rows[TP_MAX_SVC_BACKENDS];
+	int n = tp_fi_backends(&s->fi, svc_id, rows), i;
+
+	for (i = 0; i < n && (size_t)i < cap; i++) {
+		ids[i] = rows[i]->id;
+		if (bes)
+			bes[i] = rows[i]->be;
+	}
+	return n;
 }
 
 /* ---- ids ---------------------------------------------------------------- */

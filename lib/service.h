@@ -92,6 +92,13 @@ int tp_service_stage_known(const struct tp_maps *m, struct tp_svc_batch *b,
 			   const struct tp_svc_spec *spec,
 			   const struct tp_backend_spec *be, size_t n,
 			   unsigned long tag, const struct tp_svc_current *cur);
+struct tp_svc_snapshot;
+int tp_svc_snapshot_read(const struct tp_maps *m, struct tp_svc_snapshot **out);
+void tp_svc_snapshot_free(struct tp_svc_snapshot *s);
+bool tp_svc_snapshot_find(const struct tp_svc_snapshot *s,
+			  const struct tp_svc_key *key, struct tp_svc *svc);
+int tp_svc_snapshot_backends(const struct tp_svc_snapshot *s, __u32 svc_id,
+			     __u32 *ids, struct tp_backend *bes, size_t cap);
 struct tp_svc_batch *tp_svc_batch_new(void);
 void tp_svc_batch_free(struct tp_svc_batch *b);
 void tp_svc_batch_old_slab(struct tp_svc_batch *b);

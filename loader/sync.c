@@ -1100,11 +1100,17 @@ static void tpd_service_not_written(struct tpd_sync_result *res,
 	tpd_sync_error(res, "services: %s not written: %s", sc->frontend, why);
 }
 
+/*
+ * @snap: the services as the sync found them (tp_svc_snapshot_read()), or
+ * NULL: each read from the maps.
+ */
 static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
+			       const struct tp_svc_snapshot *snap,
 			       const struct tpd_service_cfg *sc,
 			       struct tpd_svc_work *w, struct tpd_purge *purge,
 			       struct tpd_sync_result *res)
 {
+	struct tp_svc_current cur = {};
 	struct tp_svc_spec spec = { .zone = sc->zone,
 				    .owner = TP_OWNER_STATIC };
 	struct tp_svc_key key;
@@ -1133,7 +1139,9 @@ static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
 	}
 	if (sc->snat)
 		spec.flags |= TP_SVC_F_SNAT;
-	exists = !bpf_map_lookup_elem(m->services, &key, &svc);
+	/* the configuration's frontends are unique: the copy is this one's */
+	exists = snap ? tp_svc_snapshot_find(snap, &key, &svc)
+		      : !bpf_map_lookup_elem(m->services, &key, &svc);
 	if (exists && svc.owner != TP_OWNER_STATIC) {
 		log_warn("static service: held by another owner, left alone",
 			 "service", sc->frontend, "owner",
@@ -1142,16 +1150,25 @@ static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
 		return;
 	}
 	if (exists) {
-		n_old = tp_service_backends(m, svc.id, w->old_ids, w->bes,
-					    TP_MAX_SVC_BACKENDS);
+		n_old = snap ? tp_svc_snapshot_backends(snap, svc.id,
+							w->old_ids, w->bes,
+							TP_MAX_SVC_BACKENDS)
+			     : tp_service_backends(m, svc.id, w->old_ids,
+						   w->bes, TP_MAX_SVC_BACKENDS);
 		if (n_old > TP_MAX_SVC_BACKENDS)
 			n_old = TP_MAX_SVC_BACKENDS;
 		if (tpd_service_unchanged(&svc, &spec, w, n_old,
 					  sc->n_backends))
 			return;
+		if (n_old >= 0)
+			cur = (struct tp_svc_current){ .svc_id = svc.id,
+						       .ids = w->old_ids,
+						       .bes = w->bes,
+						       .n = (size_t)n_old };
 	}
 	/* staged: tpd_static_services() builds every table in one flush */
-	err = tp_service_stage(m, b, &key, &spec, w->want, sc->n_backends, 0);
+	err = tp_service_stage_known(m, b, &key, &spec, w->want, sc->n_backends,
+				     0, cur.ids ? &cur : NULL);
 	if (err) {
 		tpd_service_not_written(res, sc,
 					tp_strerror(err, why, sizeof(why)));
@@ -1268,6 +1285,7 @@ static int tpd_static_services(const struct tp_maps *m,
 {
 	struct tpd_svc_work *w = calloc(1, sizeof(*w));
 	struct tp_svc_batch *b = tp_svc_batch_new();
+	struct tp_svc_snapshot *snap;
 	char name[TP_SVC_STRLEN], why[256];
 	struct tp_svc_key bad;
 	size_t i;
@@ -1278,8 +1296,13 @@ static int tpd_static_services(const struct tp_maps *m,
 		tp_svc_batch_free(b);
 		return -ENOMEM;
 	}
+	/* without memory for the copy, each service is read from the maps */
+	if (tp_svc_snapshot_read(m, &snap))
+		snap = NULL;
 	for (i = 0; i < cfg->n_services; i++)
-		tpd_static_service(m, b, &cfg->services[i], w, purge, res);
+		tpd_static_service(m, b, snap, &cfg->services[i], w, purge,
+				   res);
+	tp_svc_snapshot_free(snap);
 	err = tpd_static_services_prune(m, b, cfg, w, purge, res);
 	/*
 	 * Every changed service's table at once: the tables a flush
