@@ -1408,6 +1408,389 @@ int tp_svc_batch_flush(const struct tp_maps *m, struct tp_svc_batch *b,
 	return err;
 }
 
+/* ---- services into maps that hold none ------------------------------------ */
+
+/*
+ * What tp_services_create_fresh() writes for services [0, n): a tp_backends
+ * row per backend (keys ids, from 1), the index's rows (each service's
+ * slots, then its head), and each service's table extent.  @be_from and
+ * @ix_from: the first row of each service (n + 1 of them).
+ */
+struct tp_fresh {
+	__u32 *be_ids;
+	struct tp_backend *bes;
+	size_t *be_from;
+	struct tp_svc_be_key *ix_keys;
+	__u32 *ix_vals;
+	size_t *ix_from;
+	struct tp_svc_ready *r;
+	size_t n;
+};
+
+static void tp_fresh_free(struct tp_fresh *f)
+{
+	free(f->be_ids);
+	free(f->bes);
+	free(f->be_from);
+	free(f->ix_keys);
+	free(f->ix_vals);
+	free(f->ix_from);
+	free(f->r);
+}
+
+/* The service whose rows [from[i], from[i + 1]) hold row @k. */
+static size_t tp_fresh_owner(const size_t *from, size_t n, size_t k)
+{
+	size_t lo = 0, hi = n;
+
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+
+		if (from[mid] <= k)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Delete @n keys of @size at @keys, one batch or one by one. */
+static void tp_fresh_delete(int fd, const void *keys, size_t size, size_t n)
+{
+	__u32 count = (__u32)n;
+	size_t i;
+
+	if (!n || !bpf_map_delete_batch(fd, keys, &count, NULL))
+		return;
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, (const char *)keys + i * size);
+}
+
+/*
+ * Take services [@s, f->n) back out of the maps: what @phase (1 backends,
+ * 2 index, 3 tables) and the phases before it wrote of them, @done rows
+ * of @phase's own (from the start of its array).  Their tp_be_frontends
+ * entries stay, as a writer that failed on them would leave them.
+ */
+static void tp_fresh_cut(const struct tp_maps *m, struct tp_fresh *f, size_t s,
+			 int phase, size_t done)
+{
+	size_t be_end = phase == 1 ? done : f->be_from[f->n],
+	       ix_end = phase == 2 ? done : f->ix_from[f->n], i;
+
+	if (phase >= 3)
+		for (i = s; i < (phase == 3 ? done : f->n); i++)
+			if (f->r[i].size)
+				tp_slab_release(m->slab, f->r[i].off,
+						f->r[i].size);
+	if (phase >= 2 && ix_end > f->ix_from[s])
+		tp_fresh_delete(m->svc_backends, &f->ix_keys[f->ix_from[s]],
+				sizeof(*f->ix_keys), ix_end - f->ix_from[s]);
+	if (be_end > f->be_from[s])
+		tp_fresh_delete(m->backends, &f->be_ids[f->be_from[s]],
+				sizeof(*f->be_ids), be_end - f->be_from[s]);
+	f->n = s;
+}
+
+/*
+ * Write rows [0, n) of @keys/@vals at once; @done: how many went in
+ * (all, or those before the one that failed).  Return: 0 or -errno.
+ */
+static int tp_fresh_update(int fd, const void *keys, const void *vals, size_t n,
+			   size_t *done)
+{
+	__u32 count = (__u32)n;
+	int err = 0;
+
+	if (n && bpf_map_update_batch(fd, keys, vals, &count, NULL))
+		err = -errno;
+	*done = err ? count : n;
+	return err;
+}
+
+struct tp_fresh_tuple {
+	struct tp_be_key bk;
+	size_t order; /* a tp_backends row naming the tuple */
+};
+
+static int tp_fresh_tuple_cmp(const void *pa, const void *pb)
+{
+	const struct tp_fresh_tuple *a = pa, *b = pb;
+	int c = memcmp(&a->bk, &b->bk, sizeof(a->bk));
+
+	return c ? c : (a->order > b->order) - (a->order < b->order);
+}
+
+static int tp_fresh_order_cmp(const void *pa, const void *pb)
+{
+	const struct tp_fresh_tuple *a = pa, *b = pb;
+
+	return (a->order > b->order) - (a->order < b->order);
+}
+
+/*
+ * Step 0: each backend tuple's tp_be_frontends entry, with the frontends
+ * of the first TP_BE_FRONTENDS services naming it, written in the order
+ * a writer going service by service would make them; the backends whose
+ * frontend is in a written entry are flagged, as tp_backend_flags()
+ * flags one backend at a time.
+ */
+static int tp_fresh_frontends(const struct tp_maps *m, struct tp_fresh *f,
+			      const struct tp_svc_new *svcs)
+{
+	size_t n = f->be_from[f->n], i, j, s, g = 0, done;
+	struct tp_fresh_tuple *t = calloc(n + 1, sizeof(*t));
+	struct tp_fresh_tuple *first = calloc(n + 1, sizeof(*first));
+	struct tp_be_key *keys = calloc(n + 1, sizeof(*keys));
+	struct tp_be_frontends *vals = calloc(n + 1, sizeof(*vals));
+	struct tp_be_frontends *wvals = calloc(n + 1, sizeof(*wvals));
+	size_t *group = calloc(n + 1, sizeof(*group));
+	size_t *pos = calloc(n + 1, sizeof(*pos));
+	bool *slot = calloc(n + 1, sizeof(*slot));
+	int err = 0;
+
+	if (!t || !first || !keys || !vals || !wvals || !group || !pos ||
+	    !slot) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (s = 0; s < f->n; s++)
+		for (j = f->be_from[s]; j < f->be_from[s + 1]; j++) {
+			t[j].bk = tp_be_key_of(&f->bes[j], svcs[s].key.proto);
+			t[j].order = j;
+		}
+	qsort(t, n, sizeof(*t), tp_fresh_tuple_cmp);
+	for (i = 0; i < n; i = j, g++) {
+		for (j = i;
+		     j < n && !memcmp(&t[j].bk, &t[i].bk, sizeof(t[i].bk));
+		     j++) {
+			group[t[j].order] = g;
+			if (j - i >= TP_BE_FRONTENDS)
+				continue; /* every slot holds another */
+			s = tp_fresh_owner(f->be_from, f->n, t[j].order);
+			vals[g].fe[j - i] = svcs[s].key;
+			slot[t[j].order] = true;
+		}
+		first[g].bk = t[i].bk;
+		first[g].order = t[i].order; /* the group's first row */
+	}
+	for (i = 0; i < g; i++)
+		pos[i] = i;
+	/* @first in the order of the groups' first rows; @pos by group */
+	for (i = 0; i < g; i++)
+		t[i] = (struct tp_fresh_tuple){ .bk = first[i].bk,
+						.order = first[i].order };
+	qsort(t, g, sizeof(*t), tp_fresh_order_cmp);
+	for (i = 0; i < g; i++) {
+		size_t gi = group[t[i].order];
+
+		keys[i] = t[i].bk;
+		wvals[i] = vals[gi];
+		pos[gi] = i;
+	}
+	done = 0;
+	if (m->be_frontends >= 0)
+		tp_fresh_update(m->be_frontends, keys, wvals, g, &done);
+	for (j = 0; j < n; j++)
+		if (slot[j] && pos[group[j]] < done)
+			f->bes[j].flags |= TP_BACKEND_F_INDEXED;
+out:
+	free(t);
+	free(first);
+	free(keys);
+	free(vals);
+	free(wvals);
+	free(group);
+	free(pos);
+	free(slot);
+	return err;
+}
+
+/* Step 4 for service @i: its table, from the rows of its backends. */
+static int tp_fresh_table(const struct tp_maps *m, const struct tp_fresh *f,
+			  size_t i, __u32 cap, struct tp_maglev_backend *mb,
+			  struct tp_svc_ready *r)
+{
+	size_t j, n_active = 0;
+	int err;
+
+	for (j = f->be_from[i]; j < f->be_from[i + 1]; j++) {
+		if (f->bes[j].state != TP_BACKEND_ACTIVE)
+			continue;
+		mb[n_active].id = f->be_ids[j];
+		mb[n_active].addr = f->bes[j].addr;
+		mb[n_active].port = f->bes[j].port;
+		mb[n_active].weight = f->bes[j].weight;
+		n_active++;
+	}
+	r->active = (__u16)n_active;
+	r->size = 0;
+	r->off = 0;
+	if (!n_active)
+		return 0;
+	r->size = tp_maglev_table_size((__u32)n_active, cap);
+	err = tp_service_table_write(m, mb, n_active, r->size, &r->off);
+	if (err)
+		r->size = 0;
+	return err;
+}
+
+/* How many of @svcs (a prefix) the fresh path takes, and its rows. */
+static int tp_fresh_plan(const struct tp_maps *m, struct tp_svc_batch *b,
+			 const struct tp_svc_new *svcs, size_t n,
+			 struct tp_fresh *f)
+{
+	size_t i, j, n_be = 0, n_ix = 0;
+
+	/* a service tp_service_stage() would refuse ends the prefix */
+	for (i = 0; i < n; i++) {
+		if (svcs[i].spec.flags & ~(TP_SVC_F_AFFINITY | TP_SVC_F_SNAT) ||
+		    svcs[i].n > b->table_cap ||
+		    tp_service_check(&svcs[i].key, svcs[i].be, svcs[i].n, NULL,
+				     0) ||
+		    i + 1 >= b->svc_end || n_be + svcs[i].n > b->be_max)
+			break;
+		n_be += svcs[i].n;
+		n_ix += svcs[i].n + 1;
+	}
+	f->n = i;
+	f->be_ids = calloc(n_be + 1, sizeof(*f->be_ids));
+	f->bes = calloc(n_be + 1, sizeof(*f->bes));
+	f->be_from = calloc(f->n + 1, sizeof(*f->be_from));
+	f->ix_keys = calloc(n_ix + 1, sizeof(*f->ix_keys));
+	f->ix_vals = calloc(n_ix + 1, sizeof(*f->ix_vals));
+	f->ix_from = calloc(f->n + 1, sizeof(*f->ix_from));
+	f->r = calloc(f->n + 1, sizeof(*f->r));
+	if (!f->be_ids || !f->bes || !f->be_from || !f->ix_keys ||
+	    !f->ix_vals || !f->ix_from || !f->r)
+		return -ENOMEM;
+	n_be = 0;
+	n_ix = 0;
+	for (i = 0; i < f->n; i++) {
+		__u32 svc_id = (__u32)i + 1;
+
+		f->be_from[i] = n_be;
+		f->ix_from[i] = n_ix;
+		for (j = 0; j < svcs[i].n; j++, n_be++) {
+			struct tp_backend *nb = &f->bes[n_be];
+
+			nb->addr = svcs[i].be[j].addr;
+			nb->port = svcs[i].be[j].port;
+			nb->state = svcs[i].be[j].state;
+			nb->owner = svcs[i].spec.owner;
+			nb->weight = svcs[i].be[j].weight;
+			nb->svc_id = svc_id;
+			f->be_ids[n_be] = (__u32)n_be + 1;
+			f->ix_keys[n_ix] = tp_svc_be_key(svc_id, (__u32)j);
+			f->ix_vals[n_ix++] = (__u32)n_be + 1;
+		}
+		/* the slots before the head, as tp_svc_index_write() */
+		f->ix_keys[n_ix] = tp_svc_be_key(svc_id, TP_SVC_BE_HEAD);
+		f->ix_vals[n_ix++] = (__u32)svcs[i].n;
+		f->r[i].key = svcs[i].key;
+		f->r[i].svc = (struct tp_svc){
+			.id = svc_id,
+			.flags = svcs[i].spec.flags,
+			.zone = svcs[i].spec.zone,
+			.affinity_timeout = svcs[i].spec.affinity_timeout,
+			.owner = svcs[i].spec.owner,
+			.revision = 1,
+		};
+	}
+	f->be_from[f->n] = n_be;
+	f->ix_from[f->n] = n_ix;
+	return 0;
+}
+
+/**
+ * tp_services_create_fresh() - write new services into maps that hold no
+ * service, backend, index row, tp_be_frontends or static NAT entry yet
+ * (a cold start's, made by the load), a map's worth at a system call.
+ * @m:    maps.
+ * @b:    the batch (its limits; @b->built counts the tables).
+ * @svcs: the services, their frontends unique.
+ * @n:    their number.
+ *
+ * Under the writers' lock.  Writes what tp_service_stage() and
+ * tp_svc_batch_flush() of each service would, in the same order for each
+ * service: its backends and index before its entry, its table before the
+ * entry names it, so a packet never sees a half-written service; a new
+ * service's entry is written once, table and all (no entry without a
+ * table in between: until then the service is not there, as before).
+ * Service ids are 1.., backend ids 1.. (the maps hold none).
+ *
+ * It stops before the first service tp_service_stage() would refuse,
+ * and before the first one a map has no room for (a failing write of a
+ * batch says which): that service and the ones after it are taken out
+ * again, and the caller stages them one at a time, which fails or
+ * reports for each as it always did.
+ *
+ * Return: the number of services written (a prefix of @svcs: each is
+ * complete and live), or -errno (none written; the caller stages them).
+ */
+int tp_services_create_fresh(const struct tp_maps *m, struct tp_svc_batch *b,
+			     const struct tp_svc_new *svcs, size_t n)
+{
+	struct tp_maglev_backend *mb = NULL;
+	struct tp_svc_key *keys = NULL;
+	struct tp_svc *vals = NULL;
+	struct tp_fresh f = {};
+	size_t i, done;
+	int err;
+
+	tp_limit_reset();
+	tp_svc_batch_limits(m, b);
+	err = tp_fresh_plan(m, b, svcs, n, &f);
+	if (!err && f.n)
+		err = tp_fresh_frontends(m, &f, svcs);
+	if (err)
+		goto out;
+	/* 1: backends; a failure ends the prefix at its service */
+	if (tp_fresh_update(m->backends, f.be_ids, f.bes, f.be_from[f.n],
+			    &done))
+		tp_fresh_cut(m, &f, tp_fresh_owner(f.be_from, f.n, done), 1,
+			     done);
+	/* 2: the index, each service's slots before its head */
+	if (tp_fresh_update(m->svc_backends, f.ix_keys, f.ix_vals,
+			    f.ix_from[f.n], &done))
+		tp_fresh_cut(m, &f, tp_fresh_owner(f.ix_from, f.n, done), 2,
+			     done);
+	/* 3: the tables, into extents no entry names yet */
+	mb = calloc(TP_MAX_SVC_BACKENDS, sizeof(*mb));
+	keys = calloc(f.n + 1, sizeof(*keys));
+	vals = calloc(f.n + 1, sizeof(*vals));
+	if (!mb || !keys || !vals) {
+		tp_fresh_cut(m, &f, 0, 2, f.ix_from[f.n]);
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < f.n; i++) {
+		if (tp_fresh_table(m, &f, i, b->table_cap, mb, &f.r[i])) {
+			tp_fresh_cut(m, &f, i, 3, i);
+			break;
+		}
+		b->built += !!f.r[i].size;
+	}
+	/* 4: the entries, each naming its table: the services go live */
+	for (i = 0; i < f.n; i++) {
+		keys[i] = f.r[i].key;
+		vals[i] = f.r[i].svc;
+		vals[i].active = f.r[i].active;
+		vals[i].table_size = f.r[i].size;
+		vals[i].table_off = f.r[i].off;
+	}
+	if (tp_fresh_update(m->services, keys, vals, f.n, &done))
+		tp_fresh_cut(m, &f, done, 4, f.n);
+	err = (int)f.n;
+	tp_limit_reset(); /* a full map is the caller's to find again */
+out:
+	free(mb);
+	free(keys);
+	free(vals);
+	tp_fresh_free(&f);
+	return err;
+}
+
 /**
  * tp_service_set() - make a service exactly what is given, table and all.
  * @m:    maps.

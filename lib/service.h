@@ -92,6 +92,22 @@ int tp_service_stage_known(const struct tp_maps *m, struct tp_svc_batch *b,
 			   const struct tp_svc_spec *spec,
 			   const struct tp_backend_spec *be, size_t n,
 			   unsigned long tag, const struct tp_svc_current *cur);
+/**
+ * struct tp_svc_new - a service for tp_services_create_fresh().
+ * @key:  its frontend.
+ * @spec: attributes.
+ * @be:   its backends.
+ * @n:    their number.
+ */
+struct tp_svc_new {
+	struct tp_svc_key key;
+	struct tp_svc_spec spec;
+	const struct tp_backend_spec *be;
+	size_t n;
+};
+
+int tp_services_create_fresh(const struct tp_maps *m, struct tp_svc_batch *b,
+			     const struct tp_svc_new *svcs, size_t n);
 struct tp_svc_snapshot;
 int tp_svc_snapshot_read(const struct tp_maps *m, struct tp_svc_snapshot **out);
 void tp_svc_snapshot_free(struct tp_svc_snapshot *s);

@@ -1278,11 +1278,82 @@ tpd_static_services_prune(const struct tp_maps *m, struct tp_svc_batch *b,
 	return 0;
 }
 
+/* Does the map of @fd hold no entry (a failure to say: no)? */
+static bool tpd_map_empty(int fd)
+{
+	char key[64];
+
+	return fd < 0 ||
+	       (bpf_map_get_next_key(fd, NULL, key) && errno == ENOENT);
+}
+
+/*
+ * The services of a sync into maps that hold none (a cold start's): the
+ * good ones written a map at a system call (tp_services_create_fresh()),
+ * set in @done by their index in the configuration.
+ *
+ * Return: how many, 0 when the maps are not empty after all (a writer
+ * came before the lock) or without memory: then each is staged.
+ */
+static size_t tpd_static_services_fresh(const struct tp_maps *m,
+					struct tp_svc_batch *b,
+					const struct tpd_config *cfg,
+					bool *done)
+{
+	struct tp_backend_spec *bs = NULL;
+	struct tp_svc_new *sv = NULL;
+	size_t i, n = 0, n_be = 0, *at = NULL;
+	int written = 0;
+
+	if (!tpd_map_empty(m->services) || !tpd_map_empty(m->backends) ||
+	    !tpd_map_empty(m->be_frontends) || !tpd_map_empty(m->static_nat))
+		return 0;
+	for (i = 0; i < cfg->n_services; i++)
+		n_be += cfg->services[i].n_backends;
+	bs = calloc(n_be + 1, sizeof(*bs));
+	sv = calloc(cfg->n_services + 1, sizeof(*sv));
+	at = calloc(cfg->n_services + 1, sizeof(*at));
+	if (!bs || !sv || !at)
+		goto out;
+	for (i = 0, n_be = 0; i < cfg->n_services; i++) {
+		const struct tpd_service_cfg *sc = &cfg->services[i];
+		struct tp_svc_new *v = &sv[n];
+
+		/* bad ones are refused and reported by tpd_static_service() */
+		if (tp_svc_key_parse(sc->frontend, &v->key) ||
+		    tpd_parse_backends(sc, &bs[n_be]) ||
+		    tp_service_check(&v->key, &bs[n_be], sc->n_backends, NULL,
+				     0))
+			continue;
+		v->spec = (struct tp_svc_spec){ .zone = sc->zone,
+						.owner = TP_OWNER_STATIC };
+		if (sc->affinity) {
+			v->spec.flags |= TP_SVC_F_AFFINITY;
+			v->spec.affinity_timeout = sc->affinity;
+		}
+		if (sc->snat)
+			v->spec.flags |= TP_SVC_F_SNAT;
+		v->be = &bs[n_be];
+		v->n = sc->n_backends;
+		n_be += sc->n_backends;
+		at[n++] = i;
+	}
+	written = tp_services_create_fresh(m, b, sv, n);
+	for (i = 0; written > 0 && i < (size_t)written; i++)
+		done[at[i]] = true;
+out:
+	free(at);
+	free(sv);
+	free(bs);
+	return written > 0 ? (size_t)written : 0;
+}
+
 static int tpd_static_services(const struct tp_maps *m,
-			       const struct tpd_config *cfg,
+			       const struct tpd_config *cfg, bool fresh,
 			       struct tpd_purge *purge,
 			       struct tpd_sync_result *res)
 {
+	bool *done = fresh ? calloc(cfg->n_services + 1, sizeof(*done)) : NULL;
 	struct tpd_svc_work *w = calloc(1, sizeof(*w));
 	struct tp_svc_batch *b = tp_svc_batch_new();
 	struct tp_svc_snapshot *snap;
@@ -1291,19 +1362,34 @@ static int tpd_static_services(const struct tp_maps *m,
 	size_t i;
 	int err, ferr;
 
-	if (!w || !b) {
+	if (!w || !b || (fresh && !done)) {
 		free(w);
+		free(done);
 		tp_svc_batch_free(b);
 		return -ENOMEM;
 	}
-	/* without memory for the copy, each service is read from the maps */
-	if (tp_svc_snapshot_read(m, &snap))
+	/*
+	 * Maps a cold start's load made hold nothing: no service to compare
+	 * or prune, every one new (tp_services_create_fresh()).  Else, and
+	 * without memory for the copy, each service is read from the maps.
+	 */
+	if (done && tpd_static_services_fresh(m, b, cfg, done))
 		snap = NULL;
-	for (i = 0; i < cfg->n_services; i++)
-		tpd_static_service(m, b, snap, &cfg->services[i], w, purge,
-				   res);
+	else if (tp_svc_snapshot_read(m, &snap))
+		snap = NULL;
+	else
+		fresh = false;
+	for (i = 0; i < cfg->n_services; i++) {
+		if (done && done[i])
+			res->added++;
+		else
+			tpd_static_service(m, b, snap, &cfg->services[i], w,
+					   purge, res);
+	}
 	tp_svc_snapshot_free(snap);
-	err = tpd_static_services_prune(m, b, cfg, w, purge, res);
+	free(done);
+	/* fresh: every static service in the maps is one just written */
+	err = fresh ? 0 : tpd_static_services_prune(m, b, cfg, w, purge, res);
 	/*
 	 * Every changed service's table at once: the tables a flush
 	 * replaces are freed after one RCU grace period for all of them,
@@ -1589,13 +1675,37 @@ int tpd_sync_static(const struct tp_maps *m, const struct tpd_config *cfg,
 		    const struct tp_addr *host, size_t n_host,
 		    struct tpd_purge *purge, struct tpd_sync_result *res)
 {
+	return tpd_sync_static_fresh(m, cfg, host, n_host, purge, false, res);
+}
+
+/**
+ * tpd_sync_static_fresh() - tpd_sync_static() into maps a load has just
+ * made, when @fresh: nothing in them to read or compare (checked: a map
+ * that holds services after all takes the ordinary path).
+ * @m:      maps.
+ * @cfg:    configuration.
+ * @host:   this host's addresses.
+ * @n_host: their number.
+ * @purge:  as tpd_sync_static().
+ * @fresh:  the maps were announced fresh by the load (a cold start).
+ * @res:    what changed, exactly as tpd_sync_static() counts it.
+ *
+ * Return: as tpd_sync_static().
+ */
+int tpd_sync_static_fresh(const struct tp_maps *m, const struct tpd_config *cfg,
+			  const struct tp_addr *host, size_t n_host,
+			  struct tpd_purge *purge, bool fresh,
+			  struct tpd_sync_result *res)
+{
 	struct tpd_purge now = {};
 	int err, perr;
 
 	tpd_static_names(m, cfg, res);
 	err = tpd_static_identities(m, cfg, host, n_host, res);
 	tpd_static_defaults(m, cfg, res);
-	err = err ?: tpd_static_services(m, cfg, purge ? purge : &now, res);
+	err = err
+		      ?: tpd_static_services(m, cfg, fresh,
+					     purge ? purge : &now, res);
 	err = err ?: tpd_static_policies(m, cfg, res);
 	err = err ?: tpd_guard_sync(m, cfg, res);
 	err = err ?: tpd_static_nat(m, cfg, res);
