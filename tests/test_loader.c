@@ -32,6 +32,7 @@
 #include "datapath.h"
 #include "fixture.h"
 #include "gc.h"
+#include "heapcount.h"
 #include "identity.h"
 #include "iface.h"
 #include "links.h"
@@ -1115,9 +1116,10 @@ static char *fresh_cfg(size_t n)
 		else
 			p += sprintf(
 				p,
-				",\"backends\":[{\"addr\":\"198.18.1.%zu:8080\"},"
+				",\"backends\":[{\"addr\":\"198.18.%zu.%zu:8080\"},"
 				"{\"addr\":\"198.18.2.%zu:8080\",\"weight\":%zu}]}",
-				i / 6, i % 250, i % 3 + 1);
+				i / 1500 * 2 + 1, i / 6 % 250, i % 250,
+				i % 3 + 1);
 	}
 	sprintf(p, "]}");
 	return s;
@@ -1278,6 +1280,74 @@ static void test_sync_static_fresh_full(void **state)
 	REQUIRE_BPF();
 	/* room for 100 services of 2 backends and a few more rows */
 	fresh_compare(state, 600, 100 * 3 + 2);
+}
+
+/*
+ * The same over many steps of the fresh path (TP_FRESH_ROWS backend rows
+ * each): tuples shared by services of different steps (every 250th),
+ * also when tp_svc_backends fills in the fourth.
+ */
+static void test_sync_static_fresh_steps(void **state)
+{
+	REQUIRE_BPF();
+	fresh_compare(state, 2600, -1);
+	pt_teardown(state);
+	assert_int_equal(pt_setup(state), 0);
+	fresh_compare(state, 2600, 1000 * 3 + 2);
+}
+
+#define FH_SMALL   2000
+#define FH_LARGE   10000       /* issue 14's cold start */
+#define FH_PER_SVC 32LL	       /* heap bytes a service may add to the peak */
+#define FH_MAX	   (1LL << 20) /* heap at 10,000 services, at most */
+
+/*
+ * The most heap a cold start's sync of @n services (fresh_cfg()) holds
+ * above what it started with, into maps just made.
+ */
+static long long fresh_heap(void **state, size_t n)
+{
+	struct tpd_sync_result r = {};
+	char *json = fresh_cfg(n);
+	struct tpd_config cfg;
+	long long base, peak;
+	struct th *h;
+
+	pt_teardown(state);
+	assert_int_equal(pt_setup(state), 0);
+	h = *state;
+	config_ok(json, &cfg);
+	free(json);
+	tp_service_maglev_cap_set(&h->maps, h->maps.maglev_size);
+	base = heap_mark();
+	assert_int_equal(
+		tpd_sync_static_fresh(&h->maps, &cfg, NULL, 0, NULL, true, &r),
+		0);
+	peak = heap_peak - base;
+	assert_int_equal(r.added, n);
+	assert_int_equal(r.errors, 0);
+	tpd_config_free(&cfg);
+	return peak;
+}
+
+/*
+ * A cold start's sync holds no buffer that grows with the services but
+ * a few bytes of each (issue 14: the daemon under 10 MB at 10,000
+ * services): all of them at once took 7 MB of heap at 10,000.
+ */
+static void test_sync_static_fresh_heap(void **state)
+{
+	long long small, large;
+
+	REQUIRE_BPF();
+	small = fresh_heap(state, FH_SMALL);
+	large = fresh_heap(state, FH_LARGE);
+	printf("fresh sync heap peak: %.2f MB at %d services, %.2f MB at %d "
+	       "(%.1f bytes a service more)\n",
+	       small / 1e6, FH_SMALL, large / 1e6, FH_LARGE,
+	       (double)(large - small) / (FH_LARGE - FH_SMALL));
+	assert_true(large - small <= FH_PER_SVC * (FH_LARGE - FH_SMALL));
+	assert_true(large <= FH_MAX);
 }
 
 static void test_udp_purge_on_backend_removal(void **state)
@@ -4786,6 +4856,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sync_static_fresh_same,
 						pt_setup, pt_teardown),
 		cmocka_unit_test_setup_teardown(test_sync_static_fresh_full,
+						pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_sync_static_fresh_steps,
+						pt_setup, pt_teardown),
+		cmocka_unit_test_setup_teardown(test_sync_static_fresh_heap,
 						pt_setup, pt_teardown),
 		cmocka_unit_test_setup_teardown(test_reload_removes_everything,
 						pt_setup, pt_teardown),
