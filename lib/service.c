@@ -250,16 +250,12 @@ struct tp_be_key tp_be_key_of(const struct tp_backend *be, __u8 proto)
 }
 
 /*
- * Make @fe one of the frontends in @v, tuple @bk's entry as it is now (all
- * zero: none), writing the entry when it changes; @v is updated only when
- * the write went in.  True when @fe is in the entry.
+ * Make @fe one of the frontends in entry @v: it is, or it takes the first
+ * empty slot.  False when every slot holds another.
  */
-static bool tp_be_frontends_put(const struct tp_maps *m,
-				const struct tp_be_key *bk,
-				struct tp_be_frontends *v,
-				const struct tp_svc_key *fe)
+static bool tp_be_frontends_slot(struct tp_be_frontends *v,
+				 const struct tp_svc_key *fe)
 {
-	struct tp_be_frontends nv;
 	int i, free_slot = -1;
 
 	for (i = 0; i < TP_BE_FRONTENDS; i++) {
@@ -270,8 +266,26 @@ static bool tp_be_frontends_put(const struct tp_maps *m,
 	}
 	if (free_slot < 0)
 		return false;
-	nv = *v;
-	nv.fe[free_slot] = *fe;
+	v->fe[free_slot] = *fe;
+	return true;
+}
+
+/*
+ * Make @fe one of the frontends in @v, tuple @bk's entry as it is now (all
+ * zero: none), writing the entry when it changes; @v is updated only when
+ * the write went in.  True when @fe is in the entry.
+ */
+static bool tp_be_frontends_put(const struct tp_maps *m,
+				const struct tp_be_key *bk,
+				struct tp_be_frontends *v,
+				const struct tp_svc_key *fe)
+{
+	struct tp_be_frontends nv = *v;
+
+	if (!tp_be_frontends_slot(&nv, fe))
+		return false;
+	if (!memcmp(&nv, v, sizeof(nv)))
+		return true; /* it was there */
 	if (bpf_map_update_elem(m->be_frontends, bk, &nv, BPF_ANY))
 		return false;
 	*v = nv;
@@ -1411,35 +1425,144 @@ int tp_svc_batch_flush(const struct tp_maps *m, struct tp_svc_batch *b,
 /* ---- services into maps that hold none ------------------------------------ */
 
 /*
- * What tp_services_create_fresh() writes for services [0, n): a tp_backends
- * row per backend (keys ids, from 1), the index's rows (each service's
- * slots, then its head), and each service's table extent.  @be_from and
- * @ix_from: the first row of each service (n + 1 of them).
+ * Backend rows one step of tp_svc_fresh_add() writes at most, and
+ * services (a service's rows are never split).  Every buffer of the fresh
+ * path has room for one step, whatever the number of services: holding
+ * all 10,000 services' rows at once took 7 MB of heap.  Four batch
+ * writes a step, 160 at 20,000 backends.
  */
-struct tp_fresh {
-	__u32 *be_ids;
-	struct tp_backend *bes;
-	size_t *be_from;
-	struct tp_svc_be_key *ix_keys;
-	__u32 *ix_vals;
-	size_t *ix_from;
-	struct tp_svc_ready *r;
+#define TP_FRESH_ROWS 512
+_Static_assert(TP_FRESH_ROWS >= TP_MAX_SVC_BACKENDS, "a service fits a step");
+#define TP_FRESH_HT (2 * TP_FRESH_ROWS) /* a step's tuples, open addressing */
+
+/**
+ * struct tp_svc_fresh - tp_svc_fresh_add()'s state from one call to the
+ * next, and its buffers for one step: services [0, @n) of the step, their
+ * backend rows [0, @be_from[@n]) and index rows [0, @ix_from[@n]).
+ * @m:         maps.
+ * @b:         the batch (its limits; @b->built counts the tables).
+ * @svcs:      services written: ids 1..@svcs.
+ * @bes:       backends written: ids 1..@bes.
+ * @stopped:   a service was not written: none after it is.
+ * @seen:      a bit set of tuple hashes (two bits a tuple): tuples whose
+ *             tp_be_frontends entry an earlier step may have written.
+ * @seen_mask: its bits, less one.
+ * @n:         the step's services.
+ * @be_from:   each service's first backend row.
+ * @ix_from:   each service's first index row.
+ * @be_ids:    backend ids.
+ * @bes_v:     the backends.
+ * @ix_keys:   index rows: each service's slots, then its head.
+ * @ix_vals:   their values.
+ * @keys:      the services' frontends.
+ * @vals:      their entries (tables set by step 3).
+ * @ht:        the step's tuples by hash: an index into @fe_keys, plus 1.
+ * @grp:       each backend row's tuple in @fe_keys.
+ * @slot:      the row's frontend has a slot in its tuple's entry.
+ * @fe_keys:   the step's tuples in the order their first rows come.
+ * @fe_vals:   their tp_be_frontends entries.
+ * @fe_ok:     the entry went in.
+ * @mb:        a table's active backends.
+ */
+struct tp_svc_fresh {
+	const struct tp_maps *m;
+	struct tp_svc_batch *b;
+	__u32 svcs;
+	__u32 bes;
+	bool stopped;
+	__u64 *seen;
+	__u64 seen_mask;
 	size_t n;
+	__u32 be_from[TP_FRESH_ROWS + 1];
+	__u32 ix_from[TP_FRESH_ROWS + 1];
+	__u32 be_ids[TP_FRESH_ROWS];
+	struct tp_backend bes_v[TP_FRESH_ROWS];
+	struct tp_svc_be_key ix_keys[2 * TP_FRESH_ROWS];
+	__u32 ix_vals[2 * TP_FRESH_ROWS];
+	struct tp_svc_key keys[TP_FRESH_ROWS];
+	struct tp_svc vals[TP_FRESH_ROWS];
+	__u32 ht[TP_FRESH_HT];
+	__u32 grp[TP_FRESH_ROWS];
+	bool slot[TP_FRESH_ROWS];
+	struct tp_be_key fe_keys[TP_FRESH_ROWS];
+	struct tp_be_frontends fe_vals[TP_FRESH_ROWS];
+	bool fe_ok[TP_FRESH_ROWS];
+	struct tp_maglev_backend mb[TP_MAX_SVC_BACKENDS];
 };
 
-static void tp_fresh_free(struct tp_fresh *f)
+/**
+ * tp_svc_fresh_new() - start writing services into maps that hold no
+ * service, backend, index row, tp_be_frontends or static NAT entry yet (a
+ * cold start's, made by the load): tp_svc_fresh_add().
+ * @m:        maps.
+ * @b:        the batch (its limits; @b->built counts the tables).
+ * @backends: about how many backends will be added (sizes a bit set of
+ *            16 bits a backend, at most 1 MiB).
+ *
+ * Return: the state (tp_svc_fresh_free() it), or NULL without memory.
+ */
+struct tp_svc_fresh *tp_svc_fresh_new(const struct tp_maps *m,
+				      struct tp_svc_batch *b, size_t backends)
 {
-	free(f->be_ids);
-	free(f->bes);
-	free(f->be_from);
-	free(f->ix_keys);
-	free(f->ix_vals);
-	free(f->ix_from);
-	free(f->r);
+	struct tp_svc_fresh *f = calloc(1, sizeof(*f));
+	__u64 bits = 1024;
+
+	if (!f)
+		return NULL;
+	while (bits < 16 * (__u64)backends && bits < (1u << 23))
+		bits <<= 1;
+	f->seen = calloc(bits / 64, sizeof(*f->seen));
+	if (!f->seen) {
+		free(f);
+		return NULL;
+	}
+	f->seen_mask = bits - 1;
+	f->m = m;
+	f->b = b;
+	tp_svc_batch_limits(m, b);
+	return f;
 }
 
-/* The service whose rows [from[i], from[i + 1]) hold row @k. */
-static size_t tp_fresh_owner(const size_t *from, size_t n, size_t k)
+/** tp_svc_fresh_free() - forget the state (NULL: nothing). */
+void tp_svc_fresh_free(struct tp_svc_fresh *f)
+{
+	if (!f)
+		return;
+	free(f->seen);
+	free(f);
+}
+
+/* FNV-1a of a tuple, finished so that every bit depends on every byte. */
+static __u64 tp_fresh_hash(const struct tp_be_key *bk)
+{
+	const unsigned char *p = (const unsigned char *)bk;
+	__u64 h = 0xcbf29ce484222325ULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(*bk); i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	return h ^ (h >> 33);
+}
+
+/*
+ * Might tp_be_frontends hold the tuple of hash @h (an earlier step named
+ * it)?  It is marked as named from now on.  A wrong yes costs a lookup.
+ */
+static bool tp_fresh_seen(struct tp_svc_fresh *f, __u64 h)
+{
+	__u64 a = h & f->seen_mask, c = (h >> 32) & f->seen_mask;
+	bool was = (f->seen[a / 64] >> (a % 64) & 1) &&
+		   (f->seen[c / 64] >> (c % 64) & 1);
+
+	f->seen[a / 64] |= 1ULL << (a % 64);
+	f->seen[c / 64] |= 1ULL << (c % 64);
+	return was;
+}
+
+/* The service of the step whose rows [from[i], from[i + 1]) hold row @k. */
+static size_t tp_fresh_owner(const __u32 *from, size_t n, size_t k)
 {
 	size_t lo = 0, hi = n;
 
@@ -1467,22 +1590,24 @@ static void tp_fresh_delete(int fd, const void *keys, size_t size, size_t n)
 }
 
 /*
- * Take services [@s, f->n) back out of the maps: what @phase (1 backends,
- * 2 index, 3 tables) and the phases before it wrote of them, @done rows
- * of @phase's own (from the start of its array).  Their tp_be_frontends
- * entries stay, as a writer that failed on them would leave them.
+ * Take the step's services [@s, f->n) back out of the maps: what @phase
+ * (1 backends, 2 index, 3 tables) and the phases before it wrote of them,
+ * @done rows of @phase's own (from the start of its array).  Their
+ * tp_be_frontends entries stay, as a writer that failed on them would
+ * leave them.
  */
-static void tp_fresh_cut(const struct tp_maps *m, struct tp_fresh *f, size_t s,
-			 int phase, size_t done)
+static void tp_fresh_cut(struct tp_svc_fresh *f, size_t s, int phase,
+			 size_t done)
 {
+	const struct tp_maps *m = f->m;
 	size_t be_end = phase == 1 ? done : f->be_from[f->n],
 	       ix_end = phase == 2 ? done : f->ix_from[f->n], i;
 
 	if (phase >= 3)
 		for (i = s; i < (phase == 3 ? done : f->n); i++)
-			if (f->r[i].size)
-				tp_slab_release(m->slab, f->r[i].off,
-						f->r[i].size);
+			if (f->vals[i].table_size)
+				tp_slab_release(m->slab, f->vals[i].table_off,
+						f->vals[i].table_size);
 	if (phase >= 2 && ix_end > f->ix_from[s])
 		tp_fresh_delete(m->svc_backends, &f->ix_keys[f->ix_from[s]],
 				sizeof(*f->ix_keys), ix_end - f->ix_from[s]);
@@ -1490,6 +1615,7 @@ static void tp_fresh_cut(const struct tp_maps *m, struct tp_fresh *f, size_t s,
 		tp_fresh_delete(m->backends, &f->be_ids[f->be_from[s]],
 				sizeof(*f->be_ids), be_end - f->be_from[s]);
 	f->n = s;
+	f->stopped = true;
 }
 
 /*
@@ -1508,187 +1634,138 @@ static int tp_fresh_update(int fd, const void *keys, const void *vals, size_t n,
 	return err;
 }
 
-struct tp_fresh_tuple {
-	struct tp_be_key bk;
-	size_t order; /* a tp_backends row naming the tuple */
-};
-
-static int tp_fresh_tuple_cmp(const void *pa, const void *pb)
-{
-	const struct tp_fresh_tuple *a = pa, *b = pb;
-	int c = memcmp(&a->bk, &b->bk, sizeof(a->bk));
-
-	return c ? c : (a->order > b->order) - (a->order < b->order);
-}
-
-static int tp_fresh_order_cmp(const void *pa, const void *pb)
-{
-	const struct tp_fresh_tuple *a = pa, *b = pb;
-
-	return (a->order > b->order) - (a->order < b->order);
-}
-
 /*
- * Step 0: each backend tuple's tp_be_frontends entry, with the frontends
- * of the first TP_BE_FRONTENDS services naming it, written in the order
- * a writer going service by service would make them; the backends whose
- * frontend is in a written entry are flagged, as tp_backend_flags()
- * flags one backend at a time.
+ * Step 0: the step's tp_be_frontends entries, each tuple's with the
+ * frontends of the first TP_BE_FRONTENDS services naming it (an earlier
+ * step's entry read back and filled on), written in the order a writer
+ * going service by service would make them, and past a row that fails
+ * as that writer would go on; the backends whose frontend is in a
+ * written entry are flagged, as tp_backend_flags() flags one at a time.
  */
-static int tp_fresh_frontends(const struct tp_maps *m, struct tp_fresh *f,
-			      const struct tp_svc_new *svcs)
+static void tp_fresh_frontends(struct tp_svc_fresh *f)
 {
-	size_t n = f->be_from[f->n], i, j, s, g = 0, done;
-	struct tp_fresh_tuple *t = calloc(n + 1, sizeof(*t));
-	struct tp_fresh_tuple *first = calloc(n + 1, sizeof(*first));
-	struct tp_be_key *keys = calloc(n + 1, sizeof(*keys));
-	struct tp_be_frontends *vals = calloc(n + 1, sizeof(*vals));
-	struct tp_be_frontends *wvals = calloc(n + 1, sizeof(*wvals));
-	size_t *group = calloc(n + 1, sizeof(*group));
-	size_t *pos = calloc(n + 1, sizeof(*pos));
-	bool *slot = calloc(n + 1, sizeof(*slot));
-	int err = 0;
+	int fd = f->m->be_frontends;
+	size_t s, j, k, g = 0, at = 0, done;
 
-	if (!t || !first || !keys || !vals || !wvals || !group || !pos ||
-	    !slot) {
-		err = -ENOMEM;
-		goto out;
-	}
+	if (fd < 0)
+		return; /* none: nothing is indexed */
+	memset(f->ht, 0, sizeof(f->ht));
 	for (s = 0; s < f->n; s++)
 		for (j = f->be_from[s]; j < f->be_from[s + 1]; j++) {
-			t[j].bk = tp_be_key_of(&f->bes[j], svcs[s].key.proto);
-			t[j].order = j;
-		}
-	qsort(t, n, sizeof(*t), tp_fresh_tuple_cmp);
-	for (i = 0; i < n; i = j, g++) {
-		for (j = i;
-		     j < n && !memcmp(&t[j].bk, &t[i].bk, sizeof(t[i].bk));
-		     j++) {
-			group[t[j].order] = g;
-			if (j - i >= TP_BE_FRONTENDS)
-				continue; /* every slot holds another */
-			s = tp_fresh_owner(f->be_from, f->n, t[j].order);
-			vals[g].fe[j - i] = svcs[s].key;
-			slot[t[j].order] = true;
-		}
-		first[g].bk = t[i].bk;
-		first[g].order = t[i].order; /* the group's first row */
-	}
-	for (i = 0; i < g; i++)
-		pos[i] = i;
-	/* @first in the order of the groups' first rows; @pos by group */
-	for (i = 0; i < g; i++)
-		t[i] = (struct tp_fresh_tuple){ .bk = first[i].bk,
-						.order = first[i].order };
-	qsort(t, g, sizeof(*t), tp_fresh_order_cmp);
-	for (i = 0; i < g; i++) {
-		size_t gi = group[t[i].order];
+			struct tp_be_key bk =
+				tp_be_key_of(&f->bes_v[j], f->keys[s].proto);
+			__u64 h = tp_fresh_hash(&bk);
 
-		keys[i] = t[i].bk;
-		wvals[i] = vals[gi];
-		pos[gi] = i;
+			for (k = h % TP_FRESH_HT;
+			     f->ht[k] &&
+			     memcmp(&f->fe_keys[f->ht[k] - 1], &bk, sizeof(bk));
+			     k = (k + 1) % TP_FRESH_HT)
+				;
+			if (!f->ht[k]) {
+				f->fe_keys[g] = bk;
+				if (!tp_fresh_seen(f, h) ||
+				    bpf_map_lookup_elem(fd, &bk,
+							&f->fe_vals[g]))
+					memset(&f->fe_vals[g], 0,
+					       sizeof(f->fe_vals[g]));
+				f->ht[k] = (__u32)++g;
+			}
+			f->grp[j] = f->ht[k] - 1;
+			f->slot[j] = tp_be_frontends_slot(
+				&f->fe_vals[f->grp[j]], &f->keys[s]);
+		}
+	while (at < g) {
+		tp_fresh_update(fd, &f->fe_keys[at], &f->fe_vals[at], g - at,
+				&done);
+		memset(&f->fe_ok[at], 1, done);
+		at += done;
+		if (at < g) { /* that one alone, as the writer would */
+			f->fe_ok[at] = !bpf_map_update_elem(
+				fd, &f->fe_keys[at], &f->fe_vals[at], BPF_ANY);
+			at++;
+		}
 	}
-	done = 0;
-	if (m->be_frontends >= 0)
-		tp_fresh_update(m->be_frontends, keys, wvals, g, &done);
-	for (j = 0; j < n; j++)
-		if (slot[j] && pos[group[j]] < done)
-			f->bes[j].flags |= TP_BACKEND_F_INDEXED;
-out:
-	free(t);
-	free(first);
-	free(keys);
-	free(vals);
-	free(wvals);
-	free(group);
-	free(pos);
-	free(slot);
-	return err;
+	for (j = 0; j < f->be_from[f->n]; j++)
+		if (f->slot[j] && f->fe_ok[f->grp[j]])
+			f->bes_v[j].flags |= TP_BACKEND_F_INDEXED;
 }
 
-/* Step 4 for service @i: its table, from the rows of its backends. */
-static int tp_fresh_table(const struct tp_maps *m, const struct tp_fresh *f,
-			  size_t i, __u32 cap, struct tp_maglev_backend *mb,
-			  struct tp_svc_ready *r)
+/* Step 3 for service @i: its table, from the rows of its backends. */
+static int tp_fresh_table(struct tp_svc_fresh *f, size_t i)
 {
+	struct tp_svc *v = &f->vals[i];
 	size_t j, n_active = 0;
 	int err;
 
 	for (j = f->be_from[i]; j < f->be_from[i + 1]; j++) {
-		if (f->bes[j].state != TP_BACKEND_ACTIVE)
+		if (f->bes_v[j].state != TP_BACKEND_ACTIVE)
 			continue;
-		mb[n_active].id = f->be_ids[j];
-		mb[n_active].addr = f->bes[j].addr;
-		mb[n_active].port = f->bes[j].port;
-		mb[n_active].weight = f->bes[j].weight;
+		f->mb[n_active].id = f->be_ids[j];
+		f->mb[n_active].addr = f->bes_v[j].addr;
+		f->mb[n_active].port = f->bes_v[j].port;
+		f->mb[n_active].weight = f->bes_v[j].weight;
 		n_active++;
 	}
-	r->active = (__u16)n_active;
-	r->size = 0;
-	r->off = 0;
+	v->active = (__u16)n_active;
+	v->table_size = 0;
+	v->table_off = 0;
 	if (!n_active)
 		return 0;
-	r->size = tp_maglev_table_size((__u32)n_active, cap);
-	err = tp_service_table_write(m, mb, n_active, r->size, &r->off);
+	v->table_size = tp_maglev_table_size((__u32)n_active, f->b->table_cap);
+	err = tp_service_table_write(f->m, f->mb, n_active, v->table_size,
+				     &v->table_off);
 	if (err)
-		r->size = 0;
+		v->table_size = 0;
 	return err;
 }
 
-/* How many of @svcs (a prefix) the fresh path takes, and its rows. */
-static int tp_fresh_plan(const struct tp_maps *m, struct tp_svc_batch *b,
-			 const struct tp_svc_new *svcs, size_t n,
-			 struct tp_fresh *f)
+/*
+ * The next step: as many of @svcs as fit, up to the first that
+ * tp_service_stage() would refuse or no id is left for (then the path
+ * stops after this step), and their rows.  Return: how many.
+ */
+static size_t tp_fresh_plan(struct tp_svc_fresh *f,
+			    const struct tp_svc_new *svcs, size_t n)
 {
+	const struct tp_svc_batch *b = f->b;
 	size_t i, j, n_be = 0, n_ix = 0;
 
-	/* a service tp_service_stage() would refuse ends the prefix */
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && i < TP_FRESH_ROWS; i++) {
+		__u32 svc_id = f->svcs + (__u32)i + 1;
+
+		if (n_be + svcs[i].n > TP_FRESH_ROWS)
+			break; /* the next step's */
 		if (svcs[i].spec.flags & ~(TP_SVC_F_AFFINITY | TP_SVC_F_SNAT) ||
 		    svcs[i].n > b->table_cap ||
 		    tp_service_check(&svcs[i].key, svcs[i].be, svcs[i].n, NULL,
 				     0) ||
-		    i + 1 >= b->svc_end || n_be + svcs[i].n > b->be_max)
+		    svc_id >= b->svc_end ||
+		    f->bes + n_be + svcs[i].n > b->be_max) {
+			f->stopped = true;
 			break;
-		n_be += svcs[i].n;
-		n_ix += svcs[i].n + 1;
-	}
-	f->n = i;
-	f->be_ids = calloc(n_be + 1, sizeof(*f->be_ids));
-	f->bes = calloc(n_be + 1, sizeof(*f->bes));
-	f->be_from = calloc(f->n + 1, sizeof(*f->be_from));
-	f->ix_keys = calloc(n_ix + 1, sizeof(*f->ix_keys));
-	f->ix_vals = calloc(n_ix + 1, sizeof(*f->ix_vals));
-	f->ix_from = calloc(f->n + 1, sizeof(*f->ix_from));
-	f->r = calloc(f->n + 1, sizeof(*f->r));
-	if (!f->be_ids || !f->bes || !f->be_from || !f->ix_keys ||
-	    !f->ix_vals || !f->ix_from || !f->r)
-		return -ENOMEM;
-	n_be = 0;
-	n_ix = 0;
-	for (i = 0; i < f->n; i++) {
-		__u32 svc_id = (__u32)i + 1;
-
-		f->be_from[i] = n_be;
-		f->ix_from[i] = n_ix;
+		}
+		f->be_from[i] = (__u32)n_be;
+		f->ix_from[i] = (__u32)n_ix;
 		for (j = 0; j < svcs[i].n; j++, n_be++) {
-			struct tp_backend *nb = &f->bes[n_be];
+			__u32 id = f->bes + (__u32)n_be + 1;
 
-			nb->addr = svcs[i].be[j].addr;
-			nb->port = svcs[i].be[j].port;
-			nb->state = svcs[i].be[j].state;
-			nb->owner = svcs[i].spec.owner;
-			nb->weight = svcs[i].be[j].weight;
-			nb->svc_id = svc_id;
-			f->be_ids[n_be] = (__u32)n_be + 1;
+			f->bes_v[n_be] = (struct tp_backend){
+				.addr = svcs[i].be[j].addr,
+				.port = svcs[i].be[j].port,
+				.state = svcs[i].be[j].state,
+				.owner = svcs[i].spec.owner,
+				.weight = svcs[i].be[j].weight,
+				.svc_id = svc_id,
+			};
+			f->be_ids[n_be] = id;
 			f->ix_keys[n_ix] = tp_svc_be_key(svc_id, (__u32)j);
-			f->ix_vals[n_ix++] = (__u32)n_be + 1;
+			f->ix_vals[n_ix++] = id;
 		}
 		/* the slots before the head, as tp_svc_index_write() */
 		f->ix_keys[n_ix] = tp_svc_be_key(svc_id, TP_SVC_BE_HEAD);
 		f->ix_vals[n_ix++] = (__u32)svcs[i].n;
-		f->r[i].key = svcs[i].key;
-		f->r[i].svc = (struct tp_svc){
+		f->keys[i] = svcs[i].key;
+		f->vals[i] = (struct tp_svc){
 			.id = svc_id,
 			.flags = svcs[i].spec.flags,
 			.zone = svcs[i].spec.zone,
@@ -1697,18 +1774,48 @@ static int tp_fresh_plan(const struct tp_maps *m, struct tp_svc_batch *b,
 			.revision = 1,
 		};
 	}
-	f->be_from[f->n] = n_be;
-	f->ix_from[f->n] = n_ix;
-	return 0;
+	f->n = i;
+	f->be_from[i] = (__u32)n_be;
+	f->ix_from[i] = (__u32)n_ix;
+	return i;
+}
+
+/* Write the planned step; a failure cuts it at the service it hit. */
+static void tp_fresh_step(struct tp_svc_fresh *f)
+{
+	const struct tp_maps *m = f->m;
+	size_t i, done;
+
+	tp_fresh_frontends(f);
+	/* 1: backends; a failure ends the prefix at its service */
+	if (tp_fresh_update(m->backends, f->be_ids, f->bes_v, f->be_from[f->n],
+			    &done))
+		tp_fresh_cut(f, tp_fresh_owner(f->be_from, f->n, done), 1,
+			     done);
+	/* 2: the index, each service's slots before its head */
+	if (tp_fresh_update(m->svc_backends, f->ix_keys, f->ix_vals,
+			    f->ix_from[f->n], &done))
+		tp_fresh_cut(f, tp_fresh_owner(f->ix_from, f->n, done), 2,
+			     done);
+	/* 3: the tables, into extents no entry names yet */
+	for (i = 0; i < f->n; i++) {
+		if (tp_fresh_table(f, i)) {
+			tp_fresh_cut(f, i, 3, i);
+			break;
+		}
+		f->b->built += !!f->vals[i].table_size;
+	}
+	/* 4: the entries, each naming its table: the services go live */
+	if (tp_fresh_update(m->services, f->keys, f->vals, f->n, &done))
+		tp_fresh_cut(f, done, 4, f->n);
 }
 
 /**
- * tp_services_create_fresh() - write new services into maps that hold no
- * service, backend, index row, tp_be_frontends or static NAT entry yet
- * (a cold start's, made by the load), a map's worth at a system call.
- * @m:    maps.
- * @b:    the batch (its limits; @b->built counts the tables).
- * @svcs: the services, their frontends unique.
+ * tp_svc_fresh_add() - write new services into maps that held none when
+ * tp_svc_fresh_new() began (and only these calls wrote since), a map's
+ * worth of a few hundred services at a system call.
+ * @f:    the state.
+ * @svcs: the services, their frontends unique (also across calls).
  * @n:    their number.
  *
  * Under the writers' lock.  Writes what tp_service_stage() and
@@ -1717,78 +1824,35 @@ static int tp_fresh_plan(const struct tp_maps *m, struct tp_svc_batch *b,
  * entry names it, so a packet never sees a half-written service; a new
  * service's entry is written once, table and all (no entry without a
  * table in between: until then the service is not there, as before).
- * Service ids are 1.., backend ids 1.. (the maps hold none).
+ * Service ids and backend ids are handed out in order from 1, across
+ * calls.  It holds no buffer that grows with the services: it writes
+ * TP_FRESH_ROWS backend rows at a time.
  *
  * It stops before the first service tp_service_stage() would refuse,
  * and before the first one a map has no room for (a failing write of a
  * batch says which): that service and the ones after it are taken out
  * again, and the caller stages them one at a time, which fails or
- * reports for each as it always did.
+ * reports for each as it always did.  After a stop, calls write nothing.
  *
  * Return: the number of services written (a prefix of @svcs: each is
- * complete and live), or -errno (none written; the caller stages them).
+ * complete and live).
  */
-int tp_services_create_fresh(const struct tp_maps *m, struct tp_svc_batch *b,
-			     const struct tp_svc_new *svcs, size_t n)
+size_t tp_svc_fresh_add(struct tp_svc_fresh *f, const struct tp_svc_new *svcs,
+			size_t n)
 {
-	struct tp_maglev_backend *mb = NULL;
-	struct tp_svc_key *keys = NULL;
-	struct tp_svc *vals = NULL;
-	struct tp_fresh f = {};
-	size_t i, done;
-	int err;
+	size_t at = 0;
 
 	tp_limit_reset();
-	tp_svc_batch_limits(m, b);
-	err = tp_fresh_plan(m, b, svcs, n, &f);
-	if (!err && f.n)
-		err = tp_fresh_frontends(m, &f, svcs);
-	if (err)
-		goto out;
-	/* 1: backends; a failure ends the prefix at its service */
-	if (tp_fresh_update(m->backends, f.be_ids, f.bes, f.be_from[f.n],
-			    &done))
-		tp_fresh_cut(m, &f, tp_fresh_owner(f.be_from, f.n, done), 1,
-			     done);
-	/* 2: the index, each service's slots before its head */
-	if (tp_fresh_update(m->svc_backends, f.ix_keys, f.ix_vals,
-			    f.ix_from[f.n], &done))
-		tp_fresh_cut(m, &f, tp_fresh_owner(f.ix_from, f.n, done), 2,
-			     done);
-	/* 3: the tables, into extents no entry names yet */
-	mb = calloc(TP_MAX_SVC_BACKENDS, sizeof(*mb));
-	keys = calloc(f.n + 1, sizeof(*keys));
-	vals = calloc(f.n + 1, sizeof(*vals));
-	if (!mb || !keys || !vals) {
-		tp_fresh_cut(m, &f, 0, 2, f.ix_from[f.n]);
-		err = -ENOMEM;
-		goto out;
+	while (at < n && !f->stopped && tp_fresh_plan(f, svcs + at, n - at)) {
+		tp_fresh_step(f);
+		f->svcs += (__u32)f->n;
+		f->bes += f->be_from[f->n];
+		at += f->n;
 	}
-	for (i = 0; i < f.n; i++) {
-		if (tp_fresh_table(m, &f, i, b->table_cap, mb, &f.r[i])) {
-			tp_fresh_cut(m, &f, i, 3, i);
-			break;
-		}
-		b->built += !!f.r[i].size;
-	}
-	/* 4: the entries, each naming its table: the services go live */
-	for (i = 0; i < f.n; i++) {
-		keys[i] = f.r[i].key;
-		vals[i] = f.r[i].svc;
-		vals[i].active = f.r[i].active;
-		vals[i].table_size = f.r[i].size;
-		vals[i].table_off = f.r[i].off;
-	}
-	if (tp_fresh_update(m->services, keys, vals, f.n, &done))
-		tp_fresh_cut(m, &f, done, 4, f.n);
-	err = (int)f.n;
+	if (at < n)
+		f->stopped = true;
 	tp_limit_reset(); /* a full map is the caller's to find again */
-out:
-	free(mb);
-	free(keys);
-	free(vals);
-	tp_fresh_free(&f);
-	return err;
+	return at;
 }
 
 /**

@@ -93,7 +93,7 @@ int tp_service_stage_known(const struct tp_maps *m, struct tp_svc_batch *b,
 			   const struct tp_backend_spec *be, size_t n,
 			   unsigned long tag, const struct tp_svc_current *cur);
 /**
- * struct tp_svc_new - a service for tp_services_create_fresh().
+ * struct tp_svc_new - a service for tp_svc_fresh_add().
  * @key:  its frontend.
  * @spec: attributes.
  * @be:   its backends.
@@ -106,8 +106,12 @@ struct tp_svc_new {
 	size_t n;
 };
 
-int tp_services_create_fresh(const struct tp_maps *m, struct tp_svc_batch *b,
-			     const struct tp_svc_new *svcs, size_t n);
+struct tp_svc_fresh;
+struct tp_svc_fresh *tp_svc_fresh_new(const struct tp_maps *m,
+				      struct tp_svc_batch *b, size_t backends);
+size_t tp_svc_fresh_add(struct tp_svc_fresh *f, const struct tp_svc_new *svcs,
+			size_t n);
+void tp_svc_fresh_free(struct tp_svc_fresh *f);
 struct tp_svc_snapshot;
 int tp_svc_snapshot_read(const struct tp_maps *m, struct tp_svc_snapshot **out);
 void tp_svc_snapshot_free(struct tp_svc_snapshot *s);

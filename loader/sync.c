@@ -1288,9 +1288,29 @@ static bool tpd_map_empty(int fd)
 }
 
 /*
+ * Services tpd_static_services_fresh() hands tp_svc_fresh_add() at a time,
+ * and their backends at most: the copies made for it stay this small,
+ * whatever the configuration's size.
+ */
+#define TPD_FRESH_SVCS 256
+#define TPD_FRESH_ROWS 1024
+_Static_assert(TPD_FRESH_ROWS >= TP_MAX_SVC_BACKENDS, "a service fits");
+
+/* Hand @f services @sv[0, @n), configuration's @at[0, @n); set @done. */
+static size_t tpd_fresh_add(struct tp_svc_fresh *f, const struct tp_svc_new *sv,
+			    const size_t *at, size_t n, bool *done)
+{
+	size_t i, written = tp_svc_fresh_add(f, sv, n);
+
+	for (i = 0; i < written; i++)
+		done[at[i]] = true;
+	return written;
+}
+
+/*
  * The services of a sync into maps that hold none (a cold start's): the
- * good ones written a map at a system call (tp_services_create_fresh()),
- * set in @done by their index in the configuration.
+ * good ones written a map at a system call (tp_svc_fresh_add()), set in
+ * @done by their index in the configuration.
  *
  * Return: how many, 0 when the maps are not empty after all (a writer
  * came before the lock) or without memory: then each is staged.
@@ -1302,24 +1322,36 @@ static size_t tpd_static_services_fresh(const struct tp_maps *m,
 {
 	struct tp_backend_spec *bs = NULL;
 	struct tp_svc_new *sv = NULL;
-	size_t i, n = 0, n_be = 0, *at = NULL;
-	int written = 0;
+	struct tp_svc_fresh *f = NULL;
+	size_t i, k, n = 0, n_be = 0, written = 0, at[TPD_FRESH_SVCS];
 
 	if (!tpd_map_empty(m->services) || !tpd_map_empty(m->backends) ||
 	    !tpd_map_empty(m->be_frontends) || !tpd_map_empty(m->static_nat))
 		return 0;
 	for (i = 0; i < cfg->n_services; i++)
 		n_be += cfg->services[i].n_backends;
-	bs = calloc(n_be + 1, sizeof(*bs));
-	sv = calloc(cfg->n_services + 1, sizeof(*sv));
-	at = calloc(cfg->n_services + 1, sizeof(*at));
-	if (!bs || !sv || !at)
+	f = tp_svc_fresh_new(m, b, n_be);
+	bs = calloc(TPD_FRESH_ROWS, sizeof(*bs));
+	sv = calloc(TPD_FRESH_SVCS, sizeof(*sv));
+	if (!f || !bs || !sv)
 		goto out;
 	for (i = 0, n_be = 0; i < cfg->n_services; i++) {
 		const struct tpd_service_cfg *sc = &cfg->services[i];
-		struct tp_svc_new *v = &sv[n];
+		struct tp_svc_new *v;
 
 		/* bad ones are refused and reported by tpd_static_service() */
+		if (sc->n_backends > TP_MAX_SVC_BACKENDS)
+			continue;
+		if (n == TPD_FRESH_SVCS ||
+		    n_be + sc->n_backends > TPD_FRESH_ROWS) {
+			k = tpd_fresh_add(f, sv, at, n, done);
+			written += k;
+			if (k < n)
+				goto out; /* stopped: the rest are staged */
+			n = 0;
+			n_be = 0;
+		}
+		v = &sv[n];
 		if (tp_svc_key_parse(sc->frontend, &v->key) ||
 		    tpd_parse_backends(sc, &bs[n_be]) ||
 		    tp_service_check(&v->key, &bs[n_be], sc->n_backends, NULL,
@@ -1338,14 +1370,12 @@ static size_t tpd_static_services_fresh(const struct tp_maps *m,
 		n_be += sc->n_backends;
 		at[n++] = i;
 	}
-	written = tp_services_create_fresh(m, b, sv, n);
-	for (i = 0; written > 0 && i < (size_t)written; i++)
-		done[at[i]] = true;
+	written += tpd_fresh_add(f, sv, at, n, done);
 out:
-	free(at);
+	tp_svc_fresh_free(f);
 	free(sv);
 	free(bs);
-	return written > 0 ? (size_t)written : 0;
+	return written;
 }
 
 static int tpd_static_services(const struct tp_maps *m,
@@ -1370,7 +1400,7 @@ static int tpd_static_services(const struct tp_maps *m,
 	}
 	/*
 	 * Maps a cold start's load made hold nothing: no service to compare
-	 * or prune, every one new (tp_services_create_fresh()).  Else, and
+	 * or prune, every one new (tp_svc_fresh_add()).  Else, and
 	 * without memory for the copy, each service is read from the maps.
 	 */
 	if (done && tpd_static_services_fresh(m, b, cfg, done))
