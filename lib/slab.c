@@ -249,10 +249,12 @@ struct tp_slab {
 /*
  * Tables written one after another (a sync's, into extents first fit
  * hands out side by side) go through one mapping of this many bytes, not
- * a mapping each: 10,000 tables were 20,000 system calls.  Small enough
- * that a writer's resident memory stays bounded.
+ * a mapping each: 10,000 tables were 20,000 system calls, now about 320
+ * (a table of two backends is 1 KiB: 63 to a window, two calls each).  Small: a mapping of a BPF array
+ * is resident whole from the mmap() on, so it adds its size to the
+ * writer's resident memory (256 KiB was 0.25 MiB on a 3 MiB daemon).
  */
-#define TP_SLAB_WINDOW	    (256u << 10)
+#define TP_SLAB_WINDOW	    (64u << 10)
 #define TP_SLAB_CHUNK_BYTES ((size_t)(TP_MAGLEV_CHUNK_MASK + 1) * sizeof(__u32))
 
 /* Unmap the write window, if any. */
