@@ -216,8 +216,9 @@ $(OUT)/tests/test_tpctl_maps: | $(OUT)/tpctl
 # WireGuard private key
 $(OUT)/tests/test_peers_live: LDLIBS += -Wl,--wrap=free -Wl,--wrap=realloc
 # test_ct_single counts the heap the index GC holds at its peak, and
-# test_egress_route a sync's (tests/heapcount.h)
-$(OUT)/tests/test_ct_single $(OUT)/tests/test_egress_route: LDLIBS += -Wl,--wrap=malloc -Wl,--wrap=calloc \
+# test_egress_route and test_kube_sync a sync's (tests/heapcount.h)
+$(OUT)/tests/test_ct_single $(OUT)/tests/test_egress_route \
+	$(OUT)/tests/test_kube_sync: LDLIBS += -Wl,--wrap=malloc -Wl,--wrap=calloc \
 	-Wl,--wrap=realloc -Wl,--wrap=free
 # test_peers watches qsort() for NULL arrays
 $(OUT)/tests/test_peers: LDLIBS += -Wl,--wrap=qsort

@@ -24,6 +24,7 @@
 
 #include "addr.h"
 #include "conntrack.h"
+#include "heapcount.h"
 #include "identity.h"
 #include "kube_store.h"
 #include "kube_sync.h"
@@ -1071,6 +1072,13 @@ static struct tpd_kube_object *scale_slice(unsigned int i, int skip)
 
 #define SCALE_PODS 100000
 
+/*
+ * The heap a full reconcile may hold beyond what it keeps, a Service (its
+ * transients: the frontends wanted, the maps read).  Every Service's
+ * frontends and backends wanted at once were about 700 bytes a Service.
+ */
+#define KS_HEAP_PEAK_PER_SVC 400LL
+
 /* Pod @i with label set @set: app=app-SET plus a churn label. */
 static struct tpd_kube_object *scale_pod(unsigned int i, unsigned int set)
 {
@@ -1104,6 +1112,7 @@ static void test_scale(void **state)
 	struct timespec t0;
 	double t_sink, t_full, t_one, t_restart;
 	long rss0 = proc_kb("VmRSS:");
+	long long heap0, heap_kept, heap_more;
 	unsigned int i;
 	struct ks k = {};
 
@@ -1116,8 +1125,11 @@ static void test_scale(void **state)
 	}
 	kt_synced(&k);
 	t_sink = secs_since(&t0);
+	heap0 = heap_mark();
 	kt_run(&k);
 	t_full = secs_since(&t0);
+	heap_kept = heap_now - heap0;
+	heap_more = heap_peak - heap_now;
 	assert_int_equal(k.res.svc_added, SCALE_SERVICES);
 	assert_int_equal(n_frontends(h, TP_OWNER_KUBERNETES), SCALE_SERVICES);
 	print_message(
@@ -1125,6 +1137,11 @@ static void test_scale(void **state)
 		"to the maps %.3f s in all (reconcile %.3f s)\n",
 		SCALE_SERVICES, SCALE_SERVICES * SCALE_EPS, t_sink, t_full,
 		k.res.usec / 1e6);
+	print_message("scale: the full reconcile's heap: %.1f bytes a service "
+		      "kept, %.1f more at its peak\n",
+		      (double)heap_kept / SCALE_SERVICES,
+		      (double)heap_more / SCALE_SERVICES);
+	assert_true(heap_more <= KS_HEAP_PEAK_PER_SVC * SCALE_SERVICES);
 
 	/* one endpoint goes from one slice */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
