@@ -184,6 +184,34 @@ static void tpd_store_remove(struct tpd_kube_store *s, enum tpd_kube_kind k,
 	free(so);
 }
 
+/* @*str becomes the pooled "" (one heap block less), if there is memory. */
+static void tpd_str_drop(char **str)
+{
+	char *empty;
+
+	if (!*str || !**str)
+		return;
+	empty = tpd_kube_str_intern("", 0);
+	if (!empty)
+		return;
+	tpd_kube_str_put(*str);
+	*str = empty;
+}
+
+/*
+ * What no reader of the store looks at goes before @o is stored: its
+ * resourceVersion (the client keeps the list's and the last event's)
+ * and, but for a NetworkPolicy's (kube_policy.c orders by it), its uid.
+ * Two heap blocks an object, some 80 bytes: 2.4 MB at 10,000 Services,
+ * their EndpointSlices and 10,000 Pods.
+ */
+static void tpd_store_slim(struct tpd_kube_object *o)
+{
+	tpd_str_drop(&o->meta.resource_version);
+	if (o->kind != TPD_KUBE_NETPOL)
+		tpd_str_drop(&o->meta.uid);
+}
+
 static void tpd_sink_object(void *ctx, enum tpd_kube_event ev,
 			    struct tpd_kube_object *o)
 {
@@ -199,6 +227,8 @@ static void tpd_sink_object(void *ctx, enum tpd_kube_event ev,
 		tpd_kube_object_free(o);
 		return;
 	}
+	if (ev != TPD_KUBE_EV_DELETED)
+		tpd_store_slim(o); /* the pool's lock, not the store's */
 	pthread_mutex_lock(&s->mu);
 	if (ev == TPD_KUBE_EV_DELETED) {
 		tpd_store_remove(s, o->kind, key);
