@@ -20,6 +20,11 @@
  */
 static _Atomic long long heap_now, heap_peak;
 
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t k, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+void __wrap_free(void *p);
+
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t k, size_t n);
 void *__real_realloc(void *p, size_t n);
@@ -63,7 +68,7 @@ void __wrap_free(void *p)
 }
 
 /* The count of heap_now from here: the peak starts over. */
-static long long heap_mark(void)
+static inline long long heap_mark(void)
 {
 	heap_peak = heap_now;
 	return heap_now;
