@@ -1255,8 +1255,8 @@ static void test_full_reconcile_without_services(void **state)
 	/* the pods' step cannot read tp_id_names: the run fails after */
 	broken = h->maps;
 	broken.id_names = -1;
-	assert_int_not_equal(
-		tpd_kube_sync_run(k.sync, &broken, k.now, &k.res), 0);
+	assert_int_not_equal(tpd_kube_sync_run(k.sync, &broken, k.now, &k.res),
+			     0);
 	assert_string_equal(kt_frontend(h, "198.19.0.10:80/tcp"),
 			    "kubernetes zone 0 : 198.18.1.1:8080 active");
 	kt_del(&k, TPD_KUBE_SERVICE, "default", "web");
