@@ -859,6 +859,17 @@ static char **ks_keys(const struct tpd_kh *src, size_t *n)
 }
 
 /*
+ * A full reconcile starts over: the Services it writes are remembered
+ * anew, and ks_svc_prune() removes what no Service wants.
+ */
+static void ks_svcs_forget(struct tpd_kube_sync *s)
+{
+	tpd_kh_clear(&s->svcs, ks_svc_free);
+	tpd_kh_clear(&s->fe_holder, free);
+	s->st.frontends = s->st.backends = 0;
+}
+
+/*
  * Services: the wanted frontends of a chunk of them under the store's
  * lock, then their writes unlocked, chunk after chunk.  A Service that
  * changes meanwhile is dirty again: the next reconcile looks at it.
@@ -902,11 +913,8 @@ static int ks_services(struct tpd_kube_sync *s, const struct tp_maps *m,
 		}
 		tpd_kube_store_unlock(s->store);
 		locked = false;
-		if (full && !err && !done) {
-			tpd_kh_clear(&s->svcs, ks_svc_free);
-			tpd_kh_clear(&s->fe_holder, free);
-			s->st.frontends = s->st.backends = 0;
-		}
+		if (full && !err && !done)
+			ks_svcs_forget(s);
 		for (i = 0; !err && i < n; i++)
 			ks_svc_apply(s, m, batch, &w[i], res);
 		ks_wants_clear(w, n);
@@ -916,6 +924,9 @@ static int ks_services(struct tpd_kube_sync *s, const struct tp_maps *m,
 	free(w);
 	if (locked)
 		tpd_kube_store_unlock(s->store);
+	/* no Service, so no chunk: what the last run wrote goes all the same */
+	if (full && !err && !n_keys)
+		ks_svcs_forget(s);
 	res->svc_over_cap += over;
 	if (capped)
 		log_warn(
