@@ -415,9 +415,17 @@ static long tpd_put_chunk(int fd, void *keys, void *vals, __u32 count,
 }
 
 /*
- * Copy every entry of @old_fd into @new_fd, 4096 at a time with the batch
- * operations (a 2M-entry map entry by entry took seconds); maps without
- * them one by one.  Returns the count or -errno.
+ * A copy's chunk buffer, at most: per-CPU values are the value times the
+ * CPUs, a 1 KiB counter group 128 KiB an entry on 128 CPUs, and the
+ * kernel holds a buffer as large beside ours.
+ */
+#define TPD_COPY_CHUNK_BYTES (1u << 20)
+
+/*
+ * Copy every entry of @old_fd into @new_fd, up to 4096 at a time (and
+ * TPD_COPY_CHUNK_BYTES of values) with the batch operations (a 2M-entry
+ * map entry by entry took seconds); maps without them one by one.
+ * Returns the count or -errno.
  */
 static long tpd_copy_entries(int old_fd, int new_fd,
 			     const struct bpf_map_info *info)
@@ -430,7 +438,10 @@ static long tpd_copy_entries(int old_fd, int new_fd,
 					libbpf_num_possible_cpus()
 			      : info->value_size;
 	size_t tok = info->key_size > 8 ? info->key_size : 8;
-	const __u32 chunk = 4096;
+	const __u32 chunk = vsize * 4096 <= TPD_COPY_CHUNK_BYTES ? 4096
+			    : vsize >= TPD_COPY_CHUNK_BYTES
+				    ? 1
+				    : TPD_COPY_CHUNK_BYTES / vsize;
 	void *keys = calloc(chunk, info->key_size),
 	     *vals = calloc(chunk, vsize);
 	void *in = calloc(1, tok), *out = calloc(1, tok);
