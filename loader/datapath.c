@@ -21,6 +21,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <net/if.h>
 #include <stdbool.h>
@@ -80,6 +81,9 @@
  * kernel BTF to parse, no verifier run (most of a start's time).
  */
 #define TPD_PROGS_PREFIX "progs_"
+
+/* At most this many maps in the object (tpd_pins_missing()). */
+#define TPD_MAX_MAPS 128
 
 static const char *const tpd_prog_names[TPD_PROG_MAX] = {
 	[TPD_PROG_FROM_TAILNET] = "tp_from_tailnet",
@@ -1004,12 +1008,15 @@ static void tpd_services_upgrade(struct tpd_datapath *dp,
 			 TP_MAGLEV_V2_PIN);
 }
 
-/* @which's fd: the skeleton's, or the pinned one's; -1 when not built. */
+/*
+ * @which's fd: the pinned one's or the one loaded apart, or the
+ * skeleton's; -1 when not built.
+ */
 static int tpd_prog_fd(const struct tpd_datapath *dp, enum tpd_prog which)
 {
 	const struct bpf_program *prog;
 
-	if (!dp->skel)
+	if (!dp->skel || dp->progs_apart)
 		return dp->prog_fd[which];
 	prog = bpf_object__find_program_by_name(dp->skel->obj,
 						tpd_prog_names[which]);
@@ -1455,31 +1462,27 @@ static bool tpd_pins_any(const struct tailplane *skel)
 }
 
 /*
- * libbpf calls this right before it hands a program to the verifier
- * (libbpf_register_prog_handler()), so after bpf_object__create_maps()
- * made and pinned every map (programs name them by fd).  The first call
- * of a load that found no pins says so once, when every map with a pin
- * path is indeed pinned: made by this load from this object, they have
- * their final definition, and no migration or index rebuild follows.
+ * Called once tailplane__load() made and pinned every map, before any
+ * program goes to the verifier (tpd_datapath_load() loads them after, in
+ * objects of their own).  A load that found no pins says so once, when
+ * every map with a pin path is indeed pinned: made by this load from this
+ * object, they have their final definition, and no migration or index
+ * rebuild follows.
  */
-static int tpd_maps_made(struct bpf_program *prog,
-			 struct bpf_prog_load_opts *opts, long cookie)
+static void tpd_maps_made(void)
 {
 	const struct tailplane *skel = tpd_maps_ready_skel;
 	const struct bpf_map *map;
 	char ready = TPD_MAPS_READY;
 	struct tp_maps m;
 
-	(void)prog;
-	(void)opts;
-	(void)cookie;
 	tpd_maps_ready_skel = NULL;
 	if (!skel || tpd_maps_ready_fd < 0)
-		return 0;
+		return;
 	bpf_object__for_each_map(map, skel->obj)
 	{
 		if (bpf_map__pin_path(map) && !bpf_map__is_pinned(map))
-			return 0;
+			return;
 	}
 	/*
 	 * the writes tpd_services_upgrade() and tpd_iface_slots_rebuild()
@@ -1489,39 +1492,370 @@ static int tpd_maps_made(struct bpf_program *prog,
 	    tp_service_maglev_cap_set(&m, tpd_maps_ready_maglev) ||
 	    tp_iface_slots_rebuild(&m) < 0) {
 		tp_slab_close(m.slab);
-		return 0;
+		return;
 	}
 	tp_slab_close(m.slab); /* the fds are the object's */
 	tpd_maps_announced = write(tpd_maps_ready_fd, &ready, 1) == 1;
 	close(tpd_maps_ready_fd);
 	tpd_maps_ready_fd = -1;
-	return 0;
+}
+
+/* ---- the programs verified in parallel ------------------------------------ */
+
+/*
+ * The verifier is most of a load's time (6.18: tp_to_tailnet ~420 ms,
+ * tp_from_tailnet ~360, tp_from_uplink ~70), and one program's run does
+ * not need another's.  tpd_datapath_load() has the skeleton's object make
+ * and pin every map and load no program; lanes (threads) load the
+ * programs meanwhile, each from an object of its own opened from the same
+ * embedded ELF, with only its program autoloaded and every map, the
+ * unpinned ones (.rodata with the knobs, .bss, tp_scratch, tp_evbucket,
+ * tp_ct_tables) included, reused from the skeleton's by fd: the programs
+ * use exactly the maps a single object's load would give them, which
+ * tpd_progs_pin()'s map_N pins and tpd_prog_check() rely on.  libbpf 1.1
+ * takes a reused internal map as it is: no creation, no initial data
+ * written, no freeze (the skeleton's load did those).
+ *
+ * A lane opens its objects while the skeleton's maps are made, then waits
+ * for them.  Jobs go to lanes in the order below (longest verifier run
+ * first); with fewer lanes than jobs, the last lane takes the rest.  Two
+ * lanes on this 2-CPU machine: the daemon's sync runs beside them
+ * (tpd_load_child_maps_ready()), and a third lane only shares the same
+ * CPUs (see tpd_load_lanes()).
+ */
+static const enum tpd_prog tpd_load_order[TPD_PROG_MAX] = {
+	TPD_PROG_TO_TAILNET,
+	TPD_PROG_FROM_TAILNET,
+	TPD_PROG_FROM_UPLINK,
+};
+
+/**
+ * struct tpd_prog_job - one program loaded from an object of its own.
+ * @which: the program.
+ * @obj:   its object, between its open and its load.
+ * @fd:    the loaded program (a dup, owned here), -1 until then, or when
+ *         the object has no such program (@absent).
+ * @err:   0 or -errno.
+ * @absent: the object has no such program (built without tp_from_uplink).
+ * @ms:    the load's wall time.
+ */
+struct tpd_prog_job {
+	enum tpd_prog which;
+	struct bpf_object *obj;
+	int fd;
+	int err;
+	bool absent;
+	double ms;
+};
+
+/**
+ * struct tpd_par_load - the lanes of one tpd_datapath_load().
+ * @lock:   guards @maps and @state.
+ * @cond:   signalled when @state changes.
+ * @maps:   the object whose maps the programs take, once made.
+ * @state:  0: maps not made yet; 1: made (@maps); -1: no load (give up).
+ * @job:    in tpd_load_order.
+ * @n_lanes: lanes started.
+ * @lane:   their threads.
+ * @inline_job: jobs of a lane that could not start: tpd_par_finish() runs
+ *          them.
+ */
+struct tpd_par_load {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct bpf_object *maps;
+	int state;
+	struct tpd_prog_job job[TPD_PROG_MAX];
+	int n_lanes;
+	pthread_t lane[TPD_PROG_MAX];
+	bool inline_job[TPD_PROG_MAX];
+};
+
+/* A lane's jobs (indexes into tpd_par_load's @job), fixed before it starts. */
+struct tpd_lane_arg {
+	struct tpd_par_load *par;
+	int jobs[TPD_PROG_MAX];
+	int n_jobs;
+};
+
+static double tpd_ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1e3 +
+	       (t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* How many lanes; 1 loads the programs one after another. */
+static int tpd_load_lanes(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *env = getenv("TPD_LOAD_LANES"); /* XXX measuring only */
+
+	if (env)
+		return atoi(env) < 1 ? 1 : atoi(env) > 3 ? 3 : atoi(env);
+	return cpus >= 3 ? 3 : cpus == 2 ? 2 : 1;
+}
+
+/* The lane job @j goes to, of @n_lanes. */
+static int tpd_job_lane(int j, int n_lanes)
+{
+	return j < n_lanes ? j : n_lanes - 1;
 }
 
 /*
- * In the child only, before the object is opened: libbpf's own "tc"
- * handler, plus tpd_maps_made().  SEC("tc") needs nothing else from it
- * (SCHED_CLS, no expected attach type, no flags: its prepare step does
- * nothing for such a program in libbpf 1.1).
+ * Open @j's object from the embedded ELF, with only its program to load
+ * and no map pin path: every map is reused from the skeleton's object by
+ * fd (tpd_prog_job_load()), none looked up or pinned by this object.
  */
-static int tpd_maps_ready_hook(int fd)
+static void tpd_prog_job_open(struct tpd_prog_job *j)
 {
-	LIBBPF_OPTS(libbpf_prog_handler_opts, opts,
-		    .prog_prepare_load_fn = tpd_maps_made);
-	int id;
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "tailplane");
+	struct bpf_program *prog;
+	struct bpf_map *map;
+	const void *elf;
+	size_t size;
+	int err;
 
-	id = libbpf_register_prog_handler("tc", BPF_PROG_TYPE_SCHED_CLS, 0,
-					  &opts);
-	if (id < 0)
-		return id;
-	tpd_maps_ready_fd = fd;
-	return 0;
+	elf = tailplane__elf_bytes(&size);
+	j->obj = bpf_object__open_mem(elf, size, &opts);
+	if (!j->obj) {
+		j->err = -errno;
+		return;
+	}
+	j->absent = !bpf_object__find_program_by_name(j->obj,
+						      tpd_prog_names[j->which]);
+	bpf_object__for_each_program(prog, j->obj)
+	{
+		err = bpf_program__set_autoload(
+			prog, !strcmp(bpf_program__name(prog),
+				      tpd_prog_names[j->which]));
+		if (err && !j->err)
+			j->err = err;
+	}
+	bpf_object__for_each_map(map, j->obj)
+	{
+		err = bpf_map__set_pin_path(map, NULL);
+		if (err && !j->err)
+			j->err = err;
+	}
+}
+
+/*
+ * Every map of @j's object taken from @from, map for map: both objects
+ * come from the same ELF, so their maps come in the same order.
+ */
+static int tpd_prog_job_reuse(struct tpd_prog_job *j, struct bpf_object *from)
+{
+	struct bpf_map *map, *src = NULL;
+	int err;
+
+	bpf_object__for_each_map(map, j->obj)
+	{
+		src = bpf_object__next_map(from, src);
+		if (!src || bpf_map__type(src) != bpf_map__type(map) ||
+		    bpf_map__key_size(src) != bpf_map__key_size(map) ||
+		    bpf_map__value_size(src) != bpf_map__value_size(map))
+			return -EINVAL;
+		err = bpf_map__reuse_fd(map, bpf_map__fd(src));
+		if (err)
+			return err;
+	}
+	return bpf_object__next_map(from, src) ? -EINVAL : 0;
+}
+
+/* Load @j's program against @from's maps; its object is closed after. */
+static void tpd_prog_job_load(struct tpd_prog_job *j, struct bpf_object *from)
+{
+	const struct bpf_program *prog;
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (!j->err && !j->absent && from) {
+		j->err = tpd_prog_job_reuse(j, from);
+		if (!j->err)
+			j->err = bpf_object__load(j->obj);
+		prog = j->err ? NULL
+			      : bpf_object__find_program_by_name(
+					j->obj, tpd_prog_names[j->which]);
+		if (prog)
+			j->fd = fcntl(bpf_program__fd(prog), F_DUPFD_CLOEXEC,
+				      3);
+		if (prog && j->fd < 0)
+			j->err = -errno;
+	}
+	j->ms = tpd_ms_since(&t0);
+	/* what the object holds (instructions, BTF) is not needed any more */
+	bpf_object__close(j->obj);
+	j->obj = NULL;
+}
+
+/* Wait until the maps are made (their object) or the load is given up. */
+static struct bpf_object *tpd_par_wait_maps(struct tpd_par_load *par)
+{
+	struct bpf_object *maps;
+
+	pthread_mutex_lock(&par->lock);
+	while (!par->state)
+		pthread_cond_wait(&par->cond, &par->lock);
+	maps = par->state > 0 ? par->maps : NULL;
+	pthread_mutex_unlock(&par->lock);
+	return maps;
+}
+
+static void *tpd_lane_run(void *arg)
+{
+	struct tpd_lane_arg *a = arg;
+	struct bpf_object *maps;
+	int i;
+
+	for (i = 0; i < a->n_jobs; i++)
+		tpd_prog_job_open(&a->par->job[a->jobs[i]]);
+	maps = tpd_par_wait_maps(a->par);
+	for (i = 0; i < a->n_jobs; i++)
+		tpd_prog_job_load(&a->par->job[a->jobs[i]], maps);
+	free(a);
+	return NULL;
+}
+
+/*
+ * Start the lanes; they open their objects now.  The jobs of a lane that
+ * cannot be started run in tpd_par_finish(), one after another.
+ */
+static void tpd_par_start(struct tpd_par_load *par)
+{
+	struct tpd_lane_arg *arg[TPD_PROG_MAX] = { NULL };
+	int lanes = tpd_load_lanes(), i, j;
+
+	memset(par, 0, sizeof(*par));
+	pthread_mutex_init(&par->lock, NULL);
+	pthread_cond_init(&par->cond, NULL);
+	for (i = 0; i < lanes; i++)
+		arg[i] = calloc(1, sizeof(*arg[i]));
+	for (j = 0; j < TPD_PROG_MAX; j++) {
+		par->job[j].which = tpd_load_order[j];
+		par->job[j].fd = -1;
+		i = tpd_job_lane(j, lanes);
+		if (arg[i])
+			arg[i]->jobs[arg[i]->n_jobs++] = j;
+		else
+			par->inline_job[j] = true;
+	}
+	for (i = 0; i < lanes; i++) {
+		if (!arg[i])
+			continue;
+		arg[i]->par = par;
+		if (!pthread_create(&par->lane[par->n_lanes], NULL,
+				    tpd_lane_run, arg[i])) {
+			par->n_lanes++;
+			continue;
+		}
+		for (j = 0; j < arg[i]->n_jobs; j++)
+			par->inline_job[arg[i]->jobs[j]] = true;
+		free(arg[i]);
+	}
+}
+
+/* The maps are made (@maps), or the load is given up (NULL): go on. */
+static void tpd_par_go(struct tpd_par_load *par, struct bpf_object *maps)
+{
+	pthread_mutex_lock(&par->lock);
+	par->maps = maps;
+	par->state = maps ? 1 : -1;
+	pthread_cond_broadcast(&par->cond);
+	pthread_mutex_unlock(&par->lock);
+}
+
+/*
+ * Wait for the lanes (after tpd_par_go()), run the jobs no lane took, and
+ * put the programs' fds in @dp.  The first job that failed, in
+ * tpd_load_order, gives the error; it is logged with its program's name
+ * (libbpf logged the verifier's words before).
+ *
+ * Return: 0 or -errno; every program fd is closed then.
+ */
+static int tpd_par_finish(struct tpd_par_load *par, struct tpd_datapath *dp)
+{
+	struct tpd_prog_job *j;
+	int i, err = 0;
+
+	for (i = 0; i < par->n_lanes; i++)
+		pthread_join(par->lane[i], NULL);
+	for (i = 0; i < TPD_PROG_MAX; i++) {
+		j = &par->job[i];
+		if (par->inline_job[i]) {
+			tpd_prog_job_open(j);
+			tpd_prog_job_load(j, par->maps);
+		}
+		if (j->err && !err && par->maps) {
+			err = j->err;
+			log_error("cannot load a program of the BPF object",
+				  "prog", tpd_prog_names[j->which], "error",
+				  strerror(-err));
+		}
+		if (!j->err && !j->absent && par->maps)
+			log_debug("program loaded", "prog",
+				  tpd_prog_names[j->which], "ms",
+				  log_fmt("%.1f", j->ms));
+	}
+	for (i = 0; i < TPD_PROG_MAX; i++) {
+		j = &par->job[i];
+		if (err && j->fd >= 0)
+			close(j->fd);
+		dp->prog_fd[j->which] = err ? -1 : j->fd;
+	}
+	pthread_mutex_destroy(&par->lock);
+	pthread_cond_destroy(&par->cond);
+	return err;
+}
+
+/* Maps with a pin path that are not pinned yet: @fresh[i] for the i-th map. */
+static void tpd_pins_missing(const struct tailplane *skel, bool *fresh,
+			     int cap)
+{
+	const struct bpf_map *map;
+	const char *path;
+	int i = 0;
+
+	bpf_object__for_each_map(map, skel->obj)
+	{
+		if (i == cap)
+			break;
+		path = bpf_map__pin_path(map);
+		fresh[i++] = path && access(path, F_OK);
+	}
+}
+
+/*
+ * After a program failed to load: unpin the maps the skeleton's load made
+ * and pinned (@fresh: not pinned before it), as libbpf does when a
+ * program of its object fails; pins it reused stay.
+ */
+static void tpd_pins_unmade(struct tailplane *skel, const bool *fresh, int cap)
+{
+	struct bpf_map *map;
+	int i = 0;
+
+	bpf_object__for_each_map(map, skel->obj)
+	{
+		if (i == cap)
+			break;
+		if (fresh[i++] && bpf_map__is_pinned(map))
+			bpf_map__unpin(map, NULL);
+	}
 }
 
 /**
  * tpd_datapath_load() - load the object, reusing or migrating the pins.
  * @dp:  filled in.
  * @cfg: configuration (pin root, knobs).
+ *
+ * The skeleton's object makes and pins the maps; the programs are loaded
+ * from objects of their own, in parallel, against those maps (see
+ * tpd_load_order).  A program that fails fails the load as a failed
+ * tailplane__load() would: the maps this load pinned are unpinned, the
+ * pins moved aside put back.
  *
  * Return: 0 or -errno.
  */
@@ -1531,22 +1865,33 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	struct tpd_aside aside[32];
 	char ct_any_pin[PATH_MAX];
 	bool ct_split, index_fresh, rules_index, names_index, slab_new;
-	int n_aside, err;
+	bool fresh[TPD_MAX_MAPS];
+	struct tpd_par_load par;
+	struct bpf_program *prog;
+	int n_aside, err, i;
 
 	memset(dp, 0, sizeof(*dp));
+	for (i = 0; i < TPD_PROG_MAX; i++)
+		dp->prog_fd[i] = -1;
+	/* the lanes open their objects while this one makes the maps */
+	tpd_par_start(&par);
 	dp->skel = tailplane__open_opts(&opts);
 	if (!dp->skel) {
 		err = -errno;
 		log_error("cannot open the BPF object", "error",
 			  strerror(-err));
+		tpd_par_go(&par, NULL);
+		tpd_par_finish(&par, dp);
 		return err;
 	}
 	tpd_set_knobs(dp->skel, cfg);
 	/*
-	 * libxdp loads the guard from an object of its own (loader/xdp.c):
-	 * this one's copy would only cost a verifier run (0.15 s of 1.1)
+	 * This object makes the maps and loads no program: the lanes load
+	 * them.  libxdp loads the guard from an object of its own
+	 * (loader/xdp.c): this one's copy would only cost a verifier run.
 	 */
-	bpf_program__set_autoload(dp->skel->progs.tp_xdp_guard, false);
+	bpf_object__for_each_program(prog, dp->skel->obj)
+		bpf_program__set_autoload(prog, false);
 	tpd_pins_unaside(dp->skel);
 	/* pins of a version whose tp_ct held every protocol */
 	snprintf(ct_any_pin, sizeof(ct_any_pin), "%s/%s", cfg->pin_root,
@@ -1570,26 +1915,38 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	n_aside = tpd_pins_aside(dp->skel, aside, 32);
 	if (n_aside < 0) {
 		err = n_aside;
+		tpd_par_go(&par, NULL);
+		tpd_par_finish(&par, dp);
 		goto fail;
 	}
 	rules_index = tpd_pin_new(dp->skel->maps.tp_rule_index, aside, n_aside);
 	names_index = tpd_pin_new(dp->skel->maps.tp_id_by_name, aside, n_aside);
 	slab_new = tpd_pin_new(dp->skel->maps.tp_maglev_slab, aside, n_aside);
+	tpd_pins_missing(dp->skel, fresh, TPD_MAX_MAPS);
 	err = tailplane__load(dp->skel);
+	tpd_par_go(&par, err ? NULL : dp->skel->obj);
+	if (!err)
+		tpd_maps_made();
 	tpd_maps_ready_skel = NULL;
 	if (err) {
 		log_error("cannot load the BPF object", "error",
 			  strerror(-err));
+		tpd_par_finish(&par, dp);
 		tpd_pins_restore(aside, n_aside);
 		goto fail;
 	}
+	err = tpd_par_finish(&par, dp);
+	if (err) {
+		tpd_pins_unmade(dp->skel, fresh, TPD_MAX_MAPS);
+		tpd_pins_restore(aside, n_aside);
+		goto fail;
+	}
+	dp->progs_apart = true;
 	tpd_migrate(dp->skel, aside, n_aside, slab_new);
 	err = tp_maps_from_object(&dp->maps, dp->skel->obj, cfg->maglev_size);
 	if (err)
 		goto fail;
-	dp->uplink_prog =
-		bpf_object__find_program_by_name(
-			dp->skel->obj, TPD_PROG_FROM_UPLINK_NAME) != NULL;
+	dp->uplink_prog = dp->prog_fd[TPD_PROG_FROM_UPLINK] >= 0;
 	if (!dp->uplink_prog)
 		log_info(
 			"the object has no tp_from_uplink (not built): uplinks are described, "
@@ -1611,6 +1968,12 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	tpd_progs_pin(dp, cfg);
 	return 0;
 fail:
+	for (i = 0; i < TPD_PROG_MAX; i++) {
+		if (dp->prog_fd[i] >= 0)
+			close(dp->prog_fd[i]);
+		dp->prog_fd[i] = -1;
+	}
+	dp->progs_apart = false;
 	tailplane__destroy(dp->skel);
 	dp->skel = NULL;
 	return err;
@@ -1697,8 +2060,7 @@ tpd_load_child_run(const struct tpd_config *cfg, int ready_fd, pid_t parent)
 		_exit(1);
 	/* a daemon that stopped listening must not kill the load */
 	signal(SIGPIPE, SIG_IGN);
-	if (tpd_maps_ready_hook(ready_fd))
-		close(ready_fd); /* the daemon waits for the end instead */
+	tpd_maps_ready_fd = ready_fd;
 	err = tpd_datapath_load(&dp, cfg);
 	if (!err)
 		tpd_datapath_close(&dp);
@@ -1995,13 +2357,17 @@ void tpd_datapath_close(struct tpd_datapath *dp)
 				close(dp->prog_fd[i]);
 		tp_maps_close(&dp->maps);
 	} else {
-		/* the object owns the fds, not the chunks' mappings */
+		/* the object owns the maps' fds, not the chunks' mappings */
 		tp_slab_close(dp->maps.slab);
 		dp->maps.slab = NULL;
+		for (i = 0; dp->progs_apart && i < TPD_PROG_MAX; i++)
+			if (dp->prog_fd[i] >= 0)
+				close(dp->prog_fd[i]);
 	}
 	for (i = 0; i < TPD_PROG_MAX; i++)
 		dp->prog_fd[i] = -1;
 	dp->from_pins = false;
+	dp->progs_apart = false;
 	tailplane__destroy(dp->skel);
 	dp->skel = NULL;
 }
