@@ -1505,29 +1505,33 @@ static void tpd_maps_made(void)
 /*
  * The verifier is most of a load's time (6.18: tp_to_tailnet ~420 ms,
  * tp_from_tailnet ~360, tp_from_uplink ~70), and one program's run does
- * not need another's.  tpd_datapath_load() has the skeleton's object make
- * and pin every map and load no program; lanes (threads) load the
- * programs meanwhile, each from an object of its own opened from the same
- * embedded ELF, with only its program autoloaded and every map, the
- * unpinned ones (.rodata with the knobs, .bss, tp_scratch, tp_evbucket,
- * tp_ct_tables) included, reused from the skeleton's by fd: the programs
- * use exactly the maps a single object's load would give them, which
- * tpd_progs_pin()'s map_N pins and tpd_prog_check() rely on.  libbpf 1.1
- * takes a reused internal map as it is: no creation, no initial data
- * written, no freeze (the skeleton's load did those).
+ * not need another's.  The skeleton's object makes and pins every map and
+ * loads tp_to_tailnet (the longest; the kernel's BTF and the CO-RE
+ * relocation it needs are then not parsed for nothing); lanes (threads)
+ * load the other programs meanwhile, each from an object of its own
+ * opened from the same embedded ELF, with only its program autoloaded and
+ * every map, the unpinned ones (.rodata with the knobs, .bss, tp_scratch,
+ * tp_evbucket, tp_ct_tables) included, reused from the skeleton's by fd:
+ * the programs use exactly the maps one object's load would give them,
+ * which tpd_progs_pin()'s map_N pins and tpd_prog_check() rely on.
+ * libbpf 1.1 takes a reused internal map as it is: not created, its
+ * initial data not written, not frozen again (the skeleton's load did
+ * those), so every program sees the same knobs.
  *
- * A lane opens its objects while the skeleton's maps are made, then waits
- * for them.  Jobs go to lanes in the order below (longest verifier run
- * first); with fewer lanes than jobs, the last lane takes the rest.  Two
- * lanes on this 2-CPU machine: the daemon's sync runs beside them
- * (tpd_load_child_maps_ready()), and a third lane only shares the same
- * CPUs (see tpd_load_lanes()).
+ * A lane opens its objects while the skeleton's maps are made, and loads
+ * once they are: tpd_maps_made_hook(), libbpf's call right before
+ * tp_to_tailnet goes to the verifier.  Jobs go to lanes in the order
+ * below (longest first); with fewer lanes than jobs, the last lane takes
+ * the rest.
  */
-static const enum tpd_prog tpd_load_order[TPD_PROG_MAX] = {
-	TPD_PROG_TO_TAILNET,
+static const enum tpd_prog tpd_lane_order[] = {
 	TPD_PROG_FROM_TAILNET,
 	TPD_PROG_FROM_UPLINK,
 };
+
+#define TPD_LANE_JOBS (int)(sizeof(tpd_lane_order) / sizeof(tpd_lane_order[0]))
+/* The program the skeleton's object loads itself. */
+#define TPD_PROG_MAIN TPD_PROG_TO_TAILNET
 
 /**
  * struct tpd_prog_job - one program loaded from an object of its own.
@@ -1550,11 +1554,16 @@ struct tpd_prog_job {
 
 /**
  * struct tpd_par_load - the lanes of one tpd_datapath_load().
- * @lock:   guards @maps and @state.
+ * @lock:   guards @state.
  * @cond:   signalled when @state changes.
- * @maps:   the object whose maps the programs take, once made.
- * @state:  0: maps not made yet; 1: made (@maps); -1: no load (give up).
- * @job:    in tpd_load_order.
+ * @map:    the maps the programs take, once made: dups of the skeleton's
+ *          object's fds, in its order, with what must match (the lanes
+ *          never read that object, which libbpf closes when its own
+ *          program fails).
+ * @n_maps: their count.
+ * @err:    why @map could not be made (the load fails then).
+ * @state:  0: maps not made yet; 1: made (@map); -1: no load (give up).
+ * @job:    in tpd_lane_order.
  * @n_lanes: lanes started.
  * @lane:   their threads.
  * @inline_job: jobs of a lane that could not start: tpd_par_finish() runs
@@ -1563,18 +1572,24 @@ struct tpd_prog_job {
 struct tpd_par_load {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct bpf_object *maps;
+	struct {
+		int fd;
+		enum bpf_map_type type;
+		__u32 key_size, value_size;
+	} map[TPD_MAX_MAPS];
+	int n_maps;
+	int err;
 	int state;
-	struct tpd_prog_job job[TPD_PROG_MAX];
+	struct tpd_prog_job job[TPD_LANE_JOBS];
 	int n_lanes;
-	pthread_t lane[TPD_PROG_MAX];
-	bool inline_job[TPD_PROG_MAX];
+	pthread_t lane[TPD_LANE_JOBS];
+	bool inline_job[TPD_LANE_JOBS];
 };
 
 /* A lane's jobs (indexes into tpd_par_load's @job), fixed before it starts. */
 struct tpd_lane_arg {
 	struct tpd_par_load *par;
-	int jobs[TPD_PROG_MAX];
+	int jobs[TPD_LANE_JOBS];
 	int n_jobs;
 };
 
@@ -1587,15 +1602,14 @@ static double tpd_ms_since(const struct timespec *t0)
 	       (t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-/* How many lanes; 1 loads the programs one after another. */
+/* How many lanes beside the skeleton's load; 0 loads them after it. */
 static int tpd_load_lanes(void)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	const char *env = getenv("TPD_LOAD_LANES"); /* XXX measuring only */
 
 	if (env)
-		return atoi(env) < 1 ? 1 : atoi(env) > 3 ? 3 : atoi(env);
-	return cpus >= 3 ? 3 : cpus == 2 ? 2 : 1;
+		return atoi(env) < 0 ? 0 : atoi(env) > 2 ? 2 : atoi(env);
+	return 1;
 }
 
 /* The lane job @j goes to, of @n_lanes. */
@@ -1643,30 +1657,35 @@ static void tpd_prog_job_open(struct tpd_prog_job *j)
 }
 
 /*
- * Every map of @j's object taken from @from, map for map: both objects
- * come from the same ELF, so their maps come in the same order.
+ * Every map of @j's object taken from the skeleton's (@par), map for map:
+ * both objects come from the same ELF, so their maps come in the same
+ * order.
  */
-static int tpd_prog_job_reuse(struct tpd_prog_job *j, struct bpf_object *from)
+static int tpd_prog_job_reuse(struct tpd_prog_job *j,
+			      const struct tpd_par_load *par)
 {
-	struct bpf_map *map, *src = NULL;
-	int err;
+	struct bpf_map *map;
+	int i = 0, err;
 
 	bpf_object__for_each_map(map, j->obj)
 	{
-		src = bpf_object__next_map(from, src);
-		if (!src || bpf_map__type(src) != bpf_map__type(map) ||
-		    bpf_map__key_size(src) != bpf_map__key_size(map) ||
-		    bpf_map__value_size(src) != bpf_map__value_size(map))
+		if (i == par->n_maps || par->map[i].type != bpf_map__type(map) ||
+		    par->map[i].key_size != bpf_map__key_size(map) ||
+		    par->map[i].value_size != bpf_map__value_size(map))
 			return -EINVAL;
-		err = bpf_map__reuse_fd(map, bpf_map__fd(src));
+		err = bpf_map__reuse_fd(map, par->map[i++].fd);
 		if (err)
 			return err;
 	}
-	return bpf_object__next_map(from, src) ? -EINVAL : 0;
+	return i == par->n_maps ? 0 : -EINVAL;
 }
 
-/* Load @j's program against @from's maps; its object is closed after. */
-static void tpd_prog_job_load(struct tpd_prog_job *j, struct bpf_object *from)
+/*
+ * Load @j's program against @par's maps (NULL: the load was given up);
+ * its object is closed after.
+ */
+static void tpd_prog_job_load(struct tpd_prog_job *j,
+			      const struct tpd_par_load *from)
 {
 	const struct bpf_program *prog;
 	struct timespec t0;
@@ -1691,23 +1710,23 @@ static void tpd_prog_job_load(struct tpd_prog_job *j, struct bpf_object *from)
 	j->obj = NULL;
 }
 
-/* Wait until the maps are made (their object) or the load is given up. */
-static struct bpf_object *tpd_par_wait_maps(struct tpd_par_load *par)
+/* Wait until the maps are made (@par) or the load is given up (NULL). */
+static const struct tpd_par_load *tpd_par_wait_maps(struct tpd_par_load *par)
 {
-	struct bpf_object *maps;
+	int state;
 
 	pthread_mutex_lock(&par->lock);
 	while (!par->state)
 		pthread_cond_wait(&par->cond, &par->lock);
-	maps = par->state > 0 ? par->maps : NULL;
+	state = par->state;
 	pthread_mutex_unlock(&par->lock);
-	return maps;
+	return state > 0 ? par : NULL;
 }
 
 static void *tpd_lane_run(void *arg)
 {
 	struct tpd_lane_arg *a = arg;
-	struct bpf_object *maps;
+	const struct tpd_par_load *maps;
 	int i;
 
 	for (i = 0; i < a->n_jobs; i++)
@@ -1725,7 +1744,7 @@ static void *tpd_lane_run(void *arg)
  */
 static void tpd_par_start(struct tpd_par_load *par)
 {
-	struct tpd_lane_arg *arg[TPD_PROG_MAX] = { NULL };
+	struct tpd_lane_arg *arg[TPD_LANE_JOBS] = { NULL };
 	int lanes = tpd_load_lanes(), i, j;
 
 	memset(par, 0, sizeof(*par));
@@ -1733,11 +1752,11 @@ static void tpd_par_start(struct tpd_par_load *par)
 	pthread_cond_init(&par->cond, NULL);
 	for (i = 0; i < lanes; i++)
 		arg[i] = calloc(1, sizeof(*arg[i]));
-	for (j = 0; j < TPD_PROG_MAX; j++) {
-		par->job[j].which = tpd_load_order[j];
+	for (j = 0; j < TPD_LANE_JOBS; j++) {
+		par->job[j].which = tpd_lane_order[j];
 		par->job[j].fd = -1;
 		i = tpd_job_lane(j, lanes);
-		if (arg[i])
+		if (i >= 0 && arg[i])
 			arg[i]->jobs[arg[i]->n_jobs++] = j;
 		else
 			par->inline_job[j] = true;
@@ -1757,23 +1776,47 @@ static void tpd_par_start(struct tpd_par_load *par)
 	}
 }
 
-/* The maps are made (@maps), or the load is given up (NULL): go on. */
+/*
+ * The maps are made (@maps' object), or the load is given up (NULL): the
+ * lanes go on.  Only the first call counts.
+ */
 static void tpd_par_go(struct tpd_par_load *par, struct bpf_object *maps)
 {
+	const struct bpf_map *map;
+	int state = maps ? 1 : -1, n = 0;
+
 	pthread_mutex_lock(&par->lock);
-	par->maps = maps;
-	par->state = maps ? 1 : -1;
+	if (par->state)
+		goto out;
+	bpf_object__for_each_map(map, maps)
+	{
+		if (n == TPD_MAX_MAPS) {
+			par->err = -E2BIG;
+			break;
+		}
+		par->map[n].fd = fcntl(bpf_map__fd(map), F_DUPFD_CLOEXEC, 3);
+		par->map[n].type = bpf_map__type(map);
+		par->map[n].key_size = bpf_map__key_size(map);
+		par->map[n].value_size = bpf_map__value_size(map);
+		if (par->map[n++].fd < 0 && !par->err)
+			par->err = -errno;
+	}
+	if (par->err)
+		state = -1;
+	par->n_maps = n;
+	par->state = state;
 	pthread_cond_broadcast(&par->cond);
+out:
 	pthread_mutex_unlock(&par->lock);
 }
 
 /*
  * Wait for the lanes (after tpd_par_go()), run the jobs no lane took, and
  * put the programs' fds in @dp.  The first job that failed, in
- * tpd_load_order, gives the error; it is logged with its program's name
+ * tpd_lane_order, gives the error; it is logged with its program's name
  * (libbpf logged the verifier's words before).
  *
- * Return: 0 or -errno; every program fd is closed then.
+ * Return: 0 or -errno; the lanes' program fds are closed then.
  */
 static int tpd_par_finish(struct tpd_par_load *par, struct tpd_datapath *dp)
 {
@@ -1782,32 +1825,87 @@ static int tpd_par_finish(struct tpd_par_load *par, struct tpd_datapath *dp)
 
 	for (i = 0; i < par->n_lanes; i++)
 		pthread_join(par->lane[i], NULL);
-	for (i = 0; i < TPD_PROG_MAX; i++) {
+	err = par->err;
+	if (err)
+		log_error("cannot hand the maps to the programs' objects",
+			  "error", strerror(-err));
+	for (i = 0; i < TPD_LANE_JOBS; i++) {
 		j = &par->job[i];
 		if (par->inline_job[i]) {
 			tpd_prog_job_open(j);
-			tpd_prog_job_load(j, par->maps);
+			tpd_prog_job_load(j, par->state > 0 ? par : NULL);
 		}
-		if (j->err && !err && par->maps) {
+		if (j->err && !err && par->state > 0) {
 			err = j->err;
 			log_error("cannot load a program of the BPF object",
 				  "prog", tpd_prog_names[j->which], "error",
 				  strerror(-err));
 		}
-		if (!j->err && !j->absent && par->maps)
+		if (!j->err && !j->absent && par->state > 0)
 			log_debug("program loaded", "prog",
 				  tpd_prog_names[j->which], "ms",
 				  log_fmt("%.1f", j->ms));
 	}
-	for (i = 0; i < TPD_PROG_MAX; i++) {
+	for (i = 0; i < TPD_LANE_JOBS; i++) {
 		j = &par->job[i];
 		if (err && j->fd >= 0)
 			close(j->fd);
 		dp->prog_fd[j->which] = err ? -1 : j->fd;
 	}
+	for (i = 0; i < par->n_maps; i++)
+		if (par->map[i].fd >= 0)
+			close(par->map[i].fd);
 	pthread_mutex_destroy(&par->lock);
 	pthread_cond_destroy(&par->cond);
 	return err;
+}
+
+/* The load whose maps tpd_maps_made_hook() waits for, and its program. */
+static struct tpd_par_load *tpd_par_cur;
+static const struct bpf_program *tpd_par_prog;
+static struct bpf_object *tpd_par_obj;
+
+/*
+ * libbpf calls this right before it hands a "tc" program to the verifier
+ * (libbpf_register_prog_handler()), so after bpf_object__create_maps()
+ * made and pinned every map.  When it is the skeleton's program of the
+ * load under way: the maps are made; the lanes load theirs now, and a
+ * cold start says so (tpd_maps_made()).  Programs of the lanes' objects
+ * (and of anyone else's) come here too, and are let through.
+ */
+static int tpd_maps_made_hook(struct bpf_program *prog,
+			      struct bpf_prog_load_opts *opts, long cookie)
+{
+	(void)opts;
+	(void)cookie;
+	if (prog != __atomic_load_n(&tpd_par_prog, __ATOMIC_ACQUIRE))
+		return 0;
+	__atomic_store_n(&tpd_par_prog, NULL, __ATOMIC_RELEASE);
+	tpd_par_go(tpd_par_cur, tpd_par_obj);
+	tpd_maps_made();
+	return 0;
+}
+
+static int tpd_hook_id;
+
+/*
+ * libbpf's own "tc" handler, plus tpd_maps_made_hook(); registered once,
+ * before any object is opened (a program's handler is chosen at open).
+ * SEC("tc") needs nothing else from it (SCHED_CLS, no expected attach
+ * type, no flags: its prepare step does nothing for such a program in
+ * libbpf 1.1).  Should it not be registered (or another handler for "tc"
+ * come first), the lanes start after the skeleton's load.
+ */
+static void tpd_hook_register(void)
+{
+	LIBBPF_OPTS(libbpf_prog_handler_opts, opts,
+		    .prog_prepare_load_fn = tpd_maps_made_hook);
+
+	tpd_hook_id = libbpf_register_prog_handler(
+		"tc", BPF_PROG_TYPE_SCHED_CLS, 0, &opts);
+	if (tpd_hook_id < 0)
+		log_warn("no libbpf hook: the programs load after the maps' object",
+			 "error", strerror(-tpd_hook_id));
 }
 
 /* Maps with a pin path that are not pinned yet: @fresh[i] for the i-th map. */
@@ -1866,6 +1964,7 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	char ct_any_pin[PATH_MAX];
 	bool ct_split, index_fresh, rules_index, names_index, slab_new;
 	bool fresh[TPD_MAX_MAPS];
+	static pthread_once_t hook_once = PTHREAD_ONCE_INIT;
 	struct tpd_par_load par;
 	struct bpf_program *prog;
 	int n_aside, err, i;
@@ -1873,6 +1972,7 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	memset(dp, 0, sizeof(*dp));
 	for (i = 0; i < TPD_PROG_MAX; i++)
 		dp->prog_fd[i] = -1;
+	pthread_once(&hook_once, tpd_hook_register);
 	/* the lanes open their objects while this one makes the maps */
 	tpd_par_start(&par);
 	dp->skel = tailplane__open_opts(&opts);
@@ -1886,12 +1986,14 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	}
 	tpd_set_knobs(dp->skel, cfg);
 	/*
-	 * This object makes the maps and loads no program: the lanes load
-	 * them.  libxdp loads the guard from an object of its own
+	 * This object makes the maps and loads tp_to_tailnet, the lanes the
+	 * others.  libxdp loads the guard from an object of its own
 	 * (loader/xdp.c): this one's copy would only cost a verifier run.
 	 */
 	bpf_object__for_each_program(prog, dp->skel->obj)
-		bpf_program__set_autoload(prog, false);
+		bpf_program__set_autoload(
+			prog, !strcmp(bpf_program__name(prog),
+				      tpd_prog_names[TPD_PROG_MAIN]));
 	tpd_pins_unaside(dp->skel);
 	/* pins of a version whose tp_ct held every protocol */
 	snprintf(ct_any_pin, sizeof(ct_any_pin), "%s/%s", cfg->pin_root,
@@ -1923,11 +2025,19 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	names_index = tpd_pin_new(dp->skel->maps.tp_id_by_name, aside, n_aside);
 	slab_new = tpd_pin_new(dp->skel->maps.tp_maglev_slab, aside, n_aside);
 	tpd_pins_missing(dp->skel, fresh, TPD_MAX_MAPS);
+	tpd_par_cur = &par;
+	tpd_par_obj = dp->skel->obj;
+	__atomic_store_n(&tpd_par_prog, dp->skel->progs.tp_to_tailnet,
+			 __ATOMIC_RELEASE);
 	err = tailplane__load(dp->skel);
+	/* no hook call (another "tc" handler): the lanes go now */
+	__atomic_store_n(&tpd_par_prog, NULL, __ATOMIC_RELEASE);
 	tpd_par_go(&par, err ? NULL : dp->skel->obj);
 	if (!err)
-		tpd_maps_made();
+		tpd_maps_made(); /* once: the hook's call cleared it */
 	tpd_maps_ready_skel = NULL;
+	tpd_par_cur = NULL;
+	tpd_par_obj = NULL;
 	if (err) {
 		log_error("cannot load the BPF object", "error",
 			  strerror(-err));
@@ -1936,6 +2046,13 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 		goto fail;
 	}
 	err = tpd_par_finish(&par, dp);
+	if (!err) {
+		dp->prog_fd[TPD_PROG_MAIN] =
+			fcntl(bpf_program__fd(dp->skel->progs.tp_to_tailnet),
+			      F_DUPFD_CLOEXEC, 3);
+		if (dp->prog_fd[TPD_PROG_MAIN] < 0)
+			err = -errno;
+	}
 	if (err) {
 		tpd_pins_unmade(dp->skel, fresh, TPD_MAX_MAPS);
 		tpd_pins_restore(aside, n_aside);
