@@ -1506,11 +1506,10 @@ static void tpd_maps_made(void)
  * The verifier is most of a load's time (6.18: tp_to_tailnet ~420 ms,
  * tp_from_tailnet ~360, tp_from_uplink ~70), and one program's run does
  * not need another's.  The skeleton's object makes and pins every map and
- * loads tp_to_tailnet (the longest; the kernel's BTF and the CO-RE
- * relocation it needs are then not parsed for nothing); lanes (threads)
- * load the other programs meanwhile, each from an object of its own
- * opened from the same embedded ELF, with only its program autoloaded and
- * every map, the unpinned ones (.rodata with the knobs, .bss, tp_scratch,
+ * loads tp_to_tailnet (the longest); lanes (threads) load the other
+ * programs meanwhile, each lane from an object of its own opened from
+ * the same embedded ELF, with only its programs autoloaded and every map,
+ * the unpinned ones (.rodata with the knobs, .bss, tp_scratch,
  * tp_evbucket, tp_ct_tables) included, reused from the skeleton's by fd:
  * the programs use exactly the maps one object's load would give them,
  * which tpd_progs_pin()'s map_N pins and tpd_prog_check() rely on.
@@ -1518,39 +1517,49 @@ static void tpd_maps_made(void)
  * initial data not written, not frozen again (the skeleton's load did
  * those), so every program sees the same knobs.
  *
- * A lane opens its objects while the skeleton's maps are made, and loads
- * once they are: tpd_maps_made_hook(), libbpf's call right before
- * tp_to_tailnet goes to the verifier.  Jobs go to lanes in the order
- * below (longest first); with fewer lanes than jobs, the last lane takes
- * the rest.
+ * An object costs its own parse of the kernel's BTF, CO-RE relocation of
+ * every subprogram and ~7 MB of the child's peak whatever it loads: one
+ * lane, with tp_from_tailnet and tp_from_uplink (~430 ms against
+ * tp_to_tailnet's ~420), is what 2 CPUs take, the daemon writing the
+ * configuration into the new maps meanwhile (tpd_load_child_maps_ready()).
+ * A lane opens its object while the skeleton's maps are made, and loads
+ * once they are: tpd_maps_made_hook(), libbpf's call right before the
+ * skeleton's program goes to the verifier.  On one CPU there is no lane:
+ * the skeleton's object loads every program, as before lanes.
  */
-static const enum tpd_prog tpd_lane_order[] = {
+static const enum tpd_prog tpd_lane_progs[] = {
 	TPD_PROG_FROM_TAILNET,
 	TPD_PROG_FROM_UPLINK,
 };
 
-#define TPD_LANE_JOBS (int)(sizeof(tpd_lane_order) / sizeof(tpd_lane_order[0]))
-/* The program the skeleton's object loads itself. */
+#define TPD_LANE_PROGS \
+	(int)(sizeof(tpd_lane_progs) / sizeof(tpd_lane_progs[0]))
+/* The program the skeleton's object loads itself beside lanes. */
 #define TPD_PROG_MAIN TPD_PROG_TO_TAILNET
 
 /**
- * struct tpd_prog_job - one program loaded from an object of its own.
- * @which: the program.
- * @obj:   its object, between its open and its load.
- * @fd:    the loaded program (a dup, owned here), -1 until then, or when
- *         the object has no such program (@absent).
+ * struct tpd_prog_job - a lane's programs, loaded from an object of its
+ * own.
+ * @progs: which (bit 1 << enum tpd_prog).
+ * @obj:   the object, between its open and its load.
+ * @fd:    the loaded programs (dups, owned here); -1 until then, or when
+ *         the object has no such program (built without tp_from_uplink).
  * @err:   0 or -errno.
- * @absent: the object has no such program (built without tp_from_uplink).
+ * @failed: the program that was being loaded when the load failed, when
+ *         known (tpd_maps_made_hook()).
  * @ms:    the load's wall time.
  */
 struct tpd_prog_job {
-	enum tpd_prog which;
+	unsigned int progs;
 	struct bpf_object *obj;
-	int fd;
+	int fd[TPD_PROG_MAX];
 	int err;
-	bool absent;
+	char failed[64];
 	double ms;
 };
+
+/* In each thread, the last program libbpf handed to the verifier. */
+static __thread char tpd_prog_loading[64];
 
 /**
  * struct tpd_par_load - the lanes of one tpd_datapath_load().
@@ -1563,11 +1572,11 @@ struct tpd_prog_job {
  * @n_maps: their count.
  * @err:    why @map could not be made (the load fails then).
  * @state:  0: maps not made yet; 1: made (@map); -1: no load (give up).
- * @job:    in tpd_lane_order.
- * @n_lanes: lanes started.
+ * @n_lanes: lanes, one job each (0: the skeleton's object loads all).
+ * @job:    their jobs.
  * @lane:   their threads.
- * @inline_job: jobs of a lane that could not start: tpd_par_finish() runs
- *          them.
+ * @started: the thread of a job was started; the others run in
+ *          tpd_par_finish().
  */
 struct tpd_par_load {
 	pthread_mutex_t lock;
@@ -1580,17 +1589,15 @@ struct tpd_par_load {
 	int n_maps;
 	int err;
 	int state;
-	struct tpd_prog_job job[TPD_LANE_JOBS];
 	int n_lanes;
-	pthread_t lane[TPD_LANE_JOBS];
-	bool inline_job[TPD_LANE_JOBS];
+	struct tpd_prog_job job[TPD_LANE_PROGS];
+	pthread_t lane[TPD_LANE_PROGS];
+	bool started[TPD_LANE_PROGS];
 };
 
-/* A lane's jobs (indexes into tpd_par_load's @job), fixed before it starts. */
 struct tpd_lane_arg {
 	struct tpd_par_load *par;
-	int jobs[TPD_LANE_JOBS];
-	int n_jobs;
+	struct tpd_prog_job *job;
 };
 
 static double tpd_ms_since(const struct timespec *t0)
@@ -1602,24 +1609,18 @@ static double tpd_ms_since(const struct timespec *t0)
 	       (t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-/* How many lanes beside the skeleton's load; 0 loads them after it. */
+/* Lanes beside the skeleton's load: one, unless there is one CPU. */
 static int tpd_load_lanes(void)
 {
 	const char *env = getenv("TPD_LOAD_LANES"); /* XXX measuring only */
 
 	if (env)
 		return atoi(env) < 0 ? 0 : atoi(env) > 2 ? 2 : atoi(env);
-	return 1;
-}
-
-/* The lane job @j goes to, of @n_lanes. */
-static int tpd_job_lane(int j, int n_lanes)
-{
-	return j < n_lanes ? j : n_lanes - 1;
+	return sysconf(_SC_NPROCESSORS_ONLN) > 1;
 }
 
 /*
- * Open @j's object from the embedded ELF, with only its program to load
+ * Open @j's object from the embedded ELF, with only its programs to load
  * and no map pin path: every map is reused from the skeleton's object by
  * fd (tpd_prog_job_load()), none looked up or pinned by this object.
  */
@@ -1629,8 +1630,9 @@ static void tpd_prog_job_open(struct tpd_prog_job *j)
 	struct bpf_program *prog;
 	struct bpf_map *map;
 	const void *elf;
+	bool mine;
 	size_t size;
-	int err;
+	int err, i;
 
 	elf = tailplane__elf_bytes(&size);
 	j->obj = bpf_object__open_mem(elf, size, &opts);
@@ -1638,13 +1640,13 @@ static void tpd_prog_job_open(struct tpd_prog_job *j)
 		j->err = -errno;
 		return;
 	}
-	j->absent = !bpf_object__find_program_by_name(j->obj,
-						      tpd_prog_names[j->which]);
 	bpf_object__for_each_program(prog, j->obj)
 	{
-		err = bpf_program__set_autoload(
-			prog, !strcmp(bpf_program__name(prog),
-				      tpd_prog_names[j->which]));
+		for (i = 0, mine = false; i < TPD_PROG_MAX; i++)
+			mine |= (j->progs & (1u << i)) &&
+				!strcmp(bpf_program__name(prog),
+					tpd_prog_names[i]);
+		err = bpf_program__set_autoload(prog, mine);
 		if (err && !j->err)
 			j->err = err;
 	}
@@ -1681,27 +1683,35 @@ static int tpd_prog_job_reuse(struct tpd_prog_job *j,
 }
 
 /*
- * Load @j's program against @par's maps (NULL: the load was given up);
- * its object is closed after.
+ * Load @j's programs against @par's maps (NULL: the load was given up);
+ * the object is closed after.
  */
 static void tpd_prog_job_load(struct tpd_prog_job *j,
-			      const struct tpd_par_load *from)
+			      const struct tpd_par_load *par)
 {
 	const struct bpf_program *prog;
 	struct timespec t0;
+	int i;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (!j->err && !j->absent && from) {
-		j->err = tpd_prog_job_reuse(j, from);
+	if (!j->err && par) {
+		j->err = tpd_prog_job_reuse(j, par);
+		tpd_prog_loading[0] = '\0';
 		if (!j->err)
 			j->err = bpf_object__load(j->obj);
-		prog = j->err ? NULL
-			      : bpf_object__find_program_by_name(
-					j->obj, tpd_prog_names[j->which]);
-		if (prog)
-			j->fd = fcntl(bpf_program__fd(prog), F_DUPFD_CLOEXEC,
-				      3);
-		if (prog && j->fd < 0)
+		if (j->err)
+			snprintf(j->failed, sizeof(j->failed), "%s",
+				 tpd_prog_loading);
+	}
+	for (i = 0; !j->err && par && i < TPD_PROG_MAX; i++) {
+		prog = j->progs & (1u << i)
+			       ? bpf_object__find_program_by_name(
+					 j->obj, tpd_prog_names[i])
+			       : NULL;
+		if (!prog)
+			continue;
+		j->fd[i] = fcntl(bpf_program__fd(prog), F_DUPFD_CLOEXEC, 3);
+		if (j->fd[i] < 0)
 			j->err = -errno;
 	}
 	j->ms = tpd_ms_since(&t0);
@@ -1726,53 +1736,46 @@ static const struct tpd_par_load *tpd_par_wait_maps(struct tpd_par_load *par)
 static void *tpd_lane_run(void *arg)
 {
 	struct tpd_lane_arg *a = arg;
-	const struct tpd_par_load *maps;
-	int i;
 
-	for (i = 0; i < a->n_jobs; i++)
-		tpd_prog_job_open(&a->par->job[a->jobs[i]]);
-	maps = tpd_par_wait_maps(a->par);
-	for (i = 0; i < a->n_jobs; i++)
-		tpd_prog_job_load(&a->par->job[a->jobs[i]], maps);
+	tpd_prog_job_open(a->job);
+	tpd_prog_job_load(a->job, tpd_par_wait_maps(a->par));
 	free(a);
 	return NULL;
 }
 
 /*
- * Start the lanes; they open their objects now.  The jobs of a lane that
- * cannot be started run in tpd_par_finish(), one after another.
+ * Start the lanes; they open their objects now.  The job of a lane that
+ * cannot be started runs in tpd_par_finish().  With more lanes than one,
+ * tpd_lane_progs[i] goes to lane i, the rest to the last.
  */
 static void tpd_par_start(struct tpd_par_load *par)
 {
-	struct tpd_lane_arg *arg[TPD_LANE_JOBS] = { NULL };
-	int lanes = tpd_load_lanes(), i, j;
+	struct tpd_lane_arg *a;
+	int i, j;
 
 	memset(par, 0, sizeof(*par));
 	pthread_mutex_init(&par->lock, NULL);
 	pthread_cond_init(&par->cond, NULL);
-	for (i = 0; i < lanes; i++)
-		arg[i] = calloc(1, sizeof(*arg[i]));
-	for (j = 0; j < TPD_LANE_JOBS; j++) {
-		par->job[j].which = tpd_lane_order[j];
-		par->job[j].fd = -1;
-		i = tpd_job_lane(j, lanes);
-		if (i >= 0 && arg[i])
-			arg[i]->jobs[arg[i]->n_jobs++] = j;
-		else
-			par->inline_job[j] = true;
+	par->n_lanes = tpd_load_lanes();
+	if (par->n_lanes > TPD_LANE_PROGS)
+		par->n_lanes = TPD_LANE_PROGS;
+	for (i = 0; i < par->n_lanes; i++)
+		for (j = 0; j < TPD_PROG_MAX; j++)
+			par->job[i].fd[j] = -1;
+	for (j = 0; par->n_lanes > 0 && j < TPD_LANE_PROGS; j++) {
+		i = j < par->n_lanes ? j : par->n_lanes - 1;
+		par->job[i].progs |= 1u << tpd_lane_progs[j];
 	}
-	for (i = 0; i < lanes; i++) {
-		if (!arg[i])
+	for (i = 0; i < par->n_lanes; i++) {
+		a = malloc(sizeof(*a));
+		if (!a)
 			continue;
-		arg[i]->par = par;
-		if (!pthread_create(&par->lane[par->n_lanes], NULL,
-				    tpd_lane_run, arg[i])) {
-			par->n_lanes++;
-			continue;
-		}
-		for (j = 0; j < arg[i]->n_jobs; j++)
-			par->inline_job[arg[i]->jobs[j]] = true;
-		free(arg[i]);
+		a->par = par;
+		a->job = &par->job[i];
+		par->started[i] =
+			!pthread_create(&par->lane[i], NULL, tpd_lane_run, a);
+		if (!par->started[i])
+			free(a);
 	}
 }
 
@@ -1812,46 +1815,54 @@ out:
 
 /*
  * Wait for the lanes (after tpd_par_go()), run the jobs no lane took, and
- * put the programs' fds in @dp.  The first job that failed, in
- * tpd_lane_order, gives the error; it is logged with its program's name
- * (libbpf logged the verifier's words before).
+ * put the programs' fds in @dp.  A job that failed is logged with its
+ * programs' names (libbpf logged the verifier's words before).
  *
  * Return: 0 or -errno; the lanes' program fds are closed then.
  */
 static int tpd_par_finish(struct tpd_par_load *par, struct tpd_datapath *dp)
 {
+	const struct tpd_par_load *maps;
 	struct tpd_prog_job *j;
-	int i, err = 0;
+	char names[128];
+	int i, k, err;
 
 	for (i = 0; i < par->n_lanes; i++)
-		pthread_join(par->lane[i], NULL);
+		if (par->started[i])
+			pthread_join(par->lane[i], NULL);
+	maps = par->state > 0 ? par : NULL;
 	err = par->err;
 	if (err)
 		log_error("cannot hand the maps to the programs' objects",
 			  "error", strerror(-err));
-	for (i = 0; i < TPD_LANE_JOBS; i++) {
+	for (i = 0; i < par->n_lanes; i++) {
 		j = &par->job[i];
-		if (par->inline_job[i]) {
+		if (!par->started[i]) {
 			tpd_prog_job_open(j);
-			tpd_prog_job_load(j, par->state > 0 ? par : NULL);
+			tpd_prog_job_load(j, maps);
 		}
-		if (j->err && !err && par->state > 0) {
-			err = j->err;
+		for (k = 0, names[0] = '\0'; k < TPD_PROG_MAX; k++)
+			if (j->progs & (1u << k))
+				snprintf(names + strlen(names),
+					 sizeof(names) - strlen(names), "%s%s",
+					 names[0] ? "," : "", tpd_prog_names[k]);
+		if (j->err && maps) {
 			log_error("cannot load a program of the BPF object",
-				  "prog", tpd_prog_names[j->which], "error",
-				  strerror(-err));
+				  "prog", j->failed[0] ? j->failed : names,
+				  "error", strerror(-j->err));
+			err = err ? err : j->err;
+		} else if (maps) {
+			log_debug("programs loaded beside the maps' object",
+				  "prog", names, "ms", log_fmt("%.1f", j->ms));
 		}
-		if (!j->err && !j->absent && par->state > 0)
-			log_debug("program loaded", "prog",
-				  tpd_prog_names[j->which], "ms",
-				  log_fmt("%.1f", j->ms));
 	}
-	for (i = 0; i < TPD_LANE_JOBS; i++) {
-		j = &par->job[i];
-		if (err && j->fd >= 0)
-			close(j->fd);
-		dp->prog_fd[j->which] = err ? -1 : j->fd;
-	}
+	for (i = 0; i < par->n_lanes; i++)
+		for (k = 0; k < TPD_PROG_MAX; k++) {
+			if (err && par->job[i].fd[k] >= 0)
+				close(par->job[i].fd[k]);
+			if (par->job[i].progs & (1u << k))
+				dp->prog_fd[k] = err ? -1 : par->job[i].fd[k];
+		}
 	for (i = 0; i < par->n_maps; i++)
 		if (par->map[i].fd >= 0)
 			close(par->map[i].fd);
@@ -1860,33 +1871,38 @@ static int tpd_par_finish(struct tpd_par_load *par, struct tpd_datapath *dp)
 	return err;
 }
 
-/* The load whose maps tpd_maps_made_hook() waits for, and its program. */
+/* The load whose maps tpd_maps_made_hook() waits for. */
 static struct tpd_par_load *tpd_par_cur;
-static const struct bpf_program *tpd_par_prog;
-static struct bpf_object *tpd_par_obj;
+static const struct tailplane *tpd_par_skel;
 
 /*
  * libbpf calls this right before it hands a "tc" program to the verifier
  * (libbpf_register_prog_handler()), so after bpf_object__create_maps()
- * made and pinned every map.  When it is the skeleton's program of the
- * load under way: the maps are made; the lanes load theirs now, and a
- * cold start says so (tpd_maps_made()).  Programs of the lanes' objects
- * (and of anyone else's) come here too, and are let through.
+ * made and pinned every map.  When it is a program of the skeleton's load
+ * under way, the first: the maps are made; the lanes load theirs now,
+ * and a cold start says so (tpd_maps_made()).  Programs of the lanes'
+ * objects (and of anyone else's) come here too, and are let through; the
+ * thread's last one is named when its load fails.
  */
 static int tpd_maps_made_hook(struct bpf_program *prog,
 			      struct bpf_prog_load_opts *opts, long cookie)
 {
+	const struct tailplane *skel =
+		__atomic_load_n(&tpd_par_skel, __ATOMIC_ACQUIRE);
+
 	(void)opts;
 	(void)cookie;
-	if (prog != __atomic_load_n(&tpd_par_prog, __ATOMIC_ACQUIRE))
+	snprintf(tpd_prog_loading, sizeof(tpd_prog_loading), "%s",
+		 bpf_program__name(prog));
+	if (!skel || (prog != skel->progs.tp_to_tailnet &&
+		      prog != skel->progs.tp_from_tailnet &&
+		      prog != skel->progs.tp_from_uplink))
 		return 0;
-	__atomic_store_n(&tpd_par_prog, NULL, __ATOMIC_RELEASE);
-	tpd_par_go(tpd_par_cur, tpd_par_obj);
+	__atomic_store_n(&tpd_par_skel, NULL, __ATOMIC_RELEASE);
+	tpd_par_go(tpd_par_cur, skel->obj);
 	tpd_maps_made();
 	return 0;
 }
-
-static int tpd_hook_id;
 
 /*
  * libbpf's own "tc" handler, plus tpd_maps_made_hook(); registered once,
@@ -1900,12 +1916,13 @@ static void tpd_hook_register(void)
 {
 	LIBBPF_OPTS(libbpf_prog_handler_opts, opts,
 		    .prog_prepare_load_fn = tpd_maps_made_hook);
+	int id;
 
-	tpd_hook_id = libbpf_register_prog_handler(
-		"tc", BPF_PROG_TYPE_SCHED_CLS, 0, &opts);
-	if (tpd_hook_id < 0)
+	id = libbpf_register_prog_handler("tc", BPF_PROG_TYPE_SCHED_CLS, 0,
+					  &opts);
+	if (id < 0)
 		log_warn("no libbpf hook: the programs load after the maps' object",
-			 "error", strerror(-tpd_hook_id));
+			 "error", strerror(-id));
 }
 
 /* Maps with a pin path that are not pinned yet: @fresh[i] for the i-th map. */
@@ -1992,8 +2009,10 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	 */
 	bpf_object__for_each_program(prog, dp->skel->obj)
 		bpf_program__set_autoload(
-			prog, !strcmp(bpf_program__name(prog),
-				      tpd_prog_names[TPD_PROG_MAIN]));
+			prog, prog != dp->skel->progs.tp_xdp_guard &&
+				      (!par.n_lanes ||
+				       !strcmp(bpf_program__name(prog),
+					       tpd_prog_names[TPD_PROG_MAIN])));
 	tpd_pins_unaside(dp->skel);
 	/* pins of a version whose tp_ct held every protocol */
 	snprintf(ct_any_pin, sizeof(ct_any_pin), "%s/%s", cfg->pin_root,
@@ -2026,31 +2045,35 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	slab_new = tpd_pin_new(dp->skel->maps.tp_maglev_slab, aside, n_aside);
 	tpd_pins_missing(dp->skel, fresh, TPD_MAX_MAPS);
 	tpd_par_cur = &par;
-	tpd_par_obj = dp->skel->obj;
-	__atomic_store_n(&tpd_par_prog, dp->skel->progs.tp_to_tailnet,
-			 __ATOMIC_RELEASE);
+	__atomic_store_n(&tpd_par_skel, dp->skel, __ATOMIC_RELEASE);
+	tpd_prog_loading[0] = '\0';
 	err = tailplane__load(dp->skel);
 	/* no hook call (another "tc" handler): the lanes go now */
-	__atomic_store_n(&tpd_par_prog, NULL, __ATOMIC_RELEASE);
+	__atomic_store_n(&tpd_par_skel, NULL, __ATOMIC_RELEASE);
 	tpd_par_go(&par, err ? NULL : dp->skel->obj);
 	if (!err)
 		tpd_maps_made(); /* once: the hook's call cleared it */
 	tpd_maps_ready_skel = NULL;
 	tpd_par_cur = NULL;
-	tpd_par_obj = NULL;
 	if (err) {
-		log_error("cannot load the BPF object", "error",
-			  strerror(-err));
+		/* the program the verifier refused, when it was one */
+		log_error("cannot load the BPF object", "prog",
+			  tpd_prog_loading[0] ? tpd_prog_loading : "none",
+			  "error", strerror(-err));
 		tpd_par_finish(&par, dp);
 		tpd_pins_restore(aside, n_aside);
 		goto fail;
 	}
 	err = tpd_par_finish(&par, dp);
-	if (!err) {
-		dp->prog_fd[TPD_PROG_MAIN] =
-			fcntl(bpf_program__fd(dp->skel->progs.tp_to_tailnet),
-			      F_DUPFD_CLOEXEC, 3);
-		if (dp->prog_fd[TPD_PROG_MAIN] < 0)
+	/* the skeleton's programs: every one without lanes */
+	for (i = 0; !err && i < TPD_PROG_MAX; i++) {
+		prog = bpf_object__find_program_by_name(dp->skel->obj,
+							tpd_prog_names[i]);
+		if (!prog || !bpf_program__autoload(prog))
+			continue;
+		dp->prog_fd[i] = fcntl(bpf_program__fd(prog), F_DUPFD_CLOEXEC,
+				       3);
+		if (dp->prog_fd[i] < 0)
 			err = -errno;
 	}
 	if (err) {
