@@ -1462,9 +1462,10 @@ static bool tpd_pins_any(const struct tailplane *skel)
 }
 
 /*
- * Called once tailplane__load() made and pinned every map, before any
- * program goes to the verifier (tpd_datapath_load() loads them after, in
- * objects of their own).  A load that found no pins says so once, when
+ * Called once tailplane__load() made and pinned every map: from
+ * tpd_maps_made_hook(), right before the skeleton's first program goes to
+ * the verifier, or after that load when the hook did not run.  A load
+ * that found no pins says so once, when
  * every map with a pin path is indeed pinned: made by this load from this
  * object, they have their final definition, and no migration or index
  * rebuild follows.
@@ -1532,8 +1533,7 @@ static const enum tpd_prog tpd_lane_progs[] = {
 	TPD_PROG_FROM_UPLINK,
 };
 
-#define TPD_LANE_PROGS \
-	(int)(sizeof(tpd_lane_progs) / sizeof(tpd_lane_progs[0]))
+#define TPD_LANE_PROGS (int)(sizeof(tpd_lane_progs) / sizeof(tpd_lane_progs[0]))
 /* The program the skeleton's object loads itself beside lanes. */
 #define TPD_PROG_MAIN TPD_PROG_TO_TAILNET
 
@@ -1671,7 +1671,8 @@ static int tpd_prog_job_reuse(struct tpd_prog_job *j,
 
 	bpf_object__for_each_map(map, j->obj)
 	{
-		if (i == par->n_maps || par->map[i].type != bpf_map__type(map) ||
+		if (i == par->n_maps ||
+		    par->map[i].type != bpf_map__type(map) ||
 		    par->map[i].key_size != bpf_map__key_size(map) ||
 		    par->map[i].value_size != bpf_map__value_size(map))
 			return -EINVAL;
@@ -1704,10 +1705,9 @@ static void tpd_prog_job_load(struct tpd_prog_job *j,
 				 tpd_prog_loading);
 	}
 	for (i = 0; !j->err && par && i < TPD_PROG_MAX; i++) {
-		prog = j->progs & (1u << i)
-			       ? bpf_object__find_program_by_name(
-					 j->obj, tpd_prog_names[i])
-			       : NULL;
+		prog = j->progs & (1u << i) ? bpf_object__find_program_by_name(
+						      j->obj, tpd_prog_names[i])
+					    : NULL;
 		if (!prog)
 			continue;
 		j->fd[i] = fcntl(bpf_program__fd(prog), F_DUPFD_CLOEXEC, 3);
@@ -1845,7 +1845,8 @@ static int tpd_par_finish(struct tpd_par_load *par, struct tpd_datapath *dp)
 			if (j->progs & (1u << k))
 				snprintf(names + strlen(names),
 					 sizeof(names) - strlen(names), "%s%s",
-					 names[0] ? "," : "", tpd_prog_names[k]);
+					 names[0] ? "," : "",
+					 tpd_prog_names[k]);
 		if (j->err && maps) {
 			log_error("cannot load a program of the BPF object",
 				  "prog", j->failed[0] ? j->failed : names,
@@ -1871,9 +1872,14 @@ static int tpd_par_finish(struct tpd_par_load *par, struct tpd_datapath *dp)
 	return err;
 }
 
-/* The load whose maps tpd_maps_made_hook() waits for. */
+/*
+ * The load whose maps tpd_maps_made_hook() waits for: its skeleton (NULL
+ * once the hook ran) and the skeleton's programs, looked up by name (an
+ * object built without tp_from_uplink has none of that name).
+ */
 static struct tpd_par_load *tpd_par_cur;
 static const struct tailplane *tpd_par_skel;
+static const struct bpf_program *tpd_par_progs[TPD_PROG_MAX];
 
 /*
  * libbpf calls this right before it hands a "tc" program to the verifier
@@ -1889,14 +1895,15 @@ static int tpd_maps_made_hook(struct bpf_program *prog,
 {
 	const struct tailplane *skel =
 		__atomic_load_n(&tpd_par_skel, __ATOMIC_ACQUIRE);
+	int i;
 
 	(void)opts;
 	(void)cookie;
 	snprintf(tpd_prog_loading, sizeof(tpd_prog_loading), "%s",
 		 bpf_program__name(prog));
-	if (!skel || (prog != skel->progs.tp_to_tailnet &&
-		      prog != skel->progs.tp_from_tailnet &&
-		      prog != skel->progs.tp_from_uplink))
+	for (i = 0; skel && i < TPD_PROG_MAX && prog != tpd_par_progs[i]; i++)
+		;
+	if (!skel || i == TPD_PROG_MAX)
 		return 0;
 	__atomic_store_n(&tpd_par_skel, NULL, __ATOMIC_RELEASE);
 	tpd_par_go(tpd_par_cur, skel->obj);
@@ -1921,13 +1928,13 @@ static void tpd_hook_register(void)
 	id = libbpf_register_prog_handler("tc", BPF_PROG_TYPE_SCHED_CLS, 0,
 					  &opts);
 	if (id < 0)
-		log_warn("no libbpf hook: the programs load after the maps' object",
-			 "error", strerror(-id));
+		log_warn(
+			"no libbpf hook: the programs load after the maps' object",
+			"error", strerror(-id));
 }
 
 /* Maps with a pin path that are not pinned yet: @fresh[i] for the i-th map. */
-static void tpd_pins_missing(const struct tailplane *skel, bool *fresh,
-			     int cap)
+static void tpd_pins_missing(const struct tailplane *skel, bool *fresh, int cap)
 {
 	const struct bpf_map *map;
 	const char *path;
@@ -1966,11 +1973,11 @@ static void tpd_pins_unmade(struct tailplane *skel, const bool *fresh, int cap)
  * @dp:  filled in.
  * @cfg: configuration (pin root, knobs).
  *
- * The skeleton's object makes and pins the maps; the programs are loaded
- * from objects of their own, in parallel, against those maps (see
- * tpd_load_order).  A program that fails fails the load as a failed
- * tailplane__load() would: the maps this load pinned are unpinned, the
- * pins moved aside put back.
+ * The skeleton's object makes and pins the maps and loads tp_to_tailnet;
+ * a lane loads the other programs at the same time from an object of its
+ * own that takes every one of those maps (see tpd_lane_progs).  A program
+ * that fails fails the load as a failed tailplane__load() would: the maps
+ * this load pinned are unpinned, the pins moved aside put back.
  *
  * Return: 0 or -errno.
  */
@@ -2045,6 +2052,9 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	slab_new = tpd_pin_new(dp->skel->maps.tp_maglev_slab, aside, n_aside);
 	tpd_pins_missing(dp->skel, fresh, TPD_MAX_MAPS);
 	tpd_par_cur = &par;
+	for (i = 0; i < TPD_PROG_MAX; i++)
+		tpd_par_progs[i] = bpf_object__find_program_by_name(
+			dp->skel->obj, tpd_prog_names[i]);
 	__atomic_store_n(&tpd_par_skel, dp->skel, __ATOMIC_RELEASE);
 	tpd_prog_loading[0] = '\0';
 	err = tailplane__load(dp->skel);
@@ -2071,8 +2081,8 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 							tpd_prog_names[i]);
 		if (!prog || !bpf_program__autoload(prog))
 			continue;
-		dp->prog_fd[i] = fcntl(bpf_program__fd(prog), F_DUPFD_CLOEXEC,
-				       3);
+		dp->prog_fd[i] =
+			fcntl(bpf_program__fd(prog), F_DUPFD_CLOEXEC, 3);
 		if (dp->prog_fd[i] < 0)
 			err = -errno;
 	}

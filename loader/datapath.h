@@ -32,9 +32,9 @@ enum tpd_prog {
  * @prog_fd: the programs' fds (-1: not in the object) when they were
  *         opened from their pins or loaded apart (@progs_apart).
  * @from_pins: @prog_fd and @maps were opened from the pins, not loaded.
- * @progs_apart: tpd_datapath_load() loaded each program from an object of
- *         its own (the skeleton's made the maps and loads none): their
- *         fds, owned by this struct, are in @prog_fd.
+ * @progs_apart: tpd_datapath_load() loaded the programs, some from an
+ *         object other than @skel (tpd_lane_progs): every program's fd,
+ *         owned by this struct, is in @prog_fd, not @skel's.
  * @tcx:   the kernel attaches TC programs with tcx links.
  * @uplink_prog: the object has tp_from_uplink (TP_PROG_FROM_UPLINK), which
  *         goes on the TC ingress of every uplink.

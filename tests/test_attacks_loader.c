@@ -88,10 +88,10 @@ static void reject_in(struct bpf_object *obj)
 		return;
 	prog = bpf_object__find_program_by_name(obj, reject_prog);
 	if (prog && bpf_program__autoload(prog))
-		assert_int_equal(bpf_program__set_flags(
-					 prog, bpf_program__flags(prog) |
-						       BPF_F_SLEEPABLE),
-				 0);
+		assert_int_equal(
+			bpf_program__set_flags(prog, bpf_program__flags(prog) |
+							     BPF_F_SLEEPABLE),
+			0);
 }
 
 int __real_bpf_object__load(struct bpf_object *obj);
@@ -788,9 +788,11 @@ static void test_parallel_same_maps(void **state)
 				;
 			if (k == n_objs)
 				fail_msg("%s uses map id %u, not the object's",
-					 i == TPD_PROG_FROM_TAILNET ? "from_tailnet"
-					 : i == TPD_PROG_TO_TAILNET ? "to_tailnet"
-								    : "from_uplink",
+					 i == TPD_PROG_FROM_TAILNET
+						 ? "from_tailnet"
+					 : i == TPD_PROG_TO_TAILNET
+						 ? "to_tailnet"
+						 : "from_uplink",
 					 used[j]);
 		}
 		for (j = 0; j < n && used[j] != rodata; j++)
@@ -806,18 +808,14 @@ static void test_parallel_same_maps(void **state)
 /* The ids of the maps pinned in @cfg's pin root, by tp_pin_maps' order. */
 static void pinned_ids(const struct tpd_config *cfg, __u32 *ids)
 {
-	char path[PATH_MAX];
+	struct tp_maps m;
 	size_t i;
-	int fd;
 
-	for (i = 0; i < tp_pin_maps_n; i++) {
-		snprintf(path, sizeof(path), "%s/%s", cfg->pin_root,
-			 tp_pin_maps[i].name);
-		fd = bpf_obj_get(path);
-		ids[i] = fd < 0 ? 0 : map_fd_id(fd);
-		if (fd >= 0)
-			close(fd);
-	}
+	assert_int_equal(
+		tp_maps_open_pinned(&m, cfg->pin_root, cfg->maglev_size), 0);
+	for (i = 0; i < tp_pin_maps_n; i++)
+		ids[i] = map_fd_id(tp_pins_map_fd(&m, i));
+	tp_maps_close(&m);
 }
 
 /* Entries of @cfg's pin root other than "links": pins, progs_ dirs. */
