@@ -9,6 +9,12 @@
  *   ref_nat:    ref_lookup plus the least a DNAT does: destination
  *               address and port rewritten with the kernel's incremental
  *               checksum helpers.
+ *   ref_new:    the least a new DNAT flow does: ref_nat's tuple and
+ *               rewrite, its lookup missing and one conntrack entry
+ *               (struct tp_ct_entry) inserted in an LRU hash the size
+ *               of tp_ct.  No service, backend or policy lookup: what
+ *               the new-flow path's cost is beside when its tables
+ *               themselves stay in the cache but conntrack's do not.
  *   ref_iface_lookup: the packet's interface looked up by ifindex in a
  *               hash (as tp_ifaces gave the datapath its zone and its
  *               L2/L3 mode before tp_iface_slots), then ref_lookup's
@@ -38,6 +44,18 @@ struct {
 	__type(key, struct tp_ct_key);
 	__type(value, struct ref_val);
 } ref_flows SEC(".maps");
+
+/* ref_new's conntrack: tp_ct's type, key, value and size */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TP_CT_SIZE);
+	__type(key, struct tp_ct_key);
+	__type(value, struct tp_ct_entry);
+} ref_ct SEC(".maps");
+
+/* ref_new's backend (bench_prog sets it before the load) */
+const volatile __be32 ref_backend_addr;
+const volatile __be16 ref_backend_port;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -111,37 +129,60 @@ int ref_iface_lookup(struct __sk_buff *skb)
 	return ref_flow_hit(&k) ? TC_ACT_OK : TC_ACT_SHOT;
 }
 
-SEC("tc")
-int ref_nat(struct __sk_buff *skb)
+/* @k's destination rewritten to @addr:@port, checksums updated. */
+static __always_inline int ref_dnat(struct __sk_buff *skb,
+				    const struct tp_ct_key *k, __be32 addr,
+				    __be16 port)
 {
 	const int daddr_off = offsetof(struct iphdr, daddr);
 	const int dport_off =
 		sizeof(struct iphdr) + offsetof(struct tcphdr, dest);
 	const int tcsum_off =
 		sizeof(struct iphdr) + offsetof(struct tcphdr, check);
+
+	if (bpf_l4_csum_replace(skb, tcsum_off, k->daddr.w[3], addr,
+				BPF_F_PSEUDO_HDR | sizeof(addr)) ||
+	    bpf_l4_csum_replace(skb, tcsum_off, k->dport, port, sizeof(port)) ||
+	    bpf_l3_csum_replace(skb, offsetof(struct iphdr, check),
+				k->daddr.w[3], addr, sizeof(addr)) ||
+	    bpf_skb_store_bytes(skb, daddr_off, &addr, sizeof(addr), 0) ||
+	    bpf_skb_store_bytes(skb, dport_off, &port, sizeof(port), 0))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int ref_nat(struct __sk_buff *skb)
+{
 	struct tp_ct_key k;
 	struct ref_val *v;
-	__be32 new_addr;
-	__be16 new_port;
 
 	if (ref_tuple(skb, &k))
 		return TC_ACT_OK;
 	v = ref_flow_hit(&k);
 	if (!v)
 		return TC_ACT_SHOT;
-	new_addr = v->nat_addr.w[3];
-	new_port = v->nat_port;
-	if (bpf_l4_csum_replace(skb, tcsum_off, k.daddr.w[3], new_addr,
-				BPF_F_PSEUDO_HDR | sizeof(new_addr)) ||
-	    bpf_l4_csum_replace(skb, tcsum_off, k.dport, new_port,
-				sizeof(new_port)) ||
-	    bpf_l3_csum_replace(skb, offsetof(struct iphdr, check),
-				k.daddr.w[3], new_addr, sizeof(new_addr)) ||
-	    bpf_skb_store_bytes(skb, daddr_off, &new_addr, sizeof(new_addr),
-				0) ||
-	    bpf_skb_store_bytes(skb, dport_off, &new_port, sizeof(new_port), 0))
+	return ref_dnat(skb, &k, v->nat_addr.w[3], v->nat_port);
+}
+
+SEC("tc")
+int ref_new(struct __sk_buff *skb)
+{
+	struct tp_ct_entry e = {};
+	struct tp_ct_key k;
+
+	if (ref_tuple(skb, &k))
+		return TC_ACT_OK;
+	/* a new flow: the lookup misses (bench_prog never repeats a tuple) */
+	if (bpf_map_lookup_elem(&ref_ct, &k))
 		return TC_ACT_SHOT;
-	return TC_ACT_OK;
+	e.nat_addr.w[2] = bpf_htonl(0xffff);
+	e.nat_addr.w[3] = ref_backend_addr;
+	e.nat_port = ref_backend_port;
+	e.packets[0] = 1;
+	if (bpf_map_update_elem(&ref_ct, &k, &e, BPF_NOEXIST))
+		return TC_ACT_SHOT;
+	return ref_dnat(skb, &k, ref_backend_addr, ref_backend_port);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

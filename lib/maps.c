@@ -201,52 +201,155 @@ __u32 tp_map_max_entries(int fd)
 	return info.max_entries;
 }
 
+/*
+ * The counters an element of the per-CPU tp_stat array @info holds: 1
+ * (tp_stats, or tp_rule_stats and tp_svc_stats pinned before they were
+ * grouped) or TP_STAT_GROUP; 0 when it is no such array.
+ */
+static __u32 tp_stat_per_elem(const struct bpf_map_info *info)
+{
+	if (info->type != BPF_MAP_TYPE_PERCPU_ARRAY || !info->value_size ||
+	    info->value_size % sizeof(struct tp_stat))
+		return 0;
+	return info->value_size / sizeof(struct tp_stat);
+}
+
+static int tp_stat_info(int fd, struct bpf_map_info *info)
+{
+	__u32 len = sizeof(*info);
+
+	memset(info, 0, sizeof(*info));
+	if (fd < 0)
+		return -EBADF;
+	if (bpf_obj_get_info_by_fd(fd, info, &len))
+		return -errno;
+	return tp_stat_per_elem(info) ? 0 : -EINVAL;
+}
+
+/**
+ * tp_stat_ids_end() - the ids a per-CPU counter array holds, 0..end-1.
+ * @fd: tp_rule_stats or tp_svc_stats (or tp_stats).
+ *
+ * Rule and service ids index these maps, so this bounds them:
+ * max_entries * TP_STAT_GROUP (abi.h); a map of the layout before the
+ * grouping, one counter an element, holds max_entries.  The one place
+ * userspace derives the bound.
+ *
+ * Return: the end, or 0 when @fd is not such a map.
+ */
+__u32 tp_stat_ids_end(int fd)
+{
+	struct bpf_map_info info;
+	__u64 end;
+
+	if (tp_stat_info(fd, &info))
+		return 0;
+	end = (__u64)info.max_entries * tp_stat_per_elem(&info);
+	return end > UINT32_MAX ? UINT32_MAX : (__u32)end;
+}
+
+/**
+ * tp_stat_sum() - one id's counter of a per-CPU counter array, summed
+ * over every possible CPU.
+ * @fd:  tp_stats, tp_rule_stats or tp_svc_stats (either layout).
+ * @id:  the counter's index, rule id or service id.
+ * @sum: the sum (zero when the lookup fails).
+ *
+ * One lookup reads every CPU's copy of the whole element: a caller that
+ * reads many ids walks the map instead (tp_stats_walk(),
+ * tp_stats_collect()).
+ *
+ * Return: 0 or -errno.
+ */
+int tp_stat_sum(int fd, __u32 id, struct tp_stat *sum)
+{
+	int ncpu = libbpf_num_possible_cpus(), cpu, err;
+	struct bpf_map_info info;
+	const struct tp_stat *st;
+	size_t cpu_size;
+	__u32 per, key;
+	char *v;
+
+	memset(sum, 0, sizeof(*sum));
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	err = tp_stat_info(fd, &info);
+	if (err)
+		return err;
+	per = tp_stat_per_elem(&info);
+	cpu_size = ((size_t)info.value_size + 7) & ~(size_t)7;
+	v = calloc(ncpu, cpu_size);
+	if (!v)
+		return -ENOMEM;
+	key = id / per;
+	if (bpf_map_lookup_elem(fd, &key, v)) {
+		err = -errno;
+		goto out;
+	}
+	for (cpu = 0; cpu < ncpu; cpu++) {
+		st = (const void *)(v + cpu * cpu_size +
+				    (id % per) * sizeof(*st));
+		sum->packets += st->packets;
+		sum->bytes += st->bytes;
+	}
+out:
+	free(v);
+	return err;
+}
+
 /* tp_stats_walk()'s callback and its context. */
 struct tp_stats_walk_ctx {
 	int (*fn)(void *ctx, __u32 id, const struct tp_stat *sum);
 	void *ctx;
 	size_t ncpu;
+	__u32 per;
 };
 
-/* Each index of @c summed over the CPUs; those that counted to ->fn. */
+/* Each id of @c summed over the CPUs; those that counted to ->fn. */
 static int tp_stats_chunk(void *ctx, const struct tp_map_chunk *c)
 {
 	const struct tp_stats_walk_ctx *s = ctx;
 	size_t cpu_size = c->val_size / s->ncpu, i, cpu;
 	const struct tp_stat *v;
 	struct tp_stat sum;
-	__u32 id;
+	__u32 key, slot;
 	int ret;
 
 	for (i = 0; i < c->n; i++) {
-		memset(&sum, 0, sizeof(sum));
-		for (cpu = 0; cpu < s->ncpu; cpu++) {
-			v = (const void *)((const char *)c->vals +
-					   i * c->val_size + cpu * cpu_size);
-			sum.packets += v->packets;
-			sum.bytes += v->bytes;
+		memcpy(&key, (const char *)c->keys + i * c->key_size,
+		       sizeof(key));
+		for (slot = 0; slot < s->per; slot++) {
+			memset(&sum, 0, sizeof(sum));
+			for (cpu = 0; cpu < s->ncpu; cpu++) {
+				v = (const struct tp_stat *)((const char *)
+								     c->vals +
+							     i * c->val_size +
+							     cpu * cpu_size) +
+				    slot;
+				sum.packets += v->packets;
+				sum.bytes += v->bytes;
+			}
+			if (!sum.packets && !sum.bytes)
+				continue;
+			ret = s->fn(s->ctx, key * s->per + slot, &sum);
+			if (ret)
+				return ret;
 		}
-		if (!sum.packets && !sum.bytes)
-			continue;
-		memcpy(&id, (const char *)c->keys + i * c->key_size,
-		       sizeof(id));
-		ret = s->fn(s->ctx, id, &sum);
-		if (ret)
-			return ret;
 	}
 	return 0;
 }
 
 /**
- * tp_stats_walk() - every entry of a per-CPU array of struct tp_stat that
- * counted something, summed over the CPUs.
- * @fd:  the map (tp_rule_stats, tp_svc_stats, tp_stats).
- * @fn:  called with each index and its sum; a nonzero return stops.
+ * tp_stats_walk() - every id of a per-CPU counter array that counted
+ * something, summed over the CPUs, in ascending order.
+ * @fd:  the map (tp_rule_stats, tp_svc_stats, tp_stats; either layout).
+ * @fn:  called with each id and its sum; a nonzero return stops.
  * @ctx: passed to @fn.
  *
  * Read a chunk at a time (tp_map_walk()): tp_rule_stats holds a counter
  * per rule id, 131,073 by default, and one lookup each took a tenth of a
- * second.
+ * second.  A chunk holds TP_MAP_WALK_CHUNK ids whatever the layout, so
+ * its buffer stays as small.
  *
  * Return: 0, what @fn returned, or -errno.
  */
@@ -255,12 +358,117 @@ int tp_stats_walk(int fd,
 		  void *ctx)
 {
 	struct tp_stats_walk_ctx s = { .fn = fn, .ctx = ctx };
-	int ncpu = libbpf_num_possible_cpus();
+	int ncpu = libbpf_num_possible_cpus(), err;
+	struct bpf_map_info info;
 
 	if (ncpu <= 0)
 		return ncpu ? ncpu : -EINVAL;
+	err = tp_stat_info(fd, &info);
+	if (err)
+		return err;
 	s.ncpu = (size_t)ncpu;
-	return tp_map_walk(fd, TP_MAP_WALK_CHUNK, tp_stats_chunk, &s);
+	s.per = tp_stat_per_elem(&info);
+	return tp_map_walk(
+		fd, s.per < TP_MAP_WALK_CHUNK ? TP_MAP_WALK_CHUNK / s.per : 1,
+		tp_stats_chunk, &s);
+}
+
+/* tp_stats_collect()'s rows. */
+struct tp_stats_rows {
+	struct tp_stat_row *rows;
+	size_t n, cap;
+};
+
+static int tp_stats_collect_one(void *ctx, __u32 id, const struct tp_stat *st)
+{
+	struct tp_stats_rows *r = ctx;
+
+	if (tp_array_grow((void **)&r->rows, &r->cap, r->n + 1,
+			  sizeof(*r->rows), 64))
+		return -ENOMEM;
+	r->rows[r->n++] = (struct tp_stat_row){ .id = id, .st = *st };
+	return 0;
+}
+
+/**
+ * tp_stats_collect() - every id of a per-CPU counter array that counted
+ * something, with its sum, by ascending id (tp_stats_walk()).
+ * @fd:   the map.
+ * @rows: set to the rows (free() them); NULL when there are none.
+ * @n:    set to their count.
+ *
+ * For callers that look up many ids (tp_stats_find()): one walk reads
+ * each element once, where a lookup per id reads a whole element of
+ * every CPU each time.
+ *
+ * Return: 0 or -errno.
+ */
+int tp_stats_collect(int fd, struct tp_stat_row **rows, size_t *n)
+{
+	struct tp_stats_rows r = {};
+	int err = tp_stats_walk(fd, tp_stats_collect_one, &r);
+
+	if (err) {
+		free(r.rows);
+		r.rows = NULL;
+		r.n = 0;
+	}
+	*rows = r.rows;
+	*n = r.n;
+	return err;
+}
+
+/**
+ * tp_stats_find() - the sum of @id among rows of tp_stats_collect().
+ * @rows: the rows, by ascending id.
+ * @n:    their count.
+ * @id:   the id.
+ *
+ * Return: its sum, or NULL when it counted nothing.
+ */
+const struct tp_stat *tp_stats_find(const struct tp_stat_row *rows, size_t n,
+				    __u32 id)
+{
+	size_t lo = 0, hi = n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (rows[mid].id == id)
+			return &rows[mid].st;
+		if (rows[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/**
+ * tp_stats_zero() - zero every counter of a per-CPU counter array.
+ * @fd: the map (either layout).
+ *
+ * Return: 0 or -errno.
+ */
+int tp_stats_zero(int fd)
+{
+	int ncpu = libbpf_num_possible_cpus(), err;
+	struct bpf_map_info info;
+	void *zero;
+	__u32 i;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	err = tp_stat_info(fd, &info);
+	if (err)
+		return err;
+	zero = calloc(ncpu, ((size_t)info.value_size + 7) & ~(size_t)7);
+	if (!zero)
+		return -ENOMEM;
+	for (i = 0; i < info.max_entries && !err; i++)
+		if (bpf_map_update_elem(fd, &i, zero, BPF_ANY))
+			err = -errno;
+	free(zero);
+	return err;
 }
 
 /** tp_maps_close() - close every open map fd. */
@@ -675,45 +883,43 @@ static __thread enum tp_limit tp_limit_seen;
 #define TP_LIMIT_FD(f) offsetof(struct tp_maps, f)
 
 /*
- * What each limit is: a map's capacity (its max_entries, + @adj for id
- * ranges of arrays indexed from 1) and the "capacity" key of the
- * tailplaned configuration that raises it; @dflt when no maps are open.
+ * What each limit is: a map's capacity (its max_entries; for rules and
+ * services tp_id_limit()) and the "capacity" key of the tailplaned
+ * configuration that raises it; @dflt when no maps are open.
  */
 static const struct {
 	const char *what; /* what ran out */
 	const char *unit;
 	size_t fd_off; /* the map, in struct tp_maps; 0: a fixed limit */
-	int adj;
 	unsigned long dflt;
 	const char
 		*key; /* capacity.KEY, or the ABI constant of a fixed limit */
 } tp_limits[TP_LIMIT_MAX] = {
 	[TP_LIMIT_IDENTITY] = { TP_MAP_IDENTITY " is full", "prefixes",
-				TP_LIMIT_FD(identity), 0, TP_IDENTITY_SIZE,
+				TP_LIMIT_FD(identity), TP_IDENTITY_SIZE,
 				"identities" },
 	[TP_LIMIT_ID_NAMES] = { TP_MAP_ID_NAMES " is full", "names",
-				TP_LIMIT_FD(id_names), 0, TP_IDENTITY_SIZE,
+				TP_LIMIT_FD(id_names), TP_IDENTITY_SIZE,
 				"identities" },
 	[TP_LIMIT_POLICY] = { TP_MAP_POLICY " is full",
 			      "entries (a port range takes one per aligned block)",
-			      TP_LIMIT_FD(policy), 0, TP_POLICY_SIZE,
+			      TP_LIMIT_FD(policy), TP_POLICY_SIZE,
 			      "policy_entries" },
 	[TP_LIMIT_RULES] = { "every rule id is in use", "rules",
-			     TP_LIMIT_FD(rule_stats), -1, TP_MAX_RULES - 1,
+			     TP_LIMIT_FD(rule_stats), TP_MAX_RULES - 1,
 			     "rules" },
 	[TP_LIMIT_SERVICES] = { "every service id is in use", "services",
-				TP_LIMIT_FD(svc_stats), -1, TP_MAX_SERVICES - 1,
+				TP_LIMIT_FD(svc_stats), TP_MAX_SERVICES - 1,
 				"services" },
 	[TP_LIMIT_BACKENDS] = { "every backend id is in use", "backends",
-				TP_LIMIT_FD(backends), 0, TP_MAX_BACKENDS,
+				TP_LIMIT_FD(backends), TP_MAX_BACKENDS,
 				"backends" },
 	[TP_LIMIT_SVC_BACKENDS] = { "too many backends for one service",
-				    "backends at most", 0, 0,
-				    TP_MAX_SVC_BACKENDS,
+				    "backends at most", 0, TP_MAX_SVC_BACKENDS,
 				    "TP_MAX_SVC_BACKENDS" },
 	[TP_LIMIT_MAGLEV] = { TP_MAP_MAGLEV_SLAB " is full",
 			      "chunks of 1 MiB of Maglev tables",
-			      TP_LIMIT_FD(maglev_slab), 0, 0, "services" },
+			      TP_LIMIT_FD(maglev_slab), 0, "services" },
 };
 
 /**
@@ -760,6 +966,25 @@ enum tp_limit tp_limit_last(void)
 	return tp_limit_seen;
 }
 
+/*
+ * How many rules or services fit: the ids their counters @stats_fd hold
+ * (from 1), or the entries of the hash @fd holding them when fewer.  Ids
+ * go 64 to an element of the counters (TP_STAT_GROUP), so a capacity of N
+ * gives ids to N + 1 rounded up, and the hash (N) is what fills first.
+ * @dflt when neither is open.
+ */
+static unsigned long tp_id_limit(int stats_fd, int fd, unsigned long dflt)
+{
+	unsigned long ids = tp_stat_ids_end(stats_fd),
+		      max = tp_map_max_entries(fd);
+
+	if (ids)
+		ids--;
+	if (!ids || (max && max < ids))
+		ids = max;
+	return ids ? ids : dflt;
+}
+
 /**
  * tp_limit_describe() - say what ran out and what raises it.
  * @which: the limit.
@@ -793,8 +1018,15 @@ const char *tp_limit_describe(enum tp_limit which, char *buf, size_t len)
 	if (tp_limit_maps_set) {
 		fd = *(const int *)((const char *)&tp_limit_maps +
 				    tp_limits[which].fd_off);
-		if (tp_map_max_entries(fd))
-			size = tp_map_max_entries(fd) + tp_limits[which].adj;
+		if (which == TP_LIMIT_RULES || which == TP_LIMIT_SERVICES) {
+			size = tp_id_limit(fd,
+					   which == TP_LIMIT_RULES
+						   ? tp_limit_maps.rules
+						   : tp_limit_maps.services,
+					   size);
+		} else if (tp_map_max_entries(fd)) {
+			size = tp_map_max_entries(fd);
+		}
 	}
 	snprintf(
 		buf, len,

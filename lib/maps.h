@@ -68,9 +68,26 @@ int tp_maps_open_pinned(struct tp_maps *m, const char *pin_root,
 int tp_maps_open_more(struct tp_maps *m, const char *pin_root, __u64 want);
 void tp_maps_close(struct tp_maps *m);
 __u32 tp_map_max_entries(int fd);
+__u32 tp_stat_ids_end(int fd);
+int tp_stat_sum(int fd, __u32 id, struct tp_stat *sum);
 int tp_stats_walk(int fd,
 		  int (*fn)(void *ctx, __u32 id, const struct tp_stat *sum),
 		  void *ctx);
+int tp_stats_zero(int fd);
+
+/**
+ * struct tp_stat_row - an id's counter, summed over the CPUs.
+ * @id: the rule id or service id.
+ * @st: the sum.
+ */
+struct tp_stat_row {
+	__u32 id;
+	struct tp_stat st;
+};
+
+int tp_stats_collect(int fd, struct tp_stat_row **rows, size_t *n);
+const struct tp_stat *tp_stats_find(const struct tp_stat_row *rows, size_t n,
+				    __u32 id);
 
 /* The conntrack table of @proto: tp_ct for TCP, tp_ct_any for the rest. */
 static inline int tp_ct_fd(const struct tp_maps *m, __u8 proto)

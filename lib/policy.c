@@ -646,16 +646,16 @@ static int tp_rule_id_used(void *ctx, __u32 id)
 	return tp_map_has(m->rules, &id, &r);
 }
 
-/* tp_rule_stats' size, which bounds rule ids: they index it. */
+/* The ids tp_rule_stats holds, which bound rule ids: they index it. */
 static __u32 tp_rule_ids_end(const struct tp_maps *m)
 {
-	__u32 end = tp_map_max_entries(m->rule_stats);
+	__u32 end = tp_stat_ids_end(m->rule_stats);
 
 	return end ? end : TP_MAX_RULES;
 }
 
 /*
- * A free rule id below tp_rule_stats' size, by random probing
+ * A free rule id below tp_rule_stats' ids, by random probing
  * (lib/idalloc.c).  Probes go first below twice the rules in use (+64),
  * so ids stay as dense as they were with lowest-first allocation while a
  * probe still hits a free id at least half the time.  *@total: the rule

@@ -197,7 +197,7 @@ int tp_service_index_rebuild(const struct tp_maps *m)
 {
 	struct tp_svc_be_key k;
 	struct tp_svc_key sk, snext, *sprev = NULL;
-	__u32 bk, bnext, *bprev = NULL, cap = tp_map_max_entries(m->svc_stats),
+	__u32 bk, bnext, *bprev = NULL, cap = tp_stat_ids_end(m->svc_stats),
 			 *count;
 	struct tp_backend be;
 	struct tp_svc svc;
@@ -540,8 +540,8 @@ static int tp_backend_id_used(void *ctx, __u32 id)
 }
 
 /*
- * A free service id: 1..max_entries(tp_svc_stats)-1, the id being its
- * slot there.  @end: max_entries(tp_svc_stats).
+ * A free service id: 1..@end-1, the id naming its counter in tp_svc_stats.
+ * @end: tp_stat_ids_end(tp_svc_stats).
  */
 static int tp_service_alloc_id(const struct tp_maps *m, __u32 end, __u32 *id)
 {
@@ -730,7 +730,7 @@ struct tp_svc_doomed {
  * @built:    tables its flushes built, for tests and logs.
  * @limits:   @svc_end, @be_max and @table_cap are read (tp_svc_batch_limits()).
  * @old_slab: the entries' extents are of a slab replaced since: not freed.
- * @svc_end:  max_entries of tp_svc_stats: service ids are below it.
+ * @svc_end:  tp_stat_ids_end() of tp_svc_stats: service ids are below it.
  * @be_max:   max_entries of tp_backends.
  * @table_cap: tp_service_maglev_cap().
  *
@@ -758,7 +758,7 @@ static void tp_svc_batch_limits(const struct tp_maps *m, struct tp_svc_batch *b)
 {
 	if (b->limits)
 		return;
-	b->svc_end = tp_map_max_entries(m->svc_stats);
+	b->svc_end = tp_stat_ids_end(m->svc_stats);
 	b->be_max = tp_map_max_entries(m->backends);
 	b->table_cap = tp_service_maglev_cap(m);
 	b->limits = true;

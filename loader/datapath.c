@@ -238,17 +238,21 @@ int tpd_bpffs_prepare(const char *pin_root)
  * Which capacities size which map, one row per map: max_entries is
  * @mult times the capacity @cap, plus the capacity @cap2 when it is not
  * TPD_CAP_MAX, plus @plus.  Arrays indexed by an id (ids start at 1) take
- * one entry more than the count.
+ * one entry more than the count.  @grouped: the ids' counters go
+ * TP_STAT_GROUP to an element (abi.h), so the entries are those ids'
+ * elements, TP_STAT_ELEMS().
  */
 static const struct {
 	const char *map;
 	enum tpd_capacity cap, cap2;
 	__u32 mult, plus;
+	bool grouped;
 } tpd_capacity_maps[] = {
 	{ TP_MAP_SERVICES, TPD_CAP_SERVICES, TPD_CAP_MAX, 1, 0 },
 	/* chunks for every service's largest table: tp_slab_chunks_for() */
 	{ TP_MAP_MAGLEV_SLAB, TPD_CAP_SERVICES, TPD_CAP_MAX, 0, 0 },
-	{ TP_MAP_SVC_STATS, TPD_CAP_SERVICES, TPD_CAP_MAX, 1, 1 },
+	/* service ids are 1..tp_stat_ids_end(tp_svc_stats) - 1 */
+	{ TP_MAP_SVC_STATS, TPD_CAP_SERVICES, TPD_CAP_MAX, 1, 1, true },
 	{ TP_MAP_BACKENDS, TPD_CAP_BACKENDS, TPD_CAP_MAX, 1,
 	  0 }, /* a hash: ids 1..B */
 	/* one entry per backend tuple */
@@ -259,8 +263,8 @@ static const struct {
 	{ TP_MAP_ID_NAMES, TPD_CAP_IDENTITIES, TPD_CAP_MAX, 1, 0 },
 	{ TP_MAP_ID_BY_NAME, TPD_CAP_IDENTITIES, TPD_CAP_MAX, 1, 0 },
 	{ TP_MAP_RULES, TPD_CAP_RULES, TPD_CAP_MAX, 1, 0 },
-	/* rule ids are 1..max_entries(tp_rule_stats) - 1 */
-	{ TP_MAP_RULE_STATS, TPD_CAP_RULES, TPD_CAP_MAX, 1, 1 },
+	/* rule ids are 1..tp_stat_ids_end(tp_rule_stats) - 1 */
+	{ TP_MAP_RULE_STATS, TPD_CAP_RULES, TPD_CAP_MAX, 1, 1, true },
 	/* TP_RULE_INDEX_ENTRIES(rules) */
 	{ TP_MAP_RULE_INDEX, TPD_CAP_RULES, TPD_CAP_MAX, 4, 0 },
 	{ TP_MAP_POLICY, TPD_CAP_POLICY_ENTRIES, TPD_CAP_MAX, 1, 0 },
@@ -286,6 +290,8 @@ static __u32 tpd_capacity_max(size_t i, const struct tpd_config *cfg)
 			cfg->capacity[tpd_capacity_maps[i].cap]);
 	if (tpd_capacity_maps[i].cap2 != TPD_CAP_MAX)
 		max += cfg->capacity[tpd_capacity_maps[i].cap2];
+	if (tpd_capacity_maps[i].grouped)
+		max = TP_STAT_ELEMS(max);
 	return max > UINT32_MAX ? UINT32_MAX : (__u32)max;
 }
 
@@ -734,6 +740,111 @@ static bool tpd_ct_is_v1(const struct tpd_aside *a, struct tailplane *skel)
 	       a->info.value_size == sizeof(struct tp_ct_entry_v1);
 }
 
+/* tpd_stats_regroup()'s state: the new element being filled. */
+struct tpd_regroup {
+	int new_fd;
+	size_t ncpu;
+	__u32 old_per, new_per, new_max; /* counters an element; elements */
+	__u32 elem;			 /* the element in @buf */
+	bool dirty;			 /* @buf holds counts */
+	struct tp_stat_group *buf;	 /* an element per CPU */
+	long ids;			 /* ids carried over */
+	int err;
+};
+
+static void tpd_regroup_flush(struct tpd_regroup *r)
+{
+	if (r->dirty &&
+	    bpf_map_update_elem(r->new_fd, &r->elem, r->buf, BPF_ANY) &&
+	    !r->err)
+		r->err = -errno;
+	memset(r->buf, 0, r->ncpu * sizeof(*r->buf));
+	r->dirty = false;
+}
+
+/* Each old id's per-CPU counters into its slot of its new element. */
+static int tpd_regroup_chunk(void *ctx, const struct tp_map_chunk *c)
+{
+	struct tpd_regroup *r = ctx;
+	size_t cpu_size = c->val_size / r->ncpu, i, cpu;
+	const struct tp_stat *v;
+	__u32 key, slot, id;
+	bool counted;
+
+	for (i = 0; i < c->n; i++) {
+		memcpy(&key, (const char *)c->keys + i * c->key_size,
+		       sizeof(key));
+		for (slot = 0; slot < r->old_per; slot++) {
+			id = key * r->old_per + slot;
+			if (TP_STAT_ELEM(id) >= r->new_max)
+				return 0; /* a smaller map keeps what fits */
+			if (TP_STAT_ELEM(id) != r->elem) {
+				tpd_regroup_flush(r);
+				r->elem = TP_STAT_ELEM(id);
+			}
+			counted = false;
+			for (cpu = 0; cpu < r->ncpu; cpu++) {
+				v = (const struct tp_stat *)((const char *)
+								     c->vals +
+							     i * c->val_size +
+							     cpu * cpu_size) +
+				    slot;
+				if (!v->packets && !v->bytes)
+					continue;
+				r->buf[cpu].c[TP_STAT_SLOT(id)] = *v;
+				counted = true;
+			}
+			r->dirty |= counted;
+			r->ids += counted;
+		}
+	}
+	return r->err;
+}
+
+/*
+ * tp_rule_stats or tp_svc_stats pinned before the counters were grouped
+ * (one struct tp_stat an element), moved aside as @old_fd: every id's
+ * counter of every CPU carried into its slot of the grouped map @new_fd
+ * (TP_STAT_ELEM(), TP_STAT_SLOT()), so that no exported counter goes
+ * backwards across the upgrade.  Per CPU, not summed: the datapath goes
+ * on adding to each CPU's copy.  Returns the ids that counted something,
+ * or -errno.
+ */
+static long tpd_stats_regroup(int old_fd, const struct bpf_map_info *info,
+			      int new_fd)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct tpd_regroup r = { .new_fd = new_fd };
+	long err;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	r.ncpu = (size_t)ncpu;
+	r.old_per = info->value_size / sizeof(struct tp_stat);
+	r.new_max = tp_map_max_entries(new_fd);
+	r.buf = calloc(r.ncpu, sizeof(*r.buf));
+	if (!r.buf)
+		return -ENOMEM;
+	err = tp_map_walk(old_fd, 0, tpd_regroup_chunk, &r);
+	tpd_regroup_flush(&r);
+	free(r.buf);
+	if (err || r.err)
+		return err ? err : r.err;
+	return r.ids;
+}
+
+/* Is @a tp_rule_stats or tp_svc_stats of the layout before grouping? */
+static bool tpd_stats_ungrouped(const struct tpd_aside *a,
+				struct tailplane *skel)
+{
+	return (a->map == skel->maps.tp_rule_stats ||
+		a->map == skel->maps.tp_svc_stats) &&
+	       a->info.type == BPF_MAP_TYPE_PERCPU_ARRAY &&
+	       a->info.key_size == sizeof(__u32) &&
+	       a->info.value_size == sizeof(struct tp_stat) &&
+	       bpf_map__value_size(a->map) == sizeof(struct tp_stat_group);
+}
+
 /*
  * Bring entries of maps that were moved aside into their new maps.  With
  * a new slab (@slab_new) the services' tables are rebuilt: their entries
@@ -761,6 +872,20 @@ static void tpd_migrate(struct tailplane *skel, struct tpd_aside *aside, int n,
 			log_info("conntrack converted to one entry per flow",
 				 "map", bpf_map__name(map), "flows", count,
 				 "reply_keys", rk_count);
+		} else if (tpd_stats_ungrouped(&aside[i], skel)) {
+			copied = tpd_stats_regroup(old_fd, &aside[i].info,
+						   bpf_map__fd(map));
+			snprintf(count, sizeof(count), "%ld", copied);
+			if (copied < 0)
+				log_error(
+					"counters not carried over to the grouped layout",
+					"map", bpf_map__name(map), "error",
+					strerror((int)-copied));
+			else
+				log_info(
+					"counters carried over to the grouped layout",
+					"map", bpf_map__name(map), "ids",
+					count);
 		} else if (map == skel->maps.tp_services &&
 			   aside[i].info.key_size == bpf_map__key_size(map) &&
 			   (aside[i].info.value_size == TP_SVC_V1_SIZE ||

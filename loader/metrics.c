@@ -17,17 +17,7 @@
 /* Sum a per-CPU struct tp_stat; false when the entry cannot be read. */
 static bool tpd_percpu_sum(int fd, __u32 id, struct tp_stat *sum)
 {
-	int ncpu = libbpf_num_possible_cpus(), i;
-	struct tp_stat st[ncpu > 0 ? ncpu : 1];
-
-	memset(sum, 0, sizeof(*sum));
-	if (ncpu <= 0 || bpf_map_lookup_elem(fd, &id, st))
-		return false;
-	for (i = 0; i < ncpu; i++) {
-		sum->packets += st[i].packets;
-		sum->bytes += st[i].bytes;
-	}
-	return true;
+	return !tp_stat_sum(fd, id, sum);
 }
 
 /* One counter family of tp_stats: packets or bytes of every named counter. */

@@ -389,22 +389,29 @@ static int zone_row_cmp(const void *pa, const void *pb)
 static int rules_collect(const struct tp_maps *m, struct tpctl_rule_row **rows,
 			 size_t *n)
 {
-	size_t cap = tp_map_max_entries(m->rules);
+	size_t cap = tp_map_max_entries(m->rules), n_st = 0;
 	struct tpctl_rule_row *r = calloc(cap + 1, sizeof(*r));
 	__u32 k, next, *prev = NULL;
+	struct tp_stat_row *st = NULL;
+	const struct tp_stat *sum;
 
 	*n = 0;
 	if (!r)
 		return -ENOMEM;
+	/* one walk: a lookup per rule would read TP_STAT_GROUP counters */
+	tp_stats_collect(m->rule_stats, &st, &n_st);
 	while (*n < cap && !bpf_map_get_next_key(m->rules, prev, &next)) {
 		k = next;
 		prev = &k;
 		if (bpf_map_lookup_elem(m->rules, &k, &r[*n].rule))
 			continue;
 		r[*n].id = k;
-		tpctl_percpu_sum(m->rule_stats, k, &r[*n].st);
+		sum = tp_stats_find(st, n_st, k);
+		if (sum)
+			r[*n].st = *sum;
 		(*n)++;
 	}
+	free(st);
 	qsort(r, *n, sizeof(*r), rule_row_cmp);
 	*rows = r;
 	return 0;

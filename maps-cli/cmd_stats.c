@@ -17,37 +17,17 @@
 #include "tpctl.h"
 
 /**
- * tpctl_percpu_sum() - one entry of a per-CPU array of struct tp_stat,
- * summed over every possible CPU.
+ * tpctl_percpu_sum() - one counter of a per-CPU counter array (tp_stats,
+ * tp_rule_stats, tp_svc_stats), summed over every possible CPU.
  * @fd:  the map.
- * @key: the index.
+ * @key: the counter's index, rule id or service id (tp_stat_sum()).
  * @sum: the sum (zero when the lookup fails).
  *
  * Return: 0 or -errno.
  */
 int tpctl_percpu_sum(int fd, __u32 key, struct tp_stat *sum)
 {
-	int i, ncpu = libbpf_num_possible_cpus();
-	struct tp_stat *v;
-	int err = 0;
-
-	memset(sum, 0, sizeof(*sum));
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	v = calloc(ncpu, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd, &key, v)) {
-		err = -errno;
-		goto cleanup;
-	}
-	for (i = 0; i < ncpu; i++) {
-		sum->packets += v[i].packets;
-		sum->bytes += v[i].bytes;
-	}
-cleanup:
-	free(v);
-	return err;
+	return tp_stat_sum(fd, key, sum);
 }
 
 /**
@@ -241,26 +221,34 @@ static int stats_collect_rules(const struct tp_maps *m, struct tpctl_stats *s)
 	return tp_stats_walk(m->rule_stats, stats_rule_one, s);
 }
 
+/*
+ * Every service that counted something.  The counters are read in one
+ * walk first: a lookup per service would read a whole element
+ * (TP_STAT_GROUP counters) of every CPU for each.
+ */
 static int stats_collect_services(const struct tp_maps *m,
 				  struct tpctl_stats *s)
 {
 	struct tp_svc_key k, next, *prev = NULL;
 	char label[TP_SVC_STRLEN];
+	struct tp_stat_row *rows;
+	const struct tp_stat *st;
 	struct tp_svc svc;
-	struct tp_stat st;
-	int err = 0;
+	size_t n;
+	int err;
 
-	while (!err && !bpf_map_get_next_key(m->services, prev, &next)) {
+	err = tp_stats_collect(m->svc_stats, &rows, &n);
+	while (!err && n && !bpf_map_get_next_key(m->services, prev, &next)) {
 		k = next;
 		prev = &k;
 		if (bpf_map_lookup_elem(m->services, &k, &svc) ||
-		    tpctl_percpu_sum(m->svc_stats, svc.id, &st) ||
-		    (!st.packets && !st.bytes))
+		    !(st = tp_stats_find(rows, n, svc.id)))
 			continue;
 		tp_svc_key_format(&k, label, sizeof(label));
 		err = tpctl_stats_add(s, TPCTL_STATS_SERVICES, svc.id, label,
-				      &st);
+				      st);
 	}
+	free(rows);
 	return err;
 }
 
@@ -285,35 +273,14 @@ int tpctl_stats_show(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 	return 0;
 }
 
-/* Zero entries 0..@n-1 of a per-CPU array of struct tp_stat. */
-static int stats_zero(int fd, __u32 n)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	struct tp_stat *zero;
-	__u32 i;
-	int err = 0;
-
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	zero = calloc(ncpu, sizeof(*zero));
-	if (!zero)
-		return -ENOMEM;
-	for (i = 0; i < n && !err; i++)
-		if (bpf_map_update_elem(fd, &i, zero, BPF_ANY))
-			err = -errno;
-	free(zero);
-	return err;
-}
-
 /** tpctl_stats_reset() - zero every counter. */
 int tpctl_stats_reset(struct tpctl_ctx *ctx, const struct tpctl_args *a)
 {
 	const struct tp_maps *m = &ctx->maps;
 	int err;
 
-	err = stats_zero(m->stats, TP_STAT_MAX) ?:
-	      stats_zero(m->rule_stats, tp_map_max_entries(m->rule_stats)) ?:
-	      stats_zero(m->svc_stats, tp_map_max_entries(m->svc_stats));
+	err = tp_stats_zero(m->stats) ?: tp_stats_zero(m->rule_stats) ?:
+	      tp_stats_zero(m->svc_stats);
 	if (err)
 		return tpctl_err(ctx, "cannot reset the counters: %s",
 				 strerror(-err));

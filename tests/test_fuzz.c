@@ -759,21 +759,6 @@ static int fz_check_be_frontends(struct fz *f)
 		ref_be_frontends_count(f->m), fz_befe_lookup, fz_befe_report);
 }
 
-/* A per-CPU tp_stat array entry, summed over CPUs. */
-static void fz_percpu_stat(int fd, __u32 id, __u64 *packets, __u64 *bytes)
-{
-	int ncpu = libbpf_num_possible_cpus(), i;
-	struct tp_stat st[ncpu > 0 ? ncpu : 1];
-
-	*packets = *bytes = 0;
-	if (ncpu <= 0 || bpf_map_lookup_elem(fd, &id, st))
-		return;
-	for (i = 0; i < ncpu; i++) {
-		*packets += st[i].packets;
-		*bytes += st[i].bytes;
-	}
-}
-
 typedef void ref_stat_fn(const struct ref_state *st, __u32 id, __u64 *packets,
 			 __u64 *bytes);
 
@@ -785,13 +770,23 @@ typedef void ref_stat_fn(const struct ref_state *st, __u32 id, __u64 *packets,
 static int fz_check_stat_array(struct fz *f, const char *name, int fd, __u32 n,
 			       ref_stat_fn *model, int max_report)
 {
+	struct tp_stat_row *rows;
+	const struct tp_stat *st;
 	__u64 mp, mb, bp, bb;
 	char label[64];
+	size_t n_rows;
 	int bad = 0;
 	__u32 id;
 
+	/* one walk: a lookup per id reads a whole element of every CPU */
+	if (tp_stats_collect(fd, &rows, &n_rows)) {
+		fprintf(stderr, "  %s: cannot read\n", name);
+		return 1;
+	}
 	for (id = 0; id < n; id++) {
-		fz_percpu_stat(fd, id, &bp, &bb);
+		st = tp_stats_find(rows, n_rows, id);
+		bp = st ? st->packets : 0;
+		bb = st ? st->bytes : 0;
 		model(f->m, id, &mp, &mb);
 		if (mp == bp && mb == bb)
 			continue;
@@ -807,6 +802,7 @@ static int fz_check_stat_array(struct fz *f, const char *name, int fd, __u32 n,
 			label, (unsigned long long)mp, (unsigned long long)mb,
 			(unsigned long long)bp, (unsigned long long)bb);
 	}
+	free(rows);
 	return bad;
 }
 

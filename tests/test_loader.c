@@ -994,6 +994,20 @@ static __u32 fill_identity(struct th *h)
 }
 
 /*
+ * The end of the ids a test fills to use every rule or service id: those
+ * the counters @stats_fd hold, or one past the entries of the hash @fd
+ * when it holds fewer.
+ */
+static __u32 fill_ids_end(int stats_fd, int fd)
+{
+	__u32 end = tp_stat_ids_end(stats_fd);
+
+	assert_true(end > 1);
+	return tp_map_max_entries(fd) + 1 < end ? tp_map_max_entries(fd) + 1
+						: end;
+}
+
+/*
  * Every capacity a write runs into is named with what raises it, and a
  * peer sync that finds tp_identity full makes room with its removals
  * first: peers that were replaced by as many new ones all get in.
@@ -1015,7 +1029,7 @@ static void test_limits_named(void **state)
 	struct tp_svc_spec spec = { .owner = TP_OWNER_TPCTL };
 	struct tpd_sync_result r = {};
 	char why[320], want[320];
-	__u32 id;
+	__u32 id, n;
 
 	REQUIRE_BPF();
 	r = sync_idents(h, TP_OWNER_WIREGUARD, old, 2);
@@ -1042,8 +1056,12 @@ static void test_limits_named(void **state)
 		tp_map_max_entries(h->maps.identity));
 	assert_string_equal(r.error, why);
 
-	/* every rule id in use */
-	for (id = 1; id < tp_map_max_entries(h->maps.rule_stats); id++) {
+	/*
+	 * every rule id in use: ids go to a multiple of 64 (tp_rule_stats'
+	 * elements), so tp_rules, of the rules capacity, may fill first
+	 */
+	n = fill_ids_end(h->maps.rule_stats, h->maps.rules);
+	for (id = 1; id < n; id++) {
 		struct tp_rule dummy = { .src_id = 1000000 + id,
 					 .dst_id = 1,
 					 .zone = 300,
@@ -1057,11 +1075,12 @@ static void test_limits_named(void **state)
 	snprintf(want, sizeof(want),
 		 "every rule id is in use: %u rules; capacity.rules in the "
 		 "tailplaned configuration raises it",
-		 tp_map_max_entries(h->maps.rule_stats) - 1);
+		 n - 1);
 	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)), want);
 
-	/* every service id in use */
-	for (id = 1; id < tp_map_max_entries(h->maps.svc_stats); id++) {
+	/* every service id in use (or tp_services full: as for rules) */
+	n = fill_ids_end(h->maps.svc_stats, h->maps.services);
+	for (id = 1; id < n; id++) {
 		struct tp_svc_key fk = pt_svc_key(VIP4, 1000 + id, IPPROTO_UDP);
 		struct tp_svc fs = { .id = id, .owner = TP_OWNER_TPCTL };
 
@@ -1077,7 +1096,7 @@ static void test_limits_named(void **state)
 		want, sizeof(want),
 		"every service id is in use: %u services; capacity.services in "
 		"the tailplaned configuration raises it",
-		tp_map_max_entries(h->maps.svc_stats) - 1);
+		n - 1);
 	assert_string_equal(tp_strerror(-ENOSPC, why, sizeof(why)), want);
 	/* an error of another kind is not taken for a full map */
 	assert_int_equal(tp_identity_set(&h->maps, 1, &now[0].prefix, 200, 300,
@@ -2701,13 +2720,14 @@ static void test_pins_capacity_resize(void **state)
 				      .addr = pt_addr(CLIENT4) };
 	struct tp_identity_val iv = { .id = 300, .plen = 128 }, got_iv;
 	int ncpu = libbpf_num_possible_cpus();
-	struct tp_stat *per_cpu = calloc(ncpu, sizeof(*per_cpu));
+	struct tp_stat_group *per_cpu = calloc(ncpu, sizeof(*per_cpu));
 	struct tp_ct_entry ce;
 	struct tpd_datapath dp;
 	struct tpd_config cfg;
 	struct bpf_map_info info;
+	struct tp_stat st;
 	struct tp_ct_key k;
-	__u32 i, rule = 100;
+	__u32 i, rule = 100, elem = TP_STAT_ELEM(rule);
 
 	(void)state;
 	REQUIRE_BPF();
@@ -2719,8 +2739,9 @@ static void test_pins_capacity_resize(void **state)
 	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
 	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
 	assert_int_equal(tp_map_max_entries(dp.maps.ct), 4096);
-	/* ids 1..128: one more entry than the rules */
-	assert_int_equal(tp_map_max_entries(dp.maps.rule_stats), 129);
+	/* ids 1..128: one more than the rules, 64 to an element */
+	assert_int_equal(tp_map_max_entries(dp.maps.rule_stats), 3);
+	assert_int_equal(tp_stat_ids_end(dp.maps.rule_stats), 192);
 	assert_int_equal(tp_map_max_entries(dp.maps.rules), 128);
 	memset(&ce, 0, sizeof(ce));
 	ce.state = TP_CT_ESTABLISHED;
@@ -2729,8 +2750,8 @@ static void test_pins_capacity_resize(void **state)
 		assert_int_equal(
 			bpf_map_update_elem(dp.maps.ct, &k, &ce, BPF_ANY), 0);
 	}
-	per_cpu[ncpu - 1].packets = 7;
-	assert_int_equal(bpf_map_update_elem(dp.maps.rule_stats, &rule, per_cpu,
+	per_cpu[ncpu - 1].c[TP_STAT_SLOT(rule)].packets = 7;
+	assert_int_equal(bpf_map_update_elem(dp.maps.rule_stats, &elem, per_cpu,
 					     BPF_ANY),
 			 0);
 	assert_int_equal(
@@ -2748,11 +2769,13 @@ static void test_pins_capacity_resize(void **state)
 	k = pt_ct_key(CLIENT4, 1024 + 2999, VIP4, 80, IPPROTO_TCP);
 	assert_int_equal(bpf_map_lookup_elem(dp.maps.ct, &k, &ce), 0);
 	assert_int_equal(ce.state, TP_CT_ESTABLISHED);
-	assert_int_equal(tp_map_max_entries(dp.maps.rule_stats), 257);
+	assert_int_equal(tp_map_max_entries(dp.maps.rule_stats), 5);
 	memset(per_cpu, 0, ncpu * sizeof(*per_cpu));
 	assert_int_equal(
-		bpf_map_lookup_elem(dp.maps.rule_stats, &rule, per_cpu), 0);
-	assert_int_equal(per_cpu[ncpu - 1].packets, 7);
+		bpf_map_lookup_elem(dp.maps.rule_stats, &elem, per_cpu), 0);
+	assert_int_equal(per_cpu[ncpu - 1].c[TP_STAT_SLOT(rule)].packets, 7);
+	assert_int_equal(tp_stat_sum(dp.maps.rule_stats, rule, &st), 0);
+	assert_int_equal(st.packets, 7);
 	assert_int_equal(tp_map_max_entries(dp.maps.identity), 128);
 	assert_int_equal(bpf_map_lookup_elem(dp.maps.identity, &ik, &got_iv),
 			 0);
@@ -3382,6 +3405,144 @@ static void test_pins_upgrade_config(void **state)
 	tpd_datapath_close(&dp);
 	assert_int_equal(tpd_detach_all(&cfg, true), 0);
 	tpd_config_free(&cfg);
+}
+
+/* What the old-layout counter of @id on @cpu held in the test below. */
+static struct tp_stat old_stat(__u32 id, int cpu)
+{
+	return (struct tp_stat){ .packets = id * 100 + cpu + 1,
+				 .bytes = (id * 100 + cpu + 1) * 1500ull };
+}
+
+/*
+ * Counters pinned as @name in the layout before grouping (one struct
+ * tp_stat an element, @ids of them), each id of @set counted on every CPU
+ * as old_stat() says.
+ */
+static void pin_old_stats(const char *root, const char *name, __u32 ids,
+			  const __u32 *set, int n)
+{
+	int ncpu = libbpf_num_possible_cpus(), fd, i, cpu;
+	struct tp_stat v[ncpu];
+
+	fd = pin_old_map(root, name, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32),
+			 sizeof(struct tp_stat), ids);
+	for (i = 0; i < n; i++) {
+		for (cpu = 0; cpu < ncpu; cpu++)
+			v[cpu] = old_stat(set[i], cpu);
+		assert_int_equal(bpf_map_update_elem(fd, &set[i], v, BPF_ANY),
+				 0);
+	}
+	close(fd);
+}
+
+/*
+ * Every counter of @fd per CPU: those of @set as old_stat() says, every
+ * other id of @ids zero.
+ */
+static void check_grouped_stats(int fd, __u32 ids, const __u32 *set, int n)
+{
+	int ncpu = libbpf_num_possible_cpus(), i, cpu;
+	struct tp_stat_group *g = calloc(ncpu, sizeof(*g));
+	struct tp_stat want, sum, got;
+	__u32 id, elem;
+	bool in_set;
+
+	assert_non_null(g);
+	for (id = 0; id < ids; id++) {
+		elem = TP_STAT_ELEM(id);
+		assert_int_equal(bpf_map_lookup_elem(fd, &elem, g), 0);
+		in_set = false;
+		for (i = 0; i < n; i++)
+			in_set |= set[i] == id;
+		memset(&sum, 0, sizeof(sum));
+		for (cpu = 0; cpu < ncpu; cpu++) {
+			want = in_set ? old_stat(id, cpu) : (struct tp_stat){};
+			got = g[cpu].c[TP_STAT_SLOT(id)];
+			assert_int_equal(got.packets, want.packets);
+			assert_int_equal(got.bytes, want.bytes);
+			sum.packets += want.packets;
+			sum.bytes += want.bytes;
+		}
+		assert_int_equal(tp_stat_sum(fd, id, &got), 0);
+		assert_int_equal(got.packets, sum.packets);
+		assert_int_equal(got.bytes, sum.bytes);
+	}
+	free(g);
+}
+
+/*
+ * tp_rule_stats and tp_svc_stats pinned before the counters were grouped
+ * 64 to an element: the load carries every id's counter of every CPU into
+ * its slot (an exported counter must not go backwards on an upgrade), the
+ * ids a map holds become a multiple of 64, and a second load reuses the
+ * grouped maps without adding the old counts twice.  Readers of the old
+ * layout (a new tpctl before the loader restarts) read it right.
+ */
+static void test_pins_upgrade_grouped_stats(void **state)
+{
+	const __u32 rules[] = { 0, 1, 63, 64, 100, 128 },
+		    svcs[] = { 1, 64, 99, 100 };
+	int ncpu = libbpf_num_possible_cpus(), cpu, fd;
+	struct tp_stat_group *g = calloc(ncpu, sizeof(*g));
+	struct tpd_datapath dp;
+	struct tpd_config cfg;
+	struct bpf_map_info info;
+	struct tp_stat st;
+	char path[300];
+	__u32 elem;
+
+	(void)state;
+	REQUIRE_BPF();
+	assert_non_null(g);
+	pin_cfg(&cfg);
+	cfg.capacity[TPD_CAP_RULES] = 128;
+	cfg.capacity[TPD_CAP_POLICY_ENTRIES] = TP_POLICY_ENTRIES(128);
+	cfg.capacity[TPD_CAP_SERVICES] = 100;
+	assert_int_equal(tpd_bpffs_prepare(cfg.pin_root), 0);
+	pin_old_stats(cfg.pin_root, TP_MAP_RULE_STATS, 129, rules, 6);
+	pin_old_stats(cfg.pin_root, TP_MAP_SVC_STATS, 101, svcs, 4);
+
+	/* a new tpctl over the old pins, before the loader restarts */
+	snprintf(path, sizeof(path), "%s/%s", cfg.pin_root, TP_MAP_RULE_STATS);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	assert_int_equal(tp_stat_ids_end(fd), 129);
+	assert_int_equal(tp_stat_sum(fd, 100, &st), 0);
+	assert_int_equal(st.packets,
+			 100ull * 100 * ncpu + ncpu * (ncpu + 1) / 2);
+	close(fd);
+
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	assert_int_equal(map_info(cfg.pin_root, TP_MAP_RULE_STATS, &info), 0);
+	assert_int_equal(info.value_size, sizeof(struct tp_stat_group));
+	assert_int_equal(info.max_entries, 3);
+	assert_int_equal(tp_stat_ids_end(dp.maps.rule_stats), 192);
+	assert_int_equal(map_info(cfg.pin_root, TP_MAP_SVC_STATS, &info), 0);
+	assert_int_equal(info.value_size, sizeof(struct tp_stat_group));
+	assert_int_equal(info.max_entries, 2);
+	assert_int_equal(tp_stat_ids_end(dp.maps.svc_stats), 128);
+	check_grouped_stats(dp.maps.rule_stats, 192, rules, 6);
+	check_grouped_stats(dp.maps.svc_stats, 128, svcs, 4);
+	/* the datapath goes on counting on top: a packet on each CPU */
+	elem = TP_STAT_ELEM(64);
+	assert_int_equal(bpf_map_lookup_elem(dp.maps.svc_stats, &elem, g), 0);
+	for (cpu = 0; cpu < ncpu; cpu++)
+		g[cpu].c[TP_STAT_SLOT(64)].packets++;
+	assert_int_equal(
+		bpf_map_update_elem(dp.maps.svc_stats, &elem, g, BPF_ANY), 0);
+	tpd_datapath_close(&dp);
+
+	/* a second load reuses them: nothing carried over twice */
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	check_grouped_stats(dp.maps.rule_stats, 192, rules, 6);
+	assert_int_equal(tp_stat_sum(dp.maps.svc_stats, 64, &st), 0);
+	assert_int_equal(st.packets,
+			 64ull * 100 * ncpu + ncpu * (ncpu + 1) / 2 + ncpu);
+	tpd_datapath_close(&dp);
+	assert_int_equal(tpd_detach_all(&cfg, true), 0);
+	tpd_config_free(&cfg);
+	free(g);
 }
 
 /* ---- tailplaned itself ---------------------------------------------------------- */
@@ -4646,6 +4807,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_pins_slab_pin_removed,
 					  pins_teardown),
 		cmocka_unit_test_teardown(test_pins_upgrade_config,
+					  pins_teardown),
+		cmocka_unit_test_teardown(test_pins_upgrade_grouped_stats,
 					  pins_teardown),
 		cmocka_unit_test_teardown(test_daemon_300_peer_mappings,
 					  daemon_teardown),

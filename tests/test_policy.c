@@ -678,14 +678,10 @@ static void test_event_rate_limit(void **state)
 
 static __u64 map_stat(int fd, __u32 id)
 {
-	int ncpu = libbpf_num_possible_cpus(), i;
-	struct tp_stat st[ncpu];
-	__u64 sum = 0;
+	struct tp_stat st;
 
-	assert_int_equal(bpf_map_lookup_elem(fd, &id, st), 0);
-	for (i = 0; i < ncpu; i++)
-		sum += st[i].packets;
-	return sum;
+	assert_int_equal(tp_stat_sum(fd, id, &st), 0);
+	return st.packets;
 }
 
 static void test_counters(void **state)
@@ -903,7 +899,7 @@ static void ix_check_index(struct th *h, const struct ix_model *x)
 	static __u32 cnt[IX_MAX * 32];
 	size_t n_want = ix_expected(x, want, cnt, IX_MAX * 32);
 	size_t i, j, in_group, matches = 0, slots = 0, shared = 0;
-	__u32 id, hi = tp_map_max_entries(h->maps.rule_stats);
+	__u32 id, hi = tp_stat_ids_end(h->maps.rule_stats);
 	__u32 zone_n[3] = {};
 	struct tp_zone z;
 

@@ -1460,14 +1460,30 @@ static void test_conntrack(void **state)
 
 /* ---- stats, maps, status ------------------------------------------------------ */
 
-static void tm_percpu_set(int fd, __u32 key, __u64 packets, __u64 bytes)
+/*
+ * Counter @id of the per-CPU counter array @fd on every CPU: one an
+ * element (tp_stats) or TP_STAT_GROUP (tp_rule_stats, tp_svc_stats).
+ */
+static void tm_percpu_set(int fd, __u32 id, __u64 packets, __u64 bytes)
 {
 	int i, ncpu = libbpf_num_possible_cpus();
-	struct tp_stat *v = calloc(ncpu, sizeof(*v));
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), per, key;
+	struct tp_stat *st;
+	size_t vsize;
+	char *v;
 
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	per = info.value_size / sizeof(*st);
+	vsize = (info.value_size + 7) & ~7u;
+	v = calloc(ncpu, vsize);
 	assert_non_null(v);
-	for (i = 0; i < ncpu; i++)
-		v[i] = (struct tp_stat){ .packets = packets, .bytes = bytes };
+	key = id / per;
+	assert_int_equal(bpf_map_lookup_elem(fd, &key, v), 0);
+	for (i = 0; i < ncpu; i++) {
+		st = (struct tp_stat *)(v + i * vsize) + id % per;
+		*st = (struct tp_stat){ .packets = packets, .bytes = bytes };
+	}
 	assert_int_equal(bpf_map_update_elem(fd, &key, v, BPF_ANY), 0);
 	free(v);
 }
@@ -2438,7 +2454,8 @@ static void test_scale_writes(void **state)
 	bpf_map__set_max_entries(skel->maps.tp_services, 131072);
 	bpf_map__set_max_entries(skel->maps.tp_maglev_slab,
 				 tp_slab_chunks_for(131072));
-	bpf_map__set_max_entries(skel->maps.tp_svc_stats, 131072);
+	bpf_map__set_max_entries(skel->maps.tp_svc_stats,
+				 TP_STAT_ELEMS(131072));
 	bpf_map__set_max_entries(skel->maps.tp_svc_backends,
 				 131072 + TP_MAX_BACKENDS);
 	assert_int_equal(tailplane__load(skel), 0);
@@ -2785,7 +2802,7 @@ static void test_full_maps_named(void **state)
 		"cannot add rule from 300 to 301 proto tcp port 80: every rule id is "
 		"in use: %u rules; capacity.rules in the tailplaned configuration "
 		"raises it\n",
-		tp_map_max_entries(tm.maps.rule_stats) - 1);
+		tp_stat_ids_end(tm.maps.rule_stats) - 1);
 	tm_fails(want, "policy add from 300 to 301 proto tcp port 80 allow");
 }
 

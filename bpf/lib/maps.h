@@ -309,21 +309,27 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_events SEC(".maps");
 
-/* Per-CPU packets and bytes by rule id (the datapath writes). */
+/*
+ * Per-CPU packets and bytes by rule id, TP_STAT_GROUP ids to an element
+ * (the datapath writes).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TP_MAX_RULES);
+	__uint(max_entries, TP_STAT_ELEMS(TP_MAX_RULES));
 	__type(key, __u32);
-	__type(value, struct tp_stat);
+	__type(value, struct tp_stat_group);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_rule_stats SEC(".maps");
 
-/* Per-CPU packets and bytes by service id (the datapath writes). */
+/*
+ * Per-CPU packets and bytes by service id, TP_STAT_GROUP ids to an
+ * element (the datapath writes).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TP_MAX_SERVICES);
+	__uint(max_entries, TP_STAT_ELEMS(TP_MAX_SERVICES));
 	__type(key, __u32);
-	__type(value, struct tp_stat);
+	__type(value, struct tp_stat_group);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tp_svc_stats SEC(".maps");
 

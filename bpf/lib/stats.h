@@ -20,12 +20,20 @@ static __always_inline void tp_stat_add(__u32 id, __u32 bytes)
 	}
 }
 
-/* Count a packet against a rule (0: the zone default) or a service. */
+/*
+ * Count a packet against a rule (0: the zone default) or a service, in
+ * tp_rule_stats or tp_svc_stats: counter TP_STAT_SLOT(@id) of element
+ * TP_STAT_ELEM(@id) (abi.h).  The mask keeps the slot inside the element
+ * for the verifier.
+ */
 static __always_inline void tp_stat_add_map(void *map, __u32 id, __u32 bytes)
 {
-	struct tp_stat *st = bpf_map_lookup_elem(map, &id);
+	__u32 elem = TP_STAT_ELEM(id);
+	struct tp_stat_group *g = bpf_map_lookup_elem(map, &elem);
+	struct tp_stat *st;
 
-	if (st) {
+	if (g) {
+		st = &g->c[TP_STAT_SLOT(id)];
 		st->packets++;
 		st->bytes += bytes;
 	}
