@@ -215,9 +215,14 @@ $(OUT)/tests/test_tpctl_maps: | $(OUT)/tpctl
 # test_peers_live watches free() and realloc() for blocks that still hold a
 # WireGuard private key
 $(OUT)/tests/test_peers_live: LDLIBS += -Wl,--wrap=free -Wl,--wrap=realloc
-# test_ct_single counts the heap the index GC holds at its peak
-$(OUT)/tests/test_ct_single: LDLIBS += -Wl,--wrap=malloc -Wl,--wrap=calloc \
-	-Wl,--wrap=realloc -Wl,--wrap=free
+# test_ct_single counts the heap the index GC holds at its peak, test_loader
+# the heap a cold start's sync holds, test_egress_route and test_kube_sync
+# a sync's (tests/heapcount.h)
+HEAPCOUNT_LDLIBS := -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc \
+	-Wl,--wrap=free
+$(OUT)/tests/test_ct_single $(OUT)/tests/test_loader \
+	$(OUT)/tests/test_egress_route $(OUT)/tests/test_kube_sync: \
+	LDLIBS += $(HEAPCOUNT_LDLIBS)
 # test_peers watches qsort() for NULL arrays
 $(OUT)/tests/test_peers: LDLIBS += -Wl,--wrap=qsort
 # test_maps answers batch reads as a kernel without them would

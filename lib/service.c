@@ -250,16 +250,12 @@ struct tp_be_key tp_be_key_of(const struct tp_backend *be, __u8 proto)
 }
 
 /*
- * Make @fe one of the frontends in @v, tuple @bk's entry as it is now (all
- * zero: none), writing the entry when it changes; @v is updated only when
- * the write went in.  True when @fe is in the entry.
+ * Make @fe one of the frontends in entry @v: it is, or it takes the first
+ * empty slot.  False when every slot holds another.
  */
-static bool tp_be_frontends_put(const struct tp_maps *m,
-				const struct tp_be_key *bk,
-				struct tp_be_frontends *v,
-				const struct tp_svc_key *fe)
+static bool tp_be_frontends_slot(struct tp_be_frontends *v,
+				 const struct tp_svc_key *fe)
 {
-	struct tp_be_frontends nv;
 	int i, free_slot = -1;
 
 	for (i = 0; i < TP_BE_FRONTENDS; i++) {
@@ -270,8 +266,26 @@ static bool tp_be_frontends_put(const struct tp_maps *m,
 	}
 	if (free_slot < 0)
 		return false;
-	nv = *v;
-	nv.fe[free_slot] = *fe;
+	v->fe[free_slot] = *fe;
+	return true;
+}
+
+/*
+ * Make @fe one of the frontends in @v, tuple @bk's entry as it is now (all
+ * zero: none), writing the entry when it changes; @v is updated only when
+ * the write went in.  True when @fe is in the entry.
+ */
+static bool tp_be_frontends_put(const struct tp_maps *m,
+				const struct tp_be_key *bk,
+				struct tp_be_frontends *v,
+				const struct tp_svc_key *fe)
+{
+	struct tp_be_frontends nv = *v;
+
+	if (!tp_be_frontends_slot(&nv, fe))
+		return false;
+	if (!memcmp(&nv, v, sizeof(nv)))
+		return true; /* it was there */
 	if (bpf_map_update_elem(m->be_frontends, bk, &nv, BPF_ANY))
 		return false;
 	*v = nv;
@@ -384,7 +398,8 @@ static void tp_fi_free(struct tp_fi *fi)
 	free(fi->befe);
 }
 
-static int tp_fi_read(const struct tp_maps *m, struct tp_fi *fi)
+/* @befe: read tp_be_frontends too. */
+static int tp_fi_read(const struct tp_maps *m, struct tp_fi *fi, bool befe)
 {
 	memset(fi, 0, sizeof(*fi));
 	return TP_MAP_COLLECT(m->services, struct tp_fi_svc, key, svc,
@@ -396,7 +411,7 @@ static int tp_fi_read(const struct tp_maps *m, struct tp_fi *fi)
 		       ?: TP_MAP_COLLECT_SORTED(m->backends, struct tp_fi_be,
 						id, be, &fi->bes, &fi->n_bes,
 						tp_fi_be_cmp)
-		       ?: (m->be_frontends < 0 /* none: nothing is indexed */
+		       ?: (!befe || m->be_frontends < 0 /* none: not indexed */
 				   ? 0
 				   : TP_MAP_COLLECT_SORTED(
 					     m->be_frontends, struct tp_fi_befe,
@@ -489,7 +504,7 @@ int tp_service_frontends_index(const struct tp_maps *m)
 	size_t s;
 	__u16 flags;
 
-	err = tp_fi_read(m, &fi);
+	err = tp_fi_read(m, &fi, true);
 	for (s = 0; !err && s < fi.n_svcs; s++) {
 		n = tp_fi_backends(&fi, fi.svcs[s].svc.id, rows);
 		for (i = 0; i < n; i++) {
@@ -516,6 +531,111 @@ int tp_service_frontends_index(const struct tp_maps *m)
 	}
 	tp_fi_free(&fi);
 	return err ? err : flagged;
+}
+
+/* ---- a copy of the services for a sync ------------------------------------ */
+
+/**
+ * struct tp_svc_snapshot - tp_services (sorted by frontend),
+ * tp_svc_backends and tp_backends as one read of each left them.
+ * @fi: the copy, tp_be_frontends not read.
+ *
+ * A sync of a whole configuration compares every service with what the
+ * maps hold: read a chunk of entries a system call, not six lookups a
+ * service (60,000 at 10,000 services for a restart that changes nothing).
+ */
+struct tp_svc_snapshot {
+	struct tp_fi fi;
+};
+
+static int tp_fi_svc_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct tp_svc_key));
+}
+
+/**
+ * tp_svc_snapshot_read() - copy the services, their index and backends.
+ * @m:   maps.
+ * @out: set to the copy (tp_svc_snapshot_free() it).
+ *
+ * Under the writers' lock: the copy stays true for every service the
+ * holder does not write.
+ *
+ * Return: 0 or -errno.
+ */
+int tp_svc_snapshot_read(const struct tp_maps *m, struct tp_svc_snapshot **out)
+{
+	struct tp_svc_snapshot *s = calloc(1, sizeof(*s));
+	int err;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	err = tp_fi_read(m, &s->fi, false);
+	if (err) {
+		tp_svc_snapshot_free(s);
+		return err;
+	}
+	if (s->fi.n_svcs)
+		qsort(s->fi.svcs, s->fi.n_svcs, sizeof(*s->fi.svcs),
+		      tp_fi_svc_cmp);
+	*out = s;
+	return 0;
+}
+
+/** tp_svc_snapshot_free() - forget a copy (NULL: nothing). */
+void tp_svc_snapshot_free(struct tp_svc_snapshot *s)
+{
+	if (!s)
+		return;
+	tp_fi_free(&s->fi);
+	free(s);
+}
+
+/**
+ * tp_svc_snapshot_find() - a service's entry in the copy.
+ * @s:   the copy.
+ * @key: the frontend.
+ * @svc: set to its entry.
+ *
+ * Return: true when the copy has the service.
+ */
+bool tp_svc_snapshot_find(const struct tp_svc_snapshot *s,
+			  const struct tp_svc_key *key, struct tp_svc *svc)
+{
+	const struct tp_fi_svc *r;
+
+	if (!s->fi.n_svcs)
+		return false;
+	r = bsearch(key, s->fi.svcs, s->fi.n_svcs, sizeof(*s->fi.svcs),
+		    tp_fi_svc_cmp);
+	if (r)
+		*svc = r->svc;
+	return r != NULL;
+}
+
+/**
+ * tp_svc_snapshot_backends() - tp_service_backends() from the copy.
+ * @s:      the copy.
+ * @svc_id: service id.
+ * @ids:    filled with backend ids.
+ * @bes:    filled with the backends, or NULL.
+ * @cap:    room in @ids and @bes.
+ *
+ * Return: the number of backends (only @cap of them stored).
+ */
+int tp_svc_snapshot_backends(const struct tp_svc_snapshot *s, __u32 svc_id,
+			     __u32 *ids, struct tp_backend *bes, size_t cap)
+{
+	struct tp_fi_be *rows[TP_MAX_SVC_BACKENDS];
+	int n = tp_fi_backends(&s->fi, svc_id, rows), i;
+
+	for (i = 0; i < n && (size_t)i < cap; i++) {
+		ids[i] = rows[i]->id;
+		if (bes)
+			bes[i] = rows[i]->be;
+	}
+	return n;
 }
 
 /* ---- ids ---------------------------------------------------------------- */
@@ -1300,6 +1420,439 @@ int tp_svc_batch_flush(const struct tp_maps *m, struct tp_svc_batch *b,
 	b->limits =
 		false; /* read again by the next staging, maybe unlocked since */
 	return err;
+}
+
+/* ---- services into maps that hold none ------------------------------------ */
+
+/*
+ * Backend rows one step of tp_svc_fresh_add() writes at most, and
+ * services (a service's rows are never split).  Every buffer of the fresh
+ * path has room for one step, whatever the number of services: holding
+ * all 10,000 services' rows at once took 7 MB of heap.  Four batch
+ * writes a step, 160 at 20,000 backends.
+ */
+#define TP_FRESH_ROWS 512
+_Static_assert(TP_FRESH_ROWS >= TP_MAX_SVC_BACKENDS, "a service fits a step");
+#define TP_FRESH_HT (2 * TP_FRESH_ROWS) /* a step's tuples, open addressing */
+
+/**
+ * struct tp_svc_fresh - tp_svc_fresh_add()'s state from one call to the
+ * next, and its buffers for one step: services [0, @n) of the step, their
+ * backend rows [0, @be_from[@n]) and index rows [0, @ix_from[@n]).
+ * @m:         maps.
+ * @b:         the batch (its limits; @b->built counts the tables).
+ * @svcs:      services written: ids 1..@svcs.
+ * @bes:       backends written: ids 1..@bes.
+ * @stopped:   a service was not written: none after it is.
+ * @seen:      a bit set of tuple hashes (two bits a tuple): tuples whose
+ *             tp_be_frontends entry an earlier step may have written.
+ * @seen_mask: its bits, less one.
+ * @n:         the step's services.
+ * @be_from:   each service's first backend row.
+ * @ix_from:   each service's first index row.
+ * @be_ids:    backend ids.
+ * @bes_v:     the backends.
+ * @ix_keys:   index rows: each service's slots, then its head.
+ * @ix_vals:   their values.
+ * @keys:      the services' frontends.
+ * @vals:      their entries (tables set by step 3).
+ * @ht:        the step's tuples by hash: an index into @fe_keys, plus 1.
+ * @grp:       each backend row's tuple in @fe_keys.
+ * @slot:      the row's frontend has a slot in its tuple's entry.
+ * @fe_keys:   the step's tuples in the order their first rows come.
+ * @fe_vals:   their tp_be_frontends entries.
+ * @fe_ok:     the entry went in.
+ * @mb:        a table's active backends.
+ */
+struct tp_svc_fresh {
+	const struct tp_maps *m;
+	struct tp_svc_batch *b;
+	__u32 svcs;
+	__u32 bes;
+	bool stopped;
+	__u64 *seen;
+	__u64 seen_mask;
+	size_t n;
+	__u32 be_from[TP_FRESH_ROWS + 1];
+	__u32 ix_from[TP_FRESH_ROWS + 1];
+	__u32 be_ids[TP_FRESH_ROWS];
+	struct tp_backend bes_v[TP_FRESH_ROWS];
+	struct tp_svc_be_key ix_keys[2 * TP_FRESH_ROWS];
+	__u32 ix_vals[2 * TP_FRESH_ROWS];
+	struct tp_svc_key keys[TP_FRESH_ROWS];
+	struct tp_svc vals[TP_FRESH_ROWS];
+	__u32 ht[TP_FRESH_HT];
+	__u32 grp[TP_FRESH_ROWS];
+	bool slot[TP_FRESH_ROWS];
+	struct tp_be_key fe_keys[TP_FRESH_ROWS];
+	struct tp_be_frontends fe_vals[TP_FRESH_ROWS];
+	bool fe_ok[TP_FRESH_ROWS];
+	struct tp_maglev_backend mb[TP_MAX_SVC_BACKENDS];
+};
+
+/**
+ * tp_svc_fresh_new() - start writing services into maps that hold no
+ * service, backend, index row, tp_be_frontends or static NAT entry yet (a
+ * cold start's, made by the load): tp_svc_fresh_add().
+ * @m:        maps.
+ * @b:        the batch (its limits; @b->built counts the tables).
+ * @backends: about how many backends will be added (sizes a bit set of
+ *            16 bits a backend, at most 1 MiB).
+ *
+ * Return: the state (tp_svc_fresh_free() it), or NULL without memory.
+ */
+struct tp_svc_fresh *tp_svc_fresh_new(const struct tp_maps *m,
+				      struct tp_svc_batch *b, size_t backends)
+{
+	struct tp_svc_fresh *f = calloc(1, sizeof(*f));
+	__u64 bits = 1024;
+
+	if (!f)
+		return NULL;
+	while (bits < 16 * (__u64)backends && bits < (1u << 23))
+		bits <<= 1;
+	f->seen = calloc(bits / 64, sizeof(*f->seen));
+	if (!f->seen) {
+		free(f);
+		return NULL;
+	}
+	f->seen_mask = bits - 1;
+	f->m = m;
+	f->b = b;
+	tp_svc_batch_limits(m, b);
+	return f;
+}
+
+/** tp_svc_fresh_free() - forget the state (NULL: nothing). */
+void tp_svc_fresh_free(struct tp_svc_fresh *f)
+{
+	if (!f)
+		return;
+	free(f->seen);
+	free(f);
+}
+
+/* FNV-1a of a tuple, finished so that every bit depends on every byte. */
+static __u64 tp_fresh_hash(const struct tp_be_key *bk)
+{
+	const unsigned char *p = (const unsigned char *)bk;
+	__u64 h = 0xcbf29ce484222325ULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(*bk); i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	return h ^ (h >> 33);
+}
+
+/*
+ * Might tp_be_frontends hold the tuple of hash @h (an earlier step named
+ * it)?  It is marked as named from now on.  A wrong yes costs a lookup.
+ */
+static bool tp_fresh_seen(struct tp_svc_fresh *f, __u64 h)
+{
+	__u64 a = h & f->seen_mask, c = (h >> 32) & f->seen_mask;
+	bool was = (f->seen[a / 64] >> (a % 64) & 1) &&
+		   (f->seen[c / 64] >> (c % 64) & 1);
+
+	f->seen[a / 64] |= 1ULL << (a % 64);
+	f->seen[c / 64] |= 1ULL << (c % 64);
+	return was;
+}
+
+/* The service of the step whose rows [from[i], from[i + 1]) hold row @k. */
+static size_t tp_fresh_owner(const __u32 *from, size_t n, size_t k)
+{
+	size_t lo = 0, hi = n;
+
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+
+		if (from[mid] <= k)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Delete @n keys of @size at @keys, one batch or one by one. */
+static void tp_fresh_delete(int fd, const void *keys, size_t size, size_t n)
+{
+	__u32 count = (__u32)n;
+	size_t i;
+
+	if (!n || !bpf_map_delete_batch(fd, keys, &count, NULL))
+		return;
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, (const char *)keys + i * size);
+}
+
+/*
+ * Take the step's services [@s, f->n) back out of the maps: what @phase
+ * (1 backends, 2 index, 3 tables) and the phases before it wrote of them,
+ * @done rows of @phase's own (from the start of its array).  Their
+ * tp_be_frontends entries stay, as a writer that failed on them would
+ * leave them.
+ */
+static void tp_fresh_cut(struct tp_svc_fresh *f, size_t s, int phase,
+			 size_t done)
+{
+	const struct tp_maps *m = f->m;
+	size_t be_end = phase == 1 ? done : f->be_from[f->n],
+	       ix_end = phase == 2 ? done : f->ix_from[f->n], i;
+
+	if (phase >= 3)
+		for (i = s; i < (phase == 3 ? done : f->n); i++)
+			if (f->vals[i].table_size)
+				tp_slab_release(m->slab, f->vals[i].table_off,
+						f->vals[i].table_size);
+	if (phase >= 2 && ix_end > f->ix_from[s])
+		tp_fresh_delete(m->svc_backends, &f->ix_keys[f->ix_from[s]],
+				sizeof(*f->ix_keys), ix_end - f->ix_from[s]);
+	if (be_end > f->be_from[s])
+		tp_fresh_delete(m->backends, &f->be_ids[f->be_from[s]],
+				sizeof(*f->be_ids), be_end - f->be_from[s]);
+	f->n = s;
+	f->stopped = true;
+}
+
+/*
+ * Write rows [0, n) of @keys/@vals at once; @done: how many went in
+ * (all, or those before the one that failed).  Return: 0 or -errno.
+ */
+static int tp_fresh_update(int fd, const void *keys, const void *vals, size_t n,
+			   size_t *done)
+{
+	__u32 count = (__u32)n;
+	int err = 0;
+
+	if (n && bpf_map_update_batch(fd, keys, vals, &count, NULL))
+		err = -errno;
+	*done = err ? count : n;
+	return err;
+}
+
+/*
+ * Step 0: the step's tp_be_frontends entries, each tuple's with the
+ * frontends of the first TP_BE_FRONTENDS services naming it (an earlier
+ * step's entry read back and filled on), written in the order a writer
+ * going service by service would make them, and past a row that fails
+ * as that writer would go on; the backends whose frontend is in a
+ * written entry are flagged, as tp_backend_flags() flags one at a time.
+ */
+static void tp_fresh_frontends(struct tp_svc_fresh *f)
+{
+	int fd = f->m->be_frontends;
+	size_t s, j, k, g = 0, at = 0, done;
+
+	if (fd < 0)
+		return; /* none: nothing is indexed */
+	memset(f->ht, 0, sizeof(f->ht));
+	for (s = 0; s < f->n; s++)
+		for (j = f->be_from[s]; j < f->be_from[s + 1]; j++) {
+			struct tp_be_key bk =
+				tp_be_key_of(&f->bes_v[j], f->keys[s].proto);
+			__u64 h = tp_fresh_hash(&bk);
+
+			for (k = h % TP_FRESH_HT;
+			     f->ht[k] &&
+			     memcmp(&f->fe_keys[f->ht[k] - 1], &bk, sizeof(bk));
+			     k = (k + 1) % TP_FRESH_HT)
+				;
+			if (!f->ht[k]) {
+				f->fe_keys[g] = bk;
+				if (!tp_fresh_seen(f, h) ||
+				    bpf_map_lookup_elem(fd, &bk,
+							&f->fe_vals[g]))
+					memset(&f->fe_vals[g], 0,
+					       sizeof(f->fe_vals[g]));
+				f->ht[k] = (__u32)++g;
+			}
+			f->grp[j] = f->ht[k] - 1;
+			f->slot[j] = tp_be_frontends_slot(
+				&f->fe_vals[f->grp[j]], &f->keys[s]);
+		}
+	while (at < g) {
+		tp_fresh_update(fd, &f->fe_keys[at], &f->fe_vals[at], g - at,
+				&done);
+		memset(&f->fe_ok[at], 1, done);
+		at += done;
+		if (at < g) { /* that one alone, as the writer would */
+			f->fe_ok[at] = !bpf_map_update_elem(
+				fd, &f->fe_keys[at], &f->fe_vals[at], BPF_ANY);
+			at++;
+		}
+	}
+	for (j = 0; j < f->be_from[f->n]; j++)
+		if (f->slot[j] && f->fe_ok[f->grp[j]])
+			f->bes_v[j].flags |= TP_BACKEND_F_INDEXED;
+}
+
+/* Step 3 for service @i: its table, from the rows of its backends. */
+static int tp_fresh_table(struct tp_svc_fresh *f, size_t i)
+{
+	struct tp_svc *v = &f->vals[i];
+	size_t j, n_active = 0;
+	int err;
+
+	for (j = f->be_from[i]; j < f->be_from[i + 1]; j++) {
+		if (f->bes_v[j].state != TP_BACKEND_ACTIVE)
+			continue;
+		f->mb[n_active].id = f->be_ids[j];
+		f->mb[n_active].addr = f->bes_v[j].addr;
+		f->mb[n_active].port = f->bes_v[j].port;
+		f->mb[n_active].weight = f->bes_v[j].weight;
+		n_active++;
+	}
+	v->active = (__u16)n_active;
+	v->table_size = 0;
+	v->table_off = 0;
+	if (!n_active)
+		return 0;
+	v->table_size = tp_maglev_table_size((__u32)n_active, f->b->table_cap);
+	err = tp_service_table_write(f->m, f->mb, n_active, v->table_size,
+				     &v->table_off);
+	if (err)
+		v->table_size = 0;
+	return err;
+}
+
+/*
+ * The next step: as many of @svcs as fit, up to the first that
+ * tp_service_stage() would refuse or no id is left for (then the path
+ * stops after this step), and their rows.  Return: how many.
+ */
+static size_t tp_fresh_plan(struct tp_svc_fresh *f,
+			    const struct tp_svc_new *svcs, size_t n)
+{
+	const struct tp_svc_batch *b = f->b;
+	size_t i, j, n_be = 0, n_ix = 0;
+
+	for (i = 0; i < n && i < TP_FRESH_ROWS; i++) {
+		__u32 svc_id = f->svcs + (__u32)i + 1;
+
+		if (n_be + svcs[i].n > TP_FRESH_ROWS)
+			break; /* the next step's */
+		if (svcs[i].spec.flags & ~(TP_SVC_F_AFFINITY | TP_SVC_F_SNAT) ||
+		    svcs[i].n > b->table_cap ||
+		    tp_service_check(&svcs[i].key, svcs[i].be, svcs[i].n, NULL,
+				     0) ||
+		    svc_id >= b->svc_end ||
+		    f->bes + n_be + svcs[i].n > b->be_max) {
+			f->stopped = true;
+			break;
+		}
+		f->be_from[i] = (__u32)n_be;
+		f->ix_from[i] = (__u32)n_ix;
+		for (j = 0; j < svcs[i].n; j++, n_be++) {
+			__u32 id = f->bes + (__u32)n_be + 1;
+
+			f->bes_v[n_be] = (struct tp_backend){
+				.addr = svcs[i].be[j].addr,
+				.port = svcs[i].be[j].port,
+				.state = svcs[i].be[j].state,
+				.owner = svcs[i].spec.owner,
+				.weight = svcs[i].be[j].weight,
+				.svc_id = svc_id,
+			};
+			f->be_ids[n_be] = id;
+			f->ix_keys[n_ix] = tp_svc_be_key(svc_id, (__u32)j);
+			f->ix_vals[n_ix++] = id;
+		}
+		/* the slots before the head, as tp_svc_index_write() */
+		f->ix_keys[n_ix] = tp_svc_be_key(svc_id, TP_SVC_BE_HEAD);
+		f->ix_vals[n_ix++] = (__u32)svcs[i].n;
+		f->keys[i] = svcs[i].key;
+		f->vals[i] = (struct tp_svc){
+			.id = svc_id,
+			.flags = svcs[i].spec.flags,
+			.zone = svcs[i].spec.zone,
+			.affinity_timeout = svcs[i].spec.affinity_timeout,
+			.owner = svcs[i].spec.owner,
+			.revision = 1,
+		};
+	}
+	f->n = i;
+	f->be_from[i] = (__u32)n_be;
+	f->ix_from[i] = (__u32)n_ix;
+	return i;
+}
+
+/* Write the planned step; a failure cuts it at the service it hit. */
+static void tp_fresh_step(struct tp_svc_fresh *f)
+{
+	const struct tp_maps *m = f->m;
+	size_t i, done;
+
+	tp_fresh_frontends(f);
+	/* 1: backends; a failure ends the prefix at its service */
+	if (tp_fresh_update(m->backends, f->be_ids, f->bes_v, f->be_from[f->n],
+			    &done))
+		tp_fresh_cut(f, tp_fresh_owner(f->be_from, f->n, done), 1,
+			     done);
+	/* 2: the index, each service's slots before its head */
+	if (tp_fresh_update(m->svc_backends, f->ix_keys, f->ix_vals,
+			    f->ix_from[f->n], &done))
+		tp_fresh_cut(f, tp_fresh_owner(f->ix_from, f->n, done), 2,
+			     done);
+	/* 3: the tables, into extents no entry names yet */
+	for (i = 0; i < f->n; i++) {
+		if (tp_fresh_table(f, i)) {
+			tp_fresh_cut(f, i, 3, i);
+			break;
+		}
+		f->b->built += !!f->vals[i].table_size;
+	}
+	/* 4: the entries, each naming its table: the services go live */
+	if (tp_fresh_update(m->services, f->keys, f->vals, f->n, &done))
+		tp_fresh_cut(f, done, 4, f->n);
+}
+
+/**
+ * tp_svc_fresh_add() - write new services into maps that held none when
+ * tp_svc_fresh_new() began (and only these calls wrote since), a map's
+ * worth of a few hundred services at a system call.
+ * @f:    the state.
+ * @svcs: the services, their frontends unique (also across calls).
+ * @n:    their number.
+ *
+ * Under the writers' lock.  Writes what tp_service_stage() and
+ * tp_svc_batch_flush() of each service would, in the same order for each
+ * service: its backends and index before its entry, its table before the
+ * entry names it, so a packet never sees a half-written service; a new
+ * service's entry is written once, table and all (no entry without a
+ * table in between: until then the service is not there, as before).
+ * Service ids and backend ids are handed out in order from 1, across
+ * calls.  It holds no buffer that grows with the services: it writes
+ * TP_FRESH_ROWS backend rows at a time.
+ *
+ * It stops before the first service tp_service_stage() would refuse,
+ * and before the first one a map has no room for (a failing write of a
+ * batch says which): that service and the ones after it are taken out
+ * again, and the caller stages them one at a time, which fails or
+ * reports for each as it always did.  After a stop, calls write nothing.
+ *
+ * Return: the number of services written (a prefix of @svcs: each is
+ * complete and live).
+ */
+size_t tp_svc_fresh_add(struct tp_svc_fresh *f, const struct tp_svc_new *svcs,
+			size_t n)
+{
+	size_t at = 0;
+
+	tp_limit_reset();
+	while (at < n && !f->stopped && tp_fresh_plan(f, svcs + at, n - at)) {
+		tp_fresh_step(f);
+		f->svcs += (__u32)f->n;
+		f->bes += f->be_from[f->n];
+		at += f->n;
+	}
+	if (at < n)
+		f->stopped = true;
+	tp_limit_reset(); /* a full map is the caller's to find again */
+	return at;
 }
 
 /**

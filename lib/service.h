@@ -92,6 +92,33 @@ int tp_service_stage_known(const struct tp_maps *m, struct tp_svc_batch *b,
 			   const struct tp_svc_spec *spec,
 			   const struct tp_backend_spec *be, size_t n,
 			   unsigned long tag, const struct tp_svc_current *cur);
+/**
+ * struct tp_svc_new - a service for tp_svc_fresh_add().
+ * @key:  its frontend.
+ * @spec: attributes.
+ * @be:   its backends.
+ * @n:    their number.
+ */
+struct tp_svc_new {
+	struct tp_svc_key key;
+	struct tp_svc_spec spec;
+	const struct tp_backend_spec *be;
+	size_t n;
+};
+
+struct tp_svc_fresh;
+struct tp_svc_fresh *tp_svc_fresh_new(const struct tp_maps *m,
+				      struct tp_svc_batch *b, size_t backends);
+size_t tp_svc_fresh_add(struct tp_svc_fresh *f, const struct tp_svc_new *svcs,
+			size_t n);
+void tp_svc_fresh_free(struct tp_svc_fresh *f);
+struct tp_svc_snapshot;
+int tp_svc_snapshot_read(const struct tp_maps *m, struct tp_svc_snapshot **out);
+void tp_svc_snapshot_free(struct tp_svc_snapshot *s);
+bool tp_svc_snapshot_find(const struct tp_svc_snapshot *s,
+			  const struct tp_svc_key *key, struct tp_svc *svc);
+int tp_svc_snapshot_backends(const struct tp_svc_snapshot *s, __u32 svc_id,
+			     __u32 *ids, struct tp_backend *bes, size_t cap);
 struct tp_svc_batch *tp_svc_batch_new(void);
 void tp_svc_batch_free(struct tp_svc_batch *b);
 void tp_svc_batch_old_slab(struct tp_svc_batch *b);

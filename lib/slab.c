@@ -226,6 +226,11 @@ __u32 tp_slab_chunks_for(__u32 services)
  * @fds:       the chunks.
  * @cap:       room in @core.bits.
  * @cap_f:     room in @fds.
+ * @win:       a writable mapping of chunk @win_chunk's bytes from
+ *             @win_from, @win_len of them, or NULL (tp_slab_window()).
+ * @win_chunk: its chunk.
+ * @win_from:  its first byte in the chunk.
+ * @win_len:   its length.
  */
 struct tp_slab {
 	int fd;
@@ -235,7 +240,60 @@ struct tp_slab {
 	int *fds;
 	size_t cap;
 	size_t cap_f;
+	char *win;
+	__u32 win_chunk;
+	size_t win_from;
+	size_t win_len;
 };
+
+/*
+ * Tables written one after another (a sync's, into extents first fit
+ * hands out side by side) go through one mapping of this many bytes, not
+ * a mapping each: 10,000 tables were 20,000 system calls, now about 320
+ * (a table of two backends is 1 KiB: 63 to a window, two calls each).  Small: a mapping of a BPF array
+ * is resident whole from the mmap() on, so it adds its size to the
+ * writer's resident memory (256 KiB was 0.25 MiB on a 3 MiB daemon).
+ */
+#define TP_SLAB_WINDOW	    (64u << 10)
+#define TP_SLAB_CHUNK_BYTES ((size_t)(TP_MAGLEV_CHUNK_MASK + 1) * sizeof(__u32))
+
+/* Unmap the write window, if any. */
+static void tp_slab_window_drop(struct tp_slab *s)
+{
+	if (s->win)
+		munmap(s->win, s->win_len);
+	s->win = NULL;
+}
+
+/*
+ * The address of byte @from of chunk @chunk in a writable window that
+ * holds @len bytes from there: the window there is, or a new one.
+ */
+static char *tp_slab_window(struct tp_slab *s, __u32 chunk, size_t from,
+			    size_t len)
+{
+	size_t page = from & ~(size_t)(TP_SLAB_BITS_BYTES - 1), wlen;
+	char *mem;
+
+	if (s->win && s->win_chunk == chunk && from >= s->win_from &&
+	    from + len <= s->win_from + s->win_len)
+		return s->win + (from - s->win_from);
+	tp_slab_window_drop(s);
+	wlen = from + len - page;
+	if (wlen < TP_SLAB_WINDOW)
+		wlen = TP_SLAB_WINDOW;
+	if (page + wlen > TP_SLAB_CHUNK_BYTES)
+		wlen = TP_SLAB_CHUNK_BYTES - page;
+	mem = mmap(NULL, wlen, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   s->fds[chunk], (off_t)page);
+	if (mem == MAP_FAILED)
+		return NULL;
+	s->win = mem;
+	s->win_chunk = chunk;
+	s->win_from = page;
+	s->win_len = wlen;
+	return mem + (from - page);
+}
 
 /**
  * tp_slab_open() - the slab tp_maglev_slab @slab_fd holds.
@@ -270,6 +328,7 @@ void tp_slab_close(struct tp_slab *s)
 
 	if (!s)
 		return;
+	tp_slab_window_drop(s);
 	for (i = 0; i < s->core.n_chunks; i++) {
 		munmap(s->core.bits[i], TP_SLAB_BITS_BYTES);
 		close(s->fds[i]);
@@ -412,6 +471,8 @@ static void tp_slab_chunk_drop(struct tp_slab *s)
 	__u32 i = --s->core.n_chunks;
 	char path[PATH_MAX + 16];
 
+	if (s->win_chunk == i)
+		tp_slab_window_drop(s);
 	if (s->pin[0]) {
 		tp_slab_chunk_pin(s, i, path, sizeof(path));
 		unlink(path);
@@ -508,14 +569,19 @@ static int tp_slab_copy(struct tp_slab *s, __u32 off, __u32 size, void *buf,
 	       len = from + size * sizeof(__u32) - page;
 	char *mem;
 
-	mem = mmap(NULL, len, PROT_READ | (write ? PROT_WRITE : 0), MAP_SHARED,
+	if (write) {
+		mem = tp_slab_window(s, off >> TP_MAGLEV_CHUNK_SHIFT, from,
+				     size * sizeof(__u32));
+		if (!mem)
+			return -errno;
+		memcpy(mem, buf, size * sizeof(__u32));
+		return 0;
+	}
+	mem = mmap(NULL, len, PROT_READ, MAP_SHARED,
 		   s->fds[off >> TP_MAGLEV_CHUNK_SHIFT], (off_t)page);
 	if (mem == MAP_FAILED)
 		return -errno;
-	if (write)
-		memcpy(mem + (from - page), buf, size * sizeof(__u32));
-	else
-		memcpy(buf, mem + (from - page), size * sizeof(__u32));
+	memcpy(buf, mem + (from - page), size * sizeof(__u32));
 	munmap(mem, len);
 	return 0;
 }
@@ -663,6 +729,8 @@ int tp_slab_settle(struct tp_slab *s, int services_fd)
 {
 	int err;
 
+	if (s)
+		tp_slab_window_drop(s); /* the flush's writes are done */
 	if (!s || !s->core.n_pending)
 		return 0;
 	err = tp_slab_sync(s);

@@ -524,13 +524,18 @@ static int tpd_eg_tailnets(const struct tp_maps *m, int **ifs, size_t *n)
 }
 
 /**
- * struct tpd_eg_svc_row - a service as read: its frontend and id.
- * @key: the frontend.
- * @id:  tp_svc.id.
+ * struct tpd_eg_svc_row - a service as read: its frontend and id, and the
+ * least address of its backends that no route into a tailnet covers.
+ * @key:       the frontend.
+ * @id:        tp_svc.id.
+ * @other:     that address, when @has_other.
+ * @has_other: the service has such a backend.
  */
 struct tpd_eg_svc_row {
 	struct tp_svc_key key;
 	__u32 id;
+	struct tp_addr other;
+	bool has_other;
 };
 
 static int tpd_eg_svc_id_cmp(const void *a, const void *b)
@@ -559,6 +564,7 @@ static int tpd_eg_svc_chunk(void *ctx, const struct tp_map_chunk *c)
 			  c->n))
 		return -ENOMEM;
 	for (i = 0; i < c->n; i++) {
+		memset(&w->v[w->n], 0, sizeof(w->v[w->n]));
 		w->v[w->n].key = keys[i];
 		w->v[w->n++].id = vals[i].id;
 	}
@@ -585,75 +591,57 @@ static int tpd_eg_services(const struct tp_maps *m,
 	return err;
 }
 
-/* tpd_eg_rows()'s services and the rows made so far. */
+/* tpd_eg_rows()'s services, routes into tailnets and the rows made so far. */
 struct tpd_eg_rows_walk {
-	const struct tpd_eg_svc_row *svcs;
+	struct tpd_eg_svc_row *svcs;
 	size_t n_svcs;
+	const struct tpd_eg_reach *reach;
 	struct tpd_eg_row *rows;
 	size_t n, cap;
 };
 
-/* A row for each backend of @c whose service is known. */
+static void tpd_eg_row_set(struct tpd_eg_row *row,
+			   const struct tpd_eg_svc_row *svc,
+			   const struct tp_addr *addr)
+{
+	memset(row, 0, sizeof(*row));
+	row->vip = svc->key.vip;
+	row->key = svc->key;
+	row->addr = *addr;
+}
+
+/*
+ * A row for each backend of @c whose service is known and that a route
+ * into a tailnet covers; the others only lower their service's @other.
+ */
 static int tpd_eg_be_chunk(void *ctx, const struct tp_map_chunk *c)
 {
 	const struct tp_backend *bes = c->vals;
 	struct tpd_eg_rows_walk *w = ctx;
-	const struct tpd_eg_svc_row *svc;
+	struct tpd_eg_svc_row *svc;
 	struct tpd_eg_svc_row k;
-	struct tpd_eg_row *row;
 	size_t i;
 
 	if (c->key_size != sizeof(__u32) || c->val_size != sizeof(*bes))
 		return -EINVAL;
-	if (tp_array_grow((void **)&w->rows, &w->cap, w->n + c->n,
-			  sizeof(*w->rows), c->n))
-		return -ENOMEM;
 	for (i = 0; i < c->n; i++) {
 		k.id = bes[i].svc_id;
 		svc = bsearch(&k, w->svcs, w->n_svcs, sizeof(k),
 			      tpd_eg_svc_id_cmp);
 		if (!svc)
 			continue; /* a writer's leftover: no service */
-		row = &w->rows[w->n++];
-		memset(row, 0, sizeof(*row));
-		row->vip = svc->key.vip;
-		row->key = svc->key;
-		row->addr = bes[i].addr;
+		if (!tpd_eg_reach_covers(w->reach, &bes[i].addr)) {
+			if (!svc->has_other || memcmp(&bes[i].addr, &svc->other,
+						      sizeof(svc->other)) < 0)
+				svc->other = bes[i].addr;
+			svc->has_other = true;
+			continue;
+		}
+		if (tp_array_grow((void **)&w->rows, &w->cap, w->n + 1,
+				  sizeof(*w->rows), 64))
+			return -ENOMEM;
+		tpd_eg_row_set(&w->rows[w->n++], svc, &bes[i].addr);
 	}
-	return 0;
-}
-
-/*
- * A row for each backend of tp_backends whose service is in tp_services
- * (read under the writers' lock: a backend and its service are written
- * and removed together).  The backends are read a chunk at a time
- * (tp_map_walk()): a node's backends number 100,000s, and only the rows
- * are kept.
- */
-static int tpd_eg_rows(const struct tp_maps *m, struct tpd_eg_row **rows,
-		       size_t *n_rows)
-{
-	struct tpd_eg_rows_walk w = {};
-	struct tpd_eg_svc_row *svcs = NULL;
-	size_t n_svcs = 0;
-	int err;
-
-	*rows = NULL;
-	*n_rows = 0;
-	err = tpd_eg_services(m, &svcs, &n_svcs);
-	if (!err && n_svcs) {
-		w.svcs = svcs;
-		w.n_svcs = n_svcs;
-		err = tp_map_walk(m->backends, TP_MAP_WALK_CHUNK,
-				  tpd_eg_be_chunk, &w);
-	}
-	free(svcs);
-	if (err) {
-		free(w.rows);
-		return err;
-	}
-	*rows = w.rows;
-	*n_rows = w.n;
 	return 0;
 }
 
@@ -674,9 +662,9 @@ static size_t tpd_eg_unique(const struct tpd_eg_row *rows, size_t n_rows,
 }
 
 /*
- * The tailnet interface of each address of @look[0..n-1] (0: none),
- * asked of the kernel only when a route into a tailnet covers it; -1
- * when the question failed (logged).
+ * The tailnet interface of each address of @look[0..n-1] (0: none), as
+ * the kernel answers (each is covered by a route into a tailnet); -1 when
+ * the question failed (logged).
  */
 static void tpd_eg_ask(struct tpd_egress_routes *st, struct mnl_socket *nl,
 		       const struct tpd_eg_reach *reach,
@@ -688,8 +676,6 @@ static void tpd_eg_ask(struct tpd_egress_routes *st, struct mnl_socket *nl,
 
 	for (i = 0; i < n; i++) {
 		look[i].oif = 0;
-		if (!tpd_eg_reach_covers(reach, &look[i].addr))
-			continue;
 		err = tpd_eg_route_get(nl, &look[i].addr, &look[i].oif);
 		if (!err) {
 			if (!tpd_eg_is_tailnet(reach->ifs, reach->n_ifs,
@@ -712,42 +698,91 @@ static void tpd_eg_ask(struct tpd_egress_routes *st, struct mnl_socket *nl,
  * however many services share it.  A question that fails leaves its
  * rows at -1 (no change for their VIP this sync: a route we have stays).
  */
-static int tpd_eg_route_rows(struct tpd_egress_routes *st, const int *ifs,
-			     size_t n_ifs, struct tpd_eg_row *rows,
-			     size_t n_rows, struct tpd_egress_result *res)
+static int tpd_eg_route_rows(struct tpd_egress_routes *st,
+			     struct mnl_socket *nl,
+			     const struct tpd_eg_reach *reach,
+			     struct tpd_eg_row *rows, size_t n_rows,
+			     struct tpd_egress_result *res)
 {
-	struct tpd_eg_reach reach = { .ifs = ifs, .n_ifs = n_ifs };
 	struct tpd_eg_lookup *look, *hit, k;
-	struct mnl_socket *nl = NULL;
 	size_t i, n;
-	int err;
 
 	if (!n_rows)
 		return 0;
 	look = calloc(n_rows, sizeof(*look));
 	if (!look)
 		return -ENOMEM;
-	nl = tpd_rtnl_open();
-	if (!nl) {
-		err = -errno;
-		goto cleanup;
-	}
-	err = tpd_eg_reach_read(nl, &reach);
-	if (err)
-		goto cleanup;
 	n = tpd_eg_unique(rows, n_rows, look);
-	tpd_eg_ask(st, nl, &reach, look, n, res);
+	tpd_eg_ask(st, nl, reach, look, n, res);
 	for (i = 0; i < n_rows; i++) {
 		k.addr = rows[i].addr;
 		hit = bsearch(&k, look, n, sizeof(*look), tpd_eg_addr_cmp);
 		rows[i].oif = hit ? hit->oif : -1;
 	}
-cleanup:
-	if (nl)
-		mnl_socket_close(nl);
-	free(reach.v);
 	free(look);
-	return err;
+	return 0;
+}
+
+/*
+ * The rows a VIP's route depends on, with their interfaces: one for each
+ * backend (of a service of tp_services, read under the writers' lock: a
+ * backend and its service are written and removed together) that a route
+ * into a tailnet interface covers, asked of the kernel; and, per service,
+ * one for the least address of its backends that none covers (interface
+ * 0: they leave by no tailnet).  That one stands for all of them: a VIP's
+ * route needs to know only whether it has such a backend, and
+ * tpd_eg_vip_iface() names the first row of a VIP that differs, which is
+ * it when it is one of them.  A node's backends number 100,000s and are
+ * read a chunk at a time (tp_map_walk()): the rows are as many as the
+ * services plus the backends routed into a tailnet, not as the backends;
+ * no route into a tailnet at all, no row.
+ */
+static int tpd_eg_rows(const struct tp_maps *m, struct tpd_egress_routes *st,
+		       const int *ifs, size_t n_ifs, struct tpd_eg_row **rows,
+		       size_t *n_rows, struct tpd_egress_result *res)
+{
+	struct tpd_eg_reach reach = { .ifs = ifs, .n_ifs = n_ifs };
+	struct tpd_eg_rows_walk w = { .reach = &reach };
+	struct mnl_socket *nl;
+	size_t i, asked;
+	int err;
+
+	*rows = NULL;
+	*n_rows = 0;
+	nl = tpd_rtnl_open();
+	if (!nl)
+		return -errno;
+	err = tpd_eg_reach_read(nl, &reach);
+	if (err || !reach.n)
+		goto cleanup; /* nothing leaves by a tailnet: no egress VIP */
+	err = tpd_eg_services(m, &w.svcs, &w.n_svcs);
+	if (!err && w.n_svcs)
+		err = tp_map_walk(m->backends, TP_MAP_WALK_CHUNK,
+				  tpd_eg_be_chunk, &w);
+	asked = w.n;
+	if (!err)
+		err = tpd_eg_route_rows(st, nl, &reach, w.rows, asked, res);
+	for (i = 0; !err && i < w.n_svcs; i++) {
+		if (!w.svcs[i].has_other)
+			continue;
+		if (tp_array_grow((void **)&w.rows, &w.cap, w.n + 1,
+				  sizeof(*w.rows), 64)) {
+			err = -ENOMEM;
+			break;
+		}
+		tpd_eg_row_set(&w.rows[w.n++], &w.svcs[i], &w.svcs[i].other);
+	}
+cleanup:
+	mnl_socket_close(nl);
+	free(reach.v);
+	free(w.svcs);
+	if (err) {
+		free(w.rows);
+		return err;
+	}
+	*rows = w.rows;
+	*n_rows = w.n;
+	return 0;
 }
 
 /*
@@ -820,9 +855,7 @@ int tpd_egress_wanted(const struct tp_maps *m, struct tpd_egress_routes *st,
 	err = tpd_eg_tailnets(m, &ifs, &n_ifs);
 	/* no tailnet interface: no service can be an egress one */
 	if (!err && n_ifs)
-		err = tpd_eg_rows(m, &rows, &n_rows);
-	if (!err)
-		err = tpd_eg_route_rows(st, ifs, n_ifs, rows, n_rows, res);
+		err = tpd_eg_rows(m, st, ifs, n_ifs, &rows, &n_rows, res);
 	if (err)
 		goto cleanup;
 	qsort(rows, n_rows, sizeof(*rows), tpd_eg_row_cmp);

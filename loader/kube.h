@@ -357,7 +357,9 @@ struct tpd_kube_netpol {
 };
 
 /**
- * struct tpd_kube_object - one decoded object of any kind.
+ * struct tpd_kube_object - one decoded object of any kind.  The decoder
+ * allocates tpd_kube_object_size() of its kind: only the member of the
+ * union its kind names is there.
  */
 struct tpd_kube_object {
 	enum tpd_kube_kind kind;
@@ -371,6 +373,7 @@ struct tpd_kube_object {
 	};
 };
 
+size_t tpd_kube_object_size(enum tpd_kube_kind k);
 void tpd_kube_object_free(struct tpd_kube_object *o);
 char *tpd_kube_str_intern(const char *s, size_t len);
 void tpd_kube_str_put(char *s);

@@ -807,7 +807,7 @@ static void *kd_obj_open(struct tpd_kube_decoder *d)
 {
 	kd_obj_discard(d); /* a duplicate "object" key: the last counts */
 	memset(&d->s, 0, sizeof(d->s));
-	d->obj = calloc(1, sizeof(*d->obj));
+	d->obj = calloc(1, tpd_kube_object_size(d->kind));
 	if (!d->obj) {
 		kd_fatal(d, -ENOMEM, "out of memory");
 		return NULL;

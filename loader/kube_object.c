@@ -6,6 +6,7 @@
  * same way, NULL pointers and zero counts included.
  */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,33 @@ static void tpd_kube_netpol_free(struct tpd_kube_netpol *np)
 	tpd_kube_selector_free(&np->pod_selector);
 	tpd_kube_rules_free(np->ingress, np->n_ingress);
 	tpd_kube_rules_free(np->egress, np->n_egress);
+}
+
+/**
+ * tpd_kube_object_size() - the bytes an object of kind @k needs: its
+ * meta and its own member of the union, not the largest (a Namespace
+ * is its meta alone).  A store holds 10,000s of Pods and EndpointSlices
+ * at 32 bytes each less than sizeof(struct tpd_kube_object).
+ *
+ * Return: the size to allocate; an object of that size must be read and
+ * written through its kind's member only (tpd_kube_object_free() does).
+ */
+size_t tpd_kube_object_size(enum tpd_kube_kind k)
+{
+	size_t head = offsetof(struct tpd_kube_object, svc);
+
+	switch (k) {
+	case TPD_KUBE_SERVICE:
+		return head + sizeof(struct tpd_kube_service);
+	case TPD_KUBE_ENDPOINTSLICE:
+		return head + sizeof(struct tpd_kube_slice);
+	case TPD_KUBE_POD:
+		return head + sizeof(struct tpd_kube_pod);
+	case TPD_KUBE_NAMESPACE:
+		return head;
+	default:
+		return sizeof(struct tpd_kube_object);
+	}
 }
 
 /**

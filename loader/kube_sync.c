@@ -768,7 +768,8 @@ static void ks_svc_apply(struct tpd_kube_sync *s, const struct tp_maps *m,
 	s->st.backends += now->n_be;
 }
 
-static void ks_wants_free(struct ks_svc_want *w, size_t n)
+/* Free what @w[0..n-1] hold; the array stays, zeroed. */
+static void ks_wants_clear(struct ks_svc_want *w, size_t n)
 {
 	size_t i;
 
@@ -776,7 +777,16 @@ static void ks_wants_free(struct ks_svc_want *w, size_t n)
 		free(w[i].key);
 		ks_fes_free(w[i].fe, w[i].n_fe);
 	}
-	free(w);
+	memset(w, 0, n * sizeof(*w));
+}
+
+static void ks_keys_free(char **keys, size_t n)
+{
+	size_t i;
+
+	for (i = 0; keys && i < n; i++)
+		free(keys[i]);
+	free(keys);
 }
 
 struct ks_fe_have {
@@ -820,44 +830,92 @@ static int ks_svc_prune(struct tpd_kube_sync *s, const struct tp_maps *m,
 	return err;
 }
 
-/* Services: the wanted frontends under the store's lock, then the writes. */
+/*
+ * Services whose wanted frontends (with every backend) are held at once:
+ * a full reconcile's 10,000 Services wanted all at once held some 5 MiB
+ * of them; a chunk at a time, the store's lock is taken again for each.
+ */
+#define KS_SVC_CHUNK 256
+
+/* The keys of @src, copied: the store's table may change while unlocked. */
+static char **ks_keys(const struct tpd_kh *src, size_t *n)
+{
+	char **keys = calloc(src->n + 1, sizeof(*keys));
+	struct tpd_kh_ent *e;
+	size_t b;
+
+	*n = 0;
+	if (!keys)
+		return NULL;
+	tpd_kh_for_each(src, b, e)
+	{
+		keys[*n] = strdup(e->key);
+		if (!keys[(*n)++]) {
+			ks_keys_free(keys, *n);
+			return NULL;
+		}
+	}
+	return keys;
+}
+
+/*
+ * Services: the wanted frontends of a chunk of them under the store's
+ * lock, then their writes unlocked, chunk after chunk.  A Service that
+ * changes meanwhile is dirty again: the next reconcile looks at it.
+ */
 static int ks_services(struct tpd_kube_sync *s, const struct tp_maps *m,
 		       const struct tpd_kh *dirty, bool full,
 		       struct tpd_kube_sync_result *res)
 {
-	const struct tpd_kh *table =
-		tpd_kube_store_table(s->store, TPD_KUBE_SERVICE);
-	const struct tpd_kh *src = full ? table : dirty;
-	struct ks_svc_want *w = calloc(src->n + 1, sizeof(*w));
+	const struct tpd_kh *src =
+		full ? tpd_kube_store_table(s->store, TPD_KUBE_SERVICE) : dirty;
+	struct ks_svc_want *w = calloc(KS_SVC_CHUNK, sizeof(*w));
 	struct tp_svc_batch *batch = tp_svc_batch_new();
 	char name[TP_SVC_STRLEN];
 	unsigned int capped = 0, over = 0;
 	struct tp_svc_key bad;
-	struct tpd_kh_ent *e;
-	size_t n = 0, i, b;
+	size_t n_keys = 0, done = 0, n, i;
+	char **keys = ks_keys(src, &n_keys);
+	bool locked = true;
 	int err = 0, ferr;
 
-	if (!w || !batch) {
+	if (!w || !batch || !keys) {
 		free(w);
 		tp_svc_batch_free(batch);
+		ks_keys_free(keys, n_keys);
 		return -ENOMEM;
 	}
-	tpd_kh_for_each(src, b, e)
-	{
-		w[n].key = strdup(e->key);
-		if (!w[n].key)
-			err = -ENOMEM;
-		else
+	while (!err && done < n_keys) {
+		if (!locked)
+			tpd_kube_store_lock(s->store);
+		for (n = 0; n < KS_SVC_CHUNK && done + n < n_keys;) {
+			w[n].key = keys[done + n];
+			keys[done + n] = NULL;
 			err = ks_svc_desired(
-				s, e->key,
+				s, w[n].key,
 				tpd_kube_store_get(s->store, TPD_KUBE_SERVICE,
-						   e->key),
+						   w[n].key),
 				&w[n], &capped, &over);
-		n++;
-		if (err)
-			break;
+			n++;
+			if (err)
+				break;
+		}
+		tpd_kube_store_unlock(s->store);
+		locked = false;
+		if (full && !err && !done) {
+			tpd_kh_clear(&s->svcs, ks_svc_free);
+			tpd_kh_clear(&s->fe_holder, free);
+			s->st.frontends = s->st.backends = 0;
+		}
+		for (i = 0; !err && i < n; i++)
+			ks_svc_apply(s, m, batch, &w[i], res);
+		ks_wants_clear(w, n);
+		done += n;
 	}
-	tpd_kube_store_unlock(s->store);
+	ks_keys_free(keys, n_keys);
+	free(w);
+	if (locked)
+		tpd_kube_store_unlock(s->store);
 	res->svc_over_cap += over;
 	if (capped)
 		log_warn(
@@ -865,13 +923,6 @@ static int ks_services(struct tpd_kube_sync *s, const struct tp_maps *m,
 			"kept",
 			"frontends", log_fmt("%u", capped), "limit",
 			log_fmt("%d", TP_MAX_SVC_BACKENDS));
-	if (full && !err) {
-		tpd_kh_clear(&s->svcs, ks_svc_free);
-		tpd_kh_clear(&s->fe_holder, free);
-		s->st.frontends = s->st.backends = 0;
-	}
-	for (i = 0; !err && i < n; i++)
-		ks_svc_apply(s, m, batch, &w[i], res);
 	if (full && !err)
 		err = ks_svc_prune(s, m, batch, res);
 	/* every changed service's Maglev table at once */
@@ -882,7 +933,6 @@ static int ks_services(struct tpd_kube_sync *s, const struct tp_maps *m,
 			 strerror(-ferr));
 	}
 	tp_svc_batch_free(batch);
-	ks_wants_free(w, n);
 	tpd_kube_store_lock(s->store);
 	return err;
 }

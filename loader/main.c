@@ -493,9 +493,10 @@ static void tpd_sync_host_now(struct tpd *t)
 
 /*
  * Apply the configuration's static part to @m; the number of entries that
- * failed.
+ * failed.  @fresh: a cold start's load made @m (tpd_sync_static_fresh()).
  */
-static unsigned int tpd_sync_static_maps(struct tpd *t, const struct tp_maps *m)
+static unsigned int tpd_sync_static_maps(struct tpd *t, const struct tp_maps *m,
+					 bool fresh)
 {
 	struct tpd_sync_result res = {};
 	char buf[64];
@@ -509,7 +510,8 @@ static unsigned int tpd_sync_static_maps(struct tpd *t, const struct tp_maps *m)
 		t->src[TPD_SRC_STATIC].errors++;
 		return 1;
 	}
-	err = tpd_sync_static(m, &t->cfg, t->host, t->n_host, &t->purge, &res);
+	err = tpd_sync_static_fresh(m, &t->cfg, t->host, t->n_host, &t->purge,
+				    fresh, &res);
 	tp_pins_unlock(lock);
 	if (err || res.errors)
 		t->src[TPD_SRC_STATIC].errors++;
@@ -527,7 +529,7 @@ static unsigned int tpd_sync_static_maps(struct tpd *t, const struct tp_maps *m)
 /* The same, to the maps in use. */
 static unsigned int tpd_sync_static_now(struct tpd *t)
 {
-	return tpd_sync_static_maps(t, &t->dp.maps);
+	return tpd_sync_static_maps(t, &t->dp.maps, false);
 }
 
 /* ---- SNAT ------------------------------------------------------------------------- */
@@ -1258,7 +1260,8 @@ static void tpd_apply_while_loading(const struct tpd_datapath *maps,
 				    const struct tpd_load_child *lc, void *ctx)
 {
 	(void)lc;
-	tpd_sync_static_maps(ctx, &maps->maps);
+	/* the maps were made by this load: the sync reads nothing back */
+	tpd_sync_static_maps(ctx, &maps->maps, true);
 }
 
 /*

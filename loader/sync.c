@@ -1100,11 +1100,17 @@ static void tpd_service_not_written(struct tpd_sync_result *res,
 	tpd_sync_error(res, "services: %s not written: %s", sc->frontend, why);
 }
 
+/*
+ * @snap: the services as the sync found them (tp_svc_snapshot_read()), or
+ * NULL: each read from the maps.
+ */
 static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
+			       const struct tp_svc_snapshot *snap,
 			       const struct tpd_service_cfg *sc,
 			       struct tpd_svc_work *w, struct tpd_purge *purge,
 			       struct tpd_sync_result *res)
 {
+	struct tp_svc_current cur = {};
 	struct tp_svc_spec spec = { .zone = sc->zone,
 				    .owner = TP_OWNER_STATIC };
 	struct tp_svc_key key;
@@ -1133,7 +1139,9 @@ static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
 	}
 	if (sc->snat)
 		spec.flags |= TP_SVC_F_SNAT;
-	exists = !bpf_map_lookup_elem(m->services, &key, &svc);
+	/* the configuration's frontends are unique: the copy is this one's */
+	exists = snap ? tp_svc_snapshot_find(snap, &key, &svc)
+		      : !bpf_map_lookup_elem(m->services, &key, &svc);
 	if (exists && svc.owner != TP_OWNER_STATIC) {
 		log_warn("static service: held by another owner, left alone",
 			 "service", sc->frontend, "owner",
@@ -1142,16 +1150,25 @@ static void tpd_static_service(const struct tp_maps *m, struct tp_svc_batch *b,
 		return;
 	}
 	if (exists) {
-		n_old = tp_service_backends(m, svc.id, w->old_ids, w->bes,
-					    TP_MAX_SVC_BACKENDS);
+		n_old = snap ? tp_svc_snapshot_backends(snap, svc.id,
+							w->old_ids, w->bes,
+							TP_MAX_SVC_BACKENDS)
+			     : tp_service_backends(m, svc.id, w->old_ids,
+						   w->bes, TP_MAX_SVC_BACKENDS);
 		if (n_old > TP_MAX_SVC_BACKENDS)
 			n_old = TP_MAX_SVC_BACKENDS;
 		if (tpd_service_unchanged(&svc, &spec, w, n_old,
 					  sc->n_backends))
 			return;
+		if (n_old >= 0)
+			cur = (struct tp_svc_current){ .svc_id = svc.id,
+						       .ids = w->old_ids,
+						       .bes = w->bes,
+						       .n = (size_t)n_old };
 	}
 	/* staged: tpd_static_services() builds every table in one flush */
-	err = tp_service_stage(m, b, &key, &spec, w->want, sc->n_backends, 0);
+	err = tp_service_stage_known(m, b, &key, &spec, w->want, sc->n_backends,
+				     0, cur.ids ? &cur : NULL);
 	if (err) {
 		tpd_service_not_written(res, sc,
 					tp_strerror(err, why, sizeof(why)));
@@ -1261,26 +1278,148 @@ tpd_static_services_prune(const struct tp_maps *m, struct tp_svc_batch *b,
 	return 0;
 }
 
+/* Does the map of @fd hold no entry (a failure to say: no)? */
+static bool tpd_map_empty(int fd)
+{
+	char key[64];
+
+	return fd < 0 ||
+	       (bpf_map_get_next_key(fd, NULL, key) && errno == ENOENT);
+}
+
+/*
+ * Services tpd_static_services_fresh() hands tp_svc_fresh_add() at a time,
+ * and their backends at most: the copies made for it stay this small,
+ * whatever the configuration's size.
+ */
+#define TPD_FRESH_SVCS 256
+#define TPD_FRESH_ROWS 1024
+_Static_assert(TPD_FRESH_ROWS >= TP_MAX_SVC_BACKENDS, "a service fits");
+
+/* Hand @f services @sv[0, @n), configuration's @at[0, @n); set @done. */
+static size_t tpd_fresh_add(struct tp_svc_fresh *f, const struct tp_svc_new *sv,
+			    const size_t *at, size_t n, bool *done)
+{
+	size_t i, written = tp_svc_fresh_add(f, sv, n);
+
+	for (i = 0; i < written; i++)
+		done[at[i]] = true;
+	return written;
+}
+
+/*
+ * The services of a sync into maps that hold none (a cold start's): the
+ * good ones written a map at a system call (tp_svc_fresh_add()), set in
+ * @done by their index in the configuration.
+ *
+ * Return: how many, 0 when the maps are not empty after all (a writer
+ * came before the lock) or without memory: then each is staged.
+ */
+static size_t tpd_static_services_fresh(const struct tp_maps *m,
+					struct tp_svc_batch *b,
+					const struct tpd_config *cfg,
+					bool *done)
+{
+	struct tp_backend_spec *bs = NULL;
+	struct tp_svc_new *sv = NULL;
+	struct tp_svc_fresh *f = NULL;
+	size_t i, k, n = 0, n_be = 0, written = 0, at[TPD_FRESH_SVCS];
+
+	if (!tpd_map_empty(m->services) || !tpd_map_empty(m->backends) ||
+	    !tpd_map_empty(m->be_frontends) || !tpd_map_empty(m->static_nat))
+		return 0;
+	for (i = 0; i < cfg->n_services; i++)
+		n_be += cfg->services[i].n_backends;
+	f = tp_svc_fresh_new(m, b, n_be);
+	bs = calloc(TPD_FRESH_ROWS, sizeof(*bs));
+	sv = calloc(TPD_FRESH_SVCS, sizeof(*sv));
+	if (!f || !bs || !sv)
+		goto out;
+	for (i = 0, n_be = 0; i < cfg->n_services; i++) {
+		const struct tpd_service_cfg *sc = &cfg->services[i];
+		struct tp_svc_new *v;
+
+		/* bad ones are refused and reported by tpd_static_service() */
+		if (sc->n_backends > TP_MAX_SVC_BACKENDS)
+			continue;
+		if (n == TPD_FRESH_SVCS ||
+		    n_be + sc->n_backends > TPD_FRESH_ROWS) {
+			k = tpd_fresh_add(f, sv, at, n, done);
+			written += k;
+			if (k < n)
+				goto out; /* stopped: the rest are staged */
+			n = 0;
+			n_be = 0;
+		}
+		v = &sv[n];
+		if (tp_svc_key_parse(sc->frontend, &v->key) ||
+		    tpd_parse_backends(sc, &bs[n_be]) ||
+		    tp_service_check(&v->key, &bs[n_be], sc->n_backends, NULL,
+				     0))
+			continue;
+		v->spec = (struct tp_svc_spec){ .zone = sc->zone,
+						.owner = TP_OWNER_STATIC };
+		if (sc->affinity) {
+			v->spec.flags |= TP_SVC_F_AFFINITY;
+			v->spec.affinity_timeout = sc->affinity;
+		}
+		if (sc->snat)
+			v->spec.flags |= TP_SVC_F_SNAT;
+		v->be = &bs[n_be];
+		v->n = sc->n_backends;
+		n_be += sc->n_backends;
+		at[n++] = i;
+	}
+	written += tpd_fresh_add(f, sv, at, n, done);
+out:
+	tp_svc_fresh_free(f);
+	free(sv);
+	free(bs);
+	return written;
+}
+
 static int tpd_static_services(const struct tp_maps *m,
-			       const struct tpd_config *cfg,
+			       const struct tpd_config *cfg, bool fresh,
 			       struct tpd_purge *purge,
 			       struct tpd_sync_result *res)
 {
+	bool *done = fresh ? calloc(cfg->n_services + 1, sizeof(*done)) : NULL;
 	struct tpd_svc_work *w = calloc(1, sizeof(*w));
 	struct tp_svc_batch *b = tp_svc_batch_new();
+	struct tp_svc_snapshot *snap;
 	char name[TP_SVC_STRLEN], why[256];
 	struct tp_svc_key bad;
 	size_t i;
 	int err, ferr;
 
-	if (!w || !b) {
+	if (!w || !b || (fresh && !done)) {
 		free(w);
+		free(done);
 		tp_svc_batch_free(b);
 		return -ENOMEM;
 	}
-	for (i = 0; i < cfg->n_services; i++)
-		tpd_static_service(m, b, &cfg->services[i], w, purge, res);
-	err = tpd_static_services_prune(m, b, cfg, w, purge, res);
+	/*
+	 * Maps a cold start's load made hold nothing: no service to compare
+	 * or prune, every one new (tp_svc_fresh_add()).  Else, and
+	 * without memory for the copy, each service is read from the maps.
+	 */
+	if (done && tpd_static_services_fresh(m, b, cfg, done))
+		snap = NULL;
+	else if (tp_svc_snapshot_read(m, &snap))
+		snap = NULL;
+	else
+		fresh = false;
+	for (i = 0; i < cfg->n_services; i++) {
+		if (done && done[i])
+			res->added++;
+		else
+			tpd_static_service(m, b, snap, &cfg->services[i], w,
+					   purge, res);
+	}
+	tp_svc_snapshot_free(snap);
+	free(done);
+	/* fresh: every static service in the maps is one just written */
+	err = fresh ? 0 : tpd_static_services_prune(m, b, cfg, w, purge, res);
 	/*
 	 * Every changed service's table at once: the tables a flush
 	 * replaces are freed after one RCU grace period for all of them,
@@ -1566,13 +1705,37 @@ int tpd_sync_static(const struct tp_maps *m, const struct tpd_config *cfg,
 		    const struct tp_addr *host, size_t n_host,
 		    struct tpd_purge *purge, struct tpd_sync_result *res)
 {
+	return tpd_sync_static_fresh(m, cfg, host, n_host, purge, false, res);
+}
+
+/**
+ * tpd_sync_static_fresh() - tpd_sync_static() into maps a load has just
+ * made, when @fresh: nothing in them to read or compare (checked: a map
+ * that holds services after all takes the ordinary path).
+ * @m:      maps.
+ * @cfg:    configuration.
+ * @host:   this host's addresses.
+ * @n_host: their number.
+ * @purge:  as tpd_sync_static().
+ * @fresh:  the maps were announced fresh by the load (a cold start).
+ * @res:    what changed, exactly as tpd_sync_static() counts it.
+ *
+ * Return: as tpd_sync_static().
+ */
+int tpd_sync_static_fresh(const struct tp_maps *m, const struct tpd_config *cfg,
+			  const struct tp_addr *host, size_t n_host,
+			  struct tpd_purge *purge, bool fresh,
+			  struct tpd_sync_result *res)
+{
 	struct tpd_purge now = {};
 	int err, perr;
 
 	tpd_static_names(m, cfg, res);
 	err = tpd_static_identities(m, cfg, host, n_host, res);
 	tpd_static_defaults(m, cfg, res);
-	err = err ?: tpd_static_services(m, cfg, purge ? purge : &now, res);
+	err = err
+		      ?: tpd_static_services(m, cfg, fresh,
+					     purge ? purge : &now, res);
 	err = err ?: tpd_static_policies(m, cfg, res);
 	err = err ?: tpd_guard_sync(m, cfg, res);
 	err = err ?: tpd_static_nat(m, cfg, res);

@@ -131,6 +131,10 @@ int tpd_sync_peer_source(const struct tp_maps *m, __u8 owner,
 int tpd_sync_static(const struct tp_maps *m, const struct tpd_config *cfg,
 		    const struct tp_addr *host, size_t n_host,
 		    struct tpd_purge *purge, struct tpd_sync_result *res);
+int tpd_sync_static_fresh(const struct tp_maps *m, const struct tpd_config *cfg,
+			  const struct tp_addr *host, size_t n_host,
+			  struct tpd_purge *purge, bool fresh,
+			  struct tpd_sync_result *res);
 int tpd_sync_host(const struct tp_maps *m, const struct tpd_config *cfg,
 		  const struct tp_addr *host, size_t n_host,
 		  struct tpd_sync_result *res);

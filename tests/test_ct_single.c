@@ -24,6 +24,7 @@
 
 #include "addr.h"
 #include "gc.h"
+#include "heapcount.h"
 #include "pkttest.h"
 #include "rowtest.h"
 #include "service.h"
@@ -553,64 +554,6 @@ static void test_gc_index_many_backends(void **state)
 	       "with one service deleted %.1f / %.1f ms\n",
 	       GC_SVCS * TP_MAX_SVC_BACKENDS, ms[0], ms[1], ms[2], ms[3]);
 	tpd_index_gc_free(&g);
-}
-
-/*
- * The heap this binary's code holds, counted by the malloc() family
- * (linked with -Wl,--wrap, the Makefile): now and the most since
- * heap_mark().  Blocks of the shared libraries are not seen; a block one
- * of them made and this code frees moves the count, so only differences
- * across one call are read.
- */
-static long long heap_now, heap_peak;
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t k, size_t n);
-void *__real_realloc(void *p, size_t n);
-void __real_free(void *p);
-
-static void *heap_add(void *p)
-{
-	if (p) {
-		heap_now += (long long)malloc_usable_size(p);
-		if (heap_now > heap_peak)
-			heap_peak = heap_now;
-	}
-	return p;
-}
-
-void *__wrap_malloc(size_t n)
-{
-	return heap_add(__real_malloc(n));
-}
-
-void *__wrap_calloc(size_t k, size_t n)
-{
-	return heap_add(__real_calloc(k, n));
-}
-
-void *__wrap_realloc(void *p, size_t n)
-{
-	long long old = p ? (long long)malloc_usable_size(p) : 0;
-	void *q = __real_realloc(p, n);
-
-	if (q || !n)
-		heap_now -= old;
-	return heap_add(q);
-}
-
-void __wrap_free(void *p)
-{
-	if (p)
-		heap_now -= (long long)malloc_usable_size(p);
-	__real_free(p);
-}
-
-/* The count of heap_now from here: the peak starts over. */
-static long long heap_mark(void)
-{
-	heap_peak = heap_now;
-	return heap_now;
 }
 
 /* Start the resident peak (VmHWM) over at the resident size now. */
