@@ -1916,8 +1916,9 @@ static void tpd_par_go(struct tpd_par_load *par, struct bpf_object *maps)
 	pthread_mutex_lock(&par->lock);
 	if (par->state)
 		goto out;
-	bpf_object__for_each_map(map, maps)
-	{
+	/* libbpf 1.1's iterator reads the object: none when given up */
+	for (map = maps ? bpf_object__next_map(maps, NULL) : NULL; map;
+	     map = bpf_object__next_map(maps, map)) {
 		if (n == TPD_MAX_MAPS) {
 			par->err = -E2BIG;
 			break;

@@ -101,12 +101,21 @@ int __wrap_bpf_object__load(struct bpf_object *obj)
 	return __real_bpf_object__load(obj);
 }
 
+/* The skeleton's load fails making a map, before any program loads */
+static bool fail_map_create;
+
 int __real_bpf_object__load_skeleton(struct bpf_object_skeleton *s);
 int __wrap_bpf_object__load_skeleton(struct bpf_object_skeleton *s)
 {
 	int err;
 
 	reject_in(*s->obj);
+	if (fail_map_create)
+		assert_int_equal(
+			bpf_map__set_max_entries(bpf_object__find_map_by_name(
+							 *s->obj, "tp_scratch"),
+						 0),
+			0);
 	if (kill_before_load)
 		raise(SIGKILL);
 	if (hang_before_load >= 0) {
@@ -886,9 +895,36 @@ static void test_parallel_rejected_program_fails_cleanly(void **state)
 	tpd_config_free(&cfg);
 }
 
+/*
+ * The skeleton's load fails before its first program (a map it cannot
+ * make): the lanes, waiting for maps, are let go without any; nothing
+ * is left pinned and the next load works.
+ */
+static void test_parallel_maps_not_made_fails_cleanly(void **state)
+{
+	struct tpd_datapath dp;
+	struct tpd_config cfg;
+	int i;
+
+	(void)state;
+	REQUIRE_BPF();
+	prepared_cfg(&cfg);
+	for (i = 0; i < 2; i++) {
+		fail_map_create = true;
+		assert_int_not_equal(tpd_datapath_load(&dp, &cfg), 0);
+		fail_map_create = false;
+		assert_null(dp.skel);
+		full_load(&cfg);
+	}
+	tpd_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(
+			test_parallel_maps_not_made_fails_cleanly,
+			pins_teardown),
 		cmocka_unit_test_teardown(
 			test_fault_restart_without_cap_sys_admin,
 			pins_teardown),
