@@ -228,9 +228,9 @@ $(OUT)/tests/test_peers: LDLIBS += -Wl,--wrap=qsort
 # test_maps answers batch reads as a kernel without them would
 $(OUT)/tests/test_maps: LDLIBS += -Wl,--wrap=bpf_map_lookup_batch
 # test_attacks_loader kills a loading child at chosen points: at a program's
-# pin, after the object's load
+# pin, after the object's load; and has the verifier reject a program
 $(OUT)/tests/test_attacks_loader: LDLIBS += -Wl,--wrap=bpf_obj_pin \
-	-Wl,--wrap=bpf_object__load_skeleton
+	-Wl,--wrap=bpf_object__load_skeleton -Wl,--wrap=bpf_object__load
 
 # The upgrade test's "next version": the same loader around a program that
 # differs (TP_UPGRADE_VARIANT); only datapath.c embeds the skeleton.

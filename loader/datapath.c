@@ -21,6 +21,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <net/if.h>
 #include <stdbool.h>
@@ -80,6 +81,9 @@
  * kernel BTF to parse, no verifier run (most of a start's time).
  */
 #define TPD_PROGS_PREFIX "progs_"
+
+/* At most this many maps in the object (tpd_pins_missing()). */
+#define TPD_MAX_MAPS 128
 
 static const char *const tpd_prog_names[TPD_PROG_MAX] = {
 	[TPD_PROG_FROM_TAILNET] = "tp_from_tailnet",
@@ -1140,12 +1144,15 @@ static void tpd_services_upgrade(struct tpd_datapath *dp,
 			 TP_MAGLEV_V2_PIN);
 }
 
-/* @which's fd: the skeleton's, or the pinned one's; -1 when not built. */
+/*
+ * @which's fd: the pinned one's or the one loaded apart, or the
+ * skeleton's; -1 when not built.
+ */
 static int tpd_prog_fd(const struct tpd_datapath *dp, enum tpd_prog which)
 {
 	const struct bpf_program *prog;
 
-	if (!dp->skel)
+	if (!dp->skel || dp->progs_apart)
 		return dp->prog_fd[which];
 	prog = bpf_object__find_program_by_name(dp->skel->obj,
 						tpd_prog_names[which]);
@@ -1591,31 +1598,28 @@ static bool tpd_pins_any(const struct tailplane *skel)
 }
 
 /*
- * libbpf calls this right before it hands a program to the verifier
- * (libbpf_register_prog_handler()), so after bpf_object__create_maps()
- * made and pinned every map (programs name them by fd).  The first call
- * of a load that found no pins says so once, when every map with a pin
- * path is indeed pinned: made by this load from this object, they have
- * their final definition, and no migration or index rebuild follows.
+ * Called once tailplane__load() made and pinned every map: from
+ * tpd_maps_made_hook(), right before the skeleton's first program goes to
+ * the verifier, or after that load when the hook did not run.  A load
+ * that found no pins says so once, when
+ * every map with a pin path is indeed pinned: made by this load from this
+ * object, they have their final definition, and no migration or index
+ * rebuild follows.
  */
-static int tpd_maps_made(struct bpf_program *prog,
-			 struct bpf_prog_load_opts *opts, long cookie)
+static void tpd_maps_made(void)
 {
 	const struct tailplane *skel = tpd_maps_ready_skel;
 	const struct bpf_map *map;
 	char ready = TPD_MAPS_READY;
 	struct tp_maps m;
 
-	(void)prog;
-	(void)opts;
-	(void)cookie;
 	tpd_maps_ready_skel = NULL;
 	if (!skel || tpd_maps_ready_fd < 0)
-		return 0;
+		return;
 	bpf_object__for_each_map(map, skel->obj)
 	{
 		if (bpf_map__pin_path(map) && !bpf_map__is_pinned(map))
-			return 0;
+			return;
 	}
 	/*
 	 * the writes tpd_services_upgrade() and tpd_iface_slots_rebuild()
@@ -1625,39 +1629,492 @@ static int tpd_maps_made(struct bpf_program *prog,
 	    tp_service_maglev_cap_set(&m, tpd_maps_ready_maglev) ||
 	    tp_iface_slots_rebuild(&m) < 0) {
 		tp_slab_close(m.slab);
-		return 0;
+		return;
 	}
 	tp_slab_close(m.slab); /* the fds are the object's */
 	tpd_maps_announced = write(tpd_maps_ready_fd, &ready, 1) == 1;
 	close(tpd_maps_ready_fd);
 	tpd_maps_ready_fd = -1;
+}
+
+/* ---- the programs verified in parallel ------------------------------------ */
+
+/*
+ * The verifier is most of a load's time (6.18: tp_to_tailnet ~420 ms,
+ * tp_from_tailnet ~360, tp_from_uplink ~70), and one program's run does
+ * not need another's.  The skeleton's object makes and pins every map and
+ * loads tp_to_tailnet (the longest); lanes (threads) load the other
+ * programs meanwhile, each lane from an object of its own opened from
+ * the same embedded ELF, with only its programs autoloaded and every map,
+ * the unpinned ones (.rodata with the knobs, .bss, tp_scratch,
+ * tp_evbucket, tp_ct_tables) included, reused from the skeleton's by fd:
+ * the programs use exactly the maps one object's load would give them,
+ * which tpd_progs_pin()'s map_N pins and tpd_prog_check() rely on.
+ * libbpf 1.1 takes a reused internal map as it is: not created, its
+ * initial data not written, not frozen again (the skeleton's load did
+ * those), so every program sees the same knobs.
+ *
+ * An object costs its own parse of the kernel's BTF, CO-RE relocation of
+ * every subprogram and ~7 MB of the child's peak whatever it loads: one
+ * lane, with tp_from_tailnet and tp_from_uplink (~430 ms against
+ * tp_to_tailnet's ~420), is what 2 CPUs take, the daemon writing the
+ * configuration into the new maps meanwhile (tpd_load_child_maps_ready()).
+ * A lane opens its object while the skeleton's maps are made, and loads
+ * once they are: tpd_maps_made_hook(), libbpf's call right before the
+ * skeleton's program goes to the verifier.  On one CPU there is no lane:
+ * the skeleton's object loads every program, as before lanes.
+ */
+static const enum tpd_prog tpd_lane_progs[] = {
+	TPD_PROG_FROM_TAILNET,
+	TPD_PROG_FROM_UPLINK,
+};
+
+#define TPD_LANE_PROGS (int)(sizeof(tpd_lane_progs) / sizeof(tpd_lane_progs[0]))
+/* The program the skeleton's object loads itself beside lanes. */
+#define TPD_PROG_MAIN TPD_PROG_TO_TAILNET
+
+/**
+ * struct tpd_prog_job - a lane's programs, loaded from an object of its
+ * own.
+ * @progs: which (bit 1 << enum tpd_prog).
+ * @obj:   the object, between its open and its load.
+ * @fd:    the loaded programs (dups, owned here); -1 until then, or when
+ *         the object has no such program (built without tp_from_uplink).
+ * @err:   0 or -errno.
+ * @failed: the program that was being loaded when the load failed, when
+ *         known (tpd_maps_made_hook()).
+ * @ms:    the load's wall time.
+ */
+struct tpd_prog_job {
+	unsigned int progs;
+	struct bpf_object *obj;
+	int fd[TPD_PROG_MAX];
+	int err;
+	char failed[64];
+	double ms;
+};
+
+/* In each thread, the last program libbpf handed to the verifier. */
+static __thread char tpd_prog_loading[64];
+
+/**
+ * struct tpd_par_load - the lanes of one tpd_datapath_load().
+ * @lock:   guards @state.
+ * @cond:   signalled when @state changes.
+ * @map:    the maps the programs take, once made: dups of the skeleton's
+ *          object's fds, in its order, with what must match (the lanes
+ *          never read that object, which libbpf closes when its own
+ *          program fails).
+ * @n_maps: their count.
+ * @err:    why @map could not be made (the load fails then).
+ * @state:  0: maps not made yet; 1: made (@map); -1: no load (give up).
+ * @n_lanes: lanes, one job each (0: the skeleton's object loads all).
+ * @job:    their jobs.
+ * @lane:   their threads.
+ * @started: the thread of a job was started; the others run in
+ *          tpd_par_finish().
+ */
+struct tpd_par_load {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct {
+		int fd;
+		enum bpf_map_type type;
+		__u32 key_size, value_size;
+	} map[TPD_MAX_MAPS];
+	int n_maps;
+	int err;
+	int state;
+	int n_lanes;
+	struct tpd_prog_job job[TPD_LANE_PROGS];
+	pthread_t lane[TPD_LANE_PROGS];
+	bool started[TPD_LANE_PROGS];
+};
+
+struct tpd_lane_arg {
+	struct tpd_par_load *par;
+	struct tpd_prog_job *job;
+};
+
+static double tpd_ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1e3 +
+	       (t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/*
+ * Lanes beside the skeleton's load: one, unless there is one CPU.  Two
+ * (three verifier runs at once) measured no faster on 2 CPUs, with an
+ * object more (+12 MB in the child).
+ */
+static int tpd_load_lanes(void)
+{
+	return sysconf(_SC_NPROCESSORS_ONLN) > 1;
+}
+
+/*
+ * Open @j's object from the embedded ELF, with only its programs to load
+ * and no map pin path: every map is reused from the skeleton's object by
+ * fd (tpd_prog_job_load()), none looked up or pinned by this object.
+ */
+static void tpd_prog_job_open(struct tpd_prog_job *j)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "tailplane");
+	struct bpf_program *prog;
+	struct bpf_map *map;
+	const void *elf;
+	bool mine;
+	size_t size;
+	int err, i;
+
+	elf = tailplane__elf_bytes(&size);
+	j->obj = bpf_object__open_mem(elf, size, &opts);
+	if (!j->obj) {
+		j->err = -errno;
+		return;
+	}
+	bpf_object__for_each_program(prog, j->obj)
+	{
+		for (i = 0, mine = false; i < TPD_PROG_MAX; i++)
+			mine |= (j->progs & (1u << i)) &&
+				!strcmp(bpf_program__name(prog),
+					tpd_prog_names[i]);
+		err = bpf_program__set_autoload(prog, mine);
+		if (err && !j->err)
+			j->err = err;
+	}
+	bpf_object__for_each_map(map, j->obj)
+	{
+		err = bpf_map__set_pin_path(map, NULL);
+		if (err && !j->err)
+			j->err = err;
+	}
+}
+
+/*
+ * Every map of @j's object taken from the skeleton's (@par), map for map:
+ * both objects come from the same ELF, so their maps come in the same
+ * order.
+ */
+static int tpd_prog_job_reuse(struct tpd_prog_job *j,
+			      const struct tpd_par_load *par)
+{
+	struct bpf_map *map;
+	int i = 0, err;
+
+	bpf_object__for_each_map(map, j->obj)
+	{
+		if (i == par->n_maps ||
+		    par->map[i].type != bpf_map__type(map) ||
+		    par->map[i].key_size != bpf_map__key_size(map) ||
+		    par->map[i].value_size != bpf_map__value_size(map))
+			return -EINVAL;
+		err = bpf_map__reuse_fd(map, par->map[i++].fd);
+		if (err)
+			return err;
+	}
+	return i == par->n_maps ? 0 : -EINVAL;
+}
+
+/*
+ * Load @j's programs against @par's maps (NULL: the load was given up);
+ * the object is closed after.
+ */
+static void tpd_prog_job_load(struct tpd_prog_job *j,
+			      const struct tpd_par_load *par)
+{
+	const struct bpf_program *prog;
+	struct timespec t0;
+	int i;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (!j->err && par) {
+		j->err = tpd_prog_job_reuse(j, par);
+		tpd_prog_loading[0] = '\0';
+		if (!j->err)
+			j->err = bpf_object__load(j->obj);
+		if (j->err)
+			snprintf(j->failed, sizeof(j->failed), "%s",
+				 tpd_prog_loading);
+	}
+	for (i = 0; !j->err && par && i < TPD_PROG_MAX; i++) {
+		prog = j->progs & (1u << i) ? bpf_object__find_program_by_name(
+						      j->obj, tpd_prog_names[i])
+					    : NULL;
+		if (!prog)
+			continue;
+		j->fd[i] = fcntl(bpf_program__fd(prog), F_DUPFD_CLOEXEC, 3);
+		if (j->fd[i] < 0)
+			j->err = -errno;
+	}
+	j->ms = tpd_ms_since(&t0);
+	/* what the object holds (instructions, BTF) is not needed any more */
+	bpf_object__close(j->obj);
+	j->obj = NULL;
+}
+
+/* Wait until the maps are made (@par) or the load is given up (NULL). */
+static const struct tpd_par_load *tpd_par_wait_maps(struct tpd_par_load *par)
+{
+	int state;
+
+	pthread_mutex_lock(&par->lock);
+	while (!par->state)
+		pthread_cond_wait(&par->cond, &par->lock);
+	state = par->state;
+	pthread_mutex_unlock(&par->lock);
+	return state > 0 ? par : NULL;
+}
+
+static void *tpd_lane_run(void *arg)
+{
+	struct tpd_lane_arg *a = arg;
+
+	tpd_prog_job_open(a->job);
+	tpd_prog_job_load(a->job, tpd_par_wait_maps(a->par));
+	free(a);
+	return NULL;
+}
+
+/*
+ * Start the lanes; they open their objects now.  The job of a lane that
+ * cannot be started runs in tpd_par_finish().  With more lanes than one,
+ * tpd_lane_progs[i] goes to lane i, the rest to the last.
+ */
+static void tpd_par_start(struct tpd_par_load *par)
+{
+	struct tpd_lane_arg *a;
+	int i, j;
+
+	memset(par, 0, sizeof(*par));
+	pthread_mutex_init(&par->lock, NULL);
+	pthread_cond_init(&par->cond, NULL);
+	par->n_lanes = tpd_load_lanes();
+	if (par->n_lanes > TPD_LANE_PROGS)
+		par->n_lanes = TPD_LANE_PROGS;
+	for (i = 0; i < par->n_lanes; i++)
+		for (j = 0; j < TPD_PROG_MAX; j++)
+			par->job[i].fd[j] = -1;
+	for (j = 0; par->n_lanes > 0 && j < TPD_LANE_PROGS; j++) {
+		i = j < par->n_lanes ? j : par->n_lanes - 1;
+		par->job[i].progs |= 1u << tpd_lane_progs[j];
+	}
+	for (i = 0; i < par->n_lanes; i++) {
+		a = malloc(sizeof(*a));
+		if (!a)
+			continue;
+		a->par = par;
+		a->job = &par->job[i];
+		par->started[i] =
+			!pthread_create(&par->lane[i], NULL, tpd_lane_run, a);
+		if (!par->started[i])
+			free(a);
+	}
+}
+
+/*
+ * The maps are made (@maps' object), or the load is given up (NULL): the
+ * lanes go on.  Only the first call counts.
+ */
+static void tpd_par_go(struct tpd_par_load *par, struct bpf_object *maps)
+{
+	const struct bpf_map *map;
+	int state = maps ? 1 : -1, n = 0;
+
+	pthread_mutex_lock(&par->lock);
+	if (par->state)
+		goto out;
+	/* libbpf 1.1's iterator reads the object: none when given up */
+	for (map = maps ? bpf_object__next_map(maps, NULL) : NULL; map;
+	     map = bpf_object__next_map(maps, map)) {
+		if (n == TPD_MAX_MAPS) {
+			par->err = -E2BIG;
+			break;
+		}
+		par->map[n].fd = fcntl(bpf_map__fd(map), F_DUPFD_CLOEXEC, 3);
+		par->map[n].type = bpf_map__type(map);
+		par->map[n].key_size = bpf_map__key_size(map);
+		par->map[n].value_size = bpf_map__value_size(map);
+		if (par->map[n++].fd < 0 && !par->err)
+			par->err = -errno;
+	}
+	if (par->err)
+		state = -1;
+	par->n_maps = n;
+	par->state = state;
+	pthread_cond_broadcast(&par->cond);
+out:
+	pthread_mutex_unlock(&par->lock);
+}
+
+/*
+ * Wait for the lanes (after tpd_par_go()), run the jobs no lane took, and
+ * put the programs' fds in @dp.  A job that failed is logged with its
+ * programs' names (libbpf logged the verifier's words before).
+ *
+ * Return: 0 or -errno; the lanes' program fds are closed then.
+ */
+static int tpd_par_finish(struct tpd_par_load *par, struct tpd_datapath *dp)
+{
+	const struct tpd_par_load *maps;
+	struct tpd_prog_job *j;
+	char names[128];
+	int i, k, err;
+
+	for (i = 0; i < par->n_lanes; i++)
+		if (par->started[i])
+			pthread_join(par->lane[i], NULL);
+	maps = par->state > 0 ? par : NULL;
+	err = par->err;
+	if (err)
+		log_error("cannot hand the maps to the programs' objects",
+			  "error", strerror(-err));
+	for (i = 0; i < par->n_lanes; i++) {
+		j = &par->job[i];
+		if (!par->started[i]) {
+			tpd_prog_job_open(j);
+			tpd_prog_job_load(j, maps);
+		}
+		for (k = 0, names[0] = '\0'; k < TPD_PROG_MAX; k++)
+			if (j->progs & (1u << k))
+				snprintf(names + strlen(names),
+					 sizeof(names) - strlen(names), "%s%s",
+					 names[0] ? "," : "",
+					 tpd_prog_names[k]);
+		if (j->err && maps) {
+			log_error("cannot load a program of the BPF object",
+				  "prog", j->failed[0] ? j->failed : names,
+				  "error", strerror(-j->err));
+			err = err ? err : j->err;
+		} else if (maps) {
+			log_debug("programs loaded beside the maps' object",
+				  "prog", names, "ms", log_fmt("%.1f", j->ms));
+		}
+	}
+	for (i = 0; i < par->n_lanes; i++)
+		for (k = 0; k < TPD_PROG_MAX; k++) {
+			if (err && par->job[i].fd[k] >= 0)
+				close(par->job[i].fd[k]);
+			if (par->job[i].progs & (1u << k))
+				dp->prog_fd[k] = err ? -1 : par->job[i].fd[k];
+		}
+	for (i = 0; i < par->n_maps; i++)
+		if (par->map[i].fd >= 0)
+			close(par->map[i].fd);
+	pthread_mutex_destroy(&par->lock);
+	pthread_cond_destroy(&par->cond);
+	return err;
+}
+
+/*
+ * The load whose maps tpd_maps_made_hook() waits for: its skeleton (NULL
+ * once the hook ran) and the skeleton's programs, looked up by name (an
+ * object built without tp_from_uplink has none of that name).
+ */
+static struct tpd_par_load *tpd_par_cur;
+static const struct tailplane *tpd_par_skel;
+static const struct bpf_program *tpd_par_progs[TPD_PROG_MAX];
+
+/*
+ * libbpf calls this right before it hands a "tc" program to the verifier
+ * (libbpf_register_prog_handler()), so after bpf_object__create_maps()
+ * made and pinned every map.  When it is a program of the skeleton's load
+ * under way, the first: the maps are made; the lanes load theirs now,
+ * and a cold start says so (tpd_maps_made()).  Programs of the lanes'
+ * objects (and of anyone else's) come here too, and are let through; the
+ * thread's last one is named when its load fails.
+ */
+static int tpd_maps_made_hook(struct bpf_program *prog,
+			      struct bpf_prog_load_opts *opts, long cookie)
+{
+	const struct tailplane *skel =
+		__atomic_load_n(&tpd_par_skel, __ATOMIC_ACQUIRE);
+	int i;
+
+	(void)opts;
+	(void)cookie;
+	snprintf(tpd_prog_loading, sizeof(tpd_prog_loading), "%s",
+		 bpf_program__name(prog));
+	for (i = 0; skel && i < TPD_PROG_MAX && prog != tpd_par_progs[i]; i++)
+		;
+	if (!skel || i == TPD_PROG_MAX)
+		return 0;
+	__atomic_store_n(&tpd_par_skel, NULL, __ATOMIC_RELEASE);
+	tpd_par_go(tpd_par_cur, skel->obj);
+	tpd_maps_made();
 	return 0;
 }
 
 /*
- * In the child only, before the object is opened: libbpf's own "tc"
- * handler, plus tpd_maps_made().  SEC("tc") needs nothing else from it
- * (SCHED_CLS, no expected attach type, no flags: its prepare step does
- * nothing for such a program in libbpf 1.1).
+ * libbpf's own "tc" handler, plus tpd_maps_made_hook(); registered once,
+ * before any object is opened (a program's handler is chosen at open).
+ * SEC("tc") needs nothing else from it (SCHED_CLS, no expected attach
+ * type, no flags: its prepare step does nothing for such a program in
+ * libbpf 1.1).  Should it not be registered (or another handler for "tc"
+ * come first), the lanes start after the skeleton's load.
  */
-static int tpd_maps_ready_hook(int fd)
+static void tpd_hook_register(void)
 {
 	LIBBPF_OPTS(libbpf_prog_handler_opts, opts,
-		    .prog_prepare_load_fn = tpd_maps_made);
+		    .prog_prepare_load_fn = tpd_maps_made_hook);
 	int id;
 
 	id = libbpf_register_prog_handler("tc", BPF_PROG_TYPE_SCHED_CLS, 0,
 					  &opts);
 	if (id < 0)
-		return id;
-	tpd_maps_ready_fd = fd;
-	return 0;
+		log_warn(
+			"no libbpf hook: the programs load after the maps' object",
+			"error", strerror(-id));
+}
+
+/* Maps with a pin path that are not pinned yet: @fresh[i] for the i-th map. */
+static void tpd_pins_missing(const struct tailplane *skel, bool *fresh, int cap)
+{
+	const struct bpf_map *map;
+	const char *path;
+	int i = 0;
+
+	bpf_object__for_each_map(map, skel->obj)
+	{
+		if (i == cap)
+			break;
+		path = bpf_map__pin_path(map);
+		fresh[i++] = path && access(path, F_OK);
+	}
+}
+
+/*
+ * After a program failed to load: unpin the maps the skeleton's load made
+ * and pinned (@fresh: not pinned before it), as libbpf does when a
+ * program of its object fails; pins it reused stay.
+ */
+static void tpd_pins_unmade(struct tailplane *skel, const bool *fresh, int cap)
+{
+	struct bpf_map *map;
+	int i = 0;
+
+	bpf_object__for_each_map(map, skel->obj)
+	{
+		if (i == cap)
+			break;
+		if (fresh[i++] && bpf_map__is_pinned(map))
+			bpf_map__unpin(map, NULL);
+	}
 }
 
 /**
  * tpd_datapath_load() - load the object, reusing or migrating the pins.
  * @dp:  filled in.
  * @cfg: configuration (pin root, knobs).
+ *
+ * The skeleton's object makes and pins the maps and loads tp_to_tailnet;
+ * a lane loads the other programs at the same time from an object of its
+ * own that takes every one of those maps (see tpd_lane_progs).  A program
+ * that fails fails the load as a failed tailplane__load() would: the maps
+ * this load pinned are unpinned, the pins moved aside put back.
  *
  * Return: 0 or -errno.
  */
@@ -1667,22 +2124,39 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	struct tpd_aside aside[32];
 	char ct_any_pin[PATH_MAX];
 	bool ct_split, index_fresh, rules_index, names_index, slab_new;
-	int n_aside, err;
+	bool fresh[TPD_MAX_MAPS];
+	static pthread_once_t hook_once = PTHREAD_ONCE_INIT;
+	struct tpd_par_load par;
+	struct bpf_program *prog;
+	int n_aside, err, i;
 
 	memset(dp, 0, sizeof(*dp));
+	for (i = 0; i < TPD_PROG_MAX; i++)
+		dp->prog_fd[i] = -1;
+	pthread_once(&hook_once, tpd_hook_register);
+	/* the lanes open their objects while this one makes the maps */
+	tpd_par_start(&par);
 	dp->skel = tailplane__open_opts(&opts);
 	if (!dp->skel) {
 		err = -errno;
 		log_error("cannot open the BPF object", "error",
 			  strerror(-err));
+		tpd_par_go(&par, NULL);
+		tpd_par_finish(&par, dp);
 		return err;
 	}
 	tpd_set_knobs(dp->skel, cfg);
 	/*
-	 * libxdp loads the guard from an object of its own (loader/xdp.c):
-	 * this one's copy would only cost a verifier run (0.15 s of 1.1)
+	 * This object makes the maps and loads tp_to_tailnet, the lanes the
+	 * others.  libxdp loads the guard from an object of its own
+	 * (loader/xdp.c): this one's copy would only cost a verifier run.
 	 */
-	bpf_program__set_autoload(dp->skel->progs.tp_xdp_guard, false);
+	bpf_object__for_each_program(prog, dp->skel->obj)
+		bpf_program__set_autoload(
+			prog, prog != dp->skel->progs.tp_xdp_guard &&
+				      (!par.n_lanes ||
+				       !strcmp(bpf_program__name(prog),
+					       tpd_prog_names[TPD_PROG_MAIN])));
 	tpd_pins_unaside(dp->skel);
 	/* pins of a version whose tp_ct held every protocol */
 	snprintf(ct_any_pin, sizeof(ct_any_pin), "%s/%s", cfg->pin_root,
@@ -1706,26 +2180,60 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	n_aside = tpd_pins_aside(dp->skel, aside, 32);
 	if (n_aside < 0) {
 		err = n_aside;
+		tpd_par_go(&par, NULL);
+		tpd_par_finish(&par, dp);
 		goto fail;
 	}
 	rules_index = tpd_pin_new(dp->skel->maps.tp_rule_index, aside, n_aside);
 	names_index = tpd_pin_new(dp->skel->maps.tp_id_by_name, aside, n_aside);
 	slab_new = tpd_pin_new(dp->skel->maps.tp_maglev_slab, aside, n_aside);
+	tpd_pins_missing(dp->skel, fresh, TPD_MAX_MAPS);
+	tpd_par_cur = &par;
+	for (i = 0; i < TPD_PROG_MAX; i++)
+		tpd_par_progs[i] = bpf_object__find_program_by_name(
+			dp->skel->obj, tpd_prog_names[i]);
+	__atomic_store_n(&tpd_par_skel, dp->skel, __ATOMIC_RELEASE);
+	tpd_prog_loading[0] = '\0';
 	err = tailplane__load(dp->skel);
+	/* no hook call (another "tc" handler): the lanes go now */
+	__atomic_store_n(&tpd_par_skel, NULL, __ATOMIC_RELEASE);
+	tpd_par_go(&par, err ? NULL : dp->skel->obj);
+	if (!err)
+		tpd_maps_made(); /* once: the hook's call cleared it */
 	tpd_maps_ready_skel = NULL;
+	tpd_par_cur = NULL;
 	if (err) {
-		log_error("cannot load the BPF object", "error",
-			  strerror(-err));
+		/* the program the verifier refused, when it was one */
+		log_error("cannot load the BPF object", "prog",
+			  tpd_prog_loading[0] ? tpd_prog_loading : "none",
+			  "error", strerror(-err));
+		tpd_par_finish(&par, dp);
 		tpd_pins_restore(aside, n_aside);
 		goto fail;
 	}
+	err = tpd_par_finish(&par, dp);
+	/* the skeleton's programs: every one without lanes */
+	for (i = 0; !err && i < TPD_PROG_MAX; i++) {
+		prog = bpf_object__find_program_by_name(dp->skel->obj,
+							tpd_prog_names[i]);
+		if (!prog || !bpf_program__autoload(prog))
+			continue;
+		dp->prog_fd[i] =
+			fcntl(bpf_program__fd(prog), F_DUPFD_CLOEXEC, 3);
+		if (dp->prog_fd[i] < 0)
+			err = -errno;
+	}
+	if (err) {
+		tpd_pins_unmade(dp->skel, fresh, TPD_MAX_MAPS);
+		tpd_pins_restore(aside, n_aside);
+		goto fail;
+	}
+	dp->progs_apart = true;
 	tpd_migrate(dp->skel, aside, n_aside, slab_new);
 	err = tp_maps_from_object(&dp->maps, dp->skel->obj, cfg->maglev_size);
 	if (err)
 		goto fail;
-	dp->uplink_prog =
-		bpf_object__find_program_by_name(
-			dp->skel->obj, TPD_PROG_FROM_UPLINK_NAME) != NULL;
+	dp->uplink_prog = dp->prog_fd[TPD_PROG_FROM_UPLINK] >= 0;
 	if (!dp->uplink_prog)
 		log_info(
 			"the object has no tp_from_uplink (not built): uplinks are described, "
@@ -1747,6 +2255,12 @@ int tpd_datapath_load(struct tpd_datapath *dp, const struct tpd_config *cfg)
 	tpd_progs_pin(dp, cfg);
 	return 0;
 fail:
+	for (i = 0; i < TPD_PROG_MAX; i++) {
+		if (dp->prog_fd[i] >= 0)
+			close(dp->prog_fd[i]);
+		dp->prog_fd[i] = -1;
+	}
+	dp->progs_apart = false;
 	tailplane__destroy(dp->skel);
 	dp->skel = NULL;
 	return err;
@@ -1833,8 +2347,7 @@ tpd_load_child_run(const struct tpd_config *cfg, int ready_fd, pid_t parent)
 		_exit(1);
 	/* a daemon that stopped listening must not kill the load */
 	signal(SIGPIPE, SIG_IGN);
-	if (tpd_maps_ready_hook(ready_fd))
-		close(ready_fd); /* the daemon waits for the end instead */
+	tpd_maps_ready_fd = ready_fd;
 	err = tpd_datapath_load(&dp, cfg);
 	if (!err)
 		tpd_datapath_close(&dp);
@@ -2131,13 +2644,17 @@ void tpd_datapath_close(struct tpd_datapath *dp)
 				close(dp->prog_fd[i]);
 		tp_maps_close(&dp->maps);
 	} else {
-		/* the object owns the fds, not the chunks' mappings */
+		/* the object owns the maps' fds, not the chunks' mappings */
 		tp_slab_close(dp->maps.slab);
 		dp->maps.slab = NULL;
+		for (i = 0; dp->progs_apart && i < TPD_PROG_MAX; i++)
+			if (dp->prog_fd[i] >= 0)
+				close(dp->prog_fd[i]);
 	}
 	for (i = 0; i < TPD_PROG_MAX; i++)
 		dp->prog_fd[i] = -1;
 	dp->from_pins = false;
+	dp->progs_apart = false;
 	tailplane__destroy(dp->skel);
 	dp->skel = NULL;
 }

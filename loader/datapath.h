@@ -29,8 +29,12 @@ enum tpd_prog {
  * @skel:  skeleton (programs and maps); NULL when the programs and maps
  *         were taken from their pins (tpd_datapath_open_pinned()).
  * @maps:  map fds (owned by @skel, or by this struct without one).
- * @prog_fd: without @skel, the programs' fds (-1: not in the object).
+ * @prog_fd: the programs' fds (-1: not in the object) when they were
+ *         opened from their pins or loaded apart (@progs_apart).
  * @from_pins: @prog_fd and @maps were opened from the pins, not loaded.
+ * @progs_apart: tpd_datapath_load() loaded the programs, some from an
+ *         object other than @skel (tpd_lane_progs): every program's fd,
+ *         owned by this struct, is in @prog_fd, not @skel's.
  * @tcx:   the kernel attaches TC programs with tcx links.
  * @uplink_prog: the object has tp_from_uplink (TP_PROG_FROM_UPLINK), which
  *         goes on the TC ingress of every uplink.
@@ -44,6 +48,7 @@ struct tpd_datapath {
 	struct tp_maps maps;
 	int prog_fd[TPD_PROG_MAX];
 	bool from_pins;
+	bool progs_apart;
 	bool tcx;
 	bool uplink_prog;
 	bool maglev_resized;

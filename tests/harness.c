@@ -422,7 +422,8 @@ int th_run_from(struct th *h, enum th_hook hook, int ifindex, int in_ifindex,
 		opts.ctx_in = &ctx;
 		opts.ctx_size_in = sizeof(ctx);
 	}
-	err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+	err = bpf_prog_test_run_opts(
+		h->prog_fd ? h->prog_fd[hook] : bpf_program__fd(prog), &opts);
 	if (err)
 		return -errno;
 	*out_len = opts.data_size_out;

@@ -81,6 +81,8 @@ enum th_hook {
  */
 struct th {
 	struct tailplane *skel;
+	/* when not NULL, the programs to run, by th_hook: not the skeleton's */
+	const int *prog_fd;
 	struct tp_maps maps;
 	int l3_ifindex;
 	int l3_ifindex2;

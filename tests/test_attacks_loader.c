@@ -16,7 +16,12 @@
  *
  * bpf_obj_pin() and bpf_object__load_skeleton() are wrapped (Makefile):
  * a child of a test dies by SIGKILL (or hangs) at the moment it chooses,
- * as an OOM kill or an operator's kill -9 would do it.
+ * as an OOM kill or an operator's kill -9 would do it.  They and
+ * bpf_object__load() (the objects the programs load from in parallel)
+ * also have the verifier reject a program a test names.
+ *
+ * The tests named test_parallel_* pin the parallel load of the programs
+ * (one object per program, every map shared).
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -67,11 +72,50 @@ int __wrap_bpf_obj_pin(int fd, const char *path)
 	return __real_bpf_obj_pin(fd, path);
 }
 
+/* The verifier rejects this program, in whichever object it loads from */
+static const char *reject_prog;
+
+/*
+ * A sleepable TC classifier: the verifier refuses it ("Only fentry/fexit/
+ * ... programs can be sleepable"), after the maps are made, as it would
+ * refuse a program that does not verify.
+ */
+static void reject_in(struct bpf_object *obj)
+{
+	struct bpf_program *prog;
+
+	if (!reject_prog)
+		return;
+	prog = bpf_object__find_program_by_name(obj, reject_prog);
+	if (prog && bpf_program__autoload(prog))
+		assert_int_equal(
+			bpf_program__set_flags(prog, bpf_program__flags(prog) |
+							     BPF_F_SLEEPABLE),
+			0);
+}
+
+int __real_bpf_object__load(struct bpf_object *obj);
+int __wrap_bpf_object__load(struct bpf_object *obj)
+{
+	reject_in(obj);
+	return __real_bpf_object__load(obj);
+}
+
+/* The skeleton's load fails making a map, before any program loads */
+static bool fail_map_create;
+
 int __real_bpf_object__load_skeleton(struct bpf_object_skeleton *s);
 int __wrap_bpf_object__load_skeleton(struct bpf_object_skeleton *s)
 {
 	int err;
 
+	reject_in(*s->obj);
+	if (fail_map_create)
+		assert_int_equal(
+			bpf_map__set_max_entries(bpf_object__find_map_by_name(
+							 *s->obj, "tp_scratch"),
+						 0),
+			0);
 	if (kill_before_load)
 		raise(SIGKILL);
 	if (hang_before_load >= 0) {
@@ -692,9 +736,195 @@ static void test_holds_purge_removes_programs(void **state)
 	tpd_config_free(&cfg);
 }
 
+/* ---- the programs loaded in parallel ------------------------------------ */
+
+/* The ids of the maps the program @fd uses; their count. */
+static int prog_map_ids(int fd, __u32 *ids, __u32 cap)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	info.nr_map_ids = cap;
+	info.map_ids = (__u64)(uintptr_t)ids;
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	assert_true(info.nr_map_ids <= cap);
+	return (int)info.nr_map_ids;
+}
+
+static __u32 map_fd_id(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	return info.id;
+}
+
+/*
+ * The three programs, loaded each from an object of its own, use the
+ * maps of the skeleton's object and no other: the read-only data with the
+ * knobs, tp_scratch, tp_evbucket as much as the pinned maps (a lane that
+ * made its own would verify against other knobs, and write its events
+ * into a bucket nobody reads).  Every program reads the knobs; the pins
+ * a restart takes say the same (tpd_datapath_open_pinned()).
+ */
+static void test_parallel_same_maps(void **state)
+{
+	__u32 objs[128], used[64], rodata = 0;
+	struct tpd_datapath dp, pinned;
+	const struct bpf_map *map;
+	struct tpd_config cfg;
+	int n_objs = 0, n, i, j, k;
+
+	(void)state;
+	REQUIRE_BPF();
+	prepared_cfg(&cfg);
+	assert_int_equal(tpd_datapath_load(&dp, &cfg), 0);
+	bpf_object__for_each_map(map, dp.skel->obj)
+	{
+		assert_true(n_objs < 128);
+		objs[n_objs] = map_fd_id(bpf_map__fd(map));
+		if (strstr(bpf_map__name(map), ".rodata"))
+			rodata = objs[n_objs];
+		n_objs++;
+	}
+	assert_int_not_equal(rodata, 0);
+	for (i = 0; i < TPD_PROG_MAX; i++) {
+		assert_true(dp.prog_fd[i] >= 0);
+		n = prog_map_ids(dp.prog_fd[i], used, 64);
+		for (j = 0, k = 0; j < n; j++) {
+			for (k = 0; k < n_objs && objs[k] != used[j]; k++)
+				;
+			if (k == n_objs)
+				fail_msg("%s uses map id %u, not the object's",
+					 i == TPD_PROG_FROM_TAILNET
+						 ? "from_tailnet"
+					 : i == TPD_PROG_TO_TAILNET
+						 ? "to_tailnet"
+						 : "from_uplink",
+					 used[j]);
+		}
+		for (j = 0; j < n && used[j] != rodata; j++)
+			;
+		assert_true(j < n); /* the knobs of this load */
+	}
+	tpd_datapath_close(&dp);
+	assert_int_equal(tpd_datapath_open_pinned(&pinned, &cfg), 0);
+	tpd_datapath_close(&pinned);
+	tpd_config_free(&cfg);
+}
+
+/* The ids of the maps pinned in @cfg's pin root, by tp_pin_maps' order. */
+static void pinned_ids(const struct tpd_config *cfg, __u32 *ids)
+{
+	struct tp_maps m;
+	size_t i;
+
+	assert_int_equal(
+		tp_maps_open_pinned(&m, cfg->pin_root, cfg->maglev_size), 0);
+	for (i = 0; i < tp_pin_maps_n; i++)
+		ids[i] = map_fd_id(tp_pins_map_fd(&m, i));
+	tp_maps_close(&m);
+}
+
+/* Entries of @cfg's pin root other than "links": pins, progs_ dirs. */
+static int pin_root_entries(const struct tpd_config *cfg)
+{
+	struct dirent *de;
+	DIR *d = opendir(cfg->pin_root);
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    strcmp(de->d_name, "links"))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static const char *const all_progs[] = { "tp_from_tailnet", "tp_to_tailnet",
+					 "tp_from_uplink" };
+
+/*
+ * A program the verifier rejects, whichever object it loads from (the
+ * skeleton's or a lane's), fails the whole load: on a cold start nothing
+ * stays pinned (as libbpf leaves it after a failed load), on a load with
+ * pins every pin is the map it was, the ones moved aside (a capacity
+ * changed) put back, and no progs_ directory names programs.  The next
+ * load without the fault works.
+ */
+static void test_parallel_rejected_program_fails_cleanly(void **state)
+{
+	__u32 before[64], after[64];
+	struct tpd_datapath dp;
+	struct tpd_config cfg;
+	char path[PATH_MAX];
+	size_t i;
+
+	(void)state;
+	REQUIRE_BPF();
+	assert_true(tp_pin_maps_n <= 64);
+	prepared_cfg(&cfg);
+	for (i = 0; i < 3; i++) {
+		reject_prog = all_progs[i];
+		assert_int_not_equal(tpd_datapath_load(&dp, &cfg), 0);
+		assert_null(dp.skel);
+		if (pin_root_entries(&cfg))
+			fail_msg("%s rejected: the cold start left pins",
+				 reject_prog);
+	}
+	reject_prog = NULL;
+	full_load(&cfg);
+	pinned_ids(&cfg, before);
+	cfg.capacity[TPD_CAP_CONNTRACK_TCP] *= 2;
+	for (i = 0; i < 3; i++) {
+		reject_prog = all_progs[i];
+		assert_int_not_equal(tpd_datapath_load(&dp, &cfg), 0);
+		pinned_ids(&cfg, after);
+		assert_memory_equal(before, after,
+				    tp_pin_maps_n * sizeof(before[0]));
+		snprintf(path, sizeof(path), "%s/%s_old", cfg.pin_root,
+			 TP_MAP_CT);
+		assert_int_not_equal(access(path, F_OK), 0);
+		assert_int_equal(progs_dirs(&cfg, path, sizeof(path)), 0);
+	}
+	reject_prog = NULL;
+	full_load(&cfg);
+	assert_int_equal(progs_dirs(&cfg, path, sizeof(path)), 1);
+	tpd_config_free(&cfg);
+}
+
+/*
+ * The skeleton's load fails before its first program (a map it cannot
+ * make): the lanes, waiting for maps, are let go without any; nothing
+ * is left pinned and the next load works.
+ */
+static void test_parallel_maps_not_made_fails_cleanly(void **state)
+{
+	struct tpd_datapath dp;
+	struct tpd_config cfg;
+	int i;
+
+	(void)state;
+	REQUIRE_BPF();
+	prepared_cfg(&cfg);
+	for (i = 0; i < 2; i++) {
+		fail_map_create = true;
+		assert_int_not_equal(tpd_datapath_load(&dp, &cfg), 0);
+		fail_map_create = false;
+		assert_null(dp.skel);
+		full_load(&cfg);
+	}
+	tpd_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(
+			test_parallel_maps_not_made_fails_cleanly,
+			pins_teardown),
 		cmocka_unit_test_teardown(
 			test_fault_restart_without_cap_sys_admin,
 			pins_teardown),
@@ -723,6 +953,11 @@ int main(void)
 					  pins_teardown),
 		cmocka_unit_test_teardown(test_holds_every_knob_in_fingerprint,
 					  pins_teardown),
+		cmocka_unit_test_teardown(test_parallel_same_maps,
+					  pins_teardown),
+		cmocka_unit_test_teardown(
+			test_parallel_rejected_program_fails_cleanly,
+			pins_teardown),
 		cmocka_unit_test_teardown(test_holds_purge_removes_programs,
 					  pins_teardown),
 	};

@@ -2805,8 +2805,8 @@ static void test_pins_restart_without_load(void **state)
 	assert_int_equal(tp_service_set(&dp.maps, &k, &spec, &bs, 1), 0);
 	/* the guard's program is libxdp's to load (loader/xdp.c), not this */
 	assert_true(bpf_program__fd(dp.skel->progs.tp_xdp_guard) < 0);
-	from = prog_id(bpf_program__fd(dp.skel->progs.tp_from_tailnet));
-	to = prog_id(bpf_program__fd(dp.skel->progs.tp_to_tailnet));
+	from = prog_id(dp.prog_fd[TPD_PROG_FROM_TAILNET]);
+	to = prog_id(dp.prog_fd[TPD_PROG_TO_TAILNET]);
 	tpd_datapath_close(&dp);
 
 	assert_int_equal(tpd_datapath_open_pinned(&pinned, &cfg), 0);
@@ -3094,7 +3094,9 @@ static int v1_table(const char *pin_root, const char *name)
 static int v1_send(struct tpd_datapath *dp, enum th_hook hook,
 		   struct pkt_spec sp)
 {
-	struct th t = { .skel = dp->skel, .maps = dp->maps };
+	struct th t = { .skel = dp->skel,
+			.maps = dp->maps,
+			.prog_fd = dp->prog_fd };
 	struct pkt in, out;
 	int verdict;
 
