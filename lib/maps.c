@@ -321,11 +321,7 @@ static int tp_stats_chunk(void *ctx, const struct tp_map_chunk *c)
 		for (slot = 0; slot < s->per; slot++) {
 			memset(&sum, 0, sizeof(sum));
 			for (cpu = 0; cpu < s->ncpu; cpu++) {
-				v = (const struct tp_stat *)((const char *)
-								     c->vals +
-							     i * c->val_size +
-							     cpu * cpu_size) +
-				    slot;
+				v = tp_chunk_stat(c, i, cpu, cpu_size, slot);
 				sum.packets += v->packets;
 				sum.bytes += v->bytes;
 			}

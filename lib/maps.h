@@ -114,6 +114,19 @@ struct tp_map_chunk {
 	size_t val_size;
 };
 
+/*
+ * Counter @slot of entry @i's copy on CPU @cpu in a chunk of a per-CPU
+ * counter array (each CPU's copy @cpu_size bytes: tp_stats' layouts).
+ */
+static inline const struct tp_stat *tp_chunk_stat(const struct tp_map_chunk *c,
+						  size_t i, size_t cpu,
+						  size_t cpu_size, __u32 slot)
+{
+	return (const struct tp_stat *)((const char *)c->vals +
+					i * c->val_size + cpu * cpu_size) +
+	       slot;
+}
+
 /* A chunk's receiver: 0 to go on, anything else stops the walk. */
 typedef int tp_map_chunk_fn(void *ctx, const struct tp_map_chunk *c);
 

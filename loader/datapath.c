@@ -795,11 +795,7 @@ static int tpd_regroup_chunk(void *ctx, const struct tp_map_chunk *c)
 			}
 			counted = false;
 			for (cpu = 0; cpu < r->ncpu; cpu++) {
-				v = (const struct tp_stat *)((const char *)
-								     c->vals +
-							     i * c->val_size +
-							     cpu * cpu_size) +
-				    slot;
+				v = tp_chunk_stat(c, i, cpu, cpu_size, slot);
 				if (!v->packets && !v->bytes)
 					continue;
 				r->buf[cpu].c[TP_STAT_SLOT(id)] = *v;
