@@ -338,8 +338,57 @@ static void tpd_set_knobs(struct tailplane *skel, const struct tpd_config *cfg)
 	tpd_set_capacities(skel, cfg);
 }
 
-/* Does the pinned map at @path fit @map as libbpf would reuse it? */
-static int tpd_pin_compatible(const char *path, const struct bpf_map *map,
+/*
+ * Can @map go into a map of maps of @obj?  It can when its shape is the
+ * inner map template's the kernel compares it with (type, key and value
+ * size, flags), and the template has BTF: tp_ct and tp_ct_any, inside
+ * tp_ct_tables.  Judged by the shape, not by the slots the object fills
+ * (libbpf does not tell them): a map of that shape never inserted is only
+ * held to the same rule.
+ */
+static bool tpd_map_inner_btf(struct bpf_object *obj, const struct bpf_map *map)
+{
+	struct bpf_map *outer, *inner;
+
+	bpf_object__for_each_map(outer, obj)
+	{
+		inner = bpf_map__inner_map(outer);
+		if (inner && bpf_map__btf_value_type_id(inner) &&
+		    bpf_map__type(inner) == bpf_map__type(map) &&
+		    bpf_map__key_size(inner) == bpf_map__key_size(map) &&
+		    bpf_map__value_size(inner) == bpf_map__value_size(map) &&
+		    bpf_map__map_flags(inner) == bpf_map__map_flags(map))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A pin without BTF (a map reset with bpftool, or made by an older tool)
+ * where the object's map has it, for a map that goes into a map of maps:
+ * Linux 6.1's bpf_map_meta_equal() compares the inner maps' special
+ * fields (timer_off: -EINVAL without BTF, -ENOENT for the template with
+ * it) and refuses the insert, so every load of the object fails with
+ * EINVAL.  Other maps work without BTF (libbpf's reuse does not look at
+ * it, no value holds a spin lock or timer), and which of them libbpf
+ * makes with BTF depends on the map type and the kernel (it strips it
+ * from some, and retries without it when the kernel refuses): judged for
+ * all, a wrong guess would migrate a map on every start.
+ */
+static bool tpd_pin_lacks_btf(const struct bpf_map_info *old,
+			      struct bpf_object *obj, const struct bpf_map *map)
+{
+	return !old->btf_value_type_id && bpf_map__btf_value_type_id(map) &&
+	       tpd_map_inner_btf(obj, map);
+}
+
+/*
+ * Does the pinned map at @path fit @map of @obj as libbpf would reuse it,
+ * and as the kernel would take it into a map of maps?  1 yes, 0 no (it is
+ * moved aside and migrated), or -errno.
+ */
+static int tpd_pin_compatible(const char *path, struct bpf_object *obj,
+			      const struct bpf_map *map,
 			      struct bpf_map_info *old)
 {
 	__u32 len = sizeof(*old);
@@ -353,6 +402,12 @@ static int tpd_pin_compatible(const char *path, const struct bpf_map *map,
 	close(fd);
 	if (err)
 		return -errno;
+	if (tpd_pin_lacks_btf(old, obj, map)) {
+		log_info(
+			"a map pinned without BTF is replaced by one with it, its entries copied (a map of maps refuses it on Linux 6.1)",
+			"map", bpf_map__name(map));
+		return 0;
+	}
 	return old->type == bpf_map__type(map) &&
 	       old->key_size == bpf_map__key_size(map) &&
 	       old->value_size == bpf_map__value_size(map) &&
@@ -589,7 +644,7 @@ static int tpd_pins_aside(struct tailplane *skel, struct tpd_aside *aside,
 		path = bpf_map__pin_path(map);
 		if (!path || access(path, F_OK) || n == cap)
 			continue;
-		ok = tpd_pin_compatible(path, map, &aside[n].info);
+		ok = tpd_pin_compatible(path, skel->obj, map, &aside[n].info);
 		if (ok == 1)
 			continue;
 		err = tpd_pin_aside(map, path, &aside[n]);
@@ -600,7 +655,7 @@ static int tpd_pins_aside(struct tailplane *skel, struct tpd_aside *aside,
 	path = bpf_map__pin_path(svc);
 	if (n < cap && path && !tpd_pin_new(svc, aside, n) &&
 	    tpd_pin_new(skel->maps.tp_maglev_slab, aside, n) &&
-	    tpd_pin_compatible(path, svc, &aside[n].info) >= 0) {
+	    tpd_pin_compatible(path, skel->obj, svc, &aside[n].info) >= 0) {
 		err = tpd_pin_aside(svc, path, &aside[n]);
 		if (err)
 			return err;
