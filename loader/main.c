@@ -1221,20 +1221,33 @@ static int tpd_detach_cmd(struct tpd *t, bool purge)
 	return 0;
 }
 
-/* This process's peak resident set (VmHWM), in KiB; -1 if unknown. */
-static long tpd_peak_rss_kib(void)
+/*
+ * This process's resident set from /proc/self/status, in KiB (-1 where
+ * unknown): its peak (VmHWM), and what is resident now split into private
+ * memory (RssAnon) and pages of mapped files (RssFile: libraries, most of
+ * them libcurl's and its TLS stack's once a source loaded it, shared with
+ * every other process that maps the same files).
+ */
+struct tpd_rss {
+	long peak_kib;
+	long anon_kib;
+	long file_kib;
+};
+
+static struct tpd_rss tpd_rss_read(void)
 {
+	struct tpd_rss r = { -1, -1, -1 };
 	char line[128];
-	long kib = -1;
 	FILE *f = fopen("/proc/self/status", "re");
 
 	if (!f)
-		return -1;
+		return r;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
-			break;
+		if (sscanf(line, "VmHWM: %ld kB", &r.peak_kib) != 1 &&
+		    sscanf(line, "RssAnon: %ld kB", &r.anon_kib) != 1)
+			sscanf(line, "RssFile: %ld kB", &r.file_kib);
 	fclose(f);
-	return kib;
+	return r;
 }
 
 /*
@@ -1246,8 +1259,12 @@ static long tpd_peak_rss_kib(void)
  */
 static void tpd_log_memory(const struct tpd *t, const char *after)
 {
+	struct tpd_rss r = tpd_rss_read();
+
 	log_info("memory", "after", after, "peak_rss_kib",
-		 log_fmt("%ld", tpd_peak_rss_kib()), "load_child_peak_rss_kib",
+		 log_fmt("%ld", r.peak_kib), "rss_anon_kib",
+		 log_fmt("%ld", r.anon_kib), "rss_file_kib",
+		 log_fmt("%ld", r.file_kib), "load_child_peak_rss_kib",
 		 log_fmt("%ld", t->load_child_rss_kib));
 }
 

@@ -12,8 +12,9 @@
 # BIN_A (then BIN_B) there on an empty private pin root, waits for the
 # "memory" log line after the first full sync (its peak_rss_kib), lets
 # the next sync passes (egress routes, malloc_trim) run for --settle
-# seconds (default 4; sync_interval is 1), and reads VmHWM and VmRSS of
-# /proc/PID/status.  Prints one line per run and the median (min-max) per
+# seconds (default 4; sync_interval is 1), and reads VmHWM, VmRSS and its
+# split (RssAnon: private; RssFile: mapped files, libcurl's libraries
+# most of it) of /proc/PID/status.  Prints one line per run and the median (min-max) per
 # binary, in KiB.  Needs root; BIN_B defaults to none (one binary).
 set -uo pipefail
 
@@ -102,18 +103,22 @@ JSON
 		tail -5 "$TMP/run.log" >&2
 		kill "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
-		echo "- - -"
+		echo "- - - - -"
 		return
 	fi
 	sleep "$SETTLE"
 	hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
 	rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+	# the resident set's split: private memory, and pages of mapped files
+	# (libcurl's libraries: shared with every process that maps them)
+	anon=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status")
+	file=$(awk '/^RssFile/ {print $2}' "/proc/$pid/status")
 	kill "$pid"
 	wait "$pid" 2>/dev/null
 	# MEMAB_LOG=FILE: the last run's log there
 	[ -n "${MEMAB_LOG:-}" ] && cp "$TMP/run.log" "$MEMAB_LOG"
 	"${INNS[@]}" "$bin" --pin-root "$pin" --detach --purge >/dev/null 2>&1 || rm -rf "$pin"
-	echo "$peak $hwm $rss"
+	echo "$peak $hwm $rss $anon $file"
 }
 
 med() { sort -n | awk '{v[NR] = $1} END {printf "%d (%d-%d)", v[int((NR + 1) / 2)], v[1], v[NR]}'; }
@@ -122,12 +127,13 @@ for r in $(seq "$RUNS"); do
 	for b in "${!BINS[@]}"; do
 		out=$(run_one "${BINS[$b]}" "$r-$b")
 		echo "$out" >>"$TMP/res.$b"
-		echo "run $r bin $b: sync_peak_kib hwm_kib rss_kib = $out"
+		echo "run $r bin $b: sync_peak_kib hwm_kib rss_kib anon_kib file_kib = $out"
 	done
 done
 echo "$SERVICES services, $ENDPOINTS endpoints, $PODS pods: median (min-max) KiB"
 for b in "${!BINS[@]}"; do
-	printf '%s\n  peak after first sync %s   VmHWM after %ss %s   VmRSS %s\n' "${BINS[$b]}" \
-		"$(awk '{print $1}' "$TMP/res.$b" | med)" "$SETTLE" \
-		"$(awk '{print $2}' "$TMP/res.$b" | med)" "$(awk '{print $3}' "$TMP/res.$b" | med)"
+	printf '%s\n  peak after first sync %s   VmHWM after %ss %s   VmRSS %s\n  of it RssAnon %s   RssFile %s\n' \
+		"${BINS[$b]}" "$(awk '{print $1}' "$TMP/res.$b" | med)" "$SETTLE" \
+		"$(awk '{print $2}' "$TMP/res.$b" | med)" "$(awk '{print $3}' "$TMP/res.$b" | med)" \
+		"$(awk '{print $4}' "$TMP/res.$b" | med)" "$(awk '{print $5}' "$TMP/res.$b" | med)"
 done
