@@ -143,17 +143,13 @@ tp_event_flow(struct __sk_buff *skb, int hook, const struct tp_ct_key *tuple,
 	      const struct tp_policy_query *q, const struct tp_decision *d,
 	      __u32 svc_id, const struct tp_addr *nat_addr, __be16 nat_port)
 {
-	struct tp_scratch *scr = tp_scratch_get();
-	struct tp_event *ev;
+	__u8 type = d->verdict == TP_VERDICT_DENY    ? TP_EVENT_FLOW_DENY
+		    : d->verdict == TP_VERDICT_AUDIT ? TP_EVENT_FLOW_AUDIT
+						     : TP_EVENT_FLOW_ALLOW;
+	struct tp_event *ev = tp_event_open(type);
 
-	if (!scr)
+	if (!ev)
 		return;
-	ev = &scr->ev;
-	__builtin_memset(ev, 0, sizeof(*ev));
-	ev->ts_ns = tp_now_fine();
-	ev->type = d->verdict == TP_VERDICT_DENY    ? TP_EVENT_FLOW_DENY
-		   : d->verdict == TP_VERDICT_AUDIT ? TP_EVENT_FLOW_AUDIT
-						    : TP_EVENT_FLOW_ALLOW;
 	ev->verdict = d->verdict;
 	ev->reason = d->verdict == TP_VERDICT_DENY ? d->reason : 0;
 	ev->hook = hook;
@@ -167,7 +163,7 @@ tp_event_flow(struct __sk_buff *skb, int hook, const struct tp_ct_key *tuple,
 	ev->tuple = *tuple;
 	ev->nat_addr = *nat_addr;
 	ev->nat_port = nat_port;
-	tp_event_emit(ev);
+	tp_event_send(ev);
 }
 
 /**
@@ -181,14 +177,9 @@ tp_event_flow(struct __sk_buff *skb, int hook, const struct tp_ct_key *tuple,
 static __always_inline int tp_drop_report(struct __sk_buff *skb, int hook,
 					  const struct tp_pkt *p, int reason)
 {
-	struct tp_scratch *scr = tp_scratch_get();
-	struct tp_event *ev;
+	struct tp_event *ev = tp_event_open(TP_EVENT_DROP);
 
-	if (scr && (event_mask & TP_EVENT_F_DROP)) {
-		ev = &scr->ev;
-		__builtin_memset(ev, 0, sizeof(*ev));
-		ev->ts_ns = tp_now_fine();
-		ev->type = TP_EVENT_DROP;
+	if (ev) {
 		ev->reason = reason > 0 && reason < TP_DROP_REASON_MAX
 				     ? reason
 				     : TP_DROP_INTERNAL;
@@ -198,7 +189,7 @@ static __always_inline int tp_drop_report(struct __sk_buff *skb, int hook,
 		ev->tuple = p->tuple;
 		ev->nat_addr = p->tuple.daddr;
 		ev->nat_port = p->tuple.dport;
-		tp_event_emit(ev);
+		tp_event_send(ev);
 	}
 	return tp_drop(skb, reason);
 }

@@ -67,26 +67,42 @@ static __always_inline bool tp_event_admit(__u64 now)
 }
 
 /**
- * tp_event_emit() - send a flow event if its type is enabled and the rate
- * limit allows.
- * @ev: the event, ts_ns and type set.
+ * tp_event_open() - a zeroed ring buffer slot for an event of @type, or
+ * NULL when the type is off, the rate limit says no (counted) or the ring
+ * is full (counted).
+ * @type: enum tp_event_type.
+ *
+ * Checked before anything is built: a new flow past the rate limit (every
+ * flow but the first of each millisecond at 1000/s) reads no fine clock
+ * and builds no event.  The caller fills the slot and sends it with
+ * tp_event_send().
  */
-static __always_inline void tp_event_emit(const struct tp_event *ev)
+static __always_inline struct tp_event *tp_event_open(__u8 type)
 {
 	struct tp_event *slot;
+	__u64 now;
 
-	if (!(event_mask & (1u << ev->type)))
-		return;
-	if (!tp_event_admit(ev->ts_ns)) {
+	if (!(event_mask & (1u << type)))
+		return NULL;
+	now = tp_now_fine();
+	if (!tp_event_admit(now)) {
 		tp_stat_add(TP_STAT_EVENTS_LIMITED, 0);
-		return;
+		return NULL;
 	}
 	slot = bpf_ringbuf_reserve(&tp_events, sizeof(*slot), 0);
 	if (!slot) {
 		tp_stat_add(TP_STAT_EVENTS_LOST, 0);
-		return;
+		return NULL;
 	}
-	__builtin_memcpy(slot, ev, sizeof(*slot));
+	__builtin_memset(slot, 0, sizeof(*slot));
+	slot->ts_ns = now;
+	slot->type = type;
+	return slot;
+}
+
+/* Send the event tp_event_open() gave out. */
+static __always_inline void tp_event_send(struct tp_event *slot)
+{
 	bpf_ringbuf_submit(slot, 0);
 	tp_stat_add(TP_STAT_EVENTS, 0);
 }

@@ -369,7 +369,6 @@ struct tp_scratch {
 	struct tp_ct_key riorig;
 	struct tp_be_key ribe;
 	struct bpf_fib_lookup fib;
-	struct tp_event ev;
 	struct tp_pkt pkt; /* the program's packet parse (tp_pkt_get()) */
 	int parsed;	   /* tp_parse()'s result for it */
 };
