@@ -334,6 +334,8 @@ int th_open(struct th *h, const struct th_knobs *knobs)
 		h->skel->rodata->events_per_sec = knobs->events_per_sec;
 	if (knobs && knobs->events_burst)
 		h->skel->rodata->events_burst = knobs->events_burst;
+	if (knobs && knobs->event_mask_set)
+		h->skel->rodata->event_mask = knobs->event_mask;
 	err = tailplane__load(h->skel);
 	if (err) {
 		snprintf(th_reason, sizeof(th_reason), "load BPF object: %s",

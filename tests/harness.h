@@ -36,6 +36,9 @@ struct th_knobs {
 	__u32 events_per_sec;
 	__u32 events_burst;
 	__u32 policy_size; /* tp_policy entries */
+	/* the event types sent (TP_EVENT_F_*), when event_mask_set */
+	__u32 event_mask;
+	bool event_mask_set;
 	/*
 	 * Capacities as the loader's configuration sets them, every map
 	 * they size (tpd_set_capacities()); 0: the default.  Small ones

@@ -2804,6 +2804,15 @@ static void fz_setup(struct fz *f, const struct fz_profile *prof, int index)
 	knobs.ct_timeout_udp = f->ct_timeout_udp;
 	knobs.events_per_sec = prof->events_per_sec;
 	knobs.events_burst = prof->events_burst;
+	/*
+	 * A third of the runs send only some event types (any subset of
+	 * the four, none included): a type switched off costs no rate-limit
+	 * token and no ring space, and the others' events are unchanged.
+	 */
+	if (pct(&f->r, 33)) {
+		knobs.event_mask = rn(&f->r, 16) << TP_EVENT_FLOW_ALLOW;
+		knobs.event_mask_set = true;
+	}
 	err = th_open(&f->h, &knobs);
 	if (err)
 		fail_msg("th_open: %s", strerror(-err));
@@ -2824,6 +2833,8 @@ static void fz_setup(struct fz *f, const struct fz_profile *prof, int index)
 		rk.events_per_sec = prof->events_per_sec;
 	if (prof->events_burst)
 		rk.events_burst = prof->events_burst;
+	if (knobs.event_mask_set)
+		rk.event_mask = knobs.event_mask;
 	f->m = ref_new(&rk);
 	assert_non_null(f->m);
 	/* what th_open() wrote into tp_ifaces */
@@ -2860,11 +2871,11 @@ static void fz_setup(struct fz *f, const struct fz_profile *prof, int index)
 	f->next_churn = prof->churn_every;
 	fz_round(f);
 	print_message(
-		"%s: seed %llu, %ld packets, maglev_size %u, ct_timeout_udp %u, events %u/s burst %u\n",
+		"%s: seed %llu, %ld packets, maglev_size %u, ct_timeout_udp %u, events %u/s burst %u mask %#x\n",
 		prof->name, (unsigned long long)f->seed, f->n_iters,
 		f->maglev_size,
 		f->ct_timeout_udp ? f->ct_timeout_udp : TP_CT_TIMEOUT_UDP,
-		rk.events_per_sec, rk.events_burst);
+		rk.events_per_sec, rk.events_burst, rk.event_mask);
 }
 
 /* What the run exercised, from the model's counters. */
