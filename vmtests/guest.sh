@@ -83,19 +83,25 @@ export E2E_START_SECS="${E2E_START_SECS:-300}"
 uname -r >"$OUTDIR/kernel"
 echo "@@tp-vm kernel $(uname -r) cpus $(nproc)"
 cd "$TP_REPO" || { echo "@@tp-vm no repository $TP_REPO"; poweroff_now; }
+# suite_name
+# shellcheck source=vmtests/suite-name.sh
+. "$TP_REPO/vmtests/suite-name.sh"
 # which object the VM loads: the host compares it with the one it built
 sha256sum "$TP_BUILD/tailplane.bpf.o" >"$OUTDIR/object.sha256" 2>&1
 
 # run_one CMD: a test command, its output and status into $OUTDIR
 run_one() {
 	cmd=$1
-	name=${cmd%% *}
-	name=${name##*/}
+	name=$(suite_name "$cmd")
 	echo "@@tp-vm begin $name"
 	start=$(date +%s)
-	# shellcheck disable=SC2086 # a command line with its arguments
+	# a command line with its arguments, split but never globbed (a
+	# cmocka filter's "*" is the program's)
+	set -f
+	# shellcheck disable=SC2086
 	timeout -k 10 "$TP_TEST_TIMEOUT" $cmd </dev/null >"$OUTDIR/$name.log" 2>&1
 	rc=$?
+	set +f
 	secs=$(($(date +%s) - start))
 	echo "$rc $secs" >"$OUTDIR/$name.rc"
 	echo "@@tp-vm end $name rc=$rc secs=$secs"

@@ -52,14 +52,20 @@ BUSYBOX=${BUSYBOX:-/bin/busybox}
 # loads with the host's modprobe once it runs in the host's root
 BOOT_MODULES="virtio_pci 9pnet_virtio 9p"
 
-# longest first: the VM's workers take them in this order.
-# test_attacks_loader's conntrack tests: the tables inside an array of
-# maps are compared by 6.1's bpf_map_meta_equal(), which later kernels
-# relax (the whole suite, 25 verifier runs, takes 710 s under TCG)
-default_tests="$OUT/tests/test_attacks_loader test_fault_ct_*
-$OUT/tests/test_loader
-$OUT/tests/test_policy
+# longest first: the VM's workers take them in this order.  A command
+# line may carry arguments: test_loader takes the pattern of the tests to
+# run ("-": all) and patterns of tests to leave out, so that its parts,
+# 240-340 s each on a quiet machine, run on both workers (whole, it ran
+# past the suite limit of 1200 s on a loaded one).  test_attacks_loader's
+# conntrack tests: the tables inside an array of maps are compared by
+# 6.1's bpf_map_meta_equal(), which later kernels relax (the whole suite,
+# 25 verifier runs, takes 710 s under TCG).
+first_tests="$OUT/tests/test_loader test_pins_*
+$OUT/tests/test_loader - test_pins_* test_sync_static_fresh_*
+$OUT/tests/test_loader test_sync_static_fresh_*"
+rest_tests="$OUT/tests/test_policy
 $OUT/tests/test_datapath
+$OUT/tests/test_attacks_loader test_fault_ct_*
 $OUT/tests/test_snat
 $OUT/tests/test_attacks_snat
 $OUT/tests/test_static_nat
@@ -70,13 +76,15 @@ $OUT/tests/test_guard
 $OUT/tests/test_wg_genl_live
 $OUT/tests/test_peers_live
 $OUT/tests/test_peers"
+default_tests="$first_tests
+$rest_tests"
 # the netns end-to-end suite too, on kernel WireGuard in the VM
-[ "${VM_E2E:-1}" = 0 ] || default_tests="$OUT/tests/test_attacks_loader test_fault_ct_*
-$OUT/tests/test_loader
+[ "${VM_E2E:-1}" = 0 ] || default_tests="$first_tests
 tests/e2e/test_e2e.sh
-${default_tests#*
-*
-}"
+$rest_tests"
+# suite_name
+# shellcheck source=vmtests/suite-name.sh
+. vmtests/suite-name.sh
 if [ $# -gt 0 ]; then
 	tests=$(printf '%s\n' "$@")
 else
@@ -96,10 +104,13 @@ add_counts() {
 # Report every suite as skipped (one test each) with the reason.
 skip_all() {
 	echo "!! vmtest $1: skipped: $2"
-	for cmd in $(printf '%s\n' "$tests" | sed 's/ .*//'); do
-		echo "== ${cmd##*/} (VM $1): skipped: $2"
+	while IFS= read -r cmd; do
+		[ -n "$cmd" ] || continue
+		echo "== $(suite_name "$cmd") (VM $1): skipped: $2"
 		skipped=$((skipped + 1))
-	done
+	done <<EOF
+$tests
+EOF
 }
 
 # The vmlinuz of a VM_KERNELS word, or nothing.
@@ -185,8 +196,9 @@ parse_results() {
 		tail -40 "$log"
 		failed=$((failed + 1))
 	else
-		for cmd in $(printf '%s\n' "$tests" | sed 's/ .*//'); do
-			name=${cmd##*/}
+		while IFS= read -r cmd; do
+			[ -n "$cmd" ] || continue
+			name=$(suite_name "$cmd")
 			echo "== $name (VM $kernel)"
 			if [ ! -f "$out/$name.rc" ]; then
 				cat "$out/$name.log" 2>/dev/null
@@ -202,7 +214,9 @@ parse_results() {
 			read -r rc secs <"$out/$name.rc"
 			echo "-- $name: exit status $rc, $secs s"
 			add_counts "$(vmtests/cmocka-count.sh "$out/$name.log" "$rc")"
-		done
+		done <<EOF
+$tests
+EOF
 		check_object
 		check_verifier
 	fi
