@@ -4076,6 +4076,12 @@ static bool tpd_proc_logged(const struct tpd_proc *d, const char *needle)
  * the TCG VM of make vmtest takes many times longer than a quiet one.
  */
 #define TPD_AWAIT_MS 60000
+/*
+ * How long a first start with --once may take: a guard against a hang,
+ * not a measure.  A load is about 14 s in the 6.1 VM under TCG, and took
+ * over 30 s there beside other work (a second make test and stress-ng).
+ */
+#define TPD_ONCE_MS 180000
 
 static bool tpd_proc_await(const struct tpd_proc *d, const char *needle, int ms)
 {
@@ -4212,7 +4218,7 @@ static void tpd_proc_first_once(struct tpd_proc *d)
 	int st;
 
 	tpd_proc_start(d, "--once");
-	st = tpd_proc_wait(d, 30000);
+	st = tpd_proc_wait(d, TPD_ONCE_MS);
 	if (st)
 		tpd_proc_dump_log(d);
 	assert_int_equal(st, 0);
