@@ -4122,6 +4122,26 @@ static void tpd_proc_stop(struct tpd_proc *d)
 	assert_int_equal(tpd_proc_wait(d, 10000), 0);
 }
 
+/*
+ * Wait until nothing holds the pin root's instance lock, at most 60 s: a
+ * daemon killed while its child loaded leaves that child to die of its
+ * parent-death signal, which a verifier or JIT run under TCG in the VM
+ * takes seconds to notice; the next test's daemon would find the lock.
+ */
+static void tpd_proc_await_lock(const struct tpd_proc *d)
+{
+	struct tp_pins_instance inst = { .lock_fd = -1, .pid_fd = -1 };
+	int i;
+
+	for (i = 0; i < 600; i++) {
+		if (tp_pins_instance_lock(d->pin_root, &inst) != -EBUSY)
+			break;
+		usleep(100000);
+	}
+	if (inst.lock_fd >= 0)
+		tp_pins_instance_unlock(&inst);
+}
+
 /* Stop it by its pid (TERM, then KILL), remove its pins and files. */
 static void tpd_proc_cleanup(struct tpd_proc *d)
 {
@@ -4136,6 +4156,8 @@ static void tpd_proc_cleanup(struct tpd_proc *d)
 		}
 		d->pid = 0;
 	}
+	if (d->pin_root[0])
+		tpd_proc_await_lock(d);
 	if (d->pin_root[0]) {
 		memset(&cfg, 0, sizeof(cfg));
 		snprintf(cfg.pin_root, sizeof(cfg.pin_root), "%s", d->pin_root);
