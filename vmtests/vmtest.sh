@@ -18,7 +18,8 @@
 #   VM_KERNELS  kernels to boot: a version prefix ("6.1": the newest
 #               /boot/vmlinuz-6.1.* by version) or a path to a vmlinuz
 #               (its modules in /lib/modules/VERSION); default "6.1"
-#   VM_TIMEOUT  time limit of one VM boot, seconds (default 1800)
+#   VM_TIMEOUT  time limit of one VM boot, seconds (default 3000: about
+#               1,000 s quiet, and twice that beside other work)
 #   VM_TEST_TIMEOUT  time limit of one suite inside the VM (default 1200)
 #   VM_E2E      0: leave tests/e2e/test_e2e.sh out (default 1)
 #   VM_TESTS    the test command lines, one a line (overrides the default)
@@ -37,7 +38,7 @@ OUT=${OUT:-build}
 mkdir -p "$OUT/vm"
 OUT_ABS=$(cd "$OUT" && pwd)
 VM_KERNELS=${VM_KERNELS:-6.1}
-VM_TIMEOUT=${VM_TIMEOUT:-1800}
+VM_TIMEOUT=${VM_TIMEOUT:-3000}
 VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-1200}
 VM_VERIFIER=${VM_VERIFIER:-1}
 VM_MEM=${VM_MEM:-2G}
