@@ -4156,9 +4156,8 @@ static void tpd_proc_cleanup(struct tpd_proc *d)
 		}
 		d->pid = 0;
 	}
-	if (d->pin_root[0])
-		tpd_proc_await_lock(d);
 	if (d->pin_root[0]) {
+		tpd_proc_await_lock(d);
 		memset(&cfg, 0, sizeof(cfg));
 		snprintf(cfg.pin_root, sizeof(cfg.pin_root), "%s", d->pin_root);
 		tpd_detach_all(&cfg, true);
