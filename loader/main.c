@@ -1222,35 +1222,6 @@ static int tpd_detach_cmd(struct tpd *t, bool purge)
 }
 
 /*
- * This process's resident set from /proc/self/status, in KiB (-1 where
- * unknown): its peak (VmHWM), and what is resident now split into private
- * memory (RssAnon) and pages of mapped files (RssFile: libraries, most of
- * them libcurl's and its TLS stack's once a source loaded it, shared with
- * every other process that maps the same files).
- */
-struct tpd_rss {
-	long peak_kib;
-	long anon_kib;
-	long file_kib;
-};
-
-static struct tpd_rss tpd_rss_read(void)
-{
-	struct tpd_rss r = { -1, -1, -1 };
-	char line[128];
-	FILE *f = fopen("/proc/self/status", "re");
-
-	if (!f)
-		return r;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmHWM: %ld kB", &r.peak_kib) != 1 &&
-		    sscanf(line, "RssAnon: %ld kB", &r.anon_kib) != 1)
-			sscanf(line, "RssFile: %ld kB", &r.file_kib);
-	fclose(f);
-	return r;
-}
-
-/*
  * The peak memory of the daemon, and of the child that loaded the object
  * (its own process: the two are never resident at once in full).  Logged
  * at the start and again after each source's first full sync (@after
@@ -1259,12 +1230,21 @@ static struct tpd_rss tpd_rss_read(void)
  */
 static void tpd_log_memory(const struct tpd *t, const char *after)
 {
-	struct tpd_rss r = tpd_rss_read();
+	static const char status[] = "/proc/self/status";
 
+	/*
+	 * The peak, and what is resident now split into private memory and
+	 * pages of mapped files (libraries: libcurl's and its TLS stack's
+	 * once a source loaded them, shared with every process that maps
+	 * the same files); -1 where unknown.
+	 */
 	log_info("memory", "after", after, "peak_rss_kib",
-		 log_fmt("%ld", r.peak_kib), "rss_anon_kib",
-		 log_fmt("%ld", r.anon_kib), "rss_file_kib",
-		 log_fmt("%ld", r.file_kib), "load_child_peak_rss_kib",
+		 log_fmt("%lld", tp_proc_field(status, "VmHWM")),
+		 "rss_anon_kib",
+		 log_fmt("%lld", tp_proc_field(status, "RssAnon")),
+		 "rss_file_kib",
+		 log_fmt("%lld", tp_proc_field(status, "RssFile")),
+		 "load_child_peak_rss_kib",
 		 log_fmt("%ld", t->load_child_rss_kib));
 }
 
