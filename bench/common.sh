@@ -75,6 +75,19 @@ loader_figures() {
 		END { printf "%.1f %.1f %.1f %d %d\n", (t1 - t0) / 1000, att - s0, app - s0, rss, child }' "$3"
 }
 
+# prog_stats LINK: "run_time_ns run_cnt" of the program in the pinned
+# link LINK (0 0 while kernel.bpf_stats_enabled was never on)
+prog_stats() {
+	local id
+	id=$(bpftool -j link show pinned "$1" |
+		sed -n 's/.*"prog_id":\([0-9]*\).*/\1/p')
+	bpftool -j prog show id "$id" | awk '{
+		t = $0; c = $0
+		sub(/.*"run_time_ns":/, "", t); sub(/[,}].*/, "", t)
+		sub(/.*"run_cnt":/, "", c); sub(/[,}].*/, "", c)
+		print (t ~ /^[0-9]+$/ ? t : 0), (c ~ /^[0-9]+$/ ? c : 0) }'
+}
+
 now_us() {
 	local t=$EPOCHREALTIME
 	echo "${t/./}"

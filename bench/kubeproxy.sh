@@ -18,6 +18,15 @@
 #            over direct's, direct's rr p50 over its own (1: the
 #            translation costs nothing on this path)
 #   iperf    one-flow iperf3 throughput through the ClusterIP
+#   crr_prog_*
+#            tailplane's programs during one more crr run with
+#            kernel.bpf_stats_enabled on (off during the measured runs:
+#            it adds two clock reads a packet): ns a packet per hook,
+#            ns a connection for both, and that time's share of the CPU
+#            time a connection took (CPUs / rate): what the programs cost
+#            in real traffic, with cold conntrack buckets and a flow entry
+#            written from both sides' CPUs, beside bench_prog's hot-key
+#            single runs
 #   add1     time to add one service with N present (iptables-restore
 #            --noflush with kube-proxy's partial sync, and with the least
 #            input; nft -f; tpctl batch)
@@ -46,7 +55,7 @@ set -eu
 # a failing command inside $(...) fails the script too
 shopt -s inherit_errexit
 
-# bench_args, in_ns, spawn, stop_pid, stats, now_us, json_append
+# bench_args, in_ns, spawn, stop_pid, stats, prog_stats, now_us, json_append
 # shellcheck source=bench/common.sh
 . "$(dirname "$0")"/common.sh
 bench_args "$@"
@@ -61,6 +70,7 @@ SVC_PORT=80
 POD_PORT=8080
 TMP=
 PIDS=""
+STATS_WAS= # kernel.bpf_stats_enabled before crr_prog_cost turned it on
 
 if [ $QUICK = 1 ]; then
 	SIZES="10 1000"
@@ -90,6 +100,7 @@ cleanup() {
 		wait "$p" 2>/dev/null
 	done
 	PIDS=""
+	[ -n "$STATS_WAS" ] && sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
 	if [ -d "$PIN" ]; then
 		"$BUILD"/tailplaned --pin-root "$PIN" --detach --purge >/dev/null 2>&1
 	fi
@@ -219,6 +230,44 @@ of_direct() {
 	}')
 }
 
+# crr_prog_cost N: one more crr run through tailplane with
+# kernel.bpf_stats_enabled on, its programs' run_time_ns and run_cnt
+# before and after (the links tailplaned pinned for tpb-nc)
+crr_prog_cost() {
+	local n=$1 dst out conns rate in0 eg0 in1 eg1 ns_conn
+	use_ns tailplane
+	dst=$(dst_of tailplane)
+	STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
+	sysctl -qw kernel.bpf_stats_enabled=1
+	in0=$(prog_stats "$PIN/links/tpb-nc-ingress")
+	eg0=$(prog_stats "$PIN/links/tpb-nc-egress")
+	out=$(in_ns $NS_C "$BUILD"/bench/connbench crr "${dst% *}:${dst#* }" 100.64.4.0 16 \
+		$TUPLE $CRR_MAX $CRR_SECS $CRR_PAR) || {
+		log "tailplane@$n: stats crr failed: $out"
+		exit 1
+	}
+	in1=$(prog_stats "$PIN/links/tpb-nc-ingress")
+	eg1=$(prog_stats "$PIN/links/tpb-nc-egress")
+	sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
+	STATS_WAS=""
+	TUPLE=$(echo "$out" | awk '{ print $10 }')
+	conns=$(echo "$out" | awk '{ print $2 }')
+	rate=$(echo "$out" | awk '{ print $8 }')
+	# shellcheck disable=SC2086
+	set -- $in0 $in1 $eg0 $eg1
+	if [ $(($4 - $2)) -le 0 ] || [ $(($8 - $6)) -le 0 ] || [ "${conns:-0}" -le 0 ]; then
+		log "tailplane@$n: no program statistics ($in0 -> $in1, $eg0 -> $eg1, $conns connections)"
+		return 0
+	fi
+	log "stats run: $rate conn/s; ingress $in0 -> $in1, egress $eg0 -> $eg1"
+	stats "crr_prog_ns_ingress@${n}s:tailplane" "ns" "$((($3 - $1) / ($4 - $2)))"
+	stats "crr_prog_ns_egress@${n}s:tailplane" "ns" "$((($7 - $5) / ($8 - $6)))"
+	ns_conn=$((($3 - $1 + $7 - $5) / conns))
+	stats "crr_prog_ns_per_conn@${n}s:tailplane" "ns" "$ns_conn"
+	stats "crr_prog_cpu_share@${n}s:tailplane" "%" \
+		"$(awk -v t="$ns_conn" -v r="$rate" -v c="$(nproc)" 'BEGIN { printf "%.2f", t * r / (c * 1e9) * 100 }')"
+}
+
 # traffic N: every figure of the traffic, the contenders' runs alternating
 # (iptables, nftables, tailplane, iptables, ...) so that the load others
 # put on the machine falls on all three alike
@@ -238,6 +287,7 @@ traffic() {
 			crr[$who]="${crr[$who]:-} $(echo "$out" | awk '{ print $8 }')"
 		done
 	done
+	crr_prog_cost "$n"
 	for i in $(seq $RUNS); do
 		for who in $WHOS; do
 			use_ns "$who"

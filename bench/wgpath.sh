@@ -28,7 +28,7 @@
 set -eu
 shopt -s inherit_errexit
 
-# bench_args, in_ns, spawn, stop_pid, stats, json_append
+# bench_args, in_ns, spawn, stop_pid, stats, prog_stats, json_append
 # shellcheck source=bench/common.sh
 . "$(dirname "$0")"/common.sh
 bench_args "$@"
@@ -178,29 +178,17 @@ throughput() {
 	: "$both"
 }
 
-# prog_stats HOOK: "run_time_ns run_cnt" of the program in the pinned link
-prog_stats() {
-	local id
-	id=$(bpftool -j link show pinned "$PIN/links/$WG_N-$1" |
-		sed -n 's/.*"prog_id":\([0-9]*\).*/\1/p')
-	bpftool -j prog show id "$id" | awk '{
-		t = $0; c = $0
-		sub(/.*"run_time_ns":/, "", t); sub(/[,}].*/, "", t)
-		sub(/.*"run_cnt":/, "", c); sub(/[,}].*/, "", c)
-		print (t ~ /^[0-9]+$/ ? t : 0), (c ~ /^[0-9]+$/ ? c : 0) }'
-}
-
 # the programs' own time per packet during one more run, stats on
 program_cost() {
 	local in0 eg0 in1 eg1 gbs
 	attach
 	STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
 	sysctl -qw kernel.bpf_stats_enabled=1
-	in0=$(prog_stats ingress)
-	eg0=$(prog_stats egress)
+	in0=$(prog_stats "$PIN/links/$WG_N-ingress")
+	eg0=$(prog_stats "$PIN/links/$WG_N-egress")
 	gbs=$(iperf_gbs)
-	in1=$(prog_stats ingress)
-	eg1=$(prog_stats egress)
+	in1=$(prog_stats "$PIN/links/$WG_N-ingress")
+	eg1=$(prog_stats "$PIN/links/$WG_N-egress")
 	sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
 	STATS_WAS=""
 	log "stats run: $gbs Gbit/s; ingress $in0 -> $in1, egress $eg0 -> $eg1"
