@@ -24,9 +24,10 @@
 #            it adds two clock reads a packet): ns a packet per hook,
 #            ns a connection for both, and that time's share of the CPU
 #            time a connection took (CPUs / rate): what the programs cost
-#            in real traffic, with cold conntrack buckets and a flow entry
-#            written from both sides' CPUs, beside bench_prog's hot-key
-#            single runs
+#            in real traffic, where the rest of the stack runs between two
+#            packets of a flow and leaves little of their code and data
+#            in the CPU's own caches (bench_prog's _l2cold rows; its hot
+#            single runs are several times cheaper)
 #   add1     time to add one service with N present (iptables-restore
 #            --noflush with kube-proxy's partial sync, and with the least
 #            input; nft -f; tpctl batch)
