@@ -197,23 +197,31 @@ static __always_inline int tp_drop_report(struct __sk_buff *skb, int hook,
 /*
  * The policy query of a packet from the tailnet to @daddr:@dport (after
  * translation): source in the interface's zone, destination in the zone
- * it leaves to (the cluster side when that is no tailnet).
+ * it leaves to (the cluster side when that is no tailnet), the zone of
+ * @out_route, the interface the FIB forwards it through (tp_out_route()).
  */
-static __always_inline void tp_query_ingress(struct __sk_buff *skb,
-					     const struct tp_pkt *p,
+static __always_inline void tp_query_ingress(const struct tp_pkt *p,
 					     const struct tp_addr *daddr,
-					     __be16 dport,
+					     __be16 dport, __u32 out_route,
 					     struct tp_policy_query *q)
 {
-	struct tp_scratch *scr = tp_scratch_get();
-
 	q->zone = p->tuple.zone;
-	q->out_zone = scr ? tp_out_zone(skb, p, daddr, &scr->fib) : 0;
+	q->out_zone = tp_zone_of_ifindex(out_route);
 	q->src_id = tp_identity_of(q->zone, &p->tuple.saddr, TP_ID_TAILNET);
 	q->dst_id = tp_identity_of(q->out_zone, daddr,
 				   q->out_zone ? TP_ID_TAILNET : TP_ID_WORLD);
 	q->proto = p->tuple.proto;
 	q->dport = dport;
+}
+
+/* tp_out_route() with the scratch's FIB space; 0 without a scratch. */
+static __always_inline __u32 tp_ingress_route(struct __sk_buff *skb,
+					      const struct tp_pkt *p,
+					      const struct tp_addr *daddr)
+{
+	struct tp_scratch *scr = tp_scratch_get();
+
+	return scr ? tp_out_route(skb, p, daddr, &scr->fib) : 0;
 }
 
 /*
@@ -285,7 +293,8 @@ static __always_inline int tp_decide_alone(struct __sk_buff *skb, int hook,
 	struct tp_decision d = {};
 
 	if (hook == TP_HOOK_FROM_TAILNET)
-		tp_query_ingress(skb, p, &p->tuple.daddr, p->tuple.dport, &q);
+		tp_query_ingress(p, &p->tuple.daddr, p->tuple.dport,
+				 tp_ingress_route(skb, p, &p->tuple.daddr), &q);
 	else
 		tp_query_egress(skb, p, &q);
 	tp_policy_decide(&q, &d);
@@ -615,7 +624,7 @@ __noinline int tp_ingress_new(struct __sk_buff *skb)
 	struct tp_scratch *scr = tp_scratch_get();
 	struct tp_policy_query q = {};
 	struct tp_decision d = {};
-	__u32 backend_id = 0, rev = tp_policy_rev();
+	__u32 backend_id = 0, rev = tp_policy_rev(), out_route;
 	bool indexed = false;
 	struct tp_backend *be;
 	struct tp_ct_entry *e;
@@ -648,7 +657,9 @@ __noinline int tp_ingress_new(struct __sk_buff *skb)
 		indexed = be->flags & TP_BACKEND_F_INDEXED;
 	}
 
-	tp_query_ingress(skb, p, &e->nat_addr, e->nat_port, &q);
+	/* the route decides the zone it leaves to and SNAT auto: one lookup */
+	out_route = tp_out_route(skb, p, &e->nat_addr, &scr->fib);
+	tp_query_ingress(p, &e->nat_addr, e->nat_port, out_route, &q);
 	tp_policy_decide(&q, &d);
 	tp_policy_count(&d, skb->len);
 	tp_event_flow(skb, TP_HOOK_FROM_TAILNET, &p->tuple, &q, &d, e->svc_id,
@@ -658,7 +669,7 @@ __noinline int tp_ingress_new(struct __sk_buff *skb)
 	if (q.out_zone && tp_ingress_misrouted(skb, p, q.out_zone, e, scr))
 		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
 				      TP_DROP_REVERSE_PATH);
-	if (svc && tp_snat_wanted(skb, p, svc, e, q.out_zone, &scr->fib)) {
+	if (svc && tp_snat_wanted(svc, q.out_zone, out_route)) {
 		if (!tp_snat_addr(tp_ct_cfg(), p))
 			return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
 					      TP_DROP_NO_SNAT_ADDR);

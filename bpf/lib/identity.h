@@ -130,20 +130,25 @@ static __always_inline __u16 tp_route_zone(struct __sk_buff *skb, bool ipv6,
 }
 
 /**
- * tp_out_zone() - the zone a packet from the tailnet to @daddr (after
- * translation) leaves to.
+ * tp_out_route() - the interface a packet from the tailnet to @daddr
+ * (after translation) is forwarded through, tp_route_ifindex() from its
+ * source: the zone it leaves to is that interface's (tp_zone_of_ifindex()),
+ * and whether SNAT auto translates a service flow is whether it is an
+ * uplink (tp_snat_wanted()); one FIB lookup answers both.
  * @skb:   the packet.
  * @p:     its parse.
  * @daddr: destination after translation.
  * @fib:   scratch space.
+ *
+ * Return: the interface's index, 0 when the FIB does not forward it.
  */
-static __always_inline __u16 tp_out_zone(struct __sk_buff *skb,
-					 const struct tp_pkt *p,
-					 const struct tp_addr *daddr,
-					 struct bpf_fib_lookup *fib)
+static __always_inline __u32 tp_out_route(struct __sk_buff *skb,
+					  const struct tp_pkt *p,
+					  const struct tp_addr *daddr,
+					  struct bpf_fib_lookup *fib)
 {
-	return tp_route_zone(skb, p->ipv6, p->tuple.proto, &p->tuple.saddr,
-			     daddr, fib);
+	return tp_route_ifindex(skb, p->ipv6, p->tuple.proto, &p->tuple.saddr,
+				daddr, fib);
 }
 
 /**

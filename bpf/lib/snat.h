@@ -50,12 +50,10 @@ tp_snat_addr(const struct tp_config *cfg, const struct tp_pkt *p)
 
 /**
  * tp_snat_wanted() - does a new service flow get its source translated?
- * @skb:      the packet.
- * @p:        its parse.
- * @svc:      the flow's service.
- * @e:        the flow entry being built (backend in nat_addr).
- * @out_zone: the zone the flow leaves to.
- * @fib:      scratch.
+ * @svc:       the flow's service.
+ * @out_zone:  the zone the flow leaves to.
+ * @out_route: the interface the FIB forwards it through toward its
+ *             backend (tp_out_route()), 0: none.
  *
  * When the service says so, or, with TP_CFG_F_SNAT_AUTO, when the FIB
  * sends the backend out through an uplink (it is not behind a local pod
@@ -63,13 +61,10 @@ tp_snat_addr(const struct tp_config *cfg, const struct tp_pkt *p)
  * for a flow that leaves to another tailnet zone: its replies come back
  * through that zone's interface, not an uplink.
  */
-static __always_inline bool
-tp_snat_wanted(struct __sk_buff *skb, const struct tp_pkt *p,
-	       const struct tp_svc *svc, const struct tp_ct_entry *e,
-	       __u16 out_zone, struct bpf_fib_lookup *fib)
+static __always_inline bool tp_snat_wanted(const struct tp_svc *svc,
+					   __u16 out_zone, __u32 out_route)
 {
 	const struct tp_config *cfg;
-	__u32 ifindex;
 
 	if (out_zone)
 		return false;
@@ -78,9 +73,7 @@ tp_snat_wanted(struct __sk_buff *skb, const struct tp_pkt *p,
 	cfg = tp_ct_cfg();
 	if (!cfg || !(cfg->flags & TP_CFG_F_SNAT_AUTO))
 		return false;
-	ifindex = tp_route_ifindex(skb, p->ipv6, p->tuple.proto,
-				   &p->tuple.saddr, &e->nat_addr, fib);
-	return tp_iface_get(ifindex).flags & TP_IFACE_F_UPLINK;
+	return tp_iface_get(out_route).flags & TP_IFACE_F_UPLINK;
 }
 
 /* Is @p an ICMP or ICMPv6 echo packet (whose id plays the port)? */
