@@ -804,6 +804,32 @@ static void snat_client_error(struct th *h, const struct family_case *c)
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 }
 
+/*
+ * "snat": "auto" alone (the service not marked): the FIB sends the
+ * backend out through the uplink, so the flow leaves SNATed, its port of
+ * the range, in both families: the one route lookup that gives the flow
+ * its out zone answers this too (tp_out_route()).
+ */
+static void snat_auto_uplink(struct th *h, const struct family_case *c)
+{
+	const char *be = c->be[c->be_idx];
+	struct pkt_spec syn =
+		pt_flow(c->client, CPORT, c->vip, VPORT, TCP, SYN);
+	struct tp_ct_key k = pt_ct_key(c->client, CPORT, c->vip, VPORT, TCP);
+	struct pkt out;
+	__u16 port;
+
+	assert_int_equal(th_snat_config(h, SNAT4, SNAT6, PORT_LO, PORT_HI,
+					TP_CFG_F_SNAT_AUTO),
+			 0);
+	st_snat_service(h, c->vip, TCP, be, 0);
+	assert_int_equal(st_tailnet_in(h, syn, &out), REDIRECT);
+	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
+	pt_expect_pkt(snat_out(syn, c->snat, port, be), &out);
+	check_snat_key(h, &k, be, BE_PORT, c->snat, port);
+	assert_int_equal(th_stat(h, TP_STAT_SNAT), 1);
+}
+
 /* ---- the per-family table ----------------------------------------------- */
 
 #define V4(be) CLIENT4, VIP4, SNAT4, BE4, be
@@ -825,6 +851,8 @@ static const struct family_case family_cases[] = {
 	{ "test_uplink_error_v6", snat_uplink_error, V6(0), NULL, TCP },
 	{ "test_client_error_v4", snat_client_error, V4(0) },
 	{ "test_client_error_v6", snat_client_error, V6(0) },
+	{ "test_auto_uplink_v4", snat_auto_uplink, V4(0) },
+	{ "test_auto_uplink_v6", snat_auto_uplink, V6(0) },
 };
 
 static void test_family_case(void **state)
@@ -1215,6 +1243,8 @@ int main(void)
 		T(test_revoked_reply),
 		T(test_reply_tailnet_gone),
 		T(test_auto_by_route),
+		F(15),
+		F(16),
 		T(test_no_snat_address),
 		T(test_no_route_ttl_and_neigh),
 		F(8),
