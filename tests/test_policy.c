@@ -315,6 +315,55 @@ static void test_revision_recheck(void **state)
 	assert_int_equal(th_stat(h, TP_STAT_POLICY_RECHECK), 3);
 }
 
+/*
+ * A DNAT flow decided again on its reply (tp_flow_reply(), the egress
+ * handler): deny after allow, then allow after deny; the entry's fields
+ * are the re-decision's (the backend's identity, the rule, the new
+ * revision), and the translation works again once allowed.
+ */
+static void test_revision_recheck_dnat_reply(void **state)
+{
+	struct th *h = *state;
+	struct tp_rule r =
+		pt_rule_spec(ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, 0);
+	struct tp_ct_entry e0, e;
+
+	REQUIRE_BPF();
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_web_service(h);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	pt_web_in(h, SYN);
+	e0 = pt_web_entry(h);
+	assert_int_equal(e0.verdict, TP_VERDICT_ALLOW);
+	assert_int_equal(e0.dst_identity, ID_WEB);
+	/* revoke: the reply is the first packet to see it */
+	assert_int_equal(tp_policy_rule_del(&h->maps, &r, TP_OWNER_NONE), 0);
+	assert_int_equal(
+		pt_send_out(h, BE4[0], 8080, CLIENT4, 40000, TCP, SYN | ACK),
+		DROP);
+	assert_int_equal(th_stat(h, TP_STAT_POLICY_RECHECK), 1);
+	e = pt_web_entry(h);
+	assert_int_equal(e.verdict, TP_VERDICT_DENY);
+	assert_int_not_equal(e.policy_rev, e0.policy_rev);
+	assert_int_equal(e.src_identity, ID_CLIENT);
+	assert_int_equal(e.dst_identity, ID_WEB);
+	assert_int_not_equal(e.rule_id, e0.rule_id);
+	/* the client's packets stop too, without a second re-decision */
+	assert_int_equal(pt_send_in(h, CLIENT4, 40000, VIP4, 80, TCP, ACK),
+			 DROP);
+	assert_int_equal(th_stat(h, TP_STAT_POLICY_RECHECK), 1);
+	/* allow again: the reply, reverse-NATed, reopens it */
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, TCP, 8080, 8080, TP_VERDICT_ALLOW);
+	pt_web_reply(h, SYN | ACK);
+	assert_int_equal(th_stat(h, TP_STAT_POLICY_RECHECK), 2);
+	e = pt_web_entry(h);
+	assert_int_equal(e.verdict, TP_VERDICT_ALLOW);
+	assert_int_equal(e.dst_identity, ID_WEB);
+	assert_int_not_equal(e.rule_id, 0);
+	pt_web_in(h, ACK);
+	assert_int_equal(th_stat(h, TP_STAT_POLICY_RECHECK), 2);
+}
+
 static void test_policy_sees_backend(void **state)
 {
 	struct th *h = *state;
@@ -1566,6 +1615,7 @@ int main(void)
 		I(test_stateful_replies),
 		I(test_egress_flows),
 		I(test_revision_recheck),
+		I(test_revision_recheck_dnat_reply),
 		I(test_policy_sees_backend),
 		I(test_zone_crossing),
 		I(test_zone_forward_guard),
