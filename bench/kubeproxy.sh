@@ -72,6 +72,7 @@ POD_PORT=8080
 TMP=
 PIDS=""
 STATS_WAS= # kernel.bpf_stats_enabled before crr_prog_cost turned it on
+CRR_OUT=   # crr_once's connbench line
 
 if [ $QUICK = 1 ]; then
 	SIZES="10 1000"
@@ -231,29 +232,37 @@ of_direct() {
 	}')
 }
 
+# crr_once N WHO: one crr run through WHO's path, its connbench line in
+# CRR_OUT ("conns C failed F secs S rate R next T"); TUPLE moves past the
+# tuples it used (set here, not in a subshell)
+crr_once() {
+	local dst
+	use_ns "$2"
+	dst=$(dst_of "$2")
+	CRR_OUT=$(in_ns $NS_C "$BUILD"/bench/connbench crr "${dst% *}:${dst#* }" 100.64.4.0 16 \
+		"$TUPLE" $CRR_MAX $CRR_SECS $CRR_PAR) || {
+		log "$2@$1: crr failed: $CRR_OUT"
+		exit 1
+	}
+	TUPLE=$(echo "$CRR_OUT" | awk '{ print $10 }')
+}
+
 # crr_prog_cost N: one more crr run through tailplane with
 # kernel.bpf_stats_enabled on, its programs' run_time_ns and run_cnt
 # before and after (the links tailplaned pinned for tpb-nc)
 crr_prog_cost() {
-	local n=$1 dst out conns rate in0 eg0 in1 eg1 ns_conn
-	use_ns tailplane
-	dst=$(dst_of tailplane)
+	local n=$1 conns rate in0 eg0 in1 eg1 ns_conn
 	STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
 	sysctl -qw kernel.bpf_stats_enabled=1
 	in0=$(prog_stats "$PIN/links/tpb-nc-ingress")
 	eg0=$(prog_stats "$PIN/links/tpb-nc-egress")
-	out=$(in_ns $NS_C "$BUILD"/bench/connbench crr "${dst% *}:${dst#* }" 100.64.4.0 16 \
-		$TUPLE $CRR_MAX $CRR_SECS $CRR_PAR) || {
-		log "tailplane@$n: stats crr failed: $out"
-		exit 1
-	}
+	crr_once "$n" tailplane
 	in1=$(prog_stats "$PIN/links/tpb-nc-ingress")
 	eg1=$(prog_stats "$PIN/links/tpb-nc-egress")
 	sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
 	STATS_WAS=""
-	TUPLE=$(echo "$out" | awk '{ print $10 }')
-	conns=$(echo "$out" | awk '{ print $2 }')
-	rate=$(echo "$out" | awk '{ print $8 }')
+	conns=$(echo "$CRR_OUT" | awk '{ print $2 }')
+	rate=$(echo "$CRR_OUT" | awk '{ print $8 }')
 	# shellcheck disable=SC2086
 	set -- $in0 $in1 $eg0 $eg1
 	if [ $(($4 - $2)) -le 0 ] || [ $(($8 - $6)) -le 0 ] || [ "${conns:-0}" -le 0 ]; then
@@ -277,15 +286,8 @@ traffic() {
 	declare -A crr p50 p99 gbs
 	for i in $(seq $RUNS); do
 		for who in $WHOS; do
-			use_ns "$who"
-			dst=$(dst_of "$who")
-			out=$(in_ns $NS_C "$BUILD"/bench/connbench crr "${dst% *}:${dst#* }" 100.64.4.0 16 \
-				$TUPLE $CRR_MAX $CRR_SECS $CRR_PAR) || {
-				log "$who@$n: crr failed: $out"
-				exit 1
-			}
-			TUPLE=$(echo "$out" | awk '{ print $10 }')
-			crr[$who]="${crr[$who]:-} $(echo "$out" | awk '{ print $8 }')"
+			crr_once "$n" "$who"
+			crr[$who]="${crr[$who]:-} $(echo "$CRR_OUT" | awk '{ print $8 }')"
 		done
 	done
 	crr_prog_cost "$n"

@@ -107,25 +107,33 @@ struct family_case {
 /* ---- allocation, original direction, replies ------------------------------- */
 
 /*
- * @c's flow @k from the tailnet through a SNAT service of its protocol,
- * its first packet @first: it must leave the uplink SNATed (snat_out())
+ * @c's flow @k from the tailnet through a service of its protocol with
+ * @svc_flags, its first packet @first: it must leave the uplink SNATed (snat_out())
  * with a port of the whole range, and the flow's reply key must be made
  * (check_snat_key(), the backend's port @bport).  The port.
  */
-static __u16 snat_first(struct th *h, const struct family_case *c,
-			struct pkt_spec first, const struct tp_ct_key *k,
-			__u16 bport)
+static __u16 snat_first_svc(struct th *h, const struct family_case *c,
+			    struct pkt_spec first, const struct tp_ct_key *k,
+			    __u16 bport, __u16 svc_flags)
 {
 	const char *be = c->be[c->be_idx];
 	struct pkt out;
 	__u16 port;
 
-	st_snat_service(h, c->vip, k->proto, be, TP_SVC_F_SNAT);
+	st_snat_service(h, c->vip, k->proto, be, svc_flags);
 	assert_int_equal(st_tailnet_in(h, first, &out), REDIRECT);
 	port = snat_port_of(h, k, PORT_LO, PORT_HI);
 	pt_expect_pkt(snat_out(first, c->snat, port, be), &out);
 	check_snat_key(h, k, be, bport, c->snat, port);
 	return port;
+}
+
+/* snat_first_svc() through a service marked TP_SVC_F_SNAT. */
+static __u16 snat_first(struct th *h, const struct family_case *c,
+			struct pkt_spec first, const struct tp_ct_key *k,
+			__u16 bport)
+{
+	return snat_first_svc(h, c, first, k, bport, TP_SVC_F_SNAT);
 }
 
 static void snat_tcp_roundtrip(struct th *h, const struct family_case *c)
@@ -812,21 +820,14 @@ static void snat_client_error(struct th *h, const struct family_case *c)
  */
 static void snat_auto_uplink(struct th *h, const struct family_case *c)
 {
-	const char *be = c->be[c->be_idx];
 	struct pkt_spec syn =
 		pt_flow(c->client, CPORT, c->vip, VPORT, TCP, SYN);
 	struct tp_ct_key k = pt_ct_key(c->client, CPORT, c->vip, VPORT, TCP);
-	struct pkt out;
-	__u16 port;
 
 	assert_int_equal(th_snat_config(h, SNAT4, SNAT6, PORT_LO, PORT_HI,
 					TP_CFG_F_SNAT_AUTO),
 			 0);
-	st_snat_service(h, c->vip, TCP, be, 0);
-	assert_int_equal(st_tailnet_in(h, syn, &out), REDIRECT);
-	port = snat_port_of(h, &k, PORT_LO, PORT_HI);
-	pt_expect_pkt(snat_out(syn, c->snat, port, be), &out);
-	check_snat_key(h, &k, be, BE_PORT, c->snat, port);
+	snat_first_svc(h, c, syn, &k, BE_PORT, 0);
 	assert_int_equal(th_stat(h, TP_STAT_SNAT), 1);
 }
 
