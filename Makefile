@@ -232,6 +232,17 @@ $(OUT)/tests/test_maps: LDLIBS += -Wl,--wrap=bpf_map_lookup_batch
 $(OUT)/tests/test_attacks_loader: LDLIBS += -Wl,--wrap=bpf_obj_pin \
 	-Wl,--wrap=bpf_object__load_skeleton -Wl,--wrap=bpf_object__load
 
+# test_stack61's own object, chains around Linux 6.1's stack limit
+# (tests/bpf/), embedded as a skeleton
+$(OUT)/tests/bpf/%.bpf.o: tests/bpf/%.bpf.c $(OUT)/vmlinux.h
+	@mkdir -p $(@D)
+	$(call msg,CLANG,$@)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/tests/bpf/%.skel.h: $(OUT)/tests/bpf/%.bpf.o
+	$(call msg,GEN,$@)$(BPFTOOL) gen skeleton $< name $* > $@
+
+$(OUT)/tests/test_stack61.o: $(OUT)/tests/bpf/stack61.skel.h
+
 # The upgrade test's "next version": the same loader around a program that
 # differs (TP_UPGRADE_VARIANT); only datapath.c embeds the skeleton.
 $(OUT)/upgrade/tailplane.bpf.o: bpf/tailplane.bpf.c $(OUT)/vmlinux.h | $(OUT)/upgrade
