@@ -29,7 +29,9 @@
  * stage between sees a pod's own address.
  *
  * Established flows take one conntrack lookup (two or three for
- * replies) and a rewrite; policy and service lookups happen once per
+ * replies) and a rewrite; from the tailnet, an IPv4 TCP or UDP packet of
+ * a flow with nothing else to do takes a short path of its own
+ * (tp_fast_ingress()).  Policy and service lookups happen once per
  * flow, and again when the policy revision moved.  ICMP errors belonging to a flow are
  * translated in both directions, inner packet included, and pass as
  * related traffic when they come from the flow's path and go to the
@@ -1790,8 +1792,121 @@ static __always_inline int tp_parsed(void)
 }
 
 /*
- * The first call of tp_from_tailnet: the parse into the scratch
- * (tp_pkt_get() zeroed it), static 1:1 NAT, and a flow packet's flow
+ * What tp_fast_ingress() returns for a packet it leaves to the full path.
+ * No TC verdict has this value.
+ */
+#define TP_FAST_MISS 0x103
+
+/*
+ * tp_fast_ingress() on (always, in production) or off: the packet tests
+ * load the object both ways and compare what each leaves
+ * (tests/test_fast_path.c).
+ */
+const volatile __u32 fast_path = 1;
+
+/*
+ * The IPv4 TCP or UDP header of a packet tp_fast_ingress() takes: no IP
+ * options, no fragment, the L4 header whole in the linear data and in
+ * the datagram.  Fills the parse's tuple (zone 0) and what the flow's
+ * stages read of it; false when the packet is any other kind.
+ */
+static __always_inline bool tp_fast_parse_v4(struct __sk_buff *skb,
+					     struct tp_pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data;
+	struct tcphdr *th = data + sizeof(*ip);
+	__u32 tot, l4_len;
+
+	if ((void *)(th + 1) > data_end)
+		return false;
+	/* version 4, IHL 5 */
+	if (*(__u8 *)ip != 0x45 ||
+	    (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)))
+		return false;
+	if (ip->protocol == IPPROTO_TCP)
+		l4_len = sizeof(struct tcphdr);
+	else if (ip->protocol == IPPROTO_UDP)
+		l4_len = sizeof(struct udphdr);
+	else
+		return false;
+	tot = bpf_ntohs(ip->tot_len);
+	if (tot < sizeof(*ip) + l4_len || tot > skb->len)
+		return false;
+	if (ip->protocol == IPPROTO_TCP && th->doff < 5)
+		return false;
+	__builtin_memset(&p->tuple, 0, sizeof(p->tuple));
+	tp_addr_set_v4(&p->tuple.saddr, ip->saddr);
+	tp_addr_set_v4(&p->tuple.daddr, ip->daddr);
+	p->tuple.sport = th->source;
+	p->tuple.dport = th->dest;
+	p->tuple.proto = ip->protocol;
+	p->l3_off = 0;
+	p->l4_off = sizeof(*ip);
+	p->end = tot;
+	p->ipv6 = false;
+	p->frag = TP_FRAG_NONE;
+	p->tcp_flags = ip->protocol == IPPROTO_TCP ? ((__u8 *)th)[13] : 0;
+	return true;
+}
+
+/*
+ * tp_from_tailnet's fast path: a packet in the original direction of a
+ * live flow from the tailnet with nothing to do but count it and
+ * translate its destination (an established DNAT or untranslated flow,
+ * IPv4 TCP or UDP on an L3 tunnel, no static NAT configured, its policy
+ * decision current, its reply keys checked this second), handled in the
+ * program itself, not through the parse and the flow handler's global
+ * call.  Whatever else (a verdict to drop, a re-check, a SNAT or
+ * masqueraded flow, a reopened tuple) is left to the full path, which
+ * starts over: nothing is written before the packet is known to be one.
+ * Return: the verdict, or TP_FAST_MISS.
+ */
+static __always_inline int tp_fast_ingress(struct __sk_buff *skb,
+					   struct tp_scratch *scr)
+{
+	struct tp_ct_entry *e;
+	struct tp_iface ifc;
+	struct tp_pkt *p;
+	__u64 now;
+	int ret;
+
+	if (!tp_static_nat_none())
+		return TP_FAST_MISS;
+	ifc = tp_iface_get(skb->ifindex);
+	p = &scr->pkt;
+	if (!(ifc.flags & TP_IFACE_F_L3) || !tp_fast_parse_v4(skb, p))
+		return TP_FAST_MISS;
+	p->tuple.zone = ifc.zone;
+	e = tp_ct_get(&p->tuple);
+	if (!e || (e->flags & (TP_CT_F_REPLY_KEY | TP_CT_F_EGRESS |
+			       TP_CT_F_SNAT | TP_CT_F_MASQ)))
+		return TP_FAST_MISS;
+	now = tp_now();
+	if (tp_ct_expired(e, now) || tp_ct_reopens(e, p) ||
+	    e->policy_rev != tp_policy_rev() ||
+	    !tp_verdict_allows(e->verdict) ||
+	    tp_ct_reply_keys_due(&p->tuple, e, now))
+		return TP_FAST_MISS;
+	tp_stat_add(TP_STAT_CT_HIT, skb->len);
+	tp_ct_account(e, TP_CT_DIR_ORIG, p, skb->len, now);
+	if (!(e->flags & TP_CT_F_DNAT)) {
+		tp_stat_add(TP_STAT_PASS, skb->len);
+		return TC_ACT_OK;
+	}
+	ret = tp_nat_rewrite(skb, p, false, &e->nat_addr, e->nat_port);
+	if (ret < 0)
+		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
+	tp_stat_add(TP_STAT_DNAT, skb->len);
+	tp_stat_add_map(&tp_svc_stats, e->svc_id, skb->len);
+	return TC_ACT_OK;
+}
+
+/*
+ * The first call of tp_from_tailnet: the fast path (tp_fast_ingress()),
+ * else the parse into the scratch (zeroed here, not before the fast path,
+ * which needs none of it), static 1:1 NAT, and a flow packet's flow
  * handler, in one global function: an established flow's packet makes
  * one call, not one for the parse and one for its flow (each costs 15-20
  * ns where returns go through thunks).  Its frame, the parse's headers
@@ -1806,6 +1921,10 @@ __noinline int tp_ingress_pkt(struct __sk_buff *skb)
 
 	if (!scr)
 		return tp_drop(skb, TP_DROP_INTERNAL);
+	ret = fast_path ? tp_fast_ingress(skb, scr) : TP_FAST_MISS;
+	if (ret != TP_FAST_MISS)
+		return ret;
+	__builtin_memset(&scr->pkt, 0, sizeof(scr->pkt));
 	ret = tp_parse_skb(skb, &scr->pkt);
 	scr->parsed = ret;
 	if (!tp_static_nat_none()) {
@@ -1840,7 +1959,9 @@ __noinline int tp_egress_pkt(struct __sk_buff *skb)
  */
 static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
 {
-	struct tp_pkt *p = tp_pkt_get();
+	/* tp_ingress_pkt() zeroes the parse itself, after its fast path */
+	struct tp_pkt *p =
+		hook == TP_HOOK_FROM_TAILNET ? tp_pkt_cur() : tp_pkt_get();
 	int verdict, nat;
 
 	tp_stat_add(hook == TP_HOOK_FROM_TAILNET ? TP_STAT_RX_TAILNET

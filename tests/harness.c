@@ -334,6 +334,8 @@ int th_open(struct th *h, const struct th_knobs *knobs)
 		h->skel->rodata->events_per_sec = knobs->events_per_sec;
 	if (knobs && knobs->events_burst)
 		h->skel->rodata->events_burst = knobs->events_burst;
+	if (knobs && knobs->no_fast_path)
+		h->skel->rodata->fast_path = 0;
 	if (knobs && knobs->event_mask_set)
 		h->skel->rodata->event_mask = knobs->event_mask;
 	err = tailplane__load(h->skel);

@@ -48,6 +48,8 @@ struct th_knobs {
 	__u32 cap_services;
 	__u32 cap_identities;
 	__u32 cap_rules;
+	/* tp_from_tailnet without its fast path (tp_fast_ingress()) */
+	bool no_fast_path;
 };
 
 enum th_hook {
