@@ -1805,20 +1805,27 @@ static __always_inline int tp_parsed(void)
 const volatile __u32 fast_path = 1;
 
 /*
- * The IPv4 TCP or UDP header of a packet tp_fast_ingress() takes: no IP
- * options, no fragment, the L4 header whole in the linear data and in
- * the datagram.  Fills the parse's tuple (zone 0) and what the flow's
- * stages read of it; false when the packet is any other kind.
+ * The IPv4 TCP or UDP header of a packet tp_fast_ingress() takes: behind
+ * an Ethernet header unless @l3, no IP options, no fragment, the L4
+ * header whole in the linear data and in the datagram.  Fills the parse's
+ * tuple (zone 0) and what the flow's stages read of it; false when the
+ * packet is any other kind.
  */
-static __always_inline bool tp_fast_parse_v4(struct __sk_buff *skb,
+static __always_inline bool tp_fast_parse_v4(struct __sk_buff *skb, bool l3,
 					     struct tp_pkt *p)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	struct iphdr *ip = data;
-	struct tcphdr *th = data + sizeof(*ip);
-	__u32 tot, l4_len;
+	__u32 off = l3 ? 0 : ETH_HLEN, tot, l4_len;
+	struct ethhdr *eth = data;
+	struct tcphdr *th;
+	struct iphdr *ip;
 
+	if (!l3 && ((void *)(eth + 1) > data_end ||
+		    eth->h_proto != bpf_htons(ETH_P_IP)))
+		return false;
+	ip = data + off;
+	th = (void *)(ip + 1);
 	if ((void *)(th + 1) > data_end)
 		return false;
 	/* version 4, IHL 5 */
@@ -1832,7 +1839,7 @@ static __always_inline bool tp_fast_parse_v4(struct __sk_buff *skb,
 	else
 		return false;
 	tot = bpf_ntohs(ip->tot_len);
-	if (tot < sizeof(*ip) + l4_len || tot > skb->len)
+	if (tot < sizeof(*ip) + l4_len || off + tot > skb->len)
 		return false;
 	if (ip->protocol == IPPROTO_TCP && th->doff < 5)
 		return false;
@@ -1842,9 +1849,9 @@ static __always_inline bool tp_fast_parse_v4(struct __sk_buff *skb,
 	p->tuple.sport = th->source;
 	p->tuple.dport = th->dest;
 	p->tuple.proto = ip->protocol;
-	p->l3_off = 0;
-	p->l4_off = sizeof(*ip);
-	p->end = tot;
+	p->l3_off = off;
+	p->l4_off = off + sizeof(*ip);
+	p->end = off + tot;
 	p->ipv6 = false;
 	p->frag = TP_FRAG_NONE;
 	p->tcp_flags = ip->protocol == IPPROTO_TCP ? ((__u8 *)th)[13] : 0;
@@ -1855,7 +1862,7 @@ static __always_inline bool tp_fast_parse_v4(struct __sk_buff *skb,
  * tp_from_tailnet's fast path: a packet in the original direction of a
  * live flow from the tailnet with nothing to do but count it and
  * translate its destination (an established DNAT or untranslated flow,
- * IPv4 TCP or UDP on an L3 tunnel, no static NAT configured, its policy
+ * IPv4 TCP or UDP, no static NAT configured, its policy
  * decision current, its reply keys checked this second), handled in the
  * program itself, not through the parse and the flow handler's global
  * call.  Whatever else (a verdict to drop, a re-check, a SNAT or
@@ -1876,7 +1883,7 @@ static __always_inline int tp_fast_ingress(struct __sk_buff *skb,
 		return TP_FAST_MISS;
 	ifc = tp_iface_get(skb->ifindex);
 	p = &scr->pkt;
-	if (!(ifc.flags & TP_IFACE_F_L3) || !tp_fast_parse_v4(skb, p))
+	if (!tp_fast_parse_v4(skb, ifc.flags & TP_IFACE_F_L3, p))
 		return TP_FAST_MISS;
 	p->tuple.zone = ifc.zone;
 	e = tp_ct_get(&p->tuple);

@@ -151,7 +151,8 @@ struct fp_case {
 	bool has_entry;
 	struct tp_ct_key key; /* the entry's key */
 	struct tp_ct_entry e;
-	int ifindex_zone2; /* the packet comes in on the zone-2 tunnel */
+	/* the tunnel of zone 1 or 2, or loopback (Ethernet, zone 0) */
+	int iface;
 	bool clean; /* an entry and a packet the fast path takes, then varied */
 	struct pkt pkt;
 };
@@ -239,7 +240,7 @@ static size_t fp_ct(struct th *h, struct fp_ct_pair *buf, size_t max)
 }
 
 /* The packet: a flow packet of a client to the VIP, then mutated. */
-static void fp_packet(struct fp *f, struct fp_case *c, __u8 proto)
+static void fp_packet(struct fp *f, struct fp_case *c, __u8 proto, bool l2)
 {
 	static const __u8 flag_set[] = {
 		PKT_TCP_ACK,
@@ -263,7 +264,9 @@ static void fp_packet(struct fp *f, struct fp_case *c, __u8 proto)
 		.payload = payload,
 		.payload_len = fp_rand(f) % 40,
 		.df = fp_pct(f, 50),
+		.l2 = l2,
 	};
+	size_t cut;
 	__u8 *ip;
 	__u16 tot;
 
@@ -285,7 +288,9 @@ static void fp_packet(struct fp *f, struct fp_case *c, __u8 proto)
 	assert_int_equal(pkt_build(&s, &c->pkt), 0);
 	if (s.family != AF_INET)
 		return;
-	ip = c->pkt.data;
+	ip = c->pkt.data + (l2 ? PKT_ETH_HLEN : 0);
+	if (l2 && fp_pct(f, 5))
+		ip[-1] ^= 0xdd; /* another EtherType */
 	/* the edges: fragments, length fields, a short TCP header, a cut */
 	if (fp_pct(f, 5))
 		ip[6] |= 0x20; /* MF */
@@ -300,8 +305,10 @@ static void fp_packet(struct fp *f, struct fp_case *c, __u8 proto)
 	}
 	if (proto == IPPROTO_TCP && fp_pct(f, 4))
 		ip[(ip[0] & 0xf) * 4 + 12] = (fp_rand(f) % 5) << 4; /* doff */
-	if (fp_pct(f, 4) && c->pkt.len > 20)
-		c->pkt.len = 20 + fp_rand(f) % (c->pkt.len - 20);
+	/* test_run takes no Ethernet frame shorter than its IP header */
+	cut = l2 ? PKT_ETH_HLEN + 40 : 20;
+	if (fp_pct(f, 4) && c->pkt.len > cut)
+		c->pkt.len = cut + fp_rand(f) % (c->pkt.len - cut);
 }
 
 /* The entry: the packet's flow, or another, with every field at random. */
@@ -367,20 +374,23 @@ static void fp_entry(struct fp *f, struct fp_case *c, __u8 proto, __u16 zone)
 /* The fast path's conditions, as docs/datapath.md states them. */
 static bool fp_expect_fast(const struct fp_case *c, __u16 zone)
 {
-	const __u8 *ip = c->pkt.data;
+	size_t off = c->pkt.l2 ? PKT_ETH_HLEN : 0;
+	const __u8 *ip = c->pkt.data + off;
 	const struct tp_ct_entry *e = &c->e;
 	__u32 sec = TP_CT_SEC(c->now), tot, l4;
 	__u8 proto, tflags;
 	bool keyed;
 
-	if (c->static_nat_n || c->pkt.len < 40 || ip[0] != 0x45)
+	if (c->static_nat_n || c->pkt.len < off + 40 || ip[0] != 0x45)
+		return false;
+	if (c->pkt.l2 && (ip[-2] != 0x08 || ip[-1] != 0x00))
 		return false;
 	if ((ip[6] & 0x3f) || ip[7]) /* MF or an offset */
 		return false;
 	proto = ip[9];
 	l4 = proto == IPPROTO_TCP ? 20 : 8;
 	tot = ip[2] << 8 | ip[3];
-	if (tot < 20 + l4 || tot > c->pkt.len)
+	if (tot < 20 + l4 || off + tot > c->pkt.len)
 		return false;
 	if (proto == IPPROTO_TCP && (ip[32] >> 4) < 5)
 		return false;
@@ -405,6 +415,15 @@ static bool fp_expect_fast(const struct fp_case *c, __u16 zone)
 
 #define FP_CT_MAX 64
 
+/* The zone of each interface a case may come in on, and its ifindex. */
+static const __u16 fp_zones[] = { TH_ZONE, TH_ZONE2, 0 };
+
+static int fp_ifindex(const struct th *h, int iface)
+{
+	/* 0: test_run's loopback, which tp_ifaces does not list */
+	return iface == 0 ? h->l3_ifindex : iface == 1 ? h->l3_ifindex2 : 0;
+}
+
 static void test_fast_path_differential(void **state)
 {
 	struct fp *f = *state;
@@ -424,31 +443,30 @@ static void test_fast_path_differential(void **state)
 		__u8 proto = fp_pct(f, 70) ? IPPROTO_TCP : IPPROTO_UDP;
 		__u8 out_fast[PKT_MAX], out_slow[PKT_MAX];
 		size_t len_fast, len_slow, n_fast, n_slow;
-		int v_fast, v_slow, zone, ifx;
+		int v_fast, v_slow, zone;
 		struct fp_case c = {};
 		bool fast, want;
 
 		c.now = (1000ull + i * 7 + fp_rand(f) % 3) * 1000000000ull;
 		c.rev = 5 + fp_rand(f) % 3;
 		c.static_nat_n = fp_pct(f, 4);
-		c.ifindex_zone2 = fp_pct(f, 10);
+		c.iface = fp_rand(f) % 10;
+		c.iface = c.iface < 7 ? 0 : c.iface < 8 ? 1 : 2;
 		c.clean = fp_pct(f, 30);
-		zone = c.ifindex_zone2 ? TH_ZONE2 : TH_ZONE;
-		ifx = c.ifindex_zone2 ? f->fast.l3_ifindex2
-				      : f->fast.l3_ifindex;
+		zone = fp_zones[c.iface];
 		fp_entry(f, &c, proto, zone);
-		fp_packet(f, &c, proto);
+		fp_packet(f, &c, proto, c.iface == 2);
 
 		fp_write_state(&f->fast, &c);
 		fp_write_state(&f->slow, &c);
 		fp_parsed_set(f, FP_PARSED_NO);
-		assert_int_equal(th_run(&f->fast, TH_FROM_TAILNET, ifx,
+		assert_int_equal(th_run(&f->fast, TH_FROM_TAILNET,
+					fp_ifindex(&f->fast, c.iface),
 					c.pkt.data, c.pkt.len, out_fast,
 					&len_fast, &v_fast),
 				 0);
 		assert_int_equal(th_run(&f->slow, TH_FROM_TAILNET,
-					c.ifindex_zone2 ? f->slow.l3_ifindex2
-							: f->slow.l3_ifindex,
+					fp_ifindex(&f->slow, c.iface),
 					c.pkt.data, c.pkt.len, out_slow,
 					&len_slow, &v_slow),
 				 0);
