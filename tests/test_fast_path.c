@@ -7,8 +7,12 @@
  * revisions, clocks and packets at the path's edges (IPv4 options,
  * fragments, length fields that disagree with the packet, short TCP
  * headers, SYNs on closed flows, every flag of the entry, static NAT
- * configured or not) go through both, which must leave the same verdict,
- * bytes, conntrack entries and counters.  Which packets the fast path
+ * configured or not, no interface or one not configured) go through
+ * both, which must leave the same verdict, bytes, conntrack entries,
+ * counters, events and fragment records.  Before each, a packet of
+ * another kind (an ICMP error, an echo, a first fragment, the reply to
+ * the tailnet) goes through both too, leaving in the scratch what its
+ * parse fills and the fast path does not zero.  Which packets the fast path
  * took is read from the scratch (it leaves the parse result the full
  * path writes as it was) and checked against the path's conditions,
  * written out again here, so that the comparison cannot pass with the
@@ -32,9 +36,18 @@
 #define FP_ITERS     6000
 #define FP_BACKEND   "198.18.1.7"
 #define FP_PARSED_NO 0x7eadbeef /* no parse result has this value */
+#define FP_EVENTS    16		/* events one packet may put on the ring */
+
+/* The events one object put on its ring since the last read. */
+struct fp_ring {
+	struct ring_buffer *rb;
+	struct tp_event ev[FP_EVENTS];
+	size_t n;
+};
 
 struct fp {
 	struct th fast, slow;
+	struct fp_ring ring_fast, ring_slow;
 	__u32 parsed_off; /* offset of tp_scratch.parsed (BTF) */
 	__u32 scratch_size;
 	int ncpu;
@@ -75,6 +88,43 @@ static int fp_parsed_offset(struct fp *f)
 	return -1;
 }
 
+static int fp_ring_collect(void *ctx, void *data, size_t len)
+{
+	struct fp_ring *r = ctx;
+
+	if (r->n < FP_EVENTS) {
+		memset(&r->ev[r->n], 0xee, sizeof(r->ev[0]));
+		memcpy(&r->ev[r->n], data,
+		       len < sizeof(r->ev[0]) ? len : sizeof(r->ev[0]));
+	}
+	r->n++;
+	return 0;
+}
+
+static void fp_ring_print(const char *who, const struct fp_ring *r)
+{
+	const struct tp_event *e;
+	size_t i;
+
+	for (i = 0; i < r->n && i < FP_EVENTS; i++) {
+		e = &r->ev[i];
+		fprintf(stderr,
+			"  %s event %zu: ts %llu type %u verdict %u reason %u hook %u zone %u out %u if %u ids %u->%u rule %u svc %u proto %u ports %u->%u nat port %u\n",
+			who, i, (unsigned long long)e->ts_ns, e->type,
+			e->verdict, e->reason, e->hook, e->zone, e->out_zone,
+			e->ifindex, e->src_id, e->dst_id, e->rule_id, e->svc_id,
+			e->tuple.proto, ntohs(e->tuple.sport),
+			ntohs(e->tuple.dport), ntohs(e->nat_port));
+	}
+}
+
+/* Empty @r's ring into it (r->n events, at most FP_EVENTS kept). */
+static void fp_ring_read(struct fp_ring *r)
+{
+	r->n = 0;
+	assert_true(ring_buffer__consume(r->rb) >= 0);
+}
+
 static int fp_setup(void **state)
 {
 	struct th_knobs slow = { .no_fast_path = true };
@@ -98,6 +148,12 @@ static int fp_setup(void **state)
 		return -1;
 	}
 	f->ncpu = libbpf_num_possible_cpus();
+	f->ring_fast.rb = ring_buffer__new(f->fast.maps.events, fp_ring_collect,
+					   &f->ring_fast, NULL);
+	f->ring_slow.rb = ring_buffer__new(f->slow.maps.events, fp_ring_collect,
+					   &f->ring_slow, NULL);
+	if (!f->ring_fast.rb || !f->ring_slow.rb)
+		return -1;
 	return fp_parsed_offset(f);
 }
 
@@ -105,6 +161,10 @@ static int fp_teardown(void **state)
 {
 	struct fp *f = *state;
 
+	if (f) {
+		ring_buffer__free(f->ring_fast.rb);
+		ring_buffer__free(f->ring_slow.rb);
+	}
 	if (f && f->fast.skel)
 		th_close(&f->fast);
 	if (f && f->slow.skel)
@@ -151,7 +211,7 @@ struct fp_case {
 	bool has_entry;
 	struct tp_ct_key key; /* the entry's key */
 	struct tp_ct_entry e;
-	/* the tunnel of zone 1 or 2, or loopback (Ethernet, zone 0) */
+	/* fp_zones[]: a tunnel, or loopback (Ethernet, zone 0) */
 	int iface;
 	bool clean; /* an entry and a packet the fast path takes, then varied */
 	struct pkt pkt;
@@ -371,7 +431,7 @@ static void fp_entry(struct fp *f, struct fp_case *c, __u8 proto, __u16 zone)
 		e->state = TP_CT_ESTABLISHED;
 }
 
-/* The fast path's conditions, as docs/datapath.md states them. */
+/* The fast path's conditions, as tp_fast_ingress() states them. */
 static bool fp_expect_fast(const struct fp_case *c, __u16 zone)
 {
 	size_t off = c->pkt.l2 ? PKT_ETH_HLEN : 0;
@@ -413,15 +473,92 @@ static bool fp_expect_fast(const struct fp_case *c, __u16 zone)
 	return !keyed || e->rk_check_s == (__u8)sec;
 }
 
+/* Entries of @h's fragment records (tp_frags). */
+static size_t fp_frags(struct th *h)
+{
+	struct tp_frag_key k, *prev = NULL;
+	size_t n = 0;
+
+	while (!bpf_map_get_next_key(h->maps.frags, prev, &k)) {
+		prev = &k;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * A packet before the case's, through both objects alike: it leaves the
+ * scratch as its kind fills it (an ICMP error's quote, an echo's type, a
+ * fragment's id, a parse of the other program), which the fast path does
+ * not zero, and fragment records the case's fragments may find.
+ */
+static void fp_prev_packet(struct fp *f, int i, __u32 seed, __u64 now)
+{
+	__u8 out_fast[PKT_MAX], out_slow[PKT_MAX];
+	size_t len_fast, len_slow;
+	enum th_hook hook = TH_FROM_TAILNET;
+	int v_fast, v_slow, kind = fp_rand(f) % 6;
+	struct pkt pkt, quote;
+	struct pkt_spec s;
+
+	switch (kind) {
+	case 0: /* an ICMP error about the flow's reply: the quote is parsed */
+		s = pt_flow(VIP4, 80, CLIENT4, 40000, IPPROTO_TCP, PKT_TCP_ACK);
+		pt_build(&s, &quote);
+		pt_icmp_err_quoting(&pkt, CLIENT4, VIP4, &quote, 0);
+		break;
+	case 1: /* an echo request */
+		s = pt_echo(CLIENT4, VIP4, 1 + fp_rand(f) % 3, 1);
+		pt_build(&s, &pkt);
+		break;
+	case 2: /* a first fragment of the flow: a record in tp_frags */
+		s = pt_flow(CLIENT4, 40000, VIP4, 80,
+			    fp_pct(f, 50) ? IPPROTO_TCP : IPPROTO_UDP,
+			    PKT_TCP_ACK);
+		s.ip_id = fp_rand(f) % 4;
+		pt_build(&s, &pkt);
+		pkt.data[6] |= 0x20; /* MF */
+		break;
+	case 3: /* the flow's reply leaving to the tailnet */
+		s = pt_flow(FP_BACKEND, 8080, CLIENT4, 40000, IPPROTO_TCP,
+			    PKT_TCP_ACK);
+		pt_build(&s, &pkt);
+		hook = TH_TO_TAILNET;
+		break;
+	default:
+		return; /* the case's packet follows the one before */
+	}
+	th_set_clock(&f->fast, now); /* event stamps alike */
+	th_set_clock(&f->slow, now);
+	assert_int_equal(th_run(&f->fast, hook, f->fast.l3_ifindex, pkt.data,
+				pkt.len, out_fast, &len_fast, &v_fast),
+			 0);
+	assert_int_equal(th_run(&f->slow, hook, f->slow.l3_ifindex, pkt.data,
+				pkt.len, out_slow, &len_slow, &v_slow),
+			 0);
+	if (v_fast != v_slow || len_fast != len_slow ||
+	    memcmp(out_fast, out_slow, len_fast))
+		fail_msg(
+			"iteration %u (seed %u): the packet before (kind %d): verdict %d / %d (without)",
+			i, seed, kind, v_fast, v_slow);
+}
+
 #define FP_CT_MAX 64
 
-/* The zone of each interface a case may come in on, and its ifindex. */
-static const __u16 fp_zones[] = { TH_ZONE, TH_ZONE2, 0 };
+/*
+ * The zone of each interface a case may come in on, and its ifindex: the
+ * two tunnels, and loopback (Ethernet, not configured: zone 0) as
+ * test_run's default (ifindex 0) and by its index.
+ */
+static const __u16 fp_zones[] = { TH_ZONE, TH_ZONE2, 0, 0 };
 
 static int fp_ifindex(const struct th *h, int iface)
 {
-	/* 0: test_run's loopback, which tp_ifaces does not list */
-	return iface == 0 ? h->l3_ifindex : iface == 1 ? h->l3_ifindex2 : 0;
+	static const int lo[] = { 0, 1 };
+
+	return iface == 0   ? h->l3_ifindex
+	       : iface == 1 ? h->l3_ifindex2
+			    : lo[iface - 2];
 }
 
 static void test_fast_path_differential(void **state)
@@ -429,7 +566,7 @@ static void test_fast_path_differential(void **state)
 	struct fp *f = *state;
 	static struct fp_ct_pair ct_fast[FP_CT_MAX], ct_slow[FP_CT_MAX];
 	static __u64 st_fast[FP_STATS], st_slow[FP_STATS];
-	unsigned int taken = 0, full = 0, i;
+	unsigned int taken = 0, full = 0, events = 0, i;
 	char *seed_env = getenv("TP_FUZZ_SEED");
 
 	unsigned int seed;
@@ -451,12 +588,16 @@ static void test_fast_path_differential(void **state)
 		c.rev = 5 + fp_rand(f) % 3;
 		c.static_nat_n = fp_pct(f, 4);
 		c.iface = fp_rand(f) % 10;
-		c.iface = c.iface < 7 ? 0 : c.iface < 8 ? 1 : 2;
+		c.iface = c.iface < 7	? 0
+			  : c.iface < 8 ? 1
+			  : c.iface < 9 ? 2
+					: 3;
 		c.clean = fp_pct(f, 30);
 		zone = fp_zones[c.iface];
 		fp_entry(f, &c, proto, zone);
-		fp_packet(f, &c, proto, c.iface == 2);
+		fp_packet(f, &c, proto, c.iface >= 2);
 
+		fp_prev_packet(f, i, seed, c.now);
 		fp_write_state(&f->fast, &c);
 		fp_write_state(&f->slow, &c);
 		fp_parsed_set(f, FP_PARSED_NO);
@@ -497,11 +638,28 @@ static void test_fast_path_differential(void **state)
 			fail_msg(
 				"iteration %u (seed %u): tp_stats or tp_svc_stats differ",
 				i, seed);
+		fp_ring_read(&f->ring_fast);
+		fp_ring_read(&f->ring_slow);
+		if (f->ring_fast.n != f->ring_slow.n ||
+		    f->ring_fast.n > FP_EVENTS ||
+		    memcmp(f->ring_fast.ev, f->ring_slow.ev,
+			   f->ring_fast.n * sizeof(f->ring_fast.ev[0]))) {
+			fp_ring_print("fast", &f->ring_fast);
+			fp_ring_print("full", &f->ring_slow);
+			fail_msg(
+				"iteration %u (seed %u): events differ (%zu / %zu)",
+				i, seed, f->ring_fast.n, f->ring_slow.n);
+		}
+		if (fp_frags(&f->fast) != fp_frags(&f->slow))
+			fail_msg(
+				"iteration %u (seed %u): fragment records differ",
+				i, seed);
+		events += f->ring_fast.n;
 		taken += fast;
 		full += !fast;
 	}
-	printf("fast path: %u of %u packets, full path %u\n", taken, FP_ITERS,
-	       full);
+	printf("fast path: %u of %u packets, full path %u; %u events\n", taken,
+	       FP_ITERS, full, events);
 	/* both paths well exercised: neither comparison is vacuous */
 	assert_true(taken > FP_ITERS / 5);
 	assert_true(full > FP_ITERS / 5);
