@@ -855,6 +855,24 @@ __noinline int tp_ct_write_reply_key(const struct tp_ct_key *key_arg,
 	return tp_ct_put(rkey, rk) ? -TP_DROP_CT_FULL : 0;
 }
 
+/*
+ * Has flow @e at @key reply keys to check on this packet?  Those of a
+ * keyed DNAT, SNAT, crossing or indexed flow, once a second; a SNAT
+ * flow's on every packet (tp_ct_keep_reply_keys()).
+ */
+static __always_inline bool tp_ct_reply_keys_due(const struct tp_ct_key *key,
+						 const struct tp_ct_entry *e,
+						 __u64 now)
+{
+	bool dnat = (e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT)) &&
+		    !(e->flags & TP_CT_F_RINDEX);
+
+	if (!dnat && !tp_ct_cross_key(key, e) && !(e->flags & TP_CT_F_RINDEX))
+		return false;
+	return e->rk_check_s != (__u8)tp_ct_sec(now) ||
+	       (e->flags & TP_CT_F_SNAT);
+}
+
 /**
  * tp_ct_keep_reply_keys() - rebuild a flow's reply-key entries if the LRU
  * evicted them (a one-way flow's are never looked up, so they go first).
@@ -876,24 +894,6 @@ __noinline int tp_ct_write_reply_key(const struct tp_ct_key *key_arg,
  * Return: 0, or for a SNAT flow whose key another live flow holds now (it
  * lost its port) or that cannot be written, a negative drop reason.
  */
-/*
- * Has flow @e at @key reply keys to check on this packet?  Those of a
- * keyed DNAT, SNAT, crossing or indexed flow, once a second; a SNAT
- * flow's on every packet (tp_ct_keep_reply_keys()).
- */
-static __always_inline bool tp_ct_reply_keys_due(const struct tp_ct_key *key,
-						 const struct tp_ct_entry *e,
-						 __u64 now)
-{
-	bool dnat = (e->flags & (TP_CT_F_DNAT | TP_CT_F_SNAT)) &&
-		    !(e->flags & TP_CT_F_RINDEX);
-
-	if (!dnat && !tp_ct_cross_key(key, e) && !(e->flags & TP_CT_F_RINDEX))
-		return false;
-	return e->rk_check_s != (__u8)tp_ct_sec(now) ||
-	       (e->flags & TP_CT_F_SNAT);
-}
-
 static __always_inline int tp_ct_keep_reply_keys(const struct tp_ct_key *key,
 						 struct tp_ct_entry *e,
 						 struct tp_scratch *scr,
