@@ -909,7 +909,7 @@ static __always_inline int tp_ct_keep_reply_keys(const struct tp_ct_key *key,
 	bool rindex = e->flags & TP_CT_F_RINDEX;
 	int ret = 0;
 
-	if ((!dnat && !cross && !rindex) || (e->rk_check_s == sec && !snat))
+	if (!tp_ct_reply_keys_due(key, e, now))
 		return 0;
 	e->rk_check_s = sec;
 	/*
