@@ -561,11 +561,60 @@ static int fp_ifindex(const struct th *h, int iface)
 			    : lo[iface - 2];
 }
 
+/*
+ * Conntrack, counters, the events since the last call and the fragment
+ * records of both objects, the same or the test fails (at step @i of
+ * @seed's run).  Without @ids, the service and backend ids are left out:
+ * each object's services have ids of their own (random).  Returns the
+ * events read.
+ */
+static unsigned int fp_compare(struct fp *f, unsigned int i, unsigned int seed,
+			       bool ids)
+{
+	static struct fp_ct_pair ct_fast[FP_CT_MAX], ct_slow[FP_CT_MAX];
+	static __u64 st_fast[FP_STATS], st_slow[FP_STATS];
+	size_t n_fast, n_slow, j;
+
+	n_fast = fp_ct(&f->fast, ct_fast, FP_CT_MAX);
+	n_slow = fp_ct(&f->slow, ct_slow, FP_CT_MAX);
+	for (j = 0; !ids && j < n_fast && j < n_slow; j++) {
+		ct_fast[j].e.svc_id = ct_slow[j].e.svc_id = 0;
+		ct_fast[j].e.backend_id = ct_slow[j].e.backend_id = 0;
+	}
+	if (n_fast != n_slow ||
+	    memcmp(ct_fast, ct_slow, n_fast * sizeof(ct_fast[0])))
+		fail_msg(
+			"iteration %u (seed %u): conntrack differs (%zu / %zu entries)",
+			i, seed, n_fast, n_slow);
+	fp_stats(&f->fast, st_fast);
+	fp_stats(&f->slow, st_slow);
+	if (memcmp(st_fast, st_slow, sizeof(st_fast)))
+		fail_msg(
+			"iteration %u (seed %u): tp_stats or tp_svc_stats differ",
+			i, seed);
+	fp_ring_read(&f->ring_fast);
+	fp_ring_read(&f->ring_slow);
+	for (j = 0;
+	     !ids && j < f->ring_fast.n && j < f->ring_slow.n && j < FP_EVENTS;
+	     j++)
+		f->ring_fast.ev[j].svc_id = f->ring_slow.ev[j].svc_id = 0;
+	if (f->ring_fast.n != f->ring_slow.n || f->ring_fast.n > FP_EVENTS ||
+	    memcmp(f->ring_fast.ev, f->ring_slow.ev,
+		   f->ring_fast.n * sizeof(f->ring_fast.ev[0]))) {
+		fp_ring_print("fast", &f->ring_fast);
+		fp_ring_print("full", &f->ring_slow);
+		fail_msg("iteration %u (seed %u): events differ (%zu / %zu)", i,
+			 seed, f->ring_fast.n, f->ring_slow.n);
+	}
+	if (fp_frags(&f->fast) != fp_frags(&f->slow))
+		fail_msg("iteration %u (seed %u): fragment records differ", i,
+			 seed);
+	return f->ring_fast.n;
+}
+
 static void test_fast_path_differential(void **state)
 {
 	struct fp *f = *state;
-	static struct fp_ct_pair ct_fast[FP_CT_MAX], ct_slow[FP_CT_MAX];
-	static __u64 st_fast[FP_STATS], st_slow[FP_STATS];
 	unsigned int taken = 0, full = 0, events = 0, i;
 	char *seed_env = getenv("TP_FUZZ_SEED");
 
@@ -579,7 +628,7 @@ static void test_fast_path_differential(void **state)
 	for (i = 0; i < FP_ITERS; i++) {
 		__u8 proto = fp_pct(f, 70) ? IPPROTO_TCP : IPPROTO_UDP;
 		__u8 out_fast[PKT_MAX], out_slow[PKT_MAX];
-		size_t len_fast, len_slow, n_fast, n_slow;
+		size_t len_fast, len_slow;
 		int v_fast, v_slow, zone;
 		struct fp_case c = {};
 		bool fast, want;
@@ -625,36 +674,7 @@ static void test_fast_path_differential(void **state)
 						       len_fast)
 					? ", the bytes differ"
 					: "");
-		n_fast = fp_ct(&f->fast, ct_fast, FP_CT_MAX);
-		n_slow = fp_ct(&f->slow, ct_slow, FP_CT_MAX);
-		if (n_fast != n_slow ||
-		    memcmp(ct_fast, ct_slow, n_fast * sizeof(ct_fast[0])))
-			fail_msg(
-				"iteration %u (seed %u): conntrack differs (%zu / %zu entries)",
-				i, seed, n_fast, n_slow);
-		fp_stats(&f->fast, st_fast);
-		fp_stats(&f->slow, st_slow);
-		if (memcmp(st_fast, st_slow, sizeof(st_fast)))
-			fail_msg(
-				"iteration %u (seed %u): tp_stats or tp_svc_stats differ",
-				i, seed);
-		fp_ring_read(&f->ring_fast);
-		fp_ring_read(&f->ring_slow);
-		if (f->ring_fast.n != f->ring_slow.n ||
-		    f->ring_fast.n > FP_EVENTS ||
-		    memcmp(f->ring_fast.ev, f->ring_slow.ev,
-			   f->ring_fast.n * sizeof(f->ring_fast.ev[0]))) {
-			fp_ring_print("fast", &f->ring_fast);
-			fp_ring_print("full", &f->ring_slow);
-			fail_msg(
-				"iteration %u (seed %u): events differ (%zu / %zu)",
-				i, seed, f->ring_fast.n, f->ring_slow.n);
-		}
-		if (fp_frags(&f->fast) != fp_frags(&f->slow))
-			fail_msg(
-				"iteration %u (seed %u): fragment records differ",
-				i, seed);
-		events += f->ring_fast.n;
+		events += fp_compare(f, i, seed, true);
 		taken += fast;
 		full += !fast;
 	}
@@ -665,10 +685,184 @@ static void test_fast_path_differential(void **state)
 	assert_true(full > FP_ITERS / 5);
 }
 
+/* One packet through both objects: verdict and bytes the same. */
+static void fp_run_both(struct fp *f, enum th_hook hook, int ifindex,
+			const struct pkt *pkt, unsigned int i,
+			unsigned int seed)
+{
+	__u8 out_fast[PKT_MAX], out_slow[PKT_MAX];
+	size_t len_fast, len_slow;
+	int v_fast, v_slow;
+
+	assert_int_equal(th_run(&f->fast, hook, ifindex, pkt->data, pkt->len,
+				out_fast, &len_fast, &v_fast),
+			 0);
+	assert_int_equal(th_run(&f->slow, hook, ifindex, pkt->data, pkt->len,
+				out_slow, &len_slow, &v_slow),
+			 0);
+	if (v_fast != v_slow || len_fast != len_slow ||
+	    memcmp(out_fast, out_slow, len_fast))
+		fail_msg(
+			"step %u (seed %u): hook %d: verdict %d / %d (without), %zu / %zu bytes",
+			i, seed, hook, v_fast, v_slow, len_fast, len_slow);
+}
+
+/* The sequences' services' counters, each object's by its own id. */
+static void fp_svc_stats_compare(struct fp *f, unsigned int i,
+				 unsigned int seed)
+{
+	struct tp_stat st_fast, st_slow;
+	struct tp_svc_key k;
+	struct tp_svc v_fast, v_slow;
+	int j;
+
+	for (j = 0; j < 2; j++) {
+		k = pt_svc_key(VIP4, 80, j ? IPPROTO_UDP : IPPROTO_TCP);
+		assert_int_equal(
+			bpf_map_lookup_elem(f->fast.maps.services, &k, &v_fast),
+			0);
+		assert_int_equal(
+			bpf_map_lookup_elem(f->slow.maps.services, &k, &v_slow),
+			0);
+		assert_int_equal(tp_stat_sum(f->fast.maps.svc_stats, v_fast.id,
+					     &st_fast),
+				 0);
+		assert_int_equal(tp_stat_sum(f->slow.maps.svc_stats, v_slow.id,
+					     &st_slow),
+				 0);
+		if (st_fast.packets != st_slow.packets ||
+		    st_fast.bytes != st_slow.bytes)
+			fail_msg(
+				"step %u (seed %u): service %d's counters differ",
+				i, seed, j);
+	}
+}
+
+/* Delete a random reply-key entry of both objects: the LRU evicted it. */
+static void fp_evict_reply_key(struct fp *f)
+{
+	int fds_fast[2] = { f->fast.maps.ct, f->fast.maps.ct_any };
+	int fds_slow[2] = { f->slow.maps.ct, f->slow.maps.ct_any };
+	unsigned int skip = fp_rand(f) % 4, t = fp_rand(f) % 2;
+	struct tp_ct_key k, *prev = NULL;
+	struct tp_ct_entry e;
+
+	while (!bpf_map_get_next_key(fds_fast[t], prev, &k)) {
+		prev = &k;
+		if (bpf_map_lookup_elem(fds_fast[t], &k, &e) ||
+		    !(e.flags & TP_CT_F_REPLY_KEY) || skip--)
+			continue;
+		assert_int_equal(bpf_map_delete_elem(fds_fast[t], &k), 0);
+		assert_int_equal(bpf_map_delete_elem(fds_slow[t], &k), 0);
+		return;
+	}
+}
+
+/*
+ * Real flows, not written entries: a TCP and a UDP service with two
+ * backends and untranslated flows to a peer, opened, used, closed,
+ * reset and reopened by random packets both ways, with the clock moving
+ * (a second, or past a timeout), the policy revision moving and reply
+ * keys evicted, through both objects step by step.
+ */
+static void test_fast_path_flow_sequences(void **state)
+{
+	static const __u8 flags[] = {
+		PKT_TCP_SYN,
+		PKT_TCP_SYN | PKT_TCP_ACK,
+		PKT_TCP_ACK,
+		PKT_TCP_ACK,
+		PKT_TCP_ACK | PKT_TCP_PSH,
+		PKT_TCP_ACK | PKT_TCP_FIN,
+		PKT_TCP_RST,
+		PKT_TCP_RST | PKT_TCP_ACK,
+		PKT_TCP_SYN | PKT_TCP_FIN,
+		0,
+	};
+	static const char *const dsts[] = { VIP4, VIP4, "100.64.0.9" };
+	struct fp *f = *state;
+	char *seed_env = getenv("TP_FUZZ_SEED");
+	unsigned int seed, i, events = 0, fast = 0;
+	__u64 now = 5000ull * 1000000000ull;
+	struct fp_case clear = {};
+	__u32 zero = 0;
+
+	REQUIRE_BPF();
+	seed = seed_env ? (unsigned int)strtoul(seed_env, NULL, 0)
+			: (unsigned int)time(NULL);
+	f->seed = seed;
+	printf("seed=%u (replay: TP_FUZZ_SEED=%u)\n", seed, seed);
+	clear.now = now;
+	clear.rev = 9;
+	fp_write_state(&f->fast, &clear); /* conntrack empty, no static NAT */
+	fp_write_state(&f->slow, &clear);
+	pt_service(&f->fast, VIP4, 80, IPPROTO_TCP, BE4, 2, 8080, NULL, NULL, 0,
+		   0);
+	pt_service(&f->slow, VIP4, 80, IPPROTO_TCP, BE4, 2, 8080, NULL, NULL, 0,
+		   0);
+	pt_service(&f->fast, VIP4, 80, IPPROTO_UDP, BE4, 2, 8080, NULL, NULL, 0,
+		   0);
+	pt_service(&f->slow, VIP4, 80, IPPROTO_UDP, BE4, 2, 8080, NULL, NULL, 0,
+		   0);
+	for (i = 0; i < FP_ITERS; i++) {
+		__u8 proto = fp_pct(f, 70) ? IPPROTO_TCP : IPPROTO_UDP;
+		__u16 cport = 41000 + fp_rand(f) % 3;
+		const char *dst = dsts[fp_rand(f) % 3];
+		unsigned int act = fp_rand(f) % 100;
+		struct tp_config cfg;
+		struct pkt_spec sp;
+		struct pkt pkt;
+
+		if (act < 10) { /* the clock: a second, or past a timeout */
+			now += (fp_pct(f, 90) ? 1 : 30 + fp_rand(f) % 400) *
+			       1000000000ull;
+			th_set_clock(&f->fast, now);
+			th_set_clock(&f->slow, now);
+		} else if (act < 13) { /* the policy revision moves */
+			assert_int_equal(
+				bpf_map_lookup_elem(f->fast.maps.config, &zero,
+						    &cfg),
+				0);
+			cfg.policy_rev++;
+			assert_int_equal(
+				bpf_map_update_elem(f->fast.maps.config, &zero,
+						    &cfg, 0),
+				0);
+			assert_int_equal(
+				bpf_map_update_elem(f->slow.maps.config, &zero,
+						    &cfg, 0),
+				0);
+		} else if (act < 16) {
+			fp_evict_reply_key(f);
+		} else if (act < 40) { /* a reply, from a backend or the peer */
+			sp = pt_flow(dst == dsts[2] ? dst : BE4[fp_rand(f) % 2],
+				     dst == dsts[2] ? 80 : 8080, CLIENT4, cport,
+				     proto, flags[fp_rand(f) % sizeof(flags)]);
+			pt_build(&sp, &pkt);
+			fp_run_both(f, TH_TO_TAILNET, f->fast.l3_ifindex, &pkt,
+				    i, seed);
+		} else { /* the client's packet */
+			sp = pt_flow(CLIENT4, cport, dst, 80, proto,
+				     flags[fp_rand(f) % sizeof(flags)]);
+			pt_build(&sp, &pkt);
+			fp_parsed_set(f, FP_PARSED_NO);
+			fp_run_both(f, TH_FROM_TAILNET, f->fast.l3_ifindex,
+				    &pkt, i, seed);
+			fast += fp_parsed_get(f) == FP_PARSED_NO;
+		}
+		events += fp_compare(f, i, seed, false);
+		fp_svc_stats_compare(f, i, seed);
+	}
+	printf("fast path: %u packets of %u steps; %u events\n", fast, FP_ITERS,
+	       events);
+	assert_true(fast > FP_ITERS / 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fast_path_differential),
+		cmocka_unit_test(test_fast_path_flow_sequences),
 	};
 
 	return cmocka_run_group_tests(tests, fp_setup, fp_teardown);
