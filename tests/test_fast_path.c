@@ -2,12 +2,13 @@
 /*
  * tp_from_tailnet's fast path (tp_fast_ingress(): a packet of a live flow
  * from the tailnet with nothing to do but count it and translate it,
- * handled without the parse's global call) against the same object loaded
+ * handled before the general parse) against the same object loaded
  * without it (the fast_path knob off).  Random conntrack entries, policy
  * revisions, clocks and packets at the path's edges (IPv4 options,
  * fragments, length fields that disagree with the packet, short TCP
  * headers, SYNs on closed flows, every flag of the entry, static NAT
- * configured or not, no interface or one not configured) go through
+ * configured or not, Ethernet frames on loopback, which no entry of
+ * tp_ifaces configures) go through
  * both, which must leave the same verdict, bytes, conntrack entries,
  * counters, events and fragment records.  Before each, a packet of
  * another kind (an ICMP error, an echo, a first fragment, the reply to
