@@ -28,6 +28,9 @@
 #            packets of a flow and leaves little of their code and data
 #            in the CPU's own caches (bench_prog's _l2cold rows; its hot
 #            single runs are several times cheaper)
+#   rr_prog_*
+#            the same during one more rr run: ns a packet per hook on one
+#            established connection, without the handshakes and closes
 #   add1     time to add one service with N present (iptables-restore
 #            --noflush with kube-proxy's partial sync, and with the least
 #            input; nft -f; tpctl batch)
@@ -278,6 +281,33 @@ crr_prog_cost() {
 		"$(awk -v t="$ns_conn" -v r="$rate" -v c="$(nproc)" 'BEGIN { printf "%.2f", t * r / (c * 1e9) * 100 }')"
 }
 
+# rr_prog_cost N: one more request/response run through tailplane with
+# kernel.bpf_stats_enabled on: every packet of one established
+# connection, the per-packet cost in steady state (crr_prog_cost's
+# figures include each connection's handshake and close)
+rr_prog_cost() {
+	local n=$1 in0 eg0 in1 eg1 dst
+	STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
+	sysctl -qw kernel.bpf_stats_enabled=1
+	use_ns tailplane
+	dst=$(dst_of tailplane)
+	in0=$(prog_stats "$PIN/links/tpb-nc-ingress")
+	eg0=$(prog_stats "$PIN/links/tpb-nc-egress")
+	in_ns $NS_C "$BUILD"/bench/connbench rr "${dst% *}:${dst#* }" $RR_COUNT 5 >/dev/null
+	in1=$(prog_stats "$PIN/links/tpb-nc-ingress")
+	eg1=$(prog_stats "$PIN/links/tpb-nc-egress")
+	sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
+	STATS_WAS=""
+	# shellcheck disable=SC2086
+	set -- $in0 $in1 $eg0 $eg1
+	if [ $(($4 - $2)) -le 0 ] || [ $(($8 - $6)) -le 0 ]; then
+		log "tailplane@$n: no program statistics for rr ($in0 -> $in1, $eg0 -> $eg1)"
+		return 0
+	fi
+	stats "rr_prog_ns_ingress@${n}s:tailplane" "ns" "$((($3 - $1) / ($4 - $2)))"
+	stats "rr_prog_ns_egress@${n}s:tailplane" "ns" "$((($7 - $5) / ($8 - $6)))"
+}
+
 # traffic N: every figure of the traffic, the contenders' runs alternating
 # (iptables, nftables, tailplane, iptables, ...) so that the load others
 # put on the machine falls on all three alike
@@ -291,6 +321,7 @@ traffic() {
 		done
 	done
 	crr_prog_cost "$n"
+	rr_prog_cost "$n"
 	for i in $(seq $RUNS); do
 		for who in $WHOS; do
 			use_ns "$who"
