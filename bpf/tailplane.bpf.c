@@ -823,10 +823,11 @@ static __always_inline int tp_flow_reply(struct __sk_buff *skb, int hook,
 
 /*
  * A flow packet (TCP, UDP, ICMP echo) arriving from the tailnet: its
- * flow's verdict, TP_NEW_FLOW or TP_STATELESS.
+ * flow's verdict, TP_NEW_FLOW or TP_STATELESS.  @no_entry: the fast path
+ * looked its tuple up already and found nothing there.
  */
 static __always_inline int tp_ingress_flow(struct __sk_buff *skb,
-					   struct tp_pkt *p)
+					   struct tp_pkt *p, bool no_entry)
 {
 	__u64 now = tp_now();
 	struct tp_ct_entry *e;
@@ -835,7 +836,7 @@ static __always_inline int tp_ingress_flow(struct __sk_buff *skb,
 	if (!tp_frag_track(p, now))
 		return tp_frag_no_record(skb, TP_HOOK_FROM_TAILNET, p);
 
-	e = tp_ct_get(&p->tuple);
+	e = no_entry ? NULL : tp_ct_get(&p->tuple);
 	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && !tp_ct_expired(e, now)) {
 		/*
 		 * A flow this side started never sends from the tailnet,
@@ -1792,10 +1793,13 @@ static __always_inline int tp_parsed(void)
 }
 
 /*
- * What tp_fast_ingress() returns for a packet it leaves to the full path.
- * No TC verdict has this value.
+ * What tp_fast_ingress() returns for a packet it leaves to the full path:
+ * any, or one whose tuple has no conntrack entry (a new flow's first
+ * packet: the full path need not look again).  No TC verdict has these
+ * values.
  */
-#define TP_FAST_MISS 0x103
+#define TP_FAST_MISS	 0x103
+#define TP_FAST_NO_ENTRY 0x104
 
 /*
  * tp_fast_ingress() on (always, in production) or off: the packet tests
@@ -1868,7 +1872,7 @@ static __always_inline bool tp_fast_parse_v4(struct __sk_buff *skb, bool l3,
  * call.  Whatever else (a verdict to drop, a re-check, a SNAT or
  * masqueraded flow, a reopened tuple) is left to the full path, which
  * starts over: nothing is written before the packet is known to be one.
- * Return: the verdict, or TP_FAST_MISS.
+ * Return: the verdict, TP_FAST_MISS or TP_FAST_NO_ENTRY.
  */
 static __always_inline int tp_fast_ingress(struct __sk_buff *skb,
 					   struct tp_scratch *scr)
@@ -1887,8 +1891,10 @@ static __always_inline int tp_fast_ingress(struct __sk_buff *skb,
 		return TP_FAST_MISS;
 	p->tuple.zone = ifc.zone;
 	e = tp_ct_get(&p->tuple);
-	if (!e || (e->flags & (TP_CT_F_REPLY_KEY | TP_CT_F_EGRESS |
-			       TP_CT_F_SNAT | TP_CT_F_MASQ)))
+	if (!e)
+		return TP_FAST_NO_ENTRY;
+	if (e->flags &
+	    (TP_CT_F_REPLY_KEY | TP_CT_F_EGRESS | TP_CT_F_SNAT | TP_CT_F_MASQ))
 		return TP_FAST_MISS;
 	now = tp_now();
 	if (tp_ct_expired(e, now) || tp_ct_reopens(e, p) ||
@@ -1924,13 +1930,19 @@ static __always_inline int tp_fast_ingress(struct __sk_buff *skb,
 __noinline int tp_ingress_pkt(struct __sk_buff *skb)
 {
 	struct tp_scratch *scr = tp_scratch_get();
+	bool no_entry;
 	int ret, nat;
 
 	if (!scr)
 		return tp_drop(skb, TP_DROP_INTERNAL);
 	ret = fast_path ? tp_fast_ingress(skb, scr) : TP_FAST_MISS;
-	if (ret != TP_FAST_MISS)
+	if (ret != TP_FAST_MISS && ret != TP_FAST_NO_ENTRY)
 		return ret;
+	/*
+	 * The parse below gives the tuple the fast path looked up (static
+	 * NAT, which could change it, sends the fast path away before that)
+	 */
+	no_entry = ret == TP_FAST_NO_ENTRY;
 	__builtin_memset(&scr->pkt, 0, sizeof(scr->pkt));
 	ret = tp_parse_skb(skb, &scr->pkt);
 	scr->parsed = ret;
@@ -1942,7 +1954,7 @@ __noinline int tp_ingress_pkt(struct __sk_buff *skb)
 	}
 	if (ret != TP_PARSE_FLOW)
 		return TP_NOT_FLOW;
-	return tp_ingress_flow(skb, &scr->pkt);
+	return tp_ingress_flow(skb, &scr->pkt, no_entry);
 }
 
 /* tp_ingress_pkt() for tp_to_tailnet, whose static NAT comes last. */
