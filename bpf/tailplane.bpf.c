@@ -1881,7 +1881,6 @@ static __always_inline int tp_fast_ingress(struct __sk_buff *skb,
 	struct tp_iface ifc;
 	struct tp_pkt *p;
 	__u64 now;
-	int ret;
 
 	if (!tp_static_nat_none())
 		return TP_FAST_MISS;
@@ -1908,12 +1907,8 @@ static __always_inline int tp_fast_ingress(struct __sk_buff *skb,
 		tp_stat_add(TP_STAT_PASS, skb->len);
 		return TC_ACT_OK;
 	}
-	ret = tp_nat_rewrite(skb, p, false, &e->nat_addr, e->nat_port);
-	if (ret < 0)
-		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
-	tp_stat_add(TP_STAT_DNAT, skb->len);
-	tp_stat_add_map(&tp_svc_stats, e->svc_id, skb->len);
-	return TC_ACT_OK;
+	/* no SNAT (above): the rewrite and its counters */
+	return tp_dnat(skb, p, e);
 }
 
 /*
