@@ -7,8 +7,9 @@
  * revisions, clocks and packets at the path's edges (IPv4 options,
  * fragments, length fields that disagree with the packet, short TCP
  * headers, SYNs on closed flows, every flag of the entry, static NAT
- * configured or not, Ethernet frames on loopback, which no entry of
- * tp_ifaces configures) go through
+ * configured or not, Ethernet frames on loopback, undescribed (zone 0)
+ * or described as an Ethernet tailnet interface of a zone; no entry under
+ * the tuple, one under its reverse) go through
  * both, which must leave the same verdict, bytes, conntrack entries,
  * counters, events and fragment records.  Before each, a packet of
  * another kind (an ICMP error, an echo, a first fragment, the reply to
@@ -20,6 +21,7 @@
  * path never taken or taken where it must not be.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "iface.h"
 #include "maps.h"
 #include "pkttest.h"
 #include "tailplane/tuple.h"
@@ -204,15 +207,19 @@ static int fp_parsed_get(struct fp *f)
 	return v;
 }
 
+/* fp_zones[]: loopback described as an Ethernet tailnet interface */
+#define FP_IFACE_LO_ZONE 4
+
 /* One scenario: the state both objects get, and the packet. */
 struct fp_case {
 	__u64 now;
 	__u32 rev;
 	__u32 static_nat_n;
 	bool has_entry;
+	bool reversed; /* the entry is under the packet's reversed tuple */
 	struct tp_ct_key key; /* the entry's key */
 	struct tp_ct_entry e;
-	/* fp_zones[]: a tunnel, or loopback (Ethernet, zone 0) */
+	/* fp_zones[]: a tunnel, or loopback (Ethernet) */
 	int iface;
 	bool clean; /* an entry and a packet the fast path takes, then varied */
 	struct pkt pkt;
@@ -225,9 +232,14 @@ static void fp_write_state(struct th *h, const struct fp_case *c)
 	struct tp_config cfg;
 	struct tp_ct_key k;
 	__u32 zero = 0;
-	int i;
+	struct tp_iface lo = { .flags = TP_IFACE_F_TAILNET, .zone = TH_ZONE2 };
+	int i, err;
 
 	th_set_clock(h, c->now);
+	/* loopback: an Ethernet tailnet interface of TH_ZONE2, or nothing */
+	err = c->iface == FP_IFACE_LO_ZONE ? tp_iface_set(&h->maps, 1, &lo)
+					   : tp_iface_del(&h->maps, 1);
+	assert_true(!err || err == -ENOENT);
 	assert_int_equal(bpf_map_lookup_elem(h->maps.config, &zero, &cfg), 0);
 	cfg.policy_rev = c->rev;
 	assert_int_equal(bpf_map_update_elem(h->maps.config, &zero, &cfg, 0),
@@ -350,8 +362,18 @@ static void fp_packet(struct fp *f, struct fp_case *c, __u8 proto, bool l2)
 	if (s.family != AF_INET)
 		return;
 	ip = c->pkt.data + (l2 ? PKT_ETH_HLEN : 0);
-	if (l2 && fp_pct(f, 5))
-		ip[-1] ^= 0xdd; /* another EtherType */
+	if (l2 && fp_pct(f, 5)) {
+		/* another EtherType: 802.1Q, 802.1ad, IPv6 or any */
+		static const __u16 types[] = { 0x8100, 0x88a8, 0x86dd, 0x08dd };
+		__u16 t = types[fp_rand(f) % 4];
+
+		/* test_run takes no IPv6 frame shorter than its IPv6 header */
+		if (t == 0x86dd && c->pkt.len < PKT_ETH_HLEN + 40)
+			t = 0x08dd;
+
+		ip[-2] = t >> 8;
+		ip[-1] = t & 0xff;
+	}
 	/* the edges: fragments, length fields, a short TCP header, a cut */
 	if (fp_pct(f, 5))
 		ip[6] |= 0x20; /* MF */
@@ -419,6 +441,18 @@ static void fp_entry(struct fp *f, struct fp_case *c, __u8 proto, __u16 zone)
 	e->rk_check_s = fp_pct(f, 70) ? (__u8)sec : (__u8)(sec - 1);
 	e->policy_rev = fp_pct(f, 85) ? c->rev : c->rev - 1;
 	e->out_zone = fp_pct(f, 70) ? 0 : fp_pct(f, 50) ? TH_ZONE2 : TH_ZONE;
+	if (!c->clean && fp_pct(f, 10)) {
+		/*
+		 * No entry under the packet's tuple (the fast path hands the
+		 * packet on as TP_FAST_NO_ENTRY), a flow whose reply tuple it
+		 * is: an untranslated flow of the other direction
+		 */
+		c->reversed = true;
+		c->key = pt_ct_key(VIP4, 80, CLIENT4, 40000, proto);
+		c->key.zone = zone;
+		e->nat_addr = pt_addr(CLIENT4);
+		e->nat_port = htons(40000);
+	}
 	if (!c->clean)
 		return;
 	c->has_entry = true;
@@ -455,7 +489,7 @@ static bool fp_expect_fast(const struct fp_case *c, __u16 zone)
 		return false;
 	if (proto == IPPROTO_TCP && (ip[32] >> 4) < 5)
 		return false;
-	if (!c->has_entry || c->key.zone != zone)
+	if (!c->has_entry || c->reversed || c->key.zone != zone)
 		return false;
 	if (e->flags &
 	    (TP_CT_F_REPLY_KEY | TP_CT_F_EGRESS | TP_CT_F_SNAT | TP_CT_F_MASQ))
@@ -548,14 +582,15 @@ static void fp_prev_packet(struct fp *f, int i, __u32 seed, __u64 now)
 
 /*
  * The zone of each interface a case may come in on, and its ifindex: the
- * two tunnels, and loopback (Ethernet, not configured: zone 0) as
- * test_run's default (ifindex 0) and by its index.
+ * two tunnels, loopback (Ethernet, not configured: zone 0) as test_run's
+ * default (ifindex 0) and by its index, and loopback described as an
+ * Ethernet tailnet interface of TH_ZONE2 (FP_IFACE_LO_ZONE).
  */
-static const __u16 fp_zones[] = { TH_ZONE, TH_ZONE2, 0, 0 };
+static const __u16 fp_zones[] = { TH_ZONE, TH_ZONE2, 0, 0, TH_ZONE2 };
 
 static int fp_ifindex(const struct th *h, int iface)
 {
-	static const int lo[] = { 0, 1 };
+	static const int lo[] = { 0, 1, 1 };
 
 	return iface == 0   ? h->l3_ifindex
 	       : iface == 1 ? h->l3_ifindex2
@@ -616,7 +651,7 @@ static unsigned int fp_compare(struct fp *f, unsigned int i, unsigned int seed,
 static void test_fast_path_differential(void **state)
 {
 	struct fp *f = *state;
-	unsigned int taken = 0, full = 0, events = 0, i;
+	unsigned int taken = 0, full = 0, events = 0, taken_l2 = 0, i;
 	char *seed_env = getenv("TP_FUZZ_SEED");
 
 	unsigned int seed;
@@ -637,11 +672,12 @@ static void test_fast_path_differential(void **state)
 		c.now = (1000ull + i * 7 + fp_rand(f) % 3) * 1000000000ull;
 		c.rev = 5 + fp_rand(f) % 3;
 		c.static_nat_n = fp_pct(f, 4);
-		c.iface = fp_rand(f) % 10;
-		c.iface = c.iface < 7	? 0
-			  : c.iface < 8 ? 1
-			  : c.iface < 9 ? 2
-					: 3;
+		c.iface = fp_rand(f) % 20;
+		c.iface = c.iface < 13	 ? 0
+			  : c.iface < 15 ? 1
+			  : c.iface < 16 ? 2
+			  : c.iface < 17 ? 3
+					 : FP_IFACE_LO_ZONE;
 		c.clean = fp_pct(f, 30);
 		zone = fp_zones[c.iface];
 		fp_entry(f, &c, proto, zone);
@@ -677,13 +713,16 @@ static void test_fast_path_differential(void **state)
 					: "");
 		events += fp_compare(f, i, seed, true);
 		taken += fast;
+		taken_l2 += fast && c.iface == FP_IFACE_LO_ZONE;
 		full += !fast;
 	}
-	printf("fast path: %u of %u packets, full path %u; %u events\n", taken,
-	       FP_ITERS, full, events);
+	printf("fast path: %u of %u packets (%u on a described Ethernet interface), full path %u; %u events\n",
+	       taken, FP_ITERS, taken_l2, full, events);
 	/* both paths well exercised: neither comparison is vacuous */
 	assert_true(taken > FP_ITERS / 5);
 	assert_true(full > FP_ITERS / 5);
+	/* the Ethernet fast path in a zone, not only zone 0's */
+	assert_true(taken_l2 > FP_ITERS / 100);
 }
 
 /* One packet through both objects: verdict and bytes the same. */
