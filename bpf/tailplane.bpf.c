@@ -1934,14 +1934,17 @@ __noinline int tp_ingress_pkt(struct __sk_buff *skb)
 	if (ret != TP_FAST_MISS && ret != TP_FAST_NO_ENTRY)
 		return ret;
 	/*
-	 * The parse below gives the tuple the fast path looked up (static
-	 * NAT, which could change it, sends the fast path away before that)
+	 * The parse below gives the tuple the fast path looked up: static
+	 * NAT, which could change it, sends the fast path away before that,
+	 * and when userspace configured it since, the tuple is looked up
+	 * again.
 	 */
 	no_entry = ret == TP_FAST_NO_ENTRY;
 	__builtin_memset(&scr->pkt, 0, sizeof(scr->pkt));
 	ret = tp_parse_skb(skb, &scr->pkt);
 	scr->parsed = ret;
 	if (!tp_static_nat_none()) {
+		no_entry = false;
 		nat = tp_static_nat_from_tailnet(skb, ret);
 		if (nat < 0)
 			return tp_drop_report(skb, TP_HOOK_FROM_TAILNET,
