@@ -1867,11 +1867,12 @@ static __always_inline bool tp_fast_parse_v4(struct __sk_buff *skb, bool l3,
  * live flow from the tailnet with nothing to do but count it and
  * translate its destination (an established DNAT or untranslated flow,
  * IPv4 TCP or UDP, no static NAT configured, its policy
- * decision current, its reply keys checked this second), handled in the
- * program itself, not through the parse and the flow handler's global
- * call.  Whatever else (a verdict to drop, a re-check, a SNAT or
- * masqueraded flow, a reopened tuple) is left to the full path, which
- * starts over: nothing is written before the packet is known to be one.
+ * decision current, its reply keys checked this second), handled before
+ * the parse is zeroed, without the general parser, the fragment and
+ * static NAT stages or the flow handler.  Whatever else (a verdict to
+ * drop, a re-check, a SNAT or masqueraded flow, a reopened tuple) is left
+ * to the full path, which starts over: nothing is written before the
+ * packet is known to be one.
  * Return: the verdict, TP_FAST_MISS or TP_FAST_NO_ENTRY.
  */
 static __always_inline int tp_fast_ingress(struct __sk_buff *skb,
