@@ -327,22 +327,15 @@ static void fp_packet(struct fp *f, struct fp_case *c, __u8 proto, bool l2)
 	};
 	static const __u8 nops[4] = { 1, 1, 1, 1 };
 	__u8 payload[64] = { 0x5a };
-	struct pkt_spec s = {
-		.family = AF_INET,
-		.saddr = CLIENT4,
-		.daddr = VIP4,
-		.proto = proto,
-		.sport = 40000,
-		.dport = 80,
-		.payload = payload,
-		.payload_len = fp_rand(f) % 40,
-		.df = fp_pct(f, 50),
-		.l2 = l2,
-	};
+	struct pkt_spec s = pt_flow(CLIENT4, 40000, VIP4, 80, proto, 0);
 	size_t cut;
 	__u8 *ip;
 	__u16 tot;
 
+	s.payload = payload;
+	s.payload_len = fp_rand(f) % 40;
+	s.df = fp_pct(f, 50);
+	s.l2 = l2;
 	s.tcp_flags = fp_pct(f, 90) ? flag_set[fp_rand(f) % sizeof(flag_set)]
 				    : (__u8)fp_rand(f);
 	if (c->clean) {
