@@ -787,6 +787,24 @@ static __always_inline int tp_flow_orig(struct __sk_buff *skb, int hook,
 }
 
 /*
+ * A DNAT flow's reply leaving to the tailnet: from the frontend of the
+ * flow's original tuple @orig, counted for its service @e.
+ */
+static __always_inline int tp_revnat(struct __sk_buff *skb,
+				     const struct tp_pkt *p,
+				     const struct tp_ct_key *orig,
+				     const struct tp_ct_entry *e)
+{
+	int ret = tp_nat_rewrite(skb, p, true, &orig->daddr, orig->dport);
+
+	if (ret < 0)
+		return tp_drop_report(skb, TP_HOOK_TO_TAILNET, p, -ret);
+	tp_stat_add(TP_STAT_REVNAT, skb->len);
+	tp_stat_add_map(&tp_svc_stats, e->svc_id, skb->len);
+	return TC_ACT_OK;
+}
+
+/*
  * A reply of live flow @e (original tuple @orig): re-checked when the
  * policy moved, accounted unless another hook of this node already did
  * (@account false), reverse-translated when it leaves to the tailnet.
@@ -797,8 +815,6 @@ static __always_inline int tp_flow_reply(struct __sk_buff *skb, int hook,
 					 struct tp_ct_entry *e, __u64 now,
 					 bool account)
 {
-	int ret;
-
 	if (account)
 		tp_stat_add(TP_STAT_CT_HIT, skb->len);
 	if (!tp_verdict_allows(tp_recheck(skb, hook, p, orig, e)))
@@ -813,12 +829,7 @@ static __always_inline int tp_flow_reply(struct __sk_buff *skb, int hook,
 		tp_stat_add(TP_STAT_PASS, skb->len);
 		return TC_ACT_OK;
 	}
-	ret = tp_nat_rewrite(skb, p, true, &orig->daddr, orig->dport);
-	if (ret < 0)
-		return tp_drop_report(skb, hook, p, -ret);
-	tp_stat_add(TP_STAT_REVNAT, skb->len);
-	tp_stat_add_map(&tp_svc_stats, e->svc_id, skb->len);
-	return TC_ACT_OK;
+	return tp_revnat(skb, p, orig, e);
 }
 
 /*
@@ -1802,9 +1813,9 @@ static __always_inline int tp_parsed(void)
 #define TP_FAST_NO_ENTRY 0x104
 
 /*
- * tp_fast_ingress() on (always, in production) or off: the packet tests
- * load the object both ways and compare what each leaves
- * (tests/test_fast_path.c).
+ * tp_fast_ingress() and tp_fast_egress() on (always, in production) or
+ * off: the packet tests load the object both ways and compare what each
+ * leaves (tests/test_fast_path.c).
  */
 const volatile __u32 fast_path = 1;
 
@@ -1913,6 +1924,65 @@ static __always_inline int tp_fast_ingress(struct __sk_buff *skb,
 }
 
 /*
+ * tp_to_tailnet's fast path: the reply of a live flow from this zone's
+ * tailnet with nothing to do but count it and translate its source back,
+ * handled before the parse is zeroed, without the general parser, the
+ * fragment stage or the flow handler.  In scope: IPv4 TCP or UDP, no
+ * static NAT configured, from the cluster side or this host (not from an
+ * uplink, where tp_reply_path_ok() asks the FIB, nor forwarded from a
+ * tailnet interface), of an untranslated or DNAT flow that neither
+ * crosses zones nor has SNAT, masquerade or a reply key, whose policy
+ * decision is current.  It looks up what the full path looks up (the
+ * packet's own tuple, which a reply leaves empty, the reversed tuple, an
+ * untranslated flow's, then a DNAT flow's candidates through its
+ * backend's frontends), less the full path's second lookup of the owner
+ * (a global function returns no pointer).  Whatever else is left to the
+ * full path, which starts over: nothing is written before the packet is
+ * known to be one.
+ * Return: the verdict or TP_FAST_MISS.
+ */
+static __always_inline int tp_fast_egress(struct __sk_buff *skb,
+					  struct tp_scratch *scr)
+{
+	const __u32 not_flags = TP_CT_F_REPLY_KEY | TP_CT_F_EGRESS |
+				TP_CT_F_SNAT | TP_CT_F_MASQ;
+	struct tp_ct_key *orig = &scr->riorig;
+	struct tp_pkt *p = &scr->pkt;
+	struct tp_iface ifc, in;
+	struct tp_ct_entry *e;
+	__u64 now;
+
+	if (!tp_static_nat_none())
+		return TP_FAST_MISS;
+	in = tp_iface_get(skb->ingress_ifindex);
+	if (in.flags & (TP_IFACE_F_TAILNET | TP_IFACE_F_UPLINK))
+		return TP_FAST_MISS;
+	ifc = tp_iface_get(skb->ifindex);
+	if (!tp_fast_parse_v4(skb, ifc.flags & TP_IFACE_F_L3, p))
+		return TP_FAST_MISS;
+	p->tuple.zone = ifc.zone;
+	if (tp_ct_get(&p->tuple))
+		return TP_FAST_MISS;
+	now = tp_now();
+	tp_ct_reverse(&p->tuple, orig);
+	e = tp_ct_get(orig);
+	if (!e || (e->flags & TP_CT_F_REPLY_KEY) || tp_ct_expired(e, now) ||
+	    !tp_ct_is_reply_key(e, orig, &p->tuple))
+		e = tp_ct_rindex_find(scr, &p->tuple, now, false);
+	if (!e || (e->flags & not_flags) || e->out_zone ||
+	    orig->zone != p->tuple.zone || e->policy_rev != tp_policy_rev() ||
+	    !tp_verdict_allows(e->verdict))
+		return TP_FAST_MISS;
+	tp_stat_add(TP_STAT_CT_HIT, skb->len);
+	tp_ct_account(e, TP_CT_DIR_REPLY, p, skb->len, now);
+	if (!(e->flags & TP_CT_F_DNAT)) {
+		tp_stat_add(TP_STAT_PASS, skb->len);
+		return TC_ACT_OK;
+	}
+	return tp_revnat(skb, p, orig, e);
+}
+
+/*
  * The first call of tp_from_tailnet: the fast path (tp_fast_ingress()),
  * else the parse into the scratch (zeroed here, not before the fast path,
  * which needs none of it), static 1:1 NAT, and a flow packet's flow
@@ -1956,7 +2026,10 @@ __noinline int tp_ingress_pkt(struct __sk_buff *skb)
 	return tp_ingress_flow(skb, &scr->pkt, no_entry);
 }
 
-/* tp_ingress_pkt() for tp_to_tailnet, whose static NAT comes last. */
+/*
+ * tp_ingress_pkt() for tp_to_tailnet, whose static NAT comes last, with
+ * its own fast path (tp_fast_egress()).
+ */
 __noinline int tp_egress_pkt(struct __sk_buff *skb)
 {
 	struct tp_scratch *scr = tp_scratch_get();
@@ -1964,6 +2037,10 @@ __noinline int tp_egress_pkt(struct __sk_buff *skb)
 
 	if (!scr)
 		return tp_drop(skb, TP_DROP_INTERNAL);
+	ret = fast_path ? tp_fast_egress(skb, scr) : TP_FAST_MISS;
+	if (ret != TP_FAST_MISS)
+		return ret;
+	__builtin_memset(&scr->pkt, 0, sizeof(scr->pkt));
 	ret = tp_parse_skb(skb, &scr->pkt);
 	scr->parsed = ret;
 	if (ret != TP_PARSE_FLOW)
@@ -1977,9 +2054,8 @@ __noinline int tp_egress_pkt(struct __sk_buff *skb)
  */
 static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
 {
-	/* tp_ingress_pkt() zeroes the parse itself, after its fast path */
-	struct tp_pkt *p =
-		hook == TP_HOOK_FROM_TAILNET ? tp_pkt_cur() : tp_pkt_get();
+	/* tp_ingress_pkt() and tp_egress_pkt() zero the parse after their fast paths */
+	struct tp_pkt *p = tp_pkt_cur();
 	int verdict, nat;
 
 	tp_stat_add(hook == TP_HOOK_FROM_TAILNET ? TP_STAT_RX_TAILNET

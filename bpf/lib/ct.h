@@ -424,14 +424,16 @@ tp_ct_replies_from_tailnet(const struct tp_ct_entry *e, __u16 zone)
 
 /*
  * The body of tp_ct_rindex_owner() (which see), inlined where one more
- * call frame would pass Linux 6.1's 512 bytes of combined stack: the
- * SNAT port tries are five frames deep already.  @skip_self: a
- * candidate that is scr->okey (the flow a clash check is made for) is
- * not looked up; it would be no other flow.
+ * call frame would pass Linux 6.1's 512 bytes of combined stack (the
+ * SNAT port tries are five frames deep already) or where the owner's
+ * entry is wanted (tp_fast_egress()).  @skip_self: a candidate that is
+ * scr->okey (the flow a clash check is made for) is not looked up; it
+ * would be no other flow.
+ * Return: the owner's entry, its original tuple in scr->riorig, or NULL.
  */
-static __always_inline int tp_ct_rindex_find(struct tp_scratch *scr,
-					     const struct tp_ct_key *key_arg,
-					     __u64 now, bool skip_self)
+static __always_inline struct tp_ct_entry *
+tp_ct_rindex_find(struct tp_scratch *scr, const struct tp_ct_key *key_arg,
+		  __u64 now, bool skip_self)
 {
 	const __u32 want = TP_CT_F_DNAT | TP_CT_F_RINDEX;
 	const __u32 flags =
@@ -448,7 +450,7 @@ static __always_inline int tp_ct_rindex_find(struct tp_scratch *scr,
 	scr->ribe.pad = 0;
 	bf = bpf_map_lookup_elem(&tp_be_frontends, &scr->ribe);
 	if (!bf)
-		return 0;
+		return NULL;
 	for (i = 0; i < TP_BE_FRONTENDS; i++) {
 		fe = &bf->fe[i];
 		if (fe->proto != scr->rikey.proto)
@@ -477,9 +479,9 @@ static __always_inline int tp_ct_rindex_find(struct tp_scratch *scr,
 		if (e && (e->flags & flags) == want && !tp_ct_expired(e, now) &&
 		    tp_addr_eq(&e->nat_addr, &scr->rikey.saddr) &&
 		    e->nat_port == scr->rikey.sport)
-			return 1;
+			return e;
 	}
-	return 0;
+	return NULL;
 }
 
 /**
@@ -511,7 +513,7 @@ __noinline int tp_ct_rindex_owner(const struct tp_ct_key *key_arg, __u64 now,
 	if (!key_arg)
 		return 0; /* a global function's pointers may be NULL */
 	scr = tp_scratch_get();
-	return scr ? tp_ct_rindex_find(scr, key_arg, now, skip_self) : 0;
+	return scr && tp_ct_rindex_find(scr, key_arg, now, skip_self);
 }
 
 /*
