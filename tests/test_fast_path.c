@@ -19,6 +19,13 @@
  * path writes as it was) and checked against the path's conditions,
  * written out again here, so that the comparison cannot pass with the
  * path never taken or taken where it must not be.
+ *
+ * tp_to_tailnet's fast path (tp_fast_egress(): the reply of a live
+ * untranslated or DNAT flow from the tailnet, found by the reversed tuple
+ * or through tp_be_frontends) the same way: random flows the reply may
+ * belong to, entries under its own tuple, the backend's frontends, and
+ * where it came from (this host, a pod, unknown interfaces, loopback,
+ * the tailnet tunnels, the uplink).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -222,6 +229,7 @@ struct fp_case {
 	/* fp_zones[]: a tunnel, or loopback (Ethernet) */
 	int iface;
 	bool clean; /* an entry and a packet the fast path takes, then varied */
+	bool clean_flags; /* a clean packet with any TCP flags of the set */
 	struct pkt pkt;
 };
 
@@ -312,8 +320,12 @@ static size_t fp_ct(struct th *h, struct fp_ct_pair *buf, size_t max)
 	return n;
 }
 
-/* The packet: a flow packet of a client to the VIP, then mutated. */
-static void fp_packet(struct fp *f, struct fp_case *c, __u8 proto, bool l2)
+/*
+ * The packet of spec @s (a flow packet, IPv4), then mutated; an IPv6
+ * packet from @saddr6 to @daddr6 instead in some.
+ */
+static void fp_packet_of(struct fp *f, struct fp_case *c, struct pkt_spec s,
+			 const char *saddr6, const char *daddr6)
 {
 	static const __u8 flag_set[] = {
 		PKT_TCP_ACK,
@@ -327,7 +339,7 @@ static void fp_packet(struct fp *f, struct fp_case *c, __u8 proto, bool l2)
 	};
 	static const __u8 nops[4] = { 1, 1, 1, 1 };
 	__u8 payload[64] = { 0x5a };
-	struct pkt_spec s = pt_flow(CLIENT4, 40000, VIP4, 80, proto, 0);
+	bool l2 = s.l2;
 	size_t cut;
 	__u8 *ip;
 	__u16 tot;
@@ -335,18 +347,20 @@ static void fp_packet(struct fp *f, struct fp_case *c, __u8 proto, bool l2)
 	s.payload = payload;
 	s.payload_len = fp_rand(f) % 40;
 	s.df = fp_pct(f, 50);
-	s.l2 = l2;
 	s.tcp_flags = fp_pct(f, 90) ? flag_set[fp_rand(f) % sizeof(flag_set)]
 				    : (__u8)fp_rand(f);
 	if (c->clean) {
-		s.tcp_flags = PKT_TCP_ACK | (fp_pct(f, 20) ? PKT_TCP_FIN : 0);
+		/* replies: any of the set, opening and closing flags too */
+		if (!c->clean_flags)
+			s.tcp_flags =
+				PKT_TCP_ACK | (fp_pct(f, 20) ? PKT_TCP_FIN : 0);
 		assert_int_equal(pkt_build(&s, &c->pkt), 0);
 		return;
 	}
 	if (fp_pct(f, 4)) {
 		s.family = AF_INET6;
-		s.saddr = CLIENT6;
-		s.daddr = VIP6;
+		s.saddr = saddr6;
+		s.daddr = daddr6;
 	} else if (fp_pct(f, 8)) {
 		s.ip_options = nops;
 		s.ip_options_len = sizeof(nops);
@@ -379,12 +393,65 @@ static void fp_packet(struct fp *f, struct fp_case *c, __u8 proto, bool l2)
 		ip[2] = tot >> 8;
 		ip[3] = tot & 0xff;
 	}
-	if (proto == IPPROTO_TCP && fp_pct(f, 4))
+	if (s.proto == IPPROTO_TCP && fp_pct(f, 4))
 		ip[(ip[0] & 0xf) * 4 + 12] = (fp_rand(f) % 5) << 4; /* doff */
 	/* test_run takes no Ethernet frame shorter than its IP header */
 	cut = l2 ? PKT_ETH_HLEN + 40 : 20;
 	if (fp_pct(f, 4) && c->pkt.len > cut)
 		c->pkt.len = cut + fp_rand(f) % (c->pkt.len - cut);
+}
+
+/* The packet: a flow packet of a client to the VIP, then mutated. */
+static void fp_packet(struct fp *f, struct fp_case *c, __u8 proto, bool l2)
+{
+	struct pkt_spec s = pt_flow(CLIENT4, 40000, VIP4, 80, proto, 0);
+
+	s.l2 = l2;
+	fp_packet_of(f, c, s, CLIENT6, VIP6);
+}
+
+static const __u8 fp_verdicts[] = { TP_VERDICT_ALLOW, TP_VERDICT_ALLOW,
+				    TP_VERDICT_AUDIT, TP_VERDICT_DENY };
+
+/*
+ * A flow entry of protocol @proto with @flags and every other field at
+ * random (near the edges of expiry, revision, verdict, out zone), its
+ * backend FP_BACKEND port 8080 or 80, at @c's clock and revision.
+ */
+static void fp_entry_fields(struct fp *f, const struct fp_case *c, __u8 proto,
+			    __u8 flags, struct tp_ct_entry *e)
+{
+	__u32 sec = TP_CT_SEC(c->now);
+
+	memset(e, 0, sizeof(*e));
+	e->nat_addr = pt_addr(FP_BACKEND);
+	e->nat_port = htons(fp_pct(f, 80) ? 8080 : 80);
+	e->flags = flags;
+	e->state = proto == IPPROTO_TCP ? 1 + fp_rand(f) % 6
+					: TP_CT_OPEN + fp_rand(f) % 2;
+	e->svc_id = 1 + fp_rand(f) % 3;
+	e->expires_s = sec + (int)(fp_rand(f) % 5) - 1;
+	if (fp_pct(f, 70))
+		e->expires_s = sec + 100;
+	e->created_s = sec - 10;
+	e->packets[0] = fp_rand(f) % 10;
+	e->bytes[0] = fp_rand(f) % 1000;
+	e->packets[1] = fp_rand(f) % 10;
+	e->bytes[1] = fp_pct(f, 80) ? fp_rand(f) % 1000 : 0;
+	e->tcp_flags[0] = (__u8)fp_rand(f);
+	e->tcp_flags[1] = (__u8)fp_rand(f);
+	if (fp_pct(f, 60))
+		e->tcp_flags[0] = e->tcp_flags[1] = PKT_TCP_ACK;
+	e->verdict = fp_verdicts[fp_rand(f) % sizeof(fp_verdicts)];
+	e->rk_check_s = fp_pct(f, 70) ? (__u8)sec : (__u8)(sec - 1);
+	e->policy_rev = fp_pct(f, 85) ? c->rev : c->rev - 1;
+	e->out_zone = fp_pct(f, 70) ? 0 : fp_pct(f, 50) ? TH_ZONE2 : TH_ZONE;
+}
+
+/* A random flag set: one of @set (@n of them) mostly, else any byte. */
+static __u8 fp_flags(struct fp *f, const __u8 *set, size_t n)
+{
+	return fp_pct(f, 90) ? set[fp_rand(f) % n] : (__u8)fp_rand(f);
 }
 
 /* The entry: the packet's flow, or another, with every field at random. */
@@ -402,38 +469,14 @@ static void fp_entry(struct fp *f, struct fp_case *c, __u8 proto, __u16 zone)
 		TP_CT_F_SNAT | TP_CT_F_MASQ,
 		TP_CT_F_DNAT | TP_CT_F_SNAT | TP_CT_F_MASQ,
 	};
-	static const __u8 verdicts[] = { TP_VERDICT_ALLOW, TP_VERDICT_ALLOW,
-					 TP_VERDICT_AUDIT, TP_VERDICT_DENY };
 	__u32 sec = TP_CT_SEC(c->now);
 	struct tp_ct_entry *e = &c->e;
 
 	c->has_entry = fp_pct(f, 92);
 	c->key = pt_ct_key(CLIENT4, 40000, VIP4, 80, proto);
 	c->key.zone = fp_pct(f, 90) ? zone : TH_ZONE2 + TH_ZONE - zone;
-	memset(e, 0, sizeof(*e));
-	e->nat_addr = pt_addr(FP_BACKEND);
-	e->nat_port = htons(fp_pct(f, 80) ? 8080 : 80);
-	e->flags = fp_pct(f, 90) ? flag_set[fp_rand(f) % sizeof(flag_set)]
-				 : (__u8)fp_rand(f);
-	e->state = proto == IPPROTO_TCP ? 1 + fp_rand(f) % 6
-					: TP_CT_OPEN + fp_rand(f) % 2;
-	e->svc_id = 1 + fp_rand(f) % 3;
-	e->expires_s = sec + (int)(fp_rand(f) % 5) - 1;
-	if (fp_pct(f, 70))
-		e->expires_s = sec + 100;
-	e->created_s = sec - 10;
-	e->packets[0] = fp_rand(f) % 10;
-	e->bytes[0] = fp_rand(f) % 1000;
-	e->packets[1] = fp_rand(f) % 10;
-	e->bytes[1] = fp_pct(f, 80) ? fp_rand(f) % 1000 : 0;
-	e->tcp_flags[0] = (__u8)fp_rand(f);
-	e->tcp_flags[1] = (__u8)fp_rand(f);
-	if (fp_pct(f, 60))
-		e->tcp_flags[0] = e->tcp_flags[1] = PKT_TCP_ACK;
-	e->verdict = verdicts[fp_rand(f) % sizeof(verdicts)];
-	e->rk_check_s = fp_pct(f, 70) ? (__u8)sec : (__u8)(sec - 1);
-	e->policy_rev = fp_pct(f, 85) ? c->rev : c->rev - 1;
-	e->out_zone = fp_pct(f, 70) ? 0 : fp_pct(f, 50) ? TH_ZONE2 : TH_ZONE;
+	fp_entry_fields(f, c, proto, fp_flags(f, flag_set, sizeof(flag_set)),
+			e);
 	if (!c->clean && fp_pct(f, 10)) {
 		/*
 		 * No entry under the packet's tuple (the fast path hands the
@@ -451,12 +494,41 @@ static void fp_entry(struct fp *f, struct fp_case *c, __u8 proto, __u16 zone)
 	c->has_entry = true;
 	c->key.zone = zone;
 	e->flags = flag_set[fp_rand(f) % 5]; /* none, DNAT, DNAT and RINDEX */
-	e->verdict = verdicts[fp_rand(f) % 3];
+	e->verdict = fp_verdicts[fp_rand(f) % 3];
 	e->policy_rev = c->rev;
 	e->expires_s = sec + 100;
 	e->rk_check_s = (__u8)sec;
 	if (proto == IPPROTO_TCP)
 		e->state = TP_CT_ESTABLISHED;
+}
+
+/*
+ * Does tp_fast_parse_v4() take @pkt: IPv4 without options behind an
+ * Ethernet header of type IPv4 (unless L3), no fragment, TCP or UDP, the
+ * L4 header (20 bytes read, whatever the protocol) in the packet and in
+ * the datagram, a TCP data offset of at least 5?
+ */
+static bool fp_fast_parse_ok(const struct pkt *pkt)
+{
+	size_t off = pkt->l2 ? PKT_ETH_HLEN : 0;
+	const __u8 *ip = pkt->data + off;
+	__u32 tot, l4;
+	__u8 proto;
+
+	if (pkt->len < off + 40 || ip[0] != 0x45)
+		return false;
+	if (pkt->l2 && (ip[-2] != 0x08 || ip[-1] != 0x00))
+		return false;
+	if ((ip[6] & 0x3f) || ip[7]) /* MF or an offset */
+		return false;
+	proto = ip[9];
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return false;
+	l4 = proto == IPPROTO_TCP ? 20 : 8;
+	tot = ip[2] << 8 | ip[3];
+	if (tot < 20 + l4 || off + tot > pkt->len)
+		return false;
+	return proto != IPPROTO_TCP || (ip[32] >> 4) >= 5;
 }
 
 /* The fast path's conditions, as tp_fast_ingress() states them. */
@@ -465,23 +537,13 @@ static bool fp_expect_fast(const struct fp_case *c, __u16 zone)
 	size_t off = c->pkt.l2 ? PKT_ETH_HLEN : 0;
 	const __u8 *ip = c->pkt.data + off;
 	const struct tp_ct_entry *e = &c->e;
-	__u32 sec = TP_CT_SEC(c->now), tot, l4;
+	__u32 sec = TP_CT_SEC(c->now);
 	__u8 proto, tflags;
 	bool keyed;
 
-	if (c->static_nat_n || c->pkt.len < off + 40 || ip[0] != 0x45)
-		return false;
-	if (c->pkt.l2 && (ip[-2] != 0x08 || ip[-1] != 0x00))
-		return false;
-	if ((ip[6] & 0x3f) || ip[7]) /* MF or an offset */
+	if (c->static_nat_n || !fp_fast_parse_ok(&c->pkt))
 		return false;
 	proto = ip[9];
-	l4 = proto == IPPROTO_TCP ? 20 : 8;
-	tot = ip[2] << 8 | ip[3];
-	if (tot < 20 + l4 || off + tot > c->pkt.len)
-		return false;
-	if (proto == IPPROTO_TCP && (ip[32] >> 4) < 5)
-		return false;
 	if (!c->has_entry || c->reversed || c->key.zone != zone)
 		return false;
 	if (e->flags &
@@ -891,10 +953,498 @@ static void test_fast_path_flow_sequences(void **state)
 	assert_true(fast > FP_ITERS / 10);
 }
 
+/* ---- tp_to_tailnet's fast path (tp_fast_egress()) ---- */
+
+#define FPE_VIP2 "198.19.0.11" /* a second frontend of FP_BACKEND */
+#define FPE_CT	 5	       /* entries one case writes */
+
+/* Where a reply leaving to the tailnet came from (skb->ingress_ifindex). */
+enum fpe_in {
+	FPE_IN_HOST,	/* 0: this host sent it */
+	FPE_IN_UNKNOWN, /* an ifindex no interface has */
+	FPE_IN_POD,	/* the uplink's peer: an interface tp_ifaces lacks */
+	FPE_IN_LO,	/* loopback: a tailnet interface when described */
+	FPE_IN_SAME,	/* the tailnet tunnel of the egress interface's zone */
+	FPE_IN_OTHER,	/* the other tailnet tunnel */
+	FPE_IN_UPLINK,	/* the test uplink (routed: the reverse path holds) */
+	FPE_IN_MAX,
+};
+
+/*
+ * One scenario of tp_to_tailnet: the reply FP_BACKEND -> CLIENT4:40000
+ * (its source port 8080 mostly), the entries of the flows it may be a
+ * reply of and of its own tuple, tp_be_frontends' entry of its backend,
+ * where it came from.
+ */
+struct fpe_case {
+	struct fp_case c; /* clock, revision, static NAT, egress, packet */
+	struct tp_ct_key tuple; /* the packet's, in the egress zone */
+	struct fp_ct_pair ct[FPE_CT];
+	size_t n;
+	bool has_bf;
+	struct tp_be_key bk;
+	struct tp_be_frontends bf;
+	enum fpe_in in;
+	int in_ifindex;
+};
+
+static void fpe_put(struct fpe_case *x, const struct tp_ct_key *k,
+		    const struct tp_ct_entry *e)
+{
+	assert_true(x->n < FPE_CT);
+	x->ct[x->n].k = *k;
+	x->ct[x->n].e = *e;
+	x->n++;
+}
+
+/* The entry under @k as the tables hold it (the last one written), or NULL. */
+static const struct tp_ct_entry *fpe_get(const struct fpe_case *x,
+					 const struct tp_ct_key *k)
+{
+	size_t j = x->n;
+
+	while (j--)
+		if (!memcmp(&x->ct[j].k, k, sizeof(*k)))
+			return &x->ct[j].e;
+	return NULL;
+}
+
+static bool fpe_addr_eq(const struct tp_addr *a, const struct tp_addr *b)
+{
+	return !memcmp(a, b, sizeof(*a));
+}
+
+/*
+ * Is @key a reply tuple of flow @e (original tuple @orig)?  ct.h's
+ * tp_ct_is_reply_key() written out again, tp_masq empty (a masqueraded
+ * service flow has no address).
+ */
+static bool fpe_is_reply_key(const struct tp_ct_entry *e,
+			     const struct tp_ct_key *orig,
+			     const struct tp_ct_key *key)
+{
+	bool dnat = e->flags & TP_CT_F_DNAT, cross;
+	const struct tp_addr *src = dnat ? &e->nat_addr : &orig->daddr;
+	__be16 sport = dnat ? e->nat_port : orig->dport;
+
+	if (key->proto != orig->proto)
+		return false;
+	if ((e->flags & (TP_CT_F_SNAT | TP_CT_F_MASQ)) ==
+	    (TP_CT_F_SNAT | TP_CT_F_MASQ)) {
+		cross = !(e->flags & TP_CT_F_EGRESS);
+		if (cross && key->zone == orig->zone)
+			return fpe_addr_eq(&key->saddr, &orig->daddr) &&
+			       fpe_addr_eq(&key->daddr, &orig->saddr) &&
+			       key->sport == orig->dport &&
+			       key->dport == orig->sport;
+		if (key->zone != (cross ? e->out_zone : orig->zone) || dnat)
+			return false;
+		return fpe_addr_eq(&key->saddr, src) &&
+		       fpe_addr_eq(&key->daddr, &e->nat_addr) &&
+		       key->sport == sport && key->dport == e->snat_port;
+	}
+	if (e->flags & TP_CT_F_SNAT)
+		return !key->zone && fpe_addr_eq(&key->saddr, &e->nat_addr) &&
+		       key->sport == e->nat_port && key->dport == e->snat_port;
+	if (key->zone != orig->zone &&
+	    (!e->out_zone || key->zone != e->out_zone))
+		return false;
+	return fpe_addr_eq(&key->saddr, src) &&
+	       fpe_addr_eq(&key->daddr, &orig->saddr) && key->sport == sport &&
+	       key->dport == orig->sport;
+}
+
+/*
+ * The flow the case's reply belongs to as tp_fast_egress() looks for it:
+ * a live flow entry under the reversed tuple whose reply tuple it is (an
+ * untranslated flow's), else the first frontend tp_be_frontends lists
+ * for its source whose candidate (client -> frontend, same zone) is a
+ * live DNAT flow with TP_CT_F_RINDEX only, to this backend.  *@rindex:
+ * found the second way.
+ */
+static const struct tp_ct_entry *fpe_owner(const struct fpe_case *x,
+					   bool *rindex)
+{
+	const __u32 want = TP_CT_F_DNAT | TP_CT_F_RINDEX;
+	const __u32 mask =
+		want | TP_CT_F_REPLY_KEY | TP_CT_F_SNAT | TP_CT_F_MASQ;
+	const struct tp_ct_key *t = &x->tuple;
+	__u32 sec = TP_CT_SEC(x->c.now);
+	const struct tp_ct_entry *e;
+	struct tp_be_key bk = {};
+	struct tp_ct_key cand;
+	int i;
+
+	*rindex = false;
+	tp_ct_reverse(t, &cand);
+	e = fpe_get(x, &cand);
+	if (e && !(e->flags & TP_CT_F_REPLY_KEY) && sec < e->expires_s &&
+	    fpe_is_reply_key(e, &cand, t))
+		return e;
+	bk.addr = t->saddr;
+	bk.port = t->sport;
+	bk.proto = t->proto;
+	if (!x->has_bf || memcmp(&bk, &x->bk, sizeof(bk)))
+		return NULL;
+	for (i = 0; i < TP_BE_FRONTENDS; i++) {
+		const struct tp_svc_key *fe = &x->bf.fe[i];
+
+		if (fe->proto != t->proto)
+			continue;
+		memset(&cand, 0, sizeof(cand));
+		cand.saddr = t->daddr;
+		cand.daddr = fe->vip;
+		cand.sport = t->dport;
+		cand.dport = fe->port;
+		cand.proto = t->proto;
+		cand.zone = t->zone;
+		e = fpe_get(x, &cand);
+		if (e && (e->flags & mask) == want && sec < e->expires_s &&
+		    fpe_addr_eq(&e->nat_addr, &t->saddr) &&
+		    e->nat_port == t->sport) {
+			*rindex = true;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/* The flags tp_ifaces gives the case's ingress interface. */
+static __u32 fpe_in_flags(const struct fpe_case *x)
+{
+	switch (x->in) {
+	case FPE_IN_LO:
+		return x->c.iface == FP_IFACE_LO_ZONE ? TP_IFACE_F_TAILNET : 0;
+	case FPE_IN_SAME:
+	case FPE_IN_OTHER:
+		return TP_IFACE_F_TAILNET | TP_IFACE_F_L3;
+	case FPE_IN_UPLINK:
+		return TP_IFACE_F_UPLINK;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * tp_fast_egress()'s conditions: no static NAT, not from a tailnet
+ * interface or an uplink, a packet tp_fast_parse_v4() takes, nothing
+ * under its own tuple, its flow found (fpe_owner()) with neither a reply
+ * key's, an egress flow's, SNAT's nor masquerade's flag, leaving to no
+ * tailnet (out zone 0), decided under the current revision, allowed.
+ * *@rindex: a DNAT flow found through tp_be_frontends.
+ */
+static bool fpe_expect_fast(const struct fpe_case *x, bool *rindex)
+{
+	const struct tp_ct_entry *e;
+
+	*rindex = false;
+	if (x->c.static_nat_n ||
+	    (fpe_in_flags(x) & (TP_IFACE_F_TAILNET | TP_IFACE_F_UPLINK)) ||
+	    !fp_fast_parse_ok(&x->c.pkt) || fpe_get(x, &x->tuple))
+		return false;
+	e = fpe_owner(x, rindex);
+	return e &&
+	       !(e->flags & (TP_CT_F_REPLY_KEY | TP_CT_F_EGRESS | TP_CT_F_SNAT |
+			     TP_CT_F_MASQ)) &&
+	       !e->out_zone && e->policy_rev == x->c.rev &&
+	       (e->verdict == TP_VERDICT_ALLOW ||
+		e->verdict == TP_VERDICT_AUDIT);
+}
+
+/* A random ingress interface of the case, and its ifindex for @h. */
+static int fpe_in_ifindex(const struct fpe_case *x, const struct th *h,
+			  int uplink)
+{
+	bool zone2 = fp_zones[x->c.iface] == TH_ZONE2;
+
+	switch (x->in) {
+	case FPE_IN_UNKNOWN:
+		return 4242;
+	case FPE_IN_POD:
+		return th_uplink_peer();
+	case FPE_IN_LO:
+		return 1;
+	case FPE_IN_SAME:
+		return zone2 ? h->l3_ifindex2 : h->l3_ifindex;
+	case FPE_IN_OTHER:
+		return zone2 ? h->l3_ifindex : h->l3_ifindex2;
+	case FPE_IN_UPLINK:
+		return uplink;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * A clean entry (what the fast path takes) made live, current, allowed,
+ * in @zone and leaving to no tailnet, or left as fp_entry_fields() made
+ * it.
+ */
+static void fpe_clean(struct fp *f, const struct fp_case *c, __u8 proto,
+		      struct tp_ct_entry *e)
+{
+	if (!c->clean)
+		return;
+	e->verdict = fp_verdicts[fp_rand(f) % 3];
+	e->policy_rev = c->rev;
+	e->expires_s = TP_CT_SEC(c->now) + 100;
+	e->out_zone = 0;
+	if (proto == IPPROTO_TCP && fp_pct(f, 50))
+		e->state = TP_CT_ESTABLISHED;
+}
+
+/* The case: its state and packet at random, nearly half clean. */
+static void fpe_make(struct fp *f, struct fpe_case *x, unsigned int i)
+{
+	static const __u8 rev_flags[] = {
+		0,
+		0,
+		0,
+		TP_CT_F_DNAT,
+		TP_CT_F_EGRESS,
+		TP_CT_F_EGRESS | TP_CT_F_LOCAL,
+		TP_CT_F_REPLY_KEY,
+		TP_CT_F_SNAT,
+		TP_CT_F_SNAT | TP_CT_F_MASQ,
+		TP_CT_F_SNAT | TP_CT_F_MASQ | TP_CT_F_EGRESS,
+		TP_CT_F_DNAT | TP_CT_F_RINDEX,
+	};
+	static const __u8 dnat_flags[] = {
+		TP_CT_F_DNAT | TP_CT_F_RINDEX,
+		TP_CT_F_DNAT | TP_CT_F_RINDEX,
+		TP_CT_F_DNAT | TP_CT_F_RINDEX,
+		TP_CT_F_DNAT,
+		TP_CT_F_DNAT | TP_CT_F_RINDEX | TP_CT_F_SNAT,
+		TP_CT_F_DNAT | TP_CT_F_RINDEX | TP_CT_F_EGRESS,
+		TP_CT_F_DNAT | TP_CT_F_RINDEX | TP_CT_F_REPLY_KEY,
+		TP_CT_F_DNAT | TP_CT_F_RINDEX | TP_CT_F_SNAT | TP_CT_F_MASQ,
+	};
+	static const __u8 own_flags[] = {
+		TP_CT_F_REPLY_KEY,
+		TP_CT_F_REPLY_KEY,
+		0,
+		TP_CT_F_EGRESS,
+		TP_CT_F_DNAT | TP_CT_F_RINDEX,
+	};
+	struct fp_case *c = &x->c;
+	__u8 proto = fp_pct(f, 70) ? IPPROTO_TCP : IPPROTO_UDP;
+	__u16 sport, zone, other;
+	struct tp_ct_entry e;
+	struct tp_ct_key k;
+	struct pkt_spec s;
+	int j;
+
+	memset(x, 0, sizeof(*x));
+	c->now = (1000ull + i * 7 + fp_rand(f) % 3) * 1000000000ull;
+	c->rev = 5 + fp_rand(f) % 3;
+	c->static_nat_n = fp_pct(f, 4);
+	c->iface = fp_rand(f) % 20;
+	c->iface = c->iface < 13   ? 0
+		   : c->iface < 15 ? 1
+		   : c->iface < 16 ? 2
+		   : c->iface < 17 ? 3
+				   : FP_IFACE_LO_ZONE;
+	c->clean = fp_pct(f, 45);
+	c->clean_flags = true;
+	zone = fp_zones[c->iface];
+	other = zone == TH_ZONE ? TH_ZONE2 : TH_ZONE;
+	x->in = c->clean ? (fp_pct(f, 50) ? FPE_IN_HOST : FPE_IN_POD)
+			 : fp_rand(f) % FPE_IN_MAX;
+	sport = c->clean || fp_pct(f, 90) ? 8080 : 80;
+
+	s = pt_flow(FP_BACKEND, sport, CLIENT4, 40000, proto, 0);
+	s.l2 = c->iface >= 2;
+	fp_packet_of(f, c, s, BE6[0], CLIENT6);
+	x->tuple = pt_ct_key(FP_BACKEND, sport, CLIENT4, 40000, proto);
+	x->tuple.zone = zone;
+
+	/* the reply's own tuple: a flow, live or expired, or a reply key */
+	if (!c->clean && fp_pct(f, 20)) {
+		fp_entry_fields(f, c, proto,
+				fp_flags(f, own_flags, sizeof(own_flags)), &e);
+		if (e.flags & TP_CT_F_REPLY_KEY) { /* naming the VIP's flow? */
+			e.orig_daddr = pt_addr(fp_pct(f, 70) ? VIP4 : FPE_VIP2);
+			e.orig_dport = htons(fp_pct(f, 80) ? 80 : 443);
+			e.orig_zone = zone;
+		}
+		fpe_put(x, &x->tuple, &e);
+	}
+	/* an untranslated flow whose reply it is (or of other flags) */
+	if (fp_pct(f, 45)) {
+		tp_ct_reverse(&x->tuple, &k);
+		if (!c->clean && fp_pct(f, 10))
+			k.zone = other;
+		fp_entry_fields(
+			f, c, proto,
+			c->clean ? 0
+				 : fp_flags(f, rev_flags, sizeof(rev_flags)),
+			&e);
+		if (fp_pct(f, 50)) /* a translated one's backend: the reply's */
+			e.nat_port = htons(sport);
+		e.snat_port = fp_pct(f, 50) ? htons(40000) : htons(40001);
+		if (e.flags & TP_CT_F_MASQ && fp_pct(f, 50))
+			e.nat_addr = pt_addr(CLIENT4);
+		fpe_clean(f, c, proto, &e);
+		fpe_put(x, &k, &e);
+	}
+	/* DNAT flows of the client to two frontends of that backend */
+	for (j = 0; j < 2; j++) {
+		if (!fp_pct(f, j ? 30 : 60))
+			continue;
+		k = pt_ct_key(CLIENT4, 40000, j ? FPE_VIP2 : VIP4, j ? 443 : 80,
+			      proto);
+		k.zone = !c->clean && fp_pct(f, 10) ? other : zone;
+		fp_entry_fields(
+			f, c, proto,
+			c->clean ? TP_CT_F_DNAT | TP_CT_F_RINDEX
+				 : fp_flags(f, dnat_flags, sizeof(dnat_flags)),
+			&e);
+		if (fp_pct(f, 10)) /* the backend moved */
+			e.nat_addr = pt_addr(BE4[1]);
+		if (c->clean)
+			e.nat_port = htons(8080);
+		fpe_clean(f, c, proto, &e);
+		fpe_put(x, &k, &e);
+	}
+	/* the backend's frontends: these two, others, another protocol's */
+	x->has_bf = fp_pct(f, c->clean ? 95 : 80);
+	x->bk.addr = pt_addr(FP_BACKEND);
+	x->bk.port = htons(fp_pct(f, 95) ? 8080 : 80);
+	x->bk.proto = fp_pct(f, 95) ? proto : IPPROTO_TCP + IPPROTO_UDP - proto;
+	for (j = 0; j < TP_BE_FRONTENDS; j++) {
+		struct tp_svc_key *fe = &x->bf.fe[j];
+		unsigned int r = fp_rand(f) % 7;
+
+		if (!r)
+			continue; /* an empty slot */
+		fe->vip = pt_addr(r == 3 ? FPE_VIP2 : VIP4);
+		fe->port = htons(r == 3 ? 443 : r == 4 ? 81 : 80);
+		fe->proto = r == 5 ? IPPROTO_TCP + IPPROTO_UDP - proto : proto;
+	}
+}
+
+/* The case's state into @h: conntrack, tp_be_frontends, the rest. */
+static void fpe_write_state(struct th *h, const struct fpe_case *x)
+{
+	struct fp_case c = x->c;
+	struct tp_be_key bk;
+	size_t j;
+
+	c.has_entry = false;
+	fp_write_state(h, &c);
+	while (!bpf_map_get_next_key(h->maps.be_frontends, NULL, &bk))
+		assert_int_equal(bpf_map_delete_elem(h->maps.be_frontends, &bk),
+				 0);
+	if (x->has_bf)
+		assert_int_equal(bpf_map_update_elem(h->maps.be_frontends,
+						     &x->bk, &x->bf, BPF_ANY),
+				 0);
+	for (j = 0; j < x->n; j++)
+		assert_int_equal(
+			bpf_map_update_elem(x->ct[j].k.proto == IPPROTO_TCP
+						    ? h->maps.ct
+						    : h->maps.ct_any,
+					    &x->ct[j].k, &x->ct[j].e, BPF_ANY),
+			0);
+}
+
+/*
+ * tp_to_tailnet with tp_fast_egress() against the same object without
+ * it: replies of untranslated and DNAT flows (found through
+ * tp_be_frontends: listed, not listed, listed for another port or
+ * protocol, a second frontend, the backend moved), entries under the
+ * reply's own tuple (live, expired, reply keys naming the flow or not),
+ * every flag, state, expiry edge, revision, verdict and out zone,
+ * flows of the other zone, static NAT, packets at the path's edges, from
+ * this host, unknown interfaces, a pod's, loopback, both tailnet tunnels
+ * and the uplink; each after a packet of another kind.  Verdict, bytes,
+ * conntrack, counters, events and fragment records the same, the path
+ * taken exactly where fpe_expect_fast() says.
+ */
+static void test_fast_path_egress_differential(void **state)
+{
+	struct fp *f = *state;
+	unsigned int taken = 0, full = 0, events = 0, taken_rindex = 0, i;
+	unsigned int taken_l2 = 0, seed, in_taken[FPE_IN_MAX] = { 0 };
+	char *seed_env = getenv("TP_FUZZ_SEED");
+	int up_fast, up_slow;
+
+	REQUIRE_BPF();
+	up_fast = th_uplink(&f->fast);
+	up_slow = th_uplink(&f->slow);
+	assert_true(up_fast > 0);
+	assert_int_equal(up_fast, up_slow);
+	seed = seed_env ? (unsigned int)strtoul(seed_env, NULL, 0)
+			: (unsigned int)time(NULL);
+	f->seed = seed;
+	printf("seed=%u (replay: TP_FUZZ_SEED=%u)\n", seed, seed);
+	for (i = 0; i < FP_ITERS; i++) {
+		__u8 out_fast[PKT_MAX], out_slow[PKT_MAX];
+		size_t len_fast, len_slow;
+		struct fpe_case x;
+		bool fast, want, rindex;
+		int v_fast, v_slow;
+
+		fpe_make(f, &x, i);
+		fp_prev_packet(f, i, seed, x.c.now);
+		fpe_write_state(&f->fast, &x);
+		fpe_write_state(&f->slow, &x);
+		fp_parsed_set(f, FP_PARSED_NO);
+		assert_int_equal(
+			th_run_from(&f->fast, TH_TO_TAILNET,
+				    fp_ifindex(&f->fast, x.c.iface),
+				    fpe_in_ifindex(&x, &f->fast, up_fast),
+				    x.c.pkt.data, x.c.pkt.len, out_fast,
+				    &len_fast, &v_fast),
+			0);
+		assert_int_equal(
+			th_run_from(&f->slow, TH_TO_TAILNET,
+				    fp_ifindex(&f->slow, x.c.iface),
+				    fpe_in_ifindex(&x, &f->slow, up_slow),
+				    x.c.pkt.data, x.c.pkt.len, out_slow,
+				    &len_slow, &v_slow),
+			0);
+		fast = fp_parsed_get(f) == FP_PARSED_NO;
+		want = fpe_expect_fast(&x, &rindex);
+		if (fast != want || v_fast != v_slow || len_fast != len_slow ||
+		    memcmp(out_fast, out_slow, len_fast))
+			fail_msg(
+				"iteration %u (seed %u): egress fast path %s, expected %s; verdict %d / %d (without), %zu / %zu bytes%s (ingress kind %d, iface %d)",
+				i, seed, fast ? "taken" : "not taken",
+				want ? "taken" : "not taken", v_fast, v_slow,
+				len_fast, len_slow,
+				len_fast == len_slow &&
+						memcmp(out_fast, out_slow,
+						       len_fast)
+					? ", the bytes differ"
+					: "",
+				x.in, x.c.iface);
+		events += fp_compare(f, i, seed, true);
+		taken += fast;
+		taken_rindex += fast && rindex;
+		taken_l2 += fast && x.c.iface == FP_IFACE_LO_ZONE;
+		in_taken[x.in] += fast;
+		full += !fast;
+	}
+	printf("egress fast path: %u of %u packets (%u DNAT flows by tp_be_frontends, %u untranslated, %u on a described Ethernet interface; from this host %u, a pod %u, unknown %u), full path %u; %u events\n",
+	       taken, FP_ITERS, taken_rindex, taken - taken_rindex, taken_l2,
+	       in_taken[FPE_IN_HOST], in_taken[FPE_IN_POD],
+	       in_taken[FPE_IN_UNKNOWN], full, events);
+	/* both paths well exercised: neither comparison is vacuous */
+	assert_true(taken > FP_ITERS / 5);
+	assert_true(full > FP_ITERS / 5);
+	/* both ways of finding the flow, and an Ethernet tailnet interface */
+	assert_true(taken_rindex > FP_ITERS / 20);
+	assert_true(taken - taken_rindex > FP_ITERS / 20);
+	assert_true(taken_l2 > FP_ITERS / 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fast_path_differential),
+		/* before the sequences, whose services have ids of their own */
+		cmocka_unit_test(test_fast_path_egress_differential),
 		cmocka_unit_test(test_fast_path_flow_sequences),
 	};
 
