@@ -1193,7 +1193,50 @@ static void fpe_clean(struct fp *f, const struct fp_case *c, __u8 proto,
 		e->state = TP_CT_ESTABLISHED;
 }
 
-/* The case: its state and packet at random, nearly half clean. */
+/*
+ * A clean case with one thing the fast path must not take: static NAT,
+ * a tailnet or uplink ingress, an entry under the reply's own tuple
+ * (flags of @own), or its flows' revision old, out zone set, verdict
+ * deny, one flag of the excluded ones, or expiry now.
+ */
+static void fpe_spoil(struct fp *f, struct fpe_case *x, const __u8 *own,
+		      size_t n_own)
+{
+	static const __u8 bad_flags[] = { TP_CT_F_REPLY_KEY, TP_CT_F_EGRESS,
+					  TP_CT_F_SNAT, TP_CT_F_MASQ };
+	static const enum fpe_in bad_in[] = { FPE_IN_SAME, FPE_IN_OTHER,
+					      FPE_IN_UPLINK, FPE_IN_LO };
+	unsigned int what = fp_rand(f) % 8, r = fp_rand(f);
+	struct fp_case *c = &x->c;
+	struct tp_ct_entry own_e;
+	size_t j;
+
+	if (what == 0) {
+		c->static_nat_n = 1;
+	} else if (what == 1) {
+		x->in = bad_in[r % 4];
+	} else if (what == 2) {
+		fp_entry_fields(f, c, x->tuple.proto, fp_flags(f, own, n_own),
+				&own_e);
+		fpe_put(x, &x->tuple, &own_e);
+	}
+	for (j = 0; j < x->n; j++) {
+		struct tp_ct_entry *e = &x->ct[j].e;
+
+		if (what == 3)
+			e->policy_rev = c->rev - 1;
+		else if (what == 4)
+			e->out_zone = r % 2 ? TH_ZONE : TH_ZONE2;
+		else if (what == 5)
+			e->verdict = TP_VERDICT_DENY;
+		else if (what == 6)
+			e->flags |= bad_flags[r % 4];
+		else if (what == 7)
+			e->expires_s = TP_CT_SEC(c->now);
+	}
+}
+
+/* The case: its state and packet at random, more than half clean. */
 static void fpe_make(struct fp *f, struct fpe_case *x, unsigned int i)
 {
 	static const __u8 rev_flags[] = {
@@ -1232,6 +1275,7 @@ static void fpe_make(struct fp *f, struct fpe_case *x, unsigned int i)
 	struct tp_ct_entry e;
 	struct tp_ct_key k;
 	struct pkt_spec s;
+	bool has_rev;
 	int j;
 
 	memset(x, 0, sizeof(*x));
@@ -1244,7 +1288,7 @@ static void fpe_make(struct fp *f, struct fpe_case *x, unsigned int i)
 		   : c->iface < 16 ? 2
 		   : c->iface < 17 ? 3
 				   : FP_IFACE_LO_ZONE;
-	c->clean = fp_pct(f, 45);
+	c->clean = fp_pct(f, 60);
 	c->clean_flags = true;
 	zone = fp_zones[c->iface];
 	other = zone == TH_ZONE ? TH_ZONE2 : TH_ZONE;
@@ -1270,7 +1314,8 @@ static void fpe_make(struct fp *f, struct fpe_case *x, unsigned int i)
 		fpe_put(x, &x->tuple, &e);
 	}
 	/* an untranslated flow whose reply it is (or of other flags) */
-	if (fp_pct(f, 45)) {
+	has_rev = fp_pct(f, 45);
+	if (has_rev) {
 		tp_ct_reverse(&x->tuple, &k);
 		if (!c->clean && fp_pct(f, 10))
 			k.zone = other;
@@ -1289,7 +1334,7 @@ static void fpe_make(struct fp *f, struct fpe_case *x, unsigned int i)
 	}
 	/* DNAT flows of the client to two frontends of that backend */
 	for (j = 0; j < 2; j++) {
-		if (!fp_pct(f, j ? 30 : 60))
+		if (!(!j && c->clean && !has_rev) && !fp_pct(f, j ? 30 : 60))
 			continue;
 		k = pt_ct_key(CLIENT4, 40000, j ? FPE_VIP2 : VIP4, j ? 443 : 80,
 			      proto);
@@ -1321,6 +1366,15 @@ static void fpe_make(struct fp *f, struct fpe_case *x, unsigned int i)
 		fe->port = htons(r == 3 ? 443 : r == 4 ? 81 : 80);
 		fe->proto = r == 5 ? IPPROTO_TCP + IPPROTO_UDP - proto : proto;
 	}
+	/* a clean flow listed mostly: the fast path has one to find */
+	if (c->clean && fp_pct(f, 90)) {
+		j = fp_rand(f) % TP_BE_FRONTENDS;
+		x->bf.fe[j].vip = pt_addr(VIP4);
+		x->bf.fe[j].port = htons(80);
+		x->bf.fe[j].proto = proto;
+	}
+	if (c->clean && fp_pct(f, 30))
+		fpe_spoil(f, x, own_flags, sizeof(own_flags));
 }
 
 /* The case's state into @h: conntrack, tp_be_frontends, the rest. */
