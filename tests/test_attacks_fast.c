@@ -7,7 +7,11 @@
  * data (c1214ca).  test_holds_* are attacks those commits resisted and
  * must go on resisting; test_fault_* failed on 554b264's clock (a stamp
  * of the fine clock in the coarse clock's future, across an upgrade)
- * and pin its fix.
+ * and pin its fix.  test_holds_fast_egress_* are replies a hostile peer,
+ * uplink host or pod forges against tp_to_tailnet's fast path for
+ * replies (tp_fast_egress()): from an uplink, forwarded from either
+ * tailnet tunnel, from the flow's other backend, another port or
+ * protocol.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -728,6 +732,149 @@ static void test_fault_frag_record_ahead_of_clock(void **state)
 	assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_ORIG], 2);
 }
 
+/* ---- tp_to_tailnet's fast path for replies (tp_fast_egress()) ------------ */
+
+/* Pods of the cluster network, behind no route: no uplink leads to them. */
+static const char *POD_BE[] = { "10.244.1.5", "10.244.1.6" };
+
+/*
+ * An established TCP flow CLIENT4:@cport -> VIP4:80 to one of @n pods
+ * of POD_BE, a DNAT flow without a reply key (TP_CT_F_RINDEX) whose
+ * replies tp_fast_egress() takes when this host sends them: which pod.
+ */
+static const char *pod_flow(struct th *h, __u16 cport, size_t n,
+			    struct tp_ct_key *k)
+{
+	struct tp_ct_entry e;
+	struct tp_addr be;
+	const char *pod;
+
+	pt_service(h, VIP4, 80, TCP, POD_BE, n, 8080, NULL, NULL, 0, 0);
+	*k = pt_ct_key(CLIENT4, cport, VIP4, 80, TCP);
+	assert_int_equal(pt_send_in(h, CLIENT4, cport, VIP4, 80, TCP, SYN),
+			 PASS);
+	e = pt_ct_must(h, k);
+	assert_int_equal(e.flags & (TP_CT_F_DNAT | TP_CT_F_RINDEX),
+			 TP_CT_F_DNAT | TP_CT_F_RINDEX);
+	be = pt_addr(POD_BE[0]);
+	pod = !memcmp(&e.nat_addr, &be, sizeof(be)) ? POD_BE[0] : POD_BE[1];
+	pt_expect_revnat(h, pt_flow(pod, 8080, CLIENT4, cport, TCP, SYN | ACK),
+			 VIP4, 80);
+	assert_int_equal(pt_send_in(h, CLIENT4, cport, VIP4, 80, TCP, ACK),
+			 PASS);
+	assert_int_equal(pt_ct_must(h, k).state, TP_CT_ESTABLISHED);
+	return pod;
+}
+
+/*
+ * @sp leaving to the tailnet, arrived on @in_ifindex: verdict @verdict,
+ * counted under drop reason @reason when one (0: none), never reverse
+ * translated, and flow @k's entry as it was.
+ */
+static void forged_reply(struct th *h, const struct tp_ct_key *k,
+			 const struct pkt_spec *sp, int in_ifindex, int verdict,
+			 int reason)
+{
+	struct tp_ct_entry before = pt_ct_must(h, k), after;
+	__u64 drops = reason ? pt_drops(h, reason) : 0;
+	__u64 revnat = th_stat(h, TP_STAT_REVNAT);
+	struct pkt in;
+
+	pt_build(sp, &in);
+	assert_int_equal(
+		pt_send_on(h, TH_TO_TAILNET, h->l3_ifindex, in_ifindex, &in),
+		verdict);
+	if (reason)
+		assert_int_equal(pt_drops(h, reason), drops + 1);
+	assert_int_equal(th_stat(h, TP_STAT_REVNAT), revnat);
+	after = pt_ct_must(h, k);
+	assert_memory_equal(&before, &after, sizeof(before));
+}
+
+/*
+ * A RST of a pod's reply, forged by a host on the uplink's segment (its
+ * source is behind no uplink): the reverse-path check drops it, the flow
+ * is not reset nor counted.  The fast path must leave an uplink's
+ * packets to the full path, which asks the FIB; this host's genuine
+ * reply still leaves from the VIP.
+ */
+static void test_holds_fast_egress_reply_forged_on_uplink(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k;
+	const char *pod;
+	int up;
+
+	REQUIRE_BPF();
+	up = th_uplink(h);
+	assert_true(up > 0);
+	pod = pod_flow(h, 46000, 1, &k);
+	forged_reply(h, &k, FLOWP(pod, 8080, CLIENT4, 46000, TCP, RST | ACK),
+		     up, DROP, TP_DROP_REVERSE_PATH);
+	pt_expect_revnat(h, pt_flow(pod, 8080, CLIENT4, 46000, TCP, ACK), VIP4,
+			 80);
+}
+
+/*
+ * The reply tuple of a flow of zone 1 forwarded from the tailnet: from
+ * zone 2's tunnel, the zone guard drops it; from zone 1's own (a
+ * hairpin, decided at its ingress), it passes untranslated.  Neither
+ * resets nor counts the flow: a peer cannot forge its pod's replies.
+ */
+static void test_holds_fast_egress_reply_from_tailnet(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k;
+	const char *pod;
+
+	REQUIRE_BPF();
+	pod = pod_flow(h, 46001, 1, &k);
+	forged_reply(h, &k, FLOWP(pod, 8080, CLIENT4, 46001, TCP, RST),
+		     h->l3_ifindex2, DROP, TP_DROP_ZONE);
+	forged_reply(h, &k, FLOWP(pod, 8080, CLIENT4, 46001, TCP, RST),
+		     h->l3_ifindex, PASS, 0);
+	pt_expect_revnat(h, pt_flow(pod, 8080, CLIENT4, 46001, TCP, ACK), VIP4,
+			 80);
+}
+
+/*
+ * The other backend of the flow's service (listed with the same
+ * frontend in tp_be_frontends), or a pod spoofing it, sends the flow's
+ * reply: not the flow's (its backend is the first), never from the VIP,
+ * the flow untouched; this host's packets, the pod's own replies and
+ * another port's are each judged as the full path judges them.
+ */
+static void test_holds_fast_egress_reply_from_other_backend(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k;
+	const char *pod, *other;
+	int in;
+
+	REQUIRE_BPF();
+	pod = pod_flow(h, 46002, 2, &k);
+	other = pod == POD_BE[0] ? POD_BE[1] : POD_BE[0];
+	for (in = 0; in < 2; in++) {
+		/* from this host, and from a pod's interface */
+		int in_ifindex = in ? 4242 : 0;
+		struct tp_ct_entry e;
+
+		forged_reply(h, &k,
+			     FLOWP(other, 8080, CLIENT4, 46002, TCP, RST),
+			     in_ifindex, PASS, 0);
+		/* the backend's other port, a UDP packet of its tuple */
+		forged_reply(h, &k, FLOWP(pod, 8081, CLIENT4, 46002, TCP, RST),
+			     in_ifindex, PASS, 0);
+		e = pt_ct_must(h, &k);
+		forged_reply(h, &k, FLOWP(pod, 8080, CLIENT4, 46002, UDP, 0),
+			     in_ifindex, PASS, 0);
+		assert_int_equal(pt_ct_must(h, &k).packets[TP_CT_DIR_REPLY],
+				 e.packets[TP_CT_DIR_REPLY]);
+	}
+	pt_expect_revnat(h, pt_flow(pod, 8080, CLIENT4, 46002, TCP, ACK), VIP4,
+			 80);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 
 int main(void)
@@ -746,6 +893,9 @@ int main(void)
 		T(test_holds_egress_own_key_is_dead_reply_key),
 		T(test_holds_egress_flow_lifecycle),
 		T(test_holds_coarse_clock_never_ahead),
+		T(test_holds_fast_egress_reply_forged_on_uplink),
+		T(test_holds_fast_egress_reply_from_tailnet),
+		T(test_holds_fast_egress_reply_from_other_backend),
 		T(test_fault_affinity_stamp_ahead_of_clock),
 		T(test_fault_frag_record_ahead_of_clock),
 	};
