@@ -643,6 +643,18 @@ static void fp_prev_packet(struct fp *f, int i, __u32 seed, __u64 now)
  */
 static const __u16 fp_zones[] = { TH_ZONE, TH_ZONE2, 0, 0, TH_ZONE2 };
 
+/* An interface of fp_zones[]: mostly the first tunnel, a third Ethernet. */
+static int fp_iface_random(struct fp *f)
+{
+	unsigned int r = fp_rand(f) % 20;
+
+	return r < 13	? 0
+	       : r < 15 ? 1
+	       : r < 16 ? 2
+	       : r < 17 ? 3
+			: FP_IFACE_LO_ZONE;
+}
+
 static int fp_ifindex(const struct th *h, int iface)
 {
 	static const int lo[] = { 0, 1, 1 };
@@ -703,6 +715,48 @@ static unsigned int fp_compare(struct fp *f, unsigned int i, unsigned int seed,
 	return f->ring_fast.n;
 }
 
+/*
+ * The case's packet @pkt through @hook of both objects (on @ifindex's
+ * interface of each, arrived on @in_fast / @in_slow), the scratch's parse
+ * result marked before: verdict and bytes the same, and the fast path
+ * (the mark left) taken exactly when @want, or the test fails naming
+ * step @i of @seed's run and @what.  Returns whether it was taken.
+ */
+static bool fp_run_case(struct fp *f, enum th_hook hook, int iface, int in_fast,
+			int in_slow, const struct pkt *pkt, bool want,
+			unsigned int i, unsigned int seed, const char *what)
+{
+	__u8 out_fast[PKT_MAX], out_slow[PKT_MAX];
+	size_t len_fast, len_slow;
+	int v_fast, v_slow;
+	bool fast;
+
+	fp_parsed_set(f, FP_PARSED_NO);
+	assert_int_equal(th_run_from(&f->fast, hook,
+				     fp_ifindex(&f->fast, iface), in_fast,
+				     pkt->data, pkt->len, out_fast, &len_fast,
+				     &v_fast),
+			 0);
+	assert_int_equal(th_run_from(&f->slow, hook,
+				     fp_ifindex(&f->slow, iface), in_slow,
+				     pkt->data, pkt->len, out_slow, &len_slow,
+				     &v_slow),
+			 0);
+	fast = fp_parsed_get(f) == FP_PARSED_NO;
+	if (fast != want || v_fast != v_slow || len_fast != len_slow ||
+	    memcmp(out_fast, out_slow, len_fast))
+		fail_msg(
+			"iteration %u (seed %u): %s fast path %s, expected %s; verdict %d / %d (without), %zu / %zu bytes%s",
+			i, seed, what, fast ? "taken" : "not taken",
+			want ? "taken" : "not taken", v_fast, v_slow, len_fast,
+			len_slow,
+			len_fast == len_slow &&
+					memcmp(out_fast, out_slow, len_fast)
+				? ", the bytes differ"
+				: "");
+	return fast;
+}
+
 static void test_fast_path_differential(void **state)
 {
 	struct fp *f = *state;
@@ -718,21 +772,14 @@ static void test_fast_path_differential(void **state)
 	printf("seed=%u (replay: TP_FUZZ_SEED=%u)\n", seed, seed);
 	for (i = 0; i < FP_ITERS; i++) {
 		__u8 proto = fp_pct(f, 70) ? IPPROTO_TCP : IPPROTO_UDP;
-		__u8 out_fast[PKT_MAX], out_slow[PKT_MAX];
-		size_t len_fast, len_slow;
-		int v_fast, v_slow, zone;
 		struct fp_case c = {};
-		bool fast, want;
+		bool fast;
+		int zone;
 
 		c.now = (1000ull + i * 7 + fp_rand(f) % 3) * 1000000000ull;
 		c.rev = 5 + fp_rand(f) % 3;
 		c.static_nat_n = fp_pct(f, 4);
-		c.iface = fp_rand(f) % 20;
-		c.iface = c.iface < 13	 ? 0
-			  : c.iface < 15 ? 1
-			  : c.iface < 16 ? 2
-			  : c.iface < 17 ? 3
-					 : FP_IFACE_LO_ZONE;
+		c.iface = fp_iface_random(f);
 		c.clean = fp_pct(f, 30);
 		zone = fp_zones[c.iface];
 		fp_entry(f, &c, proto, zone);
@@ -741,31 +788,9 @@ static void test_fast_path_differential(void **state)
 		fp_prev_packet(f, i, seed, c.now);
 		fp_write_state(&f->fast, &c);
 		fp_write_state(&f->slow, &c);
-		fp_parsed_set(f, FP_PARSED_NO);
-		assert_int_equal(th_run(&f->fast, TH_FROM_TAILNET,
-					fp_ifindex(&f->fast, c.iface),
-					c.pkt.data, c.pkt.len, out_fast,
-					&len_fast, &v_fast),
-				 0);
-		assert_int_equal(th_run(&f->slow, TH_FROM_TAILNET,
-					fp_ifindex(&f->slow, c.iface),
-					c.pkt.data, c.pkt.len, out_slow,
-					&len_slow, &v_slow),
-				 0);
-		fast = fp_parsed_get(f) == FP_PARSED_NO;
-		want = fp_expect_fast(&c, zone);
-		if (fast != want || v_fast != v_slow || len_fast != len_slow ||
-		    memcmp(out_fast, out_slow, len_fast))
-			fail_msg(
-				"iteration %u (seed %u): fast path %s, expected %s; verdict %d / %d (without), %zu / %zu bytes%s",
-				i, seed, fast ? "taken" : "not taken",
-				want ? "taken" : "not taken", v_fast, v_slow,
-				len_fast, len_slow,
-				len_fast == len_slow &&
-						memcmp(out_fast, out_slow,
-						       len_fast)
-					? ", the bytes differ"
-					: "");
+		fast = fp_run_case(f, TH_FROM_TAILNET, c.iface, 0, 0, &c.pkt,
+				   fp_expect_fast(&c, zone), i, seed,
+				   "ingress");
 		events += fp_compare(f, i, seed, true);
 		taken += fast;
 		taken_l2 += fast && c.iface == FP_IFACE_LO_ZONE;
@@ -1282,12 +1307,7 @@ static void fpe_make(struct fp *f, struct fpe_case *x, unsigned int i)
 	c->now = (1000ull + i * 7 + fp_rand(f) % 3) * 1000000000ull;
 	c->rev = 5 + fp_rand(f) % 3;
 	c->static_nat_n = fp_pct(f, 4);
-	c->iface = fp_rand(f) % 20;
-	c->iface = c->iface < 13   ? 0
-		   : c->iface < 15 ? 1
-		   : c->iface < 16 ? 2
-		   : c->iface < 17 ? 3
-				   : FP_IFACE_LO_ZONE;
+	c->iface = fp_iface_random(f);
 	c->clean = fp_pct(f, 60);
 	c->clean_flags = true;
 	zone = fp_zones[c->iface];
@@ -1433,46 +1453,21 @@ static void test_fast_path_egress_differential(void **state)
 	f->seed = seed;
 	printf("seed=%u (replay: TP_FUZZ_SEED=%u)\n", seed, seed);
 	for (i = 0; i < FP_ITERS; i++) {
-		__u8 out_fast[PKT_MAX], out_slow[PKT_MAX];
-		size_t len_fast, len_slow;
 		struct fpe_case x;
 		bool fast, want, rindex;
-		int v_fast, v_slow;
+		char what[64];
 
 		fpe_make(f, &x, i);
 		fp_prev_packet(f, i, seed, x.c.now);
 		fpe_write_state(&f->fast, &x);
 		fpe_write_state(&f->slow, &x);
-		fp_parsed_set(f, FP_PARSED_NO);
-		assert_int_equal(
-			th_run_from(&f->fast, TH_TO_TAILNET,
-				    fp_ifindex(&f->fast, x.c.iface),
-				    fpe_in_ifindex(&x, &f->fast, up_fast),
-				    x.c.pkt.data, x.c.pkt.len, out_fast,
-				    &len_fast, &v_fast),
-			0);
-		assert_int_equal(
-			th_run_from(&f->slow, TH_TO_TAILNET,
-				    fp_ifindex(&f->slow, x.c.iface),
-				    fpe_in_ifindex(&x, &f->slow, up_slow),
-				    x.c.pkt.data, x.c.pkt.len, out_slow,
-				    &len_slow, &v_slow),
-			0);
-		fast = fp_parsed_get(f) == FP_PARSED_NO;
+		snprintf(what, sizeof(what),
+			 "egress (ingress kind %d, iface %d)", x.in, x.c.iface);
 		want = fpe_expect_fast(&x, &rindex);
-		if (fast != want || v_fast != v_slow || len_fast != len_slow ||
-		    memcmp(out_fast, out_slow, len_fast))
-			fail_msg(
-				"iteration %u (seed %u): egress fast path %s, expected %s; verdict %d / %d (without), %zu / %zu bytes%s (ingress kind %d, iface %d)",
-				i, seed, fast ? "taken" : "not taken",
-				want ? "taken" : "not taken", v_fast, v_slow,
-				len_fast, len_slow,
-				len_fast == len_slow &&
-						memcmp(out_fast, out_slow,
-						       len_fast)
-					? ", the bytes differ"
-					: "",
-				x.in, x.c.iface);
+		fast = fp_run_case(f, TH_TO_TAILNET, x.c.iface,
+				   fpe_in_ifindex(&x, &f->fast, up_fast),
+				   fpe_in_ifindex(&x, &f->slow, up_slow),
+				   &x.c.pkt, want, i, seed, what);
 		events += fp_compare(f, i, seed, true);
 		taken += fast;
 		taken_rindex += fast && rindex;
