@@ -1049,12 +1049,22 @@ static __always_inline int tp_snat_icmp_error_out(struct __sk_buff *skb,
 	if (!snat)
 		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p,
 				      TP_DROP_NO_SNAT_ADDR);
-	saddr = tp_addr_eq(&p->tuple.saddr, &q->daddr) ? snat : &p->tuple.saddr;
-	daddr = tp_addr_eq(&p->tuple.daddr, &q->saddr) ? &e->nat_addr
-						       : &p->tuple.daddr;
 	ret = tp_nat_icmp_error(skb, p, false, snat, e->snat_port);
-	if (!ret)
+	/*
+	 * Compared after the rewrite, which leaves the parse as it is:
+	 * loaded before it, the four addresses were kept in 16 stack slots
+	 * across its helper calls (the ICMP error handler was the deepest
+	 * frame of tp_from_tailnet's deepest chain, 512 bytes on Linux 6.1).
+	 */
+	if (!ret) {
+		saddr = tp_addr_eq(&p->tuple.saddr, &q->daddr)
+				? snat
+				: &p->tuple.saddr;
+		daddr = tp_addr_eq(&p->tuple.daddr, &q->saddr)
+				? &e->nat_addr
+				: &p->tuple.daddr;
 		ret = tp_snat_route(skb, p, saddr, daddr);
+	}
 	if (ret < 0)
 		return tp_drop_report(skb, TP_HOOK_FROM_TAILNET, p, -ret);
 	tp_stat_add(TP_STAT_ICMP_ERR_NAT, skb->len);
