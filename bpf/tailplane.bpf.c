@@ -1952,7 +1952,7 @@ static __always_inline int tp_fast_ingress(struct __sk_buff *skb,
  * Return: the verdict or TP_FAST_MISS.
  */
 static __always_inline int tp_fast_egress(struct __sk_buff *skb,
-					  struct tp_scratch *scr)
+					  struct tp_scratch *scr, int nat)
 {
 	const __u32 not_flags = TP_CT_F_REPLY_KEY | TP_CT_F_EGRESS |
 				TP_CT_F_SNAT | TP_CT_F_MASQ;
@@ -1962,7 +1962,7 @@ static __always_inline int tp_fast_egress(struct __sk_buff *skb,
 	struct tp_ct_entry *e;
 	__u64 now;
 
-	if (!tp_static_nat_none())
+	if (nat)
 		return TP_FAST_MISS;
 	in = tp_iface_get(skb->ingress_ifindex);
 	if (in.flags & (TP_IFACE_F_TAILNET | TP_IFACE_F_UPLINK))
@@ -2038,16 +2038,17 @@ __noinline int tp_ingress_pkt(struct __sk_buff *skb)
 
 /*
  * tp_ingress_pkt() for tp_to_tailnet, whose static NAT comes last, with
- * its own fast path (tp_fast_egress()).
+ * its own fast path (tp_fast_egress()).  @nat: static NAT is configured
+ * (the program read it once for this packet: tp_handle()).
  */
-__noinline int tp_egress_pkt(struct __sk_buff *skb)
+__noinline int tp_egress_pkt(struct __sk_buff *skb, int nat)
 {
 	struct tp_scratch *scr = tp_scratch_get();
 	int ret;
 
 	if (!scr)
 		return tp_drop(skb, TP_DROP_INTERNAL);
-	ret = fast_path ? tp_fast_egress(skb, scr) : TP_FAST_MISS;
+	ret = fast_path ? tp_fast_egress(skb, scr, nat) : TP_FAST_MISS;
 	if (ret != TP_FAST_MISS)
 		return ret;
 	__builtin_memset(&scr->pkt, 0, sizeof(scr->pkt));
@@ -2064,8 +2065,9 @@ __noinline int tp_egress_pkt(struct __sk_buff *skb)
  */
 static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
 {
-	/* tp_ingress_pkt() and tp_egress_pkt() zero the parse after their fast paths */
+	/* zeroed after the fast paths: tp_ingress_pkt(), tp_egress_pkt() */
 	struct tp_pkt *p = tp_pkt_cur();
+	bool static_nat = false;
 	int verdict, nat;
 
 	tp_stat_add(hook == TP_HOOK_FROM_TAILNET ? TP_STAT_RX_TAILNET
@@ -2078,7 +2080,13 @@ static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
 		if (verdict == TP_NEW_FLOW)
 			verdict = tp_ingress_new(skb);
 	} else {
-		verdict = tp_egress_pkt(skb);
+		/*
+		 * Read once for the fast path and the static NAT step alike:
+		 * configured in between, the step would take the fast path's
+		 * packet, which it leaves unparsed.
+		 */
+		static_nat = !tp_static_nat_none();
+		verdict = tp_egress_pkt(skb, static_nat);
 		if (verdict == TP_NEW_FLOW)
 			verdict = tp_egress_new(skb);
 	}
@@ -2086,8 +2094,7 @@ static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
 		verdict = tp_stateless(skb, hook, TP_STAT_PASS);
 	else if (verdict == TP_NOT_FLOW)
 		verdict = tp_handle_kind(skb, hook, p, tp_parsed());
-	if (hook == TP_HOOK_TO_TAILNET && verdict == TC_ACT_OK &&
-	    !tp_static_nat_none()) {
+	if (hook == TP_HOOK_TO_TAILNET && verdict == TC_ACT_OK && static_nat) {
 		nat = tp_static_nat_to_tailnet(skb, tp_parsed());
 		if (nat < 0)
 			return tp_drop_report(skb, hook, p, -nat);
