@@ -813,6 +813,55 @@ static void snat_client_error(struct th *h, const struct family_case *c)
 }
 
 /*
+ * The client's error about a reply leaves with the node's address as its
+ * source (tp_snat_icmp_error_out()), and the FIB is asked for its next
+ * hop from that address, not from the client's: a policy rule refusing
+ * the client's address as source changes nothing; one refusing the
+ * node's SNAT address drops it, NO_ROUTE.
+ */
+static void snat_client_error_fib_source(struct th *h,
+					 const struct family_case *c)
+{
+	const char *client = c->client, *vip = c->vip, *snat = c->snat;
+	int v6 = pt_family_of(client) == AF_INET6;
+	const char *ip = v6 ? "ip -6" : "ip -4";
+	struct tp_ct_key k = pt_ct_key(client, CPORT, vip, VPORT, UDP);
+	struct pkt_spec reply = pt_flow(vip, VPORT, client, CPORT, UDP, 0);
+	struct pkt err, out;
+	char cmd[256];
+	int from_client, from_snat, rule_client, rule_snat;
+
+	st_snat_service(h, vip, UDP, c->be[c->be_idx], TP_SVC_F_SNAT);
+	assert_in_range(
+		st_open(h, pt_flow(client, CPORT, vip, VPORT, UDP, 0), &k),
+		PORT_LO, PORT_HI);
+	st_icmp_err(&err, client, vip, &reply, v6 ? 1 : 3, v6 ? 4 : 3, 0, 0, 0);
+	/* the rules are removed before any assertion can fail */
+	snprintf(cmd, sizeof(cmd), "%s rule add from %s unreachable pref 101",
+		 ip, client);
+	rule_client = system(cmd);
+	from_client = st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &err, &out);
+	snprintf(cmd, sizeof(cmd),
+		 "%s rule del pref 101 && "
+		 "%s rule add from %s unreachable pref 101",
+		 ip, ip, snat);
+	rule_snat = system(cmd);
+	from_snat = st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &err, &out);
+	snprintf(cmd, sizeof(cmd), "%s rule del pref 101", ip);
+	(void)!system(cmd);
+	assert_int_equal(rule_client, 0);
+	assert_int_equal(rule_snat, 0);
+	if (from_client != REDIRECT)
+		fail_msg("FIB asked from the client's address: verdict %d",
+			 from_client);
+	if (from_snat != DROP || pt_drops(h, TP_DROP_NO_ROUTE) != 1)
+		fail_msg("FIB not asked from the SNAT address: verdict %d, "
+			 "%llu NO_ROUTE drops",
+			 from_snat,
+			 (unsigned long long)pt_drops(h, TP_DROP_NO_ROUTE));
+}
+
+/*
  * "snat": "auto" alone (the service not marked): the FIB sends the
  * backend out through the uplink, so the flow leaves SNATed, its port of
  * the range, in both families: the one route lookup that gives the flow
@@ -854,6 +903,10 @@ static const struct family_case family_cases[] = {
 	{ "test_client_error_v6", snat_client_error, V6(0) },
 	{ "test_auto_uplink_v4", snat_auto_uplink, V4(0) },
 	{ "test_auto_uplink_v6", snat_auto_uplink, V6(0) },
+	{ "test_client_error_fib_source_v4", snat_client_error_fib_source,
+	  V4(0) },
+	{ "test_client_error_fib_source_v6", snat_client_error_fib_source,
+	  V6(0) },
 };
 
 static void test_family_case(void **state)
@@ -1256,6 +1309,8 @@ int main(void)
 		T(test_uplink_error_echo),
 		F(13),
 		F(14),
+		F(17),
+		F(18),
 		T(test_random_flows),
 		T(test_uplink_pass_cost),
 		T(test_live_devices),
