@@ -1951,8 +1951,8 @@ static __always_inline int tp_fast_ingress(struct __sk_buff *skb,
  * known to be one.
  * Return: the verdict or TP_FAST_MISS.
  */
-static __always_inline int tp_fast_egress(struct __sk_buff *skb,
-					  struct tp_scratch *scr, int nat)
+static __always_inline int
+tp_fast_egress(struct __sk_buff *skb, struct tp_scratch *scr, int static_nat)
 {
 	const __u32 not_flags = TP_CT_F_REPLY_KEY | TP_CT_F_EGRESS |
 				TP_CT_F_SNAT | TP_CT_F_MASQ;
@@ -1962,7 +1962,7 @@ static __always_inline int tp_fast_egress(struct __sk_buff *skb,
 	struct tp_ct_entry *e;
 	__u64 now;
 
-	if (nat)
+	if (static_nat)
 		return TP_FAST_MISS;
 	in = tp_iface_get(skb->ingress_ifindex);
 	if (in.flags & (TP_IFACE_F_TAILNET | TP_IFACE_F_UPLINK))
@@ -2038,17 +2038,17 @@ __noinline int tp_ingress_pkt(struct __sk_buff *skb)
 
 /*
  * tp_ingress_pkt() for tp_to_tailnet, whose static NAT comes last, with
- * its own fast path (tp_fast_egress()).  @nat: static NAT is configured
- * (the program read it once for this packet: tp_handle()).
+ * its own fast path (tp_fast_egress()).  @static_nat: static NAT is
+ * configured (the program read it once for this packet: tp_handle()).
  */
-__noinline int tp_egress_pkt(struct __sk_buff *skb, int nat)
+__noinline int tp_egress_pkt(struct __sk_buff *skb, int static_nat)
 {
 	struct tp_scratch *scr = tp_scratch_get();
 	int ret;
 
 	if (!scr)
 		return tp_drop(skb, TP_DROP_INTERNAL);
-	ret = fast_path ? tp_fast_egress(skb, scr, nat) : TP_FAST_MISS;
+	ret = fast_path ? tp_fast_egress(skb, scr, static_nat) : TP_FAST_MISS;
 	if (ret != TP_FAST_MISS)
 		return ret;
 	__builtin_memset(&scr->pkt, 0, sizeof(scr->pkt));
