@@ -29,11 +29,11 @@
  * stage between sees a pod's own address.
  *
  * Established flows take one conntrack lookup (two or three for
- * replies) and a rewrite; from the tailnet, an IPv4 TCP or UDP packet of
- * a flow with nothing else to do takes a short path of its own
- * (tp_fast_ingress()).  Policy and service lookups happen once per
- * flow, and again when the policy revision moved.  ICMP errors belonging to a flow are
- * translated in both directions, inner packet included, and pass as
+ * replies) and a rewrite; a TCP or UDP packet of a flow with nothing
+ * else to do takes a short path of its own each way (tp_fast_ingress(),
+ * tp_fast_egress()).  Policy and service lookups happen once per flow,
+ * and again when the policy revision moved.  ICMP errors belonging to a
+ * flow are translated in both directions, inner packet included, and pass as
  * related traffic when they come from the flow's path and go to the
  * endpoint that sent the quoted packet.  Every drop is counted; drops that
  * are no policy decision are also reported (rate-limited) as drop events.
@@ -1830,65 +1830,152 @@ static __always_inline int tp_parsed(void)
 const volatile __u32 fast_path = 1;
 
 /*
- * The IPv4 TCP or UDP header of a packet tp_fast_ingress() takes: behind
- * an Ethernet header unless @l3, no IP options, no fragment, the L4
- * header whole in the linear data and in the datagram.  Fills the parse's
- * tuple (zone 0) and what the flow's stages read of it; false when the
- * packet is any other kind.
+ * The rest of the fast paths' parse: the ports of TCP or UDP header @th
+ * (protocol @proto, at @l4_off) behind the IP header at @off, the
+ * datagram ending at @end, and what the flow's stages read of it.
  */
-static __always_inline bool tp_fast_parse_v4(struct __sk_buff *skb, bool l3,
+static __always_inline void tp_fast_fill(struct tp_pkt *p, __u32 off,
+					 __u32 l4_off, __u32 end, __u8 proto,
+					 const struct tcphdr *th)
+{
+	p->tuple.sport = th->source;
+	p->tuple.dport = th->dest;
+	p->tuple.proto = proto;
+	p->l3_off = off;
+	p->l4_off = l4_off;
+	p->end = end;
+	p->frag = TP_FRAG_NONE;
+	p->tcp_flags = proto == IPPROTO_TCP ? ((__u8 *)th)[13] : 0;
+}
+
+/*
+ * The L4 header's length when @proto is TCP or UDP and @plen bytes of
+ * datagram after the IP header hold it (a TCP data offset of at least 5);
+ * 0 when the fast paths leave the packet to the full path.
+ */
+static __always_inline __u32 tp_fast_l4_len(__u8 proto, __u32 plen,
+					    const struct tcphdr *th)
+{
+	__u32 l4_len;
+
+	if (proto == IPPROTO_TCP)
+		l4_len = sizeof(struct tcphdr);
+	else if (proto == IPPROTO_UDP)
+		l4_len = sizeof(struct udphdr);
+	else
+		return 0;
+	if (plen < l4_len || (proto == IPPROTO_TCP && th->doff < 5))
+		return 0;
+	return l4_len;
+}
+
+/*
+ * An IPv4 datagram at @off: no options, no fragment, its length field
+ * within the packet.
+ */
+static __always_inline bool tp_fast_parse_v4(struct __sk_buff *skb, __u32 off,
 					     struct tp_pkt *p)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	__u32 off = l3 ? 0 : ETH_HLEN, tot, l4_len;
-	struct ethhdr *eth = data;
-	struct tcphdr *th;
-	struct iphdr *ip;
+	struct iphdr *ip = data + off;
+	struct tcphdr *th = (void *)(ip + 1);
+	__u32 tot;
 
-	if (!l3 && ((void *)(eth + 1) > data_end ||
-		    eth->h_proto != bpf_htons(ETH_P_IP)))
-		return false;
-	ip = data + off;
-	th = (void *)(ip + 1);
 	if ((void *)(th + 1) > data_end)
 		return false;
 	/* version 4, IHL 5 */
 	if (*(__u8 *)ip != 0x45 ||
 	    (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)))
 		return false;
-	if (ip->protocol == IPPROTO_TCP)
-		l4_len = sizeof(struct tcphdr);
-	else if (ip->protocol == IPPROTO_UDP)
-		l4_len = sizeof(struct udphdr);
-	else
-		return false;
 	tot = bpf_ntohs(ip->tot_len);
-	if (tot < sizeof(*ip) + l4_len || off + tot > skb->len)
-		return false;
-	if (ip->protocol == IPPROTO_TCP && th->doff < 5)
+	if (tot < sizeof(*ip) || off + tot > skb->len ||
+	    !tp_fast_l4_len(ip->protocol, tot - sizeof(*ip), th))
 		return false;
 	__builtin_memset(&p->tuple, 0, sizeof(p->tuple));
 	tp_addr_set_v4(&p->tuple.saddr, ip->saddr);
 	tp_addr_set_v4(&p->tuple.daddr, ip->daddr);
-	p->tuple.sport = th->source;
-	p->tuple.dport = th->dest;
-	p->tuple.proto = ip->protocol;
-	p->l3_off = off;
-	p->l4_off = off + sizeof(*ip);
-	p->end = off + tot;
 	p->ipv6 = false;
-	p->frag = TP_FRAG_NONE;
-	p->tcp_flags = ip->protocol == IPPROTO_TCP ? ((__u8 *)th)[13] : 0;
+	tp_fast_fill(p, off, off + sizeof(*ip), off + tot, ip->protocol, th);
 	return true;
+}
+
+/*
+ * An IPv6 datagram at @off: TCP or UDP right after the fixed header (no
+ * extension header, so no fragment), a payload length (not a jumbogram)
+ * within the packet, neither address of the IPv4-mapped or -compatible
+ * form, which the full parse drops (tp_addr_v4_embedded()).
+ */
+static __always_inline bool tp_fast_parse_v6(struct __sk_buff *skb, __u32 off,
+					     struct tp_pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ipv6hdr *ip6 = data + off;
+	struct tcphdr *th = (void *)(ip6 + 1);
+	__u32 plen, i;
+
+	if ((void *)(th + 1) > data_end)
+		return false;
+	if ((*(__u8 *)ip6 >> 4) != 6)
+		return false;
+	plen = bpf_ntohs(ip6->payload_len);
+	if (off + sizeof(*ip6) + plen > skb->len ||
+	    !tp_fast_l4_len(ip6->nexthdr, plen, th))
+		return false;
+	__builtin_memset(&p->tuple, 0, sizeof(p->tuple));
+#pragma unroll
+	for (i = 0; i < 4; i++) {
+		p->tuple.saddr.w[i] = ip6->saddr.in6_u.u6_addr32[i];
+		p->tuple.daddr.w[i] = ip6->daddr.in6_u.u6_addr32[i];
+	}
+	if (tp_addr_v4_embedded(&p->tuple.saddr) ||
+	    tp_addr_v4_embedded(&p->tuple.daddr))
+		return false;
+	p->ipv6 = true;
+	tp_fast_fill(p, off, off + sizeof(*ip6), off + sizeof(*ip6) + plen,
+		     ip6->nexthdr, th);
+	return true;
+}
+
+/*
+ * The IPv4 or IPv6 TCP or UDP header of a packet the fast paths take,
+ * behind an Ethernet header unless @l3 (where the version nibble tells
+ * the family), the L4 header whole in the linear data and in the
+ * datagram: tp_fast_parse_v4() and tp_fast_parse_v6() say what else.
+ * Fills the parse's tuple (zone 0) and what the flow's stages read of
+ * it; false when the packet is any other kind.
+ */
+static __always_inline bool tp_fast_parse(struct __sk_buff *skb, bool l3,
+					  struct tp_pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	bool v6;
+
+	if (l3) {
+		if (data + 1 > data_end)
+			return false;
+		v6 = (*(__u8 *)data >> 4) == 6;
+		return v6 ? tp_fast_parse_v6(skb, 0, p)
+			  : tp_fast_parse_v4(skb, 0, p);
+	}
+	if ((void *)(eth + 1) > data_end)
+		return false;
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		return tp_fast_parse_v4(skb, ETH_HLEN, p);
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return tp_fast_parse_v6(skb, ETH_HLEN, p);
+	return false;
 }
 
 /*
  * tp_from_tailnet's fast path: a packet in the original direction of a
  * live flow from the tailnet with nothing to do but count it and
  * translate its destination (an established DNAT or untranslated flow,
- * IPv4 TCP or UDP, no static NAT configured, its policy
- * decision current, its reply keys checked this second), handled before
+ * TCP or UDP without IP options or IPv6 extension headers, no static NAT
+ * configured, its policy decision current, its reply keys checked this second), handled before
  * the parse is zeroed, without the general parser, the fragment and
  * static NAT stages or the flow handler.  Whatever else (a verdict to
  * drop, a re-check, a SNAT or masqueraded flow, a reopened tuple) is left
@@ -1908,7 +1995,7 @@ static __always_inline int tp_fast_ingress(struct __sk_buff *skb,
 		return TP_FAST_MISS;
 	ifc = tp_iface_get(skb->ifindex);
 	p = &scr->pkt;
-	if (!tp_fast_parse_v4(skb, ifc.flags & TP_IFACE_F_L3, p))
+	if (!tp_fast_parse(skb, ifc.flags & TP_IFACE_F_L3, p))
 		return TP_FAST_MISS;
 	p->tuple.zone = ifc.zone;
 	e = tp_ct_get(&p->tuple);
@@ -1937,8 +2024,8 @@ static __always_inline int tp_fast_ingress(struct __sk_buff *skb,
  * tp_to_tailnet's fast path: the reply of a live flow from this zone's
  * tailnet with nothing to do but count it and translate its source back,
  * handled before the parse is zeroed, without the general parser, the
- * fragment stage or the flow handler.  In scope: IPv4 TCP or UDP, no
- * static NAT configured, from the cluster side or this host (not from an
+ * fragment stage or the flow handler.  In scope: what tp_fast_parse()
+ * takes, no static NAT configured, from the cluster side or this host (not from an
  * uplink, where tp_reply_path_ok() asks the FIB, nor forwarded from a
  * tailnet interface), of an untranslated or DNAT flow that neither
  * crosses zones nor has SNAT, masquerade or a reply key, whose policy
@@ -1968,7 +2055,7 @@ tp_fast_egress(struct __sk_buff *skb, struct tp_scratch *scr, int static_nat)
 	if (in.flags & (TP_IFACE_F_TAILNET | TP_IFACE_F_UPLINK))
 		return TP_FAST_MISS;
 	ifc = tp_iface_get(skb->ifindex);
-	if (!tp_fast_parse_v4(skb, ifc.flags & TP_IFACE_F_L3, p))
+	if (!tp_fast_parse(skb, ifc.flags & TP_IFACE_F_L3, p))
 		return TP_FAST_MISS;
 	p->tuple.zone = ifc.zone;
 	if (tp_ct_get(&p->tuple))
