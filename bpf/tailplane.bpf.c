@@ -2162,6 +2162,17 @@ static __always_inline int tp_handle(struct __sk_buff *skb, int hook)
 		    skb->len);
 	if (!p)
 		return tp_drop(skb, TP_DROP_INTERNAL);
+	/*
+	 * A tailnet interface carries no VLAN.  The kernel (or the NIC)
+	 * takes an 802.1Q tag out of the frame before TC ingress and a VLAN
+	 * device's frames keep theirs there until they leave: a frame of a
+	 * VLAN stacked on an Ethernet tailnet interface would cross the
+	 * policy boundary to or from that VLAN's device, which no policy
+	 * here describes.  A priority tag (VLAN 0) is the interface's own
+	 * traffic.  Not reported: nothing of the packet is parsed.
+	 */
+	if (skb->vlan_present && (skb->vlan_tci & TP_VLAN_VID_MASK))
+		return tp_drop(skb, TP_DROP_VLAN);
 	if (hook == TP_HOOK_FROM_TAILNET) {
 		verdict = tp_ingress_pkt(skb);
 		if (verdict == TP_NEW_FLOW)

@@ -63,6 +63,7 @@ static const char *const tp_drop_names[] = {
 	[TP_DROP_TTL_EXCEEDED] = "ttl_exceeded",
 	[TP_DROP_STATIC_SPOOF] = "static_nat_spoof",
 	[TP_DROP_REVERSE_PATH] = "reverse_path",
+	[TP_DROP_VLAN] = "vlan",
 };
 
 static const char *const tp_ct_state_names[] = {

@@ -1075,6 +1075,188 @@ static void test_fault_snat_reply_vlan_tagged(void **state)
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 2);
 }
 
+/* Send @in into the far end of the test uplink, tagged with VLAN @vid (< 0: untagged). */
+static void uplink_peer_send(const struct pkt *in, int vid)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET };
+	static uint8_t frame[PKT_MAX + 4];
+	size_t len = 12;
+	int sock;
+
+	memcpy(frame, in->data, 12);
+	if (vid >= 0) {
+		frame[len++] = 0x81;
+		frame[len++] = 0x00;
+		frame[len++] = vid >> 8;
+		frame[len++] = vid & 0xff;
+	}
+	memcpy(frame + len, in->data + 12, in->len - 12);
+	len += in->len - 12;
+	sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	assert_true(sock >= 0);
+	sll.sll_protocol = htons(ETH_P_ALL);
+	sll.sll_ifindex = th_uplink_peer();
+	assert_int_equal(bind(sock, (struct sockaddr *)&sll, sizeof(sll)), 0);
+	assert_int_equal(sendto(sock, frame, len, 0, (struct sockaddr *)&sll,
+				sizeof(sll)),
+			 (ssize_t)len);
+	close(sock);
+}
+
+/*
+ * Send frame @in out of interface @ifindex of this namespace (ENOBUFS:
+ * a program at its egress dropped it; the counters tell which).
+ */
+static void dev_send(int ifindex, const struct pkt *in)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
+				   .sll_protocol = htons(ETH_P_ALL),
+				   .sll_ifindex = ifindex };
+	int sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+
+	assert_true(sock >= 0);
+	if (sendto(sock, in->data, in->len, 0, (struct sockaddr *)&sll,
+		   sizeof(sll)) != (ssize_t)in->len &&
+	    errno != ENOBUFS)
+		fail_msg("send on %d: %s", ifindex, strerror(errno));
+	close(sock);
+}
+
+/*
+ * A TC program that gives every packet the 802.1Q tag of VLAN 100 as a
+ * VLAN device stacked on the interface would (in the skb, not the frame:
+ * bpf_skb_vlan_push() on an untagged skb) and hands it on to the next
+ * program (TC_ACT_UNSPEC).  This kernel may have no VLAN devices.
+ */
+static int vlan_push_prog(void)
+{
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K,
+		  .dst_reg = BPF_REG_2,
+		  .imm = htons(ETH_P_8021Q) },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K,
+		  .dst_reg = BPF_REG_3,
+		  .imm = 100 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_skb_vlan_push },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K,
+		  .dst_reg = BPF_REG_0,
+		  .imm = -1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+
+	return bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "tp_vlan_push", "GPL",
+			     insns, 5, NULL);
+}
+
+/* Attach @prog_fd at @ifindex's egress at @prio (1 runs first). */
+static int tc_egress_at(int ifindex, int prog_fd, __u32 prio)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = BPF_TC_EGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd,
+			    .priority = prio);
+	int err = bpf_tc_hook_create(&hook);
+
+	if (err && err != -EEXIST)
+		return err;
+	return bpf_tc_attach(&hook, &opts);
+}
+
+/*
+ * An Ethernet tailnet interface that is also a VLAN trunk: the kernel
+ * takes the 802.1Q tag out of the frame before TC ingress, and a VLAN
+ * device's frames carry theirs in the skb through the parent's TC egress,
+ * so both tailnet programs saw a VLAN's frames as the tunnel's own and
+ * judged them as tailnet traffic, while the kernel handed them to (or
+ * took them from) a VLAN device behind the policy boundary.  Now a frame
+ * tagged with a VLAN id is dropped both ways (TP_DROP_VLAN) and a
+ * priority tag (VLAN 0) is the interface's own traffic.
+ */
+static void test_fault_tailnet_vlan_frames(void **state)
+{
+	struct th *h = *state;
+	struct tp_iface ifc = { .flags = TP_IFACE_F_TAILNET, .zone = TH_ZONE };
+	struct tp_ct_key k100 = pt_ct_key(CLIENT4, CPORT, BE4[0], BE_PORT, UDP);
+	struct tp_ct_key k0 =
+		pt_ct_key(CLIENT4, CPORT + 1, BE4[0], BE_PORT, UDP);
+	__u64 vlan_in, tx0, tx_untagged, vlan_untagged, tx_tagged, vlan_tagged;
+	int up, push, ct100, ct0, err;
+	struct tp_ct_entry e;
+	struct pkt_spec sp;
+	struct pkt in;
+
+	REQUIRE_BPF();
+	up = th_uplink(h);
+	assert_true(up > 0);
+	th_set_clock(h, 0); /* real time: the kernel's packets */
+	k100.zone = k0.zone = TH_ZONE;
+	assert_int_equal(tp_iface_set(&h->maps, up, &ifc), 0);
+	assert_int_equal(
+		pt_tc_attach(up, BPF_TC_INGRESS,
+			     bpf_program__fd(h->skel->progs.tp_from_tailnet)),
+		0);
+	assert_int_equal(
+		tc_egress_at(up, bpf_program__fd(h->skel->progs.tp_to_tailnet),
+			     2),
+		0);
+
+	/* from the tailnet: a frame of VLAN 100, then a priority-tagged one */
+	sp = pt_flow(CLIENT4, CPORT, BE4[0], BE_PORT, UDP, 0);
+	sp.l2 = 1;
+	pt_build(&sp, &in);
+	memcpy(in.data, (uint8_t[6])TH_UPLINK_MAC, 6);
+	uplink_peer_send(&in, 100);
+	sp = pt_flow(CLIENT4, CPORT + 1, BE4[0], BE_PORT, UDP, 0);
+	sp.l2 = 1;
+	pt_build(&sp, &in);
+	memcpy(in.data, (uint8_t[6])TH_UPLINK_MAC, 6);
+	uplink_peer_send(&in, 0);
+	usleep(100 * 1000);
+	vlan_in = th_stat(h, TP_STAT_DROP(TP_DROP_VLAN));
+	ct100 = pt_ct_get(h, &k100, &e);
+	ct0 = pt_ct_get(h, &k0, &e);
+
+	/* to the tailnet: untagged, then as a VLAN 100 device's frame */
+	sp = pt_flow(BE4[0], BE_PORT, CLIENT4, CPORT + 2, UDP, 0);
+	sp.l2 = 1;
+	pt_build(&sp, &in);
+	tx0 = th_stat(h, TP_STAT_TX_TAILNET);
+	dev_send(up, &in);
+	usleep(100 * 1000);
+	tx_untagged = th_stat(h, TP_STAT_TX_TAILNET);
+	vlan_untagged = th_stat(h, TP_STAT_DROP(TP_DROP_VLAN));
+	push = vlan_push_prog();
+	err = push < 0 ? push : tc_egress_at(up, push, 1);
+	if (!err)
+		dev_send(up, &in);
+	usleep(100 * 1000);
+	tx_tagged = th_stat(h, TP_STAT_TX_TAILNET);
+	vlan_tagged = th_stat(h, TP_STAT_DROP(TP_DROP_VLAN));
+
+	/* everything undone before any assertion can fail */
+	pt_tc_detach_all(up);
+	tp_iface_del(&h->maps, up);
+	if (push >= 0)
+		close(push);
+	print_message(
+		"from the tailnet: VLAN 100 dropped %llu, tracked %s; VLAN 0 tracked %s; "
+		"to the tailnet: untagged %llu packet(s) dropped %llu, VLAN 100 %llu dropped %llu\n",
+		(unsigned long long)vlan_in, ct100 ? "no" : "yes",
+		ct0 ? "no" : "yes", (unsigned long long)(tx_untagged - tx0),
+		(unsigned long long)(vlan_untagged - vlan_in),
+		(unsigned long long)(tx_tagged - tx_untagged),
+		(unsigned long long)(vlan_tagged - vlan_untagged));
+	if (ct100 == 0)
+		fail_msg("a frame of VLAN 100 from the tailnet made a flow");
+	assert_int_equal(vlan_in, 1);
+	assert_int_equal(ct0, 0);
+	assert_true(tx_untagged - tx0 >= 1);
+	assert_int_equal(vlan_untagged, vlan_in);
+	assert_int_equal(err, 0);
+	assert_true(tx_tagged - tx_untagged >= 1);
+	assert_int_equal(vlan_tagged - vlan_untagged, tx_tagged - tx_untagged);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1098,6 +1280,7 @@ int main(void)
 		/* real devices last: they add routes to the test namespace */
 		T(test_fault_tc_index_forged_on_uplink),
 		T(test_fault_tc_index_forged_from_pod),
+		T(test_fault_tailnet_vlan_frames),
 		T(test_fault_snat_reply_wrong_uplink),
 		T(test_fault_snat_reply_vlan_tagged),
 #undef T

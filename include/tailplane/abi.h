@@ -1264,6 +1264,8 @@ enum tp_drop_reason {
 		21, /* from the tailnet, sourced from one of our static NAT addresses */
 	TP_DROP_REVERSE_PATH =
 		22, /* a reply came in where its source is not routed (strict RPF) */
+	TP_DROP_VLAN =
+		23, /* a tailnet interface's frame of a VLAN (id not 0) */
 	TP_DROP_REASON_MAX,
 };
 
