@@ -11,11 +11,14 @@
  * uplink host or pod forges against tp_to_tailnet's fast path for
  * replies (tp_fast_egress()): from an uplink, forwarded from either
  * tailnet tunnel, from the flow's other backend, another port or
- * protocol.
+ * protocol.  test_holds_v6_fast_* run IPv6 attacks (1b7f0a9) through the
+ * object with and without its fast paths and compare verdict, bytes,
+ * conntrack, fragment records and tp_stats packet by packet.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,7 @@
 
 #include <bpf/bpf.h>
 
+#include "iface.h"
 #include "pkttest.h"
 #include "service.h"
 
@@ -875,7 +879,655 @@ static void test_holds_fast_egress_reply_from_other_backend(void **state)
 			 80);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
+/* ---- IPv6 on both fast paths, against the object without them ---------- */
+
+/*
+ * The object loaded twice, with its fast paths and without
+ * (th_knobs.no_fast_path): every packet below goes through both and must
+ * leave the same verdict, bytes, conntrack, fragment records and
+ * counters (1b7f0a9's claim, attacked with what a tailnet peer or the
+ * cluster side can send).
+ */
+struct fx {
+	struct th fast, slow;
+};
+
+static int fx_setup(void **state)
+{
+	static const struct th_knobs slow = { .no_fast_path = true };
+	struct fx *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return -1;
+	*state = x;
+	if (th_unavailable())
+		return 0;
+	if (th_open(&x->fast, NULL) || th_open(&x->slow, &slow))
+		return -1;
+	if (x->fast.l3_ifindex != x->slow.l3_ifindex)
+		return -1;
+	th_set_clock(&x->fast, T0);
+	th_set_clock(&x->slow, T0);
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *x = *state;
+
+	if (x && x->fast.skel)
+		th_close(&x->fast);
+	if (x && x->slow.skel)
+		th_close(&x->slow);
+	free(x);
+	return 0;
+}
+
+static size_t fx_rec_len;
+
+static int fx_rec_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, fx_rec_len);
+}
+
+/*
+ * The entries of map @fd as key-value records, sorted, in *@out: how
+ * many.  Conntrack entries (@ct) without their service and backend ids,
+ * which each object's own allocator gave.
+ */
+static size_t fx_dump(int fd, bool ct, __u8 **out, size_t *rec)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	size_t n = 0, cap = 16, r;
+	__u8 *buf;
+
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	r = info.key_size + info.value_size;
+	buf = malloc(cap * r);
+	assert_non_null(buf);
+	for (;;) {
+		if (n == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap * r);
+			assert_non_null(buf);
+		}
+		if (bpf_map_get_next_key(fd, n ? buf + (n - 1) * r : NULL,
+					 buf + n * r))
+			break;
+		assert_int_equal(
+			bpf_map_lookup_elem(fd, buf + n * r,
+					    buf + n * r + info.key_size),
+			0);
+		if (ct)
+			memset(buf + n * r + info.key_size +
+				       offsetof(struct tp_ct_entry, svc_id),
+			       0, 2 * sizeof(__u32));
+		n++;
+	}
+	fx_rec_len = r;
+	qsort(buf, n, r, fx_rec_cmp);
+	*out = buf;
+	*rec = r;
+	return n;
+}
+
+static void fx_map_eq(const char *file, int line, int fa, int fb, bool ct,
+		      const char *what)
+{
+	size_t r, na, nb, i;
+	__u8 *a, *b;
+
+	na = fx_dump(fa, ct, &a, &r);
+	nb = fx_dump(fb, ct, &b, &r);
+	for (i = 0; i < na && i < nb; i++)
+		if (memcmp(a + i * r, b + i * r, r))
+			break;
+	if (i < na && i < nb)
+		for (size_t o = 0; o < r; o++)
+			if (a[i * r + o] != b[i * r + o])
+				print_error(
+					"  %s byte %zu: %02x with the fast path, %02x without\n",
+					what, o, a[i * r + o], b[i * r + o]);
+	free(a);
+	free(b);
+	if (na != nb || i < na)
+		PT_FAIL("%s: %zu entries with the fast path, %zu without, the %zuth differs",
+			what, na, nb, i + 1);
+}
+
+/*
+ * Both objects' conntrack, fragment records and counters alike (not
+ * tp_svc_stats: each object numbers its services itself).
+ */
+static void fx_state_eq(const char *file, int line, struct fx *x)
+{
+	__u32 id;
+
+	fx_map_eq(file, line, x->fast.maps.ct, x->slow.maps.ct, true, "tp_ct");
+	fx_map_eq(file, line, x->fast.maps.ct_any, x->slow.maps.ct_any, true,
+		  "tp_ct_any");
+	fx_map_eq(file, line, x->fast.maps.frags, x->slow.maps.frags, false,
+		  "tp_frags");
+	for (id = 0; id < TP_STAT_MAX; id++)
+		if (th_stat(&x->fast, id) != th_stat(&x->slow, id))
+			PT_FAIL("tp_stats %u: %llu with the fast path, %llu without",
+				id, (unsigned long long)th_stat(&x->fast, id),
+				(unsigned long long)th_stat(&x->slow, id));
+}
+
+/*
+ * @in through @hook of both objects on @ifindex, arrived on @in_ifindex:
+ * the same verdict (returned), bytes (in *@out when not NULL) and state.
+ */
+static int fx_send_at(const char *file, int line, struct fx *x,
+		      enum th_hook hook, int ifindex, int in_ifindex,
+		      const struct pkt *in, struct pkt *out)
+{
+	static __u8 of[PKT_MAX], os[PKT_MAX];
+	size_t lf = sizeof(of), ls = sizeof(os);
+	int vf = -1, vs = -1;
+
+	PT_EQ(th_run_from(&x->fast, hook, ifindex, in_ifindex, in->data,
+			  in->len, of, &lf, &vf),
+	      0);
+	PT_EQ(th_run_from(&x->slow, hook, ifindex, in_ifindex, in->data,
+			  in->len, os, &ls, &vs),
+	      0);
+	if (vf != vs)
+		PT_FAIL("verdict %d with the fast path, %d without (len %zu)",
+			vf, vs, in->len);
+	PT_PKT_EQ(os, ls, of, lf);
+	fx_state_eq(file, line, x);
+	if (out) {
+		memcpy(out->data, of, lf);
+		out->len = lf;
+		out->l2 = in->l2;
+	}
+	return vf;
+}
+
+#define fx_send(...) fx_send_at(__FILE__, __LINE__, __VA_ARGS__)
+
+static int fx_spec_at(const char *file, int line, struct fx *x,
+		      enum th_hook hook, int ifindex, int in_ifindex,
+		      struct pkt_spec sp, struct pkt *out)
+{
+	struct pkt in;
+
+	pt_build_at(file, line, &sp, &in);
+	return fx_send_at(file, line, x, hook, ifindex, in_ifindex, &in, out);
+}
+
+#define fx_spec(...) fx_spec_at(__FILE__, __LINE__, __VA_ARGS__)
+
+/* Pods of the cluster network, behind no route (POD_BE's IPv6 kin). */
+static const char *POD6[] = { "fd00:10:244::5", "fd00:10:244::6" };
+
+/*
+ * Both objects: VIP6:80 and VIP4:80, TCP and UDP, to @n of @be6 and to
+ * BE4[0] (port 8080); loopback an Ethernet tailnet interface of TH_ZONE
+ * (FX_LO), beside the L3 tunnel.
+ */
+#define FX_LO 1
+
+static void fx_prepare(struct fx *x, const char **be6, size_t n)
+{
+	struct tp_iface lo = { .flags = TP_IFACE_F_TAILNET, .zone = TH_ZONE };
+	struct th *hs[2] = { &x->fast, &x->slow };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		pt_service(hs[i], VIP6, 80, TCP, be6, n, 8080, NULL, NULL, 0,
+			   0);
+		pt_service(hs[i], VIP6, 80, UDP, be6, n, 8080, NULL, NULL, 0,
+			   0);
+		pt_service(hs[i], VIP4, 80, TCP, BE4, 1, 8080, NULL, NULL, 0,
+			   0);
+		pt_service(hs[i], VIP4, 80, UDP, BE4, 1, 8080, NULL, NULL, 0,
+			   0);
+		assert_int_equal(tp_iface_set(&hs[i]->maps, FX_LO, &lo), 0);
+	}
+}
+
+/* The interface of a packet with an Ethernet header (@l2) or without. */
+static int fx_if(struct fx *x, bool l2)
+{
+	return l2 ? FX_LO : x->fast.l3_ifindex;
+}
+
+/*
+ * Open the flow @client:@cport -> @vip:80/@proto from the tailnet (@l2:
+ * on FX_LO), answered by its backend from this host and continued: both
+ * directions established.  Its backend's address, as text, in @be.
+ */
+static void fx_open(struct fx *x, bool l2, __u8 proto, const char *client,
+		    __u16 cport, const char *vip, char *be, size_t be_len)
+{
+	struct tp_ct_key k = pt_ct_key(client, cport, vip, 80, proto);
+	struct pkt_spec sp = pt_flow(client, cport, vip, 80, proto, SYN);
+	struct tp_ct_entry e;
+	int fam = pt_family_of(client);
+
+	k.zone = TH_ZONE;
+	sp.l2 = l2;
+	assert_int_equal(fx_spec(x, TH_FROM_TAILNET, fx_if(x, l2), 0, sp, NULL),
+			 PASS);
+	e = pt_ct_must(&x->fast, &k);
+	assert_true(e.flags & TP_CT_F_DNAT);
+	assert_non_null(inet_ntop(fam,
+				  fam == AF_INET6 ? (void *)e.nat_addr.b
+						  : (void *)&e.nat_addr.w[3],
+				  be, be_len));
+	sp = pt_flow(be, 8080, client, cport, proto, SYN | ACK);
+	sp.l2 = l2;
+	assert_int_equal(fx_spec(x, TH_TO_TAILNET, fx_if(x, l2), 0, sp, NULL),
+			 PASS);
+	sp = pt_flow(client, cport, vip, 80, proto, ACK);
+	sp.l2 = l2;
+	assert_int_equal(fx_spec(x, TH_FROM_TAILNET, fx_if(x, l2), 0, sp, NULL),
+			 PASS);
+}
+
+static void fx_set_plen(struct pkt *p, size_t l3, size_t plen)
+{
+	p->data[l3 + 4] = plen >> 8;
+	p->data[l3 + 5] = plen & 0xff;
+}
+
+/*
+ * A packet of an established IPv6 flow (the client's from the tailnet,
+ * or its backend's reply leaving to it), cut after every byte with its
+ * payload length as sent or made to agree; then whole, with every
+ * payload length from 0 (a jumbogram's, BIG TCP's) to two past the
+ * packet's, and with bytes after the datagram.
+ */
+static void fx_cut_v6(struct fx *x, __u8 proto, bool l2, bool reply)
+{
+	static const char pay[9] = "01234567";
+	__u16 cport = 47000 + proto * 4 + l2 * 2 + reply;
+	size_t l3 = l2 ? 14 : 0, len, plen;
+	enum th_hook hook = reply ? TH_TO_TAILNET : TH_FROM_TAILNET;
+	struct pkt_spec sp;
+	struct pkt good, p;
+	char be[64];
+
+	fx_open(x, l2, proto, CLIENT6, cport, VIP6, be, sizeof(be));
+	sp = reply ? pt_flow(be, 8080, CLIENT6, cport, proto, ACK)
+		   : pt_flow(CLIENT6, cport, VIP6, 80, proto, ACK);
+	sp.l2 = l2;
+	sp.payload = pay;
+	sp.payload_len = sizeof(pay);
+	pt_build(&sp, &good);
+	/* the whole packet, as the fast path takes it */
+	assert_int_equal(fx_send(x, hook, fx_if(x, l2), 0, &good, NULL), PASS);
+	/*
+	 * test_run takes no packet shorter than an Ethernet header, nor an
+	 * IPv6 frame without the whole IPv6 header
+	 */
+	for (len = l2 ? l3 + 40 : 14; len < good.len; len++) {
+		p = good;
+		p.len = len;
+		fx_send(x, hook, fx_if(x, l2), 0, &p, NULL);
+		if (len < l3 + 40)
+			continue;
+		fx_set_plen(&p, l3, len - l3 - 40);
+		fx_send(x, hook, fx_if(x, l2), 0, &p, NULL);
+	}
+	for (plen = 0; plen <= good.len - l3 - 40 + 2; plen++) {
+		p = good;
+		fx_set_plen(&p, l3, plen);
+		fx_send(x, hook, fx_if(x, l2), 0, &p, NULL);
+		memset(p.data + p.len, 0xa5, 3);
+		p.len += 3;
+		fx_send(x, hook, fx_if(x, l2), 0, &p, NULL);
+	}
+}
+
+static void test_holds_v6_fast_cut_everywhere(void **state)
+{
+	struct fx *x = *state;
+	int l2, reply;
+
+	REQUIRE_BPF();
+	fx_prepare(x, BE6, 1);
+	for (l2 = 0; l2 < 2; l2++)
+		for (reply = 0; reply < 2; reply++) {
+			fx_cut_v6(x, TCP, l2, reply);
+			fx_cut_v6(x, UDP, l2, reply);
+		}
+}
+
+/*
+ * The next header of an established flow's packet (and of its reply)
+ * made each extension header, AH, ESP, no next header, ICMPv6 or the
+ * other transport, the bytes after it left as they were; then real
+ * extension headers before the TCP or UDP header (hop-by-hop, routing,
+ * an atomic fragment, destination options), and a real fragment pair.
+ * Only the full path may judge any of them.
+ */
+static void test_holds_v6_fast_next_headers(void **state)
+{
+	static const __u8 nhs[] = { 0,	 43,  44, 50, 51, 60, 135, 139, 140,
+				    253, 254, 59, 58, 6,  17, 4,   41,	255 };
+	static const __u8 ext[][4] = { { 1, 0 },      { 1, 43 },
+				       { 1, 44 },     { 1, 60 },
+				       { 2, 60, 44 }, { 3, 0, 43, 44 } };
+	static const char big[64] = "0123456789abcdef0123456789abcdef"
+				    "0123456789abcdef0123456789abcde";
+	struct fx *x = *state;
+	struct pkt good, p, first, later;
+	struct pkt_spec sp;
+	size_t i, l3;
+	__u8 proto;
+	char be[64];
+	int l2, reply, j;
+
+	REQUIRE_BPF();
+	fx_prepare(x, BE6, 1);
+	for (l2 = 0; l2 < 2; l2++)
+		for (proto = TCP; proto <= UDP; proto += UDP - TCP) {
+			__u16 cport = 48000 + proto * 2 + l2;
+
+			l3 = l2 ? 14 : 0;
+			fx_open(x, l2, proto, CLIENT6, cport, VIP6, be,
+				sizeof(be));
+			for (reply = 0; reply < 2; reply++) {
+				enum th_hook hook =
+					reply ? TH_TO_TAILNET : TH_FROM_TAILNET;
+
+				sp = reply ? pt_flow(be, 8080, CLIENT6, cport,
+						     proto, ACK)
+					   : pt_flow(CLIENT6, cport, VIP6, 80,
+						     proto, ACK);
+				sp.l2 = l2;
+				pt_build(&sp, &good);
+				for (i = 0; i < sizeof(nhs); i++) {
+					p = good;
+					p.data[l3 + 6] = nhs[i];
+					fx_send(x, hook, fx_if(x, l2), 0, &p,
+						NULL);
+				}
+				for (i = 0; i < ARRAY_SIZE(ext); i++) {
+					sp.n_exthdr = ext[i][0];
+					for (j = 0; j < ext[i][0]; j++)
+						sp.exthdr[j] = ext[i][1 + j];
+					fx_spec(x, hook, fx_if(x, l2), 0, sp,
+						NULL);
+				}
+				sp.n_exthdr = 0;
+				sp.payload = big;
+				sp.payload_len = sizeof(big);
+				pt_build(&sp, &good);
+				assert_int_equal(pkt_fragment(&good, 0, 24, 1,
+							      cport, &first),
+						 0);
+				assert_int_equal(
+					pkt_fragment(&good, 24,
+						     good.len - l3 - 40 - 24, 0,
+						     cport, &later),
+					0);
+				fx_send(x, hook, fx_if(x, l2), 0, &first, NULL);
+				fx_send(x, hook, fx_if(x, l2), 0, &later, NULL);
+				/* the flow still takes the fast path after them */
+				sp.payload = NULL;
+				sp.payload_len = 0;
+				assert_int_equal(fx_spec(x, hook, fx_if(x, l2),
+							 0, sp, NULL),
+						 PASS);
+			}
+		}
+}
+
+/*
+ * IPv6 packets whose addresses are the keys' form of an IPv4 flow's
+ * (::ffff:a.b.c.d), the IPv4-compatible form, :: and ::1, in each
+ * direction and each position, against an established IPv4 flow with the
+ * same ports: the fast path must neither hit nor touch the IPv4 flow's
+ * entry, and drop what the full parse drops (TP_DROP_V4_MAPPED).
+ */
+static void test_holds_v6_fast_v4_embedded_addresses(void **state)
+{
+	static const char *const cli[] = {
+		"::ffff:100.64.0.1", "::100.64.0.1", "::", "::1",
+		"::ffff:0.0.0.0",    CLIENT6
+	};
+	static const char *const srv[] = { "::ffff:198.19.0.10",
+					   "::198.19.0.10",
+					   "::",
+					   "::1",
+					   "::ffff:198.18.1.1",
+					   VIP6 };
+	struct fx *x = *state;
+	struct tp_ct_key k4 = pt_ct_key(CLIENT4, 49000, VIP4, 80, TCP);
+	struct tp_ct_entry before, after;
+	struct pkt_spec sp;
+	size_t c, s;
+	char be[64];
+	int l2, v;
+
+	REQUIRE_BPF();
+	fx_prepare(x, BE6, 1);
+	k4.zone = TH_ZONE;
+	fx_open(x, false, TCP, CLIENT4, 49000, VIP4, be, sizeof(be));
+	before = pt_ct_must(&x->fast, &k4);
+	for (l2 = 0; l2 < 2; l2++)
+		for (c = 0; c < ARRAY_SIZE(cli); c++)
+			for (s = 0; s < ARRAY_SIZE(srv); s++) {
+				bool mapped =
+					c < 2 || c == 4 || s < 2 || s == 4;
+
+				sp = pt_flow(cli[c], 49000, srv[s], 80, TCP,
+					     RST);
+				sp.l2 = l2;
+				v = fx_spec(x, TH_FROM_TAILNET, fx_if(x, l2), 0,
+					    sp, NULL);
+				if (mapped)
+					assert_int_equal(v, DROP);
+				/* the backend's reply, from either side's form */
+				sp = pt_flow(srv[s], 8080, cli[c], 49000, TCP,
+					     RST | ACK);
+				sp.l2 = l2;
+				v = fx_spec(x, TH_TO_TAILNET, fx_if(x, l2), 0,
+					    sp, NULL);
+				if (mapped)
+					assert_int_equal(v, DROP);
+			}
+	after = pt_ct_must(&x->fast, &k4);
+	assert_memory_equal(&before, &after, sizeof(before));
+	assert_int_equal(th_stat(&x->fast, TP_STAT_DROP(TP_DROP_V4_MAPPED)),
+			 th_stat(&x->slow, TP_STAT_DROP(TP_DROP_V4_MAPPED)));
+}
+
+/*
+ * The family told wrong: an IPv4 packet behind EtherType IPv6 and an
+ * IPv6 one behind EtherType IPv4, 802.1Q, 802.1ad, ARP, 0 or 0xffff,
+ * all of established flows; on the L3
+ * tunnel an IPv6 packet with every other version nibble, an IPv4 one
+ * with nibble 6, and an IPv6 header alone (40 bytes) or with less than
+ * the L4 header after it.
+ */
+static void test_holds_v6_fast_family_confusion(void **state)
+{
+	struct fx *x = *state;
+	struct pkt_spec s4, s6;
+	struct pkt p4, p6, p;
+	char be4[64], be6[64];
+	size_t len;
+	int l2, nib;
+
+	REQUIRE_BPF();
+	fx_prepare(x, BE6, 1);
+	for (l2 = 0; l2 < 2; l2++) {
+		fx_open(x, l2, TCP, CLIENT4, 49100 + l2, VIP4, be4,
+			sizeof(be4));
+		fx_open(x, l2, TCP, CLIENT6, 49100 + l2, VIP6, be6,
+			sizeof(be6));
+		s4 = pt_flow(CLIENT4, 49100 + l2, VIP4, 80, TCP, ACK);
+		s6 = pt_flow(CLIENT6, 49100 + l2, VIP6, 80, TCP, ACK);
+		s4.l2 = s6.l2 = l2;
+		pt_build(&s4, &p4);
+		pt_build(&s6, &p6);
+		if (l2) {
+			/* ... and behind a tag, ARP, nothing: not IP here */
+			static const __u16 types[] = { 0x86dd, 0x0800, 0x8100,
+						       0x88a8, 0x0806, 0,
+						       0xffff };
+			size_t t;
+
+			for (t = 0; t < ARRAY_SIZE(types); t++) {
+				p = types[t] == 0x86dd ? p4 : p6;
+				p.data[12] = types[t] >> 8;
+				p.data[13] = types[t] & 0xff;
+				fx_send(x, TH_FROM_TAILNET, FX_LO, 0, &p, NULL);
+				fx_send(x, TH_TO_TAILNET, FX_LO, 0, &p, NULL);
+			}
+			continue;
+		}
+		for (nib = 0; nib < 16; nib++) {
+			p = p6;
+			p.data[0] = (p.data[0] & 0x0f) | nib << 4;
+			fx_send(x, TH_FROM_TAILNET, x->fast.l3_ifindex, 0, &p,
+				NULL);
+			p = p4;
+			p.data[0] = (p.data[0] & 0x0f) | nib << 4;
+			fx_send(x, TH_FROM_TAILNET, x->fast.l3_ifindex, 0, &p,
+				NULL);
+		}
+		for (len = 40; len < 60; len++) {
+			p = p6;
+			p.len = len;
+			fx_set_plen(&p, 0, len - 40);
+			fx_send(x, TH_FROM_TAILNET, x->fast.l3_ifindex, 0, &p,
+				NULL);
+		}
+	}
+}
+
+/*
+ * DNAT flows whose translation is of the other family (an entry only a
+ * corrupted or hostile map writer leaves): an IPv6 flow to an
+ * IPv4-mapped backend, an IPv4 flow to an IPv6 one.  The fast path
+ * writes what the full path writes, whatever that is: no mixed-family
+ * packet of its own.
+ */
+static void test_holds_v6_fast_dnat_other_family(void **state)
+{
+	struct fx *x = *state;
+	struct tp_ct_key k6 = pt_ct_key(CLIENT6, 49200, VIP6, 80, UDP);
+	struct tp_ct_key k4 = pt_ct_key(CLIENT4, 49200, VIP4, 80, UDP);
+	struct th *hs[2] = { &x->fast, &x->slow };
+	struct tp_ct_entry e;
+	struct pkt out;
+	char be[64];
+	int i, l2;
+
+	REQUIRE_BPF();
+	fx_prepare(x, BE6, 1);
+	k6.zone = k4.zone = TH_ZONE;
+	fx_open(x, false, UDP, CLIENT6, 49200, VIP6, be, sizeof(be));
+	fx_open(x, false, UDP, CLIENT4, 49200, VIP4, be, sizeof(be));
+	for (i = 0; i < 2; i++) {
+		e = pt_ct_must(hs[i], &k6);
+		e.nat_addr = pt_addr("198.18.1.1");
+		assert_int_equal(bpf_map_update_elem(hs[i]->maps.ct_any, &k6,
+						     &e, BPF_EXIST),
+				 0);
+		e = pt_ct_must(hs[i], &k4);
+		e.nat_addr = pt_addr(BE6[0]);
+		assert_int_equal(bpf_map_update_elem(hs[i]->maps.ct_any, &k4,
+						     &e, BPF_EXIST),
+				 0);
+	}
+	for (l2 = 0; l2 < 2; l2++) {
+		struct pkt_spec sp = pt_flow(CLIENT6, 49200, VIP6, 80, UDP, 0);
+
+		sp.l2 = l2;
+		fx_spec(x, TH_FROM_TAILNET, fx_if(x, l2), 0, sp, &out);
+		sp = pt_flow(CLIENT4, 49200, VIP4, 80, UDP, 0);
+		sp.l2 = l2;
+		fx_spec(x, TH_FROM_TAILNET, fx_if(x, l2), 0, sp, &out);
+		/* the replies either backend could send */
+		fx_spec(x, TH_TO_TAILNET, fx_if(x, l2), 0,
+			pt_flow("198.18.1.1", 8080, CLIENT4, 49200, UDP, 0),
+			NULL);
+		fx_spec(x, TH_TO_TAILNET, fx_if(x, l2), 0,
+			pt_flow(BE6[0], 8080, CLIENT6, 49200, UDP, 0), NULL);
+	}
+}
+
+/*
+ * Replies of an IPv6 DNAT flow to a pod (found through tp_be_frontends,
+ * no reply key) forged where tp_fast_egress() must not take them: from
+ * the uplink, forwarded from either tunnel, from the service's other
+ * pod, another port or protocol, from this host and from a pod's
+ * interface; then the pod's genuine reply, from the VIP.
+ */
+static void test_holds_v6_fast_egress_forged_replies(void **state)
+{
+	static const __u8 flags[] = { RST, RST | ACK, SYN, FIN | ACK, ACK };
+	struct fx *x = *state;
+	struct tp_ct_key k = pt_ct_key(CLIENT6, 49300, VIP6, 80, TCP);
+	struct tp_ct_entry before, after;
+	const char *other;
+	int in[5], i, up;
+	struct pkt out;
+	size_t f;
+	char pod[64];
+
+	REQUIRE_BPF();
+	up = th_uplink(&x->fast);
+	assert_true(up > 0);
+	assert_int_equal(th_uplink(&x->slow), up);
+	fx_prepare(x, POD6, 2);
+	k.zone = TH_ZONE;
+	fx_open(x, false, TCP, CLIENT6, 49300, VIP6, pod, sizeof(pod));
+	before = pt_ct_must(&x->fast, &k);
+	assert_true(before.flags & TP_CT_F_RINDEX);
+	other = !strcmp(pod, POD6[0]) ? POD6[1] : POD6[0];
+	in[0] = up;
+	in[1] = x->fast.l3_ifindex2;
+	in[2] = x->fast.l3_ifindex;
+	in[3] = 0;
+	in[4] = 4242;
+	for (i = 0; i < 5; i++)
+		for (f = 0; f < sizeof(flags); f++) {
+			fx_spec(x, TH_TO_TAILNET, x->fast.l3_ifindex, in[i],
+				pt_flow(other, 8080, CLIENT6, 49300, TCP,
+					flags[f]),
+				NULL);
+			fx_spec(x, TH_TO_TAILNET, x->fast.l3_ifindex, in[i],
+				pt_flow(pod, 8081, CLIENT6, 49300, TCP,
+					flags[f]),
+				NULL);
+			fx_spec(x, TH_TO_TAILNET, x->fast.l3_ifindex, in[i],
+				pt_flow(pod, 8080, CLIENT6, 49300, UDP, 0),
+				NULL);
+			if (i < 3)
+				fx_spec(x, TH_TO_TAILNET, x->fast.l3_ifindex,
+					in[i],
+					pt_flow(pod, 8080, CLIENT6, 49300, TCP,
+						flags[f]),
+					NULL);
+		}
+	after = pt_ct_must(&x->fast, &k);
+	/* only the tunnel's own hairpin passed; none reset or counted the flow */
+	assert_int_equal(after.state, before.state);
+	assert_int_equal(after.packets[TP_CT_DIR_REPLY],
+			 before.packets[TP_CT_DIR_REPLY]);
+	assert_int_equal(fx_spec(x, TH_TO_TAILNET, x->fast.l3_ifindex, 0,
+				 pt_flow(pod, 8080, CLIENT6, 49300, TCP, ACK),
+				 &out),
+			 PASS);
+	{
+		struct tp_addr vip = pt_addr(VIP6);
+
+		assert_memory_equal(out.data + 8, vip.b, 16);
+	}
+}
+
+#define T(fn)  cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
+#define TX(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
 {
@@ -898,6 +1550,12 @@ int main(void)
 		T(test_holds_fast_egress_reply_from_other_backend),
 		T(test_fault_affinity_stamp_ahead_of_clock),
 		T(test_fault_frag_record_ahead_of_clock),
+		TX(test_holds_v6_fast_cut_everywhere),
+		TX(test_holds_v6_fast_next_headers),
+		TX(test_holds_v6_fast_v4_embedded_addresses),
+		TX(test_holds_v6_fast_family_confusion),
+		TX(test_holds_v6_fast_dnat_other_family),
+		TX(test_holds_v6_fast_egress_forged_replies),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
