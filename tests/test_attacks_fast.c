@@ -1526,6 +1526,75 @@ static void test_holds_v6_fast_egress_forged_replies(void **state)
 	}
 }
 
+/*
+ * An untranslated IPv6 flow straight to a pod and a DNAT one, UDP with
+ * a zero checksum (invalid in IPv6, left so by BPF_F_MARK_MANGLED_0) and
+ * TCP and UDP with a wrong one, both ways; the untranslated flow's
+ * replies from this host, a pod, either tunnel and the uplink.
+ */
+static void test_holds_v6_fast_untranslated_and_checksums(void **state)
+{
+	struct fx *x = *state;
+	struct pkt_spec sp;
+	char be[64];
+	int l2, i, in[5], up, zero, bad;
+	__u8 proto;
+
+	REQUIRE_BPF();
+	up = th_uplink(&x->fast);
+	assert_true(up > 0);
+	assert_int_equal(th_uplink(&x->slow), up);
+	fx_prepare(x, BE6, 1);
+	in[0] = 0;
+	in[1] = 4242;
+	in[2] = x->fast.l3_ifindex;
+	in[3] = x->fast.l3_ifindex2;
+	in[4] = up;
+	for (l2 = 0; l2 < 2; l2++)
+		for (proto = TCP; proto <= UDP; proto += UDP - TCP) {
+			__u16 cport = 49400 + proto * 2 + l2;
+
+			fx_open(x, l2, proto, CLIENT6, cport, VIP6, be,
+				sizeof(be));
+			sp = pt_flow(CLIENT6, cport, POD6[0], 8080, proto, SYN);
+			sp.l2 = l2;
+			fx_spec(x, TH_FROM_TAILNET, fx_if(x, l2), 0, sp, NULL);
+			for (i = 0; i < 5; i++) {
+				sp = pt_flow(POD6[0], 8080, CLIENT6, cport,
+					     proto, SYN | ACK);
+				sp.l2 = l2;
+				fx_spec(x, TH_TO_TAILNET, fx_if(x, l2), in[i],
+					sp, NULL);
+			}
+			for (zero = 0; zero < 2; zero++)
+				for (bad = 0; bad < 2; bad++) {
+					if (zero && proto != UDP)
+						continue;
+					sp = pt_flow(CLIENT6, cport, VIP6, 80,
+						     proto, ACK);
+					sp.l2 = l2;
+					sp.udp_zero_csum = zero;
+					sp.bad_l4_csum = bad;
+					fx_spec(x, TH_FROM_TAILNET,
+						fx_if(x, l2), 0, sp, NULL);
+					sp = pt_flow(be, 8080, CLIENT6, cport,
+						     proto, ACK);
+					sp.l2 = l2;
+					sp.udp_zero_csum = zero;
+					sp.bad_l4_csum = bad;
+					fx_spec(x, TH_TO_TAILNET, fx_if(x, l2),
+						0, sp, NULL);
+					sp = pt_flow(CLIENT6, cport, POD6[0],
+						     8080, proto, ACK);
+					sp.l2 = l2;
+					sp.udp_zero_csum = zero;
+					sp.bad_l4_csum = bad;
+					fx_spec(x, TH_FROM_TAILNET,
+						fx_if(x, l2), 0, sp, NULL);
+				}
+		}
+}
+
 #define T(fn)  cmocka_unit_test_setup_teardown(fn, pt_setup, pt_teardown)
 #define TX(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
@@ -1556,6 +1625,7 @@ int main(void)
 		TX(test_holds_v6_fast_family_confusion),
 		TX(test_holds_v6_fast_dnat_other_family),
 		TX(test_holds_v6_fast_egress_forged_replies),
+		TX(test_holds_v6_fast_untranslated_and_checksums),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
