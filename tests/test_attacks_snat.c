@@ -979,28 +979,23 @@ static void test_fault_snat_reply_wrong_uplink(void **state)
 }
 
 /*
- * Send frame @in into the far end of the test uplink with an 802.1Q tag
- * of VLAN @vid inserted (@vid < 0: untagged); what comes out of tptun0
- * with @want's addresses is read into @buf (its length, or -1).
+ * Send @in into the far end of the test uplink behind the @n tags
+ * @tags (each a TPID and a TCI, outermost first).
  */
-static ssize_t through_uplink_tagged(struct th *h, const struct pkt *in,
-				     int vid, const struct pkt *want,
-				     uint8_t *buf, size_t cap)
+static void uplink_peer_send_tags(const struct pkt *in, const __u16 (*tags)[2],
+				  size_t n)
 {
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET };
-	static uint8_t frame[PKT_MAX + 4];
-	size_t len = 0;
+	static uint8_t frame[PKT_MAX + 16];
+	size_t len = 12, i;
 	int sock;
-	ssize_t n;
 
-	memcpy(frame, (uint8_t[6])TH_UPLINK_MAC, 6);
-	memcpy(frame + 6, (uint8_t[6])TH_UPLINK_GW_MAC, 6);
-	len = 12;
-	if (vid >= 0) {
-		frame[len++] = 0x81;
-		frame[len++] = 0x00;
-		frame[len++] = vid >> 8;
-		frame[len++] = vid & 0xff;
+	memcpy(frame, in->data, 12);
+	for (i = 0; i < n; i++) {
+		frame[len++] = tags[i][0] >> 8;
+		frame[len++] = tags[i][0] & 0xff;
+		frame[len++] = tags[i][1] >> 8;
+		frame[len++] = tags[i][1] & 0xff;
 	}
 	memcpy(frame + len, in->data + 12, in->len - 12);
 	len += in->len - 12;
@@ -1012,10 +1007,34 @@ static ssize_t through_uplink_tagged(struct th *h, const struct pkt *in,
 	assert_int_equal(sendto(sock, frame, len, 0, (struct sockaddr *)&sll,
 				sizeof(sll)),
 			 (ssize_t)len);
-	n = read_match(th_tun_file(), buf, cap, want->data);
 	close(sock);
+}
+
+/* Send @in into the far end of the test uplink, tagged with VLAN @vid (< 0: untagged). */
+static void uplink_peer_send(const struct pkt *in, int vid)
+{
+	const __u16 tag[1][2] = { { ETH_P_8021Q, vid } };
+
+	uplink_peer_send_tags(in, tag, vid >= 0);
+}
+
+/*
+ * Send frame @in into the far end of the test uplink with an 802.1Q tag
+ * of VLAN @vid inserted (@vid < 0: untagged); what comes out of tptun0
+ * with @want's addresses is read into @buf (its length, or -1).
+ */
+static ssize_t through_uplink_tagged(struct th *h, const struct pkt *in,
+				     int vid, const struct pkt *want,
+				     uint8_t *buf, size_t cap)
+{
+	static struct pkt frame;
+
+	frame = *in;
+	memcpy(frame.data, (uint8_t[6])TH_UPLINK_MAC, 6);
+	memcpy(frame.data + 6, (uint8_t[6])TH_UPLINK_GW_MAC, 6);
+	uplink_peer_send(&frame, vid);
 	(void)h;
-	return n;
+	return read_match(th_tun_file(), buf, cap, want->data);
 }
 
 /*
@@ -1073,46 +1092,6 @@ static void test_fault_snat_reply_vlan_tagged(void **state)
 			 (ssize_t)want.len); /* not mangled: read_match() */
 	assert_int_equal(n[2], (ssize_t)want.len);
 	assert_int_equal(th_stat(h, TP_STAT_REVSNAT), 2);
-}
-
-/*
- * Send @in into the far end of the test uplink behind the @n tags
- * @tags (each a TPID and a TCI, outermost first).
- */
-static void uplink_peer_send_tags(const struct pkt *in, const __u16 (*tags)[2],
-				  size_t n)
-{
-	struct sockaddr_ll sll = { .sll_family = AF_PACKET };
-	static uint8_t frame[PKT_MAX + 16];
-	size_t len = 12, i;
-	int sock;
-
-	memcpy(frame, in->data, 12);
-	for (i = 0; i < n; i++) {
-		frame[len++] = tags[i][0] >> 8;
-		frame[len++] = tags[i][0] & 0xff;
-		frame[len++] = tags[i][1] >> 8;
-		frame[len++] = tags[i][1] & 0xff;
-	}
-	memcpy(frame + len, in->data + 12, in->len - 12);
-	len += in->len - 12;
-	sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
-	assert_true(sock >= 0);
-	sll.sll_protocol = htons(ETH_P_ALL);
-	sll.sll_ifindex = th_uplink_peer();
-	assert_int_equal(bind(sock, (struct sockaddr *)&sll, sizeof(sll)), 0);
-	assert_int_equal(sendto(sock, frame, len, 0, (struct sockaddr *)&sll,
-				sizeof(sll)),
-			 (ssize_t)len);
-	close(sock);
-}
-
-/* Send @in into the far end of the test uplink, tagged with VLAN @vid (< 0: untagged). */
-static void uplink_peer_send(const struct pkt *in, int vid)
-{
-	const __u16 tag[1][2] = { { ETH_P_8021Q, vid } };
-
-	uplink_peer_send_tags(in, tag, vid >= 0);
 }
 
 /*
