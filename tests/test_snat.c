@@ -43,6 +43,18 @@
 #define GW4	 TH_UPLINK_GW4
 #define FARHOST4 "203.0.113.9" /* no route to it in the test namespace */
 
+/*
+ * Routers on the tailnet side: zone 1's (in the routes run_error()
+ * adds), zone 2's (TH_ZONE2_NET4/6, routed through tptun1), and one no
+ * route leads to.
+ */
+#define TROUTER4  "100.64.0.254"
+#define TROUTER6  "fd7a:115c:a1e0::fe"
+#define Z2ROUTER4 "100.100.0.254"
+#define Z2ROUTER6 "fd7a:115c:a1e0:2::fe"
+#define NOROUTER4 "100.64.1.254"
+#define NOROUTER6 "fd7a:115c:a1e0:1::fe"
+
 /* The SNAT port (host order) of the flow at @orig, checked in range. */
 static __u16 snat_port_of(struct th *h, const struct tp_ct_key *orig, __u16 lo,
 			  __u16 hi)
@@ -91,8 +103,10 @@ static struct pkt_spec snat_out(struct pkt_spec sp, const char *snat,
  * The tests run once per address family are rows of family_cases[]: the
  * test's name (as cmocka reports it), its body, the family's client,
  * service address, SNAT address and backends, the backend it takes, and
- * for the errors on the uplink who sends the error (NULL: the backend)
- * and the flow's protocol.  Each runs with the whole port range.
+ * for the ICMP errors who sends the error (NULL: on the uplink the
+ * backend, from the tailnet the client), the flow's protocol and to whom
+ * an error from the tailnet goes (NULL: the VIP).  Each runs with the
+ * whole port range.
  */
 struct family_case {
 	const char *name;
@@ -102,6 +116,7 @@ struct family_case {
 	int be_idx;
 	const char *from;
 	__u8 proto;
+	const char *to;
 };
 
 /* ---- allocation, original direction, replies ------------------------------- */
@@ -778,27 +793,59 @@ static void test_uplink_error_echo(void **state)
 	assert_pkt_eq(want.data, want.len, out.data, out.len);
 }
 
-/* The client's error about a reply: out translated like the flow's packets. */
-static void snat_client_error(struct th *h, const struct family_case *c)
+/*
+ * @c's UDP flow opened (client:CPORT -> vip:VPORT, its SNAT port in
+ * @port), and in @err an ICMP error @type/@code (@info) from @from to @to
+ * quoting the flow's reply as the client got it (vip:VPORT ->
+ * client:CPORT).
+ */
+static void snat_reply_error(struct th *h, const struct family_case *c,
+			     const char *from, const char *to, __u8 type,
+			     __u8 code, __u32 info, __u16 *port,
+			     struct pkt *err)
 {
-	const char *client = c->client, *vip = c->vip, *snat = c->snat;
-	const char *be = c->be[c->be_idx];
-	int v6 = pt_family_of(client) == AF_INET6;
+	const char *client = c->client, *vip = c->vip;
 	struct tp_ct_key k = pt_ct_key(client, CPORT, vip, VPORT, UDP);
 	struct pkt_spec reply = pt_flow(vip, VPORT, client, CPORT, UDP, 0);
-	struct pkt_spec quoted;
-	struct pkt err, out, want;
-	__u16 port;
 
-	st_snat_service(h, vip, UDP, be, TP_SVC_F_SNAT);
-	port = st_open(h, pt_flow(client, CPORT, vip, VPORT, UDP, 0), &k);
-	assert_in_range(port, PORT_LO, PORT_HI);
-	st_icmp_err(&err, client, vip, &reply, v6 ? 1 : 3, v6 ? 4 : 3, 0, 0, 0);
-	assert_int_equal(
-		st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &err, &out),
-		REDIRECT);
-	quoted = pt_flow(be, BE_PORT, snat, port, UDP, 0);
-	st_icmp_err(&want, snat, be, &quoted, v6 ? 1 : 3, v6 ? 4 : 3, 0, 1, 0);
+	st_snat_service(h, vip, UDP, c->be[c->be_idx], TP_SVC_F_SNAT);
+	*port = st_open(h, pt_flow(client, CPORT, vip, VPORT, UDP, 0), &k);
+	assert_in_range(*port, PORT_LO, PORT_HI);
+	st_icmp_err(err, from, to, &reply, type, code, info, 0, 0);
+}
+
+/*
+ * An error of snat_reply_error() that left tp_from_tailnet with
+ * @verdict as @out must be the flow's, forwarded like its packets:
+ * REDIRECT to the uplink from @want_from to the backend, quoting the
+ * reply as the backend sent it (be:BE_PORT -> snat:@port), one hop less,
+ * every checksum right; counted ICMP_ERR_NAT, and SNAT a second time
+ * (the flow's first packet, then the error).
+ */
+static void snat_expect_error_out(struct th *h, const struct family_case *c,
+				  int verdict, const struct pkt *out,
+				  const char *want_from, __u8 type, __u8 code,
+				  __u32 info, __u16 port)
+{
+	const char *be = c->be[c->be_idx];
+	int v6 = pt_family_of(c->client) == AF_INET6;
+	struct pkt_spec quoted = pt_flow(be, BE_PORT, c->snat, port, UDP, 0);
+	struct tp_addr want_src = pt_addr(want_from), got_src = want_src;
+	char why[128] = { 0 }, got[INET6_ADDRSTRLEN];
+	struct pkt want;
+
+	if (verdict != REDIRECT)
+		fail_msg("error not forwarded: verdict %d, want %d (from %s)",
+			 verdict, REDIRECT, want_from);
+	/* the outer source by name first: the byte diff below shows it less plainly */
+	if (v6)
+		memcpy(got_src.b, out->data + 14 + 8, 16);
+	else
+		memcpy(&got_src.w[3], out->data + 14 + 12, 4);
+	if (memcmp(&got_src, &want_src, sizeof(got_src)))
+		fail_msg("error left from %s, want %s",
+			 pkt_addr_str(&got_src, got, sizeof(got)), want_from);
+	st_icmp_err(&want, want_from, be, &quoted, type, code, info, 1, 0);
 	/* forwarded by us: one hop less */
 	want.data[14 + (v6 ? 7 : 8)]--;
 	if (!v6) {
@@ -809,56 +856,144 @@ static void snat_client_error(struct th *h, const struct family_case *c)
 
 		memcpy(want.data + 14 + 10, &c, 2);
 	}
-	assert_pkt_eq(want.data, want.len, out.data, out.len);
+	assert_pkt_eq(want.data, want.len, out->data, out->len);
+	if (pkt_verify_csums(out, 1, why, sizeof(why)))
+		fail_msg("forwarded error's checksums: %s", why);
+	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 1);
+	assert_int_equal(th_stat(h, TP_STAT_SNAT), 2);
 }
 
 /*
- * The client's error about a reply leaves with the node's address as its
- * source (tp_snat_icmp_error_out()), and the FIB is asked for its next
- * hop from that address, not from the client's: a policy rule refusing
- * the client's address as source changes nothing; one refusing the
- * node's SNAT address drops it, NO_ROUTE.
+ * @err through tp_from_tailnet on tptun0: with zone 1's tailnet (CLIENT4's
+ * /24, CLIENT6's /64) routed there as tailscaled's table 52 routes it
+ * when @routed, and a policy rule refusing source @refused unless NULL;
+ * both removed before any assertion can fail.  The verdict, the packet
+ * in @out.
  */
-static void snat_client_error_fib_source(struct th *h,
-					 const struct family_case *c)
+static int run_error(struct th *h, const struct pkt *err, struct pkt *out,
+		     bool routed, const char *refused)
 {
-	const char *client = c->client, *vip = c->vip, *snat = c->snat;
-	int v6 = pt_family_of(client) == AF_INET6;
-	const char *ip = v6 ? "ip -6" : "ip -4";
-	struct tp_ct_key k = pt_ct_key(client, CPORT, vip, VPORT, UDP);
-	struct pkt_spec reply = pt_flow(vip, VPORT, client, CPORT, UDP, 0);
-	struct pkt err, out;
-	char cmd[256];
-	int from_client, from_snat, rule_client, rule_snat;
+	const char *ip = refused && strchr(refused, ':') ? "ip -6" : "ip -4";
+	char add[512], del[512];
+	int added, verdict, removed;
 
-	st_snat_service(h, vip, UDP, c->be[c->be_idx], TP_SVC_F_SNAT);
-	assert_in_range(
-		st_open(h, pt_flow(client, CPORT, vip, VPORT, UDP, 0), &k),
-		PORT_LO, PORT_HI);
-	st_icmp_err(&err, client, vip, &reply, v6 ? 1 : 3, v6 ? 4 : 3, 0, 0, 0);
-	/* the rules are removed before any assertion can fail */
-	snprintf(cmd, sizeof(cmd), "%s rule add from %s unreachable pref 101",
-		 ip, client);
-	rule_client = system(cmd);
-	from_client = st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &err, &out);
-	snprintf(cmd, sizeof(cmd),
-		 "%s rule del pref 101 && "
-		 "%s rule add from %s unreachable pref 101",
-		 ip, ip, snat);
-	rule_snat = system(cmd);
-	from_snat = st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &err, &out);
-	snprintf(cmd, sizeof(cmd), "%s rule del pref 101", ip);
-	(void)!system(cmd);
-	assert_int_equal(rule_client, 0);
-	assert_int_equal(rule_snat, 0);
-	if (from_client != REDIRECT)
-		fail_msg("FIB asked from the client's address: verdict %d",
-			 from_client);
-	if (from_snat != DROP || pt_drops(h, TP_DROP_NO_ROUTE) != 1)
-		fail_msg("FIB not asked from the SNAT address: verdict %d, "
-			 "%llu NO_ROUTE drops",
-			 from_snat,
-			 (unsigned long long)pt_drops(h, TP_DROP_NO_ROUTE));
+	snprintf(add, sizeof(add), "true%s",
+		 routed ? " && ip route replace 100.64.0.0/24 dev tptun0 && "
+			  "ip -6 route replace fd7a:115c:a1e0::/64 dev tptun0"
+			: "");
+	snprintf(del, sizeof(del), "true%s",
+		 routed ? " && ip route del 100.64.0.0/24 dev tptun0 && "
+			  "ip -6 route del fd7a:115c:a1e0::/64 dev tptun0"
+			: "");
+	if (refused) {
+		snprintf(add + strlen(add), sizeof(add) - strlen(add),
+			 " && %s rule add from %s unreachable pref 101", ip,
+			 refused);
+		snprintf(del + strlen(del), sizeof(del) - strlen(del),
+			 " && %s rule del pref 101", ip);
+	}
+	added = system(add);
+	verdict = st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, err, out);
+	removed = system(del);
+	assert_int_equal(added, 0);
+	assert_int_equal(removed, 0);
+	return verdict;
+}
+
+/*
+ * The error of the flow leaves with the node's SNAT address as its
+ * source when the client sent it, with its own when a router on the
+ * tailnet did (@c->from; tp_nat_icmp_error() rewrites it, as
+ * snat_expect_error_out() checks), and tp_snat_icmp_error_out() asks the
+ * FIB for its next hop from that source: a policy rule refusing the
+ * other address (the client's, or the SNAT address) as source changes
+ * nothing; one refusing the source it leaves with drops it, NO_ROUTE.
+ */
+static void snat_error_fib_source(struct th *h, const struct family_case *c)
+{
+	int v6 = pt_family_of(c->client) == AF_INET6;
+	const char *from = c->from ? c->from : c->client;
+	const char *src = c->from ? c->from : c->snat;
+	const char *other = c->from ? c->snat : c->client;
+	struct pkt err, out;
+	__u16 port;
+	int verdict;
+
+	snat_reply_error(h, c, from, c->vip, v6 ? 1 : 3, v6 ? 4 : 3, 0, &port,
+			 &err);
+	verdict = run_error(h, &err, &out, c->from != NULL, other);
+	if (verdict != REDIRECT)
+		fail_msg("error from %s dropped by a rule refusing source %s "
+			 "(verdict %d): FIB asked from %s, want from %s",
+			 from, other, verdict, other, src);
+	verdict = run_error(h, &err, &out, c->from != NULL, src);
+	if (verdict != DROP || pt_drops(h, TP_DROP_NO_ROUTE) != 1)
+		fail_msg("error from %s passed a rule refusing source %s "
+			 "(verdict %d, %llu NO_ROUTE drops): FIB not asked "
+			 "from %s",
+			 from, src, verdict,
+			 (unsigned long long)pt_drops(h, TP_DROP_NO_ROUTE),
+			 src);
+}
+
+/*
+ * An error about a reply of the flow, from the client (port unreachable;
+ * ICMPv6: address unreachable) or from a router on the tailnet path
+ * (@c->from, an address zone 1's routes lead to; fragmentation needed /
+ * packet too big, MTU 1280), is the flow's and leaves as its packets do
+ * (snat_expect_error_out()): the client's from the node's SNAT address,
+ * the router's from its own (tp_nat_icmp_error() makes the outer source
+ * the SNAT address only when it is the quote's destination, the client).
+ */
+static void snat_error_out(struct th *h, const struct family_case *c)
+{
+	int v6 = pt_family_of(c->client) == AF_INET6;
+	const char *router = c->from;
+	__u8 type = router ? (v6 ? 2 : 3) : (v6 ? 1 : 3),
+	     code = router ? (v6 ? 0 : 4) : (v6 ? 4 : 3);
+	__u32 mtu = router ? 1280 : 0;
+	struct pkt err, out;
+	__u16 port;
+	int verdict;
+
+	snat_reply_error(h, c, router ? router : c->client, c->vip, type, code,
+			 mtu, &port, &err);
+	verdict = run_error(h, &err, &out, router != NULL, NULL);
+	snat_expect_error_out(h, c, verdict, &out, router ? router : c->snat,
+			      type, code, mtu, port);
+}
+
+/*
+ * Errors quoting the flow's reply that are not the flow's
+ * (tp_icmp_error_valid()): from a router of another zone (zone 2's, its
+ * routes through tptun1) or one no route leads to; and the client's to
+ * another destination than the quote's source, the VIP (@c->to: the
+ * backend, what the VIP would have become).  The outer destination is
+ * the quote's source in every error the flow takes (rule 1 of
+ * docs/datapath.md's ICMP errors): tp_snat_icmp_error_out() always makes
+ * it the backend, and never reaches its other case (the destination
+ * kept).  Each is decided on its own (no policy here: passed), left as
+ * it came, nothing translated or forwarded.
+ */
+static void snat_error_not_flows(struct th *h, const struct family_case *c)
+{
+	int v6 = pt_family_of(c->client) == AF_INET6;
+	const char *from = c->from ? c->from : c->client;
+	const char *to = c->to ? c->to : c->vip;
+	struct pkt err, out;
+	__u16 port;
+	int verdict;
+
+	snat_reply_error(h, c, from, to, v6 ? 2 : 3, v6 ? 0 : 4, 1280, &port,
+			 &err);
+	verdict = run_error(h, &err, &out, true, NULL);
+	if (verdict != PASS)
+		fail_msg("error from %s to %s: verdict %d, want %d (decided "
+			 "on its own)",
+			 from, to, verdict, PASS);
+	assert_pkt_eq(err.data, err.len, out.data, out.len);
+	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 0);
+	assert_int_equal(th_stat(h, TP_STAT_SNAT), 1);
 }
 
 /*
@@ -899,14 +1034,30 @@ static const struct family_case family_cases[] = {
 	{ "test_uplink_error_v4", snat_uplink_error, V4(0), NULL, UDP },
 	{ "test_uplink_error_router_v4", snat_uplink_error, V4(0), GW4, TCP },
 	{ "test_uplink_error_v6", snat_uplink_error, V6(0), NULL, TCP },
-	{ "test_client_error_v4", snat_client_error, V4(0) },
-	{ "test_client_error_v6", snat_client_error, V6(0) },
+	{ "test_client_error_v4", snat_error_out, V4(0) },
+	{ "test_client_error_v6", snat_error_out, V6(0) },
 	{ "test_auto_uplink_v4", snat_auto_uplink, V4(0) },
 	{ "test_auto_uplink_v6", snat_auto_uplink, V6(0) },
-	{ "test_client_error_fib_source_v4", snat_client_error_fib_source,
-	  V4(0) },
-	{ "test_client_error_fib_source_v6", snat_client_error_fib_source,
-	  V6(0) },
+	{ "test_client_error_fib_source_v4", snat_error_fib_source, V4(0) },
+	{ "test_client_error_fib_source_v6", snat_error_fib_source, V6(0) },
+	{ "test_router_error_v4", snat_error_out, V4(0), TROUTER4 },
+	{ "test_router_error_v6", snat_error_out, V6(0), TROUTER6 },
+	{ "test_router_error_fib_source_v4", snat_error_fib_source, V4(0),
+	  TROUTER4 },
+	{ "test_router_error_fib_source_v6", snat_error_fib_source, V6(0),
+	  TROUTER6 },
+	{ "test_router_error_other_zone_v4", snat_error_not_flows, V4(0),
+	  Z2ROUTER4 },
+	{ "test_router_error_other_zone_v6", snat_error_not_flows, V6(0),
+	  Z2ROUTER6 },
+	{ "test_router_error_no_route_v4", snat_error_not_flows, V4(0),
+	  NOROUTER4 },
+	{ "test_router_error_no_route_v6", snat_error_not_flows, V6(0),
+	  NOROUTER6 },
+	{ "test_client_error_to_backend_v4", snat_error_not_flows, V4(0), NULL,
+	  0, "198.18.1.1" },
+	{ "test_client_error_to_backend_v6", snat_error_not_flows, V6(0), NULL,
+	  0, "fd00:198:18::1:1" },
 };
 
 static void test_family_case(void **state)
@@ -1311,6 +1462,16 @@ int main(void)
 		F(14),
 		F(17),
 		F(18),
+		F(19),
+		F(20),
+		F(21),
+		F(22),
+		F(23),
+		F(24),
+		F(25),
+		F(26),
+		F(27),
+		F(28),
 		T(test_random_flows),
 		T(test_uplink_pass_cost),
 		T(test_live_devices),
