@@ -435,6 +435,76 @@ static void test_fault_gso_reply_over_mtu(void **state)
 	assert_int_equal(pt_drops(h, TP_DROP_FRAG_NEEDED), 1);
 }
 
+#define ID_PEER 301 /* PEER4 alone, when a test denies it */
+
+/*
+ * Found on 07636fd.  A tailnet peer the policy denies everything (its own
+ * flow to the service and a packet straight to the backend: dropped,
+ * POLICY) sends an ICMP error quoting the reply of another client's live
+ * SNAT flow, as a router on that reply's path would: tp_icmp_error_valid()
+ * takes as such a router any source the FIB routes through the zone's
+ * interface, so the error is the flow's, translated and forwarded out of
+ * the uplink to the backend from the peer's own address (ICMP_ERR_NAT).
+ * The reply went from the node straight to the client's peer: the
+ * bystander is on no point of its path (test_attacks.c's
+ * test_fault01_egress_error_from_bystander, on the tailnet side), and a
+ * peer denied the backend sends to it through another client's allowed
+ * flow, with the error of its choice (fragmentation needed at 552 lowers
+ * the backend's path MTU toward the node's SNAT address, every client's
+ * SNAT flows to it; a port unreachable reaches a connected UDP socket).
+ * Not SNAT's alone: DNAT to a backend in the cluster takes the same
+ * check.  Every peer is behind the one tailnet interface, so the FIB
+ * cannot tell the peer that routes the client (a subnet router) from a
+ * bystander: no small fix (the peer owning the quote's destination, or
+ * policy on the error's own source, would be needed).
+ */
+static void test_fault_tailnet_bystander_router_error(void **state)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, UDP);
+	struct pkt_spec reply = pt_flow(VIP4, VPORT, CLIENT4, CPORT, UDP, 0);
+	struct pkt err, out;
+	int routed, own, direct, forged;
+
+	REQUIRE_BPF();
+	FAULT_UNFIXED(
+		"tailnet_bystander_router_error: a peer denied the backend has "
+		"its ICMP error about another client's SNAT flow forwarded to "
+		"the backend as a router's (any source routed through the "
+		"zone's interface is taken for one)");
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	st_idents(h);
+	pt_ident(h, TH_ZONE, PEER4 "/32", ID_PEER);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, BE_PORT, BE_PORT,
+		TP_VERDICT_ALLOW);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
+	assert_in_range(
+		st_open(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &k),
+		PORT_LO, PORT_HI);
+	st_icmp_err(&err, PEER4, VIP4, &reply, 3, 4, 552, 0, 0);
+	/* zone 1's peers routed through tptun0, removed before any assertion */
+	routed = system("ip route replace 100.64.0.0/24 dev tptun0");
+	own = st_tailnet_in(h, pt_flow(PEER4, CPORT, VIP4, VPORT, UDP, 0),
+			    &out);
+	direct = st_tailnet_in(
+		h, pt_flow(PEER4, CPORT, BE4[0], BE_PORT, UDP, 0), &out);
+	forged = st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &err, &out);
+	(void)!system("ip route del 100.64.0.0/24 dev tptun0");
+	assert_int_equal(routed, 0);
+	/* the peer may reach neither the service nor the backend */
+	assert_int_equal(own, DROP);
+	assert_int_equal(direct, DROP);
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
+	if (forged != DROP || th_stat(h, TP_STAT_ICMP_ERR_NAT))
+		fail_msg("a denied peer's error about another client's flow "
+			 "left for the backend: verdict %d, %llu ICMP_ERR_NAT",
+			 forged,
+			 (unsigned long long)th_stat(h, TP_STAT_ICMP_ERR_NAT));
+	/* decided on its own, as the peer's packet: denied */
+	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 3);
+}
+
 /*
  * Send @sp as a frame into @from_ifindex (the far end of a veth whose
  * egress has the marker), to MAC @to_mac; the kernel forwards it to the
@@ -1357,6 +1427,7 @@ int main(void)
 		T(test_fault_reply_ttl_not_decremented),
 		T(test_gc_keeps_live_snat_key),
 		T(test_fault_gso_reply_over_mtu),
+		T(test_fault_tailnet_bystander_router_error),
 		/* real devices last: they add routes to the test namespace */
 		T(test_fault_tc_index_forged_on_uplink),
 		T(test_fault_tc_index_forged_from_pod),
