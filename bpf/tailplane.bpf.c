@@ -1024,6 +1024,17 @@ tp_icmp_error_valid(struct __sk_buff *skb, int hook, const struct tp_pkt *p,
 		return false;
 	if (tp_addr_eq(&p->tuple.saddr, &q->daddr))
 		return true;
+	/*
+	 * A router: the zone's interface leads to every peer of the zone, so
+	 * the FIB cannot tell the peer that routes the quote's destination
+	 * (a subnet router, whose allowed IPs cover it) from a bystander.
+	 * The loader gives all of a peer's prefixes the peer's identity: a
+	 * router on the quoted packet's path has its destination's, and an
+	 * error from any other peer is decided on its own.
+	 */
+	if (tp_identity_of(zone, &p->tuple.saddr, 0) !=
+	    tp_identity_of(zone, &q->daddr, 0))
+		return false;
 	scr = tp_scratch_get();
 	return scr && zone &&
 	       tp_route_zone(skb, p->ipv6, p->tuple.proto, &p->tuple.daddr,

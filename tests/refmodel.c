@@ -3338,8 +3338,8 @@ static struct tp_ct_entry *icmp_err_find(struct ref_run *r, __u16 in_zone,
  * "An ICMP error is about flow F only when it goes to the endpoint that
  * sent the quoted packet, the quoted packet passed this interface the
  * other way, and it comes from the quoted packet's path": coming in,
- * from the quoted packet's destination or an address this zone's
- * interface routes to; going out, made by this host, or forwarded from
+ * from the quoted packet's destination, or "a router with its
+ * destination's identity" this zone's interface routes to; going out, made by this host, or forwarded from
  * where the quoted packet went (the tailnet zone it left to, or the
  * interface the FIB sends its destination to).
  */
@@ -3377,6 +3377,9 @@ static bool icmp_err_valid(struct ref_run *r, __u16 in_zone,
 		return false;
 	if (!memcmp(&p->t.saddr, &p->q.daddr, sizeof(p->q.daddr)))
 		return true;
+	if (identity(r->st, zone, &p->t.saddr, 0) !=
+	    identity(r->st, zone, &p->q.daddr, 0))
+		return false;
 	return zone &&
 	       ref_out_zone(r->st, p->v6, &p->t.daddr, &p->t.saddr) == zone;
 }

@@ -440,23 +440,25 @@ static void test_fault_gso_reply_over_mtu(void **state)
 /*
  * Found on 07636fd.  A tailnet peer the policy denies everything (its own
  * flow to the service and a packet straight to the backend: dropped,
- * POLICY) sends an ICMP error quoting the reply of another client's live
+ * POLICY) sent an ICMP error quoting the reply of another client's live
  * SNAT flow, as a router on that reply's path would: tp_icmp_error_valid()
- * takes as such a router any source the FIB routes through the zone's
- * interface, so the error is the flow's, translated and forwarded out of
+ * took as such a router any source the FIB routes through the zone's
+ * interface, so the error was the flow's, translated and forwarded out of
  * the uplink to the backend from the peer's own address (ICMP_ERR_NAT).
  * The reply went from the node straight to the client's peer: the
  * bystander is on no point of its path (test_attacks.c's
  * test_fault01_egress_error_from_bystander, on the tailnet side), and a
- * peer denied the backend sends to it through another client's allowed
+ * peer denied the backend sent to it through another client's allowed
  * flow, with the error of its choice (fragmentation needed at 552 lowers
  * the backend's path MTU toward the node's SNAT address, every client's
  * SNAT flows to it; a port unreachable reaches a connected UDP socket).
- * Not SNAT's alone: DNAT to a backend in the cluster takes the same
- * check.  Every peer is behind the one tailnet interface, so the FIB
- * cannot tell the peer that routes the client (a subnet router) from a
- * bystander: no small fix (the peer owning the quote's destination, or
- * policy on the error's own source, would be needed).
+ * Not SNAT's alone: DNAT to a backend in the cluster took the same check.
+ * Every peer is behind the one tailnet interface, so the FIB cannot tell
+ * the peer that routes the client (a subnet router) from a bystander; the
+ * loader gives all of a peer's prefixes its identity, so a router on the
+ * path has the client's.  Now a router's error needs its destination's
+ * identity, else it is decided on its own; a peer of the client's identity
+ * (its subnet router) is still taken as one.
  */
 static void test_fault_tailnet_bystander_router_error(void **state)
 {
@@ -464,14 +466,10 @@ static void test_fault_tailnet_bystander_router_error(void **state)
 	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, UDP);
 	struct pkt_spec reply = pt_flow(VIP4, VPORT, CLIENT4, CPORT, UDP, 0);
 	struct pkt err, out;
-	int routed, own, direct, forged;
+	int routed, own, direct, forged, router;
+	__u64 denied, nat_forged, nat_router;
 
 	REQUIRE_BPF();
-	FAULT_UNFIXED(
-		"tailnet_bystander_router_error: a peer denied the backend has "
-		"its ICMP error about another client's SNAT flow forwarded to "
-		"the backend as a router's (any source routed through the "
-		"zone's interface is taken for one)");
 	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	st_idents(h);
 	pt_ident(h, TH_ZONE, PEER4 "/32", ID_PEER);
@@ -489,20 +487,29 @@ static void test_fault_tailnet_bystander_router_error(void **state)
 			    &out);
 	direct = st_tailnet_in(
 		h, pt_flow(PEER4, CPORT, BE4[0], BE_PORT, UDP, 0), &out);
+	denied = pt_drops(h, TP_DROP_POLICY);
 	forged = st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &err, &out);
+	nat_forged = th_stat(h, TP_STAT_ICMP_ERR_NAT);
+	/* the same peer as the client's subnet router: the client's identity */
+	pt_ident(h, TH_ZONE, PEER4 "/32", ID_CLIENT);
+	router = st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &err, &out);
+	nat_router = th_stat(h, TP_STAT_ICMP_ERR_NAT);
 	(void)!system("ip route del 100.64.0.0/24 dev tptun0");
 	assert_int_equal(routed, 0);
 	/* the peer may reach neither the service nor the backend */
 	assert_int_equal(own, DROP);
 	assert_int_equal(direct, DROP);
-	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 2);
-	if (forged != DROP || th_stat(h, TP_STAT_ICMP_ERR_NAT))
+	assert_int_equal(denied, 2);
+	if (forged != DROP || nat_forged)
 		fail_msg("a denied peer's error about another client's flow "
 			 "left for the backend: verdict %d, %llu ICMP_ERR_NAT",
-			 forged,
-			 (unsigned long long)th_stat(h, TP_STAT_ICMP_ERR_NAT));
+			 forged, (unsigned long long)nat_forged);
 	/* decided on its own, as the peer's packet: denied */
 	assert_int_equal(pt_drops(h, TP_DROP_POLICY), 3);
+	if (router == DROP || nat_router != 1)
+		fail_msg("the client's subnet router's error was not the "
+			 "flow's: verdict %d, %llu ICMP_ERR_NAT",
+			 router, (unsigned long long)nat_router);
 }
 
 /*
