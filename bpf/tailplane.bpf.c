@@ -1772,6 +1772,24 @@ static __always_inline int tp_uplink_icmp_error(struct __sk_buff *skb,
  * Hand a parsed packet that is no flow packet (tp_parse() said @ret) to
  * its kind's handler.
  */
+/*
+ * A tag still in an Ethernet frame (802.1Q or 802.1ad) that is not IP:
+ * the kernel took out the outer tag before TC ingress, so one here
+ * follows a priority tag (VLAN 0, skb->vlan_tci), which the kernel takes
+ * off after this hook before it hands the frame to the inner tag's VLAN
+ * device; going out, a frame a raw socket sent tagged.  Either way a
+ * VLAN's frame on a tailnet interface (tp_handle()).
+ */
+static __always_inline bool tp_vlan_in_frame(struct __sk_buff *skb)
+{
+	__be16 proto;
+
+	if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)))
+		return false;
+	return proto == bpf_htons(ETH_P_8021Q) ||
+	       proto == bpf_htons(ETH_P_8021AD);
+}
+
 static __always_inline int tp_handle_kind(struct __sk_buff *skb, int hook,
 					  struct tp_pkt *p, int ret)
 {
@@ -1780,6 +1798,8 @@ static __always_inline int tp_handle_kind(struct __sk_buff *skb, int hook,
 		return hook == TP_HOOK_FROM_TAILNET ? tp_icmp_error_in(skb)
 						    : tp_icmp_error_out(skb);
 	case TP_PARSE_NOT_IP:
+		if (tp_vlan_in_frame(skb))
+			return tp_drop(skb, TP_DROP_VLAN);
 		tp_stat_add(TP_STAT_NOT_IP, skb->len);
 		return TC_ACT_OK;
 	case TP_PARSE_OTHER:

@@ -3756,6 +3756,12 @@ static int process_kind(struct ref_run *r, int ret)
 
 	switch (ret) {
 	case P_NOT_IP:
+		/* "a VLAN's tag still in the frame ... TP_DROP_VLAN" */
+		if (r->p->len >= ETH_HLEN && (rd16(r->p->b + 12) == 0x8100 ||
+					      rd16(r->p->b + 12) == 0x88a8)) {
+			explain(st, "a VLAN's tag in the frame");
+			return drop(r, TP_DROP_VLAN);
+		}
 		explain(st, "not IP");
 		return pass(r, TP_STAT_NOT_IP);
 	case P_OTHER:

@@ -16,9 +16,11 @@
 #define TC_ACT_OK   0
 #define TC_ACT_SHOT 2
 
-#define ETH_HLEN   14
-#define ETH_P_IP   0x0800
-#define ETH_P_IPV6 0x86DD
+#define ETH_HLEN     14
+#define ETH_P_IP     0x0800
+#define ETH_P_IPV6   0x86DD
+#define ETH_P_8021Q  0x8100 /* an 802.1Q tag */
+#define ETH_P_8021AD 0x88a8 /* an 802.1ad (service) tag */
 
 #define IP_MF	  0x2000
 #define IP_OFFSET 0x1fff
