@@ -513,6 +513,76 @@ static void test_fault_tailnet_bystander_router_error(void **state)
 }
 
 /*
+ * Found on 1b8e8f6 (the fix of the test above).  A Tailscale subnet
+ * router's own ICMP error (fragmentation needed, host unreachable) about
+ * the reply of a client behind it: the Tailscale source writes a peer's
+ * TailscaleIPs alone (tests/test_peers.c: "the subnet route in AllowedIPs
+ * is not the peer's"), so the client has no entry in the zone (policy
+ * takes it for `tailnet`) and the router has its own /32.  An untagged
+ * router's is `tailnet` (the source's fallback), the very identity policy
+ * gave the client, yet tp_identity_of(..., 0) reads the client's as 0:
+ * the router's error is decided on its own, never translated to the
+ * backend (its path MTU toward the node blackholes).  @router_id: the
+ * router's identity.
+ */
+static void subnet_router_error(void **state, __u32 router_id)
+{
+	struct th *h = *state;
+	struct tp_ct_key k = pt_ct_key(CLIENT4, CPORT, VIP4, VPORT, UDP);
+	struct pkt_spec reply = pt_flow(VIP4, VPORT, CLIENT4, CPORT, UDP, 0);
+	struct pkt err, out;
+	int routed, verdict;
+	__u64 nat;
+
+	st_snat_env(h, PORT_LO, PORT_HI, 0);
+	/* no entry for the client: it is behind the router's subnet route */
+	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
+	pt_ident(h, TH_ZONE, PEER4 "/32", router_id);
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, TP_ID_TAILNET, ID_WEB, 0, UDP, BE_PORT, BE_PORT,
+		TP_VERDICT_ALLOW);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
+	assert_in_range(
+		st_open(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &k),
+		PORT_LO, PORT_HI);
+	st_icmp_err(&err, PEER4, VIP4, &reply, 3, 4, 1280, 0, 0);
+	routed = system("ip route replace 100.64.0.0/24 dev tptun0");
+	verdict = st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &err, &out);
+	nat = th_stat(h, TP_STAT_ICMP_ERR_NAT);
+	(void)!system("ip route del 100.64.0.0/24 dev tptun0");
+	assert_int_equal(routed, 0);
+	if (verdict == DROP || nat != 1)
+		fail_msg("the subnet router's (identity %u) error about the "
+			 "reply of a client behind it was not the flow's: "
+			 "verdict %d, %llu ICMP_ERR_NAT",
+			 router_id, verdict, (unsigned long long)nat);
+}
+
+/* an untagged router: `tailnet`, as policy takes the client */
+static void test_tailnet_subnet_router_error_untagged(void **state)
+{
+	REQUIRE_BPF();
+	FAULT_UNFIXED("an untagged subnet router's error about a client "
+		      "behind it (no entry) is decided on its own");
+	subnet_router_error(state, TP_ID_TAILNET);
+}
+
+/*
+ * A tagged router (its tag's identity): the client behind it has none
+ * the datapath could compare, and no small fix tells the router from a
+ * bystander (the Tailscale source would have to give a peer's subnet
+ * routes (PrimaryRoutes) its identity).
+ */
+static void test_fault_tailnet_subnet_router_error_tagged(void **state)
+{
+	REQUIRE_BPF();
+	FAULT_UNFIXED("a tagged subnet router's error about a client behind "
+		      "it (no entry: Tailscale writes no subnet routes) is "
+		      "decided on its own, never the flow's");
+	subnet_router_error(state, ID_PEER);
+}
+
+/*
  * Send @sp as a frame into @from_ifindex (the far end of a veth whose
  * egress has the marker), to MAC @to_mac; the kernel forwards it to the
  * client through tptun0, whose tp_to_tailnet must judge it: zone 1
@@ -1433,6 +1503,8 @@ int main(void)
 		T(test_gc_keeps_live_snat_key),
 		T(test_fault_gso_reply_over_mtu),
 		T(test_fault_tailnet_bystander_router_error),
+		T(test_tailnet_subnet_router_error_untagged),
+		T(test_fault_tailnet_subnet_router_error_tagged),
 		/* real devices last: they add routes to the test namespace */
 		T(test_fault_tc_index_forged_on_uplink),
 		T(test_fault_tc_index_forged_from_pod),
