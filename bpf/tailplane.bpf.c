@@ -1030,10 +1030,12 @@ tp_icmp_error_valid(struct __sk_buff *skb, int hook, const struct tp_pkt *p,
 	 * (a subnet router, whose allowed IPs cover it) from a bystander.
 	 * The loader gives all of a peer's prefixes the peer's identity: a
 	 * router on the quoted packet's path has its destination's, and an
-	 * error from any other peer is decided on its own.
+	 * error from any other peer is decided on its own.  Compared as
+	 * policy takes them: no entry is `tailnet` (a client behind an
+	 * untagged Tailscale subnet router has none, the router `tailnet`).
 	 */
-	if (tp_identity_of(zone, &p->tuple.saddr, 0) !=
-	    tp_identity_of(zone, &q->daddr, 0))
+	if (tp_identity_of(zone, &p->tuple.saddr, TP_ID_TAILNET) !=
+	    tp_identity_of(zone, &q->daddr, TP_ID_TAILNET))
 		return false;
 	scr = tp_scratch_get();
 	return scr && zone &&

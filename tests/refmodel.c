@@ -3377,8 +3377,8 @@ static bool icmp_err_valid(struct ref_run *r, __u16 in_zone,
 		return false;
 	if (!memcmp(&p->t.saddr, &p->q.daddr, sizeof(p->q.daddr)))
 		return true;
-	if (identity(r->st, zone, &p->t.saddr, 0) !=
-	    identity(r->st, zone, &p->q.daddr, 0))
+	if (identity(r->st, zone, &p->t.saddr, TP_ID_TAILNET) !=
+	    identity(r->st, zone, &p->q.daddr, TP_ID_TAILNET))
 		return false;
 	return zone &&
 	       ref_out_zone(r->st, p->v6, &p->t.daddr, &p->t.saddr) == zone;

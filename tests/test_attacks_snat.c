@@ -558,12 +558,10 @@ static void subnet_router_error(void **state, __u32 router_id)
 			 router_id, verdict, (unsigned long long)nat);
 }
 
-/* an untagged router: `tailnet`, as policy takes the client */
+/* an untagged router: `tailnet`, as policy takes the client (fixed) */
 static void test_tailnet_subnet_router_error_untagged(void **state)
 {
 	REQUIRE_BPF();
-	FAULT_UNFIXED("an untagged subnet router's error about a client "
-		      "behind it (no entry) is decided on its own");
 	subnet_router_error(state, TP_ID_TAILNET);
 }
 
