@@ -29,6 +29,9 @@
 #define MASQ4B "100.64.0.101" /* the zone's address after it changed */
 #define PEER4B "100.64.0.2"   /* another peer of the zone */
 
+/* a Tailscale subnet router of the zone */
+#define SUBNET_ROUTER6 "fd7a:115c:a1e0::fe"
+
 /* Crossings into @zone masqueraded too (TP_MASQ_F_CROSSING, as the loader sets). */
 static void masq_crossing(struct th *h, __u32 zone)
 {
@@ -240,6 +243,60 @@ static void test_router_error_leaves_from_masq_address(void **state)
 				 0);
 	}
 	assert_int_equal(th_stat(h, TP_STAT_ICMP_ERR_NAT), 1);
+}
+
+/*
+ * Found on 1b8e8f6.  A pod's flow to a host behind a Tailscale subnet
+ * router, masqueraded: the router's packet too big about it (from its own
+ * address) needs, since 1b8e8f6, the quote's destination's identity.  The
+ * host has no entry (the Tailscale source writes TailscaleIPs alone), the
+ * router its own /128 (@router_id); without its identity the error is
+ * decided on its own, never given back to the pod (path MTU discovery
+ * toward hosts behind subnet routers blackholes).
+ */
+static void egress_subnet_router_error_v6(void **state, __u32 router_id)
+{
+	struct th *h = *state;
+	struct pkt_spec q = mt_first_of(POD6, PPORT, CLIENT6, TCP), quoted;
+	struct pkt err, want, out;
+	int routed, verdict;
+	__u16 port;
+	__u64 nat;
+
+	port = masq_flow(h, q, MASQ6);
+	pt_ident(h, TH_ZONE, SUBNET_ROUTER6 "/128", router_id);
+	quoted = mt_with_side(q, true, MASQ6, port);
+	pt_icmp_err_t(&err, SUBNET_ROUTER6, MASQ6, &quoted, 2, 0, 1280);
+	pt_icmp_err_t(&want, SUBNET_ROUTER6, POD6, &q, 2, 0, 1280);
+	routed =
+		system("ip -6 route replace " SUBNET_ROUTER6 "/128 dev tptun0");
+	verdict = mt_run_pkt(h, TH_FROM_TAILNET, h->l3_ifindex, 0, &err, &out);
+	nat = th_stat(h, TP_STAT_ICMP_ERR_NAT);
+	(void)!system("ip -6 route del " SUBNET_ROUTER6 "/128 dev tptun0");
+	assert_int_equal(routed, 0);
+	if (verdict != PASS || nat != 1)
+		fail_msg("the subnet router's (identity %u) packet too big "
+			 "about the pod's flow was not the flow's: verdict "
+			 "%d, %llu ICMP_ERR_NAT",
+			 router_id, verdict, (unsigned long long)nat);
+	assert_pkt_eq(want.data, want.len, out.data, out.len);
+}
+
+/* an untagged router: `tailnet`, as policy takes the host behind it */
+static void test_egress_subnet_router_error_untagged_v6(void **state)
+{
+	REQUIRE_BPF();
+	egress_subnet_router_error_v6(state, TP_ID_TAILNET);
+}
+
+/* a tagged router: its tag's identity, none the host has */
+static void test_fault_egress_subnet_router_error_tagged_v6(void **state)
+{
+	REQUIRE_BPF();
+	FAULT_UNFIXED("a tagged subnet router's packet too big about a pod's "
+		      "flow to a host behind it is decided on its own, never "
+		      "given back to the pod");
+	egress_subnet_router_error_v6(state, 301);
 }
 
 /*
@@ -834,6 +891,8 @@ int main(void)
 		T(test_host_udp_after_masq_flow),
 		T(test_host_after_masq_flow_no_port),
 		T(test_router_error_leaves_from_masq_address),
+		T(test_egress_subnet_router_error_untagged_v6),
+		T(test_fault_egress_subnet_router_error_tagged_v6),
 		T(test_host_error_v6_leaves_from_masq_address),
 		T(test_address_change_moves_flows),
 		T(test_holds_masq_off_live_flow),
