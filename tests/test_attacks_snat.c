@@ -1480,6 +1480,41 @@ static void test_fault_tailnet_priority_tag_hides_vlan(void **state)
 	}
 }
 
+/*
+ * An L3 tailnet interface has no EtherType: bytes 12-13 of an IPv4 header
+ * are its source address's first two (129.0/16 reads 0x8100, 136.168/16
+ * 0x88a8), of an IPv6 header its source's bytes 4-5.  Such packets, in
+ * and out, are IP flows, never a VLAN's frame or not IP (67781d8's check
+ * reads the frame at offset 12 for a not-IP parse alone).
+ */
+static void test_tailnet_l3_source_reads_as_tag(void **state)
+{
+	static const char *const src[] = { "129.0.0.1", "136.168.0.1",
+					   "2001:db8:8100::1",
+					   "2001:db8:88a8::1" };
+	struct th *h = *state;
+	struct pkt_spec sp;
+	struct pkt in, out;
+	size_t i;
+	int v;
+
+	REQUIRE_BPF();
+	for (i = 0; i < sizeof(src) / sizeof(src[0]); i++) {
+		bool v6 = strchr(src[i], ':');
+
+		sp = pt_flow(src[i], CPORT, v6 ? CLIENT6 : CLIENT4, 80, UDP, 0);
+		pt_build(&sp, &in);
+		v = st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &in, &out);
+		assert_int_not_equal(v, -1);
+		v = st_run_on(h, TH_TO_TAILNET, h->l3_ifindex, &in, &out);
+		assert_int_not_equal(v, -1);
+	}
+	assert_int_equal(pt_drops(h, TP_DROP_VLAN), 0);
+	assert_int_equal(th_stat(h, TP_STAT_NOT_IP), 0);
+	assert_int_equal(th_stat(h, TP_STAT_RX_TAILNET), 4);
+	assert_int_equal(th_stat(h, TP_STAT_TX_TAILNET), 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1508,6 +1543,7 @@ int main(void)
 		T(test_fault_tc_index_forged_from_pod),
 		T(test_fault_tailnet_vlan_frames),
 		T(test_fault_tailnet_priority_tag_hides_vlan),
+		T(test_tailnet_l3_source_reads_as_tag),
 		T(test_fault_snat_reply_wrong_uplink),
 		T(test_fault_snat_reply_vlan_tagged),
 #undef T
