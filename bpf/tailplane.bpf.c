@@ -1771,10 +1771,6 @@ static __always_inline int tp_uplink_icmp_error(struct __sk_buff *skb,
 }
 
 /*
- * Hand a parsed packet that is no flow packet (tp_parse() said @ret) to
- * its kind's handler.
- */
-/*
  * A tag still in an Ethernet frame (802.1Q or 802.1ad) that is not IP:
  * the kernel took out the outer tag before TC ingress, so one here
  * follows a priority tag (VLAN 0, skb->vlan_tci), which the kernel takes
@@ -1792,6 +1788,10 @@ static __always_inline bool tp_vlan_in_frame(struct __sk_buff *skb)
 	       proto == bpf_htons(ETH_P_8021AD);
 }
 
+/*
+ * Hand a parsed packet that is no flow packet (tp_parse() said @ret) to
+ * its kind's handler.
+ */
 static __always_inline int tp_handle_kind(struct __sk_buff *skb, int hook,
 					  struct tp_pkt *p, int ret)
 {
