@@ -438,6 +438,20 @@ static void test_fault_gso_reply_over_mtu(void **state)
 #define ID_PEER 301 /* PEER4 alone, when a test denies it */
 
 /*
+ * The client's SNAT flow to VIP4's UDP service (UDP to the backend allowed
+ * to @allowed alone, the zone's default deny), opened; @k its key.
+ */
+static void client_flow(struct th *h, __u32 allowed, struct tp_ct_key *k)
+{
+	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
+	pt_rule(h, allowed, ID_WEB, 0, UDP, BE_PORT, BE_PORT, TP_VERDICT_ALLOW);
+	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
+	assert_in_range(
+		st_open(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), k),
+		PORT_LO, PORT_HI);
+}
+
+/*
  * Found on 07636fd.  A tailnet peer the policy denies everything (its own
  * flow to the service and a packet straight to the backend: dropped,
  * POLICY) sent an ICMP error quoting the reply of another client's live
@@ -473,13 +487,7 @@ static void test_fault_tailnet_bystander_router_error(void **state)
 	st_snat_env(h, PORT_LO, PORT_HI, 0);
 	st_idents(h);
 	pt_ident(h, TH_ZONE, PEER4 "/32", ID_PEER);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, ID_CLIENT, ID_WEB, 0, UDP, BE_PORT, BE_PORT,
-		TP_VERDICT_ALLOW);
-	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_in_range(
-		st_open(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &k),
-		PORT_LO, PORT_HI);
+	client_flow(h, ID_CLIENT, &k);
 	st_icmp_err(&err, PEER4, VIP4, &reply, 3, 4, 552, 0, 0);
 	/* zone 1's peers routed through tptun0, removed before any assertion */
 	routed = system("ip route replace 100.64.0.0/24 dev tptun0");
@@ -538,13 +546,7 @@ static void subnet_router_error(void **state, __u32 router_id)
 	/* no entry for the client: it is behind the router's subnet route */
 	pt_ident(h, 0, "198.18.1.0/24", ID_WEB);
 	pt_ident(h, TH_ZONE, PEER4 "/32", router_id);
-	pt_deflt(h, TH_ZONE, TP_VERDICT_DENY);
-	pt_rule(h, TP_ID_TAILNET, ID_WEB, 0, UDP, BE_PORT, BE_PORT,
-		TP_VERDICT_ALLOW);
-	st_snat_service(h, VIP4, UDP, BE4[0], TP_SVC_F_SNAT);
-	assert_in_range(
-		st_open(h, pt_flow(CLIENT4, CPORT, VIP4, VPORT, UDP, 0), &k),
-		PORT_LO, PORT_HI);
+	client_flow(h, TP_ID_TAILNET, &k);
 	st_icmp_err(&err, PEER4, VIP4, &reply, 3, 4, 1280, 0, 0);
 	routed = system("ip route replace 100.64.0.0/24 dev tptun0");
 	verdict = st_run_on(h, TH_FROM_TAILNET, h->l3_ifindex, &err, &out);
