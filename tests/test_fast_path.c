@@ -9,7 +9,11 @@
  * headers, SYNs on closed flows, every flag of the entry, static NAT
  * configured or not, Ethernet frames on loopback, undescribed (zone 0)
  * or described as an Ethernet tailnet interface of a zone; no entry under
- * the tuple, one under its reverse) go through
+ * the tuple, one under its reverse; a third of the cases IPv6: extension
+ * headers, other next headers, payload lengths and versions, EtherTypes
+ * of the other family, IPv4-mapped and -compatible addresses and those
+ * beside them, :: and ::1; entries under the tuple a mutated packet reads
+ * as, so that a check the path lacks shows) go through
  * both, which must leave the same verdict, bytes, conntrack entries,
  * counters, events and fragment records.  Before each, a packet of
  * another kind (an ICMP error, an echo, a first fragment, the reply to
@@ -18,7 +22,7 @@
  * took is read from the scratch (it leaves the parse result the full
  * path writes as it was) and checked against the path's conditions,
  * written out again here, so that the comparison cannot pass with the
- * path never taken or taken where it must not be.
+ * path never taken (in either family) or taken where it must not be.
  *
  * tp_to_tailnet's fast path (tp_fast_egress(): the reply of a live
  * untranslated or DNAT flow from the tailnet, found by the reversed tuple
@@ -46,6 +50,10 @@
 
 #define FP_ITERS     6000
 #define FP_BACKEND   "198.18.1.7"
+#define FP_BACKEND6  "fd00:198:18::1:7"
+#define FPE_VIP2     "198.19.0.11" /* a second frontend of FP_BACKEND */
+#define FPE_VIP2_6   "fd00:198:19::b"
+#define FP_V6_PCT    33		/* the cases of IPv6 addresses */
 #define FP_PARSED_NO 0x7eadbeef /* no parse result has this value */
 #define FP_EVENTS    16		/* events one packet may put on the ring */
 
@@ -214,6 +222,69 @@ static int fp_parsed_get(struct fp *f)
 	return v;
 }
 
+/*
+ * A case's addresses, all of one family: the tailnet client, the VIP, a
+ * second frontend of the backend, the backend and where it moved.
+ */
+struct fp_plan {
+	bool v6;
+	char client[PKT_ADDR_STRLEN];
+	char vip[PKT_ADDR_STRLEN];
+	char backend[PKT_ADDR_STRLEN];
+	const char *vip2, *moved;
+};
+
+static void fp_plan_init(struct fp_plan *a, bool v6)
+{
+	memset(a, 0, sizeof(*a));
+	a->v6 = v6;
+	snprintf(a->client, sizeof(a->client), "%s", v6 ? CLIENT6 : CLIENT4);
+	snprintf(a->vip, sizeof(a->vip), "%s", v6 ? VIP6 : VIP4);
+	snprintf(a->backend, sizeof(a->backend), "%s",
+		 v6 ? FP_BACKEND6 : FP_BACKEND);
+	a->vip2 = v6 ? FPE_VIP2_6 : FPE_VIP2;
+	a->moved = v6 ? BE6[1] : BE4[1];
+}
+
+/*
+ * IPv6 addresses at the edges of the IPv4-mapped (::ffff:0:0/96) and
+ * IPv4-compatible (::/96 but :: and ::1) forms, an IPv4 address appended
+ * to those ending in a colon: ::ffff:a.b.c.d, ::a.b.c.d and ::2 are of
+ * them (the full parse drops them: the keys hold IPv4 so), the unspecified
+ * address, ::1, ::1:a.b.c.d, ::1:0:ffff:a.b.c.d and ::fffe:a.b.c.d not.
+ */
+static const char *const fp_odd6[] = {
+	"::ffff:", "::", "::2", "::0", "::1", "::1:", "::1:0:ffff:", "::fffe:",
+};
+
+/* @addr (an IPv6 plan's) replaced by one of fp_odd6[] around @v4. */
+static void fp_plan_odd(struct fp *f, char *addr, const char *v4)
+{
+	const char *odd =
+		fp_odd6[fp_rand(f) % (sizeof(fp_odd6) / sizeof(fp_odd6[0]))];
+
+	snprintf(addr, PKT_ADDR_STRLEN, "%s%s", odd,
+		 odd[strlen(odd) - 1] == ':' ? v4 : "");
+}
+
+/*
+ * A random plan: IPv6 in FP_V6_PCT of the cases, one address of those an
+ * odd one (fp_odd6[]) in some: the client or the other end (the backend
+ * when @egress, else the VIP).
+ */
+static void fp_plan_random(struct fp *f, struct fp_plan *a, bool egress)
+{
+	fp_plan_init(a, fp_pct(f, FP_V6_PCT));
+	if (!a->v6 || !fp_pct(f, 10))
+		return;
+	if (fp_pct(f, 50))
+		fp_plan_odd(f, a->client, CLIENT4);
+	else if (egress)
+		fp_plan_odd(f, a->backend, FP_BACKEND);
+	else
+		fp_plan_odd(f, a->vip, VIP4);
+}
+
 /* fp_zones[]: loopback described as an Ethernet tailnet interface */
 #define FP_IFACE_LO_ZONE 4
 
@@ -230,6 +301,8 @@ struct fp_case {
 	int iface;
 	bool clean; /* an entry and a packet the fast path takes, then varied */
 	bool clean_flags; /* a clean packet with any TCP flags of the set */
+	bool edge; /* a clean case whose packet is mutated as unclean ones */
+	struct fp_plan a;
 	struct pkt pkt;
 };
 
@@ -320,12 +393,72 @@ static size_t fp_ct(struct th *h, struct fp_ct_pair *buf, size_t max)
 	return n;
 }
 
+/* The IPv4 header's edges: options, fragments, protocol, lengths, doff. */
+static void fp_mutate_v4(struct fp *f, const struct pkt_spec *s, __u8 *ip)
+{
+	static const __u8 protos[] = { IPPROTO_ICMP, 47 /* GRE */, 50, 132 };
+	__u16 tot;
+
+	if (fp_pct(f, 5))
+		ip[6] |= 0x20; /* MF */
+	if (fp_pct(f, 5))
+		ip[7] |= 1 + fp_rand(f) % 3; /* a fragment offset */
+	if (fp_pct(f, 3)) /* another protocol: ICMP, GRE, ESP, SCTP, any */
+		ip[9] = fp_pct(f, 80) ? protos[fp_rand(f) % sizeof(protos)]
+				      : (__u8)fp_rand(f);
+	if (fp_pct(f, 8)) {
+		tot = (ip[2] << 8 | ip[3]) + (int)(fp_rand(f) % 9) - 4;
+		if (fp_pct(f, 20))
+			tot = fp_rand(f) % 48;
+		ip[2] = tot >> 8;
+		ip[3] = tot & 0xff;
+	}
+	if (s->proto == IPPROTO_TCP && fp_pct(f, 4))
+		ip[(ip[0] & 0xf) * 4 + 12] = (fp_rand(f) % 5) << 4; /* doff */
+	if (!s->l2 && fp_pct(f, 2))
+		ip[0] = 0x60 | (ip[0] & 0xf); /* version 6 on a tunnel */
+}
+
 /*
- * The packet of spec @s (a flow packet, IPv4), then mutated; an IPv6
- * packet from @saddr6 to @daddr6 instead in some.
+ * The IPv6 header's edges: the version, the next header (an extension
+ * header's, ICMPv6's, the other protocol's, any), the payload length (a
+ * few off, short of the L4 header, zero, beyond the packet), a short TCP
+ * data offset.
+ */
+static void fp_mutate_v6(struct fp *f, const struct pkt_spec *s, __u8 *ip)
+{
+	static const __u8 nexthdrs[] = {
+		0, 43, 44, 60, 51, 50, 59, IPPROTO_ICMPV6, IPPROTO_ICMP, 132,
+	};
+	__u16 plen;
+
+	if (fp_pct(f, s->l2 ? 10 : 4)) /* any version but 6 */
+		ip[0] = (ip[0] & 0xf) | ((7 + fp_rand(f) % 15) % 16) << 4;
+	if (fp_pct(f, 6))
+		ip[6] = fp_pct(f, 70) ? nexthdrs[fp_rand(f) % sizeof(nexthdrs)]
+			: fp_pct(f, 50) ? IPPROTO_TCP + IPPROTO_UDP - ip[6]
+					: (__u8)fp_rand(f);
+	if (fp_pct(f, 10)) {
+		plen = (ip[4] << 8 | ip[5]) + (int)(fp_rand(f) % 9) - 4;
+		if (fp_pct(f, 20))
+			plen = fp_rand(f) % 28;
+		if (fp_pct(f, 10))
+			plen = 0; /* a jumbogram's */
+		ip[4] = plen >> 8;
+		ip[5] = plen & 0xff;
+	}
+	if (s->proto == IPPROTO_TCP && !s->n_exthdr && fp_pct(f, 4))
+		ip[40 + 12] = (fp_rand(f) % 5) << 4; /* doff */
+}
+
+/*
+ * The packet of spec @s (a flow packet of @c's family), then mutated
+ * unless @c is clean: a packet of the other family from @other_saddr to
+ * @other_daddr instead in some, the IP header's edges, extension headers,
+ * another EtherType, a cut.
  */
 static void fp_packet_of(struct fp *f, struct fp_case *c, struct pkt_spec s,
-			 const char *saddr6, const char *daddr6)
+			 const char *other_saddr, const char *other_daddr)
 {
 	static const __u8 flag_set[] = {
 		PKT_TCP_ACK,
@@ -337,19 +470,19 @@ static void fp_packet_of(struct fp *f, struct fp_case *c, struct pkt_spec s,
 		PKT_TCP_SYN | PKT_TCP_ACK,
 		0,
 	};
+	static const __u8 exthdrs[] = { 0, 43, 44, 60 };
 	static const __u8 nops[4] = { 1, 1, 1, 1 };
 	__u8 payload[64] = { 0x5a };
 	bool l2 = s.l2;
 	size_t cut;
 	__u8 *ip;
-	__u16 tot;
 
 	s.payload = payload;
 	s.payload_len = fp_rand(f) % 40;
 	s.df = fp_pct(f, 50);
 	s.tcp_flags = fp_pct(f, 90) ? flag_set[fp_rand(f) % sizeof(flag_set)]
 				    : (__u8)fp_rand(f);
-	if (c->clean) {
+	if (c->clean && !c->edge) {
 		/* replies: any of the set, opening and closing flags too */
 		if (!c->clean_flags)
 			s.tcp_flags =
@@ -357,23 +490,29 @@ static void fp_packet_of(struct fp *f, struct fp_case *c, struct pkt_spec s,
 		assert_int_equal(pkt_build(&s, &c->pkt), 0);
 		return;
 	}
-	if (fp_pct(f, 4)) {
-		s.family = AF_INET6;
-		s.saddr = saddr6;
-		s.daddr = daddr6;
-	} else if (fp_pct(f, 8)) {
+	if (fp_pct(f, 4)) { /* no entry has its addresses */
+		s.family = s.family == AF_INET ? AF_INET6 : AF_INET;
+		s.saddr = other_saddr;
+		s.daddr = other_daddr;
+	}
+	if (s.family == AF_INET && fp_pct(f, 8)) {
 		s.ip_options = nops;
 		s.ip_options_len = sizeof(nops);
 	}
+	if (s.family == AF_INET6 && fp_pct(f, 6)) {
+		s.exthdr[s.n_exthdr++] = exthdrs[fp_rand(f) % sizeof(exthdrs)];
+		if (fp_pct(f, 30))
+			s.exthdr[s.n_exthdr++] = 60;
+	}
 	assert_int_equal(pkt_build(&s, &c->pkt), 0);
-	if (s.family != AF_INET)
-		return;
 	ip = c->pkt.data + (l2 ? PKT_ETH_HLEN : 0);
-	if (l2 && fp_pct(f, 5)) {
-		/* another EtherType: 802.1Q, 802.1ad, IPv6 or any */
-		static const __u16 types[] = { 0x8100, 0x88a8, 0x86dd, 0x08dd };
-		__u16 t = types[fp_rand(f) % 4];
+	if (l2 && fp_pct(f, 8)) {
+		/* another EtherType: the other family's, 802.1Q, 802.1ad, any */
+		static const __u16 types[] = { 0x8100, 0x88a8, 0x08dd };
+		__u16 t = types[fp_rand(f) % 3];
 
+		if (fp_pct(f, 50))
+			t = s.family == AF_INET ? 0x86dd : 0x0800;
 		/* test_run takes no IPv6 frame shorter than its IPv6 header */
 		if (t == 0x86dd && c->pkt.len < PKT_ETH_HLEN + 40)
 			t = 0x08dd;
@@ -381,33 +520,79 @@ static void fp_packet_of(struct fp *f, struct fp_case *c, struct pkt_spec s,
 		ip[-2] = t >> 8;
 		ip[-1] = t & 0xff;
 	}
-	/* the edges: fragments, length fields, a short TCP header, a cut */
-	if (fp_pct(f, 5))
-		ip[6] |= 0x20; /* MF */
-	if (fp_pct(f, 5))
-		ip[7] |= 1 + fp_rand(f) % 3; /* a fragment offset */
-	if (fp_pct(f, 8)) {
-		tot = (ip[2] << 8 | ip[3]) + (int)(fp_rand(f) % 9) - 4;
-		if (fp_pct(f, 20))
-			tot = fp_rand(f) % 48;
-		ip[2] = tot >> 8;
-		ip[3] = tot & 0xff;
-	}
-	if (s.proto == IPPROTO_TCP && fp_pct(f, 4))
-		ip[(ip[0] & 0xf) * 4 + 12] = (fp_rand(f) % 5) << 4; /* doff */
+	if (s.family == AF_INET)
+		fp_mutate_v4(f, &s, ip);
+	else
+		fp_mutate_v6(f, &s, ip);
 	/* test_run takes no Ethernet frame shorter than its IP header */
 	cut = l2 ? PKT_ETH_HLEN + 40 : 20;
 	if (fp_pct(f, 4) && c->pkt.len > cut)
 		c->pkt.len = cut + fp_rand(f) % (c->pkt.len - cut);
 }
 
+/*
+ * The tuple a parse that checked nothing would read from @pkt (zone 0):
+ * the family by the version nibble, the ports right after the IPv4 header
+ * (by its IHL) or the fixed IPv6 header, the protocol or next header byte
+ * as the protocol.  False when the packet is too short for it.
+ */
+static bool fp_raw_tuple(const struct pkt *pkt, struct tp_ct_key *t)
+{
+	size_t off = pkt->l2 ? PKT_ETH_HLEN : 0, l4;
+	const __u8 *ip = pkt->data + off;
+
+	memset(t, 0, sizeof(*t));
+	if (pkt->len < off + 20)
+		return false;
+	if (ip[0] >> 4 == 6) {
+		l4 = off + 40;
+		if (pkt->len < l4 + 4)
+			return false;
+		memcpy(t->saddr.b, ip + 8, 16);
+		memcpy(t->daddr.b, ip + 24, 16);
+		t->proto = ip[6];
+	} else {
+		l4 = off + (ip[0] & 0xf) * 4;
+		if (pkt->len < l4 + 4)
+			return false;
+		t->saddr.w[2] = t->daddr.w[2] = htonl(0xffff);
+		memcpy(&t->saddr.w[3], ip + 12, 4);
+		memcpy(&t->daddr.w[3], ip + 16, 4);
+		t->proto = ip[9];
+	}
+	memcpy(&t->sport, pkt->data + l4, 2);
+	memcpy(&t->dport, pkt->data + l4 + 2, 2);
+	return true;
+}
+
+/*
+ * Key @k (an entry's, or a reply's tuple) made the tuple a parse checking
+ * nothing reads from @c's mutated packet, in half the unclean and edge
+ * cases whose packet is of @c's family: where the fast path checked less
+ * than it must, it would find an entry and be seen taking the packet.
+ */
+static void fp_follow(struct fp *f, const struct fp_case *c,
+		      struct tp_ct_key *k)
+{
+	struct tp_ct_key t;
+	size_t off = c->pkt.l2 ? PKT_ETH_HLEN : 0;
+
+	if ((c->clean && !c->edge) || !fp_pct(f, 50) ||
+	    !fp_raw_tuple(&c->pkt, &t) ||
+	    (c->pkt.data[off] >> 4 == 6) != c->a.v6)
+		return;
+	t.zone = k->zone;
+	*k = t;
+}
+
 /* The packet: a flow packet of a client to the VIP, then mutated. */
 static void fp_packet(struct fp *f, struct fp_case *c, __u8 proto, bool l2)
 {
-	struct pkt_spec s = pt_flow(CLIENT4, 40000, VIP4, 80, proto, 0);
+	struct pkt_spec s = pt_flow(c->a.client, 40000, c->a.vip, 80, proto, 0);
 
 	s.l2 = l2;
-	fp_packet_of(f, c, s, CLIENT6, VIP6);
+	fp_packet_of(f, c, s, c->a.v6 ? CLIENT4 : CLIENT6,
+		     c->a.v6 ? VIP4 : VIP6);
 }
 
 static const __u8 fp_verdicts[] = { TP_VERDICT_ALLOW, TP_VERDICT_ALLOW,
@@ -416,7 +601,7 @@ static const __u8 fp_verdicts[] = { TP_VERDICT_ALLOW, TP_VERDICT_ALLOW,
 /*
  * A flow entry of protocol @proto with @flags and every other field at
  * random (near the edges of expiry, revision, verdict, out zone), its
- * backend FP_BACKEND port 8080 or 80, at @c's clock and revision.
+ * backend @c's port 8080 or 80, at @c's clock and revision.
  */
 static void fp_entry_fields(struct fp *f, const struct fp_case *c, __u8 proto,
 			    __u8 flags, struct tp_ct_entry *e)
@@ -424,7 +609,7 @@ static void fp_entry_fields(struct fp *f, const struct fp_case *c, __u8 proto,
 	__u32 sec = TP_CT_SEC(c->now);
 
 	memset(e, 0, sizeof(*e));
-	e->nat_addr = pt_addr(FP_BACKEND);
+	e->nat_addr = pt_addr(c->a.backend);
 	e->nat_port = htons(fp_pct(f, 80) ? 8080 : 80);
 	e->flags = flags;
 	e->state = proto == IPPROTO_TCP ? 1 + fp_rand(f) % 6
@@ -473,7 +658,7 @@ static void fp_entry(struct fp *f, struct fp_case *c, __u8 proto, __u16 zone)
 	struct tp_ct_entry *e = &c->e;
 
 	c->has_entry = fp_pct(f, 92);
-	c->key = pt_ct_key(CLIENT4, 40000, VIP4, 80, proto);
+	c->key = pt_ct_key(c->a.client, 40000, c->a.vip, 80, proto);
 	c->key.zone = fp_pct(f, 90) ? zone : TH_ZONE2 + TH_ZONE - zone;
 	fp_entry_fields(f, c, proto, fp_flags(f, flag_set, sizeof(flag_set)),
 			e);
@@ -484,9 +669,9 @@ static void fp_entry(struct fp *f, struct fp_case *c, __u8 proto, __u16 zone)
 		 * is: an untranslated flow of the other direction
 		 */
 		c->reversed = true;
-		c->key = pt_ct_key(VIP4, 80, CLIENT4, 40000, proto);
+		c->key = pt_ct_key(c->a.vip, 80, c->a.client, 40000, proto);
 		c->key.zone = zone;
-		e->nat_addr = pt_addr(CLIENT4);
+		e->nat_addr = pt_addr(c->a.client);
 		e->nat_port = htons(40000);
 	}
 	if (!c->clean)
@@ -503,21 +688,18 @@ static void fp_entry(struct fp *f, struct fp_case *c, __u8 proto, __u16 zone)
 }
 
 /*
- * Does tp_fast_parse_v4() take @pkt: IPv4 without options behind an
- * Ethernet header of type IPv4 (unless L3), no fragment, TCP or UDP, the
- * L4 header (20 bytes read, whatever the protocol) in the packet and in
- * the datagram, a TCP data offset of at least 5?
+ * An IPv4 datagram the fast paths take at @off of @pkt: version 4 without
+ * options, no fragment, TCP or UDP, the L4 header (20 bytes read, whatever
+ * the protocol) in the packet and in the datagram, a TCP data offset of
+ * at least 5.
  */
-static bool fp_fast_parse_ok(const struct pkt *pkt)
+static bool fp_fast_parse_v4_ok(const struct pkt *pkt, size_t off)
 {
-	size_t off = pkt->l2 ? PKT_ETH_HLEN : 0;
 	const __u8 *ip = pkt->data + off;
 	__u32 tot, l4;
 	__u8 proto;
 
 	if (pkt->len < off + 40 || ip[0] != 0x45)
-		return false;
-	if (pkt->l2 && (ip[-2] != 0x08 || ip[-1] != 0x00))
 		return false;
 	if ((ip[6] & 0x3f) || ip[7]) /* MF or an offset */
 		return false;
@@ -531,20 +713,96 @@ static bool fp_fast_parse_ok(const struct pkt *pkt)
 	return proto != IPPROTO_TCP || (ip[32] >> 4) >= 5;
 }
 
+/*
+ * Is the IPv6 address @a of the IPv4-mapped (::ffff:0:0/96) or the
+ * IPv4-compatible (::/96 but :: and ::1) form?
+ */
+static bool fp_v4_embedded(const __u8 *a)
+{
+	static const __u8 mapped[12] = { [10] = 0xff, [11] = 0xff };
+	static const __u8 zero[16], one[16] = { [15] = 1 };
+
+	if (!memcmp(a, mapped, sizeof(mapped)))
+		return true;
+	return !memcmp(a, zero, 12) && memcmp(a, zero, 16) &&
+	       memcmp(a, one, 16);
+}
+
+/*
+ * An IPv6 datagram the fast paths take at @off of @pkt: version 6, TCP or
+ * UDP as the next header (no extension header), a payload length that
+ * holds the L4 header (so not 0) and ends within the packet, 20 bytes of
+ * L4 header in the packet whatever the protocol, a TCP data offset of at
+ * least 5, neither address IPv4-mapped nor IPv4-compatible.
+ */
+static bool fp_fast_parse_v6_ok(const struct pkt *pkt, size_t off)
+{
+	const __u8 *ip = pkt->data + off;
+	__u32 plen, l4;
+	__u8 nh;
+
+	if (pkt->len < off + 40 + 20 || ip[0] >> 4 != 6)
+		return false;
+	nh = ip[6];
+	if (nh != IPPROTO_TCP && nh != IPPROTO_UDP)
+		return false;
+	l4 = nh == IPPROTO_TCP ? 20 : 8;
+	plen = ip[4] << 8 | ip[5];
+	if (plen < l4 || off + 40 + plen > pkt->len)
+		return false;
+	if (nh == IPPROTO_TCP && (ip[40 + 12] >> 4) < 5)
+		return false;
+	return !fp_v4_embedded(ip + 8) && !fp_v4_embedded(ip + 24);
+}
+
+/*
+ * Does tp_fast_parse() take @pkt?  Behind an Ethernet header (pkt->l2)
+ * its EtherType says the family, IPv4 or IPv6, any other none; on a
+ * tunnel the version nibble, 6 or else IPv4.  Then the family's
+ * conditions above.  *@t: the tuple it reads (zone 0), when it does.
+ */
+static bool fp_fast_parse_ok(const struct pkt *pkt, struct tp_ct_key *t)
+{
+	size_t off = pkt->l2 ? PKT_ETH_HLEN : 0;
+	const __u8 *ip = pkt->data + off;
+	__u16 type;
+	bool v6;
+
+	if (pkt->l2) {
+		type = ip[-2] << 8 | ip[-1];
+		if (type != 0x0800 && type != 0x86dd)
+			return false;
+		v6 = type == 0x86dd;
+	} else {
+		v6 = ip[0] >> 4 == 6;
+	}
+	if (v6 ? !fp_fast_parse_v6_ok(pkt, off)
+	       : !fp_fast_parse_v4_ok(pkt, off))
+		return false;
+	return fp_raw_tuple(pkt, t);
+}
+
+/* The TCP flags of a packet fp_fast_parse_ok() takes. */
+static __u8 fp_tcp_flags(const struct pkt *pkt)
+{
+	const __u8 *ip = pkt->data + (pkt->l2 ? PKT_ETH_HLEN : 0);
+
+	return ip[(ip[0] >> 4 == 6 ? 40 : 20) + 13];
+}
+
 /* The fast path's conditions, as tp_fast_ingress() states them. */
 static bool fp_expect_fast(const struct fp_case *c, __u16 zone)
 {
-	size_t off = c->pkt.l2 ? PKT_ETH_HLEN : 0;
-	const __u8 *ip = c->pkt.data + off;
 	const struct tp_ct_entry *e = &c->e;
 	__u32 sec = TP_CT_SEC(c->now);
-	__u8 proto, tflags;
+	struct tp_ct_key t;
 	bool keyed;
 
-	if (c->static_nat_n || !fp_fast_parse_ok(&c->pkt))
+	if (c->static_nat_n || !fp_fast_parse_ok(&c->pkt, &t))
 		return false;
-	proto = ip[9];
-	if (!c->has_entry || c->reversed || c->key.zone != zone)
+	/* the entry under the packet's tuple in the interface's zone */
+	t.zone = zone;
+	if (!c->has_entry || memcmp(&t, &c->key, sizeof(t)))
 		return false;
 	if (e->flags &
 	    (TP_CT_F_REPLY_KEY | TP_CT_F_EGRESS | TP_CT_F_SNAT | TP_CT_F_MASQ))
@@ -552,10 +810,10 @@ static bool fp_expect_fast(const struct fp_case *c, __u16 zone)
 	if (sec >= e->expires_s || e->policy_rev != c->rev ||
 	    (e->verdict != TP_VERDICT_ALLOW && e->verdict != TP_VERDICT_AUDIT))
 		return false;
-	tflags = ip[33];
-	if (proto == IPPROTO_TCP &&
+	if (t.proto == IPPROTO_TCP &&
 	    (e->state == TP_CT_CLOSE || e->state == TP_CT_RESET) &&
-	    (tflags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN)
+	    (fp_tcp_flags(&c->pkt) & (PKT_TCP_SYN | PKT_TCP_ACK)) ==
+		    PKT_TCP_SYN)
 		return false;
 	/* a flow with reply keys has them checked once a second */
 	keyed = (e->flags & (TP_CT_F_DNAT | TP_CT_F_RINDEX)) ||
@@ -577,12 +835,14 @@ static size_t fp_frags(struct th *h)
 }
 
 /*
- * A packet before the case's, through both objects alike: it leaves the
- * scratch as its kind fills it (an ICMP error's quote, an echo's type, a
- * fragment's id, a parse of the other program), which the fast path does
- * not zero, and fragment records the case's fragments may find.
+ * A packet before the case's, of the addresses of @a, through both
+ * objects alike: it leaves the scratch as its kind fills it (an ICMP
+ * error's quote, an echo's type, a fragment's id, a parse of the other
+ * program), which the fast path does not zero, and fragment records the
+ * case's fragments may find.
  */
-static void fp_prev_packet(struct fp *f, int i, __u32 seed, __u64 now)
+static void fp_prev_packet(struct fp *f, int i, __u32 seed, __u64 now,
+			   const struct fp_plan *a)
 {
 	__u8 out_fast[PKT_MAX], out_slow[PKT_MAX];
 	size_t len_fast, len_slow;
@@ -593,24 +853,26 @@ static void fp_prev_packet(struct fp *f, int i, __u32 seed, __u64 now)
 
 	switch (kind) {
 	case 0: /* an ICMP error about the flow's reply: the quote is parsed */
-		s = pt_flow(VIP4, 80, CLIENT4, 40000, IPPROTO_TCP, PKT_TCP_ACK);
+		s = pt_flow(a->vip, 80, a->client, 40000, IPPROTO_TCP,
+			    PKT_TCP_ACK);
 		pt_build(&s, &quote);
-		pt_icmp_err_quoting(&pkt, CLIENT4, VIP4, &quote, 0);
+		pt_icmp_err_quoting(&pkt, a->client, a->vip, &quote, 0);
 		break;
 	case 1: /* an echo request */
-		s = pt_echo(CLIENT4, VIP4, 1 + fp_rand(f) % 3, 1);
+		s = pt_echo(a->client, a->vip, 1 + fp_rand(f) % 3, 1);
 		pt_build(&s, &pkt);
 		break;
 	case 2: /* a first fragment of the flow: a record in tp_frags */
-		s = pt_flow(CLIENT4, 40000, VIP4, 80,
+		s = pt_flow(a->client, 40000, a->vip, 80,
 			    fp_pct(f, 50) ? IPPROTO_TCP : IPPROTO_UDP,
 			    PKT_TCP_ACK);
 		s.ip_id = fp_rand(f) % 4;
-		pt_build(&s, &pkt);
-		pkt.data[6] |= 0x20; /* MF */
+		pt_build(&s, &quote);
+		assert_int_equal(pkt_fragment(&quote, 0, 16, 1, s.ip_id, &pkt),
+				 0);
 		break;
 	case 3: /* the flow's reply leaving to the tailnet */
-		s = pt_flow(FP_BACKEND, 8080, CLIENT4, 40000, IPPROTO_TCP,
+		s = pt_flow(a->backend, 8080, a->client, 40000, IPPROTO_TCP,
 			    PKT_TCP_ACK);
 		pt_build(&s, &pkt);
 		hook = TH_TO_TAILNET;
@@ -757,12 +1019,59 @@ static bool fp_run_case(struct fp *f, enum th_hook hook, int iface, int in_fast,
 	return fast;
 }
 
+/* A run's cases and the fast path's packets by family, clean ones apart. */
+struct fp_count {
+	unsigned int cases[2], taken[2], clean[2], clean_taken[2];
+};
+
+static void fp_count_add(struct fp_count *n, const struct fp_case *c, bool fast)
+{
+	int v6 = c->a.v6;
+
+	n->cases[v6]++;
+	n->taken[v6] += fast;
+	if (c->clean && !c->edge) {
+		n->clean[v6]++;
+		n->clean_taken[v6] += fast;
+	}
+}
+
+/*
+ * Print @n, and check each family's fast path taken on at least a fifth
+ * of its cases, and on a share of its clean cases of at least 2/5 and
+ * 4/5 of the other family's: neither family's comparison is vacuous, and
+ * an IPv6 packet that should take the path does as an IPv4 one does.
+ */
+static void fp_count_check(const struct fp_count *n)
+{
+	int v6;
+
+	printf("  by family: IPv4 %u of %u cases taken (clean %u of %u), IPv6 %u of %u (clean %u of %u)\n",
+	       n->taken[0], n->cases[0], n->clean_taken[0], n->clean[0],
+	       n->taken[1], n->cases[1], n->clean_taken[1], n->clean[1]);
+	for (v6 = 0; v6 < 2; v6++) {
+		if (n->taken[v6] <= n->cases[v6] / 5)
+			fail_msg(
+				"IPv%d: the fast path took a fifth of its cases or fewer",
+				v6 ? 6 : 4);
+		if (n->clean_taken[v6] * 5 <= n->clean[v6] * 2)
+			fail_msg(
+				"IPv%d: the fast path took 2/5 of its clean cases or fewer",
+				v6 ? 6 : 4);
+		if ((__u64)n->clean_taken[v6] * n->clean[!v6] * 5 <=
+		    (__u64)n->clean_taken[!v6] * n->clean[v6] * 4)
+			fail_msg(
+				"IPv%d: the fast path took its clean cases at 4/5 of the other family's share or less",
+				v6 ? 6 : 4);
+	}
+}
+
 static void test_fast_path_differential(void **state)
 {
 	struct fp *f = *state;
 	unsigned int taken = 0, full = 0, events = 0, taken_l2 = 0, i;
 	char *seed_env = getenv("TP_FUZZ_SEED");
-
+	struct fp_count n = {};
 	unsigned int seed;
 
 	REQUIRE_BPF();
@@ -780,24 +1089,30 @@ static void test_fast_path_differential(void **state)
 		c.rev = 5 + fp_rand(f) % 3;
 		c.static_nat_n = fp_pct(f, 4);
 		c.iface = fp_iface_random(f);
-		c.clean = fp_pct(f, 30);
+		c.clean = fp_pct(f, 36);
+		c.edge = c.clean && fp_pct(f, 25);
+		fp_plan_random(f, &c.a, false);
 		zone = fp_zones[c.iface];
 		fp_entry(f, &c, proto, zone);
 		fp_packet(f, &c, proto, c.iface >= 2);
+		if (!c.reversed)
+			fp_follow(f, &c, &c.key);
 
-		fp_prev_packet(f, i, seed, c.now);
+		fp_prev_packet(f, i, seed, c.now, &c.a);
 		fp_write_state(&f->fast, &c);
 		fp_write_state(&f->slow, &c);
 		fast = fp_run_case(f, TH_FROM_TAILNET, c.iface, 0, 0, &c.pkt,
 				   fp_expect_fast(&c, zone), i, seed,
 				   "ingress");
 		events += fp_compare(f, i, seed, true);
+		fp_count_add(&n, &c, fast);
 		taken += fast;
 		taken_l2 += fast && c.iface == FP_IFACE_LO_ZONE;
 		full += !fast;
 	}
 	printf("fast path: %u of %u packets (%u on a described Ethernet interface), full path %u; %u events\n",
 	       taken, FP_ITERS, taken_l2, full, events);
+	fp_count_check(&n);
 	/* both paths well exercised: neither comparison is vacuous */
 	assert_true(taken > FP_ITERS / 5);
 	assert_true(full > FP_ITERS / 5);
@@ -980,8 +1295,7 @@ static void test_fast_path_flow_sequences(void **state)
 
 /* ---- tp_to_tailnet's fast path (tp_fast_egress()) ---- */
 
-#define FPE_VIP2 "198.19.0.11" /* a second frontend of FP_BACKEND */
-#define FPE_CT	 5	       /* entries one case writes */
+#define FPE_CT 5 /* entries one case writes */
 
 /* Where a reply leaving to the tailnet came from (skb->ingress_ifindex). */
 enum fpe_in {
@@ -996,8 +1310,9 @@ enum fpe_in {
 };
 
 /*
- * One scenario of tp_to_tailnet: the reply FP_BACKEND -> CLIENT4:40000
- * (its source port 8080 mostly), the entries of the flows it may be a
+ * One scenario of tp_to_tailnet: the reply of the plan's backend to its
+ * client's port 40000 (IPv4, FP_BACKEND -> CLIENT4, or IPv6; its source
+ * port 8080 mostly), the entries of the flows it may be a
  * reply of and of its own tuple, tp_be_frontends' entry of its backend,
  * where it came from.
  */
@@ -1080,20 +1395,19 @@ static bool fpe_is_reply_key(const struct tp_ct_entry *e,
 }
 
 /*
- * The flow the case's reply belongs to as tp_fast_egress() looks for it:
- * a live flow entry under the reversed tuple whose reply tuple it is (an
- * untranslated flow's), else the first frontend tp_be_frontends lists
- * for its source whose candidate (client -> frontend, same zone) is a
- * live DNAT flow with TP_CT_F_RINDEX only, to this backend.  *@rindex:
- * found the second way.
+ * The flow the case's reply (of tuple @t) belongs to as tp_fast_egress()
+ * looks for it: a live flow entry under the reversed tuple whose reply
+ * tuple it is (an untranslated flow's), else the first frontend
+ * tp_be_frontends lists for its source whose candidate (client ->
+ * frontend, same zone) is a live DNAT flow with TP_CT_F_RINDEX only, to
+ * this backend.  *@rindex: found the second way.
  */
-static const struct tp_ct_entry *fpe_owner(const struct fpe_case *x,
-					   bool *rindex)
+static const struct tp_ct_entry *
+fpe_owner(const struct fpe_case *x, const struct tp_ct_key *t, bool *rindex)
 {
 	const __u32 want = TP_CT_F_DNAT | TP_CT_F_RINDEX;
 	const __u32 mask =
 		want | TP_CT_F_REPLY_KEY | TP_CT_F_SNAT | TP_CT_F_MASQ;
-	const struct tp_ct_key *t = &x->tuple;
 	__u32 sec = TP_CT_SEC(x->c.now);
 	const struct tp_ct_entry *e;
 	struct tp_be_key bk = {};
@@ -1152,8 +1466,9 @@ static __u32 fpe_in_flags(const struct fpe_case *x)
 
 /*
  * tp_fast_egress()'s conditions: no static NAT, not from a tailnet
- * interface or an uplink, a packet tp_fast_parse_v4() takes, nothing
- * under its own tuple, its flow found (fpe_owner()) with neither a reply
+ * interface or an uplink, a packet tp_fast_parse() takes (as
+ * fp_fast_parse_ok() says), nothing under its tuple in the egress
+ * interface's zone, its flow found (fpe_owner()) with neither a reply
  * key's, an egress flow's, SNAT's nor masquerade's flag, leaving to no
  * tailnet (out zone 0), decided under the current revision, allowed.
  * *@rindex: a DNAT flow found through tp_be_frontends.
@@ -1161,13 +1476,17 @@ static __u32 fpe_in_flags(const struct fpe_case *x)
 static bool fpe_expect_fast(const struct fpe_case *x, bool *rindex)
 {
 	const struct tp_ct_entry *e;
+	struct tp_ct_key t;
 
 	*rindex = false;
 	if (x->c.static_nat_n ||
 	    (fpe_in_flags(x) & (TP_IFACE_F_TAILNET | TP_IFACE_F_UPLINK)) ||
-	    !fp_fast_parse_ok(&x->c.pkt) || fpe_get(x, &x->tuple))
+	    !fp_fast_parse_ok(&x->c.pkt, &t))
 		return false;
-	e = fpe_owner(x, rindex);
+	t.zone = fp_zones[x->c.iface];
+	if (fpe_get(x, &t))
+		return false;
+	e = fpe_owner(x, &t, rindex);
 	return e &&
 	       !(e->flags & (TP_CT_F_REPLY_KEY | TP_CT_F_EGRESS | TP_CT_F_SNAT |
 			     TP_CT_F_MASQ)) &&
@@ -1295,6 +1614,7 @@ static void fpe_make(struct fp *f, struct fpe_case *x, unsigned int i)
 		TP_CT_F_DNAT | TP_CT_F_RINDEX,
 	};
 	struct fp_case *c = &x->c;
+	const struct fp_plan *a = &c->a;
 	__u8 proto = fp_pct(f, 70) ? IPPROTO_TCP : IPPROTO_UDP;
 	__u16 sport, zone, other;
 	struct tp_ct_entry e;
@@ -1309,25 +1629,31 @@ static void fpe_make(struct fp *f, struct fpe_case *x, unsigned int i)
 	c->static_nat_n = fp_pct(f, 4);
 	c->iface = fp_iface_random(f);
 	c->clean = fp_pct(f, 60);
+	c->edge = c->clean && fp_pct(f, 20);
 	c->clean_flags = true;
+	fp_plan_random(f, &c->a, true);
 	zone = fp_zones[c->iface];
 	other = zone == TH_ZONE ? TH_ZONE2 : TH_ZONE;
 	x->in = c->clean ? (fp_pct(f, 50) ? FPE_IN_HOST : FPE_IN_POD)
 			 : fp_rand(f) % FPE_IN_MAX;
 	sport = c->clean || fp_pct(f, 90) ? 8080 : 80;
 
-	s = pt_flow(FP_BACKEND, sport, CLIENT4, 40000, proto, 0);
+	s = pt_flow(a->backend, sport, a->client, 40000, proto, 0);
 	s.l2 = c->iface >= 2;
-	fp_packet_of(f, c, s, BE6[0], CLIENT6);
-	x->tuple = pt_ct_key(FP_BACKEND, sport, CLIENT4, 40000, proto);
+	fp_packet_of(f, c, s, a->v6 ? FP_BACKEND : FP_BACKEND6,
+		     a->v6 ? CLIENT4 : CLIENT6);
+	x->tuple = pt_ct_key(a->backend, sport, a->client, 40000, proto);
 	x->tuple.zone = zone;
+	fp_follow(f, c, &x->tuple);
+	proto = x->tuple.proto;
 
 	/* the reply's own tuple: a flow, live or expired, or a reply key */
 	if (!c->clean && fp_pct(f, 20)) {
 		fp_entry_fields(f, c, proto,
 				fp_flags(f, own_flags, sizeof(own_flags)), &e);
 		if (e.flags & TP_CT_F_REPLY_KEY) { /* naming the VIP's flow? */
-			e.orig_daddr = pt_addr(fp_pct(f, 70) ? VIP4 : FPE_VIP2);
+			e.orig_daddr =
+				pt_addr(fp_pct(f, 70) ? a->vip : a->vip2);
 			e.orig_dport = htons(fp_pct(f, 80) ? 80 : 443);
 			e.orig_zone = zone;
 		}
@@ -1345,10 +1671,10 @@ static void fpe_make(struct fp *f, struct fpe_case *x, unsigned int i)
 				 : fp_flags(f, rev_flags, sizeof(rev_flags)),
 			&e);
 		if (fp_pct(f, 50)) /* a translated one's backend: the reply's */
-			e.nat_port = htons(sport);
-		e.snat_port = fp_pct(f, 50) ? htons(40000) : htons(40001);
+			e.nat_port = x->tuple.sport;
+		e.snat_port = fp_pct(f, 50) ? x->tuple.dport : htons(40001);
 		if (e.flags & TP_CT_F_MASQ && fp_pct(f, 50))
-			e.nat_addr = pt_addr(CLIENT4);
+			e.nat_addr = x->tuple.daddr;
 		fpe_clean(f, c, proto, &e);
 		fpe_put(x, &k, &e);
 	}
@@ -1356,8 +1682,9 @@ static void fpe_make(struct fp *f, struct fpe_case *x, unsigned int i)
 	for (j = 0; j < 2; j++) {
 		if (!(!j && c->clean && !has_rev) && !fp_pct(f, j ? 30 : 60))
 			continue;
-		k = pt_ct_key(CLIENT4, 40000, j ? FPE_VIP2 : VIP4, j ? 443 : 80,
-			      proto);
+		tp_ct_reverse(&x->tuple, &k);
+		k.daddr = pt_addr(j ? a->vip2 : a->vip);
+		k.dport = htons(j ? 443 : 80);
 		k.zone = !c->clean && fp_pct(f, 10) ? other : zone;
 		fp_entry_fields(
 			f, c, proto,
@@ -1365,16 +1692,16 @@ static void fpe_make(struct fp *f, struct fpe_case *x, unsigned int i)
 				 : fp_flags(f, dnat_flags, sizeof(dnat_flags)),
 			&e);
 		if (fp_pct(f, 10)) /* the backend moved */
-			e.nat_addr = pt_addr(BE4[1]);
-		if (c->clean)
-			e.nat_port = htons(8080);
+			e.nat_addr = pt_addr(a->moved);
+		if (c->clean || fp_pct(f, 50))
+			e.nat_port = x->tuple.sport;
 		fpe_clean(f, c, proto, &e);
 		fpe_put(x, &k, &e);
 	}
 	/* the backend's frontends: these two, others, another protocol's */
 	x->has_bf = fp_pct(f, c->clean ? 95 : 80);
-	x->bk.addr = pt_addr(FP_BACKEND);
-	x->bk.port = htons(fp_pct(f, 95) ? 8080 : 80);
+	x->bk.addr = x->tuple.saddr;
+	x->bk.port = fp_pct(f, 95) ? x->tuple.sport : x->tuple.sport ^ htons(1);
 	x->bk.proto = fp_pct(f, 95) ? proto : IPPROTO_TCP + IPPROTO_UDP - proto;
 	for (j = 0; j < TP_BE_FRONTENDS; j++) {
 		struct tp_svc_key *fe = &x->bf.fe[j];
@@ -1382,14 +1709,14 @@ static void fpe_make(struct fp *f, struct fpe_case *x, unsigned int i)
 
 		if (!r)
 			continue; /* an empty slot */
-		fe->vip = pt_addr(r == 3 ? FPE_VIP2 : VIP4);
+		fe->vip = pt_addr(r == 3 ? a->vip2 : a->vip);
 		fe->port = htons(r == 3 ? 443 : r == 4 ? 81 : 80);
 		fe->proto = r == 5 ? IPPROTO_TCP + IPPROTO_UDP - proto : proto;
 	}
 	/* a clean flow listed mostly: the fast path has one to find */
 	if (c->clean && fp_pct(f, 90)) {
 		j = fp_rand(f) % TP_BE_FRONTENDS;
-		x->bf.fe[j].vip = pt_addr(VIP4);
+		x->bf.fe[j].vip = pt_addr(a->vip);
 		x->bf.fe[j].port = htons(80);
 		x->bf.fe[j].proto = proto;
 	}
@@ -1429,9 +1756,10 @@ static void fpe_write_state(struct th *h, const struct fpe_case *x)
  * protocol, a second frontend, the backend moved), entries under the
  * reply's own tuple (live, expired, reply keys naming the flow or not),
  * every flag, state, expiry edge, revision, verdict and out zone,
- * flows of the other zone, static NAT, packets at the path's edges, from
- * this host, unknown interfaces, a pod's, loopback, both tailnet tunnels
- * and the uplink; each after a packet of another kind.  Verdict, bytes,
+ * flows of the other zone, static NAT, packets at the path's edges (a
+ * third IPv6, fp_packet_of()), from this host, unknown interfaces, a
+ * pod's, loopback, both tailnet tunnels and the uplink; each after a
+ * packet of another kind.  Verdict, bytes,
  * conntrack, counters, events and fragment records the same, the path
  * taken exactly where fpe_expect_fast() says.
  */
@@ -1441,6 +1769,7 @@ static void test_fast_path_egress_differential(void **state)
 	unsigned int taken = 0, full = 0, events = 0, taken_rindex = 0, i;
 	unsigned int taken_l2 = 0, seed, in_taken[FPE_IN_MAX] = { 0 };
 	char *seed_env = getenv("TP_FUZZ_SEED");
+	struct fp_count n = {};
 	int up_fast, up_slow;
 
 	REQUIRE_BPF();
@@ -1458,7 +1787,7 @@ static void test_fast_path_egress_differential(void **state)
 		char what[64];
 
 		fpe_make(f, &x, i);
-		fp_prev_packet(f, i, seed, x.c.now);
+		fp_prev_packet(f, i, seed, x.c.now, &x.c.a);
 		fpe_write_state(&f->fast, &x);
 		fpe_write_state(&f->slow, &x);
 		snprintf(what, sizeof(what),
@@ -1474,11 +1803,13 @@ static void test_fast_path_egress_differential(void **state)
 		taken_l2 += fast && x.c.iface == FP_IFACE_LO_ZONE;
 		in_taken[x.in] += fast;
 		full += !fast;
+		fp_count_add(&n, &x.c, fast);
 	}
 	printf("egress fast path: %u of %u packets (%u DNAT flows by tp_be_frontends, %u untranslated, %u on a described Ethernet interface; from this host %u, a pod %u, unknown %u), full path %u; %u events\n",
 	       taken, FP_ITERS, taken_rindex, taken - taken_rindex, taken_l2,
 	       in_taken[FPE_IN_HOST], in_taken[FPE_IN_POD],
 	       in_taken[FPE_IN_UNKNOWN], full, events);
+	fp_count_check(&n);
 	/* both paths well exercised: neither comparison is vacuous */
 	assert_true(taken > FP_ITERS / 5);
 	assert_true(full > FP_ITERS / 5);
@@ -1497,5 +1828,8 @@ int main(void)
 		cmocka_unit_test(test_fast_path_flow_sequences),
 	};
 
+	/* TP_TEST_FILTER=test_fast_path_egress_differential: one test */
+	if (getenv("TP_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("TP_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, fp_setup, fp_teardown);
 }
