@@ -1151,8 +1151,9 @@ static void fp_svc_stats_compare(struct fp *f, unsigned int i,
 	struct tp_svc v_fast, v_slow;
 	int j;
 
-	for (j = 0; j < 2; j++) {
-		k = pt_svc_key(VIP4, 80, j ? IPPROTO_UDP : IPPROTO_TCP);
+	for (j = 0; j < 4; j++) {
+		k = pt_svc_key(j < 2 ? VIP4 : VIP6, 80,
+			       j % 2 ? IPPROTO_UDP : IPPROTO_TCP);
 		assert_int_equal(
 			bpf_map_lookup_elem(f->fast.maps.services, &k, &v_fast),
 			0);
@@ -1195,10 +1196,11 @@ static void fp_evict_reply_key(struct fp *f)
 
 /*
  * Real flows, not written entries: a TCP and a UDP service with two
- * backends and untranslated flows to a peer, opened, used, closed,
- * reset and reopened by random packets both ways, with the clock moving
- * (a second, or past a timeout), the policy revision moving and reply
- * keys evicted, through both objects step by step.
+ * backends and untranslated flows to a peer, of each family, opened,
+ * used, closed, reset and reopened by random packets both ways (the
+ * client's mostly with a UDP header whole in 20 bytes), with the clock
+ * moving (a second, or past a timeout), the policy revision moving and
+ * reply keys evicted, through both objects step by step.
  */
 static void test_fast_path_flow_sequences(void **state)
 {
@@ -1214,10 +1216,13 @@ static void test_fast_path_flow_sequences(void **state)
 		PKT_TCP_SYN | PKT_TCP_FIN,
 		0,
 	};
-	static const char *const dsts[] = { VIP4, VIP4, "100.64.0.9" };
+	static const char *const dsts[2][3] = {
+		{ VIP4, VIP4, "100.64.0.9" },
+		{ VIP6, VIP6, "fd7a:115c:a1e0::9" },
+	};
 	struct fp *f = *state;
 	char *seed_env = getenv("TP_FUZZ_SEED");
-	unsigned int seed, i, events = 0, fast = 0;
+	unsigned int seed, i, events = 0, fast[2] = { 0 }, steps[2] = { 0 };
 	__u64 now = 5000ull * 1000000000ull;
 	struct fp_case clear = {};
 	__u32 zero = 0;
@@ -1231,18 +1236,23 @@ static void test_fast_path_flow_sequences(void **state)
 	clear.rev = 9;
 	fp_write_state(&f->fast, &clear); /* conntrack empty, no static NAT */
 	fp_write_state(&f->slow, &clear);
-	pt_service(&f->fast, VIP4, 80, IPPROTO_TCP, BE4, 2, 8080, NULL, NULL, 0,
-		   0);
-	pt_service(&f->slow, VIP4, 80, IPPROTO_TCP, BE4, 2, 8080, NULL, NULL, 0,
-		   0);
-	pt_service(&f->fast, VIP4, 80, IPPROTO_UDP, BE4, 2, 8080, NULL, NULL, 0,
-		   0);
-	pt_service(&f->slow, VIP4, 80, IPPROTO_UDP, BE4, 2, 8080, NULL, NULL, 0,
-		   0);
+	for (i = 0; i < 4; i++) {
+		const char *vip = i < 2 ? VIP4 : VIP6;
+		const char **be = i < 2 ? BE4 : BE6;
+		__u8 proto = i % 2 ? IPPROTO_UDP : IPPROTO_TCP;
+
+		pt_service(&f->fast, vip, 80, proto, be, 2, 8080, NULL, NULL, 0,
+			   0);
+		pt_service(&f->slow, vip, 80, proto, be, 2, 8080, NULL, NULL, 0,
+			   0);
+	}
 	for (i = 0; i < FP_ITERS; i++) {
 		__u8 proto = fp_pct(f, 70) ? IPPROTO_TCP : IPPROTO_UDP;
 		__u16 cport = 41000 + fp_rand(f) % 3;
-		const char *dst = dsts[fp_rand(f) % 3];
+		int v6 = fp_pct(f, FP_V6_PCT);
+		const char *dst = dsts[v6][fp_rand(f) % 3];
+		const char *client = v6 ? CLIENT6 : CLIENT4;
+		const char **be = v6 ? BE6 : BE4;
 		unsigned int act = fp_rand(f) % 100;
 		struct tp_config cfg;
 		struct pkt_spec sp;
@@ -1270,27 +1280,41 @@ static void test_fast_path_flow_sequences(void **state)
 		} else if (act < 16) {
 			fp_evict_reply_key(f);
 		} else if (act < 40) { /* a reply, from a backend or the peer */
-			sp = pt_flow(dst == dsts[2] ? dst : BE4[fp_rand(f) % 2],
-				     dst == dsts[2] ? 80 : 8080, CLIENT4, cport,
-				     proto, flags[fp_rand(f) % sizeof(flags)]);
+			sp = pt_flow(
+				dst == dsts[v6][2] ? dst : be[fp_rand(f) % 2],
+				dst == dsts[v6][2] ? 80 : 8080, client, cport,
+				proto, flags[fp_rand(f) % sizeof(flags)]);
 			pt_build(&sp, &pkt);
 			fp_run_both(f, TH_TO_TAILNET, f->fast.l3_ifindex, &pkt,
 				    i, seed);
 		} else { /* the client's packet */
-			sp = pt_flow(CLIENT4, cport, dst, 80, proto,
+			sp = pt_flow(client, cport, dst, 80, proto,
 				     flags[fp_rand(f) % sizeof(flags)]);
+			/* mostly 12 bytes or more: UDP's whole in 20 bytes */
+			if (fp_pct(f, 80)) {
+				sp.payload = "tailplane's fast path";
+				sp.payload_len = 21;
+			}
 			pt_build(&sp, &pkt);
 			fp_parsed_set(f, FP_PARSED_NO);
 			fp_run_both(f, TH_FROM_TAILNET, f->fast.l3_ifindex,
 				    &pkt, i, seed);
-			fast += fp_parsed_get(f) == FP_PARSED_NO;
+			fast[v6] += fp_parsed_get(f) == FP_PARSED_NO;
+			steps[v6]++;
 		}
 		events += fp_compare(f, i, seed, false);
 		fp_svc_stats_compare(f, i, seed);
 	}
-	printf("fast path: %u packets of %u steps; %u events\n", fast, FP_ITERS,
-	       events);
-	assert_true(fast > FP_ITERS / 10);
+	printf("fast path: %u packets of %u steps (IPv4 %u of %u clients' packets, IPv6 %u of %u); %u events\n",
+	       fast[0] + fast[1], FP_ITERS, fast[0], steps[0], fast[1],
+	       steps[1], events);
+	assert_true(fast[0] + fast[1] > FP_ITERS / 10);
+	/* each family's clients' packets took it: a tenth of them or more */
+	for (i = 0; i < 2; i++)
+		if (fast[i] <= steps[i] / 10)
+			fail_msg(
+				"IPv%d: the fast path took a tenth of the clients' packets or fewer",
+				i ? 6 : 4);
 }
 
 /* ---- tp_to_tailnet's fast path (tp_fast_egress()) ---- */
