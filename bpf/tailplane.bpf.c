@@ -1028,11 +1028,13 @@ tp_icmp_error_valid(struct __sk_buff *skb, int hook, const struct tp_pkt *p,
 	 * A router: the zone's interface leads to every peer of the zone, so
 	 * the FIB cannot tell the peer that routes the quote's destination
 	 * (a subnet router, whose allowed IPs cover it) from a bystander.
-	 * The loader gives all of a peer's prefixes the peer's identity: a
+	 * The loader gives a peer's addresses the peer's identity (all its
+	 * allowed IPs from WireGuard, its TailscaleIPs from Tailscale): a
 	 * router on the quoted packet's path has its destination's, and an
 	 * error from any other peer is decided on its own.  Compared as
 	 * policy takes them: no entry is `tailnet` (a client behind an
-	 * untagged Tailscale subnet router has none, the router `tailnet`).
+	 * untagged Tailscale subnet router has none, the router `tailnet`;
+	 * behind a tagged one, a known fault: docs/datapath.md).
 	 */
 	if (tp_identity_of(zone, &p->tuple.saddr, TP_ID_TAILNET) !=
 	    tp_identity_of(zone, &q->daddr, TP_ID_TAILNET))
@@ -2008,12 +2010,12 @@ static __always_inline bool tp_fast_parse(struct __sk_buff *skb, bool l3,
  * live flow from the tailnet with nothing to do but count it and
  * translate its destination (an established DNAT or untranslated flow,
  * TCP or UDP without IP options or IPv6 extension headers, no static NAT
- * configured, its policy decision current, its reply keys checked this second), handled before
- * the parse is zeroed, without the general parser, the fragment and
- * static NAT stages or the flow handler.  Whatever else (a verdict to
- * drop, a re-check, a SNAT or masqueraded flow, a reopened tuple) is left
- * to the full path, which starts over: nothing is written before the
- * packet is known to be one.
+ * configured, its policy decision current, its reply keys checked this
+ * second), handled before the parse is zeroed, without the general
+ * parser, the fragment and static NAT stages or the flow handler.
+ * Whatever else (a verdict to drop, a re-check, a SNAT or masqueraded
+ * flow, a reopened tuple) is left to the full path, which starts over:
+ * nothing is written before the packet is known to be one.
  * Return: the verdict, TP_FAST_MISS or TP_FAST_NO_ENTRY.
  */
 static __always_inline int tp_fast_ingress(struct __sk_buff *skb,
@@ -2058,11 +2060,11 @@ static __always_inline int tp_fast_ingress(struct __sk_buff *skb,
  * tailnet with nothing to do but count it and translate its source back,
  * handled before the parse is zeroed, without the general parser, the
  * fragment stage or the flow handler.  In scope: what tp_fast_parse()
- * takes, no static NAT configured, from the cluster side or this host (not from an
- * uplink, where tp_reply_path_ok() asks the FIB, nor forwarded from a
- * tailnet interface), of an untranslated or DNAT flow that neither
- * crosses zones nor has SNAT, masquerade or a reply key, whose policy
- * decision is current.  It looks up what the full path looks up (the
+ * takes, no static NAT configured, from the cluster side or this host
+ * (not from an uplink, where tp_reply_path_ok() asks the FIB, nor
+ * forwarded from a tailnet interface), of an untranslated or DNAT flow
+ * that neither crosses zones nor has SNAT, masquerade or a reply key,
+ * whose policy decision is current.  It looks up what the full path looks up (the
  * packet's own tuple, which a reply leaves empty, the reversed tuple, an
  * untranslated flow's, then a DNAT flow's candidates through its
  * backend's frontends), less the full path's second lookup of the owner

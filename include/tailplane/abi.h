@@ -1265,7 +1265,7 @@ enum tp_drop_reason {
 	TP_DROP_REVERSE_PATH =
 		22, /* a reply came in where its source is not routed (strict RPF) */
 	TP_DROP_VLAN =
-		23, /* a tailnet interface's frame of a VLAN (id not 0) */
+		23, /* a VLAN's frame on a tailnet interface (a tag in it) */
 	TP_DROP_REASON_MAX,
 };
 
