@@ -2060,17 +2060,17 @@ static __always_inline int tp_fast_ingress(struct __sk_buff *skb,
  * tailnet with nothing to do but count it and translate its source back,
  * handled before the parse is zeroed, without the general parser, the
  * fragment stage or the flow handler.  In scope: what tp_fast_parse()
- * takes, no static NAT configured, from the cluster side or this host
- * (not from an uplink, where tp_reply_path_ok() asks the FIB, nor
- * forwarded from a tailnet interface), of an untranslated or DNAT flow
- * that neither crosses zones nor has SNAT, masquerade or a reply key,
- * whose policy decision is current.  It looks up what the full path looks up (the
+ * takes, no static NAT configured, from the cluster side or this host (not
+ * from an uplink, where tp_reply_path_ok() asks the FIB, nor forwarded
+ * from a tailnet interface), of an untranslated or DNAT flow that neither
+ * crosses zones nor has SNAT, masquerade or a reply key, whose policy
+ * decision is current.  It looks up what the full path looks up (the
  * packet's own tuple, which a reply leaves empty, the reversed tuple, an
- * untranslated flow's, then a DNAT flow's candidates through its
- * backend's frontends), less the full path's second lookup of the owner
- * (a global function returns no pointer).  Whatever else is left to the
- * full path, which starts over: nothing is written before the packet is
- * known to be one.
+ * untranslated flow's, then a DNAT flow's candidates through its backend's
+ * frontends), less the full path's second lookup of the owner (a global
+ * function returns no pointer).  Whatever else is left to the full path,
+ * which starts over: nothing is written before the packet is known to be
+ * one.
  * Return: the verdict or TP_FAST_MISS.
  */
 static __always_inline int

@@ -3339,9 +3339,10 @@ static struct tp_ct_entry *icmp_err_find(struct ref_run *r, __u16 in_zone,
  * sent the quoted packet, the quoted packet passed this interface the
  * other way, and it comes from the quoted packet's path": coming in,
  * from the quoted packet's destination, or "a router with its
- * destination's identity" this zone's interface routes to; going out, made by this host, or forwarded from
- * where the quoted packet went (the tailnet zone it left to, or the
- * interface the FIB sends its destination to).
+ * destination's identity" this zone's interface routes to; going out,
+ * made by this host, or forwarded from where the quoted packet went
+ * (the tailnet zone it left to, or the interface the FIB sends its
+ * destination to).
  */
 static bool icmp_err_valid(struct ref_run *r, __u16 in_zone,
 			   const struct tp_ct_key *orig,
