@@ -1047,10 +1047,11 @@ tp_icmp_error_valid(struct __sk_buff *skb, int hook, const struct tp_pkt *p,
 
 /*
  * An ICMP error from the tailnet about a reply of SNAT flow @e, its quoted
- * source translated to the backend already: the quoted destination (the
- * client) becomes the node's address and port, the outer source too when
- * the client sent the error itself; then it leaves like the flow's own
- * packets, forwarded by us.
+ * source translated to the backend already: tp_nat_icmp_error() makes the
+ * quoted destination (the client) the node's address and port, and the
+ * outer source too when the client sent the error itself (a router's
+ * keeps its own); then it leaves like the flow's own packets, forwarded
+ * by us, routed from the source it now has.
  */
 static __always_inline int tp_snat_icmp_error_out(struct __sk_buff *skb,
 						  const struct tp_pkt *p,
