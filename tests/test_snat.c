@@ -41,6 +41,7 @@
 #endif
 
 #define GW4	 TH_UPLINK_GW4
+#define GW6	 TH_UPLINK_GW6
 #define FARHOST4 "203.0.113.9" /* no route to it in the test namespace */
 
 /*
@@ -1034,6 +1035,7 @@ static const struct family_case family_cases[] = {
 	{ "test_uplink_error_v4", snat_uplink_error, V4(0), NULL, UDP },
 	{ "test_uplink_error_router_v4", snat_uplink_error, V4(0), GW4, TCP },
 	{ "test_uplink_error_v6", snat_uplink_error, V6(0), NULL, TCP },
+	{ "test_uplink_error_router_v6", snat_uplink_error, V6(0), GW6, UDP },
 	{ "test_client_error_v4", snat_error_out, V4(0) },
 	{ "test_client_error_v6", snat_error_out, V6(0) },
 	{ "test_auto_uplink_v4", snat_auto_uplink, V4(0) },
