@@ -20,9 +20,14 @@
  * hot flow, and keys cycled through the table), with the time it took to
  * write each table.  A size the build cannot hold is reported as such.
  *
- * Usage: bench_prog [-q] [-g] [-p] [-o DIR]   (-q: QUICK, fewer runs and
- * sizes; -g: the references and the XDP guard's rows only, -p: the
- * references and the tailnet paths only, printed, no results written)
+ * Usage: bench_prog [-q] [-g] [-p] [-o DIR] [-P ROW [-T SECONDS]]
+ *   -q: QUICK, fewer runs and sizes
+ *   -g: the references and the XDP guard's rows only, -p: the references
+ *       and the tailnet paths only (both printed, no results written)
+ *   -P ROW: before measuring the row named ROW (as printed), run its
+ *       packet for SECONDS (10) the way the measurement does, for a
+ *       profiler to sample (bench/profile.sh); stderr says when
+ *       ("bench: profiling ROW") and how many runs it made
  */
 #include <errno.h>
 #include <getopt.h>
@@ -62,6 +67,9 @@
 
 static int rounds = 5, runs = 2000;
 static bool quick;
+static const char *prof_row; /* -P: the row to profile, NULL: none */
+static double prof_s = 10;   /* -T: for how long */
+static bool prof_done;
 
 struct fig {
 	char name[64];
@@ -164,20 +172,26 @@ static void evict(void)
 	(void)sum;
 }
 
+/* One run of @pa on a fresh copy of packet @seq (evicted for _l2cold). */
+static __u32 run_fresh(const struct path *pa, int *seq)
+{
+	struct pkt p;
+
+	pa->make((*seq)++, &p, pa->arg);
+	if (evict_len)
+		evict();
+	return run_once(pa, &p);
+}
+
 /* Median of @runs single runs. */
 static double median_of(const struct path *pa, int *seq)
 {
 	__u32 *d = calloc(runs, sizeof(*d));
-	struct pkt p;
 	double m;
 	int i;
 
-	for (i = 0; i < runs; i++) {
-		pa->make((*seq)++, &p, pa->arg);
-		if (evict_len)
-			evict();
-		d[i] = run_once(pa, &p);
-	}
+	for (i = 0; i < runs; i++)
+		d[i] = run_fresh(pa, seq);
 	qsort(d, runs, sizeof(*d), cmp_u32);
 	m = d[runs / 2];
 	free(d);
@@ -200,6 +214,22 @@ static void pkt_const(int i, struct pkt *p, void *arg)
 
 static struct pkt floor_pkt;
 
+/* -P: row @name's single runs for prof_s seconds, for a profiler to sample. */
+static void profile(const char *name, const struct path *pa, int *seq)
+{
+	double end = now_s() + prof_s;
+	long n = 0;
+
+	fprintf(stderr, "bench: profiling %s\n", name);
+	while (now_s() < end) {
+		run_fresh(pa, seq);
+		n++;
+	}
+	fprintf(stderr, "bench: profiled %s: %ld runs in %.1f s\n", name, n,
+		prof_s);
+	prof_done = true;
+}
+
 /* Measure @pa for ROUNDS rounds, floor @fl subtracted round by round. */
 static struct fig *measure_over(const char *name, const struct path *pa,
 				const struct path *fl)
@@ -208,6 +238,8 @@ static struct fig *measure_over(const char *name, const struct path *pa,
 	struct fig *f = fig_add(name);
 	int r, seq = 0, fseq = 0;
 
+	if (prof_row && !strcmp(prof_row, name))
+		profile(name, pa, &seq);
 	for (r = 0; r < rounds; r++) {
 		double floor_ns = median_of(fl, &fseq);
 
@@ -914,13 +946,23 @@ static void print_table(void)
 	}
 }
 
+/* -P named no row of this run: say so (exit status 1). */
+static int prof_missed(void)
+{
+	if (!prof_row || prof_done)
+		return 0;
+	fprintf(stderr, "bench: -P %s: no row of that name in this run\n",
+		prof_row);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = "bench/results";
 	bool guard_only = false, paths_only = false;
 	int c;
 
-	while ((c = getopt(argc, argv, "qgpo:")) != -1) {
+	while ((c = getopt(argc, argv, "qgpo:P:T:")) != -1) {
 		if (c == 'q')
 			quick = true;
 		else if (c == 'g')
@@ -929,8 +971,16 @@ int main(int argc, char **argv)
 			paths_only = true;
 		else if (c == 'o')
 			dir = optarg;
+		else if (c == 'P')
+			prof_row = optarg;
+		else if (c == 'T')
+			prof_s = atof(optarg);
 		else
 			return 2;
+	}
+	if (prof_s <= 0) {
+		fprintf(stderr, "bench: -T wants seconds above 0\n");
+		return 2;
 	}
 	if (quick) {
 		rounds = 5;
@@ -967,7 +1017,7 @@ int main(int argc, char **argv)
 		print_table();
 		th_close(&H);
 		ref__destroy(refs);
-		return 0;
+		return prof_missed();
 	}
 	tp_paths("", VIP4);
 	tp_paths6();
@@ -980,5 +1030,5 @@ int main(int argc, char **argv)
 	write_results(dir);
 	th_close(&H);
 	ref__destroy(refs);
-	return 0;
+	return prof_missed();
 }
