@@ -189,8 +189,12 @@ $(OUT)/bench/bench_prog: bench/bench_prog.c $(OUT)/bench/ref.skel.h $(TEST_SUPPO
 $(OUT)/bench/connbench $(OUT)/bench/kpgen $(OUT)/bench/spawntime: $(OUT)/bench/%: bench/%.c | $(OUT)/bench
 	$(call msg,CC,$@)$(CC) $(CFLAGS) $< -o $@
 
+# bench/profile.sh: a loaded program's source lines in its JIT image
+$(OUT)/bench/jitlines: bench/jitlines.c | $(OUT)/bench
+	$(call msg,CC,$@)$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
 bench-build: $(OUT)/bench/bench_prog $(OUT)/bench/connbench $(OUT)/bench/kpgen \
-	$(OUT)/bench/spawntime
+	$(OUT)/bench/spawntime $(OUT)/bench/jitlines
 
 # Program cost beside references, and its scaling (bench/bench_prog.c);
 # then the ClusterIP path against kube-proxy's iptables and nftables shapes,
