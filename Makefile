@@ -30,7 +30,7 @@ KUBECTL_PKG := $(if $(shell command -v kubectl 2>/dev/null),,kubernetes-client)
 # is clang's libFuzzer and sanitizer runtimes (make fuzz, the fuzz smoke test).
 DEB_PKGS := clang libclang-rt-dev llvm bpftool libbpf-dev libxdp-dev xdp-tools libelf-dev zlib1g-dev \
 	    libmnl-dev libcurl4-openssl-dev libssl-dev libyajl-dev libcmocka-dev pkg-config \
-	    iproute2 wireguard-tools wireguard-go iperf3 nftables iptables gnuplot-nox time \
+	    iproute2 wireguard-tools wireguard-go iperf3 nftables iptables gnuplot-nox time linux-perf \
 	    curl iputils-ping \
 	    systemd python3 openssl clang-format $(KUBECTL_PKG)
 
@@ -66,8 +66,8 @@ else
 msg = @printf '  %-8s %s\n' '$(1)' '$(2)';
 endif
 
-.PHONY: all deps test fuzz fuzz-build bench bench-build vmdeps vmtest demo clean help install \
-	format format-check
+.PHONY: all deps test fuzz fuzz-build bench bench-build bench-profile vmdeps vmtest demo clean help \
+	install format format-check
 .DELETE_ON_ERROR:
 # keep intermediates (objects, skeletons) between runs
 .SECONDARY:
@@ -90,6 +90,8 @@ help:
 	@echo "              with services, rules and flows; then a ClusterIP path against"
 	@echo "              kube-proxy's iptables and nftables shapes, the loader and memory"
 	@echo "              (in tpb-* namespaces, about 20 minutes); QUICK=1 for a reduced set"
+	@echo "make bench-profile ROW=pass_established  where one bench_prog row's ns go, by"
+	@echo "              source line, helper and test-run overhead (perf; bench/profile.sh)"
 	@echo "make vmtest   the packet, loader, kernel WireGuard and end-to-end suites in a qemu VM"
 	@echo "              per kernel of VM_KERNELS ($(VM_KERNELS)) and KERNELS; ends with"
 	@echo "              'N passed, N failed, N skipped'"
@@ -208,6 +210,12 @@ bench: deps
 	@$(OUT)/bench/bench_prog $(if $(QUICK),-q) -o bench/results
 	@bench/kubeproxy.sh $(if $(QUICK),-q) bench/results $(OUT)
 	@bench/wgpath.sh $(if $(QUICK),-q) bench/results $(OUT)
+
+# One row of bench_prog profiled by source line (bench/profile.sh; root).
+bench-profile: deps
+	@[ -n "$(ROW)" ] || { echo "make bench-profile ROW=NAME (a row bench_prog prints)"; exit 1; }
+	@$(MAKE) --no-print-directory $(OUT)/bench/bench_prog $(OUT)/bench/jitlines
+	@OUT=$(OUT) bench/profile.sh $(ROW)
 
 # tpctl's unit tests and its docs test link its parser, command table and
 # output code; its map tests run it
