@@ -207,7 +207,8 @@ bench-build: $(OUT)/bench/bench_prog $(OUT)/bench/connbench $(OUT)/bench/kpgen \
 bench: deps
 	@$(MAKE) --no-print-directory all bench-build
 	@mkdir -p bench/results
-	@$(OUT)/bench/bench_prog $(if $(QUICK),-q) -o bench/results
+	@$(OUT)/bench/bench_prog $(if $(QUICK),-q) -o bench/results \
+		-c $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 	@bench/kubeproxy.sh $(if $(QUICK),-q) bench/results $(OUT)
 	@bench/wgpath.sh $(if $(QUICK),-q) bench/results $(OUT)
 

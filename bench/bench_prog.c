@@ -20,8 +20,10 @@
  * hot flow, and keys cycled through the table), with the time it took to
  * write each table.  A size the build cannot hold is reported as such.
  *
- * Usage: bench_prog [-q] [-g] [-p] [-o DIR] [-P ROW [-T SECONDS]]
+ * Usage: bench_prog [-q] [-g] [-p] [-o DIR] [-c COMMIT] [-P ROW [-T SECONDS]]
  *   -q: QUICK, fewer runs and sizes
+ *   -c: the commit measured, written into the results (make bench: git
+ *       describe)
  *   -g: the references and the XDP guard's rows only, -p: the references
  *       and the tailnet paths only (both printed, no results written)
  *   -P ROW: before measuring the row named ROW (as printed), run its
@@ -67,8 +69,9 @@
 
 static int rounds = 5, runs = 2000;
 static bool quick;
-static const char *prof_row; /* -P: the row to profile, NULL: none */
-static double prof_s = 10;   /* -T: for how long */
+static const char *commit = "unknown"; /* -c: the commit measured */
+static const char *prof_row;	       /* -P: the row to profile, NULL: none */
+static double prof_s = 10;	       /* -T: for how long */
 static bool prof_done;
 
 struct fig {
@@ -900,15 +903,15 @@ static void write_results(const char *dir)
 		exit(1);
 	}
 	fprintf(md,
-		"# tailplane program cost\n\n%s, kernel %s, %ld CPUs, %s; %d rounds of %d "
+		"# tailplane program cost\n\n%s at %s, kernel %s, %ld CPUs, %s; %d rounds of %d "
 		"single runs, ns over the empty program\n\n"
 		"| path | min | median | max | ratio | to | note |\n|---|---|---|---|---|---|---|\n",
-		date, u.release, sysconf(_SC_NPROCESSORS_ONLN),
+		date, commit, u.release, sysconf(_SC_NPROCESSORS_ONLN),
 		quick ? "QUICK" : "full", rounds, runs);
 	fprintf(js,
-		"{\"date\":\"%s\",\"kernel\":\"%s\",\"cpus\":%ld,\"quick\":%s,"
+		"{\"date\":\"%s\",\"commit\":\"%s\",\"kernel\":\"%s\",\"cpus\":%ld,\"quick\":%s,"
 		"\"rounds\":%d,\"runs\":%d,\"figures\":[",
-		date, u.release, sysconf(_SC_NPROCESSORS_ONLN),
+		date, commit, u.release, sysconf(_SC_NPROCESSORS_ONLN),
 		quick ? "true" : "false", rounds, runs);
 	for (i = 0; i < n_figs; i++) {
 		const struct fig *f = &figs[i];
@@ -962,7 +965,7 @@ int main(int argc, char **argv)
 	bool guard_only = false, paths_only = false;
 	int c;
 
-	while ((c = getopt(argc, argv, "qgpo:P:T:")) != -1) {
+	while ((c = getopt(argc, argv, "qgpo:c:P:T:")) != -1) {
 		if (c == 'q')
 			quick = true;
 		else if (c == 'g')
@@ -971,6 +974,8 @@ int main(int argc, char **argv)
 			paths_only = true;
 		else if (c == 'o')
 			dir = optarg;
+		else if (c == 'c')
+			commit = optarg;
 		else if (c == 'P')
 			prof_row = optarg;
 		else if (c == 'T')
@@ -980,6 +985,14 @@ int main(int argc, char **argv)
 	}
 	if (prof_s <= 0) {
 		fprintf(stderr, "bench: -T wants seconds above 0\n");
+		return 2;
+	}
+	/* written into JSON unescaped: what git describe prints, no more */
+	if (!*commit || strspn(commit, "0123456789abcdefghijklmnopqrstuvwxyz"
+				       "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-_+") !=
+				strlen(commit)) {
+		fprintf(stderr,
+			"bench: -c wants a commit name ([A-Za-z0-9.+_-])\n");
 		return 2;
 	}
 	if (quick) {
