@@ -9,6 +9,8 @@
  * output (a DNATed packet becomes a new flow to the backend).  The
  * kernel reports each run's duration; the empty program's median in the
  * same round is subtracted.  ROUNDS rounds give min / median / max.
+ * A row's ratio is the median of its rounds' ratios to its reference,
+ * which runs again in each of the row's rounds (measure_vs()).
  *
  * The references and the tailnet paths are measured twice: hot (the
  * same packet's code and data in the CPU's caches from the run before)
@@ -74,12 +76,26 @@ static const char *prof_row;	       /* -P: the row to profile, NULL: none */
 static double prof_s = 10;	       /* -T: for how long */
 static bool prof_done;
 
+/* Builds the packet of run @i (distinct tuples for new-flow paths). */
+typedef void (*pkt_fn)(int i, struct pkt *p, void *arg);
+
+struct path {
+	int prog_fd;
+	pkt_fn make;
+	void *arg;
+	int want;    /* expected verdict, -1: any */
+	bool xdp;    /* an XDP program: an Ethernet frame, no __sk_buff */
+	int ifindex; /* skb->ifindex and ingress_ifindex, 0: the tailnet's */
+	int from;    /* with ifindex 0: the ingress_ifindex (0: this host) */
+};
+
 struct fig {
 	char name[64];
 	double min, med, max; /* ns over the floor */
-	double ratio;	      /* med / the reference's med, 0: none */
+	double ratio;	      /* median of the rounds' ratios, 0: none */
 	char ref[32];
 	char note[64];
+	struct path src, floor; /* what it ran: a reference runs again */
 };
 
 static struct fig figs[MAX_FIGS];
@@ -108,19 +124,6 @@ static int cmp_dbl(const void *a, const void *b)
 
 	return x < y ? -1 : x > y;
 }
-
-/* Builds the packet of run @i (distinct tuples for new-flow paths). */
-typedef void (*pkt_fn)(int i, struct pkt *p, void *arg);
-
-struct path {
-	int prog_fd;
-	pkt_fn make;
-	void *arg;
-	int want;    /* expected verdict, -1: any */
-	bool xdp;    /* an XDP program: an Ethernet frame, no __sk_buff */
-	int ifindex; /* skb->ifindex and ingress_ifindex, 0: the tailnet's */
-	int from;    /* with ifindex 0: the ingress_ifindex (0: this host) */
-};
 
 /* One run: its duration in ns as the kernel measured it. */
 static __u32 run_once(const struct path *pa, const struct pkt *p)
@@ -233,45 +236,74 @@ static void profile(const char *name, const struct path *pa, int *seq)
 	prof_done = true;
 }
 
-/* Measure @pa for ROUNDS rounds, floor @fl subtracted round by round. */
-static struct fig *measure_over(const char *name, const struct path *pa,
-				const struct path *fl)
+static bool same_path(const struct path *a, const struct path *b)
+{
+	return a->prog_fd == b->prog_fd && a->make == b->make &&
+	       a->arg == b->arg && a->xdp == b->xdp;
+}
+
+/*
+ * Measure @pa for ROUNDS rounds, floor @fl subtracted round by round.
+ * With a reference @ref, each round runs the reference too, over its own
+ * floor, and the figure's ratio is the median of the rounds' ratios:
+ * this machine changes speed for minutes at a time, and a ratio of two
+ * figures measured minutes apart would carry that change.
+ */
+static struct fig *measure_vs(const char *name, const struct path *pa,
+			      const struct path *fl, const struct fig *ref)
 {
 	double *v = calloc(rounds, sizeof(*v));
+	double *q = calloc(rounds, sizeof(*q));
 	struct fig *f = fig_add(name);
-	int r, seq = 0, fseq = 0;
+	int r, nq = 0, seq = 0, fseq = 0, rseq = 0, rfseq = 0;
 
+	f->src = *pa;
+	f->floor = *fl;
 	if (prof_row && !strcmp(prof_row, name))
 		profile(name, pa, &seq);
 	for (r = 0; r < rounds; r++) {
-		double floor_ns = median_of(fl, &fseq);
+		double floor_ns = median_of(fl, &fseq), ref_ns = 0;
 
+		if (ref) {
+			double ref_floor =
+				same_path(&ref->floor, fl)
+					? floor_ns
+					: median_of(&ref->floor, &rfseq);
+
+			ref_ns = median_of(&ref->src, &rseq) - ref_floor;
+		}
 		v[r] = median_of(pa, &seq) - floor_ns;
+		if (ref_ns > 0)
+			q[nq++] = v[r] / ref_ns;
 	}
 	qsort(v, rounds, sizeof(*v), cmp_dbl);
+	qsort(q, nq, sizeof(*q), cmp_dbl);
 	fprintf(stderr, "bench: %s %.0f ns\n", name, v[rounds / 2]);
 	f->min = v[0];
 	f->med = v[rounds / 2];
 	f->max = v[rounds - 1];
+	if (nq) {
+		f->ratio = q[nq / 2];
+		snprintf(f->ref, sizeof(f->ref), "%s", ref->name);
+	}
 	free(v);
+	free(q);
 	return f;
 }
 
-/* Measure @pa over the empty TC program. */
-static struct fig *measure(const char *name, const struct path *pa)
+/* Measure @pa over the empty TC program, against @ref (NULL: none). */
+static struct fig *measure_to(const char *name, const struct path *pa,
+			      const struct fig *ref)
 {
 	struct path fl = { bpf_program__fd(refs->progs.ref_empty), pkt_const,
 			   &floor_pkt, -1 };
 
-	return measure_over(name, pa, &fl);
+	return measure_vs(name, pa, &fl, ref);
 }
 
-static void ratio_to(struct fig *f, const struct fig *ref)
+static struct fig *measure(const char *name, const struct path *pa)
 {
-	if (ref && ref->med > 0) {
-		f->ratio = f->med / ref->med;
-		snprintf(f->ref, sizeof(f->ref), "%s", ref->name);
-	}
+	return measure_to(name, pa, NULL);
 }
 
 /* ---- packets -------------------------------------------------------------- */
@@ -360,7 +392,7 @@ static void ref_paths(const char *suffix)
 			 0);
 	pa.prog_fd = bpf_program__fd(refs->progs.ref_iface_lookup);
 	snprintf(name, sizeof(name), "ref_iface_lookup%s", suffix);
-	ratio_to(measure(name, &pa), ref_lookup_fig);
+	measure_to(name, &pa, ref_lookup_fig);
 }
 
 static const char *BE_ONE[1] = { "198.18.1.1" };
@@ -380,7 +412,7 @@ static void tp_paths(const char *suffix, const char *vip)
 	handshake(CLIENT4, pass_port, POD4, 80, POD4, 80);
 	snprintf(name, sizeof(name), "pass_established%s", suffix);
 	pa = (struct path){ tp_in, pkt_const, &pass_ack, PASS };
-	ratio_to(measure(name, &pa), ref_lookup_fig);
+	measure_to(name, &pa, ref_lookup_fig);
 
 	/* every service has the one backend; its reply comes from there */
 	be = BE_ONE[0];
@@ -388,18 +420,18 @@ static void tp_paths(const char *suffix, const char *vip)
 	mk(&dnat_ack, CLIENT4, dnat_port, vip, 80, PKT_TCP_ACK);
 	snprintf(name, sizeof(name), "dnat_established%s", suffix);
 	pa = (struct path){ tp_in, pkt_const, &dnat_ack, PASS };
-	ratio_to(measure(name, &pa), ref_nat_fig);
+	measure_to(name, &pa, ref_nat_fig);
 
 	mk(&reply_ack, be, 8080, CLIENT4, dnat_port, PKT_TCP_ACK);
 	snprintf(name, sizeof(name), "reply_revnat%s", suffix);
 	pa = (struct path){ tp_out, pkt_const, &reply_ack, PASS };
-	ratio_to(measure(name, &pa), ref_nat_fig);
+	measure_to(name, &pa, ref_nat_fig);
 
 	/* the same reply forwarded from a pod's interface (no tp_ifaces entry) */
 	snprintf(name, sizeof(name), "reply_revnat_fwd%s", suffix);
 	pa = (struct path){ tp_out, pkt_const, &reply_ack, PASS };
 	pa.from = POD_IFINDEX;
-	ratio_to(measure(name, &pa), ref_nat_fig);
+	measure_to(name, &pa, ref_nat_fig);
 
 	/*
 	 * the least a new flow does, on as many distinct tuples: its
@@ -408,13 +440,11 @@ static void tp_paths(const char *suffix, const char *vip)
 	snprintf(name, sizeof(name), "ref_new%s", suffix);
 	pa = (struct path){ bpf_program__fd(refs->progs.ref_new), pkt_new_flow,
 			    (void *)vip, PASS };
-	least = measure(name, &pa);
-	ratio_to(least, ref_nat_fig);
+	least = measure_to(name, &pa, ref_nat_fig);
 
 	snprintf(name, sizeof(name), "new_flow_dnat%s", suffix);
 	pa = (struct path){ tp_in, pkt_new_flow, (void *)vip, PASS };
-	f = measure(name, &pa);
-	ratio_to(f, ref_nat_fig);
+	f = measure_to(name, &pa, ref_nat_fig);
 	if (least->med > 0)
 		snprintf(f->note, sizeof(f->note), "%.2fx ref_new",
 			 f->med / least->med);
@@ -422,7 +452,7 @@ static void tp_paths(const char *suffix, const char *vip)
 	mk(&deny_syn, DENIED4, next_port++, POD4, 80, PKT_TCP_SYN);
 	snprintf(name, sizeof(name), "policy_deny%s", suffix);
 	pa = (struct path){ tp_in, pkt_const, &deny_syn, DROP };
-	ratio_to(measure(name, &pa), ref_lookup_fig);
+	measure_to(name, &pa, ref_lookup_fig);
 }
 
 /*
@@ -439,16 +469,16 @@ static void tp_paths6(void)
 	mk(&pass_ack, CLIENT6, pass_port, POD6, 80, PKT_TCP_ACK);
 	handshake(CLIENT6, pass_port, POD6, 80, POD6, 80);
 	pa = (struct path){ tp_in, pkt_const, &pass_ack, PASS };
-	ratio_to(measure("pass_established_v6", &pa), ref_lookup_fig);
+	measure_to("pass_established_v6", &pa, ref_lookup_fig);
 
 	handshake(CLIENT6, dnat_port, VIP6, 80, BE6_ONE, 8080);
 	mk(&dnat_ack, CLIENT6, dnat_port, VIP6, 80, PKT_TCP_ACK);
 	pa = (struct path){ tp_in, pkt_const, &dnat_ack, PASS };
-	ratio_to(measure("dnat_established_v6", &pa), ref_nat_fig);
+	measure_to("dnat_established_v6", &pa, ref_nat_fig);
 
 	mk(&reply_ack, BE6_ONE, 8080, CLIENT6, dnat_port, PKT_TCP_ACK);
 	pa = (struct path){ tp_out, pkt_const, &reply_ack, PASS };
-	ratio_to(measure("reply_revnat_v6", &pa), ref_nat_fig);
+	measure_to("reply_revnat_v6", &pa, ref_nat_fig);
 }
 
 /* ---- the uplink's XDP guard --------------------------------------------------- */
@@ -506,23 +536,23 @@ static void guard_rows(void)
 	guard_frame(&listed, "198.18.6.6", true);
 	guard_frame(&other, "198.18.7.7", false);
 	guard_rate(1, TP_GUARD_BURST_MAX); /* a token for every run */
-	ratio_to(measure_over("xdp_guard_pass", &pa, &fl), ref_lookup_fig);
+	measure_vs("xdp_guard_pass", &pa, &fl, ref_lookup_fig);
 	guard_rate(1, 1);
 	pa.arg = &drop;
 	pa.want = -1;
 	run_once(&pa, &drop); /* its one token */
 	pa.want = 1;	      /* XDP_DROP */
-	ratio_to(measure_over("xdp_guard_drop", &pa, &fl), ref_lookup_fig);
+	measure_vs("xdp_guard_drop", &pa, &fl, ref_lookup_fig);
 	assert_int_equal(pkt_prefix_parse("198.18.6.0/24", &a, &plen), 0);
 	assert_int_equal(tp_guard_drop_add(&H.maps, &a, plen, TP_OWNER_TPCTL),
 			 0);
 	pa.arg = &listed;
-	ratio_to(measure_over("xdp_guard_listed", &pa, &fl), ref_lookup_fig);
+	measure_vs("xdp_guard_listed", &pa, &fl, ref_lookup_fig);
 	assert_int_equal(tp_guard_drop_del(&H.maps, &a, plen, TP_OWNER_NONE),
 			 0);
 	pa.arg = &other;
 	pa.want = 2;
-	ratio_to(measure_over("xdp_guard_unguarded", &pa, &fl), ref_lookup_fig);
+	measure_vs("xdp_guard_unguarded", &pa, &fl, ref_lookup_fig);
 }
 
 /* ---- the uplink: SNAT replies and everything else ------------------------------- */
@@ -578,12 +608,12 @@ static void uplink_rows(void)
 			    7,
 			    false,
 			    up };
-	ratio_to(measure("uplink_snat_reply", &pa), ref_nat_fig);
+	measure_to("uplink_snat_reply", &pa, ref_nat_fig);
 
 	uplink_frame(&foreign, UPLINK_BE4, 8080, SNAT4, 22);
 	pa.arg = &foreign;
 	pa.want = PASS;
-	ratio_to(measure("uplink_not_ours", &pa), ref_lookup_fig);
+	measure_to("uplink_not_ours", &pa, ref_lookup_fig);
 }
 
 /* ---- set-up ---------------------------------------------------------------- */
@@ -824,11 +854,11 @@ static void ct_rows(void)
 		}
 		snprintf(name, sizeof(name), "ct_hit_cycled@%uflows", c.n);
 		pa = (struct path){ tp_in, pkt_cycled, &c, PASS };
-		ratio_to(measure(name, &pa), ref_lookup_fig);
+		measure_to(name, &pa, ref_lookup_fig);
 		snprintf(name, sizeof(name), "ct_hit_hot@%uflows", c.n);
 		pkt_flow_n(0, &p, POD4);
 		pa = (struct path){ tp_in, pkt_const, &p, PASS };
-		ratio_to(measure(name, &pa), ref_lookup_fig);
+		measure_to(name, &pa, ref_lookup_fig);
 	}
 }
 
