@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <malloc.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -923,6 +925,235 @@ static void test_n_dnat_flows_n_entries(void **state)
 	       pt_ct_count(h), (unsigned int)TP_CT_ENTRY_COST);
 }
 
+/* ---- one flow's counters on two CPUs at once ---------------------------- */
+
+/*
+ * tp_ct_account() counts with plain adds (625981e): the two directions'
+ * counters are separate fields (32-bit packets, 64-bit bytes, never
+ * merged into one wider access), so a flow's two directions on two CPUs
+ * count exactly; one direction on two CPUs may lose counts, never make
+ * them.  BPF_PROG_TEST_RUN runs on the calling CPU: two threads pinned
+ * to two CPUs push one established flow's packets concurrently.
+ */
+#define ACCT_PKTS    200000	/* per thread, */
+#define ACCT_NS	     SEC_NS	/* or until this long */
+#define ACCT_LEN_IN  (40 + 100) /* the client's segment, skb->len */
+#define ACCT_LEN_OUT (40 + 700) /* the backend's */
+
+static const char ACCT_PAYLOAD[700];
+
+struct acct_thread {
+	struct th *h;
+	enum th_hook hook;
+	struct pkt in;
+	int cpu;
+	pthread_barrier_t *go;
+	unsigned long sent, bad; /* packets run; errors or verdicts not PASS */
+};
+
+static __u64 acct_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * SEC_NS + (__u64)ts.tv_nsec;
+}
+
+/* No cmocka here (not thread-safe): the caller checks the counts. */
+static void *acct_run(void *arg)
+{
+	struct acct_thread *t = arg;
+	cpu_set_t set;
+	struct pkt out;
+	__u64 end;
+	int verdict;
+
+	CPU_ZERO(&set);
+	CPU_SET(t->cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		t->bad = 1;
+	pthread_barrier_wait(t->go);
+	end = acct_now_ns() + ACCT_NS;
+	while (!t->bad && t->sent < ACCT_PKTS &&
+	       ((t->sent & 1023) || acct_now_ns() < end)) {
+		if (th_run(t->h, t->hook, t->h->l3_ifindex, t->in.data,
+			   t->in.len, out.data, &out.len, &verdict) ||
+		    verdict != PASS)
+			t->bad++;
+		t->sent++;
+	}
+	return NULL;
+}
+
+/* The first two CPUs this process may run on, false with fewer. */
+static bool acct_two_cpus(int cpu[2])
+{
+	cpu_set_t set;
+	int i, n = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return false;
+	for (i = 0; i < CPU_SETSIZE && n < 2; i++)
+		if (CPU_ISSET(i, &set))
+			cpu[n++] = i;
+	return n == 2;
+}
+
+/*
+ * The web flow established (SYN, SYN|ACK, ACK), then the client's
+ * segments (@hook[i] TH_FROM_TAILNET) or the backend's (TH_TO_TAILNET)
+ * from two threads on two CPUs at once.  *@before: the entry after the
+ * handshake; *@after: after both threads; @sent[d]: direction d's
+ * packets the threads ran.
+ */
+static void acct_race(struct th *h, const enum th_hook hook[2],
+		      struct tp_ct_entry *before, struct tp_ct_entry *after,
+		      unsigned long sent[2])
+{
+	struct pkt_spec in = pt_flow(CLIENT4, 40000, VIP4, 80, IPPROTO_TCP,
+				     PKT_TCP_ACK),
+			out = pt_flow(BE4[0], 8080, CLIENT4, 40000, IPPROTO_TCP,
+				      PKT_TCP_ACK);
+	struct acct_thread t[2] = { 0 };
+	pthread_barrier_t go;
+	pthread_t tid[2];
+	__u64 hits;
+	int cpu[2], i;
+
+	REQUIRE_BPF();
+	if (!acct_two_cpus(cpu)) {
+		print_message("skipped: one CPU, no two packets at once\n");
+		skip();
+	}
+	pt_web_flow(h);
+	pt_web_reply(h, PKT_TCP_SYN | PKT_TCP_ACK);
+	pt_web_in(h, PKT_TCP_ACK);
+	*before = pt_web_entry(h);
+	assert_int_equal(before->state, TP_CT_ESTABLISHED);
+	hits = th_stat(h, TP_STAT_CT_HIT);
+
+	in.payload = out.payload = ACCT_PAYLOAD;
+	in.payload_len = ACCT_LEN_IN - 40;
+	out.payload_len = ACCT_LEN_OUT - 40;
+	assert_int_equal(pthread_barrier_init(&go, NULL, 2), 0);
+	for (i = 0; i < 2; i++) {
+		t[i].h = h;
+		t[i].hook = hook[i];
+		t[i].cpu = cpu[i];
+		t[i].go = &go;
+		pt_build(hook[i] == TH_FROM_TAILNET ? &in : &out, &t[i].in);
+		assert_int_equal(t[i].in.len, hook[i] == TH_FROM_TAILNET
+						      ? ACCT_LEN_IN
+						      : ACCT_LEN_OUT);
+	}
+	for (i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&tid[i], NULL, acct_run, &t[i]),
+				 0);
+	sent[0] = sent[1] = 0;
+	for (i = 0; i < 2; i++) {
+		pthread_join(tid[i], NULL);
+		assert_int_equal(t[i].bad, 0);
+		sent[hook[i] == TH_FROM_TAILNET ? TP_CT_DIR_ORIG
+						: TP_CT_DIR_REPLY] += t[i].sent;
+	}
+	pthread_barrier_destroy(&go);
+	/* every packet through the flow's path, counted per CPU exactly */
+	assert_int_equal(th_stat(h, TP_STAT_CT_HIT),
+			 hits + t[0].sent + t[1].sent);
+	*after = pt_web_entry(h);
+	/* the rest of the entry as the handshake left it */
+	assert_int_equal(after->state, TP_CT_ESTABLISHED);
+	assert_int_equal(after->verdict, before->verdict);
+	assert_int_equal(after->flags, before->flags);
+	assert_int_equal(after->tcp_flags[0], before->tcp_flags[0]);
+	assert_int_equal(after->tcp_flags[1], before->tcp_flags[1]);
+	assert_int_equal(after->expires_s, before->expires_s);
+	assert_memory_equal(&after->nat_addr, &before->nat_addr,
+			    sizeof(after->nat_addr));
+	assert_int_equal(after->nat_port, before->nat_port);
+}
+
+/* Direction @d's counters: at most what was sent, and more than before. */
+static unsigned long acct_check_bound(const struct tp_ct_entry *before,
+				      const struct tp_ct_entry *after, int d,
+				      unsigned long sent, __u64 len)
+{
+	__u64 got = after->packets[d] - before->packets[d],
+	      bytes = after->bytes[d] - before->bytes[d];
+
+	/* 32-bit packets: the sums stay far below 2^32 */
+	assert_true(after->packets[d] >= before->packets[d]);
+	assert_true(got > 0);
+	assert_true(got <= sent);
+	assert_true(bytes > 0);
+	assert_true(bytes <= sent * len);
+	/* each add whole, never torn: a multiple of the packet's length */
+	assert_int_equal(bytes % len, 0);
+	return sent - got;
+}
+
+/* Opposite directions on two CPUs: both counted exactly. */
+static void test_acct_two_cpus_opposite_exact(void **state)
+{
+	const enum th_hook hook[2] = { TH_FROM_TAILNET, TH_TO_TAILNET };
+	struct tp_ct_entry b, a;
+	unsigned long sent[2];
+
+	acct_race(*state, hook, &b, &a, sent);
+	print_message("opposite directions: %lu and %lu packets\n", sent[0],
+		      sent[1]);
+	assert_int_equal(a.packets[TP_CT_DIR_ORIG],
+			 b.packets[TP_CT_DIR_ORIG] + sent[TP_CT_DIR_ORIG]);
+	assert_int_equal(a.packets[TP_CT_DIR_REPLY],
+			 b.packets[TP_CT_DIR_REPLY] + sent[TP_CT_DIR_REPLY]);
+	assert_int_equal(a.bytes[TP_CT_DIR_ORIG],
+			 b.bytes[TP_CT_DIR_ORIG] +
+				 (__u64)sent[TP_CT_DIR_ORIG] * ACCT_LEN_IN);
+	assert_int_equal(a.bytes[TP_CT_DIR_REPLY],
+			 b.bytes[TP_CT_DIR_REPLY] +
+				 (__u64)sent[TP_CT_DIR_REPLY] * ACCT_LEN_OUT);
+}
+
+/*
+ * One direction (@hook) on two CPUs: its counters may lose counts (the
+ * bound: at most what was sent, more than before), never make them; the
+ * other direction's stay as they were, the answered mark (bytes[REPLY])
+ * nonzero.
+ */
+static void acct_same_direction(void **state, enum th_hook hook)
+{
+	const enum th_hook hooks[2] = { hook, hook };
+	int d = hook == TH_FROM_TAILNET ? TP_CT_DIR_ORIG : TP_CT_DIR_REPLY;
+	struct tp_ct_entry b, a;
+	unsigned long sent[2], lost;
+
+	acct_race(*state, hooks, &b, &a, sent);
+	lost = acct_check_bound(&b, &a, d, sent[d],
+				d == TP_CT_DIR_ORIG ? ACCT_LEN_IN
+						    : ACCT_LEN_OUT);
+	print_message(
+		"same direction %d: %lu of %lu packets lost, %llu of %llu"
+		" bytes\n",
+		d, lost, sent[d],
+		(unsigned long long)(sent[d] *
+					     (d ? ACCT_LEN_OUT : ACCT_LEN_IN) -
+				     (a.bytes[d] - b.bytes[d])),
+		(unsigned long long)sent[d] * (d ? ACCT_LEN_OUT : ACCT_LEN_IN));
+	assert_int_equal(a.packets[!d], b.packets[!d]);
+	assert_int_equal(a.bytes[!d], b.bytes[!d]);
+	assert_true(a.bytes[TP_CT_DIR_REPLY] != 0);
+}
+
+static void test_acct_two_cpus_same_orig_bound(void **state)
+{
+	acct_same_direction(state, TH_FROM_TAILNET);
+}
+
+static void test_acct_two_cpus_same_reply_bound(void **state)
+{
+	acct_same_direction(state, TH_TO_TAILNET);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -951,7 +1182,14 @@ int main(void)
 		T(test_memory_million_flows),
 		T(test_memory_index_per_backend),
 		T(test_n_dnat_flows_n_entries),
+		T(test_acct_two_cpus_opposite_exact),
+		T(test_acct_two_cpus_same_orig_bound),
+		T(test_acct_two_cpus_same_reply_bound),
 	};
+
+	/* TP_TEST_FILTER=test_acct_*: those tests only */
+	if (getenv("TP_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("TP_TEST_FILTER"));
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
