@@ -89,7 +89,7 @@ help:
 	@echo "make bench    program cost per path beside reference programs, and its scaling"
 	@echo "              with services, rules and flows; then a ClusterIP path against"
 	@echo "              kube-proxy's iptables and nftables shapes, the loader and memory"
-	@echo "              (in tpb-* namespaces, about 20 minutes); QUICK=1 for a reduced set"
+	@echo "              (in tpb-* namespaces, about 8 minutes); QUICK=1 for a reduced set"
 	@echo "make bench-profile ROW=pass_established  where one bench_prog row's ns go, by"
 	@echo "              source line, helper and test-run overhead (perf; bench/profile.sh)"
 	@echo "make vmtest   the packet, loader, kernel WireGuard and end-to-end suites in a qemu VM"
