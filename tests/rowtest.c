@@ -2,6 +2,8 @@
 /*
  * Table-driven packet tests: see rowtest.h.
  */
+#include <stdio.h>
+
 #include "rowtest.h"
 
 static const void *row;
@@ -17,4 +19,26 @@ int rt_setup(void **state)
 const void *rt_row(void)
 {
 	return row;
+}
+
+size_t rt_missing(const struct CMUnitTest *tests, size_t n_tests,
+		  const void *rows, size_t size, size_t n_rows)
+{
+	size_t i, t, missing = 0;
+
+	for (i = 0; i < n_rows; i++) {
+		const void *r = (const char *)rows + i * size;
+
+		for (t = 0; t < n_tests; t++)
+			if (tests[t].initial_state == r)
+				break;
+		if (t == n_tests) {
+			/* a row's first member is its name (rowtest.h) */
+			fprintf(stderr,
+				"row %zu (%s) is registered as no test\n", i,
+				*(const char *const *)r);
+			missing++;
+		}
+	}
+	return missing;
 }

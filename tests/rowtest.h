@@ -21,4 +21,16 @@ const void *rt_row(void);
 		.initial_state = (void *)&(rows)[i]                   \
 	}
 
+/*
+ * How many of the @n_rows rows of @rows (each @size bytes) no test of
+ * @tests runs, each named on stderr: rows registered by index by hand
+ * can be left out (or shifted out by a row inserted in the middle).
+ */
+size_t rt_missing(const struct CMUnitTest *tests, size_t n_tests,
+		  const void *rows, size_t size, size_t n_rows);
+
+#define RT_MISSING(tests, rows)                                     \
+	rt_missing(tests, sizeof(tests) / sizeof((tests)[0]), rows, \
+		   sizeof((rows)[0]), sizeof(rows) / sizeof((rows)[0]))
+
 #endif /* TAILPLANE_TESTS_ROWTEST_H */

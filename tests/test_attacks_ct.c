@@ -1935,5 +1935,7 @@ int main(void)
 #undef T
 	};
 
+	if (RT_MISSING(tests, nf_cases))
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -411,5 +411,7 @@ int main(void)
 		T(test_holds_overlapping_zones),
 	};
 
+	if (RT_MISSING(tests, reopen_cases))
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

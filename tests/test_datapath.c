@@ -1909,5 +1909,7 @@ int main(void)
 #undef T
 	};
 
+	if (RT_MISSING(tests, tcp_cases))
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
