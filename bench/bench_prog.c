@@ -76,6 +76,11 @@ static const char *prof_row;	       /* -P: the row to profile, NULL: none */
 static double prof_s = 10;	       /* -T: for how long */
 static bool prof_done;
 
+static int cmp_ct_key(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct tp_ct_key));
+}
+
 /* Builds the packet of run @i (distinct tuples for new-flow paths). */
 typedef void (*pkt_fn)(int i, struct pkt *p, void *arg);
 
@@ -220,17 +225,87 @@ static void pkt_const(int i, struct pkt *p, void *arg)
 
 static struct pkt floor_pkt;
 
-/* -P: row @name's single runs for prof_s seconds, for a profiler to sample. */
+static void pkt_new_flow(int i, struct pkt *p, void *arg);
+static int tp_in, tp_out;
+
+/* The keys of conntrack table @fd, sorted, in *@out: how many. */
+static size_t ct_keys(int fd, struct tp_ct_key **out)
+{
+	size_t n = 0, cap = 1024;
+	struct tp_ct_key *k = malloc(cap * sizeof(*k));
+
+	/* a short list would have the sweep delete other rows' flows */
+	while (k && !bpf_map_get_next_key(fd, n ? &k[n - 1] : NULL, &k[n]))
+		if (++n == cap) {
+			cap *= 2;
+			k = realloc(k, cap * sizeof(*k));
+		}
+	if (!k) {
+		fprintf(stderr, "bench: out of memory\n");
+		exit(1);
+	}
+	qsort(k, n, sizeof(*k), cmp_ct_key);
+	*out = k;
+	return n;
+}
+
+/* A conntrack table's keys before a profile loop. */
+struct ct_snap {
+	int fd;
+	size_t n;
+	struct tp_ct_key *keys;
+};
+
+/* Delete from @s's table every entry it did not hold. */
+static void ct_snap_restore(const struct ct_snap *s)
+{
+	struct tp_ct_key *now;
+	size_t i, n = ct_keys(s->fd, &now);
+
+	for (i = 0; i < n; i++)
+		if (!bsearch(&now[i], s->keys, s->n, sizeof(now[i]),
+			     cmp_ct_key))
+			bpf_map_delete_elem(s->fd, &now[i]);
+	free(now);
+}
+
+/*
+ * -P: row @name's single runs for prof_s seconds, for a profiler to
+ * sample.  A new-flow row's loop would make flows by the million where
+ * its measurement makes thousands, and profile a full table evicting on
+ * every insert: every `runs` runs it deletes the conntrack entries it
+ * made, so the table stays the size the measurement sees.
+ */
 static void profile(const char *name, const struct path *pa, int *seq)
 {
 	double end = now_s() + prof_s;
+	struct ct_snap snap[2] = {};
+	bool sweep = pa->make == pkt_new_flow && pa->prog_fd == tp_in;
 	long n = 0;
+	int i;
 
+	if (sweep) {
+		snap[0].fd = bpf_map__fd(H.skel->maps.tp_ct);
+		snap[1].fd = bpf_map__fd(H.skel->maps.tp_ct_any);
+		for (i = 0; i < 2; i++)
+			snap[i].n = ct_keys(snap[i].fd, &snap[i].keys);
+	}
 	fprintf(stderr, "bench: profiling %s\n", name);
 	while (now_s() < end) {
 		run_fresh(pa, seq);
 		n++;
+		if (sweep && n % runs == 0)
+			for (i = 0; i < 2; i++)
+				ct_snap_restore(&snap[i]);
 	}
+	for (i = 0; sweep && i < 2; i++) {
+		ct_snap_restore(&snap[i]);
+		free(snap[i].keys);
+	}
+	if (sweep)
+		fprintf(stderr,
+			"bench: %s: the flows it made deleted every %d runs\n",
+			name, runs);
 	fprintf(stderr, "bench: profiled %s: %ld runs in %.1f s\n", name, n,
 		prof_s);
 	prof_done = true;
@@ -352,7 +427,6 @@ static void handshake(const char *client, __u16 cport, const char *dst,
 
 /* ---- the paths ------------------------------------------------------------ */
 
-static int tp_in, tp_out;
 static struct fig *ref_lookup_fig, *ref_nat_fig;
 
 static void ref_paths(const char *suffix)
