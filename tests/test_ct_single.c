@@ -1124,21 +1124,18 @@ static void acct_same_direction(void **state, enum th_hook hook)
 {
 	const enum th_hook hooks[2] = { hook, hook };
 	int d = hook == TH_FROM_TAILNET ? TP_CT_DIR_ORIG : TP_CT_DIR_REPLY;
+	__u64 len = d == TP_CT_DIR_ORIG ? ACCT_LEN_IN : ACCT_LEN_OUT;
 	struct tp_ct_entry b, a;
 	unsigned long sent[2], lost;
 
 	acct_race(*state, hooks, &b, &a, sent);
-	lost = acct_check_bound(&b, &a, d, sent[d],
-				d == TP_CT_DIR_ORIG ? ACCT_LEN_IN
-						    : ACCT_LEN_OUT);
+	lost = acct_check_bound(&b, &a, d, sent[d], len);
 	print_message(
-		"same direction %d: %lu of %lu packets lost, %llu of %llu"
-		" bytes\n",
+		"same direction %d: %lu of %lu packets lost, %llu of "
+		"%llu bytes\n",
 		d, lost, sent[d],
-		(unsigned long long)(sent[d] *
-					     (d ? ACCT_LEN_OUT : ACCT_LEN_IN) -
-				     (a.bytes[d] - b.bytes[d])),
-		(unsigned long long)sent[d] * (d ? ACCT_LEN_OUT : ACCT_LEN_IN));
+		(unsigned long long)(sent[d] * len - (a.bytes[d] - b.bytes[d])),
+		(unsigned long long)(sent[d] * len));
 	assert_int_equal(a.packets[!d], b.packets[!d]);
 	assert_int_equal(a.bytes[!d], b.bytes[!d]);
 	assert_true(a.bytes[TP_CT_DIR_REPLY] != 0);
